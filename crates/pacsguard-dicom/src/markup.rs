@@ -98,6 +98,20 @@ const JAVA_CODE_NAMES: [&[u8]; 9] = [
 /// The `<param>` names by which an `<object>` hands the Flash player its movie.
 const MOVIE_PARAMS: [&[u8]; 3] = [b"movie", b"src", b"filename"];
 
+/// Elements whose content the tokenizer reads as text up to their end tag (RAWTEXT and
+/// RCDATA, and script): an `</object>` in them is text.
+const RAW_TEXT: [&[u8]; 9] = [
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"noscript",
+];
+
 /// `<param>` tags read after an `<object>` or `<applet>` up to its end tag; past it the
 /// tag is a warning (the rest not read).
 pub const MAX_PLUGIN_PARAMS: usize = 256;
@@ -570,6 +584,7 @@ fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
         b"</object"
     };
     let mut read = 0usize;
+    let mut nested = 0usize;
     let mut i = tag.end;
     while let Some(open) = memchr::memchr(b'<', &text[i.min(text.len())..]).map(|n| i + n) {
         i = open + 1;
@@ -581,10 +596,48 @@ fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
                     Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
                 )
         };
+        if text[open..].starts_with(b"<!--") {
+            // A comment: an `</object>` in it ends nothing (review s18-r10).
+            match memchr::memmem::find(&text[open + 4..], b"-->") {
+                Some(n) => i = open + 4 + n + 3,
+                None => break,
+            }
+            continue;
+        }
         if head(close) {
-            return Verdict::Inert;
+            if nested == 0 {
+                return Verdict::Inert;
+            }
+            nested -= 1;
+            continue;
+        }
+        if head(b"<object") || head(b"<applet") {
+            // Its own end tag ends it, not this one (review s18-r10).
+            nested += 1;
+        }
+        if let Some(raw) = RAW_TEXT.iter().find(|name| head(&[b"<", **name].concat())) {
+            // Text up to its end tag, whatever it holds (review s18-r10).
+            let end = [b"</", *raw].concat();
+            let from = open + 1 + raw.len();
+            match text[from..]
+                .windows(end.len())
+                .position(|w| w.eq_ignore_ascii_case(&end))
+            {
+                Some(n) => i = from + n + end.len(),
+                None => break,
+            }
+            continue;
         }
         if !head(b"<param") {
+            if text.get(open + 1).is_some_and(u8::is_ascii_alphabetic) {
+                // Another start tag: an `</object>` in its attribute values is none. One
+                // the text ends inside runs to the end (browsers drop it): nothing after
+                // it is a tag, and reading each `<` after it again would be quadratic.
+                match read_tag(text, open) {
+                    Some(other) => i = other.end,
+                    None => break,
+                }
+            }
             continue;
         }
         read += 1;
@@ -1226,9 +1279,12 @@ fn is_refresh(tag: &Tag) -> bool {
 /// Character references as a browser decodes them in an attribute value: `&#106;`,
 /// `&#x6A;` (the `;` optional), and the named ones that spell a scheme's separators.
 fn decode_entities(value: &[u8]) -> Vec<u8> {
-    const NAMED: [(&[u8], u8); 14] = [
+    const NAMED: [(&[u8], u8); 16] = [
         (b"colon;", b':'),
         (b"sol;", b'/'),
+        // HTML's other names of `_` and the backtick (review s18-r10).
+        (b"underbar;", b'_'),
+        (b"diacriticalgrave;", b'`'),
         // What spells the names of plug-in code and its paths (`java&lowbar;code`,
         // `Evil&period;class`; issue 10, session 18).
         (b"lowbar;", b'_'),
@@ -1335,6 +1391,61 @@ mod tests {
         assert_eq!(find_markup(closed.as_bytes()), None);
     }
     use super::*;
+
+    /// Review s18-r10: an `</object>` the tokenizer does not read as the object's end tag
+    /// (inside a comment, a raw-text element or another tag's attribute value), or the end
+    /// tag of an `<object>` nested in it, does not end its `<param>` tags: the `<param>`
+    /// after it is still the outer object's (html.parser and browsers read it so), and
+    /// `&UnderBar;`/`&DiacriticalGrave;` spell `_` and a backtick as `&lowbar;`/`&grave;`.
+    #[test]
+    fn params_after_an_end_tag_that_is_not_the_objects_are_read() {
+        let object = "<object classid=\"clsid:00000000-1111-2222-3333-444444444444\">";
+        let code = "<param name=code value=Evil.class></object>";
+        for between in [
+            "<!--</object>-->",
+            "<!-- x --><!--</object>-->",
+            "<object></object>",
+            "<applet></applet><object width=1></object>",
+            "<a title=\"</object>\">x</a>",
+            "<title></object></title>",
+            "<textarea></object></textarea>",
+            "<style>p{}</object></style>",
+            "<xmp></object></xmp>",
+        ] {
+            let markup = format!("{object}{between}{code}");
+            let found = find_markup(markup.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|f| f.severity == Severity::Alert),
+                "{markup}: {found:?}"
+            );
+        }
+        for name in [
+            "java&UnderBar;code",
+            "&DiacriticalGrave;code&DiacriticalGrave;",
+        ] {
+            let markup = format!("{object}<param name=\"{name}\" value=Evil></object>");
+            assert!(find_active_markup(markup.as_bytes()).is_some(), "{markup}");
+        }
+        // A tag the text ends inside (30,000 `<a` in one): read once, not at each `<`.
+        let slow = format!("{object}{}", "<a".repeat(30_000));
+        let started = std::time::Instant::now();
+        assert_eq!(find_markup(slow.as_bytes()), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // The object's own end tag still ends its parameters.
+        for after in [
+            "<object></object></object><param name=code value=Evil.class>",
+            "<!-- -->x</OBJECT ><param name=code value=Evil.class>",
+        ] {
+            let markup = format!("{object}{after}");
+            assert_eq!(find_markup(markup.as_bytes()), None, "{markup}");
+        }
+    }
 
     /// Issue 10: a script element with a namespace prefix and an `<object>` of a
     /// scriptlet run script in mshta (Internet Explorer's engine) and got no alert.

@@ -192,7 +192,16 @@ pub const MAX_POSTSCRIPT_EEXEC_BYTES: usize = 16 << 20;
 struct Shared {
     binary: std::cell::Cell<usize>,
     eexec: std::cell::Cell<usize>,
+    /// Readings of the file on from a place a section may close it, as well as from
+    /// where it does ([`MAX_POSTSCRIPT_REREADS`]).
+    rereads: std::cell::Cell<usize>,
 }
+
+/// Sections per file that may close their file before the place they do, whose rest of
+/// the file is read a second time from there (the first reading goes on after the place
+/// they do: review s18-r10, ciphertext read as plain opened a hex string that hid the
+/// cleartext pipe gs -dNOSAFER ran). Past it, a warning.
+pub const MAX_POSTSCRIPT_REREADS: usize = 16;
 
 /// The tokens of a program as Ghostscript's scanner reads them: text tokens, and binary
 /// tokens decoded into the tokens they stand for. Each comes with its start and the
@@ -529,21 +538,50 @@ fn eexec_section(
     // `RD` reads is no code either (blanked).
     let closes = section.closes.end;
     let plain = section.closes.code(&section.plain);
-    let resume = closes.map_or(section.end(), |n| section.end_of_plain(program, n));
+    // The scanner takes the blank that ends the token which closes the file (a CR LF
+    // as one): Ghostscript reads on after it. Read as the file's next byte, its
+    // ciphertext could open a string that hides what follows (review s18-r10: gs
+    // -dNOSAFER ran the pipe after `/x {currentfile closefile} bind def x`, clean).
+    let past_blank = |n: usize| match section.plain.get(n..) {
+        Some([b'\r', b'\n', ..]) => n + 2,
+        Some([b, ..]) if is_space(*b) => n + 1,
+        _ => n,
+    };
+    let resume = closes.map_or(section.end(), |n| {
+        section.end_of_plain(program, past_blank(n))
+    });
     // Where the section may close its file in another way (`/closefile load exec`), the
     // file is read on from there as well: what follows is ciphertext if it does not,
     // code Ghostscript runs if it does.
+    // If it does not close there, Ghostscript reads on after the place it does: the file
+    // is read on from there, and the rest read a second time from the possible place
+    // (ciphertext read as plain there may open a string the first reading would not
+    // have).
+    let mut reread = None;
     let resume = match section.closes.may_end {
-        Some(n) if closes.is_none_or(|end| n < end) => section.end_of_plain(program, n),
+        Some(n) if closes.is_none() => section.end_of_plain(program, past_blank(n)),
+        Some(n) if closes.is_some_and(|end| n < end) => {
+            let from = section.end_of_plain(program, past_blank(n));
+            if shared.rereads.get() >= MAX_POSTSCRIPT_REREADS {
+                reread = Some(format!(
+                    "{LOST}has more than {MAX_POSTSCRIPT_REREADS} encrypted sections (`eexec`) that may close their file before they do (MAX_POSTSCRIPT_REREADS): what follows such a place was not read"
+                ));
+            } else if from < program.len() {
+                shared.rereads.set(shared.rereads.get() + 1);
+                reread = scan(&program[from..], false, depth + 1, shared).map(|(_, how)| how);
+            }
+            resume
+        }
         _ => resume,
     };
-    let found =
-        scan(&plain, false, depth + 1, shared).map(|(_, how)| match how.strip_prefix(LOST) {
+    let found = scan(&plain, false, depth + 1, shared)
+        .map(|(_, how)| match how.strip_prefix(LOST) {
             Some(lost) => format!("{LOST}runs an encrypted section (`eexec`) that {lost}"),
             None => {
                 format!("runs an encrypted section (`eexec`, Type 1 font encryption) that {how}")
             }
-        });
+        })
+        .or(reread);
     if found.is_none() && cut && closes.is_none() {
         return (
             Some(format!(
@@ -2163,6 +2201,124 @@ mod tests {
             b"\ncleartomark\n",
         ]);
         assert_eq!(find_postscript_action(&file), None);
+    }
+
+    /// Review s18-r10: a section closing its file by a string run as code (`(currentfile
+    /// closefile) cvx exec`), by a binary object sequence (`[currentfile closefile]`,
+    /// executable names), or by a name defined as a bound procedure holding it (whose
+    /// blank after the name, read from the file as ciphertext, is `<`): gs 10 -dNOSAFER
+    /// ran the cleartext pipe after each section (created RAN), and the file was clean.
+    #[test]
+    fn a_section_closed_by_a_string_or_binary_sequence_is_read_on_after() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        // An executable array of two executable names given by their text (low byte
+        // first): PLRM 3.14.2.
+        let mut sequence = vec![129u8, 2];
+        sequence.extend_from_slice(&(4u16 + 16 + 20).to_le_bytes());
+        for (len, offset) in [(11u16, 16u32), (9, 27)] {
+            sequence.extend_from_slice(&[0x83, 0]);
+            sequence.extend_from_slice(&len.to_le_bytes());
+            sequence.extend_from_slice(&offset.to_le_bytes());
+        }
+        sequence.extend_from_slice(b"currentfileclosefile");
+        for close in [
+            &b"mark (currentfile closefile) cvx exec\n"[..],
+            &[&b"mark "[..], &sequence, b"\n"].concat(),
+            b"userdict begin /x {currentfile closefile} bind def mark x\n",
+        ] {
+            let file = ps(&[b"currentfile eexec\n", &encrypt(close, false), &tail]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{close:?}: {found:?}"
+            );
+        }
+    }
+
+    /// Review s18-r10: a section that may close its file (`false {currentfile
+    /// closefile} if`) before the place it does: the file read on from the possible place
+    /// only took the ciphertext between for plain, whose `<` opened a hex string to the
+    /// end of the file, and the cleartext pipe after the section (gs 10 -dNOSAFER ran
+    /// it, created RAN) was clean. Past MAX_POSTSCRIPT_REREADS such sections, a warning.
+    #[test]
+    fn the_file_after_a_section_is_read_from_where_it_closes_too() {
+        let tail = [
+            &b"\n"[..],
+            &[b'0'; 512],
+            b"\ncleartomark\n(%pipe%touch RAN) (w) file pop\n",
+        ]
+        .concat();
+        let section = b"false {currentfile closefile} if\n%x0x0x0\nmark currentfile closefile\n";
+        let file = ps(&[b"currentfile eexec\n", &encrypt(section, false), &tail]);
+        let found = find_postscript_action(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+            "{found:?}"
+        );
+        let quiet = [
+            &b"currentfile eexec\n"[..],
+            &encrypt(section, false),
+            b"\n",
+            &[b'0'; 512],
+            b"\ncleartomark\n",
+        ]
+        .concat();
+        let within = quiet.repeat(MAX_POSTSCRIPT_REREADS);
+        assert_eq!(find_postscript_action(&ps(&[&within])), None);
+        let past = quiet.repeat(MAX_POSTSCRIPT_REREADS + 1);
+        let told = find_postscript_action(&ps(&[&past])).expect("told");
+        assert_eq!(told.severity, Severity::Warning, "{told:?}");
+        assert!(told.detail.contains("MAX_POSTSCRIPT_REREADS"), "{told:?}");
+    }
+
+    /// Review s18-r10: `currentfile closefile` in bytes the section reads as data
+    /// (`currentfile 21 string readstring`, `readline`, a procedure of its own reading
+    /// so) is no end: gs 10 -dNOSAFER went on decrypting and ran the pipe after it (and
+    /// the cleartext pipe after the real end), and the file was clean.
+    #[test]
+    fn a_closefile_read_as_data_ends_no_section() {
+        let pipe = b"(%pipe%touch RAN) (w) file pop\n";
+        for data in [
+            &b"currentfile 21 string readstring\ncurrentfile closefile pop pop\n"[..],
+            b"currentfile 99 string readline\ncurrentfile closefile\npop pop\n",
+            b"currentfile 4 string readhexstring\ncurrentfile closefile pop pop\n",
+            b"userdict begin /g {currentfile exch string readstring pop} def\n21 g currentfile closefile pop\n",
+        ] {
+            let inside = [data, pipe, b"mark currentfile closefile\n"].concat();
+            let file = ps(&[b"currentfile eexec\n", &encrypt(&inside, false), b"\n"]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "{data:?}: {found:?}"
+            );
+            let quiet = [data, b"mark currentfile closefile\n"].concat();
+            let file = ps(&[
+                b"currentfile eexec\n",
+                &encrypt(&quiet, false),
+                b"\n",
+                &[b'0'; 512],
+                b"\ncleartomark\n",
+                pipe,
+            ]);
+            let found = find_postscript_action(&file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|a| a.severity == Severity::Alert && a.detail.contains("RAN")),
+                "after {data:?}: {found:?}"
+            );
+        }
     }
 
     /// Real fonts (TeX Gyre's, installed by scripts/setup-test-deps.sh): the `closefile`

@@ -1416,6 +1416,7 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         Ok(executed) => {
             registers.sources_buffer = vim_buffer::sources_buffer(bytes, &executed);
             let yanks = vim_buffer::yanks_lines(bytes)
+                || vim_buffer::redirects(bytes)
                 || executed
                     .iter()
                     .any(|(_, value)| vim_buffer::yanks_lines(&value.text));
@@ -1519,6 +1520,31 @@ fn register_runs(
                 return runs;
             }
             filled.extend_from_slice(&value.unwrap_or_default());
+            // A register the file yanks lines of its buffer into holds those lines, run
+            // as keys: a `:` line among them is an Ex command (review s18-r10: vim -es
+            // ran `call setline(1, ":!sh …")`, `%y z`, `norm! @z`). Read as Ex lines too.
+            if r != b'@'
+                && let Some(buffer) = &registers.buffer
+            {
+                if buffer.built.is_some_and(|written| written < at) {
+                    runs.push(RegisterRun::Unknown(r));
+                    return runs;
+                }
+                if !buffer.text.is_empty() && !registers.buffer_read.replace(true) {
+                    let keys: Vec<u8> = buffer
+                        .text
+                        .iter()
+                        .map(|&b| if b == b'\n' { b'\r' } else { b })
+                        .collect();
+                    for text in [[&b"norm! "[..], &keys].concat(), buffer.text.clone()] {
+                        runs.push(RegisterRun::Value(VimValue {
+                            text,
+                            holes: Vec::new(),
+                            sources: Vec::new(),
+                        }));
+                    }
+                }
+            }
             i += 2;
         }
         if any {

@@ -4015,6 +4015,54 @@ fn buffer_lines_written_by_strings_or_run_by_source_are_found() {
     }
 }
 
+/// Review s18-r10: buffer lines the script writes, run as `:normal` keys of a register
+/// they were yanked into (`norm! @z` with a `:!sh …` line, `exe "norm! @z"`, `norm!
+/// 1@z`), and run by `:execute` of `getline()` (`exe getline(1)`, `g/^/exe
+/// getline('.')`, `call execute(getline(1, '$'))`), inserted by `CTRL-R =`, or echoed
+/// under `:redir` into a register or a file then run: vim -es ran each (created RAN) and
+/// the file was clean.
+#[test]
+fn buffer_lines_run_as_keys_or_by_getline_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("call setline(1, \":!{pipe}\")\n%y z\nnorm! @z"),
+        format!("call setline(1, \":!{pipe}\")\n1y z\nexe \"norm! @z\""),
+        format!("call setline(1, \":!{pipe}\")\n%y z\nnorm! 1@z"),
+        format!("call setline(1, \"!{pipe}\")\ng/^/exe getline('.')"),
+        format!("call setline(1, \"!{pipe}\")\nexe getline(1)"),
+        format!("call setline(1, \"!{pipe}\")\ncall execute(getline(1, '$'))"),
+        format!("call setline(1, \"!{pipe}\")\nexe \"g/^/exe getline('.')\""),
+        // Echoed into a register, a file or a variable by `:redir`.
+        format!("redir @a\necho \"!{pipe}\"\nredir END\n@a"),
+        format!("redir! > r.vim\necho \"!{pipe}\"\nredir END\nso r.vim"),
+        // Inserted as an expression's value by `CTRL-R =`.
+        format!("exe \"norm! i\\<C-R>=\\\"!{pipe}\\\"\\<CR>\"\n%y a\n@a"),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let found = pacsguard_dicom::find_ex_command(&file);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script}: {found:?}"
+        );
+    }
+    for script in [
+        "call setline(1, \"echo 1\")\ng/^/exe getline('.')\n",
+        "call setline(1, \"!sh -c 'echo x > RAN'\")\nlet x = getline(1)\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
+    }
+}
+
 /// Review s17-r10: keys fed through `call("feedkeys", […])`, through a function
 /// reference (`function("feedkeys")`, `funcref('feedkeys')`), and by a `feedkeys()`
 /// call in a string run as an Ex line (`exe "call feedkeys(…)"`): vim -es ran each

@@ -19,6 +19,8 @@ pub(super) struct SectionEnd {
     pos: usize,
     /// The number just before, if the last token read was one.
     count: Option<usize>,
+    /// The length of the string `N string` just made, if the last token was that.
+    string_len: Option<usize>,
     /// The data `RD` reads, stepped over (blanked before the section is read as code).
     pub(super) data: Vec<std::ops::Range<usize>>,
     /// The plaintext length from which the next look is worth it: a token still open
@@ -49,7 +51,20 @@ pub(super) struct SectionEnd {
     /// Names the section defines as what runs `closefile` (`/cf /closefile load def`,
     /// `/c {currentfile closefile} def`).
     aliases: std::collections::HashSet<Vec<u8>>,
+    /// Whether the section read its file as data of a length not known here
+    /// (`currentfile 21 string readstring`, `readline`, a procedure of its own doing so
+    /// called): the bytes read are no tokens, and a `currentfile closefile` among them is
+    /// no end Ghostscript runs (gs -dNOSAFER ran the pipe after it; review s18-r10). Past
+    /// such a read, `currentfile closefile` is a possible end only.
+    reads_unknown: bool,
+    /// Whether the procedure being written reads its file ([`READS_FILE`]).
+    proc_reads: bool,
+    /// Names defined as procedures that read their file (other than [`READS_DATA`]).
+    readers: std::collections::HashSet<Vec<u8>>,
 }
+
+/// Operators that read bytes of a file as data, not tokens.
+const READS_FILE: [&[u8]; 4] = [b"readstring", b"readhexstring", b"readline", b"read"];
 
 /// Operators that run a value handed to them (a procedure, an operator fetched by `load`
 /// or `get`): where `closefile` named before may run.
@@ -71,9 +86,65 @@ impl SectionEnd {
                 break;
             }
             let after_currentfile = std::mem::take(&mut self.after_currentfile);
+            let string_len = self.string_len.take();
+            if let Token::Name(name) = &token {
+                let reads = READS_FILE.contains(&name.as_slice()) || self.readers.contains(name);
+                if reads && self.depth == 0 {
+                    // `N string readstring`, `N string readhexstring`, `readline`: the
+                    // bytes read are known, stepped over as `RD`'s are; others are not.
+                    let from =
+                        next + usize::from(plain.get(next).is_some_and(u8::is_ascii_whitespace));
+                    let to = match (name.as_slice(), string_len) {
+                        (b"readstring", Some(n)) => Some(from.saturating_add(n)),
+                        (b"readhexstring", Some(n)) => plain
+                            .get(from..)
+                            .unwrap_or_default()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| b.is_ascii_hexdigit())
+                            .nth(n.saturating_mul(2).saturating_sub(1))
+                            .map(|(k, _)| from + k + 1)
+                            .or(if n == 0 { Some(from) } else { Some(usize::MAX) }),
+                        (b"readline", _) => plain
+                            .get(from..)
+                            .unwrap_or_default()
+                            .iter()
+                            .position(|&b| matches!(b, b'\n' | b'\r'))
+                            .map(|k| from + k + 1)
+                            .or(Some(usize::MAX)),
+                        _ => None,
+                    };
+                    match to {
+                        Some(to) if to > plain.len() && !last => {
+                            // Read again once the data is decrypted.
+                            self.string_len = string_len;
+                            self.pos = at;
+                            break;
+                        }
+                        Some(to) => {
+                            self.data.push(from.min(plain.len())..to.min(plain.len()));
+                            self.count = None;
+                            self.pos = to.min(plain.len());
+                            continue;
+                        }
+                        None => self.reads_unknown = true,
+                    }
+                } else if reads {
+                    self.proc_reads = true;
+                } else if name == b"def"
+                    && self.depth == 0
+                    && std::mem::take(&mut self.proc_reads)
+                    && let Some(reader) = self.literal.clone()
+                    && !READS_DATA.contains(&reader.as_slice())
+                {
+                    self.readers.insert(reader);
+                }
+            }
             match token {
                 Token::Name(name) if name == b"closefile" => {
-                    if self.depth == 0 && after_currentfile {
+                    if self.depth == 0 && after_currentfile && self.reads_unknown {
+                        self.may_end.get_or_insert(next);
+                    } else if self.depth == 0 && after_currentfile {
                         self.end = Some(next);
                         return self.end;
                     }
@@ -83,7 +154,13 @@ impl SectionEnd {
                         self.named = true;
                     }
                 }
-                Token::Literal(name) | Token::Text(name) if name == b"closefile" => {
+                Token::Literal(name) if name == b"closefile" => {
+                    self.named = true;
+                }
+                // A string holding the word, which `cvx exec` runs as code (review
+                // s18-r10: gs -dNOSAFER ran the pipe after `(currentfile closefile) cvx
+                // exec`).
+                Token::Text(text) if memchr::memmem::find(&text, b"closefile").is_some() => {
                     self.named = true;
                 }
                 Token::Literal(name) if self.depth == 0 => self.literal = Some(name),
@@ -93,6 +170,13 @@ impl SectionEnd {
                     } else {
                         self.named = true;
                     }
+                }
+                // Before the arm below: after `closefile` was named, `currentfile
+                // closefile` is still the end (review s18-r10: `(closefile) pop` before
+                // it made the section run to the end of the file, and the cleartext pipe
+                // gs -dNOSAFER ran after it was clean).
+                Token::Name(name) if name == b"currentfile" => {
+                    self.after_currentfile = true;
                 }
                 Token::Name(name) if self.depth == 0 && self.named => {
                     if name == b"def" {
@@ -104,8 +188,8 @@ impl SectionEnd {
                         self.may_end.get_or_insert(next);
                     }
                 }
-                Token::Name(name) if name == b"currentfile" => {
-                    self.after_currentfile = true;
+                Token::Name(name) if name == b"string" && self.count.is_some() => {
+                    self.string_len = self.count;
                 }
                 Token::Name(name) if READS_DATA.contains(&name.as_slice()) => {
                     if let Some(n) = self.count.take() {
@@ -122,9 +206,21 @@ impl SectionEnd {
                         continue;
                     }
                 }
+                Token::Binary if self.depth == 0 => {
+                    // A binary token or object sequence: what it runs (`[currentfile
+                    // closefile]` in a sequence, names by index) is not read here; it
+                    // may close the file (review s18-r10: gs -dNOSAFER ran the pipe
+                    // after one).
+                    self.may_end.get_or_insert(at);
+                }
                 Token::Other => {
                     match plain[at] {
-                        b'{' => self.depth += 1,
+                        b'{' => {
+                            if self.depth == 0 {
+                                self.proc_reads = false;
+                            }
+                            self.depth += 1;
+                        }
                         b'}' => self.depth = self.depth.saturating_sub(1),
                         _ => {}
                     }

@@ -7,8 +7,10 @@
 //! as Ex lines. The buffer's lines are not modelled in order: every line the script
 //! writes from its own text is put in (more, never less). A line written from a
 //! variable or a call is known only at run time. Lines from elsewhere (`:put a` of a
-//! register filled by `:redir`, `:read`, `:edit`) are not the script's text and are not
-//! put in: vim's own `syntax/hitest.vim` yanks and runs such lines (`syn keyword …`).
+//! register filled by `:redir` with vim's output, `:read`, `:edit`) are not the
+//! script's text and are not put in: vim's own `syntax/hitest.vim` yanks and runs such
+//! lines (`syn keyword …`). What the script itself `:echo`es under `:redir` is its
+//! text, and is put in (review s18-r10).
 //!
 //! Issue 10 (session 18): the same commands in a string run as Ex lines (`exe "norm!
 //! i!sh …"`, `exe "call setline(…)"`, `call execute("put =…")`, `exe "%yank a"`) write
@@ -228,9 +230,40 @@ fn sources_in(text: &[u8], writes: &dyn Fn() -> bool) -> Option<usize> {
     })
 }
 
-/// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`).
+/// The command word and what follows of `segment`, modifiers (`:silent`, `:silent!`)
+/// stepped over.
+fn unmodified(segment: &[u8]) -> (&[u8], &[u8]) {
+    let (word, after) = command_word(segment);
+    if word.len() >= 3 && abbreviates(word, b"silent") {
+        return word_after_range(after.strip_prefix(b"!").unwrap_or(after));
+    }
+    (word, after)
+}
+
+/// Whether `segment` starts a `:redir` (to a file, a register or a variable), and
+/// whether it ends one (`:redir END`).
+fn redir(segment: &[u8]) -> Option<bool> {
+    let (word, after) = unmodified(segment);
+    (word.len() >= 4 && abbreviates(word, b"redir")).then(|| {
+        !after
+            .trim_ascii()
+            .get(..3)
+            .is_some_and(|end| end.eq_ignore_ascii_case(b"end"))
+    })
+}
+
+/// Whether `text` starts a `:redir`: what it echoes lands in a register, a file or a
+/// variable a script can run (review s18-r10: vim -es ran `redir @a`, `echo "!sh …"`,
+/// `redir END`, `@a`, and `redir! > r.vim` … `so r.vim`).
+pub(super) fn redirects(text: &[u8]) -> bool {
+    segments(text).any(|(_, segment)| redir(segment) == Some(true))
+}
+
+/// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`,
+/// `:redir`).
 fn writes_files(text: &[u8]) -> bool {
     memchr::memmem::find(text, b"writefile(").is_some()
+        || redirects(text)
         || segments(text).any(|(_, segment)| {
             let (word, _) = command_word(segment);
             [&b"write"[..], b"wq", b"xit", b"saveas", b"update", b"wall"]
@@ -253,7 +286,37 @@ pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize>
         .iter()
         .filter(|(_, value)| sources_in(&value.text, &writes).is_some())
         .map(|(at, _)| *at);
-    sources_in(bytes, &writes).into_iter().chain(run).min()
+    let lines = executes_lines(bytes).into_iter().chain(
+        executed
+            .iter()
+            .filter(|(_, value)| executes_lines(&value.text).is_some())
+            .map(|(at, _)| *at),
+    );
+    sources_in(bytes, &writes)
+        .into_iter()
+        .chain(run)
+        .chain(lines)
+        .min()
+}
+
+/// Where `text` runs lines of its buffer as Ex commands with `:execute` of `getline()`
+/// (`exe getline(1)`, `g/^/exe getline('.')`, `call execute(getline(1, '$'))`): as a
+/// `:source` of the buffer does (review s18-r10: vim -es ran `call setline(1, "!sh …")`
+/// then `g/^/exe getline('.')`).
+fn executes_lines(text: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(text, b"getline(").find(|&at| {
+        let start = text[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |n| n + 1);
+        let line = &text[start..at];
+        memchr::memmem::find_iter(line, b"exe").any(|k| {
+            k == 0
+                || !(line[k - 1].is_ascii_alphanumeric()
+                    || matches!(line[k - 1], b'_' | b'#' | b':' | b'.'))
+                || line[k - 1] == b':'
+        })
+    })
 }
 
 /// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
@@ -304,7 +367,27 @@ fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
         None => {}
     };
     let mut block_until_dot = false;
+    let mut redirected = false;
     for (at, segment) in segments(bytes) {
+        if let Some(starts) = redir(segment) {
+            redirected = starts;
+            continue;
+        }
+        if redirected {
+            // What `:echo` writes while redirected: a line of what a register, a file
+            // or a variable then holds (taken as the buffer's, more never less).
+            let (word, after) = unmodified(segment);
+            if word.len() >= 2 && (abbreviates(word, b"echo") || abbreviates(word, b"echon"))
+                || word.len() >= 5 && abbreviates(word, b"echomsg")
+            {
+                add(
+                    &mut buffer,
+                    at,
+                    vim_expression(after.trim_ascii(), false, named),
+                );
+                continue;
+            }
+        }
         if block_until_dot {
             // A line of an `:append` block: text of the buffer, to a line of `.`.
             if segment.trim_ascii() == b"." {
@@ -396,7 +479,27 @@ fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
         if let Some(start) = keys.iter().position(|b| INSERT_KEYS.contains(b)) {
             let text = &keys[start + 1..];
             let end = memchr::memchr(0x1b, text).unwrap_or(text.len());
-            buffer.text.extend_from_slice(&text[..end]);
+            let mut text = &text[..end];
+            // `CTRL-R =` types an expression's value, to an Enter (review s18-r10: vim
+            // -es ran `exe "norm! i\<C-R>=\"!sh …\"\<CR>"` yanked and run).
+            while let Some(k) = memchr::memchr(0x12, text) {
+                buffer.text.extend_from_slice(&text[..k]);
+                let Some(expression) = text[k + 1..].strip_prefix(b"=") else {
+                    text = &text[k + 1..];
+                    continue;
+                };
+                let close = memchr::memchr2(b'\r', b'\n', expression).unwrap_or(expression.len());
+                match vim_expression(expression[..close].trim_ascii(), false, named) {
+                    Some(value) if value.holes.is_empty() => {
+                        buffer.text.extend_from_slice(&value.text);
+                    }
+                    _ => {
+                        buffer.built.get_or_insert(at);
+                    }
+                }
+                text = expression.get(close + 1..).unwrap_or_default();
+            }
+            buffer.text.extend_from_slice(text);
             buffer.text.push(b'\n');
         }
     }
