@@ -2770,3 +2770,55 @@ fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
     assert!(said.contains("written by"), "the rewrite: {content:#?}");
     assert!(detail.contains("written by"), "{finding:#?}\n{findings:#?}");
 }
+
+/// Review s18-r11: a stored image renamed, unchanged, from a root hashed with BLAKE3
+/// into a guarded root hashed with SHA-256 (`profile --hash sha256`, FIPS settings) was
+/// followed there and compared digest for digest across the two algorithms: a false
+/// `pixel-data-changed` alert ("the Pixel Data ... changed, and its header too") for a
+/// file nobody wrote. Its new name is hashed with the algorithm it was stored under
+/// before it is compared; an image encrypted on the way is still its content alert.
+#[test]
+fn r11_an_image_moved_into_a_root_of_another_hash_is_no_content_change() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let fips = env.dir.path().join("fips");
+    fs::create_dir_all(&fips).expect("test fixture");
+    fs::write(fips.join("seed"), b"x").expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        fips.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+        "--hash",
+        "sha256",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = fips.join("a.dcm");
+    fs::rename(&paths[0], &moved).expect("test fixture");
+    let encrypted = fips.join("b.dcm");
+    let len = fs::metadata(&paths[1]).expect("test fixture").len() as usize;
+    fs::rename(&paths[1], &encrypted).expect("test fixture");
+    fs::write(&encrypted, keystream(len, 5)).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        let on = |p: &Path, kind: &str| {
+            f.iter()
+                .any(|f| f["kind"] == kind && f["path"].as_str() == p.to_str())
+        };
+        on(&moved, "moved") && on(&encrypted, "no-longer-dicom")
+    });
+    // What comes after the moves' verification (a late event) is in too.
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| {
+            !["added", "moved", "metadata-changed"]
+                .contains(&f["kind"].as_str().unwrap_or_default())
+        })
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}

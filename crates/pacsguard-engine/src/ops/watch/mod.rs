@@ -638,7 +638,42 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
     }
 }
 
-/// The top-most of the subtrees: a subtree inside another is covered by its walk.
+/// `new` (a file of the root at `root`, hashed with `hash`) hashed again with `stored`,
+/// the algorithm of the root `old` was stored under, when that is another: a stored file
+/// followed across roots is compared digest for digest, and a BLAKE3 digest never equals
+/// a SHA-256 one (a file moved unchanged into a root of `--hash sha256` was a false
+/// `pixel-data-changed` alert: review s18-r11). Hashed as the profile hashed `old` (split
+/// into header and Pixel Data if it was), from the walked inode only. `None` when no
+/// second hash is needed.
+fn in_stored_hash(
+    root: &Path,
+    hash: pacsguard_profile::HashAlgorithm,
+    stored: Option<pacsguard_profile::HashAlgorithm>,
+    old: &Entry,
+    new: &Entry,
+) -> Option<Entry> {
+    let stored = stored.filter(|s| *s != hash)?;
+    let split = matches!(old.content, Content::Hashed { dicom: Some(_), .. });
+    let mut again = [new.clone()];
+    let splitter = pacsguard_profile::DicomSplitter;
+    pacsguard_fs::hash_files(
+        root,
+        &mut again,
+        stored,
+        |_| {
+            if split {
+                pacsguard_fs::HashRequest::Split
+            } else {
+                pacsguard_fs::HashRequest::Full
+            }
+        },
+        Some(&splitter),
+        &|_| {},
+    );
+    let [again] = again;
+    Some(again)
+}
+
 /// The topmost directory above `rel` (below the root) that is gone now: the first
 /// missing one on the way down holds the rest. `None` when every one is there.
 fn topmost_vanished_ancestor(root: &Path, rel: &[u8]) -> Option<Vec<u8>> {
@@ -658,6 +693,7 @@ fn topmost_vanished_ancestor(root: &Path, rel: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The top-most of the subtrees: a subtree inside another is covered by its walk.
 fn topmost(mut subtrees: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     // Sorted, an ancestor comes before its descendants.
     subtrees.sort();
@@ -3129,6 +3165,14 @@ impl<'a> Guard<'a> {
                 }
                 spec
             };
+            // The algorithm `from`'s root hashes with: the stored digest is in it.
+            let stored_hash = |from: &Path| {
+                views
+                    .iter()
+                    .filter(|v| from.starts_with(&v.spec.path))
+                    .max_by_key(|v| v.spec.path.as_os_str().len())
+                    .map(|v| v.spec.hash)
+            };
             for new in tree.entries.iter().filter(|e| {
                 e.kind == EntryType::File && matches!(e.content, Content::Hashed { .. })
             }) {
@@ -3171,6 +3215,8 @@ impl<'a> Guard<'a> {
                 if !stored(&old, &from) || !followed::same_file(&old, born) {
                     continue;
                 }
+                let rehashed = in_stored_hash(root, spec.hash, stored_hash(&from), &old, new);
+                let new = rehashed.as_ref().unwrap_or(new);
                 if gone {
                     let judged = judged_as_stored(spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), &old, new));
@@ -3204,6 +3250,9 @@ impl<'a> Guard<'a> {
                         .flatten()
                 });
                 if let Some((new_spec, new)) = seen_before {
+                    let rehashed =
+                        in_stored_hash(&new_spec.path, new_spec.hash, Some(spec.hash), old, &new);
+                    let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
                     moved_from.insert(from);
