@@ -2822,3 +2822,42 @@ fn r11_an_image_moved_into_a_root_of_another_hash_is_no_content_change() {
         .collect();
     assert!(content.is_empty(), "{content:#?}");
 }
+
+/// Review s18-r11: an executable planted in the image store through a guarded log root
+/// (`growing`: a stored empty file there may grow into anything without a finding),
+/// then renamed into the store, was followed as the log root's file and judged by its
+/// policy: a `moved` warning, and never screened (only `added` files were), where the
+/// same file written into the store is an `executable-file` alert. A file moved in from
+/// another root is screened as an arrival.
+#[test]
+fn r11_an_executable_moved_in_from_a_log_root_is_screened() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let grown = logs.join("x.dcm");
+    fs::write(&grown, b"").expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    fs::write(&grown, fs::read("/bin/true").expect("/bin/true")).expect("test fixture");
+    // Its growth verified (no finding: a growing file grows), it is stored there.
+    std::thread::sleep(Duration::from_secs(3));
+    let planted = env.path("archive/study0/x.dcm");
+    fs::rename(&grown, &planted).expect("test fixture");
+    let screened = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "executable-file"
+                && f["severity"] == "alert"
+                && f["path"].as_str() == planted.to_str()
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(screened, "{findings:#?}\n{stderr}");
+}

@@ -3596,9 +3596,19 @@ impl<'a> Guard<'a> {
         );
         if spec.policy == Policy::AppendOnly {
             // Screening reads the file; the workers do it, and report what they find.
+            // A stored file of another root followed here is an arrival all the same:
+            // judged by the policy it was stored under (a log root's, where any content
+            // may grow in), an executable moved in from there was a `moved` warning,
+            // never screened (review s18-r11).
             let arrivals: Vec<PathBuf> = findings
                 .iter()
-                .filter(|f| f.kind == FindingKind::Added)
+                .filter(|f| {
+                    f.kind == FindingKind::Added
+                        || (f.kind == FindingKind::Moved
+                            && f.from
+                                .as_ref()
+                                .is_some_and(|from| !from.starts_with(&spec.path)))
+                })
                 .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
                 .map(|f| f.path.clone())
                 .collect();
