@@ -2861,3 +2861,45 @@ fn r11_an_executable_moved_in_from_a_log_root_is_screened() {
     let (_, findings, stderr) = watcher.stop();
     assert!(screened, "{findings:#?}\n{stderr}");
 }
+
+/// Review s18-r11: a DICOM image stored in a guarded log root (`growing`: hashed whole,
+/// not as header and Pixel Data) renamed unchanged into the image store was compared
+/// with a digest of the other kind: a false `content-changed` alert ("the first N bytes
+/// were rewritten"). It is hashed again as its own root hashed it before it is compared.
+#[test]
+fn r11_an_image_moved_unchanged_from_a_log_root_is_no_content_change() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let image = logs.join("kept.dcm");
+    let pixels: Vec<u8> = (0..65_536u32).map(|j| (j % 251) as u8).collect();
+    let bytes = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.9.77")
+        .pixels(pacsguard_testkit::Pixels::Native(pixels))
+        .build();
+    fs::write(&image, bytes).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = env.path("archive/study0/kept.dcm");
+    fs::rename(&image, &moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .any(|f| f["kind"] == "moved" && f["path"].as_str() == moved.to_str())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}

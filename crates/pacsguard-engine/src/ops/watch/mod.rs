@@ -638,21 +638,22 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
     }
 }
 
-/// `new` (a file of the root at `root`, hashed with `hash`) hashed again with `stored`,
-/// the algorithm of the root `old` was stored under, when that is another: a stored file
-/// followed across roots is compared digest for digest, and a BLAKE3 digest never equals
-/// a SHA-256 one (a file moved unchanged into a root of `--hash sha256` was a false
-/// `pixel-data-changed` alert: review s18-r11). Hashed as the profile hashed `old` (split
-/// into header and Pixel Data if it was), from the walked inode only. `None` when no
-/// second hash is needed.
+/// `new` (a file of the root at `root`, hashed as `hashed`: algorithm, DICOM split or
+/// not) hashed again as the root `old` was stored under hashes (`stored`), when that is
+/// otherwise: a stored file followed across roots is compared digest for digest, and a
+/// BLAKE3 digest never equals a SHA-256 one, nor a split DICOM digest a whole-file one (a
+/// file moved unchanged into a root of `--hash sha256` was a false `pixel-data-changed`
+/// alert, an image from a log root into an image store "rewritten": review s18-r11).
+/// Hashed as the profile hashed `old` (split into header and Pixel Data if it was), from
+/// the walked inode only. `None` when no second hash is needed.
 fn in_stored_hash(
     root: &Path,
-    hash: pacsguard_profile::HashAlgorithm,
-    stored: Option<pacsguard_profile::HashAlgorithm>,
+    hashed: (pacsguard_profile::HashAlgorithm, bool),
+    stored: Option<(pacsguard_profile::HashAlgorithm, bool)>,
     old: &Entry,
     new: &Entry,
 ) -> Option<Entry> {
-    let stored = stored.filter(|s| *s != hash)?;
+    let (stored, _) = stored.filter(|s| *s != hashed)?;
     let split = matches!(old.content, Content::Hashed { dicom: Some(_), .. });
     let mut again = [new.clone()];
     let splitter = pacsguard_profile::DicomSplitter;
@@ -3165,13 +3166,13 @@ impl<'a> Guard<'a> {
                 }
                 spec
             };
-            // The algorithm `from`'s root hashes with: the stored digest is in it.
+            // How `from`'s root hashes (algorithm, DICOM split): the stored digest is so.
             let stored_hash = |from: &Path| {
                 views
                     .iter()
                     .filter(|v| from.starts_with(&v.spec.path))
                     .max_by_key(|v| v.spec.path.as_os_str().len())
-                    .map(|v| v.spec.hash)
+                    .map(|v| (v.spec.hash, v.spec.policy.is_dicom_aware()))
             };
             for new in tree.entries.iter().filter(|e| {
                 e.kind == EntryType::File && matches!(e.content, Content::Hashed { .. })
@@ -3215,7 +3216,8 @@ impl<'a> Guard<'a> {
                 if !stored(&old, &from) || !followed::same_file(&old, born) {
                     continue;
                 }
-                let rehashed = in_stored_hash(root, spec.hash, stored_hash(&from), &old, new);
+                let hashed = (spec.hash, spec.policy.is_dicom_aware());
+                let rehashed = in_stored_hash(root, hashed, stored_hash(&from), &old, new);
                 let new = rehashed.as_ref().unwrap_or(new);
                 if gone {
                     let judged = judged_as_stored(spec, &from);
@@ -3250,8 +3252,13 @@ impl<'a> Guard<'a> {
                         .flatten()
                 });
                 if let Some((new_spec, new)) = seen_before {
-                    let rehashed =
-                        in_stored_hash(&new_spec.path, new_spec.hash, Some(spec.hash), old, &new);
+                    let rehashed = in_stored_hash(
+                        &new_spec.path,
+                        (new_spec.hash, new_spec.policy.is_dicom_aware()),
+                        Some((spec.hash, spec.policy.is_dicom_aware())),
+                        old,
+                        &new,
+                    );
                     let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
