@@ -2770,3 +2770,136 @@ fn a_link_count_alert_held_for_its_names_says_who_wrote_the_file() {
     assert!(said.contains("written by"), "the rewrite: {content:#?}");
     assert!(detail.contains("written by"), "{finding:#?}\n{findings:#?}");
 }
+
+/// Review s18-r11: a stored image renamed, unchanged, from a root hashed with BLAKE3
+/// into a guarded root hashed with SHA-256 (`profile --hash sha256`, FIPS settings) was
+/// followed there and compared digest for digest across the two algorithms: a false
+/// `pixel-data-changed` alert ("the Pixel Data ... changed, and its header too") for a
+/// file nobody wrote. Its new name is hashed with the algorithm it was stored under
+/// before it is compared; an image encrypted on the way is still its content alert.
+#[test]
+fn r11_an_image_moved_into_a_root_of_another_hash_is_no_content_change() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 2);
+    let fips = env.dir.path().join("fips");
+    fs::create_dir_all(&fips).expect("test fixture");
+    fs::write(fips.join("seed"), b"x").expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        fips.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+        "--hash",
+        "sha256",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = fips.join("a.dcm");
+    fs::rename(&paths[0], &moved).expect("test fixture");
+    let encrypted = fips.join("b.dcm");
+    let len = fs::metadata(&paths[1]).expect("test fixture").len() as usize;
+    fs::rename(&paths[1], &encrypted).expect("test fixture");
+    fs::write(&encrypted, keystream(len, 5)).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        let on = |p: &Path, kind: &str| {
+            f.iter()
+                .any(|f| f["kind"] == kind && f["path"].as_str() == p.to_str())
+        };
+        on(&moved, "moved") && on(&encrypted, "no-longer-dicom")
+    });
+    // What comes after the moves' verification (a late event) is in too.
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| {
+            !["added", "moved", "metadata-changed"]
+                .contains(&f["kind"].as_str().unwrap_or_default())
+        })
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}
+
+/// Review s18-r11: an executable planted in the image store through a guarded log root
+/// (`growing`: a stored empty file there may grow into anything without a finding),
+/// then renamed into the store, was followed as the log root's file and judged by its
+/// policy: a `moved` warning, and never screened (only `added` files were), where the
+/// same file written into the store is an `executable-file` alert. A file moved in from
+/// another root is screened as an arrival.
+#[test]
+fn r11_an_executable_moved_in_from_a_log_root_is_screened() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let grown = logs.join("x.dcm");
+    fs::write(&grown, b"").expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    fs::write(&grown, fs::read("/bin/true").expect("/bin/true")).expect("test fixture");
+    // Its growth verified (no finding: a growing file grows), it is stored there.
+    std::thread::sleep(Duration::from_secs(3));
+    let planted = env.path("archive/study0/x.dcm");
+    fs::rename(&grown, &planted).expect("test fixture");
+    let screened = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "executable-file"
+                && f["severity"] == "alert"
+                && f["path"].as_str() == planted.to_str()
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(screened, "{findings:#?}\n{stderr}");
+}
+
+/// Review s18-r11: a DICOM image stored in a guarded log root (`growing`: hashed whole,
+/// not as header and Pixel Data) renamed unchanged into the image store was compared
+/// with a digest of the other kind: a false `content-changed` alert ("the first N bytes
+/// were rewritten"). It is hashed again as its own root hashed it before it is compared.
+#[test]
+fn r11_an_image_moved_unchanged_from_a_log_root_is_no_content_change() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let image = logs.join("kept.dcm");
+    let pixels: Vec<u8> = (0..65_536u32).map(|j| (j % 251) as u8).collect();
+    let bytes = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.9.77")
+        .pixels(pacsguard_testkit::Pixels::Native(pixels))
+        .build();
+    fs::write(&image, bytes).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = env.path("archive/study0/kept.dcm");
+    fs::rename(&image, &moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .any(|f| f["kind"] == "moved" && f["path"].as_str() == moved.to_str())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}
