@@ -1428,15 +1428,11 @@ mod tests {
             let markup = format!("{object}<param name=\"{name}\" value=Evil></object>");
             assert!(find_active_markup(markup.as_bytes()).is_some(), "{markup}");
         }
-        // A tag the text ends inside (30,000 `<a` in one): read once, not at each `<`.
+        // A tag the text ends inside (30,000 `<a` in one) is no parameter. (It is read
+        // once, not again at each `<`: 13 s before review s18-r10's fix; speed is a
+        // benchmark's to measure, not a timed test's.)
         let slow = format!("{object}{}", "<a".repeat(30_000));
-        let started = std::time::Instant::now();
         assert_eq!(find_markup(slow.as_bytes()), None);
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
         // The object's own end tag still ends its parameters.
         for after in [
             "<object></object></object><param name=code value=Evil.class>",
