@@ -1099,3 +1099,28 @@ fn a_removed_root_still_configured_is_said_with_the_way_out() {
         "{doc:#}"
     );
 }
+
+/// Review s18-r15: with every root taken out of the profile (`accept --remove-root`),
+/// `check` said "intact" with exit 0 while guarding nothing: an administrator reading
+/// the report (or a monitor reading the exit status) was told the archive is intact.
+/// Nothing guarded is a warning that says so, exit 1.
+#[test]
+fn a_profile_guarding_no_root_is_no_intact_check() {
+    let env = Env::new();
+    env.profile(&[]);
+    let out = env.run(&[
+        "accept",
+        "--remove-root",
+        "--reason",
+        "CHG-9",
+        env.tree_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, _, doc) = env.check(&[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let text = doc.to_string();
+    assert!(text.contains("guards no root"), "{doc:#}");
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
+}

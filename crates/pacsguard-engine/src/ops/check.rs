@@ -227,6 +227,20 @@ impl Session {
     fn config_differences(&self, baseline: &Baseline) -> Vec<Finding> {
         let config_path = self.home.config_path();
         let mut findings = Vec::new();
+        // Every root taken out (`accept --remove-root`): a check of nothing is not an
+        // intact archive, and must not read as one (review s18-r15).
+        if baseline.roots.is_empty() {
+            let store = self.home.store_path();
+            findings.push(Finding::new(
+                store.clone(),
+                FindingKind::ConfigDiffers,
+                Severity::Warning,
+                format!(
+                    "the signed profile in {} guards no root: nothing was checked (every root was taken out with `accept --remove-root`); `pacsguard profile DIR` guards a tree",
+                    store.display()
+                ),
+            ));
+        }
         for configured in &self.config.roots {
             let finding = |detail: String| {
                 Finding::new(
