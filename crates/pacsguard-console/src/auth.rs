@@ -166,6 +166,9 @@ pub struct Console {
     /// This process's random instance value and the console id it holds on the shared
     /// fleet store ([`crate::identity`]).
     pub(crate) identity: crate::identity::Identity,
+    /// `[console] needs_second_host_approver`: approving a host's profile generation
+    /// needs a second, different approver ([`crate::host_approvals`]).
+    pub(crate) second_host_approver: bool,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -247,6 +250,7 @@ impl Console {
             ends_in_hold: Mutex::new(Vec::new()),
             fleet: None,
             identity: crate::identity::Identity::new()?,
+            second_host_approver: false,
         })
     }
 
@@ -255,6 +259,14 @@ impl Console {
     /// what the listener does. The home's store is the default.
     pub fn with_fleet_store(self, at: pacsguard_store::FleetStoreAt) -> Console {
         self.with_fleet_pool(pacsguard_store::FleetPool::new(at))
+    }
+
+    /// Four eyes for host approvals (`[console] needs_second_host_approver`): a host's
+    /// profile generation is signed only once a second, different approver confirms
+    /// the first one's approval.
+    pub fn with_second_host_approver(mut self, needed: bool) -> Console {
+        self.second_host_approver = needed;
+        self
     }
 
     /// As [`Console::with_fleet_store`], sharing the pool of the fleet listener: one

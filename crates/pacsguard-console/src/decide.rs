@@ -413,10 +413,22 @@ impl Console {
         seen: &str,
     ) -> Result<Decision, AuthError> {
         let reason = self.decision(auth, reason)?;
+        // A request's key of a host's profile approval ([`crate::host_approvals`]) is no
+        // root: typed here by hand, it would be a waiting host approval asked past the
+        // Hosts page's checks.
+        if root.starts_with(crate::host_approvals::HOST_REQUEST_PREFIX) {
+            return Err(AuthError::Invalid(format!("no root {root}")));
+        }
         self.unchanged_since_shown(root, seen)?;
         let guardian = self.guardian()?;
         if guardian.needs_second_approver(root) {
-            return self.ask_second_approver(auth, root, reason, seen);
+            let what = format!(
+                "accept the differences of {}",
+                if root.is_empty() { "every root" } else { root }
+            );
+            return self
+                .ask_second_approver(auth, root, reason, seen, &what)
+                .map(Decision::Waiting);
         }
         let who = self.actor(&auth.name).user;
         self.run_accept(guardian.as_ref(), &who, root, reason, seen)
@@ -467,13 +479,19 @@ impl Console {
         Ok(accepted)
     }
 
-    fn ask_second_approver(
+    /// Records a request waiting for a second approver (four eyes) to do `what`: `key`
+    /// the root it is for (or a host approval's key, [`crate::host_approvals`]), `seen`
+    /// what the asker was shown. The one mechanism of both: stored, its digest on the
+    /// trail, lapsing after [`FOUR_EYES_WINDOW`]. Gives the request's id.
+    pub(crate) fn ask_second_approver(
         &self,
         auth: &Authenticated,
-        root: &str,
+        key: &str,
         reason: &str,
         seen: &str,
-    ) -> Result<Decision, AuthError> {
+        what: &str,
+    ) -> Result<u64, AuthError> {
+        let root = key;
         let now = self.now();
         let db = lock(&self.db)?;
         db.purge_pending_accepts(now - FOUR_EYES_WINDOW)?;
@@ -515,9 +533,8 @@ impl Console {
                 Action::Accept,
                 Outcome::Started,
                 format!(
-                    "{} asks a second approver to accept the differences of {} (four eyes, request {id}, after a step-up)",
+                    "{} asks a second approver to {what} (four eyes, request {id}, after a step-up)",
                     auth.name,
-                    if root.is_empty() { "every root" } else { root }
                 ),
             )
             .with_reason(reason);
@@ -527,12 +544,23 @@ impl Console {
             db.remove_pending_accept(id)?;
             return Err(e);
         }
-        Ok(Decision::Waiting(u64::try_from(id).unwrap_or_default()))
+        Ok(u64::try_from(id).unwrap_or_default())
     }
 
     /// The acceptances waiting for a second approver (lapsed ones dropped); kept in the
     /// store, so a restart keeps them until [`FOUR_EYES_WINDOW`] ends them.
     pub fn pending_accepts(&self) -> Vec<PendingAccept> {
+        self.waiting_requests()
+            .into_iter()
+            .filter(|p| {
+                !p.root
+                    .starts_with(crate::host_approvals::HOST_REQUEST_PREFIX)
+            })
+            .collect()
+    }
+
+    /// Every request waiting for a second approver: acceptances and host approvals.
+    pub(crate) fn waiting_requests(&self) -> Vec<PendingAccept> {
         let now = self.now();
         let Ok(db) = lock(&self.db) else {
             return Vec::new();
@@ -568,6 +596,42 @@ impl Console {
         seen: &str,
     ) -> Result<(Accepted, String), AuthError> {
         let reason = self.decision(auth, reason)?;
+        let Some(asked) = self.pending_accepts().into_iter().find(|p| p.id == id) else {
+            return Err(AuthError::Invalid(format!(
+                "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
+                FOUR_EYES_WINDOW / 60
+            )));
+        };
+        let asked = self.take_waiting(auth, asked, reason, |asked| {
+            if asked.seen != seen {
+                return Err(AuthError::Invalid(
+                    "the differences changed since the first approver asked: nothing was accepted; they ask again for what is open now".into(),
+                ));
+            }
+            self.unchanged_since_shown(&asked.root, seen)
+        })?;
+        let both = format!(
+            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
+            asked.asked_by, asked.reason, auth.name
+        );
+        let who = self.actor(&auth.name).user;
+        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both, seen)
+            .map(|accepted| (accepted, asked.root))
+    }
+
+    /// The second approver's half of four eyes, for an acceptance and a host approval
+    /// alike: `auth` (stepped up, `reason` checked) takes the waiting request `asked`
+    /// when it is as the trail recorded it, its asker still an approver, the two of them
+    /// two people ([`crate::four_eyes`]) and `check` (what was shown) holds; the request
+    /// is then closed in the store and on the trail, and returned.
+    pub(crate) fn take_waiting(
+        &self,
+        auth: &Authenticated,
+        asked: PendingAccept,
+        reason: &str,
+        check: impl FnOnce(&PendingAccept) -> Result<(), AuthError>,
+    ) -> Result<PendingAccept, AuthError> {
+        let id = asked.id;
         // The route asks for an approver; the decision asks again (never only one gate).
         if auth.role < Role::Approver {
             return Err(AuthError::Invalid(
@@ -581,14 +645,8 @@ impl Console {
                 "four eyes: the emergency account cannot be the second approver".into(),
             ));
         }
-        let Some(asked) = self.pending_accepts().into_iter().find(|p| p.id == id) else {
-            return Err(AuthError::Invalid(format!(
-                "no acceptance {id} waits (confirmed, lapsed after {} minutes, or unknown)",
-                FOUR_EYES_WINDOW / 60
-            )));
-        };
         self.as_recorded(auth, &asked)?;
-        if let Err(why) = self.distinct_persons(asked.asked_by_account, auth.account) {
+        let refused = |why: String| {
             let _ = self.record(
                 self.event(
                     &auth.name,
@@ -601,18 +659,21 @@ impl Console {
                 )
                 .with_reason(reason),
             );
-            return Err(AuthError::Invalid(format!("four eyes: {why}")));
+            AuthError::Invalid(format!("four eyes: {why}"))
+        };
+        self.distinct_persons(asked.asked_by_account, auth.account)
+            .map_err(&refused)?;
+        // Two approvers when it is done, not one who was an approver an hour ago: an
+        // asker whose role was lowered (or account removed) meanwhile no longer counts.
+        if let Err(why) = self.asker_still_approver(&asked) {
+            self.close_waiting(auth, &asked, &why)?;
+            return Err(refused(format!("{why}; the request is closed")));
         }
-        if asked.seen != seen {
-            return Err(AuthError::Invalid(
-                "the differences changed since the first approver asked: nothing was accepted; they ask again for what is open now".into(),
-            ));
-        }
-        self.unchanged_since_shown(&asked.root, seen)?;
+        check(&asked)?;
         let id_row = i64::try_from(id).unwrap_or(i64::MAX);
         if !lock(&self.db)?.remove_pending_accept(id_row)? {
             return Err(AuthError::Invalid(format!(
-                "acceptance {id} was confirmed by someone else meanwhile"
+                "request {id} was confirmed by someone else meanwhile"
             )));
         }
         // Closed on the trail and here (review s11-r13): the row, copied while it waited
@@ -623,19 +684,59 @@ impl Console {
             Action::Accept,
             Outcome::Started,
             format!(
-                "request {id} asked by {} confirmed by {}: the request is closed, the acceptance follows",
+                "request {id} asked by {} confirmed by {}: the request is closed, the decision follows",
                 asked.asked_by, auth.name
             ),
         );
         closing.request_digest = Some(closed_request_digest(id));
         self.record(closing)?;
-        let both = format!(
-            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
-            asked.asked_by, asked.reason, auth.name
+        Ok(asked)
+    }
+
+    /// Whether the asker of `asked` still holds the approver role (its account as the
+    /// trail recorded it); the error says why not.
+    fn asker_still_approver(&self, asked: &PendingAccept) -> Result<(), String> {
+        let db = lock(&self.db).map_err(|e| e.to_string())?;
+        match db.account_by_id(asked.asked_by_account) {
+            Ok(Some(account))
+                if Role::parse(&account.role).is_some_and(|r| r >= Role::Approver) =>
+            {
+                Ok(())
+            }
+            Ok(Some(account)) => Err(format!(
+                "the first approver {} holds the role {} now, no longer approver",
+                asked.asked_by, account.role
+            )),
+            Ok(None) => Err(format!(
+                "the first approver's account ({}) no longer exists",
+                asked.asked_by
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Closes a waiting request that can no longer be confirmed (its asker lost the
+    /// role, its host moved on): dropped from the store, closed on the trail, `why` said.
+    pub(crate) fn close_waiting(
+        &self,
+        auth: &Authenticated,
+        asked: &PendingAccept,
+        why: &str,
+    ) -> Result<(), AuthError> {
+        let id = asked.id;
+        lock(&self.db)?.remove_pending_accept(i64::try_from(id).unwrap_or(i64::MAX))?;
+        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+        let mut closing = self.event(
+            &auth.name,
+            Action::Accept,
+            Outcome::Failure,
+            format!(
+                "request {id} asked by {} is closed unconfirmed: {why}",
+                asked.asked_by
+            ),
         );
-        let who = self.actor(&auth.name).user;
-        self.run_accept(self.guardian()?.as_ref(), &who, &asked.root, &both, seen)
-            .map(|accepted| (accepted, asked.root))
+        closing.request_digest = Some(closed_request_digest(id));
+        self.record(closing)
     }
 
     /// Refuses a waiting request that is not as the trail recorded it when it was asked

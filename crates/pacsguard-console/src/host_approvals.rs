@@ -31,6 +31,14 @@
 //! of the version before (no console named) is settled by whoever finds it, as then. And
 //! a confirmation that comes after its approval was dropped and the profile approved
 //! under another id says so: it does not answer "approved".
+//!
+//! Four eyes (`[console] needs_second_host_approver`): the first approver's approval
+//! is a request waiting for a second approver, the one mechanism of the console's
+//! acceptances into `static` roots ([`Console::ask_second_approver`], keyed
+//! [`host_request_key`]): nothing is written to the fleet's store, nothing signed. A
+//! second approver who is another person ([`crate::four_eyes`]) approving the same
+//! generation and digest while it is the host's current profile takes the request
+//! ([`Console::take_waiting`]); only then is the approval written as above, naming both.
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +74,16 @@ pub const FOREIGN_APPROVAL_ABANDONED_AFTER: i64 = 3600;
 /// record (a `host-approval-unrecorded` warning names this limit), so that its profile
 /// can be approved again.
 pub const MAX_APPROVAL_SEARCH_RECORDS: usize = 1_000_000;
+
+/// What a request waiting for a second approver of a host's profile is keyed by (in
+/// the place of an acceptance's root): never a root, which is an absolute path.
+pub(crate) const HOST_REQUEST_PREFIX: &str = "host ";
+
+/// The key of the request waiting for a second approver of this profile generation:
+/// another generation or digest of the same host (re-profiled meanwhile) is another key.
+pub(crate) fn host_request_key(host: i64, generation: u64, digest: &str) -> String {
+    format!("{HOST_REQUEST_PREFIX}{host}/{generation}/{digest}")
+}
 
 /// Trail records read per page while searching.
 const SEARCH_PAGE: usize = 512;
@@ -129,6 +147,13 @@ impl Console {
                 "approving a host's profile needs the approver role".into(),
             ));
         }
+        let both;
+        let reason = if self.second_host_approver {
+            both = self.host_four_eyes(auth, host, generation, digest, reason)?;
+            both.as_str()
+        } else {
+            reason
+        };
         let now = self.now();
         let me = self.console_id()?;
         let random: String = crate::secret::random_bytes(16)
@@ -269,6 +294,79 @@ impl Console {
             db.profile(host, generation, digest)?
                 .ok_or_else(|| AuthError::Invalid("the approval was not kept".into()))
         })
+    }
+
+    /// Four eyes for a host's profile: the first approver's request is recorded as
+    /// waiting (answered [`AuthError::Awaiting`]: nothing signed); a second approver's
+    /// takes it when it holds ([`Console::take_waiting`]) and the profile is still the
+    /// host's current one. Gives the reason the approval records, naming both.
+    fn host_four_eyes(
+        &self,
+        auth: &Authenticated,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        reason: &str,
+    ) -> Result<String, AuthError> {
+        let key = host_request_key(host, generation, digest);
+        let row = self.with_fleet(|db| {
+            db.profile(host, generation, digest)?.ok_or_else(|| {
+                AuthError::Invalid("no such profile generation was reported by that host".into())
+            })
+        })?;
+        if let Some((by, _, _)) = &row.approved {
+            return Err(AuthError::Invalid(format!(
+                "profile generation {generation} of host {} was approved already (by {by})",
+                row.host_name
+            )));
+        }
+        // Lapsed requests are dropped as they are listed (FOUR_EYES_WINDOW).
+        let waiting = self.waiting_requests().into_iter().find(|p| p.root == key);
+        let Some(asked) = waiting else {
+            let what = format!(
+                "approve profile generation {generation} of host {} (profile {})",
+                row.host_name,
+                &digest[..digest.len().min(16)]
+            );
+            let id = self.ask_second_approver(auth, &key, reason, digest, &what)?;
+            return Err(AuthError::Awaiting(format!(
+                "The approval of profile generation {generation} of host {} awaits a second approver (four eyes, request {id}): nothing is signed yet. Another approver confirms it on this page within {} minutes.",
+                row.host_name,
+                crate::decide::FOUR_EYES_WINDOW / 60
+            )));
+        };
+        let asked = self.take_waiting(auth, asked, reason, |asked| {
+            if asked.seen != digest {
+                return Err(AuthError::Invalid(
+                    "four eyes: the waiting request is for another profile".into(),
+                ));
+            }
+            // The host re-profiled (or went back) since the first approver asked: they
+            // approved a profile the host no longer runs.
+            let current = self
+                .with_fleet(|db| Ok(db.current_profiles()?.into_iter().find(|p| p.host == host)))?;
+            let moved = match &current {
+                Some(c) if c.generation == generation && c.digest == digest => None,
+                Some(c) => Some(format!(
+                    "host {} reports profile generation {} now",
+                    row.host_name, c.generation
+                )),
+                None => Some(format!("host {} reports no profile now", row.host_name)),
+            };
+            if let Some(moved) = moved {
+                let why =
+                    format!("{moved}, not generation {generation} the first approver approved");
+                self.close_waiting(auth, asked, &why)?;
+                return Err(AuthError::Invalid(format!(
+                    "four eyes: {why}: the request is closed; approve the host's current profile"
+                )));
+            }
+            Ok(())
+        })?;
+        Ok(format!(
+            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
+            asked.asked_by, asked.reason, auth.name
+        ))
     }
 
     /// Resolves every approval of this console (or of no console named) awaiting

@@ -14,6 +14,7 @@ use pacsguard_store::{HostRow, ProfileRow};
 use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
+use crate::host_approvals::{HOST_REQUEST_PREFIX, host_request_key};
 use crate::http::{AppState, blocking, failure, html};
 use crate::pages::{esc, page};
 
@@ -22,6 +23,8 @@ struct Fleet {
     hosts: Vec<HostRow>,
     current: Vec<ProfileRow>,
     pending: Vec<ProfileRow>,
+    /// Host approvals waiting for a second approver (four eyes).
+    waiting: Vec<crate::decide::PendingAccept>,
     /// Why approvals awaiting their trail record could not be settled at this read (the
     /// trail could not be read, say): the page is shown all the same.
     unsettled: Option<String>,
@@ -45,14 +48,24 @@ async fn hosts_with(
             .resolve_awaiting_approvals()
             .err()
             .map(|e| e.to_string());
-        console.with_fleet(|db| {
-            Ok::<_, AuthError>(Fleet {
-                hosts: db.hosts()?,
-                current: db.current_profiles()?,
-                pending: db.pending_profiles()?,
-                unsettled,
+        console
+            .with_fleet(|db| {
+                Ok::<_, AuthError>(Fleet {
+                    hosts: db.hosts()?,
+                    current: db.current_profiles()?,
+                    pending: db.pending_profiles()?,
+                    waiting: Vec::new(),
+                    unsettled,
+                })
             })
-        })
+            .map(|mut fleet| {
+                fleet.waiting = console
+                    .waiting_requests()
+                    .into_iter()
+                    .filter(|w| w.root.starts_with(HOST_REQUEST_PREFIX))
+                    .collect();
+                fleet
+            })
     })
     .await;
     match read {
@@ -208,16 +221,30 @@ fn render(
             );
             continue;
         }
+        let key = host_request_key(p.host, p.generation, &p.digest);
+        let (class, second, button) = match fleet.waiting.iter().find(|w| w.root == key) {
+            Some(w) => (
+                "pending-profile second",
+                format!(
+                    " <em class=\"awaiting-second\">awaiting second approver</em>: approved by {} {} s ago (\"{}\"); not signed until another approver confirms it",
+                    esc(&w.asked_by),
+                    now.saturating_sub(w.asked_at),
+                    esc(&w.reason)
+                ),
+                "Confirm as second approver",
+            ),
+            None => ("pending-profile", String::new(), "Approve"),
+        };
         let _ = write!(
             pending,
-            "<li class=\"pending-profile\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>)\
+            "<li class=\"{class}\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>){second}\
              <form method=\"post\" action=\"/hosts/approve\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <input type=\"hidden\" name=\"host\" value=\"{}\">\
              <input type=\"hidden\" name=\"generation\" value=\"{}\">\
              <input type=\"hidden\" name=\"digest\" value=\"{}\">\
              <label>Reason <input name=\"reason\" type=\"text\" required></label>\
-             <button type=\"submit\">Approve</button></form></li>",
+             <button type=\"submit\">{button}</button></form></li>",
             esc(&p.host_name),
             p.generation,
             p.created,

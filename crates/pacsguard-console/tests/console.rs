@@ -6259,3 +6259,360 @@ async fn the_hosts_page_is_shown_when_approvals_awaiting_cannot_be_settled() {
         "settled: no record, dropped"
     );
 }
+
+/// A console whose host approvals need a second approver (`[console]
+/// needs_second_host_approver`), with the recording guard as its trail.
+fn host_four_eyes_harness() -> (Harness, Arc<RecordingGuard>) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+    let inbox = Inbox::new();
+    let clock = ManualClock::new(START);
+    let guard = Arc::new(RecordingGuard::default());
+    let console = Arc::new(
+        Console::new(
+            db,
+            Arc::new(clock.clone()),
+            inbox.clone(),
+            store,
+            "test-host",
+            Arc::new(GuardState::new()),
+        )
+        .expect("console")
+        .with_guardian(guard.clone())
+        .with_second_host_approver(true),
+    );
+    let app = pacsguard_console::http::app(console.clone());
+    let h = Harness {
+        _home: home,
+        app,
+        console,
+        clock,
+        inbox,
+    };
+    guard.attach(&h.inbox);
+    (h, guard)
+}
+
+impl Harness {
+    /// Signs `name` in again (a session of its own) and steps up: cookie and CSRF token.
+    async fn signed_in_stepped_up(
+        &self,
+        name: &str,
+        password: &str,
+        secret: &str,
+    ) -> (String, String) {
+        let code = self.next_code(secret);
+        let r = self.login(name, password, &code).await;
+        let cookie = r
+            .cookie()
+            .unwrap_or_else(|| panic!("{name} signs in: {}", r.body));
+        self.stepped_up(&cookie, secret).await
+    }
+
+    /// POST /hosts/approve of (`host`, `generation`, `digest`).
+    async fn approve_host(
+        &self,
+        cookie: &str,
+        csrf: &str,
+        host: i64,
+        generation: u64,
+        digest: &str,
+        reason: &str,
+    ) -> Response {
+        self.send(
+            "POST",
+            "/hosts/approve",
+            Some(cookie),
+            &[
+                ("csrf", csrf),
+                ("host", &host.to_string()),
+                ("generation", &generation.to_string()),
+                ("digest", digest),
+                ("reason", reason),
+            ],
+        )
+        .await
+    }
+}
+
+/// Issue 14 item 4, four eyes for host approvals: with `needs_second_host_approver`, the
+/// first approver's approval of a host's profile signs nothing and waits (the Hosts
+/// page says "awaiting second approver"); only another person with a step-up completes
+/// it. Not counted: the same person twice, an account that person created this week,
+/// a request that lapsed, a request for a generation the host left (re-profiled
+/// meanwhile), a first approver whose role was lowered meanwhile, a request planted in
+/// the store. Before this change the first approval signed the profile at once.
+#[tokio::test]
+async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
+    use pacsguard_console::decide::FOUR_EYES_WINDOW;
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = host_four_eyes_harness();
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
+    let passwords = [
+        ("bob", "violet harbour evening tide"),
+        ("carol", "copper meadow under rain"),
+        ("dave", "silent orchard beyond frost"),
+    ];
+    for (name, password) in passwords {
+        h.create_approver(&admin, &admin_csrf, name, password).await;
+    }
+    let mut secrets = std::collections::HashMap::new();
+    for (name, password) in passwords {
+        let (_, _, secret) = h.first_sign_in(name, password).await;
+        secrets.insert(name, secret);
+    }
+    // A week later their accounts are their own.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (one, two) = ("a".repeat(64), "b".repeat(64));
+    let now = h.clock.now();
+    db.note_profile(host, 1, &one, START, now).expect("db");
+    let approved = |generation: u64, digest: &str| {
+        h.store()
+            .profile(host, generation, digest)
+            .expect("db")
+            .expect("reported")
+            .approved
+    };
+    let (hr, secrets) = (&h, &secrets);
+    let signed_in = move |name: &'static str| {
+        let password = passwords
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .expect("known");
+        let secret = secrets[name].clone();
+        async move { hr.signed_in_stepped_up(name, password, &secret).await }
+    };
+
+    // The first approver: waiting, nothing signed.
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let r = h
+        .approve_host(&admin, &admin_csrf, host, 1, &one, "baseline, change 1187")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(r.body.contains("awaits a second approver"), "{}", r.body);
+    assert!(r.body.contains("awaiting second approver"), "{}", r.body);
+    assert_eq!(approved(1, &one), None, "nothing signed by one approver");
+    // The same person again.
+    let r = h
+        .approve_host(&admin, &admin_csrf, host, 1, &one, "again")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    // An account the first approver created today.
+    h.create_approver(
+        &admin,
+        &admin_csrf,
+        "mallory",
+        "grey lantern beneath the pier",
+    )
+    .await;
+    let (mallory, mallory_csrf, _) = h
+        .first_sign_in("mallory", "grey lantern beneath the pier")
+        .await;
+    let r = h
+        .approve_host(&mallory, &mallory_csrf, host, 1, &one, "looks fine")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert_eq!(approved(1, &one), None);
+
+    // Lapsed: a second approver after the window asks anew.
+    h.clock.advance(FOUR_EYES_WINDOW + 1);
+    let (bob, bob_csrf) = signed_in("bob").await;
+    let r = h
+        .approve_host(&bob, &bob_csrf, host, 1, &one, "checked the vendor list")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "lapsed: {}", r.body);
+    assert_eq!(approved(1, &one), None);
+
+    // The host re-profiled meanwhile: bob's request for generation 1 no longer counts.
+    db.note_profile(host, 2, &two, START, h.clock.now() + 1)
+        .expect("db");
+    let (carol, carol_csrf) = signed_in("carol").await;
+    let r = h
+        .approve_host(&carol, &carol_csrf, host, 1, &one, "agreed")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("reports profile generation 2 now"),
+        "{}",
+        r.body
+    );
+    assert_eq!(approved(1, &one), None);
+
+    // A first approver whose role was lowered before the second came.
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let r = h
+        .approve_host(&carol, &carol_csrf, host, 2, &two, "patch 7")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "carol"),
+                ("role", "viewer"),
+                ("reason", "moved to another team"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let (bob, bob_csrf) = signed_in("bob").await;
+    let r = h
+        .approve_host(&bob, &bob_csrf, host, 2, &two, "agreed")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer approver"), "{}", r.body);
+    assert_eq!(approved(2, &two), None);
+
+    // A request planted in the store under dave's name.
+    let dave_id = db.account_by_name("dave").expect("db").expect("dave").id;
+    db.insert_pending_accept(&pacsguard_store::PendingAcceptRow {
+        id: 0,
+        root: format!("host {host}/2/{two}"),
+        reason: "planted".into(),
+        asked_by: "dave".into(),
+        asked_by_account: dave_id,
+        asked_at: h.clock.now(),
+        seen: two.clone(),
+    })
+    .expect("planted");
+    let r = h
+        .approve_host(&bob, &bob_csrf, host, 2, &two, "agreed")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("refused, and the security team alerted"),
+        "{}",
+        r.body
+    );
+    assert_eq!(approved(2, &two), None);
+
+    // Two people: bob asks, dave confirms; only now is it signed, naming both.
+    let r = h
+        .approve_host(&bob, &bob_csrf, host, 2, &two, "vendor patch 7")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(approved(2, &two), None);
+    let (dave, dave_csrf) = signed_in("dave").await;
+    let page = h.send("GET", "/hosts", Some(&dave), &[]).await;
+    assert!(
+        page.body.contains("awaiting second approver"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Confirm as second approver"),
+        "{}",
+        page.body
+    );
+    let r = h
+        .approve_host(&dave, &dave_csrf, host, 2, &two, "checked the hashes")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Approved profile generation 2"),
+        "{}",
+        r.body
+    );
+    let (by, reason, _) = approved(2, &two).expect("signed once two approved");
+    assert_eq!(by, "console:dave");
+    assert!(
+        reason.contains("asked by bob (vendor patch 7)")
+            && reason.contains("confirmed by dave (checked the hashes)"),
+        "{reason}"
+    );
+    let events = h.events();
+    assert_eq!(
+        alerts_or_warnings(
+            &events,
+            pacsguard_events::FindingKind::ConsoleRequestAltered
+        )
+        .len(),
+        1
+    );
+    assert_logged(
+        &events,
+        Action::Accept,
+        Outcome::Started,
+        "asks a second approver to approve profile generation 2 of host ws-07",
+    );
+}
+
+/// Four eyes for `static` roots: a first approver whose role is lowered before the
+/// second approver comes no longer counts; the waiting acceptance is closed, and nothing
+/// reaches the guard. Before, it was confirmed as if two approvers had agreed.
+#[tokio::test]
+async fn a_waiting_acceptance_whose_asker_lost_the_approver_role_is_not_confirmed() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
+    let (bob_password, carol_password) =
+        ("violet harbour evening tide", "copper meadow under rain");
+    h.create_approver(&admin, &admin_csrf, "bob", bob_password)
+        .await;
+    h.create_approver(&admin, &admin_csrf, "carol", carol_password)
+        .await;
+    let (_, _, bob_secret) = h.first_sign_in("bob", bob_password).await;
+    let (_, _, carol_secret) = h.first_sign_in("carol", carol_password).await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let (bob, bob_csrf) = h
+        .signed_in_stepped_up("bob", bob_password, &bob_secret)
+        .await;
+    let r = h.ask_acceptance(&bob, &bob_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "bob"),
+                ("role", "viewer"),
+                ("reason", "left the PACS team"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", carol_password, &carol_secret)
+        .await;
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer approver"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    // Closed: it does not wait for anyone else either.
+    assert!(h.console.pending_accepts().is_empty());
+}

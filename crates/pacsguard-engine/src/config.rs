@@ -100,6 +100,9 @@ pub struct ConsoleConfig {
     /// Four eyes: an acceptance into a `static` root asked in the console is done only
     /// once a second, different approver confirms it.
     pub four_eyes: bool,
+    /// Four eyes for hosts: a host's profile generation approved in the console is
+    /// signed only once a second, different approver confirms it.
+    pub needs_second_host_approver: bool,
     /// The console's origin for passkeys, `https://HOST[:PORT]` (HOST a domain name: the
     /// WebAuthn relying party). Default: `https://localhost:PORT` when listening on a
     /// loopback address, else `https://HOSTNAME:PORT`.

@@ -523,7 +523,8 @@ pub fn run(
             four_eyes: config.console.four_eyes,
         }))
         .with_relying_party_if(relying_party.clone())
-        .with_fleet_pool(fleet_pool.clone()),
+        .with_fleet_pool(fleet_pool.clone())
+        .with_second_host_approver(config.console.needs_second_host_approver),
     );
 
     let port = local.port();
