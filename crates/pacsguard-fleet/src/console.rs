@@ -467,6 +467,16 @@ impl Fleet {
             Request::Enrol { token, name, csr } => {
                 self.enrol(db, &token, &name, &csr).unwrap_or_else(refused)
             }
+            Request::ApprovalStatus { profile } => {
+                let Some(peer) = peer else {
+                    return refused(
+                        "this connection has no client certificate: enrol first (pacsguard enroll)"
+                            .into(),
+                    );
+                };
+                self.approval_status(db, peer, &profile)
+                    .unwrap_or_else(refused)
+            }
             Request::Report {
                 trail_key,
                 interval,
@@ -641,6 +651,85 @@ impl Fleet {
                 }
                 Ok(None)
             }
+        }
+    }
+
+    /// Whether the console's approval of `claim` is the one in effect for the host of
+    /// `peer`: approved here, not superseded by another profile the host reported since
+    /// (a store restored on the host with the approvals file of then), and the host's
+    /// current profile as this console last heard it. Notes nothing.
+    fn approval_status(
+        &self,
+        db: &mut dyn FleetStore,
+        peer: &[u8],
+        claim: &ProfileClaim,
+    ) -> Result<Response, String> {
+        let store = |e: StoreError| self.store_refusal(&e);
+        let host = db
+            .host_by_fingerprint(&crate::cert_fingerprint(peer))
+            .map_err(store)?
+            .ok_or_else(|| "the console does not know this host's certificate".to_string())?;
+        if host.revoked.is_some() {
+            return Err(format!(
+                "this host ({}) was revoked by the console: its approvals are not in effect",
+                host.name
+            ));
+        }
+        let said =
+            |in_effect: bool, detail: String| Ok(Response::ApprovalStatus { in_effect, detail });
+        let Some(row) = db
+            .profile(host.id, claim.generation, &claim.digest)
+            .map_err(store)?
+        else {
+            return said(
+                false,
+                format!(
+                    "the console has no report of profile generation {}",
+                    claim.generation
+                ),
+            );
+        };
+        if row.approved.is_none() {
+            return said(
+                false,
+                format!(
+                    "the console has not approved profile generation {}",
+                    claim.generation
+                ),
+            );
+        }
+        // Whether it was superseded is known of the host's current profile only
+        // (`current_profiles`, review s18): read there.
+        let current = db
+            .current_profiles()
+            .map_err(store)?
+            .into_iter()
+            .find(|p| p.host == host.id);
+        match current {
+            Some(c) if c.generation == claim.generation && c.digest == claim.digest => {
+                match c.superseded {
+                    None => said(true, String::new()),
+                    Some(newer) => said(
+                        false,
+                        format!(
+                            "the host went back to profile generation {} after reporting generation {newer}: the console's approval of it is not in effect",
+                            claim.generation
+                        ),
+                    ),
+                }
+            }
+            Some(c) => said(
+                false,
+                format!(
+                    "the host's current profile on the console is generation {} ({}), not this one: this approval was superseded",
+                    c.generation,
+                    &c.digest[..c.digest.len().min(16)]
+                ),
+            ),
+            None => said(
+                false,
+                "the console holds no current profile of this host".into(),
+            ),
         }
     }
 
@@ -1960,6 +2049,119 @@ mod tests {
             [(id, 10, false)],
             "the newest claim is still shown, unapproved"
         );
+    }
+
+    /// `check` on a host asks whether the approval it keeps is still the console's
+    /// current one for it: only while the console approved that generation and the host
+    /// still runs it. A host that re-profiled, or went back to an older approved
+    /// generation (its store and approvals file restored), is told no; a revoked host is
+    /// refused. Before, nothing asked: a restored approvals file was believed.
+    #[test]
+    fn an_approval_is_confirmed_only_while_it_is_the_hosts_current_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let host = db
+            .enrol_host(b"t", now(), "ws-07", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let s = crate::witness::tests::signer("ws-07-trail");
+        let claim = |generation: u64| ProfileClaim {
+            generation,
+            created: 1,
+            digest: format!("{generation:064x}"),
+        };
+        let report = |db: &mut ConsoleDb, generation: u64| {
+            let answer = fleet.answer(
+                db,
+                Some(peer),
+                Request::Report {
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: 0,
+                    records: Vec::new(),
+                    checkpoint: None,
+                    profile: Some(claim(generation)),
+                },
+            );
+            assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        };
+        let status = |db: &mut ConsoleDb, generation: u64| {
+            fleet.answer(
+                db,
+                Some(peer),
+                Request::ApprovalStatus {
+                    profile: claim(generation),
+                },
+            )
+        };
+        report(&mut db, 1);
+        assert!(
+            matches!(
+                status(&mut db, 1),
+                Response::ApprovalStatus {
+                    in_effect: false,
+                    ..
+                }
+            ),
+            "not approved yet"
+        );
+        let one = claim(1).digest;
+        assert!(
+            db.propose_profile_approval(host, 1, &one, "c-11aa", "console:ann", "baseline", now())
+                .expect("db")
+        );
+        assert!(
+            db.confirm_profile_approval(host, 1, &one, "c-11aa")
+                .expect("db")
+        );
+        assert_eq!(
+            status(&mut db, 1),
+            Response::ApprovalStatus {
+                in_effect: true,
+                detail: String::new()
+            }
+        );
+        // Re-profiled on the host: generation 1's approval no longer counts.
+        report(&mut db, 2);
+        let answer = status(&mut db, 1);
+        assert!(
+            matches!(&answer, Response::ApprovalStatus { in_effect: false, detail } if detail.contains("generation 2")),
+            "{answer:?}"
+        );
+        // Gone back to generation 1 (its store restored): not in effect either. (Within
+        // the same second as the report of generation 2 the store cannot tell which came
+        // last, so the answer may name either reason; both say no.)
+        report(&mut db, 1);
+        let answer = status(&mut db, 1);
+        assert!(
+            matches!(&answer, Response::ApprovalStatus { in_effect: false, detail } if detail.contains("went back") || detail.contains("generation 2")),
+            "{answer:?}"
+        );
+        // Unknown to the console, and without a client certificate.
+        assert!(matches!(
+            status(&mut db, 9),
+            Response::ApprovalStatus {
+                in_effect: false,
+                ..
+            }
+        ));
+        let anonymous = fleet.answer(&mut db, None, Request::ApprovalStatus { profile: claim(1) });
+        assert!(
+            matches!(anonymous, Response::Refused { .. }),
+            "{anonymous:?}"
+        );
+        assert_eq!(db.revoke_host("ws-07", now()).expect("db"), 1);
+        assert!(matches!(status(&mut db, 1), Response::Refused { .. }));
     }
 
     /// A host whose reports name no new profile generation, while its witnessed trail

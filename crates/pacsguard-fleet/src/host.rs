@@ -31,6 +31,11 @@ pub const CONSOLE_DESTINATION: &str = "console";
 /// How long connecting to the console, and each read or write on the connection, may
 /// take: a console that stalls delays delivery (the cursor stays), never the guard.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long `check` waits on each step (connect, handshake, answer) when it asks the
+/// console whether the approval it holds is still in effect: short, as a person waits
+/// for `check`; past it, `check` warns that the approval could not be confirmed.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest identity file read (`console.json`, `cert.pem`, `key.pem`).
 const MAX_IDENTITY_FILE_BYTES: u64 = 64 << 10;
 /// How much of the end of `checkpoints.jsonl` is read for the newest checkpoint.
@@ -97,6 +102,16 @@ fn connect(
     fingerprint: &str,
     client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<Stream, FleetError> {
+    connect_within(address, fingerprint, client, IO_TIMEOUT)
+}
+
+/// [`connect`] with each step (connect, every read and write) bounded by `timeout`.
+fn connect_within(
+    address: &str,
+    fingerprint: &str,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    timeout: Duration,
+) -> Result<Stream, FleetError> {
     let (_, host) = parse_address(address)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -119,10 +134,9 @@ fn connect(
         .map_err(|e| console_err(address, e))?
         .next()
         .ok_or_else(|| console_err(address, "no address"))?;
-    let tcp =
-        TcpStream::connect_timeout(&socket, IO_TIMEOUT).map_err(|e| console_err(address, e))?;
-    tcp.set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| tcp.set_write_timeout(Some(IO_TIMEOUT)))
+    let tcp = TcpStream::connect_timeout(&socket, timeout).map_err(|e| console_err(address, e))?;
+    tcp.set_read_timeout(Some(timeout))
+        .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| console_err(address, e))?;
     let mut stream = rustls::StreamOwned::new(session, tcp);
     while stream.conn.is_handshaking() {
@@ -310,6 +324,37 @@ impl Identity {
             &self.console.fingerprint,
             Some((self.chain.clone(), self.key.clone_key())),
         )
+    }
+
+    /// Asks the console whether its approval of `claim` is still the one in effect for
+    /// this host (mutual TLS, each step bounded by [`CONFIRM_TIMEOUT`]): `Ok((true, _))`
+    /// when it is, `Ok((false, why))` when not; an error when the console could not be
+    /// asked or refused this host.
+    pub fn confirm_approval(&self, claim: &ProfileClaim) -> Result<(bool, String), FleetError> {
+        let address = self.console.address.clone();
+        let mut stream = connect_within(
+            &address,
+            &self.console.fingerprint,
+            Some((self.chain.clone(), self.key.clone_key())),
+            CONFIRM_TIMEOUT,
+        )?;
+        let answer = exchange(
+            &mut stream,
+            &address,
+            &Request::ApprovalStatus {
+                profile: claim.clone(),
+            },
+        );
+        stream.conn.send_close_notify();
+        let _ = stream.conn.complete_io(&mut stream.sock);
+        match answer? {
+            Response::ApprovalStatus { in_effect, detail } => Ok((in_effect, detail)),
+            Response::Refused { reason } => Err(console_err(&address, reason)),
+            other => Err(console_err(
+                &address,
+                format!("unexpected answer {other:?}"),
+            )),
+        }
     }
 
     /// Where the console's cosignatures are kept.

@@ -49,6 +49,10 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         profile: Option<ProfileClaim>,
     },
+    /// `check` on the host: whether the console's approval of this profile generation
+    /// is still the one in effect for this host (not superseded, not revoked). Read
+    /// only: it notes nothing (a report does).
+    ApprovalStatus { profile: ProfileClaim },
 }
 
 /// The console's answer.
@@ -71,6 +75,9 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         approval: Option<String>,
     },
+    /// The answer to [`Request::ApprovalStatus`]: whether the approval is in effect, and
+    /// why not when it is not.
+    ApprovalStatus { in_effect: bool, detail: String },
     /// Refused, with the reason a person can act on.
     Refused { reason: String },
 }

@@ -278,13 +278,43 @@ pub fn check_approval(home: &Home, report: &mut pacsguard_engine::CheckReport) -
     let Some(claim) = profile_claim(home).filter(|c| c.generation == report.generation) else {
         return Ok(());
     };
+    let warn = |report: &mut pacsguard_engine::CheckReport, detail: String| {
+        report.findings.push(pacsguard_events::Finding::new(
+            home.store_path(),
+            pacsguard_events::FindingKind::HostProfileUnapproved,
+            pacsguard_events::Severity::Warning,
+            detail,
+        ));
+        report.counts = pacsguard_events::SeverityCounts::of(&report.findings);
+    };
     match identity.approval_of(&claim)? {
-        Some(at) => eprintln!(
-            "pacsguard: profile generation {} is approved by the console {} (approval signed at {})",
-            claim.generation,
-            identity.console.address,
-            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(at))
-        ),
+        // The approval kept here verifies, but root can put back an old store with the
+        // approvals file of that old, once approved generation: only the console knows
+        // whether it is still its current approval for this host (review s18-r13).
+        Some(at) => match identity.confirm_approval(&claim) {
+            Ok((true, _)) => eprintln!(
+                "pacsguard: profile generation {} is approved by the console {} (approval signed at {}; confirmed by the console as its current approval for this host)",
+                claim.generation,
+                identity.console.address,
+                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(at))
+            ),
+            Ok((false, why)) => warn(
+                report,
+                format!(
+                    "profile generation {} carries an approval of the console {}, but the console says it is not its current approval for this host ({why}): its store or approvals were restored on this host; it counts as unapproved",
+                    claim.generation, identity.console.address
+                ),
+            ),
+            Err(e) => warn(
+                report,
+                format!(
+                    "profile generation {} carries an approval of the console {}, but it could not be confirmed with the console ({e}; each step bounded by {} s, CONFIRM_TIMEOUT): it may have been superseded or revoked there; run check again when the console answers",
+                    claim.generation,
+                    identity.console.address,
+                    pacsguard_fleet::host::CONFIRM_TIMEOUT.as_secs()
+                ),
+            ),
+        },
         None => {
             let finding = pacsguard_events::Finding::new(
                 home.store_path(),

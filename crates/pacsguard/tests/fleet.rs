@@ -1514,13 +1514,39 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     let (_, body) = web.curl("GET", "/hosts", &[]);
     assert!(body.contains("the host went back to it"), "{body}");
     guard.stop();
-    // The host's own `check` still finds the approval of generation 1 in the restored
-    // `fleet/approvals.jsonl` (it does not ask the console), but the implant is no part
-    // of generation 1: it is a difference.
+    // The host's own `check` finds the approval of generation 1 in the restored
+    // `fleet/approvals.jsonl` and asks the console, which says it is not its current
+    // approval for this host (before, `check` said "approved by the console"). The
+    // implant is no part of generation 1: it is a difference.
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("implant.bin"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not its current approval for this host"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("approved by the console"),
+        "{}",
+        stderr(&out)
+    );
     server.stop();
+    // The console unreachable: a warning that the approval could not be confirmed,
+    // never a silent "approved".
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("could not be confirmed with the console"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !stderr(&out).contains("approved by the console"),
+        "{}",
+        stderr(&out)
+    );
     // The console's own trail: the alert for each generation made on the host, and the
     // approval with its person and reason.
     let out = console.run(&["audit", "show", "--json"]);
