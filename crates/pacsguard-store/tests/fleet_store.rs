@@ -1797,8 +1797,10 @@ fn a_store_made_before_approvals_awaited_their_record_gets_their_columns() {
         db.note_profile(host, 3, "bb", 10, 101).expect("store");
         drop(db);
         // As the version before left it.
+        // (And before reports were ordered by `seen_seq`.)
         let older = "ALTER TABLE fleet_profiles DROP COLUMN pending_id; \
-                     ALTER TABLE fleet_profiles DROP COLUMN pending_at;";
+                     ALTER TABLE fleet_profiles DROP COLUMN pending_at; \
+                     ALTER TABLE fleet_profiles DROP COLUMN seen_seq;";
         match at {
             FleetStoreAt::Sqlite(path) => rusqlite::Connection::open(path)
                 .expect("store")
@@ -1876,5 +1878,39 @@ fn a_late_confirmation_that_lost_to_another_approval_is_not_in_effect() {
             ),
             "{what}"
         );
+    });
+}
+
+/// Item 3 of session 19: a host's reports in one second were ordered by their second
+/// only, then by generation, so the last reported was ambiguous: a host that went from
+/// generation 2 back to 1 within a second was still shown on 2, and its going back was
+/// neither raised nor shown. Reports are ordered by a sequence now, on both stores.
+#[test]
+fn reports_within_one_second_are_ordered_as_they_came() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let current = |db: &mut dyn FleetStore| {
+            let rows = db.current_profiles().expect("store");
+            assert_eq!(rows.len(), 1, "{what}");
+            (rows[0].generation, rows[0].digest.clone())
+        };
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert!(approve(db, host, 1, "a1", "ann", "install", 10), "{what}");
+        db.note_profile(host, 2, "b2", 1, 50).expect("store");
+        assert_eq!(current(db), (2, "b2".into()), "{what}");
+        // Back to generation 1 in the same second: the last reported.
+        let noted = db.note_profile(host, 1, "a1", 1, 50).expect("store");
+        assert!(noted.switched && noted.returned, "{what}: went back");
+        assert_eq!(noted.superseded, Some(2), "{what}");
+        assert_eq!(current(db), (1, "a1".into()), "{what}");
+        // And forth again, still in that second: said once each way.
+        let noted = db.note_profile(host, 2, "b2", 1, 50).expect("store");
+        assert!(noted.switched, "{what}");
+        assert_eq!(current(db), (2, "b2".into()), "{what}");
+        let noted = db.note_profile(host, 2, "b2", 1, 50).expect("store");
+        assert!(!noted.switched, "{what}: a heartbeat is no switch");
     });
 }

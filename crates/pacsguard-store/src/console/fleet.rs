@@ -70,6 +70,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_hosts", "continues", "INTEGER"),
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
+    ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] a store made before them lacks.
@@ -605,8 +606,11 @@ impl FleetStore for ConsoleDb {
             .map_err(sql)?
             == 1;
         let new = inserted && from_trail == 0;
+        // The host's reports in the order they were noted (`seen_seq`): two in one
+        // second are still ordered, so the last reported is the host's current profile.
         tx.execute(
-            "UPDATE fleet_profiles SET last_seen = ?4 \
+            "UPDATE fleet_profiles SET last_seen = ?4, seen_seq = \
+             (SELECT coalesce(max(seen_seq), 0) + 1 FROM fleet_profiles WHERE host = ?1) \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3",
             params![host, to_i64(generation), digest, now],
         )

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     approved_at INTEGER,
     pending_id TEXT,
     pending_at INTEGER,
+    seen_seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (host, generation, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fleet_quota (
@@ -115,7 +116,11 @@ pub struct ProfileNoted {
 /// its trail, then the one named last, then the highest generation). Not the highest
 /// generation it ever named (review s18): a host whose store was deleted and made again
 /// starts again at generation 1, and was shown on its old approved generation.
-pub(crate) const CURRENT_ORDER: &str = "digest = 'trail', last_seen DESC, generation DESC";
+/// Reports are ordered by `seen_seq` (the host's report count when it was last named),
+/// not by their second: two reports within one second were not ordered, and the host's
+/// going back to an older profile could be missed or said twice.
+pub(crate) const CURRENT_ORDER: &str =
+    "digest = 'trail', seen_seq DESC, last_seen DESC, generation DESC";
 
 /// The generation that supersedes profile `p` (see [`ProfileRow::superseded`]), as an
 /// SQL expression over the row `p`, for SQLite and PostgreSQL alike.

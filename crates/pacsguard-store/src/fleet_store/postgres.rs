@@ -86,10 +86,12 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     approved_at BIGINT,
     pending_id TEXT,
     pending_at BIGINT,
+    seen_seq BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (host, generation, digest)
 );
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_id TEXT;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_at BIGINT;
+ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS seen_seq BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS fleet_quota (
     host BIGINT PRIMARY KEY,
     window_start BIGINT NOT NULL,
@@ -411,13 +413,15 @@ impl PgFleet {
         // schema anyway would not be free: `CREATE INDEX IF NOT EXISTS` takes a SHARE
         // lock on its table before it finds the index there, so every host's connection
         // would wait for each write to fleet_hosts in flight, and writers queue behind
-        // it (review s10-r14). The newest added column (`pending_at`) is looked for too:
+        // it (review s10-r14). Every column added since (`pending_id`, `pending_at`,
+        // `seen_seq`) is looked for too, not only the newest (a database may lack any):
         // a database made before it gets it from the schema's `ADD COLUMN IF NOT EXISTS`.
         let made: bool = conn
             .query_one(
-                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND EXISTS (SELECT 1 FROM \
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND (SELECT count(*) = 3 FROM \
                  information_schema.columns WHERE table_schema = current_schema() AND \
-                 table_name = 'fleet_profiles' AND column_name = 'pending_at') \
+                 table_name = 'fleet_profiles' AND column_name IN \
+                 ('pending_id', 'pending_at', 'seen_seq')) \
                  FROM unnest($1::text[]) AS n",
                 &[&SCHEMA_OBJECTS],
             )
@@ -853,8 +857,11 @@ impl FleetStore for PgFleet {
             )
             .map_err(pg.e())?;
         let new = inserted == 1 && from_trail == 0;
+        // Ordered by `seen_seq`, not by the second (see the SQLite store); the host's
+        // rows are locked (`lock_profiles`), so the next number is this report's.
         tx.execute(
-            "UPDATE fleet_profiles SET last_seen = $4 \
+            "UPDATE fleet_profiles SET last_seen = $4, seen_seq = \
+             (SELECT coalesce(max(seen_seq), 0) + 1 FROM fleet_profiles WHERE host = $1) \
              WHERE host = $1 AND generation = $2 AND digest = $3",
             &[&host, &generation, &digest, &now],
         )
