@@ -320,6 +320,16 @@ impl Console {
                 row.host_name
             )));
         }
+        // Refused before a request is asked or taken: a request taken for a revoked host
+        // would be spent on an approval refused after it.
+        if self
+            .with_fleet(|db| Ok(db.host(host)?))?
+            .is_none_or(|h| h.revoked.is_some())
+        {
+            return Err(AuthError::Invalid(
+                "that host is revoked: its profiles are not approved".into(),
+            ));
+        }
         // Lapsed requests are dropped as they are listed (FOUR_EYES_WINDOW).
         let waiting = self.waiting_requests().into_iter().find(|p| p.root == key);
         let Some(asked) = waiting else {

@@ -6559,6 +6559,27 @@ async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
         Outcome::Started,
         "asks a second approver to approve profile generation 2 of host ws-07",
     );
+    // A revoked host's profile is refused before any request is asked.
+    db.note_profile(host, 3, &"c".repeat(64), START, h.clock.now() + 2)
+        .expect("db");
+    assert_eq!(db.revoke_host("ws-07", h.clock.now()).expect("db"), 1);
+    let r = h
+        .approve_host(
+            &bob,
+            &bob_csrf,
+            host,
+            3,
+            &"c".repeat(64),
+            "after revocation",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("revoked"), "{}", r.body);
+    assert!(
+        h.console.pending_accepts().is_empty() && !r.body.contains("awaiting second approver"),
+        "{}",
+        r.body
+    );
 }
 
 /// Four eyes for `static` roots: a first approver whose role is lowered before the
