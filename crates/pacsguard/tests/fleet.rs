@@ -1891,3 +1891,98 @@ fn a_config_that_cannot_be_read_never_shows_the_password_on_its_line() {
         }
     }
 }
+
+/// Four eyes for host approvals through the real binary (`[console]
+/// needs_second_host_approver` read by `serve`): the first approver's approval answers
+/// 202 "awaits a second approver", the Hosts page says "awaiting second approver", the
+/// console holds the profile unapproved and the host's `check` still warns; the same
+/// person approving again is refused. (Who counts as a second person, with a clock
+/// moved a week, is tested in the console's own tests.)
+#[test]
+fn with_four_eyes_for_hosts_one_approver_signs_nothing() {
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[console]\nneeds_second_host_approver = true\n");
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-11",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-11", |h| h["profile"]["generation"] == 1);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let fields = [
+        value_of(&body, "name=\"csrf\" value=\"", '"'),
+        value_of(&body, "name=\"host\" value=\"", '"'),
+        value_of(&body, "name=\"generation\" value=\"", '"'),
+        value_of(&body, "name=\"digest\" value=\"", '"'),
+    ];
+    let approve = || {
+        web.curl(
+            "POST",
+            "/hosts/approve",
+            &[
+                ("csrf", &fields[0]),
+                ("host", &fields[1]),
+                ("generation", &fields[2]),
+                ("digest", &fields[3]),
+                ("reason", "installation baseline, change 1188"),
+            ],
+        )
+    };
+    let (status, body) = approve();
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("awaits a second approver"), "{body}");
+    assert!(body.contains("awaiting second approver"), "{body}");
+    let (status, body) = approve();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("another person"), "{body}");
+    let seen = wait_host(&console, "ws-11", |h| h["profile"]["generation"] == 1);
+    assert_eq!(seen["profile"]["approved"], false, "{seen}");
+    guard.stop();
+    assert!(
+        !host.home.join("fleet/approvals.jsonl").exists(),
+        "nothing signed"
+    );
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("asks a second approver to approve profile generation 1 of host ws-11"),
+        "{trail}"
+    );
+    assert!(trail.contains("was refused as second approver"), "{trail}");
+}
