@@ -6349,7 +6349,7 @@ async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
     use pacsguard_console::decide::FOUR_EYES_WINDOW;
     use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
     use pacsguard_store::FleetStore as _;
-    let (h, _guard) = host_four_eyes_harness();
+    let (h, guard) = host_four_eyes_harness();
     let (admin, _, admin_secret) = h.first_admin().await;
     let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
     let passwords = [
@@ -6516,7 +6516,29 @@ async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     assert_eq!(approved(2, &two), None);
+    let request = r.body.split("four eyes, request ").nth(1).expect("its id");
+    let request: String = request.chars().take_while(char::is_ascii_digit).collect();
     let (dave, dave_csrf) = signed_in("dave").await;
+    // Not through the Differences page's confirmation: that takes acceptances only
+    // (it would run the guard's acceptance of a "root" that is a host's key).
+    let r = h.confirm_acceptance(&dave, &dave_csrf, &request).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&dave),
+            &[
+                ("csrf", &dave_csrf),
+                ("root", &format!("host {host}/2/{two}")),
+                ("reason", "typed by hand"),
+                ("seen", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(approved(2, &two), None);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
     let page = h.send("GET", "/hosts", Some(&dave), &[]).await;
     assert!(
         page.body.contains("awaiting second approver"),
