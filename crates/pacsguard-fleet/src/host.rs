@@ -754,4 +754,46 @@ mod tests {
         std::fs::write(&path, &text).expect("write");
         assert!(kept_approvals(&path).is_err(), "over the limit");
     }
+    /// `check` asking a console that accepts the connection and never answers (a
+    /// stalled console, or someone on the path holding it) gets an error once
+    /// CONFIRM_TIMEOUT passes on the handshake, which `check` turns into a warning; it
+    /// never hangs. Bounded wait, no timed assertion on speed.
+    #[test]
+    fn a_console_that_never_answers_is_an_error_after_the_confirm_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = listener.local_addr().expect("address");
+        let (done, held_until) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let held = listener.accept().map(|(socket, _)| socket);
+            let _ = held_until.recv_timeout(CONFIRM_TIMEOUT * 4);
+            drop(held);
+        });
+        let made = rcgen::generate_simple_self_signed(vec!["host".into()]).expect("cert");
+        let identity = Identity {
+            dir: PathBuf::from("/nonexistent"),
+            console: ConsoleInfo {
+                address: at.to_string(),
+                fingerprint: "00".repeat(32),
+                witness: String::new(),
+                name: "ws-07".into(),
+            },
+            chain: vec![made.cert.der().clone()],
+            key: PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+        };
+        let claim = ProfileClaim {
+            generation: 1,
+            created: 1,
+            digest: "a".repeat(64),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(identity.confirm_approval(&claim));
+        });
+        let answer = rx
+            .recv_timeout(CONFIRM_TIMEOUT * 3)
+            .expect("confirm_approval returns, bounded by CONFIRM_TIMEOUT");
+        assert!(answer.is_err(), "{answer:?}");
+        let _ = done.send(());
+        holder.join().expect("holder");
+    }
 }
