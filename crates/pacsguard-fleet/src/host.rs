@@ -36,6 +36,11 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// console whether the approval it holds is still in effect: short, as a person waits
 /// for `check`; past it, `check` warns that the approval could not be confirmed.
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many [`CONFIRM_TIMEOUT`]s `check`'s whole confirmation (connect, handshake,
+/// question, answer) may take: a console answering a byte at a time, each in time,
+/// is cut there.
+pub const CONFIRM_STEPS: u32 = 3;
 /// Largest identity file read (`console.json`, `cert.pem`, `key.pem`).
 const MAX_IDENTITY_FILE_BYTES: u64 = 64 << 10;
 /// How much of the end of `checkpoints.jsonl` is read for the newest checkpoint.
@@ -102,15 +107,52 @@ fn connect(
     fingerprint: &str,
     client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<Stream, FleetError> {
-    connect_within(address, fingerprint, client, IO_TIMEOUT)
+    connect_within(address, fingerprint, client, IO_TIMEOUT, |_| Ok(()))
 }
 
-/// [`connect`] with each step (connect, every read and write) bounded by `timeout`.
+/// Ends a connection when its whole exchange outlasts a deadline, however each step
+/// keeps within its own timeout (a peer that answers a byte at a time): the socket is
+/// shut down, so the read or write waiting on it returns. Dropped in time, it does
+/// nothing.
+struct Deadline {
+    _disarm: std::sync::mpsc::Sender<()>,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Deadline {
+    fn arm(tcp: &TcpStream, after: Duration) -> io::Result<Deadline> {
+        let socket = tcp.try_clone()?;
+        let (disarm, armed) = std::sync::mpsc::channel::<()>();
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = fired.clone();
+        std::thread::Builder::new()
+            .name("pacsguard-deadline".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(after) {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                }
+            })?;
+        Ok(Deadline {
+            _disarm: disarm,
+            fired,
+        })
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// [`connect`] with each step (connect, every read and write) bounded by `timeout`;
+/// `connected` is given the TCP connection before the handshake (to arm a
+/// [`Deadline`] on it).
 fn connect_within(
     address: &str,
     fingerprint: &str,
     client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     timeout: Duration,
+    connected: impl FnOnce(&TcpStream) -> io::Result<()>,
 ) -> Result<Stream, FleetError> {
     let (_, host) = parse_address(address)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -138,6 +180,7 @@ fn connect_within(
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| console_err(address, e))?;
+    connected(&tcp).map_err(|e| console_err(address, e))?;
     let mut stream = rustls::StreamOwned::new(session, tcp);
     while stream.conn.is_handshaking() {
         stream
@@ -327,7 +370,8 @@ impl Identity {
     }
 
     /// Asks the console whether its approval of `claim` is still the one in effect for
-    /// this host (mutual TLS, each step bounded by [`CONFIRM_TIMEOUT`]): `Ok((true, _))`
+    /// this host (mutual TLS, each step bounded by [`CONFIRM_TIMEOUT`], the whole by
+    /// [`CONFIRM_STEPS`] of them): `Ok((true, _))`
     /// when it is, `Ok((false, why))` when not; an error when the console could not be
     /// asked or refused this host.
     pub fn confirm_approval(&self, claim: &ProfileClaim) -> Result<(bool, String), FleetError> {
@@ -342,21 +386,41 @@ impl Identity {
         timeout: Duration,
     ) -> Result<(bool, String), FleetError> {
         let address = self.console.address.clone();
-        let mut stream = connect_within(
+        let whole = timeout * CONFIRM_STEPS;
+        let mut deadline = None;
+        let cut = |deadline: &Option<Deadline>, e: FleetError| match deadline {
+            Some(d) if d.fired() => console_err(
+                &address,
+                format!(
+                    "no answer within {} ms ({CONFIRM_STEPS} steps of {} ms): the console, or something on the way, holds the connection",
+                    whole.as_millis(),
+                    timeout.as_millis()
+                ),
+            ),
+            _ => e,
+        };
+        let connected = connect_within(
             &address,
             &self.console.fingerprint,
             Some((self.chain.clone(), self.key.clone_key())),
             timeout,
-        )?;
+            |tcp| {
+                deadline = Some(Deadline::arm(tcp, whole)?);
+                Ok(())
+            },
+        );
+        let mut stream = connected.map_err(|e| cut(&deadline, e))?;
         let answer = exchange(
             &mut stream,
             &address,
             &Request::ApprovalStatus {
                 profile: claim.clone(),
             },
-        );
+        )
+        .map_err(|e| cut(&deadline, e));
         stream.conn.send_close_notify();
         let _ = stream.conn.complete_io(&mut stream.sock);
+        drop(deadline);
         match answer? {
             Response::ApprovalStatus { in_effect, detail } => Ok((in_effect, detail)),
             Response::Refused { reason } => Err(console_err(&address, reason)),
@@ -764,6 +828,22 @@ mod tests {
         std::fs::write(&path, &text).expect("write");
         assert!(kept_approvals(&path).is_err(), "over the limit");
     }
+    /// A host's identity naming the console at `at` (pinned to no real certificate).
+    fn stalled_identity(at: std::net::SocketAddr) -> Identity {
+        let made = rcgen::generate_simple_self_signed(vec!["host".into()]).expect("cert");
+        Identity {
+            dir: PathBuf::from("/nonexistent"),
+            console: ConsoleInfo {
+                address: at.to_string(),
+                fingerprint: "00".repeat(32),
+                witness: String::new(),
+                name: "ws-07".into(),
+            },
+            chain: vec![made.cert.der().clone()],
+            key: PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
+        }
+    }
+
     /// `check` asking a console that accepts the connection and never answers (a
     /// stalled console, or someone on the path holding it) gets an error once
     /// the step's timeout (CONFIRM_TIMEOUT; here a fraction of a second, review
@@ -780,18 +860,7 @@ mod tests {
             let _ = held_until.recv_timeout(step * 40);
             drop(held);
         });
-        let made = rcgen::generate_simple_self_signed(vec!["host".into()]).expect("cert");
-        let identity = Identity {
-            dir: PathBuf::from("/nonexistent"),
-            console: ConsoleInfo {
-                address: at.to_string(),
-                fingerprint: "00".repeat(32),
-                witness: String::new(),
-                name: "ws-07".into(),
-            },
-            chain: vec![made.cert.der().clone()],
-            key: PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key"),
-        };
+        let identity = stalled_identity(at);
         let claim = ProfileClaim {
             generation: 1,
             created: 1,
@@ -807,5 +876,51 @@ mod tests {
         assert!(answer.is_err(), "{answer:?}");
         let _ = done.send(());
         holder.join().expect("holder");
+    }
+
+    /// A console (or someone on the path) that answers `check` one byte at a time,
+    /// each within the step's timeout: a TLS record announced as 16 KiB, trickled. Each
+    /// read returns in time, so a timeout per step never fires and `check` hung for
+    /// hours (review s19-r14); the whole confirmation is bounded by [`CONFIRM_STEPS`]
+    /// steps' time.
+    #[test]
+    fn a_console_that_trickles_its_answer_is_an_error_within_the_confirm_steps() {
+        let step = Duration::from_millis(200);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = listener.local_addr().expect("address");
+        let (done, stop) = std::sync::mpsc::channel::<()>();
+        let trickler = std::thread::spawn(move || {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let mut hello = [0u8; 4096];
+            let _ = socket.read(&mut hello);
+            if socket.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]).is_err() {
+                return;
+            }
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(step / 4)
+            {
+                if socket.write_all(&[0x02]).is_err() {
+                    return;
+                }
+            }
+        });
+        let identity = stalled_identity(at);
+        let claim = ProfileClaim {
+            generation: 1,
+            created: 1,
+            digest: "a".repeat(64),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(identity.confirm_approval_within(&claim, step));
+        });
+        let answer = rx.recv_timeout(step * 20);
+        let _ = done.send(());
+        let answer = answer.expect("confirm_approval returns within CONFIRM_STEPS steps");
+        let text = format!("{answer:?}");
+        assert!(answer.is_err(), "{text}");
+        assert!(text.contains("within"), "{text}");
+        trickler.join().expect("trickler");
     }
 }

@@ -308,10 +308,12 @@ pub fn check_approval(home: &Home, report: &mut pacsguard_engine::CheckReport) -
             Err(e) => warn(
                 report,
                 format!(
-                    "profile generation {} carries an approval of the console {}, but it could not be confirmed with the console ({e}; each step bounded by {} s, CONFIRM_TIMEOUT): it may have been superseded or revoked there; run check again when the console answers",
+                    "profile generation {} carries an approval of the console {}, but it could not be confirmed with the console ({e}; each step bounded by {} s, CONFIRM_TIMEOUT, the whole by {} s): it may have been superseded or revoked there; run check again when the console answers",
                     claim.generation,
                     identity.console.address,
-                    pacsguard_fleet::host::CONFIRM_TIMEOUT.as_secs()
+                    pacsguard_fleet::host::CONFIRM_TIMEOUT.as_secs(),
+                    (pacsguard_fleet::host::CONFIRM_TIMEOUT * pacsguard_fleet::host::CONFIRM_STEPS)
+                        .as_secs()
                 ),
             ),
         },
