@@ -41,6 +41,28 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// question, answer) may take: a console answering a byte at a time, each in time,
 /// is cut there.
 pub const CONFIRM_STEPS: u32 = 3;
+
+/// Largest answer `check` reads from the console to its question (a yes or no and a
+/// sentence): not the [`wire::MAX_FRAME_BYTES`] of reports.
+pub const MAX_APPROVAL_ANSWER_BYTES: u32 = 64 << 10;
+
+/// Most characters of the console's reason `check` keeps for its warning (control
+/// characters shown as `?`, the rest cut and marked `…`).
+pub const MAX_APPROVAL_DETAIL_CHARS: usize = 1000;
+
+/// The console's sentence as `check` prints and records it: printable, at most
+/// [`MAX_APPROVAL_DETAIL_CHARS`].
+fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_APPROVAL_DETAIL_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(MAX_APPROVAL_DETAIL_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
 /// Largest identity file read (`console.json`, `cert.pem`, `key.pem`).
 const MAX_IDENTITY_FILE_BYTES: u64 = 64 << 10;
 /// How much of the end of `checkpoints.jsonl` is read for the newest checkpoint.
@@ -205,8 +227,18 @@ fn handshake_reason(e: &io::Error) -> String {
 
 /// One request and its answer on a connection.
 fn exchange(stream: &mut Stream, address: &str, request: &Request) -> Result<Response, FleetError> {
+    exchange_within(stream, address, request, wire::MAX_FRAME_BYTES)
+}
+
+/// [`exchange`] reading an answer of at most `limit` bytes.
+fn exchange_within(
+    stream: &mut Stream,
+    address: &str,
+    request: &Request,
+    limit: u32,
+) -> Result<Response, FleetError> {
     wire::write_frame(stream, request).map_err(|e| console_err(address, e))?;
-    match wire::read_frame::<Response>(stream) {
+    match wire::read_frame_within::<Response>(stream, limit) {
         Ok(Some(response)) => Ok(response),
         Ok(None) => Err(console_err(
             address,
@@ -410,23 +442,24 @@ impl Identity {
             },
         );
         let mut stream = connected.map_err(|e| cut(&deadline, e))?;
-        let answer = exchange(
+        let answer = exchange_within(
             &mut stream,
             &address,
             &Request::ApprovalStatus {
                 profile: claim.clone(),
             },
+            MAX_APPROVAL_ANSWER_BYTES,
         )
         .map_err(|e| cut(&deadline, e));
         stream.conn.send_close_notify();
         let _ = stream.conn.complete_io(&mut stream.sock);
         drop(deadline);
         match answer? {
-            Response::ApprovalStatus { in_effect, detail } => Ok((in_effect, detail)),
-            Response::Refused { reason } => Err(console_err(&address, reason)),
+            Response::ApprovalStatus { in_effect, detail } => Ok((in_effect, printable(&detail))),
+            Response::Refused { reason } => Err(console_err(&address, printable(&reason))),
             other => Err(console_err(
                 &address,
-                format!("unexpected answer {other:?}"),
+                printable(&format!("unexpected answer {other:?}")),
             )),
         }
     }
@@ -828,6 +861,95 @@ mod tests {
         std::fs::write(&path, &text).expect("write");
         assert!(kept_approvals(&path).is_err(), "over the limit");
     }
+    /// A console that serves `answers` (one per connection, each after reading the
+    /// request) with a certificate of its own; gives its address and fingerprint.
+    fn answering_console(answers: Vec<Response>) -> (std::net::SocketAddr, String) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let fingerprint = crate::cert_fingerprint(made.cert.der());
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).expect("key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key)
+            .expect("server config"),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let at = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((tcp, _)) = listener.accept() else {
+                    return;
+                };
+                let conn = rustls::ServerConnection::new(config.clone()).expect("session");
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                let _ = wire::read_frame::<Request>(&mut stream);
+                let _ = wire::write_frame(&mut stream, &answer);
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
+            }
+        });
+        (at, fingerprint)
+    }
+
+    /// A console (its key stolen, or a bug) that answers `check`'s question with 4 MiB,
+    /// or with a sentence holding terminal escapes: the answer was read up to the
+    /// 16 MiB frame limit of reports and its text put as it came into the warning
+    /// `check` prints and records (review s19-r14). The answer is bounded
+    /// ([`MAX_APPROVAL_ANSWER_BYTES`]) and its text made printable and short.
+    #[test]
+    fn a_consoles_huge_or_hostile_answer_to_check_is_bounded() {
+        let escape = format!(
+            "superseded \u{1b}]0;owned\u{7}\u{1b}[2J{}",
+            "y".repeat(8000)
+        );
+        let (at, fingerprint) = answering_console(vec![
+            Response::ApprovalStatus {
+                in_effect: false,
+                detail: "x".repeat(4 << 20),
+            },
+            Response::ApprovalStatus {
+                in_effect: false,
+                detail: escape,
+            },
+            Response::Refused {
+                reason: "\u{1b}[31mrefused".into(),
+            },
+        ]);
+        let mut identity = stalled_identity(at);
+        identity.console.fingerprint = fingerprint;
+        let claim = ProfileClaim {
+            generation: 1,
+            created: 1,
+            digest: "a".repeat(64),
+        };
+        let step = Duration::from_secs(5);
+        let huge = identity.confirm_approval_within(&claim, step);
+        let text = format!("{huge:?}");
+        assert!(huge.is_err(), "{}", &text[..text.len().min(300)]);
+        assert!(text.len() < 4096, "{}", &text[..300]);
+        assert!(text.contains("limit"), "{text}");
+        let (in_effect, detail) = identity
+            .confirm_approval_within(&claim, step)
+            .expect("an answer");
+        assert!(!in_effect);
+        assert!(detail.starts_with("superseded"), "{detail}");
+        assert!(!detail.chars().any(char::is_control), "{detail:?}");
+        assert!(
+            detail.chars().count() <= MAX_APPROVAL_DETAIL_CHARS + 1,
+            "{}",
+            detail.len()
+        );
+        let refused = identity
+            .confirm_approval_within(&claim, step)
+            .expect_err("refused")
+            .to_string();
+        assert!(!refused.contains('\u{1b}'), "{refused}");
+    }
+
     /// A host's identity naming the console at `at` (pinned to no real certificate).
     fn stalled_identity(at: std::net::SocketAddr) -> Identity {
         let made = rcgen::generate_simple_self_signed(vec!["host".into()]).expect("cert");
