@@ -6659,3 +6659,98 @@ async fn a_waiting_acceptance_whose_asker_lost_the_approver_role_is_not_confirme
     // Closed: it does not wait for anyone else either.
     assert!(h.console.pending_accepts().is_empty());
 }
+
+/// Review s19-r14, four eyes for hosts attacked with the emergency account and a race:
+/// the emergency account asks a host's approval (202, nothing signed); whoever sealed
+/// its envelope cannot be the second approver (one person through two accounts), nor
+/// can the emergency account confirm; two other approvers pressing at the same moment
+/// sign it once, never twice, and the other is refused or left asking anew.
+#[tokio::test]
+async fn a_host_approval_asked_by_the_emergency_account_needs_someone_else_and_is_signed_once() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = host_four_eyes_harness();
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
+    let passwords = [
+        ("bob", "violet harbour evening tide"),
+        ("carol", "copper meadow under rain"),
+    ];
+    for (name, password) in passwords {
+        h.create_approver(&admin, &admin_csrf, name, password).await;
+    }
+    let mut secrets = Vec::new();
+    for (name, password) in passwords {
+        let (_, _, secret) = h.first_sign_in(name, password).await;
+        secrets.push(secret);
+    }
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD * 2);
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let one = "a".repeat(64);
+    db.note_profile(host, 1, &one, START, h.clock.now())
+        .expect("db");
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let (emergency, e_csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let r = h
+        .approve_host(&emergency, &e_csrf, host, 1, &one, "restore service")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(r.body.contains("awaits a second approver"), "{}", r.body);
+    // The sealer holds the envelope: not a second person.
+    let r = h
+        .approve_host(&admin, &admin_csrf, host, 1, &one, "agreed")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert_eq!(
+        db.profile(host, 1, &one)
+            .expect("db")
+            .expect("row")
+            .approved,
+        None
+    );
+    // Two others at once.
+    let (bob, bob_csrf) = h
+        .signed_in_stepped_up("bob", passwords[0].1, &secrets[0])
+        .await;
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", passwords[1].1, &secrets[1])
+        .await;
+    let (a, b) = tokio::join!(
+        h.approve_host(&bob, &bob_csrf, host, 1, &one, "checked"),
+        h.approve_host(&carol, &carol_csrf, host, 1, &one, "checked too"),
+    );
+    let ok = [&a, &b]
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{} {} / {} {}", a.status, a.body, b.status, b.body);
+    for r in [&a, &b] {
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::BAD_REQUEST,
+                StatusCode::ACCEPTED
+            ]
+            .contains(&r.status),
+            "{} {}",
+            r.status,
+            r.body
+        );
+    }
+    let (by, reason, _) = db
+        .profile(host, 1, &one)
+        .expect("db")
+        .expect("row")
+        .approved
+        .expect("signed once");
+    assert!(by == "console:bob" || by == "console:carol", "{by}");
+    assert!(reason.contains("asked by break glass"), "{reason}");
+}
