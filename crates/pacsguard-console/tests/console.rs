@@ -6754,3 +6754,46 @@ async fn a_host_approval_asked_by_the_emergency_account_needs_someone_else_and_i
     assert!(by == "console:bob" || by == "console:carol", "{by}");
     assert!(reason.contains("asked by break glass"), "{reason}");
 }
+
+/// Review s19-r14, `needs_second_host_approver` turned off while a host approval waits
+/// (the console restarted without it; here the request is in the store as it was
+/// left): the Hosts page still said "awaiting second approver … not signed until
+/// another approver confirms it" and offered "Confirm as second approver", while one
+/// press of anyone, the first approver too, signs. Without the setting the page
+/// offers an approval, as it is.
+#[tokio::test]
+async fn without_four_eyes_for_hosts_a_request_left_waiting_is_not_shown_as_needing_a_second() {
+    use pacsguard_store::FleetStore as _;
+    let h = harness();
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, _) = h.stepped_up(&admin, &admin_secret).await;
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let one = "a".repeat(64);
+    db.note_profile(host, 1, &one, START, h.clock.now())
+        .expect("db");
+    let admin_id = db.account_by_name("admin").expect("db").expect("admin").id;
+    db.insert_pending_accept(&pacsguard_store::PendingAcceptRow {
+        id: 0,
+        root: format!("host {host}/1/{one}"),
+        reason: "asked while four eyes was on".into(),
+        asked_by: "admin".into(),
+        asked_by_account: admin_id,
+        asked_at: h.clock.now(),
+        seen: one.clone(),
+    })
+    .expect("left waiting");
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("ws-07"), "{}", page.body);
+    assert!(
+        !page.body.contains("awaiting second approver")
+            && !page.body.contains("Confirm as second approver"),
+        "{}",
+        page.body
+    );
+}
