@@ -353,8 +353,7 @@ impl Console {
             }
             // The host re-profiled (or went back) since the first approver asked: they
             // approved a profile the host no longer runs.
-            let current = self
-                .with_fleet(|db| Ok(db.current_profiles()?.into_iter().find(|p| p.host == host)))?;
+            let current = self.with_fleet(|db| Ok(db.current_profile_of(host)?))?;
             let moved = match &current {
                 Some(c) if c.generation == generation && c.digest == digest => None,
                 Some(c) => Some(format!(

@@ -700,11 +700,7 @@ impl Fleet {
         }
         // Whether it was superseded is known of the host's current profile only
         // (`current_profiles`, review s18): read there.
-        let current = db
-            .current_profiles()
-            .map_err(store)?
-            .into_iter()
-            .find(|p| p.host == host.id);
+        let current = db.current_profile_of(host.id).map_err(store)?;
         match current {
             Some(c) if c.generation == claim.generation && c.digest == claim.digest => {
                 match c.superseded {

@@ -1914,3 +1914,57 @@ fn reports_within_one_second_are_ordered_as_they_came() {
         assert!(!noted.switched, "{what}: a heartbeat is no switch");
     });
 }
+
+/// Review s19-r14: `check` asks the console of its host's current profile, and the
+/// console read every host's (`current_profiles`, a window over the whole table: about
+/// 100 ms at 10,000 hosts, per question, uncharged) to keep one. One host's rows are
+/// read now; the answer is the same, superseded included, on both stores.
+#[test]
+fn one_hosts_current_profile_is_as_in_the_fleets() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let a = enrol(db, b"t", "pacs", "f");
+        let b = enrol(db, b"u", "ws-01", "g");
+        let same = |db: &mut dyn FleetStore| {
+            let all = db.current_profiles().expect("store");
+            for host in [a, b] {
+                let one = db.current_profile_of(host).expect("store");
+                let mut theirs = all.iter().find(|p| p.host == host).cloned();
+                assert_eq!(
+                    one.as_ref().map(|p| (
+                        p.generation,
+                        p.digest.clone(),
+                        p.superseded,
+                        p.approved.clone()
+                    )),
+                    theirs
+                        .take()
+                        .map(|p| (p.generation, p.digest, p.superseded, p.approved)),
+                    "{what}: host {host}"
+                );
+            }
+        };
+        same(db);
+        assert_eq!(
+            db.current_profile_of(a).expect("store").map(|p| p.host),
+            None
+        );
+        db.note_profile(a, 1, "a1", 1, 10).expect("store");
+        db.note_profile(b, 1, "b1", 1, 10).expect("store");
+        same(db);
+        assert!(approve(db, a, 1, "a1", "ann", "install", 11), "{what}");
+        db.note_profile(a, 2, "a2", 1, 20).expect("store");
+        db.note_profile(b, 2, "b2", 1, 20).expect("store");
+        same(db);
+        db.note_profile(a, 1, "a1", 1, 20).expect("store");
+        same(db);
+        let back = db.current_profile_of(a).expect("store").expect("a");
+        assert_eq!((back.generation, back.superseded), (1, Some(2)), "{what}");
+        assert_eq!(
+            db.current_profile_of(999).expect("store").map(|p| p.host),
+            None
+        );
+    });
+}

@@ -896,6 +896,28 @@ impl FleetStore for ConsoleDb {
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
+    fn current_profile_of(&mut self, host: i64) -> Result<Option<ProfileRow>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PROFILE_COLUMNS}, {SUPERSEDED_SQL} FROM \
+                 (SELECT *, row_number() OVER (ORDER BY {CURRENT_ORDER}) AS n \
+                  FROM fleet_profiles WHERE host = ?1) p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.n = 1"
+            ))
+            .map_err(self.sql())?;
+        let mut rows = statement
+            .query_map([host], |r| {
+                let mut row = profile_row(r)?;
+                row.superseded = r
+                    .get::<_, Option<i64>>(12)?
+                    .map(|g| u64::try_from(g).unwrap_or(0));
+                Ok(row)
+            })
+            .map_err(self.sql())?;
+        rows.next().transpose().map_err(self.sql())
+    }
+
     /// The profiles waiting for an approver, hosts not revoked, newest first.
     /// A home's SQLite store serves the one console of that home (a copy of the home has
     /// a store of its own): no other console can present its id here.

@@ -170,6 +170,10 @@ pub trait FleetStore: Send + std::fmt::Debug {
     ) -> Result<Option<ProfileRow>, StoreError>;
     /// Each host's current profile (its highest generation), by host name.
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
+    /// One host's current profile, as [`FleetStore::current_profiles`] gives it, read
+    /// from that host's rows only: `check` asks it of each host, and the whole fleet's
+    /// for one host cost the console the fleet's size per question (review s19-r14).
+    fn current_profile_of(&mut self, host: i64) -> Result<Option<ProfileRow>, StoreError>;
     /// The profiles waiting for an approver, hosts not revoked, newest first.
     fn pending_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError>;
     /// Claims console id `console` for the running console `instance` (a random value

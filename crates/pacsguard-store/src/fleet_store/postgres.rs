@@ -1144,6 +1144,27 @@ impl FleetStore for PgFleet {
             .map_err(pg.e())
     }
 
+    fn current_profile_of(&mut self, host: i64) -> Result<Option<ProfileRow>, StoreError> {
+        let pg = self.pg();
+        let rows = self.query(
+            &format!(
+                "SELECT {PROFILE_COLUMNS}, {SUPERSEDED_SQL} FROM \
+                 (SELECT *, row_number() OVER (ORDER BY {CURRENT_ORDER}) AS n \
+                  FROM fleet_profiles WHERE host = $1) p JOIN fleet_hosts h ON h.id = p.host \
+                 WHERE p.n = 1"
+            ),
+            &[&host],
+        )?;
+        rows.first()
+            .map(|r| {
+                let mut row = profile_row(r)?;
+                row.superseded = r.try_get::<_, Option<i64>>(12)?.map(to_u64);
+                Ok::<_, tokio_postgres::Error>(row)
+            })
+            .transpose()
+            .map_err(pg.e())
+    }
+
     fn claim_console(
         &mut self,
         console: &str,
