@@ -269,7 +269,7 @@ impl Store {
     fn verified_chunk(&self, root: &RootChunks, seq: usize) -> Result<Vec<u8>, StoreError> {
         let changed = || {
             self.corrupt(format!(
-                "entry chunk {seq} of {} changed after it was verified",
+                "entry chunk {seq} of {} changed after it was verified: the baseline signature does not verify over its bytes (checked against its signed leaf when read): the stored profile was modified after it was signed",
                 root.root.display()
             ))
         };
@@ -593,6 +593,18 @@ impl StreamedSave<'_> {
         match self.written.last() {
             Some((_, root)) if self.patching => root.leaves.len(),
             _ => 0,
+        }
+    }
+
+    /// The first path of each chunk of the root being patched, as verified (signed in
+    /// each chunk's leaf): where each chunk starts, so that an acceptance reads only the
+    /// chunks its paths fall in.
+    pub fn patched_firsts(&self) -> Vec<Vec<u8>> {
+        match self.written.last() {
+            Some((_, root)) if self.patching => {
+                root.leaves.iter().map(|l| l.first.clone()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -710,6 +710,43 @@ fn accept_of_a_few_paths_rewrites_only_the_chunks_holding_them() {
 }
 
 #[test]
+fn accept_of_a_few_paths_reads_only_their_chunks_and_launders_no_other() {
+    // Issue 15 item 2: the signature covers a tree of the chunks' digests, so `accept`
+    // of `s05` reads and rewrites the one chunk holding it and signs the others by the
+    // leaves they were verified with, unread. An implant's hash written into the last
+    // chunk (another root of the tree) does not stop the acceptance (the whole-baseline
+    // digest read every chunk, and refused it), and is not laundered by the new
+    // signature: `check` refuses the store, naming the chunk, exit 2.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    assert_eq!(chunks_of(&env, &env.tree).len(), 3);
+    rusqlite::Connection::open(env.home.join("pacsguard.db"))
+        .expect("store")
+        .execute(
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE seq = 2",
+            [],
+        )
+        .expect("edit");
+    fs::write(env.path("s05/zz.dcm"), b"new").expect("add");
+    let out = env.run(&[
+        "accept",
+        env.path("s05").to_str().expect("utf-8"),
+        "--reason",
+        "CHG-11",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("entry chunk 2")
+            && stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn accept_of_more_than_a_patched_chunk_holds_rewrites_the_root() {
     // A new directory of MAX_PATCHED_CHUNK_ENTRIES (8,192) files and more, accepted into
     // one gap of the stored chunks: no chunk is patched past the limit, the root is
