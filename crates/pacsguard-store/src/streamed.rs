@@ -116,19 +116,23 @@ impl Store {
             return Ok(None);
         };
         let specs = self.load_specs()?;
+        let mut refused = None;
         if merkle::has_leaves(&self.conn).map_err(self.sql())? {
             // Signed v3: the tree is verified from the leaf rows, no chunk read.
-            let chunks = self.leaf_rows(&specs)?;
-            let tree = merkle::baseline_root(
-                row.generation,
-                row.created,
-                specs
-                    .iter()
-                    .zip(&chunks)
-                    .map(|(s, c)| (s, c.leaves.as_slice())),
-            );
-            match self.verify_with_acceptances(key, &row, tree, true) {
-                Ok((info, acceptances)) => {
+            let verified = self.leaf_rows(&specs).and_then(|chunks| {
+                let tree = merkle::baseline_root(
+                    row.generation,
+                    row.created,
+                    specs
+                        .iter()
+                        .zip(&chunks)
+                        .map(|(s, c)| (s, c.leaves.as_slice())),
+                );
+                self.verify_with_acceptances(key, &row, tree, true)
+                    .map(|verified| (chunks, verified))
+            });
+            match verified {
+                Ok((chunks, (info, acceptances))) => {
                     return Ok(Some(StoredBaseline {
                         baseline: bare_baseline(&row, specs),
                         info,
@@ -136,12 +140,28 @@ impl Store {
                         acceptances,
                     }));
                 }
-                // Not signed v3 (a store written again by an older release since):
-                // verified the old way below, every chunk digested.
-                Err(StoreError::BadSignature { .. }) => {}
+                // Not signed v3 (leaf rows left by a v3 save, then a v2 signature
+                // written by an older release): verified the old way below, every
+                // chunk digested. If that fails too, this is the error said (it names
+                // what does not match).
+                Err(e @ (StoreError::BadSignature { .. } | StoreError::Corrupt { .. })) => {
+                    refused = Some(e);
+                }
                 Err(e) => return Err(e),
             }
         }
+        self.load_streamed_digest(key, row, specs)
+            .map_err(|e| refused.unwrap_or(e))
+    }
+
+    /// [`Store::load_streamed`] of a store signed v1 or v2: the whole baseline's digest,
+    /// every chunk read twice (counted, then digested).
+    fn load_streamed_digest(
+        &self,
+        key: &VerifyingKey,
+        row: crate::sqlite::SignatureRow,
+        specs: Vec<RootSpec>,
+    ) -> Result<Option<StoredBaseline>, StoreError> {
         let mut chunks = Vec::with_capacity(specs.len());
         let mut scratch = Vec::new();
         for spec in &specs {

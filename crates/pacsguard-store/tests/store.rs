@@ -1086,8 +1086,18 @@ fn a_patch_reads_only_its_chunks_and_does_not_launder_the_others() {
 
 #[test]
 fn a_store_signed_v2_still_verifies_and_the_next_save_signs_the_tree() {
-    // A home signed before the tree (v2: the whole baseline's digest, no leaf rows)
-    // loads both ways; the next save writes the leaves and signs v3, which loads.
+    // A home signed before the tree (v2: the whole baseline's digest, no leaf rows; or
+    // stale leaf rows beside a v2 signature) loads both ways; the next save writes the
+    // leaves and signs v3, which loads.
+    for leaves in [
+        "DROP TABLE chunk_leaves",
+        "DELETE FROM chunk_leaves WHERE seq > 0",
+    ] {
+        signed_v2_then_v3(leaves);
+    }
+}
+
+fn signed_v2_then_v3(leaves: &str) {
     let (_dir, path, key, base) = saved_three();
     {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
@@ -1103,7 +1113,7 @@ fn a_store_signed_v2_still_verifies_and_the_next_save_signs_the_tree() {
             &key,
             &pacsguard_store::signing_message_v2(&digest, &acceptances),
         );
-        conn.execute_batch("DROP TABLE chunk_leaves").expect("drop");
+        conn.execute_batch(leaves).expect(leaves);
         conn.execute(
             "UPDATE baseline SET digest = ?1, signature = ?2",
             rusqlite::params![digest.as_slice(), signature.to_bytes().as_slice()],
