@@ -314,6 +314,23 @@ impl Store {
         }
     }
 
+    /// Checks every chunk of the verified root at `path` against its signed leaf (one
+    /// SHA-256 pass over its bytes, nothing decoded): for a command that reads only some
+    /// roots (`check` of one), so that a chunk of another root changed in the file is
+    /// refused before anything is reported rather than left unread (review s19-r15).
+    pub fn verify_stored_root(
+        &self,
+        stored: &StoredBaseline,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        if let Some(root) = stored.chunks.iter().find(|c| c.root == path) {
+            for seq in 0..root.leaves.len() {
+                self.verified_chunk(root, seq)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The whole verified root at `path` in memory, for the comparisons that still need
     /// it at once (log rotation in a growing root).
     pub fn stored_root(

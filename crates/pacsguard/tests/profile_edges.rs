@@ -1161,3 +1161,42 @@ fn a_profile_guarding_no_root_is_no_intact_check() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
 }
+
+#[test]
+fn check_of_one_root_refuses_a_store_whose_other_root_was_tampered() {
+    // Review s19-r15: with the tree-signed store, `load_streamed` verifies the signed
+    // tree from the leaf rows and each chunk only when it is read. `check` of one root
+    // read only that root's chunks, so an implant's hash written into a chunk of another
+    // root went unseen and the store was reported "intact", exit 0 (the whole-baseline
+    // digest read every chunk and refused it). The chunks of the roots not checked are
+    // now verified against their signed leaves before anything is reported.
+    let env = Env::new();
+    let other = env.dir.path().canonicalize().expect("dir").join("other");
+    fs::create_dir_all(other.join("bin")).expect("mkdir");
+    fs::write(other.join("bin/tool"), b"genuine tool").expect("write");
+    let other_str = other.to_str().expect("utf-8");
+    env.profile(&[]);
+    let out = env.run(&["profile", other_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rusqlite::Connection::open(env.home.join("pacsguard.db"))
+        .expect("store")
+        .execute(
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE root = CAST(?1 AS BLOB)",
+            [other_str],
+        )
+        .expect("edit");
+    for args in [
+        &["check", env.tree_str()][..],
+        &["check", "--fast", env.tree_str()],
+        &["check", "--json", env.tree_str()],
+        &["check", env.path("study").to_str().expect("utf-8")],
+    ] {
+        let out = env.run(args);
+        assert_refused_in(&out, "signature does not verify", format_args!("{args:?}"));
+        assert!(
+            !stdout(&out).contains("intact"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}
