@@ -192,6 +192,7 @@ pub(crate) fn write_leaves<'a>(
                 seq as i64,
                 c.entries as i64,
                 c.files as i64,
+                // Its 64 bits, read back as they are ([`read_leaves`]).
                 c.bytes as i64,
                 c.first,
                 c.hash.as_slice()
@@ -224,10 +225,13 @@ pub(crate) fn read_leaves(
                 root.display()
             )));
         }
-        let (Ok(entries), Ok(files), Ok(bytes), Ok(hash)) = (
+        // The byte count is written as the INTEGER of the same 64 bits ([`write_leaves`]):
+        // sparse files reach 2^63 bytes and more (two of `truncate -s 4E`), so it is
+        // read back as those bits, not refused for being negative (review s19-r15).
+        let bytes = numbers[2] as u64;
+        let (Ok(entries), Ok(files), Ok(hash)) = (
             u64::try_from(numbers[0]),
             u64::try_from(numbers[1]),
-            u64::try_from(numbers[2]),
             <[u8; 32]>::try_from(hash.as_slice()),
         ) else {
             return Ok(Err(format!(

@@ -1150,3 +1150,45 @@ fn signed_v2_then_v3(leaves: &str) {
     assert_eq!(info.generation, 8);
     assert_eq!(loaded.roots, base.roots);
 }
+
+#[test]
+fn a_chunk_of_sparse_files_past_i64_bytes_loads_back() {
+    // Review s19-r15: two sparse files of 4 EiB (`truncate -s 4E`, no space used, on
+    // tmpfs; a volatile root never hashes them) make a chunk's byte count 2^63. The leaf
+    // row stored it as a wrapped negative INTEGER and read it back as "malformed": the
+    // store signed a moment before was refused as damaged by every command after.
+    let mut base = baseline();
+    let file = base.roots[0].entries[1].clone();
+    for (name, size) in [
+        (&b"s1"[..], 1u64 << 62),
+        (b"s2", 1 << 62),
+        (b"s3", u64::MAX),
+    ] {
+        let mut sparse = file.clone();
+        sparse.rel = name.to_vec();
+        sparse.meta.size = size;
+        base.roots[0].entries.push(sparse);
+    }
+    base.roots[0].entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect("save");
+    let (loaded, _) = store
+        .load(&key.verifying_key())
+        .expect("loads")
+        .expect("present");
+    assert_eq!(loaded, base);
+    assert_eq!(streamed(&store, &key).0, base);
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!(
+        stored.file_totals(std::path::Path::new("/srv/pacs")),
+        (4, u64::MAX)
+    );
+}
