@@ -10,9 +10,14 @@
 //! * Every acceptance (who, why, which paths) is written in the same transaction as the
 //!   baseline it produced, and the signature covers every acceptance with the baseline:
 //!   an acceptance edited, added or deleted in the store fails verification.
+//! * Since v3 the signature covers a tree of digests ([`merkle`]): the generation, every
+//!   root's spec and entry count, and each stored chunk's leaf (root, place, counts,
+//!   first path, SHA-256 of its bytes). Loading verifies the tree from the leaf rows;
+//!   a chunk's bytes are checked against its leaf before any entry of it is used.
 
 mod console;
 mod fleet_store;
+mod merkle;
 mod seen;
 mod signing;
 mod sqlite;
@@ -33,7 +38,8 @@ pub use fleet_store::{
 };
 pub use seen::SeenRow;
 pub use signing::{
-    SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, fingerprint, signing_message, signing_message_v2,
+    SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, SIGNATURE_DOMAIN_V3, fingerprint, signing_message,
+    signing_message_v2, signing_message_v3,
 };
 pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};
 pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};

@@ -29,6 +29,20 @@ pub fn signing_message_v2(digest: &[u8; 32], acceptances: &[u8; 32]) -> Vec<u8> 
     message
 }
 
+/// Domain of the signature over the tree of digests ([`crate::merkle`]) and the
+/// acceptances: its own string, so a v2 message can never verify as a v3 one.
+pub const SIGNATURE_DOMAIN_V3: &[u8] = b"PacsGuard baseline tree and acceptances signature v3\n";
+
+/// The signed message of stores signed since the baseline became a tree of digests: the
+/// domain, the tree's root (the generation, every root's spec and entry count, and every
+/// stored chunk's leaf) and the digest of every acceptance, as in v2.
+pub fn signing_message_v3(tree_root: &[u8; 32], acceptances: &[u8; 32]) -> Vec<u8> {
+    let mut message = SIGNATURE_DOMAIN_V3.to_vec();
+    message.extend_from_slice(tree_root);
+    message.extend_from_slice(acceptances);
+    message
+}
+
 /// `SHA256:` and the hex SHA-256 of the public key: what `init` prints and `check` shows,
 /// so an administrator can compare it with the one written down at installation.
 pub fn fingerprint(key: &VerifyingKey) -> String {

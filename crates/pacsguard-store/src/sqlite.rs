@@ -8,7 +8,8 @@ use pacsguard_fs::{Content, Entry, HashAlgorithm};
 use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use crate::signing::{fingerprint, signing_message, signing_message_v2};
+use crate::merkle::{self, ChunkLeaf};
+use crate::signing::{fingerprint, signing_message, signing_message_v2, signing_message_v3};
 use pacsguard_profile::codec::{decode_entries, decode_strings, encode_entry, encode_strings};
 use sha2::{Digest as _, Sha256};
 
@@ -325,11 +326,31 @@ impl Store {
         let Some(row) = self.signature_row(key)? else {
             return Ok(None);
         };
+        let (roots, leaves) = self.load_roots()?;
         let baseline = Baseline {
             generation: row.generation,
             created: row.created,
-            roots: self.load_roots()?,
+            roots,
         };
+        if merkle::has_leaves(&self.conn).map_err(self.sql())?
+            && self.leaf_rows_match(&baseline, &leaves)?
+        {
+            let tree = merkle::baseline_root(
+                row.generation,
+                row.created,
+                baseline
+                    .roots
+                    .iter()
+                    .zip(&leaves)
+                    .map(|(r, l)| (&r.spec, l.as_slice())),
+            );
+            match self.verify_with_acceptances(key, &row, tree, true) {
+                Ok((info, _)) => return Ok(Some((baseline, info))),
+                // Not signed v3 (written again by an older release since): below.
+                Err(StoreError::BadSignature { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let info = self.verify(key, &row, baseline.digest())?;
         Ok(Some((baseline, info)))
     }
@@ -400,24 +421,31 @@ impl Store {
         row: &SignatureRow,
         digest: [u8; 32],
     ) -> Result<SignedInfo, StoreError> {
-        self.verify_with_acceptances(key, row, digest)
+        self.verify_with_acceptances(key, row, digest, false)
             .map(|(info, _)| info)
     }
 
-    /// [`Store::verify`], also returning the digest of the acceptances it verified.
+    /// [`Store::verify`], also returning the digest of the acceptances it verified:
+    /// `digest` is the tree's root of a v3 signature when `tree`, else the baseline's
+    /// whole digest of a v2 or v1 one.
     pub(crate) fn verify_with_acceptances(
         &self,
         key: &VerifyingKey,
         row: &SignatureRow,
         digest: [u8; 32],
+        tree: bool,
     ) -> Result<(SignedInfo, [u8; 32]), StoreError> {
         let acceptances = acceptances_digest(&self.conn).map_err(self.sql())?;
         let count = acceptance_count(&self.conn).map_err(self.sql())?;
-        key.verify_strict(&signing_message_v2(&digest, &acceptances), &row.signature)
-            .or_else(|_| key.verify_strict(&signing_message(&digest), &row.signature))
-            .map_err(|_| StoreError::BadSignature {
-                path: self.path.clone(),
-            })?;
+        let verified = if tree {
+            key.verify_strict(&signing_message_v3(&digest, &acceptances), &row.signature)
+        } else {
+            key.verify_strict(&signing_message_v2(&digest, &acceptances), &row.signature)
+                .or_else(|_| key.verify_strict(&signing_message(&digest), &row.signature))
+        };
+        verified.map_err(|_| StoreError::BadSignature {
+            path: self.path.clone(),
+        })?;
         self.verified_acceptances.set(Some((acceptances, count)));
         let info = SignedInfo {
             generation: row.generation,
@@ -427,13 +455,39 @@ impl Store {
         Ok((info, acceptances))
     }
 
-    fn load_roots(&self) -> Result<Vec<RootProfile>, StoreError> {
+    /// Every root with its entries, and the leaves of its chunks as read.
+    fn load_roots(&self) -> Result<(Vec<RootProfile>, Vec<Vec<ChunkLeaf>>), StoreError> {
         let mut roots = Vec::new();
+        let mut leaves = Vec::new();
         for spec in self.load_specs()? {
-            let entries = self.load_entries(&spec.path)?;
+            let (entries, chunks) = self.load_entries(&spec.path)?;
             roots.push(RootProfile { spec, entries });
+            leaves.push(chunks);
         }
-        Ok(roots)
+        Ok((roots, leaves))
+    }
+
+    /// Whether the leaf rows stored are exactly the leaves of the chunks read (and no
+    /// other): only then is a v3 signature checked over them.
+    fn leaf_rows_match(
+        &self,
+        baseline: &Baseline,
+        leaves: &[Vec<ChunkLeaf>],
+    ) -> Result<bool, StoreError> {
+        let stored: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM chunk_leaves", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        if usize::try_from(stored).ok() != Some(leaves.iter().map(Vec::len).sum()) {
+            return Ok(false);
+        }
+        for (root, read) in baseline.roots.iter().zip(leaves) {
+            let rows = merkle::read_leaves(&self.conn, &root.spec.path).map_err(self.sql())?;
+            if rows.as_ref() != Ok(read) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Every root's spec, in path order; chunks of no root are an error.
@@ -482,7 +536,7 @@ impl Store {
         Ok(specs)
     }
 
-    fn load_entries(&self, root: &Path) -> Result<Vec<Entry>, StoreError> {
+    fn load_entries(&self, root: &Path) -> Result<(Vec<Entry>, Vec<ChunkLeaf>), StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT seq, data FROM entry_chunks WHERE root = ?1 ORDER BY seq")
@@ -491,6 +545,7 @@ impl Store {
             .query([root.as_os_str().as_bytes()])
             .map_err(self.sql())?;
         let mut entries = Vec::new();
+        let mut leaves = Vec::new();
         let mut expected_seq = 0i64;
         while let Some(row) = rows.next().map_err(self.sql())? {
             let seq: i64 = row.get(0).map_err(self.sql())?;
@@ -502,14 +557,16 @@ impl Store {
             }
             expected_seq += 1;
             let data: Vec<u8> = row.get(1).map_err(self.sql())?;
+            let start = entries.len();
             decode_entries(&data, &mut entries).ok_or_else(|| {
                 self.corrupt(format!(
                     "entry chunk {seq} of {} is malformed",
                     root.display()
                 ))
             })?;
+            leaves.push(ChunkLeaf::of(&data, &entries[start..]));
         }
-        Ok(entries)
+        Ok((entries, leaves))
     }
 
     /// Replaces the baseline: the rows of `changed_roots` (and of roots no longer in
@@ -523,28 +580,21 @@ impl Store {
         acceptance: Option<&Acceptance>,
     ) -> Result<(), StoreError> {
         refuse_unhashed(baseline, changed_roots).map_err(|reason| self.corrupt(reason))?;
-        // The digest (one SHA-256 pass over everything) and the writing of the chunks are
-        // independent: do them on two cores. Each chunk is encoded just before its row is
-        // inserted: encoding them all first held a serialized copy of every changed root
-        // (62 MB of a 200,000-file profile's 148 MB heap peak).
-        std::thread::scope(|scope| {
-            let digest = scope.spawn(|| baseline.digest());
-            self.write_rows(baseline, changed_roots, key, acceptance, || {
-                digest
-                    .join()
-                    .map_err(|_| "computing the baseline digest failed")
-            })
-        })
+        self.write_rows(baseline, changed_roots, key, acceptance)
     }
 
-    /// `save`'s transaction; `digest` waits for the baseline's digest to sign it.
+    /// `save`'s transaction. Each chunk is encoded just before its row is inserted:
+    /// encoding them all first held a serialized copy of every changed root (62 MB of a
+    /// 200,000-file profile's 148 MB heap peak). Signed v3: the leaf of each chunk
+    /// written is hashed as it is inserted; a root not rewritten is read back as stored
+    /// and must hold the entries of `baseline` (what the caller verified), so a chunk
+    /// changed in the file since is refused rather than signed.
     fn write_rows(
         &mut self,
         baseline: &Baseline,
         changed_roots: &[PathBuf],
         key: &SigningKey,
         acceptance: Option<&Acceptance>,
-        digest: impl FnOnce() -> Result<[u8; 32], &'static str>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -584,13 +634,20 @@ impl Store {
             let mut insert_chunk = tx
                 .prepare("INSERT INTO entry_chunks (root, seq, data) VALUES (?1, ?2, ?3)")
                 .map_err(sql)?;
-            let changed = baseline
-                .roots
-                .iter()
-                .filter(|r| changed_roots.contains(&r.spec.path));
+            let mut leaves: Vec<Vec<ChunkLeaf>> = Vec::with_capacity(baseline.roots.len());
             let mut data = Vec::new();
-            for root in changed {
+            for root in &baseline.roots {
                 let spec = &root.spec;
+                if !changed_roots.contains(&spec.path) {
+                    leaves.push(stored_leaves(&tx, root).map_err(sql)?.map_err(|reason| {
+                        StoreError::Corrupt {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?);
+                    continue;
+                }
+                let mut chunks = Vec::new();
                 let root_bytes = spec.path.as_os_str().as_bytes();
                 insert_root
                     .execute(params![
@@ -609,8 +666,19 @@ impl Store {
                     insert_chunk
                         .execute(params![root_bytes, seq as i64, data])
                         .map_err(sql)?;
+                    chunks.push(ChunkLeaf::of(&data, chunk));
                 }
+                leaves.push(chunks);
             }
+            merkle::write_leaves(
+                &tx,
+                baseline
+                    .roots
+                    .iter()
+                    .zip(&leaves)
+                    .map(|(r, l)| (r.spec.path.as_path(), l.as_slice())),
+            )
+            .map_err(sql)?;
             if let Some(a) = acceptance {
                 tx.execute(
                     "INSERT INTO acceptances (time, user, reason, generation, paths) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -621,11 +689,16 @@ impl Store {
             // Signed with every acceptance as it stands in this transaction.
             let acceptances = acceptances_digest(&tx).map_err(sql)?;
             signed_acceptances = (acceptances, acceptance_count(&tx).map_err(sql)?);
-            let digest = digest().map_err(|reason| StoreError::Corrupt {
-                path: path.clone(),
-                reason: reason.into(),
-            })?;
-            let signature = key.sign(&signing_message_v2(&digest, &acceptances));
+            let digest = merkle::baseline_root(
+                baseline.generation,
+                baseline.created,
+                baseline
+                    .roots
+                    .iter()
+                    .zip(&leaves)
+                    .map(|(r, l)| (&r.spec, l.as_slice())),
+            );
+            let signature = key.sign(&signing_message_v3(&digest, &acceptances));
             tx.execute(
                 "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
                 params![baseline.generation as i64, baseline.created, digest.as_slice(), key.verifying_key().as_bytes().as_slice(), signature.to_bytes().as_slice()],
@@ -803,9 +876,47 @@ fn previously_signed(
         return Ok(false);
     };
     Ok(signer
-        .verify_strict(&signing_message_v2(&digest, standing), &signature)
+        .verify_strict(&signing_message_v3(&digest, standing), &signature)
+        .or_else(|_| signer.verify_strict(&signing_message_v2(&digest, standing), &signature))
         .or_else(|_| signer.verify_strict(&signing_message(&digest), &signature))
         .is_ok())
+}
+
+/// The leaves of `root`'s chunks as stored in `conn`, which must hold exactly its
+/// entries (`Err(reason)` otherwise).
+fn stored_leaves(
+    conn: &Connection,
+    root: &RootProfile,
+) -> rusqlite::Result<Result<Vec<ChunkLeaf>, String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, data FROM entry_chunks WHERE root = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([root.spec.path.as_os_str().as_bytes()])?;
+    let mut leaves = Vec::new();
+    let mut decoded = Vec::new();
+    let mut at = 0usize;
+    let changed = || {
+        Err(format!(
+            "the stored entries of {} are not the ones verified: not signing them",
+            root.spec.path.display()
+        ))
+    };
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let data: Vec<u8> = row.get(1)?;
+        decoded.clear();
+        if usize::try_from(seq).ok() != Some(leaves.len())
+            || decode_entries(&data, &mut decoded).is_none()
+            || root.entries.get(at..at + decoded.len()) != Some(decoded.as_slice())
+        {
+            return Ok(changed());
+        }
+        at += decoded.len();
+        leaves.push(ChunkLeaf::of(&data, &decoded));
+    }
+    if at != root.entries.len() {
+        return Ok(changed());
+    }
+    Ok(Ok(leaves))
 }
 
 /// Refuses a changed root holding an entry that was never hashed: storing it would sign

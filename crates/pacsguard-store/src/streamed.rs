@@ -20,7 +20,8 @@ use pacsguard_profile::{Baseline, BaselineDigest, RootProfile, RootSpec};
 use rusqlite::OptionalExtension as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::signing::signing_message_v2;
+use crate::merkle::{self, ChunkLeaf};
+use crate::signing::signing_message_v3;
 use crate::sqlite::{Acceptance, ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError};
 
 /// A verified baseline whose entries stay in the store.
@@ -44,8 +45,11 @@ struct RootChunks {
     /// Regular files among the entries and their bytes, for progress reports.
     files: u64,
     bytes: u64,
-    /// SHA-256 of each chunk, in sequence order.
-    hashes: Vec<[u8; 32]>,
+    /// The signed leaf of each chunk, in sequence order.
+    leaves: Vec<ChunkLeaf>,
+    /// Chunks written in this save (read back at commit: the signature must cover the
+    /// bytes stored, not the ones meant).
+    fresh: Vec<usize>,
 }
 
 impl RootChunks {
@@ -65,8 +69,24 @@ impl RootChunks {
                 )
                 .optional()
             })?;
-        Ok(data
-            .filter(|data| self.hashes.get(seq) == Some(&<[u8; 32]>::from(Sha256::digest(data)))))
+        Ok(data.filter(|data| {
+            self.leaves.get(seq).map(|l| l.hash) == Some(<[u8; 32]>::from(Sha256::digest(data)))
+        }))
+    }
+}
+
+/// The baseline of a signature row and its specs, holding no entry.
+fn bare_baseline(row: &crate::sqlite::SignatureRow, specs: Vec<RootSpec>) -> Baseline {
+    Baseline {
+        generation: row.generation,
+        created: row.created,
+        roots: specs
+            .into_iter()
+            .map(|spec| RootProfile {
+                spec,
+                entries: Vec::new(),
+            })
+            .collect(),
     }
 }
 
@@ -96,6 +116,52 @@ impl Store {
             return Ok(None);
         };
         let specs = self.load_specs()?;
+        let mut refused = None;
+        if merkle::has_leaves(&self.conn).map_err(self.sql())? {
+            // Signed v3: the tree is verified from the leaf rows, no chunk read.
+            let verified = self.leaf_rows(&specs).and_then(|chunks| {
+                let tree = merkle::baseline_root(
+                    row.generation,
+                    row.created,
+                    specs
+                        .iter()
+                        .zip(&chunks)
+                        .map(|(s, c)| (s, c.leaves.as_slice())),
+                );
+                self.verify_with_acceptances(key, &row, tree, true)
+                    .map(|verified| (chunks, verified))
+            });
+            match verified {
+                Ok((chunks, (info, acceptances))) => {
+                    return Ok(Some(StoredBaseline {
+                        baseline: bare_baseline(&row, specs),
+                        info,
+                        chunks,
+                        acceptances,
+                    }));
+                }
+                // Not signed v3 (leaf rows left by a v3 save, then a v2 signature
+                // written by an older release): verified the old way below, every
+                // chunk digested. If that fails too, this is the error said (it names
+                // what does not match).
+                Err(e @ (StoreError::BadSignature { .. } | StoreError::Corrupt { .. })) => {
+                    refused = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.load_streamed_digest(key, row, specs)
+            .map_err(|e| refused.unwrap_or(e))
+    }
+
+    /// [`Store::load_streamed`] of a store signed v1 or v2: the whole baseline's digest,
+    /// every chunk read twice (counted, then digested).
+    fn load_streamed_digest(
+        &self,
+        key: &VerifyingKey,
+        row: crate::sqlite::SignatureRow,
+        specs: Vec<RootSpec>,
+    ) -> Result<Option<StoredBaseline>, StoreError> {
         let mut chunks = Vec::with_capacity(specs.len());
         let mut scratch = Vec::new();
         for spec in &specs {
@@ -110,14 +176,15 @@ impl Store {
                 entries: 0,
                 files: 0,
                 bytes: 0,
-                hashes: Vec::new(),
+                leaves: Vec::new(),
+                fresh: Vec::new(),
             };
             while let Some(row) = rows.next().map_err(self.sql())? {
                 let seq: i64 = row.get(0).map_err(self.sql())?;
-                if usize::try_from(seq).ok() != Some(counted.hashes.len()) {
+                if usize::try_from(seq).ok() != Some(counted.leaves.len()) {
                     return Err(self.corrupt(format!(
                         "entry chunk {} of {} is missing",
-                        counted.hashes.len(),
+                        counted.leaves.len(),
                         spec.path.display()
                     )));
                 }
@@ -128,50 +195,101 @@ impl Store {
                         spec.path.display()
                     ))
                 })?;
-                counted.entries += scratch.len() as u64;
-                for file in scratch.iter().filter(|e| e.kind == EntryType::File) {
-                    counted.files += 1;
-                    counted.bytes = counted.bytes.saturating_add(file.meta.size);
-                }
+                let leaf = ChunkLeaf::of(&data, &scratch);
+                counted.entries += leaf.entries;
+                counted.files += leaf.files;
+                counted.bytes = counted.bytes.saturating_add(leaf.bytes);
                 scratch.clear();
-                counted.hashes.push(Sha256::digest(&data).into());
+                counted.leaves.push(leaf);
             }
             chunks.push(counted);
         }
         let mut digest = BaselineDigest::new(row.generation, row.created, specs.len());
         for (spec, root) in specs.iter().zip(&chunks) {
             digest.root(spec, root.entries);
-            for seq in 0..root.hashes.len() {
+            for seq in 0..root.leaves.len() {
                 // The bytes of a chunk are its entries encoded one after the other, the
                 // encoding the digest covers: fed as they are, no decoding needed.
                 digest.encoded_entries(&self.verified_chunk(root, seq)?);
             }
         }
-        let (info, acceptances) = self.verify_with_acceptances(key, &row, digest.finish())?;
-        let baseline = Baseline {
-            generation: row.generation,
-            created: row.created,
-            roots: specs
-                .into_iter()
-                .map(|spec| RootProfile {
-                    spec,
-                    entries: Vec::new(),
-                })
-                .collect(),
-        };
+        let (info, acceptances) =
+            self.verify_with_acceptances(key, &row, digest.finish(), false)?;
         Ok(Some(StoredBaseline {
-            baseline,
+            baseline: bare_baseline(&row, specs),
             info,
             chunks,
             acceptances,
         }))
     }
 
+    /// Each root's leaf rows, checked against the chunks stored: a chunk row with no
+    /// leaf (added or duplicated) or a leaf with no chunk (one deleted) is an error here,
+    /// before anything is used; the leaves themselves are verified through the signed
+    /// tree, and each chunk against its leaf when it is read.
+    fn leaf_rows(&self, specs: &[RootSpec]) -> Result<Vec<RootChunks>, StoreError> {
+        let mut stored = std::collections::HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT root, count(*), min(seq), max(seq) FROM entry_chunks GROUP BY root",
+                )
+                .map_err(self.sql())?;
+            let mut rows = stmt.query([]).map_err(self.sql())?;
+            while let Some(row) = rows.next().map_err(self.sql())? {
+                let root: Vec<u8> = row.get(0).map_err(self.sql())?;
+                let counts: (i64, i64, i64) = (
+                    row.get(1).map_err(self.sql())?,
+                    row.get(2).map_err(self.sql())?,
+                    row.get(3).map_err(self.sql())?,
+                );
+                stored.insert(root, counts);
+            }
+        }
+        let leaf_roots: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM chunk_leaves WHERE root NOT IN (SELECT path FROM roots)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        if leaf_roots != 0 {
+            return Err(self.corrupt(format!(
+                "{leaf_roots} chunk leaves belong to no profiled root"
+            )));
+        }
+        let mut chunks = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let leaves = merkle::read_leaves(&self.conn, &spec.path)
+                .map_err(self.sql())?
+                .map_err(|reason| self.corrupt(reason))?;
+            let n = leaves.len() as i64;
+            let expected = if n == 0 { None } else { Some((n, 0, n - 1)) };
+            if stored.get(spec.path.as_os_str().as_bytes()).copied() != expected {
+                return Err(self.corrupt(format!(
+                    "the entry chunks of {} are not the {n} signed: a chunk was added, deleted or duplicated",
+                    spec.path.display()
+                )));
+            }
+            chunks.push(RootChunks {
+                root: spec.path.clone(),
+                entries: leaves.iter().map(|l| l.entries).sum(),
+                files: leaves.iter().map(|l| l.files).sum(),
+                bytes: leaves.iter().fold(0u64, |b, l| b.saturating_add(l.bytes)),
+                leaves,
+                fresh: Vec::new(),
+            });
+        }
+        Ok(chunks)
+    }
+
     /// Chunk `seq` of `root`, which must hash to what was counted.
     fn verified_chunk(&self, root: &RootChunks, seq: usize) -> Result<Vec<u8>, StoreError> {
         let changed = || {
             self.corrupt(format!(
-                "entry chunk {seq} of {} changed after it was verified",
+                "entry chunk {seq} of {} changed after it was verified: the baseline signature does not verify over its bytes (checked against its signed leaf when read): the stored profile was modified after it was signed",
                 root.root.display()
             ))
         };
@@ -194,6 +312,23 @@ impl Store {
             buffer: Vec::new().into_iter(),
             failed: false,
         }
+    }
+
+    /// Checks every chunk of the verified root at `path` against its signed leaf (one
+    /// SHA-256 pass over its bytes, nothing decoded): for a command that reads only some
+    /// roots (`check` of one), so that a chunk of another root changed in the file is
+    /// refused before anything is reported rather than left unread (review s19-r15).
+    pub fn verify_stored_root(
+        &self,
+        stored: &StoredBaseline,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        if let Some(root) = stored.chunks.iter().find(|c| c.root == path) {
+            for seq in 0..root.leaves.len() {
+                self.verified_chunk(root, seq)?;
+            }
+        }
+        Ok(())
     }
 
     /// The whole verified root at `path` in memory, for the comparisons that still need
@@ -254,7 +389,7 @@ impl Iterator for StoredEntries<'_> {
                 return Some(Ok(entry));
             }
             let root = self.root?;
-            if self.failed || self.next_seq >= root.hashes.len() {
+            if self.failed || self.next_seq >= root.leaves.len() {
                 return None;
             }
             let seq = self.next_seq;
@@ -301,6 +436,8 @@ pub struct StreamedSave<'s> {
     /// Entries of the current root not yet in a chunk, encoded.
     data: Vec<u8>,
     in_data: usize,
+    /// The leaf of the chunk being gathered in `data` (its hash set when written).
+    chunk_leaf: ChunkLeaf,
     /// The current root replaces one still being read ([`StreamedSave::replace_root`]):
     /// its new chunks are staged at negative sequence numbers until it ends.
     staging: bool,
@@ -336,6 +473,13 @@ impl Store {
             written: Vec::new(),
             data: Vec::new(),
             in_data: 0,
+            chunk_leaf: ChunkLeaf {
+                hash: [0; 32],
+                entries: 0,
+                files: 0,
+                bytes: 0,
+                first: Vec::new(),
+            },
             staging: false,
             patching: false,
             removed: Vec::new(),
@@ -431,7 +575,8 @@ impl StreamedSave<'_> {
                 entries: 0,
                 files: 0,
                 bytes: 0,
-                hashes: Vec::new(),
+                leaves: Vec::new(),
+                fresh: Vec::new(),
             },
         ));
         self.staging = staging;
@@ -473,7 +618,8 @@ impl StreamedSave<'_> {
                 entries: chunks.entries,
                 files: chunks.files,
                 bytes: chunks.bytes,
-                hashes: chunks.hashes.clone(),
+                leaves: chunks.leaves.clone(),
+                fresh: Vec::new(),
             },
         ));
         Ok(())
@@ -482,8 +628,20 @@ impl StreamedSave<'_> {
     /// Chunks of the root being patched.
     pub fn patched_chunks(&self) -> usize {
         match self.written.last() {
-            Some((_, root)) if self.patching => root.hashes.len(),
+            Some((_, root)) if self.patching => root.leaves.len(),
             _ => 0,
+        }
+    }
+
+    /// The first path of each chunk of the root being patched, as verified (signed in
+    /// each chunk's leaf): where each chunk starts, so that an acceptance reads only the
+    /// chunks its paths fall in.
+    pub fn patched_firsts(&self) -> Vec<Vec<u8>> {
+        match self.written.last() {
+            Some((_, root)) if self.patching => {
+                root.leaves.iter().map(|l| l.first.clone()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -540,29 +698,21 @@ impl StreamedSave<'_> {
                 ])
             })
             .map_err(|source| StoreError::Sqlite { path, source })?;
-        if changed != 1 || seq >= root.hashes.len() {
+        if changed != 1 || root.leaves.get(seq).map(|l| l.entries) != Some(old.len() as u64) {
             return Err(StoreError::Corrupt {
                 path: self.path.clone(),
                 reason: format!("entry chunk {seq} of {} is missing", spec.path.display()),
             });
         }
-        root.hashes[seq] = Sha256::digest(&data).into();
-        let files = |entries: &[Entry]| {
-            entries
-                .iter()
-                .filter(|e| e.kind == EntryType::File)
-                .fold((0u64, 0u64), |(n, b), e| {
-                    (n + 1, b.saturating_add(e.meta.size))
-                })
-        };
-        let (old_files, old_bytes) = files(old);
-        let (new_files, new_bytes) = files(new);
-        root.entries = root.entries.saturating_sub(old.len() as u64) + new.len() as u64;
-        root.files = root.files.saturating_sub(old_files) + new_files;
+        let leaf = ChunkLeaf::of(&data, new);
+        let old = std::mem::replace(&mut root.leaves[seq], leaf.clone());
+        root.fresh.push(seq);
+        root.entries = root.entries.saturating_sub(old.entries) + leaf.entries;
+        root.files = root.files.saturating_sub(old.files) + leaf.files;
         root.bytes = root
             .bytes
-            .saturating_sub(old_bytes)
-            .saturating_add(new_bytes);
+            .saturating_sub(old.bytes)
+            .saturating_add(leaf.bytes);
         Ok(())
     }
 
@@ -642,7 +792,7 @@ impl StreamedSave<'_> {
         let Some(root) = cursor.root else {
             return Ok(());
         };
-        while cursor.buffer.is_empty() && cursor.next_seq < root.hashes.len() {
+        while cursor.buffer.is_empty() && cursor.next_seq < root.leaves.len() {
             let seq = cursor.next_seq;
             cursor.next_seq += 1;
             let data = self.chunk(root, seq)?;
@@ -671,9 +821,21 @@ impl StreamedSave<'_> {
             return Err(self.corrupt("an entry written before its root"));
         };
         root.entries += 1;
+        if self.in_data == 0 {
+            self.chunk_leaf = ChunkLeaf {
+                hash: [0; 32],
+                entries: 0,
+                files: 0,
+                bytes: 0,
+                first: entry.rel.clone(),
+            };
+        }
+        self.chunk_leaf.entries += 1;
         if entry.kind == EntryType::File {
             root.files += 1;
             root.bytes = root.bytes.saturating_add(entry.meta.size);
+            self.chunk_leaf.files += 1;
+            self.chunk_leaf.bytes = self.chunk_leaf.bytes.saturating_add(entry.meta.size);
         }
         encode_entry(&mut self.data, entry);
         self.in_data += 1;
@@ -691,9 +853,21 @@ impl StreamedSave<'_> {
         let Some((spec, root)) = self.written.last_mut() else {
             return Err(self.corrupt("an entry written before its root"));
         };
-        let written = root.hashes.len() as i64;
+        let written = root.leaves.len() as i64;
         let seq = if self.staging { -1 - written } else { written };
-        root.hashes.push(Sha256::digest(&self.data).into());
+        let mut leaf = std::mem::replace(
+            &mut self.chunk_leaf,
+            ChunkLeaf {
+                hash: [0; 32],
+                entries: 0,
+                files: 0,
+                bytes: 0,
+                first: Vec::new(),
+            },
+        );
+        leaf.hash = Sha256::digest(&self.data).into();
+        root.fresh.push(root.leaves.len());
+        root.leaves.push(leaf);
         let path = self.path.clone();
         self.tx
             .prepare_cached("INSERT INTO entry_chunks (root, seq, data) VALUES (?1, ?2, ?3)")
@@ -792,16 +966,28 @@ impl StreamedSave<'_> {
                 roots.len()
             )));
         }
-        let mut digest = BaselineDigest::new(generation, created, roots.len());
+        // Only the chunks written by this save are read back (each must hash to its new
+        // leaf); the others are signed by the leaf they were verified with, so a chunk
+        // changed in the file since stays refused when it is read.
         let mut entries = 0u64;
-        for (spec, chunks) in &roots {
-            digest.root(spec, chunks.entries);
+        for (_, chunks) in &roots {
             entries += chunks.entries;
-            for seq in 0..chunks.hashes.len() {
-                digest.encoded_entries(&self.chunk(chunks, seq)?);
+            for &seq in &chunks.fresh {
+                self.chunk(chunks, seq)?;
             }
         }
-        let digest = digest.finish();
+        merkle::write_leaves(
+            &self.tx,
+            roots
+                .iter()
+                .map(|(s, c)| (s.path.as_path(), c.leaves.as_slice())),
+        )
+        .map_err(self.sql())?;
+        let digest = merkle::baseline_root(
+            generation,
+            created,
+            roots.iter().map(|(s, c)| (*s, c.leaves.as_slice())),
+        );
         let acceptances = crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?;
         // Signed are the acceptances verified with the previous baseline: a row another
         // writer of the file added since (a forged approval) must not be laundered.
@@ -833,7 +1019,7 @@ impl StreamedSave<'_> {
                 crate::sqlite::acceptances_digest(&self.tx).map_err(self.sql())?
             }
         };
-        let signature = key.sign(&signing_message_v2(&digest, &acceptances));
+        let signature = key.sign(&signing_message_v3(&digest, &acceptances));
         self.tx
             .execute(
                 "INSERT OR REPLACE INTO baseline (id, generation, created, digest, public_key, signature) VALUES (1, ?1, ?2, ?3, ?4, ?5)",

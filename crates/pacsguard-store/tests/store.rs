@@ -130,6 +130,22 @@ fn streamed(store: &Store, key: &SigningKey) -> (Baseline, pacsguard_store::Sign
     (baseline, stored.info)
 }
 
+/// The error of loading the store the streamed way and reading every root, if any.
+fn streamed_err(store: &Store, key: &SigningKey) -> Option<StoreError> {
+    let stored = match store.load_streamed(&key.verifying_key()) {
+        Ok(stored) => stored.expect("present"),
+        Err(e) => return Some(e),
+    };
+    for root in &stored.baseline.roots {
+        for entry in store.stored_entries(&stored, &root.spec.path) {
+            if let Err(e) = entry {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
 #[test]
 fn a_baseline_of_many_chunks_streams_back_identical() {
     // Three roots, the middle one spanning several chunks (4,096 entries each) with a
@@ -225,8 +241,10 @@ fn any_edited_row_fails_verification() {
             ),
             "{edit}: {err}"
         );
-        // The same for the verification that holds no entry.
-        let err = store.load_streamed(&key.verifying_key()).expect_err(edit);
+        // The same for the verification that holds no entry: refused when loaded, or
+        // (a chunk's bytes, checked against their signed leaf when read) before any
+        // entry of the chunk is used.
+        let err = streamed_err(&store, &key).expect(edit);
         assert!(
             matches!(
                 err,
@@ -440,13 +458,16 @@ fn a_streamed_save_signs_only_what_it_verified() {
         };
         writer.start_root(&spec).expect("root");
         writer.push(&base.roots[0].entries[0]).expect("push");
-        let err = writer
-            .commit(8, 2, Some(&stored), &key, None)
-            .expect_err(&format!("signed over {forgery}"));
-        assert!(err.to_string().contains("changed"), "{err}");
+        let committed = writer.commit(8, 2, Some(&stored), &key, None);
+        if forgery.contains("acceptances") {
+            let err = committed.expect_err(&format!("signed over {forgery}"));
+            assert!(err.to_string().contains("changed"), "{err}");
+        }
+        // A kept chunk is signed by the leaf it was verified with, unread (the tree,
+        // v3): the forged bytes are not what is signed, and stay refused when read.
         drop(stored);
-        // Still the previous baseline, whose signature the forgery breaks: caught.
         assert!(store.load(&key.verifying_key()).is_err(), "{forgery}");
+        assert!(streamed_err(&store, &key).is_some(), "{forgery}");
     }
 }
 
@@ -907,4 +928,267 @@ fn a_streamed_save_removes_a_root_and_keeps_the_others() {
     want.created = 5;
     assert_eq!(loaded, want);
     assert!(store.load(&key.verifying_key()).is_ok());
+}
+
+/// `/a` (1 chunk), `/srv/pacs` (10,000 entries: 3 chunks) and `/z` (1 chunk), saved.
+fn saved_three() -> (tempfile::TempDir, PathBuf, SigningKey, Baseline) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let base = three_roots(10_000);
+    let all: Vec<PathBuf> = base.roots.iter().map(|r| r.spec.path.clone()).collect();
+    Store::open(&path)
+        .expect("open")
+        .save(&base, &all, &key, None)
+        .expect("save");
+    (dir, path, key, base)
+}
+
+#[test]
+fn every_chunk_or_leaf_tampering_of_a_tree_signed_store_fails_loudly() {
+    // The v3 signature covers a tree whose leaves are the chunks' hashes (with their
+    // root, place, counts and first path): a chunk edited, swapped, moved to another
+    // root, dropped or duplicated, or a leaf row edited, must each be refused, by
+    // `load` and by the streamed load before any entry of the chunk is used.
+    let edits = [
+        // A chunk's bytes edited (a byte of its first entry).
+        "UPDATE entry_chunks SET data = CAST(substr(data, 1, 40) || X'FF' || substr(data, 42) AS BLOB) WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1",
+        // Two chunks of a root swapped, their leaves too.
+        "UPDATE entry_chunks SET seq = 7 - seq WHERE root = CAST('/srv/pacs' AS BLOB) AND seq IN (0, 1); UPDATE entry_chunks SET seq = seq - 6 WHERE seq >= 6;
+         UPDATE chunk_leaves SET seq = 7 - seq WHERE root = CAST('/srv/pacs' AS BLOB) AND seq IN (0, 1); UPDATE chunk_leaves SET seq = seq - 6 WHERE seq >= 6",
+        // Two chunks swapped, the leaves left.
+        "UPDATE entry_chunks SET seq = 7 - seq WHERE root = CAST('/srv/pacs' AS BLOB) AND seq IN (0, 1); UPDATE entry_chunks SET seq = seq - 6 WHERE seq >= 6",
+        // The last chunk of a root moved to the end of another, with its leaf.
+        "UPDATE entry_chunks SET root = CAST('/z' AS BLOB), seq = 1 WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2;
+         UPDATE chunk_leaves SET root = CAST('/z' AS BLOB), seq = 1 WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2",
+        // A chunk's bytes replaced by another root's chunk (the leaf left; chunk 0 of
+        // each root is byte for byte the same here, so chunk 1).
+        "UPDATE entry_chunks SET data = (SELECT data FROM entry_chunks WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1) WHERE root = CAST('/z' AS BLOB)",
+        // A chunk dropped; dropped with its leaf.
+        "DELETE FROM entry_chunks WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2",
+        "DELETE FROM entry_chunks WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2; DELETE FROM chunk_leaves WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2",
+        // A chunk duplicated; duplicated with its leaf.
+        "INSERT INTO entry_chunks SELECT root, 3, data FROM entry_chunks WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2",
+        "INSERT INTO entry_chunks SELECT root, 3, data FROM entry_chunks WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2;
+         INSERT INTO chunk_leaves SELECT root, 3, entries, files, bytes, first, hash FROM chunk_leaves WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 2",
+        // A leaf row edited: its hash, made that of the chunk edited with it.
+        "UPDATE chunk_leaves SET hash = zeroblob(32) WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1",
+        "UPDATE chunk_leaves SET entries = entries + 1 WHERE root = CAST('/z' AS BLOB)",
+        "UPDATE chunk_leaves SET files = 0 WHERE root = CAST('/z' AS BLOB)",
+        "UPDATE chunk_leaves SET first = CAST('f' AS BLOB) WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1",
+        "DELETE FROM chunk_leaves",
+        "DROP TABLE chunk_leaves",
+        "INSERT INTO chunk_leaves SELECT CAST('/elsewhere' AS BLOB), seq, entries, files, bytes, first, hash FROM chunk_leaves WHERE root = CAST('/z' AS BLOB)",
+    ];
+    for edit in edits {
+        let (_dir, path, key, _) = saved_three();
+        assert!(streamed_err(&Store::open(&path).expect("open"), &key).is_none());
+        rusqlite::Connection::open(&path)
+            .expect("open raw")
+            .execute_batch(edit)
+            .expect(edit);
+        let store = Store::open(&path).expect("open");
+        let err = store.load(&key.verifying_key()).expect_err(edit);
+        assert!(
+            matches!(
+                err,
+                StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
+            ),
+            "{edit}: {err}"
+        );
+        let err = streamed_err(&store, &key).expect(edit);
+        assert!(
+            matches!(
+                err,
+                StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
+            ),
+            "streamed, {edit}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_tree_signed_store_is_verified_without_reading_its_chunks() {
+    // The streamed load verifies the signed tree from the leaf rows: a chunk of `/z`
+    // edited in the file is found when `/z` is read, and `/srv/pacs` reads back whole
+    // meanwhile (a whole-baseline digest read every chunk, and refused the store at load).
+    let (_dir, path, key, base) = saved_three();
+    rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .execute_batch("UPDATE entry_chunks SET data = CAST(substr(data, 1, 40) || X'FF' || substr(data, 42) AS BLOB) WHERE root = CAST('/z' AS BLOB)")
+        .expect("edit");
+    let store = Store::open(&path).expect("open");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("verified from the leaves")
+        .expect("present");
+    let pacs: Vec<Entry> = store
+        .stored_entries(&stored, std::path::Path::new("/srv/pacs"))
+        .collect::<Result<_, _>>()
+        .expect("an untouched root reads back");
+    assert_eq!(
+        pacs,
+        base.root(std::path::Path::new("/srv/pacs"))
+            .expect("root")
+            .entries
+    );
+    let err = store
+        .stored_entries(&stored, std::path::Path::new("/z"))
+        .collect::<Result<Vec<Entry>, _>>()
+        .expect_err("an edited chunk used");
+    assert!(
+        err.to_string().contains("changed after it was verified"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_patch_reads_only_its_chunks_and_does_not_launder_the_others() {
+    // An acceptance patching one chunk of `/srv/pacs` signs the other chunks by the leaf
+    // they were verified with, without reading them: a chunk of `/z` edited in the file
+    // meanwhile does not stop the save (it was read back before, and the save failed),
+    // and is still refused when read under the new signature.
+    let (_dir, path, key, base) = saved_three();
+    let mut store = Store::open(&path).expect("open");
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .execute_batch("UPDATE entry_chunks SET data = CAST(substr(data, 1, 40) || X'FF' || substr(data, 42) AS BLOB) WHERE root = CAST('/z' AS BLOB)")
+        .expect("edit");
+    let pacs = base.root(std::path::Path::new("/srv/pacs")).expect("root");
+    let mut writer = store.begin_streamed_save().expect("begin");
+    writer.patch_root(&stored, &pacs.spec).expect("patch");
+    let old = writer.patched_chunk(1).expect("chunk");
+    writer.patch_chunk(1, &old, &old[1..]).expect("patched");
+    writer.end_patch(true).expect("kept");
+    writer
+        .commit(8, 99, Some(&stored), &key, None)
+        .expect("commit without reading /z");
+    drop(store);
+    let store = Store::open(&path).expect("open");
+    let err = store.load(&key.verifying_key()).expect_err("laundered");
+    assert!(
+        matches!(
+            err,
+            StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
+        ),
+        "{err}"
+    );
+    let err = streamed_err(&store, &key).expect("laundered, streamed");
+    assert!(
+        err.to_string().contains("changed after it was verified"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_signed_v2_still_verifies_and_the_next_save_signs_the_tree() {
+    // A home signed before the tree (v2: the whole baseline's digest, no leaf rows; or
+    // stale leaf rows beside a v2 signature) loads both ways; the next save writes the
+    // leaves and signs v3, which loads.
+    for leaves in [
+        "DROP TABLE chunk_leaves",
+        "DELETE FROM chunk_leaves WHERE seq > 0",
+    ] {
+        signed_v2_then_v3(leaves);
+    }
+}
+
+fn signed_v2_then_v3(leaves: &str) {
+    let (_dir, path, key, base) = saved_three();
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open raw");
+        let acceptances = {
+            // No acceptance stands: the digest of none.
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            h.update(b"PacsGuard acceptances v1\n");
+            <[u8; 32]>::from(h.finalize())
+        };
+        let digest = base.digest();
+        let signature = ed25519_dalek::Signer::sign(
+            &key,
+            &pacsguard_store::signing_message_v2(&digest, &acceptances),
+        );
+        conn.execute_batch(leaves).expect(leaves);
+        conn.execute(
+            "UPDATE baseline SET digest = ?1, signature = ?2",
+            rusqlite::params![digest.as_slice(), signature.to_bytes().as_slice()],
+        )
+        .expect("re-sign v2");
+    }
+    let mut store = Store::open(&path).expect("open");
+    let (loaded, _) = store
+        .load(&key.verifying_key())
+        .expect("v2 loads")
+        .expect("present");
+    assert_eq!(loaded, base);
+    assert!(streamed_err(&store, &key).is_none());
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    let writer = store.begin_streamed_save().expect("begin");
+    writer
+        .commit(8, 99, Some(&stored), &key, None)
+        .expect("commit");
+    drop(store);
+    let leaves: i64 = rusqlite::Connection::open(&path)
+        .expect("open raw")
+        .query_row("SELECT count(*) FROM chunk_leaves", [], |r| r.get(0))
+        .expect("leaf rows written");
+    assert_eq!(leaves, 5);
+    let store = Store::open(&path).expect("open");
+    assert!(streamed_err(&store, &key).is_none());
+    let (loaded, info) = store
+        .load(&key.verifying_key())
+        .expect("v3 loads")
+        .expect("present");
+    assert_eq!(info.generation, 8);
+    assert_eq!(loaded.roots, base.roots);
+}
+
+#[test]
+fn a_chunk_of_sparse_files_past_i64_bytes_loads_back() {
+    // Review s19-r15: two sparse files of 4 EiB (`truncate -s 4E`, no space used, on
+    // tmpfs; a volatile root never hashes them) make a chunk's byte count 2^63. The leaf
+    // row stored it as a wrapped negative INTEGER and read it back as "malformed": the
+    // store signed a moment before was refused as damaged by every command after.
+    let mut base = baseline();
+    let file = base.roots[0].entries[1].clone();
+    for (name, size) in [
+        (&b"s1"[..], 1u64 << 62),
+        (b"s2", 1 << 62),
+        (b"s3", u64::MAX),
+    ] {
+        let mut sparse = file.clone();
+        sparse.rel = name.to_vec();
+        sparse.meta.size = size;
+        base.roots[0].entries.push(sparse);
+    }
+    base.roots[0].entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacsguard.db");
+    let key = key();
+    let mut store = Store::open(&path).expect("open");
+    store
+        .save(&base, &[PathBuf::from("/srv/pacs")], &key, None)
+        .expect("save");
+    let (loaded, _) = store
+        .load(&key.verifying_key())
+        .expect("loads")
+        .expect("present");
+    assert_eq!(loaded, base);
+    assert_eq!(streamed(&store, &key).0, base);
+    let stored = store
+        .load_streamed(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+    assert_eq!(
+        stored.file_totals(std::path::Path::new("/srv/pacs")),
+        (4, u64::MAX)
+    );
 }

@@ -710,6 +710,43 @@ fn accept_of_a_few_paths_rewrites_only_the_chunks_holding_them() {
 }
 
 #[test]
+fn accept_of_a_few_paths_reads_only_their_chunks_and_launders_no_other() {
+    // Issue 15 item 2: the signature covers a tree of the chunks' digests, so `accept`
+    // of `s05` reads and rewrites the one chunk holding it and signs the others by the
+    // leaves they were verified with, unread. An implant's hash written into the last
+    // chunk (another root of the tree) does not stop the acceptance (the whole-baseline
+    // digest read every chunk, and refused it), and is not laundered by the new
+    // signature: `check` refuses the store, naming the chunk, exit 2.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    assert_eq!(chunks_of(&env, &env.tree).len(), 3);
+    rusqlite::Connection::open(env.home.join("pacsguard.db"))
+        .expect("store")
+        .execute(
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE seq = 2",
+            [],
+        )
+        .expect("edit");
+    fs::write(env.path("s05/zz.dcm"), b"new").expect("add");
+    let out = env.run(&[
+        "accept",
+        env.path("s05").to_str().expect("utf-8"),
+        "--reason",
+        "CHG-11",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("entry chunk 2")
+            && stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn accept_of_more_than_a_patched_chunk_holds_rewrites_the_root() {
     // A new directory of MAX_PATCHED_CHUNK_ENTRIES (8,192) files and more, accepted into
     // one gap of the stored chunks: no chunk is patched past the limit, the root is
@@ -1123,4 +1160,43 @@ fn a_profile_guarding_no_root_is_no_intact_check() {
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_of_one_root_refuses_a_store_whose_other_root_was_tampered() {
+    // Review s19-r15: with the tree-signed store, `load_streamed` verifies the signed
+    // tree from the leaf rows and each chunk only when it is read. `check` of one root
+    // read only that root's chunks, so an implant's hash written into a chunk of another
+    // root went unseen and the store was reported "intact", exit 0 (the whole-baseline
+    // digest read every chunk and refused it). The chunks of the roots not checked are
+    // now verified against their signed leaves before anything is reported.
+    let env = Env::new();
+    let other = env.dir.path().canonicalize().expect("dir").join("other");
+    fs::create_dir_all(other.join("bin")).expect("mkdir");
+    fs::write(other.join("bin/tool"), b"genuine tool").expect("write");
+    let other_str = other.to_str().expect("utf-8");
+    env.profile(&[]);
+    let out = env.run(&["profile", other_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rusqlite::Connection::open(env.home.join("pacsguard.db"))
+        .expect("store")
+        .execute(
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE root = CAST(?1 AS BLOB)",
+            [other_str],
+        )
+        .expect("edit");
+    for args in [
+        &["check", env.tree_str()][..],
+        &["check", "--fast", env.tree_str()],
+        &["check", "--json", env.tree_str()],
+        &["check", env.path("study").to_str().expect("utf-8")],
+    ] {
+        let out = env.run(args);
+        assert_refused_in(&out, "signature does not verify", format_args!("{args:?}"));
+        assert!(
+            !stdout(&out).contains("intact"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
 }

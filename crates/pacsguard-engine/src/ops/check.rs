@@ -94,6 +94,16 @@ impl Session {
         };
         let own_profile = stored.is_some();
         let targets = self.check_targets(baseline, &request.paths)?;
+        if let Some(stored) = stored {
+            // Each checked root's chunks are verified as they are read, before anything is
+            // reported; the others would never be read: verified here, so that a store
+            // altered anywhere is refused, never "intact" for the part checked.
+            for root in &baseline.roots {
+                if !targets.iter().any(|(path, _)| *path == root.spec.path) {
+                    self.store.verify_stored_root(stored, &root.spec.path)?;
+                }
+            }
+        }
         let mut findings = if request.paths.is_empty() && own_profile {
             self.config_differences(baseline)
         } else {

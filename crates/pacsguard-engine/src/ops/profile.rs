@@ -251,7 +251,9 @@ impl Session {
         signer: &SigningKey,
     ) -> Result<Option<ProfileReport>, EngineError> {
         // Extending a baseline that fails verification would launder the tampering under
-        // a fresh signature: `load_streamed` refuses it (every chunk is read and checked).
+        // a fresh signature: `load_streamed` refuses it (the signed tree of the chunks'
+        // digests; a chunk kept unread is signed again by its verified leaf, not by
+        // what the file holds now, and each chunk read is checked against its leaf).
         let stored = self.load_streamed_baseline()?;
         let empty = Baseline::default();
         let previous = stored.as_ref().map_or(&empty, |s| &s.baseline);

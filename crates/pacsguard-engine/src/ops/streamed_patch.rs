@@ -1,10 +1,12 @@
 //! `accept` of a few paths in a large profile, touching only the stored chunks that hold
-//! them. The root's chunks are read in order (each verified), a chunk and the next at a
-//! time: the next chunk's first path bounds the walked entries (of the accepted subtrees)
-//! that belong to this one. A chunk that holds an accepted path, or where a walked one
-//! falls, is compared and rewritten in place ([`StreamedSave::patch_chunk`]); the others
-//! are left as they are. The signature still covers the whole baseline, so every chunk
-//! is still read (here, and again to sign): what this saves is rewriting them.
+//! them. Each chunk's first path is signed in its leaf ([`StreamedSave::patched_firsts`]),
+//! so the chunks where an accepted subtree's paths fall are found without reading the
+//! others; only those are read (each verified), and the next chunk's first path bounds
+//! the walked entries (of the accepted subtrees) that belong to each. A chunk that holds
+//! an accepted path, or where a walked one falls, is compared and rewritten in place
+//! ([`StreamedSave::patch_chunk`]); the others are neither read nor rewritten, and the
+//! signature (a tree of the chunks' digests) covers them by the leaves they were
+//! verified with: an acceptance costs the chunks it touches, not the profile.
 //!
 //! A chunk that would grow past [`MAX_PATCHED_CHUNK_ENTRIES`] (a new directory of many
 //! files accepted into one gap) or become empty is not patched: the caller rewrites the
@@ -55,17 +57,18 @@ pub(super) fn patch_root(
         return Ok(None); // nothing stored to patch: rewritten whole
     }
     let mut kept_unlisted = KeptUnlisted::default();
-    let mut next = Some(writer.patched_chunk(0)?);
-    for seq in 0..chunks {
-        let Some(old) = next.take() else {
-            break;
-        };
-        next = if seq + 1 < chunks {
-            Some(writer.patched_chunk(seq + 1)?)
-        } else {
-            None
-        };
-        let upper = next.as_ref().and_then(|n| n.first()).map(|e| e.rel.clone());
+    let firsts = writer.patched_firsts();
+    for seq in touched_chunks(&firsts, &within) {
+        let old = writer.patched_chunk(seq)?;
+        let upper = firsts.get(seq + 1).cloned();
+        if seq > 0
+            && let Some(f) = first_walk(&mut walks)
+            && walks[f].next.as_ref().is_some_and(|e| e.rel < firsts[seq])
+        {
+            // A walked entry before this chunk, in one not read: never from walks kept
+            // inside the subtrees, but if it were, the root is rewritten whole.
+            return Ok(None);
+        }
         let mut walked = Vec::new();
         while let Some(f) = first_walk(&mut walks) {
             let belongs = walks[f]
@@ -133,8 +136,63 @@ pub(super) fn patch_root(
         }
         writer.patch_chunk(seq, &old, &new)?;
     }
+    if first_walk(&mut walks).is_some() {
+        return Ok(None); // walked entries left past the chunks read: rewritten whole
+    }
     progress.finish();
     let problems = walk_problems(walks);
     kept_unlisted.refuse_renamed(&spec.path, &problems)?;
     Ok(Some((comparison.finish(&problems), kept_unlisted)))
+}
+
+/// The chunks (by sequence number, ascending) where a path of one of the subtrees
+/// `within` falls, from each chunk's first path (`firsts`): chunk `i` holds the paths
+/// from `firsts[i]` up to the next chunk's first, chunk 0 everything before too. Every
+/// path inside the subtree `w` sorts from `w` up to, not including, `w` followed by
+/// `'0'` (the byte after `'/'`), so its chunks are one run.
+fn touched_chunks(firsts: &[Vec<u8>], within: &[Vec<u8>]) -> Vec<usize> {
+    let chunk_of = |p: &[u8]| {
+        firsts
+            .partition_point(|f| f.as_slice() <= p)
+            .saturating_sub(1)
+    };
+    let mut touched = Vec::new();
+    for w in within {
+        if w.is_empty() {
+            return (0..firsts.len()).collect();
+        }
+        let mut end = w.clone();
+        end.push(b'/' + 1);
+        let last = firsts
+            .partition_point(|f| f.as_slice() < end.as_slice())
+            .saturating_sub(1);
+        let first = chunk_of(w);
+        touched.extend(first..=last.max(first));
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    touched.retain(|&s| s < firsts.len());
+    touched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::touched_chunks;
+
+    #[test]
+    fn an_accepted_subtree_touches_only_the_chunks_its_paths_fall_in() {
+        let firsts: Vec<Vec<u8>> = ["", "b", "d/x", "f"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let w = |s: &[&str]| s.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(touched_chunks(&firsts, &w(&["a"])), [0]);
+        assert_eq!(touched_chunks(&firsts, &w(&["c"])), [1]);
+        // `d` itself is in chunk 1, `d/x` on in chunk 2, `d-e` (before `d/`) in 1.
+        assert_eq!(touched_chunks(&firsts, &w(&["d"])), [1, 2]);
+        assert_eq!(touched_chunks(&firsts, &w(&["d/y"])), [2]);
+        assert_eq!(touched_chunks(&firsts, &w(&["z", "a"])), [0, 3]);
+        assert_eq!(touched_chunks(&firsts, &w(&[""])), [0, 1, 2, 3]);
+        assert!(touched_chunks(&[], &w(&["a"])).is_empty());
+    }
 }
