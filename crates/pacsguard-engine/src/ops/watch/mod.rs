@@ -2590,7 +2590,7 @@ impl<'a> Guard<'a> {
         let scan = self.writer_pass(&wanted, now)?;
         // Processes holding many stored images open for writing (this pass counted
         // them): mass writers, whose files are judged without waiting for them.
-        let mass = self.mass_holders(&scan.holders);
+        let mass = self.mass_holders(&scan);
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
@@ -2606,7 +2606,7 @@ impl<'a> Guard<'a> {
                 .get(&key)
                 .into_iter()
                 .flatten()
-                .find_map(|pid| self.mass_writer_named(*pid, &mass));
+                .find_map(|pid| self.mass_writer_named(*pid, &path, &mass));
             // A new file still being written, due to be screened as it stands.
             let mut peek = None;
             let verdict = match self.writer_waits.get(&path).cloned() {
