@@ -3002,3 +3002,60 @@ fn r11_an_image_moved_unchanged_from_a_log_root_is_no_content_change() {
         .collect();
     assert!(content.is_empty(), "{content:#?}");
 }
+
+/// Session 19: a file followed from another root that hashes otherwise is hashed again as
+/// its old root hashed it, on the event loop: a study of gigabytes stalled every other
+/// event meanwhile. Over MAX_LOOP_REHASH_BYTES it is not hashed again there: its move is
+/// reported, and a warning says its content was not compared (never a false alarm).
+#[test]
+fn an_image_moved_from_a_log_root_over_the_rehash_limit_is_not_hashed_on_the_loop() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let image = logs.join("big.dcm");
+    // MAX_LOOP_REHASH_BYTES (32 MiB) and a little more.
+    let pixels: Vec<u8> = (0..(32u32 << 20) + 4096).map(|j| (j % 251) as u8).collect();
+    let bytes = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.9.78")
+        .pixels(pacsguard_testkit::Pixels::Native(pixels))
+        .build();
+    fs::write(&image, bytes).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = env.path("archive/study0/big.dcm");
+    fs::rename(&image, &moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        let on = |kind: &str| {
+            f.iter()
+                .any(|f| f["kind"] == kind && f["path"].as_str() == moved.to_str())
+        };
+        on("moved") && on("not-inspected")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let note = findings
+        .iter()
+        .find(|f| f["kind"] == "not-inspected" && f["path"].as_str() == moved.to_str())
+        .expect("the warning");
+    assert_eq!(note["severity"], "warning");
+    assert!(
+        note["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MAX_LOOP_REHASH_BYTES")),
+        "{note:#?}"
+    );
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}

@@ -340,6 +340,13 @@ const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_B
 /// changes are softened like any other inside the window.
 pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 
+/// Bytes of a file followed from another root that hashes otherwise (see
+/// [`in_stored_hash`]) that the event loop hashes again itself: a few hundredths of a
+/// second at most. A bigger one (a multi-frame study of gigabytes, moved across roots) is
+/// not hashed again on the loop, where it would stall every other event: its move is
+/// reported, its content is not compared here, and a `not-inspected` warning says so.
+pub const MAX_LOOP_REHASH_BYTES: u64 = 32 << 20;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -660,7 +667,9 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
 /// file moved unchanged into a root of `--hash sha256` was a false `pixel-data-changed`
 /// alert, an image from a log root into an image store "rewritten": review s18-r11).
 /// Hashed as the profile hashed `old` (split into header and Pixel Data if it was), from
-/// the walked inode only. `None` when no second hash is needed.
+/// the walked inode only. `None` when no second hash is needed; over
+/// [`MAX_LOOP_REHASH_BYTES`], `new` marked unreadable (nothing to compare; the caller
+/// reports it: [`rehash_limit_note`]).
 fn in_stored_hash(
     root: &Path,
     hashed: (pacsguard_profile::HashAlgorithm, bool),
@@ -669,6 +678,15 @@ fn in_stored_hash(
     new: &Entry,
 ) -> Option<Entry> {
     let (stored, _) = stored.filter(|s| *s != hashed)?;
+    if new.meta.size > MAX_LOOP_REHASH_BYTES {
+        let mut unread = new.clone();
+        unread.content = Content::Unreadable(format!(
+            "{} bytes, over MAX_LOOP_REHASH_BYTES ({MAX_LOOP_REHASH_BYTES}): not hashed \
+             again on the event loop as the root it came from hashes",
+            new.meta.size
+        ));
+        return Some(unread);
+    }
     let split = matches!(old.content, Content::Hashed { dicom: Some(_), .. });
     let mut again = [new.clone()];
     let splitter = pacsguard_profile::DicomSplitter;
@@ -688,6 +706,28 @@ fn in_stored_hash(
     );
     let [again] = again;
     Some(again)
+}
+
+/// The `not-inspected` warning for a file `in_stored_hash` did not hash again
+/// ([`MAX_LOOP_REHASH_BYTES`]), if `rehashed` is one.
+fn rehash_limit_note(root: &Path, rehashed: Option<&Entry>) -> Option<Finding> {
+    let Content::Unreadable(why) = &rehashed?.content else {
+        return None;
+    };
+    let entry = rehashed?;
+    let path = absolute(root, &entry.rel);
+    Some(
+        Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "followed from a root that hashes otherwise, its content was not compared \
+                 with what it was stored as: {why}"
+            ),
+        )
+        .with_root(root.to_path_buf()),
+    )
 }
 
 /// The topmost directory above `rel` (below the root) that is gone now: the first
@@ -3233,6 +3273,7 @@ impl<'a> Guard<'a> {
                 }
                 let hashed = (spec.hash, spec.policy.is_dicom_aware());
                 let rehashed = in_stored_hash(root, hashed, stored_hash(&from), &old, new);
+                followed.extend(rehash_limit_note(root, rehashed.as_ref()));
                 let new = rehashed.as_ref().unwrap_or(new);
                 if gone {
                     let judged = judged_as_stored(spec, &from);
@@ -3274,6 +3315,7 @@ impl<'a> Guard<'a> {
                         old,
                         &new,
                     );
+                    followed.extend(rehash_limit_note(&new_spec.path, rehashed.as_ref()));
                     let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
