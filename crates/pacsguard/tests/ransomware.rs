@@ -3059,3 +3059,65 @@ fn an_image_moved_from_a_log_root_over_the_rehash_limit_is_not_hashed_on_the_loo
         .collect();
     assert!(content.is_empty(), "{content:#?}");
 }
+
+/// Session 19: `cp -al` of the live store (a hard-link backup, as administrators make
+/// before an upgrade) gave every stored file, the canaries too, a name outside the roots:
+/// a link-count finding per file, and the canary's link a `ransomware-suspected` alert.
+/// A canary linked with BULK_LINK_FILES other stored files is part of a copy of the
+/// store: no `ransomware-suspected`. Writes through the copy's names are still caught
+/// (by inode), and a canary linked on its own still alerts
+/// (`a_canary_linked_outside_the_roots_is_ransomware_suspected`).
+#[test]
+fn a_hard_link_backup_of_the_live_store_is_no_ransomware_and_writes_through_it_are_caught() {
+    if !common::is_root() {
+        return; // a link made outside every watched directory reaches only fanotify
+    }
+    let env = Env::new();
+    let canaries = env.path("zz-canary");
+    configure(
+        &env,
+        &format!(
+            "scrub_mb_per_s = 0\ncanary_dir = \"{}\"\n",
+            canaries.display()
+        ),
+    );
+    let mut paths = Vec::new();
+    for i in 0..12 {
+        let dir = env.path(&format!("archive/study{}", i % 3));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let path = dir.join(format!("{i}.dcm"));
+        fs::write(&path, instance(i)).expect("test fixture");
+        paths.push(path);
+    }
+    let watcher = Watcher::start(&env, &[env.tree_str(), "--policy", "append-only"]);
+    let backup = env.dir.path().join("backup");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(&env.tree)
+        .arg(&backup)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    // Every stored file's new name reported (the policy's finding), and the canary's.
+    let reported = watcher.wait(links_wait() + Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "metadata-changed" && f["path"].as_str() == p.to_str())
+        })
+    });
+    // Past the canary's wait for the rest of a copy (BULK_LINK_WINDOW, 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let before = watcher.findings().len();
+    assert!(reported, "{:#?}", watcher.findings());
+    // Then one image encrypted through its backup name.
+    let through = backup.join("archive/study0/0.dcm");
+    encrypt(&through, 9);
+    let caught = watcher.wait(Duration::from_secs(20), |f, _| {
+        f[before..]
+            .iter()
+            .any(|f| f["kind"] == "no-longer-dicom" && f["path"].as_str() == paths[0].to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(caught, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}

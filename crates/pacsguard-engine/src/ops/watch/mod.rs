@@ -4873,6 +4873,12 @@ impl<'a> Guard<'a> {
         // have been read with the link count's), so the wait ends early.
         let idle = self.debounce.is_empty() && self.in_flight.is_empty();
         self.release_link_changes(now, idle)?;
+        // A canary given a new name with no copy of the store around it (see
+        // `ransomware::BULK_LINK_FILES`).
+        let linked = self.detector.linked_canaries_due(now);
+        if !linked.is_empty() {
+            self.publish(&linked, now)?;
+        }
         if now.duration_since(self.last_flag_poll) >= flags::FLAG_POLL_INTERVAL {
             self.last_flag_poll = now;
             let differ = {
