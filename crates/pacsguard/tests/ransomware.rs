@@ -3121,3 +3121,44 @@ fn a_hard_link_backup_of_the_live_store_is_no_ransomware_and_writes_through_it_a
     assert!(caught, "{findings:#?}\n{stderr}");
     assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
 }
+
+/// Session 19: a stored image moved from one guarded root to another was reported twice:
+/// `removed` under its old root (whose verification came first and had not seen the new
+/// name yet) and `moved` under the new one. It is one move.
+#[test]
+fn an_image_moved_to_another_guarded_root_is_one_move() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let other = env.dir.path().join("store2");
+    fs::create_dir_all(&other).expect("test fixture");
+    fs::write(other.join("kept.dcm"), instance(40)).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        other.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    // Both ways: into the second store, and out of it into the first.
+    let there = other.join("0.dcm");
+    fs::rename(&paths[0], &there).expect("test fixture");
+    let back = env.path("archive/study1/kept.dcm");
+    fs::rename(other.join("kept.dcm"), &back).expect("test fixture");
+    let moved = watcher.wait(Duration::from_secs(20), |f, _| {
+        [&there, &back].iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "moved" && f["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(moved, "{findings:#?}\n{stderr}");
+    let removed: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
+        .collect();
+    assert!(removed.is_empty(), "one move each: {removed:#?}");
+    assert_eq!(count(&findings, "moved"), 2, "{findings:#?}");
+}

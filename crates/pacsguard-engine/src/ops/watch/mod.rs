@@ -1132,6 +1132,10 @@ struct Guard<'a> {
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
+    /// Stored files of one root renamed into another, both names due in this batch: new
+    /// name to old (see [`Guard::pair_moves_across_roots`]). Whichever root is verified
+    /// first, the move is one `moved` under the new name, never a `removed` besides.
+    across: HashMap<PathBuf, PathBuf>,
     /// Paths gone in this verification whose directory held more than
     /// [`renamed::MAX_RENAME_LOOKUP_ENTRIES`]: a `removed` finding says its new name was
     /// not searched for to the end (see [`note_rename_lookup_limit`]).
@@ -1322,6 +1326,7 @@ impl<'a> Guard<'a> {
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
+            across: HashMap::new(),
             rename_lookup_unsearched: HashSet::new(),
             writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
@@ -2399,6 +2404,7 @@ impl<'a> Guard<'a> {
         self.wait_for_other_writers(&mut due, now)?;
         self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
+        self.pair_moves_across_roots(&due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
@@ -2519,6 +2525,70 @@ impl<'a> Guard<'a> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// The due files whose inode a guarded file of another root had under a name now gone
+    /// (brought into this batch by [`Guard::pair_rename_chains`]): moves across roots,
+    /// kept in [`Guard::across`] for this batch. The roots are verified one after the
+    /// other; without it the first saw only its half (the old root a `removed`, the new
+    /// one an `added`).
+    fn pair_moves_across_roots(&mut self, due: &[pacsguard_watch::Due]) -> Result<(), EngineError> {
+        use std::os::unix::fs::MetadataExt as _;
+        self.across.clear();
+        let inodes = self
+            .inodes
+            .read()
+            .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+        let views = self.views()?;
+        let root_index = |path: &Path| {
+            views
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| path.starts_with(&v.spec.path))
+                .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
+                .map(|(i, _)| i)
+        };
+        let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
+        let mut found = Vec::new();
+        for item in due {
+            let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            // A root that hashes no content (`volatile`) follows nothing: the old root's
+            // `removed` stays the finding (review s17-r11: an alert from a store).
+            let Some(here) =
+                root_index(&item.path).filter(|here| views[*here].spec.policy.hashes_content())
+            else {
+                continue;
+            };
+            let inode = (meta.dev(), meta.ino());
+            let old = inodes.names(&inode).iter().find(|old| {
+                **old != item.path
+                    && in_batch.contains(old.as_path())
+                    && std::fs::symlink_metadata(old).is_err()
+                    && root_index(old).is_some_and(|there| {
+                        there != here
+                            && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
+                                views[there]
+                                    .entry(rel.as_os_str().as_bytes())
+                                    .is_some_and(|e| {
+                                        e.kind == EntryType::File
+                                            && (e.meta.dev, e.meta.ino) == inode
+                                    })
+                            })
+                    })
+            });
+            if let Some(old) = old {
+                found.push((item.path.clone(), old.clone()));
+            }
+        }
+        drop(views);
+        drop(inodes);
+        self.across.extend(found);
         Ok(())
     }
 
@@ -3179,6 +3249,8 @@ impl<'a> Guard<'a> {
         // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
         let mut moved_from: HashSet<PathBuf> = HashSet::new();
+        // Stored files of this root moved to another one in this batch (see `across`).
+        let mut across_from: HashSet<PathBuf> = HashSet::new();
         {
             let views = self.views()?;
             let inodes = self.inodes.read().ok();
@@ -3264,6 +3336,11 @@ impl<'a> Guard<'a> {
                         self.followed
                             .get(&inode)
                             .map(|(p, e)| (p.clone(), e.clone(), true))
+                    })
+                    .or_else(|| {
+                        // Moved here from another root not verified yet in this batch.
+                        let from = self.across.get(&path)?;
+                        in_view(from, inode).map(|(_, e)| (from.clone(), e, true))
                     });
                 let Some((from, old, gone)) = old else {
                     continue;
@@ -3289,6 +3366,12 @@ impl<'a> Guard<'a> {
             for (inode, old) in &gone_here {
                 let from = absolute(root, &old.rel);
                 if moved_from.contains(&from) {
+                    continue;
+                }
+                // Moved to another root: its `moved` is that root's (before or after
+                // this one), and it is remembered below for it.
+                if self.across.values().any(|o| *o == from) {
+                    across_from.insert(from);
                     continue;
                 }
                 let seen_before = holding(*inode).into_iter().find_map(|name| {
@@ -3325,14 +3408,14 @@ impl<'a> Guard<'a> {
         }
         findings.retain(|f| match f.kind {
             FindingKind::Added => !moved_to.contains(&f.path),
-            FindingKind::Removed => !moved_from.contains(&f.path),
+            FindingKind::Removed => !moved_from.contains(&f.path) && !across_from.contains(&f.path),
             _ => true,
         });
         findings.extend(followed);
         let mut full = false;
         for e in gone_here.values() {
             let path = absolute(root, &e.rel);
-            if !moved_from.contains(&path) {
+            if !moved_from.contains(&path) || across_from.contains(&path) {
                 full |= self.followed.remember(path, (*e).clone());
             }
         }
