@@ -3162,3 +3162,48 @@ fn an_image_moved_to_another_guarded_root_is_one_move() {
     assert!(removed.is_empty(), "one move each: {removed:#?}");
     assert_eq!(count(&findings, "moved"), 2, "{findings:#?}");
 }
+
+/// Review s19-r11: the group count left out every file whose writer sits at its end
+/// while it is shorter than stored and begins as DICOM (a receiver writing it again from
+/// its start). An encryptor does just that: `open(O_TRUNC)`, the first 132 bytes put
+/// back (preamble and `DICM`), random bytes up to one byte short of the stored length,
+/// and then `pwrite` behind its position (the file keeps changing, the descriptor stays
+/// at the end), eight files per process (under MASS_WRITER_FILES each). Every file was
+/// left out of the group and waited the writer wait (30 s): the attack is to be named
+/// within seconds, as its full-length spelling is.
+#[test]
+fn an_encryptor_truncating_and_writing_back_a_dicom_start_is_named_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    f=open(p,'wb',buffering=0)\n    f.write(s[:132]+os.urandom(len(s)-133))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        os.pwrite(f.fileno(),os.urandom(16),200)\n    time.sleep(0.1)\n";
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(8) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: each file alone waits the writer wait (30 s).
+    let named = watcher.wait(Duration::from_secs(20), |f, _| {
+        alerts(f).iter().any(|a| names_a_mass_writer(a))
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(named, "{findings:#?}\n{stderr}");
+    assert!(still_held, "found while the descriptors were held");
+}

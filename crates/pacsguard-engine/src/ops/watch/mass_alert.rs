@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::EntryType;
@@ -121,7 +121,7 @@ impl Guard<'_> {
             return Ok(());
         }
         let scan = self.writer_pass(&HashSet::new(), now)?;
-        let mass = self.mass_holders(&scan);
+        let mass = self.mass_holders(&scan, now);
         self.judge_mass_writers(mass, &HashSet::new(), now)
     }
 
@@ -134,9 +134,21 @@ impl Guard<'_> {
     /// than it was stored (or empty) is left out: that is a receiver writing a stored image again
     /// from its start (ten forked `storescp` re-receiving a series in place), not yet
     /// whole, and judged half-written it would be a false alarm; it is waited for as any
-    /// file is. An encryptor writing in place keeps the length.
-    pub(super) fn mass_holders(&self, scan: &writers::WriterScan) -> Vec<MassHolder> {
+    /// file is. An encryptor writing in place keeps the length. Left out only while it
+    /// grows: a receiver's file grows, and pauses for the settle time at most between
+    /// two PDUs (review s19-r11: an encryptor truncating, writing a DICOM start and
+    /// random bytes one short of the stored length, then `pwrite` behind its position
+    /// kept every file left out, and its forty files waited the writer wait).
+    pub(super) fn mass_holders(
+        &mut self,
+        scan: &writers::WriterScan,
+        now: Instant,
+    ) -> Vec<MassHolder> {
         let holders = &scan.holders;
+        let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
+        // The files taken for a receiver's: their size and when they last grew. Only
+        // the files of this census are kept (bounded as the census is).
+        let mut receiving: HashMap<(u64, u64), (u64, Instant)> = HashMap::new();
         let Ok(inodes) = self.inodes.read() else {
             return Vec::new();
         };
@@ -155,14 +167,31 @@ impl Guard<'_> {
                     };
                     // Just truncated (its writer at offset 0 is at its end), or written
                     // again from the start and not yet as long as it was stored.
-                    let receiving = std::fs::symlink_metadata(&path).is_ok_and(|m| m.len() == 0)
+                    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                        return true;
+                    };
+                    let looks_received = meta.len() == 0
                         || (scan.at_end.contains(key) && self.shorter_than_known(&path));
-                    !receiving
+                    if !looks_received {
+                        return true;
+                    }
+                    // Growing, or paused less than the settle time since it last grew.
+                    let grew = match self.receiving.get(key) {
+                        Some((size, at)) if meta.len() <= *size => *at,
+                        _ => now,
+                    };
+                    receiving.insert(**key, (meta.len(), grew));
+                    now.saturating_duration_since(grew) >= settle
                 })
                 .copied()
                 .collect();
             countable.insert(*pid, kept);
         }
+        drop(inodes);
+        self.receiving = receiving;
+        let Ok(inodes) = self.inodes.read() else {
+            return Vec::new();
+        };
         let mut processes: HashMap<u32, Process> = HashMap::new();
         let groups = mass_writers::together(&countable, &mut |pid| {
             let process = Process::of(pid)?;

@@ -1136,6 +1136,9 @@ struct Guard<'a> {
     /// name to old (see [`Guard::pair_moves_across_roots`]). Whichever root is verified
     /// first, the move is one `moved` under the new name, never a `removed` besides.
     across: HashMap<PathBuf, PathBuf>,
+    /// Stored images a census took for a receiver's (written again from the start):
+    /// their size and when they last grew (see [`Guard::mass_holders`]).
+    receiving: HashMap<(u64, u64), (u64, Instant)>,
     /// Paths gone in this verification whose directory held more than
     /// [`renamed::MAX_RENAME_LOOKUP_ENTRIES`]: a `removed` finding says its new name was
     /// not searched for to the end (see [`note_rename_lookup_limit`]).
@@ -1327,6 +1330,7 @@ impl<'a> Guard<'a> {
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
             across: HashMap::new(),
+            receiving: HashMap::new(),
             rename_lookup_unsearched: HashSet::new(),
             writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
@@ -2700,7 +2704,7 @@ impl<'a> Guard<'a> {
         let scan = self.writer_pass(&wanted, now)?;
         // Processes holding many stored images open for writing (this pass counted
         // them): mass writers, whose files are judged without waiting for them.
-        let mass = self.mass_holders(&scan);
+        let mass = self.mass_holders(&scan, now);
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
