@@ -3207,3 +3207,50 @@ fn an_encryptor_truncating_and_writing_back_a_dicom_start_is_named_within_second
     assert!(named, "{findings:#?}\n{stderr}");
     assert!(still_held, "found while the descriptors were held");
 }
+
+/// Review s19-r11: a study directory moved whole from one guarded root to another (one
+/// rename: its files are never due by name) had each file reported twice, `added` under
+/// the new root (verified first, the old names gone but still in the old root's view)
+/// and `moved` under the old one. One `moved` per file, both ways.
+#[test]
+fn a_study_directory_moved_to_another_guarded_root_is_one_move_per_file() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 10);
+    let other = env.dir.path().join("store2");
+    fs::create_dir_all(other.join("study9")).expect("test fixture");
+    fs::write(other.join("study9/a.dcm"), instance(40)).expect("test fixture");
+    fs::write(other.join("study9/b.dcm"), instance(41)).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        other.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    fs::rename(env.path("archive/study1"), other.join("study1")).expect("test fixture");
+    fs::rename(other.join("study9"), env.path("archive/study9")).expect("test fixture");
+    let moved = [
+        other.join("study1/1.dcm"),
+        other.join("study1/6.dcm"),
+        env.path("archive/study9/a.dcm"),
+        env.path("archive/study9/b.dcm"),
+    ];
+    let all = watcher.wait(Duration::from_secs(20), |f, _| {
+        moved.iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "moved" && f["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all, "{findings:#?}\n{stderr}");
+    let files: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(".dcm")))
+        .collect();
+    assert!(files.is_empty(), "one move each: {files:#?}");
+    assert_eq!(count(&findings, "moved"), moved.len(), "{findings:#?}");
+}

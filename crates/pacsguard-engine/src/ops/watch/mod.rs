@@ -347,6 +347,12 @@ pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 /// reported, its content is not compared here, and a `not-inspected` warning says so.
 pub const MAX_LOOP_REHASH_BYTES: u64 = 32 << 20;
 
+/// Entries of the directories due in one batch looked at for stored files moved whole
+/// from another root (see [`Guard::pair_moves_across_roots`]): a study or a patient
+/// directory. Beyond it, a file of a bigger tree moved across roots may be reported as
+/// `removed` under its old root besides its `moved` (an alert either way).
+pub const MAX_ACROSS_WALK_ENTRIES: usize = 10_000;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -2554,25 +2560,55 @@ impl<'a> Guard<'a> {
                 .map(|(i, _)| i)
         };
         let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
-        let mut found = Vec::new();
+        // The due files, and the files of the due directories (a study directory moved
+        // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
+        let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+        let mut walked = 0usize;
         for item in due {
             let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
                 continue;
             };
-            if !meta.is_file() {
+            if meta.is_file() {
+                candidates.push((item.path.clone(), meta));
                 continue;
             }
+            if !meta.is_dir() {
+                continue;
+            }
+            let mut stack = vec![item.path.clone()];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    walked += 1;
+                    if walked > MAX_ACROSS_WALK_ENTRIES {
+                        break;
+                    }
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        stack.push(entry.path());
+                    } else if meta.is_file() {
+                        candidates.push((entry.path(), meta));
+                    }
+                }
+            }
+        }
+        // An old name was due itself, or under a directory due (gone, moved whole).
+        let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
+        let mut found = Vec::new();
+        for (path, meta) in &candidates {
             // A root that hashes no content (`volatile`) follows nothing: the old root's
             // `removed` stays the finding (review s17-r11: an alert from a store).
             let Some(here) =
-                root_index(&item.path).filter(|here| views[*here].spec.policy.hashes_content())
+                root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
             else {
                 continue;
             };
             let inode = (meta.dev(), meta.ino());
             let old = inodes.names(&inode).iter().find(|old| {
-                **old != item.path
-                    && in_batch.contains(old.as_path())
+                **old != *path
+                    && old_due(old)
                     && std::fs::symlink_metadata(old).is_err()
                     && root_index(old).is_some_and(|there| {
                         there != here
@@ -2587,7 +2623,7 @@ impl<'a> Guard<'a> {
                     })
             });
             if let Some(old) = old {
-                found.push((item.path.clone(), old.clone()));
+                found.push((path.clone(), old.clone()));
             }
         }
         drop(views);
@@ -3255,6 +3291,8 @@ impl<'a> Guard<'a> {
         let mut moved_from: HashSet<PathBuf> = HashSet::new();
         // Stored files of this root moved to another one in this batch (see `across`).
         let mut across_from: HashSet<PathBuf> = HashSet::new();
+        // Moves across roots found here, for the old root verified after this one.
+        let mut crossed: Vec<(PathBuf, PathBuf)> = Vec::new();
         {
             let views = self.views()?;
             let inodes = self.inodes.read().ok();
@@ -3320,11 +3358,28 @@ impl<'a> Guard<'a> {
                 // store, with what the file was stored as if it was followed here from
                 // its stored name (`ln a.dcm b; ln a.dcm c; rm a.dcm`, then `c` encrypted:
                 // `b`, seen first after the encryption, holds it encrypted already).
+                // A name of another root gone from disk that its view still holds (its
+                // directory moved here whole, that root not verified yet in this batch):
+                // a move across roots (review s19-r11: `added` here, `moved` there).
+                let crossed_from = || {
+                    inodes
+                        .as_ref()
+                        .map(|known| known.names(&inode).to_vec())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|name| {
+                            *name != path
+                                && !name.starts_with(root)
+                                && std::fs::symlink_metadata(name).is_err()
+                        })
+                        .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, true)))
+                };
                 let held = || {
                     holding(inode)
                         .into_iter()
                         .filter(|name| *name != path)
                         .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, false)))
+                        .or_else(crossed_from)
                         .map(|(name, e, gone)| match self.followed.get(&inode) {
                             Some((_, origin)) if spec.policy == Policy::AppendOnly => {
                                 (name, origin.clone(), gone)
@@ -3359,6 +3414,9 @@ impl<'a> Guard<'a> {
                 if gone {
                     let judged = judged_as_stored(spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), &old, new));
+                    if !from.starts_with(root) {
+                        crossed.push((path.clone(), from.clone()));
+                    }
                     moved_to.insert(path);
                     moved_from.insert(from);
                 } else {
@@ -3410,6 +3468,7 @@ impl<'a> Guard<'a> {
                 }
             }
         }
+        self.across.extend(crossed);
         findings.retain(|f| match f.kind {
             FindingKind::Added => !moved_to.contains(&f.path),
             FindingKind::Removed => !moved_from.contains(&f.path) && !across_from.contains(&f.path),
