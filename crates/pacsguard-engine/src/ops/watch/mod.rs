@@ -2572,7 +2572,14 @@ impl<'a> Guard<'a> {
                 candidates.push((item.path.clone(), meta));
                 continue;
             }
-            if !meta.is_dir() {
+            // Only a directory new to its root's view (moved in, or made): one it knew
+            // (a store's directory gaining a file) is not walked again on every batch.
+            let known = root_index(&item.path).is_none_or(|i| {
+                item.path
+                    .strip_prefix(&views[i].spec.path)
+                    .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
+            });
+            if !meta.is_dir() || known {
                 continue;
             }
             let mut stack = vec![item.path.clone()];
