@@ -1830,14 +1830,12 @@ fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_write
     assert!(seen, "{findings:#?}\n{stderr}");
 }
 
-/// Review s11-r11 (open): the encryptor of `an_encryptor_holding_and_touching_...`
-/// spread over five processes of eight files each (under MASS_WRITER_FILES apiece) is
-/// judged only at the writer wait (first finding after ~40 s, as before issue 11).
-/// Counting a user's processes together fixes it, but also makes ten forked receivers
-/// (`storescp --fork`) re-receiving stored images in place a mass writer whose files are
-/// judged half-written: left to the engineer.
+/// Review s11-r11: the encryptor of `an_encryptor_holding_and_touching_...` spread over
+/// five processes of eight files each (under MASS_WRITER_FILES apiece) was judged only at
+/// the writer wait (first finding after ~40 s). A user's processes are counted together;
+/// ten forked receivers re-receiving stored images in place are not (see
+/// `forked_receivers_re_receiving_stored_images_in_place_raise_no_alarm`).
 #[test]
-#[ignore = "open (review s11-r11): descriptors spread over processes outwait the watcher"]
 fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
@@ -1882,6 +1880,107 @@ fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds
         })
         .count();
     assert!(named >= 1, "{findings:#?}");
+}
+
+/// Review s11-r11, the same class spread further: twelve processes of one stored image
+/// each, every one under another user (`os.setuid` after opening: the descriptors stay),
+/// so neither a process nor a user holds MASS_WRITER_FILES. All of them together do.
+#[test]
+fn an_encryptor_of_one_file_per_process_and_user_is_named_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 12);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nf=open(sys.argv[2],'r+b',buffering=0)\nn=os.fstat(f.fileno()).st_size\nf.write(os.urandom(n))\nos.setuid(int(sys.argv[1]))\nprint('encrypted',flush=True)\nwhile True:\n    f.seek(0)\n    f.write(os.urandom(16))\n    time.sleep(0.1)\n";
+    let mut attackers = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg((60_000 + i).to_string())
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: each file alone waits the writer wait (30 s).
+    let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "no-longer-dicom") >= paths.len()
+            && alerts(f).iter().any(|a| names_a_mass_writer(a))
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(everyone, "{findings:#?}\n{stderr}");
+    assert!(still_held, "found while the descriptors were held");
+    let named = alerts(&findings)
+        .into_iter()
+        .filter(|a| names_a_mass_writer(a))
+        .filter(|a| {
+            a["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("with the other processes of every user ("))
+        })
+        .count();
+    assert!(named >= 1, "{findings:#?}");
+}
+
+/// The other side of taking processes together: ten forked receivers (`storescp
+/// --fork`, one association each) re-receiving ten stored images in place (truncated,
+/// written again slowly from the start, the same bytes) hold ten stored images open for
+/// writing between them. Judged as they stand they would be half-written images: a
+/// file being written again from its start is left out of the count, and waited for.
+#[test]
+fn forked_receivers_re_receiving_stored_images_in_place_raise_no_alarm() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nquiet_ms = 100\n");
+    let paths = image_store(&env, 10);
+    let watcher = Watcher::start(&env, &[]);
+    // Read, truncate, then ten slices 300 ms apart, as a receiver writes PDUs.
+    let receive = "import sys,time\ns=open(sys.argv[1],'rb').read()\nd=open(sys.argv[1],'wb',buffering=0)\nprint('open',flush=True)\nstep=len(s)//10+1\nfor k in range(11):\n    d.write(s[k*step:(k+1)*step])\n    time.sleep(0.3)\nd.close()\n";
+    let mut receivers = Vec::new();
+    for path in &paths {
+        let mut receiver = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(receive)
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(receiver.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "open");
+        receivers.push(receiver);
+    }
+    for receiver in &mut receivers {
+        assert!(receiver.wait().expect("test fixture").success());
+    }
+    // Each file's times moved (the append-only policy reports that): wait for all.
+    let settled = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(settled, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] == "info" || f["kind"] == "metadata-changed"),
+        "{findings:#?}"
+    );
 }
 
 /// Review s15-r11: a file that arrived during the run and was rewritten within
@@ -2902,4 +3001,339 @@ fn r11_an_image_moved_unchanged_from_a_log_root_is_no_content_change() {
         .filter(|f| f["severity"] == "alert")
         .collect();
     assert!(content.is_empty(), "{content:#?}");
+}
+
+/// Session 19: a file followed from another root that hashes otherwise is hashed again as
+/// its old root hashed it, on the event loop: a study of gigabytes stalled every other
+/// event meanwhile. Over MAX_LOOP_REHASH_BYTES it is not hashed again there: its move is
+/// reported, and a warning says its content was not compared (never a false alarm).
+#[test]
+fn an_image_moved_from_a_log_root_over_the_rehash_limit_is_not_hashed_on_the_loop() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 1);
+    let logs = env.dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("test fixture");
+    let image = logs.join("big.dcm");
+    // MAX_LOOP_REHASH_BYTES (32 MiB) and a little more.
+    let pixels: Vec<u8> = (0..(32u32 << 20) + 4096).map(|j| (j % 251) as u8).collect();
+    let bytes = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.9.78")
+        .pixels(pacsguard_testkit::Pixels::Native(pixels))
+        .build();
+    fs::write(&image, bytes).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        logs.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "growing",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    let moved = env.path("archive/study0/big.dcm");
+    fs::rename(&image, &moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        let on = |kind: &str| {
+            f.iter()
+                .any(|f| f["kind"] == kind && f["path"].as_str() == moved.to_str())
+        };
+        on("moved") && on("not-inspected")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let note = findings
+        .iter()
+        .find(|f| f["kind"] == "not-inspected" && f["path"].as_str() == moved.to_str())
+        .expect("the warning");
+    assert_eq!(note["severity"], "warning");
+    assert!(
+        note["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MAX_LOOP_REHASH_BYTES")),
+        "{note:#?}"
+    );
+    let content: Vec<_> = findings
+        .iter()
+        .filter(|f| f["path"].as_str() == moved.to_str())
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(content.is_empty(), "{content:#?}");
+}
+
+/// Session 19: `cp -al` of the live store (a hard-link backup, as administrators make
+/// before an upgrade) gave every stored file, the canaries too, a name outside the roots:
+/// a link-count finding per file, and the canary's link a `ransomware-suspected` alert.
+/// A canary linked with BULK_LINK_FILES other stored files is part of a copy of the
+/// store: no `ransomware-suspected`. Writes through the copy's names are still caught
+/// (by inode), and a canary linked on its own still alerts
+/// (`a_canary_linked_outside_the_roots_is_ransomware_suspected`).
+#[test]
+fn a_hard_link_backup_of_the_live_store_is_no_ransomware_and_writes_through_it_are_caught() {
+    if !common::is_root() {
+        return; // a link made outside every watched directory reaches only fanotify
+    }
+    let env = Env::new();
+    let canaries = env.path("zz-canary");
+    configure(
+        &env,
+        &format!(
+            "scrub_mb_per_s = 0\ncanary_dir = \"{}\"\n",
+            canaries.display()
+        ),
+    );
+    let mut paths = Vec::new();
+    for i in 0..12 {
+        let dir = env.path(&format!("archive/study{}", i % 3));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let path = dir.join(format!("{i}.dcm"));
+        fs::write(&path, instance(i)).expect("test fixture");
+        paths.push(path);
+    }
+    let watcher = Watcher::start(&env, &[env.tree_str(), "--policy", "append-only"]);
+    let backup = env.dir.path().join("backup");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(&env.tree)
+        .arg(&backup)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    // Every stored file's new name reported (the policy's finding), and the canary's.
+    let reported = watcher.wait(links_wait() + Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "metadata-changed" && f["path"].as_str() == p.to_str())
+        })
+    });
+    // Past the canary's wait for the rest of a copy (BULK_LINK_WINDOW, 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let before = watcher.findings().len();
+    assert!(reported, "{:#?}", watcher.findings());
+    // Then one image encrypted through its backup name.
+    let through = backup.join("archive/study0/0.dcm");
+    encrypt(&through, 9);
+    let caught = watcher.wait(Duration::from_secs(20), |f, _| {
+        f[before..]
+            .iter()
+            .any(|f| f["kind"] == "no-longer-dicom" && f["path"].as_str() == paths[0].to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(caught, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
+/// Session 19: a stored image moved from one guarded root to another was reported twice:
+/// `removed` under its old root (whose verification came first and had not seen the new
+/// name yet) and `moved` under the new one. It is one move.
+#[test]
+fn an_image_moved_to_another_guarded_root_is_one_move() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 3);
+    let other = env.dir.path().join("store2");
+    fs::create_dir_all(&other).expect("test fixture");
+    fs::write(other.join("kept.dcm"), instance(40)).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        other.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    // Both ways: into the second store, and out of it into the first.
+    let there = other.join("0.dcm");
+    fs::rename(&paths[0], &there).expect("test fixture");
+    let back = env.path("archive/study1/kept.dcm");
+    fs::rename(other.join("kept.dcm"), &back).expect("test fixture");
+    let moved = watcher.wait(Duration::from_secs(20), |f, _| {
+        [&there, &back].iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "moved" && f["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(moved, "{findings:#?}\n{stderr}");
+    let removed: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
+        .collect();
+    assert!(removed.is_empty(), "one move each: {removed:#?}");
+    assert_eq!(count(&findings, "moved"), 2, "{findings:#?}");
+}
+
+/// Review s19-r11: the group count left out every file whose writer sits at its end
+/// while it is shorter than stored and begins as DICOM (a receiver writing it again from
+/// its start). An encryptor does just that: `open(O_TRUNC)`, the first 132 bytes put
+/// back (preamble and `DICM`), random bytes up to one byte short of the stored length,
+/// and then `pwrite` behind its position (the file keeps changing, the descriptor stays
+/// at the end), eight files per process (under MASS_WRITER_FILES each). Every file was
+/// left out of the group and waited the writer wait (30 s): the attack is to be named
+/// within seconds, as its full-length spelling is.
+#[test]
+fn an_encryptor_truncating_and_writing_back_a_dicom_start_is_named_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    f=open(p,'wb',buffering=0)\n    f.write(s[:132]+os.urandom(len(s)-133))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        os.pwrite(f.fileno(),os.urandom(16),200)\n    time.sleep(0.1)\n";
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(8) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    // An upper bound for failure only: each file alone waits the writer wait (30 s).
+    let named = watcher.wait(Duration::from_secs(20), |f, _| {
+        alerts(f).iter().any(|a| names_a_mass_writer(a))
+    });
+    let mut still_held = true;
+    for attacker in &mut attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(named, "{findings:#?}\n{stderr}");
+    assert!(still_held, "found while the descriptors were held");
+}
+
+/// Review s19-r11: a study directory moved whole from one guarded root to another (one
+/// rename: its files are never due by name) had each file reported twice, `added` under
+/// the new root (verified first, the old names gone but still in the old root's view)
+/// and `moved` under the old one. One `moved` per file, both ways.
+#[test]
+fn a_study_directory_moved_to_another_guarded_root_is_one_move_per_file() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 10);
+    let other = env.dir.path().join("store2");
+    fs::create_dir_all(other.join("study9")).expect("test fixture");
+    fs::write(other.join("study9/a.dcm"), instance(40)).expect("test fixture");
+    fs::write(other.join("study9/b.dcm"), instance(41)).expect("test fixture");
+    let out = env.run(&[
+        "profile",
+        other.to_str().expect("utf-8 temp path"),
+        "--policy",
+        "append-only",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let watcher = Watcher::start(&env, &[]);
+    fs::rename(env.path("archive/study1"), other.join("study1")).expect("test fixture");
+    fs::rename(other.join("study9"), env.path("archive/study9")).expect("test fixture");
+    let moved = [
+        other.join("study1/1.dcm"),
+        other.join("study1/6.dcm"),
+        env.path("archive/study9/a.dcm"),
+        env.path("archive/study9/b.dcm"),
+    ];
+    let all = watcher.wait(Duration::from_secs(20), |f, _| {
+        moved.iter().all(|p| {
+            f.iter()
+                .any(|f| f["kind"] == "moved" && f["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all, "{findings:#?}\n{stderr}");
+    let files: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "removed" || f["kind"] == "added")
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(".dcm")))
+        .collect();
+    assert!(files.is_empty(), "one move each: {files:#?}");
+    assert_eq!(count(&findings, "moved"), moved.len(), "{findings:#?}");
+}
+
+/// Review s19-r11 (open): the encryptor of
+/// `an_encryptor_truncating_and_writing_back_a_dicom_start_is_named_within_seconds`
+/// writing half of each file's length at first (the DICOM start put back), then
+/// appending a few bytes every 0.1 s: each file keeps growing, shorter than stored, its
+/// writer at its end, as a receiver's does, and is left out of the group's count for as
+/// long (hours for an image of 500 KB at 100 bytes/s). Each file is judged alone at the
+/// writer wait (30 s). Telling it from a receiver needs the bytes so far compared with
+/// what the file was stored as (a re-receive writes the same bytes).
+#[test]
+#[ignore = "open, review s19-r11: an encryptor growing each file slowly from half its length is left out of the group count"]
+fn an_encryptor_growing_each_file_slowly_is_named_within_seconds() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 40);
+    let watcher = Watcher::start(&env, &[]);
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    f=open(p,'wb',buffering=0)\n    f.write(s[:132]+os.urandom(len(s)//2))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.write(os.urandom(10))\n    time.sleep(0.1)\n";
+    let mut attackers = Vec::new();
+    for chunk in paths.chunks(8) {
+        let mut attacker = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(chunk)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+        assert_eq!(line.trim(), "encrypted");
+        attackers.push(attacker);
+    }
+    let named = watcher.wait(Duration::from_secs(20), |f, _| {
+        alerts(f).iter().any(|a| names_a_mass_writer(a))
+    });
+    for attacker in &mut attackers {
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    let (_, findings, stderr) = watcher.stop();
+    assert!(named, "{findings:#?}\n{stderr}");
+}
+
+/// Review s19-r11 (open): DCMTK's `storescp` re-receiving stored images (a study sent
+/// again, from another node `storescu -aet WS1`, or by the same storescp in another mode,
+/// `--bit-preserving`) writes the same data set under a File Meta Information that
+/// differs (Source AE Title (0002,0016), Implementation Version Name (0002,0013)). Seen
+/// for real: three `storescu` at once re-sending 30 stored images gave 30
+/// `header-changed` alerts ("its Pixel Data is intact") and `ransomware-suspected` ("20
+/// DICOM header rewritten within 0.30 s"). The File Meta Information is the transfer's,
+/// not the image's; it is hashed with the header. Here the Implementation Class UID of
+/// each file is changed and the file written again in place (the same length).
+#[test]
+#[ignore = "open, review s19-r11: a re-received image whose File Meta Information alone differs is header-changed, and twenty are ransomware-suspected"]
+fn stored_images_received_again_with_another_file_meta_information_raise_no_alarm() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let from = b"1.2.826.0.1.3680043.10.1137\0";
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("the Implementation Class UID");
+        bytes[at..at + from.len()].copy_from_slice(b"1.2.276.0.7230010.3.0.3.6.7\0");
+        fs::write(path, bytes).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let alerts: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert!(alerts.is_empty(), "{alerts:#?}");
 }

@@ -4,22 +4,29 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::EntryType;
 use pacsguard_profile::Policy;
 
-use super::mass_writers::{MASS_WRITER_FILES, MassWriters, Process};
+use super::mass_writers::{self, MASS_WRITER_FILES, Process, Together};
 use super::ransomware::MAX_EVIDENCE_PATHS;
 use super::{Guard, writers};
 use crate::error::EngineError;
 
 /// A process a census found holding [`MASS_WRITER_FILES`] or more stored images open
-/// for writing, with those files (each checked to be still the guarded file).
+/// for writing, or a group of processes holding that many between them (see
+/// [`mass_writers::together`]), with those files (each checked to be still the guarded
+/// file).
 #[derive(Debug)]
 pub(super) struct MassHolder {
+    /// The process alerted and remembered: the one, or the group member holding most.
     process: Process,
+    /// How the alert and the findings name it (the group, for a group).
+    name: String,
+    /// Every process of the group (the one alone).
+    members: Vec<u32>,
     files: Vec<PathBuf>,
 }
 
@@ -114,43 +121,139 @@ impl Guard<'_> {
             return Ok(());
         }
         let scan = self.writer_pass(&HashSet::new(), now)?;
-        let mass = self.mass_holders(&scan.holders);
+        let mass = self.mass_holders(&scan, now);
         self.judge_mass_writers(mass, &HashSet::new(), now)
     }
 
     /// The processes of a pass holding [`MASS_WRITER_FILES`] or more stored images open
-    /// for writing, each file checked to be the guarded file still (an inode the view
-    /// knew may have been freed and reused by a new file since).
-    pub(super) fn mass_holders(&self, holders: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<MassHolder> {
-        let over = MassWriters::over_the_limit(holders);
-        if over.is_empty() {
-            return Vec::new();
-        }
+    /// for writing, alone or together (per user, then all), each file checked to be the
+    /// guarded file still (an inode the view knew may have been freed and reused by a new
+    /// file since).
+    ///
+    /// Taken together, a file whose write descriptor sits at its end while it is shorter
+    /// than it was stored (or empty) is left out: that is a receiver writing a stored image again
+    /// from its start (ten forked `storescp` re-receiving a series in place), not yet
+    /// whole, and judged half-written it would be a false alarm; it is waited for as any
+    /// file is. An encryptor writing in place keeps the length. Left out only while it
+    /// grows: a receiver's file grows, and pauses for the settle time at most between
+    /// two PDUs (review s19-r11: an encryptor truncating, writing a DICOM start and
+    /// random bytes one short of the stored length, then `pwrite` behind its position
+    /// kept every file left out, and its forty files waited the writer wait).
+    pub(super) fn mass_holders(
+        &mut self,
+        scan: &writers::WriterScan,
+        now: Instant,
+    ) -> Vec<MassHolder> {
+        let holders = &scan.holders;
+        let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
+        // The files taken for a receiver's: their size and when they last grew. Only
+        // the files of this census are kept (bounded as the census is).
+        let mut receiving: HashMap<(u64, u64), (u64, Instant)> = HashMap::new();
         let Ok(inodes) = self.inodes.read() else {
             return Vec::new();
         };
-        let mut found = Vec::new();
-        for (pid, _) in over {
-            let files: Vec<PathBuf> = holders[&pid]
-                .iter()
-                .filter_map(|key| inodes.holding(*key).into_iter().next())
-                .collect();
-            if files.len() < MASS_WRITER_FILES {
+        // Per process under the limit: the files it may count with others.
+        let mut countable: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+        for (pid, keys) in holders {
+            if keys.len() >= MASS_WRITER_FILES {
+                countable.insert(*pid, keys.clone());
                 continue;
             }
-            // Gone already: its files were each closed, and are verified as they come.
-            if let Some(process) = Process::of(pid) {
-                found.push(MassHolder { process, files });
+            let kept: Vec<(u64, u64)> = keys
+                .iter()
+                .filter(|key| {
+                    let Some(path) = inodes.holding(**key).into_iter().next() else {
+                        return true;
+                    };
+                    // Just truncated (its writer at offset 0 is at its end), or written
+                    // again from the start and not yet as long as it was stored.
+                    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                        return true;
+                    };
+                    let looks_received = meta.len() == 0
+                        || (scan.at_end.contains(key) && self.shorter_than_known(&path));
+                    if !looks_received {
+                        return true;
+                    }
+                    // Growing, or paused less than the settle time since it last grew.
+                    let grew = match self.receiving.get(key) {
+                        Some((size, at)) if meta.len() <= *size => *at,
+                        _ => now,
+                    };
+                    receiving.insert(**key, (meta.len(), grew));
+                    now.saturating_duration_since(grew) >= settle
+                })
+                .copied()
+                .collect();
+            countable.insert(*pid, kept);
+        }
+        drop(inodes);
+        self.receiving = receiving;
+        let Ok(inodes) = self.inodes.read() else {
+            return Vec::new();
+        };
+        let mut processes: HashMap<u32, Process> = HashMap::new();
+        let groups = mass_writers::together(&countable, &mut |pid| {
+            let process = Process::of(pid)?;
+            let uid = process.uid.map(|(_, effective)| effective);
+            processes.insert(pid, process);
+            // A user that cannot be read: counted with everyone.
+            Some(uid.unwrap_or(u32::MAX))
+        });
+        let mut found = Vec::new();
+        for (how, pids) in groups {
+            let mut files: Vec<PathBuf> = Vec::new();
+            let mut members: Vec<Process> = Vec::new();
+            let mut lead: Option<(usize, Process)> = None;
+            for pid in &pids {
+                let mine: Vec<PathBuf> = countable[pid]
+                    .iter()
+                    .filter_map(|key| inodes.holding(*key).into_iter().next())
+                    .collect();
+                // Gone already: its files were each closed, and are verified as they come.
+                let Some(process) = processes.remove(pid).or_else(|| Process::of(*pid)) else {
+                    continue;
+                };
+                if lead.as_ref().is_none_or(|(n, _)| mine.len() > *n) {
+                    lead = Some((mine.len(), process.clone()));
+                }
+                members.push(process);
+                for file in mine {
+                    if !files.contains(&file) {
+                        files.push(file);
+                    }
+                }
             }
+            let Some((_, lead)) = lead else { continue };
+            if files.len() < MASS_WRITER_FILES || (how != Together::Alone && members.len() < 2) {
+                continue;
+            }
+            let name = mass_writers::describe_group(how, &lead, &members);
+            found.push(MassHolder {
+                process: lead,
+                name,
+                members: members.iter().map(|m| m.pid).collect(),
+                files,
+            });
         }
         found
     }
 
     /// How `pid` is named if it is a mass writer: found by this pass (`mass`) or before.
-    pub(super) fn mass_writer_named(&self, pid: u32, mass: &[MassHolder]) -> Option<String> {
+    /// `path`: the file it holds, for a group (a file of a member left out of the group's
+    /// count is waited for as any file is).
+    pub(super) fn mass_writer_named(
+        &self,
+        pid: u32,
+        path: &Path,
+        mass: &[MassHolder],
+    ) -> Option<String> {
         mass.iter()
-            .find(|m| m.process.pid == pid)
-            .map(|m| m.process.describe())
+            .find(|m| {
+                m.members.contains(&pid)
+                    && (m.members.len() == 1 || m.files.iter().any(|f| f == path))
+            })
+            .map(|m| m.name.clone())
             .or_else(|| self.mass.named(pid))
     }
 
@@ -164,9 +267,14 @@ impl Guard<'_> {
         judged: &HashSet<PathBuf>,
         now: Instant,
     ) -> Result<(), EngineError> {
-        for MassHolder { process, files } in mass {
-            let first = self.mass.is_new(&process);
-            let name = process.describe();
+        for MassHolder {
+            process,
+            name,
+            files,
+            ..
+        } in mass
+        {
+            let first = self.mass.is_new(&process, &name);
             for path in &files {
                 if judged.contains(path) {
                     continue;
@@ -180,7 +288,7 @@ impl Guard<'_> {
             // Alerted once one of its files is found changed (see `mass_alerts`): one
             // holding them and changing nothing (a backup tool, a PACS writing headers
             // back unchanged) is no ransomware, and each file is judged now anyway.
-            self.mass.await_change(&process, &files);
+            self.mass.await_change(&process, &name, &files);
         }
         Ok(())
     }
@@ -204,8 +312,8 @@ impl Guard<'_> {
             {
                 continue;
             }
-            for (process, files) in self.mass.confirmed_by(&finding.path) {
-                if let Ok(Some(alert)) = self.alert_mass_writer(&process, &files, finding) {
+            for (name, files) in self.mass.confirmed_by(&finding.path) {
+                if let Ok(Some(alert)) = self.alert_mass_writer(&name, &files, finding) {
                     alerts.push(alert);
                 }
             }
@@ -255,7 +363,7 @@ impl Guard<'_> {
     /// rewriting in place).
     fn alert_mass_writer(
         &self,
-        process: &Process,
+        name: &str,
         files: &[PathBuf],
         changed: &Finding,
     ) -> Result<Option<Finding>, EngineError> {
@@ -288,7 +396,7 @@ impl Guard<'_> {
              (MASS_WRITER_FILES {MASS_WRITER_FILES}): an image store's receiver writes a few \
              new files, it does not hold the stored ones; its files are judged as they \
              stand, without waiting for it to let go; one of them is changed ({} {}); e.g. {examples}",
-            process.describe(),
+            name,
             files.len(),
             changed.kind,
             escape_path(&changed.path),

@@ -9,8 +9,9 @@
 //! So a process is a *mass writer* when either
 //! * a pass over `/proc` finds it holding [`MASS_WRITER_FILES`] or more guarded files of
 //!   append-only roots (known to the view, not arrivals of this run) open for writing at
-//!   once (one spreading its descriptors over processes of nine each is not: review
-//!   s11-r11, open); or
+//!   once, or two or more processes hold that many between them, taken per effective
+//!   user and then all together (review s11-r11: an encryptor spread over processes of
+//!   a few descriptors each; see [`together`]); or
 //! * fanotify saw it close [`MASS_WRITER_FILES`] or more such files after writing them
 //!   within [`MASS_WRITER_WINDOW`].
 //!
@@ -28,7 +29,7 @@
 //! written without a close within [`MASS_WRITER_WINDOW`], at most every
 //! [`CENSUS_INTERVAL`]: nothing is added while guarded images are left alone.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,105 @@ pub const MAX_TRACKED_PROCESSES: usize = 4096;
 /// Mass writers remembered, so each is alerted once. Full, all are forgotten: a process
 /// still at it is then alerted again, never silently.
 pub const MAX_MASS_WRITERS: usize = 4096;
+
+/// Processes named in the alert of a group of mass writers (see [`together`]); the
+/// count covers all of them.
+pub const MAX_NAMED_MEMBERS: usize = 8;
+
+/// How the holders of a census were taken together to reach [`MASS_WRITER_FILES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Together {
+    /// One process holds that many.
+    Alone,
+    /// Processes of one (effective) user do, none of them alone.
+    User(u32),
+    /// Processes of several users do, no user's alone.
+    Everyone,
+}
+
+/// The holders of one census taken together (review s11-r11): an encryptor spread over
+/// processes of a few descriptors each (eight, or one) holds the store as surely as one
+/// process holding them all, and each of its files would otherwise be waited for the
+/// writer wait. A process holding [`MASS_WRITER_FILES`] alone is [`Together::Alone`];
+/// the others are taken per effective user (`user`: `None` when `/proc` no longer
+/// shows the process), then all the rest together. A group needs two processes or more
+/// and [`MASS_WRITER_FILES`] distinct files; nothing is read of `/proc` unless the
+/// processes under the limit hold that many files between them. Returned with the pids
+/// of each group, lowest first.
+pub fn together<K: Clone + Eq + std::hash::Hash>(
+    holders: &HashMap<u32, Vec<K>>,
+    user: &mut dyn FnMut(u32) -> Option<u32>,
+) -> Vec<(Together, Vec<u32>)> {
+    let mut groups: Vec<(Together, Vec<u32>)> = Vec::new();
+    let mut rest: Vec<u32> = Vec::new();
+    for (pid, files) in holders {
+        if files.len() >= MASS_WRITER_FILES {
+            groups.push((Together::Alone, vec![*pid]));
+        } else if !files.is_empty() {
+            rest.push(*pid);
+        }
+    }
+    rest.sort_unstable();
+    let distinct = |pids: &[u32]| {
+        pids.iter()
+            .flat_map(|pid| holders[pid].iter())
+            .collect::<HashSet<&K>>()
+            .len()
+    };
+    if rest.len() < 2 || distinct(&rest) < MASS_WRITER_FILES {
+        groups.sort_by_key(|(_, pids)| pids[0]);
+        return groups;
+    }
+    let mut per_user: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    let mut left: Vec<u32> = Vec::new();
+    for pid in rest {
+        // Gone: its files were closed, and are each verified as they come.
+        if let Some(uid) = user(pid) {
+            per_user.entry(uid).or_default().push(pid);
+        }
+    }
+    for (uid, pids) in per_user {
+        if pids.len() >= 2 && distinct(&pids) >= MASS_WRITER_FILES {
+            groups.push((Together::User(uid), pids));
+        } else {
+            left.extend(pids);
+        }
+    }
+    left.sort_unstable();
+    if left.len() >= 2 && distinct(&left) >= MASS_WRITER_FILES {
+        groups.push((Together::Everyone, left));
+    }
+    groups.sort_by_key(|(_, pids)| pids[0]);
+    groups
+}
+
+/// How a group is named: `lead` (the member holding the most) and the others.
+pub fn describe_group(how: Together, lead: &Process, members: &[Process]) -> String {
+    let others: Vec<String> = members
+        .iter()
+        .filter(|m| m.pid != lead.pid)
+        .take(MAX_NAMED_MEMBERS)
+        .map(|m| m.pid.to_string())
+        .collect();
+    let more = members.len().saturating_sub(1 + MAX_NAMED_MEMBERS);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let whose = match how {
+        Together::Alone => return lead.describe(),
+        Together::User(uid) => format!("with the other processes of its user (uid {uid})"),
+        Together::Everyone => "with the other processes of every user".to_string(),
+    };
+    format!(
+        "{} {whose} ({} processes in all, also pids {}{more}; none holds MASS_WRITER_FILES \
+         alone)",
+        lead.describe(),
+        members.len(),
+        others.join(", ")
+    )
+}
 
 /// Bytes read of `/proc/PID/status` and `/proc/PID/stat`: their first lines hold what is
 /// needed (a process name is at most 64 bytes escaped).
@@ -161,7 +261,7 @@ pub struct MassWriters {
     /// among the files they hold (review s11-r11: a PACS or backup tool holding many
     /// images read-write and writing nothing, or the same bytes, is no ransomware), with
     /// the files each was found holding; oldest first, at most [`MAX_MASS_WRITERS`].
-    unconfirmed: VecDeque<(Process, HashSet<PathBuf>)>,
+    unconfirmed: VecDeque<(Process, String, HashSet<PathBuf>)>,
     /// The mass writers alerted (by pid and start time): each is alerted once, however
     /// often a census finds it again.
     alerted: BoundedMap<(u32, u64), ()>,
@@ -229,24 +329,11 @@ impl MassWriters {
         paths
     }
 
-    /// The processes of a census holding [`MASS_WRITER_FILES`] or more guarded files
-    /// open for writing, each with how many.
-    pub fn over_the_limit<K>(
-        holders: &std::collections::HashMap<u32, Vec<K>>,
-    ) -> Vec<(u32, usize)> {
-        let mut over: Vec<(u32, usize)> = holders
-            .iter()
-            .filter(|(_, files)| files.len() >= MASS_WRITER_FILES)
-            .map(|(pid, files)| (*pid, files.len()))
-            .collect();
-        over.sort_unstable();
-        over
-    }
-
-    /// Records `process` as a mass writer; true the first time (it is alerted then).
-    pub fn is_new(&mut self, process: &Process) -> bool {
+    /// Records `process` (named `name`: alone, or leading a group) as a mass writer;
+    /// true the first time (its files are all judged then).
+    pub fn is_new(&mut self, process: &Process, name: &str) -> bool {
         self.found
-            .insert((process.pid, process.started), process.describe())
+            .insert((process.pid, process.started), name.to_string())
             .is_none()
     }
 
@@ -260,15 +347,15 @@ impl MassWriters {
     /// holds is found changed (see [`MassWriters::confirmed_by`]); found again, the
     /// files it holds now are added. Full, the oldest waiting is dropped (its files are
     /// each judged and counted by the ransomware detector all the same).
-    pub fn await_change(&mut self, process: &Process, files: &[PathBuf]) {
+    pub fn await_change(&mut self, process: &Process, name: &str, files: &[PathBuf]) {
         let key = (process.pid, process.started);
         if self.alerted.contains(&key) {
             return;
         }
-        if let Some((_, held)) = self
+        if let Some((_, _, held)) = self
             .unconfirmed
             .iter_mut()
-            .find(|(p, _)| (p.pid, p.started) == key)
+            .find(|(p, _, _)| (p.pid, p.started) == key)
         {
             held.extend(files.iter().cloned());
             return;
@@ -276,21 +363,24 @@ impl MassWriters {
         if self.unconfirmed.len() >= MAX_MASS_WRITERS {
             self.unconfirmed.pop_front();
         }
-        self.unconfirmed
-            .push_back((process.clone(), files.iter().cloned().collect()));
+        self.unconfirmed.push_back((
+            process.clone(),
+            name.to_string(),
+            files.iter().cloned().collect(),
+        ));
     }
 
     /// The mass writers waiting for a change that hold `path`, each with the files it
     /// was found holding: `path` was found changed, so they are alerted now (once).
-    pub fn confirmed_by(&mut self, path: &Path) -> Vec<(Process, Vec<PathBuf>)> {
+    pub fn confirmed_by(&mut self, path: &Path) -> Vec<(String, Vec<PathBuf>)> {
         if self.unconfirmed.is_empty() {
             return Vec::new();
         }
         let mut confirmed = Vec::new();
-        self.unconfirmed.retain(|(process, held)| {
+        self.unconfirmed.retain(|(process, name, held)| {
             if held.contains(path) {
                 self.alerted.insert((process.pid, process.started), ());
-                confirmed.push((process.clone(), held.iter().cloned().collect()));
+                confirmed.push((name.clone(), held.iter().cloned().collect()));
                 false
             } else {
                 true
@@ -379,21 +469,93 @@ mod tests {
         };
         let file = |i: usize| PathBuf::from(format!("/srv/pacs/{i}.dcm"));
         let files: Vec<PathBuf> = (0..MASS_WRITER_FILES).map(file).collect();
-        m.await_change(&process, &files);
+        m.await_change(&process, "x", &files);
         assert!(m.confirmed_by(&file(100)).is_empty());
-        m.await_change(&process, &[file(100)]);
+        m.await_change(&process, "x", &[file(100)]);
         let confirmed = m.confirmed_by(&file(100));
         assert_eq!(confirmed.len(), 1);
         assert_eq!(confirmed[0].1.len(), MASS_WRITER_FILES + 1);
-        m.await_change(&process, &files);
+        m.await_change(&process, "x", &files);
         assert!(m.confirmed_by(&file(0)).is_empty(), "alerted once");
         // The same pid started again is another process.
         let again = Process {
             started: 2,
             ..process
         };
-        m.await_change(&again, &files);
+        m.await_change(&again, "x", &files);
         assert_eq!(m.confirmed_by(&file(3)).len(), 1);
+    }
+
+    /// Review s11-r11: processes under the limit are taken together: per user (two or
+    /// more processes of one user holding MASS_WRITER_FILES distinct files: eight and
+    /// two, or ten of one each), then every user's left over together; one file under the
+    /// limit between them is nothing, and then no user is even asked; a file held by two
+    /// processes counts once; a process alone at the limit stays alone.
+    #[test]
+    fn processes_under_the_limit_holding_the_store_between_them_are_taken_together() {
+        let files = |from: u64, n: u64| (from..from + n).collect::<Vec<u64>>();
+        let asked = std::cell::Cell::new(0);
+        let mut user = |pid: u32| {
+            asked.set(asked.get() + 1);
+            Some(if pid < 100 { 1000 } else { pid })
+        };
+        let limit = MASS_WRITER_FILES as u64;
+        // One under the limit between them: no group, no look at /proc.
+        let under = HashMap::from([
+            (1, files(0, limit - 2)),
+            (2, files(0, 1)),
+            (3, files(50, 1)),
+        ]);
+        assert!(together(&under, &mut user).is_empty());
+        assert_eq!(asked.get(), 0);
+        // One user's two processes: eight and two.
+        let user_pair = HashMap::from([(1, files(0, limit - 2)), (2, files(100, 2))]);
+        assert_eq!(
+            together(&user_pair, &mut user),
+            vec![(Together::User(1000), vec![1, 2])]
+        );
+        // Ten processes of one file each, one user.
+        let singles: HashMap<u32, Vec<u64>> = (0..MASS_WRITER_FILES as u32)
+            .map(|p| (p, vec![u64::from(p)]))
+            .collect();
+        let pids: Vec<u32> = (0..MASS_WRITER_FILES as u32).collect();
+        assert_eq!(
+            together(&singles, &mut user),
+            vec![(Together::User(1000), pids)]
+        );
+        // One process per user, each under the limit: every user together. A process
+        // at the limit stays alone.
+        let spread: HashMap<u32, Vec<u64>> = HashMap::from([
+            (100, files(0, limit / 2)),
+            (200, files(100, limit - limit / 2)),
+            (300, files(200, limit)),
+        ]);
+        assert_eq!(
+            together(&spread, &mut user),
+            vec![
+                (Together::Everyone, vec![100, 200]),
+                (Together::Alone, vec![300])
+            ]
+        );
+        // The same files held twice count once; a process gone is left out.
+        let shared = HashMap::from([(1, files(0, limit - 1)), (2, files(0, limit - 1))]);
+        assert!(together(&shared, &mut user).is_empty());
+        let gone = HashMap::from([(1, files(0, limit - 1)), (2, files(100, 1))]);
+        assert!(together(&gone, &mut |pid| (pid == 1).then_some(0)).is_empty());
+        // The group's name: the lead, the user, the others (MAX_NAMED_MEMBERS at most).
+        let process = |pid| Process {
+            pid,
+            started: 1,
+            comm: "python3".into(),
+            exe: None,
+            uid: Some((0, 0)),
+        };
+        let members: Vec<Process> = (1..=MAX_NAMED_MEMBERS as u32 + 3).map(process).collect();
+        let name = describe_group(Together::User(0), &members[0], &members);
+        assert!(
+            name.starts_with("python3 (pid 1, exe not readable, uid 0) with the other processes of its user (uid 0) (11 processes in all, also pids 2, 3, 4, 5, 6, 7, 8, 9 and 2 more;"),
+            "{name}"
+        );
     }
 
     /// The boundary of MASS_WRITER_FILES for files written without a close: one under
@@ -466,12 +628,12 @@ mod tests {
             let _ = child.kill();
             let _ = child.wait();
             let pid = child.id();
-            let over = MassWriters::over_the_limit(&scan.holders);
+            let over = together(&scan.holders, &mut |_| Some(0));
             if held < MASS_WRITER_FILES {
                 assert!(over.is_empty(), "{held}: {over:?}");
                 assert_eq!(scan.holders.get(&pid).map(Vec::len), Some(held));
             } else {
-                assert_eq!(over, vec![(pid, held)], "{scan:?}");
+                assert_eq!(over, vec![(Together::Alone, vec![pid])], "{scan:?}");
                 let process = Process {
                     pid,
                     started: 1,
@@ -480,8 +642,8 @@ mod tests {
                     uid: Some((0, 0)),
                 };
                 let mut m = MassWriters::default();
-                assert!(m.is_new(&process));
-                assert!(!m.is_new(&process), "alerted once");
+                assert!(m.is_new(&process, "bash"));
+                assert!(!m.is_new(&process, "bash"), "alerted once");
             }
         }
     }

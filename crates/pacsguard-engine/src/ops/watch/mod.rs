@@ -340,6 +340,19 @@ const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_B
 /// changes are softened like any other inside the window.
 pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 
+/// Bytes of a file followed from another root that hashes otherwise (see
+/// [`in_stored_hash`]) that the event loop hashes again itself: a few hundredths of a
+/// second at most. A bigger one (a multi-frame study of gigabytes, moved across roots) is
+/// not hashed again on the loop, where it would stall every other event: its move is
+/// reported, its content is not compared here, and a `not-inspected` warning says so.
+pub const MAX_LOOP_REHASH_BYTES: u64 = 32 << 20;
+
+/// Entries of the directories due in one batch looked at for stored files moved whole
+/// from another root (see [`Guard::pair_moves_across_roots`]): a study or a patient
+/// directory. Beyond it, a file of a bigger tree moved across roots may be reported as
+/// `removed` under its old root besides its `moved` (an alert either way).
+pub const MAX_ACROSS_WALK_ENTRIES: usize = 10_000;
+
 /// A path to verify, as the debounce handed it over.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -660,7 +673,9 @@ fn note_rename_lookup_limit(findings: &mut [Finding], unsearched: &HashSet<PathB
 /// file moved unchanged into a root of `--hash sha256` was a false `pixel-data-changed`
 /// alert, an image from a log root into an image store "rewritten": review s18-r11).
 /// Hashed as the profile hashed `old` (split into header and Pixel Data if it was), from
-/// the walked inode only. `None` when no second hash is needed.
+/// the walked inode only. `None` when no second hash is needed; over
+/// [`MAX_LOOP_REHASH_BYTES`], `new` marked unreadable (nothing to compare; the caller
+/// reports it: [`rehash_limit_note`]).
 fn in_stored_hash(
     root: &Path,
     hashed: (pacsguard_profile::HashAlgorithm, bool),
@@ -669,6 +684,15 @@ fn in_stored_hash(
     new: &Entry,
 ) -> Option<Entry> {
     let (stored, _) = stored.filter(|s| *s != hashed)?;
+    if new.meta.size > MAX_LOOP_REHASH_BYTES {
+        let mut unread = new.clone();
+        unread.content = Content::Unreadable(format!(
+            "{} bytes, over MAX_LOOP_REHASH_BYTES ({MAX_LOOP_REHASH_BYTES}): not hashed \
+             again on the event loop as the root it came from hashes",
+            new.meta.size
+        ));
+        return Some(unread);
+    }
     let split = matches!(old.content, Content::Hashed { dicom: Some(_), .. });
     let mut again = [new.clone()];
     let splitter = pacsguard_profile::DicomSplitter;
@@ -688,6 +712,28 @@ fn in_stored_hash(
     );
     let [again] = again;
     Some(again)
+}
+
+/// The `not-inspected` warning for a file `in_stored_hash` did not hash again
+/// ([`MAX_LOOP_REHASH_BYTES`]), if `rehashed` is one.
+fn rehash_limit_note(root: &Path, rehashed: Option<&Entry>) -> Option<Finding> {
+    let Content::Unreadable(why) = &rehashed?.content else {
+        return None;
+    };
+    let entry = rehashed?;
+    let path = absolute(root, &entry.rel);
+    Some(
+        Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "followed from a root that hashes otherwise, its content was not compared \
+                 with what it was stored as: {why}"
+            ),
+        )
+        .with_root(root.to_path_buf()),
+    )
 }
 
 /// The topmost directory above `rel` (below the root) that is gone now: the first
@@ -1092,6 +1138,13 @@ struct Guard<'a> {
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
+    /// Stored files of one root renamed into another, both names due in this batch: new
+    /// name to old (see [`Guard::pair_moves_across_roots`]). Whichever root is verified
+    /// first, the move is one `moved` under the new name, never a `removed` besides.
+    across: HashMap<PathBuf, PathBuf>,
+    /// Stored images a census took for a receiver's (written again from the start):
+    /// their size and when they last grew (see [`Guard::mass_holders`]).
+    receiving: HashMap<(u64, u64), (u64, Instant)>,
     /// Paths gone in this verification whose directory held more than
     /// [`renamed::MAX_RENAME_LOOKUP_ENTRIES`]: a `removed` finding says its new name was
     /// not searched for to the end (see [`note_rename_lookup_limit`]).
@@ -1282,6 +1335,8 @@ impl<'a> Guard<'a> {
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
             chain_limit_reached: HashSet::new(),
+            across: HashMap::new(),
+            receiving: HashMap::new(),
             rename_lookup_unsearched: HashSet::new(),
             writer_waits: writers::Waits::new(MAX_WRITER_WAITS),
             writer_limit_reported: false,
@@ -2359,6 +2414,7 @@ impl<'a> Guard<'a> {
         self.wait_for_other_writers(&mut due, now)?;
         self.verify_with_vanished_ancestors(&mut due)?;
         self.pair_rename_chains(&mut due)?;
+        self.pair_moves_across_roots(&due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
@@ -2482,6 +2538,107 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// The due files whose inode a guarded file of another root had under a name now gone
+    /// (brought into this batch by [`Guard::pair_rename_chains`]): moves across roots,
+    /// kept in [`Guard::across`] for this batch. The roots are verified one after the
+    /// other; without it the first saw only its half (the old root a `removed`, the new
+    /// one an `added`).
+    fn pair_moves_across_roots(&mut self, due: &[pacsguard_watch::Due]) -> Result<(), EngineError> {
+        use std::os::unix::fs::MetadataExt as _;
+        self.across.clear();
+        let inodes = self
+            .inodes
+            .read()
+            .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+        let views = self.views()?;
+        let root_index = |path: &Path| {
+            views
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| path.starts_with(&v.spec.path))
+                .max_by_key(|(_, v)| v.spec.path.as_os_str().len())
+                .map(|(i, _)| i)
+        };
+        let in_batch: HashSet<&Path> = due.iter().map(|d| d.path.as_path()).collect();
+        // The due files, and the files of the due directories (a study directory moved
+        // whole from another root: review s19-r11), MAX_ACROSS_WALK_ENTRIES at most.
+        let mut candidates: Vec<(PathBuf, std::fs::Metadata)> = Vec::new();
+        let mut walked = 0usize;
+        for item in due {
+            let Ok(meta) = std::fs::symlink_metadata(&item.path) else {
+                continue;
+            };
+            if meta.is_file() {
+                candidates.push((item.path.clone(), meta));
+                continue;
+            }
+            // Only a directory new to its root's view (moved in, or made): one it knew
+            // (a store's directory gaining a file) is not walked again on every batch.
+            let known = root_index(&item.path).is_none_or(|i| {
+                item.path
+                    .strip_prefix(&views[i].spec.path)
+                    .is_ok_and(|rel| views[i].entry(rel.as_os_str().as_bytes()).is_some())
+            });
+            if !meta.is_dir() || known {
+                continue;
+            }
+            let mut stack = vec![item.path.clone()];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    walked += 1;
+                    if walked > MAX_ACROSS_WALK_ENTRIES {
+                        break;
+                    }
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        stack.push(entry.path());
+                    } else if meta.is_file() {
+                        candidates.push((entry.path(), meta));
+                    }
+                }
+            }
+        }
+        // An old name was due itself, or under a directory due (gone, moved whole).
+        let old_due = |old: &Path| old.ancestors().any(|a| in_batch.contains(a));
+        let mut found = Vec::new();
+        for (path, meta) in &candidates {
+            // A root that hashes no content (`volatile`) follows nothing: the old root's
+            // `removed` stays the finding (review s17-r11: an alert from a store).
+            let Some(here) =
+                root_index(path).filter(|here| views[*here].spec.policy.hashes_content())
+            else {
+                continue;
+            };
+            let inode = (meta.dev(), meta.ino());
+            let old = inodes.names(&inode).iter().find(|old| {
+                **old != *path
+                    && old_due(old)
+                    && std::fs::symlink_metadata(old).is_err()
+                    && root_index(old).is_some_and(|there| {
+                        there != here
+                            && old.strip_prefix(&views[there].spec.path).is_ok_and(|rel| {
+                                views[there]
+                                    .entry(rel.as_os_str().as_bytes())
+                                    .is_some_and(|e| {
+                                        e.kind == EntryType::File
+                                            && (e.meta.dev, e.meta.ino) == inode
+                                    })
+                            })
+                    })
+            });
+            if let Some(old) = old {
+                found.push((path.clone(), old.clone()));
+            }
+        }
+        drop(views);
+        drop(inodes);
+        self.across.extend(found);
+        Ok(())
+    }
+
     /// Files due for a rehash that a process still holds open for writing are not
     /// verified yet (see [`writers`]): a guarded file closed by one writer while another
     /// writes on, and any file, guarded or new, due because it went quiet while its
@@ -2590,7 +2747,7 @@ impl<'a> Guard<'a> {
         let scan = self.writer_pass(&wanted, now)?;
         // Processes holding many stored images open for writing (this pass counted
         // them): mass writers, whose files are judged without waiting for them.
-        let mass = self.mass_holders(&scan.holders);
+        let mass = self.mass_holders(&scan, now);
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut waiting: HashSet<PathBuf> = HashSet::new();
@@ -2606,7 +2763,7 @@ impl<'a> Guard<'a> {
                 .get(&key)
                 .into_iter()
                 .flatten()
-                .find_map(|pid| self.mass_writer_named(*pid, &mass));
+                .find_map(|pid| self.mass_writer_named(*pid, &path, &mass));
             // A new file still being written, due to be screened as it stands.
             let mut peek = None;
             let verdict = match self.writer_waits.get(&path).cloned() {
@@ -3139,6 +3296,10 @@ impl<'a> Guard<'a> {
         // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
         let mut moved_from: HashSet<PathBuf> = HashSet::new();
+        // Stored files of this root moved to another one in this batch (see `across`).
+        let mut across_from: HashSet<PathBuf> = HashSet::new();
+        // Moves across roots found here, for the old root verified after this one.
+        let mut crossed: Vec<(PathBuf, PathBuf)> = Vec::new();
         {
             let views = self.views()?;
             let inodes = self.inodes.read().ok();
@@ -3204,11 +3365,28 @@ impl<'a> Guard<'a> {
                 // store, with what the file was stored as if it was followed here from
                 // its stored name (`ln a.dcm b; ln a.dcm c; rm a.dcm`, then `c` encrypted:
                 // `b`, seen first after the encryption, holds it encrypted already).
+                // A name of another root gone from disk that its view still holds (its
+                // directory moved here whole, that root not verified yet in this batch):
+                // a move across roots (review s19-r11: `added` here, `moved` there).
+                let crossed_from = || {
+                    inodes
+                        .as_ref()
+                        .map(|known| known.names(&inode).to_vec())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|name| {
+                            *name != path
+                                && !name.starts_with(root)
+                                && std::fs::symlink_metadata(name).is_err()
+                        })
+                        .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, true)))
+                };
                 let held = || {
                     holding(inode)
                         .into_iter()
                         .filter(|name| *name != path)
                         .find_map(|name| in_view(&name, inode).map(|(_, e)| (name, e, false)))
+                        .or_else(crossed_from)
                         .map(|(name, e, gone)| match self.followed.get(&inode) {
                             Some((_, origin)) if spec.policy == Policy::AppendOnly => {
                                 (name, origin.clone(), gone)
@@ -3224,6 +3402,11 @@ impl<'a> Guard<'a> {
                         self.followed
                             .get(&inode)
                             .map(|(p, e)| (p.clone(), e.clone(), true))
+                    })
+                    .or_else(|| {
+                        // Moved here from another root not verified yet in this batch.
+                        let from = self.across.get(&path)?;
+                        in_view(from, inode).map(|(_, e)| (from.clone(), e, true))
                     });
                 let Some((from, old, gone)) = old else {
                     continue;
@@ -3233,10 +3416,14 @@ impl<'a> Guard<'a> {
                 }
                 let hashed = (spec.hash, spec.policy.is_dicom_aware());
                 let rehashed = in_stored_hash(root, hashed, stored_hash(&from), &old, new);
+                followed.extend(rehash_limit_note(root, rehashed.as_ref()));
                 let new = rehashed.as_ref().unwrap_or(new);
                 if gone {
                     let judged = judged_as_stored(spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), &old, new));
+                    if !from.starts_with(root) {
+                        crossed.push((path.clone(), from.clone()));
+                    }
                     moved_to.insert(path);
                     moved_from.insert(from);
                 } else {
@@ -3248,6 +3435,12 @@ impl<'a> Guard<'a> {
             for (inode, old) in &gone_here {
                 let from = absolute(root, &old.rel);
                 if moved_from.contains(&from) {
+                    continue;
+                }
+                // Moved to another root: its `moved` is that root's (before or after
+                // this one), and it is remembered below for it.
+                if self.across.values().any(|o| *o == from) {
+                    across_from.insert(from);
                     continue;
                 }
                 let seen_before = holding(*inode).into_iter().find_map(|name| {
@@ -3274,6 +3467,7 @@ impl<'a> Guard<'a> {
                         old,
                         &new,
                     );
+                    followed.extend(rehash_limit_note(&new_spec.path, rehashed.as_ref()));
                     let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
@@ -3281,16 +3475,17 @@ impl<'a> Guard<'a> {
                 }
             }
         }
+        self.across.extend(crossed);
         findings.retain(|f| match f.kind {
             FindingKind::Added => !moved_to.contains(&f.path),
-            FindingKind::Removed => !moved_from.contains(&f.path),
+            FindingKind::Removed => !moved_from.contains(&f.path) && !across_from.contains(&f.path),
             _ => true,
         });
         findings.extend(followed);
         let mut full = false;
         for e in gone_here.values() {
             let path = absolute(root, &e.rel);
-            if !moved_from.contains(&path) {
+            if !moved_from.contains(&path) || across_from.contains(&path) {
                 full |= self.followed.remember(path, (*e).clone());
             }
         }
@@ -4831,6 +5026,12 @@ impl<'a> Guard<'a> {
         // have been read with the link count's), so the wait ends early.
         let idle = self.debounce.is_empty() && self.in_flight.is_empty();
         self.release_link_changes(now, idle)?;
+        // A canary given a new name with no copy of the store around it (see
+        // `ransomware::BULK_LINK_FILES`).
+        let linked = self.detector.linked_canaries_due(now);
+        if !linked.is_empty() {
+            self.publish(&linked, now)?;
+        }
         if now.duration_since(self.last_flag_poll) >= flags::FLAG_POLL_INTERVAL {
             self.last_flag_poll = now;
             let differ = {

@@ -42,6 +42,19 @@ pub const MAX_EVIDENCE_PATHS: usize = 10;
 /// bound on memory when a whole archive is being rewritten.
 pub const MAX_TRACKED_SIGNALS: usize = 100_000;
 
+/// Other stored files of a root given a new name (their link count rising) within
+/// [`BULK_LINK_WINDOW`] of a canary's that make the canary's new name part of a hard-link
+/// copy of the store (`cp -al` of the live store before an upgrade, `rsync
+/// --link-dest`): an administrator's action, not ransomware's. The canary's link is then
+/// no `ransomware-suspected` alert; its own finding, and every other file's, is reported
+/// as the policy says, and a write through any of the new names is still verified by
+/// inode. A canary linked on its own, or with fewer, is the alert it always was.
+pub const BULK_LINK_FILES: usize = 10;
+
+/// How long a canary's new name waits for the rest of a hard-link copy (see
+/// [`BULK_LINK_FILES`]) before it alerts, and how far apart the copy's links may be.
+pub const BULK_LINK_WINDOW: Duration = Duration::from_secs(5);
+
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
@@ -229,6 +242,12 @@ pub struct Detector {
     limits: Thresholds,
     roots: HashMap<PathBuf, RootState>,
     canaries: HashSet<PathBuf>,
+    /// Per root: when its latest other stored files were given a new name (the latest
+    /// [`BULK_LINK_FILES`] at most: enough to tell a copy of the store).
+    links: HashMap<PathBuf, VecDeque<Instant>>,
+    /// Canaries given a new name, waiting [`BULK_LINK_WINDOW`] for the rest of a copy:
+    /// when, and the alert they raise if none comes (one per canary at most).
+    linked_canaries: Vec<(Instant, Finding)>,
 }
 
 impl Detector {
@@ -242,7 +261,43 @@ impl Detector {
             },
             roots: HashMap::new(),
             canaries,
+            links: HashMap::new(),
+            linked_canaries: Vec::new(),
         }
+    }
+
+    /// Whether `root` saw [`BULK_LINK_FILES`] other stored files given a new name from
+    /// [`BULK_LINK_WINDOW`] before `at` on.
+    fn copied_around(&self, root: &Path, at: Instant) -> bool {
+        self.links.get(root).is_some_and(|times| {
+            times.len() >= BULK_LINK_FILES
+                && times
+                    .front()
+                    .is_some_and(|first| *first + BULK_LINK_WINDOW >= at)
+        })
+    }
+
+    /// The canaries' new names whose wait is over ([`BULK_LINK_WINDOW`]) with no copy of
+    /// the store around them: their alerts. Those a copy came around are dropped (their
+    /// own finding was reported as the policy says). Called on every turn.
+    pub fn linked_canaries_due(&mut self, now: Instant) -> Vec<Finding> {
+        if self.linked_canaries.is_empty() {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        let waiting = std::mem::take(&mut self.linked_canaries);
+        for (at, alert) in waiting {
+            let root = alert.root.clone().unwrap_or_default();
+            if self.copied_around(&root, at) {
+                continue;
+            }
+            if now.saturating_duration_since(at) >= BULK_LINK_WINDOW {
+                due.push(alert);
+            } else {
+                self.linked_canaries.push((at, alert));
+            }
+        }
+        due
     }
 
     /// Looks at one batch of findings of `root` (an `append-only` root, or any root
@@ -261,29 +316,47 @@ impl Detector {
             if finding.kind == FindingKind::Added {
                 continue;
             }
-            if self.canaries.contains(&finding.path)
+            let canary = self.canaries.contains(&finding.path)
                 || finding
                     .from
                     .as_ref()
-                    .is_some_and(|f| self.canaries.contains(f))
-            {
-                alerts.push(
-                    Finding::new(
-                        finding.path.clone(),
-                        FindingKind::RansomwareSuspected,
-                        Severity::Alert,
-                        format!(
-                            "canary file {}: {} ({}); nothing but ransomware or a person browsing \
+                    .is_some_and(|f| self.canaries.contains(f));
+            if !canary && super::links::is_link_change(finding) {
+                let times = self.links.entry(root.to_path_buf()).or_default();
+                times.push_back(now);
+                while times.len() > BULK_LINK_FILES {
+                    times.pop_front();
+                }
+            }
+            if canary {
+                let alert = Finding::new(
+                    finding.path.clone(),
+                    FindingKind::RansomwareSuspected,
+                    Severity::Alert,
+                    format!(
+                        "canary file {}: {} ({}); nothing but ransomware or a person browsing \
                              every file should touch it",
-                            escape_path(&finding.path),
-                            finding.kind,
-                            finding.detail
-                        ),
-                    )
-                    .with_root(root.to_path_buf()),
-                );
+                        escape_path(&finding.path),
+                        finding.kind,
+                        finding.detail
+                    ),
+                )
+                .with_root(root.to_path_buf());
+                // A new name alone waits for the rest of a copy of the store.
+                if super::links::is_link_change(finding) {
+                    if !self
+                        .linked_canaries
+                        .iter()
+                        .any(|(_, a)| a.path == alert.path)
+                    {
+                        self.linked_canaries.push((now, alert));
+                    }
+                } else {
+                    alerts.push(alert);
+                }
             }
         }
+        alerts.extend(self.linked_canaries_due(now));
         let state = self.roots.entry(root.to_path_buf()).or_default();
         let mut signals: Vec<(PathBuf, Signal)> = findings
             .iter()
@@ -674,6 +747,59 @@ mod tests {
         let alerts = d.observe(Path::new(ROOT), &[f], &HashMap::new(), Instant::now());
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].detail.contains("canary"));
+    }
+
+    /// The boundary of BULK_LINK_FILES: a canary given a new name with one stored file
+    /// fewer linked around it alerts once BULK_LINK_WINDOW is over; with BULK_LINK_FILES
+    /// (before or after it, within the window) it is part of a copy of the store and
+    /// raises nothing; a canary rewritten alerts at once, copy or not.
+    #[test]
+    fn a_canary_linked_within_a_copy_of_the_store_is_no_alert() {
+        let canary = PathBuf::from(format!("{ROOT}/canary/0.dcm"));
+        let linked = |path: &str| {
+            let mut f = finding(FindingKind::MetadataChanged, path);
+            f.fields = vec!["nlink".to_string(), "ctime".to_string()];
+            f.with_root(PathBuf::from(ROOT))
+        };
+        let t0 = Instant::now();
+        for (others, after) in [
+            (BULK_LINK_FILES - 1, false),
+            (BULK_LINK_FILES, false),
+            (BULK_LINK_FILES, true),
+        ] {
+            let mut d = Detector::new(limits(1000, 1000), HashSet::from([canary.clone()]));
+            let copy: Vec<Finding> = (0..others)
+                .map(|i| linked(&format!("{ROOT}/{i}.dcm")))
+                .collect();
+            let at = |ms| t0 + Duration::from_millis(ms);
+            let mut alerts = Vec::new();
+            if !after {
+                alerts.extend(d.observe(Path::new(ROOT), &copy, &HashMap::new(), at(0)));
+            }
+            let one = [linked(canary.to_str().expect("test fixture"))];
+            alerts.extend(d.observe(Path::new(ROOT), &one, &HashMap::new(), at(100)));
+            assert!(
+                alerts.is_empty(),
+                "it waits for the rest of a copy: {alerts:?}"
+            );
+            if after {
+                alerts.extend(d.observe(Path::new(ROOT), &copy, &HashMap::new(), at(4000)));
+            }
+            alerts.extend(d.linked_canaries_due(t0 + BULK_LINK_WINDOW));
+            alerts.extend(d.linked_canaries_due(t0 + BULK_LINK_WINDOW * 2));
+            let expected = usize::from(others < BULK_LINK_FILES);
+            assert_eq!(alerts.len(), expected, "{others} {after}: {alerts:?}");
+            let rewritten = finding(
+                FindingKind::ContentChanged,
+                canary.to_str().expect("test fixture"),
+            );
+            let now = t0 + BULK_LINK_WINDOW * 2;
+            assert_eq!(
+                d.observe(Path::new(ROOT), &[rewritten], &HashMap::new(), now)
+                    .len(),
+                1
+            );
+        }
     }
 
     /// Feeds one finding of `kind` per path, each `step` apart from `t0`; returns the

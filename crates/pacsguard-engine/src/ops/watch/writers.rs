@@ -321,7 +321,8 @@ pub struct WriterScan {
     /// The files looked for that a process still holds open for writing, with the first
     /// such process ("name (pid N)").
     pub held: HashMap<(u64, u64), String>,
-    /// The held files one of whose write descriptors sits at the file's end, past its
+    /// The held files (looked for, or counted by the census) one of whose write
+    /// descriptors sits at the file's end, past its
     /// first bytes: a writer appending that paused (a receiver waiting for the next PDU),
     /// not a descriptor kept without writing (a decoy's, a mapping's: at offset 0).
     pub at_end: HashSet<(u64, u64)>,
@@ -386,13 +387,15 @@ pub fn other_writers(
             let Some(pos) = write_position(&base.join("fdinfo").join(fd.file_name())) else {
                 continue;
             };
+            // Known for the census's files too: a receiver writing a stored image again
+            // from its start is not counted with others (see `Guard::mass_holders`).
+            if pos > 0 && pos >= meta.len() {
+                scan.at_end.insert(key);
+            }
             if counted {
                 scan.holders.entry(number).or_default().push(key);
             }
             if looked_for {
-                if pos > 0 && pos >= meta.len() {
-                    scan.at_end.insert(key);
-                }
                 scan.held.entry(key).or_insert_with(|| holder(&base, pid));
                 let by = scan.held_by.entry(key).or_default();
                 if !by.contains(&number) {
