@@ -1250,26 +1250,22 @@ impl Parser<'_> {
     /// A command substitution runs wherever its word stands (an assignment, an argument,
     /// a redirection target), not only in a command name: a hostile command in one is
     /// reported. Read one level deep, like [`Parser::generates_a_name`], and only when
-    /// the word is written as text (binary DICOM headers hold chance backquotes).
+    /// the substitution is written as text (binary DICOM headers hold chance
+    /// backquotes); the bytes around it in its word may be binary (an element's header).
     fn judge_substitutions(&mut self, word: &Word) {
         if self.pending.is_some() || self.nested || word.substs.is_empty() {
             return;
         }
-        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
-        let written = raw
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
         let hostile = self.hostile;
         let runs = |content: &[u8]| {
             let mut inner = self.inner(content, hostile);
             matches!(inner.run(), Ok(Some(_)))
         };
-        if written
-            && word
-                .substs
-                .iter()
-                .any(|&(from, to)| self.bytes.get(from..to).is_some_and(runs))
-        {
+        if word.substs.iter().any(|&(from, to)| {
+            self.bytes
+                .get(from..to)
+                .is_some_and(|content| is_written(content) && runs(content))
+        }) {
             self.pending = Some(word.start);
         }
     }
@@ -1313,10 +1309,7 @@ impl Parser<'_> {
         // A name made by an expansion is unknown until it runs: it counts when it is
         // written as text (an attacker's `${X}h`), not when the expansion is a run of
         // binary bytes that happens to hold a `$` or a backquote (DICOM headers do).
-        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
-        let written = raw
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
+        let written = self.written(word);
         let value = if word.param && written {
             self.value_of(word)
         } else {
@@ -1342,12 +1335,14 @@ impl Parser<'_> {
                 self.pending = Some(word.start);
             }
         }
-        let by_substitution = written
-            && !self.nested
+        // A substitution is judged by its own text: a value written right after an
+        // element's binary header (`` `sh -c …` `` as a whole UT value) is one word with
+        // those header bytes, and dash runs the substitution all the same.
+        let by_substitution = !self.nested
             && word.substs.iter().any(|&(from, to)| {
                 self.bytes
                     .get(from..to)
-                    .is_some_and(|content| self.generates_a_name(content))
+                    .is_some_and(|content| is_written(content) && self.generates_a_name(content))
             });
         if *word.text == *b"." && !word.quoted {
             self.dot = Some(word.start);
@@ -1462,11 +1457,7 @@ impl Parser<'_> {
     /// Whether `word` is written as text (printable ASCII): what an attacker writes, and
     /// what a run of binary bytes that happens to hold a `$`, a `/` or a backquote is not.
     fn written(&self, word: &Word) -> bool {
-        self.bytes
-            .get(word.start..word.end)
-            .unwrap_or_default()
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+        is_written(self.bytes.get(word.start..word.end).unwrap_or_default())
     }
 
     /// The command being read gets its input from the script (`$SHELL <<E`, `$SHELL <
@@ -1591,6 +1582,14 @@ fn read_word(bytes: &[u8], mut i: usize, depth: usize, word: &mut Word) -> Step<
     }
     word.end = i.min(bytes.len());
     Ok(i)
+}
+
+/// Whether `bytes` are written as text (printable ASCII, tabs, newlines): what an
+/// attacker writes, and what a run of binary bytes between chance backquotes is not.
+fn is_written(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
 }
 
 fn nested(depth: usize) -> Step<()> {

@@ -4172,3 +4172,169 @@ fn keys_fed_to_vim_from_a_lambda_a_method_or_a_string_are_found() {
         );
     }
 }
+
+/// Walk-around (session 19): a command substitution written as a whole text value
+/// (`` `sh -c …` `` or `$(sh -c …)` as a UT or LO value) is one word, for dash, with
+/// the element's binary header before it on the same line; dash runs the substitution
+/// all the same. The word as a whole was not text, so the substitution was not read.
+#[test]
+fn a_substitution_glued_to_an_elements_binary_header_is_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for (vr, value) in [
+        (*b"UT", format!("`{pipe}`")),
+        (*b"UT", format!("$({pipe})")),
+        (*b"LO", format!("x`{pipe}`y")),
+        (*b"LT", format!("\"$({pipe})\"")),
+    ] {
+        // The value's length is in the header: padded so that its low byte is a
+        // letter, not a quote or a parenthesis that would end dash's parse before.
+        let mut value = value.into_bytes();
+        while !(value.len() as u8).is_ascii_alphabetic() || value.len() % 2 == 1 {
+            value.push(b' ');
+        }
+        // Written element by element: the builder's CT holds (0008,0060), whose tag is
+        // a chance backquote that dash pairs with the value's.
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        let mut meta = Vec::new();
+        kit::write_element(&mut meta, (0x0002, 0x0001), *b"OB", &[0, 1]);
+        kit::write_element(
+            &mut meta,
+            (0x0002, 0x0002),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut meta, (0x0002, 0x0003), *b"UI", b"1.2.3.46");
+        kit::write_element(&mut meta, (0x0002, 0x0010), *b"UI", b"1.2.840.10008.1.2.1");
+        kit::write_element(
+            &mut file,
+            (0x0002, 0x0000),
+            *b"UL",
+            &(meta.len() as u32).to_le_bytes(),
+        );
+        file.extend_from_slice(&meta);
+        kit::write_element(
+            &mut file,
+            (0x0008, 0x0016),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut file, (0x0008, 0x0018), *b"UI", b"1.2.3.46");
+        kit::write_element(&mut file, (0x0010, 0x0010), *b"PN", b"DOE^JANE");
+        kit::write_element(&mut file, (0x0019, 0x0010), *b"LO", b"ACME");
+        kit::write_element(&mut file, (0x0019, 0x1010), vr, &value);
+        let value = String::from_utf8_lossy(&value).into_owned();
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", &file)]),
+            "dash did not run {value:?}"
+        );
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert && o.format == Some(Format::Shell)),
+            "{value:?}: {inspection:#?}"
+        );
+    }
+}
+
+/// Python's `html.parser` gives back the raw text of each `<style>` element it reads.
+fn html_parser_style(markup: &str) -> String {
+    let program = "import sys, html.parser\n\
+        class P(html.parser.HTMLParser):\n\
+        \x20   def handle_data(self, data):\n\
+        \x20       if self.lasttag == 'style': print(repr(data))\n\
+        p = P(); p.feed(sys.stdin.read()); p.close()\n";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(markup.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3 output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Walk-around (session 19): `expression()` and HTC behaviors ran from a `style`
+/// attribute were alerts, the same CSS in a `<style>` element (a style sheet, which
+/// mshta's engine applies alike) was clean, as were CSS escapes and comments inside the
+/// keyword (`\65xpression(`, `exp/**/ression(`), which that engine reads as `expression(`.
+#[test]
+fn script_in_a_style_sheet_is_found_as_in_a_style_attribute() {
+    let cases = [
+        (
+            "<style>body{background:expression(eval(name))}</style>",
+            "expression(eval(name))",
+        ),
+        (
+            "<STYLE type=text/css>\n.x { behavior : url(http://x.example/a.htc) }\n</STYLE>",
+            "url(http://x.example/a.htc)",
+        ),
+        (
+            "<style>b{width:\\65xpression(alert(1))}</style>",
+            "xpression(alert(1))",
+        ),
+        (
+            "<style>b{width:exp/**/ression(alert(1))}</style>",
+            "ression(alert(1))",
+        ),
+        (
+            "<style>@import 'javascript:alert(1)';</style>",
+            "javascript:alert(1)",
+        ),
+        ("<div style=\"width:\\65xpression(alert(1))\">x</div>", ""),
+    ];
+    for (markup, parsed) in cases {
+        if !parsed.is_empty() {
+            let seen = html_parser_style(markup);
+            assert!(seen.contains(parsed), "html.parser reads {markup}: {seen}");
+        }
+        let dicom = kit::DicomBuilder::ct("1.2.3.47")
+            .element(0x0019, 0x0010, *b"LO", b"ACME")
+            .element(0x0019, 0x1010, *b"UT", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup}"
+        );
+        let wide: Vec<u8> = markup.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let found = find_markup(&wide);
+        assert!(
+            found.is_some_and(|m| m.severity == Severity::Alert),
+            "UTF-16 {markup}"
+        );
+    }
+    // An ordinary style sheet, or a word like "expressions" in text, runs nothing.
+    for inert in [
+        "<style>p { color: red; font: 12px/1.5 serif } /* expression of */</style><p>x</p>",
+        "<style>\n</style>Gene expression (profile) was normal.",
+    ] {
+        assert_eq!(find_markup(inert.as_bytes()), None, "{inert}");
+    }
+    // A style sheet longer than the limit without script in its reach is a warning
+    // naming the limit; the script within the limit is found.
+    let long = format!(
+        "<style>{}</style>",
+        "p{color:red}".repeat(pacsguard_dicom::MAX_STYLE_BYTES / 12 + 1)
+    );
+    let found = find_markup(long.as_bytes()).expect("a warning");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(found.detail.contains("MAX_STYLE_BYTES"), "{found:?}");
+    let within = format!(
+        "<style>{}b{{x:expression(1)}}</style>",
+        "p{color:red}".repeat(pacsguard_dicom::MAX_STYLE_BYTES / 12 - 2)
+    );
+    assert!(
+        find_markup(within.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+        "within the limit"
+    );
+}
