@@ -1261,12 +1261,13 @@ impl Parser<'_> {
             let mut inner = self.inner(content, hostile);
             matches!(inner.run(), Ok(Some(_)))
         };
-        if word.substs.iter().any(|&(from, to)| {
+        if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
             self.bytes
                 .get(from..to)
                 .is_some_and(|content| is_written(content) && runs(content))
         }) {
-            self.pending = Some(word.start);
+            // From the substitution when binary bytes lead the word (see `judge`).
+            self.pending = Some(if self.written(word) { word.start } else { from });
         }
     }
 
@@ -1338,12 +1339,23 @@ impl Parser<'_> {
         // A substitution is judged by its own text: a value written right after an
         // element's binary header (`` `sh -c …` `` as a whole UT value) is one word with
         // those header bytes, and dash runs the substitution all the same.
-        let by_substitution = !self.nested
-            && word.substs.iter().any(|&(from, to)| {
+        let by_substitution = if self.nested {
+            None
+        } else {
+            word.substs.iter().find_map(|&(from, to)| {
                 self.bytes
                     .get(from..to)
-                    .is_some_and(|content| is_written(content) && self.generates_a_name(content))
-            });
+                    .filter(|content| is_written(content) && self.generates_a_name(content))
+                    .map(|_| from)
+            })
+        };
+        // Reported from the word, or from the substitution when binary bytes lead the
+        // word: the finding then quotes the command, not the header.
+        let at = match by_substitution {
+            Some(from) if !written => from,
+            _ => word.start,
+        };
+        let by_substitution = by_substitution.is_some();
         if *word.text == *b"." && !word.quoted {
             self.dot = Some(word.start);
         } else if !word.quoted && (*word.text == *b"trap" || *word.text == *b"alias") {
@@ -1356,7 +1368,7 @@ impl Parser<'_> {
             self.finds = true;
         } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
             if !self.context.operand_needed {
-                self.pending = Some(word.start);
+                self.pending = Some(at);
             } else if self.program_candidate.is_none() {
                 self.program_candidate = Some(Candidate {
                     at: word.start,

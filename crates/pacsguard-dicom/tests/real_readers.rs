@@ -4233,7 +4233,9 @@ fn a_substitution_glued_to_an_elements_binary_header_is_found() {
             inspection
                 .observations
                 .iter()
-                .any(|o| o.severity == Severity::Alert && o.format == Some(Format::Shell)),
+                .any(|o| o.severity == Severity::Alert
+                    && o.format == Some(Format::Shell)
+                    && o.detail.contains("(\"sh -c 'echo x > RAN'")),
             "{value:?}: {inspection:#?}"
         );
     }
