@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 17] = [
+const CANDIDATE_MAGICS: [&[u8]; 18] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -45,6 +45,9 @@ const CANDIDATE_MAGICS: [&[u8]; 17] = [
     // An OLE compound file (a legacy Office document): an alert when it carries macros
     // (VBA, Excel 4.0 macro sheets) or a packaged file, which Office runs.
     b"\xd0\xcf\x11\xe0",
+    // An RTF document: an alert when an object it embeds runs (a Package, the equation
+    // editor), as for the same document on its own.
+    b"{\\rtf",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -156,6 +159,7 @@ pub fn search(
                     detail: exe.detail,
                 }),
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
+            b"{\\rtf" => rtf_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -209,6 +213,59 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
         }),
         crate::carriers::Carries::Inert(_) => None,
     }
+}
+
+/// An RTF document at `offset` (its bytes from there on), judged by the objects it embeds
+/// as the same document on its own is: Word reads it to the brace that closes its first
+/// group, so what follows (the rest of the data set) is not part of it. Its reading is
+/// charged to `budget`.
+fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    if format::sniff(bytes) != Some(Format::Rtf) {
+        return None;
+    }
+    let document = &bytes[..rtf_end(bytes)];
+    if !budget.charge(document.len()) {
+        return None;
+    }
+    match crate::carriers::rtf(document) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Rtf,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("an RTF document carrying {what}"),
+        }),
+        crate::carriers::Carries::CannotTell(why) => Some(Hidden {
+            format: Format::Rtf,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("an RTF document not inspected: {why}"),
+        }),
+        crate::carriers::Carries::Inert(_) => None,
+    }
+}
+
+/// Where the RTF group that opens `bytes` closes (just past its `}`, escaped braces
+/// `\{` `\}` aside), or the end of `bytes` when it does not.
+fn rtf_end(bytes: &[u8]) -> usize {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1, // the escaped character is text
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Distinct `not-inspected` warnings one search gives for the gzip and tar archives it

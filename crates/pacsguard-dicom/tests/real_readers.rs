@@ -4340,3 +4340,73 @@ fn script_in_a_style_sheet_is_found_as_in_a_style_attribute() {
         "within the limit"
     );
 }
+
+/// Walk-around (session 19): an RTF document whose embedded object runs (a Package
+/// holding a real PE, the equation editor) was an alert as a file of its own and clean in
+/// a private element of a DICOM file, where an OLE document carrying a macro was found.
+/// The document is judged to the brace that closes it, as Word reads it: a package named
+/// in the data set after it is not the document's.
+#[test]
+fn an_rtf_document_in_an_element_is_judged_by_the_objects_it_embeds() {
+    let pe = kit::real_pe();
+    let label = b"invoice.exe\0";
+    let mut native = vec![2, 0];
+    native.extend_from_slice(label);
+    native.extend_from_slice(b"C:\\t\\invoice.exe\0");
+    native.extend_from_slice(&0x0003_0000u32.to_le_bytes());
+    native.extend_from_slice(&(17u32).to_le_bytes());
+    native.extend_from_slice(b"C:\\t\\invoice.exe\0");
+    native.extend_from_slice(&(pe.len() as u32).to_le_bytes());
+    native.extend_from_slice(&pe);
+    let mut ole1 = Vec::new();
+    ole1.extend_from_slice(&0x0501u32.to_le_bytes());
+    ole1.extend_from_slice(&2u32.to_le_bytes());
+    ole1.extend_from_slice(&8u32.to_le_bytes());
+    ole1.extend_from_slice(b"Package\0");
+    ole1.extend_from_slice(&[0; 8]);
+    ole1.extend_from_slice(&(native.len() as u32).to_le_bytes());
+    ole1.extend_from_slice(&native);
+    let hex: String = ole1.iter().map(|b| format!("{b:02x}")).collect();
+    let lines: Vec<&str> = hex
+        .as_bytes()
+        .chunks(128)
+        .map(|c| std::str::from_utf8(c).expect("hex"))
+        .collect();
+    let package = format!(
+        "{{\\rtf1\\ansi{{\\object\\objemb{{\\*\\objclass Package}}\\objw100\\objh100{{\\*\\objdata {}}}}}}}",
+        lines.join("\n")
+    );
+    let equation = "{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004571756174696f6e2e3300}}}".to_owned();
+    let plain =
+        "{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 Arial;}}Impression: stable \\{no change\\}.\\par}"
+            .to_owned();
+    let picture =
+        "{\\rtf1{\\object{\\*\\objclass Paint.Picture}{\\*\\objdata 0105000002000000}}}".to_owned();
+    // A report, then (outside the document) a note naming a package object.
+    let after = format!("{plain}\\objdata 0105000002000000080000005061636b61676500");
+    for (runs, rtf) in [
+        (true, &package),
+        (true, &equation),
+        (false, &plain),
+        (false, &picture),
+        (false, &after),
+    ] {
+        // On its own, as before.
+        assert_eq!(
+            !alerts(&inspect(rtf.as_bytes())).is_empty(),
+            runs || rtf == &after,
+            "{rtf:.80}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.48")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", rtf.as_bytes())
+            .build();
+        let inspection = inspect(&dicom);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{rtf:.80}: {:#?}",
+            inspection.observations
+        );
+    }
+}
