@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 18] = [
+const CANDIDATE_MAGICS: [&[u8]; 19] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -48,6 +48,8 @@ const CANDIDATE_MAGICS: [&[u8]; 18] = [
     // An RTF document: an alert when an object it embeds runs (a Package, the equation
     // editor), as for the same document on its own.
     b"{\\rtf",
+    // A Microsoft cabinet: an alert when it installs a program, as on its own.
+    b"MSCF\0\0\0\0",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -160,6 +162,7 @@ pub fn search(
                 }),
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
             b"{\\rtf" => rtf_at(from(at), at, budget),
+            b"MSCF\0\0\0\0" => cab_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -241,6 +244,38 @@ fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
             kind: FindingKind::NotInspected,
             severity: Severity::Warning,
             detail: format!("an RTF document not inspected: {why}"),
+        }),
+        crate::carriers::Carries::Inert(_) => None,
+    }
+}
+
+/// A cabinet at `offset` (its bytes from there on), judged by the files it lists as the
+/// same cabinet on its own is. Held to its header first (its size within the bytes, the
+/// format version 1.3 every writer sets): eight chance bytes of pixel data are no cabinet,
+/// and a file list read from them would be a warning about nothing.
+fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    let size = usize::try_from(u32_le(bytes, 8)?).ok()?;
+    if size < 36 || size > bytes.len() || bytes.get(24..26) != Some(&[3, 1]) {
+        return None;
+    }
+    let cabinet = &bytes[..size];
+    if !budget.charge(cabinet.len()) {
+        return None;
+    }
+    match crate::carriers::cab(cabinet) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Cab,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("a cabinet carrying {what}"),
+        }),
+        crate::carriers::Carries::CannotTell(why) => Some(Hidden {
+            format: Format::Cab,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("a cabinet not inspected: {why}"),
         }),
         crate::carriers::Carries::Inert(_) => None,
     }

@@ -4410,3 +4410,55 @@ fn an_rtf_document_in_an_element_is_judged_by_the_objects_it_embeds() {
         );
     }
 }
+
+/// Walk-around (session 19): a cabinet made by gcab that installs pip's PE launcher was an
+/// alert as a file of its own and clean in a private element (its program compressed,
+/// nothing for the executable search to see). One that installs no program, and chance
+/// `MSCF` bytes with no cabinet header, are no alert and no warning.
+#[test]
+fn a_cabinet_in_an_element_is_judged_by_the_files_it_installs() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("font.ttf"), b"font data").expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run(
+        "gcab",
+        &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"],
+        &dir.0,
+    );
+    run(
+        "gcab",
+        &["-c", "-z", "fine.cab", "font.ttf", "notes.txt"],
+        &dir.0,
+    );
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    let mut chance = b"MSCF\0\0\0\0".to_vec();
+    chance.extend((0..600u32).map(|i| (i * 37 % 251) as u8));
+    for (runs, bytes) in [
+        (true, read("evil.cab")),
+        (false, read("fine.cab")),
+        (false, chance),
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.49")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &bytes)
+            .build();
+        let inspection = inspect(&dicom);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{:#?}",
+            inspection.observations
+        );
+        if !runs {
+            assert!(
+                inspection
+                    .observations
+                    .iter()
+                    .all(|o| o.severity != Severity::Warning),
+                "{:#?}",
+                inspection.observations
+            );
+        }
+    }
+}
