@@ -250,16 +250,34 @@ fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
 }
 
 /// A cabinet at `offset` (its bytes from there on), judged by the files it lists as the
-/// same cabinet on its own is. Held to its header first (its size within the bytes, the
-/// format version 1.3 every writer sets): eight chance bytes of pixel data are no cabinet,
-/// and a file list read from them would be a warning about nothing.
+/// same cabinet on its own is. Its file list is read where the header puts it, whatever
+/// size the header declares and whatever version up to 1.3 it names: gcab and libmspack
+/// extract a cabinet whose `cbCabinet` lies (larger or smaller than the cabinet) or whose
+/// version is 1.0 or 1.2 (a warning at most), and Wine's FDI refuses only versions past
+/// 1.3 (review s19-r10). Eight chance bytes of pixel data are no cabinet: a header that is
+/// not as every writer sets it (version 1.3, a size within the bytes) gives an alert when
+/// it lists a program and nothing otherwise, never a warning about nothing.
 fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     let size = usize::try_from(u32_le(bytes, 8)?).ok()?;
-    if size < 36 || size > bytes.len() || bytes.get(24..26) != Some(&[3, 1]) {
+    let first_file = usize::try_from(u32_le(bytes, 16)?).ok()?;
+    let (minor, major) = (*bytes.get(24)?, *bytes.get(25)?);
+    if major > 1 || (major == 1 && minor > 3) || first_file < 36 || first_file >= bytes.len() {
         return None;
     }
-    let cabinet = &bytes[..size];
-    if !budget.charge(cabinet.len()) {
+    let as_written = (minor, major) == (3, 1) && (36..=bytes.len()).contains(&size);
+    // A declared size short of the file list lies: the list is read where it is.
+    let cabinet = if as_written && first_file < size {
+        &bytes[..size]
+    } else {
+        bytes
+    };
+    // What the file list can span: a CFFILE entry is 16 bytes and a name of at most 256.
+    let files = usize::from(u16_le(bytes, 28)?);
+    if !budget.charge(
+        cabinet
+            .len()
+            .min(first_file.saturating_add(files * (16 + 257))),
+    ) {
         return None;
     }
     match crate::carriers::cab(cabinet) {
@@ -270,14 +288,14 @@ fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
             severity: Severity::Alert,
             detail: format!("a cabinet carrying {what}"),
         }),
-        crate::carriers::Carries::CannotTell(why) => Some(Hidden {
+        crate::carriers::Carries::CannotTell(why) if as_written => Some(Hidden {
             format: Format::Cab,
             offset,
             kind: FindingKind::NotInspected,
             severity: Severity::Warning,
             detail: format!("a cabinet not inspected: {why}"),
         }),
-        crate::carriers::Carries::Inert(_) => None,
+        crate::carriers::Carries::CannotTell(_) | crate::carriers::Carries::Inert(_) => None,
     }
 }
 

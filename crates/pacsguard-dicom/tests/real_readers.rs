@@ -4462,3 +4462,54 @@ fn a_cabinet_in_an_element_is_judged_by_the_files_it_installs() {
         }
     }
 }
+
+/// Review s19-r10: gcab extracts a cabinet whose header says version 1.2 or 1.0, or
+/// whose declared size (`cbCabinet`) is larger or smaller than the cabinet (libmspack
+/// and Wine's FDI only warn, or do not check): each was clean in a private element (or
+/// a warning for the small size) while it installs pip's PE launcher.
+#[test]
+fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run(
+        "gcab",
+        &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"],
+        &dir.0,
+    );
+    let cab = std::fs::read(dir.path("evil.cab")).expect("read");
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut c = cab.clone();
+        c[at..at + bytes.len()].copy_from_slice(bytes);
+        c
+    };
+    for (what, bytes) in [
+        ("version 1.2", patched(24, &[2, 1])),
+        ("version 1.0", patched(24, &[0, 1])),
+        (
+            "a size past the element",
+            patched(8, &0x7fff_ffffu32.to_le_bytes()),
+        ),
+        ("a size of 36", patched(8, &36u32.to_le_bytes())),
+    ] {
+        // gcab extracts it, the program included.
+        let sub = TempDir::new();
+        std::fs::write(sub.path("x.cab"), &bytes).expect("write");
+        run("gcab", &["-x", "x.cab"], &sub.0);
+        assert_eq!(
+            std::fs::read(sub.path("setup.exe")).expect("gcab extracted"),
+            kit::real_pe(),
+            "{what}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.50")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &bytes)
+            .build();
+        let inspection = inspect(&dicom);
+        assert!(
+            alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
+            "{what}: {:#?}",
+            inspection.observations
+        );
+    }
+}
