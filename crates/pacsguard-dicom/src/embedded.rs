@@ -46,8 +46,9 @@ const CANDIDATE_MAGICS: [&[u8]; 19] = [
     // (VBA, Excel 4.0 macro sheets) or a packaged file, which Office runs.
     b"\xd0\xcf\x11\xe0",
     // An RTF document: an alert when an object it embeds runs (a Package, the equation
-    // editor), as for the same document on its own.
-    b"{\\rtf",
+    // editor), as for the same document on its own. Word opens one from `{\rt` on, as
+    // the sniffer does (`{\rt1`, `{\rtx`: review s19-r10).
+    b"{\\rt",
     // A Microsoft cabinet: an alert when it installs a program, as on its own.
     b"MSCF\0\0\0\0",
 ];
@@ -161,7 +162,7 @@ pub fn search(
                     detail: exe.detail,
                 }),
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
-            b"{\\rtf" => rtf_at(from(at), at, budget),
+            b"{\\rt" => rtf_at(from(at), at, budget),
             b"MSCF\0\0\0\0" => cab_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
@@ -299,14 +300,20 @@ fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     }
 }
 
-/// Where the RTF group that opens `bytes` closes (just past its `}`, escaped braces
-/// `\{` `\}` aside), or the end of `bytes` when it does not.
+/// Where the RTF group that opens `bytes` closes (just past its `}`), as Word reads it:
+/// escaped braces `\{` `\}` and the N raw bytes of `\binN` data are no braces (review
+/// s19-r10: braces in `\bin` data ended the document before an object Word reads); the
+/// end of `bytes` when it does not close.
 fn rtf_end(bytes: &[u8]) -> usize {
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\\' => i += 1, // the escaped character is text
+            b'\\' => {
+                let (end, binary) = crate::carriers::control_word(&bytes[i..], 0);
+                i = i.saturating_add(end).saturating_add(binary);
+                continue;
+            }
             b'{' => depth += 1,
             b'}' => {
                 depth = depth.saturating_sub(1);

@@ -4513,3 +4513,45 @@ fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
         );
     }
 }
+
+/// Review s19-r10: RTF documents Word opens and whose equation editor object runs, each
+/// an alert as a file of its own (the sniffer's `{\rt`) and clean in a private element:
+/// a header Word accepts other than `{\rtf` (`{\rt1`, `{\rtx`); braces inside `\binN`
+/// data (N raw bytes Word skips) ending the document early for the element search;
+/// hex digits of `\objdata` split by groups and control words, which Word skips (as
+/// oletools' rtfobj documents: "MS Word also allows ANY RTF-style tag {*} in between").
+#[test]
+fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
+    let equation = "01050000020000000b0000004571756174696f6e2e3300";
+    let cases = [
+        format!("{{\\rt1{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"),
+        format!("{{\\rtx{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"),
+        format!(
+            "{{\\rtf1{{\\*\\bgx\\bin4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
+        ),
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000\\dummy 0b0000004571\\par 756174696f6e2e3300}}}".to_owned(),
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000{\\*\\x}0b00000045717{\\*\\y{\\z 12}}56174696f6e2e3300}}}".to_owned(),
+    ];
+    for rtf in &cases {
+        let dicom = kit::DicomBuilder::ct("1.2.3.51")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", rtf.as_bytes())
+            .build();
+        for (what, bytes) in [("file", rtf.as_bytes()), ("element", &dicom[..])] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("Equation.3")),
+                "{what} {rtf}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+    // A report whose picture is stored as `\bin` data with braces in it stays clean.
+    let picture =
+        b"{\\rtf1\\ansi Impression: stable.\\par{\\pict\\wmetafile8\\bin6 }}{{}{}\\par}".to_vec();
+    let dicom = kit::DicomBuilder::ct("1.2.3.52")
+        .element(0x0029, 0x0010, *b"LO", b"ACME")
+        .element(0x0029, 0x1010, *b"OB", &picture)
+        .build();
+    assert!(alerts(&inspect(&dicom)).is_empty());
+}
