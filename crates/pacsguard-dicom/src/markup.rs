@@ -641,14 +641,30 @@ fn css_text(css: &[u8]) -> Vec<u8> {
 /// Whether CSS read by [`css_text`] runs script: `expression(...)`, a script URL, an
 /// HTC behavior.
 fn css_runs(css: &[u8]) -> bool {
-    [
-        &b"expression("[..],
-        b"javascript:",
-        b"vbscript:",
-        b"behavior:url(",
-    ]
-    .iter()
-    .any(|needle| memchr::memmem::find(css, needle).is_some())
+    [&b"expression("[..], b"javascript:", b"vbscript:"]
+        .iter()
+        .any(|needle| memchr::memmem::find(css, needle).is_some())
+        || memchr::memmem::find_iter(css, b"behavior:url(")
+            .any(|at| !built_in_behavior(&css[at + b"behavior:url(".len()..]))
+}
+
+/// Whether the behavior URL that opens `url` (CSS read by [`css_text`]) names one built
+/// into the engine that runs no script of the file's: `#default#VML`, which every web
+/// page Word saves declares (review s19-r10), `#default#userData`... HTML+TIME
+/// (`#default#time`, `#default#time2`) runs `<t:set>` and stays an alert.
+fn built_in_behavior(url: &[u8]) -> bool {
+    let url = url
+        .strip_prefix(b"\"")
+        .or_else(|| url.strip_prefix(b"'"))
+        .unwrap_or(url);
+    let Some(name) = url.strip_prefix(b"#default#") else {
+        return false;
+    };
+    let name = &name[..name
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count()];
+    !name.is_empty() && name != b"time" && name != b"time2"
 }
 
 /// The warning for a file past [`MAX_MARKUP_CANDIDATES`].

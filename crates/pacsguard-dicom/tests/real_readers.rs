@@ -4555,3 +4555,33 @@ fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
         .build();
     assert!(alerts(&inspect(&dicom)).is_empty());
 }
+
+/// Review s19-r10 (false alarm): every HTML report Word saves as a web page carries
+/// `v\:* {behavior:url(#default#VML);}` in a `<style>` element: a behavior built into the
+/// engine (VML drawing), no script of the file's. It was an alert once `<style>` was read;
+/// a behavior from a URL, or HTML+TIME's (`#default#time2`, which runs `<t:set>`), stays
+/// one.
+#[test]
+fn a_word_web_page_report_with_built_in_vml_behaviors_is_no_alert() {
+    let word = "<html xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:o=\"urn:schemas-microsoft-com:office:office\">\n\
+        <head><meta name=Generator content=\"Microsoft Word 15\">\n<style>\nv\\:* {behavior:url(#default#VML);}\n\
+        o\\:* {behavior:url(#default#VML);}\n.shape {behavior:url('#default#VML');}\n</style>\n\
+        <style>\n<!--\n p.MsoNormal {margin:0cm;font-size:11.0pt;}\n-->\n</style></head>\n\
+        <body lang=EN-US><p class=MsoNormal>Impression: no acute findings.</p></body></html>";
+    assert_eq!(find_markup(word.as_bytes()), None);
+    let dicom = kit::DicomBuilder::ct("1.2.3.53")
+        .element(0x0029, 0x0010, *b"LO", b"ACME")
+        .element(0x0029, 0x1010, *b"UT", word.as_bytes())
+        .build();
+    assert!(alerts(&inspect(&dicom)).is_empty());
+    for runs in [
+        "<style>v\\:* {behavior:url(#default#VML);} b{behavior:url(x.htc)}</style>",
+        "<style>t\\:* {behavior:url(#default#time2)}</style>",
+        "<p style=\"behavior:url(http://x.example/a.htc)\">x</p>",
+    ] {
+        assert!(
+            find_markup(runs.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+            "{runs}"
+        );
+    }
+}
