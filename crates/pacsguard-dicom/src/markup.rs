@@ -580,8 +580,10 @@ fn style_element(text: &[u8], cut: bool) -> Verdict {
     let lower = body.to_ascii_lowercase();
     let (content, ended) = match memchr::memmem::find(&lower, b"</style") {
         Some(end) => (&body[..end], true),
-        None => (&body[..body.len().min(MAX_STYLE_BYTES)], !cut),
+        None => (body, !cut),
     };
+    // Past the limit: not read to its end (its closing tag is no content: review s19-r10).
+    let whole = content.len() <= MAX_STYLE_BYTES;
     let content = &content[..content.len().min(MAX_STYLE_BYTES)];
     if css_runs(&css_text(content)) {
         return Verdict::Runs(format!(
@@ -589,7 +591,7 @@ fn style_element(text: &[u8], cut: bool) -> Verdict {
             excerpt(content)
         ));
     }
-    if !ended || (content.len() == MAX_STYLE_BYTES && body.len() > MAX_STYLE_BYTES) {
+    if !ended || !whole {
         return Verdict::CannotTell(format!(
             "a <style> element longer than MAX_STYLE_BYTES ({MAX_STYLE_BYTES}): the rest of its style sheet was not read"
         ));

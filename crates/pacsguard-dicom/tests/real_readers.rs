@@ -4585,3 +4585,27 @@ fn a_word_web_page_report_with_built_in_vml_behaviors_is_no_alert() {
         );
     }
 }
+
+/// Review s19-r10: MAX_STYLE_BYTES at, below and above. A style sheet of exactly the
+/// limit, closed by `</style>`, is read whole: no warning (it was one, the closing tag
+/// counted as content past the limit). One byte more is a warning naming the limit, and
+/// script just past the limit is never taken as inert.
+#[test]
+fn a_style_sheet_at_the_limit_is_read_whole_and_past_it_is_a_warning() {
+    let limit = pacsguard_dicom::MAX_STYLE_BYTES;
+    let sheet = |len: usize| {
+        let mut css = "p{color:red}".repeat(len / 12 + 1);
+        css.truncate(len);
+        css
+    };
+    for len in [limit - 1, limit] {
+        let markup = format!("<style>{}</style><p>report</p>", sheet(len));
+        assert_eq!(find_markup(markup.as_bytes()), None, "{len}");
+    }
+    let markup = format!("<style>{}</style>", sheet(limit + 1));
+    let found = find_markup(markup.as_bytes()).expect("a warning past the limit");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(found.detail.contains("MAX_STYLE_BYTES"), "{found:?}");
+    let markup = format!("<style>{}b{{x:expression(1)}}</style>", sheet(limit));
+    assert!(find_markup(markup.as_bytes()).is_some_and(|m| m.severity != Severity::Info));
+}
