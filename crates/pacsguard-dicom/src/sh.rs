@@ -1617,6 +1617,9 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
     if !expansion {
         word.push(&bytes[i..end]);
+    } else if bytes.get(i + 1..i + 3) == Some(b"((") {
+        // `$((…))` is arithmetic, whose substitutions run (review s19-r10).
+        inner_substitutions(bytes, i + 3..end.saturating_sub(2), depth, word);
     } else if bytes.get(i + 1) == Some(&b'(') {
         word.subst(i + 2, end - 1);
     } else {
@@ -1627,22 +1630,38 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
         }
         if bytes.get(i + 1) == Some(&b'{') {
             // `${X:-$(sh …)}` runs the substitution in its word: remembered as one.
-            let inner = i + 2..end.saturating_sub(1);
-            let mut at = inner.start;
-            while let Some(found) = bytes
-                .get(at..inner.end)
-                .and_then(|rest| memchr::memmem::find(rest, b"$("))
-            {
-                let open = at + found + 2;
-                let Ok(close) = skip_parens(bytes, open, depth + 2) else {
-                    break;
-                };
-                word.subst(open, close.saturating_sub(1));
-                at = close.max(open);
-            }
+            inner_substitutions(bytes, i + 2..end.saturating_sub(1), depth, word);
         }
     }
     Ok(end)
+}
+
+/// The substitutions within `inner` (a `${…}` or a `$((…))`), `$(…)` and backquoted
+/// alike (`${X:=`sh …`}`: review s19-r10), remembered in `word`: they run in its word.
+fn inner_substitutions(bytes: &[u8], inner: std::ops::Range<usize>, depth: usize, word: &mut Word) {
+    let mut at = inner.start;
+    while let Some(found) = bytes
+        .get(at..inner.end)
+        .and_then(|rest| memchr::memchr2(b'$', b'`', rest))
+    {
+        let start = at + found;
+        if bytes[start] == b'`' {
+            let Ok(close) = skip_backquote(bytes, start + 1) else {
+                break;
+            };
+            word.subst(start + 1, close.saturating_sub(1));
+            at = close.max(start + 1);
+        } else if bytes.get(start + 1) == Some(&b'(') {
+            let open = start + 2;
+            let Ok(close) = skip_parens(bytes, open, depth + 2) else {
+                break;
+            };
+            word.subst(open, close.saturating_sub(1));
+            at = close.max(open);
+        } else {
+            at = start + 1;
+        }
+    }
 }
 
 /// Where the parameter expansion from the `$` at `i` to `end` takes its value (None: a

@@ -4609,3 +4609,74 @@ fn a_style_sheet_at_the_limit_is_read_whole_and_past_it_is_a_warning() {
     let markup = format!("<style>{}b{{x:expression(1)}}</style>", sheet(limit));
     assert!(find_markup(markup.as_bytes()).is_some_and(|m| m.severity != Severity::Info));
 }
+
+/// Review s19-r10: dash runs a substitution in a backquoted `${X:=`…`}` default and in
+/// arithmetic `$(( $(…) ))`, each written as a whole UT value glued to the element's
+/// header as in the session 19 walk-around: both were clean. Arithmetic and words
+/// that only look like substitutions in a comment stay clean.
+#[test]
+fn substitutions_in_a_default_or_in_arithmetic_glued_to_a_header_are_found() {
+    let file_with = |value: &str| {
+        let mut value = value.as_bytes().to_vec();
+        while !(value.len() as u8).is_ascii_alphabetic() || value.len() % 2 == 1 {
+            value.push(b' ');
+        }
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        let mut meta = Vec::new();
+        kit::write_element(&mut meta, (0x0002, 0x0001), *b"OB", &[0, 1]);
+        kit::write_element(
+            &mut meta,
+            (0x0002, 0x0002),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut meta, (0x0002, 0x0003), *b"UI", b"1.2.3.54");
+        kit::write_element(&mut meta, (0x0002, 0x0010), *b"UI", b"1.2.840.10008.1.2.1");
+        kit::write_element(
+            &mut file,
+            (0x0002, 0x0000),
+            *b"UL",
+            &(meta.len() as u32).to_le_bytes(),
+        );
+        file.extend_from_slice(&meta);
+        kit::write_element(
+            &mut file,
+            (0x0008, 0x0016),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut file, (0x0008, 0x0018), *b"UI", b"1.2.3.54");
+        kit::write_element(&mut file, (0x0010, 0x0010), *b"PN", b"DOE^JANE");
+        kit::write_element(&mut file, (0x0019, 0x0010), *b"LO", b"ACME");
+        kit::write_element(&mut file, (0x0019, 0x1010), *b"UT", &value);
+        file
+    };
+    for value in [
+        "${x:=`sh -c 'echo x > RAN'`}",
+        "$(( $(sh -c 'echo x > RAN') ))",
+        "$((1+`sh -c 'echo x > RAN'`))",
+    ] {
+        let file = file_with(value);
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", &file)]),
+            "dash did not run {value:?}"
+        );
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert
+                    && o.format == Some(Format::Shell)
+                    && o.detail.contains("sh -c 'echo x > RAN'")),
+            "{value:?}: {inspection:#?}"
+        );
+    }
+    for value in [
+        "Dose $((2+3)) mGy, see `ref` and $(notes)",
+        "cost $((RATE*2)) ${x:-`date`}",
+    ] {
+        assert!(alerts(&inspect(&file_with(value))).is_empty(), "{value:?}");
+    }
+}
