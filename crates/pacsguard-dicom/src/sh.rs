@@ -795,6 +795,7 @@ impl Parser<'_> {
                     // One word, read in place: moving it from call to call cost more
                     // than reading it (perf, 100 MB of `oN\n`).
                     let end = read_word(bytes, i, 0, &mut word)?;
+                    self.backquotes_parse(&word)?;
                     if word.real {
                         self.word(&word)?;
                     }
@@ -1245,6 +1246,31 @@ impl Parser<'_> {
             self.line_has_syntax = true;
         }
         self.judge_substitutions(word); // `: $(sh -c …)`, `echo "$(wget …)"`
+    }
+
+    /// dash parses a backquoted substitution's text as a script where it reads it: a
+    /// quote left open in it (a chance backquote in an element's header paired with one
+    /// in a text value, an apostrophe between them) is a syntax error of the whole file,
+    /// and dash runs nothing after it (review s19-r10: a processing note with backquotes
+    /// in a CT was an alert for commands dash never reached). Read at the top level only.
+    fn backquotes_parse(&self, word: &Word) -> Step<()> {
+        if self.nested {
+            return Ok(());
+        }
+        for &(from, to) in &word.substs {
+            if from == 0 || self.bytes.get(from - 1) != Some(&b'`') {
+                continue;
+            }
+            let Some(content) = self.bytes.get(from..to) else {
+                continue;
+            };
+            let never = |_: &[u8]| false;
+            let mut inner = self.inner(content, &never);
+            if matches!(inner.run(), Err(Stop::Syntax | Stop::End)) {
+                return Err(Stop::Syntax);
+            }
+        }
+        Ok(())
     }
 
     /// A command substitution runs wherever its word stands (an assignment, an argument,

@@ -4680,3 +4680,40 @@ fn substitutions_in_a_default_or_in_arithmetic_glued_to_a_header_are_found() {
         assert!(alerts(&inspect(&file_with(value))).is_empty(), "{value:?}");
     }
 }
+
+/// Review s19-r10 (false alarm): pydicom's CT_small (whose (0008,0060) tag is a chance
+/// backquote) with a processing note using backquotes: dash pairs the header's
+/// backquote with the note's first one, meets the note's apostrophe inside that
+/// substitution and stops on "Unterminated quoted string", running none of the note;
+/// the substitution judged by its own text (session 19) made it an alert.
+#[test]
+fn a_note_with_backquotes_after_a_chance_header_backquote_is_no_alert_when_dash_stops() {
+    let note =
+        b"Steps: it's `a` then\n# log `.profraw` files in /tmp/x\n./main data1\n# merge `all`\n";
+    // pydicom's CT_small with the note in a private element before its Pixel Data.
+    let mut file = kit::pydicom_sample("CT_small.dcm");
+    let pixels = file
+        .windows(4)
+        .rposition(|w| w == [0xe0, 0x7f, 0x10, 0x00])
+        .expect("Pixel Data");
+    let mut private = Vec::new();
+    kit::write_element(&mut private, (0x0029, 0x0010), *b"LO", b"ACME");
+    kit::write_element(&mut private, (0x0029, 0x1010), *b"UT", note);
+    file.splice(pixels..pixels, private);
+    let dir = TempDir::new();
+    std::fs::write(dir.path("f"), &file).expect("write");
+    let out = Command::new("dash")
+        .arg("f")
+        .current_dir(&dir.0)
+        .output()
+        .expect("dash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Unterminated quoted string"), "{stderr}");
+    assert!(!stderr.contains("main"), "{stderr}");
+    let inspection = inspect(&file);
+    assert!(
+        alerts(&inspection).is_empty(),
+        "{:#?}",
+        inspection.observations
+    );
+}
