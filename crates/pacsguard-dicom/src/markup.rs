@@ -643,11 +643,35 @@ fn css_text(css: &[u8]) -> Vec<u8> {
 /// Whether CSS read by [`css_text`] runs script: `expression(...)`, a script URL, an
 /// HTC behavior.
 fn css_runs(css: &[u8]) -> bool {
-    [&b"expression("[..], b"javascript:", b"vbscript:"]
-        .iter()
-        .any(|needle| memchr::memmem::find(css, needle).is_some())
+    memchr::memmem::find(css, b"expression(").is_some()
+        || [&b"javascript:"[..], b"vbscript:"].iter().any(|scheme| {
+            memchr::memmem::find_iter(css, scheme).any(|at| !selector_value(&css[..at]))
+        })
         || memchr::memmem::find_iter(css, b"behavior:url(")
             .any(|at| !built_in_behavior(&css[at + b"behavior:url(".len()..]))
+}
+
+/// Whether a script scheme after `before` (CSS read by [`css_text`]) is the value of an
+/// attribute selector (`a[href^="javascript:"]`, in HTML5 Boilerplate's print style
+/// sheet): it matches links and loads nothing (review s19-r10).
+fn selector_value(before: &[u8]) -> bool {
+    let before = before
+        .strip_suffix(b"\"")
+        .or_else(|| before.strip_suffix(b"'"))
+        .unwrap_or(before);
+    let Some(before) = before.strip_suffix(b"=") else {
+        return false;
+    };
+    let before = match before.split_last() {
+        Some((operator, rest)) if b"^$*~|".contains(operator) => rest,
+        _ => before,
+    };
+    let name = before
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        .count();
+    name > 0 && before[..before.len() - name].ends_with(b"[")
 }
 
 /// Whether the behavior URL that opens `url` (CSS read by [`css_text`]) names one built

@@ -4717,3 +4717,28 @@ fn a_note_with_backquotes_after_a_chance_header_backquote_is_no_alert_when_dash_
         inspection.observations
     );
 }
+
+/// Review s19-r10 (false alarm): the print style sheet of HTML5 Boilerplate, which
+/// rustdoc's `rust.css` and countless web-page reports carry, names `javascript:` in an
+/// attribute selector (`a[href^="javascript:"]:after { content: ""; }`): a match on
+/// links, no URL the engine loads. It was an alert once `<style>` was read; script URLs
+/// (`url(javascript:…)`, `@import 'javascript:…'`) stay alerts.
+#[test]
+fn a_print_style_sheet_selecting_javascript_links_is_no_alert() {
+    let report = "<html><head><style>@media print {\n a, a:visited { text-decoration: underline; }\n\
+        a[href]:after { content: \" (\" attr(href) \")\"; }\n\
+        a[href^=\"javascript:\"]:after, a[href^=\"#\"]:after { content: \"\"; }\n\
+        a[href*='vbscript:'] { display: none }\n}</style></head><body>Impression: normal.</body></html>";
+    assert_eq!(find_markup(report.as_bytes()), None);
+    for runs in [
+        "<style>b{background:url(javascript:alert(1))}</style>",
+        "<style>b{background:url( 'javascript:alert(1)' )}</style>",
+        "<style>@import 'javascript:alert(1)';</style>",
+        "<style>a[href^=\"x\"]{} b{list-style:url(\"vbscript:msgbox(1)\")}</style>",
+    ] {
+        assert!(
+            find_markup(runs.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+            "{runs}"
+        );
+    }
+}
