@@ -246,8 +246,10 @@ fn sniff_markup(bytes: &[u8]) -> Option<Format> {
         }
         return None;
     }
-    const HTML_TAGS: [&[u8]; 10] = [
+    const HTML_TAGS: [&[u8]; 11] = [
         b"<html",
+        // A style sheet mshta applies (`expression()`): review s19-r10.
+        b"<style",
         b"<!doctype html",
         b"<script",
         b"<hta:",

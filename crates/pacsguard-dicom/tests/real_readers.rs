@@ -4742,3 +4742,18 @@ fn a_print_style_sheet_selecting_javascript_links_is_no_alert() {
         );
     }
 }
+
+/// Review s19-r10: a file that opens with a `<style>` element (mshta renders it as HTML,
+/// and runs its `expression()`) was a not-DICOM warning where one opening with `<script>`,
+/// `<svg>` or the same sheet in UTF-16 was an alert: `<style` opens HTML for the sniffer
+/// too. A benign style sheet stays no alert.
+#[test]
+fn a_file_opening_with_a_style_element_that_runs_script_is_an_alert() {
+    for runs in [
+        "<style>b{width:expression(alert(1))}</style>",
+        " \n<STYLE>b{background:url(javascript:alert(1))}</STYLE><p>x</p>",
+    ] {
+        assert!(!alerts(&inspect(runs.as_bytes())).is_empty(), "{runs}");
+    }
+    assert!(alerts(&inspect(b"<style>p{color:red}</style><p>Report</p>")).is_empty());
+}
