@@ -1290,7 +1290,7 @@ impl Parser<'_> {
         if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
             self.bytes
                 .get(from..to)
-                .is_some_and(|content| is_written(content) && runs(content))
+                .is_some_and(|content| is_text(content) && runs(content))
         }) {
             // From the substitution when binary bytes lead the word (see `judge`).
             self.pending = Some(if self.written(word) { word.start } else { from });
@@ -1371,7 +1371,7 @@ impl Parser<'_> {
             word.substs.iter().find_map(|&(from, to)| {
                 self.bytes
                     .get(from..to)
-                    .filter(|content| is_written(content) && self.generates_a_name(content))
+                    .filter(|content| is_text(content) && self.generates_a_name(content))
                     .map(|_| from)
             })
         };
@@ -1628,6 +1628,16 @@ fn is_written(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+}
+
+/// Whether the text of a substitution is written as text: [`is_written`], or letters
+/// outside ASCII (`é` in UTF-8 or Latin-1, as DICOM text holds them), which dash passes
+/// through: one in a comment hid the substitution (review s19-r10). The bytes binary
+/// headers hold (NUL, lengths below 0x20) are no text.
+fn is_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n' || b >= 0x80)
 }
 
 fn nested(depth: usize) -> Step<()> {

@@ -4656,6 +4656,9 @@ fn substitutions_in_a_default_or_in_arithmetic_glued_to_a_header_are_found() {
         "${x:=`sh -c 'echo x > RAN'`}",
         "$(( $(sh -c 'echo x > RAN') ))",
         "$((1+`sh -c 'echo x > RAN'`))",
+        // A letter outside ASCII in the substitution (UTF-8, ISO_IR 192; Latin-1 below).
+        "`sh -c 'echo x > RAN' # Jos\u{e9}`",
+        "$(sh -c 'echo \u{e9} > RAN')",
     ] {
         let file = file_with(value);
         assert!(
@@ -4669,7 +4672,7 @@ fn substitutions_in_a_default_or_in_arithmetic_glued_to_a_header_are_found() {
                 .iter()
                 .any(|o| o.severity == Severity::Alert
                     && o.format == Some(Format::Shell)
-                    && o.detail.contains("sh -c 'echo x > RAN'")),
+                    && o.detail.contains("> RAN'")),
             "{value:?}: {inspection:#?}"
         );
     }
