@@ -647,8 +647,13 @@ fn css_runs(css: &[u8]) -> bool {
         || [&b"javascript:"[..], b"vbscript:"].iter().any(|scheme| {
             memchr::memmem::find_iter(css, scheme).any(|at| !selector_value(&css[..at]))
         })
-        || memchr::memmem::find_iter(css, b"behavior:url(")
-            .any(|at| !built_in_behavior(&css[at + b"behavior:url(".len()..]))
+        || memchr::memmem::find_iter(css, b"behavior:").any(|at| {
+            // The value: a list of URLs (MSDN: space-delimited), each its own behavior.
+            let value = &css[at + b"behavior:".len()..];
+            let value = &value[..memchr::memchr2(b';', b'}', value).unwrap_or(value.len())];
+            memchr::memmem::find_iter(value, b"url(")
+                .any(|url| !built_in_behavior(&value[url + b"url(".len()..]))
+        })
 }
 
 /// Whether a script scheme after `before` (CSS read by [`css_text`]) is the value of an

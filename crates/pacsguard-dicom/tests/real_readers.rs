@@ -4577,6 +4577,9 @@ fn a_word_web_page_report_with_built_in_vml_behaviors_is_no_alert() {
     for runs in [
         "<style>v\\:* {behavior:url(#default#VML);} b{behavior:url(x.htc)}</style>",
         "<style>t\\:* {behavior:url(#default#time2)}</style>",
+        // A list of behaviors, the built-in one first (MSDN: a space-delimited list).
+        "<style>v\\:* {behavior:url(#default#VML) url(x.htc);}</style>",
+        "<p style=\"-ms-behavior: url('#default#VML') url(http://x.example/a.htc)\">x</p>",
         "<p style=\"behavior:url(http://x.example/a.htc)\">x</p>",
     ] {
         assert!(
