@@ -211,7 +211,16 @@ fn objdata_hex(lower: &[u8]) -> Vec<Vec<u8>> {
                 b'}' => depth -= 1,
                 b'\\' => {
                     let (end, binary) = control_word(lower, i);
-                    i = end.saturating_add(binary).min(lower.len());
+                    let to = end.saturating_add(binary).min(lower.len());
+                    if depth == 0 {
+                        // `\binN`: N raw bytes of the object (rtfobj reads them so).
+                        let raw = lower.get(end..to).unwrap_or_default();
+                        hex.extend(raw.iter().flat_map(|b| {
+                            let digit = |d: u8| b"0123456789abcdef"[usize::from(d)];
+                            [digit(b >> 4), digit(b & 15)]
+                        }));
+                    }
+                    i = to;
                     continue;
                 }
                 b if depth == 0 && b.is_ascii_hexdigit() => hex.push(b),
