@@ -4787,3 +4787,28 @@ fn substitutions_nested_or_in_a_here_document_are_found() {
         );
     }
 }
+
+/// Review s19-r10: a cabinet file named `setup.exe.` or `setup.exe ` (Windows drops
+/// trailing dots and spaces when the file is created, so `expand` writes `setup.exe`)
+/// was clean, in an element and on its own.
+#[test]
+fn a_cabinet_program_named_with_a_trailing_dot_or_space_is_found() {
+    for name in ["setup.exe.", "setup.exe. .", "setup.exe "] {
+        let dir = TempDir::new();
+        std::fs::write(dir.path(name), kit::real_pe()).expect("write");
+        run("gcab", &["-c", "-z", "evil.cab", name], &dir.0);
+        let cab = std::fs::read(dir.path("evil.cab")).expect("read");
+        let dicom = kit::DicomBuilder::ct("1.2.3.56")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &cab)
+            .build();
+        for bytes in [&cab[..], &dicom[..]] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
+                "{name:?}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+}

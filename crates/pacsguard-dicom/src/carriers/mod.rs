@@ -324,6 +324,15 @@ pub(crate) fn cab(bytes: &[u8]) -> Carries {
         let name = &bytes[name_start..name_start + name_len];
         let lower = name.to_ascii_lowercase();
         let base = lower.rsplit(|&b| b == b'\\').next().unwrap_or(&lower);
+        // Windows drops trailing dots and spaces from a name it creates: `setup.exe.` is
+        // written as `setup.exe` (review s19-r10).
+        let kept = base.len()
+            - base
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'.' || b == b' ')
+                .count();
+        let base = &base[..kept];
         let extension = base
             .iter()
             .rposition(|&b| b == b'.')
