@@ -49,8 +49,9 @@ const CANDIDATE_MAGICS: [&[u8]; 19] = [
     // editor), as for the same document on its own. Word opens one from `{\rt` on, as
     // the sniffer does (`{\rt1`, `{\rtx`: review s19-r10).
     b"{\\rt",
-    // A Microsoft cabinet: an alert when it installs a program, as on its own.
-    b"MSCF\0\0\0\0",
+    // A Microsoft cabinet: an alert when it installs a program, as on its own. Its
+    // reserved fields are not checked by extractors (gcab, libmspack): `MSCF` alone.
+    b"MSCF",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -163,7 +164,7 @@ pub fn search(
                 }),
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
             b"{\\rt" => rtf_at(from(at), at, budget),
-            b"MSCF\0\0\0\0" => cab_at(from(at), at, budget),
+            b"MSCF" => cab_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -257,7 +258,8 @@ fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
 /// version is 1.0 or 1.2 (a warning at most), and Wine's FDI refuses only versions past
 /// 1.3 (review s19-r10). Eight chance bytes of pixel data are no cabinet: a header that is
 /// not as every writer sets it (version 1.3, a size within the bytes) gives an alert when
-/// it lists a program and nothing otherwise, never a warning about nothing.
+/// it lists a program and nothing otherwise, never a warning about nothing; nor are the
+/// reserved fields checked (gcab extracts a cabinet whose first one is `AAAA`).
 fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     let size = usize::try_from(u32_le(bytes, 8)?).ok()?;
     let first_file = usize::try_from(u32_le(bytes, 16)?).ok()?;
@@ -265,7 +267,9 @@ fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     if major > 1 || (major == 1 && minor > 3) || first_file < 36 || first_file >= bytes.len() {
         return None;
     }
-    let as_written = (minor, major) == (3, 1) && (36..=bytes.len()).contains(&size);
+    let as_written = (minor, major) == (3, 1)
+        && (36..=bytes.len()).contains(&size)
+        && bytes.get(4..8) == Some(&[0; 4]);
     // A declared size short of the file list lies: the list is read where it is.
     let cabinet = if as_written && first_file < size {
         &bytes[..size]

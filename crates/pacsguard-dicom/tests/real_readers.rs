@@ -4463,10 +4463,11 @@ fn a_cabinet_in_an_element_is_judged_by_the_files_it_installs() {
     }
 }
 
-/// Review s19-r10: gcab extracts a cabinet whose header says version 1.2 or 1.0, or
-/// whose declared size (`cbCabinet`) is larger or smaller than the cabinet (libmspack
-/// and Wine's FDI only warn, or do not check): each was clean in a private element (or
-/// a warning for the small size) while it installs pip's PE launcher.
+/// Review s19-r10: gcab extracts a cabinet whose header says version 1.2 or 1.0, whose
+/// declared size (`cbCabinet`) is larger or smaller than the cabinet, or whose first
+/// reserved field is not zero (libmspack and Wine's FDI only warn, or do not check):
+/// each was clean in a private element (or a warning for the small size; the reserved
+/// field, a not-DICOM warning on its own too) while it installs pip's PE launcher.
 #[test]
 fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
     let dir = TempDir::new();
@@ -4491,6 +4492,7 @@ fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
             patched(8, &0x7fff_ffffu32.to_le_bytes()),
         ),
         ("a size of 36", patched(8, &36u32.to_le_bytes())),
+        ("a reserved field set", patched(4, b"AAAA")),
     ] {
         // gcab extracts it, the program included.
         let sub = TempDir::new();
@@ -4505,12 +4507,14 @@ fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
             .element(0x0029, 0x0010, *b"LO", b"ACME")
             .element(0x0029, 0x1010, *b"OB", &bytes)
             .build();
-        let inspection = inspect(&dicom);
-        assert!(
-            alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
-            "{what}: {:#?}",
-            inspection.observations
-        );
+        for bytes in [&bytes[..], &dicom[..]] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
+                "{what}: {:#?}",
+                inspection.observations
+            );
+        }
     }
 }
 
