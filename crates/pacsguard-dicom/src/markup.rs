@@ -1232,13 +1232,11 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
     }
     // Inline CSS that runs script in the engine mshta uses (IE): `expression(...)`, a
     // script URL, an HTC behavior.
-    if name == b"style" {
-        if css_runs(&css_text(&decode_entities(&attribute.value))) {
-            return Some(format!(
-                "script in inline CSS ({}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
-                shown()
-            ));
-        }
+    if name == b"style" && css_runs(&css_text(&decode_entities(&attribute.value))) {
+        return Some(format!(
+            "script in inline CSS ({}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
+            shown()
+        ));
     }
     if name == b"srcdoc" {
         // The value is a whole HTML document, entity-encoded once: `<iframe
