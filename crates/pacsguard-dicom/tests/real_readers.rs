@@ -4535,6 +4535,8 @@ fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
         ),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000\\dummy 0b0000004571\\par 756174696f6e2e3300}}}".to_owned(),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000{\\*\\x}0b00000045717{\\*\\y{\\z 12}}56174696f6e2e3300}}}".to_owned(),
+        // A parameter on the destination word: no digit of the object.
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata1 0105000002000000{\\*\\x}0b00000045717{\\*\\y}56174696f6e2e3300}}}".to_owned(),
         // The object as raw bytes after `\bin` (rtfobj reads them as object data).
         "{\\rtf1{\\object\\objupdate{\\*\\objdata \\bin23 \u{1}\u{5}\0\0\u{2}\0\0\0\u{b}\0\0\0Equation.3\0}}}".to_owned(),
     ];

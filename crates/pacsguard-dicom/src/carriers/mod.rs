@@ -197,11 +197,16 @@ fn objdata_hex(lower: &[u8]) -> Vec<Vec<u8>> {
         .get(from..)
         .and_then(|rest| memchr::memmem::find(rest, b"\\objdata"))
     {
-        let mut i = from + found + b"\\objdata".len();
-        if lower.get(i).is_some_and(u8::is_ascii_alphabetic) {
-            from = i; // a longer control word
+        let at = from + found;
+        if lower
+            .get(at + b"\\objdata".len())
+            .is_some_and(u8::is_ascii_alphabetic)
+        {
+            from = at + b"\\objdata".len(); // a longer control word
             continue;
         }
+        // Past the word, its parameter (`\objdata1`) and its delimiter: no object digits.
+        let mut i = control_word(lower, at).0;
         let mut hex = Vec::new();
         let mut depth = 0usize;
         while let Some(&b) = lower.get(i) {
