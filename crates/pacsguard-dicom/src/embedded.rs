@@ -19,7 +19,7 @@ use crate::pdf;
 
 /// The four-byte magics that open a candidate (besides `MZ` and `%PDF-`, searched apart);
 /// each is confirmed before anything is reported.
-const CANDIDATE_MAGICS: [&[u8]; 17] = [
+const CANDIDATE_MAGICS: [&[u8]; 19] = [
     b"\x7fELF",
     &[0xFE, 0xED, 0xFA, 0xCE],
     &[0xCE, 0xFA, 0xED, 0xFE],
@@ -45,6 +45,13 @@ const CANDIDATE_MAGICS: [&[u8]; 17] = [
     // An OLE compound file (a legacy Office document): an alert when it carries macros
     // (VBA, Excel 4.0 macro sheets) or a packaged file, which Office runs.
     b"\xd0\xcf\x11\xe0",
+    // An RTF document: an alert when an object it embeds runs (a Package, the equation
+    // editor), as for the same document on its own. Word opens one from `{\rt` on, as
+    // the sniffer does (`{\rt1`, `{\rtx`: review s19-r10).
+    b"{\\rt",
+    // A Microsoft cabinet: an alert when it installs a program, as on its own. Its
+    // reserved fields are not checked by extractors (gcab, libmspack): `MSCF` alone.
+    b"MSCF",
 ];
 
 /// Leftmost-first matching lets aho-corasick use its SIMD (Teddy) searcher for these
@@ -156,6 +163,8 @@ pub fn search(
                     detail: exe.detail,
                 }),
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
+            b"{\\rt" => rtf_at(from(at), at, budget),
+            b"MSCF" => cab_at(from(at), at, budget),
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
@@ -209,6 +218,118 @@ fn ole_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
         }),
         crate::carriers::Carries::Inert(_) => None,
     }
+}
+
+/// An RTF document at `offset` (its bytes from there on), judged by the objects it embeds
+/// as the same document on its own is: Word reads it to the brace that closes its first
+/// group, so what follows (the rest of the data set) is not part of it. Its reading is
+/// charged to `budget`.
+fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    if format::sniff(bytes) != Some(Format::Rtf) {
+        return None;
+    }
+    let document = &bytes[..rtf_end(bytes)];
+    if !budget.charge(document.len()) {
+        return None;
+    }
+    match crate::carriers::rtf(document) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Rtf,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("an RTF document carrying {what}"),
+        }),
+        crate::carriers::Carries::CannotTell(why) => Some(Hidden {
+            format: Format::Rtf,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("an RTF document not inspected: {why}"),
+        }),
+        crate::carriers::Carries::Inert(_) => None,
+    }
+}
+
+/// A cabinet at `offset` (its bytes from there on), judged by the files it lists as the
+/// same cabinet on its own is. Its file list is read where the header puts it, whatever
+/// size the header declares and whatever version up to 1.3 it names: gcab and libmspack
+/// extract a cabinet whose `cbCabinet` lies (larger or smaller than the cabinet) or whose
+/// version is 1.0 or 1.2 (a warning at most), and Wine's FDI refuses only versions past
+/// 1.3 (review s19-r10). Eight chance bytes of pixel data are no cabinet: a header that is
+/// not as every writer sets it (version 1.3, a size within the bytes) gives an alert when
+/// it lists a program and nothing otherwise, never a warning about nothing; nor are the
+/// reserved fields checked (gcab extracts a cabinet whose first one is `AAAA`).
+fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
+    let size = usize::try_from(u32_le(bytes, 8)?).ok()?;
+    let first_file = usize::try_from(u32_le(bytes, 16)?).ok()?;
+    let (minor, major) = (*bytes.get(24)?, *bytes.get(25)?);
+    if major > 1 || (major == 1 && minor > 3) || first_file < 36 || first_file >= bytes.len() {
+        return None;
+    }
+    let as_written = (minor, major) == (3, 1)
+        && (36..=bytes.len()).contains(&size)
+        && bytes.get(4..8) == Some(&[0; 4]);
+    // A declared size short of the file list lies: the list is read where it is.
+    let cabinet = if as_written && first_file < size {
+        &bytes[..size]
+    } else {
+        bytes
+    };
+    // What the file list can span: a CFFILE entry is 16 bytes and a name of at most 256.
+    let files = usize::from(u16_le(bytes, 28)?);
+    if !budget.charge(
+        cabinet
+            .len()
+            .min(first_file.saturating_add(files * (16 + 257))),
+    ) {
+        return None;
+    }
+    match crate::carriers::cab(cabinet) {
+        crate::carriers::Carries::Runs(what) => Some(Hidden {
+            format: Format::Cab,
+            offset,
+            kind: FindingKind::EmbeddedExecutable,
+            severity: Severity::Alert,
+            detail: format!("a cabinet carrying {what}"),
+        }),
+        crate::carriers::Carries::CannotTell(why) if as_written => Some(Hidden {
+            format: Format::Cab,
+            offset,
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            detail: format!("a cabinet not inspected: {why}"),
+        }),
+        crate::carriers::Carries::CannotTell(_) | crate::carriers::Carries::Inert(_) => None,
+    }
+}
+
+/// Where the RTF group that opens `bytes` closes (just past its `}`), as Word reads it:
+/// escaped braces `\{` `\}` and the N raw bytes of `\binN` data are no braces (review
+/// s19-r10: braces in `\bin` data ended the document before an object Word reads); the
+/// end of `bytes` when it does not close.
+fn rtf_end(bytes: &[u8]) -> usize {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                let (end, binary) = crate::carriers::control_word(&bytes[i..], 0);
+                i = i.saturating_add(end).saturating_add(binary);
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Distinct `not-inspected` warnings one search gives for the gzip and tar archives it

@@ -177,7 +177,9 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if starts(b"7z\xbc\xaf\x27\x1c") {
         return Some(Format::SevenZip);
     }
-    if starts(b"MSCF\0\0\0\0") {
+    // A cabinet whatever its reserved fields hold (gcab and libmspack do not check
+    // them: review s19-r10), of a version up to 1.3 (Wine's FDI refuses later ones).
+    if starts(b"MSCF") && bytes.get(25).is_some_and(|&major| major <= 1) {
         return Some(Format::Cab);
     }
     if starts(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
@@ -246,8 +248,10 @@ fn sniff_markup(bytes: &[u8]) -> Option<Format> {
         }
         return None;
     }
-    const HTML_TAGS: [&[u8]; 10] = [
+    const HTML_TAGS: [&[u8]; 11] = [
         b"<html",
+        // A style sheet mshta applies (`expression()`): review s19-r10.
+        b"<style",
         b"<!doctype html",
         b"<script",
         b"<hta:",

@@ -32,8 +32,9 @@ pub const MAX_MARKUP_CANDIDATES: usize = 4096;
 /// 10 (session 15): needles for the types themselves (`/x-shockwave-flash`) missed a
 /// type written with entities (`application&#47;x-…`) and could not grow (the start
 /// search holds 64 two-byte starts); the tag starts reach every way of writing them.
-const NEEDLES: [&str; 8] = [
+const NEEDLES: [&str; 9] = [
     "<script",
+    "<style",
     "<hta:application",
     "script:",
     "scriptlet:",
@@ -42,6 +43,10 @@ const NEEDLES: [&str; 8] = [
     "<embed",
     "<applet",
 ];
+
+/// A `<style>` element's content read for script, past its start tag; longer content
+/// that holds none within it is a warning (not read to its end), never taken as inert.
+pub const MAX_STYLE_BYTES: usize = 64 * 1024;
 
 /// The tag names of [`NEEDLES`] whose whole tag is read and judged.
 const PLUGIN_TAGS: [&[u8]; 3] = [b"<object", b"<embed", b"<applet"];
@@ -462,6 +467,29 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                     detail: format!("{what}{encoding}"),
                 });
             }
+            // A style sheet: Internet Explorer's engine (mshta's) runs `expression()` and
+            // HTC behaviors in a `<style>` element as it does in a `style` attribute.
+            if text.len() > 6
+                && text[..6].eq_ignore_ascii_case(b"<style")
+                && matches!(
+                    text[6],
+                    b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>'
+                )
+            {
+                candidates += 1;
+                if candidates > MAX_MARKUP_CANDIDATES {
+                    return undecided.or(Some(too_many_candidates(at)));
+                }
+                let to = bytes
+                    .len()
+                    .min(at + (MAX_TAG_BYTES + MAX_STYLE_BYTES) * width);
+                let window = narrow(&bytes[at..to], width);
+                let verdict = style_element(&window, to < bytes.len());
+                if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
+                    return Some(runs);
+                }
+                continue;
+            }
             // The start of a plug-in tag: the whole tag is read and its attributes judged.
             let opens_tag = PLUGIN_TAGS.iter().any(|name| {
                 name.len() == found.len() / width
@@ -533,6 +561,141 @@ fn settle(
         }
         Verdict::Inert => None,
     }
+}
+
+/// The `<style>` element at the start of `text` (cut short of its end when `cut`): does
+/// its style sheet run script in Internet Explorer's engine? Its content is raw text up to
+/// `</style` (no entities), read as CSS ([`css_text`]).
+fn style_element(text: &[u8], cut: bool) -> Verdict {
+    let Some(tag) = read_tag(text, 0) else {
+        return if cut {
+            Verdict::CannotTell(format!(
+                "a <style> tag longer than MAX_TAG_BYTES ({MAX_TAG_BYTES}): its style sheet was not read"
+            ))
+        } else {
+            Verdict::Inert
+        };
+    };
+    let body = &text[tag.end.min(text.len())..];
+    let lower = body.to_ascii_lowercase();
+    let (content, ended) = match memchr::memmem::find(&lower, b"</style") {
+        Some(end) => (&body[..end], true),
+        None => (body, !cut),
+    };
+    // Past the limit: not read to its end (its closing tag is no content: review s19-r10).
+    let whole = content.len() <= MAX_STYLE_BYTES;
+    let content = &content[..content.len().min(MAX_STYLE_BYTES)];
+    if css_runs(&css_text(content)) {
+        return Verdict::Runs(format!(
+            "script in a style sheet (<style>{}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
+            excerpt(content)
+        ));
+    }
+    if !ended || !whole {
+        return Verdict::CannotTell(format!(
+            "a <style> element longer than MAX_STYLE_BYTES ({MAX_STYLE_BYTES}): the rest of its style sheet was not read"
+        ));
+    }
+    Verdict::Inert
+}
+
+/// CSS as Internet Explorer's engine matches its keywords: escapes decoded (`\65` and
+/// `\e` are `e`), comments dropped (`exp/**/ression(` is `expression(`), blanks dropped,
+/// lower case.
+fn css_text(css: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(css.len());
+    let mut i = 0;
+    while i < css.len() {
+        match css[i] {
+            b'/' if css.get(i + 1) == Some(&b'*') => {
+                i = memchr::memmem::find(&css[i + 2..], b"*/").map_or(css.len(), |e| i + 2 + e + 2);
+            }
+            b'\\' => {
+                let hex = css[i + 1..]
+                    .iter()
+                    .take(6)
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+                if hex > 0 {
+                    let digits = std::str::from_utf8(&css[i + 1..i + 1 + hex]).unwrap_or("0");
+                    let code = u32::from_str_radix(digits, 16).unwrap_or(0);
+                    if let Ok(byte) = u8::try_from(code) {
+                        out.push(byte.to_ascii_lowercase());
+                    }
+                    i += 1 + hex;
+                    if css.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+                        i += 1;
+                    }
+                } else {
+                    i += 1; // `\x` is `x`
+                }
+            }
+            b if b <= b' ' => i += 1,
+            b => {
+                out.push(b.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether CSS read by [`css_text`] runs script: `expression(...)`, a script URL, an
+/// HTC behavior.
+fn css_runs(css: &[u8]) -> bool {
+    memchr::memmem::find(css, b"expression(").is_some()
+        || [&b"javascript:"[..], b"vbscript:"].iter().any(|scheme| {
+            memchr::memmem::find_iter(css, scheme).any(|at| !selector_value(&css[..at]))
+        })
+        || memchr::memmem::find_iter(css, b"behavior:").any(|at| {
+            // The value: a list of URLs (MSDN: space-delimited), each its own behavior.
+            let value = &css[at + b"behavior:".len()..];
+            let value = &value[..memchr::memchr2(b';', b'}', value).unwrap_or(value.len())];
+            memchr::memmem::find_iter(value, b"url(")
+                .any(|url| !built_in_behavior(&value[url + b"url(".len()..]))
+        })
+}
+
+/// Whether a script scheme after `before` (CSS read by [`css_text`]) is the value of an
+/// attribute selector (`a[href^="javascript:"]`, in HTML5 Boilerplate's print style
+/// sheet): it matches links and loads nothing (review s19-r10).
+fn selector_value(before: &[u8]) -> bool {
+    let before = before
+        .strip_suffix(b"\"")
+        .or_else(|| before.strip_suffix(b"'"))
+        .unwrap_or(before);
+    let Some(before) = before.strip_suffix(b"=") else {
+        return false;
+    };
+    let before = match before.split_last() {
+        Some((operator, rest)) if b"^$*~|".contains(operator) => rest,
+        _ => before,
+    };
+    let name = before
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        .count();
+    name > 0 && before[..before.len() - name].ends_with(b"[")
+}
+
+/// Whether the behavior URL that opens `url` (CSS read by [`css_text`]) names one built
+/// into the engine that runs no script of the file's: `#default#VML`, which every web
+/// page Word saves declares (review s19-r10), `#default#userData`... HTML+TIME
+/// (`#default#time`, `#default#time2`) runs `<t:set>` and stays an alert.
+fn built_in_behavior(url: &[u8]) -> bool {
+    let url = url
+        .strip_prefix(b"\"")
+        .or_else(|| url.strip_prefix(b"'"))
+        .unwrap_or(url);
+    let Some(name) = url.strip_prefix(b"#default#") else {
+        return false;
+    };
+    let name = &name[..name
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count()];
+    !name.is_empty() && name != b"time" && name != b"time2"
 }
 
 /// The warning for a file past [`MAX_MARKUP_CANDIDATES`].
@@ -1069,26 +1232,11 @@ fn active_attribute(whole: &Tag, attribute: &Attribute) -> Option<String> {
     }
     // Inline CSS that runs script in the engine mshta uses (IE): `expression(...)`, a
     // script URL, an HTC behavior.
-    if name == b"style" {
-        let css: Vec<u8> = decode_entities(&attribute.value)
-            .into_iter()
-            .filter(|&b| b > b' ' && b != b'\\')
-            .map(|b| b.to_ascii_lowercase())
-            .collect();
-        let runs = [
-            &b"expression("[..],
-            b"javascript:",
-            b"vbscript:",
-            b"behavior:url(",
-        ]
-        .iter()
-        .any(|needle| memchr::memmem::find(&css, needle).is_some());
-        if runs {
-            return Some(format!(
-                "script in inline CSS ({}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
-                shown()
-            ));
-        }
+    if name == b"style" && css_runs(&css_text(&decode_entities(&attribute.value))) {
+        return Some(format!(
+            "script in inline CSS ({}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
+            shown()
+        ));
     }
     if name == b"srcdoc" {
         // The value is a whole HTML document, entity-encoded once: `<iframe

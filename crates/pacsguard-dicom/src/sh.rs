@@ -795,6 +795,7 @@ impl Parser<'_> {
                     // One word, read in place: moving it from call to call cost more
                     // than reading it (perf, 100 MB of `oN\n`).
                     let end = read_word(bytes, i, 0, &mut word)?;
+                    self.backquotes_parse(&word)?;
                     if word.real {
                         self.word(&word)?;
                     }
@@ -1247,30 +1248,52 @@ impl Parser<'_> {
         self.judge_substitutions(word); // `: $(sh -c …)`, `echo "$(wget …)"`
     }
 
+    /// dash parses a backquoted substitution's text as a script where it reads it: a
+    /// quote left open in it (a chance backquote in an element's header paired with one
+    /// in a text value, an apostrophe between them) is a syntax error of the whole file,
+    /// and dash runs nothing after it (review s19-r10: a processing note with backquotes
+    /// in a CT was an alert for commands dash never reached). Read at the top level only.
+    fn backquotes_parse(&self, word: &Word) -> Step<()> {
+        if self.nested {
+            return Ok(());
+        }
+        for &(from, to) in &word.substs {
+            if from == 0 || self.bytes.get(from - 1) != Some(&b'`') {
+                continue;
+            }
+            let Some(content) = self.bytes.get(from..to) else {
+                continue;
+            };
+            let never = |_: &[u8]| false;
+            let mut inner = self.inner(content, &never);
+            if matches!(inner.run(), Err(Stop::Syntax | Stop::End)) {
+                return Err(Stop::Syntax);
+            }
+        }
+        Ok(())
+    }
+
     /// A command substitution runs wherever its word stands (an assignment, an argument,
     /// a redirection target), not only in a command name: a hostile command in one is
     /// reported. Read one level deep, like [`Parser::generates_a_name`], and only when
-    /// the word is written as text (binary DICOM headers hold chance backquotes).
+    /// the substitution is written as text (binary DICOM headers hold chance
+    /// backquotes); the bytes around it in its word may be binary (an element's header).
     fn judge_substitutions(&mut self, word: &Word) {
         if self.pending.is_some() || self.nested || word.substs.is_empty() {
             return;
         }
-        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
-        let written = raw
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
         let hostile = self.hostile;
         let runs = |content: &[u8]| {
             let mut inner = self.inner(content, hostile);
             matches!(inner.run(), Ok(Some(_)))
         };
-        if written
-            && word
-                .substs
-                .iter()
-                .any(|&(from, to)| self.bytes.get(from..to).is_some_and(runs))
-        {
-            self.pending = Some(word.start);
+        if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
+            self.bytes
+                .get(from..to)
+                .is_some_and(|content| is_text(content) && runs(content))
+        }) {
+            // From the substitution when binary bytes lead the word (see `judge`).
+            self.pending = Some(if self.written(word) { word.start } else { from });
         }
     }
 
@@ -1313,10 +1336,7 @@ impl Parser<'_> {
         // A name made by an expansion is unknown until it runs: it counts when it is
         // written as text (an attacker's `${X}h`), not when the expansion is a run of
         // binary bytes that happens to hold a `$` or a backquote (DICOM headers do).
-        let raw = self.bytes.get(word.start..word.end).unwrap_or_default();
-        let written = raw
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n');
+        let written = self.written(word);
         let value = if word.param && written {
             self.value_of(word)
         } else {
@@ -1342,13 +1362,26 @@ impl Parser<'_> {
                 self.pending = Some(word.start);
             }
         }
-        let by_substitution = written
-            && !self.nested
-            && word.substs.iter().any(|&(from, to)| {
+        // A substitution is judged by its own text: a value written right after an
+        // element's binary header (`` `sh -c …` `` as a whole UT value) is one word with
+        // those header bytes, and dash runs the substitution all the same.
+        let by_substitution = if self.nested {
+            None
+        } else {
+            word.substs.iter().find_map(|&(from, to)| {
                 self.bytes
                     .get(from..to)
-                    .is_some_and(|content| self.generates_a_name(content))
-            });
+                    .filter(|content| is_text(content) && self.generates_a_name(content))
+                    .map(|_| from)
+            })
+        };
+        // Reported from the word, or from the substitution when binary bytes lead the
+        // word: the finding then quotes the command, not the header.
+        let at = match by_substitution {
+            Some(from) if !written => from,
+            _ => word.start,
+        };
+        let by_substitution = by_substitution.is_some();
         if *word.text == *b"." && !word.quoted {
             self.dot = Some(word.start);
         } else if !word.quoted && (*word.text == *b"trap" || *word.text == *b"alias") {
@@ -1361,7 +1394,7 @@ impl Parser<'_> {
             self.finds = true;
         } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
             if !self.context.operand_needed {
-                self.pending = Some(word.start);
+                self.pending = Some(at);
             } else if self.program_candidate.is_none() {
                 self.program_candidate = Some(Candidate {
                     at: word.start,
@@ -1462,11 +1495,7 @@ impl Parser<'_> {
     /// Whether `word` is written as text (printable ASCII): what an attacker writes, and
     /// what a run of binary bytes that happens to hold a `$`, a `/` or a backquote is not.
     fn written(&self, word: &Word) -> bool {
-        self.bytes
-            .get(word.start..word.end)
-            .unwrap_or_default()
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+        is_written(self.bytes.get(word.start..word.end).unwrap_or_default())
     }
 
     /// The command being read gets its input from the script (`$SHELL <<E`, `$SHELL <
@@ -1593,6 +1622,24 @@ fn read_word(bytes: &[u8], mut i: usize, depth: usize, word: &mut Word) -> Step<
     Ok(i)
 }
 
+/// Whether `bytes` are written as text (printable ASCII, tabs, newlines): what an
+/// attacker writes, and what a run of binary bytes between chance backquotes is not.
+fn is_written(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n')
+}
+
+/// Whether the text of a substitution is written as text: [`is_written`], or letters
+/// outside ASCII (`é` in UTF-8 or Latin-1, as DICOM text holds them), which dash passes
+/// through: one in a comment hid the substitution (review s19-r10). The bytes binary
+/// headers hold (NUL, lengths below 0x20) are no text.
+fn is_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) || b == b'\t' || b == b'\n' || b >= 0x80)
+}
+
 fn nested(depth: usize) -> Step<()> {
     if depth > MAX_SHELL_WORD_NESTING {
         return Err(Stop::Limit("MAX_SHELL_WORD_NESTING"));
@@ -1606,6 +1653,9 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
     if !expansion {
         word.push(&bytes[i..end]);
+    } else if bytes.get(i + 1..i + 3) == Some(b"((") {
+        // `$((…))` is arithmetic, whose substitutions run (review s19-r10).
+        inner_substitutions(bytes, i + 3..end.saturating_sub(2), depth, word);
     } else if bytes.get(i + 1) == Some(&b'(') {
         word.subst(i + 2, end - 1);
     } else {
@@ -1616,22 +1666,38 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
         }
         if bytes.get(i + 1) == Some(&b'{') {
             // `${X:-$(sh …)}` runs the substitution in its word: remembered as one.
-            let inner = i + 2..end.saturating_sub(1);
-            let mut at = inner.start;
-            while let Some(found) = bytes
-                .get(at..inner.end)
-                .and_then(|rest| memchr::memmem::find(rest, b"$("))
-            {
-                let open = at + found + 2;
-                let Ok(close) = skip_parens(bytes, open, depth + 2) else {
-                    break;
-                };
-                word.subst(open, close.saturating_sub(1));
-                at = close.max(open);
-            }
+            inner_substitutions(bytes, i + 2..end.saturating_sub(1), depth, word);
         }
     }
     Ok(end)
+}
+
+/// The substitutions within `inner` (a `${…}` or a `$((…))`), `$(…)` and backquoted
+/// alike (`${X:=`sh …`}`: review s19-r10), remembered in `word`: they run in its word.
+fn inner_substitutions(bytes: &[u8], inner: std::ops::Range<usize>, depth: usize, word: &mut Word) {
+    let mut at = inner.start;
+    while let Some(found) = bytes
+        .get(at..inner.end)
+        .and_then(|rest| memchr::memchr2(b'$', b'`', rest))
+    {
+        let start = at + found;
+        if bytes[start] == b'`' {
+            let Ok(close) = skip_backquote(bytes, start + 1) else {
+                break;
+            };
+            word.subst(start + 1, close.saturating_sub(1));
+            at = close.max(start + 1);
+        } else if bytes.get(start + 1) == Some(&b'(') {
+            let open = start + 2;
+            let Ok(close) = skip_parens(bytes, open, depth + 2) else {
+                break;
+            };
+            word.subst(open, close.saturating_sub(1));
+            at = close.max(open);
+        } else {
+            at = start + 1;
+        }
+    }
 }
 
 /// Where the parameter expansion from the `$` at `i` to `end` takes its value (None: a

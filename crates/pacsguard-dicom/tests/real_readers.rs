@@ -4172,3 +4172,649 @@ fn keys_fed_to_vim_from_a_lambda_a_method_or_a_string_are_found() {
         );
     }
 }
+
+/// Walk-around (session 19): a command substitution written as a whole text value
+/// (`` `sh -c …` `` or `$(sh -c …)` as a UT or LO value) is one word, for dash, with
+/// the element's binary header before it on the same line; dash runs the substitution
+/// all the same. The word as a whole was not text, so the substitution was not read.
+#[test]
+fn a_substitution_glued_to_an_elements_binary_header_is_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for (vr, value) in [
+        (*b"UT", format!("`{pipe}`")),
+        (*b"UT", format!("$({pipe})")),
+        (*b"LO", format!("x`{pipe}`y")),
+        (*b"LT", format!("\"$({pipe})\"")),
+    ] {
+        // The value's length is in the header: padded so that its low byte is a
+        // letter, not a quote or a parenthesis that would end dash's parse before.
+        let mut value = value.into_bytes();
+        while !(value.len() as u8).is_ascii_alphabetic() || value.len() % 2 == 1 {
+            value.push(b' ');
+        }
+        // Written element by element: the builder's CT holds (0008,0060), whose tag is
+        // a chance backquote that dash pairs with the value's.
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        let mut meta = Vec::new();
+        kit::write_element(&mut meta, (0x0002, 0x0001), *b"OB", &[0, 1]);
+        kit::write_element(
+            &mut meta,
+            (0x0002, 0x0002),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut meta, (0x0002, 0x0003), *b"UI", b"1.2.3.46");
+        kit::write_element(&mut meta, (0x0002, 0x0010), *b"UI", b"1.2.840.10008.1.2.1");
+        kit::write_element(
+            &mut file,
+            (0x0002, 0x0000),
+            *b"UL",
+            &(meta.len() as u32).to_le_bytes(),
+        );
+        file.extend_from_slice(&meta);
+        kit::write_element(
+            &mut file,
+            (0x0008, 0x0016),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut file, (0x0008, 0x0018), *b"UI", b"1.2.3.46");
+        kit::write_element(&mut file, (0x0010, 0x0010), *b"PN", b"DOE^JANE");
+        kit::write_element(&mut file, (0x0019, 0x0010), *b"LO", b"ACME");
+        kit::write_element(&mut file, (0x0019, 0x1010), vr, &value);
+        let value = String::from_utf8_lossy(&value).into_owned();
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", &file)]),
+            "dash did not run {value:?}"
+        );
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert
+                    && o.format == Some(Format::Shell)
+                    && o.detail.contains("(\"sh -c 'echo x > RAN'")),
+            "{value:?}: {inspection:#?}"
+        );
+    }
+}
+
+/// Python's `html.parser` gives back the raw text of each `<style>` element it reads.
+fn html_parser_style(markup: &str) -> String {
+    let program = "import sys, html.parser\n\
+        class P(html.parser.HTMLParser):\n\
+        \x20   def handle_data(self, data):\n\
+        \x20       if self.lasttag == 'style': print(repr(data))\n\
+        p = P(); p.feed(sys.stdin.read()); p.close()\n";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(markup.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3 output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Walk-around (session 19): `expression()` and HTC behaviors ran from a `style`
+/// attribute were alerts, the same CSS in a `<style>` element (a style sheet, which
+/// mshta's engine applies alike) was clean, as were CSS escapes and comments inside the
+/// keyword (`\65xpression(`, `exp/**/ression(`), which that engine reads as `expression(`.
+#[test]
+fn script_in_a_style_sheet_is_found_as_in_a_style_attribute() {
+    let cases = [
+        (
+            "<style>body{background:expression(eval(name))}</style>",
+            "expression(eval(name))",
+        ),
+        (
+            "<STYLE type=text/css>\n.x { behavior : url(http://x.example/a.htc) }\n</STYLE>",
+            "url(http://x.example/a.htc)",
+        ),
+        (
+            "<style>b{width:\\65xpression(alert(1))}</style>",
+            "xpression(alert(1))",
+        ),
+        (
+            "<style>b{width:exp/**/ression(alert(1))}</style>",
+            "ression(alert(1))",
+        ),
+        (
+            "<style>@import 'javascript:alert(1)';</style>",
+            "javascript:alert(1)",
+        ),
+        ("<div style=\"width:\\65xpression(alert(1))\">x</div>", ""),
+    ];
+    for (markup, parsed) in cases {
+        if !parsed.is_empty() {
+            let seen = html_parser_style(markup);
+            assert!(seen.contains(parsed), "html.parser reads {markup}: {seen}");
+        }
+        let dicom = kit::DicomBuilder::ct("1.2.3.47")
+            .element(0x0019, 0x0010, *b"LO", b"ACME")
+            .element(0x0019, 0x1010, *b"UT", markup.as_bytes())
+            .build();
+        assert!(
+            has_alert(&inspect(&dicom), FindingKind::ActiveContent),
+            "{markup}"
+        );
+        let wide: Vec<u8> = markup.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let found = find_markup(&wide);
+        assert!(
+            found.is_some_and(|m| m.severity == Severity::Alert),
+            "UTF-16 {markup}"
+        );
+    }
+    // An ordinary style sheet, or a word like "expressions" in text, runs nothing.
+    for inert in [
+        "<style>p { color: red; font: 12px/1.5 serif } /* expression of */</style><p>x</p>",
+        "<style>\n</style>Gene expression (profile) was normal.",
+    ] {
+        assert_eq!(find_markup(inert.as_bytes()), None, "{inert}");
+    }
+    // A style sheet longer than the limit without script in its reach is a warning
+    // naming the limit; the script within the limit is found.
+    let long = format!(
+        "<style>{}</style>",
+        "p{color:red}".repeat(pacsguard_dicom::MAX_STYLE_BYTES / 12 + 1)
+    );
+    let found = find_markup(long.as_bytes()).expect("a warning");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(found.detail.contains("MAX_STYLE_BYTES"), "{found:?}");
+    let within = format!(
+        "<style>{}b{{x:expression(1)}}</style>",
+        "p{color:red}".repeat(pacsguard_dicom::MAX_STYLE_BYTES / 12 - 2)
+    );
+    assert!(
+        find_markup(within.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+        "within the limit"
+    );
+}
+
+/// Walk-around (session 19): an RTF document whose embedded object runs (a Package
+/// holding a real PE, the equation editor) was an alert as a file of its own and clean in
+/// a private element of a DICOM file, where an OLE document carrying a macro was found.
+/// The document is judged to the brace that closes it, as Word reads it: a package named
+/// in the data set after it is not the document's.
+#[test]
+fn an_rtf_document_in_an_element_is_judged_by_the_objects_it_embeds() {
+    let pe = kit::real_pe();
+    let label = b"invoice.exe\0";
+    let mut native = vec![2, 0];
+    native.extend_from_slice(label);
+    native.extend_from_slice(b"C:\\t\\invoice.exe\0");
+    native.extend_from_slice(&0x0003_0000u32.to_le_bytes());
+    native.extend_from_slice(&(17u32).to_le_bytes());
+    native.extend_from_slice(b"C:\\t\\invoice.exe\0");
+    native.extend_from_slice(&(pe.len() as u32).to_le_bytes());
+    native.extend_from_slice(&pe);
+    let mut ole1 = Vec::new();
+    ole1.extend_from_slice(&0x0501u32.to_le_bytes());
+    ole1.extend_from_slice(&2u32.to_le_bytes());
+    ole1.extend_from_slice(&8u32.to_le_bytes());
+    ole1.extend_from_slice(b"Package\0");
+    ole1.extend_from_slice(&[0; 8]);
+    ole1.extend_from_slice(&(native.len() as u32).to_le_bytes());
+    ole1.extend_from_slice(&native);
+    let hex: String = ole1.iter().map(|b| format!("{b:02x}")).collect();
+    let lines: Vec<&str> = hex
+        .as_bytes()
+        .chunks(128)
+        .map(|c| std::str::from_utf8(c).expect("hex"))
+        .collect();
+    let package = format!(
+        "{{\\rtf1\\ansi{{\\object\\objemb{{\\*\\objclass Package}}\\objw100\\objh100{{\\*\\objdata {}}}}}}}",
+        lines.join("\n")
+    );
+    let equation = "{\\rtf1{\\object\\objupdate{\\*\\objdata 01050000020000000b0000004571756174696f6e2e3300}}}".to_owned();
+    let plain =
+        "{\\rtf1\\ansi\\deff0 {\\fonttbl{\\f0 Arial;}}Impression: stable \\{no change\\}.\\par}"
+            .to_owned();
+    let picture =
+        "{\\rtf1{\\object{\\*\\objclass Paint.Picture}{\\*\\objdata 0105000002000000}}}".to_owned();
+    // A report, then (outside the document) a note naming a package object.
+    let after = format!("{plain}\\objdata 0105000002000000080000005061636b61676500");
+    for (runs, rtf) in [
+        (true, &package),
+        (true, &equation),
+        (false, &plain),
+        (false, &picture),
+        (false, &after),
+    ] {
+        // On its own, as before.
+        assert_eq!(
+            !alerts(&inspect(rtf.as_bytes())).is_empty(),
+            runs || rtf == &after,
+            "{rtf:.80}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.48")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", rtf.as_bytes())
+            .build();
+        let inspection = inspect(&dicom);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{rtf:.80}: {:#?}",
+            inspection.observations
+        );
+    }
+}
+
+/// Walk-around (session 19): a cabinet made by gcab that installs pip's PE launcher was an
+/// alert as a file of its own and clean in a private element (its program compressed,
+/// nothing for the executable search to see). One that installs no program, and chance
+/// `MSCF` bytes with no cabinet header, are no alert and no warning.
+#[test]
+fn a_cabinet_in_an_element_is_judged_by_the_files_it_installs() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("font.ttf"), b"font data").expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run(
+        "gcab",
+        &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"],
+        &dir.0,
+    );
+    run(
+        "gcab",
+        &["-c", "-z", "fine.cab", "font.ttf", "notes.txt"],
+        &dir.0,
+    );
+    let read = |name: &str| std::fs::read(dir.path(name)).expect("read");
+    let mut chance = b"MSCF\0\0\0\0".to_vec();
+    chance.extend((0..600u32).map(|i| (i * 37 % 251) as u8));
+    for (runs, bytes) in [
+        (true, read("evil.cab")),
+        (false, read("fine.cab")),
+        (false, chance),
+    ] {
+        let dicom = kit::DicomBuilder::ct("1.2.3.49")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &bytes)
+            .build();
+        let inspection = inspect(&dicom);
+        assert_eq!(
+            !alerts(&inspection).is_empty(),
+            runs,
+            "{:#?}",
+            inspection.observations
+        );
+        if !runs {
+            assert!(
+                inspection
+                    .observations
+                    .iter()
+                    .all(|o| o.severity != Severity::Warning),
+                "{:#?}",
+                inspection.observations
+            );
+        }
+    }
+}
+
+/// Review s19-r10: gcab extracts a cabinet whose header says version 1.2 or 1.0, whose
+/// declared size (`cbCabinet`) is larger or smaller than the cabinet, or whose first
+/// reserved field is not zero (libmspack and Wine's FDI only warn, or do not check):
+/// each was clean in a private element (or a warning for the small size; the reserved
+/// field, a not-DICOM warning on its own too) while it installs pip's PE launcher.
+#[test]
+fn a_cabinet_with_another_version_or_a_lying_size_in_an_element_is_found() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("setup.exe"), kit::real_pe()).expect("write");
+    std::fs::write(dir.path("notes.txt"), b"report text\n").expect("write");
+    run(
+        "gcab",
+        &["-c", "-z", "evil.cab", "setup.exe", "notes.txt"],
+        &dir.0,
+    );
+    let cab = std::fs::read(dir.path("evil.cab")).expect("read");
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut c = cab.clone();
+        c[at..at + bytes.len()].copy_from_slice(bytes);
+        c
+    };
+    for (what, bytes) in [
+        ("version 1.2", patched(24, &[2, 1])),
+        ("version 1.0", patched(24, &[0, 1])),
+        (
+            "a size past the element",
+            patched(8, &0x7fff_ffffu32.to_le_bytes()),
+        ),
+        ("a size of 36", patched(8, &36u32.to_le_bytes())),
+        ("a reserved field set", patched(4, b"AAAA")),
+    ] {
+        // gcab extracts it, the program included.
+        let sub = TempDir::new();
+        std::fs::write(sub.path("x.cab"), &bytes).expect("write");
+        run("gcab", &["-x", "x.cab"], &sub.0);
+        assert_eq!(
+            std::fs::read(sub.path("setup.exe")).expect("gcab extracted"),
+            kit::real_pe(),
+            "{what}"
+        );
+        let dicom = kit::DicomBuilder::ct("1.2.3.50")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &bytes)
+            .build();
+        for bytes in [&bytes[..], &dicom[..]] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
+                "{what}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+}
+
+/// Review s19-r10: RTF documents Word opens and whose equation editor object runs, each
+/// an alert as a file of its own (the sniffer's `{\rt`) and clean in a private element:
+/// a header Word accepts other than `{\rtf` (`{\rt1`, `{\rtx`); braces inside `\binN`
+/// data (N raw bytes Word skips) ending the document early for the element search;
+/// hex digits of `\objdata` split by groups and control words, which Word skips (as
+/// oletools' rtfobj documents: "MS Word also allows ANY RTF-style tag {*} in between").
+#[test]
+fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
+    let equation = "01050000020000000b0000004571756174696f6e2e3300";
+    let cases = [
+        format!("{{\\rt1{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"),
+        format!("{{\\rtx{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"),
+        format!(
+            "{{\\rtf1{{\\*\\bgx\\bin4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
+        ),
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000\\dummy 0b0000004571\\par 756174696f6e2e3300}}}".to_owned(),
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000{\\*\\x}0b00000045717{\\*\\y{\\z 12}}56174696f6e2e3300}}}".to_owned(),
+        // A parameter on the destination word: no digit of the object.
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata1 0105000002000000{\\*\\x}0b00000045717{\\*\\y}56174696f6e2e3300}}}".to_owned(),
+        // The object as raw bytes after `\bin` (rtfobj reads them as object data).
+        "{\\rtf1{\\object\\objupdate{\\*\\objdata \\bin23 \u{1}\u{5}\0\0\u{2}\0\0\0\u{b}\0\0\0Equation.3\0}}}".to_owned(),
+    ];
+    for rtf in &cases {
+        let dicom = kit::DicomBuilder::ct("1.2.3.51")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", rtf.as_bytes())
+            .build();
+        for (what, bytes) in [("file", rtf.as_bytes()), ("element", &dicom[..])] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("Equation.3")),
+                "{what} {rtf}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+    // A report whose picture is stored as `\bin` data with braces in it stays clean.
+    let picture =
+        b"{\\rtf1\\ansi Impression: stable.\\par{\\pict\\wmetafile8\\bin6 }}{{}{}\\par}".to_vec();
+    let dicom = kit::DicomBuilder::ct("1.2.3.52")
+        .element(0x0029, 0x0010, *b"LO", b"ACME")
+        .element(0x0029, 0x1010, *b"OB", &picture)
+        .build();
+    assert!(alerts(&inspect(&dicom)).is_empty());
+}
+
+/// Review s19-r10 (false alarm): every HTML report Word saves as a web page carries
+/// `v\:* {behavior:url(#default#VML);}` in a `<style>` element: a behavior built into the
+/// engine (VML drawing), no script of the file's. It was an alert once `<style>` was read;
+/// a behavior from a URL, or HTML+TIME's (`#default#time2`, which runs `<t:set>`), stays
+/// one.
+#[test]
+fn a_word_web_page_report_with_built_in_vml_behaviors_is_no_alert() {
+    let word = "<html xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:o=\"urn:schemas-microsoft-com:office:office\">\n\
+        <head><meta name=Generator content=\"Microsoft Word 15\">\n<style>\nv\\:* {behavior:url(#default#VML);}\n\
+        o\\:* {behavior:url(#default#VML);}\n.shape {behavior:url('#default#VML');}\n</style>\n\
+        <style>\n<!--\n p.MsoNormal {margin:0cm;font-size:11.0pt;}\n-->\n</style></head>\n\
+        <body lang=EN-US><p class=MsoNormal>Impression: no acute findings.</p></body></html>";
+    assert_eq!(find_markup(word.as_bytes()), None);
+    let dicom = kit::DicomBuilder::ct("1.2.3.53")
+        .element(0x0029, 0x0010, *b"LO", b"ACME")
+        .element(0x0029, 0x1010, *b"UT", word.as_bytes())
+        .build();
+    assert!(alerts(&inspect(&dicom)).is_empty());
+    for runs in [
+        "<style>v\\:* {behavior:url(#default#VML);} b{behavior:url(x.htc)}</style>",
+        "<style>t\\:* {behavior:url(#default#time2)}</style>",
+        // A list of behaviors, the built-in one first (MSDN: a space-delimited list).
+        "<style>v\\:* {behavior:url(#default#VML) url(x.htc);}</style>",
+        "<p style=\"-ms-behavior: url('#default#VML') url(http://x.example/a.htc)\">x</p>",
+        "<p style=\"behavior:url(http://x.example/a.htc)\">x</p>",
+    ] {
+        assert!(
+            find_markup(runs.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+            "{runs}"
+        );
+    }
+}
+
+/// Review s19-r10: MAX_STYLE_BYTES at, below and above. A style sheet of exactly the
+/// limit, closed by `</style>`, is read whole: no warning (it was one, the closing tag
+/// counted as content past the limit). One byte more is a warning naming the limit, and
+/// script just past the limit is never taken as inert.
+#[test]
+fn a_style_sheet_at_the_limit_is_read_whole_and_past_it_is_a_warning() {
+    let limit = pacsguard_dicom::MAX_STYLE_BYTES;
+    let sheet = |len: usize| {
+        let mut css = "p{color:red}".repeat(len / 12 + 1);
+        css.truncate(len);
+        css
+    };
+    for len in [limit - 1, limit] {
+        let markup = format!("<style>{}</style><p>report</p>", sheet(len));
+        assert_eq!(find_markup(markup.as_bytes()), None, "{len}");
+    }
+    let markup = format!("<style>{}</style>", sheet(limit + 1));
+    let found = find_markup(markup.as_bytes()).expect("a warning past the limit");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(found.detail.contains("MAX_STYLE_BYTES"), "{found:?}");
+    let markup = format!("<style>{}b{{x:expression(1)}}</style>", sheet(limit));
+    assert!(find_markup(markup.as_bytes()).is_some_and(|m| m.severity != Severity::Info));
+}
+
+/// Review s19-r10: dash runs a substitution in a backquoted `${X:=`…`}` default and in
+/// arithmetic `$(( $(…) ))`, each written as a whole UT value glued to the element's
+/// header as in the session 19 walk-around: both were clean. Arithmetic and words
+/// that only look like substitutions in a comment stay clean.
+#[test]
+fn substitutions_in_a_default_or_in_arithmetic_glued_to_a_header_are_found() {
+    let file_with = |value: &str| {
+        let mut value = value.as_bytes().to_vec();
+        while !(value.len() as u8).is_ascii_alphabetic() || value.len() % 2 == 1 {
+            value.push(b' ');
+        }
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        let mut meta = Vec::new();
+        kit::write_element(&mut meta, (0x0002, 0x0001), *b"OB", &[0, 1]);
+        kit::write_element(
+            &mut meta,
+            (0x0002, 0x0002),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut meta, (0x0002, 0x0003), *b"UI", b"1.2.3.54");
+        kit::write_element(&mut meta, (0x0002, 0x0010), *b"UI", b"1.2.840.10008.1.2.1");
+        kit::write_element(
+            &mut file,
+            (0x0002, 0x0000),
+            *b"UL",
+            &(meta.len() as u32).to_le_bytes(),
+        );
+        file.extend_from_slice(&meta);
+        kit::write_element(
+            &mut file,
+            (0x0008, 0x0016),
+            *b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7",
+        );
+        kit::write_element(&mut file, (0x0008, 0x0018), *b"UI", b"1.2.3.54");
+        kit::write_element(&mut file, (0x0010, 0x0010), *b"PN", b"DOE^JANE");
+        kit::write_element(&mut file, (0x0019, 0x0010), *b"LO", b"ACME");
+        kit::write_element(&mut file, (0x0019, 0x1010), *b"UT", &value);
+        file
+    };
+    for value in [
+        "${x:=`sh -c 'echo x > RAN'`}",
+        "$(( $(sh -c 'echo x > RAN') ))",
+        "$((1+`sh -c 'echo x > RAN'`))",
+        // A letter outside ASCII in the substitution (UTF-8, ISO_IR 192; Latin-1 below).
+        "`sh -c 'echo x > RAN' # Jos\u{e9}`",
+        "$(sh -c 'echo \u{e9} > RAN')",
+    ] {
+        let file = file_with(value);
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", &file)]),
+            "dash did not run {value:?}"
+        );
+        let inspection = inspect(&file);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert
+                    && o.format == Some(Format::Shell)
+                    && o.detail.contains("> RAN'")),
+            "{value:?}: {inspection:#?}"
+        );
+    }
+    for value in [
+        "Dose $((2+3)) mGy, see `ref` and $(notes)",
+        "cost $((RATE*2)) ${x:-`date`}",
+    ] {
+        assert!(alerts(&inspect(&file_with(value))).is_empty(), "{value:?}");
+    }
+}
+
+/// Review s19-r10 (false alarm): pydicom's CT_small (whose (0008,0060) tag is a chance
+/// backquote) with a processing note using backquotes: dash pairs the header's
+/// backquote with the note's first one, meets the note's apostrophe inside that
+/// substitution and stops on "Unterminated quoted string", running none of the note;
+/// the substitution judged by its own text (session 19) made it an alert.
+#[test]
+fn a_note_with_backquotes_after_a_chance_header_backquote_is_no_alert_when_dash_stops() {
+    let note =
+        b"Steps: it's `a` then\n# log `.profraw` files in /tmp/x\n./main data1\n# merge `all`\n";
+    // pydicom's CT_small with the note in a private element before its Pixel Data.
+    let mut file = kit::pydicom_sample("CT_small.dcm");
+    let pixels = file
+        .windows(4)
+        .rposition(|w| w == [0xe0, 0x7f, 0x10, 0x00])
+        .expect("Pixel Data");
+    let mut private = Vec::new();
+    kit::write_element(&mut private, (0x0029, 0x0010), *b"LO", b"ACME");
+    kit::write_element(&mut private, (0x0029, 0x1010), *b"UT", note);
+    file.splice(pixels..pixels, private);
+    let dir = TempDir::new();
+    std::fs::write(dir.path("f"), &file).expect("write");
+    let out = Command::new("dash")
+        .arg("f")
+        .current_dir(&dir.0)
+        .output()
+        .expect("dash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Unterminated quoted string"), "{stderr}");
+    assert!(!stderr.contains("main"), "{stderr}");
+    let inspection = inspect(&file);
+    assert!(
+        alerts(&inspection).is_empty(),
+        "{:#?}",
+        inspection.observations
+    );
+}
+
+/// Review s19-r10 (false alarm): the print style sheet of HTML5 Boilerplate, which
+/// rustdoc's `rust.css` and countless web-page reports carry, names `javascript:` in an
+/// attribute selector (`a[href^="javascript:"]:after { content: ""; }`): a match on
+/// links, no URL the engine loads. It was an alert once `<style>` was read; script URLs
+/// (`url(javascript:…)`, `@import 'javascript:…'`) stay alerts.
+#[test]
+fn a_print_style_sheet_selecting_javascript_links_is_no_alert() {
+    let report = "<html><head><style>@media print {\n a, a:visited { text-decoration: underline; }\n\
+        a[href]:after { content: \" (\" attr(href) \")\"; }\n\
+        a[href^=\"javascript:\"]:after, a[href^=\"#\"]:after { content: \"\"; }\n\
+        a[href*='vbscript:'] { display: none }\n}</style></head><body>Impression: normal.</body></html>";
+    assert_eq!(find_markup(report.as_bytes()), None);
+    for runs in [
+        "<style>b{background:url(javascript:alert(1))}</style>",
+        "<style>b{background:url( 'javascript:alert(1)' )}</style>",
+        "<style>@import 'javascript:alert(1)';</style>",
+        "<style>a[href^=\"x\"]{} b{list-style:url(\"vbscript:msgbox(1)\")}</style>",
+    ] {
+        assert!(
+            find_markup(runs.as_bytes()).is_some_and(|m| m.severity == Severity::Alert),
+            "{runs}"
+        );
+    }
+}
+
+/// Review s19-r10: a file that opens with a `<style>` element (mshta renders it as HTML,
+/// and runs its `expression()`) was a not-DICOM warning where one opening with `<script>`,
+/// `<svg>` or the same sheet in UTF-16 was an alert: `<style` opens HTML for the sniffer
+/// too. A benign style sheet stays no alert.
+#[test]
+fn a_file_opening_with_a_style_element_that_runs_script_is_an_alert() {
+    for runs in [
+        "<style>b{width:expression(alert(1))}</style>",
+        " \n<STYLE>b{background:url(javascript:alert(1))}</STYLE><p>x</p>",
+    ] {
+        assert!(!alerts(&inspect(runs.as_bytes())).is_empty(), "{runs}");
+    }
+    assert!(alerts(&inspect(b"<style>p{color:red}</style><p>Report</p>")).is_empty());
+}
+
+/// Open (review s19-r10): dash runs a substitution nested in another
+/// (`x=$(echo $(sh -c …))`: the model reads one level deep) and one in the body of an
+/// unquoted here-document (`cat <<E` / `$(sh -c …)` / `E`: the body is expanded); both
+/// are clean, in a text file as in a value glued to an element header.
+#[test]
+#[ignore = "open, review s19-r10: substitutions nested two deep or in a here-document body"]
+fn substitutions_nested_or_in_a_here_document_are_found() {
+    for script in [
+        "x=$(echo $(sh -c 'echo x > RAN'))\n",
+        "cat <<E\n$(sh -c 'echo x > RAN')\nE\n",
+    ] {
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+            "dash did not run {script:?}"
+        );
+        assert!(
+            !alerts(&inspect(script.as_bytes())).is_empty(),
+            "{script:?}"
+        );
+    }
+}
+
+/// Review s19-r10: a cabinet file named `setup.exe.` or `setup.exe ` (Windows drops
+/// trailing dots and spaces when the file is created, so `expand` writes `setup.exe`)
+/// was clean, in an element and on its own.
+#[test]
+fn a_cabinet_program_named_with_a_trailing_dot_or_space_is_found() {
+    for name in ["setup.exe.", "setup.exe. .", "setup.exe "] {
+        let dir = TempDir::new();
+        std::fs::write(dir.path(name), kit::real_pe()).expect("write");
+        run("gcab", &["-c", "-z", "evil.cab", name], &dir.0);
+        let cab = std::fs::read(dir.path("evil.cab")).expect("read");
+        let dicom = kit::DicomBuilder::ct("1.2.3.56")
+            .element(0x0029, 0x0010, *b"LO", b"ACME")
+            .element(0x0029, 0x1010, *b"OB", &cab)
+            .build();
+        for bytes in [&cab[..], &dicom[..]] {
+            let inspection = inspect(bytes);
+            assert!(
+                alerts(&inspection).iter().any(|a| a.contains("setup.exe")),
+                "{name:?}: {:#?}",
+                inspection.observations
+            );
+        }
+    }
+}

@@ -164,7 +164,9 @@ pub(crate) fn rtf(bytes: &[u8]) -> Carries {
     // The hex decoded at both alignments, in lower case: Windows looks a class name up in
     // the registry, whose keys ignore case (`EQUATION.3` opens the equation editor), so
     // the hex of one spelling is not enough.
-    let decoded = [hex_decoded(&digits, 0), hex_decoded(&digits, 1)];
+    let mut decoded = vec![hex_decoded(&digits, 0), hex_decoded(&digits, 1)];
+    // And each `\objdata` as Word reads it, its digits split by groups and control words.
+    decoded.extend(objdata_hex(&lower).iter().map(|hex| hex_decoded(hex, 0)));
     for name in RTF_RUNNING_CLASSES {
         let class = name.to_ascii_lowercase();
         let named = decoded
@@ -181,6 +183,106 @@ pub(crate) fn rtf(bytes: &[u8]) -> Carries {
         "an RTF document whose embedded objects are no package and no equation editor object"
             .to_owned(),
     )
+}
+
+/// The hex digits of each `\objdata` destination in `lower` (an RTF document in lower
+/// case) as Word reads them: the digits of the destination's own group, where Word skips
+/// whitespace, control words, `\binN` data and whole groups between digits (oletools'
+/// rtfobj: "MS Word also allows ANY RTF-style tag {*} in between"). One pass over the
+/// document whatever the number of destinations (review s19-r10).
+fn objdata_hex(lower: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(found) = lower
+        .get(from..)
+        .and_then(|rest| memchr::memmem::find(rest, b"\\objdata"))
+    {
+        let at = from + found;
+        if lower
+            .get(at + b"\\objdata".len())
+            .is_some_and(u8::is_ascii_alphabetic)
+        {
+            from = at + b"\\objdata".len(); // a longer control word
+            continue;
+        }
+        // Past the word, its parameter (`\objdata1`) and its delimiter: no object digits.
+        let mut i = control_word(lower, at).0;
+        let mut hex = Vec::new();
+        let mut depth = 0usize;
+        while let Some(&b) = lower.get(i) {
+            match b {
+                b'{' => depth += 1,
+                b'}' if depth == 0 => break,
+                b'}' => depth -= 1,
+                b'\\' => {
+                    let (end, binary) = control_word(lower, i);
+                    let to = end.saturating_add(binary).min(lower.len());
+                    if depth == 0 {
+                        // `\binN`: N raw bytes of the object (rtfobj reads them so).
+                        let raw = lower.get(end..to).unwrap_or_default();
+                        hex.extend(raw.iter().flat_map(|b| {
+                            let digit = |d: u8| b"0123456789abcdef"[usize::from(d)];
+                            [digit(b >> 4), digit(b & 15)]
+                        }));
+                    }
+                    i = to;
+                    continue;
+                }
+                b if depth == 0 && b.is_ascii_hexdigit() => hex.push(b),
+                _ => {}
+            }
+            i += 1;
+        }
+        out.push(hex);
+        from = i;
+    }
+    out
+}
+
+/// The control word or symbol at the backslash at `i` in `lower`: where it ends (past its
+/// space delimiter) and, for `\binN`, the N bytes of binary data that follow it.
+pub(crate) fn control_word(lower: &[u8], i: usize) -> (usize, usize) {
+    let letters = lower
+        .get(i + 1..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| b.is_ascii_lowercase())
+        .count();
+    if letters == 0 {
+        return (i + 2, 0); // a control symbol: `\{`, `\*`, `\'`
+    }
+    let mut end = i + 1 + letters;
+    let negative = lower.get(end) == Some(&b'-');
+    let digits_from = end + usize::from(negative);
+    let digits = lower
+        .get(digits_from..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if digits > 0 {
+        end = digits_from + digits;
+    }
+    let binary = if &lower[i + 1..i + 1 + letters] == b"bin" && !negative && digits > 0 {
+        // Word reads up to 250 digits, leading zeros included (rtfobj).
+        let number = &lower[digits_from..end];
+        let significant = number.iter().skip_while(|&&d| d == b'0').count();
+        if significant > 19 {
+            usize::MAX
+        } else {
+            std::str::from_utf8(number)
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(usize::MAX)
+        }
+    } else {
+        0
+    };
+    if lower.get(end) == Some(&b' ') {
+        end += 1;
+    }
+    (end, binary)
 }
 
 /// Pairs of hex digits from `from` decoded to bytes, lower-cased (a pair that is not two
@@ -227,6 +329,15 @@ pub(crate) fn cab(bytes: &[u8]) -> Carries {
         let name = &bytes[name_start..name_start + name_len];
         let lower = name.to_ascii_lowercase();
         let base = lower.rsplit(|&b| b == b'\\').next().unwrap_or(&lower);
+        // Windows drops trailing dots and spaces from a name it creates: `setup.exe.` is
+        // written as `setup.exe` (review s19-r10).
+        let kept = base.len()
+            - base
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'.' || b == b' ')
+                .count();
+        let base = &base[..kept];
         let extension = base
             .iter()
             .rposition(|&b| b == b'.')
