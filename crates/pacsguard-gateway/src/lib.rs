@@ -37,6 +37,7 @@ pub mod rate;
 pub mod refusals;
 pub mod relay;
 pub mod tls;
+pub mod tls_records;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
 pub use relay::{Aborter, Evidence, Gateway, Reloader, SCREENING_THREADS, STOP_GRACE};

@@ -28,6 +28,8 @@ use crate::pdu::{
 use crate::places::{Full, Pending, Places, Unread};
 use crate::refusals::Incident;
 
+mod pass_through;
+
 /// How long associations in flight are given to finish after a stop is asked for; then
 /// they are aborted.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -681,6 +683,30 @@ impl Gateway {
     /// Serves until `stop` completes, then gives associations in flight [`STOP_GRACE`].
     pub async fn serve(self, stop: impl std::future::Future<Output = ()>) {
         let shared = Arc::new(self.shared);
+        // A listener that passes TLS through gives up what the gateway is for on its
+        // connections: said once at the start, on the record, besides on each of them.
+        for (_, rules) in &self.bound {
+            if let Some(bound) = current(rules)
+                && !bound.listener.pass_through.is_empty()
+            {
+                let to: Vec<&str> = bound
+                    .listener
+                    .pass_through
+                    .iter()
+                    .map(|p| p.upstream.as_str())
+                    .collect();
+                shared.event(
+                    Outcome::Success,
+                    "dicom://",
+                    format!(
+                        "listener {} passes TLS through unopened to {}: {} on its connections (no content screening, no AE title, user identity or presentation context checks)",
+                        bound.listener.listen,
+                        to.join(", "),
+                        pass_through::NOT_INSPECTED
+                    ),
+                );
+            }
+        }
         let mut associations = JoinSet::new();
         let mut accepting = JoinSet::new();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(
@@ -723,8 +749,9 @@ impl Gateway {
                     // While the trail's writer is behind: rejected transiently (the
                     // sender tries again), without reading.
                     if !shared.room_for(peer) {
-                        // A TLS client is not answered in plain DICOM: only closed on.
-                        if bound.acceptor.is_none() {
+                        // A TLS client (terminated or passed through) is not answered in plain
+                        // DICOM: only closed on.
+                        if bound.listener.plain() {
                             let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
                         }
                         drop(stream);
@@ -744,8 +771,9 @@ impl Gateway {
                                 "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"
                             ),
                         );
-                        // A TLS client is not answered in plain DICOM: only closed on.
-                        if bound.acceptor.is_none() {
+                        // A TLS client (terminated or passed through) is not answered in plain
+                        // DICOM: only closed on.
+                        if bound.listener.plain() {
                             let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
                         }
                         drop(stream);
@@ -763,8 +791,9 @@ impl Gateway {
                                 &format!("dicom://{peer}"),
                                 format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
                             );
-                            // A TLS client is not answered in plain DICOM: only closed on.
-                        if bound.acceptor.is_none() {
+                            // A TLS client (terminated or passed through) is not answered in plain
+                        // DICOM: only closed on.
+                        if bound.listener.plain() {
                             let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
                         }
                             drop(stream);
@@ -964,6 +993,10 @@ async fn association(
     shared: Arc<Shared>,
     pending: Pending,
 ) {
+    if !bound.listener.pass_through.is_empty() {
+        pass_through::relay(tcp, addr, rules, shared, pending).await;
+        return;
+    }
     let limits = shared.limits.clone();
     let object = format!("dicom://{addr}");
     // Set when a newer connection took the place while the first byte was awaited

@@ -2838,6 +2838,148 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
     );
 }
 
+/// TLS passed through (`mode = "tls-pass-through"`): DCMTK's `storescu +tls` → gateway →
+/// `storescp +tls`, the session end to end between them (the archive checks the
+/// modality's certificate, the gateway holds no key): byte for byte what storescu sends
+/// in the clear, nothing screened, each record saying "content not inspected: TLS passed
+/// through". Plain DICOM to the listener is refused at its first byte and not relayed; a
+/// peer outside the allow-list, and one past the rate, are closed on without a byte
+/// (a TLS client is never answered in plain DICOM); a pass-through route that also names
+/// an option only a route reading the association can honour is refused, naming it.
+#[test]
+fn tls_is_passed_through_unopened_with_dcmtk_on_both_sides() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive", "modality"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let files = samples();
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(
+        &rx,
+        &[
+            "+tls",
+            &p("archive.key"),
+            &p("archive.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+    );
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = 2\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{}\"\n",
+        upstream.port
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    // The modality calls the archive by its own AE title: the gateway reads none.
+    let out = storescu_with(
+        &[
+            "+tls",
+            &p("modality.key"),
+            &p("modality.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "ARCHIVE",
+        &files,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "storescu +tls through the pass-through: {}",
+        stderr(&out)
+    );
+    // Plain DICOM: refused at its first byte, nothing relayed.
+    let out = echoscu(port, "CT1", "ARCHIVE");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Outside the allow-list, then past the rate (2 a minute): closed without a byte.
+    for mut s in [
+        connect_from(2, port),
+        TcpStream::connect(("127.0.0.1", port)).expect("connect"),
+    ] {
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(
+            got.is_empty(),
+            "a TLS listener answered in plain DICOM: {got:?}"
+        );
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "through the pass-through, byte for byte"
+    );
+    let details = gateway_events(&events);
+    let said = |text: &str| details.iter().filter(|d| d.contains(text)).count();
+    assert_eq!(
+        said("passes TLS through unopened to 127.0.0.1:"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(said("accepted: TLS from 127.0.0.1:"), 1, "{details:#?}");
+    // DCMTK's peers may reset the connection after their release: either is an end.
+    assert_eq!(
+        said("closed by both sides") + said("closed by a reset of one side"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("content not inspected: TLS passed through"),
+        3,
+        "the start, the acceptance and the end: {details:#?}"
+    );
+    assert_eq!(
+        said("relayed C-STORE"),
+        0,
+        "nothing is screened: {details:#?}"
+    );
+    assert_eq!(
+        said(
+            "the first byte is 0x01, not a TLS handshake record (0x16): it begins a plain DICOM A-ASSOCIATE-RQ"
+        ),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("address not in the listener's allow-list"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("(limits.max_associations_per_minute)"),
+        1,
+        "{details:#?}"
+    );
+
+    // An option a pass-through cannot honour: exit 2, the field named.
+    let path = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        text.replace("mode =", "calling_ae = [\"CT1\"]\nmode ="),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listener[0].route[0].calling_ae")
+            && stderr(&out).contains("cannot honour"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// `pacsguard gateway --hash-passcode`: the hash a route's `users` holds.
 fn hash_passcode(passcode: &str) -> String {
     use std::io::Write as _;
