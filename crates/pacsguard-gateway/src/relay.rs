@@ -761,10 +761,11 @@ impl Gateway {
                     let over = shared
                         .rates
                         .lock()
-                        .map_or(None, |mut r| r.over(peer.ip(), std::time::Instant::now()));
-                    if let Some(over) = over {
+                        .map_or(None, |mut r| r.over_by(peer.ip(), std::time::Instant::now()));
+                    if let Some((counted_under, over)) = over {
+                        // A network's rate exceeded is one incident of the network.
                         shared.incident(
-                            peer.ip(),
+                            counted_under,
                             Incident::Rate,
                             &format!("dicom://{peer}"),
                             format!(

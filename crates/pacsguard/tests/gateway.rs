@@ -2621,6 +2621,99 @@ fn associations_past_the_rate_per_peer_are_rejected_transient_with_one_record() 
     );
 }
 
+/// Session 19: the rate per peer was evaded by rotating addresses inside one /24 (each
+/// address had a rate of its own). pynetdicom's AE associates from 40 loopback addresses
+/// of 127.0.0.0/24 in turn, one association each: the /24 as a whole gets
+/// `NETWORK_RATE_FACTOR` (16) times the rate (2 a minute here), so 32 are relayed and
+/// the rest rejected transient (local limit exceeded), on the record as one incident of
+/// the network; a sender of another /24 is not affected.
+#[test]
+fn rotating_addresses_inside_one_24_gets_the_networks_rate_not_one_per_address() {
+    require_dcmtk();
+    const RATE: usize = 2;
+    const FACTOR: usize = 16;
+    const ADDRESSES: usize = 40;
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = {RATE}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let script = format!(
+        r#"
+from pynetdicom import AE, evt
+from pynetdicom.pdu import A_ASSOCIATE_RJ
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+for host in [f"127.0.0.{{i}}" for i in range(2, 2 + {ADDRESSES})] + ["127.0.1.2"]:
+    # The A-ASSOCIATE-RJ as decoded off the wire (pynetdicom's own race, see
+    # said_by_pynetdicom: its DUL may close on a rejection before its ACSE looks).
+    answers = []
+    def on_pdu(event):
+        if isinstance(event.pdu, A_ASSOCIATE_RJ):
+            answers.append(event.pdu)
+    assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", bind_address=(host, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
+    if assoc.is_established:
+        status = assoc.send_c_echo().Status
+        assoc.release()
+        print(host, "echo", status)
+    elif assoc.is_rejected:
+        p = assoc.acceptor.primitive
+        print(host, "rejected", p.result, p.result_source, p.diagnostic)
+    elif answers:
+        print(host, "rejected", answers[0].result, answers[0].source, answers[0].reason_diagnostic)
+    else:
+        print(host, "aborted")
+"#,
+        port = gateway.ports[0]
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), ADDRESSES + 1, "{said}");
+    let inside: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("127.0.0."))
+        .collect();
+    assert_eq!(
+        inside.iter().filter(|l| l.ends_with("echo 0")).count(),
+        RATE * FACTOR,
+        "the /24's rate, and not one more: {said}"
+    );
+    assert_eq!(
+        inside
+            .iter()
+            .filter(|l| l.ends_with("rejected 2 3 2"))
+            .count(),
+        ADDRESSES - RATE * FACTOR,
+        "transient, service provider (presentation), local limit exceeded: {said}"
+    );
+    assert!(
+        lines.iter().any(|l| *l == "127.0.1.2 echo 0"),
+        "another /24: {said}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    let network = details
+        .iter()
+        .filter(|d| {
+            d.contains("from the network 127.0.0.0/24 (16 x limits.max_associations_per_minute)")
+        })
+        .count();
+    assert_eq!(network, 1, "one incident of the network: {details:#?}");
+}
+
 /// A CA and certificates signed by it (RSA: DCMTK's default BCP 195 profile offers
 /// ECDHE-RSA suites for TLS 1.2), made with the openssl CLI: `NAME.pem` and `NAME.key`
 /// for each name, each valid for 127.0.0.1 and localhost.
