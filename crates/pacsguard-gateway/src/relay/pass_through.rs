@@ -178,7 +178,9 @@ pub(super) async fn relay(
                 if records.application_data() {
                     break n;
                 }
-                if let Err(e) = up.write_all(&a[..n]).await {
+                // Held to the request's time too: a side that does not read cannot
+                // hold the handshake past it.
+                if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..n])).await) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to upstream {upstream} during the TLS handshake of {addr}: {e}"
                     ));
@@ -196,7 +198,7 @@ pub(super) async fn relay(
                     Ok(n) => n,
                 };
                 from_up += n as u64;
-                if let Err(e) = peer.write_all(&b[..n]).await {
+                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to {addr} during its TLS handshake: {e}"
                     ));
@@ -311,6 +313,18 @@ pub(super) async fn relay(
             started.elapsed().as_secs_f64()
         ),
     );
+}
+
+/// A write held to a deadline: its error, or that it timed out.
+fn written(
+    r: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+) -> Result<(), std::io::Error> {
+    r.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "not read within limits.request_seconds",
+        )
+    })?
 }
 
 /// Completes once neither side has sent a byte for `limit`.
