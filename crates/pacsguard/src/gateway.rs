@@ -191,6 +191,19 @@ impl Running {
     }
 }
 
+/// The nice value the gateway's screening threads run at (Linux: per thread). Screening
+/// is beside the relay, so the relay must win a core: on two cores its threads took
+/// them and relayed throughput fell to 39% of direct (bench/README.md, session 19). The
+/// screening still has every core the relay leaves idle.
+pub const SCREENING_NICE: i32 = 10;
+
+/// Run once on each screening thread: lowers its priority by [`SCREENING_NICE`]. A
+/// failure (not seen: lowering one's own priority needs no privilege) leaves it at
+/// the relay's.
+fn screening_thread() {
+    let _ = rustix::process::nice(SCREENING_NICE);
+}
+
 /// Binds the listeners of `config` and serves them until `stop`, the evidence handed to
 /// `evidence`; the failure budgets of user identities kept in the home.
 pub fn start(
@@ -223,6 +236,8 @@ pub fn start(
         .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
         // Passcodes of routes' users are Argon2id hashes made as the console makes them.
         .with_passcode_check(pacsguard_console::password::verify)
+        // Screening threads yield the cores to the relay (see `screening_thread`).
+        .with_screening_thread(screening_thread)
         // Locks and trusted addresses outlive a restart (a lock a restart forgot would be
         // a guesser's fresh budget, and the right sender's trust lost).
         .with_lockout_file(lockout_file(home)?)?;
