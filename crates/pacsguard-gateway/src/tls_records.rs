@@ -131,6 +131,162 @@ impl Records {
     }
 }
 
+/// The oldest TLS version a pass-through lets an upstream negotiate: TLS 1.2 (0x0303;
+/// PS3.15's secure transport profiles follow BCP195: TLS 1.2 or later, never a
+/// downgrade). The gateway holds no key, but the version chosen is in the clear in the
+/// upstream's ServerHello (its `supported_versions` extension for TLS 1.3).
+pub const MIN_PASSED_THROUGH_VERSION: u16 = 0x0303;
+const ALERT: u8 = 21;
+const SERVER_HELLO: u8 = 2;
+const SUPPORTED_VERSIONS: u16 = 43;
+/// The most of the upstream's bytes held before its ServerHello is complete: two whole
+/// records (a ServerHello fits in one).
+pub const MAX_HELD_BYTES: usize = 2 * (MAX_RECORD_BYTES + HEADER_BYTES);
+
+/// What the upstream's first records say of the session (review s19-r16: a
+/// pass-through relayed a TLS 1.0 session, recorded as a success).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSaid {
+    /// The version the upstream chose in its ServerHello.
+    Version(u16),
+    /// The upstream's first record is an alert: it refused the handshake itself.
+    Alert,
+}
+
+/// The name of a TLS version for the record (`0x0301` is "TLS 1.0").
+pub fn version_name(version: u16) -> String {
+    match version {
+        0x0300 => "SSL 3.0".to_owned(),
+        0x0301..=0x0304 => format!("TLS 1.{}", version - 0x0301),
+        v => format!("version {v:#06x}"),
+    }
+}
+
+/// The upstream's bytes of a pass-through, held until its ServerHello shows the version
+/// it chose (bounded: the ServerHello's records, at most two records' worth).
+#[derive(Debug, Default)]
+pub struct ServerHello {
+    held: Vec<u8>,
+}
+
+impl ServerHello {
+    /// Takes the upstream's next bytes; `Ok(None)` while the ServerHello is incomplete,
+    /// then what it says; `Err` when the upstream's first bytes are not a ServerHello in
+    /// TLS records.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<ServerSaid>, String> {
+        self.held.extend_from_slice(bytes);
+        if self.held.len() > MAX_HELD_BYTES {
+            return Err(format!(
+                "no ServerHello in the upstream's first {MAX_HELD_BYTES} bytes"
+            ));
+        }
+        // The handshake messages so far, from the records' bodies.
+        let mut handshake = Vec::new();
+        let mut at = 0;
+        while self.held.len() >= at + HEADER_BYTES {
+            let header = &self.held[at..at + HEADER_BYTES];
+            let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if header[1] != 3 || length > MAX_RECORD_BYTES {
+                return Err(format!(
+                    "the upstream's record at byte {at} is not TLS framing ({:02x?})",
+                    header
+                ));
+            }
+            match header[0] {
+                ALERT if at == 0 => return Ok(Some(ServerSaid::Alert)),
+                HANDSHAKE => {}
+                other => {
+                    return Err(format!(
+                        "the upstream sent a record of type {other:#04x} before its ServerHello"
+                    ));
+                }
+            }
+            let body = at + HEADER_BYTES;
+            let end = (body + length).min(self.held.len());
+            handshake.extend_from_slice(&self.held[body..end]);
+            at = body + length;
+            if handshake.len() >= 4 {
+                break;
+            }
+        }
+        if handshake.len() < 4 {
+            return Ok(None);
+        }
+        if handshake[0] != SERVER_HELLO {
+            return Err(format!(
+                "the upstream's first handshake message is of type {}, not a ServerHello (2)",
+                handshake[0]
+            ));
+        }
+        let length = usize::from(handshake[1]) << 16
+            | usize::from(handshake[2]) << 8
+            | usize::from(handshake[3]);
+        if length > MAX_RECORD_BYTES {
+            return Err(format!("a ServerHello of {length} bytes"));
+        }
+        // The rest of the message may come in the next handshake records.
+        while handshake.len() < 4 + length && self.held.len() >= at + HEADER_BYTES {
+            let header = &self.held[at..at + HEADER_BYTES];
+            let record = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if header[0] != HANDSHAKE || header[1] != 3 || record > MAX_RECORD_BYTES {
+                return Err(format!(
+                    "the upstream's ServerHello is cut by a record that is not a handshake's ({:02x?})",
+                    header
+                ));
+            }
+            let body = at + HEADER_BYTES;
+            let end = (body + record).min(self.held.len());
+            handshake.extend_from_slice(&self.held[body..end]);
+            at = body + record;
+        }
+        if handshake.len() < 4 + length {
+            return Ok(None);
+        }
+        server_hello_version(&handshake[4..4 + length])
+            .map(|v| Some(ServerSaid::Version(v)))
+            .ok_or_else(|| "the upstream's ServerHello cannot be read".to_owned())
+    }
+
+    /// The upstream's bytes held so far (to be relayed once the version is judged).
+    pub fn held(&self) -> &[u8] {
+        &self.held
+    }
+}
+
+/// The version a ServerHello's body chose: its `supported_versions` extension, else its
+/// `legacy_version` (RFC 8446 4.1.3, 4.2.1; RFC 5246 7.4.1.3).
+fn server_hello_version(body: &[u8]) -> Option<u16> {
+    let legacy = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    // legacy_version, random, session id.
+    let mut at = 2 + 32;
+    let session = usize::from(*body.get(at)?);
+    at += 1 + session;
+    // cipher suite, compression method.
+    at += 3;
+    if at == body.len() {
+        return Some(legacy);
+    }
+    let extensions = usize::from(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+    at += 2;
+    let end = at.checked_add(extensions)?;
+    if end > body.len() {
+        return None;
+    }
+    while at + 4 <= end {
+        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
+        let length = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
+        at += 4;
+        if at + length > end {
+            return None;
+        }
+        if kind == SUPPORTED_VERSIONS {
+            return (length == 2).then(|| u16::from_be_bytes([body[at], body[at + 1]]));
+        }
+        at += length;
+    }
+    Some(legacy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +351,104 @@ mod tests {
             .and_then(|()| r.feed(&(top + 1).to_be_bytes()))
             .expect_err("over");
         assert!(e.what.contains("over the most"), "{e}");
+    }
+
+    /// A ServerHello record choosing `legacy`, with a `supported_versions` extension
+    /// choosing `chosen` when given.
+    fn server_hello(legacy: u16, chosen: Option<u16>) -> Vec<u8> {
+        let mut body = legacy.to_be_bytes().to_vec();
+        body.extend([0x5A; 32]);
+        body.extend([32]);
+        body.extend([0x11; 32]);
+        body.extend([0x13, 0x01, 0]);
+        if let Some(v) = chosen {
+            // key_share (empty for the test), then supported_versions.
+            let mut ext = vec![0, 51, 0, 0, 0, 43, 0, 2];
+            ext.extend(v.to_be_bytes());
+            body.extend(u16::try_from(ext.len()).expect("small").to_be_bytes());
+            body.extend(ext);
+        }
+        let mut message = vec![SERVER_HELLO, 0];
+        message.extend(u16::try_from(body.len()).expect("small").to_be_bytes());
+        message.extend(body);
+        let mut r = vec![HANDSHAKE, 3, 3];
+        r.extend(u16::try_from(message.len()).expect("small").to_be_bytes());
+        r.extend(message);
+        r
+    }
+
+    /// Review s19-r16: the version an upstream chose is read from its ServerHello, cut
+    /// anywhere, TLS 1.3's from its extension; an alert first is said as such; what is
+    /// not a ServerHello is refused, and what is held is bounded.
+    #[test]
+    fn the_version_the_upstream_chose_is_read_from_its_server_hello() {
+        for (legacy, chosen, said) in [
+            (0x0301, None, 0x0301),
+            (0x0300, None, 0x0300),
+            (0x0303, None, 0x0303),
+            (0x0303, Some(0x0304), 0x0304),
+        ] {
+            let mut stream = server_hello(legacy, chosen);
+            stream.extend(record(HANDSHAKE, 900));
+            for cut in [1, 3, 5, 40, 4096] {
+                let mut hello = ServerHello::default();
+                let mut got = None;
+                for chunk in stream.chunks(cut) {
+                    if let Some(v) = hello.feed(chunk).expect("a ServerHello") {
+                        got = Some(v);
+                        break;
+                    }
+                }
+                assert_eq!(got, Some(ServerSaid::Version(said)), "{legacy:#x} {cut}");
+            }
+        }
+        // A ServerHello split over two handshake records.
+        let whole = server_hello(0x0301, None);
+        let message = &whole[HEADER_BYTES..];
+        let mut stream = vec![HANDSHAKE, 3, 1, 0, 10];
+        stream.extend(&message[..10]);
+        stream.extend([HANDSHAKE, 3, 1]);
+        stream.extend(
+            u16::try_from(message.len() - 10)
+                .expect("small")
+                .to_be_bytes(),
+        );
+        stream.extend(&message[10..]);
+        assert_eq!(
+            ServerHello::default().feed(&stream),
+            Ok(Some(ServerSaid::Version(0x0301)))
+        );
+        assert_eq!(
+            ServerHello::default().feed(&[ALERT, 3, 3, 0, 2, 2, 70]),
+            Ok(Some(ServerSaid::Alert))
+        );
+        assert!(
+            ServerHello::default().feed(&record(HANDSHAKE, 40)).is_err(),
+            "not a ServerHello (0xAB)"
+        );
+        assert!(
+            ServerHello::default()
+                .feed(&[APPLICATION_DATA, 3, 3, 0, 1, 0])
+                .is_err()
+        );
+        assert!(
+            ServerHello::default()
+                .feed(b"\x02\x00\x00\x00\x00\x44")
+                .is_err(),
+            "plain DICOM"
+        );
+        // Empty handshake records without end: refused past the bound.
+        let mut hello = ServerHello::default();
+        let empty = [HANDSHAKE, 3, 3, 0, 0];
+        let mut result = Ok(None);
+        for _ in 0..=MAX_HELD_BYTES / empty.len() {
+            result = hello.feed(&empty);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(result.is_err(), "held without bound");
+        assert_eq!(version_name(0x0301), "TLS 1.0");
+        assert_eq!(version_name(0x0304), "TLS 1.3");
     }
 }

@@ -5271,3 +5271,70 @@ fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() 
         "the record never reached the terminal: {gateway}"
     );
 }
+
+/// Review s19-r16: a pass-through relayed whatever TLS version the sender and the
+/// upstream agreed on: `openssl s_client -tls1` → gateway → `openssl s_server -tls1`
+/// was relayed and recorded as a success, against PS3.15's profiles (BCP195: TLS 1.2 or
+/// later). The version the upstream chose is in the clear in its ServerHello: older
+/// than TLS 1.2 (here an upstream answering TLS 1.0), the connection is closed on both
+/// sides before a byte of the ServerHello reaches the sender, and the record says why;
+/// an upstream choosing TLS 1.2 is relayed.
+#[test]
+fn tls_is_passed_through_only_at_tls_1_2_or_later() {
+    use std::io::Write as _;
+    let env = Env::new();
+    // An upstream that reads the sender's hello and answers with a ServerHello of
+    // `version` (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
+    let upstream = |version: u8| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let answering = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut hello = [0u8; 16];
+            s.read_exact(&mut hello)
+                .expect("the sender's hello relayed");
+            let mut record = vec![0x16, 3, 1, 0, 42, 2, 0, 0, 38, 3, version];
+            record.extend([0x5A; 32]);
+            record.extend([0, 0, 0x2F, 0]);
+            let _ = s.write_all(&record);
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        });
+        (port, answering)
+    };
+    let sent = |port: u16| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        // A handshake record's header and 11 bytes of a ClientHello.
+        s.write_all(&[0x16, 3, 1, 0, 11, 1, 0, 0, 7, 3, 3, 0, 0, 0, 0, 0])
+            .expect("write");
+        let mut got = [0u8; 5];
+        let n = s.read(&mut got).unwrap_or(0);
+        got[..n].to_vec()
+    };
+    for (version, relayed) in [(1u8, false), (3, true)] {
+        let (port, answering) = upstream(version);
+        let gateway = Gateway::start(
+            &env,
+            &format!(
+                "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{port}\"\n"
+            ),
+        );
+        let got = sent(gateway.ports[0]);
+        let (code, events) = gateway.stop();
+        answering.join().expect("upstream");
+        assert_eq!(code, 0, "{events:#?}");
+        let details = gateway_events(&events);
+        let refused = details.iter().any(|d| {
+            d.contains("chose TLS 1.0") && d.contains("older than TLS 1.2 (BCP195, PS3.15)")
+        });
+        if relayed {
+            assert_eq!(got, [0x16, 3, 1, 0, 42], "TLS 1.2 relayed: {details:#?}");
+            assert!(!refused, "{details:#?}");
+        } else {
+            assert!(got.is_empty(), "TLS 1.0 relayed: {got:?} {details:#?}");
+            assert!(refused, "{details:#?}");
+        }
+    }
+}

@@ -8,13 +8,16 @@
 //! loop), the rate per peer, a pending place until the peer's handshake is over (its
 //! first application data record) within `limits.request_seconds`, then an association
 //! place for the rest, the idle timer, the stop, and TLS record framing on the peer's
-//! bytes (`tls_records`): what is not TLS is not relayed.
+//! bytes (`tls_records`): what is not TLS is not relayed; and the version the upstream
+//! chose, read from its ServerHello: older than TLS 1.2 is not relayed.
 
 use super::{
     AtomicU64, Current, Full, Incident, Instant, Ordering, Outcome, Pending, Shared, SocketAddr,
     Stopping, TcpStream, current, no_delay,
 };
-use crate::tls_records::Records;
+use crate::tls_records::{
+    MIN_PASSED_THROUGH_VERSION, Records, ServerHello, ServerSaid, version_name,
+};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
@@ -138,6 +141,9 @@ pub(super) async fn relay(
         vec![0u8; HANDSHAKE_BUFFER_BYTES],
     );
     let (mut from_peer, mut from_up) = (0u64, 0u64);
+    // The upstream's bytes held until its ServerHello shows the version it chose (then
+    // `None`): a session older than TLS 1.2 is not relayed (review s19-r16).
+    let mut hello = Some(ServerHello::default());
     let carried = loop {
         tokio::select! {
             () = pending.evicted() => {
@@ -175,7 +181,9 @@ pub(super) async fn relay(
                     return;
                 }
                 pending.received(from_peer);
-                if records.application_data() {
+                // Early data (TLS 1.3's 0-RTT) before the upstream's ServerHello is
+                // judged is relayed as handshake: the version is judged first.
+                if records.application_data() && hello.is_none() {
                     break n;
                 }
                 // Held to the request's time too: a side that does not read cannot
@@ -198,7 +206,34 @@ pub(super) async fn relay(
                     Ok(n) => n,
                 };
                 from_up += n as u64;
-                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
+                let Some(judging) = hello.as_mut() else {
+                    if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
+                        shared.event(Outcome::Failure, &object, format!(
+                            "closed: could not write to {addr} during its TLS handshake: {e}"
+                        ));
+                        return;
+                    }
+                    continue;
+                };
+                match judging.feed(&b[..n]) {
+                    Ok(None) => continue,
+                    Ok(Some(ServerSaid::Version(v))) if v < MIN_PASSED_THROUGH_VERSION => {
+                        shared.refused(addr.ip(), &object, format!(
+                            "refused: upstream {upstream} chose {} for the TLS of {addr}, older than TLS 1.2 (BCP195, PS3.15): closed on both sides before its ServerHello was relayed ({NOT_INSPECTED})",
+                            version_name(v)
+                        ));
+                        return;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        shared.refused(addr.ip(), &object, format!(
+                            "refused: upstream {upstream} during the TLS handshake of {addr}: {e}: not relayed; closed"
+                        ));
+                        return;
+                    }
+                }
+                let held = hello.take().map(|h| h.held().to_vec()).unwrap_or_default();
+                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&held)).await) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to {addr} during its TLS handshake: {e}"
                     ));
