@@ -306,7 +306,7 @@ pub(super) async fn relay(
         } => End::Stopped(why),
         () = idle(&activity, started, limits.idle) => End::Idle,
     };
-    drop((p, u));
+    // `p` and `u` borrow the streams only until here (their last use above).
     let (outcome, how) = match end {
         End::Closed => (Outcome::Success, "closed by both sides".to_owned()),
         End::Reset(e) => (
