@@ -29,6 +29,7 @@ use crate::places::{Full, Pending, Places, Unread};
 use crate::refusals::Incident;
 
 mod pass_through;
+pub use pass_through::NOT_INSPECTED as PASS_THROUGH_NOT_INSPECTED;
 
 /// How long associations in flight are given to finish after a stop is asked for; then
 /// they are aborted.

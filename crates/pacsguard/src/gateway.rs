@@ -449,16 +449,32 @@ fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: &Printe
 /// and detail.
 fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
     let outcome = read_config(path).and_then(|(config, digest)| {
+        // A reload may turn a listener to passing TLS through (no screening on it): said
+        // on the record as the start says it (review s19-r16).
+        let passed: Vec<String> = config
+            .listeners
+            .iter()
+            .filter(|l| !l.pass_through.is_empty())
+            .map(|l| {
+                let to: Vec<&str> = l.pass_through.iter().map(|p| p.upstream.as_str()).collect();
+                format!(
+                    "; listener {} passes TLS through unopened to {}: {} on its connections (no content screening, no AE title, user identity or presentation context checks)",
+                    l.listen,
+                    to.join(", "),
+                    pacsguard_gateway::PASS_THROUGH_NOT_INSPECTED
+                )
+            })
+            .collect();
         reloader
             .reload(config)
             .map_err(|e| anyhow!("{} (SHA-256 {digest}): {e}", path.display()))?;
-        Ok(digest)
+        Ok((digest, passed.concat()))
     });
     match outcome {
-        Ok(digest) => (
+        Ok((digest, passed)) => (
             Outcome::Success,
             format!(
-                "configuration reloaded from {} (SHA-256 {digest}): new associations follow it; those in flight finish under the rules that admitted them",
+                "configuration reloaded from {} (SHA-256 {digest}): new associations follow it; those in flight finish under the rules that admitted them{passed}",
                 path.display()
             ),
         ),

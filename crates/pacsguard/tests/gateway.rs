@@ -5335,3 +5335,32 @@ fn tls_is_passed_through_only_at_tls_1_2_or_later() {
         }
     }
 }
+
+/// Review s19-r16: a SIGHUP could turn a screening listener into one passing TLS
+/// through (no content screening, no AE, identity or context checks on its
+/// connections), and the trail said only "configuration reloaded" with a digest; the
+/// start says it per listener, the reload did not. Now the reload's record says it too.
+#[test]
+fn a_reload_to_tls_pass_through_says_what_it_gives_up() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    let gateway = Gateway::start(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, 9)),
+    );
+    std::fs::write(
+        &path,
+        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:9\"\n",
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("configuration reloaded from")
+            && d.contains("passes TLS through unopened to 127.0.0.1:9: content not inspected: TLS passed through")),
+        "{details:#?}"
+    );
+}
