@@ -42,6 +42,14 @@
 //! # sender's user identity item is never forwarded); without passcode_file a username
 //! # alone (type 1). The file holds one line, read when the gateway binds or reloads.
 //! upstream_identity = { username = "gateway", passcode_file = "/etc/pacsguard/pacs.pass" }
+//!
+//! [[listener]]             # TLS passed through unopened (see TLS_PASS_THROUGH): no
+//! listen = "0.0.0.0:2762"  # content screening, no AE, identity or context checks
+//! allow = ["10.1.0.0/16"]  # (no `tls` on such a listener)
+//! [[listener.route]]
+//! mode = "tls-pass-through"
+//! peers = ["10.1.2.0/24"]  # optional; required, and disjoint, with several such routes
+//! upstream = "10.2.0.5:2762"
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -173,22 +181,62 @@ struct RawListener {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
-    called_ae: String,
-    calling_ae: Vec<String>,
+    /// `"dicom"` (the default) or [`TLS_PASS_THROUGH`].
+    mode: Option<String>,
+    // Optional here so that a pass-through route that gives one is refused by name, and
+    // a DICOM route that lacks one too (see `GatewayConfig::parse`).
+    called_ae: Option<String>,
+    calling_ae: Option<Vec<String>>,
     peers: Option<Vec<String>>,
-    sop_classes: Vec<String>,
-    transfer_syntaxes: Vec<String>,
+    sop_classes: Option<Vec<String>>,
+    transfer_syntaxes: Option<Vec<String>>,
     upstream: String,
-    upstream_ae: String,
-    #[serde(default)]
-    refuse: Vec<String>,
+    upstream_ae: Option<String>,
+    refuse: Option<Vec<String>>,
     upstream_tls: Option<UpstreamTls>,
-    #[serde(default)]
-    users: Vec<RawUser>,
-    #[serde(default)]
-    client_certificates: Vec<String>,
+    users: Option<Vec<RawUser>>,
+    client_certificates: Option<Vec<String>>,
     jwt: Option<RawJwt>,
     upstream_identity: Option<UpstreamIdentity>,
+}
+
+impl RawRoute {
+    /// The options given that only a route reading the association can honour, by name.
+    fn dicom_only_fields(&self) -> Vec<&'static str> {
+        [
+            ("called_ae", self.called_ae.is_some()),
+            ("calling_ae", self.calling_ae.is_some()),
+            ("sop_classes", self.sop_classes.is_some()),
+            ("transfer_syntaxes", self.transfer_syntaxes.is_some()),
+            ("upstream_ae", self.upstream_ae.is_some()),
+            ("refuse", self.refuse.is_some()),
+            ("upstream_tls", self.upstream_tls.is_some()),
+            ("users", self.users.is_some()),
+            ("client_certificates", self.client_certificates.is_some()),
+            ("jwt", self.jwt.is_some()),
+            ("upstream_identity", self.upstream_identity.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
+/// The `mode` of a route that relays a TLS connection unopened: the gateway never holds
+/// the session keys, so it sees no AE title, user identity, presentation context or data
+/// set. What it can still do is what needs no byte of the association: admission by
+/// peer address before the first byte, the places and the rate per peer, the idle and
+/// request timers, a check that the bytes are TLS records, and a record of each
+/// connection ("content not inspected: TLS passed through").
+pub const TLS_PASS_THROUGH: &str = "tls-pass-through";
+
+/// A route that passes TLS through to its upstream (see [`TLS_PASS_THROUGH`]).
+#[derive(Clone, Debug)]
+pub struct PassThrough {
+    /// Where the peer may connect from for this route; empty: anywhere the listener
+    /// allows (only when it is the listener's only route).
+    pub peers: Vec<Network>,
+    pub upstream: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,6 +352,17 @@ impl Network {
         (prefix <= max).then_some(Network { addr, prefix })
     }
 
+    /// Whether some address lies in both.
+    pub fn overlaps(&self, other: &Network) -> bool {
+        let (wide, narrow) = if self.prefix <= other.prefix {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        // Mixed families never overlap here (an IPv4-mapped network is not written).
+        self.addr.is_ipv4() == other.addr.is_ipv4() && wide.contains(narrow.addr)
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -383,7 +442,27 @@ pub struct Listener {
     pub listen: SocketAddr,
     pub allow: Vec<Network>,
     pub tls: Option<ListenerTls>,
+    /// DICOM routes (empty on a pass-through listener).
     pub routes: Vec<Route>,
+    /// `tls-pass-through` routes (empty on a DICOM listener): a listener has one kind.
+    pub pass_through: Vec<PassThrough>,
+}
+
+impl Listener {
+    /// The pass-through route of a peer at `ip`: the first whose peers hold it (they do
+    /// not overlap), or the only one when it names none.
+    pub fn pass_through_for(&self, ip: IpAddr) -> Option<&PassThrough> {
+        self.pass_through
+            .iter()
+            .find(|p| p.peers.is_empty() || p.peers.iter().any(|n| n.contains(ip)))
+    }
+
+    /// Whether the peers of this listener speak DICOM to it in the clear (no TLS
+    /// terminated, none passed through): only those may be answered A-ASSOCIATE-RJ
+    /// before a byte is read.
+    pub fn plain(&self) -> bool {
+        self.tls.is_none() && self.pass_through.is_empty()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -546,17 +625,47 @@ impl GatewayConfig {
                 return Err(err(format!("{at}.route"), "no [[listener.route]]"));
             }
             let mut routes: Vec<Route> = Vec::new();
+            let mut pass_through: Vec<PassThrough> = Vec::new();
             for (j, r) in l.route.iter().enumerate() {
                 let at = format!("{at}.route[{j}]");
-                let called_ae = ae(&format!("{at}.called_ae"), &r.called_ae)?;
-                if r.calling_ae.is_empty() {
+                match r.mode.as_deref() {
+                    None | Some("dicom") if !pass_through.is_empty() => {
+                        return Err(err(
+                            format!("{at}.mode"),
+                            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
+                        ));
+                    }
+                    None | Some("dicom") => {}
+                    Some(TLS_PASS_THROUGH) => {
+                        pass_through.push(pass_through_route(
+                            &at,
+                            i,
+                            l,
+                            r,
+                            &routes,
+                            &pass_through,
+                        )?);
+                        continue;
+                    }
+                    Some(other) => {
+                        return Err(err(
+                            format!("{at}.mode"),
+                            format!("{other:?}: \"dicom\" (the default) or \"{TLS_PASS_THROUGH}\""),
+                        ));
+                    }
+                }
+                let called_ae = ae(
+                    &format!("{at}.called_ae"),
+                    required(&at, "called_ae", &r.called_ae)?,
+                )?;
+                let calling_ae = required(&at, "calling_ae", &r.calling_ae)?;
+                if calling_ae.is_empty() {
                     return Err(err(
                         format!("{at}.calling_ae"),
                         "empty: no sender could call",
                     ));
                 }
-                let calling_ae = r
-                    .calling_ae
+                let calling_ae = calling_ae
                     .iter()
                     .map(|a| ae(&format!("{at}.calling_ae"), a))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -573,22 +682,23 @@ impl GatewayConfig {
                     }
                     None => Vec::new(),
                 };
-                let sop_classes = uids(&format!("{at}.sop_classes"), &r.sop_classes)?;
-                let transfer_syntaxes =
-                    uids(&format!("{at}.transfer_syntaxes"), &r.transfer_syntaxes)?;
-                if r.upstream.parse::<SocketAddr>().is_err()
-                    && r.upstream
-                        .rsplit_once(':')
-                        .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
-                {
-                    return Err(err(
-                        format!("{at}.upstream"),
-                        format!("{:?}: not HOST:PORT", r.upstream),
-                    ));
-                }
-                let upstream_ae = ae(&format!("{at}.upstream_ae"), &r.upstream_ae)?;
+                let sop_classes = uids(
+                    &format!("{at}.sop_classes"),
+                    required(&at, "sop_classes", &r.sop_classes)?,
+                )?;
+                let transfer_syntaxes = uids(
+                    &format!("{at}.transfer_syntaxes"),
+                    required(&at, "transfer_syntaxes", &r.transfer_syntaxes)?,
+                )?;
+                upstream(&at, &r.upstream)?;
+                let upstream_ae = ae(
+                    &format!("{at}.upstream_ae"),
+                    required(&at, "upstream_ae", &r.upstream_ae)?,
+                )?;
                 let refuse = r
                     .refuse
+                    .as_deref()
+                    .unwrap_or_default()
                     .iter()
                     .map(|name| {
                         FindingKind::ALL
@@ -615,7 +725,10 @@ impl GatewayConfig {
                         ));
                     }
                 }
-                let users = users(&format!("{at}.users"), &r.users)?;
+                let users = users(
+                    &format!("{at}.users"),
+                    r.users.as_deref().unwrap_or_default(),
+                )?;
                 let jwt = match &r.jwt {
                     None => None,
                     Some(j) => {
@@ -642,6 +755,8 @@ impl GatewayConfig {
                 };
                 let client_certificates = r
                     .client_certificates
+                    .as_deref()
+                    .unwrap_or_default()
                     .iter()
                     .map(|t| {
                         crate::certificate::Rule::parse(t)
@@ -688,10 +803,115 @@ impl GatewayConfig {
                 allow,
                 tls: l.tls.clone(),
                 routes,
+                pass_through,
             });
         }
         Ok(GatewayConfig { limits, listeners })
     }
+}
+
+/// A field a DICOM route cannot do without.
+fn required<'a, T>(at: &str, name: &str, value: &'a Option<T>) -> Result<&'a T, ConfigError> {
+    value
+        .as_ref()
+        .ok_or_else(|| err(format!("{at}.{name}"), "missing: a DICOM route needs it"))
+}
+
+fn upstream(at: &str, upstream: &str) -> Result<(), ConfigError> {
+    if upstream.parse::<SocketAddr>().is_err()
+        && upstream
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+    {
+        return Err(err(
+            format!("{at}.upstream"),
+            format!("{upstream:?}: not HOST:PORT"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `tls-pass-through` route (`at`, of listener `i`): every option that needs the
+/// association read is refused by name (the gateway would silently not honour it), as
+/// is a listener that terminates TLS; several pass-through routes of one listener are
+/// told apart by peer address alone, so each names its peers and no two overlap.
+fn pass_through_route(
+    at: &str,
+    i: usize,
+    l: &RawListener,
+    r: &RawRoute,
+    routes: &[Route],
+    others: &[PassThrough],
+) -> Result<PassThrough, ConfigError> {
+    if !routes.is_empty() {
+        return Err(err(
+            format!("{at}.mode"),
+            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
+        ));
+    }
+    if let Some(field) = r.dicom_only_fields().first() {
+        return Err(err(
+            format!("{at}.{field}"),
+            format!(
+                "a {TLS_PASS_THROUGH} route cannot honour it: the association is encrypted end to end and never read (no AE title, user identity, presentation context, content screening or TLS of the gateway's own); leave it out, or terminate TLS (listener tls, upstream_tls) to have it checked"
+            ),
+        ));
+    }
+    if l.tls.is_some() {
+        return Err(err(
+            format!("listener[{i}].tls"),
+            format!(
+                "a listener with a {TLS_PASS_THROUGH} route does not terminate TLS: it relays the peer's TLS unopened to the upstream"
+            ),
+        ));
+    }
+    upstream(at, &r.upstream)?;
+    let peers = match &r.peers {
+        Some(p) => {
+            let list = networks(&format!("{at}.peers"), p)?;
+            if list.is_empty() {
+                return Err(err(
+                    format!("{at}.peers"),
+                    "empty: leave it out to use the listener's allow",
+                ));
+            }
+            list
+        }
+        None => Vec::new(),
+    };
+    let several = l
+        .route
+        .iter()
+        .filter(|r| r.mode.as_deref() == Some(TLS_PASS_THROUGH))
+        .count()
+        > 1;
+    if several && peers.is_empty() {
+        return Err(err(
+            format!("{at}.peers"),
+            format!(
+                "missing: the {TLS_PASS_THROUGH} routes of one listener are told apart by the peer's address alone (nothing of the association is read): give each its peers"
+            ),
+        ));
+    }
+    for (k, other) in others.iter().enumerate() {
+        if let Some((a, b)) = peers
+            .iter()
+            .flat_map(|a| other.peers.iter().map(move |b| (a, b)))
+            .find(|(a, b)| a.overlaps(b))
+        {
+            return Err(err(
+                format!("{at}.peers"),
+                format!(
+                    "{}/{} overlaps {}/{} of route[{k}]: a peer in both would take whichever comes first",
+                    a.addr, a.prefix, b.addr, b.prefix
+                ),
+            ));
+        }
+    }
+    Ok(PassThrough {
+        peers,
+        upstream: r.upstream.clone(),
+    })
 }
 
 fn seconds(field: &str, s: u64) -> Result<Duration, ConfigError> {
@@ -987,6 +1207,125 @@ upstream_ae = "ARCHIVE"
         // At the limit: accepted.
         let at = format!("[limits]\nmax_pdu_length = {MAX_PDU_LENGTH}\n{GOOD}");
         assert!(GatewayConfig::parse(&at).is_ok());
+    }
+
+    const PASS: &str = r#"
+[[listener]]
+listen = "127.0.0.1:2762"
+allow = ["10.0.0.0/8"]
+[[listener.route]]
+mode = "tls-pass-through"
+upstream = "10.2.0.5:2762"
+"#;
+
+    #[test]
+    fn a_tls_pass_through_route_is_read_and_chosen_by_peer_address() {
+        let c = GatewayConfig::parse(PASS).expect("valid");
+        let l = &c.listeners[0];
+        assert!(l.routes.is_empty() && !l.plain());
+        let ip = |t: &str| t.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            l.pass_through_for(ip("10.1.1.1"))
+                .expect("the only route")
+                .upstream,
+            "10.2.0.5:2762"
+        );
+        let two = format!(
+            "{}peers = [\"10.1.0.0/16\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.2.0.0/16\", \"10.3.0.7\"]\nupstream = \"10.9.0.1:2762\"\n",
+            PASS
+        );
+        let c = GatewayConfig::parse(&two).expect("valid");
+        let l = &c.listeners[0];
+        assert_eq!(
+            l.pass_through_for(ip("10.3.0.7")).expect("second").upstream,
+            "10.9.0.1:2762"
+        );
+        assert_eq!(
+            l.pass_through_for(ip("10.1.9.9")).expect("first").upstream,
+            "10.2.0.5:2762"
+        );
+        assert!(l.pass_through_for(ip("10.4.0.1")).is_none());
+        assert!(GatewayConfig::parse(GOOD).expect("valid").listeners[0].plain());
+    }
+
+    #[test]
+    fn a_tls_pass_through_route_refuses_by_name_every_option_it_cannot_honour() {
+        let route_field = |line: &str| PASS.replace("upstream =", &format!("{line}\nupstream ="));
+        let mut cases: Vec<(String, String)> = [
+            ("called_ae = \"PACS\"", "called_ae"),
+            ("calling_ae = [\"CT1\"]", "calling_ae"),
+            ("sop_classes = [\"*\"]", "sop_classes"),
+            ("transfer_syntaxes = [\"*\"]", "transfer_syntaxes"),
+            ("upstream_ae = \"ARCHIVE\"", "upstream_ae"),
+            // Even empty: an option given is an option the operator expects honoured.
+            ("refuse = []", "refuse"),
+            ("refuse = [\"embedded-executable\"]", "refuse"),
+            ("upstream_tls = { ca = \"ca.pem\" }", "upstream_tls"),
+            ("users = []", "users"),
+            ("client_certificates = [\"cn:ct1\"]", "client_certificates"),
+            ("jwt = { ed25519_keys = [] }", "jwt"),
+            (
+                "upstream_identity = { username = \"gw\" }",
+                "upstream_identity",
+            ),
+            ("peers = []", "peers"),
+            ("peers = [\"10.0.0.0/33\"]", "peers"),
+            ("mode = \"tls\"", "mode"),
+        ]
+        .into_iter()
+        .map(|(line, field)| {
+            let text = if field == "mode" {
+                PASS.replace("mode = \"tls-pass-through\"", line)
+            } else {
+                route_field(line)
+            };
+            (text, format!("listener[0].route[0].{field}"))
+        })
+        .collect();
+        cases.extend([
+            // A listener that terminates TLS cannot also pass it through.
+            (
+                PASS.replace(
+                    "[[listener.route]]",
+                    "tls = { cert = \"gw.pem\", key = \"gw.key\" }\n[[listener.route]]",
+                ),
+                "listener[0].tls".to_owned(),
+            ),
+            (
+                PASS.replace("10.2.0.5:2762", "nowhere"),
+                "listener[0].route[0].upstream".to_owned(),
+            ),
+            // Mixed with a DICOM route, either way round.
+            (
+                format!("{PASS}{}", &GOOD[GOOD.find("[[listener.route]]").expect("route")..]),
+                "listener[0].route[1].mode".to_owned(),
+            ),
+            (
+                format!("{GOOD}{}", &PASS[PASS.find("[[listener.route]]").expect("route")..]),
+                "listener[0].route[1].mode".to_owned(),
+            ),
+            // Several on one listener: each names its peers, none overlapping.
+            (
+                format!("{PASS}[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.1.0.0/16\"]\nupstream = \"10.9.0.1:2762\"\n"),
+                "listener[0].route[0].peers".to_owned(),
+            ),
+            (
+                format!("{}peers = [\"10.0.0.0/8\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.1.2.3\"]\nupstream = \"10.9.0.1:2762\"\n", PASS),
+                "listener[0].route[1].peers".to_owned(),
+            ),
+            // A DICOM route still needs its fields, named when missing.
+            (GOOD.replace("upstream_ae = \"ARCHIVE\"", ""), "listener[0].route[0].upstream_ae".to_owned()),
+            (GOOD.replace("called_ae = \"PACS\"", ""), "listener[0].route[0].called_ae".to_owned()),
+        ]);
+        for (text, field) in cases {
+            let e = GatewayConfig::parse(&text).expect_err(&field);
+            assert_eq!(e.field, field, "{e}\n{text}");
+        }
+        // `mode = "dicom"` is the default, said out loud.
+        assert!(
+            GatewayConfig::parse(&GOOD.replace("upstream =", "mode = \"dicom\"\nupstream ="))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub mod rate;
 pub mod refusals;
 pub mod relay;
 pub mod tls;
+pub mod tls_records;
 
 pub use config::{ConfigError, GatewayConfig, Limits};
+/// What every record of a `tls-pass-through` connection says about its content.
+pub use relay::PASS_THROUGH_NOT_INSPECTED;
 pub use relay::{Aborter, Evidence, Gateway, Reloader, SCREENING_THREADS, STOP_GRACE};

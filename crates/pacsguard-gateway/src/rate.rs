@@ -4,8 +4,9 @@
 //! connection and records each time, and the upstream an association: past
 //! `limits.max_associations_per_minute` from one peer (an address, an IPv6 /64; see
 //! `places::peer_key`) in a window of [`RATE_WINDOW`], a connection is answered at once
-//! with A-ASSOCIATE-RJ (transient, local limit exceeded) without being read. An IPv6
-//! /48 as a whole gets [`IPV6_NETWORK_RATE_FACTOR`] times that.
+//! with A-ASSOCIATE-RJ (transient, local limit exceeded) without being read. The network
+//! of a peer as a whole (an IPv4 /24, an IPv6 /48) gets [`NETWORK_RATE_FACTOR`] times
+//! that, so rotating addresses inside it does not multiply the rate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,21 +26,39 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// peer forgotten this way starts a new window, which costs only that peer's count.
 pub const MAX_RATED_PEERS: usize = 4096;
 
-/// An IPv6 peer is its /64, but one site is usually given a /48: 65,536 /64s to rotate
-/// through, each with a rate of its own. The /48 as a whole gets this many times one
-/// peer's rate (a site's many hosts share it), so rotating /64s buys at most this factor.
-pub const IPV6_NETWORK_RATE_FACTOR: u32 = 16;
+/// A peer's network as a whole gets this many times one peer's rate (a site's or a
+/// segment's many hosts share it), so rotating addresses inside it buys at most this
+/// factor: an IPv6 peer is its /64, but one site is usually given a /48 (65,536 /64s to
+/// rotate through), and an IPv4 host may hold, or take, several addresses of its /24
+/// (254 rates, session 19). 16 x the default 1,200 a minute is 19,200 a minute for a
+/// segment's modalities together.
+pub const NETWORK_RATE_FACTOR: u32 = 16;
 /// The IPv6 network counted together (a site's usual allocation).
 pub const IPV6_NETWORK_PREFIX_BITS: u32 = 48;
+/// The IPv4 network counted together (a segment; the same network `places` evicts by).
+pub const IPV4_NETWORK_PREFIX_BITS: u32 = 24;
 
-/// The IPv6 /48 of `ip`, or `None` for IPv4 (and IPv4-mapped) addresses.
-fn network_key(ip: IpAddr) -> Option<IpAddr> {
+/// The network of `ip` counted together: its IPv4 /24 (an IPv4-mapped address as
+/// IPv4), or its IPv6 /48.
+fn network_key(ip: IpAddr) -> (IpAddr, u32) {
     match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
-            Some(IpAddr::V6((u128::from(v6) & mask).into()))
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_key(IpAddr::V4(v4)),
+            None => {
+                let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
+                (
+                    IpAddr::V6((u128::from(v6) & mask).into()),
+                    IPV6_NETWORK_PREFIX_BITS,
+                )
+            }
+        },
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX << (32 - IPV4_NETWORK_PREFIX_BITS);
+            (
+                IpAddr::V4((u32::from(v4) & mask).into()),
+                IPV4_NETWORK_PREFIX_BITS,
+            )
         }
-        _ => None,
     }
 }
 
@@ -53,7 +72,7 @@ struct Window {
 pub struct Rates {
     per_window: u32,
     windows: HashMap<IpAddr, Window>,
-    /// IPv6 /48s, at `per_window * IPV6_NETWORK_RATE_FACTOR`.
+    /// Networks (IPv4 /24s, IPv6 /48s), at `per_window * NETWORK_RATE_FACTOR`.
     networks: Box<Option<Rates>>,
 }
 
@@ -63,7 +82,7 @@ impl Rates {
             per_window,
             windows: HashMap::new(),
             networks: Box::new(Some(Rates {
-                per_window: per_window.saturating_mul(IPV6_NETWORK_RATE_FACTOR),
+                per_window: per_window.saturating_mul(NETWORK_RATE_FACTOR),
                 windows: HashMap::new(),
                 networks: Box::new(None),
             })),
@@ -79,30 +98,43 @@ impl Rates {
     /// Counts one connection from `ip` at `now` when it is within both rates; else
     /// says which it is over (nothing is counted then), for the record.
     pub fn over(&mut self, ip: IpAddr, now: Instant) -> Option<String> {
+        self.over_by(ip, now).map(|(_, why)| why)
+    }
+
+    /// [`Rates::over`], with what the refusal is counted under: the peer, or its
+    /// network when the network's rate is the one exceeded (a rotation of addresses is
+    /// one incident on the record, not one per address).
+    pub fn over_by(&mut self, ip: IpAddr, now: Instant) -> Option<(IpAddr, String)> {
         let peer_open = self.window(peer_key(ip), now).count < self.per_window;
-        let network = network_key(ip);
-        let network_open = match (network, self.networks.as_mut()) {
-            (Some(key), Some(networks)) => networks.window(key, now).count < networks.per_window,
-            _ => true,
+        let (network, bits) = network_key(ip);
+        let network_open = match self.networks.as_mut() {
+            Some(networks) => networks.window(network, now).count < networks.per_window,
+            None => true,
         };
         if !peer_open {
-            return Some(format!(
-                "more than {} in {} s from {} (limits.max_associations_per_minute)",
-                self.per_window,
-                RATE_WINDOW.as_secs(),
-                peer_key(ip)
+            return Some((
+                peer_key(ip),
+                format!(
+                    "more than {} in {} s from {} (limits.max_associations_per_minute)",
+                    self.per_window,
+                    RATE_WINDOW.as_secs(),
+                    peer_key(ip)
+                ),
             ));
         }
-        if let (false, Some(key)) = (network_open, network) {
-            return Some(format!(
-                "more than {} in {} s from the IPv6 network {key}/{IPV6_NETWORK_PREFIX_BITS} ({IPV6_NETWORK_RATE_FACTOR} x limits.max_associations_per_minute)",
-                self.per_window.saturating_mul(IPV6_NETWORK_RATE_FACTOR),
-                RATE_WINDOW.as_secs(),
+        if !network_open {
+            return Some((
+                network,
+                format!(
+                    "more than {} in {} s from the network {network}/{bits} ({NETWORK_RATE_FACTOR} x limits.max_associations_per_minute)",
+                    self.per_window.saturating_mul(NETWORK_RATE_FACTOR),
+                    RATE_WINDOW.as_secs(),
+                ),
             ));
         }
         self.window(peer_key(ip), now).count += 1;
-        if let (Some(key), Some(networks)) = (network, self.networks.as_mut()) {
-            networks.window(key, now).count += 1;
+        if let Some(networks) = self.networks.as_mut() {
+            networks.window(network, now).count += 1;
         }
         None
     }
@@ -163,13 +195,13 @@ mod tests {
         assert!(!rates.allow("2001:db8::2".parse().expect("ip"), t0));
     }
 
-    /// One IPv6 /48 rotating through its /64s gets `IPV6_NETWORK_RATE_FACTOR` times one
+    /// One IPv6 /48 rotating through its /64s gets `NETWORK_RATE_FACTOR` times one
     /// peer's rate in all, exactly; another /48 and IPv4 peers are not affected.
     #[test]
     fn a_48_rotating_64s_gets_its_factor_of_the_rate_and_no_more() {
         let t0 = Instant::now();
         let mut rates = Rates::new(3);
-        let per_network = 3 * IPV6_NETWORK_RATE_FACTOR;
+        let per_network = 3 * NETWORK_RATE_FACTOR;
         let mut allowed = 0;
         for i in 0..per_network + 5 {
             // A new /64 for each connection, each within its own rate.
@@ -182,7 +214,7 @@ mod tests {
         let why = rates
             .over("2001:db8:7:ffff::1".parse().expect("ip"), t0)
             .expect("over");
-        assert!(why.contains("the IPv6 network 2001:db8:7::/48"), "{why}");
+        assert!(why.contains("the network 2001:db8:7::/48"), "{why}");
         assert!(
             rates.allow("2001:db8:8::1".parse().expect("ip"), t0),
             "another /48"
@@ -207,6 +239,44 @@ mod tests {
         );
     }
 
+    /// Session 19: one IPv4 /24 rotating its addresses (a host given several, or a
+    /// hostile one on a shared segment) got every address's rate: 254 times it. Now the
+    /// /24 as a whole gets `NETWORK_RATE_FACTOR` times one peer's rate, exactly; another
+    /// /24 and IPv4-mapped addresses of the same /24 are counted as IPv4.
+    #[test]
+    fn a_24_rotating_addresses_gets_its_factor_of_the_rate_and_no_more() {
+        let t0 = Instant::now();
+        let mut rates = Rates::new(3);
+        let per_network = 3 * NETWORK_RATE_FACTOR;
+        let mut allowed = 0;
+        for i in 0..per_network + 5 {
+            // A new address for each connection (wrapping inside the /24), each within
+            // its own rate.
+            let ip: IpAddr = format!("192.0.2.{}", 1 + i % 254).parse().expect("ip");
+            if rates.allow(ip, t0) {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, per_network, "at the limit, and not one more");
+        let why = rates
+            .over("::ffff:192.0.2.200".parse().expect("ip"), t0)
+            .expect("an IPv4-mapped address of the same /24 is over too");
+        assert!(why.contains("the network 192.0.2.0/24"), "{why}");
+        // Counted on the record under the network, one incident for the rotation.
+        let (under, _) = rates
+            .over_by("192.0.2.201".parse().expect("ip"), t0)
+            .expect("over");
+        assert_eq!(under, "192.0.2.0".parse::<IpAddr>().expect("ip"));
+        assert!(
+            rates.allow("192.0.3.1".parse().expect("ip"), t0),
+            "another /24"
+        );
+        assert!(
+            rates.allow("192.0.2.7".parse().expect("ip"), t0 + RATE_WINDOW),
+            "a new window"
+        );
+    }
+
     /// Review s8-r16: addresses sprayed once each filled the table, and a new peer past
     /// it was let through uncounted: the looping sender was unlimited.
     #[test]
@@ -220,7 +290,8 @@ mod tests {
                 assert!(rates.allow(looping, t0) && rates.allow(looping, t0));
             }
             for i in 0..u32::try_from(MAX_RATED_PEERS).expect("small") + 10 {
-                assert!(rates.allow(IpAddr::from((spray_from + i).to_be_bytes()), t0));
+                // Each in a /24 of its own: the networks' rate is not what is tried here.
+                assert!(rates.allow(IpAddr::from(((spray_from + i) << 8).to_be_bytes()), t0));
             }
             let mut allowed = 0;
             for _ in 0..10 {
@@ -238,7 +309,7 @@ mod tests {
         // Every tracked peer at the limit: a new one still gets in, counted.
         let mut rates = Rates::new(1);
         for i in 0..u32::try_from(MAX_RATED_PEERS).expect("small") {
-            assert!(rates.allow(IpAddr::from(i.to_be_bytes()), t0));
+            assert!(rates.allow(IpAddr::from((i << 8).to_be_bytes()), t0));
         }
         assert!(rates.allow(looping, t0), "a place for a newcomer");
         assert!(!rates.allow(looping, t0), "counted");

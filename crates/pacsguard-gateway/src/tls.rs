@@ -7,6 +7,8 @@
 //!   certificate issued by that CA (IHE ATNA node authentication).
 //! * A route with `upstream_tls` originates TLS to its upstream, checking the upstream's
 //!   certificate against `ca` (and presenting `cert`/`key` when given).
+//! * A route with `mode = "tls-pass-through"` does neither: the peer's TLS goes to the
+//!   upstream unopened (`relay::pass_through`, `tls_records`).
 //!
 //! Files are read when the gateway binds; an error names the file and the reason.
 

@@ -191,6 +191,19 @@ impl Running {
     }
 }
 
+/// The nice value the gateway's screening threads run at (Linux: per thread). Screening
+/// is beside the relay, so the relay must win a core: on two cores its threads took
+/// them and relayed throughput fell to 39% of direct (bench/README.md, session 19). The
+/// screening still has every core the relay leaves idle.
+pub const SCREENING_NICE: i32 = 10;
+
+/// Run once on each screening thread: lowers its priority by [`SCREENING_NICE`]. A
+/// failure (not seen: lowering one's own priority needs no privilege) leaves it at
+/// the relay's.
+fn screening_thread() {
+    let _ = rustix::process::nice(SCREENING_NICE);
+}
+
 /// Binds the listeners of `config` and serves them until `stop`, the evidence handed to
 /// `evidence`; the failure budgets of user identities kept in the home.
 pub fn start(
@@ -223,6 +236,8 @@ pub fn start(
         .map_err(|(addr, e)| anyhow!("cannot start the listener on {addr}: {e}"))?
         // Passcodes of routes' users are Argon2id hashes made as the console makes them.
         .with_passcode_check(pacsguard_console::password::verify)
+        // Screening threads yield the cores to the relay (see `screening_thread`).
+        .with_screening_thread(screening_thread)
         // Locks and trusted addresses outlive a restart (a lock a restart forgot would be
         // a guesser's fresh budget, and the right sender's trust lost).
         .with_lockout_file(lockout_file(home)?)?;
@@ -434,16 +449,32 @@ fn reload(session: &mut Session, path: &Path, reloader: &Reloader, json: &Printe
 /// and detail.
 fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
     let outcome = read_config(path).and_then(|(config, digest)| {
+        // A reload may turn a listener to passing TLS through (no screening on it): said
+        // on the record as the start says it (review s19-r16).
+        let passed: Vec<String> = config
+            .listeners
+            .iter()
+            .filter(|l| !l.pass_through.is_empty())
+            .map(|l| {
+                let to: Vec<&str> = l.pass_through.iter().map(|p| p.upstream.as_str()).collect();
+                format!(
+                    "; listener {} passes TLS through unopened to {}: {} on its connections (no content screening, no AE title, user identity or presentation context checks)",
+                    l.listen,
+                    to.join(", "),
+                    pacsguard_gateway::PASS_THROUGH_NOT_INSPECTED
+                )
+            })
+            .collect();
         reloader
             .reload(config)
             .map_err(|e| anyhow!("{} (SHA-256 {digest}): {e}", path.display()))?;
-        Ok(digest)
+        Ok((digest, passed.concat()))
     });
     match outcome {
-        Ok(digest) => (
+        Ok((digest, passed)) => (
             Outcome::Success,
             format!(
-                "configuration reloaded from {} (SHA-256 {digest}): new associations follow it; those in flight finish under the rules that admitted them",
+                "configuration reloaded from {} (SHA-256 {digest}): new associations follow it; those in flight finish under the rules that admitted them{passed}",
                 path.display()
             ),
         ),

@@ -2621,6 +2621,174 @@ fn associations_past_the_rate_per_peer_are_rejected_transient_with_one_record() 
     );
 }
 
+/// Session 19: the rate per peer was evaded by rotating addresses inside one /24 (each
+/// address had a rate of its own). pynetdicom's AE associates from 40 loopback addresses
+/// of 127.0.0.0/24 in turn, one association each: the /24 as a whole gets
+/// `NETWORK_RATE_FACTOR` (16) times the rate (2 a minute here), so 32 are relayed and
+/// the rest rejected transient (local limit exceeded), on the record as one incident of
+/// the network; a sender of another /24 is not affected.
+#[test]
+fn rotating_addresses_inside_one_24_gets_the_networks_rate_not_one_per_address() {
+    require_dcmtk();
+    const RATE: usize = 2;
+    const FACTOR: usize = 16;
+    const ADDRESSES: usize = 40;
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = {RATE}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let script = format!(
+        r#"
+from pynetdicom import AE, evt
+from pynetdicom.pdu import A_ASSOCIATE_RJ
+ae = AE(ae_title="CT1")
+ae.add_requested_context("1.2.840.10008.1.1")
+for host in [f"127.0.0.{{i}}" for i in range(2, 2 + {ADDRESSES})] + ["127.0.1.2"]:
+    # The A-ASSOCIATE-RJ as decoded off the wire (pynetdicom's own race, see
+    # said_by_pynetdicom: its DUL may close on a rejection before its ACSE looks).
+    answers = []
+    def on_pdu(event):
+        if isinstance(event.pdu, A_ASSOCIATE_RJ):
+            answers.append(event.pdu)
+    assoc = ae.associate("127.0.0.1", {port}, ae_title="PACS", bind_address=(host, 0), evt_handlers=[(evt.EVT_PDU_RECV, on_pdu)])
+    if assoc.is_established:
+        status = assoc.send_c_echo().Status
+        assoc.release()
+        print(host, "echo", status)
+    elif assoc.is_rejected:
+        p = assoc.acceptor.primitive
+        print(host, "rejected", p.result, p.result_source, p.diagnostic)
+    elif answers:
+        print(host, "rejected", answers[0].result, answers[0].source, answers[0].reason_diagnostic)
+    else:
+        print(host, "aborted")
+"#,
+        port = gateway.ports[0]
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), ADDRESSES + 1, "{said}");
+    let inside: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("127.0.0."))
+        .collect();
+    assert_eq!(
+        inside.iter().filter(|l| l.ends_with("echo 0")).count(),
+        RATE * FACTOR,
+        "the /24's rate, and not one more: {said}"
+    );
+    assert_eq!(
+        inside
+            .iter()
+            .filter(|l| l.ends_with("rejected 2 3 2"))
+            .count(),
+        ADDRESSES - RATE * FACTOR,
+        "transient, service provider (presentation), local limit exceeded: {said}"
+    );
+    assert!(lines.contains(&"127.0.1.2 echo 0"), "another /24: {said}");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    let network = details
+        .iter()
+        .filter(|d| {
+            d.contains("from the network 127.0.0.0/24 (16 x limits.max_associations_per_minute)")
+        })
+        .count();
+    assert_eq!(network, 1, "one incident of the network: {details:#?}");
+}
+
+/// The nice value of each thread of process `pid` (Linux, `/proc/PID/task/*/stat`).
+fn thread_nice_values(pid: u32) -> Vec<(u32, i64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|e| {
+            let tid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+            // Field 19 (nice), counted from the state (field 3) after the command's ')'.
+            let nice = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()?;
+            Some((tid, nice))
+        })
+        .collect()
+}
+
+/// Session 19 (bench/README.md): screening is beside the relay, yet on two cores its
+/// threads took the cores the relay needed (relayed throughput 39% of direct, 77% of
+/// the gateway's samples in screening). The threads that screen run at a lower priority
+/// (`SCREENING_NICE`, 10); the process and the relay keep theirs.
+#[test]
+fn the_threads_that_screen_yield_the_cores_to_the_relay() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &samples()[..1]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pid = gateway.child.id();
+    // `nice` adds to the priority the gateway was started with (the tests themselves may
+    // run under `nice`): the screening threads are 10 below the process's own thread.
+    let own = |threads: &[(u32, i64)]| {
+        threads
+            .iter()
+            .find(|(tid, _)| *tid == pid)
+            .map(|(_, nice)| *nice)
+    };
+    let base = own(&thread_nice_values(pid)).expect("the gateway's own thread");
+    let screening = (base + 10).min(19);
+    assert!(
+        screening > base,
+        "started at nice {base}: nothing lower to give"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let niced = loop {
+        let threads = thread_nice_values(pid);
+        if threads.iter().any(|(_, nice)| *nice == screening) {
+            break threads;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no screening thread at nice {screening}: {threads:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        own(&niced),
+        Some(base),
+        "the process's own thread keeps its priority: {niced:?}"
+    );
+    assert!(
+        niced.iter().filter(|(_, nice)| *nice == base).count() >= 3,
+        "the relay's threads keep theirs: {niced:?}"
+    );
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+}
+
 /// A CA and certificates signed by it (RSA: DCMTK's default BCP 195 profile offers
 /// ECDHE-RSA suites for TLS 1.2), made with the openssl CLI: `NAME.pem` and `NAME.key`
 /// for each name, each valid for 127.0.0.1 and localhost.
@@ -2835,6 +3003,148 @@ fn tls_is_terminated_and_originated_with_dcmtk_on_both_sides() {
             .count(),
         4,
         "{details:#?}"
+    );
+}
+
+/// TLS passed through (`mode = "tls-pass-through"`): DCMTK's `storescu +tls` → gateway →
+/// `storescp +tls`, the session end to end between them (the archive checks the
+/// modality's certificate, the gateway holds no key): byte for byte what storescu sends
+/// in the clear, nothing screened, each record saying "content not inspected: TLS passed
+/// through". Plain DICOM to the listener is refused at its first byte and not relayed; a
+/// peer outside the allow-list, and one past the rate, are closed on without a byte
+/// (a TLS client is never answered in plain DICOM); a pass-through route that also names
+/// an option only a route reading the association can honour is refused, naming it.
+#[test]
+fn tls_is_passed_through_unopened_with_dcmtk_on_both_sides() {
+    require_dcmtk();
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive", "modality"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let files = samples();
+    let direct_dir = env.dir.path().join("direct");
+    let direct = Receiver::start(&direct_dir);
+    let out = storescu(direct.port, "CT1", "ARCHIVE", &files);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(direct);
+
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(
+        &rx,
+        &[
+            "+tls",
+            &p("archive.key"),
+            &p("archive.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+    );
+    let text = format!(
+        "[limits]\nmax_associations_per_minute = 2\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{}\"\n",
+        upstream.port
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    // The modality calls the archive by its own AE title: the gateway reads none.
+    let out = storescu_with(
+        &[
+            "+tls",
+            &p("modality.key"),
+            &p("modality.pem"),
+            "+cf",
+            &p("ca.pem"),
+        ],
+        port,
+        "CT1",
+        "ARCHIVE",
+        &files,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "storescu +tls through the pass-through: {}",
+        stderr(&out)
+    );
+    // Plain DICOM: refused at its first byte, nothing relayed.
+    let out = echoscu(port, "CT1", "ARCHIVE");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Outside the allow-list, then past the rate (2 a minute): closed without a byte.
+    for mut s in [
+        connect_from(2, port),
+        TcpStream::connect(("127.0.0.1", port)).expect("connect"),
+    ] {
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(
+            got.is_empty(),
+            "a TLS listener answered in plain DICOM: {got:?}"
+        );
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(
+        received(&rx),
+        received(&direct_dir),
+        "through the pass-through, byte for byte"
+    );
+    let details = gateway_events(&events);
+    let said = |text: &str| details.iter().filter(|d| d.contains(text)).count();
+    assert_eq!(
+        said("passes TLS through unopened to 127.0.0.1:"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(said("accepted: TLS from 127.0.0.1:"), 1, "{details:#?}");
+    // DCMTK's peers may reset the connection after their release: either is an end.
+    assert_eq!(
+        said("closed by both sides") + said("closed by a reset of one side"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("content not inspected: TLS passed through"),
+        3,
+        "the start, the acceptance and the end: {details:#?}"
+    );
+    assert_eq!(
+        said("relayed C-STORE"),
+        0,
+        "nothing is screened: {details:#?}"
+    );
+    assert_eq!(
+        said(
+            "the first byte is 0x01, not a TLS handshake record (0x16): it begins a plain DICOM A-ASSOCIATE-RQ"
+        ),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("address not in the listener's allow-list"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        said("(limits.max_associations_per_minute)"),
+        1,
+        "{details:#?}"
+    );
+
+    // An option a pass-through cannot honour: exit 2, the field named.
+    let path = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        text.replace("mode =", "calling_ae = [\"CT1\"]\nmode ="),
+    )
+    .expect("write");
+    let out = env.run(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listener[0].route[0].calling_ae")
+            && stderr(&out).contains("cannot honour"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -4971,5 +5281,101 @@ fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() 
     assert!(
         printed.is_some(),
         "the record never reached the terminal: {gateway}"
+    );
+}
+
+/// Review s19-r16: a pass-through relayed whatever TLS version the sender and the
+/// upstream agreed on: `openssl s_client -tls1` → gateway → `openssl s_server -tls1`
+/// was relayed and recorded as a success, against PS3.15's profiles (BCP195: TLS 1.2 or
+/// later). The version the upstream chose is in the clear in its ServerHello: older
+/// than TLS 1.2 (here an upstream answering TLS 1.0), the connection is closed on both
+/// sides before a byte of the ServerHello reaches the sender, and the record says why;
+/// an upstream choosing TLS 1.2 is relayed.
+#[test]
+fn tls_is_passed_through_only_at_tls_1_2_or_later() {
+    use std::io::Write as _;
+    let env = Env::new();
+    // An upstream that reads the sender's hello and answers with a ServerHello of
+    // `version` (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
+    let upstream = |version: u8| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let answering = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut hello = [0u8; 16];
+            s.read_exact(&mut hello)
+                .expect("the sender's hello relayed");
+            let mut record = vec![0x16, 3, 1, 0, 42, 2, 0, 0, 38, 3, version];
+            record.extend([0x5A; 32]);
+            record.extend([0, 0, 0x2F, 0]);
+            let _ = s.write_all(&record);
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        });
+        (port, answering)
+    };
+    let sent = |port: u16| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        // A handshake record's header and 11 bytes of a ClientHello.
+        s.write_all(&[0x16, 3, 1, 0, 11, 1, 0, 0, 7, 3, 3, 0, 0, 0, 0, 0])
+            .expect("write");
+        let mut got = [0u8; 5];
+        let n = s.read(&mut got).unwrap_or(0);
+        got[..n].to_vec()
+    };
+    for (version, relayed) in [(1u8, false), (3, true)] {
+        let (port, answering) = upstream(version);
+        let gateway = Gateway::start(
+            &env,
+            &format!(
+                "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{port}\"\n"
+            ),
+        );
+        let got = sent(gateway.ports[0]);
+        let (code, events) = gateway.stop();
+        answering.join().expect("upstream");
+        assert_eq!(code, 0, "{events:#?}");
+        let details = gateway_events(&events);
+        let refused = details.iter().any(|d| {
+            d.contains("chose TLS 1.0") && d.contains("older than TLS 1.2 (BCP195, PS3.15)")
+        });
+        if relayed {
+            assert_eq!(got, [0x16, 3, 1, 0, 42], "TLS 1.2 relayed: {details:#?}");
+            assert!(!refused, "{details:#?}");
+        } else {
+            assert!(got.is_empty(), "TLS 1.0 relayed: {got:?} {details:#?}");
+            assert!(refused, "{details:#?}");
+        }
+    }
+}
+
+/// Review s19-r16: a SIGHUP could turn a screening listener into one passing TLS
+/// through (no content screening, no AE, identity or context checks on its
+/// connections), and the trail said only "configuration reloaded" with a digest; the
+/// start says it per listener, the reload did not. Now the reload's record says it too.
+#[test]
+fn a_reload_to_tls_pass_through_says_what_it_gives_up() {
+    let env = Env::new();
+    let path = env.dir.path().join("gateway.toml");
+    let gateway = Gateway::start(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &route("PACS", "CT1", ANY, 9)),
+    );
+    std::fs::write(
+        &path,
+        "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:9\"\n",
+    )
+    .expect("write");
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    gateway.stderr_line("configuration reloaded from");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("configuration reloaded from")
+            && d.contains("passes TLS through unopened to 127.0.0.1:9: content not inspected: TLS passed through")),
+        "{details:#?}"
     );
 }
