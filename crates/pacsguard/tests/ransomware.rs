@@ -1794,18 +1794,11 @@ fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_write
     // Fewer than MASS_WRITER_FILES: no mass writer.
     let mut attackers = Vec::new();
     for chunk in paths.chunks(9) {
-        let mut attacker = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(chunk)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "encrypted");
-        attackers.push(attacker);
+        attackers.push(python_saying(
+            script,
+            chunk.iter().map(|p| p.as_os_str()),
+            "encrypted",
+        ));
     }
     // An upper bound for failure only: the writer wait is 3 s, the debounce 100 ms.
     // Each path its alert: `no-longer-dicom`, or `removed` when the look fell between
@@ -1819,12 +1812,7 @@ fn r11_stored_images_replaced_by_new_inodes_kept_growing_are_judged_at_the_write
             })
         })
     });
-    let mut still_held = true;
-    for attacker in &mut attackers {
-        still_held &= attacker.try_wait().expect("test fixture").is_none();
-        let _ = attacker.kill();
-        let _ = attacker.wait();
-    }
+    let still_held = stop_all(&mut attackers);
     let (_, findings, stderr) = watcher.stop();
     assert!(still_held);
     assert!(seen, "{findings:#?}\n{stderr}");
@@ -1844,29 +1832,17 @@ fn r11_an_encryptor_spread_over_processes_of_eight_files_is_named_within_seconds
     let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    f=open(p,'r+b',buffering=0)\n    n=os.fstat(f.fileno()).st_size\n    f.write(os.urandom(n))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.seek(0)\n        f.write(os.urandom(16))\n    time.sleep(0.1)\n";
     let mut attackers = Vec::new();
     for chunk in paths.chunks(8) {
-        let mut attacker = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(chunk)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "encrypted");
-        attackers.push(attacker);
+        attackers.push(python_saying(
+            script,
+            chunk.iter().map(|p| p.as_os_str()),
+            "encrypted",
+        ));
     }
     // An upper bound for failure only: before, the first finding came after ~40 s.
     let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
         count(f, "no-longer-dicom") >= paths.len() && !alerts(f).is_empty()
     });
-    let mut still_held = true;
-    for attacker in &mut attackers {
-        still_held &= attacker.try_wait().expect("test fixture").is_none();
-        let _ = attacker.kill();
-        let _ = attacker.wait();
-    }
+    let still_held = stop_all(&mut attackers);
     let (_, findings, stderr) = watcher.stop();
     assert!(everyone, "{findings:#?}\n{stderr}");
     assert!(still_held, "found while the descriptors were held");
@@ -1894,31 +1870,21 @@ fn an_encryptor_of_one_file_per_process_and_user_is_named_within_seconds() {
     let script = "import os,sys,time\nf=open(sys.argv[2],'r+b',buffering=0)\nn=os.fstat(f.fileno()).st_size\nf.write(os.urandom(n))\nos.setuid(int(sys.argv[1]))\nprint('encrypted',flush=True)\nwhile True:\n    f.seek(0)\n    f.write(os.urandom(16))\n    time.sleep(0.1)\n";
     let mut attackers = Vec::new();
     for (i, path) in paths.iter().enumerate() {
-        let mut attacker = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg((60_000 + i).to_string())
-            .arg(path)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "encrypted");
-        attackers.push(attacker);
+        attackers.push(python_saying(
+            script,
+            [
+                std::ffi::OsString::from((60_000 + i).to_string()),
+                path.into(),
+            ],
+            "encrypted",
+        ));
     }
     // An upper bound for failure only: each file alone waits the writer wait (30 s).
     let everyone = watcher.wait(Duration::from_secs(20), |f, _| {
         count(f, "no-longer-dicom") >= paths.len()
             && alerts(f).iter().any(|a| names_a_mass_writer(a))
     });
-    let mut still_held = true;
-    for attacker in &mut attackers {
-        still_held &= attacker.try_wait().expect("test fixture").is_none();
-        let _ = attacker.kill();
-        let _ = attacker.wait();
-    }
+    let still_held = stop_all(&mut attackers);
     let (_, findings, stderr) = watcher.stop();
     assert!(everyone, "{findings:#?}\n{stderr}");
     assert!(still_held, "found while the descriptors were held");
@@ -1949,18 +1915,7 @@ fn forked_receivers_re_receiving_stored_images_in_place_raise_no_alarm() {
     let receive = "import sys,time\ns=open(sys.argv[1],'rb').read()\nd=open(sys.argv[1],'wb',buffering=0)\nprint('open',flush=True)\nstep=len(s)//10+1\nfor k in range(11):\n    d.write(s[k*step:(k+1)*step])\n    time.sleep(0.3)\nd.close()\n";
     let mut receivers = Vec::new();
     for path in &paths {
-        let mut receiver = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(receive)
-            .arg(path)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(receiver.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "open");
-        receivers.push(receiver);
+        receivers.push(python_saying(receive, [path.as_os_str()], "open"));
     }
     for receiver in &mut receivers {
         assert!(receiver.wait().expect("test fixture").success());
@@ -3180,29 +3135,17 @@ fn an_encryptor_truncating_and_writing_back_a_dicom_start_is_named_within_second
     let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    f=open(p,'wb',buffering=0)\n    f.write(s[:132]+os.urandom(len(s)-133))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        os.pwrite(f.fileno(),os.urandom(16),200)\n    time.sleep(0.1)\n";
     let mut attackers = Vec::new();
     for chunk in paths.chunks(8) {
-        let mut attacker = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(chunk)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "encrypted");
-        attackers.push(attacker);
+        attackers.push(python_saying(
+            script,
+            chunk.iter().map(|p| p.as_os_str()),
+            "encrypted",
+        ));
     }
     // An upper bound for failure only: each file alone waits the writer wait (30 s).
     let named = watcher.wait(Duration::from_secs(20), |f, _| {
         alerts(f).iter().any(|a| names_a_mass_writer(a))
     });
-    let mut still_held = true;
-    for attacker in &mut attackers {
-        still_held &= attacker.try_wait().expect("test fixture").is_none();
-        let _ = attacker.kill();
-        let _ = attacker.wait();
-    }
+    let still_held = stop_all(&mut attackers);
     let (_, findings, stderr) = watcher.stop();
     assert!(named, "{findings:#?}\n{stderr}");
     assert!(still_held, "found while the descriptors were held");
@@ -3273,18 +3216,11 @@ fn an_encryptor_growing_each_file_slowly_is_named_within_seconds() {
     let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    f=open(p,'wb',buffering=0)\n    f.write(s[:132]+os.urandom(len(s)//2))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.write(os.urandom(10))\n    time.sleep(0.1)\n";
     let mut attackers = Vec::new();
     for chunk in paths.chunks(8) {
-        let mut attacker = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(chunk)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-        assert_eq!(line.trim(), "encrypted");
-        attackers.push(attacker);
+        attackers.push(python_saying(
+            script,
+            chunk.iter().map(|p| p.as_os_str()),
+            "encrypted",
+        ));
     }
     let named = watcher.wait(Duration::from_secs(20), |f, _| {
         alerts(f).iter().any(|a| names_a_mass_writer(a))
@@ -3336,4 +3272,36 @@ fn stored_images_received_again_with_another_file_meta_information_raise_no_alar
         .filter(|f| f["severity"] == "alert")
         .collect();
     assert!(alerts.is_empty(), "{alerts:#?}");
+}
+
+/// A `python3 -c SCRIPT ARGS…` attacker or receiver, returned once it has printed its
+/// first line, which must be `said` (the files are open and written as the test needs).
+fn python_saying(
+    script: &str,
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+    said: &str,
+) -> std::process::Child {
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), said);
+    child
+}
+
+/// Ends every attacker; true when each was still running (holding its descriptors).
+fn stop_all(attackers: &mut [std::process::Child]) -> bool {
+    let mut still_held = true;
+    for attacker in attackers {
+        still_held &= attacker.try_wait().expect("test fixture").is_none();
+        let _ = attacker.kill();
+        let _ = attacker.wait();
+    }
+    still_held
 }
