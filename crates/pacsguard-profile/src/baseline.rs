@@ -202,6 +202,38 @@ pub struct BaselineDigest {
     buffer: Vec<u8>,
 }
 
+/// What a signature covers of a generation: format version, generation, time and number
+/// of roots. One encoding for the whole-baseline digest and the tree's header leaf.
+pub fn encode_generation_header(buffer: &mut Vec<u8>, generation: u64, created: i64, roots: usize) {
+    for v in [
+        u64::from(FORMAT_VERSION),
+        generation,
+        created as u64,
+        roots as u64,
+    ] {
+        buffer.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+impl RootSpec {
+    /// What a signature covers of a root's spec: every field, one encoding for the
+    /// whole-baseline digest and the tree's root leaf (a field added here is signed by both).
+    pub fn encode_signed(&self, buffer: &mut Vec<u8>) {
+        let RootSpec {
+            path,
+            policy,
+            hash,
+            exclude,
+            cross_mounts,
+        } = self;
+        put_bytes(buffer, path.as_os_str().as_bytes());
+        put_bytes(buffer, policy.as_str().as_bytes());
+        put_bytes(buffer, hash.as_str().as_bytes());
+        buffer.push(u8::from(*cross_mounts));
+        put_bytes(buffer, &encode_strings(exclude));
+    }
+}
+
 impl std::fmt::Debug for BaselineDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BaselineDigest").finish_non_exhaustive()
@@ -212,14 +244,7 @@ impl BaselineDigest {
     pub fn new(generation: u64, created: i64, roots: usize) -> BaselineDigest {
         let mut buffer = Vec::with_capacity(DIGEST_BUFFER + 4096);
         buffer.extend_from_slice(b"pacsguard-baseline\0");
-        for v in [
-            u64::from(FORMAT_VERSION),
-            generation,
-            created as u64,
-            roots as u64,
-        ] {
-            buffer.extend_from_slice(&v.to_le_bytes());
-        }
+        encode_generation_header(&mut buffer, generation, created, roots);
         BaselineDigest {
             hasher: Sha256::new(),
             buffer,
@@ -228,13 +253,8 @@ impl BaselineDigest {
 
     /// Starts a root of `entries` entries (the next ones fed).
     pub fn root(&mut self, spec: &RootSpec, entries: u64) {
-        let buffer = &mut self.buffer;
-        put_bytes(buffer, spec.path.as_os_str().as_bytes());
-        put_bytes(buffer, spec.policy.as_str().as_bytes());
-        put_bytes(buffer, spec.hash.as_str().as_bytes());
-        buffer.push(u8::from(spec.cross_mounts));
-        put_bytes(buffer, &encode_strings(&spec.exclude));
-        buffer.extend_from_slice(&entries.to_le_bytes());
+        spec.encode_signed(&mut self.buffer);
+        self.buffer.extend_from_slice(&entries.to_le_bytes());
         self.flush_full();
     }
 

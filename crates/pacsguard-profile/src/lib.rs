@@ -17,7 +17,8 @@ mod policy;
 mod xattr_text;
 
 pub use baseline::{
-    Baseline, BaselineDigest, FORMAT_VERSION, ProfileError, RootProfile, RootSpec, is_excluded,
+    Baseline, BaselineDigest, FORMAT_VERSION, ProfileError, RootProfile, RootSpec,
+    encode_generation_header, is_excluded,
 };
 pub use capture::{
     DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,

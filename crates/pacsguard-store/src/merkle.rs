@@ -18,8 +18,8 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
 use pacsguard_fs::{Entry, EntryType};
-use pacsguard_profile::codec::{encode_strings, put_bytes};
-use pacsguard_profile::{FORMAT_VERSION, RootSpec};
+use pacsguard_profile::codec::put_bytes;
+use pacsguard_profile::{RootSpec, encode_generation_header};
 use rusqlite::Connection;
 use sha2::{Digest as _, Sha256};
 
@@ -84,25 +84,14 @@ fn leaf_hash(leaf: &[u8]) -> [u8; 32] {
 /// The leaf of the generation: format version, generation, time and number of roots.
 pub(crate) fn header_leaf(generation: u64, created: i64, roots: usize) -> [u8; 32] {
     let mut leaf = b"pacsguard-tree-header\0".to_vec();
-    for v in [
-        u64::from(FORMAT_VERSION),
-        generation,
-        created as u64,
-        roots as u64,
-    ] {
-        leaf.extend_from_slice(&v.to_le_bytes());
-    }
+    encode_generation_header(&mut leaf, generation, created, roots);
     leaf_hash(&leaf)
 }
 
 /// The leaf of a root: its spec, entry count and number of chunks.
 pub(crate) fn root_leaf(spec: &RootSpec, entries: u64, chunks: usize) -> [u8; 32] {
     let mut leaf = b"pacsguard-tree-root\0".to_vec();
-    put_bytes(&mut leaf, spec.path.as_os_str().as_bytes());
-    put_bytes(&mut leaf, spec.policy.as_str().as_bytes());
-    put_bytes(&mut leaf, spec.hash.as_str().as_bytes());
-    leaf.push(u8::from(spec.cross_mounts));
-    put_bytes(&mut leaf, &encode_strings(&spec.exclude));
+    spec.encode_signed(&mut leaf);
     leaf.extend_from_slice(&entries.to_le_bytes());
     leaf.extend_from_slice(&(chunks as u64).to_le_bytes());
     leaf_hash(&leaf)
