@@ -276,12 +276,13 @@ fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     } else {
         bytes
     };
-    // What the file list can span: a CFFILE entry is 16 bytes and a name of at most 256.
+    // What the file list can span: a CFFILE entry is 16 bytes and a name searched no
+    // further than MAX_CAB_NAME_BYTES.
     let files = usize::from(u16_le(bytes, 28)?);
     if !budget.charge(
         cabinet
             .len()
-            .min(first_file.saturating_add(files * (16 + 257))),
+            .min(first_file.saturating_add(files * (16 + crate::carriers::MAX_CAB_NAME_BYTES))),
     ) {
         return None;
     }

@@ -41,7 +41,7 @@ pub use archive::{
     Opened as ArchiveOpened, open as open_archive,
 };
 pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
-pub use carriers::MAX_CAB_FILES_READ;
+pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{
     Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,

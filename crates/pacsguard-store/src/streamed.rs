@@ -275,8 +275,10 @@ impl Store {
             }
             chunks.push(RootChunks {
                 root: spec.path.clone(),
-                entries: leaves.iter().map(|l| l.entries).sum(),
-                files: leaves.iter().map(|l| l.files).sum(),
+                // Read before the signature is verified: a forged count must not
+                // overflow (it then fails the verification like any edited leaf).
+                entries: leaves.iter().fold(0u64, |n, l| n.saturating_add(l.entries)),
+                files: leaves.iter().fold(0u64, |n, l| n.saturating_add(l.files)),
                 bytes: leaves.iter().fold(0u64, |b, l| b.saturating_add(l.bytes)),
                 leaves,
                 fresh: Vec::new(),

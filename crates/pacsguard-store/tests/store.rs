@@ -975,6 +975,9 @@ fn every_chunk_or_leaf_tampering_of_a_tree_signed_store_fails_loudly() {
         "UPDATE chunk_leaves SET hash = zeroblob(32) WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1",
         "UPDATE chunk_leaves SET entries = entries + 1 WHERE root = CAST('/z' AS BLOB)",
         "UPDATE chunk_leaves SET files = 0 WHERE root = CAST('/z' AS BLOB)",
+        // Counts that overflow when a root's leaves are summed, before the signature is
+        // verified: refused, never a panic (review of session 19).
+        "UPDATE chunk_leaves SET entries = 9223372036854775807, files = 9223372036854775807 WHERE root = CAST('/srv/pacs' AS BLOB)",
         "UPDATE chunk_leaves SET first = CAST('f' AS BLOB) WHERE root = CAST('/srv/pacs' AS BLOB) AND seq = 1",
         "DELETE FROM chunk_leaves",
         "DROP TABLE chunk_leaves",

@@ -26,6 +26,12 @@ pub(crate) enum Carries {
 /// warning), never "inert".
 pub const MAX_CAB_FILES_READ: usize = 50_000;
 
+/// Bytes of a CFFILE entry's name searched for its closing NUL: MS-CAB 2.3 allows a name
+/// of at most 256 bytes (`CB_MAX_FILENAME`) and its NUL. Past it the entry is damaged,
+/// and the search of a chance or hostile header never runs on to the end of the file
+/// (what a candidate is charged to the per-file budget assumes this bound).
+pub const MAX_CAB_NAME_BYTES: usize = 257;
+
 /// Stream and storage names in an OLE directory that mean code runs when the document
 /// is opened or its object is activated: VBA macros (`_VBA_PROJECT` in Word's `Macros`
 /// and Excel's `_VBA_PROJECT_CUR` storages), a packaged file (`\x01Ole10Native`).
@@ -323,8 +329,13 @@ pub(crate) fn cab(bytes: &[u8]) -> Carries {
             ));
         }
         let name_start = at + 16;
-        let Some(name_len) = bytes.get(name_start..).and_then(|r| memchr::memchr(0, r)) else {
-            return broken();
+        let Some(name_len) = bytes
+            .get(name_start..)
+            .and_then(|r| memchr::memchr(0, &r[..r.len().min(MAX_CAB_NAME_BYTES)]))
+        else {
+            return Carries::CannotTell(format!(
+                "a file name without its end within {MAX_CAB_NAME_BYTES} bytes (MAX_CAB_NAME_BYTES), or past the end"
+            ));
         };
         let name = &bytes[name_start..name_start + name_len];
         let lower = name.to_ascii_lowercase();
@@ -405,6 +416,19 @@ mod tests {
         let names = vec!["f.txt"; MAX_CAB_FILES_READ + 1];
         assert!(
             matches!(cab(&cab_of(&names)), Carries::CannotTell(r) if r.contains("MAX_CAB_FILES_READ"))
+        );
+    }
+
+    /// MAX_CAB_NAME_BYTES: a name of 256 bytes and its NUL is read; one byte more, and
+    /// the entry is damaged (before, the search ran on to the end of the bytes, on every
+    /// candidate header, charged as if it had stopped at 257).
+    #[test]
+    fn cabinet_names_at_the_limit_are_read_and_past_it_are_not() {
+        let at_limit = format!("{}.exe", "a".repeat(MAX_CAB_NAME_BYTES - 1 - 4));
+        assert!(matches!(cab(&cab_of(&[&at_limit])), Carries::Runs(_)));
+        let past = format!("{}.exe", "a".repeat(MAX_CAB_NAME_BYTES - 4));
+        assert!(
+            matches!(cab(&cab_of(&[&past])), Carries::CannotTell(r) if r.contains("MAX_CAB_NAME_BYTES"))
         );
     }
 
