@@ -263,7 +263,9 @@ pub(super) async fn relay(
             "accepted: TLS from {addr} passed through unopened to upstream {upstream} (handshake of {from_peer} + {from_up} bytes relayed); {NOT_INSPECTED}: no AE title, user identity, presentation context or content screening"
         ),
     );
-    if let Err(e) = up.write_all(&a[..carried]).await {
+    // Still the request's time: an upstream that completed the handshake and then reads
+    // nothing must not hold the association's place with no timer running.
+    if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..carried])).await) {
         shared.event(
             Outcome::Failure,
             &object,
