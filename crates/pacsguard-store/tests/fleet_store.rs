@@ -498,6 +498,75 @@ fn a_profile_reported_after_an_approval_supersedes_it_even_if_first_seen_before(
     });
 }
 
+/// Review s19-r14: "superseded" was decided by seconds. Reports and approvals within
+/// one second were not ordered: a host that went from generation 2 back to 1 and had 1
+/// approved after, all in one second, was shown superseded (the approval never in
+/// effect). And seconds from two clocks (two consoles on one PostgreSQL store, or a
+/// clock set back) ordered a report made after an approval before it: the host going
+/// to generation 2 and back to the approved 1, or its trail recording a re-baseline,
+/// left the approval in effect. The host's sequence orders them, whatever the clocks.
+#[test]
+fn reports_and_approvals_are_ordered_by_the_hosts_sequence_not_by_the_second() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        let current = |db: &mut dyn FleetStore| {
+            let rows = db.current_profiles().expect("store");
+            let p = &rows[0];
+            (p.generation, p.in_effect(), p.superseded)
+        };
+        // All in second 10: generation 2, back to 1, then 1 approved.
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert!(approve(db, host, 1, "a1", "ann", "install", 10), "{what}");
+        let noted = db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded),
+            (Some(10), None),
+            "{what}: approved after the host went back, in the same second"
+        );
+        assert_eq!(current(db), (1, true, None), "{what}");
+        let status = db.current_profile_of(host).expect("store").expect("a row");
+        assert!(status.in_effect(), "{what}: {status:?}");
+        // Still second 10: to 2 and back to 1, after the approval.
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        let noted = db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert_eq!(noted.superseded, Some(2), "{what}: went back after it");
+        assert_eq!(current(db), (1, false, Some(2)), "{what}");
+
+        // A listener whose clock is behind the approving console's: its reports after
+        // the approval are dated before it.
+        let other = enrol(db, b"u", "ct", "g");
+        db.note_profile(other, 1, "c1", 1, 100).expect("store");
+        assert!(approve(db, other, 1, "c1", "ann", "install", 200), "{what}");
+        db.note_profile(other, 2, "d2", 1, 150).expect("store");
+        let noted = db.note_profile(other, 1, "c1", 1, 150).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded),
+            (Some(200), Some(2)),
+            "{what}: reported after the approval, dated before it"
+        );
+        let row = db.current_profile_of(other).expect("store").expect("a row");
+        assert!(!row.in_effect(), "{what}: {row:?}");
+        // Its trail recording a re-baseline after the approval, dated before it.
+        let third = enrol(db, b"v", "mr", "h");
+        db.note_profile(third, 1, "e1", 1, 100).expect("store");
+        assert!(approve(db, third, 1, "e1", "ann", "install", 200), "{what}");
+        assert!(
+            db.note_profile_in_trail(third, 2, 150).expect("store"),
+            "{what}"
+        );
+        let row = db.current_profile_of(third).expect("store").expect("a row");
+        assert_eq!(
+            (row.in_effect(), row.superseded),
+            (false, Some(2)),
+            "{what}"
+        );
+    });
+}
+
 /// Review s18-r13 (held): root on a host on an approved generation floods made-up
 /// claims past [`MAX_PENDING_PROFILES_PER_HOST`] so that the profile it went to (pruned,
 /// the oldest waiting) no longer supersedes the approval, then goes back to it. Every

@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::ConsoleDb;
 use super::fleet_profiles::{
     CURRENT_ORDER, FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow,
-    SUPERSEDED_SQL, profile_row, prune_pending,
+    SUPERSEDED_SQL, host_seq_sql, profile_row, prune_pending,
 };
 use crate::fleet_store::FleetStore;
 use crate::sqlite::StoreError;
@@ -71,6 +71,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("fleet_profiles", "first_seq", "INTEGER"),
+    ("fleet_profiles", "approved_seq", "INTEGER"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] a store made before them lacks.
@@ -596,23 +598,28 @@ impl FleetStore for ConsoleDb {
             .optional()
             .map_err(sql)?;
         let switched = previous != Some((to_i64(generation), digest.to_string()));
+        // The host's reports in the order they were noted (`seen_seq`): two in one
+        // second are still ordered, so the last reported is the host's current profile,
+        // and a report after an approval is numbered after it (`host_seq_sql`).
+        let seq: i64 = tx
+            .query_row(&format!("SELECT {} + 1", host_seq_sql("?1")), [host], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
         let inserted = tx
             .execute(
                 "INSERT OR IGNORE INTO fleet_profiles \
-                 (host, generation, digest, created, first_seen, last_seen) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![host, to_i64(generation), digest, created, now],
+                 (host, generation, digest, created, first_seen, last_seen, first_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![host, to_i64(generation), digest, created, now, seq],
             )
             .map_err(sql)?
             == 1;
         let new = inserted && from_trail == 0;
-        // The host's reports in the order they were noted (`seen_seq`): two in one
-        // second are still ordered, so the last reported is the host's current profile.
         tx.execute(
-            "UPDATE fleet_profiles SET last_seen = ?4, seen_seq = \
-             (SELECT coalesce(max(seen_seq), 0) + 1 FROM fleet_profiles WHERE host = ?1) \
+            "UPDATE fleet_profiles SET last_seen = ?4, seen_seq = ?5 \
              WHERE host = ?1 AND generation = ?2 AND digest = ?3",
-            params![host, to_i64(generation), digest, now],
+            params![host, to_i64(generation), digest, now, seq],
         )
         .map_err(sql)?;
         if new {
@@ -685,10 +692,14 @@ impl FleetStore for ConsoleDb {
         if !news {
             return Ok(false);
         }
+        // Numbered in the host's sequence: noted after an approval, it supersedes it.
         self.execute(
-            "INSERT OR IGNORE INTO fleet_profiles \
-             (host, generation, digest, created, first_seen, last_seen) \
-             VALUES (?1, ?2, ?3, 0, ?4, 0)",
+            &format!(
+                "INSERT OR IGNORE INTO fleet_profiles \
+                 (host, generation, digest, created, first_seen, last_seen, first_seq) \
+                 VALUES (?1, ?2, ?3, 0, ?4, 0, {} + 1)",
+                host_seq_sql("?1")
+            ),
             params![host, to_i64(generation), FROM_TRAIL, now],
         )?;
         prune_pending(&self.conn, host).map_err(self.sql())?;
@@ -705,10 +716,16 @@ impl FleetStore for ConsoleDb {
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        // `approved_seq`: the host's sequence as the approval is written; whatever the
+        // host reports from now on is numbered after it (see `SUPERSEDED_SQL`).
         Ok(self.execute(
-            "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, pending_id = ?6, pending_at = ?7 \
-             WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
-             AND pending_id IS NULL AND digest <> 'trail'",
+            &format!(
+                "UPDATE fleet_profiles SET approved_by = ?4, reason = ?5, pending_id = ?6, \
+                 pending_at = ?7, approved_seq = {} \
+                 WHERE host = ?1 AND generation = ?2 AND digest = ?3 AND approved_at IS NULL \
+                 AND pending_id IS NULL AND digest <> 'trail'",
+                host_seq_sql("?1")
+            ),
             params![host, to_i64(generation), digest, by, reason, id, now],
         )? == 1)
     }

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     pending_id TEXT,
     pending_at INTEGER,
     seen_seq INTEGER NOT NULL DEFAULT 0,
+    first_seq INTEGER,
+    approved_seq INTEGER,
     PRIMARY KEY (host, generation, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fleet_quota (
@@ -122,19 +124,45 @@ pub struct ProfileNoted {
 pub(crate) const CURRENT_ORDER: &str =
     "digest = 'trail', seen_seq DESC, last_seen DESC, generation DESC";
 
+/// The newest number of `host`'s sequence of events (its reports, the generations its
+/// trail records, the approvals of its profiles), as an SQL expression for SQLite and
+/// PostgreSQL alike (`host`: the placeholder of the host's id). The next event is this
+/// plus one. Every column that holds a number of the sequence is read, not only
+/// `seen_seq`: the row named last may be pruned ([`prune_pending`]), and a report after
+/// an approval must still be numbered after it (never at or below `approved_seq`).
+pub(crate) fn host_seq_sql(host: &str) -> String {
+    format!(
+        "(SELECT coalesce(max(s), 0) FROM (\
+         SELECT seen_seq AS s FROM fleet_profiles WHERE host = {host} \
+         UNION ALL SELECT first_seq FROM fleet_profiles WHERE host = {host} \
+         UNION ALL SELECT approved_seq FROM fleet_profiles WHERE host = {host}) AS host_seq)"
+    )
+}
+
 /// The generation that supersedes profile `p` (see [`ProfileRow::superseded`]), as an
-/// SQL expression over the row `p`, for SQLite and PostgreSQL alike.
-/// A row first seen or named again in the same second as the approval counts as after
-/// it (fail closed: the host named it at the time of the approval, not before). Named
-/// again counts (`last_seen`), not only first seen (review s18-r13: the Hosts page
-/// offers every waiting profile, so an approver may approve an older one while the host
-/// names a newer one it first reported before; the host going back to the approved one
-/// after that was taken as in effect, signed, not raised).
+/// SQL expression over the row `p`, for SQLite and PostgreSQL alike: the highest
+/// generation of the host's other rows named (`seen_seq`) or noted from its trail
+/// (`first_seq`) after `p` was approved (`approved_seq`: the host's sequence when the
+/// approval was written) or, unapproved, after it was first noted (`first_seq`).
+/// Ordered by the host's sequence, not by the second (review s19-r14): a report and an
+/// approval within one second were not ordered (a host that went back to an approved
+/// generation and was approved again in that second was shown superseded), and two
+/// consoles on one PostgreSQL store, their clocks apart, could order a report made
+/// after an approval before it (the approval taken as in effect).
+/// A row written before these numbers (`approved_seq` or `first_seq` NULL) is ordered
+/// by its seconds as then: a row first seen or named again in the same second as the
+/// approval counts as after it (fail closed). Named again counts, not only first seen
+/// (review s18-r13: an approver may approve an older profile while the host names a
+/// newer one; the host going back to the approved one after that is not in effect).
 pub(crate) const SUPERSEDED_SQL: &str = "(SELECT max(r.generation) FROM fleet_profiles r \
      WHERE r.host = p.host \
      AND NOT (r.generation = p.generation AND r.digest = p.digest) \
-     AND (r.first_seen >= coalesce(p.approved_at, p.first_seen) \
-          OR r.last_seen >= coalesce(p.approved_at, p.first_seen)))";
+     AND CASE WHEN (CASE WHEN p.approved_at IS NULL THEN p.first_seq ELSE p.approved_seq END) IS NULL \
+     THEN (r.first_seen >= coalesce(p.approved_at, p.first_seen) \
+          OR r.last_seen >= coalesce(p.approved_at, p.first_seen)) \
+     ELSE (r.seen_seq > (CASE WHEN p.approved_at IS NULL THEN p.first_seq ELSE p.approved_seq END) \
+          OR coalesce(r.first_seq, 0) > (CASE WHEN p.approved_at IS NULL THEN p.first_seq ELSE p.approved_seq END)) \
+     END)";
 
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";

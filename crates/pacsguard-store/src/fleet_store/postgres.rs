@@ -24,6 +24,7 @@ use tokio_postgres::Row;
 use crate::console::{
     AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST,
     PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, SUPERSEDED_SQL, TokenRefusal,
+    host_seq_sql,
 };
 use crate::sqlite::StoreError;
 
@@ -87,11 +88,15 @@ CREATE TABLE IF NOT EXISTS fleet_profiles (
     pending_id TEXT,
     pending_at BIGINT,
     seen_seq BIGINT NOT NULL DEFAULT 0,
+    first_seq BIGINT,
+    approved_seq BIGINT,
     PRIMARY KEY (host, generation, digest)
 );
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_id TEXT;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_at BIGINT;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS seen_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS first_seq BIGINT;
+ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS approved_seq BIGINT;
 CREATE TABLE IF NOT EXISTS fleet_quota (
     host BIGINT PRIMARY KEY,
     window_start BIGINT NOT NULL,
@@ -414,14 +419,14 @@ impl PgFleet {
         // lock on its table before it finds the index there, so every host's connection
         // would wait for each write to fleet_hosts in flight, and writers queue behind
         // it (review s10-r14). Every column added since (`pending_id`, `pending_at`,
-        // `seen_seq`) is looked for too, not only the newest (a database may lack any):
+        // `seen_seq`, `first_seq`, `approved_seq`) is looked for too, not only the newest (a database may lack any):
         // a database made before it gets it from the schema's `ADD COLUMN IF NOT EXISTS`.
         let made: bool = conn
             .query_one(
-                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND (SELECT count(*) = 3 FROM \
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND (SELECT count(*) = 5 FROM \
                  information_schema.columns WHERE table_schema = current_schema() AND \
                  table_name = 'fleet_profiles' AND column_name IN \
-                 ('pending_id', 'pending_at', 'seen_seq')) \
+                 ('pending_id', 'pending_at', 'seen_seq', 'first_seq', 'approved_seq')) \
                  FROM unnest($1::text[]) AS n",
                 &[&SCHEMA_OBJECTS],
             )
@@ -848,22 +853,25 @@ impl FleetStore for PgFleet {
             .transpose()
             .map_err(pg.e())?;
         let switched = previous != Some((generation, digest.to_string()));
+        // Ordered by the host's sequence, not by the second (see the SQLite store); the
+        // host's rows are locked (`lock_profiles`), so the next number is this report's.
+        let seq: i64 = tx
+            .query_one(&format!("SELECT {} + 1", host_seq_sql("$1")), &[&host])
+            .and_then(|r| Ok(r.try_get(0)?))
+            .map_err(pg.e())?;
         let inserted = tx
             .execute(
                 "INSERT INTO fleet_profiles \
-                 (host, generation, digest, created, first_seen, last_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
-                &[&host, &generation, &digest, &created, &now],
+                 (host, generation, digest, created, first_seen, last_seen, first_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT DO NOTHING",
+                &[&host, &generation, &digest, &created, &now, &seq],
             )
             .map_err(pg.e())?;
         let new = inserted == 1 && from_trail == 0;
-        // Ordered by `seen_seq`, not by the second (see the SQLite store); the host's
-        // rows are locked (`lock_profiles`), so the next number is this report's.
         tx.execute(
-            "UPDATE fleet_profiles SET last_seen = $4, seen_seq = \
-             (SELECT coalesce(max(seen_seq), 0) + 1 FROM fleet_profiles WHERE host = $1) \
+            "UPDATE fleet_profiles SET last_seen = $4, seen_seq = $5 \
              WHERE host = $1 AND generation = $2 AND digest = $3",
-            &[&host, &generation, &digest, &now],
+            &[&host, &generation, &digest, &now, &seq],
         )
         .map_err(pg.e())?;
         if new {
@@ -938,10 +946,14 @@ impl FleetStore for PgFleet {
         if !news {
             return Ok(false);
         }
+        // Numbered in the host's sequence (see the SQLite store).
         tx.execute(
-            "INSERT INTO fleet_profiles \
-             (host, generation, digest, created, first_seen, last_seen) \
-             VALUES ($1, $2, $3, 0, $4, 0) ON CONFLICT DO NOTHING",
+            &format!(
+                "INSERT INTO fleet_profiles \
+                 (host, generation, digest, created, first_seen, last_seen, first_seq) \
+                 VALUES ($1, $2, $3, 0, $4, 0, {} + 1) ON CONFLICT DO NOTHING",
+                host_seq_sql("$1")
+            ),
             &[&host, &generation, &FROM_TRAIL, &now],
         )
         .map_err(pg.e())?;
@@ -960,10 +972,16 @@ impl FleetStore for PgFleet {
         reason: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        // `approved_seq`: the host's sequence as the approval is written (see the SQLite
+        // store).
         Ok(self.execute(
-            "UPDATE fleet_profiles SET approved_by = $4, reason = $5, pending_id = $6, pending_at = $7 \
-             WHERE host = $1 AND generation = $2 AND digest = $3 AND approved_at IS NULL \
-             AND pending_id IS NULL AND digest <> $8",
+            &format!(
+                "UPDATE fleet_profiles SET approved_by = $4, reason = $5, pending_id = $6, \
+                 pending_at = $7, approved_seq = {} \
+                 WHERE host = $1 AND generation = $2 AND digest = $3 AND approved_at IS NULL \
+                 AND pending_id IS NULL AND digest <> $8",
+                host_seq_sql("$1")
+            ),
             &[
                 &host,
                 &to_i64(generation),
