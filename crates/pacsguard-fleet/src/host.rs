@@ -8,11 +8,11 @@
 //! host's profile generations, which `check` verifies).
 
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -193,11 +193,10 @@ fn connect_within(
         .map_err(|e| console_err(address, format!("{host}: {e}")))?;
     let session = rustls::ClientConnection::new(Arc::new(config), name)
         .map_err(|e| console_err(address, e))?;
-    let socket = address
-        .to_socket_addrs()
-        .map_err(|e| console_err(address, e))?
-        .next()
-        .ok_or_else(|| console_err(address, "no address"))?;
+    // Resolved within the step like every other (review s19-r14: a resolver that never
+    // answered held `check` before any timeout ran).
+    let socket =
+        crate::resolve::resolve_within(address, timeout).map_err(|e| console_err(address, e))?;
     let tcp = TcpStream::connect_timeout(&socket, timeout).map_err(|e| console_err(address, e))?;
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
@@ -419,6 +418,8 @@ impl Identity {
     ) -> Result<(bool, String), FleetError> {
         let address = self.console.address.clone();
         let whole = timeout * CONFIRM_STEPS;
+        // The whole is counted from here, the name's resolution in it (review s19-r14).
+        let started = Instant::now();
         let mut deadline = None;
         let cut = |deadline: &Option<Deadline>, e: FleetError| match deadline {
             Some(d) if d.fired() => console_err(
@@ -437,7 +438,7 @@ impl Identity {
             Some((self.chain.clone(), self.key.clone_key())),
             timeout,
             |tcp| {
-                deadline = Some(Deadline::arm(tcp, whole)?);
+                deadline = Some(Deadline::arm(tcp, whole.saturating_sub(started.elapsed()))?);
                 Ok(())
             },
         );
@@ -1044,5 +1045,37 @@ mod tests {
         assert!(answer.is_err(), "{text}");
         assert!(text.contains("within"), "{text}");
         trickler.join().expect("trickler");
+    }
+
+    /// Review s19-r14: the console's name was resolved before any of `check`'s
+    /// timeouts ran, so a name server that never answers (here: one on a namespace's
+    /// loopback that holds every query, the resolver told to wait 30 s, 5 times) held
+    /// `check` for minutes. The resolution is one step of the confirmation, bounded by
+    /// its timeout. Root only (namespaces); bounded waits, no timed assertion on speed.
+    #[test]
+    fn a_console_name_whose_resolver_never_answers_is_an_error_after_the_step() {
+        if !crate::resolve::tests::in_silent_resolver(
+            "host::tests::a_console_name_whose_resolver_never_answers_is_an_error_after_the_step",
+        ) {
+            return;
+        }
+        let step = Duration::from_millis(200);
+        let mut identity = stalled_identity("127.0.0.1:9".parse().expect("address"));
+        identity.console.address = "console.pacsguard.example:4443".into();
+        let claim = ProfileClaim {
+            generation: 1,
+            created: 1,
+            digest: "a".repeat(64),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(identity.confirm_approval_within(&claim, step));
+        });
+        let answer = rx
+            .recv_timeout(step * 20)
+            .expect("confirm_approval returns, the name's resolution bounded by its step");
+        let text = format!("{answer:?}");
+        assert!(answer.is_err(), "{text}");
+        assert!(text.contains("resolving the name"), "{text}");
     }
 }

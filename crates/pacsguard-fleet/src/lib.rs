@@ -33,6 +33,7 @@ pub mod console;
 pub mod cosign;
 pub mod host;
 pub mod pin;
+pub mod resolve;
 pub mod wire;
 pub mod witness;
 
