@@ -148,7 +148,9 @@ impl Console {
             ));
         }
         let both;
-        let reason = if self.second_host_approver {
+        // The fleet's setting, read at each approval: every console on the store
+        // enforces it (review s19-r14), not only the one whose configuration says so.
+        let reason = if self.needs_second_host_approver()? {
             both = self.host_four_eyes(auth, host, generation, digest, reason)?;
             both.as_str()
         } else {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::{Extension, Form};
-use pacsguard_store::{HostRow, ProfileRow};
+use pacsguard_store::{FleetSetting, HostRow, ProfileRow};
 use serde::Deserialize;
 
 use crate::auth::{AuthError, Authenticated};
@@ -25,6 +25,8 @@ struct Fleet {
     pending: Vec<ProfileRow>,
     /// Host approvals waiting for a second approver (four eyes).
     waiting: Vec<crate::decide::PendingAccept>,
+    /// The fleet's four-eyes setting for host approvals, as its store holds it.
+    four_eyes: Option<pacsguard_store::FleetSetting>,
     /// Why approvals awaiting their trail record could not be settled at this read (the
     /// trail could not be read, say): the page is shown all the same.
     unsettled: Option<String>,
@@ -55,21 +57,23 @@ async fn hosts_with(
                     current: db.current_profiles()?,
                     pending: db.pending_profiles()?,
                     waiting: Vec::new(),
+                    four_eyes: None,
                     unsettled,
                 })
             })
-            .map(|mut fleet| {
-                // Without `needs_second_host_approver` (turned off while a request
-                // waited) one approval signs: a request left is not shown as needing a
-                // second (review s19-r14).
-                if console.second_host_approver {
+            .and_then(|mut fleet| {
+                // Without four eyes (turned off while a request waited) one approval
+                // signs: a request left is not shown as needing a second (review
+                // s19-r14).
+                fleet.four_eyes = console.host_four_eyes_setting()?;
+                if console.needs_second_host_approver()? {
                     fleet.waiting = console
                         .waiting_requests()
                         .into_iter()
                         .filter(|w| w.root.starts_with(HOST_REQUEST_PREFIX))
                         .collect();
                 }
-                fleet
+                Ok(fleet)
             })
     })
     .await;
@@ -145,6 +149,83 @@ fn witnessed(host: &HostRow) -> u64 {
         .and_then(|n| n.lines().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// The fleet's four-eyes setting, and for an administrator its form.
+fn four_eyes_section(auth: &Authenticated, setting: Option<&FleetSetting>) -> String {
+    let state = match setting {
+        Some(s) => format!(
+            "<strong>{}</strong> (set by {} at {}: \"{}\")",
+            if s.on { "on" } else { "off" },
+            esc(&s.by),
+            crate::pages::unix_time(s.at),
+            esc(&s.reason)
+        ),
+        None => "<strong>off</strong> (never set for the fleet)".to_string(),
+    };
+    let form = if auth.role >= crate::roles::Role::Administrator {
+        format!(
+            "<form method=\"post\" action=\"/hosts/four-eyes\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label>Four eyes <select name=\"on\"><option value=\"true\">on</option><option value=\"false\">off</option></select></label>\
+             <label>Reason <input name=\"reason\" type=\"text\" required></label>\
+             <button type=\"submit\">Set for the fleet</button></form>",
+            esc(&auth.csrf)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<section><h2>Fleet settings</h2><p id=\"host-four-eyes\">Four eyes for host approvals (a second approver, another person, for each host profile; every console on this fleet's store enforces it): {state}</p>{form}</section>"
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct FourEyesForm {
+    on: String,
+    reason: String,
+}
+
+/// POST /hosts/four-eyes: an administrator sets the fleet's four eyes for host approvals.
+pub(crate) async fn hosts_four_eyes(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<FourEyesForm>,
+) -> Response {
+    let on = match form.on.as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            let e = AuthError::Invalid(format!(
+                "on: expected true or false, not {:?}",
+                other.chars().take(40).collect::<String>()
+            ));
+            return hosts_with(&state, &auth, StatusCode::BAD_REQUEST, Some(e.to_string())).await;
+        }
+    };
+    let console = state.console.clone();
+    let a = auth.clone();
+    let decided = blocking(move || console.set_host_four_eyes(&a, on, &form.reason)).await;
+    match decided {
+        Ok(Ok(())) => {
+            let said = format!(
+                "Four eyes for host approvals is {} for the fleet: every console on its store enforces it.",
+                if on { "on" } else { "off" }
+            );
+            hosts_with(&state, &auth, StatusCode::OK, Some(said)).await
+        }
+        Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
+            let status = if matches!(e, AuthError::StepUpNeeded) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            hosts_with(&state, &auth, status, Some(e.to_string())).await
+        }
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
 }
 
 /// A host's current profile as its row shows it.
@@ -283,6 +364,7 @@ fn render(
             esc(e)
         );
     }
+    let four_eyes = four_eyes_section(auth, fleet.four_eyes.as_ref());
     page(
         "Hosts",
         Some(auth),
@@ -290,7 +372,7 @@ fn render(
             "<section><h2>Hosts</h2>{message}\
              <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.</p>\
              <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Profile</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>\
-             <section><h2>Profiles waiting for approval</h2>{pending}</section>"
+             <section><h2>Profiles waiting for approval</h2>{pending}</section>{four_eyes}"
         ),
     )
 }

@@ -178,6 +178,12 @@ pub static ROUTES: &[Route] = &[
         handler: || post(crate::hosts::hosts_approve),
     },
     Route {
+        method: Method::POST,
+        path: "/hosts/four-eyes",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::hosts::hosts_four_eyes),
+    },
+    Route {
         method: Method::GET,
         path: "/accounts",
         access: Access::Role(Role::Administrator),

@@ -38,6 +38,7 @@ pub mod charts;
 pub mod clock;
 pub mod closing;
 pub mod decide;
+pub mod fleet_settings;
 pub mod four_eyes;
 pub mod guard;
 pub mod host_approvals;

@@ -177,7 +177,7 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/hosts/approve",
-        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report. 200: in effect; 202: written but awaiting its record on the audit trail, in effect once the record is found (the page says so), or, with `[console] needs_second_host_approver`, the first approver's approval awaiting a second approver (nothing signed; another person approving the same generation and digest completes it)",
+        summary: "Approves a profile generation an enrolled host reported (step-up needed); the host receives the console's signed approval with its next report. 200: in effect; 202: written but awaiting its record on the audit trail, in effect once the record is found (the page says so), or, with four eyes (the fleet's setting, `/hosts/four-eyes`, or `[console] needs_second_host_approver`), the first approver's approval awaiting a second approver (nothing signed; another person approving the same generation and digest completes it)",
         fields: &[
             ("host", "The host (its id on this console)"),
             ("generation", "The profile generation the host reported"),
@@ -187,6 +187,13 @@ pub static OPERATIONS: &[Operation] = &[
             ),
             REASON,
         ],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/hosts/four-eyes",
+        summary: "Sets four eyes for host approvals for the whole fleet (administrator, step-up needed): held in the fleet's store, so every console on it enforces it (a console's own `[console] needs_second_host_approver = true` still asks it of its approvers); recorded on this console's audit trail",
+        fields: &[("on", "true or false"), REASON],
         answer: "html",
     },
     Operation {

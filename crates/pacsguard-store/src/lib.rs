@@ -31,7 +31,7 @@ pub use console::{
     SealBinding, SealRow, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
 };
 pub use fleet_store::{
-    FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, PG_CALL_DEADLINE,
+    FLEET_REQUEST_BUDGET, FleetPool, FleetSetting, FleetStore, FleetStoreAt, PG_CALL_DEADLINE,
     PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE, PG_KEEPALIVE_INTERVAL,
     PG_KEEPALIVE_RETRIES, PG_LOCK_TIMEOUT, PG_POOL_SIZE, PG_POOL_WAIT, PG_STATEMENT_TIMEOUT,
     PG_TCP_USER_TIMEOUT, PgFleet, Pooled,

@@ -1986,3 +1986,96 @@ fn with_four_eyes_for_hosts_one_approver_signs_nothing() {
     );
     assert!(trail.contains("was refused as second approver"), "{trail}");
 }
+
+/// Review s19-r14: four eyes for host approvals was a setting of each console process
+/// (`[console] needs_second_host_approver`), so with two consoles on one PostgreSQL
+/// fleet store an approver went to the one without it. It is the fleet's setting now,
+/// in the shared store: an administrator of console A turns it on (step-up, reason,
+/// recorded on A's trail), and console B, whose configuration says nothing of it,
+/// makes its approver's approval wait for a second approver; nothing is signed.
+#[test]
+fn four_eyes_set_for_the_fleet_on_one_console_holds_on_another_on_the_same_store() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console_a, server_a, host) = console_on_postgresql(&pg, "ws-21");
+    let console_b = Env::new();
+    console_b.profile(&[]);
+    set_fleet_store(&console_b, &pg.connection_string());
+    let server_b = Serve::start(&console_b, &[]);
+    let (web_a, web_b) = (
+        Web::of(&server_a, &console_a),
+        Web::of(&server_b, &console_b),
+    );
+    let (secret_a, secret_b) = (web_a.first_admin(&server_a), web_b.first_admin(&server_b));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console_a, "ws-21", |h| h["profile"]["generation"] == 1);
+    let step_up = |web: &Web, secret: &str| {
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+        let (status, _) = web.curl(
+            "POST",
+            "/step-up",
+            &[("csrf", &csrf), ("code", &code(secret, 1))],
+        );
+        assert_eq!(status, 303);
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        body
+    };
+    // On A: the administrator turns four eyes on for the fleet.
+    let body = step_up(&web_a, &secret_a);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, body) = web_a.curl(
+        "POST",
+        "/hosts/four-eyes",
+        &[
+            ("csrf", &csrf),
+            ("on", "true"),
+            ("reason", "policy 7.2: two approvers for every host"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Four eyes for host approvals is on"),
+        "{body}"
+    );
+    // On B: its approver's approval waits for a second approver.
+    let body = step_up(&web_b, &secret_b);
+    assert!(
+        value_of(&body, "id=\"host-four-eyes\"", '<').contains('>') && body.contains("policy 7.2"),
+        "B shows the fleet's setting: {body}"
+    );
+    let fields = [
+        value_of(&body, "name=\"csrf\" value=\"", '"'),
+        value_of(&body, "name=\"host\" value=\"", '"'),
+        value_of(&body, "name=\"generation\" value=\"", '"'),
+        value_of(&body, "name=\"digest\" value=\"", '"'),
+    ];
+    let (status, body) = web_b.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &fields[0]),
+            ("host", &fields[1]),
+            ("generation", &fields[2]),
+            ("digest", &fields[3]),
+            ("reason", "installation baseline, change 2101"),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("awaits a second approver"), "{body}");
+    let seen = wait_host(&console_a, "ws-21", |h| h["profile"]["generation"] == 1);
+    assert_eq!(seen["profile"]["approved"], false, "{seen}");
+    guard.stop();
+    server_b.stop();
+    server_a.stop();
+    assert!(
+        !host.home.join("fleet/approvals.jsonl").exists(),
+        "nothing signed"
+    );
+    let out = console_a.run(&["audit", "show", "--json"]);
+    let trail = stdout(&out);
+    assert!(
+        trail.contains("set four eyes for host approvals")
+            && trail.contains("policy 7.2: two approvers for every host"),
+        "{trail}"
+    );
+}

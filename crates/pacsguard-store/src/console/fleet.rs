@@ -17,10 +17,17 @@ use super::fleet_profiles::{
     CURRENT_ORDER, FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow,
     SUPERSEDED_SQL, host_seq_sql, profile_row, prune_pending,
 };
-use crate::fleet_store::FleetStore;
+use crate::fleet_store::{FleetSetting, FleetStore, HOST_FOUR_EYES};
 use crate::sqlite::StoreError;
 
 pub(super) const FLEET_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fleet_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    changed_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    changed_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fleet_tokens (
     token_hash BLOB PRIMARY KEY,
     created INTEGER NOT NULL,
@@ -943,6 +950,46 @@ impl FleetStore for ConsoleDb {
     }
 
     fn release_console(&mut self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value, changed_by, reason, changed_at FROM fleet_settings WHERE name = ?1",
+                params![HOST_FOUR_EYES],
+                |r| {
+                    Ok(FleetSetting {
+                        on: r.get::<_, String>(0)? == "true",
+                        by: r.get(1)?,
+                        reason: r.get(2)?,
+                        at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    fn set_host_four_eyes(
+        &mut self,
+        on: bool,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET value = ?2, \
+             changed_by = ?3, reason = ?4, changed_at = ?5",
+            params![
+                HOST_FOUR_EYES,
+                if on { "true" } else { "false" },
+                by,
+                reason,
+                now
+            ],
+        )?;
         Ok(())
     }
 

@@ -31,6 +31,18 @@ pub use self::deadline::{
 pub use self::pool::{FleetPool, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
 pub use self::postgres::PgFleet;
 
+/// A setting of the whole fleet, held in its store: its value, who set it, why, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetSetting {
+    pub on: bool,
+    pub by: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// The name of the four-eyes setting in `fleet_settings`.
+pub(crate) const HOST_FOUR_EYES: &str = "needs_second_host_approver";
+
 /// What the fleet's console side needs of its store. Every method takes `&mut self`: a
 /// PostgreSQL client needs it for any query, and reconnects in it after the server
 /// restarted.
@@ -191,6 +203,20 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// Gives the id back at a clean stop (only if `instance` still holds it), so the
     /// next start of this console takes it again at once.
     fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError>;
+    /// Whether approving a host's profile needs a second approver (four eyes), as the
+    /// fleet holds it: a setting of the store every console on it shares, not of each
+    /// console process (review s19-r14: two consoles on one PostgreSQL store could
+    /// disagree, and an approver went to the one without). `None` when never set.
+    fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError>;
+    /// Sets [`FleetStore::host_four_eyes`] (an administrator's decision, after a
+    /// step-up, with its reason; the console records it on its trail).
+    fn set_host_four_eyes(
+        &mut self,
+        on: bool,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Closes now what no call can use again: a PostgreSQL connection a call gave up on
     /// at its deadline, whose server session may still hold the locks of the
     /// transaction it was in (a `LOCK TABLE fleet_hosts` of an enrolment: every host's

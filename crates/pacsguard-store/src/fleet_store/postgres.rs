@@ -28,8 +28,8 @@ use crate::console::{
 };
 use crate::sqlite::StoreError;
 
-use super::FleetStore;
 use super::deadline::{Conn, Failure, Tx, with_limits};
+use super::{FleetSetting, FleetStore, HOST_FOUR_EYES};
 
 /// Serializes the creation of the tables by consoles starting at once (PostgreSQL's
 /// `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin). An arbitrary
@@ -102,6 +102,13 @@ CREATE TABLE IF NOT EXISTS fleet_quota (
     window_start BIGINT NOT NULL,
     bytes BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fleet_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    changed_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    changed_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fleet_consoles (
     console TEXT PRIMARY KEY,
     instance TEXT NOT NULL,
@@ -119,6 +126,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
     "fleet_profiles",
     "fleet_quota",
     "fleet_consoles",
+    "fleet_settings",
 ];
 
 /// Host names sort by their bytes, as SQLite's default collation does: the pages and
@@ -1209,6 +1217,41 @@ impl FleetStore for PgFleet {
         self.execute(
             "DELETE FROM fleet_consoles WHERE console = $1 AND instance = $2",
             &[&console, &instance],
+        )?;
+        Ok(())
+    }
+
+    fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError> {
+        let pg = self.pg();
+        self.query_opt(
+            "SELECT value, changed_by, reason, changed_at FROM fleet_settings WHERE name = $1",
+            &[&HOST_FOUR_EYES],
+        )?
+        .map(|r| {
+            Ok::<_, tokio_postgres::Error>(FleetSetting {
+                on: r.try_get::<_, String>(0)? == "true",
+                by: r.try_get(1)?,
+                reason: r.try_get(2)?,
+                at: r.try_get(3)?,
+            })
+        })
+        .transpose()
+        .map_err(pg.e())
+    }
+
+    fn set_host_four_eyes(
+        &mut self,
+        on: bool,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let value = if on { "true" } else { "false" };
+        self.execute(
+            "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET value = $2, \
+             changed_by = $3, reason = $4, changed_at = $5",
+            &[&HOST_FOUR_EYES, &value, &by, &reason, &now],
         )?;
         Ok(())
     }
