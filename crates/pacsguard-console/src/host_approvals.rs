@@ -147,6 +147,24 @@ impl Console {
                 "approving a host's profile needs the approver role".into(),
             ));
         }
+        // A host that went back to an approved profile after reporting another (its
+        // store restored: the approval is not in effect, review s19-r14) can have it
+        // approved again, by a person deciding anew: the old approval is cleared first
+        // (it counted for nothing), and this one is numbered after the host's return.
+        if self.with_fleet(|db| Ok(db.reopen_superseded_approval(host, generation, digest)?))? {
+            self.record(
+                self.event(
+                    &auth.name,
+                    Action::Accept,
+                    Outcome::Success,
+                    format!(
+                        "{} approves again profile generation {generation} of host {host}, whose earlier approval was superseded (the host went back to it after reporting another profile): the earlier approval is cleared",
+                        auth.name
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+        }
         let both;
         // The fleet's setting, read at each approval: every console on the store
         // enforces it (review s19-r14), not only the one whose configuration says so.

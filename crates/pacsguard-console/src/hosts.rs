@@ -66,6 +66,23 @@ async fn hosts_with(
                 // signs: a request left is not shown as needing a second (review
                 // s19-r14).
                 fleet.four_eyes = console.host_four_eyes_setting()?;
+                // A host's current profile whose approval was superseded (the host went
+                // back to it: its store restored) waits for an approver again: offered
+                // to approve anew, knowingly (review s19-r14).
+                let revoked = |host: i64| {
+                    fleet
+                        .hosts
+                        .iter()
+                        .any(|h| h.id == host && h.revoked.is_some())
+                };
+                let again: Vec<ProfileRow> = fleet
+                    .current
+                    .iter()
+                    .filter(|p| p.approved.is_some() && p.superseded.is_some())
+                    .filter(|p| !revoked(p.host))
+                    .cloned()
+                    .collect();
+                fleet.pending.extend(again);
                 if console.needs_second_host_approver()? {
                     fleet.waiting = console
                         .waiting_requests()
@@ -318,6 +335,14 @@ fn render(
                     esc(&w.reason)
                 ),
                 "Confirm as second approver",
+            ),
+            None if p.approved.is_some() => (
+                "pending-profile again",
+                format!(
+                    " <em class=\"went-back\">the host went back to it after reporting generation {}: its earlier approval is not in effect</em>",
+                    p.superseded.unwrap_or_default()
+                ),
+                "Approve again",
             ),
             None => ("pending-profile", String::new(), "Approve"),
         };

@@ -567,6 +567,48 @@ fn reports_and_approvals_are_ordered_by_the_hosts_sequence_not_by_the_second() {
     });
 }
 
+/// Review s19-r14 (N -> N+1 -> N): a host that went back to an approved generation
+/// after reporting another has its approval superseded; only the approval of the host's
+/// current, superseded profile can be cleared, for an approver to approve it anew, and
+/// that new approval is in effect until the host reports another profile again.
+#[test]
+fn a_superseded_approval_of_the_current_profile_alone_is_reopened() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert!(approve(db, host, 1, "a1", "ann", "install", 10), "{what}");
+        assert!(
+            !db.reopen_superseded_approval(host, 1, "a1").expect("store"),
+            "{what}: in effect, not reopened"
+        );
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        assert!(
+            !db.reopen_superseded_approval(host, 1, "a1").expect("store"),
+            "{what}: not the current profile"
+        );
+        db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert!(
+            db.reopen_superseded_approval(host, 1, "a1").expect("store"),
+            "{what}: went back, superseded"
+        );
+        let row = db.current_profile_of(host).expect("store").expect("a row");
+        assert_eq!(
+            (row.approved.clone(), row.in_effect()),
+            (None, false),
+            "{what}"
+        );
+        assert!(approve(db, host, 1, "a1", "bob", "restored", 10), "{what}");
+        let row = db.current_profile_of(host).expect("store").expect("a row");
+        assert!(row.in_effect(), "{what}: {row:?}");
+        db.note_profile(host, 2, "b2", 1, 10).expect("store");
+        let noted = db.note_profile(host, 1, "a1", 1, 10).expect("store");
+        assert_eq!(noted.superseded, Some(2), "{what}: and again");
+    });
+}
+
 /// Review s18-r13 (held): root on a host on an approved generation floods made-up
 /// claims past [`MAX_PENDING_PROFILES_PER_HOST`] so that the profile it went to (pruned,
 /// the oldest waiting) no longer supersedes the approval, then goes back to it. Every

@@ -1531,6 +1531,23 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
         "{}",
         stderr(&out)
     );
+    // Review s19-r14 (N -> N+1 -> N): the restored generation 1 is offered to approve
+    // again; an approver who does decides anew (step-up, reason, on the trail), and the
+    // host's kept approval of generation 1 is then confirmed by the console.
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let again = body
+        .find("pending-profile again")
+        .unwrap_or_else(|| panic!("generation 1 offered to approve again: {body}"));
+    assert!(body[again..].contains("Approve again"), "{body}");
+    approve_and_settle(&body[again..], 1);
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console")
+            && !stdout(&out).contains("not its current approval"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     server.stop();
     // The console unreachable: a warning that the approval could not be confirmed,
     // never a silent "approved".

@@ -17,6 +17,8 @@ use super::fleet_profiles::{
     CURRENT_ORDER, FROM_TRAIL, PROFILE_COLUMNS, ProfileNoted, ProfileRow, QuotaWindow,
     SUPERSEDED_SQL, host_seq_sql, profile_row, prune_pending,
 };
+use super::reopen_superseded_sql;
+
 use crate::fleet_store::{FleetSetting, FleetStore, HOST_FOUR_EYES};
 use crate::sqlite::StoreError;
 
@@ -951,6 +953,18 @@ impl FleetStore for ConsoleDb {
 
     fn release_console(&mut self, _: &str, _: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn reopen_superseded_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            &reopen_superseded_sql("?1", "?2", "?3"),
+            params![host, to_i64(generation), digest],
+        )? == 1)
     }
 
     fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError> {

@@ -164,6 +164,24 @@ pub(crate) const SUPERSEDED_SQL: &str = "(SELECT max(r.generation) FROM fleet_pr
           OR coalesce(r.first_seq, 0) > (CASE WHEN p.approved_at IS NULL THEN p.first_seq ELSE p.approved_seq END)) \
      END)";
 
+/// Clears the approval of a host's profile (`?1`/`$1` host, then generation, digest:
+/// the placeholders given) when it is the host's current profile and superseded: the
+/// host went back to it after reporting another, so the approval is not in effect, and
+/// an approver who approves it again decides anew, numbered after the host's return.
+pub(crate) fn reopen_superseded_sql(host: &str, generation: &str, digest: &str) -> String {
+    format!(
+        "UPDATE fleet_profiles SET approved_at = NULL, approved_by = NULL, reason = NULL, \
+         pending_id = NULL, pending_at = NULL, approved_seq = NULL \
+         WHERE host = {host} AND generation = {generation} AND digest = {digest} \
+         AND approved_at IS NOT NULL \
+         AND (generation, digest) = (SELECT generation, digest FROM fleet_profiles \
+              WHERE host = {host} ORDER BY {CURRENT_ORDER} LIMIT 1) \
+         AND EXISTS (SELECT 1 FROM fleet_profiles p WHERE p.host = {host} \
+              AND p.generation = {generation} AND p.digest = {digest} \
+              AND {SUPERSEDED_SQL} IS NOT NULL)"
+    )
+}
+
 pub(super) const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
 

@@ -203,6 +203,16 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// Gives the id back at a clean stop (only if `instance` still holds it), so the
     /// next start of this console takes it again at once.
     fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError>;
+    /// Clears the approval of the host's current profile (`generation`, `digest`) when
+    /// it is superseded (the host went back to it after reporting another: its store
+    /// restored), so that an approver can approve it again, knowingly: `true` when
+    /// cleared. An approval in effect, or of a profile not current, is left as it is.
+    fn reopen_superseded_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<bool, StoreError>;
     /// Whether approving a host's profile needs a second approver (four eyes), as the
     /// fleet holds it: a setting of the store every console on it shares, not of each
     /// console process (review s19-r14: two consoles on one PostgreSQL store could

@@ -24,7 +24,7 @@ use tokio_postgres::Row;
 use crate::console::{
     AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST,
     PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, SUPERSEDED_SQL, TokenRefusal,
-    host_seq_sql,
+    host_seq_sql, reopen_superseded_sql,
 };
 use crate::sqlite::StoreError;
 
@@ -1219,6 +1219,18 @@ impl FleetStore for PgFleet {
             &[&console, &instance],
         )?;
         Ok(())
+    }
+
+    fn reopen_superseded_approval(
+        &mut self,
+        host: i64,
+        generation: u64,
+        digest: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            &reopen_superseded_sql("$1", "$2", "$3"),
+            &[&host, &to_i64(generation), &digest],
+        )? == 1)
     }
 
     fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError> {
