@@ -26,7 +26,7 @@ mod fleet;
 pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
 mod fleet_profiles;
 pub(crate) use fleet_profiles::{
-    CURRENT_ORDER, SUPERSEDED_SQL, host_seq_sql, reopen_superseded_sql,
+    CURRENT_ORDER, PRUNE_ORDER, SUPERSEDED_SQL, host_seq_sql, reopen_superseded_sql,
 };
 pub use fleet_profiles::{
     FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, PendingApproval, ProfileNoted, ProfileRow,

@@ -609,6 +609,37 @@ fn a_superseded_approval_of_the_current_profile_alone_is_reopened() {
     });
 }
 
+/// Review s19-r14: the waiting rows kept past `MAX_PENDING_PROFILES_PER_HOST` were the
+/// newest by the second they were first seen, ties by generation: within one second, a
+/// claim made after an approval (of a low generation) was dropped for claims of higher
+/// generations made before it, and with it what superseded the approval; the host went
+/// back to the approved profile and the approval was in effect. Kept by the sequence.
+#[test]
+fn a_claim_after_an_approval_is_not_pruned_for_older_ones_of_the_same_second() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "ws", "f");
+        let claims = MAX_PENDING_PROFILES_PER_HOST as u64;
+        for n in 0..claims {
+            db.note_profile(host, 100 - n, &format!("p{n}"), 1, 10)
+                .expect("store");
+        }
+        db.note_profile(host, 3, "a3", 1, 10).expect("store");
+        assert!(approve(db, host, 3, "a3", "ann", "install", 10), "{what}");
+        db.note_profile(host, 1, "x1", 1, 10).expect("store");
+        let noted = db.note_profile(host, 3, "a3", 1, 10).expect("store");
+        assert_eq!(
+            (noted.approved_at, noted.superseded.is_some()),
+            (Some(10), true),
+            "{what}: went to x1 and back after the approval"
+        );
+        let row = db.current_profile_of(host).expect("store").expect("a row");
+        assert!(!row.in_effect(), "{what}: {row:?}");
+    });
+}
+
 /// Review s18-r13 (held): root on a host on an approved generation floods made-up
 /// claims past [`MAX_PENDING_PROFILES_PER_HOST`] so that the profile it went to (pruned,
 /// the oldest waiting) no longer supersedes the approval, then goes back to it. Every

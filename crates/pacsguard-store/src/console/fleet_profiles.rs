@@ -217,6 +217,14 @@ pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow>
     })
 }
 
+/// Which of a host's pending rows are the newest, kept by [`prune_pending`]: the ones
+/// named or noted last in the host's sequence (review s19-r14: by the second they were
+/// first seen, rows of one second were ordered by their generation, so a claim made
+/// after an approval could be dropped for older ones of the same second, and with it
+/// what superseded the approval), then by the second (rows of an earlier version).
+pub(crate) const PRUNE_ORDER: &str = "CASE WHEN seen_seq > coalesce(first_seq, 0) THEN seen_seq \
+     ELSE coalesce(first_seq, 0) END DESC, first_seen DESC, generation DESC";
+
 /// Drops a host's oldest pending rows past [`MAX_PENDING_PROFILES_PER_HOST`] (never an
 /// approved one, never the one just noted: it is the newest), and never the last row of
 /// the host's highest generation: the pages show that generation as the host's current
@@ -224,12 +232,13 @@ pub(super) fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow>
 /// its unapproved re-baseline out and be shown on an older, approved generation again.
 pub(super) fn prune_pending(conn: &rusqlite::Connection, host: i64) -> rusqlite::Result<usize> {
     conn.execute(
+        &format!(
         "DELETE FROM fleet_profiles WHERE host = ?1 AND approved_at IS NULL AND pending_id IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = ?1 AND approved_at IS NULL \
-          ORDER BY first_seen DESC, generation DESC LIMIT ?2) AND \
+          ORDER BY {PRUNE_ORDER} LIMIT ?2) AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
-          WHERE host = ?1 ORDER BY generation DESC, first_seen DESC LIMIT 1)",
+          WHERE host = ?1 ORDER BY generation DESC, first_seen DESC LIMIT 1)"),
         params![host, to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
     )
 }

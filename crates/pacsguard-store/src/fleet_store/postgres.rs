@@ -22,7 +22,7 @@ use std::str::FromStr as _;
 use tokio_postgres::Row;
 
 use crate::console::{
-    AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST,
+    AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, PRUNE_ORDER,
     PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, SUPERSEDED_SQL, TokenRefusal,
     host_seq_sql, reopen_superseded_sql,
 };
@@ -311,12 +311,13 @@ fn lock_profiles(tx: &mut Tx<'_>, host: i64) -> Result<(), Failure> {
 /// generation).
 fn prune_pending(tx: &mut Tx<'_>, host: i64) -> Result<u64, Failure> {
     tx.execute(
+        &format!(
         "DELETE FROM fleet_profiles WHERE host = $1 AND approved_at IS NULL AND pending_id IS NULL AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
           WHERE host = $1 AND approved_at IS NULL \
-          ORDER BY first_seen DESC, generation DESC LIMIT $2) AND \
+          ORDER BY {PRUNE_ORDER} LIMIT $2) AND \
          (generation, digest) NOT IN (SELECT generation, digest FROM fleet_profiles \
-          WHERE host = $1 ORDER BY generation DESC, first_seen DESC LIMIT 1)",
+          WHERE host = $1 ORDER BY generation DESC, first_seen DESC LIMIT 1)"),
         &[&host, &to_i64(MAX_PENDING_PROFILES_PER_HOST as u64)],
     )
 }
