@@ -2037,7 +2037,15 @@ fn four_eyes_set_for_the_fleet_on_one_console_holds_on_another_on_the_same_store
         let (_, body) = web.curl("GET", "/hosts", &[]);
         body
     };
-    // On A: the administrator turns four eyes on for the fleet.
+    // On A: refused without a step-up, then turned on for the fleet with one.
+    let (_, body) = web_a.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, body) = web_a.curl(
+        "POST",
+        "/hosts/four-eyes",
+        &[("csrf", &csrf), ("on", "true"), ("reason", "policy 7.2")],
+    );
+    assert_eq!(status, 403, "no step-up yet: {body}");
     let body = step_up(&web_a, &secret_a);
     let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
     let (status, body) = web_a.curl(
@@ -2054,8 +2062,15 @@ fn four_eyes_set_for_the_fleet_on_one_console_holds_on_another_on_the_same_store
         body.contains("Four eyes for host approvals is on"),
         "{body}"
     );
-    // On B: its approver's approval waits for a second approver.
+    // On B: no reason, no change; its approver's approval waits for a second approver.
     let body = step_up(&web_b, &secret_b);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, refused) = web_b.curl(
+        "POST",
+        "/hosts/four-eyes",
+        &[("csrf", &csrf), ("on", "false"), ("reason", "")],
+    );
+    assert_eq!(status, 400, "{refused}");
     assert!(
         value_of(&body, "id=\"host-four-eyes\"", '<').contains('>') && body.contains("policy 7.2"),
         "B shows the fleet's setting: {body}"
