@@ -15,6 +15,7 @@
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
 //! max_pending_per_peer = 16 # ... from one address (an IPv6 /64); default: max_associations_per_peer
+//! screening_deadline_ms = 20000 # a data set held on a refusing route not screened by then is refused (0xA700)
 //!
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
@@ -120,6 +121,16 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE: u32 = 1200;
 /// The most a configuration may raise that to.
 pub const MAX_ASSOCIATIONS_PER_MINUTE_LIMIT: u32 = 1_000_000;
+/// Default deadline of screening in line: a data set held on a refusing route that is
+/// not screened within it (waiting for a screening thread included) is answered C-STORE
+/// 0xA700 and a `not-inspected` alert names it; on a forwarding route (which holds
+/// nothing back) the same alert is raised and a quarantine copy kept. Under pynetdicom's
+/// default DIMSE timeout (30 s), so the sender hears the answer before it gives up, and
+/// far above what a CT or MR instance takes to screen.
+pub const DEFAULT_SCREENING_DEADLINE: Duration = Duration::from_secs(20);
+/// The most a configuration may raise that to: beyond it a sender's DIMSE timer (or
+/// its operator) gives up first, and the association is held for nothing.
+pub const MAX_SCREENING_DEADLINE: Duration = Duration::from_secs(300);
 /// Default connections that have not yet sent their request, in total (see `places`):
 /// smaller than the association budget, since each holds a place without a word.
 pub const DEFAULT_MAX_PENDING: usize = 32;
@@ -166,6 +177,7 @@ struct RawLimits {
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
     max_pending_per_peer: Option<usize>,
+    screening_deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +322,8 @@ pub struct Limits {
     pub max_pending_per_peer: usize,
     /// Connections per [`crate::rate::RATE_WINDOW`] from one peer.
     pub max_associations_per_minute: u32,
+    /// See [`DEFAULT_SCREENING_DEADLINE`].
+    pub screening_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -330,6 +344,7 @@ impl Default for Limits {
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
+            screening_deadline: DEFAULT_SCREENING_DEADLINE,
         }
     }
 }
@@ -492,6 +507,17 @@ impl GatewayConfig {
         let mut limits = Limits::default();
         if let Some(s) = raw.limits.artim_seconds {
             limits.artim = seconds("limits.artim_seconds", s)?;
+        }
+        if let Some(ms) = raw.limits.screening_deadline_ms {
+            // Milliseconds: a test (and an operator measuring) may want less than a second.
+            let max = MAX_SCREENING_DEADLINE.as_millis() as u64;
+            if !(1..=max).contains(&ms) {
+                return Err(err(
+                    "limits.screening_deadline_ms",
+                    format!("{ms}: must lie between 1 and {max}"),
+                ));
+            }
+            limits.screening_deadline = Duration::from_millis(ms);
         }
         if let Some(s) = raw.limits.idle_seconds {
             limits.idle = seconds("limits.idle_seconds", s)?;
@@ -1085,6 +1111,24 @@ upstream_ae = "ARCHIVE"
         ))
         .expect_err("one more");
         assert_eq!(e.field, "limits.inspection_memory_per_peer_bytes");
+    }
+
+    #[test]
+    fn the_screening_deadline_is_named_bounded_and_defaults_safely() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.limits.screening_deadline, DEFAULT_SCREENING_DEADLINE);
+        let c = GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = 1\n{GOOD}"))
+            .expect("the least");
+        assert_eq!(c.limits.screening_deadline, Duration::from_millis(1));
+        let max = MAX_SCREENING_DEADLINE.as_millis();
+        GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = {max}\n{GOOD}"))
+            .expect("the most");
+        for bad in ["0".to_owned(), (max + 1).to_string()] {
+            let e =
+                GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = {bad}\n{GOOD}"))
+                    .expect_err(&bad);
+            assert_eq!(e.field, "limits.screening_deadline_ms");
+        }
     }
 
     #[test]

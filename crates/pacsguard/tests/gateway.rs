@@ -2455,6 +2455,123 @@ fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
     );
 }
 
+/// Issue 16, session 20: screening never holds an association beyond
+/// `limits.screening_deadline_ms`. A real data set slow to screen (4 MiB of executable
+/// header candidates in a private element) against a deadline of 1 ms: on a refusing
+/// route the sender is answered 0xA700 "not screened in time" and the upstream never
+/// receives it; on a forwarding route it is relayed byte for byte; both raise a
+/// `not-inspected` alert naming the instance, their late screening is recorded as such,
+/// and a copy of each is kept in quarantine.
+#[test]
+fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.880";
+    let slow = env.dir.path().join("slow.dcm");
+    let mut candidates = Vec::with_capacity(4 << 20);
+    while candidates.len() < 4 << 20 {
+        candidates.extend_from_slice(b"MZ");
+        candidates.extend_from_slice(&[0u8; 62]);
+    }
+    std::fs::write(
+        &slow,
+        pacsguard_testkit::DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &candidates)
+            .build(),
+    )
+    .expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    let text = format!(
+        "[limits]\nscreening_deadline_ms = 1\n{}",
+        config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}"))
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = storescu_with(&["-d"], gateway.ports[0], "CT1", "PACS", &[slow.clone()]);
+    let log = stderr(&out);
+    assert!(
+        log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
+        "{log}"
+    );
+    assert!(log.contains("not screened in time"), "{log}");
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let out = storescu(gateway.ports[0], "CT1", "ARCHIVE", &[slow.clone()]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "alerts: {events:#?}");
+    // Forwarded byte for byte.
+    let got = received(&rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let sent = std::fs::read(&slow).expect("read");
+    let stored = std::fs::read(rx.join(&got[0].0)).expect("stored");
+    assert!(
+        stored.ends_with(&sent[sent.len() - (1 << 20)..]),
+        "the data set's end arrived unchanged"
+    );
+    let alerts: Vec<String> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "alert")
+        .filter_map(|e| e["finding"]["detail"].as_str().map(str::to_owned))
+        .filter(|d| d.contains("not screened in time"))
+        .collect();
+    assert_eq!(alerts.len(), 2, "{events:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.contains(uid) && a.contains("limits.screening_deadline (1 ms)"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("answered C-STORE status 0xa700")),
+        "{alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("it went upstream as read")),
+        "{alerts:#?}"
+    );
+    // The late screenings end (within the stop's grace) and say they were late.
+    let details = gateway_events(&events);
+    let late: Vec<&String> = details
+        .iter()
+        .filter(|d| {
+            d.contains(uid) && d.contains("screened after limits.screening_deadline (1 ms)")
+        })
+        .collect();
+    assert_eq!(late.len(), 2, "{details:#?}");
+    assert!(
+        late.iter().any(|d| d.starts_with("refused C-STORE")
+            && d.contains(
+                "not screened in time), not forwarded upstream, a copy kept in quarantine"
+            )),
+        "{late:#?}"
+    );
+    assert!(
+        late.iter().any(|d| d.starts_with("relayed C-STORE")
+            && d.contains("forwarded all the same, a copy kept in quarantine")),
+        "{late:#?}"
+    );
+    let out = env.run(&["audit", "show", "--json", "--action", "quarantine"]);
+    let kept = stdout(&out);
+    assert!(
+        kept.contains("the instance was forwarded unchanged")
+            && kept.contains("the instance was refused by its route and not forwarded"),
+        "{kept}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
 /// down, refusing the association, aborting during and after a data set, and killed
 /// while an instance is on its way.
