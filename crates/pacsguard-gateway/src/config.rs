@@ -650,27 +650,15 @@ impl GatewayConfig {
             if l.route.is_empty() {
                 return Err(err(format!("{at}.route"), "no [[listener.route]]"));
             }
+            mixed_modes(i, l)?;
             let mut routes: Vec<Route> = Vec::new();
             let mut pass_through: Vec<PassThrough> = Vec::new();
             for (j, r) in l.route.iter().enumerate() {
                 let at = format!("{at}.route[{j}]");
                 match r.mode.as_deref() {
-                    None | Some("dicom") if !pass_through.is_empty() => {
-                        return Err(err(
-                            format!("{at}.mode"),
-                            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
-                        ));
-                    }
                     None | Some("dicom") => {}
                     Some(TLS_PASS_THROUGH) => {
-                        pass_through.push(pass_through_route(
-                            &at,
-                            i,
-                            l,
-                            r,
-                            &routes,
-                            &pass_through,
-                        )?);
+                        pass_through.push(pass_through_route(&at, i, l, r, &pass_through)?);
                         continue;
                     }
                     Some(other) => {
@@ -857,6 +845,30 @@ fn upstream(at: &str, upstream: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A listener's routes are all `tls-pass-through` or none, checked once, whichever
+/// comes first (review s19-r16: two checks, one per order, with their own wording):
+/// the route named is the first whose mode differs from route[0]'s.
+fn mixed_modes(i: usize, l: &RawListener) -> Result<(), ConfigError> {
+    let pass = |r: &RawRoute| r.mode.as_deref() == Some(TLS_PASS_THROUGH);
+    let Some(first) = l.route.first() else {
+        return Ok(());
+    };
+    match l.route.iter().position(|r| pass(r) != pass(first)) {
+        None => Ok(()),
+        Some(j) => Err(err(
+            format!("listener[{i}].route[{j}].mode"),
+            format!(
+                "a listener's routes are all {TLS_PASS_THROUGH} or none (route[0] is {}, route[{j}] is not): which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
+                if pass(first) {
+                    TLS_PASS_THROUGH
+                } else {
+                    "dicom"
+                }
+            ),
+        )),
+    }
+}
+
 /// A `tls-pass-through` route (`at`, of listener `i`): every option that needs the
 /// association read is refused by name (the gateway would silently not honour it), as
 /// is a listener that terminates TLS; several pass-through routes of one listener are
@@ -866,15 +878,8 @@ fn pass_through_route(
     i: usize,
     l: &RawListener,
     r: &RawRoute,
-    routes: &[Route],
     others: &[PassThrough],
 ) -> Result<PassThrough, ConfigError> {
-    if !routes.is_empty() {
-        return Err(err(
-            format!("{at}.mode"),
-            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
-        ));
-    }
     if let Some(field) = r.dicom_only_fields().first() {
         return Err(err(
             format!("{at}.{field}"),
@@ -1290,6 +1295,35 @@ upstream = "10.2.0.5:2762"
         );
         assert!(l.pass_through_for(ip("10.4.0.1")).is_none());
         assert!(GatewayConfig::parse(GOOD).expect("valid").listeners[0].plain());
+    }
+
+    /// Review s19-r16: a listener mixing modes was refused by two checks, one per order,
+    /// each with its own wording. One check now, one wording, naming the route.
+    #[test]
+    fn a_listener_mixing_modes_is_refused_once_in_either_order() {
+        let dicom = "[[listener.route]]\ncalled_ae = \"PACS\"\ncalling_ae = [\"CT1\"]\nsop_classes = [\"*\"]\ntransfer_syntaxes = [\"*\"]\nupstream = \"10.2.0.6:104\"\nupstream_ae = \"ARCHIVE\"\n";
+        let pass = "[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.3.0.0/16\"]\nupstream = \"10.2.0.5:2762\"\n";
+        let head = "[[listener]]\nlisten = \"127.0.0.1:2762\"\nallow = [\"10.0.0.0/8\"]\n";
+        let mut said = Vec::new();
+        for (routes, first) in [
+            (format!("{pass}{dicom}"), "tls-pass-through"),
+            (format!("{dicom}{pass}"), "dicom"),
+            (format!("{dicom}{dicom}{pass}"), "dicom"),
+        ] {
+            let e = GatewayConfig::parse(&format!("{head}{routes}")).expect_err("mixed");
+            assert!(
+                e.field.ends_with(".mode") && e.field.starts_with("listener[0].route["),
+                "{e}"
+            );
+            assert!(e.reason.contains(&format!("route[0] is {first}")), "{e}");
+            said.push(
+                e.reason
+                    .replace("route[0] is tls-pass-through", "route[0] is dicom")
+                    .replace("route[2]", "route[1]"),
+            );
+        }
+        said.dedup();
+        assert_eq!(said.len(), 1, "one wording: {said:#?}");
     }
 
     #[test]

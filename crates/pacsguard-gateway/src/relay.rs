@@ -296,13 +296,34 @@ impl Shared {
                     "connection(s) refused at a limit or closed without a word",
                 ),
             };
-            self.summary(ip, count, of, "beyond the first recorded");
+            // A network's incident is counted under its address: named as the network
+            // (review s19-r16: "from 127.0.0.0" read as one host).
+            let network = match key {
+                Some((ip, Incident::NetworkRate(bits))) => Some(format!("the network {ip}/{bits}")),
+                _ => None,
+            };
+            self.summary_from(ip, network, count, of, "beyond the first recorded");
         }
     }
 
     fn summary(&self, ip: Option<std::net::IpAddr>, count: u64, what: &str, beyond: &str) {
+        self.summary_from(ip, None, count, what, beyond);
+    }
+
+    /// [`Shared::summary`], `from` naming what `ip` stands for when it is not one peer.
+    fn summary_from(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        from: Option<String>,
+        count: u64,
+        what: &str,
+        beyond: &str,
+    ) {
         let (object, from) = match ip {
-            Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+            Some(ip) => (
+                format!("dicom://{ip}"),
+                from.unwrap_or_else(|| ip.to_string()),
+            ),
             None => (
                 "dicom://".to_owned(),
                 // Past refusals::MAX_RECORDED_PER_WINDOW or MAX_TRACKED_ADDRESSES.
@@ -791,11 +812,11 @@ impl Gateway {
                         .rates
                         .lock()
                         .map_or(None, |mut r| r.over_by(peer.ip(), std::time::Instant::now()));
-                    if let Some((counted_under, over)) = over {
+                    if let Some((counted_under, network, over)) = over {
                         // A network's rate exceeded is one incident of the network.
                         shared.incident(
                             counted_under,
-                            Incident::Rate,
+                            network.map_or(Incident::Rate, Incident::NetworkRate),
                             &format!("dicom://{peer}"),
                             format!(
                                 "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"

@@ -2572,6 +2572,46 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// Review s19-r16: a connection to a TLS pass-through listener whose first byte cannot
+/// be read (the peer resets it) ended without a word on the trail. It is recorded now.
+#[test]
+fn a_pass_through_connection_reset_before_its_first_byte_is_recorded() {
+    let env = Env::new();
+    let unused = free_port();
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{unused}\"\n"
+        ),
+    );
+    let port = gateway.ports[0];
+    // A reset: SO_LINGER 0, then closed before a byte is sent.
+    let reset =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    reset
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .expect("connect");
+    reset.set_linger(Some(Duration::ZERO)).expect("linger");
+    drop(reset);
+    // A later connection, refused for its plain first byte: once it is closed on, the
+    // reset one (accepted before it) is being handled, and the stop's grace lets it end.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::io::Write::write_all(&mut plain, &[0x01]).expect("write");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest);
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d
+            .contains("reading the first byte of a connection from 127.0.0.1:")
+            && d.contains("to tell TLS from plain DICOM) failed")),
+        "{details:#?}"
+    );
+}
+
 /// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
 /// down, refusing the association, aborting during and after a data set, and killed
 /// while an instance is on its way.
@@ -2826,6 +2866,20 @@ for host in [f"127.0.0.{{i}}" for i in range(2, 2 + {ADDRESSES})] + ["127.0.1.2"
         })
         .count();
     assert_eq!(network, 1, "one incident of the network: {details:#?}");
+    // The rest are summarised as the network's (review s19-r16: the summary said "from
+    // 127.0.0.0", an address, and "past limits.max_associations_per_minute", the peer's).
+    let summary: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("refused: ") && d.contains(" further "))
+        .collect();
+    assert_eq!(summary.len(), 1, "{details:#?}");
+    assert!(
+        summary[0].contains(&format!(
+            "refused: {} further connection(s) refused past their network's rate (NETWORK_RATE_FACTOR x limits.max_associations_per_minute) from the network 127.0.0.0/24 within",
+            ADDRESSES - RATE * FACTOR - 1
+        )),
+        "{summary:#?}"
+    );
 }
 
 /// The nice value of each thread of process `pid` (Linux, `/proc/PID/task/*/stat`).
