@@ -1678,36 +1678,71 @@ fn pynetdicom_through_the_gateway_delivers_what_it_delivers_directly() {
     assert_eq!(received(&relayed_dir), want);
 }
 
+/// The data set of a Part 10 file: what follows its meta group (read by the group's
+/// length, (0002,0000) UL, explicit VR little endian).
+fn data_set(part10: &[u8]) -> &[u8] {
+    assert_eq!(part10.get(128..132), Some(&b"DICM"[..]), "a Part 10 file");
+    let length = part10
+        .get(140..144)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .expect("group length");
+    &part10[144 + length..]
+}
+
+/// Issue 16 ("concurrent associations (>= 50) without loss"): 50 storescu at once
+/// through the gateway, half to a refusing route (each data set held and screened in
+/// line on the screening threads, within the deadline) and half to a forwarding one;
+/// every instance arrives at storescp with its data set byte for byte.
 #[test]
 fn concurrent_associations_are_each_relayed_whole() {
-    const SENDERS: usize = 24;
+    const SENDERS: usize = 50;
     require_dcmtk();
     let env = Env::new();
     let rx = env.dir.path().join("rx");
     // --fork: the receiver serves them at once too.
     let upstream = Receiver::start_with(&rx, &["--fork"]);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    // Every sender is one peer (127.0.0.1): its shares of places are raised to all.
     let text = format!(
-        "[limits]\nmax_associations_per_peer = {SENDERS}\n{}",
-        config(
-            &[("127.0.0.0/8", "")],
-            &route("PACS", "CT1", ANY, upstream.port)
-        )
+        "[limits]\nmax_associations_per_peer = {SENDERS}\nmax_pending = {SENDERS}\nmax_pending_per_peer = {SENDERS}\n{}",
+        config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}"))
     );
     let gateway = Gateway::start(&env, &text);
-    let files: Vec<PathBuf> = (0..SENDERS)
+    let files: Vec<(String, PathBuf)> = (0..SENDERS)
         .map(|i| {
             let path = env.dir.path().join(format!("{i}.dcm"));
             let uid = format!("1.2.826.0.1.3680043.10.1137.7.{i}");
-            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
-                .expect("write");
-            path
+            // Over one PDU (64 KiB), and each instance's bytes its own.
+            let private: Vec<u8> = (0..96 * 1024).map(|b| (b * 7 + i) as u8).collect();
+            std::fs::write(
+                &path,
+                pacsguard_testkit::DicomBuilder::ct(&uid)
+                    .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+                    .element(0x0009, 0x1010, *b"OB", &private)
+                    .build(),
+            )
+            .expect("write");
+            (uid, path)
         })
         .collect();
     let senders: Vec<Child> = files
         .iter()
-        .map(|file| {
+        .enumerate()
+        .map(|(i, (_, file))| {
             Command::new("storescu")
-                .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+                .args([
+                    "-aet",
+                    "CT1",
+                    "-aec",
+                    if i % 2 == 0 { "PACS" } else { "ARCHIVE" },
+                ])
+                .arg("127.0.0.1")
                 .arg(gateway.ports[0].to_string())
                 .arg(file)
                 .stdout(Stdio::null())
@@ -1721,8 +1756,21 @@ fn concurrent_associations_are_each_relayed_whole() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
     let (code, events) = gateway.stop();
-    assert_eq!(code, 0);
-    assert_eq!(received(&rx).len(), SENDERS);
+    assert_eq!(code, 0, "{events:#?}");
+    let got = received(&rx);
+    assert_eq!(got.len(), SENDERS, "{got:?}");
+    for (uid, file) in &files {
+        let (name, _) = got
+            .iter()
+            .find(|(n, _)| n.ends_with(uid.as_str()) || n.contains(&format!("{uid}.")))
+            .unwrap_or_else(|| panic!("{uid} not received: {got:?}"));
+        let stored = std::fs::read(rx.join(name)).expect("stored");
+        let sent = std::fs::read(file).expect("sent");
+        assert!(
+            data_set(&stored) == data_set(&sent),
+            "{uid}: the data set stored differs from the one sent"
+        );
+    }
     let stored = gateway_events(&events)
         .iter()
         .filter(|d| d.contains(": stored"))
