@@ -3022,6 +3022,18 @@ mod tests {
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
+        shared_with(
+            limits,
+            Arc::new(Kept::default()),
+            crate::screening_pool::Pool::new(1, 4).expect("threads"),
+        )
+    }
+
+    fn shared_with(
+        limits: Limits,
+        evidence: Arc<dyn Evidence>,
+        screening: crate::screening_pool::Pool,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
             peer_memory: std::sync::Mutex::default(),
@@ -3034,8 +3046,8 @@ mod tests {
             incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),
-            screening: crate::screening_pool::Pool::new(1, 4).expect("threads"),
-            evidence: Arc::new(Kept::default()),
+            screening,
+            evidence,
             passcode_check: crate::identity::refuse_every_passcode,
             screening_thread: || {},
             identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -3050,6 +3062,137 @@ mod tests {
                 sudo_user: None,
             },
         })
+    }
+
+    /// Evidence that keeps the records and counts the quarantine copies.
+    #[derive(Default)]
+    struct Vault {
+        kept: Kept,
+        copies: std::sync::Mutex<Vec<(String, bool)>>,
+    }
+
+    impl Evidence for Vault {
+        fn record(&self, event: Event) {
+            self.kept.record(event);
+        }
+        fn quarantine(&self, name: &str, _: Vec<u8>, _: Vec<Finding>, forwarded: bool) {
+            if let Ok(mut c) = self.copies.lock() {
+                c.push((name.to_owned(), forwarded));
+            }
+        }
+    }
+
+    fn instance(uid: &str) -> Instance {
+        Instance {
+            context_id: 1,
+            sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
+            sop_instance: uid.into(),
+            message_id: Some(1),
+            size: 4,
+            sha256: [0; 32],
+            bytes: Ok(vec![0x08, 0x00, 0x16, 0x00]),
+            reservation: None,
+            complete: true,
+        }
+    }
+
+    fn tap(shared: &Arc<Shared>, hold: Option<Hold>) -> Tap {
+        let syntaxes: HashMap<u8, (String, String)> = [(
+            1,
+            (
+                "1.2.840.10008.5.1.4.1.1.2".to_owned(),
+                "1.2.840.10008.1.2".to_owned(),
+            ),
+        )]
+        .into();
+        Tap {
+            shared: Arc::clone(shared),
+            object: "dicom://CT1@127.0.0.1:1/PACS".into(),
+            syntaxes: Arc::new(syntaxes),
+            assembler: Assembler::new(0, Arc::clone(&shared.memory)),
+            memory: Arc::clone(&shared.memory),
+            towards: "upstream",
+            counts: Arc::default(),
+            hold,
+        }
+    }
+
+    /// Issue 16, session 20: a data set the screening queue has no room for is never
+    /// waited on: a refusing route answers 0xA700 "screening queue full" at once and
+    /// forwards nothing, a forwarding route (which sent it on) keeps a copy; each is a
+    /// `not-inspected` alert naming the instance.
+    #[tokio::test]
+    async fn a_data_set_the_screening_queue_has_no_room_for_is_answered_at_once() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits::default();
+        let shared = shared_with(
+            limits.clone(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 1).expect("threads"),
+        );
+        // The one thread held in a job, the one place of the queue taken.
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        shared.screening.submit(|| {}).expect("queued");
+
+        let mut refusing = tap(
+            &shared,
+            Some(Hold::new(vec![FindingKind::EmbeddedExecutable], &limits)),
+        );
+        let answered = refusing
+            .hold(vec![0; 16], vec![instance("1.2.3.4.1")])
+            .await;
+        let Held::Answer(pdu) = answered else {
+            panic!("not answered by the gateway");
+        };
+        let Ok(Pdu::PData(pdvs)) = Pdu::decode(&pdu) else {
+            panic!("not a P-DATA");
+        };
+        let command = &pdvs[0].data;
+        // Status (0000,0900) US 0xA700, little endian.
+        assert!(
+            command
+                .windows(10)
+                .any(|w| w == [0x00, 0x00, 0x00, 0x09, 2, 0, 0, 0, 0x00, 0xa7]),
+            "{command:02x?}"
+        );
+        assert_eq!(refusing.counts.refused.load(Ordering::Relaxed), 1);
+
+        let forwarding = tap(&shared, None);
+        forwarding.screen(instance("1.2.3.4.2"));
+
+        let alerts: Vec<String> = vault
+            .kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .filter(|f| f.kind == FindingKind::NotInspected && f.severity == Severity::Alert)
+            .map(|f| f.detail.clone())
+            .collect();
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        assert!(
+            alerts
+                .iter()
+                .all(|a| a.contains("the screening queue is full"))
+        );
+        assert!(alerts[0].contains("1.2.3.4.1") && alerts[0].contains("0xa700"));
+        assert!(alerts[1].contains("1.2.3.4.2") && alerts[1].contains("went upstream as read"));
+        assert_eq!(
+            *vault.copies.lock().expect("lock"),
+            vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.2".to_owned(), true)],
+            "the forwarded one's copy is kept, the refused one needs none"
+        );
+        drop(hold);
     }
 
     #[test]
