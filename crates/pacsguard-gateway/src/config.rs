@@ -15,6 +15,7 @@
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
 //! max_pending_per_peer = 16 # ... from one address (an IPv6 /64); default: max_associations_per_peer
+//! screening_deadline_ms = 20000 # a data set held on a refusing route not screened by then is refused (0xA700)
 //!
 //! [[listener]]
 //! listen = "0.0.0.0:11112"
@@ -120,6 +121,16 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE: u32 = 1200;
 /// The most a configuration may raise that to.
 pub const MAX_ASSOCIATIONS_PER_MINUTE_LIMIT: u32 = 1_000_000;
+/// Default deadline of screening in line: a data set held on a refusing route that is
+/// not screened within it (waiting for a screening thread included) is answered C-STORE
+/// 0xA700 and a `not-inspected` alert names it; on a forwarding route (which holds
+/// nothing back) the same alert is raised and a quarantine copy kept. Under pynetdicom's
+/// default DIMSE timeout (30 s), so the sender hears the answer before it gives up, and
+/// far above what a CT or MR instance takes to screen.
+pub const DEFAULT_SCREENING_DEADLINE: Duration = Duration::from_secs(20);
+/// The most a configuration may raise that to: beyond it a sender's DIMSE timer (or
+/// its operator) gives up first, and the association is held for nothing.
+pub const MAX_SCREENING_DEADLINE: Duration = Duration::from_secs(300);
 /// Default connections that have not yet sent their request, in total (see `places`):
 /// smaller than the association budget, since each holds a place without a word.
 pub const DEFAULT_MAX_PENDING: usize = 32;
@@ -166,6 +177,7 @@ struct RawLimits {
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
     max_pending_per_peer: Option<usize>,
+    screening_deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +322,8 @@ pub struct Limits {
     pub max_pending_per_peer: usize,
     /// Connections per [`crate::rate::RATE_WINDOW`] from one peer.
     pub max_associations_per_minute: u32,
+    /// See [`DEFAULT_SCREENING_DEADLINE`].
+    pub screening_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -330,6 +344,7 @@ impl Default for Limits {
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
+            screening_deadline: DEFAULT_SCREENING_DEADLINE,
         }
     }
 }
@@ -493,6 +508,17 @@ impl GatewayConfig {
         if let Some(s) = raw.limits.artim_seconds {
             limits.artim = seconds("limits.artim_seconds", s)?;
         }
+        if let Some(ms) = raw.limits.screening_deadline_ms {
+            // Milliseconds: a test (and an operator measuring) may want less than a second.
+            let max = MAX_SCREENING_DEADLINE.as_millis() as u64;
+            if !(1..=max).contains(&ms) {
+                return Err(err(
+                    "limits.screening_deadline_ms",
+                    format!("{ms}: must lie between 1 and {max}"),
+                ));
+            }
+            limits.screening_deadline = Duration::from_millis(ms);
+        }
         if let Some(s) = raw.limits.idle_seconds {
             limits.idle = seconds("limits.idle_seconds", s)?;
         }
@@ -624,27 +650,15 @@ impl GatewayConfig {
             if l.route.is_empty() {
                 return Err(err(format!("{at}.route"), "no [[listener.route]]"));
             }
+            mixed_modes(i, l)?;
             let mut routes: Vec<Route> = Vec::new();
             let mut pass_through: Vec<PassThrough> = Vec::new();
             for (j, r) in l.route.iter().enumerate() {
                 let at = format!("{at}.route[{j}]");
                 match r.mode.as_deref() {
-                    None | Some("dicom") if !pass_through.is_empty() => {
-                        return Err(err(
-                            format!("{at}.mode"),
-                            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
-                        ));
-                    }
                     None | Some("dicom") => {}
                     Some(TLS_PASS_THROUGH) => {
-                        pass_through.push(pass_through_route(
-                            &at,
-                            i,
-                            l,
-                            r,
-                            &routes,
-                            &pass_through,
-                        )?);
+                        pass_through.push(pass_through_route(&at, i, l, r, &pass_through)?);
                         continue;
                     }
                     Some(other) => {
@@ -831,6 +845,30 @@ fn upstream(at: &str, upstream: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A listener's routes are all `tls-pass-through` or none, checked once, whichever
+/// comes first (review s19-r16: two checks, one per order, with their own wording):
+/// the route named is the first whose mode differs from route[0]'s.
+fn mixed_modes(i: usize, l: &RawListener) -> Result<(), ConfigError> {
+    let pass = |r: &RawRoute| r.mode.as_deref() == Some(TLS_PASS_THROUGH);
+    let Some(first) = l.route.first() else {
+        return Ok(());
+    };
+    match l.route.iter().position(|r| pass(r) != pass(first)) {
+        None => Ok(()),
+        Some(j) => Err(err(
+            format!("listener[{i}].route[{j}].mode"),
+            format!(
+                "a listener's routes are all {TLS_PASS_THROUGH} or none (route[0] is {}, route[{j}] is not): which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
+                if pass(first) {
+                    TLS_PASS_THROUGH
+                } else {
+                    "dicom"
+                }
+            ),
+        )),
+    }
+}
+
 /// A `tls-pass-through` route (`at`, of listener `i`): every option that needs the
 /// association read is refused by name (the gateway would silently not honour it), as
 /// is a listener that terminates TLS; several pass-through routes of one listener are
@@ -840,15 +878,8 @@ fn pass_through_route(
     i: usize,
     l: &RawListener,
     r: &RawRoute,
-    routes: &[Route],
     others: &[PassThrough],
 ) -> Result<PassThrough, ConfigError> {
-    if !routes.is_empty() {
-        return Err(err(
-            format!("{at}.mode"),
-            "a listener's routes are all tls-pass-through or none: which one a connection takes would have to be read from its association, which a pass-through never reads (give the pass-through a listener of its own)",
-        ));
-    }
     if let Some(field) = r.dicom_only_fields().first() {
         return Err(err(
             format!("{at}.{field}"),
@@ -1088,6 +1119,24 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
+    fn the_screening_deadline_is_named_bounded_and_defaults_safely() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.limits.screening_deadline, DEFAULT_SCREENING_DEADLINE);
+        let c = GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = 1\n{GOOD}"))
+            .expect("the least");
+        assert_eq!(c.limits.screening_deadline, Duration::from_millis(1));
+        let max = MAX_SCREENING_DEADLINE.as_millis();
+        GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = {max}\n{GOOD}"))
+            .expect("the most");
+        for bad in ["0".to_owned(), (max + 1).to_string()] {
+            let e =
+                GatewayConfig::parse(&format!("[limits]\nscreening_deadline_ms = {bad}\n{GOOD}"))
+                    .expect_err(&bad);
+            assert_eq!(e.field, "limits.screening_deadline_ms");
+        }
+    }
+
+    #[test]
     fn a_good_file_is_read() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
@@ -1246,6 +1295,35 @@ upstream = "10.2.0.5:2762"
         );
         assert!(l.pass_through_for(ip("10.4.0.1")).is_none());
         assert!(GatewayConfig::parse(GOOD).expect("valid").listeners[0].plain());
+    }
+
+    /// Review s19-r16: a listener mixing modes was refused by two checks, one per order,
+    /// each with its own wording. One check now, one wording, naming the route.
+    #[test]
+    fn a_listener_mixing_modes_is_refused_once_in_either_order() {
+        let dicom = "[[listener.route]]\ncalled_ae = \"PACS\"\ncalling_ae = [\"CT1\"]\nsop_classes = [\"*\"]\ntransfer_syntaxes = [\"*\"]\nupstream = \"10.2.0.6:104\"\nupstream_ae = \"ARCHIVE\"\n";
+        let pass = "[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.3.0.0/16\"]\nupstream = \"10.2.0.5:2762\"\n";
+        let head = "[[listener]]\nlisten = \"127.0.0.1:2762\"\nallow = [\"10.0.0.0/8\"]\n";
+        let mut said = Vec::new();
+        for (routes, first) in [
+            (format!("{pass}{dicom}"), "tls-pass-through"),
+            (format!("{dicom}{pass}"), "dicom"),
+            (format!("{dicom}{dicom}{pass}"), "dicom"),
+        ] {
+            let e = GatewayConfig::parse(&format!("{head}{routes}")).expect_err("mixed");
+            assert!(
+                e.field.ends_with(".mode") && e.field.starts_with("listener[0].route["),
+                "{e}"
+            );
+            assert!(e.reason.contains(&format!("route[0] is {first}")), "{e}");
+            said.push(
+                e.reason
+                    .replace("route[0] is tls-pass-through", "route[0] is dicom")
+                    .replace("route[2]", "route[1]"),
+            );
+        }
+        said.dedup();
+        assert_eq!(said.len(), 1, "one wording: {said:#?}");
     }
 
     #[test]

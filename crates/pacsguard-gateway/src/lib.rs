@@ -11,6 +11,8 @@
 //! * [`identity`], [`jwt`], [`lockout`]: User Identity Negotiation (a passcode or a
 //!   token) and the failure budget of each username (no I/O);
 //! * [`tls`]: rustls configurations for either side;
+//! * [`screening_pool`]: the threads that screen data sets, their bounded queue, and
+//!   the ticket deciding whether a screening or its deadline answers a held data set;
 //! * [`relay`]: the sockets, one tokio task per association; data sets screened with
 //!   the same [`pacsguard_screen::Screener`] as `scan`, evidence handed to the caller
 //!   through [`Evidence`].
@@ -36,6 +38,7 @@ pub mod places;
 pub mod rate;
 pub mod refusals;
 pub mod relay;
+pub mod screening_pool;
 pub mod tls;
 pub mod tls_records;
 

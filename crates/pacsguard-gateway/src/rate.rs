@@ -98,13 +98,14 @@ impl Rates {
     /// Counts one connection from `ip` at `now` when it is within both rates; else
     /// says which it is over (nothing is counted then), for the record.
     pub fn over(&mut self, ip: IpAddr, now: Instant) -> Option<String> {
-        self.over_by(ip, now).map(|(_, why)| why)
+        self.over_by(ip, now).map(|(_, _, why)| why)
     }
 
     /// [`Rates::over`], with what the refusal is counted under: the peer, or its
     /// network when the network's rate is the one exceeded (a rotation of addresses is
-    /// one incident on the record, not one per address).
-    pub fn over_by(&mut self, ip: IpAddr, now: Instant) -> Option<(IpAddr, String)> {
+    /// one incident on the record, not one per address), with the network's prefix
+    /// length then (so that a summary names `the network 192.0.2.0/24`, not an address).
+    pub fn over_by(&mut self, ip: IpAddr, now: Instant) -> Option<(IpAddr, Option<u32>, String)> {
         let peer_open = self.window(peer_key(ip), now).count < self.per_window;
         let (network, bits) = network_key(ip);
         let network_open = match self.networks.as_mut() {
@@ -114,6 +115,7 @@ impl Rates {
         if !peer_open {
             return Some((
                 peer_key(ip),
+                None,
                 format!(
                     "more than {} in {} s from {} (limits.max_associations_per_minute)",
                     self.per_window,
@@ -125,6 +127,7 @@ impl Rates {
         if !network_open {
             return Some((
                 network,
+                Some(bits),
                 format!(
                     "more than {} in {} s from the network {network}/{bits} ({NETWORK_RATE_FACTOR} x limits.max_associations_per_minute)",
                     self.per_window.saturating_mul(NETWORK_RATE_FACTOR),
@@ -263,10 +266,11 @@ mod tests {
             .expect("an IPv4-mapped address of the same /24 is over too");
         assert!(why.contains("the network 192.0.2.0/24"), "{why}");
         // Counted on the record under the network, one incident for the rotation.
-        let (under, _) = rates
+        let (under, bits, _) = rates
             .over_by("192.0.2.201".parse().expect("ip"), t0)
             .expect("over");
         assert_eq!(under, "192.0.2.0".parse::<IpAddr>().expect("ip"));
+        assert_eq!(bits, Some(IPV4_NETWORK_PREFIX_BITS));
         assert!(
             rates.allow("192.0.3.1".parse().expect("ip"), t0),
             "another /24"

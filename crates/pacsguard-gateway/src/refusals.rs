@@ -43,6 +43,9 @@ pub enum Incident {
     AssociationLimit,
     /// Connections refused past the rate per peer.
     Rate,
+    /// Connections refused past the rate of their network (counted under the network's
+    /// address; the prefix length), `NETWORK_RATE_FACTOR` times the peer's.
+    NetworkRate(u32),
 }
 
 impl Incident {
@@ -56,6 +59,9 @@ impl Incident {
                 "association request(s) refused at the association limits"
             }
             Incident::Rate => "connection(s) refused past limits.max_associations_per_minute",
+            Incident::NetworkRate(_) => {
+                "connection(s) refused past their network's rate (NETWORK_RATE_FACTOR x limits.max_associations_per_minute)"
+            }
         }
     }
 }

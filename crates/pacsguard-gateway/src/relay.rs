@@ -59,9 +59,11 @@ impl Aborter {
     }
 }
 
-/// Threads that screen data sets (the runtime's blocking pool): screening is CPU work,
-/// and more threads than cores would only slow the relay; data sets waiting for one are
-/// held within the memory budget.
+/// Threads that screen data sets, a pool of their own (`screening_pool`, apart from the
+/// runtime's blocking pool, which checks passcodes and looks upstreams up): screening is
+/// CPU work, and more threads than cores would only slow the relay; data sets waiting
+/// for one are held within the memory budget and at most
+/// [`crate::screening_pool::SCREENING_QUEUE`] of them.
 pub const SCREENING_THREADS: usize = 2;
 
 /// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
@@ -117,6 +119,8 @@ struct Shared {
     /// Limits reached and silent connections closed, one record per incident of a peer.
     incidents: std::sync::Mutex<crate::refusals::Refusals<(std::net::IpAddr, Incident)>>,
     screener: Arc<Screener>,
+    /// The threads that screen ([`SCREENING_THREADS`]), and their bounded queue.
+    screening: crate::screening_pool::Pool,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
     /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
@@ -292,13 +296,34 @@ impl Shared {
                     "connection(s) refused at a limit or closed without a word",
                 ),
             };
-            self.summary(ip, count, of, "beyond the first recorded");
+            // A network's incident is counted under its address: named as the network
+            // (review s19-r16: "from 127.0.0.0" read as one host).
+            let network = match key {
+                Some((ip, Incident::NetworkRate(bits))) => Some(format!("the network {ip}/{bits}")),
+                _ => None,
+            };
+            self.summary_from(ip, network, count, of, "beyond the first recorded");
         }
     }
 
     fn summary(&self, ip: Option<std::net::IpAddr>, count: u64, what: &str, beyond: &str) {
+        self.summary_from(ip, None, count, what, beyond);
+    }
+
+    /// [`Shared::summary`], `from` naming what `ip` stands for when it is not one peer.
+    fn summary_from(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        from: Option<String>,
+        count: u64,
+        what: &str,
+        beyond: &str,
+    ) {
         let (object, from) = match ip {
-            Some(ip) => (format!("dicom://{ip}"), ip.to_string()),
+            Some(ip) => (
+                format!("dicom://{ip}"),
+                from.unwrap_or_else(|| ip.to_string()),
+            ),
             None => (
                 "dicom://".to_owned(),
                 // Past refusals::MAX_RECORDED_PER_WINDOW or MAX_TRACKED_ADDRESSES.
@@ -549,6 +574,15 @@ impl Gateway {
         actor: Actor,
     ) -> Result<Gateway, (SocketAddr, std::io::Error)> {
         let mut bound = Vec::new();
+        let first = config
+            .listeners
+            .first()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.listen);
+        let screening = crate::screening_pool::Pool::new(
+            SCREENING_THREADS,
+            crate::screening_pool::SCREENING_QUEUE,
+        )
+        .map_err(|e| (first, e))?;
         for listener in config.listeners {
             let at = listener.listen;
             let tls = Bound::new(listener).map_err(|e| (at, std::io::Error::other(e)))?;
@@ -571,6 +605,7 @@ impl Gateway {
                 )),
                 limits: config.limits,
                 screener,
+                screening,
                 evidence,
                 actor,
                 stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
@@ -777,11 +812,11 @@ impl Gateway {
                         .rates
                         .lock()
                         .map_or(None, |mut r| r.over_by(peer.ip(), std::time::Instant::now()));
-                    if let Some((counted_under, over)) = over {
+                    if let Some((counted_under, network, over)) = over {
                         // A network's rate exceeded is one incident of the network.
                         shared.incident(
                             counted_under,
-                            Incident::Rate,
+                            network.map_or(Incident::Rate, Incident::NetworkRate),
                             &format!("dicom://{peer}"),
                             format!(
                                 "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"
@@ -867,6 +902,12 @@ impl Gateway {
         })
         .await;
         associations.abort_all();
+        // Screening still running or waiting finishes (its evidence is kept) within the
+        // grace: a bounded poll, the pool's threads being no tasks of the runtime.
+        let until = Instant::now() + STOP_GRACE;
+        while shared.screening.busy() > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // What the budgets changed since the saver's last write is kept before the stop.
         shared.save_lockouts();
     }
@@ -1880,6 +1921,16 @@ pub const STATUS_REFUSED_CONTENT: u16 = 0xC000;
 /// may pass. A refusing route forwards nothing it has not screened.
 pub const STATUS_REFUSED_UNSCREENED: u16 = 0xA700;
 
+/// The Error Comment of a C-STORE a refusing route answered because its screening did
+/// not end within `limits.screening_deadline` (status [`STATUS_REFUSED_UNSCREENED`],
+/// 0xA700 "Refused: out of resources", PS3.4 B.2.3: the gateway had not the time to
+/// screen it; sent again when the gateway is less busy it may pass, and a data set made
+/// to be slow to screen is refused again, never forwarded unscreened).
+pub const NOT_SCREENED_IN_TIME: &str = "refused by the gateway: not screened in time";
+/// The Error Comment of a C-STORE a refusing route answered because the screening queue
+/// was full ([`crate::screening_pool::SCREENING_QUEUE`]): status 0xA700 too.
+pub const SCREENING_QUEUE_FULL: &str = "refused by the gateway: screening queue full";
+
 /// What a refusing route holds of the peer's current message.
 #[derive(Debug)]
 struct Hold {
@@ -2116,8 +2167,13 @@ impl Tap {
         let object = self.object.clone();
         let ts = self.transfer_syntax(context_id);
         let towards = self.towards;
-        let refusal = tokio::task::spawn_blocking(move || {
-            screen_caught(
+        let about = about(&instance);
+        let name = format!("{}/{uid}", self.object);
+        let ticket = crate::screening_pool::Ticket::new();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let job_ticket = Arc::clone(&ticket);
+        let submitted = self.shared.screening.submit(move || {
+            let refusal = screen_caught(
                 &shared,
                 &object,
                 &ts,
@@ -2127,16 +2183,65 @@ impl Tap {
                     whole,
                     towards,
                 },
-            )
-        })
-        .await
-        .unwrap_or_else(|_| {
-            // The screening panicked: what was not screened is not forwarded.
+                &job_ticket,
+            );
+            let _ = tx.send(refusal);
+        });
+        // The screening panicked past its catch, or its job was dropped: what was not
+        // screened is not forwarded.
+        let failed = || {
             Some(Refusal {
                 status: STATUS_REFUSED_UNSCREENED,
                 comment: "refused by the gateway: screening failed".to_owned(),
             })
-        });
+        };
+        let deadline = self.shared.limits.screening_deadline;
+        let refusal = if submitted.is_err() {
+            not_screened(
+                &self.shared,
+                &name,
+                &about,
+                &format!(
+                    "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
+                    crate::screening_pool::SCREENING_QUEUE
+                ),
+                &format!(
+                    "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
+                ),
+                None,
+            );
+            Some(Refusal {
+                status: STATUS_REFUSED_UNSCREENED,
+                comment: SCREENING_QUEUE_FULL.to_owned(),
+            })
+        } else {
+            match tokio::time::timeout(deadline, &mut rx).await {
+                Ok(done) => done.unwrap_or_else(|_| failed()),
+                // The deadline answers: the screening goes on beside, and records what
+                // it finds (and keeps a copy of an alert's data set) when it ends.
+                Err(_) if ticket.expire() => {
+                    not_screened(
+                        &self.shared,
+                        &name,
+                        &about,
+                        &format!(
+                            "its screening did not end within limits.screening_deadline ({} ms)",
+                            deadline.as_millis()
+                        ),
+                        &format!(
+                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}; its screening goes on and is recorded when it ends"
+                        ),
+                        None,
+                    );
+                    Some(Refusal {
+                        status: STATUS_REFUSED_UNSCREENED,
+                        comment: NOT_SCREENED_IN_TIME.to_owned(),
+                    })
+                }
+                // It ended as the deadline passed: its verdict stands.
+                Err(_) => rx.await.unwrap_or_else(|_| failed()),
+            }
+        };
         match refusal {
             None => Held::Forward(pdus),
             Some(r) => {
@@ -2212,16 +2317,30 @@ impl Tap {
         );
     }
 
-    /// Screens a data set off the relay's path: the data set is already on its way.
+    /// Screens a data set off the relay's path: the data set is already on its way. A
+    /// forwarded one not screened within `limits.screening_deadline` raises a
+    /// `not-inspected` alert then (its screening goes on and keeps a quarantine copy);
+    /// one the queue has no room for raises it at once, and its copy is kept.
     fn screen(&self, instance: Instance) {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(instance.context_id);
         // Still held when the association ended (a refusing route): it never went
-        // upstream.
+        // upstream, and nobody is left to answer.
         let held = self.hold.is_some();
         let towards = self.towards;
-        tokio::task::spawn_blocking(move || {
+        let about = about(&instance);
+        let name = format!("{}/{}", self.object, instance.sop_instance);
+        let ticket = crate::screening_pool::Ticket::new();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // The instance is taken back from here when the queue is full (its copy is kept).
+        let slot = Arc::new(std::sync::Mutex::new(Some(instance)));
+        let job = (Arc::clone(&slot), Arc::clone(&ticket), ts.clone());
+        let submitted = self.shared.screening.submit(move || {
+            let (slot, ticket, ts) = job;
+            let Some(instance) = slot.lock().ok().and_then(|mut s| s.take()) else {
+                return;
+            };
             let policy = if held {
                 Policy::Held {
                     refuse: &[],
@@ -2231,8 +2350,103 @@ impl Tap {
             } else {
                 Policy::Forwarded
             };
-            screen_caught(&shared, &object, &ts, instance, policy)
+            screen_caught(&shared, &object, &ts, instance, policy, &ticket);
+            let _ = tx.send(());
         });
+        let fate = if held {
+            "held on a refusing route and never forwarded (the association ended before its last fragment)"
+        } else {
+            "it went upstream as read (a forwarding route holds nothing back)"
+        };
+        if submitted.is_err() {
+            let instance = slot.lock().ok().and_then(|mut s| s.take());
+            let copy = instance.and_then(|i| {
+                i.bytes
+                    .as_ref()
+                    .ok()
+                    .map(|data| part10(&i.sop_class, &i.sop_instance, &ts, data))
+            });
+            not_screened(
+                &self.shared,
+                &name,
+                &about,
+                &format!(
+                    "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
+                    crate::screening_pool::SCREENING_QUEUE
+                ),
+                fate,
+                copy.map(|c| (c, !held)),
+            );
+            return;
+        }
+        if held {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let deadline = shared.limits.screening_deadline;
+        tokio::spawn(async move {
+            if tokio::time::timeout(deadline, rx).await.is_err() && ticket.expire() {
+                not_screened(
+                    &shared,
+                    &name,
+                    &about,
+                    &format!(
+                        "its screening did not end within limits.screening_deadline ({} ms)",
+                        deadline.as_millis()
+                    ),
+                    &format!(
+                        "{fate}; its screening goes on, is recorded when it ends and keeps a copy in quarantine"
+                    ),
+                    None,
+                );
+            }
+        });
+    }
+}
+
+/// What names a C-STORE in the records: its UIDs, size and digest.
+fn about(instance: &Instance) -> String {
+    format!(
+        "C-STORE SOP Instance UID {} (SOP Class {}, {} data set bytes, SHA-256 {})",
+        instance.sop_instance,
+        instance.sop_class,
+        instance.size,
+        hex(&instance.sha256)
+    )
+}
+
+/// Records a data set that was not screened in time or not taken for screening: a
+/// `not-inspected` alert naming it (a 110113 Security Alert on the audit trail) and a
+/// failure of the gateway; `copy` (a Part 10 file, and whether it was forwarded) is
+/// kept in quarantine as any alert's data set is.
+fn not_screened(
+    shared: &Shared,
+    name: &str,
+    about: &str,
+    why: &str,
+    fate: &str,
+    copy: Option<(Vec<u8>, bool)>,
+) {
+    let kept = if copy.is_some() {
+        "; a copy kept in quarantine"
+    } else {
+        ""
+    };
+    let detail = format!("{about} not screened in time: {why}; {fate}{kept}");
+    let finding = Finding::new(
+        std::path::PathBuf::from(name),
+        FindingKind::NotInspected,
+        Severity::Alert,
+        detail.clone(),
+    );
+    shared
+        .evidence
+        .record(Event::of_finding(shared.actor.clone(), finding.clone()));
+    shared.event(Outcome::Failure, name, detail);
+    if let Some((bytes, forwarded)) = copy {
+        shared
+            .evidence
+            .quarantine(name, bytes, vec![finding], forwarded);
     }
 }
 
@@ -2254,6 +2468,7 @@ fn screen_caught(
     ts: &str,
     instance: Instance,
     policy: Policy<'_>,
+    ticket: &crate::screening_pool::Ticket,
 ) -> Option<Refusal> {
     thread_local! {
         static PREPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -2264,19 +2479,13 @@ fn screen_caught(
         }
     });
     let name = format!("{object}/{}", instance.sop_instance);
-    let uid = instance.sop_instance.clone();
-    let about = format!(
-        "C-STORE SOP Instance UID {uid} (SOP Class {}, {} data set bytes, SHA-256 {})",
-        instance.sop_class,
-        instance.size,
-        hex(&instance.sha256)
-    );
+    let about = about(&instance);
     let held = matches!(policy, Policy::Held { .. });
     let complete = instance.complete;
     // The data set as screened, while it is screened: a copy is kept of it if that panics.
     let mut rescue = None;
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        screen_instance(shared, object, ts, instance, policy, &mut rescue)
+        screen_instance(shared, object, ts, instance, policy, ticket, &mut rescue)
     }));
     let panic = match caught {
         Ok(refusal) => return refusal,
@@ -2287,7 +2496,12 @@ fn screen_caught(
         .map(|m| (*m).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".to_owned());
+    // The deadline answered the sender already (`Tap::hold`).
+    let late = !ticket.screened();
     let fate = match (held, complete) {
+        (true, true) if late => format!(
+            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}) at its deadline, not forwarded"
+        ),
         (true, true) => format!(
             "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} (refused by the gateway: screening failed), not forwarded"
         ),
@@ -2339,6 +2553,7 @@ fn screen_instance(
     ts: &str,
     instance: Instance,
     policy: Policy<'_>,
+    ticket: &crate::screening_pool::Ticket,
     rescue: &mut Option<Vec<u8>>,
 ) -> Option<Refusal> {
     let name = format!("{object}/{}", instance.sop_instance);
@@ -2421,7 +2636,7 @@ fn screen_instance(
             .evidence
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
-    let refusal = match policy {
+    let mut refusal = match policy {
         Policy::Forwarded => None,
         Policy::Held { refuse, whole, .. } => {
             let mut kinds: Vec<&str> = findings
@@ -2445,6 +2660,16 @@ fn screen_instance(
             }
         }
     };
+    // Its deadline passed first (`Tap::hold`, `Tap::screen`): the sender was answered
+    // 0xA700 on a refusing route, a forwarding route's alert was raised; this verdict
+    // comes late and is recorded as such, the data set kept whatever was found.
+    let late = !ticket.screened();
+    if late && let Policy::Held { .. } = policy {
+        refusal = Some(Refusal {
+            status: STATUS_REFUSED_UNSCREENED,
+            comment: NOT_SCREENED_IN_TIME.to_owned(),
+        });
+    }
     let outcome = if findings.is_empty() && disagreements.is_empty() && refusal.is_none() {
         Outcome::Success
     } else {
@@ -2460,7 +2685,9 @@ fn screen_instance(
         (Some(_), false) => "not forwarded",
     };
     let fate = match &refusal {
-        None if alerts > 0 => ", forwarded all the same, a copy kept in quarantine".to_owned(),
+        None if alerts > 0 || late => {
+            ", forwarded all the same, a copy kept in quarantine".to_owned()
+        }
         None => String::new(),
         Some(_) if !instance.complete => format!(
             ", held for screening on a refusing route and never forwarded{}",
@@ -2474,12 +2701,20 @@ fn screen_instance(
             "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{}",
             r.status,
             r.comment,
-            if alerts > 0 {
+            if alerts > 0 || late {
                 ", a copy kept in quarantine"
             } else {
                 ""
             }
         ),
+    };
+    let fate = if late {
+        format!(
+            "{fate}; screened after limits.screening_deadline ({} ms) had passed",
+            shared.limits.screening_deadline.as_millis()
+        )
+    } else {
+        fate
     };
     shared.event(
         outcome,
@@ -2502,9 +2737,21 @@ fn screen_instance(
             }
         ),
     );
-    if alerts > 0
+    if (alerts > 0 || late)
         && let Some(bytes) = file
     {
+        if late && alerts == 0 {
+            // The vault keeps a copy for a reason: its late screening's.
+            findings.push(Finding::new(
+                path.clone(),
+                FindingKind::NotInspected,
+                Severity::Alert,
+                format!(
+                    "not screened within limits.screening_deadline ({} ms)",
+                    shared.limits.screening_deadline.as_millis()
+                ),
+            ));
+        }
         shared
             .evidence
             .quarantine(&name, bytes, findings, refusal.is_none());
@@ -2775,6 +3022,18 @@ mod tests {
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
+        shared_with(
+            limits,
+            Arc::new(Kept::default()),
+            crate::screening_pool::Pool::new(1, 4).expect("threads"),
+        )
+    }
+
+    fn shared_with(
+        limits: Limits,
+        evidence: Arc<dyn Evidence>,
+        screening: crate::screening_pool::Pool,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             memory: MemoryBudget::new(limits.inspection_memory_bytes),
             peer_memory: std::sync::Mutex::default(),
@@ -2787,7 +3046,8 @@ mod tests {
             incidents: std::sync::Mutex::default(),
             limits,
             screener: Arc::new(Screener::default()),
-            evidence: Arc::new(Kept::default()),
+            screening,
+            evidence,
             passcode_check: crate::identity::refuse_every_passcode,
             screening_thread: || {},
             identity_checks: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -2802,6 +3062,137 @@ mod tests {
                 sudo_user: None,
             },
         })
+    }
+
+    /// Evidence that keeps the records and counts the quarantine copies.
+    #[derive(Default)]
+    struct Vault {
+        kept: Kept,
+        copies: std::sync::Mutex<Vec<(String, bool)>>,
+    }
+
+    impl Evidence for Vault {
+        fn record(&self, event: Event) {
+            self.kept.record(event);
+        }
+        fn quarantine(&self, name: &str, _: Vec<u8>, _: Vec<Finding>, forwarded: bool) {
+            if let Ok(mut c) = self.copies.lock() {
+                c.push((name.to_owned(), forwarded));
+            }
+        }
+    }
+
+    fn instance(uid: &str) -> Instance {
+        Instance {
+            context_id: 1,
+            sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
+            sop_instance: uid.into(),
+            message_id: Some(1),
+            size: 4,
+            sha256: [0; 32],
+            bytes: Ok(vec![0x08, 0x00, 0x16, 0x00]),
+            reservation: None,
+            complete: true,
+        }
+    }
+
+    fn tap(shared: &Arc<Shared>, hold: Option<Hold>) -> Tap {
+        let syntaxes: HashMap<u8, (String, String)> = [(
+            1,
+            (
+                "1.2.840.10008.5.1.4.1.1.2".to_owned(),
+                "1.2.840.10008.1.2".to_owned(),
+            ),
+        )]
+        .into();
+        Tap {
+            shared: Arc::clone(shared),
+            object: "dicom://CT1@127.0.0.1:1/PACS".into(),
+            syntaxes: Arc::new(syntaxes),
+            assembler: Assembler::new(0, Arc::clone(&shared.memory)),
+            memory: Arc::clone(&shared.memory),
+            towards: "upstream",
+            counts: Arc::default(),
+            hold,
+        }
+    }
+
+    /// Issue 16, session 20: a data set the screening queue has no room for is never
+    /// waited on: a refusing route answers 0xA700 "screening queue full" at once and
+    /// forwards nothing, a forwarding route (which sent it on) keeps a copy; each is a
+    /// `not-inspected` alert naming the instance.
+    #[tokio::test]
+    async fn a_data_set_the_screening_queue_has_no_room_for_is_answered_at_once() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits::default();
+        let shared = shared_with(
+            limits.clone(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 1).expect("threads"),
+        );
+        // The one thread held in a job, the one place of the queue taken.
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        shared.screening.submit(|| {}).expect("queued");
+
+        let mut refusing = tap(
+            &shared,
+            Some(Hold::new(vec![FindingKind::EmbeddedExecutable], &limits)),
+        );
+        let answered = refusing
+            .hold(vec![0; 16], vec![instance("1.2.3.4.1")])
+            .await;
+        let Held::Answer(pdu) = answered else {
+            panic!("not answered by the gateway");
+        };
+        let Ok(Pdu::PData(pdvs)) = Pdu::decode(&pdu) else {
+            panic!("not a P-DATA");
+        };
+        let command = &pdvs[0].data;
+        // Status (0000,0900) US 0xA700, little endian.
+        assert!(
+            command
+                .windows(10)
+                .any(|w| w == [0x00, 0x00, 0x00, 0x09, 2, 0, 0, 0, 0x00, 0xa7]),
+            "{command:02x?}"
+        );
+        assert_eq!(refusing.counts.refused.load(Ordering::Relaxed), 1);
+
+        let forwarding = tap(&shared, None);
+        forwarding.screen(instance("1.2.3.4.2"));
+
+        let alerts: Vec<String> = vault
+            .kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .filter(|f| f.kind == FindingKind::NotInspected && f.severity == Severity::Alert)
+            .map(|f| f.detail.clone())
+            .collect();
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        assert!(
+            alerts
+                .iter()
+                .all(|a| a.contains("the screening queue is full"))
+        );
+        assert!(alerts[0].contains("1.2.3.4.1") && alerts[0].contains("0xa700"));
+        assert!(alerts[1].contains("1.2.3.4.2") && alerts[1].contains("went upstream as read"));
+        assert_eq!(
+            *vault.copies.lock().expect("lock"),
+            vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.2".to_owned(), true)],
+            "the forwarded one's copy is kept, the refused one needs none"
+        );
+        drop(hold);
     }
 
     #[test]

@@ -101,10 +101,17 @@ impl Records {
                 Ok(())
             }
             1 if byte != 3 => {
-                Err(self.not_tls(format!("record version {byte:#04x}.x is not TLS's (3.x)")))
+                Err(self.not_tls(format!(
+                    "record version {byte:#04x}.. is none of TLS's (0x0300, SSL 3.0, to 0x0304, TLS 1.3)"
+                )))
             }
             2 if byte > 4 => {
-                Err(self.not_tls(format!("record version 3.{byte} is not TLS's (3.0 to 3.4)")))
+                // Named as TLS names its versions (0x0303 is TLS 1.2), not as wire digits
+                // ("3.4" read as a TLS version that does not exist; review s19-r16).
+                Err(self.not_tls(format!(
+                    "record version {:#06x} is none of TLS's (0x0300, SSL 3.0, to 0x0304, TLS 1.3)",
+                    0x0300 | u16::from(byte)
+                )))
             }
             _ => Ok(()),
         }
@@ -331,6 +338,23 @@ mod tests {
             let e = Records::default().feed(&bytes).expect_err("not TLS");
             assert_eq!(e.offset, at, "{bytes:?}: {e}");
         }
+        // The versions are named as TLS names them (review s19-r16: "3.0 to 3.4").
+        let e = Records::default()
+            .feed(&[HANDSHAKE, 3, 5])
+            .expect_err("0x0305");
+        assert!(
+            e.what.contains("record version 0x0305")
+                && e.what.contains("0x0300, SSL 3.0, to 0x0304, TLS 1.3")
+                && !e.what.contains("3.4"),
+            "{e}"
+        );
+        let e = Records::default()
+            .feed(&[HANDSHAKE, 2])
+            .expect_err("0x02..");
+        assert!(
+            e.what.contains("SSL 3.0") && e.what.contains("TLS 1.3"),
+            "{e}"
+        );
         let mut r = Records::default();
         r.feed(&record(HANDSHAKE, 4)).expect("TLS");
         let e = r.feed(&[24, 3, 3, 0, 1]).expect_err("heartbeat");

@@ -197,6 +197,10 @@ impl Running {
 /// screening still has every core the relay leaves idle.
 pub const SCREENING_NICE: i32 = 10;
 
+/// The runtime's blocking threads: passcode checks
+/// (`pacsguard_gateway::identity::IDENTITY_CHECKS_AT_ONCE`) and upstream name lookups.
+const BLOCKING_THREADS: usize = 8;
+
 /// Run once on each screening thread: lowers its priority by [`SCREENING_NICE`]. A
 /// failure (not seen: lowering one's own priority needs no privilege) leaves it at
 /// the relay's.
@@ -227,7 +231,10 @@ pub fn start(
     let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(pacsguard_gateway::SCREENING_THREADS)
+        // Screening has threads of its own (`pacsguard_gateway::SCREENING_THREADS`): the
+        // blocking pool checks passcodes (at most IDENTITY_CHECKS_AT_ONCE) and looks
+        // upstreams up, never held by a data set slow to screen.
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .context("starting the gateway's runtime")?;

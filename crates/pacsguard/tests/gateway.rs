@@ -1678,36 +1678,71 @@ fn pynetdicom_through_the_gateway_delivers_what_it_delivers_directly() {
     assert_eq!(received(&relayed_dir), want);
 }
 
+/// The data set of a Part 10 file: what follows its meta group (read by the group's
+/// length, (0002,0000) UL, explicit VR little endian).
+fn data_set(part10: &[u8]) -> &[u8] {
+    assert_eq!(part10.get(128..132), Some(&b"DICM"[..]), "a Part 10 file");
+    let length = part10
+        .get(140..144)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .expect("group length");
+    &part10[144 + length..]
+}
+
+/// Issue 16 ("concurrent associations (>= 50) without loss"): 50 storescu at once
+/// through the gateway, half to a refusing route (each data set held and screened in
+/// line on the screening threads, within the deadline) and half to a forwarding one;
+/// every instance arrives at storescp with its data set byte for byte.
 #[test]
 fn concurrent_associations_are_each_relayed_whole() {
-    const SENDERS: usize = 24;
+    const SENDERS: usize = 50;
     require_dcmtk();
     let env = Env::new();
     let rx = env.dir.path().join("rx");
     // --fork: the receiver serves them at once too.
     let upstream = Receiver::start_with(&rx, &["--fork"]);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    // Every sender is one peer (127.0.0.1): its shares of places are raised to all.
     let text = format!(
-        "[limits]\nmax_associations_per_peer = {SENDERS}\n{}",
-        config(
-            &[("127.0.0.0/8", "")],
-            &route("PACS", "CT1", ANY, upstream.port)
-        )
+        "[limits]\nmax_associations_per_peer = {SENDERS}\nmax_pending = {SENDERS}\nmax_pending_per_peer = {SENDERS}\n{}",
+        config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}"))
     );
     let gateway = Gateway::start(&env, &text);
-    let files: Vec<PathBuf> = (0..SENDERS)
+    let files: Vec<(String, PathBuf)> = (0..SENDERS)
         .map(|i| {
             let path = env.dir.path().join(format!("{i}.dcm"));
             let uid = format!("1.2.826.0.1.3680043.10.1137.7.{i}");
-            std::fs::write(&path, pacsguard_testkit::DicomBuilder::ct(&uid).build())
-                .expect("write");
-            path
+            // Over one PDU (64 KiB), and each instance's bytes its own.
+            let private: Vec<u8> = (0..96 * 1024).map(|b| (b * 7 + i) as u8).collect();
+            std::fs::write(
+                &path,
+                pacsguard_testkit::DicomBuilder::ct(&uid)
+                    .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+                    .element(0x0009, 0x1010, *b"OB", &private)
+                    .build(),
+            )
+            .expect("write");
+            (uid, path)
         })
         .collect();
     let senders: Vec<Child> = files
         .iter()
-        .map(|file| {
+        .enumerate()
+        .map(|(i, (_, file))| {
             Command::new("storescu")
-                .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+                .args([
+                    "-aet",
+                    "CT1",
+                    "-aec",
+                    if i % 2 == 0 { "PACS" } else { "ARCHIVE" },
+                ])
+                .arg("127.0.0.1")
                 .arg(gateway.ports[0].to_string())
                 .arg(file)
                 .stdout(Stdio::null())
@@ -1721,8 +1756,21 @@ fn concurrent_associations_are_each_relayed_whole() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
     let (code, events) = gateway.stop();
-    assert_eq!(code, 0);
-    assert_eq!(received(&rx).len(), SENDERS);
+    assert_eq!(code, 0, "{events:#?}");
+    let got = received(&rx);
+    assert_eq!(got.len(), SENDERS, "{got:?}");
+    for (uid, file) in &files {
+        let (name, _) = got
+            .iter()
+            .find(|(n, _)| n.ends_with(uid.as_str()) || n.contains(&format!("{uid}.")))
+            .unwrap_or_else(|| panic!("{uid} not received: {got:?}"));
+        let stored = std::fs::read(rx.join(name)).expect("stored");
+        let sent = std::fs::read(file).expect("sent");
+        assert!(
+            data_set(&stored) == data_set(&sent),
+            "{uid}: the data set stored differs from the one sent"
+        );
+    }
     let stored = gateway_events(&events)
         .iter()
         .filter(|d| d.contains(": stored"))
@@ -2455,6 +2503,163 @@ fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
     );
 }
 
+/// Issue 16, session 20: screening never holds an association beyond
+/// `limits.screening_deadline_ms`. A real data set slow to screen (4 MiB of executable
+/// header candidates in a private element) against a deadline of 1 ms: on a refusing
+/// route the sender is answered 0xA700 "not screened in time" and the upstream never
+/// receives it; on a forwarding route it is relayed byte for byte; both raise a
+/// `not-inspected` alert naming the instance, their late screening is recorded as such,
+/// and a copy of each is kept in quarantine.
+#[test]
+fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.880";
+    let slow = env.dir.path().join("slow.dcm");
+    let mut candidates = Vec::with_capacity(4 << 20);
+    while candidates.len() < 4 << 20 {
+        candidates.extend_from_slice(b"MZ");
+        candidates.extend_from_slice(&[0u8; 62]);
+    }
+    std::fs::write(
+        &slow,
+        pacsguard_testkit::DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &candidates)
+            .build(),
+    )
+    .expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+        upstream.port,
+    );
+    let forwarding = route("ARCHIVE", "CT1", ANY, upstream.port);
+    let text = format!(
+        "[limits]\nscreening_deadline_ms = 1\n{}",
+        config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}"))
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = storescu_with(&["-d"], gateway.ports[0], "CT1", "PACS", &[slow.clone()]);
+    let log = stderr(&out);
+    assert!(
+        log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
+        "{log}"
+    );
+    assert!(log.contains("not screened in time"), "{log}");
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let out = storescu(gateway.ports[0], "CT1", "ARCHIVE", &[slow.clone()]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "alerts: {events:#?}");
+    // Forwarded byte for byte.
+    let got = received(&rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let sent = std::fs::read(&slow).expect("read");
+    let stored = std::fs::read(rx.join(&got[0].0)).expect("stored");
+    assert!(
+        stored.ends_with(&sent[sent.len() - (1 << 20)..]),
+        "the data set's end arrived unchanged"
+    );
+    let alerts: Vec<String> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "alert")
+        .filter_map(|e| e["finding"]["detail"].as_str().map(str::to_owned))
+        .filter(|d| d.contains("not screened in time"))
+        .collect();
+    assert_eq!(alerts.len(), 2, "{events:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.contains(uid) && a.contains("limits.screening_deadline (1 ms)"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("answered C-STORE status 0xa700")),
+        "{alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("it went upstream as read")),
+        "{alerts:#?}"
+    );
+    // The late screenings end (within the stop's grace) and say they were late.
+    let details = gateway_events(&events);
+    let late: Vec<&String> = details
+        .iter()
+        .filter(|d| {
+            d.contains(uid) && d.contains("screened after limits.screening_deadline (1 ms)")
+        })
+        .collect();
+    assert_eq!(late.len(), 2, "{details:#?}");
+    assert!(
+        late.iter().any(|d| d.starts_with("refused C-STORE")
+            && d.contains(
+                "not screened in time), not forwarded upstream, a copy kept in quarantine"
+            )),
+        "{late:#?}"
+    );
+    assert!(
+        late.iter().any(|d| d.starts_with("relayed C-STORE")
+            && d.contains("forwarded all the same, a copy kept in quarantine")),
+        "{late:#?}"
+    );
+    let out = env.run(&["audit", "show", "--json", "--action", "quarantine"]);
+    let kept = stdout(&out);
+    assert!(
+        kept.contains("the instance was forwarded unchanged")
+            && kept.contains("the instance was refused by its route and not forwarded"),
+        "{kept}"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Review s19-r16: a connection to a TLS pass-through listener whose first byte cannot
+/// be read (the peer resets it) ended without a word on the trail. It is recorded now.
+#[test]
+fn a_pass_through_connection_reset_before_its_first_byte_is_recorded() {
+    let env = Env::new();
+    let unused = free_port();
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{unused}\"\n"
+        ),
+    );
+    let port = gateway.ports[0];
+    // A reset: SO_LINGER 0, then closed before a byte is sent.
+    let reset =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    reset
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .expect("connect");
+    reset.set_linger(Some(Duration::ZERO)).expect("linger");
+    drop(reset);
+    // A later connection, refused for its plain first byte: once it is closed on, the
+    // reset one (accepted before it) is being handled, and the stop's grace lets it end.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::io::Write::write_all(&mut plain, &[0x01]).expect("write");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest);
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d
+            .contains("reading the first byte of a connection from 127.0.0.1:")
+            && d.contains("to tell TLS from plain DICOM) failed")),
+        "{details:#?}"
+    );
+}
+
 /// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
 /// down, refusing the association, aborting during and after a data set, and killed
 /// while an instance is on its way.
@@ -2709,6 +2914,20 @@ for host in [f"127.0.0.{{i}}" for i in range(2, 2 + {ADDRESSES})] + ["127.0.1.2"
         })
         .count();
     assert_eq!(network, 1, "one incident of the network: {details:#?}");
+    // The rest are summarised as the network's (review s19-r16: the summary said "from
+    // 127.0.0.0", an address, and "past limits.max_associations_per_minute", the peer's).
+    let summary: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("refused: ") && d.contains(" further "))
+        .collect();
+    assert_eq!(summary.len(), 1, "{details:#?}");
+    assert!(
+        summary[0].contains(&format!(
+            "refused: {} further connection(s) refused past their network's rate (NETWORK_RATE_FACTOR x limits.max_associations_per_minute) from the network 127.0.0.0/24 within",
+            ADDRESSES - RATE * FACTOR - 1
+        )),
+        "{summary:#?}"
+    );
 }
 
 /// The nice value of each thread of process `pid` (Linux, `/proc/PID/task/*/stat`).

@@ -73,7 +73,22 @@ pub(super) async fn relay(
             );
             return;
         }
-        Ok(Ok(0) | Err(_)) => return,
+        // Closed before a byte: nothing to judge, nothing relayed.
+        Ok(Ok(0)) => return,
+        // Reset, or another failure of the socket before the first byte: recorded
+        // (review s19-r16: it ended without a word on the trail), as one incident of
+        // the peer, so that a flood of resets is summarised, not one record each.
+        Ok(Err(e)) => {
+            shared.incident(
+                addr.ip(),
+                Incident::Silent,
+                &object,
+                format!(
+                    "closed: reading the first byte of a connection from {addr} to a TLS pass-through listener (to tell TLS from plain DICOM) failed: {e}; nothing relayed"
+                ),
+            );
+            return;
+        }
         Ok(Ok(_)) => pending.progressed(),
     }
     if let Err(e) = Records::default().feed(&first) {
