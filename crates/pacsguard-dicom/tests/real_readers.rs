@@ -4533,6 +4533,12 @@ fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
         format!(
             "{{\\rtf1{{\\*\\bgx\\bin4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
         ),
+        // Session 20: `\BIN` as the object search reads it (case ignored), for the
+        // document's end too (the two walkers disagreed: the element search ended the
+        // document at the braces inside its data).
+        format!(
+            "{{\\rtf1{{\\*\\bgx\\BIN4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
+        ),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000\\dummy 0b0000004571\\par 756174696f6e2e3300}}}".to_owned(),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000{\\*\\x}0b00000045717{\\*\\y{\\z 12}}56174696f6e2e3300}}}".to_owned(),
         // A parameter on the destination word: no digit of the object.
