@@ -98,6 +98,12 @@ impl Budget {
         self.exhausted.is_none()
     }
 
+    /// Bytes a parser may still be handed before [`MAX_PARSED_BYTES_PER_FILE`] is
+    /// reached: how far a search for a candidate's extent may look before it is charged.
+    pub(crate) fn bytes_left(&self) -> usize {
+        MAX_PARSED_BYTES_PER_FILE.saturating_sub(self.parsed_bytes)
+    }
+
     /// Whether time is up (checked by searches that do not parse candidates).
     pub fn out_of_time(&mut self) -> bool {
         if self.exhausted.is_none() && Instant::now() > self.deadline {

@@ -228,7 +228,9 @@ fn rtf_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
     if format::sniff(bytes) != Some(Format::Rtf) {
         return None;
     }
-    let document = &bytes[..rtf_end(bytes)];
+    // Looked for no further than the budget left allows (one byte past it, so that the
+    // charge of a document that long fails): the walk is the work being charged.
+    let document = &bytes[..rtf_end(bytes, budget.bytes_left().saturating_add(1))];
     if !budget.charge(document.len()) {
         return None;
     }
@@ -308,11 +310,14 @@ fn cab_at(bytes: &[u8], offset: usize, budget: &mut Budget) -> Option<Hidden> {
 /// Where the RTF group that opens `bytes` closes (just past its `}`), as Word reads it:
 /// escaped braces `\{` `\}` and the N raw bytes of `\binN` data are no braces (review
 /// s19-r10: braces in `\bin` data ended the document before an object Word reads); the
-/// end of `bytes` when it does not close.
-fn rtf_end(bytes: &[u8]) -> usize {
+/// end of `bytes` when it does not close, or `limit` when it does not close before it.
+fn rtf_end(bytes: &[u8], limit: usize) -> usize {
+    let stop = bytes.len().min(limit);
     let mut depth = 0usize;
     let mut i = 0;
-    while i < bytes.len() {
+    while i < stop {
+        #[cfg(test)]
+        tests::RTF_WALKED.with(|n| n.set(n.get() + 1));
         match bytes[i] {
             b'\\' => {
                 let (end, binary) = crate::carriers::control_word(&bytes[i..], 0);
@@ -330,7 +335,7 @@ fn rtf_end(bytes: &[u8]) -> usize {
         }
         i += 1;
     }
-    bytes.len()
+    stop
 }
 
 /// Distinct `not-inspected` warnings one search gives for the gzip and tar archives it
@@ -1143,6 +1148,34 @@ fn shown(name: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Bytes the RTF end search stepped through, on this thread.
+        pub(super) static RTF_WALKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review s19-r10: the end of an RTF candidate was looked for to the end of the bytes
+    /// before its reading was charged, so a candidate with a nearly spent budget still
+    /// walked a whole unclosed document (one per candidate until the charge failed). The
+    /// walk stops where the budget left would be exceeded, and the charge fails there.
+    #[test]
+    fn an_unclosed_rtf_is_walked_no_further_than_the_budget_left() {
+        let mut budget = Budget::default();
+        assert!(budget.charge(crate::MAX_PARSED_BYTES_PER_FILE - 1000));
+        let mut document = b"{\\rtf1\\ansi ".to_vec();
+        document.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+        RTF_WALKED.with(|n| n.set(0));
+        assert_eq!(rtf_at(&document, 0, &mut budget), None);
+        let walked = RTF_WALKED.with(|n| n.get());
+        assert!(walked <= 1001, "{walked} bytes walked");
+        assert!(
+            budget
+                .exhausted()
+                .is_some_and(|why| why.contains("MAX_PARSED_BYTES_PER_FILE")),
+            "{:?}",
+            budget.exhausted()
+        );
+    }
 
     /// A one-entry ZIP (stored, empty file `a.exe`), built by hand.
     pub(crate) fn tiny_zip() -> Vec<u8> {

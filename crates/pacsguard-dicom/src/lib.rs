@@ -60,8 +60,8 @@ pub use inspect::{
     inspect_first_window, inspect_head, inspect_window, layout, named_as_dicom,
 };
 pub use markup::{
-    MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_TAG_BYTES, MAX_TAG_TRIES,
-    Markup, find_active_markup, find_markup,
+    MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,
+    MAX_TAG_BYTES, MAX_TAG_TRIES, Markup, find_active_markup, find_markup,
 };
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{

@@ -46,7 +46,17 @@ const NEEDLES: [&str; 9] = [
 
 /// A `<style>` element's content read for script, past its start tag; longer content
 /// that holds none within it is a warning (not read to its end), never taken as inert.
-pub const MAX_STYLE_BYTES: usize = 64 * 1024;
+/// Session 20: 64 KiB warned on ordinary inline CSS (Bootstrap 4's style sheet inlined
+/// is ~190 KiB, a saved web page inlines all of its sheets); what many of them cost a
+/// file is bounded by [`MAX_STYLE_SHEET_BYTES_PER_FILE`], not by this.
+pub const MAX_STYLE_BYTES: usize = 512 * 1024;
+
+/// Bytes all the `<style>` candidates of one search may read (their tags, their content
+/// up to its `</style`, the UTF-16 text narrowed for them). Each candidate reads up to
+/// [`MAX_TAG_BYTES`] + [`MAX_STYLE_BYTES`] and candidates overlap (`<style>` repeated
+/// every few bytes, none closed, read the same bytes once per candidate: review
+/// s19-r10 counted ~2 GB of work in one file); past it the search stops with a warning.
+pub const MAX_STYLE_SHEET_BYTES_PER_FILE: usize = 32 * 1024 * 1024;
 
 /// The tag names of [`NEEDLES`] whose whole tag is read and judged.
 const PLUGIN_TAGS: [&[u8]; 3] = [b"<object", b"<embed", b"<applet"];
@@ -453,6 +463,8 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
     let (ascii, wide) = SEARCHERS.as_ref()?;
     let mut undecided: Option<Markup> = None;
     let mut candidates = 0usize;
+    // Bytes read for `<style>` candidates, against MAX_STYLE_SHEET_BYTES_PER_FILE.
+    let mut style_read = 0usize;
     for (searcher, width) in [(ascii, 1usize), (wide, 2usize)] {
         for found in searcher.find_iter(bytes) {
             let at = found.start();
@@ -483,10 +495,32 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                 let to = bytes
                     .len()
                     .min(at + (MAX_TAG_BYTES + MAX_STYLE_BYTES) * width);
-                let window = narrow(&bytes[at..to], width);
-                let verdict = style_element(&window, to < bytes.len());
+                // Read in place (no copy) in the common case; UTF-16 text is narrowed
+                // (up to its first non-ASCII character), and what was narrowed is charged.
+                let window = match width {
+                    1 => std::borrow::Cow::Borrowed(&bytes[at..to]),
+                    _ => std::borrow::Cow::Owned(narrow(&bytes[at..to], width)),
+                };
+                let (verdict, read) = style_element(&window, to < bytes.len());
+                style_read += if width == 1 {
+                    read
+                } else {
+                    (window.len() + 1) * width
+                };
                 if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
                     return Some(runs);
+                }
+                if style_read > MAX_STYLE_SHEET_BYTES_PER_FILE {
+                    // Script this candidate runs is said first (above); the limit is said
+                    // even after an element that could not be read (`undecided`): every
+                    // later candidate of any kind goes unread from here.
+                    return Some(Markup {
+                        offset: at,
+                        severity: Severity::Warning,
+                        detail: format!(
+                            "more than {MAX_STYLE_SHEET_BYTES_PER_FILE} bytes of <style> elements read (MAX_STYLE_SHEET_BYTES_PER_FILE): the markup from here on was not read{encoding}"
+                        ),
+                    });
                 }
                 continue;
             }
@@ -565,38 +599,52 @@ fn settle(
 
 /// The `<style>` element at the start of `text` (cut short of its end when `cut`): does
 /// its style sheet run script in Internet Explorer's engine? Its content is raw text up to
-/// `</style` (no entities), read as CSS ([`css_text`]).
-fn style_element(text: &[u8], cut: bool) -> Verdict {
+/// `</style` (no entities), read as CSS ([`css_text`]). Also says how many bytes of
+/// `text` it read (charged by the caller): its end is looked for in place, case
+/// ignored, no further than [`MAX_STYLE_BYTES`] past the tag (each candidate once
+/// copied its whole window into lower case).
+fn style_element(text: &[u8], cut: bool) -> (Verdict, usize) {
     let Some(tag) = read_tag(text, 0) else {
-        return if cut {
+        let verdict = if cut {
             Verdict::CannotTell(format!(
                 "a <style> tag longer than MAX_TAG_BYTES ({MAX_TAG_BYTES}): its style sheet was not read"
             ))
         } else {
             Verdict::Inert
         };
+        return (verdict, text.len());
     };
     let body = &text[tag.end.min(text.len())..];
-    let lower = body.to_ascii_lowercase();
-    let (content, ended) = match memchr::memmem::find(&lower, b"</style") {
+    // One byte past the limit, and the end tag's length, tell "longer than the limit"
+    // from "ends right at it".
+    let searched = &body[..body.len().min(MAX_STYLE_BYTES + b"</style".len())];
+    let end = memchr::memchr_iter(b'<', searched).find(|&lt| {
+        body.get(lt..lt + 7)
+            .is_some_and(|close| close.eq_ignore_ascii_case(b"</style"))
+    });
+    let (content, ended) = match end {
         Some(end) => (&body[..end], true),
+        None if searched.len() < body.len() => (searched, false),
         None => (body, !cut),
     };
+    let read = tag.end + searched.len();
     // Past the limit: not read to its end (its closing tag is no content: review s19-r10).
     let whole = content.len() <= MAX_STYLE_BYTES;
     let content = &content[..content.len().min(MAX_STYLE_BYTES)];
     if css_runs(&css_text(content)) {
-        return Verdict::Runs(format!(
+        let verdict = Verdict::Runs(format!(
             "script in a style sheet (<style>{}): Internet Explorer's engine, which mshta uses, runs it when the file is rendered as HTML",
             excerpt(content)
         ));
+        return (verdict, read);
     }
     if !ended || !whole {
-        return Verdict::CannotTell(format!(
+        let verdict = Verdict::CannotTell(format!(
             "a <style> element longer than MAX_STYLE_BYTES ({MAX_STYLE_BYTES}): the rest of its style sheet was not read"
         ));
+        return (verdict, read);
     }
-    Verdict::Inert
+    (Verdict::Inert, read)
 }
 
 /// CSS as Internet Explorer's engine matches its keywords: escapes decoded (`\65` and

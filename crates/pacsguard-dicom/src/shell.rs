@@ -1415,8 +1415,7 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
     match vim_buffer::executed_strings(bytes, named) {
         Ok(executed) => {
             registers.sources_buffer = vim_buffer::sources_buffer(bytes, &executed);
-            let yanks = vim_buffer::yanks_lines(bytes)
-                || vim_buffer::redirects(bytes)
+            let yanks = vim_buffer::yanks_or_redirects(bytes)
                 || executed
                     .iter()
                     .any(|(_, value)| vim_buffer::yanks_lines(&value.text));

@@ -4533,6 +4533,12 @@ fn rtf_headers_bin_data_and_split_hex_word_accepts_are_found_in_an_element() {
         format!(
             "{{\\rtf1{{\\*\\bgx\\bin4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
         ),
+        // Session 20: `\BIN` as the object search reads it (case ignored), for the
+        // document's end too (the two walkers disagreed: the element search ended the
+        // document at the braces inside its data).
+        format!(
+            "{{\\rtf1{{\\*\\bgx\\BIN4 }}}}}}}}}}{{\\object\\objupdate{{\\*\\objdata {equation}}}}}}}"
+        ),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000\\dummy 0b0000004571\\par 756174696f6e2e3300}}}".to_owned(),
         "{\\rtf1{\\object\\objupdate{\\*\\objdata 0105000002000000{\\*\\x}0b00000045717{\\*\\y{\\z 12}}56174696f6e2e3300}}}".to_owned(),
         // A parameter on the destination word: no digit of the object.
@@ -4619,6 +4625,43 @@ fn a_style_sheet_at_the_limit_is_read_whole_and_past_it_is_a_warning() {
     assert!(found.detail.contains("MAX_STYLE_BYTES"), "{found:?}");
     let markup = format!("<style>{}b{{x:expression(1)}}</style>", sheet(limit));
     assert!(find_markup(markup.as_bytes()).is_some_and(|m| m.severity != Severity::Info));
+}
+
+/// Session 20: an ordinary inline style sheet longer than 64 KiB (a saved web page, a
+/// report that inlines Bootstrap) was a warning, and exit 1 pages someone. It is read
+/// whole now; script at its end is still found.
+#[test]
+fn a_big_ordinary_inline_style_sheet_is_read_whole() {
+    let css =
+        ".table>tbody>tr>td{padding:.75rem;vertical-align:top;border-top:1px solid #dee2e6}\n"
+            .repeat(200 * 1024 / 80);
+    let page = format!("<html><head><style>{css}</style></head><body><p>report</p></body></html>");
+    assert_eq!(find_markup(page.as_bytes()), None);
+    let page = format!("<style>{css}b{{x:expression(alert(1))}}</style>");
+    let found = find_markup(page.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+}
+
+/// Review s19-r10: `<style>` candidates overlap (one every 7 bytes, none closed) and each
+/// read its whole window: ~2 GB of work in one file, charged to nothing. The bytes they
+/// read are charged to MAX_STYLE_SHEET_BYTES_PER_FILE, and reaching it is a warning
+/// naming it (the search stops there, never silently).
+#[test]
+fn overlapping_style_candidates_reach_their_byte_limit_and_say_so() {
+    let per_candidate = pacsguard_dicom::MAX_STYLE_BYTES;
+    let file = "<style>".repeat(per_candidate / 7 + 4096);
+    let found = find_markup(file.as_bytes()).expect("a warning");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_STYLE_SHEET_BYTES_PER_FILE"),
+        "{found:?}"
+    );
+    // Reached after about LIMIT / MAX_STYLE_BYTES candidates, not at the candidate cap.
+    let reached = found.offset / 7;
+    assert!(
+        reached <= pacsguard_dicom::MAX_STYLE_SHEET_BYTES_PER_FILE / per_candidate + 1,
+        "{reached}"
+    );
 }
 
 /// Review s19-r10: dash runs a substitution in a backquoted `${X:=`…`}` default and in

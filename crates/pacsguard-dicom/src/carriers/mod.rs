@@ -246,13 +246,17 @@ fn objdata_hex(lower: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// The control word or symbol at the backslash at `i` in `lower`: where it ends (past its
-/// space delimiter) and, for `\binN`, the N bytes of binary data that follow it.
+/// space delimiter) and, for `\binN`, the N bytes of binary data that follow it. Letters
+/// are read in either case: the object search hands lower-cased text and the document's
+/// end search ([`crate::embedded`]'s `rtf_end`) the bytes as written, and both must read
+/// `\BIN4` alike (session 20: the end search took it for a symbol and ended the
+/// document at braces inside its data, before an object the other walker found).
 pub(crate) fn control_word(lower: &[u8], i: usize) -> (usize, usize) {
     let letters = lower
         .get(i + 1..)
         .unwrap_or_default()
         .iter()
-        .take_while(|b| b.is_ascii_lowercase())
+        .take_while(|b| b.is_ascii_alphabetic())
         .count();
     if letters == 0 {
         return (i + 2, 0); // a control symbol: `\{`, `\*`, `\'`
@@ -269,22 +273,23 @@ pub(crate) fn control_word(lower: &[u8], i: usize) -> (usize, usize) {
     if digits > 0 {
         end = digits_from + digits;
     }
-    let binary = if &lower[i + 1..i + 1 + letters] == b"bin" && !negative && digits > 0 {
-        // Word reads up to 250 digits, leading zeros included (rtfobj).
-        let number = &lower[digits_from..end];
-        let significant = number.iter().skip_while(|&&d| d == b'0').count();
-        if significant > 19 {
-            usize::MAX
+    let binary =
+        if lower[i + 1..i + 1 + letters].eq_ignore_ascii_case(b"bin") && !negative && digits > 0 {
+            // Word reads up to 250 digits, leading zeros included (rtfobj).
+            let number = &lower[digits_from..end];
+            let significant = number.iter().skip_while(|&&d| d == b'0').count();
+            if significant > 19 {
+                usize::MAX
+            } else {
+                std::str::from_utf8(number)
+                    .ok()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(usize::MAX)
+            }
         } else {
-            std::str::from_utf8(number)
-                .ok()
-                .and_then(|n| n.parse::<u64>().ok())
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(usize::MAX)
-        }
-    } else {
-        0
-    };
+            0
+        };
     if lower.get(end) == Some(&b' ') {
         end += 1;
     }
