@@ -658,12 +658,40 @@ impl Output<'_> {
             self.report(&new.rel, kind, Change::Content, detail, vec![]);
             return ContentVerdict::Changed;
         };
+        let same_instance = now.instance_uid == was.instance_uid
+            && now.transfer_syntax == was.transfer_syntax
+            && now.pixels == was.pixels;
+        // Only the File Meta Information differs: the instance was received again (from
+        // another node, by another writer), not edited. A profile made before the
+        // data-set digest was recorded cannot tell, and says header-changed as it did.
+        if same_instance && was.data_set.is_some() && was.data_set == now.data_set {
+            let severity = match self.spec.policy {
+                Policy::Static => Severity::Warning,
+                _ => Severity::Info,
+            };
+            let detail = format!(
+                "instance {uid} was written again with another File Meta Information (group 0002: sending AE title, implementation class or version); its data set, transfer syntax and Pixel Data are unchanged"
+            );
+            self.push(
+                &new.rel,
+                FindingKind::FileMetaChanged,
+                severity,
+                detail,
+                vec!["file-meta".into()],
+            );
+            return ContentVerdict::Changed;
+        }
         let mut header_notes = Vec::new();
+        // Which of the instance's identity changed, in `fields`: a header rewritten under
+        // the same SOP Instance UID and transfer syntax, its Pixel Data intact, is still
+        // the same readable image (an edit, alerted), not what encryption leaves.
+        let mut fields = Vec::new();
         if now.instance_uid != was.instance_uid {
             header_notes.push(format!(
                 "SOP Instance UID {uid} -> {}",
                 escape_bytes(now.instance_uid.as_bytes())
             ));
+            fields.push("sop-instance-uid".to_string());
         }
         if now.transfer_syntax != was.transfer_syntax {
             header_notes.push(format!(
@@ -671,6 +699,7 @@ impl Output<'_> {
                 escape_bytes(was.transfer_syntax.as_bytes()),
                 escape_bytes(now.transfer_syntax.as_bytes())
             ));
+            fields.push("transfer-syntax".to_string());
         }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
@@ -690,7 +719,7 @@ impl Output<'_> {
         } else {
             format!("{detail} ({})", header_notes.join("; "))
         };
-        self.report(&new.rel, kind, Change::Content, detail, vec![]);
+        self.report(&new.rel, kind, Change::Content, detail, fields);
         ContentVerdict::Changed
     }
 }

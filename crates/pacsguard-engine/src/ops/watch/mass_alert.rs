@@ -309,6 +309,7 @@ impl Guard<'_> {
                         | FindingKind::Removed
                         | FindingKind::Moved
                 )
+                || super::ransomware::still_the_same_instance(finding)
             {
                 continue;
             }

@@ -237,6 +237,37 @@ fn begins_as_dicom(path: &Path) -> bool {
     (&file).read_exact(&mut head).is_ok() && &head[128..] == b"DICM"
 }
 
+/// Bytes read of a stored image being written again, shorter than stored, to tell a
+/// receiver writing the same instance from an encryptor that kept its first bytes (see
+/// [`pacsguard_dicom::prefix_of`]): the File Meta Information and the data set up to its
+/// SOP Instance UID are a few kilobytes in.
+pub const RECEIVED_PREFIX_BYTES: u64 = 64 * 1024;
+
+/// Whether the file at `path`, shorter than the stored instance `uid` of `size` bytes,
+/// begins as that instance written again (or too little of it is written to tell), as
+/// a receiver re-writing it from the start writes it; read without following a
+/// symlink or blocking on a FIFO, at most [`RECEIVED_PREFIX_BYTES`].
+fn begins_as_stored_instance(path: &Path, uid: &str, size: u64) -> bool {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if file
+        .take(RECEIVED_PREFIX_BYTES)
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    pacsguard_dicom::prefix_of(&head, uid, size) != pacsguard_dicom::Prefix::Other
+}
+
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -2135,11 +2166,14 @@ impl<'a> Guard<'a> {
     }
 
     /// Whether the file at `path` is new to the view, or shorter now than the view knows
-    /// it and still begins as a DICOM file does (`DICM` at 128): a writer sitting at its
-    /// end has not yet written it whole again. A guarded file cut short whose first bytes
-    /// no longer read as DICOM is no receiver re-writing an instance (it writes the
+    /// it and still begins as the stored file written again: a writer sitting at its end
+    /// has not yet written it whole again. A guarded file cut short whose first bytes no
+    /// longer read as DICOM is no receiver re-writing an instance (it writes the
     /// preamble first) but an encryptor that truncated it and keeps its descriptor: it
-    /// must not gain MAX_WRITER_WAIT (review s10-r11).
+    /// must not gain MAX_WRITER_WAIT (review s10-r11). Nor is one whose bytes so far
+    /// are not the stored instance's start (review s19-r11: an encryptor that put back
+    /// the first 132 bytes and grows each file slowly from half its length), judged by
+    /// [`begins_as_stored_instance`] for a file profiled as DICOM.
     fn shorter_than_known(&self, path: &Path) -> bool {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return false;
@@ -2147,16 +2181,25 @@ impl<'a> Guard<'a> {
         let Some((index, rel)) = self.root_of(path) else {
             return true;
         };
-        let shorter = self.views.lock().map_or(Some(true), |views| {
-            views
-                .get(index)
-                .and_then(|v| v.entry(&rel))
-                .map(|e| meta.len() < e.meta.size)
-        });
-        match shorter {
+        // The stored size, and the SOP Instance UID of a file profiled as DICOM.
+        let Ok(known) = self.views.lock().map(|views| {
+            views.get(index).and_then(|v| v.entry(&rel)).map(|e| {
+                let uid = match &e.content {
+                    Content::Hashed {
+                        dicom: Some(facts), ..
+                    } if !facts.instance_uid.is_empty() => Some(facts.instance_uid.clone()),
+                    _ => None,
+                };
+                (e.meta.size, uid)
+            })
+        }) else {
+            return true;
+        };
+        match known {
             None => true,
-            Some(false) => false,
-            Some(true) => begins_as_dicom(path),
+            Some((size, _)) if meta.len() >= size => false,
+            Some((_, None)) => begins_as_dicom(path),
+            Some((size, Some(uid))) => begins_as_stored_instance(path, &uid, size),
         }
     }
 
@@ -5415,6 +5458,7 @@ fn rewritten(kind: FindingKind) -> bool {
             | FindingKind::MetadataChanged
             | FindingKind::PixelDataChanged
             | FindingKind::HeaderChanged
+            | FindingKind::FileMetaChanged
             | FindingKind::NoLongerDicom
     )
 }
@@ -5458,13 +5502,14 @@ fn drop_reported_states(
     }
     // A path that lost its file has no state: what comes there next (another file, on a
     // file system with coarse times or reusing the inode, may stat the same) is new.
-    const REMEMBERED: [FindingKind; 7] = [
+    const REMEMBERED: [FindingKind; 8] = [
         FindingKind::Added,
         FindingKind::Moved,
         FindingKind::ContentChanged,
         FindingKind::MetadataChanged,
         FindingKind::PixelDataChanged,
         FindingKind::HeaderChanged,
+        FindingKind::FileMetaChanged,
         FindingKind::NoLongerDicom,
     ];
     for finding in findings.iter() {
