@@ -3077,6 +3077,52 @@ fn a_hard_link_backup_of_the_live_store_is_no_ransomware_and_writes_through_it_a
     assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
 }
 
+/// Issue 11 (session 20): `cp -al` of the store into a directory no root covers gave
+/// each stored file its own link-count alert (twenty here, thousands in a real store):
+/// a page per file for an administrator's backup. One alert for the copy, naming how
+/// many files and the first of them; each file's own finding is info.
+#[test]
+fn a_hard_link_copy_of_the_store_outside_the_roots_is_one_alert() {
+    if !common::is_root() {
+        return; // a link made outside every watched directory reaches only fanotify
+    }
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = image_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    let backup = env.dir.path().join("backup");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(&env.tree)
+        .arg(&backup)
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let copy = |f: &Value| {
+        f["kind"] == "metadata-changed"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("stored files were given a name outside"))
+    };
+    let reported = watcher.wait(links_wait() + Duration::from_secs(20), |f, _| {
+        f.iter().any(copy)
+            && paths.iter().all(|p| {
+                f.iter()
+                    .any(|f| f["kind"] == "metadata-changed" && f["path"].as_str() == p.to_str())
+            })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(reported, "{findings:#?}\n{stderr}");
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] == "alert")
+        .collect();
+    assert_eq!(loud.len(), 1, "{loud:#?}");
+    assert!(copy(loud[0]), "{loud:#?}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
 /// Session 19: a stored image moved from one guarded root to another was reported twice:
 /// `removed` under its old root (whose verification came first and had not seen the new
 /// name yet) and `moved` under the new one. It is one move.

@@ -3784,10 +3784,24 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         let mut changes = std::mem::take(&mut self.link_changes);
-        let settled = changes.settle(now, force, |finding, inode, nlink| {
+        let (settled, bulk) = changes.settle(now, force, |finding, inode, nlink| {
             self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
+        // A hard-link copy of the store: one alert, on the root of its first file.
+        if let Some(bulk) = bulk.filter(|b| !b.joined) {
+            let root = bulk
+                .paths
+                .first()
+                .and_then(|p| self.root_of(p))
+                .map(|(i, _)| i);
+            let root = match root {
+                Some(index) => self.views()?[index].spec.path.clone(),
+                None => bulk.paths.first().cloned().unwrap_or_default(),
+            };
+            let alert = bulk.alert(root.clone()).with_root(root);
+            self.publish(&[alert], now)?;
+        }
         // Reported as the verification that held them would have: by root, with its
         // policy, through the same evidence and detector.
         let mut by_root: BTreeMap<usize, (Vec<Finding>, HashMap<PathBuf, String>)> =
