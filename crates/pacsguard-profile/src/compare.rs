@@ -572,7 +572,7 @@ impl Output<'_> {
                     return ContentVerdict::Same;
                 }
                 if let Some(facts) = was_dicom {
-                    return self.compare_instance(new, facts, now_dicom.as_deref());
+                    return self.compare_instance(new, was, facts, now_dicom.as_deref());
                 }
                 if self.spec.policy == Policy::Growing {
                     if now >= was && prefix.as_deref() == Some(&(was, *d0)) {
@@ -635,6 +635,7 @@ impl Output<'_> {
     fn compare_instance(
         &mut self,
         new: &Entry,
+        was_size: u64,
         was: &DicomFacts,
         now: Option<&DicomFacts>,
     ) -> ContentVerdict {
@@ -664,7 +665,11 @@ impl Output<'_> {
         // Only the File Meta Information differs: the instance was received again (from
         // another node, by another writer), not edited. A profile made before the
         // data-set digest was recorded cannot tell, and says header-changed as it did.
-        if same_instance && was.data_set.is_some() && was.data_set == now.data_set {
+        // A File Meta Information of another writer differs by tens of bytes; one that
+        // grew or shrank by more carries something else (a payload in Private Information
+        // (0002,0102), which `check` does not screen): a header change, as before.
+        let meta_sized = new.meta.size.abs_diff(was_size) <= MAX_FILE_META_CHANGE_BYTES;
+        if same_instance && meta_sized && was.data_set.is_some() && was.data_set == now.data_set {
             let severity = match self.spec.policy {
                 Policy::Static => Severity::Warning,
                 _ => Severity::Info,
@@ -723,6 +728,12 @@ impl Output<'_> {
         ContentVerdict::Changed
     }
 }
+
+/// How much an instance written again may grow or shrink and still be
+/// `file-meta-changed` when only its File Meta Information differs: the elements a
+/// writer sets there (Source AE Title, Implementation Class UID and Version Name,
+/// sending and receiving AE titles) are at most a few hundred bytes together.
+pub const MAX_FILE_META_CHANGE_BYTES: u64 = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ContentVerdict {

@@ -3873,11 +3873,15 @@ impl<'a> Guard<'a> {
             // A stored file of another root followed here is an arrival all the same:
             // judged by the policy it was stored under (a log root's, where any content
             // may grow in), an executable moved in from there was a `moved` warning,
-            // never screened (review s18-r11).
+            // never screened (review s18-r11). An instance written again with another
+            // File Meta Information is screened too: `file-meta-changed` is info, and a
+            // payload planted in group 0002 (Private Information, an OB of any length)
+            // must not ride on it unseen.
             let arrivals: Vec<PathBuf> = findings
                 .iter()
                 .filter(|f| {
                     f.kind == FindingKind::Added
+                        || f.kind == FindingKind::FileMetaChanged
                         || (f.kind == FindingKind::Moved
                             && f.from
                                 .as_ref()
