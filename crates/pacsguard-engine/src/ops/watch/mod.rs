@@ -2701,10 +2701,6 @@ impl<'a> Guard<'a> {
         // whether it is new (not in the view: its writer is waited for while it grows).
         let mut candidates: HashMap<(u64, u64), (PathBuf, bool, bool)> = HashMap::new();
         {
-            let inodes = self
-                .inodes
-                .read()
-                .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             for item in due.iter().filter(|d| d.rehash) {
                 // A file found written through a held mapping is judged now: the
                 // mapping's own descriptor would hold it back until it settles, and
@@ -2720,6 +2716,14 @@ impl<'a> Guard<'a> {
                     continue;
                 }
                 let inode = (meta.dev(), meta.ino());
+                // The lock on the names is taken for the look-up alone, not across the
+                // `stat` of every due file: the fanotify reader records writes meanwhile.
+                let known: Vec<PathBuf> = self
+                    .inodes
+                    .read()
+                    .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?
+                    .names(&inode)
+                    .to_vec();
                 // A guarded file the view knows under another path was renamed (or linked)
                 // here: the rename, not a writer's close, brought it. It is verified now,
                 // with its old path when that is due too: held back alone, the old path
@@ -2728,7 +2732,6 @@ impl<'a> Guard<'a> {
                 // it closes it later, and that close is waited for like any.
                 // (A second name stored before, `ln a.dcm a.bak` verified, is no rename:
                 // written through, it is waited for like any.)
-                let known = inodes.names(&inode);
                 if !known.is_empty() && !known.contains(&item.path) {
                     continue;
                 }
