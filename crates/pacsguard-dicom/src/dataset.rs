@@ -45,6 +45,9 @@ pub struct DataSetSummary {
     pub pixel_data: Option<Range<usize>>,
     /// Elements and fragments read.
     pub values: usize,
+    /// When the bytes end inside a value (a file still being written): where that value
+    /// would end by its declared length.
+    pub runs_to: Option<u64>,
 }
 
 /// Why the data set could not be read to its end.
@@ -114,6 +117,33 @@ pub fn locate_pixel_data(
     }
 }
 
+/// The bytes of an element header at most (explicit VR with a 32-bit length).
+const MAX_ELEMENT_HEADER: usize = 12;
+
+/// The data set at `start` of a file still being written, read as far as its bytes go,
+/// up to its Pixel Data: `Some` with what was read when every element is whole or the
+/// bytes end inside the last one (its header, or its value: `runs_to` then says where
+/// that value would end), `None` when the bytes do not read as a data set.
+pub fn read_so_far(bytes: &[u8], start: usize, ts: &TransferSyntax) -> Option<DataSetSummary> {
+    let mut summary = DataSetSummary::default();
+    match walk_tokens(
+        bytes,
+        start,
+        ts,
+        Stop::AtPixelData,
+        &mut summary,
+        &mut |_| {},
+    ) {
+        Ok(()) => Some(summary),
+        Err(_) if summary.runs_to.is_some() => Some(summary),
+        Err(error) if error.offset.saturating_add(MAX_ELEMENT_HEADER) > bytes.len() => {
+            summary.runs_to = Some(bytes.len() as u64);
+            Some(summary)
+        }
+        Err(_) => None,
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
     AtEnd,
@@ -180,13 +210,16 @@ fn walk_tokens<'a>(
                     offset: good,
                     reason: format!("{} has an undefined length", show_tag(header.tag)),
                 })?;
-                let range = value_range(bytes, position, length).ok_or_else(|| DataSetError {
-                    offset: position_usize(position),
-                    reason: format!(
-                        "{} claims {length} bytes but the file ends after {}",
-                        show_tag(header.tag),
-                        bytes.len().saturating_sub(position_usize(position))
-                    ),
+                let range = value_range(bytes, position, length).ok_or_else(|| {
+                    summary.runs_to = Some(position.saturating_add(u64::from(length)));
+                    DataSetError {
+                        offset: position_usize(position),
+                        reason: format!(
+                            "{} claims {length} bytes but the file ends after {}",
+                            show_tag(header.tag),
+                            bytes.len().saturating_sub(position_usize(position))
+                        ),
+                    }
                 })?;
                 if stop == Stop::AtPixelData && depth == 0 && header.tag == PIXEL_DATA {
                     summary.pixel_data = Some(range);
@@ -219,9 +252,12 @@ fn walk_tokens<'a>(
             }
             LazyDataToken::LazyItemValue { len, decoder } => {
                 let position = decoder.position();
-                let range = value_range(bytes, position, len).ok_or_else(|| DataSetError {
-                    offset: position_usize(position),
-                    reason: format!("a pixel data fragment claims {len} bytes past the end"),
+                let range = value_range(bytes, position, len).ok_or_else(|| {
+                    summary.runs_to = Some(position.saturating_add(u64::from(len)));
+                    DataSetError {
+                        offset: position_usize(position),
+                        reason: format!("a pixel data fragment claims {len} bytes past the end"),
+                    }
                 })?;
                 decoder
                     .skip_bytes(len)

@@ -932,22 +932,27 @@ pub struct Layout {
     pub pixels: Range<usize>,
     pub instance_uid: String,
     pub transfer_syntax: String,
+    /// The File Meta Information elements (group 0002, after `DICM`); empty (at 0) for a
+    /// bare data set. They describe the transfer that wrote the file (sending AE, the
+    /// writer's implementation), not the image: a re-received instance differs here alone.
+    pub file_meta: Range<usize>,
 }
 
 /// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
 /// anything else (not DICOM, damaged, a deflated data set: hashed whole by the caller).
 /// Cheaper than [`inspect`]: no value is searched and the Pixel Data is not read.
 pub fn layout(bytes: &[u8]) -> Option<Layout> {
-    let (start, ts_uid, meta_uid) = match locate(bytes)? {
+    let (file_meta, ts_uid, meta_uid) = match locate(bytes)? {
         Located::Meta { at, .. } => {
             let meta = meta::read(bytes, at).ok()?;
             let ts = meta
                 .transfer_syntax
                 .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
-            (meta.end, ts, meta.media_storage_sop_instance)
+            (at..meta.end, ts, meta.media_storage_sop_instance)
         }
-        Located::DataSet { ts } => (0, ts.to_owned(), None),
+        Located::DataSet { ts } => (0..0, ts.to_owned(), None),
     };
+    let start = file_meta.end;
     if DEFLATED.contains(&ts_uid.as_str()) {
         return None;
     }
@@ -961,7 +966,108 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
         pixels: summary.pixel_data.unwrap_or(bytes.len()..bytes.len()),
         instance_uid: cut(summary.sop_instance_uid.or(meta_uid).unwrap_or_default()),
         transfer_syntax: cut(ts_uid),
+        file_meta,
     })
+}
+
+/// How far into the data set of a file being written again its SOP Instance UID
+/// (0008,0018) must have come: it is among the first elements of every instance (only
+/// group 0008's few before it), a few hundred bytes in. Until then the bytes so far
+/// say nothing of which instance is being written.
+pub const PREFIX_IDENTITY_BYTES: usize = 4096;
+
+/// How far past a stored instance's size a value being written may claim to end: the
+/// File Meta Information of the same instance written again (another AE title, another
+/// implementation) differs by a few dozen bytes.
+pub const PREFIX_SIZE_SLACK: u64 = 4096;
+
+/// What the first bytes of a file still being written say of the instance it was
+/// stored as (see [`prefix_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    /// Too few bytes to tell: inside the preamble, the File Meta Information, or the
+    /// first [`PREFIX_IDENTITY_BYTES`] of the data set before its SOP Instance UID.
+    TooShort,
+    /// The start of the same instance (the same SOP Instance UID), read as DICOM up to
+    /// where the bytes end.
+    SameInstance,
+    /// Not the start of that instance: another instance, or bytes that do not read as
+    /// DICOM (an encryptor that kept the first bytes and writes the rest anew).
+    Other,
+}
+
+/// Whether `bytes`, the start of a file still being written over a stored instance
+/// (SOP Instance UID `uid`, `stored_size` bytes), are the start of that instance
+/// written again, as a PACS receiving it again writes it: the preamble and `DICM`, a
+/// File Meta Information naming the instance, then a data set that reads up to where
+/// the bytes end and names it within [`PREFIX_IDENTITY_BYTES`]; a value cut by the end
+/// may not claim to run past the stored size (and [`PREFIX_SIZE_SLACK`]).
+pub fn prefix_of(bytes: &[u8], uid: &str, stored_size: u64) -> Prefix {
+    let at = PREAMBLE_LEN + 4;
+    if bytes.len() < at {
+        return Prefix::TooShort;
+    }
+    if &bytes[PREAMBLE_LEN..at] != b"DICM" {
+        return Prefix::Other;
+    }
+    let same = |found: &str| {
+        let cut = |u: &str| u.chars().take(MAX_UID_LEN).collect::<String>();
+        cut(found) == cut(uid)
+    };
+    // (0002,0000) UL: where the group ends, whether or not its bytes are all here.
+    let group_end = (bytes.get(at..at + 6) == Some(b"\x02\0\0\0UL"))
+        .then(|| u32_le(bytes, at + 8))
+        .flatten()
+        .and_then(|len| usize::try_from(len).ok())
+        .filter(|len| *len <= meta::MAX_META_GROUP_LEN)
+        .map(|len| at + 12 + len);
+    if bytes.len() < at + 12 || group_end.is_some_and(|end| bytes.len() < end) {
+        return Prefix::TooShort;
+    }
+    // Read within its group when its length is known: the data set's first tag may be
+    // cut by the end yet.
+    let Ok(meta) = meta::read(group_end.map_or(bytes, |end| &bytes[..end]), at) else {
+        return Prefix::Other;
+    };
+    if meta
+        .media_storage_sop_instance
+        .as_deref()
+        .is_some_and(|u| !same(u))
+    {
+        return Prefix::Other;
+    }
+    let ts_uid = meta
+        .transfer_syntax
+        .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
+    if DEFLATED.contains(&ts_uid.as_str()) {
+        // Not read here; the File Meta Information named the instance (or not).
+        return match meta.media_storage_sop_instance {
+            Some(_) => Prefix::SameInstance,
+            None => Prefix::Other,
+        };
+    }
+    let Some(registry) = TransferSyntaxRegistry.get(&ts_uid) else {
+        return Prefix::Other;
+    };
+    let ts = as_encoded(bytes, meta.end, registry);
+    let Some(summary) = dataset::read_so_far(bytes, meta.end, ts) else {
+        return Prefix::Other;
+    };
+    let slack = stored_size.saturating_add(PREFIX_SIZE_SLACK);
+    if summary.runs_to.is_some_and(|end| end > slack) {
+        return Prefix::Other;
+    }
+    match summary.sop_instance_uid {
+        Some(found) if same(&found) => Prefix::SameInstance,
+        Some(_) => Prefix::Other,
+        // Read whole to its Pixel Data (or its end) without one: named by its File Meta
+        // Information alone.
+        None if summary.pixel_data.is_some() && meta.media_storage_sop_instance.is_some() => {
+            Prefix::SameInstance
+        }
+        None if bytes.len() - meta.end <= PREFIX_IDENTITY_BYTES => Prefix::TooShort,
+        None => Prefix::Other,
+    }
 }
 
 /// Whether the first data element at `at` carries an explicit VR; `None` without one.
@@ -1195,6 +1301,54 @@ fn show_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every prefix of a stored instance written again (byte by byte, as a receiver's
+    /// PDUs may cut it anywhere) is too short to tell or the same instance, never
+    /// another; the same bytes under another SOP Instance UID, or the first bytes kept
+    /// (up to `DICM`, or to the end of the File Meta Information) and the rest random,
+    /// are another once past the identity bytes.
+    #[test]
+    fn a_prefix_is_the_same_instance_only_while_it_reads_as_the_stored_one() {
+        use pacsguard_testkit::{DicomBuilder, Pixels};
+        let uid = "1.2.826.0.1.3680043.10.1137.3.1";
+        let pixels: Vec<u8> = (0..65_536u32).map(|j| (j % 251) as u8).collect();
+        let file = DicomBuilder::ct(uid).pixels(Pixels::Native(pixels)).build();
+        let size = file.len() as u64;
+        let layout = layout(&file).expect("a layout");
+        let mut same = 0;
+        for end in 0..=file.len() {
+            match prefix_of(&file[..end], uid, size) {
+                Prefix::SameInstance => same += 1,
+                Prefix::TooShort => assert!(end <= layout.pixels.start, "cut at {end}"),
+                Prefix::Other => panic!("a prefix of {end} bytes taken for another instance"),
+            }
+        }
+        assert!(same > file.len() - 1000, "{same}");
+        assert_eq!(
+            prefix_of(&file, "1.2.826.0.1.3680043.10.1137.3.2", size),
+            Prefix::Other
+        );
+        let mut noise = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    noise ^= noise << 13;
+                    noise ^= noise >> 7;
+                    noise ^= noise << 17;
+                    noise as u8
+                })
+                .collect()
+        };
+        for kept in [PREAMBLE_LEN + 4, layout.file_meta.end] {
+            let mut encrypted = file[..kept].to_vec();
+            encrypted.extend(random(file.len() / 2));
+            assert_eq!(
+                prefix_of(&encrypted, uid, size),
+                Prefix::Other,
+                "kept {kept}"
+            );
+        }
+    }
 
     /// A raw deflate stream of `data`, written by the real gzip (`-n`: a 10-byte header,
     /// then the stream, then an 8-byte trailer).

@@ -109,6 +109,11 @@ finding_kinds! {
     PixelDataChanged => "pixel-data-changed",
     /// The DICOM header changed while the Pixel Data kept its digest.
     HeaderChanged => "header-changed",
+    /// A DICOM instance written again with only its File Meta Information (group 0002:
+    /// the sending AE, the writer's implementation) different: the same data set, SOP
+    /// Instance UID, transfer syntax and Pixel Data, as a PACS receiving a study again
+    /// writes it. `info` in an image store (a warning in a static tree); never ransomware.
+    FileMetaChanged => "file-meta-changed",
     /// A file profiled as DICOM no longer parses as DICOM (encrypted, overwritten).
     NoLongerDicom => "no-longer-dicom",
     /// Mass rewriting in an image store, or a canary file touched: the evidence of

@@ -264,6 +264,10 @@ pub struct DicomFacts {
     pub pixels: Digest,
     pub instance_uid: String,
     pub transfer_syntax: String,
+    /// The digest of the instance without its File Meta Information (group 0002) and
+    /// Pixel Data: the same for the same image received again by another node or writer.
+    /// `None` in profiles made before it was recorded.
+    pub data_set: Option<Digest>,
 }
 
 impl Content {

@@ -135,6 +135,7 @@ impl ContentSplitter for DicomSplitter {
             pixels: layout.pixels,
             instance_uid: layout.instance_uid,
             transfer_syntax: layout.transfer_syntax,
+            file_meta: layout.file_meta,
         })
     }
 }

@@ -156,12 +156,17 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             dicom: Some(facts),
             ..
         } => {
-            out.push(7);
+            // 7: profiles made before the data-set digest was recorded, re-encoded as
+            // they were so that their signatures still verify; 8 adds it at the end.
+            out.push(if facts.data_set.is_some() { 8 } else { 7 });
             out.extend_from_slice(&digest.0);
             out.extend_from_slice(&facts.header.0);
             out.extend_from_slice(&facts.pixels.0);
             put_bytes(out, facts.instance_uid.as_bytes());
             put_bytes(out, facts.transfer_syntax.as_bytes());
+            if let Some(data_set) = &facts.data_set {
+                out.extend_from_slice(&data_set.0);
+            }
         }
         Content::Unreadable(reason) => {
             out.push(2);
@@ -258,7 +263,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                 prefix: None,
                 dicom: None,
             },
-            7 => Content::Hashed {
+            tag @ (7 | 8) => Content::Hashed {
                 digest: Digest(r.take(32)?.try_into().ok()?),
                 prefix: None,
                 dicom: Some(Box::new(DicomFacts {
@@ -266,6 +271,10 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                     pixels: Digest(r.take(32)?.try_into().ok()?),
                     instance_uid: String::from_utf8(r.bytes()?.to_vec()).ok()?,
                     transfer_syntax: String::from_utf8(r.bytes()?.to_vec()).ok()?,
+                    data_set: match tag {
+                        8 => Some(Digest(r.take(32)?.try_into().ok()?)),
+                        _ => None,
+                    },
                 })),
             },
             2 => Content::Unreadable(String::from_utf8(r.bytes()?.to_vec()).ok()?),
@@ -346,20 +355,68 @@ mod tests {
                     pixels: Digest([3; 32]),
                     instance_uid: "1.2.3.4".into(),
                     transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                    data_set: None,
                 })),
             },
         };
-        let mut blob = Vec::new();
-        encode_entry(&mut blob, &entry);
-        let mut decoded = Vec::new();
-        assert_eq!(decode_entries(&blob, &mut decoded), Some(()));
-        assert_eq!(decoded, vec![entry]);
-        for cut in 1..blob.len() {
-            assert_eq!(
-                decode_entries(&blob[..cut], &mut Vec::new()),
-                None,
-                "cut {cut}"
-            );
+        // Without the data-set digest (a profile made before it was recorded) and with.
+        let mut with_data_set = entry.clone();
+        if let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut with_data_set.content
+        {
+            facts.data_set = Some(Digest([4; 32]));
         }
+        for entry in [entry, with_data_set] {
+            let mut blob = Vec::new();
+            encode_entry(&mut blob, &entry);
+            let mut decoded = Vec::new();
+            assert_eq!(decode_entries(&blob, &mut decoded), Some(()));
+            assert_eq!(decoded, vec![entry]);
+            for cut in 1..blob.len() {
+                assert_eq!(
+                    decode_entries(&blob[..cut], &mut Vec::new()),
+                    None,
+                    "cut {cut}"
+                );
+            }
+        }
+    }
+
+    /// An entry of a profile made before the data-set digest was recorded (tag 7, the
+    /// bytes that profile signed) decodes with none and encodes to the same bytes again,
+    /// so that its signature still verifies.
+    #[test]
+    fn a_dicom_entry_of_an_older_profile_encodes_to_the_bytes_it_was_signed_as() {
+        let mut blob = vec![7u8];
+        blob.extend_from_slice(&[1; 32]);
+        blob.extend_from_slice(&[2; 32]);
+        blob.extend_from_slice(&[3; 32]);
+        let content = Content::Hashed {
+            digest: Digest([1; 32]),
+            prefix: None,
+            dicom: Some(Box::new(DicomFacts {
+                header: Digest([2; 32]),
+                pixels: Digest([3; 32]),
+                instance_uid: String::new(),
+                transfer_syntax: String::new(),
+                data_set: None,
+            })),
+        };
+        let entry = Entry {
+            rel: b"a.dcm".to_vec(),
+            kind: EntryType::File,
+            meta: Meta::default(),
+            link_target: None,
+            xattrs: Vec::new(),
+            content,
+        };
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &entry);
+        // The content is last: its tag, three digests and two empty strings.
+        assert_eq!(encoded[encoded.len() - (1 + 96 + 8)], 7);
+        let mut decoded = Vec::new();
+        assert_eq!(decode_entries(&encoded, &mut decoded), Some(()));
+        assert_eq!(decoded, vec![entry]);
     }
 }

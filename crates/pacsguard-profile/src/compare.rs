@@ -572,7 +572,7 @@ impl Output<'_> {
                     return ContentVerdict::Same;
                 }
                 if let Some(facts) = was_dicom {
-                    return self.compare_instance(new, facts, now_dicom.as_deref());
+                    return self.compare_instance(new, was, facts, now_dicom.as_deref());
                 }
                 if self.spec.policy == Policy::Growing {
                     if now >= was && prefix.as_deref() == Some(&(was, *d0)) {
@@ -635,6 +635,7 @@ impl Output<'_> {
     fn compare_instance(
         &mut self,
         new: &Entry,
+        was_size: u64,
         was: &DicomFacts,
         now: Option<&DicomFacts>,
     ) -> ContentVerdict {
@@ -658,12 +659,44 @@ impl Output<'_> {
             self.report(&new.rel, kind, Change::Content, detail, vec![]);
             return ContentVerdict::Changed;
         };
+        let same_instance = now.instance_uid == was.instance_uid
+            && now.transfer_syntax == was.transfer_syntax
+            && now.pixels == was.pixels;
+        // Only the File Meta Information differs: the instance was received again (from
+        // another node, by another writer), not edited. A profile made before the
+        // data-set digest was recorded cannot tell, and says header-changed as it did.
+        // A File Meta Information of another writer differs by tens of bytes; one that
+        // grew or shrank by more carries something else (a payload in Private Information
+        // (0002,0102), which `check` does not screen): a header change, as before.
+        let meta_sized = new.meta.size.abs_diff(was_size) <= MAX_FILE_META_CHANGE_BYTES;
+        if same_instance && meta_sized && was.data_set.is_some() && was.data_set == now.data_set {
+            let severity = match self.spec.policy {
+                Policy::Static => Severity::Warning,
+                _ => Severity::Info,
+            };
+            let detail = format!(
+                "instance {uid} was written again with another File Meta Information (group 0002: sending AE title, implementation class or version); its data set, transfer syntax and Pixel Data are unchanged"
+            );
+            self.push(
+                &new.rel,
+                FindingKind::FileMetaChanged,
+                severity,
+                detail,
+                vec!["file-meta".into()],
+            );
+            return ContentVerdict::Changed;
+        }
         let mut header_notes = Vec::new();
+        // Which of the instance's identity changed, in `fields`: a header rewritten under
+        // the same SOP Instance UID and transfer syntax, its Pixel Data intact, is still
+        // the same readable image (an edit, alerted), not what encryption leaves.
+        let mut fields = Vec::new();
         if now.instance_uid != was.instance_uid {
             header_notes.push(format!(
                 "SOP Instance UID {uid} -> {}",
                 escape_bytes(now.instance_uid.as_bytes())
             ));
+            fields.push("sop-instance-uid".to_string());
         }
         if now.transfer_syntax != was.transfer_syntax {
             header_notes.push(format!(
@@ -671,6 +704,7 @@ impl Output<'_> {
                 escape_bytes(was.transfer_syntax.as_bytes()),
                 escape_bytes(now.transfer_syntax.as_bytes())
             ));
+            fields.push("transfer-syntax".to_string());
         }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
@@ -690,10 +724,16 @@ impl Output<'_> {
         } else {
             format!("{detail} ({})", header_notes.join("; "))
         };
-        self.report(&new.rel, kind, Change::Content, detail, vec![]);
+        self.report(&new.rel, kind, Change::Content, detail, fields);
         ContentVerdict::Changed
     }
 }
+
+/// How much an instance written again may grow or shrink and still be
+/// `file-meta-changed` when only its File Meta Information differs: the elements a
+/// writer sets there (Source AE Title, Implementation Class UID and Version Name,
+/// sending and receiving AE titles) are at most a few hundred bytes together.
+pub const MAX_FILE_META_CHANGE_BYTES: u64 = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ContentVerdict {

@@ -160,3 +160,38 @@ fn an_exact_move_wins_over_an_edited_copy_with_the_same_uid() {
         "{findings:#?}"
     );
 }
+
+/// Issue 11 (session 20): an instance written again with only its File Meta Information
+/// different (another writer's Implementation Class UID, the same length) is
+/// `file-meta-changed`, info; one whose group 0002 grew by an executable in Private
+/// Information (0002,0102), more than MAX_FILE_META_CHANGE_BYTES, is `header-changed`,
+/// the alert it was (`check` does not screen what changed; `watch` screens both).
+#[test]
+fn a_file_meta_only_difference_is_info_and_a_grown_file_meta_is_an_alert() {
+    let env = Env::new();
+    store(&env);
+    tamper(&env.path("ct/1.dcm"), |b| {
+        let from = b"1.2.826.0.1.3680043.10.1137\0";
+        let at = position(b, from);
+        b[at..at + from.len()].copy_from_slice(b"1.2.276.0.7230010.3.0.3.6.7\0");
+    });
+    tamper(&env.path("ct/2.dcm"), |b| {
+        let length = u32::from_le_bytes(b[140..144].try_into().expect("4 bytes"));
+        let end = 144 + length as usize;
+        let mut element = Vec::new();
+        kit::write_element(&mut element, (0x0002, 0x0102), *b"OB", &kit::real_elf());
+        let grown = length + element.len() as u32;
+        b[140..144].copy_from_slice(&grown.to_le_bytes());
+        b.splice(end..end, element);
+    });
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1, "{findings:#?}");
+    assert_eq!(
+        one(&findings, "file-meta-changed", "ct/1.dcm").severity,
+        "info"
+    );
+    assert_eq!(
+        one(&findings, "header-changed", "ct/2.dcm").severity,
+        "alert"
+    );
+}

@@ -41,11 +41,13 @@ impl Inodes {
 
     /// Every remembered name that holds the inode now.
     pub fn holding(&self, inode: (u64, u64)) -> Vec<PathBuf> {
-        self.names(&inode)
-            .iter()
-            .filter(|p| holds(p, inode))
-            .cloned()
-            .collect()
+        Self::holding_among(self.names(&inode), inode)
+    }
+
+    /// The names among `names` (taken from [`Inodes::names`]) that still hold `inode`:
+    /// the `stat` of each, done after the lock on the names is let go.
+    pub fn holding_among(names: &[PathBuf], inode: (u64, u64)) -> Vec<PathBuf> {
+        names.iter().filter(|p| holds(p, inode)).cloned().collect()
     }
 
     /// Remembers `path` as a name of `inode`, dropping the names that no longer hold it.

@@ -10,6 +10,7 @@ use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use pacsguard_fs::EntryType;
 use pacsguard_profile::Policy;
 
+use super::inodes::Inodes;
 use super::mass_writers::{self, MASS_WRITER_FILES, Process, Together};
 use super::ransomware::MAX_EVIDENCE_PATHS;
 use super::{Guard, writers};
@@ -28,6 +29,8 @@ pub(super) struct MassHolder {
     /// Every process of the group (the one alone).
     members: Vec<u32>,
     files: Vec<PathBuf>,
+    /// `files`, to be asked whether one of them is (each candidate of a pass asks).
+    held: HashSet<PathBuf>,
 }
 
 impl Guard<'_> {
@@ -78,14 +81,16 @@ impl Guard<'_> {
             .map(|v| v.spec.path.clone())
             .collect();
         let scan = {
-            let inodes = self
-                .inodes
-                .read()
-                .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
+            let inodes = &self.inodes;
             let arrivals = &self.arrivals;
+            // The lock on the names is taken for each descriptor's look-up, not across
+            // the pass over `/proc` (milliseconds to seconds of reads): the fanotify
+            // reader records every write meanwhile.
             let census = |key: (u64, u64)| {
-                inodes.names(&key).iter().any(|path| {
-                    image_roots.iter().any(|r| path.starts_with(r)) && !arrivals.contains(path)
+                inodes.read().is_ok_and(|inodes| {
+                    inodes.names(&key).iter().any(|path| {
+                        image_roots.iter().any(|r| path.starts_with(r)) && !arrivals.contains(path)
+                    })
                 })
             };
             writers::other_writers(wanted, &census, writers::MAX_FDS_PER_WRITER_SCAN)
@@ -146,12 +151,34 @@ impl Guard<'_> {
     ) -> Vec<MassHolder> {
         let holders = &scan.holders;
         let settle = writers::settle_time(Duration::from_millis(self.config.quiet_ms));
+        // The names each held inode had, taken under the lock on the names; every look at
+        // the files (their `stat`, their first bytes) and at `/proc` comes after it is let
+        // go: the fanotify reader waits for it to record every write meanwhile.
+        let names: HashMap<(u64, u64), Vec<PathBuf>> = {
+            let Ok(inodes) = self.inodes.read() else {
+                return Vec::new();
+            };
+            holders
+                .values()
+                .flatten()
+                .map(|key| (*key, inodes.names(key).to_vec()))
+                .collect()
+        };
+        // The guarded file each inode still is (an inode the view knew may have been
+        // freed and reused by a new file since).
+        let mut path_of: HashMap<(u64, u64), Option<PathBuf>> = HashMap::new();
+        let mut file_of = |key: (u64, u64)| -> Option<PathBuf> {
+            path_of
+                .entry(key)
+                .or_insert_with(|| {
+                    let names = names.get(&key).map_or(&[][..], Vec::as_slice);
+                    Inodes::holding_among(names, key).into_iter().next()
+                })
+                .clone()
+        };
         // The files taken for a receiver's: their size and when they last grew. Only
         // the files of this census are kept (bounded as the census is).
         let mut receiving: HashMap<(u64, u64), (u64, Instant)> = HashMap::new();
-        let Ok(inodes) = self.inodes.read() else {
-            return Vec::new();
-        };
         // Per process under the limit: the files it may count with others.
         let mut countable: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
         for (pid, keys) in holders {
@@ -159,39 +186,21 @@ impl Guard<'_> {
                 countable.insert(*pid, keys.clone());
                 continue;
             }
-            let kept: Vec<(u64, u64)> = keys
-                .iter()
-                .filter(|key| {
-                    let Some(path) = inodes.holding(**key).into_iter().next() else {
-                        return true;
-                    };
-                    // Just truncated (its writer at offset 0 is at its end), or written
-                    // again from the start and not yet as long as it was stored.
-                    let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                        return true;
-                    };
-                    let looks_received = meta.len() == 0
-                        || (scan.at_end.contains(key) && self.shorter_than_known(&path));
-                    if !looks_received {
-                        return true;
+            let mut kept = Vec::with_capacity(keys.len());
+            for key in keys {
+                let counts = match file_of(*key) {
+                    None => true,
+                    Some(path) => {
+                        self.counts_with_others(*key, &path, scan, settle, now, &mut receiving)
                     }
-                    // Growing, or paused less than the settle time since it last grew.
-                    let grew = match self.receiving.get(key) {
-                        Some((size, at)) if meta.len() <= *size => *at,
-                        _ => now,
-                    };
-                    receiving.insert(**key, (meta.len(), grew));
-                    now.saturating_duration_since(grew) >= settle
-                })
-                .copied()
-                .collect();
+                };
+                if counts {
+                    kept.push(*key);
+                }
+            }
             countable.insert(*pid, kept);
         }
-        drop(inodes);
         self.receiving = receiving;
-        let Ok(inodes) = self.inodes.read() else {
-            return Vec::new();
-        };
         let mut processes: HashMap<u32, Process> = HashMap::new();
         let groups = mass_writers::together(&countable, &mut |pid| {
             let process = Process::of(pid)?;
@@ -203,12 +212,15 @@ impl Guard<'_> {
         let mut found = Vec::new();
         for (how, pids) in groups {
             let mut files: Vec<PathBuf> = Vec::new();
+            // The files of the group once each, in the order found (a group may hold
+            // thousands: no search of the list per file).
+            let mut held: HashSet<PathBuf> = HashSet::new();
             let mut members: Vec<Process> = Vec::new();
             let mut lead: Option<(usize, Process)> = None;
             for pid in &pids {
                 let mine: Vec<PathBuf> = countable[pid]
                     .iter()
-                    .filter_map(|key| inodes.holding(*key).into_iter().next())
+                    .filter_map(|key| file_of(*key))
                     .collect();
                 // Gone already: its files were each closed, and are verified as they come.
                 let Some(process) = processes.remove(pid).or_else(|| Process::of(*pid)) else {
@@ -219,7 +231,7 @@ impl Guard<'_> {
                 }
                 members.push(process);
                 for file in mine {
-                    if !files.contains(&file) {
+                    if held.insert(file.clone()) {
                         files.push(file);
                     }
                 }
@@ -234,9 +246,43 @@ impl Guard<'_> {
                 name,
                 members: members.iter().map(|m| m.pid).collect(),
                 files,
+                held,
             });
         }
         found
+    }
+
+    /// Whether the stored image `path` (inode `key`), held for writing by a process
+    /// under [`MASS_WRITER_FILES`], counts with the files of others: not while it looks
+    /// received (empty, or written again from its start, its writer at its end and its
+    /// bytes so far the stored instance's: see [`Guard::shorter_than_known`]) and grew
+    /// within the settle time. `receiving` takes its size and when it last grew.
+    fn counts_with_others(
+        &self,
+        key: (u64, u64),
+        path: &Path,
+        scan: &writers::WriterScan,
+        settle: Duration,
+        now: Instant,
+        receiving: &mut HashMap<(u64, u64), (u64, Instant)>,
+    ) -> bool {
+        // Just truncated (its writer at offset 0 is at its end), or written again from
+        // the start and not yet as long as it was stored.
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return true;
+        };
+        let looks_received =
+            meta.len() == 0 || (scan.at_end.contains(&key) && self.shorter_than_known(path));
+        if !looks_received {
+            return true;
+        }
+        // Growing, or paused less than the settle time since it last grew.
+        let grew = match self.receiving.get(&key) {
+            Some((size, at)) if meta.len() <= *size => *at,
+            _ => now,
+        };
+        receiving.insert(key, (meta.len(), grew));
+        now.saturating_duration_since(grew) >= settle
     }
 
     /// How `pid` is named if it is a mass writer: found by this pass (`mass`) or before.
@@ -249,10 +295,7 @@ impl Guard<'_> {
         mass: &[MassHolder],
     ) -> Option<String> {
         mass.iter()
-            .find(|m| {
-                m.members.contains(&pid)
-                    && (m.members.len() == 1 || m.files.iter().any(|f| f == path))
-            })
+            .find(|m| m.members.contains(&pid) && (m.members.len() == 1 || m.held.contains(path)))
             .map(|m| m.name.clone())
             .or_else(|| self.mass.named(pid))
     }
@@ -309,6 +352,7 @@ impl Guard<'_> {
                         | FindingKind::Removed
                         | FindingKind::Moved
                 )
+                || super::ransomware::still_the_same_instance(finding)
             {
                 continue;
             }

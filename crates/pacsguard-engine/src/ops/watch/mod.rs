@@ -237,6 +237,37 @@ fn begins_as_dicom(path: &Path) -> bool {
     (&file).read_exact(&mut head).is_ok() && &head[128..] == b"DICM"
 }
 
+/// Bytes read of a stored image being written again, shorter than stored, to tell a
+/// receiver writing the same instance from an encryptor that kept its first bytes (see
+/// [`pacsguard_dicom::prefix_of`]): the File Meta Information and the data set up to its
+/// SOP Instance UID are a few kilobytes in.
+pub const RECEIVED_PREFIX_BYTES: u64 = 64 * 1024;
+
+/// Whether the file at `path`, shorter than the stored instance `uid` of `size` bytes,
+/// begins as that instance written again (or too little of it is written to tell), as
+/// a receiver re-writing it from the start writes it; read without following a
+/// symlink or blocking on a FIFO, at most [`RECEIVED_PREFIX_BYTES`].
+fn begins_as_stored_instance(path: &Path, uid: &str, size: u64) -> bool {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if file
+        .take(RECEIVED_PREFIX_BYTES)
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    pacsguard_dicom::prefix_of(&head, uid, size) != pacsguard_dicom::Prefix::Other
+}
+
 /// How long a stop waits for the verification workers to bring back what they are
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -2135,11 +2166,14 @@ impl<'a> Guard<'a> {
     }
 
     /// Whether the file at `path` is new to the view, or shorter now than the view knows
-    /// it and still begins as a DICOM file does (`DICM` at 128): a writer sitting at its
-    /// end has not yet written it whole again. A guarded file cut short whose first bytes
-    /// no longer read as DICOM is no receiver re-writing an instance (it writes the
+    /// it and still begins as the stored file written again: a writer sitting at its end
+    /// has not yet written it whole again. A guarded file cut short whose first bytes no
+    /// longer read as DICOM is no receiver re-writing an instance (it writes the
     /// preamble first) but an encryptor that truncated it and keeps its descriptor: it
-    /// must not gain MAX_WRITER_WAIT (review s10-r11).
+    /// must not gain MAX_WRITER_WAIT (review s10-r11). Nor is one whose bytes so far
+    /// are not the stored instance's start (review s19-r11: an encryptor that put back
+    /// the first 132 bytes and grows each file slowly from half its length), judged by
+    /// [`begins_as_stored_instance`] for a file profiled as DICOM.
     fn shorter_than_known(&self, path: &Path) -> bool {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return false;
@@ -2147,16 +2181,25 @@ impl<'a> Guard<'a> {
         let Some((index, rel)) = self.root_of(path) else {
             return true;
         };
-        let shorter = self.views.lock().map_or(Some(true), |views| {
-            views
-                .get(index)
-                .and_then(|v| v.entry(&rel))
-                .map(|e| meta.len() < e.meta.size)
-        });
-        match shorter {
+        // The stored size, and the SOP Instance UID of a file profiled as DICOM.
+        let Ok(known) = self.views.lock().map(|views| {
+            views.get(index).and_then(|v| v.entry(&rel)).map(|e| {
+                let uid = match &e.content {
+                    Content::Hashed {
+                        dicom: Some(facts), ..
+                    } if !facts.instance_uid.is_empty() => Some(facts.instance_uid.clone()),
+                    _ => None,
+                };
+                (e.meta.size, uid)
+            })
+        }) else {
+            return true;
+        };
+        match known {
             None => true,
-            Some(false) => false,
-            Some(true) => begins_as_dicom(path),
+            Some((size, _)) if meta.len() >= size => false,
+            Some((_, None)) => begins_as_dicom(path),
+            Some((size, Some(uid))) => begins_as_stored_instance(path, &uid, size),
         }
     }
 
@@ -2658,10 +2701,6 @@ impl<'a> Guard<'a> {
         // whether it is new (not in the view: its writer is waited for while it grows).
         let mut candidates: HashMap<(u64, u64), (PathBuf, bool, bool)> = HashMap::new();
         {
-            let inodes = self
-                .inodes
-                .read()
-                .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
             for item in due.iter().filter(|d| d.rehash) {
                 // A file found written through a held mapping is judged now: the
                 // mapping's own descriptor would hold it back until it settles, and
@@ -2677,6 +2716,14 @@ impl<'a> Guard<'a> {
                     continue;
                 }
                 let inode = (meta.dev(), meta.ino());
+                // The lock on the names is taken for the look-up alone, not across the
+                // `stat` of every due file: the fanotify reader records writes meanwhile.
+                let known: Vec<PathBuf> = self
+                    .inodes
+                    .read()
+                    .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?
+                    .names(&inode)
+                    .to_vec();
                 // A guarded file the view knows under another path was renamed (or linked)
                 // here: the rename, not a writer's close, brought it. It is verified now,
                 // with its old path when that is due too: held back alone, the old path
@@ -2685,7 +2732,6 @@ impl<'a> Guard<'a> {
                 // it closes it later, and that close is waited for like any.
                 // (A second name stored before, `ln a.dcm a.bak` verified, is no rename:
                 // written through, it is waited for like any.)
-                let known = inodes.names(&inode);
                 if !known.is_empty() && !known.contains(&item.path) {
                     continue;
                 }
@@ -3741,10 +3787,24 @@ impl<'a> Guard<'a> {
             return Ok(());
         }
         let mut changes = std::mem::take(&mut self.link_changes);
-        let settled = changes.settle(now, force, |finding, inode, nlink| {
+        let (settled, bulk) = changes.settle(now, force, |finding, inode, nlink| {
             self.guarded_names_account(&finding.path, inode, nlink, &[])
         });
         self.link_changes = changes;
+        // A hard-link copy of the store: one alert, on the root of its first file.
+        if let Some(bulk) = bulk.filter(|b| !b.joined) {
+            let root = bulk
+                .paths
+                .first()
+                .and_then(|p| self.root_of(p))
+                .map(|(i, _)| i);
+            let root = match root {
+                Some(index) => self.views()?[index].spec.path.clone(),
+                None => bulk.paths.first().cloned().unwrap_or_default(),
+            };
+            let alert = bulk.alert(root.clone()).with_root(root);
+            self.publish(&[alert], now)?;
+        }
         // Reported as the verification that held them would have: by root, with its
         // policy, through the same evidence and detector.
         let mut by_root: BTreeMap<usize, (Vec<Finding>, HashMap<PathBuf, String>)> =
@@ -3816,11 +3876,15 @@ impl<'a> Guard<'a> {
             // A stored file of another root followed here is an arrival all the same:
             // judged by the policy it was stored under (a log root's, where any content
             // may grow in), an executable moved in from there was a `moved` warning,
-            // never screened (review s18-r11).
+            // never screened (review s18-r11). An instance written again with another
+            // File Meta Information is screened too: `file-meta-changed` is info, and a
+            // payload planted in group 0002 (Private Information, an OB of any length)
+            // must not ride on it unseen.
             let arrivals: Vec<PathBuf> = findings
                 .iter()
                 .filter(|f| {
                     f.kind == FindingKind::Added
+                        || f.kind == FindingKind::FileMetaChanged
                         || (f.kind == FindingKind::Moved
                             && f.from
                                 .as_ref()
@@ -5415,6 +5479,7 @@ fn rewritten(kind: FindingKind) -> bool {
             | FindingKind::MetadataChanged
             | FindingKind::PixelDataChanged
             | FindingKind::HeaderChanged
+            | FindingKind::FileMetaChanged
             | FindingKind::NoLongerDicom
     )
 }
@@ -5458,13 +5523,14 @@ fn drop_reported_states(
     }
     // A path that lost its file has no state: what comes there next (another file, on a
     // file system with coarse times or reusing the inode, may stat the same) is new.
-    const REMEMBERED: [FindingKind; 7] = [
+    const REMEMBERED: [FindingKind; 8] = [
         FindingKind::Added,
         FindingKind::Moved,
         FindingKind::ContentChanged,
         FindingKind::MetadataChanged,
         FindingKind::PixelDataChanged,
         FindingKind::HeaderChanged,
+        FindingKind::FileMetaChanged,
         FindingKind::NoLongerDicom,
     ];
     for finding in findings.iter() {

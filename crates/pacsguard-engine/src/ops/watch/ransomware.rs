@@ -4,7 +4,9 @@
 //! it already holds is what encryption looks like, whatever the encryption leaves intact:
 //! * full encryption loses the DICOM magic (`no-longer-dicom`, or `content-changed`);
 //! * intermittent encryption keeps the first kilobytes and `DICM` but rewrites the Pixel
-//!   Data (`pixel-data-changed`) or the header (`header-changed`);
+//!   Data (`pixel-data-changed`) or the header (`header-changed` with another SOP
+//!   Instance UID or transfer syntax: an instance that is still the same image, or one
+//!   received again with another File Meta Information, `file-meta-changed`, is not);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
@@ -130,7 +132,9 @@ impl Signal {
         match finding.kind {
             FindingKind::NoLongerDicom => Some(Signal::MagicLost),
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
-            FindingKind::HeaderChanged => Some(Signal::HeaderRewritten),
+            FindingKind::HeaderChanged if !still_the_same_instance(finding) => {
+                Some(Signal::HeaderRewritten)
+            }
             FindingKind::ContentChanged => Some(Signal::Rewritten),
             FindingKind::Removed => Some(Signal::Removed),
             FindingKind::Moved => {
@@ -156,6 +160,20 @@ impl Signal {
             ),
         }
     }
+}
+
+/// A `header-changed` instance that kept its SOP Instance UID and transfer syntax (its
+/// Pixel Data intact, as the kind says): still the same readable image, edited or
+/// written again by a PACS, never what encryption leaves. It is reported (an alert of its
+/// own) but counts towards no ransomware signal: twenty studies re-received at once must
+/// not page anyone at 3 a.m. Encryption of the header loses the DICOM structure
+/// (`no-longer-dicom`) or the identity (the `fields` name it).
+pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
+    finding.kind == FindingKind::HeaderChanged
+        && !finding
+            .fields
+            .iter()
+            .any(|f| f == "sop-instance-uid" || f == "transfer-syntax")
 }
 
 fn extension(path: &Path) -> String {

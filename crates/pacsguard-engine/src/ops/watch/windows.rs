@@ -68,6 +68,7 @@ fn is_mass_change(kind: FindingKind) -> bool {
             | FindingKind::MetadataChanged
             | FindingKind::PixelDataChanged
             | FindingKind::HeaderChanged
+            | FindingKind::FileMetaChanged
     )
 }
 
