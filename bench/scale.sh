@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/scale.sh — archive scale: peak memory of `profile`, `check`, `check --fast`,
 # `profile` again (a root profiled before) and `accept` of one file, on trees of 1,000,000
-# and 5,000,000 files (issue 15). PACSGUARD_BASE=binary measures a second binary (main's,
-# say) side by side in the same run, with a home of its own.
+# and 5,000,000 files (issue 15), and of `watch` (BENCH_COMMANDS: watch-first, a fresh home's
+# first profile then watching; watch, a restart's catch-up then watching; each reported as
+# the peak, VmHWM, and the idle VmRSS once watching). PACSGUARD_BASE=binary measures a
+# second binary (main's, say) side by side in the same run, with a home of its own.
 #
 # The files are EMPTY (one inode each, no data block): 5,000,000 files of even a few bytes
 # would take 20 GB of 4 KiB blocks. What grows with the number of files is the per-entry
@@ -56,7 +58,7 @@ fi
 [[ -z $PACSGUARD_BASE || -x $PACSGUARD_BASE ]] || die "no executable at $PACSGUARD_BASE"
 [[ " $COMMANDS " == *" profile "* ]] || die "BENCH_COMMANDS must include profile (the others need its home)"
 for cmd in $COMMANDS; do
-    case $cmd in profile | check | check-fast | reprofile | accept | diff) ;; *) die "BENCH_COMMANDS: unknown command '$cmd'" ;; esac
+    case $cmd in profile | check | check-fast | reprofile | accept | diff | watch | watch-first) ;; *) die "BENCH_COMMANDS: unknown command '$cmd'" ;; esac
 done
 # The binaries measured: "after" (PACSGUARD) and, when given, "before" (PACSGUARD_BASE).
 BINS=(after)
@@ -127,7 +129,40 @@ measure() {
     echo "$(cat "$LOGS/$name.time" | tail -1) $rc"
 }
 
-declare -A RSS SECS RC COUNT
+# Runs `watch` of binary $2 (home $3, root $4) until it says it is watching (bounded by
+# WATCH_TIMEOUT), lets it settle WATCH_SETTLE seconds, reads its peak (VmHWM) and current
+# (VmRSS) memory, stops it with SIGTERM; prints "peak_kib seconds exit idle_kib".
+WATCH_TIMEOUT=${BENCH_WATCH_TIMEOUT:-3600}
+WATCH_SETTLE=${BENCH_WATCH_SETTLE:-5}
+measure_watch() {
+    local name=$1 bin=$2 home=$3 root=$4 pid start waited=0 hwm=0 rss=0 rc=0
+    start=$(date +%s.%N)
+    # Gone first: a log of an earlier run, not yet truncated by the child, would match.
+    rm -f "$LOGS/$name.err"
+    "$bin" --home "$home" watch "$root" --policy static --json \
+        >"$LOGS/$name.out" 2>"$LOGS/$name.err" &
+    pid=$!
+    until grep -q "watching for changes" "$LOGS/$name.err" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null || ((waited >= WATCH_TIMEOUT * 10)); then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" || rc=$?
+            echo "0 0 ${rc/#0/124} 0"
+            return
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    local secs
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    sleep "$WATCH_SETTLE"
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    echo "$hwm $secs $rc $rss"
+}
+
+declare -A RSS SECS RC COUNT IDLE
 NOTES=()
 sizes_done=()
 for want in $SIZES; do
@@ -154,6 +189,7 @@ for want in $SIZES; do
             case $cmd in
                 profile | reprofile) args=(profile "$TREE") ;;
                 check) args=(check) ;;
+                watch | watch-first) args=() ;;
                 check-fast) args=(check --fast) ;;
                 # The signed profile against itself: both sides read, nothing differs.
                 diff) args=(diff current current) ;;
@@ -163,10 +199,23 @@ for want in $SIZES; do
                     ;;
             esac
             log "$cmd ($b), $n files"
-            read -r rss secs rc < <(measure "$cmd-$b-$n" "${BIN[$b]}" --home "$home" "${args[@]}")
+            case $cmd in
+                watch) read -r rss secs rc idle < <(measure_watch "$cmd-$b-$n" "${BIN[$b]}" "$home" "$TREE") ;;
+                watch-first)
+                    # A home of its own: its first run takes the profile.
+                    rm -rf "$home-first"
+                    "${BIN[$b]}" --home "$home-first" init >/dev/null 2>&1
+                    read -r rss secs rc idle < <(measure_watch "$cmd-$b-$n" "${BIN[$b]}" "$home-first" "$TREE")
+                    ;;
+                *)
+                    idle=
+                    read -r rss secs rc < <(measure "$cmd-$b-$n" "${BIN[$b]}" --home "$home" "${args[@]}")
+                    ;;
+            esac
+            IDLE[$cmd,$b,$n]=$idle
             [[ $cmd == accept ]] && chmod 0644 "$accepted"
             RSS[$cmd,$b,$n]=$rss SECS[$cmd,$b,$n]=$secs RC[$cmd,$b,$n]=$rc
-            info "peak RSS $((rss / 1024)) MiB, $secs s, exit $rc"
+            info "peak RSS $((rss / 1024)) MiB${idle:+, idle $((idle / 1024)) MiB}, $secs s, exit $rc"
             # An unchanged tree must check clean: otherwise the numbers are of something else.
             # A directory wider than LISTING_BATCH (65,536) names is said, a warning (exit 1).
             want_rc=0
@@ -200,12 +249,20 @@ REPORT=$WORK/results.md
                 reprofile) printf '| `profile` again |' ;;
                 accept) printf '| `accept` of one file |' ;;
                 diff) printf '| `diff current current` |' ;;
+                watch) printf '| `watch` restart (catch-up), peak / idle |' ;;
+                watch-first) printf '| `watch` first start (profile), peak / idle |' ;;
                 *) printf '| `%s` |' "${cmd/-/ --}" ;;
             esac
             ((${#BINS[@]} > 1)) && printf ' %s |' "$b"
             for n in "${sizes_done[@]}"; do
                 rss=${RSS[$cmd,$b,$n]}
-                printf ' %d MiB (%d B/file), %s s |' $((rss / 1024)) $((rss * 1024 / n)) "${SECS[$cmd,$b,$n]}"
+                idle=${IDLE[$cmd,$b,$n]}
+                if [[ -n $idle ]]; then
+                    printf ' %d MiB (%d B/file) / %d MiB (%d B/file), watching after %s s |' $((rss / 1024)) $((rss * 1024 / n)) \
+                        $((idle / 1024)) $((idle * 1024 / n)) "${SECS[$cmd,$b,$n]}"
+                else
+                    printf ' %d MiB (%d B/file), %s s |' $((rss / 1024)) $((rss * 1024 / n)) "${SECS[$cmd,$b,$n]}"
+                fi
             done
             if ((${#sizes_done[@]} > 1)); then
                 awk -v a="${RSS[$cmd,$b,${sizes_done[-1]}]}" -v b="${RSS[$cmd,$b,${sizes_done[0]}]}" \

@@ -77,10 +77,16 @@ pub fn is_within(rel: &[u8], within: &[u8]) -> bool {
 /// inode and device are all unchanged. Restoring mtime after an edit still moves ctime,
 /// so a same-size edit with `touch -r` is re-hashed.
 pub fn reuse_unchanged(base: &RootProfile, tree: &mut Tree) {
+    reuse_unchanged_where(base, tree, |_| true);
+}
+
+/// [`reuse_unchanged`] for the paths `trusted` accepts only (`watch`: the paths no event
+/// named), without a copy of the baseline restricted to them.
+pub fn reuse_unchanged_where(base: &RootProfile, tree: &mut Tree, trusted: impl Fn(&[u8]) -> bool) {
     for entry in tree
         .entries
         .iter_mut()
-        .filter(|e| e.kind == EntryType::File)
+        .filter(|e| e.kind == EntryType::File && trusted(&e.rel))
     {
         if let Some(old) = base.entry(&entry.rel)
             && old.kind == EntryType::File

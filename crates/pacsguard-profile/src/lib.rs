@@ -22,7 +22,7 @@ pub use baseline::{
 };
 pub use capture::{
     DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,
-    reuse_unchanged, walk_root, walk_subtrees,
+    reuse_unchanged, reuse_unchanged_where, walk_root, walk_subtrees,
 };
 pub use compare::{StreamingCompare, compare, compare_followed};
 pub use pacsguard_fs::HashAlgorithm;

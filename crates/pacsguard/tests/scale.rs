@@ -225,3 +225,110 @@ fn one_flat_directory_is_checked_a_batch_of_names_at_a_time() {
         "check --fast: {fast} bytes per file (bound {CHECK_BYTES_PER_FILE})"
     );
 }
+
+/// Files of the watched tree below: enough that a copy of the view (~330 bytes a file in
+/// a debug build) is ~10 MB, above the allocator's noise, and the test stays quick.
+const WATCHED_FILES: usize = 30_000;
+
+/// Peak resident set of `watch` restarting on a profiled tree (its catch-up compares every
+/// root with the view), per file above a 1-file run, debug build. Measured 1,994 before
+/// session 20: the catch-up held the view, two copies of it (the part to compare and the
+/// part whose `stat` is trusted) and the capture, beside an index of inodes with a vector
+/// of names per file and a view keyed by a copy of each path. Measured 1,687 since: the
+/// view, one copy of it and the capture are left (still linear: issue 15).
+const WATCH_PEAK_BYTES_PER_FILE: u64 = 1_850;
+
+/// How long `watch` may take to say it is watching (a bound, not a measure: polled).
+const WATCH_START_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// (VmHWM, VmRSS) in bytes of `watch TREE` once it says it is watching, then stopped.
+fn watch_memory(home: &Path, tree: &Path) -> (u64, u64) {
+    let err = tempfile::NamedTempFile::new().expect("temp file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pacsguard"))
+        .env("RAYON_NUM_THREADS", THREADS)
+        .arg("--home")
+        .arg(home)
+        .arg("watch")
+        .arg(tree)
+        .arg("--json")
+        .stdout(std::process::Stdio::null())
+        .stderr(err.reopen().expect("reopen"))
+        .spawn()
+        .expect("watch starts");
+    let started = std::time::Instant::now();
+    while !fs::read_to_string(err.path())
+        .unwrap_or_default()
+        .contains("watching for changes")
+    {
+        if started.elapsed() > WATCH_START_LIMIT || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            panic!(
+                "watch did not start: {}",
+                fs::read_to_string(err.path()).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+            * 1024
+    };
+    let memory = (field("VmHWM:"), field("VmRSS:"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let exit = child.wait().expect("wait");
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "{}",
+        fs::read_to_string(err.path()).unwrap_or_default()
+    );
+    memory
+}
+
+/// A profiled tree of `files` files and the peak of `watch` restarting on it.
+fn watch_restart_peak(dir: &Path, files: usize) -> u64 {
+    let home = dir.join(format!("watch-home-{files}"));
+    let tree = dir.join(format!("watch-tree-{files}"));
+    fs::create_dir(&tree).expect("mkdir");
+    tree_of(&tree, files, FILES_PER_DIR);
+    for args in [
+        &["init"][..],
+        &["profile", tree.to_str().expect("utf-8 temp path")],
+    ] {
+        let out = pacsguard()
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    watch_memory(&home, &tree).0
+}
+
+#[test]
+fn watch_catching_up_holds_the_view_once_beside_the_capture() {
+    // Issue 15: a watcher restarting compares every root with its view. It copied the
+    // view twice for that (and kept a vector per file in its index of inodes): that copy
+    // too many crosses the bound.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixed = watch_restart_peak(dir.path(), 1);
+    let large = watch_restart_peak(dir.path(), WATCHED_FILES);
+    let per_file = large.saturating_sub(fixed) / WATCHED_FILES as u64;
+    eprintln!("watch restart: peak {per_file} bytes per file above a 1-file run");
+    assert!(
+        per_file <= WATCH_PEAK_BYTES_PER_FILE,
+        "watch restart: peak {per_file} bytes per file (bound {WATCH_PEAK_BYTES_PER_FILE})"
+    );
+}

@@ -6,6 +6,7 @@
 //! the inode still (a name renamed away or given to another file since is not one).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,25 @@ pub const MAX_NAMES_PER_INODE: usize = 32;
 /// holds the inode is dropped then.
 #[derive(Debug, Default)]
 pub struct Inodes {
-    names: HashMap<(u64, u64), Vec<PathBuf>>,
+    names: HashMap<(u64, u64), Names>,
+}
+
+/// The names of one inode. Nearly every guarded file has one name, held inline: a vector
+/// per file cost a heap block of four paths' room (112 bytes) for each of them, ~110 of
+/// the ~650 bytes a watched file cost (issue 15, `bench/README.md`).
+#[derive(Debug)]
+enum Names {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl Names {
+    fn as_slice(&self) -> &[PathBuf] {
+        match self {
+            Names::One(path) => std::slice::from_ref(path),
+            Names::Many(paths) => paths,
+        }
+    }
 }
 
 /// Whether `path` is still a name of `inode`.
@@ -36,7 +55,7 @@ impl Inodes {
 
     /// Every name remembered for the inode, as stored (some may have moved on since).
     pub fn names(&self, inode: &(u64, u64)) -> &[PathBuf] {
-        self.names.get(inode).map_or(&[], Vec::as_slice)
+        self.names.get(inode).map_or(&[], Names::as_slice)
     }
 
     /// Every remembered name that holds the inode now.
@@ -53,17 +72,33 @@ impl Inodes {
     /// Remembers `path` as a name of `inode`, dropping the names that no longer hold it.
     /// False when the inode already has [`MAX_NAMES_PER_INODE`] names holding it: the
     /// name is not remembered.
-    pub fn insert(&mut self, inode: (u64, u64), path: PathBuf) -> bool {
-        let names = self.names.entry(inode).or_default();
-        if names.contains(&path) {
+    /// The name is copied with no more room than its bytes (a joined path keeps the room
+    /// it grew into), and only when it is remembered.
+    pub fn insert(&mut self, inode: (u64, u64), path: &Path) -> bool {
+        let names = match self.names.entry(inode) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Names::One(path.to_path_buf()));
+                return true;
+            }
+            Entry::Occupied(occupied) => occupied.into_mut(),
+        };
+        if names.as_slice().iter().any(|p| p == path) {
             return true;
         }
-        names.retain(|p| holds(p, inode));
-        if names.len() >= MAX_NAMES_PER_INODE {
-            return false;
+        let mut kept: Vec<PathBuf> = match std::mem::replace(names, Names::Many(Vec::new())) {
+            Names::One(one) => vec![one],
+            Names::Many(many) => many,
+        };
+        kept.retain(|p| holds(p, inode));
+        let fits = kept.len() < MAX_NAMES_PER_INODE;
+        if fits {
+            kept.push(path.to_path_buf());
         }
-        names.push(path);
-        true
+        *names = match kept.len() {
+            1 => Names::One(kept.remove(0)),
+            _ => Names::Many(kept),
+        };
+        fits
     }
 }
 
@@ -84,12 +119,9 @@ mod tests {
         std::fs::write(&a, b"x").expect("write");
         std::fs::hard_link(&a, &b).expect("link");
         let mut index = Inodes::default();
-        assert!(index.insert(inode(&a), a.clone()));
-        assert!(index.insert(inode(&b), b.clone()));
-        assert!(
-            index.insert(inode(&a), a.clone()),
-            "a name again is no new name"
-        );
+        assert!(index.insert(inode(&a), &a));
+        assert!(index.insert(inode(&b), &b));
+        assert!(index.insert(inode(&a), &a), "a name again is no new name");
         assert_eq!(index.holding(inode(&a)), vec![a.clone(), b.clone()]);
         // A name removed no longer holds the inode; the other still does.
         std::fs::remove_file(&b).expect("remove");
@@ -114,16 +146,38 @@ mod tests {
             if i > 0 {
                 std::fs::hard_link(&first, &name).expect("link");
             }
-            assert!(index.insert(ino, name));
+            assert!(index.insert(ino, &name));
         }
         let extra = dir.path().join("extra");
         std::fs::hard_link(&first, &extra).expect("link");
-        assert!(!index.insert(ino, extra.clone()), "one past the cap");
+        assert!(!index.insert(ino, &extra), "one past the cap");
         assert_eq!(index.holding(ino).len(), MAX_NAMES_PER_INODE);
         // A remembered name gone makes room for the new one.
         std::fs::remove_file(dir.path().join("1")).expect("remove");
-        assert!(index.insert(ino, extra.clone()));
+        assert!(index.insert(ino, &extra));
         assert!(index.holding(ino).contains(&extra));
         assert_eq!(index.holding(ino).len(), MAX_NAMES_PER_INODE);
+    }
+
+    #[test]
+    fn one_name_is_held_inline_and_a_second_makes_a_list() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = dir.path().join("a.dcm");
+        let b = dir.path().join("b.dcm");
+        std::fs::write(&a, b"x").expect("write");
+        std::fs::hard_link(&a, &b).expect("link");
+        let ino = inode(&a);
+        let mut index = Inodes::default();
+        assert!(index.insert(ino, &a));
+        assert!(matches!(index.names.get(&ino), Some(Names::One(_))));
+        assert!(index.insert(ino, &b));
+        assert_eq!(index.names(&ino), [a.clone(), b.clone()]);
+        // The first name gone: pruned when another is added, back to one held inline.
+        std::fs::remove_file(&a).expect("remove");
+        std::fs::remove_file(&b).expect("remove");
+        let c = dir.path().join("c.dcm");
+        std::fs::write(&c, b"y").expect("write");
+        assert!(index.insert(ino, &c));
+        assert!(matches!(index.names.get(&ino), Some(Names::One(p)) if *p == c));
     }
 }

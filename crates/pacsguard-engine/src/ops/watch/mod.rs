@@ -53,7 +53,7 @@ use pacsguard_events::{
 use pacsguard_fs::{Content, Entry, EntryType, Meta, ProblemKind, Tree, WalkError};
 use pacsguard_profile::{
     Change, Policy, ProfileError, RootProfile, compare, compare_followed, hash_tree,
-    reuse_unchanged, walk_subtrees,
+    reuse_unchanged_where, walk_subtrees,
 };
 use pacsguard_screen::Screener;
 use pacsguard_store::SeenRow;
@@ -2116,7 +2116,7 @@ impl<'a> Guard<'a> {
             .write()
             .map_err(|_| EngineError::Usage("watch: the fanotify reader failed".into()))?;
         for (inode, path) in files {
-            if !inodes.insert(inode, path.clone()) {
+            if !inodes.insert(inode, &path) {
                 self.names_refused.get_or_insert(path);
             }
         }
@@ -3045,24 +3045,26 @@ impl<'a> Guard<'a> {
             .filter(|p| p.settled)
             .map(|p| p.rel.clone())
             .collect();
-        let trusted = topmost(
+        let trusted: HashSet<Vec<u8>> = topmost(
             subtrees
                 .iter()
                 .filter(|p| !p.rehash)
                 .map(|p| p.rel.clone())
                 .collect(),
-        );
+        )
+        .into_iter()
+        .collect();
         let mut rels = topmost(subtrees.into_iter().map(|p| p.rel).collect());
         self.report.verifications += rels.len() as u64;
         self.restore_departed(index)?;
-        let (spec, base, mut trusted) = {
+        // One copy of what the view holds there: the trusted part is looked up in it (each
+        // trusted subtree lies within one of `rels`), not copied again (a second copy of
+        // the whole view at every catch-up, issue 15).
+        let (spec, base) = {
             let views = self.views()?;
             let view = &views[index];
-            (view.spec.clone(), view.part(&rels), view.part(&trusted))
+            (view.spec.clone(), view.part(&rels))
         };
-        // `stat` is trusted except for the paths an event named: an attribute change on a
-        // directory must not re-read everything below it.
-        trusted.entries.retain(|e| !rehash.contains(&e.rel));
         // The walk and the hashing may take minutes on a big tree (the first comparison
         // after the start): the inbox is written to the trail meanwhile.
         let walked = self.draining(|skip| walk_subtrees(&spec, &rels, skip), now);
@@ -3112,7 +3114,11 @@ impl<'a> Guard<'a> {
             .filter(|p| p.kind == ProblemKind::Unlistable)
             .map(|p| p.rel.clone())
             .collect();
-        reuse_unchanged(&trusted, &mut tree);
+        // `stat` is trusted except for the paths an event named: an attribute change on a
+        // directory must not re-read everything below it.
+        reuse_unchanged_where(&base, &mut tree, |rel| {
+            within_any(rel, &trusted) && !rehash.contains(rel)
+        });
         let mut base = base;
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         self.draining(|_| hash_tree(&spec, Some(&base), &mut tree, &|_| {}), now);

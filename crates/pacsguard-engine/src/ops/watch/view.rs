@@ -2,7 +2,9 @@
 //! verified change on top of it. Each change is compared with the view, so a change is
 //! reported once however many events (or rescans) lead to it.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use pacsguard_fs::{Entry, EntryType};
@@ -12,25 +14,60 @@ use pacsguard_profile::{RootProfile, RootSpec};
 #[derive(Debug)]
 pub struct RootView {
     pub spec: RootSpec,
-    entries: BTreeMap<Vec<u8>, Entry>,
+    entries: BTreeSet<ByPath>,
+}
+
+/// An entry ordered and looked up by its own path. The path is the key: a map from a
+/// copy of it held it twice, a vector and a heap block per watched file (~70 of the ~650
+/// bytes a watched file cost, issue 15).
+#[derive(Debug)]
+struct ByPath(Entry);
+
+impl PartialEq for ByPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.rel == other.0.rel
+    }
+}
+
+impl Eq for ByPath {}
+
+impl PartialOrd for ByPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.rel.cmp(&other.0.rel)
+    }
+}
+
+impl Borrow<[u8]> for ByPath {
+    fn borrow(&self) -> &[u8] {
+        &self.0.rel
+    }
 }
 
 /// A range of relative paths.
-type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
 /// The keys inside `subtree`: itself, then `subtree/…` (a contiguous range, since `/`
-/// sorts just before `0`).
-fn subtree_ranges(subtree: &[u8]) -> [KeyRange; 2] {
-    let mut below = subtree.to_vec();
+/// sorts just before `0`). `below` and `after` are room for the bounds.
+fn subtree_ranges<'a>(
+    subtree: &'a [u8],
+    below: &'a mut Vec<u8>,
+    after: &'a mut Vec<u8>,
+) -> [KeyRange<'a>; 2] {
+    below.clear();
+    below.extend_from_slice(subtree);
     below.push(b'/');
-    let mut after = subtree.to_vec();
+    after.clear();
+    after.extend_from_slice(subtree);
     after.push(b'0');
     [
-        (
-            Bound::Included(subtree.to_vec()),
-            Bound::Included(subtree.to_vec()),
-        ),
-        (Bound::Included(below), Bound::Excluded(after)),
+        (Bound::Included(subtree), Bound::Included(subtree)),
+        (Bound::Included(&below[..]), Bound::Excluded(&after[..])),
     ]
 }
 
@@ -38,24 +75,22 @@ impl RootView {
     pub fn new(profile: RootProfile) -> RootView {
         RootView {
             spec: profile.spec,
-            entries: profile
-                .entries
-                .into_iter()
-                .map(|e| (e.rel.clone(), e))
-                .collect(),
+            entries: profile.entries.into_iter().map(ByPath).collect(),
         }
     }
 
     fn keys_within<'a>(&'a self, subtree: &[u8]) -> Box<dyn Iterator<Item = &'a Entry> + 'a> {
         if subtree.is_empty() {
-            return Box::new(self.entries.values());
+            return Box::new(self.entries.iter().map(|e| &e.0));
         }
-        let [own, below] = subtree_ranges(subtree);
+        let (mut below, mut after) = (Vec::new(), Vec::new());
+        let [own, inside] = subtree_ranges(subtree, &mut below, &mut after);
+        // The bounds are used only by the searches: the iterators borrow the view alone.
         Box::new(
             self.entries
-                .range(own)
-                .chain(self.entries.range(below))
-                .map(|(_, e)| e),
+                .range::<[u8], _>(own)
+                .chain(self.entries.range::<[u8], _>(inside))
+                .map(|e| &e.0),
         )
     }
 
@@ -83,23 +118,28 @@ impl RootView {
             }
             let doomed: Vec<Vec<u8>> = self.keys_within(subtree).map(|e| e.rel.clone()).collect();
             for key in doomed {
-                self.entries.remove(&key);
+                self.entries.remove(key.as_slice());
             }
         }
-        self.entries
-            .extend(entries.into_iter().map(|e| (e.rel.clone(), e)));
+        for entry in entries {
+            // `replace`, not `insert`: an entry at a path held already takes its place.
+            self.entries.replace(ByPath(entry));
+        }
     }
 
     /// The entry at `rel`.
     pub fn entry(&self, rel: &[u8]) -> Option<&Entry> {
-        self.entries.get(rel)
+        self.entries.get(rel).map(|e| &e.0)
     }
 
     /// Puts `entry` at `rel`, or removes what is there (and nothing below it).
     pub fn set(&mut self, rel: &[u8], entry: Option<Entry>) {
         match entry {
-            Some(entry) => {
-                self.entries.insert(rel.to_vec(), entry);
+            Some(mut entry) => {
+                if entry.rel != rel {
+                    entry.rel = rel.to_vec();
+                }
+                self.entries.replace(ByPath(entry));
             }
             None => {
                 self.entries.remove(rel);
@@ -109,26 +149,30 @@ impl RootView {
 
     /// Whether the view holds `rel`.
     pub fn contains(&self, rel: &[u8]) -> bool {
-        self.entries.contains_key(rel)
+        self.entries.contains(rel)
     }
 
     /// Every regular file.
     pub fn files(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.values().filter(|e| e.kind == EntryType::File)
+        self.entries
+            .iter()
+            .map(|e| &e.0)
+            .filter(|e| e.kind == EntryType::File)
     }
 
     /// The first regular file after `cursor` (in path order), for the scrub.
     pub fn file_after(&self, cursor: &[u8]) -> Option<&Entry> {
         self.entries
             .range::<[u8], _>((Bound::Excluded(cursor), Bound::Unbounded))
-            .map(|(_, e)| e)
+            .map(|e| &e.0)
             .find(|e| e.kind == EntryType::File)
     }
 
     /// Every directory, for setting up watches.
     pub fn directories(&self) -> impl Iterator<Item = &Entry> {
         self.entries
-            .values()
+            .iter()
+            .map(|e| &e.0)
             .filter(|e| e.kind == EntryType::Directory)
     }
 }
@@ -213,5 +257,27 @@ mod tests {
             Some(b"a-b/2.dcm".to_vec())
         );
         assert_eq!(v.file_after(b"a/3.dcm"), None);
+    }
+
+    #[test]
+    fn an_entry_at_a_path_held_takes_the_place_of_the_one_there() {
+        // Entries are ordered by their own path: a set keeps the first of two equal ones
+        // unless told to replace it, which would keep the old state of a changed file.
+        let mut v = view(&["", "a", "a/1.dcm"]);
+        let mut changed = entry("a/1.dcm", EntryType::File);
+        changed.meta.size = 7;
+        v.set(b"a/1.dcm", Some(changed.clone()));
+        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(7));
+        changed.meta.size = 9;
+        v.replace(&[b"a/1.dcm".to_vec()], vec![changed]);
+        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
+        // Put at another path than its own, an entry is held at the path it was put at.
+        v.set(b"b.dcm", Some(entry("elsewhere.dcm", EntryType::File)));
+        assert!(v.contains(b"b.dcm") && !v.contains(b"elsewhere.dcm"));
+        assert_eq!(
+            v.entry(b"b.dcm").map(|e| e.rel.clone()),
+            Some(b"b.dcm".to_vec())
+        );
+        assert_eq!(rels(&v.part(&[Vec::new()])), ["", "a", "a/1.dcm", "b.dcm"]);
     }
 }
