@@ -2543,7 +2543,13 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
         config(&[("127.0.0.0/8", "")], &format!("{refusing}\n{forwarding}"))
     );
     let gateway = Gateway::start(&env, &text);
-    let out = storescu_with(&["-d"], gateway.ports[0], "CT1", "PACS", &[slow.clone()]);
+    let out = storescu_with(
+        &["-d"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        std::slice::from_ref(&slow),
+    );
     let log = stderr(&out);
     assert!(
         log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
@@ -2551,7 +2557,12 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
     );
     assert!(log.contains("not screened in time"), "{log}");
     assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
-    let out = storescu(gateway.ports[0], "CT1", "ARCHIVE", &[slow.clone()]);
+    let out = storescu(
+        gateway.ports[0],
+        "CT1",
+        "ARCHIVE",
+        std::slice::from_ref(&slow),
+    );
     assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
     let (code, events) = gateway.stop();
     assert_eq!(code, 1, "alerts: {events:#?}");
