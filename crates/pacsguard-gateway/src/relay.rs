@@ -2201,10 +2201,7 @@ impl Tap {
                 &self.shared,
                 &name,
                 &about,
-                &format!(
-                    "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
-                    crate::screening_pool::SCREENING_QUEUE
-                ),
+                &queue_full_reason(),
                 &format!(
                     "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
                 ),
@@ -2370,10 +2367,7 @@ impl Tap {
                 &self.shared,
                 &name,
                 &about,
-                &format!(
-                    "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
-                    crate::screening_pool::SCREENING_QUEUE
-                ),
+                &queue_full_reason(),
                 fate,
                 copy.map(|c| (c, !held)),
             );
@@ -2419,6 +2413,15 @@ fn about(instance: &Instance) -> String {
 /// `not-inspected` alert naming it (a 110113 Security Alert on the audit trail) and a
 /// failure of the gateway; `copy` (a Part 10 file, and whether it was forwarded) is
 /// kept in quarantine as any alert's data set is.
+/// Why a data set the screening queue had no room for was not screened (the same
+/// words on refusing and forwarding routes).
+fn queue_full_reason() -> String {
+    format!(
+        "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
+        crate::screening_pool::SCREENING_QUEUE
+    )
+}
+
 fn not_screened(
     shared: &Shared,
     name: &str,

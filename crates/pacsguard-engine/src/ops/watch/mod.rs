@@ -221,16 +221,21 @@ fn in_transit_name(path: &Path) -> bool {
         && name[name.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
 }
 
+/// Opens `path` for reading as a watcher may while someone else writes it: never
+/// following a symlink put in its place, never blocking on a FIFO put there.
+pub(crate) fn open_for_a_look(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// Whether the file at `path` begins as a DICOM Part 10 file: `DICM` after the
 /// 128-byte preamble (read without following a symlink or blocking on a FIFO).
 fn begins_as_dicom(path: &Path) -> bool {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let Ok(file) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-    else {
+    let Ok(file) = open_for_a_look(path) else {
         return false;
     };
     let mut head = [0u8; 132];
@@ -249,12 +254,7 @@ pub const RECEIVED_PREFIX_BYTES: u64 = 64 * 1024;
 /// symlink or blocking on a FIFO, at most [`RECEIVED_PREFIX_BYTES`].
 fn begins_as_stored_instance(path: &Path, uid: &str, size: u64) -> bool {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let Ok(file) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-    else {
+    let Ok(file) = open_for_a_look(path) else {
         return false;
     };
     let mut head = Vec::new();

@@ -97,13 +97,8 @@ impl Look {
     /// something else): it is then verified, which reports what it became.
     pub fn of(path: &Path) -> Option<Look> {
         use std::io::{Read as _, Seek as _, SeekFrom};
-        use std::os::unix::fs::OpenOptionsExt as _;
         // Never blocks on a FIFO put in the file's place, never follows a symlink.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-            .open(path)
-            .ok()?;
+        let file = super::open_for_a_look(path).ok()?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() {
             return None;
