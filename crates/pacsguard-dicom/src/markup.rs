@@ -471,7 +471,7 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
             let encoding = if width == 2 { " (UTF-16)" } else { "" };
             let text = narrow(&bytes[at..bytes.len().min(at + 64 * width)], width);
             if let Some(what) = confirm_needle(&text, &|n: usize| {
-                narrow(&bytes[at.saturating_sub(n * width)..at], width)
+                narrow_before(&bytes[at.saturating_sub(n * width)..at], width)
             }) {
                 return Some(Markup {
                     offset: at,
@@ -495,8 +495,12 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
                 let to = bytes
                     .len()
                     .min(at + (MAX_TAG_BYTES + MAX_STYLE_BYTES) * width);
-                // Read in place (no copy) in the common case; UTF-16 text is narrowed
-                // (up to its first non-ASCII character), and what was narrowed is charged.
+                // Read in place (no copy) in the common case; UTF-16 text is narrowed up
+                // to its end tag, and what was narrowed is charged.
+                let to = match width {
+                    1 => to,
+                    _ => wide_style_window_end(bytes, at, to),
+                };
                 let window = match width {
                     1 => std::borrow::Cow::Borrowed(&bytes[at..to]),
                     _ => std::borrow::Cow::Owned(narrow(&bytes[at..to], width)),
@@ -618,16 +622,15 @@ fn style_element(text: &[u8], cut: bool) -> (Verdict, usize) {
     // One byte past the limit, and the end tag's length, tell "longer than the limit"
     // from "ends right at it".
     let searched = &body[..body.len().min(MAX_STYLE_BYTES + b"</style".len())];
-    let end = memchr::memchr_iter(b'<', searched).find(|&lt| {
-        body.get(lt..lt + 7)
-            .is_some_and(|close| close.eq_ignore_ascii_case(b"</style"))
-    });
+    let end = raw_text_end(body, searched.len(), b"style");
     let (content, ended) = match end {
         Some(end) => (&body[..end], true),
         None if searched.len() < body.len() => (searched, false),
         None => (body, !cut),
     };
-    let read = tag.end + searched.len();
+    // What was read: to the end tag found, or the whole reach (a closed sheet is charged
+    // its length, not the reach: a page of many small sheets is no style-sheet bomb).
+    let read = tag.end + end.map_or(searched.len(), |end| end + b"</style".len() + 1);
     // Past the limit: not read to its end (its closing tag is no content: review s19-r10).
     let whole = content.len() <= MAX_STYLE_BYTES;
     let content = &content[..content.len().min(MAX_STYLE_BYTES)];
@@ -828,13 +831,9 @@ fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
         }
         if let Some(raw) = RAW_TEXT.iter().find(|name| head(&[b"<", **name].concat())) {
             // Text up to its end tag, whatever it holds (review s18-r10).
-            let end = [b"</", *raw].concat();
             let from = open + 1 + raw.len();
-            match text[from..]
-                .windows(end.len())
-                .position(|w| w.eq_ignore_ascii_case(&end))
-            {
-                Some(n) => i = from + n + end.len(),
+            match raw_text_end(&text[from..], text.len() - from, raw) {
+                Some(n) => i = from + n + 2 + raw.len(),
                 None => break,
             }
             continue;
@@ -881,6 +880,24 @@ fn params(text: &[u8], tag: &Tag, cut: bool) -> Verdict {
     Verdict::Inert
 }
 
+/// Where the end tag of a raw-text element named `name` (`style`, `textarea`...)
+/// starts in `text`, its content, looked for among the first `within` bytes: `</name`
+/// in any case followed by what ends a tag name (blank, `/`, `>`), the tokenizer's
+/// "appropriate end tag". Issue 10 (session 21): `</stylex>` was taken for the end of a
+/// style sheet, and the `behavior:` after it, which chromium's tokenizer keeps in the
+/// sheet, went unread.
+fn raw_text_end(text: &[u8], within: usize, name: &[u8]) -> Option<usize> {
+    let searched = &text[..within.min(text.len())];
+    memchr::memchr_iter(b'<', searched).find(|&lt| {
+        let name_at = lt + 2;
+        text.get(lt + 1) == Some(&b'/')
+            && text
+                .get(name_at..name_at + name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && ends_tag_name(text.get(name_at + name.len()))
+    })
+}
+
 /// A `<param name=… value=…>` of `plugin` that names code the plug-in loads and runs.
 /// The first of each attribute counts (the tokenizer drops repeats); the name and value
 /// are read entity-decoded, without blanks, in lower case.
@@ -924,16 +941,40 @@ fn active_param(plugin: &Tag, param: &Tag) -> Option<String> {
     None
 }
 
-/// Every `width`-th byte (the low bytes of UTF-16LE), so one grammar serves both.
+/// What a UTF-16 code unit past Latin-1 (its high byte not zero) is narrowed to: a byte
+/// outside ASCII, which the grammar reads as any other character of a name, a value or
+/// text. Issue 10 (session 21): narrowing stopped at the first such unit, so a tag or a
+/// style sheet holding one (`<img alt="日本" onerror=…>`, a patient's name in Japanese)
+/// was read as ending there, and chromium ran the handler after it unreported.
+const WIDE_OTHER_CHARACTER: u8 = 0x80;
+
+/// One UTF-16LE code unit as one byte of the narrowed text.
+fn wide_character(pair: &[u8]) -> u8 {
+    match pair {
+        [low, 0] => *low,
+        _ => WIDE_OTHER_CHARACTER,
+    }
+}
+
+/// One byte per character, so one grammar serves both encodings: ASCII text as it is,
+/// UTF-16LE text code unit by code unit ([`wide_character`]), every unit of it (a
+/// reader decoding the file as UTF-16 reads every pair of bytes as a character).
 fn narrow(bytes: &[u8], width: usize) -> Vec<u8> {
     if width == 1 {
         return bytes.to_vec();
     }
-    bytes
-        .chunks_exact(2)
-        .take_while(|pair| pair[1] == 0)
-        .map(|pair| pair[0])
-        .collect()
+    bytes.chunks_exact(2).map(wide_character).collect()
+}
+
+/// [`narrow`] for text that ends at the end of `bytes` (what comes before a candidate):
+/// UTF-16 code units are counted back from its end, at the candidate's alignment.
+fn narrow_before(bytes: &[u8], width: usize) -> Vec<u8> {
+    if width == 1 {
+        return bytes.to_vec();
+    }
+    let mut text: Vec<u8> = bytes.rchunks_exact(2).map(wide_character).collect();
+    text.reverse();
+    text
 }
 
 /// `bytes` narrowed around the candidate at `at` (an offset in `bytes`): the UTF-16 text
@@ -942,18 +983,37 @@ fn narrow_from(bytes: &[u8], width: usize, at: usize) -> (Vec<u8>, usize) {
     if width == 1 {
         return (bytes.to_vec(), at);
     }
-    let before: Vec<u8> = bytes[..at]
-        .rchunks_exact(2)
-        .take_while(|pair| pair[1] == 0)
-        .map(|pair| pair[0])
-        .collect::<Vec<u8>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let start = before.len();
-    let mut text = before;
+    let mut text = narrow_before(&bytes[..at], 2);
+    let start = text.len();
     text.extend(narrow(&bytes[at..], 2));
     (text, start)
+}
+
+/// Where the UTF-16 window of the `<style>` candidate at `at` (up to `to`) may end: just
+/// past its first `</style` end tag at the candidate's alignment, found in the wide bytes
+/// in place, or `to`. Narrowing the whole window for every candidate cost up to
+/// [`MAX_TAG_BYTES`] + [`MAX_STYLE_BYTES`] characters each whatever the sheet's length.
+fn wide_style_window_end(bytes: &[u8], at: usize, to: usize) -> usize {
+    // `</`, then `style` and what ends a tag name: eight code units.
+    const END_TAG_BYTES: usize = 16;
+    memchr::memmem::find_iter(&bytes[at..to], b"<\0/\0")
+        .filter(|n| n % 2 == 0)
+        .map(|n| at + n)
+        .find(|&lt| {
+            let name = narrow(&bytes[lt + 4..to.min(lt + END_TAG_BYTES)], 2);
+            name.len() == 6
+                && name[..5].eq_ignore_ascii_case(b"style")
+                && ends_tag_name(name.get(5))
+        })
+        .map_or(to, |lt| lt + END_TAG_BYTES)
+}
+
+/// Whether `byte` (the one after a tag name, `None` past the text) ends the name.
+fn ends_tag_name(byte: Option<&u8>) -> bool {
+    matches!(
+        byte,
+        Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
+    )
 }
 
 fn is_attribute_candidate(bytes: &[u8], at: usize, end: usize, width: usize) -> bool {

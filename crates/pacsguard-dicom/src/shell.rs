@@ -1415,10 +1415,12 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
     match vim_buffer::executed_strings(bytes, named) {
         Ok(executed) => {
             registers.sources_buffer = vim_buffer::sources_buffer(bytes, &executed);
+            // A string run as Ex lines redirects as the script's own text does
+            // (`exe "redir @a"`: session 21).
             let yanks = vim_buffer::yanks_or_redirects(bytes)
                 || executed
                     .iter()
-                    .any(|(_, value)| vim_buffer::yanks_lines(&value.text));
+                    .any(|(_, value)| vim_buffer::yanks_or_redirects(&value.text));
             if yanks || registers.sources_buffer.is_some() {
                 registers.buffer = Some(vim_buffer::buffer_text(bytes, &executed, named));
             }

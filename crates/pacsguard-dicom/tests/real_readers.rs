@@ -4861,3 +4861,194 @@ fn a_cabinet_program_named_with_a_trailing_dot_or_space_is_found() {
         }
     }
 }
+
+/// chromium's DOM of `page` (saved as an `.html` file) once loaded, its handlers run:
+/// how a browser engine tokenizes the markup, and whether its script ran.
+fn chromium_dom(page: &[u8]) -> String {
+    let dir = TempDir::new();
+    let path = dir.path("page.html");
+    std::fs::write(&path, page).expect("write");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", dir.path("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", path.display()))
+        .env("HOME", &dir.0)
+        .output()
+        .expect("chromium (scripts/setup-test-deps.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// pydicom's real CT_small.dcm with `value` in a private UT element after its Pixel
+/// Data, as a viewer or a modality would store a report.
+fn in_real_ct(value: &[u8]) -> Vec<u8> {
+    let mut file = kit::pydicom_sample("CT_small.dcm");
+    kit::write_element(&mut file, (0x7FE1, 0x0010), *b"LO", b"ACME");
+    kit::write_element(&mut file, (0x7FE1, 0x1010), *b"UT", value);
+    file
+}
+
+/// Session 21: UTF-16 markup was read only up to its first character past Latin-1, so
+/// a tag or a style sheet holding one (a Japanese or Greek name in an `alt`, a comment
+/// in a sheet) hid what followed: chromium ran the handler (it set `data-ran`) and
+/// keeps the behavior in the sheet, and the file was clean.
+#[test]
+fn utf16_markup_is_read_past_characters_beyond_latin1() {
+    let ran = "document.body.setAttribute('data-ran','RAN')";
+    let cases = [
+        (
+            format!("<html><body><img alt=\"日本\" src=x onerror=\"{ran}\"></body></html>"),
+            "data-ran=\"RAN\"",
+        ),
+        (
+            format!(
+                "<html><body><svg><image title=\"Ωμέγα\" href=x onerror=\"{ran}\"/></svg></body></html>"
+            ),
+            "data-ran=\"RAN\"",
+        ),
+        (
+            "<html><head><style>/* 患者 */ b{behavior:url(x.htc)}</style></head></html>".to_owned(),
+            "b{behavior:url(x.htc)}</style>",
+        ),
+        (
+            "<html><body><object data=\"x\" title=\"é€\" type=\"text/x-scriptlet\"></object></body></html>".to_owned(),
+            "type=\"text/x-scriptlet\"",
+        ),
+    ];
+    for (markup, seen) in cases {
+        let wide: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(markup.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let dom = chromium_dom(&wide);
+        assert!(dom.contains(seen), "chromium read {markup}: {dom}");
+        let found = find_markup(&wide);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|m| m.severity == Severity::Alert),
+            "{markup}: {found:?}"
+        );
+        assert!(
+            has_alert(&inspect(&in_real_ct(&wide)), FindingKind::ActiveContent),
+            "in CT_small.dcm: {markup}"
+        );
+    }
+    // Text past Latin-1 around markup that runs nothing stays clean.
+    for inert in [
+        "<p title=\"日本\">患者 onerror = none</p>",
+        "<style>/* 患者 */ p{color:red}</style><p>Ωμέγα</p>",
+    ] {
+        let wide: Vec<u8> = inert.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(find_markup(&wide), None, "{inert}");
+    }
+}
+
+/// Session 21: `</stylex>` (or `</style-x>`) was taken for the end of a style sheet,
+/// and a raw-text element inside an `<object>` for ended at `</xmpx>`: chromium's
+/// tokenizer ends them only at `</style` or `</xmp` followed by a blank, `/` or `>`,
+/// and reads the behavior, `expression()` or `<param>` after as part of the sheet or
+/// the object.
+#[test]
+fn raw_text_ends_only_at_an_appropriate_end_tag() {
+    let cases = [
+        (
+            "<html><head><style>a{color:red}</stylex>b{behavior:url(x.htc)}</style></head></html>",
+            "</stylex>b{behavior:url(x.htc)}</style>",
+        ),
+        (
+            "<html><head><style>a{}</style-x>*{width:expression(alert(1))}</style ></head></html>",
+            "</style-x>*{width:expression(alert(1))}</style>",
+        ),
+        (
+            "<html><body><object data=x><xmp></xmpx></object></xmp><param name=code value=Evil.class></object></body></html>",
+            "</xmpx></object></xmp><param name=\"code\" value=\"Evil.class\"></object>",
+        ),
+    ];
+    for (markup, seen) in cases {
+        let dom = chromium_dom(markup.as_bytes());
+        assert!(dom.contains(seen), "chromium read {markup}: {dom}");
+        let found = find_markup(markup.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|m| m.severity == Severity::Alert),
+            "{markup}: {found:?}"
+        );
+        assert!(
+            has_alert(
+                &inspect(&in_real_ct(markup.as_bytes())),
+                FindingKind::ActiveContent
+            ),
+            "in CT_small.dcm: {markup}"
+        );
+    }
+    // Ended as the tokenizer ends them, in any case and spacing: what follows is text.
+    for inert in [
+        "<style>a{}</STYLE\t>b{behavior:url(x.htc)}",
+        "<style>a{}</style/>b{x:expression(1)}",
+        "<object data=x><xmp></XMP ></object><p>expression(1)</p>",
+    ] {
+        assert_eq!(find_markup(inert.as_bytes()), None, "{inert}");
+    }
+}
+
+/// Session 21: a page of many small closed style sheets was charged the whole reach of
+/// each (MAX_STYLE_BYTES) to MAX_STYLE_SHEET_BYTES_PER_FILE, so past ~60 of them in a
+/// file of a megabyte the markup search stopped with a warning (exit 1) about nothing.
+/// Each is charged what was read; script after them is still found.
+#[test]
+fn many_small_style_sheets_are_no_style_sheet_bomb() {
+    let sheets = "<style>p{color:red}</style><p>report</p>\n".repeat(200);
+    let page = format!("{sheets}{}", " ".repeat(1024 * 1024));
+    assert_eq!(find_markup(page.as_bytes()), None);
+    assert!(alerts(&inspect(&in_real_ct(page.as_bytes()))).is_empty());
+    let page = format!("{page}<style>b{{x:expression(alert(1))}}</style>");
+    let found = find_markup(page.as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+}
+
+/// Session 21: a `:redir` begun by a string run as Ex lines (`exe "redir @a"`), or
+/// echoed into by one (`exe "echo …"` under the script's own `redir @a`), filled the
+/// register the script then ran: vim -es ran each (created RAN) and the file was clean.
+#[test]
+fn redirections_begun_or_echoed_into_by_execute_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("exe \"redir @a\"\necho \"!{pipe}\"\nredir END\n@a"),
+        format!("redir @a\nexe \"echo \\\"!{pipe}\\\"\"\nredir END\n@a"),
+        format!("exe \"sil! redir @b\"\nechon \"!{pipe}\"\nexe \"redir END\"\nexe \"@b\""),
+        format!("exe 'redi! > r.vim'\necho \"!{pipe}\"\nredir END\nso r.vim"),
+    ] {
+        // vim run on the lines of a file whose header holds no Ctrl-C: a real file's
+        // (0002,0003) tag is the bytes 02 00 03 00, and vim -es fed a Ctrl-C in the
+        // same read drops what it was running (seen with CT_small.dcm).
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        // In that file, and in the preamble of the real CT.
+        let mut ct = kit::pydicom_sample("CT_small.dcm");
+        let preamble = format!("{script}\n");
+        assert!(preamble.len() <= 128, "{script}");
+        ct[..128].fill(b'\n');
+        ct[..preamble.len()].copy_from_slice(preamble.as_bytes());
+        for bytes in [&file, &ct] {
+            let found = pacsguard_dicom::find_ex_command(bytes);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+    }
+}

@@ -318,21 +318,14 @@ fn executes_lines(text: &[u8]) -> Option<usize> {
     })
 }
 
-/// [`yanks_lines`] or [`redirects`] of the script's own text, in one pass over its
-/// segments (each pass was a sixth of an ordinary instance's screening time).
+/// Whether the text (the script's own, or a string it runs as Ex lines) writes lines
+/// into a register: an Ex `:yank` or `:delete`, `:normal` keys that yank or delete, or a
+/// `:redir` ([`redirects`]), read in one pass over its segments (each pass was a sixth
+/// of an ordinary instance's screening time).
 pub(super) fn yanks_or_redirects(bytes: &[u8]) -> bool {
     segments(bytes).any(|(_, segment)| {
         let (word, _) = command_word(segment);
         YANKS.iter().any(|full| abbreviates(word, full)) || redir(segment) == Some(true)
-    }) || normal_yanks(bytes)
-}
-
-/// Whether the script writes lines of its buffer into a register: an Ex `:yank` or
-/// `:delete`, or `:normal` keys that yank or delete.
-pub(super) fn yanks_lines(bytes: &[u8]) -> bool {
-    segments(bytes).any(|(_, segment)| {
-        let (word, _) = command_word(segment);
-        YANKS.iter().any(|full| abbreviates(word, full))
     }) || normal_yanks(bytes)
 }
 
@@ -352,9 +345,15 @@ pub(super) fn buffer_text(
     executed: &Executed,
     named: &dyn Fn(&[u8]) -> bool,
 ) -> Buffer {
-    let mut buffer = own_buffer_text(bytes, named);
+    // A `:redir` begun in one text and echoed into in another (`exe "redir @a"`, then
+    // `echo "!sh …"`; `redir @a`, then `exe "echo …"`: vim -es ran both, session 21):
+    // which echo runs under which redirection is not modelled, so once a string run as
+    // Ex lines redirects, every echo of every text is taken as written (more never less).
+    let executed_redirects = executed.iter().any(|(_, value)| redirects(&value.text));
+    let any_redirects = executed_redirects || redirects(bytes);
+    let mut buffer = own_buffer_text(bytes, named, executed_redirects);
     for (at, value) in executed {
-        let inner = own_buffer_text(&value.text, named);
+        let inner = own_buffer_text(&value.text, named, any_redirects);
         if inner.built.is_some() || (!value.holes.is_empty() && !inner.text.is_empty()) {
             buffer.built = Some(buffer.built.map_or(*at, |b| b.min(*at)));
         }
@@ -363,8 +362,13 @@ pub(super) fn buffer_text(
     buffer
 }
 
-/// The lines `bytes` writes into the buffer from its own text (see the module).
-fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
+/// The lines `bytes` writes into the buffer from its own text (see the module); with
+/// `redirected_elsewhere`, a `:redir` of another text may be on: every echo counts.
+fn own_buffer_text(
+    bytes: &[u8],
+    named: &dyn Fn(&[u8]) -> bool,
+    redirected_elsewhere: bool,
+) -> Buffer {
     let mut buffer = Buffer {
         text: Vec::new(),
         built: None,
@@ -386,7 +390,7 @@ fn own_buffer_text(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Buffer {
             redirected = starts;
             continue;
         }
-        if redirected {
+        if redirected || redirected_elsewhere {
             // What `:echo` writes while redirected: a line of what a register, a file
             // or a variable then holds (taken as the buffer's, more never less).
             let (word, after) = unmodified(segment);
