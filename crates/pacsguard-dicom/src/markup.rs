@@ -465,107 +465,122 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
     let mut candidates = 0usize;
     // Bytes read for `<style>` candidates, against MAX_STYLE_SHEET_BYTES_PER_FILE.
     let mut style_read = 0usize;
-    for (searcher, width) in [(ascii, 1usize), (wide, 2usize)] {
+    for (searcher, is_wide) in [(ascii, false), (wide, true)] {
         for found in searcher.find_iter(bytes) {
-            let at = found.start();
-            let encoding = if width == 2 { " (UTF-16)" } else { "" };
-            let text = narrow(&bytes[at..bytes.len().min(at + 64 * width)], width);
-            if let Some(what) = confirm_needle(&text, &|n: usize| {
-                narrow_before(&bytes[at.saturating_sub(n * width)..at], width)
-            }) {
-                return Some(Markup {
-                    offset: at,
-                    severity: Severity::Alert,
-                    detail: format!("{what}{encoding}"),
-                });
-            }
-            // A style sheet: Internet Explorer's engine (mshta's) runs `expression()` and
-            // HTC behaviors in a `<style>` element as it does in a `style` attribute.
-            if text.len() > 6
-                && text[..6].eq_ignore_ascii_case(b"<style")
-                && matches!(
-                    text[6],
-                    b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>'
-                )
-            {
-                candidates += 1;
-                if candidates > MAX_MARKUP_CANDIDATES {
-                    return undecided.or(Some(too_many_candidates(at)));
-                }
-                let to = bytes
-                    .len()
-                    .min(at + (MAX_TAG_BYTES + MAX_STYLE_BYTES) * width);
-                // Read in place (no copy) in the common case; UTF-16 text is narrowed up
-                // to its end tag, and what was narrowed is charged.
-                let to = match width {
-                    1 => to,
-                    _ => wide_style_window_end(bytes, at, to),
-                };
-                let window = match width {
-                    1 => std::borrow::Cow::Borrowed(&bytes[at..to]),
-                    _ => std::borrow::Cow::Owned(narrow(&bytes[at..to], width)),
-                };
-                let (verdict, read) = style_element(&window, to < bytes.len());
-                style_read += if width == 1 {
-                    read
-                } else {
-                    (window.len() + 1) * width
-                };
-                if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
-                    return Some(runs);
-                }
-                if style_read > MAX_STYLE_SHEET_BYTES_PER_FILE {
-                    // Script this candidate runs is said first (above); the limit is said
-                    // even after an element that could not be read (`undecided`): every
-                    // later candidate of any kind goes unread from here.
+            // The wide patterns (UTF-16LE) match UTF-16BE text one byte in: a candidate
+            // there is read in both byte orders (they differ only around characters
+            // past Latin-1, where reading BE text as LE loses the character before).
+            let start = found.start();
+            let readings = if !is_wide {
+                [Some((start, Encoding::Ascii)), None]
+            } else {
+                [
+                    Some((start, Encoding::Utf16Le)),
+                    (start > 0 && bytes[start - 1] == 0).then(|| (start - 1, Encoding::Utf16Be)),
+                ]
+            };
+            for (at, text_encoding) in readings.into_iter().flatten() {
+                let width = text_encoding.width();
+                let found_end = found.end() - (start - at);
+                let encoding = text_encoding.name();
+                let text = narrow(&bytes[at..bytes.len().min(at + 64 * width)], text_encoding);
+                if let Some(what) = confirm_needle(&text, &|n: usize| {
+                    narrow_before(&bytes[at.saturating_sub(n * width)..at], text_encoding)
+                }) {
                     return Some(Markup {
                         offset: at,
-                        severity: Severity::Warning,
-                        detail: format!(
-                            "more than {MAX_STYLE_SHEET_BYTES_PER_FILE} bytes of <style> elements read (MAX_STYLE_SHEET_BYTES_PER_FILE): the markup from here on was not read{encoding}"
-                        ),
+                        severity: Severity::Alert,
+                        detail: format!("{what}{encoding}"),
                     });
                 }
-                continue;
-            }
-            // The start of a plug-in tag: the whole tag is read and its attributes judged.
-            let opens_tag = PLUGIN_TAGS.iter().any(|name| {
-                name.len() == found.len() / width
-                    && text
-                        .get(..name.len())
-                        .is_some_and(|head| head.eq_ignore_ascii_case(name))
-            }) && matches!(
-                text.get(found.len() / width),
-                // `>` too: a bare `<object>` has `<param>` tags to read.
-                Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
-            );
-            if opens_tag {
-                candidates += 1;
+                // A style sheet: Internet Explorer's engine (mshta's) runs `expression()` and
+                // HTC behaviors in a `<style>` element as it does in a `style` attribute.
+                if text.len() > 6
+                    && text[..6].eq_ignore_ascii_case(b"<style")
+                    && matches!(
+                        text[6],
+                        b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>'
+                    )
+                {
+                    candidates += usize::from(at == start); // once for both byte orders
+                    if candidates > MAX_MARKUP_CANDIDATES {
+                        return undecided.or(Some(too_many_candidates(at)));
+                    }
+                    let to = bytes
+                        .len()
+                        .min(at + (MAX_TAG_BYTES + MAX_STYLE_BYTES) * width);
+                    // Read in place (no copy) in the common case; UTF-16 text is narrowed up
+                    // to its end tag, and what was narrowed is charged.
+                    let to = match text_encoding {
+                        Encoding::Ascii => to,
+                        _ => wide_style_window_end(bytes, at, to, text_encoding),
+                    };
+                    let window = match text_encoding {
+                        Encoding::Ascii => std::borrow::Cow::Borrowed(&bytes[at..to]),
+                        _ => std::borrow::Cow::Owned(narrow(&bytes[at..to], text_encoding)),
+                    };
+                    let (verdict, read) = style_element(&window, to < bytes.len());
+                    style_read += if width == 1 {
+                        read
+                    } else {
+                        (window.len() + 1) * width
+                    };
+                    if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
+                        return Some(runs);
+                    }
+                    if style_read > MAX_STYLE_SHEET_BYTES_PER_FILE {
+                        // Script this candidate runs is said first (above); the limit is said
+                        // even after an element that could not be read (`undecided`): every
+                        // later candidate of any kind goes unread from here.
+                        return Some(Markup {
+                            offset: at,
+                            severity: Severity::Warning,
+                            detail: format!(
+                                "more than {MAX_STYLE_SHEET_BYTES_PER_FILE} bytes of <style> elements read (MAX_STYLE_SHEET_BYTES_PER_FILE): the markup from here on was not read{encoding}"
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                // The start of a plug-in tag: the whole tag is read and its attributes judged.
+                let opens_tag = PLUGIN_TAGS.iter().any(|name| {
+                    name.len() == found.len() / width
+                        && text
+                            .get(..name.len())
+                            .is_some_and(|head| head.eq_ignore_ascii_case(name))
+                }) && matches!(
+                    text.get(found.len() / width),
+                    // `>` too: a bare `<object>` has `<param>` tags to read.
+                    Some(b'\t' | b'\n' | b'\x0c' | b'\r' | b' ' | b'/' | b'>')
+                );
+                if opens_tag {
+                    candidates += usize::from(at == start); // once for both byte orders
+                    if candidates > MAX_MARKUP_CANDIDATES {
+                        return undecided.or(Some(too_many_candidates(at)));
+                    }
+                    let to = bytes.len().min(at + MAX_TAG_BYTES * width);
+                    let window = narrow(&bytes[at..to], text_encoding);
+                    let verdict = plugin_tag(&window, to < bytes.len());
+                    if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
+                        return Some(runs);
+                    }
+                    continue;
+                }
+                // An attribute name: `=` after it, a separator before it, then its tag.
+                if !is_attribute_candidate(bytes, at, found_end, text_encoding) {
+                    continue;
+                }
+                candidates += usize::from(at == start); // once for both byte orders
                 if candidates > MAX_MARKUP_CANDIDATES {
                     return undecided.or(Some(too_many_candidates(at)));
                 }
+                let from = at.saturating_sub(MAX_TAG_BYTES * width);
                 let to = bytes.len().min(at + MAX_TAG_BYTES * width);
-                let window = narrow(&bytes[at..to], width);
-                let verdict = plugin_tag(&window, to < bytes.len());
+                let window = narrow_from(&bytes[from..to], text_encoding, at - from);
+                let verdict = confirm_attribute(&window.0, window.1, from > 0, to < bytes.len());
                 if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
                     return Some(runs);
                 }
-                continue;
-            }
-            // An attribute name: `=` after it, a separator before it, then its tag.
-            if !is_attribute_candidate(bytes, at, found.end(), width) {
-                continue;
-            }
-            candidates += 1;
-            if candidates > MAX_MARKUP_CANDIDATES {
-                return undecided.or(Some(too_many_candidates(at)));
-            }
-            let from = at.saturating_sub(MAX_TAG_BYTES * width);
-            let to = bytes.len().min(at + MAX_TAG_BYTES * width);
-            let window = narrow_from(&bytes[from..to], width, at - from);
-            let verdict = confirm_attribute(&window.0, window.1, from > 0, to < bytes.len());
-            if let Some(runs) = settle(verdict, at, encoding, &mut undecided) {
-                return Some(runs);
             }
         }
     }
@@ -941,6 +956,46 @@ fn active_param(plugin: &Tag, param: &Tag) -> Option<String> {
     None
 }
 
+/// How a candidate's text is written: ASCII (or any single-byte encoding), or UTF-16 in
+/// either byte order (mshta and chromium honour both byte-order marks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Ascii,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl Encoding {
+    /// Bytes per character.
+    fn width(self) -> usize {
+        match self {
+            Encoding::Ascii => 1,
+            Encoding::Utf16Le | Encoding::Utf16Be => 2,
+        }
+    }
+
+    /// What a finding adds to say how the markup was written.
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Ascii => "",
+            Encoding::Utf16Le => " (UTF-16)",
+            Encoding::Utf16Be => " (UTF-16BE)",
+        }
+    }
+
+    /// One UTF-16 code unit (`pair`, in this byte order) as one byte of the narrowed
+    /// text: its low byte when its high byte is zero (ASCII and Latin-1), else
+    /// [`WIDE_OTHER_CHARACTER`].
+    fn character(self, pair: &[u8]) -> u8 {
+        let (high, low) = match (self, pair) {
+            (Encoding::Utf16Be, [high, low]) => (*high, *low),
+            (_, [low, high]) => (*high, *low),
+            _ => return WIDE_OTHER_CHARACTER,
+        };
+        if high == 0 { low } else { WIDE_OTHER_CHARACTER }
+    }
+}
+
 /// What a UTF-16 code unit past Latin-1 (its high byte not zero) is narrowed to: a byte
 /// outside ASCII, which the grammar reads as any other character of a name, a value or
 /// text. Issue 10 (session 21): narrowing stopped at the first such unit, so a tag or a
@@ -948,44 +1003,35 @@ fn active_param(plugin: &Tag, param: &Tag) -> Option<String> {
 /// was read as ending there, and chromium ran the handler after it unreported.
 const WIDE_OTHER_CHARACTER: u8 = 0x80;
 
-/// One UTF-16LE code unit as one byte of the narrowed text.
-fn wide_character(pair: &[u8]) -> u8 {
-    match pair {
-        [low, 0] => *low,
-        _ => WIDE_OTHER_CHARACTER,
-    }
-}
-
-/// One byte per character, so one grammar serves both encodings: ASCII text as it is,
-/// UTF-16LE text code unit by code unit ([`wide_character`]), every unit of it (a
+/// One byte per character, so one grammar serves every encoding: ASCII text as it is,
+/// UTF-16 text code unit by code unit ([`Encoding::character`]), every unit of it (a
 /// reader decoding the file as UTF-16 reads every pair of bytes as a character).
-fn narrow(bytes: &[u8], width: usize) -> Vec<u8> {
-    if width == 1 {
-        return bytes.to_vec();
+fn narrow(bytes: &[u8], encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Ascii => bytes.to_vec(),
+        wide => bytes.chunks_exact(2).map(|p| wide.character(p)).collect(),
     }
-    bytes.chunks_exact(2).map(wide_character).collect()
 }
 
 /// [`narrow`] for text that ends at the end of `bytes` (what comes before a candidate):
 /// UTF-16 code units are counted back from its end, at the candidate's alignment.
-fn narrow_before(bytes: &[u8], width: usize) -> Vec<u8> {
-    if width == 1 {
-        return bytes.to_vec();
+fn narrow_before(bytes: &[u8], encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Ascii => bytes.to_vec(),
+        wide => {
+            let mut text: Vec<u8> = bytes.rchunks_exact(2).map(|p| wide.character(p)).collect();
+            text.reverse();
+            text
+        }
     }
-    let mut text: Vec<u8> = bytes.rchunks_exact(2).map(wide_character).collect();
-    text.reverse();
-    text
 }
 
-/// `bytes` narrowed around the candidate at `at` (an offset in `bytes`): the UTF-16 text
-/// that runs up to it and on from it, and where the candidate is in that text.
-fn narrow_from(bytes: &[u8], width: usize, at: usize) -> (Vec<u8>, usize) {
-    if width == 1 {
-        return (bytes.to_vec(), at);
-    }
-    let mut text = narrow_before(&bytes[..at], 2);
+/// `bytes` narrowed around the candidate at `at` (an offset in `bytes`): the text that
+/// runs up to it and on from it, and where the candidate is in that text.
+fn narrow_from(bytes: &[u8], encoding: Encoding, at: usize) -> (Vec<u8>, usize) {
+    let mut text = narrow_before(&bytes[..at], encoding);
     let start = text.len();
-    text.extend(narrow(&bytes[at..], 2));
+    text.extend(narrow(&bytes[at..], encoding));
     (text, start)
 }
 
@@ -993,14 +1039,18 @@ fn narrow_from(bytes: &[u8], width: usize, at: usize) -> (Vec<u8>, usize) {
 /// past its first `</style` end tag at the candidate's alignment, found in the wide bytes
 /// in place, or `to`. Narrowing the whole window for every candidate cost up to
 /// [`MAX_TAG_BYTES`] + [`MAX_STYLE_BYTES`] characters each whatever the sheet's length.
-fn wide_style_window_end(bytes: &[u8], at: usize, to: usize) -> usize {
+fn wide_style_window_end(bytes: &[u8], at: usize, to: usize, encoding: Encoding) -> usize {
     // `</`, then `style` and what ends a tag name: eight code units.
     const END_TAG_BYTES: usize = 16;
-    memchr::memmem::find_iter(&bytes[at..to], b"<\0/\0")
+    let open: &[u8] = match encoding {
+        Encoding::Utf16Be => b"\0<\0/",
+        _ => b"<\0/\0",
+    };
+    memchr::memmem::find_iter(&bytes[at..to], open)
         .filter(|n| n % 2 == 0)
         .map(|n| at + n)
         .find(|&lt| {
-            let name = narrow(&bytes[lt + 4..to.min(lt + END_TAG_BYTES)], 2);
+            let name = narrow(&bytes[lt + 4..to.min(lt + END_TAG_BYTES)], encoding);
             name.len() == 6
                 && name[..5].eq_ignore_ascii_case(b"style")
                 && ends_tag_name(name.get(5))
@@ -1016,10 +1066,11 @@ fn ends_tag_name(byte: Option<&u8>) -> bool {
     )
 }
 
-fn is_attribute_candidate(bytes: &[u8], at: usize, end: usize, width: usize) -> bool {
-    let after = narrow(&bytes[end..bytes.len().min(end + 16 * width)], width);
+fn is_attribute_candidate(bytes: &[u8], at: usize, end: usize, encoding: Encoding) -> bool {
+    let width = encoding.width();
+    let after = narrow(&bytes[end..bytes.len().min(end + 16 * width)], encoding);
     let next = after.iter().find(|b| !b.is_ascii_whitespace());
-    let before = narrow(&bytes[at.saturating_sub(width)..at], width);
+    let before = narrow_before(&bytes[at.saturating_sub(width)..at], encoding);
     next == Some(&b'=')
         && before
             .last()

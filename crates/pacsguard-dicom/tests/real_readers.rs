@@ -4898,13 +4898,19 @@ fn in_real_ct(value: &[u8]) -> Vec<u8> {
 /// Session 21: UTF-16 markup was read only up to its first character past Latin-1, so
 /// a tag or a style sheet holding one (a Japanese or Greek name in an `alt`, a comment
 /// in a sheet) hid what followed: chromium ran the handler (it set `data-ran`) and
-/// keeps the behavior in the sheet, and the file was clean.
+/// keeps the behavior in the sheet, and the file was clean. UTF-16BE, read as LE one
+/// byte in, lost the character before each one past Latin-1 (`alt="x"日` lost its
+/// closing quote, and the handler after it was taken for part of the value).
 #[test]
 fn utf16_markup_is_read_past_characters_beyond_latin1() {
     let ran = "document.body.setAttribute('data-ran','RAN')";
     let cases = [
         (
             format!("<html><body><img alt=\"日本\" src=x onerror=\"{ran}\"></body></html>"),
+            "data-ran=\"RAN\"",
+        ),
+        (
+            format!("<html><body><img alt=\"x\"日 src=x onerror=\"{ran}\"></body></html>"),
             "data-ran=\"RAN\"",
         ),
         (
@@ -4923,31 +4929,44 @@ fn utf16_markup_is_read_past_characters_beyond_latin1() {
         ),
     ];
     for (markup, seen) in cases {
-        let wide: Vec<u8> = [0xFF, 0xFE]
+        // Little-endian and big-endian, each with its byte-order mark (chromium, like
+        // mshta, decodes both).
+        let little: Vec<u8> = [0xFF, 0xFE]
             .into_iter()
             .chain(markup.encode_utf16().flat_map(u16::to_le_bytes))
             .collect();
-        let dom = chromium_dom(&wide);
-        assert!(dom.contains(seen), "chromium read {markup}: {dom}");
-        let found = find_markup(&wide);
-        assert!(
-            found
-                .as_ref()
-                .is_some_and(|m| m.severity == Severity::Alert),
-            "{markup}: {found:?}"
-        );
-        assert!(
-            has_alert(&inspect(&in_real_ct(&wide)), FindingKind::ActiveContent),
-            "in CT_small.dcm: {markup}"
-        );
+        let big: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(markup.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        for (wide, order) in [(little, "LE"), (big, "BE")] {
+            let dom = chromium_dom(&wide);
+            assert!(
+                dom.contains(seen),
+                "chromium read {markup} ({order}): {dom}"
+            );
+            let found = find_markup(&wide);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|m| m.severity == Severity::Alert),
+                "{markup} ({order}): {found:?}"
+            );
+            assert!(
+                has_alert(&inspect(&in_real_ct(&wide)), FindingKind::ActiveContent),
+                "in CT_small.dcm: {markup} ({order})"
+            );
+        }
     }
     // Text past Latin-1 around markup that runs nothing stays clean.
     for inert in [
         "<p title=\"日本\">患者 onerror = none</p>",
         "<style>/* 患者 */ p{color:red}</style><p>Ωμέγα</p>",
     ] {
-        let wide: Vec<u8> = inert.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        assert_eq!(find_markup(&wide), None, "{inert}");
+        let little: Vec<u8> = inert.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let big: Vec<u8> = inert.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(find_markup(&little), None, "{inert}");
+        assert_eq!(find_markup(&big), None, "{inert} (BE)");
     }
 }
 
