@@ -924,7 +924,10 @@ fn find_vim_string_command(
                 None => break,
             },
         };
-        if memchr::memchr3(b'!', b'@', b'*', &value.text).is_none() && value.holes.is_empty() {
+        if memchr::memchr3(b'!', b'@', b'*', &value.text).is_none()
+            && memchr::memchr(CTRL_R, &value.text).is_none()
+            && value.holes.is_empty()
+        {
             continue;
         }
         if let Some(spent) = charge(modelled, at, &value) {
@@ -1438,6 +1441,9 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
     registers
 }
 
+/// CTRL-R, which inserts a register's value on a command line or in Insert mode.
+const CTRL_R: u8 = 0x12;
+
 /// A register run by `:normal` keys or as Ex lines: its value as the text of an
 /// `:execute` string, or, when the file writes it from something known only at run time
 /// (or writes registers and this one is no literal), that register.
@@ -1459,7 +1465,7 @@ fn register_runs(
     named: &dyn Fn(&[u8]) -> bool,
 ) -> Vec<RegisterRun> {
     let mut runs = Vec::new();
-    if memchr::memchr2(b'@', b'*', text).is_none() {
+    if memchr::memchr3(b'@', b'*', CTRL_R, text).is_none() {
         return runs;
     }
     let unknown_before = |r: u8| {
@@ -1477,22 +1483,39 @@ fn register_runs(
         let Some(keys) = normal_keys(text, norm, None) else {
             continue;
         };
-        if memchr::memchr(b'@', keys).is_none() {
+        if memchr::memchr2(b'@', CTRL_R, keys).is_none() {
             continue;
         }
         let mut filled = b"norm! ".to_vec();
         let mut i = 0usize;
         let mut any = false;
+        // Whether the keys so far opened a command line (`:`, a filter's `!`) not yet
+        // ended by Enter or Esc.
+        let mut command_line = false;
         let base = keys.as_ptr() as usize - text.as_ptr() as usize;
         while i < keys.len() {
             let b = keys[i];
             // `exe "norm! @" . r`, `nr2char(97)`: the register is known only at run
             // time (review s16-r10: vim -es ran each).
-            if b == b'@' && registers.any_write && holes.contains(&(base + i + 1)) {
+            // CTRL-R and a register's name, on a command line typed among the keys
+            // (`norm :\<C-R>a\r`), types the register's value as `@r` does (session 21:
+            // vim -es ran `setreg("a", "!sh …")`, `exe "norm :\<C-R>a\r"`). In Insert
+            // mode (`viws\<C-R>"`, vim's own manual) it types text, which runs nothing.
+            match b {
+                b':' | b'!' => command_line = true,
+                b'\r' | b'\n' | 0x1b => command_line = false,
+                _ => {}
+            }
+            let inserts = b == CTRL_R
+                && command_line
+                && keys
+                    .get(i + 1)
+                    .is_some_and(|&r| r.is_ascii_alphanumeric() || matches!(r, b'"' | b'='));
+            if (b == b'@' || inserts) && registers.any_write && holes.contains(&(base + i + 1)) {
                 runs.push(RegisterRun::Unknown(b'?'));
                 return runs;
             }
-            let Some(&r) = keys.get(i + 1).filter(|_| b == b'@') else {
+            let Some(&r) = keys.get(i + 1).filter(|_| b == b'@' || inserts) else {
                 filled.push(b);
                 i += 1;
                 continue;
@@ -1623,8 +1646,8 @@ fn ends_star_register(next: Option<u8>) -> bool {
     next.is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'|'))
 }
 
-/// The lines of the file that run a register: `:normal` lines with `@` among their keys
-/// (read as `norm! {keys}`), and `@r` lines, each with its offset.
+/// The lines of the file that run a register: `:normal` lines with `@` or CTRL-R among
+/// their keys (read as `norm! {keys}`), and `@r` lines, each with its offset.
 fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue)> + '_ {
     let value = |text: Vec<u8>| VimValue {
         text,
@@ -1633,7 +1656,7 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
     };
     let normal = memchr::memmem::find_iter(bytes, b"norm").filter_map(move |at| {
         let keys = normal_keys(bytes, at, Some(b'\n'))?;
-        memchr::memchr(b'@', keys)?;
+        memchr::memchr2(b'@', CTRL_R, keys)?;
         Some((at, value([&b"norm! "[..], keys].concat())))
     });
     let ex = memchr::memchr2_iter(b'@', b'*', bytes).filter_map(move |at| {
@@ -1818,6 +1841,24 @@ fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
         };
         if len > 0 && assigns {
             names.insert(&name[..len]);
+        }
+    }
+    // `:redir => name` (`=>>` appends) assigns what is echoed meanwhile to the variable
+    // (session 21: vim -es ran `redir => x`, `echo "!sh …"`, `redir END`, `exe x`).
+    for at in memchr::memmem::find_iter(bytes, b"redi") {
+        if at > 0 && is_vim_name_byte(bytes[at - 1]) {
+            continue;
+        }
+        let rest = &bytes[at + b"redi".len()..];
+        let rest = rest.strip_prefix(b"r").unwrap_or(rest);
+        let rest = rest.strip_prefix(b"!").unwrap_or(rest).trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b"=>") else {
+            continue;
+        };
+        let rest = rest.strip_prefix(b">").unwrap_or(rest).trim_ascii_start();
+        let len = rest.iter().take_while(|&&b| is_vim_name_byte(b)).count();
+        if len > 0 {
+            names.insert(&rest[..len]);
         }
     }
     names

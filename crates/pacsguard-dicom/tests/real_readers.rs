@@ -5036,7 +5036,9 @@ fn many_small_style_sheets_are_no_style_sheet_bomb() {
 
 /// Session 21: a `:redir` begun by a string run as Ex lines (`exe "redir @a"`), or
 /// echoed into by one (`exe "echo …"` under the script's own `redir @a`), filled the
-/// register the script then ran: vim -es ran each (created RAN) and the file was clean.
+/// register the script then ran; `redir => x` filled a variable run by `exe x`; a
+/// register put on a command line by CTRL-R (`exe "norm :\<C-R>a\r"`) ran as typed:
+/// vim -es ran each (created RAN) and the file was clean.
 #[test]
 fn redirections_begun_or_echoed_into_by_execute_are_found() {
     let pipe = "sh -c 'echo x > RAN'";
@@ -5045,6 +5047,14 @@ fn redirections_begun_or_echoed_into_by_execute_are_found() {
         format!("redir @a\nexe \"echo \\\"!{pipe}\\\"\"\nredir END\n@a"),
         format!("exe \"sil! redir @b\"\nechon \"!{pipe}\"\nexe \"redir END\"\nexe \"@b\""),
         format!("exe 'redi! > r.vim'\necho \"!{pipe}\"\nredir END\nso r.vim"),
+        // Into a variable run by `:execute`, and registers written by `:let` or
+        // `setreg()` (in a string run as Ex lines too) then run or put on the command
+        // line.
+        format!("redir => x\necho \"!{pipe}\"\nredir END\nexe x"),
+        format!("let @a = \"!{pipe}\"\nexe @a"),
+        format!("let @a = \":!{pipe}\\r\"\nnorm @a"),
+        format!("exe \"let @a = \\\"!{pipe}\\\"\"\n@a"),
+        format!("call setreg(\"a\", \"!{pipe}\")\nexe \"norm :\\<C-R>a\\r\""),
     ] {
         // vim run on the lines of a file whose header holds no Ctrl-C: a real file's
         // (0002,0003) tag is the bytes 02 00 03 00, and vim -es fed a Ctrl-C in the
@@ -5069,5 +5079,17 @@ fn redirections_begun_or_echoed_into_by_execute_are_found() {
                 "{script}: {found:?}"
             );
         }
+    }
+    // CTRL-R in Insert mode types text (vim's own user manual, usr_51.txt), and a
+    // variable no `:redir` fills runs nothing here.
+    for script in [
+        "let @a = 'x'\nyank\nexe \"normal viws\\<C-R>\\\" \\b\\e\"\n",
+        "redir END\nlet l = 1\necho x\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
     }
 }
