@@ -74,8 +74,8 @@ pub use pdf::{
 pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{
-    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_VALUED_NAMES,
-    MAX_SHELL_WORD_NESTING,
+    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS,
+    MAX_SHELL_SUBSTITUTION_NESTING, MAX_SHELL_VALUED_NAMES, MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{
     Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES,

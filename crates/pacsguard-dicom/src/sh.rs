@@ -28,6 +28,10 @@ pub const MAX_SHELL_WORD_NESTING: usize = 64;
 pub const MAX_SHELL_CASE_NESTING: usize = 32;
 /// Here-documents opened on one line, whose bodies follow it.
 pub const MAX_SHELL_HEREDOCS: usize = 16;
+/// Command substitutions nested in one another (`$(echo $(sh …))`) read for the command
+/// each runs; deeper is a warning. Each level's text is read again by every level
+/// around it, so the work grows with this.
+pub const MAX_SHELL_SUBSTITUTION_NESTING: usize = 8;
 
 /// Bytes of a command name kept for judging it (longer names are no known command).
 const NAME_KEPT: usize = 64;
@@ -184,7 +188,9 @@ struct Word {
     assigns: Vec<(usize, usize)>,
     /// More than [`PARAMS_KEPT`] of those: every name counts as valued from here on.
     assigns_unread: bool,
-    /// What its command substitutions (`$(...)`, backquotes) run: the first few.
+    /// What its command substitutions (`$(...)`, backquotes) run: every one (each is at
+    /// least three bytes of the word). Session 21: only the first four were kept, and
+    /// dash ran a fifth (`x=$(true)$(true)$(true)$(true)$(sh -c …)`) unreported.
     substs: Vec<(usize, usize)>,
     /// Holds a quote or a backslash (a reserved word is then an ordinary word).
     quoted: bool,
@@ -223,9 +229,6 @@ impl std::ops::Deref for Name {
     }
 }
 
-/// Command substitutions of one word remembered for judging it.
-const SUBSTS_KEPT: usize = 4;
-
 impl Word {
     /// An empty word starting at `start`, keeping the room already allocated.
     fn clear(&mut self, start: usize) {
@@ -245,7 +248,7 @@ impl Word {
 
     fn subst(&mut self, from: usize, to: usize) {
         self.dynamic = true;
-        if self.substs.len() < SUBSTS_KEPT && from <= to {
+        if from <= to {
             self.substs.push((from, to));
         }
     }
@@ -563,6 +566,8 @@ impl<'a> Parser<'a> {
             weak,
             wrapper,
             nested: false,
+            substitution_depth: 0,
+            limit: None,
             pos: 0,
             command_start: true,
             redirect: false,
@@ -608,6 +613,7 @@ impl<'a> Parser<'a> {
     {
         let mut inner = Parser::new(bytes, hostile, &|_| false, self.wrapper);
         inner.nested = true;
+        inner.substitution_depth = self.substitution_depth + 1;
         inner.context = self.context;
         inner.outer = Some(self.outer.unwrap_or(&self.valued));
         inner.valued.all = self.valued.all;
@@ -642,8 +648,13 @@ struct Parser<'a> {
     hostile: &'a dyn Fn(&[u8]) -> bool,
     weak: &'a dyn Fn(&[u8]) -> bool,
     wrapper: &'a dyn Fn(&[u8]) -> bool,
-    /// Reading the inside of a command substitution: substitutions in it are not read.
+    /// Reading the inside of a command substitution (or a string run later).
     nested: bool,
+    /// How many command substitutions (or strings) this text is inside of.
+    substitution_depth: usize,
+    /// A limit an inner text reached (its substitutions not read) and where: reported as
+    /// the parse's limit at its end unless a command is found.
+    limit: Option<(&'static str, usize)>,
     pos: usize,
     /// The next word is a command name or a reserved word.
     command_start: bool,
@@ -653,8 +664,9 @@ struct Parser<'a> {
     input_redirect: bool,
     /// `<<` (or `<<-`, `true`) waits for its delimiter word.
     heredoc_word: Option<bool>,
-    /// Delimiters (and tab stripping) of the here-documents whose bodies follow the line.
-    heredocs: Vec<(Vec<u8>, bool)>,
+    /// Delimiters (tab stripping, and whether the delimiter was quoted) of the
+    /// here-documents whose bodies follow the line.
+    heredocs: Vec<(Vec<u8>, bool, bool)>,
     /// The line ended in `|`, `&&`, `||` or a function header: the command goes on.
     continued: bool,
     /// Open compound commands and subshells.
@@ -769,6 +781,17 @@ impl Parser<'_> {
                     if let Some(at) = self.complete() {
                         return Ok(Some(at));
                     }
+                    // A complete command whose substitutions were read to a limit: dash
+                    // runs it before reading on (a syntax error further on stops
+                    // nothing of it).
+                    if let Some((reached, at)) = self.limit
+                        && self.depth == 0
+                        && self.cases.is_empty()
+                        && !self.continued
+                    {
+                        self.pos = at;
+                        return Err(Stop::Limit(reached));
+                    }
                 }
                 // At the start of a token (words are read whole): a comment.
                 b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
@@ -804,6 +827,14 @@ impl Parser<'_> {
             }
         }
         self.pos = bytes.len();
+        // What a limit left unread is said when nothing runs (never silence).
+        let unread = |parser: &mut Parser<'_>| match parser.limit {
+            Some((reached, at)) => {
+                parser.pos = at;
+                Err(Stop::Limit(reached))
+            }
+            None => Ok(None),
+        };
         // At the end of the file whatever is still open is a syntax error.
         if self.redirect
             || self.heredoc_word.is_some()
@@ -811,11 +842,14 @@ impl Parser<'_> {
             || self.depth > 0
             || !self.cases.is_empty()
         {
-            return Ok(None);
+            return unread(self);
         }
         self.judge_deferred(true);
         self.promote_weak();
-        Ok(self.pending)
+        match self.pending {
+            Some(at) => Ok(Some(at)),
+            None => unread(self),
+        }
     }
 
     fn innermost_case(&self) -> Option<&Case> {
@@ -844,8 +878,18 @@ impl Parser<'_> {
         {
             return Err(Stop::Syntax);
         }
-        for (delimiter, strip_tabs) in std::mem::take(&mut self.heredocs) {
+        for (delimiter, strip_tabs, quoted) in std::mem::take(&mut self.heredocs) {
+            let body = i;
             i = skip_heredoc(self.bytes, i, &delimiter, strip_tabs);
+            if !quoted {
+                // An unquoted delimiter: dash expands the body, and the command
+                // substitutions in it run (session 21: `cat <<E`, `$(sh -c …)`, `E` ran).
+                let mut expanded = Word::default();
+                expanded.clear(body);
+                inner_substitutions(self.bytes, body..i, 0, &mut expanded);
+                expanded.end = i;
+                self.judge_substitutions(&expanded);
+            }
         }
         self.promote_weak();
         if self.case_state().is_none_or(|s| s == CaseState::Body) {
@@ -1001,7 +1045,8 @@ impl Parser<'_> {
             if self.heredocs.len() >= MAX_SHELL_HEREDOCS {
                 return Err(Stop::Limit("MAX_SHELL_HEREDOCS"));
             }
-            self.heredocs.push((word.text.to_vec(), strip_tabs));
+            self.heredocs
+                .push((word.text.to_vec(), strip_tabs, word.quoted));
             self.redirect = false;
             self.program_given_input();
             return Ok(());
@@ -1275,17 +1320,31 @@ impl Parser<'_> {
 
     /// A command substitution runs wherever its word stands (an assignment, an argument,
     /// a redirection target), not only in a command name: a hostile command in one is
-    /// reported. Read one level deep, like [`Parser::generates_a_name`], and only when
-    /// the substitution is written as text (binary DICOM headers hold chance
-    /// backquotes); the bytes around it in its word may be binary (an element's header).
+    /// reported. Read [`MAX_SHELL_SUBSTITUTION_NESTING`] deep (session 21: dash ran
+    /// `x=$(echo $(sh -c …))`, read one level deep), and only when the substitution is
+    /// written as text (binary DICOM headers hold chance backquotes); the bytes around it
+    /// in its word may be binary (an element's header).
     fn judge_substitutions(&mut self, word: &Word) {
-        if self.pending.is_some() || self.nested || word.substs.is_empty() {
+        if self.pending.is_some() || word.substs.is_empty() {
+            return;
+        }
+        if self.substitution_depth >= MAX_SHELL_SUBSTITUTION_NESTING {
+            self.limit
+                .get_or_insert(("MAX_SHELL_SUBSTITUTION_NESTING", word.start));
             return;
         }
         let hostile = self.hostile;
+        let limit = std::cell::Cell::new(None);
         let runs = |content: &[u8]| {
             let mut inner = self.inner(content, hostile);
-            matches!(inner.run(), Ok(Some(_)))
+            match inner.run() {
+                Ok(Some(_)) => true,
+                Err(Stop::Limit(reached)) => {
+                    limit.set(limit.get().or(Some(reached)));
+                    false
+                }
+                _ => false,
+            }
         };
         if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
             self.bytes
@@ -1294,6 +1353,8 @@ impl Parser<'_> {
         }) {
             // From the substitution when binary bytes lead the word (see `judge`).
             self.pending = Some(if self.written(word) { word.start } else { from });
+        } else if let Some(reached) = limit.get() {
+            self.limit.get_or_insert((reached, word.start));
         }
     }
 

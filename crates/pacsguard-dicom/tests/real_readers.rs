@@ -4815,26 +4815,75 @@ fn a_file_opening_with_a_style_element_that_runs_script_is_an_alert() {
     assert!(alerts(&inspect(b"<style>p{color:red}</style><p>Report</p>")).is_empty());
 }
 
-/// Open (review s19-r10): dash runs a substitution nested in another
-/// (`x=$(echo $(sh -c …))`: the model reads one level deep) and one in the body of an
-/// unquoted here-document (`cat <<E` / `$(sh -c …)` / `E`: the body is expanded); both
-/// are clean, in a text file as in a value glued to an element header.
+/// Review s19-r10, fixed in session 21: dash runs a substitution nested in another
+/// (`x=$(echo $(sh -c …))`: the model read one level deep), one in the body of an
+/// unquoted here-document (`cat <<E` / `$(sh -c …)` / `E`: the body is expanded), and
+/// the fifth substitution of one word (only four were kept); each was clean, in a text
+/// file as in a value glued to an element header. A quoted delimiter keeps the body as
+/// written (dash runs nothing of it).
 #[test]
-#[ignore = "open, review s19-r10: substitutions nested two deep or in a here-document body"]
 fn substitutions_nested_or_in_a_here_document_are_found() {
-    for script in [
+    // After binary bytes, as in a file whose header dash reads as one word.
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
         "x=$(echo $(sh -c 'echo x > RAN'))\n",
         "cat <<E\n$(sh -c 'echo x > RAN')\nE\n",
+        "cat <<-E\n\tnote `sh -c 'echo x > RAN'`\n\tE\n",
+        "x=$(true)$(true)$(true)$(true)$(sh -c 'echo x > RAN')\n",
     ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    for quoted in [
+        "cat <<'E'\n$(sh -c 'echo x > RAN')\nE\n",
+        "cat <<\\E\n`sh -c 'echo x > RAN'`\nE\n",
+    ] {
+        assert!(
+            !runs_in_dir("dash", &["f"], b"", &[("f", quoted.as_bytes())]),
+            "dash ran {quoted:?}"
+        );
+        assert_eq!(find_shell_command(quoted.as_bytes()), None, "{quoted:?}");
+    }
+}
+
+/// MAX_SHELL_SUBSTITUTION_NESTING: a command nested that deep is found; one level deeper
+/// is a warning naming the limit (dash runs it: never silence).
+#[test]
+fn substitutions_nested_to_their_limit_are_read_and_past_it_are_a_warning() {
+    let nested = |levels: usize| {
+        format!(
+            "x={}$(sh -c 'echo x > RAN'){}\n",
+            "$(echo ".repeat(levels - 1),
+            ")".repeat(levels - 1)
+        )
+    };
+    let limit = pacsguard_dicom::MAX_SHELL_SUBSTITUTION_NESTING;
+    for levels in [limit, limit + 1] {
+        let script = nested(levels);
         assert!(
             runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
             "dash did not run {script:?}"
         );
-        assert!(
-            !alerts(&inspect(script.as_bytes())).is_empty(),
-            "{script:?}"
-        );
     }
+    let found = find_shell_command(nested(limit).as_bytes()).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let found = find_shell_command(nested(limit + 1).as_bytes()).expect("a warning");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_SHELL_SUBSTITUTION_NESTING"),
+        "{found:?}"
+    );
 }
 
 /// Review s19-r10: a cabinet file named `setup.exe.` or `setup.exe ` (Windows drops
