@@ -42,6 +42,20 @@ fn setting_digest(on: bool) -> String {
     format!("{HOST_FOUR_EYES}:{on}")
 }
 
+/// The most characters of a stored setting's value, author or reason shown in an alert:
+/// whoever edits the store writes them, and a reason of megabytes must not become a
+/// trail record of megabytes. A longer text is cut and says how long it was.
+pub const MAX_SHOWN_SETTING_CHARS: usize = 200;
+
+pub(crate) fn shown(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= MAX_SHOWN_SETTING_CHARS {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_SHOWN_SETTING_CHARS).collect();
+    format!("{head}… ({count} characters, cut at MAX_SHOWN_SETTING_CHARS)")
+}
+
 fn said(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
@@ -79,16 +93,18 @@ fn compare(stored: Option<&FleetSetting>, recorded: bool) -> Against {
         None => Against::Same(false),
         Some(s) if !s.well_formed() => Against::Laxer(format!(
             "the fleet's store holds {:?}, a value no console writes (true or false), said set by {} at {} for \"{}\"",
-            s.value.chars().take(40).collect::<String>(),
-            s.by,
+            shown(&s.value),
+            shown(&s.by),
             s.at,
-            s.reason
+            shown(&s.reason)
         )),
         Some(s) if s.on == recorded => Against::Same(s.on),
         Some(s) if s.on => Against::Stricter,
         Some(s) => Against::Laxer(format!(
             "the fleet's store says off, set by {} at {} for \"{}\", while this console's trail records it on (turned off in the database, or on another console sharing the store)",
-            s.by, s.at, s.reason
+            shown(&s.by),
+            s.at,
+            shown(&s.reason)
         )),
     }
 }
@@ -124,7 +140,12 @@ impl Console {
             }
             Against::Stricter => {
                 let s = stored.as_ref().map_or_else(String::new, |s| {
-                    format!("set by {} at {} for \"{}\"", s.by, s.at, s.reason)
+                    format!(
+                        "set by {} at {} for \"{}\"",
+                        shown(&s.by),
+                        s.at,
+                        shown(&s.reason)
+                    )
                 });
                 let mut event = self.setting_event(
                     Severity::Warning,

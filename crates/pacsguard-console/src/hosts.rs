@@ -183,9 +183,9 @@ fn four_eyes_section(
         Some(s) if s.well_formed() => format!(
             "<strong>{}</strong> (set by {} at {}: \"{}\")",
             if s.on { "on" } else { "off" },
-            esc(&s.by),
+            esc(&crate::fleet_settings::shown(&s.by)),
             crate::pages::unix_time(s.at),
-            esc(&s.reason)
+            esc(&crate::fleet_settings::shown(&s.reason))
         ),
         Some(_) | None => "<strong>off</strong> (never set for the fleet)".to_string(),
     };

@@ -6892,6 +6892,8 @@ async fn a_fleet_setting_edited_in_the_store_never_relaxes_four_eyes() {
         "UPDATE fleet_settings SET value = 'TRUE'",
         "UPDATE fleet_settings SET value = 1",
         "UPDATE fleet_settings SET value = 'off'",
+        // A reason of 100,000 characters: the alert shows MAX_SHOWN_SETTING_CHARS.
+        "UPDATE fleet_settings SET value = 'false', reason = printf('%.*c', 100000, 'x')",
         "DELETE FROM fleet_settings",
     ];
     for edit in edits {
@@ -6908,6 +6910,13 @@ async fn a_fleet_setting_edited_in_the_store_never_relaxes_four_eyes() {
             alerts[0].contains("not as this console's trail recorded it"),
             "{alerts:?}"
         );
+        assert!(alerts[0].len() < 2_000, "{edit}: {} bytes", alerts[0].len());
+        if edit.contains("100000") {
+            assert!(
+                alerts[0].contains("(100000 characters, cut at MAX_SHOWN_SETTING_CHARS)"),
+                "{alerts:?}"
+            );
+        }
     }
     // The page says so, and an approver alone signs nothing.
     sqlite3(
