@@ -19,12 +19,14 @@ use pacsguard_audit::{
 use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
 use pacsguard_trail::note::Signer;
 
-/// The fields `serve` gathers (crates/pacsguard/src/serve.rs, `BOUND_FIELDS`).
-const BOUND_FIELDS: [&str; 4] = [
+/// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
+/// crate cannot depend on the console's).
+const BOUND_FIELDS: [&str; 5] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
     "\"invitation_digest\"",
+    "\"setting_digest\"",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -204,6 +204,13 @@ pub(crate) struct Bindings {
     /// whose `created` was edited before the purge had the end of a session that never
     /// was recorded, and the real one, put back, was kept at the next start).
     sessions: HashMap<Vec<u8>, String>,
+    /// The fleet's settings as this console's trail last recorded them (`setting_digest`:
+    /// name to value), read at start and kept as the console records new ones
+    /// ([`crate::fleet_settings`]).
+    pub(crate) settings: HashMap<String, String>,
+    /// The setting's stored state last raised as `console-setting-altered`: one alert
+    /// per state found, not one per read.
+    pub(crate) setting_alerted: Option<String>,
 }
 
 impl Bindings {
@@ -270,11 +277,12 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 4] = [
+pub const BINDING_FIELDS: [&str; 5] = [
     "account_digest",
     "request_digest",
     "session_digest",
     "invitation_digest",
+    "setting_digest",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -413,6 +421,8 @@ impl Console {
         (report.unsealed_sessions, report.unsealed_step_ups) =
             self.end_unsealed_at_start(seals_on_trail)?;
         self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
+        // Proven records only: an unproven one could make a setting look laxer.
+        self.bind_settings(records)?;
         Ok(report)
     }
 

@@ -76,8 +76,8 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         Ok((below.into_iter().take(limit).collect(), older))
     }
 
-    /// The trail's records that bind the store's rows (those with an `account_digest`,
-    /// a `request_digest` or a `session_digest`), oldest first, read once at start
+    /// The trail's records that bind the store's rows (those with one of
+    /// [`crate::bound::BINDING_FIELDS`]), oldest first, read once at start
     /// ([`crate::bound`]), each said proven or not by a whole verification of the trail.
     /// The default reads every page of [`Guardian::trail`] and calls them proven: a
     /// guardian whose trail is what it holds in memory (the tests'). The guard's hands
@@ -88,10 +88,9 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
         loop {
             let (records, older) = self.trail_page(before, BOUND_RECORDS_PAGE)?;
             found.extend(records.into_iter().filter(|r| {
-                r.get("account_digest").is_some()
-                    || r.get("request_digest").is_some()
-                    || r.get("session_digest").is_some()
-                    || r.get("invitation_digest").is_some()
+                crate::bound::BINDING_FIELDS
+                    .iter()
+                    .any(|f| r.get(*f).is_some())
             }));
             match older {
                 Some(older) => before = Some(older),

@@ -8,12 +8,106 @@
 //! reason, and the console's trail records who, what and why. A console's own
 //! `needs_second_host_approver = true` still asks four eyes of its approvers whatever
 //! the fleet says (a console can be stricter than its fleet, never laxer).
+//!
+//! The store is not where a setting is proven (review s21): whoever holds the fleet's
+//! database (sqlite3 on the home's store, psql on the fleet's PostgreSQL) could turn
+//! four eyes off with an UPDATE, or write `TRUE` (read as off), and no console noticed.
+//! So each change a console makes is recorded on its trail with the value
+//! (`Event::setting_digest`), read back at start from the proven trail like the
+//! accounts' digests ([`crate::bound`]), and every read of the setting compares the
+//! store with what this console's trail recorded last:
+//! * the same: the store's value is in force;
+//! * the store stricter (on, set on another console on the shared store, or written
+//!   there): enforced, recorded on this trail with a `console-setting-altered` warning
+//!   naming who the store says set it, so it holds here from now on;
+//! * the store laxer (off or deleted while this trail says on), or a value no console
+//!   writes: four eyes stays on here, with a `console-setting-altered` alert (once per
+//!   state found), until its administrators set it (step-up, reason, recorded). A
+//!   console relaxes its four eyes only by a decision on its own trail.
+//!
+//! And turning four eyes off where it is in force is itself a decision for two
+//! administrators (the same waiting request as every four eyes): one person holding
+//! the administrator and approver roles could otherwise turn it off, approve a host's
+//! profile alone and turn it on again. Turning it on takes one.
 
-use pacsguard_events::{Action, Outcome};
-use pacsguard_store::FleetSetting;
+use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
+use pacsguard_store::{FleetSetting, HOST_FOUR_EYES};
 
-use crate::auth::{AuthError, Authenticated, Console};
+use crate::auth::{AuthError, Authenticated, Console, lock};
 use crate::roles::Role;
+
+/// What the trail records of the four-eyes setting set to `on` (`<name>:<value>`, the
+/// value as the store holds it).
+fn setting_digest(on: bool) -> String {
+    format!("{HOST_FOUR_EYES}:{on}")
+}
+
+/// The most characters of a stored setting's value, author or reason shown in an alert:
+/// whoever edits the store writes them, and a reason of megabytes must not become a
+/// trail record of megabytes. A longer text is cut and says how long it was.
+pub const MAX_SHOWN_SETTING_CHARS: usize = 200;
+
+pub(crate) fn shown(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= MAX_SHOWN_SETTING_CHARS {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_SHOWN_SETTING_CHARS).collect();
+    format!("{head}… ({count} characters, cut at MAX_SHOWN_SETTING_CHARS)")
+}
+
+fn said(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// The fleet's four eyes for host approvals as this console enforces it.
+#[derive(Clone, Debug)]
+pub struct FourEyesInForce {
+    /// Whether this console asks a second approver of each host approval.
+    pub on: bool,
+    /// The setting as the fleet's store holds it (`None`: never set).
+    pub stored: Option<FleetSetting>,
+    /// Why what is enforced here is not what the store says (the store edited, or
+    /// turned off on another console), for the Hosts page.
+    pub differs: Option<String>,
+    /// A request waiting for a second administrator to turn it off (filled in for the
+    /// Hosts page).
+    pub relaxation: Option<crate::decide::PendingAccept>,
+}
+
+/// How the store's setting stands against this console's trail.
+enum Against {
+    Same(bool),
+    /// On in the store, off (or never set) on this trail.
+    Stricter,
+    /// Off in the store or deleted, or a value no console writes, while this is what the
+    /// trail says (or, for a strange value, not on).
+    Laxer(String),
+}
+
+fn compare(stored: Option<&FleetSetting>, recorded: bool) -> Against {
+    match stored {
+        None if recorded => Against::Laxer(
+            "the setting is gone from the fleet's store (its row deleted), while this console's trail records it on".into(),
+        ),
+        None => Against::Same(false),
+        Some(s) if !s.well_formed() => Against::Laxer(format!(
+            "the fleet's store holds {:?}, a value no console writes (true or false), said set by {} at {} for \"{}\"",
+            shown(&s.value),
+            shown(&s.by),
+            s.at,
+            shown(&s.reason)
+        )),
+        Some(s) if s.on == recorded => Against::Same(s.on),
+        Some(s) if s.on => Against::Stricter,
+        Some(s) => Against::Laxer(format!(
+            "the fleet's store says off, set by {} at {} for \"{}\", while this console's trail records it on (turned off in the database, or on another console sharing the store)",
+            shown(&s.by),
+            s.at,
+            shown(&s.reason)
+        )),
+    }
+}
 
 impl Console {
     /// The fleet's four-eyes setting as its store holds it (`None`: never set).
@@ -22,9 +116,106 @@ impl Console {
     }
 
     /// Whether approving a host's profile needs a second approver here: the fleet's
-    /// setting, or this console's own configuration.
+    /// setting as this console enforces it ([`Console::host_four_eyes_in_force`]), or
+    /// this console's own configuration.
     pub fn needs_second_host_approver(&self) -> Result<bool, AuthError> {
-        Ok(self.second_host_approver || self.host_four_eyes_setting()?.is_some_and(|s| s.on))
+        Ok(self.second_host_approver || self.host_four_eyes_in_force()?.on)
+    }
+
+    /// The fleet's four eyes as this console enforces it: the store's setting checked
+    /// against this console's trail (see the module), with the alert or the record
+    /// that says so when they differ.
+    pub fn host_four_eyes_in_force(&self) -> Result<FourEyesInForce, AuthError> {
+        self.ensure_bound()?;
+        let stored = self.host_four_eyes_setting()?;
+        let recorded = lock(&self.bindings)?
+            .settings
+            .get(HOST_FOUR_EYES)
+            .is_some_and(|v| v == "true");
+        let state = format!("{stored:?}");
+        let (on, differs) = match compare(stored.as_ref(), recorded) {
+            Against::Same(on) => {
+                lock(&self.bindings)?.setting_alerted = None;
+                (on, None)
+            }
+            Against::Stricter => {
+                let s = stored.as_ref().map_or_else(String::new, |s| {
+                    format!(
+                        "set by {} at {} for \"{}\"",
+                        shown(&s.by),
+                        s.at,
+                        shown(&s.reason)
+                    )
+                });
+                let mut event = self.setting_event(
+                    Severity::Warning,
+                    format!(
+                        "console: four eyes for host approvals is on in the fleet's store ({s}) but this console's trail did not record it (set on another console sharing the store, or written in the database): enforced here from now on, and recorded"
+                    ),
+                );
+                event.setting_digest = Some(setting_digest(true));
+                self.record(event)?;
+                let mut bindings = lock(&self.bindings)?;
+                bindings
+                    .settings
+                    .insert(HOST_FOUR_EYES.to_string(), "true".to_string());
+                bindings.setting_alerted = None;
+                (true, None)
+            }
+            Against::Laxer(why) => {
+                let first = lock(&self.bindings)?.setting_alerted.as_deref() != Some(&state);
+                if first {
+                    self.record(self.setting_event(
+                        Severity::Alert,
+                        format!(
+                            "console: four eyes for host approvals is not as this console's trail recorded it: {why}. This console keeps asking a second approver of each host approval until its administrators set the fleet's four eyes on the Hosts page (turning it off takes two of them): investigate who changed the store"
+                        ),
+                    ))?;
+                    lock(&self.bindings)?.setting_alerted = Some(state);
+                }
+                (true, Some(why))
+            }
+        };
+        Ok(FourEyesInForce {
+            on,
+            stored,
+            differs,
+            relaxation: None,
+        })
+    }
+
+    fn setting_event(&self, severity: Severity, detail: String) -> Event {
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleSettingAltered,
+            severity,
+            detail,
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = Action::Accept;
+        event
+    }
+
+    /// At start, from the trail's proven records (oldest first): the newest value of
+    /// each setting this console recorded.
+    pub(crate) fn bind_settings(&self, records: &[serde_json::Value]) -> Result<(), AuthError> {
+        let mut bindings = lock(&self.bindings)?;
+        for record in records {
+            let Some((name, value)) = record
+                .get("setting_digest")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.split_once(':'))
+            else {
+                continue;
+            };
+            // Only the values a console records; anything else binds nothing.
+            if matches!(value, "true" | "false") {
+                bindings
+                    .settings
+                    .insert(name.to_string(), value.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// Sets the fleet's four eyes for host approvals, as this administrator, for
@@ -43,13 +234,24 @@ impl Console {
                 "changing the fleet's settings needs the administrator role".into(),
             ));
         }
+        self.ensure_bound()?;
+        // Turning four eyes off where it is in force takes two administrators (review
+        // s21): one person holding the administrator and approver roles turned it off,
+        // approved a host's profile alone and turned it on again, each step recorded but
+        // none refused.
+        let both;
+        let reason = if !on && self.host_four_eyes_in_force()?.on {
+            both = self.relax_four_eyes(auth, reason)?;
+            both.as_str()
+        } else {
+            reason
+        };
         let who = self.actor(&auth.name).user;
         let now = self.now();
         let before = self.host_four_eyes_setting()?;
         self.with_fleet(|db| Ok(db.set_host_four_eyes(on, &who, reason, now)?))?;
-        let said = |on: bool| if on { "on" } else { "off" };
-        let recorded = self.record(
-            self.event(
+        let mut event = self
+            .event(
                 &auth.name,
                 Action::Accept,
                 Outcome::Success,
@@ -57,11 +259,24 @@ impl Console {
                     "{} set four eyes for host approvals (needs_second_host_approver, the fleet's setting every console on its store enforces) {}, was {} (after a step-up)",
                     auth.name,
                     said(on),
-                    before.as_ref().map_or("never set", |s| said(s.on))
+                    before.as_ref().map_or("never set", |s| if s.well_formed() {
+                        said(s.on)
+                    } else {
+                        "a value no console writes"
+                    })
                 ),
             )
-            .with_reason(reason),
-        );
+            .with_reason(reason);
+        // What this console enforces from now on, read back from its trail at start.
+        event.setting_digest = Some(setting_digest(on));
+        let recorded = self.record(event);
+        if recorded.is_ok() {
+            let mut bindings = lock(&self.bindings)?;
+            bindings
+                .settings
+                .insert(HOST_FOUR_EYES.to_string(), on.to_string());
+            bindings.setting_alerted = None;
+        }
         if let Err(e) = recorded {
             let back = match &before {
                 Some(s) => {
@@ -86,4 +301,57 @@ impl Console {
         }
         Ok(())
     }
+
+    /// The request waiting for a second administrator to turn four eyes off, if any.
+    pub fn four_eyes_relaxation_waiting(&self) -> Option<crate::decide::PendingAccept> {
+        let key = relax_key();
+        self.waiting_requests().into_iter().find(|p| p.root == key)
+    }
+
+    /// Four eyes for turning four eyes off: the first administrator's request waits
+    /// ([`AuthError::Awaiting`], nothing changed); another person, an administrator
+    /// after a step-up, takes it ([`Console::take_waiting`], the one mechanism of every
+    /// four eyes: its digest on the trail, [`crate::decide::FOUR_EYES_WINDOW`],
+    /// [`Console::distinct_persons`]). Gives the reason the change records, naming both.
+    fn relax_four_eyes(&self, auth: &Authenticated, reason: &str) -> Result<String, AuthError> {
+        let Some(asked) = self.four_eyes_relaxation_waiting() else {
+            let id = self.ask_second_approver(
+                auth,
+                &relax_key(),
+                reason,
+                "false",
+                "turn four eyes for host approvals off for the fleet",
+            )?;
+            return Err(AuthError::Awaiting(format!(
+                "Turning four eyes for host approvals off awaits a second administrator (four eyes, request {id}): nothing is changed yet. Another administrator sets it off on this page within {} minutes.",
+                crate::decide::FOUR_EYES_WINDOW / 60
+            )));
+        };
+        let asked = self.take_waiting(auth, asked, reason, |asked| {
+            let role = lock(&self.db)?
+                .account_by_id(asked.asked_by_account)?
+                .and_then(|a| Role::parse(&a.role));
+            if role < Some(Role::Administrator) {
+                return Err(AuthError::Invalid(format!(
+                    "four eyes: {} who asked to turn four eyes off is no longer an administrator",
+                    asked.asked_by
+                )));
+            }
+            Ok(())
+        })?;
+        Ok(format!(
+            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
+            asked.asked_by, asked.reason, auth.name
+        ))
+    }
+}
+
+/// The key of the request waiting for a second administrator to turn four eyes off:
+/// under the host requests' prefix, so neither the Differences page lists it nor an
+/// acceptance takes it for a root ([`crate::host_approvals::HOST_REQUEST_PREFIX`]).
+fn relax_key() -> String {
+    format!(
+        "{}setting {HOST_FOUR_EYES}=false",
+        crate::host_approvals::HOST_REQUEST_PREFIX
+    )
 }

@@ -25,8 +25,9 @@ struct Fleet {
     pending: Vec<ProfileRow>,
     /// Host approvals waiting for a second approver (four eyes).
     waiting: Vec<crate::decide::PendingAccept>,
-    /// The fleet's four-eyes setting for host approvals, as its store holds it.
-    four_eyes: Option<pacsguard_store::FleetSetting>,
+    /// The fleet's four-eyes setting for host approvals as this console enforces it
+    /// (`None` until read).
+    four_eyes: Option<crate::fleet_settings::FourEyesInForce>,
     /// Why approvals awaiting their trail record could not be settled at this read (the
     /// trail could not be read, say): the page is shown all the same.
     unsettled: Option<String>,
@@ -65,7 +66,7 @@ async fn hosts_with(
                 // Without four eyes (turned off while a request waited) one approval
                 // signs: a request left is not shown as needing a second (review
                 // s19-r14).
-                fleet.four_eyes = console.host_four_eyes_setting()?;
+                let in_force = console.host_four_eyes_in_force()?;
                 // A host's current profile whose approval was superseded (the host went
                 // back to it: its store restored) waits for an approver again: offered
                 // to approve anew, knowingly (review s19-r14).
@@ -83,7 +84,11 @@ async fn hosts_with(
                     .cloned()
                     .collect();
                 fleet.pending.extend(again);
-                if console.needs_second_host_approver()? {
+                let four_eyes = console.second_host_approver || in_force.on;
+                let mut in_force = in_force;
+                in_force.relaxation = console.four_eyes_relaxation_waiting();
+                fleet.four_eyes = Some(in_force);
+                if four_eyes {
                     fleet.waiting = console
                         .waiting_requests()
                         .into_iter()
@@ -169,17 +174,35 @@ fn witnessed(host: &HostRow) -> u64 {
 }
 
 /// The fleet's four-eyes setting, and for an administrator its form.
-fn four_eyes_section(auth: &Authenticated, setting: Option<&FleetSetting>) -> String {
-    let state = match setting {
-        Some(s) => format!(
+fn four_eyes_section(
+    auth: &Authenticated,
+    in_force: Option<&crate::fleet_settings::FourEyesInForce>,
+) -> String {
+    let setting: Option<&FleetSetting> = in_force.and_then(|f| f.stored.as_ref());
+    let mut state = match setting {
+        Some(s) if s.well_formed() => format!(
             "<strong>{}</strong> (set by {} at {}: \"{}\")",
             if s.on { "on" } else { "off" },
-            esc(&s.by),
+            esc(&crate::fleet_settings::shown(&s.by)),
             crate::pages::unix_time(s.at),
-            esc(&s.reason)
+            esc(&crate::fleet_settings::shown(&s.reason))
         ),
-        None => "<strong>off</strong> (never set for the fleet)".to_string(),
+        Some(_) | None => "<strong>off</strong> (never set for the fleet)".to_string(),
     };
+    // Enforced here although the store says otherwise (see `crate::fleet_settings`).
+    if let Some(why) = in_force.and_then(|f| f.differs.as_deref()) {
+        state = format!(
+            "<strong>on</strong> on this console <em class=\"setting-altered\">(not as its trail recorded it: {}; see the alert on the audit trail; an administrator sets it here to decide)</em>",
+            esc(why)
+        );
+    }
+    if let Some(w) = in_force.and_then(|f| f.relaxation.as_ref()) {
+        state.push_str(&format!(
+            " <em class=\"awaiting-second\">turning it off awaits a second administrator: asked by {} (\"{}\"); another administrator sets it off to confirm</em>",
+            esc(&w.asked_by),
+            esc(&w.reason)
+        ));
+    }
     let form = if auth.role >= crate::roles::Role::Administrator {
         format!(
             "<form method=\"post\" action=\"/hosts/four-eyes\">\
@@ -231,6 +254,9 @@ pub(crate) async fn hosts_four_eyes(
                 if on { "on" } else { "off" }
             );
             hosts_with(&state, &auth, StatusCode::OK, Some(said)).await
+        }
+        Ok(Err(AuthError::Awaiting(said))) => {
+            hosts_with(&state, &auth, StatusCode::ACCEPTED, Some(said)).await
         }
         Ok(Err(e @ (AuthError::StepUpNeeded | AuthError::Invalid(_)))) => {
             let status = if matches!(e, AuthError::StepUpNeeded) {

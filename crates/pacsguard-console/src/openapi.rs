@@ -192,7 +192,7 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/hosts/four-eyes",
-        summary: "Sets four eyes for host approvals for the whole fleet (administrator, step-up needed): held in the fleet's store, so every console on it enforces it (a console's own `[console] needs_second_host_approver = true` still asks it of its approvers); recorded on this console's audit trail",
+        summary: "Sets four eyes for host approvals for the whole fleet (administrator, step-up needed): held in the fleet's store, so every console on it enforces it (a console's own `[console] needs_second_host_approver = true` still asks it of its approvers); recorded on this console's audit trail, and each console enforces at least the value its own trail recorded last (a laxer store is a `console-setting-altered` alert). 200: set; 202: turning it off where it is in force awaits a second administrator (another person sending the same within the four-eyes window completes it)",
         fields: &[("on", "true or false"), REASON],
         answer: "html",
     },

@@ -6797,3 +6797,267 @@ async fn without_four_eyes_for_hosts_a_request_left_waiting_is_not_shown_as_need
         page.body
     );
 }
+
+/// A console over `home` with `guard`'s trail, its fleet's tables on `fleet` (the home's
+/// store when `None`), four eyes left to the fleet's setting.
+fn fleet_setting_console(
+    home: tempfile::TempDir,
+    clock: ManualClock,
+    guard: &Arc<RecordingGuard>,
+    fleet: Option<pacsguard_store::FleetStoreAt>,
+) -> Harness {
+    let h = harness_on(home, clock, Some(guard.clone()), fleet);
+    guard.attach(&h.inbox);
+    h
+}
+
+impl Harness {
+    /// The events pushed since the last call, once the guard wrote them on its trail
+    /// (so a restart on the same guard reads them back).
+    fn written(&self, guard: &RecordingGuard) -> Vec<Event> {
+        pacsguard_console::Guardian::trail(guard, 0).expect("the guard's trail");
+        self.events()
+    }
+
+    async fn set_four_eyes(&self, cookie: &str, csrf: &str, on: &str, reason: &str) -> Response {
+        self.send(
+            "POST",
+            "/hosts/four-eyes",
+            Some(cookie),
+            &[("csrf", csrf), ("on", on), ("reason", reason)],
+        )
+        .await
+    }
+}
+
+/// Review s21, attack on session 20's fleet-wide four eyes: whoever holds the fleet's
+/// database turns four eyes off with sqlite3 (`UPDATE fleet_settings SET value =
+/// 'false'`, the row naming the administrator), writes a value no console writes
+/// (`TRUE`, `1`: read as off), or deletes the row; then one approver signs a host's
+/// profile alone, and nothing says so. Before: `needs_second_host_approver` false after
+/// each edit, the approval 200 and in effect, no alert. Now each edit is a
+/// `console-setting-altered` alert (once per state), four eyes stays on here (the
+/// approval waits, 202), also after a restart (read back from the trail); only a
+/// decision of two administrators of this console turns it off (one alone, who is also
+/// an approver, could turn it off, approve alone and turn it on again).
+#[tokio::test]
+async fn a_fleet_setting_edited_in_the_store_never_relaxes_four_eyes() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    use pacsguard_store::FleetStore as _;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let clock = ManualClock::new(START);
+    let h = fleet_setting_console(home, clock.clone(), &guard, None);
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    // A second administrator, their own person a week on.
+    let erin_password = "amber kettle on the north quay";
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("name", "erin"),
+                ("role", "administrator"),
+                ("password", erin_password),
+                ("reason", "second administrator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, _, erin_secret) = h.first_sign_in("erin", erin_password).await;
+    h.clock
+        .advance(pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD);
+    let (admin, csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &secret)
+        .await;
+    let r = h.set_four_eyes(&admin, &csrf, "true", "policy 7.2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    assert!(alerts_or_warnings(&h.written(&guard), ConsoleSettingAltered).is_empty());
+    let sqlite3 = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(&store)
+            .arg(sql)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{sql}: {out:?}");
+    };
+    let edits = [
+        "UPDATE fleet_settings SET value = 'false', reason = 'policy 7.2 withdrawn'",
+        "UPDATE fleet_settings SET value = 'TRUE'",
+        "UPDATE fleet_settings SET value = 1",
+        "UPDATE fleet_settings SET value = 'off'",
+        // A reason of 100,000 characters: the alert shows MAX_SHOWN_SETTING_CHARS.
+        "UPDATE fleet_settings SET value = 'false', reason = printf('%.*c', 100000, 'x')",
+        "DELETE FROM fleet_settings",
+    ];
+    for edit in edits {
+        sqlite3(edit);
+        assert!(
+            h.console.needs_second_host_approver().expect("read"),
+            "four eyes stays on after {edit}"
+        );
+        // Read again: the same state is not raised twice.
+        assert!(h.console.needs_second_host_approver().expect("read"));
+        let alerts = alerts_of(&h.written(&guard), ConsoleSettingAltered);
+        assert_eq!(alerts.len(), 1, "{edit}: {alerts:?}");
+        assert!(
+            alerts[0].contains("not as this console's trail recorded it"),
+            "{alerts:?}"
+        );
+        assert!(alerts[0].len() < 2_000, "{edit}: {} bytes", alerts[0].len());
+        if edit.contains("100000") {
+            assert!(
+                alerts[0].contains("(100000 characters, cut at MAX_SHOWN_SETTING_CHARS)"),
+                "{alerts:?}"
+            );
+        }
+    }
+    // The page says so, and an approver alone signs nothing.
+    sqlite3(
+        "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+         VALUES ('needs_second_host_approver', 'false', 'console:admin', 'withdrawn', 0)",
+    );
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert!(page.body.contains("setting-altered"), "{}", page.body);
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-31", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let one = "a".repeat(64);
+    db.note_profile(host, 1, &one, START, h.clock.now())
+        .expect("db");
+    let r = h
+        .approve_host(&admin, &csrf, host, 1, &one, "baseline, change 3101")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(r.body.contains("awaits a second approver"), "{}", r.body);
+    assert_eq!(
+        h.store()
+            .profile(host, 1, &one)
+            .expect("db")
+            .expect("row")
+            .approved,
+        None
+    );
+    h.written(&guard);
+
+    // After a restart the trail still says on: the edit is raised again and not obeyed.
+    let Harness { _home: home, .. } = h;
+    let h = fleet_setting_console(home, clock, &guard, None);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    assert_eq!(
+        alerts_of(&h.written(&guard), ConsoleSettingAltered).len(),
+        1,
+        "raised at the first read after the start"
+    );
+
+    // Only a decision of two administrators of this console turns it off: one alone
+    // (who is also an approver: off, approve alone, on again) waits.
+    let (admin, csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &secret)
+        .await;
+    let r = h
+        .set_four_eyes(&admin, &csrf, "false", "policy 7.2 withdrawn by the board")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(
+        r.body.contains("awaits a second administrator"),
+        "{}",
+        r.body
+    );
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    let r = h.set_four_eyes(&admin, &csrf, "false", "me again").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    let (erin, erin_csrf) = h
+        .signed_in_stepped_up("erin", erin_password, &erin_secret)
+        .await;
+    let r = h
+        .set_four_eyes(&erin, &erin_csrf, "false", "board minutes 12")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!h.console.needs_second_host_approver().expect("read"));
+    let events = h.written(&guard);
+    assert!(alerts_or_warnings(&events, ConsoleSettingAltered).is_empty());
+    assert!(
+        events.iter().any(
+            |e| e.detail.contains("erin set four eyes for host approvals")
+                && e.detail.contains(") off, was ")
+                && e.reason.as_deref().is_some_and(
+                    |r| r.contains("asked by admin") && r.contains("confirmed by erin")
+                )
+        ),
+        "{events:?}"
+    );
+}
+
+/// Review s21: two consoles on one PostgreSQL fleet store. A's administrator turns four
+/// eyes on; B, which never recorded it, enforces it with a warning and records it. Then
+/// the row is turned off with psql: neither console relaxes (an alert on each), and B's
+/// lone administrator cannot turn it off alone either. Before: B followed whatever the
+/// row said.
+#[tokio::test]
+async fn consoles_sharing_a_fleet_store_relax_four_eyes_only_by_their_own_decision() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let console = |guard: &Arc<RecordingGuard>| {
+        let home = tempfile::tempdir().expect("tempdir");
+        drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+        fleet_setting_console(home, ManualClock::new(START), guard, Some(at.clone()))
+    };
+    let (guard_a, guard_b) = (
+        Arc::new(RecordingGuard::default()),
+        Arc::new(RecordingGuard::default()),
+    );
+    let (a, b) = (console(&guard_a), console(&guard_b));
+    let (admin_a, _, secret_a) = a.first_admin().await;
+    let (admin_a, csrf_a) = a.stepped_up(&admin_a, &secret_a).await;
+    let (admin_b, _, secret_b) = b.first_admin().await;
+    let (admin_b, csrf_b) = b.stepped_up(&admin_b, &secret_b).await;
+    let needs = |h: &Harness| {
+        let console = h.console.clone();
+        // The store's client is synchronous: asked from a plain thread.
+        std::thread::spawn(move || console.needs_second_host_approver().expect("read"))
+            .join()
+            .expect("thread")
+    };
+    let r = a
+        .set_four_eyes(&admin_a, &csrf_a, "true", "policy 7.2")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(needs(&b));
+    let warned = alerts_or_warnings(&b.written(&guard_b), ConsoleSettingAltered);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("enforced here from now on"),
+        "{warned:?}"
+    );
+
+    pg.psql("UPDATE fleet_settings SET value = 'false'");
+    assert!(needs(&a) && needs(&b), "neither relaxes for an edit");
+    assert_eq!(
+        alerts_of(&a.written(&guard_a), ConsoleSettingAltered).len(),
+        1
+    );
+    assert_eq!(
+        alerts_of(&b.written(&guard_b), ConsoleSettingAltered).len(),
+        1
+    );
+    // B's lone administrator cannot relax it either: it waits for a second one.
+    let r = b
+        .set_four_eyes(&admin_b, &csrf_b, "false", "policy withdrawn")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(needs(&b));
+    let _ = csrf_a;
+}

@@ -203,6 +203,12 @@ pub struct Event {
     /// account; only the link the newest record names is redeemed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invitation_digest: Option<String>,
+    /// For a setting of the fleet a console recorded (set by its administrator, or found
+    /// in the fleet's store and enforced): `<setting name>:<value>`. The setting lives in
+    /// the fleet's store, where whoever holds the database can edit it; the newest record
+    /// on a console's trail is what that console enforces at least.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setting_digest: Option<String>,
 }
 
 impl Event {
@@ -225,6 +231,7 @@ impl Event {
             account_digest: None,
             session_digest: None,
             invitation_digest: None,
+            setting_digest: None,
         }
     }
 

@@ -194,6 +194,13 @@ finding_kinds! {
     /// was not one the console writes (edited). Two live consoles never share an id:
     /// each would settle the other's approvals awaiting their trail record.
     ConsoleIdRenewed => "console-id-renewed",
+    /// A setting of the fleet in its store (four eyes for host approvals) is not as this
+    /// console's trail last recorded it: turned off, deleted or given a value no console
+    /// writes, in the database directly or on another console sharing the store. The
+    /// console enforces the stricter of the two (four eyes on) and says so: an alert when
+    /// the store is laxer than its trail, a warning when it is stricter (set on another
+    /// console), which it then records and enforces.
+    ConsoleSettingAltered => "console-setting-altered",
     /// `media import`: a DICOMDIR record references something that cannot be a DICOM
     /// instance of the medium (an absolute path or `..`, a name PS3.10 does not allow, a
     /// file that is not DICOM, an executable): an alert, and nothing it names is copied.

@@ -2110,3 +2110,46 @@ fn one_hosts_current_profile_is_as_in_the_fleets() {
         );
     });
 }
+
+/// Review s21: the fleet's four-eyes value edited in the store to one no console writes
+/// (`TRUE`, `1`, `off`, empty) was read as off, so four eyes was off for every console.
+/// Anything but `false` now reads as on, and the value is kept for the console's alert.
+#[test]
+fn a_four_eyes_value_no_console_writes_reads_as_on() {
+    let check = |at: &FleetStoreAt, edit: &dyn Fn(&str)| {
+        let mut db = open(at);
+        assert_eq!(
+            db.host_four_eyes().expect("read"),
+            None,
+            "{}",
+            at.describe()
+        );
+        db.set_host_four_eyes(false, "console:admin", "policy 7.2", 10)
+            .expect("set");
+        let set = db.host_four_eyes().expect("read").expect("set");
+        assert!(!set.on && set.well_formed(), "{set:?}");
+        for value in ["TRUE", "1", "off", "yes", ""] {
+            edit(value);
+            let read = db.host_four_eyes().expect("read").expect("row");
+            assert!(read.on, "{}: {value:?} reads as on", at.describe());
+            assert!(!read.well_formed());
+            assert_eq!(read.value, value);
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.sqlite");
+    rusqlite::Connection::open(&path).expect("an empty store file");
+    check(&FleetStoreAt::Sqlite(path.clone()), &|value| {
+        rusqlite::Connection::open(&path)
+            .expect("sqlite")
+            .execute("UPDATE fleet_settings SET value = ?1", [value])
+            .expect("edited");
+    });
+    let server = PgServer::start();
+    check(
+        &FleetStoreAt::Postgres(server.connection_string()),
+        &|value| {
+            server.psql(&format!("UPDATE fleet_settings SET value = '{value}'"));
+        },
+    );
+}

@@ -275,13 +275,14 @@ fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
 }
 
 /// The fields whose records bind the console's store (accounts, waiting requests,
-/// sessions, enrolment links), quoted as they stand in a record's line.
-const BOUND_FIELDS: [&str; 4] = [
-    "\"account_digest\"",
-    "\"request_digest\"",
-    "\"session_digest\"",
-    "\"invitation_digest\"",
-];
+/// sessions, enrolment links, the fleet's settings), quoted as they stand in a record's
+/// line: the console's one list ([`pacsguard_console::bound::BINDING_FIELDS`]).
+fn bound_fields() -> Vec<String> {
+    pacsguard_console::bound::BINDING_FIELDS
+        .iter()
+        .map(|f| format!("\"{f}\""))
+        .collect()
+}
 
 /// The whole verification of the trail that `audit verify` does (`audit_follow` runs
 /// it and goes on from there), gathering the records that bind the console's store from
@@ -295,7 +296,9 @@ fn gather_bindings(
 )> {
     // At the limit the newest record of each account, session, request and link is kept
     // (what binds is each one's newest record), never the newest dropped.
-    let mut gather = pacsguard_audit::Gather::new(&BOUND_FIELDS).newest_per_id();
+    let fields = bound_fields();
+    let needles: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let mut gather = pacsguard_audit::Gather::new(&needles).newest_per_id();
     let (follower, report) =
         pacsguard_engine::audit_follow_gathering(home, TRAIL_VERIFY_INTERVAL, Some(&mut gather))?;
     let whole = gather.proven_records() == Some(report.report.records) && !gather.overflowed();
@@ -619,6 +622,22 @@ pub fn run(
         )),
         Err(e) => say(&format!(
             "host profile approvals awaiting their trail record could not be settled now ({e}); they are not in effect and are settled when the Hosts page is read"
+        )),
+    }
+    // The fleet's four eyes checked against this console's trail at start, not only at
+    // the first approval or Hosts page: a store edited while the console was stopped is
+    // raised now (`console-setting-altered`). A store not reachable now is checked at
+    // the first read, as every approval reads it.
+    match console.host_four_eyes_in_force() {
+        Ok(f) => {
+            if let Some(why) = f.differs {
+                say(&format!(
+                    "four eyes for host approvals is not as this console's trail recorded it ({why}): it stays on here, and a console-setting-altered alert is on the trail"
+                ));
+            }
+        }
+        Err(e) => say(&format!(
+            "the fleet's four-eyes setting could not be read now ({e}); it is checked at each approval"
         )),
     }
     if let Some(token) = console.issue_setup_token()? {

@@ -2111,3 +2111,106 @@ fn four_eyes_set_for_the_fleet_on_one_console_holds_on_another_on_the_same_store
         "{trail}"
     );
 }
+
+/// Review s21, through the real binary: the fleet's four eyes set on with the Hosts page,
+/// then turned off with sqlite3 in the home's store while `serve` is stopped. At its next
+/// start `serve` reads the value back from its proven trail (`setting_digest`), says the
+/// store is not as recorded, raises `console-setting-altered` on the trail and keeps four
+/// eyes on: an approver's approval waits for a second one. Before, the edited store was
+/// obeyed without a word.
+#[test]
+fn four_eyes_turned_off_in_the_store_while_serve_was_stopped_is_raised_at_its_start() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &[]);
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let stepped_up = |web: &Web, ahead: i64| {
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+        let (status, _) = web.curl(
+            "POST",
+            "/step-up",
+            &[("csrf", &csrf), ("code", &code(&secret, ahead))],
+        );
+        assert_eq!(status, 303);
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        body
+    };
+    let body = stepped_up(&web, 1);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/four-eyes",
+        &[("csrf", &csrf), ("on", "true"), ("reason", "policy 7.2")],
+    );
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+    let out = std::process::Command::new("sqlite3")
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_settings SET value = 'false', reason = 'withdrawn'")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    assert!(
+        server.wait_for(
+            "four eyes for host approvals is not as this console's trail recorded it",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-41",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-41", |h| h["profile"]["generation"] == 1);
+    // The session and its step-up outlive the restart (both bound to the trail).
+    let web = Web::of(&server, &console);
+    let (status, body) = web.curl("GET", "/hosts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("setting-altered"), "{body}");
+    let fields = [
+        value_of(&body, "name=\"csrf\" value=\"", '"'),
+        value_of(&body, "name=\"host\" value=\"", '"'),
+        value_of(&body, "name=\"generation\" value=\"", '"'),
+        value_of(&body, "name=\"digest\" value=\"", '"'),
+    ];
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &fields[0]),
+            ("host", &fields[1]),
+            ("generation", &fields[2]),
+            ("digest", &fields[3]),
+            ("reason", "installation baseline, change 4101"),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("awaits a second approver"), "{body}");
+    guard.stop();
+    server.stop();
+    let out = console.run(&["audit", "show", "--json"]);
+    assert!(
+        stdout(&out).contains("console-setting-altered"),
+        "{}",
+        stdout(&out)
+    );
+}

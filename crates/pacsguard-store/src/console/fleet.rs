@@ -973,12 +973,16 @@ impl FleetStore for ConsoleDb {
                 "SELECT value, changed_by, reason, changed_at FROM fleet_settings WHERE name = ?1",
                 params![HOST_FOUR_EYES],
                 |r| {
-                    Ok(FleetSetting {
-                        on: r.get::<_, String>(0)? == "true",
-                        by: r.get(1)?,
-                        reason: r.get(2)?,
-                        at: r.get(3)?,
-                    })
+                    // Whatever type an edit left in the column, read as text (an integer
+                    // 0 is a value named in the alert, not an error hiding the page).
+                    let value = match r.get::<_, rusqlite::types::Value>(0)? {
+                        rusqlite::types::Value::Text(t) => t,
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Real(f) => f.to_string(),
+                        rusqlite::types::Value::Null => "NULL".to_string(),
+                        rusqlite::types::Value::Blob(b) => format!("a blob of {} bytes", b.len()),
+                    };
+                    Ok(FleetSetting::read(value, r.get(1)?, r.get(2)?, r.get(3)?))
                 },
             )
             .optional()

@@ -34,14 +34,38 @@ pub use self::postgres::PgFleet;
 /// A setting of the whole fleet, held in its store: its value, who set it, why, when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FleetSetting {
+    /// Whether the setting is on: anything but the `false` a console writes counts as
+    /// on (fail closed: a value edited in the store to `TRUE`, `1` or `yes` was read as
+    /// off, and four eyes with it, review s21).
     pub on: bool,
+    /// The value as the store holds it (`true` or `false` when a console wrote it), so
+    /// that one written otherwise is named in the console's alert.
+    pub value: String,
     pub by: String,
     pub reason: String,
     pub at: i64,
 }
 
 /// The name of the four-eyes setting in `fleet_settings`.
-pub(crate) const HOST_FOUR_EYES: &str = "needs_second_host_approver";
+pub const HOST_FOUR_EYES: &str = "needs_second_host_approver";
+
+impl FleetSetting {
+    /// The setting as read from a stored value (see [`FleetSetting::on`]).
+    pub(crate) fn read(value: String, by: String, reason: String, at: i64) -> FleetSetting {
+        FleetSetting {
+            on: value != "false",
+            value,
+            by,
+            reason,
+            at,
+        }
+    }
+
+    /// Whether the stored value is one a console writes (`true` or `false`).
+    pub fn well_formed(&self) -> bool {
+        matches!(self.value.as_str(), "true" | "false")
+    }
+}
 
 /// What the fleet's console side needs of its store. Every method takes `&mut self`: a
 /// PostgreSQL client needs it for any query, and reconnects in it after the server

@@ -1241,12 +1241,12 @@ impl FleetStore for PgFleet {
             &[&HOST_FOUR_EYES],
         )?
         .map(|r| {
-            Ok::<_, tokio_postgres::Error>(FleetSetting {
-                on: r.try_get::<_, String>(0)? == "true",
-                by: r.try_get(1)?,
-                reason: r.try_get(2)?,
-                at: r.try_get(3)?,
-            })
+            Ok::<_, tokio_postgres::Error>(FleetSetting::read(
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+            ))
         })
         .transpose()
         .map_err(pg.e())
