@@ -2222,6 +2222,7 @@ impl Tap {
         let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
+                self.peer,
                 &name,
                 &about,
                 &queue_full_reason(full),
@@ -2242,6 +2243,7 @@ impl Tap {
                 Err(_) if ticket.expire() => {
                     not_screened(
                         &self.shared,
+                        self.peer,
                         &name,
                         &about,
                         &format!(
@@ -2396,6 +2398,7 @@ impl Tap {
             });
             not_screened(
                 &self.shared,
+                self.peer,
                 &name,
                 &about,
                 &queue_full_reason(full),
@@ -2409,10 +2412,12 @@ impl Tap {
         }
         let shared = Arc::clone(&self.shared);
         let deadline = shared.limits.screening_deadline;
+        let peer = self.peer;
         tokio::spawn(async move {
             if tokio::time::timeout(deadline, rx).await.is_err() && ticket.expire() {
                 not_screened(
                     &shared,
+                    peer,
                     &name,
                     &about,
                     &format!(
@@ -2462,6 +2467,7 @@ fn queue_full_reason(full: crate::screening_pool::Full) -> String {
 
 fn not_screened(
     shared: &Shared,
+    peer: std::net::IpAddr,
     name: &str,
     about: &str,
     why: &str,
@@ -2483,7 +2489,9 @@ fn not_screened(
     shared
         .evidence
         .record(Event::of_finding(shared.actor.clone(), finding.clone()));
-    shared.event(Outcome::Failure, name, detail);
+    // The alert above names each data set; the failure is one record per peer in a
+    // window, the rest in its summary (a flood of them is one peer's doing).
+    shared.incident(peer, Incident::NotScreened, name, detail);
     if let Some((bytes, forwarded)) = copy {
         shared
             .evidence
@@ -3401,6 +3409,67 @@ mod tests {
             *vault.copies.lock().expect("lock"),
             vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.4".to_owned(), true)],
             "its copy kept"
+        );
+    }
+
+    /// Issue 16, session 21: the data sets a peer's traffic left unscreened (queue
+    /// full, deadline) are in the per-peer summaries: each keeps its alert, the failure
+    /// records are one per peer and window, the rest counted into the summary.
+    #[tokio::test]
+    async fn data_sets_not_screened_are_summarised_per_peer() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 1, 1).expect("threads"),
+        );
+        if let Ok(mut incidents) = shared.incidents.lock() {
+            *incidents =
+                crate::refusals::Refusals::recording(crate::refusals::INCIDENT_RECORDS_PER_WINDOW);
+        }
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        shared.screening.submit(ip(), || {}).expect("queued");
+        let forwarding = tap(&shared, None);
+        for uid in ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"] {
+            forwarding.screen(instance(uid));
+        }
+        shared.summarise_refusals(true);
+        drop(hold);
+        let kept = vault.kept.0.lock().expect("lock");
+        let alerts = kept
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .filter(|f| f.kind == FindingKind::NotInspected && f.severity == Severity::Alert)
+            .count();
+        assert_eq!(alerts, 3, "each data set its alert");
+        let failures: Vec<&str> = kept
+            .iter()
+            .filter(|e| e.finding.is_none() && e.outcome == Outcome::Failure)
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(
+            failures
+                .iter()
+                .filter(|d| d.contains("not screened in time"))
+                .count(),
+            1,
+            "{failures:#?}"
+        );
+        assert!(
+            failures.iter().any(
+                |d| d.starts_with("refused: 2 further data set(s) not screened")
+                    && d.contains("from 10.0.0.1")
+            ),
+            "{failures:#?}"
         );
     }
 
