@@ -24,6 +24,8 @@ pub struct Budget {
     candidates: usize,
     parsed_bytes: usize,
     deadline: Instant,
+    /// The time limit as the message that it was reached names it.
+    time_limit: String,
     /// Why the budget ran out, once it has.
     exhausted: Option<String>,
     /// What the readers of a file read in windows take from one window to the next.
@@ -53,10 +55,22 @@ impl Default for Budget {
 
 impl Budget {
     pub fn new(time: Duration) -> Budget {
+        Budget::until(
+            Instant::now() + time,
+            format!("{} s (INSPECTION_DEADLINE)", INSPECTION_DEADLINE.as_secs()),
+        )
+    }
+
+    /// A budget whose time runs out at `deadline` (a caller's own, sooner than
+    /// [`INSPECTION_DEADLINE`]: the gateway's screening deadline of a data set, so that
+    /// a screening nobody waits for any more stops and frees its thread); `time_limit`
+    /// names it in the `not-inspected` warning ("the inspection took longer than ...").
+    pub fn until(deadline: Instant, time_limit: String) -> Budget {
         Budget {
             candidates: 0,
             parsed_bytes: 0,
-            deadline: Instant::now() + time,
+            deadline,
+            time_limit,
             exhausted: None,
             carried: Carried::default(),
         }
@@ -91,8 +105,8 @@ impl Budget {
             ));
         } else if self.candidates.is_multiple_of(64) && Instant::now() > self.deadline {
             self.exhausted = Some(format!(
-                "the inspection took longer than {} s (INSPECTION_DEADLINE)",
-                INSPECTION_DEADLINE.as_secs()
+                "the inspection took longer than {}",
+                self.time_limit
             ));
         }
         self.exhausted.is_none()
@@ -108,8 +122,8 @@ impl Budget {
     pub fn out_of_time(&mut self) -> bool {
         if self.exhausted.is_none() && Instant::now() > self.deadline {
             self.exhausted = Some(format!(
-                "the inspection took longer than {} s (INSPECTION_DEADLINE)",
-                INSPECTION_DEADLINE.as_secs()
+                "the inspection took longer than {}",
+                self.time_limit
             ));
         }
         self.exhausted.is_some()
@@ -118,6 +132,11 @@ impl Budget {
     /// When the file's time is up: the PDF reader and the whole-file readers stop there too.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The time limit as [`Budget::exhausted`] names it.
+    pub fn time_limit(&self) -> &str {
+        &self.time_limit
     }
 
     pub fn exhausted(&self) -> Option<&str> {
@@ -156,5 +175,19 @@ mod tests {
         let mut budget = Budget::new(Duration::ZERO);
         assert!(budget.out_of_time());
         assert!(!budget.charge(1));
+        assert_eq!(
+            budget.exhausted(),
+            Some("the inspection took longer than 60 s (INSPECTION_DEADLINE)")
+        );
+    }
+
+    #[test]
+    fn a_callers_deadline_is_named_as_the_caller_names_it() {
+        let mut budget = Budget::until(Instant::now(), "limits.screening_deadline (5 ms)".into());
+        assert!(budget.out_of_time());
+        assert_eq!(
+            budget.exhausted(),
+            Some("the inspection took longer than limits.screening_deadline (5 ms)")
+        );
     }
 }

@@ -204,7 +204,12 @@ impl Observations {
 
 /// Inspects the bytes of one file. Never fails: what cannot be read is itself a finding.
 pub fn inspect(bytes: &[u8]) -> Inspection {
-    let mut budget = Budget::default();
+    inspect_within(bytes, Budget::default())
+}
+
+/// [`inspect`] within `budget` (a caller's deadline: [`Budget::until`]); a budget
+/// spent is a `not-inspected` warning naming it, as always.
+pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
     let mut found = Observations::new();
     let mut inspection = match locate(bytes) {
         Some(Located::Meta {

@@ -46,6 +46,10 @@ pub enum Incident {
     /// Connections refused past the rate of their network (counted under the network's
     /// address; the prefix length), `NETWORK_RATE_FACTOR` times the peer's.
     NetworkRate(u32),
+    /// Data sets not screened for the gateway's lack of room or time (the screening
+    /// queue full, or `limits.screening_deadline` passed): each is a `not-inspected`
+    /// alert of its own; what the peer made happen is summarised here.
+    NotScreened,
 }
 
 impl Incident {
@@ -61,6 +65,9 @@ impl Incident {
             Incident::Rate => "connection(s) refused past limits.max_associations_per_minute",
             Incident::NetworkRate(_) => {
                 "connection(s) refused past their network's rate (NETWORK_RATE_FACTOR x limits.max_associations_per_minute)"
+            }
+            Incident::NotScreened => {
+                "data set(s) not screened (the screening queue full, or past limits.screening_deadline_ms; answered 0xA700 on a refusing route, forwarded on others), each a not-inspected alert of its own"
             }
         }
     }

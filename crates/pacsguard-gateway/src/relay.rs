@@ -121,6 +121,10 @@ struct Shared {
     screener: Arc<Screener>,
     /// The threads that screen ([`SCREENING_THREADS`]), and their bounded queue.
     screening: crate::screening_pool::Pool,
+    /// Set at the stop once [`STOP_GRACE`] has passed with data sets still waiting for
+    /// a screening thread: each is then recorded as not screened, with an alert and a
+    /// copy kept, rather than lost with the process unrecorded.
+    screening_abandoned: std::sync::atomic::AtomicBool,
     evidence: Arc<dyn Evidence>,
     actor: Actor,
     /// Set when [`STOP_GRACE`] has passed after a stop: associations still in flight end
@@ -581,6 +585,7 @@ impl Gateway {
         let screening = crate::screening_pool::Pool::new(
             SCREENING_THREADS,
             crate::screening_pool::SCREENING_QUEUE,
+            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
         )
         .map_err(|e| (first, e))?;
         for listener in config.listeners {
@@ -606,6 +611,7 @@ impl Gateway {
                 limits: config.limits,
                 screener,
                 screening,
+                screening_abandoned: std::sync::atomic::AtomicBool::new(false),
                 evidence,
                 actor,
                 stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
@@ -907,6 +913,15 @@ impl Gateway {
         let until = Instant::now() + STOP_GRACE;
         while shared.screening.busy() > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if shared.screening.busy() > 0 {
+            // What still waits is not screened: each is recorded so (an alert, a copy
+            // kept), which takes a moment each, rather than lost with the process.
+            shared.screening_abandoned.store(true, Ordering::Release);
+            let until = Instant::now() + STOP_GRACE;
+            while shared.screening.busy() > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         // What the budgets changed since the saver's last write is kept before the stop.
         shared.save_lockouts();
@@ -1494,6 +1509,7 @@ async fn association(
         )
         .with_contexts(negotiated.clone()),
         memory: Arc::clone(&memory),
+        peer: crate::places::peer_key(addr.ip()),
         towards: "upstream",
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
@@ -1900,6 +1916,9 @@ struct Tap {
     assembler: Assembler,
     /// The peer's share of the screening memory (`Shared::peer_memory`).
     memory: Arc<MemoryBudget>,
+    /// The peer (`places::peer_key`): its data sets share the screening queue fairly
+    /// with other peers' (`screening_pool`).
+    peer: std::net::IpAddr,
     /// Where what this tap sees goes ("upstream", "to the peer"), for the records.
     towards: &'static str,
     counts: Arc<Counts>,
@@ -2079,6 +2098,7 @@ impl Tap {
             syntaxes: Arc::clone(&self.syntaxes),
             assembler: Assembler::new(0, Arc::clone(&self.memory)),
             memory: Arc::clone(&self.memory),
+            peer: self.peer,
             towards: self.towards,
             counts: Arc::clone(&self.counts),
             hold: None,
@@ -2169,10 +2189,13 @@ impl Tap {
         let towards = self.towards;
         let about = about(&instance);
         let name = format!("{}/{uid}", self.object);
-        let ticket = crate::screening_pool::Ticket::new();
+        // Its screening stops at the deadline the sender is answered at (below).
+        let ticket = crate::screening_pool::Ticket::until(
+            Instant::now() + self.shared.limits.screening_deadline,
+        );
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let job_ticket = Arc::clone(&ticket);
-        let submitted = self.shared.screening.submit(move || {
+        let submitted = self.shared.screening.submit(self.peer, move || {
             let refusal = screen_caught(
                 &shared,
                 &object,
@@ -2196,12 +2219,13 @@ impl Tap {
             })
         };
         let deadline = self.shared.limits.screening_deadline;
-        let refusal = if submitted.is_err() {
+        let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
+                self.peer,
                 &name,
                 &about,
-                &queue_full_reason(),
+                &queue_full_reason(full),
                 &format!(
                     "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
                 ),
@@ -2214,11 +2238,12 @@ impl Tap {
         } else {
             match tokio::time::timeout(deadline, &mut rx).await {
                 Ok(done) => done.unwrap_or_else(|_| failed()),
-                // The deadline answers: the screening goes on beside, and records what
-                // it finds (and keeps a copy of an alert's data set) when it ends.
+                // The deadline answers: the screening stops there (its budget ends at it)
+                // and records what it found by then, keeping a copy of the data set.
                 Err(_) if ticket.expire() => {
                     not_screened(
                         &self.shared,
+                        self.peer,
                         &name,
                         &about,
                         &format!(
@@ -2226,7 +2251,7 @@ impl Tap {
                             deadline.as_millis()
                         ),
                         &format!(
-                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}; its screening goes on and is recorded when it ends"
+                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}; its screening stops there and what it found by then is recorded"
                         ),
                         None,
                     );
@@ -2316,7 +2341,7 @@ impl Tap {
 
     /// Screens a data set off the relay's path: the data set is already on its way. A
     /// forwarded one not screened within `limits.screening_deadline` raises a
-    /// `not-inspected` alert then (its screening goes on and keeps a quarantine copy);
+    /// `not-inspected` alert then (its screening stops there and keeps a quarantine copy);
     /// one the queue has no room for raises it at once, and its copy is kept.
     fn screen(&self, instance: Instance) {
         let shared = Arc::clone(&self.shared);
@@ -2328,12 +2353,20 @@ impl Tap {
         let towards = self.towards;
         let about = about(&instance);
         let name = format!("{}/{}", self.object, instance.sop_instance);
-        let ticket = crate::screening_pool::Ticket::new();
+        // Nobody waits for a held one (its association ended): no deadline; a forwarded
+        // one's screening stops at the deadline its alert is raised at (below).
+        let ticket = if held {
+            crate::screening_pool::Ticket::new()
+        } else {
+            crate::screening_pool::Ticket::until(
+                Instant::now() + self.shared.limits.screening_deadline,
+            )
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // The instance is taken back from here when the queue is full (its copy is kept).
         let slot = Arc::new(std::sync::Mutex::new(Some(instance)));
         let job = (Arc::clone(&slot), Arc::clone(&ticket), ts.clone());
-        let submitted = self.shared.screening.submit(move || {
+        let submitted = self.shared.screening.submit(self.peer, move || {
             let (slot, ticket, ts) = job;
             let Some(instance) = slot.lock().ok().and_then(|mut s| s.take()) else {
                 return;
@@ -2355,7 +2388,7 @@ impl Tap {
         } else {
             "it went upstream as read (a forwarding route holds nothing back)"
         };
-        if submitted.is_err() {
+        if let Err(full) = submitted {
             let instance = slot.lock().ok().and_then(|mut s| s.take());
             let copy = instance.and_then(|i| {
                 i.bytes
@@ -2365,9 +2398,10 @@ impl Tap {
             });
             not_screened(
                 &self.shared,
+                self.peer,
                 &name,
                 &about,
-                &queue_full_reason(),
+                &queue_full_reason(full),
                 fate,
                 copy.map(|c| (c, !held)),
             );
@@ -2378,10 +2412,12 @@ impl Tap {
         }
         let shared = Arc::clone(&self.shared);
         let deadline = shared.limits.screening_deadline;
+        let peer = self.peer;
         tokio::spawn(async move {
             if tokio::time::timeout(deadline, rx).await.is_err() && ticket.expire() {
                 not_screened(
                     &shared,
+                    peer,
                     &name,
                     &about,
                     &format!(
@@ -2389,7 +2425,7 @@ impl Tap {
                         deadline.as_millis()
                     ),
                     &format!(
-                        "{fate}; its screening goes on, is recorded when it ends and keeps a copy in quarantine"
+                        "{fate}; its screening stops there, records what it found by then and keeps a copy in quarantine"
                     ),
                     None,
                 );
@@ -2415,15 +2451,23 @@ fn about(instance: &Instance) -> String {
 /// kept in quarantine as any alert's data set is.
 /// Why a data set the screening queue had no room for was not screened (the same
 /// words on refusing and forwarding routes).
-fn queue_full_reason() -> String {
-    format!(
-        "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
-        crate::screening_pool::SCREENING_QUEUE
-    )
+fn queue_full_reason(full: crate::screening_pool::Full) -> String {
+    match full {
+        crate::screening_pool::Full::Queue => format!(
+            "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
+            crate::screening_pool::SCREENING_QUEUE
+        ),
+        crate::screening_pool::Full::Peer => format!(
+            "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
+            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
+            crate::screening_pool::SCREENING_QUEUE
+        ),
+    }
 }
 
 fn not_screened(
     shared: &Shared,
+    peer: std::net::IpAddr,
     name: &str,
     about: &str,
     why: &str,
@@ -2445,7 +2489,9 @@ fn not_screened(
     shared
         .evidence
         .record(Event::of_finding(shared.actor.clone(), finding.clone()));
-    shared.event(Outcome::Failure, name, detail);
+    // The alert above names each data set; the failure is one record per peer in a
+    // window, the rest in its summary (a flood of them is one peer's doing).
+    shared.incident(peer, Incident::NotScreened, name, detail);
     if let Some((bytes, forwarded)) = copy {
         shared
             .evidence
@@ -2565,10 +2611,44 @@ fn screen_instance(
     let mut findings = Vec::new();
     let mut disagreements: Vec<String> = Vec::new();
     let mut file = None;
+    // Its deadline passed while it waited for a thread, or the gateway stopped: not
+    // screened at all (below).
+    let mut waited_out = false;
+    let stopped = !ticket.is_late()
+        && shared
+            .screening_abandoned
+            .load(std::sync::atomic::Ordering::Acquire);
+    let named = stopped.then(|| about(&instance));
     let Instance {
         bytes, reservation, ..
     } = instance;
     match bytes {
+        // Its deadline passed while it waited in the queue (`Tap::hold`, `Tap::screen`):
+        // the sender was answered 0xA700 or the forwarding route's alert raised, so its
+        // screening would answer no one and take a thread other peers' data sets wait
+        // for (issue 16). It is not screened; a copy is kept, as for a late verdict.
+        Ok(data) if ticket.is_late() || stopped => {
+            waited_out = true;
+            if stopped {
+                // Nobody raised its alert yet (its deadline had not come).
+                findings.push(Finding::new(
+                    path.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Alert,
+                    format!(
+                        "{} not screened: the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
+                        named.unwrap_or_default(),
+                        STOP_GRACE.as_secs()
+                    ),
+                ));
+            }
+            file = Some(part10(
+                &instance.sop_class,
+                &instance.sop_instance,
+                ts,
+                &data,
+            ));
+        }
         Ok(data) => {
             let bytes = rescue.insert(part10(
                 &instance.sop_class,
@@ -2586,7 +2666,20 @@ fn screen_instance(
                     instance.sop_instance
                 );
             }
-            let screened = shared.screener.worker().screen(&path, bytes);
+            // Stopped at its deadline: past it the sender has its answer or the alert
+            // is raised, and the thread is for the data sets that still wait.
+            let screened = match ticket.deadline() {
+                Some(deadline) => shared.screener.worker().screen_until(
+                    &path,
+                    bytes,
+                    deadline,
+                    format!(
+                        "limits.screening_deadline ({} ms)",
+                        shared.limits.screening_deadline.as_millis()
+                    ),
+                ),
+                None => shared.screener.worker().screen(&path, bytes),
+            };
             // The data set's own UIDs (the screener reads (0008,0016)/(0008,0018) over
             // the meta group written from the command): a receiver may file the
             // instance under them, so a difference is named where it can be searched.
@@ -2613,14 +2706,22 @@ fn screen_instance(
         Err(why) => findings.push(Finding::new(
             path.clone(),
             FindingKind::NotInspected,
-            Severity::Warning,
+            // Larger than the size the operator set: a warning, as `scan` gives a file
+            // too large for it. Memory taken by data sets in flight is another matter:
+            // a peer can hold its share with data sets it never finishes and then send
+            // what it likes unscreened (issue 16, session 21), so, like a full
+            // screening queue, it is an alert.
+            match why {
+                Skipped::TooLarge => Severity::Warning,
+                Skipped::MemoryBudget => Severity::Alert,
+            },
             match why {
                 Skipped::TooLarge => format!(
                     "data set of {} bytes is larger than limits.max_inspected_bytes ({}): relayed without screening",
                     instance.size, shared.limits.max_inspected_bytes
                 ),
                 Skipped::MemoryBudget => format!(
-                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}) or this peer's share of it (limits.inspection_memory_per_peer_bytes, {}): relayed without screening",
+                    "data set of {} bytes arrived while data sets in flight held limits.inspection_memory_bytes ({}) or this peer's share of it (limits.inspection_memory_per_peer_bytes, {}): relayed without screening; no copy kept (its bytes were not held: that is the budget)",
                     instance.size,
                     shared.limits.inspection_memory_bytes,
                     shared.limits.inspection_memory_per_peer
@@ -2667,17 +2768,20 @@ fn screen_instance(
     // 0xA700 on a refusing route, a forwarding route's alert was raised; this verdict
     // comes late and is recorded as such, the data set kept whatever was found.
     let late = !ticket.screened();
-    if late && let Policy::Held { .. } = policy {
+    if (late || stopped)
+        && let Policy::Held { .. } = policy
+    {
         refusal = Some(Refusal {
             status: STATUS_REFUSED_UNSCREENED,
             comment: NOT_SCREENED_IN_TIME.to_owned(),
         });
     }
-    let outcome = if findings.is_empty() && disagreements.is_empty() && refusal.is_none() {
-        Outcome::Success
-    } else {
-        Outcome::Findings
-    };
+    let outcome =
+        if findings.is_empty() && disagreements.is_empty() && refusal.is_none() && !waited_out {
+            Outcome::Success
+        } else {
+            Outcome::Findings
+        };
     let towards = match policy {
         Policy::Held { towards, .. } => towards,
         Policy::Forwarded => "upstream",
@@ -2687,31 +2791,32 @@ fn screen_instance(
         (Some(_), true) => "refused",
         (Some(_), false) => "not forwarded",
     };
+    // What was not held (too large, the memory budget spent) has no copy to keep.
+    let kept = (alerts > 0 || late) && file.is_some();
+    let copy = if kept {
+        ", a copy kept in quarantine"
+    } else {
+        ""
+    };
     let fate = match &refusal {
-        None if alerts > 0 || late => {
-            ", forwarded all the same, a copy kept in quarantine".to_owned()
-        }
+        None if alerts > 0 || late => format!(", forwarded all the same{copy}"),
         None => String::new(),
-        Some(_) if !instance.complete => format!(
-            ", held for screening on a refusing route and never forwarded{}",
-            if alerts > 0 {
-                ", a copy kept in quarantine"
-            } else {
-                ""
-            }
-        ),
+        Some(_) if !instance.complete => {
+            format!(", held for screening on a refusing route and never forwarded{copy}")
+        }
         Some(r) => format!(
-            "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{}",
-            r.status,
-            r.comment,
-            if alerts > 0 || late {
-                ", a copy kept in quarantine"
-            } else {
-                ""
-            }
+            "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{copy}",
+            r.status, r.comment,
         ),
     };
-    let fate = if late {
+    let fate = if stopped {
+        format!("{fate}; not screened: the gateway stopped before a screening thread took it")
+    } else if waited_out {
+        format!(
+            "{fate}; not screened: limits.screening_deadline ({} ms) passed while it waited for a screening thread",
+            shared.limits.screening_deadline.as_millis()
+        )
+    } else if late {
         format!(
             "{fate}; screened after limits.screening_deadline ({} ms) had passed",
             shared.limits.screening_deadline.as_millis()
@@ -2740,9 +2845,7 @@ fn screen_instance(
             }
         ),
     );
-    if (alerts > 0 || late)
-        && let Some(bytes) = file
-    {
+    if kept && let Some(bytes) = file {
         if late && alerts == 0 {
             // The vault keeps a copy for a reason: its late screening's.
             findings.push(Finding::new(
@@ -3028,7 +3131,7 @@ mod tests {
         shared_with(
             limits,
             Arc::new(Kept::default()),
-            crate::screening_pool::Pool::new(1, 4).expect("threads"),
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
         )
     }
 
@@ -3050,6 +3153,7 @@ mod tests {
             limits,
             screener: Arc::new(Screener::default()),
             screening,
+            screening_abandoned: std::sync::atomic::AtomicBool::new(false),
             evidence,
             passcode_check: crate::identity::refuse_every_passcode,
             screening_thread: || {},
@@ -3114,6 +3218,7 @@ mod tests {
             syntaxes: Arc::new(syntaxes),
             assembler: Assembler::new(0, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
+            peer: ip(),
             towards: "upstream",
             counts: Arc::default(),
             hold,
@@ -3131,20 +3236,20 @@ mod tests {
         let shared = shared_with(
             limits.clone(),
             Arc::clone(&vault) as Arc<dyn Evidence>,
-            crate::screening_pool::Pool::new(1, 1).expect("threads"),
+            crate::screening_pool::Pool::new(1, 1, 1).expect("threads"),
         );
         // The one thread held in a job, the one place of the queue taken.
         let (hold, held) = std::sync::mpsc::channel::<()>();
         let (started, start) = std::sync::mpsc::channel::<()>();
         shared
             .screening
-            .submit(move || {
+            .submit(ip(), move || {
                 let _ = started.send(());
                 let _ = held.recv();
             })
             .expect("first");
         start.recv().expect("started");
-        shared.screening.submit(|| {}).expect("queued");
+        shared.screening.submit(ip(), || {}).expect("queued");
 
         let mut refusing = tap(
             &shared,
@@ -3196,6 +3301,176 @@ mod tests {
             "the forwarded one's copy is kept, the refused one needs none"
         );
         drop(hold);
+    }
+
+    /// Issue 16, session 21: a data set whose deadline passed while it waited for a
+    /// screening thread was still screened when its turn came, answering no one (the
+    /// sender had its 0xA700, the forwarding route its alert) and taking a thread other
+    /// peers' data sets waited for. It is now not screened at all, recorded as such,
+    /// and its copy kept.
+    #[tokio::test]
+    async fn a_data_set_whose_deadline_passed_in_the_queue_is_not_screened() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits {
+            screening_deadline: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let shared = shared_with(
+            limits,
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        let details = || -> Vec<String> {
+            vault
+                .kept
+                .0
+                .lock()
+                .map(|k| k.iter().map(|e| e.detail.clone()).collect())
+                .unwrap_or_default()
+        };
+        tap(&shared, None).screen(instance("1.2.3.4.3"));
+        until("the deadline's alert", || {
+            details()
+                .iter()
+                .any(|d| d.contains("its screening did not end within"))
+        })
+        .await;
+        drop(hold);
+        until("the screening pool idle", || shared.screening.busy() == 0).await;
+        let details = details();
+        assert!(
+            details.iter().any(|d| d.contains("1.2.3.4.3")
+                && d.contains("not screened: limits.screening_deadline (1 ms) passed while it waited for a screening thread")),
+            "{details:#?}"
+        );
+        assert_eq!(
+            *vault.copies.lock().expect("lock"),
+            vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.3".to_owned(), true)],
+            "its copy kept"
+        );
+    }
+
+    /// Issue 16, session 21: at the stop, data sets still waiting for a screening
+    /// thread after `STOP_GRACE` were lost with the process: forwarded, never screened,
+    /// no alert (their deadline had not come) and no copy. Each is now recorded as not
+    /// screened, with an alert naming it, and its copy kept.
+    #[tokio::test]
+    async fn a_data_set_still_waiting_when_the_gateway_stops_is_alerted_and_kept() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        tap(&shared, None).screen(instance("1.2.3.4.4"));
+        // What `Gateway::serve` does when the grace has passed with jobs waiting.
+        shared
+            .screening_abandoned
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(hold);
+        until("the screening pool idle", || shared.screening.busy() == 0).await;
+        let kept = vault.kept.0.lock().expect("lock");
+        assert!(
+            kept.iter()
+                .filter_map(|e| e.finding.as_ref())
+                .any(|f| f.kind == FindingKind::NotInspected
+                    && f.severity == Severity::Alert
+                    && f.detail.contains("1.2.3.4.4")
+                    && f.detail.contains("the gateway stopped")),
+            "{kept:#?}"
+        );
+        assert!(
+            kept.iter().any(|e| e
+                .detail
+                .contains("not screened: the gateway stopped before a screening thread took it")),
+            "{kept:#?}"
+        );
+        assert_eq!(
+            *vault.copies.lock().expect("lock"),
+            vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.4".to_owned(), true)],
+            "its copy kept"
+        );
+    }
+
+    /// Issue 16, session 21: the data sets a peer's traffic left unscreened (queue
+    /// full, deadline) are in the per-peer summaries: each keeps its alert, the failure
+    /// records are one per peer and window, the rest counted into the summary.
+    #[tokio::test]
+    async fn data_sets_not_screened_are_summarised_per_peer() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 1, 1).expect("threads"),
+        );
+        if let Ok(mut incidents) = shared.incidents.lock() {
+            *incidents =
+                crate::refusals::Refusals::recording(crate::refusals::INCIDENT_RECORDS_PER_WINDOW);
+        }
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        shared.screening.submit(ip(), || {}).expect("queued");
+        let forwarding = tap(&shared, None);
+        for uid in ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"] {
+            forwarding.screen(instance(uid));
+        }
+        shared.summarise_refusals(true);
+        drop(hold);
+        let kept = vault.kept.0.lock().expect("lock");
+        let alerts = kept
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .filter(|f| f.kind == FindingKind::NotInspected && f.severity == Severity::Alert)
+            .count();
+        assert_eq!(alerts, 3, "each data set its alert");
+        let failures: Vec<&str> = kept
+            .iter()
+            .filter(|e| e.finding.is_none() && e.outcome == Outcome::Failure)
+            .map(|e| e.detail.as_str())
+            .collect();
+        assert_eq!(
+            failures
+                .iter()
+                .filter(|d| d.contains("not screened in time"))
+                .count(),
+            1,
+            "{failures:#?}"
+        );
+        assert!(
+            failures.iter().any(
+                |d| d.starts_with("refused: 2 further data set(s) not screened")
+                    && d.contains("from 10.0.0.1")
+            ),
+            "{failures:#?}"
+        );
     }
 
     #[test]
@@ -3436,6 +3711,7 @@ mod tests {
             syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
+            peer: ip(),
             towards: "upstream",
             counts: Arc::default(),
             hold: None,

@@ -16,7 +16,8 @@ mod rules;
 use std::path::Path;
 
 use pacsguard_dicom::{
-    Budget, Container, Inspection, inspect, inspect_first_window, inspect_head, inspect_window,
+    Budget, Container, Inspection, inspect_first_window, inspect_head, inspect_window,
+    inspect_within,
 };
 use pacsguard_events::{Finding, FindingKind, Severity};
 use sha2::{Digest as _, Sha256};
@@ -81,9 +82,43 @@ pub struct Worker<'s> {
 impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
+        self.screen_within(path, bytes, Budget::default())
+    }
+
+    /// [`Worker::screen`] until `deadline` at the latest, the caller's (sooner than the
+    /// inspection's own): the inspection's searches stop there ([`Budget::until`]) and
+    /// the rules are not applied once it has passed, each a `not-inspected` warning
+    /// naming `time_limit`, so that a screening nobody waits for any more ends and frees
+    /// its thread (the gateway's `limits.screening_deadline`).
+    pub fn screen_until(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        deadline: std::time::Instant,
+        time_limit: String,
+    ) -> Screened {
+        self.screen_within(path, bytes, Budget::until(deadline, time_limit))
+    }
+
+    fn screen_within(&mut self, path: &Path, bytes: &[u8], budget: Budget) -> Screened {
         let name = path.file_name().map(|n| n.to_string_lossy());
-        let inspection = inspect(bytes).named(name.as_deref().unwrap_or(""));
-        let mut screened = self.screen_inspected(path, bytes, inspection);
+        let deadline = budget.deadline();
+        let time_limit = budget.time_limit().to_owned();
+        let inspection = inspect_within(bytes, budget).named(name.as_deref().unwrap_or(""));
+        let mut screened = if self.scanner.is_some() && std::time::Instant::now() > deadline {
+            let scanner = self.scanner.take();
+            let mut screened = self.screen_inspected(path, bytes, inspection);
+            self.scanner = scanner;
+            screened.findings.push(Finding::new(
+                path.to_path_buf(),
+                FindingKind::NotInspected,
+                Severity::Warning,
+                format!("YARA rules not applied: the inspection took longer than {time_limit}"),
+            ));
+            screened
+        } else {
+            self.screen_inspected(path, bytes, inspection)
+        };
         if let Some(list) = &self.screener.hashlist {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
             screened

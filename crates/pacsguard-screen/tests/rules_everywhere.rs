@@ -69,3 +69,48 @@ fn builtin_rules_apply_to_bare_and_deflated_data_sets() {
         "{hits:?}"
     );
 }
+
+/// Issue 16, session 21: a screening given a caller's deadline (the gateway's
+/// `limits.screening_deadline`) stops there: past it the rules are not applied, and
+/// that is a `not-inspected` warning naming the deadline, never silence. Before it, the
+/// same data set is screened as ever.
+#[test]
+fn rules_are_not_applied_past_the_callers_deadline_and_that_is_said() {
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.9")
+        .without_pixels()
+        .element(0x0020, 0x4000, *b"LT", EICAR)
+        .build();
+    let rules = Rules::compile(&[RuleSource::builtin()]).expect("built-in rules");
+    let screener = Screener::new(Some(rules), None);
+    let mut worker = screener.worker();
+    let path = Path::new("dicom://CT1@127.0.0.1:1/PACS/x");
+    let limit = "limits.screening_deadline (1 ms)".to_owned();
+    let late = worker.screen_until(path, &plain, std::time::Instant::now(), limit.clone());
+    let details: Vec<&str> = late.findings.iter().map(|f| f.detail.as_str()).collect();
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("pacsguard_eicar_test_file")),
+        "{details:#?}"
+    );
+    assert!(
+        late.findings.iter().any(|f| f.kind == pacsguard_events::FindingKind::NotInspected
+            && f.detail
+                == "YARA rules not applied: the inspection took longer than limits.screening_deadline (1 ms)"),
+        "{details:#?}"
+    );
+    let in_time = worker.screen_until(
+        path,
+        &plain,
+        std::time::Instant::now() + std::time::Duration::from_secs(600),
+        limit,
+    );
+    assert!(
+        in_time
+            .findings
+            .iter()
+            .any(|f| f.detail.contains("pacsguard_eicar_test_file")),
+        "{:#?}",
+        in_time.findings
+    );
+}
