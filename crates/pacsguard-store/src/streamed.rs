@@ -35,6 +35,10 @@ pub struct StoredBaseline {
     /// Digest of the acceptances the signature was verified with: a new signature
     /// covers these, not rows written into the store since.
     acceptances: [u8; 32],
+    /// Verified from the stored leaf rows (signed v3): a save then rewrites only the
+    /// leaf rows of the chunks it writes. Otherwise (signed v1/v2, the leaves computed
+    /// from the chunks) every leaf row is written.
+    leaves_stored: bool,
 }
 
 /// What was verified of one root's chunks.
@@ -50,6 +54,9 @@ struct RootChunks {
     /// Chunks written in this save (read back at commit: the signature must cover the
     /// bytes stored, not the ones meant).
     fresh: Vec<usize>,
+    /// Patched in place ([`StreamedSave::patch_root`]): only the `fresh` chunks' leaf
+    /// rows change; a root written whole has all of its leaf rows replaced.
+    patched: bool,
 }
 
 impl RootChunks {
@@ -138,6 +145,7 @@ impl Store {
                         info,
                         chunks,
                         acceptances,
+                        leaves_stored: true,
                     }));
                 }
                 // Not signed v3 (leaf rows left by a v3 save, then a v2 signature
@@ -178,6 +186,7 @@ impl Store {
                 bytes: 0,
                 leaves: Vec::new(),
                 fresh: Vec::new(),
+                patched: false,
             };
             while let Some(row) = rows.next().map_err(self.sql())? {
                 let seq: i64 = row.get(0).map_err(self.sql())?;
@@ -220,6 +229,7 @@ impl Store {
             info,
             chunks,
             acceptances,
+            leaves_stored: false,
         }))
     }
 
@@ -282,6 +292,7 @@ impl Store {
                 bytes: leaves.iter().fold(0u64, |b, l| b.saturating_add(l.bytes)),
                 leaves,
                 fresh: Vec::new(),
+                patched: false,
             });
         }
         Ok(chunks)
@@ -592,6 +603,7 @@ impl StreamedSave<'_> {
                 bytes: 0,
                 leaves: Vec::new(),
                 fresh: Vec::new(),
+                patched: false,
             },
         ));
         self.staging = staging;
@@ -635,6 +647,7 @@ impl StreamedSave<'_> {
                 bytes: chunks.bytes,
                 leaves: chunks.leaves.clone(),
                 fresh: Vec::new(),
+                patched: true,
             },
         ));
         Ok(())
@@ -1005,13 +1018,60 @@ impl StreamedSave<'_> {
                 }
             }
         }
-        merkle::write_leaves(
-            &self.tx,
-            roots
-                .iter()
-                .map(|(s, c)| (s.path.as_path(), c.leaves.as_slice())),
-        )
-        .map_err(self.sql())?;
+        match kept {
+            // Only the leaf rows of what this save wrote change: a root written whole
+            // has its rows replaced, a root patched in place the rows of its patched
+            // chunks, a root removed loses them; a root kept has its rows as verified.
+            Some(kept) if kept.leaves_stored => {
+                for path in &self.removed {
+                    merkle::delete_leaves(&self.tx, path).map_err(self.sql())?;
+                }
+                for (spec, chunks) in &self.written {
+                    if chunks.patched {
+                        merkle::replace_leaves(
+                            &self.tx,
+                            &spec.path,
+                            chunks
+                                .fresh
+                                .iter()
+                                .filter_map(|&seq| chunks.leaves.get(seq).map(|leaf| (seq, leaf))),
+                        )
+                    } else {
+                        merkle::delete_leaves(&self.tx, &spec.path).and_then(|()| {
+                            merkle::replace_leaves(
+                                &self.tx,
+                                &spec.path,
+                                chunks.leaves.iter().enumerate(),
+                            )
+                        })
+                    }
+                    .map_err(self.sql())?;
+                }
+            }
+            // First save, or a store signed v1/v2: its leaf rows, if any, are not the
+            // ones verified.
+            _ => merkle::write_leaves(
+                &self.tx,
+                roots
+                    .iter()
+                    .map(|(s, c)| (s.path.as_path(), c.leaves.as_slice())),
+            )
+            .map_err(self.sql())?,
+        }
+        // What is signed is what the store holds: every root's leaf rows, as this
+        // transaction reads them, are the leaves the tree is computed over (n / 4,096
+        // small rows; a row altered beside the save is refused, not signed around).
+        for (spec, chunks) in &roots {
+            let rows = merkle::read_leaves(&self.tx, &spec.path)
+                .map_err(self.sql())?
+                .map_err(|reason| self.corrupt(reason))?;
+            if rows != chunks.leaves {
+                return Err(self.corrupt(format!(
+                    "the chunk leaves of {} are not the ones verified or written: the store changed while the new baseline was written",
+                    spec.path.display()
+                )));
+            }
+        }
         let digest = merkle::baseline_root(
             generation,
             created,

@@ -1094,6 +1094,75 @@ fn a_patch_signs_no_chunk_it_did_not_read_back() {
 }
 
 #[test]
+fn a_patch_writes_only_its_leaf_rows_and_signs_the_rows_stored() {
+    // Issue 15: a save rewrote every leaf row (`write_leaves`); a patch now writes only
+    // the rows of the chunks it changed, and reads every root's rows back before it
+    // signs: a leaf row of `/z` edited beside the save is refused, not rewritten over
+    // from memory nor signed around. Without the edit the same patch commits, and only
+    // the patched chunk's row differs.
+    let (_dir, path, key, base) = saved_three();
+    let leaves = |path: &std::path::Path| -> Vec<(Vec<u8>, i64, Vec<u8>)> {
+        let conn = rusqlite::Connection::open(path).expect("open raw");
+        let mut stmt = conn
+            .prepare("SELECT root, seq, hash FROM chunk_leaves ORDER BY root, seq")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let pacs = base.root(std::path::Path::new("/srv/pacs")).expect("root");
+    let before = leaves(&path);
+    for edit in [true, false] {
+        let mut store = Store::open(&path).expect("open");
+        let stored = store
+            .load_streamed(&key.verifying_key())
+            .expect("load")
+            .expect("present");
+        if edit {
+            rusqlite::Connection::open(&path)
+                .expect("open raw")
+                .execute_batch(
+                    "UPDATE chunk_leaves SET files = files + 1 WHERE root = CAST('/z' AS BLOB)",
+                )
+                .expect("edit");
+        }
+        let mut writer = store.begin_streamed_save().expect("begin");
+        writer.patch_root(&stored, &pacs.spec).expect("patch");
+        let old = writer.patched_chunk(1).expect("chunk");
+        writer.patch_chunk(1, &old, &old[1..]).expect("patched");
+        writer.end_patch(true).expect("kept");
+        let result = writer.commit(8, 99, Some(&stored), &key, None);
+        if edit {
+            let err = result.expect_err("signed around an edited leaf row");
+            assert!(err.to_string().contains("chunk leaves of /z"), "{err}");
+            rusqlite::Connection::open(&path)
+                .expect("open raw")
+                .execute_batch(
+                    "UPDATE chunk_leaves SET files = files - 1 WHERE root = CAST('/z' AS BLOB)",
+                )
+                .expect("undo");
+        } else {
+            result.expect("commit");
+        }
+    }
+    let after = leaves(&path);
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<(Vec<u8>, i64)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| (b.0.clone(), b.1))
+        .collect();
+    assert_eq!(changed, [(b"/srv/pacs".to_vec(), 1)]);
+    let store = Store::open(&path).expect("open");
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
+}
+
+#[test]
 fn a_store_signed_v2_still_verifies_and_the_next_save_signs_the_tree() {
     // A home signed before the tree (v2: the whole baseline's digest, no leaf rows; or
     // stale leaf rows beside a v2 signature) loads both ways; the next save writes the
