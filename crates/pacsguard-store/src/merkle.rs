@@ -173,24 +173,45 @@ pub(crate) fn write_leaves<'a>(
 ) -> rusqlite::Result<()> {
     conn.execute_batch(LEAF_TABLE)?;
     conn.execute("DELETE FROM chunk_leaves", [])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO chunk_leaves (root, seq, entries, files, bytes, first, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
     for (root, chunks) in roots {
-        for (seq, c) in chunks.iter().enumerate() {
-            insert.execute(rusqlite::params![
-                root.as_os_str().as_bytes(),
-                seq as i64,
-                c.entries as i64,
-                c.files as i64,
-                // Its 64 bits, read back as they are ([`read_leaves`]).
-                c.bytes as i64,
-                c.first,
-                c.hash.as_slice()
-            ])?;
-        }
+        replace_leaves(conn, root, chunks.iter().enumerate())?;
     }
     Ok(())
+}
+
+/// Writes the leaf rows of chunks `(seq, leaf)` of the root at `root`, each replacing
+/// the row of that place if there is one (a save that changes `k` chunks writes `k`
+/// rows, not every root's).
+pub(crate) fn replace_leaves<'a>(
+    conn: &Connection,
+    root: &Path,
+    chunks: impl Iterator<Item = (usize, &'a ChunkLeaf)>,
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR REPLACE INTO chunk_leaves (root, seq, entries, files, bytes, first, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (seq, c) in chunks {
+        insert.execute(rusqlite::params![
+            root.as_os_str().as_bytes(),
+            seq as i64,
+            c.entries as i64,
+            c.files as i64,
+            // Its 64 bits, read back as they are ([`read_leaves`]).
+            c.bytes as i64,
+            c.first,
+            c.hash.as_slice()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Deletes the leaf rows of the root at `root`.
+pub(crate) fn delete_leaves(conn: &Connection, root: &Path) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM chunk_leaves WHERE root = ?1",
+        [root.as_os_str().as_bytes()],
+    )
+    .map(|_| ())
 }
 
 /// The leaf rows of the root at `root`, in sequence order, as stored (unverified: they

@@ -35,6 +35,10 @@ pub struct StoredBaseline {
     /// Digest of the acceptances the signature was verified with: a new signature
     /// covers these, not rows written into the store since.
     acceptances: [u8; 32],
+    /// Verified from the stored leaf rows (signed v3): a save then rewrites only the
+    /// leaf rows of the chunks it writes. Otherwise (signed v1/v2, the leaves computed
+    /// from the chunks) every leaf row is written.
+    leaves_stored: bool,
 }
 
 /// What was verified of one root's chunks.
@@ -50,6 +54,9 @@ struct RootChunks {
     /// Chunks written in this save (read back at commit: the signature must cover the
     /// bytes stored, not the ones meant).
     fresh: Vec<usize>,
+    /// Patched in place ([`StreamedSave::patch_root`]): only the `fresh` chunks' leaf
+    /// rows change; a root written whole has all of its leaf rows replaced.
+    patched: bool,
 }
 
 impl RootChunks {
@@ -138,6 +145,7 @@ impl Store {
                         info,
                         chunks,
                         acceptances,
+                        leaves_stored: true,
                     }));
                 }
                 // Not signed v3 (leaf rows left by a v3 save, then a v2 signature
@@ -178,6 +186,7 @@ impl Store {
                 bytes: 0,
                 leaves: Vec::new(),
                 fresh: Vec::new(),
+                patched: false,
             };
             while let Some(row) = rows.next().map_err(self.sql())? {
                 let seq: i64 = row.get(0).map_err(self.sql())?;
@@ -220,6 +229,7 @@ impl Store {
             info,
             chunks,
             acceptances,
+            leaves_stored: false,
         }))
     }
 
@@ -282,6 +292,7 @@ impl Store {
                 bytes: leaves.iter().fold(0u64, |b, l| b.saturating_add(l.bytes)),
                 leaves,
                 fresh: Vec::new(),
+                patched: false,
             });
         }
         Ok(chunks)
@@ -326,6 +337,19 @@ impl Store {
         path: &Path,
     ) -> Result<(), StoreError> {
         if let Some(root) = stored.chunks.iter().find(|c| c.root == path) {
+            for seq in 0..root.leaves.len() {
+                self.verified_chunk(root, seq)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every chunk of every root of `stored` against its signed leaf, as
+    /// [`Store::verify_stored_root`] does for one: for a command that ends without
+    /// signing anything after reading only some chunks (an acceptance that found nothing
+    /// to take in), so that it never answers over a store altered elsewhere.
+    pub fn verify_stored(&self, stored: &StoredBaseline) -> Result<(), StoreError> {
+        for root in &stored.chunks {
             for seq in 0..root.leaves.len() {
                 self.verified_chunk(root, seq)?;
             }
@@ -579,6 +603,7 @@ impl StreamedSave<'_> {
                 bytes: 0,
                 leaves: Vec::new(),
                 fresh: Vec::new(),
+                patched: false,
             },
         ));
         self.staging = staging;
@@ -622,6 +647,7 @@ impl StreamedSave<'_> {
                 bytes: chunks.bytes,
                 leaves: chunks.leaves.clone(),
                 fresh: Vec::new(),
+                patched: true,
             },
         ));
         Ok(())
@@ -968,23 +994,84 @@ impl StreamedSave<'_> {
                 roots.len()
             )));
         }
-        // Only the chunks written by this save are read back (each must hash to its new
-        // leaf); the others are signed by the leaf they were verified with, so a chunk
-        // changed in the file since stays refused when it is read.
+        // Every chunk signed is read back first: one written by this save must hash to
+        // its new leaf (the signature covers the bytes stored, not the ones meant), and
+        // every other one to the leaf it was verified with. Signing those by their leaf
+        // unread left a chunk altered in the file since its signature under a new
+        // generation without a word (`accept` of another path, `profile` of a new root:
+        // exit 0, review s21); it is refused here, named, and nothing is committed. One
+        // SHA-256 pass over the chunks' bytes, nothing decoded, one chunk held at a time.
         let mut entries = 0u64;
         for (_, chunks) in &roots {
             entries += chunks.entries;
+            let mut fresh = vec![false; chunks.leaves.len()];
             for &seq in &chunks.fresh {
-                self.chunk(chunks, seq)?;
+                if let Some(f) = fresh.get_mut(seq) {
+                    *f = true;
+                }
+            }
+            for (seq, fresh) in fresh.into_iter().enumerate() {
+                if fresh {
+                    self.chunk(chunks, seq)?;
+                } else {
+                    self.kept_chunk(chunks, seq)?;
+                }
             }
         }
-        merkle::write_leaves(
-            &self.tx,
-            roots
-                .iter()
-                .map(|(s, c)| (s.path.as_path(), c.leaves.as_slice())),
-        )
-        .map_err(self.sql())?;
+        match kept {
+            // Only the leaf rows of what this save wrote change: a root written whole
+            // has its rows replaced, a root patched in place the rows of its patched
+            // chunks, a root removed loses them; a root kept has its rows as verified.
+            Some(kept) if kept.leaves_stored => {
+                for path in &self.removed {
+                    merkle::delete_leaves(&self.tx, path).map_err(self.sql())?;
+                }
+                for (spec, chunks) in &self.written {
+                    if chunks.patched {
+                        merkle::replace_leaves(
+                            &self.tx,
+                            &spec.path,
+                            chunks
+                                .fresh
+                                .iter()
+                                .filter_map(|&seq| chunks.leaves.get(seq).map(|leaf| (seq, leaf))),
+                        )
+                    } else {
+                        merkle::delete_leaves(&self.tx, &spec.path).and_then(|()| {
+                            merkle::replace_leaves(
+                                &self.tx,
+                                &spec.path,
+                                chunks.leaves.iter().enumerate(),
+                            )
+                        })
+                    }
+                    .map_err(self.sql())?;
+                }
+            }
+            // First save, or a store signed v1/v2: its leaf rows, if any, are not the
+            // ones verified.
+            _ => merkle::write_leaves(
+                &self.tx,
+                roots
+                    .iter()
+                    .map(|(s, c)| (s.path.as_path(), c.leaves.as_slice())),
+            )
+            .map_err(self.sql())?,
+        }
+        // What is signed is what the store holds: every root's leaf rows, as this
+        // transaction reads them, are the leaves the tree is computed over (n / 4,096
+        // small rows; a row altered beside the save is refused, not signed around).
+        for (spec, chunks) in &roots {
+            let rows = merkle::read_leaves(&self.tx, &spec.path)
+                .map_err(self.sql())?
+                .map_err(|reason| self.corrupt(reason))?;
+            if rows != chunks.leaves {
+                return Err(self.corrupt(format!(
+                    "the chunk leaves of {} are not the ones verified or written: the store changed while the new baseline was written",
+                    spec.path.display()
+                )));
+            }
+        }
         let digest = merkle::baseline_root(
             generation,
             created,
@@ -1039,6 +1126,18 @@ impl StreamedSave<'_> {
             .commit()
             .map_err(|source| StoreError::Sqlite { path, source })?;
         Ok(entries)
+    }
+
+    /// Chunk `seq` of a root this save did not write, which must still hash to the
+    /// signed leaf it was verified with.
+    fn kept_chunk(&self, root: &RootChunks, seq: usize) -> Result<(), StoreError> {
+        match root.read_verified(&self.tx, seq).map_err(self.sql())? {
+            Some(_) => Ok(()),
+            None => Err(self.corrupt(format!(
+                "entry chunk {seq} of {} does not hash to its signed leaf: the baseline signature does not verify over its bytes: the stored profile was modified after it was signed; not signing a new one over it",
+                root.root.display()
+            ))),
+        }
     }
 
     /// Chunk `seq` of a root as this transaction sees it, which must hash to what was

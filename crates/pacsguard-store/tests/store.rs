@@ -1045,18 +1045,30 @@ fn a_tree_signed_store_is_verified_without_reading_its_chunks() {
     );
 }
 
+/// The generation and signature stored, to see that nothing was signed.
+fn signature_of(path: &std::path::Path) -> (i64, Vec<u8>) {
+    rusqlite::Connection::open(path)
+        .expect("open raw")
+        .query_row("SELECT generation, signature FROM baseline", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("signature row")
+}
+
 #[test]
-fn a_patch_reads_only_its_chunks_and_does_not_launder_the_others() {
-    // An acceptance patching one chunk of `/srv/pacs` signs the other chunks by the leaf
-    // they were verified with, without reading them: a chunk of `/z` edited in the file
-    // meanwhile does not stop the save (it was read back before, and the save failed),
-    // and is still refused when read under the new signature.
+fn a_patch_signs_no_chunk_it_did_not_read_back() {
+    // An acceptance patching one chunk of `/srv/pacs` signed the other chunks by the leaf
+    // they were verified with, unread: a chunk of `/z` edited in the file meanwhile was
+    // not laundered, but the save went through without a word (review s21). The commit
+    // now reads every chunk back against its leaf: refused, naming the chunk, nothing
+    // committed.
     let (_dir, path, key, base) = saved_three();
     let mut store = Store::open(&path).expect("open");
     let stored = store
         .load_streamed(&key.verifying_key())
         .expect("load")
         .expect("present");
+    let signed = signature_of(&path);
     rusqlite::Connection::open(&path)
         .expect("open raw")
         .execute_batch("UPDATE entry_chunks SET data = CAST(substr(data, 1, 40) || X'FF' || substr(data, 42) AS BLOB) WHERE root = CAST('/z' AS BLOB)")
@@ -1067,24 +1079,87 @@ fn a_patch_reads_only_its_chunks_and_does_not_launder_the_others() {
     let old = writer.patched_chunk(1).expect("chunk");
     writer.patch_chunk(1, &old, &old[1..]).expect("patched");
     writer.end_patch(true).expect("kept");
-    writer
+    let err = writer
         .commit(8, 99, Some(&stored), &key, None)
-        .expect("commit without reading /z");
-    drop(store);
+        .expect_err("signed over an altered chunk it did not read");
+    assert!(
+        err.to_string().contains("entry chunk 0 of /z") && err.to_string().contains("not signing"),
+        "{err}"
+    );
+    assert_eq!(signature_of(&path), signed, "a new generation was signed");
+    let err = store
+        .verify_stored(&stored)
+        .expect_err("an altered chunk verified");
+    assert!(err.to_string().contains("entry chunk 0 of /z"), "{err}");
+}
+
+#[test]
+fn a_patch_writes_only_its_leaf_rows_and_signs_the_rows_stored() {
+    // Issue 15: a save rewrote every leaf row (`write_leaves`); a patch now writes only
+    // the rows of the chunks it changed, and reads every root's rows back before it
+    // signs: a leaf row of `/z` edited beside the save is refused, not rewritten over
+    // from memory nor signed around. Without the edit the same patch commits, and only
+    // the patched chunk's row differs.
+    let (_dir, path, key, base) = saved_three();
+    let leaves = |path: &std::path::Path| -> Vec<(Vec<u8>, i64, Vec<u8>)> {
+        let conn = rusqlite::Connection::open(path).expect("open raw");
+        let mut stmt = conn
+            .prepare("SELECT root, seq, hash FROM chunk_leaves ORDER BY root, seq")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let pacs = base.root(std::path::Path::new("/srv/pacs")).expect("root");
+    let before = leaves(&path);
+    for edit in [true, false] {
+        let mut store = Store::open(&path).expect("open");
+        let stored = store
+            .load_streamed(&key.verifying_key())
+            .expect("load")
+            .expect("present");
+        if edit {
+            rusqlite::Connection::open(&path)
+                .expect("open raw")
+                .execute_batch(
+                    "UPDATE chunk_leaves SET files = files + 1 WHERE root = CAST('/z' AS BLOB)",
+                )
+                .expect("edit");
+        }
+        let mut writer = store.begin_streamed_save().expect("begin");
+        writer.patch_root(&stored, &pacs.spec).expect("patch");
+        let old = writer.patched_chunk(1).expect("chunk");
+        writer.patch_chunk(1, &old, &old[1..]).expect("patched");
+        writer.end_patch(true).expect("kept");
+        let result = writer.commit(8, 99, Some(&stored), &key, None);
+        if edit {
+            let err = result.expect_err("signed around an edited leaf row");
+            assert!(err.to_string().contains("chunk leaves of /z"), "{err}");
+            rusqlite::Connection::open(&path)
+                .expect("open raw")
+                .execute_batch(
+                    "UPDATE chunk_leaves SET files = files - 1 WHERE root = CAST('/z' AS BLOB)",
+                )
+                .expect("undo");
+        } else {
+            result.expect("commit");
+        }
+    }
+    let after = leaves(&path);
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<(Vec<u8>, i64)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| (b.0.clone(), b.1))
+        .collect();
+    assert_eq!(changed, [(b"/srv/pacs".to_vec(), 1)]);
     let store = Store::open(&path).expect("open");
-    let err = store.load(&key.verifying_key()).expect_err("laundered");
-    assert!(
-        matches!(
-            err,
-            StoreError::BadSignature { .. } | StoreError::Corrupt { .. }
-        ),
-        "{err}"
-    );
-    let err = streamed_err(&store, &key).expect("laundered, streamed");
-    assert!(
-        err.to_string().contains("changed after it was verified"),
-        "{err}"
-    );
+    store
+        .load(&key.verifying_key())
+        .expect("load")
+        .expect("present");
 }
 
 #[test]

@@ -709,41 +709,78 @@ fn accept_of_a_few_paths_rewrites_only_the_chunks_holding_them() {
     assert_eq!((code, findings), (0, vec![]), "{doc}");
 }
 
+/// The signature row of the store: (generation, signature), to see that nothing was
+/// signed.
+fn signed_row(env: &Env) -> (i64, Vec<u8>) {
+    rusqlite::Connection::open(env.home.join("pacsguard.db"))
+        .expect("store")
+        .query_row("SELECT generation, signature FROM baseline", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("signature row")
+}
+
 #[test]
-fn accept_of_a_few_paths_reads_only_their_chunks_and_launders_no_other() {
-    // Issue 15 item 2: the signature covers a tree of the chunks' digests, so `accept`
-    // of `s05` reads and rewrites the one chunk holding it and signs the others by the
-    // leaves they were verified with, unread. An implant's hash written into the last
-    // chunk (another root of the tree) does not stop the acceptance (the whole-baseline
-    // digest read every chunk, and refused it), and is not laundered by the new
-    // signature: `check` refuses the store, naming the chunk, exit 2.
+fn no_command_signs_or_answers_over_a_chunk_it_did_not_read() {
+    // Issue 15 item 2: the signature covers a tree of the chunks' digests, so `accept` of
+    // `s05` reads and rewrites only the chunk holding it. An implant's hash written into
+    // the last chunk (seq 2: s08..s11) was then signed by the new generation by its old
+    // leaf, unread: not laundered, but the acceptance said nothing (exit 0) and so did
+    // `profile` of a new root and `accept --remove-root` of another (review s21). Every
+    // command that signs now reads every chunk back against its signed leaf first; the
+    // acceptance that finds nothing to take in checks them too: each refuses, exit 2,
+    // naming the chunk, and nothing is signed.
     let env = Env::new();
     series_tree(&env, 12, 1_000);
+    let other = env.dir.path().canonicalize().expect("dir").join("other");
+    let third = env.dir.path().canonicalize().expect("dir").join("third");
+    for dir in [&other, &third] {
+        fs::create_dir_all(dir.join("bin")).expect("mkdir");
+        fs::write(dir.join("bin/tool"), b"genuine tool").expect("write");
+    }
+    let (other_str, third_str) = (
+        other.to_str().expect("utf-8"),
+        third.to_str().expect("utf-8"),
+    );
     env.profile(&[]);
+    let out = env.run(&["profile", other_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(chunks_of(&env, &env.tree).len(), 3);
     rusqlite::Connection::open(env.home.join("pacsguard.db"))
         .expect("store")
         .execute(
-            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE seq = 2",
-            [],
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB) WHERE seq = 2 AND root = CAST(?1 AS BLOB)",
+            [env.tree_str()],
         )
         .expect("edit");
+    let signed = signed_row(&env);
     fs::write(env.path("s05/zz.dcm"), b"new").expect("add");
-    let out = env.run(&[
-        "accept",
-        env.path("s05").to_str().expect("utf-8"),
-        "--reason",
-        "CHG-11",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fs::write(other.join("bin/new"), b"new").expect("add");
+    let s05 = env.path("s05");
+    let s05 = s05.to_str().expect("utf-8");
+    let other_bin = other.join("bin");
+    let other_bin = other_bin.to_str().expect("utf-8");
+    let s01 = env.path("s01");
+    let s01 = s01.to_str().expect("utf-8");
+    for args in [
+        &["accept", s05, "--reason", "CHG-11"][..],
+        &["accept", other_bin, "--reason", "CHG-12"],
+        &["accept", s01, "--reason", "CHG-13"],
+        &["accept", "--remove-root", other_str, "--reason", "CHG-14"],
+        &["profile", third_str],
+        &["profile", other_str],
+    ] {
+        let out = env.run(args);
+        assert_refused_in(&out, "entry chunk 2", format_args!("{args:?}"));
+        assert!(
+            stderr(&out).contains("signature does not verify"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(signed_row(&env), signed, "{args:?} signed a new generation");
+    }
     let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("entry chunk 2")
-            && stderr(&out).contains("signature does not verify"),
-        "{}",
-        stderr(&out)
-    );
+    assert_refused_in(&out, "entry chunk 2", format_args!("check"));
 }
 
 #[test]

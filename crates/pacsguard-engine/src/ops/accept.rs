@@ -301,6 +301,10 @@ impl Session {
         }
         if accepted.is_empty() {
             drop(writer);
+            // Nothing is signed, but "baseline unchanged" is an answer about the store:
+            // a chunk this acceptance did not read, altered in the file, is refused here
+            // as the commit refuses it (review s21).
+            self.store.verify_stored(&stored)?;
             let event = Event::new(
                 self.actor.clone(),
                 Action::Accept,
