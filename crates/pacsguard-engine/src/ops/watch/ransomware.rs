@@ -5,8 +5,9 @@
 //! * full encryption loses the DICOM magic (`no-longer-dicom`, or `content-changed`);
 //! * intermittent encryption keeps the first kilobytes and `DICM` but rewrites the Pixel
 //!   Data (`pixel-data-changed`) or the header (`header-changed` with another SOP
-//!   Instance UID or transfer syntax: an instance that is still the same image, or one
-//!   received again with another File Meta Information, `file-meta-changed`, is not);
+//!   Instance UID or transfer syntax, or text values that no longer read as text: an
+//!   instance that is still the same image, or one received again with another File
+//!   Meta Information, `file-meta-changed`, is not);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
@@ -167,13 +168,15 @@ impl Signal {
 /// written again by a PACS, never what encryption leaves. It is reported (an alert of its
 /// own) but counts towards no ransomware signal: twenty studies re-received at once must
 /// not page anyone at 3 a.m. Encryption of the header loses the DICOM structure
-/// (`no-longer-dicom`) or the identity (the `fields` name it).
+/// (`no-longer-dicom`), the identity (the `fields` name it), or, kept by a wiper that
+/// knows DICOM, its text (see [`super::garbled`]: the field it adds).
 pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
     finding.kind == FindingKind::HeaderChanged
-        && !finding
-            .fields
-            .iter()
-            .any(|f| f == "sop-instance-uid" || f == "transfer-syntax")
+        && !finding.fields.iter().any(|f| {
+            f == "sop-instance-uid"
+                || f == "transfer-syntax"
+                || f == super::garbled::GARBLED_TEXT_FIELD
+        })
 }
 
 fn extension(path: &Path) -> String {
