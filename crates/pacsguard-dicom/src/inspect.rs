@@ -36,6 +36,14 @@ const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"];
 const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 
+/// Whether the transfer syntax `uid` holds native (uncompressed) Pixel Data: implicit VR
+/// little endian, explicit VR little endian or big endian. Their pixels are structured
+/// (never random-looking), and an instance written again in another of them keeps its
+/// Pixel Data bytes (big endian aside, for more than 8 bits).
+pub fn is_native(uid: &str) -> bool {
+    [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].contains(&uid)
+}
+
 /// What kind of file this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Container {

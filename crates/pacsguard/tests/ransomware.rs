@@ -3911,3 +3911,48 @@ fn an_executable_planted_in_a_preamble_inside_a_window_is_an_alert() {
     let (_, findings, stderr) = watcher.stop();
     assert!(alerted, "{findings:#?}\n{stderr}");
 }
+
+/// Issue 11 part B (review s21): a PACS storing what it receives again in the transfer
+/// syntax it was sent in (DCMTK's `dcmconv +ti`: explicit VR little endian to implicit),
+/// written over twenty stored real CT images in place, raised `ransomware-suspected`
+/// ("20 DICOM header rewritten"): a `header-changed` whose transfer syntax changed
+/// counted as encryption. Its SOP Instance UID and Pixel Data bytes are the same and its
+/// text reads as text: the same image written in another transfer syntax, an alert each
+/// (its header's bytes differ) saying so, and no ransomware.
+#[test]
+fn images_re_encoded_in_another_transfer_syntax_are_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("dcmconv")
+            .arg("+ti")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmconv {}", path.display());
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    let said = findings.iter().filter(|f| {
+        f["kind"] == "header-changed"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("in another transfer syntax"))
+    });
+    assert_eq!(said.count(), paths.len(), "{findings:#?}");
+}

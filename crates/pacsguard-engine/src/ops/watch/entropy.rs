@@ -21,13 +21,6 @@ const BLOCK: usize = 4096;
 /// about 7.95; uncompressed medical images stay well below).
 pub const RANDOM_BITS_PER_BYTE: f64 = 7.9;
 
-/// Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
-const UNCOMPRESSED: [&str; 3] = [
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-];
-
 /// Shannon entropy in bits per byte.
 pub fn bits_per_byte(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
@@ -51,7 +44,7 @@ pub fn bits_per_byte(bytes: &[u8]) -> f64 {
 /// Whether an image stored in transfer syntax `ts` holds structured (uncompressed)
 /// pixels, where a random-looking block means something.
 pub fn structured(ts: &str) -> bool {
-    UNCOMPRESSED.contains(&ts)
+    pacsguard_dicom::is_native(ts)
 }
 
 /// The highest entropy of the whole blocks (aligned to the file's start) among the last
