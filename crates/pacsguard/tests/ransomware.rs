@@ -3829,6 +3829,46 @@ fn header_wiper(in_window: bool) {
     }
 }
 
+/// Review s21, the limit of the look above: a wiper that first puts 1 MiB of private
+/// bytes ((0009,1000) OB, before the patient's module) in each header, past
+/// HEADER_TEXT_BYTES, then garbles the text values after it. What lies past the limit
+/// is not read, so the header is not judged an edit (field `header-unread`): counted.
+#[test]
+fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        for (tag, range) in text_values(&bytes) {
+            if tag.0 >= 0x0010 {
+                let noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+                bytes[range].copy_from_slice(&noise);
+            }
+        }
+        let at = bytes
+            .windows(6)
+            .position(|w| w == b"\x10\0\x10\0PN")
+            .expect("the Patient's Name");
+        let mut padding = Vec::new();
+        pacsguard_testkit::write_element(&mut padding, (0x0009, 0x1000), *b"OB", &[0; 1 << 20]);
+        bytes.splice(at..at, padding);
+        fs::write(path, bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(
+        findings.iter().any(|f| f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "header-unread"))),
+        "{findings:#?}"
+    );
+}
+
 /// The other side, on the same real images: the patient's name edited on each (a
 /// merge by the PACS, written in place under the same instance) is an alert for each
 /// and no ransomware, and says nothing of garbled text.

@@ -12,12 +12,17 @@ use std::path::Path;
 use pacsguard_events::Finding;
 
 /// How much of a rewritten header is read for its text values: the identifying ones
-/// (patient, study, series) lie in the first kilobytes of every instance. Values past it
-/// are not looked at, and a finding that found nothing before it says so.
+/// (patient, study, series) lie in the first kilobytes of every instance. A header that
+/// runs past it (a wiper can put a megabyte of private bytes before the values it
+/// garbles) is not judged an edit: the finding says so and gains [`HEADER_UNREAD_FIELD`].
 pub const HEADER_TEXT_BYTES: usize = 1 << 20;
 
 /// The field a `header-changed` finding gains when its text values no longer read as text.
 pub const GARBLED_TEXT_FIELD: &str = "garbled-text";
+
+/// The field a `header-changed` finding gains when its header runs past
+/// [`HEADER_TEXT_BYTES`]: what lies past it was not read, so it is no edit for certain.
+pub const HEADER_UNREAD_FIELD: &str = "header-unread";
 
 /// Looks at the text values of the header `finding` (a `header-changed` of the same
 /// instance) reports at `path`, and says in the finding what was seen.
@@ -36,8 +41,9 @@ pub fn mark(finding: &mut Finding, path: &Path) {
         finding.fields.push(GARBLED_TEXT_FIELD.to_string());
     } else if text.cut {
         finding.detail = format!(
-            "{}; its text values read as text in the first {HEADER_TEXT_BYTES} bytes (HEADER_TEXT_BYTES), the rest of its header not read",
+            "{}; its text values read as text in the first {HEADER_TEXT_BYTES} bytes (HEADER_TEXT_BYTES), the rest of its header not read: not judged an edit",
             finding.detail
         );
+        finding.fields.push(HEADER_UNREAD_FIELD.to_string());
     }
 }

@@ -170,13 +170,14 @@ impl Signal {
 /// reported (an alert of its own) but counts towards no ransomware signal: twenty
 /// studies re-received at once must not page anyone at 3 a.m. Encryption of the header
 /// loses the DICOM structure (`no-longer-dicom`), the identity (the `fields` name it),
-/// or, kept by a wiper that knows DICOM, its text (see [`super::garbled`]: the field it
-/// adds).
+/// or, kept by a wiper that knows DICOM, its text (see [`super::garbled`]: the fields it
+/// adds, garbled text or a header too long to read).
 pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
     let has = |field: &str| finding.fields.iter().any(|f| f == field);
     finding.kind == FindingKind::HeaderChanged
         && !has("sop-instance-uid")
         && !has(super::garbled::GARBLED_TEXT_FIELD)
+        && !has(super::garbled::HEADER_UNREAD_FIELD)
         && (!has("transfer-syntax") || has(pacsguard_profile::RE_ENCODED_FIELD))
 }
 
