@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary as _, DataDictionaryEntry as _, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 use dicom_encoding::transfer_syntax::{TransferSyntax, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
@@ -1017,7 +1019,20 @@ pub fn garbled_text(bytes: &[u8]) -> Option<TextValues> {
     let mut found = TextValues::default();
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
         let standard = value.tag.group() % 2 == 0 && value.tag.group() != 0x0002;
-        if !value.fragment && standard && text::is_garbled(value.vr, value.bytes) {
+        if value.fragment || !standard {
+            return;
+        }
+        // A standard element written as UN or OB (explicit VR) is read as the VR the
+        // standard gives it: a wiper must not turn the Patient's Name into bytes by
+        // relabelling it first.
+        let vr = match value.vr {
+            VR::UN | VR::OB => match StandardDataDictionary.by_tag(value.tag).map(|e| e.vr()) {
+                Some(VirtualVr::Exact(vr)) => vr,
+                _ => value.vr,
+            },
+            vr => vr,
+        };
+        if text::is_garbled(vr, value.bytes) {
             found.garbled += 1;
             found.first = found
                 .first
@@ -1405,6 +1420,14 @@ mod tests {
             .build();
         assert!(layout(&vendor).is_some());
         assert_eq!(garbled_text(&vendor), clean);
+        // Relabelled UN first, then random: read as the PN the standard says it is.
+        let relabelled = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.1")
+            .element(0x0010, 0x0030, *b"UN", b"\x9c\x01\xf3Q\x17\x88\x02z")
+            .build();
+        assert_eq!(
+            garbled_text(&relabelled).map(|t| t.first),
+            Some(Some((0x0010, 0x0030)))
+        );
     }
 
     /// Every prefix of a stored instance written again (byte by byte, as a receiver's
