@@ -71,6 +71,10 @@ pub fn inspect(data: &[u8]) {
         );
     }
     std::hint::black_box(inspection.is_readable_dicom());
+    // The look at a rewritten header's text (watch): a count and its first element agree.
+    if let Some(text) = crate::garbled_text(data) {
+        assert_eq!(text.first.is_some(), text.garbled > 0, "{text:?}");
+    }
 }
 
 /// The ZIP end-record confirmation (`trailing_zip`) and the search that finds archives in

@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary as _, DataDictionaryEntry as _, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 use dicom_encoding::transfer_syntax::{TransferSyntax, TransferSyntaxIndex};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
@@ -16,6 +18,7 @@ use crate::format::{self, Format, u16_le, u32_le};
 use crate::meta;
 use crate::preamble::{self, PREAMBLE_LEN, Preamble};
 use crate::readers;
+use crate::text;
 
 /// Findings kept per file; the rest are counted in one last observation. A crafted file
 /// can hold millions of executables, and a report of millions of lines helps nobody.
@@ -34,6 +37,14 @@ const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 /// Transfer syntaxes whose whole data set is deflated (PS3.5 A.5; JPIP Referenced Deflate).
 const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"];
 const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+
+/// Whether the transfer syntax `uid` holds native (uncompressed) Pixel Data: implicit VR
+/// little endian, explicit VR little endian or big endian. Their pixels are structured
+/// (never random-looking), and an instance written again in another of them keeps its
+/// Pixel Data bytes (big endian aside, for more than 8 bits).
+pub fn is_native(uid: &str) -> bool {
+    [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].contains(&uid)
+}
 
 /// What kind of file this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -975,6 +986,76 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
     })
 }
 
+/// What [`garbled_text`] found in the text values of a data set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextValues {
+    /// Text values of standard elements holding bytes their VR does not allow.
+    pub garbled: usize,
+    /// The first such element.
+    pub first: Option<(u16, u16)>,
+    /// The bytes ended inside the data set before its Pixel Data: values past the cut
+    /// were not looked at.
+    pub cut: bool,
+}
+
+/// The text values of the data set in `bytes` (standard elements: even groups; vendors
+/// keep binary in the text VRs of private ones) that hold bytes their VR's repertoire
+/// does not allow: what encrypting or randomly overwriting a header's values leaves, and
+/// no edit does. `None` when the bytes are no DICOM instance. `bytes` may stop short of
+/// the file's end: the values before the cut count, and `cut` says so.
+pub fn garbled_text(bytes: &[u8]) -> Option<TextValues> {
+    let (start, ts_uid) = match locate(bytes)? {
+        Located::Meta { at, .. } => {
+            let meta = meta::read(bytes, at).ok()?;
+            let ts = meta
+                .transfer_syntax
+                .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
+            (meta.end, ts)
+        }
+        Located::DataSet { ts } => (0, ts.to_owned()),
+    };
+    if DEFLATED.contains(&ts_uid.as_str()) {
+        return None;
+    }
+    let registry = TransferSyntaxRegistry
+        .get(&ts_uid)
+        .or_else(|| TransferSyntaxRegistry.get(EXPLICIT_VR_LE))?;
+    let ts = as_encoded(bytes, start, registry);
+    let mut found = TextValues::default();
+    let (summary, error) = dataset::walk(bytes, start, ts, |value| {
+        let standard = value.tag.group() % 2 == 0 && value.tag.group() != 0x0002;
+        if value.fragment || !standard {
+            return;
+        }
+        // A standard element written as UN or OB (explicit VR) is read as the VR the
+        // standard gives it: a wiper must not turn the Patient's Name into bytes by
+        // relabelling it first.
+        let vr = match value.vr {
+            VR::UN | VR::OB => match StandardDataDictionary.by_tag(value.tag).map(|e| e.vr()) {
+                Some(VirtualVr::Exact(vr)) => vr,
+                _ => value.vr,
+            },
+            vr => vr,
+        };
+        if text::is_garbled(vr, value.bytes) {
+            found.garbled += 1;
+            found.first = found
+                .first
+                .or(Some((value.tag.group(), value.tag.element())));
+        }
+    });
+    // Cut before the Pixel Data: the value the bytes end in is not a native Pixel Data
+    // (its tag 12 bytes before its value, explicit VR, or 8, implicit).
+    let pixel_data_tag = |at: Option<usize>| {
+        at.and_then(|at| bytes.get(at..at + 4)) == Some(&[0xE0, 0x7F, 0x10, 0x00][..])
+    };
+    found.cut = summary.pixel_data.is_none()
+        && error.is_some_and(|e| {
+            !pixel_data_tag(e.offset.checked_sub(12)) && !pixel_data_tag(e.offset.checked_sub(8))
+        });
+    Some(found)
+}
+
 /// How far into the data set of a file being written again its SOP Instance UID
 /// (0008,0018) must have come: it is among the first elements of every instance (only
 /// group 0008's few before it), a few hundred bytes in. Until then the bytes so far
@@ -1306,6 +1387,53 @@ fn show_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header edited (another patient's name) reads as text; the same values
+    /// overwritten with random bytes of their length, the SOP Instance UID and the Pixel
+    /// Data kept, do not; a private element's binary in a text VR is no evidence.
+    #[test]
+    fn garbled_text_tells_an_edit_from_random_values() {
+        use pacsguard_testkit::DicomBuilder;
+        let file = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.1").build();
+        let clean = Some(TextValues::default());
+        assert_eq!(garbled_text(&file), clean);
+        let at = file
+            .windows(8)
+            .position(|w| w == b"DOE^JANE")
+            .expect("the Patient's Name");
+        let mut edited = file.clone();
+        edited[at..at + 8].copy_from_slice(b"ROE^JOHN");
+        assert_eq!(garbled_text(&edited), clean);
+        let mut wiped = file.clone();
+        wiped[at..at + 8].copy_from_slice(b"\x9c\x01\xf3Q\x17\x88\x02z");
+        assert_eq!(
+            garbled_text(&wiped),
+            Some(TextValues {
+                garbled: 1,
+                first: Some((0x0010, 0x0010)),
+                cut: false
+            })
+        );
+        // Cut before the Patient's Name: nothing garbled read yet, and said to be cut;
+        // cut inside the Pixel Data, everything was read.
+        let before = garbled_text(&wiped[..at - 3]).expect("DICOM");
+        assert_eq!((before.garbled, before.cut), (0, true));
+        let inside = garbled_text(&wiped[..wiped.len() - 10]).expect("DICOM");
+        assert_eq!((inside.garbled, inside.cut), (1, false));
+        let vendor = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.1")
+            .element(0x0009, 0x1001, *b"SH", b"\x01\x02\x03\x04")
+            .build();
+        assert!(layout(&vendor).is_some());
+        assert_eq!(garbled_text(&vendor), clean);
+        // Relabelled UN first, then random: read as the PN the standard says it is.
+        let relabelled = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.1")
+            .element(0x0010, 0x0030, *b"UN", b"\x9c\x01\xf3Q\x17\x88\x02z")
+            .build();
+        assert_eq!(
+            garbled_text(&relabelled).map(|t| t.first),
+            Some(Some((0x0010, 0x0030)))
+        );
+    }
 
     /// Every prefix of a stored instance written again (byte by byte, as a receiver's
     /// PDUs may cut it anywhere) is too short to tell or the same instance, never

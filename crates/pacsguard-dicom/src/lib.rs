@@ -35,6 +35,7 @@ mod preamble;
 mod readers;
 mod sh;
 mod shell;
+mod text;
 
 pub use archive::{
     GZIP_MEMBER_NAMING_BYTES, MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_INFLATED_BYTES, MAX_ARCHIVE_MEMBERS,
@@ -57,8 +58,8 @@ pub use format::{
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, Observation, PREFIX_IDENTITY_BYTES,
-    PREFIX_SIZE_SLACK, Prefix, inspect, inspect_first_window, inspect_head, inspect_window,
-    inspect_within, layout, named_as_dicom, prefix_of,
+    PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect, inspect_first_window,
+    inspect_head, inspect_window, inspect_within, is_native, layout, named_as_dicom, prefix_of,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,

@@ -713,6 +713,22 @@ impl Output<'_> {
                 detail.push_str(", and its header too");
             }
             (FindingKind::PixelDataChanged, detail)
+        } else if now.transfer_syntax != was.transfer_syntax
+            && now.instance_uid == was.instance_uid
+            && pacsguard_dicom::is_native(&was.transfer_syntax)
+            && pacsguard_dicom::is_native(&now.transfer_syntax)
+        {
+            // The same SOP Instance UID and the same native Pixel Data bytes: the image
+            // written in another uncompressed transfer syntax, as a PACS stores an
+            // instance received again in the syntax it was sent in; nothing encryption
+            // leaves (a compressed syntax named over native pixels is no such thing).
+            fields.push(RE_ENCODED_FIELD.to_string());
+            (
+                FindingKind::HeaderChanged,
+                format!(
+                    "instance {uid} was written again in another transfer syntax: its header's bytes changed, its Pixel Data bytes are the same (the same image received again?)"
+                ),
+            )
         } else {
             (
                 FindingKind::HeaderChanged,
@@ -728,6 +744,10 @@ impl Output<'_> {
         ContentVerdict::Changed
     }
 }
+
+/// The field of a `header-changed` instance written again in another uncompressed
+/// transfer syntax, its SOP Instance UID and Pixel Data bytes the same.
+pub const RE_ENCODED_FIELD: &str = "re-encoded";
 
 /// How much an instance written again may grow or shrink and still be
 /// `file-meta-changed` when only its File Meta Information differs: the elements a

@@ -3280,21 +3280,72 @@ fn an_encryptor_keeping_the_file_meta_and_growing_each_file_slowly_is_named_with
     slowly_growing_encryptor("144+int.from_bytes(s[140:144],'little')");
 }
 
+/// Review s21: the same, keeping every byte up to the Pixel Data's value (the whole
+/// header, read by `prefix_of` as the stored instance written again) and encrypting the
+/// pixels: each file looked received, and no writer was counted before the writer wait.
+#[test]
+fn an_encryptor_keeping_the_header_and_growing_each_file_slowly_is_named_within_seconds() {
+    slowly_growing_encryptor("s.index(b'\\xe0\\x7f\\x10\\x00')+12");
+}
+
+/// Review s21: keeping the first 4 KiB (the header and the first pixels).
+#[test]
+fn an_encryptor_keeping_the_first_4_kib_and_growing_each_file_slowly_is_named_within_seconds() {
+    slowly_growing_encryptor("4096");
+}
+
+/// Review s21: keeping the first 64 KiB, all that `RECEIVED_PREFIX_BYTES` reads, of
+/// images of 256 KiB of pixels.
+#[test]
+fn an_encryptor_keeping_the_first_64_kib_and_growing_each_file_slowly_is_named_within_seconds() {
+    slowly_growing_encryptor_of(watcher::image_store_sized, 262_144, "65536");
+}
+
 /// Each stored image rewritten with its first `kept` bytes (a Python expression of the
 /// stored bytes `s`) and random bytes to half its length, then grown by 10 bytes every
 /// 0.1 s, by five processes holding eight files each.
 fn slowly_growing_encryptor(kept: &str) {
-    let env = Env::new();
-    configure(&env, "scrub_mb_per_s = 0\n");
-    let paths = image_store(&env, 40);
-    let watcher = Watcher::start(&env, &[]);
+    slowly_growing_encryptor_of(watcher::image_store_sized, 65_536, kept);
+}
+
+/// The same on a store made by `store` with `pixel_bytes` per image.
+fn slowly_growing_encryptor_of(
+    store: fn(&Env, usize, usize) -> Vec<PathBuf>,
+    pixel_bytes: usize,
+    kept: &str,
+) {
     let script = format!(
         "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    s=open(p,'rb').read()\n    k={kept}\n    f=open(p,'wb',buffering=0)\n    f.write(s[:k]+os.urandom(len(s)//2))\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.write(os.urandom(10))\n    time.sleep(0.1)\n"
     );
+    a_mass_writer_is_named_within_seconds(store, pixel_bytes, &script);
+}
+
+/// Review s21: an encryptor that cuts each stored image to half its length (its first
+/// half kept, its writer at the end), encrypts the middle in place (from 4 KiB to 64 KiB
+/// before the end) and grows each file by 10 zero bytes every 0.1 s: the bytes written
+/// last are the image's own, only the middle is random.
+#[test]
+fn an_encryptor_encrypting_behind_a_growing_end_is_named_within_seconds() {
+    let script = "import os,sys,time\nheld=[]\nfor p in sys.argv[1:]:\n    f=open(p,'r+b',buffering=0)\n    n=os.fstat(f.fileno()).st_size//2\n    f.truncate(n)\n    os.pwrite(f.fileno(),os.urandom(n-4096-65536),4096)\n    f.seek(0,2)\n    held.append(f)\nprint('encrypted',flush=True)\nwhile True:\n    for f in held:\n        f.truncate(f.seek(0,2)+10)\n        f.seek(0,2)\n    time.sleep(0.1)\n";
+    a_mass_writer_is_named_within_seconds(watcher::image_store_sized, 262_144, script);
+}
+
+/// Forty stored images made by `store` (`pixel_bytes` each), attacked by five processes
+/// running `script` on eight files each (its first line says `encrypted`): a mass writer
+/// is named within 20 s.
+fn a_mass_writer_is_named_within_seconds(
+    store: fn(&Env, usize, usize) -> Vec<PathBuf>,
+    pixel_bytes: usize,
+    script: &str,
+) {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = store(&env, 40, pixel_bytes);
+    let watcher = Watcher::start(&env, &[]);
     let mut attackers = Vec::new();
     for chunk in paths.chunks(8) {
         attackers.push(python_saying(
-            &script,
+            script,
             chunk.iter().map(|p| p.as_os_str()),
             "encrypted",
         ));
@@ -3627,4 +3678,321 @@ fn stop_all(attackers: &mut [std::process::Child]) -> bool {
         let _ = attacker.wait();
     }
     still_held
+}
+
+/// pydicom's CT_small.dcm (a real GE CT image, explicit VR little endian, 128×128 16-bit
+/// pixels) stored `count` times under `archive/`, each with its own SOP Instance UID
+/// (the last four digits, in the File Meta Information and the data set), profiled
+/// append-only.
+fn ct_small_store(env: &Env, count: usize) -> Vec<PathBuf> {
+    let sample = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm"),
+    )
+    .expect("pydicom's CT_small.dcm");
+    let uid = b"1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let dir = env.path(&format!("archive/study{}", i % 5));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let mut bytes = sample.clone();
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(uid.len()).position(|w| w == uid) {
+            let end = at + found + uid.len();
+            bytes[end - 4..end].copy_from_slice(format!("{i:04}").as_bytes());
+            at = end;
+        }
+        let path = dir.join(format!("{i}.dcm"));
+        fs::write(&path, bytes).expect("test fixture");
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    paths
+}
+
+/// The value ranges of the top-level text elements of an explicit VR little endian data
+/// set (after the File Meta Information), up to the Pixel Data, with their tags: what a
+/// wiper that knows DICOM overwrites. Sequences of undefined length are stepped over.
+fn text_values(bytes: &[u8]) -> Vec<((u16, u16), std::ops::Range<usize>)> {
+    let le16 = |at: usize| usize::from(u16::from_le_bytes([bytes[at], bytes[at + 1]]));
+    let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let mut at = 144 + le32(140) as usize;
+    let mut found = Vec::new();
+    while at + 8 <= bytes.len() {
+        let tag = (le16(at) as u16, le16(at + 2) as u16);
+        let vr = &bytes[at + 4..at + 6];
+        let long = matches!(
+            vr,
+            b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR"
+        );
+        let (value, len) = if long {
+            (at + 12, le32(at + 8))
+        } else {
+            (at + 8, le16(at + 6) as u32)
+        };
+        if tag == (0x7FE0, 0x0010) {
+            break;
+        }
+        if len == u32::MAX {
+            let end = bytes[value..]
+                .windows(8)
+                .position(|w| w == b"\xfe\xff\xdd\xe0\0\0\0\0")
+                .expect("a sequence delimiter");
+            at = value + end + 8;
+            continue;
+        }
+        let text = [
+            "AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UI",
+        ];
+        if text.iter().any(|t| t.as_bytes() == vr) {
+            found.push((tag, value..value + len as usize));
+        }
+        at = value + len as usize;
+    }
+    found
+}
+
+/// Review s21 (issue 11): a `header-changed` that kept the SOP Instance UID and the
+/// transfer syntax, its Pixel Data intact, counts towards no ransomware signal (an edit
+/// by the PACS). A wiper that knows DICOM keeps exactly those and overwrites every other
+/// text value of the header with random bytes of its length, in place: twenty real CT
+/// images whose patient, study and series nobody can tell any more raised twenty
+/// `header-changed` alerts and no `ransomware-suspected`. An edit writes text; this
+/// does not, and is counted.
+#[test]
+fn a_wiper_keeping_the_instance_uid_and_the_pixels_is_ransomware() {
+    header_wiper(false);
+}
+
+/// The same inside a maintenance window: a migration rewrites headers by the thousand
+/// (softened to info), never into bytes that are not text.
+#[test]
+fn a_wiper_inside_a_maintenance_window_is_still_ransomware() {
+    header_wiper(true);
+}
+
+fn header_wiper(in_window: bool) {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    if in_window {
+        let declared = env.run(&[
+            "maintenance",
+            "start",
+            env.path("archive").to_str().expect("test fixture"),
+            "--until",
+            "10min",
+            "--reason",
+            "CHG-5122 patient merge",
+        ]);
+        assert!(declared.status.success(), "{}", common::stderr(&declared));
+        assert!(
+            watcher.wait(Duration::from_secs(10), |f, _| count(
+                f,
+                "maintenance-window"
+            ) == 1),
+            "{:#?}",
+            watcher.findings()
+        );
+    }
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        for (tag, range) in text_values(&bytes) {
+            if tag == (0x0008, 0x0018) || tag == (0x0008, 0x0016) {
+                continue;
+            }
+            let noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+            bytes[range].copy_from_slice(&noise);
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert!(
+            findings.iter().any(|f| f["kind"] == "header-changed"
+                && f["path"].as_str() == path.to_str()
+                && f["fields"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "garbled-text"))),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Review s21, the limit of the look above: a wiper that first puts 1 MiB of private
+/// bytes ((0009,1000) OB, before the patient's module) in each header, past
+/// HEADER_TEXT_BYTES, then garbles the text values after it. What lies past the limit
+/// is not read, so the header is not judged an edit (field `header-unread`): counted.
+#[test]
+fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        for (tag, range) in text_values(&bytes) {
+            if tag.0 >= 0x0010 {
+                let noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+                bytes[range].copy_from_slice(&noise);
+            }
+        }
+        let at = bytes
+            .windows(6)
+            .position(|w| w == b"\x10\0\x10\0PN")
+            .expect("the Patient's Name");
+        let mut padding = Vec::new();
+        pacsguard_testkit::write_element(&mut padding, (0x0009, 0x1000), *b"OB", &[0; 1 << 20]);
+        bytes.splice(at..at, padding);
+        fs::write(path, bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(
+        findings.iter().any(|f| f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "header-unread"))),
+        "{findings:#?}"
+    );
+}
+
+/// The other side, on the same real images: the patient's name edited on each (a
+/// merge by the PACS, written in place under the same instance) is an alert for each
+/// and no ransomware, and says nothing of garbled text.
+#[test]
+fn a_patient_merge_on_real_images_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let name = b"CompressedSamples^CT1";
+        let at = bytes
+            .windows(name.len())
+            .position(|w| w == name)
+            .expect("the Patient's Name");
+        bytes[at..at + name.len()].copy_from_slice(b"MERGED^PATIENT^TWO^^ ");
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        !findings.iter().any(|f| f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "garbled-text"))),
+        "{findings:#?}"
+    );
+}
+
+/// Review s21: inside a maintenance window a rewritten header is `info` (a migration
+/// rewrites them by the thousand), and only arrivals and `file-meta-changed` were
+/// screened: a real PE planted in a stored CT image the CVE-2019-11687 way (its DOS
+/// header in the preamble, the PE in a private element) during a migration was one
+/// info `header-changed` and nothing else. What a window softens is screened.
+#[test]
+fn an_executable_planted_in_a_preamble_inside_a_window_is_an_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        env.path("archive").to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5121 migration",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let bytes = fs::read(&paths[0]).expect("test fixture");
+    let planted = pacsguard_testkit::plant_pe_cve_2019_11687(&bytes, &pacsguard_testkit::real_pe())
+        .expect("CT_small has an explicit VR Pixel Data");
+    fs::write(&paths[0], planted).expect("test fixture");
+    let path = paths[0].to_str();
+    let alerted = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .any(|x| x["severity"] == "alert" && x["path"].as_str() == path)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(alerted, "{findings:#?}\n{stderr}");
+}
+
+/// Issue 11 part B (review s21): a PACS storing what it receives again in the transfer
+/// syntax it was sent in (DCMTK's `dcmconv +ti`: explicit VR little endian to implicit),
+/// written over twenty stored real CT images in place, raised `ransomware-suspected`
+/// ("20 DICOM header rewritten"): a `header-changed` whose transfer syntax changed
+/// counted as encryption. Its SOP Instance UID and Pixel Data bytes are the same and its
+/// text reads as text: the same image written in another transfer syntax, an alert each
+/// (its header's bytes differ) saying so, and no ransomware.
+#[test]
+fn images_re_encoded_in_another_transfer_syntax_are_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("dcmconv")
+            .arg("+ti")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmconv {}", path.display());
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    let said = findings.iter().filter(|f| {
+        f["kind"] == "header-changed"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("in another transfer syntax"))
+    });
+    assert_eq!(said.count(), paths.len(), "{findings:#?}");
 }

@@ -207,12 +207,19 @@ pub fn kinds(findings: &[Value]) -> Vec<String> {
 
 /// A tree of small CT instances with real pixel data, profiled `append-only`.
 pub fn image_store(env: &Env, count: usize) -> Vec<std::path::PathBuf> {
+    image_store_sized(env, count, 65_536)
+}
+
+/// The same with `pixel_bytes` of Pixel Data per image: 16-bit values of 12 bits, as a
+/// CT's are (structured: no 4 KiB block reads as random, about 6.8 bits/byte), each
+/// image's own.
+pub fn image_store_sized(env: &Env, count: usize, pixel_bytes: usize) -> Vec<std::path::PathBuf> {
     let mut paths = Vec::new();
     for i in 0..count {
         let dir = env.path(&format!("archive/study{}", i % 5));
         fs::create_dir_all(&dir).expect("test fixture");
-        let pixels: Vec<u8> = (0..65_536u32)
-            .map(|j| ((j * 31 + i as u32) % 251) as u8)
+        let pixels: Vec<u8> = (0..pixel_bytes / 2)
+            .flat_map(|j| (((j * 31 + i) % 4096) as u16).to_le_bytes())
             .collect();
         let bytes = DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.9.{i}"))
             .pixels(Pixels::Native(pixels))

@@ -21,13 +21,6 @@ const BLOCK: usize = 4096;
 /// about 7.95; uncompressed medical images stay well below).
 pub const RANDOM_BITS_PER_BYTE: f64 = 7.9;
 
-/// Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
-const UNCOMPRESSED: [&str; 3] = [
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2.2",
-];
-
 /// Shannon entropy in bits per byte.
 pub fn bits_per_byte(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
@@ -48,6 +41,46 @@ pub fn bits_per_byte(bytes: &[u8]) -> f64 {
         .sum()
 }
 
+/// Whether an image stored in transfer syntax `ts` holds structured (uncompressed)
+/// pixels, where a random-looking block means something.
+pub fn structured(ts: &str) -> bool {
+    pacsguard_dicom::is_native(ts)
+}
+
+/// The highest entropy of the whole blocks (aligned to the file's start) among the last
+/// `tail` bytes of `file` and `spread` more blocks evenly spaced over the rest of it, when
+/// one reads as random. A stored uncompressed image being written again: the bytes a
+/// receiver writes are structured pixels; an encryptor that kept the header writes
+/// random bytes after it, last (the tail) or in the middle behind an end it grows with
+/// the image's own bytes or zeros (the spread).
+pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<f64> {
+    use std::os::unix::fs::FileExt as _;
+    let size = file.metadata().ok()?.len();
+    let block = BLOCK as u64;
+    let from = size.saturating_sub(tail) / block * block;
+    let whole = (size - from) / block * block;
+    let mut read = vec![0u8; usize::try_from(whole).ok()?];
+    file.read_exact_at(&mut read, from).ok()?;
+    let mut highest = read
+        .chunks_exact(BLOCK)
+        .map(bits_per_byte)
+        .fold(0.0, f64::max);
+    // The blocks before the tail, the first (the header) left out.
+    let blocks = from / block;
+    if blocks > 1 && spread > 0 {
+        let mut one = vec![0u8; BLOCK];
+        let step = ((blocks - 1) / spread as u64).max(1);
+        for at in (1..blocks)
+            .step_by(usize::try_from(step).ok()?)
+            .take(spread)
+        {
+            file.read_exact_at(&mut one, at * block).ok()?;
+            highest = highest.max(bits_per_byte(&one));
+        }
+    }
+    (highest >= RANDOM_BITS_PER_BYTE).then_some(highest)
+}
+
 /// The highest block entropy in the first MiB of `path`, when the file was an uncompressed
 /// DICOM image before the change and a block now reads as random.
 pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
@@ -57,7 +90,7 @@ pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
     else {
         return None;
     };
-    if !UNCOMPRESSED.contains(&facts.transfer_syntax.as_str()) {
+    if !structured(&facts.transfer_syntax) {
         return None;
     }
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
@@ -92,5 +125,47 @@ mod tests {
         assert!(bits_per_byte(&ct) < RANDOM_BITS_PER_BYTE);
         assert_eq!(bits_per_byte(&[]), 0.0);
         assert_eq!(bits_per_byte(&[7; 100]), 0.0);
+    }
+
+    /// 256 KiB of 12-bit pixels with random bytes at the end, in the middle (the end the
+    /// image's own), or nowhere: the first two read as random, the last does not.
+    #[test]
+    fn random_bytes_written_last_or_in_the_middle_are_found() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        };
+        let ct: Vec<u8> = (0..131_072usize)
+            .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let look = |bytes: &[u8]| {
+            let path = dir.path().join("image");
+            std::fs::write(&path, bytes).expect("write");
+            let file = std::fs::File::open(&path).expect("open");
+            random_written(&file, 65_536, 32)
+        };
+        assert_eq!(look(&ct), None);
+        let mut last = ct[..100_000].to_vec();
+        last.extend(random(20_000));
+        assert!(look(&last).is_some());
+        let mut middle = ct.clone();
+        middle[8192..131_072].copy_from_slice(&random(131_072 - 8192));
+        assert!(look(&middle).is_some());
+        // The spread alone finds the middle: no tail read.
+        let file = {
+            let path = dir.path().join("image");
+            std::fs::write(&path, &middle).expect("write");
+            std::fs::File::open(&path).expect("open")
+        };
+        assert!(random_written(&file, 0, 32).is_some());
+        assert_eq!(random_written(&file, 0, 0), None);
     }
 }

@@ -21,6 +21,7 @@ mod degraded_syslog;
 mod entropy;
 mod flags;
 mod followed;
+mod garbled;
 mod inodes;
 mod links;
 mod mappings;
@@ -248,24 +249,42 @@ fn begins_as_dicom(path: &Path) -> bool {
 /// SOP Instance UID are a few kilobytes in.
 pub const RECEIVED_PREFIX_BYTES: u64 = 64 * 1024;
 
+/// Bytes looked at last of a stored image being written again, shorter than stored,
+/// when it was stored uncompressed: a receiver writes its structured pixels back; an
+/// encryptor that kept the header, or the first [`RECEIVED_PREFIX_BYTES`] (anything
+/// [`pacsguard_dicom::prefix_of`] reads), writes random bytes after it, and the blocks
+/// it wrote last read as random (see [`entropy::random_written`]).
+pub const RECEIVED_TAIL_BYTES: u64 = 64 * 1024;
+
+/// Blocks looked at, evenly spaced, over the rest of a stored uncompressed image being
+/// written again (4 KiB each): an encryptor that grows the end with the image's own
+/// bytes or zeros and writes random bytes in the middle (see [`entropy::random_written`]).
+pub const RECEIVED_SPREAD_BLOCKS: usize = 32;
+
 /// Whether the file at `path`, shorter than the stored instance `uid` of `size` bytes,
 /// begins as that instance written again (or too little of it is written to tell), as
 /// a receiver re-writing it from the start writes it; read without following a
-/// symlink or blocking on a FIFO, at most [`RECEIVED_PREFIX_BYTES`].
-fn begins_as_stored_instance(path: &Path, uid: &str, size: u64) -> bool {
+/// symlink or blocking on a FIFO, at most [`RECEIVED_PREFIX_BYTES`] and, for an image
+/// stored with `structured` (uncompressed) pixels, its last [`RECEIVED_TAIL_BYTES`] and
+/// [`RECEIVED_SPREAD_BLOCKS`] blocks over the rest, none of which may read as random.
+fn begins_as_stored_instance(path: &Path, uid: &str, size: u64, structured: bool) -> bool {
     use std::io::Read as _;
     let Ok(file) = open_for_a_look(path) else {
         return false;
     };
     let mut head = Vec::new();
-    if file
+    if (&file)
         .take(RECEIVED_PREFIX_BYTES)
         .read_to_end(&mut head)
         .is_err()
     {
         return false;
     }
-    pacsguard_dicom::prefix_of(&head, uid, size) != pacsguard_dicom::Prefix::Other
+    if pacsguard_dicom::prefix_of(&head, uid, size) == pacsguard_dicom::Prefix::Other {
+        return false;
+    }
+    !(structured
+        && entropy::random_written(&file, RECEIVED_TAIL_BYTES, RECEIVED_SPREAD_BLOCKS).is_some())
 }
 
 /// How long a stop waits for the verification workers to bring back what they are
@@ -2173,7 +2192,10 @@ impl<'a> Guard<'a> {
     /// must not gain MAX_WRITER_WAIT (review s10-r11). Nor is one whose bytes so far
     /// are not the stored instance's start (review s19-r11: an encryptor that put back
     /// the first 132 bytes and grows each file slowly from half its length), judged by
-    /// [`begins_as_stored_instance`] for a file profiled as DICOM.
+    /// [`begins_as_stored_instance`] for a file profiled as DICOM; nor one stored
+    /// uncompressed whose last blocks written read as random (review s21: an encryptor
+    /// that kept everything up to the Pixel Data, or the first 64 KiB, and grows each
+    /// file slowly with random bytes).
     fn shorter_than_known(&self, path: &Path) -> bool {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return false;
@@ -2181,13 +2203,17 @@ impl<'a> Guard<'a> {
         let Some((index, rel)) = self.root_of(path) else {
             return true;
         };
-        // The stored size, and the SOP Instance UID of a file profiled as DICOM.
+        // The stored size, and the SOP Instance UID of a file profiled as DICOM with
+        // whether its pixels were stored uncompressed.
         let Ok(known) = self.views.lock().map(|views| {
             views.get(index).and_then(|v| v.entry(&rel)).map(|e| {
                 let uid = match &e.content {
                     Content::Hashed {
                         dicom: Some(facts), ..
-                    } if !facts.instance_uid.is_empty() => Some(facts.instance_uid.clone()),
+                    } if !facts.instance_uid.is_empty() => Some((
+                        facts.instance_uid.clone(),
+                        entropy::structured(&facts.transfer_syntax),
+                    )),
                     _ => None,
                 };
                 (e.meta.size, uid)
@@ -2199,7 +2225,9 @@ impl<'a> Guard<'a> {
             None => true,
             Some((size, _)) if meta.len() >= size => false,
             Some((_, None)) => begins_as_dicom(path),
-            Some((size, Some(uid))) => begins_as_stored_instance(path, &uid, size),
+            Some((size, Some((uid, structured)))) => {
+                begins_as_stored_instance(path, &uid, size, structured)
+            }
         }
     }
 
@@ -3885,12 +3913,19 @@ impl<'a> Guard<'a> {
             // never screened (review s18-r11). An instance written again with another
             // File Meta Information is screened too: `file-meta-changed` is info, and a
             // payload planted in group 0002 (Private Information, an OB of any length)
-            // must not ride on it unseen.
+            // must not ride on it unseen. So is a rewritten header (a PE's DOS header
+            // planted in the preamble, CVE-2019-11687, is a header change), and every
+            // rewrite an open maintenance window makes info (review s21).
             let arrivals: Vec<PathBuf> = findings
                 .iter()
                 .filter(|f| {
                     f.kind == FindingKind::Added
                         || f.kind == FindingKind::FileMetaChanged
+                        || f.kind == FindingKind::HeaderChanged
+                        || (matches!(
+                            f.kind,
+                            FindingKind::PixelDataChanged | FindingKind::ContentChanged
+                        ) && self.windows.covers(&f.path))
                         || (f.kind == FindingKind::Moved
                             && f.from
                                 .as_ref()
@@ -3974,6 +4009,14 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         let root = base.spec.path.clone();
+        // An edit under the same instance counts towards nothing; a header whose values
+        // no longer read as text is no edit (see [`garbled`]), nor softened by a window.
+        for finding in findings.iter_mut() {
+            if ransomware::still_the_same_instance(finding) {
+                let path = finding.path.clone();
+                garbled::mark(finding, &path);
+            }
+        }
         self.windows.soften(&mut findings, encrypted);
         for finding in &findings {
             self.flag_poll.touched(&finding.path);

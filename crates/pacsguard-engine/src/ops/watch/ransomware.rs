@@ -5,8 +5,9 @@
 //! * full encryption loses the DICOM magic (`no-longer-dicom`, or `content-changed`);
 //! * intermittent encryption keeps the first kilobytes and `DICM` but rewrites the Pixel
 //!   Data (`pixel-data-changed`) or the header (`header-changed` with another SOP
-//!   Instance UID or transfer syntax: an instance that is still the same image, or one
-//!   received again with another File Meta Information, `file-meta-changed`, is not);
+//!   Instance UID, or text values that no longer read as text: an instance that is still
+//!   the same image, in the same or another transfer syntax, or one received again with
+//!   another File Meta Information, `file-meta-changed`, is not);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
@@ -162,18 +163,22 @@ impl Signal {
     }
 }
 
-/// A `header-changed` instance that kept its SOP Instance UID and transfer syntax (its
-/// Pixel Data intact, as the kind says): still the same readable image, edited or
-/// written again by a PACS, never what encryption leaves. It is reported (an alert of its
-/// own) but counts towards no ransomware signal: twenty studies re-received at once must
-/// not page anyone at 3 a.m. Encryption of the header loses the DICOM structure
-/// (`no-longer-dicom`) or the identity (the `fields` name it).
+/// A `header-changed` instance that kept its SOP Instance UID and transfer syntax, or
+/// was written in another uncompressed one (`re-encoded`; its Pixel Data bytes intact,
+/// as the kind says): still the same readable image, edited, written again by a PACS,
+/// or stored again in the transfer syntax it was sent in, never what encryption leaves. It is
+/// reported (an alert of its own) but counts towards no ransomware signal: twenty
+/// studies re-received at once must not page anyone at 3 a.m. Encryption of the header
+/// loses the DICOM structure (`no-longer-dicom`), the identity (the `fields` name it),
+/// or, kept by a wiper that knows DICOM, its text (see [`super::garbled`]: the fields it
+/// adds, garbled text or a header too long to read).
 pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
+    let has = |field: &str| finding.fields.iter().any(|f| f == field);
     finding.kind == FindingKind::HeaderChanged
-        && !finding
-            .fields
-            .iter()
-            .any(|f| f == "sop-instance-uid" || f == "transfer-syntax")
+        && !has("sop-instance-uid")
+        && !has(super::garbled::GARBLED_TEXT_FIELD)
+        && !has(super::garbled::HEADER_UNREAD_FIELD)
+        && (!has("transfer-syntax") || has(pacsguard_profile::RE_ENCODED_FIELD))
 }
 
 fn extension(path: &Path) -> String {

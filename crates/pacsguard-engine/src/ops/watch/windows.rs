@@ -178,8 +178,9 @@ impl Windows {
 
     /// Changes inside an open window become `info`, saying which window; they are
     /// counted for its summary. Except the paths in `encrypted` (Pixel Data that turned
-    /// random under an unchanged transfer syntax): no migration or re-compression does
-    /// that, so they stay what they are, and count towards ransomware.
+    /// random under an unchanged transfer syntax) and headers whose text values no longer
+    /// read as text ([`super::garbled`]): no migration or re-compression does that, so
+    /// they stay what they are, and count towards ransomware.
     pub fn soften(&mut self, findings: &mut [Finding], encrypted: &HashSet<PathBuf>) {
         if self.open.is_empty() {
             return;
@@ -194,6 +195,18 @@ impl Windows {
                 continue;
             };
             *counts.entry(finding.kind.as_str()).or_default() += 1;
+            if finding
+                .fields
+                .iter()
+                .any(|f| f == super::garbled::GARBLED_TEXT_FIELD)
+            {
+                finding.detail = format!(
+                    "{} (inside maintenance window {}, but not softened: a migration never \
+                     leaves a header's values as bytes that are not text)",
+                    finding.detail, window.id
+                );
+                continue;
+            }
             if encrypted.contains(&finding.path) {
                 finding.detail = format!(
                     "{} (inside maintenance window {}, but not softened: the transfer syntax \
