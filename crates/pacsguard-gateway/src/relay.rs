@@ -1949,6 +1949,9 @@ pub const NOT_SCREENED_IN_TIME: &str = "refused by the gateway: not screened in 
 /// The Error Comment of a C-STORE a refusing route answered because the screening queue
 /// was full ([`crate::screening_pool::SCREENING_QUEUE`]): status 0xA700 too.
 pub const SCREENING_QUEUE_FULL: &str = "refused by the gateway: screening queue full";
+/// The Error Comment of a C-STORE a refusing route answered because the search for
+/// hidden content spent its work budget before the end of the data set (status 0xA700).
+pub const NOT_SCREENED_WHOLE: &str = "refused by the gateway: not screened whole";
 
 /// What a refusing route holds of the peer's current message.
 #[derive(Debug)]
@@ -2614,6 +2617,8 @@ fn screen_instance(
     // Its deadline passed while it waited for a thread, or the gateway stopped: not
     // screened at all (below).
     let mut waited_out = false;
+    // Why its screening's work budget ran out before the end of the data set.
+    let mut spent = None;
     let stopped = !ticket.is_late()
         && shared
             .screening_abandoned
@@ -2698,6 +2703,7 @@ fn screen_instance(
                     ));
                 }
             }
+            spent = screened.inspection.budget_spent.clone();
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
@@ -2768,6 +2774,22 @@ fn screen_instance(
         // comes late and is recorded as such, the data set kept whatever was found.
         !ticket.screened()
     };
+    // The search for hidden content stopped before the end of the data set, its work
+    // budget spent (review r21-gateway: 25,000 decoy ELF identifications, 1.6 MB, before
+    // a real executable were a `not-inspected` warning, and a refusing route answered
+    // success and forwarded it): what lies past that point was not screened. An alert,
+    // a copy kept, 0xA700 on a refusing route (below). Past the deadline, `cut` says it.
+    let spent = spent.filter(|_| !cut);
+    if let Some(why) = &spent {
+        findings.push(Finding::new(
+            path.clone(),
+            FindingKind::NotInspected,
+            Severity::Alert,
+            format!(
+                "{named} not screened whole: the search for hidden content stopped before the end of the data set ({why}); what lies past that point was not screened"
+            ),
+        ));
+    }
     let alerts = findings
         .iter()
         .filter(|f| f.severity == Severity::Alert)
@@ -2795,6 +2817,11 @@ fn screen_instance(
                 Some(Refusal {
                     status: STATUS_REFUSED_UNSCREENED,
                     comment: "refused by the gateway: too large to screen".to_owned(),
+                })
+            } else if spent.is_some() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_UNSCREENED,
+                    comment: NOT_SCREENED_WHOLE.to_owned(),
                 })
             } else {
                 None
@@ -3546,6 +3573,88 @@ mod tests {
         for uid in ["1.2.3.4.21", "1.2.3.4.22"] {
             assert!(copies.iter().any(|(n, _)| n.ends_with(uid)), "{copies:?}");
         }
+    }
+
+    /// Review r21-gateway: 25,000 decoy ELF identifications (1.6 MB) before a real
+    /// executable spent the search's `MAX_CANDIDATES_PER_FILE`, a `not-inspected`
+    /// warning only: a refusing route answered success and forwarded it, a forwarding
+    /// route raised no alert and kept no copy. What was not searched is not screened.
+    #[test]
+    fn a_data_set_whose_search_budget_ran_out_is_not_screened() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let mut value = Vec::new();
+        for _ in 0..25_000 {
+            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
+            value.extend_from_slice(&[0u8; 57]);
+        }
+        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
+        if value.len() % 2 == 1 {
+            value.push(0);
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
+        data.extend_from_slice(b"ACME 1.0");
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+        data.extend_from_slice(&value);
+        let refuse = [FindingKind::EmbeddedExecutable];
+        let mut answers = Vec::new();
+        for (uid, held) in [("1.2.3.4.30", true), ("1.2.3.4.31", false)] {
+            let instance = Instance {
+                size: data.len() as u64,
+                bytes: Ok(data.clone()),
+                ..instance(uid)
+            };
+            let ticket =
+                crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+            let policy = if held {
+                Policy::Held {
+                    refuse: &refuse,
+                    whole: true,
+                    towards: "upstream",
+                }
+            } else {
+                Policy::Forwarded
+            };
+            answers.push(
+                screen_instance(
+                    &shared,
+                    "dicom://CT1@127.0.0.1:1/PACS",
+                    "1.2.840.10008.1.2.1",
+                    instance,
+                    policy,
+                    &ticket,
+                    &mut None,
+                )
+                .map(|r| (r.status, r.comment)),
+            );
+        }
+        assert_eq!(
+            answers,
+            [
+                Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned())),
+                None
+            ]
+        );
+        let kept = vault.kept.0.lock().expect("lock");
+        for uid in ["1.2.3.4.30", "1.2.3.4.31"] {
+            assert!(
+                kept.iter()
+                    .filter_map(|e| e.finding.as_ref())
+                    .any(|f| f.kind == FindingKind::NotInspected
+                        && f.severity == Severity::Alert
+                        && f.path.to_string_lossy().contains(uid)
+                        && f.detail.contains("MAX_CANDIDATES_PER_FILE")),
+                "{uid}: {kept:#?}"
+            );
+        }
+        let copies = vault.copies.lock().expect("lock");
+        assert_eq!(copies.len(), 2, "{copies:?}");
     }
 
     /// Issue 16, session 21: the data sets a peer's traffic left unscreened (queue
