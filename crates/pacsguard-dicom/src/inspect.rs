@@ -92,6 +92,10 @@ pub struct Inspection {
     /// rules: what a reader decodes must be screened, not only the compressed bytes.
     pub inflated: Vec<u8>,
     pub observations: Vec<Observation>,
+    /// Why the work budget of the search for hidden content ran out before the end of
+    /// the file (`MAX_CANDIDATES_PER_FILE`, `MAX_PARSED_BYTES_PER_FILE`, the deadline):
+    /// what lies past that point was not searched (also a `not-inspected` observation).
+    pub budget_spent: Option<String>,
 }
 
 impl Inspection {
@@ -107,6 +111,7 @@ impl Inspection {
             documents: Vec::new(),
             inflated: Vec::new(),
             observations: Vec::new(),
+            budget_spent: None,
         }
     }
 
@@ -310,6 +315,7 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
             detail: format!("{detail} (in the inflated data set, at that offset in it)"),
         });
     }
+    inspection.budget_spent = budget.exhausted().map(str::to_owned);
     inspection.observations = found.finish(&budget);
     inspection
 }
@@ -743,6 +749,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             },
         );
     }
+    inspection.budget_spent = budget.exhausted().map(str::to_owned);
     inspection.observations = found.finish(&budget);
     inspection
 }

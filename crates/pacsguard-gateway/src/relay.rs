@@ -1949,6 +1949,9 @@ pub const NOT_SCREENED_IN_TIME: &str = "refused by the gateway: not screened in 
 /// The Error Comment of a C-STORE a refusing route answered because the screening queue
 /// was full ([`crate::screening_pool::SCREENING_QUEUE`]): status 0xA700 too.
 pub const SCREENING_QUEUE_FULL: &str = "refused by the gateway: screening queue full";
+/// The Error Comment of a C-STORE a refusing route answered because the search for
+/// hidden content spent its work budget before the end of the data set (status 0xA700).
+pub const NOT_SCREENED_WHOLE: &str = "refused by the gateway: not screened whole";
 
 /// What a refusing route holds of the peer's current message.
 #[derive(Debug)]
@@ -2614,11 +2617,13 @@ fn screen_instance(
     // Its deadline passed while it waited for a thread, or the gateway stopped: not
     // screened at all (below).
     let mut waited_out = false;
+    // Why its screening's work budget ran out before the end of the data set.
+    let mut spent = None;
     let stopped = !ticket.is_late()
         && shared
             .screening_abandoned
             .load(std::sync::atomic::Ordering::Acquire);
-    let named = stopped.then(|| about(&instance));
+    let named = about(&instance);
     let Instance {
         bytes, reservation, ..
     } = instance;
@@ -2637,7 +2642,7 @@ fn screen_instance(
                     Severity::Alert,
                     format!(
                         "{} not screened: the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
-                        named.unwrap_or_default(),
+                        named,
                         STOP_GRACE.as_secs()
                     ),
                 ));
@@ -2698,6 +2703,7 @@ fn screen_instance(
                     ));
                 }
             }
+            spent = screened.inspection.budget_spent.clone();
             findings.extend(screened.findings.into_iter().filter(|f| {
                 f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
             }));
@@ -2731,6 +2737,59 @@ fn screen_instance(
     }
     // The budget is given back once screened (the quarantine copy is the caller's).
     drop(reservation);
+    // Its deadline passed before its screening ended: what the screening found by then
+    // (`Worker::screen_until` stops its searches there and applies no rules past it) is
+    // no verdict, whether it or the tap's timer takes the ticket first. Review
+    // r21-gateway: a screening cut short that ended before the timer fired took the
+    // ticket, and its `not-inspected` warnings alone answered success on a refusing
+    // route and raised no alert on a forwarding one, for a data set whose embedded
+    // executable lay past the candidates it had time for. Taking the ticket as expired
+    // here, the screening raises the alert the timer would have.
+    let cut = !waited_out && ticket.deadline().is_some_and(|d| Instant::now() > d);
+    let late = if cut {
+        if ticket.cut() {
+            let deadline = shared.limits.screening_deadline.as_millis();
+            findings.push(Finding::new(
+                path.clone(),
+                FindingKind::NotInspected,
+                Severity::Alert,
+                format!(
+                    "{named} not screened in time: its screening did not end within limits.screening_deadline ({deadline} ms); {}; its screening stopped there and what it found by then is recorded",
+                    match &policy {
+                        Policy::Held { towards, .. } => format!(
+                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}"
+                        ),
+                        Policy::Forwarded => {
+                            "it went upstream as read (a forwarding route holds nothing back)"
+                                .to_owned()
+                        }
+                    }
+                ),
+            ));
+        }
+        true
+    } else {
+        // Its deadline passed first (`Tap::hold`, `Tap::screen`): the sender was answered
+        // 0xA700 on a refusing route, a forwarding route's alert was raised; this verdict
+        // comes late and is recorded as such, the data set kept whatever was found.
+        !ticket.screened()
+    };
+    // The search for hidden content stopped before the end of the data set, its work
+    // budget spent (review r21-gateway: 25,000 decoy ELF identifications, 1.6 MB, before
+    // a real executable were a `not-inspected` warning, and a refusing route answered
+    // success and forwarded it): what lies past that point was not screened. An alert,
+    // a copy kept, 0xA700 on a refusing route (below). Past the deadline, `cut` says it.
+    let spent = spent.filter(|_| !cut);
+    if let Some(why) = &spent {
+        findings.push(Finding::new(
+            path.clone(),
+            FindingKind::NotInspected,
+            Severity::Alert,
+            format!(
+                "{named} not screened whole: the search for hidden content stopped before the end of the data set ({why}); what lies past that point was not screened"
+            ),
+        ));
+    }
     let alerts = findings
         .iter()
         .filter(|f| f.severity == Severity::Alert)
@@ -2759,15 +2818,16 @@ fn screen_instance(
                     status: STATUS_REFUSED_UNSCREENED,
                     comment: "refused by the gateway: too large to screen".to_owned(),
                 })
+            } else if spent.is_some() {
+                Some(Refusal {
+                    status: STATUS_REFUSED_UNSCREENED,
+                    comment: NOT_SCREENED_WHOLE.to_owned(),
+                })
             } else {
                 None
             }
         }
     };
-    // Its deadline passed first (`Tap::hold`, `Tap::screen`): the sender was answered
-    // 0xA700 on a refusing route, a forwarding route's alert was raised; this verdict
-    // comes late and is recorded as such, the data set kept whatever was found.
-    let late = !ticket.screened();
     if (late || stopped)
         && let Policy::Held { .. } = policy
     {
@@ -3410,6 +3470,191 @@ mod tests {
             vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.4".to_owned(), true)],
             "its copy kept"
         );
+    }
+
+    /// Review r21-gateway: a screening stopped by its deadline (`Worker::screen_until`)
+    /// that ended before the tap's timer fired won the ticket, and its verdict, cut
+    /// short, answered: a refusing route answered success and forwarded a data set whose
+    /// embedded executable lay past the candidates the screening had time for, and a
+    /// forwarding route raised no alert (a `not-inspected` warning only). Its deadline
+    /// passed before it ended: it is not screened in time, whoever fires first.
+    #[test]
+    fn a_screening_cut_by_its_deadline_never_answers_as_screened_in_time() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        // Decoy executable headers (ELF identifications, each a candidate the budget is
+        // charged for), then a real executable (this machine's /bin/true).
+        let mut value = Vec::new();
+        for _ in 0..4096 {
+            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
+            value.extend_from_slice(&[0u8; 57]);
+        }
+        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
+        if value.len() % 2 == 1 {
+            value.push(0);
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
+        data.extend_from_slice(b"ACME 1.0");
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+        data.extend_from_slice(&value);
+        let refuse = [FindingKind::EmbeddedExecutable];
+        // In time, the executable is found and refused.
+        let cases = [
+            (Instant::now() + Duration::from_secs(600), "1.2.3.4.20"),
+            (Instant::now(), "1.2.3.4.21"),
+            (Instant::now(), "1.2.3.4.22"),
+        ];
+        std::thread::sleep(Duration::from_millis(2));
+        let mut answers = Vec::new();
+        let mut lates = Vec::new();
+        for (at, (deadline, uid)) in cases.into_iter().enumerate() {
+            let instance = Instance {
+                size: data.len() as u64,
+                bytes: Ok(data.clone()),
+                ..instance(uid)
+            };
+            // Nobody expires the ticket: the screening ends before the tap's timer.
+            let ticket = crate::screening_pool::Ticket::until(deadline);
+            let policy = if at < 2 {
+                Policy::Held {
+                    refuse: &refuse,
+                    whole: true,
+                    towards: "upstream",
+                }
+            } else {
+                Policy::Forwarded
+            };
+            answers.push(
+                screen_instance(
+                    &shared,
+                    "dicom://CT1@127.0.0.1:1/PACS",
+                    "1.2.840.10008.1.2.1",
+                    instance,
+                    policy,
+                    &ticket,
+                    &mut None,
+                )
+                .map(|r| (r.status, r.comment)),
+            );
+            lates.push((ticket.is_late(), ticket.expire()));
+        }
+        assert_eq!(
+            answers[0].as_ref().map(|a| a.0),
+            Some(STATUS_REFUSED_CONTENT),
+            "in time, the executable is found: {answers:?}"
+        );
+        assert_eq!(
+            answers[1],
+            Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_IN_TIME.to_owned())),
+            "cut by its deadline: refused as not screened in time"
+        );
+        assert_eq!(answers[2], None, "a forwarding route answers nothing");
+        // The tap's timer, firing after, finds the ticket taken and raises nothing more.
+        assert_eq!(lates, [(false, false), (true, false), (true, false)]);
+        let kept = vault.kept.0.lock().expect("lock");
+        for uid in ["1.2.3.4.21", "1.2.3.4.22"] {
+            assert!(
+                kept.iter()
+                    .filter_map(|e| e.finding.as_ref())
+                    .any(|f| f.kind == FindingKind::NotInspected
+                        && f.severity == Severity::Alert
+                        && f.path.to_string_lossy().contains(uid)
+                        && f.detail.contains("limits.screening_deadline")),
+                "{uid}: {kept:#?}"
+            );
+        }
+        let copies = vault.copies.lock().expect("lock");
+        for uid in ["1.2.3.4.21", "1.2.3.4.22"] {
+            assert!(copies.iter().any(|(n, _)| n.ends_with(uid)), "{copies:?}");
+        }
+    }
+
+    /// Review r21-gateway: 25,000 decoy ELF identifications (1.6 MB) before a real
+    /// executable spent the search's `MAX_CANDIDATES_PER_FILE`, a `not-inspected`
+    /// warning only: a refusing route answered success and forwarded it, a forwarding
+    /// route raised no alert and kept no copy. What was not searched is not screened.
+    #[test]
+    fn a_data_set_whose_search_budget_ran_out_is_not_screened() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let mut value = Vec::new();
+        for _ in 0..25_000 {
+            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
+            value.extend_from_slice(&[0u8; 57]);
+        }
+        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
+        if value.len() % 2 == 1 {
+            value.push(0);
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
+        data.extend_from_slice(b"ACME 1.0");
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+        data.extend_from_slice(&value);
+        let refuse = [FindingKind::EmbeddedExecutable];
+        let mut answers = Vec::new();
+        for (uid, held) in [("1.2.3.4.30", true), ("1.2.3.4.31", false)] {
+            let instance = Instance {
+                size: data.len() as u64,
+                bytes: Ok(data.clone()),
+                ..instance(uid)
+            };
+            let ticket =
+                crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+            let policy = if held {
+                Policy::Held {
+                    refuse: &refuse,
+                    whole: true,
+                    towards: "upstream",
+                }
+            } else {
+                Policy::Forwarded
+            };
+            answers.push(
+                screen_instance(
+                    &shared,
+                    "dicom://CT1@127.0.0.1:1/PACS",
+                    "1.2.840.10008.1.2.1",
+                    instance,
+                    policy,
+                    &ticket,
+                    &mut None,
+                )
+                .map(|r| (r.status, r.comment)),
+            );
+        }
+        assert_eq!(
+            answers,
+            [
+                Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned())),
+                None
+            ]
+        );
+        let kept = vault.kept.0.lock().expect("lock");
+        for uid in ["1.2.3.4.30", "1.2.3.4.31"] {
+            assert!(
+                kept.iter()
+                    .filter_map(|e| e.finding.as_ref())
+                    .any(|f| f.kind == FindingKind::NotInspected
+                        && f.severity == Severity::Alert
+                        && f.path.to_string_lossy().contains(uid)
+                        && f.detail.contains("MAX_CANDIDATES_PER_FILE")),
+                "{uid}: {kept:#?}"
+            );
+        }
+        let copies = vault.copies.lock().expect("lock");
+        assert_eq!(copies.len(), 2, "{copies:?}");
     }
 
     /// Issue 16, session 21: the data sets a peer's traffic left unscreened (queue

@@ -233,6 +233,8 @@ pub struct Ticket {
 const OPEN: u8 = 0;
 const SCREENED: u8 = 1;
 const LATE: u8 = 2;
+/// The screening saw its deadline pass before it ended ([`Ticket::cut`]).
+const CUT: u8 = 3;
 
 impl Ticket {
     /// A data set nobody waits for (the association ended before its last fragment).
@@ -275,9 +277,19 @@ impl Ticket {
         }
     }
 
-    /// Whether the deadline answered.
+    /// The screening ended after its deadline had passed, before the deadline's timer
+    /// fired: true when it took the ticket so (it then answers as the timer would have,
+    /// not screened in time, and raises the alert; the timer's [`Ticket::expire`] is
+    /// then false). False when the timer came first.
+    pub fn cut(&self) -> bool {
+        self.state
+            .compare_exchange(OPEN, CUT, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether the deadline answered (its timer, or the screening that saw it pass).
     pub fn is_late(&self) -> bool {
-        self.state.load(Ordering::Acquire) == LATE
+        matches!(self.state.load(Ordering::Acquire), LATE | CUT)
     }
 }
 
@@ -425,6 +437,14 @@ mod tests {
         assert!(!t.is_late());
         let t = Ticket::new();
         assert!(t.expire());
+        assert!(!t.screened());
+        assert!(t.is_late());
+        assert!(!t.cut());
+        // Review r21-gateway: a screening that saw its deadline pass takes the ticket
+        // before the timer: the timer then raises nothing of its own.
+        let t = Ticket::new();
+        assert!(t.cut());
+        assert!(!t.expire());
         assert!(!t.screened());
         assert!(t.is_late());
     }
