@@ -7137,3 +7137,70 @@ async fn a_fleet_setting_row_of_other_types_is_raised_not_a_console_refusing_for
     assert!(h.console.needs_second_host_approver().expect("read"));
     assert!(alerts_of(&h.written(&guard), ConsoleSettingAltered).is_empty());
 }
+
+/// Review r21-fleet: the record turning four eyes on made unproven (the trail edited at
+/// or after it), an older proven record saying off, and the store turned off with
+/// sqlite3. Before: only proven records bound the setting, so the console read its trail
+/// as off and obeyed the store (one approver alone signs a host's profile). An unproven
+/// record saying on now binds as a session's unproven closure does: it can only make the
+/// console stricter.
+#[tokio::test]
+async fn an_unproven_record_turning_four_eyes_on_still_binds_it() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.set_four_eyes(&admin, &csrf, "false", "not yet").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.set_four_eyes(&admin, &csrf, "true", "policy 7.2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    h.written(&guard);
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("UPDATE fleet_settings SET value = 'false'")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    let at = records
+        .iter()
+        .rposition(|r| r["setting_digest"].as_str() == Some("needs_second_host_approver:true"))
+        .expect("turning it on is recorded");
+    let unproven: Vec<(String, serde_json::Value)> = records
+        .split_off(at)
+        .into_iter()
+        .map(|r| ("record 99 (byte 9999)".to_string(), r))
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["setting_digest"].as_str() == Some("needs_second_host_approver:false")),
+        "an older proven record says off"
+    );
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven,
+        whole: false,
+        problem: Some("proven: the first records only".into()),
+        superseded: 0,
+    };
+    let (h, _) = h.restart_bound_to(&guard, bindings);
+    assert!(
+        h.console.needs_second_host_approver().expect("read"),
+        "four eyes stays on"
+    );
+    assert_eq!(
+        alerts_of(&h.written(&guard), ConsoleSettingAltered).len(),
+        1,
+        "the store turned off is raised"
+    );
+}
