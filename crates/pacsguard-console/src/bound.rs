@@ -421,8 +421,9 @@ impl Console {
         (report.unsealed_sessions, report.unsealed_step_ups) =
             self.end_unsealed_at_start(seals_on_trail)?;
         self.bind_invitations(records, &bindings.unproven, may_trust, &mut report)?;
-        // Proven records only: an unproven one could make a setting look laxer.
-        self.bind_settings(records)?;
+        // The proven records bind; an unproven one only when it makes a setting stricter
+        // (it can only ask a second person, never let one decide alone).
+        self.bind_settings(records, &bindings.unproven)?;
         Ok(report)
     }
 

@@ -197,19 +197,33 @@ impl Console {
     }
 
     /// At start, from the trail's proven records (oldest first): the newest value of
-    /// each setting this console recorded.
-    pub(crate) fn bind_settings(&self, records: &[serde_json::Value]) -> Result<(), AuthError> {
-        let mut bindings = lock(&self.bindings)?;
-        for record in records {
-            let Some((name, value)) = record
+    /// each setting this console recorded. A record the verification did not prove
+    /// (`unproven`) counts only when it says on (review r21-fleet): like a session's
+    /// closure, it can only make the console stricter. Ignoring it let an edit of the
+    /// trail after the record turning four eyes on (that record then unproven) bring
+    /// back an older proven off, so a store turned off was obeyed.
+    pub(crate) fn bind_settings(
+        &self,
+        records: &[serde_json::Value],
+        unproven: &[(String, serde_json::Value)],
+    ) -> Result<(), AuthError> {
+        fn setting(record: &serde_json::Value) -> Option<(&str, &str)> {
+            record
                 .get("setting_digest")
                 .and_then(serde_json::Value::as_str)
                 .and_then(|d| d.split_once(':'))
-            else {
-                continue;
-            };
+        }
+        let mut bindings = lock(&self.bindings)?;
+        for (name, value) in records.iter().filter_map(setting) {
             // Only the values a console records; anything else binds nothing.
             if matches!(value, "true" | "false") {
+                bindings
+                    .settings
+                    .insert(name.to_string(), value.to_string());
+            }
+        }
+        for (name, value) in unproven.iter().filter_map(|(_, r)| setting(r)) {
+            if value == "true" {
                 bindings
                     .settings
                     .insert(name.to_string(), value.to_string());

@@ -7061,3 +7061,146 @@ async fn consoles_sharing_a_fleet_store_relax_four_eyes_only_by_their_own_decisi
     assert!(needs(&b));
     let _ = csrf_a;
 }
+
+/// Review r21-fleet: whoever holds the home's store gives the four-eyes row's value, author,
+/// reason or time a type no console writes (sqlite3 keeps an integer in a TEXT column,
+/// text in an INTEGER one). Before: every read of the setting failed ("Invalid column
+/// type"), so no host approval was possible, the Hosts page showed an error, and the
+/// administrators could not set the setting again (the change reads the row first):
+/// refused forever, with nothing on the trail. Now the row is read whatever its types (a
+/// value that is not the `true` or `false` a console writes is raised and four eyes
+/// stays on), and one administrator setting four eyes on ends it.
+#[tokio::test]
+async fn a_fleet_setting_row_of_other_types_is_raised_not_a_console_refusing_forever() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let sqlite3 = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(&store)
+            .arg(sql)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{sql}: {out:?}");
+    };
+    // Each edit, and whether it relaxes (an alert) or only names another author.
+    let edits = [
+        ("UPDATE fleet_settings SET changed_at = 'soon'", false),
+        ("UPDATE fleet_settings SET changed_by = 7", false),
+        ("UPDATE fleet_settings SET reason = X'00FF'", false),
+        (
+            "UPDATE fleet_settings SET reason = CAST(X'61FF62' AS TEXT)",
+            false,
+        ),
+        (
+            "UPDATE fleet_settings SET changed_at = 1.5, changed_by = 2.5",
+            false,
+        ),
+        (
+            "UPDATE fleet_settings SET value = CAST(X'66616CFF' AS TEXT)",
+            true,
+        ),
+        ("UPDATE fleet_settings SET value = X'66616C7365'", true),
+        (
+            "UPDATE fleet_settings SET value = 'false', changed_at = 'soon'",
+            true,
+        ),
+    ];
+    for (edit, laxer) in edits {
+        let r = h.set_four_eyes(&admin, &csrf, "true", "policy 7.2").await;
+        assert_eq!(r.status, StatusCode::OK, "before {edit}: {}", r.body);
+        h.written(&guard);
+        sqlite3(edit);
+        assert!(
+            h.console.needs_second_host_approver().expect("read"),
+            "four eyes stays on and is read after {edit}"
+        );
+        let alerts = alerts_of(&h.written(&guard), ConsoleSettingAltered);
+        assert_eq!(alerts.len(), usize::from(laxer), "{edit}: {alerts:?}");
+        let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "{edit}: {}", page.body);
+        assert_eq!(
+            page.body.contains("setting-altered"),
+            laxer,
+            "{}",
+            page.body
+        );
+    }
+    // The way out: one administrator sets it on again (a row the console wrote).
+    let r = h.set_four_eyes(&admin, &csrf, "true", "policy 7.2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    assert!(alerts_of(&h.written(&guard), ConsoleSettingAltered).is_empty());
+}
+
+/// Review r21-fleet: the record turning four eyes on made unproven (the trail edited at
+/// or after it), an older proven record saying off, and the store turned off with
+/// sqlite3. Before: only proven records bound the setting, so the console read its trail
+/// as off and obeyed the store (one approver alone signs a host's profile). An unproven
+/// record saying on now binds as a session's unproven closure does: it can only make the
+/// console stricter.
+#[tokio::test]
+async fn an_unproven_record_turning_four_eyes_on_still_binds_it() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.set_four_eyes(&admin, &csrf, "false", "not yet").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h.set_four_eyes(&admin, &csrf, "true", "policy 7.2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    h.written(&guard);
+    let out = std::process::Command::new("sqlite3")
+        .arg(&store)
+        .arg("UPDATE fleet_settings SET value = 'false'")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{out:?}");
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    let at = records
+        .iter()
+        .rposition(|r| r["setting_digest"].as_str() == Some("needs_second_host_approver:true"))
+        .expect("turning it on is recorded");
+    let unproven: Vec<(String, serde_json::Value)> = records
+        .split_off(at)
+        .into_iter()
+        .map(|r| ("record 99 (byte 9999)".to_string(), r))
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["setting_digest"].as_str() == Some("needs_second_host_approver:false")),
+        "an older proven record says off"
+    );
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven,
+        whole: false,
+        problem: Some("proven: the first records only".into()),
+        superseded: 0,
+    };
+    let (h, _) = h.restart_bound_to(&guard, bindings);
+    assert!(
+        h.console.needs_second_host_approver().expect("read"),
+        "four eyes stays on"
+    );
+    assert_eq!(
+        alerts_of(&h.written(&guard), ConsoleSettingAltered).len(),
+        1,
+        "the store turned off is raised"
+    );
+}

@@ -973,16 +973,21 @@ impl FleetStore for ConsoleDb {
                 "SELECT value, changed_by, reason, changed_at FROM fleet_settings WHERE name = ?1",
                 params![HOST_FOUR_EYES],
                 |r| {
-                    // Whatever type an edit left in the column, read as text (an integer
-                    // 0 is a value named in the alert, not an error hiding the page).
-                    let value = match r.get::<_, rusqlite::types::Value>(0)? {
-                        rusqlite::types::Value::Text(t) => t,
-                        rusqlite::types::Value::Integer(i) => i.to_string(),
-                        rusqlite::types::Value::Real(f) => f.to_string(),
-                        rusqlite::types::Value::Null => "NULL".to_string(),
-                        rusqlite::types::Value::Blob(b) => format!("a blob of {} bytes", b.len()),
+                    // Whatever type an edit left in any column, read (review r21-fleet):
+                    // an integer 0 as the value is named in the alert; an author of 7, a
+                    // time of 'soon' or text that is no UTF-8 failed every read, so no
+                    // host could be approved and no administrator could set it again.
+                    // A time that is no integer reads as 0.
+                    let at = match r.get_ref(3)? {
+                        rusqlite::types::ValueRef::Integer(i) => i,
+                        _ => 0,
                     };
-                    Ok(FleetSetting::read(value, r.get(1)?, r.get(2)?, r.get(3)?))
+                    Ok(FleetSetting::read(
+                        any_text(r.get_ref(0)?),
+                        any_text(r.get_ref(1)?),
+                        any_text(r.get_ref(2)?),
+                        at,
+                    ))
                 },
             )
             .optional()
@@ -1022,5 +1027,18 @@ impl FleetStore for ConsoleDb {
             .map_err(self.sql())?;
         let rows = statement.query_map([], profile_row).map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+}
+
+/// A column of `fleet_settings` as text whatever an edit left in it: text (read past bytes
+/// that are no UTF-8), a number, `NULL`, or what a blob is.
+fn any_text(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Null => "NULL".to_string(),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
     }
 }
