@@ -3472,6 +3472,28 @@ mod tests {
         );
     }
 
+    /// A data set whose private OB value holds `decoys` ELF identifications (each a
+    /// candidate the search's budget is charged for), then a real executable (this
+    /// machine's /bin/true).
+    fn decoys_then_an_executable(decoys: usize) -> Vec<u8> {
+        let mut value = Vec::new();
+        for _ in 0..decoys {
+            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
+            value.extend_from_slice(&[0u8; 57]);
+        }
+        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
+        if value.len() % 2 == 1 {
+            value.push(0);
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
+        data.extend_from_slice(b"ACME 1.0");
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+        data.extend_from_slice(&value);
+        data
+    }
+
     /// Review r21-gateway: a screening stopped by its deadline (`Worker::screen_until`)
     /// that ended before the tap's timer fired won the ticket, and its verdict, cut
     /// short, answered: a refusing route answered success and forwarded a data set whose
@@ -3486,23 +3508,7 @@ mod tests {
             Arc::clone(&vault) as Arc<dyn Evidence>,
             crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
         );
-        // Decoy executable headers (ELF identifications, each a candidate the budget is
-        // charged for), then a real executable (this machine's /bin/true).
-        let mut value = Vec::new();
-        for _ in 0..4096 {
-            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
-            value.extend_from_slice(&[0u8; 57]);
-        }
-        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
-        if value.len() % 2 == 1 {
-            value.push(0);
-        }
-        let mut data = Vec::new();
-        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
-        data.extend_from_slice(b"ACME 1.0");
-        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
-        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
-        data.extend_from_slice(&value);
+        let data = decoys_then_an_executable(4096);
         let refuse = [FindingKind::EmbeddedExecutable];
         // In time, the executable is found and refused.
         let cases = [
@@ -3587,21 +3593,7 @@ mod tests {
             Arc::clone(&vault) as Arc<dyn Evidence>,
             crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
         );
-        let mut value = Vec::new();
-        for _ in 0..25_000 {
-            value.extend_from_slice(b"\x7fELF\x02\x01\x01");
-            value.extend_from_slice(&[0u8; 57]);
-        }
-        value.extend(std::fs::read("/bin/true").expect("/bin/true"));
-        if value.len() % 2 == 1 {
-            value.push(0);
-        }
-        let mut data = Vec::new();
-        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
-        data.extend_from_slice(b"ACME 1.0");
-        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
-        data.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
-        data.extend_from_slice(&value);
+        let data = decoys_then_an_executable(25_000);
         let refuse = [FindingKind::EmbeddedExecutable];
         let mut answers = Vec::new();
         for (uid, held) in [("1.2.3.4.30", true), ("1.2.3.4.31", false)] {
