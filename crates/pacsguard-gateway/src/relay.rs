@@ -2818,7 +2818,14 @@ fn screen_instance(
                     status: STATUS_REFUSED_UNSCREENED,
                     comment: "refused by the gateway: too large to screen".to_owned(),
                 })
-            } else if spent.is_some() {
+            } else if spent.is_some()
+                || findings.iter().any(|f| f.kind == FindingKind::NotInspected)
+            {
+                // A limit of the screening left part of the data set unread (the search
+                // budget, a PDF budget or password, the shell model, a rule timeout):
+                // whatever an attacker put past it was not looked at. `scan` says so
+                // with a warning; a route that refuses content refuses it (session 22:
+                // a script nested past the shell model's limit was forwarded).
                 Some(Refusal {
                     status: STATUS_REFUSED_UNSCREENED,
                     comment: NOT_SCREENED_WHOLE.to_owned(),
@@ -2851,8 +2858,9 @@ fn screen_instance(
         (Some(_), true) => "refused",
         (Some(_), false) => "not forwarded",
     };
-    // What was not held (too large, the memory budget spent) has no copy to keep.
-    let kept = (alerts > 0 || late) && file.is_some();
+    // What was not held (too large, the memory budget spent) has no copy to keep. A
+    // data set refused is kept: the refusal's evidence.
+    let kept = (alerts > 0 || late || refusal.is_some()) && file.is_some();
     let copy = if kept {
         ", a copy kept in quarantine"
     } else {
@@ -3647,6 +3655,96 @@ mod tests {
         }
         let copies = vault.copies.lock().expect("lock");
         assert_eq!(copies.len(), 2, "{copies:?}");
+    }
+
+    /// Session 22, the class of review r21-gateway's budget case: any limit of the
+    /// screening an attacker can reach (here the shell model's substitution nesting, a
+    /// `not-inspected` warning) left the rest of the data set unread, and a refusing
+    /// route answered success and forwarded it. A refusing route refuses what was not
+    /// screened whole, naming why, and keeps a copy; a forwarding route keeps the
+    /// warning and forwards, as `scan` reports it.
+    #[test]
+    fn a_refusing_route_refuses_a_data_set_a_screening_limit_left_unread() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        // Deeper than the shell model reads (MAX_SHELL_SUBSTITUTION_NESTING, 8).
+        let levels = 12;
+        let mut script = format!(
+            "#!/bin/sh\nx={}$(sh -c 'echo x > RAN'){}\n",
+            "$(echo ".repeat(levels - 1),
+            ")".repeat(levels - 1)
+        )
+        .into_bytes();
+        if script.len() % 2 == 1 {
+            script.push(b'\n');
+        }
+        let mut data = Vec::new();
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'L', b'O', 8, 0]);
+        data.extend_from_slice(b"ACME 1.0");
+        data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+        data.extend_from_slice(&u32::try_from(script.len()).expect("len").to_le_bytes());
+        data.extend_from_slice(&script);
+        let refuse = [FindingKind::EmbeddedExecutable, FindingKind::ActiveContent];
+        let mut answers = Vec::new();
+        for (uid, held) in [("1.2.3.4.40", true), ("1.2.3.4.41", false)] {
+            let instance = Instance {
+                size: data.len() as u64,
+                bytes: Ok(data.clone()),
+                ..instance(uid)
+            };
+            let ticket =
+                crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+            let policy = if held {
+                Policy::Held {
+                    refuse: &refuse,
+                    whole: true,
+                    towards: "upstream",
+                }
+            } else {
+                Policy::Forwarded
+            };
+            answers.push(
+                screen_instance(
+                    &shared,
+                    "dicom://CT1@127.0.0.1:1/PACS",
+                    "1.2.840.10008.1.2.1",
+                    instance,
+                    policy,
+                    &ticket,
+                    &mut None,
+                )
+                .map(|r| (r.status, r.comment)),
+            );
+        }
+        assert_eq!(
+            answers,
+            [
+                Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned())),
+                None
+            ]
+        );
+        let kept = vault.kept.0.lock().expect("lock");
+        let record = |uid: &str| {
+            kept.iter()
+                .find(|e| e.detail.contains(uid) && e.detail.contains("C-STORE"))
+                .map(|e| e.detail.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            record("1.2.3.4.40").starts_with("refused C-STORE")
+                && record("1.2.3.4.40").contains("a copy kept in quarantine"),
+            "{kept:#?}"
+        );
+        assert!(
+            record("1.2.3.4.41").starts_with("relayed C-STORE"),
+            "{kept:#?}"
+        );
+        let copies = vault.copies.lock().expect("lock");
+        assert_eq!(copies.len(), 1, "only the refused one: {copies:?}");
     }
 
     /// Issue 16, session 21: the data sets a peer's traffic left unscreened (queue
