@@ -2214,3 +2214,179 @@ fn four_eyes_turned_off_in_the_store_while_serve_was_stopped_is_raised_at_its_st
         stdout(&out)
     );
 }
+
+/// Waits until the host's guard has reported after an approval row was written in the
+/// console's store: either the host keeps a signed approval, or the console's trail
+/// raised the row. Then neither the host keeps one, nor does its `check` pass, and the
+/// console's trail says why.
+fn forged_approval_not_signed(console: &Env, host: &Env, guard: &Serve, name: &str) {
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !kept.exists() && !trail().contains("host-approval-unproven") {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !kept.exists(),
+        "the console signed an approval nobody made: {}",
+        std::fs::read_to_string(&kept).unwrap_or_default()
+    );
+    let trail = trail();
+    let raised = trail
+        .lines()
+        .find(|l| l.contains("host-approval-unproven"))
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert!(
+        raised.contains(&format!("host {name}"))
+            && raised.contains("no record of that approval")
+            && raised.contains("\"severity\":\"alert\""),
+        "{raised}"
+    );
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Session 22 (issues 14 and 13): whoever can write the console's store (sqlite3 on its
+/// disk) marked a host's profile generation approved, and the fleet listener answered
+/// the host's next report with an approval signed by the console's witness key: no
+/// administrator, no step-up, no four eyes. Now the listener signs only an approval this
+/// console's own trail records (host, generation, digest, approvers); a row with no such
+/// record is raised as `host-approval-unproven` and not signed. An approver who then
+/// reviews it and approves it on the Hosts page (step-up, reason) makes it signed.
+#[test]
+fn an_approval_written_with_sqlite3_in_the_consoles_store_is_not_signed() {
+    let console = Env::new();
+    console.profile(&[]);
+    // A fixed port: the console is restarted below and the host must find it again.
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-51",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-51", |h| h["profile"]["generation"] == 1);
+    let out = std::process::Command::new("sqlite3")
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+             approved_at = CAST(strftime('%s','now') AS INTEGER), approved_seq = seen_seq",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The store says approved (that is what was written)...
+    wait_host(&console, "ws-51", |h| h["profile"]["approved"] == true);
+    // ...and nothing is signed.
+    forged_approval_not_signed(&console, &host, &guard, "ws-51");
+
+    // The Hosts page shows it as not approved on this console and offers it to an
+    // approver, who decides (step-up, reason): then it is signed.
+    let (status, body) = web.curl("GET", "/hosts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("not recorded on this console"), "{body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+            (
+                "generation",
+                &value_of(&body, "name=\"generation\" value=\"", '"'),
+            ),
+            ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+            ("reason", "reviewed the row found in the store, change 5120"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The approval is read back from the console's proven trail at its next start: the
+    // restarted console still answers the host's `check` that it is in effect.
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}\nconsole: {}",
+        stdout(&out),
+        stderr(&out),
+        server.stderr()
+    );
+    assert!(
+        stderr(&out).contains("confirmed by the console as its current approval"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop();
+    let trail = std::fs::read_to_string(console.home.join("audit.log")).expect("trail");
+    assert_eq!(
+        trail.matches("host-approval-unproven").count(),
+        1,
+        "raised once: {trail}"
+    );
+    assert!(
+        trail.contains("reviewed the row found in the store, change 5120")
+            && trail.contains("\"approval_digest\":\"ws-51/1/"),
+        "{trail}"
+    );
+}
+
+/// The same attack on a console keeping its fleet on PostgreSQL: the row written with
+/// psql (a DBA, a stolen password) is not signed either.
+#[test]
+fn an_approval_written_with_psql_in_the_fleets_store_is_not_signed() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console, server, host) = console_on_postgresql(&pg, "pg-51");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pg-51", |h| h["profile"]["generation"] == 1);
+    pg.psql(
+        "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+         approved_at = extract(epoch from now())::bigint, approved_seq = seen_seq",
+    );
+    wait_host(&console, "pg-51", |h| h["profile"]["approved"] == true);
+    forged_approval_not_signed(&console, &host, &guard, "pg-51");
+    guard.stop();
+    server.stop();
+}
