@@ -2290,7 +2290,9 @@ fn an_approval_written_with_sqlite3_in_the_consoles_store_is_not_signed() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-51", |h| h["profile"]["generation"] == 1);
+    // Written beside the running console, as an intruder would: wait for its locks.
     let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
         .arg(console.home.join("pacsguard.db"))
         .arg(
             "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
