@@ -2392,3 +2392,67 @@ fn an_approval_written_with_psql_in_the_fleets_store_is_not_signed() {
     guard.stop();
     server.stop();
 }
+
+/// Session 22, two consoles on one PostgreSQL store, each with its own trail: an approval
+/// made on console B of a host reporting to console A is in the shared store, but A's
+/// trail does not record it, so A does not sign it (`host-approval-unproven` on A's
+/// trail) until an approver approves it on A. Trusting the shared store for B's word would
+/// let anyone who writes that database do the same.
+#[test]
+fn an_approval_made_on_another_console_is_signed_only_once_approved_here_too() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console_a, server_a, host) = console_on_postgresql(&pg, "ws-52");
+    let console_b = Env::new();
+    console_b.profile(&[]);
+    set_fleet_store(&console_b, &pg.connection_string());
+    let server_b = Serve::start(&console_b, &[]);
+    let (web_a, web_b) = (
+        Web::of(&server_a, &console_a),
+        Web::of(&server_b, &console_b),
+    );
+    let (secret_a, secret_b) = (web_a.first_admin(&server_a), web_b.first_admin(&server_b));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console_a, "ws-52", |h| h["profile"]["generation"] == 1);
+    let approve = |web: &Web, secret: &str, reason: &str| {
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+        let (status, _) = web.curl(
+            "POST",
+            "/step-up",
+            &[("csrf", &csrf), ("code", &code(secret, 1))],
+        );
+        assert_eq!(status, 303);
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        web.curl(
+            "POST",
+            "/hosts/approve",
+            &[
+                ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+                ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+                (
+                    "generation",
+                    &value_of(&body, "name=\"generation\" value=\"", '"'),
+                ),
+                ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+                ("reason", reason),
+            ],
+        )
+    };
+    let (status, body) = approve(&web_b, &secret_b, "change 3301, approved on B");
+    assert_eq!(status, 200, "{body}");
+    wait_host(&console_a, "ws-52", |h| h["profile"]["approved"] == true);
+    forged_approval_not_signed(&console_a, &host, &guard, "ws-52");
+    let (_, body) = web_a.curl("GET", "/hosts", &[]);
+    assert!(body.contains("not recorded on this console"), "{body}");
+    let (status, body) = approve(&web_a, &secret_a, "change 3301, approved on A");
+    assert_eq!(status, 200, "{body}");
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard.stop();
+    server_a.stop();
+    server_b.stop();
+}
