@@ -2456,3 +2456,84 @@ fn an_approval_made_on_another_console_is_signed_only_once_approved_here_too() {
     server_a.stop();
     server_b.stop();
 }
+
+/// Session 22 with four eyes in force: a row written as approved with sqlite3 is not
+/// signed, and one approver's "Approve here" of it only asks a second approver (202):
+/// the store's row is no way around four eyes, and nothing is signed meanwhile.
+#[test]
+fn with_four_eyes_an_approval_written_in_the_store_needs_two_approvers_here() {
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[console]\nneeds_second_host_approver = true\n");
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-53",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-53", |h| h["profile"]["generation"] == 1);
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+             approved_at = CAST(strftime('%s','now') AS INTEGER), approved_seq = seen_seq",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    forged_approval_not_signed(&console, &host, &guard, "ws-53");
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("Approve here"), "{body}");
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+            (
+                "generation",
+                &value_of(&body, "name=\"generation\" value=\"", '"'),
+            ),
+            ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+            ("reason", "reviewed the row found in the store"),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("awaits a second approver"), "{body}");
+    // Nothing signed: the host still carries no approval.
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        !host.home.join("fleet/approvals.jsonl").exists(),
+        "one approver signs nothing"
+    );
+    guard.stop();
+    server.stop();
+}
