@@ -719,7 +719,15 @@ impl Fleet {
             .insert(key);
         if first {
             // Whoever wrote the row wrote these: cut, and quoted as data.
-            let cut = |text: &str| text.chars().take(MAX_SHOWN_STORE_CHARS).collect::<String>();
+            let cut = |text: &str| {
+                let count = text.chars().count();
+                let head: String = text.chars().take(MAX_SHOWN_STORE_CHARS).collect();
+                if count > MAX_SHOWN_STORE_CHARS {
+                    format!("{head}… ({count} characters, cut at MAX_SHOWN_STORE_CHARS)")
+                } else {
+                    head
+                }
+            };
             let said = match db.profile(host.id, claim.generation, &claim.digest) {
                 Ok(Some(row)) => row.approved.map_or_else(String::new, |(by, reason, at)| {
                     format!(
@@ -2242,8 +2250,16 @@ mod tests {
         assert!(report(&mut db).is_none());
         // The attack: the row written as approved, as sqlite3 would, no approver at all.
         assert!(
-            db.propose_profile_approval(host, 1, &claim.digest, "c-1", "console:admin", "x", now())
-                .expect("db")
+            db.propose_profile_approval(
+                host,
+                1,
+                &claim.digest,
+                "c-1",
+                "console:admin",
+                &"x".repeat(100_000),
+                now()
+            )
+            .expect("db")
                 && db
                     .confirm_profile_approval(host, 1, &claim.digest, "c-1")
                     .expect("db")
@@ -2257,6 +2273,13 @@ mod tests {
                 && said[0].contains("no record of that approval")
                 && said[0].contains("\"console:admin\""),
             "{said:?}"
+        );
+        // Whoever wrote the row wrote its reason: cut, and said so.
+        assert!(
+            said[0].len() < 2_000
+                && said[0].contains("100000 characters, cut at MAX_SHOWN_STORE_CHARS"),
+            "{}",
+            said[0].len()
         );
         let (in_effect, detail) = status(&mut db);
         assert!(!in_effect && detail.contains("no record"), "{detail}");
