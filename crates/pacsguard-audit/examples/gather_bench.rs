@@ -21,12 +21,13 @@ use pacsguard_trail::note::Signer;
 
 /// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
 /// crate cannot depend on the console's).
-const BOUND_FIELDS: [&str; 5] = [
+const BOUND_FIELDS: [&str; 6] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
     "\"invitation_digest\"",
     "\"setting_digest\"",
+    "\"approval_digest\"",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -211,6 +211,11 @@ pub(crate) struct Bindings {
     /// The setting's stored state last raised as `console-setting-altered`: one alert
     /// per state found, not one per read.
     pub(crate) setting_alerted: Option<String>,
+    /// The approvals of host profiles this console's trail records (`approval_digest`:
+    /// `<host>/<generation>/<digest>` to the approval's time), read at start from the
+    /// proven records and kept as the console records new ones: the fleet listener signs
+    /// only these ([`crate::host_approvals`], session 22).
+    pub(crate) approvals: HashMap<String, i64>,
 }
 
 impl Bindings {
@@ -277,12 +282,13 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 5] = [
+pub const BINDING_FIELDS: [&str; 6] = [
     "account_digest",
     "request_digest",
     "session_digest",
     "invitation_digest",
     "setting_digest",
+    "approval_digest",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -424,6 +430,9 @@ impl Console {
         // The proven records bind; an unproven one only when it makes a setting stricter
         // (it can only ask a second person, never let one decide alone).
         self.bind_settings(records, &bindings.unproven)?;
+        // Only proven records bind an approval: an unproven one could only make the
+        // listener sign what no approver approved.
+        self.bind_approvals(records)?;
         Ok(report)
     }
 

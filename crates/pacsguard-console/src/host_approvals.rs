@@ -32,6 +32,24 @@
 //! a confirmation that comes after its approval was dropped and the profile approved
 //! under another id says so: it does not answer "approved".
 //!
+//! The store is not where an approval is proven (session 22): whoever holds the fleet's
+//! database (sqlite3 on the home's store, psql on the fleet's PostgreSQL) could write a
+//! row as approved and the listener signed it with the witness key, no approver at all.
+//! So the record of each approval names what was approved as data, not only in its text
+//! (`Event::approval_digest`: `<host>/<generation>/<digest>:<time>`), read back at start
+//! from the trail's proven records like the accounts' digests ([`crate::bound`]) and kept
+//! as this console records new ones; the fleet listener signs an approval only when this
+//! console's trail holds its record ([`Console::recorded_host_approval`]), with the time
+//! recorded there. A row approved in the store without one is raised by the listener as
+//! `host-approval-unproven` and not signed; the Hosts page offers it to an approver, whose
+//! approval (step-up, reason, four eyes when in force) is recorded on this trail and
+//! changes nothing in the store ([`Console::approve_host_profile`]).
+//!
+//! Consoles sharing one PostgreSQL store each sign only what their own trail records: an
+//! approval made on another console is not signed by this one until an approver approves
+//! it here too. A console trusting another's word would put trust back in the shared
+//! database; each console's people answer for what its witness key signs.
+//!
 //! Four eyes (`[console] needs_second_host_approver`): the first approver's approval
 //! is a request waiting for a second approver, the one mechanism of the console's
 //! acceptances into `static` roots ([`Console::ask_second_approver`], keyed
@@ -102,6 +120,36 @@ pub(crate) enum OnTrail {
     Elsewhere,
 }
 
+/// What an approval's trail record names as data (before its time): the host by name (the
+/// name the console signs, a closed alphabet with no `/` or `:`), the generation and the
+/// digest of the profile's signature.
+pub(crate) fn approval_key(host_name: &str, generation: u64, digest: &str) -> String {
+    format!("{host_name}/{generation}/{digest}")
+}
+
+/// The `approval_digest` of an approval's trail record: its key and its time.
+fn approval_digest(host_name: &str, generation: u64, digest: &str, at: i64) -> String {
+    format!("{}:{at}", approval_key(host_name, generation, digest))
+}
+
+/// The key and time of an `approval_digest` as this console writes it; anything else
+/// binds nothing.
+fn parse_approval_digest(text: &str) -> Option<(&str, i64)> {
+    let (key, at) = text.rsplit_once(':')?;
+    let at = at.parse::<i64>().ok().filter(|t| t.to_string() == at)?;
+    let mut parts = key.splitn(3, '/');
+    let (host, generation, digest) = (parts.next()?, parts.next()?, parts.next()?);
+    let well_formed = !host.is_empty()
+        && generation
+            .parse::<u64>()
+            .is_ok_and(|g| g.to_string() == generation)
+        && digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    well_formed.then_some((key, at))
+}
+
 /// What the trail record of approval `id` says in its detail.
 fn id_text(id: &str) -> String {
     format!("(approval id {id})")
@@ -165,15 +213,26 @@ impl Console {
                 .with_reason(reason),
             )?;
         }
+        // Approved in the store but not on this console's trail (written in the database,
+        // approved on another console, or before approvals were recorded as data): not
+        // signed until an approver here approves it, which records it (session 22).
+        let unrecorded = match self.with_fleet(|db| Ok(db.profile(host, generation, digest)?))? {
+            Some(row) if row.approved.is_some() && !self.host_approval_recorded(&row)? => Some(row),
+            _ => None,
+        };
         let both;
         // The fleet's setting, read at each approval: every console on the store
         // enforces it (review s19-r14), not only the one whose configuration says so.
         let reason = if self.needs_second_host_approver()? {
-            both = self.host_four_eyes(auth, host, generation, digest, reason)?;
+            both =
+                self.host_four_eyes(auth, host, generation, digest, reason, unrecorded.is_some())?;
             both.as_str()
         } else {
             reason
         };
+        if let Some(row) = unrecorded {
+            return self.record_stored_approval(auth, &row, reason);
+        }
         let now = self.now();
         let me = self.console_id()?;
         let random: String = crate::secret::random_bytes(16)
@@ -205,12 +264,17 @@ impl Console {
                     found.host_name, awaiting.by
                 )));
             }
-            let on_trail = if other.is_some() {
-                OnTrail::Elsewhere
+            let (on_trail, named) = if other.is_some() {
+                (OnTrail::Elsewhere, None)
             } else {
-                self.approval_on_trail(&awaiting.id, None)?
+                let (mut found, mut named) =
+                    self.approval_records_on_trail(&[awaiting.id.as_str()], None)?;
+                (
+                    found.pop().unwrap_or(OnTrail::NotFound),
+                    named.pop().flatten(),
+                )
             };
-            self.resolve_approval(&found, on_trail)?;
+            self.resolve_approval(&found, on_trail, named.as_deref())?;
         }
         let row = self.with_fleet(|db| {
             let row = db.profile(host, generation, digest)?.ok_or_else(unknown)?;
@@ -235,8 +299,8 @@ impl Console {
         })?;
         // The newest record before this one: the wait below reads only what came after.
         let since = self.newest_trail_seq()?;
-        let recorded = self.record(
-            self.event(
+        let mut event = self
+            .event(
                 &auth.name,
                 Action::Accept,
                 Outcome::Success,
@@ -249,8 +313,11 @@ impl Console {
                     id_text(&id)
                 ),
             )
-            .with_reason(reason),
-        );
+            .with_reason(reason);
+        // What the listener may sign, as data: read back at start (session 22).
+        let recorded_as = approval_digest(&row.host_name, generation, digest, now);
+        event.approval_digest = Some(recorded_as.clone());
+        let recorded = self.record(event);
         if let Err(e) = recorded {
             // Not on the trail, not done. Should the drop fail too, the approval stays
             // awaiting confirmation (not in effect) and is dropped when next found.
@@ -263,7 +330,10 @@ impl Console {
         let deadline = Instant::now() + APPROVAL_RECORD_WAIT;
         loop {
             match self.approval_on_trail(&id, since)? {
-                OnTrail::Found => break,
+                OnTrail::Found => {
+                    self.bind_approval(&recorded_as)?;
+                    break;
+                }
                 _ if Instant::now() >= deadline => {
                     return Err(AuthError::Awaiting(format!(
                         "The approval {} awaits its record on the audit trail (not seen written there within {} s): it is not in effect yet. It takes effect once its record is found on the trail (when the Hosts page is read a minute from now, or at the console's next start), and is dropped, with a warning, otherwise.",
@@ -327,6 +397,7 @@ impl Console {
         generation: u64,
         digest: &str,
         reason: &str,
+        unrecorded: bool,
     ) -> Result<String, AuthError> {
         let key = host_request_key(host, generation, digest);
         let row = self.with_fleet(|db| {
@@ -334,7 +405,9 @@ impl Console {
                 AuthError::Invalid("no such profile generation was reported by that host".into())
             })
         })?;
-        if let Some((by, _, _)) = &row.approved {
+        // An approval the store holds but this trail does not is approved here anew (with
+        // four eyes in force, by two).
+        if let Some((by, _, _)) = row.approved.as_ref().filter(|_| !unrecorded) {
             return Err(AuthError::Invalid(format!(
                 "profile generation {generation} of host {} was approved already (by {by})",
                 row.host_name
@@ -398,6 +471,99 @@ impl Console {
         ))
     }
 
+    /// Records on this console's trail an approval the fleet's store holds but this trail
+    /// does not (`row`, approved in the store): this approver's decision, after the same
+    /// gates as any approval, makes the listener sign it. The store is left as it is: the
+    /// decision is this console's, and the store was not where it was proven.
+    fn record_stored_approval(
+        &self,
+        auth: &Authenticated,
+        row: &ProfileRow,
+        reason: &str,
+    ) -> Result<ProfileRow, AuthError> {
+        if self
+            .with_fleet(|db| Ok(db.host(row.host)?))?
+            .is_none_or(|h| h.revoked.is_some())
+        {
+            return Err(AuthError::Invalid(
+                "that host is revoked: its profiles are not approved".into(),
+            ));
+        }
+        let (by, stored_reason, at) = row.approved.clone().unwrap_or_default();
+        let now = self.now();
+        let recorded_as = approval_digest(&row.host_name, row.generation, &row.digest, now);
+        let mut event = self
+            .event(
+                &auth.name,
+                Action::Accept,
+                Outcome::Success,
+                format!(
+                    "{} approved profile generation {} of host {} (profile {}, signed on the host at {}) after a step-up; the fleet's store held it approved by {:?} at {at} for {:?} without a record on this console's trail",
+                    auth.name,
+                    row.generation,
+                    row.host_name,
+                    &row.digest[..row.digest.len().min(16)],
+                    row.created,
+                    crate::fleet_settings::shown(&by),
+                    crate::fleet_settings::shown(&stored_reason),
+                ),
+            )
+            .with_reason(reason);
+        event.approval_digest = Some(recorded_as.clone());
+        self.record(event)?;
+        self.bind_approval(&recorded_as)?;
+        Ok(row.clone())
+    }
+
+    /// When this console's trail records the approval of profile generation
+    /// `generation` (`digest`) of the host named `host_name`: the time it recorded, or
+    /// `None` (no approval of that to sign). What the fleet listener asks before it signs.
+    pub fn recorded_host_approval(
+        &self,
+        host_name: &str,
+        generation: u64,
+        digest: &str,
+    ) -> Result<Option<i64>, AuthError> {
+        self.ensure_bound()?;
+        Ok(crate::auth::lock(&self.bindings)?
+            .approvals
+            .get(&approval_key(host_name, generation, digest))
+            .copied())
+    }
+
+    /// Whether this console's trail records the approval of `row`.
+    pub fn host_approval_recorded(&self, row: &ProfileRow) -> Result<bool, AuthError> {
+        Ok(self
+            .recorded_host_approval(&row.host_name, row.generation, &row.digest)?
+            .is_some())
+    }
+
+    /// Keeps an approval this console recorded (its `approval_digest`).
+    fn bind_approval(&self, recorded_as: &str) -> Result<(), AuthError> {
+        if let Some((key, at)) = parse_approval_digest(recorded_as) {
+            crate::auth::lock(&self.bindings)?
+                .approvals
+                .insert(key.to_string(), at);
+        }
+        Ok(())
+    }
+
+    /// At start, from the trail's proven records (oldest first): each approval recorded.
+    /// Unproven records bind none (they could only make the listener sign more).
+    pub(crate) fn bind_approvals(&self, records: &[serde_json::Value]) -> Result<(), AuthError> {
+        let mut bindings = crate::auth::lock(&self.bindings)?;
+        for record in records {
+            if let Some((key, at)) = record
+                .get("approval_digest")
+                .and_then(serde_json::Value::as_str)
+                .and_then(parse_approval_digest)
+            {
+                bindings.approvals.insert(key.to_string(), at);
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves every approval of this console (or of no console named) awaiting
     /// confirmation for longer than [`APPROVAL_RESOLVE_AFTER`]: confirmed if its record is on the trail, else dropped
     /// with a `host-approval-unrecorded` warning. Returns how many were resolved. Called
@@ -432,20 +598,21 @@ impl Console {
             .filter(|row| !foreign(row))
             .filter_map(|row| row.awaiting.as_ref().map(|a| a.id.as_str()))
             .collect();
-        let mut searched = self.approvals_on_trail(&ids, None)?.into_iter();
-        let found: Vec<OnTrail> = awaiting
+        let (found, named) = self.approval_records_on_trail(&ids, None)?;
+        let mut searched = found.into_iter().zip(named);
+        let found: Vec<(OnTrail, Option<String>)> = awaiting
             .iter()
             .map(|row| {
                 if foreign(row) {
-                    OnTrail::Elsewhere
+                    (OnTrail::Elsewhere, None)
                 } else {
-                    searched.next().unwrap_or(OnTrail::NotFound)
+                    searched.next().unwrap_or((OnTrail::NotFound, None))
                 }
             })
             .collect();
         let mut resolved = 0;
-        for (row, on_trail) in awaiting.iter().zip(found) {
-            if self.resolve_approval(row, on_trail)? {
+        for (row, (on_trail, named)) in awaiting.iter().zip(found) {
+            if self.resolve_approval(row, on_trail, named.as_deref())? {
                 resolved += 1;
             }
         }
@@ -457,8 +624,16 @@ impl Console {
     /// newest [`MAX_APPROVAL_SEARCH_RECORDS`]: never in effect, and its profile waits for
     /// an approver again rather than being held by it for good. `true` when either was
     /// done. `on_trail`: what the trail's search found (made holding no connection to
-    /// the store).
-    fn resolve_approval(&self, row: &ProfileRow, on_trail: OnTrail) -> Result<bool, AuthError> {
+    /// the store). `named`: the `approval_digest` of the record found, which binds the
+    /// approval for the listener only when it names this very row (host, generation,
+    /// digest, time): an id is text a store's writer can copy onto another row, so the id
+    /// found confirms the row in the store (as before) but signs nothing by itself.
+    fn resolve_approval(
+        &self,
+        row: &ProfileRow,
+        on_trail: OnTrail,
+        named: Option<&str>,
+    ) -> Result<bool, AuthError> {
         let Some(awaiting) = &row.awaiting else {
             return Ok(false);
         };
@@ -474,6 +649,11 @@ impl Console {
         let (host, generation, digest, id) = (row.host, row.generation, &row.digest, &awaiting.id);
         if on_trail == OnTrail::Found {
             self.with_fleet(|db| Ok(db.confirm_profile_approval(host, generation, digest, id)?))?;
+            let expected = approval_digest(&row.host_name, generation, digest, awaiting.at);
+            // Without the guard's trail beside this console, the queue is the trail.
+            if named == Some(expected.as_str()) || self.guardian.is_none() {
+                self.bind_approval(&expected)?;
+            }
             return Ok(true);
         }
         // Dropped by its id only: said once, by whoever dropped it.
@@ -547,8 +727,20 @@ impl Console {
         ids: &[&str],
         since: Option<u64>,
     ) -> Result<Vec<OnTrail>, AuthError> {
+        Ok(self.approval_records_on_trail(ids, since)?.0)
+    }
+
+    /// [`Console::approvals_on_trail`], with the `approval_digest` each found record
+    /// names (`None`: found with none, or found in the queue only, with no guard's trail
+    /// beside this console).
+    pub(crate) fn approval_records_on_trail(
+        &self,
+        ids: &[&str],
+        since: Option<u64>,
+    ) -> Result<(Vec<OnTrail>, Vec<Option<String>>), AuthError> {
+        let mut named: Vec<Option<String>> = vec![None; ids.len()];
         let Some(guardian) = &self.guardian else {
-            return Ok(vec![OnTrail::Found; ids.len()]);
+            return Ok((vec![OnTrail::Found; ids.len()], named));
         };
         let needles: Vec<String> = ids.iter().map(|id| id_text(id)).collect();
         let mut found = vec![OnTrail::NotFound; ids.len()];
@@ -563,7 +755,7 @@ impl Console {
             for r in &records {
                 let seq = r.get("seq").and_then(serde_json::Value::as_u64);
                 if since.is_some() && seq <= since {
-                    return Ok(found);
+                    return Ok((found, named));
                 }
                 if r.get("action").and_then(|a| a.as_str()) != Some("accept")
                     || r.get("finding").is_some()
@@ -573,9 +765,15 @@ impl Console {
                 let Some(detail) = r.get("detail").and_then(|d| d.as_str()) else {
                     continue;
                 };
-                for (needle, on_trail) in needles.iter().zip(found.iter_mut()) {
+                for ((needle, on_trail), name) in
+                    needles.iter().zip(found.iter_mut()).zip(named.iter_mut())
+                {
                     if *on_trail != OnTrail::Found && detail.contains(needle.as_str()) {
                         *on_trail = OnTrail::Found;
+                        *name = r
+                            .get("approval_digest")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_string);
                         left -= 1;
                     }
                 }
@@ -585,19 +783,44 @@ impl Console {
                     for on_trail in found.iter_mut().filter(|f| **f != OnTrail::Found) {
                         *on_trail = OnTrail::SearchedTooFar;
                     }
-                    return Ok(found);
+                    return Ok((found, named));
                 }
                 Some(older) => before = Some(older),
-                None => return Ok(found),
+                None => return Ok((found, named)),
             }
         }
-        Ok(found)
+        Ok((found, named))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Session 22: an approval's record names host, generation and digest as data; only
+    /// the form this console writes binds (a record naming something else, or the same
+    /// with a time or generation spelt otherwise, binds nothing).
+    #[test]
+    fn only_an_approval_digest_as_the_console_writes_it_binds() {
+        let digest = "ab".repeat(32);
+        let written = approval_digest("ws-07", 3, &digest, 1_800_000_000);
+        assert_eq!(written, format!("ws-07/3/{digest}:1800000000"));
+        assert_eq!(
+            parse_approval_digest(&written),
+            Some((approval_key("ws-07", 3, &digest).as_str(), 1_800_000_000))
+        );
+        for bad in [
+            format!("ws-07/03/{digest}:1"),
+            format!("ws-07/3/{digest}:+1"),
+            format!("ws-07/3/{}:1", "AB".repeat(32)),
+            format!("ws-07/3/{}:1", &digest[..62]),
+            format!("/3/{digest}:1"),
+            format!("ws-07/3/{digest}"),
+            "needs_second_host_approver:true".to_string(),
+        ] {
+            assert_eq!(parse_approval_digest(&bad), None, "{bad}");
+        }
+    }
 
     /// Review s15-r13: the console named in an approval's id is all before its last `-`
     /// (the random part is hex), whatever the console's id holds.

@@ -31,6 +31,9 @@ struct Fleet {
     /// Why approvals awaiting their trail record could not be settled at this read (the
     /// trail could not be read, say): the page is shown all the same.
     unsettled: Option<String>,
+    /// Current profiles approved in the store but not on this console's trail (host,
+    /// generation, digest): not signed by its listener, offered to approve here.
+    unrecorded: Vec<(i64, u64, String)>,
 }
 
 async fn hosts_with(
@@ -60,6 +63,7 @@ async fn hosts_with(
                     waiting: Vec::new(),
                     four_eyes: None,
                     unsettled,
+                    unrecorded: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -84,6 +88,23 @@ async fn hosts_with(
                     .cloned()
                     .collect();
                 fleet.pending.extend(again);
+                // Approved in the store with no record on this console's trail (session
+                // 22): not signed; an approver here decides.
+                let mut unrecorded = Vec::new();
+                for p in fleet
+                    .current
+                    .iter()
+                    .filter(|p| p.in_effect() && !revoked(p.host))
+                {
+                    if !console.host_approval_recorded(p)? {
+                        unrecorded.push(p.clone());
+                    }
+                }
+                fleet.unrecorded = unrecorded
+                    .iter()
+                    .map(|p| (p.host, p.generation, p.digest.clone()))
+                    .collect();
+                fleet.pending.extend(unrecorded);
                 let four_eyes = console.second_host_approver || in_force.on;
                 let mut in_force = in_force;
                 in_force.relaxation = console.four_eyes_relaxation_waiting();
@@ -271,10 +292,25 @@ pub(crate) async fn hosts_four_eyes(
     }
 }
 
+/// Whether `p` is approved in the store without a record on this console's trail.
+fn is_unrecorded(fleet: &Fleet, p: &ProfileRow) -> bool {
+    fleet
+        .unrecorded
+        .iter()
+        .any(|(h, g, d)| *h == p.host && *g == p.generation && *d == p.digest)
+}
+
 /// A host's current profile as its row shows it.
-fn profile_cell(current: Option<&ProfileRow>) -> (&'static str, String) {
+fn profile_cell(fleet: &Fleet, current: Option<&ProfileRow>) -> (&'static str, String) {
     match current {
         None => ("warn", "not reported".into()),
+        Some(p) if is_unrecorded(fleet, p) => (
+            "bad",
+            format!(
+                "generation {} unapproved: approved in the fleet's store but not recorded on this console's trail (not signed)",
+                p.generation
+            ),
+        ),
         Some(p) => match (&p.approved, p.superseded) {
             // Approved once, but the host went back to it (its store restored or made
             // again): not in effect (review s18).
@@ -317,7 +353,8 @@ fn render(
         } else {
             format!("{} s ago", now.saturating_sub(h.last_contact))
         };
-        let (profile_class, profile) = profile_cell(fleet.current.iter().find(|p| p.host == h.id));
+        let (profile_class, profile) =
+            profile_cell(fleet, fleet.current.iter().find(|p| p.host == h.id));
         let _ = write!(
             rows,
             "<tr class=\"host\"><td>{}</td><td><span class=\"{class}\">{}</span></td><td>{}</td><td><span class=\"{profile_class} profile\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -361,6 +398,17 @@ fn render(
                     esc(&w.reason)
                 ),
                 "Confirm as second approver",
+            ),
+            None if is_unrecorded(fleet, p) => (
+                "pending-profile unrecorded",
+                format!(
+                    " <em class=\"unrecorded\">approved in the fleet's store by {} but not recorded on this console's audit trail (written in the database, or approved on another console): not signed until an approver approves it here</em>",
+                    esc(&p
+                        .approved
+                        .as_ref()
+                        .map_or(String::new(), |(by, _, _)| by.clone()))
+                ),
+                "Approve here",
             ),
             None if p.approved.is_some() => (
                 "pending-profile again",

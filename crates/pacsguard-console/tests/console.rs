@@ -5423,6 +5423,82 @@ async fn approvals_left_awaiting_their_record_are_confirmed_if_recorded_else_dro
     assert!(db.awaiting_approvals().expect("db").is_empty());
 }
 
+/// Session 22: settling an approval awaiting its record confirmed the row in the store
+/// when any trail record named its id, and the listener signed what the store said. An
+/// id is text: whoever writes the store can copy the id of a real approval's record onto
+/// a row of another profile. Now the id found still confirms the row in the store, but
+/// the listener's proof (`recorded_host_approval`) holds only an approval whose record
+/// names that very host, generation, digest and time (`approval_digest`).
+#[tokio::test]
+async fn an_approval_id_copied_onto_another_row_proves_nothing_to_the_listener() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (real, copied) = ("a".repeat(64), "c".repeat(64));
+    for (generation, digest, id) in [(1, &real, "11aa"), (2, &copied, "22bb")] {
+        db.note_profile(host, generation, digest, START, START)
+            .expect("db");
+        assert!(
+            db.propose_profile_approval(host, generation, digest, id, "console:ann", "x", START)
+                .expect("db")
+        );
+    }
+    let actor = || pacsguard_events::Actor {
+        user: "console:ann".into(),
+        uid: 0,
+        sudo_user: None,
+    };
+    // The real approval's record, naming generation 1 as data.
+    let mut event = Event::new(
+        actor(),
+        Action::Accept,
+        Outcome::Success,
+        "console: ann approved profile generation 1 of host ws-07 (approval id 11aa)",
+    );
+    event.approval_digest = Some(format!("ws-07/1/{real}:{START}"));
+    h.inbox.push(event).expect("queued");
+    // The copy: generation 2's row carries an id whose record names generation 1.
+    let mut event = Event::new(
+        actor(),
+        Action::Accept,
+        Outcome::Success,
+        "console: ann approved profile generation 9 of host ws-99 (approval id 22bb)",
+    );
+    event.approval_digest = Some(format!("ws-07/1/{real}:{START}"));
+    h.inbox.push(event).expect("queued");
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 2);
+    assert_eq!(
+        h.console
+            .recorded_host_approval("ws-07", 1, &real)
+            .expect("bindings"),
+        Some(START),
+        "its own record: signed"
+    );
+    assert!(
+        db.profile(host, 2, &copied)
+            .expect("db")
+            .expect("kept")
+            .approved
+            .is_some(),
+        "confirmed in the store, as before"
+    );
+    assert_eq!(
+        h.console
+            .recorded_host_approval("ws-07", 2, &copied)
+            .expect("bindings"),
+        None,
+        "but nothing the listener signs"
+    );
+}
+
 /// Review s15-r13: an approval awaiting its record held its profile for ever when its
 /// console never settled it: one of another console gone for good, or put in the shared
 /// store under a made-up console id (every other console refused to approve that

@@ -209,6 +209,12 @@ pub struct Event {
     /// on a console's trail is what that console enforces at least.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setting_digest: Option<String>,
+    /// For an approval of a host's profile a console recorded (issue 14, session 22):
+    /// `<host name>/<generation>/<profile digest>:<approval time>`. The approval row lives
+    /// in the fleet's store, where whoever holds the database can write one; the console's
+    /// fleet listener signs an approval only when its own trail holds this record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_digest: Option<String>,
 }
 
 impl Event {
@@ -232,6 +238,7 @@ impl Event {
             session_digest: None,
             invitation_digest: None,
             setting_digest: None,
+            approval_digest: None,
         }
     }
 

@@ -271,6 +271,13 @@ finding_kinds! {
     /// the store's answer was lost, between the two): it was never in effect and is
     /// dropped; the profile waits for an approver again.
     HostApprovalUnrecorded => "host-approval-unrecorded",
+    /// Console: the fleet's store says a host's profile generation is approved, but this
+    /// console's audit trail holds no record of that approval (host, generation, digest,
+    /// approvers): the row was written in the database (sqlite3, psql), or the approval
+    /// was made on another console sharing the store, or before approvals were recorded
+    /// so. The console signs no approval for it; an approver may approve it on the Hosts
+    /// page (step-up, reason), which records it.
+    HostApprovalUnproven => "host-approval-unproven",
 }
 
 impl fmt::Display for FindingKind {

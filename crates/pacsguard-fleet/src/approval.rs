@@ -9,7 +9,9 @@
 //! the console, after a step-up, with a reason), the console answers the host's next
 //! report with an approval: its witness key's signature over (host, generation,
 //! digest, time), which the host keeps in `fleet/approvals.jsonl` and `check` verifies
-//! with the witness key the host recorded at enrolment.
+//! with the witness key the host recorded at enrolment. The console signs only an
+//! approval its own audit trail records (`console::Proof`, session 22): a row the store
+//! holds as approved, written there by whoever holds the database, is not enough.
 //!
 //! The approval is signed with the console's witness key, under a message that begins
 //! with [`APPROVAL_DOMAIN`]: a C2SP cosignature message begins with `cosignature/v1\n`,

@@ -315,6 +315,19 @@ fn store_refusal(log: &Log, written: &Mutex<RefusalLog>, error: &dyn std::fmt::D
     )
 }
 
+/// The most characters of an approver's name or reason read from the store that an
+/// alert shows: whoever writes the store writes them, and a reason of megabytes must not
+/// become a trail record of megabytes.
+pub const MAX_SHOWN_STORE_CHARS: usize = 200;
+
+/// What the console's own audit trail holds of a host's profile approval: asked with
+/// the host's name, the generation and its digest; `Ok(Some(at))` when the trail records
+/// that approvers approved exactly that (at `at`, Unix seconds), `Ok(None)` when it
+/// records no such approval. The listener signs an approval only on `Some` (session 22):
+/// the fleet's store alone (a row any holder of the database can write) never makes the
+/// witness key sign.
+pub type Proof = Arc<dyn Fn(&str, u64, &str) -> Result<Option<i64>, String> + Send + Sync>;
+
 /// The console's fleet: its store, host CA, witness key and alert sink.
 pub struct Fleet {
     /// The connections to where the fleet's tables live (the home's SQLite store, or
@@ -326,6 +339,13 @@ pub struct Fleet {
     quota: Quota,
     log: Log,
     refusals: Mutex<RefusalLog>,
+    /// Where an approval found in the store is proven before it is signed
+    /// ([`Fleet::with_proof`]; by default none is).
+    proof: Proof,
+    /// The approvals in the store without a trail record already raised as
+    /// `host-approval-unproven` (host, generation, digest): once each, not at every
+    /// report of the host. Bounded by the rows written in the store, never by a host.
+    unproven_raised: Mutex<std::collections::HashSet<(i64, u64, String)>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -355,7 +375,18 @@ impl Fleet {
             quota: Quota::default(),
             log: Arc::new(|line: &str| eprintln!("{line}")),
             refusals: Mutex::default(),
+            // Nothing proven, nothing signed: a listener that was not told where its
+            // console's trail is signs no approval (fail closed).
+            proof: Arc::new(|_: &str, _: u64, _: &str| Ok(None)),
+            unproven_raised: Mutex::default(),
         }
+    }
+
+    /// Where an approval the store holds is proven before the witness key signs it: the
+    /// console's own trail (`serve` asks its console's bindings).
+    pub fn with_proof(mut self, proof: Proof) -> Fleet {
+        self.proof = proof;
+        self
     }
 
     /// Where store failures a host was refused for are written in full (standard error
@@ -599,11 +630,15 @@ impl Fleet {
             )
             .map_err(|e| self.store_refusal(&e))?;
         match (noted.approved_at, noted.superseded) {
-            (Some(at), None) => Ok(Some(self.cosigner.approve(
-                &host.name,
-                claim,
-                u64::try_from(at).unwrap_or(0),
-            ))),
+            (Some(_), None) => match self.proven_approval(db, host, claim) {
+                // Signed with the time the trail recorded, not the store's.
+                Some(at) => Ok(Some(self.cosigner.approve(
+                    &host.name,
+                    claim,
+                    u64::try_from(at).unwrap_or(0),
+                ))),
+                None => Ok(None),
+            },
             _ => {
                 // A generation approved once that the host goes back to after reporting
                 // another of the same or a later generation (its store restored from a
@@ -654,6 +689,68 @@ impl Fleet {
         }
     }
 
+    /// The time this console's trail records for the approval of `claim` the store holds
+    /// for `host` (see [`Proof`]); `None`, nothing is signed: an approval with no trail
+    /// record is raised once as `host-approval-unproven` (the store written directly, or
+    /// the approval made on another console sharing it), and a trail that cannot be
+    /// asked now is said in the console's log (asked again at the next report).
+    fn proven_approval(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Option<i64> {
+        match (self.proof)(&host.name, claim.generation, &claim.digest) {
+            Ok(Some(at)) => return Some(at),
+            Ok(None) => {}
+            Err(e) => {
+                (self.log)(&format!(
+                    "fleet: the approval of profile generation {} of host {} could not be checked against this console's trail ({e}): not signed at this report",
+                    claim.generation, host.name
+                ));
+                return None;
+            }
+        }
+        let key = (host.id, claim.generation, claim.digest.clone());
+        let first = self
+            .unproven_raised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key);
+        if first {
+            // Whoever wrote the row wrote these: cut, and quoted as data.
+            let cut = |text: &str| {
+                let count = text.chars().count();
+                let head: String = text.chars().take(MAX_SHOWN_STORE_CHARS).collect();
+                if count > MAX_SHOWN_STORE_CHARS {
+                    format!("{head}… ({count} characters, cut at MAX_SHOWN_STORE_CHARS)")
+                } else {
+                    head
+                }
+            };
+            let said = match db.profile(host.id, claim.generation, &claim.digest) {
+                Ok(Some(row)) => row.approved.map_or_else(String::new, |(by, reason, at)| {
+                    format!(
+                        " (the store says by {:?} at {at} for {:?})",
+                        cut(&by),
+                        cut(&reason)
+                    )
+                }),
+                _ => String::new(),
+            };
+            self.raise(
+                host,
+                FindingKind::HostApprovalUnproven,
+                format!(
+                    "profile generation {} ({}) is approved in the fleet's store{said}, but this console's audit trail holds no record of that approval: the row was written in the database (sqlite3, psql), or the approval was made on another console sharing the store: no approval is signed for it. Review it on the Hosts page and approve it there (step-up, reason), or investigate who wrote the store",
+                    claim.generation,
+                    &claim.digest[..16]
+                ),
+            );
+        }
+        None
+    }
+
     /// Whether the console's approval of `claim` is the one in effect for the host of
     /// `peer`: approved here, not superseded by another profile the host reported since
     /// (a store restored on the host with the approvals file of then), and the host's
@@ -697,6 +794,21 @@ impl Fleet {
                     claim.generation
                 ),
             );
+        }
+        // The store's word is not enough (session 22): the console's trail must record
+        // the approval, as for signing it.
+        match (self.proof)(&host.name, claim.generation, &claim.digest) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return said(
+                    false,
+                    format!(
+                        "the console's audit trail holds no record of an approval of profile generation {} (the approval in its store was not made on this console): it is not in effect",
+                        claim.generation
+                    ),
+                );
+            }
+            Err(e) => return Err(self.store_refusal(&e)),
         }
         // Whether it was superseded is known of the host's current profile only
         // (`current_profiles`, review s18): read there.
@@ -1526,6 +1638,12 @@ mod tests {
     use super::*;
     use pacsguard_store::ConsoleDb;
 
+    /// A console whose trail records every approval its store holds: the tests of what
+    /// the store decides besides (superseded, gone back).
+    fn every_approval_recorded() -> Proof {
+        Arc::new(|_: &str, _: u64, _: &str| Ok(Some(1_700_000_000)))
+    }
+
     #[test]
     fn unproven_connections_are_held_to_their_limit_per_address() {
         let table: Unproven = Arc::default();
@@ -1840,7 +1958,8 @@ mod tests {
             HostCa::load_or_generate(dir.path(), "console").expect("ca"),
             Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
             Box::new(move |f| sink.lock().expect("sink").push(f)),
-        );
+        )
+        .with_proof(every_approval_recorded());
         let s = signer("ws-trail");
         let claim = |generation: u64| ProfileClaim {
             generation,
@@ -1920,7 +2039,8 @@ mod tests {
             HostCa::load_or_generate(dir.path(), "console").expect("ca"),
             Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
             Box::new(move |f| sink.lock().expect("sink").push(f)),
-        );
+        )
+        .with_proof(every_approval_recorded());
         let s = signer("ws-trail");
         let claim = |generation: u64| ProfileClaim {
             generation,
@@ -2047,6 +2167,169 @@ mod tests {
         );
     }
 
+    /// Session 22: an approval row written in the store (sqlite3, psql) with no record on
+    /// the console's trail was signed by the witness key at the host's next report. Now
+    /// it is not signed, the host's `check` is told it is not in effect, and it is raised
+    /// once as `host-approval-unproven`; once the trail records that approval (host,
+    /// generation, digest), it is signed, with the time the trail recorded. A record of
+    /// another host's, generation's or digest's approval proves nothing for this one.
+    #[test]
+    fn an_approval_in_the_store_is_signed_only_when_the_trail_records_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let host = db
+            .enrol_host(b"t", now(), "ws-09", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        // The console's trail: what it recorded approving.
+        let trail = Arc::new(Mutex::new(HashMap::<(String, u64, String), i64>::new()));
+        let held = trail.clone();
+        let cosigner = Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32]));
+        let verifier = cosigner.verifier();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            cosigner,
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_proof(Arc::new(
+            move |host: &str, generation: u64, digest: &str| {
+                Ok(held
+                    .lock()
+                    .expect("trail")
+                    .get(&(host.to_string(), generation, digest.to_string()))
+                    .copied())
+            },
+        ));
+        let s = crate::witness::tests::signer("ws-09-trail");
+        let claim = ProfileClaim {
+            generation: 1,
+            created: 1,
+            digest: format!("{:064x}", 1),
+        };
+        let report = |db: &mut ConsoleDb| match fleet.answer(
+            db,
+            Some(peer),
+            Request::Report {
+                trail_key: s.verifier().encode(),
+                interval: 5,
+                first: 0,
+                records: Vec::new(),
+                checkpoint: None,
+                profile: Some(claim.clone()),
+            },
+        ) {
+            Response::Witnessed { approval, .. } => approval,
+            other => panic!("{other:?}"),
+        };
+        let status = |db: &mut ConsoleDb| match fleet.answer(
+            db,
+            Some(peer),
+            Request::ApprovalStatus {
+                profile: claim.clone(),
+            },
+        ) {
+            Response::ApprovalStatus { in_effect, detail } => (in_effect, detail),
+            other => panic!("{other:?}"),
+        };
+        let unproven = |raised: &Mutex<Vec<Finding>>| {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .filter(|f| f.kind == FindingKind::HostApprovalUnproven)
+                .map(|f| f.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(report(&mut db).is_none());
+        // The attack: the row written as approved, as sqlite3 would, no approver at all.
+        assert!(
+            db.propose_profile_approval(
+                host,
+                1,
+                &claim.digest,
+                "c-1",
+                "console:admin",
+                &"x".repeat(100_000),
+                now()
+            )
+            .expect("db")
+                && db
+                    .confirm_profile_approval(host, 1, &claim.digest, "c-1")
+                    .expect("db")
+        );
+        assert!(report(&mut db).is_none(), "no trail record: not signed");
+        assert!(report(&mut db).is_none(), "nor at the next report");
+        let said = unproven(&raised);
+        assert_eq!(said.len(), 1, "raised once: {said:?}");
+        assert!(
+            said[0].contains("host ws-09")
+                && said[0].contains("no record of that approval")
+                && said[0].contains("\"console:admin\""),
+            "{said:?}"
+        );
+        // Whoever wrote the row wrote its reason: cut, and said so.
+        assert!(
+            said[0].len() < 2_000
+                && said[0].contains("100000 characters, cut at MAX_SHOWN_STORE_CHARS"),
+            "{}",
+            said[0].len()
+        );
+        let (in_effect, detail) = status(&mut db);
+        assert!(!in_effect && detail.contains("no record"), "{detail}");
+        // Records of other approvals prove nothing for this one.
+        for other in [
+            ("ws-10".to_string(), 1, claim.digest.clone()),
+            ("ws-09".to_string(), 2, claim.digest.clone()),
+            ("ws-09".to_string(), 1, format!("{:064x}", 2)),
+        ] {
+            trail.lock().expect("trail").insert(other, 1_800_000_000);
+        }
+        assert!(report(&mut db).is_none(), "another approval's record");
+        assert!(!status(&mut db).0);
+        // Recorded on the trail: signed, with the trail's time.
+        trail.lock().expect("trail").insert(
+            ("ws-09".to_string(), 1, claim.digest.clone()),
+            1_800_000_123,
+        );
+        let approval = report(&mut db).expect("recorded: signed");
+        assert_eq!(
+            crate::approval::verify(&approval, &verifier, "ws-09", &claim),
+            Ok(1_800_000_123)
+        );
+        assert!(status(&mut db).0);
+        assert_eq!(unproven(&raised).len(), 1);
+        // A listener told nothing of its trail signs nothing.
+        let bare = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let answer = bare.answer(
+            &mut db,
+            Some(peer),
+            Request::Report {
+                trail_key: s.verifier().encode(),
+                interval: 5,
+                first: 0,
+                records: Vec::new(),
+                checkpoint: None,
+                profile: Some(claim.clone()),
+            },
+        );
+        assert!(
+            matches!(answer, Response::Witnessed { approval: None, .. }),
+            "{answer:?}"
+        );
+    }
+
     /// `check` on a host asks whether the approval it keeps is still the console's
     /// current one for it: only while the console approved that generation and the host
     /// still runs it. A host that re-profiled, or went back to an older approved
@@ -2069,7 +2352,8 @@ mod tests {
             HostCa::load_or_generate(dir.path(), "console").expect("ca"),
             Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
             Box::new(|_| {}),
-        );
+        )
+        .with_proof(every_approval_recorded());
         let s = crate::witness::tests::signer("ws-07-trail");
         let claim = |generation: u64| ProfileClaim {
             generation,

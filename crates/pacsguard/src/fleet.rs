@@ -360,6 +360,7 @@ pub fn start(
     pool: Arc<pacsguard_store::FleetPool>,
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
+    proof: pacsguard_fleet::console::Proof,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
@@ -370,6 +371,7 @@ pub fn start(
             pool,
             console_cert,
             inbox,
+            proof,
             stop.clone(),
         )?);
     }
@@ -395,6 +397,7 @@ fn listen_for_hosts(
     pool: Arc<pacsguard_store::FleetPool>,
     (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
+    proof: pacsguard_fleet::console::Proof,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
     use rustls::pki_types::pem::PemObject as _;
@@ -425,6 +428,7 @@ fn listen_for_hosts(
     say(&format!("the fleet's store: {}", pool.at().describe()));
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
         .with_pool(pool)
+        .with_proof(proof)
         .with_log(Arc::new(|line: &str| say(line)));
     let config = fleet
         .tls_config(chain, key)

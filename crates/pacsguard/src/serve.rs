@@ -659,12 +659,23 @@ pub fn run(
         .key
         .clone()
         .unwrap_or_else(|| home.dir.join("console").join("key.pem"));
+    // The listener signs a host's approval only when this console's trail records it
+    // (session 22): the store alone is whoever holds the database.
+    let proof: pacsguard_fleet::console::Proof = {
+        let console = Arc::clone(&console);
+        Arc::new(move |host: &str, generation: u64, digest: &str| {
+            console
+                .recorded_host_approval(host, generation, digest)
+                .map_err(|e| e.to_string())
+        })
+    };
     let fleet = crate::fleet::start(
         &home,
         fleet_listen,
         fleet_pool,
         (tls.cert_path.clone(), console_key),
         session.inbox(),
+        proof,
         server_stop.clone(),
     )?;
 

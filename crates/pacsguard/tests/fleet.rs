@@ -2214,3 +2214,326 @@ fn four_eyes_turned_off_in_the_store_while_serve_was_stopped_is_raised_at_its_st
         stdout(&out)
     );
 }
+
+/// Waits until the host's guard has reported after an approval row was written in the
+/// console's store: either the host keeps a signed approval, or the console's trail
+/// raised the row. Then neither the host keeps one, nor does its `check` pass, and the
+/// console's trail says why.
+fn forged_approval_not_signed(console: &Env, host: &Env, guard: &Serve, name: &str) {
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !kept.exists() && !trail().contains("host-approval-unproven") {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !kept.exists(),
+        "the console signed an approval nobody made: {}",
+        std::fs::read_to_string(&kept).unwrap_or_default()
+    );
+    let trail = trail();
+    let raised = trail
+        .lines()
+        .find(|l| l.contains("host-approval-unproven"))
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert!(
+        raised.contains(&format!("host {name}"))
+            && raised.contains("no record of that approval")
+            && raised.contains("\"severity\":\"alert\""),
+        "{raised}"
+    );
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("host-profile-unapproved"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Session 22 (issues 14 and 13): whoever can write the console's store (sqlite3 on its
+/// disk) marked a host's profile generation approved, and the fleet listener answered
+/// the host's next report with an approval signed by the console's witness key: no
+/// administrator, no step-up, no four eyes. Now the listener signs only an approval this
+/// console's own trail records (host, generation, digest, approvers); a row with no such
+/// record is raised as `host-approval-unproven` and not signed. An approver who then
+/// reviews it and approves it on the Hosts page (step-up, reason) makes it signed.
+#[test]
+fn an_approval_written_with_sqlite3_in_the_consoles_store_is_not_signed() {
+    let console = Env::new();
+    console.profile(&[]);
+    // A fixed port: the console is restarted below and the host must find it again.
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-51",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-51", |h| h["profile"]["generation"] == 1);
+    // Written beside the running console, as an intruder would: wait for its locks.
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+             approved_at = CAST(strftime('%s','now') AS INTEGER), approved_seq = seen_seq",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The store says approved (that is what was written)...
+    wait_host(&console, "ws-51", |h| h["profile"]["approved"] == true);
+    // ...and nothing is signed.
+    forged_approval_not_signed(&console, &host, &guard, "ws-51");
+
+    // The Hosts page shows it as not approved on this console and offers it to an
+    // approver, who decides (step-up, reason): then it is signed.
+    let (status, body) = web.curl("GET", "/hosts", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("not recorded on this console"), "{body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+            (
+                "generation",
+                &value_of(&body, "name=\"generation\" value=\"", '"'),
+            ),
+            ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+            ("reason", "reviewed the row found in the store, change 5120"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The approval is read back from the console's proven trail at its next start: the
+    // restarted console still answers the host's `check` that it is in effect.
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}\nconsole: {}",
+        stdout(&out),
+        stderr(&out),
+        server.stderr()
+    );
+    assert!(
+        stderr(&out).contains("confirmed by the console as its current approval"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop();
+    let trail = std::fs::read_to_string(console.home.join("audit.log")).expect("trail");
+    assert_eq!(
+        trail.matches("host-approval-unproven").count(),
+        1,
+        "raised once: {trail}"
+    );
+    assert!(
+        trail.contains("reviewed the row found in the store, change 5120")
+            && trail.contains("\"approval_digest\":\"ws-51/1/"),
+        "{trail}"
+    );
+}
+
+/// The same attack on a console keeping its fleet on PostgreSQL: the row written with
+/// psql (a DBA, a stolen password) is not signed either.
+#[test]
+fn an_approval_written_with_psql_in_the_fleets_store_is_not_signed() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console, server, host) = console_on_postgresql(&pg, "pg-51");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pg-51", |h| h["profile"]["generation"] == 1);
+    pg.psql(
+        "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+         approved_at = extract(epoch from now())::bigint, approved_seq = seen_seq",
+    );
+    wait_host(&console, "pg-51", |h| h["profile"]["approved"] == true);
+    forged_approval_not_signed(&console, &host, &guard, "pg-51");
+    guard.stop();
+    server.stop();
+}
+
+/// Session 22, two consoles on one PostgreSQL store, each with its own trail: an approval
+/// made on console B of a host reporting to console A is in the shared store, but A's
+/// trail does not record it, so A does not sign it (`host-approval-unproven` on A's
+/// trail) until an approver approves it on A. Trusting the shared store for B's word would
+/// let anyone who writes that database do the same.
+#[test]
+fn an_approval_made_on_another_console_is_signed_only_once_approved_here_too() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let (console_a, server_a, host) = console_on_postgresql(&pg, "ws-52");
+    let console_b = Env::new();
+    console_b.profile(&[]);
+    set_fleet_store(&console_b, &pg.connection_string());
+    let server_b = Serve::start(&console_b, &[]);
+    let (web_a, web_b) = (
+        Web::of(&server_a, &console_a),
+        Web::of(&server_b, &console_b),
+    );
+    let (secret_a, secret_b) = (web_a.first_admin(&server_a), web_b.first_admin(&server_b));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console_a, "ws-52", |h| h["profile"]["generation"] == 1);
+    let approve = |web: &Web, secret: &str, reason: &str| {
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+        let (status, _) = web.curl(
+            "POST",
+            "/step-up",
+            &[("csrf", &csrf), ("code", &code(secret, 1))],
+        );
+        assert_eq!(status, 303);
+        let (_, body) = web.curl("GET", "/hosts", &[]);
+        web.curl(
+            "POST",
+            "/hosts/approve",
+            &[
+                ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+                ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+                (
+                    "generation",
+                    &value_of(&body, "name=\"generation\" value=\"", '"'),
+                ),
+                ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+                ("reason", reason),
+            ],
+        )
+    };
+    let (status, body) = approve(&web_b, &secret_b, "change 3301, approved on B");
+    assert_eq!(status, 200, "{body}");
+    wait_host(&console_a, "ws-52", |h| h["profile"]["approved"] == true);
+    forged_approval_not_signed(&console_a, &host, &guard, "ws-52");
+    let (_, body) = web_a.curl("GET", "/hosts", &[]);
+    assert!(body.contains("not recorded on this console"), "{body}");
+    let (status, body) = approve(&web_a, &secret_a, "change 3301, approved on A");
+    assert_eq!(status, 200, "{body}");
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard.stop();
+    server_a.stop();
+    server_b.stop();
+}
+
+/// Session 22 with four eyes in force: a row written as approved with sqlite3 is not
+/// signed, and one approver's "Approve here" of it only asks a second approver (202):
+/// the store's row is no way around four eyes, and nothing is signed meanwhile.
+#[test]
+fn with_four_eyes_an_approval_written_in_the_store_needs_two_approvers_here() {
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[console]\nneeds_second_host_approver = true\n");
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-53",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-53", |h| h["profile"]["generation"] == 1);
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+             approved_at = CAST(strftime('%s','now') AS INTEGER), approved_seq = seen_seq",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    forged_approval_not_signed(&console, &host, &guard, "ws-53");
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("Approve here"), "{body}");
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+            (
+                "generation",
+                &value_of(&body, "name=\"generation\" value=\"", '"'),
+            ),
+            ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+            ("reason", "reviewed the row found in the store"),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("awaits a second approver"), "{body}");
+    // Nothing signed: the host still carries no approval.
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        !host.home.join("fleet/approvals.jsonl").exists(),
+        "one approver signs nothing"
+    );
+    guard.stop();
+    server.stop();
+}
