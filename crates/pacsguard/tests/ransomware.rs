@@ -3771,7 +3771,21 @@ fn a_wiper_inside_a_maintenance_window_is_still_ransomware() {
     header_wiper(true);
 }
 
+/// Review r22: the wiper above, its random bytes mapped into printable ASCII (0x20 to
+/// 0x7E) so that every value stays in the default repertoire every text VR allows.
+/// Before: twenty `header-changed` alerts, none garbled, and no `ransomware-suspected`.
+/// A UID, a date, a time or a number is not any printable byte: its VR's syntax (PS3.5
+/// table 6.2-1) is broken, and the header is no edit.
+#[test]
+fn a_wiper_writing_printable_bytes_is_ransomware() {
+    header_wiper_with(false, true);
+}
+
 fn header_wiper(in_window: bool) {
+    header_wiper_with(in_window, false);
+}
+
+fn header_wiper_with(in_window: bool, printable: bool) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 20);
@@ -3802,7 +3816,12 @@ fn header_wiper(in_window: bool) {
             if tag == (0x0008, 0x0018) || tag == (0x0008, 0x0016) {
                 continue;
             }
-            let noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+            let mut noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+            if printable {
+                for b in noise.iter_mut() {
+                    *b = 0x20 + *b % 95;
+                }
+            }
             bytes[range].copy_from_slice(&noise);
         }
         let mut file = fs::OpenOptions::new()
