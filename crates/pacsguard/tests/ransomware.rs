@@ -3849,11 +3849,25 @@ fn header_wiper_with(in_window: bool, printable: bool) {
 }
 
 /// Review s21, the limit of the look above: a wiper that first puts 1 MiB of private
-/// bytes ((0009,1000) OB, before the patient's module) in each header, past
-/// HEADER_TEXT_BYTES, then garbles the text values after it. What lies past the limit
-/// is not read, so the header is not judged an edit (field `header-unread`): counted.
+/// bytes ((0009,1000) OB, before the patient's module) in each header, past the first
+/// look (HEADER_TEXT_BYTES), then garbles the text values after it. Review r22: such a
+/// header is read again, whole up to LONG_HEADER_TEXT_BYTES (64 MiB), and its values
+/// found garbled: counted.
 #[test]
 fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
+    wiper_hiding_values(1 << 20, "garbled-text");
+}
+
+/// Past LONG_HEADER_TEXT_BYTES (64 MiB of private bytes, a hole in the file): what lies
+/// past it is not read, so the header is not judged an edit (field `header-unread`):
+/// counted.
+#[test]
+fn a_wiper_hiding_the_values_past_the_long_header_limit_is_ransomware() {
+    wiper_hiding_values((64 << 20) + 2, "header-unread");
+}
+
+fn wiper_hiding_values(padding: u32, field: &str) {
+    use std::io::{Seek as _, SeekFrom, Write as _};
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 20);
@@ -3870,10 +3884,15 @@ fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
             .windows(6)
             .position(|w| w == b"\x10\0\x10\0PN")
             .expect("the Patient's Name");
-        let mut padding = Vec::new();
-        pacsguard_testkit::write_element(&mut padding, (0x0009, 0x1000), *b"OB", &[0; 1 << 20]);
-        bytes.splice(at..at, padding);
-        fs::write(path, bytes).expect("test fixture");
+        // (0009,1000) OB of `padding` zero bytes, left a hole in the file.
+        let mut file = fs::File::create(path).expect("test fixture");
+        file.write_all(&bytes[..at]).expect("test fixture");
+        file.write_all(b"\x09\0\0\x10OB\0\0").expect("test fixture");
+        file.write_all(&padding.to_le_bytes())
+            .expect("test fixture");
+        file.seek(SeekFrom::Current(i64::from(padding)))
+            .expect("test fixture");
+        file.write_all(&bytes[at..]).expect("test fixture");
     }
     let raised = watcher.wait(Duration::from_secs(30), |f, _| {
         count(f, "ransomware-suspected") >= 1
@@ -3883,7 +3902,7 @@ fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
     assert!(
         findings.iter().any(|f| f["fields"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|x| x == "header-unread"))),
+            .is_some_and(|a| a.iter().any(|x| x == field))),
         "{findings:#?}"
     );
 }
@@ -4014,4 +4033,87 @@ fn images_re_encoded_in_another_transfer_syntax_are_no_ransomware() {
                 .is_some_and(|d| d.contains("in another transfer syntax"))
     });
     assert_eq!(said.count(), paths.len(), "{findings:#?}");
+}
+
+/// Builds `count` multi-frame segmentations of `frames` frames each under `archive/`
+/// (from pydicom's real `liver_1frame.dcm`, a DICOM SEG of a CT: its per-frame
+/// functional group item repeated with its own position and index per frame, 64×64
+/// binary frames), each with its own SOP Instance UID, and profiles them append-only.
+/// A SEG of a whole-body CT (a structure per segment and slice) holds thousands of
+/// frames: its per-frame functional groups alone run past a megabyte.
+fn big_seg_store(env: &Env, count: usize, frames: usize) -> Vec<PathBuf> {
+    const BUILD: &str = r#"
+import sys, copy, pydicom
+src, out, frames, suffix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ds = pydicom.dcmread(src)
+item = ds.PerFrameFunctionalGroupsSequence[0]
+items = []
+for k in range(frames):
+    it = copy.deepcopy(item)
+    it.FrameContentSequence[0].DimensionIndexValues = [1, k + 1]
+    pos = it.PlanePositionSequence[0].ImagePositionPatient
+    it.PlanePositionSequence[0].ImagePositionPatient = [pos[0], pos[1], float(pos[2]) + 1.25 * k]
+    items.append(it)
+ds.PerFrameFunctionalGroupsSequence = items
+ds.NumberOfFrames = frames
+ds.Rows = 64
+ds.Columns = 64
+ds.PixelData = ds.PixelData[: 64 * 64 // 8] * frames
+ds.SOPInstanceUID = ds.SOPInstanceUID + "." + suffix
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(out, enforce_file_format=True)
+"#;
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let source = kit.join("pydicom/pydicom/data/test_files/liver_1frame.dcm");
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let dir = env.path(&format!("archive/study{}", i % 5));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let path = dir.join(format!("seg{i}.dcm"));
+        let status = std::process::Command::new("python3")
+            .env("PYTHONPATH", kit.join("pydicom"))
+            .args(["-c", BUILD])
+            .arg(&source)
+            .arg(&path)
+            .arg(frames.to_string())
+            .arg((i + 1).to_string())
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "building {}", path.display());
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    paths
+}
+
+/// Review r22, a bad day with no attacker: the patient's name corrected (DCMTK's
+/// `dcmodify -nb`, in place) on twenty stored segmentations whose headers run past
+/// HEADER_TEXT_BYTES (2,500 frames' functional groups, 1.4 MB, before the Pixel Data).
+/// Before: every one was `header-unread`, counted as a wiper hiding values past the
+/// limit, and `ransomware-suspected` was raised. A header that was that long already
+/// hides nothing new: the values read are text, the file did not grow to push them out.
+#[test]
+fn a_name_correction_on_segmentations_with_long_headers_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = big_seg_store(&env, 20, 2500);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-nb", "-m", "(0010,0010)=CORRECTED^NAME"])
+            .arg(path)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmodify {}", path.display());
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
 }
