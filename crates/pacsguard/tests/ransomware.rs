@@ -4117,3 +4117,101 @@ fn a_name_correction_on_segmentations_with_long_headers_is_no_ransomware() {
     assert!(seen, "{findings:#?}\n{stderr}");
     assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
 }
+
+/// Review r22, an encryptor that knows the sampler, inside a maintenance window (where
+/// a Pixel Data change is softened unless its blocks read as random): ten real
+/// uncompressed multi-frame images (pydicom's CT_small, its 32 KiB frame forty times:
+/// 1.3 MB) encrypted everywhere but the first MiB (all the window's check read), the
+/// last 64 KiB and the 32 blocks the spread read at positions anyone could compute.
+/// Before: ten `info` findings and no alert. The blocks past the first MiB are now
+/// sampled too, at positions drawn afresh by each run: found, an alert each, counted.
+#[test]
+fn inside_a_window_encryption_around_the_sampled_blocks_alerts() {
+    const FILES: usize = 10;
+    const BUILD: &str = r#"
+import sys, pydicom
+ds = pydicom.dcmread(sys.argv[1])
+ds.NumberOfFrames = 40
+ds.PixelData = ds.PixelData * 40
+ds.SOPInstanceUID = ds.SOPInstanceUID + "." + sys.argv[3]
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(sys.argv[2], enforce_file_format=True)
+"#;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let sample = kit.join("pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            let status = std::process::Command::new("python3")
+                .env("PYTHONPATH", kit.join("pydicom"))
+                .args(["-c", BUILD])
+                .arg(&sample)
+                .arg(&path)
+                .arg((i + 1).to_string())
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "building {}", path.display());
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5123 migration",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    const BLOCK: usize = 4096;
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let size = bytes.len();
+        assert!(
+            size > (1 << 20) + (1 << 18),
+            "a multi-frame image past 1 MiB"
+        );
+        // The blocks the sampler read before: the last 64 KiB and 32 spread blocks.
+        let from = (size - 65_536) / BLOCK * BLOCK;
+        let blocks = from / BLOCK;
+        let step = ((blocks - 1) / 32).max(1);
+        let spread: Vec<usize> = (1..blocks).step_by(step).take(32).collect();
+        let noise = keystream(from, 99 + i as u64);
+        for block in (1 << 20) / BLOCK..blocks {
+            if !spread.contains(&block) {
+                let at = block * BLOCK;
+                bytes[at..at + BLOCK].copy_from_slice(&noise[at..at + BLOCK]);
+            }
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    let alerts = findings
+        .iter()
+        .filter(|f| f["kind"] == "pixel-data-changed" && f["severity"] == "alert")
+        .count();
+    assert_eq!(alerts, FILES, "{findings:#?}");
+}
