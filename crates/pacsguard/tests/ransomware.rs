@@ -4035,6 +4035,40 @@ fn images_re_encoded_in_another_transfer_syntax_are_no_ransomware() {
     assert_eq!(said.count(), paths.len(), "{findings:#?}");
 }
 
+/// Review r22, a bad day with no attacker: an anonymisation with DCMTK's `dcmodify` as
+/// an administrator runs it (its default keeps a backup: it renames `X.dcm` to
+/// `X.dcm.bak`, then writes the edited instance as `X.dcm`), over twenty stored real CT
+/// images. Nothing is lost: the original is kept whole under its new name, and its old
+/// name holds the same instance (the same SOP Instance UID and Pixel Data) with its
+/// patient's name and birth date edited. Each file is still reported; none of it is
+/// ransomware.
+#[test]
+fn an_anonymisation_with_dcmodify_keeping_backups_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-m", "(0010,0010)=ANONYMOUS", "-ea", "(0010,0030)"])
+            .arg(path)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmodify {}", path.display());
+        assert!(path.with_extension("dcm.bak").exists(), "a backup");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["path"].as_str() == p.with_extension("dcm.bak").to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
 /// Builds `count` multi-frame segmentations of `frames` frames each under `archive/`
 /// (from pydicom's real `liver_1frame.dcm`, a DICOM SEG of a CT: its per-frame
 /// functional group item repeated with its own position and index per frame, 64×64
@@ -4214,4 +4248,74 @@ ds.save_as(sys.argv[2], enforce_file_format=True)
         .filter(|f| f["kind"] == "pixel-data-changed" && f["severity"] == "alert")
         .count();
     assert_eq!(alerts, FILES, "{findings:#?}");
+}
+
+/// Review r22, a bad day with no attacker: patients' names corrected in place (pydicom,
+/// writing each in the file's own Specific Character Set) in pydicom's real character
+/// set images: ISO_IR 100, 126, 127, 138, 144, ISO_IR 192 (UTF-8), GB18030, ISO 2022 IR
+/// 87 and IR 13 (Japanese, with escapes) and IR 149 (Korean). Each is an edit: an alert
+/// of its own, never garbled text, and no ransomware.
+#[test]
+fn name_corrections_in_every_character_set_are_edits() {
+    const CORRECT: &str = r#"
+import sys, pydicom
+names = {
+    "ISO_IR 100": "Müller^Jörg", "ISO_IR 126": "Παπαδόπουλος^Νίκος",
+    "ISO_IR 127": "محمد^علي", "ISO_IR 138": "כהן^משה", "ISO_IR 144": "Иванов^Пётр",
+    "ISO_IR 192": "Łukasz^Żółć=王^小明", "GB18030": "Li^XiaoLong=李^小龙",
+    "ISO 2022 IR 87": "Sato^Hanako=佐藤^花子=さとう^はなこ",
+    "ISO 2022 IR 13": "ｻﾄｳ^ﾊﾅｺ=佐藤^花子=さとう^はなこ",
+    "ISO 2022 IR 149": "Kim^Minsu=金^民洙=김^민수",
+}
+for path in sys.argv[1:]:
+    ds = pydicom.dcmread(path)
+    charsets = ds.SpecificCharacterSet
+    charsets = [charsets] if isinstance(charsets, str) else list(charsets)
+    name = [names[c] for c in reversed(charsets) if c in names][0]
+    ds.PatientName = name
+    ds.save_as(path)
+    assert str(pydicom.dcmread(path).PatientName) == name, path
+"#;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let charsets = kit.join("pydicom/pydicom/data/charset_files");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut paths = Vec::new();
+    for name in [
+        "chrArab", "chrFren", "chrGerm", "chrGreek", "chrH31", "chrH32", "chrHbrw", "chrI2",
+        "chrRuss", "chrX1", "chrX2",
+    ] {
+        let path = archive.join(format!("{name}.dcm"));
+        fs::copy(charsets.join(format!("{name}.dcm")), &path).expect("pydicom's charset files");
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", kit.join("pydicom"))
+        .args(["-c", CORRECT])
+        .args(&paths)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "the names corrected");
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["fields"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|x| x == "garbled-text" || x == "header-unread"))),
+        "{findings:#?}"
+    );
 }
