@@ -4319,3 +4319,80 @@ for path in sys.argv[1:]:
         "{findings:#?}"
     );
 }
+
+/// Review r22, the rules of `garbled-text` over every real file at hand: each DICOM
+/// file of pydicom's and pynetdicom's test data (uncompressed, JPEG, JPEG 2000, JPEG-LS,
+/// RLE, deflated, big endian, implicit VR, SR, RT, multi-frame) stored append-only,
+/// its patient's name then corrected in place with DCMTK's `dcmodify -nb` (those
+/// dcmodify refuses are left alone). No header so edited is garbled or unread.
+#[test]
+fn name_corrections_over_the_real_corpora_are_never_garbled() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut sources = Vec::new();
+    let mut stack = vec![kit.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("test data").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    assert!(sources.len() >= 100, "{} files", sources.len());
+    let paths: Vec<PathBuf> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let path = archive.join(format!("{i:03}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let mut edited = Vec::new();
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-nb", "-q", "-m", "(0010,0010)=CORRECTED^NAME"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        if status.success() {
+            edited.push(path.clone());
+        }
+    }
+    assert!(edited.len() >= 80, "dcmodify edited {}", edited.len());
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        edited
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let judged: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["fields"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x == "garbled-text" || x == "header-unread")
+            })
+        })
+        .collect();
+    let headers = count(&findings, "header-changed");
+    eprintln!(
+        "{} files, {} edited by dcmodify, {headers} header-changed, {} garbled or unread",
+        paths.len(),
+        edited.len(),
+        judged.len()
+    );
+    assert!(judged.is_empty(), "{judged:#?}");
+}
