@@ -4396,3 +4396,58 @@ fn name_corrections_over_the_real_corpora_are_never_garbled() {
     );
     assert!(judged.is_empty(), "{judged:#?}");
 }
+
+/// Review r22, an encryptor that knows the window's exemption for re-compression
+/// (a Pixel Data change under a new transfer syntax is softened inside a window, never
+/// sampled): ten real CT images, their Pixel Data encrypted in place and the transfer
+/// syntax in the File Meta Information renamed from explicit VR little endian to RLE
+/// (one byte: `1.2.840.10008.1.2.1` to `1.2.840.10008.1.2.5`), the Pixel Data left a
+/// native value, not the fragments RLE must be. Still an alert each, and ransomware.
+#[test]
+fn inside_a_window_encryption_under_a_renamed_compressed_syntax_alerts() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5124 re-compression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len())
+            .position(|w| w == ts)
+            .expect("the transfer syntax");
+        bytes[at + 18] = b'5';
+        let pixels = bytes.len() - 32_768;
+        bytes[pixels..].copy_from_slice(&keystream(32_768, 11 + i as u64));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
