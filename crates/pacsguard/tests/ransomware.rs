@@ -4451,3 +4451,82 @@ fn inside_a_window_encryption_under_a_renamed_compressed_syntax_alerts() {
     let (_, findings, stderr) = watcher.stop();
     assert!(raised, "{findings:#?}\n{stderr}");
 }
+
+/// Review r22, the other way round inside a maintenance window: stored compressed
+/// images (pydicom's real MR_small_RLE) written back uncompressed. Decompressed by GDCM
+/// (`gdcmconv --raw`), structured pixels: `info`. Decompressed, then its Pixel Data
+/// overwritten with random bytes: before, as softened as the real decompression; now
+/// an alert each, counted.
+#[test]
+fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sample = pacsguard_testkit::testdata()
+        .join("wheels/pydicom/pydicom/data/test_files/MR_small_RLE.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's MR_small_RLE.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5125 decompression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("gdcmconv")
+            .arg("--raw")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("gdcmconv runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "gdcmconv --raw {}", path.display());
+        if i >= FILES / 2 {
+            // MR_small: 64×64 16-bit pixels, the last 8,192 bytes.
+            let mut bytes = fs::read(&out).expect("test fixture");
+            let at = bytes.len() - 8192;
+            bytes[at..].copy_from_slice(&keystream(8192, 21 + i as u64));
+            fs::write(&out, bytes).expect("test fixture");
+        }
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "pixel-data-changed") == FILES && count(f, "ransomware-suspected") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    for (i, path) in paths.iter().enumerate() {
+        let severity = if i >= FILES / 2 { "alert" } else { "info" };
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == severity
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}

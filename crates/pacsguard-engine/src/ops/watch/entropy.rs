@@ -96,8 +96,8 @@ pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<
     (highest >= RANDOM_BITS_PER_BYTE).then_some(highest)
 }
 
-/// The highest block entropy in the first MiB of `path`, when the file was an uncompressed
-/// DICOM image before the change and a block now reads as random.
+/// The highest block entropy of `path` (see [`random_blocks`]), when the file was an
+/// uncompressed DICOM image before the change and a block now reads as random.
 pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
     let Content::Hashed {
         dicom: Some(facts), ..
@@ -108,6 +108,12 @@ pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
     if !structured(&facts.transfer_syntax) {
         return None;
     }
+    random_blocks(path)
+}
+
+/// The highest block entropy among the first MiB of `path` and, past it, its last
+/// blocks and blocks spread over the rest, when one reads as random.
+pub fn random_blocks(path: &Path) -> Option<f64> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     let highest = head
         .bytes

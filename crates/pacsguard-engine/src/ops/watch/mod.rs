@@ -4672,8 +4672,12 @@ impl<'a> Guard<'a> {
             if after != before {
                 // Re-compressed, as its transfer syntax now says: then its Pixel Data
                 // is that codec's fragments (review r22: not a native value encrypted
-                // under the name of one).
-                if codec::not_compressed_as_named(&finding.path, &after) {
+                // under the name of one); decompressed: structured pixels, not random
+                // bytes (review r22: a compressed image rewritten native and random).
+                if codec::not_compressed_as_named(&finding.path, &after)
+                    || (entropy::structured(&after)
+                        && entropy::random_blocks(&finding.path).is_some())
+                {
                     encrypted.insert(finding.path.clone());
                 }
                 continue;
