@@ -993,6 +993,13 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
     })
 }
 
+/// Values of UIDs, dates, times and numbers breaking their syntax with printable bytes
+/// (see [`text::breaks_syntax`]) that make a data set's text garbled: a wiper writing
+/// printable noise breaks every one of them (CT_small holds 40), while a real file may
+/// carry a writer's mistake or two that an edit leaves as it was (review r22: pydicom's
+/// badVR.dcm, IS `1A`, its name corrected).
+pub const MIN_MISFORMED_VALUES: usize = 3;
+
 /// What [`garbled_text`] found in the text values of a data set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextValues {
@@ -1029,6 +1036,7 @@ pub fn garbled_text(bytes: &[u8]) -> Option<TextValues> {
         .or_else(|| TransferSyntaxRegistry.get(EXPLICIT_VR_LE))?;
     let ts = as_encoded(bytes, start, registry);
     let mut found = TextValues::default();
+    let (mut misformed, mut first_misformed) = (0usize, None);
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
         let standard = value.tag.group() % 2 == 0 && value.tag.group() != 0x0002;
         if value.fragment || !standard {
@@ -1049,8 +1057,17 @@ pub fn garbled_text(bytes: &[u8]) -> Option<TextValues> {
             found.first = found
                 .first
                 .or(Some((value.tag.group(), value.tag.element())));
+        } else if text::breaks_syntax(vr, value.bytes) {
+            misformed += 1;
+            first_misformed = first_misformed.or(Some((value.tag.group(), value.tag.element())));
         }
     });
+    // A writer's odd value or two is no wipe; printable noise breaks every UID, date,
+    // time and number of a header.
+    if misformed >= MIN_MISFORMED_VALUES {
+        found.garbled += misformed;
+        found.first = found.first.or(first_misformed);
+    }
     // Cut before the Pixel Data: the value the bytes end in is not a native Pixel Data
     // (its tag 12 bytes before its value, explicit VR, or 8, implicit).
     let pixel_data_tag = |at: Option<usize>| {
@@ -1440,6 +1457,28 @@ mod tests {
             garbled_text(&relabelled).map(|t| t.first),
             Some(Some((0x0010, 0x0030)))
         );
+        // Printable bytes breaking the syntax of UIDs, dates or numbers: fewer than
+        // MIN_MISFORMED_VALUES values are a writer's mistakes, that many a wipe.
+        let misformed = |n: usize| {
+            let mut builder = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.1");
+            for (i, (tag, vr, value)) in [
+                ((0x0008, 0x0020), *b"DA", &b"2O04)119"[..]),
+                ((0x0020, 0x0013), *b"IS", b"1A"),
+                ((0x0020, 0x000D), *b"UI", b"1.2.8#6.0.1.x"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i < n {
+                    builder = builder.element(tag.0, tag.1, vr, value);
+                }
+            }
+            garbled_text(&builder.build()).map(|t| (t.garbled, t.first))
+        };
+        assert_eq!(MIN_MISFORMED_VALUES, 3);
+        assert_eq!(misformed(1), Some((0, None)));
+        assert_eq!(misformed(2), Some((0, None)));
+        assert_eq!(misformed(3), Some((3, Some((0x0008, 0x0020)))));
     }
 
     /// Every prefix of a stored instance written again (byte by byte, as a receiver's

@@ -5,6 +5,10 @@
 //! with a space or, for UIDs, NUL); the VRs of names and free text may hold any
 //! character set's bytes, but no C0 control other than TAB, LF, FF, CR and ESC (the
 //! code extension escape), nor DEL. Random bytes break either rule within a few bytes.
+//! The VRs of UIDs, dates, times and numbers have a syntax besides (PS3.5 table 6.2-1):
+//! digits and a few separators. Random bytes kept printable (a wiper that knows the
+//! rule above) break it as surely; what real writers get wrong there (ACR-NEMA dates
+//! with dots, times with colons, padding with spaces or NUL, a decimal comma) is allowed.
 
 use dicom_core::VR;
 
@@ -22,6 +26,36 @@ fn free(vr: VR) -> bool {
         vr,
         VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT
     )
+}
+
+/// The bytes a value of a VR with a syntax of digits may hold besides digits, NUL, the
+/// space (padding) and the backslash (between values): the standard's separators and
+/// what real writers put there wrongly but harmlessly (ACR-NEMA's `1995.01.31` and
+/// `12:30:00`, a decimal comma). `None` for the VRs of free text in the default
+/// repertoire (AE, CS), whose values may hold any printable byte.
+fn syntax(vr: VR) -> Option<&'static [u8]> {
+    match vr {
+        VR::UI => Some(b"."),
+        VR::DA => Some(b".-"),
+        VR::TM => Some(b".:-"),
+        VR::DT => Some(b".:+-"),
+        VR::DS => Some(b"+-.eE,"),
+        VR::IS => Some(b"+-"),
+        VR::AS => Some(b"DWMY"),
+        _ => None,
+    }
+}
+
+/// Whether `value`, of a VR of UIDs, dates, times or numbers, holds a byte its syntax
+/// does not allow (a printable one: see [`is_garbled`] for the others). One such value
+/// may be a writer's mistake (pydicom's badVR.dcm holds IS `1A`); a wiper breaks them
+/// all (see `MIN_MISFORMED_VALUES`).
+pub fn breaks_syntax(vr: VR, value: &[u8]) -> bool {
+    syntax(vr).is_some_and(|separators| {
+        value.iter().any(|&b| {
+            !(b.is_ascii_digit() || matches!(b, 0 | b' ' | b'\\') || separators.contains(&b))
+        })
+    })
 }
 
 /// Whether `value`, of text VR `vr`, holds a byte its VR's repertoire does not allow.
@@ -55,5 +89,50 @@ mod tests {
         assert!(is_garbled(VR::CS, b"O\x07"));
         assert!(is_garbled(VR::LO, b"GE MEDICAL\x02SYSTEMS"));
         assert!(is_garbled(VR::PN, b"Doe\x7fJane"));
+    }
+
+    /// Review r22: a wiper writing random printable bytes keeps every value in the
+    /// default repertoire; a UID, a date, a time or a number of them breaks its syntax.
+    /// What real writers put there (ACR-NEMA dates and times, padding, several values,
+    /// a decimal comma, an age) does not.
+    #[test]
+    fn printable_noise_breaks_the_syntax_of_uids_dates_and_numbers() {
+        for (vr, real) in [
+            (
+                VR::UI,
+                &b"1.2.840.113619.2.1.1.322987881.621.736170080.681\0"[..],
+            ),
+            (VR::UI, b"1.2.3.4 "),
+            (VR::DA, b"19950131"),
+            (VR::DA, b"1995.01.31"),
+            (VR::TM, b"123000.000000 "),
+            (VR::TM, b"12:30:00"),
+            (VR::DT, b"20040119123000.123+0100"),
+            (VR::DS, b"-0.5\\1.25e-3 "),
+            (VR::DS, b"1,5 "),
+            (VR::IS, b"+12\\-3"),
+            (VR::AS, b"042Y"),
+            (VR::CS, b"ORIGINAL\\PRIMARY\\axial"),
+            (VR::AE, b"STORESCP_1 "),
+        ] {
+            assert!(
+                !is_garbled(vr, real) && !breaks_syntax(vr, real),
+                "{vr:?} {real:?}"
+            );
+        }
+        // Printable noise of the values' lengths, as such a wiper writes it.
+        for (vr, noise) in [
+            (VR::UI, &b"1.2.840.1136#9.5.1.4"[..]),
+            (VR::DA, b"2004O119"),
+            (VR::TM, b"07!2:1"),
+            (VR::DS, b"0.6 6x"),
+            (VR::IS, b"w7"),
+            (VR::AS, b"04;Y"),
+        ] {
+            assert!(
+                !is_garbled(vr, noise) && breaks_syntax(vr, noise),
+                "{vr:?} {noise:?}"
+            );
+        }
     }
 }

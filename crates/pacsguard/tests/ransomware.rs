@@ -3771,7 +3771,21 @@ fn a_wiper_inside_a_maintenance_window_is_still_ransomware() {
     header_wiper(true);
 }
 
+/// Review r22: the wiper above, its random bytes mapped into printable ASCII (0x20 to
+/// 0x7E) so that every value stays in the default repertoire every text VR allows.
+/// Before: twenty `header-changed` alerts, none garbled, and no `ransomware-suspected`.
+/// A UID, a date, a time or a number is not any printable byte: its VR's syntax (PS3.5
+/// table 6.2-1) is broken, and the header is no edit.
+#[test]
+fn a_wiper_writing_printable_bytes_is_ransomware() {
+    header_wiper_with(false, true);
+}
+
 fn header_wiper(in_window: bool) {
+    header_wiper_with(in_window, false);
+}
+
+fn header_wiper_with(in_window: bool, printable: bool) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 20);
@@ -3802,7 +3816,12 @@ fn header_wiper(in_window: bool) {
             if tag == (0x0008, 0x0018) || tag == (0x0008, 0x0016) {
                 continue;
             }
-            let noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+            let mut noise = keystream(range.len(), (i * 1000 + range.start) as u64);
+            if printable {
+                for b in noise.iter_mut() {
+                    *b = 0x20 + *b % 95;
+                }
+            }
             bytes[range].copy_from_slice(&noise);
         }
         let mut file = fs::OpenOptions::new()
@@ -3830,11 +3849,25 @@ fn header_wiper(in_window: bool) {
 }
 
 /// Review s21, the limit of the look above: a wiper that first puts 1 MiB of private
-/// bytes ((0009,1000) OB, before the patient's module) in each header, past
-/// HEADER_TEXT_BYTES, then garbles the text values after it. What lies past the limit
-/// is not read, so the header is not judged an edit (field `header-unread`): counted.
+/// bytes ((0009,1000) OB, before the patient's module) in each header, past the first
+/// look (HEADER_TEXT_BYTES), then garbles the text values after it. Review r22: such a
+/// header is read again, whole up to LONG_HEADER_TEXT_BYTES (64 MiB), and its values
+/// found garbled: counted.
 #[test]
 fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
+    wiper_hiding_values(1 << 20, "garbled-text");
+}
+
+/// Past LONG_HEADER_TEXT_BYTES (64 MiB of private bytes, a hole in the file): what lies
+/// past it is not read, so the header is not judged an edit (field `header-unread`):
+/// counted.
+#[test]
+fn a_wiper_hiding_the_values_past_the_long_header_limit_is_ransomware() {
+    wiper_hiding_values((64 << 20) + 2, "header-unread");
+}
+
+fn wiper_hiding_values(padding: u32, field: &str) {
+    use std::io::{Seek as _, SeekFrom, Write as _};
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 20);
@@ -3851,10 +3884,15 @@ fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
             .windows(6)
             .position(|w| w == b"\x10\0\x10\0PN")
             .expect("the Patient's Name");
-        let mut padding = Vec::new();
-        pacsguard_testkit::write_element(&mut padding, (0x0009, 0x1000), *b"OB", &[0; 1 << 20]);
-        bytes.splice(at..at, padding);
-        fs::write(path, bytes).expect("test fixture");
+        // (0009,1000) OB of `padding` zero bytes, left a hole in the file.
+        let mut file = fs::File::create(path).expect("test fixture");
+        file.write_all(&bytes[..at]).expect("test fixture");
+        file.write_all(b"\x09\0\0\x10OB\0\0").expect("test fixture");
+        file.write_all(&padding.to_le_bytes())
+            .expect("test fixture");
+        file.seek(SeekFrom::Current(i64::from(padding)))
+            .expect("test fixture");
+        file.write_all(&bytes[at..]).expect("test fixture");
     }
     let raised = watcher.wait(Duration::from_secs(30), |f, _| {
         count(f, "ransomware-suspected") >= 1
@@ -3864,7 +3902,7 @@ fn a_wiper_hiding_the_values_past_the_text_limit_is_ransomware() {
     assert!(
         findings.iter().any(|f| f["fields"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|x| x == "header-unread"))),
+            .is_some_and(|a| a.iter().any(|x| x == field))),
         "{findings:#?}"
     );
 }
@@ -3995,4 +4033,500 @@ fn images_re_encoded_in_another_transfer_syntax_are_no_ransomware() {
                 .is_some_and(|d| d.contains("in another transfer syntax"))
     });
     assert_eq!(said.count(), paths.len(), "{findings:#?}");
+}
+
+/// Review r22, a bad day with no attacker: an anonymisation with DCMTK's `dcmodify` as
+/// an administrator runs it (its default keeps a backup: it renames `X.dcm` to
+/// `X.dcm.bak`, then writes the edited instance as `X.dcm`), over twenty stored real CT
+/// images. Nothing is lost: the original is kept whole under its new name, and its old
+/// name holds the same instance (the same SOP Instance UID and Pixel Data) with its
+/// patient's name and birth date edited. Each file is still reported; none of it is
+/// ransomware.
+#[test]
+fn an_anonymisation_with_dcmodify_keeping_backups_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-m", "(0010,0010)=ANONYMOUS", "-ea", "(0010,0030)"])
+            .arg(path)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmodify {}", path.display());
+        assert!(path.with_extension("dcm.bak").exists(), "a backup");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["path"].as_str() == p.with_extension("dcm.bak").to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
+/// Builds `count` multi-frame segmentations of `frames` frames each under `archive/`
+/// (from pydicom's real `liver_1frame.dcm`, a DICOM SEG of a CT: its per-frame
+/// functional group item repeated with its own position and index per frame, 64×64
+/// binary frames), each with its own SOP Instance UID, and profiles them append-only.
+/// A SEG of a whole-body CT (a structure per segment and slice) holds thousands of
+/// frames: its per-frame functional groups alone run past a megabyte.
+fn big_seg_store(env: &Env, count: usize, frames: usize) -> Vec<PathBuf> {
+    const BUILD: &str = r#"
+import sys, copy, pydicom
+src, out, frames, suffix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ds = pydicom.dcmread(src)
+item = ds.PerFrameFunctionalGroupsSequence[0]
+items = []
+for k in range(frames):
+    it = copy.deepcopy(item)
+    it.FrameContentSequence[0].DimensionIndexValues = [1, k + 1]
+    pos = it.PlanePositionSequence[0].ImagePositionPatient
+    it.PlanePositionSequence[0].ImagePositionPatient = [pos[0], pos[1], float(pos[2]) + 1.25 * k]
+    items.append(it)
+ds.PerFrameFunctionalGroupsSequence = items
+ds.NumberOfFrames = frames
+ds.Rows = 64
+ds.Columns = 64
+ds.PixelData = ds.PixelData[: 64 * 64 // 8] * frames
+ds.SOPInstanceUID = ds.SOPInstanceUID + "." + suffix
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(out, enforce_file_format=True)
+"#;
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let source = kit.join("pydicom/pydicom/data/test_files/liver_1frame.dcm");
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let dir = env.path(&format!("archive/study{}", i % 5));
+        fs::create_dir_all(&dir).expect("test fixture");
+        let path = dir.join(format!("seg{i}.dcm"));
+        let status = std::process::Command::new("python3")
+            .env("PYTHONPATH", kit.join("pydicom"))
+            .args(["-c", BUILD])
+            .arg(&source)
+            .arg(&path)
+            .arg(frames.to_string())
+            .arg((i + 1).to_string())
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "building {}", path.display());
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    paths
+}
+
+/// Review r22, a bad day with no attacker: the patient's name corrected (DCMTK's
+/// `dcmodify -nb`, in place) on twenty stored segmentations whose headers run past
+/// HEADER_TEXT_BYTES (2,500 frames' functional groups, 1.4 MB, before the Pixel Data).
+/// Before: every one was `header-unread`, counted as a wiper hiding values past the
+/// limit, and `ransomware-suspected` was raised. A header that was that long already
+/// hides nothing new: the values read are text, the file did not grow to push them out.
+#[test]
+fn a_name_correction_on_segmentations_with_long_headers_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = big_seg_store(&env, 20, 2500);
+    let watcher = Watcher::start(&env, &[]);
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-nb", "-m", "(0010,0010)=CORRECTED^NAME"])
+            .arg(path)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmodify {}", path.display());
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
+/// Review r22, an encryptor that knows the sampler, inside a maintenance window (where
+/// a Pixel Data change is softened unless its blocks read as random): ten real
+/// uncompressed multi-frame images (pydicom's CT_small, its 32 KiB frame forty times:
+/// 1.3 MB) encrypted everywhere but the first MiB (all the window's check read), the
+/// last 64 KiB and the 32 blocks the spread read at positions anyone could compute.
+/// Before: ten `info` findings and no alert. The blocks past the first MiB are now
+/// sampled too, at positions drawn afresh by each run: found, an alert each, counted.
+#[test]
+fn inside_a_window_encryption_around_the_sampled_blocks_alerts() {
+    const FILES: usize = 10;
+    const BUILD: &str = r#"
+import sys, pydicom
+ds = pydicom.dcmread(sys.argv[1])
+ds.NumberOfFrames = 40
+ds.PixelData = ds.PixelData * 40
+ds.SOPInstanceUID = ds.SOPInstanceUID + "." + sys.argv[3]
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+ds.save_as(sys.argv[2], enforce_file_format=True)
+"#;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let sample = kit.join("pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            let status = std::process::Command::new("python3")
+                .env("PYTHONPATH", kit.join("pydicom"))
+                .args(["-c", BUILD])
+                .arg(&sample)
+                .arg(&path)
+                .arg((i + 1).to_string())
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "building {}", path.display());
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5123 migration",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    const BLOCK: usize = 4096;
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let size = bytes.len();
+        assert!(
+            size > (1 << 20) + (1 << 18),
+            "a multi-frame image past 1 MiB"
+        );
+        // The blocks the sampler read before: the last 64 KiB and 32 spread blocks.
+        let from = (size - 65_536) / BLOCK * BLOCK;
+        let blocks = from / BLOCK;
+        let step = ((blocks - 1) / 32).max(1);
+        let spread: Vec<usize> = (1..blocks).step_by(step).take(32).collect();
+        let noise = keystream(from, 99 + i as u64);
+        for block in (1 << 20) / BLOCK..blocks {
+            if !spread.contains(&block) {
+                let at = block * BLOCK;
+                bytes[at..at + BLOCK].copy_from_slice(&noise[at..at + BLOCK]);
+            }
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    let alerts = findings
+        .iter()
+        .filter(|f| f["kind"] == "pixel-data-changed" && f["severity"] == "alert")
+        .count();
+    assert_eq!(alerts, FILES, "{findings:#?}");
+}
+
+/// Review r22, a bad day with no attacker: patients' names corrected in place (pydicom,
+/// writing each in the file's own Specific Character Set) in pydicom's real character
+/// set images: ISO_IR 100, 126, 127, 138, 144, ISO_IR 192 (UTF-8), GB18030, ISO 2022 IR
+/// 87 and IR 13 (Japanese, with escapes) and IR 149 (Korean). Each is an edit: an alert
+/// of its own, never garbled text, and no ransomware.
+#[test]
+fn name_corrections_in_every_character_set_are_edits() {
+    const CORRECT: &str = r#"
+import sys, pydicom
+names = {
+    "ISO_IR 100": "Müller^Jörg", "ISO_IR 126": "Παπαδόπουλος^Νίκος",
+    "ISO_IR 127": "محمد^علي", "ISO_IR 138": "כהן^משה", "ISO_IR 144": "Иванов^Пётр",
+    "ISO_IR 192": "Łukasz^Żółć=王^小明", "GB18030": "Li^XiaoLong=李^小龙",
+    "ISO 2022 IR 87": "Sato^Hanako=佐藤^花子=さとう^はなこ",
+    "ISO 2022 IR 13": "ｻﾄｳ^ﾊﾅｺ=佐藤^花子=さとう^はなこ",
+    "ISO 2022 IR 149": "Kim^Minsu=金^民洙=김^민수",
+}
+for path in sys.argv[1:]:
+    ds = pydicom.dcmread(path)
+    charsets = ds.SpecificCharacterSet
+    charsets = [charsets] if isinstance(charsets, str) else list(charsets)
+    name = [names[c] for c in reversed(charsets) if c in names][0]
+    ds.PatientName = name
+    ds.save_as(path)
+    assert str(pydicom.dcmread(path).PatientName) == name, path
+"#;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let charsets = kit.join("pydicom/pydicom/data/charset_files");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut paths = Vec::new();
+    for name in [
+        "chrArab", "chrFren", "chrGerm", "chrGreek", "chrH31", "chrH32", "chrHbrw", "chrI2",
+        "chrRuss", "chrX1", "chrX2",
+    ] {
+        let path = archive.join(format!("{name}.dcm"));
+        fs::copy(charsets.join(format!("{name}.dcm")), &path).expect("pydicom's charset files");
+        paths.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", kit.join("pydicom"))
+        .args(["-c", CORRECT])
+        .args(&paths)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "the names corrected");
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["fields"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|x| x == "garbled-text" || x == "header-unread"))),
+        "{findings:#?}"
+    );
+}
+
+/// Review r22, the rules of `garbled-text` over every real file at hand: each DICOM
+/// file of pydicom's and pynetdicom's test data (uncompressed, JPEG, JPEG 2000, JPEG-LS,
+/// RLE, deflated, big endian, implicit VR, SR, RT, multi-frame) stored append-only,
+/// its patient's name then corrected in place with DCMTK's `dcmodify -nb` (those
+/// dcmodify refuses are left alone). No header so edited is garbled or unread.
+#[test]
+fn name_corrections_over_the_real_corpora_are_never_garbled() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut sources = Vec::new();
+    let mut stack = vec![kit.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("test data").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    assert!(sources.len() >= 100, "{} files", sources.len());
+    let paths: Vec<PathBuf> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let path = archive.join(format!("{i:03}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let mut edited = Vec::new();
+    for path in &paths {
+        let status = std::process::Command::new("dcmodify")
+            .args(["-nb", "-q", "-m", "(0010,0010)=CORRECTED^NAME"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        if status.success() {
+            edited.push(path.clone());
+        }
+    }
+    assert!(edited.len() >= 80, "dcmodify edited {}", edited.len());
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        edited
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let judged: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["fields"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x == "garbled-text" || x == "header-unread")
+            })
+        })
+        .collect();
+    let headers = count(&findings, "header-changed");
+    eprintln!(
+        "{} files, {} edited by dcmodify, {headers} header-changed, {} garbled or unread",
+        paths.len(),
+        edited.len(),
+        judged.len()
+    );
+    assert!(judged.is_empty(), "{judged:#?}");
+}
+
+/// Review r22, an encryptor that knows the window's exemption for re-compression
+/// (a Pixel Data change under a new transfer syntax is softened inside a window, never
+/// sampled): ten real CT images, their Pixel Data encrypted in place and the transfer
+/// syntax in the File Meta Information renamed from explicit VR little endian to RLE
+/// (one byte: `1.2.840.10008.1.2.1` to `1.2.840.10008.1.2.5`), the Pixel Data left a
+/// native value, not the fragments RLE must be. Still an alert each, and ransomware.
+#[test]
+fn inside_a_window_encryption_under_a_renamed_compressed_syntax_alerts() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5124 re-compression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len())
+            .position(|w| w == ts)
+            .expect("the transfer syntax");
+        bytes[at + 18] = b'5';
+        let pixels = bytes.len() - 32_768;
+        bytes[pixels..].copy_from_slice(&keystream(32_768, 11 + i as u64));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
+
+/// Review r22, the other way round inside a maintenance window: stored compressed
+/// images (pydicom's real MR_small_RLE) written back uncompressed. Decompressed by GDCM
+/// (`gdcmconv --raw`), structured pixels: `info`. Decompressed, then its Pixel Data
+/// overwritten with random bytes: before, as softened as the real decompression; now
+/// an alert each, counted.
+#[test]
+fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sample = pacsguard_testkit::testdata()
+        .join("wheels/pydicom/pydicom/data/test_files/MR_small_RLE.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's MR_small_RLE.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        archive.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5125 decompression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let status = std::process::Command::new("gdcmconv")
+            .arg("--raw")
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("gdcmconv runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "gdcmconv --raw {}", path.display());
+        if i >= FILES / 2 {
+            // MR_small: 64×64 16-bit pixels, the last 8,192 bytes.
+            let mut bytes = fs::read(&out).expect("test fixture");
+            let at = bytes.len() - 8192;
+            bytes[at..].copy_from_slice(&keystream(8192, 21 + i as u64));
+            fs::write(&out, bytes).expect("test fixture");
+        }
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "pixel-data-changed") == FILES && count(f, "ransomware-suspected") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    for (i, path) in paths.iter().enumerate() {
+        let severity = if i >= FILES / 2 { "alert" } else { "info" };
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == severity
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
 }

@@ -83,6 +83,31 @@ pub fn fragments_broken(path: &Path, transfer_syntax: &str) -> bool {
     broken_in(&head.bytes, codec)
 }
 
+/// Whether the file at `path`, an image now named of the JPEG, JPEG 2000 or RLE
+/// `transfer_syntax` (another than it was stored in: a re-compression), holds no such
+/// stream: its fragments are not that codec's, or its Pixel Data is no encapsulated
+/// value at all (review r22: a native value encrypted in place under a compressed
+/// syntax's name, one byte of the File Meta Information changed, passed as a
+/// re-compression inside a maintenance window). `false` when nothing can be concluded
+/// (another syntax, not readable).
+pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
+    let Some(codec) = codec_of(transfer_syntax) else {
+        return false;
+    };
+    let Ok(head) = read_head(path, MAX_FRAGMENT_READ_BYTES) else {
+        return false;
+    };
+    let Some(layout) = pacsguard_dicom::layout(&head.bytes) else {
+        return false;
+    };
+    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
+    let encapsulated = head
+        .bytes
+        .get(from..layout.pixels.start.min(head.bytes.len()))
+        .is_some_and(|b| b.windows(12).any(is_encapsulated_pixel_header));
+    !encapsulated || broken_in(&head.bytes, codec)
+}
+
 fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     // A layout that cannot be read (the header damaged too) is no-longer-dicom, an
     // alert already: nothing to add here.
@@ -398,6 +423,34 @@ mod tests {
                 "{name} with its fragments encrypted"
             );
         }
+    }
+
+    /// Review r22: a real RLE and JPEG 2000 image hold what their syntax names; real
+    /// CT_small (native Pixel Data) with its transfer syntax renamed RLE (one byte)
+    /// does not, whatever its pixels hold.
+    #[test]
+    fn a_native_value_under_a_compressed_syntax_is_not_compressed_as_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let look = |bytes: &[u8]| {
+            let path = dir.path().join("image.dcm");
+            std::fs::write(&path, bytes).expect("write");
+            let ts = pacsguard_dicom::layout(bytes)
+                .expect("a layout")
+                .transfer_syntax;
+            not_compressed_as_named(&path, &ts)
+        };
+        assert!(!look(&sample("MR_small_RLE.dcm")));
+        assert!(!look(&sample("MR_small_jp2klossless.dcm")));
+        let mut renamed = sample("CT_small.dcm");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = renamed
+            .windows(ts.len())
+            .position(|w| w == ts)
+            .expect("the transfer syntax");
+        renamed[at + 18] = b'5';
+        assert!(look(&renamed));
+        // Named native, nothing is concluded here.
+        assert!(!look(&sample("CT_small.dcm")));
     }
 
     /// Review s7-r11 (`attacks/jpeg_keep_markers.py`): an encryptor that keeps each JPEG

@@ -3,12 +3,20 @@
 //! now reads as random bytes was most likely encrypted. Compressed images (JPEG, JPEG
 //! 2000, RLE, deflate) are near-random already, so nothing is concluded for them.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use pacsguard_fs::{Content, Entry, read_head};
 
 /// How much of a changed file is read to look for random-looking blocks.
 pub const ENTROPY_SAMPLE_BYTES: usize = 1 << 20;
+
+/// Bytes read last, and 4 KiB blocks read spread over the rest, of a changed image
+/// larger than [`ENTROPY_SAMPLE_BYTES`] (see [`random_written`]): encryption that left
+/// the first MiB alone (review r22: a multi-frame image encrypted past it inside a
+/// maintenance window was softened to `info`) is looked for there too.
+pub const SAMPLE_TAIL_BYTES: u64 = 64 * 1024;
+pub const SAMPLE_SPREAD_BLOCKS: usize = 32;
 
 /// Changed files sampled per verification batch: evidence, not a second scan of the store.
 pub const MAX_ENTROPY_SAMPLES_PER_BATCH: usize = 8;
@@ -48,11 +56,13 @@ pub fn structured(ts: &str) -> bool {
 }
 
 /// The highest entropy of the whole blocks (aligned to the file's start) among the last
-/// `tail` bytes of `file` and `spread` more blocks evenly spaced over the rest of it, when
-/// one reads as random. A stored uncompressed image being written again: the bytes a
-/// receiver writes are structured pixels; an encryptor that kept the header writes
-/// random bytes after it, last (the tail) or in the middle behind an end it grows with
-/// the image's own bytes or zeros (the spread).
+/// `tail` bytes of `file` and `spread` more blocks spread over the rest of it, one in
+/// each of `spread` equal strides, when one reads as random. A stored uncompressed image
+/// being written again: the bytes a receiver writes are structured pixels; an encryptor
+/// that kept the header writes random bytes after it, last (the tail) or in the middle
+/// behind an end it grows with the image's own bytes or zeros (the spread). Which block
+/// of each stride is read is drawn afresh by each call (review r22: at fixed positions,
+/// an encryptor that left those 32 blocks alone was never seen).
 pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<f64> {
     use std::os::unix::fs::FileExt as _;
     let size = file.metadata().ok()?.len();
@@ -68,12 +78,17 @@ pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<
     // The blocks before the tail, the first (the header) left out.
     let blocks = from / block;
     if blocks > 1 && spread > 0 {
+        use std::hash::BuildHasher as _;
         let mut one = vec![0u8; BLOCK];
         let step = ((blocks - 1) / spread as u64).max(1);
-        for at in (1..blocks)
-            .step_by(usize::try_from(step).ok()?)
-            .take(spread)
-        {
+        // The standard library's hasher keys are random to each process (and differ
+        // for each `RandomState`): positions nobody outside can foresee.
+        let draw = std::collections::hash_map::RandomState::new();
+        for k in 0..spread as u64 {
+            let at = 1 + k * step + draw.hash_one(k) % step;
+            if at >= blocks {
+                break;
+            }
             file.read_exact_at(&mut one, at * block).ok()?;
             highest = highest.max(bits_per_byte(&one));
         }
@@ -81,8 +96,8 @@ pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<
     (highest >= RANDOM_BITS_PER_BYTE).then_some(highest)
 }
 
-/// The highest block entropy in the first MiB of `path`, when the file was an uncompressed
-/// DICOM image before the change and a block now reads as random.
+/// The highest block entropy of `path` (see [`random_blocks`]), when the file was an
+/// uncompressed DICOM image before the change and a block now reads as random.
 pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
     let Content::Hashed {
         dicom: Some(facts), ..
@@ -93,13 +108,31 @@ pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
     if !structured(&facts.transfer_syntax) {
         return None;
     }
+    random_blocks(path)
+}
+
+/// The highest block entropy among the first MiB of `path` and, past it, its last
+/// blocks and blocks spread over the rest, when one reads as random.
+pub fn random_blocks(path: &Path) -> Option<f64> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     let highest = head
         .bytes
         .chunks_exact(BLOCK)
         .map(bits_per_byte)
         .fold(0.0, f64::max);
-    (highest >= RANDOM_BITS_PER_BYTE).then_some(highest)
+    if highest >= RANDOM_BITS_PER_BYTE {
+        return Some(highest);
+    }
+    if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
+        return None;
+    }
+    // Past the first MiB: its last blocks and blocks spread over the rest.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
 }
 
 #[cfg(test)]
@@ -167,5 +200,24 @@ mod tests {
         };
         assert!(random_written(&file, 0, 32).is_some());
         assert_eq!(random_written(&file, 0, 0), None);
+        // Review r22: 1 MiB random everywhere but the first block and the blocks a
+        // fixed spread read (the first of each of 32 strides of 7 blocks): the blocks
+        // read now are drawn within each stride, and found random.
+        let image: Vec<u8> = (0..524_288usize)
+            .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        let blocks = image.len() / BLOCK;
+        let step = (blocks - 1) / 32;
+        assert_eq!(step, 7);
+        let mut around = random(image.len());
+        around[..BLOCK].copy_from_slice(&image[..BLOCK]);
+        for k in 0..32 {
+            let at = (1 + k * step) * BLOCK;
+            around[at..at + BLOCK].copy_from_slice(&image[at..at + BLOCK]);
+        }
+        let path = dir.path().join("around");
+        std::fs::write(&path, &around).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        assert!(random_written(&file, 0, 32).is_some());
     }
 }

@@ -4662,13 +4662,26 @@ impl<'a> Guard<'a> {
             let Some(before) = syntax(old) else {
                 continue;
             };
-            if syntax(&tree.entries[at]).as_ref() != Some(&before) {
-                continue; // re-compressed (or no longer readable as DICOM: alerts anyway)
-            }
+            let Some(after) = syntax(&tree.entries[at]) else {
+                continue; // no longer readable as DICOM: alerts anyway
+            };
             if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
                 break;
             }
             sampled += 1;
+            if after != before {
+                // Re-compressed, as its transfer syntax now says: then its Pixel Data
+                // is that codec's fragments (review r22: not a native value encrypted
+                // under the name of one); decompressed: structured pixels, not random
+                // bytes (review r22: a compressed image rewritten native and random).
+                if codec::not_compressed_as_named(&finding.path, &after)
+                    || (entropy::structured(&after)
+                        && entropy::random_blocks(&finding.path).is_some())
+                {
+                    encrypted.insert(finding.path.clone());
+                }
+                continue;
+            }
             // Uncompressed pixels turned random, or a compressed image's fragments that
             // are no longer its codec's stream (see `codec`).
             if random_where_structured(old, &finding.path).is_some()
