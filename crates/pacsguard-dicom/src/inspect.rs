@@ -965,7 +965,36 @@ pub struct Layout {
 /// anything else (not DICOM, damaged, a deflated data set: hashed whole by the caller).
 /// Cheaper than [`inspect`]: no value is searched and the Pixel Data is not read.
 pub fn layout(bytes: &[u8]) -> Option<Layout> {
-    let (file_meta, ts_uid, meta_uid) = match locate(bytes)? {
+    let found = data_set(bytes)?;
+    let summary = dataset::locate_pixel_data(bytes, found.file_meta.end, found.ts).ok()?;
+    let cut = |uid: String| uid.chars().take(MAX_UID_LEN).collect::<String>();
+    Some(Layout {
+        pixels: summary.pixel_data.unwrap_or(bytes.len()..bytes.len()),
+        instance_uid: cut(summary
+            .sop_instance_uid
+            .or(found.meta_instance_uid)
+            .unwrap_or_default()),
+        transfer_syntax: cut(found.ts_uid),
+        file_meta: found.file_meta,
+    })
+}
+
+/// Where the data set of a DICOM instance starts and how it is encoded, for the
+/// readers that walk it without inspecting it ([`layout`], [`garbled_text`]).
+struct DataSetAt {
+    /// The File Meta Information elements (empty, at 0, for a bare data set); the data
+    /// set starts at its end.
+    file_meta: Range<usize>,
+    ts_uid: String,
+    ts: &'static TransferSyntax,
+    /// The Media Storage SOP Instance UID of the File Meta Information.
+    meta_instance_uid: Option<String>,
+}
+
+/// The data set of `bytes`, or `None` for anything that is no DICOM instance, damaged
+/// File Meta Information or a deflated data set (read whole by the callers' callers).
+fn data_set(bytes: &[u8]) -> Option<DataSetAt> {
+    let (file_meta, ts_uid, meta_instance_uid) = match locate(bytes)? {
         Located::Meta { at, .. } => {
             let meta = meta::read(bytes, at).ok()?;
             let ts = meta
@@ -975,21 +1004,18 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
         }
         Located::DataSet { ts } => (0..0, ts.to_owned(), None),
     };
-    let start = file_meta.end;
     if DEFLATED.contains(&ts_uid.as_str()) {
         return None;
     }
     let registry = TransferSyntaxRegistry
         .get(&ts_uid)
         .or_else(|| TransferSyntaxRegistry.get(EXPLICIT_VR_LE))?;
-    let ts = as_encoded(bytes, start, registry);
-    let summary = dataset::locate_pixel_data(bytes, start, ts).ok()?;
-    let cut = |uid: String| uid.chars().take(MAX_UID_LEN).collect::<String>();
-    Some(Layout {
-        pixels: summary.pixel_data.unwrap_or(bytes.len()..bytes.len()),
-        instance_uid: cut(summary.sop_instance_uid.or(meta_uid).unwrap_or_default()),
-        transfer_syntax: cut(ts_uid),
+    let ts = as_encoded(bytes, file_meta.end, registry);
+    Some(DataSetAt {
         file_meta,
+        ts_uid,
+        ts,
+        meta_instance_uid,
     })
 }
 
@@ -1018,23 +1044,8 @@ pub struct TextValues {
 /// no edit does. `None` when the bytes are no DICOM instance. `bytes` may stop short of
 /// the file's end: the values before the cut count, and `cut` says so.
 pub fn garbled_text(bytes: &[u8]) -> Option<TextValues> {
-    let (start, ts_uid) = match locate(bytes)? {
-        Located::Meta { at, .. } => {
-            let meta = meta::read(bytes, at).ok()?;
-            let ts = meta
-                .transfer_syntax
-                .unwrap_or_else(|| EXPLICIT_VR_LE.to_owned());
-            (meta.end, ts)
-        }
-        Located::DataSet { ts } => (0, ts.to_owned()),
-    };
-    if DEFLATED.contains(&ts_uid.as_str()) {
-        return None;
-    }
-    let registry = TransferSyntaxRegistry
-        .get(&ts_uid)
-        .or_else(|| TransferSyntaxRegistry.get(EXPLICIT_VR_LE))?;
-    let ts = as_encoded(bytes, start, registry);
+    let DataSetAt { file_meta, ts, .. } = data_set(bytes)?;
+    let start = file_meta.end;
     let mut found = TextValues::default();
     let (mut misformed, mut first_misformed) = (0usize, None);
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
