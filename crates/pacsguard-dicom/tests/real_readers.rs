@@ -5142,3 +5142,71 @@ fn redirections_begun_or_echoed_into_by_execute_are_found() {
         );
     }
 }
+
+/// Session 22 (review r22-screen): a page that declares ISO-2022-JP (`<meta charset>`,
+/// anywhere in the file: chromium read it after CT_small.dcm's Pixel Data) is decoded by
+/// chromium with that charset, whose escape sequences (`ESC ( B`, `ESC ( J`) decode to
+/// nothing: `on␛(Berror=` is an `onerror` handler and `<scr␛(Jipt>` a script element.
+/// chromium ran both (set `data-ran`); read byte by byte neither is markup, and the file
+/// was clean.
+#[test]
+fn markup_split_by_iso_2022_jp_escapes_is_read_as_the_declared_charset() {
+    let ran = "document.body.setAttribute('data-ran','RAN')";
+    let cases = [
+        format!(
+            "<html><head><meta charset=\"ISO-2022-JP\"></head><body><img src=x on\x1b(Berror=\"{ran}\"></body></html>"
+        ),
+        format!(
+            "<html><head><meta charset=csISO2022JP></head><body><scr\x1b(Jipt>{ran}</script></body></html>"
+        ),
+        format!(
+            "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-2022-jp\"></head><body><svg o\x1b(Bnload=\"{ran}\"></svg></body></html>"
+        ),
+        // In two-byte mode (`ESC $ B`) `="` is one character of an attribute's name:
+        // read byte by byte the handler sits inside a quoted value.
+        format!(
+            "<html><head><meta charset=\"iso-2022-jp\"></head><body><img src=x b\x1b$B=\"\x1b(B onerror={ran} c=\"\">\n</body></html>"
+        ),
+        format!(
+            "<html><head><meta charset=\"iso-2022-jp\"></head><body><iframe src=\"java\x1b(Bscript:parent.{ran}\"></iframe></body></html>"
+        ),
+    ];
+    for page in cases {
+        let dom = chromium_dom(page.as_bytes());
+        assert!(
+            dom.contains("data-ran=\"RAN\""),
+            "chromium read {page:?}: {dom}"
+        );
+        let found = find_markup(page.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|m| m.severity == Severity::Alert),
+            "{page:?}: {found:?}"
+        );
+        let ct = in_real_ct(page.as_bytes());
+        assert!(
+            chromium_dom(&ct).contains("data-ran=\"RAN\""),
+            "chromium did not run {page:?} in CT_small.dcm"
+        );
+        assert!(
+            has_alert(&inspect(&ct), FindingKind::ActiveContent),
+            "in CT_small.dcm: {page:?}"
+        );
+    }
+    // Japanese text in that charset, and the same escapes with no charset declared
+    // (chromium reads them as text), run nothing.
+    let japanese: Vec<u8> = b"<html><head><meta charset=\"iso-2022-jp\"></head><body><p>\x1b$B;3ED\x1b(B \x1b$BB@O:\x1b(B onerror = none</p></body></html>".to_vec();
+    let undeclared = format!("<html><body><img src=x on\x1b(Berror=\"{ran}\"></body></html>");
+    for inert in [japanese, undeclared.into_bytes()] {
+        assert!(
+            !chromium_dom(&inert).contains("data-ran=\"RAN\""),
+            "{inert:?}"
+        );
+        assert_eq!(find_markup(&inert), None, "{inert:?}");
+        assert!(
+            alerts(&inspect(&in_real_ct(&inert))).is_empty(),
+            "{inert:?}"
+        );
+    }
+}
