@@ -1067,6 +1067,12 @@ impl Parser<'_> {
         }
         let reserved = |name: &[u8]| !word.quoted && !word.dynamic && *word.text == *name;
         if let Some(state) = self.case_state().filter(|s| *s != CaseState::Body) {
+            // The word matched and the patterns are expanded (the patterns in order
+            // until one matches): `case $(sh -c …) in` runs it (review r22-screen:
+            // dash ran it, and the file was clean).
+            if matches!(state, CaseState::Subject | CaseState::Pattern) {
+                self.judge_substitutions(word);
+            }
             let next = match state {
                 CaseState::Subject => CaseState::In,
                 CaseState::In if reserved(b"in") => CaseState::Pattern,
@@ -1494,9 +1500,13 @@ impl Parser<'_> {
         match param {
             Param::Named(from, to) => {
                 let name = self.bytes.get(from..to).unwrap_or_default();
+                // dash gives IFS its value (blank, tab, newline) in every shell: a name
+                // split by it (`sh${IFS}-c${IFS}…`) runs its first field (review
+                // r22-screen: dash ran it, and the file was clean).
                 if self.valued.has(name)
                     || self.outer.is_some_and(|outer| outer.has(name))
                     || (self.context.environment)(name)
+                    || name == b"IFS"
                 {
                     Value::Yes
                 } else if ENVIRONMENT_PROGRAMS.contains(&name)

@@ -5210,3 +5210,46 @@ fn markup_split_by_iso_2022_jp_escapes_is_read_as_the_declared_charset() {
         );
     }
 }
+
+/// Review r22-screen: dash expands the word a `case` matches and its patterns (in order
+/// until one matches), so a substitution there runs; and it gives IFS its value in every
+/// shell, so a name split by `${IFS}` runs its first field. dash ran each (created RAN),
+/// in a text file as after binary bytes, and each was clean.
+#[test]
+fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "case $(sh -c 'echo x > RAN') in *) ;; esac\n",
+        "case a in $(sh -c 'echo x > RAN')) ;; esac\n",
+        "case a in b|`sh -c 'echo x > RAN'`) ;; esac\n",
+        "sh${IFS}-c${IFS}'echo x > RAN'\n",
+        "${IFS}sh -c 'echo x > RAN'\n",
+        "$IFS\"sh\" -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A case over plain words or a harmless substitution, and IFS set, run nothing.
+    for inert in [
+        "case $1 in start) echo go ;; *) echo usage ;; esac\n",
+        "case $(date) in *) echo go ;; esac\n",
+        "IFS=,\nread -r a b <<E\n1,2\nE\n",
+    ] {
+        assert!(
+            !runs_in_dir("dash", &["f"], b"", &[("f", inert.as_bytes())]),
+            "{inert:?}"
+        );
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
