@@ -5253,3 +5253,52 @@ fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
         assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
     }
 }
+
+/// Review r22-screen: a function that runs a program, named by a string (`call()`,
+/// `function()`, joined from parts or not) or called in a string run as an Ex line
+/// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
+#[test]
+fn vim_functions_named_by_strings_or_called_in_executed_strings_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("call call(\"system\", [\"{pipe}\"])"),
+        format!("call call(\"sys\" . \"tem\", [\"{pipe}\"])"),
+        format!("let F = function(\"sys\" . \"tem\")\ncall F(\"{pipe}\")"),
+        format!("let F = function('systemlist')\ncall F(\"{pipe}\")"),
+        format!("exe \"call system(\\\"{pipe}\\\")\""),
+        format!("exe \"call sys\" . \"tem(\\\"{pipe}\\\")\""),
+        "exe \"call job_start(['sh', '-c', 'echo x > RAN'])\"\nsleep 1".to_owned(),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let mut ct = kit::pydicom_sample("CT_small.dcm");
+        let preamble = format!("{script}\n");
+        assert!(preamble.len() <= 128, "{script}");
+        ct[..128].fill(b'\n');
+        ct[..preamble.len()].copy_from_slice(preamble.as_bytes());
+        for bytes in [&file, &ct] {
+            let found = pacsguard_dicom::find_ex_command(bytes);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+    }
+    // Functions named by strings that run nothing, and a harmless command in a string.
+    for script in [
+        "let F = function('s:Format')\ncall call('tolower', ['X'])\n",
+        "exe \"call system('ls')\"\n",
+        "call call(a:func, a:args)\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
+    }
+}
