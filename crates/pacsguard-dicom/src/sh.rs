@@ -1196,6 +1196,12 @@ impl Parser<'_> {
     fn name(&mut self, word: &Word) {
         self.builtin(word);
         self.judge(word);
+        // Inside a substitution a name made by one is not judged by what it writes
+        // (`generates_a_name`, top level only), but a hostile command run to make it
+        // runs all the same (`` x=`\$(sh -c …)` ``, review r22-screen).
+        if self.nested {
+            self.judge_substitutions(word);
+        }
         // Unquoted expansions without a value and nothing else: no field is left.
         self.name_vanished = word.param
             && !word.quoted
@@ -1312,11 +1318,12 @@ impl Parser<'_> {
             if from == 0 || self.bytes.get(from - 1) != Some(&b'`') {
                 continue;
             }
-            let Some(content) = self.bytes.get(from..to) else {
+            // Parsed as dash parses it, its escaped backquotes and dollars unescaped.
+            let Some(content) = substitution_text(self.bytes, from, to) else {
                 continue;
             };
             let never = |_: &[u8]| false;
-            let mut inner = self.inner(content, &never);
+            let mut inner = self.inner(&content, &never);
             if matches!(inner.run(), Err(Stop::Syntax | Stop::End)) {
                 return Err(Stop::Syntax);
             }
@@ -1353,9 +1360,8 @@ impl Parser<'_> {
             }
         };
         if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
-            self.bytes
-                .get(from..to)
-                .is_some_and(|content| is_text(content) && runs(content))
+            substitution_text(self.bytes, from, to)
+                .is_some_and(|content| is_text(&content) && runs(&content))
         }) {
             // From the substitution when binary bytes lead the word (see `judge`).
             self.pending = Some(if self.written(word) { word.start } else { from });
@@ -1436,8 +1442,7 @@ impl Parser<'_> {
             None
         } else {
             word.substs.iter().find_map(|&(from, to)| {
-                self.bytes
-                    .get(from..to)
+                substitution_text(self.bytes, from, to)
                     .filter(|content| is_text(content) && self.generates_a_name(content))
                     .map(|_| from)
             })
@@ -1881,6 +1886,33 @@ fn skip_double(
             },
         }
     }
+}
+
+/// The text dash parses for the substitution at `from..to` of `bytes`. In a backquoted
+/// one a backslash before `$`, `` ` `` or `\` is removed first (POSIX XCU 2.6.3), so
+/// `` \` `` in it opens a substitution nested in it (review r22-screen: dash ran
+/// `` x=`echo \`sh -c …\`` `` and the file was clean).
+fn substitution_text(bytes: &[u8], from: usize, to: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let content = bytes.get(from..to)?;
+    let backquoted = from > 0 && bytes[from - 1] == b'`';
+    if !backquoted || memchr::memchr(b'\\', content).is_none() {
+        return Some(std::borrow::Cow::Borrowed(content));
+    }
+    let mut text = Vec::with_capacity(content.len());
+    let mut i = 0;
+    while let Some(&byte) = content.get(i) {
+        match content.get(i + 1) {
+            Some(&next @ (b'$' | b'`' | b'\\')) if byte == b'\\' => {
+                text.push(next);
+                i += 2;
+            }
+            _ => {
+                text.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Some(std::borrow::Cow::Owned(text))
 }
 
 /// After a backquote at `i - 1`: past the closing one.

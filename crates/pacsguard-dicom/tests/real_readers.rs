@@ -763,17 +763,19 @@ fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
     assert_eq!(alerts[0].kind, FindingKind::ExecutableFile);
 }
 
-/// The word-nesting limit: `"$("$(...)")"` nested to it is followed; one level more is a
-/// warning. dash runs both.
+/// The word-nesting limit: `"${x:-"${x:-…}"}"` nested to it is followed; one level more
+/// is a warning. dash runs both. (Review r22-screen: nested `"$(` units reach
+/// MAX_SHELL_SUBSTITUTION_NESTING first, now that a name made by a substitution inside
+/// one is read; parameter expansions nest words without nesting substitutions.)
 #[test]
 fn word_nesting_at_the_limit_is_followed_and_past_it_is_a_warning() {
     use pacsguard_dicom::MAX_SHELL_WORD_NESTING;
-    // Each `"$(` is three levels (quotes, `$`, parentheses).
+    // Each `"${x:-` is three levels (quotes, `$`, braces).
     let nested = |units: usize| {
         format!(
-            ": {}echo x{}\nsh -c 'echo RAN'\n",
-            "\"$(".repeat(units),
-            ")\"".repeat(units)
+            ": {}x{}\nsh -c 'echo RAN'\n",
+            "\"${x:-".repeat(units),
+            "}\"".repeat(units)
         )
     };
     let within = MAX_SHELL_WORD_NESTING / 3;
@@ -5301,4 +5303,39 @@ fn vim_functions_named_by_strings_or_called_in_executed_strings_are_found() {
             "{script}"
         );
     }
+}
+
+/// Review r22-screen: inside backquotes dash removes a backslash before `` ` ``, `$`
+/// or `\` before it parses the text, so `` \` `` opens a substitution nested in it
+/// (the model read it escaped, and `` `\$(…)` `` as a syntax error of the whole file);
+/// and inside a substitution a name made by one (`$($(sh -c …))`) was not judged. dash
+/// ran each (created RAN), in a text file as after binary bytes, and each was clean.
+#[test]
+fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "x=`echo \\`sh -c 'echo x > RAN'\\``\n",
+        ": `echo \\`echo \\\\\\`sh -c 'echo x > RAN'\\\\\\`\\``\n",
+        "x=`\\$(sh -c 'echo x > RAN')`\n",
+        // A hostile command run to make a name inside a substitution.
+        "x=`$(sh -c 'echo x > RAN')`\n",
+        "x=$($(sh -c 'echo x > RAN'))\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // An escaped backquote whose text runs nothing is still nothing.
+    let inert = "x=`echo \\`date\\``\n";
+    assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
 }
