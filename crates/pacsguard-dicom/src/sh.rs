@@ -1196,12 +1196,6 @@ impl Parser<'_> {
     fn name(&mut self, word: &Word) {
         self.builtin(word);
         self.judge(word);
-        // Inside a substitution a name made by one is not judged by what it writes
-        // (`generates_a_name`, top level only), but a hostile command run to make it
-        // runs all the same (`` x=`\$(sh -c …)` ``, review r22-screen).
-        if self.nested {
-            self.judge_substitutions(word);
-        }
         // Unquoted expansions without a value and nothing else: no field is left.
         self.name_vanished = word.param
             && !word.quoted
@@ -1438,14 +1432,27 @@ impl Parser<'_> {
         // A substitution is judged by its own text: a value written right after an
         // element's binary header (`` `sh -c …` `` as a whole UT value) is one word with
         // those header bytes, and dash runs the substitution all the same.
-        let by_substitution = if self.nested {
+        // Inside a substitution too (review r22-screen: dash ran `` x=$(`echo sh` -c …) ``
+        // and `x=$($(sh -c …))`), to MAX_SHELL_SUBSTITUTION_NESTING; past it a warning.
+        let by_substitution = if word.substs.is_empty() {
+            None
+        } else if self.substitution_depth >= MAX_SHELL_SUBSTITUTION_NESTING {
+            self.limit
+                .get_or_insert(("MAX_SHELL_SUBSTITUTION_NESTING", word.start));
             None
         } else {
-            word.substs.iter().find_map(|&(from, to)| {
+            let mut reached = None;
+            let found = word.substs.iter().find_map(|&(from, to)| {
                 substitution_text(self.bytes, from, to)
-                    .filter(|content| is_text(content) && self.generates_a_name(content))
+                    .filter(|content| {
+                        is_text(content) && self.generates_a_name(content, &mut reached)
+                    })
                     .map(|_| from)
-            })
+            });
+            if let (None, Some(reached)) = (found, reached) {
+                self.limit.get_or_insert((reached, word.start));
+            }
+            found
         };
         // Reported from the word, or from the substitution when binary bytes lead the
         // word: the finding then quotes the command, not the header.
@@ -1559,13 +1566,20 @@ impl Parser<'_> {
     }
 
     /// Whether a command substitution in a command name runs a command that writes the
-    /// name (`$(echo sh)`, `` `printf %s sh` ``) or a hostile command itself. Read one
-    /// level deep: a substitution inside it is not followed.
-    fn generates_a_name(&self, content: &[u8]) -> bool {
+    /// name (`$(echo sh)`, `` `printf %s sh` ``) or a hostile command itself; a limit
+    /// the reading reached is put in `reached`.
+    fn generates_a_name(&self, content: &[u8], reached: &mut Option<&'static str>) -> bool {
         let hostile = self.hostile;
         let names = |name: &[u8]| hostile(name) || GENERATORS.contains(&name);
         let mut inner = self.inner(content, &names);
-        matches!(inner.run(), Ok(Some(_)))
+        match inner.run() {
+            Ok(Some(_)) => true,
+            Err(Stop::Limit(limit)) => {
+                reached.get_or_insert(limit);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Whether `word` is written as text (printable ASCII): what an attacker writes, and

@@ -5320,6 +5320,8 @@ fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
         // A hostile command run to make a name inside a substitution.
         "x=`$(sh -c 'echo x > RAN')`\n",
         "x=$($(sh -c 'echo x > RAN'))\n",
+        "x=$(`echo sh` -c 'echo x > RAN')\n",
+        "x=$($(printf %s sh) -c 'echo x > RAN')\n",
     ] {
         for script in [case.to_owned(), format!("{lead}{case}")] {
             assert!(
