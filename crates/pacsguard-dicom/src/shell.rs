@@ -574,9 +574,22 @@ fn vim_function_by_name(
     named: &dyn Fn(&[u8]) -> bool,
     called: &dyn Fn(usize) -> bool,
 ) -> Option<(usize, &'static [u8])> {
-    [&b"call("[..], b"function(", b"funcref("]
-        .into_iter()
-        .flat_map(|opener| memchr::memmem::find_iter(text, opener).map(move |at| (at, opener)))
+    // One pass for the `(` of all three, checked by the quote after it and the name
+    // before it: three `memmem` passes cost ~15% of the screening of a 2 MB CT.
+    memchr::memchr_iter(b'(', text)
+        .filter(|&paren| {
+            matches!(
+                text[paren + 1..].trim_ascii_start().first(),
+                Some(b'"' | b'\'')
+            )
+        })
+        .filter_map(|paren| {
+            let head = &text[..=paren];
+            [&b"call("[..], b"function(", b"funcref("]
+                .into_iter()
+                .find(|opener| head.ends_with(opener))
+                .map(|opener| (paren + 1 - opener.len(), opener))
+        })
         .filter(|&(at, _)| at == 0 || !(is_vim_name_byte(text[at - 1]) || text[at - 1] == b'.'))
         .filter(|&(at, _)| called(at))
         .find_map(|(at, opener)| {
