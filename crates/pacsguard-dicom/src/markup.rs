@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, Anchored, Input, Match, Span, packed};
 use pacsguard_events::{Severity, escape_bytes};
 
+mod iso2022jp;
+
 /// How far back from an attribute the `<` of its tag is looked for, and how much of a tag
 /// is read: a real tag is far shorter, and an attacker who pads an attribute value past
 /// it gets a warning, not silence.
@@ -458,8 +460,35 @@ pub fn find_active_markup(bytes: &[u8]) -> Option<(usize, String)> {
 }
 
 /// The first markup in `bytes` that would run script; else the first place where a limit
-/// stopped the search from telling.
+/// stopped the search from telling. A file that declares ISO-2022-JP is also read as a
+/// browser decodes it ([`iso2022jp`]): its escape sequences decode to nothing, and split
+/// a handler's name or a tag's for a byte-by-byte reading only.
 pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
+    let found = find_markup_as_bytes(bytes);
+    if found
+        .as_ref()
+        .is_some_and(|m| m.severity == Severity::Alert)
+    {
+        return found;
+    }
+    let Some(decoded) = iso2022jp::reading(bytes) else {
+        return found;
+    };
+    match find_markup_as_bytes(&decoded) {
+        Some(m) if m.severity == Severity::Alert || found.is_none() => Some(Markup {
+            offset: iso2022jp::offset_in_file(bytes, m.offset),
+            severity: m.severity,
+            detail: format!(
+                "{} (read as ISO-2022-JP, the charset the file declares)",
+                m.detail
+            ),
+        }),
+        _ => found,
+    }
+}
+
+/// [`find_markup`] of the bytes as they are (ASCII, and UTF-16 in both byte orders).
+fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
     let (ascii, wide) = SEARCHERS.as_ref()?;
     let mut undecided: Option<Markup> = None;
     let mut candidates = 0usize;

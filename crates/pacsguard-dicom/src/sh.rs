@@ -1067,6 +1067,12 @@ impl Parser<'_> {
         }
         let reserved = |name: &[u8]| !word.quoted && !word.dynamic && *word.text == *name;
         if let Some(state) = self.case_state().filter(|s| *s != CaseState::Body) {
+            // The word matched and the patterns are expanded (the patterns in order
+            // until one matches): `case $(sh -c …) in` runs it (review r22-screen:
+            // dash ran it, and the file was clean).
+            if matches!(state, CaseState::Subject | CaseState::Pattern) {
+                self.judge_substitutions(word);
+            }
             let next = match state {
                 CaseState::Subject => CaseState::In,
                 CaseState::In if reserved(b"in") => CaseState::Pattern,
@@ -1306,11 +1312,12 @@ impl Parser<'_> {
             if from == 0 || self.bytes.get(from - 1) != Some(&b'`') {
                 continue;
             }
-            let Some(content) = self.bytes.get(from..to) else {
+            // Parsed as dash parses it, its escaped backquotes and dollars unescaped.
+            let Some(content) = substitution_text(self.bytes, from, to) else {
                 continue;
             };
             let never = |_: &[u8]| false;
-            let mut inner = self.inner(content, &never);
+            let mut inner = self.inner(&content, &never);
             if matches!(inner.run(), Err(Stop::Syntax | Stop::End)) {
                 return Err(Stop::Syntax);
             }
@@ -1347,9 +1354,8 @@ impl Parser<'_> {
             }
         };
         if let Some(&(from, _)) = word.substs.iter().find(|&&(from, to)| {
-            self.bytes
-                .get(from..to)
-                .is_some_and(|content| is_text(content) && runs(content))
+            substitution_text(self.bytes, from, to)
+                .is_some_and(|content| is_text(&content) && runs(&content))
         }) {
             // From the substitution when binary bytes lead the word (see `judge`).
             self.pending = Some(if self.written(word) { word.start } else { from });
@@ -1426,15 +1432,27 @@ impl Parser<'_> {
         // A substitution is judged by its own text: a value written right after an
         // element's binary header (`` `sh -c …` `` as a whole UT value) is one word with
         // those header bytes, and dash runs the substitution all the same.
-        let by_substitution = if self.nested {
+        // Inside a substitution too (review r22-screen: dash ran `` x=$(`echo sh` -c …) ``
+        // and `x=$($(sh -c …))`), to MAX_SHELL_SUBSTITUTION_NESTING; past it a warning.
+        let by_substitution = if word.substs.is_empty() {
+            None
+        } else if self.substitution_depth >= MAX_SHELL_SUBSTITUTION_NESTING {
+            self.limit
+                .get_or_insert(("MAX_SHELL_SUBSTITUTION_NESTING", word.start));
             None
         } else {
-            word.substs.iter().find_map(|&(from, to)| {
-                self.bytes
-                    .get(from..to)
-                    .filter(|content| is_text(content) && self.generates_a_name(content))
+            let mut reached = None;
+            let found = word.substs.iter().find_map(|&(from, to)| {
+                substitution_text(self.bytes, from, to)
+                    .filter(|content| {
+                        is_text(content) && self.generates_a_name(content, &mut reached)
+                    })
                     .map(|_| from)
-            })
+            });
+            if let (None, Some(reached)) = (found, reached) {
+                self.limit.get_or_insert((reached, word.start));
+            }
+            found
         };
         // Reported from the word, or from the substitution when binary bytes lead the
         // word: the finding then quotes the command, not the header.
@@ -1494,9 +1512,13 @@ impl Parser<'_> {
         match param {
             Param::Named(from, to) => {
                 let name = self.bytes.get(from..to).unwrap_or_default();
+                // dash gives IFS its value (blank, tab, newline) in every shell: a name
+                // split by it (`sh${IFS}-c${IFS}…`) runs its first field (review
+                // r22-screen: dash ran it, and the file was clean).
                 if self.valued.has(name)
                     || self.outer.is_some_and(|outer| outer.has(name))
                     || (self.context.environment)(name)
+                    || name == b"IFS"
                 {
                     Value::Yes
                 } else if ENVIRONMENT_PROGRAMS.contains(&name)
@@ -1544,13 +1566,20 @@ impl Parser<'_> {
     }
 
     /// Whether a command substitution in a command name runs a command that writes the
-    /// name (`$(echo sh)`, `` `printf %s sh` ``) or a hostile command itself. Read one
-    /// level deep: a substitution inside it is not followed.
-    fn generates_a_name(&self, content: &[u8]) -> bool {
+    /// name (`$(echo sh)`, `` `printf %s sh` ``) or a hostile command itself; a limit
+    /// the reading reached is put in `reached`.
+    fn generates_a_name(&self, content: &[u8], reached: &mut Option<&'static str>) -> bool {
         let hostile = self.hostile;
         let names = |name: &[u8]| hostile(name) || GENERATORS.contains(&name);
         let mut inner = self.inner(content, &names);
-        matches!(inner.run(), Ok(Some(_)))
+        match inner.run() {
+            Ok(Some(_)) => true,
+            Err(Stop::Limit(limit)) => {
+                reached.get_or_insert(limit);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Whether `word` is written as text (printable ASCII): what an attacker writes, and
@@ -1871,6 +1900,33 @@ fn skip_double(
             },
         }
     }
+}
+
+/// The text dash parses for the substitution at `from..to` of `bytes`. In a backquoted
+/// one a backslash before `$`, `` ` `` or `\` is removed first (POSIX XCU 2.6.3), so
+/// `` \` `` in it opens a substitution nested in it (review r22-screen: dash ran
+/// `` x=`echo \`sh -c …\`` `` and the file was clean).
+fn substitution_text(bytes: &[u8], from: usize, to: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let content = bytes.get(from..to)?;
+    let backquoted = from > 0 && bytes[from - 1] == b'`';
+    if !backquoted || memchr::memchr(b'\\', content).is_none() {
+        return Some(std::borrow::Cow::Borrowed(content));
+    }
+    let mut text = Vec::with_capacity(content.len());
+    let mut i = 0;
+    while let Some(&byte) = content.get(i) {
+        match content.get(i + 1) {
+            Some(&next @ (b'$' | b'`' | b'\\')) if byte == b'\\' => {
+                text.push(next);
+                i += 2;
+            }
+            _ => {
+                text.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Some(std::borrow::Cow::Owned(text))
 }
 
 /// After a backquote at `i - 1`: past the closing one.

@@ -763,17 +763,19 @@ fn a_bare_pdf_keeps_its_actions_and_warnings_at_offset_zero() {
     assert_eq!(alerts[0].kind, FindingKind::ExecutableFile);
 }
 
-/// The word-nesting limit: `"$("$(...)")"` nested to it is followed; one level more is a
-/// warning. dash runs both.
+/// The word-nesting limit: `"${x:-"${x:-…}"}"` nested to it is followed; one level more
+/// is a warning. dash runs both. (Review r22-screen: nested `"$(` units reach
+/// MAX_SHELL_SUBSTITUTION_NESTING first, now that a name made by a substitution inside
+/// one is read; parameter expansions nest words without nesting substitutions.)
 #[test]
 fn word_nesting_at_the_limit_is_followed_and_past_it_is_a_warning() {
     use pacsguard_dicom::MAX_SHELL_WORD_NESTING;
-    // Each `"$(` is three levels (quotes, `$`, parentheses).
+    // Each `"${x:-` is three levels (quotes, `$`, braces).
     let nested = |units: usize| {
         format!(
-            ": {}echo x{}\nsh -c 'echo RAN'\n",
-            "\"$(".repeat(units),
-            ")\"".repeat(units)
+            ": {}x{}\nsh -c 'echo RAN'\n",
+            "\"${x:-".repeat(units),
+            "}\"".repeat(units)
         )
     };
     let within = MAX_SHELL_WORD_NESTING / 3;
@@ -5141,4 +5143,201 @@ fn redirections_begun_or_echoed_into_by_execute_are_found() {
             "{script}"
         );
     }
+}
+
+/// Session 22 (review r22-screen): a page that declares ISO-2022-JP (`<meta charset>`,
+/// anywhere in the file: chromium read it after CT_small.dcm's Pixel Data) is decoded by
+/// chromium with that charset, whose escape sequences (`ESC ( B`, `ESC ( J`) decode to
+/// nothing: `on␛(Berror=` is an `onerror` handler and `<scr␛(Jipt>` a script element.
+/// chromium ran both (set `data-ran`); read byte by byte neither is markup, and the file
+/// was clean.
+#[test]
+fn markup_split_by_iso_2022_jp_escapes_is_read_as_the_declared_charset() {
+    let ran = "document.body.setAttribute('data-ran','RAN')";
+    let cases = [
+        format!(
+            "<html><head><meta charset=\"ISO-2022-JP\"></head><body><img src=x on\x1b(Berror=\"{ran}\"></body></html>"
+        ),
+        format!(
+            "<html><head><meta charset=csISO2022JP></head><body><scr\x1b(Jipt>{ran}</script></body></html>"
+        ),
+        format!(
+            "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-2022-jp\"></head><body><svg o\x1b(Bnload=\"{ran}\"></svg></body></html>"
+        ),
+        // In two-byte mode (`ESC $ B`) `="` is one character of an attribute's name:
+        // read byte by byte the handler sits inside a quoted value.
+        format!(
+            "<html><head><meta charset=\"iso-2022-jp\"></head><body><img src=x b\x1b$B=\"\x1b(B onerror={ran} c=\"\">\n</body></html>"
+        ),
+        format!(
+            "<html><head><meta charset=\"iso-2022-jp\"></head><body><iframe src=\"java\x1b(Bscript:parent.{ran}\"></iframe></body></html>"
+        ),
+    ];
+    for page in cases {
+        let dom = chromium_dom(page.as_bytes());
+        assert!(
+            dom.contains("data-ran=\"RAN\""),
+            "chromium read {page:?}: {dom}"
+        );
+        let found = find_markup(page.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|m| m.severity == Severity::Alert),
+            "{page:?}: {found:?}"
+        );
+        let ct = in_real_ct(page.as_bytes());
+        assert!(
+            chromium_dom(&ct).contains("data-ran=\"RAN\""),
+            "chromium did not run {page:?} in CT_small.dcm"
+        );
+        assert!(
+            has_alert(&inspect(&ct), FindingKind::ActiveContent),
+            "in CT_small.dcm: {page:?}"
+        );
+    }
+    // Japanese text in that charset, and the same escapes with no charset declared
+    // (chromium reads them as text), run nothing.
+    let japanese: Vec<u8> = b"<html><head><meta charset=\"iso-2022-jp\"></head><body><p>\x1b$B;3ED\x1b(B \x1b$BB@O:\x1b(B onerror = none</p></body></html>".to_vec();
+    let undeclared = format!("<html><body><img src=x on\x1b(Berror=\"{ran}\"></body></html>");
+    for inert in [japanese, undeclared.into_bytes()] {
+        assert!(
+            !chromium_dom(&inert).contains("data-ran=\"RAN\""),
+            "{inert:?}"
+        );
+        assert_eq!(find_markup(&inert), None, "{inert:?}");
+        assert!(
+            alerts(&inspect(&in_real_ct(&inert))).is_empty(),
+            "{inert:?}"
+        );
+    }
+}
+
+/// Review r22-screen: dash expands the word a `case` matches and its patterns (in order
+/// until one matches), so a substitution there runs; and it gives IFS its value in every
+/// shell, so a name split by `${IFS}` runs its first field. dash ran each (created RAN),
+/// in a text file as after binary bytes, and each was clean.
+#[test]
+fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "case $(sh -c 'echo x > RAN') in *) ;; esac\n",
+        "case a in $(sh -c 'echo x > RAN')) ;; esac\n",
+        "case a in b|`sh -c 'echo x > RAN'`) ;; esac\n",
+        "sh${IFS}-c${IFS}'echo x > RAN'\n",
+        "${IFS}sh -c 'echo x > RAN'\n",
+        "$IFS\"sh\" -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A case over plain words or a harmless substitution, and IFS set, run nothing.
+    for inert in [
+        "case $1 in start) echo go ;; *) echo usage ;; esac\n",
+        "case $(date) in *) echo go ;; esac\n",
+        "IFS=,\nread -r a b <<E\n1,2\nE\n",
+    ] {
+        assert!(
+            !runs_in_dir("dash", &["f"], b"", &[("f", inert.as_bytes())]),
+            "{inert:?}"
+        );
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r22-screen: a function that runs a program, named by a string (`call()`,
+/// `function()`, joined from parts or not) or called in a string run as an Ex line
+/// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
+#[test]
+fn vim_functions_named_by_strings_or_called_in_executed_strings_are_found() {
+    let pipe = "sh -c 'echo x > RAN'";
+    for script in [
+        format!("call call(\"system\", [\"{pipe}\"])"),
+        format!("call call(\"sys\" . \"tem\", [\"{pipe}\"])"),
+        format!("let F = function(\"sys\" . \"tem\")\ncall F(\"{pipe}\")"),
+        format!("let F = function('systemlist')\ncall F(\"{pipe}\")"),
+        format!("exe \"call system(\\\"{pipe}\\\")\""),
+        format!("exe \"call sys\" . \"tem(\\\"{pipe}\\\")\""),
+        "exe \"call job_start(['sh', '-c', 'echo x > RAN'])\"\nsleep 1".to_owned(),
+    ] {
+        let file = format!("\0\0\0DICM\x02\0 garbage\n{script}\n").into_bytes();
+        assert!(
+            runs_in_dir("vim", &["-es", "-u", "NONE", "-i", "NONE"], &file, &[]),
+            "vim did not run {script}"
+        );
+        let mut ct = kit::pydicom_sample("CT_small.dcm");
+        let preamble = format!("{script}\n");
+        assert!(preamble.len() <= 128, "{script}");
+        ct[..128].fill(b'\n');
+        ct[..preamble.len()].copy_from_slice(preamble.as_bytes());
+        for bytes in [&file, &ct] {
+            let found = pacsguard_dicom::find_ex_command(bytes);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script}: {found:?}"
+            );
+        }
+    }
+    // Functions named by strings that run nothing, and a harmless command in a string.
+    for script in [
+        "let F = function('s:Format')\ncall call('tolower', ['X'])\n",
+        "exe \"call system('ls')\"\n",
+        "call call(a:func, a:args)\n",
+    ] {
+        assert_eq!(
+            pacsguard_dicom::find_ex_command(script.as_bytes()),
+            None,
+            "{script}"
+        );
+    }
+}
+
+/// Review r22-screen: inside backquotes dash removes a backslash before `` ` ``, `$`
+/// or `\` before it parses the text, so `` \` `` opens a substitution nested in it
+/// (the model read it escaped, and `` `\$(…)` `` as a syntax error of the whole file);
+/// and inside a substitution a name made by one (`$($(sh -c …))`) was not judged. dash
+/// ran each (created RAN), in a text file as after binary bytes, and each was clean.
+#[test]
+fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "x=`echo \\`sh -c 'echo x > RAN'\\``\n",
+        ": `echo \\`echo \\\\\\`sh -c 'echo x > RAN'\\\\\\`\\``\n",
+        "x=`\\$(sh -c 'echo x > RAN')`\n",
+        // A hostile command run to make a name inside a substitution.
+        "x=`$(sh -c 'echo x > RAN')`\n",
+        "x=$($(sh -c 'echo x > RAN'))\n",
+        "x=$(`echo sh` -c 'echo x > RAN')\n",
+        "x=$($(printf %s sh) -c 'echo x > RAN')\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // An escaped backquote whose text runs nothing is still nothing.
+    let inert = "x=`echo \\`date\\``\n";
+    assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
 }
