@@ -3589,6 +3589,46 @@ mod tests {
         }
     }
 
+    /// The answers to `data` sent as instance `uids[0]` on a route refusing `refuse` and
+    /// as `uids[1]` on a forwarding route, each with ten minutes to be screened.
+    fn held_then_forwarded(
+        shared: &Shared,
+        data: &[u8],
+        refuse: &[FindingKind],
+        uids: [&str; 2],
+    ) -> Vec<Option<(u16, String)>> {
+        let policies = [
+            Policy::Held {
+                refuse,
+                whole: true,
+                towards: "upstream",
+            },
+            Policy::Forwarded,
+        ];
+        uids.into_iter()
+            .zip(policies)
+            .map(|(uid, policy)| {
+                let instance = Instance {
+                    size: data.len() as u64,
+                    bytes: Ok(data.to_vec()),
+                    ..instance(uid)
+                };
+                let ticket =
+                    crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+                screen_instance(
+                    shared,
+                    "dicom://CT1@127.0.0.1:1/PACS",
+                    "1.2.840.10008.1.2.1",
+                    instance,
+                    policy,
+                    &ticket,
+                    &mut None,
+                )
+                .map(|r| (r.status, r.comment))
+            })
+            .collect()
+    }
+
     /// Review r21-gateway: 25,000 decoy ELF identifications (1.6 MB) before a real
     /// executable spent the search's `MAX_CANDIDATES_PER_FILE`, a `not-inspected`
     /// warning only: a refusing route answered success and forwarded it, a forwarding
@@ -3603,37 +3643,7 @@ mod tests {
         );
         let data = decoys_then_an_executable(25_000);
         let refuse = [FindingKind::EmbeddedExecutable];
-        let mut answers = Vec::new();
-        for (uid, held) in [("1.2.3.4.30", true), ("1.2.3.4.31", false)] {
-            let instance = Instance {
-                size: data.len() as u64,
-                bytes: Ok(data.clone()),
-                ..instance(uid)
-            };
-            let ticket =
-                crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
-            let policy = if held {
-                Policy::Held {
-                    refuse: &refuse,
-                    whole: true,
-                    towards: "upstream",
-                }
-            } else {
-                Policy::Forwarded
-            };
-            answers.push(
-                screen_instance(
-                    &shared,
-                    "dicom://CT1@127.0.0.1:1/PACS",
-                    "1.2.840.10008.1.2.1",
-                    instance,
-                    policy,
-                    &ticket,
-                    &mut None,
-                )
-                .map(|r| (r.status, r.comment)),
-            );
-        }
+        let answers = held_then_forwarded(&shared, &data, &refuse, ["1.2.3.4.30", "1.2.3.4.31"]);
         assert_eq!(
             answers,
             [
@@ -3689,37 +3699,7 @@ mod tests {
         data.extend_from_slice(&u32::try_from(script.len()).expect("len").to_le_bytes());
         data.extend_from_slice(&script);
         let refuse = [FindingKind::EmbeddedExecutable, FindingKind::ActiveContent];
-        let mut answers = Vec::new();
-        for (uid, held) in [("1.2.3.4.40", true), ("1.2.3.4.41", false)] {
-            let instance = Instance {
-                size: data.len() as u64,
-                bytes: Ok(data.clone()),
-                ..instance(uid)
-            };
-            let ticket =
-                crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
-            let policy = if held {
-                Policy::Held {
-                    refuse: &refuse,
-                    whole: true,
-                    towards: "upstream",
-                }
-            } else {
-                Policy::Forwarded
-            };
-            answers.push(
-                screen_instance(
-                    &shared,
-                    "dicom://CT1@127.0.0.1:1/PACS",
-                    "1.2.840.10008.1.2.1",
-                    instance,
-                    policy,
-                    &ticket,
-                    &mut None,
-                )
-                .map(|r| (r.status, r.comment)),
-            );
-        }
+        let answers = held_then_forwarded(&shared, &data, &refuse, ["1.2.3.4.40", "1.2.3.4.41"]);
         assert_eq!(
             answers,
             [
