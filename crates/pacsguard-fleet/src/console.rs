@@ -344,8 +344,32 @@ pub struct Fleet {
     proof: Proof,
     /// The approvals in the store without a trail record already raised as
     /// `host-approval-unproven` (host, generation, digest): once each, not at every
-    /// report of the host. Bounded by the rows written in the store, never by a host.
-    unproven_raised: Mutex<std::collections::HashSet<(i64, u64, String)>>,
+    /// report of the host.
+    unproven_raised: Mutex<RaisedOnce>,
+}
+
+/// The most approvals without a trail record that the listener remembers having raised
+/// ([`RaisedOnce`]). Whoever writes the store writes the rows, and hosts report the
+/// generations: past this many, the memory is emptied (each is raised again at its
+/// host's next report, never dropped) and the console's log says so.
+pub const MAX_UNPROVEN_RAISED: usize = 4096;
+
+/// What has been raised once, up to [`MAX_UNPROVEN_RAISED`] entries.
+#[derive(Debug, Default)]
+struct RaisedOnce {
+    seen: std::collections::HashSet<(i64, u64, String)>,
+}
+
+impl RaisedOnce {
+    /// Whether `key` is raised now (not raised since the memory was last emptied), and
+    /// whether the memory was emptied at its limit to hold it.
+    fn first(&mut self, key: (i64, u64, String)) -> (bool, bool) {
+        let full = self.seen.len() >= MAX_UNPROVEN_RAISED && !self.seen.contains(&key);
+        if full {
+            self.seen.clear();
+        }
+        (self.seen.insert(key), full)
+    }
 }
 
 impl std::fmt::Debug for Fleet {
@@ -712,11 +736,16 @@ impl Fleet {
             }
         }
         let key = (host.id, claim.generation, claim.digest.clone());
-        let first = self
+        let (first, emptied) = self
             .unproven_raised
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key);
+            .first(key);
+        if emptied {
+            (self.log)(&format!(
+                "fleet: more than {MAX_UNPROVEN_RAISED} approvals without a record on this console's trail were raised (MAX_UNPROVEN_RAISED): the memory of which were raised is emptied, each is raised again at its host's next report"
+            ));
+        }
         if first {
             // Whoever wrote the row wrote these: cut, and quoted as data.
             let cut = |text: &str| {
@@ -1637,6 +1666,21 @@ fn connection(
 mod tests {
     use super::*;
     use pacsguard_store::ConsoleDb;
+
+    /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
+    /// limit the memory is emptied (said), so every one is raised again, none dropped.
+    #[test]
+    fn the_memory_of_unproven_approvals_raised_holds_its_limit() {
+        let key = |n: usize| (1, n as u64, format!("{n:064x}"));
+        let mut raised = RaisedOnce::default();
+        for n in 0..MAX_UNPROVEN_RAISED {
+            assert_eq!(raised.first(key(n)), (true, false), "{n}");
+        }
+        assert_eq!(raised.first(key(0)), (false, false), "raised once");
+        assert_eq!(raised.first(key(MAX_UNPROVEN_RAISED)), (true, true));
+        assert_eq!(raised.seen.len(), 1);
+        assert_eq!(raised.first(key(0)), (true, false), "raised again");
+    }
 
     /// A console whose trail records every approval its store holds: the tests of what
     /// the store decides besides (superseded, gone back).
