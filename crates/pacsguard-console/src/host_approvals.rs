@@ -502,7 +502,7 @@ impl Console {
                     auth.name,
                     row.generation,
                     row.host_name,
-                    &row.digest[..row.digest.len().min(16)],
+                    row.digest.chars().take(16).collect::<String>(),
                     row.created,
                     crate::fleet_settings::shown(&by),
                     crate::fleet_settings::shown(&stored_reason),
