@@ -100,7 +100,7 @@ const WRAPPERS: [&[u8]; 20] = [
 /// run a project or an installer; the living-off-the-land binaries of Windows). Review
 /// s23: `vssadmin` alone of these was known, and a line of `bcdedit`, `wevtutil cl`,
 /// `forfiles /c`, `curl -o` or `net user /add` was clean.
-const BATCH: [&[u8]; 51] = [
+const BATCH: [&[u8]; 52] = [
     b"wsl",
     b"powershell",
     b"pwsh",
@@ -152,6 +152,7 @@ const BATCH: [&[u8]; 51] = [
     b"erase",
     b"rd",
     b"rmdir",
+    b"explorer",
 ];
 
 /// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
@@ -160,9 +161,23 @@ const BATCH: [&[u8]; 51] = [
 /// them (`WSL` and a tab in a gzip file): a line starting with one counts only when what
 /// follows is command syntax (see [`command_like_argument`]), or for the tools with
 /// subcommands one of them ([`BATCH_SUBCOMMANDS`]).
-const AMBIGUOUS_BATCH: [&[u8]; 15] = [
-    b"curl", b"cipher", b"wsl", b"cmd", b"start", b"net", b"net1", b"reg", b"sc", b"tar", b"ftp",
-    b"del", b"erase", b"rd", b"rmdir",
+const AMBIGUOUS_BATCH: [&[u8]; 16] = [
+    b"explorer",
+    b"curl",
+    b"cipher",
+    b"wsl",
+    b"cmd",
+    b"start",
+    b"net",
+    b"net1",
+    b"reg",
+    b"sc",
+    b"tar",
+    b"ftp",
+    b"del",
+    b"erase",
+    b"rd",
+    b"rmdir",
 ];
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
@@ -2798,7 +2813,7 @@ fn is_token_delimiter(b: u8) -> bool {
 /// name, and what a path starts with (a drive letter, `\\`, `%`).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
-    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\\x0b\x0c\xff";
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\.\x0b\x0c\xff";
     let mut i = 0;
     while i < starts.len() {
         table[starts[i] as usize] = true;
@@ -2864,7 +2879,7 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     let first = *start.first()?;
     // A name starting past ASCII is looked at only quoted or by its path (`"\x82.exe"`):
     // half the lines of pixel data start with such a byte.
-    if !(first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\')) {
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\' | b'.')) {
         return None;
     }
     // A program named by its path is matched by its file name (one copy of this
@@ -2957,11 +2972,12 @@ fn batch_program(start: &[u8]) -> Option<&[u8]> {
         .then_some(launcher);
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
-    // line's end. Linear over a search: a name never runs past the next candidate's start.
+    // line's end, and the `)` closing a block (`(calc.exe)`, `if 1==1 (calc.exe)`).
+    // Linear over a search: a name never runs past the next candidate's start.
     let end = start
         .iter()
         .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
         })
         .unwrap_or(start.len());
     let name = &start[..end];
@@ -3116,7 +3132,7 @@ fn past_for_do(command: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The line at the start of `start` with its program named by its file name, when the
-/// first word is a rooted path, as cmd.exe runs it: `C:\Windows\System32\cmd.exe /c x`,
+/// first word is a path (rooted, or relative with a `\`), as cmd.exe runs it: `C:\Windows\System32\cmd.exe /c x`,
 /// `"%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe" -enc ...` (quoted,
 /// spaces and all), `\\?\C:\...\mshta.exe`; `%ComSpec%` is cmd.exe. Review s9-r10: a
 /// launcher named by its path was no command to this search. `None` for any other word.
@@ -3144,13 +3160,16 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     if name.eq_ignore_ascii_case(b"%comspec%") {
         return Some([&b"cmd"[..], rest].concat());
     }
-    let rooted = name.starts_with(b"\\")
-        || name.starts_with(b"%")
+    // A path rooted (`C:\`, `\\host`, `%SystemRoot%`) or relative (`.\x.exe`,
+    // `tools\x.exe`: cmd.exe runs it from the current directory; `/` alone is a switch
+    // there, `foo/c` is `foo` given `/c`).
+    let rooted = name.starts_with(b"%")
         || (name.len() > 2 && name[0].is_ascii_alphabetic() && name[1] == b':');
-    if !rooted {
-        return None;
-    }
-    let last = name.iter().rposition(|b| matches!(b, b'\\' | b'/'))?;
+    let last = if rooted {
+        name.iter().rposition(|b| matches!(b, b'\\' | b'/'))?
+    } else {
+        name.iter().rposition(|&b| b == b'\\')?
+    };
     Some([&name[last + 1..], rest].concat())
 }
 
@@ -3486,6 +3505,29 @@ fn expand_program_name(
                 i = p + 2; // an argument: none when the file is started
                 continue;
             }
+            Some(b'~') => {
+                // `%~dp0` is the batch file's own folder (`C:\dir\`): `%~dp0evil.exe` runs
+                // the program beside it. Other modifiers of `%0`, and those of the
+                // (absent) arguments, name no folder a program is looked for in.
+                let modifiers = start[p + 2..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphabetic() || **b == b'$')
+                    .count();
+                let digit = p + 2 + modifiers;
+                if start.get(digit).is_some_and(u8::is_ascii_digit) {
+                    let folder = &start[p + 2..digit];
+                    if start[digit] == b'0'
+                        && !folder.is_empty()
+                        && folder
+                            .iter()
+                            .all(|b| matches!(b.to_ascii_lowercase(), b'd' | b'p'))
+                    {
+                        out.extend_from_slice(b"C:\\dir\\");
+                    }
+                    i = digit + 1;
+                    continue;
+                }
+            }
             _ => {}
         }
         // A variable runs to the next `%` on the line, delimiters and all.
@@ -3714,6 +3756,12 @@ mod tests {
             b"tar -xf x.zip\r\n",
             b"wsl -e sh -c id\r\n",
             b"t^a^s^k^k^i^l^l /im x\r\n",
+            b"(calc.exe)\r\n",
+            b"if 1==1 (calc.exe) else (x)\r\n",
+            b".\\evil.exe\r\n",
+            b"..\\x\\evil.exe\r\n",
+            b"%~dp0evil.exe\r\n",
+            b"explorer http://evil/\r\n",
         ] {
             let text = [&b"\0\0x\r\n"[..], line].concat();
             let found = find_batch_command(&text);
@@ -3743,6 +3791,9 @@ mod tests {
             b"EGENIX.COM SOFTWARE GMBH\r\n",
             b".exe\r\n",
             b"x.exe1\r\n",
+            b"%~nx0 was started\r\n",
+            b"Explorer view of the series\r\n",
+            b"tools\\readme.txt\r\n",
         ] {
             let text = [&b"\0\0x\r\n"[..], line].concat();
             assert_eq!(
