@@ -307,7 +307,7 @@ fn profile_cell(fleet: &Fleet, current: Option<&ProfileRow>) -> (&'static str, S
         Some(p) if is_unrecorded(fleet, p) => (
             "bad",
             format!(
-                "generation {} unapproved: approved in the fleet's store but not recorded on this console's trail (not signed)",
+                "generation {} unapproved: approved in the fleet's store but not recorded on this console's trail, or superseded there by a later approval of another profile (not signed)",
                 p.generation
             ),
         ),
@@ -402,7 +402,7 @@ fn render(
             None if is_unrecorded(fleet, p) => (
                 "pending-profile unrecorded",
                 format!(
-                    " <em class=\"unrecorded\">approved in the fleet's store by {} but not recorded on this console's audit trail (written in the database, or approved on another console): not signed until an approver approves it here</em>",
+                    " <em class=\"unrecorded\">approved in the fleet's store by {} but not recorded on this console's audit trail (written in the database, or approved on another console), or superseded there by a later approval of another profile of this host (the host went back to it): not signed until an approver approves it here</em>",
                     esc(&p
                         .approved
                         .as_ref()
