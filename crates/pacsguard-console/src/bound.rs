@@ -218,7 +218,7 @@ pub(crate) struct Bindings {
     /// Kept per host name, each profile (generation, digest) to its newest approval's
     /// time: an approval superseded on the trail itself (a later approval of another
     /// profile of that host, review r23) is not signed, whatever the store says.
-    pub(crate) approvals: HashMap<String, HashMap<(u64, String), i64>>,
+    pub(crate) approvals: HashMap<String, crate::host_approvals::HostApprovals>,
 }
 
 impl Bindings {

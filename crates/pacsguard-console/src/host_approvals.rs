@@ -58,6 +58,7 @@
 //! generation and digest while it is the host's current profile takes the request
 //! ([`Console::take_waiting`]); only then is the approval written as above, naming both.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
@@ -150,6 +151,16 @@ fn parse_approval_digest(text: &str) -> Option<(&str, i64)> {
     well_formed.then_some((key, at))
 }
 
+/// The approvals of one host's profiles a console's trail records.
+#[derive(Debug, Default)]
+pub(crate) struct HostApprovals {
+    /// Each profile (generation, digest) to its newest approval's time.
+    profiles: HashMap<(u64, String), i64>,
+    /// The newest of those times: the approval in effect is the one recorded then, so a
+    /// report is judged without going through the host's older approvals.
+    newest: i64,
+}
+
 /// Keeps the approval `key` (as [`parse_approval_digest`] gives it) recorded at `at`.
 fn keep_approval(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
     let mut parts = key.splitn(3, '/');
@@ -158,11 +169,21 @@ fn keep_approval(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
         parts.next().map(str::parse::<u64>),
         parts.next(),
     ) {
-        bindings
+        let of_host = bindings
             .approvals
             .entry(host.to_string())
-            .or_default()
-            .insert((generation, digest.to_string()), at);
+            .or_insert_with(|| HostApprovals {
+                profiles: HashMap::new(),
+                newest: at,
+            });
+        // An approval settled late (its record found after a newer one was kept) never
+        // moves a profile's time back.
+        let kept = of_host
+            .profiles
+            .entry((generation, digest.to_string()))
+            .or_insert(at);
+        *kept = (*kept).max(at);
+        of_host.newest = of_host.newest.max(at);
     }
 }
 
@@ -548,7 +569,7 @@ impl Console {
         let Some(of_host) = bindings.approvals.get(host_name) else {
             return Ok(None);
         };
-        let Some(&at) = of_host.get(&(generation, digest.to_string())) else {
+        let Some(&at) = of_host.profiles.get(&(generation, digest.to_string())) else {
             return Ok(None);
         };
         // Review r23 (N -> N+1 -> N): whether the host's return to an approved profile
@@ -557,10 +578,9 @@ impl Console {
         // better: the newest approval it records for a host is the one in effect, and an
         // older one of another profile is not until an approver approves it again
         // (recorded later still, [`Console::approval_time`]).
-        let superseded = of_host
-            .iter()
-            .any(|((g, d), &t)| (*g, d.as_str()) != (generation, digest) && t > at);
-        Ok((!superseded).then_some(at))
+        // Superseded: an approval of another profile recorded after this one (the
+        // newest time is this profile's own otherwise).
+        Ok((at >= of_host.newest).then_some(at))
     }
 
     /// The time an approval of a profile of `host_name` made at `now` is recorded with:
@@ -573,7 +593,7 @@ impl Console {
         let newest = crate::auth::lock(&self.bindings)?
             .approvals
             .get(host_name)
-            .and_then(|of_host| of_host.values().max().copied());
+            .map(|of_host| of_host.newest);
         Ok(newest.map_or(now, |newest| now.max(newest.saturating_add(1))))
     }
 
