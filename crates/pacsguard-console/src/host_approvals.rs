@@ -232,6 +232,26 @@ impl Console {
                 "approving a host's profile needs the approver role".into(),
             ));
         }
+        // Review r23: the newest approval of a host on this console's trail is the one
+        // its listener signs; approving a profile the host no longer runs (an older one
+        // still listed) would take that from the profile it runs, and raise an alert at
+        // its next report for an approval made here.
+        match self.with_fleet(|db| Ok(db.current_profile_of(host)?))? {
+            Some(c) if c.generation == generation && c.digest == digest => {}
+            Some(c) => {
+                return Err(AuthError::Invalid(format!(
+                    "host {} reports profile generation {} now ({}), not generation {generation}: approve the host's current profile",
+                    c.host_name,
+                    c.generation,
+                    c.digest.chars().take(16).collect::<String>()
+                )));
+            }
+            None => {
+                return Err(AuthError::Invalid(
+                    "no such profile generation was reported by that host".into(),
+                ));
+            }
+        }
         // A host that went back to an approved profile after reporting another (its
         // store restored: the approval is not in effect, review s19-r14) can have it
         // approved again, by a person deciding anew: the old approval is cleared first

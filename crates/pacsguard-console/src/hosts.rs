@@ -387,6 +387,26 @@ fn render(
             );
             continue;
         }
+        // Only the host's current profile is approved (review r23): an older one it left
+        // is listed, with no form, for what it is.
+        if let Some(c) = fleet
+            .current
+            .iter()
+            .find(|c| c.host == p.host)
+            .filter(|c| (c.generation, &c.digest) != (p.generation, &p.digest))
+        {
+            let _ = write!(
+                pending,
+                "<li class=\"pending-profile left\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>) <em class=\"left\">not the host's current profile: it reports generation {} now; only that one is approved</em></li>",
+                esc(&p.host_name),
+                p.generation,
+                p.created,
+                now.saturating_sub(p.first_seen),
+                esc(&p.digest),
+                c.generation,
+            );
+            continue;
+        }
         let key = host_request_key(p.host, p.generation, &p.digest);
         let (class, second, button) = match fleet.waiting.iter().find(|w| w.root == key) {
             Some(w) => (

@@ -7352,3 +7352,57 @@ async fn an_approval_superseded_on_the_trail_proves_nothing_until_approved_again
         "superseded on the trail by generation 1"
     );
 }
+
+/// Review r23: the newest approval of a host on the trail is the one signed, so an older
+/// generation still listed (reported, then left for a newer one before anyone approved
+/// it) approved after the current one took the approval from the profile the host runs,
+/// and the host's next report raised `host-approval-unproven`. Only the host's current
+/// profile is approved; the approver is told which that is.
+#[tokio::test]
+async fn only_the_hosts_current_profile_is_approved() {
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (three, four) = ("3".repeat(64), "4".repeat(64));
+    db.note_profile(host, 3, &three, START, h.clock.now())
+        .expect("db");
+    db.note_profile(host, 4, &four, START, h.clock.now())
+        .expect("db");
+    let r = h.approve_host(&admin, &csrf, host, 4, &four, "patch").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    h.clock.advance(60);
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert!(
+        page.body
+            .contains("not the host's current profile: it reports generation 4 now")
+            && !page
+                .body
+                .contains(&format!("name=\"digest\" value=\"{three}\"")),
+        "listed without a form: {}",
+        page.body
+    );
+    let r = h
+        .approve_host(&admin, &csrf, host, 3, &three, "older")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("reports profile generation 4 now (4444444444444444), not generation 3"),
+        "{}",
+        r.body
+    );
+    assert!(
+        h.console
+            .recorded_host_approval("ws-07", 4, &four)
+            .expect("bindings")
+            .is_some(),
+        "the current profile keeps its approval"
+    );
+}
