@@ -215,7 +215,10 @@ pub(crate) struct Bindings {
     /// `<host>/<generation>/<digest>` to the approval's time), read at start from the
     /// proven records and kept as the console records new ones: the fleet listener signs
     /// only these ([`crate::host_approvals`], session 22).
-    pub(crate) approvals: HashMap<String, i64>,
+    /// Kept per host name, each profile (generation, digest) to its newest approval's
+    /// time: an approval superseded on the trail itself (a later approval of another
+    /// profile of that host, review r23) is not signed, whatever the store says.
+    pub(crate) approvals: HashMap<String, crate::host_approvals::HostApprovals>,
 }
 
 impl Bindings {

@@ -58,6 +58,7 @@
 //! generation and digest while it is the host's current profile takes the request
 //! ([`Console::take_waiting`]); only then is the approval written as above, naming both.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
@@ -150,6 +151,42 @@ fn parse_approval_digest(text: &str) -> Option<(&str, i64)> {
     well_formed.then_some((key, at))
 }
 
+/// The approvals of one host's profiles a console's trail records.
+#[derive(Debug, Default)]
+pub(crate) struct HostApprovals {
+    /// Each profile (generation, digest) to its newest approval's time.
+    profiles: HashMap<(u64, String), i64>,
+    /// The newest of those times: the approval in effect is the one recorded then, so a
+    /// report is judged without going through the host's older approvals.
+    newest: i64,
+}
+
+/// Keeps the approval `key` (as [`parse_approval_digest`] gives it) recorded at `at`.
+fn keep_approval(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
+    let mut parts = key.splitn(3, '/');
+    if let (Some(host), Some(Ok(generation)), Some(digest)) = (
+        parts.next(),
+        parts.next().map(str::parse::<u64>),
+        parts.next(),
+    ) {
+        let of_host = bindings
+            .approvals
+            .entry(host.to_string())
+            .or_insert_with(|| HostApprovals {
+                profiles: HashMap::new(),
+                newest: at,
+            });
+        // An approval settled late (its record found after a newer one was kept) never
+        // moves a profile's time back.
+        let kept = of_host
+            .profiles
+            .entry((generation, digest.to_string()))
+            .or_insert(at);
+        *kept = (*kept).max(at);
+        of_host.newest = of_host.newest.max(at);
+    }
+}
+
 /// What the trail record of approval `id` says in its detail.
 fn id_text(id: &str) -> String {
     format!("(approval id {id})")
@@ -194,6 +231,26 @@ impl Console {
             return Err(AuthError::Invalid(
                 "approving a host's profile needs the approver role".into(),
             ));
+        }
+        // Review r23: the newest approval of a host on this console's trail is the one
+        // its listener signs; approving a profile the host no longer runs (an older one
+        // still listed) would take that from the profile it runs, and raise an alert at
+        // its next report for an approval made here.
+        match self.with_fleet(|db| Ok(db.current_profile_of(host)?))? {
+            Some(c) if c.generation == generation && c.digest == digest => {}
+            Some(c) => {
+                return Err(AuthError::Invalid(format!(
+                    "host {} reports profile generation {} now ({}), not generation {generation}: approve the host's current profile",
+                    c.host_name,
+                    c.generation,
+                    c.digest.chars().take(16).collect::<String>()
+                )));
+            }
+            None => {
+                return Err(AuthError::Invalid(
+                    "no such profile generation was reported by that host".into(),
+                ));
+            }
         }
         // A host that went back to an approved profile after reporting another (its
         // store restored: the approval is not in effect, review s19-r14) can have it
@@ -276,6 +333,9 @@ impl Console {
             };
             self.resolve_approval(&found, on_trail, named.as_deref())?;
         }
+        // Recorded after every approval of this host this trail holds, even with the
+        // clock set back (review r23: a later approval supersedes an earlier one).
+        let at = self.approval_time(&found.host_name, now)?;
         let row = self.with_fleet(|db| {
             let row = db.profile(host, generation, digest)?.ok_or_else(unknown)?;
             if let Some((by, _, _)) = &row.approved {
@@ -290,7 +350,7 @@ impl Console {
                 ));
             }
             // Not in effect: awaiting its record on the trail.
-            if !db.propose_profile_approval(host, generation, digest, &id, &who, reason, now)? {
+            if !db.propose_profile_approval(host, generation, digest, &id, &who, reason, at)? {
                 return Err(AuthError::Invalid(
                     "that profile generation was approved meanwhile".into(),
                 ));
@@ -315,7 +375,7 @@ impl Console {
             )
             .with_reason(reason);
         // What the listener may sign, as data: read back at start (session 22).
-        let recorded_as = approval_digest(&row.host_name, generation, digest, now);
+        let recorded_as = approval_digest(&row.host_name, generation, digest, at);
         event.approval_digest = Some(recorded_as.clone());
         let recorded = self.record(event);
         if let Err(e) = recorded {
@@ -490,7 +550,7 @@ impl Console {
             ));
         }
         let (by, stored_reason, at) = row.approved.clone().unwrap_or_default();
-        let now = self.now();
+        let now = self.approval_time(&row.host_name, self.now())?;
         let recorded_as = approval_digest(&row.host_name, row.generation, &row.digest, now);
         let mut event = self
             .event(
@@ -525,10 +585,36 @@ impl Console {
         digest: &str,
     ) -> Result<Option<i64>, AuthError> {
         self.ensure_bound()?;
-        Ok(crate::auth::lock(&self.bindings)?
+        let bindings = crate::auth::lock(&self.bindings)?;
+        let Some(of_host) = bindings.approvals.get(host_name) else {
+            return Ok(None);
+        };
+        let Some(&at) = of_host.profiles.get(&(generation, digest.to_string())) else {
+            return Ok(None);
+        };
+        // Review r23 (N -> N+1 -> N): whether the host's return to an approved profile
+        // supersedes its approval was judged from the store alone (`approved_seq`,
+        // `seen_seq`), which its writer can make say "not superseded". This trail knows
+        // better: the newest approval it records for a host is the one in effect, and an
+        // older one of another profile is not until an approver approves it again
+        // (recorded later still, [`Console::approval_time`]).
+        // Superseded: an approval of another profile recorded after this one (the
+        // newest time is this profile's own otherwise).
+        Ok((at >= of_host.newest).then_some(at))
+    }
+
+    /// The time an approval of a profile of `host_name` made at `now` is recorded with:
+    /// `now`, or one second after the newest approval of that host this trail holds when
+    /// the clock was set back since. An approval is superseded on the trail by a later one
+    /// of another profile ([`Console::recorded_host_approval`]): one made after it must
+    /// never be recorded as earlier, or approving it again could not bring it back.
+    fn approval_time(&self, host_name: &str, now: i64) -> Result<i64, AuthError> {
+        self.ensure_bound()?;
+        let newest = crate::auth::lock(&self.bindings)?
             .approvals
-            .get(&approval_key(host_name, generation, digest))
-            .copied())
+            .get(host_name)
+            .map(|of_host| of_host.newest);
+        Ok(newest.map_or(now, |newest| now.max(newest.saturating_add(1))))
     }
 
     /// Whether this console's trail records the approval of `row`.
@@ -541,9 +627,7 @@ impl Console {
     /// Keeps an approval this console recorded (its `approval_digest`).
     fn bind_approval(&self, recorded_as: &str) -> Result<(), AuthError> {
         if let Some((key, at)) = parse_approval_digest(recorded_as) {
-            crate::auth::lock(&self.bindings)?
-                .approvals
-                .insert(key.to_string(), at);
+            keep_approval(&mut *crate::auth::lock(&self.bindings)?, key, at);
         }
         Ok(())
     }
@@ -558,7 +642,7 @@ impl Console {
                 .and_then(serde_json::Value::as_str)
                 .and_then(parse_approval_digest)
             {
-                bindings.approvals.insert(key.to_string(), at);
+                keep_approval(&mut bindings, key, at);
             }
         }
         Ok(())
@@ -648,12 +732,15 @@ impl Console {
         );
         let (host, generation, digest, id) = (row.host, row.generation, &row.digest, &awaiting.id);
         if on_trail == OnTrail::Found {
-            self.with_fleet(|db| Ok(db.confirm_profile_approval(host, generation, digest, id)?))?;
             let expected = approval_digest(&row.host_name, generation, digest, awaiting.at);
-            // Without the guard's trail beside this console, the queue is the trail.
+            // Without the guard's trail beside this console, the queue is the trail. Kept
+            // before the store says approved (review r23): a host reporting in between
+            // found it approved in the store and not on the trail, and was raised as
+            // `host-approval-unproven` for an approval an approver made here.
             if named == Some(expected.as_str()) || self.guardian.is_none() {
                 self.bind_approval(&expected)?;
             }
+            self.with_fleet(|db| Ok(db.confirm_profile_approval(host, generation, digest, id)?))?;
             return Ok(true);
         }
         // Dropped by its id only: said once, by whoever dropped it.

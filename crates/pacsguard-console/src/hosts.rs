@@ -307,7 +307,7 @@ fn profile_cell(fleet: &Fleet, current: Option<&ProfileRow>) -> (&'static str, S
         Some(p) if is_unrecorded(fleet, p) => (
             "bad",
             format!(
-                "generation {} unapproved: approved in the fleet's store but not recorded on this console's trail (not signed)",
+                "generation {} unapproved: approved in the fleet's store but not recorded on this console's trail, or superseded there by a later approval of another profile (not signed)",
                 p.generation
             ),
         ),
@@ -387,6 +387,26 @@ fn render(
             );
             continue;
         }
+        // Only the host's current profile is approved (review r23): an older one it left
+        // is listed, with no form, for what it is.
+        if let Some(c) = fleet
+            .current
+            .iter()
+            .find(|c| c.host == p.host)
+            .filter(|c| (c.generation, &c.digest) != (p.generation, &p.digest))
+        {
+            let _ = write!(
+                pending,
+                "<li class=\"pending-profile left\"><strong>{}</strong>: profile generation {} (signed on the host at {}, first reported {} s ago, <code>{}</code>) <em class=\"left\">not the host's current profile: it reports generation {} now; only that one is approved</em></li>",
+                esc(&p.host_name),
+                p.generation,
+                p.created,
+                now.saturating_sub(p.first_seen),
+                esc(&p.digest),
+                c.generation,
+            );
+            continue;
+        }
         let key = host_request_key(p.host, p.generation, &p.digest);
         let (class, second, button) = match fleet.waiting.iter().find(|w| w.root == key) {
             Some(w) => (
@@ -402,7 +422,7 @@ fn render(
             None if is_unrecorded(fleet, p) => (
                 "pending-profile unrecorded",
                 format!(
-                    " <em class=\"unrecorded\">approved in the fleet's store by {} but not recorded on this console's audit trail (written in the database, or approved on another console): not signed until an approver approves it here</em>",
+                    " <em class=\"unrecorded\">approved in the fleet's store by {} but not recorded on this console's audit trail (written in the database, or approved on another console), or superseded there by a later approval of another profile of this host (the host went back to it): not signed until an approver approves it here</em>",
                     esc(&p
                         .approved
                         .as_ref()

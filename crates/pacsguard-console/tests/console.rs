@@ -7280,3 +7280,129 @@ async fn an_unproven_record_turning_four_eyes_on_still_binds_it() {
         "the store turned off is raised"
     );
 }
+
+/// Review r23 (N -> N+1 -> N): the listener's proof held an approval for as long as the
+/// trail recorded it, and whether the host's return to it superseded it was judged from
+/// the store alone, which its writer can make say "not superseded". Now an approval the
+/// trail records before its approval of another profile of that host proves nothing;
+/// approving it again (recorded after, even with the console's clock set back
+/// meanwhile) brings it back, and supersedes the other.
+#[tokio::test]
+async fn an_approval_superseded_on_the_trail_proves_nothing_until_approved_again() {
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let bob_password = "violet harbour evening tide";
+    h.create_approver(&admin, &csrf, "bob", bob_password).await;
+    let (_, _, bob_secret) = h.first_sign_in("bob", bob_password).await;
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (one, two) = ("a".repeat(64), "b".repeat(64));
+    let proof = |generation: u64, digest: &str| {
+        h.console
+            .recorded_host_approval("ws-07", generation, digest)
+            .expect("bindings")
+    };
+    db.note_profile(host, 1, &one, START, h.clock.now())
+        .expect("db");
+    let (admin, csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &secret)
+        .await;
+    let r = h
+        .approve_host(&admin, &csrf, host, 1, &one, "baseline")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(proof(1, &one).is_some());
+    // The console's clock runs two hours ahead while generation 2 is approved.
+    h.clock.advance(7200);
+    db.note_profile(host, 2, &two, START, h.clock.now())
+        .expect("db");
+    let (admin, csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &secret)
+        .await;
+    let r = h.approve_host(&admin, &csrf, host, 2, &two, "patch").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(proof(2, &two).is_some());
+    assert_eq!(
+        proof(1, &one),
+        None,
+        "superseded on the trail by generation 2"
+    );
+    // The clock is put right; the host goes back to generation 1, approved again by bob:
+    // generation 1 is in effect and generation 2 superseded.
+    h.clock.advance(-7000);
+    db.note_profile(host, 1, &one, START, h.clock.now())
+        .expect("db");
+    let (bob, bob_csrf) = h
+        .signed_in_stepped_up("bob", bob_password, &bob_secret)
+        .await;
+    let r = h
+        .approve_host(&bob, &bob_csrf, host, 1, &one, "patch rolled back")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(proof(1, &one).is_some(), "approved again");
+    assert_eq!(
+        proof(2, &two),
+        None,
+        "superseded on the trail by generation 1"
+    );
+}
+
+/// Review r23: the newest approval of a host on the trail is the one signed, so an older
+/// generation still listed (reported, then left for a newer one before anyone approved
+/// it) approved after the current one took the approval from the profile the host runs,
+/// and the host's next report raised `host-approval-unproven`. Only the host's current
+/// profile is approved; the approver is told which that is.
+#[tokio::test]
+async fn only_the_hosts_current_profile_is_approved() {
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let mut db = h.store();
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-07", "ff")
+        .expect("db")
+        .expect("enrolled");
+    let (three, four) = ("3".repeat(64), "4".repeat(64));
+    db.note_profile(host, 3, &three, START, h.clock.now())
+        .expect("db");
+    db.note_profile(host, 4, &four, START, h.clock.now())
+        .expect("db");
+    let r = h.approve_host(&admin, &csrf, host, 4, &four, "patch").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    h.clock.advance(60);
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert!(
+        page.body
+            .contains("not the host's current profile: it reports generation 4 now")
+            && !page
+                .body
+                .contains(&format!("name=\"digest\" value=\"{three}\"")),
+        "listed without a form: {}",
+        page.body
+    );
+    let r = h
+        .approve_host(&admin, &csrf, host, 3, &three, "older")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body
+            .contains("reports profile generation 4 now (4444444444444444), not generation 3"),
+        "{}",
+        r.body
+    );
+    assert!(
+        h.console
+            .recorded_host_approval("ws-07", 4, &four)
+            .expect("bindings")
+            .is_some(),
+        "the current profile keeps its approval"
+    );
+}

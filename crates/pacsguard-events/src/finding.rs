@@ -275,7 +275,8 @@ finding_kinds! {
     /// console's audit trail holds no record of that approval (host, generation, digest,
     /// approvers): the row was written in the database (sqlite3, psql), or the approval
     /// was made on another console sharing the store, or before approvals were recorded
-    /// so. The console signs no approval for it; an approver may approve it on the Hosts
+    /// so; or the trail records a later approval of another profile of that host (the
+    /// host went back to an older profile, review r23). The console signs no approval for it; an approver may approve it on the Hosts
     /// page (step-up, reason), which records it.
     HostApprovalUnproven => "host-approval-unproven",
 }

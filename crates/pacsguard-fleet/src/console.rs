@@ -323,7 +323,8 @@ pub const MAX_SHOWN_STORE_CHARS: usize = 200;
 /// What the console's own audit trail holds of a host's profile approval: asked with
 /// the host's name, the generation and its digest; `Ok(Some(at))` when the trail records
 /// that approvers approved exactly that (at `at`, Unix seconds), `Ok(None)` when it
-/// records no such approval. The listener signs an approval only on `Some` (session 22):
+/// records no such approval, or one superseded there by a later approval of another
+/// profile of that host (review r23). The listener signs an approval only on `Some` (session 22):
 /// the fleet's store alone (a row any holder of the database can write) never makes the
 /// witness key sign.
 pub type Proof = Arc<dyn Fn(&str, u64, &str) -> Result<Option<i64>, String> + Send + Sync>;
@@ -771,7 +772,7 @@ impl Fleet {
                 host,
                 FindingKind::HostApprovalUnproven,
                 format!(
-                    "profile generation {} ({}) is approved in the fleet's store{said}, but this console's audit trail holds no record of that approval: the row was written in the database (sqlite3, psql), or the approval was made on another console sharing the store: no approval is signed for it. Review it on the Hosts page and approve it there (step-up, reason), or investigate who wrote the store",
+                    "profile generation {} ({}) is approved in the fleet's store{said}, but this console's audit trail holds no record of that approval in effect: none (the row was written in the database with sqlite3 or psql, or the approval was made on another console sharing the store), or one superseded by the trail's later approval of another profile of this host (the host went back to an older profile, and the store was edited so that it does not say so): no approval is signed for it. Review it on the Hosts page and approve it there (step-up, reason), or investigate who wrote the store",
                     claim.generation,
                     &claim.digest[..16]
                 ),
@@ -832,7 +833,7 @@ impl Fleet {
                 return said(
                     false,
                     format!(
-                        "the console's audit trail holds no record of an approval of profile generation {} (the approval in its store was not made on this console): it is not in effect",
+                        "the console's audit trail holds no record of an approval of profile generation {} in effect (the approval in its store was not made on this console, or the trail records a later approval of another profile of this host): it is not in effect",
                         claim.generation
                     ),
                 );

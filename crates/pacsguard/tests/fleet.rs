@@ -2537,3 +2537,171 @@ fn with_four_eyes_an_approval_written_in_the_store_needs_two_approvers_here() {
     guard.stop();
     server.stop();
 }
+
+/// Approves on `web` the first profile offered on its Hosts page (step-up done), and
+/// waits until the console's store holds `name`'s generation `generation` approved (a
+/// 202, the approval awaiting its trail record on a loaded machine, is settled by
+/// reading the page after `APPROVAL_RESOLVE_AFTER`).
+fn approve_first_offered(web: &Web, console: &Env, name: &str, generation: u64, reason: &str) {
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let (status, body) = web.curl(
+        "POST",
+        "/hosts/approve",
+        &[
+            ("csrf", &value_of(&body, "name=\"csrf\" value=\"", '"')),
+            ("host", &value_of(&body, "name=\"host\" value=\"", '"')),
+            (
+                "generation",
+                &value_of(&body, "name=\"generation\" value=\"", '"'),
+            ),
+            ("digest", &value_of(&body, "name=\"digest\" value=\"", '"')),
+            ("reason", reason),
+        ],
+    );
+    assert!(status == 200 || status == 202, "{status}: {body}");
+    let deadline = Instant::now()
+        + Duration::from_secs(
+            u64::try_from(pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER)
+                .expect("seconds")
+                + 120,
+        );
+    while hosts(console)
+        .into_iter()
+        .find(|h| h["name"] == name)
+        .is_none_or(|h| {
+            h["profile"]["approved"] != true || h["profile"]["generation"] != generation
+        })
+    {
+        assert!(Instant::now() < deadline, "the approval never settled");
+        let (status, _) = web.curl("GET", "/hosts", &[]);
+        assert_eq!(status, 200);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Review r23 (N -> N+1 -> N with the store edited): generation 1 approved, then
+/// generation 2 approved; root on the host puts back its home of generation 1 (its
+/// approvals file with it), and whoever writes the console's store makes the approval of
+/// generation 1 look newer than the report of generation 2 (`approved_seq`). The store
+/// then no longer says superseded, and the console signed generation 1 again and told
+/// the host's `check` it was in effect: the superseding was judged from the store alone.
+/// The console's own trail records generation 2 approved after generation 1: that is
+/// enough to refuse it, and an approver can approve it again on the Hosts page.
+#[test]
+fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-54",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 1);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    approve_first_offered(
+        &web,
+        &console,
+        "ws-54",
+        1,
+        "installation baseline, change 7001",
+    );
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard.stop();
+    // Root keeps a copy of the host's home on generation 1.
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", host.home.display()))
+        .arg(backup.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    // A vendor patch, profiled and approved as generation 2.
+    std::fs::write(host.path("study/patch.bin"), b"vendor patch 2").expect("patch");
+    let out = host.run(&["profile", host.tree_str()]);
+    assert!(
+        stdout(&out).contains("generation 2 signed"),
+        "{}",
+        stdout(&out)
+    );
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 2);
+    approve_first_offered(&web, &console, "ws-54", 2, "vendor patch, change 7002");
+    guard.stop();
+    // The store's writer makes generation 1's approval look newer than every report.
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_profiles SET approved_seq = 1000000 WHERE generation = 1")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Root puts back the home of generation 1.
+    for entry in std::fs::read_dir(&host.home).expect("home") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("intruder deletes");
+        } else {
+            std::fs::remove_file(&path).expect("intruder deletes");
+        }
+    }
+    let restored = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", backup.path().display()))
+        .arg(&host.home)
+        .status()
+        .expect("cp");
+    assert!(restored.success());
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 1);
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert!(
+        !stderr(&out).contains("approved by the console"),
+        "the console holds generation 1 in effect again: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    // The way out is on the page: an approver may approve generation 1 anew.
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    assert!(body.contains("generation 1 unapproved"), "{body}");
+    assert!(body.contains("Approve here"), "{body}");
+    approve_first_offered(&web, &console, "ws-54", 1, "patch rolled back, change 7003");
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    server.stop();
+}
