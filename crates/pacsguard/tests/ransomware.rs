@@ -4530,3 +4530,88 @@ fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
         );
     }
 }
+
+/// Review r23 (false alarm): a PACS migration re-compressing its uncompressed images
+/// losslessly in place, outside any maintenance window: real CT images (pydicom's
+/// CT_small) converted by DCMTK (`dcmcrle`, `dcmcjpls`) and GDCM (`gdcmconv --rle`,
+/// `--jpegls`, `--j2k`, all lossless) in a staging directory, then copied over the
+/// originals. Before: twelve `pixel-data-changed` alerts counted as rewritten Pixel
+/// Data, and `ransomware-suspected`. Each is still an alert of its own (no window was
+/// declared), but a lossless re-compression keeping the instance is no ransomware
+/// signal. Then four images whose Pixel Data was encrypted in place under the name of
+/// RLE (one byte of the File Meta Information changed) are.
+#[test]
+fn a_lossless_re_compression_outside_a_window_is_no_ransomware() {
+    const FILES: usize = 12;
+    const DISGUISED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES + DISGUISED);
+    let watcher = Watcher::start(&env, &[]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 5] = [
+        ("dcmcrle", &[]),
+        ("dcmcjpls", &[]),
+        ("gdcmconv", &["--rle"]),
+        ("gdcmconv", &["--jpegls"]),
+        ("gdcmconv", &["--j2k"]),
+    ];
+    for (i, path) in paths[..FILES].iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let (tool, args) = tools[i % tools.len()];
+        let status = std::process::Command::new(tool)
+            .args(args)
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk and gdcm run (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "{tool} {}", path.display());
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths[..FILES].iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let recompressed = watcher.findings();
+    assert!(seen, "{recompressed:#?}");
+    assert_eq!(
+        count(&recompressed, "ransomware-suspected"),
+        0,
+        "{recompressed:#?}"
+    );
+    for path in &paths[..FILES] {
+        assert!(
+            recompressed
+                .iter()
+                .any(|f| f["kind"] == "pixel-data-changed"
+                    && f["severity"] == "alert"
+                    && f["path"].as_str() == path.to_str()
+                    && f["fields"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "re-compressed"))),
+            "{}: {recompressed:#?}",
+            path.display()
+        );
+    }
+    for (i, path) in paths[FILES..].iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len())
+            .position(|w| w == ts)
+            .expect("the transfer syntax");
+        bytes[at + 18] = b'5';
+        let pixels = bytes.len() - 32_768;
+        bytes[pixels..].copy_from_slice(&keystream(32_768, 31 + i as u64));
+        fs::write(path, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}

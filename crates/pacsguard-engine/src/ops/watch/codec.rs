@@ -108,6 +108,56 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
+/// Transfer syntaxes lossless by their definition (PS3.5 A.4, A.6, A.8): JPEG lossless
+/// (process 14, and its selection value 1), JPEG-LS lossless, JPEG 2000 and
+/// High-Throughput JPEG 2000 lossless only, RLE. A native image written again in one of
+/// them, the same instance, is what a PACS migration or an archive's compression policy
+/// does (see [`compressed_losslessly`]). The lossy ones, and JPEG 2000 (`.91`, lossless
+/// or lossy), change the pixels and are not among them.
+pub const LOSSLESS_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.5",
+];
+
+/// Whether the file at `path` is an image of the lossless `transfer_syntax` whose Pixel
+/// Data is encapsulated and whose fragments are that codec's stream (review r23: a
+/// native image re-compressed losslessly outside a maintenance window was counted as
+/// rewritten Pixel Data, and twenty of them paged as ransomware). `false` whenever that
+/// cannot be shown: another syntax, not readable, no encapsulated Pixel Data, no
+/// fragment, or fragments that are not the codec's. The pixels are not decoded: the
+/// same pixels are not proven, only a stream an encoder wrote (see the module's note).
+pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
+    if !LOSSLESS_SYNTAXES.contains(&transfer_syntax) {
+        return false;
+    }
+    let Some(codec) = codec_of(transfer_syntax) else {
+        return false;
+    };
+    let Ok(head) = read_head(path, MAX_FRAGMENT_READ_BYTES) else {
+        return false;
+    };
+    let Some(layout) = pacsguard_dicom::layout(&head.bytes) else {
+        return false;
+    };
+    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
+    let Some(header) = head
+        .bytes
+        .get(from..layout.pixels.start.min(head.bytes.len()))
+        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))
+    else {
+        return false;
+    };
+    let Some(value) = head.bytes.get(from + header + 12..) else {
+        return false;
+    };
+    fragments(value).is_some_and(|(f, _)| f.iter().any(|f| !f.is_empty()))
+        && !broken_in(&head.bytes, codec)
+}
+
 fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     // A layout that cannot be read (the header damaged too) is no-longer-dicom, an
     // alert already: nothing to add here.

@@ -58,6 +58,11 @@ pub const BULK_LINK_FILES: usize = 10;
 /// [`BULK_LINK_FILES`]) before it alerts, and how far apart the copy's links may be.
 pub const BULK_LINK_WINDOW: Duration = Duration::from_secs(5);
 
+/// The field a `pixel-data-changed` finding gains when a native image was written again
+/// in a lossless compressed transfer syntax, the same instance, its fragments that
+/// codec's stream: a re-compression, which counts towards no ransomware signal.
+pub const RE_COMPRESSED_FIELD: &str = "re-compressed";
+
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
@@ -132,6 +137,13 @@ impl Signal {
         }
         match finding.kind {
             FindingKind::NoLongerDicom => Some(Signal::MagicLost),
+            // A native image written again in a lossless compressed syntax, its
+            // fragments the codec's stream (see `mark_recompressed`): a migration.
+            FindingKind::PixelDataChanged
+                if finding.fields.iter().any(|f| f == RE_COMPRESSED_FIELD) =>
+            {
+                None
+            }
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
             FindingKind::HeaderChanged if !still_the_same_instance(finding) => {
                 Some(Signal::HeaderRewritten)
@@ -1020,6 +1032,17 @@ mod tests {
             "{}",
             alerts[0].detail
         );
+    }
+
+    /// Review r23: a lossless re-compression (marked by the watcher once its fragments
+    /// are the codec's) is no signal; the same Pixel Data change unmarked is one.
+    #[test]
+    fn a_lossless_re_compression_is_no_signal() {
+        let mut f = finding(FindingKind::PixelDataChanged, &format!("{ROOT}/1.dcm"));
+        f.fields = vec!["transfer-syntax".to_string()];
+        assert_eq!(Signal::of(&f), Some(Signal::PixelsRewritten));
+        f.fields.push(RE_COMPRESSED_FIELD.to_string());
+        assert_eq!(Signal::of(&f), None);
     }
 
     #[test]
