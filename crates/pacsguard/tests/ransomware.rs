@@ -4626,3 +4626,80 @@ fn a_lossless_re_compression_outside_a_window_is_no_ransomware() {
     let (_, findings, stderr) = watcher.stop();
     assert!(raised, "{findings:#?}\n{stderr}");
 }
+
+/// Review r23: Pixel Data encrypted in place and written as text, base64 (6 bits a byte)
+/// or hex (4 bits a byte) of the ciphertext, under the same transfer syntax: no block
+/// reaches RANDOM_BITS_PER_BYTE (7.9), so inside a maintenance window the rewrite was
+/// softened to `info` like a migration's, and never counted. Ten real CT images, half
+/// each way. Each stays an alert and counts; outside a window too.
+#[test]
+fn inside_a_window_pixels_encrypted_as_base64_or_hex_alert() {
+    low_entropy_ciphertext(true);
+}
+
+#[test]
+fn outside_a_window_pixels_encrypted_as_base64_or_hex_alert() {
+    low_entropy_ciphertext(false);
+}
+
+fn low_entropy_ciphertext(in_window: bool) {
+    const FILES: usize = 10;
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const HEX: &[u8] = b"0123456789abcdef";
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    if in_window {
+        let declared = env.run(&[
+            "maintenance",
+            "start",
+            env.path("archive").to_str().expect("test fixture"),
+            "--until",
+            "10min",
+            "--reason",
+            "CHG-5126 migration",
+        ]);
+        assert!(declared.status.success(), "{}", common::stderr(&declared));
+        assert!(
+            watcher.wait(Duration::from_secs(10), |f, _| count(
+                f,
+                "maintenance-window"
+            ) == 1),
+            "{:#?}",
+            watcher.findings()
+        );
+    }
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        // CT_small's Pixel Data is its last 32,768 bytes. Each ciphertext byte gives one
+        // base64 or hex character (uniform over the alphabet, as the encoding of a
+        // ciphertext is).
+        let alphabet = if i % 2 == 0 { BASE64 } else { HEX };
+        let text: Vec<u8> = keystream(32_768, 41 + i as u64)
+            .into_iter()
+            .map(|b| alphabet[usize::from(b) % alphabet.len()])
+            .collect();
+        let at = bytes.len() - 32_768;
+        bytes[at..].copy_from_slice(&text);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == "alert"
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}

@@ -169,7 +169,7 @@ impl Signal {
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
             Signal::Removed => "removed".into(),
             Signal::EntropyJump => format!(
-                "random-looking blocks where an uncompressed image was (>= {RANDOM_BITS_PER_BYTE} bits/byte)"
+                "random-looking blocks where an uncompressed image was (bytes used evenly: >= {RANDOM_BITS_PER_BYTE} bits/byte, or random bytes written as text)"
             ),
         }
     }
