@@ -4549,8 +4549,10 @@ fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
 /// originals. Before: twelve `pixel-data-changed` alerts counted as rewritten Pixel
 /// Data, and `ransomware-suspected`. Each is still an alert of its own (no window was
 /// declared), but a lossless re-compression keeping the instance is no ransomware
-/// signal. Then four images whose Pixel Data was encrypted in place under the name of
-/// RLE (one byte of the File Meta Information changed) are.
+/// signal. Then four images encrypted under the name of RLE (one byte of the File Meta
+/// Information changed) are: two with the ciphertext left a native value, two with it
+/// written as a well-formed RLE frame (literal runs decode, whatever they hold: the
+/// frames are decoded and compared with the pixels stored).
 #[test]
 fn a_lossless_re_compression_outside_a_window_is_no_ransomware() {
     const FILES: usize = 12;
@@ -4616,8 +4618,13 @@ fn a_lossless_re_compression_outside_a_window_is_no_ransomware() {
             .position(|w| w == ts)
             .expect("the transfer syntax");
         bytes[at + 18] = b'5';
-        let pixels = bytes.len() - 32_768;
-        bytes[pixels..].copy_from_slice(&keystream(32_768, 31 + i as u64));
+        let cipher = keystream(32_768, 31 + i as u64);
+        if i % 2 == 0 {
+            let pixels = ct_small_pixels(&bytes);
+            bytes[pixels].copy_from_slice(&cipher);
+        } else {
+            as_rle_frame(&mut bytes, &cipher);
+        }
         fs::write(path, &bytes).expect("test fixture");
     }
     let raised = watcher.wait(Duration::from_secs(20), |f, _| {
@@ -4697,6 +4704,118 @@ fn low_entropy_ciphertext(in_window: bool) {
         assert!(
             findings.iter().any(|f| f["kind"] == "pixel-data-changed"
                 && f["severity"] == "alert"
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Where CT_small's Pixel Data value is: 32,768 bytes (OW), followed by 138 bytes of
+/// trailing padding.
+fn ct_small_pixels(bytes: &[u8]) -> std::ops::Range<usize> {
+    let element = bytes
+        .windows(6)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .expect("the Pixel Data");
+    element + 12..element + 12 + 32_768
+}
+
+/// CT_small's Pixel Data replaced by `cipher` (32,768 bytes) written as a well-formed
+/// RLE frame (its transfer syntax renamed RLE already): two segments (the 128 x 128
+/// planes) of literal runs, each decoding to exactly its plane, as DCMTK's `dcmdrle`
+/// decodes it.
+fn as_rle_frame(bytes: &mut Vec<u8>, cipher: &[u8]) {
+    let pixels = ct_small_pixels(bytes);
+    let trailing = bytes.split_off(pixels.end);
+    bytes.truncate(pixels.start - 12);
+    bytes.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
+    bytes.extend_from_slice(&[0xFF; 4]);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    let segment = |plane: &[u8]| -> Vec<u8> {
+        plane
+            .chunks(128)
+            .flat_map(|run| std::iter::once(127u8).chain(run.iter().copied()))
+            .collect()
+    };
+    let (high, low) = (segment(&cipher[..16_384]), segment(&cipher[16_384..]));
+    let mut frame = vec![0u8; 64];
+    frame[..4].copy_from_slice(&2u32.to_le_bytes());
+    frame[4..8].copy_from_slice(&64u32.to_le_bytes());
+    frame[8..12].copy_from_slice(&(64 + high.len() as u32).to_le_bytes());
+    frame.extend(high);
+    frame.extend(low);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    bytes.extend(frame);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    bytes.extend(trailing);
+}
+
+/// Review r23, inside a maintenance window: ciphertext written as a well-formed RLE
+/// stream (the transfer syntax renamed RLE, literal runs that decode to exactly each
+/// plane) passed as a re-compression (its shape is RLE's) and was softened to `info`.
+/// Its frames are now decoded: random pixels, an alert each, counted. Real RLE
+/// re-compressions by DCMTK beside them stay `info`.
+#[test]
+fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        env.path("archive").to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5127 re-compression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    for (i, path) in paths.iter().enumerate() {
+        if i < FILES / 2 {
+            let out = staging.join(format!("{i}.dcm"));
+            let status = std::process::Command::new("dcmcrle")
+                .arg(path)
+                .arg(&out)
+                .status()
+                .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+            assert!(status.success(), "dcmcrle {}", path.display());
+            fs::copy(&out, path).expect("test fixture");
+        } else {
+            let mut bytes = fs::read(path).expect("test fixture");
+            let ts = b"1.2.840.10008.1.2.1\0";
+            let at = bytes
+                .windows(ts.len())
+                .position(|w| w == ts)
+                .expect("the transfer syntax");
+            bytes[at + 18] = b'5';
+            as_rle_frame(&mut bytes, &keystream(32_768, 51 + i as u64));
+            fs::write(path, &bytes).expect("test fixture");
+        }
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for (i, path) in paths.iter().enumerate() {
+        let severity = if i < FILES / 2 { "info" } else { "alert" };
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == severity
                 && f["path"].as_str() == path.to_str()),
             "{}: {findings:#?}",
             path.display()

@@ -108,6 +108,9 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
+/// RLE Lossless.
+pub const RLE: &str = "1.2.840.10008.1.2.5";
+
 /// Transfer syntaxes lossless by their definition (PS3.5 A.4, A.6, A.8): JPEG lossless
 /// (process 14, and its selection value 1), JPEG-LS lossless, JPEG 2000 and
 /// High-Throughput JPEG 2000 lossless only, RLE. A native image written again in one of
@@ -156,6 +159,106 @@ pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
     };
     fragments(value).is_some_and(|(f, _)| f.iter().any(|f| !f.is_empty()))
         && !broken_in(&head.bytes, codec)
+}
+
+/// Whether the RLE image at `path` decodes to the Pixel Data a native image held whose
+/// digest (by `algorithm`, as the profile hashed it) is `stored`: the proof that a
+/// re-compression to RLE kept every pixel (review r23: an RLE stream is no proof by its
+/// shape, since any bytes written as literal runs of the right lengths decode). Cost:
+/// one decode and one or two hashes of the image, only for a native image written again
+/// as RLE. `false` whenever it cannot be shown (see [`rle_native`]).
+pub fn rle_decodes_to(
+    path: &Path,
+    algorithm: pacsguard_fs::HashAlgorithm,
+    stored: &pacsguard_fs::Digest,
+) -> bool {
+    let Some((interleaved, planar)) = rle_native(path) else {
+        return false;
+    };
+    let digest = |pixels: &[u8]| {
+        let mut hasher = algorithm.hasher();
+        hasher.update(pixels);
+        hasher.finalize()
+    };
+    digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored)
+}
+
+/// Whether the RLE image at `path` decodes to pixels with a block of random bytes
+/// ([`super::entropy::random_bits`], over the native bytes as an uncompressed image
+/// holds them): ciphertext written as a well-formed RLE stream, which no re-compression
+/// of an image leaves (review r23: inside a maintenance window it passed as one).
+pub fn rle_decodes_random(path: &Path) -> bool {
+    rle_native(path).is_some_and(|(pixels, _)| {
+        pixels
+            .chunks_exact(4096)
+            .any(|b| super::entropy::random_bits(b).is_some())
+    })
+}
+
+/// The RLE image at `path` decoded to native Pixel Data: its frames (one fragment each,
+/// PS3.5 G.2) decoded plane by plane and the planes put back in native order, for each
+/// sample its most significant byte's plane first (G.2), little endian in the native
+/// value; a color image's samples interleaved, and, besides, one after the other
+/// (Planar Configuration 1). Padded to an even length as a native value is. `None` when
+/// it cannot be decoded whole: a file past [`MAX_FRAGMENT_READ_BYTES`], a frame that
+/// does not decode, Rows, Columns or Samples per Pixel not found.
+fn rle_native(path: &Path) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let head = read_head(path, MAX_FRAGMENT_READ_BYTES).ok()?;
+    let bytes = &head.bytes;
+    let layout = pacsguard_dicom::layout(bytes)?;
+    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
+    let header = bytes
+        .get(from..layout.pixels.start.min(bytes.len()))
+        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))?;
+    let data_set = &bytes[..from + header];
+    let plane = plane_bytes(data_set)?;
+    let samples = usize::from(us_value(data_set, 0x0002)?).max(1);
+    let (frames, true) = fragments(bytes.get(from + header + 12..)?)? else {
+        return None;
+    };
+    let (mut interleaved, mut planar) = (Vec::new(), Vec::new());
+    for frame in frames {
+        let planes = rle::planes(frame, plane)?;
+        if planes.is_empty() || planes.len() % samples != 0 {
+            return None;
+        }
+        let width = planes.len() / samples; // bytes per sample
+        let native = |sample: usize, byte: usize| &planes[sample * width + (width - 1 - byte)];
+        for i in 0..plane {
+            for sample in 0..samples {
+                for byte in 0..width {
+                    interleaved.push(native(sample, byte)[i]);
+                }
+            }
+        }
+        if samples > 1 {
+            for sample in 0..samples {
+                for i in 0..plane {
+                    for byte in 0..width {
+                        planar.push(native(sample, byte)[i]);
+                    }
+                }
+            }
+        }
+    }
+    let pad = |mut pixels: Vec<u8>| {
+        if pixels.len() % 2 == 1 {
+            pixels.push(0);
+        }
+        pixels
+    };
+    Some((pad(interleaved), (samples > 1).then(|| pad(planar))))
+}
+
+/// The value of the first US element `(0028,element)` in `header` (explicit VR little
+/// endian, as RLE is).
+fn us_value(header: &[u8], element: u16) -> Option<u16> {
+    let [lo, hi] = element.to_le_bytes();
+    let at = header
+        .windows(8)
+        .position(|w| w[..4] == [0x28, 0x00, lo, hi] && w[4..] == [b'U', b'S', 2, 0])?;
+    let v = header.get(at + 8..at + 10)?;
+    Some(u16::from_le_bytes([v[0], v[1]]))
 }
 
 fn broken_in(bytes: &[u8], codec: Codec) -> bool {

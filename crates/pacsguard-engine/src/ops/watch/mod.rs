@@ -4680,10 +4680,13 @@ impl<'a> Guard<'a> {
                 // Re-compressed, as its transfer syntax now says: then its Pixel Data
                 // is that codec's fragments (review r22: not a native value encrypted
                 // under the name of one); decompressed: structured pixels, not random
-                // bytes (review r22: a compressed image rewritten native and random).
+                // bytes (review r22: a compressed image rewritten native and random);
+                // an RLE stream decoded to no random pixels (review r23: any bytes
+                // written as literal runs decode, so its shape proves nothing).
                 if codec::not_compressed_as_named(&finding.path, &after)
                     || (entropy::structured(&after)
                         && entropy::random_blocks(&finding.path).is_some())
+                    || (after == codec::RLE && codec::rle_decodes_random(&finding.path))
                 {
                     encrypted.insert(finding.path.clone());
                 }
@@ -5687,18 +5690,38 @@ fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mu
         let (Some(before), Some(after)) = (syntax(old), syntax(&tree.entries[at])) else {
             continue;
         };
-        if pacsguard_dicom::is_native(&before)
-            && codec::compressed_losslessly(&finding.path, &after)
+        if !pacsguard_dicom::is_native(&before)
+            || !codec::compressed_losslessly(&finding.path, &after)
         {
-            finding.detail = format!(
-                "{}; re-compressed losslessly (its fragments are the stream of {after}, the same instance): \
-                 counted towards no ransomware signal (the pixels were not decoded and compared)",
-                finding.detail
-            );
-            finding
-                .fields
-                .push(ransomware::RE_COMPRESSED_FIELD.to_string());
+            continue;
         }
+        let how = if after == codec::RLE {
+            // RLE's shape proves nothing (any bytes decode): its pixels are compared.
+            let Content::Hashed {
+                dicom: Some(facts), ..
+            } = &old.content
+            else {
+                continue;
+            };
+            if !codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels) {
+                finding.detail = format!(
+                    "{}; written as RLE, but its frames do not decode to the pixels stored",
+                    finding.detail
+                );
+                continue;
+            }
+            "decoded, its pixels are the ones stored"
+        } else {
+            "its pixels were not decoded and compared: no decoder for this codec here"
+        };
+        finding.detail = format!(
+            "{}; re-compressed losslessly (its fragments are the stream of {after}, the \
+             same instance; {how}): counted towards no ransomware signal",
+            finding.detail
+        );
+        finding
+            .fields
+            .push(ransomware::RE_COMPRESSED_FIELD.to_string());
     }
 }
 
