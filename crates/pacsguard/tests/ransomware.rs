@@ -4822,3 +4822,113 @@ fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
         );
     }
 }
+
+/// Review r23, a lossless re-compression over every real file at hand: each DICOM file
+/// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
+/// those DCMTK can re-compress written again in place by `dcmcrle` (every other one) or
+/// `dcmcjpls` (the rest; those a tool refuses are left alone), at the default
+/// thresholds. Before: 31 `pixel-data-changed` and 23 `header-changed` (objects without
+/// Pixel Data given the new syntax) counted, and `ransomware-suspected`. Now no
+/// `ransomware-suspected`; each image re-compressed from a little endian native syntax
+/// is marked `re-compressed` (for RLE, decoded and found the same pixels), each object
+/// without Pixel Data `re-encoded`; what still counts is printed.
+#[test]
+fn lossless_re_compression_over_the_real_corpora_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut sources = Vec::new();
+    let mut stack = vec![kit.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("test data").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    let paths: Vec<PathBuf> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let path = archive.join(format!("{i:03}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut rewritten = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i:03}.dcm"));
+        let tool = if i % 2 == 0 { "dcmcrle" } else { "dcmcjpls" };
+        let status = std::process::Command::new(tool)
+            .args(["-q"])
+            .arg(path)
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        if status.success() && fs::read(&out).ok() != fs::read(path).ok() {
+            fs::copy(&out, path).expect("test fixture");
+            rewritten.push(path.clone());
+        }
+    }
+    assert!(rewritten.len() >= 40, "re-compressed {}", rewritten.len());
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        rewritten
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let pixels: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "pixel-data-changed")
+        .collect();
+    let marked = |f: &&&Value| {
+        f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "re-compressed"))
+    };
+    // Explicit VR big endian: a 32-bit image's OW value is swapped in 16-bit words, not
+    // stored most significant byte first; not proven, and left counting.
+    let unmarked: Vec<&&Value> = pixels
+        .iter()
+        .filter(|f| {
+            !marked(f)
+                && !f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("transfer syntax 1.2.840.10008.1.2.2 ->"))
+        })
+        .collect();
+    let counting: Vec<String> = findings
+        .iter()
+        .filter(|f| {
+            f["severity"] != "info"
+                && f["kind"] != "ransomware-suspected"
+                && !f["fields"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "re-compressed" || x == "re-encoded"))
+        })
+        .map(|f| format!("{} {}", f["kind"], f["detail"]))
+        .collect();
+    eprintln!("still counting: {counting:#?}");
+    eprintln!(
+        "{} files, {} re-compressed by dcmtk, {} pixel-data-changed, {} marked re-compressed",
+        paths.len(),
+        rewritten.len(),
+        pixels.len(),
+        pixels.iter().filter(marked).count()
+    );
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{unmarked:#?}");
+    assert!(unmarked.is_empty(), "{unmarked:#?}");
+}

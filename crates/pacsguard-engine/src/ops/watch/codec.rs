@@ -108,6 +108,10 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
+/// Explicit VR big endian (retired), the one native syntax whose samples are stored most
+/// significant byte first.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
 /// RLE Lossless.
 pub const RLE: &str = "1.2.840.10008.1.2.5";
 
@@ -166,13 +170,18 @@ pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
 /// re-compression to RLE kept every pixel (review r23: an RLE stream is no proof by its
 /// shape, since any bytes written as literal runs of the right lengths decode). Cost:
 /// one decode and one or two hashes of the image, only for a native image written again
-/// as RLE. `false` whenever it cannot be shown (see [`rle_native`]).
+/// as RLE. `false` whenever it cannot be shown (see [`rle_native`]). `stored_in` is the
+/// transfer syntax the stored pixels were in: explicit VR big endian holds each sample's
+/// bytes most significant first (review r23: pydicom's big endian images, re-compressed
+/// by `dcmcrle`, were compared in little endian order and called other pixels).
 pub fn rle_decodes_to(
     path: &Path,
     algorithm: pacsguard_fs::HashAlgorithm,
     stored: &pacsguard_fs::Digest,
+    stored_in: &str,
 ) -> bool {
-    let Some((interleaved, planar)) = rle_native(path) else {
+    let big_endian = stored_in == EXPLICIT_VR_BIG_ENDIAN;
+    let Some((interleaved, planar)) = rle_native(path, big_endian) else {
         return false;
     };
     let digest = |pixels: &[u8]| {
@@ -188,7 +197,7 @@ pub fn rle_decodes_to(
 /// holds them): ciphertext written as a well-formed RLE stream, which no re-compression
 /// of an image leaves (review r23: inside a maintenance window it passed as one).
 pub fn rle_decodes_random(path: &Path) -> bool {
-    rle_native(path).is_some_and(|(pixels, _)| {
+    rle_native(path, false).is_some_and(|(pixels, _)| {
         pixels
             .chunks_exact(4096)
             .any(|b| super::entropy::random_bits(b).is_some())
@@ -198,11 +207,12 @@ pub fn rle_decodes_random(path: &Path) -> bool {
 /// The RLE image at `path` decoded to native Pixel Data: its frames (one fragment each,
 /// PS3.5 G.2) decoded plane by plane and the planes put back in native order, for each
 /// sample its most significant byte's plane first (G.2), little endian in the native
-/// value; a color image's samples interleaved, and, besides, one after the other
+/// value (big endian when `big_endian`); a color image's samples interleaved, and,
+/// besides, one after the other
 /// (Planar Configuration 1). Padded to an even length as a native value is. `None` when
 /// it cannot be decoded whole: a file past [`MAX_FRAGMENT_READ_BYTES`], a frame that
 /// does not decode, Rows, Columns or Samples per Pixel not found.
-fn rle_native(path: &Path) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+fn rle_native(path: &Path, big_endian: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let head = read_head(path, MAX_FRAGMENT_READ_BYTES).ok()?;
     let bytes = &head.bytes;
     let layout = pacsguard_dicom::layout(bytes)?;
@@ -223,7 +233,10 @@ fn rle_native(path: &Path) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
             return None;
         }
         let width = planes.len() / samples; // bytes per sample
-        let native = |sample: usize, byte: usize| &planes[sample * width + (width - 1 - byte)];
+        let native = |sample: usize, byte: usize| {
+            let significance = if big_endian { byte } else { width - 1 - byte };
+            &planes[sample * width + significance]
+        };
         for i in 0..plane {
             for sample in 0..samples {
                 for byte in 0..width {

@@ -5703,7 +5703,7 @@ fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mu
             else {
                 continue;
             };
-            if !codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels) {
+            if !codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels, &before) {
                 finding.detail = format!(
                     "{}; written as RLE, but its frames do not decode to the pixels stored",
                     finding.detail
