@@ -10,6 +10,10 @@
 //!   another File Meta Information, `file-meta-changed`, is not);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
+//! A native image written again in a lossless compressed syntax, the same instance, its
+//! fragments that codec's stream (and, for RLE, decoded to the pixels stored) is a
+//! re-compression (`re-compressed`): an alert of its own outside a window, no signal.
+//!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
 //! policy reports as `info`. Three measures count the distinct files with a signal in
 //! one root (a directory renamed as a whole counts every file it carried; a file counts
