@@ -179,17 +179,60 @@ pub fn rle_decodes_to(
     algorithm: pacsguard_fs::HashAlgorithm,
     stored: &pacsguard_fs::Digest,
     stored_in: &str,
-) -> bool {
+) -> Result<bool, TooLarge> {
     let big_endian = stored_in == EXPLICIT_VR_BIG_ENDIAN;
-    let Some((interleaved, planar)) = rle_native(path, big_endian) else {
-        return false;
+    let Some((interleaved, planar)) = rle_native(path, big_endian)? else {
+        return Ok(false);
     };
     let digest = |pixels: &[u8]| {
         let mut hasher = algorithm.hasher();
         hasher.update(pixels);
         hasher.finalize()
     };
-    digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored)
+    Ok(digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored))
+}
+
+/// Bytes an RLE image may decode to for [`rle_decodes_to`] and [`rle_decodes_random`]:
+/// the frames' segment counts and Rows x Columns are the file's to claim, and literal
+/// and repeat runs decode to up to 64 times the bytes read ([`MAX_FRAGMENT_READ_BYTES`]).
+/// A 512 x 512 16-bit frame is 512 KiB. Past it the image is not decoded, and its
+/// re-compression is not proven: it counts, and its finding says why.
+pub const MAX_RLE_DECODED_BYTES: usize = 64 << 20;
+
+/// An RLE image whose frames claim more than [`MAX_RLE_DECODED_BYTES`] decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge(pub usize);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its frames would decode to {} bytes, past MAX_RLE_DECODED_BYTES ({MAX_RLE_DECODED_BYTES}): not decoded",
+            self.0
+        )
+    }
+}
+
+/// The bytes `frames` (each opening with its segment count) decode to as native pixels
+/// of `plane` bytes a segment, twice over for a color image (interleaved and planar),
+/// or `TooLarge` past [`MAX_RLE_DECODED_BYTES`].
+fn rle_decoded_bytes(frames: &[&[u8]], plane: usize, samples: usize) -> Result<usize, TooLarge> {
+    let copies = if samples > 1 { 2 } else { 1 };
+    let mut total = 0usize;
+    for frame in frames {
+        let segments = frame
+            .get(..4)
+            .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize);
+        total = segments
+            .saturating_mul(plane)
+            .saturating_mul(copies)
+            .saturating_add(total);
+    }
+    if total > MAX_RLE_DECODED_BYTES {
+        Err(TooLarge(total))
+    } else {
+        Ok(total)
+    }
 }
 
 /// Whether the RLE image at `path` decodes to pixels with a block of random bytes
@@ -197,11 +240,13 @@ pub fn rle_decodes_to(
 /// holds them): ciphertext written as a well-formed RLE stream, which no re-compression
 /// of an image leaves (review r23: inside a maintenance window it passed as one).
 pub fn rle_decodes_random(path: &Path) -> bool {
-    rle_native(path, false).is_some_and(|(pixels, _)| {
-        pixels
-            .chunks_exact(4096)
-            .any(|b| super::entropy::random_bits(b).is_some())
-    })
+    // Past MAX_RLE_DECODED_BYTES it is not decoded: softened as before inside a window.
+    let Ok(Some((pixels, _))) = rle_native(path, false) else {
+        return false;
+    };
+    pixels
+        .chunks_exact(4096)
+        .any(|b| super::entropy::random_bits(b).is_some())
 }
 
 /// The RLE image at `path` decoded to native Pixel Data: its frames (one fragment each,
@@ -212,20 +257,46 @@ pub fn rle_decodes_random(path: &Path) -> bool {
 /// (Planar Configuration 1). Padded to an even length as a native value is. `None` when
 /// it cannot be decoded whole: a file past [`MAX_FRAGMENT_READ_BYTES`], a frame that
 /// does not decode, Rows, Columns or Samples per Pixel not found.
-fn rle_native(path: &Path, big_endian: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+#[allow(clippy::type_complexity)]
+fn rle_native(
+    path: &Path,
+    big_endian: bool,
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, TooLarge> {
+    let Some((bytes, from, header)) = pixel_data_at(path) else {
+        return Ok(None);
+    };
+    let data_set = &bytes[..from + header];
+    let (Some(plane), Some(samples)) = (plane_bytes(data_set), us_value(data_set, 0x0002)) else {
+        return Ok(None);
+    };
+    let samples = usize::from(samples).max(1);
+    let Some((frames, true)) = bytes.get(from + header + 12..).and_then(fragments) else {
+        return Ok(None);
+    };
+    rle_decoded_bytes(&frames, plane, samples)?;
+    Ok(native_planes(&frames, plane, samples, big_endian))
+}
+
+/// The bytes read of the file at `path`, where the layout's Pixel Data search starts and
+/// where the encapsulated Pixel Data element's header is from there.
+fn pixel_data_at(path: &Path) -> Option<(Vec<u8>, usize, usize)> {
     let head = read_head(path, MAX_FRAGMENT_READ_BYTES).ok()?;
-    let bytes = &head.bytes;
-    let layout = pacsguard_dicom::layout(bytes)?;
+    let bytes = head.bytes;
+    let layout = pacsguard_dicom::layout(&bytes)?;
     let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
     let header = bytes
         .get(from..layout.pixels.start.min(bytes.len()))
         .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))?;
-    let data_set = &bytes[..from + header];
-    let plane = plane_bytes(data_set)?;
-    let samples = usize::from(us_value(data_set, 0x0002)?).max(1);
-    let (frames, true) = fragments(bytes.get(from + header + 12..)?)? else {
-        return None;
-    };
+    Some((bytes, from, header))
+}
+
+/// `frames` decoded (see [`rle_native`]), or `None` when one does not decode.
+fn native_planes(
+    frames: &[&[u8]],
+    plane: usize,
+    samples: usize,
+    big_endian: bool,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let (mut interleaved, mut planar) = (Vec::new(), Vec::new());
     for frame in frames {
         let planes = rle::planes(frame, plane)?;
@@ -521,6 +592,33 @@ fn rle_header_holds(fragment: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The boundary of MAX_RLE_DECODED_BYTES: what frames claim to decode to is counted
+    /// before anything is decoded, color images twice (interleaved and planar).
+    #[test]
+    fn rle_frames_claiming_more_than_the_limit_are_not_decoded() {
+        let frame = |segments: u32| {
+            let mut f = vec![0u8; 64];
+            f[..4].copy_from_slice(&segments.to_le_bytes());
+            f
+        };
+        let (two, three) = (frame(2), frame(3));
+        let (two, three): (&[u8], &[u8]) = (&two, &three);
+        let plane = MAX_RLE_DECODED_BYTES / 4;
+        assert_eq!(
+            rle_decoded_bytes(&[two, two], plane, 1),
+            Ok(MAX_RLE_DECODED_BYTES)
+        );
+        assert_eq!(
+            rle_decoded_bytes(&[two, two, two], plane, 1),
+            Err(TooLarge(MAX_RLE_DECODED_BYTES / 4 * 6))
+        );
+        assert!(rle_decoded_bytes(&[three], plane, 3).is_err());
+        // An attacker's 65535 x 65535 planes and 15 segments: refused, not overflowed.
+        let fifteen = frame(15);
+        let fifteen: &[u8] = &fifteen;
+        assert!(rle_decoded_bytes(&[fifteen; 4096], 65_535 * 65_535, 3).is_err());
+    }
 
     fn sample(name: &str) -> Vec<u8> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

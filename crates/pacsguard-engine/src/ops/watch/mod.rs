@@ -5703,12 +5703,22 @@ fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mu
             else {
                 continue;
             };
-            if !codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels, &before) {
-                finding.detail = format!(
-                    "{}; written as RLE, but its frames do not decode to the pixels stored",
-                    finding.detail
-                );
-                continue;
+            match codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels, &before) {
+                Ok(true) => {}
+                Ok(false) => {
+                    finding.detail = format!(
+                        "{}; written as RLE, but its frames do not decode to the pixels stored",
+                        finding.detail
+                    );
+                    continue;
+                }
+                Err(limit) => {
+                    finding.detail = format!(
+                        "{}; written as RLE, not proven a re-compression: {limit}",
+                        finding.detail
+                    );
+                    continue;
+                }
             }
             "decoded, its pixels are the ones stored"
         } else {
