@@ -21,7 +21,7 @@ source "$SCRIPT_DIR/lib.sh"
 
 WORK=${BENCH_WORK:-$SCRIPT_DIR/work}/ransomware
 FILES=${BENCH_RW_FILES:-300}
-PATTERNS=${BENCH_RW_PATTERNS:-"full intermittent locked-rename hardlink mmap slow-0.6 slow-2 slow-10 decoy-then-attack dir-rename part-ingest copy-in"}
+PATTERNS=${BENCH_RW_PATTERNS:-"full intermittent locked-rename hardlink mmap slow-0.6 slow-2 slow-10 decoy-then-attack dir-rename base64-in-window hex-in-window part-ingest copy-in recompress"}
 PACSGUARD=${PACSGUARD:-}
 [[ $FILES =~ ^[1-9][0-9]*$ ]] || die "BENCH_RW_FILES must be a positive integer"
 

@@ -28,8 +28,12 @@ import threading
 import time
 
 ATTACKS = ["full", "intermittent", "locked-rename", "hardlink", "mmap", "slow-0.6",
-           "slow-2", "slow-10", "decoy-then-attack", "dir-rename"]
-BENIGN = ["part-ingest", "copy-in"]
+           "slow-2", "slow-10", "decoy-then-attack", "dir-rename", "base64-in-window",
+           "hex-in-window"]
+# "recompress" (review r23): every image re-compressed losslessly in place by DCMTK
+# (dcmcrle and dcmcjpls alternately, through a staging copy), no window declared: each
+# file is its own pixel-data-changed alert (its `non_info`), and no ransomware-suspected.
+BENIGN = ["part-ingest", "copy-in", "recompress"]
 
 
 def element(group, elem, vr, value):
@@ -217,6 +221,34 @@ def run(exe, work, files, pattern):
             with open(os.path.join(src, f"{i}.dcm"), "wb") as f:
                 f.write(ct_instance(f"1.2.826.0.1.3680043.10.1137.4.{i}", i))
         subprocess.run(["cp", "-r", src, os.path.join(store, "copied")], check=True)
+    elif pattern in ("base64-in-window", "hex-in-window"):
+        # Review r23: a maintenance window declared (as for a migration), then each
+        # image's Pixel Data encrypted and written as base64 or hex text (6 or 4
+        # bits/byte, under the 7.9 that read as random before).
+        subprocess.run([exe, "--home", home, "maintenance", "start", store, "--until",
+                        "30min", "--reason", "bench migration"], check=True,
+                       capture_output=True)
+        time.sleep(2)
+        start = time.monotonic()
+        alphabet = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    if pattern == "base64-in-window" else b"0123456789abcdef")
+
+        def as_text(i, p):
+            with open(p, "r+b") as f:
+                data = bytearray(f.read())
+                n = 65536
+                data[-n:] = bytes(alphabet[b % len(alphabet)] for b in os.urandom(n))
+                f.seek(0)
+                f.write(data)
+        paced(0, as_text)
+    elif pattern == "recompress":
+        staging = os.path.join(base, "staging")
+        os.makedirs(staging)
+        for i, p in enumerate(paths):
+            out = os.path.join(staging, f"{i}.dcm")
+            tool = "dcmcrle" if i % 2 == 0 else "dcmcjpls"
+            subprocess.run([tool, p, out], check=True, capture_output=True)
+            shutil.copyfile(out, p)
     else:
         raise SystemExit(f"unknown pattern {pattern}")
 

@@ -55,7 +55,79 @@ pub fn breaks_syntax(vr: VR, value: &[u8]) -> bool {
         value.iter().any(|&b| {
             !(b.is_ascii_digit() || matches!(b, 0 | b' ' | b'\\') || separators.contains(&b))
         })
-    })
+    }) || breaks_structure(vr, value)
+}
+
+/// Whether a UID, date or time of allowed bytes breaks its structure (review r23: a
+/// wiper writing digits alone keeps every byte allowed). A UID is an OID: its first arc
+/// is 0, 1 or 2, followed by a dot unless it is the whole UID (PS3.5 9.1). A date's month
+/// is 01 to 12 and its day 01 to 31 (`00000000`, a placeholder real writers use, is
+/// allowed); a time is `HH[MM[SS]][.F]` of at most six fraction digits, hours to 23,
+/// minutes to 59, seconds to 60 (PS3.5 table 6.2-1). ACR-NEMA's dots in dates and colons
+/// in times, ranges (`-`), several values and padding are allowed. Over the 198 real
+/// files of `.testdata` one value breaks this (test-SR's Referenced SOP Instance UID
+/// `9.8.7.6`), under `MIN_MISFORMED_VALUES`.
+fn breaks_structure(vr: VR, value: &[u8]) -> bool {
+    let values = value.split(|&b| b == b'\\').map(trim);
+    match vr {
+        VR::UI => values.into_iter().any(|v| {
+            !v.is_empty() && !(matches!(v[0], b'0'..=b'2') && (v.len() == 1 || v[1] == b'.'))
+        }),
+        VR::DA => values
+            .flat_map(|v| v.split(|&b| b == b'-'))
+            .any(|d| !date(trim(d))),
+        VR::TM => values
+            .flat_map(|v| v.split(|&b| b == b'-'))
+            .any(|t| !time(trim(t))),
+        _ => false,
+    }
+}
+
+/// `value` without the padding writers put around it (spaces, NULs).
+fn trim(value: &[u8]) -> &[u8] {
+    let pad = |b: &u8| matches!(b, 0 | b' ');
+    let start = value.iter().position(|b| !pad(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !pad(b)).map_or(start, |e| e + 1);
+    &value[start..end]
+}
+
+/// Whether `d` is an empty or a well-formed date (`YYYYMMDD`, or ACR-NEMA's `YYYY.MM.DD`).
+fn date(d: &[u8]) -> bool {
+    let digits: Vec<u8> = d.iter().copied().filter(|&b| b != b'.').collect();
+    if digits.is_empty() || digits == b"00000000" {
+        return true;
+    }
+    if digits.len() != 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let two = |at: usize| (digits[at] - b'0') * 10 + (digits[at + 1] - b'0');
+    (1..=12).contains(&two(4)) && (1..=31).contains(&two(6))
+}
+
+/// Whether `t` is an empty or a well-formed time (`HH[MM[SS]][.F]`, or ACR-NEMA's
+/// `HH:MM:SS`).
+fn time(t: &[u8]) -> bool {
+    let (whole, fraction) = match t.iter().position(|&b| b == b'.') {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let digits: Vec<u8> = whole.iter().copied().filter(|&b| b != b':').collect();
+    if digits.is_empty() && fraction.is_none() {
+        return true;
+    }
+    if !matches!(digits.len(), 2 | 4 | 6) || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if let Some(f) = fraction
+        && (!(1..=6).contains(&f.len()) || !f.iter().all(u8::is_ascii_digit))
+    {
+        return false;
+    }
+    let limits = [23, 59, 60];
+    digits
+        .chunks_exact(2)
+        .zip(limits)
+        .all(|(pair, most)| (pair[0] - b'0') * 10 + (pair[1] - b'0') <= most)
 }
 
 /// Whether `value`, of text VR `vr`, holds a byte its VR's repertoire does not allow.
@@ -119,6 +191,37 @@ mod tests {
                 !is_garbled(vr, real) && !breaks_syntax(vr, real),
                 "{vr:?} {real:?}"
             );
+        }
+        // What real writers write that the structure allows.
+        for (vr, real) in [
+            (
+                VR::UI,
+                &b"2.25.329800735698586629295641978511506172918\0"[..],
+            ),
+            (VR::UI, b"1.2.3\\1.2.4"),
+            (VR::DA, b"00000000"),
+            (VR::DA, b"20040101-20040131"),
+            (VR::DA, b" "),
+            (VR::TM, b"07"),
+            (VR::TM, b"0727.5"),
+            (VR::TM, b"235960.000001"),
+            (VR::TM, b"120000-130000 "),
+        ] {
+            assert!(!breaks_syntax(vr, real), "{vr:?} {real:?}");
+        }
+        // Review r23: digits alone where real values were (`b'0' + b % 10`).
+        for (vr, digits) in [
+            (VR::UI, &b"19826201413680043101137311"[..]),
+            (VR::UI, b"4.2.840.10008"),
+            (VR::DA, b"20041319"),
+            (VR::DA, b"20040100"),
+            (VR::DA, b"2004011"),
+            (VR::TM, b"072761"),
+            (VR::TM, b"247230"),
+            (VR::TM, b"0727301234567"),
+            (VR::TM, b"07273"),
+        ] {
+            assert!(breaks_syntax(vr, digits), "{vr:?} {digits:?}");
         }
         // Printable noise of the values' lengths, as such a wiper writes it.
         for (vr, noise) in [

@@ -3778,14 +3778,25 @@ fn a_wiper_inside_a_maintenance_window_is_still_ransomware() {
 /// table 6.2-1) is broken, and the header is no edit.
 #[test]
 fn a_wiper_writing_printable_bytes_is_ransomware() {
-    header_wiper_with(false, true);
+    header_wiper_with(false, Some(|b| 0x20 + b % 95));
+}
+
+/// Review r23: the wiper above, its random bytes mapped to digits (`b'0' + b % 10`),
+/// the dots of UIDs included: every UID, date, time and number stays within the bytes
+/// its VR allows, every name printable. Before: twenty `header-changed` alerts, none
+/// garbled, and no `ransomware-suspected`. A UID of digits alone is no UID (its first
+/// arc is 0, 1 or 2 and a dot follows), a date's month and day, a time's hours, minutes
+/// and seconds have ranges: a header of such values is no edit.
+#[test]
+fn a_wiper_writing_digits_is_ransomware() {
+    header_wiper_with(false, Some(|b| b'0' + b % 10));
 }
 
 fn header_wiper(in_window: bool) {
-    header_wiper_with(in_window, false);
+    header_wiper_with(in_window, None);
 }
 
-fn header_wiper_with(in_window: bool, printable: bool) {
+fn header_wiper_with(in_window: bool, map: Option<fn(u8) -> u8>) {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 20);
@@ -3817,9 +3828,9 @@ fn header_wiper_with(in_window: bool, printable: bool) {
                 continue;
             }
             let mut noise = keystream(range.len(), (i * 1000 + range.start) as u64);
-            if printable {
+            if let Some(map) = map {
                 for b in noise.iter_mut() {
-                    *b = 0x20 + *b % 95;
+                    *b = map(*b);
                 }
             }
             bytes[range].copy_from_slice(&noise);
@@ -4529,4 +4540,395 @@ fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
             path.display()
         );
     }
+}
+
+/// Review r23 (false alarm): a PACS migration re-compressing its uncompressed images
+/// losslessly in place, outside any maintenance window: real CT images (pydicom's
+/// CT_small) converted by DCMTK (`dcmcrle`, `dcmcjpls`) and GDCM (`gdcmconv --rle`,
+/// `--jpegls`, `--j2k`, all lossless) in a staging directory, then copied over the
+/// originals. Before: twelve `pixel-data-changed` alerts counted as rewritten Pixel
+/// Data, and `ransomware-suspected`. Each is still an alert of its own (no window was
+/// declared), but a lossless re-compression keeping the instance is no ransomware
+/// signal. Then four images encrypted under the name of RLE (one byte of the File Meta
+/// Information changed) are: two with the ciphertext left a native value, two with it
+/// written as a well-formed RLE frame (literal runs decode, whatever they hold: the
+/// frames are decoded and compared with the pixels stored).
+#[test]
+fn a_lossless_re_compression_outside_a_window_is_no_ransomware() {
+    const FILES: usize = 12;
+    const DISGUISED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES + DISGUISED);
+    let watcher = Watcher::start(&env, &[]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 5] = [
+        ("dcmcrle", &[]),
+        ("dcmcjpls", &[]),
+        ("gdcmconv", &["--rle"]),
+        ("gdcmconv", &["--jpegls"]),
+        ("gdcmconv", &["--j2k"]),
+    ];
+    for (i, path) in paths[..FILES].iter().enumerate() {
+        let out = staging.join(format!("{i}.dcm"));
+        let (tool, args) = tools[i % tools.len()];
+        let status = std::process::Command::new(tool)
+            .args(args)
+            .arg(path)
+            .arg(&out)
+            .status()
+            .expect("dcmtk and gdcm run (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "{tool} {}", path.display());
+        fs::copy(&out, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths[..FILES].iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let recompressed = watcher.findings();
+    assert!(seen, "{recompressed:#?}");
+    assert_eq!(
+        count(&recompressed, "ransomware-suspected"),
+        0,
+        "{recompressed:#?}"
+    );
+    for path in &paths[..FILES] {
+        assert!(
+            recompressed
+                .iter()
+                .any(|f| f["kind"] == "pixel-data-changed"
+                    && f["severity"] == "alert"
+                    && f["path"].as_str() == path.to_str()
+                    && f["fields"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "re-compressed"))),
+            "{}: {recompressed:#?}",
+            path.display()
+        );
+    }
+    for (i, path) in paths[FILES..].iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len())
+            .position(|w| w == ts)
+            .expect("the transfer syntax");
+        bytes[at + 18] = b'5';
+        let cipher = keystream(32_768, 31 + i as u64);
+        if i % 2 == 0 {
+            let pixels = ct_small_pixels(&bytes);
+            bytes[pixels].copy_from_slice(&cipher);
+        } else {
+            as_rle_frame(&mut bytes, &cipher);
+        }
+        fs::write(path, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
+
+/// Review r23: Pixel Data encrypted in place and written as text, base64 (6 bits a byte)
+/// or hex (4 bits a byte) of the ciphertext, under the same transfer syntax: no block
+/// reaches RANDOM_BITS_PER_BYTE (7.9), so inside a maintenance window the rewrite was
+/// softened to `info` like a migration's, and never counted. Ten real CT images, half
+/// each way. Each stays an alert and counts; outside a window too.
+#[test]
+fn inside_a_window_pixels_encrypted_as_base64_or_hex_alert() {
+    low_entropy_ciphertext(true);
+}
+
+#[test]
+fn outside_a_window_pixels_encrypted_as_base64_or_hex_alert() {
+    low_entropy_ciphertext(false);
+}
+
+fn low_entropy_ciphertext(in_window: bool) {
+    const FILES: usize = 10;
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const HEX: &[u8] = b"0123456789abcdef";
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    if in_window {
+        let declared = env.run(&[
+            "maintenance",
+            "start",
+            env.path("archive").to_str().expect("test fixture"),
+            "--until",
+            "10min",
+            "--reason",
+            "CHG-5126 migration",
+        ]);
+        assert!(declared.status.success(), "{}", common::stderr(&declared));
+        assert!(
+            watcher.wait(Duration::from_secs(10), |f, _| count(
+                f,
+                "maintenance-window"
+            ) == 1),
+            "{:#?}",
+            watcher.findings()
+        );
+    }
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        // CT_small's Pixel Data is its last 32,768 bytes. Each ciphertext byte gives one
+        // base64 or hex character (uniform over the alphabet, as the encoding of a
+        // ciphertext is).
+        let alphabet = if i % 2 == 0 { BASE64 } else { HEX };
+        let text: Vec<u8> = keystream(32_768, 41 + i as u64)
+            .into_iter()
+            .map(|b| alphabet[usize::from(b) % alphabet.len()])
+            .collect();
+        let at = bytes.len() - 32_768;
+        bytes[at..].copy_from_slice(&text);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == "alert"
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Where CT_small's Pixel Data value is: 32,768 bytes (OW), followed by 138 bytes of
+/// trailing padding.
+fn ct_small_pixels(bytes: &[u8]) -> std::ops::Range<usize> {
+    let element = bytes
+        .windows(6)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .expect("the Pixel Data");
+    element + 12..element + 12 + 32_768
+}
+
+/// CT_small's Pixel Data replaced by `cipher` (32,768 bytes) written as a well-formed
+/// RLE frame (its transfer syntax renamed RLE already): two segments (the 128 x 128
+/// planes) of literal runs, each decoding to exactly its plane, as DCMTK's `dcmdrle`
+/// decodes it.
+fn as_rle_frame(bytes: &mut Vec<u8>, cipher: &[u8]) {
+    let pixels = ct_small_pixels(bytes);
+    let trailing = bytes.split_off(pixels.end);
+    bytes.truncate(pixels.start - 12);
+    bytes.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
+    bytes.extend_from_slice(&[0xFF; 4]);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    let segment = |plane: &[u8]| -> Vec<u8> {
+        plane
+            .chunks(128)
+            .flat_map(|run| std::iter::once(127u8).chain(run.iter().copied()))
+            .collect()
+    };
+    let (high, low) = (segment(&cipher[..16_384]), segment(&cipher[16_384..]));
+    let mut frame = vec![0u8; 64];
+    frame[..4].copy_from_slice(&2u32.to_le_bytes());
+    frame[4..8].copy_from_slice(&64u32.to_le_bytes());
+    frame[8..12].copy_from_slice(&(64 + high.len() as u32).to_le_bytes());
+    frame.extend(high);
+    frame.extend(low);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    bytes.extend(frame);
+    bytes.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    bytes.extend(trailing);
+}
+
+/// Review r23, inside a maintenance window: ciphertext written as a well-formed RLE
+/// stream (the transfer syntax renamed RLE, literal runs that decode to exactly each
+/// plane) passed as a re-compression (its shape is RLE's) and was softened to `info`.
+/// Its frames are now decoded: random pixels, an alert each, counted. Real RLE
+/// re-compressions by DCMTK beside them stay `info`.
+#[test]
+fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
+    const FILES: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        env.path("archive").to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        "CHG-5127 re-compression",
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    assert!(
+        watcher.wait(Duration::from_secs(10), |f, _| count(
+            f,
+            "maintenance-window"
+        ) == 1),
+        "{:#?}",
+        watcher.findings()
+    );
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    for (i, path) in paths.iter().enumerate() {
+        if i < FILES / 2 {
+            let out = staging.join(format!("{i}.dcm"));
+            let status = std::process::Command::new("dcmcrle")
+                .arg(path)
+                .arg(&out)
+                .status()
+                .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+            assert!(status.success(), "dcmcrle {}", path.display());
+            fs::copy(&out, path).expect("test fixture");
+        } else {
+            let mut bytes = fs::read(path).expect("test fixture");
+            let ts = b"1.2.840.10008.1.2.1\0";
+            let at = bytes
+                .windows(ts.len())
+                .position(|w| w == ts)
+                .expect("the transfer syntax");
+            bytes[at + 18] = b'5';
+            as_rle_frame(&mut bytes, &keystream(32_768, 51 + i as u64));
+            fs::write(path, &bytes).expect("test fixture");
+        }
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && count(f, "pixel-data-changed") == FILES
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for (i, path) in paths.iter().enumerate() {
+        let severity = if i < FILES / 2 { "info" } else { "alert" };
+        assert!(
+            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+                && f["severity"] == severity
+                && f["path"].as_str() == path.to_str()),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Review r23, a lossless re-compression over every real file at hand: each DICOM file
+/// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
+/// those DCMTK can re-compress written again in place by `dcmcrle` (every other one) or
+/// `dcmcjpls` (the rest; those a tool refuses are left alone), at the default
+/// thresholds. Before: 31 `pixel-data-changed` and 23 `header-changed` (objects without
+/// Pixel Data given the new syntax) counted, and `ransomware-suspected`. Now no
+/// `ransomware-suspected`; each image re-compressed from a little endian native syntax
+/// is marked `re-compressed` (for RLE, decoded and found the same pixels), each object
+/// without Pixel Data `re-encoded`; what still counts is printed.
+#[test]
+fn lossless_re_compression_over_the_real_corpora_is_no_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let kit = pacsguard_testkit::testdata().join("wheels");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let mut sources = Vec::new();
+    let mut stack = vec![kit.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("test data").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                sources.push(path);
+            }
+        }
+    }
+    sources.sort();
+    let paths: Vec<PathBuf> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let path = archive.join(format!("{i:03}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut rewritten = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let out = staging.join(format!("{i:03}.dcm"));
+        let tool = if i % 2 == 0 { "dcmcrle" } else { "dcmcjpls" };
+        let status = std::process::Command::new(tool)
+            .args(["-q"])
+            .arg(path)
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        if status.success() && fs::read(&out).ok() != fs::read(path).ok() {
+            fs::copy(&out, path).expect("test fixture");
+            rewritten.push(path.clone());
+        }
+    }
+    assert!(rewritten.len() >= 40, "re-compressed {}", rewritten.len());
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        rewritten
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let pixels: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "pixel-data-changed")
+        .collect();
+    let marked = |f: &&&Value| {
+        f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "re-compressed"))
+    };
+    // Explicit VR big endian: a 32-bit image's OW value is swapped in 16-bit words, not
+    // stored most significant byte first; not proven, and left counting.
+    let unmarked: Vec<&&Value> = pixels
+        .iter()
+        .filter(|f| {
+            !marked(f)
+                && !f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("transfer syntax 1.2.840.10008.1.2.2 ->"))
+        })
+        .collect();
+    let counting: Vec<String> = findings
+        .iter()
+        .filter(|f| {
+            f["severity"] != "info"
+                && f["kind"] != "ransomware-suspected"
+                && !f["fields"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "re-compressed" || x == "re-encoded"))
+        })
+        .map(|f| format!("{} {}", f["kind"], f["detail"]))
+        .collect();
+    eprintln!("still counting: {counting:#?}");
+    eprintln!(
+        "{} files, {} re-compressed by dcmtk, {} pixel-data-changed, {} marked re-compressed",
+        paths.len(),
+        rewritten.len(),
+        pixels.len(),
+        pixels.iter().filter(marked).count()
+    );
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{unmarked:#?}");
+    assert!(unmarked.is_empty(), "{unmarked:#?}");
 }

@@ -108,6 +108,243 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
+/// Explicit VR big endian (retired), the one native syntax whose samples are stored most
+/// significant byte first.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// RLE Lossless.
+pub const RLE: &str = "1.2.840.10008.1.2.5";
+
+/// Transfer syntaxes lossless by their definition (PS3.5 A.4, A.6, A.8): JPEG lossless
+/// (process 14, and its selection value 1), JPEG-LS lossless, JPEG 2000 and
+/// High-Throughput JPEG 2000 lossless only, RLE. A native image written again in one of
+/// them, the same instance, is what a PACS migration or an archive's compression policy
+/// does (see [`compressed_losslessly`]). The lossy ones, and JPEG 2000 (`.91`, lossless
+/// or lossy), change the pixels and are not among them.
+pub const LOSSLESS_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.5",
+];
+
+/// Whether the file at `path` is an image of the lossless `transfer_syntax` whose Pixel
+/// Data is encapsulated and whose fragments are that codec's stream (review r23: a
+/// native image re-compressed losslessly outside a maintenance window was counted as
+/// rewritten Pixel Data, and twenty of them paged as ransomware). `false` whenever that
+/// cannot be shown: another syntax, not readable, no encapsulated Pixel Data, no
+/// fragment, or fragments that are not the codec's. The pixels are not decoded: the
+/// same pixels are not proven, only a stream an encoder wrote (see the module's note).
+pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
+    if !LOSSLESS_SYNTAXES.contains(&transfer_syntax) {
+        return false;
+    }
+    let Some(codec) = codec_of(transfer_syntax) else {
+        return false;
+    };
+    let Ok(head) = read_head(path, MAX_FRAGMENT_READ_BYTES) else {
+        return false;
+    };
+    let Some(layout) = pacsguard_dicom::layout(&head.bytes) else {
+        return false;
+    };
+    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
+    let Some(header) = head
+        .bytes
+        .get(from..layout.pixels.start.min(head.bytes.len()))
+        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))
+    else {
+        return false;
+    };
+    let Some(value) = head.bytes.get(from + header + 12..) else {
+        return false;
+    };
+    fragments(value).is_some_and(|(f, _)| f.iter().any(|f| !f.is_empty()))
+        && !broken_in(&head.bytes, codec)
+}
+
+/// Whether the RLE image at `path` decodes to the Pixel Data a native image held whose
+/// digest (by `algorithm`, as the profile hashed it) is `stored`: the proof that a
+/// re-compression to RLE kept every pixel (review r23: an RLE stream is no proof by its
+/// shape, since any bytes written as literal runs of the right lengths decode). Cost:
+/// one decode and one or two hashes of the image, only for a native image written again
+/// as RLE. `false` whenever it cannot be shown (see [`rle_native`]). `stored_in` is the
+/// transfer syntax the stored pixels were in: explicit VR big endian holds each sample's
+/// bytes most significant first (review r23: pydicom's big endian images, re-compressed
+/// by `dcmcrle`, were compared in little endian order and called other pixels).
+pub fn rle_decodes_to(
+    path: &Path,
+    algorithm: pacsguard_fs::HashAlgorithm,
+    stored: &pacsguard_fs::Digest,
+    stored_in: &str,
+) -> Result<bool, TooLarge> {
+    let big_endian = stored_in == EXPLICIT_VR_BIG_ENDIAN;
+    let Some((interleaved, planar)) = rle_native(path, big_endian)? else {
+        return Ok(false);
+    };
+    let digest = |pixels: &[u8]| {
+        let mut hasher = algorithm.hasher();
+        hasher.update(pixels);
+        hasher.finalize()
+    };
+    Ok(digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored))
+}
+
+/// Bytes an RLE image may decode to for [`rle_decodes_to`] and [`rle_decodes_random`]:
+/// the frames' segment counts and Rows x Columns are the file's to claim, and literal
+/// and repeat runs decode to up to 64 times the bytes read ([`MAX_FRAGMENT_READ_BYTES`]).
+/// A 512 x 512 16-bit frame is 512 KiB. Past it the image is not decoded, and its
+/// re-compression is not proven: it counts, and its finding says why.
+pub const MAX_RLE_DECODED_BYTES: usize = 64 << 20;
+
+/// An RLE image whose frames claim more than [`MAX_RLE_DECODED_BYTES`] decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge(pub usize);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its frames would decode to {} bytes, past MAX_RLE_DECODED_BYTES ({MAX_RLE_DECODED_BYTES}): not decoded",
+            self.0
+        )
+    }
+}
+
+/// The bytes `frames` (each opening with its segment count) decode to as native pixels
+/// of `plane` bytes a segment, twice over for a color image (interleaved and planar),
+/// or `TooLarge` past [`MAX_RLE_DECODED_BYTES`].
+fn rle_decoded_bytes(frames: &[&[u8]], plane: usize, samples: usize) -> Result<usize, TooLarge> {
+    let copies = if samples > 1 { 2 } else { 1 };
+    let mut total = 0usize;
+    for frame in frames {
+        let segments = frame
+            .get(..4)
+            .map_or(0, |w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize);
+        total = segments
+            .saturating_mul(plane)
+            .saturating_mul(copies)
+            .saturating_add(total);
+    }
+    if total > MAX_RLE_DECODED_BYTES {
+        Err(TooLarge(total))
+    } else {
+        Ok(total)
+    }
+}
+
+/// Whether the RLE image at `path` decodes to pixels with a block of random bytes
+/// ([`super::entropy::random_bits`], over the native bytes as an uncompressed image
+/// holds them): ciphertext written as a well-formed RLE stream, which no re-compression
+/// of an image leaves (review r23: inside a maintenance window it passed as one).
+pub fn rle_decodes_random(path: &Path) -> bool {
+    // Past MAX_RLE_DECODED_BYTES it is not decoded: softened as before inside a window.
+    let Ok(Some((pixels, _))) = rle_native(path, false) else {
+        return false;
+    };
+    pixels
+        .chunks_exact(4096)
+        .any(|b| super::entropy::random_bits(b).is_some())
+}
+
+/// The RLE image at `path` decoded to native Pixel Data: its frames (one fragment each,
+/// PS3.5 G.2) decoded plane by plane and the planes put back in native order, for each
+/// sample its most significant byte's plane first (G.2), little endian in the native
+/// value (big endian when `big_endian`); a color image's samples interleaved, and,
+/// besides, one after the other
+/// (Planar Configuration 1). Padded to an even length as a native value is. `None` when
+/// it cannot be decoded whole: a file past [`MAX_FRAGMENT_READ_BYTES`], a frame that
+/// does not decode, Rows, Columns or Samples per Pixel not found.
+#[allow(clippy::type_complexity)]
+fn rle_native(
+    path: &Path,
+    big_endian: bool,
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, TooLarge> {
+    let Some((bytes, from, header)) = pixel_data_at(path) else {
+        return Ok(None);
+    };
+    let data_set = &bytes[..from + header];
+    let (Some(plane), Some(samples)) = (plane_bytes(data_set), us_value(data_set, 0x0002)) else {
+        return Ok(None);
+    };
+    let samples = usize::from(samples).max(1);
+    let Some((frames, true)) = bytes.get(from + header + 12..).and_then(fragments) else {
+        return Ok(None);
+    };
+    rle_decoded_bytes(&frames, plane, samples)?;
+    Ok(native_planes(&frames, plane, samples, big_endian))
+}
+
+/// The bytes read of the file at `path`, where the layout's Pixel Data search starts and
+/// where the encapsulated Pixel Data element's header is from there.
+fn pixel_data_at(path: &Path) -> Option<(Vec<u8>, usize, usize)> {
+    let head = read_head(path, MAX_FRAGMENT_READ_BYTES).ok()?;
+    let bytes = head.bytes;
+    let layout = pacsguard_dicom::layout(&bytes)?;
+    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
+    let header = bytes
+        .get(from..layout.pixels.start.min(bytes.len()))
+        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))?;
+    Some((bytes, from, header))
+}
+
+/// `frames` decoded (see [`rle_native`]), or `None` when one does not decode.
+fn native_planes(
+    frames: &[&[u8]],
+    plane: usize,
+    samples: usize,
+    big_endian: bool,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let (mut interleaved, mut planar) = (Vec::new(), Vec::new());
+    for frame in frames {
+        let planes = rle::planes(frame, plane)?;
+        if planes.is_empty() || planes.len() % samples != 0 {
+            return None;
+        }
+        let width = planes.len() / samples; // bytes per sample
+        let native = |sample: usize, byte: usize| {
+            let significance = if big_endian { byte } else { width - 1 - byte };
+            &planes[sample * width + significance]
+        };
+        for i in 0..plane {
+            for sample in 0..samples {
+                for byte in 0..width {
+                    interleaved.push(native(sample, byte)[i]);
+                }
+            }
+        }
+        if samples > 1 {
+            for sample in 0..samples {
+                for i in 0..plane {
+                    for byte in 0..width {
+                        planar.push(native(sample, byte)[i]);
+                    }
+                }
+            }
+        }
+    }
+    let pad = |mut pixels: Vec<u8>| {
+        if pixels.len() % 2 == 1 {
+            pixels.push(0);
+        }
+        pixels
+    };
+    Some((pad(interleaved), (samples > 1).then(|| pad(planar))))
+}
+
+/// The value of the first US element `(0028,element)` in `header` (explicit VR little
+/// endian, as RLE is).
+fn us_value(header: &[u8], element: u16) -> Option<u16> {
+    let [lo, hi] = element.to_le_bytes();
+    let at = header
+        .windows(8)
+        .position(|w| w[..4] == [0x28, 0x00, lo, hi] && w[4..] == [b'U', b'S', 2, 0])?;
+    let v = header.get(at + 8..at + 10)?;
+    Some(u16::from_le_bytes([v[0], v[1]]))
+}
+
 fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     // A layout that cannot be read (the header damaged too) is no-longer-dicom, an
     // alert already: nothing to add here.
@@ -355,6 +592,33 @@ fn rle_header_holds(fragment: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The boundary of MAX_RLE_DECODED_BYTES: what frames claim to decode to is counted
+    /// before anything is decoded, color images twice (interleaved and planar).
+    #[test]
+    fn rle_frames_claiming_more_than_the_limit_are_not_decoded() {
+        let frame = |segments: u32| {
+            let mut f = vec![0u8; 64];
+            f[..4].copy_from_slice(&segments.to_le_bytes());
+            f
+        };
+        let (two, three) = (frame(2), frame(3));
+        let (two, three): (&[u8], &[u8]) = (&two, &three);
+        let plane = MAX_RLE_DECODED_BYTES / 4;
+        assert_eq!(
+            rle_decoded_bytes(&[two, two], plane, 1),
+            Ok(MAX_RLE_DECODED_BYTES)
+        );
+        assert_eq!(
+            rle_decoded_bytes(&[two, two, two], plane, 1),
+            Err(TooLarge(MAX_RLE_DECODED_BYTES / 4 * 6))
+        );
+        assert!(rle_decoded_bytes(&[three], plane, 3).is_err());
+        // An attacker's 65535 x 65535 planes and 15 segments: refused, not overflowed.
+        let fifteen = frame(15);
+        let fifteen: &[u8] = &fifteen;
+        assert!(rle_decoded_bytes(&[fifteen; 4096], 65_535 * 65_535, 3).is_err());
+    }
 
     fn sample(name: &str) -> Vec<u8> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

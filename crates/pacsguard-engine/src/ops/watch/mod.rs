@@ -3944,6 +3944,7 @@ impl<'a> Guard<'a> {
                 )?;
             }
         }
+        mark_recompressed(&spec.path, base, &tree, &mut findings);
         let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
         self.raise(base, findings, &encrypted, None, now)?;
 
@@ -4577,7 +4578,13 @@ impl<'a> Guard<'a> {
                     | FindingKind::HeaderChanged
                     | FindingKind::NoLongerDicom
             );
-            if image_store && rewritten && sampled < MAX_ENTROPY_SAMPLES_PER_BATCH {
+            // A lossless re-compression's fragments are near-random by nature.
+            let recompressed = finding
+                .fields
+                .iter()
+                .any(|f| f == ransomware::RE_COMPRESSED_FIELD);
+            if image_store && rewritten && !recompressed && sampled < MAX_ENTROPY_SAMPLES_PER_BATCH
+            {
                 let rel = finding
                     .path
                     .strip_prefix(root)
@@ -4673,10 +4680,13 @@ impl<'a> Guard<'a> {
                 // Re-compressed, as its transfer syntax now says: then its Pixel Data
                 // is that codec's fragments (review r22: not a native value encrypted
                 // under the name of one); decompressed: structured pixels, not random
-                // bytes (review r22: a compressed image rewritten native and random).
+                // bytes (review r22: a compressed image rewritten native and random);
+                // an RLE stream decoded to no random pixels (review r23: any bytes
+                // written as literal runs decode, so its shape proves nothing).
                 if codec::not_compressed_as_named(&finding.path, &after)
                     || (entropy::structured(&after)
                         && entropy::random_blocks(&finding.path).is_some())
+                    || (after == codec::RLE && codec::rle_decodes_random(&finding.path))
                 {
                     encrypted.insert(finding.path.clone());
                 }
@@ -5640,6 +5650,89 @@ fn drop_reported_states(
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
+}
+
+/// Marks the `pixel-data-changed` findings of `root` that are a native image written again
+/// in a lossless compressed transfer syntax, the same instance (review r23: a PACS
+/// migration re-compressing its store outside a maintenance window paged as ransomware):
+/// the new syntax is lossless by definition and the file's fragments are its codec's
+/// stream ([`codec::compressed_losslessly`]). Such a finding stays the alert it is (no
+/// window was declared) but gains [`ransomware::RE_COMPRESSED_FIELD`] and counts
+/// towards no ransomware signal. A compressed syntax named over a native value, or
+/// fragments that are not the codec's (what an encryptor writes), are not marked.
+/// Costs one read of the file's first [`codec::MAX_FRAGMENT_READ_BYTES`], from the page
+/// cache the verification just filled, and a walk of its fragments: no decode.
+fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mut [Finding]) {
+    let syntax = |e: &Entry| match &e.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } => Some(facts.transfer_syntax.clone()),
+        _ => None,
+    };
+    for finding in findings.iter_mut() {
+        let has = |field: &str| finding.fields.iter().any(|f| f == field);
+        if finding.kind != FindingKind::PixelDataChanged
+            || !has("transfer-syntax")
+            || has("sop-instance-uid")
+        {
+            continue;
+        }
+        let Ok(rel) = finding.path.strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.as_os_str().as_bytes();
+        let (Some(old), Ok(at)) = (
+            base.entry(rel),
+            tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
+        ) else {
+            continue;
+        };
+        let (Some(before), Some(after)) = (syntax(old), syntax(&tree.entries[at])) else {
+            continue;
+        };
+        if !pacsguard_dicom::is_native(&before)
+            || !codec::compressed_losslessly(&finding.path, &after)
+        {
+            continue;
+        }
+        let how = if after == codec::RLE {
+            // RLE's shape proves nothing (any bytes decode): its pixels are compared.
+            let Content::Hashed {
+                dicom: Some(facts), ..
+            } = &old.content
+            else {
+                continue;
+            };
+            match codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels, &before) {
+                Ok(true) => {}
+                Ok(false) => {
+                    finding.detail = format!(
+                        "{}; written as RLE, but its frames do not decode to the pixels stored",
+                        finding.detail
+                    );
+                    continue;
+                }
+                Err(limit) => {
+                    finding.detail = format!(
+                        "{}; written as RLE, not proven a re-compression: {limit}",
+                        finding.detail
+                    );
+                    continue;
+                }
+            }
+            "decoded, its pixels are the ones stored"
+        } else {
+            "its pixels were not decoded and compared: no decoder for this codec here"
+        };
+        finding.detail = format!(
+            "{}; re-compressed losslessly (its fragments are the stream of {after}, the \
+             same instance; {how}): counted towards no ransomware signal",
+            finding.detail
+        );
+        finding
+            .fields
+            .push(ransomware::RE_COMPRESSED_FIELD.to_string());
+    }
 }
 
 #[cfg(test)]

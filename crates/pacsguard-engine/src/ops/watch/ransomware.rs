@@ -10,6 +10,10 @@
 //!   another File Meta Information, `file-meta-changed`, is not);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
+//! A native image written again in a lossless compressed syntax, the same instance, its
+//! fragments that codec's stream (and, for RLE, decoded to the pixels stored) is a
+//! re-compression (`re-compressed`): an alert of its own outside a window, no signal.
+//!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
 //! policy reports as `info`. Three measures count the distinct files with a signal in
 //! one root (a directory renamed as a whole counts every file it carried; a file counts
@@ -57,6 +61,11 @@ pub const BULK_LINK_FILES: usize = 10;
 /// How long a canary's new name waits for the rest of a hard-link copy (see
 /// [`BULK_LINK_FILES`]) before it alerts, and how far apart the copy's links may be.
 pub const BULK_LINK_WINDOW: Duration = Duration::from_secs(5);
+
+/// The field a `pixel-data-changed` finding gains when a native image was written again
+/// in a lossless compressed transfer syntax, the same instance, its fragments that
+/// codec's stream: a re-compression, which counts towards no ransomware signal.
+pub const RE_COMPRESSED_FIELD: &str = "re-compressed";
 
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]
@@ -132,6 +141,13 @@ impl Signal {
         }
         match finding.kind {
             FindingKind::NoLongerDicom => Some(Signal::MagicLost),
+            // A native image written again in a lossless compressed syntax, its
+            // fragments the codec's stream (see `mark_recompressed`): a migration.
+            FindingKind::PixelDataChanged
+                if finding.fields.iter().any(|f| f == RE_COMPRESSED_FIELD) =>
+            {
+                None
+            }
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
             FindingKind::HeaderChanged if !still_the_same_instance(finding) => {
                 Some(Signal::HeaderRewritten)
@@ -157,7 +173,7 @@ impl Signal {
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
             Signal::Removed => "removed".into(),
             Signal::EntropyJump => format!(
-                "random-looking blocks where an uncompressed image was (>= {RANDOM_BITS_PER_BYTE} bits/byte)"
+                "random-looking blocks where an uncompressed image was (bytes used evenly: >= {RANDOM_BITS_PER_BYTE} bits/byte, or random bytes written as text)"
             ),
         }
     }
@@ -1020,6 +1036,17 @@ mod tests {
             "{}",
             alerts[0].detail
         );
+    }
+
+    /// Review r23: a lossless re-compression (marked by the watcher once its fragments
+    /// are the codec's) is no signal; the same Pixel Data change unmarked is one.
+    #[test]
+    fn a_lossless_re_compression_is_no_signal() {
+        let mut f = finding(FindingKind::PixelDataChanged, &format!("{ROOT}/1.dcm"));
+        f.fields = vec!["transfer-syntax".to_string()];
+        assert_eq!(Signal::of(&f), Some(Signal::PixelsRewritten));
+        f.fields.push(RE_COMPRESSED_FIELD.to_string());
+        assert_eq!(Signal::of(&f), None);
     }
 
     #[test]

@@ -73,6 +73,54 @@ fn decoded_length(segment: &[u8], limit: Option<usize>) -> Option<usize> {
     Some(out)
 }
 
+/// The byte planes of a frame (its header checked already), each decoded to `plane`
+/// bytes, or `None` when one does not decode to exactly that (see [`broken`]).
+pub fn planes(frame: &[u8], plane: usize) -> Option<Vec<Vec<u8>>> {
+    let word = |i: usize| {
+        frame
+            .get(i * 4..i * 4 + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
+    };
+    let count = word(0)?;
+    (1..=count)
+        .map(|i| {
+            let start = word(i)?;
+            let end = if i == count {
+                frame.len()
+            } else {
+                word(i + 1)?
+            };
+            decode(frame.get(start..end)?, plane)
+        })
+        .collect()
+}
+
+/// A PackBits segment decoded, when it decodes to exactly `plane` bytes (one pad byte
+/// allowed after them).
+fn decode(segment: &[u8], plane: usize) -> Option<Vec<u8>> {
+    decoded_length(segment, Some(plane)).filter(|&n| n == plane)?;
+    let mut out = Vec::with_capacity(plane);
+    let mut at = 0usize;
+    while out.len() < plane {
+        let n = *segment.get(at)?;
+        at += 1;
+        match n {
+            0..=127 => {
+                let run = usize::from(n) + 1;
+                out.extend_from_slice(segment.get(at..at + run)?);
+                at += run;
+            }
+            128 => {}
+            _ => {
+                let b = *segment.get(at)?;
+                at += 1;
+                out.resize(out.len() + 257 - usize::from(n), b);
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +138,17 @@ mod tests {
         }
         header.extend(body);
         header
+    }
+
+    #[test]
+    fn planes_decode_literals_and_runs() {
+        let good: &[u8] = &[2, 1, 2, 3, 0xFE, 9, 0];
+        let other: &[u8] = &[0xFB, 7];
+        assert_eq!(
+            planes(&frame(&[good, other]), 6),
+            Some(vec![vec![1, 2, 3, 9, 9, 9], vec![7; 6]])
+        );
+        assert_eq!(planes(&frame(&[good, other]), 5), None);
     }
 
     #[test]
