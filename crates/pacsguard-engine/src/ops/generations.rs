@@ -262,6 +262,11 @@ impl Session {
             else {
                 continue;
             };
+            // The records that sign baselines, as the trail's state follows them
+            // (`pacsguard_audit::Generations`).
+            if !matches!(text("action"), Some("profile" | "accept")) {
+                continue;
+            }
             match text("outcome") {
                 Some("success" | "findings") => {
                     signed.insert(generation);
