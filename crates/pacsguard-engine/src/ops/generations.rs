@@ -457,7 +457,7 @@ const NOT_KEPT_CONTEXT: &[u8] = b"pacsguard generation not kept v1\0";
 const MAX_NAMED_GAPS: usize = 32;
 /// How the signing's record on the trail says its generation was not kept (homes before
 /// the notes have only this; [`Session::not_kept_on_trail`] reads it back).
-const NOT_KEPT_ON_TRAIL: &str = "not kept for diff";
+pub(super) const NOT_KEPT_ON_TRAIL: &str = "not kept for diff";
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
