@@ -1237,3 +1237,110 @@ fn check_of_one_root_refuses_a_store_whose_other_root_was_tampered() {
         );
     }
 }
+
+/// Runs `accept` of the tree's `dir` (a new file written into it first) until one run is
+/// killed (SIGKILL) right after its store commit, before its copy for `diff` is kept;
+/// returns the generation it signed.
+fn accept_killed_after_commit(env: &Env, dir: &str) -> i64 {
+    let path = env.path(dir);
+    let path = path.to_str().expect("utf-8");
+    let db = env.home.join("pacsguard.db");
+    let generation_now = || {
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT generation FROM baseline", [], |r| r.get(0)))
+            .ok()
+    };
+    for attempt in 0..20 {
+        let before: i64 = signed_row(env).0;
+        let kept = env.home.join(format!("generations/{:020}.pgx", before + 1));
+        fs::write(env.path(&format!("{dir}/k{attempt}.dcm")), b"k").expect("add");
+        let mut child = common::pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["accept", path, "--reason", "CHG-20"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Killed as soon as the new generation is committed, if its copy is not kept yet.
+        while child.try_wait().expect("wait").is_none() && !kept.exists() {
+            if generation_now().is_some_and(|g: i64| g > before) {
+                let _ = child.kill();
+                break;
+            }
+        }
+        let _ = child.wait();
+        if signed_row(env).0 > before && !kept.exists() {
+            return before + 1;
+        }
+    }
+    panic!("no acceptance was killed between its commit and its copy in 20 runs");
+}
+
+#[test]
+fn an_acceptance_killed_after_its_signature_leaves_no_false_deleted_generation() {
+    // Review r23-scale, a bad day: kill -9 of `accept` after its store commit and before
+    // its copy for `diff` was kept in HOME/generations (the copy reads the baseline back
+    // and signs an export: a wide window). The store holds generation N, the trail
+    // announced it and never recorded its success, and no file or note stands for N.
+    // `profile generations` and every `diff` of a kept generation then failed, exit 2,
+    // calling N "deleted from the directory ... keep the home as evidence", and kept
+    // failing until 16 more generations had pruned the gap, a way out no message named
+    // (16 of 40 randomly killed acceptances left such a gap). A signing the trail
+    // announced and never closed explains its missing copy; a copy deleted after a
+    // signing that the trail records as done is still refused.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    let interrupted = accept_killed_after_commit(&env, "s05");
+    let out = env.run(&["profile", "generations"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["diff", "1", "current"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "diff after generation {interrupted} was interrupted: {}",
+        stderr(&out)
+    );
+    // The next acceptance signs and keeps its own generation; the gap stays explained.
+    fs::write(env.path("s05/after.dcm"), b"k").expect("add");
+    let s05 = env.path("s05");
+    let out = env.run(&["accept", s05.to_str().expect("utf-8"), "--reason", "CHG-21"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["profile", "generations"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A copy deleted after a signing the trail records as done is still a gap.
+    let done = signed_row(&env).0;
+    fs::remove_file(env.home.join(format!("generations/{done:020}.pgx")))
+        .expect("remove the newest kept generation");
+    let out = env.run(&["profile", "generations"]);
+    assert_refused_in(
+        &out,
+        "deleted from the directory",
+        format_args!("a deleted copy"),
+    );
+}
+
+#[test]
+fn a_store_put_back_behind_an_interrupted_signing_is_refused() {
+    // Review r23-scale: the trail's checkpoint names the newest generation signed, and a
+    // store older than it is refused as rolled back. An acceptance killed after its store
+    // commit never recorded its generation N as signed: the checkpoint still named N - 1,
+    // so a copy of the store taken before it, put back, was taken as current by every
+    // command (exit 0 or 1, the acceptance undone without a word). The next command to
+    // open the home now verifies the store's signature and records N as signed.
+    let env = Env::new();
+    series_tree(&env, 12, 1_000);
+    env.profile(&[]);
+    let db = env.home.join("pacsguard.db");
+    let old = env.dir.path().join("old.db");
+    fs::copy(&db, &old).expect("copy the store");
+    let interrupted = accept_killed_after_commit(&env, "s05");
+    assert_eq!(interrupted, 2);
+    let (code, _, doc) = env.check(&[]);
+    assert_eq!(code, 0, "{doc}");
+    fs::copy(&old, &db).expect("put the old store back");
+    for args in [&["check"][..], &["check", "--fast"]] {
+        let out = env.run(args);
+        assert_refused_in(&out, "rolled back", format_args!("{args:?}"));
+    }
+}

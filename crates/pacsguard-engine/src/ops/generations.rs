@@ -212,9 +212,14 @@ impl Session {
 
     /// The generations whose signing the audit trail records as not kept for diff: a
     /// successful `profile`/`accept`/`recover` record carrying the generation, whose
-    /// detail says so ([`Session::keep_generation`]), with a valid record MAC (a line
-    /// someone else appended does not excuse a deleted generation). Read only when a
-    /// generation is missing without a note; a line too long to be a record is skipped.
+    /// detail says so ([`Session::keep_generation`]), and a signing announced (its
+    /// `started` record, written and synced before the store is changed) that no
+    /// successful record of that generation ever closed: the run was stopped (kill -9, a
+    /// power cut) between its store commit and its copy, which no later run can make
+    /// (the store holds only the newest baseline). Each with a valid record MAC (a line
+    /// someone else appended does not excuse a deleted generation); a copy deleted after
+    /// a signing the trail records as done stays a gap. Read only when a generation is
+    /// missing without a note; a line too long to be a record is skipped.
     fn not_kept_on_trail(&self) -> Result<std::collections::BTreeSet<u64>, EngineError> {
         use std::io::{BufRead as _, Read as _};
         let log = self.home.audit_log_path();
@@ -223,6 +228,10 @@ impl Session {
             .map_err(|e| EngineError::io(&log, crate::files::refusal(&e)))?;
         let mut reader = std::io::BufReader::new(file);
         let mut found = std::collections::BTreeSet::new();
+        let (mut announced, mut signed) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -242,23 +251,36 @@ impl Session {
                 continue;
             }
             line.pop();
-            if !contains(&line, NOT_KEPT_ON_TRAIL.as_bytes()) || !record_key.check(&line) {
+            if !contains(&line, b"\"generation\":") || !record_key.check(&line) {
                 continue;
             }
             let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
                 continue;
             };
             let text = |field: &str| record.get(field).and_then(serde_json::Value::as_str);
-            let signed = matches!(text("outcome"), Some("success" | "findings"));
-            let says = text("detail").is_some_and(|d| d.contains(NOT_KEPT_ON_TRAIL));
-            if let (true, true, Some(generation)) = (
-                signed,
-                says,
-                record.get("generation").and_then(serde_json::Value::as_u64),
-            ) {
-                found.insert(generation);
+            let Some(generation) = record.get("generation").and_then(serde_json::Value::as_u64)
+            else {
+                continue;
+            };
+            // The records that sign baselines, as the trail's state follows them
+            // (`pacsguard_audit::Generations`).
+            if !matches!(text("action"), Some("profile" | "accept")) {
+                continue;
+            }
+            match text("outcome") {
+                Some("success" | "findings") => {
+                    signed.insert(generation);
+                    if text("detail").is_some_and(|d| d.contains(NOT_KEPT_ON_TRAIL)) {
+                        found.insert(generation);
+                    }
+                }
+                Some("started") => {
+                    announced.insert(generation);
+                }
+                _ => {}
             }
         }
+        found.extend(announced.difference(&signed));
         Ok(found)
     }
 
@@ -435,7 +457,7 @@ const NOT_KEPT_CONTEXT: &[u8] = b"pacsguard generation not kept v1\0";
 const MAX_NAMED_GAPS: usize = 32;
 /// How the signing's record on the trail says its generation was not kept (homes before
 /// the notes have only this; [`Session::not_kept_on_trail`] reads it back).
-const NOT_KEPT_ON_TRAIL: &str = "not kept for diff";
+pub(super) const NOT_KEPT_ON_TRAIL: &str = "not kept for diff";
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)

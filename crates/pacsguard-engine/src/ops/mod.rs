@@ -251,6 +251,12 @@ impl Session {
             stranded: (Vec::new(), 0),
         };
         if let Some(state) = opening.state
+            && !reinit
+            && stored > state.baseline
+        {
+            session.record_interrupted_signing(stored, state.baseline)?;
+        }
+        if let Some(state) = opening.state
             && state.settings != settings
         {
             let finding = Finding::new(
@@ -285,6 +291,43 @@ impl Session {
 
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The store holds generation `stored`, newer than the `recorded` one the trail's
+    /// last checkpoint names as signed: its signing was announced (`cross_check` refuses
+    /// a generation never announced) and stopped after its store commit, before its
+    /// success was recorded (kill -9, a power cut). Until the trail names it, a copy of
+    /// the store taken before that signing, put back, would pass `cross_check` as
+    /// current, the acceptance undone unseen (review r23-scale). So once the signature
+    /// verifies (from the leaf rows: no chunk read for a store signed v3), the generation
+    /// is recorded as signed, as the signing's own record would have; the record says its
+    /// copy for `diff` may not have been kept (`generations::not_kept_on_trail`). A store
+    /// that does not verify records nothing here: the command refuses it when it loads it.
+    fn record_interrupted_signing(
+        &mut self,
+        stored: u64,
+        recorded: u64,
+    ) -> Result<(), EngineError> {
+        let verified = match self.store.load_streamed(&self.profile_public) {
+            Ok(Some(baseline)) => baseline.info.generation == stored,
+            _ => false,
+        };
+        if !verified {
+            return Ok(());
+        }
+        self.emit(
+            Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Success,
+                format!(
+                    "baseline generation {stored} is signed in the store (verified) but the trail last recorded generation {recorded} as signed: the run that signed it was stopped after its store commit, before recording it; recorded now, so that a copy of the store from before it is refused as rolled back; if generations/ holds no copy of it, it was {} when the run stopped",
+                    generations::NOT_KEPT_ON_TRAIL
+                ),
+            )
+            .with_generation(stored),
+        )?;
+        Ok(self.bus.flush()?)
     }
 
     /// Where a service beside [`Session::watch`] (the console) puts its own events: the
