@@ -20,6 +20,36 @@ fn count(findings: &[Value], kind: &str) -> usize {
     kinds(findings).iter().filter(|k| *k == kind).count()
 }
 
+/// Declares a maintenance window of ten minutes on `root` while `watcher` runs, and
+/// waits until the watcher has taken it (its `maintenance-window` finding).
+fn open_window(env: &Env, watcher: &Watcher, root: &Path, reason: &str) {
+    let declared = env.run(&[
+        "maintenance",
+        "start",
+        root.to_str().expect("test fixture"),
+        "--until",
+        "10min",
+        "--reason",
+        reason,
+    ]);
+    assert!(declared.status.success(), "{}", common::stderr(&declared));
+    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
+        count(f, "maintenance-window") == 1
+    });
+    assert!(opened, "{:#?}", watcher.findings());
+}
+
+/// Asserts that `findings` hold a `pixel-data-changed` of `path` of this severity.
+fn assert_pixels_changed(findings: &[Value], path: &Path, severity: &str) {
+    assert!(
+        findings.iter().any(|f| f["kind"] == "pixel-data-changed"
+            && f["severity"] == severity
+            && f["path"].as_str() == path.to_str()),
+        "{} {severity}: {findings:#?}",
+        path.display()
+    );
+}
+
 fn alerts(findings: &[Value]) -> Vec<&Value> {
     findings
         .iter()
@@ -686,20 +716,12 @@ fn a_migration_inside_a_maintenance_window_raises_no_alert() {
     let watcher = Watcher::start(&env, &[]);
     // Declared while the watcher runs (and holds the home): picked up without a restart.
     let archive = env.path("archive");
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
+    open_window(
+        &env,
+        &watcher,
+        &archive,
         "CHG-4711 migration of 2019 studies",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
-        count(f, "maintenance-window") == 1
-    });
-    assert!(opened, "{:#?}", watcher.findings());
+    );
     // The migration: every study copied into the archive tree, the originals deleted.
     let target = env.path("archive/2019");
     fs::create_dir_all(&target).expect("test fixture");
@@ -927,20 +949,7 @@ fn encryption_inside_a_maintenance_window_still_alerts() {
     let paths = image_store(&env, 30);
     let watcher = Watcher::start(&env, &[]);
     let archive = env.path("archive");
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-4712 migration",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    let opened = watcher.wait(Duration::from_secs(10), |f, _| {
-        count(f, "maintenance-window") == 1
-    });
-    assert!(opened, "{:#?}", watcher.findings());
+    open_window(&env, &watcher, &archive, "CHG-4712 migration");
     for (i, path) in paths.iter().enumerate() {
         encrypt(path, i as u64);
     }
@@ -978,24 +987,7 @@ fn inside_a_window_pixel_encryption_alerts_and_re_compression_does_not() {
         .collect();
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5120 re-compression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5120 re-compression");
     // Re-compressed by dcmtk (written elsewhere, then over the original in place).
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
@@ -1124,24 +1116,7 @@ fn inside_a_window_encrypted_fragments_of_compressed_images_alert_and_re_compres
     let encrypted: Vec<PathBuf> = (0..SAMPLES.len()).map(|n| copy(n, "b")).collect();
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5121 re-compression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5121 re-compression");
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
     let run = |tool: &str, from: &Path, to: &Path| {
@@ -1319,24 +1294,7 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
     let benign_rle = copy("MR_small_RLE.dcm", "benign-rle.dcm");
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5122 re-compression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5122 re-compression");
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
     let (raw, out) = (staging.join("j2k.raw.dcm"), staging.join("j2k.dcm"));
@@ -3802,23 +3760,11 @@ fn header_wiper_with(in_window: bool, map: Option<fn(u8) -> u8>) {
     let paths = ct_small_store(&env, 20);
     let watcher = Watcher::start(&env, &[]);
     if in_window {
-        let declared = env.run(&[
-            "maintenance",
-            "start",
-            env.path("archive").to_str().expect("test fixture"),
-            "--until",
-            "10min",
-            "--reason",
+        open_window(
+            &env,
+            &watcher,
+            &env.path("archive"),
             "CHG-5122 patient merge",
-        ]);
-        assert!(declared.status.success(), "{}", common::stderr(&declared));
-        assert!(
-            watcher.wait(Duration::from_secs(10), |f, _| count(
-                f,
-                "maintenance-window"
-            ) == 1),
-            "{:#?}",
-            watcher.findings()
         );
     }
     for (i, path) in paths.iter().enumerate() {
@@ -3976,24 +3922,7 @@ fn an_executable_planted_in_a_preamble_inside_a_window_is_an_alert() {
     configure(&env, "scrub_mb_per_s = 0\n");
     let paths = ct_small_store(&env, 2);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        env.path("archive").to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5121 migration",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &env.path("archive"), "CHG-5121 migration");
     let bytes = fs::read(&paths[0]).expect("test fixture");
     let planted = pacsguard_testkit::plant_pe_cve_2019_11687(&bytes, &pacsguard_testkit::real_pe())
         .expect("CT_small has an explicit VR Pixel Data");
@@ -4211,24 +4140,7 @@ ds.save_as(sys.argv[2], enforce_file_format=True)
         .collect();
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5123 migration",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5123 migration");
     const BLOCK: usize = 4096;
     for (i, path) in paths.iter().enumerate() {
         let mut bytes = fs::read(path).expect("test fixture");
@@ -4428,24 +4340,7 @@ fn inside_a_window_encryption_under_a_renamed_compressed_syntax_alerts() {
     let paths = ct_small_store(&env, FILES);
     let watcher = Watcher::start(&env, &[]);
     let archive = env.path("archive");
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5124 re-compression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5124 re-compression");
     for (i, path) in paths.iter().enumerate() {
         let mut bytes = fs::read(path).expect("test fixture");
         let ts = b"1.2.840.10008.1.2.1\0";
@@ -4492,24 +4387,7 @@ fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
         .collect();
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        archive.to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
-        "CHG-5125 decompression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
-    );
+    open_window(&env, &watcher, &archive, "CHG-5125 decompression");
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
     for (i, path) in paths.iter().enumerate() {
@@ -4538,13 +4416,7 @@ fn inside_a_window_a_decompression_is_info_and_random_pixels_under_it_alert() {
     assert!(seen, "{findings:#?}\n{stderr}");
     for (i, path) in paths.iter().enumerate() {
         let severity = if i >= FILES / 2 { "alert" } else { "info" };
-        assert!(
-            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
-                && f["severity"] == severity
-                && f["path"].as_str() == path.to_str()),
-            "{}: {findings:#?}",
-            path.display()
-        );
+        assert_pixels_changed(&findings, path, severity);
     }
 }
 
@@ -4664,24 +4536,7 @@ fn low_entropy_ciphertext(in_window: bool) {
     let paths = ct_small_store(&env, FILES);
     let watcher = Watcher::start(&env, &[]);
     if in_window {
-        let declared = env.run(&[
-            "maintenance",
-            "start",
-            env.path("archive").to_str().expect("test fixture"),
-            "--until",
-            "10min",
-            "--reason",
-            "CHG-5126 migration",
-        ]);
-        assert!(declared.status.success(), "{}", common::stderr(&declared));
-        assert!(
-            watcher.wait(Duration::from_secs(10), |f, _| count(
-                f,
-                "maintenance-window"
-            ) == 1),
-            "{:#?}",
-            watcher.findings()
-        );
+        open_window(&env, &watcher, &env.path("archive"), "CHG-5126 migration");
     }
     for (i, path) in paths.iter().enumerate() {
         let mut bytes = fs::read(path).expect("test fixture");
@@ -4707,13 +4562,7 @@ fn low_entropy_ciphertext(in_window: bool) {
     let (_, findings, stderr) = watcher.stop();
     assert!(raised, "{findings:#?}\n{stderr}");
     for path in &paths {
-        assert!(
-            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
-                && f["severity"] == "alert"
-                && f["path"].as_str() == path.to_str()),
-            "{}: {findings:#?}",
-            path.display()
-        );
+        assert_pixels_changed(&findings, path, "alert");
     }
 }
 
@@ -4770,23 +4619,11 @@ fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
     let paths = ct_small_store(&env, FILES);
     let watcher = Watcher::start(&env, &[]);
-    let declared = env.run(&[
-        "maintenance",
-        "start",
-        env.path("archive").to_str().expect("test fixture"),
-        "--until",
-        "10min",
-        "--reason",
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
         "CHG-5127 re-compression",
-    ]);
-    assert!(declared.status.success(), "{}", common::stderr(&declared));
-    assert!(
-        watcher.wait(Duration::from_secs(10), |f, _| count(
-            f,
-            "maintenance-window"
-        ) == 1),
-        "{:#?}",
-        watcher.findings()
     );
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
@@ -4819,13 +4656,7 @@ fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
     assert!(raised, "{findings:#?}\n{stderr}");
     for (i, path) in paths.iter().enumerate() {
         let severity = if i < FILES / 2 { "info" } else { "alert" };
-        assert!(
-            findings.iter().any(|f| f["kind"] == "pixel-data-changed"
-                && f["severity"] == severity
-                && f["path"].as_str() == path.to_str()),
-            "{}: {findings:#?}",
-            path.display()
-        );
+        assert_pixels_changed(&findings, path, severity);
     }
 }
 
