@@ -2819,7 +2819,9 @@ fn screen_instance(
                     comment: "refused by the gateway: too large to screen".to_owned(),
                 })
             } else if spent.is_some()
-                || findings.iter().any(|f| f.kind == FindingKind::NotInspected)
+                || findings
+                    .iter()
+                    .any(|f| f.kind == FindingKind::NotInspected && unread_may_refuse(f, refuse))
             {
                 // A limit of the screening left part of the data set unread (the search
                 // budget, a PDF budget or password, the shell model, a rule timeout):
@@ -2931,6 +2933,18 @@ fn screen_instance(
             .quarantine(&name, bytes, findings, refusal.is_none());
     }
     refusal
+}
+
+/// Whether what the `not-inspected` finding `unread` left undecided could have made a
+/// route refusing `refuse` refuse the data set. A limit of the YARA rules alone
+/// (`RULES_FORMAT`: a pattern at its match limit, a rule timeout) leaves undecided only
+/// whether a rule matched, a `yara-match` alert: a route that does not refuse those
+/// would have forwarded the data set whatever the rules said (session 23: a site rule's
+/// `"MZ"` met 2,000 times in a clean 8-bit cine was refused 0xA700). Any other limit
+/// may hide anything, and refuses.
+fn unread_may_refuse(unread: &Finding, refuse: &[FindingKind]) -> bool {
+    unread.format.as_deref() != Some(pacsguard_screen::RULES_FORMAT)
+        || refuse.contains(&FindingKind::YaraMatch)
 }
 
 /// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
