@@ -2819,6 +2819,7 @@ fn screen_instance(
                     comment: "refused by the gateway: too large to screen".to_owned(),
                 })
             } else if spent.is_some()
+                || !pacsguard_dicom::reads_transfer_syntax(ts)
                 || findings
                     .iter()
                     .any(|f| f.kind == FindingKind::NotInspected && unread_may_refuse(f, refuse))
@@ -2936,15 +2937,19 @@ fn screen_instance(
 }
 
 /// Whether what the `not-inspected` finding `unread` left undecided could have made a
-/// route refusing `refuse` refuse the data set. A limit of the YARA rules alone
+/// route refusing `refuse` refuse the data set. An info left nothing unread (bytes
+/// after a deflate stream, "searched"; session 23: pydicom's real `image_dfl.dcm` so
+/// sent was refused 0xA700); a transfer syntax the screening does not know is its own
+/// refusal (`pacsguard_dicom::reads_transfer_syntax`). A limit of the YARA rules alone
 /// (`RULES_FORMAT`: a pattern at its match limit, a rule timeout) leaves undecided only
 /// whether a rule matched, a `yara-match` alert: a route that does not refuse those
 /// would have forwarded the data set whatever the rules said (session 23: a site rule's
 /// `"MZ"` met 2,000 times in a clean 8-bit cine was refused 0xA700). Any other limit
 /// may hide anything, and refuses.
 fn unread_may_refuse(unread: &Finding, refuse: &[FindingKind]) -> bool {
-    unread.format.as_deref() != Some(pacsguard_screen::RULES_FORMAT)
-        || refuse.contains(&FindingKind::YaraMatch)
+    unread.severity != Severity::Info
+        && (unread.format.as_deref() != Some(pacsguard_screen::RULES_FORMAT)
+            || refuse.contains(&FindingKind::YaraMatch))
 }
 
 /// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
@@ -3641,6 +3646,86 @@ mod tests {
                 .map(|r| (r.status, r.comment))
             })
             .collect()
+    }
+
+    /// Session 23 (a bad day): pydicom's real `image_dfl.dcm` (Deflated Explicit VR
+    /// Little Endian) with bytes after its deflate stream, as a sender that writes the
+    /// file's data set on as it is sends it: `scan` says so with a `not-inspected`
+    /// *info* ("... which DICOM readers ignore: searched"), nothing left unread, and a
+    /// refusing route refused it 0xA700 "not screened whole". Only a warning or an
+    /// alert says a limit left something unread.
+    #[test]
+    fn a_refusing_route_forwards_a_data_set_whose_not_inspected_finding_is_an_info() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../.testdata/wheels/pydicom/pydicom/data/test_files/image_dfl.dcm"
+        ))
+        .expect("run scripts/setup-test-deps.sh: pydicom's image_dfl.dcm");
+        let meta = u32::from_le_bytes(file[140..144].try_into().expect("4 bytes")) as usize;
+        let mut data = file[144 + meta..].to_vec();
+        data.extend_from_slice(&[0; 16]);
+        let trailed = Instance {
+            size: data.len() as u64,
+            bytes: Ok(data),
+            ..instance("1.2.3.4.50")
+        };
+        let ticket =
+            crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+        let refusal = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.840.10008.1.2.1.99",
+            trailed,
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable, FindingKind::ActiveContent],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        let kept = vault.kept.0.lock().expect("lock");
+        assert!(
+            kept.iter()
+                .filter_map(|e| e.finding.as_ref())
+                .any(|f| f.kind == FindingKind::NotInspected
+                    && f.severity == Severity::Info
+                    && f.detail.contains("after the end of the deflated data set")),
+            "{kept:#?}"
+        );
+        assert!(refusal.is_none(), "{:?}", refusal.map(|r| r.comment));
+        drop(kept);
+        // A transfer syntax the screening does not know (a private one: its data set
+        // read as explicit VR little endian, an info too) is still refused.
+        let data = b"\x10\x00\x10\x00PN\x04\x00X^Y ".to_vec();
+        let instance = Instance {
+            size: data.len() as u64,
+            bytes: Ok(data),
+            ..instance("1.2.3.4.51")
+        };
+        let refusal = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.826.0.1.3680043.10.1137.99",
+            instance,
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        assert_eq!(
+            refusal.map(|r| (r.status, r.comment)),
+            Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned()))
+        );
     }
 
     /// Review r21-gateway: 25,000 decoy ELF identifications (1.6 MB) before a real
