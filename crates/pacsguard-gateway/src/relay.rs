@@ -2147,8 +2147,13 @@ impl Tap {
                         "a P-DATA PDU carries more after the last fragment of a C-STORE data set held for screening".to_owned(),
                     ));
                 }
-                self.counts
-                    .forwarded(instance.message_id, &instance.sop_instance);
+                // Held on a refusing route, it is forwarded once screened (`Tap::hold`),
+                // if at all: an association aborted meanwhile (the stop) did not leave it
+                // "forwarded and never answered" on the record (session 23).
+                if self.hold.is_none() {
+                    self.counts
+                        .forwarded(instance.message_id, &instance.sop_instance);
+                }
                 done.push(instance);
             }
         }
@@ -2184,7 +2189,7 @@ impl Tap {
             instance.context_id,
             instance.sop_class.clone(),
             instance.sop_instance.clone(),
-            instance.message_id.unwrap_or(0),
+            instance.message_id,
         );
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
@@ -2268,11 +2273,13 @@ impl Tap {
             }
         };
         match refusal {
-            None => Held::Forward(pdus),
+            None => {
+                self.counts.forwarded(message_id, &uid);
+                Held::Forward(pdus)
+            }
             Some(r) => {
                 self.counts.refused.fetch_add(1, Ordering::Relaxed);
-                // Answered by the gateway: nothing is awaited from the upstream.
-                self.counts.answered(Some(message_id), &uid);
+                let message_id = message_id.unwrap_or(0);
                 Held::Answer(
                     Pdu::PData(vec![crate::pdu::Pdv {
                         context_id,
@@ -3388,6 +3395,98 @@ mod tests {
             "the forwarded one's copy is kept, the refused one needs none"
         );
         drop(hold);
+    }
+
+    /// A C-STORE-RQ (command and data set, one P-DATA PDU each) on context 1 of [`tap`].
+    fn c_store(uid: &str, message_id: u16) -> [Vec<u8>; 2] {
+        fn element(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        let mut uid = uid.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        let mut body = Vec::new();
+        element(&mut body, 0x0002, b"1.2.840.10008.5.1.4.1.1.2\0");
+        element(&mut body, 0x0100, &crate::dimse::C_STORE_RQ.to_le_bytes());
+        element(&mut body, 0x0110, &message_id.to_le_bytes());
+        element(&mut body, 0x0700, &0u16.to_le_bytes());
+        element(&mut body, 0x0800, &0u16.to_le_bytes());
+        element(&mut body, 0x1000, &uid);
+        let mut command = Vec::new();
+        element(
+            &mut command,
+            0x0000,
+            &u32::try_from(body.len()).expect("len").to_le_bytes(),
+        );
+        command.extend_from_slice(&body);
+        let pdata = |control, data| {
+            Pdu::PData(vec![crate::pdu::Pdv {
+                context_id: 1,
+                control,
+                data,
+            }])
+            .encode()
+        };
+        [
+            pdata(0x03, command),
+            pdata(
+                0x02,
+                vec![0x10, 0x00, 0x10, 0x00, 4, 0, 0, 0, b'X', b'^', b'Y', b' '],
+            ),
+        ]
+    }
+
+    /// Session 23: a C-STORE held on a refusing route was counted as forwarded when its
+    /// last fragment came, so an association aborted while it was screened (the stop,
+    /// past STOP_GRACE) left "was forwarded to upstream ... and never answered: not
+    /// known to be stored" on the record for an instance never forwarded. It is counted
+    /// forwarded when its screening lets it go on; a forwarding route's at once.
+    #[tokio::test]
+    async fn a_held_c_store_is_forwarded_on_the_record_only_once_it_is_let_go_on() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits::default();
+        let shared = shared_with(
+            limits.clone(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let unanswered = |t: &Tap| {
+            t.counts
+                .unanswered
+                .lock()
+                .expect("lock")
+                .named
+                .iter()
+                .map(|(_, uid)| uid.clone())
+                .collect::<Vec<_>>()
+        };
+        let mut refusing = tap(
+            &shared,
+            Some(Hold::new(vec![FindingKind::EmbeddedExecutable], &limits)),
+        );
+        // Data sets kept to be screened (the tap's own keeps none).
+        refusing.assembler = Assembler::new(1 << 20, Arc::clone(&shared.memory));
+        let [command, data] = c_store("1.2.3.4.60", 7);
+        assert!(refusing.look(&command).expect("command").is_empty());
+        let done = refusing.look(&data).expect("data set");
+        assert_eq!(done.len(), 1);
+        assert!(unanswered(&refusing).is_empty(), "held, not forwarded yet");
+        match refusing.hold(data, done).await {
+            Held::Forward(_) => {}
+            Held::Answer(pdu) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
+            _ => panic!("a clean data set is forwarded"),
+        }
+        assert_eq!(unanswered(&refusing), ["1.2.3.4.60"]);
+
+        let mut forwarding = tap(&shared, None);
+        let [command, data] = c_store("1.2.3.4.61", 8);
+        forwarding.look(&command).expect("command");
+        assert_eq!(forwarding.look(&data).expect("data set").len(), 1);
+        assert_eq!(unanswered(&forwarding), ["1.2.3.4.61"]);
     }
 
     /// Issue 16, session 21: a data set whose deadline passed while it waited for a
