@@ -2467,6 +2467,12 @@ fn queue_full_reason(full: crate::screening_pool::Full) -> String {
             "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
             crate::screening_pool::SCREENING_QUEUE
         ),
+        crate::screening_pool::Full::Reserved => format!(
+            "the screening queue is nearly full (its last {} places kept for peers with fewer than {} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
+            crate::screening_pool::SCREENING_QUEUE
+                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
+            crate::screening_pool::SCREENING_QUEUE_LIGHT_PEER
+        ),
         crate::screening_pool::Full::Peer => format!(
             "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
             crate::screening_pool::SCREENING_QUEUE_PER_PEER,
