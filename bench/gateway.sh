@@ -8,6 +8,8 @@
 #   * small instances: S tiny instances in one association, direct and relayed: the time
 #     added per instance (Nagle's algorithm with delayed ACKs shows here, session 17)
 #   * concurrency: C storescu at once through the gateway; target: every instance arrives
+#   * the real corpus (BENCH_CORPUS, default .testdata/wheels: pydicom's and pynetdicom's
+#     test files), direct and relayed: the median ratio
 # Medians of BENCH_RUNS. A benchmark, not a test: exits 0 once measured.
 # PACSGUARD=<binary> (else a release build is made); BENCH_SCALE scales N, K and C.
 set -euo pipefail
@@ -128,6 +130,27 @@ info "direct  $(printf %.2f "$d") s ($(echo "$MB / $d" | bc -l | xargs printf %.
 info "relayed $(printf %.2f "$r") s ($(echo "$MB / $r" | bc -l | xargs printf %.1f) MB/s)"
 verdict=$(echo "$ratio >= 90" | bc -l)
 info "relayed/direct throughput: $(printf %.1f "$ratio")% (target >= 90%): $([[ $verdict == 1 ]] && echo PASS || echo FAIL)"
+
+# The real corpus (session 23): pydicom's test files (and pynetdicom's), every one
+# storescu can read, in one association each way; storescu --no-halt sends on past the
+# few it cannot (the same ones both ways). Median of BENCH_RUNS, same run.
+CORPUS=${BENCH_CORPUS:-$REPO/.testdata/wheels}
+mapfile -t corpus < <(find "$CORPUS" -name '*.dcm' -size +0 2>/dev/null | sort)
+if ((${#corpus[@]} > 0)); then
+    CMB=$(cat "${corpus[@]}" | wc -c | awk '{printf "%.1f", $1 / 1e6}')
+    log "corpus: ${#corpus[@]} real files ($CMB MB) from $CORPUS, one association each way, $RUNS runs each"
+    kd=() kr=()
+    for _ in $(seq "$RUNS"); do
+        t0=$(now); storescu --no-halt -aet CT1 -aec ARCHIVE 127.0.0.1 "$SCP_PORT" "${corpus[@]}" 2>/dev/null || true; t1=$(now)
+        kd+=("$(echo "$t1 - $t0" | bc -l)")
+        t0=$(now); storescu --no-halt -aet CT1 -aec PACS 127.0.0.1 "$GW_PORT" "${corpus[@]}" 2>/dev/null || true; t1=$(now)
+        kr+=("$(echo "$t1 - $t0" | bc -l)")
+    done
+    mcd=$(printf '%s\n' "${kd[@]}" | median); mcr=$(printf '%s\n' "${kr[@]}" | median)
+    info "corpus: direct $(printf %.3f "$mcd") s, relayed $(printf %.3f "$mcr") s; relayed/direct throughput $(printf %.1f "$(echo "$mcd / $mcr * 100" | bc -l)")%"
+else
+    info "corpus: no .dcm files under $CORPUS (scripts/setup-test-deps.sh fetches them): skipped"
+fi
 
 log "small instances: $S in one association, $RUNS runs each (DCMTK's own Nagle: TCP_NODELAY=${TCP_NODELAY:-unset} in the peers' environment)"
 sd=() sr=()

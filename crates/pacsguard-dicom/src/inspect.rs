@@ -893,6 +893,13 @@ fn scan_raw(bytes: &[u8], from: usize, found: &mut Observations, budget: &mut Bu
     });
 }
 
+/// Whether a data set in the transfer syntax `uid` is read as its receivers read it:
+/// a deflated one inflated, another the registry knows. Any other is read as explicit
+/// VR little endian (a `not-inspected` info), which a receiver that knows it may not do.
+pub fn reads_transfer_syntax(uid: &str) -> bool {
+    DEFLATED.contains(&uid) || TransferSyntaxRegistry.get(uid).is_some()
+}
+
 fn read_data_set(
     bytes: &[u8],
     start: usize,

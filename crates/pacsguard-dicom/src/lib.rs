@@ -60,7 +60,7 @@ pub use inspect::{
     MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, MIN_MISFORMED_VALUES, Observation,
     PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect,
     inspect_first_window, inspect_head, inspect_window, inspect_within, is_native, layout,
-    named_as_dicom, prefix_of,
+    named_as_dicom, prefix_of, reads_transfer_syntax,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,
@@ -80,7 +80,7 @@ pub use sh::{
     MAX_SHELL_SUBSTITUTION_NESTING, MAX_SHELL_VALUED_NAMES, MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{
-    Command, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS, MAX_EX_PATTERN_BYTES,
-    MAX_VIM_EXECUTE_NESTING, MAX_VIM_LITERAL_ELEMENTS, MAX_VIM_REGISTER_NESTING,
-    find_batch_command, find_ex_command, find_shell_command,
+    Command, EX_MODELLED_PER_FILE_BYTE, MAX_EX_MODELLED_BYTES, MAX_EX_MODIFIERS,
+    MAX_EX_PATTERN_BYTES, MAX_VIM_EXECUTE_NESTING, MAX_VIM_LITERAL_ELEMENTS,
+    MAX_VIM_REGISTER_NESTING, find_batch_command, find_ex_command, find_shell_command,
 };

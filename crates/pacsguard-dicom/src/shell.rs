@@ -321,8 +321,42 @@ pub fn shell_reads_past(bytes: &[u8]) -> bool {
 /// candidate's line is modelled to its end, so a line of many `:!` would cost its length
 /// squared without a cap. Lines that start with `!` do not overlap (they cost at most the
 /// file's size once) and are not counted; `:!` inside a line of pixel data comes once per
-/// 64 KiB, and its lines in 256 MiB of random bytes add up to ~1 MiB. Past it: a warning.
+/// 64 KiB, and its lines in 256 MiB of random bytes add up to ~1 MiB. Past it (or past
+/// [`EX_MODELLED_PER_FILE_BYTE`] times the file's size, if that is more): a warning.
 pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bytes handed to the shell model per byte of the file, for a file large enough that
+/// this is more than [`MAX_EX_MODELLED_BYTES`]: the cost stays linear in the file's size
+/// (the cap is against lines of many `:!` costing their length squared), and a large
+/// image is modelled whole. Its compressed pixel data holds `\nso` (`:source` of the
+/// buffer) and `\na` (`:append` up to a line of one `.` that never comes) by chance, so
+/// the buffer sourced is most of the file: a 64 MiB image (random bytes) went past a
+/// fixed 16 MiB and got a `not-inspected` warning, and a refusing gateway route refused
+/// it (session 23). Random bytes cost about one byte per byte of the file.
+pub const EX_MODELLED_PER_FILE_BYTE: usize = 4;
+
+/// The bytes handed to the shell model for one file so far, against its limit.
+struct Modelled {
+    bytes: usize,
+    limit: usize,
+}
+
+impl Modelled {
+    /// For a file of `len` bytes: [`MAX_EX_MODELLED_BYTES`], or
+    /// [`EX_MODELLED_PER_FILE_BYTE`] times `len` if that is more.
+    fn for_file(len: usize) -> Modelled {
+        Modelled {
+            bytes: 0,
+            limit: MAX_EX_MODELLED_BYTES.max(len.saturating_mul(EX_MODELLED_PER_FILE_BYTE)),
+        }
+    }
+
+    /// Counts `n` more bytes; whether the limit is now passed.
+    fn charge(&mut self, n: usize) -> bool {
+        self.bytes = self.bytes.saturating_add(n);
+        self.bytes > self.limit
+    }
+}
 
 /// The first `!command` that `ex`/`vi` or `ed` would hand to the shell, if the file were
 /// fed to them as commands: `ex -s < file`, `vim -es < file`, `ed < file`, `vi -s file`.
@@ -343,7 +377,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let vim_environment = vim_sets_environment(bytes);
     let vim_shell = vim_sets_shell(bytes);
-    let mut modelled = 0usize;
+    let mut modelled = Modelled::for_file(bytes.len());
     for bang in memchr::memchr_iter(b'!', bytes) {
         // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
         // none of the forms below, and is turned away in one look-up.
@@ -355,17 +389,15 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         };
         let rest = &bytes[bang + 1..];
         let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-        if !at_line_start {
-            // Lines from a line start do not overlap: at most the file once, not charged.
-            modelled += line.len();
-        }
-        if modelled > MAX_EX_MODELLED_BYTES {
+        // Lines from a line start do not overlap: at most the file once, not charged.
+        if !at_line_start && modelled.charge(line.len()) {
             return Some(Command {
                 offset: bang,
                 interpreter: "ex",
                 severity: Severity::Warning,
                 detail: format!(
-                    "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes (MAX_EX_MODELLED_BYTES): the rest were not checked"
+                    "more than {} bytes of ex/ed shell escapes (MAX_EX_MODELLED_BYTES, or EX_MODELLED_PER_FILE_BYTE times the file's size): the rest were not checked",
+                    modelled.limit
                 ),
             });
         }
@@ -418,7 +450,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         runs
     });
     if let Some(at) = spent {
-        return Some(spent_warning(at));
+        return Some(spent_warning(at, &modelled));
     }
     if found.is_some() {
         return found;
@@ -426,14 +458,15 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
 }
 
-/// The warning for a file whose ex/vim text went past [`MAX_EX_MODELLED_BYTES`].
-fn spent_warning(at: usize) -> Command {
+/// The warning for a file whose ex/vim text went past its limit ([`Modelled`]).
+fn spent_warning(at: usize, modelled: &Modelled) -> Command {
     Command {
         offset: at,
         interpreter: "ex",
         severity: Severity::Warning,
         detail: format!(
-            "more than {MAX_EX_MODELLED_BYTES} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES): the rest were not checked"
+            "more than {} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES, or EX_MODELLED_PER_FILE_BYTE times the file's size): the rest were not checked",
+            modelled.limit
         ),
     }
 }
@@ -492,7 +525,7 @@ const LONGEST_NORMAL_MOTION: usize = 3;
 fn normal_filters(
     text: &[u8],
     keys_end: Option<u8>,
-    modelled: &mut usize,
+    modelled: &mut Modelled,
     judge: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Option<usize> {
     for at in memchr::memmem::find_iter(text, b"norm") {
@@ -500,8 +533,7 @@ fn normal_filters(
             continue;
         };
         let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
-        *modelled += keys.len();
-        if *modelled > MAX_EX_MODELLED_BYTES {
+        if modelled.charge(keys.len()) {
             return Some(keys_at);
         }
         // Where each Enter key is, found once: the command after each `!` ends at the
@@ -530,8 +562,7 @@ fn normal_filters(
                     continue;
                 };
                 let command = &keys[bang + 1 + start..enter];
-                *modelled += command.len();
-                if *modelled > MAX_EX_MODELLED_BYTES {
+                if modelled.charge(command.len()) {
                     return Some(keys_at + bang);
                 }
                 if judge(keys_at + bang, &typed_literally(command)) {
@@ -766,7 +797,7 @@ fn find_vim_string_command(
     bytes: &[u8],
     vim_environment: Option<usize>,
     vim_shell: Option<usize>,
-    modelled: &mut usize,
+    modelled: &mut Modelled,
 ) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
@@ -812,9 +843,10 @@ fn find_vim_string_command(
             _ => None,
         }
     };
-    let charge = |modelled: &mut usize, at: usize, value: &VimValue| -> Option<Command> {
-        *modelled += value.text.len();
-        (*modelled > MAX_EX_MODELLED_BYTES).then(|| spent_warning(at))
+    let charge = |modelled: &mut Modelled, at: usize, value: &VimValue| -> Option<Command> {
+        modelled
+            .charge(value.text.len())
+            .then(|| spent_warning(at, modelled))
     };
     let line_head = |at: usize| -> &[u8] {
         let back = bytes[..at]
@@ -1186,7 +1218,7 @@ fn find_vim_string_command(
                 continue;
             };
             if depth >= MAX_VIM_REGISTER_NESTING {
-                return Some(spent_warning(at));
+                return Some(spent_warning(at, modelled));
             }
             let mut normal = b"norm! ".to_vec();
             normal.extend_from_slice(&keys.text);
@@ -1225,7 +1257,7 @@ fn find_vim_string_command(
             filter.is_some()
         });
         if spent.is_some() {
-            return Some(spent_warning(at));
+            return Some(spent_warning(at, modelled));
         }
         if filter.is_some() {
             return filter;
@@ -1265,9 +1297,8 @@ fn find_vim_string_command(
                     ),
                 });
             };
-            *modelled += filled.len();
-            if *modelled > MAX_EX_MODELLED_BYTES {
-                return Some(spent_warning(at));
+            if modelled.charge(filled.len()) {
+                return Some(spent_warning(at, modelled));
             }
             let mut filter = None;
             let spent = normal_filters(&filled, None, modelled, &mut |_, command| {
@@ -1287,7 +1318,7 @@ fn find_vim_string_command(
                 filter.is_some()
             });
             if spent.is_some() {
-                return Some(spent_warning(at));
+                return Some(spent_warning(at, modelled));
             }
             if filter.is_some() {
                 return filter;
@@ -4292,6 +4323,30 @@ mod tests {
             started.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",
             started.elapsed()
+        );
+    }
+
+    /// Compressed pixel data (near-random bytes) of a large multi-frame image is no vim
+    /// script, but `\nso` (`:source` of the buffer) and `\na` (`:append` to a line of
+    /// one `.` that never comes) turn up in it by chance: the buffer sourced is the rest
+    /// of the file. Session 23: a 64 MiB image went past MAX_EX_MODELLED_BYTES, a
+    /// `not-inspected` warning, and a refusing gateway route refused it (0xA700).
+    #[test]
+    fn random_pixel_data_of_a_large_image_stays_within_the_modelled_limit() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut bytes = Vec::with_capacity(64 << 20);
+        while bytes.len() < 64 << 20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.extend_from_slice(&state.to_le_bytes());
+        }
+        let found = find_ex_command(&bytes);
+        assert!(
+            found
+                .as_ref()
+                .is_none_or(|f| !f.detail.contains("MAX_EX_MODELLED_BYTES")),
+            "{found:?}"
         );
     }
 

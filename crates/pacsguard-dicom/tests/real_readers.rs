@@ -1807,10 +1807,13 @@ fn modifiers_before_an_escape_are_read_to_their_limit_and_past_it_reported() {
 }
 
 /// The limit on `!` lines modelled (each line to its end): lines that add up to
-/// MAX_EX_MODELLED_BYTES are all modelled, and one byte more is a warning.
+/// MAX_EX_MODELLED_BYTES are all modelled, and so are lines that add up to more in a
+/// file large enough (EX_MODELLED_PER_FILE_BYTE times its size); past the larger of the
+/// two, a warning naming both.
 #[test]
 fn ex_escapes_past_their_limit_are_a_warning() {
     let limit = pacsguard_dicom::MAX_EX_MODELLED_BYTES;
+    let per_byte = pacsguard_dicom::EX_MODELLED_PER_FILE_BYTE;
     // `:!` inside a line (how `vi -s` types it), `after` bytes from the `!` to the newline.
     let line = |after: usize| {
         let mut line = b"a:!x ".to_vec();
@@ -1823,16 +1826,41 @@ fn ex_escapes_past_their_limit_are_a_warning() {
     for _ in 0..16 {
         at_limit.extend(line(limit / 16));
     }
-    let mut past = at_limit.clone();
-    past.extend(line(2));
     assert_eq!(pacsguard_dicom::find_ex_command(&at_limit), None);
-    let found = pacsguard_dicom::find_ex_command(&past).expect("a warning");
-    assert_eq!(found.severity, Severity::Warning, "{found:?}");
-    assert!(
-        found.detail.contains("MAX_EX_MODELLED_BYTES"),
-        "{}",
-        found.detail
-    );
+    let warned = |text: &[u8]| {
+        let found = pacsguard_dicom::find_ex_command(text).expect("a warning");
+        assert_eq!(found.severity, Severity::Warning, "{found:?}");
+        assert!(
+            found.detail.contains("MAX_EX_MODELLED_BYTES")
+                && found.detail.contains("EX_MODELLED_PER_FILE_BYTE"),
+            "{}",
+            found.detail
+        );
+    };
+    // One line of `n` escapes costs about n squared (each is modelled to the line's
+    // end): within MAX_EX_MODELLED_BYTES for a short line, past it for a longer one.
+    let escapes = |n: usize| {
+        let mut text = b"a".to_vec();
+        text.extend(b":!".repeat(n));
+        text.push(b'\n');
+        text
+    };
+    assert_eq!(pacsguard_dicom::find_ex_command(&escapes(2_000)), None);
+    warned(&escapes(5_000));
+    // A file of 8 MiB, lines of 1 KiB with `per_byte - 1` escapes near their start:
+    // more than MAX_EX_MODELLED_BYTES modelled, within `per_byte` times the file's size;
+    // with `per_byte + 1`, past it.
+    let file = |escapes: usize| {
+        let mut one = b"a".to_vec();
+        one.extend(b":!".repeat(escapes));
+        one.resize(1023, b'b');
+        one.push(b'\n');
+        one.repeat(8 * 1024)
+    };
+    let within = file(per_byte - 1);
+    assert!((per_byte - 1) * within.len() > limit);
+    assert_eq!(pacsguard_dicom::find_ex_command(&within), None);
+    warned(&file(per_byte + 1));
     // Lines that start with `!` cost the file once and are not counted: no warning.
     let starts: Vec<u8> = b"!x y z\n".repeat(limit / 4);
     assert_eq!(pacsguard_dicom::find_ex_command(&starts), None);

@@ -2147,8 +2147,13 @@ impl Tap {
                         "a P-DATA PDU carries more after the last fragment of a C-STORE data set held for screening".to_owned(),
                     ));
                 }
-                self.counts
-                    .forwarded(instance.message_id, &instance.sop_instance);
+                // Held on a refusing route, it is forwarded once screened (`Tap::hold`),
+                // if at all: an association aborted meanwhile (the stop) did not leave it
+                // "forwarded and never answered" on the record (session 23).
+                if self.hold.is_none() {
+                    self.counts
+                        .forwarded(instance.message_id, &instance.sop_instance);
+                }
                 done.push(instance);
             }
         }
@@ -2184,7 +2189,7 @@ impl Tap {
             instance.context_id,
             instance.sop_class.clone(),
             instance.sop_instance.clone(),
-            instance.message_id.unwrap_or(0),
+            instance.message_id,
         );
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
@@ -2268,11 +2273,13 @@ impl Tap {
             }
         };
         match refusal {
-            None => Held::Forward(pdus),
+            None => {
+                self.counts.forwarded(message_id, &uid);
+                Held::Forward(pdus)
+            }
             Some(r) => {
                 self.counts.refused.fetch_add(1, Ordering::Relaxed);
-                // Answered by the gateway: nothing is awaited from the upstream.
-                self.counts.answered(Some(message_id), &uid);
+                let message_id = message_id.unwrap_or(0);
                 Held::Answer(
                     Pdu::PData(vec![crate::pdu::Pdv {
                         context_id,
@@ -2459,6 +2466,12 @@ fn queue_full_reason(full: crate::screening_pool::Full) -> String {
         crate::screening_pool::Full::Queue => format!(
             "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
             crate::screening_pool::SCREENING_QUEUE
+        ),
+        crate::screening_pool::Full::Reserved => format!(
+            "the screening queue is nearly full (its last {} places kept for peers with fewer than {} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
+            crate::screening_pool::SCREENING_QUEUE
+                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
+            crate::screening_pool::SCREENING_QUEUE_LIGHT_PEER
         ),
         crate::screening_pool::Full::Peer => format!(
             "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
@@ -2819,7 +2832,10 @@ fn screen_instance(
                     comment: "refused by the gateway: too large to screen".to_owned(),
                 })
             } else if spent.is_some()
-                || findings.iter().any(|f| f.kind == FindingKind::NotInspected)
+                || !pacsguard_dicom::reads_transfer_syntax(ts)
+                || findings
+                    .iter()
+                    .any(|f| f.kind == FindingKind::NotInspected && unread_may_refuse(f, refuse))
             {
                 // A limit of the screening left part of the data set unread (the search
                 // budget, a PDF budget or password, the shell model, a rule timeout):
@@ -2931,6 +2947,22 @@ fn screen_instance(
             .quarantine(&name, bytes, findings, refusal.is_none());
     }
     refusal
+}
+
+/// Whether what the `not-inspected` finding `unread` left undecided could have made a
+/// route refusing `refuse` refuse the data set. An info left nothing unread (bytes
+/// after a deflate stream, "searched"; session 23: pydicom's real `image_dfl.dcm` so
+/// sent was refused 0xA700); a transfer syntax the screening does not know is its own
+/// refusal (`pacsguard_dicom::reads_transfer_syntax`). A limit of the YARA rules alone
+/// (`RULES_FORMAT`: a pattern at its match limit, a rule timeout) leaves undecided only
+/// whether a rule matched, a `yara-match` alert: a route that does not refuse those
+/// would have forwarded the data set whatever the rules said (session 23: a site rule's
+/// `"MZ"` met 2,000 times in a clean 8-bit cine was refused 0xA700). Any other limit
+/// may hide anything, and refuses.
+fn unread_may_refuse(unread: &Finding, refuse: &[FindingKind]) -> bool {
+    unread.severity != Severity::Info
+        && (unread.format.as_deref() != Some(pacsguard_screen::RULES_FORMAT)
+            || refuse.contains(&FindingKind::YaraMatch))
 }
 
 /// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
@@ -3371,6 +3403,98 @@ mod tests {
         drop(hold);
     }
 
+    /// A C-STORE-RQ (command and data set, one P-DATA PDU each) on context 1 of [`tap`].
+    fn c_store(uid: &str, message_id: u16) -> [Vec<u8>; 2] {
+        fn element(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&u32::try_from(value.len()).expect("len").to_le_bytes());
+            out.extend_from_slice(value);
+        }
+        let mut uid = uid.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        let mut body = Vec::new();
+        element(&mut body, 0x0002, b"1.2.840.10008.5.1.4.1.1.2\0");
+        element(&mut body, 0x0100, &crate::dimse::C_STORE_RQ.to_le_bytes());
+        element(&mut body, 0x0110, &message_id.to_le_bytes());
+        element(&mut body, 0x0700, &0u16.to_le_bytes());
+        element(&mut body, 0x0800, &0u16.to_le_bytes());
+        element(&mut body, 0x1000, &uid);
+        let mut command = Vec::new();
+        element(
+            &mut command,
+            0x0000,
+            &u32::try_from(body.len()).expect("len").to_le_bytes(),
+        );
+        command.extend_from_slice(&body);
+        let pdata = |control, data| {
+            Pdu::PData(vec![crate::pdu::Pdv {
+                context_id: 1,
+                control,
+                data,
+            }])
+            .encode()
+        };
+        [
+            pdata(0x03, command),
+            pdata(
+                0x02,
+                vec![0x10, 0x00, 0x10, 0x00, 4, 0, 0, 0, b'X', b'^', b'Y', b' '],
+            ),
+        ]
+    }
+
+    /// Session 23: a C-STORE held on a refusing route was counted as forwarded when its
+    /// last fragment came, so an association aborted while it was screened (the stop,
+    /// past STOP_GRACE) left "was forwarded to upstream ... and never answered: not
+    /// known to be stored" on the record for an instance never forwarded. It is counted
+    /// forwarded when its screening lets it go on; a forwarding route's at once.
+    #[tokio::test]
+    async fn a_held_c_store_is_forwarded_on_the_record_only_once_it_is_let_go_on() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits::default();
+        let shared = shared_with(
+            limits.clone(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let unanswered = |t: &Tap| {
+            t.counts
+                .unanswered
+                .lock()
+                .expect("lock")
+                .named
+                .iter()
+                .map(|(_, uid)| uid.clone())
+                .collect::<Vec<_>>()
+        };
+        let mut refusing = tap(
+            &shared,
+            Some(Hold::new(vec![FindingKind::EmbeddedExecutable], &limits)),
+        );
+        // Data sets kept to be screened (the tap's own keeps none).
+        refusing.assembler = Assembler::new(1 << 20, Arc::clone(&shared.memory));
+        let [command, data] = c_store("1.2.3.4.60", 7);
+        assert!(refusing.look(&command).expect("command").is_empty());
+        let done = refusing.look(&data).expect("data set");
+        assert_eq!(done.len(), 1);
+        assert!(unanswered(&refusing).is_empty(), "held, not forwarded yet");
+        match refusing.hold(data, done).await {
+            Held::Forward(_) => {}
+            Held::Answer(pdu) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
+            _ => panic!("a clean data set is forwarded"),
+        }
+        assert_eq!(unanswered(&refusing), ["1.2.3.4.60"]);
+
+        let mut forwarding = tap(&shared, None);
+        let [command, data] = c_store("1.2.3.4.61", 8);
+        forwarding.look(&command).expect("command");
+        assert_eq!(forwarding.look(&data).expect("data set").len(), 1);
+        assert_eq!(unanswered(&forwarding), ["1.2.3.4.61"]);
+    }
+
     /// Issue 16, session 21: a data set whose deadline passed while it waited for a
     /// screening thread was still screened when its turn came, answering no one (the
     /// sender had its 0xA700, the forwarding route its alert) and taking a thread other
@@ -3627,6 +3751,86 @@ mod tests {
                 .map(|r| (r.status, r.comment))
             })
             .collect()
+    }
+
+    /// Session 23 (a bad day): pydicom's real `image_dfl.dcm` (Deflated Explicit VR
+    /// Little Endian) with bytes after its deflate stream, as a sender that writes the
+    /// file's data set on as it is sends it: `scan` says so with a `not-inspected`
+    /// *info* ("... which DICOM readers ignore: searched"), nothing left unread, and a
+    /// refusing route refused it 0xA700 "not screened whole". Only a warning or an
+    /// alert says a limit left something unread.
+    #[test]
+    fn a_refusing_route_forwards_a_data_set_whose_not_inspected_finding_is_an_info() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../.testdata/wheels/pydicom/pydicom/data/test_files/image_dfl.dcm"
+        ))
+        .expect("run scripts/setup-test-deps.sh: pydicom's image_dfl.dcm");
+        let meta = u32::from_le_bytes(file[140..144].try_into().expect("4 bytes")) as usize;
+        let mut data = file[144 + meta..].to_vec();
+        data.extend_from_slice(&[0; 16]);
+        let trailed = Instance {
+            size: data.len() as u64,
+            bytes: Ok(data),
+            ..instance("1.2.3.4.50")
+        };
+        let ticket =
+            crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+        let refusal = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.840.10008.1.2.1.99",
+            trailed,
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable, FindingKind::ActiveContent],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        let kept = vault.kept.0.lock().expect("lock");
+        assert!(
+            kept.iter()
+                .filter_map(|e| e.finding.as_ref())
+                .any(|f| f.kind == FindingKind::NotInspected
+                    && f.severity == Severity::Info
+                    && f.detail.contains("after the end of the deflated data set")),
+            "{kept:#?}"
+        );
+        assert!(refusal.is_none(), "{:?}", refusal.map(|r| r.comment));
+        drop(kept);
+        // A transfer syntax the screening does not know (a private one: its data set
+        // read as explicit VR little endian, an info too) is still refused.
+        let data = b"\x10\x00\x10\x00PN\x04\x00X^Y ".to_vec();
+        let instance = Instance {
+            size: data.len() as u64,
+            bytes: Ok(data),
+            ..instance("1.2.3.4.51")
+        };
+        let refusal = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.826.0.1.3680043.10.1137.99",
+            instance,
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        assert_eq!(
+            refusal.map(|r| (r.status, r.comment)),
+            Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned()))
+        );
     }
 
     /// Review r21-gateway: 25,000 decoy ELF identifications (1.6 MB) before a real

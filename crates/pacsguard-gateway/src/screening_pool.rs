@@ -35,6 +35,18 @@ pub const SCREENING_QUEUE: usize = 1024;
 /// peer's data sets are answered as for a full queue.
 pub const SCREENING_QUEUE_PER_PEER: usize = SCREENING_QUEUE - SCREENING_QUEUE / 4;
 
+/// The last places of the queue (its capacity divided by this: 128 of
+/// [`SCREENING_QUEUE`]) are kept for peers with fewer than
+/// [`SCREENING_QUEUE_LIGHT_PEER`] data sets waiting. Without it two addresses filled the
+/// queue between them (three quarters and the last quarter, session 23) and every other
+/// sender's data set was answered "queue full" (0xA700 on a refusing route).
+pub const SCREENING_QUEUE_RESERVE_DIVISOR: usize = 8;
+
+/// A peer with fewer data sets than this waiting may take the queue's last places
+/// ([`SCREENING_QUEUE_RESERVE_DIVISOR`]): a modality sending one study at a time, not
+/// a flood; eight such peers fill the reserve of [`SCREENING_QUEUE`].
+pub const SCREENING_QUEUE_LIGHT_PEER: usize = 16;
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// The job was not taken (and was dropped).
@@ -44,6 +56,9 @@ pub enum Full {
     Queue,
     /// This peer's jobs waiting held its share ([`SCREENING_QUEUE_PER_PEER`]).
     Peer,
+    /// Only the queue's last places were left, kept for peers with fewer than
+    /// [`SCREENING_QUEUE_LIGHT_PEER`] jobs waiting, and this peer had more.
+    Reserved,
 }
 
 /// Jobs of one peer; forgotten when it has none waiting or running.
@@ -107,6 +122,8 @@ struct Queue {
     ready: Condvar,
     capacity: usize,
     per_peer: usize,
+    /// Places kept for light peers ([`SCREENING_QUEUE_RESERVE_DIVISOR`]).
+    reserve: usize,
 }
 
 impl Queue {
@@ -172,6 +189,7 @@ impl Pool {
             ready: Condvar::new(),
             capacity: queued,
             per_peer,
+            reserve: queued / SCREENING_QUEUE_RESERVE_DIVISOR,
         });
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
@@ -196,9 +214,13 @@ impl Pool {
         if state.closed || state.waiting.len() >= self.queue.capacity {
             return Err(Full::Queue);
         }
+        let free = self.queue.capacity - state.waiting.len();
         let jobs = state.peers.entry(peer).or_default();
         if jobs.waiting >= self.queue.per_peer {
             return Err(Full::Peer);
+        }
+        if free <= self.queue.reserve && jobs.waiting >= SCREENING_QUEUE_LIGHT_PEER {
+            return Err(Full::Reserved);
         }
         jobs.waiting += 1;
         state.waiting.push_back((peer, Box::new(job)));
@@ -353,6 +375,36 @@ mod tests {
         drop(hold);
         idle(&pool);
         pool.submit(peer(1), || {}).expect("its share back");
+    }
+
+    /// Session 23: the per-peer share is three quarters, so two addresses (one to its
+    /// share, the other to the last quarter) filled the queue and a third sender's
+    /// data set was "queue full". The last places are kept for peers with few waiting.
+    #[test]
+    fn two_flooding_peers_leave_the_last_places_to_a_light_one() {
+        // 128 places: 96 a peer's share, the last 16 kept.
+        let pool = Pool::new(1, 128, 96).expect("pool");
+        let hold = held(&pool, peer(9));
+        for _ in 0..96 {
+            pool.submit(peer(1), || {}).expect("its share");
+        }
+        assert_eq!(pool.submit(peer(1), || {}), Err(Full::Peer));
+        let mut second = 0;
+        let refused = loop {
+            match pool.submit(peer(2), || {}) {
+                Ok(()) => second += 1,
+                Err(full) => break full,
+            }
+        };
+        assert_eq!(
+            (second, refused),
+            (SCREENING_QUEUE_LIGHT_PEER, Full::Reserved),
+            "the second flooder stops at the reserve once it has many waiting"
+        );
+        pool.submit(peer(3), || {})
+            .expect("a light peer still has a place");
+        drop(hold);
+        idle(&pool);
     }
 
     /// Issue 16, session 21: the queue was first come, first served, so a peer that

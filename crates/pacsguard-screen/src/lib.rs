@@ -31,6 +31,12 @@ pub use rules::{
 /// Rule matches kept per file (whole file and documents together); the rest are counted.
 pub const MAX_RULE_FINDINGS: usize = pacsguard_dicom::MAX_OBSERVATIONS;
 
+/// The `format` of a `not-inspected` finding about the YARA rules alone (a pattern at
+/// MAX_MATCHES_PER_PATTERN, SCAN_TIMEOUT, rules not applied, matches not listed): what
+/// the limit left undecided is whether a rule matched, a `yara-match` and nothing else.
+/// A gateway route that does not refuse `yara-match` forwards such a data set.
+pub const RULES_FORMAT: &str = "yara";
+
 /// Whether YARA support was compiled in.
 pub const YARA_AVAILABLE: bool = cfg!(feature = "yara");
 
@@ -109,12 +115,15 @@ impl Worker<'_> {
             let scanner = self.scanner.take();
             let mut screened = self.screen_inspected(path, bytes, inspection);
             self.scanner = scanner;
-            screened.findings.push(Finding::new(
-                path.to_path_buf(),
-                FindingKind::NotInspected,
-                Severity::Warning,
-                format!("YARA rules not applied: the inspection took longer than {time_limit}"),
-            ));
+            screened.findings.push(
+                Finding::new(
+                    path.to_path_buf(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!("YARA rules not applied: the inspection took longer than {time_limit}"),
+                )
+                .with_format(RULES_FORMAT),
+            );
             screened
         } else {
             self.screen_inspected(path, bytes, inspection)
@@ -212,15 +221,18 @@ impl Worker<'_> {
             let from_rules = findings.len() - before;
             if from_rules > MAX_RULE_FINDINGS {
                 findings.truncate(before + MAX_RULE_FINDINGS);
-                findings.push(Finding::new(
-                    path.to_path_buf(),
-                    FindingKind::NotInspected,
-                    Severity::Warning,
-                    format!(
-                        "{} more rule match(es) in this file not listed (limit {MAX_RULE_FINDINGS})",
-                        from_rules - MAX_RULE_FINDINGS
-                    ),
-                ));
+                findings.push(
+                    Finding::new(
+                        path.to_path_buf(),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        format!(
+                            "{} more rule match(es) in this file not listed (limit {MAX_RULE_FINDINGS})",
+                            from_rules - MAX_RULE_FINDINGS
+                        ),
+                    )
+                    .with_format(RULES_FORMAT),
+                );
             }
         }
         if let Some(list) = &self.screener.hashlist {
@@ -346,7 +358,10 @@ fn rule_findings(
     findings: &mut Vec<Finding>,
 ) {
     let finding = |kind, severity, detail: String| {
-        let finding = Finding::new(path.to_path_buf(), kind, severity, detail);
+        let mut finding = Finding::new(path.to_path_buf(), kind, severity, detail);
+        if kind == FindingKind::NotInspected {
+            finding = finding.with_format(RULES_FORMAT);
+        }
         match offset {
             Some(offset) => finding.with_offset(offset),
             None => finding,

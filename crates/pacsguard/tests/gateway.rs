@@ -207,19 +207,24 @@ impl Gateway {
 
     /// [`Gateway::start_in`] with these environment variables set.
     fn start_with(env: &Env, config: &str, serve: bool, vars: &[(&str, &str)]) -> Gateway {
-        Gateway::spawn(env, config, (serve, vars), true)
+        Gateway::spawn(env, config, (serve, vars, &[]), true)
+    }
+
+    /// `pacsguard gateway` with these arguments after `--config FILE`.
+    fn start_standalone_with_args(env: &Env, config: &str, args: &[&std::ffi::OsStr]) -> Gateway {
+        Gateway::spawn(env, config, (false, &[], args), true)
     }
 
     /// [`Gateway::start`], its stderr read up to the listening addresses only, then left
     /// unread (a pipe shrunk to a page: full after a few lines).
     fn start_with_stderr_unread(env: &Env, config: &str) -> Gateway {
-        Gateway::spawn(env, config, (in_serve(), &[]), false)
+        Gateway::spawn(env, config, (in_serve(), &[], &[]), false)
     }
 
     fn spawn(
         env: &Env,
         config: &str,
-        (serve, vars): (bool, &[(&str, &str)]),
+        (serve, vars, args): (bool, &[(&str, &str)], &[&std::ffi::OsStr]),
         read_stderr: bool,
     ) -> Gateway {
         let path = env.dir.path().join("gateway.toml");
@@ -235,6 +240,7 @@ impl Gateway {
         } else {
             command.args(["gateway", "--json", "--config"]).arg(&path);
         }
+        command.args(args);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -2499,6 +2505,115 @@ fn a_refusing_route_refuses_what_it_cannot_hold_whole_to_screen() {
         details
             .iter()
             .any(|d| d.starts_with("refused C-STORE") && d.contains("status 0xa700")),
+        "{details:#?}"
+    );
+}
+
+/// Issue 16, session 23 (a bad day): a site's YARA rule with a short pattern (`"MZ"`, in
+/// a rule for small executables) meets it more than MAX_MATCHES_PER_PATTERN times in the
+/// pixel data of a clean 8-bit cine (mid-gray noise): a `not-inspected` warning, and a
+/// refusing route refused the image (0xA700 "not screened whole") though the route does
+/// not refuse `yara-match`: the rule, evaluated whole, could only have raised a
+/// `yara-match` alert, which it forwards. Now that route forwards it byte for byte (the
+/// warning recorded); a route that refuses `yara-match` still refuses it.
+#[test]
+fn a_standalone_gateways_route_refuses_a_rules_limit_only_when_it_refuses_rule_matches() {
+    require_dcmtk();
+    let env = Env::new();
+    let rules = env.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(
+        rules.join("site.yar"),
+        "rule site_small_pe\n{\n    meta:\n        severity = \"alert\"\n    strings:\n        $mz = \"MZ\"\n        $pe = \"PE\\x00\\x00\"\n    condition:\n        $mz and $pe and filesize < 2MB\n}\n",
+    )
+    .expect("write rule");
+    // 8 MiB of noise in 64..=127 (an 8-bit cine of mid-gray frames): "MZ" about every
+    // 4 KiB, 2,000 times; no "PE\0\0" (no byte below 64).
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut pixels = Vec::with_capacity(8 << 20);
+    while pixels.len() < 8 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        pixels.extend(state.to_le_bytes().iter().map(|b| 64 + (b & 63)));
+    }
+    let uid = "1.2.826.0.1.3680043.10.1137.2301";
+    let image = env.dir.path().join("cine.dcm");
+    let bytes = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0028, 0x0008, *b"IS", b"32")
+        .element(0x0028, 0x0010, *b"US", &512u16.to_le_bytes())
+        .element(0x0028, 0x0011, *b"US", &512u16.to_le_bytes())
+        .element(0x0028, 0x0100, *b"US", &8u16.to_le_bytes())
+        .pixels(pacsguard_testkit::Pixels::Native(pixels))
+        .build();
+    std::fs::write(&image, &bytes).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = |refuse: &str, called: &str| {
+        route(
+            called,
+            "XA1",
+            &format!("{ANY}\nrefuse = [{refuse}]"),
+            upstream.port,
+        )
+    };
+    let routes = format!(
+        "{}{}",
+        refusing("\"embedded-executable\", \"active-content\"", "PACS"),
+        refusing("\"yara-match\"", "STRICT")
+    );
+    let gateway = Gateway::start_standalone_with_args(
+        &env,
+        &config(&[("127.0.0.0/8", "")], &routes),
+        &["--rules".as_ref(), rules.as_os_str()],
+    );
+    let out = storescu_with(
+        &["-d"],
+        gateway.ports[0],
+        "XA1",
+        "PACS",
+        std::slice::from_ref(&image),
+    );
+    let log = stderr(&out);
+    assert!(log.contains(": 0x0000: Success"), "{log}");
+    let got = received(&rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let arrived = std::fs::read(rx.join(&got[0].0)).expect("read");
+    assert!(
+        data_set(&arrived) == data_set(&bytes),
+        "the data set relayed byte for byte"
+    );
+    let out = storescu_with(&["-d"], gateway.ports[0], "XA1", "STRICT", &[image]);
+    let log = stderr(&out);
+    assert!(log.contains("0xa700"), "{log}");
+    let (_, events) = gateway.stop();
+    assert_eq!(
+        received(&rx).len(),
+        1,
+        "the refused one never went upstream"
+    );
+    let warned: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["finding"]["kind"] == "not-inspected"
+                && e["finding"]["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_MATCHES_PER_PATTERN"))
+        })
+        .collect();
+    assert_eq!(warned.len(), 2, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with(&format!("relayed C-STORE SOP Instance UID {uid}"))),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(
+            |d| d.starts_with(&format!("refused C-STORE SOP Instance UID {uid}"))
+                && d.contains("0xa700")
+        ),
         "{details:#?}"
     );
 }
