@@ -809,20 +809,18 @@ impl Console {
             Outcome::Failure,
             format!("sign-in of {} from {addr} failed: {reason}", shown(name)),
         ));
-        if let Some(account) = account {
-            let (failures, until, locked) =
-                throttle::after_failure(account.failures, now, throttle::MAX_ACCOUNT_FAILURES);
-            lock(&self.db)?.set_failures(account.id, failures, until)?;
-            if locked {
-                self.locked(
-                    &account.name,
-                    format!(
-                        "account {} locked for {} minutes after {failures} failed sign-ins (the last from {addr})",
-                        account.name,
-                        throttle::LOCKOUT_SECONDS / 60
-                    ),
-                );
-            }
+        // Counted (always), and at the limit the lockout is an alert.
+        if let Some(account) = account
+            && let Some((failures, true)) = self.count_account_failure(account.id, now)?
+        {
+            self.locked(
+                &account.name,
+                format!(
+                    "account {} locked for {} minutes after {failures} failed sign-ins (the last from {addr})",
+                    account.name,
+                    throttle::LOCKOUT_SECONDS / 60
+                ),
+            );
         }
         if address_locked {
             self.locked(
@@ -835,6 +833,30 @@ impl Console {
             );
         }
         Err(AuthError::SignInFailed)
+    }
+
+    /// Counts one checked failure (a sign-in or a step-up) of `account`: read, counted
+    /// and written under one hold of the store's lock, from the count as it is now, not
+    /// as it was read before the check. Two sign-ins checked at once (two are hashed at
+    /// once) both read the count before either wrote it and wrote the same next value:
+    /// an attacker sending guesses in pairs had half of them uncounted, and a failure
+    /// landing just after the one that locked the account wrote its shorter delay over
+    /// the lockout (review r23). The account stays closed at least as long as it was.
+    /// The new count and whether this failure locked the account; `None` when the
+    /// account is no longer in the store.
+    pub(crate) fn count_account_failure(
+        &self,
+        account: i64,
+        now: i64,
+    ) -> Result<Option<(i64, bool)>, AuthError> {
+        let db = lock(&self.db)?;
+        let Some(row) = db.account_by_id(account)? else {
+            return Ok(None);
+        };
+        let (failures, until, locked) =
+            throttle::after_failure(row.failures, now, throttle::MAX_ACCOUNT_FAILURES);
+        db.set_failures(account, failures, until.max(row.locked_until))?;
+        Ok(Some((failures, locked)))
     }
 
     pub(crate) fn locked(&self, who: &str, detail: String) {

@@ -298,25 +298,19 @@ impl Console {
         let how = match outcome {
             Ok(how) => how,
             Err(reason) => {
-                if account.locked_until <= now {
-                    let (failures, until, locked) = throttle::after_failure(
-                        account.failures,
-                        now,
-                        throttle::MAX_ACCOUNT_FAILURES,
+                // Counted (always), and codes guessed at the step-up lock the account
+                // as at sign-in, and say so: the lockout is an alert, never silent.
+                if account.locked_until <= now
+                    && let Some((failures, true)) = self.count_account_failure(account.id, now)?
+                {
+                    self.locked(
+                        &auth.name,
+                        format!(
+                            "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
+                            auth.name,
+                            throttle::LOCKOUT_SECONDS / 60
+                        ),
                     );
-                    lock(&self.db)?.set_failures(account.id, failures, until)?;
-                    // Codes guessed at the step-up lock the account as at sign-in, and
-                    // say so: the lockout is an alert, never silent.
-                    if locked {
-                        self.locked(
-                            &auth.name,
-                            format!(
-                                "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
-                                auth.name,
-                                throttle::LOCKOUT_SECONDS / 60
-                            ),
-                        );
-                    }
                 }
                 let _ = self.record(self.event(
                     &auth.name,

@@ -571,6 +571,50 @@ async fn failures_lock_the_account_at_the_limit_and_the_lockout_is_an_alert() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "after the lockout");
 }
 
+/// Found in review (r23): two sign-ins checked at once both read the account's failure
+/// count before either wrote it, and both wrote the same next value: an attacker who
+/// sends guesses in pairs (two are hashed at once) had half of them uncounted, and a
+/// failure landing just after the one that locked the account wrote its 2-minute delay
+/// over the 15-minute lockout. Now every failure checked is counted, and a lockout is
+/// never shortened by a racing failure.
+#[tokio::test]
+async fn sign_ins_racing_each_other_count_every_failure_and_never_shorten_a_lockout() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    // One failure first, so the last pair straddles the limit (9 -> 10 and 11).
+    h.login("admin", "wrong password again", "").await;
+    for _ in 0..MAX_ACCOUNT_FAILURES / 2 {
+        // Each pair after the delay of the one before: both are checked.
+        h.clock.advance(LOCKOUT_SECONDS);
+        let pair =
+            futures_join_all((0..2).map(|_| h.login("admin", "wrong password again", ""))).await;
+        assert!(pair.iter().all(|r| r.status == StatusCode::UNAUTHORIZED));
+    }
+    let checked = details(&h.events(), Action::Login, Outcome::Failure)
+        .iter()
+        .filter(|d| d.contains("failed: wrong password"))
+        .count();
+    let row = h
+        .store()
+        .account_by_name("admin")
+        .expect("sql")
+        .expect("admin");
+    assert_eq!(
+        row.failures, checked as i64,
+        "every failure checked is counted, racing or not"
+    );
+    if row.failures >= MAX_ACCOUNT_FAILURES {
+        assert_eq!(
+            row.locked_until,
+            h.clock.now() + LOCKOUT_SECONDS,
+            "the lockout keeps its whole length"
+        );
+        h.clock.advance(LOCKOUT_SECONDS / 2);
+        let r = h.login("admin", ADMIN_PASSWORD, &h.code_now(&secret)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "still locked");
+    }
+}
+
 #[tokio::test]
 async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
     let h = harness();
