@@ -394,6 +394,8 @@ impl Console {
     /// Counts a failed sign-in against an address, in memory and in the store; true
     /// when it reached the lockout.
     pub(crate) fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
+        let key = throttle::address_key(addr);
+        let addr = key.as_str();
         let (locked, entry, forgotten) = {
             let mut addresses = lock(&self.addresses)?;
             let locked = addresses.fail(addr, now);
@@ -420,7 +422,7 @@ impl Console {
 
     /// Whether sign-in from `addr` is paused now (its failures reached the limit).
     pub(crate) fn address_closed(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
-        Ok(lock(&self.addresses)?.is_closed(addr, now))
+        Ok(lock(&self.addresses)?.is_closed(&throttle::address_key(addr), now))
     }
 
     /// Counts a failed sign-in of any kind against `addr`; its lockout is an alert.
@@ -429,7 +431,8 @@ impl Console {
             self.locked(
                 addr,
                 format!(
-                    "sign-in from {addr} paused for {} minutes after {} failed sign-ins",
+                    "sign-in from {} paused for {} minutes after {} failed sign-ins",
+                    throttle::address_key(addr),
                     throttle::LOCKOUT_SECONDS / 60,
                     throttle::MAX_ADDRESS_FAILURES
                 ),
@@ -657,7 +660,7 @@ impl Console {
         self.purge_expired_sessions()?;
         let now = self.now();
         let addr = address.to_string();
-        let address_closed = lock(&self.addresses)?.is_closed(&addr, now);
+        let address_closed = self.address_closed(&addr, now)?;
         self.ensure_bound()?;
         let account = if valid_name(name) {
             lock(&self.db)?.account_by_name(name)?
@@ -826,7 +829,8 @@ impl Console {
             self.locked(
                 name,
                 format!(
-                    "sign-in from {addr} paused for {} minutes after {} failed sign-ins",
+                    "sign-in from {} paused for {} minutes after {} failed sign-ins",
+                    throttle::address_key(addr),
                     throttle::LOCKOUT_SECONDS / 60,
                     throttle::MAX_ADDRESS_FAILURES
                 ),

@@ -22,6 +22,27 @@ pub const LOCKOUT_SECONDS: i64 = 15 * 60;
 /// Addresses remembered; past this, the one locked longest ago is forgotten first.
 pub const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
+/// The key a client address's failures are counted under: an IPv4 address itself, an
+/// IPv6 address its /64 (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address its IPv4
+/// one. An IPv6 client is given a /64 and picks addresses in it at will (privacy
+/// addresses): counted per address, each fresh one had its own
+/// [`MAX_ADDRESS_FAILURES`] guesses, and enough of them flushed the table of restraints
+/// ([`MAX_TRACKED_ADDRESSES`]) (review r23). Text that is no address is its own key.
+pub fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.to_string(),
+    }
+}
+
 /// What one more failure does: the count, until when sign-in is closed, and whether this
 /// failure reached the lockout.
 pub fn after_failure(failures: i64, now: i64, limit: i64) -> (i64, i64, bool) {
@@ -138,6 +159,20 @@ mod tests {
         );
         assert_eq!(delays[MAX_ACCOUNT_FAILURES as usize - 1], LOCKOUT_SECONDS);
         assert!(delays.windows(2).take(8).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn an_ipv6_address_counts_as_its_64() {
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(address_key("2001:db8:1:3::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::1"), "::/64");
+        assert_eq!(address_key("not an address"), "not an address");
     }
 
     #[test]

@@ -615,6 +615,52 @@ async fn sign_ins_racing_each_other_count_every_failure_and_never_shorten_a_lock
     }
 }
 
+/// Found in review (r23): failures were counted per client address, and an IPv6
+/// client is given a /64 (2^64 addresses, SLAAC and privacy addresses change at
+/// will): each fresh address had its own MAX_ADDRESS_FAILURES guesses, so the address
+/// throttle held nobody on IPv6, and a /64 could flush the table of restraints. An
+/// IPv6 address now counts as its /64 (an IPv4-mapped one as its IPv4 address).
+#[tokio::test]
+async fn failures_from_one_ipv6_64_are_counted_together() {
+    use pacsguard_console::throttle::MAX_ADDRESS_FAILURES;
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    h.events();
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().expect("address");
+    for i in 0..MAX_ADDRESS_FAILURES {
+        // Each delay waited out, each guess from a fresh address of the same /64, each
+        // for another name (no account's own count is reached).
+        h.clock.advance(LOCKOUT_SECONDS);
+        let from = ip(&format!("2001:db8:1:2::{:x}", i + 1));
+        let r = h
+            .console
+            .login(&format!("guess{i}"), "wrong", "", from, None);
+        assert!(r.is_err());
+    }
+    let locked = alerts_of(&h.events(), pacsguard_events::FindingKind::AccountLocked);
+    assert!(
+        locked.iter().any(|d| d.contains("2001:db8:1:2::/64")),
+        "{locked:?}"
+    );
+    // The right password and code from yet another address of that /64: paused.
+    let code = h.next_code(&secret);
+    let from = ip("2001:db8:1:2:ffff:ffff:ffff:ffff");
+    assert!(
+        h.console
+            .login("admin", ADMIN_PASSWORD, &code, from, None)
+            .is_err(),
+        "paused for the whole /64"
+    );
+    // Another /64 is not.
+    let code = h.next_code(&secret);
+    let from = ip("2001:db8:1:3::1");
+    assert!(
+        h.console
+            .login("admin", ADMIN_PASSWORD, &code, from, None)
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
     let h = harness();
