@@ -221,7 +221,7 @@ pub(crate) const REQUEST_CLOSED: &str = "closed";
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
 /// A checked reason: trimmed, not empty, bounded.
-fn reason_of(reason: &str) -> Result<&str, AuthError> {
+pub(crate) fn reason_of(reason: &str) -> Result<&str, AuthError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AuthError::Invalid(

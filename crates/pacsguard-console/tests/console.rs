@@ -2539,6 +2539,49 @@ async fn seal_and_break_glass(h: &Harness, admin: &str, admin_csrf: &str) -> (St
     (emergency, csrf)
 }
 
+/// Found in review (r23): every decision's reason is refused when it is only invisible
+/// characters or holds one that reorders text (decide::reason_of), but the emergency
+/// access's reason was only trimmed: a zero-width space was a reason, and U+202E made
+/// the reason read on the trail and the pages say something else. It is checked as
+/// every other reason now, before the envelope is spent.
+#[tokio::test]
+async fn an_emergency_reason_of_invisible_or_reordering_characters_is_refused() {
+    let h = harness();
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    for reason in ["\u{200b}", " \u{2060} ", "PACS down \u{202e}gnitset"] {
+        let r = h
+            .send(
+                "POST",
+                "/break-glass",
+                None,
+                &[("secret", &envelope), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{reason:?}: {}", r.body);
+        assert!(r.cookie().is_none(), "{reason:?}");
+    }
+    // The envelope is not spent by the refusals.
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+}
+
 /// Found attacking four eyes (review s7-r13c): the other direction of the emergency
 /// account. Whoever sealed it holds the envelope, opens it, asks for an acceptance as the
 /// emergency account (no step-up, no creator on record) and confirms it with their own
