@@ -40,6 +40,9 @@ use crate::totp;
 pub(crate) const ENROLMENT_ENDS_SESSIONS: &str =
     "every session of the account opened before it ended (they had the password only)";
 
+/// Sign-in pauses let go at [`throttle::MAX_TRACKED_ADDRESSES`], written rate-limited.
+static RELEASED: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
 /// How long the setup link printed at first start stays valid.
 pub const SETUP_TOKEN_LIFETIME: i64 = 15 * 60;
 /// A session unused this long ends.
@@ -396,11 +399,24 @@ impl Console {
     pub(crate) fn fail_address(&self, addr: &str, now: i64) -> Result<bool, AuthError> {
         let key = throttle::address_key(addr);
         let addr = key.as_str();
-        let (locked, entry, forgotten) = {
+        let (locked, entry, forgotten, released) = {
             let mut addresses = lock(&self.addresses)?;
             let locked = addresses.fail(addr, now);
-            (locked, addresses.entry(addr), addresses.take_forgotten())
+            (
+                locked,
+                addresses.entry(addr),
+                addresses.take_forgotten(),
+                addresses.take_released(),
+            )
         };
+        // A pause let go to make room (the table full of running pauses: failures from
+        // very many addresses at once) is said on the service's log, rate-limited.
+        for address in &released {
+            RELEASED.refused(&format!(
+                "to keep the sign-in pause of {address}: MAX_TRACKED_ADDRESSES ({}) addresses are paused or delayed, and its pause was the oldest; it was let go for {addr}",
+                throttle::MAX_TRACKED_ADDRESSES
+            ));
+        }
         let db = lock(&self.db)?;
         for address in forgotten {
             db.forget_address(&address)?;

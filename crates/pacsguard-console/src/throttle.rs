@@ -67,6 +67,9 @@ pub struct AddressThrottle {
     /// Addresses forgotten to stay within [`MAX_TRACKED_ADDRESSES`], until the store is
     /// told (see [`AddressThrottle::take_forgotten`]).
     forgotten: Vec<String>,
+    /// Addresses forgotten while still paused (the table full of restraints: many
+    /// addresses failing at once), until said (see [`AddressThrottle::take_released`]).
+    released: Vec<String>,
 }
 
 impl AddressThrottle {
@@ -79,6 +82,7 @@ impl AddressThrottle {
         AddressThrottle {
             entries,
             forgotten: Vec::new(),
+            released: Vec::new(),
         }
     }
 
@@ -90,6 +94,12 @@ impl AddressThrottle {
     /// The addresses forgotten since the last call, for the store to forget too.
     pub fn take_forgotten(&mut self) -> Vec<String> {
         std::mem::take(&mut self.forgotten)
+    }
+
+    /// The addresses released from a pause or delay still running since the last call,
+    /// to be said: reaching [`MAX_TRACKED_ADDRESSES`] is never silent (review r23).
+    pub fn take_released(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.released)
     }
 
     /// Whether sign-in from `address` is closed now.
@@ -119,6 +129,7 @@ impl AddressThrottle {
                     .map(|(k, _)| k.clone())
             {
                 self.entries.remove(&oldest);
+                self.released.push(oldest.clone());
                 self.forgotten.push(oldest);
             }
         }
@@ -187,12 +198,17 @@ mod tests {
             }
         }
         assert_eq!(throttle.tracked(), MAX_TRACKED_ADDRESSES);
+        assert!(throttle.take_released().is_empty());
         throttle.fail("198.51.100.1", 100);
         assert_eq!(
             throttle.tracked(),
             MAX_TRACKED_ADDRESSES,
             "bounded at the limit"
         );
+        // The restraint let go to make room is said, not dropped silently.
+        let released = throttle.take_released();
+        assert_eq!(released.len(), 1, "{released:?}");
+        assert!(!throttle.is_closed(&released[0], 100));
         let mut locked = false;
         for _ in 0..MAX_ADDRESS_FAILURES {
             locked = throttle.fail("192.0.2.1", 100);
