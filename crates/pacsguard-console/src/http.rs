@@ -774,13 +774,28 @@ struct SetupForm {
 pub(crate) async fn hash_turn(
     state: &AppState,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-    match tokio::time::timeout(HASH_WAIT, state.hashes.clone().acquire_owned()).await {
+    turn(&state.hashes).await
+}
+
+/// Sign-ins refused for want of a hashing turn within [`HASH_WAIT`], written
+/// rate-limited: a flood of sign-ins that keeps people out is never silent (review r23).
+static BUSY: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
+/// A turn to hash from `hashes`, or the answer 503 after [`HASH_WAIT`] (said on the log).
+async fn turn(hashes: &Arc<Semaphore>) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match tokio::time::timeout(HASH_WAIT, hashes.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(status_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many sign-ins at once; try again in a moment.",
-        )),
+        _ => Err({
+            BUSY.refused(&format!(
+                "a sign-in: all MAX_CONCURRENT_HASHES ({MAX_CONCURRENT_HASHES}) password hashing turns stayed taken for HASH_WAIT ({} s); answered 503",
+                HASH_WAIT.as_secs()
+            ));
+            status_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Too many sign-ins at once; try again in a moment.",
+            )
+        }),
     }
 }
 
@@ -1371,6 +1386,23 @@ mod tests {
         );
         assert_eq!(form_field(b"csrf=%zz", "csrf"), None);
         assert_eq!(form_field(b"x=1", "csrf"), None);
+    }
+
+    /// Found in review (r23): sign-ins flooding the hashing turns (MAX_CONCURRENT_HASHES)
+    /// made a person's sign-in wait HASH_WAIT and get 503, and the service's log said
+    /// nothing. A turn not given in time is now counted and written.
+    #[tokio::test(start_paused = true)]
+    async fn a_sign_in_refused_for_want_of_a_hashing_turn_is_said() {
+        let hashes = Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES));
+        let held: Vec<_> = (0..MAX_CONCURRENT_HASHES)
+            .map(|_| hashes.clone().try_acquire_owned().expect("free"))
+            .collect();
+        let before = BUSY.total();
+        let refused = turn(&hashes).await.expect_err("no turn within HASH_WAIT");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(BUSY.total(), before + 1, "counted and written");
+        drop(held);
+        assert!(turn(&hashes).await.is_ok());
     }
 
     #[test]
