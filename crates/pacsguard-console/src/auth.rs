@@ -479,6 +479,25 @@ impl Console {
         Ok(lock(&self.addresses)?.is_closed(&throttle::address_key(addr), now))
     }
 
+    /// When sign-in from `address` is paused now: the attempt of `name` recorded as
+    /// refused unchecked, and true (the caller answers the one refusal without hashing).
+    pub fn refuse_if_address_paused(&self, name: &str, address: IpAddr) -> Result<bool, AuthError> {
+        let addr = address.to_string();
+        if !self.address_closed(&addr, self.now())? {
+            return Ok(false);
+        }
+        let _ = self.record(self.event(
+            name,
+            Action::Login,
+            Outcome::Failure,
+            format!(
+                "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
+                shown(name)
+            ),
+        ));
+        Ok(true)
+    }
+
     /// Counts a failed sign-in of any kind against `addr`; its lockout is an alert.
     pub(crate) fn count_address_failure(&self, addr: &str, now: i64) -> Result<(), AuthError> {
         if self.fail_address(addr, now)? {
