@@ -772,6 +772,22 @@ struct SetupForm {
     password: String,
 }
 
+/// Whether sign-in from `ip` is paused (the attempt of `name` then recorded as refused
+/// unchecked): asked before a turn to hash is taken ([`Console::refuse_if_address_paused`]).
+pub(crate) async fn address_paused(
+    state: &AppState,
+    name: &str,
+    ip: IpAddr,
+) -> Result<bool, Response> {
+    let console = state.console.clone();
+    let name = name.to_string();
+    match blocking(move || console.refuse_if_address_paused(&name, ip)).await {
+        Ok(Ok(paused)) => Ok(paused),
+        Ok(Err(e)) => Err(failure(&e)),
+        Err(r) => Err(r),
+    }
+}
+
 /// Waits for a turn to hash (see [`MAX_CONCURRENT_HASHES`]).
 pub(crate) async fn hash_turn(
     state: &AppState,
@@ -859,18 +875,15 @@ async fn login_submit(
     // refused whatever they hold, and each one hashed (the dummy hash of a refusal
     // unchecked) took one of MAX_CONCURRENT_HASHES turns from everyone else (review
     // r23). The refusal tells it nothing of the accounts.
-    let console = state.console.clone();
-    let name = form.name.clone();
-    match blocking(move || console.refuse_if_address_paused(&name, ip)).await {
-        Ok(Ok(true)) => {
+    match address_paused(&state, &form.name, ip).await {
+        Ok(true) => {
             return (
                 StatusCode::UNAUTHORIZED,
                 html(pages::login(Some(SIGN_IN_FAILED))),
             )
                 .into_response();
         }
-        Ok(Ok(false)) => {}
-        Ok(Err(e)) => return failure(&e),
+        Ok(false) => {}
         Err(r) => return r,
     }
     let permit = match hash_turn(&state).await {
@@ -1467,7 +1480,7 @@ mod tests {
         request
             .extensions_mut()
             .insert(Peer(SocketAddr::new(from, 50_000)));
-        let response = app.oneshot(request).await.expect("infallible");
+        let response = app.clone().oneshot(request).await.expect("infallible");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let body = response
             .into_body()
@@ -1476,6 +1489,19 @@ mod tests {
             .expect("body")
             .to_bytes();
         assert!(String::from_utf8_lossy(&body).contains(SIGN_IN_FAILED));
+        // The passkey sign-in alike.
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/login/passkey")
+            .header(header::HOST, "console.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("name=admin&password=x"))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(Peer(SocketAddr::new(from, 50_000)));
+        let response = app.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let said: Vec<String> = inbox.take().into_iter().map(|e| e.detail).collect();
         assert!(
             said.iter()
