@@ -673,20 +673,35 @@ impl Console {
         address: IpAddr,
         opening: Option<Event>,
     ) -> Result<NewSession, AuthError> {
+        self.new_session_since(account, enrolled, address, opening, self.now())
+    }
+
+    /// [`Console::new_session_with`] for a sign-in made at `signed_in` (a new token
+    /// for a session that goes on: a step-up), so the absolute limit counts from the
+    /// sign-in, not from the new token (review r23: stepping up, with the second factor
+    /// alone, before each 12 hours kept one sign-in alive for ever).
+    pub(crate) fn new_session_since(
+        &self,
+        account: i64,
+        enrolled: bool,
+        address: IpAddr,
+        opening: Option<Event>,
+        signed_in: i64,
+    ) -> Result<NewSession, AuthError> {
         let token = token()?;
         let csrf = token_csrf()?;
         let hash = secret::digest(&token);
         let now = self.now();
         // Its opening on the trail first: a session row the trail does not know of is
         // refused ([`crate::bound`]).
-        let digest = self.record_session_opening(&hash, account, now, opening)?;
+        let digest = self.record_session_opening(&hash, account, signed_in, opening)?;
         let address = address.to_string();
         let seal = crate::session_seal::seal(
             &token,
             &crate::session_seal::SealedRow {
                 token_hash: &hash,
                 account,
-                created: now,
+                created: signed_in,
                 last_seen: now,
                 csrf: &csrf,
                 address: &address,
@@ -694,7 +709,7 @@ impl Console {
         )?;
         let db = lock(&self.db)?;
         self.keep_session(&hash, digest)?;
-        db.insert_session(&hash, account, &csrf, now, &address, &seal)?;
+        db.insert_session_since(&hash, account, &csrf, signed_in, now, &address, &seal)?;
         Ok(NewSession { token, enrolled })
     }
 

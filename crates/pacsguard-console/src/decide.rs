@@ -335,7 +335,16 @@ impl Console {
                 STEP_UP_WINDOW / 60
             ),
         );
-        let session = self.new_session_with(auth.account, true, address, Some(opening))?;
+        // The sign-in's time goes on with the new token: a step-up is no sign-in (the
+        // second factor alone), and the absolute limit counts from the sign-in.
+        let signed_in = lock(&self.db)?
+            .session(&auth.token_hash)?
+            .map(|s| s.created)
+            .ok_or_else(|| {
+                AuthError::Invalid("the session ended meanwhile: sign in again".into())
+            })?;
+        let session =
+            self.new_session_since(auth.account, true, address, Some(opening), signed_in)?;
         {
             let db = lock(&self.db)?;
             self.close_session_by_hash(

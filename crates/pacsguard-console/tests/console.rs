@@ -681,6 +681,32 @@ async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
     );
 }
 
+/// Found in review (r23): a step-up (the second factor alone) replaced the session with
+/// one whose absolute limit counted from the step-up: stepping up before each 12 hours
+/// kept one sign-in alive for ever without the password. The new token keeps the
+/// sign-in's time, and the session ends 12 hours after it, stepped up or not.
+#[tokio::test]
+async fn a_step_up_does_not_extend_the_absolute_limit() {
+    let h = harness();
+    let (mut cookie, _, secret) = h.first_admin().await;
+    let signed_in = h.clock.now();
+    // Kept in use (never idle) until five minutes before the absolute limit.
+    let before_limit = signed_in + ABSOLUTE_SECONDS - 300;
+    while h.clock.now() < before_limit {
+        h.clock
+            .advance((IDLE_SECONDS - 60).min(before_limit - h.clock.now()));
+        assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    }
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    cookie = stepped;
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    h.events();
+    let left = signed_in + ABSOLUTE_SECONDS - h.clock.now();
+    assert!(left > 0 && left < IDLE_SECONDS, "{left}");
+    h.assert_session_ends_after(&cookie, left, "hours after sign-in")
+        .await;
+}
+
 #[tokio::test]
 async fn sessions_end_when_idle_and_at_the_absolute_limit() {
     let h = harness();
