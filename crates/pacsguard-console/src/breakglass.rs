@@ -204,13 +204,18 @@ impl Console {
     ) -> Result<NewSession, AuthError> {
         let now = self.now();
         let addr = address.to_string();
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > crate::decide::MAX_REASON_BYTES {
-            return Err(AuthError::Invalid(format!(
-                "say why emergency access is needed (1 to {} bytes)",
-                crate::decide::MAX_REASON_BYTES
-            )));
-        }
+        // Checked as every decision's reason (review r23: only trimmed, a zero-width
+        // space was a reason and U+202E made one read otherwise on the trail).
+        let reason = match crate::decide::reason_of(reason) {
+            Ok(reason) => reason,
+            Err(AuthError::Invalid(why)) => {
+                return Err(AuthError::Invalid(format!(
+                    "say why emergency access is needed (1 to {} bytes): {why}",
+                    crate::decide::MAX_REASON_BYTES
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         if self.address_closed(&addr, now)? {
             let _ = self.record(self.event(
                 BREAK_GLASS_ACCOUNT,

@@ -221,7 +221,7 @@ pub(crate) const REQUEST_CLOSED: &str = "closed";
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
 /// A checked reason: trimmed, not empty, bounded.
-fn reason_of(reason: &str) -> Result<&str, AuthError> {
+pub(crate) fn reason_of(reason: &str) -> Result<&str, AuthError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AuthError::Invalid(
@@ -298,25 +298,19 @@ impl Console {
         let how = match outcome {
             Ok(how) => how,
             Err(reason) => {
-                if account.locked_until <= now {
-                    let (failures, until, locked) = throttle::after_failure(
-                        account.failures,
-                        now,
-                        throttle::MAX_ACCOUNT_FAILURES,
+                // Counted (always), and codes guessed at the step-up lock the account
+                // as at sign-in, and say so: the lockout is an alert, never silent.
+                if account.locked_until <= now
+                    && let Some((failures, true)) = self.count_account_failure(account.id, now)?
+                {
+                    self.locked(
+                        &auth.name,
+                        format!(
+                            "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
+                            auth.name,
+                            throttle::LOCKOUT_SECONDS / 60
+                        ),
                     );
-                    lock(&self.db)?.set_failures(account.id, failures, until)?;
-                    // Codes guessed at the step-up lock the account as at sign-in, and
-                    // say so: the lockout is an alert, never silent.
-                    if locked {
-                        self.locked(
-                            &auth.name,
-                            format!(
-                                "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
-                                auth.name,
-                                throttle::LOCKOUT_SECONDS / 60
-                            ),
-                        );
-                    }
                 }
                 let _ = self.record(self.event(
                     &auth.name,
@@ -341,7 +335,16 @@ impl Console {
                 STEP_UP_WINDOW / 60
             ),
         );
-        let session = self.new_session_with(auth.account, true, address, Some(opening))?;
+        // The sign-in's time goes on with the new token: a step-up is no sign-in (the
+        // second factor alone), and the absolute limit counts from the sign-in.
+        let signed_in = lock(&self.db)?
+            .session(&auth.token_hash)?
+            .map(|s| s.created)
+            .ok_or_else(|| {
+                AuthError::Invalid("the session ended meanwhile: sign in again".into())
+            })?;
+        let session =
+            self.new_session_since(auth.account, true, address, Some(opening), signed_in)?;
         {
             let db = lock(&self.db)?;
             self.close_session_by_hash(

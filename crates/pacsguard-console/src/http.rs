@@ -373,10 +373,12 @@ pub struct Peer(pub SocketAddr);
 
 /// The console's router, with every route of [`ROUTES`] behind its access rule.
 pub fn app(console: Arc<Console>) -> Router {
-    let state = AppState {
-        console,
-        hashes: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)),
-    };
+    app_with(console, Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)))
+}
+
+/// [`app`] with its hashing turns given (a test holds them).
+fn app_with(console: Arc<Console>, hashes: Arc<Semaphore>) -> Router {
+    let state = AppState { console, hashes };
     let mut router: Router<AppState> = Router::new();
     for route in ROUTES {
         router = router.route(route.path, (route.handler)());
@@ -770,17 +772,48 @@ struct SetupForm {
     password: String,
 }
 
+/// Whether sign-in from `ip` is paused (the attempt of `name` then recorded as refused
+/// unchecked): asked before a turn to hash is taken ([`Console::refuse_if_address_paused`]).
+pub(crate) async fn address_paused(
+    state: &AppState,
+    name: &str,
+    ip: IpAddr,
+) -> Result<bool, Response> {
+    let console = state.console.clone();
+    let name = name.to_string();
+    match blocking(move || console.refuse_if_address_paused(&name, ip)).await {
+        Ok(Ok(paused)) => Ok(paused),
+        Ok(Err(e)) => Err(failure(&e)),
+        Err(r) => Err(r),
+    }
+}
+
 /// Waits for a turn to hash (see [`MAX_CONCURRENT_HASHES`]).
 pub(crate) async fn hash_turn(
     state: &AppState,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-    match tokio::time::timeout(HASH_WAIT, state.hashes.clone().acquire_owned()).await {
+    turn(&state.hashes).await
+}
+
+/// Sign-ins refused for want of a hashing turn within [`HASH_WAIT`], written
+/// rate-limited: a flood of sign-ins that keeps people out is never silent (review r23).
+static BUSY: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
+/// A turn to hash from `hashes`, or the answer 503 after [`HASH_WAIT`] (said on the log).
+async fn turn(hashes: &Arc<Semaphore>) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    match tokio::time::timeout(HASH_WAIT, hashes.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(status_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many sign-ins at once; try again in a moment.",
-        )),
+        _ => Err({
+            BUSY.refused(&format!(
+                "a sign-in: all MAX_CONCURRENT_HASHES ({MAX_CONCURRENT_HASHES}) password hashing turns stayed taken for HASH_WAIT ({} s); answered 503",
+                HASH_WAIT.as_secs()
+            ));
+            status_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Too many sign-ins at once; try again in a moment.",
+            )
+        }),
     }
 }
 
@@ -837,12 +870,27 @@ async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let ip = peer_ip(peer);
+    // A paused address is refused before it takes a hashing turn: its attempts are
+    // refused whatever they hold, and each one hashed (the dummy hash of a refusal
+    // unchecked) took one of MAX_CONCURRENT_HASHES turns from everyone else (review
+    // r23). The refusal tells it nothing of the accounts.
+    match address_paused(&state, &form.name, ip).await {
+        Ok(true) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                html(pages::login(Some(SIGN_IN_FAILED))),
+            )
+                .into_response();
+        }
+        Ok(false) => {}
+        Err(r) => return r,
+    }
     let permit = match hash_turn(&state).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let console = state.console.clone();
-    let ip = peer_ip(peer);
     let previous = cookie_token(&headers);
     let result = blocking(move || {
         let _permit = permit;
@@ -1371,6 +1419,95 @@ mod tests {
         );
         assert_eq!(form_field(b"csrf=%zz", "csrf"), None);
         assert_eq!(form_field(b"x=1", "csrf"), None);
+    }
+
+    /// Found in review (r23): sign-ins flooding the hashing turns (MAX_CONCURRENT_HASHES)
+    /// made a person's sign-in wait HASH_WAIT and get 503, and the service's log said
+    /// nothing. A turn not given in time is now counted and written.
+    #[tokio::test(start_paused = true)]
+    async fn a_sign_in_refused_for_want_of_a_hashing_turn_is_said() {
+        let hashes = Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES));
+        let held: Vec<_> = (0..MAX_CONCURRENT_HASHES)
+            .map(|_| hashes.clone().try_acquire_owned().expect("free"))
+            .collect();
+        let before = BUSY.total();
+        let refused = turn(&hashes).await.expect_err("no turn within HASH_WAIT");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(BUSY.total(), before + 1, "counted and written");
+        drop(held);
+        assert!(turn(&hashes).await.is_ok());
+    }
+
+    /// Found in review (r23): a paused address's sign-ins are refused whatever they
+    /// hold, yet each waited for and took a hashing turn (its dummy hash) from everyone
+    /// else. Refused before the turn now: answered with every turn taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_address_is_refused_without_taking_a_hashing_turn() {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let home = tempfile::tempdir().expect("tempdir");
+        let store = home.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+        let inbox = pacsguard_events::Inbox::new();
+        let clock = crate::clock::ManualClock::new(1_800_000_000);
+        let console = Arc::new(
+            Console::new(
+                db,
+                Arc::new(clock.clone()),
+                inbox.clone(),
+                store,
+                "test-host",
+                Arc::new(crate::GuardState::new()),
+            )
+            .expect("console"),
+        );
+        let from: IpAddr = "192.0.2.77".parse().expect("address");
+        for _ in 0..crate::throttle::MAX_ADDRESS_FAILURES {
+            // Each delay waited out: every failure counts, the last pauses the address.
+            clock.advance(crate::throttle::LOCKOUT_SECONDS);
+            assert!(console.login("nobody", "wrong", "", from, None).is_err());
+        }
+        // Every hashing turn taken (a flood of sign-ins).
+        let app = app_with(console, Arc::new(Semaphore::new(0)));
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/login")
+            .header(header::HOST, "console.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("name=admin&password=x&code=123456"))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(Peer(SocketAddr::new(from, 50_000)));
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains(SIGN_IN_FAILED));
+        // The passkey sign-in alike.
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/login/passkey")
+            .header(header::HOST, "console.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("name=admin&password=x"))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(Peer(SocketAddr::new(from, 50_000)));
+        let response = app.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let said: Vec<String> = inbox.take().into_iter().map(|e| e.detail).collect();
+        assert!(
+            said.iter()
+                .any(|d| d.contains("from 192.0.2.77 refused unchecked: sign-in is paused")),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -65,12 +65,20 @@ pub(crate) async fn sign_in_submit(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let ip = peer_ip(peer);
+    // As at the password's sign-in: a paused address takes no hashing turn.
+    match crate::http::address_paused(&state, &form.name, ip).await {
+        Ok(true) => {
+            return sign_in_page(&state, StatusCode::UNAUTHORIZED, Some(SIGN_IN_FAILED)).await;
+        }
+        Ok(false) => {}
+        Err(r) => return r,
+    }
     let permit = match hash_turn(&state).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let console = state.console.clone();
-    let ip = peer_ip(peer);
     let previous = cookie_token(&headers);
     let assertion = Assertion {
         credential_id: form.credential_id,

@@ -40,6 +40,9 @@ const WORKER_THREADS: usize = 2;
 /// Connections closed for [`MAX_CONNECTIONS_PER_ADDRESS`], written rate-limited.
 static OVER_SHARE: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
+/// Times every one of [`MAX_CONNECTIONS`] was held, written rate-limited.
+static SLOTS_FULL: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -82,10 +85,24 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut poll = tokio::time::interval(STOP_POLL);
+    let mut full_said = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        // Every slot held (peers on many addresses, each within its share, that never
+        // finish their handshake): later connections wait in the backlog, people's
+        // pages with them. Said on the log, never silent (review r23).
+        // Once each time they fill up (the loop comes here every STOP_POLL while full).
+        let full = slots.available_permits() == 0;
+        if full && !full_said {
+            let holders = per_address.lock().map_or(0, |m| m.len());
+            SLOTS_FULL.refused(&format!(
+                "new connections for now: every one of MAX_CONNECTIONS ({MAX_CONNECTIONS}) is held by {holders} client address(es); the next waits in the backlog until one ends (at most HANDSHAKE_TIMEOUT, {} s, for a client that never completes TLS)",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ));
+        }
+        full_said = full;
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(p) => p,

@@ -22,6 +22,27 @@ pub const LOCKOUT_SECONDS: i64 = 15 * 60;
 /// Addresses remembered; past this, the one locked longest ago is forgotten first.
 pub const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
+/// The key a client address's failures are counted under: an IPv4 address itself, an
+/// IPv6 address its /64 (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address its IPv4
+/// one. An IPv6 client is given a /64 and picks addresses in it at will (privacy
+/// addresses): counted per address, each fresh one had its own
+/// [`MAX_ADDRESS_FAILURES`] guesses, and enough of them flushed the table of restraints
+/// ([`MAX_TRACKED_ADDRESSES`]) (review r23). Text that is no address is its own key.
+pub fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.to_string(),
+    }
+}
+
 /// What one more failure does: the count, until when sign-in is closed, and whether this
 /// failure reached the lockout.
 pub fn after_failure(failures: i64, now: i64, limit: i64) -> (i64, i64, bool) {
@@ -46,6 +67,9 @@ pub struct AddressThrottle {
     /// Addresses forgotten to stay within [`MAX_TRACKED_ADDRESSES`], until the store is
     /// told (see [`AddressThrottle::take_forgotten`]).
     forgotten: Vec<String>,
+    /// Addresses forgotten while still paused (the table full of restraints: many
+    /// addresses failing at once), until said (see [`AddressThrottle::take_released`]).
+    released: Vec<String>,
 }
 
 impl AddressThrottle {
@@ -58,6 +82,7 @@ impl AddressThrottle {
         AddressThrottle {
             entries,
             forgotten: Vec::new(),
+            released: Vec::new(),
         }
     }
 
@@ -69,6 +94,12 @@ impl AddressThrottle {
     /// The addresses forgotten since the last call, for the store to forget too.
     pub fn take_forgotten(&mut self) -> Vec<String> {
         std::mem::take(&mut self.forgotten)
+    }
+
+    /// The addresses released from a pause or delay still running since the last call,
+    /// to be said: reaching [`MAX_TRACKED_ADDRESSES`] is never silent (review r23).
+    pub fn take_released(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.released)
     }
 
     /// Whether sign-in from `address` is closed now.
@@ -98,6 +129,7 @@ impl AddressThrottle {
                     .map(|(k, _)| k.clone())
             {
                 self.entries.remove(&oldest);
+                self.released.push(oldest.clone());
                 self.forgotten.push(oldest);
             }
         }
@@ -141,6 +173,20 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_address_counts_as_its_64() {
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(address_key("2001:db8:1:3::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::1"), "::/64");
+        assert_eq!(address_key("not an address"), "not an address");
+    }
+
+    #[test]
     fn addresses_are_bounded_and_locked_at_their_limit() {
         let mut throttle = AddressThrottle::default();
         // Addresses whose failures still restrain them (a delay running) fill the table;
@@ -152,12 +198,17 @@ mod tests {
             }
         }
         assert_eq!(throttle.tracked(), MAX_TRACKED_ADDRESSES);
+        assert!(throttle.take_released().is_empty());
         throttle.fail("198.51.100.1", 100);
         assert_eq!(
             throttle.tracked(),
             MAX_TRACKED_ADDRESSES,
             "bounded at the limit"
         );
+        // The restraint let go to make room is said, not dropped silently.
+        let released = throttle.take_released();
+        assert_eq!(released.len(), 1, "{released:?}");
+        assert!(!throttle.is_closed(&released[0], 100));
         let mut locked = false;
         for _ in 0..MAX_ADDRESS_FAILURES {
             locked = throttle.fail("192.0.2.1", 100);

@@ -571,6 +571,96 @@ async fn failures_lock_the_account_at_the_limit_and_the_lockout_is_an_alert() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "after the lockout");
 }
 
+/// Found in review (r23): two sign-ins checked at once both read the account's failure
+/// count before either wrote it, and both wrote the same next value: an attacker who
+/// sends guesses in pairs (two are hashed at once) had half of them uncounted, and a
+/// failure landing just after the one that locked the account wrote its 2-minute delay
+/// over the 15-minute lockout. Now every failure checked is counted, and a lockout is
+/// never shortened by a racing failure.
+#[tokio::test]
+async fn sign_ins_racing_each_other_count_every_failure_and_never_shorten_a_lockout() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    // One failure first, so the last pair straddles the limit (9 -> 10 and 11).
+    h.login("admin", "wrong password again", "").await;
+    for _ in 0..MAX_ACCOUNT_FAILURES / 2 {
+        // Each pair after the delay of the one before: both are checked.
+        h.clock.advance(LOCKOUT_SECONDS);
+        let pair =
+            futures_join_all((0..2).map(|_| h.login("admin", "wrong password again", ""))).await;
+        assert!(pair.iter().all(|r| r.status == StatusCode::UNAUTHORIZED));
+    }
+    let checked = details(&h.events(), Action::Login, Outcome::Failure)
+        .iter()
+        .filter(|d| d.contains("failed: wrong password"))
+        .count();
+    let row = h
+        .store()
+        .account_by_name("admin")
+        .expect("sql")
+        .expect("admin");
+    assert_eq!(
+        row.failures, checked as i64,
+        "every failure checked is counted, racing or not"
+    );
+    if row.failures >= MAX_ACCOUNT_FAILURES {
+        assert_eq!(
+            row.locked_until,
+            h.clock.now() + LOCKOUT_SECONDS,
+            "the lockout keeps its whole length"
+        );
+        h.clock.advance(LOCKOUT_SECONDS / 2);
+        let r = h.login("admin", ADMIN_PASSWORD, &h.code_now(&secret)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "still locked");
+    }
+}
+
+/// Found in review (r23): failures were counted per client address, and an IPv6
+/// client is given a /64 (2^64 addresses, SLAAC and privacy addresses change at
+/// will): each fresh address had its own MAX_ADDRESS_FAILURES guesses, so the address
+/// throttle held nobody on IPv6, and a /64 could flush the table of restraints. An
+/// IPv6 address now counts as its /64 (an IPv4-mapped one as its IPv4 address).
+#[tokio::test]
+async fn failures_from_one_ipv6_64_are_counted_together() {
+    use pacsguard_console::throttle::MAX_ADDRESS_FAILURES;
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    h.events();
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().expect("address");
+    for i in 0..MAX_ADDRESS_FAILURES {
+        // Each delay waited out, each guess from a fresh address of the same /64, each
+        // for another name (no account's own count is reached).
+        h.clock.advance(LOCKOUT_SECONDS);
+        let from = ip(&format!("2001:db8:1:2::{:x}", i + 1));
+        let r = h
+            .console
+            .login(&format!("guess{i}"), "wrong", "", from, None);
+        assert!(r.is_err());
+    }
+    let locked = alerts_of(&h.events(), pacsguard_events::FindingKind::AccountLocked);
+    assert!(
+        locked.iter().any(|d| d.contains("2001:db8:1:2::/64")),
+        "{locked:?}"
+    );
+    // The right password and code from yet another address of that /64: paused.
+    let code = h.next_code(&secret);
+    let from = ip("2001:db8:1:2:ffff:ffff:ffff:ffff");
+    assert!(
+        h.console
+            .login("admin", ADMIN_PASSWORD, &code, from, None)
+            .is_err(),
+        "paused for the whole /64"
+    );
+    // Another /64 is not.
+    let code = h.next_code(&secret);
+    let from = ip("2001:db8:1:3::1");
+    assert!(
+        h.console
+            .login("admin", ADMIN_PASSWORD, &code, from, None)
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
     let h = harness();
@@ -589,6 +679,32 @@ async fn a_delay_after_repeated_failures_refuses_even_the_right_password() {
         Outcome::Failure,
         "refused unchecked: sign-in is paused",
     );
+}
+
+/// Found in review (r23): a step-up (the second factor alone) replaced the session with
+/// one whose absolute limit counted from the step-up: stepping up before each 12 hours
+/// kept one sign-in alive for ever without the password. The new token keeps the
+/// sign-in's time, and the session ends 12 hours after it, stepped up or not.
+#[tokio::test]
+async fn a_step_up_does_not_extend_the_absolute_limit() {
+    let h = harness();
+    let (mut cookie, _, secret) = h.first_admin().await;
+    let signed_in = h.clock.now();
+    // Kept in use (never idle) until five minutes before the absolute limit.
+    let before_limit = signed_in + ABSOLUTE_SECONDS - 300;
+    while h.clock.now() < before_limit {
+        h.clock
+            .advance((IDLE_SECONDS - 60).min(before_limit - h.clock.now()));
+        assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    }
+    let (stepped, _) = h.stepped_up(&cookie, &secret).await;
+    cookie = stepped;
+    assert_eq!(h.overview(&cookie).await.status, StatusCode::OK);
+    h.events();
+    let left = signed_in + ABSOLUTE_SECONDS - h.clock.now();
+    assert!(left > 0 && left < IDLE_SECONDS, "{left}");
+    h.assert_session_ends_after(&cookie, left, "hours after sign-in")
+        .await;
 }
 
 #[tokio::test]
@@ -2447,6 +2563,49 @@ async fn seal_and_break_glass(h: &Harness, admin: &str, admin_csrf: &str) -> (St
     let emergency = r.cookie().expect("an emergency session");
     let csrf = h.csrf(&emergency).await;
     (emergency, csrf)
+}
+
+/// Found in review (r23): every decision's reason is refused when it is only invisible
+/// characters or holds one that reorders text (decide::reason_of), but the emergency
+/// access's reason was only trimmed: a zero-width space was a reason, and U+202E made
+/// the reason read on the trail and the pages say something else. It is checked as
+/// every other reason now, before the envelope is spent.
+#[tokio::test]
+async fn an_emergency_reason_of_invisible_or_reordering_characters_is_refused() {
+    let h = harness();
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    let envelope = r.element("break-glass-secret").expect("secret");
+    for reason in ["\u{200b}", " \u{2060} ", "PACS down \u{202e}gnitset"] {
+        let r = h
+            .send(
+                "POST",
+                "/break-glass",
+                None,
+                &[("secret", &envelope), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{reason:?}: {}", r.body);
+        assert!(r.cookie().is_none(), "{reason:?}");
+    }
+    // The envelope is not spent by the refusals.
+    let r = h
+        .send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", &envelope), ("reason", "the PACS is down")],
+        )
+        .await;
+    assert!(r.cookie().is_some(), "{}", r.body);
 }
 
 /// Found attacking four eyes (review s7-r13c): the other direction of the emergency

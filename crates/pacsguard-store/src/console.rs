@@ -649,10 +649,26 @@ impl ConsoleDb {
         address: &str,
         seal: &[u8],
     ) -> Result<(), StoreError> {
+        self.insert_session_since(token_hash, account, csrf, now, now, address, seal)
+    }
+
+    /// [`ConsoleDb::insert_session`] for a session signed in at `created` and given a
+    /// new token `now` (a step-up: the absolute limit counts from the sign-in).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_session_since(
+        &self,
+        token_hash: &[u8],
+        account: i64,
+        csrf: &str,
+        created: i64,
+        now: i64,
+        address: &str,
+        seal: &[u8],
+    ) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO console_sessions (token_hash, account, csrf, created, last_seen, address, seal) \
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
-            params![token_hash, account, csrf, now, address, seal],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![token_hash, account, csrf, created, now, address, seal],
         )?;
         Ok(())
     }

@@ -989,6 +989,50 @@ fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
     server.stop();
 }
 
+/// Found in review (r23): peers on several addresses (8 here, each within its
+/// MAX_CONNECTIONS_PER_ADDRESS) that open connections and never start TLS hold every
+/// one of MAX_CONNECTIONS slots; a person's page then waited up to HANDSHAKE_TIMEOUT
+/// (9 s measured) and the service's log said nothing. The slots all held is now
+/// written to the log (rate-limited), with how many addresses hold them.
+#[test]
+fn every_connection_slot_held_is_said_on_the_log() {
+    use pacsguard_console::server::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS};
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let target: std::net::SocketAddr = server
+        .base
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let addresses = MAX_CONNECTIONS.div_ceil(MAX_CONNECTIONS_PER_ADDRESS);
+    let mut held = Vec::new();
+    for a in 0..addresses {
+        // 127.0.0.2 and up: other client addresses on the loopback.
+        let local: std::net::SocketAddr = format!("127.0.0.{}:0", a + 2).parse().expect("local");
+        for _ in 0..MAX_CONNECTIONS_PER_ADDRESS {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            socket.bind(&local.into()).expect("bind");
+            socket.connect(&target.into()).expect("connect");
+            held.push(socket);
+        }
+    }
+    assert!(held.len() >= MAX_CONNECTIONS);
+    assert!(
+        server.wait_for("every one of MAX_CONNECTIONS", Duration::from_secs(30)),
+        "{}",
+        server.stderr()
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains(&format!("held by {addresses} client address(es)")),
+        "{log}"
+    );
+    drop(held);
+    server.stop();
+}
+
 /// An approver accepts what the page showed them, nothing else: found in review, a file
 /// dropped into the tree while the approver read the differences page was taken into
 /// the signed profile with the reviewed patch ("2 difference(s)" for one shown). Now
