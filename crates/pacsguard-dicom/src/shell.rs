@@ -2699,7 +2699,116 @@ fn is_strong(word: &[u8]) -> bool {
         return true;
     }
     // Paths start with `/` or `.` (`./x`, `../x`, the drop roots and program dirs).
-    matches!(word.first(), Some(b'/' | b'.')) && is_program_path(word)
+    matches!(word.first(), Some(b'/' | b'.')) && (is_program_path(word) || names_by_pattern(word))
+}
+
+/// Whether `word` is a path whose last component is a pattern (`?`, `*`, `[…]`) that a
+/// name of [`STRONG`] matches: dash expands a command name by pathname expansion before
+/// it runs it, so `/bin/d?sh`, `/???/???/pyth?n3` and `/usr/bin/pyth[o]n3` run dash and
+/// python3 (review r23-screen: dash ran each, and the file was clean). The component
+/// needs a letter or digit of its own: a C comment's `/*` starting a line names every
+/// entry of `/`, a directory first, and runs nothing.
+fn names_by_pattern(word: &[u8]) -> bool {
+    let Some(slash) = memchr::memrchr(b'/', word) else {
+        return false;
+    };
+    let pattern = &word[slash + 1..];
+    word.iter().any(|b| matches!(b, b'?' | b'*' | b'['))
+        && pattern.iter().any(u8::is_ascii_alphanumeric)
+        && STRONG.iter().any(|name| pattern_matches(pattern, name))
+}
+
+/// One element of a shell pattern.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PatternItem<'p> {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Any,
+    /// `[…]`: one character of the set (or, negated with `!`/`^`, not of it).
+    Set(&'p [u8], bool),
+    /// Itself.
+    Byte(u8),
+}
+
+impl PatternItem<'_> {
+    fn matches(self, byte: u8) -> bool {
+        match self {
+            PatternItem::Star | PatternItem::Any => true,
+            PatternItem::Byte(b) => b == byte,
+            PatternItem::Set(members, negated) => {
+                let mut found = false;
+                let mut i = 0;
+                while i < members.len() {
+                    if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
+                        found |= (members[i]..=members[i + 2]).contains(&byte);
+                        i += 3;
+                    } else {
+                        found |= members[i] == byte;
+                        i += 1;
+                    }
+                }
+                found != negated
+            }
+        }
+    }
+}
+
+/// Whether `name` matches the shell pattern `pattern` (POSIX XCU 2.13: `?`, `*`,
+/// bracket expressions with ranges and `!`/`^`; a `[` without its `]` is itself). The
+/// pattern is the attacker's: matched with one backtracking point (the last `*`), in
+/// time proportional to the product of the lengths, never exponential in the stars.
+fn pattern_matches(pattern: &[u8], name: &[u8]) -> bool {
+    let mut items = Vec::with_capacity(pattern.len());
+    let mut i = 0;
+    while let Some(&byte) = pattern.get(i) {
+        i += 1;
+        items.push(match byte {
+            b'*' => PatternItem::Star,
+            b'?' => PatternItem::Any,
+            b'[' => {
+                let negated = matches!(pattern.get(i), Some(b'!' | b'^'));
+                let from = i + usize::from(negated);
+                // A `]` first in the set is a member; the next one closes it.
+                match pattern
+                    .get(from + 1..)
+                    .and_then(|rest| memchr::memchr(b']', rest))
+                {
+                    Some(close) => {
+                        let close = from + 1 + close;
+                        i = close + 1;
+                        PatternItem::Set(&pattern[from..close], negated)
+                    }
+                    None => PatternItem::Byte(b'['),
+                }
+            }
+            _ => PatternItem::Byte(byte),
+        });
+    }
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match items.get(p) {
+            Some(PatternItem::Star) => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(item) if item.matches(name[n]) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                // The last `*` takes one more character, and the rest is tried again.
+                Some((at, taken)) => {
+                    star = Some((at, taken + 1));
+                    p = at + 1;
+                    n = taken + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    items[p..].iter().all(|item| *item == PatternItem::Star)
 }
 
 /// A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable. A path that
@@ -3890,6 +3999,39 @@ mod tests {
     }
 
     /// LONGEST_NAME lets a long word skip the name lists: no name in them may be longer.
+    /// Shell patterns as dash matches them, and a pattern of many stars (the attacker's)
+    /// against a name it misses at the end: one backtracking point, no blow-up.
+    #[test]
+    fn patterns_match_names_as_the_shell_matches_them() {
+        for (pattern, name) in [
+            (&b"d?sh"[..], &b"dash"[..]),
+            (b"pyth[o]n3", b"python3"),
+            (b"py*3", b"python3"),
+            (b"[!x]ash", b"dash"),
+            (b"[c-e]ash", b"dash"),
+            (b"*", b"sh"),
+            (b"s*h", b"sh"),
+        ] {
+            assert!(pattern_matches(pattern, name), "{pattern:?}");
+        }
+        for (pattern, name) in [
+            (&b"d?sh"[..], &b"bash"[..]),
+            (b"[!d]ash", b"dash"),
+            (b"py*2", b"python3"),
+            (b"[sh", b"sh"),
+            (b"sh?", b"sh"),
+        ] {
+            assert!(!pattern_matches(pattern, name), "{pattern:?}");
+        }
+        let stars = b"*a".repeat(30);
+        assert!(!pattern_matches(
+            &[&stars[..], b"b"].concat(),
+            b"aaaaaaaaaa"
+        ));
+        assert!(is_strong(b"/bin/d?sh") && is_strong(b"/???/???/pyth?n3"));
+        assert!(!is_strong(b"/*") && !is_strong(b"/**") && !is_strong(b"/usr/share/d?c"));
+    }
+
     #[test]
     fn no_listed_name_is_longer_than_longest_name() {
         for name in STRONG.iter().chain(&WEAK).chain(&WRAPPERS) {

@@ -5256,6 +5256,43 @@ fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
     }
 }
 
+/// Review r23-screen: the string `trap` runs (and an alias's value) is the word after
+/// quote removal: `\"` inside double quotes and `\ ` outside them are a quote and a
+/// space to dash, and a program named by a pattern (`/bin/d?sh`, `/usr/bin/pyth[o]n3`)
+/// runs the file the pattern matches. dash ran each (created RAN), in a text file as
+/// after binary bytes, and each was clean.
+#[test]
+fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "trap \"sh -c \\\"(echo x) > RAN\\\"\" EXIT\n",
+        "trap sh\\ -c\\ \\'echo\\ x\\ \\>\\ RAN\\' EXIT\n",
+        "alias t=\"sh -c \\\"echo x > RAN\\\"\"\nt\n",
+        "/bin/d?sh -c 'echo x > RAN'\n",
+        "/bin/[d]ash -c 'echo x > RAN'\n",
+        "/???/d?sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A harmless trap, and a C comment that starts a line (its `/*` names every file
+    // of `/`, a directory first), run nothing.
+    for inert in ["trap \"echo \\\"bye\\\"\" EXIT\n", "/* a comment */\n"] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
 /// Review r22-screen: a function that runs a program, named by a string (`call()`,
 /// `function()`, joined from parts or not) or called in a string run as an Ex line
 /// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
