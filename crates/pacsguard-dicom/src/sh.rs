@@ -320,6 +320,17 @@ fn heredoc_delimiter(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool, bool) {
     while matches!(bytes.get(at), Some(b' ' | b'\t')) {
         at += 1;
     }
+    let (word, quoted) = delimiter_word(bytes, at);
+    (word, quoted, strip_tabs)
+}
+
+/// The here-document delimiter whose word starts at `at`: its quotes removed, its
+/// expansions as written (dash does not expand it: `<<$E` ends at a line `$E`), its NUL
+/// bytes dropped (dash drops them as it reads), however long; and whether any part of
+/// it was quoted. Review r23-screen: the parser took the word's kept name (its first 64
+/// bytes, expansions left out), so a longer delimiter or `$E` never ended the body, and
+/// the commands dash ran after it were unread.
+fn delimiter_word(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool) {
     let mut word = Vec::new();
     let mut quoted = false;
     while let Some(&b) = bytes.get(at) {
@@ -337,13 +348,26 @@ fn heredoc_delimiter(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool, bool) {
                 word.extend_from_slice(&bytes[at + 1..end]);
                 at = end + 1;
             }
+            0 => at += 1,
             _ => {
                 word.push(b);
                 at += 1;
             }
         }
     }
-    (word, quoted, strip_tabs)
+    word.retain(|&b| b != 0);
+    (word, quoted)
+}
+
+/// Whether `line` ends a here-document delimited by `delimiter`: the line as dash reads
+/// it, its NUL bytes dropped (review r23-screen: dash ended a body at `E\0`, and the
+/// commands after it ran unread), then its leading tabs for `<<-`.
+fn is_delimiter_line(line: &[u8], delimiter: &[u8], strip_tabs: bool) -> bool {
+    let mut read = line.iter().copied().filter(|&b| b != 0).peekable();
+    if strip_tabs {
+        while read.next_if_eq(&b'\t').is_some() {}
+    }
+    read.eq(delimiter.iter().copied())
 }
 
 /// Copies the body of a here-document starting at `at` into `text`, through the line
@@ -380,11 +404,7 @@ fn heredoc_body(
             }
             text.push(b);
         }
-        let mut line = &text[start..];
-        if strip_tabs {
-            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
-        }
-        let done = line == delimiter;
+        let done = is_delimiter_line(&text[start..], delimiter, strip_tabs);
         if newline {
             text.push(b'\n');
         }
@@ -1045,8 +1065,9 @@ impl Parser<'_> {
             if self.heredocs.len() >= MAX_SHELL_HEREDOCS {
                 return Err(Stop::Limit("MAX_SHELL_HEREDOCS"));
             }
-            self.heredocs
-                .push((word.text.to_vec(), strip_tabs, word.quoted));
+            let bytes = self.bytes.get(..word.end).unwrap_or(self.bytes);
+            let (delimiter, _) = delimiter_word(bytes, word.start);
+            self.heredocs.push((delimiter, strip_tabs, word.quoted));
             self.redirect = false;
             self.program_given_input();
             return Ok(());
@@ -2112,11 +2133,7 @@ fn is_assignment(word: &[u8]) -> bool {
 fn skip_heredoc(bytes: &[u8], mut at: usize, delimiter: &[u8], strip_tabs: bool) -> usize {
     while at < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-        let mut line = &bytes[at..end];
-        if strip_tabs {
-            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
-        }
-        if line == delimiter {
+        if is_delimiter_line(&bytes[at..end], delimiter, strip_tabs) {
             return (end + 1).min(bytes.len());
         }
         at = end + 1;

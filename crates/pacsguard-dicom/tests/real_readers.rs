@@ -5293,6 +5293,50 @@ fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
     }
 }
 
+/// Review r23-screen: dash drops NUL bytes before its lexer sees them, so a
+/// here-document's delimiter line with a NUL in it (`E\0`) ends the body; the delimiter
+/// is its word as written (`<<$E` ends at a line `$E`), however long. The commands after
+/// each body ran (dash created RAN), in a text file as after binary bytes, and the file
+/// was clean: the body was taken to run to the end of the file.
+#[test]
+fn here_documents_end_where_dash_ends_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    let long = "D".repeat(70);
+    for case in [
+        ": <<E\nx\nE\0\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<E\nx\n\0E\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<E\0\nx\nE\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<$E\nx\n$E\nsh -c 'echo x > RAN'\n".to_owned(),
+        format!(": <<{long}\nx\n{long}\nsh -c 'echo x > RAN'\n"),
+    ] {
+        for script in [case.clone(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // The same commands inside a body that has not ended run nothing.
+    for inert in [
+        ": <<E\nx\nE \nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<$E\nx\nE\nsh -c 'echo x > RAN'\n".to_owned(),
+        format!(": <<{long}\nx\nDD\nsh -c 'echo x > RAN'\n"),
+    ] {
+        assert!(
+            !runs_in_dir("dash", &["f"], b"", &[("f", inert.as_bytes())]),
+            "{inert:?}"
+        );
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
 /// Review r22-screen: a function that runs a program, named by a string (`call()`,
 /// `function()`, joined from parts or not) or called in a string run as an Ex line
 /// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
