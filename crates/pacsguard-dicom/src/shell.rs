@@ -2994,7 +2994,9 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // A program named by its path is matched by its file name (one copy of this
     // line, for a first word that is a rooted path).
     let renamed;
-    let start = match program_by_path(start) {
+    let by_path = program_by_path(start);
+    let named_by_path = by_path.is_some();
+    let start = match by_path {
         Some(line) => {
             renamed = line;
             &renamed[..]
@@ -3013,7 +3015,7 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
         }
         None => start,
     };
-    let program = batch_program(start)?;
+    let program = batch_program(start, named_by_path)?;
     let offset = at + skip;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
@@ -3051,8 +3053,10 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
 /// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
-/// extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
-fn batch_program(start: &[u8]) -> Option<&[u8]> {
+/// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
+/// path already cut from `start`) whatever follows it, bare only with a command's syntax
+/// after it.
+fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
     for launcher in BATCH {
@@ -3098,7 +3102,25 @@ fn batch_program(start: &[u8]) -> Option<&[u8]> {
     let file_name = name
         .iter()
         .all(|&b| b >= 0x20 && b != 0x7F && !matches!(b, b'"' | b'*' | b'/' | b':' | b'?' | b'\\'));
-    (runnable && file_name && name[0] != b'.').then_some(name)
+    // A bare name runs only if such a file is in the current folder or on the PATH, and
+    // starts lines of prose and code (`Node.js supports …`, `self.cmd = cmd`, `idle.bat,
+    // idle.py`: 174 of 31,685 real text files, review r23-screen): it counts with a
+    // command's syntax after it, as an ambiguous launcher does: nothing to the command's
+    // end (an operator, a redirection, a block's `)`), or a command's argument.
+    let rest = &start[end..];
+    let alone = rest
+        .iter()
+        .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')'))
+        .all(|&b| is_token_delimiter(b));
+    // `Node.js`, `Underscore.js`: JavaScript libraries are named so, and such a name
+    // alone on a line is a heading of their manuals (67 files of Node.js's); bare, a
+    // `.js` counts only with a command's argument.
+    let library = name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case(b".js");
+    (runnable
+        && file_name
+        && name[0] != b'.'
+        && (by_path || (alone && !library) || command_like_argument(rest)))
+    .then_some(name)
 }
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
@@ -3909,6 +3931,57 @@ mod tests {
                 find_batch_command(&text),
                 None,
                 "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// Review r23-screen: lines of real documentation and code that start with a file name
+    /// of a runnable extension (Node.js's manual, Python's library, vim's help) were
+    /// alerts, 174 of 31,685 real text files in a DICOM text element. A bare name, which
+    /// runs only if such a file sits in the current folder, counts with a command's
+    /// syntax after it (nothing, a switch, a URL, a quoted or runnable argument, an
+    /// operator or redirection), as a launcher that is also a word does.
+    #[test]
+    fn prose_and_code_starting_with_a_file_name_are_no_batch_command() {
+        for line in [
+            &b"Node.js supports the creation of [single executable applications]\r\n"[..],
+            b"Node.js v20.20.2 Documentation</title>\r\n",
+            b"Underscore.js is a utility-belt library for JavaScript\r\n",
+            b"self.cmd = cmd\r\n",
+            b"self.exe = shutil.which(self.program)\r\n",
+            b"vimtutor.bat in the $VIMRUNTIME directory.\r\n",
+            b"idle.bat, idle.py, idle.pyw, idlever.py, keydefs.py\r\n",
+            b"openssl.exe is called with the 's_server' option\r\n",
+            b"Node.js\r\n",
+            b"\"Node.js\"\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            assert_eq!(
+                find_batch_command(&text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            &b"payload.vbs > nul\r\n"[..],
+            b"payload.js /e\r\n",
+            b"\\\\host\\share\\payload.js\r\n",
+            b"evil.exe /s\r\n",
+            b"x.vbs /e:jscript\r\n",
+            b"evil.bat http://x/y\r\n",
+            b"setup.msi \"a\"\r\n",
+            b"evil.exe & calc\r\n",
+            b"evil.exe other.exe\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert && c.interpreter == "batch"),
+                "{:?}: {found:?}",
                 String::from_utf8_lossy(line)
             );
         }
