@@ -838,6 +838,16 @@ impl Parser<'_> {
                     // One word, read in place: moving it from call to call cost more
                     // than reading it (perf, 100 MB of `oN\n`).
                     let end = read_word(bytes, i, 0, &mut word)?;
+                    // Digits right before `<` or `>` are the redirection's file
+                    // descriptor (an IO_NUMBER, POSIX XCU 2.10.1), no word: review
+                    // r23-screen, dash ran `2>/dev/null sh -c …`, read as a command `2`.
+                    if end > i
+                        && bytes[i..end].iter().all(u8::is_ascii_digit)
+                        && matches!(bytes.get(end), Some(b'<' | b'>'))
+                    {
+                        i = end;
+                        continue;
+                    }
                     self.backquotes_parse(&word)?;
                     if word.real {
                         self.word(&word)?;

@@ -5337,6 +5337,33 @@ fn here_documents_end_where_dash_ends_them() {
     }
 }
 
+/// Review r23-screen: digits right before a redirection operator are its file
+/// descriptor (an IO_NUMBER, POSIX XCU 2.10.1), not the command's name: dash ran the
+/// program after `2>/dev/null` (created RAN), and the file was clean.
+#[test]
+fn a_redirection_with_a_descriptor_before_the_name_is_no_name() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "2>/dev/null sh -c 'echo x > RAN'\n",
+        "0</dev/null 2>&1 sh -c 'echo x > RAN'\n",
+        "x=1 2>/dev/null sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+}
+
 /// Review r22-screen: a function that runs a program, named by a string (`call()`,
 /// `function()`, joined from parts or not) or called in a string run as an Ex line
 /// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
