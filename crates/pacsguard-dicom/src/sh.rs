@@ -815,12 +815,19 @@ impl Parser<'_> {
                 }
                 // At the start of a token (words are read whole): a comment.
                 b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
-                b';' if bytes.get(i + 1) == Some(&b';') => {
+                // dash drops NUL bytes before its lexer: `;\0;`, `&\0&` and `|\0|`
+                // are `;;`, `&&` and `||` (review r23-screen: dash ran the command
+                // after `true &\0&`, read as an empty command and the end of the file).
+                b';' if bytes.get(past_nuls(bytes, i + 1)) == Some(&b';') => {
                     self.case_break()?;
-                    i += 2;
+                    i = past_nuls(bytes, i + 1) + 1;
                 }
                 b';' | b'&' | b'|' => {
-                    let doubled = b != b';' && bytes.get(i + 1) == Some(&b);
+                    let next = past_nuls(bytes, i + 1);
+                    let doubled = b != b';' && bytes.get(next) == Some(&b);
+                    if doubled {
+                        i = next - 1;
+                    }
                     if b == b'|' && !doubled && self.case_state() == Some(CaseState::PatternWord) {
                         self.set_case_state(CaseState::Pattern);
                     } else {
@@ -841,8 +848,8 @@ impl Parser<'_> {
                     // Digits right before `<` or `>` are the redirection's file
                     // descriptor (an IO_NUMBER, POSIX XCU 2.10.1), no word: review
                     // r23-screen, dash ran `2>/dev/null sh -c …`, read as a command `2`.
-                    if end > i
-                        && bytes[i..end].iter().all(u8::is_ascii_digit)
+                    if bytes[i..end].iter().any(u8::is_ascii_digit)
+                        && bytes[i..end].iter().all(|&b| b.is_ascii_digit() || b == 0)
                         && matches!(bytes.get(end), Some(b'<' | b'>'))
                     {
                         i = end;
@@ -1050,9 +1057,10 @@ impl Parser<'_> {
             return Err(Stop::Syntax);
         }
         let bytes = self.bytes;
-        let mut j = i + 1;
+        // dash drops NUL bytes before its lexer: `<\0<` is `<<` (review r23-screen).
+        let mut j = past_nuls(bytes, i + 1);
         if bytes[i] == b'<' && bytes.get(j) == Some(&b'<') {
-            j += 1;
+            j = past_nuls(bytes, j + 1);
             let strip_tabs = bytes.get(j) == Some(&b'-');
             j += usize::from(strip_tabs);
             self.heredoc_word = Some(strip_tabs);
@@ -2124,6 +2132,13 @@ fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
     }
     std::borrow::Cow::Owned(text)
+}
+
+/// The first index from `i` that holds no NUL byte (dash drops them as it reads).
+fn past_nuls(bytes: &[u8], i: usize) -> usize {
+    i + bytes
+        .get(i..)
+        .map_or(0, |rest| rest.iter().take_while(|&&b| b == 0).count())
 }
 
 fn is_assignment(word: &[u8]) -> bool {

@@ -5364,6 +5364,34 @@ fn a_redirection_with_a_descriptor_before_the_name_is_no_name() {
     }
 }
 
+/// Review r23-screen: dash drops NUL bytes before its lexer, so `&\0&`, `|\0|`, `<\0<`
+/// and `2\0>` are `&&`, `||`, `<<` and `2>`: dash ran the command after each (created
+/// RAN), and the file was clean (read as an empty command, a syntax error).
+#[test]
+fn operators_split_by_nul_bytes_are_read_as_dash_reads_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "true &\0& sh -c 'echo x > RAN'\n",
+        "false |\0| sh -c 'echo x > RAN'\n",
+        ": <\0<E\nx\nE\nsh -c 'echo x > RAN'\n",
+        "2\0>/dev/null sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+}
+
 /// Review r22-screen: a function that runs a program, named by a string (`call()`,
 /// `function()`, joined from parts or not) or called in a string run as an Ex line
 /// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
