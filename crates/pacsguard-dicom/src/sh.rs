@@ -320,6 +320,17 @@ fn heredoc_delimiter(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool, bool) {
     while matches!(bytes.get(at), Some(b' ' | b'\t')) {
         at += 1;
     }
+    let (word, quoted) = delimiter_word(bytes, at);
+    (word, quoted, strip_tabs)
+}
+
+/// The here-document delimiter whose word starts at `at`: its quotes removed, its
+/// expansions as written (dash does not expand it: `<<$E` ends at a line `$E`), its NUL
+/// bytes dropped (dash drops them as it reads), however long; and whether any part of
+/// it was quoted. Review r23-screen: the parser took the word's kept name (its first 64
+/// bytes, expansions left out), so a longer delimiter or `$E` never ended the body, and
+/// the commands dash ran after it were unread.
+fn delimiter_word(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool) {
     let mut word = Vec::new();
     let mut quoted = false;
     while let Some(&b) = bytes.get(at) {
@@ -337,13 +348,26 @@ fn heredoc_delimiter(bytes: &[u8], mut at: usize) -> (Vec<u8>, bool, bool) {
                 word.extend_from_slice(&bytes[at + 1..end]);
                 at = end + 1;
             }
+            0 => at += 1,
             _ => {
                 word.push(b);
                 at += 1;
             }
         }
     }
-    (word, quoted, strip_tabs)
+    word.retain(|&b| b != 0);
+    (word, quoted)
+}
+
+/// Whether `line` ends a here-document delimited by `delimiter`: the line as dash reads
+/// it, its NUL bytes dropped (review r23-screen: dash ended a body at `E\0`, and the
+/// commands after it ran unread), then its leading tabs for `<<-`.
+fn is_delimiter_line(line: &[u8], delimiter: &[u8], strip_tabs: bool) -> bool {
+    let mut read = line.iter().copied().filter(|&b| b != 0).peekable();
+    if strip_tabs {
+        while read.next_if_eq(&b'\t').is_some() {}
+    }
+    read.eq(delimiter.iter().copied())
 }
 
 /// Copies the body of a here-document starting at `at` into `text`, through the line
@@ -380,11 +404,7 @@ fn heredoc_body(
             }
             text.push(b);
         }
-        let mut line = &text[start..];
-        if strip_tabs {
-            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
-        }
-        let done = line == delimiter;
+        let done = is_delimiter_line(&text[start..], delimiter, strip_tabs);
         if newline {
             text.push(b'\n');
         }
@@ -795,12 +815,19 @@ impl Parser<'_> {
                 }
                 // At the start of a token (words are read whole): a comment.
                 b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
-                b';' if bytes.get(i + 1) == Some(&b';') => {
+                // dash drops NUL bytes before its lexer: `;\0;`, `&\0&` and `|\0|`
+                // are `;;`, `&&` and `||` (review r23-screen: dash ran the command
+                // after `true &\0&`, read as an empty command and the end of the file).
+                b';' if bytes.get(past_nuls(bytes, i + 1)) == Some(&b';') => {
                     self.case_break()?;
-                    i += 2;
+                    i = past_nuls(bytes, i + 1) + 1;
                 }
                 b';' | b'&' | b'|' => {
-                    let doubled = b != b';' && bytes.get(i + 1) == Some(&b);
+                    let next = past_nuls(bytes, i + 1);
+                    let doubled = b != b';' && bytes.get(next) == Some(&b);
+                    if doubled {
+                        i = next - 1;
+                    }
                     if b == b'|' && !doubled && self.case_state() == Some(CaseState::PatternWord) {
                         self.set_case_state(CaseState::Pattern);
                     } else {
@@ -818,6 +845,16 @@ impl Parser<'_> {
                     // One word, read in place: moving it from call to call cost more
                     // than reading it (perf, 100 MB of `oN\n`).
                     let end = read_word(bytes, i, 0, &mut word)?;
+                    // Digits right before `<` or `>` are the redirection's file
+                    // descriptor (an IO_NUMBER, POSIX XCU 2.10.1), no word: review
+                    // r23-screen, dash ran `2>/dev/null sh -c …`, read as a command `2`.
+                    if bytes[i..end].iter().any(u8::is_ascii_digit)
+                        && bytes[i..end].iter().all(|&b| b.is_ascii_digit() || b == 0)
+                        && matches!(bytes.get(end), Some(b'<' | b'>'))
+                    {
+                        i = end;
+                        continue;
+                    }
                     self.backquotes_parse(&word)?;
                     if word.real {
                         self.word(&word)?;
@@ -1020,9 +1057,10 @@ impl Parser<'_> {
             return Err(Stop::Syntax);
         }
         let bytes = self.bytes;
-        let mut j = i + 1;
+        // dash drops NUL bytes before its lexer: `<\0<` is `<<` (review r23-screen).
+        let mut j = past_nuls(bytes, i + 1);
         if bytes[i] == b'<' && bytes.get(j) == Some(&b'<') {
-            j += 1;
+            j = past_nuls(bytes, j + 1);
             let strip_tabs = bytes.get(j) == Some(&b'-');
             j += usize::from(strip_tabs);
             self.heredoc_word = Some(strip_tabs);
@@ -1045,8 +1083,9 @@ impl Parser<'_> {
             if self.heredocs.len() >= MAX_SHELL_HEREDOCS {
                 return Err(Stop::Limit("MAX_SHELL_HEREDOCS"));
             }
-            self.heredocs
-                .push((word.text.to_vec(), strip_tabs, word.quoted));
+            let bytes = self.bytes.get(..word.end).unwrap_or(self.bytes);
+            let (delimiter, _) = delimiter_word(bytes, word.start);
+            self.heredocs.push((delimiter, strip_tabs, word.quoted));
             self.redirect = false;
             self.program_given_input();
             return Ok(());
@@ -1385,7 +1424,7 @@ impl Parser<'_> {
         };
         let value = unquoted(value);
         let hostile = self.hostile;
-        let mut inner = self.inner(value, hostile);
+        let mut inner = self.inner(&value, hostile);
         // It runs later (at the trap's signal, where the alias is used): any parameter
         // may have a value by then.
         inner.valued.all = true;
@@ -2034,13 +2073,72 @@ fn skip_quoted(bytes: &[u8], i: usize, depth: usize) -> Step<Option<usize>> {
 /// `find` operands after which the next word is a command `find` runs.
 const FIND_RUNNERS: [&[u8]; 4] = [b"-exec", b"-execdir", b"-ok", b"-okdir"];
 
-/// A command string as the builtin receives it: one pair of enclosing quotes removed
-/// (`'sh -c x'`, `"sh -c x"`); enough for the one-level read of [`Parser::judge_evaluated`].
-fn unquoted(value: &[u8]) -> &[u8] {
-    match value {
-        [q @ (b'\'' | b'"'), inner @ .., last] if last == q => inner,
-        _ => value,
+/// A command string as the builtin receives it: the word after quote removal as dash
+/// does it (POSIX XCU 2.2), for the one-level read of [`Parser::judge_evaluated`]. Review
+/// r23-screen: only one pair of enclosing quotes was removed, so `\"` inside them and `\ `
+/// outside them stayed backslashes, the string read as a syntax error or as one long
+/// name, and dash ran `trap "sh -c \"(…) > f\"" EXIT` and `trap sh\ -c\ … EXIT`
+/// unreported. Expansions are left as written (the string is read as a script, where
+/// they are expansions again).
+fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !value.iter().any(|b| matches!(b, b'\'' | b'"' | b'\\')) {
+        return std::borrow::Cow::Borrowed(value);
     }
+    let mut text = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&byte) = value.get(i) {
+        match byte {
+            // `\x` is `x`; a backslash before a newline joins the lines.
+            b'\\' => {
+                match value.get(i + 1) {
+                    Some(b'\n') => {}
+                    Some(&next) => text.push(next),
+                    None => text.push(byte),
+                }
+                i += 2;
+            }
+            // Everything to the closing quote, as it is.
+            b'\'' => {
+                let end = memchr::memchr(b'\'', &value[i + 1..]).map_or(value.len(), |e| i + 1 + e);
+                text.extend_from_slice(&value[i + 1..end]);
+                i = end + 1;
+            }
+            // A backslash only before `$`, `` ` ``, `"`, `\` or a newline quotes it.
+            b'"' => {
+                i += 1;
+                while let Some(&inner) = value.get(i) {
+                    match (inner, value.get(i + 1)) {
+                        (b'"', _) => {
+                            i += 1;
+                            break;
+                        }
+                        (b'\\', Some(&next @ (b'$' | b'`' | b'"' | b'\\' | b'\n'))) => {
+                            if next != b'\n' {
+                                text.push(next);
+                            }
+                            i += 2;
+                        }
+                        _ => {
+                            text.push(inner);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                text.push(byte);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(text)
+}
+
+/// The first index from `i` that holds no NUL byte (dash drops them as it reads).
+fn past_nuls(bytes: &[u8], i: usize) -> usize {
+    i + bytes
+        .get(i..)
+        .map_or(0, |rest| rest.iter().take_while(|&&b| b == 0).count())
 }
 
 fn is_assignment(word: &[u8]) -> bool {
@@ -2060,11 +2158,7 @@ fn is_assignment(word: &[u8]) -> bool {
 fn skip_heredoc(bytes: &[u8], mut at: usize, delimiter: &[u8], strip_tabs: bool) -> usize {
     while at < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-        let mut line = &bytes[at..end];
-        if strip_tabs {
-            line = &line[line.iter().take_while(|&&b| b == b'\t').count()..];
-        }
-        if line == delimiter {
+        if is_delimiter_line(&bytes[at..end], delimiter, strip_tabs) {
             return (end + 1).min(bytes.len());
         }
         at = end + 1;

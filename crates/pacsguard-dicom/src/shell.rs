@@ -2730,7 +2730,116 @@ fn is_strong(word: &[u8]) -> bool {
         return true;
     }
     // Paths start with `/` or `.` (`./x`, `../x`, the drop roots and program dirs).
-    matches!(word.first(), Some(b'/' | b'.')) && is_program_path(word)
+    matches!(word.first(), Some(b'/' | b'.')) && (is_program_path(word) || names_by_pattern(word))
+}
+
+/// Whether `word` is a path whose last component is a pattern (`?`, `*`, `[…]`) that a
+/// name of [`STRONG`] matches: dash expands a command name by pathname expansion before
+/// it runs it, so `/bin/d?sh`, `/???/???/pyth?n3` and `/usr/bin/pyth[o]n3` run dash and
+/// python3 (review r23-screen: dash ran each, and the file was clean). The component
+/// needs a letter or digit of its own: a C comment's `/*` starting a line names every
+/// entry of `/`, a directory first, and runs nothing.
+fn names_by_pattern(word: &[u8]) -> bool {
+    let Some(slash) = memchr::memrchr(b'/', word) else {
+        return false;
+    };
+    let pattern = &word[slash + 1..];
+    word.iter().any(|b| matches!(b, b'?' | b'*' | b'['))
+        && pattern.iter().any(u8::is_ascii_alphanumeric)
+        && STRONG.iter().any(|name| pattern_matches(pattern, name))
+}
+
+/// One element of a shell pattern.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PatternItem<'p> {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Any,
+    /// `[…]`: one character of the set (or, negated with `!`/`^`, not of it).
+    Set(&'p [u8], bool),
+    /// Itself.
+    Byte(u8),
+}
+
+impl PatternItem<'_> {
+    fn matches(self, byte: u8) -> bool {
+        match self {
+            PatternItem::Star | PatternItem::Any => true,
+            PatternItem::Byte(b) => b == byte,
+            PatternItem::Set(members, negated) => {
+                let mut found = false;
+                let mut i = 0;
+                while i < members.len() {
+                    if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
+                        found |= (members[i]..=members[i + 2]).contains(&byte);
+                        i += 3;
+                    } else {
+                        found |= members[i] == byte;
+                        i += 1;
+                    }
+                }
+                found != negated
+            }
+        }
+    }
+}
+
+/// Whether `name` matches the shell pattern `pattern` (POSIX XCU 2.13: `?`, `*`,
+/// bracket expressions with ranges and `!`/`^`; a `[` without its `]` is itself). The
+/// pattern is the attacker's: matched with one backtracking point (the last `*`), in
+/// time proportional to the product of the lengths, never exponential in the stars.
+fn pattern_matches(pattern: &[u8], name: &[u8]) -> bool {
+    let mut items = Vec::with_capacity(pattern.len());
+    let mut i = 0;
+    while let Some(&byte) = pattern.get(i) {
+        i += 1;
+        items.push(match byte {
+            b'*' => PatternItem::Star,
+            b'?' => PatternItem::Any,
+            b'[' => {
+                let negated = matches!(pattern.get(i), Some(b'!' | b'^'));
+                let from = i + usize::from(negated);
+                // A `]` first in the set is a member; the next one closes it.
+                match pattern
+                    .get(from + 1..)
+                    .and_then(|rest| memchr::memchr(b']', rest))
+                {
+                    Some(close) => {
+                        let close = from + 1 + close;
+                        i = close + 1;
+                        PatternItem::Set(&pattern[from..close], negated)
+                    }
+                    None => PatternItem::Byte(b'['),
+                }
+            }
+            _ => PatternItem::Byte(byte),
+        });
+    }
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match items.get(p) {
+            Some(PatternItem::Star) => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(item) if item.matches(name[n]) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                // The last `*` takes one more character, and the rest is tried again.
+                Some((at, taken)) => {
+                    star = Some((at, taken + 1));
+                    p = at + 1;
+                    n = taken + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    items[p..].iter().all(|item| *item == PatternItem::Star)
 }
 
 /// A path to a program: `/bin/sh`, `/tmp/x`, `./payload`, all printable. A path that
@@ -2916,7 +3025,9 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // A program named by its path is matched by its file name (one copy of this
     // line, for a first word that is a rooted path).
     let renamed;
-    let start = match program_by_path(start) {
+    let by_path = program_by_path(start);
+    let named_by_path = by_path.is_some();
+    let start = match by_path {
         Some(line) => {
             renamed = line;
             &renamed[..]
@@ -2935,7 +3046,7 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
         }
         None => start,
     };
-    let program = batch_program(start)?;
+    let program = batch_program(start, named_by_path)?;
     let offset = at + skip;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
@@ -2973,8 +3084,10 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
 /// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
-/// extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
-fn batch_program(start: &[u8]) -> Option<&[u8]> {
+/// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
+/// path already cut from `start`) whatever follows it, bare only with a command's syntax
+/// after it.
+fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
     for launcher in BATCH {
@@ -3020,7 +3133,25 @@ fn batch_program(start: &[u8]) -> Option<&[u8]> {
     let file_name = name
         .iter()
         .all(|&b| b >= 0x20 && b != 0x7F && !matches!(b, b'"' | b'*' | b'/' | b':' | b'?' | b'\\'));
-    (runnable && file_name && name[0] != b'.').then_some(name)
+    // A bare name runs only if such a file is in the current folder or on the PATH, and
+    // starts lines of prose and code (`Node.js supports …`, `self.cmd = cmd`, `idle.bat,
+    // idle.py`: 174 of 31,685 real text files, review r23-screen): it counts with a
+    // command's syntax after it, as an ambiguous launcher does: nothing to the command's
+    // end (an operator, a redirection, a block's `)`), or a command's argument.
+    let rest = &start[end..];
+    let alone = rest
+        .iter()
+        .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')'))
+        .all(|&b| is_token_delimiter(b));
+    // `Node.js`, `Underscore.js`: JavaScript libraries are named so, and such a name
+    // alone on a line is a heading of their manuals (67 files of Node.js's); bare, a
+    // `.js` counts only with a command's argument.
+    let library = name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case(b".js");
+    (runnable
+        && file_name
+        && name[0] != b'.'
+        && (by_path || (alone && !library) || command_like_argument(rest)))
+    .then_some(name)
 }
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
@@ -3836,6 +3967,57 @@ mod tests {
         }
     }
 
+    /// Review r23-screen: lines of real documentation and code that start with a file name
+    /// of a runnable extension (Node.js's manual, Python's library, vim's help) were
+    /// alerts, 174 of 31,685 real text files in a DICOM text element. A bare name, which
+    /// runs only if such a file sits in the current folder, counts with a command's
+    /// syntax after it (nothing, a switch, a URL, a quoted or runnable argument, an
+    /// operator or redirection), as a launcher that is also a word does.
+    #[test]
+    fn prose_and_code_starting_with_a_file_name_are_no_batch_command() {
+        for line in [
+            &b"Node.js supports the creation of [single executable applications]\r\n"[..],
+            b"Node.js v20.20.2 Documentation</title>\r\n",
+            b"Underscore.js is a utility-belt library for JavaScript\r\n",
+            b"self.cmd = cmd\r\n",
+            b"self.exe = shutil.which(self.program)\r\n",
+            b"vimtutor.bat in the $VIMRUNTIME directory.\r\n",
+            b"idle.bat, idle.py, idle.pyw, idlever.py, keydefs.py\r\n",
+            b"openssl.exe is called with the 's_server' option\r\n",
+            b"Node.js\r\n",
+            b"\"Node.js\"\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            assert_eq!(
+                find_batch_command(&text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            &b"payload.vbs > nul\r\n"[..],
+            b"payload.js /e\r\n",
+            b"\\\\host\\share\\payload.js\r\n",
+            b"evil.exe /s\r\n",
+            b"x.vbs /e:jscript\r\n",
+            b"evil.bat http://x/y\r\n",
+            b"setup.msi \"a\"\r\n",
+            b"evil.exe & calc\r\n",
+            b"evil.exe other.exe\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert && c.interpreter == "batch"),
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
     /// The filters turn away only what the full checks reject: every byte outside them,
     /// before a `!` or after a separator, in front of escapes and command lines that are
     /// found with a byte inside them.
@@ -3921,6 +4103,39 @@ mod tests {
     }
 
     /// LONGEST_NAME lets a long word skip the name lists: no name in them may be longer.
+    /// Shell patterns as dash matches them, and a pattern of many stars (the attacker's)
+    /// against a name it misses at the end: one backtracking point, no blow-up.
+    #[test]
+    fn patterns_match_names_as_the_shell_matches_them() {
+        for (pattern, name) in [
+            (&b"d?sh"[..], &b"dash"[..]),
+            (b"pyth[o]n3", b"python3"),
+            (b"py*3", b"python3"),
+            (b"[!x]ash", b"dash"),
+            (b"[c-e]ash", b"dash"),
+            (b"*", b"sh"),
+            (b"s*h", b"sh"),
+        ] {
+            assert!(pattern_matches(pattern, name), "{pattern:?}");
+        }
+        for (pattern, name) in [
+            (&b"d?sh"[..], &b"bash"[..]),
+            (b"[!d]ash", b"dash"),
+            (b"py*2", b"python3"),
+            (b"[sh", b"sh"),
+            (b"sh?", b"sh"),
+        ] {
+            assert!(!pattern_matches(pattern, name), "{pattern:?}");
+        }
+        let stars = b"*a".repeat(30);
+        assert!(!pattern_matches(
+            &[&stars[..], b"b"].concat(),
+            b"aaaaaaaaaa"
+        ));
+        assert!(is_strong(b"/bin/d?sh") && is_strong(b"/???/???/pyth?n3"));
+        assert!(!is_strong(b"/*") && !is_strong(b"/**") && !is_strong(b"/usr/share/d?c"));
+    }
+
     #[test]
     fn no_listed_name_is_longer_than_longest_name() {
         for name in STRONG.iter().chain(&WEAK).chain(&WRAPPERS) {

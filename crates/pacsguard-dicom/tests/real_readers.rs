@@ -5284,6 +5284,142 @@ fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
     }
 }
 
+/// Review r23-screen: the string `trap` runs (and an alias's value) is the word after
+/// quote removal: `\"` inside double quotes and `\ ` outside them are a quote and a
+/// space to dash, and a program named by a pattern (`/bin/d?sh`, `/usr/bin/pyth[o]n3`)
+/// runs the file the pattern matches. dash ran each (created RAN), in a text file as
+/// after binary bytes, and each was clean.
+#[test]
+fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "trap \"sh -c \\\"(echo x) > RAN\\\"\" EXIT\n",
+        "trap sh\\ -c\\ \\'echo\\ x\\ \\>\\ RAN\\' EXIT\n",
+        "alias t=\"sh -c \\\"echo x > RAN\\\"\"\nt\n",
+        "/bin/d?sh -c 'echo x > RAN'\n",
+        "/bin/[d]ash -c 'echo x > RAN'\n",
+        "/???/d?sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A harmless trap, and a C comment that starts a line (its `/*` names every file
+    // of `/`, a directory first), run nothing.
+    for inert in ["trap \"echo \\\"bye\\\"\" EXIT\n", "/* a comment */\n"] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r23-screen: dash drops NUL bytes before its lexer sees them, so a
+/// here-document's delimiter line with a NUL in it (`E\0`) ends the body; the delimiter
+/// is its word as written (`<<$E` ends at a line `$E`), however long. The commands after
+/// each body ran (dash created RAN), in a text file as after binary bytes, and the file
+/// was clean: the body was taken to run to the end of the file.
+#[test]
+fn here_documents_end_where_dash_ends_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    let long = "D".repeat(70);
+    for case in [
+        ": <<E\nx\nE\0\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<E\nx\n\0E\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<E\0\nx\nE\nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<$E\nx\n$E\nsh -c 'echo x > RAN'\n".to_owned(),
+        format!(": <<{long}\nx\n{long}\nsh -c 'echo x > RAN'\n"),
+    ] {
+        for script in [case.clone(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // The same commands inside a body that has not ended run nothing.
+    for inert in [
+        ": <<E\nx\nE \nsh -c 'echo x > RAN'\n".to_owned(),
+        ": <<$E\nx\nE\nsh -c 'echo x > RAN'\n".to_owned(),
+        format!(": <<{long}\nx\nDD\nsh -c 'echo x > RAN'\n"),
+    ] {
+        assert!(
+            !runs_in_dir("dash", &["f"], b"", &[("f", inert.as_bytes())]),
+            "{inert:?}"
+        );
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r23-screen: digits right before a redirection operator are its file
+/// descriptor (an IO_NUMBER, POSIX XCU 2.10.1), not the command's name: dash ran the
+/// program after `2>/dev/null` (created RAN), and the file was clean.
+#[test]
+fn a_redirection_with_a_descriptor_before_the_name_is_no_name() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "2>/dev/null sh -c 'echo x > RAN'\n",
+        "0</dev/null 2>&1 sh -c 'echo x > RAN'\n",
+        "x=1 2>/dev/null sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+}
+
+/// Review r23-screen: dash drops NUL bytes before its lexer, so `&\0&`, `|\0|`, `<\0<`
+/// and `2\0>` are `&&`, `||`, `<<` and `2>`: dash ran the command after each (created
+/// RAN), and the file was clean (read as an empty command, a syntax error).
+#[test]
+fn operators_split_by_nul_bytes_are_read_as_dash_reads_them() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "true &\0& sh -c 'echo x > RAN'\n",
+        "false |\0| sh -c 'echo x > RAN'\n",
+        ": <\0<E\nx\nE\nsh -c 'echo x > RAN'\n",
+        "2\0>/dev/null sh -c 'echo x > RAN'\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+}
+
 /// Review r22-screen: a function that runs a program, named by a string (`call()`,
 /// `function()`, joined from parts or not) or called in a string run as an Ex line
 /// (`exe "call system(…)"`), ran: vim -es created RAN for each, and the file was clean.
