@@ -157,6 +157,26 @@ fn stored_records(console: &Env, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Root on a host puts back a copy of its home: everything in it deleted, then the copy
+/// (store, key, trail and enrolment as they were) copied in with `cp -a`.
+fn put_back(home: &std::path::Path, copy: &std::path::Path) {
+    for entry in std::fs::read_dir(home).expect("home") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("intruder deletes");
+        } else {
+            std::fs::remove_file(&path).expect("intruder deletes");
+        }
+    }
+    let restored = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", copy.display()))
+        .arg(home)
+        .status()
+        .expect("cp");
+    assert!(restored.success());
+}
+
 #[test]
 fn a_host_enrols_reports_is_witnessed_and_its_rewritten_trail_is_flagged() {
     let console = Env::new();
@@ -1475,21 +1495,7 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     // Review s18-r13: root puts back the copy of the home on the approved generation 1
     // (its store, key, trail and enrolment as they were): the host went back to an
     // approval the console no longer holds in effect.
-    for entry in std::fs::read_dir(&host.home).expect("home") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).expect("intruder deletes");
-        } else {
-            std::fs::remove_file(&path).expect("intruder deletes");
-        }
-    }
-    let restored = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", backup.path().display()))
-        .arg(&host.home)
-        .status()
-        .expect("cp");
-    assert!(restored.success());
+    put_back(&host.home, backup.path());
     // No wait after the last report of the store made anew: the console's store orders
     // a host's reports by a sequence, so two within one second are in order (before, a
     // second had to pass or the going back could be said twice).
@@ -2665,21 +2671,7 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
         .expect("sqlite3");
     assert!(out.status.success(), "{}", stderr(&out));
     // Root puts back the home of generation 1.
-    for entry in std::fs::read_dir(&host.home).expect("home") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).expect("intruder deletes");
-        } else {
-            std::fs::remove_file(&path).expect("intruder deletes");
-        }
-    }
-    let restored = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", backup.path().display()))
-        .arg(&host.home)
-        .status()
-        .expect("cp");
-    assert!(restored.success());
+    put_back(&host.home, backup.path());
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 1);
     guard.stop();
