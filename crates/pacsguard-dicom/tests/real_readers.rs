@@ -1292,6 +1292,25 @@ fn runs_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8]
     dir.path("RAN").exists()
 }
 
+/// Asserts that dash runs `case` (it creates `RAN`), alone and after a line of binary
+/// garbage as a DICOM header puts before it, and that each is found as an alert.
+fn assert_dash_runs_and_it_is_found(case: &str) {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for script in [case.to_owned(), format!("{lead}{case}")] {
+        assert!(
+            runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+            "dash did not run {script:?}"
+        );
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{script:?}: {found:?}"
+        );
+    }
+}
+
 /// Walk-around (session 5): a `!command` line ran when the file was fed to vi/ex or ed
 /// as commands, and nothing reported it. vim in ex mode goes past lines of garbage to a
 /// `!` line; GNU ed stops at its first error, so there it is the first line. Each case
@@ -4854,26 +4873,13 @@ fn a_file_opening_with_a_style_element_that_runs_script_is_an_alert() {
 #[test]
 fn substitutions_nested_or_in_a_here_document_are_found() {
     // After binary bytes, as in a file whose header dash reads as one word.
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "x=$(echo $(sh -c 'echo x > RAN'))\n",
         "cat <<E\n$(sh -c 'echo x > RAN')\nE\n",
         "cat <<-E\n\tnote `sh -c 'echo x > RAN'`\n\tE\n",
         "x=$(true)$(true)$(true)$(true)$(sh -c 'echo x > RAN')\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
     for quoted in [
         "cat <<'E'\n$(sh -c 'echo x > RAN')\nE\n",
@@ -5247,7 +5253,6 @@ fn markup_split_by_iso_2022_jp_escapes_is_read_as_the_declared_charset() {
 /// in a text file as after binary bytes, and each was clean.
 #[test]
 fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "case $(sh -c 'echo x > RAN') in *) ;; esac\n",
         "case a in $(sh -c 'echo x > RAN')) ;; esac\n",
@@ -5256,19 +5261,7 @@ fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
         "${IFS}sh -c 'echo x > RAN'\n",
         "$IFS\"sh\" -c 'echo x > RAN'\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
     // A case over plain words or a harmless substitution, and IFS set, run nothing.
     for inert in [
@@ -5291,7 +5284,6 @@ fn substitutions_in_a_case_word_and_names_split_by_ifs_are_found() {
 /// after binary bytes, and each was clean.
 #[test]
 fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "trap \"sh -c \\\"(echo x) > RAN\\\"\" EXIT\n",
         "trap sh\\ -c\\ \\'echo\\ x\\ \\>\\ RAN\\' EXIT\n",
@@ -5300,19 +5292,7 @@ fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
         "/bin/[d]ash -c 'echo x > RAN'\n",
         "/???/d?sh -c 'echo x > RAN'\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
     // A harmless trap, and a C comment that starts a line (its `/*` names every file
     // of `/`, a directory first), run nothing.
@@ -5328,7 +5308,6 @@ fn trap_strings_after_quote_removal_and_programs_named_by_patterns_are_found() {
 /// was clean: the body was taken to run to the end of the file.
 #[test]
 fn here_documents_end_where_dash_ends_them() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     let long = "D".repeat(70);
     for case in [
         ": <<E\nx\nE\0\nsh -c 'echo x > RAN'\n".to_owned(),
@@ -5337,19 +5316,7 @@ fn here_documents_end_where_dash_ends_them() {
         ": <<$E\nx\n$E\nsh -c 'echo x > RAN'\n".to_owned(),
         format!(": <<{long}\nx\n{long}\nsh -c 'echo x > RAN'\n"),
     ] {
-        for script in [case.clone(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(&case);
     }
     // The same commands inside a body that has not ended run nothing.
     for inert in [
@@ -5370,25 +5337,12 @@ fn here_documents_end_where_dash_ends_them() {
 /// program after `2>/dev/null` (created RAN), and the file was clean.
 #[test]
 fn a_redirection_with_a_descriptor_before_the_name_is_no_name() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "2>/dev/null sh -c 'echo x > RAN'\n",
         "0</dev/null 2>&1 sh -c 'echo x > RAN'\n",
         "x=1 2>/dev/null sh -c 'echo x > RAN'\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
 }
 
@@ -5397,26 +5351,13 @@ fn a_redirection_with_a_descriptor_before_the_name_is_no_name() {
 /// RAN), and the file was clean (read as an empty command, a syntax error).
 #[test]
 fn operators_split_by_nul_bytes_are_read_as_dash_reads_them() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "true &\0& sh -c 'echo x > RAN'\n",
         "false |\0| sh -c 'echo x > RAN'\n",
         ": <\0<E\nx\nE\nsh -c 'echo x > RAN'\n",
         "2\0>/dev/null sh -c 'echo x > RAN'\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
 }
 
@@ -5476,7 +5417,6 @@ fn vim_functions_named_by_strings_or_called_in_executed_strings_are_found() {
 /// ran each (created RAN), in a text file as after binary bytes, and each was clean.
 #[test]
 fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "x=`echo \\`sh -c 'echo x > RAN'\\``\n",
         ": `echo \\`echo \\\\\\`sh -c 'echo x > RAN'\\\\\\`\\``\n",
@@ -5487,19 +5427,7 @@ fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
         "x=$(`echo sh` -c 'echo x > RAN')\n",
         "x=$($(printf %s sh) -c 'echo x > RAN')\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_and_it_is_found(case);
     }
     // An escaped backquote whose text runs nothing is still nothing.
     let inert = "x=`echo \\`date\\``\n";
