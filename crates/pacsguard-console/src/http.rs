@@ -225,6 +225,31 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(accounts_create),
     },
+    // An account's life cycle (issue 13): crate::lifecycle_http.
+    Route {
+        method: Method::GET,
+        path: "/account/password",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::lifecycle_http::password_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/account/password",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::lifecycle_http::password_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/disable",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::lifecycle_http::disable_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/enable",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::lifecycle_http::enable_submit),
+    },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
         method: Method::GET,
@@ -1013,7 +1038,7 @@ async fn api_overview(State(state): State<AppState>) -> Response {
 }
 
 /// The accounts page, with a message (an error a person can correct) and a status.
-async fn accounts_with(
+pub(crate) async fn accounts_with(
     state: &AppState,
     auth: Authenticated,
     status: StatusCode,
@@ -1021,15 +1046,21 @@ async fn accounts_with(
 ) -> Response {
     let console = state.console.clone();
     match blocking(move || {
-        console
-            .accounts()
-            .and_then(|a| Ok((a, console.sessions()?)))
+        let list = console.accounts()?;
+        let disabled = console.disabled_accounts()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?))
     })
     .await
     {
-        Ok(Ok((list, sessions))) => (
+        Ok(Ok((list, disabled, sessions))) => (
             status,
-            html(pages::accounts(&auth, &list, &sessions, message.as_deref())),
+            html(pages::accounts(
+                &auth,
+                &list,
+                &disabled,
+                &sessions,
+                message.as_deref(),
+            )),
         )
             .into_response(),
         Ok(Err(e)) => failure(&e),
@@ -1155,6 +1186,7 @@ pub(crate) fn step_up_target(next: &str) -> &'static str {
         "/accounts" => "/accounts",
         "/passkeys" => "/passkeys",
         "/hosts" => "/hosts",
+        crate::lifecycle_http::PASSWORD_PAGE => crate::lifecycle_http::PASSWORD_PAGE,
         _ => "/differences",
     }
 }
@@ -1269,7 +1301,6 @@ struct InviteForm {
 
 async fn accounts_invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Extension(auth): Extension<Authenticated>,
     Form(form): Form<InviteForm>,
 ) -> Response {
@@ -1277,17 +1308,11 @@ async fn accounts_invite(
     let a = auth.clone();
     let name = form.name.clone();
     match blocking(move || console.invite(&a, &form.name, &form.role, &form.reason)).await {
-        Ok(Ok(token)) => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            html(pages::invited(
-                &auth,
-                &name,
-                &format!("https://{host}/welcome?token={token}"),
-            ))
-        }
+        Ok(Ok(token)) => html(pages::invited(
+            &auth,
+            &name,
+            &state.console.invitation_link(&token),
+        )),
         Ok(Err(e)) => match form_refusal(&e) {
             Some(status) => accounts_with(&state, auth, status, Some(e.to_string())).await,
             None => failure(&e),

@@ -527,7 +527,11 @@ pub fn run(
         }))
         .with_relying_party_if(relying_party.clone())
         .with_fleet_pool(fleet_pool.clone())
-        .with_second_host_approver(config.console.needs_second_host_approver),
+        .with_second_host_approver(config.console.needs_second_host_approver)
+        .with_public_origin(&match (&config.console.origin, &relying_party) {
+            (Some(_), Some(rp)) => rp.origin.clone(),
+            _ => format!("https://{host}:{}", local.port()),
+        }),
     );
 
     let port = local.port();
