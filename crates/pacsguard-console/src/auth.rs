@@ -749,7 +749,7 @@ impl Console {
             },
         )?;
         let db = lock(&self.db)?;
-        if let Err(refused) = still(&*db) {
+        if let Err(refused) = still(&db) {
             drop(db);
             let _ = self.record(self.event(
                 "sessions",
