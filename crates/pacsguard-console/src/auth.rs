@@ -178,6 +178,10 @@ pub struct Console {
     /// invitation link pointing at an attacker's host, by DNS rebinding or a forged
     /// header, gave the attacker the link's token).
     public_origin: Option<String>,
+    /// The host names (lowercase, no port) this console answers to besides IP
+    /// addresses: a request naming another in its `Host` header is refused
+    /// ([`crate::http`]: DNS rebinding). `None`: every name (the router alone, in tests).
+    known_names: Option<Vec<String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -261,6 +265,7 @@ impl Console {
             identity: crate::identity::Identity::new()?,
             second_host_approver: false,
             public_origin: None,
+            known_names: None,
         })
     }
 
@@ -275,6 +280,23 @@ impl Console {
     pub fn with_public_origin(mut self, origin: &str) -> Console {
         self.public_origin = Some(origin.trim_end_matches('/').to_string());
         self
+    }
+
+    /// The host names this console answers to besides IP addresses (see the field).
+    pub fn with_known_names(mut self, names: &[String]) -> Console {
+        self.known_names = Some(names.iter().map(|n| host_name(n)).collect());
+        self
+    }
+
+    /// Whether a request whose `Host` header is `host` is for this console: an IP
+    /// address (no page of another site is served under one: a DNS rebinding attack
+    /// needs a name of its own), or one of its names.
+    pub fn answers_to(&self, host: &str) -> bool {
+        let Some(names) = &self.known_names else {
+            return true;
+        };
+        let name = host_name(host);
+        name.parse::<IpAddr>().is_ok() || names.contains(&name)
     }
 
     /// The enrolment link of an invitation's `token`: on the console's public origin,
@@ -1362,6 +1384,20 @@ pub(crate) fn new_recovery_codes() -> Result<(Vec<String>, Vec<Vec<u8>>), AuthEr
         codes.push(shown);
     }
     Ok((codes, hashes))
+}
+
+/// The name part of a `Host` header (or a configured name): lowercase, without its port,
+/// its trailing dot or an IPv6 literal's brackets.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Whether account `id` is still signed in by the password hash `verified` (checked

@@ -411,6 +411,7 @@ fn app_with(console: Arc<Console>, hashes: Arc<Semaphore>) -> Router {
     router
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), known_host))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
@@ -438,6 +439,40 @@ pub(crate) fn html(body: String) -> Response {
 
 pub(crate) fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, html(pages::message(title, text))).into_response()
+}
+
+/// Requests refused for a host name the console does not answer to, written
+/// rate-limited.
+static UNKNOWN_HOST: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+/// Bytes of a refused `Host` header written to the log.
+const MAX_SHOWN_HOST_BYTES: usize = 64;
+
+/// Refuses (421) a request whose `Host` names another site than this console: a page of
+/// that site whose name an attacker made resolve to the console (DNS rebinding) would
+/// otherwise be same-origin with it from the browser's side, and could drive the sign-in
+/// and the other public routes from inside the hospital's network (review r24-console).
+async fn known_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map_or(&b""[..], HeaderValue::as_bytes);
+    if std::str::from_utf8(host).is_ok_and(|h| state.console.answers_to(h)) {
+        return next.run(request).await;
+    }
+    let shown = pacsguard_events::escape_bytes(&host[..host.len().min(MAX_SHOWN_HOST_BYTES)]);
+    let from = request.extensions().get::<Peer>().map_or_else(
+        || "an unknown address".to_string(),
+        |p| p.0.ip().to_string(),
+    );
+    UNKNOWN_HOST.refused(&format!(
+        "a request from {from} for the host name \"{shown}\", which this console does not answer to (DNS rebinding, or a name to add to [console] allowed_hosts); answered 421"
+    ));
+    status_page(
+        StatusCode::MISDIRECTED_REQUEST,
+        "Unknown name",
+        "This console does not answer to this name. Open it at the address its administrator gave you.",
+    )
 }
 
 /// Ends a request that takes longer than [`REQUEST_TIMEOUT`].

@@ -8035,3 +8035,60 @@ async fn a_sign_in_racing_a_disable_opens_no_session() {
             .expect("enabled");
     }
 }
+
+/// Review r24-console (DNS rebinding): with its names known, the console refuses (421) a
+/// request naming another host, whatever the route; an IP address and its own names (any
+/// case, with a port, a trailing dot) are served.
+#[tokio::test]
+async fn a_request_naming_another_host_is_refused_before_any_route() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let console = Console::new(
+        pacsguard_store::ConsoleDb::open(&store).expect("console tables"),
+        Arc::new(ManualClock::new(START)),
+        Inbox::new(),
+        store,
+        "test-host",
+        Arc::new(GuardState::new()),
+    )
+    .expect("console")
+    .with_known_names(&["console.test".to_string()]);
+    let app = pacsguard_console::http::app(Arc::new(console));
+    for (host, method, path, status) in [
+        ("console.test", "GET", "/login", StatusCode::OK),
+        ("Console.Test.:8443", "GET", "/login", StatusCode::OK),
+        ("192.0.2.1:8443", "GET", "/login", StatusCode::OK),
+        ("[2001:db8::1]:8443", "GET", "/login", StatusCode::OK),
+        (
+            "attacker.example:8443",
+            "GET",
+            "/login",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "attacker.example",
+            "POST",
+            "/login",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "console.test.attacker.example",
+            "GET",
+            "/",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("", "GET", "/login", StatusCode::MISDIRECTED_REQUEST),
+    ] {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("name=admin&password=x&code=1"))
+            .expect("request");
+        from_test_peer(&mut request);
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), status, "{method} {path} for {host:?}");
+    }
+}

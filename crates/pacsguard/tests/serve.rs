@@ -2176,3 +2176,53 @@ fn an_over_long_request_head_is_refused_with_431_and_said_on_the_log() {
     assert_eq!(server.curl("GET", "/login", &[]).0, 200);
     server.stop();
 }
+
+/// Review r24-console: the console answered to any host name. A page at a name an
+/// attacker makes resolve to the console (DNS rebinding) is same-origin with it in the
+/// victim's browser, and could drive the sign-in from inside the hospital's network.
+/// A request naming another host than the console's names (its origin's, this host's,
+/// `localhost` on loopback, `[console] allowed_hosts`) or an IP address is answered 421
+/// and said on the log.
+#[test]
+fn a_request_for_a_host_name_the_console_does_not_answer_to_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    let path = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str("\n[console]\nallowed_hosts = [\"PACS-Console.example\"]\n");
+    std::fs::write(&path, text).expect("config");
+    let server = Server::start(&env, &[]);
+    let port = server.base.rsplit(':').next().expect("port").to_string();
+    // curl resolving NAME to the console, as a rebound name would.
+    let status_for = |name: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-k",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--resolve",
+            ])
+            .arg(format!("{name}:{port}:127.0.0.1"))
+            .arg(format!("https://{name}:{port}/login"))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(status_for("rebind.attacker.example"), "421");
+    assert!(
+        server.wait_for("rebind.attacker.example", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(status_for("localhost"), "200");
+    assert_eq!(
+        status_for("pacs-console.example"),
+        "200",
+        "a configured alias"
+    );
+    assert_eq!(server.curl("GET", "/login", &[]).0, 200, "its IP address");
+    server.stop();
+}
