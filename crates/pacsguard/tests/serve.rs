@@ -2226,3 +2226,42 @@ fn a_request_for_a_host_name_the_console_does_not_answer_to_is_refused() {
     assert_eq!(server.curl("GET", "/login", &[]).0, 200, "its IP address");
     server.stop();
 }
+
+/// Review r24-console: a client that starts a request and never finishes its headers
+/// was cut at HEADER_TIMEOUT with nothing said on the service's log (a slow-loris peer
+/// was invisible). The cut is said now, with the client's address.
+#[test]
+fn headers_not_sent_within_the_header_timeout_are_said_on_the_log() {
+    use pacsguard_console::server::HEADER_TIMEOUT;
+    use std::io::Write as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let address = server.base.trim_start_matches("https://").to_string();
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &address])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    let mut stdin = client.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("GET /login HTTP/1.1\r\nHost: {address}\r\nX-Slow: ").as_bytes())
+        .expect("a request begun");
+    stdin.flush().expect("sent");
+    let said = server.wait_for(
+        "its headers did not arrive within HEADER_TIMEOUT",
+        HEADER_TIMEOUT + Duration::from_secs(10),
+    );
+    drop(stdin);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(said, "{}", server.stderr());
+    assert!(
+        server.stderr().contains("refused a request from 127.0.0.1"),
+        "{}",
+        server.stderr()
+    );
+    server.stop();
+}
