@@ -172,6 +172,16 @@ pub struct Console {
     /// `[console] needs_second_host_approver`: approving a host's profile generation
     /// needs a second, different approver ([`crate::host_approvals`]).
     pub(crate) second_host_approver: bool,
+    /// Where people open this console (`https://HOST[:PORT]`, as `serve` prints it or
+    /// `[console] origin`): the links it hands out are built on it, never on a request's
+    /// `Host` header, which whoever sends the request chooses (review r24-console: an
+    /// invitation link pointing at an attacker's host, by DNS rebinding or a forged
+    /// header, gave the attacker the link's token).
+    public_origin: Option<String>,
+    /// The host names (lowercase, no port) this console answers to besides IP
+    /// addresses: a request naming another in its `Host` header is refused
+    /// ([`crate::http`]: DNS rebinding). `None`: every name (the router alone, in tests).
+    known_names: Option<Vec<String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -254,6 +264,8 @@ impl Console {
             fleet: None,
             identity: crate::identity::Identity::new()?,
             second_host_approver: false,
+            public_origin: None,
+            known_names: None,
         })
     }
 
@@ -262,6 +274,38 @@ impl Console {
     /// what the listener does. The home's store is the default.
     pub fn with_fleet_store(self, at: pacsguard_store::FleetStoreAt) -> Console {
         self.with_fleet_pool(pacsguard_store::FleetPool::new(at))
+    }
+
+    /// Where people open this console, for the links it hands out (see the field).
+    pub fn with_public_origin(mut self, origin: &str) -> Console {
+        self.public_origin = Some(origin.trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The host names this console answers to besides IP addresses (see the field).
+    pub fn with_known_names(mut self, names: &[String]) -> Console {
+        self.known_names = Some(names.iter().map(|n| host_name(n)).collect());
+        self
+    }
+
+    /// Whether a request whose `Host` header is `host` is for this console: an IP
+    /// address (no page of another site is served under one: a DNS rebinding attack
+    /// needs a name of its own), or one of its names.
+    pub fn answers_to(&self, host: &str) -> bool {
+        let Some(names) = &self.known_names else {
+            return true;
+        };
+        let name = host_name(host);
+        name.parse::<IpAddr>().is_ok() || names.contains(&name)
+    }
+
+    /// The enrolment link of an invitation's `token`: on the console's public origin,
+    /// or a path alone when it has none (the administrator adds where they opened it).
+    pub fn invitation_link(&self, token: &str) -> String {
+        format!(
+            "{}/welcome?token={token}",
+            self.public_origin.as_deref().unwrap_or("")
+        )
     }
 
     /// Four eyes for host approvals (`[console] needs_second_host_approver`): a host's
@@ -688,6 +732,25 @@ impl Console {
         opening: Option<Event>,
         signed_in: i64,
     ) -> Result<NewSession, AuthError> {
+        self.new_session_if(account, enrolled, address, opening, signed_in, &|_| Ok(()))
+    }
+
+    /// [`Console::new_session_since`], inserted only if `still` holds under the same
+    /// hold of the store's lock as the insert: what was checked before (a password
+    /// verified against the hash read then, the session a step-up replaces) is still so.
+    /// A password change or a disable commits under that lock and ends every session of
+    /// the account; a sign-in verified against the old row just before it would
+    /// otherwise insert its session just after, and that session would survive the
+    /// change (review r24-console).
+    pub(crate) fn new_session_if(
+        &self,
+        account: i64,
+        enrolled: bool,
+        address: IpAddr,
+        opening: Option<Event>,
+        signed_in: i64,
+        still: &dyn Fn(&ConsoleDb) -> Result<(), AuthError>,
+    ) -> Result<NewSession, AuthError> {
         let token = token()?;
         let csrf = token_csrf()?;
         let hash = secret::digest(&token);
@@ -708,6 +771,16 @@ impl Console {
             },
         )?;
         let db = lock(&self.db)?;
+        if let Err(refused) = still(&db) {
+            drop(db);
+            let _ = self.record(self.event(
+                "sessions",
+                Action::Logout,
+                Outcome::Success,
+                format!("a session of account {account} was not opened after all: {refused}"),
+            ));
+            return Err(refused);
+        }
         self.keep_session(&hash, digest)?;
         db.insert_session_since(&hash, account, &csrf, signed_in, now, &address, &seal)?;
         Ok(NewSession { token, enrolled })
@@ -792,6 +865,17 @@ impl Console {
                 false,
             );
         }
+        // Disabled: the same refusal as a wrong password, after the same cost, so the
+        // answer tells nothing of the account (issue 13).
+        if account.disabled {
+            return self.refuse(
+                Some(&account),
+                name,
+                &addr,
+                "the account is disabled",
+                false,
+            );
+        }
         let mut how = String::new();
         if account.enrolled() {
             match self.check_factor(&account, factor, now, None)? {
@@ -815,7 +899,15 @@ impl Console {
                 )
             },
         );
-        self.new_session_with(account.id, enrolled, address, Some(opening))
+        let verified = account.password_hash.clone();
+        self.new_session_if(
+            account.id,
+            enrolled,
+            address,
+            Some(opening),
+            self.now(),
+            &|db| still_as_verified(db, account.id, &verified),
+        )
     }
 
     /// Ends the session a browser still had when it signs in again (a token is never
@@ -1023,6 +1115,12 @@ impl Console {
         }
         // A session row planted for an account as recorded: refused and ended.
         if !self.session_as_recorded(&db, &hash, &session, &account.name)? {
+            return Ok(None);
+        }
+        // Disabling ends every session at once; one found still alive (opened in a race
+        // with the disable) ends at its first request.
+        if account.disabled {
+            self.close_sessions_of(&db, account.id, &account.name, "the account is disabled")?;
             return Ok(None);
         }
         // Its last use, CSRF token and address as the console sealed them: checked
@@ -1286,6 +1384,30 @@ pub(crate) fn new_recovery_codes() -> Result<(Vec<String>, Vec<Vec<u8>>), AuthEr
         codes.push(shown);
     }
     Ok((codes, hashes))
+}
+
+/// The name part of a `Host` header (or a configured name): lowercase, without its port,
+/// its trailing dot or an IPv6 literal's brackets.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether account `id` is still signed in by the password hash `verified` (checked
+/// before its session is inserted) and not disabled: else the sign-in is refused, as
+/// any failure is.
+pub(crate) fn still_as_verified(db: &ConsoleDb, id: i64, verified: &str) -> Result<(), AuthError> {
+    match db.account_by_id(id)? {
+        Some(now) if now.password_hash == verified && !now.disabled => Ok(()),
+        _ => Err(AuthError::SignInFailed),
+    }
 }
 
 fn token_csrf() -> Result<String, AuthError> {

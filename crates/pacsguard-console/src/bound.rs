@@ -81,6 +81,13 @@ pub fn account_digest(account: &AccountBinding) -> String {
         }
         None => hash.update([0]),
     }
+    // Disabled (issue 13, session 24): appended only to a disabled account's digest, so
+    // every enabled account's digest is what earlier versions recorded (no rebinding).
+    if let Some((since, by)) = account.disabled {
+        hash.update(b"disabled\0");
+        hash.update(since.to_le_bytes());
+        hash.update(by.to_le_bytes());
+    }
     hex(&hash.finalize())
 }
 

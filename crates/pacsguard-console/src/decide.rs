@@ -343,8 +343,22 @@ impl Console {
             .ok_or_else(|| {
                 AuthError::Invalid("the session ended meanwhile: sign in again".into())
             })?;
-        let session =
-            self.new_session_since(auth.account, true, address, Some(opening), signed_in)?;
+        // Only while the session it replaces lives: a password change or a disable that
+        // ended it meanwhile would otherwise be survived by its replacement.
+        let replaced = auth.token_hash.clone();
+        let session = self.new_session_if(
+            auth.account,
+            true,
+            address,
+            Some(opening),
+            signed_in,
+            &|db| match db.session(&replaced)? {
+                Some(_) => Ok(()),
+                None => Err(AuthError::Invalid(
+                    "the session ended meanwhile: sign in again".into(),
+                )),
+            },
+        )?;
         {
             let db = lock(&self.db)?;
             self.close_session_by_hash(

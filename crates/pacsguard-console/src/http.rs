@@ -225,6 +225,31 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(accounts_create),
     },
+    // An account's life cycle (issue 13): crate::lifecycle_http.
+    Route {
+        method: Method::GET,
+        path: "/account/password",
+        access: Access::Role(Role::Viewer),
+        handler: || get(crate::lifecycle_http::password_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/account/password",
+        access: Access::Role(Role::Viewer),
+        handler: || post(crate::lifecycle_http::password_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/disable",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::lifecycle_http::disable_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/accounts/enable",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::lifecycle_http::enable_submit),
+    },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
         method: Method::GET,
@@ -386,6 +411,7 @@ fn app_with(console: Arc<Console>, hashes: Arc<Semaphore>) -> Router {
     router
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), known_host))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
@@ -413,6 +439,40 @@ pub(crate) fn html(body: String) -> Response {
 
 pub(crate) fn status_page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, html(pages::message(title, text))).into_response()
+}
+
+/// Requests refused for a host name the console does not answer to, written
+/// rate-limited.
+static UNKNOWN_HOST: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+/// Bytes of a refused `Host` header written to the log.
+const MAX_SHOWN_HOST_BYTES: usize = 64;
+
+/// Refuses (421) a request whose `Host` names another site than this console: a page of
+/// that site whose name an attacker made resolve to the console (DNS rebinding) would
+/// otherwise be same-origin with it from the browser's side, and could drive the sign-in
+/// and the other public routes from inside the hospital's network (review r24-console).
+async fn known_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map_or(&b""[..], HeaderValue::as_bytes);
+    if std::str::from_utf8(host).is_ok_and(|h| state.console.answers_to(h)) {
+        return next.run(request).await;
+    }
+    let shown = pacsguard_events::escape_bytes(&host[..host.len().min(MAX_SHOWN_HOST_BYTES)]);
+    let from = request.extensions().get::<Peer>().map_or_else(
+        || "an unknown address".to_string(),
+        |p| p.0.ip().to_string(),
+    );
+    UNKNOWN_HOST.refused(&format!(
+        "a request from {from} for the host name \"{shown}\", which this console does not answer to (DNS rebinding, or a name to add to [console] allowed_hosts); answered 421"
+    ));
+    status_page(
+        StatusCode::MISDIRECTED_REQUEST,
+        "Unknown name",
+        "This console does not answer to this name. Open it at the address its administrator gave you.",
+    )
 }
 
 /// Ends a request that takes longer than [`REQUEST_TIMEOUT`].
@@ -1013,7 +1073,7 @@ async fn api_overview(State(state): State<AppState>) -> Response {
 }
 
 /// The accounts page, with a message (an error a person can correct) and a status.
-async fn accounts_with(
+pub(crate) async fn accounts_with(
     state: &AppState,
     auth: Authenticated,
     status: StatusCode,
@@ -1021,15 +1081,21 @@ async fn accounts_with(
 ) -> Response {
     let console = state.console.clone();
     match blocking(move || {
-        console
-            .accounts()
-            .and_then(|a| Ok((a, console.sessions()?)))
+        let list = console.accounts()?;
+        let disabled = console.disabled_accounts()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?))
     })
     .await
     {
-        Ok(Ok((list, sessions))) => (
+        Ok(Ok((list, disabled, sessions))) => (
             status,
-            html(pages::accounts(&auth, &list, &sessions, message.as_deref())),
+            html(pages::accounts(
+                &auth,
+                &list,
+                &disabled,
+                &sessions,
+                message.as_deref(),
+            )),
         )
             .into_response(),
         Ok(Err(e)) => failure(&e),
@@ -1155,6 +1221,7 @@ pub(crate) fn step_up_target(next: &str) -> &'static str {
         "/accounts" => "/accounts",
         "/passkeys" => "/passkeys",
         "/hosts" => "/hosts",
+        crate::lifecycle_http::PASSWORD_PAGE => crate::lifecycle_http::PASSWORD_PAGE,
         _ => "/differences",
     }
 }
@@ -1269,7 +1336,6 @@ struct InviteForm {
 
 async fn accounts_invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Extension(auth): Extension<Authenticated>,
     Form(form): Form<InviteForm>,
 ) -> Response {
@@ -1277,17 +1343,11 @@ async fn accounts_invite(
     let a = auth.clone();
     let name = form.name.clone();
     match blocking(move || console.invite(&a, &form.name, &form.role, &form.reason)).await {
-        Ok(Ok(token)) => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            html(pages::invited(
-                &auth,
-                &name,
-                &format!("https://{host}/welcome?token={token}"),
-            ))
-        }
+        Ok(Ok(token)) => html(pages::invited(
+            &auth,
+            &name,
+            &state.console.invitation_link(&token),
+        )),
         Ok(Err(e)) => match form_refusal(&e) {
             Some(status) => accounts_with(&state, auth, status, Some(e.to_string())).await,
             None => failure(&e),

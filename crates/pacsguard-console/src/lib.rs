@@ -21,6 +21,7 @@
 //!   [`http::REQUEST_TIMEOUT`],
 //!   [`http::MAX_CONCURRENT_HASHES`], [`server::MAX_CONNECTIONS`],
 //!   [`server::HANDSHAKE_TIMEOUT`], [`server::HEADER_TIMEOUT`],
+//!   [`server::MAX_REQUEST_HEAD_BYTES`],
 //!   [`password::MAX_PASSWORD_BYTES`], [`auth::MAX_NAME_BYTES`],
 //!   [`auth::MAX_PENDING_ENROLMENTS`], [`throttle::MAX_TRACKED_ADDRESSES`],
 //!   [`tls::MAX_PEM_BYTES`], [`decide::MAX_STEP_UPS`], [`decide::MAX_PENDING_ACCEPTS`],
@@ -46,6 +47,8 @@ mod hosts;
 pub mod http;
 pub mod identity;
 pub mod invitations;
+pub mod lifecycle;
+mod lifecycle_http;
 pub mod openapi;
 mod pages;
 pub mod passkey;

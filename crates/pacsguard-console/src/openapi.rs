@@ -263,6 +263,41 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/account/password",
+        summary: "The form to change one's own password (query `changed`: say it was done)",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/account/password",
+        summary: "Changes one's own password: needs the current password and a fresh second factor (a code here, or a step-up within 5 minutes when `code` is empty: 403 without one); the new password obeys the password rules (400 otherwise). Every session of the account ends; this browser's goes on under a new session cookie. A wrong password or code is one answer (400) and counts as a failed sign-in of the account",
+        fields: &[
+            ("current", "The current password"),
+            ("password", "The new password"),
+            (
+                "code",
+                "TOTP code or recovery code (empty: a step-up of this session counts)",
+            ),
+        ],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
+        path: "/accounts/disable",
+        summary: "Disables an account (step-up needed): every session of it ends at once, and sign-in is refused with the uniform failure until it is enabled. Refused (400) for the last administrator who can sign in and for the emergency account",
+        fields: &[("name", "Account name"), REASON],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
+        path: "/accounts/enable",
+        summary: "Enables a disabled account again (step-up needed)",
+        fields: &[("name", "Account name"), REASON],
+        answer: "redirect",
+    },
+    Operation {
+        method: "GET",
         path: "/break-glass",
         summary: "The emergency access form",
         fields: &[],

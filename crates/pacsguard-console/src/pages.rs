@@ -65,7 +65,8 @@ pub(crate) fn page(title: &str, auth: Option<&Authenticated>, body: &str) -> Str
              <a id=\"nav-passkeys\" href=\"/passkeys\">Passkeys</a> \
              <a id=\"nav-quarantine\" href=\"/quarantine\">Quarantine</a> \
              <a id=\"nav-charts\" href=\"/charts\">Charts</a> \
-             <a id=\"nav-sessions\" href=\"/sessions\">Sessions</a>",
+             <a id=\"nav-sessions\" href=\"/sessions\">Sessions</a> \
+             <a id=\"nav-password\" href=\"/account/password\">Password</a>",
         );
         if auth.role >= Role::Administrator {
             header.push_str(" <a id=\"nav-accounts\" href=\"/accounts\">Accounts</a>");
@@ -500,6 +501,7 @@ pub fn trail(
 pub fn accounts(
     auth: &Authenticated,
     accounts: &[(String, String, bool)],
+    disabled: &[String],
     sessions: &[(String, i64, i64, String)],
     message: Option<&str>,
 ) -> String {
@@ -507,13 +509,19 @@ pub fn accounts(
     for (name, role, enrolled) in accounts {
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"account-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
             esc(name),
             esc(role),
             if *enrolled {
                 "TOTP"
             } else {
                 "not enrolled yet"
+            },
+            if disabled.contains(name) {
+                "disabled"
+            } else {
+                "active"
             }
         );
     }
@@ -536,7 +544,7 @@ pub fn accounts(
         "Accounts",
         Some(auth),
         &format!(
-            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th></tr></thead><tbody>{rows}</tbody></table><p><a id=\"break-glass-link\" href=\"/accounts/break-glass\">Emergency access (break-glass): seal or re-seal</a></p></section>\
+            "<section><h2>Accounts</h2>{}<table id=\"accounts\"><thead><tr><th>Name</th><th>Role</th><th>Second factor</th><th>State</th></tr></thead><tbody>{rows}</tbody></table><p><a id=\"break-glass-link\" href=\"/accounts/break-glass\">Emergency access (break-glass): seal or re-seal</a></p></section>\
              <section><h2>Change a role</h2><p class=\"hint\">Needs your second factor confirmed within 5 minutes (<a id=\"role-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason; the account's sessions end.</p>\
              <form id=\"role-form\" method=\"post\" action=\"/accounts/role\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -544,6 +552,17 @@ pub fn accounts(
              <label for=\"new-role\">New role</label><select id=\"new-role\" name=\"role\">{options}</select>\
              <label for=\"role-reason\">Reason</label><input id=\"role-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"change-role\" type=\"submit\">Change role</button></form></section>\
+             <section><h2>Disable or enable an account</h2><p class=\"hint\">A disabled account cannot sign in (it is told only that sign-in failed) and every session of it ends at once; its history stays. Needs your second factor confirmed within 5 minutes (<a id=\"disable-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason. The last administrator who can sign in cannot be disabled.</p>\
+             <form id=\"disable-form\" method=\"post\" action=\"/accounts/disable\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"disable-name\">Account name</label><input id=\"disable-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"disable-reason\">Reason</label><input id=\"disable-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"disable\" type=\"submit\">Disable</button></form>\
+             <form id=\"enable-form\" method=\"post\" action=\"/accounts/enable\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"enable-name\">Account name</label><input id=\"enable-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"enable-reason\">Reason</label><input id=\"enable-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"enable\" type=\"submit\">Enable</button></form></section>\
              <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor. Granting a role needs your second factor confirmed within 5 minutes (<a id=\"invite-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
              <form id=\"invite-form\" method=\"post\" action=\"/accounts/invite\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\

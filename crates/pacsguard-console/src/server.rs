@@ -29,6 +29,11 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// And this long to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and headers) read, hyper's read buffer: a
+/// browser's is a few KiB (hyper's default bound was its ~400 KiB read buffer). Past it
+/// (or past hyper's 100 headers) the request is answered 431 and its connection closed,
+/// and the refusal said on the log.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 /// Open requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often the stop flag is looked at.
@@ -40,6 +45,11 @@ const WORKER_THREADS: usize = 2;
 /// Connections closed for [`MAX_CONNECTIONS_PER_ADDRESS`], written rate-limited.
 static OVER_SHARE: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
+/// Requests refused before they reached the console (a head past
+/// [`MAX_REQUEST_HEAD_BYTES`], one that is not HTTP/1.1, headers not sent within
+/// [`HEADER_TIMEOUT`]), written rate-limited with the client's address (review
+/// r24-console: such a connection was closed and nothing said).
+static UNREAD: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
 /// Times every one of [`MAX_CONNECTIONS`] was held, written rate-limited.
 static SLOTS_FULL: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
@@ -138,7 +148,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             let _share = share;
-            serve_one(acceptor, tcp, service, watcher).await;
+            serve_one(acceptor, tcp, addr, service, watcher).await;
         });
     }
     drop(listener);
@@ -189,6 +199,7 @@ impl Drop for AddressShare {
 async fn serve_one<S>(
     acceptor: TlsAcceptor,
     tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
     service: S,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
@@ -209,6 +220,35 @@ async fn serve_one<S>(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
+        // The head's own bound, checked on a partial head and a whole one (the read
+        // buffer's, `max_buf_size`, is none: a head read whole in one go is parsed past
+        // it; a 100 KB one was answered 200).
+        .max_header_size(MAX_REQUEST_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
-    let _ = watcher.watch(connection).await;
+    if let Err(e) = watcher.watch(connection).await
+        && let Some(why) = unread_request(&e)
+    {
+        UNREAD.refused(&format!("a request from {}: {why}", peer.ip()));
+    }
+}
+
+/// Why a connection's request never reached the console, when hyper refused it (a
+/// client that merely went away is no refusal: `None`).
+fn unread_request(error: &hyper::Error) -> Option<String> {
+    if error.is_parse_too_large() {
+        Some(format!(
+            "its head is larger than MAX_REQUEST_HEAD_BYTES ({MAX_REQUEST_HEAD_BYTES} bytes) or has more than 100 headers; answered 431 and closed"
+        ))
+    } else if error.is_parse() {
+        Some(format!(
+            "it is not valid HTTP/1.1 ({error}); answered 400 and closed"
+        ))
+    } else if error.is_timeout() {
+        Some(format!(
+            "its headers did not arrive within HEADER_TIMEOUT ({} s); closed",
+            HEADER_TIMEOUT.as_secs()
+        ))
+    } else {
+        None
+    }
 }

@@ -18,6 +18,8 @@ use tower::ServiceExt as _;
 
 const START: i64 = 1_800_000_000;
 const ADMIN_PASSWORD: &str = "amber lantern over quiet harbour";
+/// Where the test's console is opened (`serve` prints it): the links it hands out.
+const ORIGIN: &str = "https://console.test";
 
 struct Harness {
     _home: tempfile::TempDir,
@@ -100,7 +102,8 @@ fn harness_on(
         "test-host",
         Arc::new(GuardState::new()),
     )
-    .expect("console");
+    .expect("console")
+    .with_public_origin(ORIGIN);
     let console = match fleet {
         Some(at) => console.with_fleet_store(at),
         None => console,
@@ -156,14 +159,20 @@ impl Harness {
         form: &[(&str, &str)],
         extra: &[(&str, &str)],
     ) -> Response {
+        // The console's own host, unless the test sends another.
+        let is_host = |k: &str| k.eq_ignore_ascii_case("host");
+        let host = extra
+            .iter()
+            .find(|(k, _)| is_host(k))
+            .map_or("console.test", |(_, v)| *v);
         let mut builder = Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::HOST, "console.test");
+            .header(header::HOST, host);
         if let Some(cookie) = cookie {
             builder = builder.header(header::COOKIE, format!("__Host-pacsguard={cookie}"));
         }
-        for (k, v) in extra {
+        for (k, v) in extra.iter().filter(|(k, _)| !is_host(k)) {
             builder = builder.header(*k, *v);
         }
         let body = if method == "POST" {
@@ -7564,4 +7573,522 @@ async fn only_the_hosts_current_profile_is_approved() {
             .is_some(),
         "the current profile keeps its approval"
     );
+}
+
+/// A second person, `bob`, an operator with TOTP, created by the stepped-up
+/// administrator: bob's cookie and TOTP secret.
+async fn enrolled_bob(h: &Harness, admin: &str, admin_csrf: &str) -> (String, String) {
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(admin),
+            &[
+                ("csrf", admin_csrf),
+                ("name", "bob"),
+                ("role", "operator"),
+                ("password", BOB_PASSWORD),
+                ("reason", "night operator"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h.login("bob", BOB_PASSWORD, "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (cookie, _, secret) = h.enrol(&r.cookie().expect("bob's session")).await;
+    (cookie, secret)
+}
+
+const BOB_PASSWORD: &str = "copper kettle under winter rain";
+const NEW_PASSWORD: &str = "seven herons above the estuary";
+
+/// Whether the browser holding `cookie` is still signed in.
+async fn signed_in(h: &Harness, cookie: &str) -> bool {
+    h.overview(cookie).await.status == StatusCode::OK
+}
+
+/// Issue 13, session 24: no way existed to change one's password. It needs the current
+/// password and a fresh second factor, obeys the password rules, ends every session of
+/// the account and goes on in this browser under a new token; a wrong password or code
+/// is one answer and counts as a failure of the account; all of it on the trail.
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_a_fresh_code_and_ends_every_other_session()
+ {
+    use pacsguard_console::STEP_UP_WINDOW;
+    use pacsguard_console::lifecycle::CHANGE_REFUSED;
+    let h = harness();
+    let (_first, _, secret) = h.first_admin().await;
+    // A second browser of the same person (or a thief's copy of a session).
+    let other = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await
+        .cookie()
+        .expect("a second session");
+    // The first one, without a step-up in its window.
+    h.clock.advance(STEP_UP_WINDOW + 1);
+    let cookie = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await
+        .cookie()
+        .expect("signed in");
+    let csrf = h.csrf(&cookie).await;
+    let change = |current: &'static str, new: &'static str, code: String| {
+        let (h, cookie, csrf) = (&h, cookie.clone(), csrf.clone());
+        async move {
+            h.send(
+                "POST",
+                "/account/password",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("password", new),
+                    ("code", &code),
+                ],
+            )
+            .await
+        }
+    };
+    let page = h.send("GET", "/account/password", Some(&cookie), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"password-form\""), "{}", page.body);
+
+    let r = change("not my password at all", NEW_PASSWORD, h.next_code(&secret)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains(CHANGE_REFUSED), "{}", r.body);
+    let r = change(ADMIN_PASSWORD, NEW_PASSWORD, "000000".into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a wrong code");
+    assert!(
+        r.body.contains(CHANGE_REFUSED),
+        "the same answer: {}",
+        r.body
+    );
+    let r = change(ADMIN_PASSWORD, "password", h.next_code(&secret)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a common password");
+    assert!(r.body.contains("common passwords"), "{}", r.body);
+    let r = change(ADMIN_PASSWORD, "short", h.next_code(&secret)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "too short");
+    let r = change(ADMIN_PASSWORD, NEW_PASSWORD, String::new()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no code and no step-up");
+    assert!(signed_in(&h, &other).await, "nothing changed yet");
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Failure,
+        "a password change from 192.0.2.10 was refused: wrong current password",
+    );
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Failure,
+        "refused: wrong code",
+    );
+
+    let r = change(ADMIN_PASSWORD, NEW_PASSWORD, h.next_code(&secret)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let renewed = r.cookie().expect("a new token for this browser");
+    assert_ne!(renewed, cookie);
+    assert!(signed_in(&h, &renewed).await, "this browser goes on");
+    assert!(!signed_in(&h, &cookie).await, "its old token ended");
+    assert!(!signed_in(&h, &other).await, "every other session ended");
+    let page = h
+        .send("GET", r.location().expect("back"), Some(&renewed), &[])
+        .await;
+    assert!(
+        page.body.contains("id=\"password-changed\""),
+        "{}",
+        page.body
+    );
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "admin changed their password from 192.0.2.10 (with the current password and the second factor)",
+    );
+    assert_logged(
+        &events,
+        Action::Logout,
+        Outcome::Success,
+        "ended: its password was changed",
+    );
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the old password");
+    let r = h.login("admin", NEW_PASSWORD, &h.next_code(&secret)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the new one: {}", r.body);
+}
+
+/// With a step-up in its window (a passkey's, or a code's), the code may be left out.
+#[tokio::test]
+async fn a_password_change_takes_a_step_up_of_this_session_for_its_second_factor() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/account/password",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("current", ADMIN_PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("code", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_logged(
+        &h.events(),
+        Action::Account,
+        Outcome::Success,
+        "(with the current password and a step-up)",
+    );
+}
+
+/// Guessing the current password through a stolen session locks the account as sign-in
+/// guesses do, with the alert.
+#[tokio::test]
+async fn guessing_the_current_password_locks_the_account_with_an_alert() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, csrf, secret) = h.first_admin().await;
+    for _ in 0..MAX_ACCOUNT_FAILURES {
+        let r = h
+            .send(
+                "POST",
+                "/account/password",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("current", "a guess at the password"),
+                    ("password", NEW_PASSWORD),
+                    ("code", &h.next_code(&secret)),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        // Each delay (at most 32 s before the lockout) waited out, so every guess is
+        // checked and counted; well within the idle limit.
+        h.clock.advance(60);
+    }
+    let locked = alerts_of(&h.events(), FindingKind::AccountLocked);
+    assert!(
+        locked
+            .iter()
+            .any(|d| d.contains("the last a password change")),
+        "{locked:?}"
+    );
+}
+
+/// Issue 13, session 24: no administrator could disable an account. Disabling needs a
+/// step-up and a reason, ends every session of the account at once, and sign-in is then
+/// refused with the very answer of a wrong password; enabling lets it in again; the last
+/// administrator cannot be disabled; the disabled mark deleted with sqlite3 signs in no
+/// one (the account differs from its record).
+#[tokio::test]
+async fn a_disabled_account_is_refused_like_a_wrong_password_and_its_sessions_end_at_once() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, bob_secret) = enrolled_bob(&h, &admin, &admin_csrf).await;
+    assert!(signed_in(&h, &bob).await);
+    let decide = |path: &'static str, name: &'static str, reason: &'static str| {
+        let (h, admin, csrf) = (&h, admin.clone(), admin_csrf.clone());
+        async move {
+            h.send(
+                "POST",
+                path,
+                Some(&admin),
+                &[("csrf", &csrf), ("name", name), ("reason", reason)],
+            )
+            .await
+        }
+    };
+    let r = decide("/accounts/disable", "bob", "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason is needed");
+    let r = decide("/accounts/disable", "admin", "leaving").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("the last administrator"), "{}", r.body);
+    let r = decide("/accounts/disable", "bob", "left the hospital").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(!signed_in(&h, &bob).await, "bob's session ended at once");
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "admin disabled the account bob (after a step-up)",
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("disabled the account bob")
+                && e.reason.as_deref() == Some("left the hospital")),
+        "the reason on the record"
+    );
+    let page = h.send("GET", "/accounts", Some(&admin), &[]).await;
+    assert!(
+        page.body.contains(
+            "<tr id=\"account-bob\"><td>bob</td><td>operator</td><td>TOTP</td><td>disabled</td>"
+        ),
+        "{}",
+        page.body
+    );
+
+    // The right password and code: the answer of a wrong password, nothing more.
+    let right = h
+        .login("bob", BOB_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    let wrong = h
+        .login("bob", "not bob's password", &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(right.status, StatusCode::UNAUTHORIZED);
+    assert_eq!((right.status, &right.body), (wrong.status, &wrong.body));
+    assert!(right.body.contains(SIGN_IN_FAILED));
+    assert_logged(
+        &h.events(),
+        Action::Login,
+        Outcome::Failure,
+        "sign-in of bob from 192.0.2.10 failed: the account is disabled",
+    );
+
+    // The mark deleted behind the console's back: refused, with the alert.
+    sqlite(&h, "DELETE FROM console_disabled");
+    let r = h
+        .login("bob", BOB_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "an edited store signs in no one"
+    );
+    assert!(
+        !alerts_of(&h.events(), FindingKind::ConsoleAccountAltered).is_empty(),
+        "the edit is an alert"
+    );
+}
+
+/// Enabling again (a step-up and a reason) lets the person sign in.
+#[tokio::test]
+async fn an_enabled_account_signs_in_again() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let (_, bob_secret) = enrolled_bob(&h, &admin, &admin_csrf).await;
+    for (path, reason) in [
+        ("/accounts/disable", "on leave"),
+        ("/accounts/enable", "back from leave"),
+    ] {
+        let r = h
+            .send(
+                "POST",
+                path,
+                Some(&admin),
+                &[("csrf", &admin_csrf), ("name", "bob"), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}: {}", r.body);
+    }
+    assert_logged(
+        &h.events(),
+        Action::Account,
+        Outcome::Success,
+        "admin enabled the account bob again (after a step-up)",
+    );
+    let r = h
+        .login("bob", BOB_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // And without a step-up, neither is done.
+    h.clock.advance(pacsguard_console::STEP_UP_WINDOW + 1);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/disable",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("name", "bob"), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+/// An invited account disabled before its link is used: the link opens nothing.
+#[tokio::test]
+async fn the_link_of_a_disabled_invitation_opens_nothing() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/disable",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "dave"),
+                ("reason", "invited by mistake"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = welcome(&h, &token, "a long enough new password").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+/// Review r24-console: the invitation link was built from the request's `Host` header,
+/// which the sender chooses (DNS rebinding, a forged header, a proxy): the holder's link
+/// pointed at the attacker's host, who got the token. Built on the console's origin now.
+#[tokio::test]
+async fn an_invitation_link_is_built_on_the_consoles_origin_not_on_the_requests_host() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send_with(
+            "POST",
+            "/accounts/invite",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "dave"),
+                ("role", "operator"),
+                ("reason", "night operator"),
+            ],
+            // A name of the attacker's that resolves to the console (DNS rebinding).
+            &[("host", "attacker.example:8443")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link = r.element("invite-link").expect("the link is shown");
+    assert!(
+        link.starts_with(&format!("{ORIGIN}/welcome?token=")),
+        "{link}"
+    );
+}
+
+/// Review r24-console: a sign-in checks the account's row, then verifies the password
+/// (the Argon2id cost), then inserts its session. A disable (or a password change) that
+/// committed in between ended every session of the account, and then the sign-in's
+/// session was inserted after it: a disabled person signed in. The session is inserted
+/// now only if the row it verified is still so, under the lock the change holds. The
+/// disable is tried at several points of the sign-in's hashing (whichever lands inside
+/// it): after each, bob has no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_racing_a_disable_opens_no_session() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let (_, bob_secret) = enrolled_bob(&h, &admin, &admin_csrf).await;
+    let by = h
+        .console
+        .authenticate(&admin)
+        .expect("read")
+        .expect("the administrator's session");
+    // How long bob's password takes to verify here: the disables land within it.
+    let stored = h
+        .store()
+        .account_by_name("bob")
+        .expect("read")
+        .expect("bob")
+        .password_hash;
+    let started = std::time::Instant::now();
+    assert!(pacsguard_console::password::verify(BOB_PASSWORD, &stored));
+    let cost = started.elapsed();
+    const TRIES: u32 = 6;
+    for attempt in 1..=TRIES {
+        h.clock.advance(totp::STEP_SECONDS);
+        let code = h.code_now(&bob_secret);
+        let console = h.console.clone();
+        let signing_in = std::thread::spawn(move || {
+            console.login(
+                "bob",
+                BOB_PASSWORD,
+                &code,
+                "192.0.2.11".parse().expect("address"),
+                None,
+            )
+        });
+        std::thread::sleep(cost * attempt / (TRIES + 1));
+        h.console
+            .disable_account(&by, "bob", "left the hospital")
+            .expect("disabled");
+        let signed_in = signing_in.join().expect("the sign-in ran");
+        let alive = h
+            .store()
+            .sessions()
+            .expect("sessions")
+            .iter()
+            .filter(|s| s.0 == "bob")
+            .count();
+        assert_eq!(
+            alive, 0,
+            "try {attempt}: a session outlived the disable (the password took {cost:?}): {signed_in:?}"
+        );
+        h.console
+            .enable_account(&by, "bob", "back again")
+            .expect("enabled");
+    }
+}
+
+/// Review r24-console (DNS rebinding): with its names known, the console refuses (421) a
+/// request naming another host, whatever the route; an IP address and its own names (any
+/// case, with a port, a trailing dot) are served.
+#[tokio::test]
+async fn a_request_naming_another_host_is_refused_before_any_route() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let store = home.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let console = Console::new(
+        pacsguard_store::ConsoleDb::open(&store).expect("console tables"),
+        Arc::new(ManualClock::new(START)),
+        Inbox::new(),
+        store,
+        "test-host",
+        Arc::new(GuardState::new()),
+    )
+    .expect("console")
+    .with_known_names(&["console.test".to_string()]);
+    let app = pacsguard_console::http::app(Arc::new(console));
+    for (host, method, path, status) in [
+        ("console.test", "GET", "/login", StatusCode::OK),
+        ("Console.Test.:8443", "GET", "/login", StatusCode::OK),
+        ("192.0.2.1:8443", "GET", "/login", StatusCode::OK),
+        ("[2001:db8::1]:8443", "GET", "/login", StatusCode::OK),
+        (
+            "attacker.example:8443",
+            "GET",
+            "/login",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "attacker.example",
+            "POST",
+            "/login",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            "console.test.attacker.example",
+            "GET",
+            "/",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("", "GET", "/login", StatusCode::MISDIRECTED_REQUEST),
+    ] {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("name=admin&password=x&code=1"))
+            .expect("request");
+        from_test_peer(&mut request);
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), status, "{method} {path} for {host:?}");
+    }
 }

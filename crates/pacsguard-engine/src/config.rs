@@ -107,6 +107,11 @@ pub struct ConsoleConfig {
     /// WebAuthn relying party). Default: `https://localhost:PORT` when listening on a
     /// loopback address, else `https://HOSTNAME:PORT`.
     pub origin: Option<String>,
+    /// Further host names the console answers to (`Host` header, without the port), a
+    /// DNS alias people open it by. Besides these it answers to its origin's name, to
+    /// this host's name, to `localhost` on a loopback address, and to any IP address;
+    /// another name is refused (421), the defence against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
     /// Where the fleet's tables live (hosts, their records, checkpoints, cosignatures,
     /// quotas and profile approvals): unset or `"sqlite"`, the home's store (a console
     /// with few hosts); a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB`

@@ -32,9 +32,11 @@ pub use fleet_profiles::{
     FROM_TRAIL, MAX_PENDING_PROFILES_PER_HOST, PendingApproval, ProfileNoted, ProfileRow,
     QuotaWindow,
 };
+mod lifecycle;
 mod sessions;
 pub use breakglass::{SealBinding, SealRow};
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
+pub use lifecycle::DisabledRow;
 pub use sessions::{LiveSession, SessionEnd};
 
 const CONSOLE_SCHEMA: &str = "
@@ -155,6 +157,8 @@ pub struct AccountRow {
     pub locked_until: i64,
     /// Passkeys registered (WebAuthn credentials): a second factor like the TOTP secret.
     pub passkeys: i64,
+    /// Disabled by an administrator: nothing signs it in ([`DisabledRow`]).
+    pub disabled: bool,
 }
 
 impl AccountRow {
@@ -320,6 +324,8 @@ impl ConsoleDb {
         conn.execute_batch(breakglass::BREAK_GLASS_SCHEMA)
             .map_err(sql)?;
         conn.execute_batch(fleet::FLEET_SCHEMA).map_err(sql)?;
+        conn.execute_batch(lifecycle::LIFECYCLE_SCHEMA)
+            .map_err(sql)?;
         sessions::add_seal_column(&conn, "console_sessions").map_err(sql)?;
         sessions::add_seal_column(&conn, "console_step_ups").map_err(sql)?;
         conn.execute_batch(sessions::SESSION_ENDS_SCHEMA)
@@ -521,7 +527,8 @@ impl ConsoleDb {
     ) -> Result<Option<AccountRow>, StoreError> {
         let query = format!(
             "SELECT id, name, role, password_hash, totp_secret, totp_last_step, failures, locked_until, \
-             (SELECT count(*) FROM console_passkeys p WHERE p.account = console_accounts.id) \
+             (SELECT count(*) FROM console_passkeys p WHERE p.account = console_accounts.id), \
+             EXISTS (SELECT 1 FROM console_disabled d WHERE d.account = console_accounts.id) \
              FROM console_accounts WHERE {clause}"
         );
         self.conn
@@ -536,6 +543,7 @@ impl ConsoleDb {
                     failures: r.get(6)?,
                     locked_until: r.get(7)?,
                     passkeys: r.get(8)?,
+                    disabled: r.get(9)?,
                 })
             })
             .optional()
@@ -850,7 +858,8 @@ impl ConsoleDb {
         let set = tx
             .execute(
                 "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)",
+                 AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)",
                 params![account, password_hash],
             )
             .map_err(sql)?;

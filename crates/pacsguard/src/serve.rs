@@ -432,6 +432,23 @@ fn relying_party(
     Ok(RelyingParty::from_origin(&format!("https://{host}:{}", local.port())).ok())
 }
 
+/// The host names the console answers to besides IP addresses: `[console]
+/// allowed_hosts`, its relying party's (its origin's), this host's name, and `localhost`
+/// on a loopback address.
+fn known_names(
+    configured: &[String],
+    relying_party: Option<&pacsguard_console::webauthn::RelyingParty>,
+    local: &SocketAddr,
+) -> Vec<String> {
+    let mut names = configured.to_vec();
+    names.extend(relying_party.map(|rp| rp.id.clone()));
+    names.push(pacsguard_engine::hostname());
+    if local.ip().is_loopback() {
+        names.push("localhost".to_string());
+    }
+    names
+}
+
 pub fn run(
     home: Home,
     paths: Vec<PathBuf>,
@@ -527,7 +544,16 @@ pub fn run(
         }))
         .with_relying_party_if(relying_party.clone())
         .with_fleet_pool(fleet_pool.clone())
-        .with_second_host_approver(config.console.needs_second_host_approver),
+        .with_second_host_approver(config.console.needs_second_host_approver)
+        .with_public_origin(&match (&config.console.origin, &relying_party) {
+            (Some(_), Some(rp)) => rp.origin.clone(),
+            _ => format!("https://{host}:{}", local.port()),
+        })
+        .with_known_names(&known_names(
+            &config.console.allowed_hosts,
+            relying_party.as_ref(),
+            &local,
+        )),
     );
 
     let port = local.port();

@@ -80,6 +80,9 @@ pub struct AccountBinding {
     /// What signs the person in: bound too, so a hash or secret replaced in the store
     /// is refused.
     pub credentials: Credentials,
+    /// Disabled since when and by whom (`None`: enabled): bound too, so a mark deleted
+    /// in the store does not sign a disabled person in again.
+    pub disabled: Option<(i64, i64)>,
 }
 
 /// A passkey's (credential id, public key).
@@ -122,9 +125,11 @@ impl ConsoleDb {
         value: &dyn rusqlite::ToSql,
     ) -> Result<Vec<AccountBinding>, StoreError> {
         let query = format!(
-            "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret, o.at \
+            "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret, o.at, \
+             d.since, d.by_account \
              FROM console_accounts a \
-             LEFT JOIN console_account_origins o ON o.account = a.id WHERE {clause} ORDER BY a.id"
+             LEFT JOIN console_account_origins o ON o.account = a.id \
+             LEFT JOIN console_disabled d ON d.account = a.id WHERE {clause} ORDER BY a.id"
         );
         let mut statement = self.conn.prepare(&query).map_err(self.sql())?;
         let rows = statement
@@ -139,6 +144,10 @@ impl ConsoleDb {
                         created_by: r.get(4)?,
                         origin_at: r.get(7)?,
                         role_grants: Vec::new(),
+                        disabled: match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?) {
+                            (Some(since), Some(by)) => Some((since, by)),
+                            _ => None,
+                        },
                         credentials: Credentials {
                             password_hash: r.get(5)?,
                             totp_secret: r.get(6)?,

@@ -4,7 +4,8 @@
 // then a difference accepted with a step-up and a reason; the other pages; a forged CSRF
 // token; a wrong password, a wrong code, a replayed code and throttling in a second
 // browser context; a viewer refused an approver's action by the page and by the API;
-// idle expiry, the console's clock moved past the limit through CLOCK_FILE.
+// the viewer's password changed on its page; idle expiry, the console's clock moved past
+// the limit through CLOCK_FILE.
 // Every page is photographed into SHOTS; a failure also leaves failure.png there.
 //
 // Run by crates/pacsguard/tests/serve.rs with BASE, SETUP_LINK, SHOTS, CLOCK_FILE and
@@ -204,6 +205,7 @@ async function main() {
     await login.fill('#code', totp(valSecret, stepNow()));
     await login.click('#confirm');
     await login.waitForSelector('#recovery-codes');
+    const valCodes = await login.$$eval('#recovery-codes li', (items) => items.map((i) => i.textContent.trim()));
     await Promise.all([login.waitForURL(`${BASE}/`), login.click('#continue')]);
     await login.goto(`${BASE}/differences`);
     if (await login.$('#accept-0')) throw new Error('a viewer was offered an acceptance');
@@ -220,6 +222,19 @@ async function main() {
     if (api.status() !== 403 || !(await api.text()).includes('needs the role approver')) {
       throw new Error(`the API let a viewer accept: ${api.status()}`);
     }
+    // The viewer changes the password on its page: the current one and a recovery code
+    // (issue 13, session 24); the page says it was done, and the new one signs in.
+    await login.click('#nav-password');
+    await login.waitForSelector('#password-form');
+    await login.fill('#current-password', 'violet harbour evening tide');
+    await login.fill('#new-password', 'seven herons above the estuary');
+    await login.fill('#password-code', valCodes[0]);
+    await Promise.all([login.waitForURL(/changed=1/), login.click('#change-password')]);
+    await login.waitForSelector('#password-changed');
+    await login.screenshot({ path: path.join(SHOTS, '21-password-changed.png'), fullPage: true });
+    await Promise.all([login.waitForURL(/\/login$/), login.click('#logout')]);
+    await signIn('val', 'seven herons above the estuary', valCodes[1]);
+    await login.waitForSelector('#roots');
     await other.close();
 
     // Idle expiry with a controllable clock, not a sleep: the console's clock (a debug

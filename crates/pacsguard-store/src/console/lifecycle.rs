@@ -1,0 +1,139 @@
+//! An account's life after its creation (issue 13): its holder changes the password; an
+//! administrator disables the account (and enables it again). A disabled account keeps
+//! its row, its credentials and its history (the trail names it), but nothing signs it
+//! in: the console refuses it with the one uniform sign-in failure.
+//!
+//! The disabled mark is a row of its own, bound to the trail with the account
+//! (`AccountBinding::disabled`): a mark deleted with sqlite3 makes the account differ
+//! from its record, and it is refused with an alert rather than signed in again.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::ConsoleDb;
+use crate::sqlite::StoreError;
+
+pub(super) const LIFECYCLE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS console_disabled (
+    account INTEGER PRIMARY KEY,
+    since INTEGER NOT NULL,
+    by_account INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+";
+
+/// Why and since when an account is disabled, and by whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisabledRow {
+    pub since: i64,
+    pub by_account: i64,
+    pub reason: String,
+}
+
+impl ConsoleDb {
+    /// Replaces the account's password hash; true if the account exists.
+    pub fn set_password_hash(&self, account: i64, password_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1",
+            params![account, password_hash],
+        )? == 1)
+    }
+
+    /// Marks the account disabled; false if it was already (the first mark stays).
+    pub fn disable_account(
+        &self,
+        account: i64,
+        since: i64,
+        by_account: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "INSERT OR IGNORE INTO console_disabled (account, since, by_account, reason) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![account, since, by_account, reason],
+        )? == 1)
+    }
+
+    /// Takes the disabled mark away; false if the account was not disabled.
+    pub fn enable_account(&self, account: i64) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM console_disabled WHERE account = ?1", [account])? == 1)
+    }
+
+    /// The account's disabled mark, if it has one.
+    pub fn disabled(&self, account: i64) -> Result<Option<DisabledRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT since, by_account, reason FROM console_disabled WHERE account = ?1",
+                [account],
+                |r| {
+                    Ok(DisabledRow {
+                        since: r.get(0)?,
+                        by_account: r.get(1)?,
+                        reason: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// The names of the disabled accounts, sorted.
+    pub fn disabled_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT a.name FROM console_disabled d JOIN console_accounts a ON a.id = d.account \
+                 ORDER BY a.name",
+            )
+            .map_err(self.sql())?;
+        let rows = statement.query_map([], |r| r.get(0)).map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Administrators who can sign in: not disabled, with a second factor enrolled,
+    /// other than `except`.
+    pub fn usable_administrators_except(&self, except: i64) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM console_accounts a WHERE a.role = 'administrator' \
+                 AND a.id != ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM console_disabled d WHERE d.account = a.id) \
+                 AND (a.totp_secret IS NOT NULL \
+                      OR EXISTS (SELECT 1 FROM console_passkeys p WHERE p.account = a.id))",
+                [except],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use crate::console::ConsoleDb;
+
+    #[test]
+    fn a_disabled_mark_is_kept_once_and_taken_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let db = ConsoleDb::open(&path).expect("console tables");
+        let id = db.create_account("ann", "viewer", "x", 1).expect("account");
+        assert!(!db.account_by_id(id).expect("read").expect("row").disabled);
+        assert!(db.disable_account(id, 5, 1, "left").expect("disable"));
+        assert!(!db.disable_account(id, 6, 2, "again").expect("once"));
+        let mark = db.disabled(id).expect("read").expect("mark");
+        assert_eq!((mark.since, mark.by_account), (5, 1));
+        assert!(db.account_by_id(id).expect("read").expect("row").disabled);
+        assert_eq!(
+            db.account_binding(id).expect("read").expect("row").disabled,
+            Some((5, 1))
+        );
+        assert_eq!(db.disabled_names().expect("names"), vec!["ann".to_string()]);
+        assert!(db.enable_account(id).expect("enable"));
+        assert!(!db.enable_account(id).expect("once"));
+        assert_eq!(
+            db.account_binding(id).expect("read").expect("row").disabled,
+            None
+        );
+    }
+}
