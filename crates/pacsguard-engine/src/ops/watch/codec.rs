@@ -19,7 +19,10 @@ use std::path::Path;
 use pacsguard_fs::read_head;
 
 mod j2k;
+mod proof;
 mod rle;
+
+pub use proof::{Proof, Unproven, re_compression_proof};
 
 /// Bytes of a changed file read to find its fragments: the Pixel Data of a compressed
 /// image of this size is looked at; a larger file is judged on the fragments in it (at
@@ -170,52 +173,53 @@ pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
 /// re-compression to RLE kept every pixel (review r23: an RLE stream is no proof by its
 /// shape, since any bytes written as literal runs of the right lengths decode). Cost:
 /// one decode and one or two hashes of the image, only for a native image written again
-/// as RLE. `false` whenever it cannot be shown (see [`rle_native`]). `stored_in` is the
-/// transfer syntax the stored pixels were in: explicit VR big endian holds each sample's
-/// bytes most significant first (review r23: pydicom's big endian images, re-compressed
-/// by `dcmcrle`, were compared in little endian order and called other pixels).
-pub fn rle_decodes_to(
+/// as RLE. `Differs` whenever its frames do not decode whole (see [`rle_native`]).
+/// `stored_in` is the transfer syntax the stored pixels were in: explicit VR big endian
+/// holds each sample's bytes most significant first (review r23: pydicom's big endian
+/// images, re-compressed by `dcmcrle`, were compared in little endian order and called
+/// other pixels).
+fn rle_decodes_to(
     path: &Path,
     algorithm: pacsguard_fs::HashAlgorithm,
     stored: &pacsguard_fs::Digest,
     stored_in: &str,
-) -> Result<bool, TooLarge> {
+) -> Proof {
     let big_endian = stored_in == EXPLICIT_VR_BIG_ENDIAN;
-    let Some((interleaved, planar)) = rle_native(path, big_endian)? else {
-        return Ok(false);
+    let (interleaved, planar) = match rle_native(path, big_endian) {
+        Ok(Some(native)) => native,
+        Ok(None) => return Proof::Differs { random: false },
+        Err(TooLarge(bytes)) => return Proof::Unproven(Unproven::TooLarge(bytes)),
     };
     let digest = |pixels: &[u8]| {
         let mut hasher = algorithm.hasher();
         hasher.update(pixels);
         hasher.finalize()
     };
-    Ok(digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored))
-}
-
-/// Bytes an RLE image may decode to for [`rle_decodes_to`] and [`rle_decodes_random`]:
-/// the frames' segment counts and Rows x Columns are the file's to claim, and literal
-/// and repeat runs decode to up to 64 times the bytes read ([`MAX_FRAGMENT_READ_BYTES`]).
-/// A 512 x 512 16-bit frame is 512 KiB. Past it the image is not decoded, and its
-/// re-compression is not proven: it counts, and its finding says why.
-pub const MAX_RLE_DECODED_BYTES: usize = 64 << 20;
-
-/// An RLE image whose frames claim more than [`MAX_RLE_DECODED_BYTES`] decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooLarge(pub usize);
-
-impl std::fmt::Display for TooLarge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "its frames would decode to {} bytes, past MAX_RLE_DECODED_BYTES ({MAX_RLE_DECODED_BYTES}): not decoded",
-            self.0
-        )
+    if digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored) {
+        Proof::Same
+    } else {
+        // Ciphertext as literal runs is caught by `rle_decodes_random` inside a window.
+        Proof::Differs { random: false }
     }
 }
 
+/// Bytes an image may decode to for [`re_compression_proof`] and
+/// [`rle_decodes_random`], all frames: their dimensions are the file's to claim (RLE's
+/// literal and repeat runs decode to up to 64 times the bytes read, a JPEG 2000
+/// codestream's SIZ names any size), so they are read from the frames' headers and
+/// checked against this before anything is decoded (RLE: as native bytes, twice over
+/// for color; JPEG 2000: as the decoder's 4-byte floats; JPEG lossless: 1 or 2 bytes a
+/// sample). A 512 x 512 16-bit CT slice is 1 MiB as floats. Past it the image is not
+/// decoded, and its re-compression is not proven: it counts, and its finding says why.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// An RLE image whose frames claim more than [`MAX_DECODED_BYTES`] decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TooLarge(usize);
+
 /// The bytes `frames` (each opening with its segment count) decode to as native pixels
 /// of `plane` bytes a segment, twice over for a color image (interleaved and planar),
-/// or `TooLarge` past [`MAX_RLE_DECODED_BYTES`].
+/// or `TooLarge` past [`MAX_DECODED_BYTES`].
 fn rle_decoded_bytes(frames: &[&[u8]], plane: usize, samples: usize) -> Result<usize, TooLarge> {
     let copies = if samples > 1 { 2 } else { 1 };
     let mut total = 0usize;
@@ -228,7 +232,7 @@ fn rle_decoded_bytes(frames: &[&[u8]], plane: usize, samples: usize) -> Result<u
             .saturating_mul(copies)
             .saturating_add(total);
     }
-    if total > MAX_RLE_DECODED_BYTES {
+    if total > MAX_DECODED_BYTES {
         Err(TooLarge(total))
     } else {
         Ok(total)
@@ -240,7 +244,7 @@ fn rle_decoded_bytes(frames: &[&[u8]], plane: usize, samples: usize) -> Result<u
 /// holds them): ciphertext written as a well-formed RLE stream, which no re-compression
 /// of an image leaves (review r23: inside a maintenance window it passed as one).
 pub fn rle_decodes_random(path: &Path) -> bool {
-    // Past MAX_RLE_DECODED_BYTES it is not decoded: softened as before inside a window.
+    // Past MAX_DECODED_BYTES it is not decoded: softened as before inside a window.
     let Ok(Some((pixels, _))) = rle_native(path, false) else {
         return false;
     };
@@ -593,7 +597,7 @@ fn rle_header_holds(fragment: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// The boundary of MAX_RLE_DECODED_BYTES: what frames claim to decode to is counted
+    /// The boundary of MAX_DECODED_BYTES: what frames claim to decode to is counted
     /// before anything is decoded, color images twice (interleaved and planar).
     #[test]
     fn rle_frames_claiming_more_than_the_limit_are_not_decoded() {
@@ -604,14 +608,14 @@ mod tests {
         };
         let (two, three) = (frame(2), frame(3));
         let (two, three): (&[u8], &[u8]) = (&two, &three);
-        let plane = MAX_RLE_DECODED_BYTES / 4;
+        let plane = MAX_DECODED_BYTES / 4;
         assert_eq!(
             rle_decoded_bytes(&[two, two], plane, 1),
-            Ok(MAX_RLE_DECODED_BYTES)
+            Ok(MAX_DECODED_BYTES)
         );
         assert_eq!(
             rle_decoded_bytes(&[two, two, two], plane, 1),
-            Err(TooLarge(MAX_RLE_DECODED_BYTES / 4 * 6))
+            Err(TooLarge(MAX_DECODED_BYTES / 4 * 6))
         );
         assert!(rle_decoded_bytes(&[three], plane, 3).is_err());
         // An attacker's 65535 x 65535 planes and 15 segments: refused, not overflowed.

@@ -3944,8 +3944,12 @@ impl<'a> Guard<'a> {
                 )?;
             }
         }
-        mark_recompressed(&spec.path, base, &tree, &mut findings);
-        let encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
+        let disproven = mark_recompressed(&spec.path, base, &tree, &mut findings);
+        let mut encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
+        // Named a lossless syntax, decoded to random pixels or refused by its decoder: no
+        // migration writes that, inside a window either (review r24: ciphertext between
+        // valid markers).
+        encrypted.extend(disproven);
         self.raise(base, findings, &encrypted, None, now)?;
 
         for rel in rels {
@@ -5653,22 +5657,30 @@ fn in_transit(arrived: Instant) -> bool {
 }
 
 /// Marks the `pixel-data-changed` findings of `root` that are a native image written again
-/// in a lossless compressed transfer syntax, the same instance (review r23: a PACS
-/// migration re-compressing its store outside a maintenance window paged as ransomware):
-/// the new syntax is lossless by definition and the file's fragments are its codec's
-/// stream ([`codec::compressed_losslessly`]). Such a finding stays the alert it is (no
-/// window was declared) but gains [`ransomware::RE_COMPRESSED_FIELD`] and counts
-/// towards no ransomware signal. A compressed syntax named over a native value, or
-/// fragments that are not the codec's (what an encryptor writes), are not marked.
-/// Costs one read of the file's first [`codec::MAX_FRAGMENT_READ_BYTES`], from the page
-/// cache the verification just filled, and a walk of its fragments: no decode.
-fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mut [Finding]) {
-    let syntax = |e: &Entry| match &e.content {
-        Content::Hashed {
-            dicom: Some(facts), ..
-        } => Some(facts.transfer_syntax.clone()),
-        _ => None,
-    };
+/// in a lossless compressed transfer syntax, the same instance, proven to hold the same
+/// pixels (review r23: a PACS migration re-compressing its store outside a maintenance
+/// window paged as ransomware): the file's fragments are its codec's stream
+/// ([`codec::compressed_losslessly`]) and decode to the Pixel Data whose digest the
+/// profile stored ([`codec::re_compression_proof`]; review r24: random bytes between
+/// valid JPEG 2000 markers passed on their shape alone). Such a finding stays the alert
+/// it is (no window was declared) but gains [`ransomware::RE_COMPRESSED_FIELD`] and
+/// counts towards no ransomware signal. One whose pixels differ, or that could not be
+/// decoded here (JPEG-LS, too large, refused by the decoder), gains
+/// [`ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] and its detail says why: it counts.
+/// Returns the paths whose frames decoded to random pixels, or whose data the codec's
+/// decoder refused: inside a maintenance window too, no lossless re-compression does
+/// that (review r24). Other pixels alone are not among them: a migration may change the
+/// representation (GDCM's RLE of a native YBR_FULL_422 image is YBR_FULL); nor is what
+/// cannot be decoded here (JPEG-LS, a header the decoder does not read, past the budget). Costs one read of the file's first
+/// [`codec::MAX_FRAGMENT_READ_BYTES`], from the page cache the verification just filled,
+/// one decode and one to four hashes of its pixels.
+fn mark_recompressed(
+    root: &Path,
+    base: &RootProfile,
+    tree: &Tree,
+    findings: &mut [Finding],
+) -> HashSet<PathBuf> {
+    let mut disproven = HashSet::new();
     for finding in findings.iter_mut() {
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
@@ -5677,17 +5689,8 @@ fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mu
         {
             continue;
         }
-        let Ok(rel) = finding.path.strip_prefix(root) else {
-            continue;
-        };
-        let rel = rel.as_os_str().as_bytes();
-        let (Some(old), Ok(at)) = (
-            base.entry(rel),
-            tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
-        ) else {
-            continue;
-        };
-        let (Some(before), Some(after)) = (syntax(old), syntax(&tree.entries[at])) else {
+        let Some((before, after, stored)) = syntaxes_and_pixels(root, base, tree, &finding.path)
+        else {
             continue;
         };
         if !pacsguard_dicom::is_native(&before)
@@ -5695,44 +5698,76 @@ fn mark_recompressed(root: &Path, base: &RootProfile, tree: &Tree, findings: &mu
         {
             continue;
         }
-        let how = if after == codec::RLE {
-            // RLE's shape proves nothing (any bytes decode): its pixels are compared.
-            let Content::Hashed {
-                dicom: Some(facts), ..
-            } = &old.content
-            else {
-                continue;
-            };
-            match codec::rle_decodes_to(&finding.path, base.spec.hash, &facts.pixels, &before) {
-                Ok(true) => {}
-                Ok(false) => {
-                    finding.detail = format!(
-                        "{}; written as RLE, but its frames do not decode to the pixels stored",
-                        finding.detail
-                    );
-                    continue;
-                }
-                Err(limit) => {
-                    finding.detail = format!(
-                        "{}; written as RLE, not proven a re-compression: {limit}",
-                        finding.detail
-                    );
-                    continue;
-                }
-            }
-            "decoded, its pixels are the ones stored"
-        } else {
-            "its pixels were not decoded and compared: no decoder for this codec here"
+        let proof =
+            codec::re_compression_proof(&finding.path, base.spec.hash, &stored, &before, &after);
+        if matches!(
+            proof,
+            codec::Proof::Differs { random: true }
+                | codec::Proof::Unproven(codec::Unproven::Undecodable(_))
+        ) {
+            disproven.insert(finding.path.clone());
+        }
+        let (marked, how) = match proof {
+            codec::Proof::Same => (
+                ransomware::RE_COMPRESSED_FIELD,
+                format!(
+                    "re-compressed losslessly (the same instance, written as {after}; \
+                         decoded, its pixels are the ones stored): counted towards no \
+                         ransomware signal"
+                ),
+            ),
+            codec::Proof::Differs { .. } => (
+                ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
+                format!(
+                    "written as {after}, but its frames decode to other pixels than \
+                         the ones stored: no re-compression, counted towards the \
+                         ransomware signal"
+                ),
+            ),
+            codec::Proof::Unproven(why) => (
+                ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
+                format!(
+                    "written as {after}, not proven a re-compression ({why}): counted \
+                         towards the ransomware signal"
+                ),
+            ),
         };
-        finding.detail = format!(
-            "{}; re-compressed losslessly (its fragments are the stream of {after}, the \
-             same instance; {how}): counted towards no ransomware signal",
-            finding.detail
-        );
-        finding
-            .fields
-            .push(ransomware::RE_COMPRESSED_FIELD.to_string());
+        finding.detail = format!("{}; {how}", finding.detail);
+        finding.fields.push(marked.to_string());
     }
+    disproven
+}
+
+/// The transfer syntax `path` was stored in, the one it is in now, and the digest of its
+/// stored Pixel Data; `None` unless both are DICOM images.
+fn syntaxes_and_pixels(
+    root: &Path,
+    base: &RootProfile,
+    tree: &Tree,
+    path: &Path,
+) -> Option<(String, String, pacsguard_fs::Digest)> {
+    let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
+    let old = base.entry(rel)?;
+    let at = tree
+        .entries
+        .binary_search_by(|e| e.rel.as_slice().cmp(rel))
+        .ok()?;
+    let (
+        Content::Hashed {
+            dicom: Some(old), ..
+        },
+        Content::Hashed {
+            dicom: Some(new), ..
+        },
+    ) = (&old.content, &tree.entries[at].content)
+    else {
+        return None;
+    };
+    Some((
+        old.transfer_syntax.clone(),
+        new.transfer_syntax.clone(),
+        old.pixels,
+    ))
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! A native image written again in a lossless compressed syntax, the same instance, its
-//! fragments that codec's stream (and, for RLE, decoded to the pixels stored) is a
-//! re-compression (`re-compressed`): an alert of its own outside a window, no signal.
+//! fragments that codec's stream, decoded to the pixels stored, is a re-compression
+//! (`re-compressed`): an alert of its own outside a window, no signal. One that could not
+//! be decoded here (JPEG-LS, High-Throughput JPEG 2000, past the decoding budget) or
+//! decodes to other pixels is not proven (`re-compression-unproven`) and counts.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the
 //! policy reports as `info`. Three measures count the distinct files with a signal in
@@ -66,6 +68,14 @@ pub const BULK_LINK_WINDOW: Duration = Duration::from_secs(5);
 /// in a lossless compressed transfer syntax, the same instance, its fragments that
 /// codec's stream: a re-compression, which counts towards no ransomware signal.
 pub const RE_COMPRESSED_FIELD: &str = "re-compressed";
+
+/// The field a `pixel-data-changed` finding gains when a native image was written again
+/// in a lossless compressed transfer syntax, the same instance, in that codec's stream,
+/// but its pixels could not be proven the ones stored: they decode to others, or could
+/// not be decoded here (review r24: ciphertext between valid JPEG 2000 markers passed as
+/// a re-compression). It counts towards the ransomware signal as any rewritten Pixel
+/// Data does; the field and the detail tell the reader why.
+pub const RE_COMPRESSION_UNPROVEN_FIELD: &str = "re-compression-unproven";
 
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]

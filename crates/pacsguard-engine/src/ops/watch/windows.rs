@@ -209,9 +209,9 @@ impl Windows {
             }
             if encrypted.contains(&finding.path) {
                 finding.detail = format!(
-                    "{} (inside maintenance window {}, but not softened: the transfer syntax \
-                     is unchanged and Pixel Data now reads as random bytes, which a \
-                     re-compression or migration never leaves: encrypted?)",
+                    "{} (inside maintenance window {}, but not softened: its Pixel Data is \
+                     what no re-compression or migration leaves (random bytes, a stream that \
+                     is not its codec's, or frames that decode to other pixels): encrypted?)",
                     finding.detail, window.id
                 );
                 continue;
