@@ -5661,7 +5661,7 @@ fn in_transit(arrived: Instant) -> bool {
 /// pixels (review r23: a PACS migration re-compressing its store outside a maintenance
 /// window paged as ransomware): the file's fragments are its codec's stream
 /// ([`codec::compressed_losslessly`]) and decode to the Pixel Data whose digest the
-/// profile stored ([`codec::re_compression_proof`]; review r24: random bytes between
+/// profile stored ([`codec::ProofBudget::prove`]; review r24: random bytes between
 /// valid JPEG 2000 markers passed on their shape alone). Such a finding stays the alert
 /// it is (no window was declared) but gains [`ransomware::RE_COMPRESSED_FIELD`] and
 /// counts towards no ransomware signal. One whose pixels differ, or that could not be
@@ -5671,7 +5671,8 @@ fn in_transit(arrived: Instant) -> bool {
 /// decoder refused: inside a maintenance window too, no lossless re-compression does
 /// that (review r24). Other pixels alone are not among them: a migration may change the
 /// representation (GDCM's RLE of a native YBR_FULL_422 image is YBR_FULL); nor is what
-/// cannot be decoded here (JPEG-LS, a header the decoder does not read, past the budget). Costs one read of the file's first
+/// cannot be decoded here (JPEG-LS, a header the decoder does not read, past the budget
+/// of bytes, or of time: [`codec::ProofBudget`]). Costs one read of the file's first
 /// [`codec::MAX_FRAGMENT_READ_BYTES`], from the page cache the verification just filled,
 /// one decode and one to four hashes of its pixels.
 fn mark_recompressed(
@@ -5681,6 +5682,7 @@ fn mark_recompressed(
     findings: &mut [Finding],
 ) -> HashSet<PathBuf> {
     let mut disproven = HashSet::new();
+    let budget = codec::ProofBudget::for_batch();
     for finding in findings.iter_mut() {
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
@@ -5698,8 +5700,7 @@ fn mark_recompressed(
         {
             continue;
         }
-        let proof =
-            codec::re_compression_proof(&finding.path, base.spec.hash, &stored, &before, &after);
+        let proof = budget.prove(&finding.path, base.spec.hash, &stored, &before, &after);
         if matches!(
             proof,
             codec::Proof::Differs { random: true }

@@ -13,6 +13,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use pacsguard_fs::{Digest, HashAlgorithm};
 
@@ -50,6 +51,9 @@ pub enum Unproven {
     /// No encapsulated Pixel Data, or not all of it read (past the bytes read or the
     /// fragments looked at), or its Bits Allocated not found.
     NotRead,
+    /// Not decoded: the batch's decoding time ([`MAX_PROOF_TIME_PER_BATCH`]) was spent
+    /// on the files before it.
+    OutOfTime,
 }
 
 impl std::fmt::Display for Unproven {
@@ -65,7 +69,56 @@ impl std::fmt::Display for Unproven {
             }
             Unproven::Undecodable(why) => write!(f, "a frame does not decode ({why})"),
             Unproven::NotRead => write!(f, "its encapsulated Pixel Data could not be read whole"),
+            Unproven::OutOfTime => write!(
+                f,
+                "not decoded: this batch's decoding time, MAX_PROOF_TIME_PER_BATCH ({} s), was spent on the files before it",
+                MAX_PROOF_TIME_PER_BATCH.as_secs()
+            ),
         }
+    }
+}
+
+/// Time the watcher's loop may spend decoding re-compressed images in one batch of
+/// changes. Decoding runs on that loop, and an image's frames are the writer's to make
+/// slow (a JPEG 2000 codestream of 4096 x 4096 samples in many layers): without this an
+/// attacker writing such files ahead of the ones it encrypts would hold back every
+/// finding behind them. Past it, the batch's other files are not proven re-compressions
+/// ([`Unproven::OutOfTime`]): outside a window they count towards the ransomware signal,
+/// the safe direction; a single decode started within it is not interrupted.
+pub const MAX_PROOF_TIME_PER_BATCH: Duration = Duration::from_secs(2);
+
+/// The decoding time left to one batch of changes ([`MAX_PROOF_TIME_PER_BATCH`]).
+pub struct ProofBudget {
+    started: Instant,
+    limit: Duration,
+}
+
+impl ProofBudget {
+    /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] from now.
+    pub fn for_batch() -> Self {
+        Self::of(MAX_PROOF_TIME_PER_BATCH)
+    }
+
+    fn of(limit: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            limit,
+        }
+    }
+
+    /// [`re_compression_proof`] while time is left, [`Unproven::OutOfTime`] after.
+    pub fn prove(
+        &self,
+        path: &Path,
+        algorithm: HashAlgorithm,
+        stored: &Digest,
+        stored_in: &str,
+        written_in: &str,
+    ) -> Proof {
+        if self.started.elapsed() >= self.limit {
+            return Proof::Unproven(Unproven::OutOfTime);
+        }
+        re_compression_proof(path, algorithm, stored, stored_in, written_in)
     }
 }
 
@@ -601,6 +654,24 @@ mod tests {
                 "1.2.840.10008.1.2.4.201"
             ),
             Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"))
+        );
+    }
+
+    /// A batch's decoding time spent: a real, decodable re-compression is not decoded
+    /// and not proven (it counts), while the same file within the time is proven.
+    #[test]
+    fn past_the_batchs_decoding_time_a_re_compression_is_not_proven() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("CT_small.dcm");
+        let (stored_in, digest) = stored(&native);
+        let out = dir.path().join("ct.j2k.dcm");
+        let written_in = convert("gdcmconv", &["--j2k"], &native, &out).expect("gdcmconv --j2k");
+        let prove =
+            |budget: ProofBudget| budget.prove(&out, ALGORITHM, &digest, &stored_in, &written_in);
+        assert_eq!(prove(ProofBudget::for_batch()), Proof::Same);
+        assert_eq!(
+            prove(ProofBudget::of(Duration::ZERO)),
+            Proof::Unproven(Unproven::OutOfTime)
         );
     }
 
