@@ -527,7 +527,10 @@ pub fn run(
         }))
         .with_relying_party_if(relying_party.clone())
         .with_fleet_pool(fleet_pool.clone())
-        .with_second_host_approver(config.console.needs_second_host_approver),
+        .with_second_host_approver(config.console.needs_second_host_approver)
+        // The session holds the home's lock: a claim of this home's previous run, on
+        // this boot, is taken over (review r24).
+        .with_home_held(pacsguard_engine::boot_id()),
     );
 
     let port = local.port();

@@ -2697,3 +2697,52 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
     );
     server.stop();
 }
+
+/// Review r24: a console on a shared fleet store (PostgreSQL) killed and started again
+/// within CONSOLE_CLAIM_STALE (2 minutes) found its own previous claim live, took a fresh
+/// console id with a false `console-id-renewed` alert, and the approvals it had left
+/// awaiting their trail record under its old id became another console's, dropped only
+/// after FOREIGN_APPROVAL_ABANDONED_AFTER (an hour). Holding its home's lock on the same
+/// boot, it now takes its previous run's claim over and keeps its id; a copy of its home
+/// elsewhere still takes a fresh id while it runs.
+#[test]
+fn a_console_killed_and_started_again_keeps_its_id_and_a_copy_does_not_take_it() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let console = Env::new();
+    console.profile(&[]);
+    set_fleet_store(&console, &pg.connection_string());
+    let id_of = |server: &Serve| {
+        assert!(
+            server.wait_for("serve: console id ", Duration::from_secs(30)),
+            "{}",
+            server.stderr()
+        );
+        server.after("serve: console id ")
+    };
+    let server = Serve::start(&console, &[]);
+    let id = id_of(&server);
+    assert_eq!(id.len(), 32, "{}", server.stderr());
+    // kill -9: the id is not given back, its claim stays live on the store.
+    drop(server);
+    // A copy of the home made while it is stopped (a backup restored elsewhere).
+    let copy = Env::new();
+    put_back(&copy.home, &console.home);
+    let server = Serve::start(&console, &[]);
+    assert_eq!(id_of(&server), id, "{}", server.stderr());
+    assert!(
+        !server.stderr().contains("took the fresh id"),
+        "{}",
+        server.stderr()
+    );
+    let copied = Serve::start(&copy, &[]);
+    assert_ne!(id_of(&copied), id, "{}", copied.stderr());
+    assert!(
+        copied.stderr().contains("took the fresh id"),
+        "{}",
+        copied.stderr()
+    );
+    copied.stop();
+    server.stop();
+    let trail = std::fs::read_to_string(console.home.join("audit.log")).expect("trail");
+    assert!(!trail.contains("console-id-renewed"), "{trail}");
+}
