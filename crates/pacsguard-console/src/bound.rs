@@ -217,8 +217,15 @@ pub(crate) struct Bindings {
     /// only these ([`crate::host_approvals`], session 22).
     /// Kept per host name, each profile (generation, digest) to its newest approval's
     /// time: an approval superseded on the trail itself (a later approval of another
-    /// profile of that host, review r23) is not signed, whatever the store says.
+    /// profile of that host, review r23) is not signed, whatever the store says; nor is
+    /// one the host left for another profile this trail recorded it reporting
+    /// (`approval_superseded`, review r24).
     pub(crate) approvals: HashMap<String, crate::host_approvals::HostApprovals>,
+    /// The approvals (`<host>/<generation>/<digest>`) this console's trail records raised
+    /// as `host-approval-unproven` and not approved here since (`approval_unproven`):
+    /// not raised again, also after a restart (review r24). At most
+    /// [`crate::host_approvals::MAX_UNPROVEN_REMEMBERED`].
+    pub(crate) unproven_raised: HashSet<String>,
 }
 
 impl Bindings {
@@ -285,13 +292,15 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 6] = [
+pub const BINDING_FIELDS: [&str; 8] = [
     "account_digest",
     "request_digest",
     "session_digest",
     "invitation_digest",
     "setting_digest",
     "approval_digest",
+    "approval_superseded",
+    "approval_unproven",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -434,8 +443,9 @@ impl Console {
         // (it can only ask a second person, never let one decide alone).
         self.bind_settings(records, &bindings.unproven)?;
         // Only proven records bind an approval: an unproven one could only make the
-        // listener sign what no approver approved.
-        self.bind_approvals(records)?;
+        // listener sign what no approver approved. A report superseding approvals binds
+        // from any (it only takes one out of effect).
+        self.bind_approvals(records, &bindings.unproven)?;
         Ok(report)
     }
 
