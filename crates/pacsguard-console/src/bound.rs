@@ -226,6 +226,10 @@ pub(crate) struct Bindings {
     /// not raised again, also after a restart (review r24). At most
     /// [`crate::host_approvals::MAX_UNPROVEN_REMEMBERED`].
     pub(crate) unproven_raised: HashSet<String>,
+    /// The certificates (SHA-256, hex) of the hosts this console's trail records revoked
+    /// (`host_revoked`, review r24): refused whatever the fleet's store says. At most
+    /// [`crate::host_revocations::MAX_REVOCATIONS_KEPT`].
+    pub(crate) revoked_hosts: HashSet<String>,
 }
 
 impl Bindings {
@@ -292,7 +296,7 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 8] = [
+pub const BINDING_FIELDS: [&str; 9] = [
     "account_digest",
     "request_digest",
     "session_digest",
@@ -301,6 +305,7 @@ pub const BINDING_FIELDS: [&str; 8] = [
     "approval_digest",
     "approval_superseded",
     "approval_unproven",
+    "host_revoked",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -446,6 +451,8 @@ impl Console {
         // listener sign what no approver approved. A report superseding approvals binds
         // from any (it only takes one out of effect).
         self.bind_approvals(records, &bindings.unproven)?;
+        // A revocation binds from any record: it only takes access away.
+        self.bind_revocations(records, &bindings.unproven)?;
         Ok(report)
     }
 

@@ -231,6 +231,12 @@ pub struct Event {
     /// same profile ends it, and it is raised anew if it is unproven again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_unproven: Option<String>,
+    /// For a host's revocation a console recorded (review r24): `<SHA-256 of the host's
+    /// certificate, hex>:<revoked at>`. The revocation lives in the fleet's store, where
+    /// whoever holds the database can undo it; the console refuses a certificate its own
+    /// trail records revoked whatever the store says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_revoked: Option<String>,
 }
 
 impl Event {
@@ -257,6 +263,7 @@ impl Event {
             approval_digest: None,
             approval_superseded: None,
             approval_unproven: None,
+            host_revoked: None,
         }
     }
 

@@ -344,6 +344,14 @@ pub type ProfileWitness = Arc<dyn Fn(&str, u64, &str) -> Result<(), String> + Se
 /// raised again at every restart). By default the alert sink, once per process.
 pub type UnprovenAlert = Arc<dyn Fn(&str, u64, &str, Finding) -> Result<(), String> + Send + Sync>;
 
+/// Whether the console's own audit trail records a host's certificate (SHA-256, hex)
+/// revoked (review r24): refused then, whatever the fleet's store says.
+pub type RevokedOnTrail = Arc<dyn Fn(&str) -> Result<bool, String> + Send + Sync>;
+
+/// Records on the console's own audit trail that a host (its name, certificate and the
+/// time the store gives) is revoked in the fleet's store, unless recorded already.
+pub type RecordRevoked = Arc<dyn Fn(&str, &str, i64) -> Result<(), String> + Send + Sync>;
+
 /// What the listener asks of, and tells, its console's own audit trail (`serve`: its
 /// console's bindings): [`Fleet::with_console_trail`].
 #[derive(Clone)]
@@ -351,6 +359,8 @@ pub struct ConsoleTrail {
     pub proof: Proof,
     pub witness: ProfileWitness,
     pub unproven: UnprovenAlert,
+    pub revoked: RevokedOnTrail,
+    pub record_revoked: RecordRevoked,
 }
 
 impl std::fmt::Debug for ConsoleTrail {
@@ -379,6 +389,11 @@ pub struct Fleet {
     /// Where an unproven approval is raised ([`Fleet::with_unproven_alert`]; `None`: the
     /// alert sink).
     unproven_alert: Option<UnprovenAlert>,
+    /// Whether the console's trail records a certificate revoked, and where a revocation
+    /// found in the store is recorded ([`Fleet::with_console_trail`]; by default none
+    /// is: the store alone says).
+    revoked_on_trail: RevokedOnTrail,
+    record_revoked: RecordRevoked,
     /// The approvals in the store without a trail record already raised as
     /// `host-approval-unproven` (host, generation, digest): once each, not at every
     /// report of the host.
@@ -441,6 +456,8 @@ impl Fleet {
             proof: Arc::new(|_: &str, _: u64, _: &str| Ok(None)),
             witness: Arc::new(|_: &str, _: u64, _: &str| Ok(())),
             unproven_alert: None,
+            revoked_on_trail: Arc::new(|_: &str| Ok(false)),
+            record_revoked: Arc::new(|_: &str, _: &str, _: i64| Ok(())),
             unproven_raised: Mutex::default(),
         }
     }
@@ -468,10 +485,52 @@ impl Fleet {
 
     /// The console's own trail: [`Fleet::with_proof`], [`Fleet::with_witness`] and
     /// [`Fleet::with_unproven_alert`] at once.
-    pub fn with_console_trail(self, trail: ConsoleTrail) -> Fleet {
+    pub fn with_console_trail(mut self, trail: ConsoleTrail) -> Fleet {
+        self.revoked_on_trail = trail.revoked;
+        self.record_revoked = trail.record_revoked;
         self.with_proof(trail.proof)
             .with_witness(trail.witness)
             .with_unproven_alert(trail.unproven)
+    }
+
+    /// Whether `host`, presenting its certificate, is refused as revoked (review r24): a
+    /// revocation in the store is recorded on the console's trail (so that an edit of the
+    /// store cannot undo it); one the trail records though the store no longer says so is
+    /// refused all the same and raised once as `host-revocation-undone` (the store was
+    /// edited). A trail that cannot be asked refuses (fail closed).
+    fn revoked(&self, db: &mut dyn FleetStore, host: &HostRow) -> Result<bool, StoreError> {
+        if let Some(at) = host.revoked {
+            self.record_revocation(host, at);
+            return Ok(true);
+        }
+        match (self.revoked_on_trail)(&host.fingerprint) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                let detail = "this console's audit trail records its certificate revoked, but the fleet's store no longer says so (its row was edited with sqlite3 or psql): it stays refused; investigate who wrote the store".to_string();
+                if db.set_host_state(host.id, "revocation-undone", &detail)? {
+                    self.raise(host, FindingKind::HostRevocationUndone, detail);
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                (self.log)(&format!(
+                    "fleet: whether this console's trail records host {} revoked could not be asked ({e}): refused at this report",
+                    host.name
+                ));
+                Ok(true)
+            }
+        }
+    }
+
+    /// Records on the console's trail the revocation of `host` (at `at`, as the store
+    /// says); a failure is said on the log and tried again at the next look.
+    fn record_revocation(&self, host: &HostRow, at: i64) {
+        if let Err(e) = (self.record_revoked)(&host.name, &host.fingerprint, at) {
+            (self.log)(&format!(
+                "fleet: the revocation of host {} could not be recorded on this console's trail ({e}); tried again at its next report or silence check",
+                host.name
+            ));
+        }
     }
 
     /// Where store failures a host was refused for are written in full (standard error
@@ -619,11 +678,15 @@ impl Fleet {
                     }
                     Err(e) => return refused(self.store_refusal(&e)),
                 };
-                if host.revoked.is_some() {
-                    return refused(format!(
-                        "this host ({}) was revoked by the console: enrol it anew to report again",
-                        host.name
-                    ));
+                match self.revoked(db, &host) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return refused(format!(
+                            "this host ({}) was revoked by the console: enrol it anew to report again",
+                            host.name
+                        ));
+                    }
+                    Err(e) => return refused(self.store_refusal(&e)),
                 }
                 let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
                     None => None,
@@ -871,7 +934,8 @@ impl Fleet {
     /// Whether the console's approval of `claim` is the one in effect for the host of
     /// `peer`: approved here, not superseded by another profile the host reported since
     /// (a store restored on the host with the approvals file of then), and the host's
-    /// current profile as this console last heard it. Notes nothing.
+    /// current profile as this console last heard it. Notes nothing but an undone
+    /// revocation ([`Fleet::revoked`]).
     fn approval_status(
         &self,
         db: &mut dyn FleetStore,
@@ -883,7 +947,7 @@ impl Fleet {
             .host_by_fingerprint(&crate::cert_fingerprint(peer))
             .map_err(store)?
             .ok_or_else(|| "the console does not know this host's certificate".to_string())?;
-        if host.revoked.is_some() {
+        if self.revoked(db, &host).map_err(store)? {
             return Err(format!(
                 "this host ({}) was revoked by the console: its approvals are not in effect",
                 host.name
@@ -1176,7 +1240,8 @@ impl Fleet {
         })
     }
 
-    /// Raises `host-silent` for each host past its promised interval (once per silence).
+    /// Raises `host-silent` for each host past its promised interval (once per silence),
+    /// and records on the console's trail each revocation the store holds (review r24).
     /// `reachable_since` (Unix seconds): when the console's store was last found back
     /// after it could not be reached. While it could not, no host's report could be
     /// stored, so a host's silence is counted from then at the earliest, not from its
@@ -1189,7 +1254,13 @@ impl Fleet {
         let now = now();
         let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
         for host in db.hosts()? {
-            if host.revoked.is_some() || host.interval == 0 || host.state == "silent" {
+            // A revoked host is not silent; its revocation is recorded on the console's
+            // trail here too, should it never connect again (review r24).
+            if let Some(at) = host.revoked {
+                self.record_revocation(&host, at);
+                continue;
+            }
+            if host.interval == 0 || host.state == "silent" {
                 continue;
             }
             let due = host

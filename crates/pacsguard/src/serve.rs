@@ -702,6 +702,22 @@ pub fn run(
             proof,
             witness,
             unproven,
+            revoked: {
+                let console = Arc::clone(&console);
+                Arc::new(move |fingerprint: &str| {
+                    console
+                        .host_revoked_on_trail(fingerprint)
+                        .map_err(|e| e.to_string())
+                })
+            },
+            record_revoked: {
+                let console = Arc::clone(&console);
+                Arc::new(move |name: &str, fingerprint: &str, at: i64| {
+                    console
+                        .record_host_revoked(name, fingerprint, at)
+                        .map_err(|e| e.to_string())
+                })
+            },
         },
         server_stop.clone(),
     )?;

@@ -2944,3 +2944,94 @@ fn an_unproven_approval_is_raised_once_across_restarts_of_the_console() {
     guard.stop();
     assert_eq!(raised(), 1, "raised again at a restart");
 }
+
+/// Review r24: a host's revocation lived in the fleet's store alone (not even on the
+/// console's trail): `UPDATE fleet_hosts SET revoked = NULL` with sqlite3 brought the
+/// revoked host back, its records taken and its checkpoints cosigned again. The console
+/// now records each revocation it finds in its store on its own trail, naming the
+/// certificate as data (`host_revoked`), and refuses that certificate whatever the store
+/// says, also after a restart, raising the store's undoing as `host-revocation-undone`.
+#[test]
+fn a_revoked_host_stays_refused_when_the_store_is_edited_to_undo_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-57",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-57", |h| h["profile"]["generation"] == 1);
+    let out = console.run(&["console", "revoke-host", "ws-57"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        guard.wait_for("was revoked by the console", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !trail().contains("\"host_revoked\":\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let held = wait_host(&console, "ws-57", |h| h["revoked"] == true)["records"].clone();
+    // Whoever writes the console's store undoes the revocation; the console is
+    // restarted too (what its trail records is read back).
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = NULL")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // The host has new records to deliver.
+    std::fs::write(
+        host.path("study/after.bin"),
+        b"written after the revocation",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trail().contains("host-revocation-undone") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let now = hosts(&console)
+        .into_iter()
+        .find(|h| h["name"] == "ws-57")
+        .expect("listed");
+    guard.stop();
+    server.stop();
+    assert_eq!(
+        now["records"],
+        held,
+        "the revoked host delivered again: {now}\n{}",
+        trail()
+    );
+    let trail = trail();
+    let raised = trail
+        .lines()
+        .find(|l| l.contains("host-revocation-undone"))
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert!(
+        raised.contains("host ws-57") && raised.contains("\"severity\":\"alert\""),
+        "{raised}"
+    );
+}
