@@ -21,13 +21,16 @@ use pacsguard_trail::note::Signer;
 
 /// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
 /// crate cannot depend on the console's).
-const BOUND_FIELDS: [&str; 6] = [
+const BOUND_FIELDS: [&str; 9] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
     "\"invitation_digest\"",
     "\"setting_digest\"",
     "\"approval_digest\"",
+    "\"approval_superseded\"",
+    "\"approval_unproven\"",
+    "\"host_revoked\"",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

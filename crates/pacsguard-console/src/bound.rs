@@ -224,8 +224,19 @@ pub(crate) struct Bindings {
     /// only these ([`crate::host_approvals`], session 22).
     /// Kept per host name, each profile (generation, digest) to its newest approval's
     /// time: an approval superseded on the trail itself (a later approval of another
-    /// profile of that host, review r23) is not signed, whatever the store says.
+    /// profile of that host, review r23) is not signed, whatever the store says; nor is
+    /// one the host left for another profile this trail recorded it reporting
+    /// (`approval_superseded`, review r24).
     pub(crate) approvals: HashMap<String, crate::host_approvals::HostApprovals>,
+    /// The approvals (`<host>/<generation>/<digest>`) this console's trail records raised
+    /// as `host-approval-unproven` and not approved here since (`approval_unproven`):
+    /// not raised again, also after a restart (review r24). At most
+    /// [`crate::host_approvals::MAX_UNPROVEN_REMEMBERED`].
+    pub(crate) unproven_raised: HashSet<String>,
+    /// The certificates (SHA-256, hex) of the hosts this console's trail records revoked
+    /// (`host_revoked`, review r24): refused whatever the fleet's store says. At most
+    /// [`crate::host_revocations::MAX_REVOCATIONS_KEPT`].
+    pub(crate) revoked_hosts: HashSet<String>,
 }
 
 impl Bindings {
@@ -292,13 +303,16 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 6] = [
+pub const BINDING_FIELDS: [&str; 9] = [
     "account_digest",
     "request_digest",
     "session_digest",
     "invitation_digest",
     "setting_digest",
     "approval_digest",
+    "approval_superseded",
+    "approval_unproven",
+    "host_revoked",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -441,8 +455,11 @@ impl Console {
         // (it can only ask a second person, never let one decide alone).
         self.bind_settings(records, &bindings.unproven)?;
         // Only proven records bind an approval: an unproven one could only make the
-        // listener sign what no approver approved.
-        self.bind_approvals(records)?;
+        // listener sign what no approver approved. A report superseding approvals binds
+        // from any (it only takes one out of effect).
+        self.bind_approvals(records, &bindings.unproven)?;
+        // A revocation binds from any record: it only takes access away.
+        self.bind_revocations(records, &bindings.unproven)?;
         Ok(report)
     }
 

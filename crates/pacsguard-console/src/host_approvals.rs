@@ -94,6 +94,12 @@ pub const FOREIGN_APPROVAL_ABANDONED_AFTER: i64 = 3600;
 /// can be approved again.
 pub const MAX_APPROVAL_SEARCH_RECORDS: usize = 1_000_000;
 
+/// The most approvals raised as `host-approval-unproven` that this console remembers
+/// (read from its trail at start and raised since): whoever writes the fleet's store
+/// writes the rows. Past this many, the memory is emptied and the service's log says so
+/// (each is raised again when next met, never dropped).
+pub const MAX_UNPROVEN_REMEMBERED: usize = 4096;
+
 /// What a request waiting for a second approver of a host's profile is keyed by (in
 /// the place of an acceptance's root): never a root, which is an absolute path.
 pub(crate) const HOST_REQUEST_PREFIX: &str = "host ";
@@ -151,39 +157,80 @@ fn parse_approval_digest(text: &str) -> Option<(&str, i64)> {
     well_formed.then_some((key, at))
 }
 
-/// The approvals of one host's profiles a console's trail records.
-#[derive(Debug, Default)]
+/// The approvals of one host's profiles a console's trail records, and the reports of
+/// other profiles it recorded after them.
+#[derive(Debug)]
 pub(crate) struct HostApprovals {
     /// Each profile (generation, digest) to its newest approval's time.
     profiles: HashMap<(u64, String), i64>,
-    /// The newest of those times: the approval in effect is the one recorded then, so a
-    /// report is judged without going through the host's older approvals.
+    /// The newest time recorded for the host: of an approval, or of a report of another
+    /// profile that superseded the approvals before it (`approval_superseded`, review
+    /// r24).
     newest: i64,
+    /// The profile approved at `newest`: the one approval in effect (`None` when the
+    /// newest record is a report that superseded them all). A report is judged without
+    /// going through the host's older approvals.
+    in_effect: Option<(u64, String)>,
+}
+
+impl Default for HostApprovals {
+    fn default() -> HostApprovals {
+        HostApprovals {
+            profiles: HashMap::new(),
+            newest: i64::MIN,
+            in_effect: None,
+        }
+    }
+}
+
+/// The host, generation and digest of a key as [`parse_approval_digest`] gives it.
+fn split_key(key: &str) -> Option<(&str, u64, &str)> {
+    let mut parts = key.splitn(3, '/');
+    Some((parts.next()?, parts.next()?.parse().ok()?, parts.next()?))
 }
 
 /// Keeps the approval `key` (as [`parse_approval_digest`] gives it) recorded at `at`.
 fn keep_approval(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
-    let mut parts = key.splitn(3, '/');
-    if let (Some(host), Some(Ok(generation)), Some(digest)) = (
-        parts.next(),
-        parts.next().map(str::parse::<u64>),
-        parts.next(),
-    ) {
-        let of_host = bindings
-            .approvals
-            .entry(host.to_string())
-            .or_insert_with(|| HostApprovals {
-                profiles: HashMap::new(),
-                newest: at,
-            });
-        // An approval settled late (its record found after a newer one was kept) never
-        // moves a profile's time back.
-        let kept = of_host
-            .profiles
-            .entry((generation, digest.to_string()))
-            .or_insert(at);
-        *kept = (*kept).max(at);
-        of_host.newest = of_host.newest.max(at);
+    let Some((host, generation, digest)) = split_key(key) else {
+        return;
+    };
+    let of_host = bindings.approvals.entry(host.to_string()).or_default();
+    let profile = (generation, digest.to_string());
+    // An approval settled late (its record found after a newer one was kept) never
+    // moves a profile's time back.
+    let kept = of_host.profiles.entry(profile.clone()).or_insert(at);
+    *kept = (*kept).max(at);
+    if at > of_host.newest {
+        of_host.newest = at;
+        of_host.in_effect = Some(profile);
+    }
+    // Approved here: should it be unproven again (superseded, the store edited), that
+    // is raised anew.
+    bindings.unproven_raised.remove(key);
+}
+
+/// Remembers that the approval `key` was raised as unproven; `true` when the memory
+/// was emptied at [`MAX_UNPROVEN_REMEMBERED`] to hold it.
+fn keep_unproven(bindings: &mut crate::bound::Bindings, key: &str) -> bool {
+    let full = bindings.unproven_raised.len() >= MAX_UNPROVEN_REMEMBERED
+        && !bindings.unproven_raised.contains(key);
+    if full {
+        bindings.unproven_raised.clear();
+    }
+    bindings.unproven_raised.insert(key.to_string());
+    full
+}
+
+/// Keeps the report `key` of a host's profile recorded at `at` as superseding every
+/// approval of that host recorded before it (or at the same second: fail closed).
+fn keep_superseded(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
+    let Some((host, _, _)) = split_key(key) else {
+        return;
+    };
+    let of_host = bindings.approvals.entry(host.to_string()).or_default();
+    if at >= of_host.newest {
+        of_host.newest = at;
+        of_host.in_effect = None;
     }
 }
 
@@ -589,18 +636,19 @@ impl Console {
         let Some(of_host) = bindings.approvals.get(host_name) else {
             return Ok(None);
         };
-        let Some(&at) = of_host.profiles.get(&(generation, digest.to_string())) else {
-            return Ok(None);
-        };
         // Review r23 (N -> N+1 -> N): whether the host's return to an approved profile
         // supersedes its approval was judged from the store alone (`approved_seq`,
         // `seen_seq`), which its writer can make say "not superseded". This trail knows
         // better: the newest approval it records for a host is the one in effect, and an
         // older one of another profile is not until an approver approves it again
-        // (recorded later still, [`Console::approval_time`]).
-        // Superseded: an approval of another profile recorded after this one (the
-        // newest time is this profile's own otherwise).
-        Ok((at >= of_host.newest).then_some(at))
+        // (recorded later still, [`Console::approval_time`]). Review r24: nor is the
+        // newest one once this console recorded the host reporting another profile after
+        // it ([`Console::witness_host_profile`]), approved or not.
+        let profile = (generation, digest.to_string());
+        if of_host.in_effect.as_ref() != Some(&profile) {
+            return Ok(None);
+        }
+        Ok(of_host.profiles.get(&profile).copied())
     }
 
     /// The time an approval of a profile of `host_name` made at `now` is recorded with:
@@ -632,19 +680,130 @@ impl Console {
         Ok(())
     }
 
-    /// At start, from the trail's proven records (oldest first): each approval recorded.
-    /// Unproven records bind none (they could only make the listener sign more).
-    pub(crate) fn bind_approvals(&self, records: &[serde_json::Value]) -> Result<(), AuthError> {
-        let mut bindings = crate::auth::lock(&self.bindings)?;
-        for record in records {
-            if let Some((key, at)) = record
-                .get("approval_digest")
+    /// At start, from the trail's proven records (oldest first): each approval recorded,
+    /// and each report that superseded approvals. Unproven records bind no approval (they
+    /// could only make the listener sign more); a report superseding approvals counts
+    /// from them too (`unproven`): it only takes an approval out of effect, and proving
+    /// it must not be the way to bring one back.
+    pub(crate) fn bind_approvals(
+        &self,
+        records: &[serde_json::Value],
+        unproven: &[(String, serde_json::Value)],
+    ) -> Result<(), AuthError> {
+        let named = |record: &serde_json::Value, field: &str| {
+            record
+                .get(field)
                 .and_then(serde_json::Value::as_str)
                 .and_then(parse_approval_digest)
-            {
-                keep_approval(&mut bindings, key, at);
+                .map(|(key, at)| (key.to_string(), at))
+        };
+        let mut bindings = crate::auth::lock(&self.bindings)?;
+        let mut emptied = false;
+        // In the trail's order: an approval raised as unproven, then approved here, is
+        // not remembered as raised.
+        for record in records {
+            if let Some((key, at)) = named(record, "approval_digest") {
+                keep_approval(&mut bindings, &key, at);
+            }
+            if let Some((key, _)) = named(record, "approval_unproven") {
+                emptied |= keep_unproven(&mut bindings, &key);
             }
         }
+        if emptied {
+            eprintln!(
+                "pacsguard serve: the audit trail records more than {MAX_UNPROVEN_REMEMBERED} host approvals raised as unproven (MAX_UNPROVEN_REMEMBERED): the oldest are not remembered, and are raised again when a host reports them"
+            );
+        }
+        // After every approval: a report and an approval of one second, whatever their
+        // order in the trail, leave the approval superseded (fail closed).
+        for record in records.iter().chain(unproven.iter().map(|(_, r)| r)) {
+            if let Some((key, at)) = named(record, "approval_superseded") {
+                keep_superseded(&mut bindings, &key, at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises `finding` (the fleet listener's `host-approval-unproven` alert for the
+    /// approval of `generation`, `digest` of `host_name` that the fleet's store holds and
+    /// this trail does not) unless this trail records it raised already and not approved
+    /// here since (review r24: an approval made before session 22 was raised again at
+    /// every restart). The record names the approval as data (`approval_unproven`).
+    pub fn raise_host_approval_unproven(
+        &self,
+        host_name: &str,
+        generation: u64,
+        digest: &str,
+        finding: Finding,
+    ) -> Result<(), AuthError> {
+        self.ensure_bound()?;
+        let key = approval_key(host_name, generation, digest);
+        if crate::auth::lock(&self.bindings)?
+            .unproven_raised
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        let mut event = Event::of_finding(self.actor("fleet"), finding);
+        event.approval_unproven = Some(approval_digest(host_name, generation, digest, self.now()));
+        self.record(event)?;
+        if keep_unproven(&mut *crate::auth::lock(&self.bindings)?, &key) {
+            eprintln!(
+                "pacsguard serve: more than {MAX_UNPROVEN_REMEMBERED} host approvals were raised as unproven (MAX_UNPROVEN_REMEMBERED): the memory of which were raised is emptied, each is raised again when a host reports it"
+            );
+        }
+        Ok(())
+    }
+
+    /// What the fleet listener tells this console of each report of a host naming its
+    /// current profile (`generation`, `digest`), before it judges the report (review r24:
+    /// N approved, N+1 made on the host and reported, N put back from a copy). When the
+    /// newest approval this trail records for the host is of another profile, the host
+    /// has left it: that is recorded on the trail (`approval_superseded`), and the
+    /// approval is no longer in effect, whatever the fleet's store says later and after
+    /// a restart. Recorded once per approval left (the next report finds none in
+    /// effect), so the records are bounded by the approvers' decisions, never by what a
+    /// host sends. `Err`: not recorded (the report is refused and sent again).
+    pub fn witness_host_profile(
+        &self,
+        host_name: &str,
+        generation: u64,
+        digest: &str,
+    ) -> Result<(), AuthError> {
+        self.ensure_bound()?;
+        let left = {
+            let bindings = crate::auth::lock(&self.bindings)?;
+            bindings.approvals.get(host_name).and_then(|of_host| {
+                of_host
+                    .in_effect
+                    .as_ref()
+                    .filter(|(g, d)| (*g, d.as_str()) != (generation, digest))
+                    .cloned()
+            })
+        };
+        let Some((left_generation, left_digest)) = left else {
+            return Ok(());
+        };
+        // After the approval it supersedes, even with the clock set back.
+        let at = self.approval_time(host_name, self.now())?;
+        let recorded_as = approval_digest(host_name, generation, digest, at);
+        let mut event = self.event(
+            "fleet",
+            Action::Accept,
+            Outcome::Findings,
+            format!(
+                "host {host_name} reports profile generation {generation} ({}), not generation {left_generation} ({}) that this console approved last: that approval is superseded, and not in effect should the host go back to it (approve it again then)",
+                digest.chars().take(16).collect::<String>(),
+                left_digest.chars().take(16).collect::<String>()
+            ),
+        );
+        event.approval_superseded = Some(recorded_as);
+        self.record(event)?;
+        keep_superseded(
+            &mut *crate::auth::lock(&self.bindings)?,
+            &approval_key(host_name, generation, digest),
+            at,
+        );
         Ok(())
     }
 

@@ -15,11 +15,19 @@
 //! longer, the next use claims first), and never takes over an id written into its
 //! store while it runs (review s16-r13).
 //!
-//! A console stopped cleanly gives its id back ([`Console::release_console_id`]); one
-//! killed and started again within [`CONSOLE_CLAIM_STALE`] finds its own old claim live
-//! and takes a fresh id too (safe: the approvals it left awaiting their record under the
-//! old id are never in effect, and are dropped with a warning by any console after
-//! `FOREIGN_APPROVAL_ABANDONED_AFTER`). An id in the home's store that is not one the
+//! A console stopped cleanly gives its id back ([`Console::release_console_id`]). One
+//! killed and started again within [`CONSOLE_CLAIM_STALE`] finds its own old claim live:
+//! it took a fresh id, with a false `console-id-renewed` alert, and the approvals it
+//! left awaiting their record under the old id were another console's to it, dropped
+//! only after `FOREIGN_APPROVAL_ABANDONED_AFTER` (review r24). Now each console notes in
+//! its home's store where it holds its id (its instance value, the kernel's boot id and
+//! the store's path: `ConsoleDb::console_holder`); a `serve` that holds the home's lock
+//! ([`Console::with_home_held`]) and finds its claim held by the instance noted there,
+//! on this boot and at this path, is that console's next run: no other process can hold
+//! this home while it holds the lock, so that instance is gone. It takes the claim over
+//! from it, conditionally on the store (`FleetStore::take_over_console`: two successors
+//! never both take it). A copy of the home elsewhere (another path, or another machine:
+//! another boot id) does not match, and takes a fresh id as before. An id in the home's store that is not one the
 //! console writes (edited with sqlite3: another type, empty, too long) is replaced by a
 //! fresh one with the same alert: the console goes on (what it wrote under the old id is
 //! dropped the same way). So is a row deleted from a store that holds accounts (a first
@@ -70,6 +78,9 @@ pub struct Identity {
     /// no id again (its claim would outlive the process, and the next start, finding it
     /// live, would take a fresh id with a false alert).
     released: std::sync::atomic::AtomicBool,
+    /// The kernel's boot id, when this process holds its home's lock (`serve`): only then
+    /// is a claim noted in the home's store on this boot and path a previous run's.
+    home_held_on: Option<String>,
 }
 
 impl Identity {
@@ -89,12 +100,52 @@ impl Identity {
     pub(crate) fn unclaimed(&mut self) -> Identity {
         Identity {
             instance: std::mem::take(&mut self.instance),
+            home_held_on: self.home_held_on.take(),
             ..Identity::default()
         }
     }
 }
 
 impl Console {
+    /// This process holds its home's lock (`serve`: one writer per home), on the boot
+    /// `boot_id`: a claim of this home's previous run on this boot is taken over rather
+    /// than answered with a fresh id ([`crate::identity`]). `None`, the boot unknown:
+    /// none is.
+    pub fn with_home_held(mut self, boot_id: Option<String>) -> Console {
+        self.identity.home_held_on = boot_id;
+        self
+    }
+
+    /// Where this process holds its id, as noted in the home's store (`None`: not
+    /// known to hold its home's lock).
+    fn holder(&self) -> Option<pacsguard_store::ConsoleHolder> {
+        Some(pacsguard_store::ConsoleHolder {
+            instance: self.identity.instance.clone(),
+            boot: self.identity.home_held_on.clone()?,
+            store: self.store_path.display().to_string(),
+        })
+    }
+
+    /// Takes over the claim of `id` left live by this home's previous run on this boot
+    /// (killed: its lock is ours now); `true` when this process holds it then.
+    fn take_over_previous_run(&self, id: &str) -> Result<bool, AuthError> {
+        let (Some(me), Some(before)) = (self.holder(), lock(&self.db)?.console_holder()?) else {
+            return Ok(false);
+        };
+        if before.instance == me.instance || (before.boot, before.store) != (me.boot, me.store) {
+            return Ok(false);
+        }
+        let taken =
+            self.with_fleet(|db| Ok(db.take_over_console(id, &before.instance, &me.instance)?))?;
+        if taken {
+            eprintln!(
+                "pacsguard serve: this console's previous run on this machine (instance {}) stopped without giving its id {id} back (killed): its claim is taken over, the id kept",
+                before.instance
+            );
+        }
+        Ok(taken)
+    }
+
     /// This console's id: the one it holds, claimed first if it holds none yet.
     /// A claim older than [`CONSOLE_CLAIM_TRUSTED`] (or from the console clock's future) is
     /// claimed again first: another console may have taken the id meanwhile.
@@ -159,11 +210,21 @@ impl Console {
                     continue;
                 }
             };
+            let first = held.is_none();
             let mine = !self.fleet_shared()
                 || self.with_fleet(|db| {
                     Ok(db.claim_console(&id, &self.identity.instance, CONSOLE_CLAIM_STALE)?)
-                })?;
+                })?
+                || (first && attempt == 0 && self.take_over_previous_run(&id)?);
             if mine {
+                // Noted once per run: where the next run, should this one be killed,
+                // finds the claim it may take over.
+                if first
+                    && self.fleet_shared()
+                    && let Some(me) = self.holder()
+                {
+                    lock(&self.db)?.set_console_holder(&me)?;
+                }
                 *held = Some((id.clone(), at));
                 self.identity.exhausted.store(false, Ordering::Relaxed);
                 return Ok(id);

@@ -43,6 +43,7 @@ pub mod fleet_settings;
 pub mod four_eyes;
 pub mod guard;
 pub mod host_approvals;
+pub mod host_revocations;
 mod hosts;
 pub mod http;
 pub mod identity;

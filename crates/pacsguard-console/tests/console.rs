@@ -8092,3 +8092,89 @@ async fn a_request_naming_another_host_is_refused_before_any_route() {
         assert_eq!(response.status(), status, "{method} {path} for {host:?}");
     }
 }
+
+/// Review r24 (N approved, N+1 made on the host and reported, N put back): the
+/// listener's proof held generation 1 in effect as long as it was the newest approval
+/// on this console's trail, so only the fleet's store said the host had left it. Now a
+/// report of another profile after an approval is recorded on the trail as data
+/// (`approval_superseded`, once per approval left), and the approval it supersedes is no
+/// longer proven, also when the host goes back to it; approving it again brings it back.
+#[tokio::test]
+async fn a_host_leaving_its_approved_profile_is_recorded_and_the_approval_lapses() {
+    use pacsguard_console::host_approvals::APPROVAL_RESOLVE_AFTER;
+    use pacsguard_store::FleetStore as _;
+    let (h, _guard) = four_eyes_harness();
+    let mut db =
+        pacsguard_store::ConsoleDb::open(&h._home.path().join("store.sqlite")).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let host = db
+        .enrol_host(b"t", START, "ws-08", "ee")
+        .expect("db")
+        .expect("enrolled");
+    let (approved, made_on_host) = ("a".repeat(64), "b".repeat(64));
+    db.note_profile(host, 1, &approved, START, START)
+        .expect("db");
+    let me = db.console_id().expect("id");
+    assert!(
+        db.propose_profile_approval(
+            host,
+            1,
+            &approved,
+            &format!("{me}-11aa"),
+            "console:ann",
+            "x",
+            START
+        )
+        .expect("db")
+    );
+    let mut event = Event::new(
+        pacsguard_events::Actor {
+            user: "console:ann".into(),
+            uid: 0,
+            sudo_user: None,
+        },
+        Action::Accept,
+        Outcome::Success,
+        format!("console: ann approved profile generation 1 of host ws-08 (approval id {me}-11aa)"),
+    );
+    event.approval_digest = Some(format!("ws-08/1/{approved}:{START}"));
+    h.inbox.push(event).expect("queued");
+    h.clock.advance(APPROVAL_RESOLVE_AFTER);
+    assert_eq!(h.console.resolve_awaiting_approvals().expect("resolved"), 1);
+    let proven = |digest: &str, generation| {
+        h.console
+            .recorded_host_approval("ws-08", generation, digest)
+            .expect("bindings")
+    };
+    assert_eq!(proven(&approved, 1), Some(START));
+    let superseding = || {
+        h.events()
+            .into_iter()
+            .filter_map(|e| e.approval_superseded)
+            .collect::<Vec<_>>()
+    };
+    // Reports of the approved profile record nothing. (`events` takes what was queued.)
+    h.console
+        .witness_host_profile("ws-08", 1, &approved)
+        .expect("witnessed");
+    assert!(superseding().is_empty());
+    // Generation 2 made on the host: recorded once, however often it is reported.
+    for _ in 0..3 {
+        h.console
+            .witness_host_profile("ws-08", 2, &made_on_host)
+            .expect("witnessed");
+    }
+    let recorded = superseding();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(
+        recorded[0].starts_with(&format!("ws-08/2/{made_on_host}:")),
+        "{recorded:?}"
+    );
+    assert_eq!(proven(&approved, 1), None, "left: not in effect");
+    // Back on generation 1 (its store put back): still not in effect, nothing recorded.
+    h.console
+        .witness_host_profile("ws-08", 1, &approved)
+        .expect("witnessed");
+    assert_eq!(proven(&approved, 1), None, "gone back: not in effect");
+    assert!(superseding().is_empty(), "recorded once");
+}

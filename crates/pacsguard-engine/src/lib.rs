@@ -41,6 +41,7 @@ pub use keyfile::{
     KDF_M_COST_KIB, KDF_P_COST, KDF_T_COST, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS, Passphrase,
 };
 pub use ops::ProtectReport;
+pub use ops::boot_id;
 pub use ops::{
     AcceptReport, AcceptRequest, BackupSummary, CheckReport, CheckRequest, DiffCounts, DiffReport,
     DirectoryChanges, ExportReport, MAX_ARCHIVE_MEMBERS, MAX_CACHE_BYTES, MAX_EXPORT_BYTES,

@@ -215,6 +215,28 @@ pub struct Event {
     /// fleet listener signs an approval only when its own trail holds this record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_digest: Option<String>,
+    /// For a host's report a console witnessed naming another profile than the one its
+    /// newest approval of that host is for (review r24): `<host name>/<generation>/<profile
+    /// digest>:<time>`, what the host reported and when the console recorded it. Every
+    /// approval of that host the trail recorded before it is superseded: the host left
+    /// that profile, and going back to it (its store put back from a copy) is not in
+    /// effect until an approver approves it again. Kept on the console's own trail, not
+    /// only in the fleet's store, whose writer could make it say the host never left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_superseded: Option<String>,
+    /// On a `host-approval-unproven` alert (review r24): `<host name>/<generation>/<profile
+    /// digest>:<time>`, the approval the fleet's store holds and the console's trail does
+    /// not. Read back at start, so that the same approval is not raised again at every
+    /// restart (an approval made before session 22 was); a later `approval_digest` of the
+    /// same profile ends it, and it is raised anew if it is unproven again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_unproven: Option<String>,
+    /// For a host's revocation a console recorded (review r24): `<SHA-256 of the host's
+    /// certificate, hex>:<revoked at>`. The revocation lives in the fleet's store, where
+    /// whoever holds the database can undo it; the console refuses a certificate its own
+    /// trail records revoked whatever the store says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_revoked: Option<String>,
 }
 
 impl Event {
@@ -239,6 +261,9 @@ impl Event {
             invitation_digest: None,
             setting_digest: None,
             approval_digest: None,
+            approval_superseded: None,
+            approval_unproven: None,
+            host_revoked: None,
         }
     }
 

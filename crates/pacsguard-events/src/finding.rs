@@ -279,6 +279,10 @@ finding_kinds! {
     /// host went back to an older profile, review r23). The console signs no approval for it; an approver may approve it on the Hosts
     /// page (step-up, reason), which records it.
     HostApprovalUnproven => "host-approval-unproven",
+    /// Console: a host whose revocation this console's trail records presented its
+    /// certificate while the fleet's store no longer says it is revoked (the row edited
+    /// with sqlite3 or psql, review r24): refused all the same.
+    HostRevocationUndone => "host-revocation-undone",
 }
 
 impl fmt::Display for FindingKind {

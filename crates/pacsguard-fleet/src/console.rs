@@ -329,6 +329,46 @@ pub const MAX_SHOWN_STORE_CHARS: usize = 200;
 /// witness key sign.
 pub type Proof = Arc<dyn Fn(&str, u64, &str) -> Result<Option<i64>, String> + Send + Sync>;
 
+/// Where the listener tells the console's own audit trail of each report naming a host's
+/// current profile (the host's name, the generation and its digest), before it judges
+/// the report (review r24): when the host left the profile whose approval the trail has
+/// in effect, the trail records it, and that approval is not proven any more
+/// ([`Proof`]), whatever the fleet's store says of the host's reports afterwards.
+/// `Err`: it could not be recorded; the report is refused (the host sends it again).
+pub type ProfileWitness = Arc<dyn Fn(&str, u64, &str) -> Result<(), String> + Send + Sync>;
+
+/// Where the listener raises `host-approval-unproven` for the approval of a host's
+/// profile (the host's name, the generation, its digest, and the alert) the first time
+/// it meets it in this process: the console's own trail, which raises it only if it does
+/// not record it raised already (review r24: an approval made before session 22 was
+/// raised again at every restart). By default the alert sink, once per process.
+pub type UnprovenAlert = Arc<dyn Fn(&str, u64, &str, Finding) -> Result<(), String> + Send + Sync>;
+
+/// Whether the console's own audit trail records a host's certificate (SHA-256, hex)
+/// revoked (review r24): refused then, whatever the fleet's store says.
+pub type RevokedOnTrail = Arc<dyn Fn(&str) -> Result<bool, String> + Send + Sync>;
+
+/// Records on the console's own audit trail that a host (its name, certificate and the
+/// time the store gives) is revoked in the fleet's store, unless recorded already.
+pub type RecordRevoked = Arc<dyn Fn(&str, &str, i64) -> Result<(), String> + Send + Sync>;
+
+/// What the listener asks of, and tells, its console's own audit trail (`serve`: its
+/// console's bindings): [`Fleet::with_console_trail`].
+#[derive(Clone)]
+pub struct ConsoleTrail {
+    pub proof: Proof,
+    pub witness: ProfileWitness,
+    pub unproven: UnprovenAlert,
+    pub revoked: RevokedOnTrail,
+    pub record_revoked: RecordRevoked,
+}
+
+impl std::fmt::Debug for ConsoleTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleTrail").finish_non_exhaustive()
+    }
+}
+
 /// The console's fleet: its store, host CA, witness key and alert sink.
 pub struct Fleet {
     /// The connections to where the fleet's tables live (the home's SQLite store, or
@@ -343,6 +383,17 @@ pub struct Fleet {
     /// Where an approval found in the store is proven before it is signed
     /// ([`Fleet::with_proof`]; by default none is).
     proof: Proof,
+    /// Where each profile a host reports is told to the console's trail
+    /// ([`Fleet::with_witness`]; by default nowhere: nothing is proven then either).
+    witness: ProfileWitness,
+    /// Where an unproven approval is raised ([`Fleet::with_unproven_alert`]; `None`: the
+    /// alert sink).
+    unproven_alert: Option<UnprovenAlert>,
+    /// Whether the console's trail records a certificate revoked, and where a revocation
+    /// found in the store is recorded ([`Fleet::with_console_trail`]; by default none
+    /// is: the store alone says).
+    revoked_on_trail: RevokedOnTrail,
+    record_revoked: RecordRevoked,
     /// The approvals in the store without a trail record already raised as
     /// `host-approval-unproven` (host, generation, digest): once each, not at every
     /// report of the host.
@@ -403,6 +454,10 @@ impl Fleet {
             // Nothing proven, nothing signed: a listener that was not told where its
             // console's trail is signs no approval (fail closed).
             proof: Arc::new(|_: &str, _: u64, _: &str| Ok(None)),
+            witness: Arc::new(|_: &str, _: u64, _: &str| Ok(())),
+            unproven_alert: None,
+            revoked_on_trail: Arc::new(|_: &str| Ok(false)),
+            record_revoked: Arc::new(|_: &str, _: &str, _: i64| Ok(())),
             unproven_raised: Mutex::default(),
         }
     }
@@ -412,6 +467,70 @@ impl Fleet {
     pub fn with_proof(mut self, proof: Proof) -> Fleet {
         self.proof = proof;
         self
+    }
+
+    /// Where each profile a host reports is told to the console's trail before the report
+    /// is judged (`serve`: its console's bindings, beside [`Fleet::with_proof`]).
+    pub fn with_witness(mut self, witness: ProfileWitness) -> Fleet {
+        self.witness = witness;
+        self
+    }
+
+    /// Where an approval without a trail record is raised, once per process here
+    /// (`serve`: its console, which raises it once for as long as its trail says so).
+    pub fn with_unproven_alert(mut self, raise: UnprovenAlert) -> Fleet {
+        self.unproven_alert = Some(raise);
+        self
+    }
+
+    /// The console's own trail: [`Fleet::with_proof`], [`Fleet::with_witness`] and
+    /// [`Fleet::with_unproven_alert`] at once.
+    pub fn with_console_trail(mut self, trail: ConsoleTrail) -> Fleet {
+        self.revoked_on_trail = trail.revoked;
+        self.record_revoked = trail.record_revoked;
+        self.with_proof(trail.proof)
+            .with_witness(trail.witness)
+            .with_unproven_alert(trail.unproven)
+    }
+
+    /// Whether `host`, presenting its certificate, is refused as revoked (review r24): a
+    /// revocation in the store is recorded on the console's trail (so that an edit of the
+    /// store cannot undo it); one the trail records though the store no longer says so is
+    /// refused all the same and raised once as `host-revocation-undone` (the store was
+    /// edited). A trail that cannot be asked refuses (fail closed).
+    fn revoked(&self, db: &mut dyn FleetStore, host: &HostRow) -> Result<bool, StoreError> {
+        if let Some(at) = host.revoked {
+            self.record_revocation(host, at);
+            return Ok(true);
+        }
+        match (self.revoked_on_trail)(&host.fingerprint) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                let detail = "this console's audit trail records its certificate revoked, but the fleet's store no longer says so (its row was edited with sqlite3 or psql): it stays refused; investigate who wrote the store".to_string();
+                if db.set_host_state(host.id, "revocation-undone", &detail)? {
+                    self.raise(host, FindingKind::HostRevocationUndone, detail);
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                (self.log)(&format!(
+                    "fleet: whether this console's trail records host {} revoked could not be asked ({e}): refused at this report",
+                    host.name
+                ));
+                Ok(true)
+            }
+        }
+    }
+
+    /// Records on the console's trail the revocation of `host` (at `at`, as the store
+    /// says); a failure is said on the log and tried again at the next look.
+    fn record_revocation(&self, host: &HostRow, at: i64) {
+        if let Err(e) = (self.record_revoked)(&host.name, &host.fingerprint, at) {
+            (self.log)(&format!(
+                "fleet: the revocation of host {} could not be recorded on this console's trail ({e}); tried again at its next report or silence check",
+                host.name
+            ));
+        }
     }
 
     /// Where store failures a host was refused for are written in full (standard error
@@ -503,12 +622,17 @@ impl Fleet {
     }
 
     fn raise(&self, host: &HostRow, kind: FindingKind, detail: String) {
-        (self.alert)(Finding::new(
+        (self.alert)(self.finding(host, kind, detail));
+    }
+
+    /// The alert of `kind` about `host`.
+    fn finding(&self, host: &HostRow, kind: FindingKind, detail: String) -> Finding {
+        Finding::new(
             host_path(&host.name),
             kind,
             Severity::Alert,
             format!("host {}: {detail}", host.name),
-        ));
+        )
     }
 
     /// Answers one request. `peer` is the client certificate the handshake verified.
@@ -554,11 +678,15 @@ impl Fleet {
                     }
                     Err(e) => return refused(self.store_refusal(&e)),
                 };
-                if host.revoked.is_some() {
-                    return refused(format!(
-                        "this host ({}) was revoked by the console: enrol it anew to report again",
-                        host.name
-                    ));
+                match self.revoked(db, &host) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return refused(format!(
+                            "this host ({}) was revoked by the console: enrol it anew to report again",
+                            host.name
+                        ));
+                    }
+                    Err(e) => return refused(self.store_refusal(&e)),
                 }
                 let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
                     None => None,
@@ -645,6 +773,16 @@ impl Fleet {
                     .into(),
             );
         }
+        // Told to the console's trail first: an approval the host left is out of effect
+        // there before this report (or any later one) is judged.
+        (self.witness)(&host.name, claim.generation, &claim.digest).map_err(|e| {
+            (self.log)(&format!(
+                "fleet: the profile generation {} host {} reports could not be recorded on this console's trail ({e}): its report is refused and sent again",
+                claim.generation, host.name
+            ));
+            "the console could not record this report on its audit trail now: try again later"
+                .to_string()
+        })?;
         let noted = db
             .note_profile(
                 host.id,
@@ -747,36 +885,48 @@ impl Fleet {
                 "fleet: more than {MAX_UNPROVEN_RAISED} approvals without a record on this console's trail were raised (MAX_UNPROVEN_RAISED): the memory of which were raised is emptied, each is raised again at its host's next report"
             ));
         }
-        if first {
-            // Whoever wrote the row wrote these: cut, and quoted as data.
-            let cut = |text: &str| {
-                let count = text.chars().count();
-                let head: String = text.chars().take(MAX_SHOWN_STORE_CHARS).collect();
-                if count > MAX_SHOWN_STORE_CHARS {
-                    format!("{head}… ({count} characters, cut at MAX_SHOWN_STORE_CHARS)")
-                } else {
-                    head
-                }
-            };
-            let said = match db.profile(host.id, claim.generation, &claim.digest) {
-                Ok(Some(row)) => row.approved.map_or_else(String::new, |(by, reason, at)| {
-                    format!(
-                        " (the store says by {:?} at {at} for {:?})",
-                        cut(&by),
-                        cut(&reason)
-                    )
-                }),
-                _ => String::new(),
-            };
-            self.raise(
-                host,
-                FindingKind::HostApprovalUnproven,
+        if !first {
+            return None;
+        }
+        // Whoever wrote the row wrote these: cut, and quoted as data.
+        let cut = |text: &str| {
+            let count = text.chars().count();
+            let head: String = text.chars().take(MAX_SHOWN_STORE_CHARS).collect();
+            if count > MAX_SHOWN_STORE_CHARS {
+                format!("{head}… ({count} characters, cut at MAX_SHOWN_STORE_CHARS)")
+            } else {
+                head
+            }
+        };
+        let said = match db.profile(host.id, claim.generation, &claim.digest) {
+            Ok(Some(row)) => row.approved.map_or_else(String::new, |(by, reason, at)| {
                 format!(
-                    "profile generation {} ({}) is approved in the fleet's store{said}, but this console's audit trail holds no record of that approval in effect: none (the row was written in the database with sqlite3 or psql, or the approval was made on another console sharing the store), or one superseded by the trail's later approval of another profile of this host (the host went back to an older profile, and the store was edited so that it does not say so): no approval is signed for it. Review it on the Hosts page and approve it there (step-up, reason), or investigate who wrote the store",
+                    " (the store says by {:?} at {at} for {:?})",
+                    cut(&by),
+                    cut(&reason)
+                )
+            }),
+            _ => String::new(),
+        };
+        let finding = self.finding(
+            host,
+            FindingKind::HostApprovalUnproven,
+                format!(
+                    "profile generation {} ({}) is approved in the fleet's store{said}, but this console's audit trail holds no record of that approval in effect: none (the row was written in the database with sqlite3 or psql, or the approval was made on another console sharing the store), or one superseded there by a later approval of another profile of this host or by the host's report of another profile (the host went back to a profile it had left, and the store was edited so that it does not say so): no approval is signed for it. Review it on the Hosts page and approve it there (step-up, reason), or investigate who wrote the store",
                     claim.generation,
                     &claim.digest[..16]
                 ),
-            );
+        );
+        match &self.unproven_alert {
+            Some(raise) => {
+                if let Err(e) = raise(&host.name, claim.generation, &claim.digest, finding) {
+                    (self.log)(&format!(
+                        "fleet: the approval of profile generation {} of host {} without a record on this console's trail could not be raised ({e})",
+                        claim.generation, host.name
+                    ));
+                }
+            }
+            None => (self.alert)(finding),
         }
         None
     }
@@ -784,7 +934,8 @@ impl Fleet {
     /// Whether the console's approval of `claim` is the one in effect for the host of
     /// `peer`: approved here, not superseded by another profile the host reported since
     /// (a store restored on the host with the approvals file of then), and the host's
-    /// current profile as this console last heard it. Notes nothing.
+    /// current profile as this console last heard it. Notes nothing but an undone
+    /// revocation ([`Fleet::revoked`]).
     fn approval_status(
         &self,
         db: &mut dyn FleetStore,
@@ -796,7 +947,7 @@ impl Fleet {
             .host_by_fingerprint(&crate::cert_fingerprint(peer))
             .map_err(store)?
             .ok_or_else(|| "the console does not know this host's certificate".to_string())?;
-        if host.revoked.is_some() {
+        if self.revoked(db, &host).map_err(store)? {
             return Err(format!(
                 "this host ({}) was revoked by the console: its approvals are not in effect",
                 host.name
@@ -833,7 +984,7 @@ impl Fleet {
                 return said(
                     false,
                     format!(
-                        "the console's audit trail holds no record of an approval of profile generation {} in effect (the approval in its store was not made on this console, or the trail records a later approval of another profile of this host): it is not in effect",
+                        "the console's audit trail holds no record of an approval of profile generation {} in effect (the approval in its store was not made on this console, or the trail records a later approval of another profile of this host, or this host reporting another profile since): it is not in effect",
                         claim.generation
                     ),
                 );
@@ -1089,7 +1240,8 @@ impl Fleet {
         })
     }
 
-    /// Raises `host-silent` for each host past its promised interval (once per silence).
+    /// Raises `host-silent` for each host past its promised interval (once per silence),
+    /// and records on the console's trail each revocation the store holds (review r24).
     /// `reachable_since` (Unix seconds): when the console's store was last found back
     /// after it could not be reached. While it could not, no host's report could be
     /// stored, so a host's silence is counted from then at the earliest, not from its
@@ -1102,7 +1254,13 @@ impl Fleet {
         let now = now();
         let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
         for host in db.hosts()? {
-            if host.revoked.is_some() || host.interval == 0 || host.state == "silent" {
+            // A revoked host is not silent; its revocation is recorded on the console's
+            // trail here too, should it never connect again (review r24).
+            if let Some(at) = host.revoked {
+                self.record_revocation(&host, at);
+                continue;
+            }
+            if host.interval == 0 || host.state == "silent" {
                 continue;
             }
             let due = host

@@ -98,6 +98,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest console id taken from the store (the console makes 32 hex digits).
 pub const MAX_CONSOLE_ID_BYTES: usize = 64;
 
+/// Where a console process held its id ([`ConsoleDb::console_holder`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleHolder {
+    /// The process's random instance value, as claimed on the fleet store.
+    pub instance: String,
+    /// The kernel's boot id then.
+    pub boot: String,
+    /// The home's store path then.
+    pub store: String,
+}
+
 /// What the home's store holds as the console's id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoredConsoleId {
@@ -410,6 +421,44 @@ impl ConsoleDb {
             }
         };
         Ok(StoredConsoleId::of(made))
+    }
+
+    /// Where this home's console last claimed its id on a shared fleet store (review
+    /// r24): its process's instance value, the kernel's boot id and this store's path
+    /// then. `None` when not written since the id was made (a fresh id clears it) or not
+    /// all text.
+    pub fn console_holder(&self) -> Result<Option<ConsoleHolder>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT holder_instance, holder_boot, holder_store FROM console_identity \
+                 WHERE id = 1",
+                [],
+                |r| {
+                    Ok(match (r.get(0), r.get(1), r.get(2)) {
+                        (Ok(Some(instance)), Ok(Some(boot)), Ok(Some(store))) => {
+                            Some(ConsoleHolder {
+                                instance,
+                                boot,
+                                store,
+                            })
+                        }
+                        _ => None,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.sql())
+    }
+
+    /// Notes where this home's console holds its id now ([`ConsoleDb::console_holder`]).
+    pub fn set_console_holder(&self, holder: &ConsoleHolder) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE console_identity SET holder_instance = ?1, holder_boot = ?2, \
+             holder_store = ?3 WHERE id = 1",
+            params![holder.instance, holder.boot, holder.store],
+        )?;
+        Ok(())
     }
 
     /// Replaces this console's id by a fresh random one (another live console holds it

@@ -2153,3 +2153,34 @@ fn a_four_eyes_value_no_console_writes_reads_as_on() {
         },
     );
 }
+
+/// Review r24: a console killed and started again takes its previous run's claim over,
+/// conditionally on the store still naming that run's instance: a claim another
+/// instance took meanwhile is not taken, and of two successors only the first takes it.
+#[test]
+fn a_claim_is_taken_over_only_from_the_instance_that_holds_it() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let (mut a, mut b) = (open(&at), open(&at));
+    assert!(a.claim_console("c1", "i-killed", 120).expect("claim"));
+    assert!(
+        !b.take_over_console("c1", "i-other", "i-next")
+            .expect("take over"),
+        "not held by that instance"
+    );
+    assert!(
+        b.take_over_console("c1", "i-killed", "i-next")
+            .expect("take over"),
+        "the previous run's claim, live"
+    );
+    assert!(
+        !a.take_over_console("c1", "i-killed", "i-copy")
+            .expect("take over"),
+        "a second successor finds it taken"
+    );
+    assert!(
+        !a.claim_console("c1", "i-killed", 120).expect("claim"),
+        "the killed instance's claim is gone"
+    );
+    assert!(b.claim_console("c1", "i-next", 120).expect("claim"));
+}

@@ -360,7 +360,7 @@ pub fn start(
     pool: Arc<pacsguard_store::FleetPool>,
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
-    proof: pacsguard_fleet::console::Proof,
+    trail: pacsguard_fleet::console::ConsoleTrail,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
@@ -371,7 +371,7 @@ pub fn start(
             pool,
             console_cert,
             inbox,
-            proof,
+            trail,
             stop.clone(),
         )?);
     }
@@ -397,7 +397,7 @@ fn listen_for_hosts(
     pool: Arc<pacsguard_store::FleetPool>,
     (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
-    proof: pacsguard_fleet::console::Proof,
+    trail: pacsguard_fleet::console::ConsoleTrail,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
     use rustls::pki_types::pem::PemObject as _;
@@ -428,7 +428,7 @@ fn listen_for_hosts(
     say(&format!("the fleet's store: {}", pool.at().describe()));
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
         .with_pool(pool)
-        .with_proof(proof)
+        .with_console_trail(trail)
         .with_log(Arc::new(|line: &str| say(line)));
     let config = fleet
         .tls_config(chain, key)

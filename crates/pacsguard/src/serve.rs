@@ -553,7 +553,10 @@ pub fn run(
             &config.console.allowed_hosts,
             relying_party.as_ref(),
             &local,
-        )),
+        ))
+        // The session holds the home's lock: a claim of this home's previous run, on
+        // this boot, is taken over (review r24).
+        .with_home_held(pacsguard_engine::boot_id()),
     );
 
     let port = local.port();
@@ -695,13 +698,53 @@ pub fn run(
                 .map_err(|e| e.to_string())
         })
     };
+    // And tells that trail of each host leaving its approved profile (review r24).
+    let witness: pacsguard_fleet::console::ProfileWitness = {
+        let console = Arc::clone(&console);
+        Arc::new(move |host: &str, generation: u64, digest: &str| {
+            console
+                .witness_host_profile(host, generation, digest)
+                .map_err(|e| e.to_string())
+        })
+    };
+    // And raises an approval its trail does not record once, across restarts (review r24).
+    let unproven: pacsguard_fleet::console::UnprovenAlert = {
+        let console = Arc::clone(&console);
+        Arc::new(
+            move |host: &str, generation: u64, digest: &str, finding: pacsguard_events::Finding| {
+                console
+                    .raise_host_approval_unproven(host, generation, digest, finding)
+                    .map_err(|e| e.to_string())
+            },
+        )
+    };
     let fleet = crate::fleet::start(
         &home,
         fleet_listen,
         fleet_pool,
         (tls.cert_path.clone(), console_key),
         session.inbox(),
-        proof,
+        pacsguard_fleet::console::ConsoleTrail {
+            proof,
+            witness,
+            unproven,
+            revoked: {
+                let console = Arc::clone(&console);
+                Arc::new(move |fingerprint: &str| {
+                    console
+                        .host_revoked_on_trail(fingerprint)
+                        .map_err(|e| e.to_string())
+                })
+            },
+            record_revoked: {
+                let console = Arc::clone(&console);
+                Arc::new(move |name: &str, fingerprint: &str, at: i64| {
+                    console
+                        .record_host_revoked(name, fingerprint, at)
+                        .map_err(|e| e.to_string())
+                })
+            },
+        },
         server_stop.clone(),
     )?;
 

@@ -2697,3 +2697,341 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
     );
     server.stop();
 }
+
+/// Review r24 (N -> unapproved N+1 -> N with the console's store edited): generation 1
+/// approved; root on the host makes generation 2 there (never approved), reports it, then
+/// puts back its home of generation 1 (its approvals file with it); whoever writes the
+/// console's store makes the approval of generation 1 look newer than the report of
+/// generation 2 (`approved_seq`). The trail's newest approval of the host was still
+/// generation 1's, so only the store said the host had left it: the console signed
+/// generation 1 again and told the host's `check` it was in effect. The console's trail
+/// now records the report of another profile it witnessed after an approval, and an
+/// approval recorded before it is not in effect, also after the console's restart.
+#[test]
+fn a_host_back_on_its_approval_after_an_unapproved_profile_is_refused_even_with_the_store_edited() {
+    let console = Env::new();
+    console.profile(&[]);
+    // A fixed port: the console is restarted below and the host must find it again.
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-55",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-55", |h| h["profile"]["generation"] == 1);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    approve_first_offered(
+        &web,
+        &console,
+        "ws-55",
+        1,
+        "installation baseline, change 8001",
+    );
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard.stop();
+    // Root keeps a copy of the host's home on generation 1.
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", host.home.display()))
+        .arg(backup.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    // An implant taken into generation 2 on the host, reported, never approved.
+    std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
+    let out = host.run(&["profile", host.tree_str()]);
+    assert!(
+        stdout(&out).contains("generation 2 signed"),
+        "{}",
+        stdout(&out)
+    );
+    let guard = Serve::start(&host, &[]);
+    let seen = wait_host(&console, "ws-55", |h| h["profile"]["generation"] == 2);
+    assert_eq!(seen["profile"]["approved"], false, "{seen}");
+    guard.stop();
+    // The console restarts (what its trail recorded is read back), and the store's
+    // writer makes generation 1's approval look newer than every report meanwhile.
+    server.stop();
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_profiles SET approved_seq = 1000000 WHERE generation = 1")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // Root puts back the home of generation 1, its kept approval with it.
+    put_back(&host.home, backup.path());
+    assert!(kept.exists(), "the approval of generation 1 put back");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-55", |h| h["profile"]["generation"] == 1);
+    let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
+    // The console's answer to that report is in the host's home once its alert is on
+    // the console's trail (or, signed again, after a few more reports).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trail().contains("host-approval-unproven") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert!(
+        !stderr(&out).contains("approved by the console"),
+        "the console holds generation 1 in effect again: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("implant.bin"), "{}", stdout(&out));
+    server.stop();
+    // The console's trail says what it witnessed, as data.
+    let trail = trail();
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("\"approval_superseded\":\"ws-55/2/")),
+        "{trail}"
+    );
+}
+
+/// Review r24: a console on a shared fleet store (PostgreSQL) killed and started again
+/// within CONSOLE_CLAIM_STALE (2 minutes) found its own previous claim live, took a fresh
+/// console id with a false `console-id-renewed` alert, and the approvals it had left
+/// awaiting their trail record under its old id became another console's, dropped only
+/// after FOREIGN_APPROVAL_ABANDONED_AFTER (an hour). Holding its home's lock on the same
+/// boot, it now takes its previous run's claim over and keeps its id; a copy of its home
+/// elsewhere still takes a fresh id while it runs.
+#[test]
+fn a_console_killed_and_started_again_keeps_its_id_and_a_copy_does_not_take_it() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let console = Env::new();
+    console.profile(&[]);
+    set_fleet_store(&console, &pg.connection_string());
+    let id_of = |server: &Serve| {
+        assert!(
+            server.wait_for("serve: console id ", Duration::from_secs(30)),
+            "{}",
+            server.stderr()
+        );
+        server.after("serve: console id ")
+    };
+    let server = Serve::start(&console, &[]);
+    let id = id_of(&server);
+    assert_eq!(id.len(), 32, "{}", server.stderr());
+    // kill -9: the id is not given back, its claim stays live on the store.
+    drop(server);
+    // A copy of the home made while it is stopped (a backup restored elsewhere).
+    let copy = Env::new();
+    put_back(&copy.home, &console.home);
+    let server = Serve::start(&console, &[]);
+    assert_eq!(id_of(&server), id, "{}", server.stderr());
+    assert!(
+        !server.stderr().contains("took the fresh id"),
+        "{}",
+        server.stderr()
+    );
+    let copied = Serve::start(&copy, &[]);
+    assert_ne!(id_of(&copied), id, "{}", copied.stderr());
+    assert!(
+        copied.stderr().contains("took the fresh id"),
+        "{}",
+        copied.stderr()
+    );
+    copied.stop();
+    server.stop();
+    let trail = std::fs::read_to_string(console.home.join("audit.log")).expect("trail");
+    assert!(!trail.contains("console-id-renewed"), "{trail}");
+}
+
+/// Review r24: an approval the fleet's store holds and this console's trail does not
+/// (every approval made before session 22, or a row written with sqlite3) was raised as
+/// `host-approval-unproven` once per process: again at every restart of the console,
+/// the same alert for the same row, until someone approved it here. The console's trail
+/// now records which it raised (`approval_unproven`), read back at start: once, for as
+/// long as the row stays as it is.
+#[test]
+fn an_unproven_approval_is_raised_once_across_restarts_of_the_console() {
+    let console = Env::new();
+    console.profile(&[]);
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-56",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-56", |h| h["profile"]["generation"] == 1);
+    // An approval with no record on this console's trail, as every approval made before
+    // session 22 is.
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "UPDATE fleet_profiles SET approved_by = 'console:admin', reason = 'change 1', \
+             approved_at = CAST(strftime('%s','now') AS INTEGER), approved_seq = seen_seq",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    forged_approval_not_signed(&console, &host, &guard, "ws-56");
+    let raised = || {
+        std::fs::read_to_string(console.home.join("audit.log"))
+            .unwrap_or_default()
+            .matches("host-approval-unproven")
+            .count()
+    };
+    assert_eq!(raised(), 1);
+    // Restarted twice, the host reporting to each run: nothing new to say.
+    server.stop();
+    for _ in 0..2 {
+        let server = Serve::start(&console, &["--fleet-listen", &listen]);
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        wait_host(&console, "ws-56", |h| {
+            h["last_contact"].as_u64().is_some_and(|at| at > started)
+        });
+        server.stop();
+    }
+    guard.stop();
+    assert_eq!(raised(), 1, "raised again at a restart");
+}
+
+/// Review r24: a host's revocation lived in the fleet's store alone (not even on the
+/// console's trail): `UPDATE fleet_hosts SET revoked = NULL` with sqlite3 brought the
+/// revoked host back, its records taken and its checkpoints cosigned again. The console
+/// now records each revocation it finds in its store on its own trail, naming the
+/// certificate as data (`host_revoked`), and refuses that certificate whatever the store
+/// says, also after a restart, raising the store's undoing as `host-revocation-undone`.
+#[test]
+fn a_revoked_host_stays_refused_when_the_store_is_edited_to_undo_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address").to_string()
+    };
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "ws-57",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-57", |h| h["profile"]["generation"] == 1);
+    let out = console.run(&["console", "revoke-host", "ws-57"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        guard.wait_for("was revoked by the console", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !trail().contains("\"host_revoked\":\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let held = wait_host(&console, "ws-57", |h| h["revoked"] == true)["records"].clone();
+    // Whoever writes the console's store undoes the revocation; the console is
+    // restarted too (what its trail records is read back).
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = NULL")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // The host has new records to deliver.
+    std::fs::write(
+        host.path("study/after.bin"),
+        b"written after the revocation",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !trail().contains("host-revocation-undone") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let now = hosts(&console)
+        .into_iter()
+        .find(|h| h["name"] == "ws-57")
+        .expect("listed");
+    guard.stop();
+    server.stop();
+    assert_eq!(
+        now["records"],
+        held,
+        "the revoked host delivered again: {now}\n{}",
+        trail()
+    );
+    let trail = trail();
+    let raised = trail
+        .lines()
+        .find(|l| l.contains("host-revocation-undone"))
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert!(
+        raised.contains("host ws-57") && raised.contains("\"severity\":\"alert\""),
+        "{raised}"
+    );
+}

@@ -70,6 +70,7 @@ pub use scan::{
     ScanReport, ScanRequest,
 };
 pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
+pub use watch::boot_id;
 pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
 pub use witness::WitnessInitReport;
 

@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS fleet_checkpoints (
 /// before them gets them when it is opened (`continues`: the revoked host whose trail an
 /// enrolment continues, see [`ConsoleDb::add_continue_token`]; `pending_id` and
 /// `pending_at`: an approval written but not in effect until its trail record is
-/// confirmed, see [`crate::fleet_store::FleetStore::propose_profile_approval`]).
+/// confirmed, see [`crate::fleet_store::FleetStore::propose_profile_approval`];
+/// `holder_*`: where this home's console last claimed its id, see
+/// [`ConsoleDb::console_holder`]).
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_tokens", "continues", "INTEGER"),
     ("fleet_hosts", "continues", "INTEGER"),
@@ -82,6 +84,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("fleet_profiles", "first_seq", "INTEGER"),
     ("fleet_profiles", "approved_seq", "INTEGER"),
+    ("console_identity", "holder_instance", "TEXT"),
+    ("console_identity", "holder_boot", "TEXT"),
+    ("console_identity", "holder_store", "TEXT"),
 ];
 
 /// Adds the [`ADDED_COLUMNS`] a store made before them lacks.
@@ -953,6 +958,10 @@ impl FleetStore for ConsoleDb {
 
     fn release_console(&mut self, _: &str, _: &str) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn take_over_console(&mut self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     fn reopen_superseded_approval(

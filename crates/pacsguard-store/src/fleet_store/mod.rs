@@ -227,6 +227,16 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// Gives the id back at a clean stop (only if `instance` still holds it), so the
     /// next start of this console takes it again at once.
     fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError>;
+    /// Hands the claim of console id `console` from instance `from` to instance `to`,
+    /// live or not (review r24: the same console's previous run on this machine, killed,
+    /// whose claim is still live): `true` when `to` holds it now, `false` when `from`
+    /// did not hold it (another instance took it: then `to` claims as any other).
+    fn take_over_console(
+        &mut self,
+        console: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError>;
     /// Clears the approval of the host's current profile (`generation`, `digest`) when
     /// it is superseded (the host went back to it after reporting another: its store
     /// restored), so that an approver can approve it again, knowingly: `true` when

@@ -1214,6 +1214,24 @@ impl FleetStore for PgFleet {
             .is_some())
     }
 
+    fn take_over_console(
+        &mut self,
+        console: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        // One statement, conditional on `from` still holding it: two successors never
+        // both take it (the second finds `to` of the first).
+        Ok(self
+            .query_opt(
+                "UPDATE fleet_consoles SET instance = $3, \
+                 heartbeat = extract(epoch from now())::bigint \
+                 WHERE console = $1 AND instance = $2 RETURNING 1",
+                &[&console, &from, &to],
+            )?
+            .is_some())
+    }
+
     fn release_console(&mut self, console: &str, instance: &str) -> Result<(), StoreError> {
         self.execute(
             "DELETE FROM fleet_consoles WHERE console = $1 AND instance = $2",

@@ -77,6 +77,7 @@ use super::targets::resolve;
 use super::{ProfileRequest, Session, entries_for_store};
 use crate::config::WatchConfig;
 use crate::error::EngineError;
+pub use clock::boot_id;
 
 /// Batches of kernel events held between the reader thread and the main loop. When the
 /// loop falls this far behind, the reader waits, the kernel's queue fills and overflows,

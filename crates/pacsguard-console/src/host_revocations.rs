@@ -1,0 +1,139 @@
+//! Revocations of hosts kept on the console's own trail (issue 14, review r24).
+//!
+//! `pacsguard console revoke-host` writes the revocation into the fleet's store, and the
+//! fleet listener refused the host's certificate because the store said so. Whoever
+//! holds the database (sqlite3 on the console's disk, psql) could undo it
+//! (`revoked = NULL`), and the revoked host, its key perhaps stolen, reported again:
+//! its records taken, its checkpoints cosigned, its profile approvals signed. The
+//! revocation was not even on the console's trail.
+//!
+//! Now the listener records each revocation it finds in the store on the console's
+//! trail, naming the host's certificate as data (`Event::host_revoked`), when the
+//! revoked host next connects and at each pass of its silence check (every few
+//! seconds, so also a host that never connects again); read back at start from every
+//! record, proven or not (a revocation only takes access away). A certificate the trail
+//! records revoked is refused whatever the store says, and the store saying otherwise is
+//! raised as `host-revocation-undone`.
+
+use pacsguard_events::{Action, Outcome};
+
+use crate::auth::{AuthError, Console, lock};
+
+/// The most revoked certificates a console keeps in memory. Revocations are made by
+/// administrators, but whoever writes the fleet's store can write rows marked revoked:
+/// past this many, further ones are not recorded on the trail (they stay refused while
+/// the store says so) and the refusal to record says why.
+pub const MAX_REVOCATIONS_KEPT: usize = 65_536;
+
+/// The `host_revoked` of a revocation's record.
+fn revocation_digest(fingerprint: &str, at: i64) -> String {
+    format!("{fingerprint}:{at}")
+}
+
+/// The certificate a `host_revoked` names, as this console writes it; anything else
+/// binds nothing.
+fn parse_revocation(text: &str) -> Option<&str> {
+    let (fingerprint, at) = text.split_once(':')?;
+    let well_formed = fingerprint.len() == 64
+        && fingerprint
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && at.parse::<i64>().is_ok_and(|t| t.to_string() == at);
+    well_formed.then_some(fingerprint)
+}
+
+impl Console {
+    /// Whether this console's trail records the certificate `fingerprint` (SHA-256, hex)
+    /// revoked.
+    pub fn host_revoked_on_trail(&self, fingerprint: &str) -> Result<bool, AuthError> {
+        self.ensure_bound()?;
+        Ok(lock(&self.bindings)?.revoked_hosts.contains(fingerprint))
+    }
+
+    /// Records on this console's trail that host `name`, its certificate `fingerprint`,
+    /// was revoked at `at` (as the fleet's store says), unless the trail records it
+    /// already. From then on the certificate is refused whatever the store says.
+    pub fn record_host_revoked(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        at: i64,
+    ) -> Result<(), AuthError> {
+        self.ensure_bound()?;
+        if parse_revocation(&revocation_digest(fingerprint, at)).is_none() {
+            return Err(AuthError::Invalid(format!(
+                "host {name}: its certificate's fingerprint in the fleet's store is not one the console writes (64 hex digits)"
+            )));
+        }
+        {
+            let bindings = lock(&self.bindings)?;
+            if bindings.revoked_hosts.contains(fingerprint) {
+                return Ok(());
+            }
+            if bindings.revoked_hosts.len() >= MAX_REVOCATIONS_KEPT {
+                return Err(AuthError::Internal(format!(
+                    "host {name}: this console keeps {MAX_REVOCATIONS_KEPT} revoked certificates already (MAX_REVOCATIONS_KEPT): the fleet's store holds far more revoked hosts than were ever revoked here; its revocation is not recorded on the trail (it stays refused while the store says so)"
+                )));
+            }
+        }
+        let mut event = self.event(
+            "fleet",
+            Action::Accept,
+            Outcome::Success,
+            format!(
+                "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store: recorded here, its certificate is refused from now on whatever the store says",
+                &fingerprint[..16]
+            ),
+        );
+        event.host_revoked = Some(revocation_digest(fingerprint, at));
+        self.record(event)?;
+        lock(&self.bindings)?
+            .revoked_hosts
+            .insert(fingerprint.to_string());
+        Ok(())
+    }
+
+    /// At start, from every record of the trail, proven or not (oldest first): the
+    /// certificates recorded revoked.
+    pub(crate) fn bind_revocations(
+        &self,
+        records: &[serde_json::Value],
+        unproven: &[(String, serde_json::Value)],
+    ) -> Result<(), AuthError> {
+        let mut bindings = lock(&self.bindings)?;
+        for record in records.iter().chain(unproven.iter().map(|(_, r)| r)) {
+            if let Some(fingerprint) = record
+                .get("host_revoked")
+                .and_then(serde_json::Value::as_str)
+                .and_then(parse_revocation)
+                && bindings.revoked_hosts.len() < MAX_REVOCATIONS_KEPT
+            {
+                bindings.revoked_hosts.insert(fingerprint.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_revocation_as_the_console_writes_it_binds() {
+        let fingerprint = "ab".repeat(32);
+        assert_eq!(
+            parse_revocation(&revocation_digest(&fingerprint, 1_800_000_000)),
+            Some(fingerprint.as_str())
+        );
+        for bad in [
+            format!("{}:1", "AB".repeat(32)),
+            format!("{}:1", &fingerprint[..62]),
+            format!("{fingerprint}:+1"),
+            fingerprint.clone(),
+            "x:1".to_string(),
+        ] {
+            assert_eq!(parse_revocation(&bad), None, "{bad}");
+        }
+    }
+}
