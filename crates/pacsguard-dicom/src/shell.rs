@@ -2730,7 +2730,64 @@ fn is_strong(word: &[u8]) -> bool {
         return true;
     }
     // Paths start with `/` or `.` (`./x`, `../x`, the drop roots and program dirs).
-    matches!(word.first(), Some(b'/' | b'.')) && (is_program_path(word) || names_by_pattern(word))
+    matches!(word.first(), Some(b'/' | b'.'))
+        && (is_program_path(word) || names_by_pattern(word) || pattern_names_a_program_path(word))
+}
+
+/// The directories of [`PROGRAM_DIRS`], as one path component each.
+const PROGRAM_DIR_NAMES: [&[u8]; 3] = [b"bin", b"sbin", b"libexec"];
+
+/// The rooted [`DROP_ROOTS`], as their leading path components.
+const DROP_ROOT_COMPONENTS: [&[&[u8]]; 7] = [
+    &[b"tmp"],
+    &[b"var", b"tmp"],
+    &[b"dev", b"shm"],
+    &[b"home"],
+    &[b"root"],
+    &[b"opt"],
+    &[b"run"],
+];
+
+/// Whether `word`, a path with a pattern (`?`, `*`, `[…]`) in it, can name a program
+/// path as [`is_program_path`] judges one written out: a directory component can match
+/// `bin`, `sbin` or `libexec`, or its leading components a drop root, and its last
+/// component names a file. dash expands the pattern before it runs the command, so
+/// `/???/t?uch x` runs `/bin/touch` and `/tmp/ev?l` the payload dropped as `/tmp/evil`
+/// (review r24-screen: dash ran both, and only patterns matching a name of [`STRONG`]
+/// were looked at). A name of stars alone (`/*`, `/**/*` of C comments and globs in
+/// prose) or ending in `/` names no file of an attacker's.
+fn pattern_names_a_program_path(word: &[u8]) -> bool {
+    let is_pattern = |b: &u8| matches!(b, b'?' | b'*' | b'[');
+    if !word.iter().any(is_pattern) || !word.iter().all(u8::is_ascii_graphic) {
+        return false;
+    }
+    let Some(slash) = memchr::memrchr(b'/', word) else {
+        return false;
+    };
+    let name = &word[slash + 1..];
+    if name.iter().all(|&b| b == b'*') {
+        return false;
+    }
+    if word.starts_with(b"./") || word.starts_with(b"../") {
+        return true;
+    }
+    let Some(directory) = word[..slash].strip_prefix(b"/") else {
+        return false;
+    };
+    let components: Vec<&[u8]> = directory.split(|&b| b == b'/').collect();
+    let in_program_dir = components.iter().any(|component| {
+        PROGRAM_DIR_NAMES
+            .iter()
+            .any(|dir| pattern_matches(component, dir))
+    });
+    let dropped = DROP_ROOT_COMPONENTS.iter().any(|root| {
+        components.len() >= root.len()
+            && root
+                .iter()
+                .zip(&components)
+                .all(|(root, component)| pattern_matches(component, root))
+    });
+    in_program_dir || dropped
 }
 
 /// Whether `word` is a path whose last component is a pattern (`?`, `*`, `[…]`) that a
@@ -4134,6 +4191,26 @@ mod tests {
         ));
         assert!(is_strong(b"/bin/d?sh") && is_strong(b"/???/???/pyth?n3"));
         assert!(!is_strong(b"/*") && !is_strong(b"/**") && !is_strong(b"/usr/share/d?c"));
+        for program in [
+            &b"/???/t?uch"[..],
+            b"/tmp/ev?l",
+            b"/*/bin/x*",
+            b"/v?r/tmp/[a-z]vil",
+            b"./ev?l",
+            b"/usr/local/b[i]n/x",
+        ] {
+            assert!(is_strong(program), "{program:?}");
+        }
+        for data in [
+            &b"/*[clinic"[..],
+            b"/**/*",
+            b"/*/",
+            b"/usr/share/*.txt",
+            b"/etc/*.conf",
+            b"/usr/lib/python3*/x",
+        ] {
+            assert!(!is_strong(data), "{data:?}");
+        }
     }
 
     #[test]

@@ -5433,3 +5433,56 @@ fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
     let inert = "x=`echo \\`date\\``\n";
     assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
 }
+
+/// Review r24-screen: dash expands a command name by pathname expansion before it runs
+/// it, so a pattern runs whatever program path it matches, not only the names an
+/// attacker's command is known by: `/???/t?uch` runs `/bin/touch`, `./ev?l` and
+/// `/tmp/…/ev?l` the payload dropped as `evil`. dash ran each (created RAN), in a text
+/// file as after binary bytes, and each was clean (only patterns matching a name such as
+/// `sh` or `python3` were looked at).
+#[test]
+fn programs_named_by_a_pattern_of_a_program_path_are_found() {
+    for case in [
+        "/???/t?uch RAN\n",
+        "/*/b?n/t[o]uch RAN\n",
+        "/???/ec?o x > RAN\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+    let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
+    let dropped = TempDir::new();
+    let dropped_payload = dropped.path("evil");
+    std::fs::write(&dropped_payload, payload.1).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dropped_payload, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let in_tmp = format!("{}/ev?l\n", dropped.0.display());
+    assert!(in_tmp.starts_with("/tmp/"), "{in_tmp}");
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in ["./ev?l\n", "./[e]vil\n", in_tmp.as_str()] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // Patterns of data paths, and the comments and globs of C and prose, name no program.
+    for inert in [
+        "/usr/share/*.txt\n",
+        "/etc/*.conf\n",
+        "/*[clinic input]\n",
+        "/**/*\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
