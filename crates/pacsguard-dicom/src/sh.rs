@@ -382,19 +382,14 @@ fn heredoc_body(
     quoted: bool,
     strip_tabs: bool,
     text: &mut Vec<u8>,
-    dropped: &mut Vec<usize>,
+    dropped: &mut Dropped,
 ) -> usize {
     while at < bytes.len() {
         let start = text.len();
         let mut newline = false;
         while let Some(&b) = bytes.get(at) {
             if !quoted && b == b'\\' {
-                if bytes.get(at + 1) == Some(&b'\n') {
-                    dropped.push(text.len());
-                } else {
-                    text.extend_from_slice(&bytes[at..(at + 2).min(bytes.len())]);
-                }
-                at += 2;
+                at = copy_escape(bytes, at, text, dropped);
                 continue;
             }
             at += 1;
@@ -415,25 +410,76 @@ fn heredoc_body(
     at.min(bytes.len())
 }
 
+/// Where bytes were dropped from a spliced text: at each offset of the spliced text,
+/// how many bytes of the original were dropped up to there, in all.
+#[derive(Default)]
+struct Dropped(Vec<(usize, usize)>);
+
+impl Dropped {
+    fn drop(&mut self, at: usize, len: usize) {
+        if len > 0 {
+            let before = self.0.last().map_or(0, |&(_, total)| total);
+            self.0.push((at, before + len));
+        }
+    }
+
+    /// The offset in the original bytes of `at` in the spliced text.
+    fn original(&self, at: usize) -> usize {
+        let kept = self.0.partition_point(|&(d, _)| d <= at);
+        at + kept.checked_sub(1).map_or(0, |last| self.0[last].1)
+    }
+}
+
+/// Copies the escape whose backslash is at `at` to `text` as dash reads it, and returns
+/// where it ends: dash drops NUL bytes before its lexer, so the backslash escapes the
+/// first byte after it that is no NUL, and a backslash, NUL bytes and a newline are a
+/// line continuation (review r24-screen: `s\\\0<newline>h` ran `sh`, read as an escaped
+/// NUL and a name `s`). A continuation is dropped; the NUL bytes in an escape are.
+fn copy_escape(bytes: &[u8], at: usize, text: &mut Vec<u8>, dropped: &mut Dropped) -> usize {
+    let escaped = past_nuls(bytes, at + 1);
+    match bytes.get(escaped) {
+        Some(b'\n') => {
+            dropped.drop(text.len(), escaped + 1 - at);
+            escaped + 1
+        }
+        Some(&b) => {
+            text.push(b'\\');
+            dropped.drop(text.len(), escaped - at - 1);
+            text.push(b);
+            escaped + 1
+        }
+        None => {
+            text.push(b'\\');
+            dropped.drop(text.len(), escaped - at - 1);
+            escaped
+        }
+    }
+}
+
 /// `bytes` as dash's lexer reads them: without the line continuations (a backslash and
 /// a newline, dropped before words are made, wherever a word or an expansion is:
 /// `s\<newline>h`, `$\<newline>X`, `${\<newline>X}`, `sh -\<newline>c`, all run by
 /// dash, session 12), kept inside single quotes and ending a comment as any newline
-/// does. Offsets found in the spliced text are mapped back to `bytes`.
+/// does; NUL bytes between a backslash and what it escapes, or a `$` and what it
+/// expands, are dropped, as dash drops them. Offsets found in the spliced text are
+/// mapped back to `bytes`.
 struct Spliced {
-    /// The spliced text, when `bytes` held a continuation.
+    /// The spliced text, when `bytes` held a continuation or an escaped NUL.
     text: Option<Vec<u8>>,
-    /// Where each dropped continuation was, in the spliced text's offsets.
-    dropped: Vec<usize>,
+    /// Where bytes were dropped, in the spliced text's offsets.
+    dropped: Dropped,
 }
 
 impl Spliced {
     fn new(bytes: &[u8]) -> Spliced {
         let none = Spliced {
             text: None,
-            dropped: Vec::new(),
+            dropped: Dropped::default(),
         };
-        if memchr::memmem::find(bytes, b"\\\n").is_none() {
+        if [&b"\\\n"[..], b"\\\0", b"$\0"]
+            .iter()
+            .all(|joined| memchr::memmem::find(bytes, joined).is_none())
+        {
             return none;
         }
         #[derive(PartialEq)]
@@ -444,7 +490,7 @@ impl Spliced {
             Comment,
         }
         let mut text = Vec::with_capacity(bytes.len());
-        let mut dropped = Vec::new();
+        let mut dropped = Dropped::default();
         let mut state = In::Plain;
         // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at most
         // as many as the parser reads.
@@ -455,13 +501,22 @@ impl Spliced {
         let mut arithmetic = 0usize;
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
-            if state == In::Plain {
-                if b == b'$' && bytes.get(i + 1..i + 3) == Some(b"((") {
+            if b == b'$' && matches!(state, In::Plain | In::Double) {
+                // dash drops NUL bytes before its lexer: `$\0(`, `$\0{` and `$\0((` are
+                // a substitution, a parameter and arithmetic (review r24-screen: dash
+                // ran `: $\0(sh -c …)`, read as a literal `$` and a syntax error).
+                let next = past_nuls(bytes, i + 1);
+                text.push(b'$');
+                dropped.drop(text.len(), next - i - 1);
+                i = next;
+                if state == In::Plain && bytes.get(i..i + 2) == Some(b"((") {
                     arithmetic += 2;
-                    text.extend_from_slice(b"$((");
-                    i += 3;
-                    continue;
+                    text.extend_from_slice(b"((");
+                    i += 2;
                 }
+                continue;
+            }
+            if state == In::Plain {
                 if arithmetic > 0 && b == b'(' {
                     arithmetic += 1;
                 } else if arithmetic > 0 && b == b')' {
@@ -498,12 +553,7 @@ impl Spliced {
             }
             match (&state, b) {
                 (In::Plain | In::Double, b'\\') => {
-                    if bytes.get(i + 1) == Some(&b'\n') {
-                        dropped.push(text.len());
-                    } else {
-                        text.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
-                    }
-                    i += 2;
+                    i = copy_escape(bytes, i, &mut text, &mut dropped);
                     continue;
                 }
                 (In::Plain, b'\'') => state = In::Single,
@@ -523,7 +573,7 @@ impl Spliced {
             text.push(b);
             i += 1;
         }
-        if dropped.is_empty() {
+        if dropped.0.is_empty() {
             return none;
         }
         Spliced {
@@ -538,7 +588,7 @@ impl Spliced {
 
     /// The offset in the original bytes of `at` in the spliced text.
     fn original(&self, at: usize) -> usize {
-        at + 2 * self.dropped.partition_point(|&d| d <= at)
+        self.dropped.original(at)
     }
 }
 
@@ -1944,23 +1994,28 @@ fn skip_double(
 /// The text dash parses for the substitution at `from..to` of `bytes`. In a backquoted
 /// one a backslash before `$`, `` ` `` or `\` is removed first (POSIX XCU 2.6.3), so
 /// `` \` `` in it opens a substitution nested in it (review r22-screen: dash ran
-/// `` x=`echo \`sh -c …\`` `` and the file was clean).
+/// `` x=`echo \`sh -c …\`` `` and the file was clean). Its NUL bytes are dropped, as
+/// dash drops them before it reads (review r24-screen: dash ran `` `\0sh -c …` ``, whose
+/// text was judged binary for its NUL and not read).
 fn substitution_text(bytes: &[u8], from: usize, to: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
     let content = bytes.get(from..to)?;
     let backquoted = from > 0 && bytes[from - 1] == b'`';
-    if !backquoted || memchr::memchr(b'\\', content).is_none() {
+    let unescapes = backquoted && memchr::memchr(b'\\', content).is_some();
+    if !unescapes && memchr::memchr(0, content).is_none() {
         return Some(std::borrow::Cow::Borrowed(content));
     }
     let mut text = Vec::with_capacity(content.len());
     let mut i = 0;
     while let Some(&byte) = content.get(i) {
         match content.get(i + 1) {
-            Some(&next @ (b'$' | b'`' | b'\\')) if byte == b'\\' => {
+            Some(&next @ (b'$' | b'`' | b'\\')) if unescapes && byte == b'\\' => {
                 text.push(next);
                 i += 2;
             }
             _ => {
-                text.push(byte);
+                if byte != 0 {
+                    text.push(byte);
+                }
                 i += 1;
             }
         }

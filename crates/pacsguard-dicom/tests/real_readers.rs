@@ -5486,3 +5486,27 @@ fn programs_named_by_a_pattern_of_a_program_path_are_found() {
         assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
     }
 }
+
+/// Review r24-screen: dash drops NUL bytes before its lexer, so a backslash escapes the
+/// first byte after its NUL bytes (`s\<NUL><newline>h` is a line continuation, `sh`;
+/// `\<NUL>'` an escaped quote), a `$` expands what follows its NUL bytes (`$\0(`,
+/// `$\0{`, `$\0((`), and a substitution's text is read without them. dash ran each
+/// (created RAN), in a text file as after binary bytes, and each was clean: the model
+/// read an escaped NUL, a literal `$`, or a substitution it judged binary for its NUL.
+#[test]
+fn escapes_and_expansions_split_by_nul_bytes_are_read_as_dash_reads_them() {
+    for case in [
+        "s\\\0\nh -c 'echo x > RAN'\n",
+        "s\\\0\0\0\nh -c 'echo x > RAN'\n",
+        ": \\\0' ; sh -c 'echo x > RAN'\n",
+        ": \"x\\\0\"\" ; sh -c 'echo x > RAN'\n",
+        ": $\0(sh -c 'echo x > RAN')\n",
+        ": \"$\0(sh -c 'echo x > RAN')\"\n",
+        "X=s; $\0{X}h -c 'echo x > RAN'\n",
+        ": $\0((1))\nsh -c 'echo x > RAN'\n",
+        ": `\0sh -c 'echo x > RAN'`\n",
+        ": $(\0sh -c 'echo x > RAN')\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+}
