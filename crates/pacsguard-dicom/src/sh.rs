@@ -62,6 +62,11 @@ pub const ENVIRONMENT_PROGRAMS: [&[u8]; 13] = [
     b"SYSTEMD_PAGER",
 ];
 
+/// Variables of every shell's environment whose value is a directory a payload is
+/// dropped in: the home directory and the current one. `$HOME/x` and `$PWD/x` run the
+/// file `x` there, as `~/x` and `./x` do (review r24-screen: dash ran each).
+pub const DROP_DIRECTORY_VARIABLES: [&[u8]; 4] = [b"$HOME", b"${HOME}", b"$PWD", b"${PWD}"];
+
 /// Expansions in a command name whose value has to be known to judge it, deferred to the
 /// end of the compound command holding them (an assignment later in a loop's body gives
 /// the value the next turn uses). Past it a name counts at once.
@@ -192,6 +197,8 @@ struct Word {
     /// least three bytes of the word). Session 21: only the first four were kept, and
     /// dash ran a fifth (`x=$(true)$(true)$(true)$(true)$(sh -c …)`) unreported.
     substs: Vec<(usize, usize)>,
+    /// Where the parameter expansion the word starts with is (`$HOME` of `$HOME/x`).
+    leading: Option<(usize, usize)>,
     /// Holds a quote or a backslash (a reserved word is then an ordinary word).
     quoted: bool,
     /// Holds anything but line continuations.
@@ -242,6 +249,7 @@ impl Word {
         self.assigns.clear();
         self.assigns_unread = false;
         self.substs.clear();
+        self.leading = None;
         self.quoted = false;
         self.real = false;
     }
@@ -1560,7 +1568,11 @@ impl Parser<'_> {
             });
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
-        } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
+        } else if by_parameter
+            || by_substitution
+            || self.in_drop_directory(word)
+            || (self.hostile)(&word.text)
+        {
             if !self.context.operand_needed {
                 self.pending = Some(at);
             } else if self.program_candidate.is_none() {
@@ -1575,6 +1587,19 @@ impl Parser<'_> {
             self.weak_candidate = Some(word.start);
             self.weak_current = true;
         }
+    }
+
+    /// Whether `word` names a file in a directory of [`DROP_DIRECTORY_VARIABLES`]: it
+    /// starts with one, written as text, and goes on with a path to a name.
+    fn in_drop_directory(&self, word: &Word) -> bool {
+        let Some((from, to)) = word.leading else {
+            return false;
+        };
+        let variable = self.bytes.get(from..to).unwrap_or_default();
+        DROP_DIRECTORY_VARIABLES.contains(&variable)
+            && word.params.len() == 1
+            && word.substs.is_empty()
+            && names_a_file(&word.text)
     }
 
     /// Whether an expansion in `word` can have a value (see [`Param`]): what
@@ -1838,6 +1863,9 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     } else if bytes.get(i + 1) == Some(&b'(') {
         word.subst(i + 2, end - 1);
     } else {
+        if word.text.is_empty() && !word.param && word.substs.is_empty() {
+            word.leading = Some((i, end));
+        }
         word.param = true;
         word.dynamic = true;
         if let Some(param) = parameter(bytes, i, end, word) {
@@ -2187,6 +2215,28 @@ fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
     }
     std::borrow::Cow::Owned(text)
+}
+
+/// Whether `rest`, what follows a directory in a command name, is a path to a file:
+/// `/x`, `/sub/x.sh`, printable, its last component holding a letter or digit (`$HOME/`
+/// alone, or `$PWD/*`, names no file of an attacker's) and no configuration file.
+fn names_a_file(rest: &[u8]) -> bool {
+    let name = rest.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    rest.first() == Some(&b'/')
+        && !is_configuration_name(name)
+        && rest
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        && name.iter().any(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `name`, of a file in the home directory, is a configuration file's: a dot
+/// file (`.vimrc`, `.profile`) or, as Windows ports name them, an underscore one
+/// (`_vimrc`). Manuals list them on lines of their own (`~/.vimrc ~` and
+/// `$HOME/_vimrc ~` in vim's usr_05.txt, the one alert of 16,166 real text files when
+/// a home path was first judged a program's, review r24-screen).
+pub(crate) fn is_configuration_name(name: &[u8]) -> bool {
+    matches!(name.first(), Some(b'.' | b'_'))
 }
 
 /// The first index from `i` that holds no NUL byte (dash drops them as it reads).

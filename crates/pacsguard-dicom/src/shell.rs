@@ -2730,8 +2730,33 @@ fn is_strong(word: &[u8]) -> bool {
         return true;
     }
     // Paths start with `/` or `.` (`./x`, `../x`, the drop roots and program dirs).
+    if let Some(in_home) = home_path(word) {
+        return is_strong(&in_home);
+    }
     matches!(word.first(), Some(b'/' | b'.'))
         && (is_program_path(word) || names_by_pattern(word) || pattern_names_a_program_path(word))
+}
+
+/// `word` with the home directory its leading `~` or `~user` names written out (a
+/// directory of [`DROP_ROOTS`]): dash expands it before it runs the command, so `~/x`
+/// runs the file `x` dropped in the home directory (review r24-screen: dash ran it, and
+/// the file was clean). `None` for a word that does not start so.
+fn home_path(word: &[u8]) -> Option<Vec<u8>> {
+    let rest = word.strip_prefix(b"~")?;
+    let slash = memchr::memchr(b'/', rest)?;
+    let user = &rest[..slash];
+    // `~/` alone is the directory ("Permission denied"), and a configuration file there
+    // ([`is_configuration_name`]) is no program.
+    let name = &word[memchr::memrchr(b'/', word)? + 1..];
+    if name.is_empty()
+        || crate::sh::is_configuration_name(name)
+        || !user
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return None;
+    }
+    Some([&b"/home/user"[..], &rest[slash..]].concat())
 }
 
 /// The directories of [`PROGRAM_DIRS`], as one path component each.
@@ -4201,6 +4226,9 @@ mod tests {
         ] {
             assert!(is_strong(program), "{program:?}");
         }
+        assert!(is_strong(b"~/evil") && is_strong(b"~root/.x/run") && is_strong(b"~/ev?l"));
+        assert!(!is_strong(b"~") && !is_strong(b"~/") && !is_strong(b"~user"));
+        assert!(!is_strong(b"~/.vimrc") && !is_strong(b"~/_vimrc") && !is_strong(b"~/.vim/"));
         for data in [
             &b"/*[clinic"[..],
             b"/**/*",

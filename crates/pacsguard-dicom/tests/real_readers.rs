@@ -5510,3 +5510,49 @@ fn escapes_and_expansions_split_by_nul_bytes_are_read_as_dash_reads_them() {
         assert_dash_runs_and_it_is_found(case);
     }
 }
+
+/// Review r24-screen: a command named by a path in the home or the current directory
+/// written as the shell expands it (`~/evil`, `$HOME/evil`, `${HOME}/evil`,
+/// `"$PWD"/evil`) runs a payload dropped there, as `./evil` does: dash ran each
+/// (created RAN), in a text file as after binary bytes, and each was clean.
+#[test]
+fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
+    let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "~/evil\n",
+        "~/ev?l\n",
+        "$HOME/evil\n",
+        "${HOME}/evil\n",
+        "\"$PWD\"/evil go now\n",
+        "X=1 $PWD/evil\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            // runs_in_dir gives HOME the directory it runs in, which holds the payload.
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A directory alone, a pattern of stars, another variable, a configuration file
+    // (`~/.vimrc ~` and `$HOME/_vimrc ~` in vim's manual): no program of an attacker's.
+    for inert in [
+        "$HOME/\n",
+        "$PWD/*\n",
+        "$HOMEDIR/evil\n",
+        "~\n",
+        "\t~/.vimrc ~\n",
+        "\t$HOME/_vimrc ~\n",
+        "$HOME/.profile\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
