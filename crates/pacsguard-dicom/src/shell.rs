@@ -2853,7 +2853,10 @@ impl PatternItem<'_> {
                 let mut found = false;
                 let mut i = 0;
                 while i < members.len() {
-                    if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
+                    if let Some((class, end)) = class_at(members, i) {
+                        found |= class_matches(class, byte);
+                        i = end;
+                    } else if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
                         found |= (members[i]..=members[i + 2]).contains(&byte);
                         i += 3;
                     } else {
@@ -2865,6 +2868,52 @@ impl PatternItem<'_> {
             }
         }
     }
+}
+
+/// The character class (`alpha` of `[:alpha:]`) at `at` of a bracket expression's
+/// members, and where it ends.
+fn class_at(members: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let inner = members.get(at..)?.strip_prefix(b"[:")?;
+    let close = memchr::memmem::find(inner, b":]")?;
+    Some((&inner[..close], at + 2 + close + 2))
+}
+
+/// Whether `byte` is of the character class `class` in the C locale; an unknown class
+/// matches nothing, as in dash.
+fn class_matches(class: &[u8], byte: u8) -> bool {
+    match class {
+        b"alpha" => byte.is_ascii_alphabetic(),
+        b"digit" => byte.is_ascii_digit(),
+        b"alnum" => byte.is_ascii_alphanumeric(),
+        b"upper" => byte.is_ascii_uppercase(),
+        b"lower" => byte.is_ascii_lowercase(),
+        b"xdigit" => byte.is_ascii_hexdigit(),
+        b"punct" => byte.is_ascii_punctuation(),
+        b"graph" => byte.is_ascii_graphic(),
+        b"print" => byte.is_ascii_graphic() || byte == b' ',
+        b"space" => byte.is_ascii_whitespace() || byte == 0x0B,
+        b"blank" => matches!(byte, b' ' | b'\t'),
+        b"cntrl" => byte.is_ascii_control(),
+        _ => false,
+    }
+}
+
+/// Where the bracket expression whose members start at `from` of `pattern` closes: the
+/// first `]` after its first member that is not inside a class (`[[:alpha:]]` closes
+/// at its last byte; review r24-screen: `/[[:alpha:]]in/touch` ran `/bin/touch`, and
+/// the set was read as closed at the class's `]`). `None`: no `]`, the `[` is itself.
+fn set_end(pattern: &[u8], from: usize) -> Option<usize> {
+    let mut at = from + 1;
+    if let Some((_, end)) = class_at(pattern, from) {
+        at = end;
+    }
+    while let Some(&byte) = pattern.get(at) {
+        if byte == b']' {
+            return Some(at);
+        }
+        at = class_at(pattern, at).map_or(at + 1, |(_, end)| end);
+    }
+    None
 }
 
 /// Whether `name` matches the shell pattern `pattern` (POSIX XCU 2.13: `?`, `*`,
@@ -2882,13 +2931,10 @@ fn pattern_matches(pattern: &[u8], name: &[u8]) -> bool {
             b'[' => {
                 let negated = matches!(pattern.get(i), Some(b'!' | b'^'));
                 let from = i + usize::from(negated);
-                // A `]` first in the set is a member; the next one closes it.
-                match pattern
-                    .get(from + 1..)
-                    .and_then(|rest| memchr::memchr(b']', rest))
-                {
+                // A `]` first in the set is a member; the next one outside a class
+                // (`[:alpha:]`) closes it.
+                match set_end(pattern, from) {
                     Some(close) => {
-                        let close = from + 1 + close;
                         i = close + 1;
                         PatternItem::Set(&pattern[from..close], negated)
                     }
@@ -4197,6 +4243,10 @@ mod tests {
             (b"[c-e]ash", b"dash"),
             (b"*", b"sh"),
             (b"s*h", b"sh"),
+            (b"[[:alpha:]]ash", b"dash"),
+            (b"b[[:lower:][:digit:]]n", b"bin"),
+            (b"[![:digit:]]in", b"bin"),
+            (b"[]]x", b"]x"),
         ] {
             assert!(pattern_matches(pattern, name), "{pattern:?}");
         }
@@ -4206,6 +4256,8 @@ mod tests {
             (b"py*2", b"python3"),
             (b"[sh", b"sh"),
             (b"sh?", b"sh"),
+            (b"[[:digit:]]ash", b"dash"),
+            (b"[[:nothing:]]ash", b"dash"),
         ] {
             assert!(!pattern_matches(pattern, name), "{pattern:?}");
         }

@@ -5556,3 +5556,17 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
         assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
     }
 }
+
+/// Review r24-screen: a bracket expression of a pattern holds character classes
+/// (`[[:alpha:]]`), which the pattern matcher read as a set closed at the class's `]`,
+/// so `/[[:alpha:]]in/touch` matched no program directory: dash ran each (created RAN),
+/// in a text file as after binary bytes, and each was clean.
+#[test]
+fn programs_named_by_a_pattern_with_character_classes_are_found() {
+    for case in [
+        "/[[:alpha:]]in/touch RAN\n",
+        "/[[:lower:]]sr/[![:digit:]]in/touch RAN\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+}
