@@ -62,6 +62,11 @@ pub const ENVIRONMENT_PROGRAMS: [&[u8]; 13] = [
     b"SYSTEMD_PAGER",
 ];
 
+/// Variables of every shell's environment whose value is a directory a payload is
+/// dropped in: the home directory and the current one. `$HOME/x` and `$PWD/x` run the
+/// file `x` there, as `~/x` and `./x` do (review r24-screen: dash ran each).
+pub const DROP_DIRECTORY_VARIABLES: [&[u8]; 4] = [b"$HOME", b"${HOME}", b"$PWD", b"${PWD}"];
+
 /// Expansions in a command name whose value has to be known to judge it, deferred to the
 /// end of the compound command holding them (an assignment later in a loop's body gives
 /// the value the next turn uses). Past it a name counts at once.
@@ -192,6 +197,8 @@ struct Word {
     /// least three bytes of the word). Session 21: only the first four were kept, and
     /// dash ran a fifth (`x=$(true)$(true)$(true)$(true)$(sh -c …)`) unreported.
     substs: Vec<(usize, usize)>,
+    /// Where the parameter expansion the word starts with is (`$HOME` of `$HOME/x`).
+    leading: Option<(usize, usize)>,
     /// Holds a quote or a backslash (a reserved word is then an ordinary word).
     quoted: bool,
     /// Holds anything but line continuations.
@@ -242,6 +249,7 @@ impl Word {
         self.assigns.clear();
         self.assigns_unread = false;
         self.substs.clear();
+        self.leading = None;
         self.quoted = false;
         self.real = false;
     }
@@ -382,19 +390,14 @@ fn heredoc_body(
     quoted: bool,
     strip_tabs: bool,
     text: &mut Vec<u8>,
-    dropped: &mut Vec<usize>,
+    dropped: &mut Dropped,
 ) -> usize {
     while at < bytes.len() {
         let start = text.len();
         let mut newline = false;
         while let Some(&b) = bytes.get(at) {
             if !quoted && b == b'\\' {
-                if bytes.get(at + 1) == Some(&b'\n') {
-                    dropped.push(text.len());
-                } else {
-                    text.extend_from_slice(&bytes[at..(at + 2).min(bytes.len())]);
-                }
-                at += 2;
+                at = copy_escape(bytes, at, text, dropped);
                 continue;
             }
             at += 1;
@@ -415,25 +418,74 @@ fn heredoc_body(
     at.min(bytes.len())
 }
 
+/// Where the line continuations (a backslash and a newline, two bytes) were dropped
+/// from a spliced text, in its offsets.
+#[derive(Default)]
+struct Dropped(Vec<usize>);
+
+impl Dropped {
+    fn continuation(&mut self, at: usize) {
+        self.0.push(at);
+    }
+
+    /// The offset in the original bytes of `at` in the spliced text.
+    fn original(&self, at: usize) -> usize {
+        at + 2 * self.0.partition_point(|&d| d <= at)
+    }
+}
+
+/// Copies the escape whose backslash is at `at` to `text` as dash reads it, and returns
+/// where it ends: dash drops NUL bytes before its lexer, so the backslash escapes the
+/// first byte after it that is no NUL, and a backslash, NUL bytes and a newline are a
+/// line continuation (review r24-screen: `s\\\0<newline>h` ran `sh`, read as an escaped
+/// NUL and a name `s`). The NUL bytes are moved before the backslash, where the parser
+/// passes over them as dash drops them: the text keeps its length, and offsets need no
+/// table (one entry per NUL run cost 16 bytes per 2 bytes of `\\\0` pixel data). A
+/// continuation is dropped.
+fn copy_escape(bytes: &[u8], at: usize, text: &mut Vec<u8>, dropped: &mut Dropped) -> usize {
+    let escaped = past_nuls(bytes, at + 1);
+    text.resize(text.len() + (escaped - at - 1), 0);
+    match bytes.get(escaped) {
+        Some(b'\n') => {
+            dropped.continuation(text.len());
+            escaped + 1
+        }
+        Some(&b) => {
+            text.extend_from_slice(&[b'\\', b]);
+            escaped + 1
+        }
+        None => {
+            text.push(b'\\');
+            escaped
+        }
+    }
+}
+
 /// `bytes` as dash's lexer reads them: without the line continuations (a backslash and
 /// a newline, dropped before words are made, wherever a word or an expansion is:
 /// `s\<newline>h`, `$\<newline>X`, `${\<newline>X}`, `sh -\<newline>c`, all run by
 /// dash, session 12), kept inside single quotes and ending a comment as any newline
-/// does. Offsets found in the spliced text are mapped back to `bytes`.
+/// does; NUL bytes between a backslash and what it escapes, or a `$` and what it
+/// expands, are moved before it (dash drops them, and the parser passes over them).
+/// Offsets found in the spliced text are mapped back to `bytes`.
 struct Spliced {
-    /// The spliced text, when `bytes` held a continuation.
+    /// The spliced text, when `bytes` held a continuation or a NUL after a backslash
+    /// or a `$`.
     text: Option<Vec<u8>>,
-    /// Where each dropped continuation was, in the spliced text's offsets.
-    dropped: Vec<usize>,
+    /// Where continuations were dropped, in the spliced text's offsets.
+    dropped: Dropped,
 }
 
 impl Spliced {
     fn new(bytes: &[u8]) -> Spliced {
         let none = Spliced {
             text: None,
-            dropped: Vec::new(),
+            dropped: Dropped::default(),
         };
-        if memchr::memmem::find(bytes, b"\\\n").is_none() {
+        if [&b"\\\n"[..], b"\\\0", b"$\0"]
+            .iter()
+            .all(|joined| memchr::memmem::find(bytes, joined).is_none())
+        {
             return none;
         }
         #[derive(PartialEq)]
@@ -444,7 +496,7 @@ impl Spliced {
             Comment,
         }
         let mut text = Vec::with_capacity(bytes.len());
-        let mut dropped = Vec::new();
+        let mut dropped = Dropped::default();
         let mut state = In::Plain;
         // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at most
         // as many as the parser reads.
@@ -455,13 +507,22 @@ impl Spliced {
         let mut arithmetic = 0usize;
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
-            if state == In::Plain {
-                if b == b'$' && bytes.get(i + 1..i + 3) == Some(b"((") {
+            if b == b'$' && matches!(state, In::Plain | In::Double) {
+                // dash drops NUL bytes before its lexer: `$\0(`, `$\0{` and `$\0((` are
+                // a substitution, a parameter and arithmetic (review r24-screen: dash
+                // ran `: $\0(sh -c …)`, read as a literal `$` and a syntax error).
+                let next = past_nuls(bytes, i + 1);
+                text.resize(text.len() + (next - i - 1), 0);
+                text.push(b'$');
+                i = next;
+                if state == In::Plain && bytes.get(i..i + 2) == Some(b"((") {
                     arithmetic += 2;
-                    text.extend_from_slice(b"$((");
-                    i += 3;
-                    continue;
+                    text.extend_from_slice(b"((");
+                    i += 2;
                 }
+                continue;
+            }
+            if state == In::Plain {
                 if arithmetic > 0 && b == b'(' {
                     arithmetic += 1;
                 } else if arithmetic > 0 && b == b')' {
@@ -498,12 +559,7 @@ impl Spliced {
             }
             match (&state, b) {
                 (In::Plain | In::Double, b'\\') => {
-                    if bytes.get(i + 1) == Some(&b'\n') {
-                        dropped.push(text.len());
-                    } else {
-                        text.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
-                    }
-                    i += 2;
+                    i = copy_escape(bytes, i, &mut text, &mut dropped);
                     continue;
                 }
                 (In::Plain, b'\'') => state = In::Single,
@@ -523,9 +579,6 @@ impl Spliced {
             text.push(b);
             i += 1;
         }
-        if dropped.is_empty() {
-            return none;
-        }
         Spliced {
             text: Some(text),
             dropped,
@@ -538,7 +591,7 @@ impl Spliced {
 
     /// The offset in the original bytes of `at` in the spliced text.
     fn original(&self, at: usize) -> usize {
-        at + 2 * self.dropped.partition_point(|&d| d <= at)
+        self.dropped.original(at)
     }
 }
 
@@ -1510,7 +1563,11 @@ impl Parser<'_> {
             });
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
-        } else if by_parameter || by_substitution || (self.hostile)(&word.text) {
+        } else if by_parameter
+            || by_substitution
+            || self.in_drop_directory(word)
+            || (self.hostile)(&word.text)
+        {
             if !self.context.operand_needed {
                 self.pending = Some(at);
             } else if self.program_candidate.is_none() {
@@ -1525,6 +1582,19 @@ impl Parser<'_> {
             self.weak_candidate = Some(word.start);
             self.weak_current = true;
         }
+    }
+
+    /// Whether `word` names a file in a directory of [`DROP_DIRECTORY_VARIABLES`]: it
+    /// starts with one, written as text, and goes on with a path to a name.
+    fn in_drop_directory(&self, word: &Word) -> bool {
+        let Some((from, to)) = word.leading else {
+            return false;
+        };
+        let variable = self.bytes.get(from..to).unwrap_or_default();
+        DROP_DIRECTORY_VARIABLES.contains(&variable)
+            && word.params.len() == 1
+            && word.substs.is_empty()
+            && names_a_file(&word.text)
     }
 
     /// Whether an expansion in `word` can have a value (see [`Param`]): what
@@ -1788,6 +1858,9 @@ fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step
     } else if bytes.get(i + 1) == Some(&b'(') {
         word.subst(i + 2, end - 1);
     } else {
+        if word.text.is_empty() && !word.param && word.substs.is_empty() {
+            word.leading = Some((i, end));
+        }
         word.param = true;
         word.dynamic = true;
         if let Some(param) = parameter(bytes, i, end, word) {
@@ -1944,23 +2017,28 @@ fn skip_double(
 /// The text dash parses for the substitution at `from..to` of `bytes`. In a backquoted
 /// one a backslash before `$`, `` ` `` or `\` is removed first (POSIX XCU 2.6.3), so
 /// `` \` `` in it opens a substitution nested in it (review r22-screen: dash ran
-/// `` x=`echo \`sh -c …\`` `` and the file was clean).
+/// `` x=`echo \`sh -c …\`` `` and the file was clean). Its NUL bytes are dropped, as
+/// dash drops them before it reads (review r24-screen: dash ran `` `\0sh -c …` ``, whose
+/// text was judged binary for its NUL and not read).
 fn substitution_text(bytes: &[u8], from: usize, to: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
     let content = bytes.get(from..to)?;
     let backquoted = from > 0 && bytes[from - 1] == b'`';
-    if !backquoted || memchr::memchr(b'\\', content).is_none() {
+    let unescapes = backquoted && memchr::memchr(b'\\', content).is_some();
+    if !unescapes && memchr::memchr(0, content).is_none() {
         return Some(std::borrow::Cow::Borrowed(content));
     }
     let mut text = Vec::with_capacity(content.len());
     let mut i = 0;
     while let Some(&byte) = content.get(i) {
         match content.get(i + 1) {
-            Some(&next @ (b'$' | b'`' | b'\\')) if byte == b'\\' => {
+            Some(&next @ (b'$' | b'`' | b'\\')) if unescapes && byte == b'\\' => {
                 text.push(next);
                 i += 2;
             }
             _ => {
-                text.push(byte);
+                if byte != 0 {
+                    text.push(byte);
+                }
                 i += 1;
             }
         }
@@ -2134,6 +2212,28 @@ fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(text)
 }
 
+/// Whether `rest`, what follows a directory in a command name, is a path to a file:
+/// `/x`, `/sub/x.sh`, printable, its last component holding a letter or digit (`$HOME/`
+/// alone, or `$PWD/*`, names no file of an attacker's) and no configuration file.
+fn names_a_file(rest: &[u8]) -> bool {
+    let name = rest.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    rest.first() == Some(&b'/')
+        && !is_configuration_name(name)
+        && rest
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        && name.iter().any(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `name`, of a file in the home directory, is a configuration file's: a dot
+/// file (`.vimrc`, `.profile`) or, as Windows ports name them, an underscore one
+/// (`_vimrc`). Manuals list them on lines of their own (`~/.vimrc ~` and
+/// `$HOME/_vimrc ~` in vim's usr_05.txt, the one alert of 16,166 real text files when
+/// a home path was first judged a program's, review r24-screen).
+pub(crate) fn is_configuration_name(name: &[u8]) -> bool {
+    matches!(name.first(), Some(b'.' | b'_'))
+}
+
 /// The first index from `i` that holds no NUL byte (dash drops them as it reads).
 fn past_nuls(bytes: &[u8], i: usize) -> usize {
     i + bytes
@@ -2164,4 +2264,28 @@ fn skip_heredoc(bytes: &[u8], mut at: usize, delimiter: &[u8], strip_tabs: bool)
         at = end + 1;
     }
     bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NUL bytes after a `$` or a backslash are moved, not dropped: the spliced text
+    /// keeps the file's length and records nothing per NUL run, so pixel data of
+    /// `$\0` or `\\\0` costs one copy of the file, not a table entry per two bytes
+    /// (review r24-screen: 64 MiB of `$\0` took 666 MB with a table, 179 MB now).
+    #[test]
+    fn nul_bytes_after_a_dollar_or_a_backslash_cost_no_table() {
+        let bytes = [&b"$\0"[..], b"\\\0x", b"$\0\0(", b"\\\0\0\0y"]
+            .concat()
+            .repeat(1000);
+        let spliced = Spliced::new(&bytes);
+        assert_eq!(spliced.text(&bytes).len(), bytes.len());
+        assert!(spliced.dropped.0.is_empty());
+        // A continuation split by NUL bytes is still dropped, and offsets map back.
+        let joined = b"s\\\0\0\nh -c x\n";
+        let spliced = Spliced::new(joined);
+        assert_eq!(spliced.text(joined), b"s\0\0h -c x\n");
+        assert_eq!(spliced.original(3), 5);
+    }
 }

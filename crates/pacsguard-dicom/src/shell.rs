@@ -2730,7 +2730,89 @@ fn is_strong(word: &[u8]) -> bool {
         return true;
     }
     // Paths start with `/` or `.` (`./x`, `../x`, the drop roots and program dirs).
-    matches!(word.first(), Some(b'/' | b'.')) && (is_program_path(word) || names_by_pattern(word))
+    if let Some(in_home) = home_path(word) {
+        return is_strong(&in_home);
+    }
+    matches!(word.first(), Some(b'/' | b'.'))
+        && (is_program_path(word) || names_by_pattern(word) || pattern_names_a_program_path(word))
+}
+
+/// `word` with the home directory its leading `~` or `~user` names written out (a
+/// directory of [`DROP_ROOTS`]): dash expands it before it runs the command, so `~/x`
+/// runs the file `x` dropped in the home directory (review r24-screen: dash ran it, and
+/// the file was clean). `None` for a word that does not start so.
+fn home_path(word: &[u8]) -> Option<Vec<u8>> {
+    let rest = word.strip_prefix(b"~")?;
+    let slash = memchr::memchr(b'/', rest)?;
+    let user = &rest[..slash];
+    // `~/` alone is the directory ("Permission denied"), and a configuration file there
+    // ([`is_configuration_name`]) is no program.
+    let name = &word[memchr::memrchr(b'/', word)? + 1..];
+    if name.is_empty()
+        || crate::sh::is_configuration_name(name)
+        || !user
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return None;
+    }
+    Some([&b"/home/user"[..], &rest[slash..]].concat())
+}
+
+/// The directories of [`PROGRAM_DIRS`], as one path component each.
+const PROGRAM_DIR_NAMES: [&[u8]; 3] = [b"bin", b"sbin", b"libexec"];
+
+/// The rooted [`DROP_ROOTS`], as their leading path components.
+const DROP_ROOT_COMPONENTS: [&[&[u8]]; 7] = [
+    &[b"tmp"],
+    &[b"var", b"tmp"],
+    &[b"dev", b"shm"],
+    &[b"home"],
+    &[b"root"],
+    &[b"opt"],
+    &[b"run"],
+];
+
+/// Whether `word`, a path with a pattern (`?`, `*`, `[…]`) in it, can name a program
+/// path as [`is_program_path`] judges one written out: a directory component can match
+/// `bin`, `sbin` or `libexec`, or its leading components a drop root, and its last
+/// component names a file. dash expands the pattern before it runs the command, so
+/// `/???/t?uch x` runs `/bin/touch` and `/tmp/ev?l` the payload dropped as `/tmp/evil`
+/// (review r24-screen: dash ran both, and only patterns matching a name of [`STRONG`]
+/// were looked at). A name of stars alone (`/*`, `/**/*` of C comments and globs in
+/// prose) or ending in `/` names no file of an attacker's.
+fn pattern_names_a_program_path(word: &[u8]) -> bool {
+    let is_pattern = |b: &u8| matches!(b, b'?' | b'*' | b'[');
+    if !word.iter().any(is_pattern) || !word.iter().all(u8::is_ascii_graphic) {
+        return false;
+    }
+    let Some(slash) = memchr::memrchr(b'/', word) else {
+        return false;
+    };
+    let name = &word[slash + 1..];
+    if name.iter().all(|&b| b == b'*') {
+        return false;
+    }
+    if word.starts_with(b"./") || word.starts_with(b"../") {
+        return true;
+    }
+    let Some(directory) = word[..slash].strip_prefix(b"/") else {
+        return false;
+    };
+    let components: Vec<&[u8]> = directory.split(|&b| b == b'/').collect();
+    let in_program_dir = components.iter().any(|component| {
+        PROGRAM_DIR_NAMES
+            .iter()
+            .any(|dir| pattern_matches(component, dir))
+    });
+    let dropped = DROP_ROOT_COMPONENTS.iter().any(|root| {
+        components.len() >= root.len()
+            && root
+                .iter()
+                .zip(&components)
+                .all(|(root, component)| pattern_matches(component, root))
+    });
+    in_program_dir || dropped
 }
 
 /// Whether `word` is a path whose last component is a pattern (`?`, `*`, `[…]`) that a
@@ -2771,7 +2853,10 @@ impl PatternItem<'_> {
                 let mut found = false;
                 let mut i = 0;
                 while i < members.len() {
-                    if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
+                    if let Some((class, end)) = class_at(members, i) {
+                        found |= class_matches(class, byte);
+                        i = end;
+                    } else if members.get(i + 1) == Some(&b'-') && i + 2 < members.len() {
                         found |= (members[i]..=members[i + 2]).contains(&byte);
                         i += 3;
                     } else {
@@ -2783,6 +2868,52 @@ impl PatternItem<'_> {
             }
         }
     }
+}
+
+/// The character class (`alpha` of `[:alpha:]`) at `at` of a bracket expression's
+/// members, and where it ends.
+fn class_at(members: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let inner = members.get(at..)?.strip_prefix(b"[:")?;
+    let close = memchr::memmem::find(inner, b":]")?;
+    Some((&inner[..close], at + 2 + close + 2))
+}
+
+/// Whether `byte` is of the character class `class` in the C locale; an unknown class
+/// matches nothing, as in dash.
+fn class_matches(class: &[u8], byte: u8) -> bool {
+    match class {
+        b"alpha" => byte.is_ascii_alphabetic(),
+        b"digit" => byte.is_ascii_digit(),
+        b"alnum" => byte.is_ascii_alphanumeric(),
+        b"upper" => byte.is_ascii_uppercase(),
+        b"lower" => byte.is_ascii_lowercase(),
+        b"xdigit" => byte.is_ascii_hexdigit(),
+        b"punct" => byte.is_ascii_punctuation(),
+        b"graph" => byte.is_ascii_graphic(),
+        b"print" => byte.is_ascii_graphic() || byte == b' ',
+        b"space" => byte.is_ascii_whitespace() || byte == 0x0B,
+        b"blank" => matches!(byte, b' ' | b'\t'),
+        b"cntrl" => byte.is_ascii_control(),
+        _ => false,
+    }
+}
+
+/// Where the bracket expression whose members start at `from` of `pattern` closes: the
+/// first `]` after its first member that is not inside a class (`[[:alpha:]]` closes
+/// at its last byte; review r24-screen: `/[[:alpha:]]in/touch` ran `/bin/touch`, and
+/// the set was read as closed at the class's `]`). `None`: no `]`, the `[` is itself.
+fn set_end(pattern: &[u8], from: usize) -> Option<usize> {
+    let mut at = from + 1;
+    if let Some((_, end)) = class_at(pattern, from) {
+        at = end;
+    }
+    while let Some(&byte) = pattern.get(at) {
+        if byte == b']' {
+            return Some(at);
+        }
+        at = class_at(pattern, at).map_or(at + 1, |(_, end)| end);
+    }
+    None
 }
 
 /// Whether `name` matches the shell pattern `pattern` (POSIX XCU 2.13: `?`, `*`,
@@ -2800,13 +2931,10 @@ fn pattern_matches(pattern: &[u8], name: &[u8]) -> bool {
             b'[' => {
                 let negated = matches!(pattern.get(i), Some(b'!' | b'^'));
                 let from = i + usize::from(negated);
-                // A `]` first in the set is a member; the next one closes it.
-                match pattern
-                    .get(from + 1..)
-                    .and_then(|rest| memchr::memchr(b']', rest))
-                {
+                // A `]` first in the set is a member; the next one outside a class
+                // (`[:alpha:]`) closes it.
+                match set_end(pattern, from) {
                     Some(close) => {
-                        let close = from + 1 + close;
                         i = close + 1;
                         PatternItem::Set(&pattern[from..close], negated)
                     }
@@ -4115,6 +4243,10 @@ mod tests {
             (b"[c-e]ash", b"dash"),
             (b"*", b"sh"),
             (b"s*h", b"sh"),
+            (b"[[:alpha:]]ash", b"dash"),
+            (b"b[[:lower:][:digit:]]n", b"bin"),
+            (b"[![:digit:]]in", b"bin"),
+            (b"[]]x", b"]x"),
         ] {
             assert!(pattern_matches(pattern, name), "{pattern:?}");
         }
@@ -4124,6 +4256,8 @@ mod tests {
             (b"py*2", b"python3"),
             (b"[sh", b"sh"),
             (b"sh?", b"sh"),
+            (b"[[:digit:]]ash", b"dash"),
+            (b"[[:nothing:]]ash", b"dash"),
         ] {
             assert!(!pattern_matches(pattern, name), "{pattern:?}");
         }
@@ -4134,6 +4268,29 @@ mod tests {
         ));
         assert!(is_strong(b"/bin/d?sh") && is_strong(b"/???/???/pyth?n3"));
         assert!(!is_strong(b"/*") && !is_strong(b"/**") && !is_strong(b"/usr/share/d?c"));
+        for program in [
+            &b"/???/t?uch"[..],
+            b"/tmp/ev?l",
+            b"/*/bin/x*",
+            b"/v?r/tmp/[a-z]vil",
+            b"./ev?l",
+            b"/usr/local/b[i]n/x",
+        ] {
+            assert!(is_strong(program), "{program:?}");
+        }
+        assert!(is_strong(b"~/evil") && is_strong(b"~root/.x/run") && is_strong(b"~/ev?l"));
+        assert!(!is_strong(b"~") && !is_strong(b"~/") && !is_strong(b"~user"));
+        assert!(!is_strong(b"~/.vimrc") && !is_strong(b"~/_vimrc") && !is_strong(b"~/.vim/"));
+        for data in [
+            &b"/*[clinic"[..],
+            b"/**/*",
+            b"/*/",
+            b"/usr/share/*.txt",
+            b"/etc/*.conf",
+            b"/usr/lib/python3*/x",
+        ] {
+            assert!(!is_strong(data), "{data:?}");
+        }
     }
 
     #[test]

@@ -5433,3 +5433,140 @@ fn substitutions_nested_in_backquotes_or_making_a_nested_name_are_found() {
     let inert = "x=`echo \\`date\\``\n";
     assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
 }
+
+/// Review r24-screen: dash expands a command name by pathname expansion before it runs
+/// it, so a pattern runs whatever program path it matches, not only the names an
+/// attacker's command is known by: `/???/t?uch` runs `/bin/touch`, `./ev?l` and
+/// `/tmp/…/ev?l` the payload dropped as `evil`. dash ran each (created RAN), in a text
+/// file as after binary bytes, and each was clean (only patterns matching a name such as
+/// `sh` or `python3` were looked at).
+#[test]
+fn programs_named_by_a_pattern_of_a_program_path_are_found() {
+    for case in [
+        "/???/t?uch RAN\n",
+        "/*/b?n/t[o]uch RAN\n",
+        "/???/ec?o x > RAN\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+    let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
+    let dropped = TempDir::new();
+    let dropped_payload = dropped.path("evil");
+    std::fs::write(&dropped_payload, payload.1).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dropped_payload, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let in_tmp = format!("{}/ev?l\n", dropped.0.display());
+    assert!(in_tmp.starts_with("/tmp/"), "{in_tmp}");
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in ["./ev?l\n", "./[e]vil\n", in_tmp.as_str()] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // Patterns of data paths, and the comments and globs of C and prose, name no program.
+    for inert in [
+        "/usr/share/*.txt\n",
+        "/etc/*.conf\n",
+        "/*[clinic input]\n",
+        "/**/*\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r24-screen: dash drops NUL bytes before its lexer, so a backslash escapes the
+/// first byte after its NUL bytes (`s\<NUL><newline>h` is a line continuation, `sh`;
+/// `\<NUL>'` an escaped quote), a `$` expands what follows its NUL bytes (`$\0(`,
+/// `$\0{`, `$\0((`), and a substitution's text is read without them. dash ran each
+/// (created RAN), in a text file as after binary bytes, and each was clean: the model
+/// read an escaped NUL, a literal `$`, or a substitution it judged binary for its NUL.
+#[test]
+fn escapes_and_expansions_split_by_nul_bytes_are_read_as_dash_reads_them() {
+    for case in [
+        "s\\\0\nh -c 'echo x > RAN'\n",
+        "s\\\0\0\0\nh -c 'echo x > RAN'\n",
+        ": \\\0' ; sh -c 'echo x > RAN'\n",
+        ": \"x\\\0\"\" ; sh -c 'echo x > RAN'\n",
+        ": $\0(sh -c 'echo x > RAN')\n",
+        ": \"$\0(sh -c 'echo x > RAN')\"\n",
+        "X=s; $\0{X}h -c 'echo x > RAN'\n",
+        ": $\0((1))\nsh -c 'echo x > RAN'\n",
+        ": `\0sh -c 'echo x > RAN'`\n",
+        ": $(\0sh -c 'echo x > RAN')\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+}
+
+/// Review r24-screen: a command named by a path in the home or the current directory
+/// written as the shell expands it (`~/evil`, `$HOME/evil`, `${HOME}/evil`,
+/// `"$PWD"/evil`) runs a payload dropped there, as `./evil` does: dash ran each
+/// (created RAN), in a text file as after binary bytes, and each was clean.
+#[test]
+fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
+    let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "~/evil\n",
+        "~/ev?l\n",
+        "$HOME/evil\n",
+        "${HOME}/evil\n",
+        "\"$PWD\"/evil go now\n",
+        "X=1 $PWD/evil\n",
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            // runs_in_dir gives HOME the directory it runs in, which holds the payload.
+            assert!(
+                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // A directory alone, a pattern of stars, another variable, a configuration file
+    // (`~/.vimrc ~` and `$HOME/_vimrc ~` in vim's manual): no program of an attacker's.
+    for inert in [
+        "$HOME/\n",
+        "$PWD/*\n",
+        "$HOMEDIR/evil\n",
+        "~\n",
+        "\t~/.vimrc ~\n",
+        "\t$HOME/_vimrc ~\n",
+        "$HOME/.profile\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r24-screen: a bracket expression of a pattern holds character classes
+/// (`[[:alpha:]]`), which the pattern matcher read as a set closed at the class's `]`,
+/// so `/[[:alpha:]]in/touch` matched no program directory: dash ran each (created RAN),
+/// in a text file as after binary bytes, and each was clean.
+#[test]
+fn programs_named_by_a_pattern_with_character_classes_are_found() {
+    for case in [
+        "/[[:alpha:]]in/touch RAN\n",
+        "/[[:lower:]]sr/[![:digit:]]in/touch RAN\n",
+    ] {
+        assert_dash_runs_and_it_is_found(case);
+    }
+}
