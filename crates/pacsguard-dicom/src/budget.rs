@@ -7,6 +7,7 @@
 //!
 //! [`MAX_EXECUTABLE_PARSE_BYTES`]: crate::MAX_EXECUTABLE_PARSE_BYTES
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// Candidates handed to a structure parser (goblin, the ZIP and PDF checks) per file.
@@ -45,6 +46,68 @@ pub(crate) struct Carried {
     pub(crate) batch_sets: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// More than [`crate::shell::MAX_BATCH_VARIABLES`] of them.
     pub(crate) batch_full: bool,
+}
+
+/// How many calls of [`Clock::expired`] read the clock once: the readers ask once per
+/// token or candidate, and a read of the clock (~25 ns) per three-byte shell command
+/// would cost a quarter of the dash model's time; a thousand tokens take microseconds.
+pub const CLOCK_READ_EVERY: u32 = 1024;
+
+/// The file's deadline as the whole-file readers (the dash, cmd.exe, ex/vim, mshta and
+/// PostScript models) see it: each asks it once per unit of work and stops, with a
+/// `not-inspected` warning naming [`Clock::reached`], once it has passed. Review
+/// r24-scan: they ignored the deadline, and a data set made slow for them held a gateway
+/// screening thread ~30 s past `limits.screening_deadline`. Not `Sync` (a counter in a
+/// `Cell`): one per file, on the thread that reads it; a clone reads the same deadline.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    deadline: Instant,
+    time_limit: String,
+    calls: Cell<u32>,
+    passed: Cell<bool>,
+}
+
+impl Default for Clock {
+    /// [`INSPECTION_DEADLINE`] from now, as a [`Budget::default`].
+    fn default() -> Clock {
+        Budget::default().clock()
+    }
+}
+
+impl Clock {
+    /// Whether the deadline has passed (read from the clock at the first call and every
+    /// [`CLOCK_READ_EVERY`] calls after; once passed, always).
+    pub fn expired(&self) -> bool {
+        if self.passed.get() {
+            return true;
+        }
+        let calls = self.calls.get();
+        self.calls.set(calls.wrapping_add(1));
+        if calls % CLOCK_READ_EVERY == 0 && Instant::now() > self.deadline {
+            self.passed.set(true);
+        }
+        self.passed.get()
+    }
+
+    /// Whether the deadline has passed, reading the clock now (for coarse units of work:
+    /// a candidate, a line).
+    pub fn expired_now(&self) -> bool {
+        if !self.passed.get() && Instant::now() > self.deadline {
+            self.passed.set(true);
+        }
+        self.passed.get()
+    }
+
+    /// When the time is up (the PDF reader, which keeps its own budget, stops there).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// What stopped a reader, as a budget's exhaustion names it: "the inspection took
+    /// longer than ...".
+    pub fn reached(&self) -> String {
+        format!("the inspection took longer than {}", self.time_limit)
+    }
 }
 
 impl Default for Budget {
@@ -103,7 +166,10 @@ impl Budget {
             self.exhausted = Some(format!(
                 "more than {MAX_PARSED_BYTES_PER_FILE} bytes parsed for candidates (MAX_PARSED_BYTES_PER_FILE)"
             ));
-        } else if self.candidates.is_multiple_of(64) && Instant::now() > self.deadline {
+        } else if Instant::now() > self.deadline {
+            // Read at every candidate (~25 ns against a parse): one candidate can be an
+            // archive inflating MAX_ARCHIVE_INFLATED_BYTES, and 64 of them between reads
+            // could run far past a gateway's deadline (review r24-scan).
             self.exhausted = Some(format!(
                 "the inspection took longer than {}",
                 self.time_limit
@@ -132,6 +198,16 @@ impl Budget {
     /// When the file's time is up: the PDF reader and the whole-file readers stop there too.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The file's deadline for the whole-file readers ([`Clock`]).
+    pub fn clock(&self) -> Clock {
+        Clock {
+            deadline: self.deadline,
+            time_limit: self.time_limit.clone(),
+            calls: Cell::new(0),
+            passed: Cell::new(false),
+        }
     }
 
     /// The time limit as [`Budget::exhausted`] names it.
@@ -179,6 +255,33 @@ mod tests {
             budget.exhausted(),
             Some("the inspection took longer than 60 s (INSPECTION_DEADLINE)")
         );
+    }
+
+    #[test]
+    fn a_clock_past_its_deadline_says_so_within_its_reads_and_stays_expired() {
+        let budget = Budget::until(
+            Instant::now() + Duration::from_millis(50),
+            "limits.screening_deadline (50 ms)".into(),
+        );
+        let clock = budget.clock();
+        assert!(!clock.expired(), "the first call reads the clock");
+        std::thread::sleep(Duration::from_millis(60));
+        let calls = (1..=CLOCK_READ_EVERY).find(|_| clock.expired());
+        assert_eq!(
+            calls,
+            Some(CLOCK_READ_EVERY),
+            "read once per CLOCK_READ_EVERY calls"
+        );
+        assert!(clock.expired() && clock.expired_now());
+        assert!(
+            budget.clock().expired(),
+            "a clock past its deadline says so at once"
+        );
+        assert_eq!(
+            clock.reached(),
+            "the inspection took longer than limits.screening_deadline (50 ms)"
+        );
+        assert!(!Clock::default().expired_now());
     }
 
     #[test]
