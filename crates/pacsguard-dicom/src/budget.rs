@@ -25,6 +25,9 @@ pub struct Budget {
     candidates: usize,
     parsed_bytes: usize,
     deadline: Instant,
+    /// The deadline is a caller's ([`Budget::until`]): it stops the whole-file readers
+    /// too ([`Clock`]).
+    callers_deadline: bool,
     /// The time limit as the message that it was reached names it.
     time_limit: String,
     /// Why the budget ran out, once it has.
@@ -53,22 +56,31 @@ pub(crate) struct Carried {
 /// would cost a quarter of the dash model's time; a thousand tokens take microseconds.
 pub const CLOCK_READ_EVERY: u32 = 1024;
 
-/// The file's deadline as the whole-file readers (the dash, cmd.exe, ex/vim, mshta and
+/// A caller's deadline as the whole-file readers (the dash, cmd.exe, ex/vim, mshta and
 /// PostScript models) see it: each asks it once per unit of work and stops, with a
 /// `not-inspected` warning naming [`Clock::reached`], once it has passed. Review
-/// r24-scan: they ignored the deadline, and a data set made slow for them held a gateway
-/// screening thread ~30 s past `limits.screening_deadline`. Not `Sync` (a counter in a
-/// `Cell`): one per file, on the thread that reads it; a clone reads the same deadline.
+/// r24-scan: they ignored the gateway's `limits.screening_deadline`, and a data set made
+/// slow for them held a screening thread up to minutes past it.
+///
+/// Only a caller's deadline ([`Budget::until`]) stops them: `scan`'s own
+/// [`INSPECTION_DEADLINE`] does not (it bounds the search for hidden executables and the
+/// PDF reader, as before). The readers' own limits bound their work in bytes; a
+/// wall-clock stop would make a file's findings depend on the machine's load (a 259 MiB
+/// file read in windows missed its planted alerts in a loaded debug run when it did).
+/// Not `Sync` (a counter in a `Cell`): one per file, on the thread that reads it; a
+/// clone reads the same deadline.
 #[derive(Clone, Debug)]
 pub struct Clock {
     deadline: Instant,
+    /// Whether the deadline stops the readers (a caller's, not INSPECTION_DEADLINE).
+    stops_readers: bool,
     time_limit: String,
     calls: Cell<u32>,
     passed: Cell<bool>,
 }
 
 impl Default for Clock {
-    /// [`INSPECTION_DEADLINE`] from now, as a [`Budget::default`].
+    /// [`INSPECTION_DEADLINE`] from now, as a [`Budget::default`]: it stops no reader.
     fn default() -> Clock {
         Budget::default().clock()
     }
@@ -81,6 +93,9 @@ impl Clock {
         if self.passed.get() {
             return true;
         }
+        if !self.stops_readers {
+            return false;
+        }
         let calls = self.calls.get();
         self.calls.set(calls.wrapping_add(1));
         if calls % CLOCK_READ_EVERY == 0 && Instant::now() > self.deadline {
@@ -92,13 +107,14 @@ impl Clock {
     /// Whether the deadline has passed, reading the clock now (for coarse units of work:
     /// a candidate, a line).
     pub fn expired_now(&self) -> bool {
-        if !self.passed.get() && Instant::now() > self.deadline {
+        if self.stops_readers && !self.passed.get() && Instant::now() > self.deadline {
             self.passed.set(true);
         }
         self.passed.get()
     }
 
-    /// When the time is up (the PDF reader, which keeps its own budget, stops there).
+    /// When the time is up, a caller's or INSPECTION_DEADLINE (the PDF reader, which
+    /// keeps its own budget, stops there either way).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -118,10 +134,13 @@ impl Default for Budget {
 
 impl Budget {
     pub fn new(time: Duration) -> Budget {
-        Budget::until(
-            Instant::now() + time,
-            format!("{} s (INSPECTION_DEADLINE)", INSPECTION_DEADLINE.as_secs()),
-        )
+        Budget {
+            callers_deadline: false,
+            ..Budget::until(
+                Instant::now() + time,
+                format!("{} s (INSPECTION_DEADLINE)", INSPECTION_DEADLINE.as_secs()),
+            )
+        }
     }
 
     /// A budget whose time runs out at `deadline` (a caller's own, sooner than
@@ -133,6 +152,7 @@ impl Budget {
             candidates: 0,
             parsed_bytes: 0,
             deadline,
+            callers_deadline: true,
             time_limit,
             exhausted: None,
             carried: Carried::default(),
@@ -204,6 +224,7 @@ impl Budget {
     pub fn clock(&self) -> Clock {
         Clock {
             deadline: self.deadline,
+            stops_readers: self.callers_deadline,
             time_limit: self.time_limit.clone(),
             calls: Cell::new(0),
             passed: Cell::new(false),
@@ -281,7 +302,11 @@ mod tests {
             clock.reached(),
             "the inspection took longer than limits.screening_deadline (50 ms)"
         );
-        assert!(!Clock::default().expired_now());
+        let unbounded = Budget::new(Duration::ZERO).clock();
+        assert!(
+            !unbounded.expired() && !unbounded.expired_now(),
+            "INSPECTION_DEADLINE stops no reader"
+        );
     }
 
     #[test]

@@ -416,9 +416,15 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let mut modelled = Modelled::for_file(bytes.len(), clock);
+    // Each phase below makes passes over the whole file: none starts past the deadline
+    // (a file without a `!` reached the vim-string phase's twenty passes, 1.5 s in a
+    // debug build, after the deadline; review r24-scan).
+    if clock.expired_now() {
+        return Some(spent_warning(0, &modelled));
+    }
     let vim_environment = vim_sets_environment(bytes);
     let vim_shell = vim_sets_shell(bytes);
-    let mut modelled = Modelled::for_file(bytes.len(), clock);
     for bang in memchr::memchr_iter(b'!', bytes) {
         // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
         // none of the forms below, and is turned away in one look-up.
@@ -493,6 +499,9 @@ pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     }
     if found.is_some() {
         return found;
+    }
+    if clock.expired_now() {
+        return Some(spent_warning(0, &modelled));
     }
     find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
 }
