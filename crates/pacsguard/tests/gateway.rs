@@ -1896,6 +1896,56 @@ fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
     );
 }
 
+/// Review r24-scan (issue 16): the association's closing record counted a data set held
+/// on a refusing route and never finished as relayed ("1 instance(s), N data set bytes
+/// relayed"), though nothing of it went upstream. It counts what was received, and of
+/// it what was relayed; the held one is named as not forwarded.
+#[test]
+fn a_held_data_set_never_finished_is_not_counted_as_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port,
+            ),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.82";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["never-finished", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    assert!(received(&rx).is_empty(), "nothing went upstream");
+    let ended: Vec<String> = gateway_events(&events)
+        .into_iter()
+        .filter(|d| d.starts_with("ended: "))
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:#?}");
+    assert!(
+        ended[0].contains("; 1 instance(s), ")
+            && ended[0].contains(" data set bytes received, 0 relayed upstream")
+            && ended[0].contains(
+                "(1 held instance(s) unfinished when the association ended, not forwarded)"
+            ),
+        "{ended:#?}"
+    );
+}
+
 /// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
 /// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
 /// never screened. It now ends as any aborted association does.
