@@ -352,6 +352,10 @@ pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
 /// it (session 23). Random bytes cost about one byte per byte of the file.
 pub const EX_MODELLED_PER_FILE_BYTE: usize = 4;
 
+/// A charge of at least this many bytes to [`Modelled`] reads the clock at once, not
+/// once per [`crate::CLOCK_READ_EVERY`] charges.
+const LONG_CHARGE_BYTES: usize = 4096;
+
 /// The bytes handed to the shell model for one file so far, against its limit, and the
 /// file's deadline: every unit of ex/vim work is charged here, so both stop it.
 struct Modelled<'c> {
@@ -371,10 +375,18 @@ impl Modelled<'_> {
         }
     }
 
-    /// Counts `n` more bytes; whether the limit, or the deadline, is now passed.
+    /// Counts `n` more bytes; whether the limit, or the deadline, is now passed. A long
+    /// charge reads the clock at once: one `:!` in a line of many hands the shell model
+    /// the rest of the line (ex.dcm, one 4 MiB line of `a:!`, ran 7.6 s past a 1 s
+    /// gateway deadline in a debug build between two reads of the clock).
     fn charge(&mut self, n: usize) -> bool {
         self.bytes = self.bytes.saturating_add(n);
-        self.bytes > self.limit || self.clock.expired()
+        let late = if n >= LONG_CHARGE_BYTES {
+            self.clock.expired_now()
+        } else {
+            self.clock.expired()
+        };
+        self.bytes > self.limit || late
     }
 
     /// What stopped the model, once [`Modelled::charge`] said so: `what` was modelled up
@@ -421,7 +433,10 @@ pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     // (a file without a `!` reached the vim-string phase's twenty passes, 1.5 s in a
     // debug build, after the deadline; review r24-scan).
     if clock.expired_now() {
-        return Some(spent_warning(0, &modelled));
+        // At the first escape the model would read (a warning at the sh model's offset
+        // would be taken for that one).
+        let first = memchr::memchr(b'!', bytes).unwrap_or(0);
+        return Some(spent_warning(first, &modelled));
     }
     let vim_environment = vim_sets_environment(bytes);
     let vim_shell = vim_sets_shell(bytes);
