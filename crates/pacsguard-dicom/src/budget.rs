@@ -7,6 +7,7 @@
 //!
 //! [`MAX_EXECUTABLE_PARSE_BYTES`]: crate::MAX_EXECUTABLE_PARSE_BYTES
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// Candidates handed to a structure parser (goblin, the ZIP and PDF checks) per file.
@@ -24,6 +25,9 @@ pub struct Budget {
     candidates: usize,
     parsed_bytes: usize,
     deadline: Instant,
+    /// The deadline is a caller's ([`Budget::until`]): it stops the whole-file readers
+    /// too ([`Clock`]).
+    callers_deadline: bool,
     /// The time limit as the message that it was reached names it.
     time_limit: String,
     /// Why the budget ran out, once it has.
@@ -47,6 +51,81 @@ pub(crate) struct Carried {
     pub(crate) batch_full: bool,
 }
 
+/// How many calls of [`Clock::expired`] read the clock once: the readers ask once per
+/// token or candidate, and a read of the clock (~25 ns) per three-byte shell command
+/// would cost a quarter of the dash model's time; a thousand tokens take microseconds.
+pub const CLOCK_READ_EVERY: u32 = 1024;
+
+/// A caller's deadline as the whole-file readers (the dash, cmd.exe, ex/vim, mshta and
+/// PostScript models) see it: each asks it once per unit of work and stops, with a
+/// `not-inspected` warning naming [`Clock::reached`], once it has passed. Review
+/// r24-scan: they ignored the gateway's `limits.screening_deadline`, and a data set made
+/// slow for them held a screening thread up to minutes past it.
+///
+/// Only a caller's deadline ([`Budget::until`]) stops them: `scan`'s own
+/// [`INSPECTION_DEADLINE`] does not (it bounds the search for hidden executables and the
+/// PDF reader, as before). The readers' own limits bound their work in bytes; a
+/// wall-clock stop would make a file's findings depend on the machine's load (a 259 MiB
+/// file read in windows missed its planted alerts in a loaded debug run when it did).
+/// Not `Sync` (a counter in a `Cell`): one per file, on the thread that reads it; a
+/// clone reads the same deadline.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    deadline: Instant,
+    /// Whether the deadline stops the readers (a caller's, not INSPECTION_DEADLINE).
+    stops_readers: bool,
+    time_limit: String,
+    calls: Cell<u32>,
+    passed: Cell<bool>,
+}
+
+impl Default for Clock {
+    /// [`INSPECTION_DEADLINE`] from now, as a [`Budget::default`]: it stops no reader.
+    fn default() -> Clock {
+        Budget::default().clock()
+    }
+}
+
+impl Clock {
+    /// Whether the deadline has passed (read from the clock at the first call and every
+    /// [`CLOCK_READ_EVERY`] calls after; once passed, always).
+    pub fn expired(&self) -> bool {
+        if self.passed.get() {
+            return true;
+        }
+        if !self.stops_readers {
+            return false;
+        }
+        let calls = self.calls.get();
+        self.calls.set(calls.wrapping_add(1));
+        if calls.is_multiple_of(CLOCK_READ_EVERY) && Instant::now() > self.deadline {
+            self.passed.set(true);
+        }
+        self.passed.get()
+    }
+
+    /// Whether the deadline has passed, reading the clock now (for coarse units of work:
+    /// a candidate, a line).
+    pub fn expired_now(&self) -> bool {
+        if self.stops_readers && !self.passed.get() && Instant::now() > self.deadline {
+            self.passed.set(true);
+        }
+        self.passed.get()
+    }
+
+    /// When the time is up, a caller's or INSPECTION_DEADLINE (the PDF reader, which
+    /// keeps its own budget, stops there either way).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// What stopped a reader, as a budget's exhaustion names it: "the inspection took
+    /// longer than ...".
+    pub fn reached(&self) -> String {
+        format!("the inspection took longer than {}", self.time_limit)
+    }
+}
+
 impl Default for Budget {
     fn default() -> Self {
         Budget::new(INSPECTION_DEADLINE)
@@ -55,10 +134,13 @@ impl Default for Budget {
 
 impl Budget {
     pub fn new(time: Duration) -> Budget {
-        Budget::until(
-            Instant::now() + time,
-            format!("{} s (INSPECTION_DEADLINE)", INSPECTION_DEADLINE.as_secs()),
-        )
+        Budget {
+            callers_deadline: false,
+            ..Budget::until(
+                Instant::now() + time,
+                format!("{} s (INSPECTION_DEADLINE)", INSPECTION_DEADLINE.as_secs()),
+            )
+        }
     }
 
     /// A budget whose time runs out at `deadline` (a caller's own, sooner than
@@ -70,6 +152,7 @@ impl Budget {
             candidates: 0,
             parsed_bytes: 0,
             deadline,
+            callers_deadline: true,
             time_limit,
             exhausted: None,
             carried: Carried::default(),
@@ -103,7 +186,10 @@ impl Budget {
             self.exhausted = Some(format!(
                 "more than {MAX_PARSED_BYTES_PER_FILE} bytes parsed for candidates (MAX_PARSED_BYTES_PER_FILE)"
             ));
-        } else if self.candidates.is_multiple_of(64) && Instant::now() > self.deadline {
+        } else if Instant::now() > self.deadline {
+            // Read at every candidate (~25 ns against a parse): one candidate can be an
+            // archive inflating MAX_ARCHIVE_INFLATED_BYTES, and 64 of them between reads
+            // could run far past a gateway's deadline (review r24-scan).
             self.exhausted = Some(format!(
                 "the inspection took longer than {}",
                 self.time_limit
@@ -132,6 +218,17 @@ impl Budget {
     /// When the file's time is up: the PDF reader and the whole-file readers stop there too.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The file's deadline for the whole-file readers ([`Clock`]).
+    pub fn clock(&self) -> Clock {
+        Clock {
+            deadline: self.deadline,
+            stops_readers: self.callers_deadline,
+            time_limit: self.time_limit.clone(),
+            calls: Cell::new(0),
+            passed: Cell::new(false),
+        }
     }
 
     /// The time limit as [`Budget::exhausted`] names it.
@@ -178,6 +275,37 @@ mod tests {
         assert_eq!(
             budget.exhausted(),
             Some("the inspection took longer than 60 s (INSPECTION_DEADLINE)")
+        );
+    }
+
+    #[test]
+    fn a_clock_past_its_deadline_says_so_within_its_reads_and_stays_expired() {
+        let budget = Budget::until(
+            Instant::now() + Duration::from_millis(50),
+            "limits.screening_deadline (50 ms)".into(),
+        );
+        let clock = budget.clock();
+        assert!(!clock.expired(), "the first call reads the clock");
+        std::thread::sleep(Duration::from_millis(60));
+        let calls = (1..=CLOCK_READ_EVERY).find(|_| clock.expired());
+        assert_eq!(
+            calls,
+            Some(CLOCK_READ_EVERY),
+            "read once per CLOCK_READ_EVERY calls"
+        );
+        assert!(clock.expired() && clock.expired_now());
+        assert!(
+            budget.clock().expired(),
+            "a clock past its deadline says so at once"
+        );
+        assert_eq!(
+            clock.reached(),
+            "the inspection took longer than limits.screening_deadline (50 ms)"
+        );
+        let unbounded = Budget::new(Duration::ZERO).clock();
+        assert!(
+            !unbounded.expired() && !unbounded.expired_now(),
+            "INSPECTION_DEADLINE stops no reader"
         );
     }
 

@@ -296,7 +296,8 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
         .collect();
     // What starts in a preamble already reported as executable or active is that finding.
     let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
-    for hidden in readers::whole_file(bytes, &documents, preamble_active, budget.deadline()) {
+    let clock = budget.clock();
+    for hidden in readers::whole_file(bytes, &documents, preamble_active, &clock) {
         if preamble_active && hidden.offset < PREAMBLE_LEN {
             continue;
         }
@@ -306,13 +307,26 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
     // A viewer inflates a deflated data set before it shows the text elements: markup in
     // them is as live there as in an uncompressed file. (Offsets here are in the inflated
     // data set, so they are not merged with the file's.)
-    if let Some((offset, detail)) = crate::markup::find_active_markup(&inspection.inflated) {
+    if let Some((offset, detail)) =
+        crate::markup::find_active_markup_until(&inspection.inflated, &clock)
+    {
         found.push(Observation {
             kind: FindingKind::ActiveContent,
             severity: Severity::Alert,
             format: Some(Format::Html),
             offset: Some(offset as u64),
             detail: format!("{detail} (in the inflated data set, at that offset in it)"),
+        });
+    } else if !inspection.inflated.is_empty() && clock.expired_now() {
+        found.push(Observation {
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            format: Some(Format::Html),
+            offset: None,
+            detail: format!(
+                "the inflated data set was not read whole for markup: {}",
+                clock.reached()
+            ),
         });
     }
     inspection.budget_spent = budget.exhausted().map(str::to_owned);
@@ -656,7 +670,8 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     }
     let text = is_plain_text(bytes);
     let mut text_commands = None;
-    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), budget.deadline()) {
+    let clock = budget.clock();
+    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), &clock) {
         if acted_on && format == Some(hidden.format) {
             continue; // the same thing the first bytes already named
         }
@@ -1429,6 +1444,57 @@ fn show_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r24-scan: the readers of the whole file ran to their own limits whatever
+    /// the deadline (a gateway screening thread stayed busy long after it). On a data
+    /// set each of them works on (`! x onload=x &x`: a command for sh, a shell escape
+    /// for ex, an attribute for mshta, a command after `&` for cmd.exe), a deadline
+    /// already passed stops each one, with a `not-inspected` warning naming it; with
+    /// time to spare, none says so.
+    #[test]
+    fn every_reader_of_the_whole_file_stops_at_the_deadline_and_names_it() {
+        use pacsguard_testkit::DicomBuilder;
+        let line = b"\n! x onload=x &x";
+        let value: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 8192)
+            .collect();
+        let file = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.2")
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &value)
+            .build();
+        let deadline_warnings = |budget: Budget| -> Vec<String> {
+            inspect_within(&file, budget)
+                .observations
+                .into_iter()
+                .filter(|o| o.kind == FindingKind::NotInspected)
+                .map(|o| o.detail)
+                .filter(|d| d.contains("took longer than the test's deadline"))
+                .collect()
+        };
+        let passed = deadline_warnings(Budget::until(
+            std::time::Instant::now(),
+            "the test's deadline".into(),
+        ));
+        for says in [
+            "text that sh would parse as a script",
+            "ex/ed shell escapes",
+            "batch command lines",
+            "markup read up to here",
+        ] {
+            assert!(
+                passed.iter().any(|w| w.contains(says)),
+                "{says}: {passed:#?}"
+            );
+        }
+        let ample = deadline_warnings(Budget::until(
+            std::time::Instant::now() + std::time::Duration::from_secs(600),
+            "the test's deadline".into(),
+        ));
+        assert!(ample.is_empty(), "{ample:#?}");
+    }
 
     /// A header edited (another patient's name) reads as text; the same values
     /// overwritten with random bytes of their length, the SOP Instance UID and the Pixel

@@ -41,7 +41,10 @@ pub use archive::{
     GZIP_MEMBER_NAMING_BYTES, MAX_ARCHIVE_DEPTH, MAX_ARCHIVE_INFLATED_BYTES, MAX_ARCHIVE_MEMBERS,
     Opened as ArchiveOpened, open as open_archive,
 };
-pub use budget::{Budget, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE, MAX_PARSED_BYTES_PER_FILE};
+pub use budget::{
+    Budget, CLOCK_READ_EVERY, Clock, INSPECTION_DEADLINE, MAX_CANDIDATES_PER_FILE,
+    MAX_PARSED_BYTES_PER_FILE,
+};
 pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
 pub use dataset::{DataSetSummary, MAX_SEQUENCE_DEPTH};
 pub use embedded::{

@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, Anchored, Input, Match, Span, packed};
 use pacsguard_events::{Severity, escape_bytes};
 
+use crate::budget::Clock;
+
 mod iso2022jp;
 
 /// How far back from an attribute the `<` of its tag is looked for, and how much of a tag
@@ -454,7 +456,13 @@ pub struct Markup {
 
 /// Markup that would run script, found in `bytes`: its offset and one sentence.
 pub fn find_active_markup(bytes: &[u8]) -> Option<(usize, String)> {
-    find_markup(bytes)
+    find_active_markup_until(bytes, &Clock::default())
+}
+
+/// [`find_active_markup`] that stops at `clock`'s deadline (the caller asks the clock
+/// whether it did: only markup that runs is returned here).
+pub fn find_active_markup_until(bytes: &[u8], clock: &Clock) -> Option<(usize, String)> {
+    find_markup_until(bytes, clock)
         .filter(|m| m.severity == Severity::Alert)
         .map(|m| (m.offset, m.detail))
 }
@@ -464,7 +472,12 @@ pub fn find_active_markup(bytes: &[u8]) -> Option<(usize, String)> {
 /// browser decodes it ([`iso2022jp`]): its escape sequences decode to nothing, and split
 /// a handler's name or a tag's for a byte-by-byte reading only.
 pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
-    let found = find_markup_as_bytes(bytes);
+    find_markup_until(bytes, &Clock::default())
+}
+
+/// [`find_markup`] that stops at `clock`'s deadline: a warning naming it.
+pub fn find_markup_until(bytes: &[u8], clock: &Clock) -> Option<Markup> {
+    let found = find_markup_as_bytes(bytes, clock);
     if found
         .as_ref()
         .is_some_and(|m| m.severity == Severity::Alert)
@@ -474,7 +487,7 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
     let Some(decoded) = iso2022jp::reading(bytes) else {
         return found;
     };
-    match find_markup_as_bytes(&decoded) {
+    match find_markup_as_bytes(&decoded, clock) {
         Some(m) if m.severity == Severity::Alert || found.is_none() => Some(Markup {
             offset: iso2022jp::offset_in_file(bytes, m.offset),
             severity: m.severity,
@@ -488,7 +501,7 @@ pub fn find_markup(bytes: &[u8]) -> Option<Markup> {
 }
 
 /// [`find_markup`] of the bytes as they are (ASCII, and UTF-16 in both byte orders).
-fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
+fn find_markup_as_bytes(bytes: &[u8], clock: &Clock) -> Option<Markup> {
     let (ascii, wide) = SEARCHERS.as_ref()?;
     let mut undecided: Option<Markup> = None;
     let mut candidates = 0usize;
@@ -500,6 +513,9 @@ fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
             // there is read in both byte orders (they differ only around characters
             // past Latin-1, where reading BE text as LE loses the character before).
             let start = found.start();
+            if clock.expired() {
+                return Some(past_deadline(start, clock));
+            }
             let readings = if !is_wide {
                 [Some((start, Encoding::Ascii)), None]
             } else {
@@ -534,6 +550,9 @@ fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
                     candidates += usize::from(at == start); // once for both byte orders
                     if candidates > MAX_MARKUP_CANDIDATES {
                         return undecided.or(Some(too_many_candidates(at)));
+                    }
+                    if clock.expired_now() {
+                        return Some(past_deadline(at, clock));
                     }
                     let to = bytes
                         .len()
@@ -587,6 +606,9 @@ fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
                     if candidates > MAX_MARKUP_CANDIDATES {
                         return undecided.or(Some(too_many_candidates(at)));
                     }
+                    if clock.expired_now() {
+                        return Some(past_deadline(at, clock));
+                    }
                     let to = bytes.len().min(at + MAX_TAG_BYTES * width);
                     let window = narrow(&bytes[at..to], text_encoding);
                     let verdict = plugin_tag(&window, to < bytes.len());
@@ -603,6 +625,9 @@ fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
                 if candidates > MAX_MARKUP_CANDIDATES {
                     return undecided.or(Some(too_many_candidates(at)));
                 }
+                if clock.expired_now() {
+                    return Some(past_deadline(at, clock));
+                }
                 let from = at.saturating_sub(MAX_TAG_BYTES * width);
                 let to = bytes.len().min(at + MAX_TAG_BYTES * width);
                 let window = narrow_from(&bytes[from..to], text_encoding, at - from);
@@ -614,6 +639,19 @@ fn find_markup_as_bytes(bytes: &[u8]) -> Option<Markup> {
         }
     }
     undecided
+}
+
+/// The warning for a search stopped at `clock`'s deadline at `at`: whatever it read
+/// before ran nothing, and nothing after was read.
+fn past_deadline(at: usize, clock: &Clock) -> Markup {
+    Markup {
+        offset: at,
+        severity: Severity::Warning,
+        detail: format!(
+            "markup read up to here when {}: the markup from here on was not read",
+            clock.reached()
+        ),
+    }
 }
 
 /// What one candidate's verdict makes of the search: markup that runs is the answer (an

@@ -10,6 +10,7 @@
 //! (`C5 D0 D3 C6`) points to, which in a DICOM file is the preamble pointing into an
 //! element. Issue 10 (session 13).
 
+use crate::budget::Clock;
 use pacsguard_events::Severity;
 
 mod binary;
@@ -59,6 +60,11 @@ const OWN_STREAMS: [&[u8]; 5] = [
 /// ([`program_prefix`]; review s14-r01: a DICOM preamble of `(%pipe%cmd) (w) file`
 /// ran under `gs file.dcm` and was clean).
 pub fn find_postscript_action(bytes: &[u8]) -> Option<Action> {
+    find_postscript_action_until(bytes, &Clock::default())
+}
+
+/// [`find_postscript_action`] that stops at `clock`'s deadline: a warning naming it.
+pub fn find_postscript_action_until(bytes: &[u8], clock: &Clock) -> Option<Action> {
     let (start, end, what, declared) = if bytes.starts_with(b"%!") || bytes.starts_with(b"\x04%!") {
         (
             0,
@@ -93,7 +99,11 @@ pub fn find_postscript_action(bytes: &[u8]) -> Option<Action> {
         )
     };
     let program = &bytes[start..end];
-    let (at, how) = scan(program, !declared, 0, &Shared::default())?;
+    let shared = Shared {
+        clock: clock.clone(),
+        ..Shared::default()
+    };
+    let (at, how) = scan(program, !declared, 0, &shared)?;
     if let Some(lost) = how.strip_prefix(LOST) {
         return Some(Action {
             offset: start + at,
@@ -195,6 +205,8 @@ struct Shared {
     /// Readings of the file on from a place a section may close it, as well as from
     /// where it does ([`MAX_POSTSCRIPT_REREADS`]).
     rereads: std::cell::Cell<usize>,
+    /// The file's deadline: every token read asks it.
+    clock: Clock,
 }
 
 /// Sections per file that may close their file before the place they do, whose rest of
@@ -233,6 +245,17 @@ impl<'p> Iterator for Tokens<'p> {
     type Item = (usize, Token, std::borrow::Cow<'p, [u8]>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.shared.clock.expired() {
+            let detail = format!(
+                "was read up to here when {}: the rest of it was not inspected",
+                self.shared.clock.reached()
+            );
+            return Some((
+                self.i,
+                Token::Lost(detail),
+                std::borrow::Cow::Borrowed(&b""[..]),
+            ));
+        }
         if let Some(item) = self.queue.pop_front() {
             return Some(item);
         }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use pacsguard_events::{FindingKind, Severity};
 
+use crate::budget::Clock;
 use crate::embedded::Hidden;
 use crate::format::{Format, PDF_HEADER_WINDOW, find, pdf_header_window};
 use crate::{markup, shell};
@@ -18,13 +19,15 @@ use crate::{markup, shell};
 /// What other programs would act on in `bytes` (the whole file). `documents` are where
 /// the encapsulated documents lie: a PDF header inside one is the document itself,
 /// screened as such, not a disguise. `preamble_pdf` says the preamble finding
-/// already covers a PDF header there.
+/// already covers a PDF header there. Every reader stops at `clock`'s deadline, with a
+/// warning naming it.
 pub fn whole_file(
     bytes: &[u8],
     documents: &[Range<u64>],
     preamble_pdf: bool,
-    deadline: Instant,
+    clock: &Clock,
 ) -> Vec<Hidden> {
+    let deadline = clock.deadline();
     let mut found = Vec::new();
     if window_header(bytes).is_some() {
         found.extend(pdf_reader(bytes, documents, preamble_pdf, deadline));
@@ -35,10 +38,11 @@ pub fn whole_file(
     }
     found.extend(markup_and_commands(
         bytes,
-        shell::find_shell_command(bytes),
+        shell::find_shell_command_until(bytes, clock),
         None,
+        clock,
     ));
-    if let Some(action) = crate::postscript::find_postscript_action(bytes) {
+    if let Some(action) = crate::postscript::find_postscript_action_until(bytes, clock) {
         found.push(Hidden {
             format: Format::PostScript,
             offset: action.offset,
@@ -94,7 +98,12 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
                 }),
         );
     }
-    found.extend(markup_and_commands(bytes, None, Some(&budget.carried)));
+    found.extend(markup_and_commands(
+        bytes,
+        None,
+        Some(&budget.carried),
+        &budget.clock(),
+    ));
     found
 }
 
@@ -104,9 +113,10 @@ fn markup_and_commands(
     bytes: &[u8],
     shell: Option<shell::Command>,
     carried: Option<&crate::budget::Carried>,
+    clock: &Clock,
 ) -> Vec<Hidden> {
     let mut found = Vec::new();
-    if let Some(markup) = markup::find_markup(bytes) {
+    if let Some(markup) = markup::find_markup_until(bytes, clock) {
         found.push(Hidden {
             format: Format::Html,
             offset: markup.offset,
@@ -122,10 +132,10 @@ fn markup_and_commands(
     for command in [
         shell,
         match carried {
-            Some(carried) => shell::find_batch_command_carried(bytes, carried),
-            None => shell::find_batch_command(bytes),
+            Some(carried) => shell::find_batch_command_carried(bytes, carried, clock),
+            None => shell::find_batch_command_until(bytes, clock),
         },
-        shell::find_ex_command(bytes),
+        shell::find_ex_command_until(bytes, clock),
     ]
     .into_iter()
     .flatten()
@@ -307,17 +317,20 @@ mod tests {
     fn a_pdf_header_in_the_first_kilobyte_with_a_catalog_is_a_pdf() {
         let mut file = vec![0u8; 300];
         file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
-        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
-        let found = whole_file(&file, &[], false, deadline);
+        let deadline = Clock::default();
+        let found = whole_file(&file, &[], false, &deadline);
         assert_eq!(found[0].format, Format::Pdf);
         assert_eq!(found[0].offset, 300);
         // The document itself, or no catalog: not a disguise.
         let document = 290..400;
-        assert!(whole_file(&file, std::slice::from_ref(&document), false, deadline).is_empty());
-        assert!(whole_file(&file[..309], &[], false, deadline).is_empty());
+        assert!(whole_file(&file, std::slice::from_ref(&document), false, &deadline).is_empty());
+        assert!(whole_file(&file[..309], &[], false, &deadline).is_empty());
         let mut ps = vec![0u8; 200];
         ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n1 0 obj << /Type /Catalog >> endobj");
-        assert_eq!(whole_file(&ps, &[], false, deadline)[0].format, Format::Pdf);
+        assert_eq!(
+            whole_file(&ps, &[], false, &deadline)[0].format,
+            Format::Pdf
+        );
     }
 
     /// PDF_HEADER_WINDOW at its value: a header whose `%PDF-` starts on the window's last
@@ -325,17 +338,17 @@ mod tests {
     /// byte was past the window), one byte later it is outside the window.
     #[test]
     fn a_pdf_header_starting_on_the_windows_last_byte_is_found() {
-        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        let deadline = Clock::default();
         let file = |at: usize| {
             let mut file = vec![0u8; at];
             file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
             file
         };
         let last = PDF_HEADER_WINDOW - 1;
-        let found = whole_file(&file(last), &[], false, deadline);
+        let found = whole_file(&file(last), &[], false, &deadline);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].format, found[0].offset), (Format::Pdf, last));
-        assert!(whole_file(&file(last + 1), &[], false, deadline).is_empty());
+        assert!(whole_file(&file(last + 1), &[], false, &deadline).is_empty());
     }
 }
 
@@ -413,8 +426,8 @@ mod postscript_header_tests {
             "{found:?}"
         );
         // In a file read whole, past the first kilobyte.
-        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
-        let found = whole_file(&window_bytes, &[], false, deadline);
+        let deadline = Clock::default();
+        let found = whole_file(&window_bytes, &[], false, &deadline);
         assert!(
             found.iter().any(|h| h.detail.contains("JavaScript")),
             "{found:?}"
@@ -485,11 +498,11 @@ mod random_bytes_tests {
     /// before. No reader of a window, nor the whole-file shell model, acts on any now.
     #[test]
     fn random_bytes_rich_in_shell_syntax_make_no_reader_act() {
-        let deadline = Instant::now() + crate::INSPECTION_DEADLINE;
+        let deadline = Clock::default();
         for (seed, percent) in [(1, 50), (2, 50), (3, 50), (4, 50), (5, 85), (6, 95)] {
             let bytes = syntax_rich(seed, 4 << 20, percent);
             let mut found = window(&bytes, &mut crate::Budget::default());
-            found.extend(whole_file(&bytes[..256 << 10], &[], false, deadline));
+            found.extend(whole_file(&bytes[..256 << 10], &[], false, &deadline));
             assert!(found.is_empty(), "seed {seed} ({percent}%): {found:?}");
         }
     }
@@ -501,8 +514,8 @@ mod headerless_tests {
 
     const OBJECTS: &[u8] = b"\n1 0 obj\n<</Type/Catalog/Pages 3 0 R/OpenAction 2 0 R>>\nendobj\n2 0 obj\n<</S/JavaScript/JS(app.alert\\(1\\))>>\nendobj\n3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\n";
 
-    fn deadline() -> Instant {
-        Instant::now() + crate::INSPECTION_DEADLINE
+    fn clock() -> Clock {
+        Clock::default()
     }
 
     fn javascript(found: &[Hidden]) -> bool {
@@ -528,7 +541,7 @@ mod headerless_tests {
             .concat(),
         ];
         for file in &cases {
-            let found = whole_file(file, &[], false, deadline());
+            let found = whole_file(file, &[], false, &clock());
             assert!(javascript(&found), "{found:?}");
             // At the objects (the action's), not at the file's start.
             let objects = memchr::memmem::find(file, OBJECTS).expect("objects");
@@ -563,7 +576,7 @@ mod headerless_tests {
             b"trailer\n<</Root 1 0 R>>\n",
         ]
         .concat();
-        let found = whole_file(&file, &[], false, deadline());
+        let found = whole_file(&file, &[], false, &clock());
         assert!(
             found.iter().any(|h| h.severity >= Severity::Warning
                 && h.detail.contains(&crate::pdf::MAX_PDF_OBJECTS.to_string())),
@@ -571,7 +584,7 @@ mod headerless_tests {
         );
         // Under the budget, the action itself.
         let few = [&[0u8; 500][..], &padding[..1000], OBJECTS].concat();
-        assert!(javascript(&whole_file(&few, &[], false, deadline())));
+        assert!(javascript(&whole_file(&few, &[], false, &clock())));
     }
 
     /// The promise of no false alerts: objects without a catalog, a catalog without an
@@ -587,21 +600,21 @@ mod headerless_tests {
         for value in quiet {
             let file = [&[0u8; 500][..], value, &[0u8; 500]].concat();
             assert!(
-                whole_file(&file, &[], false, deadline()).is_empty(),
+                whole_file(&file, &[], false, &clock()).is_empty(),
                 "{value:?}"
             );
             assert!(window(&file, &mut crate::Budget::default()).is_empty());
         }
         let file = [&[0u8; 3000][..], OBJECTS, &[0u8; 100]].concat();
         let document = 2990..3000 + OBJECTS.len() as u64 + 10;
-        assert!(whole_file(&file, std::slice::from_ref(&document), false, deadline()).is_empty());
+        assert!(whole_file(&file, std::slice::from_ref(&document), false, &clock()).is_empty());
         // Only the part outside the document is read: a catalog after it is found.
         let document = 0..2000;
         assert!(javascript(&whole_file(
             &file,
             std::slice::from_ref(&document),
             false,
-            deadline()
+            &clock()
         )));
     }
 }

@@ -22,6 +22,8 @@
 //! Where the model reaches one of its limits it cannot tell: that is reported (a
 //! warning), never taken as "not a script".
 
+use crate::budget::Clock;
+
 /// Quotes and expansions nested inside one word (`"$(echo "${x:-$(...)}")"`).
 pub const MAX_SHELL_WORD_NESTING: usize = 64;
 /// `case` commands nested inside one another, each remembering where its patterns are.
@@ -163,7 +165,7 @@ pub enum Stop {
 
 type Step<T> = Result<T, Stop>;
 
-/// What [`first_command`] found.
+/// What [`first_command_until`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// dash runs the command whose name starts here.
@@ -282,29 +284,28 @@ impl Word {
     }
 }
 
-/// The first command dash runs from `bytes` (given to `sh`, or executed without a `#!`)
-/// whose name `hostile` accepts, or `weak` accepts on a line with shell syntax.
-pub fn first_command(
-    bytes: &[u8],
-    hostile: &dyn Fn(&[u8]) -> bool,
-    weak: &dyn Fn(&[u8]) -> bool,
-    wrapper: &dyn Fn(&[u8]) -> bool,
-) -> Option<Outcome> {
-    first_command_in(bytes, hostile, weak, wrapper, Context::FILE)
-}
+/// The limit a parse stopped at when `clock` passed its deadline
+/// ([`Outcome::CannotTell`]); the caller names the deadline ([`Clock::reached`]).
+pub const DEADLINE_REACHED: &str = "the inspection's deadline";
 
-/// [`first_command`] of text run in `context` (a `sh -c` string, an environment).
-pub fn first_command_in(
+/// The first command dash runs from `bytes` (given to `sh`, or executed without a `#!`;
+/// or text run in `context`: a `sh -c` string, an environment) whose name `hostile`
+/// accepts, or `weak` accepts on a line with shell syntax. It stops once `clock` has
+/// passed its deadline (the limit [`DEADLINE_REACHED`]): a whole file of three-byte
+/// commands is read at tens of MB/s.
+pub fn first_command_until(
     bytes: &[u8],
     hostile: &dyn Fn(&[u8]) -> bool,
     weak: &dyn Fn(&[u8]) -> bool,
     wrapper: &dyn Fn(&[u8]) -> bool,
     context: Context<'_>,
+    clock: &Clock,
 ) -> Option<Outcome> {
     let spliced = Spliced::new(bytes);
     let text = spliced.text(bytes);
     let mut parser = Parser::new(text, hostile, weak, wrapper);
     parser.context = context;
+    parser.clock = Some(clock);
     match parser.run() {
         Ok(found) => found.map(|at| Outcome::Runs(spliced.original(at))),
         Err(Stop::Syntax | Stop::End) => None,
@@ -597,7 +598,7 @@ impl Spliced {
 
 /// Whether dash, reading `bytes` as the start of a longer file, would read on past their
 /// end: no syntax error inside them (nothing, or an open quote or compound command at
-/// their end), and no command found or limit reached (those are [`first_command`]'s).
+/// their end), and no command found or limit reached (those are [`first_command_until`]'s).
 /// A syntax error inside them ends the shell there, so nothing after them runs.
 pub fn reads_past(
     bytes: &[u8],
@@ -673,6 +674,7 @@ impl<'a> Parser<'a> {
             assigner: None,
             deferred: Vec::new(),
             functions: false,
+            clock: None,
         }
     }
 }
@@ -691,6 +693,7 @@ impl<'a> Parser<'a> {
         inner.outer = Some(self.outer.unwrap_or(&self.valued));
         inner.valued.all = self.valued.all;
         inner.positional = self.positional;
+        inner.clock = self.clock;
         inner
     }
 }
@@ -797,6 +800,8 @@ struct Parser<'a> {
     /// A function was defined: a name in its body runs when it is called, after
     /// assignments later in the script (`f() { $X …; }; X=sh; f`, review s11-r10).
     functions: bool,
+    /// The file's deadline: the parse stops there ([`DEADLINE_REACHED`]).
+    clock: Option<&'a Clock>,
 }
 
 /// A command that runs something once it has an operand (see
@@ -847,6 +852,9 @@ impl Parser<'_> {
         let mut word = Word::default();
         while let Some(&b) = bytes.get(i) {
             self.pos = i;
+            if self.clock.is_some_and(Clock::expired) {
+                return Err(Stop::Limit(DEADLINE_REACHED));
+            }
             match b {
                 0 | b' ' | b'\t' => i += 1,
                 b'\n' => {

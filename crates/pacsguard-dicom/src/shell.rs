@@ -19,6 +19,7 @@
 
 use pacsguard_events::{Severity, escape_bytes};
 
+use crate::budget::Clock;
 use crate::sh;
 
 mod vim_buffer;
@@ -292,10 +293,26 @@ pub struct Command {
 /// model of dash's grammar). A script the model cannot follow to the end of one of its
 /// limits is a `Warning` (it cannot tell), never taken as text.
 pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
+    find_shell_command_until(bytes, &Clock::default())
+}
+
+/// [`find_shell_command`] that stops at `clock`'s deadline: a warning naming it.
+pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
-    match sh::first_command(bytes, &is_strong, &weak, &wrapper)? {
+    let outcome =
+        sh::first_command_until(bytes, &is_strong, &weak, &wrapper, sh::Context::FILE, clock)?;
+    match outcome {
         sh::Outcome::Runs(at) => Some(shell_command(bytes, at)),
+        sh::Outcome::CannotTell(at, sh::DEADLINE_REACHED) => Some(Command {
+            offset: at,
+            interpreter: "shell",
+            severity: Severity::Warning,
+            detail: format!(
+                "text that sh would parse as a script, followed up to here when {}: what sh runs after it was not inspected",
+                clock.reached()
+            ),
+        }),
         sh::Outcome::CannotTell(at, limit) => Some(Command {
             offset: at,
             interpreter: "shell",
@@ -335,26 +352,57 @@ pub const MAX_EX_MODELLED_BYTES: usize = 16 * 1024 * 1024;
 /// it (session 23). Random bytes cost about one byte per byte of the file.
 pub const EX_MODELLED_PER_FILE_BYTE: usize = 4;
 
-/// The bytes handed to the shell model for one file so far, against its limit.
-struct Modelled {
+/// A charge of at least this many bytes to [`Modelled`] reads the clock at once, not
+/// once per [`crate::CLOCK_READ_EVERY`] charges.
+const LONG_CHARGE_BYTES: usize = 4096;
+
+/// The bytes handed to the shell model for one file so far, against its limit, and the
+/// file's deadline: every unit of ex/vim work is charged here, so both stop it.
+struct Modelled<'c> {
     bytes: usize,
     limit: usize,
+    clock: &'c Clock,
 }
 
-impl Modelled {
+impl Modelled<'_> {
     /// For a file of `len` bytes: [`MAX_EX_MODELLED_BYTES`], or
-    /// [`EX_MODELLED_PER_FILE_BYTE`] times `len` if that is more.
-    fn for_file(len: usize) -> Modelled {
+    /// [`EX_MODELLED_PER_FILE_BYTE`] times `len` if that is more; until `clock`'s deadline.
+    fn for_file(len: usize, clock: &Clock) -> Modelled<'_> {
         Modelled {
             bytes: 0,
             limit: MAX_EX_MODELLED_BYTES.max(len.saturating_mul(EX_MODELLED_PER_FILE_BYTE)),
+            clock,
         }
     }
 
-    /// Counts `n` more bytes; whether the limit is now passed.
+    /// Counts `n` more bytes; whether the limit, or the deadline, is now passed. A long
+    /// charge reads the clock at once: one `:!` in a line of many hands the shell model
+    /// the rest of the line (ex.dcm, one 4 MiB line of `a:!`, ran 7.6 s past a 1 s
+    /// gateway deadline in a debug build between two reads of the clock).
     fn charge(&mut self, n: usize) -> bool {
         self.bytes = self.bytes.saturating_add(n);
-        self.bytes > self.limit
+        let late = if n >= LONG_CHARGE_BYTES {
+            self.clock.expired_now()
+        } else {
+            self.clock.expired()
+        };
+        self.bytes > self.limit || late
+    }
+
+    /// What stopped the model, once [`Modelled::charge`] said so: `what` was modelled up
+    /// to the limit (named), or up to the deadline.
+    fn spent(&self, what: &str) -> String {
+        if self.bytes > self.limit {
+            format!(
+                "more than {} bytes of {what} (MAX_EX_MODELLED_BYTES, or EX_MODELLED_PER_FILE_BYTE times the file's size): the rest were not checked",
+                self.limit
+            )
+        } else {
+            format!(
+                "{what} read up to here when {}: the rest were not checked",
+                self.clock.reached()
+            )
+        }
     }
 }
 
@@ -373,11 +421,25 @@ impl Modelled {
 /// anywhere (the keys `vi -s` types: `:` opens the command line wherever it is). The
 /// rest of the line is what `sh -c` gets, judged by the shell model.
 pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
+    find_ex_command_until(bytes, &Clock::default())
+}
+
+/// [`find_ex_command`] that stops at `clock`'s deadline: a warning naming it.
+pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let mut modelled = Modelled::for_file(bytes.len(), clock);
+    // Each phase below makes passes over the whole file: none starts past the deadline
+    // (a file without a `!` reached the vim-string phase's twenty passes, 1.5 s in a
+    // debug build, after the deadline; review r24-scan).
+    if clock.expired_now() {
+        // At the first escape the model would read (a warning at the sh model's offset
+        // would be taken for that one).
+        let first = memchr::memchr(b'!', bytes).unwrap_or(0);
+        return Some(spent_warning(first, &modelled));
+    }
     let vim_environment = vim_sets_environment(bytes);
     let vim_shell = vim_sets_shell(bytes);
-    let mut modelled = Modelled::for_file(bytes.len());
     for bang in memchr::memchr_iter(b'!', bytes) {
         // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
         // none of the forms below, and is turned away in one look-up.
@@ -389,16 +451,14 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         };
         let rest = &bytes[bang + 1..];
         let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-        // Lines from a line start do not overlap: at most the file once, not charged.
-        if !at_line_start && modelled.charge(line.len()) {
+        // Lines from a line start do not overlap: at most the file once, not charged
+        // (but each is a unit of work the deadline stops).
+        if modelled.charge(if at_line_start { 0 } else { line.len() }) {
             return Some(Command {
                 offset: bang,
                 interpreter: "ex",
                 severity: Severity::Warning,
-                detail: format!(
-                    "more than {} bytes of ex/ed shell escapes (MAX_EX_MODELLED_BYTES, or EX_MODELLED_PER_FILE_BYTE times the file's size): the rest were not checked",
-                    modelled.limit
-                ),
+                detail: modelled.spent("ex/ed shell escapes"),
             });
         }
         if let Some(set) = vim_shell.filter(|&set| set < bang && is_command_text(line)) {
@@ -414,7 +474,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         }
         let context = ex_context(vim_environment, bang);
         if let Some(sh::Outcome::Runs(_)) =
-            sh::first_command_in(line, &is_strong, &weak, &wrapper, context)
+            sh::first_command_until(line, &is_strong, &weak, &wrapper, context, clock)
         {
             return Some(Command {
                 offset: bang,
@@ -433,7 +493,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
         let runs = is_edited(command)
             || (vim_shell.is_some_and(|set| set < at) && is_command_text(command))
             || matches!(
-                sh::first_command_in(command, &is_strong, &weak, &wrapper, context),
+                sh::first_command_until(command, &is_strong, &weak, &wrapper, context, clock),
                 Some(sh::Outcome::Runs(_))
             );
         if runs {
@@ -455,19 +515,20 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
     if found.is_some() {
         return found;
     }
+    if clock.expired_now() {
+        return Some(spent_warning(0, &modelled));
+    }
     find_vim_string_command(bytes, vim_environment, vim_shell, &mut modelled)
 }
 
-/// The warning for a file whose ex/vim text went past its limit ([`Modelled`]).
-fn spent_warning(at: usize, modelled: &Modelled) -> Command {
+/// The warning for a file whose ex/vim text went past its limit or its deadline
+/// ([`Modelled`]).
+fn spent_warning(at: usize, modelled: &Modelled<'_>) -> Command {
     Command {
         offset: at,
         interpreter: "ex",
         severity: Severity::Warning,
-        detail: format!(
-            "more than {} bytes of ex/ed shell escapes and vim strings (MAX_EX_MODELLED_BYTES, or EX_MODELLED_PER_FILE_BYTE times the file's size): the rest were not checked",
-            modelled.limit
-        ),
+        detail: modelled.spent("ex/ed shell escapes and vim strings"),
     }
 }
 
@@ -525,7 +586,7 @@ const LONGEST_NORMAL_MOTION: usize = 3;
 fn normal_filters(
     text: &[u8],
     keys_end: Option<u8>,
-    modelled: &mut Modelled,
+    modelled: &mut Modelled<'_>,
     judge: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Option<usize> {
     for at in memchr::memmem::find_iter(text, b"norm") {
@@ -797,10 +858,11 @@ fn find_vim_string_command(
     bytes: &[u8],
     vim_environment: Option<usize>,
     vim_shell: Option<usize>,
-    modelled: &mut Modelled,
+    modelled: &mut Modelled<'_>,
 ) -> Option<Command> {
     let weak = |name: &[u8]| listed(&WEAK, name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
+    let clock = modelled.clock;
     let assigned = std::cell::OnceCell::new();
     let named = |name: &[u8]| {
         assigned
@@ -830,7 +892,7 @@ fn find_vim_string_command(
             });
         }
         let context = ex_context(vim_environment, at);
-        match sh::first_command_in(body, &is_strong, &weak, &wrapper, context) {
+        match sh::first_command_until(body, &is_strong, &weak, &wrapper, context, clock) {
             Some(sh::Outcome::Runs(_)) => Some(Command {
                 offset: at,
                 interpreter: "ex",
@@ -843,7 +905,7 @@ fn find_vim_string_command(
             _ => None,
         }
     };
-    let charge = |modelled: &mut Modelled, at: usize, value: &VimValue| -> Option<Command> {
+    let charge = |modelled: &mut Modelled<'_>, at: usize, value: &VimValue| -> Option<Command> {
         modelled
             .charge(value.text.len())
             .then(|| spent_warning(at, modelled))
@@ -3012,7 +3074,12 @@ fn shell_command(bytes: &[u8], at: usize) -> Command {
 /// whatever the first command was (the bytes of a DICOM header before it are a command
 /// that fails, and cmd.exe goes on).
 pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
-    search_batch(bytes, Variables::default())
+    find_batch_command_until(bytes, &Clock::default())
+}
+
+/// [`find_batch_command`] that stops at `clock`'s deadline: a warning naming it.
+pub fn find_batch_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
+    search_batch(bytes, Variables::default(), clock)
 }
 
 /// [`find_batch_command`] in a later window of a file read in windows, with the `set`
@@ -3020,6 +3087,7 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 pub(crate) fn find_batch_command_carried(
     bytes: &[u8],
     carried: &crate::budget::Carried,
+    clock: &Clock,
 ) -> Option<Command> {
     search_batch(
         bytes,
@@ -3028,6 +3096,7 @@ pub(crate) fn find_batch_command_carried(
             inherited_full: carried.batch_full,
             ..Variables::default()
         },
+        clock,
     )
 }
 
@@ -3048,7 +3117,7 @@ pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::
     carried.batch_full |= variables.full;
 }
 
-fn search_batch(bytes: &[u8], mut variables: Variables) -> Option<Command> {
+fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
     // can start after one as after `\n` (searched second: a fourth byte would cost
     // memchr its fast three-byte search over pixel data).
@@ -3061,7 +3130,20 @@ fn search_batch(bytes: &[u8], mut variables: Variables) -> Option<Command> {
                 .get(separator + 1)
                 .is_some_and(|&b| BATCH_COMMAND_START[usize::from(b)])
         })
-        .find_map(|separator| batch_command_at(bytes, separator + 1, &mut variables))
+        .find_map(|separator| {
+            if clock.expired() {
+                return Some(Command {
+                    offset: separator,
+                    interpreter: "batch",
+                    severity: Severity::Warning,
+                    detail: format!(
+                        "batch command lines read up to here when {}: the rest were not checked",
+                        clock.reached()
+                    ),
+                });
+            }
+            batch_command_at(bytes, separator + 1, &mut variables)
+        })
 }
 
 /// Ctrl-Z, which cmd.exe reads as a line feed when it reads a batch file's lines.

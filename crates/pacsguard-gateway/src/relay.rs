@@ -1554,14 +1554,21 @@ async fn association(
             // Held, it was not forwarded at all: screened and recorded as not forwarded.
             t.counts.instances.fetch_add(1, Ordering::Relaxed);
             t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
+            if t.hold.is_some() {
+                t.counts.unfinished_held.fetch_add(1, Ordering::Relaxed);
+            }
             t.screen(instance);
         }
     }
-    let (instances, bytes, refused) = (
+    let (instances, bytes, refused, unfinished_held) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
+        counts.unfinished_held.load(Ordering::Relaxed),
     );
+    // Received, and of them relayed: a data set held on a refusing route and refused, or
+    // never finished, went nowhere (review r24-scan: the record said "relayed" for both).
+    let relayed = instances.saturating_sub(refused + unfinished_held);
     // What was forwarded and never answered is not known to be stored: each says so.
     let unanswered = counts
         .unanswered
@@ -1606,11 +1613,18 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes relayed{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
                 format!(" ({refused} instance(s) refused by the route, not forwarded)")
+            } else {
+                String::new()
+            },
+            if unfinished_held > 0 {
+                format!(
+                    " ({unfinished_held} held instance(s) unfinished when the association ended, not forwarded)"
+                )
             } else {
                 String::new()
             }
@@ -2049,6 +2063,9 @@ struct Counts {
     bytes: AtomicU64,
     /// Of those, refused on a refusing route (answered by the gateway, not forwarded).
     refused: AtomicU64,
+    /// Of those, held on a refusing route and never finished (the association ended
+    /// before the last fragment): nothing of them was forwarded.
+    unfinished_held: AtomicU64,
     /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
     /// Instance UID): those left at the end were never confirmed stored.
     unanswered: std::sync::Mutex<Unanswered>,

@@ -88,7 +88,7 @@ pub struct Worker<'s> {
 impl Worker<'_> {
     /// Screens the bytes of the file at `path` (used only to name it in findings).
     pub fn screen(&mut self, path: &Path, bytes: &[u8]) -> Screened {
-        self.screen_within(path, bytes, Budget::default())
+        self.screen_within(path, bytes, Budget::default(), false)
     }
 
     /// [`Worker::screen`] until `deadline` at the latest, the caller's (sooner than the
@@ -103,17 +103,23 @@ impl Worker<'_> {
         deadline: std::time::Instant,
         time_limit: String,
     ) -> Screened {
-        self.screen_within(path, bytes, Budget::until(deadline, time_limit))
+        self.screen_within(path, bytes, Budget::until(deadline, time_limit), true)
     }
 
-    fn screen_within(&mut self, path: &Path, bytes: &[u8], budget: Budget) -> Screened {
+    fn screen_within(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        budget: Budget,
+        caller_deadline: bool,
+    ) -> Screened {
         let name = path.file_name().map(|n| n.to_string_lossy());
         let deadline = budget.deadline();
         let time_limit = budget.time_limit().to_owned();
         let inspection = inspect_within(bytes, budget).named(name.as_deref().unwrap_or(""));
         let mut screened = if self.scanner.is_some() && std::time::Instant::now() > deadline {
             let scanner = self.scanner.take();
-            let mut screened = self.screen_inspected(path, bytes, inspection);
+            let mut screened = self.screen_inspected(path, bytes, inspection, None);
             self.scanner = scanner;
             screened.findings.push(
                 Finding::new(
@@ -126,7 +132,13 @@ impl Worker<'_> {
             );
             screened
         } else {
-            self.screen_inspected(path, bytes, inspection)
+            // The rules stop at the caller's deadline too, not SCAN_TIMEOUT per buffer
+            // later (review r24-scan).
+            let until = caller_deadline.then_some(RulesDeadline {
+                at: deadline,
+                named: &time_limit,
+            });
+            self.screen_inspected(path, bytes, inspection, until)
         };
         if let Some(list) = &self.screener.hashlist {
             let digest: [u8; 32] = Sha256::digest(bytes).into();
@@ -151,7 +163,7 @@ impl Worker<'_> {
     pub fn screen_first_window(&mut self, path: &Path, head: &[u8], file_len: u64) -> Screened {
         let name = path.file_name().map(|n| n.to_string_lossy());
         let inspection = inspect_first_window(head, file_len).named(name.as_deref().unwrap_or(""));
-        self.screen_inspected(path, head, inspection)
+        self.screen_inspected(path, head, inspection, None)
     }
 
     /// Screens one later window of a file read in windows, at offset `base`: hidden
@@ -170,12 +182,26 @@ impl Worker<'_> {
         let mut findings = observations_as_findings(path, &observations);
         if let Some(scanner) = self.scanner.as_mut() {
             let place = format!(" in the window at offset {base}");
-            rule_findings(scanner, path, window, &place, Some(base), &mut findings);
+            rule_findings(
+                scanner,
+                path,
+                window,
+                &place,
+                Some(base),
+                None,
+                &mut findings,
+            );
         }
         findings
     }
 
-    fn screen_inspected(&mut self, path: &Path, bytes: &[u8], inspection: Inspection) -> Screened {
+    fn screen_inspected(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        inspection: Inspection,
+        until: Option<RulesDeadline<'_>>,
+    ) -> Screened {
         let mut findings = findings_of(path, &inspection);
         let attachments = if self.scanner.is_some() || self.screener.hashlist.is_some() {
             attachments_of(&inspection)
@@ -184,7 +210,7 @@ impl Worker<'_> {
         };
         if let Some(scanner) = self.scanner.as_mut() {
             let before = findings.len();
-            rule_findings(scanner, path, bytes, "", None, &mut findings);
+            rule_findings(scanner, path, bytes, "", None, until, &mut findings);
             if !inspection.inflated.is_empty() {
                 // The deflated data set as a reader decodes it: its text elements are
                 // compressed in the file, where no rule can see them.
@@ -194,6 +220,7 @@ impl Worker<'_> {
                     &inspection.inflated,
                     " in the inflated data set",
                     None,
+                    until,
                     &mut findings,
                 );
             }
@@ -205,6 +232,7 @@ impl Worker<'_> {
                     &document.bytes,
                     &place,
                     Some(document.offset),
+                    until,
                     &mut findings,
                 );
             }
@@ -215,6 +243,7 @@ impl Worker<'_> {
                     &attachment.bytes,
                     &attachment.place,
                     Some(attachment.offset),
+                    until,
                     &mut findings,
                 );
             }
@@ -349,12 +378,21 @@ fn observations_as_findings(
         .collect()
 }
 
+/// A caller's deadline for the rules (the gateway's `limits.screening_deadline`), and
+/// how its warning names it.
+#[derive(Clone, Copy, Debug)]
+struct RulesDeadline<'a> {
+    at: std::time::Instant,
+    named: &'a str,
+}
+
 fn rule_findings(
     scanner: &mut RuleScanner<'_>,
     path: &Path,
     data: &[u8],
     place: &str,
     offset: Option<u64>,
+    until: Option<RulesDeadline<'_>>,
     findings: &mut Vec<Finding>,
 ) {
     let finding = |kind, severity, detail: String| {
@@ -367,7 +405,34 @@ fn rule_findings(
             None => finding,
         }
     };
-    match scanner.scan(data) {
+    // The time left before the caller's deadline, when it is sooner than SCAN_TIMEOUT.
+    let cut = until
+        .map(|until| {
+            let left = until
+                .at
+                .saturating_duration_since(std::time::Instant::now());
+            (left, until.named)
+        })
+        .filter(|&(left, _)| left < SCAN_TIMEOUT);
+    if let Some((left, named)) = cut
+        && left.is_zero()
+    {
+        findings.push(finding(
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!("YARA rules not applied{place}: the screening took longer than {named}"),
+        ));
+        return;
+    }
+    match scanner.scan_within(data, cut.map_or(SCAN_TIMEOUT, |(left, _)| left)) {
+        RuleScan::TimedOut if cut.is_some() => findings.push(finding(
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "YARA rules stopped{place} when the screening took longer than {}; the rules were not fully applied",
+                cut.map_or("", |(_, named)| named)
+            ),
+        )),
         RuleScan::Matches { matches, capped } => {
             if !capped.is_empty() {
                 // Reported once per buffer, naming the first few: a rule whose condition

@@ -165,6 +165,14 @@ mod compiled {
 
     impl RuleScanner<'_> {
         pub fn scan(&mut self, data: &[u8]) -> RuleScan {
+            self.scan_within(data, SCAN_TIMEOUT)
+        }
+
+        /// [`RuleScanner::scan`] within `timeout` (a caller's deadline sooner than
+        /// [`SCAN_TIMEOUT`]). yara-x counts time in whole seconds from a heartbeat
+        /// thread: the scan stops within about two seconds past `timeout`.
+        pub fn scan_within(&mut self, data: &[u8], timeout: Duration) -> RuleScan {
+            self.scanner.set_timeout(timeout.min(SCAN_TIMEOUT));
             match self.scanner.scan(data) {
                 Ok(results) => RuleScan::Matches {
                     matches: results.matching_rules().map(describe).collect(),
@@ -246,7 +254,10 @@ mod absent {
     pub struct RuleScanner<'r>(std::marker::PhantomData<&'r ()>);
 
     impl RuleScanner<'_> {
-        pub fn scan(&mut self, _data: &[u8]) -> RuleScan {
+        pub fn scan(&mut self, data: &[u8]) -> RuleScan {
+            self.scan_within(data, SCAN_TIMEOUT)
+        }
+        pub fn scan_within(&mut self, _data: &[u8], _timeout: Duration) -> RuleScan {
             RuleScan::Matches {
                 matches: Vec::new(),
                 capped: Vec::new(),

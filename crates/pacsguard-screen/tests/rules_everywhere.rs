@@ -114,3 +114,45 @@ fn rules_are_not_applied_past_the_callers_deadline_and_that_is_said() {
         in_time.findings
     );
 }
+
+/// Review r24-scan (issue 16): a rule slow on a data set ran for `SCAN_TIMEOUT` (30 s)
+/// per buffer whatever the caller's deadline, holding a gateway screening thread long
+/// after the sender was answered. The rules now get the time left before the deadline
+/// (yara-x counts whole seconds: they stop within about two past it), and say so.
+#[test]
+fn a_slow_rule_stops_at_the_callers_deadline_and_that_is_said() {
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.10")
+        .without_pixels()
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &[0u8; 64 * 1024])
+        .build();
+    let slow = RuleSource {
+        origin: "slow.yar".to_owned(),
+        text: "rule slow { condition: for any i in (0..filesize) : (for any j in (0..filesize) : (uint8(i) + uint8(j) == 1000)) }".to_owned(),
+    };
+    let rules = Rules::compile(&[slow]).expect("a slow rule compiles");
+    let screener = Screener::new(Some(rules), None);
+    let mut worker = screener.worker();
+    let path = Path::new("dicom://CT1@127.0.0.1:1/PACS/x");
+    let started = std::time::Instant::now();
+    let screened = worker.screen_until(
+        path,
+        &plain,
+        started + std::time::Duration::from_secs(3),
+        "limits.screening_deadline (3000 ms)".to_owned(),
+    );
+    let took = started.elapsed();
+    let details: Vec<&str> = screened
+        .findings
+        .iter()
+        .map(|f| f.detail.as_str())
+        .collect();
+    assert!(
+        details.contains(&"YARA rules stopped when the screening took longer than limits.screening_deadline (3000 ms); the rules were not fully applied"),
+        "{details:#?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the rules ran {took:?}, past the deadline by far"
+    );
+}

@@ -1896,6 +1896,56 @@ fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
     );
 }
 
+/// Review r24-scan (issue 16): the association's closing record counted a data set held
+/// on a refusing route and never finished as relayed ("1 instance(s), N data set bytes
+/// relayed"), though nothing of it went upstream. It counts what was received, and of
+/// it what was relayed; the held one is named as not forwarded.
+#[test]
+fn a_held_data_set_never_finished_is_not_counted_as_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port,
+            ),
+        ),
+    );
+    let uid = "1.2.826.0.1.3680043.10.1137.82";
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(&pe)
+        .args(["never-finished", uid])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    assert!(received(&rx).is_empty(), "nothing went upstream");
+    let ended: Vec<String> = gateway_events(&events)
+        .into_iter()
+        .filter(|d| d.starts_with("ended: "))
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:#?}");
+    assert!(
+        ended[0].contains("; 1 instance(s), ")
+            && ended[0].contains(" data set bytes received, 0 relayed upstream")
+            && ended[0].contains(
+                "(1 held instance(s) unfinished when the association ended, not forwarded)"
+            ),
+        "{ended:#?}"
+    );
+}
+
 /// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
 /// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
 /// never screened. It now ends as any aborted association does.
@@ -2748,6 +2798,83 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
     );
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Review r24-scan (issue 16): the readers of the whole file (the dash, cmd.exe and
+/// ex/vim models, the mshta markup search) ignored `limits.screening_deadline`: a data
+/// set made of lines each of them works on (`! x onload=x &x`: a command for sh, a
+/// shell escape for ex, an attribute for mshta, a command after `&` for cmd.exe) kept a
+/// screening thread busy long after its sender was answered, and said nothing of it.
+/// Sent by storescu through a real gateway to storescp with a deadline of 300 ms (16 MiB
+/// of three-byte commands first, which sh alone takes longer than that to read even in a
+/// release build), each reader now stops there with a `not-inspected` warning naming the
+/// deadline, and the refusing route refuses the data set it could not read whole
+/// (0xA700), as before.
+#[test]
+fn every_reader_of_the_whole_file_stops_at_the_screening_deadline_and_names_it() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.881";
+    let slow = env.dir.path().join("slow-for-every-reader.dcm");
+    let line = b"\n! x onload=x &x";
+    let mut value: Vec<u8> = b"oN;".iter().copied().cycle().take(16 << 20).collect();
+    value.extend(line.iter().copied().cycle().take(line.len() * 65_536));
+    std::fs::write(
+        &slow,
+        pacsguard_testkit::DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &value)
+            .build(),
+    )
+    .expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let refusing = route(
+        "PACS",
+        "CT1",
+        &format!("{ANY}\nrefuse = [\"active-content\"]"),
+        upstream.port,
+    );
+    let text = format!(
+        "[limits]\nscreening_deadline_ms = 300\n{}",
+        config(&[("127.0.0.0/8", "")], &refusing)
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = storescu_with(
+        &["-d"],
+        gateway.ports[0],
+        "CT1",
+        "PACS",
+        std::slice::from_ref(&slow),
+    );
+    let log = stderr(&out);
+    assert!(
+        log.contains("DIMSE Status                  : 0xa700: Refused: Out of resources"),
+        "{log}"
+    );
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 1, "alerts: {events:#?}");
+    let warnings: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "warning"
+        })
+        .filter_map(|e| e["finding"]["detail"].as_str().map(str::to_owned))
+        .filter(|d| d.contains("took longer than limits.screening_deadline (300 ms)"))
+        .collect();
+    for (reader, says) in [
+        ("sh", "text that sh would parse as a script"),
+        ("ex", "ex/ed shell escapes"),
+        ("cmd.exe", "batch command lines"),
+        ("mshta", "markup read up to here"),
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(says)),
+            "{reader}: no warning that it stopped at the deadline: {warnings:#?} {:#?}",
+            gateway_events(&events)
+        );
+    }
 }
 
 /// Review s19-r16: a connection to a TLS pass-through listener whose first byte cannot
