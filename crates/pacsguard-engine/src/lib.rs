@@ -57,8 +57,8 @@ pub use ops::{
     read_trusted_key, verify_destination, verify_manifest,
 };
 pub use ops::{
-    KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS, MAX_PATCHED_CHUNK_ENTRIES,
-    MAX_PROFILE_FINDINGS,
+    GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
+    MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
 };
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};

@@ -47,7 +47,9 @@ pub use check::{CheckReport, CheckRequest};
 pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
 pub use gateway::{quarantine_received, screener};
-pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use generations::{
+    GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
+};
 pub use held_findings::MAX_PROFILE_FINDINGS;
 pub use keys::ProtectReport;
 pub use media::{
