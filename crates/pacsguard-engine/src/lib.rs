@@ -35,7 +35,7 @@ pub use audit::{
 pub use config::{
     CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,
 };
-pub use error::EngineError;
+pub use error::{EngineError, store_way_out};
 pub use home::{Home, InitReport, default_home, hostname};
 pub use keyfile::{
     KDF_M_COST_KIB, KDF_P_COST, KDF_T_COST, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS, Passphrase,

@@ -152,6 +152,25 @@ fn postgres_cause(e: &tokio_postgres::Error) -> String {
 }
 
 impl StoreError {
+    /// The store file this error refuses as no longer what was signed: altered since
+    /// (a signature or a chunk that does not verify), signed by another key, or bytes
+    /// SQLite cannot read as a store (overwritten, truncated mid-page). Trying again
+    /// changes nothing: the administrator must put a good copy back, and is told how.
+    /// `None` for everything else (a store busy, a write declined, the fleet's store).
+    pub fn refused_store(&self) -> Option<&Path> {
+        match self {
+            StoreError::BadSignature { path }
+            | StoreError::WrongKey { path, .. }
+            | StoreError::Corrupt { path, .. } => Some(path),
+            StoreError::Sqlite { path, source } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            )
+            .then_some(path.as_path()),
+            _ => None,
+        }
+    }
+
     /// Whether the error will be the same however often the call is tried again: the
     /// server refused who we are or what we asked for (a wrong password, no such user
     /// or database, a connection string it cannot take), as opposed to a server down,

@@ -558,9 +558,10 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
     let store = home.store_path();
     let problem = match opening.state {
         Some(state) if stored < state.baseline => Some(format!(
-            "it holds baseline generation {stored}{} but the audit trail's last checkpoint records generation {} as signed: the store was deleted, emptied, replaced or rolled back",
+            "it holds baseline generation {stored}{} but the audit trail's last checkpoint records generation {} as signed: the store was deleted, emptied, replaced or rolled back. {}",
             if stored == 0 { " (none)" } else { "" },
-            state.baseline
+            state.baseline,
+            crate::error::store_way_out(&store)
         )),
         Some(state) if stored > state.announced => Some(format!(
             "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere",
