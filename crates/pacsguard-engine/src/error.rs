@@ -61,10 +61,33 @@ impl EngineError {
         }
     }
 
+    /// The home's store this error refuses as altered, foreign or unreadable (see
+    /// [`pacsguard_store::StoreError::refused_store`]): the caller adds
+    /// [`store_way_out`] to what it shows, so that no such refusal is a dead end.
+    pub fn refused_store(&self) -> Option<&std::path::Path> {
+        match self {
+            EngineError::Store(e) => e.refused_store(),
+            EngineError::Unrecorded { source, .. } => source.refused_store(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         EngineError::Io {
             path: path.into(),
             reason: e.to_string(),
         }
     }
+}
+
+/// What an administrator can do about a store every command refuses (deleted, emptied,
+/// rolled back, altered, unreadable): one text for every such refusal, so that none is a
+/// dead end (review r23-scale), and none costs the evidence: the refused file is kept,
+/// and the trail, which records what the store held, is left as it is.
+pub fn store_way_out(store: &std::path::Path) -> String {
+    let shown = store.display();
+    let home = store.parent().unwrap_or(store).display();
+    format!(
+        "What to do: keep the refused file as evidence (move it aside, `mv {shown} {shown}.refused`, never delete it), then put back {shown} from a backup of this home holding the generation the trail last signed or a later one (`sqlite3 COPY 'SELECT generation FROM baseline'` names a copy's generation, `pacsguard --home {home} audit verify` the trail's): every command verifies the copy before it uses it. Without such a backup, keep this home as it is (`audit verify` still verifies its trail), and start a new home (`pacsguard --home NEW init`) to profile the roots again once they are checked"
+    )
 }

@@ -35,7 +35,7 @@ pub use audit::{
 pub use config::{
     CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,
 };
-pub use error::EngineError;
+pub use error::{EngineError, store_way_out};
 pub use home::{Home, InitReport, default_home, hostname};
 pub use keyfile::{
     KDF_M_COST_KIB, KDF_P_COST, KDF_T_COST, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS, Passphrase,
@@ -58,8 +58,8 @@ pub use ops::{
     read_trusted_key, verify_destination, verify_manifest,
 };
 pub use ops::{
-    KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS, MAX_PATCHED_CHUNK_ENTRIES,
-    MAX_PROFILE_FINDINGS,
+    GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
+    MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
 };
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};

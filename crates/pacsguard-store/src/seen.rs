@@ -59,9 +59,26 @@ impl Store {
         self.conn.execute_batch(SEEN_SCHEMA).map_err(self.sql())
     }
 
-    /// Every row, ancestors before their descendants (sorted by root, then path).
+    /// Whether a watcher ever kept rows here (the table is made by the first write).
+    fn has_seen_table(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'watch_seen'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|count| count > 0)
+            .map_err(self.sql())
+    }
+
+    /// Every row, ancestors before their descendants (sorted by root, then path). Only
+    /// reads: a store that never held rows has none, and reading them writes no table
+    /// (review r23-scale: `watch` on a full home failed to start at that `CREATE TABLE`,
+    /// where a save failing later is said and tried again while it guards).
     pub fn seen_rows(&self) -> Result<Vec<SeenRow>, StoreError> {
-        self.ensure_seen()?;
+        if !self.has_seen_table()? {
+            return Ok(Vec::new());
+        }
         let mut stmt = self
             .conn
             .prepare(
@@ -103,7 +120,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = crate::sqlite::write_transaction(&mut self.conn).map_err(sql)?;
         {
             let mut below = tx
                 .prepare("DELETE FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3")
@@ -250,6 +267,19 @@ fn below_range(rel: &[u8]) -> (Vec<u8>, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reading the rows of a store that never held any writes nothing: on a full disk a
+    /// watcher must still start (review r24-scale).
+    #[test]
+    fn reading_the_rows_of_a_store_without_them_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pacsguard.db");
+        let store = Store::open(&file).expect("open");
+        let size = std::fs::metadata(&file).expect("stat").len();
+        assert_eq!(store.seen_rows().expect("rows"), Vec::new());
+        assert!(!store.has_seen_table().expect("schema"), "no table made");
+        assert_eq!(std::fs::metadata(&file).expect("stat").len(), size);
+    }
 
     fn row(rel: &str, whole: bool, entries: &[u8]) -> SeenRow {
         SeenRow {

@@ -511,8 +511,24 @@ fn main() -> ExitCode {
                 outlet::end_of_process();
                 return ExitCode::from(2);
             }
+            let mut message = error_message(&e);
+            // A store refused as altered or unreadable: every command refuses it until a
+            // good copy is back, so the refusal says how (review r23-scale: a dead end).
+            if let Some(store) = e
+                .downcast_ref::<EngineError>()
+                .and_then(EngineError::refused_store)
+                .or_else(|| {
+                    e.downcast_ref::<pacsguard_store::StoreError>()
+                        .and_then(pacsguard_store::StoreError::refused_store)
+                })
+            {
+                message = format!(
+                    "{message}. Nothing was changed. {}",
+                    pacsguard_engine::store_way_out(store)
+                );
+            }
             // Escaped: a path in an error message must not drive the terminal either.
-            let message = pacsguard_events::escape_bytes(error_message(&e).as_bytes());
+            let message = pacsguard_events::escape_bytes(message.as_bytes());
             if outlet::saying() {
                 // After what the command said through stderr's outlet, in order.
                 outlet::say(format!("pacsguard: {message}"));

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, DestinationReport, DiffReport, ExportReport,
-    InitReport, KeptGeneration, MediaReport, ProfileReport, ProtectReport, QuarantineRecord,
+    GenerationsReport, InitReport, MediaReport, ProfileReport, ProtectReport, QuarantineRecord,
     Readiness, RecoverReport, ReinitReport, RootSummary, SanitizeReport, ScanReport,
     VerifiedManifest, WatchOutput, WatchReport, WitnessInitReport,
 };
@@ -533,15 +533,18 @@ pub fn media_import(report: &MediaReport, as_json: bool) -> Result<()> {
     write_stdout(&text)
 }
 
-pub fn generations(kept: &[KeptGeneration], as_json: bool) -> Result<()> {
+pub fn generations(report: &GenerationsReport, as_json: bool) -> Result<()> {
     if as_json {
-        return json(
-            "profile-generations",
-            &serde_json::json!({ "generations": kept }),
-        );
+        return json("profile-generations", report);
     }
-    let mut text = String::new();
-    for g in kept {
+    let mut text = match report.store.generation {
+        0 => "store: no baseline signed yet\n".to_owned(),
+        generation => format!(
+            "store: generation {generation} verified ({} entries, every chunk against its signed leaf)\n",
+            report.store.entries
+        ),
+    };
+    for g in &report.generations {
         let _ = writeln!(
             text,
             "generation {:>6}  created {}  {} entries in {} root(s)",
@@ -553,7 +556,7 @@ pub fn generations(kept: &[KeptGeneration], as_json: bool) -> Result<()> {
             g.roots
         );
     }
-    if kept.is_empty() {
+    if report.generations.is_empty() {
         text.push_str("no generation kept yet (each profile or accept keeps one)\n");
     }
     write_stdout(&text)

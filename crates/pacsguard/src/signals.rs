@@ -1,10 +1,12 @@
 //! SIGTERM and SIGINT as a stop request, without a signal handler: both are blocked in
 //! every thread and read from a signalfd by a thread of their own, which sets a flag the
 //! watcher polls. The watcher then finishes its batch and signs a final checkpoint. A
-//! second signal exits at once.
+//! signal again within [`REPEATED_STOP_GRACE`] of the first is the same request; one
+//! later exits at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use nix::sys::signal::{SigSet, Signal};
@@ -23,6 +25,32 @@ fn write_in_the_background() -> Result<()> {
     mask.thread_block().context("blocking SIGTTOU")
 }
 
+/// How long after the first stop signal another one is still the same request: a stop
+/// sent twice in a row (`kill` run twice, Ctrl-C pressed twice, a service manager and a
+/// shell both passing it on) stopped `watch` without its final checkpoint (review
+/// r23-scale). Past it, a signal means "stop now": a first profile or a catch-up can take
+/// longer than anyone will wait.
+pub const REPEATED_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What a stop signal asks, given when the first one came (`None`: this is the first).
+#[derive(Debug, PartialEq, Eq)]
+enum StopSignal {
+    /// The first: finish the batch and sign the final checkpoint.
+    Stop,
+    /// The same request again, within [`REPEATED_STOP_GRACE`] of the first.
+    Repeated,
+    /// Later: exit at once.
+    Now,
+}
+
+fn classify(first: Option<Instant>, now: Instant) -> StopSignal {
+    match first {
+        None => StopSignal::Stop,
+        Some(first) if now.duration_since(first) < REPEATED_STOP_GRACE => StopSignal::Repeated,
+        Some(_) => StopSignal::Now,
+    }
+}
+
 /// Blocks SIGTERM and SIGINT in this thread (and every thread it starts from now on) and
 /// returns the flag that is set when one arrives. Call before any other thread starts.
 pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
@@ -37,20 +65,32 @@ pub fn stop_on_termination() -> Result<Arc<AtomicBool>> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
+            let mut first = None;
             loop {
                 match fd.read_signal() {
-                    Ok(Some(_)) => {
-                        // A second signal while the first is still being honoured (a long
-                        // first profile or catch-up): stop now. The records written so far
-                        // are on disk; the next start signs them.
-                        if flag.swap(true, Ordering::Relaxed) {
+                    Ok(Some(_)) => match classify(first, Instant::now()) {
+                        StopSignal::Stop => {
+                            first = Some(Instant::now());
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                        StopSignal::Repeated => crate::outlet::direct(
+                            "pacsguard: ",
+                            &format!(
+                                "stop signal again: already stopping (finishing the batch, then the final checkpoint); a stop signal {} s after the first exits at once without it",
+                                REPEATED_STOP_GRACE.as_secs()
+                            ),
+                        ),
+                        // Still stopping well after the first (a long first profile or
+                        // catch-up): stop now. The records written so far are on disk;
+                        // the next start signs them.
+                        StopSignal::Now => {
                             crate::outlet::direct(
                                 "pacsguard: ",
-                                "second stop signal: exiting without the final checkpoint",
+                                "stop signal again: exiting without the final checkpoint (the records written so far are on disk; the next start signs them)",
                             );
                             std::process::exit(2);
                         }
-                    }
+                    },
                     Ok(None) => {}
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(_) => return,
@@ -89,4 +129,22 @@ pub fn reload_on_hangup() -> Result<Arc<AtomicBool>> {
         })
         .context("starting the SIGHUP thread")?;
     Ok(hangup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_signal_again_within_the_grace_is_the_same_request() {
+        let first = Instant::now();
+        assert_eq!(classify(None, first), StopSignal::Stop);
+        assert_eq!(classify(Some(first), first), StopSignal::Repeated);
+        let just_before = first + REPEATED_STOP_GRACE - Duration::from_millis(1);
+        assert_eq!(classify(Some(first), just_before), StopSignal::Repeated);
+        assert_eq!(
+            classify(Some(first), first + REPEATED_STOP_GRACE),
+            StopSignal::Now
+        );
+    }
 }

@@ -358,6 +358,89 @@ fn a_home_on_a_disk_that_fills_up_carries_on_once_there_is_room() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
+/// `watch` on a home whose disk is full starts and guards: what it sees is reported and
+/// recorded, and what it cannot keep in the store is said and tried again (review
+/// r23-scale: it refused to start, "database or disk is full", at the table of what a
+/// watcher saw, which it read before any was kept).
+#[test]
+fn watch_on_a_full_home_starts_and_guards() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("small");
+    let Some(_tmpfs) = Tmpfs::mount(&mnt, "2m") else {
+        eprintln!("skipped: tmpfs cannot be mounted here");
+        return;
+    };
+    let env = Env::new();
+    let home = mnt.join("home");
+    let run = |args: &[&str]| {
+        pacsguard()
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    for args in [&["init"][..], &["profile", env.tree_str()]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    for i in 0.. {
+        let path = mnt.join(format!("fill-{i}"));
+        if fs::write(&path, [0u8; 4096]).is_err() {
+            let _ = fs::remove_file(&path);
+            break;
+        }
+    }
+    let err = tempfile::NamedTempFile::new().expect("stderr file");
+    let out = tempfile::NamedTempFile::new().expect("stdout file");
+    let mut child = pacsguard()
+        .arg("--home")
+        .arg(&home)
+        .args(["watch", "--json"])
+        .stdout(out.reopen().expect("reopen"))
+        .stderr(err.reopen().expect("reopen"))
+        .spawn()
+        .expect("watch starts");
+    let said = || fs::read_to_string(err.path()).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !said().contains("watching for changes") {
+        if started.elapsed() > std::time::Duration::from_secs(60)
+            || child.try_wait().expect("try_wait").is_some()
+        {
+            let _ = child.kill();
+            panic!("watch did not start on a full home: {}", said());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    fs::write(env.path("readme.txt"), b"implant").expect("edit");
+    let started = std::time::Instant::now();
+    while !fs::read_to_string(out.path())
+        .unwrap_or_default()
+        .contains("content-changed")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not reported: {}",
+            said()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{}", said());
+    let shown = run(&["audit", "show", "--json", "--action", "watch"]);
+    assert!(
+        stdout(&shown).contains("content hash differs"),
+        "the finding is recorded: {}",
+        stdout(&shown)
+    );
+}
+
 // Item 6: a witness directory made immutable: the findings are on the home's trail, and
 // the message says so, and says what was not written.
 #[test]

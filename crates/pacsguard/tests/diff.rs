@@ -347,6 +347,48 @@ fn the_newest_max_kept_generations_are_kept() {
     assert_eq!(code, 1, "{report:#}");
 }
 
+/// `profile generations` shows the store's generation beside the kept copies: it verifies
+/// the store whole first, and refuses one altered since it was signed, naming it, instead
+/// of listing beside it with exit 0 (review r24-scale: a chunk edited with sqlite3 was
+/// listed over).
+#[test]
+fn profile_generations_verifies_the_store_it_lists_beside() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::write(env.path("readme.txt"), b"patched text\n").expect("write");
+    reprofile(&env);
+    let out = env.run(&["profile", "generations"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("store: generation 2 verified"),
+        "{}",
+        stdout(&out)
+    );
+    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
+    // The digest of the last entry of the chunk zeroed: what an implant's hash put in
+    // its place looks like.
+    db.execute(
+        "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB)",
+        [],
+    )
+    .expect("edit");
+    drop(db);
+    for args in [
+        &["profile", "generations"][..],
+        &["profile", "generations", "--json"],
+    ] {
+        let out = env.run(args);
+        common::assert_refused_in(&out, "pacsguard.db", format_args!("{args:?}"));
+        // Nothing listed: with --json the error is the one document printed.
+        assert!(
+            !stdout(&out).contains("generation      1")
+                && !stdout(&out).contains("\"generations\""),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}
+
 /// A generation deleted from the middle of `HOME/generations` (or the newest, which the
 /// store names) is a gap: `profile generations` and `diff` refuse, naming the number.
 #[test]

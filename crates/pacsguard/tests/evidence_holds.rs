@@ -325,6 +325,71 @@ fn a_deleted_store_is_tampering_not_a_home_without_a_profile() {
     );
 }
 
+/// How a store is damaged: its name, and the damage done to the file.
+type Damage = (&'static str, fn(&Path));
+
+/// A store every command refuses (deleted, emptied, overwritten, a chunk edited) is no
+/// dead end: each refusal names what is wrong, the file, and what to do (keep the
+/// refused file, put back a backup copy, or start a new home), `audit verify` still
+/// reaches its verdict on the trail, and the way named works: the backup put back, the
+/// home checks intact again (review r24-scale: "keep the home as evidence" and nothing
+/// else; `audit verify` stopped at an unreadable store without a word on the trail).
+#[test]
+fn a_refused_store_names_the_way_out_and_the_way_works() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let backup = fs::read(&store).expect("the administrator's backup");
+    let damages: [Damage; 4] = [
+        ("deleted", |p| fs::remove_file(p).expect("rm")),
+        ("emptied", |p| fs::write(p, b"").expect("empty")),
+        ("overwritten", |p| {
+            fs::write(p, vec![0x41u8; 65_536]).expect("overwrite")
+        }),
+        ("a chunk edited", |p| {
+            let db = rusqlite::Connection::open(p).expect("open store");
+            db.execute(
+                "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB)",
+                [],
+            )
+            .expect("edit");
+        }),
+    ];
+    for (damage, apply) in damages {
+        apply(&store);
+        let out = env.run(&["check"]);
+        assert_refused_in(&out, "What to do", format_args!("check, store {damage}"));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("put back {}", store.display())) && err.contains("audit verify"),
+            "store {damage}: {err}"
+        );
+        let out = env.run(&["audit", "verify"]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "store {damage}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains("TAMPERED store") && stdout(&out).contains("AUDIT TRAIL"),
+            "store {damage}: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        // The way out as named: the refused file kept aside, the backup put back.
+        let aside = env
+            .home
+            .join(format!("pacsguard.db.refused-{}", damage.replace(' ', "-")));
+        if store.exists() {
+            fs::rename(&store, &aside).expect("kept aside");
+        }
+        fs::write(&store, &backup).expect("backup put back");
+        let (code, findings, _) = env.check(&[]);
+        assert_eq!(code, 0, "store {damage}, backup put back: {findings:?}");
+    }
+}
+
 #[test]
 fn an_older_store_put_back_is_caught_against_the_trail() {
     let env = Env::new();

@@ -3043,3 +3043,29 @@ fn a_directory_of_many_recent_files_renamed_is_judged_without_a_scan_per_file() 
         .collect();
     assert!(split.is_empty(), "{split:#?}\n{stderr}");
 }
+
+/// A stop signal sent twice in a row (`kill` run twice, Ctrl-C pressed twice) is one
+/// request: the watcher still finishes and signs its final checkpoint, exit 0, every
+/// record covered (review r23-scale: the second signal exited at once, status 2, the last
+/// records unsigned until the next start).
+#[test]
+fn a_stop_signal_sent_twice_still_ends_with_the_final_checkpoint() {
+    let env = Env::new();
+    env.profile(&[]);
+    let mut watcher = Watcher::start(&env, &[]);
+    watcher.signal(nix::sys::signal::Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(20));
+    watcher.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = watcher.child.wait().expect("watch exits");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(status.code(), Some(0), "{}", watcher.stderr());
+    assert!(
+        watcher.stderr().contains("already stopping"),
+        "{}",
+        watcher.stderr()
+    );
+    let out = env.run(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["unsigned_records"], 0, "{doc:#}");
+}

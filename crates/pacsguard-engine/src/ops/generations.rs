@@ -42,6 +42,24 @@ pub struct KeptGeneration {
     pub file: PathBuf,
 }
 
+/// What `profile generations` found of the store beside the kept copies: the kept copies
+/// are only worth listing next to a store that still is what was signed (review
+/// r23-scale: a tampered store was listed over with exit 0).
+#[derive(Debug, Serialize)]
+pub struct StoreVerified {
+    /// The generation signed in the store (0: none signed yet).
+    pub generation: u64,
+    /// Entries of every root, each chunk of them checked against its signed leaf.
+    pub entries: u64,
+}
+
+/// `profile generations`: the store verified whole, and the generations kept.
+#[derive(Debug, Serialize)]
+pub struct GenerationsReport {
+    pub store: StoreVerified,
+    pub generations: Vec<KeptGeneration>,
+}
+
 /// Whether a baseline of `entries` is kept at every change.
 fn within_limit(entries: usize) -> Result<(), String> {
     if entries > MAX_KEPT_GENERATION_ENTRIES {
@@ -165,10 +183,13 @@ impl Session {
         let Some(&oldest) = kept.first() else {
             return Ok(());
         };
-        let newest = self
-            .store
-            .generation()?
-            .max(*kept.last().unwrap_or(&oldest));
+        // The store's generation as signed, not as its row says: an edited row would
+        // name a gap that is not there, or hide one (cheap: the tree is verified from
+        // the leaf rows, no chunk read).
+        let signed = self
+            .load_streamed_baseline()?
+            .map_or(0, |stored| stored.info.generation);
+        let newest = signed.max(*kept.last().unwrap_or(&oldest));
         let public = self.profile_public;
         let mut unnoted = Vec::new();
         for generation in oldest..=newest {
@@ -424,10 +445,16 @@ impl Session {
         Ok(count)
     }
 
-    /// Every kept generation, oldest first, each verified.
-    pub fn generations(&mut self) -> Result<Vec<KeptGeneration>, EngineError> {
+    /// Every kept generation, oldest first, each verified, after the store itself is
+    /// verified whole: its signature, and every chunk against its signed leaf (one
+    /// SHA-256 pass over the stored bytes, nothing decoded). The listing names the
+    /// generation the store holds, so a store that does not verify is refused, naming it,
+    /// rather than listed beside as if intact.
+    pub fn generations(&mut self) -> Result<GenerationsReport, EngineError> {
+        let store = self.verify_whole_store()?;
         self.check_gaps()?;
-        self.kept_numbers()?
+        let generations = self
+            .kept_numbers()?
             .into_iter()
             .map(|generation| {
                 let baseline = self.kept_generation(generation)?;
@@ -439,7 +466,30 @@ impl Session {
                     file: self.generation_path(generation),
                 })
             })
-            .collect()
+            .collect::<Result<_, EngineError>>()?;
+        Ok(GenerationsReport { store, generations })
+    }
+
+    /// The store's signature and every chunk of it checked: what a command that shows
+    /// the store without comparing a tree against it verifies first.
+    fn verify_whole_store(&self) -> Result<StoreVerified, EngineError> {
+        let Some(stored) = self.load_streamed_baseline()? else {
+            return Ok(StoreVerified {
+                generation: 0,
+                entries: 0,
+            });
+        };
+        self.store.verify_stored(&stored)?;
+        let entries = stored
+            .baseline
+            .roots
+            .iter()
+            .map(|root| stored.entry_count(&root.spec.path))
+            .sum();
+        Ok(StoreVerified {
+            generation: stored.info.generation,
+            entries,
+        })
     }
 }
 

@@ -47,7 +47,9 @@ pub use check::{CheckReport, CheckRequest};
 pub use diff::{DiffCounts, DiffReport, DirectoryChanges, ProfileRef, Side};
 pub use export::{ExportReport, MAX_EXPORT_BYTES, read_trusted_key};
 pub use gateway::{quarantine_received, screener};
-pub use generations::{KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS};
+pub use generations::{
+    GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
+};
 pub use held_findings::MAX_PROFILE_FINDINGS;
 pub use keys::ProtectReport;
 pub use media::{
@@ -557,9 +559,10 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
     let store = home.store_path();
     let problem = match opening.state {
         Some(state) if stored < state.baseline => Some(format!(
-            "it holds baseline generation {stored}{} but the audit trail's last checkpoint records generation {} as signed: the store was deleted, emptied, replaced or rolled back",
+            "it holds baseline generation {stored}{} but the audit trail's last checkpoint records generation {} as signed: the store was deleted, emptied, replaced or rolled back. {}",
             if stored == 0 { " (none)" } else { "" },
-            state.baseline
+            state.baseline,
+            crate::error::store_way_out(&store)
         )),
         Some(state) if stored > state.announced => Some(format!(
             "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere",
