@@ -157,6 +157,81 @@ fn stored_records(console: &Env, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A console listening for hosts on `listen`, its first administrator stepped up, and a
+/// host enrolled as `name` whose generation 1 the console approved for `reason`; the
+/// host's guard kept the approval (at `kept`) and was stopped: where the tests of a host
+/// put back on an approval start.
+struct ApprovedFirst {
+    console: Env,
+    server: Serve,
+    web: Web,
+    host: Env,
+    kept: std::path::PathBuf,
+}
+
+fn approved_first(listen: &str, name: &str, reason: &str) -> ApprovedFirst {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", listen]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        name,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| h["profile"]["generation"] == 1);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    approve_first_offered(&web, &console, name, 1, reason);
+    let kept = host.home.join("fleet/approvals.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kept.exists() {
+        assert!(Instant::now() < deadline, "{}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard.stop();
+    ApprovedFirst {
+        console,
+        server,
+        web,
+        host,
+        kept,
+    }
+}
+
+/// Root keeps a copy of the host's home (store, key, trail, enrolment) to put back later.
+fn copy_of_home(host: &Env) -> tempfile::TempDir {
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", host.home.display()))
+        .arg(backup.path())
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    backup
+}
+
 /// Root on a host puts back a copy of its home: everything in it deleted, then the copy
 /// (store, key, trail and enrolment as they were) copied in with `cp -a`.
 fn put_back(home: &std::path::Path, copy: &std::path::Path) {
@@ -1408,14 +1483,7 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     );
     // Review s18-r13: a copy of the host's home on its approved generation 1 (a backup
     // root keeps, to put back later).
-    let backup = tempfile::tempdir().expect("tempdir");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", host.home.display()))
-        .arg(backup.path())
-        .status()
-        .expect("cp");
-    assert!(copied.success());
+    let backup = copy_of_home(&host);
     let first_digest = approved["profile"]["digest"].clone();
     // The attack: an implant planted and taken into a new profile on the host.
     std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
@@ -2595,61 +2663,15 @@ fn approve_first_offered(web: &Web, console: &Env, name: &str, generation: u64, 
 /// enough to refuse it, and an approver can approve it again on the Hosts page.
 #[test]
 fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
-    let console = Env::new();
-    console.profile(&[]);
-    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
-    let web = Web::of(&server, &console);
-    let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-54",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 1);
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
-    let (status, _) = web.curl(
-        "POST",
-        "/step-up",
-        &[("csrf", &csrf), ("code", &code(&secret, 1))],
-    );
-    assert_eq!(status, 303);
-    approve_first_offered(
-        &web,
-        &console,
-        "ws-54",
-        1,
-        "installation baseline, change 7001",
-    );
-    let kept = host.home.join("fleet/approvals.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kept.exists() {
-        assert!(Instant::now() < deadline, "{}", guard.stderr());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    guard.stop();
+    let ApprovedFirst {
+        console,
+        server,
+        web,
+        host,
+        kept: _,
+    } = approved_first("127.0.0.1:0", "ws-54", "installation baseline, change 7001");
     // Root keeps a copy of the host's home on generation 1.
-    let backup = tempfile::tempdir().expect("tempdir");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", host.home.display()))
-        .arg(backup.path())
-        .status()
-        .expect("cp");
-    assert!(copied.success());
+    let backup = copy_of_home(&host);
     // A vendor patch, profiled and approved as generation 2.
     std::fs::write(host.path("study/patch.bin"), b"vendor patch 2").expect("patch");
     let out = host.run(&["profile", host.tree_str()]);
@@ -2709,66 +2731,20 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
 /// approval recorded before it is not in effect, also after the console's restart.
 #[test]
 fn a_host_back_on_its_approval_after_an_unapproved_profile_is_refused_even_with_the_store_edited() {
-    let console = Env::new();
-    console.profile(&[]);
     // A fixed port: the console is restarted below and the host must find it again.
     let listen = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         probe.local_addr().expect("address").to_string()
     };
-    let server = Serve::start(&console, &["--fleet-listen", &listen]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
-    let web = Web::of(&server, &console);
-    let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-55",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ws-55", |h| h["profile"]["generation"] == 1);
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
-    let (status, _) = web.curl(
-        "POST",
-        "/step-up",
-        &[("csrf", &csrf), ("code", &code(&secret, 1))],
-    );
-    assert_eq!(status, 303);
-    approve_first_offered(
-        &web,
-        &console,
-        "ws-55",
-        1,
-        "installation baseline, change 8001",
-    );
-    let kept = host.home.join("fleet/approvals.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kept.exists() {
-        assert!(Instant::now() < deadline, "{}", guard.stderr());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    guard.stop();
+    let ApprovedFirst {
+        console,
+        server,
+        web: _,
+        host,
+        kept,
+    } = approved_first(&listen, "ws-55", "installation baseline, change 8001");
     // Root keeps a copy of the host's home on generation 1.
-    let backup = tempfile::tempdir().expect("tempdir");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", host.home.display()))
-        .arg(backup.path())
-        .status()
-        .expect("cp");
-    assert!(copied.success());
+    let backup = copy_of_home(&host);
     // An implant taken into generation 2 on the host, reported, never approved.
     std::fs::write(host.path("study/implant.bin"), b"planted by an intruder").expect("plant");
     let out = host.run(&["profile", host.tree_str()]);
