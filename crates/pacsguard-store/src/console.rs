@@ -92,8 +92,8 @@ CREATE TABLE IF NOT EXISTS console_setup (
 ";
 
 /// How long the console waits for the store while another connection (the watcher
-/// re-signing a baseline) holds its write lock: the home's store is one file, one wait.
-const BUSY_TIMEOUT: Duration = crate::sqlite::STORE_BUSY_WAIT;
+/// re-signing a baseline) holds its write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest console id taken from the store (the console makes 32 hex digits).
 pub const MAX_CONSOLE_ID_BYTES: usize = 64;

@@ -42,7 +42,5 @@ pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, SIGNATURE_DOMAIN_V3, fingerprint, signing_message,
     signing_message_v2, signing_message_v3,
 };
-pub use sqlite::{
-    Acceptance, SCHEMA_VERSION, STORE_BUSY_WAIT, SignedHead, SignedInfo, Store, StoreError,
-};
+pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};
 pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};

@@ -67,40 +67,9 @@ CREATE TABLE IF NOT EXISTS acceptances (
 );
 ";
 
-/// How long a statement waits for the store while another connection holds the lock it
-/// needs (SQLite's busy timeout): a `watch` or `serve` of the home signing a baseline or
-/// keeping its newest checkpoint, the console's tables in the same file, `audit verify`
-/// reading it, sqlite3 by hand. Past it the command stops, nothing written, and says so
-/// ([`busy_hint`]); before, rusqlite's unnamed 5 s default ended it as "database is
-/// locked" (review r23-scale).
-pub const STORE_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What a "database is busy/locked" error of the store at `path` means and what to do.
-fn busy_hint(path: &Path, source: &rusqlite::Error) -> String {
-    match source.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => format!(
-            " (another process held the store's lock for longer than a command waits for it, {} s, STORE_BUSY_WAIT: a `watch` or `serve` of this home signing a baseline, `audit verify` reading it, or sqlite3 by hand; `fuser {}` names the processes that have it open); nothing was changed: run the command again once it is done",
-            STORE_BUSY_WAIT.as_secs(),
-            path.display()
-        ),
-        _ => String::new(),
-    }
-}
-
-/// A transaction that will write, holding the store's write lock from its start
-/// (`BEGIN IMMEDIATE`): a deferred one that has read and then writes beside another
-/// writer gets "database is locked" at once, SQLite's busy timeout not even tried (it
-/// could deadlock), where an immediate one waits up to [`STORE_BUSY_WAIT`] for the lock
-/// (review r23-scale: `accept` failing beside a watcher or the console's writes).
-pub(crate) fn write_transaction(
-    conn: &mut Connection,
-) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("profile store {}: {source}{}", .path.display(), busy_hint(.path, .source))]
+    #[error("profile store {}: {source}", .path.display())]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
@@ -284,7 +253,6 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(STORE_BUSY_WAIT).map_err(sql)?;
         // Rollback journal + FULL: a committed baseline survives power loss; a kill -9
         // mid-write leaves a hot journal that the next open rolls back to the previous
         // baseline. Not WAL: a baseline is rewritten wholesale by one writer, and WAL wrote
@@ -669,7 +637,7 @@ impl Store {
             source,
         };
         let verified = self.verified_acceptances.get();
-        let tx = crate::sqlite::write_transaction(&mut self.conn).map_err(sql)?;
+        let tx = self.conn.transaction().map_err(sql)?;
         let signed_acceptances;
         {
             // Nothing unverified is signed (review s16-r15): an acceptance row another
@@ -788,7 +756,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = crate::sqlite::write_transaction(&mut self.conn).map_err(sql)?;
+        let tx = self.conn.transaction().map_err(sql)?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS trail_mark (id INTEGER PRIMARY KEY CHECK (id = 1), note TEXT NOT NULL)",
         )

@@ -486,12 +486,13 @@ impl Store {
     /// Starts writing a baseline root by root; see [`StreamedSave`].
     pub fn begin_streamed_save(&mut self) -> Result<StreamedSave<'_>, StoreError> {
         let path = self.path.clone();
-        let tx = crate::sqlite::write_transaction(&mut self.conn).map_err(|source| {
-            StoreError::Sqlite {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         Ok(StreamedSave {
             tx,
             path,

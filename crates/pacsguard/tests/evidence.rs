@@ -51,56 +51,6 @@ fn an_edited_baseline_row_ends_with_exit_2_and_says_so() {
     }
 }
 
-/// Another writer of the store file (the console's tables share it, a watcher keeps its
-/// newest checkpoint in it, sqlite3 by hand) holding its write lock for a moment:
-/// `accept` waits for the lock instead of failing "database is locked" at once (review
-/// r23-scale: its deferred transaction read, then could not write, SQLite returning busy
-/// without its busy timeout).
-#[test]
-fn accept_waits_for_another_writer_of_the_store() {
-    let env = Env::new();
-    env.profile(&[]);
-    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
-    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
-    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-    let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1_500));
-        db.execute_batch("COMMIT").expect("commit");
-    });
-    let out = env.run(&["accept", "--all", "--reason", "reviewed chmod"]);
-    writer.join().expect("writer");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (code, findings, _) = env.check(&[]);
-    assert_eq!(code, 0, "{findings:?}");
-}
-
-/// A writer that keeps the lock past `STORE_BUSY_WAIT`: `accept` stops, says who may hold
-/// it and what to do, and nothing was taken in.
-#[test]
-fn accept_beside_a_writer_that_keeps_the_lock_says_so_and_takes_nothing_in() {
-    let env = Env::new();
-    env.profile(&[]);
-    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
-    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
-    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-    let started = std::time::Instant::now();
-    let out = env.run(&["accept", "--all", "--reason", "reviewed chmod"]);
-    let waited = started.elapsed();
-    db.execute_batch("COMMIT").expect("commit");
-    assert_refused(&out, "STORE_BUSY_WAIT");
-    assert!(
-        stderr(&out).contains("nothing was changed") && stderr(&out).contains("fuser"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        waited >= pacsguard_store::STORE_BUSY_WAIT,
-        "gave up after {waited:?}"
-    );
-    let (code, _, _) = env.check(&[]);
-    assert_eq!(code, 1, "the change is still not accepted");
-}
-
 #[test]
 fn a_store_from_another_home_is_refused() {
     let env = Env::new();
