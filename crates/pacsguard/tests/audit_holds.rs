@@ -273,46 +273,79 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A home on a tmpfs of its own, initialised and holding a profile of `env`'s tree, for
+/// the full-disk tests. Fields drop in order: the tmpfs is unmounted before the directory
+/// it is mounted on is removed.
+struct SmallDisk {
+    _tmpfs: Tmpfs,
+    mnt: std::path::PathBuf,
+    home: std::path::PathBuf,
+    env: Env,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (said on stderr) where a tmpfs cannot be mounted: not root, or not allowed.
+    fn profiled(size: &str) -> Option<SmallDisk> {
+        if !is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mnt = dir.path().join("small");
+        let Some(tmpfs) = Tmpfs::mount(&mnt, size) else {
+            eprintln!("skipped: tmpfs cannot be mounted here");
+            return None;
+        };
+        let disk = SmallDisk {
+            _tmpfs: tmpfs,
+            home: mnt.join("home"),
+            mnt,
+            env: Env::new(),
+            _dir: dir,
+        };
+        for args in [&["init"][..], &["profile", disk.env.tree_str()]] {
+            let out = disk.run(args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        }
+        Some(disk)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        pacsguard()
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+
+    /// Fills the disk with page-sized files, so room can be given back a page at a time.
+    fn fill(&self) -> Vec<std::path::PathBuf> {
+        let mut fillers = Vec::new();
+        for i in 0.. {
+            let path = self.mnt.join(format!("fill-{i}"));
+            if fs::write(&path, [0u8; 4096]).is_err() {
+                let _ = fs::remove_file(&path);
+                break;
+            }
+            fillers.push(path);
+        }
+        fillers
+    }
+}
+
 // Item 3 with a real full disk: a home on a tiny tmpfs fills up while commands run. No
 // state it leaves (a record or a checkpoint line cut short, a checkpoint missing) may
 // break the trail for good: once there is room again, the next command carries on and
 // the trail verifies.
 #[test]
 fn a_home_on_a_disk_that_fills_up_carries_on_once_there_is_room() {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("small");
-    let Some(_tmpfs) = Tmpfs::mount(&mnt, "256k") else {
-        eprintln!("skipped: tmpfs cannot be mounted here");
+    let Some(disk) = SmallDisk::profiled("256k") else {
         return;
     };
-    let env = Env::new();
-    let home = mnt.join("home");
-    let run = |args: &[&str]| {
-        pacsguard()
-            .arg("--home")
-            .arg(&home)
-            .args(args)
-            .output()
-            .expect("runs")
-    };
-    let out = run(&["init"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = run(&["profile", env.tree_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Fill the disk with page-sized files, so room can be given back one page at a time.
-    let mut fillers = Vec::new();
-    for i in 0.. {
-        let path = mnt.join(format!("fill-{i}"));
-        if fs::write(&path, [0u8; 4096]).is_err() {
-            let _ = fs::remove_file(&path);
-            break;
-        }
-        fillers.push(path);
-    }
+    let (env, home, run) = (&disk.env, &disk.home, |args: &[&str]| disk.run(args));
+    let mut fillers = disk.fill();
     // Changes to report, so every check writes records and a checkpoint.
     let mut failed_on_checkpoint = false;
     for round in 0..200 {
@@ -364,37 +397,11 @@ fn a_home_on_a_disk_that_fills_up_carries_on_once_there_is_room() {
 /// watcher saw, which it read before any was kept).
 #[test]
 fn watch_on_a_full_home_starts_and_guards() {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path().join("small");
-    let Some(_tmpfs) = Tmpfs::mount(&mnt, "2m") else {
-        eprintln!("skipped: tmpfs cannot be mounted here");
+    let Some(disk) = SmallDisk::profiled("2m") else {
         return;
     };
-    let env = Env::new();
-    let home = mnt.join("home");
-    let run = |args: &[&str]| {
-        pacsguard()
-            .arg("--home")
-            .arg(&home)
-            .args(args)
-            .output()
-            .expect("runs")
-    };
-    for args in [&["init"][..], &["profile", env.tree_str()]] {
-        let out = run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    }
-    for i in 0.. {
-        let path = mnt.join(format!("fill-{i}"));
-        if fs::write(&path, [0u8; 4096]).is_err() {
-            let _ = fs::remove_file(&path);
-            break;
-        }
-    }
+    let (env, home, run) = (&disk.env, &disk.home, |args: &[&str]| disk.run(args));
+    disk.fill();
     let err = tempfile::NamedTempFile::new().expect("stderr file");
     let out = tempfile::NamedTempFile::new().expect("stdout file");
     let mut child = pacsguard()
