@@ -647,7 +647,7 @@ impl Console {
                 "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
             )));
         }
-        password::check_new(password)?;
+        password::check_new_for(password, name)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
         // Recorded before the account exists: a crash in between leaves a record of an
@@ -1327,7 +1327,7 @@ impl Console {
         let role = Role::parse(role).ok_or_else(|| {
             AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
         })?;
-        password::check_new(password)?;
+        password::check_new_for(password, name)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;

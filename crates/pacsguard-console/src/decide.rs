@@ -980,7 +980,8 @@ impl Console {
             ));
             return Err(AuthError::SetupRefused);
         }
-        crate::password::check_new(password)?;
+        let name = self.link_holder_name(token)?;
+        crate::password::check_new_for(password, &name)?;
         let hash = crate::password::hash(password)?;
         self.ensure_bound()?;
         let account = {
@@ -1045,6 +1046,20 @@ impl Console {
             ),
         );
         self.new_session_with(account, false, address, Some(opening))
+    }
+
+    /// The name of the account a one-time link (`token`, already checked) is for, to
+    /// check a new password against it; empty when the link is gone meanwhile (the
+    /// redemption then refuses it under its hold).
+    pub(crate) fn link_holder_name(&self, token: &str) -> Result<String, AuthError> {
+        let db = lock(&self.db)?;
+        let Some((account, _)) = db.invitation(&crate::secret::digest(token))? else {
+            return Ok(String::new());
+        };
+        Ok(db
+            .account_by_id(account)?
+            .map(|a| a.name)
+            .unwrap_or_default())
     }
 
     /// Ends every session of an account (an administrator's protective act: no step-up).

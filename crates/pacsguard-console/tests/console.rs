@@ -8178,3 +8178,60 @@ async fn a_host_leaving_its_approved_profile_is_recorded_and_the_approval_lapses
     assert_eq!(proven(&approved, 1), None, "gone back: not in effect");
     assert!(superseding().is_empty(), "recorded once");
 }
+
+/// Review r25-console: a new password equal to the current one, or to the account's name
+/// (in capitals, padded with spaces to the length floor), was accepted at a change, at
+/// an account's creation and at an invitation's link. Each is refused with its reason.
+#[tokio::test]
+async fn a_new_password_equal_to_the_current_one_or_the_accounts_name_is_refused() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    for (new, said) in [
+        ("Amber Lantern Over Quiet Harbour", "the current one"),
+        (ADMIN_PASSWORD, "the current one"),
+        ("   ADMIN   ", "the name of the account"),
+    ] {
+        let r = h
+            .send(
+                "POST",
+                "/account/password",
+                Some(&admin),
+                &[
+                    ("csrf", &csrf),
+                    ("current", ADMIN_PASSWORD),
+                    ("password", new),
+                    ("code", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{new:?}: {}", r.body);
+        assert!(r.body.contains(said), "{new:?}: {}", r.body);
+    }
+    let r = h
+        .send(
+            "POST",
+            "/accounts",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("name", "night.operator"),
+                ("role", "viewer"),
+                ("password", "Night Operator"),
+                ("reason", "nights"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("the name of the account"), "{}", r.body);
+    let token = invite(&h, &admin, &csrf, "radiographer").await;
+    let r = welcome(&h, &token, "RADIOGRAPHER").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("the name of the account"), "{}", r.body);
+    let r = welcome(&h, &token, NEW_PASSWORD).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the link is not spent by a refusal"
+    );
+}
