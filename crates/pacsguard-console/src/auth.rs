@@ -302,10 +302,13 @@ impl Console {
     /// The enrolment link of an invitation's `token`: on the console's public origin,
     /// or a path alone when it has none (the administrator adds where they opened it).
     pub fn invitation_link(&self, token: &str) -> String {
-        format!(
-            "{}/welcome?token={token}",
-            self.public_origin.as_deref().unwrap_or("")
-        )
+        self.link_on_origin(&format!("/welcome?token={token}"))
+    }
+
+    /// A link the console hands out (`path` with its query): on its public origin, or a
+    /// path alone when it has none. Never on a request's `Host` header (see the field).
+    pub(crate) fn link_on_origin(&self, path: &str) -> String {
+        format!("{}{path}", self.public_origin.as_deref().unwrap_or(""))
     }
 
     /// Four eyes for host approvals (`[console] needs_second_host_approver`): a host's
@@ -450,7 +453,7 @@ impl Console {
     /// account's count was a second commit, about 7 ms here: a wrong password to a
     /// real name answered measurably later than an unknown name, review r23). Whether
     /// the address reached its pause, and the account's count and whether it locked.
-    fn count_failure(
+    pub(crate) fn count_failure(
         &self,
         addr: &str,
         account: Option<i64>,

@@ -951,16 +951,21 @@ impl Console {
         Ok(token)
     }
 
-    /// Whether an enrolment link is valid now (for showing its form).
+    /// Whether an enrolment link is valid now (for showing its form): bound, unexpired,
+    /// and for an account without a second factor (a password reset link, whose account
+    /// keeps its own, opens only [`crate::reset`]'s page).
     pub fn invitation_valid(&self, token: &str) -> Result<bool, AuthError> {
         if !crate::secret::is_token(token) {
             return Ok(false);
         }
         self.ensure_bound()?;
         let db = lock(&self.db)?;
-        Ok(self
-            .bound_invitation(&db, &crate::secret::digest(token), self.now())?
-            .is_some())
+        let Some((account, _)) =
+            self.bound_invitation(&db, &crate::secret::digest(token), self.now())?
+        else {
+            return Ok(false);
+        };
+        Ok(db.account_by_id(account)?.is_some_and(|a| !a.enrolled()))
     }
 
     /// The holder of an enrolment link chooses the password: the link is spent, and a
@@ -1024,7 +1029,7 @@ impl Console {
             let name = db
                 .account_by_id(holder)?
                 .map_or_else(|| format!("account {holder}"), |a| a.name);
-            self.close_invitation(holder, &name)?;
+            self.close_invitation(&db, holder, &name)?;
             self.rebind_under(
                 &db,
                 holder,

@@ -250,6 +250,26 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || post(crate::lifecycle_http::enable_submit),
     },
+    // An administrator's password reset (issue 13): crate::reset_http. The link's page
+    // is public: the link and the account's own second factor are its authentication.
+    Route {
+        method: Method::POST,
+        path: "/accounts/reset",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::reset_http::reset_issue),
+    },
+    Route {
+        method: Method::GET,
+        path: "/reset",
+        access: Access::Public,
+        handler: || get(crate::reset_http::reset_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/reset",
+        access: Access::Public,
+        handler: || post(crate::reset_http::reset_redeem),
+    },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
         method: Method::GET,
@@ -789,8 +809,8 @@ async fn stylesheet() -> Response {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct TokenQuery {
-    token: String,
+pub(crate) struct TokenQuery {
+    pub(crate) token: String,
 }
 
 async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
@@ -802,16 +822,17 @@ async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) 
     link.page(&state, q.token).await
 }
 
-/// A page reached by a one-time link (the first administrator's setup, an invitation):
+/// A page reached by a one-time link (the first administrator's setup, an invitation, a
+/// password reset):
 /// its form while the token is valid, a refusal once it is spent or expired.
-struct OneTimeLink {
-    valid: fn(&Console, &str) -> Result<bool, AuthError>,
-    form: fn(&str, Option<&str>) -> String,
-    refused: fn() -> String,
+pub(crate) struct OneTimeLink {
+    pub(crate) valid: fn(&Console, &str) -> Result<bool, AuthError>,
+    pub(crate) form: fn(&str, Option<&str>) -> String,
+    pub(crate) refused: fn() -> String,
 }
 
 impl OneTimeLink {
-    async fn page(self, state: &AppState, token: String) -> Response {
+    pub(crate) async fn page(self, state: &AppState, token: String) -> Response {
         let console = state.console.clone();
         let checked = token.clone();
         let valid = self.valid;

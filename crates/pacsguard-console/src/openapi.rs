@@ -305,6 +305,31 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "POST",
+        path: "/accounts/reset",
+        summary: "Resets another account's password (step-up needed): its password signs in no more, every session of it ends, and the page shows once a one-time reset link on the console's origin, valid 60 minutes, whose holder chooses a new password with the account's own second factor (kept as enrolled). Refused (400) for one's own account, the emergency account, a disabled account and one without a second factor",
+        fields: &[("name", "Account name"), REASON],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
+        path: "/reset",
+        summary: "A password reset link's form (query `token`: the link's token); 403 for a link unknown, used, replaced or expired",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/reset",
+        summary: "The holder of a reset link chooses the new password, confirming the account's second factor; the link is spent and a session begins (the session cookie set). A wrong code is one answer (400), counts as a failed sign-in of the account and the address, and leaves the link; a link not valid is 403",
+        fields: &[
+            ("token", "The reset link's token"),
+            ("password", "The new password"),
+            ("code", "TOTP code or recovery code of the account"),
+        ],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
         path: "/break-glass",
         summary: "Emergency sign-in with the sealed secret, once per seal; an alert",
         fields: &[

@@ -8179,6 +8179,227 @@ async fn a_host_leaving_its_approved_profile_is_recorded_and_the_approval_lapses
     assert!(superseding().is_empty(), "recorded once");
 }
 
+/// The administrator's password reset of `name` for `reason` (a step-up in `admin`'s
+/// window): the answer.
+async fn reset(h: &Harness, admin: &str, csrf: &str, name: &str, reason: &str) -> Response {
+    h.send(
+        "POST",
+        "/accounts/reset",
+        Some(admin),
+        &[("csrf", csrf), ("name", name), ("reason", reason)],
+    )
+    .await
+}
+
+/// The token of the reset link a reset's answer shows, on the console's origin.
+fn reset_token(r: &Response) -> String {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link = r.element("reset-link").expect("the link is shown");
+    link.strip_prefix(&format!("{ORIGIN}/reset?token="))
+        .unwrap_or_else(|| panic!("not on the console's origin: {link}"))
+        .to_string()
+}
+
+/// The holder of a reset link chooses `password`, confirming with `code`.
+async fn redeem(h: &Harness, token: &str, password: &str, code: &str) -> Response {
+    h.send(
+        "POST",
+        "/reset",
+        None,
+        &[("token", token), ("password", password), ("code", code)],
+    )
+    .await
+}
+
+/// Issue 13, session 25: no administrator reset existed (disable and invite anew was the
+/// way). A reset needs a step-up and a reason; at once the password signs in no more and
+/// every session of the account ends; the link is on the console's origin whatever the
+/// request's `Host`; its holder chooses a new password only with the account's own
+/// second factor (a wrong code leaves the link and counts), which stays as it was; the
+/// link works once; every step is on the trail.
+#[tokio::test]
+async fn a_password_reset_needs_a_step_up_and_the_accounts_own_second_factor() {
+    use pacsguard_console::reset::RESET_CODE_REFUSED;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, bob_secret) = enrolled_bob(&h, &admin, &csrf).await;
+
+    let r = reset(&h, &admin, &csrf, "bob", "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason is needed");
+    let r = reset(&h, &admin, &csrf, "admin", "forgot it").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("your own password"), "{}", r.body);
+    let r = reset(&h, &admin, &csrf, "nobody", "forgot it").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(signed_in(&h, &bob).await, "nothing done yet");
+
+    // The request names the attacker's host (DNS rebinding): the link is on the origin.
+    let r = h
+        .send_with(
+            "POST",
+            "/accounts/reset",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("name", "bob"),
+                ("reason", "forgot it, ticket 77"),
+            ],
+            &[("host", "attacker.example:8443")],
+        )
+        .await;
+    let token = reset_token(&r);
+    assert!(!signed_in(&h, &bob).await, "bob's session ended at once");
+    let events = h.events();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("admin reset the password of bob (after a step-up)")
+            && e.reason.as_deref() == Some("forgot it, ticket 77")),
+        "{events:?}"
+    );
+    assert_logged(
+        &events,
+        Action::Logout,
+        Outcome::Success,
+        "ended: its password was reset by admin",
+    );
+    let r = h
+        .login("bob", BOB_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the old password");
+
+    let page = h
+        .send("GET", &format!("/reset?token={token}"), None, &[])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"reset-form\""), "{}", page.body);
+    let r = h
+        .send("GET", &format!("/welcome?token={token}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "not an enrolment link");
+    let r = welcome(&h, &token, NEW_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+
+    // The link alone opens nothing: a wrong code, or none, is refused and counted.
+    for code in ["000000", "", "AAAA-BBBB-CCCC-DDDD"] {
+        let r = redeem(&h, &token, NEW_PASSWORD, code).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{code:?}: {}", r.body);
+        assert!(r.body.contains(RESET_CODE_REFUSED), "{}", r.body);
+        assert!(r.cookie().is_none());
+    }
+    assert_logged(
+        &h.events(),
+        Action::Account,
+        Outcome::Failure,
+        "bob: a new password with the reset link from 192.0.2.10 was refused: wrong code",
+    );
+    let r = redeem(&h, &token, "  BOB   ", &h.next_code(&bob_secret)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the account's name");
+    assert!(r.body.contains("the name of the account"), "{}", r.body);
+
+    h.clock.advance(60);
+    let r = redeem(&h, &token, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/"));
+    let new_session = r.cookie().expect("signed in");
+    assert!(signed_in(&h, &new_session).await);
+    let events = h.events();
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "bob chose a new password with the reset link from 192.0.2.10 (with the second factor)",
+    );
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "the password reset link of bob is spent",
+    );
+
+    let r = redeem(
+        &h,
+        &token,
+        "another long new password",
+        &h.next_code(&bob_secret),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "once: {}", r.body);
+    let r = h
+        .send("GET", &format!("/reset?token={token}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // The same second factor as before the reset, with the new password.
+    let r = h
+        .login("bob", NEW_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // And no reset without a step-up in the window.
+    h.clock.advance(pacsguard_console::STEP_UP_WINDOW + 1);
+    let csrf = h.csrf(&admin).await;
+    let r = reset(&h, &admin, &csrf, "bob", "again").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
+/// A reset link stops working at its expiry, and a newer reset replaces it; an
+/// enrolment link opens no reset page; an account without a second factor, or disabled,
+/// is not reset (the link would be all it takes, or it would undo the disable).
+#[tokio::test]
+async fn a_reset_link_expires_is_replaced_and_is_refused_where_the_link_would_be_all_it_takes() {
+    use pacsguard_console::reset::RESET_LINK_LIFETIME;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (_, bob_secret) = enrolled_bob(&h, &admin, &csrf).await;
+    let first = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it").await);
+    let second = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it again").await);
+    let r = redeem(&h, &first, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "replaced: {}", r.body);
+
+    let invited = invite(&h, &admin, &csrf, "dave").await;
+    let r = h
+        .send("GET", &format!("/reset?token={invited}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "an enrolment link");
+    let r = reset(&h, &admin, &csrf, "dave", "forgot it").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no second factor yet"), "{}", r.body);
+
+    let r = h
+        .send("GET", &format!("/reset?token={second}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "valid until its expiry");
+    h.clock.advance(RESET_LINK_LIFETIME + 1);
+    let r = h
+        .send("GET", &format!("/reset?token={second}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "expired");
+    let r = redeem(&h, &second, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "expired: {}", r.body);
+
+    // The administrator's session idled out meanwhile: signed in and stepped up again.
+    let r = h
+        .login("admin", ADMIN_PASSWORD, &h.next_code(&secret))
+        .await;
+    let (admin, csrf) = h
+        .stepped_up(&r.cookie().expect("signed in again"), &secret)
+        .await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/disable",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "bob"), ("reason", "left")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = reset(&h, &admin, &csrf, "bob", "forgot it").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("disabled: enable it first"), "{}", r.body);
+}
+
 /// Review r25-console: a new password equal to the current one, or to the account's name
 /// (in capitals, padded with spaces to the length floor), was accepted at a change, at
 /// an account's creation and at an invitation's link. Each is refused with its reason.

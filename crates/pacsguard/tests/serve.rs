@@ -864,6 +864,14 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
         all.contains("the session of admin ended: idle for 15 minutes"),
         "{all}"
     );
+    // The password reset the browser went through (issue 13, session 25).
+    assert!(
+        all.contains("admin reset the password of val (after a step-up)")
+            && all.contains("forgot it, ticket 88")
+            && all.contains("val chose a new password with the reset link"),
+        "{all}"
+    );
+    assert!(shots.join("24-reset-done.png").is_file());
 }
 
 /// Passkeys in a real browser (Debian's Chromium with its virtual authenticator through
