@@ -690,24 +690,7 @@ fn next_step_code(secret_b32: &str) -> String {
 
 /// Setup of the first administrator and the enrolment of its TOTP: the secret.
 fn first_admin(server: &Server) -> String {
-    let link = server.setup_link().expect("a setup link is printed");
-    let token = value_of(&format!("{link}\n"), "token=", '\n');
-    let (status, _, _) = server.curl(
-        "POST",
-        "/setup",
-        &[("token", &token), ("name", "admin"), ("password", PASSWORD)],
-    );
-    assert_eq!(status, 303);
-    let (_, _, body) = server.curl("GET", "/enrol", &[]);
-    let secret = value_of(&body, "id=\"totp-secret\" class=\"secret\">", '<');
-    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
-    let (status, _, body) = server.curl(
-        "POST",
-        "/enrol",
-        &[("csrf", &csrf), ("code", &current_code(&secret))],
-    );
-    assert_eq!(status, 200, "{body}");
-    secret
+    first_admin_with_codes(server).0
 }
 
 /// An approver accepts a difference in the console: refused until the second factor is
