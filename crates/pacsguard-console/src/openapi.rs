@@ -204,6 +204,13 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "html",
     },
     Operation {
+        method: "GET",
+        path: "/api/accounts",
+        summary: "The accounts page's lists as JSON (administrators, as the page): `accounts` (name, role, second_factor, disabled) and `sessions` (account, signed_in and last_used in seconds since the epoch, address)",
+        fields: &[],
+        answer: "json",
+    },
+    Operation {
         method: "POST",
         path: "/accounts/invite",
         summary: "Invites a person: an account and a one-time enrolment link (step-up needed)",
@@ -297,13 +304,6 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "redirect",
     },
     Operation {
-        method: "GET",
-        path: "/break-glass",
-        summary: "The emergency access form",
-        fields: &[],
-        answer: "html",
-    },
-    Operation {
         method: "POST",
         path: "/accounts/reset",
         summary: "Resets another account's password (step-up needed): its password signs in no more, every session of it ends, and the page shows once a one-time reset link on the console's origin, valid 60 minutes, whose holder chooses a new password with the account's own second factor (kept as enrolled). Refused (400) for one's own account, the emergency account, a disabled account and one without a second factor",
@@ -327,6 +327,13 @@ pub static OPERATIONS: &[Operation] = &[
             ("code", "TOTP code or recovery code of the account"),
         ],
         answer: "redirect",
+    },
+    Operation {
+        method: "GET",
+        path: "/break-glass",
+        summary: "The emergency access form",
+        fields: &[],
+        answer: "html",
     },
     Operation {
         method: "POST",

@@ -8607,3 +8607,48 @@ async fn a_new_password_equal_to_the_current_one_or_the_accounts_name_is_refused
         "the link is not spent by a refusal"
     );
 }
+
+/// Session 24 left the accounts list out of the JSON API. `/api/accounts` gives what the
+/// accounts page shows, under the page's rule: administrators only, another role
+/// refused as on the page (and the refusal on the trail).
+#[tokio::test]
+async fn the_accounts_list_in_the_api_is_for_administrators_as_the_page_is() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, _) = enrolled_bob(&h, &admin, &csrf).await;
+    for path in ["/accounts", "/api/accounts"] {
+        let r = h.send("GET", path, Some(&bob), &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
+        assert!(
+            r.body.contains("needs the role administrator"),
+            "{}",
+            r.body
+        );
+    }
+    let denied = h
+        .events()
+        .into_iter()
+        .filter_map(|e| e.finding)
+        .filter(|f| f.kind == pacsguard_events::FindingKind::AccessDenied)
+        .count();
+    assert_eq!(denied, 2, "each refusal on the trail");
+    let r = h.send("GET", "/api/accounts", None, &[]).await;
+    assert_eq!(r.location(), Some("/login"), "anonymous");
+    let r = h.send("GET", "/api/accounts", Some(&admin), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    let accounts = json["accounts"].as_array().expect("accounts");
+    let bob_row = accounts
+        .iter()
+        .find(|a| a["name"] == "bob")
+        .expect("bob listed");
+    assert_eq!(bob_row["role"], "operator");
+    assert_eq!(bob_row["second_factor"], true);
+    assert_eq!(bob_row["disabled"], false);
+    let sessions = json["sessions"].as_array().expect("sessions");
+    assert!(
+        sessions.iter().any(|s| s["account"] == "bob"),
+        "{sessions:?}"
+    );
+}

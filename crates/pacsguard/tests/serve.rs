@@ -2215,6 +2215,23 @@ fn a_request_for_a_host_name_the_console_does_not_answer_to_is_refused() {
         "a configured alias"
     );
     assert_eq!(server.curl("GET", "/login", &[]).0, 200, "its IP address");
+    // Review r25-console: a proxy's X-Forwarded-Host is ignored (the console trusts no
+    // proxy) and said on the log, never followed.
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg("X-Forwarded-Host: forwarded.attacker.example")
+        .arg(format!("{}/login", server.base))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert!(
+        server.wait_for(
+            "refused to follow the x-forwarded-host header (\"forwarded.attacker.example\") of a request from 127.0.0.1: this console trusts no proxy",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.stderr()
+    );
     server.stop();
 }
 
