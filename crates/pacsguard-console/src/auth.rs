@@ -302,10 +302,13 @@ impl Console {
     /// The enrolment link of an invitation's `token`: on the console's public origin,
     /// or a path alone when it has none (the administrator adds where they opened it).
     pub fn invitation_link(&self, token: &str) -> String {
-        format!(
-            "{}/welcome?token={token}",
-            self.public_origin.as_deref().unwrap_or("")
-        )
+        self.link_on_origin(&format!("/welcome?token={token}"))
+    }
+
+    /// A link the console hands out (`path` with its query): on its public origin, or a
+    /// path alone when it has none. Never on a request's `Host` header (see the field).
+    pub(crate) fn link_on_origin(&self, path: &str) -> String {
+        format!("{}{path}", self.public_origin.as_deref().unwrap_or(""))
     }
 
     /// Four eyes for host approvals (`[console] needs_second_host_approver`): a host's
@@ -450,7 +453,7 @@ impl Console {
     /// account's count was a second commit, about 7 ms here: a wrong password to a
     /// real name answered measurably later than an unknown name, review r23). Whether
     /// the address reached its pause, and the account's count and whether it locked.
-    fn count_failure(
+    pub(crate) fn count_failure(
         &self,
         addr: &str,
         account: Option<i64>,
@@ -647,7 +650,7 @@ impl Console {
                 "a name is 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
             )));
         }
-        password::check_new(password)?;
+        password::check_new_for(password, name)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
         // Recorded before the account exists: a crash in between leaves a record of an
@@ -1327,7 +1330,7 @@ impl Console {
         let role = Role::parse(role).ok_or_else(|| {
             AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
         })?;
-        password::check_new(password)?;
+        password::check_new_for(password, name)?;
         let hash = password::hash(password)?;
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;

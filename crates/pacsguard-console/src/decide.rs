@@ -951,16 +951,21 @@ impl Console {
         Ok(token)
     }
 
-    /// Whether an enrolment link is valid now (for showing its form).
+    /// Whether an enrolment link is valid now (for showing its form): bound, unexpired,
+    /// and for an account without a second factor (a password reset link, whose account
+    /// keeps its own, opens only [`crate::reset`]'s page).
     pub fn invitation_valid(&self, token: &str) -> Result<bool, AuthError> {
         if !crate::secret::is_token(token) {
             return Ok(false);
         }
         self.ensure_bound()?;
         let db = lock(&self.db)?;
-        Ok(self
-            .bound_invitation(&db, &crate::secret::digest(token), self.now())?
-            .is_some())
+        let Some((account, _)) =
+            self.bound_invitation(&db, &crate::secret::digest(token), self.now())?
+        else {
+            return Ok(false);
+        };
+        Ok(db.account_by_id(account)?.is_some_and(|a| !a.enrolled()))
     }
 
     /// The holder of an enrolment link chooses the password: the link is spent, and a
@@ -980,7 +985,8 @@ impl Console {
             ));
             return Err(AuthError::SetupRefused);
         }
-        crate::password::check_new(password)?;
+        let name = self.link_holder_name(token)?;
+        crate::password::check_new_for(password, &name)?;
         let hash = crate::password::hash(password)?;
         self.ensure_bound()?;
         let account = {
@@ -1023,7 +1029,7 @@ impl Console {
             let name = db
                 .account_by_id(holder)?
                 .map_or_else(|| format!("account {holder}"), |a| a.name);
-            self.close_invitation(holder, &name)?;
+            self.close_invitation(&db, holder, &name)?;
             self.rebind_under(
                 &db,
                 holder,
@@ -1045,6 +1051,20 @@ impl Console {
             ),
         );
         self.new_session_with(account, false, address, Some(opening))
+    }
+
+    /// The name of the account a one-time link (`token`, already checked) is for, to
+    /// check a new password against it; empty when the link is gone meanwhile (the
+    /// redemption then refuses it under its hold).
+    pub(crate) fn link_holder_name(&self, token: &str) -> Result<String, AuthError> {
+        let db = lock(&self.db)?;
+        let Some((account, _)) = db.invitation(&crate::secret::digest(token))? else {
+            return Ok(String::new());
+        };
+        Ok(db
+            .account_by_id(account)?
+            .map(|a| a.name)
+            .unwrap_or_default())
     }
 
     /// Ends every session of an account (an administrator's protective act: no step-up).

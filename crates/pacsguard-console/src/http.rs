@@ -189,6 +189,13 @@ pub static ROUTES: &[Route] = &[
         access: Access::Role(Role::Administrator),
         handler: || get(accounts_page),
     },
+    // The accounts page's list for the API: the same rule as the page.
+    Route {
+        method: Method::GET,
+        path: "/api/accounts",
+        access: Access::Role(Role::Administrator),
+        handler: || get(api_accounts),
+    },
     Route {
         method: Method::POST,
         path: "/accounts/invite",
@@ -249,6 +256,26 @@ pub static ROUTES: &[Route] = &[
         path: "/accounts/enable",
         access: Access::Role(Role::Administrator),
         handler: || post(crate::lifecycle_http::enable_submit),
+    },
+    // An administrator's password reset (issue 13): crate::reset_http. The link's page
+    // is public: the link and the account's own second factor are its authentication.
+    Route {
+        method: Method::POST,
+        path: "/accounts/reset",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::reset_http::reset_issue),
+    },
+    Route {
+        method: Method::GET,
+        path: "/reset",
+        access: Access::Public,
+        handler: || get(crate::reset_http::reset_page),
+    },
+    Route {
+        method: Method::POST,
+        path: "/reset",
+        access: Access::Public,
+        handler: || post(crate::reset_http::reset_redeem),
     },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
@@ -448,6 +475,37 @@ static UNKNOWN_HOST: crate::refusals::RefusalLog =
 /// Bytes of a refused `Host` header written to the log.
 const MAX_SHOWN_HOST_BYTES: usize = 64;
 
+/// Requests whose proxy headers were ignored, written rate-limited.
+static FORWARDING_IGNORED: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+
+/// The headers by which a reverse proxy says the host, scheme or client it forwarded
+/// for. The console trusts no proxy: it reads none of them (its links are built on its
+/// origin, its `Host` check and its throttling on what reached it); a request carrying
+/// one is served as if it did not, and said on the log (rate-limited) so an administrator
+/// who put a proxy in front learns that those headers count for nothing here (review
+/// r25-console: whether `X-Forwarded-Host` could steer a link was unsaid).
+const FORWARDING_HEADERS: &[&str] = &["x-forwarded-host", "forwarded", "x-forwarded-for"];
+
+/// Says on the log that a request's proxy headers ([`FORWARDING_HEADERS`]) were ignored.
+fn say_ignored_forwarding(request: &Request) {
+    let Some((name, value)) = FORWARDING_HEADERS
+        .iter()
+        .find_map(|name| Some((*name, request.headers().get(*name)?)))
+    else {
+        return;
+    };
+    let bytes = value.as_bytes();
+    let shown = pacsguard_events::escape_bytes(&bytes[..bytes.len().min(MAX_SHOWN_HOST_BYTES)]);
+    let from = request.extensions().get::<Peer>().map_or_else(
+        || "an unknown address".to_string(),
+        |p| p.0.ip().to_string(),
+    );
+    FORWARDING_IGNORED.refused(&format!(
+        "to follow the {name} header (\"{shown}\") of a request from {from}: this console trusts no proxy, so the header was ignored (links are built on its origin, [console] origin)"
+    ));
+}
+
 /// Refuses (421) a request whose `Host` names another site than this console: a page of
 /// that site whose name an attacker made resolve to the console (DNS rebinding) would
 /// otherwise be same-origin with it from the browser's side, and could drive the sign-in
@@ -458,6 +516,7 @@ async fn known_host(State(state): State<AppState>, request: Request, next: Next)
         .get(header::HOST)
         .map_or(&b""[..], HeaderValue::as_bytes);
     if std::str::from_utf8(host).is_ok_and(|h| state.console.answers_to(h)) {
+        say_ignored_forwarding(&request);
         return next.run(request).await;
     }
     let shown = pacsguard_events::escape_bytes(&host[..host.len().min(MAX_SHOWN_HOST_BYTES)]);
@@ -789,8 +848,8 @@ async fn stylesheet() -> Response {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct TokenQuery {
-    token: String,
+pub(crate) struct TokenQuery {
+    pub(crate) token: String,
 }
 
 async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
@@ -802,16 +861,17 @@ async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) 
     link.page(&state, q.token).await
 }
 
-/// A page reached by a one-time link (the first administrator's setup, an invitation):
+/// A page reached by a one-time link (the first administrator's setup, an invitation, a
+/// password reset):
 /// its form while the token is valid, a refusal once it is spent or expired.
-struct OneTimeLink {
-    valid: fn(&Console, &str) -> Result<bool, AuthError>,
-    form: fn(&str, Option<&str>) -> String,
-    refused: fn() -> String,
+pub(crate) struct OneTimeLink {
+    pub(crate) valid: fn(&Console, &str) -> Result<bool, AuthError>,
+    pub(crate) form: fn(&str, Option<&str>) -> String,
+    pub(crate) refused: fn() -> String,
 }
 
 impl OneTimeLink {
-    async fn page(self, state: &AppState, token: String) -> Response {
+    pub(crate) async fn page(self, state: &AppState, token: String) -> Response {
         let console = state.console.clone();
         let checked = token.clone();
         let valid = self.valid;
@@ -1098,6 +1158,48 @@ pub(crate) async fn accounts_with(
             )),
         )
             .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+/// The accounts page's lists as JSON: each account (name, role, whether a second factor
+/// is enrolled, whether disabled) and each live session (account, signed in, last used,
+/// address), as the page shows them.
+async fn api_accounts(State(state): State<AppState>) -> Response {
+    let console = state.console.clone();
+    let read = blocking(move || {
+        let list = console.accounts()?;
+        let disabled = console.disabled_accounts()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?))
+    });
+    match read.await {
+        Ok(Ok((list, disabled, sessions))) => {
+            let accounts: Vec<serde_json::Value> = list
+                .iter()
+                .map(|(name, role, enrolled)| {
+                    serde_json::json!({
+                        "name": name,
+                        "role": role,
+                        "second_factor": enrolled,
+                        "disabled": disabled.contains(name),
+                    })
+                })
+                .collect();
+            let sessions: Vec<serde_json::Value> = sessions
+                .iter()
+                .map(|(account, signed_in, last_used, address)| {
+                    serde_json::json!({
+                        "account": account,
+                        "signed_in": signed_in,
+                        "last_used": last_used,
+                        "address": address,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({ "accounts": accounts, "sessions": sessions }))
+                .into_response()
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }

@@ -84,7 +84,8 @@ impl Console {
             Action::Account,
             Outcome::Success,
             format!(
-                "the enrolment link of {name} is bound to the trail (valid until {})",
+                "the {} of {name} is bound to the trail (valid until {})",
+                link_kind(db, account)?,
                 crate::pages::unix_time(expires)
             ),
         );
@@ -119,12 +120,18 @@ impl Console {
 
     /// Records that the link of `account` is spent, under the caller's lock (the row was
     /// deleted in the same hold).
-    pub(crate) fn close_invitation(&self, account: i64, name: &str) -> Result<(), AuthError> {
+    pub(crate) fn close_invitation(
+        &self,
+        db: &ConsoleDb,
+        account: i64,
+        name: &str,
+    ) -> Result<(), AuthError> {
+        let kind = link_kind(db, account)?;
         let mut event = self.event(
             name,
             Action::Account,
             Outcome::Success,
-            format!("the enrolment link of {name} is spent"),
+            format!("the {kind} of {name} is spent"),
         );
         event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
         self.record(event)?;
@@ -237,6 +244,18 @@ impl Console {
         event.action = Action::Account;
         self.record(event)
     }
+}
+
+/// What a one-time link of `account` is called on the trail: an enrolment link for an
+/// account without a second factor, a password reset link ([`crate::reset`]) for one
+/// that keeps its own.
+fn link_kind(db: &ConsoleDb, account: i64) -> Result<&'static str, AuthError> {
+    let enrolled = db.account_by_id(account)?.is_some_and(|a| a.enrolled());
+    Ok(if enrolled {
+        "password reset link"
+    } else {
+        "enrolment link"
+    })
 }
 
 fn ids(accounts: &[i64]) -> String {

@@ -27,7 +27,10 @@
 //!   [`tls::MAX_PEM_BYTES`], [`decide::MAX_STEP_UPS`], [`decide::MAX_PENDING_ACCEPTS`],
 //!   [`four_eyes::MAX_INVITATION_CHAIN`], [`breakglass::BREAK_GLASS_SECONDS`],
 //!   [`refusals::REFUSAL_LOG_INTERVAL`], [`charts::CHART_HOURS`],
+//!   [`reset::RESET_LINK_LIFETIME`],
 //!   [`quarantine::QUARANTINE_PAGE_RECORDS`], [`quarantine::MAX_VAULT_READS`].
+//! * An administrator's password reset needs the account's own second factor at its
+//!   link ([`reset`]): the link alone opens nothing, so a reset gives the resetter nothing.
 //! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
 //!   alert, and recorded request by request ([`breakglass`]).
 
@@ -58,6 +61,8 @@ mod passkey_pages;
 pub mod password;
 pub mod quarantine;
 pub mod refusals;
+pub mod reset;
+mod reset_http;
 pub mod roles;
 pub mod secret;
 pub mod server;

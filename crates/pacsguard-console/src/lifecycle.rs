@@ -8,7 +8,7 @@
 //! * Changing the password needs the current password and a fresh second factor (a
 //!   code in the same form, or a step-up within [`crate::decide::STEP_UP_WINDOW`], the
 //!   only way for an account with passkeys alone); the new one obeys the password rules
-//!   ([`crate::password::check_new`]). A wrong password or code counts as a failed
+//!   ([`crate::password::check_change`]: nor the current one, nor the account's name). A wrong password or code counts as a failed
 //!   sign-in of the account (it locks the account as sign-in does). Every session of the
 //!   account ends; the browser that changed it goes on with a new token.
 //! * Disabling needs a step-up and a reason, ends every session of the account, and the
@@ -48,8 +48,11 @@ impl Console {
                 "the emergency account has no password to change: it is sealed".into(),
             ));
         }
-        // The rules first: a new password they refuse costs no hash and no code.
-        password::check_new(new)?;
+        // The rules first: a new password they refuse costs no hash and no code. The
+        // new one compared with the `current` one as typed: two texts the client sent,
+        // so the answer tells nothing of the stored password (review r25-console: the
+        // same password, or the account's name, was accepted as a new one).
+        password::check_change(new, current, &auth.name)?;
         self.ensure_bound()?;
         let account = {
             let db = lock(&self.db)?;

@@ -204,6 +204,13 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "html",
     },
     Operation {
+        method: "GET",
+        path: "/api/accounts",
+        summary: "The accounts page's lists as JSON (administrators, as the page): `accounts` (name, role, second_factor, disabled) and `sessions` (account, signed_in and last_used in seconds since the epoch, address)",
+        fields: &[],
+        answer: "json",
+    },
+    Operation {
         method: "POST",
         path: "/accounts/invite",
         summary: "Invites a person: an account and a one-time enrolment link (step-up needed)",
@@ -294,6 +301,31 @@ pub static OPERATIONS: &[Operation] = &[
         path: "/accounts/enable",
         summary: "Enables a disabled account again (step-up needed)",
         fields: &[("name", "Account name"), REASON],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
+        path: "/accounts/reset",
+        summary: "Resets another account's password (step-up needed): its password signs in no more, every session of it ends, and the page shows once a one-time reset link on the console's origin, valid 60 minutes, whose holder chooses a new password with the account's own second factor (kept as enrolled). Refused (400) for one's own account, the emergency account, a disabled account and one without a second factor",
+        fields: &[("name", "Account name"), REASON],
+        answer: "html",
+    },
+    Operation {
+        method: "GET",
+        path: "/reset",
+        summary: "A password reset link's form (query `token`: the link's token); 403 for a link unknown, used, replaced or expired",
+        fields: &[],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
+        path: "/reset",
+        summary: "The holder of a reset link chooses the new password, confirming the account's second factor; the link is spent and a session begins (the session cookie set). A wrong code is one answer (400), counts as a failed sign-in of the account and the address, and leaves the link; a link not valid is 403",
+        fields: &[
+            ("token", "The reset link's token"),
+            ("password", "The new password"),
+            ("code", "TOTP code or recovery code of the account"),
+        ],
         answer: "redirect",
     },
     Operation {

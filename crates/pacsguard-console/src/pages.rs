@@ -563,7 +563,7 @@ pub fn accounts(
              <label for=\"enable-name\">Account name</label><input id=\"enable-name\" name=\"name\" type=\"text\" required>\
              <label for=\"enable-reason\">Reason</label><input id=\"enable-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
              <button id=\"enable\" type=\"submit\">Enable</button></form></section>\
-             <section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor. Granting a role needs your second factor confirmed within 5 minutes (<a id=\"invite-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
+             {reset}<section><h2>Invite a person</h2><p class=\"hint\">Creates the account and a one-time enrolment link: its holder chooses the password and enrols the second factor. Granting a role needs your second factor confirmed within 5 minutes (<a id=\"invite-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
              <form id=\"invite-form\" method=\"post\" action=\"/accounts/invite\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <label for=\"invite-name\">Account name</label><input id=\"invite-name\" name=\"name\" type=\"text\" required>\
@@ -584,7 +584,8 @@ pub fn accounts(
              <button id=\"create-account\" type=\"submit\">Create</button></form></section>",
             error_line(message),
             esc(&auth.csrf),
-            csrf = esc(&auth.csrf)
+            csrf = esc(&auth.csrf),
+            reset = crate::reset_http::reset_section(&auth.csrf),
         ),
     )
 }

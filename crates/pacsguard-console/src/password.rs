@@ -5,8 +5,12 @@
 //! account (a password alone never opens a session, so 800-63B's 8-character floor for
 //! a password used with a second factor applies; 15 is what we recommend on the page);
 //! at most [`MAX_PASSWORD_BYTES`] bytes (an attacker controls the length and Argon2 reads
-//! all of it); no composition rules; any Unicode, pasting allowed; and not on the
-//! shipped list of common passwords (`data/common-passwords.txt`, see `data/README.md`).
+//! all of it); no composition rules; any Unicode, pasting allowed; not on the shipped
+//! list of common passwords (`data/common-passwords.txt`, see `data/README.md`); and,
+//! where an account is known ([`check_new_for`]), not a context-specific word (800-63B:
+//! the account's name, the service's name) nor, at a change, the current password, each
+//! compared by their letters and digits alone ([`folded`]), so "  Admin  " is the name
+//! `admin` and "Amber-Lantern" the current "amber lantern".
 //!
 //! Hashing: Argon2id with [`M_COST_KIB`] KiB, [`T_COST`] passes, [`P_COST`] lane: OWASP's
 //! minimum (m=19 MiB, t=2, p=1) and RFC 9106's second recommended option's memory class.
@@ -50,6 +54,14 @@ pub enum PasswordError {
     TooLong,
     #[error("the password is on the list of common passwords; choose another")]
     Common,
+    /// The account's name or the service's, in other letters, spacing or punctuation.
+    #[error(
+        "the password is the name of the account (or of the service) in other letters or spacing; choose another"
+    )]
+    ContextWord,
+    /// The new password is the current one, in other letters, spacing or punctuation.
+    #[error("the new password is the current one (in other letters or spacing); choose another")]
+    SameAsCurrent,
     #[error("the password could not be hashed: {0}")]
     Hash(String),
 }
@@ -66,6 +78,51 @@ pub fn check_new(password: &str) -> Result<(), PasswordError> {
         return Err(PasswordError::Common);
     }
     Ok(())
+}
+
+/// Words a password of this console may not be (NIST SP 800-63B-4 §3.1.1.2: context-specific
+/// words such as the service's name), besides the account's own name.
+const SERVICE_WORDS: &[&str] = &["pacsguard", "pacsguard console"];
+
+/// [`check_new`] for the account `name`: also refused when it is the account's name or the
+/// service's ([`SERVICE_WORDS`]), compared [`folded`].
+pub fn check_new_for(password: &str, name: &str) -> Result<(), PasswordError> {
+    check_new(password)?;
+    let word = folded(password);
+    let is_context_word = std::iter::once(name)
+        .chain(SERVICE_WORDS.iter().copied())
+        .any(|context| same_when_folded(&word, password, context));
+    if is_context_word {
+        return Err(PasswordError::ContextWord);
+    }
+    Ok(())
+}
+
+/// At a change: [`check_new_for`], and refused when the new password is the `current` one
+/// compared [`folded`] (a change of case or spacing is no change to a guesser).
+pub fn check_change(new: &str, current: &str, name: &str) -> Result<(), PasswordError> {
+    check_new_for(new, name)?;
+    if same_when_folded(&folded(new), new, current) {
+        return Err(PasswordError::SameAsCurrent);
+    }
+    Ok(())
+}
+
+/// A text's letters and digits, lower-cased: what two spellings of one word share.
+pub fn folded(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `text` (whose [`folded`] form is `text_folded`) is `other` in other letters or
+/// spacing. Texts with no letter or digit at all are compared as they are.
+fn same_when_folded(text_folded: &str, text: &str, other: &str) -> bool {
+    if text_folded.is_empty() {
+        return text == other;
+    }
+    text_folded == folded(other)
 }
 
 /// Whether the password, lower-cased, is on the shipped list.
@@ -246,5 +303,59 @@ mod tests {
         assert_eq!(check_new("PassWord1"), Err(PasswordError::Common));
         assert_eq!(check_new("iloveyou"), Err(PasswordError::Common));
         assert_eq!(check_new("staple horse correct battery"), Ok(()));
+    }
+
+    /// Review r25-console: a new password equal to the account's name (padded to the
+    /// length with spaces, in capitals) or to the current one was accepted.
+    #[test]
+    fn the_accounts_name_and_the_current_password_are_refused_in_any_spelling() {
+        let name = "radiology.admin";
+        for word in [
+            "radiology.admin",
+            "Radiology.Admin",
+            "  radiology.admin  ",
+            "RADIOLOGY ADMIN",
+            "radiology-admin",
+            "radiology\tadmin\n",
+            "PacsGuard",
+            "pacs guard console",
+        ] {
+            assert_eq!(
+                check_new_for(word, name),
+                Err(PasswordError::ContextWord),
+                "{word:?}"
+            );
+        }
+        // Short names padded past the length floor.
+        assert_eq!(
+            check_new_for("   bob    ", "bob"),
+            Err(PasswordError::ContextWord)
+        );
+        assert_eq!(check_new_for("radiology admin 7", name), Ok(()));
+        let current = "amber lantern over quiet harbour";
+        for same in [
+            current,
+            "Amber Lantern Over Quiet Harbour",
+            "amberlanternoverquietharbour",
+            " amber-lantern-over-quiet-harbour ",
+        ] {
+            assert_eq!(
+                check_change(same, current, name),
+                Err(PasswordError::SameAsCurrent),
+                "{same:?}"
+            );
+        }
+        assert_eq!(
+            check_change("seven herons above the estuary", current, name),
+            Ok(())
+        );
+        // Texts of symbols only are compared as they are.
+        assert_eq!(check_change("!!!!!!!!!", "!!!!!!!!!!", name), Ok(()));
+        assert_eq!(
+            check_change("!!!!!!!!!", "!!!!!!!!!", name),
+            Err(PasswordError::SameAsCurrent)
+        );
+        // The rules before the context: a short name-password is too short first.
+        assert_eq!(check_new_for("bob", "bob"), Err(PasswordError::TooShort));
     }
 }

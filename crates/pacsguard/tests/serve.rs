@@ -847,6 +847,14 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
         all.contains("the session of admin ended: idle for 15 minutes"),
         "{all}"
     );
+    // The password reset the browser went through (issue 13, session 25).
+    assert!(
+        all.contains("admin reset the password of val (after a step-up)")
+            && all.contains("forgot it, ticket 88")
+            && all.contains("val chose a new password with the reset link"),
+        "{all}"
+    );
+    assert!(shots.join("24-reset-done.png").is_file());
 }
 
 /// Passkeys in a real browser (Debian's Chromium with its virtual authenticator through
@@ -2210,6 +2218,23 @@ fn a_request_for_a_host_name_the_console_does_not_answer_to_is_refused() {
         "a configured alias"
     );
     assert_eq!(server.curl("GET", "/login", &[]).0, 200, "its IP address");
+    // Review r25-console: a proxy's X-Forwarded-Host is ignored (the console trusts no
+    // proxy) and said on the log, never followed.
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg("X-Forwarded-Host: forwarded.attacker.example")
+        .arg(format!("{}/login", server.base))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert!(
+        server.wait_for(
+            "refused to follow the x-forwarded-host header (\"forwarded.attacker.example\") of a request from 127.0.0.1: this console trusts no proxy",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.stderr()
+    );
     server.stop();
 }
 

@@ -38,6 +38,53 @@ impl ConsoleDb {
         )? == 1)
     }
 
+    /// Spends the password reset link `token_hash` and sets the account's new password in
+    /// one transaction, only if the link is still the one the caller checked (for
+    /// `account`, expiring at `expires`, later than `now`), and the account still waits
+    /// for its reset (its password hash is `pending`), keeps a second factor and is not
+    /// disabled: true when done; false changes nothing (a link used twice, or raced by a
+    /// second reset, a disable or an edit).
+    pub fn finish_password_reset(
+        &mut self,
+        token_hash: &[u8],
+        account: i64,
+        expires: i64,
+        now: i64,
+        pending: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
+        let spent = tx
+            .execute(
+                "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
+                 AND expires = ?3 AND expires > ?4",
+                params![token_hash, account, expires, now],
+            )
+            .map_err(sql)?;
+        if spent != 1 {
+            return Ok(false);
+        }
+        let set = tx
+            .execute(
+                "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
+                 AND (totp_secret IS NOT NULL \
+                      OR EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)) \
+                 AND NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)",
+                params![account, password_hash, pending],
+            )
+            .map_err(sql)?;
+        if set != 1 {
+            return Ok(false);
+        }
+        tx.commit().map_err(sql)?;
+        Ok(true)
+    }
+
     /// Marks the account disabled; false if it was already (the first mark stays).
     pub fn disable_account(
         &self,
@@ -135,5 +182,64 @@ mod tests {
             db.account_binding(id).expect("read").expect("row").disabled,
             None
         );
+    }
+
+    /// A reset link sets the password once, only for the account and expiry checked,
+    /// before its expiry, while the account waits for its reset with a second factor and
+    /// is not disabled; a refusal leaves the link and the account as they were.
+    #[test]
+    fn a_reset_link_sets_the_password_once_and_only_as_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        drop(Store::open(&path).expect("store"));
+        let mut db = ConsoleDb::open(&path).expect("console tables");
+        let id = db
+            .create_account("ann", "viewer", "!reset", 1)
+            .expect("ann");
+        db.set_invitation(id, b"link", 100).expect("link");
+        let password = |db: &ConsoleDb| {
+            db.account_by_id(id)
+                .expect("read")
+                .expect("row")
+                .password_hash
+        };
+        // No second factor: an invitation's account, never reset by this.
+        assert!(
+            !db.finish_password_reset(b"link", id, 100, 50, "!reset", "h1")
+                .expect("no factor")
+        );
+        assert_eq!(db.invitation(b"link").expect("read"), Some((id, 100)));
+        assert!(db.enrol_totp(id, b"secret", 1, &[]).expect("enrol"));
+        for (account, expires, now, pending) in [
+            (id + 1, 100, 50, "!reset"),
+            (id, 99, 50, "!reset"),
+            (id, 100, 100, "!reset"),
+            (id, 100, 50, "!invited"),
+        ] {
+            assert!(
+                !db.finish_password_reset(b"link", account, expires, now, pending, "h1")
+                    .expect("refused"),
+                "{account} {expires} {now} {pending}"
+            );
+        }
+        assert!(db.disable_account(id, 5, 1, "left").expect("disable"));
+        assert!(
+            !db.finish_password_reset(b"link", id, 100, 50, "!reset", "h1")
+                .expect("disabled")
+        );
+        assert!(db.enable_account(id).expect("enable"));
+        assert_eq!(password(&db), "!reset");
+        assert_eq!(db.invitation(b"link").expect("read"), Some((id, 100)));
+        assert!(
+            db.finish_password_reset(b"link", id, 100, 50, "!reset", "h1")
+                .expect("set")
+        );
+        assert_eq!(password(&db), "h1");
+        assert_eq!(db.invitation(b"link").expect("read"), None, "spent");
+        assert!(
+            !db.finish_password_reset(b"link", id, 100, 50, "!reset", "h2")
+                .expect("once")
+        );
+        assert_eq!(password(&db), "h1");
     }
 }

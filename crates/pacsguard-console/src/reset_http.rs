@@ -1,0 +1,164 @@
+//! The pages and routes of an administrator's password reset ([`crate::reset`]): the
+//! administrator's form on the accounts page and the link shown once, and the reset
+//! link's own page where its holder chooses the new password with their second factor.
+
+use axum::extract::{Extension, Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use serde::Deserialize;
+
+use crate::auth::{AuthError, Authenticated, Console};
+use crate::http::{
+    AppState, OneTimeLink, Peer, TokenQuery, accounts_with, blocking, failure, form_refusal,
+    hash_turn, html, peer_ip, redirect_with_cookie, set_cookie,
+};
+use crate::pages::{error_line, esc, page, unix_time};
+use crate::password::{MIN_PASSWORD_CHARS, RECOMMENDED_PASSWORD_CHARS};
+use crate::reset::{RESET_LINK_LIFETIME, RESET_PAGE, ResetIssued};
+
+/// The accounts page's section that resets a password (its CSRF token given).
+pub(crate) fn reset_section(csrf: &str) -> String {
+    format!(
+        "<section><h2>Reset a password</h2><p class=\"hint\">For a person who forgot the password: it signs in no more and every session of the account ends at once; you get a one-time link, valid {} minutes, to hand to the person yourself. They choose a new password with their own second factor (a code of their authenticator app or a recovery code), which stays as enrolled, so the link alone opens nothing. Not for your own account (change it on the password page). Needs your second factor confirmed within 5 minutes (<a id=\"reset-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
+         <form id=\"reset-issue-form\" method=\"post\" action=\"/accounts/reset\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"reset-name\">Account name</label><input id=\"reset-name\" name=\"name\" type=\"text\" required>\
+         <label for=\"reset-reason\">Reason</label><input id=\"reset-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+         <button id=\"reset\" type=\"submit\">Reset password</button></form></section>",
+        RESET_LINK_LIFETIME / 60,
+        esc(csrf)
+    )
+}
+
+fn reset_issued(auth: &Authenticated, name: &str, link: &str, expires: i64) -> String {
+    page(
+        "Password reset",
+        Some(auth),
+        &format!(
+            "<section><h2>The password of {} is reset</h2><p>It signs in no more, and every session of the account ended. Give this one-time link to its holder yourself (in person or by phone); it is shown only now and works once, until {} ({} minutes). They choose a new password with their own second factor, which stays as it is; you never know either.</p>\
+             <p><code id=\"reset-link\">{}</code></p><p><a id=\"back-to-accounts\" href=\"/accounts\">Back to the accounts</a></p></section>",
+            esc(name),
+            unix_time(expires),
+            RESET_LINK_LIFETIME / 60,
+            esc(link)
+        ),
+    )
+}
+
+/// The reset link's page: the new password and a code of the account's second factor.
+fn reset_form(token: &str, error: Option<&str>) -> String {
+    page(
+        "Choose a new password",
+        None,
+        &format!(
+            "<section><h2>Choose a new password</h2>{}\
+             <p class=\"hint\">This link works once. Confirm it is you with the current code of your authenticator app, or one of your recovery codes (with a passkey only, a recovery code).</p>\
+             <form id=\"reset-form\" method=\"post\" action=\"{RESET_PAGE}\">\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <label for=\"reset-password\">New password</label><input id=\"reset-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
+             <p class=\"hint\">{RECOMMENDED_PASSWORD_CHARS} characters or more recommended (at least {MIN_PASSWORD_CHARS}); any characters; a passphrase is fine; common passwords and your account's name are refused.</p>\
+             <label for=\"reset-code\">Current code or recovery code</label><input id=\"reset-code\" name=\"code\" type=\"text\" autocomplete=\"one-time-code\" required>\
+             <button id=\"reset-submit\" type=\"submit\">Set the new password</button></form></section>",
+            error_line(error),
+            esc(token)
+        ),
+    )
+}
+
+fn reset_refused() -> String {
+    page(
+        "Link not valid",
+        None,
+        "<section><h2>This password reset link is not valid</h2><p id=\"error\" class=\"error\">It is unknown, already used, replaced by a newer one, or expired. Ask an administrator for a new one.</p></section>",
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ResetForm {
+    name: String,
+    reason: String,
+}
+
+/// An administrator resets an account's password: the link shown once.
+pub(crate) async fn reset_issue(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let name = form.name.clone();
+    match blocking(move || console.reset_password(&a, &form.name, &form.reason)).await {
+        Ok(Ok(ResetIssued { token, expires })) => html(reset_issued(
+            &auth,
+            &name,
+            &state.console.reset_link(&token),
+            expires,
+        )),
+        Ok(Err(e)) => match form_refusal(&e) {
+            Some(status) => accounts_with(&state, auth, status, Some(e.to_string())).await,
+            None => failure(&e),
+        },
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn reset_page(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let link = OneTimeLink {
+        valid: Console::reset_valid,
+        form: reset_form,
+        refused: reset_refused,
+    };
+    link.page(&state, q.token).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RedeemForm {
+    token: String,
+    password: String,
+    code: String,
+}
+
+fn refused_link() -> Response {
+    (StatusCode::FORBIDDEN, html(reset_refused())).into_response()
+}
+
+/// The holder of a reset link sets the new password: signed in on success.
+pub(crate) async fn reset_redeem(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<RedeemForm>,
+) -> Response {
+    // Not a token at all: refused before a turn to hash is taken.
+    if !crate::secret::is_token(&form.token) {
+        return refused_link();
+    }
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let (token, password, code) = (form.token.clone(), form.password, form.code);
+    let result = blocking(move || {
+        let _permit = permit;
+        console.redeem_reset(&token, &password, &code, ip)
+    })
+    .await;
+    match result {
+        Ok(Ok(session)) => redirect_with_cookie("/", set_cookie(&session)),
+        Ok(Err(AuthError::SetupRefused)) => refused_link(),
+        Ok(Err(e @ (AuthError::Password(_) | AuthError::Invalid(_)))) => (
+            StatusCode::BAD_REQUEST,
+            html(reset_form(&form.token, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
