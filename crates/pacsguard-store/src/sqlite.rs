@@ -241,7 +241,7 @@ pub struct SignedInfo {
     pub key_fingerprint: String,
 }
 
-/// The baseline's signature row as stored (see [`Store::signed_head`]).
+/// The baseline's signature row (see [`Store::verified_head`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedHead {
     pub generation: u64,
@@ -343,28 +343,29 @@ impl Store {
         Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
     }
 
-    /// The profiled roots' paths, not verified: for display beside a running guard (the
-    /// guard itself works from the verified baseline).
-    pub fn root_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path FROM roots ORDER BY path")
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(self.sql())?;
-        let mut paths = Vec::new();
-        for row in rows {
-            let bytes = row.map_err(self.sql())?;
-            paths.push(PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+    /// The signature row of the baseline as it stands, once it verifies over the stored
+    /// tree as [`Store::load_streamed`] verifies it (from the leaf rows of a store signed
+    /// v3: no chunk read); `None` if none was ever signed. Both read in one transaction,
+    /// so the row named is the one verified. What a host names to its console as its
+    /// profile: the row alone, read unverified, let an edited store (another
+    /// generation, the signature of an approved one put back) reach the console as the
+    /// host's current profile (review r25-store).
+    pub fn verified_head(&self, key: &VerifyingKey) -> Result<Option<SignedHead>, StoreError> {
+        let read = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let Some(verified) = self.load_streamed(key)? else {
+            return Ok(None);
+        };
+        let head = self.signed_head()?;
+        drop(read);
+        match head {
+            Some(head) if head.generation == verified.info.generation => Ok(Some(head)),
+            _ => Err(self.corrupt("the signature row changed while it was verified")),
         }
-        Ok(paths)
     }
 
     /// The signature row of the baseline as stored, unverified; `None` if none was ever
-    /// signed. Cheap (one row), for naming the current generation to a console
-    /// ([`Store::load`] verifies it).
-    pub fn signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
+    /// signed ([`Store::verified_head`] is the one to show).
+    fn signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
         self.conn
             .query_row(
                 "SELECT generation, created, public_key, signature FROM baseline WHERE id = 1",

@@ -421,6 +421,9 @@ fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
         "{}",
         stderr(&out)
     );
+    // The generation is the store's row as it stands: nothing is left to vouch for it
+    // (review r25-store: it was said to be "announced and signed").
+    assert!(stderr(&out).contains("not verified"), "{}", stderr(&out));
 }
 
 // Item 9: the witness file is named by the log's identity.
