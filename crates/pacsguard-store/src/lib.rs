@@ -38,7 +38,9 @@ pub use fleet_store::{
     PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_LOCK_TIMEOUT, PG_POOL_SIZE, PG_POOL_WAIT,
     PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT, PgFleet, Pooled,
 };
-pub use lock::{STORE_BUSY_WAIT, TEST_BUSY_WAIT_VAR, TrailMarkHandoff, store_busy_wait};
+pub use lock::{
+    STORE_BUSY_WAIT, TEST_BUSY_WAIT_VAR, TRAIL_MARK_WAIT, TrailMarkHandoff, store_busy_wait,
+};
 pub use seen::SeenRow;
 pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, SIGNATURE_DOMAIN_V3, fingerprint, signing_message,

@@ -19,6 +19,14 @@ use crate::sqlite::{Store, StoreError};
 /// locked", and a writer that had read first failed at once (review r24-scale).
 pub const STORE_BUSY_WAIT: Duration = Duration::from_secs(10);
 
+/// How long the trail's checkpoint copy, written through a connection of its own
+/// ([`TrailMarkHandoff::keep`]), waits for another process's lock on the store. The
+/// copy may lag behind the trail (what every crash leaves too, and accepted), so it
+/// never holds a command up for long: a command refused after waiting
+/// [`STORE_BUSY_WAIT`] for another writer took that wait twice, the checkpoint of its
+/// failure's record waiting for the same writer again (22.6 s; review r25-store).
+pub const TRAIL_MARK_WAIT: Duration = Duration::from_secs(2);
+
 /// Test-only, and only in a debug build (`cfg!(debug_assertions)`: never the shipped
 /// release binary): the store's busy wait in milliseconds instead of [`STORE_BUSY_WAIT`],
 /// so a test can make a wait that must never happen (a process waiting on its own lock)
@@ -110,7 +118,7 @@ impl TrailMarkHandoff {
                 return Ok(());
             }
         }
-        Store::open(store)?.set_trail_mark(note)
+        write_copy(store, note)
     }
 
     /// Marks the store's own writer of `store` open until the returned guard is dropped.
@@ -136,6 +144,20 @@ impl TrailMarkHandoff {
     }
 }
 
+/// Writes `note` as the store's copy through a connection of its own, waiting at most
+/// [`TRAIL_MARK_WAIT`] for another process's lock.
+fn write_copy(store: &Path, note: &str) -> Result<(), StoreError> {
+    let mut opened = Store::open(store)?;
+    opened
+        .conn
+        .busy_timeout(TRAIL_MARK_WAIT.min(store_busy_wait()))
+        .map_err(|source| StoreError::Sqlite {
+            path: store.to_path_buf(),
+            source,
+        })?;
+    opened.set_trail_mark(note)
+}
+
 /// While alive, the store's own write transaction is open ([`TrailMarkHandoff::keep`]
 /// holds notes for it). Dropped after that transaction ended (declared after it), it
 /// writes a note still held (the writer rolled back, or its commit failed) through a
@@ -156,7 +178,7 @@ impl Drop for WriterOpen {
         if let Some(note) = held {
             // As any mirror's: a copy that cannot be written is left behind, which is
             // what a crash leaves too and is accepted (`AuditSink::checkpoint`).
-            let _ = Store::open(&self.store).and_then(|mut s| s.set_trail_mark(&note));
+            let _ = write_copy(&self.store, &note);
         }
     }
 }

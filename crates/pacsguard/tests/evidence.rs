@@ -98,6 +98,15 @@ fn accept_beside_a_writer_that_keeps_the_lock_says_so_and_takes_nothing_in() {
         waited >= pacsguard_store::STORE_BUSY_WAIT,
         "gave up after {waited:?}"
     );
+    // Once refused, the command does not wait the whole time again for its failure's
+    // checkpoint copy (22.6 s before, the wait twice).
+    assert!(
+        waited
+            < pacsguard_store::STORE_BUSY_WAIT
+                + pacsguard_store::TRAIL_MARK_WAIT
+                + Duration::from_secs(5),
+        "held up {waited:?}"
+    );
     let (code, _, _) = env.check(&[]);
     assert_eq!(code, 1, "the change is still not accepted");
 }
