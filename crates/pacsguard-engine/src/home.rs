@@ -11,7 +11,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use nix::fcntl::{Flock, FlockArg};
 use pacsguard_audit::{AuditSink, Durability, Opening, TrailFiles, TrailOptions};
 use pacsguard_events::{Action, Event, EventBus, Outcome};
-use pacsguard_store::{Store, fingerprint};
+use pacsguard_store::{Store, TrailMarkHandoff, fingerprint};
 use pacsguard_trail::note::{Signer, Verifier};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -169,7 +169,7 @@ impl Home {
                 "it holds an audit trail (audit.log, checkpoints.jsonl) but no signing key: an interrupted init or a deleted key; keep it as evidence and move it aside to start a new home",
             ));
         }
-        Store::open(&self.store_path())?;
+        let store = Store::open(&self.store_path())?;
         let config_text =
             crate::files::read_text(&self.config_path(), crate::config::MAX_CONFIG_BYTES)?
                 .unwrap_or_default();
@@ -177,7 +177,12 @@ impl Home {
             settings: crate::settings::settings_digest(&config_text),
             ..TrailOptions::default()
         };
-        let (mut bus, _) = self.open_trail(&key, &AuditConfig::default(), options)?;
+        let (mut bus, _) = self.open_trail(
+            &key,
+            &AuditConfig::default(),
+            options,
+            &store.trail_mark_handoff(),
+        )?;
         let event = Event::new(
             current_actor(),
             Action::Init,
@@ -411,12 +416,15 @@ impl Home {
 
     /// The bus with this home's sinks: the audit trail. Returns also what opening the
     /// trail found (a torn tail cut off, unsigned records adopted), for the caller to put
-    /// on the record.
+    /// on the record. Each checkpoint is also kept in the store through `handoff`, that
+    /// of the caller's own store handle, so that a checkpoint signed while that handle
+    /// writes is written by it rather than wait on its lock.
     pub fn open_trail(
         &self,
         key: &SigningKey,
         audit: &AuditConfig,
         options: TrailOptions,
+        handoff: &TrailMarkHandoff,
     ) -> Result<(EventBus, Opening), EngineError> {
         let signer = self.trail_signer(key)?;
         let origin = signer.verifier().name().to_string();
@@ -437,13 +445,12 @@ impl Home {
         // The store keeps the newest checkpoint too: a trail put back to an earlier copy
         // then disagrees with it even when no baseline changed in between.
         let store = self.store_path();
+        let handoff = handoff.clone();
         sink.mirror_checkpoints(Box::new(move |note| {
             if std::fs::symlink_metadata(&store).is_err() {
                 return Err(format!("{}: missing", store.display()));
             }
-            Store::open(&store)
-                .and_then(|mut s| s.set_trail_mark(note))
-                .map_err(|e| e.to_string())
+            handoff.keep(&store, note).map_err(|e| e.to_string())
         }));
         let mut bus = EventBus::new();
         bus.add_sink(Box::new(sink));

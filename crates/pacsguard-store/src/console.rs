@@ -12,7 +12,6 @@
 //! suffices). The TOTP secret must be stored as it is, to compute codes.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -90,10 +89,6 @@ CREATE TABLE IF NOT EXISTS console_setup (
     expires INTEGER NOT NULL
 );
 ";
-
-/// How long the console waits for the store while another connection (the watcher
-/// re-signing a baseline) holds its write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest console id taken from the store (the console makes 32 hex digits).
 pub const MAX_CONSOLE_ID_BYTES: usize = 64;
@@ -325,7 +320,10 @@ impl ConsoleDb {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // The home's store is one file, one wait: the console's tables wait for the
+        // watcher re-signing a baseline as long as a command waits for the console.
+        conn.busy_timeout(crate::lock::store_busy_wait())
+            .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;

@@ -17,6 +17,7 @@
 
 mod console;
 mod fleet_store;
+mod lock;
 mod merkle;
 mod seen;
 mod signing;
@@ -36,6 +37,9 @@ pub use fleet_store::{
     PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT, PG_KEEPALIVE_IDLE,
     PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_LOCK_TIMEOUT, PG_POOL_SIZE, PG_POOL_WAIT,
     PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT, PgFleet, Pooled,
+};
+pub use lock::{
+    STORE_BUSY_WAIT, TEST_BUSY_WAIT_VAR, TRAIL_MARK_WAIT, TrailMarkHandoff, store_busy_wait,
 };
 pub use seen::SeenRow;
 pub use signing::{

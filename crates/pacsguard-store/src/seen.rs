@@ -120,7 +120,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = crate::lock::write_transaction(&mut self.conn).map_err(sql)?;
         {
             let mut below = tx
                 .prepare("DELETE FROM watch_seen WHERE root = ?1 AND rel >= ?2 AND rel < ?3")

@@ -8,6 +8,7 @@ use pacsguard_fs::{Content, Entry, HashAlgorithm};
 use pacsguard_profile::{Baseline, Policy, RootProfile, RootSpec};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use crate::lock::{TrailMarkHandoff, store_busy_wait, write_transaction};
 use crate::merkle::{self, ChunkLeaf};
 use crate::signing::{fingerprint, signing_message, signing_message_v2, signing_message_v3};
 use pacsguard_profile::codec::{decode_entries, decode_strings, encode_entry, encode_strings};
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS acceptances (
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("profile store {}: {source}", .path.display())]
+    #[error("profile store {}: {source}{}", .path.display(), crate::lock::busy_hint(.path, .source))]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
@@ -218,6 +219,20 @@ pub struct Acceptance {
     pub paths: Vec<String>,
 }
 
+/// Writes `note` as the store's copy of the trail's newest checkpoint, inside the
+/// caller's transaction ([`Store::set_trail_mark`], or a writer's own commit through
+/// [`TrailMarkHandoff`]).
+pub(crate) fn write_trail_mark(conn: &Connection, note: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS trail_mark (id INTEGER PRIMARY KEY CHECK (id = 1), note TEXT NOT NULL)",
+    )?;
+    conn.execute(
+        "INSERT OR REPLACE INTO trail_mark (id, note) VALUES (1, ?1)",
+        [note],
+    )
+    .map(|_| ())
+}
+
 /// What the signature row says, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedInfo {
@@ -226,7 +241,7 @@ pub struct SignedInfo {
     pub key_fingerprint: String,
 }
 
-/// The baseline's signature row as stored (see [`Store::signed_head`]).
+/// The baseline's signature row (see [`Store::verified_head`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedHead {
     pub generation: u64,
@@ -243,6 +258,9 @@ pub struct Store {
     /// what `save` may sign again when the previous signature is by another key (a key
     /// rotation), and what must still stand first in the store (review s18-r15).
     verified_acceptances: std::cell::Cell<Option<([u8; 32], i64)>>,
+    /// Where this process's trail hands the checkpoint copy over while this handle's
+    /// own write transaction holds the lock ([`TrailMarkHandoff`]).
+    pub(crate) handoff: TrailMarkHandoff,
 }
 
 impl Store {
@@ -253,6 +271,7 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(store_busy_wait()).map_err(sql)?;
         // Rollback journal + FULL: a committed baseline survives power loss; a kill -9
         // mid-write leaves a hot journal that the next open rolls back to the previous
         // baseline. Not WAL: a baseline is rewritten wholesale by one writer, and WAL wrote
@@ -286,7 +305,14 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             verified_acceptances: std::cell::Cell::new(None),
+            handoff: TrailMarkHandoff::default(),
         })
+    }
+
+    /// What this process's audit trail keeps its checkpoint copy through
+    /// ([`TrailMarkHandoff::keep`]), so that it never waits on this handle's own writer.
+    pub fn trail_mark_handoff(&self) -> TrailMarkHandoff {
+        self.handoff.clone()
     }
 
     pub(crate) fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -317,28 +343,29 @@ impl Store {
         Ok(generation.map_or(0, |g| u64::try_from(g).unwrap_or(0)))
     }
 
-    /// The profiled roots' paths, not verified: for display beside a running guard (the
-    /// guard itself works from the verified baseline).
-    pub fn root_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path FROM roots ORDER BY path")
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(self.sql())?;
-        let mut paths = Vec::new();
-        for row in rows {
-            let bytes = row.map_err(self.sql())?;
-            paths.push(PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+    /// The signature row of the baseline as it stands, once it verifies over the stored
+    /// tree as [`Store::load_streamed`] verifies it (from the leaf rows of a store signed
+    /// v3: no chunk read); `None` if none was ever signed. Both read in one transaction,
+    /// so the row named is the one verified. What a host names to its console as its
+    /// profile: the row alone, read unverified, let an edited store (another
+    /// generation, the signature of an approved one put back) reach the console as the
+    /// host's current profile (review r25-store).
+    pub fn verified_head(&self, key: &VerifyingKey) -> Result<Option<SignedHead>, StoreError> {
+        let read = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let Some(verified) = self.load_streamed(key)? else {
+            return Ok(None);
+        };
+        let head = self.signed_head()?;
+        drop(read);
+        match head {
+            Some(head) if head.generation == verified.info.generation => Ok(Some(head)),
+            _ => Err(self.corrupt("the signature row changed while it was verified")),
         }
-        Ok(paths)
     }
 
     /// The signature row of the baseline as stored, unverified; `None` if none was ever
-    /// signed. Cheap (one row), for naming the current generation to a console
-    /// ([`Store::load`] verifies it).
-    pub fn signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
+    /// signed ([`Store::verified_head`] is the one to show).
+    fn signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
         self.conn
             .query_row(
                 "SELECT generation, created, public_key, signature FROM baseline WHERE id = 1",
@@ -637,7 +664,7 @@ impl Store {
             source,
         };
         let verified = self.verified_acceptances.get();
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = write_transaction(&mut self.conn).map_err(sql)?;
         let signed_acceptances;
         {
             // Nothing unverified is signed (review s16-r15): an acceptance row another
@@ -756,16 +783,8 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS trail_mark (id INTEGER PRIMARY KEY CHECK (id = 1), note TEXT NOT NULL)",
-        )
-        .map_err(sql)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO trail_mark (id, note) VALUES (1, ?1)",
-            [note],
-        )
-        .map_err(sql)?;
+        let tx = write_transaction(&mut self.conn).map_err(sql)?;
+        write_trail_mark(&tx, note).map_err(sql)?;
         tx.commit().map_err(sql)
     }
 

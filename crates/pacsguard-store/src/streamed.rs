@@ -20,9 +20,12 @@ use pacsguard_profile::{Baseline, BaselineDigest, RootProfile, RootSpec};
 use rusqlite::OptionalExtension as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::lock::{TrailMarkHandoff, WriterOpen, write_transaction};
 use crate::merkle::{self, ChunkLeaf};
 use crate::signing::signing_message_v3;
-use crate::sqlite::{Acceptance, ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError};
+use crate::sqlite::{
+    Acceptance, ENTRIES_PER_CHUNK, SignedInfo, Store, StoreError, write_trail_mark,
+};
 
 /// A verified baseline whose entries stay in the store.
 #[derive(Debug)]
@@ -472,6 +475,10 @@ pub struct StreamedSave<'s> {
     patching: bool,
     /// Roots of the verified baseline taken out ([`StreamedSave::remove_root`]).
     removed: Vec<PathBuf>,
+    /// This process's trail hands its checkpoint copy to this save while it is open
+    /// (written at commit). After `tx`: dropped once the transaction has ended.
+    handoff: TrailMarkHandoff,
+    _writer_open: WriterOpen,
 }
 
 impl std::fmt::Debug for StreamedSave<'_> {
@@ -486,13 +493,14 @@ impl Store {
     /// Starts writing a baseline root by root; see [`StreamedSave`].
     pub fn begin_streamed_save(&mut self) -> Result<StreamedSave<'_>, StoreError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
+        // The lock from the start (IMMEDIATE): a save reads before it writes, and a
+        // deferred one beside another writer failed at once instead of waiting.
+        let tx = write_transaction(&mut self.conn).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let handoff = self.handoff.clone();
+        let writer_open = handoff.writer_open(&path);
         Ok(StreamedSave {
             tx,
             path,
@@ -509,6 +517,8 @@ impl Store {
             staging: false,
             patching: false,
             removed: Vec::new(),
+            handoff,
+            _writer_open: writer_open,
         })
     }
 }
@@ -1121,11 +1131,37 @@ impl StreamedSave<'_> {
                 ],
             )
             .map_err(self.sql())?;
-        let path = self.path;
-        self.tx
-            .commit()
-            .map_err(|source| StoreError::Sqlite { path, source })?;
+        // The trail's checkpoint handed over while this save held the lock (its
+        // announcement), kept with the generation it announces.
+        let held = self.handoff.take_held();
+        let kept_here = held
+            .as_deref()
+            .is_some_and(|note| self.keep_trail_mark(note));
+        let committed = self.tx.commit();
+        if let Some(note) = held
+            && !(kept_here && committed.is_ok())
+        {
+            // Written once the save has ended (`WriterOpen`).
+            self.handoff.hold_again(note);
+        }
+        committed.map_err(|source| StoreError::Sqlite {
+            path: self.path,
+            source,
+        })?;
         Ok(entries)
+    }
+
+    /// Writes `note` as the store's copy of the trail's newest checkpoint inside this
+    /// save, in a savepoint of its own: a copy that cannot be written never fails the
+    /// signing (as any copy's failure, `AuditSink::checkpoint`); it is tried again once
+    /// the save has ended.
+    fn keep_trail_mark(&mut self, note: &str) -> bool {
+        let Ok(savepoint) = self.tx.savepoint() else {
+            return false;
+        };
+        write_trail_mark(&savepoint, note)
+            .and_then(|()| savepoint.commit())
+            .is_ok()
     }
 
     /// Chunk `seq` of a root this save did not write, which must still hash to the

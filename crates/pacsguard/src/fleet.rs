@@ -250,16 +250,21 @@ pub fn check_cosignatures(home: &Home, report: &mut pacsguard_audit::VerifyRepor
 }
 
 /// The host's current signed profile generation as a report names it: its generation
-/// and the digest of its signature, read from the store's signature row (one row; the
-/// profile is verified by `check`, not here). `None` without a store or a profile, or
-/// while a `profile` rewrites the store (the next report names it).
+/// and the digest of its signature, from the store's signature row once it verifies
+/// with the home's profile key over the stored tree (the leaf rows of a store signed
+/// v3; `check` verifies every chunk). `None` without a store or a profile, while a
+/// `profile` rewrites the store (the next report names it), or for a store that does
+/// not verify: a row edited in the file (another generation, the signature of an
+/// approved generation put back) is never named to the console as the host's profile
+/// (review r25-store), and the host's own commands refuse that store by name.
 pub fn profile_claim(home: &Home) -> Option<ProfileClaim> {
     let path = home.store_path();
     if std::fs::symlink_metadata(&path).is_err() {
         return None;
     }
     let store = pacsguard_store::Store::open(&path).ok()?;
-    let head = store.signed_head().ok()??;
+    let public = home.profile_public_key(&home.load_key().ok()?).ok()?;
+    let head = store.verified_head(&public).ok()??;
     Some(ProfileClaim {
         generation: head.generation,
         created: head.created,

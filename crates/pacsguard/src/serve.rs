@@ -449,6 +449,27 @@ fn known_names(
     names
 }
 
+/// The roots of the home's signed profile, shown as guarded before the watcher starts:
+/// only once the signature verifies over the stored tree (the leaf rows of a store
+/// signed v3). The `roots` rows read as they stood showed a root an intruder added in
+/// the file as guarded and intact (review r25-store); a store that does not verify shows
+/// none, and the watcher refuses it by name.
+fn verified_roots(home: &Home) -> Vec<PathBuf> {
+    let verified = home.load_key().and_then(|key| {
+        let public = home.profile_public_key(&key)?;
+        Ok(pacsguard_store::Store::open(&home.store_path())?.load_streamed(&public)?)
+    });
+    match verified {
+        Ok(Some(stored)) => stored
+            .baseline
+            .roots
+            .into_iter()
+            .map(|root| root.spec.path)
+            .collect(),
+        Ok(None) | Err(_) => Vec::new(),
+    }
+}
+
 pub fn run(
     home: Home,
     paths: Vec<PathBuf>,
@@ -519,12 +540,8 @@ pub fn run(
     )?;
 
     let guard = Arc::new(GuardState::new());
-    if let Ok(store) = pacsguard_store::Store::open(&home.store_path())
-        && let Ok(roots) = store.root_paths()
-    {
-        for root in roots {
-            guard.add_root(&root);
-        }
+    for root in verified_roots(&home) {
+        guard.add_root(&root);
     }
     let relying_party = relying_party(config.console.origin.as_deref(), &local)?;
     let db = pacsguard_store::ConsoleDb::open(&home.store_path())?;

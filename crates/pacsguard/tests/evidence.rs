@@ -3,10 +3,11 @@
 mod common;
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -49,6 +50,197 @@ fn an_edited_baseline_row_ends_with_exit_2_and_says_so() {
         let out = env.run(args);
         assert_refused_in(&out, "signature does not verify", format_args!("{args:?}"));
     }
+}
+
+/// Another writer of the store file (the console's tables share it, a watcher keeps its
+/// newest checkpoint in it, sqlite3 by hand) holding its write lock for a moment:
+/// `accept` waits for the lock instead of failing "database is locked" at once (review
+/// r24-scale: its deferred transaction read, then could not write, SQLite returning busy
+/// without its busy timeout).
+#[test]
+fn accept_waits_for_another_writer_of_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1_500));
+        db.execute_batch("COMMIT").expect("commit");
+    });
+    let out = env.run(&["accept", "--all", "--reason", "reviewed chmod"]);
+    writer.join().expect("writer");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}
+
+/// A writer that keeps the lock past `STORE_BUSY_WAIT`: `accept` stops, says who may hold
+/// it and what to do, and nothing was taken in.
+#[test]
+fn accept_beside_a_writer_that_keeps_the_lock_says_so_and_takes_nothing_in() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let started = Instant::now();
+    let out = env.run(&["accept", "--all", "--reason", "reviewed chmod"]);
+    let waited = started.elapsed();
+    db.execute_batch("COMMIT").expect("commit");
+    assert_refused(&out, "STORE_BUSY_WAIT");
+    assert!(
+        stderr(&out).contains("nothing was changed") && stderr(&out).contains("fuser"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        waited >= pacsguard_store::STORE_BUSY_WAIT,
+        "gave up after {waited:?}"
+    );
+    // Once refused, the command does not wait the whole time again for its failure's
+    // checkpoint copy (22.6 s before, the wait twice).
+    assert!(
+        waited
+            < pacsguard_store::STORE_BUSY_WAIT
+                + pacsguard_store::TRAIL_MARK_WAIT
+                + Duration::from_secs(5),
+        "held up {waited:?}"
+    );
+    let (code, _, _) = env.check(&[]);
+    assert_eq!(code, 1, "the change is still not accepted");
+}
+
+/// The note of the trail's newest checkpoint, as `checkpoints.jsonl` ends.
+fn newest_checkpoint(env: &Env) -> String {
+    let text = fs::read_to_string(env.home.join("checkpoints.jsonl")).expect("checkpoints");
+    let last = text.lines().last().expect("a checkpoint");
+    let line: serde_json::Value = serde_json::from_str(last).expect("checkpoint line");
+    line["note"].as_str().expect("note").to_string()
+}
+
+/// `profile` and `accept` announce their generation on the trail while their own save
+/// holds the store's write lock, and the trail keeps each checkpoint in the store: that
+/// copy waited the whole busy wait on its own process (review r24-scale, reverted: every
+/// profile 10 s longer). It goes through the save itself now. With the wait made 60 s,
+/// a wait on itself could not hide as a slow machine: each command finishes under it,
+/// and the store holds the trail's newest checkpoint.
+#[test]
+fn profile_and_accept_never_wait_on_their_own_store_lock() {
+    let env = Env::new();
+    let wait = Duration::from_secs(60);
+    let run = |args: &[&str]| {
+        let started = Instant::now();
+        let out = pacsguard()
+            .env(
+                pacsguard_store::TEST_BUSY_WAIT_VAR,
+                wait.as_millis().to_string(),
+            )
+            .arg("--home")
+            .arg(&env.home)
+            .args(args)
+            .output()
+            .expect("pacsguard runs");
+        (out, started.elapsed())
+    };
+    let first: &[&str] = &["profile", env.tree_str()];
+    let again: &[&str] = &["profile", env.tree_str()];
+    let accept: &[&str] = &["accept", "--all", "--reason", "reviewed chmod"];
+    for args in [first, again, accept] {
+        if args[0] == "accept" {
+            fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+        }
+        let (out, took) = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(pacsguard_store::TEST_BUSY_WAIT_VAR),
+            "the wait was not lengthened (a release build?): {}",
+            stderr(&out)
+        );
+        assert!(
+            took < wait,
+            "{args:?} took {took:?}, the store's busy wait: it waited on its own lock"
+        );
+        let db = rusqlite::Connection::open(env.home.join("pacsguard.db")).expect("open store");
+        let mark: String = db
+            .query_row("SELECT note FROM trail_mark WHERE id = 1", [], |r| r.get(0))
+            .expect("the store keeps a checkpoint");
+        assert_eq!(mark, newest_checkpoint(&env), "{args:?}");
+    }
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}
+
+/// A writer of the store file killed with SIGKILL inside its transaction, its changes
+/// already spilled into the file (a hot journal left behind): an `accept` waiting for
+/// its lock proceeds once it is gone, on the store as it was before that writer, and
+/// signs; nothing of the half-done write is taken in or signed.
+#[test]
+fn a_writer_killed_inside_its_transaction_leaves_nothing_half_written() {
+    let env = Env::new();
+    env.profile(&[]);
+    fs::set_permissions(env.path("readme.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    let db = env.home.join("pacsguard.db");
+    let mut sqlite = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut input = sqlite.stdin.take().expect("stdin");
+    // One page of cache: the changes are written into the file before any commit.
+    input
+        .write_all(
+            b".timeout 10000\nPRAGMA cache_size = 1;\nBEGIN IMMEDIATE;\n\
+              DELETE FROM entry_chunks;\nDELETE FROM acceptances;\n\
+              UPDATE baseline SET generation = 99;\nUPDATE roots SET policy = 'growing';\n",
+        )
+        .expect("write");
+    input.flush().expect("flush");
+    let probe = rusqlite::Connection::open(&db).expect("open store");
+    probe.busy_timeout(Duration::ZERO).expect("no wait");
+    let until = Instant::now() + Duration::from_secs(30);
+    while probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+        assert!(Instant::now() < until, "sqlite3 never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(probe);
+    let accept = pacsguard()
+        .arg("--home")
+        .arg(&env.home)
+        .args(["accept", "--all", "--reason", "reviewed chmod"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard runs");
+    std::thread::sleep(Duration::from_millis(1_000));
+    let journal = env.home.join("pacsguard.db-journal");
+    let hot = fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+    sqlite.kill().expect("SIGKILL");
+    sqlite.wait().expect("reaped");
+    drop(input);
+    assert!(
+        hot > 0,
+        "no journal: the writer's changes never reached the file"
+    );
+    let out = accept.wait_with_output().expect("accept");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+    let store = rusqlite::Connection::open(&db).expect("open store");
+    let generation: i64 = store
+        .query_row("SELECT generation FROM baseline", [], |r| r.get(0))
+        .expect("generation");
+    assert_eq!(
+        generation, 2,
+        "the profile's and the acceptance's, not the killed 99"
+    );
+    let chunks: i64 = store
+        .query_row("SELECT count(*) FROM entry_chunks", [], |r| r.get(0))
+        .expect("chunks");
+    assert!(chunks > 0, "the killed writer's deletion was rolled back");
 }
 
 #[test]

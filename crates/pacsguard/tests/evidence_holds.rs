@@ -421,6 +421,9 @@ fn an_emptied_trail_does_not_verify_while_the_store_holds_a_baseline() {
         "{}",
         stderr(&out)
     );
+    // The generation is the store's row as it stands: nothing is left to vouch for it
+    // (review r25-store: it was said to be "announced and signed").
+    assert!(stderr(&out).contains("not verified"), "{}", stderr(&out));
 }
 
 // Item 9: the witness file is named by the log's identity.
@@ -827,4 +830,59 @@ fn a_keyless_trail_beyond_the_interrupted_init_limit_is_kept() {
     fs::write(&path, &text).expect("write");
     let out = env.run(&["init"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `audit verify` beside `profile`s of the same home (verify only reads, and takes no
+/// lock): it read the trail, a profile then announced and committed a generation, and
+/// the store read after it was newer than the trail as read, or a chunk rewritten
+/// between two reads: TAMPERED (exit 2) on an untouched home (review r25-store: 3 of 40
+/// runs beside 6 profiles of 20,000 files taking in a change). It verifies again when the home changed
+/// under it (`MAX_VERIFY_ATTEMPTS`).
+#[test]
+fn audit_verify_beside_profiles_never_calls_an_untouched_home_tampered() {
+    let env = Env::new();
+    for i in 0..20_000 {
+        let dir = env.tree.join(format!("bulk/{:02}", i / 500));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(format!("{i:05}.dcm")), format!("DICM {i}")).expect("write");
+    }
+    env.profile(&[]);
+    let profiling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let profiles = {
+        let (home, tree) = (env.home.clone(), env.tree.clone());
+        let profiling = std::sync::Arc::clone(&profiling);
+        std::thread::spawn(move || {
+            for round in 0..6u32 {
+                // Something to take in each time: a longer save, as a real re-profile.
+                let mode = if round % 2 == 0 { 0o600 } else { 0o644 };
+                fs::set_permissions(tree.join("readme.txt"), fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+                let out = pacsguard()
+                    .arg("--home")
+                    .arg(&home)
+                    .arg("profile")
+                    .arg(&tree)
+                    .output()
+                    .expect("profile runs");
+                assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+            }
+            profiling.store(false, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut verified = 0;
+    while profiling.load(std::sync::atomic::Ordering::SeqCst) {
+        let out = env.run(&["audit", "verify"]);
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "an untouched home called tampered: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        verified += 1;
+    }
+    profiles.join().expect("profiles");
+    assert!(verified > 0);
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -3011,3 +3011,50 @@ fn a_revoked_host_stays_refused_when_the_store_is_edited_to_undo_it() {
         "{raised}"
     );
 }
+
+/// Root on an enrolled host edits the signature row of its store (another generation):
+/// the host's report named that row, read unverified, to the console as its current
+/// profile (review r25-store). A store that does not verify is named as no profile:
+/// the console keeps the generation it had verified news of, and the host's own `check`
+/// refuses the store by name.
+#[test]
+fn a_signature_row_edited_on_the_host_is_not_named_to_the_console() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(&console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        "mr-9",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_host(&console, "mr-9", |h| h["profile"]["generation"] == 1);
+
+    let db = rusqlite::Connection::open(host.home.join("pacsguard.db")).expect("open store");
+    db.execute("UPDATE baseline SET generation = 7", [])
+        .expect("edit");
+    drop(db);
+    let out = host.run(&["audit", "forward", "--to", "console"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = hosts(&console)
+        .into_iter()
+        .find(|h| h["name"] == "mr-9")
+        .expect("host listed");
+    assert_eq!(shown["profile"]["generation"], 1, "{shown}");
+    let out = host.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pacsguard.db"), "{}", stderr(&out));
+}

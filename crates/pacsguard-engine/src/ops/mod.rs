@@ -225,7 +225,8 @@ impl Session {
             baseline_if_unknown: stored,
             ..TrailOptions::default()
         };
-        let (mut bus, opening) = home.open_trail(&key, &config.audit, options)?;
+        let (mut bus, opening) =
+            home.open_trail(&key, &config.audit, options, &store.trail_mark_handoff())?;
         if !reinit {
             cross_check(&home, stored, &opening)?;
             let verifier = home.trail_verifier(&key)?;
@@ -351,9 +352,12 @@ impl Session {
     /// still reproduce its last checkpoint; a record cut short is discarded and the
     /// opening recorded), replacing the one that failed.
     pub fn reopen_trail(&mut self) -> Result<(), EngineError> {
-        let (mut bus, opening) =
-            self.home
-                .open_trail(&self.key, &self.config.audit, self.trail_options)?;
+        let (mut bus, opening) = self.home.open_trail(
+            &self.key,
+            &self.config.audit,
+            self.trail_options,
+            &self.store.trail_mark_handoff(),
+        )?;
         crate::home::record_opening(&mut bus, &opening)?;
         self.bus = bus;
         Ok(())

@@ -54,7 +54,7 @@ pub(crate) fn finding(home: &Home) -> Finding {
         match pacsguard_store::Store::open(&path).and_then(|s| s.generation()) {
             Ok(0) => String::new(),
             Ok(generation) => format!(
-                "; the store still holds baseline generation {generation}, which the trail announced and signed"
+                "; the store's signature row names baseline generation {generation} (read as it stands, not verified: the trail that recorded its signing is what is gone)"
             ),
             Err(_) => String::new(),
         }

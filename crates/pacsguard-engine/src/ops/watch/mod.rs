@@ -5004,6 +5004,7 @@ impl<'a> Guard<'a> {
             &self.session.key,
             &self.session.config.audit,
             self.session.trail_options,
+            &self.session.store.trail_mark_handoff(),
         ) {
             Ok(opened) => opened,
             Err(_) => return false,
@@ -5792,6 +5793,7 @@ mod tests {
                 &key,
                 &crate::config::AuditConfig::default(),
                 pacsguard_audit::TrailOptions::default(),
+                &pacsguard_store::TrailMarkHandoff::default(),
             )
             .expect("trail");
         let checkpoints = home.checkpoints_path();
