@@ -173,25 +173,9 @@ fn approved_first(listen: &str, name: &str, reason: &str) -> ApprovedFirst {
     let console = Env::new();
     console.profile(&[]);
     let server = Serve::start(&console, &["--fleet-listen", listen]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
     let web = Web::of(&server, &console);
     let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        name,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, name);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, name, |h| h["profile"]["generation"] == 1);
     let (_, body) = web.curl("GET", "/hosts", &[]);
@@ -217,6 +201,29 @@ fn approved_first(listen: &str, name: &str, reason: &str) -> ApprovedFirst {
         host,
         kept,
     }
+}
+
+/// A host with a home of its own, profiled, enrolled as `name` in `console` (its `serve`
+/// listening for hosts) with a fresh token; its guard not started.
+fn enrolled_host(console: &Env, server: &Serve, name: &str) -> Env {
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        name,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    host
 }
 
 /// Root keeps a copy of the host's home (store, key, trail, enrolment) to put back later.
@@ -2543,25 +2550,9 @@ fn with_four_eyes_an_approval_written_in_the_store_needs_two_approvers_here() {
     text.push_str("\n[console]\nneeds_second_host_approver = true\n");
     std::fs::write(&config, text).expect("config");
     let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
     let web = Web::of(&server, &console);
     let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-53",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, "ws-53");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-53", |h| h["profile"]["generation"] == 1);
     let out = std::process::Command::new("sqlite3")
@@ -2865,23 +2856,7 @@ fn an_unproven_approval_is_raised_once_across_restarts_of_the_console() {
         probe.local_addr().expect("address").to_string()
     };
     let server = Serve::start(&console, &["--fleet-listen", &listen]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-56",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, "ws-56");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-56", |h| h["profile"]["generation"] == 1);
     // An approval with no record on this console's trail, as every approval made before
