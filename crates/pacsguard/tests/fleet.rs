@@ -20,7 +20,27 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env, args: &[&str]) -> Serve {
-        let mut child = pacsguard()
+        Serve::start_as(pacsguard(), env, args)
+    }
+
+    /// `serve` with the host's clock moved by `offset` (libfaketime's `-1d`, `+2h`):
+    /// the clock it reads and dates its records and reports by, not the monotonic one
+    /// its timeouts run on. The library is preloaded into `serve` itself (the
+    /// `faketime` program would run it as its child, which a stop would not reach).
+    fn start_with_clock(env: &Env, args: &[&str], offset: &str) -> Serve {
+        let mut faked = pacsguard();
+        faked
+            .env(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            )
+            .env("FAKETIME", offset)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        Serve::start_as(faked, env, args)
+    }
+
+    fn start_as(mut command: std::process::Command, env: &Env, args: &[&str]) -> Serve {
+        let mut child = command
             .arg("--home")
             .arg(&env.home)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -2985,4 +3005,118 @@ fn a_revoked_host_stays_refused_when_the_store_is_edited_to_undo_it() {
         raised.contains("host ws-57") && raised.contains("\"severity\":\"alert\""),
         "{raised}"
     );
+}
+
+/// The console's own audit log, as written (alerts counted by their kind).
+fn console_log(console: &Env) -> String {
+    std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default()
+}
+
+/// Review r25: root on an approved host copies its enrolment (`HOME/fleet/`: key and
+/// certificate) into a home of its own and runs a guard there beside the host. Before,
+/// every report of the copy claimed its own profile and every report of the host went
+/// back to the approved one: 21 `host-profile-unapproved` and 10 `host-key-new` in
+/// 20 s, and the host's approval out of effect. Now the copy is raised once
+/// (`host-identity-duplicated`, naming both trail keys), its reports are refused and
+/// counted without being judged, and the host's approval stays in effect.
+#[test]
+fn a_copy_of_a_hosts_enrolment_beside_it_is_raised_once_and_its_approval_stays() {
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first("127.0.0.1:0", "pacs-25", "installation baseline");
+    let guard = Serve::start(&host, &[]);
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    let twin = Serve::start(&copy, &[]);
+    // Both report every 2 s, past the 15 s the console waits to tell them apart.
+    assert!(
+        twin.wait_for("the console refused this report", Duration::from_secs(30)),
+        "{}",
+        twin.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(
+        twin.stderr()
+            .contains("two processes report under its certificate"),
+        "{}",
+        twin.stderr()
+    );
+    guard.stop();
+    // The host's kept approval is still the console's current one for it.
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    twin.stop();
+    // The console holds the host's own records, in order, none of the copy's.
+    let stored = stored_records(&console, "pacs-25");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(!stored.is_empty() && stored.len() <= lines.len());
+    assert_eq!(stored, lines[..stored.len()], "the host's records only");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy's profile never judged: {log}"
+    );
+    assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
+    assert!(!log.contains("approval_superseded"), "{log}");
+}
+
+/// Review r25: a host's clock set back a day, then right, then a day ahead. Before,
+/// nothing said so; its records were taken dated as its clock said. Now each departure
+/// past `MAX_CLOCK_SKEW` is raised once (`host-clock-skewed`), not at every report, and
+/// its reports are still witnessed.
+#[test]
+fn a_host_clock_set_back_or_ahead_is_raised_once_each_time() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ct-25");
+    let skewed = || console_log(&console).matches("host-clock-skewed").count();
+    let reported_since = |at: u64| {
+        wait_host(&console, "ct-25", |h| {
+            h["last_contact"].as_u64().is_some_and(|c| c > at) && h["state"] == "ok"
+        })
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    };
+    for (offset, raised) in [("-1d", 1), ("+0", 1), ("+1d", 2)] {
+        let started = unix();
+        let guard = Serve::start_with_clock(&host, &[], offset);
+        reported_since(started);
+        // A few reports more (every 2 s): raised once, not at each.
+        std::thread::sleep(Duration::from_secs(5));
+        guard.stop();
+        assert_eq!(skewed(), raised, "{offset}: {}", console_log(&console));
+    }
+    server.stop();
+    let log = console_log(&console);
+    assert!(log.contains("s behind this console"), "{log}");
+    assert!(log.contains("s ahead of this console"), "{log}");
 }
