@@ -30,7 +30,7 @@ use crate::approval::ProfileClaim;
 use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
-use crate::duplicates::{Duplicates, Reporter, Verdict};
+use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -740,6 +740,37 @@ impl Fleet {
         Ok(detail)
     }
 
+    /// Whether a report refused as a fork of `host`'s trail under its own key comes
+    /// from a copy of the whole home running beside it (see [`crate::duplicates`]): the
+    /// sentence then, the duplication noted (raised once) instead of the fork.
+    fn fork_beside(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        trail_key: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Option<String>, StoreError> {
+        // Parsed by the witness before it found the fork: named as written again.
+        let Ok(verifier) = pacsguard_trail::note::Verifier::parse(trail_key) else {
+            return Ok(None);
+        };
+        let reporter = Reporter {
+            trail_key: verifier.encode(),
+            from,
+        };
+        let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
+        let (verdict, emptied) = self
+            .duplicates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .forked(host.id, reporter, watch, std::time::Instant::now());
+        self.say_watch_emptied(emptied);
+        match verdict {
+            ForkVerdict::Fork => Ok(None),
+            ForkVerdict::Duplicated(verdict) => self.say_duplicated(db, host, &verdict).map(Some),
+        }
+    }
+
     fn say_watch_emptied(&self, emptied: bool) {
         if emptied {
             (self.log)(&format!(
@@ -888,6 +919,7 @@ impl Fleet {
                     first,
                     &records,
                     checkpoint.as_deref(),
+                    from,
                 ) {
                     Ok(Response::Witnessed { size, cosigned, .. }) => Response::Witnessed {
                         size,
@@ -1246,6 +1278,7 @@ impl Fleet {
         first: u64,
         records: &[String],
         checkpoint: Option<&str>,
+        from: Option<IpAddr>,
     ) -> Result<Response, StoreError> {
         let now = now();
         let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
@@ -1275,7 +1308,9 @@ impl Fleet {
                 });
             };
             let interval = u64::try_from(interval).unwrap_or(1);
-            return self.report(db, &moved, trail_key, interval, first, records, checkpoint);
+            return self.report(
+                db, &moved, trail_key, interval, first, records, checkpoint, from,
+            );
         }
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
@@ -1324,6 +1359,14 @@ impl Fleet {
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => accepted,
             Err(refusal) => {
+                // Under its own trail key: a copy of the whole home beside the host?
+                if let Refusal::Fork(_) = &refusal
+                    && let Some(detail) = self.fork_beside(db, host, trail_key, from)?
+                {
+                    return Ok(Response::Refused {
+                        reason: format!("the console refused this report: {detail}"),
+                    });
+                }
                 let kind = match &refusal {
                     Refusal::NewKey(_) => Some(FindingKind::HostKeyNew),
                     Refusal::Fork(_) => Some(FindingKind::HostTrailFork),
@@ -1406,6 +1449,16 @@ impl Fleet {
                 return Err(e);
             }
         };
+        if stored {
+            let reporter = Reporter {
+                trail_key: trail_key.to_string(),
+                from,
+            };
+            self.duplicates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .taken(host.id, reporter, std::time::Instant::now());
+        }
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
             return Ok(Response::Refused {

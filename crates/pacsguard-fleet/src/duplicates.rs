@@ -17,6 +17,12 @@
 //! while the stranger, judged since, reports on, the identity is *duplicated*: raised
 //! once, naming both, and the stranger's further reports are refused and counted. The
 //! witnessed trail's reports are judged as always, so its approval stays in effect.
+//!
+//! A copy of the whole home reports with the host's own trail key, and its trail forks
+//! from the host's at the copy: each of its reports is a `host-trail-fork`, raised again
+//! whenever a batch of the host puts the state back. A rewind on the host itself forks
+//! once and the old trail is never taken again; so a fork, then a batch of the witnessed
+//! trail taken, then a fork again is a copy running beside it: duplicated, the same way.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -75,8 +81,17 @@ struct Stranger {
     refused: u64,
 }
 
+/// A fork refused under the host's own trail key, and whether a batch of the witnessed
+/// trail was taken after it.
+#[derive(Debug)]
+struct Fork {
+    at: Instant,
+    taken_after: bool,
+}
+
 #[derive(Debug, Default)]
 struct Watch {
+    fork: Option<Fork>,
     /// The witnessed trail's last report: when, and from where.
     witnessed: Option<(Instant, Reporter)>,
     stranger: Option<Stranger>,
@@ -97,6 +112,15 @@ impl Watch {
             witnessed: witnessed.clone(),
         })
     }
+}
+
+/// What to do with a fork refused under the host's own trail key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForkVerdict {
+    /// Raise it as always (`host-trail-fork`).
+    Fork,
+    /// A copy of the whole home beside the host: see [`Verdict::Duplicated`].
+    Duplicated(Verdict),
 }
 
 /// The console's memory of who reports under each host's certificate.
@@ -137,6 +161,68 @@ impl Duplicates {
             verdict.filter(|v| matches!(v, Verdict::Duplicated { raise: true, .. })),
             emptied,
         )
+    }
+
+    /// A batch of `host`'s witnessed trail was taken (from `reporter`).
+    pub fn taken(&mut self, host: i64, reporter: Reporter, now: Instant) {
+        let Some(watch) = self.hosts.get_mut(&host) else {
+            return;
+        };
+        watch.witnessed = Some((now, reporter));
+        if let Some(fork) = &mut watch.fork {
+            fork.taken_after = true;
+        }
+    }
+
+    /// A report of `host` under its own trail key refused as a fork of the witnessed
+    /// trail; `watch` as for [`Duplicates::stranger`]. The second value: whether the
+    /// memory was emptied at its limit.
+    pub fn forked(
+        &mut self,
+        host: i64,
+        reporter: Reporter,
+        watch: Duration,
+        now: Instant,
+    ) -> (ForkVerdict, bool) {
+        let emptied = self.make_room(host);
+        let entry = self.hosts.entry(host).or_default();
+        let watch = watch.min(MAX_IDENTITY_WATCH);
+        let beside = entry.fork.as_ref().is_some_and(|fork| {
+            fork.taken_after && now.saturating_duration_since(fork.at) <= watch
+        });
+        let twin = entry
+            .stranger
+            .as_ref()
+            .is_some_and(|s| s.reporter.trail_key == reporter.trail_key && entry.raised);
+        if !beside && !twin {
+            entry.fork = Some(Fork {
+                at: now,
+                taken_after: false,
+            });
+            return (ForkVerdict::Fork, emptied);
+        }
+        if !twin {
+            entry.stranger = Some(Stranger {
+                reporter: reporter.clone(),
+                first: now,
+                judged_since: None,
+                refused: 0,
+            });
+            entry.raised = false;
+        }
+        entry.fork = None;
+        if entry.witnessed.is_none() {
+            entry.witnessed = Some((now, reporter.clone()));
+        }
+        let Some(stranger) = entry.stranger.as_mut() else {
+            return (ForkVerdict::Fork, emptied);
+        };
+        stranger.reporter = reporter;
+        stranger.refused = stranger.refused.saturating_add(1);
+        let verdict = entry
+            .duplicated()
+            .map_or(ForkVerdict::Fork, ForkVerdict::Duplicated);
+        (verdict, emptied)
     }
 
     /// A report of `host` with a trail key other than the one the console witnesses;
@@ -268,6 +354,47 @@ mod tests {
             memory.stranger(1, at("K2", 1), WATCH, s(23)).0,
             Verdict::Duplicated { raise: true, .. }
         ));
+    }
+
+    #[test]
+    fn a_fork_after_a_batch_taken_after_a_fork_is_a_copy_beside_the_host() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        let s = |n: u64| t + Duration::from_secs(n);
+        memory.witnessed(1, at("K1", 1), s(0));
+        assert_eq!(
+            memory.forked(1, at("K1", 2), WATCH, s(1)).0,
+            ForkVerdict::Fork
+        );
+        assert_eq!(
+            memory.forked(1, at("K1", 2), WATCH, s(2)).0,
+            ForkVerdict::Fork,
+            "no batch taken between: a rewind"
+        );
+        memory.taken(1, at("K1", 1), s(3));
+        assert!(matches!(
+            memory.forked(1, at("K1", 2), WATCH, s(4)).0,
+            ForkVerdict::Duplicated(Verdict::Duplicated { raise: true, .. })
+        ));
+        for n in 0..5 {
+            memory.taken(1, at("K1", 1), s(5 + 2 * n));
+            match memory.forked(1, at("K1", 2), WATCH, s(6 + 2 * n)).0 {
+                ForkVerdict::Duplicated(Verdict::Duplicated { raise, refused, .. }) => {
+                    assert!(!raise);
+                    assert_eq!(refused, n + 2);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A fork long after the last one is told anew.
+        let mut memory = Duplicates::default();
+        memory.witnessed(1, at("K1", 1), s(0));
+        memory.forked(1, at("K1", 2), WATCH, s(1));
+        memory.taken(1, at("K1", 1), s(2));
+        assert_eq!(
+            memory.forked(1, at("K1", 2), WATCH, s(100)).0,
+            ForkVerdict::Fork
+        );
     }
 
     #[test]

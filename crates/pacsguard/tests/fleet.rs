@@ -3120,3 +3120,54 @@ fn a_host_clock_set_back_or_ahead_is_raised_once_each_time() {
     assert!(log.contains("s behind this console"), "{log}");
     assert!(log.contains("s ahead of this console"), "{log}");
 }
+
+/// Review r25: root copies a host's whole home (its trail key, trail and enrolment) and
+/// runs a guard on the copy beside the host. Each report of the copy was refused as a
+/// fork of the trail the host goes on writing, and raised again each time a batch of
+/// the host put its state back to ok: 11 `host-trail-fork` in 20 s (whichever of the
+/// two delivered first after the copy is the trail witnessed on). Now the first fork
+/// is raised, and once the host's trail is taken again after it while the fork goes on,
+/// the identity is duplicated: raised once, the copy's reports refused and counted.
+#[test]
+fn a_copy_of_a_whole_home_beside_the_host_is_raised_once() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-26");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-26", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let twin_guard = Serve::start(&twin, &[]);
+    // Both guard the same tree: each change is a record on both trails.
+    for i in 0..10 {
+        std::fs::write(host.path("readme.txt"), format!("change {i}\n")).expect("write");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // Whichever delivered first after the copy is the trail witnessed on; the other
+    // is told why it is refused.
+    let told = |serve: &Serve| {
+        serve
+            .stderr()
+            .contains("two processes report under its certificate")
+    };
+    assert!(
+        told(&guard) || told(&twin_guard),
+        "{}\n{}",
+        guard.stderr(),
+        twin_guard.stderr()
+    );
+    twin_guard.stop();
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert!(log.matches("host-trail-fork").count() <= 1, "{log}");
+}
