@@ -283,6 +283,16 @@ finding_kinds! {
     /// certificate while the fleet's store no longer says it is revoked (the row edited
     /// with sqlite3 or psql, review r24): refused all the same.
     HostRevocationUndone => "host-revocation-undone",
+    /// Console: two processes report under one host's certificate at once, one with
+    /// the trail the console witnesses and one with another trail key (a copy of the
+    /// host's enrolment, `fleet/`, running beside it, review r25): raised once, naming
+    /// both; the copy's reports are refused and counted without being judged, so the
+    /// host's own reports and its approval stay in effect.
+    HostIdentityDuplicated => "host-identity-duplicated",
+    /// Console: a host's clock, as its report states it, is further than
+    /// `MAX_CLOCK_SKEW` from the console's (set back or far ahead, review r25): the
+    /// times on its trail records are not to be trusted. Raised once per departure.
+    HostClockSkewed => "host-clock-skewed",
 }
 
 impl fmt::Display for FindingKind {

@@ -28,7 +28,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::approval::ProfileClaim;
 use crate::ca::HostCa;
+use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
+use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -398,6 +400,11 @@ pub struct Fleet {
     /// `host-approval-unproven` (host, generation, digest): once each, not at every
     /// report of the host.
     unproven_raised: Mutex<RaisedOnce>,
+    /// Who reports under each host's certificate: a copy of its enrolment running
+    /// beside it told from the host made anew (review r25).
+    duplicates: Mutex<Duplicates>,
+    /// The hosts whose clock was raised as off (review r25).
+    skewed: Mutex<SkewedHosts>,
 }
 
 /// The most approvals without a trail record that the listener remembers having raised
@@ -459,6 +466,8 @@ impl Fleet {
             revoked_on_trail: Arc::new(|_: &str| Ok(false)),
             record_revoked: Arc::new(|_: &str, _: &str, _: i64| Ok(())),
             unproven_raised: Mutex::default(),
+            duplicates: Mutex::default(),
+            skewed: Mutex::default(),
         }
     }
 
@@ -625,6 +634,188 @@ impl Fleet {
         (self.alert)(self.finding(host, kind, detail));
     }
 
+    /// Raises an alert whose occasion the host controls (a claim, its clock, who
+    /// reports under its certificate), charged to its quota ([`ALERT_QUOTA_BYTES`] and
+    /// the sentence): past the quota it is not raised (`host-quota-exceeded` was, once).
+    fn raise_charged(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        kind: FindingKind,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
+        if self.charge_quota(db, host, cost, now())?.is_ok() {
+            self.raise(host, kind, detail);
+        }
+        Ok(())
+    }
+
+    /// Tells who sends this report under `host`'s certificate (see [`crate::duplicates`]):
+    /// `None` to judge it as always, or the refusal of a report from another trail than
+    /// the one witnessed, waiting to be told apart from the host made anew or a copy of
+    /// its enrolment running beside it (`host-identity-duplicated`, raised once).
+    fn tell_reporter(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        mut reporter: Reporter,
+    ) -> Result<Option<String>, StoreError> {
+        // The key as the host sent it is its to write: named in alerts only as parsed
+        // and written again; one that does not parse is refused as malformed (`report`).
+        match pacsguard_trail::note::Verifier::parse(&reporter.trail_key) {
+            Ok(verifier) => reporter.trail_key = verifier.encode(),
+            Err(_) => return Ok(None),
+        }
+        // A trail is witnessed once a checkpoint signed by its key was accepted.
+        let Some(held) = host
+            .trail_key
+            .as_deref()
+            .filter(|_| host.checkpoint.as_deref().is_some_and(|c| !c.is_empty()))
+        else {
+            return Ok(None);
+        };
+        let now = std::time::Instant::now();
+        let lock = || {
+            self.duplicates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if witness::key_part(held) == witness::key_part(&reporter.trail_key) {
+            let (verdict, emptied) = lock().witnessed(host.id, reporter, now);
+            self.say_watch_emptied(emptied);
+            if let Some(verdict) = verdict {
+                self.say_duplicated(db, host, &verdict)?;
+            }
+            return Ok(None);
+        }
+        let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
+        let stranger = reporter.trail_key.clone();
+        let (verdict, emptied) = lock().stranger(host.id, reporter, watch, now);
+        self.say_watch_emptied(emptied);
+        match verdict {
+            Verdict::Judge => Ok(None),
+            Verdict::Waiting { left } => Ok(Some(format!(
+                "the console refused this report: it comes with trail key {stranger}, not the one this console witnesses for host {} ({held}); the console waits {} s more for that trail to report (a copy of this host's enrolment running beside it) before it takes this one as the host made anew",
+                host.name,
+                left.as_secs().max(1)
+            ))),
+            Verdict::Duplicated { .. } => {
+                let detail = self.say_duplicated(db, host, &verdict)?;
+                Ok(Some(format!("the console refused this report: {detail}")))
+            }
+        }
+    }
+
+    /// Notes a duplicated identity on the host's state, and raises it if `verdict` says
+    /// so; the sentence.
+    fn say_duplicated(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        verdict: &Verdict,
+    ) -> Result<String, StoreError> {
+        let Verdict::Duplicated {
+            raise,
+            refused,
+            stranger,
+            witnessed,
+        } = verdict
+        else {
+            return Ok(String::new());
+        };
+        let detail = format!(
+            "two processes report under its certificate at once: the one with the trail this console witnesses ({witnessed}) and another ({stranger}; {refused} of its reports refused so far): a copy of its enrolment (HOME/fleet/) runs beside it. The copy's reports are refused and never judged; the host's own are witnessed and its approval stays in effect. Stop the copy, or revoke this host (its key is copied) and enrol it anew"
+        );
+        // The count on the Hosts page is renewed whenever the state comes back to it.
+        db.set_host_state(host.id, "duplicated", &detail)?;
+        if *raise {
+            self.raise_charged(
+                db,
+                host,
+                FindingKind::HostIdentityDuplicated,
+                detail.clone(),
+            )?;
+        }
+        Ok(detail)
+    }
+
+    /// Whether a report refused as a fork of `host`'s trail under its own key comes
+    /// from a copy of the whole home running beside it (see [`crate::duplicates`]): the
+    /// sentence then, the duplication noted (raised once) instead of the fork.
+    fn fork_beside(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        trail_key: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Option<String>, StoreError> {
+        // Parsed by the witness before it found the fork: named as written again.
+        let Ok(verifier) = pacsguard_trail::note::Verifier::parse(trail_key) else {
+            return Ok(None);
+        };
+        let reporter = Reporter {
+            trail_key: verifier.encode(),
+            from,
+        };
+        let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
+        let (verdict, emptied) = self
+            .duplicates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .forked(host.id, reporter, watch, std::time::Instant::now());
+        self.say_watch_emptied(emptied);
+        match verdict {
+            ForkVerdict::Fork => Ok(None),
+            ForkVerdict::Duplicated(verdict) => self.say_duplicated(db, host, &verdict).map(Some),
+        }
+    }
+
+    fn say_watch_emptied(&self, emptied: bool) {
+        if emptied {
+            (self.log)(&format!(
+                "fleet: more than {} hosts' reporters remembered (MAX_WATCHED_HOSTS): the memory is emptied; a copy of a host's enrolment is told anew from its next reports",
+                crate::duplicates::MAX_WATCHED_HOSTS
+            ));
+        }
+    }
+
+    /// Raises `host-clock-skewed` once the host's clock, as its report states it
+    /// (`sent_at`), is further than [`clock::MAX_CLOCK_SKEW`] from the console's; again
+    /// only after it was seen back within it, or off on the other side.
+    fn check_clock(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        sent_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let Some(sent_at) = sent_at else {
+            return Ok(());
+        };
+        let received = clock::unix_now();
+        let ahead = clock::skew(sent_at, received);
+        let (raise, emptied) = self
+            .skewed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note(host.id, ahead);
+        if emptied {
+            (self.log)(&format!(
+                "fleet: more than {} hosts' clocks raised as off (MAX_SKEWED_REMEMBERED): the memory is emptied; each host still off is raised again at its next report",
+                clock::MAX_SKEWED_REMEMBERED
+            ));
+        }
+        match ahead {
+            Some(ahead) if raise => self.raise_charged(
+                db,
+                host,
+                FindingKind::HostClockSkewed,
+                clock::skew_detail(sent_at, received, ahead),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// The alert of `kind` about `host`.
     fn finding(&self, host: &HostRow, kind: FindingKind, detail: String) -> Finding {
         Finding::new(
@@ -640,6 +831,18 @@ impl Fleet {
         &self,
         db: &mut dyn FleetStore,
         peer: Option<&[u8]>,
+        request: Request,
+    ) -> Response {
+        self.answer_from(db, peer, None, request)
+    }
+
+    /// [`Fleet::answer`] for a request that came `from` an address (named when two
+    /// processes report under one certificate).
+    pub fn answer_from(
+        &self,
+        db: &mut dyn FleetStore,
+        peer: Option<&[u8]>,
+        from: Option<IpAddr>,
         request: Request,
     ) -> Response {
         let refused = |reason: String| Response::Refused { reason };
@@ -664,6 +867,7 @@ impl Fleet {
                 records,
                 checkpoint,
                 profile,
+                sent_at,
             } => {
                 let Some(peer) = peer else {
                     return refused(
@@ -688,6 +892,20 @@ impl Fleet {
                     }
                     Err(e) => return refused(self.store_refusal(&e)),
                 }
+                // Before anything of the report is judged: a copy of the host's
+                // enrolment beside it must not move the host's profile (review r25).
+                let reporter = Reporter {
+                    trail_key: trail_key.clone(),
+                    from,
+                };
+                match self.tell_reporter(db, &host, reporter) {
+                    Ok(None) => {}
+                    Ok(Some(refusal)) => return refused(refusal),
+                    Err(e) => return refused(self.store_refusal(&e)),
+                }
+                if let Err(e) = self.check_clock(db, &host, sent_at) {
+                    return refused(self.store_refusal(&e));
+                }
                 let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
                     None => None,
                     Some(Ok(approval)) => approval,
@@ -701,6 +919,7 @@ impl Fleet {
                     first,
                     &records,
                     checkpoint.as_deref(),
+                    from,
                 ) {
                     Ok(Response::Witnessed { size, cosigned, .. }) => Response::Witnessed {
                         size,
@@ -833,19 +1052,11 @@ impl Fleet {
                             &claim.digest[..16]
                         ),
                     };
-                    let store = |e: StoreError| self.store_refusal(&e);
-                    let now = now();
-                    let cost = ALERT_QUOTA_BYTES.saturating_add(detail.len() as u64);
                     // Past the quota the claim is still noted (the Hosts page shows the
                     // host's highest generation unapproved) and `host-quota-exceeded`
                     // was raised once; only this alert is not raised.
-                    if self
-                        .charge_quota(db, host, cost, now)
-                        .map_err(store)?
-                        .is_ok()
-                    {
-                        self.raise(host, FindingKind::HostProfileUnapproved, detail);
-                    }
+                    self.raise_charged(db, host, FindingKind::HostProfileUnapproved, detail)
+                        .map_err(|e| self.store_refusal(&e))?;
                 }
                 Ok(None)
             }
@@ -1067,6 +1278,7 @@ impl Fleet {
         first: u64,
         records: &[String],
         checkpoint: Option<&str>,
+        from: Option<IpAddr>,
     ) -> Result<Response, StoreError> {
         let now = now();
         let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
@@ -1096,7 +1308,9 @@ impl Fleet {
                 });
             };
             let interval = u64::try_from(interval).unwrap_or(1);
-            return self.report(db, &moved, trail_key, interval, first, records, checkpoint);
+            return self.report(
+                db, &moved, trail_key, interval, first, records, checkpoint, from,
+            );
         }
         if host.trail_key.as_deref() != Some(trail_key)
             && let Some(other) = db.hosts()?.into_iter().find(|other| {
@@ -1145,6 +1359,14 @@ impl Fleet {
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => accepted,
             Err(refusal) => {
+                // Under its own trail key: a copy of the whole home beside the host?
+                if let Refusal::Fork(_) = &refusal
+                    && let Some(detail) = self.fork_beside(db, host, trail_key, from)?
+                {
+                    return Ok(Response::Refused {
+                        reason: format!("the console refused this report: {detail}"),
+                    });
+                }
                 let kind = match &refusal {
                     Refusal::NewKey(_) => Some(FindingKind::HostKeyNew),
                     Refusal::Fork(_) => Some(FindingKind::HostTrailFork),
@@ -1227,6 +1449,16 @@ impl Fleet {
                 return Err(e);
             }
         };
+        if stored {
+            let reporter = Reporter {
+                trail_key: trail_key.to_string(),
+                from,
+            };
+            self.duplicates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .taken(host.id, reporter, std::time::Instant::now());
+        }
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
             return Ok(Response::Refused {
@@ -1691,6 +1923,7 @@ fn connection(
     per_host: &PerHost,
 ) -> Result<(), String> {
     tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
+    let from = tcp.peer_addr().ok().map(|address| address.ip());
     tcp.set_read_timeout(Some(IDLE_TIMEOUT))
         .and_then(|()| tcp.set_write_timeout(Some(IDLE_TIMEOUT)))
         .map_err(|e| e.to_string())?;
@@ -1809,7 +2042,7 @@ fn connection(
         }
         first = false;
         let response = match fleet.pool.get_until(until) {
-            Ok(mut db) => fleet.answer(&mut *db, peer.as_deref(), request),
+            Ok(mut db) => fleet.answer_from(&mut *db, peer.as_deref(), from, request),
             Err(e) => Response::Refused {
                 reason: fleet.store_refusal(&e),
             },
@@ -1906,6 +2139,7 @@ mod tests {
         let s = signer("big-trail");
         let all = records(0, 4, "a record of some length");
         let report = |first: usize, to: usize| Request::Report {
+            sent_at: None,
             trail_key: s.verifier().encode(),
             interval: 5,
             first: first as u64,
@@ -2001,6 +2235,57 @@ mod tests {
         served.join().expect("served");
     }
 
+    /// Review r25: reports whose host clock is a day behind, then a day ahead, then
+    /// right, then behind again, then just within the bound: raised once per departure
+    /// (and side), never at every report, and every report witnessed.
+    #[test]
+    fn a_host_clock_off_past_the_bound_is_raised_once_per_departure() {
+        use crate::witness::tests::{checkpoint, records, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate".to_vec();
+        db.enrol_host(b"t", now(), "ct-1", &crate::cert_fingerprint(&peer))
+            .expect("db")
+            .expect("enrolled");
+        let s = signer("ct-1");
+        let all = records(0, 12, "r");
+        let day = 86_400;
+        let offsets = [-day, -day, day, day, 0, 0, -day, -day, 299, -299];
+        for (i, offset) in offsets.iter().enumerate() {
+            let answer = fleet.answer(
+                &mut db,
+                Some(&peer),
+                Request::Report {
+                    sent_at: Some(clock::unix_now() + offset),
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: i as u64,
+                    records: all[i..=i].to_vec(),
+                    checkpoint: Some(checkpoint(&s, &all[..=i])),
+                    profile: None,
+                },
+            );
+            assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        }
+        let raised = raised.lock().expect("raised");
+        let kinds: Vec<_> = raised.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FindingKind::HostClockSkewed; 3], "{raised:?}");
+        assert!(raised[0].detail.contains("s behind this"), "{raised:?}");
+        assert!(raised[1].detail.contains("s ahead of this"), "{raised:?}");
+        assert!(raised[2].detail.contains("s behind this"), "{raised:?}");
+    }
+
     /// Two hosts whose trail keys both hold a '+' in their base64 (one key in two ends
     /// with a piece after its last '+' that another key can share; one in 64 ends with
     /// '+', an empty piece) are two trails: each is witnessed. The console compared the
@@ -2052,6 +2337,7 @@ mod tests {
                 &mut db,
                 Some(&peer),
                 Request::Report {
+                    sent_at: None,
                     trail_key: s.verifier().encode(),
                     interval: 5,
                     first: 0,
@@ -2108,6 +2394,7 @@ mod tests {
                 &mut db,
                 Some(peer),
                 Request::Report {
+                    sent_at: None,
                     trail_key: s.verifier().encode(),
                     interval: 5,
                     first: n as u64,
@@ -2173,6 +2460,7 @@ mod tests {
             db,
             Some(peer),
             Request::Report {
+                sent_at: None,
                 trail_key: s.verifier().encode(),
                 interval: 5,
                 first: 0,
@@ -2254,6 +2542,7 @@ mod tests {
             db,
             Some(peer),
             Request::Report {
+                sent_at: None,
                 trail_key: s.verifier().encode(),
                 interval: 5,
                 first: 0,
@@ -2339,6 +2628,7 @@ mod tests {
                 &mut db,
                 Some(peer),
                 Request::Report {
+                    sent_at: None,
                     trail_key: s.verifier().encode(),
                     interval: 5,
                     first: 0,
@@ -2420,6 +2710,7 @@ mod tests {
             db,
             Some(peer),
             Request::Report {
+                sent_at: None,
                 trail_key: s.verifier().encode(),
                 interval: 5,
                 first: 0,
@@ -2519,6 +2810,7 @@ mod tests {
             &mut db,
             Some(peer),
             Request::Report {
+                sent_at: None,
                 trail_key: s.verifier().encode(),
                 interval: 5,
                 first: 0,
@@ -2568,6 +2860,7 @@ mod tests {
                 db,
                 Some(peer),
                 Request::Report {
+                    sent_at: None,
                     trail_key: s.verifier().encode(),
                     interval: 5,
                     first: 0,
@@ -2688,6 +2981,7 @@ mod tests {
             digest: format!("{generation:064x}"),
         };
         let report = |first: usize, to: usize, profile: Option<ProfileClaim>| Request::Report {
+            sent_at: None,
             trail_key: s.verifier().encode(),
             interval: 5,
             first: first as u64,
@@ -2838,6 +3132,7 @@ mod tests {
             &mut db,
             Some(peer),
             Request::Report {
+                sent_at: None,
                 trail_key: s.verifier().encode(),
                 interval: 5,
                 first: 0,
@@ -3217,6 +3512,7 @@ mod tests {
                 &mut *db,
                 Some(peer),
                 Request::Report {
+                    sent_at: None,
                     trail_key: s.verifier().encode(),
                     interval: 5,
                     first: 0,

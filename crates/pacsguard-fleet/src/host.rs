@@ -696,6 +696,7 @@ impl Transport for ConsoleTransport<'_> {
             records: std::mem::take(&mut self.records),
             checkpoint,
             profile: self.profile.clone(),
+            sent_at: Some(crate::clock::unix_now()),
         };
         self.first = None;
         self.bytes = 0;

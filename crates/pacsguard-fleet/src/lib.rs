@@ -29,8 +29,10 @@
 
 pub mod approval;
 pub mod ca;
+pub mod clock;
 pub mod console;
 pub mod cosign;
+pub mod duplicates;
 pub mod host;
 pub mod pin;
 pub mod resolve;

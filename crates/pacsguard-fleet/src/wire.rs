@@ -48,6 +48,11 @@ pub enum Request {
         /// The host's current signed profile generation, when it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         profile: Option<ProfileClaim>,
+        /// The host's clock when it sent this report (Unix seconds), which the console
+        /// compares with its own (`clock::MAX_CLOCK_SKEW`); absent from hosts before
+        /// session 25.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<i64>,
     },
     /// `check` on the host: whether the console's approval of this profile generation
     /// is still the one in effect for this host (not superseded, not revoked). Read
@@ -205,6 +210,7 @@ mod tests {
         write_frame(
             &mut valid,
             &Request::Report {
+                sent_at: None,
                 trail_key: "h+00000000+AQ==".into(),
                 interval: 5,
                 first: 0,

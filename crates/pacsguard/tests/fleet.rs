@@ -20,7 +20,27 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env, args: &[&str]) -> Serve {
-        let mut child = pacsguard()
+        Serve::start_as(pacsguard(), env, args)
+    }
+
+    /// `serve` with the host's clock moved by `offset` (libfaketime's `-1d`, `+2h`):
+    /// the clock it reads and dates its records and reports by, not the monotonic one
+    /// its timeouts run on. The library is preloaded into `serve` itself (the
+    /// `faketime` program would run it as its child, which a stop would not reach).
+    fn start_with_clock(env: &Env, args: &[&str], offset: &str) -> Serve {
+        let mut faked = pacsguard();
+        faked
+            .env(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            )
+            .env("FAKETIME", offset)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        Serve::start_as(faked, env, args)
+    }
+
+    fn start_as(mut command: std::process::Command, env: &Env, args: &[&str]) -> Serve {
+        let mut child = command
             .arg("--home")
             .arg(&env.home)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -173,25 +193,9 @@ fn approved_first(listen: &str, name: &str, reason: &str) -> ApprovedFirst {
     let console = Env::new();
     console.profile(&[]);
     let server = Serve::start(&console, &["--fleet-listen", listen]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
     let web = Web::of(&server, &console);
     let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        name,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, name);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, name, |h| h["profile"]["generation"] == 1);
     let (_, body) = web.curl("GET", "/hosts", &[]);
@@ -217,6 +221,29 @@ fn approved_first(listen: &str, name: &str, reason: &str) -> ApprovedFirst {
         host,
         kept,
     }
+}
+
+/// A host with a home of its own, profiled, enrolled as `name` in `console` (its `serve`
+/// listening for hosts) with a fresh token; its guard not started.
+fn enrolled_host(console: &Env, server: &Serve, name: &str) -> Env {
+    let url = server.after("listening for hosts at ");
+    let url = url.split_whitespace().next().expect("url").to_string();
+    let fingerprint = server.after("SHA-256 fingerprint ");
+    let host = Env::new();
+    host.profile(&[]);
+    let token = token(console, "15m");
+    let out = host.run(&[
+        "enroll",
+        &url,
+        "--token",
+        &token,
+        "--fingerprint",
+        &fingerprint,
+        "--name",
+        name,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    host
 }
 
 /// Root keeps a copy of the host's home (store, key, trail, enrolment) to put back later.
@@ -2543,25 +2570,9 @@ fn with_four_eyes_an_approval_written_in_the_store_needs_two_approvers_here() {
     text.push_str("\n[console]\nneeds_second_host_approver = true\n");
     std::fs::write(&config, text).expect("config");
     let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
     let web = Web::of(&server, &console);
     let secret = web.first_admin(&server);
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-53",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, "ws-53");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-53", |h| h["profile"]["generation"] == 1);
     let out = std::process::Command::new("sqlite3")
@@ -2865,23 +2876,7 @@ fn an_unproven_approval_is_raised_once_across_restarts_of_the_console() {
         probe.local_addr().expect("address").to_string()
     };
     let server = Serve::start(&console, &["--fleet-listen", &listen]);
-    let url = server.after("listening for hosts at ");
-    let url = url.split_whitespace().next().expect("url").to_string();
-    let fingerprint = server.after("SHA-256 fingerprint ");
-    let host = Env::new();
-    host.profile(&[]);
-    let token = token(&console, "15m");
-    let out = host.run(&[
-        "enroll",
-        &url,
-        "--token",
-        &token,
-        "--fingerprint",
-        &fingerprint,
-        "--name",
-        "ws-56",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let host = enrolled_host(&console, &server, "ws-56");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-56", |h| h["profile"]["generation"] == 1);
     // An approval with no record on this console's trail, as every approval made before
@@ -3057,4 +3052,169 @@ fn a_signature_row_edited_on_the_host_is_not_named_to_the_console() {
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("pacsguard.db"), "{}", stderr(&out));
+}
+
+/// The console's own audit log, as written (alerts counted by their kind).
+fn console_log(console: &Env) -> String {
+    std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default()
+}
+
+/// Review r25: root on an approved host copies its enrolment (`HOME/fleet/`: key and
+/// certificate) into a home of its own and runs a guard there beside the host. Before,
+/// every report of the copy claimed its own profile and every report of the host went
+/// back to the approved one: 21 `host-profile-unapproved` and 10 `host-key-new` in
+/// 20 s, and the host's approval out of effect. Now the copy is raised once
+/// (`host-identity-duplicated`, naming both trail keys), its reports are refused and
+/// counted without being judged, and the host's approval stays in effect.
+#[test]
+fn a_copy_of_a_hosts_enrolment_beside_it_is_raised_once_and_its_approval_stays() {
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first("127.0.0.1:0", "pacs-25", "installation baseline");
+    let guard = Serve::start(&host, &[]);
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    let twin = Serve::start(&copy, &[]);
+    // Both report every 2 s, past the 15 s the console waits to tell them apart.
+    assert!(
+        twin.wait_for("the console refused this report", Duration::from_secs(30)),
+        "{}",
+        twin.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(
+        twin.stderr()
+            .contains("two processes report under its certificate"),
+        "{}",
+        twin.stderr()
+    );
+    guard.stop();
+    // The host's kept approval is still the console's current one for it.
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    twin.stop();
+    // The console holds the host's own records, in order, none of the copy's.
+    let stored = stored_records(&console, "pacs-25");
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(!stored.is_empty() && stored.len() <= lines.len());
+    assert_eq!(stored, lines[..stored.len()], "the host's records only");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy's profile never judged: {log}"
+    );
+    assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
+    assert!(!log.contains("approval_superseded"), "{log}");
+}
+
+/// Review r25: a host's clock set back a day, then right, then a day ahead. Before,
+/// nothing said so; its records were taken dated as its clock said. Now each departure
+/// past `MAX_CLOCK_SKEW` is raised once (`host-clock-skewed`), not at every report, and
+/// its reports are still witnessed.
+#[test]
+fn a_host_clock_set_back_or_ahead_is_raised_once_each_time() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ct-25");
+    let skewed = || console_log(&console).matches("host-clock-skewed").count();
+    let reported_since = |at: u64| {
+        wait_host(&console, "ct-25", |h| {
+            h["last_contact"].as_u64().is_some_and(|c| c > at) && h["state"] == "ok"
+        })
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    };
+    for (offset, raised) in [("-1d", 1), ("+0", 1), ("+1d", 2)] {
+        let started = unix();
+        let guard = Serve::start_with_clock(&host, &[], offset);
+        reported_since(started);
+        // A few reports more (every 2 s): raised once, not at each.
+        std::thread::sleep(Duration::from_secs(5));
+        guard.stop();
+        assert_eq!(skewed(), raised, "{offset}: {}", console_log(&console));
+    }
+    server.stop();
+    let log = console_log(&console);
+    assert!(log.contains("s behind this console"), "{log}");
+    assert!(log.contains("s ahead of this console"), "{log}");
+}
+
+/// Review r25: root copies a host's whole home (its trail key, trail and enrolment) and
+/// runs a guard on the copy beside the host. Each report of the copy was refused as a
+/// fork of the trail the host goes on writing, and raised again each time a batch of
+/// the host put its state back to ok: 11 `host-trail-fork` in 20 s (whichever of the
+/// two delivered first after the copy is the trail witnessed on). Now the first fork
+/// is raised, and once the host's trail is taken again after it while the fork goes on,
+/// the identity is duplicated: raised once, the copy's reports refused and counted.
+#[test]
+fn a_copy_of_a_whole_home_beside_the_host_is_raised_once() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-26");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-26", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let twin_guard = Serve::start(&twin, &[]);
+    // Both guard the same tree: each change is a record on both trails.
+    for i in 0..10 {
+        std::fs::write(host.path("readme.txt"), format!("change {i}\n")).expect("write");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // Whichever delivered first after the copy is the trail witnessed on; the other
+    // is told why it is refused.
+    let told = |serve: &Serve| {
+        serve
+            .stderr()
+            .contains("two processes report under its certificate")
+    };
+    assert!(
+        told(&guard) || told(&twin_guard),
+        "{}\n{}",
+        guard.stderr(),
+        twin_guard.stderr()
+    );
+    twin_guard.stop();
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert!(log.matches("host-trail-fork").count() <= 1, "{log}");
 }
