@@ -234,6 +234,26 @@ fn keep_superseded(bindings: &mut crate::bound::Bindings, key: &str, at: i64) {
     }
 }
 
+/// Keeps the reports that superseded approvals: from the trail's proven records as
+/// recorded, and from its unproven lines dated at most `now`. An unproven line (root on
+/// the console can append one) may only take an approval out of effect; dated in the
+/// future it would also put every approval made until then behind it, for ever: each new
+/// approval is recorded after the host's newest time (`approval_time`), which saturates
+/// (review r25-fleet: a forged line dated near `i64::MAX` blocked the host's approvals).
+fn bind_superseded(
+    bindings: &mut crate::bound::Bindings,
+    proven: impl Iterator<Item = (String, i64)>,
+    unproven: impl Iterator<Item = (String, i64)>,
+    now: i64,
+) {
+    for (key, at) in proven {
+        keep_superseded(bindings, &key, at);
+    }
+    for (key, at) in unproven {
+        keep_superseded(bindings, &key, at.min(now));
+    }
+}
+
 /// What the trail record of approval `id` says in its detail.
 fn id_text(id: &str) -> String {
     format!("(approval id {id})")
@@ -716,11 +736,13 @@ impl Console {
         }
         // After every approval: a report and an approval of one second, whatever their
         // order in the trail, leave the approval superseded (fail closed).
-        for record in records.iter().chain(unproven.iter().map(|(_, r)| r)) {
-            if let Some((key, at)) = named(record, "approval_superseded") {
-                keep_superseded(&mut bindings, &key, at);
-            }
-        }
+        let superseded = |record| named(record, "approval_superseded");
+        bind_superseded(
+            &mut bindings,
+            records.iter().filter_map(superseded),
+            unproven.iter().filter_map(|(_, record)| superseded(record)),
+            self.now(),
+        );
         Ok(())
     }
 
@@ -1066,6 +1088,35 @@ mod tests {
         ] {
             assert_eq!(parse_approval_digest(&bad), None, "{bad}");
         }
+    }
+
+    /// Review r25-fleet: an unproven `approval_superseded` line dated far in the future
+    /// takes the approval before it out of effect, and no more: an approval made after it
+    /// (at `now`, or after the host's newest time) is in effect.
+    #[test]
+    fn an_unproven_supersession_dated_in_the_future_does_not_block_later_approvals() {
+        let digest = "ab".repeat(32);
+        let now = 1_800_000_000;
+        let approved = approval_key("ws-07", 3, &digest);
+        let reported = approval_key("ws-07", 4, &"cd".repeat(32));
+        let mut bindings = crate::bound::Bindings::default();
+        keep_approval(&mut bindings, &approved, now - 60);
+        bind_superseded(
+            &mut bindings,
+            std::iter::empty(),
+            std::iter::once((reported, i64::MAX)),
+            now,
+        );
+        let of_host = &bindings.approvals["ws-07"];
+        assert_eq!(of_host.in_effect, None, "the approval before is superseded");
+        // Approved again, at the time `approval_time` gives: after the newest.
+        let again = now.max(of_host.newest.saturating_add(1));
+        keep_approval(&mut bindings, &approved, again);
+        assert_eq!(
+            bindings.approvals["ws-07"].in_effect,
+            Some((3, digest.clone())),
+            "approved again after the forged line: in effect"
+        );
     }
 
     /// Review s15-r13: the console named in an approval's id is all before its last `-`
