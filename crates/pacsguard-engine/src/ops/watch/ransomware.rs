@@ -30,7 +30,9 @@
 //!   less than several half-lives, so encryption at one file every few seconds or minutes
 //!   is still called what it is;
 //! * a total: `total_files` distinct files since the last alert, however slowly: a
-//!   rewrite paced under any rate is called once it has touched that many guarded files.
+//!   rewrite paced under any rate is called once it has touched that many guarded files
+//!   (changes of study, series or patient excepted: patient merges are routine, and a
+//!   month of them is no attack).
 //!
 //! Each raises one `ransomware-suspected` alert with the evidence. An alert does not
 //! silence the root: once `window` has passed, `files` more distinct files with a signal
@@ -204,6 +206,15 @@ impl Signal {
         }
     }
 
+    /// Whether the signal counts towards the total since the last alert, however slowly
+    /// it came. A change of study, series or patient does not: patient merges are
+    /// routine (a few series a day, for as long as the watcher runs), and the total never
+    /// forgets, so it would call a month of them ransomware. The burst and the decaying
+    /// score still count them: a wiper's instances come faster than merges do.
+    fn counts_in_total(&self) -> bool {
+        !matches!(self, Signal::IdentityRewritten)
+    }
+
     fn describe(&self) -> String {
         match self {
             Signal::MagicLost => "no longer DICOM (magic lost)".into(),
@@ -307,12 +318,15 @@ impl RootState {
         self.scored_at = Some(now);
     }
 
-    /// Counts `counted` (standing for `files` files) in the score and the total, once.
-    fn count(&mut self, counted: &Counted, files: usize) {
+    /// Counts `counted` (standing for `files` files) in the score and, for a signal
+    /// that `counts_in_total`, the total, once.
+    fn count(&mut self, counted: &Counted, files: usize, counts_in_total: bool) {
         let before = self.counted.get(counted).copied().unwrap_or(0);
         if files > before {
             self.score += (files - before) as f64;
-            self.since_alert += files - before;
+            if counts_in_total {
+                self.since_alert += files - before;
+            }
             self.counted.insert(counted.clone(), files);
         }
     }
@@ -495,7 +509,7 @@ impl Detector {
             }
             let known = evidence.get(&path);
             let files = known.and_then(|e| e.files_carried).unwrap_or(1).max(1);
-            state.count(&counted, files);
+            state.count(&counted, files, signal.counts_in_total());
             state.recent.push_back(Seen {
                 at: now,
                 writer: known.and_then(|e| e.writer.clone()),
@@ -728,6 +742,35 @@ mod tests {
             "{}",
             alerts[0].detail
         );
+    }
+
+    /// Review r25-watch: patient merges every day, a few series each, for a month: the
+    /// total since the last alert (50 here) never forgets, and would have called the
+    /// 60th series ransomware; a change of identity counts in the burst and the score
+    /// only. Sixty rewritten Pixel Data, as slowly, still reach the total.
+    #[test]
+    fn a_month_of_daily_patient_merges_never_reaches_the_total() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let t0 = Instant::now();
+        for day in 0..30u64 {
+            let at = t0 + Duration::from_secs(day * 86_400);
+            let batch: Vec<Finding> = (0..16)
+                .map(|i| {
+                    let path = format!("{ROOT}/day{day}/{i}.dcm");
+                    identity_changed(&path, &format!("{day}-{}>p", i % 2))
+                })
+                .collect();
+            let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), at);
+            assert!(alerts.is_empty(), "day {day}: {alerts:?}");
+        }
+        let mut alerts = Vec::new();
+        for i in 0..60u64 {
+            let at = t0 + Duration::from_secs(31 * 86_400 + i * 86_400 / 60);
+            let path = format!("{ROOT}/slow/{i}.dcm");
+            let f = finding(FindingKind::PixelDataChanged, &path);
+            alerts.extend(d.observe(Path::new(ROOT), &[f], &HashMap::new(), at));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
     }
 
     /// Review r25-watch, the other side: a patient merge moves every instance of a few
