@@ -48,6 +48,49 @@ pub struct DataSetSummary {
     /// When the bytes end inside a value (a file still being written): where that value
     /// would end by its declared length.
     pub runs_to: Option<u64>,
+    /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
+    /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
+    pub identity: [Option<Range<usize>>; 3],
+}
+
+/// The elements that say whom an instance belongs to: its study, its series and its
+/// patient (Study Instance UID, Series Instance UID, Patient ID). A PACS files an image
+/// by them; a header wiper that keeps the SOP Instance UID and writes well-formed values
+/// cuts the image off from its patient by changing them.
+pub const IDENTITY_TAGS: [Tag; 3] = [
+    Tag(0x0020, 0x000D),
+    Tag(0x0020, 0x000E),
+    Tag(0x0010, 0x0020),
+];
+
+impl DataSetSummary {
+    /// Takes what the summary keeps of a top-level value at `range` of `bytes`: the one
+    /// place both readers (dicom-parser's and the lenient one) learn the instance's facts.
+    pub(crate) fn note_top_level(&mut self, tag: Tag, bytes: &[u8], range: Range<usize>) {
+        match tag {
+            PIXEL_DATA => self.pixel_data = Some(range),
+            SOP_CLASS_UID => self.sop_class_uid = Some(uid_text(&bytes[range])),
+            SOP_INSTANCE_UID => self.sop_instance_uid = Some(uid_text(&bytes[range])),
+            _ => {
+                if let Some(slot) = IDENTITY_TAGS.iter().position(|t| *t == tag) {
+                    self.identity[slot] = Some(without_padding(bytes, range));
+                }
+            }
+        }
+    }
+}
+
+/// `range` without the trailing spaces and NULs that pad a value to an even length, nor
+/// leading spaces (not significant in a Patient ID, PS3.5 table 6.2-1, and never in a
+/// UID): a PACS that writes the same value padded otherwise changes no identity.
+fn without_padding(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let value = bytes.get(range.clone()).unwrap_or_default();
+    let end = value
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |last| last + 1);
+    let start = value[..end].iter().take_while(|&&b| b == b' ').count();
+    range.start + start..range.start + end
 }
 
 /// Why the data set could not be read to its end.
@@ -231,16 +274,7 @@ fn walk_tokens<'a>(
                 good = range.end;
                 summary.values += 1;
                 if depth == 0 {
-                    match header.tag {
-                        PIXEL_DATA => summary.pixel_data = Some(range.clone()),
-                        SOP_CLASS_UID => {
-                            summary.sop_class_uid = Some(uid_text(&bytes[range.clone()]))
-                        }
-                        SOP_INSTANCE_UID => {
-                            summary.sop_instance_uid = Some(uid_text(&bytes[range.clone()]))
-                        }
-                        _ => {}
-                    }
+                    summary.note_top_level(header.tag, bytes, range.clone());
                 }
                 visit(ValueRef {
                     tag: header.tag,
@@ -321,6 +355,17 @@ mod tests {
     use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
     use super::*;
+
+    /// Review r25-watch: an identity value loses its padding (trailing spaces and NULs,
+    /// leading spaces) and nothing else: a space inside a Patient ID is kept, a value of
+    /// spaces is empty (present, not absent).
+    #[test]
+    fn identity_values_lose_their_padding_and_nothing_else() {
+        let bytes = b"  PAT 1  \0|1.2\0|    ";
+        assert_eq!(&bytes[without_padding(bytes, 0..10)], b"PAT 1");
+        assert_eq!(&bytes[without_padding(bytes, 11..15)], b"1.2");
+        assert_eq!(without_padding(bytes, 16..20), 16..16);
+    }
 
     fn walk_explicit_le(bytes: &[u8], start: usize) -> (DataSetSummary, Option<DataSetError>) {
         let ts = TransferSyntaxRegistry

@@ -981,6 +981,9 @@ pub struct Layout {
     /// bare data set. They describe the transfer that wrote the file (sending AE, the
     /// writer's implementation), not the image: a re-received instance differs here alone.
     pub file_meta: Range<usize>,
+    /// Where the values naming its study, series and patient lie
+    /// ([`crate::IDENTITY_TAGS`], in that order, without padding); `None` for one absent.
+    pub identity: [Option<Range<usize>>; 3],
 }
 
 /// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
@@ -998,6 +1001,7 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
             .unwrap_or_default()),
         transfer_syntax: cut(found.ts_uid),
         file_meta: found.file_meta,
+        identity: summary.identity,
     })
 }
 
@@ -1563,6 +1567,43 @@ mod tests {
         assert_eq!(misformed(1), Some((0, None)));
         assert_eq!(misformed(2), Some((0, None)));
         assert_eq!(misformed(3), Some((3, Some((0x0008, 0x0020)))));
+    }
+
+    /// Review r25-watch: the layout names where the values of an instance's study,
+    /// series and patient lie, without the padding of odd-length values (a NUL after a
+    /// UID, a space after text): in a real file (pydicom's CT_small), and in a built one
+    /// whose values are all of odd length.
+    #[test]
+    fn the_layout_names_the_study_series_and_patient_of_an_instance() {
+        let values = |file: &[u8]| -> Vec<Option<String>> {
+            layout(file)
+                .expect("a layout")
+                .identity
+                .iter()
+                .map(|r| {
+                    r.clone()
+                        .map(|r| String::from_utf8_lossy(&file[r]).into_owned())
+                })
+                .collect()
+        };
+        let real = pacsguard_testkit::pydicom_sample("CT_small.dcm");
+        assert_eq!(
+            values(&real),
+            vec![
+                Some("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322".to_string()),
+                Some("1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322".to_string()),
+                Some("1CT1".to_string()),
+            ]
+        );
+        let built = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.9").build();
+        assert_eq!(
+            values(&built),
+            vec![
+                Some("1.2.826.0.1.3680043.10.1137.1".to_string()),
+                Some("1.2.826.0.1.3680043.10.1137.1.1".to_string()),
+                Some("PG-0001".to_string()),
+            ]
+        );
     }
 
     /// Every prefix of a stored instance written again (byte by byte, as a receiver's

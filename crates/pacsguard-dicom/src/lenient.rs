@@ -19,15 +19,13 @@ use dicom_core::{Tag, VR};
 
 use crate::dataset::{DataSetError, DataSetSummary, MAX_SEQUENCE_DEPTH, ValueRef};
 use crate::format::{u16_le, u32_le};
-use crate::meta::{has_long_length, uid_text};
+use crate::meta::has_long_length;
 
 const UNDEFINED: u32 = u32::MAX;
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
 const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
 const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
-const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
-const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 
 /// Walks the data set at `start` (explicit or implicit VR little endian), calling `visit`
 /// for values that start at or after `visit_from` (those before were visited by the
@@ -197,16 +195,7 @@ impl<'a> Walker<'a, '_> {
     fn value(&mut self, tag: Tag, vr: VR, range: Range<usize>, depth: usize, fragment: bool) {
         self.summary.values += 1;
         if depth == 0 {
-            match tag {
-                PIXEL_DATA => self.summary.pixel_data = Some(range.clone()),
-                SOP_CLASS_UID => {
-                    self.summary.sop_class_uid = Some(uid_text(&self.bytes[range.clone()]))
-                }
-                SOP_INSTANCE_UID => {
-                    self.summary.sop_instance_uid = Some(uid_text(&self.bytes[range.clone()]))
-                }
-                _ => {}
-            }
+            self.summary.note_top_level(tag, self.bytes, range.clone());
         }
         if range.start >= self.visit_from {
             (self.visit)(ValueRef {

@@ -166,6 +166,11 @@ pub struct Split {
     /// out of [`DicomFacts::data_set`], so that an instance received again (another
     /// sending AE, another writer) is told from one whose image was edited.
     pub file_meta: std::ops::Range<usize>,
+    /// The values that say whom the instance belongs to (for DICOM: its Study Instance
+    /// UID, Series Instance UID and Patient ID, in that order, without padding), each
+    /// `None` when absent: hashed into [`DicomFacts::identity`]. Ranges, not copies: a
+    /// forged value costs no allocation.
+    pub identity: [Option<std::ops::Range<usize>>; 3],
 }
 
 /// Finds the parts of a file to hash apart. Implemented above this crate (by the DICOM
@@ -653,6 +658,7 @@ pub fn digest_bytes(
             header.update(&bytes[split.pixels.end..]);
             let header = header.finalize();
             let data_set = data_set_digest(bytes, &split, algorithm);
+            let identity = identity_digest(bytes, &split.identity, algorithm);
             let mut pixel_hasher = algorithm.hasher();
             pixel_hasher.update_sized(pixels);
             let pixels = pixel_hasher.finalize();
@@ -669,6 +675,7 @@ pub fn digest_bytes(
                     instance_uid: split.instance_uid,
                     transfer_syntax: split.transfer_syntax,
                     data_set,
+                    identity,
                 })),
             }
         }
@@ -704,6 +711,33 @@ fn data_set_digest(bytes: &[u8], split: &Split, algorithm: HashAlgorithm) -> Opt
 /// Keeps the data-set digest of a file from ever equalling a header digest.
 const DATA_SET_DIGEST_CONTEXT: &[u8] = b"pacsguard data set without file meta v1\0";
 
+/// The digest of the values that say whom an instance belongs to, each marked present or
+/// absent and length-prefixed (so that no two lists of values share an encoding), or
+/// `None` when a range falls outside the file (a splitter's bug: then nothing is claimed).
+fn identity_digest(
+    bytes: &[u8],
+    values: &[Option<std::ops::Range<usize>>],
+    algorithm: HashAlgorithm,
+) -> Option<Digest> {
+    let mut hasher = algorithm.hasher();
+    hasher.update(IDENTITY_DIGEST_CONTEXT);
+    for value in values {
+        match value {
+            None => hasher.update(&[0]),
+            Some(range) => {
+                let value = bytes.get(range.clone())?;
+                hasher.update(&[1]);
+                hasher.update(&(value.len() as u64).to_le_bytes());
+                hasher.update(value);
+            }
+        }
+    }
+    Some(hasher.finalize())
+}
+
+/// Keeps the identity digest of an instance from ever equalling any other digest.
+const IDENTITY_DIGEST_CONTEXT: &[u8] = b"pacsguard instance identity v1\0study+series+patient id";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,8 +771,31 @@ mod tests {
                 instance_uid: "1.2.3".into(),
                 transfer_syntax: "1.2.840.10008.1.2.1".into(),
                 file_meta: 5..6,
+                identity: [Some(6..12), None, Some(20..27)],
             })
         }
+    }
+
+    /// Review r25-watch: the identity digest covers the values the splitter names, each
+    /// marked present or absent and length-prefixed, so that no other list of values
+    /// (a byte moved from one to the next, a value emptied or removed) shares it; a range
+    /// outside the file claims nothing.
+    #[test]
+    fn the_identity_digest_tells_lists_of_values_apart_and_claims_nothing_past_the_file() {
+        let bytes = b"ab|cd";
+        let digest = |values: [Option<std::ops::Range<usize>>; 3]| {
+            identity_digest(bytes, &values, HashAlgorithm::Blake3)
+        };
+        let stored = digest([Some(0..2), Some(3..5), None]);
+        assert!(stored.is_some());
+        assert_eq!(stored, digest([Some(0..2), Some(3..5), None]));
+        assert_ne!(stored, digest([Some(0..1), Some(3..5), None]));
+        assert_ne!(
+            digest([Some(0..1), Some(1..2), None]),
+            digest([Some(0..2), Some(2..2), None])
+        );
+        assert_ne!(digest([Some(0..0), None, None]), digest([None, None, None]));
+        assert_eq!(digest([Some(0..9), None, None]), None);
     }
 
     #[test]
@@ -777,6 +834,17 @@ mod tests {
         combined.update(&facts.header.0);
         combined.update(&facts.pixels.0);
         assert_eq!(digest.0, *combined.finalize().as_bytes());
+        // The identity is recorded beside the digests, and the digest does not cover it
+        // (profiles made before it was recorded keep their digests).
+        assert_eq!(
+            facts.identity,
+            identity_digest(
+                b"SPLIT-header|PIXELS|trailer",
+                &[Some(6..12), None, Some(20..27)],
+                HashAlgorithm::Blake3
+            )
+        );
+        assert!(facts.identity.is_some());
         assert_eq!(
             entries[1].content.digest().map(|d| d.0),
             Some(*blake3::hash(b"plain text").as_bytes())

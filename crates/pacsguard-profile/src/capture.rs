@@ -142,6 +142,7 @@ impl ContentSplitter for DicomSplitter {
             instance_uid: layout.instance_uid,
             transfer_syntax: layout.transfer_syntax,
             file_meta: layout.file_meta,
+            identity: layout.identity,
         })
     }
 }

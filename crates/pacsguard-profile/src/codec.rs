@@ -107,6 +107,16 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+fn put_opt_digest(out: &mut Vec<u8>, digest: Option<&Digest>) {
+    match digest {
+        Some(digest) => {
+            out.push(1);
+            out.extend_from_slice(&digest.0);
+        }
+        None => out.push(0),
+    }
+}
+
 fn put_opt_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
         Some(b) => {
@@ -156,16 +166,27 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             dicom: Some(facts),
             ..
         } => {
-            // 7: profiles made before the data-set digest was recorded, re-encoded as
-            // they were so that their signatures still verify; 8 adds it at the end.
-            out.push(if facts.data_set.is_some() { 8 } else { 7 });
+            // 7: profiles made before the data-set digest was recorded, 8: before the
+            // identity digest was, each re-encoded as it was so that its signature still
+            // verifies; 9 adds the identity, the data set optional before it.
+            let tag = match (&facts.data_set, &facts.identity) {
+                (None, None) => 7,
+                (Some(_), None) => 8,
+                (_, Some(_)) => 9,
+            };
+            out.push(tag);
             out.extend_from_slice(&digest.0);
             out.extend_from_slice(&facts.header.0);
             out.extend_from_slice(&facts.pixels.0);
             put_bytes(out, facts.instance_uid.as_bytes());
             put_bytes(out, facts.transfer_syntax.as_bytes());
-            if let Some(data_set) = &facts.data_set {
-                out.extend_from_slice(&data_set.0);
+            match (&facts.data_set, &facts.identity) {
+                (data_set, Some(identity)) => {
+                    put_opt_digest(out, data_set.as_ref());
+                    out.extend_from_slice(&identity.0);
+                }
+                (Some(data_set), None) => out.extend_from_slice(&data_set.0),
+                (None, None) => {}
             }
         }
         Content::Unreadable(reason) => {
@@ -212,6 +233,39 @@ impl<'a> Reader<'a> {
 
     fn u32_of_u64(&mut self) -> Option<u32> {
         u32::try_from(self.u64()?).ok()
+    }
+
+    fn digest(&mut self) -> Option<Digest> {
+        Some(Digest(self.take(32)?.try_into().ok()?))
+    }
+
+    fn opt_digest(&mut self) -> Option<Option<Digest>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.digest()?)),
+            _ => None,
+        }
+    }
+
+    /// The DICOM facts after a content tag of 7, 8 or 9 (see [`encode_entry`]).
+    fn dicom_facts(&mut self, tag: u8) -> Option<DicomFacts> {
+        let header = self.digest()?;
+        let pixels = self.digest()?;
+        let instance_uid = String::from_utf8(self.bytes()?.to_vec()).ok()?;
+        let transfer_syntax = String::from_utf8(self.bytes()?.to_vec()).ok()?;
+        let (data_set, identity) = match tag {
+            7 => (None, None),
+            8 => (Some(self.digest()?), None),
+            _ => (self.opt_digest()?, Some(self.digest()?)),
+        };
+        Some(DicomFacts {
+            header,
+            pixels,
+            instance_uid,
+            transfer_syntax,
+            data_set,
+            identity,
+        })
     }
 
     fn opt_bytes(&mut self) -> Option<Option<&'a [u8]>> {
@@ -263,19 +317,10 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                 prefix: None,
                 dicom: None,
             },
-            tag @ (7 | 8) => Content::Hashed {
-                digest: Digest(r.take(32)?.try_into().ok()?),
+            tag @ (7..=9) => Content::Hashed {
+                digest: r.digest()?,
                 prefix: None,
-                dicom: Some(Box::new(DicomFacts {
-                    header: Digest(r.take(32)?.try_into().ok()?),
-                    pixels: Digest(r.take(32)?.try_into().ok()?),
-                    instance_uid: String::from_utf8(r.bytes()?.to_vec()).ok()?,
-                    transfer_syntax: String::from_utf8(r.bytes()?.to_vec()).ok()?,
-                    data_set: match tag {
-                        8 => Some(Digest(r.take(32)?.try_into().ok()?)),
-                        _ => None,
-                    },
-                })),
+                dicom: Some(Box::new(r.dicom_facts(tag)?)),
             },
             2 => Content::Unreadable(String::from_utf8(r.bytes()?.to_vec()).ok()?),
             3 => Content::Unstable,
@@ -356,18 +401,30 @@ mod tests {
                     instance_uid: "1.2.3.4".into(),
                     transfer_syntax: "1.2.840.10008.1.2.1".into(),
                     data_set: None,
+                    identity: None,
                 })),
             },
         };
-        // Without the data-set digest (a profile made before it was recorded) and with.
-        let mut with_data_set = entry.clone();
-        if let Content::Hashed {
-            dicom: Some(facts), ..
-        } = &mut with_data_set.content
-        {
-            facts.data_set = Some(Digest([4; 32]));
-        }
-        for entry in [entry, with_data_set] {
+        // Without the data-set digest (a profile made before it was recorded) and with;
+        // then with the identity digest, with and without the data set's.
+        let with = |data_set: Option<Digest>, identity: Option<Digest>| {
+            let mut entry = entry.clone();
+            if let Content::Hashed {
+                dicom: Some(facts), ..
+            } = &mut entry.content
+            {
+                facts.data_set = data_set;
+                facts.identity = identity;
+            }
+            entry
+        };
+        let versions = [
+            with(None, None),
+            with(Some(Digest([4; 32])), None),
+            with(Some(Digest([4; 32])), Some(Digest([5; 32]))),
+            with(None, Some(Digest([5; 32]))),
+        ];
+        for entry in versions {
             let mut blob = Vec::new();
             encode_entry(&mut blob, &entry);
             let mut decoded = Vec::new();
@@ -401,6 +458,7 @@ mod tests {
                 instance_uid: String::new(),
                 transfer_syntax: String::new(),
                 data_set: None,
+                identity: None,
             })),
         };
         let entry = Entry {
@@ -418,5 +476,39 @@ mod tests {
         let mut decoded = Vec::new();
         assert_eq!(decode_entries(&encoded, &mut decoded), Some(()));
         assert_eq!(decoded, vec![entry]);
+    }
+
+    /// Review r25-watch: an entry of a profile made after the data-set digest was
+    /// recorded and before the identity digest was (tag 8, the bytes that profile signed)
+    /// decodes with no identity and encodes to the same bytes again: its signature still
+    /// verifies, and nothing claims an identity it never recorded.
+    #[test]
+    fn a_dicom_entry_signed_before_the_identity_was_recorded_encodes_to_the_same_bytes() {
+        let mut signed = Vec::new();
+        put_bytes(&mut signed, b"ct/1.dcm");
+        put_bytes(&mut signed, EntryType::File.as_str().as_bytes());
+        signed.extend_from_slice(&[0; 8 * 4 + 16 * 2 + 8 * 4]);
+        signed.push(0); // no link target
+        put_bytes(&mut signed, &[]); // no extended attributes
+        signed.push(8);
+        for fill in [1u8, 2, 3] {
+            signed.extend_from_slice(&[fill; 32]);
+        }
+        put_bytes(&mut signed, b"1.2.3.4");
+        put_bytes(&mut signed, b"1.2.840.10008.1.2.1");
+        signed.extend_from_slice(&[4; 32]);
+        let mut decoded = Vec::new();
+        assert_eq!(decode_entries(&signed, &mut decoded), Some(()));
+        let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &decoded[0].content
+        else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(facts.data_set, Some(Digest([4; 32])));
+        assert_eq!(facts.identity, None);
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &decoded[0]);
+        assert_eq!(encoded, signed);
     }
 }

@@ -706,6 +706,14 @@ impl Output<'_> {
             ));
             fields.push("transfer-syntax".to_string());
         }
+        if let Some(change) = identity_change(was, now) {
+            header_notes.push(
+                "its study, series or patient changed: Study Instance UID, Series Instance UID or Patient ID"
+                    .to_string(),
+            );
+            fields.push(IDENTITY_CHANGED_FIELD.to_string());
+            fields.push(change);
+        }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
             let mut detail = format!("the Pixel Data of instance {uid} changed");
@@ -765,6 +773,45 @@ impl Output<'_> {
 /// The field of a `header-changed` instance written again in another uncompressed
 /// transfer syntax, its SOP Instance UID and Pixel Data bytes the same.
 pub const RE_ENCODED_FIELD: &str = "re-encoded";
+
+/// The field of an instance whose study, series or patient changed (its identity digest,
+/// [`DicomFacts::identity`], differs): a patient merge, an anonymiser, or a wiper that
+/// writes well-formed values under the SOP Instance UID it keeps. A profile made before
+/// the identity was recorded cannot tell, and no finding of it has the field.
+pub const IDENTITY_CHANGED_FIELD: &str = "identity-changed";
+
+/// Beside [`IDENTITY_CHANGED_FIELD`], the field naming the change itself:
+/// `identity:OLD>NEW`, the first [`IDENTITY_CHANGE_HEX`] hex digits of each identity
+/// digest. Instances that made the same change (a series merged into another patient)
+/// share it; a wiper writing its own values into each instance does not. No patient data:
+/// digests of the values, cut short.
+pub const IDENTITY_CHANGE_PREFIX: &str = "identity:";
+
+/// Hex digits of each identity digest in an [`IDENTITY_CHANGE_PREFIX`] field: 64 bits,
+/// enough that two unrelated changes never share one by chance.
+pub const IDENTITY_CHANGE_HEX: usize = 16;
+
+/// The [`IDENTITY_CHANGE_PREFIX`] field of an instance whose identity changed, `None`
+/// when it did not or either side was not recorded.
+fn identity_change(was: &DicomFacts, now: &DicomFacts) -> Option<String> {
+    let (Some(was), Some(now)) = (&was.identity, &now.identity) else {
+        return None;
+    };
+    let short = |digest: &Digest| digest.to_hex()[..IDENTITY_CHANGE_HEX].to_string();
+    (was != now).then(|| format!("{IDENTITY_CHANGE_PREFIX}{}>{}", short(was), short(now)))
+}
+
+/// The change of identity a finding reports (its [`IDENTITY_CHANGE_PREFIX`] field,
+/// without the prefix), if it reports one.
+pub fn identity_change_of(finding: &Finding) -> Option<&str> {
+    if !finding.fields.iter().any(|f| f == IDENTITY_CHANGED_FIELD) {
+        return None;
+    }
+    finding
+        .fields
+        .iter()
+        .find_map(|f| f.strip_prefix(IDENTITY_CHANGE_PREFIX))
+}
 
 /// How much an instance written again may grow or shrink and still be
 /// `file-meta-changed` when only its File Meta Information differs: the elements a
@@ -935,6 +982,42 @@ mod tests {
         // The directory and its three files.
         assert_eq!(removed_below(pacsguard_fs::ProblemKind::Vanished), 4);
         assert_eq!(removed_below(pacsguard_fs::ProblemKind::Unlistable), 0);
+    }
+
+    /// Review r25-watch: a change of identity is claimed only when both sides recorded
+    /// one: an entry of a profile made before the identity digest was recorded, compared
+    /// with the instance as it is now, is no change of its study, series or patient (an
+    /// upgrade must not page), and neither is the same identity.
+    #[test]
+    fn an_identity_is_changed_only_when_both_sides_recorded_it_and_they_differ() {
+        let facts = |identity: Option<Digest>| DicomFacts {
+            header: Digest([1; 32]),
+            pixels: Digest([2; 32]),
+            instance_uid: "1.2.3".into(),
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            data_set: None,
+            identity,
+        };
+        let (a, b) = (Some(Digest([3; 32])), Some(Digest([4; 32])));
+        assert_eq!(identity_change(&facts(None), &facts(b)), None);
+        assert_eq!(identity_change(&facts(a), &facts(None)), None);
+        assert_eq!(identity_change(&facts(a), &facts(a)), None);
+        let change = identity_change(&facts(a), &facts(b)).expect("a change");
+        assert_eq!(change, "identity:0303030303030303>0404040404040404");
+        let finding = Finding::new(
+            PathBuf::from("/a"),
+            FindingKind::HeaderChanged,
+            Severity::Alert,
+            "",
+        )
+        .with_fields(vec![IDENTITY_CHANGED_FIELD.into(), change.clone()]);
+        assert_eq!(
+            identity_change_of(&finding),
+            Some("0303030303030303>0404040404040404")
+        );
+        // The prefixed field without `identity-changed` is no change.
+        let alone = finding.clone().with_fields(vec![change]);
+        assert_eq!(identity_change_of(&alone), None);
     }
 
     #[test]

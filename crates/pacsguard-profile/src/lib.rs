@@ -24,7 +24,10 @@ pub use capture::{
     DicomSplitter, capture_findings, hash_request, hash_tree, is_within, profile_digest,
     reuse_unchanged, reuse_unchanged_where, walk_root, walk_subtrees,
 };
-pub use compare::{RE_ENCODED_FIELD, StreamingCompare, compare, compare_followed};
+pub use compare::{
+    IDENTITY_CHANGE_HEX, IDENTITY_CHANGE_PREFIX, IDENTITY_CHANGED_FIELD, RE_ENCODED_FIELD,
+    StreamingCompare, compare, compare_followed, identity_change_of,
+};
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};
 pub use xattr_text::show_xattr;

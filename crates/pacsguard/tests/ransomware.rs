@@ -3643,6 +3643,13 @@ fn stop_all(attackers: &mut [std::process::Child]) -> bool {
 /// (the last four digits, in the File Meta Information and the data set), profiled
 /// append-only.
 fn ct_small_store(env: &Env, count: usize) -> Vec<PathBuf> {
+    let paths = ct_small_files(env, count);
+    env.profile(&["--policy", "append-only"]);
+    paths
+}
+
+/// The files of [`ct_small_store`], not profiled yet.
+fn ct_small_files(env: &Env, count: usize) -> Vec<PathBuf> {
     let sample = fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm"),
@@ -3664,7 +3671,6 @@ fn ct_small_store(env: &Env, count: usize) -> Vec<PathBuf> {
         fs::write(&path, bytes).expect("test fixture");
         paths.push(path);
     }
-    env.profile(&["--policy", "append-only"]);
     paths
 }
 
@@ -4013,6 +4019,224 @@ fn an_anonymisation_with_dcmodify_keeping_backups_is_no_ransomware() {
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
     assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+}
+
+/// Runs DCMTK's `dcmodify` without a backup (`-nb`, in place, as a PACS edits) with
+/// `args` over `files`, in one process.
+fn dcmodify(args: &[&str], files: &[PathBuf]) {
+    let status = std::process::Command::new("dcmodify")
+        .arg("-nb")
+        .args(args)
+        .args(files)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmodify {args:?} {files:?}");
+}
+
+/// The `identity:` fields (the change of study, series or patient each made) of the
+/// `header-changed` findings of `paths`, one per finding that has one.
+fn identity_changes<'a>(findings: &'a [Value], paths: &[PathBuf]) -> Vec<&'a str> {
+    findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "header-changed" && paths.iter().any(|p| f["path"].as_str() == p.to_str())
+        })
+        .filter_map(|f| f["fields"].as_array())
+        .filter_map(|fields| {
+            fields
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|x| x.starts_with("identity:"))
+        })
+        .collect()
+}
+
+/// Whether `f` is a `header-changed` of `path` whose fields include `field`.
+fn header_changed_with(f: &Value, path: &Path, field: &str) -> bool {
+    f["kind"] == "header-changed"
+        && f["path"].as_str() == path.to_str()
+        && f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == field))
+}
+
+/// The [`ct_small_store`] of 40 real CT instances, its five study directories made five
+/// studies of five patients (each its own Study and Series Instance UID and Patient ID,
+/// set by `dcmodify` before the store is profiled), as a PACS holds them. The paths, by
+/// study.
+fn ct_small_studies(env: &Env) -> Vec<Vec<PathBuf>> {
+    let paths = ct_small_files(env, 40);
+    let mut studies: Vec<Vec<PathBuf>> = vec![Vec::new(); 5];
+    for (i, path) in paths.into_iter().enumerate() {
+        studies[i % 5].push(path);
+    }
+    for (s, files) in studies.iter().enumerate() {
+        let study = format!("(0020,000D)=1.2.826.0.1.3680043.10.1137.25.{s}");
+        let series = format!("(0020,000E)=1.2.826.0.1.3680043.10.1137.25.{s}.1");
+        let patient = format!("(0010,0020)=PAT-{s}");
+        dcmodify(&["-m", &study, "-m", &series, "-m", &patient], files);
+    }
+    env.profile(&["--policy", "append-only"]);
+    studies
+}
+
+/// Review r25-watch (issue 11): a header wiper that keeps the SOP Instance UID, the
+/// transfer syntax and the Pixel Data and writes well-formed values (DCMTK's own UID
+/// root for a new study and series, a patient ID of digits, a plausible name, real
+/// dates) is no garbled text: twenty real CT images cut off from their patient were
+/// twenty `header-changed` alerts and no `ransomware-suspected`, the profile keeping
+/// digests only. Each instance's study, series and patient are now recorded (a digest)
+/// and each change is counted once per change made: twenty instances, twenty changes,
+/// a burst. (An anonymiser run this way outside a maintenance window is the same, and
+/// pages too.)
+#[test]
+fn a_wiper_writing_well_formed_identities_is_ransomware() {
+    const NAMES: [&str; 4] = [
+        "MILLER^ANNA",
+        "SCHMIDT^JONAS",
+        "GARCIA^LUCIA",
+        "NOWAK^PIOTR",
+    ];
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in paths.iter().enumerate() {
+        let patient = format!("(0010,0020)={}", 40_113_000 + i * 7919);
+        let name = format!("(0010,0010)={}", NAMES[i % NAMES.len()]);
+        let born = format!("(0010,0030)=19{:02}0{}1{}", 40 + i, 1 + i % 9, i % 10);
+        dcmodify(
+            &[
+                "-gst",
+                "-gse",
+                "-m",
+                &patient,
+                "-m",
+                &name,
+                "-m",
+                &born,
+                "-m",
+                "(0008,0020)=20190314",
+            ],
+            std::slice::from_ref(path),
+        );
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert!(
+            findings
+                .iter()
+                .any(|f| header_changed_with(f, path, "identity-changed")
+                    && !header_changed_with(f, path, "garbled-text")),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+    let mut changes = identity_changes(&findings, &paths);
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(changes.len(), paths.len(), "{changes:#?}");
+}
+
+/// Review r25-watch, the other side: the header work of a PACS on a store of five
+/// studies (40 real CT instances), outside any maintenance window, with DCMTK's
+/// `dcmodify`: every patient's name corrected (no change of identity), then three
+/// patients merged into a fourth (the Patient ID of 24 instances, three series,
+/// rewritten: three changes of identity). Each file is reported (`header-changed`, an
+/// alert of its own, the merged ones `identity-changed`); nothing pages.
+#[test]
+fn a_name_correction_and_a_patient_merge_with_dcmodify_page_no_one() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let studies = ct_small_studies(&env);
+    let all: Vec<PathBuf> = studies.concat();
+    let watcher = Watcher::start(&env, &[]);
+    dcmodify(&["-m", "(0010,0010)=CORRECTED^NAME"], &all);
+    let renamed = watcher.wait(Duration::from_secs(20), |f, _| {
+        all.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    assert!(renamed, "{:#?}", watcher.findings());
+    let corrected = watcher.findings().len();
+    let merged: Vec<PathBuf> = studies[..3].concat();
+    dcmodify(&["-m", "(0010,0020)=PAT-3"], &merged);
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        merged.iter().all(|p| {
+            f.iter()
+                .any(|x| header_changed_with(x, p, "identity-changed"))
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    assert!(
+        identity_changes(&findings[..corrected], &all).is_empty(),
+        "a name corrected is no change of identity: {findings:#?}"
+    );
+    let mut changes = identity_changes(&findings[corrected..], &merged);
+    assert_eq!(changes.len(), merged.len(), "{findings:#?}");
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(
+        changes.len(),
+        3,
+        "one change per series merged: {changes:#?}"
+    );
+}
+
+/// Review r25-watch: the anonymiser of [`a_wiper_writing_well_formed_identities_is_ransomware`]
+/// (a new study and series per instance, a patient ID per instance) run inside a
+/// maintenance window declared for it: each instance is reported, `info`, saying its
+/// study, series or patient changed, and nothing pages.
+#[test]
+fn an_anonymiser_inside_a_maintenance_window_pages_no_one() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 20);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-7 research export",
+    );
+    for (i, path) in paths.iter().enumerate() {
+        let patient = format!("(0010,0020)=ANON-{i:04}");
+        dcmodify(
+            &[
+                "-gst",
+                "-gse",
+                "-m",
+                &patient,
+                "-m",
+                "(0010,0010)=ANONYMOUS",
+            ],
+            std::slice::from_ref(path),
+        );
+    }
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| header_changed_with(x, p, "identity-changed"))
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    // The window's own notice is a warning; every change under it is info.
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] != "info" && f["kind"] != "maintenance-window")
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
 }
 
 /// Builds `count` multi-frame segmentations of `frames` frames each under `archive/`

@@ -4015,10 +4015,11 @@ impl<'a> Guard<'a> {
         now: Instant,
     ) -> Result<(), EngineError> {
         let root = base.spec.path.clone();
-        // An edit under the same instance counts towards nothing; a header whose values
-        // no longer read as text is no edit (see [`garbled`]), nor softened by a window.
+        // An edit under the same instance counts towards nothing (one of its study,
+        // series or patient once per change made); a header whose values no longer read
+        // as text is no edit (see [`garbled`]), nor softened by a window.
         for finding in findings.iter_mut() {
-            if ransomware::still_the_same_instance(finding) {
+            if ransomware::same_image_edited(finding) {
                 let path = finding.path.clone();
                 garbled::mark(finding, &path);
             }

@@ -7,7 +7,10 @@
 //!   Data (`pixel-data-changed`) or the header (`header-changed` with another SOP
 //!   Instance UID, or text values that no longer read as text: an instance that is still
 //!   the same image, in the same or another transfer syntax, or one received again with
-//!   another File Meta Information, `file-meta-changed`, is not);
+//!   another File Meta Information, `file-meta-changed`, is not; one whose study, series
+//!   or patient changed, `identity-changed`, counts once per change made, so that a
+//!   wiper writing well-formed values into each instance counts every instance and a
+//!   patient merge one per series it moved);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! A native image written again in a lossless compressed syntax, the same instance, its
@@ -27,7 +30,9 @@
 //!   less than several half-lives, so encryption at one file every few seconds or minutes
 //!   is still called what it is;
 //! * a total: `total_files` distinct files since the last alert, however slowly: a
-//!   rewrite paced under any rate is called once it has touched that many guarded files.
+//!   rewrite paced under any rate is called once it has touched that many guarded files
+//!   (changes of study, series or patient excepted: patient merges are routine, and a
+//!   month of them is no attack).
 //!
 //! Each raises one `ransomware-suspected` alert with the evidence. An alert does not
 //! silence the root: once `window` has passed, `files` more distinct files with a signal
@@ -114,12 +119,33 @@ enum Reached {
     Total,
 }
 
+/// What a signal counts as in the measures: the file, or, for an instance whose study,
+/// series or patient was rewritten ([`Signal::IdentityRewritten`]), the change it made,
+/// shared by every instance that made it together (a patient merge of three studies is
+/// a handful of changes, one per series, however many instances they hold).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Counted {
+    File(PathBuf),
+    IdentityChange(String),
+}
+
+impl Counted {
+    fn of(path: &Path, finding: &Finding, signal: &Signal) -> Counted {
+        match (signal, identity_rewritten(finding)) {
+            (Signal::IdentityRewritten, Some(change)) => Counted::IdentityChange(change.into()),
+            _ => Counted::File(path.to_path_buf()),
+        }
+    }
+}
+
 /// One signal seen: when, which file, what it showed, who wrote it (when fanotify could
 /// tell) and how many files it stands for (more than one for a directory moved as one).
 #[derive(Clone, Debug)]
 struct Seen {
     at: Instant,
     path: PathBuf,
+    /// What it counts as (the file, or the change of identity it shares).
+    counted: Counted,
     signal: Signal,
     writer: Option<String>,
     files: usize,
@@ -133,6 +159,11 @@ pub enum Signal {
     /// Pixel Data rewritten while the header (and `DICM`) stayed: intermittent encryption.
     PixelsRewritten,
     HeaderRewritten,
+    /// The study, series or patient of an instance rewritten under the SOP Instance UID,
+    /// transfer syntax and Pixel Data it kept, its text still text: what a wiper writing
+    /// well-formed values leaves, and a patient merge too. Counted once per change made
+    /// (see [`Counted::IdentityChange`]), not once per instance.
+    IdentityRewritten,
     /// A non-DICOM file rewritten.
     Rewritten,
     /// Renamed to a new extension (the new extension).
@@ -159,9 +190,11 @@ impl Signal {
                 None
             }
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
-            FindingKind::HeaderChanged if !still_the_same_instance(finding) => {
-                Some(Signal::HeaderRewritten)
+            FindingKind::HeaderChanged if still_the_same_instance(finding) => None,
+            FindingKind::HeaderChanged if identity_rewritten(finding).is_some() => {
+                Some(Signal::IdentityRewritten)
             }
+            FindingKind::HeaderChanged => Some(Signal::HeaderRewritten),
             FindingKind::ContentChanged => Some(Signal::Rewritten),
             FindingKind::Removed => Some(Signal::Removed),
             FindingKind::Moved => {
@@ -173,11 +206,24 @@ impl Signal {
         }
     }
 
+    /// Whether the signal counts towards the total since the last alert, however slowly
+    /// it came. A change of study, series or patient does not: patient merges are
+    /// routine (a few series a day, for as long as the watcher runs), and the total never
+    /// forgets, so it would call a month of them ransomware. The burst and the decaying
+    /// score still count them: a wiper's instances come faster than merges do.
+    fn counts_in_total(&self) -> bool {
+        !matches!(self, Signal::IdentityRewritten)
+    }
+
     fn describe(&self) -> String {
         match self {
             Signal::MagicLost => "no longer DICOM (magic lost)".into(),
             Signal::PixelsRewritten => "Pixel Data rewritten, header intact".into(),
             Signal::HeaderRewritten => "DICOM header rewritten".into(),
+            Signal::IdentityRewritten => {
+                "study, series or patient rewritten, SOP Instance UID kept (once per change made)"
+                    .into()
+            }
             Signal::Rewritten => "content rewritten".into(),
             Signal::RenamedTo(ext) if ext.is_empty() => "renamed to no extension".into(),
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
@@ -195,10 +241,30 @@ impl Signal {
 /// or stored again in the transfer syntax it was sent in, never what encryption leaves. It is
 /// reported (an alert of its own) but counts towards no ransomware signal: twenty
 /// studies re-received at once must not page anyone at 3 a.m. Encryption of the header
-/// loses the DICOM structure (`no-longer-dicom`), the identity (the `fields` name it),
-/// or, kept by a wiper that knows DICOM, its text (see [`super::garbled`]: the fields it
-/// adds, garbled text or a header too long to read).
+/// loses the DICOM structure (`no-longer-dicom`), the identity (the `fields` name it: a
+/// SOP Instance UID counts per file, a study, series or patient per change made, see
+/// [`identity_rewritten`]), or, kept by a wiper that knows DICOM, its text (see
+/// [`super::garbled`]: the fields it adds, garbled text or a header too long to read).
 pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
+    same_image_edited(finding) && pacsguard_profile::identity_change_of(finding).is_none()
+}
+
+/// A `header-changed` instance that kept its image (see [`still_the_same_instance`]) but
+/// not whom it belongs to: its study, series or patient changed, its text still text.
+/// A patient merge does that to every instance of the studies it merges, each series
+/// making one change together; a wiper writing well-formed values (valid UID roots, real
+/// dates, plausible names) makes one change per instance. The change made (see
+/// [`pacsguard_profile::IDENTITY_CHANGE_PREFIX`]) is what counts, once.
+pub(super) fn identity_rewritten(finding: &Finding) -> Option<&str> {
+    if !same_image_edited(finding) {
+        return None;
+    }
+    pacsguard_profile::identity_change_of(finding)
+}
+
+/// A `header-changed` instance that kept its SOP Instance UID and image, its header's
+/// text still text: an edit, whoever made it. Its identity may have changed.
+pub(super) fn same_image_edited(finding: &Finding) -> bool {
     let has = |field: &str| finding.fields.iter().any(|f| f == field);
     finding.kind == FindingKind::HeaderChanged
         && !has("sop-instance-uid")
@@ -220,8 +286,9 @@ struct RootState {
     /// The decaying score, as of `scored_at`.
     score: f64,
     scored_at: Option<Instant>,
-    /// The files already in the score, with the files each carried.
-    counted: BoundedMap<PathBuf, usize>,
+    /// The files (or shared changes of identity) already in the score, with the files
+    /// each carried.
+    counted: BoundedMap<Counted, usize>,
     /// Files first counted since the last alert.
     since_alert: usize,
     /// When the last alert for this root was raised.
@@ -251,18 +318,22 @@ impl RootState {
         self.scored_at = Some(now);
     }
 
-    /// Counts `path` (standing for `files` files) in the score and the total, once.
-    fn count(&mut self, path: &Path, files: usize) {
-        let before = self.counted.get(&path.to_path_buf()).copied().unwrap_or(0);
+    /// Counts `counted` (standing for `files` files) in the score and, for a signal
+    /// that `counts_in_total`, the total, once.
+    fn count(&mut self, counted: &Counted, files: usize, counts_in_total: bool) {
+        let before = self.counted.get(counted).copied().unwrap_or(0);
         if files > before {
             self.score += (files - before) as f64;
-            self.since_alert += files - before;
-            self.counted.insert(path.to_path_buf(), files);
+            if counts_in_total {
+                self.since_alert += files - before;
+            }
+            self.counted.insert(counted.clone(), files);
         }
     }
 }
 
-/// Distinct files among `seen`, a directory moved as one counting every file it carried.
+/// Distinct files among `seen`, a directory moved as one counting every file it carried,
+/// instances that made one change of identity together counting once.
 fn distinct_files<'a>(seen: impl Iterator<Item = &'a Seen>) -> usize {
     distinct_files_up_to(seen, usize::MAX)
 }
@@ -270,10 +341,10 @@ fn distinct_files<'a>(seen: impl Iterator<Item = &'a Seen>) -> usize {
 /// The same, but stops counting once `cap` is reached: a threshold test looks at the
 /// newest signals only, not at an hour of them, at every batch.
 fn distinct_files_up_to<'a>(seen: impl Iterator<Item = &'a Seen>, cap: usize) -> usize {
-    let mut files: HashMap<&Path, usize> = HashMap::new();
+    let mut files: HashMap<&Counted, usize> = HashMap::new();
     let mut total = 0usize;
     for s in seen {
-        let n = files.entry(s.path.as_path()).or_default();
+        let n = files.entry(&s.counted).or_default();
         if s.files > *n {
             total += s.files - *n;
             *n = s.files;
@@ -407,14 +478,24 @@ impl Detector {
         }
         alerts.extend(self.linked_canaries_due(now));
         let state = self.roots.entry(root.to_path_buf()).or_default();
-        let mut signals: Vec<(PathBuf, Signal)> = findings
+        let mut signals: Vec<(PathBuf, Signal, Counted)> = findings
             .iter()
-            .filter_map(|f| Signal::of(f).map(|s| (f.path.clone(), s)))
+            .filter_map(|f| {
+                let signal = Signal::of(f)?;
+                let counted = Counted::of(&f.path, f, &signal);
+                Some((f.path.clone(), signal, counted))
+            })
             .collect();
-        let jumps: Vec<(PathBuf, Signal)> = signals
+        let jumps: Vec<(PathBuf, Signal, Counted)> = signals
             .iter()
-            .filter(|(path, _)| evidence.get(path).is_some_and(|e| e.entropy.is_some()))
-            .map(|(path, _)| (path.clone(), Signal::EntropyJump))
+            .filter(|(path, _, _)| evidence.get(path).is_some_and(|e| e.entropy.is_some()))
+            .map(|(path, _, _)| {
+                (
+                    path.clone(),
+                    Signal::EntropyJump,
+                    Counted::File(path.clone()),
+                )
+            })
             .collect();
         signals.extend(jumps);
         if signals.is_empty() {
@@ -422,18 +503,19 @@ impl Detector {
         }
         let limits = self.limits;
         state.decay(now, limits.half_life);
-        for (path, signal) in signals {
+        for (path, signal, counted) in signals {
             if state.recent.len() == MAX_TRACKED_SIGNALS {
                 state.recent.pop_front();
             }
             let known = evidence.get(&path);
             let files = known.and_then(|e| e.files_carried).unwrap_or(1).max(1);
-            state.count(&path, files);
+            state.count(&counted, files, signal.counts_in_total());
             state.recent.push_back(Seen {
                 at: now,
                 writer: known.and_then(|e| e.writer.clone()),
                 files,
                 path,
+                counted,
                 signal,
             });
         }
@@ -505,9 +587,9 @@ impl Detector {
             .collect();
         let files = distinct_files(recent.iter().copied());
         // Each file counts once per kind of signal, however often it showed it.
-        let mut per_file: HashMap<(&Path, &Signal), usize> = HashMap::new();
+        let mut per_file: HashMap<(&Counted, &Signal), usize> = HashMap::new();
         for s in &recent {
-            let n = per_file.entry((s.path.as_path(), &s.signal)).or_default();
+            let n = per_file.entry((&s.counted, &s.signal)).or_default();
             *n = (*n).max(s.files);
         }
         let mut by_signal: BTreeMap<&Signal, usize> = BTreeMap::new();
@@ -624,6 +706,109 @@ mod tests {
 
     fn detector() -> Detector {
         Detector::new(limits(5, 30), HashSet::new())
+    }
+
+    /// A `header-changed` of `path` under its kept SOP Instance UID whose identity made
+    /// the change `change` (as compare reports it).
+    fn identity_changed(path: &str, change: &str) -> Finding {
+        finding(FindingKind::HeaderChanged, path).with_fields(vec![
+            pacsguard_profile::IDENTITY_CHANGED_FIELD.into(),
+            format!("{}{change}", pacsguard_profile::IDENTITY_CHANGE_PREFIX),
+        ])
+    }
+
+    /// Review r25-watch: a wiper writing well-formed values under the SOP Instance UIDs it
+    /// keeps (each instance another study, series and patient) was `header-changed` and
+    /// no signal: twenty instances cut off from their patients paged no one. Each
+    /// instance's change of identity is its own, and counts.
+    #[test]
+    fn instances_each_given_their_own_identity_are_a_burst() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let t0 = Instant::now();
+        let batch: Vec<Finding> = (0..20)
+            .map(|i| identity_changed(&format!("{ROOT}/{i}.dcm"), &format!("aaaa>{i:04}")))
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].detail.starts_with("20 files"),
+            "{}",
+            alerts[0].detail
+        );
+        assert!(
+            alerts[0]
+                .detail
+                .contains("study, series or patient rewritten"),
+            "{}",
+            alerts[0].detail
+        );
+    }
+
+    /// Review r25-watch: patient merges every day, a few series each, for a month: the
+    /// total since the last alert (50 here) never forgets, and would have called the
+    /// 60th series ransomware; a change of identity counts in the burst and the score
+    /// only. Sixty rewritten Pixel Data, as slowly, still reach the total.
+    #[test]
+    fn a_month_of_daily_patient_merges_never_reaches_the_total() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let t0 = Instant::now();
+        for day in 0..30u64 {
+            let at = t0 + Duration::from_secs(day * 86_400);
+            let batch: Vec<Finding> = (0..16)
+                .map(|i| {
+                    let path = format!("{ROOT}/day{day}/{i}.dcm");
+                    identity_changed(&path, &format!("{day}-{}>p", i % 2))
+                })
+                .collect();
+            let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), at);
+            assert!(alerts.is_empty(), "day {day}: {alerts:?}");
+        }
+        let mut alerts = Vec::new();
+        for i in 0..60u64 {
+            let at = t0 + Duration::from_secs(31 * 86_400 + i * 86_400 / 60);
+            let path = format!("{ROOT}/slow/{i}.dcm");
+            let f = finding(FindingKind::PixelDataChanged, &path);
+            alerts.extend(d.observe(Path::new(ROOT), &[f], &HashMap::new(), at));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+    }
+
+    /// Review r25-watch, the other side: a patient merge moves every instance of a few
+    /// series to another patient, each series making one change together: 600 instances
+    /// of 15 series are 15 changes, under every measure; the same merge one instance at
+    /// a time, slowly, too. An edit that kept the identity counts nothing, as before.
+    #[test]
+    fn a_merge_of_a_few_series_counts_once_per_series() {
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let t0 = Instant::now();
+        let batch: Vec<Finding> = (0..600)
+            .map(|i| identity_changed(&format!("{ROOT}/{i}.dcm"), &format!("{:04}>m", i % 15)))
+            .collect();
+        assert!(
+            d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0)
+                .is_empty()
+        );
+        let edits: Vec<Finding> = (600..700)
+            .map(|i| finding(FindingKind::HeaderChanged, &format!("{ROOT}/{i}.dcm")))
+            .collect();
+        assert!(
+            d.observe(Path::new(ROOT), &edits, &HashMap::new(), t0)
+                .is_empty()
+        );
+        // The next merge, ten series one instance at a time: 25 changes in all, under
+        // the score (30) and the total (50), where 1,200 instances would be far past both.
+        for i in 0..600u64 {
+            let path = format!("{ROOT}/again/{i}.dcm");
+            let change = format!("{:04}>n", i % 10);
+            let at = t0 + Duration::from_secs(10 + i);
+            let alerts = d.observe(
+                Path::new(ROOT),
+                &[identity_changed(&path, &change)],
+                &HashMap::new(),
+                at,
+            );
+            assert!(alerts.is_empty(), "{i}: {alerts:?}");
+        }
     }
 
     #[test]
