@@ -79,7 +79,7 @@ pub use pdf::{
 pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use sh::{
-    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS,
+    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_LINE_CONTINUATIONS,
     MAX_SHELL_SUBSTITUTION_NESTING, MAX_SHELL_VALUED_NAMES, MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{

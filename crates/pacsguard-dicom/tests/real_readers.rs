@@ -813,6 +813,36 @@ fn here_documents_at_the_limit_are_followed_and_past_it_is_a_warning() {
     assert_eq!(found.severity, Severity::Warning, "{found:?}");
 }
 
+/// The line-continuation limit (review r25-screen: each dropped continuation cost an
+/// 8-byte table entry, so a file of them cost four times its size): that many inside a
+/// command name are followed, one more is a warning naming the limit. dash runs both.
+#[test]
+fn line_continuations_at_the_limit_are_followed_and_past_it_is_a_warning() {
+    use pacsguard_dicom::MAX_SHELL_LINE_CONTINUATIONS;
+    let script = |count: usize| {
+        let continuations = b"\\\n".repeat(count);
+        [
+            &b"s"[..],
+            continuations.as_slice(),
+            &b"h -c 'echo RAN'\n"[..],
+        ]
+        .concat()
+    };
+    let at_limit = script(MAX_SHELL_LINE_CONTINUATIONS);
+    assert!(dash(&at_limit).contains("RAN"));
+    let found = find_shell_command(&at_limit).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let past = script(MAX_SHELL_LINE_CONTINUATIONS + 1);
+    assert!(dash(&past).contains("RAN"));
+    let found = find_shell_command(&past).expect("found");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_SHELL_LINE_CONTINUATIONS"),
+        "{}",
+        found.detail
+    );
+}
+
 /// `bytes`, opened as an archive, lead to the executable they carry.
 fn assert_opens_to_what_it_carries(bytes: &[u8]) {
     let opened = pacsguard_dicom::open_archive(bytes);
