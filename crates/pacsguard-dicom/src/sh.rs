@@ -1618,7 +1618,7 @@ impl Parser<'_> {
             self.finds = true;
         } else if by_parameter
             || by_substitution
-            || self.in_drop_directory(word)
+            || self.in_drop_directory(word) == Some(DropFile::Program)
             || (self.hostile)(&word.text)
         {
             if !self.context.operand_needed {
@@ -1631,23 +1631,25 @@ impl Parser<'_> {
             }
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
-        } else if (self.weak)(&word.text) {
+        } else if (self.weak)(&word.text)
+            || self.in_drop_directory(word) == Some(DropFile::Configuration)
+        {
             self.weak_candidate = Some(word.start);
             self.weak_current = true;
         }
     }
 
-    /// Whether `word` names a file in a directory of [`DROP_DIRECTORY_VARIABLES`]: it
-    /// starts with one, written as text, and goes on with a path to a name.
-    fn in_drop_directory(&self, word: &Word) -> bool {
-        let Some((from, to)) = word.leading else {
-            return false;
-        };
+    /// What `word` names in a directory of [`DROP_DIRECTORY_VARIABLES`], if it starts
+    /// with one, written as text, and goes on with a path to a name.
+    fn in_drop_directory(&self, word: &Word) -> Option<DropFile> {
+        let (from, to) = word.leading?;
         let variable = self.bytes.get(from..to).unwrap_or_default();
-        DROP_DIRECTORY_VARIABLES.contains(&variable)
-            && word.params.len() == 1
-            && word.substs.is_empty()
-            && names_a_file(&word.text)
+        let alone = word.params.len() == 1 && word.substs.is_empty();
+        if DROP_DIRECTORY_VARIABLES.contains(&variable) && alone {
+            names_a_file(&word.text)
+        } else {
+            None
+        }
     }
 
     /// Whether an expansion in `word` can have a value (see [`Param`]): what
@@ -2265,17 +2267,34 @@ fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(text)
 }
 
-/// Whether `rest`, what follows a directory in a command name, is a path to a file:
-/// `/x`, `/sub/x.sh`, printable, its last component holding a letter or digit (`$HOME/`
-/// alone, or `$PWD/*`, names no file of an attacker's) and no configuration file.
-fn names_a_file(rest: &[u8]) -> bool {
+/// What a command name in a directory of [`DROP_DIRECTORY_VARIABLES`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropFile {
+    /// A program's file: a command, as `./x` is.
+    Program,
+    /// A configuration file's name ([`is_configuration_name`]): dash runs it as any
+    /// program, but manuals list such files on lines of their own (`$HOME/_vimrc ~`), so
+    /// it counts as a weak name does, with shell syntax and an operand on its line.
+    Configuration,
+}
+
+/// What `rest`, what follows a directory in a command name, names: a path to a file
+/// (`/x`, `/sub/x.sh`, printable, its last component holding a letter or digit:
+/// `$HOME/` alone, or `$PWD/*`, names no file of an attacker's), or nothing.
+fn names_a_file(rest: &[u8]) -> Option<DropFile> {
     let name = rest.rsplit(|&b| b == b'/').next().unwrap_or_default();
-    rest.first() == Some(&b'/')
-        && !is_configuration_name(name)
+    let file = rest.first() == Some(&b'/')
         && rest
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
-        && name.iter().any(u8::is_ascii_alphanumeric)
+        && name.iter().any(u8::is_ascii_alphanumeric);
+    file.then(|| {
+        if is_configuration_name(name) {
+            DropFile::Configuration
+        } else {
+            DropFile::Program
+        }
+    })
 }
 
 /// Whether `name`, of a file in the home directory, is a configuration file's: a dot

@@ -298,7 +298,7 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_shell_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let outcome =
         sh::first_command_until(bytes, &is_strong, &weak, &wrapper, sh::Context::FILE, clock)?;
@@ -329,7 +329,7 @@ pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
 /// modelled from its start only (the parse state at a later window is not known), so
 /// its caller says the rest was not inspected for shell commands.
 pub fn shell_reads_past(bytes: &[u8]) -> bool {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     sh::reads_past(bytes, &is_strong, &weak, &wrapper)
 }
@@ -426,7 +426,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_ex_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let mut modelled = Modelled::for_file(bytes.len(), clock);
     // Each phase below makes passes over the whole file: none starts past the deadline
@@ -860,7 +860,7 @@ fn find_vim_string_command(
     vim_shell: Option<usize>,
     modelled: &mut Modelled<'_>,
 ) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let clock = modelled.clock;
     let assigned = std::cell::OnceCell::new();
@@ -2804,21 +2804,38 @@ fn is_strong(word: &[u8]) -> bool {
 /// runs the file `x` dropped in the home directory (review r24-screen: dash ran it, and
 /// the file was clean). `None` for a word that does not start so.
 fn home_path(word: &[u8]) -> Option<Vec<u8>> {
+    // A configuration file there is weak ([`names_home_configuration_file`]).
+    let (name, in_home) = home_file(word)?;
+    (!crate::sh::is_configuration_name(name)).then(|| [&b"/home/user"[..], in_home].concat())
+}
+
+/// The file name a word starting with `~` or `~user` names in the home directory, and
+/// its path from there (`/sub/x`). `~/` alone is the directory ("Permission denied").
+fn home_file(word: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = word.strip_prefix(b"~")?;
     let slash = memchr::memchr(b'/', rest)?;
     let user = &rest[..slash];
-    // `~/` alone is the directory ("Permission denied"), and a configuration file there
-    // ([`is_configuration_name`]) is no program.
     let name = &word[memchr::memrchr(b'/', word)? + 1..];
-    if name.is_empty()
-        || crate::sh::is_configuration_name(name)
-        || !user
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return None;
-    }
-    Some([&b"/home/user"[..], &rest[slash..]].concat())
+    let user_name = user
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    (user_name && !name.is_empty()).then_some((name, &rest[slash..]))
+}
+
+/// Whether `word` names a configuration file in the home directory (`~/.x`, `~u/_x`,
+/// [`crate::sh::is_configuration_name`]): dash runs it as any program (review
+/// r25-screen: `~/.x go; :` ran a planted `.x` and was clean), but manuals list such
+/// files on lines of their own (`~/.vimrc ~` in vim's usr_05.txt), so it is a weak
+/// name: a command with shell syntax and an operand on its line.
+fn names_home_configuration_file(word: &[u8]) -> bool {
+    home_file(word).is_some_and(|(name, _)| {
+        crate::sh::is_configuration_name(name) && name.iter().any(u8::is_ascii_alphanumeric)
+    })
+}
+
+/// A weak command name: one of [`WEAK`], or a configuration file in the home directory.
+fn is_weak(word: &[u8]) -> bool {
+    listed(&WEAK, word) || names_home_configuration_file(word)
 }
 
 /// The directories of [`PROGRAM_DIRS`], as one path component each.

@@ -5587,6 +5587,51 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
     }
 }
 
+/// Review r25-screen: a configuration file's name in the home directory (`~/.x`,
+/// `$HOME/_x`) was never a command, the price of keeping vim's `~/.vimrc ~` lines
+/// quiet, though dash runs a program planted under such a name as under any other. It
+/// is a weak name now: a command with shell syntax and an operand on its line, as
+/// `touch x; ...` is. dash ran each case (created RAN), alone and after binary bytes.
+#[test]
+fn configuration_names_in_the_home_directory_with_shell_syntax_are_found() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    let payload = b"#!/bin/sh\necho x > RAN\n";
+    for (case, name) in [
+        ("~/.evil go; :\n", ".evil"),
+        ("~/.evil -x > /dev/null\n", ".evil"),
+        ("$HOME/_evil go && :\n", "_evil"),
+        ("${HOME}/.evil go | cat\n", ".evil"),
+    ] {
+        for script in [case.to_owned(), format!("{lead}{case}")] {
+            assert!(
+                runs_in_dir(
+                    "dash",
+                    &["f"],
+                    b"",
+                    &[("f", script.as_bytes()), (name, payload)]
+                ),
+                "dash did not run {script:?}"
+            );
+            let found = find_shell_command(script.as_bytes());
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{script:?}: {found:?}"
+            );
+        }
+    }
+    // Listed on a line of a manual, or alone: no command.
+    for inert in [
+        "\t~/.vimrc ~\n",
+        "\t$HOME/_vimrc ~\n",
+        "~/.vimrc\n",
+        "~/.profile is read by login shells\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
 /// Review r24-screen: a bracket expression of a pattern holds character classes
 /// (`[[:alpha:]]`), which the pattern matcher read as a set closed at the class's `]`,
 /// so `/[[:alpha:]]in/touch` matched no program directory: dash ran each (created RAN),
