@@ -3177,7 +3177,8 @@ fn is_token_delimiter(b: u8) -> bool {
 /// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
 /// `f` of `call`, `if` and `for`), the first letter or digit of a program's name (every
 /// letter and digit, in both cases), the caret and quote cmd.exe removes from a program's
-/// name, and what a path starts with (a drive letter, `\\`, `%`).
+/// name, what a path starts with (a drive letter, `\\`, `%`), and the bytes past ASCII
+/// a name in the console's code page starts with (`\x82vil.exe`, review r25-screen).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
     let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\.\x0b\x0c\xff";
@@ -3197,6 +3198,11 @@ const BATCH_COMMAND_START: [bool; 256] = {
     while b <= b'Z' {
         table[b as usize] = true;
         table[b.to_ascii_lowercase() as usize] = true;
+        b += 1;
+    }
+    let mut b = 0x80;
+    while b < 0xFF {
+        table[b] = true;
         b += 1;
     }
     let mut i = 0;
@@ -3244,9 +3250,15 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // Most lines of binary data start with no program name's first byte: one compare
     // instead of a list.
     let first = *start.first()?;
-    // A name starting past ASCII is looked at only quoted or by its path (`"\x82.exe"`):
-    // half the lines of pixel data start with such a byte.
-    if !(first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\' | b'.')) {
+    // A name starting past ASCII is a letter of the console's code page to cmd.exe
+    // (`\x82vil.exe` is `évil.exe`, run as any name is): half the lines of pixel data
+    // start with such a byte, so it is looked at when its first word ends with an
+    // extension Windows runs (review r25-screen: it was looked at only quoted or by its
+    // path); `batch_program` then asks for a command's syntax, as for any bare name.
+    let ascii_start =
+        first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\' | b'.');
+    let past_ascii_program = first >= 0x80 && first_word_is_runnable(start);
+    if !(ascii_start || past_ascii_program) {
         return None;
     }
     // A program named by its path is matched by its file name (one copy of this
@@ -3345,16 +3357,9 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
     // line's end, and the `)` closing a block (`(calc.exe)`, `if 1==1 (calc.exe)`).
     // Linear over a search: a name never runs past the next candidate's start.
-    let end = start
-        .iter()
-        .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
-        })
-        .unwrap_or(start.len());
+    let end = first_word_end(start);
     let name = &start[..end];
-    let runnable = RUNNABLE_EXTENSIONS.iter().any(|ext| {
-        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
-    });
+    let runnable = has_runnable_extension(name);
     // A file name Windows accepts: no control character, none of its reserved characters
     // (bytes past ASCII are letters of the console's code page: `\x82.exe` is `é.exe`).
     let file_name = name
@@ -3379,6 +3384,28 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
         && name[0] != b'.'
         && (by_path || (alone && !library) || command_like_argument(rest)))
     .then_some(name)
+}
+
+/// Where cmd.exe ends a command's name at the start of `line`: a delimiter, an
+/// operator, a redirection, the line's end, or the `)` closing a block.
+fn first_word_end(line: &[u8]) -> usize {
+    line.iter()
+        .position(|&b| {
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
+        })
+        .unwrap_or(line.len())
+}
+
+/// Whether `name` ends with an extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
+fn has_runnable_extension(name: &[u8]) -> bool {
+    RUNNABLE_EXTENSIONS.iter().any(|ext| {
+        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    })
+}
+
+/// Whether the first word of `line` ends with an extension Windows runs.
+fn first_word_is_runnable(line: &[u8]) -> bool {
+    has_runnable_extension(&line[..first_word_end(line)])
 }
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
@@ -4106,6 +4133,36 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+
+    /// Review r25-screen: a program name starting with a byte past ASCII (a letter of the
+    /// console's code page: `\x82vil.exe` is `évil.exe` in code page 437) was skipped
+    /// unless quoted or named by its path, though cmd.exe runs it as it runs `evil.exe`.
+    /// It is judged as any bare name is: with a command's syntax after it.
+    #[test]
+    fn names_starting_past_ascii_are_batch_commands() {
+        for line in [
+            &b"\x82vil.exe\r\n"[..],
+            b"\x82vil.exe /c x\r\n",
+            b"\xe9vil.bat & x\r\n",
+            b"\xc3\xa9vil.cmd > out.txt\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found.is_some_and(|c| c.severity == Severity::Alert),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // Prose after such a name, and pixel bytes, are no command.
+        for line in [
+            &b"\x82vil.exe is the name of the tool\r\n"[..],
+            b"\x82\x83\x84 \x85.\x86\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            assert_eq!(find_batch_command(&text), None, "{line:?}");
         }
     }
 
