@@ -1254,6 +1254,116 @@ fn documents_and_archives_that_run_nothing_are_no_alert() {
     assert!(has_alert(&active, FindingKind::ActiveContent), "{active:?}");
 }
 
+/// Runs `source` with `python3 IM0001.dcm` (as a loader hands it the file, no `#!`
+/// needed) in a temporary directory and returns what it printed.
+fn python3(source: &[u8]) -> String {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("IM0001.dcm"), source).expect("write");
+    let out = Command::new("python3")
+        .args(["-I", "IM0001.dcm"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review finding (r25-screen, issue 10 class 3): Python source without `#!` in a file
+/// named as DICOM was only the `not-dicom` warning, though `python3 IM0001.dcm` runs it.
+/// Each program here prints RAN through python3 first; named as DICOM it is an alert,
+/// named otherwise the warning says python3 runs it. Text that python3 refuses with a
+/// syntax error (prose, logs, a script after a line of notes) is not called Python.
+#[test]
+fn python_source_without_a_shebang_named_as_dicom_is_an_alert() {
+    let programs: [&[u8]; 6] = [
+        b"import os\nprint('RAN')\n",
+        b"\"\"\"Series export.\"\"\"\nfrom pathlib import Path\n\n\nclass Job:\n    def run(self, x=1, *, y=2):\n        return x\n\n\nif __name__ == '__main__':\n    print(\"RAN\")\n",
+        b"exec(bytes.fromhex('7072696e74282752414e2729').decode())\n",
+        b"# -*- coding: utf-8 -*-\n__import__('builtins').print('RAN')  # r\xc3\xa9sum\xc3\xa9\n",
+        b"x = [\n    1,\n    2,\n]\nif x:\n    print('RAN', x[1:], {'a': (1,)}, f\"{x}\", 0x1F, 1e-3, 3j, ...)\n",
+        b"\xef\xbb\xbfdef f(a, /, b):\n    return a\n\n@staticmethod\ndef g(): pass\nprint(\"RAN\"); f(1, 2)\n",
+    ];
+    for program in programs {
+        assert!(python3(program).contains("RAN"), "{program:?}");
+        let named = inspect(program).named("IM0001.dcm");
+        assert!(
+            has_alert(&named, FindingKind::ExecutableFile),
+            "{}: {named:?}",
+            String::from_utf8_lossy(program)
+        );
+        let elsewhere = inspect(program).named("export.py");
+        assert!(alerts(&elsewhere).is_empty(), "{elsewhere:?}");
+        assert!(
+            elsewhere.observations[0]
+                .detail
+                .contains("python3 runs this file"),
+            "{elsewhere:?}"
+        );
+    }
+    // Text python3 refuses, and text that runs nothing: no Python finding.
+    let texts: [&[u8]; 9] = [
+        b"Export notes\n\nThe series was sent to the archive on Monday.\n",
+        b"2024-03-01 12:00:01 INFO storescp: received 1.2.840.113619.2.55.3\n",
+        b"PatientID,StudyDate,Modality\nP001,20240301,CT\n",
+        b"{\"PatientID\": \"P001\", \"Modality\": \"CT\", \"count\": 3}\n",
+        b"<?xml version=\"1.0\"?>\n<report><finding>none</finding></report>\n",
+        b"Findings: no acute abnormality. Impression: normal study.\n",
+        b"# Title\n\n- item one\n- item two\n",
+        b"Notes for the next run:\nimport os\nprint('RAN')\n",
+        b"import os\n  print('RAN')\n",
+    ];
+    for text in texts {
+        assert!(!python3(text).contains("RAN"), "{text:?}");
+        let inspection = inspect(text);
+        assert!(
+            !inspection.observations[0].detail.contains("python3"),
+            "{}: {inspection:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// The Python model's limits are CPython's own (`MAXINDENT`, `MAXLEVEL`): at each,
+/// python3 runs the program and it is found; one past, python3 refuses the file with a
+/// syntax error and it is not called Python.
+#[test]
+fn python_source_at_cpythons_limits_is_found_and_past_them_is_not_python() {
+    use pacsguard_dicom::{PYTHON_MAX_BRACKETS, PYTHON_MAX_INDENT, PythonVerdict, python_program};
+    // `levels` nested blocks: the print is `levels` deep, `levels + 1` indentation levels
+    // with the module's own.
+    let blocks = |levels: usize| {
+        let opens: String = (0..levels)
+            .map(|i| format!("{}if 1:\n", "    ".repeat(i)))
+            .collect();
+        format!("{opens}{}print('RAN')\n", "    ".repeat(levels))
+    };
+    let brackets = |depth: usize| {
+        format!(
+            "print({}'RAN'{})\n",
+            "(".repeat(depth - 1),
+            ")".repeat(depth - 1)
+        )
+    };
+    let clock = pacsguard_dicom::Clock::default();
+    for (at_limit, past) in [
+        (blocks(PYTHON_MAX_INDENT - 1), blocks(PYTHON_MAX_INDENT)),
+        (
+            brackets(PYTHON_MAX_BRACKETS),
+            brackets(PYTHON_MAX_BRACKETS + 1),
+        ),
+    ] {
+        assert!(python3(at_limit.as_bytes()).contains("RAN"));
+        assert!(matches!(
+            python_program(at_limit.as_bytes(), &clock),
+            PythonVerdict::Runs { .. }
+        ));
+        assert!(!python3(past.as_bytes()).contains("RAN"));
+        assert_eq!(
+            python_program(past.as_bytes(), &clock),
+            PythonVerdict::NotPython
+        );
+    }
+}
+
 /// Review finding (s5-r10): a command substitution was judged only in a command name, so
 /// `X=$(sh -c …)`, `: $(sh -c …)` and `readonly R=…` of one ran with dash and raised
 /// nothing; nor did `. FILE`, which runs FILE. Each case here creates a marker file through dash first.
