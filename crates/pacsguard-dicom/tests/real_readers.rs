@@ -1435,10 +1435,17 @@ fn runs_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8]
 /// Asserts that dash runs `case` (it creates `RAN`), alone and after a line of binary
 /// garbage as a DICOM header puts before it, and that each is found as an alert.
 fn assert_dash_runs_and_it_is_found(case: &str) {
+    assert_dash_runs_beside_and_it_is_found(case, &[]);
+}
+
+/// [`assert_dash_runs_and_it_is_found`] with `planted` files (a payload the case runs)
+/// in the directory dash runs in, which is also its HOME.
+fn assert_dash_runs_beside_and_it_is_found(case: &str, planted: &[(&str, &[u8])]) {
     let lead = "\u{1}\u{2}binary\u{7f}\n";
     for script in [case.to_owned(), format!("{lead}{case}")] {
+        let files = [&[("f", script.as_bytes())][..], planted].concat();
         assert!(
-            runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+            runs_in_dir("dash", &["f"], b"", &files),
             "dash did not run {script:?}"
         );
         let found = find_shell_command(script.as_bytes());
@@ -5600,21 +5607,8 @@ fn programs_named_by_a_pattern_of_a_program_path_are_found() {
     }
     let in_tmp = format!("{}/ev?l\n", dropped.0.display());
     assert!(in_tmp.starts_with("/tmp/"), "{in_tmp}");
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in ["./ev?l\n", "./[e]vil\n", in_tmp.as_str()] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_beside_and_it_is_found(case, &[payload]);
     }
     // Patterns of data paths, and the comments and globs of C and prose, name no program.
     for inert in [
@@ -5658,7 +5652,6 @@ fn escapes_and_expansions_split_by_nul_bytes_are_read_as_dash_reads_them() {
 #[test]
 fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
     let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "~/evil\n",
         "~/ev?l\n",
@@ -5667,20 +5660,8 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
         "\"$PWD\"/evil go now\n",
         "X=1 $PWD/evil\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            // runs_in_dir gives HOME the directory it runs in, which holds the payload.
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        // runs_in_dir gives HOME the directory it runs in, which holds the payload.
+        assert_dash_runs_beside_and_it_is_found(case, &[payload]);
     }
     // A directory alone, a pattern of stars, another variable, a configuration file
     // (`~/.vimrc ~` and `$HOME/_vimrc ~` in vim's manual): no program of an attacker's.
@@ -5704,7 +5685,6 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
 /// `touch x; ...` is. dash ran each case (created RAN), alone and after binary bytes.
 #[test]
 fn configuration_names_in_the_home_directory_with_shell_syntax_are_found() {
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     let payload = b"#!/bin/sh\necho x > RAN\n";
     for (case, name) in [
         ("~/.evil go; :\n", ".evil"),
@@ -5712,24 +5692,7 @@ fn configuration_names_in_the_home_directory_with_shell_syntax_are_found() {
         ("$HOME/_evil go && :\n", "_evil"),
         ("${HOME}/.evil go | cat\n", ".evil"),
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir(
-                    "dash",
-                    &["f"],
-                    b"",
-                    &[("f", script.as_bytes()), (name, payload)]
-                ),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_beside_and_it_is_found(case, &[(name, payload)]);
     }
     // Listed on a line of a manual, or alone: no command.
     for inert in [
