@@ -18,7 +18,8 @@ pub enum Format {
     Elf,
     /// Every Mach-O magic, thin (32/64-bit, either byte order) and fat (universal).
     MachO,
-    /// `#!` interpreter scripts and Windows batch files.
+    /// `#!` interpreter scripts and Windows batch files; for a text file that is not
+    /// DICOM, also Python source that `python3 FILE` runs without `#!` (see `python`).
     Script,
     /// HTML and HTA: opened by a browser or `mshta.exe`.
     Html,

@@ -17,6 +17,7 @@ use crate::embedded::{self, Hidden, WholeZip};
 use crate::format::{self, Format, u16_le, u32_le};
 use crate::meta;
 use crate::preamble::{self, PREAMBLE_LEN, Preamble};
+use crate::python;
 use crate::readers;
 use crate::text;
 
@@ -704,6 +705,11 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         acted_on = true;
         found.hidden_as(FindingKind::ExecutableFile, hidden, 0, &place);
     }
+    let python = if text && format.is_none() && !acted_on {
+        python_source(bytes, &clock, &mut found)
+    } else {
+        None
+    };
     let whole_zip = format == Some(Format::Zip);
     // The limit an archive that is the whole file reached is reported above, once.
     let limit_at_start = match &archive {
@@ -752,13 +758,21 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
             ),
             None => detail,
         };
+        let python_format = python.as_ref().map(|_| Format::Script);
+        let detail = match python {
+            Some(program) => format!(
+                "{detail}; python3 runs this file if it is given it (`python3 FILE`, no `#!` needed): {program}"
+            ),
+            None => detail,
+        };
         found.kept.insert(
             0,
             Observation {
                 kind: FindingKind::NotDicom,
                 severity: Severity::Warning,
-                // What sh or cmd.exe would run tells `Inspection::named` what the text is.
-                format: format.or(text_format),
+                // What sh, cmd.exe or python3 would run tells `Inspection::named` what
+                // the text is.
+                format: format.or(text_format).or(python_format),
                 offset: None,
                 detail,
             },
@@ -767,6 +781,29 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
     inspection.budget_spent = budget.exhausted().map(str::to_owned);
     inspection.observations = found.finish(&budget);
     inspection
+}
+
+/// Whether `python3` would run `bytes`, a text file that is not DICOM: what it runs
+/// and where, or a `not-inspected` warning in `found` when the
+/// caller's deadline passed before the model read the file to its end.
+fn python_source(bytes: &[u8], clock: &crate::Clock, found: &mut Observations) -> Option<String> {
+    match python::python_program(bytes, clock) {
+        python::Verdict::Runs { detail, .. } => Some(detail),
+        python::Verdict::NotPython => None,
+        python::Verdict::CannotTell => {
+            found.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: Some(Format::Script),
+                offset: None,
+                detail: format!(
+                    "not read to its end as Python source (what python3 would run): {}",
+                    clock.reached()
+                ),
+            });
+            None
+        }
+    }
 }
 
 fn is_hta(bytes: &[u8]) -> bool {
@@ -800,11 +837,12 @@ fn named_as_installer(file_name: &str) -> bool {
 
 impl Inspection {
     /// Weighs a file that is not DICOM by its name. Text of shell or batch commands is
-    /// documentation as often as not (a README, notes, a docstring), and a PDF, a ZIP of
-    /// data or a compressed log runs nothing itself, so `inspect` calls them the not-DICOM
-    /// warning; named as a DICOM file (`*.dcm`, a UID), such a file was put where DICOM
-    /// loaders look (whose ENOEXEC fallback runs text; PDF readers and ZIP readers open
-    /// what the viewer hands them): an alert.
+    /// documentation as often as not (a README, notes, a docstring), Python source is a
+    /// program where programs are kept, and a PDF, a ZIP of data or a compressed log runs
+    /// nothing itself, so `inspect` calls them the not-DICOM warning; named as a DICOM
+    /// file (`*.dcm`, a UID), such a file was put where DICOM loaders look (whose ENOEXEC
+    /// fallback runs text, as `python3 FILE` runs Python without `#!`; PDF readers and
+    /// ZIP readers open what the viewer hands them): an alert.
     pub fn named(mut self, file_name: &str) -> Self {
         if self.container != Container::NotDicom {
             return self;
@@ -834,6 +872,7 @@ impl Inspection {
                 observation.format,
                 Some(
                     Format::Shell
+                        | Format::Script
                         | Format::Html
                         | Format::Batch
                         | Format::PowerShell

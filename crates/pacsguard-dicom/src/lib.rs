@@ -32,6 +32,7 @@ mod pdf;
 mod postscript;
 mod powershell;
 mod preamble;
+mod python;
 mod readers;
 mod sh;
 mod shell;
@@ -78,8 +79,11 @@ pub use pdf::{
 };
 pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
+pub use python::{
+    PYTHON_MAX_BRACKETS, PYTHON_MAX_INDENT, Verdict as PythonVerdict, python_program,
+};
 pub use sh::{
-    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS,
+    ENVIRONMENT_PROGRAMS, MAX_SHELL_CASE_NESTING, MAX_SHELL_HEREDOCS, MAX_SHELL_LINE_CONTINUATIONS,
     MAX_SHELL_SUBSTITUTION_NESTING, MAX_SHELL_VALUED_NAMES, MAX_SHELL_WORD_NESTING,
 };
 pub use shell::{

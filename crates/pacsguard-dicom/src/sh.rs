@@ -35,6 +35,13 @@ pub const MAX_SHELL_HEREDOCS: usize = 16;
 /// around it, so the work grows with this.
 pub const MAX_SHELL_SUBSTITUTION_NESTING: usize = 8;
 
+/// Line continuations (a backslash and a newline) dropped from one file's text, each
+/// remembered as an offset (8 bytes per 2 bytes of input): without a bound a file of
+/// `\<newline>` cost four times its size (session 24). Past it the text is read no
+/// further, and what dash runs after that point is a warning (not inspected). Real
+/// scripts hold hundreds; random pixel data one per 64 KiB.
+pub const MAX_SHELL_LINE_CONTINUATIONS: usize = 1 << 20;
+
 /// Bytes of a command name kept for judging it (longer names are no known command).
 const NAME_KEPT: usize = 64;
 
@@ -306,7 +313,15 @@ pub fn first_command_until(
     let mut parser = Parser::new(text, hostile, weak, wrapper);
     parser.context = context;
     parser.clock = Some(clock);
-    match parser.run() {
+    let outcome = parser.run();
+    if let Some(stopped) = spliced.stopped_at()
+        && !matches!(outcome, Ok(Some(_)))
+    {
+        // The text ends where splicing stopped, not where the file does: whatever the
+        // parser made of that end, what dash reads after it was not read.
+        return Some(Outcome::CannotTell(stopped, "MAX_SHELL_LINE_CONTINUATIONS"));
+    }
+    match outcome {
         Ok(found) => found.map(|at| Outcome::Runs(spliced.original(at))),
         Err(Stop::Syntax | Stop::End) => None,
         Err(Stop::Limit(limit)) => Some(Outcome::CannotTell(
@@ -420,18 +435,35 @@ fn heredoc_body(
 }
 
 /// Where the line continuations (a backslash and a newline, two bytes) were dropped
-/// from a spliced text, in its offsets.
+/// from a spliced text, in its offsets, at most [`MAX_SHELL_LINE_CONTINUATIONS`].
 #[derive(Default)]
-struct Dropped(Vec<usize>);
+struct Dropped {
+    offsets: Vec<usize>,
+    /// Where splicing stopped, the table full, in the original bytes.
+    stopped_at: Option<usize>,
+}
 
 impl Dropped {
-    fn continuation(&mut self, at: usize) {
-        self.0.push(at);
+    /// Records a continuation dropped at `at` in the spliced text, or says (false) that
+    /// the table is full: the caller stops splicing at the continuation's backslash,
+    /// `backslash` in the original bytes, which [`Dropped::stopped_at`] then names.
+    fn continuation(&mut self, at: usize, backslash: usize) -> bool {
+        if self.offsets.len() >= MAX_SHELL_LINE_CONTINUATIONS {
+            self.stopped_at = Some(backslash);
+            return false;
+        }
+        self.offsets.push(at);
+        true
+    }
+
+    /// Where splicing stopped at [`MAX_SHELL_LINE_CONTINUATIONS`], in the original bytes.
+    fn stopped_at(&self) -> Option<usize> {
+        self.stopped_at
     }
 
     /// The offset in the original bytes of `at` in the spliced text.
     fn original(&self, at: usize) -> usize {
-        at + 2 * self.0.partition_point(|&d| d <= at)
+        at + 2 * self.offsets.partition_point(|&d| d <= at)
     }
 }
 
@@ -442,15 +474,19 @@ impl Dropped {
 /// NUL and a name `s`). The NUL bytes are moved before the backslash, where the parser
 /// passes over them as dash drops them: the text keeps its length, and offsets need no
 /// table (one entry per NUL run cost 16 bytes per 2 bytes of `\\\0` pixel data). A
-/// continuation is dropped.
+/// continuation is dropped; past [`MAX_SHELL_LINE_CONTINUATIONS`] splicing stops there
+/// (the end of `bytes` is returned, which ends every caller's loop).
 fn copy_escape(bytes: &[u8], at: usize, text: &mut Vec<u8>, dropped: &mut Dropped) -> usize {
     let escaped = past_nuls(bytes, at + 1);
+    if bytes.get(escaped) == Some(&b'\n') {
+        let spliced_at = text.len() + (escaped - at - 1);
+        if !dropped.continuation(spliced_at, at) {
+            return bytes.len();
+        }
+    }
     text.resize(text.len() + (escaped - at - 1), 0);
     match bytes.get(escaped) {
-        Some(b'\n') => {
-            dropped.continuation(text.len());
-            escaped + 1
-        }
+        Some(b'\n') => escaped + 1,
         Some(&b) => {
             text.extend_from_slice(&[b'\\', b]);
             escaped + 1
@@ -590,6 +626,11 @@ impl Spliced {
         self.text.as_deref().unwrap_or(bytes)
     }
 
+    /// Where splicing stopped at [`MAX_SHELL_LINE_CONTINUATIONS`] (the text ends there).
+    fn stopped_at(&self) -> Option<usize> {
+        self.dropped.stopped_at()
+    }
+
     /// The offset in the original bytes of `at` in the spliced text.
     fn original(&self, at: usize) -> usize {
         self.dropped.original(at)
@@ -608,7 +649,11 @@ pub fn reads_past(
 ) -> bool {
     let spliced = Spliced::new(bytes);
     let mut parser = Parser::new(spliced.text(bytes), hostile, weak, wrapper);
-    matches!(parser.run(), Ok(None) | Err(Stop::End))
+    let outcome = parser.run();
+    // Splicing stopped at MAX_SHELL_LINE_CONTINUATIONS: the rest is unread, as a later
+    // window is (the caller's warning says so).
+    let unread = spliced.stopped_at().is_some() && !matches!(outcome, Ok(Some(_)));
+    unread || matches!(outcome, Ok(None) | Err(Stop::End))
 }
 
 /// Commands that print a name another command runs, in a substitution used as a name.
@@ -1573,7 +1618,7 @@ impl Parser<'_> {
             self.finds = true;
         } else if by_parameter
             || by_substitution
-            || self.in_drop_directory(word)
+            || self.in_drop_directory(word) == Some(DropFile::Program)
             || (self.hostile)(&word.text)
         {
             if !self.context.operand_needed {
@@ -1586,23 +1631,25 @@ impl Parser<'_> {
             }
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
-        } else if (self.weak)(&word.text) {
+        } else if (self.weak)(&word.text)
+            || self.in_drop_directory(word) == Some(DropFile::Configuration)
+        {
             self.weak_candidate = Some(word.start);
             self.weak_current = true;
         }
     }
 
-    /// Whether `word` names a file in a directory of [`DROP_DIRECTORY_VARIABLES`]: it
-    /// starts with one, written as text, and goes on with a path to a name.
-    fn in_drop_directory(&self, word: &Word) -> bool {
-        let Some((from, to)) = word.leading else {
-            return false;
-        };
+    /// What `word` names in a directory of [`DROP_DIRECTORY_VARIABLES`], if it starts
+    /// with one, written as text, and goes on with a path to a name.
+    fn in_drop_directory(&self, word: &Word) -> Option<DropFile> {
+        let (from, to) = word.leading?;
         let variable = self.bytes.get(from..to).unwrap_or_default();
-        DROP_DIRECTORY_VARIABLES.contains(&variable)
-            && word.params.len() == 1
-            && word.substs.is_empty()
-            && names_a_file(&word.text)
+        let alone = word.params.len() == 1 && word.substs.is_empty();
+        if DROP_DIRECTORY_VARIABLES.contains(&variable) && alone {
+            names_a_file(&word.text)
+        } else {
+            None
+        }
     }
 
     /// Whether an expansion in `word` can have a value (see [`Param`]): what
@@ -2220,17 +2267,34 @@ fn unquoted(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(text)
 }
 
-/// Whether `rest`, what follows a directory in a command name, is a path to a file:
-/// `/x`, `/sub/x.sh`, printable, its last component holding a letter or digit (`$HOME/`
-/// alone, or `$PWD/*`, names no file of an attacker's) and no configuration file.
-fn names_a_file(rest: &[u8]) -> bool {
+/// What a command name in a directory of [`DROP_DIRECTORY_VARIABLES`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropFile {
+    /// A program's file: a command, as `./x` is.
+    Program,
+    /// A configuration file's name ([`is_configuration_name`]): dash runs it as any
+    /// program, but manuals list such files on lines of their own (`$HOME/_vimrc ~`), so
+    /// it counts as a weak name does, with shell syntax and an operand on its line.
+    Configuration,
+}
+
+/// What `rest`, what follows a directory in a command name, names: a path to a file
+/// (`/x`, `/sub/x.sh`, printable, its last component holding a letter or digit:
+/// `$HOME/` alone, or `$PWD/*`, names no file of an attacker's), or nothing.
+fn names_a_file(rest: &[u8]) -> Option<DropFile> {
     let name = rest.rsplit(|&b| b == b'/').next().unwrap_or_default();
-    rest.first() == Some(&b'/')
-        && !is_configuration_name(name)
+    let file = rest.first() == Some(&b'/')
         && rest
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
-        && name.iter().any(u8::is_ascii_alphanumeric)
+        && name.iter().any(u8::is_ascii_alphanumeric);
+    file.then(|| {
+        if is_configuration_name(name) {
+            DropFile::Configuration
+        } else {
+            DropFile::Program
+        }
+    })
 }
 
 /// Whether `name`, of a file in the home directory, is a configuration file's: a dot
@@ -2289,11 +2353,21 @@ mod tests {
             .repeat(1000);
         let spliced = Spliced::new(&bytes);
         assert_eq!(spliced.text(&bytes).len(), bytes.len());
-        assert!(spliced.dropped.0.is_empty());
+        assert!(spliced.dropped.offsets.is_empty());
         // A continuation split by NUL bytes is still dropped, and offsets map back.
         let joined = b"s\\\0\0\nh -c x\n";
         let spliced = Spliced::new(joined);
         assert_eq!(spliced.text(joined), b"s\0\0h -c x\n");
         assert_eq!(spliced.original(3), 5);
+    }
+
+    /// The table of dropped continuations holds at most MAX_SHELL_LINE_CONTINUATIONS
+    /// offsets; splicing stops at the backslash of the one past it.
+    #[test]
+    fn line_continuations_past_the_limit_stop_the_splicing() {
+        let bytes = b"\\\n".repeat(MAX_SHELL_LINE_CONTINUATIONS + 10);
+        let spliced = Spliced::new(&bytes);
+        assert_eq!(spliced.dropped.offsets.len(), MAX_SHELL_LINE_CONTINUATIONS);
+        assert_eq!(spliced.stopped_at(), Some(2 * MAX_SHELL_LINE_CONTINUATIONS));
     }
 }

@@ -298,7 +298,7 @@ pub fn find_shell_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_shell_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let outcome =
         sh::first_command_until(bytes, &is_strong, &weak, &wrapper, sh::Context::FILE, clock)?;
@@ -329,7 +329,7 @@ pub fn find_shell_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
 /// modelled from its start only (the parse state at a later window is not known), so
 /// its caller says the rest was not inspected for shell commands.
 pub fn shell_reads_past(bytes: &[u8]) -> bool {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     sh::reads_past(bytes, &is_strong, &weak, &wrapper)
 }
@@ -426,7 +426,7 @@ pub fn find_ex_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_ex_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let mut modelled = Modelled::for_file(bytes.len(), clock);
     // Each phase below makes passes over the whole file: none starts past the deadline
@@ -860,7 +860,7 @@ fn find_vim_string_command(
     vim_shell: Option<usize>,
     modelled: &mut Modelled<'_>,
 ) -> Option<Command> {
-    let weak = |name: &[u8]| listed(&WEAK, name);
+    let weak = |name: &[u8]| is_weak(name);
     let wrapper = |name: &[u8]| listed(&WRAPPERS, name);
     let clock = modelled.clock;
     let assigned = std::cell::OnceCell::new();
@@ -2804,21 +2804,38 @@ fn is_strong(word: &[u8]) -> bool {
 /// runs the file `x` dropped in the home directory (review r24-screen: dash ran it, and
 /// the file was clean). `None` for a word that does not start so.
 fn home_path(word: &[u8]) -> Option<Vec<u8>> {
+    // A configuration file there is weak ([`names_home_configuration_file`]).
+    let (name, in_home) = home_file(word)?;
+    (!crate::sh::is_configuration_name(name)).then(|| [&b"/home/user"[..], in_home].concat())
+}
+
+/// The file name a word starting with `~` or `~user` names in the home directory, and
+/// its path from there (`/sub/x`). `~/` alone is the directory ("Permission denied").
+fn home_file(word: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = word.strip_prefix(b"~")?;
     let slash = memchr::memchr(b'/', rest)?;
     let user = &rest[..slash];
-    // `~/` alone is the directory ("Permission denied"), and a configuration file there
-    // ([`is_configuration_name`]) is no program.
     let name = &word[memchr::memrchr(b'/', word)? + 1..];
-    if name.is_empty()
-        || crate::sh::is_configuration_name(name)
-        || !user
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return None;
-    }
-    Some([&b"/home/user"[..], &rest[slash..]].concat())
+    let user_name = user
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    (user_name && !name.is_empty()).then_some((name, &rest[slash..]))
+}
+
+/// Whether `word` names a configuration file in the home directory (`~/.x`, `~u/_x`,
+/// [`crate::sh::is_configuration_name`]): dash runs it as any program (review
+/// r25-screen: `~/.x go; :` ran a planted `.x` and was clean), but manuals list such
+/// files on lines of their own (`~/.vimrc ~` in vim's usr_05.txt), so it is a weak
+/// name: a command with shell syntax and an operand on its line.
+fn names_home_configuration_file(word: &[u8]) -> bool {
+    home_file(word).is_some_and(|(name, _)| {
+        crate::sh::is_configuration_name(name) && name.iter().any(u8::is_ascii_alphanumeric)
+    })
+}
+
+/// A weak command name: one of [`WEAK`], or a configuration file in the home directory.
+fn is_weak(word: &[u8]) -> bool {
+    listed(&WEAK, word) || names_home_configuration_file(word)
 }
 
 /// The directories of [`PROGRAM_DIRS`], as one path component each.
@@ -3124,11 +3141,15 @@ fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option
     memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
         .chain(memchr::memchr_iter(CTRL_Z, bytes))
         // Pixel data holds a separator every ~60 bytes; most are followed by a byte no
-        // command starts with, turned away here in one look-up.
+        // command starts with, turned away here in one look-up, and half of the rest by
+        // a byte past ASCII that starts no runnable name (a 20% longer search of random
+        // pixel data when they went on to `batch_command_at`).
         .filter(|&separator| {
-            bytes
-                .get(separator + 1)
-                .is_some_and(|&b| BATCH_COMMAND_START[usize::from(b)])
+            let line = bytes.get(separator + 1..).unwrap_or_default();
+            line.first().is_some_and(|&b| {
+                BATCH_COMMAND_START[usize::from(b)]
+                    && (b < 0x80 || b == 0xFF || first_word_is_runnable(line))
+            })
         })
         .find_map(|separator| {
             if clock.expired() {
@@ -3160,7 +3181,8 @@ fn is_token_delimiter(b: u8) -> bool {
 /// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
 /// `f` of `call`, `if` and `for`), the first letter or digit of a program's name (every
 /// letter and digit, in both cases), the caret and quote cmd.exe removes from a program's
-/// name, and what a path starts with (a drive letter, `\\`, `%`).
+/// name, what a path starts with (a drive letter, `\\`, `%`), and the bytes past ASCII
+/// a name in the console's code page starts with (`\x82vil.exe`, review r25-screen).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
     let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\.\x0b\x0c\xff";
@@ -3180,6 +3202,11 @@ const BATCH_COMMAND_START: [bool; 256] = {
     while b <= b'Z' {
         table[b as usize] = true;
         table[b.to_ascii_lowercase() as usize] = true;
+        b += 1;
+    }
+    let mut b = 0x80;
+    while b < 0xFF {
+        table[b] = true;
         b += 1;
     }
     let mut i = 0;
@@ -3227,9 +3254,15 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // Most lines of binary data start with no program name's first byte: one compare
     // instead of a list.
     let first = *start.first()?;
-    // A name starting past ASCII is looked at only quoted or by its path (`"\x82.exe"`):
-    // half the lines of pixel data start with such a byte.
-    if !(first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\' | b'.')) {
+    // A name starting past ASCII is a letter of the console's code page to cmd.exe
+    // (`\x82vil.exe` is `évil.exe`, run as any name is): half the lines of pixel data
+    // start with such a byte, so it is looked at when its first word ends with an
+    // extension Windows runs (review r25-screen: it was looked at only quoted or by its
+    // path); `batch_program` then asks for a command's syntax, as for any bare name.
+    let ascii_start =
+        first.is_ascii_alphanumeric() || matches!(first, b'^' | b'"' | b'%' | b'\\' | b'.');
+    let past_ascii_program = first >= 0x80 && first_word_is_runnable(start);
+    if !(ascii_start || past_ascii_program) {
         return None;
     }
     // A program named by its path is matched by its file name (one copy of this
@@ -3328,16 +3361,9 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
     // line's end, and the `)` closing a block (`(calc.exe)`, `if 1==1 (calc.exe)`).
     // Linear over a search: a name never runs past the next candidate's start.
-    let end = start
-        .iter()
-        .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
-        })
-        .unwrap_or(start.len());
+    let end = first_word_end(start);
     let name = &start[..end];
-    let runnable = RUNNABLE_EXTENSIONS.iter().any(|ext| {
-        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
-    });
+    let runnable = has_runnable_extension(name);
     // A file name Windows accepts: no control character, none of its reserved characters
     // (bytes past ASCII are letters of the console's code page: `\x82.exe` is `é.exe`).
     let file_name = name
@@ -3362,6 +3388,28 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
         && name[0] != b'.'
         && (by_path || (alone && !library) || command_like_argument(rest)))
     .then_some(name)
+}
+
+/// Where cmd.exe ends a command's name at the start of `line`: a delimiter, an
+/// operator, a redirection, the line's end, or the `)` closing a block.
+fn first_word_end(line: &[u8]) -> usize {
+    line.iter()
+        .position(|&b| {
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
+        })
+        .unwrap_or(line.len())
+}
+
+/// Whether `name` ends with an extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
+fn has_runnable_extension(name: &[u8]) -> bool {
+    RUNNABLE_EXTENSIONS.iter().any(|ext| {
+        name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    })
+}
+
+/// Whether the first word of `line` ends with an extension Windows runs.
+fn first_word_is_runnable(line: &[u8]) -> bool {
+    has_runnable_extension(&line[..first_word_end(line)])
 }
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
@@ -4089,6 +4137,36 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+
+    /// Review r25-screen: a program name starting with a byte past ASCII (a letter of the
+    /// console's code page: `\x82vil.exe` is `évil.exe` in code page 437) was skipped
+    /// unless quoted or named by its path, though cmd.exe runs it as it runs `evil.exe`.
+    /// It is judged as any bare name is: with a command's syntax after it.
+    #[test]
+    fn names_starting_past_ascii_are_batch_commands() {
+        for line in [
+            &b"\x82vil.exe\r\n"[..],
+            b"\x82vil.exe /c x\r\n",
+            b"\xe9vil.bat & x\r\n",
+            b"\xc3\xa9vil.cmd > out.txt\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found.is_some_and(|c| c.severity == Severity::Alert),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // Prose after such a name, and pixel bytes, are no command.
+        for line in [
+            &b"\x82vil.exe is the name of the tool\r\n"[..],
+            b"\x82\x83\x84 \x85.\x86\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            assert_eq!(find_batch_command(&text), None, "{line:?}");
         }
     }
 

@@ -813,6 +813,36 @@ fn here_documents_at_the_limit_are_followed_and_past_it_is_a_warning() {
     assert_eq!(found.severity, Severity::Warning, "{found:?}");
 }
 
+/// The line-continuation limit (review r25-screen: each dropped continuation cost an
+/// 8-byte table entry, so a file of them cost four times its size): that many inside a
+/// command name are followed, one more is a warning naming the limit. dash runs both.
+#[test]
+fn line_continuations_at_the_limit_are_followed_and_past_it_is_a_warning() {
+    use pacsguard_dicom::MAX_SHELL_LINE_CONTINUATIONS;
+    let script = |count: usize| {
+        let continuations = b"\\\n".repeat(count);
+        [
+            &b"s"[..],
+            continuations.as_slice(),
+            &b"h -c 'echo RAN'\n"[..],
+        ]
+        .concat()
+    };
+    let at_limit = script(MAX_SHELL_LINE_CONTINUATIONS);
+    assert!(dash(&at_limit).contains("RAN"));
+    let found = find_shell_command(&at_limit).expect("found");
+    assert_eq!(found.severity, Severity::Alert, "{found:?}");
+    let past = script(MAX_SHELL_LINE_CONTINUATIONS + 1);
+    assert!(dash(&past).contains("RAN"));
+    let found = find_shell_command(&past).expect("found");
+    assert_eq!(found.severity, Severity::Warning, "{found:?}");
+    assert!(
+        found.detail.contains("MAX_SHELL_LINE_CONTINUATIONS"),
+        "{}",
+        found.detail
+    );
+}
+
 /// `bytes`, opened as an archive, lead to the executable they carry.
 fn assert_opens_to_what_it_carries(bytes: &[u8]) {
     let opened = pacsguard_dicom::open_archive(bytes);
@@ -1224,6 +1254,116 @@ fn documents_and_archives_that_run_nothing_are_no_alert() {
     assert!(has_alert(&active, FindingKind::ActiveContent), "{active:?}");
 }
 
+/// Runs `source` with `python3 IM0001.dcm` (as a loader hands it the file, no `#!`
+/// needed) in a temporary directory and returns what it printed.
+fn python3(source: &[u8]) -> String {
+    let dir = TempDir::new();
+    std::fs::write(dir.path("IM0001.dcm"), source).expect("write");
+    let out = Command::new("python3")
+        .args(["-I", "IM0001.dcm"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review finding (r25-screen, issue 10 class 3): Python source without `#!` in a file
+/// named as DICOM was only the `not-dicom` warning, though `python3 IM0001.dcm` runs it.
+/// Each program here prints RAN through python3 first; named as DICOM it is an alert,
+/// named otherwise the warning says python3 runs it. Text that python3 refuses with a
+/// syntax error (prose, logs, a script after a line of notes) is not called Python.
+#[test]
+fn python_source_without_a_shebang_named_as_dicom_is_an_alert() {
+    let programs: [&[u8]; 6] = [
+        b"import os\nprint('RAN')\n",
+        b"\"\"\"Series export.\"\"\"\nfrom pathlib import Path\n\n\nclass Job:\n    def run(self, x=1, *, y=2):\n        return x\n\n\nif __name__ == '__main__':\n    print(\"RAN\")\n",
+        b"exec(bytes.fromhex('7072696e74282752414e2729').decode())\n",
+        b"# -*- coding: utf-8 -*-\n__import__('builtins').print('RAN')  # r\xc3\xa9sum\xc3\xa9\n",
+        b"x = [\n    1,\n    2,\n]\nif x:\n    print('RAN', x[1:], {'a': (1,)}, f\"{x}\", 0x1F, 1e-3, 3j, ...)\n",
+        b"\xef\xbb\xbfdef f(a, /, b):\n    return a\n\n@staticmethod\ndef g(): pass\nprint(\"RAN\"); f(1, 2)\n",
+    ];
+    for program in programs {
+        assert!(python3(program).contains("RAN"), "{program:?}");
+        let named = inspect(program).named("IM0001.dcm");
+        assert!(
+            has_alert(&named, FindingKind::ExecutableFile),
+            "{}: {named:?}",
+            String::from_utf8_lossy(program)
+        );
+        let elsewhere = inspect(program).named("export.py");
+        assert!(alerts(&elsewhere).is_empty(), "{elsewhere:?}");
+        assert!(
+            elsewhere.observations[0]
+                .detail
+                .contains("python3 runs this file"),
+            "{elsewhere:?}"
+        );
+    }
+    // Text python3 refuses, and text that runs nothing: no Python finding.
+    let texts: [&[u8]; 9] = [
+        b"Export notes\n\nThe series was sent to the archive on Monday.\n",
+        b"2024-03-01 12:00:01 INFO storescp: received 1.2.840.113619.2.55.3\n",
+        b"PatientID,StudyDate,Modality\nP001,20240301,CT\n",
+        b"{\"PatientID\": \"P001\", \"Modality\": \"CT\", \"count\": 3}\n",
+        b"<?xml version=\"1.0\"?>\n<report><finding>none</finding></report>\n",
+        b"Findings: no acute abnormality. Impression: normal study.\n",
+        b"# Title\n\n- item one\n- item two\n",
+        b"Notes for the next run:\nimport os\nprint('RAN')\n",
+        b"import os\n  print('RAN')\n",
+    ];
+    for text in texts {
+        assert!(!python3(text).contains("RAN"), "{text:?}");
+        let inspection = inspect(text);
+        assert!(
+            !inspection.observations[0].detail.contains("python3"),
+            "{}: {inspection:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// The Python model's limits are CPython's own (`MAXINDENT`, `MAXLEVEL`): at each,
+/// python3 runs the program and it is found; one past, python3 refuses the file with a
+/// syntax error and it is not called Python.
+#[test]
+fn python_source_at_cpythons_limits_is_found_and_past_them_is_not_python() {
+    use pacsguard_dicom::{PYTHON_MAX_BRACKETS, PYTHON_MAX_INDENT, PythonVerdict, python_program};
+    // `levels` nested blocks: the print is `levels` deep, `levels + 1` indentation levels
+    // with the module's own.
+    let blocks = |levels: usize| {
+        let opens: String = (0..levels)
+            .map(|i| format!("{}if 1:\n", "    ".repeat(i)))
+            .collect();
+        format!("{opens}{}print('RAN')\n", "    ".repeat(levels))
+    };
+    let brackets = |depth: usize| {
+        format!(
+            "print({}'RAN'{})\n",
+            "(".repeat(depth - 1),
+            ")".repeat(depth - 1)
+        )
+    };
+    let clock = pacsguard_dicom::Clock::default();
+    for (at_limit, past) in [
+        (blocks(PYTHON_MAX_INDENT - 1), blocks(PYTHON_MAX_INDENT)),
+        (
+            brackets(PYTHON_MAX_BRACKETS),
+            brackets(PYTHON_MAX_BRACKETS + 1),
+        ),
+    ] {
+        assert!(python3(at_limit.as_bytes()).contains("RAN"));
+        assert!(matches!(
+            python_program(at_limit.as_bytes(), &clock),
+            PythonVerdict::Runs { .. }
+        ));
+        assert!(!python3(past.as_bytes()).contains("RAN"));
+        assert_eq!(
+            python_program(past.as_bytes(), &clock),
+            PythonVerdict::NotPython
+        );
+    }
+}
+
 /// Review finding (s5-r10): a command substitution was judged only in a command name, so
 /// `X=$(sh -c …)`, `: $(sh -c …)` and `readonly R=…` of one ran with dash and raised
 /// nothing; nor did `. FILE`, which runs FILE. Each case here creates a marker file through dash first.
@@ -1295,10 +1435,17 @@ fn runs_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8]
 /// Asserts that dash runs `case` (it creates `RAN`), alone and after a line of binary
 /// garbage as a DICOM header puts before it, and that each is found as an alert.
 fn assert_dash_runs_and_it_is_found(case: &str) {
+    assert_dash_runs_beside_and_it_is_found(case, &[]);
+}
+
+/// [`assert_dash_runs_and_it_is_found`] with `planted` files (a payload the case runs)
+/// in the directory dash runs in, which is also its HOME.
+fn assert_dash_runs_beside_and_it_is_found(case: &str, planted: &[(&str, &[u8])]) {
     let lead = "\u{1}\u{2}binary\u{7f}\n";
     for script in [case.to_owned(), format!("{lead}{case}")] {
+        let files = [&[("f", script.as_bytes())][..], planted].concat();
         assert!(
-            runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes())]),
+            runs_in_dir("dash", &["f"], b"", &files),
             "dash did not run {script:?}"
         );
         let found = find_shell_command(script.as_bytes());
@@ -5460,21 +5607,8 @@ fn programs_named_by_a_pattern_of_a_program_path_are_found() {
     }
     let in_tmp = format!("{}/ev?l\n", dropped.0.display());
     assert!(in_tmp.starts_with("/tmp/"), "{in_tmp}");
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in ["./ev?l\n", "./[e]vil\n", in_tmp.as_str()] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        assert_dash_runs_beside_and_it_is_found(case, &[payload]);
     }
     // Patterns of data paths, and the comments and globs of C and prose, name no program.
     for inert in [
@@ -5518,7 +5652,6 @@ fn escapes_and_expansions_split_by_nul_bytes_are_read_as_dash_reads_them() {
 #[test]
 fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
     let payload: (&str, &[u8]) = ("evil", b"#!/bin/sh\necho x > RAN\n");
-    let lead = "\u{1}\u{2}binary\u{7f}\n";
     for case in [
         "~/evil\n",
         "~/ev?l\n",
@@ -5527,20 +5660,8 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
         "\"$PWD\"/evil go now\n",
         "X=1 $PWD/evil\n",
     ] {
-        for script in [case.to_owned(), format!("{lead}{case}")] {
-            // runs_in_dir gives HOME the directory it runs in, which holds the payload.
-            assert!(
-                runs_in_dir("dash", &["f"], b"", &[("f", script.as_bytes()), payload]),
-                "dash did not run {script:?}"
-            );
-            let found = find_shell_command(script.as_bytes());
-            assert!(
-                found
-                    .as_ref()
-                    .is_some_and(|c| c.severity == Severity::Alert),
-                "{script:?}: {found:?}"
-            );
-        }
+        // runs_in_dir gives HOME the directory it runs in, which holds the payload.
+        assert_dash_runs_beside_and_it_is_found(case, &[payload]);
     }
     // A directory alone, a pattern of stars, another variable, a configuration file
     // (`~/.vimrc ~` and `$HOME/_vimrc ~` in vim's manual): no program of an attacker's.
@@ -5552,6 +5673,33 @@ fn programs_in_the_home_or_current_directory_named_by_expansions_are_found() {
         "\t~/.vimrc ~\n",
         "\t$HOME/_vimrc ~\n",
         "$HOME/.profile\n",
+    ] {
+        assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
+    }
+}
+
+/// Review r25-screen: a configuration file's name in the home directory (`~/.x`,
+/// `$HOME/_x`) was never a command, the price of keeping vim's `~/.vimrc ~` lines
+/// quiet, though dash runs a program planted under such a name as under any other. It
+/// is a weak name now: a command with shell syntax and an operand on its line, as
+/// `touch x; ...` is. dash ran each case (created RAN), alone and after binary bytes.
+#[test]
+fn configuration_names_in_the_home_directory_with_shell_syntax_are_found() {
+    let payload = b"#!/bin/sh\necho x > RAN\n";
+    for (case, name) in [
+        ("~/.evil go; :\n", ".evil"),
+        ("~/.evil -x > /dev/null\n", ".evil"),
+        ("$HOME/_evil go && :\n", "_evil"),
+        ("${HOME}/.evil go | cat\n", ".evil"),
+    ] {
+        assert_dash_runs_beside_and_it_is_found(case, &[(name, payload)]);
+    }
+    // Listed on a line of a manual, or alone: no command.
+    for inert in [
+        "\t~/.vimrc ~\n",
+        "\t$HOME/_vimrc ~\n",
+        "~/.vimrc\n",
+        "~/.profile is read by login shells\n",
     ] {
         assert_eq!(find_shell_command(inert.as_bytes()), None, "{inert:?}");
     }
