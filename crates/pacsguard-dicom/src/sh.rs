@@ -301,25 +301,8 @@ pub fn first_command_until(
     context: Context<'_>,
     clock: &Clock,
 ) -> Option<Outcome> {
-    let mut spliced = Spliced::lazy(bytes);
-    // Splice lazily: dash stops at the first syntax error, and in a DICOM file that is
-    // nearly always in the header, so the pixel data after it need not be spliced (a
-    // whole-file splice was half of `scan`'s time on CT slices: review r25-speed).
-    let mut wanted = FIRST_SPLICED;
-    let (result, parser_pos) = loop {
-        let whole = spliced.extend(bytes, wanted);
-        let text = spliced.text(bytes);
-        let mut parser = Parser::new(text, hostile, weak, wrapper);
-        parser.context = context;
-        parser.clock = Some(clock);
-        let result = parser.run();
-        // The text ends at a newline outside quotes (see [`Spliced::extend`]): a token
-        // before it ends there too, so the parse's result cannot depend on what follows.
-        if whole || parser.stopped_before(&result, text.len().saturating_sub(1)) {
-            break (result, parser.pos);
-        }
-        wanted = wanted.saturating_mul(4);
-    };
+    let (spliced, result, parser_pos) =
+        parse_spliced(bytes, hostile, weak, wrapper, context, Some(clock));
     match result {
         Ok(found) => found.map(|at| Outcome::Runs(spliced.original(at))),
         Err(Stop::Syntax | Stop::End) => None,
@@ -335,6 +318,38 @@ pub fn first_command_until(
 /// Bytes of a file spliced before the shell model first reads it; the spliced part grows
 /// fourfold while the model reads to its end (see [`Spliced::extend`]).
 const FIRST_SPLICED: usize = 16 * 1024;
+
+/// Parses `bytes` as dash's lexer reads them (see [`Spliced`]), splicing only as far as
+/// the parse reads: dash stops at the first syntax error, in a DICOM file nearly always
+/// in its header, and the pixel data after it need not be spliced (a whole-file splice
+/// was half of `scan`'s time on CT slices: review r25-speed). The splice, the parse's
+/// result and where it stopped (in the spliced text).
+fn parse_spliced(
+    bytes: &[u8],
+    hostile: &dyn Fn(&[u8]) -> bool,
+    weak: &dyn Fn(&[u8]) -> bool,
+    wrapper: &dyn Fn(&[u8]) -> bool,
+    context: Context<'_>,
+    clock: Option<&Clock>,
+) -> (Spliced, Step<Option<usize>>, usize) {
+    let mut spliced = Spliced::lazy(bytes);
+    let mut wanted = FIRST_SPLICED;
+    loop {
+        let whole = spliced.extend(bytes, wanted);
+        let text = spliced.text(bytes);
+        let mut parser = Parser::new(text, hostile, weak, wrapper);
+        parser.context = context;
+        parser.clock = clock;
+        let result = parser.run();
+        // The text ends at a newline outside quotes (see [`Spliced::extend`]): a token
+        // before it ends there too, so the parse's result cannot depend on what follows.
+        if whole || parser.stopped_before(&result, text.len().saturating_sub(1)) {
+            let pos = parser.pos;
+            return (spliced, result, pos);
+        }
+        wanted = wanted.saturating_mul(4);
+    }
+}
 
 /// The delimiter of a here-document whose `<<` ends at `at` (in the file as written): the
 /// word, its quotes removed; whether any part of it was quoted (then dash keeps the body
@@ -517,6 +532,7 @@ enum In {
 
 impl Spliced {
     /// `bytes` spliced whole.
+    #[cfg(test)]
     fn new(bytes: &[u8]) -> Spliced {
         let mut spliced = Spliced::lazy(bytes);
         spliced.extend(bytes, usize::MAX);
@@ -682,9 +698,8 @@ pub fn reads_past(
     weak: &dyn Fn(&[u8]) -> bool,
     wrapper: &dyn Fn(&[u8]) -> bool,
 ) -> bool {
-    let spliced = Spliced::new(bytes);
-    let mut parser = Parser::new(spliced.text(bytes), hostile, weak, wrapper);
-    matches!(parser.run(), Ok(None) | Err(Stop::End))
+    let (_, result, _) = parse_spliced(bytes, hostile, weak, wrapper, Context::FILE, None);
+    matches!(result, Ok(None) | Err(Stop::End))
 }
 
 /// Commands that print a name another command runs, in a substitution used as a name.
