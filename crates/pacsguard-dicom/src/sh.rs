@@ -308,28 +308,60 @@ pub fn first_command_until(
     context: Context<'_>,
     clock: &Clock,
 ) -> Option<Outcome> {
-    let spliced = Spliced::new(bytes);
-    let text = spliced.text(bytes);
-    let mut parser = Parser::new(text, hostile, weak, wrapper);
-    parser.context = context;
-    parser.clock = Some(clock);
-    let outcome = parser.run();
+    let (spliced, result, parser_pos) =
+        parse_spliced(bytes, hostile, weak, wrapper, context, Some(clock));
     if let Some(stopped) = spliced.stopped_at()
-        && !matches!(outcome, Ok(Some(_)))
+        && !matches!(result, Ok(Some(_)))
     {
         // The text ends where splicing stopped, not where the file does: whatever the
         // parser made of that end, what dash reads after it was not read.
         return Some(Outcome::CannotTell(stopped, "MAX_SHELL_LINE_CONTINUATIONS"));
     }
-    match outcome {
+    match result {
         Ok(found) => found.map(|at| Outcome::Runs(spliced.original(at))),
         Err(Stop::Syntax | Stop::End) => None,
         Err(Stop::Limit(limit)) => Some(Outcome::CannotTell(
             spliced
-                .original(parser.pos)
+                .original(parser_pos)
                 .min(bytes.len().saturating_sub(1)),
             limit,
         )),
+    }
+}
+
+/// Bytes of a file spliced before the shell model first reads it; the spliced part grows
+/// fourfold while the model reads to its end (see [`Spliced::extend`]).
+const FIRST_SPLICED: usize = 16 * 1024;
+
+/// Parses `bytes` as dash's lexer reads them (see [`Spliced`]), splicing only as far as
+/// the parse reads: dash stops at the first syntax error, in a DICOM file nearly always
+/// in its header, and the pixel data after it need not be spliced (a whole-file splice
+/// was half of `scan`'s time on CT slices: review r25-speed). The splice, the parse's
+/// result and where it stopped (in the spliced text).
+fn parse_spliced(
+    bytes: &[u8],
+    hostile: &dyn Fn(&[u8]) -> bool,
+    weak: &dyn Fn(&[u8]) -> bool,
+    wrapper: &dyn Fn(&[u8]) -> bool,
+    context: Context<'_>,
+    clock: Option<&Clock>,
+) -> (Spliced, Step<Option<usize>>, usize) {
+    let mut spliced = Spliced::lazy(bytes);
+    let mut wanted = FIRST_SPLICED;
+    loop {
+        let whole = spliced.extend(bytes, wanted);
+        let text = spliced.text(bytes);
+        let mut parser = Parser::new(text, hostile, weak, wrapper);
+        parser.context = context;
+        parser.clock = clock;
+        let result = parser.run();
+        // The text ends at a newline outside quotes (see [`Spliced::extend`]): a token
+        // before it ends there too, so the parse's result cannot depend on what follows.
+        if whole || parser.stopped_before(&result, text.len().saturating_sub(1)) {
+            let pos = parser.pos;
+            return (spliced, result, pos);
+        }
+        wanted = wanted.saturating_mul(4);
     }
 }
 
@@ -511,38 +543,76 @@ struct Spliced {
     text: Option<Vec<u8>>,
     /// Where continuations were dropped, in the spliced text's offsets.
     dropped: Dropped,
+    /// Where splicing goes on, while `text` holds only the start of the file.
+    resume: Option<Resume>,
+}
+
+/// The lexer's state where a splice stopped, after a newline outside quotes.
+struct Resume {
+    /// The offset in the original bytes.
+    at: usize,
+    state: In,
+    heredocs: Vec<(Vec<u8>, bool, bool)>,
+    arithmetic: usize,
+}
+
+/// Where the splicer's lexer is: what a backslash, a `$` or a newline means there.
+#[derive(PartialEq)]
+enum In {
+    Plain,
+    Single,
+    Double,
+    Comment,
 }
 
 impl Spliced {
+    /// `bytes` spliced whole.
+    #[cfg(test)]
     fn new(bytes: &[u8]) -> Spliced {
-        let none = Spliced {
-            text: None,
-            dropped: Dropped::default(),
-        };
-        if [&b"\\\n"[..], b"\\\0", b"$\0"]
+        let mut spliced = Spliced::lazy(bytes);
+        spliced.extend(bytes, usize::MAX);
+        spliced
+    }
+
+    /// Nothing spliced yet: [`Spliced::extend`] splices as much as is read.
+    fn lazy(bytes: &[u8]) -> Spliced {
+        let needed = [&b"\\\n"[..], b"\\\0", b"$\0"]
             .iter()
-            .all(|joined| memchr::memmem::find(bytes, joined).is_none())
-        {
-            return none;
+            .any(|joined| memchr::memmem::find(bytes, joined).is_some());
+        Spliced {
+            text: needed.then(Vec::new),
+            dropped: Dropped::default(),
+            resume: needed.then(|| Resume {
+                at: 0,
+                state: In::Plain,
+                heredocs: Vec::new(),
+                arithmetic: 0,
+            }),
         }
-        #[derive(PartialEq)]
-        enum In {
-            Plain,
-            Single,
-            Double,
-            Comment,
-        }
-        let mut text = Vec::with_capacity(bytes.len());
-        let mut dropped = Dropped::default();
-        let mut state = In::Plain;
-        // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at most
-        // as many as the parser reads.
-        let mut heredocs: Vec<(Vec<u8>, bool, bool)> = Vec::new();
-        // Open parentheses of `$((…))` arithmetic, where `<<` is a shift, no
-        // here-document (review s12-r10: `$((1<<2))` taken for one spliced a comment's
-        // end into the next line's command).
-        let mut arithmetic = 0usize;
-        let mut i = 0;
+    }
+
+    /// Splices on until the text holds at least `wanted` bytes and ends at a newline
+    /// outside quotes, comments and here-documents, or holds the whole file (then
+    /// true).
+    fn extend(&mut self, bytes: &[u8], wanted: usize) -> bool {
+        let Some(Resume {
+            at: mut i,
+            mut state,
+            // Here-documents whose bodies follow the line (delimiter, quoted, `<<-`), at
+            // most as many as the parser reads.
+            mut heredocs,
+            // Open parentheses of `$((…))` arithmetic, where `<<` is a shift, no
+            // here-document (review s12-r10: `$((1<<2))` taken for one spliced a
+            // comment's end into the next line's command).
+            mut arithmetic,
+        }) = self.resume.take()
+        else {
+            return true;
+        };
+        let mut text = self.text.take().unwrap_or_default();
+        let mut dropped = std::mem::take(&mut self.dropped);
+        #[cfg(test)]
+        let from = i;
         while let Some(&b) = bytes.get(i) {
             if b == b'$' && matches!(state, In::Plain | In::Double) {
                 // dash drops NUL bytes before its lexer: `$\0(`, `$\0{` and `$\0((` are
@@ -615,11 +685,32 @@ impl Spliced {
             }
             text.push(b);
             i += 1;
+            if b == b'\n'
+                && state == In::Plain
+                && arithmetic == 0
+                && heredocs.is_empty()
+                && text.len() >= wanted
+            {
+                // A newline outside quotes, comments and here-documents: every token
+                // before it ends at it, so the parser can be given the text up to here.
+                self.text = Some(text);
+                self.dropped = dropped;
+                self.resume = Some(Resume {
+                    at: i,
+                    state,
+                    heredocs,
+                    arithmetic,
+                });
+                #[cfg(test)]
+                tests::SPLICED.with(|n| n.set(n.get() + (i - from)));
+                return false;
+            }
         }
-        Spliced {
-            text: Some(text),
-            dropped,
-        }
+        self.text = Some(text);
+        self.dropped = dropped;
+        #[cfg(test)]
+        tests::SPLICED.with(|n| n.set(n.get() + i.saturating_sub(from)));
+        true
     }
 
     fn text<'a>(&'a self, bytes: &'a [u8]) -> &'a [u8] {
@@ -647,13 +738,11 @@ pub fn reads_past(
     weak: &dyn Fn(&[u8]) -> bool,
     wrapper: &dyn Fn(&[u8]) -> bool,
 ) -> bool {
-    let spliced = Spliced::new(bytes);
-    let mut parser = Parser::new(spliced.text(bytes), hostile, weak, wrapper);
-    let outcome = parser.run();
+    let (spliced, result, _) = parse_spliced(bytes, hostile, weak, wrapper, Context::FILE, None);
     // Splicing stopped at MAX_SHELL_LINE_CONTINUATIONS: the rest is unread, as a later
     // window is (the caller's warning says so).
-    let unread = spliced.stopped_at().is_some() && !matches!(outcome, Ok(Some(_)));
-    unread || matches!(outcome, Ok(None) | Err(Stop::End))
+    let unread = spliced.stopped_at().is_some() && !matches!(result, Ok(Some(_)));
+    unread || matches!(result, Ok(None) | Err(Stop::End))
 }
 
 /// Commands that print a name another command runs, in a substitution used as a name.
@@ -688,6 +777,7 @@ impl<'a> Parser<'a> {
             substitution_depth: 0,
             limit: None,
             pos: 0,
+            reached: 0,
             command_start: true,
             redirect: false,
             input_redirect: false,
@@ -777,6 +867,9 @@ struct Parser<'a> {
     /// the parse's limit at its end unless a command is found.
     limit: Option<(&'static str, usize)>,
     pos: usize,
+    /// How far the parse had read when it stopped: the token it was reading, or past
+    /// a newline and the here-document bodies after it (see [`Parser::stopped_before`]).
+    reached: usize,
     /// The next word is a command name or a reserved word.
     command_start: bool,
     /// A redirection operator waits for its word.
@@ -897,6 +990,7 @@ impl Parser<'_> {
         let mut word = Word::default();
         while let Some(&b) = bytes.get(i) {
             self.pos = i;
+            self.reached = i;
             if self.clock.is_some_and(Clock::expired) {
                 return Err(Stop::Limit(DEADLINE_REACHED));
             }
@@ -904,6 +998,7 @@ impl Parser<'_> {
                 0 | b' ' | b'\t' => i += 1,
                 b'\n' => {
                     i = self.newline(i + 1)?;
+                    self.reached = i;
                     if let Some(at) = self.complete() {
                         return Ok(Some(at));
                     }
@@ -970,6 +1065,7 @@ impl Parser<'_> {
             }
         }
         self.pos = bytes.len();
+        self.reached = bytes.len();
         // What a limit left unread is said when nothing runs (never silence).
         let unread = |parser: &mut Parser<'_>| match parser.limit {
             Some((reached, at)) => {
@@ -993,6 +1089,15 @@ impl Parser<'_> {
             Some(at) => Ok(Some(at)),
             None => unread(self),
         }
+    }
+
+    /// Whether `result`, this parse's, is the same for any bytes after the first `end`:
+    /// it stopped before reading them (a syntax error, a command that runs or a limit, in
+    /// a token before `end` or after a newline and the here-documents it ends, all before
+    /// `end`). Reading to the text's end (in a quote, a substitution or a here-document, or
+    /// the last line) is no stop: there more text could change what dash does.
+    fn stopped_before(&self, result: &Step<Option<usize>>, end: usize) -> bool {
+        !matches!(result, Err(Stop::End)) && self.reached < end
     }
 
     fn innermost_case(&self) -> Option<&Case> {
@@ -2369,5 +2474,80 @@ mod tests {
         let spliced = Spliced::new(&bytes);
         assert_eq!(spliced.dropped.offsets.len(), MAX_SHELL_LINE_CONTINUATIONS);
         assert_eq!(spliced.stopped_at(), Some(2 * MAX_SHELL_LINE_CONTINUATIONS));
+    }
+
+    thread_local! {
+        /// Bytes of files spliced (see [`Spliced::extend`]), on this thread.
+        pub(super) static SPLICED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// 16-bit CT pixel data as stored (air to soft tissue, 0 to 1400 with the usual
+    /// -1024 intercept): `\\\0` and `$\0` every few kilobytes, so a whole-file splice
+    /// ran on nearly every CT slice.
+    fn ct_pixels(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let value = (state % 1400) as u16;
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Review r25-speed: a DICOM file whose header stops dash (here the Rows tag,
+    /// `(\0\x10\0`, a `(` after the word `DICM` that no `)` follows) had its 4 MiB of
+    /// pixel data spliced whole before the parse, half of `scan`'s time on CT slices.
+    /// The splice now goes as far as the parse reads, and finds the same: nothing.
+    #[test]
+    fn a_file_whose_header_stops_sh_has_its_pixel_data_left_unspliced() {
+        let file = [
+            &[0u8; 128][..],
+            b"DICM\x28\x00\x10\x00US\x02\x00\x00\x02",
+            &ct_pixels(4 << 20),
+        ]
+        .concat();
+        assert!(memchr::memmem::find(&file, b"\\\0").is_some());
+        SPLICED.with(|n| n.set(0));
+        assert_eq!(crate::shell::find_shell_command(&file), None);
+        let spliced = SPLICED.with(std::cell::Cell::get);
+        assert!(
+            spliced < 4 * FIRST_SPLICED,
+            "{spliced} bytes spliced of {}",
+            file.len()
+        );
+    }
+
+    /// The splice stops at a newline outside quotes and goes on while the parse reads
+    /// to its end: a command far past the first part spliced is found at its offset in
+    /// the file, whatever is open across the first cut (a quote, a here-document, a
+    /// substitution, a compound command), and a syntax error far past it still stops
+    /// the shell before the command.
+    #[test]
+    fn a_command_far_past_the_first_splice_is_found() {
+        let lines = b"x=1\n".repeat(FIRST_SPLICED);
+        let command = b"s\\\nh -c id\n";
+        for (opened, closed) in [
+            (&b""[..], &b""[..]),
+            (b"y='\n", b"'\n"),
+            (b"y=\"\n", b"\"\n"),
+            (b": <<E\n", b"E\n"),
+            (b"y=$(\n", b")\n"),
+            (b"if true\nthen\n", b"fi\n"),
+            (b"# a comment \\\n", b""),
+        ] {
+            let file = [&b"true \\\0x\n"[..], opened, &lines, closed, command].concat();
+            let found = crate::shell::find_shell_command(&file);
+            assert_eq!(
+                found.map(|c| c.offset),
+                Some(file.len() - command.len()),
+                "{}",
+                String::from_utf8_lossy(opened)
+            );
+        }
+        let file = [&b"true \\\0x\n"[..], &lines, b")\n", command].concat();
+        assert_eq!(crate::shell::find_shell_command(&file), None);
     }
 }
