@@ -4999,7 +4999,7 @@ fn pynetdicom_stores_from(
         .collect();
     let script = format!(
         r#"
-import logging, sys
+import logging, sys, time
 from pydicom import dcmread
 from pynetdicom import AE
 # Each request sent and each response received, timed (stderr): when an association
@@ -5028,6 +5028,14 @@ for sender, prefix, count in [{senders}]:
             sys.exit("the association from %s ended after %d C-STOREs (aborted: %s)" % (sender, i, assoc.is_aborted))
         answer = assoc.send_c_store(ds)
         statuses.append("%04x" % answer.Status if "Status" in answer else "none")
+        # pynetdicom 3.0.4's race: send_c_store pauses the association's reactor and
+        # takes the answer as paused only when _is_paused is set, but that flag is still
+        # set from the last request until the reactor thread runs again; sent at once,
+        # the next answer (2 ms through the gateway) was taken by the waking reactor
+        # ("Received unexpected C-STORE service message") and this thread waited for
+        # it until the upstream's socket timeout closed the association (issue 16).
+        while assoc._is_paused and assoc.is_established:
+            time.sleep(0.0001)
     assoc.release()
     print(" ".join(statuses))
 "#,
