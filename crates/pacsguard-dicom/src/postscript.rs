@@ -553,7 +553,7 @@ fn eexec_section(
         );
     }
     let left = MAX_POSTSCRIPT_EEXEC_BYTES.saturating_sub(shared.eexec.get());
-    let section = binary::eexec(program, from, left);
+    let section = binary::eexec(program, from, left, &shared.clock);
     shared.eexec.set(shared.eexec.get() + section.read);
     let cut = section.read >= left && section.end() < program.len();
     // The section runs to where it closes its file; the rest of the plaintext is what
@@ -1549,6 +1549,62 @@ fn literal_string(p: &[u8], mut i: usize) -> (Vec<u8>, usize) {
 mod tests {
     use super::*;
 
+    /// `plain` encrypted as an `eexec` section (Type 1 font encryption, key 55665), its
+    /// four lead bytes first.
+    fn eexec_encrypted(plain: &[u8]) -> Vec<u8> {
+        let mut r: u16 = 55665;
+        b"abcd"
+            .iter()
+            .chain(plain)
+            .map(|&p| {
+                let c = p ^ (r >> 8) as u8;
+                r = u16::from(c)
+                    .wrapping_add(r)
+                    .wrapping_mul(52845)
+                    .wrapping_add(22719);
+                c
+            })
+            .collect()
+    }
+
+    /// Issue 16, session 24: one `eexec` section (decrypted, and its end looked for, in
+    /// one step) could not be stopped by the caller's deadline: a section of nearly
+    /// MAX_POSTSCRIPT_EEXEC_BYTES of one-byte names, its `closefile` at the end, held a
+    /// screening thread well past the gateway's `limits.screening_deadline`. It stops
+    /// there now, and says so (a warning, not an alert).
+    #[test]
+    fn an_eexec_section_stops_at_the_callers_deadline() {
+        let mut plain: Vec<u8> = b"x "
+            .iter()
+            .copied()
+            .cycle()
+            .take(MAX_POSTSCRIPT_EEXEC_BYTES - 64)
+            .collect();
+        plain.extend_from_slice(b"currentfile closefile\n");
+        let mut program = b"%!PS\ncurrentfile eexec\n".to_vec();
+        program.extend(eexec_encrypted(&plain));
+        program.extend_from_slice(b"\nshowpage\n");
+        let deadline = std::time::Duration::from_millis(200);
+        let began = std::time::Instant::now();
+        let clock =
+            crate::Budget::until(began + deadline, "a test deadline (200 ms)".into()).clock();
+        let action = find_postscript_action_until(&program, &clock).expect("stopped");
+        let took = began.elapsed();
+        assert_eq!(action.severity, Severity::Warning, "{action:?}");
+        assert!(
+            action
+                .detail
+                .contains("the inspection took longer than a test deadline (200 ms)"),
+            "{action:?}"
+        );
+        // Generous (a debug build on a shared machine): the step itself is what is
+        // asserted, not its speed.
+        assert!(
+            took < deadline + std::time::Duration::from_millis(800),
+            "stopped after {took:?}"
+        );
+    }
+
     fn eps(body: &str) -> Vec<u8> {
         format!("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{body}\nshowpage\n%%EOF\n")
             .into_bytes()
@@ -2370,7 +2426,7 @@ mod tests {
                 i += 6 + len;
             }
             let at = memchr::memmem::find(&bytes, b"currentfile eexec").expect("eexec") + 17;
-            let section = binary::eexec(&bytes, at, MAX_POSTSCRIPT_EEXEC_BYTES);
+            let section = binary::eexec(&bytes, at, MAX_POSTSCRIPT_EEXEC_BYTES, &Clock::default());
             let words = memchr::memmem::find(&section.plain, b"closefile").map(|k| k + 9);
             assert!(section.closes.end.is_some(), "{path:?}");
             assert_eq!(section.closes.end, words, "{path:?}");

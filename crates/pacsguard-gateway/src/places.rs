@@ -42,7 +42,9 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The network a newcomer's eviction counts holders by first: an IPv4 /24.
+/// The network a newcomer's eviction counts holders by first, and the screening queue's
+/// last places are shared by (`screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS`): an
+/// IPv4 /24.
 /// Counted per address alone, silent connections from more addresses than there are
 /// pending places (one each, all tied at the most) made the oldest of them the one to
 /// go, and the oldest is a genuine sender still sending its request over a slow link:
@@ -54,9 +56,10 @@ pub const EVICTION_IPV4_NETWORK_BITS: u32 = 24;
 /// The same for IPv6: a /48, what one site is commonly given (a host picks /64s in it).
 pub const EVICTION_IPV6_NETWORK_BITS: u32 = 48;
 
-/// The network `peer` (a [`peer_key`]) is counted under when choosing whose place goes.
-fn network(peer: IpAddr) -> IpAddr {
-    match peer {
+/// The network an address (or a [`peer_key`]) is counted under when choosing whose
+/// place goes, and in the screening queue's reserve.
+pub fn network_key(ip: IpAddr) -> IpAddr {
+    match peer_key(ip) {
         IpAddr::V4(v4) => {
             let mask = u32::MAX << (32 - EVICTION_IPV4_NETWORK_BITS);
             IpAddr::V4((u32::from(v4) & mask).into())
@@ -195,7 +198,7 @@ impl Places {
             // each trickle a byte go before the sender; review s8-r16), then the oldest.
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
-                *per_network.entry(network(*peer)).or_insert(0) += n;
+                *per_network.entry(network_key(*peer)).or_insert(0) += n;
             }
             // What each has sent, read by its task or still waiting in its socket: a
             // task not yet scheduled has not marked its place (see [`Unread`]).
@@ -211,7 +214,7 @@ impl Places {
                 .iter()
                 .max_by_key(|(id, w)| {
                     (
-                        per_network.get(&network(w.peer)).copied().unwrap_or(0),
+                        per_network.get(&network_key(w.peer)).copied().unwrap_or(0),
                         per_peer.get(&w.peer).copied().unwrap_or(0),
                         !w.progressed,
                         std::cmp::Reverse(w.received),

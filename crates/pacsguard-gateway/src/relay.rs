@@ -72,6 +72,18 @@ pub const SCREENING_THREADS: usize = 2;
 /// real trigger is known). The binary says so at start when it is honoured.
 pub const TEST_SCREEN_PANIC_VAR: &str = "PACSGUARD_TEST_SCREEN_PANIC";
 
+/// Test-only, and only in a debug build, as [`TEST_SCREEN_PANIC_VAR`]: the screening of
+/// a forwarded data set whose SOP Instance UID contains this variable's value holds its
+/// thread until its deadline passes, as a data set an attacker made slow to screen
+/// does, but whatever the machine's speed: a test can fill the screening queue behind
+/// it with real peers. The binary says so at start when it is honoured.
+pub const TEST_SCREEN_STALL_VAR: &str = "PACSGUARD_TEST_SCREEN_STALL";
+
+/// Whether the debug build's test hook `var` names the SOP Instance UID `uid`.
+fn test_hook_names(var: &str, uid: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var(var).is_ok_and(|v| !v.is_empty() && uid.contains(&v))
+}
+
 /// Where the gateway's evidence goes: the audit trail and the quarantine vault, owned by
 /// the caller (the engine's session), which writes them in order.
 pub trait Evidence: Send + Sync + 'static {
@@ -2490,6 +2502,14 @@ fn queue_full_reason(full: crate::screening_pool::Full) -> String {
                 / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
             crate::screening_pool::SCREENING_QUEUE_LIGHT_PEER
         ),
+        crate::screening_pool::Full::Network(network) => format!(
+            "the screening queue is nearly full (its last {} places kept for light peers), and this peer's network {network} (an IPv4 /{}, an IPv6 /{}) already holds its share of them (1/{}, SCREENING_QUEUE_RESERVE_NETWORKS)",
+            crate::screening_pool::SCREENING_QUEUE
+                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
+            crate::places::EVICTION_IPV4_NETWORK_BITS,
+            crate::places::EVICTION_IPV6_NETWORK_BITS,
+            crate::screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS
+        ),
         crate::screening_pool::Full::Peer => format!(
             "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
             crate::screening_pool::SCREENING_QUEUE_PER_PEER,
@@ -2692,14 +2712,22 @@ fn screen_instance(
                 &data,
             ));
             drop(data);
-            if cfg!(debug_assertions)
-                && std::env::var(TEST_SCREEN_PANIC_VAR)
-                    .is_ok_and(|v| !v.is_empty() && instance.sop_instance.contains(&v))
-            {
+            if test_hook_names(TEST_SCREEN_PANIC_VAR, &instance.sop_instance) {
                 panic!(
                     "{TEST_SCREEN_PANIC_VAR}: a test-only panic of the screening of {}",
                     instance.sop_instance
                 );
+            }
+            if let Some(deadline) = ticket.deadline()
+                && test_hook_names(TEST_SCREEN_STALL_VAR, &instance.sop_instance)
+            {
+                while Instant::now() < deadline
+                    && !shared
+                        .screening_abandoned
+                        .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             // Stopped at its deadline: past it the sender has its answer or the alert
             // is raised, and the thread is for the data sets that still wait.

@@ -9,7 +9,9 @@
 //! peer with the fewest jobs running, so a peer that queues hundreds of data sets made
 //! slow to screen delays another peer's next data set by at most one screening, not by
 //! its whole backlog; and one peer may hold only [`SCREENING_QUEUE_PER_PEER`] of the
-//! queue, so it cannot fill it for everyone.
+//! queue, so it cannot fill it for everyone. Its last places are kept for peers with few
+//! waiting, and one network holds only a share of those
+//! ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
 //!
 //! No I/O here beyond the threads; the relay owns what is screened and what is recorded.
 
@@ -47,7 +49,22 @@ pub const SCREENING_QUEUE_RESERVE_DIVISOR: usize = 8;
 /// a flood; eight such peers fill the reserve of [`SCREENING_QUEUE`].
 pub const SCREENING_QUEUE_LIGHT_PEER: usize = 16;
 
+/// The queue's last places ([`SCREENING_QUEUE_RESERVE_DIVISOR`]) are shared by at least
+/// this many networks (an IPv4 /24, an IPv6 /48: `places::network_key`): one network
+/// takes at most this fraction of them (32 of 128). Counted per peer alone, eight light
+/// peers filled the reserve, and a sender allowed from a /56 (256 /64s) or holding a
+/// few addresses of one /24 took all of it and starved the modality (session 24).
+pub const SCREENING_QUEUE_RESERVE_NETWORKS: usize = 4;
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A job waiting for a thread.
+struct Waiting {
+    peer: IpAddr,
+    /// Its network (`places::network_key`) when it took one of the queue's last places.
+    reserve_of: Option<IpAddr>,
+    job: Job,
+}
 
 /// The job was not taken (and was dropped).
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -59,6 +76,9 @@ pub enum Full {
     /// Only the queue's last places were left, kept for peers with fewer than
     /// [`SCREENING_QUEUE_LIGHT_PEER`] jobs waiting, and this peer had more.
     Reserved,
+    /// Only the queue's last places were left, and this network (`places::network_key`,
+    /// given) held its share of them ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
+    Network(IpAddr),
 }
 
 /// Jobs of one peer; forgotten when it has none waiting or running.
@@ -74,8 +94,11 @@ struct PeerJobs {
 #[derive(Default)]
 struct State {
     /// In the order they came.
-    waiting: VecDeque<(IpAddr, Job)>,
+    waiting: VecDeque<Waiting>,
     peers: HashMap<IpAddr, PeerJobs>,
+    /// Jobs waiting that took one of the queue's last places, per network
+    /// ([`SCREENING_QUEUE_RESERVE_NETWORKS`]); a network with none is forgotten.
+    reserve_held: HashMap<IpAddr, usize>,
     running: usize,
     /// Jobs started so far: the clock of [`PeerJobs::last_turn`].
     turns: u64,
@@ -87,7 +110,7 @@ impl State {
     /// jobs running.
     fn next(&self) -> Option<usize> {
         let mut best: Option<(usize, (usize, u64))> = None;
-        for (at, (peer, _)) in self.waiting.iter().enumerate() {
+        for (at, Waiting { peer, .. }) in self.waiting.iter().enumerate() {
             let rank = self
                 .peers
                 .get(peer)
@@ -105,7 +128,19 @@ impl State {
 
     /// Counts the job of `peer` at `at` out of the queue and in as running.
     fn start(&mut self, at: usize) -> Option<(IpAddr, Job)> {
-        let (peer, job) = self.waiting.remove(at)?;
+        let Waiting {
+            peer,
+            reserve_of,
+            job,
+        } = self.waiting.remove(at)?;
+        if let Some(network) = reserve_of
+            && let Some(held) = self.reserve_held.get_mut(&network)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                self.reserve_held.remove(&network);
+            }
+        }
         self.turns += 1;
         let turn = self.turns;
         let jobs = self.peers.entry(peer).or_default();
@@ -124,6 +159,9 @@ struct Queue {
     per_peer: usize,
     /// Places kept for light peers ([`SCREENING_QUEUE_RESERVE_DIVISOR`]).
     reserve: usize,
+    /// Of [`Queue::reserve`], what one network may hold
+    /// ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
+    reserve_per_network: usize,
 }
 
 impl Queue {
@@ -190,6 +228,11 @@ impl Pool {
             capacity: queued,
             per_peer,
             reserve: queued / SCREENING_QUEUE_RESERVE_DIVISOR,
+            // At least one: a reserve smaller than the networks sharing it still serves.
+            reserve_per_network: (queued
+                / SCREENING_QUEUE_RESERVE_DIVISOR
+                / SCREENING_QUEUE_RESERVE_NETWORKS)
+                .max(1),
         });
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
@@ -215,15 +258,33 @@ impl Pool {
             return Err(Full::Queue);
         }
         let free = self.queue.capacity - state.waiting.len();
-        let jobs = state.peers.entry(peer).or_default();
-        if jobs.waiting >= self.queue.per_peer {
+        // Asked before a peer is counted in: a refused one leaves nothing behind (a
+        // sender with a /48 of IPv6 has 65,536 peers to be refused under).
+        let waiting = state.peers.get(&peer).map_or(0, |jobs| jobs.waiting);
+        if waiting >= self.queue.per_peer {
             return Err(Full::Peer);
         }
-        if free <= self.queue.reserve && jobs.waiting >= SCREENING_QUEUE_LIGHT_PEER {
-            return Err(Full::Reserved);
-        }
-        jobs.waiting += 1;
-        state.waiting.push_back((peer, Box::new(job)));
+        let reserve_of = if free <= self.queue.reserve {
+            if waiting >= SCREENING_QUEUE_LIGHT_PEER {
+                return Err(Full::Reserved);
+            }
+            let network = crate::places::network_key(peer);
+            if state.reserve_held.get(&network).copied().unwrap_or(0)
+                >= self.queue.reserve_per_network
+            {
+                return Err(Full::Network(network));
+            }
+            *state.reserve_held.entry(network).or_insert(0) += 1;
+            Some(network)
+        } else {
+            None
+        };
+        state.peers.entry(peer).or_default().waiting += 1;
+        state.waiting.push_back(Waiting {
+            peer,
+            reserve_of,
+            job: Box::new(job),
+        });
         drop(state);
         self.queue.ready.notify_one();
         Ok(())
@@ -403,6 +464,61 @@ mod tests {
         );
         pool.submit(peer(3), || {})
             .expect("a light peer still has a place");
+        drop(hold);
+        idle(&pool);
+    }
+
+    /// Session 24: the reserve was counted per peer only, so eight light peers of one
+    /// network (a /24's addresses, a /56's /64s) filled it and a modality elsewhere was
+    /// answered "queue full". One network now holds at most its share of the reserve.
+    #[test]
+    fn light_peers_of_one_network_leave_the_reserve_to_other_networks() {
+        // 128 places: 96 a peer's share, the last 16 kept, 4 of them per network.
+        let pool = Pool::new(1, 128, 96).expect("pool");
+        let hold = held(&pool, peer(9));
+        for _ in 0..96 {
+            pool.submit(peer(1), || {}).expect("its share");
+        }
+        for _ in 0..16 {
+            pool.submit(peer(2), || {}).expect("up to the reserve");
+        }
+        let network = crate::places::network_key(peer(3));
+        let mut taken = 0;
+        for last in 3..=10 {
+            for _ in 0..2 {
+                match pool.submit(peer(last), || {}) {
+                    Ok(()) => taken += 1,
+                    Err(full) => assert_eq!(full, Full::Network(network)),
+                }
+            }
+        }
+        assert_eq!(taken, 16 / SCREENING_QUEUE_RESERVE_NETWORKS);
+        // IPv6: the /64s of one /48 are one network too.
+        let v6 = |n: u16| IpAddr::from([0x2001, 0xdb8, 7, n, 0, 0, 0, 1]);
+        let mut taken_v6 = 0;
+        for n in 0..16 {
+            if pool.submit(v6(n), || {}).is_ok() {
+                taken_v6 += 1;
+            }
+        }
+        assert_eq!(taken_v6, 16 / SCREENING_QUEUE_RESERVE_NETWORKS);
+        pool.submit(IpAddr::from([198, 51, 100, 7]), || {})
+            .expect("a modality of another network still has a place");
+        drop(hold);
+        idle(&pool);
+        // The reserve's places are given back as their jobs leave the queue.
+        let hold = held(&pool, peer(9));
+        for _ in 0..96 {
+            pool.submit(peer(1), || {}).expect("its share again");
+        }
+        for _ in 0..16 {
+            pool.submit(peer(2), || {})
+                .expect("up to the reserve again");
+        }
+        for _ in 0..16 / SCREENING_QUEUE_RESERVE_NETWORKS {
+            pool.submit(peer(3), || {})
+                .expect("the network's share back");
+        }
         drop(hold);
         idle(&pool);
     }

@@ -25,7 +25,8 @@ use sha2::{Digest as _, Sha256};
 pub use hashlist::{HashList, HashListError, MAX_HASHLIST_ENTRIES, MAX_HASHLIST_LINE};
 pub use rules::{
     BUILTIN_ORIGIN, BUILTIN_RULES, MAX_MATCHES_PER_PATTERN, MAX_RULE_FILES, MAX_RULE_SOURCE_BYTES,
-    RuleMatch, RuleScan, RuleScanner, RuleSource, Rules, RulesError, SCAN_TIMEOUT,
+    RuleMatch, RuleScan, RuleScanner, RuleSource, Rules, RulesError, SCAN_TIMEOUT, YARA_CLOCK_STEP,
+    yara_timeout,
 };
 
 /// Rule matches kept per file (whole file and documents together); the rest are counted.
@@ -421,6 +422,22 @@ fn rule_findings(
             FindingKind::NotInspected,
             Severity::Warning,
             format!("YARA rules not applied{place}: the screening took longer than {named}"),
+        ));
+        return;
+    }
+    // yara-x stops a scan only on a whole second (YARA_CLOCK_STEP): begun with less
+    // left, it would overrun the deadline.
+    if let Some((left, named)) = cut
+        && rules::yara_timeout(left).is_none()
+    {
+        findings.push(finding(
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "YARA rules not applied{place}: {} ms were left before {named}, less than the {} s step of yara-x's clock (YARA_CLOCK_STEP)",
+                left.as_millis(),
+                rules::YARA_CLOCK_STEP.as_secs()
+            ),
         ));
         return;
     }

@@ -13,6 +13,20 @@ pub const MAX_RULE_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 /// One scan of one buffer may take this long; a rule that backtracks without end must
 /// not stall a whole run. A timeout is reported on the file, never silent.
 pub const SCAN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The step of yara-x's clock: a heartbeat thread counts whole seconds, and a scan given
+/// `n` seconds stops at the `n`th beat after it began, anywhere from `n - 1` to `n`
+/// seconds later. A caller's deadline is rounded down to it ([`yara_timeout`]).
+pub const YARA_CLOCK_STEP: Duration = Duration::from_secs(1);
+
+/// The timeout to give yara-x so that a scan stops by `left` from now: `left` (at most
+/// [`SCAN_TIMEOUT`]) rounded down to whole [`YARA_CLOCK_STEP`]s; `None` when less than
+/// one is left (yara-x could then stop a scan only a second late). Rounded up, as yara-x
+/// itself does, a scan overran a deadline by up to a second (issue 16, session 24).
+pub fn yara_timeout(left: Duration) -> Option<Duration> {
+    let steps = left.min(SCAN_TIMEOUT).as_secs() / YARA_CLOCK_STEP.as_secs();
+    (steps > 0).then(|| YARA_CLOCK_STEP * u32::try_from(steps).unwrap_or(u32::MAX))
+}
+
 /// Matches recorded per pattern: the rule is decided long before, and a file full of one
 /// short pattern must not cost memory per match.
 pub const MAX_MATCHES_PER_PATTERN: usize = 1_000;
@@ -169,10 +183,14 @@ mod compiled {
         }
 
         /// [`RuleScanner::scan`] within `timeout` (a caller's deadline sooner than
-        /// [`SCAN_TIMEOUT`]). yara-x counts time in whole seconds from a heartbeat
-        /// thread: the scan stops within about two seconds past `timeout`.
+        /// [`SCAN_TIMEOUT`]): rounded down to yara-x's whole seconds
+        /// ([`yara_timeout`]), so the scan stops by `timeout`; `TimedOut` at once when
+        /// less than a second is left.
         pub fn scan_within(&mut self, data: &[u8], timeout: Duration) -> RuleScan {
-            self.scanner.set_timeout(timeout.min(SCAN_TIMEOUT));
+            let Some(timeout) = yara_timeout(timeout) else {
+                return RuleScan::TimedOut;
+            };
+            self.scanner.set_timeout(timeout);
             match self.scanner.scan(data) {
                 Ok(results) => RuleScan::Matches {
                     matches: results.matching_rules().map(describe).collect(),
@@ -315,6 +333,40 @@ mod tests {
         ];
         let err = Rules::compile(&over).expect_err("one byte over");
         assert!(matches!(err, RulesError::TooLarge), "{err}");
+    }
+
+    /// Issue 16, session 24: yara-x counts whole seconds and rounds a timeout up, so a
+    /// scan given 1.5 s ran for 2 and overran the gateway's screening deadline. A rule
+    /// whose condition loops for minutes, scanned right after a beat of yara-x's clock
+    /// (the first scan, given a whole second, ends on one), stops by its timeout now,
+    /// and one given less than a second is not begun.
+    #[test]
+    fn a_scan_stops_by_its_timeout_not_on_the_next_whole_second() {
+        let endless = RuleSource {
+            origin: "site/endless.yar".to_owned(),
+            text: "rule endless { condition: for any i in (0..filesize) : ( for any j in (0..filesize) : ( i + j == filesize * 3 ) ) }"
+                .to_owned(),
+        };
+        let rules = Rules::compile(&[endless]).expect("compiles");
+        let mut scanner = rules.scanner();
+        let data = vec![0u8; 1 << 20];
+        // Ends on a beat of the clock: the next scan begins just after one.
+        assert_eq!(
+            scanner.scan_within(&data, YARA_CLOCK_STEP),
+            RuleScan::TimedOut
+        );
+        for timeout in [Duration::from_millis(1500), Duration::from_millis(900)] {
+            let began = std::time::Instant::now();
+            assert_eq!(scanner.scan_within(&data, timeout), RuleScan::TimedOut);
+            let took = began.elapsed();
+            assert!(took <= timeout, "given {timeout:?}, the scan took {took:?}");
+        }
+        assert_eq!(yara_timeout(Duration::from_millis(999)), None);
+        assert_eq!(
+            yara_timeout(Duration::from_millis(2999)),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(yara_timeout(Duration::from_secs(3600)), Some(SCAN_TIMEOUT));
     }
 
     #[test]

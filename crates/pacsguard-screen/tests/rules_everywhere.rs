@@ -118,7 +118,8 @@ fn rules_are_not_applied_past_the_callers_deadline_and_that_is_said() {
 /// Review r24-scan (issue 16): a rule slow on a data set ran for `SCAN_TIMEOUT` (30 s)
 /// per buffer whatever the caller's deadline, holding a gateway screening thread long
 /// after the sender was answered. The rules now get the time left before the deadline
-/// (yara-x counts whole seconds: they stop within about two past it), and say so.
+/// (rounded down to yara-x's whole seconds, review r25-gateway: they stop by it), and
+/// say so.
 #[test]
 fn a_slow_rule_stops_at_the_callers_deadline_and_that_is_said() {
     let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.10")

@@ -227,6 +227,15 @@ pub fn start(
             pacsguard_gateway::relay::TEST_SCREEN_PANIC_VAR
         );
     }
+    if cfg!(debug_assertions)
+        && let Ok(on) = std::env::var(pacsguard_gateway::relay::TEST_SCREEN_STALL_VAR)
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: TEST HOOK: the screening of a data set whose SOP Instance UID contains {on:?} holds its thread until its deadline (a debug build, {}); never in production",
+            pacsguard_gateway::relay::TEST_SCREEN_STALL_VAR
+        );
+    }
     // Data sets are screened with exactly what `scan` screens files with.
     let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -4983,6 +4983,226 @@ fn one_peers_data_sets_hold_only_its_share_of_the_screening_memory() {
     );
 }
 
+/// pynetdicom's AE sends `file` once per UID, as `CT1` to `called`, in one association
+/// per `(from, prefix, count)` in turn, each from its own address (any of 127/8): UIDs
+/// `prefix.0` to `prefix.{count-1}`. Returns each association's statuses (hex) in order,
+/// or what pynetdicom said when one could not go on.
+fn pynetdicom_stores_from(
+    port: u16,
+    called: &str,
+    file: &Path,
+    senders: &[(&str, &str, usize)],
+) -> Result<Vec<Vec<String>>, String> {
+    let senders: Vec<String> = senders
+        .iter()
+        .map(|(from, prefix, count)| format!("({from:?}, {prefix:?}, {count})"))
+        .collect();
+    let script = format!(
+        r#"
+import logging, sys, time
+from pydicom import dcmread
+from pynetdicom import AE
+# Each request sent and each response received, timed (stderr): when an association
+# ends early, the last lines say which message was the last to cross which hop.
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+ds = dcmread({file:?})
+ae = AE(ae_title="CT1")
+# A thousand C-STOREs through a debug gateway on a loaded machine (the whole suite at
+# once): pynetdicom's 30 s DIMSE timeout aborted an association mid-way. An answer
+# later than the upstream's own 60 s (storescp's socket timeout) never comes: past
+# 120 s pynetdicom gives up. With 600 s, a request that never left pynetdicom (the
+# gateway counted no such C-STORE, storescp got no such command) kept it waiting
+# 600 s after the association had ended: the run failed after 758 s.
+ae.acse_timeout = ae.network_timeout = 600
+ae.dimse_timeout = 120
+ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+for sender, prefix, count in [{senders}]:
+    assoc = ae.associate("127.0.0.1", {port}, ae_title={called:?}, bind_address=(sender, 0))
+    if not assoc.is_established:
+        sys.exit("not established from " + sender)
+    statuses = []
+    for i in range(count):
+        ds.SOPInstanceUID = "%s.%d" % (prefix, i)
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        if not assoc.is_established:
+            sys.exit("the association from %s ended after %d C-STOREs (aborted: %s)" % (sender, i, assoc.is_aborted))
+        answer = assoc.send_c_store(ds)
+        statuses.append("%04x" % answer.Status if "Status" in answer else "none")
+        # pynetdicom 3.0.4's race: send_c_store pauses the association's reactor and
+        # takes the answer as paused only when _is_paused is set, but that flag is still
+        # set from the last request until the reactor thread runs again; sent at once,
+        # the next answer (2 ms through the gateway) was taken by the waking reactor
+        # ("Received unexpected C-STORE service message") and this thread waited for
+        # it until the upstream's socket timeout closed the association (issue 16).
+        while assoc._is_paused and assoc.is_established:
+            time.sleep(0.0001)
+    assoc.release()
+    print(" ".join(statuses))
+"#,
+        file = file.display().to_string(),
+        senders = senders.join(", "),
+    );
+    let out = Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    if !out.status.success() {
+        return Err(stderr(&out));
+    }
+    Ok(stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect())
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Session 24 (issue 16): the screening queue's last places were kept per peer (an
+/// IPv4 address, an IPv6 /64), so eight light peers filled them, and a sender holding a
+/// few addresses of one /24 (or a /56 of IPv6) could take the whole queue and leave a
+/// modality elsewhere "not screened: queue full". With both screening threads held (a
+/// debug build's test hook, as a data set made slow to screen holds them), pynetdicom
+/// fills the queue from real addresses of 127.0.0.0/24: one peer its share
+/// (SCREENING_QUEUE_PER_PEER), a second up to the reserve, then eight light peers of
+/// the same /24 16 data sets each. One network now takes at most its share of the
+/// reserve (SCREENING_QUEUE_RESERVE_NETWORKS, each refusal an alert naming it), and a
+/// modality of another network (127.1.0.1) still has its places: none of its data sets
+/// is "not screened" for a full queue.
+#[test]
+fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
+    require_dcmtk();
+    use pacsguard_gateway::screening_pool::{
+        SCREENING_QUEUE, SCREENING_QUEUE_LIGHT_PEER, SCREENING_QUEUE_PER_PEER,
+        SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_RESERVE_NETWORKS,
+    };
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let file = env.dir.path().join("small.dcm");
+    std::fs::write(
+        &file,
+        pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.900").build(),
+    )
+    .expect("write");
+    // Long enough for every data set below to be sent while the threads are held.
+    let text = format!(
+        "[limits]\nscreening_deadline_ms = 240000\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start_with(
+        &env,
+        &text,
+        in_serve(),
+        &[("PACSGUARD_TEST_SCREEN_STALL", ".7.7.7.")],
+    );
+    let reserve = SCREENING_QUEUE / SCREENING_QUEUE_RESERVE_DIVISOR;
+    let light = [
+        "127.0.0.4",
+        "127.0.0.5",
+        "127.0.0.6",
+        "127.0.0.7",
+        "127.0.0.8",
+        "127.0.0.9",
+        "127.0.0.10",
+        "127.0.0.11",
+    ];
+    let mut senders = vec![
+        // Both screening threads held by the first two.
+        ("127.0.0.1", "1.2.826.0.1.3680043.10.1137.7.7.7", 2),
+        (
+            "127.0.0.2",
+            "1.2.826.0.1.3680043.10.1137.2",
+            SCREENING_QUEUE_PER_PEER + 4,
+        ),
+        (
+            "127.0.0.3",
+            "1.2.826.0.1.3680043.10.1137.3",
+            SCREENING_QUEUE - reserve - SCREENING_QUEUE_PER_PEER + 4,
+        ),
+    ];
+    let prefixes: Vec<String> = (0..light.len())
+        .map(|n| format!("1.2.826.0.1.3680043.10.1137.4{n}"))
+        .collect();
+    for (from, prefix) in light.iter().zip(&prefixes) {
+        senders.push((from, prefix, SCREENING_QUEUE_LIGHT_PEER));
+    }
+    let modality = "1.2.826.0.1.3680043.10.1137.99";
+    senders.push(("127.1.0.1", modality, SCREENING_QUEUE_LIGHT_PEER));
+    let statuses = match pynetdicom_stores_from(gateway.ports[0], "PACS", &file, &senders) {
+        Ok(statuses) => statuses,
+        Err(said) => {
+            // Seen in full runs on a loaded machine (an association from 127.0.0.2
+            // ended after 58, then 764 C-STOREs; the second: the gateway relayed the
+            // 764th answer, pynetdicom's next request never reached it, and after
+            // 61.6 s storescp's 60 s socket timeout closed the upstream side): each
+            // hop's last words, timed, so the next failure says where a message stopped.
+            let (_, events) = gateway.stop();
+            let aborts: Vec<String> = events
+                .iter()
+                .filter(|e| e["action"] == "gateway")
+                .filter_map(|e| Some(format!("{} {}", e["time"].as_str()?, e["detail"].as_str()?)))
+                .filter(|d| !d.contains("relayed C-STORE"))
+                .collect();
+            let upstream = std::fs::read_to_string(rx.with_extension("log")).unwrap_or_default();
+            panic!(
+                "--- pynetdicom (the sender) ---\n{}\n--- the gateway's records ---\n{}\n--- storescp (the upstream) ---\n{}",
+                last_lines(&said, 30),
+                last_lines(&aborts.join("\n"), 30),
+                last_lines(&upstream, 12)
+            );
+        }
+    };
+    assert_eq!(statuses.len(), senders.len(), "{statuses:?}");
+    assert!(
+        statuses.iter().flatten().all(|s| s == "0000"),
+        "a forwarding route relays every one: {statuses:?}"
+    );
+    let (_, events) = gateway.stop();
+    let queue_alerts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected")
+        .filter(|e| e["finding"]["severity"] == "alert")
+        .filter_map(|e| e["finding"]["detail"].as_str())
+        .filter(|d| d.contains("the screening queue is"))
+        .collect();
+    let of = |prefix: &str| {
+        queue_alerts
+            .iter()
+            .filter(|d| d.contains(&format!("UID {prefix}.")))
+            .count()
+    };
+    assert_eq!(
+        of(modality),
+        0,
+        "the modality of another network kept its places: {queue_alerts:#?}"
+    );
+    let networks_share = reserve / SCREENING_QUEUE_RESERVE_NETWORKS;
+    let refused_for_the_network: usize = prefixes.iter().map(|p| of(p)).sum();
+    assert_eq!(
+        refused_for_the_network,
+        light.len() * SCREENING_QUEUE_LIGHT_PEER - networks_share,
+        "{queue_alerts:#?}"
+    );
+    assert!(
+        queue_alerts.iter().any(|d| d.contains(
+            "this peer's network 127.0.0.0 (an IPv4 /24, an IPv6 /48) already holds its share of them (1/4, SCREENING_QUEUE_RESERVE_NETWORKS)"
+        )),
+        "{queue_alerts:#?}"
+    );
+    assert_eq!(
+        received(&rx).len(),
+        senders.iter().map(|s| s.2).sum::<usize>()
+    );
+}
+
 /// A process killed when dropped.
 struct Killed(Child);
 

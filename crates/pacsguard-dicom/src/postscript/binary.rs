@@ -296,14 +296,18 @@ fn is_blank(b: u8) -> bool {
 /// (review s17-r10). Decryption stops once the plaintext reaches the `closefile` it runs
 /// ([`SectionEnd`]), where the section ends in every font, so that each section spends only its own bytes of the
 /// limit (review s17-r10: ten fonts each decrypted to the end of the file spent it).
-pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
+/// Decryption, and the look for the section's end, stop once `clock`'s deadline has
+/// passed (asked once per byte, read every `CLOCK_READ_EVERY`): a section of
+/// [`super::MAX_POSTSCRIPT_EEXEC_BYTES`] kept a screening thread past the gateway's
+/// deadline (session 24); the reading of the plaintext after says where it stopped.
+pub(super) fn eexec(p: &[u8], at: usize, limit: usize, clock: &crate::Clock) -> Eexec {
     let at = at.min(p.len());
     let start = at + p[at..].iter().take_while(|&&b| is_blank(b)).count();
     let rest = &p[start..];
     let hex = rest.len() >= 4 && rest[..4].iter().all(u8::is_ascii_hexdigit);
     let mut r: u16 = 55665;
     let mut plain = Vec::new();
-    let mut closes = SectionEnd::default();
+    let mut closes = SectionEnd::until(clock);
     let mut decrypt = |c: u8, plain: &mut Vec<u8>| {
         plain.push(c ^ (r >> 8) as u8);
         r = u16::from(c)
@@ -320,6 +324,9 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
     if hex {
         let mut high: Option<u8> = None;
         for &b in rest.iter().take(limit) {
+            if clock.expired() {
+                break;
+            }
             read += 1;
             let Some(digit) = hex_digit(b) else {
                 continue;
@@ -334,6 +341,9 @@ pub(super) fn eexec(p: &[u8], at: usize, limit: usize) -> Eexec {
         }
     } else {
         for &c in rest.iter().take(limit) {
+            if clock.expired() {
+                break;
+            }
             read += 1;
             if decrypt(c, &mut plain) {
                 break;

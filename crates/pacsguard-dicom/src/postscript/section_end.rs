@@ -61,6 +61,9 @@ pub(super) struct SectionEnd {
     proc_reads: bool,
     /// Names defined as procedures that read their file (other than [`READS_DATA`]).
     readers: std::collections::HashSet<Vec<u8>>,
+    /// The file's deadline: a look reads up to the whole plaintext at once, and stops
+    /// there (asked once per token).
+    clock: crate::Clock,
 }
 
 /// Operators that read bytes of a file as data, not tokens.
@@ -73,6 +76,14 @@ const RUNS_VALUES: [&[u8]; 8] = [
 ];
 
 impl SectionEnd {
+    /// Looks that stop at `clock`'s deadline.
+    pub(super) fn until(clock: &crate::Clock) -> SectionEnd {
+        SectionEnd {
+            clock: clock.clone(),
+            ..SectionEnd::default()
+        }
+    }
+
     /// Reads the tokens of `plain` (the plaintext after its four lead bytes) complete by
     /// now; `last` when no more plaintext follows (every token is then complete).
     pub(super) fn look(&mut self, plain: &[u8], last: bool) -> Option<usize> {
@@ -80,6 +91,9 @@ impl SectionEnd {
             return self.end;
         }
         while let Some((at, token, next)) = next_token(plain, self.pos) {
+            if self.clock.expired() {
+                break;
+            }
             // A token that runs to the end of what is decrypted may go on (a string not
             // closed, a name not ended): read again once more is known.
             if next >= plain.len() && !last {
