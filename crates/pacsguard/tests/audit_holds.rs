@@ -406,7 +406,7 @@ fn watch_on_a_full_home_starts_and_guards() {
     let out = tempfile::NamedTempFile::new().expect("stdout file");
     let mut child = pacsguard()
         .arg("--home")
-        .arg(&home)
+        .arg(home)
         .args(["watch", "--json"])
         .stdout(out.reopen().expect("reopen"))
         .stderr(err.reopen().expect("reopen"))
