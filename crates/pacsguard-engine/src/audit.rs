@@ -90,6 +90,43 @@ impl HomeStamp {
     }
 }
 
+/// The problem said when the home changed under each of [`MAX_VERIFY_ATTEMPTS`]
+/// verifications that found problems: they are said as found, and so is why they may not be.
+fn kept_changing(base: &Path) -> Problem {
+    Problem {
+        position: format!("home {}", base.display()),
+        what: format!(
+            "it changed while it was verified, each of {MAX_VERIFY_ATTEMPTS} times (MAX_VERIFY_ATTEMPTS): a command is writing it, and the problems above may be its writes in progress; verify again once it is quiet"
+        ),
+    }
+}
+
+/// Runs `verify` (its result, and whether it found problems) again from the start while
+/// it finds problems and the home's `stamp` changed while it ran, at most
+/// [`MAX_VERIFY_ATTEMPTS`] times. The trail is read before the store: a command that
+/// signed meanwhile (its announcement on the trail, then its store commit, then its
+/// record) leaves a store newer than the trail as read, or a chunk rewritten between two
+/// reads, which read as tampering on an untouched home (review r25-store: 3 of 40
+/// `audit verify` beside `profile` said TAMPERED; review r26: `serve`'s follower 1 step of
+/// ~40). Returns the last result and whether the home changed under every attempt.
+fn verified_while_still<S: PartialEq, R>(
+    mut stamp: impl FnMut() -> S,
+    mut verify: impl FnMut() -> Result<(R, bool), EngineError>,
+) -> Result<(R, bool), EngineError> {
+    let mut attempt = 1;
+    loop {
+        let before = stamp();
+        let (result, problems) = verify()?;
+        if !problems || stamp() == before {
+            return Ok((result, false));
+        }
+        if attempt == MAX_VERIFY_ATTEMPTS {
+            return Ok((result, true));
+        }
+        attempt += 1;
+    }
+}
+
 /// Verifies the trail offline. `key` pins the expected verifier key (otherwise the one
 /// stored beside the trail is used and shown); the witness defaults to the configured one
 /// when verifying the home.
@@ -129,40 +166,26 @@ pub fn audit_verify(
     };
     let witness = witness.map(Path::to_path_buf).or(configured_witness);
     let log = base.join("audit.log");
-    let mut attempt = 1;
-    let report = loop {
-        let before = HomeStamp::of(&base);
-        let mut report = verify(
-            &log,
-            &base.join("checkpoints.jsonl"),
-            &verifier,
-            witness.as_deref(),
-        )
-        .map_err(|e| EngineError::io(&log, e))?;
-        if dir.is_none() {
-            cross_check_store(home, &mut report, true)?;
-        }
-        // The trail is read before the store: a command that signed meanwhile (its
-        // announcement on the trail, then its store commit, then its record) left a
-        // store newer than the trail as read, or a chunk rewritten between two reads,
-        // which read as tampering on an untouched home (review r25-store: 3 of 40
-        // `audit verify` beside `profile` said TAMPERED). Verified again from the start
-        // when the home changed under it; the problems of a home that keeps changing
-        // are said as found, and so is that it changed.
-        if report.problems.is_empty() || HomeStamp::of(&base) == before {
-            break report;
-        }
-        if attempt == MAX_VERIFY_ATTEMPTS {
-            report.problems.push(Problem {
-                position: format!("home {}", base.display()),
-                what: format!(
-                    "it changed while it was verified, each of {MAX_VERIFY_ATTEMPTS} times (MAX_VERIFY_ATTEMPTS): a command is writing it, and the problems above may be its writes in progress; verify again once it is quiet"
-                ),
-            });
-            break report;
-        }
-        attempt += 1;
-    };
+    let (mut report, kept_changing_under) = verified_while_still(
+        || HomeStamp::of(&base),
+        || {
+            let mut report = verify(
+                &log,
+                &base.join("checkpoints.jsonl"),
+                &verifier,
+                witness.as_deref(),
+            )
+            .map_err(|e| EngineError::io(&log, e))?;
+            if dir.is_none() {
+                cross_check_store(home, &mut report, true)?;
+            }
+            let problems = !report.problems.is_empty();
+            Ok((report, problems))
+        },
+    )?;
+    if kept_changing_under {
+        report.problems.push(kept_changing(&base));
+    }
     Ok(AuditVerifyReport {
         trail_key: verifier.encode(),
         log,
@@ -248,19 +271,28 @@ pub fn audit_follow_gathering(
 
 impl AuditFollower {
     /// Verifies what was appended since the last step and a slice of the old records.
+    /// Taken again when the store check found problems and the home changed under it
+    /// ([`verified_while_still`]); the trail's own problems stay with the follower.
     pub fn step(&mut self) -> Result<pacsguard_audit::FollowReport, EngineError> {
         let log = self.home.dir.join("audit.log");
-        let records = self.follower_records();
-        let mut followed = self
-            .follower
-            .step(pacsguard_audit::sweep_budget(records, self.interval))
-            .map_err(|e| EngineError::io(&log, e))?;
-        cross_check_store(&self.home, &mut followed.report, false)?;
+        let (home, interval, follower) = (&self.home, self.interval, &mut self.follower);
+        let (mut followed, kept_changing_under) = verified_while_still(
+            || HomeStamp::of(&home.dir),
+            || {
+                let records = follower.verified_records();
+                let mut followed = follower
+                    .step(pacsguard_audit::sweep_budget(records, interval))
+                    .map_err(|e| EngineError::io(&log, e))?;
+                let trail_problems = followed.report.problems.len();
+                cross_check_store(home, &mut followed.report, false)?;
+                let store_problems = followed.report.problems.len() > trail_problems;
+                Ok((followed, store_problems))
+            },
+        )?;
+        if kept_changing_under {
+            followed.report.problems.push(kept_changing(&home.dir));
+        }
         Ok(followed)
-    }
-
-    fn follower_records(&self) -> u64 {
-        self.follower.verified_records()
     }
 }
 
@@ -632,5 +664,43 @@ pub fn audit_forward(
             warning: Some(e.to_string()),
         }),
         Err(e) => Err(usage(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Runs [`verified_while_still`] with a stamp that changes (or not) under each
+    /// verification; returns how many verifications ran and whether it said the home
+    /// kept changing.
+    fn attempts(changing: bool, problems: bool) -> (u32, bool) {
+        let clock = Cell::new(0u32);
+        let runs = Cell::new(0u32);
+        let ((), kept_changing) = verified_while_still(
+            || clock.get(),
+            || {
+                runs.set(runs.get() + 1);
+                if changing {
+                    clock.set(clock.get() + 1);
+                }
+                Ok(((), problems))
+            },
+        )
+        .expect("verified");
+        (runs.get(), kept_changing)
+    }
+
+    #[test]
+    fn a_home_changing_under_every_verification_is_verified_max_attempts_times_and_said() {
+        assert_eq!(attempts(true, true), (MAX_VERIFY_ATTEMPTS, true));
+    }
+
+    #[test]
+    fn a_still_home_or_a_clean_verification_is_verified_once() {
+        assert_eq!(attempts(false, true), (1, false));
+        assert_eq!(attempts(true, false), (1, false));
+        assert_eq!(attempts(false, false), (1, false));
     }
 }

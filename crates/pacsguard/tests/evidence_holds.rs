@@ -886,3 +886,62 @@ fn audit_verify_beside_profiles_never_calls_an_untouched_home_tampered() {
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// `serve`'s trail follower (`AuditFollower::step`) beside profiles of the same home: the
+/// store it cross-checks may be committed between its read of the trail and its read of the
+/// store, which read as a rolled-back trail on an untouched home. It follows again, as
+/// `audit verify` verifies again, when the home changed under it.
+#[test]
+fn the_trail_follower_beside_profiles_never_calls_an_untouched_home_tampered() {
+    let env = Env::new();
+    for i in 0..20_000 {
+        let dir = env.tree.join(format!("bulk/{:02}", i / 500));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(format!("{i:05}.dcm")), format!("DICM {i}")).expect("write");
+    }
+    env.profile(&[]);
+    let home = pacsguard_engine::Home::new(env.home.clone());
+    let (follower, report) =
+        pacsguard_engine::audit_follow(&home, Duration::from_secs(60)).expect("follow");
+    assert!(report.report.is_intact(), "{:?}", report.report.problems);
+    let mut follower = follower.expect("a trail to follow");
+    let profiling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let profiles = {
+        let (home, tree) = (env.home.clone(), env.tree.clone());
+        let profiling = std::sync::Arc::clone(&profiling);
+        std::thread::spawn(move || {
+            for round in 0..6u32 {
+                let mode = if round % 2 == 0 { 0o600 } else { 0o644 };
+                fs::set_permissions(tree.join("readme.txt"), fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+                let out = pacsguard()
+                    .arg("--home")
+                    .arg(&home)
+                    .arg("profile")
+                    .arg(&tree)
+                    .output()
+                    .expect("profile runs");
+                assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+            }
+            profiling.store(false, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut steps = 0;
+    while profiling.load(std::sync::atomic::Ordering::SeqCst) {
+        let followed = follower.step().expect("step");
+        assert!(
+            followed.report.is_intact(),
+            "an untouched home called tampered after {steps} steps: {:?}",
+            followed.report.problems
+        );
+        steps += 1;
+    }
+    profiles.join().expect("profiles");
+    assert!(steps > 0);
+    let followed = follower.step().expect("step");
+    assert!(
+        followed.report.is_intact(),
+        "{:?}",
+        followed.report.problems
+    );
+}
