@@ -79,6 +79,43 @@ pub const TEST_SCREEN_PANIC_VAR: &str = "PACSGUARD_TEST_SCREEN_PANIC";
 /// it with real peers. The binary says so at start when it is honoured.
 pub const TEST_SCREEN_STALL_VAR: &str = "PACSGUARD_TEST_SCREEN_STALL";
 
+/// Test-only, and only in a debug build, as [`TEST_SCREEN_STALL_VAR`]: while the file
+/// this variable names exists, a stalled screening stays held (its deadline still ends
+/// it); the test removes the file to let the screening threads go, so it waits for its
+/// senders, not for a deadline long enough for the slowest machine.
+pub const TEST_SCREEN_STALL_WHILE_VAR: &str = "PACSGUARD_TEST_SCREEN_STALL_WHILE";
+
+/// Test-only, and only in a debug build: the screening queue has this many places
+/// (1 to [`crate::screening_pool::SCREENING_QUEUE`]) instead of `SCREENING_QUEUE`, its
+/// shares made from it by the same rules (`screening_pool::Sizes`), so a test fills
+/// it with a few hundred C-STOREs rather than more than a thousand. The binary says so
+/// at start when it is honoured.
+pub const TEST_SCREENING_QUEUE_VAR: &str = "PACSGUARD_TEST_SCREENING_QUEUE";
+
+/// The screening queue's places: [`crate::screening_pool::SCREENING_QUEUE`], or a debug
+/// build's [`TEST_SCREENING_QUEUE_VAR`].
+pub fn screening_queue_places() -> usize {
+    let full = crate::screening_pool::SCREENING_QUEUE;
+    if !cfg!(debug_assertions) {
+        return full;
+    }
+    std::env::var(TEST_SCREENING_QUEUE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=full).contains(n))
+        .unwrap_or(full)
+}
+
+/// Whether a stalled screening ([`TEST_SCREEN_STALL_VAR`]) is still held by the file of
+/// [`TEST_SCREEN_STALL_WHILE_VAR`] (true when that variable is not set: the deadline
+/// alone ends the stall then).
+fn test_stall_file_held() -> bool {
+    match std::env::var_os(TEST_SCREEN_STALL_WHILE_VAR) {
+        Some(path) if !path.is_empty() => std::path::Path::new(&path).exists(),
+        _ => true,
+    }
+}
+
 /// Whether the debug build's test hook `var` names the SOP Instance UID `uid`.
 fn test_hook_names(var: &str, uid: &str) -> bool {
     cfg!(debug_assertions) && std::env::var(var).is_ok_and(|v| !v.is_empty() && uid.contains(&v))
@@ -594,10 +631,11 @@ impl Gateway {
             .listeners
             .first()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.listen);
+        let queue_places = screening_queue_places();
         let screening = crate::screening_pool::Pool::new(
             SCREENING_THREADS,
-            crate::screening_pool::SCREENING_QUEUE,
-            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
+            queue_places,
+            crate::screening_pool::per_peer_share(queue_places),
         )
         .map_err(|e| (first, e))?;
         for listener in config.listeners {
@@ -2262,7 +2300,7 @@ impl Tap {
                 self.peer,
                 &name,
                 &about,
-                &queue_full_reason(full),
+                &queue_full_reason(full, self.shared.screening.sizes()),
                 &format!(
                     "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
                 ),
@@ -2440,7 +2478,7 @@ impl Tap {
                 self.peer,
                 &name,
                 &about,
-                &queue_full_reason(full),
+                &queue_full_reason(full, self.shared.screening.sizes()),
                 fate,
                 copy.map(|c| (c, !held)),
             );
@@ -2490,30 +2528,34 @@ fn about(instance: &Instance) -> String {
 /// kept in quarantine as any alert's data set is.
 /// Why a data set the screening queue had no room for was not screened (the same
 /// words on refusing and forwarding routes).
-fn queue_full_reason(full: crate::screening_pool::Full) -> String {
+fn queue_full_reason(
+    full: crate::screening_pool::Full,
+    sizes: crate::screening_pool::Sizes,
+) -> String {
+    use crate::places::{IPV4_NETWORK_PREFIX_BITS, IPV6_NETWORK_PREFIX_BITS};
+    use crate::screening_pool::{
+        Full, SCREENING_QUEUE_LIGHT_PEER, SCREENING_QUEUE_RESERVE_NETWORKS,
+    };
     match full {
-        crate::screening_pool::Full::Queue => format!(
+        Full::Queue => format!(
             "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
-            crate::screening_pool::SCREENING_QUEUE
+            sizes.capacity
         ),
-        crate::screening_pool::Full::Reserved => format!(
-            "the screening queue is nearly full (its last {} places kept for peers with fewer than {} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
-            crate::screening_pool::SCREENING_QUEUE
-                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
-            crate::screening_pool::SCREENING_QUEUE_LIGHT_PEER
+        Full::Reserved => format!(
+            "the screening queue is nearly full (its last {} places kept for peers with fewer than {SCREENING_QUEUE_LIGHT_PEER} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
+            sizes.reserve
         ),
-        crate::screening_pool::Full::Network(network) => format!(
-            "the screening queue is nearly full (its last {} places kept for light peers), and this peer's network {network} (an IPv4 /{}, an IPv6 /{}) already holds its share of them (1/{}, SCREENING_QUEUE_RESERVE_NETWORKS)",
-            crate::screening_pool::SCREENING_QUEUE
-                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
-            crate::places::EVICTION_IPV4_NETWORK_BITS,
-            crate::places::EVICTION_IPV6_NETWORK_BITS,
-            crate::screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS
+        Full::Network(network) => format!(
+            "the screening queue is nearly full (its last {} places kept for light peers), and this peer's network {network} (an IPv4 /{IPV4_NETWORK_PREFIX_BITS}, an IPv6 /{IPV6_NETWORK_PREFIX_BITS}) already holds its share of them (1/{SCREENING_QUEUE_RESERVE_NETWORKS}, SCREENING_QUEUE_RESERVE_NETWORKS)",
+            sizes.reserve
         ),
-        crate::screening_pool::Full::Peer => format!(
+        Full::NetworkShare(network) => format!(
+            "the screening queue is full for this peer's network {network} (an IPv4 /{IPV4_NETWORK_PREFIX_BITS}, an IPv6 /{IPV6_NETWORK_PREFIX_BITS}): its peers together have {} data sets waiting, one peer's share of the {} places (SCREENING_QUEUE_PER_PEER)",
+            sizes.per_peer, sizes.capacity
+        ),
+        Full::Peer => format!(
             "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
-            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
-            crate::screening_pool::SCREENING_QUEUE
+            sizes.per_peer, sizes.capacity
         ),
     }
 }
@@ -2722,6 +2764,7 @@ fn screen_instance(
                 && test_hook_names(TEST_SCREEN_STALL_VAR, &instance.sop_instance)
             {
                 while Instant::now() < deadline
+                    && test_stall_file_held()
                     && !shared
                         .screening_abandoned
                         .load(std::sync::atomic::Ordering::Acquire)
