@@ -3054,9 +3054,42 @@ fn unread_may_refuse(unread: &Finding, refuse: &[FindingKind]) -> bool {
 }
 
 /// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
-async fn write_pdu<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    w.write_all(bytes).await?;
-    w.flush().await
+/// The longest a relayed PDU may take to be written (`limits.idle_seconds` when that is
+/// shorter): a side that takes none of it meanwhile has stopped reading. Without it a
+/// peer that sent and never read its answers wedged the association for ever: the
+/// upstream's answers filled the peer's window, the gateway stopped reading the
+/// upstream, the upstream (a single-threaded `storescp`) stopped reading the gateway, and
+/// both directions then waited in writes, where no idle timer looks (review
+/// r26-gateway). DCMTK's own socket timeout is 60 s.
+pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a relayed PDU may take to be written under `limits`.
+fn write_stall(limits: &Limits) -> Duration {
+    limits.idle.min(WRITE_STALL_LIMIT)
+}
+
+/// Writes one relayed PDU whole within `stall` ([`write_stall`]); past it, an error of
+/// kind `TimedOut` that says so.
+async fn write_pdu<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    stall: Duration,
+) -> std::io::Result<()> {
+    let written = tokio::time::timeout(stall, async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    })
+    .await;
+    written.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "a PDU of {} bytes was not taken whole within {} s: it stopped reading (WRITE_STALL_LIMIT, limits.idle_seconds)",
+                bytes.len(),
+                stall.as_secs_f64()
+            ),
+        ))
+    })
 }
 
 /// Records why a PDU could not be written on (the other side reset the connection, ...).
@@ -3088,6 +3121,7 @@ where
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let other = if side == "peer" { "upstream" } else { "peer" };
+    let stall = write_stall(limits);
     loop {
         // Waiting for the next PDU may time out and resume (the other direction may be
         // busy with a long data set); a PDU that has begun must arrive whole within the
@@ -3173,7 +3207,7 @@ where
                     for instance in done {
                         tap.screen(instance);
                     }
-                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                         return write_failed(tap, other, &e);
                     }
                     continue;
@@ -3183,7 +3217,7 @@ where
                     Held::Forward(pdus) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
-                            if let Err(e) = write_pdu(&mut *to, &pdu).await {
+                            if let Err(e) = write_pdu(&mut *to, &pdu, stall).await {
                                 return write_failed(tap, other, &e);
                             }
                         }
@@ -3192,7 +3226,7 @@ where
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
-                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
+                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
                         }
                     }
@@ -3206,7 +3240,7 @@ where
                 activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                     return write_failed(tap, other, &e);
                 }
             }

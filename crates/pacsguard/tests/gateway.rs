@@ -1896,6 +1896,65 @@ fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
     );
 }
 
+/// Review r26-gateway (issue 16): a sender that sends and never reads its answers
+/// (`peers/deaf_sender.py`, C-ECHO requests as fast as they are taken, its receive
+/// buffer small) wedged the association for ever: the upstream's answers filled the
+/// sender's window, the gateway's write to it waited, the gateway stopped reading the
+/// upstream, storescp (one association at a time) waited in its own write and stopped
+/// reading the gateway, and both of the gateway's directions then waited in writes,
+/// where the idle timer never looks. The archive behind answered nobody else meanwhile.
+/// A relayed PDU not taken within `limits.idle_seconds` (at most `WRITE_STALL_LIMIT`)
+/// now aborts the association, recorded as the side that stopped reading, and the
+/// archive is free for the next sender.
+#[test]
+fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
+    require_dcmtk();
+    const IDLE_SECONDS: u64 = 3;
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nidle_seconds = {IDLE_SECONDS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let started = Instant::now();
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/deaf_sender.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg((IDLE_SECONDS * 20).to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.trim_end().ends_with("closed"),
+        "the gateway ended the association of the sender that does not read (sent, how it ended: {said}) after {:?}",
+        started.elapsed()
+    );
+    // The archive behind (one association at a time) answers the next sender.
+    let echo = Command::new("echoscu")
+        .args(["-to", "20", "-td", "20", "-ta", "20"])
+        .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+        .arg(gateway.ports[0].to_string())
+        .output()
+        .expect("echoscu runs");
+    assert!(echo.status.success(), "{}", stderr(&echo));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("could not write to the peer")
+                && d.contains(&format!(
+                    "was not taken whole within {IDLE_SECONDS} s: it stopped reading"
+                ))),
+        "{details:#?}"
+    );
+}
+
 /// Review r24-scan (issue 16): the association's closing record counted a data set held
 /// on a refusing route and never finished as relayed ("1 instance(s), N data set bytes
 /// relayed"), though nothing of it went upstream. It counts what was received, and of
