@@ -1610,15 +1610,17 @@ async fn association(
             t.screen(instance);
         }
     }
-    let (instances, bytes, refused, unfinished_held) = (
+    let (instances, bytes, refused, unfinished_held, awaiting_verdict) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.unfinished_held.load(Ordering::Relaxed),
+        counts.held_awaiting_verdict.load(Ordering::Relaxed),
     );
     // Received, and of them relayed: a data set held on a refusing route and refused, or
-    // never finished, went nowhere (review r24-scan: the record said "relayed" for both).
-    let relayed = instances.saturating_sub(refused + unfinished_held);
+    // never finished, went nowhere (review r24-scan: the record said "relayed" for both),
+    // nor did one whose verdict the association did not wait for (review r26-gateway).
+    let relayed = instances.saturating_sub(refused + unfinished_held + awaiting_verdict);
     // What was forwarded and never answered is not known to be stored: each says so.
     let unanswered = counts
         .unanswered
@@ -1663,7 +1665,7 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
@@ -1674,6 +1676,13 @@ async fn association(
             if unfinished_held > 0 {
                 format!(
                     " ({unfinished_held} held instance(s) unfinished when the association ended, not forwarded)"
+                )
+            } else {
+                String::new()
+            },
+            if awaiting_verdict > 0 {
+                format!(
+                    " ({awaiting_verdict} held instance(s) still being screened when the association ended, not forwarded)"
                 )
             } else {
                 String::new()
@@ -2116,6 +2125,10 @@ struct Counts {
     /// Of those, held on a refusing route and never finished (the association ended
     /// before the last fragment): nothing of them was forwarded.
     unfinished_held: AtomicU64,
+    /// Of those, held on a refusing route and whole, whose verdict is awaited: one left
+    /// at the end (the association ended while it was being screened: the upstream
+    /// went, the gateway stopped) was neither forwarded nor answered.
+    held_awaiting_verdict: AtomicU64,
     /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
     /// Instance UID): those left at the end were never confirmed stored.
     unanswered: std::sync::Mutex<Unanswered>,
@@ -2294,6 +2307,11 @@ impl Tap {
             })
         };
         let deadline = self.shared.limits.screening_deadline;
+        // Taken back once the verdict is in; left counted if the association ends (this
+        // future dropped) before it.
+        self.counts
+            .held_awaiting_verdict
+            .fetch_add(1, Ordering::Relaxed);
         let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
@@ -2339,6 +2357,9 @@ impl Tap {
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
         };
+        self.counts
+            .held_awaiting_verdict
+            .fetch_sub(1, Ordering::Relaxed);
         match refusal {
             None => {
                 self.counts.forwarded(message_id, &uid);

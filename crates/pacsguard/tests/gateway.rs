@@ -1955,6 +1955,66 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
     );
 }
 
+/// Review r26-gateway (issue 16): a data set held on a refusing route for its
+/// screening when the upstream ended the association (storescp gives up on a silent
+/// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test
+/// removes a file) went nowhere, yet the association's closing record counted it
+/// "1 relayed upstream": the count of relayed data sets was what was received less what
+/// was refused, and its verdict never came. It is now counted apart, as held and not
+/// forwarded, and the sender is told the association failed.
+#[test]
+fn a_data_set_held_when_the_upstream_ends_the_association_is_not_counted_as_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(&rx, &["-ts", "2"]);
+    let uid = "1.2.826.0.1.3680043.10.1137.26.8.8.8";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let stall = env.dir.path().join("stall");
+    std::fs::write(&stall, b"").expect("write");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route(
+            "PACS",
+            "CT1",
+            &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+            upstream.port,
+        ),
+    );
+    let gateway = Gateway::start_with(
+        &env,
+        &text,
+        in_serve(),
+        &[
+            ("PACSGUARD_TEST_SCREEN_STALL", ".8.8.8"),
+            (
+                "PACSGUARD_TEST_SCREEN_STALL_WHILE",
+                stall.to_str().expect("UTF-8 path"),
+            ),
+        ],
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    std::fs::remove_file(&stall).expect("remove the stall file");
+    assert!(
+        !out.status.success(),
+        "the sender is told its data set was not stored: {}",
+        stderr(&out)
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("ended: ")
+            && d.contains("1 instance(s)")
+            && d.contains("0 relayed upstream")
+            && d.contains(
+                "(1 held instance(s) still being screened when the association ended, not forwarded)"
+            )),
+        "{details:#?}"
+    );
+    assert!(received(&rx).is_empty());
+}
+
 /// Review r24-scan (issue 16): the association's closing record counted a data set held
 /// on a refusing route and never finished as relayed ("1 instance(s), N data set bytes
 /// relayed"), though nothing of it went upstream. It counts what was received, and of
