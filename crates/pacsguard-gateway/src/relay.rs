@@ -2134,6 +2134,57 @@ struct Counts {
     unanswered: std::sync::Mutex<Unanswered>,
 }
 
+/// A data set held on a refusing route whose verdict is awaited
+/// ([`Counts::held_awaiting_verdict`]). Dropped unsettled (the association ended first:
+/// the upstream went, the gateway stopped), it stays counted and says, under its UID,
+/// that it was neither forwarded nor answered: its screening's own record, written
+/// beside the relay, may still say what the sender would have been answered.
+struct AwaitingVerdict {
+    counts: Arc<Counts>,
+    shared: Arc<Shared>,
+    object: String,
+    uid: String,
+    settled: bool,
+}
+
+impl AwaitingVerdict {
+    fn new(tap: &Tap, uid: &str) -> AwaitingVerdict {
+        tap.counts
+            .held_awaiting_verdict
+            .fetch_add(1, Ordering::Relaxed);
+        AwaitingVerdict {
+            counts: Arc::clone(&tap.counts),
+            shared: Arc::clone(&tap.shared),
+            object: tap.object.clone(),
+            uid: uid.to_owned(),
+            settled: false,
+        }
+    }
+
+    /// The verdict is in: the relay answers or forwards it.
+    fn settled(mut self) {
+        self.settled = true;
+        self.counts
+            .held_awaiting_verdict
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for AwaitingVerdict {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.shared.event(
+                Outcome::Failure,
+                &format!("{}/{}", self.object, self.uid),
+                format!(
+                    "C-STORE of SOP Instance UID {} was held for its screening on a refusing route when the association ended: neither forwarded nor answered",
+                    self.uid
+                ),
+            );
+        }
+    }
+}
+
 /// C-STOREs forwarded and not yet answered, at most [`MAX_UNANSWERED_NAMED`] by name.
 #[derive(Debug, Default)]
 struct Unanswered {
@@ -2307,11 +2358,9 @@ impl Tap {
             })
         };
         let deadline = self.shared.limits.screening_deadline;
-        // Taken back once the verdict is in; left counted if the association ends (this
-        // future dropped) before it.
-        self.counts
-            .held_awaiting_verdict
-            .fetch_add(1, Ordering::Relaxed);
+        // Settled once the verdict is in; if the association ends (this future dropped)
+        // before it, counted and recorded as neither forwarded nor answered.
+        let awaiting = AwaitingVerdict::new(self, &uid);
         let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
@@ -2357,9 +2406,7 @@ impl Tap {
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
         };
-        self.counts
-            .held_awaiting_verdict
-            .fetch_sub(1, Ordering::Relaxed);
+        awaiting.settled();
         match refusal {
             None => {
                 self.counts.forwarded(message_id, &uid);

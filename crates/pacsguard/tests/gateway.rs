@@ -2012,6 +2012,12 @@ fn a_data_set_held_when_the_upstream_ends_the_association_is_not_counted_as_rela
             )),
         "{details:#?}"
     );
+    assert!(
+        details.iter().any(|d| d == &format!(
+            "C-STORE of SOP Instance UID {uid} was held for its screening on a refusing route when the association ended: neither forwarded nor answered"
+        )),
+        "{details:#?}"
+    );
     assert!(received(&rx).is_empty());
 }
 
