@@ -42,9 +42,11 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The network a newcomer's eviction counts holders by first, and the screening queue's
-/// last places are shared by (`screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS`): an
-/// IPv4 /24.
+/// The network of a peer, the one rule for every count by network: a newcomer's
+/// eviction counts holders by it first, the screening queue's share and its last places
+/// are shared by it (`screening_pool::SCREENING_QUEUE_PER_PEER`,
+/// `screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS`), and it gets its own rate
+/// (`rate::NETWORK_RATE_FACTOR`): an IPv4 /24.
 /// Counted per address alone, silent connections from more addresses than there are
 /// pending places (one each, all tied at the most) made the oldest of them the one to
 /// go, and the oldest is a genuine sender still sending its request over a slow link:
@@ -52,21 +54,33 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 /// first, a flood spread over many addresses of one network is the biggest holder, and
 /// gives up its own places; the per-address shares (`max_pending_per_peer`) stay as
 /// they were. One network to itself can still tie with a sender's own network.
-pub const EVICTION_IPV4_NETWORK_BITS: u32 = 24;
+pub const IPV4_NETWORK_PREFIX_BITS: u32 = 24;
 /// The same for IPv6: a /48, what one site is commonly given (a host picks /64s in it).
-pub const EVICTION_IPV6_NETWORK_BITS: u32 = 48;
+pub const IPV6_NETWORK_PREFIX_BITS: u32 = 48;
 
-/// The network an address (or a [`peer_key`]) is counted under when choosing whose
-/// place goes, and in the screening queue's reserve.
+/// The network an address (or a [`peer_key`]) is counted under: its IPv4
+/// /[`IPV4_NETWORK_PREFIX_BITS`] (an IPv4-mapped address as IPv4), or its IPv6
+/// /[`IPV6_NETWORK_PREFIX_BITS`].
 pub fn network_key(ip: IpAddr) -> IpAddr {
+    network_of(ip).0
+}
+
+/// [`network_key`] with its prefix length (what a record names: `192.0.2.0/24`).
+pub fn network_of(ip: IpAddr) -> (IpAddr, u32) {
     match peer_key(ip) {
         IpAddr::V4(v4) => {
-            let mask = u32::MAX << (32 - EVICTION_IPV4_NETWORK_BITS);
-            IpAddr::V4((u32::from(v4) & mask).into())
+            let mask = u32::MAX << (32 - IPV4_NETWORK_PREFIX_BITS);
+            (
+                IpAddr::V4((u32::from(v4) & mask).into()),
+                IPV4_NETWORK_PREFIX_BITS,
+            )
         }
         IpAddr::V6(v6) => {
-            let mask = u128::MAX << (128 - EVICTION_IPV6_NETWORK_BITS);
-            IpAddr::V6((u128::from(v6) & mask).into())
+            let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
+            (
+                IpAddr::V6((u128::from(v6) & mask).into()),
+                IPV6_NETWORK_PREFIX_BITS,
+            )
         }
     }
 }

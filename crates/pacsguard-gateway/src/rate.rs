@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::places::peer_key;
+use crate::places::{network_of, peer_key};
 
 /// The window the rate is counted over.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -33,35 +33,6 @@ pub const MAX_RATED_PEERS: usize = 4096;
 /// (254 rates, session 19). 16 x the default 1,200 a minute is 19,200 a minute for a
 /// segment's modalities together.
 pub const NETWORK_RATE_FACTOR: u32 = 16;
-/// The IPv6 network counted together (a site's usual allocation).
-pub const IPV6_NETWORK_PREFIX_BITS: u32 = 48;
-/// The IPv4 network counted together (a segment; the same network `places` evicts by).
-pub const IPV4_NETWORK_PREFIX_BITS: u32 = 24;
-
-/// The network of `ip` counted together: its IPv4 /24 (an IPv4-mapped address as
-/// IPv4), or its IPv6 /48.
-fn network_key(ip: IpAddr) -> (IpAddr, u32) {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => network_key(IpAddr::V4(v4)),
-            None => {
-                let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
-                (
-                    IpAddr::V6((u128::from(v6) & mask).into()),
-                    IPV6_NETWORK_PREFIX_BITS,
-                )
-            }
-        },
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX << (32 - IPV4_NETWORK_PREFIX_BITS);
-            (
-                IpAddr::V4((u32::from(v4) & mask).into()),
-                IPV4_NETWORK_PREFIX_BITS,
-            )
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Window {
     start: Instant,
@@ -107,7 +78,7 @@ impl Rates {
     /// length then (so that a summary names `the network 192.0.2.0/24`, not an address).
     pub fn over_by(&mut self, ip: IpAddr, now: Instant) -> Option<(IpAddr, Option<u32>, String)> {
         let peer_open = self.window(peer_key(ip), now).count < self.per_window;
-        let (network, bits) = network_key(ip);
+        let (network, bits) = network_of(ip);
         let network_open = match self.networks.as_mut() {
             Some(networks) => networks.window(network, now).count < networks.per_window,
             None => true,
@@ -270,7 +241,7 @@ mod tests {
             .over_by("192.0.2.201".parse().expect("ip"), t0)
             .expect("over");
         assert_eq!(under, "192.0.2.0".parse::<IpAddr>().expect("ip"));
-        assert_eq!(bits, Some(IPV4_NETWORK_PREFIX_BITS));
+        assert_eq!(bits, Some(crate::places::IPV4_NETWORK_PREFIX_BITS));
         assert!(
             rates.allow("192.0.3.1".parse().expect("ip"), t0),
             "another /24"

@@ -79,6 +79,43 @@ pub const TEST_SCREEN_PANIC_VAR: &str = "PACSGUARD_TEST_SCREEN_PANIC";
 /// it with real peers. The binary says so at start when it is honoured.
 pub const TEST_SCREEN_STALL_VAR: &str = "PACSGUARD_TEST_SCREEN_STALL";
 
+/// Test-only, and only in a debug build, as [`TEST_SCREEN_STALL_VAR`]: while the file
+/// this variable names exists, a stalled screening stays held (its deadline still ends
+/// it); the test removes the file to let the screening threads go, so it waits for its
+/// senders, not for a deadline long enough for the slowest machine.
+pub const TEST_SCREEN_STALL_WHILE_VAR: &str = "PACSGUARD_TEST_SCREEN_STALL_WHILE";
+
+/// Test-only, and only in a debug build: the screening queue has this many places
+/// (1 to [`crate::screening_pool::SCREENING_QUEUE`]) instead of `SCREENING_QUEUE`, its
+/// shares made from it by the same rules (`screening_pool::Sizes`), so a test fills
+/// it with a few hundred C-STOREs rather than more than a thousand. The binary says so
+/// at start when it is honoured.
+pub const TEST_SCREENING_QUEUE_VAR: &str = "PACSGUARD_TEST_SCREENING_QUEUE";
+
+/// The screening queue's places: [`crate::screening_pool::SCREENING_QUEUE`], or a debug
+/// build's [`TEST_SCREENING_QUEUE_VAR`].
+pub fn screening_queue_places() -> usize {
+    let full = crate::screening_pool::SCREENING_QUEUE;
+    if !cfg!(debug_assertions) {
+        return full;
+    }
+    std::env::var(TEST_SCREENING_QUEUE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=full).contains(n))
+        .unwrap_or(full)
+}
+
+/// Whether a stalled screening ([`TEST_SCREEN_STALL_VAR`]) is still held by the file of
+/// [`TEST_SCREEN_STALL_WHILE_VAR`] (true when that variable is not set: the deadline
+/// alone ends the stall then).
+fn test_stall_file_held() -> bool {
+    match std::env::var_os(TEST_SCREEN_STALL_WHILE_VAR) {
+        Some(path) if !path.is_empty() => std::path::Path::new(&path).exists(),
+        _ => true,
+    }
+}
+
 /// Whether the debug build's test hook `var` names the SOP Instance UID `uid`.
 fn test_hook_names(var: &str, uid: &str) -> bool {
     cfg!(debug_assertions) && std::env::var(var).is_ok_and(|v| !v.is_empty() && uid.contains(&v))
@@ -594,10 +631,11 @@ impl Gateway {
             .listeners
             .first()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.listen);
+        let queue_places = screening_queue_places();
         let screening = crate::screening_pool::Pool::new(
             SCREENING_THREADS,
-            crate::screening_pool::SCREENING_QUEUE,
-            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
+            queue_places,
+            crate::screening_pool::per_peer_share(queue_places),
         )
         .map_err(|e| (first, e))?;
         for listener in config.listeners {
@@ -1572,15 +1610,17 @@ async fn association(
             t.screen(instance);
         }
     }
-    let (instances, bytes, refused, unfinished_held) = (
+    let (instances, bytes, refused, unfinished_held, awaiting_verdict) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.unfinished_held.load(Ordering::Relaxed),
+        counts.held_awaiting_verdict.load(Ordering::Relaxed),
     );
     // Received, and of them relayed: a data set held on a refusing route and refused, or
-    // never finished, went nowhere (review r24-scan: the record said "relayed" for both).
-    let relayed = instances.saturating_sub(refused + unfinished_held);
+    // never finished, went nowhere (review r24-scan: the record said "relayed" for both),
+    // nor did one whose verdict the association did not wait for (review r26-gateway).
+    let relayed = instances.saturating_sub(refused + unfinished_held + awaiting_verdict);
     // What was forwarded and never answered is not known to be stored: each says so.
     let unanswered = counts
         .unanswered
@@ -1625,7 +1665,7 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
@@ -1636,6 +1676,13 @@ async fn association(
             if unfinished_held > 0 {
                 format!(
                     " ({unfinished_held} held instance(s) unfinished when the association ended, not forwarded)"
+                )
+            } else {
+                String::new()
+            },
+            if awaiting_verdict > 0 {
+                format!(
+                    " ({awaiting_verdict} held instance(s) still being screened when the association ended, not forwarded)"
                 )
             } else {
                 String::new()
@@ -2078,9 +2125,64 @@ struct Counts {
     /// Of those, held on a refusing route and never finished (the association ended
     /// before the last fragment): nothing of them was forwarded.
     unfinished_held: AtomicU64,
+    /// Of those, held on a refusing route and whole, whose verdict is awaited: one left
+    /// at the end (the association ended while it was being screened: the upstream
+    /// went, the gateway stopped) was neither forwarded nor answered.
+    held_awaiting_verdict: AtomicU64,
     /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
     /// Instance UID): those left at the end were never confirmed stored.
     unanswered: std::sync::Mutex<Unanswered>,
+}
+
+/// A data set held on a refusing route whose verdict is awaited
+/// ([`Counts::held_awaiting_verdict`]). Dropped unsettled (the association ended first:
+/// the upstream went, the gateway stopped), it stays counted and says, under its UID,
+/// that it was neither forwarded nor answered: its screening's own record, written
+/// beside the relay, may still say what the sender would have been answered.
+struct AwaitingVerdict {
+    counts: Arc<Counts>,
+    shared: Arc<Shared>,
+    object: String,
+    uid: String,
+    settled: bool,
+}
+
+impl AwaitingVerdict {
+    fn new(tap: &Tap, uid: &str) -> AwaitingVerdict {
+        tap.counts
+            .held_awaiting_verdict
+            .fetch_add(1, Ordering::Relaxed);
+        AwaitingVerdict {
+            counts: Arc::clone(&tap.counts),
+            shared: Arc::clone(&tap.shared),
+            object: tap.object.clone(),
+            uid: uid.to_owned(),
+            settled: false,
+        }
+    }
+
+    /// The verdict is in: the relay answers or forwards it.
+    fn settled(mut self) {
+        self.settled = true;
+        self.counts
+            .held_awaiting_verdict
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for AwaitingVerdict {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.shared.event(
+                Outcome::Failure,
+                &format!("{}/{}", self.object, self.uid),
+                format!(
+                    "C-STORE of SOP Instance UID {} was held for its screening on a refusing route when the association ended: neither forwarded nor answered",
+                    self.uid
+                ),
+            );
+        }
+    }
 }
 
 /// C-STOREs forwarded and not yet answered, at most [`MAX_UNANSWERED_NAMED`] by name.
@@ -2256,13 +2358,16 @@ impl Tap {
             })
         };
         let deadline = self.shared.limits.screening_deadline;
+        // Settled once the verdict is in; if the association ends (this future dropped)
+        // before it, counted and recorded as neither forwarded nor answered.
+        let awaiting = AwaitingVerdict::new(self, &uid);
         let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
                 self.peer,
                 &name,
                 &about,
-                &queue_full_reason(full),
+                &queue_full_reason(full, self.shared.screening.sizes()),
                 &format!(
                     "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
                 ),
@@ -2301,6 +2406,7 @@ impl Tap {
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
         };
+        awaiting.settled();
         match refusal {
             None => {
                 self.counts.forwarded(message_id, &uid);
@@ -2440,7 +2546,7 @@ impl Tap {
                 self.peer,
                 &name,
                 &about,
-                &queue_full_reason(full),
+                &queue_full_reason(full, self.shared.screening.sizes()),
                 fate,
                 copy.map(|c| (c, !held)),
             );
@@ -2490,30 +2596,34 @@ fn about(instance: &Instance) -> String {
 /// kept in quarantine as any alert's data set is.
 /// Why a data set the screening queue had no room for was not screened (the same
 /// words on refusing and forwarding routes).
-fn queue_full_reason(full: crate::screening_pool::Full) -> String {
+fn queue_full_reason(
+    full: crate::screening_pool::Full,
+    sizes: crate::screening_pool::Sizes,
+) -> String {
+    use crate::places::{IPV4_NETWORK_PREFIX_BITS, IPV6_NETWORK_PREFIX_BITS};
+    use crate::screening_pool::{
+        Full, SCREENING_QUEUE_LIGHT_PEER, SCREENING_QUEUE_RESERVE_NETWORKS,
+    };
     match full {
-        crate::screening_pool::Full::Queue => format!(
+        Full::Queue => format!(
             "the screening queue is full ({} data sets waiting for {SCREENING_THREADS} screening threads)",
-            crate::screening_pool::SCREENING_QUEUE
+            sizes.capacity
         ),
-        crate::screening_pool::Full::Reserved => format!(
-            "the screening queue is nearly full (its last {} places kept for peers with fewer than {} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
-            crate::screening_pool::SCREENING_QUEUE
-                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
-            crate::screening_pool::SCREENING_QUEUE_LIGHT_PEER
+        Full::Reserved => format!(
+            "the screening queue is nearly full (its last {} places kept for peers with fewer than {SCREENING_QUEUE_LIGHT_PEER} data sets waiting, SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_LIGHT_PEER), and this peer has more",
+            sizes.reserve
         ),
-        crate::screening_pool::Full::Network(network) => format!(
-            "the screening queue is nearly full (its last {} places kept for light peers), and this peer's network {network} (an IPv4 /{}, an IPv6 /{}) already holds its share of them (1/{}, SCREENING_QUEUE_RESERVE_NETWORKS)",
-            crate::screening_pool::SCREENING_QUEUE
-                / crate::screening_pool::SCREENING_QUEUE_RESERVE_DIVISOR,
-            crate::places::EVICTION_IPV4_NETWORK_BITS,
-            crate::places::EVICTION_IPV6_NETWORK_BITS,
-            crate::screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS
+        Full::Network(network) => format!(
+            "the screening queue is nearly full (its last {} places kept for light peers), and this peer's network {network} (an IPv4 /{IPV4_NETWORK_PREFIX_BITS}, an IPv6 /{IPV6_NETWORK_PREFIX_BITS}) already holds its share of them (1/{SCREENING_QUEUE_RESERVE_NETWORKS}, SCREENING_QUEUE_RESERVE_NETWORKS)",
+            sizes.reserve
         ),
-        crate::screening_pool::Full::Peer => format!(
+        Full::NetworkShare(network) => format!(
+            "the screening queue is full for this peer's network {network} (an IPv4 /{IPV4_NETWORK_PREFIX_BITS}, an IPv6 /{IPV6_NETWORK_PREFIX_BITS}): its peers together have {} data sets waiting, one peer's share of the {} places (SCREENING_QUEUE_PER_PEER)",
+            sizes.per_peer, sizes.capacity
+        ),
+        Full::Peer => format!(
             "the screening queue is full for this peer ({} of its data sets waiting, its share of the {} places, SCREENING_QUEUE_PER_PEER)",
-            crate::screening_pool::SCREENING_QUEUE_PER_PEER,
-            crate::screening_pool::SCREENING_QUEUE
+            sizes.per_peer, sizes.capacity
         ),
     }
 }
@@ -2722,6 +2832,7 @@ fn screen_instance(
                 && test_hook_names(TEST_SCREEN_STALL_VAR, &instance.sop_instance)
             {
                 while Instant::now() < deadline
+                    && test_stall_file_held()
                     && !shared
                         .screening_abandoned
                         .load(std::sync::atomic::Ordering::Acquire)
@@ -3011,9 +3122,42 @@ fn unread_may_refuse(unread: &Finding, refuse: &[FindingKind]) -> bool {
 }
 
 /// Writes one PDU on and flushes it (a TLS stream holds records back until flushed).
-async fn write_pdu<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    w.write_all(bytes).await?;
-    w.flush().await
+/// The longest a relayed PDU may take to be written (`limits.idle_seconds` when that is
+/// shorter): a side that takes none of it meanwhile has stopped reading. Without it a
+/// peer that sent and never read its answers wedged the association for ever: the
+/// upstream's answers filled the peer's window, the gateway stopped reading the
+/// upstream, the upstream (a single-threaded `storescp`) stopped reading the gateway, and
+/// both directions then waited in writes, where no idle timer looks (review
+/// r26-gateway). DCMTK's own socket timeout is 60 s.
+pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a relayed PDU may take to be written under `limits`.
+fn write_stall(limits: &Limits) -> Duration {
+    limits.idle.min(WRITE_STALL_LIMIT)
+}
+
+/// Writes one relayed PDU whole within `stall` ([`write_stall`]); past it, an error of
+/// kind `TimedOut` that says so.
+async fn write_pdu<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    stall: Duration,
+) -> std::io::Result<()> {
+    let written = tokio::time::timeout(stall, async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    })
+    .await;
+    written.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "a PDU of {} bytes was not taken whole within {} s: it stopped reading (WRITE_STALL_LIMIT, limits.idle_seconds)",
+                bytes.len(),
+                stall.as_secs_f64()
+            ),
+        ))
+    })
 }
 
 /// Records why a PDU could not be written on (the other side reset the connection, ...).
@@ -3045,6 +3189,7 @@ where
 {
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let other = if side == "peer" { "upstream" } else { "peer" };
+    let stall = write_stall(limits);
     loop {
         // Waiting for the next PDU may time out and resume (the other direction may be
         // busy with a long data set); a PDU that has begun must arrive whole within the
@@ -3130,7 +3275,7 @@ where
                     for instance in done {
                         tap.screen(instance);
                     }
-                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                    if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                         return write_failed(tap, other, &e);
                     }
                     continue;
@@ -3140,7 +3285,7 @@ where
                     Held::Forward(pdus) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
-                            if let Err(e) = write_pdu(&mut *to, &pdu).await {
+                            if let Err(e) = write_pdu(&mut *to, &pdu, stall).await {
                                 return write_failed(tap, other, &e);
                             }
                         }
@@ -3149,7 +3294,7 @@ where
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
-                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp).await {
+                        if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
                         }
                     }
@@ -3163,7 +3308,7 @@ where
                 activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
-                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes).await {
+                if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                     return write_failed(tap, other, &e);
                 }
             }

@@ -35,7 +35,19 @@ pub const SCREENING_QUEUE: usize = 1024;
 /// ordinary case, and `bench/gateway.sh` (200 CT instances in one association, one
 /// peer) went past 256 waiting (session 21: 138 of 800 not screened). Past it, that
 /// peer's data sets are answered as for a full queue.
-pub const SCREENING_QUEUE_PER_PEER: usize = SCREENING_QUEUE - SCREENING_QUEUE / 4;
+///
+/// One network (an IPv4 /24, an IPv6 /48: `places::network_key`) holds at most this
+/// share too, all its peers together: counted per peer alone, two /64s of one /48 (or
+/// two addresses of one /24) took 896 of the places and 32 of the reserve, and left the
+/// rest of the hospital 96 (session 25). A segment's modalities sending at once share
+/// it; what they send past it is forwarded with a `not-inspected` alert, as for a full
+/// queue.
+pub const SCREENING_QUEUE_PER_PEER: usize = per_peer_share(SCREENING_QUEUE);
+
+/// A peer's (and a network's) share of a queue of `capacity`: three quarters.
+pub const fn per_peer_share(capacity: usize) -> usize {
+    capacity - capacity / 4
+}
 
 /// The last places of the queue (its capacity divided by this: 128 of
 /// [`SCREENING_QUEUE`]) are kept for peers with fewer than
@@ -61,6 +73,8 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// A job waiting for a thread.
 struct Waiting {
     peer: IpAddr,
+    /// Its peer's network (`places::network_key`).
+    network: IpAddr,
     /// Its network (`places::network_key`) when it took one of the queue's last places.
     reserve_of: Option<IpAddr>,
     job: Job,
@@ -79,6 +93,37 @@ pub enum Full {
     /// Only the queue's last places were left, and this network (`places::network_key`,
     /// given) held its share of them ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
     Network(IpAddr),
+    /// This network's peers together (`places::network_key`, given) had a peer's share
+    /// of the queue waiting ([`SCREENING_QUEUE_PER_PEER`]).
+    NetworkShare(IpAddr),
+}
+
+/// The sizes a queue was made with (the constants, but for a debug build's test queue):
+/// what a refusal names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Data sets waiting at most ([`SCREENING_QUEUE`]).
+    pub capacity: usize,
+    /// Of them, of one peer, and of one network ([`SCREENING_QUEUE_PER_PEER`]).
+    pub per_peer: usize,
+    /// The last places, kept for light peers ([`SCREENING_QUEUE_RESERVE_DIVISOR`]).
+    pub reserve: usize,
+    /// Of the reserve, what one network may hold ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
+    pub reserve_per_network: usize,
+}
+
+impl Sizes {
+    /// A queue of `capacity` places, of which `per_peer` for one peer (and one network).
+    pub fn new(capacity: usize, per_peer: usize) -> Sizes {
+        let reserve = capacity / SCREENING_QUEUE_RESERVE_DIVISOR;
+        Sizes {
+            capacity,
+            per_peer,
+            reserve,
+            // At least one: a reserve smaller than the networks sharing it still serves.
+            reserve_per_network: (reserve / SCREENING_QUEUE_RESERVE_NETWORKS).max(1),
+        }
+    }
 }
 
 /// Jobs of one peer; forgotten when it has none waiting or running.
@@ -99,6 +144,9 @@ struct State {
     /// Jobs waiting that took one of the queue's last places, per network
     /// ([`SCREENING_QUEUE_RESERVE_NETWORKS`]); a network with none is forgotten.
     reserve_held: HashMap<IpAddr, usize>,
+    /// Jobs waiting per network, all its peers together ([`Full::NetworkShare`]); a
+    /// network with none is forgotten.
+    network_waiting: HashMap<IpAddr, usize>,
     running: usize,
     /// Jobs started so far: the clock of [`PeerJobs::last_turn`].
     turns: u64,
@@ -130,9 +178,16 @@ impl State {
     fn start(&mut self, at: usize) -> Option<(IpAddr, Job)> {
         let Waiting {
             peer,
+            network,
             reserve_of,
             job,
         } = self.waiting.remove(at)?;
+        if let Some(waiting) = self.network_waiting.get_mut(&network) {
+            *waiting = waiting.saturating_sub(1);
+            if *waiting == 0 {
+                self.network_waiting.remove(&network);
+            }
+        }
         if let Some(network) = reserve_of
             && let Some(held) = self.reserve_held.get_mut(&network)
         {
@@ -155,13 +210,7 @@ impl State {
 struct Queue {
     state: Mutex<State>,
     ready: Condvar,
-    capacity: usize,
-    per_peer: usize,
-    /// Places kept for light peers ([`SCREENING_QUEUE_RESERVE_DIVISOR`]).
-    reserve: usize,
-    /// Of [`Queue::reserve`], what one network may hold
-    /// ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
-    reserve_per_network: usize,
+    sizes: Sizes,
 }
 
 impl Queue {
@@ -225,14 +274,7 @@ impl Pool {
         let queue = Arc::new(Queue {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
-            capacity: queued,
-            per_peer,
-            reserve: queued / SCREENING_QUEUE_RESERVE_DIVISOR,
-            // At least one: a reserve smaller than the networks sharing it still serves.
-            reserve_per_network: (queued
-                / SCREENING_QUEUE_RESERVE_DIVISOR
-                / SCREENING_QUEUE_RESERVE_NETWORKS)
-                .max(1),
+            sizes: Sizes::new(queued, per_peer),
         });
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
@@ -253,25 +295,27 @@ impl Pool {
     /// Queues `job` of `peer` (its `places::peer_key`), or says at once that there is
     /// no room for it.
     pub fn submit(&self, peer: IpAddr, job: impl FnOnce() + Send + 'static) -> Result<(), Full> {
+        let sizes = self.queue.sizes;
         let mut state = self.queue.state();
-        if state.closed || state.waiting.len() >= self.queue.capacity {
+        if state.closed || state.waiting.len() >= sizes.capacity {
             return Err(Full::Queue);
         }
-        let free = self.queue.capacity - state.waiting.len();
+        let free = sizes.capacity - state.waiting.len();
         // Asked before a peer is counted in: a refused one leaves nothing behind (a
         // sender with a /48 of IPv6 has 65,536 peers to be refused under).
         let waiting = state.peers.get(&peer).map_or(0, |jobs| jobs.waiting);
-        if waiting >= self.queue.per_peer {
+        if waiting >= sizes.per_peer {
             return Err(Full::Peer);
         }
-        let reserve_of = if free <= self.queue.reserve {
+        let network = crate::places::network_key(peer);
+        if state.network_waiting.get(&network).copied().unwrap_or(0) >= sizes.per_peer {
+            return Err(Full::NetworkShare(network));
+        }
+        let reserve_of = if free <= sizes.reserve {
             if waiting >= SCREENING_QUEUE_LIGHT_PEER {
                 return Err(Full::Reserved);
             }
-            let network = crate::places::network_key(peer);
-            if state.reserve_held.get(&network).copied().unwrap_or(0)
-                >= self.queue.reserve_per_network
-            {
+            if state.reserve_held.get(&network).copied().unwrap_or(0) >= sizes.reserve_per_network {
                 return Err(Full::Network(network));
             }
             *state.reserve_held.entry(network).or_insert(0) += 1;
@@ -280,14 +324,21 @@ impl Pool {
             None
         };
         state.peers.entry(peer).or_default().waiting += 1;
+        *state.network_waiting.entry(network).or_insert(0) += 1;
         state.waiting.push_back(Waiting {
             peer,
+            network,
             reserve_of,
             job: Box::new(job),
         });
         drop(state);
         self.queue.ready.notify_one();
         Ok(())
+    }
+
+    /// The sizes this queue was made with.
+    pub fn sizes(&self) -> Sizes {
+        self.queue.sizes
     }
 
     /// Jobs queued or running.
@@ -385,6 +436,11 @@ mod tests {
         IpAddr::from([192, 0, 2, last])
     }
 
+    /// A peer of a network of its own (10.n.0.0/24), apart from [`peer`]'s.
+    fn elsewhere(n: u8) -> IpAddr {
+        IpAddr::from([10, n, 0, 1])
+    }
+
     /// Bounded poll until the pool is idle (no timing asserted: it must happen).
     fn idle(pool: &Pool) {
         for _ in 0..6000 {
@@ -431,7 +487,7 @@ mod tests {
         pool.submit(peer(1), || {}).expect("first waiting");
         pool.submit(peer(1), || {}).expect("second waiting");
         assert_eq!(pool.submit(peer(1), || {}), Err(Full::Peer));
-        pool.submit(peer(2), || {})
+        pool.submit(elsewhere(2), || {})
             .expect("another peer still has room");
         drop(hold);
         idle(&pool);
@@ -452,7 +508,7 @@ mod tests {
         assert_eq!(pool.submit(peer(1), || {}), Err(Full::Peer));
         let mut second = 0;
         let refused = loop {
-            match pool.submit(peer(2), || {}) {
+            match pool.submit(elsewhere(2), || {}) {
                 Ok(()) => second += 1,
                 Err(full) => break full,
             }
@@ -462,7 +518,7 @@ mod tests {
             (SCREENING_QUEUE_LIGHT_PEER, Full::Reserved),
             "the second flooder stops at the reserve once it has many waiting"
         );
-        pool.submit(peer(3), || {})
+        pool.submit(elsewhere(3), || {})
             .expect("a light peer still has a place");
         drop(hold);
         idle(&pool);
@@ -477,10 +533,10 @@ mod tests {
         let pool = Pool::new(1, 128, 96).expect("pool");
         let hold = held(&pool, peer(9));
         for _ in 0..96 {
-            pool.submit(peer(1), || {}).expect("its share");
+            pool.submit(elsewhere(1), || {}).expect("its share");
         }
         for _ in 0..16 {
-            pool.submit(peer(2), || {}).expect("up to the reserve");
+            pool.submit(elsewhere(2), || {}).expect("up to the reserve");
         }
         let network = crate::places::network_key(peer(3));
         let mut taken = 0;
@@ -509,10 +565,10 @@ mod tests {
         // The reserve's places are given back as their jobs leave the queue.
         let hold = held(&pool, peer(9));
         for _ in 0..96 {
-            pool.submit(peer(1), || {}).expect("its share again");
+            pool.submit(elsewhere(1), || {}).expect("its share again");
         }
         for _ in 0..16 {
-            pool.submit(peer(2), || {})
+            pool.submit(elsewhere(2), || {})
                 .expect("up to the reserve again");
         }
         for _ in 0..16 / SCREENING_QUEUE_RESERVE_NETWORKS {
@@ -520,6 +576,50 @@ mod tests {
                 .expect("the network's share back");
         }
         drop(hold);
+        idle(&pool);
+    }
+
+    /// Session 25: the share was counted per peer alone (an address, an IPv6 /64), so
+    /// two /64s of one /48 (or two addresses of one /24) took 896 of 1,024 places and
+    /// 32 of the reserve between them. One network's peers together now hold at most a
+    /// peer's share; another network still has its places.
+    #[test]
+    fn the_peers_of_one_network_share_one_peers_share_of_the_queue() {
+        // 256 places: 96 a peer's (and a network's) share, the last 32 kept.
+        let pool = Pool::new(1, 256, 96).expect("pool");
+        let hold = held(&pool, elsewhere(9));
+        let v6 = |n: u16| IpAddr::from([0x2001, 0xdb8, 7, n, 0, 0, 0, 1]);
+        for _ in 0..90 {
+            pool.submit(v6(1), || {}).expect("its share");
+        }
+        let mut second = 0;
+        let refused = loop {
+            match pool.submit(v6(2), || {}) {
+                Ok(()) => second += 1,
+                Err(full) => break full,
+            }
+        };
+        let network = crate::places::network_key(v6(2));
+        assert_eq!(
+            (second, refused),
+            (96 - 90, Full::NetworkShare(network)),
+            "a second /64 of the /48 takes what is left of the network's share, no more"
+        );
+        // The same for two addresses of one IPv4 /24.
+        for _ in 0..96 {
+            pool.submit(peer(1), || {}).expect("the /24's share");
+        }
+        assert_eq!(
+            pool.submit(peer(2), || {}),
+            Err(Full::NetworkShare(crate::places::network_key(peer(2))))
+        );
+        pool.submit(elsewhere(3), || {})
+            .expect("another network still has room");
+        assert_eq!(pool.busy(), 1 + 96 + 96 + 1);
+        drop(hold);
+        idle(&pool);
+        // Given back as the jobs leave the queue.
+        pool.submit(peer(2), || {}).expect("the share back");
         idle(&pool);
     }
 

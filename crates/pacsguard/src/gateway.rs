@@ -236,6 +236,25 @@ pub fn start(
             pacsguard_gateway::relay::TEST_SCREEN_STALL_VAR
         );
     }
+    if cfg!(debug_assertions)
+        && let Ok(on) = std::env::var(pacsguard_gateway::relay::TEST_SCREEN_STALL_WHILE_VAR)
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: TEST HOOK: a held screening is let go once {on:?} is gone (a debug build, {}); never in production",
+            pacsguard_gateway::relay::TEST_SCREEN_STALL_WHILE_VAR
+        );
+    }
+    if cfg!(debug_assertions)
+        && std::env::var_os(pacsguard_gateway::relay::TEST_SCREENING_QUEUE_VAR).is_some()
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "pacsguard gateway: TEST HOOK: the screening queue has {} places (a debug build, {}); never in production",
+            pacsguard_gateway::relay::screening_queue_places(),
+            pacsguard_gateway::relay::TEST_SCREENING_QUEUE_VAR
+        );
+    }
     // Data sets are screened with exactly what `scan` screens files with.
     let screener = Arc::new(pacsguard_engine::screener(rules, hashlist)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()

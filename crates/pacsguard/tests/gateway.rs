@@ -1896,6 +1896,131 @@ fn a_data_set_never_finished_is_screened_and_recorded_all_the_same() {
     );
 }
 
+/// Review r26-gateway (issue 16): a sender that sends and never reads its answers
+/// (`peers/deaf_sender.py`, C-ECHO requests as fast as they are taken, its receive
+/// buffer small) wedged the association for ever: the upstream's answers filled the
+/// sender's window, the gateway's write to it waited, the gateway stopped reading the
+/// upstream, storescp (one association at a time) waited in its own write and stopped
+/// reading the gateway, and both of the gateway's directions then waited in writes,
+/// where the idle timer never looks. The archive behind answered nobody else meanwhile.
+/// A relayed PDU not taken within `limits.idle_seconds` (at most `WRITE_STALL_LIMIT`)
+/// now aborts the association, recorded as the side that stopped reading, and the
+/// archive is free for the next sender.
+#[test]
+fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
+    require_dcmtk();
+    const IDLE_SECONDS: u64 = 3;
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nidle_seconds = {IDLE_SECONDS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let started = Instant::now();
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/deaf_sender.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg((IDLE_SECONDS * 20).to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.trim_end().ends_with("closed"),
+        "the gateway ended the association of the sender that does not read (sent, how it ended: {said}) after {:?}",
+        started.elapsed()
+    );
+    // The archive behind (one association at a time) answers the next sender.
+    let echo = Command::new("echoscu")
+        .args(["-to", "20", "-td", "20", "-ta", "20"])
+        .args(["-aet", "CT1", "-aec", "PACS", "127.0.0.1"])
+        .arg(gateway.ports[0].to_string())
+        .output()
+        .expect("echoscu runs");
+    assert!(echo.status.success(), "{}", stderr(&echo));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("could not write to the peer")
+                && d.contains(&format!(
+                    "was not taken whole within {IDLE_SECONDS} s: it stopped reading"
+                ))),
+        "{details:#?}"
+    );
+}
+
+/// Review r26-gateway (issue 16): a data set held on a refusing route for its
+/// screening when the upstream ended the association (storescp gives up on a silent
+/// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test
+/// removes a file) went nowhere, yet the association's closing record counted it
+/// "1 relayed upstream": the count of relayed data sets was what was received less what
+/// was refused, and its verdict never came. It is now counted apart, as held and not
+/// forwarded, and the sender is told the association failed.
+#[test]
+fn a_data_set_held_when_the_upstream_ends_the_association_is_not_counted_as_relayed() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(&rx, &["-ts", "2"]);
+    let uid = "1.2.826.0.1.3680043.10.1137.26.8.8.8";
+    let file = env.dir.path().join("ct.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let stall = env.dir.path().join("stall");
+    std::fs::write(&stall, b"").expect("write");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route(
+            "PACS",
+            "CT1",
+            &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+            upstream.port,
+        ),
+    );
+    let gateway = Gateway::start_with(
+        &env,
+        &text,
+        in_serve(),
+        &[
+            ("PACSGUARD_TEST_SCREEN_STALL", ".8.8.8"),
+            (
+                "PACSGUARD_TEST_SCREEN_STALL_WHILE",
+                stall.to_str().expect("UTF-8 path"),
+            ),
+        ],
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    std::fs::remove_file(&stall).expect("remove the stall file");
+    assert!(
+        !out.status.success(),
+        "the sender is told its data set was not stored: {}",
+        stderr(&out)
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("ended: ")
+            && d.contains("1 instance(s)")
+            && d.contains("0 relayed upstream")
+            && d.contains(
+                "(1 held instance(s) still being screened when the association ended, not forwarded)"
+            )),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d == &format!(
+            "C-STORE of SOP Instance UID {uid} was held for its screening on a refusing route when the association ended: neither forwarded nor answered"
+        )),
+        "{details:#?}"
+    );
+    assert!(received(&rx).is_empty());
+}
+
 /// Review r24-scan (issue 16): the association's closing record counted a data set held
 /// on a refusing route and never finished as relayed ("1 instance(s), N data set bytes
 /// relayed"), though nothing of it went upstream. It counts what was received, and of
@@ -5066,20 +5191,26 @@ fn last_lines(text: &str, n: usize) -> String {
 /// IPv4 address, an IPv6 /64), so eight light peers filled them, and a sender holding a
 /// few addresses of one /24 (or a /56 of IPv6) could take the whole queue and leave a
 /// modality elsewhere "not screened: queue full". With both screening threads held (a
-/// debug build's test hook, as a data set made slow to screen holds them), pynetdicom
-/// fills the queue from real addresses of 127.0.0.0/24: one peer its share
-/// (SCREENING_QUEUE_PER_PEER), a second up to the reserve, then eight light peers of
-/// the same /24 16 data sets each. One network now takes at most its share of the
-/// reserve (SCREENING_QUEUE_RESERVE_NETWORKS, each refusal an alert naming it), and a
-/// modality of another network (127.1.0.1) still has its places: none of its data sets
-/// is "not screened" for a full queue.
+/// debug build's test hook, as a data set made slow to screen holds them, until the
+/// test removes a file) and a debug build's queue of [`QUEUE`] places, pynetdicom fills
+/// the queue from real addresses of 127.0.0.0/8: one peer its share
+/// (SCREENING_QUEUE_PER_PEER), a second address of its /24 nothing more (session 25: a
+/// network's peers share one peer's share), a peer of another /24 up to the reserve,
+/// then eight light peers of one /24 two data sets each, the whole reserve between
+/// them. One network now takes at most its share of the reserve
+/// (SCREENING_QUEUE_RESERVE_NETWORKS, each refusal an alert naming it), and a modality
+/// of another network (127.1.0.1) still has its places: none of its data sets is "not
+/// screened" for a full queue.
 #[test]
 fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
     require_dcmtk();
     use pacsguard_gateway::screening_pool::{
-        SCREENING_QUEUE, SCREENING_QUEUE_LIGHT_PEER, SCREENING_QUEUE_PER_PEER,
-        SCREENING_QUEUE_RESERVE_DIVISOR, SCREENING_QUEUE_RESERVE_NETWORKS,
+        SCREENING_QUEUE_LIGHT_PEER, SCREENING_QUEUE_RESERVE_NETWORKS, Sizes, per_peer_share,
     };
+    /// The debug build's queue (`TEST_SCREENING_QUEUE_VAR`): small enough to fill in
+    /// seconds, big enough that its reserve is shared by its networks.
+    const QUEUE: usize = 128;
+    let sizes = Sizes::new(QUEUE, per_peer_share(QUEUE));
     let env = Env::new();
     let rx = env.dir.path().join("rx");
     let upstream = Receiver::start(&rx);
@@ -5089,7 +5220,9 @@ fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
         pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.900").build(),
     )
     .expect("write");
-    // Long enough for every data set below to be sent while the threads are held.
+    // While it exists the screening threads are held; the deadline only a safety net.
+    let stall = env.dir.path().join("stall");
+    std::fs::write(&stall, b"").expect("write");
     let text = format!(
         "[limits]\nscreening_deadline_ms = 240000\n{}",
         config(
@@ -5097,13 +5230,20 @@ fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
             &route("PACS", "CT1", ANY, upstream.port)
         )
     );
+    let queue = QUEUE.to_string();
     let gateway = Gateway::start_with(
         &env,
         &text,
         in_serve(),
-        &[("PACSGUARD_TEST_SCREEN_STALL", ".7.7.7.")],
+        &[
+            ("PACSGUARD_TEST_SCREEN_STALL", ".7.7.7."),
+            (
+                "PACSGUARD_TEST_SCREEN_STALL_WHILE",
+                stall.to_str().expect("UTF-8 path"),
+            ),
+            ("PACSGUARD_TEST_SCREENING_QUEUE", &queue),
+        ],
     );
-    let reserve = SCREENING_QUEUE / SCREENING_QUEUE_RESERVE_DIVISOR;
     let light = [
         "127.0.0.4",
         "127.0.0.5",
@@ -5114,36 +5254,42 @@ fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
         "127.0.0.10",
         "127.0.0.11",
     ];
+    let per_light = sizes.reserve / light.len();
+    assert!(per_light < SCREENING_QUEUE_LIGHT_PEER && per_light > 1);
+    let neighbour = "1.2.826.0.1.3680043.10.1137.5";
     let mut senders = vec![
         // Both screening threads held by the first two.
         ("127.0.0.1", "1.2.826.0.1.3680043.10.1137.7.7.7", 2),
         (
-            "127.0.0.2",
+            "127.0.1.2",
             "1.2.826.0.1.3680043.10.1137.2",
-            SCREENING_QUEUE_PER_PEER + 4,
+            sizes.per_peer + 4,
         ),
+        // Another address of the same /24: its network's share is taken.
+        ("127.0.1.3", neighbour, 4),
         (
-            "127.0.0.3",
+            "127.0.2.3",
             "1.2.826.0.1.3680043.10.1137.3",
-            SCREENING_QUEUE - reserve - SCREENING_QUEUE_PER_PEER + 4,
+            sizes.capacity - sizes.reserve - sizes.per_peer + 4,
         ),
     ];
     let prefixes: Vec<String> = (0..light.len())
         .map(|n| format!("1.2.826.0.1.3680043.10.1137.4{n}"))
         .collect();
     for (from, prefix) in light.iter().zip(&prefixes) {
-        senders.push((from, prefix, SCREENING_QUEUE_LIGHT_PEER));
+        senders.push((from, prefix, per_light));
     }
     let modality = "1.2.826.0.1.3680043.10.1137.99";
-    senders.push(("127.1.0.1", modality, SCREENING_QUEUE_LIGHT_PEER));
-    let statuses = match pynetdicom_stores_from(gateway.ports[0], "PACS", &file, &senders) {
+    // A network's share of the reserve: the modality's own network holds no more.
+    let modality_sends = sizes.reserve_per_network;
+    senders.push(("127.1.0.1", modality, modality_sends));
+    let sent = pynetdicom_stores_from(gateway.ports[0], "PACS", &file, &senders);
+    // The screening threads go on now, whatever the senders saw.
+    std::fs::remove_file(&stall).expect("remove the stall file");
+    let statuses = match sent {
         Ok(statuses) => statuses,
         Err(said) => {
-            // Seen in full runs on a loaded machine (an association from 127.0.0.2
-            // ended after 58, then 764 C-STOREs; the second: the gateway relayed the
-            // 764th answer, pynetdicom's next request never reached it, and after
-            // 61.6 s storescp's 60 s socket timeout closed the upstream side): each
-            // hop's last words, timed, so the next failure says where a message stopped.
+            // Each hop's last words, timed, so a failure says where a message stopped.
             let (_, events) = gateway.stop();
             let aborts: Vec<String> = events
                 .iter()
@@ -5184,17 +5330,24 @@ fn light_peers_of_one_network_do_not_take_the_whole_screening_reserve() {
         0,
         "the modality of another network kept its places: {queue_alerts:#?}"
     );
-    let networks_share = reserve / SCREENING_QUEUE_RESERVE_NETWORKS;
     let refused_for_the_network: usize = prefixes.iter().map(|p| of(p)).sum();
     assert_eq!(
         refused_for_the_network,
-        light.len() * SCREENING_QUEUE_LIGHT_PEER - networks_share,
+        light.len() * per_light - sizes.reserve_per_network,
         "{queue_alerts:#?}"
     );
     assert!(
-        queue_alerts.iter().any(|d| d.contains(
-            "this peer's network 127.0.0.0 (an IPv4 /24, an IPv6 /48) already holds its share of them (1/4, SCREENING_QUEUE_RESERVE_NETWORKS)"
-        )),
+        queue_alerts.iter().any(|d| d.contains(&format!(
+            "this peer's network 127.0.0.0 (an IPv4 /24, an IPv6 /48) already holds its share of them (1/{SCREENING_QUEUE_RESERVE_NETWORKS}, SCREENING_QUEUE_RESERVE_NETWORKS)"
+        ))),
+        "{queue_alerts:#?}"
+    );
+    assert_eq!(of(neighbour), 4, "{queue_alerts:#?}");
+    assert!(
+        queue_alerts.iter().any(|d| d.contains(&format!(
+            "the screening queue is full for this peer's network 127.0.1.0 (an IPv4 /24, an IPv6 /48): its peers together have {} data sets waiting, one peer's share of the {QUEUE} places (SCREENING_QUEUE_PER_PEER)",
+            sizes.per_peer
+        ))),
         "{queue_alerts:#?}"
     );
     assert_eq!(
