@@ -448,8 +448,9 @@ impl Console {
     }
 
     /// Counts a failed sign-in against an address and, when the name is an account's,
-    /// against the account ([`Console::count_account_failure`]), in one transaction of
-    /// the store: an unknown name and a wrong password cost the same one commit (the
+    /// against the account (read, counted and written under the one hold, from the count
+    /// as it is now: two failures checked at once both counted, and a lockout never
+    /// shortened, review r23), in one transaction of the store: an unknown name and a wrong password cost the same one commit (the
     /// account's count was a second commit, about 7 ms here: a wrong password to a
     /// real name answered measurably later than an unknown name, review r23). Whether
     /// the address reached its pause, and the account's count and whether it locked.
@@ -1022,28 +1023,16 @@ impl Console {
         Err(AuthError::SignInFailed)
     }
 
-    /// Counts one checked failure (a sign-in or a step-up) of `account`: read, counted
-    /// and written under one hold of the store's lock, from the count as it is now, not
-    /// as it was read before the check. Two sign-ins checked at once (two are hashed at
-    /// once) both read the count before either wrote it and wrote the same next value:
-    /// an attacker sending guesses in pairs had half of them uncounted, and a failure
-    /// landing just after the one that locked the account wrote its shorter delay over
-    /// the lockout (review r23). The account stays closed at least as long as it was.
-    /// The new count and whether this failure locked the account; `None` when the
-    /// account is no longer in the store.
-    pub(crate) fn count_account_failure(
-        &self,
-        account: i64,
-        now: i64,
-    ) -> Result<Option<(i64, bool)>, AuthError> {
-        let db = lock(&self.db)?;
-        let Some(row) = db.account_by_id(account)? else {
-            return Ok(None);
-        };
-        Ok(Some(Self::counted_failure(&db, &row, now)?))
+    /// Records the lockout alert `detail`; one the trail cannot take is said on the
+    /// service's log (the lockout stands either way).
+    pub(crate) fn locked(&self, who: &str, detail: String) {
+        if let Err(e) = self.record(self.lockout_alert(who, detail)) {
+            eprintln!("pacsguard serve: a lockout alert of {who} was not recorded: {e}");
+        }
     }
 
-    pub(crate) fn locked(&self, who: &str, detail: String) {
+    /// The alert that a sign-in pause (of an account or an address) began.
+    pub(crate) fn lockout_alert(&self, who: &str, detail: String) -> Event {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::AccountLocked,
@@ -1052,7 +1041,7 @@ impl Console {
         );
         let mut event = Event::of_finding(self.actor(who), finding);
         event.action = Action::Login;
-        let _ = self.record(event);
+        event
     }
 
     /// Records a request refused for its role (the refusal stands even if the record

@@ -41,6 +41,7 @@ mod breakglass_http;
 pub mod charts;
 pub mod clock;
 pub mod closing;
+mod counted;
 pub mod decide;
 pub mod fleet_settings;
 pub mod four_eyes;

@@ -32,17 +32,38 @@ use pacsguard_events::{Action, Outcome};
 use pacsguard_store::AccountRow;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::counted::Refused;
 use crate::password;
 use crate::roles::Role;
-use crate::throttle;
 
 /// How long a reset link works: long enough to hand it to a person on the phone or at
 /// the desk, short enough that one left in a mailbox or a chat is soon worth nothing.
 pub const RESET_LINK_LIFETIME: i64 = 60 * 60;
 
-/// The password hash of an account whose reset waits for its holder: it parses as no
-/// Argon2id hash, so no password verifies against it.
+/// The password hash of an account whose reset waits for its holder begins with this,
+/// followed by `:` and the hash it replaced (kept so the new password can be compared
+/// with the old one): it parses as no Argon2id hash, so no password verifies against it.
+/// (Before session 26 it was this alone, with nothing kept.)
 pub(crate) const RESET_PENDING: &str = "!reset";
+
+/// Said when the password chosen with a reset link is the one the reset replaced.
+pub const RESET_SAME_PASSWORD: &str = "this is the password the reset replaced: choose a new one (the code you entered is spent: enter the next one)";
+
+/// The hash an account's password reset waits with, replacing `current` (the hash it
+/// replaced kept from a first reset when a second one replaces it).
+fn pending_hash(current: &str) -> String {
+    let replaced = replaced_hash(current).unwrap_or(current);
+    format!("{RESET_PENDING}:{replaced}")
+}
+
+/// The hash a waiting reset replaced, when `hash` is one a reset left ("" for one left
+/// before the hash was kept); `None` for any other.
+fn replaced_hash(hash: &str) -> Option<&str> {
+    if hash == RESET_PENDING {
+        return Some("");
+    }
+    hash.strip_prefix(RESET_PENDING)?.strip_prefix(':')
+}
 
 /// Where a reset link leads.
 pub(crate) const RESET_PAGE: &str = "/reset";
@@ -82,6 +103,7 @@ impl Console {
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
         resettable(&account, by)?;
         self.unaltered_before_change(&db, account.id, &account.name, "the password reset")?;
+        self.purge_expired_links(&db, self.now())?;
         let sessions = db.sessions_of(account.id)?.len();
         let expires = self.now() + RESET_LINK_LIFETIME;
         self.record(
@@ -97,7 +119,7 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        db.set_password_hash(account.id, RESET_PENDING)?;
+        db.set_password_hash(account.id, &pending_hash(&account.password_hash))?;
         self.close_sessions_of(
             &db,
             account.id,
@@ -162,14 +184,15 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         let Some((account, expires)) = self.reset_holder(token)? else {
-            let _ = self.record(self.event(
+            // Fail loud: a refusal the trail cannot take is answered as not recorded.
+            self.record(self.event(
                 "reset",
                 Action::Account,
                 Outcome::Failure,
                 format!(
                     "a password reset link was refused (unknown, used or expired) from {address}"
                 ),
-            ));
+            ))?;
             return Err(AuthError::SetupRefused);
         };
         // The rules first: a password they refuse costs no code.
@@ -199,6 +222,23 @@ impl Console {
             Ok(how) => how,
             Err(reason) => return Err(self.reset_refused(&account, address, &reason)),
         };
+        // Only now, with the second factor confirmed: before it, the answer would tell the
+        // link's holder alone whether a guess was the old password.
+        if password::verify(
+            password,
+            replaced_hash(&account.password_hash).unwrap_or_default(),
+        ) {
+            self.record(self.event(
+                &account.name,
+                Action::Account,
+                Outcome::Failure,
+                format!(
+                    "{}: a new password with the reset link from {address} was refused: it is the password the reset replaced (the link stays)",
+                    account.name
+                ),
+            ))?;
+            return Err(AuthError::Invalid(RESET_SAME_PASSWORD.into()));
+        }
         let hash = password::hash(password)?;
         let token_hash = crate::secret::digest(token);
         {
@@ -211,7 +251,7 @@ impl Console {
                 account.id,
                 expires,
                 now,
-                RESET_PENDING,
+                &account.password_hash,
                 &hash,
             )? {
                 return Err(AuthError::SetupRefused);
@@ -257,30 +297,16 @@ impl Console {
     /// Counts a code refused with a reset link as a failed sign-in of the account and the
     /// address (a lockout an alert), records it, and gives the one answer.
     fn reset_refused(&self, account: &AccountRow, address: IpAddr, reason: &str) -> AuthError {
-        let now = self.now();
-        let addr = address.to_string();
-        match self.count_failure(&addr, Some(account.id), now) {
-            Ok((_, Some((failures, true)))) => self.locked(
-                &account.name,
-                format!(
-                    "account {} locked for {} minutes after {failures} failed checks (the last a password reset link's code from {addr})",
-                    account.name,
-                    throttle::LOCKOUT_SECONDS / 60
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => return e,
-        }
-        let _ = self.record(self.event(
-            &account.name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{}: a new password with the reset link from {addr} was refused: {reason}",
-                account.name
-            ),
-        ));
-        AuthError::Invalid(RESET_CODE_REFUSED.into())
+        self.refused_and_counted(
+            account,
+            address,
+            Refused {
+                what: "a new password with the reset link",
+                action: Action::Account,
+                reason,
+            },
+            AuthError::Invalid(RESET_CODE_REFUSED.into()),
+        )
     }
 }
 
@@ -309,5 +335,5 @@ fn resettable(account: &AccountRow, by: &Authenticated) -> Result<(), AuthError>
 /// second factor enrolled, not disabled. (An enrolment link's account has no second
 /// factor: the two links never open each other's page.)
 fn waits_for_reset(account: &AccountRow) -> bool {
-    account.password_hash == RESET_PENDING && account.enrolled() && !account.disabled
+    replaced_hash(&account.password_hash).is_some() && account.enrolled() && !account.disabled
 }

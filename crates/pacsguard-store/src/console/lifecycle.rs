@@ -53,36 +53,17 @@ impl ConsoleDb {
         pending: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
+        let link = super::SpentLink {
+            token_hash,
+            account,
+            expires,
+            now,
         };
-        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
-        let spent = tx
-            .execute(
-                "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
-                 AND expires = ?3 AND expires > ?4",
-                params![token_hash, account, expires, now],
-            )
-            .map_err(sql)?;
-        if spent != 1 {
-            return Ok(false);
-        }
-        let set = tx
-            .execute(
-                "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
-                 AND (totp_secret IS NOT NULL \
-                      OR EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)) \
-                 AND NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)",
-                params![account, password_hash, pending],
-            )
-            .map_err(sql)?;
-        if set != 1 {
-            return Ok(false);
-        }
-        tx.commit().map_err(sql)?;
-        Ok(true)
+        self.spend_link_setting_password(
+            &link,
+            super::LinkHolder::AwaitingReset { pending },
+            password_hash,
+        )
     }
 
     /// Marks the account disabled; false if it was already (the first mark stays).
