@@ -439,6 +439,7 @@ fn app_with(console: Arc<Console>, hashes: Arc<Semaphore>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), known_host))
+        .layer(middleware::from_fn(bounded_target))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
@@ -532,6 +533,37 @@ async fn known_host(State(state): State<AppState>, request: Request, next: Next)
         "Unknown name",
         "This console does not answer to this name. Open it at the address its administrator gave you.",
     )
+}
+
+/// Requests refused for a target over [`crate::server::MAX_REQUEST_TARGET_BYTES`],
+/// written rate-limited.
+static LONG_TARGET: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+
+/// Answers 414 URI Too Long to a request whose target is over
+/// [`crate::server::MAX_REQUEST_TARGET_BYTES`] (one whose request line does not even fit
+/// the head's limit is answered so before hyper reads it: [`crate::request_line`]).
+async fn bounded_target(request: Request, next: Next) -> Response {
+    let target = target_bytes(request.uri());
+    if target <= crate::server::MAX_REQUEST_TARGET_BYTES {
+        return next.run(request).await;
+    }
+    let from = request.extensions().get::<Peer>().map_or_else(
+        || "an unknown address".to_string(),
+        |p| p.0.ip().to_string(),
+    );
+    LONG_TARGET.refused(&format!(
+        "a request from {from}: its target is {target} bytes, over MAX_REQUEST_TARGET_BYTES ({}); answered 414",
+        crate::server::MAX_REQUEST_TARGET_BYTES
+    ));
+    crate::request_line::too_long_page()
+}
+
+/// How many bytes a request's target takes on its request line.
+fn target_bytes(uri: &axum::http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
 }
 
 /// Ends a request that takes longer than [`REQUEST_TIMEOUT`].

@@ -2171,6 +2171,62 @@ fn an_over_long_request_head_is_refused_with_431_and_said_on_the_log() {
     server.stop();
 }
 
+/// Review r26-console: a request line over MAX_REQUEST_HEAD_BYTES was answered 431
+/// (its headers too large) by the head's limit before hyper could say 414, and a target
+/// of tens of KiB was served. A request target over MAX_REQUEST_TARGET_BYTES is answered
+/// 414 URI Too Long, whether the head fits MAX_REQUEST_HEAD_BYTES or not, and said on
+/// the log; over-long headers stay 431; the console serves the next request.
+#[test]
+fn an_over_long_request_line_is_414_and_over_long_headers_431() {
+    use pacsguard_console::server::{MAX_REQUEST_HEAD_BYTES, MAX_REQUEST_TARGET_BYTES};
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let status = |path: &str, header: Option<&str>| {
+        let mut command = Command::new("curl");
+        command.args(["-sS", "--cacert"]).arg(&server.cacert).args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ]);
+        if let Some(header) = header {
+            command.args(["-H", header]);
+        }
+        let out = command
+            .arg(format!("{}{path}", server.base))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let query = |bytes: usize| format!("/login?q={}", "a".repeat(bytes));
+    // At the limit: served.
+    assert_eq!(
+        status(&query(MAX_REQUEST_TARGET_BYTES - "/login?q=".len()), None),
+        "200"
+    );
+    for over in [
+        MAX_REQUEST_TARGET_BYTES,
+        MAX_REQUEST_HEAD_BYTES / 2,
+        MAX_REQUEST_HEAD_BYTES + 1,
+    ] {
+        assert_eq!(
+            status(&query(over), None),
+            "414",
+            "a target of {over} bytes"
+        );
+    }
+    assert!(
+        server.wait_for("MAX_REQUEST_TARGET_BYTES", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    let long = format!("X-Padding: {}", "a".repeat(MAX_REQUEST_HEAD_BYTES + 1));
+    assert_eq!(status("/login", Some(&long)), "431");
+    assert_eq!(server.curl("GET", "/login", &[]).0, 200);
+    server.stop();
+}
+
 /// Review r24-console: the console answered to any host name. A page at a name an
 /// attacker makes resolve to the console (DNS rebinding) is same-origin with it in the
 /// victim's browser, and could drive the sign-in from inside the hospital's network.
