@@ -266,6 +266,12 @@ pub static ROUTES: &[Route] = &[
         handler: || post(crate::reset_http::reset_issue),
     },
     Route {
+        method: Method::POST,
+        path: crate::reset_http::RESET_CANCEL_PATH,
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::reset_http::reset_cancel),
+    },
+    Route {
         method: Method::GET,
         path: "/reset",
         access: Access::Public,
@@ -1175,17 +1181,21 @@ pub(crate) async fn accounts_with(
     match blocking(move || {
         let list = console.accounts()?;
         let disabled = console.disabled_accounts()?;
-        Ok::<_, AuthError>((list, disabled, console.sessions()?))
+        let pending = console.pending_resets()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?, pending))
     })
     .await
     {
-        Ok(Ok((list, disabled, sessions))) => (
+        Ok(Ok((list, disabled, sessions, pending))) => (
             status,
             html(pages::accounts(
                 &auth,
-                &list,
-                &disabled,
-                &sessions,
+                &pages::AccountLists {
+                    accounts: &list,
+                    disabled: &disabled,
+                    sessions: &sessions,
+                    pending_resets: &pending,
+                },
                 message.as_deref(),
             )),
         )
@@ -1203,10 +1213,11 @@ async fn api_accounts(State(state): State<AppState>) -> Response {
     let read = blocking(move || {
         let list = console.accounts()?;
         let disabled = console.disabled_accounts()?;
-        Ok::<_, AuthError>((list, disabled, console.sessions()?))
+        let pending = console.pending_resets()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?, pending))
     });
     match read.await {
-        Ok(Ok((list, disabled, sessions))) => {
+        Ok(Ok((list, disabled, sessions, pending))) => {
             let accounts: Vec<serde_json::Value> = list
                 .iter()
                 .map(|(name, role, enrolled)| {
@@ -1229,8 +1240,23 @@ async fn api_accounts(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            axum::Json(serde_json::json!({ "accounts": accounts, "sessions": sessions }))
-                .into_response()
+            let pending: Vec<serde_json::Value> = pending
+                .iter()
+                .map(|reset| {
+                    serde_json::json!({
+                        "account": reset.account,
+                        "started_by": reset.by,
+                        "since": reset.since,
+                        "expires": reset.expires,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "accounts": accounts,
+                "sessions": sessions,
+                "pending_resets": pending,
+            }))
+            .into_response()
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,

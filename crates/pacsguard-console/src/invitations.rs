@@ -127,12 +127,19 @@ impl Console {
         name: &str,
     ) -> Result<(), AuthError> {
         let kind = link_kind(db, account)?;
-        let mut event = self.event(
-            name,
-            Action::Account,
-            Outcome::Success,
-            format!("the {kind} of {name} is spent"),
-        );
+        self.record_link_closed(account, name, format!("the {kind} of {name} is spent"))
+    }
+
+    /// Records that the link of `account` (named `name`) is closed, for `detail`, and
+    /// binds the account to no link from now on. The caller removes the row in the same
+    /// hold.
+    pub(crate) fn record_link_closed(
+        &self,
+        account: i64,
+        name: &str,
+        detail: String,
+    ) -> Result<(), AuthError> {
+        let mut event = self.event(name, Action::Account, Outcome::Success, detail);
         event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
         self.record(event)?;
         lock(&self.bindings)?
@@ -162,22 +169,17 @@ impl Console {
             let name = db
                 .account_by_id(*account)?
                 .map_or_else(|| format!("account {account}"), |a| a.name);
-            let mut event = self.event(
+            self.record_link_closed(
+                *account,
                 &name,
-                Action::Account,
-                Outcome::Success,
                 format!(
                     "the {} of {name}, valid until {}, expired unused: removed from the store",
                     link_kind(db, *account)?,
                     crate::pages::unix_time(*expires)
                 ),
-            );
-            event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
-            self.record(event)?;
-            lock(&self.bindings)?
-                .invitations
-                .insert(*account, INVITATION_CLOSED.to_string());
+            )?;
             db.delete_invitation(token_hash)?;
+            db.forget_reset(*account)?;
         }
         if !altered.is_empty() {
             self.invitations_altered(&altered, "not as the trail recorded it when it was issued (planted, edited, or spent and put back)")?;

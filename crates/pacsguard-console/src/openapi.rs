@@ -311,6 +311,13 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "html",
     },
     Operation {
+        method: "POST",
+        path: "/accounts/reset/cancel",
+        summary: "Cancels a password reset waiting for its holder (step-up needed): its link works no more and the password from before the reset signs in again. Refused (400) for an account with no reset waiting. `/api/accounts` lists the waiting resets (`pending_resets`: account, started_by, since, expires)",
+        fields: &[("name", "Account name"), REASON],
+        answer: "redirect",
+    },
+    Operation {
         method: "GET",
         path: "/reset",
         summary: "A password reset link's form (query `token`: the link's token); 403 for a link unknown, used, replaced or expired",

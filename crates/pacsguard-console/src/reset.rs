@@ -138,9 +138,86 @@ impl Console {
             &crate::secret::digest(&token),
             expires,
         )?;
+        db.note_reset(account.id, by.account, self.now())?;
         db.commit()?;
         self.ends_committed()?;
         Ok(ResetIssued { token, expires })
+    }
+
+    /// The password resets waiting for their holder (for the accounts page and its API).
+    pub fn pending_resets(&self) -> Result<Vec<pacsguard_store::PendingReset>, AuthError> {
+        Ok(lock(&self.db)?.pending_resets()?)
+    }
+
+    /// The administrator `by` cancels the waiting password reset of the account `name`
+    /// for `reason` (a decision: a step-up and a reason): its link stops working and the
+    /// password from before the reset signs in again (a reset started on the wrong
+    /// account, or no longer needed). A reset whose holder may have lost the password to
+    /// someone else is left to finish, or the account disabled.
+    pub fn cancel_reset(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), AuthError> {
+        let reason = self.decision(by, reason)?;
+        self.ensure_bound()?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
+        self.hold_begins()?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        let replaced = match replaced_hash(&account.password_hash) {
+            Some(replaced) if waits_for_reset(&account) && !replaced.is_empty() => replaced,
+            Some(_) if waits_for_reset(&account) => {
+                return Err(AuthError::Invalid(format!(
+                    "the reset of {name} was started before the password it replaced was kept: it cannot be cancelled; its holder finishes it, or you reset it again"
+                )));
+            }
+            _ => {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} has no password reset waiting"
+                )));
+            }
+        };
+        self.unaltered_before_change(
+            &db,
+            account.id,
+            &account.name,
+            "the cancelled password reset",
+        )?;
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} cancelled the password reset of {name} (after a step-up): its reset link works no more, and the password from before the reset signs in again",
+                    by.name
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        db.set_password_hash(account.id, replaced)?;
+        self.record_link_closed(
+            account.id,
+            &account.name,
+            format!(
+                "the password reset link of {name} is withdrawn: the reset was cancelled by {}",
+                by.name
+            ),
+        )?;
+        db.delete_invitation_of(account.id)?;
+        db.forget_reset(account.id)?;
+        self.rebind_under(
+            &db,
+            account.id,
+            &format!("its password reset cancelled by {}", by.name),
+        )?;
+        db.commit()?;
+        self.ends_committed()?;
+        Ok(())
     }
 
     /// The reset link of `token` on the console's own origin.

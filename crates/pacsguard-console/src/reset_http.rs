@@ -15,9 +15,49 @@ use crate::http::{
 use crate::pages::{error_line, esc, page, unix_time};
 use crate::password::{MIN_PASSWORD_CHARS, RECOMMENDED_PASSWORD_CHARS};
 use crate::reset::{RESET_LINK_LIFETIME, RESET_PAGE, ResetIssued};
+use pacsguard_store::PendingReset;
+use std::fmt::Write as _;
 
-/// The accounts page's section that resets a password (its CSRF token given).
-pub(crate) fn reset_section(csrf: &str) -> String {
+/// Where an administrator cancels a waiting reset.
+pub(crate) const RESET_CANCEL_PATH: &str = "/accounts/reset/cancel";
+
+/// The accounts page's section that resets a password (its CSRF token given), with the
+/// resets waiting for their holder and the form that cancels one.
+pub(crate) fn reset_section(csrf: &str, pending: &[PendingReset]) -> String {
+    let mut rows = String::new();
+    for reset in pending {
+        let _ = write!(
+            rows,
+            "<tr id=\"pending-reset-{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td></tr>",
+            esc(&reset.account),
+            reset
+                .by
+                .as_deref()
+                .map_or_else(|| "an account since removed".to_string(), esc),
+            unix_time(reset.since),
+            unix_time(reset.expires),
+        );
+    }
+    let waiting = if pending.is_empty() {
+        "<p id=\"no-pending-resets\">No password reset is waiting.</p>".to_string()
+    } else {
+        format!(
+            "<table id=\"pending-resets\"><thead><tr><th>Account</th><th>Started by</th><th>When</th><th>Link valid until</th></tr></thead><tbody>{rows}</tbody></table>\
+             <form id=\"reset-cancel-form\" method=\"post\" action=\"{RESET_CANCEL_PATH}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label for=\"reset-cancel-name\">Cancel the reset of account</label><input id=\"reset-cancel-name\" name=\"name\" type=\"text\" required>\
+             <label for=\"reset-cancel-reason\">Reason</label><input id=\"reset-cancel-reason\" name=\"reason\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"reset-cancel\" type=\"submit\">Cancel reset</button></form>\
+             <p class=\"hint\">Cancelling makes the link work no more and the password from before the reset sign in again (a reset started on the wrong account); it needs a step-up and a reason.</p>",
+            esc(csrf)
+        )
+    };
+    let issue = reset_issue_form(csrf);
+    format!("{issue}<section><h2>Password resets waiting</h2>{waiting}</section>")
+}
+
+/// The form that resets a password.
+fn reset_issue_form(csrf: &str) -> String {
     format!(
         "<section><h2>Reset a password</h2><p class=\"hint\">For a person who forgot the password: it signs in no more and every session of the account ends at once; you get a one-time link, valid {} minutes, to hand to the person yourself. They choose a new password with their own second factor (a code of their authenticator app or a recovery code), which stays as enrolled, so the link alone opens nothing. Not for your own account (change it on the password page). Needs your second factor confirmed within 5 minutes (<a id=\"reset-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
          <form id=\"reset-issue-form\" method=\"post\" action=\"/accounts/reset\">\
@@ -161,4 +201,24 @@ pub(crate) async fn reset_redeem(
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CancelForm {
+    name: String,
+    reason: String,
+}
+
+/// An administrator cancels a waiting reset: back to the accounts page, or the refusal
+/// shown there.
+pub(crate) async fn reset_cancel(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<CancelForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let done = blocking(move || console.cancel_reset(&a, &form.name, &form.reason));
+    crate::lifecycle_http::settle(&state, auth, done.await).await
 }

@@ -8736,6 +8736,105 @@ async fn expired_links_are_purged_and_said_on_the_trail() {
     assert_eq!(h.store().invitations().expect("links").len(), 2);
 }
 
+/// Review r26-console: a reset waiting for its holder was shown nowhere (an
+/// administrator could not tell that bob's password no longer signs in, nor who did it)
+/// and could not be undone. The accounts page and `/api/accounts` list it (whose, who
+/// started it, when, until when its link works); an administrator cancels it with a
+/// step-up and a reason: the link works no more and the password from before the reset
+/// signs in again, all of it on the trail. A finished reset is listed no more.
+#[tokio::test]
+async fn a_waiting_reset_is_listed_and_an_administrator_cancels_it() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (_, bob_secret) = enrolled_bob(&h, &admin, &csrf).await;
+    let token = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it").await);
+    let r = h.send("GET", "/api/accounts", Some(&admin), &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    let pending = json["pending_resets"].as_array().expect("pending resets");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["account"], "bob");
+    assert_eq!(pending[0]["started_by"], "admin");
+    assert_eq!(pending[0]["since"], h.clock.now());
+    let page = h.send("GET", "/accounts", Some(&admin), &[]).await;
+    assert!(
+        page.body
+            .contains("<tr id=\"pending-reset-bob\"><td>bob</td><td>admin</td>"),
+        "listed on the page: {}",
+        page.body
+    );
+
+    let cancel = |admin: String, csrf: String, name: &'static str, reason: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/accounts/reset/cancel",
+                Some(&admin),
+                &[("csrf", &csrf), ("name", name), ("reason", reason)],
+            )
+            .await
+        }
+    };
+    let r = cancel(admin.clone(), csrf.clone(), "bob", "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a reason: {}", r.body);
+    let r = cancel(admin.clone(), csrf.clone(), "admin", "wrong one").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no password reset waiting"), "{}", r.body);
+    let _ = h.events();
+    let r = cancel(
+        admin.clone(),
+        csrf.clone(),
+        "bob",
+        "reset the wrong account",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = h.events();
+    assert!(
+        events.iter().any(|e| e
+            .detail
+            .contains("admin cancelled the password reset of bob (after a step-up)")
+            && e.reason.as_deref() == Some("reset the wrong account")),
+        "{events:?}"
+    );
+    assert_logged(
+        &events,
+        Action::Account,
+        Outcome::Success,
+        "the password reset link of bob is withdrawn",
+    );
+    let r = h.send("GET", "/api/accounts", Some(&admin), &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    assert_eq!(json["pending_resets"], serde_json::json!([]));
+    let r = h
+        .send("GET", &format!("/reset?token={token}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the link works no more");
+    let r = h
+        .login("bob", BOB_PASSWORD, &h.next_code(&bob_secret))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the old password: {}",
+        r.body
+    );
+
+    // A reset finished is listed no more either; no cancel without a step-up.
+    let token = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it again").await);
+    let r = redeem(&h, &token, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = h.send("GET", "/api/accounts", Some(&admin), &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    assert_eq!(json["pending_resets"], serde_json::json!([]), "finished");
+    let _ = reset_token(&reset(&h, &admin, &csrf, "bob", "and again").await);
+    h.clock.advance(pacsguard_console::STEP_UP_WINDOW + 1);
+    let csrf = h.csrf(&admin).await;
+    let r = cancel(admin.clone(), csrf, "bob", "not needed").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+}
+
 /// Review r25-console: a new password equal to the current one, or to the account's name
 /// (in capitals, padded with spaces to the length floor), was accepted at a change, at
 /// an account's creation and at an invitation's link. Each is refused with its reason.

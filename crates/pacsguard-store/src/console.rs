@@ -35,7 +35,7 @@ mod lifecycle;
 mod sessions;
 pub use breakglass::{SealBinding, SealRow};
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
-pub use lifecycle::DisabledRow;
+pub use lifecycle::{DisabledRow, PendingReset};
 pub use sessions::{LiveSession, SessionEnd};
 
 const CONSOLE_SCHEMA: &str = "
@@ -966,6 +966,12 @@ impl ConsoleDb {
         if set != 1 {
             return Ok(false);
         }
+        // A reset finished is no longer pending (an invitation has no note: nothing).
+        tx.execute(
+            "DELETE FROM console_resets WHERE account = ?1",
+            [link.account],
+        )
+        .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(true)
     }
