@@ -283,6 +283,12 @@ pub static ROUTES: &[Route] = &[
         access: Access::Public,
         handler: || post(crate::reset_http::reset_redeem),
     },
+    Route {
+        method: Method::POST,
+        path: crate::reset_http::RESET_PASSKEY_PATH,
+        access: Access::Public,
+        handler: || post(crate::reset_http::reset_redeem_passkey),
+    },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
         method: Method::GET,

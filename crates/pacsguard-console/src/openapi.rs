@@ -318,6 +318,21 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "redirect",
     },
     Operation {
+        method: "POST",
+        path: "/reset/passkey",
+        summary: "The holder of a reset link chooses the new password, confirming with one of the account's passkeys (user verification required; the challenge is on the link's page when the account has passkeys); otherwise as POST /reset",
+        fields: &[
+            ("token", "The reset link's token"),
+            ("password", "The new password"),
+            ("credential_id", "The assertion's credential ID (base64url)"),
+            ("client_data", "clientDataJSON (base64url)"),
+            ("authenticator_data", "authenticatorData (base64url)"),
+            ("signature", "The signature (base64url)"),
+            ("user_handle", "The user handle (base64url, may be empty)"),
+        ],
+        answer: "redirect",
+    },
+    Operation {
         method: "GET",
         path: "/reset",
         summary: "A password reset link's form (query `token`: the link's token); 403 for a link unknown, used, replaced or expired",

@@ -33,6 +33,7 @@ use pacsguard_store::AccountRow;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
 use crate::counted::Refused;
+use crate::passkey::{RequestOptions, SecondFactor};
 use crate::password;
 use crate::roles::Role;
 
@@ -71,6 +72,13 @@ pub(crate) const RESET_PAGE: &str = "/reset";
 /// Said when the code given with a reset link was not accepted (wrong, replayed, or the
 /// account or address paused): one answer for each.
 pub const RESET_CODE_REFUSED: &str = "the code of your second factor was not accepted: nothing was changed; enter the current code of your authenticator app or an unused recovery code";
+
+/// What a valid reset link's page offers besides the code.
+#[derive(Debug)]
+pub struct ResetOffer {
+    /// A challenge for the account's own passkeys, when it has any.
+    pub passkey: Option<RequestOptions>,
+}
 
 /// A reset issued: the link's token (shown once) and its expiry.
 #[derive(Debug)]
@@ -249,6 +257,31 @@ impl Console {
         Ok(self.reset_holder(token)?.is_some())
     }
 
+    /// What the page of the reset link `token` offers: `None` for a link not valid now;
+    /// else a passkey challenge for the account's own passkeys, when it has any (and
+    /// passkeys are on), beside the code.
+    pub fn reset_offer(&self, token: &str) -> Result<Option<ResetOffer>, AuthError> {
+        let Some((account, _)) = self.reset_holder(token)? else {
+            return Ok(None);
+        };
+        Ok(Some(ResetOffer {
+            passkey: self.passkey_options_for(account.id)?,
+        }))
+    }
+
+    /// [`Console::redeem_reset`] confirming the account's second factor with one of its
+    /// passkeys (user verification required, as at sign-in): the way through for an
+    /// account with passkeys alone and no recovery code left.
+    pub fn redeem_reset_with_passkey(
+        &self,
+        token: &str,
+        password: &str,
+        assertion: &crate::passkey::Assertion,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        self.redeem_reset_with(token, password, SecondFactor::Passkey(assertion), address)
+    }
+
     /// The holder of a reset link chooses the new password `password`, confirming the
     /// account's second factor with `code` (a TOTP code or a recovery code): the link is
     /// spent and a session begins. [`AuthError::SetupRefused`] for a link that is not
@@ -258,6 +291,17 @@ impl Console {
         token: &str,
         password: &str,
         code: &str,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        self.redeem_reset_with(token, password, SecondFactor::Code(code), address)
+    }
+
+    /// [`Console::redeem_reset`] with either second factor.
+    fn redeem_reset_with(
+        &self,
+        token: &str,
+        password: &str,
+        factor: SecondFactor<'_>,
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         let Some((account, expires)) = self.reset_holder(token)? else {
@@ -288,12 +332,7 @@ impl Console {
         let how = if account.locked_until > now || self.address_closed(&addr, now)? {
             Err("refused unchecked: sign-in is paused for this account or address".to_string())
         } else {
-            self.check_factor(
-                &account,
-                crate::passkey::SecondFactor::Code(code),
-                now,
-                None,
-            )?
+            self.check_factor(&account, factor, now, None)?
         };
         let how = match how {
             Ok(how) => how,

@@ -7,16 +7,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
-use crate::auth::{AuthError, Authenticated, Console};
+use crate::auth::{AuthError, Authenticated, NewSession};
 use crate::http::{
-    AppState, OneTimeLink, Peer, TokenQuery, accounts_with, blocking, failure, form_refusal,
-    hash_turn, html, peer_ip, redirect_with_cookie, set_cookie,
+    AppState, Peer, TokenQuery, accounts_with, blocking, failure, form_refusal, hash_turn, html,
+    peer_ip, redirect_with_cookie, set_cookie,
 };
 use crate::pages::{error_line, esc, page, unix_time};
+use crate::passkey::{Assertion, RequestOptions};
+use crate::passkey_pages::{ASSERTION_FIELDS, SCRIPT, STATUS, get_attributes};
 use crate::password::{MIN_PASSWORD_CHARS, RECOMMENDED_PASSWORD_CHARS};
 use crate::reset::{RESET_LINK_LIFETIME, RESET_PAGE, ResetIssued};
 use pacsguard_store::PendingReset;
 use std::fmt::Write as _;
+
+/// Where a reset link's holder confirms with a passkey.
+pub(crate) const RESET_PASSKEY_PATH: &str = "/reset/passkey";
 
 /// Where an administrator cancels a waiting reset.
 pub(crate) const RESET_CANCEL_PATH: &str = "/accounts/reset/cancel";
@@ -85,24 +90,59 @@ fn reset_issued(auth: &Authenticated, name: &str, link: &str, expires: i64) -> S
     )
 }
 
-/// The reset link's page: the new password and a code of the account's second factor.
-fn reset_form(token: &str, error: Option<&str>) -> String {
+/// The reset link's page: the new password and a code of the account's second factor,
+/// or one of its passkeys when it has any (`passkey`: the challenge).
+fn reset_form(token: &str, error: Option<&str>, passkey: Option<&RequestOptions>) -> String {
+    let with_passkey = passkey.map_or_else(String::new, |options| {
+        format!(
+            "<h3>Or with your passkey</h3>\
+             <form id=\"reset-passkey-form\" method=\"post\" action=\"{RESET_PASSKEY_PATH}\" {}>\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\
+             <label for=\"reset-passkey-password\">New password</label><input id=\"reset-passkey-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
+             {ASSERTION_FIELDS}{STATUS}\
+             <button id=\"reset-passkey-submit\" class=\"passkey-button\" type=\"submit\" disabled>Set the new password with a passkey</button></form>{SCRIPT}",
+            get_attributes(options),
+            esc(token)
+        )
+    });
     page(
         "Choose a new password",
         None,
         &format!(
             "<section><h2>Choose a new password</h2>{}\
-             <p class=\"hint\">This link works once. Confirm it is you with the current code of your authenticator app, or one of your recovery codes (with a passkey only, a recovery code).</p>\
+             <p class=\"hint\">This link works once. Confirm it is you with the current code of your authenticator app, one of your recovery codes, or your passkey.</p>\
              <form id=\"reset-form\" method=\"post\" action=\"{RESET_PAGE}\">\
              <input type=\"hidden\" name=\"token\" value=\"{}\">\
              <label for=\"reset-password\">New password</label><input id=\"reset-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
              <p class=\"hint\">{RECOMMENDED_PASSWORD_CHARS} characters or more recommended (at least {MIN_PASSWORD_CHARS}); any characters; a passphrase is fine; common passwords and your account's name are refused.</p>\
              <label for=\"reset-code\">Current code or recovery code</label><input id=\"reset-code\" name=\"code\" type=\"text\" autocomplete=\"one-time-code\" required>\
-             <button id=\"reset-submit\" type=\"submit\">Set the new password</button></form></section>",
+             <button id=\"reset-submit\" type=\"submit\">Set the new password</button></form>{with_passkey}</section>",
             error_line(error),
             esc(token)
         ),
     )
+}
+
+/// The reset link's page with a fresh passkey challenge (the last one was spent or may
+/// be), answered `status`; the link refused when it is not valid (any more).
+async fn reset_form_page(
+    state: &AppState,
+    token: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let console = state.console.clone();
+    let checked = token.clone();
+    match blocking(move || console.reset_offer(&checked)).await {
+        Ok(Ok(Some(offer))) => (
+            status,
+            html(reset_form(&token, error.as_deref(), offer.passkey.as_ref())),
+        )
+            .into_response(),
+        Ok(Ok(None)) => refused_link(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
 }
 
 fn reset_refused() -> String {
@@ -148,12 +188,7 @@ pub(crate) async fn reset_page(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let link = OneTimeLink {
-        valid: Console::reset_valid,
-        form: reset_form,
-        refused: reset_refused,
-    };
-    link.page(&state, q.token).await
+    reset_form_page(&state, q.token, StatusCode::OK, None).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,14 +225,67 @@ pub(crate) async fn reset_redeem(
         console.redeem_reset(&token, &password, &code, ip)
     })
     .await;
+    redeemed(&state, form.token, result).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RedeemPasskeyForm {
+    token: String,
+    password: String,
+    credential_id: String,
+    client_data: String,
+    authenticator_data: String,
+    signature: String,
+    user_handle: String,
+}
+
+/// The holder of a reset link sets the new password with one of the account's passkeys:
+/// signed in on success.
+pub(crate) async fn reset_redeem_passkey(
+    State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
+    Form(form): Form<RedeemPasskeyForm>,
+) -> Response {
+    if !crate::secret::is_token(&form.token) {
+        return refused_link();
+    }
+    let permit = match hash_turn(&state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let console = state.console.clone();
+    let ip = peer_ip(peer);
+    let token = form.token.clone();
+    let assertion = Assertion {
+        credential_id: form.credential_id,
+        client_data: form.client_data,
+        authenticator_data: form.authenticator_data,
+        signature: form.signature,
+        user_handle: form.user_handle,
+    };
+    let password = form.password;
+    let result = blocking(move || {
+        let _permit = permit;
+        console.redeem_reset_with_passkey(&token, &password, &assertion, ip)
+    })
+    .await;
+    redeemed(&state, form.token, result).await
+}
+
+/// The answer to a reset link's redemption: signed in, the link refused, or the form
+/// again with the refusal (and a fresh passkey challenge).
+async fn redeemed(
+    state: &AppState,
+    token: String,
+    result: Result<Result<NewSession, AuthError>, Response>,
+) -> Response {
     match result {
         Ok(Ok(session)) => redirect_with_cookie("/", set_cookie(&session)),
         Ok(Err(AuthError::SetupRefused)) => refused_link(),
-        Ok(Err(e @ (AuthError::Password(_) | AuthError::Invalid(_)))) => (
-            StatusCode::BAD_REQUEST,
-            html(reset_form(&form.token, Some(&e.to_string()))),
-        )
-            .into_response(),
+        Ok(Err(e @ (AuthError::Password(_) | AuthError::Invalid(_)))) => {
+            reset_form_page(state, token, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
