@@ -64,7 +64,7 @@ pub(crate) fn reset_section(csrf: &str, pending: &[PendingReset]) -> String {
 /// The form that resets a password.
 fn reset_issue_form(csrf: &str) -> String {
     format!(
-        "<section><h2>Reset a password</h2><p class=\"hint\">For a person who forgot the password: it signs in no more and every session of the account ends at once; you get a one-time link, valid {} minutes, to hand to the person yourself. They choose a new password with their own second factor (a code of their authenticator app or a recovery code), which stays as enrolled, so the link alone opens nothing. Not for your own account (change it on the password page). Needs your second factor confirmed within 5 minutes (<a id=\"reset-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
+        "<section><h2>Reset a password</h2><p class=\"hint\">For a person who forgot the password: it signs in no more and every session of the account ends at once; you get a one-time link, valid {} minutes, to hand to the person yourself. They choose a new password with their own second factor (a code of their authenticator app, a recovery code or a passkey), which stays as enrolled, so the link alone opens nothing. Not for your own account (change it on the password page). Needs your second factor confirmed within 5 minutes (<a id=\"reset-step-up\" href=\"/step-up?next=/accounts\">confirm it</a>) and a reason.</p>\
          <form id=\"reset-issue-form\" method=\"post\" action=\"/accounts/reset\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <label for=\"reset-name\">Account name</label><input id=\"reset-name\" name=\"name\" type=\"text\" required>\

@@ -861,7 +861,8 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
 /// CDP, driven by `tests/browser/passkey.cjs`): a passkey as the first administrator's
 /// second factor (a real attestation object from Chromium), sign-out, sign-in with the
 /// password and the passkey, a step-up with it that lets a difference be accepted; then
-/// an authenticator that does not verify its user gets no session, and an answer without
+/// a second account with a passkey alone finishes a password reset with it (review
+/// r26-console); an authenticator that does not verify its user gets no session, and an answer without
 /// user verification posted by a changed page script is refused by the server. The
 /// console is opened at `https://localhost:PORT`, the relying party a loopback `serve`
 /// takes by default (browsers allow no passkey on an IP address).
@@ -916,7 +917,8 @@ fn passkeys_in_a_real_browser_from_setup_to_a_step_up() {
         shots.display(),
         server.stderr()
     );
-    assert!(shots.join("passkey-09-server-refuses-no-uv.png").is_file());
+    assert!(shots.join("passkey-12-server-refuses-no-uv.png").is_file());
+    assert!(shots.join("passkey-10-reset-done.png").is_file());
     let check = env.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     server.stop();
@@ -931,6 +933,11 @@ fn passkeys_in_a_real_browser_from_setup_to_a_step_up() {
     let accounts = stdout(&env.run(&["audit", "show", "--action", "account", "--json"]));
     assert!(
         accounts.contains("registered the passkey") && accounts.contains("attestation none"),
+        "{accounts}"
+    );
+    // The reset finished with pat's passkey (review r26-console).
+    assert!(
+        accounts.contains("pat chose a new password with the reset link from 127.0.0.1 (with the second factor with the passkey"),
         "{accounts}"
     );
 }
