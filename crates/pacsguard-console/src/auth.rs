@@ -638,13 +638,10 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         if !self.setup_token_valid(token)? {
-            let _ = self.record(self.event(
+            return Err(self.link_refused(
                 "setup",
-                Action::Account,
-                Outcome::Failure,
                 format!("a setup link was refused (unknown, used or expired) from {address}"),
             ));
-            return Err(AuthError::SetupRefused);
         }
         if !valid_name(name) {
             return Err(AuthError::Invalid(format!(

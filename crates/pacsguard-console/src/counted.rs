@@ -97,4 +97,21 @@ impl Console {
         }
         answer
     }
+
+    /// Records that a one-time link was refused (`who`: the trail's actor, "setup",
+    /// "invitation", "reset"; `detail`: which link, from where, why) and gives the
+    /// refusal of a link not valid, [`AuthError::SetupRefused`];
+    /// [`AuthError::Unrecorded`] instead, said on the log, when the trail cannot take it.
+    pub(crate) fn link_refused(&self, who: &str, detail: String) -> AuthError {
+        let event = self.event(who, Action::Account, Outcome::Failure, detail);
+        match self.record(event) {
+            Ok(()) => AuthError::SetupRefused,
+            Err(e) => {
+                UNRECORDED.refused(&format!(
+                    "a {who} link's refusal, and the trail could not record it: {e}"
+                ));
+                e
+            }
+        }
+    }
 }

@@ -966,13 +966,10 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         if !self.invitation_valid(token)? {
-            let _ = self.record(self.event(
+            return Err(self.link_refused(
                 "invitation",
-                Action::Account,
-                Outcome::Failure,
                 format!("an enrolment link was refused (unknown, used or expired) from {address}"),
             ));
-            return Err(AuthError::SetupRefused);
         }
         let name = self.link_holder_name(token)?;
         crate::password::check_new_for(password, &name)?;
@@ -1000,15 +997,12 @@ impl Console {
             // the store would otherwise be recorded as legitimate (review s10-r13).
             if !self.account_as_recorded(&db, holder)? {
                 drop(db);
-                let _ = self.record(self.event(
+                return Err(self.link_refused(
                     "invitation",
-                    Action::Account,
-                    Outcome::Failure,
                     format!(
                         "an enrolment link for account {holder} was refused from {address}: the account is not as the trail recorded it"
                     ),
                 ));
-                return Err(AuthError::SetupRefused);
             }
             // Spent only if the row is still the one checked, the account still without
             // a second factor: one transaction.

@@ -305,16 +305,12 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         let Some((account, expires)) = self.reset_holder(token)? else {
-            // Fail loud: a refusal the trail cannot take is answered as not recorded.
-            self.record(self.event(
+            return Err(self.link_refused(
                 "reset",
-                Action::Account,
-                Outcome::Failure,
                 format!(
                     "a password reset link was refused (unknown, used or expired) from {address}"
                 ),
-            ))?;
-            return Err(AuthError::SetupRefused);
+            ));
         };
         // The rules first: a password they refuse costs no code.
         password::check_new_for(password, &account.name)?;

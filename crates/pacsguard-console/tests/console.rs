@@ -8571,7 +8571,8 @@ fn trail_full(h: &Harness) {
 }
 
 /// Review r26-console: a refusal outside sign-in (a reset link's wrong code, an unknown
-/// reset link, a password change's wrong current password, a step-up's wrong code) was
+/// reset, enrolment or setup link, a password change's wrong current password, a
+/// step-up's wrong code) was
 /// counted and answered as usual when the trail could not record it (`let _ =
 /// self.record(..)`): the person and the security team were told nothing, and nothing
 /// was on the trail. Each is now answered 503 "Not recorded" (and said on the log).
@@ -8625,6 +8626,14 @@ async fn a_refusal_the_trail_cannot_record_is_answered_as_not_recorded() {
         )
         .await;
     not_recorded("a step-up's wrong code", &r);
+    not_recorded(
+        "an unknown enrolment link",
+        &welcome(&h, &unknown, NEW_PASSWORD).await,
+    );
+    not_recorded(
+        "an unknown setup link",
+        &h.setup(&unknown, "mallory", NEW_PASSWORD).await,
+    );
     // The trail takes records again: the link was not spent by the refusals.
     let _ = h.events();
     let r = redeem(&h, &token, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
