@@ -48,36 +48,61 @@ pub(crate) enum FirstLine<S> {
     Gone,
 }
 
-/// Reads `stream` until its first line ends or passes [`MAX_REQUEST_LINE_BYTES`]
-/// (the caller bounds the time it takes); a line too long is answered 414 and the
-/// connection closed.
+/// Reads `stream` until its first request line ends or passes
+/// [`MAX_REQUEST_LINE_BYTES`] (the caller bounds the time it takes); a line too long is
+/// answered 414 and the connection closed. Empty lines before it, which HTTP/1.1
+/// servers skip (RFC 9112 section 2.2), are skipped here too (else one CRLF in front
+/// would take the line past this check), and count towards the limit.
 pub(crate) async fn read_first_line<S>(mut stream: S) -> FirstLine<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut read = Vec::new();
     let mut chunk = [0u8; 4096];
-    while !read.contains(&b'\n') {
-        if read.len() > MAX_REQUEST_LINE_BYTES {
-            let _ = answer_too_long(&mut stream).await;
-            return FirstLine::TooLong;
+    loop {
+        match first_line(&read) {
+            Line::Ended => {
+                return FirstLine::Fits(Replayed {
+                    read,
+                    given: 0,
+                    stream,
+                });
+            }
+            Line::TooLong => {
+                let _ = answer_too_long(&mut stream).await;
+                return FirstLine::TooLong;
+            }
+            Line::Partial => {}
         }
         match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return FirstLine::Gone,
             Ok(n) => read.extend_from_slice(&chunk[..n]),
         }
     }
-    // The line may have ended past the limit within the last chunk read.
-    let line = read.iter().position(|&b| b == b'\n').unwrap_or(read.len());
-    if line > MAX_REQUEST_LINE_BYTES {
-        let _ = answer_too_long(&mut stream).await;
-        return FirstLine::TooLong;
+}
+
+/// What the bytes read so far hold of the first request line.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// It ended within the limit.
+    Ended,
+    /// It (with the empty lines before it) is past the limit.
+    TooLong,
+    /// Not ended yet, within the limit.
+    Partial,
+}
+
+fn first_line(read: &[u8]) -> Line {
+    let start = read
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(read.len());
+    match read[start..].iter().position(|&b| b == b'\n') {
+        Some(end) if start + end <= MAX_REQUEST_LINE_BYTES => Line::Ended,
+        Some(_) => Line::TooLong,
+        None if read.len() > MAX_REQUEST_LINE_BYTES => Line::TooLong,
+        None => Line::Partial,
     }
-    FirstLine::Fits(Replayed {
-        read,
-        given: 0,
-        stream,
-    })
 }
 
 /// Writes the 414 answer and closes the connection (hyper never saw it).
@@ -198,5 +223,24 @@ mod tests {
         let mut answer = String::new();
         client.read_to_string(&mut answer).await.expect("answer");
         assert!(answer.starts_with("HTTP/1.1 414 "), "{answer}");
+    }
+
+    /// Empty lines in front of an over-long request line do not take it past the check
+    /// (review r26-console: one CRLF first, and hyper's 431 answered again), and a flood
+    /// of them is bounded too.
+    #[test]
+    fn empty_lines_before_the_request_line_count_and_do_not_hide_it() {
+        let long = format!(
+            "\r\nGET /{} HTTP/1.1\r\n",
+            "a".repeat(MAX_REQUEST_TARGET_BYTES + 64)
+        );
+        assert_eq!(first_line(long.as_bytes()), Line::TooLong);
+        assert_eq!(first_line(b"\r\n\r\nGET / HTTP/1.1\r\n"), Line::Ended);
+        assert_eq!(first_line(b"\r\n\r\nGET / HT"), Line::Partial);
+        assert_eq!(
+            first_line("\r\n".repeat(MAX_REQUEST_LINE_BYTES).as_bytes()),
+            Line::TooLong
+        );
+        assert_eq!(first_line(b""), Line::Partial);
     }
 }
