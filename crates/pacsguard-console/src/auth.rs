@@ -1350,8 +1350,8 @@ impl Console {
         Ok(())
     }
 
-    /// Every account: name, role, whether enrolled.
-    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, AuthError> {
+    /// Every account: name, role, second factors.
+    pub fn accounts(&self) -> Result<Vec<pacsguard_store::AccountListed>, AuthError> {
         Ok(lock(&self.db)?.accounts()?)
     }
 }

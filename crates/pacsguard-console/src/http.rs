@@ -1226,12 +1226,14 @@ async fn api_accounts(State(state): State<AppState>) -> Response {
         Ok(Ok((list, disabled, sessions, pending))) => {
             let accounts: Vec<serde_json::Value> = list
                 .iter()
-                .map(|(name, role, enrolled)| {
+                .map(|account| {
                     serde_json::json!({
-                        "name": name,
-                        "role": role,
-                        "second_factor": enrolled,
-                        "disabled": disabled.contains(name),
+                        "name": account.name,
+                        "role": account.role,
+                        "second_factor": account.enrolled(),
+                        "totp": account.totp,
+                        "passkey": account.passkey,
+                        "disabled": disabled.contains(&account.name),
                     })
                 })
                 .collect();

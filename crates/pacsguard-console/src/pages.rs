@@ -500,8 +500,7 @@ pub fn trail(
 
 /// What the accounts page lists.
 pub struct AccountLists<'a> {
-    /// Name, role, whether a second factor is enrolled.
-    pub accounts: &'a [(String, String, bool)],
+    pub accounts: &'a [pacsguard_store::AccountListed],
     pub disabled: &'a [String],
     /// Account, signed in, last used, address.
     pub sessions: &'a [(String, i64, i64, String)],
@@ -516,18 +515,16 @@ pub fn accounts(auth: &Authenticated, lists: &AccountLists<'_>, message: Option<
         pending_resets,
     } = lists;
     let mut rows = String::new();
-    for (name, role, enrolled) in accounts.iter() {
+    for account in accounts.iter() {
+        let name = &account.name;
         let _ = write!(
             rows,
             "<tr id=\"account-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             esc(name),
-            esc(role),
-            if *enrolled {
-                "TOTP"
-            } else {
-                "not enrolled yet"
-            },
+            esc(&account.role),
+            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP").
+            account.factors(),
             if disabled.contains(name) {
                 "disabled"
             } else {

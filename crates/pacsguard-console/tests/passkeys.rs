@@ -924,6 +924,21 @@ async fn the_routes_serve_the_script_and_refuse_a_post_without_the_csrf_token() 
     let (status, _, body) = send("GET", "/passkeys", Some(token.clone()), "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("YubiKey 5") && body.contains("id=\"passkeys-step-up-needed\""));
+    // Review r26-console: the accounts page said "TOTP" of an account with a passkey
+    // alone; it says which factor, and so does the API.
+    let (status, _, body) = send("GET", "/accounts", Some(token.clone()), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(
+            "<tr id=\"account-admin\"><td>admin</td><td>administrator</td><td>passkey</td>"
+        ),
+        "{body}"
+    );
+    let (status, _, body) = send("GET", "/api/accounts", Some(token.clone()), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["accounts"][0]["passkey"], true, "{json}");
+    assert_eq!(json["accounts"][0]["totp"], false, "{json}");
     let (status, _, _) = send(
         "POST",
         "/passkeys/register",

@@ -552,17 +552,25 @@ impl ConsoleDb {
     }
 
     /// Every account: name, role, whether its second factor is enrolled; by name.
-    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+    /// Every account as the accounts page lists it, by name.
+    pub fn accounts(&self) -> Result<Vec<AccountListed>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT name, role, totp_secret IS NOT NULL OR EXISTS \
+                "SELECT name, role, totp_secret IS NOT NULL, EXISTS \
                  (SELECT 1 FROM console_passkeys p WHERE p.account = console_accounts.id) \
                  FROM console_accounts ORDER BY name",
             )
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                Ok(AccountListed {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    totp: r.get(2)?,
+                    passkey: r.get(3)?,
+                })
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
@@ -1021,6 +1029,34 @@ impl ConsoleDb {
             [token_hash],
         )?;
         Ok(n == 1)
+    }
+}
+
+/// An account as the accounts page lists it: its name, role and second factors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountListed {
+    pub name: String,
+    pub role: String,
+    /// An authenticator app (TOTP) is enrolled.
+    pub totp: bool,
+    /// At least one passkey is registered.
+    pub passkey: bool,
+}
+
+impl AccountListed {
+    /// Whether a second factor is enrolled.
+    pub fn enrolled(&self) -> bool {
+        self.totp || self.passkey
+    }
+
+    /// The second factors, as a person reads them.
+    pub fn factors(&self) -> &'static str {
+        match (self.totp, self.passkey) {
+            (true, true) => "TOTP and passkey",
+            (true, false) => "TOTP",
+            (false, true) => "passkey",
+            (false, false) => "not enrolled yet",
+        }
     }
 }
 
