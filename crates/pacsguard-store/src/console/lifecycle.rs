@@ -276,12 +276,31 @@ mod tests {
         assert!(db.enable_account(id).expect("enable"));
         assert_eq!(password(&db), "!reset");
         assert_eq!(db.invitation(b"link").expect("read"), Some((id, 100)));
+        db.note_reset(id, 7, 40).expect("noted");
+        let pending = db.pending_resets().expect("read");
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].since, pending[0].expires), (40, 100));
+        assert_eq!(pending[0].by, None, "account 7 does not exist");
+        assert_eq!(db.expired_invitations(99).expect("read"), vec![]);
+        assert_eq!(
+            db.expired_invitations(100).expect("read"),
+            vec![(b"link".to_vec(), id, 100)]
+        );
         assert!(
             db.finish_password_reset(b"link", id, 100, 50, "!reset", "h1")
                 .expect("set")
         );
         assert_eq!(password(&db), "h1");
         assert_eq!(db.invitation(b"link").expect("read"), None, "spent");
+        assert_eq!(
+            db.pending_resets().expect("read"),
+            vec![],
+            "no longer pending"
+        );
+        assert!(
+            !db.forget_reset(id).expect("forget"),
+            "its note went with it"
+        );
         assert!(
             !db.finish_password_reset(b"link", id, 100, 50, "!reset", "h2")
                 .expect("once")
