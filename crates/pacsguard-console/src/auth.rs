@@ -534,7 +534,7 @@ impl Console {
         if !self.address_closed(&addr, self.now())? {
             return Ok(false);
         }
-        let _ = self.record(self.event(
+        self.record_refusal(self.event(
             name,
             Action::Login,
             Outcome::Failure,
@@ -542,7 +542,7 @@ impl Console {
                 "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
                 shown(name)
             ),
-        ));
+        ))?;
         Ok(true)
     }
 
@@ -974,8 +974,10 @@ impl Console {
         address_closed: bool,
     ) -> Result<NewSession, AuthError> {
         let now = self.now();
+        // A refusal the trail cannot take is answered as not recorded (the same for
+        // every name, known or not: each is recorded alike).
         if address_closed {
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 name,
                 Action::Login,
                 Outcome::Failure,
@@ -983,17 +985,17 @@ impl Console {
                     "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
                     shown(name)
                 ),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         }
         // Counted (always), and at the limit the lockout is an alert.
         let (address_locked, counted) = self.count_failure(addr, account.map(|a| a.id), now)?;
-        let _ = self.record(self.event(
+        self.record_refusal(self.event(
             name,
             Action::Login,
             Outcome::Failure,
             format!("sign-in of {} from {addr} failed: {reason}", shown(name)),
-        ));
+        ))?;
         if let Some(account) = account
             && let Some((failures, true)) = counted
         {

@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 
-use pacsguard_events::{Action, Outcome};
+use pacsguard_events::{Action, Event, Outcome};
 use pacsguard_store::AccountRow;
 
 use crate::auth::{AuthError, Console};
@@ -87,15 +87,23 @@ impl Console {
             ));
         }
         for record in records {
-            if let Err(e) = self.record(record) {
-                UNRECORDED.refused(&format!(
-                    "{} of {name} from {addr} ({}), and the trail could not record it: {e}",
-                    refused.what, refused.reason
-                ));
+            if let Err(e) = self.record_refusal(record) {
                 return e;
             }
         }
         answer
+    }
+
+    /// Queues the record of a refusal; one the trail cannot take is said on the
+    /// service's log (rate-limited) and given back as [`AuthError::Unrecorded`], for the
+    /// caller to answer with in place of the refusal's usual answer.
+    pub(crate) fn record_refusal(&self, event: Event) -> Result<(), AuthError> {
+        let detail = event.detail.clone();
+        self.record(event).inspect_err(|e| {
+            UNRECORDED.refused(&format!(
+                "a request ({detail}), and the trail could not record its refusal: {e}"
+            ));
+        })
     }
 
     /// Records that a one-time link was refused (`who`: the trail's actor, "setup",
@@ -104,14 +112,9 @@ impl Console {
     /// [`AuthError::Unrecorded`] instead, said on the log, when the trail cannot take it.
     pub(crate) fn link_refused(&self, who: &str, detail: String) -> AuthError {
         let event = self.event(who, Action::Account, Outcome::Failure, detail);
-        match self.record(event) {
+        match self.record_refusal(event) {
             Ok(()) => AuthError::SetupRefused,
-            Err(e) => {
-                UNRECORDED.refused(&format!(
-                    "a {who} link's refusal, and the trail could not record it: {e}"
-                ));
-                e
-            }
+            Err(e) => e,
         }
     }
 }

@@ -8572,7 +8572,7 @@ fn trail_full(h: &Harness) {
 
 /// Review r26-console: a refusal outside sign-in (a reset link's wrong code, an unknown
 /// reset, enrolment or setup link, a password change's wrong current password, a
-/// step-up's wrong code) was
+/// step-up's wrong code) or a sign-in's failure was
 /// counted and answered as usual when the trail could not record it (`let _ =
 /// self.record(..)`): the person and the security team were told nothing, and nothing
 /// was on the trail. Each is now answered 503 "Not recorded" (and said on the log).
@@ -8633,6 +8633,15 @@ async fn a_refusal_the_trail_cannot_record_is_answered_as_not_recorded() {
     not_recorded(
         "an unknown setup link",
         &h.setup(&unknown, "mallory", NEW_PASSWORD).await,
+    );
+    // A sign-in's failure, for a known name and an unknown one alike.
+    not_recorded(
+        "a sign-in's wrong password",
+        &h.login("admin", "not the password at all", "000000").await,
+    );
+    not_recorded(
+        "a sign-in of an unknown name",
+        &h.login("nobody", "not the password at all", "000000").await,
     );
     // The trail takes records again: the link was not spent by the refusals.
     let _ = h.events();
