@@ -835,7 +835,7 @@ impl Console {
         };
         if address_closed || account.locked_until > now {
             password::dummy_verify(password);
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 name,
                 Action::Login,
                 Outcome::Failure,
@@ -848,7 +848,7 @@ impl Console {
                         "this account"
                     }
                 ),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         }
         if !password::verify(password, &account.password_hash) {

@@ -8643,6 +8643,16 @@ async fn a_refusal_the_trail_cannot_record_is_answered_as_not_recorded() {
         "a sign-in of an unknown name",
         &h.login("nobody", "not the password at all", "000000").await,
     );
+    not_recorded(
+        "a wrong emergency secret",
+        &h.send(
+            "POST",
+            "/break-glass",
+            None,
+            &[("secret", "AAAA-BBBB"), ("reason", "admin's phone lost")],
+        )
+        .await,
+    );
     // The trail takes records again: the link was not spent by the refusals.
     let _ = h.events();
     let r = redeem(&h, &token, NEW_PASSWORD, &h.next_code(&bob_secret)).await;
