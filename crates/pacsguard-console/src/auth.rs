@@ -448,8 +448,9 @@ impl Console {
     }
 
     /// Counts a failed sign-in against an address and, when the name is an account's,
-    /// against the account ([`Console::count_account_failure`]), in one transaction of
-    /// the store: an unknown name and a wrong password cost the same one commit (the
+    /// against the account (read, counted and written under the one hold, from the count
+    /// as it is now: two failures checked at once both counted, and a lockout never
+    /// shortened, review r23), in one transaction of the store: an unknown name and a wrong password cost the same one commit (the
     /// account's count was a second commit, about 7 ms here: a wrong password to a
     /// real name answered measurably later than an unknown name, review r23). Whether
     /// the address reached its pause, and the account's count and whether it locked.
@@ -533,7 +534,7 @@ impl Console {
         if !self.address_closed(&addr, self.now())? {
             return Ok(false);
         }
-        let _ = self.record(self.event(
+        self.record_refusal(self.event(
             name,
             Action::Login,
             Outcome::Failure,
@@ -541,7 +542,7 @@ impl Console {
                 "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
                 shown(name)
             ),
-        ));
+        ))?;
         Ok(true)
     }
 
@@ -637,13 +638,10 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         if !self.setup_token_valid(token)? {
-            let _ = self.record(self.event(
+            return Err(self.link_refused(
                 "setup",
-                Action::Account,
-                Outcome::Failure,
                 format!("a setup link was refused (unknown, used or expired) from {address}"),
             ));
-            return Err(AuthError::SetupRefused);
         }
         if !valid_name(name) {
             return Err(AuthError::Invalid(format!(
@@ -837,7 +835,7 @@ impl Console {
         };
         if address_closed || account.locked_until > now {
             password::dummy_verify(password);
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 name,
                 Action::Login,
                 Outcome::Failure,
@@ -850,7 +848,7 @@ impl Console {
                         "this account"
                     }
                 ),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         }
         if !password::verify(password, &account.password_hash) {
@@ -976,8 +974,10 @@ impl Console {
         address_closed: bool,
     ) -> Result<NewSession, AuthError> {
         let now = self.now();
+        // A refusal the trail cannot take is answered as not recorded (the same for
+        // every name, known or not: each is recorded alike).
         if address_closed {
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 name,
                 Action::Login,
                 Outcome::Failure,
@@ -985,17 +985,17 @@ impl Console {
                     "sign-in of {} from {addr} refused unchecked: sign-in is paused for this address",
                     shown(name)
                 ),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         }
         // Counted (always), and at the limit the lockout is an alert.
         let (address_locked, counted) = self.count_failure(addr, account.map(|a| a.id), now)?;
-        let _ = self.record(self.event(
+        self.record_refusal(self.event(
             name,
             Action::Login,
             Outcome::Failure,
             format!("sign-in of {} from {addr} failed: {reason}", shown(name)),
-        ));
+        ))?;
         if let Some(account) = account
             && let Some((failures, true)) = counted
         {
@@ -1022,28 +1022,16 @@ impl Console {
         Err(AuthError::SignInFailed)
     }
 
-    /// Counts one checked failure (a sign-in or a step-up) of `account`: read, counted
-    /// and written under one hold of the store's lock, from the count as it is now, not
-    /// as it was read before the check. Two sign-ins checked at once (two are hashed at
-    /// once) both read the count before either wrote it and wrote the same next value:
-    /// an attacker sending guesses in pairs had half of them uncounted, and a failure
-    /// landing just after the one that locked the account wrote its shorter delay over
-    /// the lockout (review r23). The account stays closed at least as long as it was.
-    /// The new count and whether this failure locked the account; `None` when the
-    /// account is no longer in the store.
-    pub(crate) fn count_account_failure(
-        &self,
-        account: i64,
-        now: i64,
-    ) -> Result<Option<(i64, bool)>, AuthError> {
-        let db = lock(&self.db)?;
-        let Some(row) = db.account_by_id(account)? else {
-            return Ok(None);
-        };
-        Ok(Some(Self::counted_failure(&db, &row, now)?))
+    /// Records the lockout alert `detail`; one the trail cannot take is said on the
+    /// service's log (the lockout stands either way).
+    pub(crate) fn locked(&self, who: &str, detail: String) {
+        if let Err(e) = self.record(self.lockout_alert(who, detail)) {
+            eprintln!("pacsguard serve: a lockout alert of {who} was not recorded: {e}");
+        }
     }
 
-    pub(crate) fn locked(&self, who: &str, detail: String) {
+    /// The alert that a sign-in pause (of an account or an address) began.
+    pub(crate) fn lockout_alert(&self, who: &str, detail: String) -> Event {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::AccountLocked,
@@ -1052,7 +1040,7 @@ impl Console {
         );
         let mut event = Event::of_finding(self.actor(who), finding);
         event.action = Action::Login;
-        let _ = self.record(event);
+        event
     }
 
     /// Records a request refused for its role (the refusal stands even if the record
@@ -1364,8 +1352,8 @@ impl Console {
         Ok(())
     }
 
-    /// Every account: name, role, whether enrolled.
-    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, AuthError> {
+    /// Every account: name, role, second factors.
+    pub fn accounts(&self) -> Result<Vec<pacsguard_store::AccountListed>, AuthError> {
         Ok(lock(&self.db)?.accounts()?)
     }
 }

@@ -217,12 +217,12 @@ impl Console {
             Err(e) => return Err(e),
         };
         if self.address_closed(&addr, now)? {
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 BREAK_GLASS_ACCOUNT,
                 Action::Emergency,
                 Outcome::Failure,
                 format!("emergency access from {addr} refused unchecked: sign-in is paused for this address"),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         }
         let digest = crate::secret::digest(&normalise(secret));
@@ -239,14 +239,14 @@ impl Console {
         };
         let Some(account) = account else {
             self.count_address_failure(&addr, now)?;
-            let _ = self.record(self.event(
+            self.record_refusal(self.event(
                 BREAK_GLASS_ACCOUNT,
                 Action::Emergency,
                 Outcome::Failure,
                 format!(
                     "emergency access from {addr} refused: the secret is wrong, already used, or of a void seal"
                 ),
-            ));
+            ))?;
             return Err(AuthError::SignInFailed);
         };
         let finding = Finding::new(

@@ -18,7 +18,6 @@ use serde::Serialize;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
 use crate::roles::Role;
-use crate::throttle;
 use pacsguard_store::PendingAcceptRow;
 
 /// How long a confirmed second factor counts for decisions (NIST SP 800-63B asks for
@@ -299,29 +298,18 @@ impl Console {
             Ok(how) => how,
             Err(reason) => {
                 // Counted (always), and codes guessed at the step-up lock the account
-                // as at sign-in, and say so: the lockout is an alert, never silent.
-                if account.locked_until <= now
-                    && let Some((failures, true)) = self.count_account_failure(account.id, now)?
-                {
-                    self.locked(
-                        &auth.name,
-                        format!(
-                            "account {} locked for {} minutes after {failures} failed second-factor checks (the last a step-up from {address})",
-                            auth.name,
-                            throttle::LOCKOUT_SECONDS / 60
-                        ),
-                    );
-                }
-                let _ = self.record(self.event(
-                    &auth.name,
-                    Action::Login,
-                    Outcome::Failure,
-                    format!(
-                        "{}: the second factor was not confirmed for a decision (step-up) from {address}: {reason}",
-                        auth.name
-                    ),
+                // (and pause the address) as at sign-in, and say so: the lockout is an
+                // alert, never silent.
+                return Err(self.refused_and_counted(
+                    &account,
+                    address,
+                    crate::counted::Refused {
+                        what: "the second factor for a decision (step-up)",
+                        action: Action::Login,
+                        reason: &reason,
+                    },
+                    AuthError::StepUpFailed,
                 ));
-                return Err(AuthError::StepUpFailed);
             }
         };
         lock(&self.db)?.set_failures(account.id, 0, 0)?;
@@ -919,6 +907,7 @@ impl Console {
                 "the account {name} exists already"
             )));
         }
+        self.purge_expired_links(&db, self.now())?;
         self.record(
             self.event(
                 &by.name,
@@ -977,13 +966,10 @@ impl Console {
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
         if !self.invitation_valid(token)? {
-            let _ = self.record(self.event(
+            return Err(self.link_refused(
                 "invitation",
-                Action::Account,
-                Outcome::Failure,
                 format!("an enrolment link was refused (unknown, used or expired) from {address}"),
             ));
-            return Err(AuthError::SetupRefused);
         }
         let name = self.link_holder_name(token)?;
         crate::password::check_new_for(password, &name)?;
@@ -1011,15 +997,12 @@ impl Console {
             // the store would otherwise be recorded as legitimate (review s10-r13).
             if !self.account_as_recorded(&db, holder)? {
                 drop(db);
-                let _ = self.record(self.event(
+                return Err(self.link_refused(
                     "invitation",
-                    Action::Account,
-                    Outcome::Failure,
                     format!(
                         "an enrolment link for account {holder} was refused from {address}: the account is not as the trail recorded it"
                     ),
                 ));
-                return Err(AuthError::SetupRefused);
             }
             // Spent only if the row is still the one checked, the account still without
             // a second factor: one transaction.

@@ -266,6 +266,12 @@ pub static ROUTES: &[Route] = &[
         handler: || post(crate::reset_http::reset_issue),
     },
     Route {
+        method: Method::POST,
+        path: crate::reset_http::RESET_CANCEL_PATH,
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::reset_http::reset_cancel),
+    },
+    Route {
         method: Method::GET,
         path: "/reset",
         access: Access::Public,
@@ -276,6 +282,12 @@ pub static ROUTES: &[Route] = &[
         path: "/reset",
         access: Access::Public,
         handler: || post(crate::reset_http::reset_redeem),
+    },
+    Route {
+        method: Method::POST,
+        path: crate::reset_http::RESET_PASSKEY_PATH,
+        access: Access::Public,
+        handler: || post(crate::reset_http::reset_redeem_passkey),
     },
     // Passkeys (WebAuthn): crate::passkey_http.
     Route {
@@ -439,6 +451,7 @@ fn app_with(console: Arc<Console>, hashes: Arc<Semaphore>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), known_host))
+        .layer(middleware::from_fn(bounded_target))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
@@ -532,6 +545,37 @@ async fn known_host(State(state): State<AppState>, request: Request, next: Next)
         "Unknown name",
         "This console does not answer to this name. Open it at the address its administrator gave you.",
     )
+}
+
+/// Requests refused for a target over [`crate::server::MAX_REQUEST_TARGET_BYTES`],
+/// written rate-limited.
+static LONG_TARGET: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+
+/// Answers 414 URI Too Long to a request whose target is over
+/// [`crate::server::MAX_REQUEST_TARGET_BYTES`] (one whose request line does not even fit
+/// the head's limit is answered so before hyper reads it: [`crate::request_line`]).
+async fn bounded_target(request: Request, next: Next) -> Response {
+    let target = target_bytes(request.uri());
+    if target <= crate::server::MAX_REQUEST_TARGET_BYTES {
+        return next.run(request).await;
+    }
+    let from = request.extensions().get::<Peer>().map_or_else(
+        || "an unknown address".to_string(),
+        |p| p.0.ip().to_string(),
+    );
+    LONG_TARGET.refused(&format!(
+        "a request from {from}: its target is {target} bytes, over MAX_REQUEST_TARGET_BYTES ({}); answered 414",
+        crate::server::MAX_REQUEST_TARGET_BYTES
+    ));
+    crate::request_line::too_long_page()
+}
+
+/// How many bytes a request's target takes on its request line.
+fn target_bytes(uri: &axum::http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
 }
 
 /// Ends a request that takes longer than [`REQUEST_TIMEOUT`].
@@ -1143,17 +1187,21 @@ pub(crate) async fn accounts_with(
     match blocking(move || {
         let list = console.accounts()?;
         let disabled = console.disabled_accounts()?;
-        Ok::<_, AuthError>((list, disabled, console.sessions()?))
+        let pending = console.pending_resets()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?, pending))
     })
     .await
     {
-        Ok(Ok((list, disabled, sessions))) => (
+        Ok(Ok((list, disabled, sessions, pending))) => (
             status,
             html(pages::accounts(
                 &auth,
-                &list,
-                &disabled,
-                &sessions,
+                &pages::AccountLists {
+                    accounts: &list,
+                    disabled: &disabled,
+                    sessions: &sessions,
+                    pending_resets: &pending,
+                },
                 message.as_deref(),
             )),
         )
@@ -1171,18 +1219,21 @@ async fn api_accounts(State(state): State<AppState>) -> Response {
     let read = blocking(move || {
         let list = console.accounts()?;
         let disabled = console.disabled_accounts()?;
-        Ok::<_, AuthError>((list, disabled, console.sessions()?))
+        let pending = console.pending_resets()?;
+        Ok::<_, AuthError>((list, disabled, console.sessions()?, pending))
     });
     match read.await {
-        Ok(Ok((list, disabled, sessions))) => {
+        Ok(Ok((list, disabled, sessions, pending))) => {
             let accounts: Vec<serde_json::Value> = list
                 .iter()
-                .map(|(name, role, enrolled)| {
+                .map(|account| {
                     serde_json::json!({
-                        "name": name,
-                        "role": role,
-                        "second_factor": enrolled,
-                        "disabled": disabled.contains(name),
+                        "name": account.name,
+                        "role": account.role,
+                        "second_factor": account.enrolled(),
+                        "totp": account.totp,
+                        "passkey": account.passkey,
+                        "disabled": disabled.contains(&account.name),
                     })
                 })
                 .collect();
@@ -1197,8 +1248,23 @@ async fn api_accounts(State(state): State<AppState>) -> Response {
                     })
                 })
                 .collect();
-            axum::Json(serde_json::json!({ "accounts": accounts, "sessions": sessions }))
-                .into_response()
+            let pending: Vec<serde_json::Value> = pending
+                .iter()
+                .map(|reset| {
+                    serde_json::json!({
+                        "account": reset.account,
+                        "started_by": reset.by,
+                        "since": reset.since,
+                        "expires": reset.expires,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "accounts": accounts,
+                "sessions": sessions,
+                "pending_resets": pending,
+            }))
+            .into_response()
         }
         Ok(Err(e)) => failure(&e),
         Err(r) => r,

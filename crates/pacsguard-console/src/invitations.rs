@@ -127,18 +127,64 @@ impl Console {
         name: &str,
     ) -> Result<(), AuthError> {
         let kind = link_kind(db, account)?;
-        let mut event = self.event(
-            name,
-            Action::Account,
-            Outcome::Success,
-            format!("the {kind} of {name} is spent"),
-        );
+        self.record_link_closed(account, name, format!("the {kind} of {name} is spent"))
+    }
+
+    /// Records that the link of `account` (named `name`) is closed, for `detail`, and
+    /// binds the account to no link from now on. The caller removes the row in the same
+    /// hold.
+    pub(crate) fn record_link_closed(
+        &self,
+        account: i64,
+        name: &str,
+        detail: String,
+    ) -> Result<(), AuthError> {
+        let mut event = self.event(name, Action::Account, Outcome::Success, detail);
         event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
         self.record(event)?;
         lock(&self.bindings)?
             .invitations
             .insert(account, INVITATION_CLOSED.to_string());
         Ok(())
+    }
+
+    /// Removes every link (enrolment or password reset) expired at `now`, under the
+    /// caller's hold of `db`: an expired link opens nothing, but its row stayed in the
+    /// store for ever (review r26-console). Each removal is said on the trail as the
+    /// link's closure, so the trail's binding of the account's link follows the store;
+    /// one not as the trail recorded it is removed with the alert of an altered link.
+    /// How many were removed.
+    pub(crate) fn purge_expired_links(&self, db: &ConsoleDb, now: i64) -> Result<usize, AuthError> {
+        let expired = db.expired_invitations(now)?;
+        let mut altered = Vec::new();
+        for (token_hash, account, expires) in &expired {
+            let recorded = lock(&self.bindings)?.invitations.get(account).cloned();
+            if recorded.as_deref()
+                != Some(invitation_digest(token_hash, *account, *expires).as_str())
+            {
+                db.delete_invitation(token_hash)?;
+                altered.push(*account);
+                continue;
+            }
+            let name = db
+                .account_by_id(*account)?
+                .map_or_else(|| format!("account {account}"), |a| a.name);
+            self.record_link_closed(
+                *account,
+                &name,
+                format!(
+                    "the {} of {name}, valid until {}, expired unused: removed from the store",
+                    link_kind(db, *account)?,
+                    crate::pages::unix_time(*expires)
+                ),
+            )?;
+            db.delete_invitation(token_hash)?;
+            db.forget_reset(*account)?;
+        }
+        if !altered.is_empty() {
+            self.invitations_altered(&altered, "not as the trail recorded it when it was issued (planted, edited, or spent and put back)")?;
+        }
+        Ok(expired.len())
     }
 
     /// At start: the links the trail binds kept in memory; each link in the store that

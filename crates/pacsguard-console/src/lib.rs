@@ -21,7 +21,8 @@
 //!   [`http::REQUEST_TIMEOUT`],
 //!   [`http::MAX_CONCURRENT_HASHES`], [`server::MAX_CONNECTIONS`],
 //!   [`server::HANDSHAKE_TIMEOUT`], [`server::HEADER_TIMEOUT`],
-//!   [`server::MAX_REQUEST_HEAD_BYTES`],
+//!   [`server::MAX_REQUEST_HEAD_BYTES`], [`server::MAX_REQUEST_TARGET_BYTES`]
+//!   ([`request_line::MAX_REQUEST_LINE_BYTES`]),
 //!   [`password::MAX_PASSWORD_BYTES`], [`auth::MAX_NAME_BYTES`],
 //!   [`auth::MAX_PENDING_ENROLMENTS`], [`throttle::MAX_TRACKED_ADDRESSES`],
 //!   [`tls::MAX_PEM_BYTES`], [`decide::MAX_STEP_UPS`], [`decide::MAX_PENDING_ACCEPTS`],
@@ -41,6 +42,7 @@ mod breakglass_http;
 pub mod charts;
 pub mod clock;
 pub mod closing;
+mod counted;
 pub mod decide;
 pub mod fleet_settings;
 pub mod four_eyes;
@@ -61,6 +63,7 @@ mod passkey_pages;
 pub mod password;
 pub mod quarantine;
 pub mod refusals;
+pub mod request_line;
 pub mod reset;
 mod reset_http;
 pub mod roles;

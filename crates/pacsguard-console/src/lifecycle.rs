@@ -21,9 +21,9 @@ use std::net::IpAddr;
 use pacsguard_events::{Action, Outcome};
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::counted::Refused;
 use crate::password;
 use crate::roles::Role;
-use crate::throttle;
 
 /// Said to a person whose password change was refused for a wrong password or code:
 /// one answer for both, so a stolen session is no oracle for the password.
@@ -88,7 +88,7 @@ impl Console {
         let how = match how {
             Ok(how) => how,
             Err(reason) => {
-                return Err(self.password_change_refused(auth, &account, &reason, address));
+                return Err(self.password_change_refused(&account, &reason, address));
             }
         };
         let hash = password::hash(new)?;
@@ -151,40 +151,24 @@ impl Console {
         )
     }
 
-    /// Counts a refused password change as a failed sign-in of the account (its lockout
-    /// an alert), records it, and gives the one refusal.
+    /// Counts a refused password change as a failed sign-in of the account and the
+    /// address (a lockout an alert), records it, and gives the one refusal.
     fn password_change_refused(
         &self,
-        auth: &Authenticated,
         account: &pacsguard_store::AccountRow,
         reason: &str,
         address: IpAddr,
     ) -> AuthError {
-        let now = self.now();
-        if account.locked_until <= now {
-            match self.count_account_failure(account.id, now) {
-                Ok(Some((failures, true))) => self.locked(
-                    &auth.name,
-                    format!(
-                        "account {} locked for {} minutes after {failures} failed checks (the last a password change from {address})",
-                        auth.name,
-                        throttle::LOCKOUT_SECONDS / 60
-                    ),
-                ),
-                Ok(_) => {}
-                Err(e) => return e,
-            }
-        }
-        let _ = self.record(self.event(
-            &auth.name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{}: a password change from {address} was refused: {reason}",
-                auth.name
-            ),
-        ));
-        AuthError::Invalid(CHANGE_REFUSED.into())
+        self.refused_and_counted(
+            account,
+            address,
+            Refused {
+                what: "a password change",
+                action: Action::Account,
+                reason,
+            },
+            AuthError::Invalid(CHANGE_REFUSED.into()),
+        )
     }
 
     /// An administrator disables the account `name` (a decision: a step-up and a

@@ -142,7 +142,7 @@ pub(crate) async fn enable_submit(
 
 /// An administrator's decision on the accounts page: back to it, or its refusal shown
 /// there.
-async fn settle(
+pub(crate) async fn settle(
     state: &AppState,
     auth: Authenticated,
     done: Result<Result<(), AuthError>, Response>,

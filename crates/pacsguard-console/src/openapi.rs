@@ -311,6 +311,28 @@ pub static OPERATIONS: &[Operation] = &[
         answer: "html",
     },
     Operation {
+        method: "POST",
+        path: "/accounts/reset/cancel",
+        summary: "Cancels a password reset waiting for its holder (step-up needed): its link works no more and the password from before the reset signs in again. Refused (400) for an account with no reset waiting. `/api/accounts` lists the waiting resets (`pending_resets`: account, started_by, since, expires)",
+        fields: &[("name", "Account name"), REASON],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
+        path: "/reset/passkey",
+        summary: "The holder of a reset link chooses the new password, confirming with one of the account's passkeys (user verification required; the challenge is on the link's page when the account has passkeys); otherwise as POST /reset",
+        fields: &[
+            ("token", "The reset link's token"),
+            ("password", "The new password"),
+            ("credential_id", "The assertion's credential ID (base64url)"),
+            ("client_data", "clientDataJSON (base64url)"),
+            ("authenticator_data", "authenticatorData (base64url)"),
+            ("signature", "The signature (base64url)"),
+            ("user_handle", "The user handle (base64url, may be empty)"),
+        ],
+        answer: "redirect",
+    },
+    Operation {
         method: "GET",
         path: "/reset",
         summary: "A password reset link's form (query `token`: the link's token); 403 for a link unknown, used, replaced or expired",

@@ -498,26 +498,33 @@ pub fn trail(
     )
 }
 
-pub fn accounts(
-    auth: &Authenticated,
-    accounts: &[(String, String, bool)],
-    disabled: &[String],
-    sessions: &[(String, i64, i64, String)],
-    message: Option<&str>,
-) -> String {
+/// What the accounts page lists.
+pub struct AccountLists<'a> {
+    pub accounts: &'a [pacsguard_store::AccountListed],
+    pub disabled: &'a [String],
+    /// Account, signed in, last used, address.
+    pub sessions: &'a [(String, i64, i64, String)],
+    pub pending_resets: &'a [pacsguard_store::PendingReset],
+}
+
+pub fn accounts(auth: &Authenticated, lists: &AccountLists<'_>, message: Option<&str>) -> String {
+    let AccountLists {
+        accounts,
+        disabled,
+        sessions,
+        pending_resets,
+    } = lists;
     let mut rows = String::new();
-    for (name, role, enrolled) in accounts {
+    for account in accounts.iter() {
+        let name = &account.name;
         let _ = write!(
             rows,
             "<tr id=\"account-{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             esc(name),
-            esc(role),
-            if *enrolled {
-                "TOTP"
-            } else {
-                "not enrolled yet"
-            },
+            esc(&account.role),
+            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP").
+            account.factors(),
             if disabled.contains(name) {
                 "disabled"
             } else {
@@ -585,7 +592,7 @@ pub fn accounts(
             error_line(message),
             esc(&auth.csrf),
             csrf = esc(&auth.csrf),
-            reset = crate::reset_http::reset_section(&auth.csrf),
+            reset = crate::reset_http::reset_section(&auth.csrf, pending_resets),
         ),
     )
 }

@@ -644,6 +644,32 @@ impl Console {
         })
     }
 
+    /// A challenge of the sign-in's kind for `account`'s own passkeys, for a page that
+    /// knows its account without a session (a password reset link's): `None` when
+    /// passkeys are off or the account has none.
+    pub(crate) fn passkey_options_for(
+        &self,
+        account: i64,
+    ) -> Result<Option<RequestOptions>, AuthError> {
+        let Some(rp) = self.relying_party().cloned() else {
+            return Ok(None);
+        };
+        let allow = self.credential_ids(account)?;
+        if allow.is_empty() {
+            return Ok(None);
+        }
+        let challenge = self
+            .passkeys
+            .sign_in
+            .issue(self.now(), self.passkeys.next_seq())?;
+        Ok(Some(RequestOptions {
+            origin: rp.origin,
+            rp_id: rp.id,
+            challenge: b64(&challenge),
+            allow,
+        }))
+    }
+
     /// A step-up challenge for this session, offering the account's own passkeys.
     pub fn passkey_step_up_options(
         &self,

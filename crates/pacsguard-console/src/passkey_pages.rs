@@ -11,10 +11,10 @@ use crate::auth::Authenticated;
 use crate::pages::{error_line, esc, page};
 use crate::passkey::{CEREMONY_TIMEOUT_MS, CreationOptions, RequestOptions};
 
-const SCRIPT: &str = "<script src=\"/static/passkey.js\" defer></script>";
-const STATUS: &str = "<p class=\"passkey-status hint\" role=\"status\">The passkey button needs the console's script.</p>";
+pub(crate) const SCRIPT: &str = "<script src=\"/static/passkey.js\" defer></script>";
+pub(crate) const STATUS: &str = "<p class=\"passkey-status hint\" role=\"status\">The passkey button needs the console's script.</p>";
 
-fn get_attributes(options: &RequestOptions) -> String {
+pub(crate) fn get_attributes(options: &RequestOptions) -> String {
     format!(
         "data-passkey=\"get\" data-origin=\"{}\" data-rp-id=\"{}\" data-challenge=\"{}\" data-allow=\"{}\" data-timeout=\"{CEREMONY_TIMEOUT_MS}\"",
         esc(&options.origin),
@@ -24,7 +24,7 @@ fn get_attributes(options: &RequestOptions) -> String {
     )
 }
 
-const ASSERTION_FIELDS: &str = "<input type=\"hidden\" name=\"credential_id\">\
+pub(crate) const ASSERTION_FIELDS: &str = "<input type=\"hidden\" name=\"credential_id\">\
      <input type=\"hidden\" name=\"client_data\">\
      <input type=\"hidden\" name=\"authenticator_data\">\
      <input type=\"hidden\" name=\"signature\">\

@@ -32,17 +32,39 @@ use pacsguard_events::{Action, Outcome};
 use pacsguard_store::AccountRow;
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
+use crate::counted::Refused;
+use crate::passkey::{RequestOptions, SecondFactor};
 use crate::password;
 use crate::roles::Role;
-use crate::throttle;
 
 /// How long a reset link works: long enough to hand it to a person on the phone or at
 /// the desk, short enough that one left in a mailbox or a chat is soon worth nothing.
 pub const RESET_LINK_LIFETIME: i64 = 60 * 60;
 
-/// The password hash of an account whose reset waits for its holder: it parses as no
-/// Argon2id hash, so no password verifies against it.
+/// The password hash of an account whose reset waits for its holder begins with this,
+/// followed by `:` and the hash it replaced (kept so the new password can be compared
+/// with the old one): it parses as no Argon2id hash, so no password verifies against it.
+/// (Before session 26 it was this alone, with nothing kept.)
 pub(crate) const RESET_PENDING: &str = "!reset";
+
+/// Said when the password chosen with a reset link is the one the reset replaced.
+pub const RESET_SAME_PASSWORD: &str = "this is the password the reset replaced: choose a new one (the code you entered is spent: enter the next one)";
+
+/// The hash an account's password reset waits with, replacing `current` (the hash it
+/// replaced kept from a first reset when a second one replaces it).
+fn pending_hash(current: &str) -> String {
+    let replaced = replaced_hash(current).unwrap_or(current);
+    format!("{RESET_PENDING}:{replaced}")
+}
+
+/// The hash a waiting reset replaced, when `hash` is one a reset left ("" for one left
+/// before the hash was kept); `None` for any other.
+fn replaced_hash(hash: &str) -> Option<&str> {
+    if hash == RESET_PENDING {
+        return Some("");
+    }
+    hash.strip_prefix(RESET_PENDING)?.strip_prefix(':')
+}
 
 /// Where a reset link leads.
 pub(crate) const RESET_PAGE: &str = "/reset";
@@ -50,6 +72,13 @@ pub(crate) const RESET_PAGE: &str = "/reset";
 /// Said when the code given with a reset link was not accepted (wrong, replayed, or the
 /// account or address paused): one answer for each.
 pub const RESET_CODE_REFUSED: &str = "the code of your second factor was not accepted: nothing was changed; enter the current code of your authenticator app or an unused recovery code";
+
+/// What a valid reset link's page offers besides the code.
+#[derive(Debug)]
+pub struct ResetOffer {
+    /// A challenge for the account's own passkeys, when it has any.
+    pub passkey: Option<RequestOptions>,
+}
 
 /// A reset issued: the link's token (shown once) and its expiry.
 #[derive(Debug)]
@@ -82,6 +111,7 @@ impl Console {
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
         resettable(&account, by)?;
         self.unaltered_before_change(&db, account.id, &account.name, "the password reset")?;
+        self.purge_expired_links(&db, self.now())?;
         let sessions = db.sessions_of(account.id)?.len();
         let expires = self.now() + RESET_LINK_LIFETIME;
         self.record(
@@ -97,7 +127,7 @@ impl Console {
             )
             .with_reason(reason),
         )?;
-        db.set_password_hash(account.id, RESET_PENDING)?;
+        db.set_password_hash(account.id, &pending_hash(&account.password_hash))?;
         self.close_sessions_of(
             &db,
             account.id,
@@ -116,9 +146,86 @@ impl Console {
             &crate::secret::digest(&token),
             expires,
         )?;
+        db.note_reset(account.id, by.account, self.now())?;
         db.commit()?;
         self.ends_committed()?;
         Ok(ResetIssued { token, expires })
+    }
+
+    /// The password resets waiting for their holder (for the accounts page and its API).
+    pub fn pending_resets(&self) -> Result<Vec<pacsguard_store::PendingReset>, AuthError> {
+        Ok(lock(&self.db)?.pending_resets()?)
+    }
+
+    /// The administrator `by` cancels the waiting password reset of the account `name`
+    /// for `reason` (a decision: a step-up and a reason): its link stops working and the
+    /// password from before the reset signs in again (a reset started on the wrong
+    /// account, or no longer needed). A reset whose holder may have lost the password to
+    /// someone else is left to finish, or the account disabled.
+    pub fn cancel_reset(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), AuthError> {
+        let reason = self.decision(by, reason)?;
+        self.ensure_bound()?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
+        self.hold_begins()?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        let replaced = match replaced_hash(&account.password_hash) {
+            Some(replaced) if waits_for_reset(&account) && !replaced.is_empty() => replaced,
+            Some(_) if waits_for_reset(&account) => {
+                return Err(AuthError::Invalid(format!(
+                    "the reset of {name} was started before the password it replaced was kept: it cannot be cancelled; its holder finishes it, or you reset it again"
+                )));
+            }
+            _ => {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} has no password reset waiting"
+                )));
+            }
+        };
+        self.unaltered_before_change(
+            &db,
+            account.id,
+            &account.name,
+            "the cancelled password reset",
+        )?;
+        self.record(
+            self.event(
+                &by.name,
+                Action::Account,
+                Outcome::Success,
+                format!(
+                    "{} cancelled the password reset of {name} (after a step-up): its reset link works no more, and the password from before the reset signs in again",
+                    by.name
+                ),
+            )
+            .with_reason(reason),
+        )?;
+        db.set_password_hash(account.id, replaced)?;
+        self.record_link_closed(
+            account.id,
+            &account.name,
+            format!(
+                "the password reset link of {name} is withdrawn: the reset was cancelled by {}",
+                by.name
+            ),
+        )?;
+        db.delete_invitation_of(account.id)?;
+        db.forget_reset(account.id)?;
+        self.rebind_under(
+            &db,
+            account.id,
+            &format!("its password reset cancelled by {}", by.name),
+        )?;
+        db.commit()?;
+        self.ends_committed()?;
+        Ok(())
     }
 
     /// The reset link of `token` on the console's own origin.
@@ -150,6 +257,31 @@ impl Console {
         Ok(self.reset_holder(token)?.is_some())
     }
 
+    /// What the page of the reset link `token` offers: `None` for a link not valid now;
+    /// else a passkey challenge for the account's own passkeys, when it has any (and
+    /// passkeys are on), beside the code.
+    pub fn reset_offer(&self, token: &str) -> Result<Option<ResetOffer>, AuthError> {
+        let Some((account, _)) = self.reset_holder(token)? else {
+            return Ok(None);
+        };
+        Ok(Some(ResetOffer {
+            passkey: self.passkey_options_for(account.id)?,
+        }))
+    }
+
+    /// [`Console::redeem_reset`] confirming the account's second factor with one of its
+    /// passkeys (user verification required, as at sign-in): the way through for an
+    /// account with passkeys alone and no recovery code left.
+    pub fn redeem_reset_with_passkey(
+        &self,
+        token: &str,
+        password: &str,
+        assertion: &crate::passkey::Assertion,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        self.redeem_reset_with(token, password, SecondFactor::Passkey(assertion), address)
+    }
+
     /// The holder of a reset link chooses the new password `password`, confirming the
     /// account's second factor with `code` (a TOTP code or a recovery code): the link is
     /// spent and a session begins. [`AuthError::SetupRefused`] for a link that is not
@@ -161,16 +293,24 @@ impl Console {
         code: &str,
         address: IpAddr,
     ) -> Result<NewSession, AuthError> {
+        self.redeem_reset_with(token, password, SecondFactor::Code(code), address)
+    }
+
+    /// [`Console::redeem_reset`] with either second factor.
+    fn redeem_reset_with(
+        &self,
+        token: &str,
+        password: &str,
+        factor: SecondFactor<'_>,
+        address: IpAddr,
+    ) -> Result<NewSession, AuthError> {
         let Some((account, expires)) = self.reset_holder(token)? else {
-            let _ = self.record(self.event(
+            return Err(self.link_refused(
                 "reset",
-                Action::Account,
-                Outcome::Failure,
                 format!(
                     "a password reset link was refused (unknown, used or expired) from {address}"
                 ),
             ));
-            return Err(AuthError::SetupRefused);
         };
         // The rules first: a password they refuse costs no code.
         password::check_new_for(password, &account.name)?;
@@ -188,17 +328,29 @@ impl Console {
         let how = if account.locked_until > now || self.address_closed(&addr, now)? {
             Err("refused unchecked: sign-in is paused for this account or address".to_string())
         } else {
-            self.check_factor(
-                &account,
-                crate::passkey::SecondFactor::Code(code),
-                now,
-                None,
-            )?
+            self.check_factor(&account, factor, now, None)?
         };
         let how = match how {
             Ok(how) => how,
             Err(reason) => return Err(self.reset_refused(&account, address, &reason)),
         };
+        // Only now, with the second factor confirmed: before it, the answer would tell the
+        // link's holder alone whether a guess was the old password.
+        if password::verify(
+            password,
+            replaced_hash(&account.password_hash).unwrap_or_default(),
+        ) {
+            self.record(self.event(
+                &account.name,
+                Action::Account,
+                Outcome::Failure,
+                format!(
+                    "{}: a new password with the reset link from {address} was refused: it is the password the reset replaced (the link stays)",
+                    account.name
+                ),
+            ))?;
+            return Err(AuthError::Invalid(RESET_SAME_PASSWORD.into()));
+        }
         let hash = password::hash(password)?;
         let token_hash = crate::secret::digest(token);
         {
@@ -211,7 +363,7 @@ impl Console {
                 account.id,
                 expires,
                 now,
-                RESET_PENDING,
+                &account.password_hash,
                 &hash,
             )? {
                 return Err(AuthError::SetupRefused);
@@ -257,30 +409,16 @@ impl Console {
     /// Counts a code refused with a reset link as a failed sign-in of the account and the
     /// address (a lockout an alert), records it, and gives the one answer.
     fn reset_refused(&self, account: &AccountRow, address: IpAddr, reason: &str) -> AuthError {
-        let now = self.now();
-        let addr = address.to_string();
-        match self.count_failure(&addr, Some(account.id), now) {
-            Ok((_, Some((failures, true)))) => self.locked(
-                &account.name,
-                format!(
-                    "account {} locked for {} minutes after {failures} failed checks (the last a password reset link's code from {addr})",
-                    account.name,
-                    throttle::LOCKOUT_SECONDS / 60
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => return e,
-        }
-        let _ = self.record(self.event(
-            &account.name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{}: a new password with the reset link from {addr} was refused: {reason}",
-                account.name
-            ),
-        ));
-        AuthError::Invalid(RESET_CODE_REFUSED.into())
+        self.refused_and_counted(
+            account,
+            address,
+            Refused {
+                what: "a new password with the reset link",
+                action: Action::Account,
+                reason,
+            },
+            AuthError::Invalid(RESET_CODE_REFUSED.into()),
+        )
     }
 }
 
@@ -309,5 +447,5 @@ fn resettable(account: &AccountRow, by: &Authenticated) -> Result<(), AuthError>
 /// second factor enrolled, not disabled. (An enrolment link's account has no second
 /// factor: the two links never open each other's page.)
 fn waits_for_reset(account: &AccountRow) -> bool {
-    account.password_hash == RESET_PENDING && account.enrolled() && !account.disabled
+    replaced_hash(&account.password_hash).is_some() && account.enrolled() && !account.disabled
 }

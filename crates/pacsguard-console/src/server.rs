@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::Peer;
+use crate::request_line::{FirstLine, read_first_line};
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -27,13 +28,20 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 /// A client has this long to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// And this long to send a request's headers.
+/// And this long to send a request's headers (a connection's first request line is
+/// read within it before hyper reads the connection, [`crate::request_line`], and hyper
+/// gives its headers as long again).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) read, hyper's read buffer: a
 /// browser's is a few KiB (hyper's default bound was its ~400 KiB read buffer). Past it
 /// (or past hyper's 100 headers) the request is answered 431 and its connection closed,
 /// and the refusal said on the log.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+/// The longest request target (path and query) served. RFC 9112 section 3 asks a
+/// server to take at least 8000 octets; the console's own links are well under 1 KiB.
+/// Past it the request is answered 414 URI Too Long, whether its head fits
+/// [`MAX_REQUEST_HEAD_BYTES`] or not, and the refusal said on the log.
+pub const MAX_REQUEST_TARGET_BYTES: usize = 8 * 1024;
 /// Open requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often the stop flag is looked at.
@@ -216,6 +224,25 @@ async fn serve_one<S>(
         // A failed handshake (a client that distrusts the certificate, a scanner) is
         // the client's business; nothing to serve.
         Ok(Err(_)) | Err(_) => return,
+    };
+    let stream = match tokio::time::timeout(HEADER_TIMEOUT, read_first_line(stream)).await {
+        Ok(FirstLine::Fits(stream)) => stream,
+        Ok(FirstLine::TooLong) => {
+            UNREAD.refused(&format!(
+                "a request from {}: its request line is longer than MAX_REQUEST_TARGET_BYTES ({MAX_REQUEST_TARGET_BYTES} bytes) allows; answered 414 and closed",
+                peer.ip()
+            ));
+            return;
+        }
+        Ok(FirstLine::Gone) => return,
+        Err(_) => {
+            UNREAD.refused(&format!(
+                "a request from {}: its request line did not arrive within HEADER_TIMEOUT ({} s); closed",
+                peer.ip(),
+                HEADER_TIMEOUT.as_secs()
+            ));
+            return;
+        }
     };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

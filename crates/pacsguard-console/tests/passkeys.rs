@@ -924,6 +924,21 @@ async fn the_routes_serve_the_script_and_refuse_a_post_without_the_csrf_token() 
     let (status, _, body) = send("GET", "/passkeys", Some(token.clone()), "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("YubiKey 5") && body.contains("id=\"passkeys-step-up-needed\""));
+    // Review r26-console: the accounts page said "TOTP" of an account with a passkey
+    // alone; it says which factor, and so does the API.
+    let (status, _, body) = send("GET", "/accounts", Some(token.clone()), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(
+            "<tr id=\"account-admin\"><td>admin</td><td>administrator</td><td>passkey</td>"
+        ),
+        "{body}"
+    );
+    let (status, _, body) = send("GET", "/api/accounts", Some(token.clone()), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["accounts"][0]["passkey"], true, "{json}");
+    assert_eq!(json["accounts"][0]["totp"], false, "{json}");
     let (status, _, _) = send(
         "POST",
         "/passkeys/register",
@@ -1109,4 +1124,126 @@ fn a_totp_enrolment_after_a_passkey_enrolment_elsewhere_is_refused() {
     h.console
         .login("admin", PASSWORD, &codes[0], ip(), None)
         .expect("a recovery code shown at the passkey's enrolment works");
+}
+
+/// Review r26-console: a password reset link asked for a code of the authenticator app
+/// or a recovery code only, so an account with passkeys alone and no recovery code left
+/// could not finish its reset (and the holder was pushed to spend a recovery code). The
+/// link's page offers the account's own passkeys; an assertion with user verification
+/// finishes the reset; one without it, another account's passkey, or one answering
+/// another challenge is refused, counted, and leaves the link.
+#[test]
+fn a_reset_link_is_finished_with_the_accounts_own_passkey() {
+    let h = harness();
+    let (mut admin_key, auth) = h.admin_with_passkey();
+    let step_up = |auth: &Authenticated, key: &mut Authenticator| {
+        let options = h.console.passkey_step_up_options(auth).expect("options");
+        let session = h
+            .console
+            .step_up_with_passkey(auth, &key.assert(&options.challenge), ip())
+            .expect("stepped up");
+        h.session(&session.token)
+    };
+    let admin = step_up(&auth, &mut admin_key);
+    let link = h
+        .console
+        .invite(&admin, "bob", "approver", "new PACS approver")
+        .expect("invited");
+    let session = h
+        .console
+        .redeem_invitation(&link, PASSWORD, ip())
+        .expect("redeemed");
+    let bob = h.session(&session.token);
+    let mut key = Authenticator::new(42);
+    let options = h.console.begin_passkey_registration(&bob).expect("options");
+    h.console
+        .finish_passkey_registration(&bob, &key.register(&options, "bob's key"), ip())
+        .expect("registered")
+        .expect("first factor");
+    let reset = h
+        .console
+        .reset_password(&admin, "bob", "forgot it")
+        .expect("reset");
+    let offer = |h: &Harness| {
+        h.console
+            .reset_offer(&reset.token)
+            .expect("store")
+            .expect("a valid link")
+            .passkey
+            .expect("bob's passkeys offered")
+    };
+    let options = offer(&h);
+    assert_eq!(options.allow, vec![b64(&[42u8; 16])], "bob's own key only");
+    let new_password = "seven herons above the estuary";
+    let refused = |result: Result<pacsguard_console::auth::NewSession, AuthError>| {
+        assert!(
+            matches!(&result, Err(AuthError::Invalid(m)) if m == pacsguard_console::reset::RESET_CODE_REFUSED),
+            "{result:?}"
+        );
+    };
+    // Without user verification.
+    key.verifies = false;
+    refused(h.console.redeem_reset_with_passkey(
+        &reset.token,
+        new_password,
+        &key.assert(&offer(&h).challenge),
+        ip(),
+    ));
+    key.verifies = true;
+    // The administrator's own passkey.
+    refused(h.console.redeem_reset_with_passkey(
+        &reset.token,
+        new_password,
+        &admin_key.assert(&offer(&h).challenge),
+        ip(),
+    ));
+    // A challenge never issued.
+    refused(h.console.redeem_reset_with_passkey(
+        &reset.token,
+        new_password,
+        &key.assert(&b64(&[7u8; 32])),
+        ip(),
+    ));
+    let failed: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter(|e| e.action == Action::Account && e.outcome == Outcome::Failure)
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|d| d.contains("a new password with the reset link") && d.contains("passkey")),
+        "{failed:?}"
+    );
+    h.clock.advance(LOCKOUT_SECONDS + 1);
+    let session = h
+        .console
+        .redeem_reset_with_passkey(
+            &reset.token,
+            new_password,
+            &key.assert(&offer(&h).challenge),
+            ip(),
+        )
+        .expect("finished with the passkey");
+    assert_eq!(h.session(&session.token).name, "bob");
+    assert!(
+        h.console
+            .reset_offer(&reset.token)
+            .expect("store")
+            .is_none(),
+        "spent"
+    );
+    let token = h
+        .console
+        .login_with_passkey(
+            "bob",
+            new_password,
+            &key.assert(&h.sign_in_challenge().challenge),
+            ip(),
+            None,
+        )
+        .expect("the new password with the passkey")
+        .token;
+    assert_eq!(h.session(&token).name, "bob");
 }

@@ -35,7 +35,7 @@ mod lifecycle;
 mod sessions;
 pub use breakglass::{SealBinding, SealRow};
 pub use decisions::{AccountBinding, Credentials, PendingAcceptRow};
-pub use lifecycle::DisabledRow;
+pub use lifecycle::{DisabledRow, PendingReset};
 pub use sessions::{LiveSession, SessionEnd};
 
 const CONSOLE_SCHEMA: &str = "
@@ -552,17 +552,25 @@ impl ConsoleDb {
     }
 
     /// Every account: name, role, whether its second factor is enrolled; by name.
-    pub fn accounts(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+    /// Every account as the accounts page lists it, by name.
+    pub fn accounts(&self) -> Result<Vec<AccountListed>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT name, role, totp_secret IS NOT NULL OR EXISTS \
+                "SELECT name, role, totp_secret IS NOT NULL, EXISTS \
                  (SELECT 1 FROM console_passkeys p WHERE p.account = console_accounts.id) \
                  FROM console_accounts ORDER BY name",
             )
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                Ok(AccountListed {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    totp: r.get(2)?,
+                    passkey: r.get(3)?,
+                })
+            })
             .map_err(self.sql())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
@@ -866,6 +874,22 @@ impl ConsoleDb {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
 
+    /// The links (enrolment or password reset) expired at `now`: token digest, account,
+    /// expiry. An expired link opens nothing, but its row stayed in the store for ever.
+    pub fn expired_invitations(&self, now: i64) -> Result<Vec<(Vec<u8>, i64, i64)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT token_hash, account, expires FROM console_invitations \
+                 WHERE expires <= ?1 ORDER BY account",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
     /// Removes an enrolment link.
     pub fn delete_invitation(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
         Ok(self.execute(
@@ -886,6 +910,28 @@ impl ConsoleDb {
         now: i64,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
+        let link = SpentLink {
+            token_hash,
+            account,
+            expires,
+            now,
+        };
+        self.spend_link_setting_password(&link, LinkHolder::Invited, password_hash)
+    }
+
+    /// Spends the link `link` and sets its account's password hash to `password_hash`
+    /// in one transaction, only if the link is still exactly the one the caller checked
+    /// (its token, account and expiry, later than `now`) and its account is still the
+    /// `holder` the link was checked for, and not disabled: true when done; false
+    /// changes nothing (a link used twice, or raced by a second link, a disable, an
+    /// enrolment or an edit). The one place where an enrolment link and a password reset
+    /// link are spent, so the two cannot drift apart (review r26-console).
+    pub(super) fn spend_link_setting_password(
+        &mut self,
+        link: &SpentLink<'_>,
+        holder: LinkHolder<'_>,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -896,23 +942,44 @@ impl ConsoleDb {
             .execute(
                 "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
                  AND expires = ?3 AND expires > ?4",
-                params![token_hash, account, expires, now],
+                params![link.token_hash, link.account, link.expires, link.now],
             )
             .map_err(sql)?;
         if spent != 1 {
             return Ok(false);
         }
-        let set = tx
-            .execute(
-                "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND totp_secret IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1) \
-                 AND NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)",
-                params![account, password_hash],
-            )
-            .map_err(sql)?;
+        let not_disabled = "NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)";
+        let set = match holder {
+            LinkHolder::Invited => tx.execute(
+                &format!(
+                    "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 \
+                     AND totp_secret IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1) \
+                     AND {not_disabled}"
+                ),
+                params![link.account, password_hash],
+            ),
+            LinkHolder::AwaitingReset { pending } => tx.execute(
+                &format!(
+                    "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 \
+                     AND password_hash = ?3 \
+                     AND (totp_secret IS NOT NULL \
+                          OR EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)) \
+                     AND {not_disabled}"
+                ),
+                params![link.account, password_hash, pending],
+            ),
+        }
+        .map_err(sql)?;
         if set != 1 {
             return Ok(false);
         }
+        // A reset finished is no longer pending (an invitation has no note: nothing).
+        tx.execute(
+            "DELETE FROM console_resets WHERE account = ?1",
+            [link.account],
+        )
+        .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(true)
     }
@@ -963,6 +1030,54 @@ impl ConsoleDb {
         )?;
         Ok(n == 1)
     }
+}
+
+/// An account as the accounts page lists it: its name, role and second factors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountListed {
+    pub name: String,
+    pub role: String,
+    /// An authenticator app (TOTP) is enrolled.
+    pub totp: bool,
+    /// At least one passkey is registered.
+    pub passkey: bool,
+}
+
+impl AccountListed {
+    /// Whether a second factor is enrolled.
+    pub fn enrolled(&self) -> bool {
+        self.totp || self.passkey
+    }
+
+    /// The second factors, as a person reads them.
+    pub fn factors(&self) -> &'static str {
+        match (self.totp, self.passkey) {
+            (true, true) => "TOTP and passkey",
+            (true, false) => "TOTP",
+            (false, true) => "passkey",
+            (false, false) => "not enrolled yet",
+        }
+    }
+}
+
+/// A link as its caller checked it: its token's digest, its account and its expiry,
+/// and the time of the check.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpentLink<'a> {
+    pub token_hash: &'a [u8],
+    pub account: i64,
+    pub expires: i64,
+    pub now: i64,
+}
+
+/// What the account of a link must still be when the link is spent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LinkHolder<'a> {
+    /// An invited account: no second factor yet.
+    Invited,
+    /// An account whose password was reset: a second factor enrolled, and its password
+    /// hash still exactly `pending`, the one the reset left.
+    AwaitingReset { pending: &'a str },
 }
 
 #[cfg(test)]

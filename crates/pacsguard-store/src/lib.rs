@@ -26,11 +26,11 @@ mod streamed;
 
 pub use console::QuotaWindow;
 pub use console::{
-    AcceptedBatch, AccountBinding, AccountRow, ConsoleDb, ConsoleHolder, Credentials, DisabledRow,
-    FROM_TRAIL, Held, HostRow, LiveSession, MAX_CONSOLE_ID_BYTES, MAX_PENDING_PROFILES_PER_HOST,
-    NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow, PendingAcceptRow, PendingApproval,
-    ProfileNoted, ProfileRow, SealBinding, SealRow, SessionEnd, SessionRow, StoredConsoleId,
-    TokenRefusal,
+    AcceptedBatch, AccountBinding, AccountListed, AccountRow, ConsoleDb, ConsoleHolder,
+    Credentials, DisabledRow, FROM_TRAIL, Held, HostRow, LiveSession, MAX_CONSOLE_ID_BYTES,
+    MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
+    PendingAcceptRow, PendingApproval, PendingReset, ProfileNoted, ProfileRow, SealBinding,
+    SealRow, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
 };
 pub use fleet_store::{
     FLEET_REQUEST_BUDGET, FleetPool, FleetSetting, FleetStore, FleetStoreAt, HOST_FOUR_EYES,

@@ -861,7 +861,8 @@ fn the_console_in_a_real_browser_from_setup_to_an_acceptance() {
 /// CDP, driven by `tests/browser/passkey.cjs`): a passkey as the first administrator's
 /// second factor (a real attestation object from Chromium), sign-out, sign-in with the
 /// password and the passkey, a step-up with it that lets a difference be accepted; then
-/// an authenticator that does not verify its user gets no session, and an answer without
+/// a second account with a passkey alone finishes a password reset with it (review
+/// r26-console); an authenticator that does not verify its user gets no session, and an answer without
 /// user verification posted by a changed page script is refused by the server. The
 /// console is opened at `https://localhost:PORT`, the relying party a loopback `serve`
 /// takes by default (browsers allow no passkey on an IP address).
@@ -916,7 +917,8 @@ fn passkeys_in_a_real_browser_from_setup_to_a_step_up() {
         shots.display(),
         server.stderr()
     );
-    assert!(shots.join("passkey-09-server-refuses-no-uv.png").is_file());
+    assert!(shots.join("passkey-12-server-refuses-no-uv.png").is_file());
+    assert!(shots.join("passkey-10-reset-done.png").is_file());
     let check = env.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     server.stop();
@@ -931,6 +933,11 @@ fn passkeys_in_a_real_browser_from_setup_to_a_step_up() {
     let accounts = stdout(&env.run(&["audit", "show", "--action", "account", "--json"]));
     assert!(
         accounts.contains("registered the passkey") && accounts.contains("attestation none"),
+        "{accounts}"
+    );
+    // The reset finished with pat's passkey (review r26-console).
+    assert!(
+        accounts.contains("pat chose a new password with the reset link from 127.0.0.1 (with the second factor with the passkey"),
         "{accounts}"
     );
 }
@@ -2167,6 +2174,62 @@ fn an_over_long_request_head_is_refused_with_431_and_said_on_the_log() {
         "{}",
         server.stderr()
     );
+    assert_eq!(server.curl("GET", "/login", &[]).0, 200);
+    server.stop();
+}
+
+/// Review r26-console: a request line over MAX_REQUEST_HEAD_BYTES was answered 431
+/// (its headers too large) by the head's limit before hyper could say 414, and a target
+/// of tens of KiB was served. A request target over MAX_REQUEST_TARGET_BYTES is answered
+/// 414 URI Too Long, whether the head fits MAX_REQUEST_HEAD_BYTES or not, and said on
+/// the log; over-long headers stay 431; the console serves the next request.
+#[test]
+fn an_over_long_request_line_is_414_and_over_long_headers_431() {
+    use pacsguard_console::server::{MAX_REQUEST_HEAD_BYTES, MAX_REQUEST_TARGET_BYTES};
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let status = |path: &str, header: Option<&str>| {
+        let mut command = Command::new("curl");
+        command.args(["-sS", "--cacert"]).arg(&server.cacert).args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ]);
+        if let Some(header) = header {
+            command.args(["-H", header]);
+        }
+        let out = command
+            .arg(format!("{}{path}", server.base))
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let query = |bytes: usize| format!("/login?q={}", "a".repeat(bytes));
+    // At the limit: served.
+    assert_eq!(
+        status(&query(MAX_REQUEST_TARGET_BYTES - "/login?q=".len()), None),
+        "200"
+    );
+    for over in [
+        MAX_REQUEST_TARGET_BYTES,
+        MAX_REQUEST_HEAD_BYTES / 2,
+        MAX_REQUEST_HEAD_BYTES + 1,
+    ] {
+        assert_eq!(
+            status(&query(over), None),
+            "414",
+            "a target of {over} bytes"
+        );
+    }
+    assert!(
+        server.wait_for("MAX_REQUEST_TARGET_BYTES", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    let long = format!("X-Padding: {}", "a".repeat(MAX_REQUEST_HEAD_BYTES + 1));
+    assert_eq!(status("/login", Some(&long)), "431");
     assert_eq!(server.curl("GET", "/login", &[]).0, 200);
     server.stop();
 }

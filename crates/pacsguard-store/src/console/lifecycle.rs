@@ -19,7 +19,24 @@ CREATE TABLE IF NOT EXISTS console_disabled (
     by_account INTEGER NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS console_resets (
+    account INTEGER PRIMARY KEY,
+    by_account INTEGER NOT NULL,
+    since INTEGER NOT NULL
+);
 ";
+
+/// A password reset waiting for its holder, as the accounts page shows it: whose, who
+/// started it and when, and when its link expires. What the page shows of it, not
+/// evidence: the trail holds the reset's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingReset {
+    pub account: String,
+    /// The administrator who started it (`None`: that account is gone).
+    pub by: Option<String>,
+    pub since: i64,
+    pub expires: i64,
+}
 
 /// Why and since when an account is disabled, and by whom.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,36 +70,65 @@ impl ConsoleDb {
         pending: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
+        let link = super::SpentLink {
+            token_hash,
+            account,
+            expires,
+            now,
         };
-        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
-        let spent = tx
-            .execute(
-                "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
-                 AND expires = ?3 AND expires > ?4",
-                params![token_hash, account, expires, now],
+        self.spend_link_setting_password(
+            &link,
+            super::LinkHolder::AwaitingReset { pending },
+            password_hash,
+        )
+    }
+
+    /// Notes that `by_account` started a password reset of `account` at `since`
+    /// (replacing an earlier note of the account).
+    pub fn note_reset(&self, account: i64, by_account: i64, since: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT OR REPLACE INTO console_resets (account, by_account, since) VALUES (?1, ?2, ?3)",
+            params![account, by_account, since],
+        )?;
+        Ok(())
+    }
+
+    /// Takes away the note of the account's password reset; false if it had none.
+    pub fn forget_reset(&self, account: i64) -> Result<bool, StoreError> {
+        Ok(self.execute("DELETE FROM console_resets WHERE account = ?1", [account])? == 1)
+    }
+
+    /// The password resets waiting for their holder (a note and a link), by account name.
+    pub fn pending_resets(&self) -> Result<Vec<PendingReset>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT a.name, b.name, r.since, i.expires FROM console_resets r \
+                 JOIN console_accounts a ON a.id = r.account \
+                 JOIN console_invitations i ON i.account = r.account \
+                 LEFT JOIN console_accounts b ON b.id = r.by_account \
+                 ORDER BY a.name",
             )
-            .map_err(sql)?;
-        if spent != 1 {
-            return Ok(false);
-        }
-        let set = tx
-            .execute(
-                "UPDATE console_accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
-                 AND (totp_secret IS NOT NULL \
-                      OR EXISTS (SELECT 1 FROM console_passkeys WHERE account = ?1)) \
-                 AND NOT EXISTS (SELECT 1 FROM console_disabled WHERE account = ?1)",
-                params![account, password_hash, pending],
-            )
-            .map_err(sql)?;
-        if set != 1 {
-            return Ok(false);
-        }
-        tx.commit().map_err(sql)?;
-        Ok(true)
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(PendingReset {
+                    account: r.get(0)?,
+                    by: r.get(1)?,
+                    since: r.get(2)?,
+                    expires: r.get(3)?,
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Removes the link of `account` (any kind); false if it had none.
+    pub fn delete_invitation_of(&self, account: i64) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "DELETE FROM console_invitations WHERE account = ?1",
+            [account],
+        )? == 1)
     }
 
     /// Marks the account disabled; false if it was already (the first mark stays).
@@ -230,12 +276,31 @@ mod tests {
         assert!(db.enable_account(id).expect("enable"));
         assert_eq!(password(&db), "!reset");
         assert_eq!(db.invitation(b"link").expect("read"), Some((id, 100)));
+        db.note_reset(id, 7, 40).expect("noted");
+        let pending = db.pending_resets().expect("read");
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].since, pending[0].expires), (40, 100));
+        assert_eq!(pending[0].by, None, "account 7 does not exist");
+        assert_eq!(db.expired_invitations(99).expect("read"), vec![]);
+        assert_eq!(
+            db.expired_invitations(100).expect("read"),
+            vec![(b"link".to_vec(), id, 100)]
+        );
         assert!(
             db.finish_password_reset(b"link", id, 100, 50, "!reset", "h1")
                 .expect("set")
         );
         assert_eq!(password(&db), "h1");
         assert_eq!(db.invitation(b"link").expect("read"), None, "spent");
+        assert_eq!(
+            db.pending_resets().expect("read"),
+            vec![],
+            "no longer pending"
+        );
+        assert!(
+            !db.forget_reset(id).expect("forget"),
+            "its note went with it"
+        );
         assert!(
             !db.finish_password_reset(b"link", id, 100, 50, "!reset", "h2")
                 .expect("once")

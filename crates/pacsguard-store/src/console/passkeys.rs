@@ -304,7 +304,7 @@ mod tests {
             db.accounts()
                 .expect("list")
                 .iter()
-                .any(|(n, _, e)| n == "ann" && *e)
+                .any(|a| a.name == "ann" && a.passkey && a.enrolled())
         );
     }
 

@@ -5,7 +5,8 @@
 // attestation object from Chromium), sign-out, sign-in with password + passkey, a step-up
 // with the passkey that lets a difference be accepted, the passkeys page; then the same
 // authenticator no longer verifying its user is refused. Every page is photographed into
-// SHOTS (passkey-*.png); a failure also leaves passkey-failure.png there.
+// SHOTS (passkey-*.png); a failure also leaves passkey-failure.png there. Between them,
+// a second account with a passkey alone finishes a password reset with it.
 //
 // Run by crates/pacsguard/tests/serve.rs with BASE (https://localhost:PORT), SETUP_LINK,
 // SHOTS and NODE_PATH set.
@@ -90,6 +91,59 @@ async function main() {
     await page.waitForSelector('#accepted');
     await shot('07-accepted');
 
+    // A password reset finished with a passkey (review r26-console): pat, a viewer with
+    // a passkey alone in a second browser with its own authenticator, forgot the
+    // password; the administrator (its step-up still in its window) resets it, and pat
+    // chooses a new one at the link with the passkey, no code and no recovery code.
+    await page.goto(`${BASE}/accounts`);
+    await page.fill('#name', 'pat');
+    await page.selectOption('#role', 'viewer');
+    await page.fill('#password', 'violet harbour evening tide');
+    await page.fill('#account-reason', 'reads the overview');
+    await Promise.all([page.waitForURL(/\/accounts$/), page.click('#create-account')]);
+    const other = await browser.newContext({ ignoreHTTPSErrors: true });
+    const pat = await other.newPage();
+    const patCdp = await other.newCDPSession(pat);
+    await patCdp.send('WebAuthn.enable');
+    await patCdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+      },
+    });
+    await pat.goto(`${BASE}/login`);
+    await pat.fill('#name', 'pat');
+    await pat.fill('#password', 'violet harbour evening tide');
+    await Promise.all([pat.waitForURL(/\/enrol$/), pat.click('#sign-in')]);
+    await Promise.all([pat.waitForURL(/\/enrol\/passkey$/), pat.click('#passkey-enrol-link')]);
+    await pat.waitForSelector('#passkey-register:not([disabled])');
+    await pat.fill('#label', "pat's phone");
+    await pat.click('#passkey-register');
+    await pat.waitForSelector('#recovery-codes');
+    await Promise.all([pat.waitForURL(`${BASE}/`), pat.click('#continue')]);
+    await page.goto(`${BASE}/accounts`);
+    await page.fill('#reset-name', 'pat');
+    await page.fill('#reset-reason', 'forgot it, ticket 99');
+    await page.click('#reset');
+    await page.waitForSelector('#reset-link');
+    const resetLink = (await page.textContent('#reset-link'))
+      .trim()
+      .replace('https://127.0.0.1:', 'https://localhost:');
+    await page.goto(`${BASE}/accounts`);
+    await page.waitForSelector('#pending-reset-pat');
+    await shot('08-reset-pending');
+    await pat.goto(resetLink);
+    await pat.waitForSelector('#reset-passkey-submit:not([disabled])');
+    await pat.screenshot({ path: path.join(SHOTS, 'passkey-09-reset-form.png'), fullPage: true });
+    await pat.fill('#reset-passkey-password', 'quiet lanterns over the bay');
+    await Promise.all([pat.waitForURL(`${BASE}/`), pat.click('#reset-passkey-submit')]);
+    await pat.waitForSelector('#roots');
+    await pat.screenshot({ path: path.join(SHOTS, 'passkey-10-reset-done.png'), fullPage: true });
+    await other.close();
+
     // The authenticator no longer verifies its user: no sign-in.
     await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
     await Promise.all([page.waitForURL(/\/login$/), page.click('#logout')]);
@@ -107,7 +161,7 @@ async function main() {
       null,
       { timeout: 30000 },
     );
-    await shot('08-unverified-refused');
+    await shot('11-unverified-refused');
     const status = await page.textContent('body');
     const overview = await page.$('#roots');
     if (overview) throw new Error('signed in without user verification');
@@ -152,7 +206,7 @@ async function main() {
       page.$eval('#passkey-login-form', (form) => form.submit()),
     ]);
     await page.waitForSelector('#error');
-    await shot('09-server-refuses-no-uv');
+    await shot('12-server-refuses-no-uv');
     const refusal = await page.textContent('#error');
     if (!refusal.includes('Sign-in failed')) throw new Error(`not refused: ${refusal}`);
     if (await page.$('#roots')) throw new Error('signed in without user verification');
