@@ -4191,6 +4191,121 @@ fn a_name_correction_and_a_patient_merge_with_dcmodify_page_no_one() {
     );
 }
 
+/// Review r26-watch (issue 11): a wiper that knows how changes were counted writes one
+/// new study, series and patient into every instance of the store (one `dcmodify`
+/// over the 40 real CT instances of five studies), or one per series. Before: five
+/// changes of identity, counted once each as five patient merges would be, and no
+/// `ransomware-suspected`. A merge never changes an instance's Study or Series Instance
+/// UID; those are now counted per instance, and 40 instances cut off from their study
+/// are a burst.
+#[test]
+fn a_wiper_writing_one_identity_into_the_whole_store_is_ransomware() {
+    consistent_identity_wiper(false);
+}
+
+/// The same wiper, one new study, series and patient per series (five changes).
+#[test]
+fn a_wiper_writing_one_identity_per_series_is_ransomware() {
+    consistent_identity_wiper(true);
+}
+
+fn consistent_identity_wiper(per_series: bool) {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let studies = ct_small_studies(&env);
+    let all: Vec<PathBuf> = studies.concat();
+    let watcher = Watcher::start(&env, &[]);
+    let groups: Vec<&[PathBuf]> = if per_series {
+        studies.iter().map(Vec::as_slice).collect()
+    } else {
+        vec![all.as_slice()]
+    };
+    for (g, files) in groups.into_iter().enumerate() {
+        let study = format!("(0020,000D)=1.2.826.0.1.3680043.10.1137.66.{g}");
+        let series = format!("(0020,000E)=1.2.826.0.1.3680043.10.1137.66.{g}.1");
+        let patient = format!("(0010,0020)=W{g}");
+        dcmodify(&["-m", &study, "-m", &series, "-m", &patient], files);
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &all {
+        assert!(
+            findings
+                .iter()
+                .any(|f| header_changed_with(f, path, "identity-changed")),
+            "{}: {findings:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Review r26-watch (issue 11): a wiper that keeps the Study and Series Instance UIDs
+/// and the Patient ID and writes well-formed names and dates into each instance of
+/// the store (its own Patient's Name, Birth Date and Study Date, `dcmodify`): before,
+/// no change of identity, each instance an edit of the same image, and no
+/// `ransomware-suspected`. The patient's and the study's details are now part of what
+/// is compared, counted once per change made: 40 changes, a burst.
+#[test]
+fn a_wiper_rewriting_names_and_dates_only_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let all: Vec<PathBuf> = ct_small_studies(&env).concat();
+    let watcher = Watcher::start(&env, &[]);
+    for (i, path) in all.iter().enumerate() {
+        let name = format!("(0010,0010)=DOE^J{i:03}");
+        let born = format!("(0010,0030)=19{:02}0{}1{}", 40 + i, 1 + i % 9, i % 10);
+        let studied = format!("(0008,0020)=2019{:02}1{}", 1 + i % 12, i % 10);
+        dcmodify(
+            &["-m", &name, "-m", &born, "-m", &studied],
+            std::slice::from_ref(path),
+        );
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    let mut changes = identity_changes(&findings, &all);
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(changes.len(), all.len(), "{changes:#?}");
+}
+
+/// Review r26-watch, the other side of the two wipers above: a PACS fixing a typo in a
+/// patient's name and birth date on one study (eight real CT instances, `dcmodify`), then
+/// correcting that study's date: each instance is reported, and the two corrections
+/// are two changes, no page.
+#[test]
+fn a_name_typo_and_a_study_date_fixed_on_one_study_page_no_one() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let studies = ct_small_studies(&env);
+    let study = &studies[2];
+    let watcher = Watcher::start(&env, &[]);
+    dcmodify(
+        &["-m", "(0010,0010)=MEIER^ANNA", "-m", "(0010,0030)=19610304"],
+        study,
+    );
+    dcmodify(&["-m", "(0008,0020)=20040120"], study);
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        study.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    let mut changes = identity_changes(&findings, study);
+    changes.sort_unstable();
+    changes.dedup();
+    assert!(changes.len() <= 2, "{changes:#?}");
+}
+
 /// Review r25-watch: the anonymiser of [`a_wiper_writing_well_formed_identities_is_ransomware`]
 /// (a new study and series per instance, a patient ID per instance) run inside a
 /// maintenance window declared for it: each instance is reported, `info`, saying its
