@@ -1625,7 +1625,7 @@ mod tests {
                 })
                 .collect()
         };
-        // The built file holds no birth date, sex or dates: absent, not empty.
+        // The built file holds no birth date, sex, dates or geometry: absent, not empty.
         let built_values = |file: &[u8]| -> Vec<Option<String>> {
             let mut values = values(file);
             assert!(values[4..].iter().all(Option::is_none), "{values:?}");
@@ -1646,6 +1646,12 @@ mod tests {
                 Some("19970430"),
                 Some("19970430"),
                 Some("19970430"),
+                Some("-158.135803\\-179.035797\\-75.699997"),
+                Some("1.000000\\0.000000\\0.000000\\0.000000\\1.000000\\0.000000"),
+                Some("0.661468\\0.661468"),
+                Some("5.000000"),
+                Some("-1024"),
+                Some("1"),
             ]
             .map(|v| v.map(str::to_string))
         );

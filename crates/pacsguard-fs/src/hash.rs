@@ -166,19 +166,25 @@ pub struct Split {
     /// out of [`DicomFacts::data_set`], so that an instance received again (another
     /// sending AE, another writer) is told from one whose image was edited.
     pub file_meta: std::ops::Range<usize>,
-    /// The values that say whom the instance belongs to, without padding, each `None`
-    /// when absent: the first [`PLACE_VALUES`] its place (for DICOM: its Study Instance
-    /// UID, then Series Instance UID; the first also salts the rest), the rest its
-    /// patient's and study's details; hashed into [`DicomFacts::identity`]. Ranges, not
+    /// The values that say whom the instance belongs to and what its pixels are, without
+    /// padding, each `None` when absent: the first [`PLACE_VALUES`] its place (for
+    /// DICOM: its Study Instance UID, then Series Instance UID; the first also salts the
+    /// details), the next [`DETAIL_VALUES`] its patient's and study's details, the rest
+    /// its geometry and calibration; hashed into [`DicomFacts::identity`]. Ranges, not
     /// copies: a forged value costs no allocation.
     pub identity: [Option<std::ops::Range<usize>>; IDENTITY_VALUES],
 }
 
-/// How many values say whom an instance belongs to (see [`Split::identity`]).
-pub const IDENTITY_VALUES: usize = 10;
+/// How many values say whom an instance belongs to and what its pixels are (see
+/// [`Split::identity`]).
+pub const IDENTITY_VALUES: usize = 16;
 
 /// How many of the first [`Split::identity`] values are the instance's place.
 pub const PLACE_VALUES: usize = 2;
+
+/// How many of the [`Split::identity`] values after the place are its details; the rest
+/// are its geometry.
+pub const DETAIL_VALUES: usize = 8;
 
 /// Finds the parts of a file to hash apart. Implemented above this crate (by the DICOM
 /// inspection), so that reading stays here and parsing stays there.
@@ -718,23 +724,27 @@ fn data_set_digest(bytes: &[u8], split: &Split, algorithm: HashAlgorithm) -> Opt
 /// Keeps the data-set digest of a file from ever equalling a header digest.
 const DATA_SET_DIGEST_CONTEXT: &[u8] = b"pacsguard data set without file meta v1\0";
 
-/// Whom an instance belongs to ([`crate::Identity::Parts`]): a digest of its place
-/// (the first [`PLACE_VALUES`] values) and one of its details (the rest) salted with the
-/// first value (the Study Instance UID), or `None` when a range falls outside the file (a
-/// splitter's bug: then nothing is claimed).
+/// Whom an instance belongs to and what its pixels are ([`crate::Identity::Parts`]): a
+/// digest of its place (the first [`PLACE_VALUES`] values), one of its details (the next
+/// [`DETAIL_VALUES`]) salted with the first value (the Study Instance UID), and one of its
+/// geometry (the rest), or `None` when a range falls outside the file (a splitter's bug:
+/// then nothing is claimed).
 fn identity_digest(
     bytes: &[u8],
     values: &[Option<std::ops::Range<usize>>; IDENTITY_VALUES],
     algorithm: HashAlgorithm,
 ) -> Option<crate::Identity> {
-    let (place, details) = values.split_at(PLACE_VALUES);
+    let (place, rest) = values.split_at(PLACE_VALUES);
+    let (details, geometry) = rest.split_at(DETAIL_VALUES);
     let place = values_digest(bytes, PLACE_DIGEST_CONTEXT, place, algorithm)?;
     let salted: Vec<Option<std::ops::Range<usize>>> =
         values[..1].iter().chain(details).cloned().collect();
     let details = values_digest(bytes, DETAILS_DIGEST_CONTEXT, &salted, algorithm)?;
+    let geometry = values_digest(bytes, GEOMETRY_DIGEST_CONTEXT, geometry, algorithm)?;
     Some(crate::Identity::Parts {
         place: first_bytes(&place),
         details: first_bytes(&details),
+        geometry: first_bytes(&geometry),
     })
 }
 
@@ -774,6 +784,8 @@ fn values_digest(
 const PLACE_DIGEST_CONTEXT: &[u8] = b"pacsguard instance place v2\0study+series uid";
 const DETAILS_DIGEST_CONTEXT: &[u8] =
     b"pacsguard instance details v2\0study uid+patient id+name+birth+sex+dates";
+const GEOMETRY_DIGEST_CONTEXT: &[u8] =
+    b"pacsguard instance geometry v2\0position+orientation+spacing+thickness+rescale";
 
 #[cfg(test)]
 mod tests {
@@ -823,9 +835,10 @@ mod tests {
     }
 
     /// Review r26-watch: the place digest covers the study and series alone, the details
-    /// digest the rest salted with the study: a detail changed leaves the place alone, a
-    /// series changed leaves the details alone, and a study changed changes both (the
-    /// details are salted with it).
+    /// digest the patient's and study's salted with the study, the geometry digest the
+    /// rest: a detail changed leaves the place alone, a series changed leaves the details
+    /// alone, a study changed changes both (the details are salted with it), and a
+    /// geometry value the geometry alone.
     #[test]
     fn the_place_and_the_details_of_an_instance_are_told_apart() {
         let bytes = b"1.2|1.2.3|PAT|DOE^J|1.9|1.2.3.4|PAX";
@@ -834,7 +847,11 @@ mod tests {
             &values(given),
             HashAlgorithm::Blake3,
         ) {
-            Some(crate::Identity::Parts { place, details }) => (place, details),
+            Some(crate::Identity::Parts {
+                place,
+                details,
+                geometry,
+            }) => (place, details, geometry),
             other => panic!("{other:?}"),
         };
         let stored = parts(&[Some(0..3), Some(4..9), Some(10..13), Some(14..19)]);
@@ -850,6 +867,14 @@ mod tests {
         let other_study = parts(&[Some(20..23), Some(4..9), Some(10..13), Some(14..19)]);
         assert_ne!(other_study.0, stored.0);
         assert_ne!(other_study.1, stored.1);
+        assert_eq!(other_study.2, stored.2);
+        // A geometry value changes the geometry alone.
+        let mut given = vec![Some(0..3), Some(4..9), Some(10..13), Some(14..19)];
+        given.resize(PLACE_VALUES + DETAIL_VALUES, None);
+        given.push(Some(20..23));
+        let measured = parts(&given);
+        assert_eq!((measured.0, measured.1), (stored.0, stored.1));
+        assert_ne!(measured.2, stored.2);
     }
 
     /// Review r25-watch: the identity digest covers the values the splitter names, each

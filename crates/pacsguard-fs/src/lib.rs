@@ -27,8 +27,9 @@ pub use entry::{
     INODE_FLAGS, Identity, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue, describe_flags,
 };
 pub use hash::{
-    ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher, IDENTITY_VALUES,
-    MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, PLACE_VALUES, Split, digest_bytes, hash_files,
+    ContentSplitter, DETAIL_VALUES, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
+    IDENTITY_VALUES, MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, PLACE_VALUES, Split, digest_bytes,
+    hash_files,
 };
 pub use listing::{LISTING_BATCH, MAX_LISTINGS, MAX_RACY_WAIT};
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};

@@ -170,7 +170,7 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             // 7: profiles made before the data-set digest was recorded, 8: before the
             // identity digest was, 9: with session 25's single identity digest, each
             // re-encoded as it was so that its signature still verifies; 10 records the
-            // identity's place and details apart, the data set optional since 9.
+            // identity's place, details and geometry apart, the data set optional since 9.
             let tag = match (&facts.data_set, &facts.identity) {
                 (None, None) => 7,
                 (Some(_), None) => 8,
@@ -188,9 +188,14 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
                     put_opt_digest(out, data_set.as_ref());
                     match identity {
                         Identity::Whole(whole) => out.extend_from_slice(&whole.0),
-                        Identity::Parts { place, details } => {
+                        Identity::Parts {
+                            place,
+                            details,
+                            geometry,
+                        } => {
                             out.extend_from_slice(place);
                             out.extend_from_slice(details);
+                            out.extend_from_slice(geometry);
                         }
                     }
                 }
@@ -274,7 +279,13 @@ impl<'a> Reader<'a> {
                 let data_set = self.opt_digest()?;
                 let place = self.identity_part()?;
                 let details = self.identity_part()?;
-                (data_set, Some(Identity::Parts { place, details }))
+                let geometry = self.identity_part()?;
+                let parts = Identity::Parts {
+                    place,
+                    details,
+                    geometry,
+                };
+                (data_set, Some(parts))
             }
         };
         Some(DicomFacts {
@@ -441,6 +452,7 @@ mod tests {
         let parts = Some(Identity::Parts {
             place: [6; 16],
             details: [7; 16],
+            geometry: [8; 16],
         });
         let versions = [
             with(None, None),
@@ -541,7 +553,7 @@ mod tests {
     /// Review r26-watch: an entry of a profile of session 25 (tag 9: the data set's
     /// digest optional, then one identity digest, the bytes that profile signed) decodes
     /// with that digest whole and encodes to the same bytes again; a profile made now
-    /// records the identity's place and details apart (tag 10), and no longer.
+    /// records the identity's place, details and geometry apart (tag 10), 16 bytes more.
     #[test]
     fn a_dicom_entry_signed_with_the_single_identity_digest_encodes_to_the_same_bytes() {
         let mut signed = Vec::new();
@@ -571,7 +583,7 @@ mod tests {
         let mut encoded = Vec::new();
         encode_entry(&mut encoded, &decoded[0]);
         assert_eq!(encoded, signed);
-        // The same entry recorded now: as long on disk.
+        // The same entry recorded now.
         let mut now = decoded[0].clone();
         if let Content::Hashed {
             dicom: Some(facts), ..
@@ -580,10 +592,11 @@ mod tests {
             facts.identity = Some(Identity::Parts {
                 place: [6; 16],
                 details: [7; 16],
+                geometry: [8; 16],
             });
         }
         let mut encoded = Vec::new();
         encode_entry(&mut encoded, &now);
-        assert_eq!(encoded.len(), signed.len());
+        assert_eq!(encoded.len(), signed.len() + 16);
     }
 }

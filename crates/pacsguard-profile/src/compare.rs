@@ -712,6 +712,9 @@ impl Output<'_> {
             if change.moved {
                 fields.push(PLACE_CHANGED_FIELD.to_string());
             }
+            if change.measured {
+                fields.push(GEOMETRY_CHANGED_FIELD.to_string());
+            }
             fields.push(change.field);
         }
         let header_changed = now.header != was.header;
@@ -789,10 +792,16 @@ pub const IDENTITY_CHANGED_FIELD: &str = "identity-changed";
 /// writes one new study or series for many.
 pub const PLACE_CHANGED_FIELD: &str = "study-or-series-changed";
 
+/// Beside [`IDENTITY_CHANGED_FIELD`], the field of an instance whose geometry or
+/// calibration changed (Image Position or Orientation, Pixel Spacing, Slice Thickness,
+/// Rescale Intercept or Slope): its pixels, kept, now read as other distances or other
+/// Hounsfield units. No merge or correction rewrites them in place; each instance counts.
+pub const GEOMETRY_CHANGED_FIELD: &str = "geometry-changed";
+
 /// Beside [`IDENTITY_CHANGED_FIELD`], the field naming the change itself:
 /// `identity:OLD>NEW`, [`IDENTITY_CHANGE_HEX`] hex digits of each side: of the details'
-/// digest when only the details changed, of the place's and the details' when the place
-/// did. Instances that made the same change (a study merged into another patient, a
+/// digest when only the details changed, else of the place's, the details' and the
+/// geometry's. Instances that made the same change (a study merged into another patient, a
 /// name corrected on a study) share it; a wiper writing its own values into each
 /// instance does not. No patient data: digests of the values, salted, cut short.
 pub const IDENTITY_CHANGE_PREFIX: &str = "identity:";
@@ -806,16 +815,25 @@ pub const IDENTITY_CHANGE_HEX: usize = 16;
 struct IdentityChange {
     /// Its study or series changed ([`PLACE_CHANGED_FIELD`]).
     moved: bool,
+    /// Its geometry or calibration changed ([`GEOMETRY_CHANGED_FIELD`]).
+    measured: bool,
     /// Its [`IDENTITY_CHANGE_PREFIX`] field.
     field: String,
 }
 
 impl IdentityChange {
     fn describe(&self) -> &'static str {
-        if self.moved {
-            "its study or series changed: Study or Series Instance UID"
-        } else {
-            "its patient's or study's details changed: Patient ID, Patient's Name, Birth Date or Sex, or the study's dates"
+        match (self.moved, self.measured) {
+            (true, false) => "its study or series changed: Study or Series Instance UID",
+            (true, true) => {
+                "its study or series changed (Study or Series Instance UID), and its geometry or calibration"
+            }
+            (false, true) => {
+                "its geometry or calibration changed: Image Position or Orientation, Pixel Spacing, Slice Thickness, Rescale Intercept or Slope"
+            }
+            (false, false) => {
+                "its patient's or study's details changed: Patient ID, Patient's Name, Birth Date or Sex, or the study's dates"
+            }
         }
     }
 }
@@ -830,42 +848,48 @@ fn identity_change(was: &DicomFacts, now: &DicomFacts) -> Option<IdentityChange>
         return None;
     }
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let half = IDENTITY_CHANGE_HEX / 4;
-    let (moved, old, new) = match (was, now) {
+    let (moved, measured, old, new) = match (was, now) {
         (
             Identity::Parts {
                 place: was_place,
                 details: was_details,
+                geometry: was_geometry,
             },
             Identity::Parts {
                 place: now_place,
                 details: now_details,
+                geometry: now_geometry,
             },
         ) => {
             let moved = was_place != now_place;
-            let short = |place: &[u8], details: &[u8]| {
-                if moved {
-                    hex(&place[..half]) + &hex(&details[..half])
+            let measured = was_geometry != now_geometry;
+            // Bytes of each digest named: the details' alone when only they changed
+            // (shared by a study's instances), else three, five and two of each part.
+            let short = |place: &[u8], details: &[u8], geometry: &[u8]| {
+                if moved || measured {
+                    hex(&place[..3]) + &hex(&details[..3]) + &hex(&geometry[..2])
                 } else {
                     hex(&details[..IDENTITY_CHANGE_HEX / 2])
                 }
             };
             (
                 moved,
-                short(was_place, was_details),
-                short(now_place, now_details),
+                measured,
+                short(was_place, was_details, was_geometry),
+                short(now_place, now_details, now_geometry),
             )
         }
         // Two states of session 25's single digest: a change of study, series or
         // patient, told as it was then.
         (Identity::Whole(was), Identity::Whole(now)) => {
             let short = |digest: &Digest| digest.to_hex()[..IDENTITY_CHANGE_HEX].to_string();
-            (false, short(was), short(now))
+            (false, false, short(was), short(now))
         }
         _ => return None,
     };
     Some(IdentityChange {
         moved,
+        measured,
         field: format!("{IDENTITY_CHANGE_PREFIX}{old}>{new}"),
     })
 }
@@ -874,6 +898,13 @@ fn identity_change(was: &DicomFacts, now: &DicomFacts) -> Option<IdentityChange>
 /// ([`PLACE_CHANGED_FIELD`]).
 pub fn place_changed(finding: &Finding) -> bool {
     identity_change_of(finding).is_some() && finding.fields.iter().any(|f| f == PLACE_CHANGED_FIELD)
+}
+
+/// Whether a finding reports an instance whose geometry or calibration changed
+/// ([`GEOMETRY_CHANGED_FIELD`]).
+pub fn geometry_changed(finding: &Finding) -> bool {
+    identity_change_of(finding).is_some()
+        && finding.fields.iter().any(|f| f == GEOMETRY_CHANGED_FIELD)
 }
 
 /// The change of identity a finding reports (its [`IDENTITY_CHANGE_PREFIX`] field,
@@ -1079,6 +1110,7 @@ mod tests {
             Some(Identity::Parts {
                 place: [place; 16],
                 details: [details; 16],
+                geometry: [9; 16],
             })
         };
         let (a, b) = (parts(1, 3), parts(1, 4));
@@ -1091,8 +1123,16 @@ mod tests {
         assert!(!change.moved);
         assert_eq!(change.field, "identity:0303030303030303>0404040404040404");
         let moved = identity_change(&facts(a), &facts(parts(2, 3))).expect("a change");
-        assert!(moved.moved);
-        assert_eq!(moved.field, "identity:0101010103030303>0202020203030303");
+        assert!(moved.moved && !moved.measured);
+        assert_eq!(moved.field, "identity:0101010303030909>0202020303030909");
+        let remeasured = Some(Identity::Parts {
+            place: [1; 16],
+            details: [3; 16],
+            geometry: [8; 16],
+        });
+        let measured = identity_change(&facts(a), &facts(remeasured)).expect("a change");
+        assert!(measured.measured && !measured.moved);
+        assert_eq!(measured.field, "identity:0101010303030909>0101010303030808");
         let change = change.field;
         let finding = Finding::new(
             PathBuf::from("/a"),
@@ -1109,6 +1149,10 @@ mod tests {
         let mut fields = finding.fields.clone();
         fields.push(PLACE_CHANGED_FIELD.into());
         assert!(place_changed(&finding.clone().with_fields(fields)));
+        assert!(!geometry_changed(&finding));
+        let mut fields = finding.fields.clone();
+        fields.push(GEOMETRY_CHANGED_FIELD.into());
+        assert!(geometry_changed(&finding.clone().with_fields(fields)));
         // The prefixed field without `identity-changed` is no change.
         let alone = finding.clone().with_fields(vec![change]);
         assert_eq!(identity_change_of(&alone), None);

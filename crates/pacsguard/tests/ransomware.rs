@@ -4273,6 +4273,33 @@ fn a_wiper_rewriting_names_and_dates_only_is_ransomware() {
     assert_eq!(changes.len(), all.len(), "{changes:#?}");
 }
 
+/// Review r26-watch (issue 11): a wiper that keeps whom every instance belongs to and
+/// its Pixel Data, and makes it lie: one `dcmodify` over the 40 real CT instances of five
+/// studies writing another Rescale Intercept and Pixel Spacing (every Hounsfield unit
+/// and distance read from them wrong). Before: an edit of the same image each, no
+/// signal, no `ransomware-suspected`. Geometry and calibration are now compared, and
+/// each instance whose were rewritten counts.
+#[test]
+fn a_wiper_rewriting_the_calibration_of_every_image_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let all: Vec<PathBuf> = ct_small_studies(&env).concat();
+    let watcher = Watcher::start(&env, &[]);
+    dcmodify(
+        &["-m", "(0028,1052)=-24", "-m", "(0028,0030)=0.9\\0.9"],
+        &all,
+    );
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && all.iter().all(|p| {
+                f.iter()
+                    .any(|x| header_changed_with(x, p, "geometry-changed"))
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
+
 /// Review r26-watch, the other side of the two wipers above: a PACS fixing a typo in a
 /// patient's name and birth date on one study (eight real CT instances, `dcmodify`), then
 /// correcting that study's date: each instance is reported, and the two corrections
@@ -4284,16 +4311,23 @@ fn a_name_typo_and_a_study_date_fixed_on_one_study_page_no_one() {
     let studies = ct_small_studies(&env);
     let study = &studies[2];
     let watcher = Watcher::start(&env, &[]);
-    dcmodify(
-        &["-m", "(0010,0010)=MEIER^ANNA", "-m", "(0010,0030)=19610304"],
-        study,
-    );
-    dcmodify(&["-m", "(0008,0020)=20040120"], study);
-    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+    let all_seen = |f: &[Value]| {
         study.iter().all(|p| {
             f.iter()
                 .any(|x| x["kind"] == "header-changed" && x["path"].as_str() == p.to_str())
         })
+    };
+    dcmodify(
+        &["-m", "(0010,0010)=MEIER^ANNA", "-m", "(0010,0030)=19610304"],
+        study,
+    );
+    // The second correction once the first is seen: a file verified while the next
+    // `dcmodify` rewrites it in place is another matter (see the report of r26-watch).
+    assert!(watcher.wait(Duration::from_secs(20), |f, _| all_seen(f)));
+    let first = watcher.findings().len();
+    dcmodify(&["-m", "(0008,0020)=20040120"], study);
+    let seen = watcher.wait(Duration::from_secs(20), |f, _| {
+        all_seen(&f[first.min(f.len())..])
     });
     std::thread::sleep(Duration::from_secs(2));
     let (_, findings, stderr) = watcher.stop();
@@ -4521,7 +4555,10 @@ ds.save_as(sys.argv[2], enforce_file_format=True)
 /// writing each in the file's own Specific Character Set) in pydicom's real character
 /// set images: ISO_IR 100, 126, 127, 138, 144, ISO_IR 192 (UTF-8), GB18030, ISO 2022 IR
 /// 87 and IR 13 (Japanese, with escapes) and IR 149 (Korean). Each is an edit: an alert
-/// of its own, never garbled text, and no ransomware.
+/// of its own, never garbled text, and no ransomware. Review r26-watch: a patient's name
+/// is one of the details compared now, and eleven patients of eleven studies renamed at
+/// once are eleven changes: the burst is set above them (it was 4, under which they
+/// page as any eleven studies rewritten would); garbled text is asserted on directly.
 #[test]
 fn name_corrections_in_every_character_set_are_edits() {
     const CORRECT: &str = r#"
@@ -4544,7 +4581,7 @@ for path in sys.argv[1:]:
     assert str(pydicom.dcmread(path).PatientName) == name, path
 "#;
     let env = Env::new();
-    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 12\n");
     let kit = pacsguard_testkit::testdata().join("wheels");
     let charsets = kit.join("pydicom/pydicom/data/charset_files");
     let archive = env.path("archive");

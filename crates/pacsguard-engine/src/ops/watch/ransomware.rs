@@ -172,6 +172,12 @@ pub enum Signal {
     /// or correction does that; a wiper cutting the store off from its studies does,
     /// however consistently, and each instance counts.
     PlaceRewritten,
+    /// An instance's geometry or calibration rewritten (Image Position or Orientation,
+    /// Pixel Spacing, Slice Thickness, Rescale Intercept or Slope) under the SOP Instance
+    /// UID and Pixel Data it kept, its text still text: the image now lies about its
+    /// distances or its Hounsfield units. Nothing routine does that in place; each
+    /// instance counts.
+    GeometryRewritten,
     /// A non-DICOM file rewritten.
     Rewritten,
     /// Renamed to a new extension (the new extension).
@@ -202,6 +208,8 @@ impl Signal {
             FindingKind::HeaderChanged if identity_rewritten(finding).is_some() => {
                 if pacsguard_profile::place_changed(finding) {
                     Some(Signal::PlaceRewritten)
+                } else if pacsguard_profile::geometry_changed(finding) {
+                    Some(Signal::GeometryRewritten)
                 } else {
                     Some(Signal::IdentityRewritten)
                 }
@@ -238,6 +246,10 @@ impl Signal {
             }
             Signal::PlaceRewritten => {
                 "moved to another study or series, SOP Instance UID kept".into()
+            }
+            Signal::GeometryRewritten => {
+                "geometry or calibration rewritten (position, spacing, rescale), pixels kept"
+                    .into()
             }
             Signal::Rewritten => "content rewritten".into(),
             Signal::RenamedTo(ext) if ext.is_empty() => "renamed to no extension".into(),
@@ -795,6 +807,25 @@ mod tests {
             alerts.extend(d.observe(Path::new(ROOT), &[f], &HashMap::new(), at));
         }
         assert_eq!(alerts.len(), 1, "{alerts:?}");
+        // Their geometry or calibration rewritten as consistently: each counts too.
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let batch: Vec<Finding> = (0..20)
+            .map(|i| {
+                let mut f = identity_changed(&format!("{ROOT}/g{i}.dcm"), "0000>g");
+                f.fields
+                    .push(pacsguard_profile::GEOMETRY_CHANGED_FIELD.into());
+                f
+            })
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0]
+                .detail
+                .contains("geometry or calibration rewritten"),
+            "{}",
+            alerts[0].detail
+        );
     }
 
     /// Review r25-watch: patient merges every day, a few series each, for a month: the
