@@ -50,17 +50,50 @@ pub struct DataSetSummary {
     pub runs_to: Option<u64>,
     /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
     /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
-    pub identity: [Option<Range<usize>>; 3],
+    pub identity: [Option<Range<usize>>; IDENTITY_VALUES],
 }
 
-/// The elements that say whom an instance belongs to: its study, its series and its
-/// patient (Study Instance UID, Series Instance UID, Patient ID). A PACS files an image
-/// by them; a header wiper that keeps the SOP Instance UID and writes well-formed values
-/// cuts the image off from its patient by changing them.
-pub const IDENTITY_TAGS: [Tag; 3] = [
+/// How many values [`IDENTITY_TAGS`] names.
+pub const IDENTITY_VALUES: usize = 16;
+
+/// How many of the first [`IDENTITY_TAGS`] place the instance in its study and series
+/// (Study and Series Instance UID): what a patient merge never changes.
+pub const PLACE_VALUES: usize = 2;
+
+/// How many of the [`IDENTITY_TAGS`] after the place describe the patient and the study;
+/// the rest say where the pixels lie and what they measure.
+pub const DETAIL_VALUES: usize = 8;
+
+/// The elements that say whom an instance belongs to and what its pixels are. The first
+/// [`PLACE_VALUES`] place it: its study and its series (Study Instance UID, Series
+/// Instance UID), by which a PACS files an image; a patient merge (IHE Patient
+/// Information Reconciliation, HL7 A40) never changes them. The next [`DETAIL_VALUES`]
+/// describe its patient and study: Patient ID, Patient's Name, Birth Date and Sex, and
+/// the Study, Series, Acquisition and Content Dates, which a merge or a correction
+/// changes for a study at a time. The rest are its geometry and calibration, text
+/// values whatever the byte order: Image Position and Orientation (Patient), Pixel
+/// Spacing, Slice Thickness, Rescale Intercept and Slope; no merge or correction
+/// rewrites them in place, and an image read with others is misread (a distance, a
+/// Hounsfield unit). A header wiper that keeps the SOP Instance UID and the Pixel Data
+/// and writes well-formed values cuts the image off from its patient, or makes it lie,
+/// by changing them.
+pub const IDENTITY_TAGS: [Tag; IDENTITY_VALUES] = [
     Tag(0x0020, 0x000D),
     Tag(0x0020, 0x000E),
     Tag(0x0010, 0x0020),
+    Tag(0x0010, 0x0010),
+    Tag(0x0010, 0x0030),
+    Tag(0x0010, 0x0040),
+    Tag(0x0008, 0x0020),
+    Tag(0x0008, 0x0021),
+    Tag(0x0008, 0x0022),
+    Tag(0x0008, 0x0023),
+    Tag(0x0020, 0x0032),
+    Tag(0x0020, 0x0037),
+    Tag(0x0028, 0x0030),
+    Tag(0x0018, 0x0050),
+    Tag(0x0028, 0x1052),
+    Tag(0x0028, 0x1053),
 ];
 
 impl DataSetSummary {

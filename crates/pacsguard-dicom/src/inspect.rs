@@ -1022,7 +1022,7 @@ pub struct Layout {
     pub file_meta: Range<usize>,
     /// Where the values naming its study, series and patient lie
     /// ([`crate::IDENTITY_TAGS`], in that order, without padding); `None` for one absent.
-    pub identity: [Option<Range<usize>>; 3],
+    pub identity: [Option<Range<usize>>; crate::IDENTITY_VALUES],
 }
 
 /// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
@@ -1625,23 +1625,46 @@ mod tests {
                 })
                 .collect()
         };
+        // The built file holds no birth date, sex, dates or geometry: absent, not empty.
+        let built_values = |file: &[u8]| -> Vec<Option<String>> {
+            let mut values = values(file);
+            assert!(values[4..].iter().all(Option::is_none), "{values:?}");
+            values.truncate(4);
+            values
+        };
         let real = pacsguard_testkit::pydicom_sample("CT_small.dcm");
         assert_eq!(
             values(&real),
-            vec![
-                Some("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322".to_string()),
-                Some("1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322".to_string()),
-                Some("1CT1".to_string()),
+            [
+                Some("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"),
+                Some("1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322"),
+                Some("1CT1"),
+                Some("CompressedSamples^CT1"),
+                Some(""),
+                Some("O"),
+                Some("20040119"),
+                Some("19970430"),
+                Some("19970430"),
+                Some("19970430"),
+                Some("-158.135803\\-179.035797\\-75.699997"),
+                Some("1.000000\\0.000000\\0.000000\\0.000000\\1.000000\\0.000000"),
+                Some("0.661468\\0.661468"),
+                Some("5.000000"),
+                Some("-1024"),
+                Some("1"),
             ]
+            .map(|v| v.map(str::to_string))
         );
         let built = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.9").build();
         assert_eq!(
-            values(&built),
-            vec![
-                Some("1.2.826.0.1.3680043.10.1137.1".to_string()),
-                Some("1.2.826.0.1.3680043.10.1137.1.1".to_string()),
-                Some("PG-0001".to_string()),
+            built_values(&built),
+            [
+                Some("1.2.826.0.1.3680043.10.1137.1"),
+                Some("1.2.826.0.1.3680043.10.1137.1.1"),
+                Some("PG-0001"),
+                Some("DOE^JANE"),
             ]
+            .map(|v| v.map(str::to_string))
         );
     }
 

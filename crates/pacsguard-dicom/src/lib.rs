@@ -47,7 +47,9 @@ pub use budget::{
     MAX_PARSED_BYTES_PER_FILE,
 };
 pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
-pub use dataset::{DataSetSummary, IDENTITY_TAGS, MAX_SEQUENCE_DEPTH};
+pub use dataset::{
+    DETAIL_VALUES, DataSetSummary, IDENTITY_TAGS, IDENTITY_VALUES, MAX_SEQUENCE_DEPTH, PLACE_VALUES,
+};
 pub use embedded::{
     Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,
     MAX_ZIP_ENTRIES_READ, ZIP_ENTRY_HEAD_BYTES, active_pdf, pdf_findings, search as search_hidden,

@@ -166,12 +166,25 @@ pub struct Split {
     /// out of [`DicomFacts::data_set`], so that an instance received again (another
     /// sending AE, another writer) is told from one whose image was edited.
     pub file_meta: std::ops::Range<usize>,
-    /// The values that say whom the instance belongs to (for DICOM: its Study Instance
-    /// UID, Series Instance UID and Patient ID, in that order, without padding), each
-    /// `None` when absent: hashed into [`DicomFacts::identity`]. Ranges, not copies: a
-    /// forged value costs no allocation.
-    pub identity: [Option<std::ops::Range<usize>>; 3],
+    /// The values that say whom the instance belongs to and what its pixels are, without
+    /// padding, each `None` when absent: the first [`PLACE_VALUES`] its place (for
+    /// DICOM: its Study Instance UID, then Series Instance UID; the first also salts the
+    /// details), the next [`DETAIL_VALUES`] its patient's and study's details, the rest
+    /// its geometry and calibration; hashed into [`DicomFacts::identity`]. Ranges, not
+    /// copies: a forged value costs no allocation.
+    pub identity: [Option<std::ops::Range<usize>>; IDENTITY_VALUES],
 }
+
+/// How many values say whom an instance belongs to and what its pixels are (see
+/// [`Split::identity`]).
+pub const IDENTITY_VALUES: usize = 16;
+
+/// How many of the first [`Split::identity`] values are the instance's place.
+pub const PLACE_VALUES: usize = 2;
+
+/// How many of the [`Split::identity`] values after the place are its details; the rest
+/// are its geometry.
+pub const DETAIL_VALUES: usize = 8;
 
 /// Finds the parts of a file to hash apart. Implemented above this crate (by the DICOM
 /// inspection), so that reading stays here and parsing stays there.
@@ -711,16 +724,47 @@ fn data_set_digest(bytes: &[u8], split: &Split, algorithm: HashAlgorithm) -> Opt
 /// Keeps the data-set digest of a file from ever equalling a header digest.
 const DATA_SET_DIGEST_CONTEXT: &[u8] = b"pacsguard data set without file meta v1\0";
 
-/// The digest of the values that say whom an instance belongs to, each marked present or
-/// absent and length-prefixed (so that no two lists of values share an encoding), or
-/// `None` when a range falls outside the file (a splitter's bug: then nothing is claimed).
+/// Whom an instance belongs to and what its pixels are ([`crate::Identity::Parts`]): a
+/// digest of its place (the first [`PLACE_VALUES`] values), one of its details (the next
+/// [`DETAIL_VALUES`]) salted with the first value (the Study Instance UID), and one of its
+/// geometry (the rest), or `None` when a range falls outside the file (a splitter's bug:
+/// then nothing is claimed).
 fn identity_digest(
     bytes: &[u8],
+    values: &[Option<std::ops::Range<usize>>; IDENTITY_VALUES],
+    algorithm: HashAlgorithm,
+) -> Option<crate::Identity> {
+    let (place, rest) = values.split_at(PLACE_VALUES);
+    let (details, geometry) = rest.split_at(DETAIL_VALUES);
+    let place = values_digest(bytes, PLACE_DIGEST_CONTEXT, place, algorithm)?;
+    let salted: Vec<Option<std::ops::Range<usize>>> =
+        values[..1].iter().chain(details).cloned().collect();
+    let details = values_digest(bytes, DETAILS_DIGEST_CONTEXT, &salted, algorithm)?;
+    let geometry = values_digest(bytes, GEOMETRY_DIGEST_CONTEXT, geometry, algorithm)?;
+    Some(crate::Identity::Parts {
+        place: first_bytes(&place),
+        details: first_bytes(&details),
+        geometry: first_bytes(&geometry),
+    })
+}
+
+fn first_bytes(digest: &Digest) -> [u8; crate::IDENTITY_PART_BYTES] {
+    let mut out = [0; crate::IDENTITY_PART_BYTES];
+    out.copy_from_slice(&digest.0[..crate::IDENTITY_PART_BYTES]);
+    out
+}
+
+/// The digest of `values` under `context`, each marked present or absent and
+/// length-prefixed (so that no two lists of values share an encoding), or `None` when a
+/// range falls outside the file.
+fn values_digest(
+    bytes: &[u8],
+    context: &[u8],
     values: &[Option<std::ops::Range<usize>>],
     algorithm: HashAlgorithm,
 ) -> Option<Digest> {
     let mut hasher = algorithm.hasher();
-    hasher.update(IDENTITY_DIGEST_CONTEXT);
+    hasher.update(context);
     for value in values {
         match value {
             None => hasher.update(&[0]),
@@ -735,8 +779,13 @@ fn identity_digest(
     Some(hasher.finalize())
 }
 
-/// Keeps the identity digest of an instance from ever equalling any other digest.
-const IDENTITY_DIGEST_CONTEXT: &[u8] = b"pacsguard instance identity v1\0study+series+patient id";
+/// Keep the digests of an instance's place and details from ever equalling any other
+/// digest, or each other.
+const PLACE_DIGEST_CONTEXT: &[u8] = b"pacsguard instance place v2\0study+series uid";
+const DETAILS_DIGEST_CONTEXT: &[u8] =
+    b"pacsguard instance details v2\0study uid+patient id+name+birth+sex+dates";
+const GEOMETRY_DIGEST_CONTEXT: &[u8] =
+    b"pacsguard instance geometry v2\0position+orientation+spacing+thickness+rescale";
 
 #[cfg(test)]
 mod tests {
@@ -771,9 +820,61 @@ mod tests {
                 instance_uid: "1.2.3".into(),
                 transfer_syntax: "1.2.840.10008.1.2.1".into(),
                 file_meta: 5..6,
-                identity: [Some(6..12), None, Some(20..27)],
+                identity: values(&[Some(6..12), None, Some(20..27)]),
             })
         }
+    }
+
+    /// The identity values `given`, the rest absent.
+    fn values(
+        given: &[Option<std::ops::Range<usize>>],
+    ) -> [Option<std::ops::Range<usize>>; IDENTITY_VALUES] {
+        let mut values: [Option<std::ops::Range<usize>>; IDENTITY_VALUES] = Default::default();
+        values[..given.len()].clone_from_slice(given);
+        values
+    }
+
+    /// Review r26-watch: the place digest covers the study and series alone, the details
+    /// digest the patient's and study's salted with the study, the geometry digest the
+    /// rest: a detail changed leaves the place alone, a series changed leaves the details
+    /// alone, a study changed changes both (the details are salted with it), and a
+    /// geometry value the geometry alone.
+    #[test]
+    fn the_place_and_the_details_of_an_instance_are_told_apart() {
+        let bytes = b"1.2|1.2.3|PAT|DOE^J|1.9|1.2.3.4|PAX";
+        let parts = |given: &[Option<std::ops::Range<usize>>]| match identity_digest(
+            bytes,
+            &values(given),
+            HashAlgorithm::Blake3,
+        ) {
+            Some(crate::Identity::Parts {
+                place,
+                details,
+                geometry,
+            }) => (place, details, geometry),
+            other => panic!("{other:?}"),
+        };
+        let stored = parts(&[Some(0..3), Some(4..9), Some(10..13), Some(14..19)]);
+        let renamed = parts(&[Some(0..3), Some(4..9), Some(10..13), Some(20..23)]);
+        assert_eq!(renamed.0, stored.0);
+        assert_ne!(renamed.1, stored.1);
+        let re_id = parts(&[Some(0..3), Some(4..9), Some(32..35), Some(14..19)]);
+        assert_eq!(re_id.0, stored.0);
+        assert_ne!(re_id.1, stored.1);
+        let other_series = parts(&[Some(0..3), Some(24..31), Some(10..13), Some(14..19)]);
+        assert_ne!(other_series.0, stored.0);
+        assert_eq!(other_series.1, stored.1);
+        let other_study = parts(&[Some(20..23), Some(4..9), Some(10..13), Some(14..19)]);
+        assert_ne!(other_study.0, stored.0);
+        assert_ne!(other_study.1, stored.1);
+        assert_eq!(other_study.2, stored.2);
+        // A geometry value changes the geometry alone.
+        let mut given = vec![Some(0..3), Some(4..9), Some(10..13), Some(14..19)];
+        given.resize(PLACE_VALUES + DETAIL_VALUES, None);
+        given.push(Some(20..23));
+        let measured = parts(&given);
+        assert_eq!((measured.0, measured.1), (stored.0, stored.1));
+        assert_ne!(measured.2, stored.2);
     }
 
     /// Review r25-watch: the identity digest covers the values the splitter names, each
@@ -783,8 +884,8 @@ mod tests {
     #[test]
     fn the_identity_digest_tells_lists_of_values_apart_and_claims_nothing_past_the_file() {
         let bytes = b"ab|cd";
-        let digest = |values: [Option<std::ops::Range<usize>>; 3]| {
-            identity_digest(bytes, &values, HashAlgorithm::Blake3)
+        let digest = |given: [Option<std::ops::Range<usize>>; 3]| {
+            identity_digest(bytes, &values(&given), HashAlgorithm::Blake3)
         };
         let stored = digest([Some(0..2), Some(3..5), None]);
         assert!(stored.is_some());
@@ -795,7 +896,9 @@ mod tests {
             digest([Some(0..2), Some(2..2), None])
         );
         assert_ne!(digest([Some(0..0), None, None]), digest([None, None, None]));
+        assert_ne!(digest([None, None, Some(0..0)]), digest([None, None, None]));
         assert_eq!(digest([Some(0..9), None, None]), None);
+        assert_eq!(digest([None, None, Some(0..9)]), None);
     }
 
     #[test]
@@ -840,7 +943,7 @@ mod tests {
             facts.identity,
             identity_digest(
                 b"SPLIT-header|PIXELS|trailer",
-                &[Some(6..12), None, Some(20..27)],
+                &values(&[Some(6..12), None, Some(20..27)]),
                 HashAlgorithm::Blake3
             )
         );

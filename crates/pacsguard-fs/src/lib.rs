@@ -23,12 +23,13 @@ mod walk;
 mod window;
 
 pub use entry::{
-    Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, INODE_FLAGS, Meta,
-    Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue, describe_flags,
+    Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, IDENTITY_PART_BYTES,
+    INODE_FLAGS, Identity, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue, describe_flags,
 };
 pub use hash::{
-    ContentSplitter, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
-    MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, Split, digest_bytes, hash_files,
+    ContentSplitter, DETAIL_VALUES, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
+    IDENTITY_VALUES, MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, PLACE_VALUES, Split, digest_bytes,
+    hash_files,
 };
 pub use listing::{LISTING_BATCH, MAX_LISTINGS, MAX_RACY_WAIT};
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};

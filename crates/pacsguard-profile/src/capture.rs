@@ -129,6 +129,14 @@ pub fn hash_request(spec: &RootSpec, base: Option<&RootProfile>, entry: &Entry) 
     HashRequest::Full
 }
 
+// The DICOM reader names the values of an instance's identity (`IDENTITY_TAGS`) and the
+// hashing takes them in the order and shape it digests them; both must agree (the number
+// of values is checked by the type of `Split::identity`).
+const _: () = assert!(
+    pacsguard_dicom::PLACE_VALUES == pacsguard_fs::PLACE_VALUES
+        && pacsguard_dicom::DETAIL_VALUES == pacsguard_fs::DETAIL_VALUES
+);
+
 /// Splits DICOM instances into header and Pixel Data for hashing (pacsguard-dicom reads
 /// them; pacsguard-fs reads the files).
 #[derive(Clone, Copy, Debug, Default)]

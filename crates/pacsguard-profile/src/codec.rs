@@ -3,7 +3,8 @@
 //! Decoding is total: any malformed blob is `None`, never a panic or an out-of-range read.
 
 use pacsguard_fs::{
-    Content, DicomFacts, Digest, Entry, EntryType, Meta, Timestamp, Xattr, XattrValue,
+    Content, DicomFacts, Digest, Entry, EntryType, IDENTITY_PART_BYTES, Identity, Meta, Timestamp,
+    Xattr, XattrValue,
 };
 
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -167,12 +168,14 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             ..
         } => {
             // 7: profiles made before the data-set digest was recorded, 8: before the
-            // identity digest was, each re-encoded as it was so that its signature still
-            // verifies; 9 adds the identity, the data set optional before it.
+            // identity digest was, 9: with session 25's single identity digest, each
+            // re-encoded as it was so that its signature still verifies; 10 records the
+            // identity's place, details and geometry apart, the data set optional since 9.
             let tag = match (&facts.data_set, &facts.identity) {
                 (None, None) => 7,
                 (Some(_), None) => 8,
-                (_, Some(_)) => 9,
+                (_, Some(Identity::Whole(_))) => 9,
+                (_, Some(Identity::Parts { .. })) => 10,
             };
             out.push(tag);
             out.extend_from_slice(&digest.0);
@@ -183,7 +186,18 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             match (&facts.data_set, &facts.identity) {
                 (data_set, Some(identity)) => {
                     put_opt_digest(out, data_set.as_ref());
-                    out.extend_from_slice(&identity.0);
+                    match identity {
+                        Identity::Whole(whole) => out.extend_from_slice(&whole.0),
+                        Identity::Parts {
+                            place,
+                            details,
+                            geometry,
+                        } => {
+                            out.extend_from_slice(place);
+                            out.extend_from_slice(details);
+                            out.extend_from_slice(geometry);
+                        }
+                    }
                 }
                 (Some(data_set), None) => out.extend_from_slice(&data_set.0),
                 (None, None) => {}
@@ -247,7 +261,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The DICOM facts after a content tag of 7, 8 or 9 (see [`encode_entry`]).
+    fn identity_part(&mut self) -> Option<[u8; IDENTITY_PART_BYTES]> {
+        self.take(IDENTITY_PART_BYTES)?.try_into().ok()
+    }
+
+    /// The DICOM facts after a content tag of 7 to 10 (see [`encode_entry`]).
     fn dicom_facts(&mut self, tag: u8) -> Option<DicomFacts> {
         let header = self.digest()?;
         let pixels = self.digest()?;
@@ -256,7 +274,19 @@ impl<'a> Reader<'a> {
         let (data_set, identity) = match tag {
             7 => (None, None),
             8 => (Some(self.digest()?), None),
-            _ => (self.opt_digest()?, Some(self.digest()?)),
+            9 => (self.opt_digest()?, Some(Identity::Whole(self.digest()?))),
+            _ => {
+                let data_set = self.opt_digest()?;
+                let place = self.identity_part()?;
+                let details = self.identity_part()?;
+                let geometry = self.identity_part()?;
+                let parts = Identity::Parts {
+                    place,
+                    details,
+                    geometry,
+                };
+                (data_set, Some(parts))
+            }
         };
         Some(DicomFacts {
             header,
@@ -317,7 +347,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                 prefix: None,
                 dicom: None,
             },
-            tag @ (7..=9) => Content::Hashed {
+            tag @ (7..=10) => Content::Hashed {
                 digest: r.digest()?,
                 prefix: None,
                 dicom: Some(Box::new(r.dicom_facts(tag)?)),
@@ -407,7 +437,7 @@ mod tests {
         };
         // Without the data-set digest (a profile made before it was recorded) and with;
         // then with the identity digest, with and without the data set's.
-        let with = |data_set: Option<Digest>, identity: Option<Digest>| {
+        let with = |data_set: Option<Digest>, identity: Option<Identity>| {
             let mut entry = entry.clone();
             if let Content::Hashed {
                 dicom: Some(facts), ..
@@ -418,11 +448,19 @@ mod tests {
             }
             entry
         };
+        let whole = Some(Identity::Whole(Digest([5; 32])));
+        let parts = Some(Identity::Parts {
+            place: [6; 16],
+            details: [7; 16],
+            geometry: [8; 16],
+        });
         let versions = [
             with(None, None),
             with(Some(Digest([4; 32])), None),
-            with(Some(Digest([4; 32])), Some(Digest([5; 32]))),
-            with(None, Some(Digest([5; 32]))),
+            with(Some(Digest([4; 32])), whole),
+            with(None, whole),
+            with(Some(Digest([4; 32])), parts),
+            with(None, parts),
         ];
         for entry in versions {
             let mut blob = Vec::new();
@@ -510,5 +548,55 @@ mod tests {
         let mut encoded = Vec::new();
         encode_entry(&mut encoded, &decoded[0]);
         assert_eq!(encoded, signed);
+    }
+
+    /// Review r26-watch: an entry of a profile of session 25 (tag 9: the data set's
+    /// digest optional, then one identity digest, the bytes that profile signed) decodes
+    /// with that digest whole and encodes to the same bytes again; a profile made now
+    /// records the identity's place, details and geometry apart (tag 10), 16 bytes more.
+    #[test]
+    fn a_dicom_entry_signed_with_the_single_identity_digest_encodes_to_the_same_bytes() {
+        let mut signed = Vec::new();
+        put_bytes(&mut signed, b"ct/1.dcm");
+        put_bytes(&mut signed, EntryType::File.as_str().as_bytes());
+        signed.extend_from_slice(&[0; 8 * 4 + 16 * 2 + 8 * 4]);
+        signed.push(0); // no link target
+        put_bytes(&mut signed, &[]); // no extended attributes
+        signed.push(9);
+        for fill in [1u8, 2, 3] {
+            signed.extend_from_slice(&[fill; 32]);
+        }
+        put_bytes(&mut signed, b"1.2.3.4");
+        put_bytes(&mut signed, b"1.2.840.10008.1.2.1");
+        signed.push(1);
+        signed.extend_from_slice(&[4; 32]);
+        signed.extend_from_slice(&[5; 32]);
+        let mut decoded = Vec::new();
+        assert_eq!(decode_entries(&signed, &mut decoded), Some(()));
+        let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &decoded[0].content
+        else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(facts.identity, Some(Identity::Whole(Digest([5; 32]))));
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &decoded[0]);
+        assert_eq!(encoded, signed);
+        // The same entry recorded now.
+        let mut now = decoded[0].clone();
+        if let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut now.content
+        {
+            facts.identity = Some(Identity::Parts {
+                place: [6; 16],
+                details: [7; 16],
+                geometry: [8; 16],
+            });
+        }
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &now);
+        assert_eq!(encoded.len(), signed.len() + 16);
     }
 }

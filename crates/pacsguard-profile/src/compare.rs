@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_bytes};
 use pacsguard_fs::{
-    Content, DicomFacts, Digest, Entry, EntryType, MAX_SPLIT_BYTES, Tree, describe_flags,
+    Content, DicomFacts, Digest, Entry, EntryType, Identity, MAX_SPLIT_BYTES, Tree, describe_flags,
 };
 
 use crate::baseline::{RootProfile, RootSpec};
@@ -707,12 +707,15 @@ impl Output<'_> {
             fields.push("transfer-syntax".to_string());
         }
         if let Some(change) = identity_change(was, now) {
-            header_notes.push(
-                "its study, series or patient changed: Study Instance UID, Series Instance UID or Patient ID"
-                    .to_string(),
-            );
+            header_notes.push(change.describe().to_string());
             fields.push(IDENTITY_CHANGED_FIELD.to_string());
-            fields.push(change);
+            if change.moved {
+                fields.push(PLACE_CHANGED_FIELD.to_string());
+            }
+            if change.measured {
+                fields.push(GEOMETRY_CHANGED_FIELD.to_string());
+            }
+            fields.push(change.field);
         }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
@@ -774,31 +777,134 @@ impl Output<'_> {
 /// transfer syntax, its SOP Instance UID and Pixel Data bytes the same.
 pub const RE_ENCODED_FIELD: &str = "re-encoded";
 
-/// The field of an instance whose study, series or patient changed (its identity digest,
-/// [`DicomFacts::identity`], differs): a patient merge, an anonymiser, or a wiper that
-/// writes well-formed values under the SOP Instance UID it keeps. A profile made before
-/// the identity was recorded cannot tell, and no finding of it has the field.
+/// The field of an instance whose study, series, patient or the details of its patient
+/// and study changed (its identity, [`DicomFacts::identity`], differs): a patient merge,
+/// a correction, an anonymiser, or a wiper that writes well-formed values under the SOP
+/// Instance UID it keeps. A profile made before the identity was recorded (or, against
+/// an instance as it is now, in its single digest of session 25) cannot tell, and no
+/// finding of it has the field.
 pub const IDENTITY_CHANGED_FIELD: &str = "identity-changed";
 
+/// Beside [`IDENTITY_CHANGED_FIELD`], the field of an instance given another Study or
+/// Series Instance UID: another place in the archive. A patient merge or a correction
+/// of names and dates never does that (it changes the patient's details); a wiper that
+/// moves every instance does, and is counted per instance, however consistently it
+/// writes one new study or series for many.
+pub const PLACE_CHANGED_FIELD: &str = "study-or-series-changed";
+
+/// Beside [`IDENTITY_CHANGED_FIELD`], the field of an instance whose geometry or
+/// calibration changed (Image Position or Orientation, Pixel Spacing, Slice Thickness,
+/// Rescale Intercept or Slope): its pixels, kept, now read as other distances or other
+/// Hounsfield units. No merge or correction rewrites them in place; each instance counts.
+pub const GEOMETRY_CHANGED_FIELD: &str = "geometry-changed";
+
 /// Beside [`IDENTITY_CHANGED_FIELD`], the field naming the change itself:
-/// `identity:OLD>NEW`, the first [`IDENTITY_CHANGE_HEX`] hex digits of each identity
-/// digest. Instances that made the same change (a series merged into another patient)
-/// share it; a wiper writing its own values into each instance does not. No patient data:
-/// digests of the values, cut short.
+/// `identity:OLD>NEW`, [`IDENTITY_CHANGE_HEX`] hex digits of each side: of the details'
+/// digest when only the details changed, else of the place's, the details' and the
+/// geometry's. Instances that made the same change (a study merged into another patient, a
+/// name corrected on a study) share it; a wiper writing its own values into each
+/// instance does not. No patient data: digests of the values, salted, cut short.
 pub const IDENTITY_CHANGE_PREFIX: &str = "identity:";
 
-/// Hex digits of each identity digest in an [`IDENTITY_CHANGE_PREFIX`] field: 64 bits,
-/// enough that two unrelated changes never share one by chance.
+/// Hex digits of each side of an [`IDENTITY_CHANGE_PREFIX`] field: 64 bits, enough that
+/// two unrelated changes never share one by chance.
 pub const IDENTITY_CHANGE_HEX: usize = 16;
 
-/// The [`IDENTITY_CHANGE_PREFIX`] field of an instance whose identity changed, `None`
-/// when it did not or either side was not recorded.
-fn identity_change(was: &DicomFacts, now: &DicomFacts) -> Option<String> {
+/// How an instance's identity changed.
+#[derive(Debug, PartialEq, Eq)]
+struct IdentityChange {
+    /// Its study or series changed ([`PLACE_CHANGED_FIELD`]).
+    moved: bool,
+    /// Its geometry or calibration changed ([`GEOMETRY_CHANGED_FIELD`]).
+    measured: bool,
+    /// Its [`IDENTITY_CHANGE_PREFIX`] field.
+    field: String,
+}
+
+impl IdentityChange {
+    fn describe(&self) -> &'static str {
+        match (self.moved, self.measured) {
+            (true, false) => "its study or series changed: Study or Series Instance UID",
+            (true, true) => {
+                "its study or series changed (Study or Series Instance UID), and its geometry or calibration"
+            }
+            (false, true) => {
+                "its geometry or calibration changed: Image Position or Orientation, Pixel Spacing, Slice Thickness, Rescale Intercept or Slope"
+            }
+            (false, false) => {
+                "its patient's or study's details changed: Patient ID, Patient's Name, Birth Date or Sex, or the study's dates"
+            }
+        }
+    }
+}
+
+/// The change of an instance's identity, `None` when it did not change or either side
+/// cannot tell (not recorded, or recorded whole by session 25 against parts now).
+fn identity_change(was: &DicomFacts, now: &DicomFacts) -> Option<IdentityChange> {
     let (Some(was), Some(now)) = (&was.identity, &now.identity) else {
         return None;
     };
-    let short = |digest: &Digest| digest.to_hex()[..IDENTITY_CHANGE_HEX].to_string();
-    (was != now).then(|| format!("{IDENTITY_CHANGE_PREFIX}{}>{}", short(was), short(now)))
+    if was == now {
+        return None;
+    }
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (moved, measured, old, new) = match (was, now) {
+        (
+            Identity::Parts {
+                place: was_place,
+                details: was_details,
+                geometry: was_geometry,
+            },
+            Identity::Parts {
+                place: now_place,
+                details: now_details,
+                geometry: now_geometry,
+            },
+        ) => {
+            let moved = was_place != now_place;
+            let measured = was_geometry != now_geometry;
+            // Bytes of each digest named: the details' alone when only they changed
+            // (shared by a study's instances), else three, five and two of each part.
+            let short = |place: &[u8], details: &[u8], geometry: &[u8]| {
+                if moved || measured {
+                    hex(&place[..3]) + &hex(&details[..3]) + &hex(&geometry[..2])
+                } else {
+                    hex(&details[..IDENTITY_CHANGE_HEX / 2])
+                }
+            };
+            (
+                moved,
+                measured,
+                short(was_place, was_details, was_geometry),
+                short(now_place, now_details, now_geometry),
+            )
+        }
+        // Two states of session 25's single digest: a change of study, series or
+        // patient, told as it was then.
+        (Identity::Whole(was), Identity::Whole(now)) => {
+            let short = |digest: &Digest| digest.to_hex()[..IDENTITY_CHANGE_HEX].to_string();
+            (false, false, short(was), short(now))
+        }
+        _ => return None,
+    };
+    Some(IdentityChange {
+        moved,
+        measured,
+        field: format!("{IDENTITY_CHANGE_PREFIX}{old}>{new}"),
+    })
+}
+
+/// Whether a finding reports an instance given another study or series
+/// ([`PLACE_CHANGED_FIELD`]).
+pub fn place_changed(finding: &Finding) -> bool {
+    identity_change_of(finding).is_some() && finding.fields.iter().any(|f| f == PLACE_CHANGED_FIELD)
+}
+
+/// Whether a finding reports an instance whose geometry or calibration changed
+/// ([`GEOMETRY_CHANGED_FIELD`]).
+pub fn geometry_changed(finding: &Finding) -> bool {
+    identity_change_of(finding).is_some()
+        && finding.fields.iter().any(|f| f == GEOMETRY_CHANGED_FIELD)
 }
 
 /// The change of identity a finding reports (its [`IDENTITY_CHANGE_PREFIX`] field,
@@ -987,10 +1093,12 @@ mod tests {
     /// Review r25-watch: a change of identity is claimed only when both sides recorded
     /// one: an entry of a profile made before the identity digest was recorded, compared
     /// with the instance as it is now, is no change of its study, series or patient (an
-    /// upgrade must not page), and neither is the same identity.
+    /// upgrade must not page), and neither is the same identity. Review r26-watch: nor
+    /// is session 25's single digest against the parts recorded now; a change of the
+    /// details alone is named by the details' digests, a change of place by both.
     #[test]
     fn an_identity_is_changed_only_when_both_sides_recorded_it_and_they_differ() {
-        let facts = |identity: Option<Digest>| DicomFacts {
+        let facts = |identity: Option<Identity>| DicomFacts {
             header: Digest([1; 32]),
             pixels: Digest([2; 32]),
             instance_uid: "1.2.3".into(),
@@ -998,12 +1106,34 @@ mod tests {
             data_set: None,
             identity,
         };
-        let (a, b) = (Some(Digest([3; 32])), Some(Digest([4; 32])));
+        let parts = |place: u8, details: u8| {
+            Some(Identity::Parts {
+                place: [place; 16],
+                details: [details; 16],
+                geometry: [9; 16],
+            })
+        };
+        let (a, b) = (parts(1, 3), parts(1, 4));
         assert_eq!(identity_change(&facts(None), &facts(b)), None);
         assert_eq!(identity_change(&facts(a), &facts(None)), None);
         assert_eq!(identity_change(&facts(a), &facts(a)), None);
+        let whole = Some(Identity::Whole(Digest([3; 32])));
+        assert_eq!(identity_change(&facts(whole), &facts(b)), None);
         let change = identity_change(&facts(a), &facts(b)).expect("a change");
-        assert_eq!(change, "identity:0303030303030303>0404040404040404");
+        assert!(!change.moved);
+        assert_eq!(change.field, "identity:0303030303030303>0404040404040404");
+        let moved = identity_change(&facts(a), &facts(parts(2, 3))).expect("a change");
+        assert!(moved.moved && !moved.measured);
+        assert_eq!(moved.field, "identity:0101010303030909>0202020303030909");
+        let remeasured = Some(Identity::Parts {
+            place: [1; 16],
+            details: [3; 16],
+            geometry: [8; 16],
+        });
+        let measured = identity_change(&facts(a), &facts(remeasured)).expect("a change");
+        assert!(measured.measured && !measured.moved);
+        assert_eq!(measured.field, "identity:0101010303030909>0101010303030808");
+        let change = change.field;
         let finding = Finding::new(
             PathBuf::from("/a"),
             FindingKind::HeaderChanged,
@@ -1015,6 +1145,14 @@ mod tests {
             identity_change_of(&finding),
             Some("0303030303030303>0404040404040404")
         );
+        assert!(!place_changed(&finding));
+        let mut fields = finding.fields.clone();
+        fields.push(PLACE_CHANGED_FIELD.into());
+        assert!(place_changed(&finding.clone().with_fields(fields)));
+        assert!(!geometry_changed(&finding));
+        let mut fields = finding.fields.clone();
+        fields.push(GEOMETRY_CHANGED_FIELD.into());
+        assert!(geometry_changed(&finding.clone().with_fields(fields)));
         // The prefixed field without `identity-changed` is no change.
         let alone = finding.clone().with_fields(vec![change]);
         assert_eq!(identity_change_of(&alone), None);

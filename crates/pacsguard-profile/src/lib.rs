@@ -25,8 +25,9 @@ pub use capture::{
     reuse_unchanged, reuse_unchanged_where, walk_root, walk_subtrees,
 };
 pub use compare::{
-    IDENTITY_CHANGE_HEX, IDENTITY_CHANGE_PREFIX, IDENTITY_CHANGED_FIELD, RE_ENCODED_FIELD,
-    StreamingCompare, compare, compare_followed, identity_change_of,
+    GEOMETRY_CHANGED_FIELD, IDENTITY_CHANGE_HEX, IDENTITY_CHANGE_PREFIX, IDENTITY_CHANGED_FIELD,
+    PLACE_CHANGED_FIELD, RE_ENCODED_FIELD, StreamingCompare, compare, compare_followed,
+    geometry_changed, identity_change_of, place_changed,
 };
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};

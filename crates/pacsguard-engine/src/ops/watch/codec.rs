@@ -338,6 +338,39 @@ fn native_planes(
     Some((pad(interleaved), (samples > 1).then(|| pad(planar))))
 }
 
+/// Whether the compressed image at `path` is monochrome by its header: a Photometric
+/// Interpretation `(0028,0004)` of MONOCHROME1 or MONOCHROME2, and one sample per pixel
+/// `(0028,0002)` if it says. A lossless re-compression of such an image keeps every
+/// sample as it was (no color transform, as GDCM's of a YBR_FULL_422 image is, applies):
+/// other pixels decoded are no migration's (review r26-watch). `false` when the header
+/// cannot be read.
+pub fn monochrome(path: &Path) -> bool {
+    let Some((bytes, from, header)) = pixel_data_at(path) else {
+        return false;
+    };
+    let data_set = &bytes[..from + header];
+    let photometric = cs_value(data_set, 0x0004).unwrap_or_default();
+    let samples = us_value(data_set, 0x0002);
+    matches!(photometric, b"MONOCHROME1" | b"MONOCHROME2") && samples.is_none_or(|n| n == 1)
+}
+
+/// The value of the first CS element `(0028,element)` in `header` (explicit VR little
+/// endian, as every compressed syntax is), without its padding.
+fn cs_value(header: &[u8], element: u16) -> Option<&[u8]> {
+    let [lo, hi] = element.to_le_bytes();
+    let at = header
+        .windows(6)
+        .position(|w| w[..4] == [0x28, 0x00, lo, hi] && w[4..] == *b"CS")?;
+    let len = header.get(at + 6..at + 8)?;
+    let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let value = header.get(at + 8..at + 8 + len)?;
+    let end = value
+        .iter()
+        .rposition(|&b| b != b' ' && b != 0)
+        .map_or(0, |last| last + 1);
+    Some(&value[..end])
+}
+
 /// The value of the first US element `(0028,element)` in `header` (explicit VR little
 /// endian, as RLE is).
 fn us_value(header: &[u8], element: u16) -> Option<u16> {
@@ -780,6 +813,47 @@ mod tests {
                 "{name}: scan data encrypted between kept markers"
             );
         }
+    }
+
+    /// Review r26-watch: real images re-compressed by GDCM and DCMTK are monochrome by
+    /// their header as the source was (CT, MR, and a 1-frame segmentation's MONOCHROME2),
+    /// and the color ones are not (RGB, YBR, a palette), whatever the codec.
+    #[test]
+    fn monochrome_is_read_from_the_compressed_images_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut looked = 0;
+        for (name, gray) in [
+            ("CT_small.dcm", true),
+            ("MR_small.dcm", true),
+            ("SC_rgb_small_odd.dcm", false),
+            ("examples_rgb_color.dcm", false),
+            ("examples_palette.dcm", false),
+        ] {
+            for (tool, opts) in [
+                ("gdcmconv", &["--j2k"][..]),
+                ("gdcmconv", &["--rle"][..]),
+                ("dcmcjpeg", &["+e1"][..]),
+            ] {
+                let out = dir.path().join(format!("{name}.{tool}.dcm"));
+                let ok = std::process::Command::new(tool)
+                    .args(opts)
+                    .arg(samples.join(name))
+                    .arg(&out)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .expect("dcmtk and gdcmconv run (scripts/setup-test-deps.sh)")
+                    .success();
+                if !ok {
+                    continue; // an option this image does not take
+                }
+                looked += 1;
+                assert_eq!(monochrome(&out), gray, "{name} {tool} {opts:?}");
+            }
+        }
+        assert!(looked >= 12, "{looked} outputs");
+        assert!(!monochrome(&dir.path().join("absent.dcm")));
     }
 
     /// No false alarm on what dcmtk's encoders write today: baseline, extended, lossless

@@ -5672,8 +5672,10 @@ fn in_transit(arrived: Instant) -> bool {
 /// [`ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] and its detail says why: it counts.
 /// Returns the paths whose frames decoded to random pixels, or whose data the codec's
 /// decoder refused: inside a maintenance window too, no lossless re-compression does
-/// that (review r24). Other pixels alone are not among them: a migration may change the
-/// representation (GDCM's RLE of a native YBR_FULL_422 image is YBR_FULL); nor is what
+/// that (review r24); nor decodes a monochrome image to other pixels (review r26-watch:
+/// [`codec::monochrome`]). Other pixels of a color image are not among them: a migration
+/// may change the representation (GDCM's RLE of a native YBR_FULL_422 image is
+/// YBR_FULL); nor is what
 /// cannot be decoded here (JPEG-LS, a header the decoder does not read, past the budget
 /// of bytes, or of time: [`codec::ProofBudget`]). Costs one read of the file's first
 /// [`codec::MAX_FRAGMENT_READ_BYTES`], from the page cache the verification just filled,
@@ -5704,11 +5706,18 @@ fn mark_recompressed(
             continue;
         }
         let proof = budget.prove(&finding.path, base.spec.hash, &stored, &before, &after);
-        if matches!(
-            proof,
-            codec::Proof::Differs { random: true }
-                | codec::Proof::Unproven(codec::Unproven::Undecodable(_))
-        ) {
+        // Other pixels in a lossless syntax over a monochrome image: no color transform
+        // explains them (review r26-watch: JPEG 2000 ciphertext between a real
+        // encoder's markers decodes to pixels neither stored nor random).
+        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
+            && codec::monochrome(&finding.path);
+        if monochrome_differs
+            || matches!(
+                proof,
+                codec::Proof::Differs { random: true }
+                    | codec::Proof::Unproven(codec::Unproven::Undecodable(_))
+            )
+        {
             disproven.insert(finding.path.clone());
         }
         let (marked, how) = match proof {

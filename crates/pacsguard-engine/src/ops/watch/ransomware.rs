@@ -7,10 +7,12 @@
 //!   Data (`pixel-data-changed`) or the header (`header-changed` with another SOP
 //!   Instance UID, or text values that no longer read as text: an instance that is still
 //!   the same image, in the same or another transfer syntax, or one received again with
-//!   another File Meta Information, `file-meta-changed`, is not; one whose study, series
-//!   or patient changed, `identity-changed`, counts once per change made, so that a
-//!   wiper writing well-formed values into each instance counts every instance and a
-//!   patient merge one per series it moved);
+//!   another File Meta Information, `file-meta-changed`, is not; one given another study
+//!   or series, `study-or-series-changed`, counts per instance, as a patient merge never
+//!   does that; one whose patient's or study's details changed (Patient ID, name, birth
+//!   date, sex, dates), `identity-changed`, counts once per change made, so that a wiper
+//!   writing well-formed values into each instance counts every instance and a patient
+//!   merge or a correction one per study it touched);
 //! * encrypt-and-rename shows as moves to a new extension, or as removals next to new files.
 //!
 //! A native image written again in a lossless compressed syntax, the same instance, its
@@ -119,10 +121,10 @@ enum Reached {
     Total,
 }
 
-/// What a signal counts as in the measures: the file, or, for an instance whose study,
-/// series or patient was rewritten ([`Signal::IdentityRewritten`]), the change it made,
-/// shared by every instance that made it together (a patient merge of three studies is
-/// a handful of changes, one per series, however many instances they hold).
+/// What a signal counts as in the measures: the file, or, for an instance whose
+/// patient's or study's details were rewritten ([`Signal::IdentityRewritten`]), the
+/// change it made, shared by every instance that made it together (a patient merge of
+/// three studies is three changes, however many instances they hold).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Counted {
     File(PathBuf),
@@ -159,11 +161,23 @@ pub enum Signal {
     /// Pixel Data rewritten while the header (and `DICM`) stayed: intermittent encryption.
     PixelsRewritten,
     HeaderRewritten,
-    /// The study, series or patient of an instance rewritten under the SOP Instance UID,
-    /// transfer syntax and Pixel Data it kept, its text still text: what a wiper writing
-    /// well-formed values leaves, and a patient merge too. Counted once per change made
-    /// (see [`Counted::IdentityChange`]), not once per instance.
+    /// The details of an instance's patient or study (Patient ID, name, birth date,
+    /// sex, dates) rewritten under the SOP Instance UID, transfer syntax, Pixel Data,
+    /// study and series it kept, its text still text: what a wiper writing well-formed
+    /// values leaves, and a patient merge or a correction too. Counted once per change
+    /// made (see [`Counted::IdentityChange`]), not once per instance.
     IdentityRewritten,
+    /// An instance given another Study or Series Instance UID under the SOP Instance
+    /// UID, transfer syntax and Pixel Data it kept, its text still text. No patient merge
+    /// or correction does that; a wiper cutting the store off from its studies does,
+    /// however consistently, and each instance counts.
+    PlaceRewritten,
+    /// An instance's geometry or calibration rewritten (Image Position or Orientation,
+    /// Pixel Spacing, Slice Thickness, Rescale Intercept or Slope) under the SOP Instance
+    /// UID and Pixel Data it kept, its text still text: the image now lies about its
+    /// distances or its Hounsfield units. Nothing routine does that in place; each
+    /// instance counts.
+    GeometryRewritten,
     /// A non-DICOM file rewritten.
     Rewritten,
     /// Renamed to a new extension (the new extension).
@@ -192,7 +206,13 @@ impl Signal {
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
             FindingKind::HeaderChanged if still_the_same_instance(finding) => None,
             FindingKind::HeaderChanged if identity_rewritten(finding).is_some() => {
-                Some(Signal::IdentityRewritten)
+                if pacsguard_profile::place_changed(finding) {
+                    Some(Signal::PlaceRewritten)
+                } else if pacsguard_profile::geometry_changed(finding) {
+                    Some(Signal::GeometryRewritten)
+                } else {
+                    Some(Signal::IdentityRewritten)
+                }
             }
             FindingKind::HeaderChanged => Some(Signal::HeaderRewritten),
             FindingKind::ContentChanged => Some(Signal::Rewritten),
@@ -221,7 +241,14 @@ impl Signal {
             Signal::PixelsRewritten => "Pixel Data rewritten, header intact".into(),
             Signal::HeaderRewritten => "DICOM header rewritten".into(),
             Signal::IdentityRewritten => {
-                "study, series or patient rewritten, SOP Instance UID kept (once per change made)"
+                "patient's or study's details rewritten, SOP Instance UID kept (once per change made)"
+                    .into()
+            }
+            Signal::PlaceRewritten => {
+                "moved to another study or series, SOP Instance UID kept".into()
+            }
+            Signal::GeometryRewritten => {
+                "geometry or calibration rewritten (position, spacing, rescale), pixels kept"
                     .into()
             }
             Signal::Rewritten => "content rewritten".into(),
@@ -738,7 +765,64 @@ mod tests {
         assert!(
             alerts[0]
                 .detail
-                .contains("study, series or patient rewritten"),
+                .contains("patient's or study's details rewritten"),
+            "{}",
+            alerts[0].detail
+        );
+    }
+
+    /// Review r26-watch: a wiper writing one new study and series into 600 instances of
+    /// 15 series made 15 changes, counted as a merge of 15 series is: no alert. No merge
+    /// moves an instance to another study or series (`study-or-series-changed`), and each
+    /// one moved counts, in the burst and in the total since the last alert, however
+    /// consistently the wiper wrote.
+    #[test]
+    fn instances_moved_to_another_study_count_each_however_consistently() {
+        let moved = |path: &str, change: &str| {
+            let mut f = identity_changed(path, change);
+            f.fields.push(pacsguard_profile::PLACE_CHANGED_FIELD.into());
+            f
+        };
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let t0 = Instant::now();
+        let batch: Vec<Finding> = (0..600)
+            .map(|i| moved(&format!("{ROOT}/{i}.dcm"), &format!("{:04}>w", i % 15)))
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].detail.starts_with("600 files")
+                && alerts[0]
+                    .detail
+                    .contains("moved to another study or series"),
+            "{}",
+            alerts[0].detail
+        );
+        // Slowly, one a day: the total since the last alert (50) is reached.
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let mut alerts = Vec::new();
+        for i in 0..60u64 {
+            let at = t0 + Duration::from_secs(i * 86_400);
+            let f = moved(&format!("{ROOT}/slow/{i}.dcm"), "0000>w");
+            alerts.extend(d.observe(Path::new(ROOT), &[f], &HashMap::new(), at));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        // Their geometry or calibration rewritten as consistently: each counts too.
+        let mut d = Detector::new(limits(20, 30), HashSet::new());
+        let batch: Vec<Finding> = (0..20)
+            .map(|i| {
+                let mut f = identity_changed(&format!("{ROOT}/g{i}.dcm"), "0000>g");
+                f.fields
+                    .push(pacsguard_profile::GEOMETRY_CHANGED_FIELD.into());
+                f
+            })
+            .collect();
+        let alerts = d.observe(Path::new(ROOT), &batch, &HashMap::new(), t0);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0]
+                .detail
+                .contains("geometry or calibration rewritten"),
             "{}",
             alerts[0].detail
         );
