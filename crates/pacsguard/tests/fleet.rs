@@ -3338,3 +3338,81 @@ fn a_copy_found_beside_a_host_stays_refused_across_a_restart_of_the_console() {
     assert!(!log.contains("approval_superseded"), "{log}");
     assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
 }
+
+/// Review r26: `console revoke-host` beside a running `serve` wrote the fleet's store
+/// only (the CLI cannot append to the trail `serve` holds): the revocation reached the
+/// console's trail only at the listener's next look, and an edit of the store made
+/// before it (`revoked = NULL` with sqlite3) undid it unseen, the host reporting on.
+/// Now `serve` runs the command (its control socket): when it returns, the console
+/// holds the revocation whatever its store says, and its trail records it. Without a
+/// running `serve` it writes the store as before.
+#[test]
+fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ws-60");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-60", |h| h["profile"]["generation"] == 1);
+    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    // Whoever writes the store undoes it at once.
+    let undone = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = NULL")
+        .output()
+        .expect("sqlite3");
+    assert!(undone.status.success(), "{}", stderr(&undone));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("whatever the fleet's store says"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        guard.wait_for("was revoked by the console", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !console_log(&console).contains("host-revocation-undone") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let trail = console_log(&console);
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("\"host_revoked\":\""))
+        .unwrap_or_else(|| panic!("not on the trail: {trail}"));
+    assert!(recorded.contains("host ws-60"), "{recorded}");
+    assert!(trail.contains("host-revocation-undone"), "{trail}");
+    // Revoked in the store again by hand: nothing left to revoke, said, exit 2.
+    let again = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = 1")
+        .output()
+        .expect("sqlite3");
+    assert!(again.status.success(), "{}", stderr(&again));
+    // Again: nothing left to revoke, said, exit 2.
+    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not revoked already"),
+        "{}",
+        stderr(&out)
+    );
+    let other = enrolled_host(&console, &server, "ws-61");
+    guard.stop();
+    server.stop();
+    // Without a running serve: the store alone, as before.
+    drop(other);
+    let out = console.run(&["console", "revoke-host", "ws-61"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(wait_host(&console, "ws-61", |_| true)["revoked"], true);
+    assert_eq!(
+        console_log(&console).matches("\"host_revoked\":\"").count(),
+        1,
+        "the store alone until a serve looks"
+    );
+}
