@@ -786,11 +786,23 @@ impl Fleet {
             from,
         };
         let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
-        let (verdict, emptied) = self
-            .duplicates
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .forked(host.id, reporter, watch, std::time::Instant::now());
+        let lock = || {
+            self.duplicates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let now = std::time::Instant::now();
+        // A copy of the whole home found before this process (its key, the host's, kept
+        // in the store): refused as that copy from its first fork (review r26).
+        if !lock().is_duplicated(host.id)
+            && db.identity_duplicated(host.id)?.is_some_and(|kept| {
+                witness::key_part(&kept) == witness::key_part(&reporter.trail_key)
+            })
+        {
+            let emptied = lock().known_twin(host.id, reporter.clone(), now);
+            self.say_watch_emptied(emptied);
+        }
+        let (verdict, emptied) = lock().forked(host.id, reporter, watch, now);
         self.say_watch_emptied(emptied);
         match verdict {
             ForkVerdict::Fork => Ok(None),

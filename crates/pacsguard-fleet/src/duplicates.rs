@@ -263,6 +263,24 @@ impl Duplicates {
         emptied
     }
 
+    /// `host`'s identity was found duplicated before by a copy of its whole home
+    /// (`twin`: the host's own trail key, forking): as [`Duplicates::known_duplicated`],
+    /// and that copy's forks are refused as the copy from the first one on, not raised
+    /// as a fork again. The second value: whether the memory was emptied at its limit.
+    pub fn known_twin(&mut self, host: i64, twin: Reporter, now: Instant) -> bool {
+        let emptied = self.known_duplicated(host, twin.clone(), now);
+        if let Some(entry) = self.hosts.get_mut(&host) {
+            entry.stranger.get_or_insert(Stranger {
+                reporter: twin,
+                first: now,
+                last: now,
+                judged_since: None,
+                refused: 0,
+            });
+        }
+        emptied
+    }
+
     /// A report of `host` with a trail key other than the one the console witnesses;
     /// `watch` is how long it waits to be told apart (see [`MAX_IDENTITY_WATCH`]). The
     /// second value: whether the memory was emptied at its limit.
@@ -517,6 +535,17 @@ mod tests {
         assert!(matches!(
             memory.stranger(1, at("K2", 2), WATCH, later).0,
             Verdict::Duplicated { raise: false, .. }
+        ));
+    }
+
+    #[test]
+    fn a_whole_home_copy_remembered_from_the_store_is_refused_from_its_first_fork() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        memory.known_twin(1, at("K1", 2), t);
+        assert!(matches!(
+            memory.forked(1, at("K1", 2), WATCH, t).0,
+            ForkVerdict::Duplicated(Verdict::Duplicated { raise: false, .. })
         ));
     }
 

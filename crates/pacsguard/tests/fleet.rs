@@ -3206,7 +3206,7 @@ fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
         host,
         kept,
         ..
-    } = approved_first(&free_listen(), "pacs-27", "installation baseline");
+    } = approved_first("127.0.0.1:0", "pacs-27", "installation baseline");
     let copy = copy_of_home(&host);
     let _ = std::fs::remove_file(copy.path().join("lock"));
     let twin = Env {
@@ -3236,8 +3236,9 @@ fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
         stderr(&out)
     );
     let twin_guard = Serve::start(&twin, &[]);
+    // Up to a minute: a loaded machine (the suite's parallel consoles) is slow to answer.
     assert!(
-        twin_guard.wait_for("the console refused this report", Duration::from_secs(30)),
+        twin_guard.wait_for("the console refused this report", Duration::from_secs(60)),
         "{}",
         twin_guard.stderr()
     );
@@ -3414,5 +3415,61 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         console_log(&console).matches("\"host_revoked\":\"").count(),
         1,
         "the store alone until a serve looks"
+    );
+}
+
+/// Review r26: a copy of a whole home found running beside the host
+/// (`host-identity-duplicated`) was forgotten at a restart of the console: its next
+/// fork raised as `host-trail-fork` again, then the duplication again. The store keeps
+/// it (the host's own trail key): after the restart the copy's forks are refused as the
+/// copy, nothing raised again.
+#[test]
+fn a_whole_home_copy_found_beside_a_host_is_not_raised_again_after_a_restart() {
+    let listen = free_listen();
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let host = enrolled_host(&console, &server, "pacs-29");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-29", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let twin_guard = Serve::start(&twin, &[]);
+    let duplicated = || {
+        console_log(&console)
+            .matches("host-identity-duplicated")
+            .count()
+    };
+    let mut i = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while duplicated() == 0 {
+        assert!(Instant::now() < deadline, "{}", console_log(&console));
+        std::fs::write(host.path("readme.txt"), format!("change {i}\n")).expect("write");
+        i += 1;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    server.stop();
+    let forks_before = console_log(&console).matches("host-trail-fork").count();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    for n in 0..8 {
+        std::fs::write(host.path("readme.txt"), format!("after {n}\n")).expect("write");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    twin_guard.stop();
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-trail-fork").count(),
+        forks_before,
+        "not raised again after the restart: {log}"
     );
 }
