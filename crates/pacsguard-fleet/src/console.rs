@@ -2690,6 +2690,94 @@ mod tests {
         );
     }
 
+    /// Review r26: a stranger under a host's certificate making a new trail key at every
+    /// report cost nothing. Each key not seen is charged STRANGER_KEY_QUOTA_BYTES: past
+    /// the quota its reports are refused, raised once as `host-quota-exceeded`.
+    #[test]
+    fn a_stranger_rotating_its_trail_key_is_charged_for_each_key() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        db.enrol_host(b"t", now(), "pacs", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        // The host's first batch (well under 4 KiB) and ten keys, not fifty.
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_quota(Quota {
+            bytes: 4096 + 10 * STRANGER_KEY_QUOTA_BYTES,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let host = signer("pacs-trail");
+        let records = vec!["{\"seq\":0,\"action\":\"init\"}".to_string()];
+        let witnessed = fleet.answer(
+            &mut db,
+            Some(peer),
+            Request::Report {
+                sent_at: None,
+                trail_key: host.verifier().encode(),
+                interval: 15,
+                first: 0,
+                records: records.clone(),
+                checkpoint: Some(checkpoint(&host, &records)),
+                profile: None,
+            },
+        );
+        assert!(
+            matches!(witnessed, Response::Witnessed { size: 1, .. }),
+            "{witnessed:?}"
+        );
+        let mut over_quota = 0;
+        for n in 0..50u8 {
+            // A key of its own each time (the fixture's signer has one key).
+            let stranger = pacsguard_trail::note::Signer::new(
+                "rotated",
+                ed25519_dalek::SigningKey::from_bytes(&[10 + n; 32]),
+            )
+            .expect("signer");
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    sent_at: None,
+                    trail_key: stranger.verifier().encode(),
+                    interval: 15,
+                    first: 0,
+                    records: Vec::new(),
+                    checkpoint: None,
+                    profile: None,
+                },
+            );
+            match answer {
+                Response::Refused { reason } if reason.contains("HOST_QUOTA_BYTES") => {
+                    over_quota += 1;
+                }
+                Response::Refused { .. } => {}
+                other => panic!("{n}: {other:?}"),
+            }
+        }
+        assert!(
+            (36..=45).contains(&over_quota),
+            "{over_quota} refused for the quota"
+        );
+        let raised = raised.lock().expect("raised");
+        let quota = raised
+            .iter()
+            .filter(|f| f.kind == FindingKind::HostQuotaExceeded)
+            .count();
+        assert_eq!(quota, 1, "{raised:?}");
+    }
+
     /// Session 22: an approval row written in the store (sqlite3, psql) with no record on
     /// the console's trail was signed by the witness key at the host's next report. Now
     /// it is not signed, the host's `check` is told it is not in effect, and it is raised
