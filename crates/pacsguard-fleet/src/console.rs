@@ -94,6 +94,11 @@ pub const HOST_QUOTA_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// generations, each a new alert: they count against [`HOST_QUOTA_BYTES`] like its
 /// records, or one host could still grow the console's trail without bound.
 pub const ALERT_QUOTA_BYTES: u64 = 1024;
+/// What each trail key not seen before under a host's certificate costs its quota
+/// (review r26): telling it apart from the host made anew reads and writes the store and
+/// may raise an alert, and a copy of the host's enrolment can make a new key at every
+/// report. Past the quota its reports are refused (`host-quota-exceeded`, once).
+pub const STRANGER_KEY_QUOTA_BYTES: u64 = ALERT_QUOTA_BYTES;
 
 /// What one stored row (a record, a checkpoint) costs the host's quota besides its text:
 /// its key and index entries. A host that sends records of a few bytes, one per report,
@@ -691,6 +696,26 @@ impl Fleet {
         }
         let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
         let stranger = reporter.trail_key.clone();
+        // A duplication found before this process (a restart, or another console on the
+        // store) holds: the copy is refused at once, never judged as the host made anew
+        // because the host happens to be down now (review r26).
+        let remembered = lock().is_duplicated(host.id);
+        if !remembered && db.identity_duplicated(host.id)?.is_some() {
+            let witnessed = Reporter {
+                trail_key: held.to_string(),
+                from: None,
+            };
+            let emptied = lock().known_duplicated(host.id, witnessed, now);
+            self.say_watch_emptied(emptied);
+        }
+        // Each trail key not seen is charged before it is told apart: a stranger that
+        // rotates its key pays for every one (review r26).
+        if !lock().knows_stranger_key(host.id, &stranger)
+            && let Err(detail) =
+                self.charge_quota(db, host, STRANGER_KEY_QUOTA_BYTES, self::now())?
+        {
+            return Ok(Some(format!("the console refused this report: {detail}")));
+        }
         let (verdict, emptied) = lock().stranger(host.id, reporter, watch, now);
         self.say_watch_emptied(emptied);
         match verdict {
@@ -730,6 +755,8 @@ impl Fleet {
         // The count on the Hosts page is renewed whenever the state comes back to it.
         db.set_host_state(host.id, "duplicated", &detail)?;
         if *raise {
+            // Kept in the store first: a restart of the console must not forget it.
+            db.note_identity_duplicated(host.id, &stranger.trail_key, self::now())?;
             self.raise_charged(
                 db,
                 host,
@@ -759,11 +786,23 @@ impl Fleet {
             from,
         };
         let watch = Duration::from_secs(u64::try_from(host.interval).unwrap_or(0));
-        let (verdict, emptied) = self
-            .duplicates
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .forked(host.id, reporter, watch, std::time::Instant::now());
+        let lock = || {
+            self.duplicates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let now = std::time::Instant::now();
+        // A copy of the whole home found before this process (its key, the host's, kept
+        // in the store): refused as that copy from its first fork (review r26).
+        if !lock().is_duplicated(host.id)
+            && db.identity_duplicated(host.id)?.is_some_and(|kept| {
+                witness::key_part(&kept) == witness::key_part(&reporter.trail_key)
+            })
+        {
+            let emptied = lock().known_twin(host.id, reporter.clone(), now);
+            self.say_watch_emptied(emptied);
+        }
+        let (verdict, emptied) = lock().forked(host.id, reporter, watch, now);
         self.say_watch_emptied(emptied);
         match verdict {
             ForkVerdict::Fork => Ok(None),
@@ -906,12 +945,10 @@ impl Fleet {
                 if let Err(e) = self.check_clock(db, &host, sent_at) {
                     return refused(self.store_refusal(&e));
                 }
-                let approval = match profile.map(|claim| self.judge_profile(db, &host, &claim)) {
-                    None => None,
-                    Some(Ok(approval)) => approval,
-                    Some(Err(reason)) => return refused(reason),
-                };
-                match self.report(
+                // The trail first, the profile after (review r26): a report whose trail
+                // is not proven (a copy of the whole home forking the host's trail) must
+                // not move the host's profile or put its approval out of effect.
+                self.report(
                     db,
                     &host,
                     &trail_key,
@@ -920,15 +957,9 @@ impl Fleet {
                     &records,
                     checkpoint.as_deref(),
                     from,
-                ) {
-                    Ok(Response::Witnessed { size, cosigned, .. }) => Response::Witnessed {
-                        size,
-                        cosigned,
-                        approval,
-                    },
-                    Ok(other) => other,
-                    Err(e) => refused(self.store_refusal(&e)),
-                }
+                    profile.as_ref(),
+                )
+                .unwrap_or_else(|e| refused(self.store_refusal(&e)))
             }
         }
     }
@@ -1279,7 +1310,9 @@ impl Fleet {
         records: &[String],
         checkpoint: Option<&str>,
         from: Option<IpAddr>,
+        claim: Option<&ProfileClaim>,
     ) -> Result<Response, StoreError> {
+        let refused = |reason: String| Ok(Response::Refused { reason });
         let now = now();
         let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
         db.touch_host(host.id, now, interval)?;
@@ -1303,13 +1336,11 @@ impl Fleet {
             && db.carry_over_host(old.id, host.id)?
         {
             let Some(moved) = db.host(host.id)? else {
-                return Ok(Response::Refused {
-                    reason: "the console's record of this host is gone".into(),
-                });
+                return refused("the console's record of this host is gone".into());
             };
             let interval = u64::try_from(interval).unwrap_or(1);
             return self.report(
-                db, &moved, trail_key, interval, first, records, checkpoint, from,
+                db, &moved, trail_key, interval, first, records, checkpoint, from, claim,
             );
         }
         if host.trail_key.as_deref() != Some(trail_key)
@@ -1335,14 +1366,10 @@ impl Fleet {
             if db.set_host_state(host.id, "new-key", &detail)? {
                 self.raise(host, FindingKind::HostKeyNew, detail.clone());
             }
-            return Ok(Response::Refused {
-                reason: format!("the console refused this report: {detail}"),
-            });
+            return refused(format!("the console refused this report: {detail}"));
         }
         let Some(frontier) = witness::frontier_from(host.size, &host.peaks) else {
-            return Ok(Response::Refused {
-                reason: "the console's record of this host is damaged".into(),
-            });
+            return refused("the console's record of this host is damaged".into());
         };
         let checkpoint_size = host
             .checkpoint
@@ -1363,9 +1390,7 @@ impl Fleet {
                 if let Refusal::Fork(_) = &refusal
                     && let Some(detail) = self.fork_beside(db, host, trail_key, from)?
                 {
-                    return Ok(Response::Refused {
-                        reason: format!("the console refused this report: {detail}"),
-                    });
+                    return refused(format!("the console refused this report: {detail}"));
                 }
                 let kind = match &refusal {
                     Refusal::NewKey(_) => Some(FindingKind::HostKeyNew),
@@ -1380,21 +1405,33 @@ impl Fleet {
                 {
                     self.raise(host, kind, refusal.detail().to_string());
                 }
-                return Ok(Response::Refused {
-                    reason: format!("the console refused this report: {}", refusal.detail()),
-                });
+                // A new trail key was let through to here by `tell_reporter` only
+                // once the witnessed trail stayed silent for the whole watch: the host
+                // made anew, whose new profile is judged (raised) all the same. No other
+                // refused report has its claim judged.
+                if let (Refusal::NewKey(_), Some(claim)) = (&refusal, claim)
+                    && let Err(reason) = self.judge_profile(db, host, claim)
+                {
+                    return refused(reason);
+                }
+                return refused(format!(
+                    "the console refused this report: {}",
+                    refusal.detail()
+                ));
             }
+        };
+        // Verified: now what it claims of its profile is judged, before its records
+        // are stored (a re-baseline it names is raised as named, not as found in them).
+        let approval = match claim.map(|c| self.judge_profile(db, host, c)).transpose() {
+            Ok(approval) => approval.flatten(),
+            Err(reason) => return refused(reason),
         };
         let size = accepted.frontier.size();
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
             Some((_, note)) => match self.cosigner.cosign(note, stamp) {
                 Ok(cosigned) => (note.clone(), Some(cosigned)),
-                Err(e) => {
-                    return Ok(Response::Refused {
-                        reason: format!("the console could not cosign: {e}"),
-                    });
-                }
+                Err(e) => return refused(format!("the console could not cosign: {e}")),
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
@@ -1405,18 +1442,15 @@ impl Fleet {
         };
         let charged = match self.charge_quota(db, host, adding, now)? {
             Ok(charged) => charged,
-            Err(detail) => {
-                return Ok(Response::Refused {
-                    reason: format!("the console refused this report: {detail}"),
-                });
-            }
+            Err(detail) => return refused(format!("the console refused this report: {detail}")),
+        };
+        let witnessed = Response::Witnessed {
+            size,
+            cosigned: cosigned.clone(),
+            approval,
         };
         if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            return Ok(Response::Witnessed {
-                size,
-                cosigned,
-                approval: None,
-            });
+            return Ok(witnessed);
         }
         let stored = self
             .profiles_in_trail(db, host, &accepted.records, now)
@@ -1461,15 +1495,11 @@ impl Fleet {
         }
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
-            return Ok(Response::Refused {
-                reason: "another connection of this host reported meanwhile; send again".into(),
-            });
+            return refused(
+                "another connection of this host reported meanwhile; send again".into(),
+            );
         }
-        Ok(Response::Witnessed {
-            size,
-            cosigned,
-            approval: None,
-        })
+        Ok(witnessed)
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence),
@@ -2658,6 +2688,94 @@ mod tests {
             [(id, 10, false)],
             "the newest claim is still shown, unapproved"
         );
+    }
+
+    /// Review r26: a stranger under a host's certificate making a new trail key at every
+    /// report cost nothing. Each key not seen is charged STRANGER_KEY_QUOTA_BYTES: past
+    /// the quota its reports are refused, raised once as `host-quota-exceeded`.
+    #[test]
+    fn a_stranger_rotating_its_trail_key_is_charged_for_each_key() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        db.enrol_host(b"t", now(), "pacs", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        // The host's first batch (well under 4 KiB) and ten keys, not fifty.
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_quota(Quota {
+            bytes: 4096 + 10 * STRANGER_KEY_QUOTA_BYTES,
+            window: HOST_QUOTA_WINDOW,
+        });
+        let host = signer("pacs-trail");
+        let records = vec!["{\"seq\":0,\"action\":\"init\"}".to_string()];
+        let witnessed = fleet.answer(
+            &mut db,
+            Some(peer),
+            Request::Report {
+                sent_at: None,
+                trail_key: host.verifier().encode(),
+                interval: 15,
+                first: 0,
+                records: records.clone(),
+                checkpoint: Some(checkpoint(&host, &records)),
+                profile: None,
+            },
+        );
+        assert!(
+            matches!(witnessed, Response::Witnessed { size: 1, .. }),
+            "{witnessed:?}"
+        );
+        let mut over_quota = 0;
+        for n in 0..50u8 {
+            // A key of its own each time (the fixture's signer has one key).
+            let stranger = pacsguard_trail::note::Signer::new(
+                "rotated",
+                ed25519_dalek::SigningKey::from_bytes(&[10 + n; 32]),
+            )
+            .expect("signer");
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    sent_at: None,
+                    trail_key: stranger.verifier().encode(),
+                    interval: 15,
+                    first: 0,
+                    records: Vec::new(),
+                    checkpoint: None,
+                    profile: None,
+                },
+            );
+            match answer {
+                Response::Refused { reason } if reason.contains("HOST_QUOTA_BYTES") => {
+                    over_quota += 1;
+                }
+                Response::Refused { .. } => {}
+                other => panic!("{n}: {other:?}"),
+            }
+        }
+        assert!(
+            (36..=45).contains(&over_quota),
+            "{over_quota} refused for the quota"
+        );
+        let raised = raised.lock().expect("raised");
+        let quota = raised
+            .iter()
+            .filter(|f| f.kind == FindingKind::HostQuotaExceeded)
+            .count();
+        assert_eq!(quota, 1, "{raised:?}");
     }
 
     /// Session 22: an approval row written in the store (sqlite3, psql) with no record on

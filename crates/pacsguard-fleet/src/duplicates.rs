@@ -75,7 +75,13 @@ impl std::fmt::Display for Reporter {
 #[derive(Debug)]
 struct Stranger {
     reporter: Reporter,
+    /// When the certificate's stranger began to wait: kept when it comes back with
+    /// another trail key while it waits (review r26), so a key rotated at every report
+    /// does not wait anew each time (it was never judged, and never told duplicated).
     first: Instant,
+    /// Its last report: a stranger quiet for longer than [`MAX_IDENTITY_WATCH`] and back
+    /// with another key waits anew.
+    last: Instant,
     /// When it stopped waiting and was judged as the host made anew.
     judged_since: Option<Instant>,
     refused: u64,
@@ -95,7 +101,10 @@ struct Watch {
     /// The witnessed trail's last report: when, and from where.
     witnessed: Option<(Instant, Reporter)>,
     stranger: Option<Stranger>,
-    /// The duplication was raised (once per console process and stranger key).
+    /// The duplication was raised: once per certificate, whatever trail keys its
+    /// strangers report with afterwards (review r26: a new key put it back to waiting,
+    /// and, the host down meanwhile, to being judged as the host made anew), and across
+    /// restarts of the console through its store ([`Duplicates::known_duplicated`]).
     raised: bool,
 }
 
@@ -205,10 +214,10 @@ impl Duplicates {
             entry.stranger = Some(Stranger {
                 reporter: reporter.clone(),
                 first: now,
+                last: now,
                 judged_since: None,
                 refused: 0,
             });
-            entry.raised = false;
         }
         entry.fork = None;
         if entry.witnessed.is_none() {
@@ -225,6 +234,53 @@ impl Duplicates {
         (verdict, emptied)
     }
 
+    /// Whether `trail_key` is the one `host`'s stranger last reported with: a key not
+    /// seen is charged to the host's quota before it is told apart (review r26).
+    pub fn knows_stranger_key(&self, host: i64, trail_key: &str) -> bool {
+        self.hosts
+            .get(&host)
+            .and_then(|watch| watch.stranger.as_ref())
+            .is_some_and(|s| s.reporter.trail_key == trail_key)
+    }
+
+    /// Whether the duplication of `host`'s identity is remembered in this process.
+    pub fn is_duplicated(&self, host: i64) -> bool {
+        self.hosts.get(&host).is_some_and(|watch| watch.raised)
+    }
+
+    /// `host`'s identity was found duplicated before (the console's store says so, also
+    /// from a run before a restart or another console): raised already; its strangers
+    /// are refused as copies from their first report, beside `witnessed` (the trail
+    /// the console witnesses) even when that one does not report now. The second
+    /// value: whether the memory was emptied at its limit.
+    pub fn known_duplicated(&mut self, host: i64, witnessed: Reporter, now: Instant) -> bool {
+        let emptied = self.make_room(host);
+        let entry = self.hosts.entry(host).or_default();
+        entry.raised = true;
+        if entry.witnessed.is_none() {
+            entry.witnessed = Some((now, witnessed));
+        }
+        emptied
+    }
+
+    /// `host`'s identity was found duplicated before by a copy of its whole home
+    /// (`twin`: the host's own trail key, forking): as [`Duplicates::known_duplicated`],
+    /// and that copy's forks are refused as the copy from the first one on, not raised
+    /// as a fork again. The second value: whether the memory was emptied at its limit.
+    pub fn known_twin(&mut self, host: i64, twin: Reporter, now: Instant) -> bool {
+        let emptied = self.known_duplicated(host, twin.clone(), now);
+        if let Some(entry) = self.hosts.get_mut(&host) {
+            entry.stranger.get_or_insert(Stranger {
+                reporter: twin,
+                first: now,
+                last: now,
+                judged_since: None,
+                refused: 0,
+            });
+        }
+        emptied
+    }
+
     /// A report of `host` with a trail key other than the one the console witnesses;
     /// `watch` is how long it waits to be told apart (see [`MAX_IDENTITY_WATCH`]). The
     /// second value: whether the memory was emptied at its limit.
@@ -237,25 +293,28 @@ impl Duplicates {
     ) -> (Verdict, bool) {
         let emptied = self.make_room(host);
         let entry = self.hosts.entry(host).or_default();
-        let same = entry
+        // A stranger still reporting keeps its wait and its verdict whatever key it
+        // comes back with: the wait and the duplication are the certificate's (review
+        // r26). One quiet for a whole watch (or the first) is told apart anew.
+        let reporting_on = entry
             .stranger
             .as_ref()
-            .is_some_and(|s| s.reporter.trail_key == reporter.trail_key);
-        if !same {
-            // Another stranger key (or the first): told apart anew.
+            .is_some_and(|s| now.saturating_duration_since(s.last) <= MAX_IDENTITY_WATCH);
+        if !reporting_on {
             entry.stranger = Some(Stranger {
                 reporter: reporter.clone(),
                 first: now,
+                last: now,
                 judged_since: None,
                 refused: 0,
             });
-            entry.raised = false;
         }
         let witnessed_at = entry.witnessed.as_ref().map(|(at, _)| *at);
         let Some(stranger) = entry.stranger.as_mut() else {
             return (Verdict::Judge, emptied);
         };
         stranger.reporter = reporter;
+        stranger.last = now;
         let back_beside = match stranger.judged_since {
             // Judged as the host made anew, but the witnessed trail reported since: both
             // run.
@@ -395,6 +454,99 @@ mod tests {
             memory.forked(1, at("K1", 2), WATCH, s(100)).0,
             ForkVerdict::Fork
         );
+    }
+
+    /// Review r26: a stranger that came with a new trail key at every report waited
+    /// anew each time: never told apart, and a copy already told duplicated was put back
+    /// to waiting (and, the host down, judged as the host made anew). The wait and the
+    /// duplication are the certificate's now.
+    #[test]
+    fn a_stranger_rotating_its_trail_key_gets_no_new_wait() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        let s = |n: u64| t + Duration::from_secs(n);
+        memory.witnessed(1, at("K1", 1), s(0));
+        for n in 1..8 {
+            let key = format!("R{n}");
+            assert!(!memory.knows_stranger_key(1, &key), "a new key, charged");
+            let (verdict, _) = memory.stranger(1, at(&key, 2), WATCH, s(2 * n));
+            assert!(
+                matches!(verdict, Verdict::Waiting { .. }),
+                "{n}: {verdict:?}"
+            );
+            assert!(memory.knows_stranger_key(1, &key));
+        }
+        // Waited since its first key: judged at the end of one watch, as one stranger.
+        assert_eq!(
+            memory.stranger(1, at("R8", 2), WATCH, s(17)).0,
+            Verdict::Judge
+        );
+        // A stranger quiet for longer than the longest watch is told apart anew.
+        assert!(matches!(
+            memory
+                .stranger(1, at("R9", 2), WATCH, s(17) + MAX_IDENTITY_WATCH + WATCH)
+                .0,
+            Verdict::Waiting { .. }
+        ));
+    }
+
+    #[test]
+    fn a_copy_told_duplicated_stays_so_whatever_key_it_comes_back_with() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        let s = |n: u64| t + Duration::from_secs(n);
+        memory.witnessed(1, at("K1", 1), s(0));
+        memory.stranger(1, at("K2", 2), WATCH, s(1));
+        assert!(matches!(
+            memory.witnessed(1, at("K1", 1), s(2)).0,
+            Some(Verdict::Duplicated { raise: true, .. })
+        ));
+        // The host down from now on; the copy rotates its key, now and much later.
+        for at_second in [3, 5, 40, 500] {
+            let key = format!("K{at_second}");
+            match memory.stranger(1, at(&key, 2), WATCH, s(at_second)).0 {
+                Verdict::Duplicated { raise, .. } => assert!(!raise, "raised once"),
+                other => panic!("{at_second}: {other:?}"),
+            }
+        }
+    }
+
+    /// Review r26: a console restarted forgot who reports under each certificate; the
+    /// store remembers the duplication, and the copy is refused from its first report
+    /// on, the host reporting or not.
+    #[test]
+    fn a_duplication_remembered_from_the_store_holds_from_the_first_report() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        assert!(!memory.is_duplicated(1));
+        assert!(!memory.known_duplicated(1, at("K1", 1), t));
+        assert!(memory.is_duplicated(1));
+        match memory.stranger(1, at("K2", 2), WATCH, t).0 {
+            Verdict::Duplicated {
+                raise, witnessed, ..
+            } => {
+                assert!(!raise, "raised before the restart");
+                assert_eq!(witnessed.trail_key, "K1");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Long after, the host still down: never judged as the host made anew.
+        let later = t + 10 * MAX_IDENTITY_WATCH;
+        assert!(matches!(
+            memory.stranger(1, at("K2", 2), WATCH, later).0,
+            Verdict::Duplicated { raise: false, .. }
+        ));
+    }
+
+    #[test]
+    fn a_whole_home_copy_remembered_from_the_store_is_refused_from_its_first_fork() {
+        let mut memory = Duplicates::default();
+        let t = Instant::now();
+        memory.known_twin(1, at("K1", 2), t);
+        assert!(matches!(
+            memory.forked(1, at("K1", 2), WATCH, t).0,
+            ForkVerdict::Duplicated(Verdict::Duplicated { raise: false, .. })
+        ));
     }
 
     #[test]

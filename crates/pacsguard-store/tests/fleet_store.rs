@@ -2184,3 +2184,39 @@ fn a_claim_is_taken_over_only_from_the_instance_that_holds_it() {
     );
     assert!(b.claim_console("c1", "i-next", 120).expect("claim"));
 }
+
+/// Review r26: who reports beside a host under its certificate was the console's memory
+/// only, forgotten at a restart. The first duplication noted is kept, per host, and read
+/// back on another connection (a console restarted, or another on the same store).
+#[test]
+fn a_duplicated_identity_is_kept_first_and_read_back_on_another_connection() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let host = enrol(db.as_mut(), b"t1", "pacs", "f1");
+        let other = enrol(db.as_mut(), b"t2", "ward", "f2");
+        assert_eq!(db.identity_duplicated(host).expect("store"), None, "{what}");
+        assert!(
+            db.note_identity_duplicated(host, "copy+1+K2", 400)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.note_identity_duplicated(host, "copy+2+K3", 401)
+                .expect("store"),
+            "{what}: the first one is kept"
+        );
+        drop(db);
+        let mut again = open(at);
+        assert_eq!(
+            again.identity_duplicated(host).expect("store").as_deref(),
+            Some("copy+1+K2"),
+            "{what}"
+        );
+        assert_eq!(
+            again.identity_duplicated(other).expect("store"),
+            None,
+            "{what}: another host's identity is its own"
+        );
+    });
+}

@@ -71,7 +71,18 @@ pub enum Command {
         quarantine: bool,
         preamble_only: bool,
     },
+    /// `console revoke-host NAME` beside a running `serve` (review r26): `serve` writes
+    /// the revocation and records it on its console's trail at once, which the CLI
+    /// cannot (one process extends that trail). A `watch` has no console: it answers
+    /// [`WireReply::not_served`], and the CLI writes the store as without a guard.
+    RevokeHost {
+        name: String,
+    },
 }
+
+/// What `serve` does for [`Command::RevokeHost`]: the host's name and who asked; what
+/// to print, or why not.
+pub type HostRevoker = Arc<dyn Fn(&str, &Actor) -> Result<String, String> + Send + Sync>;
 
 /// A passphrase on the wire: never printed (its `Debug` hides it).
 #[derive(Serialize, Deserialize)]
@@ -111,6 +122,10 @@ struct WireReply {
     code: u8,
     stdout: String,
     error: Option<String>,
+    /// This guard does not run the command (a `watch` asked to revoke a host): the
+    /// client runs it itself.
+    #[serde(default)]
+    not_served: bool,
 }
 
 impl WireReply {
@@ -119,6 +134,16 @@ impl WireReply {
             code: 2,
             stdout: String::new(),
             error: Some(message.into()),
+            not_served: false,
+        }
+    }
+
+    fn not_served() -> WireReply {
+        WireReply {
+            code: 2,
+            stdout: String::new(),
+            error: None,
+            not_served: true,
         }
     }
 }
@@ -134,7 +159,7 @@ impl Server {
     /// Listens on the home's control socket. The caller holds the home's lock, so a
     /// socket left there is a stale one of a guard that died: replaced. Anything else
     /// standing there is refused.
-    pub fn start(home: &Home, requests: Requests) -> Result<Server> {
+    pub fn start(home: &Home, requests: Requests, revoker: Option<HostRevoker>) -> Result<Server> {
         let path = home.control_socket_path();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path)
@@ -160,7 +185,7 @@ impl Server {
             let home = home.clone();
             std::thread::Builder::new()
                 .name("control".into())
-                .spawn(move || accept_loop(&listener, &home, &requests, &stop))
+                .spawn(move || accept_loop(&listener, &home, &requests, revoker.as_ref(), &stop))
                 .context("starting the control socket's thread")?
         };
         Ok(Server {
@@ -181,7 +206,13 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(listener: &UnixListener, home: &Home, requests: &Requests, stop: &AtomicBool) {
+fn accept_loop(
+    listener: &UnixListener,
+    home: &Home,
+    requests: &Requests,
+    revoker: Option<&HostRevoker>,
+    stop: &AtomicBool,
+) {
     let open = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
@@ -207,11 +238,12 @@ fn accept_loop(listener: &UnixListener, home: &Home, requests: &Requests, stop: 
                 open.fetch_add(1, Ordering::Relaxed);
                 let requests = requests.clone();
                 let home = home.clone();
+                let revoker = revoker.cloned();
                 let open_here = open.clone();
                 let spawned = std::thread::Builder::new()
                     .name("control-client".into())
                     .spawn(move || {
-                        serve_one(stream, &home, &requests);
+                        serve_one(stream, &home, &requests, revoker.as_ref());
                         open_here.fetch_sub(1, Ordering::Relaxed);
                     });
                 if spawned.is_err() {
@@ -255,7 +287,12 @@ fn peer_actor(stream: &UnixStream, sudo_user: Option<String>) -> Result<Actor, S
     })
 }
 
-fn serve_one(mut stream: UnixStream, home: &Home, requests: &Requests) {
+fn serve_one(
+    mut stream: UnixStream,
+    home: &Home,
+    requests: &Requests,
+    revoker: Option<&HostRevoker>,
+) {
     let _ = stream.set_read_timeout(Some(CONTROL_READ_TIMEOUT));
     // A client that stops reading its answer does not hold this thread for ever.
     let _ = stream.set_write_timeout(Some(CONTROL_WRITE_TIMEOUT));
@@ -263,7 +300,10 @@ fn serve_one(mut stream: UnixStream, home: &Home, requests: &Requests) {
         Err(message) => WireReply::error(message),
         Ok(request) => match peer_actor(&stream, request.sudo_user) {
             Err(message) => WireReply::error(message),
-            Ok(actor) => run(request.command, request.json, actor, home, requests),
+            Ok(actor) => match request.command {
+                Command::RevokeHost { name } => revoke_host(&name, &actor, revoker),
+                command => run(command, request.json, actor, home, requests),
+            },
         },
     };
     let _ = answer(&mut stream, &reply);
@@ -282,6 +322,22 @@ fn read_request(stream: &UnixStream) -> Result<WireRequest, String> {
     serde_json::from_slice(&line).map_err(|e| format!("not a request of this version: {e}"))
 }
 
+/// `console revoke-host` run by `serve` (see [`Command::RevokeHost`]).
+fn revoke_host(name: &str, actor: &Actor, revoker: Option<&HostRevoker>) -> WireReply {
+    let Some(revoke) = revoker else {
+        return WireReply::not_served();
+    };
+    match revoke(name, actor) {
+        Ok(said) => WireReply {
+            code: 0,
+            stdout: said,
+            error: None,
+            not_served: false,
+        },
+        Err(e) => WireReply::error(e),
+    }
+}
+
 /// Hands the command to the guard, waits for it to run, and renders what the command
 /// prints.
 fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Requests) -> WireReply {
@@ -291,6 +347,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
         return WireReply::error(refusal);
     }
     let request = match command {
+        Command::RevokeHost { .. } => return WireReply::not_served(),
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
         Command::Accept {
             paths,
@@ -361,6 +418,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
             code: u8::from(attention),
             stdout,
             error: None,
+            not_served: false,
         },
         Err(e) => WireReply::error(crate::error_message(&e)),
     }
@@ -391,15 +449,28 @@ fn four_eyes_refusal(home: &Home, paths: &[PathBuf]) -> Option<String> {
 pub fn relay(home: &Home, command: Command, json: bool) -> Option<Result<ExitCode>> {
     let path = home.control_socket_path();
     let mut stream = UnixStream::connect(&path).ok()?;
-    Some(relay_on(&mut stream, &path, command, json))
+    Some(
+        relay_on(&mut stream, &path, command, json).and_then(|code| {
+            code.ok_or_else(|| anyhow!("the guard at {} does not run this command", path.display()))
+        }),
+    )
 }
 
+/// As [`relay`] for a command only `serve` runs ([`Command::RevokeHost`]): `None` also
+/// when the guard listening is one that does not (a `watch`), and the caller runs it.
+pub fn relay_if_served(home: &Home, command: Command) -> Option<Result<ExitCode>> {
+    let path = home.control_socket_path();
+    let mut stream = UnixStream::connect(&path).ok()?;
+    relay_on(&mut stream, &path, command, false).transpose()
+}
+
+/// `Ok(None)`: the guard does not run this command ([`WireReply::not_served`]).
 fn relay_on(
     stream: &mut UnixStream,
     path: &Path,
     command: Command,
     json: bool,
-) -> Result<ExitCode> {
+) -> Result<Option<ExitCode>> {
     let request = WireRequest {
         command: absolute(command)?,
         json,
@@ -429,11 +500,14 @@ fn relay_on(
     }
     let reply: WireReply = serde_json::from_slice(&text)
         .with_context(|| format!("the guard at {} answered nonsense", path.display()))?;
+    if reply.not_served {
+        return Ok(None);
+    }
     output::write_stdout(&reply.stdout)?;
     if let Some(error) = reply.error {
         return Err(anyhow!("the running guard: {error}"));
     }
-    Ok(ExitCode::from(reply.code))
+    Ok(Some(ExitCode::from(reply.code)))
 }
 
 /// The guard runs elsewhere: relative paths are made absolute against this process's
@@ -472,6 +546,7 @@ fn absolute(command: Command) -> Result<Command> {
             quarantine,
             preamble_only,
         },
+        Command::RevokeHost { name } => Command::RevokeHost { name },
     })
 }
 

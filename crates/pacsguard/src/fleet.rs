@@ -143,6 +143,12 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ConsoleCommand::RevokeHost { name } => {
+            // A running `serve` revokes it and records it on its console's trail at
+            // once; without one, the store alone (the next `serve` records it).
+            let command = crate::control::Command::RevokeHost { name: name.clone() };
+            if let Some(relayed) = crate::control::relay_if_served(home, command) {
+                return relayed;
+            }
             let mut db = store.open()?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -157,6 +163,54 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+/// `console revoke-host NAME` run by `serve` (review r26): the hosts of that name
+/// revoked in the fleet's store, then each recorded on the console's own trail, so the
+/// revocation holds whatever the store says from the moment the command returns. A
+/// failure to record is said; the store refuses the host meanwhile, and the listener's
+/// next silence check records it.
+pub fn revoke_and_record(
+    pool: &Arc<pacsguard_store::FleetPool>,
+    console: &pacsguard_console::auth::Console,
+    name: &str,
+    actor: &pacsguard_events::Actor,
+) -> Result<String, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut db = pool.get().map_err(|e| e.to_string())?;
+    let revoked = db.revoke_host(name, now).map_err(|e| e.to_string())?;
+    if revoked == 0 {
+        return Err(format!(
+            "no enrolled host named {name:?} that is not revoked already"
+        ));
+    }
+    let hosts = db.hosts().map_err(|e| e.to_string())?;
+    drop(db);
+    let mut unrecorded = Vec::new();
+    for host in hosts
+        .iter()
+        .filter(|h| h.name == name && h.revoked == Some(now))
+    {
+        if let Err(e) = console.record_host_revoked(&host.name, &host.fingerprint, now) {
+            unrecorded.push(e.to_string());
+        }
+    }
+    say(&format!(
+        "{} revoked {revoked} host(s) named {name:?} (console revoke-host)",
+        actor.user
+    ));
+    if unrecorded.is_empty() {
+        Ok(format!(
+            "revoked {revoked} host(s) named {name:?}, and recorded by this console for its audit trail: refused from now on, whatever the fleet's store says\n"
+        ))
+    } else {
+        Err(format!(
+            "revoked {revoked} host(s) named {name:?} in the fleet's store (refused from now on), but not recorded on this console's audit trail yet: {}; serve records it at its next silence check",
+            unrecorded.join("; ")
+        ))
     }
 }
 

@@ -773,7 +773,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let stop = signals::stop_on_termination()?;
             let mut session = Session::open(home.clone())?;
-            let _control = control::Server::start(&home, session.requests())?;
+            let _control = control::Server::start(&home, session.requests(), None)?;
             let outlet = outlet::Outlet::start(
                 "watch",
                 outlet::to_inbox(

@@ -694,7 +694,16 @@ pub fn run(
     }
 
     // `check`, `accept` and `scan` started beside this process are run by the guard.
-    let control = crate::control::Server::start(&home, session.requests())?;
+    // And `console revoke-host`, so that a revocation is on this console's trail when
+    // the command returns (review r26).
+    let revoker: crate::control::HostRevoker = {
+        let console = Arc::clone(&console);
+        let pool = fleet_pool.clone();
+        Arc::new(move |name: &str, actor: &pacsguard_events::Actor| {
+            crate::fleet::revoke_and_record(&pool, &console, name, actor)
+        })
+    };
+    let control = crate::control::Server::start(&home, session.requests(), Some(revoker))?;
 
     // The guard: the engine's watcher, as `pacsguard watch` runs it.
     let watch_stop = Arc::new(AtomicBool::new(false));

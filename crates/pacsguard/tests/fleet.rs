@@ -1595,29 +1595,17 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     // a host's reports by a sequence, so two within one second are in order (before, a
     // second had to pass or the going back could be said twice).
     let guard = Serve::start(&host, &[]);
-    let back = wait_host(&console, "ws-07", |h| {
-        h["profile"]["digest"] == first_digest
-    });
-    assert_eq!(
-        (
-            &back["profile"]["generation"],
-            &back["profile"]["approved"],
-            &back["profile"]["superseded_by"]
-        ),
-        (
-            &serde_json::json!(1),
-            &serde_json::json!(false),
-            &serde_json::json!(2)
-        ),
-        "{back}"
-    );
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    assert!(body.contains("the host went back to it"), "{body}");
+    // Review r26: its trail is rewound with the home (the console witnessed more of
+    // it): refused as a fork, and nothing a report whose trail is not proven claims is
+    // judged. Before, generation 1 of the put-back home was taken from those reports and
+    // offered to approve again, for a host whose trail the console refuses for good.
+    let forked = wait_host(&console, "ws-07", |h| h["state"] == "fork");
+    assert_ne!(forked["profile"]["digest"], first_digest, "{forked}");
+    std::thread::sleep(Duration::from_secs(5));
     guard.stop();
     // The host's own `check` finds the approval of generation 1 in the restored
     // `fleet/approvals.jsonl` and asks the console, which says it is not its current
-    // approval for this host (before, `check` said "approved by the console"). The
-    // implant is no part of generation 1: it is a difference.
+    // approval for this host. The implant is no part of generation 1: a difference.
     let out = host.run(&["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("implant.bin"), "{}", stdout(&out));
@@ -1630,23 +1618,6 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     assert!(
         !stderr(&out).contains("approved by the console"),
         "{}",
-        stderr(&out)
-    );
-    // Review s19-r14 (N -> N+1 -> N): the restored generation 1 is offered to approve
-    // again; an approver who does decides anew (step-up, reason, on the trail), and the
-    // host's kept approval of generation 1 is then confirmed by the console.
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    let again = body
-        .find("pending-profile again")
-        .unwrap_or_else(|| panic!("generation 1 offered to approve again: {body}"));
-    assert!(body[again..].contains("Approve again"), "{body}");
-    approve_and_settle(&body[again..], 1);
-    let out = host.run(&["check"]);
-    assert!(
-        stderr(&out).contains("approved by the console")
-            && !stdout(&out).contains("not its current approval"),
-        "{}{}",
-        stdout(&out),
         stderr(&out)
     );
     server.stop();
@@ -1670,9 +1641,10 @@ fn a_profile_made_on_the_host_counts_only_once_the_console_approved_it() {
     let trail = stdout(&out);
     assert_eq!(
         trail.matches("host-profile-unapproved").count(),
-        4,
-        "one alert per generation made on the host, one for going back: {trail}"
+        3,
+        "one alert per generation made on the host; the put-back home forked, not judged: {trail}"
     );
+    assert!(trail.contains("host-trail-fork"), "{trail}");
     assert!(
         trail.contains("approved profile generation 1 of host ws-07"),
         "{trail}"
@@ -2671,7 +2643,10 @@ fn approve_first_offered(web: &Web, console: &Env, name: &str, generation: u64, 
 /// then no longer says superseded, and the console signed generation 1 again and told
 /// the host's `check` it was in effect: the superseding was judged from the store alone.
 /// The console's own trail records generation 2 approved after generation 1: that is
-/// enough to refuse it, and an approver can approve it again on the Hosts page.
+/// enough to refuse it. Review r26: the home put back rewinds the host's trail, and a
+/// report whose trail is not proven has nothing of it judged: the console raises the
+/// fork and keeps the profile it last witnessed (before, it took generation 1 from the
+/// forked reports and offered it to approve again, for a host whose trail it refuses).
 #[test]
 fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
     let ApprovedFirst {
@@ -2706,7 +2681,8 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
     // Root puts back the home of generation 1.
     put_back(&host.home, backup.path());
     let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ws-54", |h| h["profile"]["generation"] == 1);
+    let forked = wait_host(&console, "ws-54", |h| h["state"] == "fork");
+    assert_eq!(forked["profile"]["generation"], 2, "{forked}");
     guard.stop();
     let out = host.run(&["check"]);
     assert!(
@@ -2716,19 +2692,9 @@ fn a_host_back_on_an_older_approval_is_refused_even_with_the_store_edited() {
         stderr(&out)
     );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    // The way out is on the page: an approver may approve generation 1 anew.
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    assert!(body.contains("generation 1 unapproved"), "{body}");
-    assert!(body.contains("Approve here"), "{body}");
-    approve_first_offered(&web, &console, "ws-54", 1, "patch rolled back, change 7003");
-    let out = host.run(&["check"]);
-    assert!(
-        stderr(&out).contains("approved by the console"),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
     server.stop();
+    let log = console_log(&console);
+    assert!(log.contains("host-trail-fork"), "{log}");
 }
 
 /// Review r24 (N -> unapproved N+1 -> N with the console's store edited): generation 1
@@ -2783,14 +2749,13 @@ fn a_host_back_on_its_approval_after_an_unapproved_profile_is_refused_even_with_
     put_back(&host.home, backup.path());
     assert!(kept.exists(), "the approval of generation 1 put back");
     let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ws-55", |h| h["profile"]["generation"] == 1);
+    // Review r26: its trail rewound with the home, the host's reports are refused as a
+    // fork and nothing they claim is judged: the console keeps generation 2.
+    let forked = wait_host(&console, "ws-55", |h| h["state"] == "fork");
+    assert_eq!(forked["profile"]["generation"], 2, "{forked}");
     let trail = || std::fs::read_to_string(console.home.join("audit.log")).unwrap_or_default();
-    // The console's answer to that report is in the host's home once its alert is on
-    // the console's trail (or, signed again, after a few more reports).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !trail().contains("host-approval-unproven") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // A few more reports: none signed again.
+    std::thread::sleep(Duration::from_secs(5));
     guard.stop();
     let out = host.run(&["check"]);
     assert!(
@@ -3217,4 +3182,294 @@ fn a_copy_of_a_whole_home_beside_the_host_is_raised_once() {
     let log = console_log(&console);
     assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
     assert!(log.matches("host-trail-fork").count() <= 1, "{log}");
+}
+
+/// A free loopback port's address, so a console restarted listens where its hosts
+/// report.
+fn free_listen() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("address").to_string()
+}
+
+/// Review r26: root copies an approved host's whole home (trail key, trail, enrolment),
+/// re-profiles the copy (generation 2, its implant in it) and runs a guard on it after
+/// the host's trail moved on. Each report of the copy was refused as a fork of the
+/// host's trail, but its profile was judged before its trail was: generation 2 raised
+/// as `host-profile-unapproved`, the host's approval recorded superseded on the
+/// console's trail, and the real host's `check` no longer approved. Now nothing of a
+/// report whose trail is not proven is acted on.
+#[test]
+fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first("127.0.0.1:0", "pacs-27", "installation baseline");
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    // The host's trail moves on past the copy, and the console takes it.
+    let held = wait_host(&console, "pacs-27", |h| h["state"] == "ok")["records"]
+        .as_u64()
+        .expect("records");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-27", |h| {
+        h["records"].as_u64() > Some(held) && h["state"] == "ok"
+    });
+    guard.stop();
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    // The copy re-baselines with an implant and reports.
+    std::fs::write(twin.path("implant.bin"), b"\x7fELF implant").expect("plant");
+    let out = twin.run(&["profile", twin.tree_str()]);
+    assert!(
+        stdout(&out).contains("generation 2 signed"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let twin_guard = Serve::start(&twin, &[]);
+    // Up to a minute: a loaded machine (the suite's parallel consoles) is slow to answer.
+    assert!(
+        twin_guard.wait_for("the console refused this report", Duration::from_secs(60)),
+        "{}",
+        twin_guard.stderr()
+    );
+    // A few reports more (every 2 s).
+    std::thread::sleep(Duration::from_secs(6));
+    twin_guard.stop();
+    let _ = std::fs::remove_file(twin.path("implant.bin"));
+    let shown = wait_host(&console, "pacs-27", |_| true);
+    assert_eq!(shown["profile"]["generation"], 1, "{shown}");
+    assert_eq!(shown["profile"]["approved"], true, "{shown}");
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    server.stop();
+    let log = console_log(&console);
+    assert!(log.contains("host-trail-fork"), "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy's profile never judged: {log}"
+    );
+    assert!(!log.contains("approval_superseded"), "{log}");
+}
+
+/// Review r26: who reports under a host's certificate lived in the console's memory
+/// only. A copy of an approved host's enrolment found running beside it
+/// (`host-identity-duplicated`), the console restarted, the host down meanwhile: the
+/// copy was told apart anew, and after the host's promised interval judged as the host
+/// made anew: its profile raised, the host's approval recorded superseded on the
+/// console's trail. Now the console's store keeps the duplication: after the restart
+/// the copy is refused from its first report, nothing raised again, the approval stays.
+#[test]
+fn a_copy_found_beside_a_host_stays_refused_across_a_restart_of_the_console() {
+    let listen = free_listen();
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first(&listen, "pacs-28", "installation baseline");
+    let guard = Serve::start(&host, &[]);
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let twin = Serve::start(&copy, &[]);
+    assert!(
+        twin.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(40)
+        ),
+        "{}",
+        twin.stderr()
+    );
+    guard.stop();
+    server.stop();
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // The copy reports on (every 2 s) past the 15 s the host promised.
+    let restarted = twin.stderr().len();
+    std::thread::sleep(Duration::from_secs(25));
+    let since = twin.stderr()[restarted..].to_string();
+    twin.stop();
+    assert!(
+        since.contains("two processes report under its certificate")
+            && !since.contains("the console waits"),
+        "refused as a copy from its first report: {since}"
+    );
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy never judged: {log}"
+    );
+    assert!(!log.contains("approval_superseded"), "{log}");
+    assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
+}
+
+/// Review r26: `console revoke-host` beside a running `serve` wrote the fleet's store
+/// only (the CLI cannot append to the trail `serve` holds): the revocation reached the
+/// console's trail only at the listener's next look, and an edit of the store made
+/// before it (`revoked = NULL` with sqlite3) undid it unseen, the host reporting on.
+/// Now `serve` runs the command (its control socket): when it returns, the console
+/// holds the revocation whatever its store says, and its trail records it. Without a
+/// running `serve` it writes the store as before.
+#[test]
+fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ws-60");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-60", |h| h["profile"]["generation"] == 1);
+    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    // Whoever writes the store undoes it at once.
+    let undone = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = NULL")
+        .output()
+        .expect("sqlite3");
+    assert!(undone.status.success(), "{}", stderr(&undone));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("whatever the fleet's store says"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        guard.wait_for("was revoked by the console", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !console_log(&console).contains("host-revocation-undone") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let trail = console_log(&console);
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("\"host_revoked\":\""))
+        .unwrap_or_else(|| panic!("not on the trail: {trail}"));
+    assert!(recorded.contains("host ws-60"), "{recorded}");
+    assert!(trail.contains("host-revocation-undone"), "{trail}");
+    // Revoked in the store again by hand: nothing left to revoke, said, exit 2.
+    let again = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 30000"])
+        .arg(console.home.join("pacsguard.db"))
+        .arg("UPDATE fleet_hosts SET revoked = 1")
+        .output()
+        .expect("sqlite3");
+    assert!(again.status.success(), "{}", stderr(&again));
+    // Again: nothing left to revoke, said, exit 2.
+    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not revoked already"),
+        "{}",
+        stderr(&out)
+    );
+    let other = enrolled_host(&console, &server, "ws-61");
+    guard.stop();
+    server.stop();
+    // Without a running serve: the store alone, as before.
+    drop(other);
+    let out = console.run(&["console", "revoke-host", "ws-61"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(wait_host(&console, "ws-61", |_| true)["revoked"], true);
+    assert_eq!(
+        console_log(&console).matches("\"host_revoked\":\"").count(),
+        1,
+        "the store alone until a serve looks"
+    );
+}
+
+/// Review r26: a copy of a whole home found running beside the host
+/// (`host-identity-duplicated`) was forgotten at a restart of the console: its next
+/// fork raised as `host-trail-fork` again, then the duplication again. The store keeps
+/// it (the host's own trail key): after the restart the copy's forks are refused as the
+/// copy, nothing raised again.
+#[test]
+fn a_whole_home_copy_found_beside_a_host_is_not_raised_again_after_a_restart() {
+    let listen = free_listen();
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let host = enrolled_host(&console, &server, "pacs-29");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-29", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let twin_guard = Serve::start(&twin, &[]);
+    let duplicated = || {
+        console_log(&console)
+            .matches("host-identity-duplicated")
+            .count()
+    };
+    let mut i = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while duplicated() == 0 {
+        assert!(Instant::now() < deadline, "{}", console_log(&console));
+        std::fs::write(host.path("readme.txt"), format!("change {i}\n")).expect("write");
+        i += 1;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    server.stop();
+    let forks_before = console_log(&console).matches("host-trail-fork").count();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    for n in 0..8 {
+        std::fs::write(host.path("readme.txt"), format!("after {n}\n")).expect("write");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    twin_guard.stop();
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-trail-fork").count(),
+        forks_before,
+        "not raised again after the restart: {log}"
+    );
 }

@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS fleet_checkpoints (
     received INTEGER NOT NULL,
     PRIMARY KEY (host, size)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_duplicated (
+    host INTEGER PRIMARY KEY,
+    stranger TEXT NOT NULL,
+    noted INTEGER NOT NULL
+);
 ";
 
 /// Columns added after their table was first made: (table, column, type). A store made
@@ -428,6 +433,29 @@ impl FleetStore for ConsoleDb {
         )? == 1)
     }
 
+    fn identity_duplicated(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT stranger FROM fleet_duplicated WHERE host = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    fn note_identity_duplicated(
+        &mut self,
+        id: i64,
+        stranger: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "INSERT OR IGNORE INTO fleet_duplicated (host, stranger, noted) VALUES (?1, ?2, ?3)",
+            params![id, stranger, now],
+        )? == 1)
+    }
+
     /// Stores a verified batch: its records, the checkpoint and its cosignature, and the
     /// new witness state, in one transaction, only if the host's size is still the one
     /// the batch was verified against. Returns whether it was stored.
@@ -437,7 +465,9 @@ impl FleetStore for ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        // Immediate, as every writer of the store (`write_transaction`): the lock is
+        // taken, waiting the store's busy wait, before anything is read.
+        let tx = crate::lock::write_transaction(&mut self.conn).map_err(sql)?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \

@@ -114,6 +114,19 @@ pub trait FleetStore: Send + std::fmt::Debug {
     fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError>;
     /// Sets the host's state; whether it changed.
     fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError>;
+    /// The trail key of the first process found reporting beside host `id` under its
+    /// certificate (`host-identity-duplicated`, review r26), if one ever was: kept
+    /// across restarts of the console, so that a copy of the host's enrolment is never
+    /// judged as the host made anew once it was found running beside the host.
+    fn identity_duplicated(&mut self, id: i64) -> Result<Option<String>, StoreError>;
+    /// Notes that a process with trail key `stranger` reports beside host `id` under its
+    /// certificate; the first one noted is kept. Whether this was the first.
+    fn note_identity_duplicated(
+        &mut self,
+        id: i64,
+        stranger: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Stores a verified batch only if the host's size is still `batch.from_size`.
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError>;
     /// Moves the witness state of the revoked host `from` to `to`: see the SQLite

@@ -97,6 +97,11 @@ ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS pending_at BIGINT;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS seen_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS first_seq BIGINT;
 ALTER TABLE fleet_profiles ADD COLUMN IF NOT EXISTS approved_seq BIGINT;
+CREATE TABLE IF NOT EXISTS fleet_duplicated (
+    host BIGINT PRIMARY KEY,
+    stranger TEXT NOT NULL,
+    noted BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fleet_quota (
     host BIGINT PRIMARY KEY,
     window_start BIGINT NOT NULL,
@@ -125,6 +130,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
     "fleet_checkpoints",
     "fleet_profiles",
     "fleet_quota",
+    "fleet_duplicated",
     "fleet_consoles",
     "fleet_settings",
 ];
@@ -695,6 +701,30 @@ impl FleetStore for PgFleet {
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = $2, detail = $3 WHERE id = $1 AND state <> $2",
             &[&id, &state, &detail],
+        )? == 1)
+    }
+
+    fn identity_duplicated(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        let pg = self.pg();
+        self.query_opt(
+            "SELECT stranger FROM fleet_duplicated WHERE host = $1",
+            &[&id],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(pg.e())
+    }
+
+    fn note_identity_duplicated(
+        &mut self,
+        id: i64,
+        stranger: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "INSERT INTO fleet_duplicated (host, stranger, noted) VALUES ($1, $2, $3) \
+             ON CONFLICT (host) DO NOTHING",
+            &[&id, &stranger, &now],
         )? == 1)
     }
 
