@@ -3310,11 +3310,22 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // either: each line at most once).
     let unescaped;
     let start = match unescaped_program_name(start) {
-        Some(line) => {
+        Ok(Some(line)) => {
             unescaped = line;
             &unescaped[..]
         }
-        None => start,
+        Ok(None) => start,
+        Err(past) => {
+            return Some(Command {
+                offset: at + skip,
+                interpreter: "batch",
+                severity: Severity::Warning,
+                detail: format!(
+                    "a Windows command line whose program name cmd.exe joins over more than {MAX_BATCH_NAME_CONTINUATIONS} lines ending with a caret (MAX_BATCH_NAME_CONTINUATIONS), up to offset {}: what it runs, and the batch commands after it, were not inspected",
+                    at + skip + past
+                ),
+            });
+        }
     };
     let program = batch_program(start, named_by_path)?;
     let offset = at + skip;
@@ -3648,10 +3659,87 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     Some([&name[last + 1..], rest].concat())
 }
 
-/// The line at the start of `start` (to its `\n`, included) with the carets and double
-/// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
-/// when its first word has neither.
-fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
+/// Lines a program's name is followed over when each ends with cmd.exe's line
+/// continuation (a caret last on the line, `p^` then `owershell`); a name split over more
+/// is a `not-inspected` warning. Each line is read by the names of at most this many
+/// lines before it: linear however many lines of `^` a file holds.
+pub const MAX_BATCH_NAME_CONTINUATIONS: usize = 16;
+
+/// Where the line continuation of a caret that ends `word` (`word_end` in `start`) takes
+/// the name on: past the line end (CRs, which cmd.exe removes before it reads carets, then
+/// the `\n`), if the word ends with an odd number of carets (`^^` is a caret).
+fn continued_at(start: &[u8], word_end: usize) -> Option<usize> {
+    let carets = start[..word_end]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'^')
+        .count();
+    if carets % 2 == 0 {
+        return None;
+    }
+    let crs = start[word_end..]
+        .iter()
+        .take_while(|&&b| b == b'\r')
+        .count();
+    (start.get(word_end + crs) == Some(&b'\n')).then_some(word_end + crs + 1)
+}
+
+/// The first word of `start` as cmd.exe reads a program's name: its carets removed (`^x`
+/// is `x`), its double quotes removed, and a caret last on the line joining the next
+/// line's first word to it, whose first byte is taken as written (`p^` CRLF `owershell`
+/// is `powershell`, review r26-screen). With where the name ends in `start`, or `Err`
+/// with the offset of the line past [`MAX_BATCH_NAME_CONTINUATIONS`].
+fn program_name_as_read(start: &[u8]) -> Result<(Vec<u8>, usize), usize> {
+    let ends_word =
+        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
+    let mut name = Vec::new();
+    let mut from = 0;
+    let mut literal_first = false;
+    for _ in 0..=MAX_BATCH_NAME_CONTINUATIONS {
+        if literal_first {
+            // cmd.exe removed the CRs: an empty line after the caret is an escaped line
+            // feed, which joins the line after it too.
+            let crs = start[from..].iter().take_while(|&&b| b == b'\r').count();
+            if start.get(from + crs) == Some(&b'\n') {
+                from += crs + 1;
+                literal_first = false;
+                continue;
+            }
+        }
+        let line = &start[from..];
+        // The first byte of a continued line is escaped: taken as written, whatever it is.
+        let skip = usize::from(literal_first && !line.is_empty());
+        let word_end = skip
+            + line[skip..]
+                .iter()
+                .position(|&b| ends_word(b))
+                .unwrap_or(line.len() - skip);
+        let mut escaped = false;
+        for (i, &b) in line[..word_end].iter().enumerate() {
+            match b {
+                _ if i < skip => name.push(b),
+                b'^' if !escaped => escaped = true,
+                b'"' if !escaped => {}
+                _ => {
+                    name.push(b);
+                    escaped = false;
+                }
+            }
+        }
+        let Some(next) = continued_at(&line[skip..], word_end - skip) else {
+            return Ok((name, from + word_end));
+        };
+        from += skip + next;
+        literal_first = true;
+    }
+    Err(from)
+}
+
+/// The line at the start of `start` (to its `\n`, included) with its first word read as
+/// cmd.exe reads a program's name ([`program_name_as_read`]), or `None` when its first
+/// word has no caret and no quote. `Err` with an offset in `start` where a name runs past
+/// [`MAX_BATCH_NAME_CONTINUATIONS`] lines.
+fn unescaped_program_name(start: &[u8]) -> Result<Option<Vec<u8>>, usize> {
     // The first word only, on every candidate command (this runs over pixel data); the
     // line's end only for a word that has a caret or a quote. The word ends at an
     // operator too, as cmd.exe ends it: a command starts after every `&` and `|`, and a
@@ -3662,27 +3750,16 @@ fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
             is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
         })
         .unwrap_or(start.len());
-    let word = &start[..word_end];
-    if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
-        return None;
+    if !start[..word_end].iter().any(|b| matches!(b, b'^' | b'"')) {
+        return Ok(None);
     }
+    let (mut out, name_end) = program_name_as_read(start)?;
     // To the command's end (its operator or the line's end), not past the next place a
     // candidate starts: linear however many `&^` a line holds.
-    let line = &start[..memchr::memchr3(b'\n', b'&', b'|', start).map_or(start.len(), |n| n + 1)];
-    let mut out = Vec::with_capacity(line.len());
-    let mut escaped = false;
-    for &b in word {
-        match b {
-            b'^' if !escaped => escaped = true,
-            b'"' if !escaped => {}
-            _ => {
-                out.push(b);
-                escaped = false;
-            }
-        }
-    }
-    out.extend_from_slice(&line[word_end..]);
-    Some(out)
+    let rest = &start[name_end..];
+    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
+    out.extend_from_slice(rest);
+    Ok(Some(out))
 }
 
 /// Variables a batch file sets (`set NAME=value`), read once per search, on the first
@@ -4917,6 +4994,7 @@ mod tests {
         assert!(quoted.detail.contains("program files"), "{}", quoted.detail);
         for line in [
             &b"x\np^^owershell -c x\n"[..],
+            b"x\np^^\nowershell -c x\n",
             b"x\n\"the scan\" was repeated\n",
             b"x\n^\n",
         ] {
@@ -4927,6 +5005,65 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// Review r26-screen: a caret last on a line joins the next line to it (cmd.exe's
+    /// line continuation; the CRs of a CRLF file are removed before carets are read, and
+    /// the joined line's first byte is taken as written): `p^` CRLF `owershell` is
+    /// PowerShell, and was no command here. An even number of carets is a caret.
+    #[test]
+    fn a_program_name_split_by_caret_line_continuations_is_joined() {
+        for file in [
+            &b"x\r\np^\r\nowershell -nop -c iex(x)\r\n"[..],
+            b"x\np^\now^\ners^\nhell -c x\n",
+            b"x\r\nm^\r\ns^\r\nhta vbscript:Execute(x)\r\n",
+            b"x\r\np^\r\n\r\nowershell -c x\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        // The escaped first byte of a joined line is a caret as written: `m^shta`.
+        for file in [
+            &b"x\np^^\r\nowershell -c x\n"[..],
+            b"x\np^ \nowershell\n",
+            b"x\r\nm^\r\n^s^\r\nhta vbscript:Execute(x)\r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(file),
+                None,
+                "{}",
+                String::from_utf8_lossy(file)
+            );
+        }
+    }
+
+    /// MAX_BATCH_NAME_CONTINUATIONS at its value: a name over that many continued lines
+    /// is read; one more is a warning naming the limit, not silence.
+    #[test]
+    fn a_name_over_more_continued_lines_than_the_limit_is_a_warning() {
+        let name = |lines: usize| [b"a^\n".repeat(lines), b"b -c x\n".to_vec()].concat();
+        let at_limit = name(MAX_BATCH_NAME_CONTINUATIONS);
+        let (read, _) = program_name_as_read(&at_limit).expect("within the limit");
+        assert_eq!(read.len(), MAX_BATCH_NAME_CONTINUATIONS + 1);
+        assert!(program_name_as_read(&name(MAX_BATCH_NAME_CONTINUATIONS + 1)).is_err());
+        let file = [&b"x\n"[..], &name(MAX_BATCH_NAME_CONTINUATIONS + 1)].concat();
+        let found = find_batch_command(&file).expect("a warning");
+        assert_eq!(found.severity, Severity::Warning);
+        assert!(
+            found.detail.contains("MAX_BATCH_NAME_CONTINUATIONS"),
+            "{}",
+            found.detail
+        );
+        // Linear: a file of such lines is read in time (each line by at most
+        // MAX_BATCH_NAME_CONTINUATIONS names before it).
+        let many = b"a^\n".repeat(1 << 18);
+        assert!(find_batch_command(&many).is_some());
     }
 
     /// Review s15-r10: a `:normal` line of many `!` and no Enter key (so no filter runs)
