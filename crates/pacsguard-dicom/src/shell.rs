@@ -3247,7 +3247,24 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
-    let skip = program_start(line);
+    let (skip, set_command) = program_start_and_set_command(line);
+    // The command of a `for /f` set runs before the loop's body: judged first, as a
+    // command of its own (not again for a `for /f` inside it: one level, linear).
+    if let Some(set) = set_command
+        && let Some(found) = command_at(bytes, at + set, variables)
+    {
+        return Some(found);
+    }
+    command_at(bytes, at + skip, variables)
+}
+
+/// The command whose program starts at `at` (past what [`program_start`] skips), if its
+/// program is one [`batch_program`] knows.
+fn command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
+    // Nothing to skip where `batch_command_at` skipped it already; a set's command
+    // (`('@call powershell …')`) is read past its own `@` and `call`.
+    let skip = program_start(bytes.get(at..)?);
+    let line = bytes.get(at..)?;
     let start = &line[skip..];
     if !may_name_a_program(start) {
         return None;
@@ -3498,6 +3515,15 @@ fn runs_subcommand(tool: &[u8], rest: &[u8]) -> bool {
 /// Each step moves forward, and the search stays within this command (to its `&`, `|`
 /// or line end, where the next candidate starts): linear over the bytes searched.
 fn program_start(line: &[u8]) -> usize {
+    program_start_and_set_command(line).0
+}
+
+/// [`program_start`], and where the command of a `for /f` set starts when the line's
+/// `for` has one: `for /f %%a in ('powershell -c x') do echo %%a` runs `powershell` first
+/// (cmd.exe runs a set in single quotes, or in backquotes with `usebackq`, as a command
+/// and reads its output; review r26-screen: it was no command here).
+fn program_start_and_set_command(line: &[u8]) -> (usize, Option<usize>) {
+    let mut set_command = None;
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
@@ -3513,7 +3539,7 @@ fn program_start(line: &[u8]) -> usize {
             line.get(at).map(u8::to_ascii_lowercase),
             Some(b'c' | b'i' | b'f')
         ) {
-            return at;
+            return (at, set_command);
         }
         let word_end = at
             + line[at..]
@@ -3531,15 +3557,17 @@ fn program_start(line: &[u8]) -> usize {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
                 Some(body) => at = body,
-                None => return at,
+                None => return (at, set_command),
             }
         } else if word.eq_ignore_ascii_case(b"for") {
+            // The first `for /f` of the line only: each step moves forward.
+            set_command = set_command.or_else(|| for_f_set_command(command(), word_end));
             match past_for_do(command(), word_end) {
                 Some(body) => at = body,
-                None => return at,
+                None => return (at, set_command),
             }
         } else {
-            return at;
+            return (at, set_command);
         }
     }
 }
@@ -3589,6 +3617,57 @@ fn past_if_condition(command: &[u8], from: usize) -> Option<usize> {
         return Some(next().1);
     }
     op.starts_with(b"==").then_some(op_end) // `a ==b`
+}
+
+/// Where the command of the set of a `for /f` whose keyword ends at `from` starts: past
+/// `/f`, its quoted options, the `%%a` variable and `in`, a `(` then a single quote or a
+/// backquote (`usebackq`); `None` for any other `for`, or a set of files or strings.
+fn for_f_set_command(command: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    let mut next_word = || {
+        at += command[at..]
+            .iter()
+            .position(|&b| !is_token_delimiter(b))
+            .unwrap_or(command.len() - at);
+        let start = at;
+        if command.get(at) == Some(&b'"') {
+            // `"tokens=1 delims="`: one word, blanks and all.
+            at += 1 + memchr::memchr(b'"', &command[at + 1..])
+                .map_or(command.len() - at - 1, |n| n + 1);
+        } else {
+            at += command[at..]
+                .iter()
+                .position(|&b| is_token_delimiter(b) || b == b'(')
+                .unwrap_or(command.len() - at);
+        }
+        (start, at)
+    };
+    let (switch, end) = next_word();
+    if !command[switch..end].eq_ignore_ascii_case(b"/f") {
+        return None;
+    }
+    let mut word = next_word();
+    if command.get(word.0) == Some(&b'"') {
+        word = next_word(); // the options
+    }
+    if !command[word.0..word.1].starts_with(b"%") {
+        return None;
+    }
+    let (keyword, end) = next_word();
+    if !command[keyword..end].eq_ignore_ascii_case(b"in") {
+        return None;
+    }
+    let rest = &command[end..];
+    let open = end + rest.iter().position(|&b| !is_token_delimiter(b))?;
+    if command.get(open) != Some(&b'(') {
+        return None;
+    }
+    let quote = open
+        + 1
+        + command[open + 1..]
+            .iter()
+            .position(|&b| !is_token_delimiter(b))?;
+    matches!(command.get(quote), Some(b'\'' | b'`')).then_some(quote + 1)
 }
 
 /// Where the body of a `for` whose keyword ends at `from` starts: after the `do` that
@@ -5033,6 +5112,39 @@ mod tests {
             &b"x\np^^\r\nowershell -c x\n"[..],
             b"x\np^ \nowershell\n",
             b"x\r\nm^\r\n^s^\r\nhta vbscript:Execute(x)\r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(file),
+                None,
+                "{}",
+                String::from_utf8_lossy(file)
+            );
+        }
+    }
+
+    /// Review r26-screen: `for /f %%a in ('powershell -c x') do echo %%a` runs
+    /// PowerShell (cmd.exe runs the set's command and reads its output), and was no
+    /// command here: only the loop's body was read.
+    #[test]
+    fn the_command_of_a_for_f_set_is_read_as_a_command() {
+        for file in [
+            &b"x\r\nfor /f %%a in ('powershell -nop -c iex(x)') do echo %%a\r\n"[..],
+            b"x\r\n@for /F \"usebackq tokens=*\" %%a IN (`mshta vbscript:Execute(x)`) do set v=%%a\r\n",
+            b"x\r\nfor /f \"delims=\" %%a in ( ' @call powershell -c x ' ) do echo %%a\r\n",
+            b"x\r\nfor /f %%a in ('dir /b') do powershell -c %%a\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found.as_ref().is_some_and(|c| c.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        for file in [
+            &b"x\r\nfor /f %%a in (powershell.txt) do echo %%a\r\n"[..],
+            b"x\r\nfor %%a in ('powershell') do echo %%a\r\n",
+            b"x\r\nfor /f %%a in (\"powershell -c x\") do echo %%a\r\n",
+            b"x\r\nfor /f %%a in ('dir /b') do echo %%a\r\n",
         ] {
             assert_eq!(
                 find_batch_command(file),
