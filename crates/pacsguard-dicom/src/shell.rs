@@ -3118,7 +3118,11 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_batch_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_batch_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    search_batch(bytes, Variables::default(), clock)
+    // cmd.exe runs a batch file from its first line: the file's start is a line's start
+    // (review r26-screen: `powershell -c …` on the first line was no command). A later
+    // window of a file starts anywhere in a line, and is read from its separators only.
+    batch_command_at(bytes, 0, &mut Variables::default())
+        .or_else(|| search_batch(bytes, Variables::default(), clock))
 }
 
 /// [`find_batch_command`] in a later window of a file read in windows, with the `set`
@@ -5153,6 +5157,28 @@ mod tests {
                 String::from_utf8_lossy(file)
             );
         }
+    }
+
+    /// Review r26-screen: cmd.exe runs a batch file's first line like any other, and a
+    /// command there (a whole file of `powershell -nop -c …`, or a preamble starting so)
+    /// was no command: only lines after a separator were read.
+    #[test]
+    fn a_command_on_the_first_line_is_read() {
+        for file in [
+            &b"powershell -nop -c iex(x)\r\n"[..],
+            b"@p^\r\nowershell -c x",
+            b"for /f %%a in ('mshta vbscript:Execute(x)') do echo %%a\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert && c.offset < 20),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        assert_eq!(find_batch_command(b"PowerShells and shells\r\n"), None);
     }
 
     /// MAX_BATCH_NAME_CONTINUATIONS at its value: a name over that many continued lines
