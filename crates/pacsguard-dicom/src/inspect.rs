@@ -790,6 +790,18 @@ fn python_source(bytes: &[u8], clock: &crate::Clock, found: &mut Observations) -
     match python::python_program(bytes, clock) {
         python::Verdict::Runs { detail, .. } => Some(detail),
         python::Verdict::NotPython => None,
+        python::Verdict::Undecoded(codec) => {
+            found.push(Observation {
+                kind: FindingKind::NotInspected,
+                severity: Severity::Warning,
+                format: Some(Format::Script),
+                offset: None,
+                detail: format!(
+                    "not read as Python source: its coding cookie names {codec}, a codec python3 decodes it with (ASCII bytes are other characters in it) and this reader does not: what python3 would run is not known"
+                ),
+            });
+            None
+        }
         python::Verdict::CannotTell => {
             found.push(Observation {
                 kind: FindingKind::NotInspected,

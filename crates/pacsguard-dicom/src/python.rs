@@ -31,12 +31,19 @@ pub enum Verdict {
     NotPython,
     /// The caller's deadline passed before the end of the file.
     CannotTell,
+    /// A `coding:` cookie names a codec that CPython decodes the file with and that the
+    /// model does not read (an EBCDIC code page, a stateful 7-bit one): what it runs is
+    /// not known. The codec's name as written.
+    Undecoded(String),
 }
 
 /// What `python3` would do with `bytes` as a source file; the model stops at `clock`'s
 /// deadline ([`Verdict::CannotTell`]).
 pub fn python_program(bytes: &[u8], clock: &Clock) -> Verdict {
-    let Some(Source { text, bom, latin1 }) = source_text(bytes) else {
+    let Some(Source { text, bom, latin1 }) = (match source_text(bytes) {
+        Ok(source) => source,
+        Err(codec) => return Verdict::Undecoded(codec),
+    }) else {
         return Verdict::NotPython;
     };
     let mut reader = Reader::new(&text);
@@ -50,11 +57,13 @@ pub fn python_program(bytes: &[u8], clock: &Clock) -> Verdict {
             let shown: String = text[at..end].chars().take(120).collect();
             // A Latin-1 file's bytes are one character each in the decoded text.
             let in_file = bom
-                + if latin1 {
+                + if latin1 == Some(true) {
                     text[..at].chars().count()
                 } else {
                     at
                 };
+            // Decoded from UTF-7, the text's offsets are not the file's: its start.
+            let in_file = if latin1 == Some(false) { 0 } else { in_file };
             let in_file = in_file.min(bytes.len().saturating_sub(1));
             Verdict::Runs {
                 offset: in_file,
@@ -72,36 +81,203 @@ struct Source {
     text: String,
     /// Bytes of a UTF-8 byte order mark before the text.
     bom: usize,
-    /// Decoded byte by byte (a `coding:` cookie), not as UTF-8.
-    latin1: bool,
+    /// `Some(true)`: decoded byte by byte (a `coding:` cookie), not as UTF-8;
+    /// `Some(false)`: decoded from UTF-7, whose offsets are not the file's.
+    latin1: Option<bool>,
 }
 
-/// The file as CPython decodes a source file: UTF-8 (a BOM skipped), or any byte
-/// encoding a `coding:` cookie in the first two lines names (read as Latin-1 here: only
-/// the ASCII structure matters). NUL bytes are CPython's "source code cannot contain
-/// null bytes".
-fn source_text(bytes: &[u8]) -> Option<Source> {
+/// How a codec a `coding:` cookie names is read here.
+#[derive(Debug, PartialEq, Eq)]
+enum CookieCodec {
+    /// ASCII bytes are ASCII characters (UTF-8, Latin-1, the Windows and ISO code
+    /// pages, ...): the text is read byte by byte.
+    AsciiCompatible,
+    /// UTF-7 (`utf-7`, `utf7`, `u7`, `unicode-1-1-utf-7`): ASCII letters may be written
+    /// as base64 of UTF-16 (`+AGkAbQBw...-` is `imp...`), decoded here.
+    Utf7,
+    /// Codecs in which ASCII bytes are other characters, which CPython accepts for a
+    /// source file: EBCDIC code pages (`cp037`, `cp500`, ...) and stateful 7-bit
+    /// encodings (`hz`, `iso2022_kr`). Not read here: the file is a warning.
+    Unread,
+}
+
+/// Codecs (as Python's `encodings` normalises their names and aliases: lower case,
+/// `_` for other characters) whose ASCII bytes are not ASCII text and that CPython
+/// accepts as a source encoding (checked with CPython 3.11's `compile`), besides UTF-7.
+const UNREAD_CODECS: [&str; 40] = [
+    "cp037",
+    "037",
+    "csibm037",
+    "ebcdic_cp_ca",
+    "ebcdic_cp_nl",
+    "ebcdic_cp_us",
+    "ebcdic_cp_wt",
+    "ibm037",
+    "ibm039",
+    "cp1026",
+    "1026",
+    "csibm1026",
+    "ibm1026",
+    "cp1140",
+    "1140",
+    "ibm1140",
+    "cp273",
+    "273",
+    "csibm273",
+    "ibm273",
+    "cp424",
+    "424",
+    "csibm424",
+    "ebcdic_cp_he",
+    "ibm424",
+    "cp500",
+    "500",
+    "csibm500",
+    "ebcdic_cp_be",
+    "ebcdic_cp_ch",
+    "ibm500",
+    "cp875",
+    "hz",
+    "hz_gb",
+    "hz_gb_2312",
+    "hzgb",
+    "iso2022_kr",
+    "csiso2022kr",
+    "iso2022kr",
+    "iso_2022_kr",
+];
+
+/// UTF-7's names as Python's `encodings` normalises them.
+const UTF7_CODECS: [&str; 4] = ["utf_7", "utf7", "u7", "unicode_1_1_utf_7"];
+
+/// The codec a `coding:` cookie in the first two lines names, as CPython reads it
+/// (`coding[:=]` in a comment line, then blanks, then `[-\w.]+`), normalised as
+/// Python's `encodings` looks names up. `None` without a cookie.
+fn cookie_codec(bytes: &[u8]) -> Option<String> {
+    bytes.splitn(3, |&b| b == b'\n').take(2).find_map(|line| {
+        let comment = line.trim_ascii_start();
+        if !comment.starts_with(b"#") {
+            return None;
+        }
+        let at = comment
+            .windows(7)
+            .position(|w| w == b"coding:" || w == b"coding=")?;
+        let name: Vec<u8> = comment[at + 7..]
+            .iter()
+            .skip_while(|&&b| matches!(b, b' ' | b'\t'))
+            .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() {
+                    b.to_ascii_lowercase()
+                } else {
+                    b'_'
+                }
+            })
+            .collect();
+        (!name.is_empty()).then(|| String::from_utf8_lossy(&name).into_owned())
+    })
+}
+
+fn classify_codec(name: &str) -> CookieCodec {
+    if UTF7_CODECS.contains(&name) {
+        CookieCodec::Utf7
+    } else if UNREAD_CODECS.contains(&name) {
+        CookieCodec::Unread
+    } else {
+        CookieCodec::AsciiCompatible
+    }
+}
+
+/// UTF-7 (RFC 2152) decoded as CPython's codec decodes it: ASCII as itself, `+-` as
+/// `+`, and `+` then base64 of UTF-16BE up to the first byte that is not base64 (a
+/// `-` there is dropped). `None` where CPython fails: a byte past ASCII, a lone
+/// surrogate, an odd code unit.
+fn utf7(bytes: &[u8]) -> Option<String> {
+    let sextet = |b: u8| -> Option<u32> {
+        Some(u32::from(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let mut units: Vec<u16> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b >= 0x80 {
+            return None;
+        }
+        if b != b'+' {
+            units.push(u16::from(b));
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'-') {
+            units.push(u16::from(b'+'));
+            i += 1;
+            continue;
+        }
+        let (mut bits, mut held) = (0u32, 0u32);
+        while let Some(value) = bytes.get(i).and_then(|&b| sextet(b)) {
+            bits = (bits << 6) | value;
+            held += 6;
+            if held >= 16 {
+                held -= 16;
+                units.push((bits >> held) as u16);
+                bits &= (1 << held) - 1;
+            }
+            i += 1;
+        }
+        if held >= 6 {
+            return None; // a partial code unit
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+    }
+    String::from_utf16(&units).ok()
+}
+
+/// The file as CPython decodes a source file: UTF-8 (a BOM skipped), or the codec a
+/// `coding:` cookie in the first two lines names. CPython honours the cookie whether or
+/// not the bytes are valid UTF-8 (review r26-screen: `# coding: utf-7` then
+/// `+AGkAbQBw...-` ran `import os; os.system(...)` and was read as UTF-8, a line of
+/// base64, here): an ASCII-compatible codec is read byte by byte (Latin-1: only the
+/// ASCII structure matters), UTF-7 is decoded, and a codec not read here is `Err` with
+/// its name. NUL bytes are CPython's "source code cannot contain null bytes".
+fn source_text(bytes: &[u8]) -> Result<Option<Source>, String> {
     if bytes.contains(&0) {
-        return None;
+        return Ok(None);
     }
     let without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let bom = bytes.len() - without_bom.len();
+    let codec = cookie_codec(without_bom);
+    match codec.as_deref().map(classify_codec) {
+        Some(CookieCodec::Unread) => return Err(codec.unwrap_or_default()),
+        Some(CookieCodec::Utf7) => {
+            return Ok(utf7(without_bom).map(|text| Source {
+                text,
+                bom,
+                latin1: Some(false),
+            }));
+        }
+        Some(CookieCodec::AsciiCompatible) | None => {}
+    }
     if let Ok(text) = std::str::from_utf8(without_bom) {
-        return Some(Source {
+        return Ok(Some(Source {
             text: text.to_owned(),
             bom,
-            latin1: false,
-        });
+            latin1: None,
+        }));
     }
-    let head: Vec<&[u8]> = without_bom.splitn(3, |&b| b == b'\n').take(2).collect();
-    let cookie = head.iter().any(|line| {
-        line.starts_with(b"#") && line.windows(7).any(|w| w == b"coding:" || w == b"coding=")
-    });
-    cookie.then(|| Source {
+    Ok(codec.map(|_| Source {
         text: without_bom.iter().map(|&b| char::from(b)).collect(),
         bom,
-        latin1: true,
-    })
+        latin1: Some(true),
+    }))
 }
 
 #[derive(Debug)]
@@ -847,6 +1023,43 @@ mod tests {
     }
 
     /// Definitions alone, data alone: nothing runs at the top level.
+    /// Review r26-screen: CPython decodes a file with the codec its `coding:` cookie
+    /// names, even when the bytes are valid UTF-8: `# coding: utf-7` then the base64 of
+    /// `import os` ran it (python3 3.11 created the file it was told to) and was read
+    /// here as UTF-8, one line of base64: not Python. UTF-7 is decoded now, and an
+    /// EBCDIC or stateful codec (`# coding: cp037`: ASCII bytes are other characters)
+    /// is said as not read.
+    #[test]
+    fn a_coding_cookie_decodes_the_file_as_cpython_does() {
+        // `import os\nos.system("id")\n` as UTF-7 base64, made by Python's codec.
+        let hidden = "# -*- coding: utf-7 -*-\n+AGkAbQBwAG8AcgB0ACAAbwBzAAoAbwBzAC4AcwB5AHMAdABlAG0AKAAiAGkAZAAiACkACg-\n";
+        assert!(
+            matches!(verdict(hidden), Verdict::Runs { .. }),
+            "{:?}",
+            verdict(hidden)
+        );
+        assert!(matches!(
+            verdict("# vim: set fileencoding=utf7 :\nimport os\n"),
+            Verdict::Runs { .. }
+        ));
+        // `+-` is `+`; a partial code unit is CPython's decoding error: nothing runs.
+        assert_eq!(utf7(b"a+-b").as_deref(), Some("a+b"));
+        assert_eq!(utf7(b"+AGkAbQ-").as_deref(), Some("im"));
+        assert_eq!(utf7(b"+2D3cAA-").as_deref(), Some("\u{1f400}"));
+        assert_eq!(utf7(b"+AGkA-"), None);
+        for cookie in ["cp037", "IBM500", "ebcdic-cp-us", "hz"] {
+            assert_eq!(
+                verdict(&format!("# coding: {cookie}\nimport os\n")),
+                Verdict::Undecoded(cookie.to_ascii_lowercase().replace('-', "_"))
+            );
+        }
+        // An ASCII-compatible codec reads as before.
+        assert!(matches!(
+            verdict("# -*- coding: latin-1 -*-\nimport os\n"),
+            Verdict::Runs { .. }
+        ));
+    }
+
     #[test]
     fn definitions_and_data_alone_run_nothing() {
         for source in [

