@@ -331,7 +331,7 @@ pub(super) fn yanks_or_redirects(bytes: &[u8]) -> bool {
 
 /// Whether `:normal` keys in `bytes` yank or delete.
 fn normal_yanks(bytes: &[u8]) -> bool {
-    memchr::memmem::find_iter(bytes, b"norm").any(|at| {
+    crate::literals::find_iter(bytes, b"norm").any(|at| {
         normal_keys(bytes, at, Some(b'\n'))
             .is_some_and(|keys| keys.iter().any(|b| matches!(b, b'y' | b'd')))
     })
@@ -453,7 +453,7 @@ fn own_buffer_text(
     }
     // `setline(lnum, text)`, `append(lnum, text)`: the text, a string or a list.
     for name in [&b"setline("[..], b"append("] {
-        for at in memchr::memmem::find_iter(bytes, name) {
+        for at in crate::literals::find_iter(bytes, name) {
             if at > 0
                 && (bytes[at - 1].is_ascii_alphanumeric()
                     || matches!(bytes[at - 1], b'_' | b':' | b'#'))
@@ -474,7 +474,7 @@ fn own_buffer_text(
     // `writefile(lines, file)`: lines of a file the script writes, which a `:source` of
     // it runs as the buffer's are (session 18: vim -es ran `call writefile(["!sh …"],
     // "w.vim")` then `so w.vim`).
-    for at in memchr::memmem::find_iter(bytes, b"writefile(") {
+    for at in crate::literals::find_iter(bytes, b"writefile(") {
         if at > 0
             && (bytes[at - 1].is_ascii_alphanumeric()
                 || matches!(bytes[at - 1], b'_' | b':' | b'#'))
@@ -489,7 +489,7 @@ fn own_buffer_text(
         add(&mut buffer, at, value);
     }
     // `:normal` keys that insert text: what follows the first insert key, to an Escape.
-    for at in memchr::memmem::find_iter(bytes, b"norm") {
+    for at in crate::literals::find_iter(bytes, b"norm") {
         let Some(keys) = normal_keys(bytes, at, Some(b'\n')) else {
             continue;
         };
