@@ -23,7 +23,7 @@ use aho_corasick::packed;
 
 /// The words the readers search the whole file for (each reader's own list stays where
 /// it is; this is only which of them the shared pass indexes). Case as searched.
-const WORDS: [&[u8]; 31] = [
+const WORDS: [&[u8]; 38] = [
     // The ex/vim model (shell.rs, shell/vim_buffer.rs).
     b"setenv(",
     b"let",
@@ -52,6 +52,13 @@ const WORDS: [&[u8]; 31] = [
     b"call(",
     b"function(",
     b"funcref(",
+    b"systemlist",
+    b"job_start",
+    b"term_start",
+    b"libcall",
+    b"libcallnr",
+    b"getline(",
+    b"so",
     // The ISO-2022-JP label (markup/iso2022jp.rs).
     b"2022",
     // PDF headers and objects (readers.rs).
@@ -247,7 +254,11 @@ mod tests {
         assert_same_as_memmem(&bytes);
         let _scope = index(&bytes);
         let (left_to_readers, indexed) = INDEXED.with(|i| {
-            let first = i.borrow().as_ref().map(|i| i.first).unwrap_or_default();
+            let first = i
+                .borrow()
+                .as_ref()
+                .map(|i| i.first.to_vec())
+                .unwrap_or_default();
             (
                 first
                     .iter()

@@ -589,7 +589,7 @@ fn normal_filters(
     modelled: &mut Modelled<'_>,
     judge: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Option<usize> {
-    for at in memchr::memmem::find_iter(text, b"norm") {
+    for at in crate::literals::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, at, keys_end) else {
             continue;
         };
@@ -839,7 +839,7 @@ fn vim_running_call(text: &[u8]) -> Option<(usize, &'static [u8])> {
         .into_iter()
         .filter(|f| !f.ends_with(b"execute"))
         .find_map(|f| {
-            memchr::memmem::find_iter(text, f)
+            crate::literals::find_iter(text, f)
                 .find(|&at| {
                     (at == 0 || !(is_vim_name_byte(text[at - 1]) || text[at - 1] == b'.'))
                         && text[at + f.len()..].trim_ascii_start().starts_with(b"(")
@@ -1279,7 +1279,7 @@ fn find_vim_string_command(
         let text = &value.text;
         // A `feedkeys()` call in a string run as an Ex line (`exe "call feedkeys(…)"`,
         // review s17-r10): its keys are read as the file's own calls' are.
-        for call in memchr::memmem::find_iter(text, b"feedkeys(") {
+        for call in crate::literals::find_iter(text, b"feedkeys(") {
             if call > 0 && (is_vim_name_byte(text[call - 1]) || text[call - 1] == b'.') {
                 continue;
             }
@@ -1333,7 +1333,7 @@ fn find_vim_string_command(
             return filter;
         }
         // A part known only at run time among a filter's keys (`exe "norm! !!" . a`).
-        let built_filter = memchr::memmem::find_iter(text, b"norm").any(|norm| {
+        let built_filter = crate::literals::find_iter(text, b"norm").any(|norm| {
             normal_keys(text, norm, None).is_some_and(|keys| {
                 let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
                 memchr::memchr(b'!', keys).is_some_and(|bang| {
@@ -1353,7 +1353,7 @@ fn find_vim_string_command(
         // value when the file assigns the variable only literals, and as `!!` otherwise:
         // the keys after it are then judged as the filter's command line, so that
         // `exe "norm! " . lnum . "G"` (netrw) is no command and `. k . "sh -c …\r"` is.
-        if !value.holes.is_empty() && memchr::memmem::find(text, b"norm").is_some() {
+        if !value.holes.is_empty() && crate::literals::find(text, b"norm").is_some() {
             let Some(filled) = fill_holes(
                 &value,
                 assigned_values.get_or_init(|| vim_assigned_values(bytes, &named)),
@@ -1821,7 +1821,7 @@ fn register_runs(
             .get(&r)
             .map(|known| known.chosen().to_vec())
     };
-    for norm in memchr::memmem::find_iter(text, b"norm") {
+    for norm in crate::literals::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, norm, None) else {
             continue;
         };

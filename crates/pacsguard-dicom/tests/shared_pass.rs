@@ -48,7 +48,8 @@ fn ct_pixels(len: usize, seed: u64) -> Vec<u8> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let value: i16 = if state.is_multiple_of(3) { -1000 } else { 40 } + (state % 61) as i16 - 30;
+        let value: i16 =
+            if state.is_multiple_of(3) { -1000 } else { 40 } + (state % 61) as i16 - 30;
         pixels.extend_from_slice(&value.to_le_bytes());
     }
     pixels.truncate(len);

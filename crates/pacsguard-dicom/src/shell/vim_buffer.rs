@@ -127,7 +127,7 @@ pub(super) fn executed_strings(
     // call): each with where it is (`outer` for a string's, the outer command's).
     let read = |text: &[u8], outer: Option<usize>| {
         let mut strings = Vec::new();
-        for at in memchr::memmem::find_iter(text, b"exe") {
+        for at in crate::literals::find_iter(text, b"exe") {
             if text[at..].starts_with(b"execute(") {
                 if at > 0
                     && (text[at - 1].is_ascii_alphanumeric()
@@ -182,7 +182,7 @@ fn commands<'t>(
     text: &'t [u8],
     head: &'t [u8],
 ) -> impl Iterator<Item = (usize, &'t [u8], &'t [u8])> + 't {
-    memchr::memmem::find_iter(text, head)
+    crate::literals::find_iter(text, head)
         .filter_map(move |at| command_at(text, at).map(|(word, line)| (at, word, line)))
 }
 
@@ -261,7 +261,7 @@ pub(super) fn redirects(text: &[u8]) -> bool {
 /// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`,
 /// `:redir`).
 fn writes_files(text: &[u8]) -> bool {
-    memchr::memmem::find(text, b"writefile(").is_some()
+    crate::literals::find(text, b"writefile(").is_some()
         || redirects(text)
         || segments(text).any(|(_, segment)| {
             let (word, _) = command_word(segment);
@@ -303,7 +303,7 @@ pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize>
 /// `:source` of the buffer does (review s18-r10: vim -es ran `call setline(1, "!sh …")`
 /// then `g/^/exe getline('.')`).
 fn executes_lines(text: &[u8]) -> Option<usize> {
-    memchr::memmem::find_iter(text, b"getline(").find(|&at| {
+    crate::literals::find_iter(text, b"getline(").find(|&at| {
         let start = text[..at]
             .iter()
             .rposition(|&b| b == b'\n')
