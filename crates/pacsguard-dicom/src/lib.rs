@@ -26,6 +26,7 @@ pub mod fuzzing;
 mod inspect;
 pub mod iso;
 mod lenient;
+mod literals;
 mod markup;
 mod meta;
 mod pdf;

@@ -27,6 +27,8 @@ pub fn whole_file(
     preamble_pdf: bool,
     clock: &Clock,
 ) -> Vec<Hidden> {
+    // The readers below share one pass for the words they search the file for.
+    let _indexed = crate::literals::index(bytes);
     let deadline = clock.deadline();
     let mut found = Vec::new();
     if window_header(bytes).is_some() {
@@ -63,6 +65,8 @@ pub fn whole_file(
 /// cannot be followed from a window: it stops at the first syntax error from the file's
 /// start, so [`crate::inspect_first_window`] says when it would read past the first.
 pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
+    // The readers below share one pass for the words they search the window for.
+    let _indexed = crate::literals::index(bytes);
     let mut found = Vec::new();
     // A header in an earlier window: a repairing reader reads this one's objects too
     // (bounded by the file's time, not charged per window: a file of many windows
@@ -203,7 +207,7 @@ fn window_header(bytes: &[u8]) -> Option<usize> {
 /// PostScript form `%!PS-Adobe-N.n PDF-M.m`): where a reader repairing a file read in
 /// windows finds a document.
 pub(crate) fn later_header(bytes: &[u8]) -> Option<usize> {
-    let pdf = memchr::memmem::find(bytes, b"%PDF-");
+    let pdf = crate::literals::find(bytes, b"%PDF-");
     let ps = postscript_pdf_headers(match pdf {
         Some(at) => &bytes[..at],
         None => bytes,
@@ -217,7 +221,7 @@ pub(crate) fn later_header(bytes: &[u8]) -> Option<usize> {
 /// Each byte is searched for ` PDF-` once, however many headers share a line: linear.
 fn postscript_pdf_headers(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     let mut searched_to = 0usize;
-    memchr::memmem::find_iter(bytes, b"%!PS-Adobe-").filter(move |&at| {
+    crate::literals::find_iter(bytes, b"%!PS-Adobe-").filter(move |&at| {
         let bound = bytes.len().min(at + PDF_HEADER_WINDOW);
         let line_end = memchr::memchr2(b'\n', b'\r', &bytes[at..bound]).map_or(bound, |n| at + n);
         let from = searched_to.max(at);
@@ -242,7 +246,7 @@ fn postscript_pdf_headers(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// `None` when there is no header outside the documents.
 fn repaired_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> Option<Vec<Hidden>> {
     let outside = |at: &usize| !documents.iter().any(|d| d.contains(&(*at as u64)));
-    let pdf = memchr::memmem::find_iter(bytes, b"%PDF-").find(outside);
+    let pdf = crate::literals::find_iter(bytes, b"%PDF-").find(outside);
     let ps = postscript_pdf_headers(bytes).find(outside);
     let header = pdf.into_iter().chain(ps).min()?;
     let found = crate::embedded::pdf_report(bytes, header, true, deadline)
@@ -289,7 +293,7 @@ fn headerless_pdf(bytes: &[u8], documents: &[Range<u64>], deadline: Instant) -> 
     for stretch in stretches {
         let part = &bytes[stretch.clone()];
         // Nothing a reader would rebuild a document from: no object at all.
-        if memchr::memmem::find(part, b"obj").is_none() {
+        if crate::literals::find(part, b"obj").is_none() {
             continue;
         }
         found.extend(

@@ -589,7 +589,7 @@ fn normal_filters(
     modelled: &mut Modelled<'_>,
     judge: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Option<usize> {
-    for at in memchr::memmem::find_iter(text, b"norm") {
+    for at in crate::literals::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, at, keys_end) else {
             continue;
         };
@@ -678,7 +678,7 @@ fn normal_keys(text: &[u8], at: usize, keys_end: Option<u8>) -> Option<&[u8]> {
 /// `setenv(…)`): a shell escape after it may find any variable set. Found by
 /// `setenv(` and by each `let` followed by blanks and `$`: linear.
 fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
-    let setenv = memchr::memmem::find(bytes, b"setenv(");
+    let setenv = crate::literals::find(bytes, b"setenv(");
     // `let $X = …`, `let$X=…`, `let [$X, $Y] = […]`, `for $X in […]` (review s11-r10:
     // vim ran each): a `$` among the targets, before the `=` / ` in`, on the same line
     // or `|` segment, within 64 bytes of it (a bounded look per `let`/`for`).
@@ -688,8 +688,8 @@ fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
         let rest = memchr::memmem::find(rest, b" in").map_or(rest, |end| &rest[..end]);
         memchr::memchr(b'$', rest).is_some()
     };
-    let let_env = memchr::memmem::find_iter(bytes, b"let").find(|&at| target_has_env(at, 3));
-    let for_env = memchr::memmem::find_iter(bytes, b"for").find(|&at| {
+    let let_env = crate::literals::find_iter(bytes, b"let").find(|&at| target_has_env(at, 3));
+    let for_env = crate::literals::find_iter(bytes, b"for").find(|&at| {
         bytes.get(at + 3).is_some_and(|b| matches!(b, b' ' | b'\t')) && target_has_env(at, 3)
     });
     setenv.into_iter().chain(let_env).chain(for_env).min()
@@ -702,7 +702,7 @@ fn vim_sets_environment(bytes: &[u8]) -> Option<usize> {
 /// `vim -es -u NONE`). Found by `sh` after a blank or `&`, then `ell` or not, then an
 /// assignment, on a line (or `|` segment) holding a `set`/`let` word before it: linear.
 fn vim_sets_shell(bytes: &[u8]) -> Option<usize> {
-    memchr::memmem::find_iter(bytes, b"sh").find(|&at| {
+    crate::literals::find_iter(bytes, b"sh").find(|&at| {
         let before = at.checked_sub(1).map(|i| bytes[i]);
         let mut end = at + 2;
         if bytes[end..].starts_with(b"ell") {
@@ -788,7 +788,15 @@ fn vim_function_by_name(
     called: &dyn Fn(usize) -> bool,
 ) -> Option<(usize, &'static [u8])> {
     // One pass for the `(` of all three, checked by the quote after it and the name
-    // before it: three `memmem` passes cost ~15% of the screening of a 2 MB CT.
+    // before it: three `memmem` passes cost ~15% of the screening of a 2 MB CT. None at
+    // all when the file's shared index says none of the three is there (pixel data holds
+    // a `(` every ~256 bytes).
+    if [&b"call("[..], b"function(", b"funcref("]
+        .iter()
+        .all(|opener| crate::literals::absent(text, opener))
+    {
+        return None;
+    }
     memchr::memchr_iter(b'(', text)
         .filter(|&paren| {
             matches!(
@@ -831,7 +839,7 @@ fn vim_running_call(text: &[u8]) -> Option<(usize, &'static [u8])> {
         .into_iter()
         .filter(|f| !f.ends_with(b"execute"))
         .find_map(|f| {
-            memchr::memmem::find_iter(text, f)
+            crate::literals::find_iter(text, f)
                 .find(|&at| {
                     (at == 0 || !(is_vim_name_byte(text[at - 1]) || text[at - 1] == b'.'))
                         && text[at + f.len()..].trim_ascii_start().starts_with(b"(")
@@ -958,7 +966,7 @@ fn find_vim_string_command(
         b"libcall(",
         b"libcallnr(",
     ] {
-        for at in memchr::memmem::find_iter(bytes, name) {
+        for at in crate::literals::find_iter(bytes, name) {
             if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
                 continue;
             }
@@ -985,7 +993,7 @@ fn find_vim_string_command(
             ),
         ));
     }
-    for at in memchr::memmem::find_iter(bytes, b"system") {
+    for at in crate::literals::find_iter(bytes, b"system") {
         let call = &bytes[at + 6..];
         if !(call.starts_with(b"(") || call.starts_with(b"list(")) {
             continue;
@@ -1011,7 +1019,7 @@ fn find_vim_string_command(
     }
     // `exe '!cmd'` / `execute "!cmd"` at a line start (or after `|`): the walk back goes
     // over blanks and colons only.
-    let exe_commands = memchr::memmem::find_iter(bytes, b"exe").filter_map(|at| {
+    let exe_commands = crate::literals::find_iter(bytes, b"exe").filter_map(|at| {
         let lead = bytes[..at]
             .iter()
             .rev()
@@ -1037,7 +1045,7 @@ fn find_vim_string_command(
     // The `execute()` function (and `win_execute()`, after its window) runs its string,
     // or each string of its list, as Ex command lines, as `:execute` does: vim -es ran
     // `call execute('silent !sh …')`, `let x = execute([…])` (review s14-r01).
-    let execute_calls = memchr::memmem::find_iter(bytes, b"execute(").filter_map(|at| {
+    let execute_calls = crate::literals::find_iter(bytes, b"execute(").filter_map(|at| {
         let start = if bytes[..at].ends_with(b"win_") {
             at - 4
         } else {
@@ -1110,7 +1118,7 @@ fn find_vim_string_command(
     // Called as a method (`":!sh …\r"->feedkeys()`) or named in a string that `map()`,
     // `filter()` or a timer evaluates (`"feedkeys(v:val)"`), its keys are known only
     // when it runs (review s17-r10: vim -es ran both).
-    for at in memchr::memmem::find_iter(bytes, b"feedkeys(") {
+    for at in crate::literals::find_iter(bytes, b"feedkeys(") {
         let method = bytes[..at].ends_with(b"->");
         let quoted = at > 0 && matches!(bytes[at - 1], b'"' | b'\'');
         if method || quoted {
@@ -1120,7 +1128,7 @@ fn find_vim_string_command(
             ));
         }
     }
-    let feedkeys_calls = memchr::memmem::find_iter(bytes, b"feedkeys(")
+    let feedkeys_calls = crate::literals::find_iter(bytes, b"feedkeys(")
         .filter(|&at| {
             (at == 0 || !(is_vim_name_byte(bytes[at - 1]) || bytes[at - 1] == b'.'))
                 && (called(at) || in_lambda(at))
@@ -1143,7 +1151,7 @@ fn find_vim_string_command(
     // list handed to `call()` is read as the keys; a function reference calls it with
     // keys a static reading cannot follow, an alert.
     let mut by_name = Vec::new();
-    for at in memchr::memmem::find_iter(bytes, b"feedkeys") {
+    for at in crate::literals::find_iter(bytes, b"feedkeys") {
         let quote = match at.checked_sub(1).map(|q| bytes[q]) {
             Some(q @ (b'"' | b'\'')) => q,
             _ => continue,
@@ -1271,7 +1279,7 @@ fn find_vim_string_command(
         let text = &value.text;
         // A `feedkeys()` call in a string run as an Ex line (`exe "call feedkeys(…)"`,
         // review s17-r10): its keys are read as the file's own calls' are.
-        for call in memchr::memmem::find_iter(text, b"feedkeys(") {
+        for call in crate::literals::find_iter(text, b"feedkeys(") {
             if call > 0 && (is_vim_name_byte(text[call - 1]) || text[call - 1] == b'.') {
                 continue;
             }
@@ -1325,7 +1333,7 @@ fn find_vim_string_command(
             return filter;
         }
         // A part known only at run time among a filter's keys (`exe "norm! !!" . a`).
-        let built_filter = memchr::memmem::find_iter(text, b"norm").any(|norm| {
+        let built_filter = crate::literals::find_iter(text, b"norm").any(|norm| {
             normal_keys(text, norm, None).is_some_and(|keys| {
                 let keys_at = keys.as_ptr() as usize - text.as_ptr() as usize;
                 memchr::memchr(b'!', keys).is_some_and(|bang| {
@@ -1345,7 +1353,7 @@ fn find_vim_string_command(
         // value when the file assigns the variable only literals, and as `!!` otherwise:
         // the keys after it are then judged as the filter's command line, so that
         // `exe "norm! " . lnum . "G"` (netrw) is no command and `. k . "sh -c …\r"` is.
-        if !value.holes.is_empty() && memchr::memmem::find(text, b"norm").is_some() {
+        if !value.holes.is_empty() && crate::literals::find(text, b"norm").is_some() {
             let Some(filled) = fill_holes(
                 &value,
                 assigned_values.get_or_init(|| vim_assigned_values(bytes, &named)),
@@ -1549,7 +1557,7 @@ fn vim_assigned_values(
     let keywords: [&[u8]; 4] = [b"let", b"const", b"var", b"final"];
     for (at, keyword) in keywords
         .iter()
-        .flat_map(|k| memchr::memmem::find_iter(bytes, k).map(move |at| (at, *k)))
+        .flat_map(|k| crate::literals::find_iter(bytes, k).map(move |at| (at, *k)))
     {
         if at > 0 && is_vim_name_byte(bytes[at - 1]) {
             continue;
@@ -1688,7 +1696,7 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
             }
         }
     };
-    for at in memchr::memmem::find_iter(bytes, b"let") {
+    for at in crate::literals::find_iter(bytes, b"let") {
         if at > 0 && is_vim_name_byte(bytes[at - 1]) {
             continue;
         }
@@ -1714,7 +1722,7 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
         let value = vim_expression(expression.trim_ascii_start(), false, named);
         write(&mut registers, at, Some(register), append, value);
     }
-    for at in memchr::memmem::find_iter(bytes, b"setreg(") {
+    for at in crate::literals::find_iter(bytes, b"setreg(") {
         if at > 0 && is_vim_name_byte(bytes[at - 1]) {
             continue;
         }
@@ -1766,11 +1774,11 @@ fn vim_register_writes(bytes: &[u8], named: &dyn Fn(&[u8]) -> bool) -> Registers
     }
     // `:normal` keys that yank, delete or record into registers, `:yank`, `:delete`.
     if !registers.any_write {
-        registers.any_write = memchr::memmem::find_iter(bytes, b"norm").any(|at| {
+        registers.any_write = crate::literals::find_iter(bytes, b"norm").any(|at| {
             normal_keys(bytes, at, Some(b'\n'))
                 .is_some_and(|keys| keys.iter().any(|b| matches!(b, b'"' | b'q' | b'y' | b'd')))
-        }) || memchr::memmem::find(bytes, b"yank").is_some()
-            || memchr::memmem::find(bytes, b"delete").is_some();
+        }) || crate::literals::find(bytes, b"yank").is_some()
+            || crate::literals::find(bytes, b"delete").is_some();
     }
     registers
 }
@@ -1813,7 +1821,7 @@ fn register_runs(
             .get(&r)
             .map(|known| known.chosen().to_vec())
     };
-    for norm in memchr::memmem::find_iter(text, b"norm") {
+    for norm in crate::literals::find_iter(text, b"norm") {
         let Some(keys) = normal_keys(text, norm, None) else {
             continue;
         };
@@ -1988,7 +1996,7 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
         holes: Vec::new(),
         sources: Vec::new(),
     };
-    let normal = memchr::memmem::find_iter(bytes, b"norm").filter_map(move |at| {
+    let normal = crate::literals::find_iter(bytes, b"norm").filter_map(move |at| {
         let keys = normal_keys(bytes, at, Some(b'\n'))?;
         memchr::memchr2(b'@', CTRL_R, keys)?;
         Some((at, value([&b"norm! "[..], keys].concat())))
@@ -2130,7 +2138,7 @@ fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
     let keywords: [&[u8]; 5] = [b"let", b"for", b"const", b"var", b"final"];
     for (at, keyword) in keywords
         .iter()
-        .flat_map(|k| memchr::memmem::find_iter(bytes, k).map(move |at| (at, *k)))
+        .flat_map(|k| crate::literals::find_iter(bytes, k).map(move |at| (at, *k)))
     {
         if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
             continue;
@@ -2179,7 +2187,7 @@ fn vim_assigned_names(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
     }
     // `:redir => name` (`=>>` appends) assigns what is echoed meanwhile to the variable
     // (session 21: vim -es ran `redir => x`, `echo "!sh …"`, `redir END`, `exe x`).
-    for at in memchr::memmem::find_iter(bytes, b"redi") {
+    for at in crate::literals::find_iter(bytes, b"redi") {
         if at > 0 && is_vim_name_byte(bytes[at - 1]) {
             continue;
         }

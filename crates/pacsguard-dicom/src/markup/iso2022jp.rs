@@ -25,7 +25,7 @@ const LABELS: [(&[u8], &[u8]); 2] = [(b"iso-", b"-jp"), (b"csiso", b"jp")];
 /// which the decoder changes no ASCII byte. Anywhere: mshta and chromium differ in how
 /// far they look for the declaration, and a look further costs only a second reading.
 fn declared(bytes: &[u8]) -> bool {
-    let names = memchr::memmem::find_iter(bytes, b"2022").any(|at| {
+    let names = crate::literals::find_iter(bytes, b"2022").any(|at| {
         LABELS.iter().any(|(before, after)| {
             at.checked_sub(before.len())
                 .is_some_and(|from| bytes[from..at].eq_ignore_ascii_case(before))

@@ -127,7 +127,7 @@ pub(super) fn executed_strings(
     // call): each with where it is (`outer` for a string's, the outer command's).
     let read = |text: &[u8], outer: Option<usize>| {
         let mut strings = Vec::new();
-        for at in memchr::memmem::find_iter(text, b"exe") {
+        for at in crate::literals::find_iter(text, b"exe") {
             if text[at..].starts_with(b"execute(") {
                 if at > 0
                     && (text[at - 1].is_ascii_alphanumeric()
@@ -182,7 +182,7 @@ fn commands<'t>(
     text: &'t [u8],
     head: &'t [u8],
 ) -> impl Iterator<Item = (usize, &'t [u8], &'t [u8])> + 't {
-    memchr::memmem::find_iter(text, head)
+    crate::literals::find_iter(text, head)
         .filter_map(move |at| command_at(text, at).map(|(word, line)| (at, word, line)))
 }
 
@@ -270,7 +270,7 @@ pub(super) fn redirects(text: &[u8]) -> bool {
 /// Whether `text` writes a file (`:w`, `:wq`, `:x`, `:sav`, `:up`, `writefile()`,
 /// `:redir`).
 fn writes_files(text: &[u8]) -> bool {
-    memchr::memmem::find(text, b"writefile(").is_some()
+    crate::literals::find(text, b"writefile(").is_some()
         || redirects(text)
         || segments(text).any(|(_, segment)| {
             let (word, _) = command_word(segment);
@@ -312,7 +312,7 @@ pub(super) fn sources_buffer(bytes: &[u8], executed: &Executed) -> Option<usize>
 /// `:source` of the buffer does (review s18-r10: vim -es ran `call setline(1, "!sh …")`
 /// then `g/^/exe getline('.')`).
 fn executes_lines(text: &[u8]) -> Option<usize> {
-    memchr::memmem::find_iter(text, b"getline(").find(|&at| {
+    crate::literals::find_iter(text, b"getline(").find(|&at| {
         let start = text[..at]
             .iter()
             .rposition(|&b| b == b'\n')
@@ -345,7 +345,7 @@ pub(super) fn yanks_or_redirects(bytes: &[u8]) -> bool {
 
 /// Whether `:normal` keys in `bytes` yank or delete.
 fn normal_yanks(bytes: &[u8]) -> bool {
-    memchr::memmem::find_iter(bytes, b"norm").any(|at| {
+    crate::literals::find_iter(bytes, b"norm").any(|at| {
         normal_keys(bytes, at, Some(b'\n'))
             .is_some_and(|keys| keys.iter().any(|b| matches!(b, b'y' | b'd')))
     })
@@ -467,7 +467,7 @@ fn own_buffer_text(
     }
     // `setline(lnum, text)`, `append(lnum, text)`: the text, a string or a list.
     for name in [&b"setline("[..], b"append("] {
-        for at in memchr::memmem::find_iter(bytes, name) {
+        for at in crate::literals::find_iter(bytes, name) {
             if at > 0
                 && (bytes[at - 1].is_ascii_alphanumeric()
                     || matches!(bytes[at - 1], b'_' | b':' | b'#'))
@@ -488,7 +488,7 @@ fn own_buffer_text(
     // `writefile(lines, file)`: lines of a file the script writes, which a `:source` of
     // it runs as the buffer's are (session 18: vim -es ran `call writefile(["!sh …"],
     // "w.vim")` then `so w.vim`).
-    for at in memchr::memmem::find_iter(bytes, b"writefile(") {
+    for at in crate::literals::find_iter(bytes, b"writefile(") {
         if at > 0
             && (bytes[at - 1].is_ascii_alphanumeric()
                 || matches!(bytes[at - 1], b'_' | b':' | b'#'))
@@ -503,7 +503,7 @@ fn own_buffer_text(
         add(&mut buffer, at, value);
     }
     // `:normal` keys that insert text: what follows the first insert key, to an Escape.
-    for at in memchr::memmem::find_iter(bytes, b"norm") {
+    for at in crate::literals::find_iter(bytes, b"norm") {
         let Some(keys) = normal_keys(bytes, at, Some(b'\n')) else {
             continue;
         };
