@@ -3226,8 +3226,8 @@ fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
     // `approved_first` was stopped with records written and not yet delivered, which
     // the copy holds too. Taking those alone, the console held nothing the copy's
     // trail differs from, and the copy's re-profile continued it as the host could have
-    // (review r26-fleetfix: after r26-watch the host's first batch often carried only
-    // those).
+    // (review r26-fleetfix: the host's first batch carried only those whenever it went
+    // out before the guard's "watch started" record was appended).
     let copied = trail_size(&twin.home);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "pacs-27", |h| {
