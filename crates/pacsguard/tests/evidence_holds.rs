@@ -840,35 +840,8 @@ fn a_keyless_trail_beyond_the_interrupted_init_limit_is_kept() {
 /// under it (`MAX_VERIFY_ATTEMPTS`).
 #[test]
 fn audit_verify_beside_profiles_never_calls_an_untouched_home_tampered() {
-    let env = Env::new();
-    for i in 0..20_000 {
-        let dir = env.tree.join(format!("bulk/{:02}", i / 500));
-        fs::create_dir_all(&dir).expect("mkdir");
-        fs::write(dir.join(format!("{i:05}.dcm")), format!("DICM {i}")).expect("write");
-    }
-    env.profile(&[]);
-    let profiling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let profiles = {
-        let (home, tree) = (env.home.clone(), env.tree.clone());
-        let profiling = std::sync::Arc::clone(&profiling);
-        std::thread::spawn(move || {
-            for round in 0..6u32 {
-                // Something to take in each time: a longer save, as a real re-profile.
-                let mode = if round % 2 == 0 { 0o600 } else { 0o644 };
-                fs::set_permissions(tree.join("readme.txt"), fs::Permissions::from_mode(mode))
-                    .expect("chmod");
-                let out = pacsguard()
-                    .arg("--home")
-                    .arg(&home)
-                    .arg("profile")
-                    .arg(&tree)
-                    .output()
-                    .expect("profile runs");
-                assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
-            }
-            profiling.store(false, std::sync::atomic::Ordering::SeqCst);
-        })
-    };
+    let env = bulk_home();
+    let (profiling, profiles) = profiles_beside(&env);
     let mut verified = 0;
     while profiling.load(std::sync::atomic::Ordering::SeqCst) {
         let out = env.run(&["audit", "verify"]);
@@ -893,39 +866,13 @@ fn audit_verify_beside_profiles_never_calls_an_untouched_home_tampered() {
 /// `audit verify` verifies again, when the home changed under it.
 #[test]
 fn the_trail_follower_beside_profiles_never_calls_an_untouched_home_tampered() {
-    let env = Env::new();
-    for i in 0..20_000 {
-        let dir = env.tree.join(format!("bulk/{:02}", i / 500));
-        fs::create_dir_all(&dir).expect("mkdir");
-        fs::write(dir.join(format!("{i:05}.dcm")), format!("DICM {i}")).expect("write");
-    }
-    env.profile(&[]);
+    let env = bulk_home();
     let home = pacsguard_engine::Home::new(env.home.clone());
     let (follower, report) =
         pacsguard_engine::audit_follow(&home, Duration::from_secs(60)).expect("follow");
     assert!(report.report.is_intact(), "{:?}", report.report.problems);
     let mut follower = follower.expect("a trail to follow");
-    let profiling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let profiles = {
-        let (home, tree) = (env.home.clone(), env.tree.clone());
-        let profiling = std::sync::Arc::clone(&profiling);
-        std::thread::spawn(move || {
-            for round in 0..6u32 {
-                let mode = if round % 2 == 0 { 0o600 } else { 0o644 };
-                fs::set_permissions(tree.join("readme.txt"), fs::Permissions::from_mode(mode))
-                    .expect("chmod");
-                let out = pacsguard()
-                    .arg("--home")
-                    .arg(&home)
-                    .arg("profile")
-                    .arg(&tree)
-                    .output()
-                    .expect("profile runs");
-                assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
-            }
-            profiling.store(false, std::sync::atomic::Ordering::SeqCst);
-        })
-    };
+    let (profiling, profiles) = profiles_beside(&env);
     let mut steps = 0;
     while profiling.load(std::sync::atomic::Ordering::SeqCst) {
         let followed = follower.step().expect("step");
@@ -944,4 +891,47 @@ fn the_trail_follower_beside_profiles_never_calls_an_untouched_home_tampered() {
         "{:?}",
         followed.report.problems
     );
+}
+
+/// A home profiled over 20,000 small files: a re-profile long enough to land while a
+/// verification of the home runs.
+fn bulk_home() -> Env {
+    let env = Env::new();
+    for i in 0..20_000 {
+        let dir = env.tree.join(format!("bulk/{:02}", i / 500));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(format!("{i:05}.dcm")), format!("DICM {i}")).expect("write");
+    }
+    env.profile(&[]);
+    env
+}
+
+/// Six `profile` runs of `env`'s home in a thread; the flag turns false when they are done.
+fn profiles_beside(
+    env: &Env,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    let profiling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (home, tree) = (env.home.clone(), env.tree.clone());
+    let flag = std::sync::Arc::clone(&profiling);
+    let profiles = std::thread::spawn(move || {
+        for round in 0..6u32 {
+            // Something to take in each time: a longer save, as a real re-profile.
+            let mode = if round % 2 == 0 { 0o600 } else { 0o644 };
+            fs::set_permissions(tree.join("readme.txt"), fs::Permissions::from_mode(mode))
+                .expect("chmod");
+            let out = pacsguard()
+                .arg("--home")
+                .arg(&home)
+                .arg("profile")
+                .arg(&tree)
+                .output()
+                .expect("profile runs");
+            assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        }
+        flag.store(false, std::sync::atomic::Ordering::SeqCst);
+    });
+    (profiling, profiles)
 }
