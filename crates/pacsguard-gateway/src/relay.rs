@@ -2144,11 +2144,14 @@ struct AwaitingVerdict {
     shared: Arc<Shared>,
     object: String,
     uid: String,
+    /// Told when the association ended first, so that the screening's own record says
+    /// what the sender got (nothing) rather than the answer it would have been given.
+    ticket: Arc<crate::screening_pool::Ticket>,
     settled: bool,
 }
 
 impl AwaitingVerdict {
-    fn new(tap: &Tap, uid: &str) -> AwaitingVerdict {
+    fn new(tap: &Tap, uid: &str, ticket: &Arc<crate::screening_pool::Ticket>) -> AwaitingVerdict {
         tap.counts
             .held_awaiting_verdict
             .fetch_add(1, Ordering::Relaxed);
@@ -2157,6 +2160,7 @@ impl AwaitingVerdict {
             shared: Arc::clone(&tap.shared),
             object: tap.object.clone(),
             uid: uid.to_owned(),
+            ticket: Arc::clone(ticket),
             settled: false,
         }
     }
@@ -2173,6 +2177,7 @@ impl AwaitingVerdict {
 impl Drop for AwaitingVerdict {
     fn drop(&mut self) {
         if !self.settled {
+            self.ticket.abandon();
             self.shared.event(
                 Outcome::Failure,
                 &format!("{}/{}", self.object, self.uid),
@@ -2360,7 +2365,7 @@ impl Tap {
         let deadline = self.shared.limits.screening_deadline;
         // Settled once the verdict is in; if the association ends (this future dropped)
         // before it, counted and recorded as neither forwarded nor answered.
-        let awaiting = AwaitingVerdict::new(self, &uid);
+        let awaiting = AwaitingVerdict::new(self, &uid, &ticket);
         let refusal = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
@@ -2711,6 +2716,9 @@ fn screen_caught(
     // The deadline answered the sender already (`Tap::hold`).
     let late = !ticket.screened();
     let fate = match (held, complete) {
+        (true, true) if ticket.is_abandoned() => {
+            "held for its screening on a refusing route when the association ended: neither forwarded nor answered".to_owned()
+        }
         (true, true) if late => format!(
             "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}) at its deadline, not forwarded"
         ),
@@ -2943,6 +2951,12 @@ fn screen_instance(
         // comes late and is recorded as such, the data set kept whatever was found.
         !ticket.screened()
     };
+    // The association ended before anything answered the sender (`AwaitingVerdict`):
+    // no answer was late, and none this verdict makes reaches anyone (review
+    // r27-gateway: a refusal recorded "answered C-STORE status 0xc000" for a sender
+    // that got the association's end).
+    let abandoned = ticket.is_abandoned();
+    let late = late && !abandoned;
     // The search for hidden content stopped before the end of the data set, its work
     // budget spent (review r21-gateway: 25,000 decoy ELF identifications, 1.6 MB, before
     // a real executable were a `not-inspected` warning, and a refusing route answered
@@ -3008,6 +3022,7 @@ fn screen_instance(
         }
     };
     if (late || stopped)
+        && !abandoned
         && let Policy::Held { .. } = policy
     {
         refusal = Some(Refusal {
@@ -3026,6 +3041,7 @@ fn screen_instance(
         Policy::Forwarded => "upstream",
     };
     let what = match (&refusal, instance.complete) {
+        _ if abandoned => "not forwarded",
         (None, _) => "relayed",
         (Some(_), true) => "refused",
         (Some(_), false) => "not forwarded",
@@ -3039,6 +3055,16 @@ fn screen_instance(
         ""
     };
     let fate = match &refusal {
+        _ if abandoned => format!(
+            "; {}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}",
+            match &refusal {
+                Some(r) => format!(
+                    "its verdict would have answered C-STORE status {:#06x} ({})",
+                    r.status, r.comment
+                ),
+                None => "its verdict would have forwarded it".to_owned(),
+            }
+        ),
         None if alerts > 0 || late => format!(", forwarded all the same{copy}"),
         None => String::new(),
         Some(_) if !instance.complete => {
@@ -3100,7 +3126,7 @@ fn screen_instance(
         }
         shared
             .evidence
-            .quarantine(&name, bytes, findings, refusal.is_none());
+            .quarantine(&name, bytes, findings, refusal.is_none() && !abandoned);
     }
     refusal
 }

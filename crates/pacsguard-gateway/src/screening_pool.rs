@@ -354,9 +354,10 @@ impl Drop for Pool {
         self.queue.ready.notify_all();
     }
 }
-/// Which came first for one data set: its screening's verdict or its deadline. Exactly
-/// one of them wins; the other learns it lost and says so in its record (a late verdict
-/// is recorded as screened after the sender was answered).
+/// Which came first for one data set: its screening's verdict, its deadline, or the end
+/// of its association ([`Ticket::abandon`]). Exactly one of them wins; the others learn
+/// they lost and say so in their records (a late verdict is recorded as screened after
+/// the sender was answered, one after the association ended as answering no one).
 #[derive(Debug, Default)]
 pub struct Ticket {
     state: AtomicU8,
@@ -369,6 +370,9 @@ const SCREENED: u8 = 1;
 const LATE: u8 = 2;
 /// The screening saw its deadline pass before it ended ([`Ticket::cut`]).
 const CUT: u8 = 3;
+/// Nobody waits for its verdict any more: the association ended first
+/// ([`Ticket::abandon`]).
+const ABANDONED: u8 = 4;
 
 impl Ticket {
     /// A data set nobody waits for (the association ended before its last fragment).
@@ -425,6 +429,20 @@ impl Ticket {
     pub fn is_late(&self) -> bool {
         matches!(self.state.load(Ordering::Acquire), LATE | CUT)
     }
+
+    /// The association ended before the verdict or the deadline answered the sender:
+    /// true when that was first (the sender was then answered nothing for this data
+    /// set, and its verdict, whenever it comes, answers no one).
+    pub fn abandon(&self) -> bool {
+        self.state
+            .compare_exchange(OPEN, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Whether the association ended before anything answered the sender ([`Ticket::abandon`]).
+    pub fn is_abandoned(&self) -> bool {
+        self.state.load(Ordering::Acquire) == ABANDONED
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +481,21 @@ mod tests {
         .expect("first");
         start.recv().expect("started");
         hold
+    }
+
+    /// An association that ended before its data set's verdict takes the ticket: the
+    /// verdict that comes after is neither in time nor late, it answers no one.
+    #[test]
+    fn an_association_ended_first_takes_the_ticket_from_verdict_and_deadline() {
+        let ended = Ticket::until(Instant::now() + std::time::Duration::from_secs(60));
+        assert!(ended.abandon());
+        assert!(!ended.screened(), "its verdict answers no one");
+        assert!(!ended.expire() && !ended.cut() && !ended.is_late());
+        assert!(ended.is_abandoned());
+        let answered = Ticket::new();
+        assert!(answered.screened());
+        assert!(!answered.abandon(), "the verdict had answered");
+        assert!(!answered.is_abandoned());
     }
 
     #[test]

@@ -1964,45 +1964,9 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
 /// forwarded, and the sender is told the association failed.
 #[test]
 fn a_data_set_held_when_the_upstream_ends_the_association_is_not_counted_as_relayed() {
-    require_dcmtk();
-    let env = Env::new();
-    let rx = env.dir.path().join("rx");
-    let upstream = Receiver::start_with(&rx, &["-ts", "2"]);
     let uid = "1.2.826.0.1.3680043.10.1137.26.8.8.8";
-    let file = env.dir.path().join("ct.dcm");
-    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
-    let stall = env.dir.path().join("stall");
-    std::fs::write(&stall, b"").expect("write");
-    let text = config(
-        &[("127.0.0.0/8", "")],
-        &route(
-            "PACS",
-            "CT1",
-            &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
-            upstream.port,
-        ),
-    );
-    let gateway = Gateway::start_with(
-        &env,
-        &text,
-        in_serve(),
-        &[
-            ("PACSGUARD_TEST_SCREEN_STALL", ".8.8.8"),
-            (
-                "PACSGUARD_TEST_SCREEN_STALL_WHILE",
-                stall.to_str().expect("UTF-8 path"),
-            ),
-        ],
-    );
-    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
-    std::fs::remove_file(&stall).expect("remove the stall file");
-    assert!(
-        !out.status.success(),
-        "the sender is told its data set was not stored: {}",
-        stderr(&out)
-    );
-    let (_, events) = gateway.stop();
-    let details = gateway_events(&events);
+    let details =
+        held_when_the_upstream_ends(uid, &pacsguard_testkit::DicomBuilder::ct(uid).build());
     assert!(
         details.iter().any(|d| d.starts_with("ended: ")
             && d.contains("1 instance(s)")
@@ -2018,7 +1982,88 @@ fn a_data_set_held_when_the_upstream_ends_the_association_is_not_counted_as_rela
         )),
         "{details:#?}"
     );
+    // Review r27-gateway: its screening's own record, written once the stall ended,
+    // said "relayed C-STORE" for a data set that went nowhere.
+    assert!(
+        details.iter().any(|d| d.starts_with(&format!("not forwarded C-STORE SOP Instance UID {uid}"))
+            && d.contains("its verdict would have forwarded it; held for its screening on a refusing route when the association ended: neither forwarded upstream nor answered")),
+        "{details:#?}"
+    );
+}
+
+/// Review r27-gateway (issue 16): a data set carrying a PE, held on a route that refuses
+/// it, whose association the upstream ended while it was being screened: the sender got
+/// the association's end (A-ABORT), yet its screening's record said "refused ...
+/// answered C-STORE status 0xc000", an answer nobody was given. The record now says what
+/// the verdict would have answered and that the sender was answered nothing.
+#[test]
+fn a_held_data_set_refused_after_its_association_ended_is_recorded_as_never_answered() {
+    let uid = "1.2.826.0.1.3680043.10.1137.27.8.8.8";
+    let details = held_when_the_upstream_ends(
+        uid,
+        &pacsguard_testkit::DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &pacsguard_testkit::real_pe())
+            .build(),
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with(&format!("not forwarded C-STORE SOP Instance UID {uid}"))
+            && d.contains("its verdict would have answered C-STORE status 0xc000 (refused by the gateway: embedded-executable); held for its screening on a refusing route when the association ended: neither forwarded upstream nor answered, a copy kept in quarantine")),
+        "{details:#?}"
+    );
+    assert!(
+        !details
+            .iter()
+            .any(|d| d.contains("; answered C-STORE status")),
+        "no record says the sender was answered: {details:#?}"
+    );
+}
+
+/// Sends the Part 10 file `bytes` (SOP Instance UID `uid`) through a refusing route
+/// whose upstream (storescp, `-ts 2`) ends the association while the data set is held
+/// for its screening (a debug build's hook, released by the test once the sender was
+/// told); the gateway's record details, once stopped.
+fn held_when_the_upstream_ends(uid: &str, bytes: &[u8]) -> Vec<String> {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start_with(&rx, &["-ts", "2"]);
+    let file = env.dir.path().join("held.dcm");
+    std::fs::write(&file, bytes).expect("write");
+    let stall = env.dir.path().join("stall");
+    std::fs::write(&stall, b"").expect("write");
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route(
+            "PACS",
+            "CT1",
+            &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+            upstream.port,
+        ),
+    );
+    let hooked = &uid[uid.len() - 6..];
+    let gateway = Gateway::start_with(
+        &env,
+        &text,
+        in_serve(),
+        &[
+            ("PACSGUARD_TEST_SCREEN_STALL", hooked),
+            (
+                "PACSGUARD_TEST_SCREEN_STALL_WHILE",
+                stall.to_str().expect("UTF-8 path"),
+            ),
+        ],
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    std::fs::remove_file(&stall).expect("remove the stall file");
+    assert!(
+        !out.status.success(),
+        "the sender is told its data set was not stored: {}",
+        stderr(&out)
+    );
+    let (_, events) = gateway.stop();
     assert!(received(&rx).is_empty());
+    gateway_events(&events)
 }
 
 /// Review r24-scan (issue 16): the association's closing record counted a data set held
