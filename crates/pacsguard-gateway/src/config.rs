@@ -5,6 +5,8 @@
 //! [limits]                 # all optional
 //! artim_seconds = 30       # association establishment and release timer
 //! idle_seconds = 300       # an association silent this long is aborted
+//! answer_seconds = 60      # a C-STORE forwarded and not answered within this: A-ABORT both ways
+//! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
@@ -71,6 +73,22 @@ pub const DEFAULT_ARTIM: Duration = Duration::from_secs(30);
 /// Default idle limit: an established association with no PDU in either direction for
 /// this long is aborted, so a silent peer does not hold a task and two sockets forever.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+/// Default deadline of an answer: a C-STORE forwarded whose receiver (the upstream, or
+/// the peer for a C-GET's sub-operations) answers nothing within it, while it reads on
+/// (the write stall limit sees one that stops reading), aborts the association both
+/// ways (A-ABORT, PS3.8 7.3): the sender learns at once that the outcome of what it
+/// sent is unknown, and sends it again as it would after any abort, instead of waiting
+/// on a wedged archive until `idle_seconds` (review r27-gateway). A failure status
+/// instead would leave the stuck upstream's late answer to come after it, a second
+/// answer to one request, on an association still held. DCMTK's socket timeout is 60 s.
+pub const DEFAULT_ANSWER: Duration = Duration::from_secs(60);
+/// Default window of progress (`progress::Progress`): an association that completes no
+/// DIMSE message in either direction and moves less than `progress::MIN_PROGRESS_BYTES`
+/// of P-DATA within it is aborted. Twice the idle limit, so a real association, which
+/// completes a message every few seconds, or crawls a large data set in, never meets
+/// it, while a trickle of tiny PDUs timed to stay under the idle limit keeps its place
+/// no longer than this (review r27-gateway).
+pub const DEFAULT_PROGRESS: Duration = Duration::from_secs(600);
 /// Default maximum P-DATA length the gateway states to both sides.
 pub const DEFAULT_MAX_PDU_LENGTH: u32 = 64 * 1024;
 /// Default size of a data set kept whole for screening: the engine screens files up to
@@ -167,6 +185,8 @@ struct RawConfig {
 struct RawLimits {
     artim_seconds: Option<u64>,
     idle_seconds: Option<u64>,
+    answer_seconds: Option<u64>,
+    progress_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
     inspection_memory_bytes: Option<u64>,
@@ -309,6 +329,10 @@ pub struct UpstreamIdentity {
 pub struct Limits {
     pub artim: Duration,
     pub idle: Duration,
+    /// See [`DEFAULT_ANSWER`].
+    pub answer: Duration,
+    /// See [`DEFAULT_PROGRESS`].
+    pub progress: Duration,
     pub max_pdu_length: u32,
     pub max_inspected_bytes: u64,
     pub inspection_memory_bytes: u64,
@@ -331,6 +355,8 @@ impl Default for Limits {
         Limits {
             artim: DEFAULT_ARTIM,
             idle: DEFAULT_IDLE,
+            answer: DEFAULT_ANSWER,
+            progress: DEFAULT_PROGRESS,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
@@ -521,6 +547,12 @@ impl GatewayConfig {
         }
         if let Some(s) = raw.limits.idle_seconds {
             limits.idle = seconds("limits.idle_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.answer_seconds {
+            limits.answer = seconds("limits.answer_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.progress_seconds {
+            limits.progress = seconds("limits.progress_seconds", s)?;
         }
         if let Some(n) = raw.limits.max_pdu_length {
             // PS3.8 D.1: the smallest maximum length a receiver may state is not fixed,
@@ -1191,6 +1223,14 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_pdu_length = {}\n{GOOD}", MAX_PDU_LENGTH + 1),
                 "limits.max_pdu_length",
+            ),
+            (
+                format!("[limits]\nanswer_seconds = 0\n{GOOD}"),
+                "limits.answer_seconds",
+            ),
+            (
+                format!("[limits]\nprogress_seconds = 86401\n{GOOD}"),
+                "limits.progress_seconds",
             ),
             (
                 format!("[limits]\nidle_seconds = 0\n{GOOD}"),

@@ -35,6 +35,7 @@ pub mod lockout;
 pub mod lockout_file;
 pub mod pdu;
 pub mod places;
+pub mod progress;
 pub mod rate;
 pub mod refusals;
 pub mod relay;

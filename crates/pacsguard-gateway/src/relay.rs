@@ -26,6 +26,8 @@ use crate::pdu::{
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
 use crate::places::{Full, Pending, Places, Unread};
+pub use crate::progress::MAX_UNANSWERED_NAMED;
+use crate::progress::{MIN_PROGRESS_BYTES, Progress, Unanswered};
 use crate::refusals::Incident;
 
 mod pass_through;
@@ -1595,6 +1597,7 @@ async fn association(
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
         e = direction(&mut up_r, &peer_w, Some(&up_w), &mut tap_back, &limits, &activity, started, "upstream") => e,
+        e = keep_up(&counts, &limits, &shared, &object) => e,
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
@@ -2132,6 +2135,8 @@ struct Counts {
     /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
     /// Instance UID): those left at the end were never confirmed stored.
     unanswered: std::sync::Mutex<Unanswered>,
+    /// What keeps the association's place besides answers (`limits.progress_seconds`).
+    progress: std::sync::Mutex<Progress>,
 }
 
 /// A data set held on a refusing route whose verdict is awaited
@@ -2190,42 +2195,24 @@ impl Drop for AwaitingVerdict {
     }
 }
 
-/// C-STOREs forwarded and not yet answered, at most [`MAX_UNANSWERED_NAMED`] by name.
-#[derive(Debug, Default)]
-struct Unanswered {
-    named: Vec<(Option<u16>, String)>,
-    /// Beyond the names kept (a sender with asynchronous operations and an upstream
-    /// that never answers): only counted.
-    more: u64,
-}
-
-/// C-STOREs forwarded and not yet answered that are kept by name: a peer may send many
-/// without waiting for answers, so the list is bounded; the rest are counted.
-pub const MAX_UNANSWERED_NAMED: usize = 64;
-
 impl Counts {
     fn forwarded(&self, message_id: Option<u16>, uid: &str) {
         if let Ok(mut u) = self.unanswered.lock() {
-            if u.named.len() < MAX_UNANSWERED_NAMED {
-                u.named.push((message_id, uid.to_owned()));
-            } else {
-                u.more += 1;
-            }
+            u.forwarded(message_id, uid, Instant::now());
         }
     }
 
     fn answered(&self, responding_to: Option<u16>, uid: &str) {
         if let Ok(mut u) = self.unanswered.lock() {
-            let at = u.named.iter().position(|(id, named)| {
-                (responding_to.is_some() && *id == responding_to) || named == uid
-            });
-            match at {
-                Some(i) => {
-                    u.named.remove(i);
-                }
-                None => u.more = u.more.saturating_sub(1),
-            }
+            u.answered(responding_to, uid, Instant::now());
         }
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        // Only instants and a count: a panic while holding it leaves them usable.
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -2264,6 +2251,9 @@ impl Tap {
                 ));
             }
             let pushed = self.assembler.push(pdv);
+            if pushed.is_ok() && pdv.is_last() && !self.assembler.mid_message() {
+                self.counts.progress().message_completed(Instant::now());
+            }
             for response in self.assembler.take_responses() {
                 self.answered(&response);
             }
@@ -3196,6 +3186,65 @@ fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
     End::Aborted(0)
 }
 
+/// How often [`keep_up`] looks: a quarter of the shorter of its limits, within
+/// [`KEEP_UP_LOOK_MIN`] and [`KEEP_UP_LOOK_MAX`].
+fn keep_up_look(limits: &Limits) -> Duration {
+    (limits.answer.min(limits.progress) / 4).clamp(KEEP_UP_LOOK_MIN, KEEP_UP_LOOK_MAX)
+}
+/// The most often [`keep_up`] looks at an association.
+pub const KEEP_UP_LOOK_MIN: Duration = Duration::from_millis(50);
+/// The least often: a limit is acted on at most this late.
+pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
+
+/// Ends the association (A-ABORT both ways, recorded) when the receiving side has owed
+/// a C-STORE answer for `limits.answer_seconds` without giving any, or when nothing
+/// progressed for `limits.progress_seconds` (`progress`): what the idle timer, which
+/// sees only silence, never caught (review r27-gateway). Never ends otherwise.
+async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
+    let look = keep_up_look(limits);
+    loop {
+        tokio::time::sleep(look).await;
+        let now = Instant::now();
+        if let Some(why) = answer_overdue(counts, limits, now) {
+            shared.event(Outcome::Failure, object, why);
+            return End::Aborted(0);
+        }
+        let (stalled, bytes) = counts.progress().stalled(now);
+        if stalled >= limits.progress {
+            shared.event(
+                Outcome::Failure,
+                object,
+                format!(
+                    "no DIMSE message completed in either direction and {bytes} bytes of P-DATA moved (under {MIN_PROGRESS_BYTES}) in {} s (limits.progress_seconds): a trickle that holds the association's place without progress; aborted both ways (A-ABORT)",
+                    limits.progress.as_secs()
+                ),
+            );
+            return End::Aborted(0);
+        }
+    }
+}
+
+/// Why the association must end for an answer owed too long, if it must.
+fn answer_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let u = counts
+        .unanswered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let owed = u.owed_for(now).filter(|owed| *owed >= limits.answer)?;
+    let first = u.named.first().map_or_else(String::new, |(id, uid)| {
+        format!(
+            " (the first: Message ID {}, SOP Instance UID {uid})",
+            id.map_or_else(|| "unknown".to_owned(), |id| id.to_string())
+        )
+    });
+    Some(format!(
+        "{} C-STORE(s) forwarded and not answered{first}: the receiving side gave no answer for {:.1} s (limits.answer_seconds, {} s) though it went on reading; aborted both ways (A-ABORT): the sender learns at once that their outcome is unknown and may send them again",
+        u.outstanding(),
+        owed.as_secs_f64(),
+        limits.answer.as_secs()
+    ))
+}
+
 /// Relays one direction until the association ends.
 #[allow(clippy::too_many_arguments)]
 async fn direction<R, W, B>(
@@ -3285,6 +3334,9 @@ where
         activity.store(now_ms(), Ordering::Relaxed);
         match bytes[0] {
             kind::P_DATA => {
+                tap.counts
+                    .progress()
+                    .moved(bytes.len() as u64, Instant::now());
                 let done = match tap.look(&bytes) {
                     Ok(done) => done,
                     Err((reason, why)) => {

@@ -1955,6 +1955,163 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
     );
 }
 
+/// Review r27-gateway (issue 16): an archive that reads a C-STORE and never answers it
+/// (pynetdicom's SCP, its handler asleep for 30 s) held the sender (DCMTK's `storescu`)
+/// and its association place until the archive woke or `limits.idle_seconds` (300 s)
+/// passed. Past `limits.answer_seconds` the gateway now aborts the association both
+/// ways (A-ABORT: the outcome of what the sender sent is unknown, and a modality sends
+/// it again), records why, names the C-STORE as not known to be stored, and frees the
+/// place: a second sender gets one at once.
+#[test]
+fn an_upstream_that_reads_and_never_answers_is_aborted_at_the_answer_deadline() {
+    require_dcmtk();
+    const ANSWER_SECONDS: u64 = 2;
+    let env = Env::new();
+    let mut archive = SlowArchive::start(&env.dir.path().join("rx"), 30.0);
+    let text = format!(
+        "[limits]\nanswer_seconds = {ANSWER_SECONDS}\nmax_associations = 1\nmax_associations_per_peer = 1\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, archive.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let files = samples()[..1].to_vec();
+    let started = Instant::now();
+    let sender = {
+        let files = files.clone();
+        std::thread::spawn(move || storescu(port, "CT1", "PACS", &files))
+    };
+    assert!(
+        archive.storing().starts_with("storing "),
+        "the archive reads it"
+    );
+    let out = sender.join().expect("storescu thread");
+    let took = started.elapsed();
+    assert!(
+        !out.status.success(),
+        "the sender is told its C-STORE's outcome is unknown: {}",
+        stderr(&out)
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "told after {took:?}, not when the archive woke (30 s)"
+    );
+    // The place is free again (max_associations = 1): the next sender is admitted.
+    let out = echoscu(port, "CT1", "PACS");
+    assert!(
+        !stderr(&out).contains("Local Limit Exceeded"),
+        "the place was given back: {}",
+        stderr(&out)
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("1 C-STORE(s) forwarded and not answered (the first: Message ID ")
+            && d.contains(&format!("(limits.answer_seconds, {ANSWER_SECONDS} s) though it went on reading; aborted both ways (A-ABORT)"))),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d
+            .contains("and never answered before the association aborted: not known to be stored")),
+        "{details:#?}"
+    );
+}
+
+/// Review r27-gateway (issue 16): a slow-loris sender (`hostile_modality.py loris`: a
+/// C-STORE whose data set comes 8 bytes every 0.25 s and never ends) never trips
+/// `limits.idle_seconds` and held its association place for as long as it liked. With
+/// no message completed and under `MIN_PROGRESS_BYTES` moved within
+/// `limits.progress_seconds`, it is now aborted. A real sender on a slow link (DCMTK's
+/// `storescu` sending a 4 MiB CT through `slow_link.py` at 600 kB/s, several progress
+/// windows for its one data set) completes no message within a window either, and is
+/// not cut: its bytes are progress.
+#[test]
+fn a_slow_loris_is_aborted_for_lack_of_progress_and_a_slow_sender_is_not() {
+    require_dcmtk();
+    const PROGRESS_SECONDS: u64 = 2;
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nprogress_seconds = {PROGRESS_SECONDS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+
+    let pe = env.dir.path().join("pe.exe");
+    std::fs::write(&pe, pacsguard_testkit::real_pe()).expect("write");
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_modality.py"))
+        .arg(port.to_string())
+        .arg(&pe)
+        .args(["loris", "1.2.826.0.1.3680043.10.1137.27.5"])
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.starts_with("7 after "),
+        "the loris got an A-ABORT, not the 30 s it would trickle: {said} {}",
+        stderr(&out)
+    );
+
+    let uid = "1.2.826.0.1.3680043.10.1137.27.6";
+    let big = env.dir.path().join("big.dcm");
+    let pixels: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(
+        &big,
+        pacsguard_testkit::DicomBuilder::ct(uid)
+            .pixels(pacsguard_testkit::Pixels::Native(pixels))
+            .build(),
+    )
+    .expect("write");
+    let (mut link, link_port) = start_peer(|link_port| {
+        Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/slow_link.py"))
+            .arg(link_port.to_string())
+            .arg(port.to_string())
+            .arg("600000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs")
+    });
+    let started = Instant::now();
+    let out = storescu(link_port, "CT1", "PACS", std::slice::from_ref(&big));
+    let took = started.elapsed();
+    let _ = link.kill();
+    let _ = link.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        took > Duration::from_secs(2 * PROGRESS_SECONDS),
+        "the one data set spanned more than one progress window: {took:?}"
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d
+            .starts_with("no DIMSE message completed in either direction and ")
+            && d.contains(&format!(
+                "in {PROGRESS_SECONDS} s (limits.progress_seconds)"
+            ))),
+        "{details:#?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.contains("(limits.progress_seconds)"))
+            .count(),
+        1,
+        "the slow sender was not cut: {details:#?}"
+    );
+    assert!(received(&rx).iter().any(|(n, _)| n.contains(uid)));
+}
+
 /// Review r26-gateway (issue 16): a data set held on a refusing route for its
 /// screening when the upstream ended the association (storescp gives up on a silent
 /// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test

@@ -1,7 +1,8 @@
 """A hostile modality: a raw DICOM Upper Layer peer (no toolkit) that sends one
 C-STORE, carrying the PE file named on the command line in a private element, the way
 a lenient receiver (DCMTK's storescp) still stores it but a naive tap does not read it
-as a C-STORE, or never finishes it (and releases, or lingers). Usage: hostile_modality.py PORT PE_FILE TRICK UID. Prints the type of the
+as a C-STORE, or never finishes it (and releases, or lingers, or trickles it in as a
+slow-loris: "loris", 8 bytes every 0.25 s for at most 30 s, never the last fragment). Usage: hostile_modality.py PORT PE_FILE TRICK UID. Prints the type of the
 first PDU answered after the C-STORE (4 P-DATA: the receiver answered; 6 A-RELEASE-RP; 7 A-ABORT)."""
 import socket, struct, sys
 
@@ -81,7 +82,7 @@ elif trick == "data-on-another-context":
     fields, ctx_of_data = store, 3
 elif trick == "uid-mismatch":  # the data set names another instance than the command
     fields = store
-elif trick in ("never-finished", "linger"):  # no last fragment: release, or wait
+elif trick in ("never-finished", "linger", "loris"):  # no last fragment: release, or wait
     fields = store
 else:
     sys.exit("unknown trick " + trick)
@@ -98,6 +99,19 @@ assert ac and ac[0] == 2, "no A-ASSOCIATE-AC: %r" % (ac[:10] if ac else ac)
 answer = None
 try:
     s.sendall(pdata(1, 3, cmd))
+    if trick == "loris":
+        import select, time
+        began = time.monotonic()
+        try:
+            for i in range(0, len(data), 8):
+                if select.select([s], [], [], 0.25)[0] or time.monotonic() - began > 30:
+                    break
+                s.sendall(pdata(1, 0, data[i:i + 8]))
+            answer = recv_pdu(s) if select.select([s], [], [], 0)[0] else None
+        except OSError:
+            answer = None
+        print(answer[0] if answer else "none", "after %.1f s" % (time.monotonic() - began), flush=True)
+        sys.exit(0)
     chunks = [data[i:i + 8000] for i in range(0, len(data), 8000)]
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
