@@ -13,6 +13,9 @@
 //! inspection_memory_per_peer_bytes = 536870912  # ... by one peer (default: default_peer_share)
 //! max_associations = 64
 //! max_associations_per_peer = 16
+//! max_associations_per_network = 48  # default: all but a quarter of max_associations
+//! association_network_v4_bits = 24   # the network counted for it (8..=32) ...
+//! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -127,6 +130,25 @@ pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
 /// Default associations in flight from one peer address, so one sender cannot take
 /// every slot.
 pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
+/// By default one network (`association_network_v4_bits`, `..._v6_bits`) holds all
+/// but 1/this of `max_associations` (48 of 64), never less than one peer's share: the
+/// rest stays for senders of other networks (review r27-gateway: four addresses of one
+/// /24 held all 64), while a site whose modalities share one network, the common case,
+/// keeps most of its places.
+pub const NETWORK_ASSOCIATIONS_RESERVE_DIVISOR: usize = 4;
+
+/// The default `max_associations_per_network` (see [`NETWORK_ASSOCIATIONS_RESERVE_DIVISOR`]).
+pub fn default_network_share(max_associations: usize, max_associations_per_peer: usize) -> usize {
+    (max_associations - max_associations / NETWORK_ASSOCIATIONS_RESERVE_DIVISOR)
+        .max(max_associations_per_peer)
+        .min(max_associations)
+}
+
+/// The shortest IPv4 and IPv6 prefixes a configuration may count as one network for
+/// `max_associations_per_network` (the longest: an address, an IPv6 peer's /64).
+pub const MIN_ASSOCIATION_NETWORK_BITS: crate::places::NetworkBits =
+    crate::places::NetworkBits { v4: 8, v6: 16 };
+
 /// The most a configuration may raise the association limit to.
 pub const MAX_ASSOCIATIONS_LIMIT: usize = 4096;
 /// Default time a new connection has to send its A-ASSOCIATE-RQ (never more than the
@@ -193,6 +215,9 @@ struct RawLimits {
     inspection_memory_per_peer_bytes: Option<u64>,
     max_associations: Option<usize>,
     max_associations_per_peer: Option<usize>,
+    max_associations_per_network: Option<usize>,
+    association_network_v4_bits: Option<u32>,
+    association_network_v6_bits: Option<u32>,
     request_seconds: Option<u64>,
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
@@ -340,6 +365,9 @@ pub struct Limits {
     pub inspection_memory_per_peer: u64,
     pub max_associations: usize,
     pub max_associations_per_peer: usize,
+    /// Associations from one network of `association_network` together.
+    pub max_associations_per_network: usize,
+    pub association_network: crate::places::NetworkBits,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
     pub max_pending: usize,
@@ -366,6 +394,11 @@ impl Default for Limits {
             ),
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             max_associations_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            max_associations_per_network: default_network_share(
+                DEFAULT_MAX_ASSOCIATIONS,
+                DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
+            ),
+            association_network: crate::places::NetworkBits::DEFAULT,
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
@@ -617,6 +650,43 @@ impl GatewayConfig {
                 ));
             }
             limits.max_associations_per_peer = n;
+        }
+        limits.max_associations_per_network =
+            default_network_share(limits.max_associations, limits.max_associations_per_peer);
+        if let Some(n) = raw.limits.max_associations_per_network {
+            if !(limits.max_associations_per_peer..=limits.max_associations).contains(&n) {
+                return Err(err(
+                    "limits.max_associations_per_network",
+                    format!(
+                        "{n}: must lie between max_associations_per_peer ({}) and max_associations ({})",
+                        limits.max_associations_per_peer, limits.max_associations
+                    ),
+                ));
+            }
+            limits.max_associations_per_network = n;
+        }
+        if let Some(bits) = raw.limits.association_network_v4_bits {
+            let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
+            if !(min..=32).contains(&bits) {
+                return Err(err(
+                    "limits.association_network_v4_bits",
+                    format!("{bits}: must lie between {min} and 32"),
+                ));
+            }
+            limits.association_network.v4 = bits;
+        }
+        if let Some(bits) = raw.limits.association_network_v6_bits {
+            let (min, max) = (
+                MIN_ASSOCIATION_NETWORK_BITS.v6,
+                crate::places::IPV6_PEER_PREFIX_BITS,
+            );
+            if !(min..=max).contains(&bits) {
+                return Err(err(
+                    "limits.association_network_v6_bits",
+                    format!("{bits}: must lie between {min} and {max}"),
+                ));
+            }
+            limits.association_network.v6 = bits;
         }
         if let Some(s) = raw.limits.request_seconds {
             limits.request = seconds("limits.request_seconds", s)?;
@@ -1227,6 +1297,18 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nanswer_seconds = 0\n{GOOD}"),
                 "limits.answer_seconds",
+            ),
+            (
+                format!("[limits]\nmax_associations_per_network = 15\n{GOOD}"),
+                "limits.max_associations_per_network",
+            ),
+            (
+                format!("[limits]\nassociation_network_v4_bits = 7\n{GOOD}"),
+                "limits.association_network_v4_bits",
+            ),
+            (
+                format!("[limits]\nassociation_network_v6_bits = 65\n{GOOD}"),
+                "limits.association_network_v6_bits",
             ),
             (
                 format!("[limits]\nprogress_seconds = 86401\n{GOOD}"),

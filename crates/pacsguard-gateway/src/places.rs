@@ -10,8 +10,11 @@
 //!   when every pending place is taken, a new connection takes the oldest pending place
 //!   of the network, then the peer, holding the most: a sender that speaks at once (every real one) gets
 //!   through, and a silent flood, always the biggest holder, displaces itself;
-//! * an *association* place (`limits.max_associations`, `..._per_peer`) is taken only
-//!   once the request is admitted.
+//! * an *association* place (`limits.max_associations`, `..._per_peer`,
+//!   `..._per_network`) is taken only once the request is admitted. Counted per peer
+//!   and in total alone, four addresses of one allowed /24 held all 64 places (review
+//!   r27-gateway): a network (`limits.association_network_v4_bits`, `..._v6_bits`,
+//!   [`network_within`]) holds at most `limits.max_associations_per_network` of them.
 //!
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
@@ -67,20 +70,38 @@ pub fn network_key(ip: IpAddr) -> IpAddr {
 
 /// [`network_key`] with its prefix length (what a record names: `192.0.2.0/24`).
 pub fn network_of(ip: IpAddr) -> (IpAddr, u32) {
+    network_within(ip, NetworkBits::DEFAULT)
+}
+
+/// The prefix lengths a network is counted by, per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetworkBits {
+    /// 0 to 32.
+    pub v4: u32,
+    /// 0 to [`IPV6_PEER_PREFIX_BITS`]: a network is never smaller than one peer.
+    pub v6: u32,
+}
+
+impl NetworkBits {
+    /// [`IPV4_NETWORK_PREFIX_BITS`] and [`IPV6_NETWORK_PREFIX_BITS`].
+    pub const DEFAULT: NetworkBits = NetworkBits {
+        v4: IPV4_NETWORK_PREFIX_BITS,
+        v6: IPV6_NETWORK_PREFIX_BITS,
+    };
+}
+
+/// The network of `ip` (as a [`peer_key`]) at `bits`, with its prefix length.
+pub fn network_within(ip: IpAddr, bits: NetworkBits) -> (IpAddr, u32) {
     match peer_key(ip) {
         IpAddr::V4(v4) => {
-            let mask = u32::MAX << (32 - IPV4_NETWORK_PREFIX_BITS);
-            (
-                IpAddr::V4((u32::from(v4) & mask).into()),
-                IPV4_NETWORK_PREFIX_BITS,
-            )
+            let bits = bits.v4.min(32);
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            (IpAddr::V4((u32::from(v4) & mask).into()), bits)
         }
         IpAddr::V6(v6) => {
-            let mask = u128::MAX << (128 - IPV6_NETWORK_PREFIX_BITS);
-            (
-                IpAddr::V6((u128::from(v6) & mask).into()),
-                IPV6_NETWORK_PREFIX_BITS,
-            )
+            let bits = bits.v6.min(IPV6_PEER_PREFIX_BITS);
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            (IpAddr::V6((u128::from(v6) & mask).into()), bits)
         }
     }
 }
@@ -131,6 +152,8 @@ struct Table {
     next_id: u64,
     pending: HashMap<u64, Waiting>,
     associations: HashMap<IpAddr, usize>,
+    /// Associations per network ([`Places::association_network`]).
+    networks: HashMap<IpAddr, usize>,
 }
 
 /// The two budgets, shared by every listener.
@@ -141,6 +164,8 @@ pub struct Places {
     max_pending_per_peer: usize,
     max_associations: usize,
     max_associations_per_peer: usize,
+    max_associations_per_network: usize,
+    association_network: NetworkBits,
 }
 
 /// Why no place was given (for the trail; the peer is answered A-ASSOCIATE-RJ
@@ -162,6 +187,7 @@ pub struct Pending {
 pub struct Association {
     places: Arc<Places>,
     peer: IpAddr,
+    network: IpAddr,
 }
 
 impl Places {
@@ -177,7 +203,32 @@ impl Places {
             max_pending_per_peer,
             max_associations,
             max_associations_per_peer,
+            max_associations_per_network: max_associations,
+            association_network: NetworkBits::DEFAULT,
         })
+    }
+
+    /// [`Places::new`] with at most `per_network` associations from one network of
+    /// `bits`.
+    pub fn with_networks(
+        max_pending: usize,
+        max_pending_per_peer: usize,
+        max_associations: usize,
+        max_associations_per_peer: usize,
+        per_network: usize,
+        bits: NetworkBits,
+    ) -> Arc<Places> {
+        let mut places = Places::new(
+            max_pending,
+            max_pending_per_peer,
+            max_associations,
+            max_associations_per_peer,
+        );
+        if let Some(p) = Arc::get_mut(&mut places) {
+            p.max_associations_per_network = per_network;
+            p.association_network = bits;
+        }
+        places
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -279,16 +330,25 @@ impl Places {
                 "{total} associations in flight (limits.max_associations)"
             )));
         }
-        let from_peer = t.associations.entry(peer).or_insert(0);
-        if *from_peer >= self.max_associations_per_peer {
+        let from_peer = t.associations.get(&peer).copied().unwrap_or(0);
+        if from_peer >= self.max_associations_per_peer {
             return Err(Full(format!(
                 "{from_peer} associations in flight from {peer} (limits.max_associations_per_peer)"
             )));
         }
-        *from_peer += 1;
+        let (network, bits) = network_within(ip, self.association_network);
+        let from_network = t.networks.get(&network).copied().unwrap_or(0);
+        if from_network >= self.max_associations_per_network {
+            return Err(Full(format!(
+                "{from_network} associations in flight from network {network}/{bits} (limits.max_associations_per_network)"
+            )));
+        }
+        *t.associations.entry(peer).or_insert(0) += 1;
+        *t.networks.entry(network).or_insert(0) += 1;
         Ok(Association {
             places: Arc::clone(self),
             peer,
+            network,
         })
     }
 
@@ -329,15 +389,21 @@ impl Drop for Pending {
     }
 }
 
+/// One place fewer for `key`, forgotten at none.
+fn give_back(counts: &mut HashMap<IpAddr, usize>, key: IpAddr) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&key);
+        }
+    }
+}
+
 impl Drop for Association {
     fn drop(&mut self) {
         let mut t = self.places.table();
-        if let Some(n) = t.associations.get_mut(&self.peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                t.associations.remove(&self.peer);
-            }
-        }
+        give_back(&mut t.associations, self.peer);
+        give_back(&mut t.networks, self.network);
     }
 }
 
@@ -451,6 +517,67 @@ mod tests {
         let _d = places.association(ip("2001:db8::1")).expect("1 of 2");
         let _e = places.association(ip("2001:db8::2")).expect("2 of 2");
         assert!(places.association(ip("2001:db8::3")).is_err());
+    }
+
+    /// Review r27-gateway: four addresses of one /24 held every place, 16 each.
+    #[test]
+    fn one_network_holds_at_most_its_share_of_association_places() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places = Places::with_networks(8, 8, 64, 16, 48, bits);
+        let mut held = Vec::new();
+        for i in 1..=3u8 {
+            for _ in 0..16 {
+                held.push(
+                    places
+                        .association(IpAddr::from([10, 0, 0, i]))
+                        .expect("within its share"),
+                );
+            }
+        }
+        let refused = places
+            .association(ip("10.0.0.4"))
+            .expect_err("the network holds its 48");
+        assert_eq!(
+            refused.0,
+            "48 associations in flight from network 10.0.0.0/24 (limits.max_associations_per_network)"
+        );
+        let _other = places
+            .association(ip("10.0.1.1"))
+            .expect("another network still gets one");
+        held.pop();
+        let _back = places
+            .association(ip("10.0.0.4"))
+            .expect("a place of the network came back");
+        // A wider network configured: 10.0.1.1 is of 10.0.0.0/16.
+        let wide = Places::with_networks(8, 8, 64, 16, 2, NetworkBits { v4: 16, v6: 48 });
+        let _a = wide.association(ip("10.0.0.1")).expect("1");
+        let _b = wide.association(ip("10.0.1.1")).expect("2");
+        assert!(wide.association(ip("10.0.200.1")).is_err(), "same /16");
+        let _c = wide.association(ip("10.1.0.1")).expect("another /16");
+        let _d = wide.association(ip("2001:db8:1::1")).expect("1");
+        let _e = wide.association(ip("2001:db8:1:2::1")).expect("2");
+        assert!(
+            wide.association(ip("2001:db8:1:ffff::1")).is_err(),
+            "same /48"
+        );
+    }
+
+    #[test]
+    fn networks_within_any_prefix_length_are_total() {
+        let bits = |v4, v6| NetworkBits { v4, v6 };
+        assert_eq!(network_within(ip("10.1.2.3"), bits(0, 0)).0, ip("0.0.0.0"));
+        assert_eq!(
+            network_within(ip("10.1.2.3"), bits(32, 64)).0,
+            ip("10.1.2.3")
+        );
+        assert_eq!(network_within(ip("10.1.2.3"), bits(99, 99)).1, 32);
+        assert_eq!(network_within(ip("2001:db8::1"), bits(24, 0)).0, ip("::"));
+        assert_eq!(
+            network_within(ip("2001:db8:0:0:1::1"), bits(24, 128)),
+            (ip("2001:db8::"), 64),
+            "never smaller than a peer"
+        );
+        assert_eq!(network_of(ip("10.1.2.3")), (ip("10.1.2.0"), 24));
     }
 
     #[test]

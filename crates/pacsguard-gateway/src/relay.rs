@@ -457,11 +457,13 @@ impl Shared {
 }
 
 fn places(limits: &Limits) -> Arc<Places> {
-    Places::new(
+    Places::with_networks(
         limits.max_pending,
         limits.max_pending_per_peer,
         limits.max_associations,
         limits.max_associations_per_peer,
+        limits.max_associations_per_network,
+        limits.association_network,
     )
 }
 

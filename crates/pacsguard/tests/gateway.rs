@@ -2386,6 +2386,68 @@ fn connect_from_address(address: [u8; 4], port: u16) -> TcpStream {
     socket.into()
 }
 
+/// An A-ASSOCIATE-RQ of CT1 to PACS for Verification sent from `127.0.0.<host>`; the
+/// connection and the type and body of the answer.
+fn request_from(address: [u8; 4], port: u16) -> (TcpStream, u8, Vec<u8>) {
+    use std::io::Write as _;
+    let mut stream = connect_from_address(address, port);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(&verification_rq()).expect("write");
+    let (kind, body) = answer(&mut stream);
+    (stream, kind, body)
+}
+
+/// Review r27-gateway (issue 16): association places were counted per address and in
+/// total, so a few addresses of one allowed /24 took them all (4 x 16 = 64 by default)
+/// and no sender of another network got one. One network (here a /24,
+/// `association_network_v4_bits`) now holds at most `max_associations_per_network`:
+/// past it an association request is answered A-ASSOCIATE-RJ transient, local limit
+/// exceeded, and recorded naming the network, while a peer of another network is still
+/// admitted.
+#[test]
+fn one_network_holds_at_most_its_share_of_association_places() {
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 8\nmax_associations_per_peer = 2\nmax_associations_per_network = 6\nassociation_network_v4_bits = 24\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    for host in 2..=4u8 {
+        for _ in 0..2 {
+            let (stream, kind, body) = request_from([127, 0, 0, host], port);
+            assert_eq!(kind, 2, "127.0.0.{host} within its shares: {body:?}");
+            held.push(stream);
+        }
+    }
+    let (refused, kind, body) = request_from([127, 0, 0, 5], port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "A-ASSOCIATE-RJ transient, service provider (presentation), local limit exceeded"
+    );
+    let (other, kind, body) = request_from([127, 0, 1, 1], port);
+    assert_eq!(kind, 2, "another network is admitted: {body:?}");
+    drop((held, refused, other));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 6 associations in flight from network 127.0.0.0/24 (limits.max_associations_per_network) (A-ASSOCIATE-RJ transient, local limit exceeded)"
+        )),
+        "{details:#?}"
+    );
+}
+
 /// Review finding 6: silent connections took an association's place at accept, so 16
 /// from each of four addresses locked every sender out, renewably. Now a connection
 /// holds a small pending place until its request (a share per peer, the oldest of the
