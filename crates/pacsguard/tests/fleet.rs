@@ -108,6 +108,19 @@ impl Serve {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
         let _ = self.child.wait();
     }
+
+    /// Stops it (SIGTERM) and returns how long the stop took and all it said, its last
+    /// lines included (read until its stderr closes).
+    fn stop_timed(mut self) -> (Duration, String) {
+        let started = Instant::now();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let _ = self.child.wait();
+        let took = started.elapsed();
+        // The reader thread ends at the pipe's end; its last lines may lag the exit.
+        std::thread::sleep(Duration::from_millis(300));
+        (took, self.stderr())
+    }
 }
 
 impl Drop for Serve {
@@ -3482,5 +3495,155 @@ fn a_whole_home_copy_found_beside_a_host_is_not_raised_again_after_a_restart() {
         log.matches("host-trail-fork").count(),
         forks_before,
         "not raised again after the restart: {log}"
+    );
+}
+
+/// Review r27-fleet: a clean stop of a host's guard wrote its 'stopped' records and a
+/// final checkpoint to its trail and delivered none of them: the console held the trail
+/// short of its last records, a copy of the home made right after the stop held records
+/// the console never saw, and the console could tell the copy from the host only once
+/// the host's next batch came. Now the stop delivers them: the console holds the whole
+/// trail the moment the stop returns, without waiting for anything, and a copy made
+/// then is caught at its first contact once the host has reported once.
+#[test]
+fn a_stop_delivers_its_last_records_and_a_copy_made_then_is_caught_at_first_contact() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-30");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-30", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let (_, said) = guard.stop_timed();
+    let written = trail_size(&host.home);
+    let held = wait_host(&console, "pacs-30", |_| true);
+    assert_eq!(
+        held["records"].as_u64(),
+        Some(written),
+        "the console holds the whole trail when the stop returns: {held}\n{said}"
+    );
+    assert_eq!(held["witnessed"].as_u64(), Some(written), "{held}");
+    // Root copies the home right after the stop; the host starts again and reports.
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-30", |h| {
+        h["records"].as_u64() > Some(written) && h["state"] == "ok"
+    });
+    guard.stop();
+    let forks_before = console_log(&console).matches("host-trail-fork").count();
+    let twin_guard = Serve::start(&twin, &[]);
+    assert!(
+        twin_guard.wait_for("the console refused this report", Duration::from_secs(30)),
+        "{}",
+        twin_guard.stderr()
+    );
+    twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("host-trail-fork").count(),
+        forks_before + 1,
+        "the copy's first contact is a fork of what the console holds: {log}"
+    );
+}
+
+/// Holds every connection made to `listen` without a byte of answer (a console that
+/// hangs, or something on the way that does), until dropped.
+struct Blackhole {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Blackhole {
+    fn on(listen: &str) -> Blackhole {
+        let listener = std::net::TcpListener::bind(listen).expect("the console's port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Blackhole {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Review r27-fleet: the stop's delivery is bounded. A console that takes connections
+/// and never answers held a host's stop for the report in flight (30 s, `IO_TIMEOUT`,
+/// per step: 25.8 s seen). Now the stop waits `STOP_DELIVERY_DEADLINE` (10 s) for its last records
+/// to go, says on stderr that they did not, and the next start records it on the trail;
+/// the console then gets them, none lost.
+#[test]
+fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_start() {
+    let listen = free_listen();
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let host = enrolled_host(&console, &server, "pacs-31");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-31", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    server.stop();
+    let hole = Blackhole::on(&listen);
+    // A report goes every 2 s: one is held by the hole when the stop comes, for up to
+    // 30 s (IO_TIMEOUT) of its handshake.
+    std::thread::sleep(Duration::from_secs(3));
+    let (took, said) = guard.stop_timed();
+    assert!(
+        took < Duration::from_secs(18),
+        "the stop took {took:?}: {said}"
+    );
+    assert!(
+        said.contains("were not delivered to the console")
+            && said.contains("STOP_DELIVERY_DEADLINE"),
+        "{said}"
+    );
+    let note = host.home.join("fleet/stop-undelivered.txt");
+    assert!(note.exists(), "{said}");
+    drop(hole);
+    let written = trail_size(&host.home);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-31", |h| {
+        h["records"].as_u64() > Some(written) && h["state"] == "ok"
+    });
+    guard.stop();
+    server.stop();
+    let trail = std::fs::read_to_string(host.home.join("audit.log")).expect("trail");
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("were not delivered to the console"))
+        .unwrap_or_else(|| panic!("not on the host's trail: {trail}"));
+    assert!(recorded.contains("\"failure\""), "{recorded}");
+    assert!(!note.exists(), "the note is removed once recorded");
+    assert_eq!(
+        trail.matches("were not delivered to the console").count(),
+        1,
+        "recorded once"
     );
 }
