@@ -15,15 +15,37 @@
 //! records revoked is refused whatever the store says, and the store saying otherwise is
 //! raised as `host-revocation-undone`.
 
-use pacsguard_events::{Action, Outcome};
+use pacsguard_events::{Action, Actor, Outcome};
 
 use crate::auth::{AuthError, Console, lock};
+
+/// Who revokes hosts named `name` while it is held: see [`Console::revoking_as`].
+pub struct Revoking<'a> {
+    console: &'a Console,
+    name: String,
+}
+
+impl Drop for Revoking<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut revokers) = lock(&self.console.revokers) {
+            revokers.remove(&self.name);
+        }
+    }
+}
 
 /// The most revoked certificates a console keeps in memory. Revocations are made by
 /// administrators, but whoever writes the fleet's store can write rows marked revoked:
 /// past this many, further ones are not recorded on the trail (they stay refused while
 /// the store says so) and the refusal to record says why.
 pub const MAX_REVOCATIONS_KEPT: usize = 65_536;
+
+/// A person as a revocation's record names them: the user, and who ran `sudo`.
+fn by_whom(actor: &Actor) -> String {
+    match &actor.sudo_user {
+        Some(sudo) => format!("{} (sudo by {sudo})", actor.user),
+        None => actor.user.clone(),
+    }
+}
 
 /// The `host_revoked` of a revocation's record.
 fn revocation_digest(fingerprint: &str, at: i64) -> String {
@@ -48,6 +70,18 @@ impl Console {
     pub fn host_revoked_on_trail(&self, fingerprint: &str) -> Result<bool, AuthError> {
         self.ensure_bound()?;
         Ok(lock(&self.bindings)?.revoked_hosts.contains(fingerprint))
+    }
+
+    /// `actor` revokes the hosts named `name` through this process (`console revoke-host`
+    /// relayed to `serve`) while the value returned is held: their revocation is
+    /// recorded as that person's, whichever of the command and the listener's silence
+    /// check records it first (review r27-fleet: the record's actor was "fleet").
+    pub fn revoking_as(&self, name: &str, actor: &Actor) -> Result<Revoking<'_>, AuthError> {
+        lock(&self.revokers)?.insert(name.to_string(), actor.clone());
+        Ok(Revoking {
+            console: self,
+            name: name.to_string(),
+        })
     }
 
     /// Records on this console's trail that host `name`, its certificate `fingerprint`,
@@ -76,15 +110,23 @@ impl Console {
                 )));
             }
         }
+        let revoker = lock(&self.revokers)?.get(name).cloned();
         let mut event = self.event(
             "fleet",
             Action::Accept,
             Outcome::Success,
             format!(
-                "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store: recorded here, its certificate is refused from now on whatever the store says",
-                &fingerprint[..16]
+                "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store{}: recorded here, its certificate is refused from now on whatever the store says",
+                &fingerprint[..16],
+                revoker.as_ref().map_or_else(
+                    || " (by console revoke-host while no serve ran, or by whoever wrote the store: not known here)".to_string(),
+                    |by| format!(" by {} (console revoke-host)", by_whom(by))
+                )
             ),
         );
+        if let Some(revoker) = revoker {
+            event.actor = revoker;
+        }
         event.host_revoked = Some(revocation_digest(fingerprint, at));
         self.record(event)?;
         lock(&self.bindings)?

@@ -180,6 +180,11 @@ pub fn revoke_and_record(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    // Named on the record as the one who revoked, even when the listener's silence
+    // check finds the store's row before this records it.
+    let _revoking = console
+        .revoking_as(name, actor)
+        .map_err(|e| e.to_string())?;
     let mut db = pool.get().map_err(|e| e.to_string())?;
     let revoked = db.revoke_host(name, now).map_err(|e| e.to_string())?;
     if revoked == 0 {

@@ -3379,7 +3379,15 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
     let host = enrolled_host(&console, &server, "ws-60");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-60", |h| h["profile"]["generation"] == 1);
-    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    // Run by a person through sudo: the record names them (review r27-fleet: it named
+    // "fleet").
+    let out = pacsguard()
+        .env("SUDO_USER", "dr-okafor")
+        .arg("--home")
+        .arg(&console.home)
+        .args(["console", "revoke-host", "ws-60"])
+        .output()
+        .expect("pacsguard runs");
     // Whoever writes the store undoes it at once.
     let undone = std::process::Command::new("sqlite3")
         .args(["-cmd", ".timeout 30000"])
@@ -3410,6 +3418,21 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         .find(|l| l.contains("\"host_revoked\":\""))
         .unwrap_or_else(|| panic!("not on the trail: {trail}"));
     assert!(recorded.contains("host ws-60"), "{recorded}");
+    let record: serde_json::Value = serde_json::from_str(recorded).expect("a JSON record");
+    assert_eq!(record["actor"]["sudo_user"], "dr-okafor", "{recorded}");
+    assert_eq!(
+        record["actor"]["user"],
+        nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .expect("this user's name"),
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains("(sudo by dr-okafor) (console revoke-host)"),
+        "{recorded}"
+    );
     assert!(trail.contains("host-revocation-undone"), "{trail}");
     // Revoked in the store again by hand: nothing left to revoke, said, exit 2.
     let again = std::process::Command::new("sqlite3")
