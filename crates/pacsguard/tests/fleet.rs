@@ -750,7 +750,8 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         guard.stderr()
     );
     guard.stop();
-    // What the host signed on its way out is delivered by hand (the guard is stopped).
+    // What the host signed on its way out: the stop delivers it (review r27-fleet), and
+    // by hand too, for a loaded machine on which the stop's deadline passed.
     let out = host.run(&["audit", "forward", "--to", "console"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
@@ -3240,7 +3241,9 @@ fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
     // the copy holds too. Taking those alone, the console held nothing the copy's
     // trail differs from, and the copy's re-profile continued it as the host could have
     // (review r26-fleetfix: the host's first batch carried only those whenever it went
-    // out before the guard's "watch started" record was appended).
+    // out before the guard's "watch started" record was appended). The stop delivers
+    // its last records now (review r27-fleet), but within STOP_DELIVERY_DEADLINE only:
+    // the wait stays on the copy's size, which holds whether that delivery went or not.
     let copied = trail_size(&twin.home);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "pacs-27", |h| {
@@ -3669,4 +3672,80 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
         1,
         "recorded once"
     );
+}
+
+/// Review r27-fleet, an attack that held: a copy of an approved host's enrolment
+/// waiting to be told apart (refused, not judged) when the console restarts gets a
+/// fresh wait, the wait being the console's memory. The host reports on beside it
+/// (every 2 s), so the fresh wait ends the same way: the copy duplicated once, never
+/// judged as the host made anew, the host's approval still in effect.
+#[test]
+fn a_copy_waiting_when_the_console_restarts_is_still_told_apart() {
+    let listen = free_listen();
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first(&listen, "pacs-32", "installation baseline");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-32", |h| h["state"] == "ok");
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    let twin = Serve::start(&copy, &[]);
+    assert!(
+        twin.wait_for("the console waits", Duration::from_secs(30)),
+        "{}",
+        twin.stderr()
+    );
+    assert!(
+        !twin
+            .stderr()
+            .contains("two processes report under its certificate"),
+        "the restart comes while the copy waits: {}",
+        twin.stderr()
+    );
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // Past the 15 s the host promised, after the restart.
+    assert!(
+        twin.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(40)
+        ),
+        "{}",
+        twin.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(17));
+    twin.stop();
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy never judged: {log}"
+    );
+    assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
+    assert!(!log.contains("approval_superseded"), "{log}");
 }
