@@ -186,7 +186,7 @@ pub struct Console {
     /// relayed to `serve`): the revocation's record names that person, also when the
     /// listener's silence check finds the store's row first
     /// ([`crate::host_revocations`], review r27-fleet).
-    pub(crate) revokers: Mutex<HashMap<String, pacsguard_events::Actor>>,
+    pub(crate) revokers: Mutex<HashMap<String, crate::host_revocations::Revoker>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {

@@ -19,6 +19,34 @@ use pacsguard_events::{Action, Actor, Outcome};
 
 use crate::auth::{AuthError, Console, lock};
 
+/// The longest reason a revocation's record carries (`console revoke-host --reason`).
+pub const MAX_REVOCATION_REASON_CHARS: usize = 500;
+
+/// Whether `reason` may go on a revocation's record: not empty, at most
+/// [`MAX_REVOCATION_REASON_CHARS`], no control characters (one line on the trail).
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    let chars = reason.chars().count();
+    if reason.trim().is_empty() {
+        return Err("empty: say why the host is revoked".into());
+    }
+    if chars > MAX_REVOCATION_REASON_CHARS {
+        return Err(format!(
+            "{chars} characters, more than {MAX_REVOCATION_REASON_CHARS} (MAX_REVOCATION_REASON_CHARS)"
+        ));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err("a control character (a line break, a tab): one line of text".into());
+    }
+    Ok(())
+}
+
+/// Who revokes hosts of a name through this process, and why.
+#[derive(Clone, Debug)]
+pub(crate) struct Revoker {
+    actor: Actor,
+    reason: Option<String>,
+}
+
 /// Who revokes hosts named `name` while it is held: see [`Console::revoking_as`].
 pub struct Revoking<'a> {
     console: &'a Console,
@@ -73,11 +101,23 @@ impl Console {
     }
 
     /// `actor` revokes the hosts named `name` through this process (`console revoke-host`
-    /// relayed to `serve`) while the value returned is held: their revocation is
-    /// recorded as that person's, whichever of the command and the listener's silence
+    /// relayed to `serve`) for `reason` while the value returned is held: their
+    /// revocation is recorded as that person's, with the reason, whichever of the command and the listener's silence
     /// check records it first (review r27-fleet: the record's actor was "fleet").
-    pub fn revoking_as(&self, name: &str, actor: &Actor) -> Result<Revoking<'_>, AuthError> {
-        lock(&self.revokers)?.insert(name.to_string(), actor.clone());
+    pub fn revoking_as(
+        &self,
+        name: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> Result<Revoking<'_>, AuthError> {
+        if let Some(reason) = reason {
+            check_reason(reason).map_err(|e| AuthError::Invalid(format!("--reason: {e}")))?;
+        }
+        let revoker = Revoker {
+            actor: actor.clone(),
+            reason: reason.map(str::to_string),
+        };
+        lock(&self.revokers)?.insert(name.to_string(), revoker);
         Ok(Revoking {
             console: self,
             name: name.to_string(),
@@ -111,6 +151,10 @@ impl Console {
             }
         }
         let revoker = lock(&self.revokers)?.get(name).cloned();
+        let why = revoker
+            .as_ref()
+            .and_then(|r| r.reason.as_deref())
+            .map_or_else(String::new, |reason| format!(", for the reason {reason:?}"));
         let mut event = self.event(
             "fleet",
             Action::Accept,
@@ -120,12 +164,12 @@ impl Console {
                 &fingerprint[..16],
                 revoker.as_ref().map_or_else(
                     || " (by console revoke-host while no serve ran, or by whoever wrote the store: not known here)".to_string(),
-                    |by| format!(" by {} (console revoke-host)", by_whom(by))
+                    |by| format!(" by {} (console revoke-host){why}", by_whom(&by.actor))
                 )
             ),
         );
         if let Some(revoker) = revoker {
-            event.actor = revoker;
+            event.actor = revoker.actor;
         }
         event.host_revoked = Some(revocation_digest(fingerprint, at));
         self.record(event)?;

@@ -51,7 +51,13 @@ pub enum ConsoleCommand {
         json: bool,
     },
     /// Revoke a host: its next request (and every later connection) is refused.
-    RevokeHost { name: String },
+    RevokeHost {
+        name: String,
+        /// Why (a copy of its enrolment found, the machine retired): with a running
+        /// `serve`, on the revocation's record beside who revoked it.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 impl ConsoleCommand {
@@ -142,12 +148,24 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ConsoleCommand::RevokeHost { name } => {
+        ConsoleCommand::RevokeHost { name, reason } => {
+            if let Some(reason) = &reason {
+                pacsguard_console::host_revocations::check_reason(reason)
+                    .map_err(|e| anyhow!("--reason: {e}"))?;
+            }
             // A running `serve` revokes it and records it on its console's trail at
             // once; without one, the store alone (the next `serve` records it).
-            let command = crate::control::Command::RevokeHost { name: name.clone() };
+            let command = crate::control::Command::RevokeHost {
+                name: name.clone(),
+                reason: reason.clone(),
+            };
             if let Some(relayed) = crate::control::relay_if_served(home, command) {
                 return relayed;
+            }
+            if reason.is_some() {
+                eprintln!(
+                    "pacsguard: no serve runs for this console: the revocation goes to the fleet's store alone, and its record (made by the next serve) names neither who revoked it nor why"
+                );
             }
             let mut db = store.open()?;
             let now = std::time::SystemTime::now()
@@ -176,6 +194,7 @@ pub fn revoke_and_record(
     console: &pacsguard_console::auth::Console,
     name: &str,
     actor: &pacsguard_events::Actor,
+    reason: Option<&str>,
 ) -> Result<String, String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -183,7 +202,7 @@ pub fn revoke_and_record(
     // Named on the record as the one who revoked, even when the listener's silence
     // check finds the store's row before this records it.
     let _revoking = console
-        .revoking_as(name, actor)
+        .revoking_as(name, actor, reason)
         .map_err(|e| e.to_string())?;
     let mut db = pool.get().map_err(|e| e.to_string())?;
     let revoked = db.revoke_host(name, now).map_err(|e| e.to_string())?;

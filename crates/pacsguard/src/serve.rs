@@ -699,9 +699,11 @@ pub fn run(
     let revoker: crate::control::HostRevoker = {
         let console = Arc::clone(&console);
         let pool = fleet_pool.clone();
-        Arc::new(move |name: &str, actor: &pacsguard_events::Actor| {
-            crate::fleet::revoke_and_record(&pool, &console, name, actor)
-        })
+        Arc::new(
+            move |name: &str, actor: &pacsguard_events::Actor, reason: Option<&str>| {
+                crate::fleet::revoke_and_record(&pool, &console, name, actor, reason)
+            },
+        )
     };
     let control = crate::control::Server::start(&home, session.requests(), Some(revoker))?;
 

@@ -3388,7 +3388,13 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         .env("SUDO_USER", "dr-okafor")
         .arg("--home")
         .arg(&console.home)
-        .args(["console", "revoke-host", "ws-60"])
+        .args([
+            "console",
+            "revoke-host",
+            "ws-60",
+            "--reason",
+            "its enrolment copied to another machine, ticket 4711",
+        ])
         .output()
         .expect("pacsguard runs");
     // Whoever writes the store undoes it at once.
@@ -3433,7 +3439,9 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         "{recorded}"
     );
     assert!(
-        recorded.contains("(sudo by dr-okafor) (console revoke-host)"),
+        recorded.contains(
+            "(sudo by dr-okafor) (console revoke-host), for the reason \\\"its enrolment copied to another machine, ticket 4711\\\""
+        ),
         "{recorded}"
     );
     assert!(trail.contains("host-revocation-undone"), "{trail}");
@@ -3445,6 +3453,14 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         .output()
         .expect("sqlite3");
     assert!(again.status.success(), "{}", stderr(&again));
+    // A reason that is no line of text is refused before anything is revoked.
+    let out = console.run(&["console", "revoke-host", "ws-60", "--reason", "two\nlines"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--reason: a control character"),
+        "{}",
+        stderr(&out)
+    );
     // Again: nothing left to revoke, said, exit 2.
     let out = console.run(&["console", "revoke-host", "ws-60"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
