@@ -53,6 +53,14 @@ pub struct Revoking<'a> {
     name: String,
 }
 
+impl std::fmt::Debug for Revoking<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revoking")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 impl Drop for Revoking<'_> {
     fn drop(&mut self) {
         if let Ok(mut revokers) = lock(&self.console.revokers) {

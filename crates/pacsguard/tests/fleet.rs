@@ -3557,7 +3557,8 @@ fn a_stop_delivers_its_last_records_and_a_copy_made_then_is_caught_at_first_cont
     wait_host(&console, "pacs-30", |h| {
         h["records"].as_u64() > Some(3) && h["state"] == "ok"
     });
-    let (_, said) = guard.stop_timed();
+    let (took, said) = guard.stop_timed();
+    eprintln!("the stop with the console up took {took:?}");
     let written = trail_size(&host.home);
     let held = wait_host(&console, "pacs-30", |_| true);
     assert_eq!(
@@ -3656,6 +3657,7 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
     // 30 s (IO_TIMEOUT) of its handshake.
     std::thread::sleep(Duration::from_secs(3));
     let (took, said) = guard.stop_timed();
+    eprintln!("the stop with a console that never answers took {took:?}");
     assert!(
         took < Duration::from_secs(18),
         "the stop took {took:?}: {said}"
