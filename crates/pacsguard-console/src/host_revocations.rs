@@ -210,6 +210,23 @@ impl Console {
 }
 
 #[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    /// A revocation's reason is one line of at most MAX_REVOCATION_REASON_CHARS.
+    #[test]
+    fn a_reason_is_one_line_up_to_its_limit() {
+        assert!(check_reason(&"é".repeat(MAX_REVOCATION_REASON_CHARS)).is_ok());
+        let long =
+            check_reason(&"é".repeat(MAX_REVOCATION_REASON_CHARS + 1)).expect_err("too long");
+        assert!(long.contains("MAX_REVOCATION_REASON_CHARS"), "{long}");
+        assert!(check_reason("  ").is_err());
+        assert!(check_reason("two\nlines").is_err());
+        assert!(check_reason("a\u{1b}[2Jclear").is_err());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -430,7 +430,8 @@ pub const STOP_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 /// reach the console, for the next start to put on the trail.
 const STOP_UNDELIVERED_NOTE: &str = "stop-undelivered.txt";
 
-/// The most of that note the next start reads.
+/// The most of that note the next start reads (a stop writes far less; more is cut,
+/// and said).
 const MAX_STOP_NOTE_BYTES: u64 = 4096;
 
 /// What `serve` started for the fleet: the listener for hosts, stopped with the
@@ -557,13 +558,20 @@ pub fn record_undelivered_stop(
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(&path)
-        .and_then(|file| file.take(MAX_STOP_NOTE_BYTES).read_to_end(&mut text));
+        .and_then(|file| file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text));
     if let Err(e) = read {
         return say(&format!("{}: {e}", path.display()));
     }
+    let cut = text.len() as u64 > MAX_STOP_NOTE_BYTES;
+    text.truncate(usize::try_from(MAX_STOP_NOTE_BYTES).unwrap_or(usize::MAX));
     let text = format!(
-        "console delivery: {} (noted in {})",
+        "console delivery: {}{} (noted in {})",
         String::from_utf8_lossy(&text).trim(),
+        if cut {
+            format!(" [cut at {MAX_STOP_NOTE_BYTES} bytes, MAX_STOP_NOTE_BYTES]")
+        } else {
+            String::new()
+        },
         path.display()
     );
     say(&text);
@@ -878,6 +886,54 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn actor() -> pacsguard_events::Actor {
+        pacsguard_events::Actor {
+            user: "root".into(),
+            uid: 0,
+            sudo_user: None,
+        }
+    }
+
+    /// A stop's note goes on the next start's trail once, then is removed; one longer
+    /// than MAX_STOP_NOTE_BYTES (written by hand: a stop writes a line) is cut, and the
+    /// record says so.
+    #[test]
+    fn a_stop_note_is_recorded_once_and_a_long_one_is_said_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
+        let inbox = pacsguard_events::Inbox::new();
+        leave_stop_note(&home, "records 8 to 9 were not delivered").expect("note");
+        record_undelivered_stop(&home, &inbox, &actor());
+        let events = inbox.take();
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .detail
+                .contains("records 8 to 9 were not delivered")
+                && !events[0].detail.contains("MAX_STOP_NOTE_BYTES"),
+            "{}",
+            events[0].detail
+        );
+        assert!(!stop_note_path(&home).exists());
+        record_undelivered_stop(&home, &inbox, &actor());
+        assert!(inbox.take().is_empty(), "recorded once");
+
+        let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
+        std::fs::write(stop_note_path(&home), &long).expect("a long note");
+        record_undelivered_stop(&home, &inbox, &actor());
+        let events = inbox.take();
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .detail
+                .contains("[cut at 4096 bytes, MAX_STOP_NOTE_BYTES]"),
+            "{}",
+            events[0].detail
+        );
+        assert!(events[0].detail.len() < long.len() + 200);
+    }
 
     /// A record reaches the console only once a checkpoint signs it, and the reporter
     /// delivers as soon as one is written: the default cadence of checkpoints while
