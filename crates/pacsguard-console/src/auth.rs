@@ -182,6 +182,11 @@ pub struct Console {
     /// addresses: a request naming another in its `Host` header is refused
     /// ([`crate::http`]: DNS rebinding). `None`: every name (the router alone, in tests).
     known_names: Option<Vec<String>>,
+    /// Who is revoking hosts of a name through this process now (`console revoke-host`
+    /// relayed to `serve`): the revocation's record names that person, also when the
+    /// listener's silence check finds the store's row first
+    /// ([`crate::host_revocations`], review r27-fleet).
+    pub(crate) revokers: Mutex<HashMap<String, crate::host_revocations::Revoker>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -266,6 +271,7 @@ impl Console {
             second_host_approver: false,
             public_origin: None,
             known_names: None,
+            revokers: Mutex::new(HashMap::new()),
         })
     }
 

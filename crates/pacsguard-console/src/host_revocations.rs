@@ -15,15 +15,73 @@
 //! records revoked is refused whatever the store says, and the store saying otherwise is
 //! raised as `host-revocation-undone`.
 
-use pacsguard_events::{Action, Outcome};
+use pacsguard_events::{Action, Actor, Outcome};
 
 use crate::auth::{AuthError, Console, lock};
+
+/// The longest reason a revocation's record carries (`console revoke-host --reason`).
+pub const MAX_REVOCATION_REASON_CHARS: usize = 500;
+
+/// Whether `reason` may go on a revocation's record: not empty, at most
+/// [`MAX_REVOCATION_REASON_CHARS`], no control characters (one line on the trail).
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    let chars = reason.chars().count();
+    if reason.trim().is_empty() {
+        return Err("empty: say why the host is revoked".into());
+    }
+    if chars > MAX_REVOCATION_REASON_CHARS {
+        return Err(format!(
+            "{chars} characters, more than {MAX_REVOCATION_REASON_CHARS} (MAX_REVOCATION_REASON_CHARS)"
+        ));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err("a control character (a line break, a tab): one line of text".into());
+    }
+    Ok(())
+}
+
+/// Who revokes hosts of a name through this process, and why.
+#[derive(Clone, Debug)]
+pub(crate) struct Revoker {
+    actor: Actor,
+    reason: Option<String>,
+}
+
+/// Who revokes hosts named `name` while it is held: see [`Console::revoking_as`].
+pub struct Revoking<'a> {
+    console: &'a Console,
+    name: String,
+}
+
+impl std::fmt::Debug for Revoking<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revoking")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Drop for Revoking<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut revokers) = lock(&self.console.revokers) {
+            revokers.remove(&self.name);
+        }
+    }
+}
 
 /// The most revoked certificates a console keeps in memory. Revocations are made by
 /// administrators, but whoever writes the fleet's store can write rows marked revoked:
 /// past this many, further ones are not recorded on the trail (they stay refused while
 /// the store says so) and the refusal to record says why.
 pub const MAX_REVOCATIONS_KEPT: usize = 65_536;
+
+/// A person as a revocation's record names them: the user, and who ran `sudo`.
+fn by_whom(actor: &Actor) -> String {
+    match &actor.sudo_user {
+        Some(sudo) => format!("{} (sudo by {sudo})", actor.user),
+        None => actor.user.clone(),
+    }
+}
 
 /// The `host_revoked` of a revocation's record.
 fn revocation_digest(fingerprint: &str, at: i64) -> String {
@@ -48,6 +106,30 @@ impl Console {
     pub fn host_revoked_on_trail(&self, fingerprint: &str) -> Result<bool, AuthError> {
         self.ensure_bound()?;
         Ok(lock(&self.bindings)?.revoked_hosts.contains(fingerprint))
+    }
+
+    /// `actor` revokes the hosts named `name` through this process (`console revoke-host`
+    /// relayed to `serve`) for `reason` while the value returned is held: their
+    /// revocation is recorded as that person's, with the reason, whichever of the command and the listener's silence
+    /// check records it first (review r27-fleet: the record's actor was "fleet").
+    pub fn revoking_as(
+        &self,
+        name: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+    ) -> Result<Revoking<'_>, AuthError> {
+        if let Some(reason) = reason {
+            check_reason(reason).map_err(|e| AuthError::Invalid(format!("--reason: {e}")))?;
+        }
+        let revoker = Revoker {
+            actor: actor.clone(),
+            reason: reason.map(str::to_string),
+        };
+        lock(&self.revokers)?.insert(name.to_string(), revoker);
+        Ok(Revoking {
+            console: self,
+            name: name.to_string(),
+        })
     }
 
     /// Records on this console's trail that host `name`, its certificate `fingerprint`,
@@ -76,15 +158,27 @@ impl Console {
                 )));
             }
         }
+        let revoker = lock(&self.revokers)?.get(name).cloned();
+        let why = revoker
+            .as_ref()
+            .and_then(|r| r.reason.as_deref())
+            .map_or_else(String::new, |reason| format!(", for the reason {reason:?}"));
         let mut event = self.event(
             "fleet",
             Action::Accept,
             Outcome::Success,
             format!(
-                "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store: recorded here, its certificate is refused from now on whatever the store says",
-                &fingerprint[..16]
+                "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store{}: recorded here, its certificate is refused from now on whatever the store says",
+                &fingerprint[..16],
+                revoker.as_ref().map_or_else(
+                    || " (by console revoke-host while no serve ran, or by whoever wrote the store: not known here)".to_string(),
+                    |by| format!(" by {} (console revoke-host){why}", by_whom(&by.actor))
+                )
             ),
         );
+        if let Some(revoker) = revoker {
+            event.actor = revoker.actor;
+        }
         event.host_revoked = Some(revocation_digest(fingerprint, at));
         self.record(event)?;
         lock(&self.bindings)?
@@ -112,6 +206,23 @@ impl Console {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    /// A revocation's reason is one line of at most MAX_REVOCATION_REASON_CHARS.
+    #[test]
+    fn a_reason_is_one_line_up_to_its_limit() {
+        assert!(check_reason(&"é".repeat(MAX_REVOCATION_REASON_CHARS)).is_ok());
+        let long =
+            check_reason(&"é".repeat(MAX_REVOCATION_REASON_CHARS + 1)).expect_err("too long");
+        assert!(long.contains("MAX_REVOCATION_REASON_CHARS"), "{long}");
+        assert!(check_reason("  ").is_err());
+        assert!(check_reason("two\nlines").is_err());
+        assert!(check_reason("a\u{1b}[2Jclear").is_err());
     }
 }
 

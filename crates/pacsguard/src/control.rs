@@ -77,12 +77,16 @@ pub enum Command {
     /// [`WireReply::not_served`], and the CLI writes the store as without a guard.
     RevokeHost {
         name: String,
+        /// Why, as the person gave it (`--reason`): on the revocation's record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 
 /// What `serve` does for [`Command::RevokeHost`]: the host's name and who asked; what
 /// to print, or why not.
-pub type HostRevoker = Arc<dyn Fn(&str, &Actor) -> Result<String, String> + Send + Sync>;
+pub type HostRevoker =
+    Arc<dyn Fn(&str, &Actor, Option<&str>) -> Result<String, String> + Send + Sync>;
 
 /// A passphrase on the wire: never printed (its `Debug` hides it).
 #[derive(Serialize, Deserialize)]
@@ -301,7 +305,9 @@ fn serve_one(
         Ok(request) => match peer_actor(&stream, request.sudo_user) {
             Err(message) => WireReply::error(message),
             Ok(actor) => match request.command {
-                Command::RevokeHost { name } => revoke_host(&name, &actor, revoker),
+                Command::RevokeHost { name, reason } => {
+                    revoke_host(&name, reason.as_deref(), &actor, revoker)
+                }
                 command => run(command, request.json, actor, home, requests),
             },
         },
@@ -323,11 +329,16 @@ fn read_request(stream: &UnixStream) -> Result<WireRequest, String> {
 }
 
 /// `console revoke-host` run by `serve` (see [`Command::RevokeHost`]).
-fn revoke_host(name: &str, actor: &Actor, revoker: Option<&HostRevoker>) -> WireReply {
+fn revoke_host(
+    name: &str,
+    reason: Option<&str>,
+    actor: &Actor,
+    revoker: Option<&HostRevoker>,
+) -> WireReply {
     let Some(revoke) = revoker else {
         return WireReply::not_served();
     };
-    match revoke(name, actor) {
+    match revoke(name, actor, reason) {
         Ok(said) => WireReply {
             code: 0,
             stdout: said,
@@ -546,7 +557,7 @@ fn absolute(command: Command) -> Result<Command> {
             quarantine,
             preamble_only,
         },
-        Command::RevokeHost { name } => Command::RevokeHost { name },
+        Command::RevokeHost { name, reason } => Command::RevokeHost { name, reason },
     })
 }
 

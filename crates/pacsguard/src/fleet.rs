@@ -51,7 +51,13 @@ pub enum ConsoleCommand {
         json: bool,
     },
     /// Revoke a host: its next request (and every later connection) is refused.
-    RevokeHost { name: String },
+    RevokeHost {
+        name: String,
+        /// Why (a copy of its enrolment found, the machine retired): with a running
+        /// `serve`, on the revocation's record beside who revoked it.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 impl ConsoleCommand {
@@ -142,12 +148,24 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ConsoleCommand::RevokeHost { name } => {
+        ConsoleCommand::RevokeHost { name, reason } => {
+            if let Some(reason) = &reason {
+                pacsguard_console::host_revocations::check_reason(reason)
+                    .map_err(|e| anyhow!("--reason: {e}"))?;
+            }
             // A running `serve` revokes it and records it on its console's trail at
             // once; without one, the store alone (the next `serve` records it).
-            let command = crate::control::Command::RevokeHost { name: name.clone() };
+            let command = crate::control::Command::RevokeHost {
+                name: name.clone(),
+                reason: reason.clone(),
+            };
             if let Some(relayed) = crate::control::relay_if_served(home, command) {
                 return relayed;
+            }
+            if reason.is_some() {
+                eprintln!(
+                    "pacsguard: no serve runs for this console: the revocation goes to the fleet's store alone, and its record (made by the next serve) names neither who revoked it nor why"
+                );
             }
             let mut db = store.open()?;
             let now = std::time::SystemTime::now()
@@ -176,10 +194,16 @@ pub fn revoke_and_record(
     console: &pacsguard_console::auth::Console,
     name: &str,
     actor: &pacsguard_events::Actor,
+    reason: Option<&str>,
 ) -> Result<String, String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    // Named on the record as the one who revoked, even when the listener's silence
+    // check finds the store's row before this records it.
+    let _revoking = console
+        .revoking_as(name, actor, reason)
+        .map_err(|e| e.to_string())?;
     let mut db = pool.get().map_err(|e| e.to_string())?;
     let revoked = db.revoke_host(name, now).map_err(|e| e.to_string())?;
     if revoked == 0 {
@@ -393,17 +417,180 @@ pub fn check_approval(home: &Home, report: &mut pacsguard_engine::CheckReport) -
     Ok(())
 }
 
-/// What `serve` started for the fleet; joined when it stops.
+/// How long a clean stop of `serve` on an enrolled host waits, once its guard wrote its
+/// last records ('stopped' and the final checkpoint that signs them), for the console to
+/// take them. Without this delivery a copy of the home made right after the stop held
+/// records the console never saw, and the console could not tell it from the host by
+/// what it held (review r27-fleet). Bounded, so a console that is down or holds the
+/// connection never holds up a stop; past it the stop says so on stderr and the next
+/// start records it on the trail.
+pub const STOP_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The note a stop leaves in the enrolment's directory when its last records did not
+/// reach the console, for the next start to put on the trail.
+const STOP_UNDELIVERED_NOTE: &str = "stop-undelivered.txt";
+
+/// The most of that note the next start reads (a stop writes far less; more is cut,
+/// and said).
+const MAX_STOP_NOTE_BYTES: u64 = 4096;
+
+/// What `serve` started for the fleet: the listener for hosts, stopped with the
+/// console, and the reporter, which delivers the guard's last records once the guard
+/// has stopped ([`Running::deliver_last`]).
 #[derive(Default)]
 pub struct Running {
-    threads: Vec<std::thread::JoinHandle<()>>,
+    listener: Option<std::thread::JoinHandle<()>>,
+    reporter: Option<Reporter>,
+}
+
+/// The report thread and what it waits on at a stop.
+struct Reporter {
+    thread: std::thread::JoinHandle<Result<(), String>>,
+    /// Set once the guard has written its last records and their checkpoint.
+    guard_stopped: Arc<AtomicBool>,
 }
 
 impl Running {
-    pub fn join(self) {
-        for thread in self.threads {
-            let _ = thread.join();
+    /// The listener for hosts ended (it stops with `serve`'s server), while the guard
+    /// still writes the alerts it raised to the trail.
+    pub fn join_listener(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            let _ = listener.join();
         }
+    }
+
+    /// Once the guard has stopped: its last records delivered to the console within
+    /// [`STOP_DELIVERY_DEADLINE`]. Not delivered (the console down, refusing, or
+    /// slower than the deadline): said on stderr and left in a note that the next
+    /// start records on the trail ([`record_undelivered_stop`]).
+    pub fn deliver_last(mut self, home: &Home) {
+        self.join_listener();
+        let Some(reporter) = self.reporter else {
+            return;
+        };
+        reporter.guard_stopped.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + STOP_DELIVERY_DEADLINE;
+        while !reporter.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(STOP_CHECK);
+        }
+        let why = if reporter.thread.is_finished() {
+            match reporter.thread.join() {
+                Ok(Ok(())) => return,
+                Ok(Err(why)) => why,
+                Err(_) => "the report thread panicked".to_string(),
+            }
+        } else {
+            // Left running: the process ends with it. What it sent unconfirmed is sent
+            // again from the cursor at the next start; the console takes a batch it
+            // already holds as the same records.
+            format!(
+                "no answer within {} s (STOP_DELIVERY_DEADLINE)",
+                STOP_DELIVERY_DEADLINE.as_secs()
+            )
+        };
+        let text = format!(
+            "the stop's last records ({}) were not delivered to the console: {why}; they go at the next start",
+            undelivered_range(home)
+        );
+        say(&text);
+        if let Err(e) = leave_stop_note(home, &text) {
+            say(&format!(
+                "and the note for the next start's trail was not written: {e}"
+            ));
+        }
+    }
+}
+
+/// The records a stop left undelivered, as "records A to B" from the console's cursor
+/// to the newest checkpoint.
+fn undelivered_range(home: &Home) -> String {
+    let checkpoint = host::newest_checkpoint(&home.checkpoints_path()).unwrap_or(None);
+    let cursor = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)
+        .and_then(|d| d.read_cursor());
+    match (cursor, checkpoint) {
+        (Ok(cursor), Some((size, _))) if size > cursor.seq => {
+            format!("records {} to {}", cursor.seq, size - 1)
+        }
+        _ => "the records after the console's cursor".to_string(),
+    }
+}
+
+fn stop_note_path(home: &Home) -> PathBuf {
+    home.dir.join(host::FLEET_DIR).join(STOP_UNDELIVERED_NOTE)
+}
+
+/// The note of an undelivered stop, written whole (a new file renamed over any older
+/// one: the newest stop is the one the next start records).
+fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = stop_note_path(home);
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    file.write_all(format!("the stop at {at}: {text}").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// At `serve`'s start on an enrolled host: a note left by a stop whose last records did
+/// not reach the console, recorded on the trail (an `audit` failure) and then removed;
+/// said on stderr too. A note that cannot be recorded stays for the next start.
+pub fn record_undelivered_stop(
+    home: &Home,
+    inbox: &pacsguard_events::Inbox,
+    actor: &pacsguard_events::Actor,
+) {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = stop_note_path(home);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return;
+    }
+    let mut text = Vec::new();
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&path)
+        .and_then(|file| file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text));
+    if let Err(e) = read {
+        return say(&format!("{}: {e}", path.display()));
+    }
+    let cut = text.len() as u64 > MAX_STOP_NOTE_BYTES;
+    text.truncate(usize::try_from(MAX_STOP_NOTE_BYTES).unwrap_or(usize::MAX));
+    let text = format!(
+        "console delivery: {}{} (noted in {})",
+        String::from_utf8_lossy(&text).trim(),
+        if cut {
+            format!(" [cut at {MAX_STOP_NOTE_BYTES} bytes, MAX_STOP_NOTE_BYTES]")
+        } else {
+            String::new()
+        },
+        path.display()
+    );
+    say(&text);
+    let event = pacsguard_events::Event::new(
+        actor.clone(),
+        pacsguard_events::Action::Audit,
+        pacsguard_events::Outcome::Failure,
+        text,
+    );
+    match inbox.push(event) {
+        Ok(()) => {
+            if let Err(e) = std::fs::remove_file(&path) {
+                say(&format!("{}: recorded, not removed: {e}", path.display()));
+            }
+        }
+        Err(e) => say(&format!(
+            "{}: not recorded on the trail ({e}); kept for the next start",
+            path.display()
+        )),
     }
 }
 
@@ -424,7 +611,7 @@ pub fn start(
 ) -> Result<Running> {
     let mut running = Running::default();
     if let Some(listen) = fleet_listen {
-        running.threads.push(listen_for_hosts(
+        running.listener = Some(listen_for_hosts(
             home,
             &listen,
             pool,
@@ -440,12 +627,15 @@ pub fn start(
             identity.console.address, identity.console.name
         ));
         let home = home.clone();
-        running.threads.push(
-            std::thread::Builder::new()
+        let guard_stopped = Arc::new(AtomicBool::new(false));
+        let last = guard_stopped.clone();
+        running.reporter = Some(Reporter {
+            thread: std::thread::Builder::new()
                 .name("report".into())
-                .spawn(move || report(&home, &identity, &stop))
+                .spawn(move || report(&home, &identity, &stop, &last))
                 .context("starting the report thread")?,
-        );
+            guard_stopped,
+        });
     }
     Ok(running)
 }
@@ -552,11 +742,21 @@ pub fn forward_once(home: &Home) -> Result<u64> {
 /// are sent (the rest wait for theirs). A console that is down or refuses is said once
 /// per change, and tried again after [`REPORT_INTERVAL`] (checkpoints written
 /// meanwhile do not hasten the retry: a console restarting is not hammered).
-fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
-    let delivery = match Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION) {
-        Ok(delivery) => delivery,
-        Err(e) => return say(&format!("console delivery: {e}")),
-    };
+///
+/// At the stop it waits for `guard_stopped` and delivers what the guard wrote last
+/// ([`deliver_remaining`]); returns why that failed, if it did.
+fn report(
+    home: &Home,
+    identity: &Identity,
+    stop: &AtomicBool,
+    guard_stopped: &AtomicBool,
+) -> Result<(), String> {
+    let delivery =
+        Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION).map_err(|e| {
+            let text = format!("console delivery: {e}");
+            say(&text);
+            text
+        })?;
     let mut wake = match TrailWake::new(&home.checkpoints_path()) {
         Ok(wake) => Some(wake),
         Err(e) => {
@@ -598,26 +798,13 @@ fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
                 say(&format!("console delivery: {problem}"));
             }
         }
-        let trail_key = match std::fs::read_to_string(home.trail_key_path()) {
-            Ok(text) => text.trim().to_string(),
+        let transport = match transport_of(&mut transport, home, identity) {
+            Ok(t) => t,
             Err(e) => {
-                say(&format!(
-                    "console delivery: {}: {e}",
-                    home.trail_key_path().display()
-                ));
+                say(&format!("console delivery: {e}"));
                 wakeable = false;
                 continue;
             }
-        };
-        let transport = match &mut transport {
-            Some(t) => t,
-            None => transport.insert(ConsoleTransport::new(
-                identity,
-                trail_key,
-                PROMISED_INTERVAL.as_secs(),
-                None,
-                0,
-            )),
         };
         match deliver_once(home, &delivery, transport) {
             Ok((sent, left)) => {
@@ -638,6 +825,59 @@ fn report(home: &Home, identity: &Identity, stop: &AtomicBool) {
             }
         }
     }
+    // The guard writes its 'stopped' records and their checkpoint after the stop.
+    while !guard_stopped.load(Ordering::SeqCst) {
+        std::thread::sleep(STOP_CHECK);
+    }
+    let transport = transport_of(&mut transport, home, identity)?;
+    deliver_remaining(home, &delivery, transport)
+}
+
+/// The reporter's transport, made on first use: it names the trail's key, read then.
+fn transport_of<'t, 'a>(
+    transport: &'t mut Option<ConsoleTransport<'a>>,
+    home: &Home,
+    identity: &'a Identity,
+) -> Result<&'t mut ConsoleTransport<'a>, String> {
+    if let Some(transport) = transport {
+        return Ok(transport);
+    }
+    let trail_key = std::fs::read_to_string(home.trail_key_path())
+        .map_err(|e| format!("{}: {e}", home.trail_key_path().display()))?;
+    Ok(transport.insert(ConsoleTransport::new(
+        identity,
+        trail_key.trim().to_string(),
+        PROMISED_INTERVAL.as_secs(),
+        None,
+        0,
+    )))
+}
+
+/// Every signed record the console does not hold yet, batch after batch, with no
+/// heartbeat when it holds them all already. Bounded from outside by
+/// [`STOP_DELIVERY_DEADLINE`] (the process ends without waiting for it).
+fn deliver_remaining(
+    home: &Home,
+    delivery: &Delivery,
+    transport: &mut ConsoleTransport<'_>,
+) -> Result<(), String> {
+    loop {
+        let signed = host::newest_checkpoint(&home.checkpoints_path())
+            .map_err(|e| format!("{}: {e}", home.checkpoints_path().display()))?
+            .map_or(0, |(size, _)| size);
+        let cursor = delivery.read_cursor().map_err(|e| e.to_string())?;
+        if cursor.seq >= signed {
+            return Ok(());
+        }
+        let (sent, _) = deliver_once(home, delivery, transport).map_err(|e| e.to_string())?;
+        if sent == 0 {
+            return Err(format!(
+                "the console took none of records {} to {}",
+                cursor.seq,
+                signed - 1
+            ));
+        }
+    }
 }
 
 /// How often a waiting reporter looks at `serve`'s stop flag.
@@ -646,6 +886,54 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn actor() -> pacsguard_events::Actor {
+        pacsguard_events::Actor {
+            user: "root".into(),
+            uid: 0,
+            sudo_user: None,
+        }
+    }
+
+    /// A stop's note goes on the next start's trail once, then is removed; one longer
+    /// than MAX_STOP_NOTE_BYTES (written by hand: a stop writes a line) is cut, and the
+    /// record says so.
+    #[test]
+    fn a_stop_note_is_recorded_once_and_a_long_one_is_said_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
+        let inbox = pacsguard_events::Inbox::new();
+        leave_stop_note(&home, "records 8 to 9 were not delivered").expect("note");
+        record_undelivered_stop(&home, &inbox, &actor());
+        let events = inbox.take();
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .detail
+                .contains("records 8 to 9 were not delivered")
+                && !events[0].detail.contains("MAX_STOP_NOTE_BYTES"),
+            "{}",
+            events[0].detail
+        );
+        assert!(!stop_note_path(&home).exists());
+        record_undelivered_stop(&home, &inbox, &actor());
+        assert!(inbox.take().is_empty(), "recorded once");
+
+        let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
+        std::fs::write(stop_note_path(&home), &long).expect("a long note");
+        record_undelivered_stop(&home, &inbox, &actor());
+        let events = inbox.take();
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .detail
+                .contains("[cut at 4096 bytes, MAX_STOP_NOTE_BYTES]"),
+            "{}",
+            events[0].detail
+        );
+        assert!(events[0].detail.len() < long.len() + 200);
+    }
 
     /// A record reaches the console only once a checkpoint signs it, and the reporter
     /// delivers as soon as one is written: the default cadence of checkpoints while

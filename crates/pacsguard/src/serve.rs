@@ -699,9 +699,11 @@ pub fn run(
     let revoker: crate::control::HostRevoker = {
         let console = Arc::clone(&console);
         let pool = fleet_pool.clone();
-        Arc::new(move |name: &str, actor: &pacsguard_events::Actor| {
-            crate::fleet::revoke_and_record(&pool, &console, name, actor)
-        })
+        Arc::new(
+            move |name: &str, actor: &pacsguard_events::Actor, reason: Option<&str>| {
+                crate::fleet::revoke_and_record(&pool, &console, name, actor, reason)
+            },
+        )
     };
     let control = crate::control::Server::start(&home, session.requests(), Some(revoker))?;
 
@@ -744,7 +746,9 @@ pub fn run(
             },
         )
     };
-    let fleet = crate::fleet::start(
+    // A stop whose last records did not reach the console, on the trail now.
+    crate::fleet::record_undelivered_stop(&home, &session_inbox, &session_actor);
+    let mut fleet = crate::fleet::start(
         &home,
         fleet_listen,
         fleet_pool,
@@ -915,8 +919,11 @@ pub fn run(
     watch_stop.store(true, Ordering::Relaxed);
     let _ = relay.join();
     let _ = verifier.join();
-    fleet.join();
+    fleet.join_listener();
     let joined = watcher.join();
+    // The guard's last records ('stopped', the final checkpoint) to the console, within
+    // STOP_DELIVERY_DEADLINE.
+    fleet.deliver_last(&home);
     // Whatever ended the guard: what stdout dropped since the stop's record is said.
     let late = outlet.finish();
     if late > 0 {

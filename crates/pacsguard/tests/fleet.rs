@@ -108,6 +108,19 @@ impl Serve {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
         let _ = self.child.wait();
     }
+
+    /// Stops it (SIGTERM) and returns how long the stop took and all it said, its last
+    /// lines included (read until its stderr closes).
+    fn stop_timed(mut self) -> (Duration, String) {
+        let started = Instant::now();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let _ = self.child.wait();
+        let took = started.elapsed();
+        // The reader thread ends at the pipe's end; its last lines may lag the exit.
+        std::thread::sleep(Duration::from_millis(300));
+        (took, self.stderr())
+    }
 }
 
 impl Drop for Serve {
@@ -737,7 +750,8 @@ fn a_console_killed_mid_stream_loses_nothing_and_gets_nothing_twice() {
         guard.stderr()
     );
     guard.stop();
-    // What the host signed on its way out is delivered by hand (the guard is stopped).
+    // What the host signed on its way out: the stop delivers it (review r27-fleet), and
+    // by hand too, for a loaded machine on which the stop's deadline passed.
     let out = host.run(&["audit", "forward", "--to", "console"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
@@ -3227,7 +3241,9 @@ fn a_whole_home_copy_that_re_profiles_does_not_move_the_hosts_profile() {
     // the copy holds too. Taking those alone, the console held nothing the copy's
     // trail differs from, and the copy's re-profile continued it as the host could have
     // (review r26-fleetfix: the host's first batch carried only those whenever it went
-    // out before the guard's "watch started" record was appended).
+    // out before the guard's "watch started" record was appended). The stop delivers
+    // its last records now (review r27-fleet), but within STOP_DELIVERY_DEADLINE only:
+    // the wait stays on the copy's size, which holds whether that delivery went or not.
     let copied = trail_size(&twin.home);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "pacs-27", |h| {
@@ -3366,7 +3382,21 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
     let host = enrolled_host(&console, &server, "ws-60");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-60", |h| h["profile"]["generation"] == 1);
-    let out = console.run(&["console", "revoke-host", "ws-60"]);
+    // Run by a person through sudo: the record names them (review r27-fleet: it named
+    // "fleet").
+    let out = pacsguard()
+        .env("SUDO_USER", "dr-okafor")
+        .arg("--home")
+        .arg(&console.home)
+        .args([
+            "console",
+            "revoke-host",
+            "ws-60",
+            "--reason",
+            "its enrolment copied to another machine, ticket 4711",
+        ])
+        .output()
+        .expect("pacsguard runs");
     // Whoever writes the store undoes it at once.
     let undone = std::process::Command::new("sqlite3")
         .args(["-cmd", ".timeout 30000"])
@@ -3397,6 +3427,23 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         .find(|l| l.contains("\"host_revoked\":\""))
         .unwrap_or_else(|| panic!("not on the trail: {trail}"));
     assert!(recorded.contains("host ws-60"), "{recorded}");
+    let record: serde_json::Value = serde_json::from_str(recorded).expect("a JSON record");
+    assert_eq!(record["actor"]["sudo_user"], "dr-okafor", "{recorded}");
+    assert_eq!(
+        record["actor"]["user"],
+        nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .expect("this user's name"),
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains(
+            "(sudo by dr-okafor) (console revoke-host), for the reason \\\"its enrolment copied to another machine, ticket 4711\\\""
+        ),
+        "{recorded}"
+    );
     assert!(trail.contains("host-revocation-undone"), "{trail}");
     // Revoked in the store again by hand: nothing left to revoke, said, exit 2.
     let again = std::process::Command::new("sqlite3")
@@ -3406,6 +3453,14 @@ fn a_host_revoked_while_serve_runs_is_on_the_trail_when_the_command_returns() {
         .output()
         .expect("sqlite3");
     assert!(again.status.success(), "{}", stderr(&again));
+    // A reason that is no line of text is refused before anything is revoked.
+    let out = console.run(&["console", "revoke-host", "ws-60", "--reason", "two\nlines"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--reason: a control character"),
+        "{}",
+        stderr(&out)
+    );
     // Again: nothing left to revoke, said, exit 2.
     let out = console.run(&["console", "revoke-host", "ws-60"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -3483,4 +3538,232 @@ fn a_whole_home_copy_found_beside_a_host_is_not_raised_again_after_a_restart() {
         forks_before,
         "not raised again after the restart: {log}"
     );
+}
+
+/// Review r27-fleet: a clean stop of a host's guard wrote its 'stopped' records and a
+/// final checkpoint to its trail and delivered none of them: the console held the trail
+/// short of its last records, a copy of the home made right after the stop held records
+/// the console never saw, and the console could tell the copy from the host only once
+/// the host's next batch came. Now the stop delivers them: the console holds the whole
+/// trail the moment the stop returns, without waiting for anything, and a copy made
+/// then is caught at its first contact once the host has reported once.
+#[test]
+fn a_stop_delivers_its_last_records_and_a_copy_made_then_is_caught_at_first_contact() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-30");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-30", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let (took, said) = guard.stop_timed();
+    eprintln!("the stop with the console up took {took:?}");
+    let written = trail_size(&host.home);
+    let held = wait_host(&console, "pacs-30", |_| true);
+    assert_eq!(
+        held["records"].as_u64(),
+        Some(written),
+        "the console holds the whole trail when the stop returns: {held}\n{said}"
+    );
+    assert_eq!(held["witnessed"].as_u64(), Some(written), "{held}");
+    // Root copies the home right after the stop; the host starts again and reports.
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-30", |h| {
+        h["records"].as_u64() > Some(written) && h["state"] == "ok"
+    });
+    guard.stop();
+    let forks_before = console_log(&console).matches("host-trail-fork").count();
+    let twin_guard = Serve::start(&twin, &[]);
+    assert!(
+        twin_guard.wait_for("the console refused this report", Duration::from_secs(30)),
+        "{}",
+        twin_guard.stderr()
+    );
+    twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("host-trail-fork").count(),
+        forks_before + 1,
+        "the copy's first contact is a fork of what the console holds: {log}"
+    );
+}
+
+/// Holds every connection made to `listen` without a byte of answer (a console that
+/// hangs, or something on the way that does), until dropped.
+struct Blackhole {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Blackhole {
+    fn on(listen: &str) -> Blackhole {
+        let listener = std::net::TcpListener::bind(listen).expect("the console's port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Blackhole {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Review r27-fleet: the stop's delivery is bounded. A console that takes connections
+/// and never answers held a host's stop for the report in flight (30 s, `IO_TIMEOUT`,
+/// per step: 25.8 s seen). Now the stop waits `STOP_DELIVERY_DEADLINE` (10 s) for its last records
+/// to go, says on stderr that they did not, and the next start records it on the trail;
+/// the console then gets them, none lost.
+#[test]
+fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_start() {
+    let listen = free_listen();
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let host = enrolled_host(&console, &server, "pacs-31");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-31", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    server.stop();
+    let hole = Blackhole::on(&listen);
+    // A report goes every 2 s: one is held by the hole when the stop comes, for up to
+    // 30 s (IO_TIMEOUT) of its handshake.
+    std::thread::sleep(Duration::from_secs(3));
+    let (took, said) = guard.stop_timed();
+    eprintln!("the stop with a console that never answers took {took:?}");
+    assert!(
+        took < Duration::from_secs(18),
+        "the stop took {took:?}: {said}"
+    );
+    assert!(
+        said.contains("were not delivered to the console")
+            && said.contains("STOP_DELIVERY_DEADLINE"),
+        "{said}"
+    );
+    let note = host.home.join("fleet/stop-undelivered.txt");
+    assert!(note.exists(), "{said}");
+    drop(hole);
+    let written = trail_size(&host.home);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-31", |h| {
+        h["records"].as_u64() > Some(written) && h["state"] == "ok"
+    });
+    guard.stop();
+    server.stop();
+    let trail = std::fs::read_to_string(host.home.join("audit.log")).expect("trail");
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("were not delivered to the console"))
+        .unwrap_or_else(|| panic!("not on the host's trail: {trail}"));
+    assert!(recorded.contains("\"failure\""), "{recorded}");
+    assert!(!note.exists(), "the note is removed once recorded");
+    assert_eq!(
+        trail.matches("were not delivered to the console").count(),
+        1,
+        "recorded once"
+    );
+}
+
+/// Review r27-fleet, an attack that held: a copy of an approved host's enrolment
+/// waiting to be told apart (refused, not judged) when the console restarts gets a
+/// fresh wait, the wait being the console's memory. The host reports on beside it
+/// (every 2 s), so the fresh wait ends the same way: the copy duplicated once, never
+/// judged as the host made anew, the host's approval still in effect.
+#[test]
+fn a_copy_waiting_when_the_console_restarts_is_still_told_apart() {
+    let listen = free_listen();
+    let ApprovedFirst {
+        console,
+        server,
+        host,
+        kept,
+        ..
+    } = approved_first(&listen, "pacs-32", "installation baseline");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-32", |h| h["state"] == "ok");
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+    let twin = Serve::start(&copy, &[]);
+    assert!(
+        twin.wait_for("the console waits", Duration::from_secs(30)),
+        "{}",
+        twin.stderr()
+    );
+    assert!(
+        !twin
+            .stderr()
+            .contains("two processes report under its certificate"),
+        "the restart comes while the copy waits: {}",
+        twin.stderr()
+    );
+    server.stop();
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    // Past the 15 s the host promised, after the restart.
+    assert!(
+        twin.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(40)
+        ),
+        "{}",
+        twin.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(17));
+    twin.stop();
+    guard.stop();
+    let out = host.run(&["check"]);
+    assert!(
+        stderr(&out).contains("approved by the console"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(kept.exists());
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("host-profile-unapproved").count(),
+        unapproved_before,
+        "the copy never judged: {log}"
+    );
+    assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
+    assert!(!log.contains("approval_superseded"), "{log}");
 }
