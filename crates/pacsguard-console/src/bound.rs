@@ -1088,16 +1088,18 @@ impl Console {
         if self.account_as_recorded(db, account)? {
             return Ok(());
         }
-        let _ = self.record(self.event(
-            name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{name}: {what} was not done after all: the account is not as the audit trail recorded it (the store was edited; see the alert)"
+        Err(self.refused_with(
+            self.event(
+                name,
+                Action::Account,
+                Outcome::Failure,
+                format!(
+                    "{name}: {what} was not done after all: the account is not as the audit trail recorded it (the store was edited; see the alert)"
+                ),
             ),
-        ));
-        Err(AuthError::Invalid(
-            "this account is not as the audit trail recorded it (the store was edited): nothing was changed, and the security team was alerted".into(),
+            AuthError::Invalid(
+                "this account is not as the audit trail recorded it (the store was edited): nothing was changed, and the security team was alerted".into(),
+            ),
         ))
     }
 

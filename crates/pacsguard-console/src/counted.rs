@@ -112,8 +112,17 @@ impl Console {
     /// [`AuthError::Unrecorded`] instead, said on the log, when the trail cannot take it.
     pub(crate) fn link_refused(&self, who: &str, detail: String) -> AuthError {
         let event = self.event(who, Action::Account, Outcome::Failure, detail);
+        self.refused_with(event, AuthError::SetupRefused)
+    }
+
+    /// Records `event`, the record of a refusal (or of an alert the refusal raised), and
+    /// gives the refusal's `answer`; [`AuthError::Unrecorded`] instead, said on the log,
+    /// when the trail cannot take it. Every refusal outside sign-in's counting goes
+    /// through here or [`Console::refused_and_counted`] (review r27-console: eleven
+    /// sites dropped the record with `let _ =` and answered as if it were on the trail).
+    pub(crate) fn refused_with(&self, event: Event, answer: AuthError) -> AuthError {
         match self.record_refusal(event) {
-            Ok(()) => AuthError::SetupRefused,
+            Ok(()) => answer,
             Err(e) => e,
         }
     }

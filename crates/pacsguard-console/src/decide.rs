@@ -651,8 +651,8 @@ impl Console {
         }
         self.as_recorded(auth, &asked)?;
         let refused = |why: String| {
-            let _ = self.record(
-                self.event(
+            let event = self
+                .event(
                     &auth.name,
                     Action::Accept,
                     Outcome::Failure,
@@ -661,9 +661,8 @@ impl Console {
                         auth.name, asked.asked_by
                     ),
                 )
-                .with_reason(reason),
-            );
-            AuthError::Invalid(format!("four eyes: {why}"))
+                .with_reason(reason);
+            self.refused_with(event, AuthError::Invalid(format!("four eyes: {why}")))
         };
         self.distinct_persons(asked.asked_by_account, auth.account)
             .map_err(&refused)?;
@@ -788,7 +787,9 @@ impl Console {
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
         event.request_digest = Some(closed_request_digest(id));
-        let _ = self.record(event);
+        // Not on the trail: the request is left as it is (its next confirmation is
+        // refused again, and alerts then), and this one answered as not recorded.
+        self.record_refusal(event)?;
         // Kept as closed, as the trail now says: the row put back is refused as closed.
         lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
         lock(&self.db)?.remove_pending_accept(row.id)?;

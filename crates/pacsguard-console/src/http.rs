@@ -814,9 +814,12 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     if let Access::Role(min) = route.access
         && auth.role < min
     {
-        state
+        if let Err(e) = state
             .console
-            .denied(&auth, route.method.as_str(), route.path, min);
+            .denied(&auth, route.method.as_str(), route.path, min)
+        {
+            return failure(&e);
+        }
         return status_page(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -8964,3 +8964,134 @@ async fn the_accounts_list_in_the_api_is_for_administrators_as_the_page_is() {
         "{sessions:?}"
     );
 }
+
+/// Answers 503 "Not recorded", as every refusal the trail cannot take must be.
+fn assert_not_recorded(what: &str, r: &Response) {
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {}",
+        r.body
+    );
+    assert!(r.body.contains("Not recorded"), "{what}: {}", r.body);
+}
+
+/// Review r27-console: refusals outside sign-in's counting still dropped their record
+/// (`let _ = self.record(..)`) and answered as if it were on the trail: a request
+/// refused for its role (403), a four-eyes confirmation by the asker's own account
+/// (400), a wrong TOTP enrolment code, and a reset refused because the account was
+/// edited in the store after its alert was raised (400). With the trail full, each is
+/// now answered as not recorded: one site of each family (auth, decide, bound).
+#[tokio::test]
+async fn every_family_of_refusal_the_trail_cannot_record_is_answered_as_not_recorded() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    for (name, password) in [
+        ("vera", "slate river under morning fog"),
+        ("carol", "copper kettle under winter rain"),
+        ("dave", "granite bridge over a dry creek"),
+    ] {
+        h.create_account(
+            &admin,
+            &admin_csrf,
+            name,
+            "viewer",
+            password,
+            "reading room",
+        )
+        .await;
+    }
+    let (vera, vera_csrf, _) = h
+        .first_sign_in("vera", "slate river under morning fog")
+        .await;
+    let _ = h
+        .first_sign_in("carol", "copper kettle under winter rain")
+        .await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Dave's enrolment, begun.
+    let r = h.login("dave", "granite bridge over a dry creek", "").await;
+    let dave = r.cookie().expect("dave's enrolment session");
+    let dave = h
+        .console
+        .authenticate(&dave)
+        .expect("store")
+        .expect("dave's session");
+    let _ = h.console.begin_enrolment(&dave).expect("begun");
+    // Carol's role raised in the store: her reset is refused once with the alert
+    // on the trail, to be asked again with the trail full.
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'carol'",
+    );
+    let r = reset(&h, &admin, &admin_csrf, "carol", "forgot it").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    trail_full(&h);
+    // auth.rs: refused for its role.
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&vera),
+            &[("csrf", &vera_csrf), ("root", "/srv/pacs"), ("reason", "x")],
+        )
+        .await;
+    assert_not_recorded("a viewer refused an approver's route", &r);
+    // decide.rs: the asker as their own second approver.
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_not_recorded("the asker confirming their own request", &r);
+    // bound.rs: an account not as the trail recorded it (its alert raised already).
+    let r = reset(&h, &admin, &admin_csrf, "carol", "forgot it").await;
+    assert_not_recorded("a reset of an account edited in the store", &r);
+    // auth.rs: a wrong enrolment code.
+    let from: std::net::IpAddr = "192.0.2.10".parse().expect("addr");
+    let wrong = h.console.confirm_enrolment(&dave, "000000", from);
+    assert!(
+        matches!(wrong, Err(pacsguard_console::AuthError::Unrecorded(_))),
+        "a wrong enrolment code: {wrong:?}"
+    );
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// Review r27-console: eleven refusals dropped their record with `let _ =
+/// self.record(..)` after review r26 had routed the others through `record_refusal`.
+/// The class stays closed: no source of the console drops the result of a record
+/// (`record`, `record_refusal`, `refused_with`, `locked`, `denied`); a refusal is on the
+/// trail or its request answers "Not recorded".
+#[test]
+fn no_source_of_the_console_drops_a_record() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let dropped = [
+        "let _ = self.record(",
+        "let _ = self.record_refusal(",
+        "let _ = self.refused_with(",
+        "let _ = self.locked(",
+        "let _ = self.denied(",
+        "let _ = console.denied(",
+    ];
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("the console's sources") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a source");
+        // Whitespace as rustfmt may break a call over lines.
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat = flat.replace("self .", "self.").replace("( ", "(");
+        for pattern in dropped {
+            let count = flat.matches(pattern).count();
+            if count > 0 {
+                found.push(format!("{}: {count} × {pattern}", path.display()));
+            }
+        }
+        for (n, line) in text.lines().enumerate() {
+            if line.contains(".record(") && line.contains(").ok()") {
+                found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "records dropped: {found:#?}");
+}
