@@ -9095,3 +9095,112 @@ fn no_source_of_the_console_drops_a_record() {
     }
     assert!(found.is_empty(), "records dropped: {found:#?}");
 }
+
+/// The accounts waiting for a reset, as `/api/accounts` lists them.
+async fn pending_reset_names(h: &Harness, admin: &str) -> Vec<String> {
+    let r = h.send("GET", "/api/accounts", Some(admin), &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+    json["pending_resets"]
+        .as_array()
+        .expect("pending resets")
+        .iter()
+        .map(|p| p["account"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+/// Review r27-console: `console_resets` (who started a password reset and when) was
+/// not bound to the trail: a note inserted with sqlite3 for an invited account showed
+/// it as waiting for a reset, and a real note's time or starter edited in the store
+/// was shown as edited. The note is bound with its account now: neither is shown, and
+/// each account's alert is raised.
+#[tokio::test]
+async fn a_reset_note_planted_or_edited_in_the_store_is_not_shown_and_alerted() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let _ = enrolled_bob(&h, &admin, &csrf).await;
+    let _ = invite(&h, &admin, &csrf, "dave").await;
+    let _ = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it").await);
+    assert_eq!(pending_reset_names(&h, &admin).await, ["bob"]);
+    let _ = h.events();
+    sqlite(
+        &h,
+        "INSERT INTO console_resets (account, by_account, since) \
+         SELECT id, 1, 1800000000 FROM console_accounts WHERE name = 'dave'",
+    );
+    sqlite(
+        &h,
+        "UPDATE console_resets SET since = since - 86400 WHERE account = (SELECT id FROM console_accounts WHERE name = 'bob')",
+    );
+    assert_eq!(
+        pending_reset_names(&h, &admin).await,
+        Vec::<String>::new(),
+        "a planted note and an edited one"
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    for name in ["bob", "dave"] {
+        assert!(
+            alerts.iter().any(|a| a.contains(name)),
+            "{name}: {alerts:?}"
+        );
+    }
+}
+
+/// Review r27-console: a reset started before its note was bound (the trail's newest
+/// record of the account is its digest without the note) is bound at the next start
+/// on trust, said in the warning, and stays cancellable.
+#[tokio::test]
+async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let _ = enrolled_bob(&h, &admin, &csrf).await;
+    let _ = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it").await);
+    // The trail as an earlier version left it: bob's newest binding without the note.
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    let bob = h
+        .store()
+        .account_bindings()
+        .expect("accounts")
+        .into_iter()
+        .find(|row| row.name == "bob")
+        .expect("bob");
+    assert!(bob.reset.is_some(), "noted");
+    let unnoted = pacsguard_store::AccountBinding {
+        reset: None,
+        ..bob.clone()
+    };
+    records.push(serde_json::json!({
+        "account_digest": format!("{}:{}", bob.id, pacsguard_console::bound::account_digest(&unnoted)),
+    }));
+    let bindings = pacsguard_console::TrailBindings {
+        records,
+        unproven: Vec::new(),
+        whole: true,
+        problem: None,
+        superseded: 0,
+    };
+    let (h, report) = h.restart_bound_to(&guard, bindings);
+    assert!(report.altered_accounts.is_empty(), "{report:?}");
+    assert_eq!(report.credentials_first_bound, ["bob"], "{report:?}");
+    let _ = csrf;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    let _ = csrf;
+    assert_eq!(pending_reset_names(&h, &admin).await, ["bob"]);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/reset/cancel",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "bob"), ("reason", "not needed")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(pending_reset_names(&h, &admin).await.is_empty());
+}
