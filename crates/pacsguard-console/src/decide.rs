@@ -807,69 +807,60 @@ impl Console {
         role: &str,
         reason: &str,
     ) -> Result<(), AuthError> {
-        let reason = self.decision(auth, reason)?;
-        let role = Role::parse(role).ok_or_else(|| {
-            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
-        })?;
-        self.ensure_bound()?;
-        let mut guard = lock(&self.db)?;
-        // The check, the change and the record's read: one transaction (review s11-r13).
-        let db = guard.hold()?;
-        self.hold_begins()?;
-        let account = db
-            .account_by_name(name)?
-            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
-        if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
-            return Err(AuthError::Invalid(
-                "the emergency account's role is fixed (approver)".into(),
-            ));
-        }
-        if account.id == auth.account && role < Role::Administrator {
-            return Err(AuthError::Invalid(
-                "an administrator cannot lower their own role (another administrator can)".into(),
-            ));
-        }
-        // The change records the whole row (credentials too) as bound: a row edited in
-        // the store (a password hash or second factor replaced) would be recorded as
-        // legitimate with it. Refused, with the alert (review s10-r13).
-        if !self.account_as_recorded(&db, account.id)? {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
-            )));
-        }
-        self.record(
-            self.event(
-                &auth.name,
-                Action::Account,
-                Outcome::Success,
-                format!(
-                    "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
-                    auth.name,
-                    account.role,
-                    role.as_str()
-                ),
-            )
-            .with_reason(reason),
-        )?;
-        // One hold of the lock for the role, the four-eyes link, the sessions' ends and
-        // the record binding them: no request sees the account half changed, and two
-        // changes are recorded in the order they were made.
-        db.set_role(account.id, role.as_str())?;
-        db.record_role_grant(account.id, auth.account, self.now())?;
-        self.close_sessions_of(
-            &db,
-            account.id,
-            &account.name,
-            &format!("its role was changed by {}", auth.name),
-        )?;
-        self.rebind_under(
-            &db,
-            account.id,
-            &format!("given the role {} by {}", role.as_str(), auth.name),
-        )?;
-        db.commit()?;
-        self.ends_committed()?;
-        Ok(())
+        self.named_account_decision(auth, name, reason, |db, account, reason| {
+            let role = Role::parse(role).ok_or_else(|| {
+                AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+            })?;
+            if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+                return Err(AuthError::Invalid(
+                    "the emergency account's role is fixed (approver)".into(),
+                ));
+            }
+            if account.id == auth.account && role < Role::Administrator {
+                return Err(AuthError::Invalid(
+                    "an administrator cannot lower their own role (another administrator can)".into(),
+                ));
+            }
+            // The change records the whole row (credentials too) as bound: a row edited in
+            // the store (a password hash or second factor replaced) would be recorded as
+            // legitimate with it. Refused, with the alert (review s10-r13).
+            if !self.account_as_recorded(db, account.id)? {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
+                )));
+            }
+            self.record(
+                self.event(
+                    &auth.name,
+                    Action::Account,
+                    Outcome::Success,
+                    format!(
+                        "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
+                        auth.name,
+                        account.role,
+                        role.as_str()
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+            // One hold of the lock for the role, the four-eyes link, the sessions' ends and
+            // the record binding them: no request sees the account half changed, and two
+            // changes are recorded in the order they were made.
+            db.set_role(account.id, role.as_str())?;
+            db.record_role_grant(account.id, auth.account, self.now())?;
+            self.close_sessions_of(
+                db,
+                account.id,
+                &account.name,
+                &format!("its role was changed by {}", auth.name),
+            )?;
+            self.rebind_under(
+                db,
+                account.id,
+                &format!("given the role {} by {}", role.as_str(), auth.name),
+            )?;
+            Ok(())
+        })
     }
 
     /// An administrator invites a person: the account is created without a usable
