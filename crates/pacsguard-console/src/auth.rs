@@ -499,6 +499,24 @@ impl Console {
         Ok((locked, counted))
     }
 
+    /// One more failure of the account `account` alone, not of the address it came
+    /// from ([`crate::counted::Counts::Account`]): its count and whether it locked the
+    /// account (`None`: no such account).
+    pub(crate) fn count_account_failure(
+        &self,
+        account: i64,
+        now: i64,
+    ) -> Result<Option<(i64, bool)>, AuthError> {
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
+        let counted = match db.account_by_id(account)? {
+            Some(row) => Some(Self::counted_failure(&db, &row, now)?),
+            None => None,
+        };
+        db.commit()?;
+        Ok(counted)
+    }
+
     /// One more failure of the account `row` (as read under the caller's hold of the
     /// store's lock), written: its count and whether it locked the account. The account
     /// stays closed at least as long as it was.

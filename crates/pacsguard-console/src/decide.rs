@@ -297,9 +297,10 @@ impl Console {
         let how = match outcome {
             Ok(how) => how,
             Err(reason) => {
-                // Counted (always), and codes guessed at the step-up lock the account
-                // (and pause the address) as at sign-in, and say so: the lockout is an
-                // alert, never silent.
+                // Counted (always), and codes guessed at the step-up lock the account as
+                // at sign-in, and say so: the lockout is an alert, never silent. The
+                // address is not paused for them (`Counts::Account`: the session ties
+                // the guesser to this account).
                 return Err(self.refused_and_counted(
                     &account,
                     address,
@@ -307,6 +308,7 @@ impl Console {
                         what: "the second factor for a decision (step-up)",
                         action: Action::Login,
                         reason: &reason,
+                        counts: crate::counted::Counts::Account,
                     },
                     AuthError::StepUpFailed,
                 ));

@@ -152,8 +152,9 @@ impl Console {
         )
     }
 
-    /// Counts a refused password change as a failed sign-in of the account and the
-    /// address (a lockout an alert), records it, and gives the one refusal.
+    /// Counts a refused password change as a failed sign-in of the account (not of the
+    /// address: `Counts::Account`; a lockout an alert), records it, and gives the one
+    /// refusal.
     fn password_change_refused(
         &self,
         account: &pacsguard_store::AccountRow,
@@ -167,6 +168,7 @@ impl Console {
                 what: "a password change",
                 action: Action::Account,
                 reason,
+                counts: crate::counted::Counts::Account,
             },
             AuthError::Invalid(CHANGE_REFUSED.into()),
         )

@@ -412,6 +412,7 @@ impl Console {
                 what: "a new password with the reset link",
                 action: Action::Account,
                 reason,
+                counts: crate::counted::Counts::AccountAndAddress,
             },
             AuthError::Invalid(RESET_CODE_REFUSED.into()),
         )

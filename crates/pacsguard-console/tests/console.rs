@@ -9204,3 +9204,62 @@ async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert!(pending_reset_names(&h, &admin).await.is_empty());
 }
+
+/// Review r27-console: wrong step-up codes and refused password changes are guesses
+/// inside a signed-in session, which ties the guesser to one account; they counted
+/// towards the address's pause too, so one signed-in person (bob, an operator) could
+/// pause sign-in for everyone behind the hospital's shared address while his own
+/// session went on. They count for the account alone (it locks, with the alert); the
+/// administrator behind the same address still signs in.
+#[tokio::test]
+async fn refusals_inside_a_session_lock_the_account_not_the_shared_address() {
+    use pacsguard_console::throttle::MAX_ADDRESS_FAILURES;
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, _) = enrolled_bob(&h, &admin, &admin_csrf).await;
+    let csrf = h.csrf(&bob).await;
+    let _ = h.events();
+    for i in 0..MAX_ADDRESS_FAILURES {
+        let r = if i % 2 == 0 {
+            h.send(
+                "POST",
+                "/step-up",
+                Some(&bob),
+                &[("csrf", &csrf), ("code", "000000")],
+            )
+            .await
+        } else {
+            h.send(
+                "POST",
+                "/account/password",
+                Some(&bob),
+                &[
+                    ("csrf", &csrf),
+                    ("current", "not the current password at all"),
+                    ("password", NEW_PASSWORD),
+                    ("code", "000000"),
+                ],
+            )
+            .await
+        };
+        assert!(r.status.is_client_error(), "{i}: {} {}", r.status, r.body);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::AccountLocked);
+    assert!(
+        alerts.iter().any(|a| a.contains("account bob locked")),
+        "{alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|a| a.contains("sign-in from")),
+        "the address paused: {alerts:?}"
+    );
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(
+        r.cookie().is_some(),
+        "the administrator behind the same address: {}",
+        r.body
+    );
+}
