@@ -505,6 +505,24 @@ impl Console {
         Ok((locked, counted))
     }
 
+    /// One more failure of the account `account` alone, not of the address it came
+    /// from ([`crate::counted::Counts::Account`]): its count and whether it locked the
+    /// account (`None`: no such account).
+    pub(crate) fn count_account_failure(
+        &self,
+        account: i64,
+        now: i64,
+    ) -> Result<Option<(i64, bool)>, AuthError> {
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
+        let counted = match db.account_by_id(account)? {
+            Some(row) => Some(Self::counted_failure(&db, &row, now)?),
+            None => None,
+        };
+        db.commit()?;
+        Ok(counted)
+    }
+
     /// One more failure of the account `row` (as read under the caller's hold of the
     /// store's lock), written: its count and whether it locked the account. The account
     /// stays closed at least as long as it was.
@@ -563,7 +581,7 @@ impl Console {
                     throttle::LOCKOUT_SECONDS / 60,
                     throttle::MAX_ADDRESS_FAILURES
                 ),
-            );
+            )?;
         }
         Ok(())
     }
@@ -683,13 +701,15 @@ impl Console {
         let Some(id) = id else {
             drop(db);
             drop(guard);
-            let _ = self.record(self.event(
-                name,
-                Action::Account,
-                Outcome::Failure,
-                "the setup link was spent or expired meanwhile: no account created".into(),
+            return Err(self.refused_with(
+                self.event(
+                    name,
+                    Action::Account,
+                    Outcome::Failure,
+                    "the setup link was spent or expired meanwhile: no account created".into(),
+                ),
+                AuthError::SetupRefused,
             ));
-            return Err(AuthError::SetupRefused);
         };
         self.record(self.event(
             name,
@@ -780,13 +800,12 @@ impl Console {
         let db = lock(&self.db)?;
         if let Err(refused) = still(&db) {
             drop(db);
-            let _ = self.record(self.event(
-                "sessions",
-                Action::Logout,
-                Outcome::Success,
-                format!("a session of account {account} was not opened after all: {refused}"),
+            let detail =
+                format!("a session of account {account} was not opened after all: {refused}");
+            return Err(self.refused_with(
+                self.event("sessions", Action::Logout, Outcome::Success, detail),
+                refused,
             ));
-            return Err(refused);
         }
         self.keep_session(&hash, digest)?;
         db.insert_session_since(&hash, account, &csrf, signed_in, now, &address, &seal)?;
@@ -1012,7 +1031,7 @@ impl Console {
                     account.name,
                     throttle::LOCKOUT_SECONDS / 60
                 ),
-            );
+            )?;
         }
         if address_locked {
             self.locked(
@@ -1023,17 +1042,16 @@ impl Console {
                     throttle::LOCKOUT_SECONDS / 60,
                     throttle::MAX_ADDRESS_FAILURES
                 ),
-            );
+            )?;
         }
         Err(AuthError::SignInFailed)
     }
 
-    /// Records the lockout alert `detail`; one the trail cannot take is said on the
-    /// service's log (the lockout stands either way).
-    pub(crate) fn locked(&self, who: &str, detail: String) {
-        if let Err(e) = self.record(self.lockout_alert(who, detail)) {
-            eprintln!("pacsguard serve: a lockout alert of {who} was not recorded: {e}");
-        }
+    /// Records the lockout alert `detail`. The lockout stands either way; an alert the
+    /// trail cannot take is said on the service's log and given back as
+    /// [`AuthError::Unrecorded`], so the request says the security team was not told.
+    pub(crate) fn locked(&self, who: &str, detail: String) -> Result<(), AuthError> {
+        self.record_refusal(self.lockout_alert(who, detail))
     }
 
     /// The alert that a sign-in pause (of an account or an address) began.
@@ -1049,9 +1067,15 @@ impl Console {
         event
     }
 
-    /// Records a request refused for its role (the refusal stands even if the record
-    /// cannot be queued).
-    pub fn denied(&self, auth: &Authenticated, method: &str, path: &str, needed: Role) {
+    /// Records a request refused for its role. The refusal stands either way; a record
+    /// the trail cannot take is [`AuthError::Unrecorded`], for the request to say so.
+    pub fn denied(
+        &self,
+        auth: &Authenticated,
+        method: &str,
+        path: &str,
+        needed: Role,
+    ) -> Result<(), AuthError> {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::AccessDenied,
@@ -1063,7 +1087,7 @@ impl Console {
                 needed.as_str()
             ),
         );
-        let _ = self.record(Event::of_finding(self.actor(&auth.name), finding));
+        self.record_refusal(Event::of_finding(self.actor(&auth.name), finding))
     }
 
     /// The session of a cookie's token, if it is valid now; an expired one is ended and
@@ -1236,13 +1260,15 @@ impl Console {
             .map(|(_, s)| s.clone())
             .ok_or_else(|| AuthError::Invalid("no enrolment was begun in this session".into()))?;
         let Some(step) = totp::matching_step(&secret, code, self.now()) else {
-            let _ = self.record(self.event(
-                &auth.name,
-                Action::Account,
-                Outcome::Failure,
-                format!("{}: a TOTP enrolment code did not match", auth.name),
+            return Err(self.refused_with(
+                self.event(
+                    &auth.name,
+                    Action::Account,
+                    Outcome::Failure,
+                    format!("{}: a TOTP enrolment code did not match", auth.name),
+                ),
+                AuthError::WrongCode,
             ));
-            return Err(AuthError::WrongCode);
         };
         let (codes, hashes) = new_recovery_codes()?;
         self.record(self.event(
@@ -1272,17 +1298,19 @@ impl Console {
                 drop(db);
                 drop(guard);
                 // The record above said it was enrolled: say it was not.
-                let _ = self.record(self.event(
-                    &auth.name,
-                    Action::Account,
-                    Outcome::Failure,
-                    format!(
-                        "{}: the TOTP second factor was not enrolled after all: one was enrolled meanwhile in another session",
-                        auth.name
+                return Err(self.refused_with(
+                    self.event(
+                        &auth.name,
+                        Action::Account,
+                        Outcome::Failure,
+                        format!(
+                            "{}: the TOTP second factor was not enrolled after all: one was enrolled meanwhile in another session",
+                            auth.name
+                        ),
                     ),
-                ));
-                return Err(AuthError::Invalid(
-                    "a second factor was enrolled meanwhile in another session".into(),
+                    AuthError::Invalid(
+                        "a second factor was enrolled meanwhile in another session".into(),
+                    ),
                 ));
             }
             self.close_sessions_of(

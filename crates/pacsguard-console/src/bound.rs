@@ -88,7 +88,27 @@ pub fn account_digest(account: &AccountBinding) -> String {
         hash.update(since.to_le_bytes());
         hash.update(by.to_le_bytes());
     }
+    // A waiting password reset (review r27-console): appended only while one waits, so
+    // every other account's digest is what earlier versions recorded.
+    if let Some((by, since)) = account.reset {
+        hash.update(b"reset\0");
+        hash.update(by.to_le_bytes());
+        hash.update(since.to_le_bytes());
+    }
     hex(&hash.finalize())
+}
+
+/// The digest versions before review r27-console recorded of an account with a waiting
+/// reset (its note unbound): matched only at start, to bind the note once. `None` for
+/// an account without a note (never compared then: an account with no record at all
+/// must not match it).
+fn account_digest_before_reset_notes(account: &AccountBinding) -> Option<String> {
+    account.reset.map(|_| {
+        account_digest(&AccountBinding {
+            reset: None,
+            ..account.clone()
+        })
+    })
 }
 
 /// The digest session 10 recorded (credentials, no four-eyes links, no seal): matched
@@ -814,11 +834,14 @@ impl Console {
                 report.accounts += 1;
             } else if recorded.get(&row.id) == Some(&account_digest_v1(&row))
                 || recorded.get(&row.id) == Some(&account_digest_v2(&row))
+                || account_digest_before_reset_notes(&row)
+                    .is_some_and(|digest| recorded.get(&row.id) == Some(&digest))
             {
                 // Recorded by a version that bound less (v1: no credentials; v2: no
-                // four-eyes links, no seal): what it bound is as recorded; the rest is
-                // bound now, on trust, and said so (a warning naming it).
-                self.record_binding(&row, "its credentials, four-eyes links and seal bound to the trail at the first start of a version that binds them (trust on first use)")?;
+                // four-eyes links, no seal; before r27: no reset note): what it bound is
+                // as recorded; the rest is bound now, on trust, and said so (a warning
+                // naming it). A reset started before stays cancellable.
+                self.record_binding(&row, "its credentials, four-eyes links, seal and waiting password reset bound to the trail at the first start of a version that binds them (trust on first use)")?;
                 report.credentials_first_bound.push(row.name.clone());
                 report.accounts += 1;
             } else {
@@ -1088,16 +1111,18 @@ impl Console {
         if self.account_as_recorded(db, account)? {
             return Ok(());
         }
-        let _ = self.record(self.event(
-            name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{name}: {what} was not done after all: the account is not as the audit trail recorded it (the store was edited; see the alert)"
+        Err(self.refused_with(
+            self.event(
+                name,
+                Action::Account,
+                Outcome::Failure,
+                format!(
+                    "{name}: {what} was not done after all: the account is not as the audit trail recorded it (the store was edited; see the alert)"
+                ),
             ),
-        ));
-        Err(AuthError::Invalid(
-            "this account is not as the audit trail recorded it (the store was edited): nothing was changed, and the security team was alerted".into(),
+            AuthError::Invalid(
+                "this account is not as the audit trail recorded it (the store was edited): nothing was changed, and the security team was alerted".into(),
+            ),
         ))
     }
 

@@ -24,6 +24,22 @@ use crate::throttle;
 static UNRECORDED: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
 
+/// Whose failures a refusal counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counts {
+    /// The account's and the address's, as a sign-in's: the refused party is not
+    /// signed in (a reset link's holder), so the address is all that ties its guesses
+    /// together.
+    AccountAndAddress,
+    /// The account's alone: a refusal inside a signed-in session (a step-up's code, a
+    /// password change), whose guesser the session binds to this one account. Counting
+    /// the address too protected nothing more and let any signed-in person (a viewer
+    /// among them) pause sign-in and break-glass for everyone behind the hospital's
+    /// shared NAT address while their own session went on (review r27-console,
+    /// SECURITY.md).
+    Account,
+}
+
 /// What was refused and how it is written on the trail.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Refused<'a> {
@@ -34,11 +50,14 @@ pub(crate) struct Refused<'a> {
     pub action: Action,
     /// Why.
     pub reason: &'a str,
+    /// Whose failures it counts.
+    pub counts: Counts,
 }
 
 impl Console {
-    /// Counts the refusal `refused` of `account`'s check from `address`, as a sign-in's
-    /// (also one refused unchecked while a delay runs: each lockout, at every multiple of
+    /// Counts the refusal `refused` of `account`'s check from `address` (the account's
+    /// failures, and the address's as a sign-in's when [`Refused::counts`] says so;
+    /// also one refused unchecked while a delay runs: each lockout, at every multiple of
     /// the limit, is one alert), records it and each lockout it reached, and gives
     /// `answer`; [`AuthError::Unrecorded`] instead when a record could not be queued.
     pub(crate) fn refused_and_counted(
@@ -50,7 +69,13 @@ impl Console {
     ) -> AuthError {
         let now = self.now();
         let addr = address.to_string();
-        let (address_locked, counted) = match self.count_failure(&addr, Some(account.id), now) {
+        let counting = match refused.counts {
+            Counts::AccountAndAddress => self.count_failure(&addr, Some(account.id), now),
+            Counts::Account => self
+                .count_account_failure(account.id, now)
+                .map(|counted| (false, counted)),
+        };
+        let (address_locked, counted) = match counting {
             Ok(counted) => counted,
             Err(e) => return e,
         };
@@ -112,8 +137,17 @@ impl Console {
     /// [`AuthError::Unrecorded`] instead, said on the log, when the trail cannot take it.
     pub(crate) fn link_refused(&self, who: &str, detail: String) -> AuthError {
         let event = self.event(who, Action::Account, Outcome::Failure, detail);
+        self.refused_with(event, AuthError::SetupRefused)
+    }
+
+    /// Records `event`, the record of a refusal (or of an alert the refusal raised), and
+    /// gives the refusal's `answer`; [`AuthError::Unrecorded`] instead, said on the log,
+    /// when the trail cannot take it. Every refusal outside sign-in's counting goes
+    /// through here or [`Console::refused_and_counted`] (review r27-console: eleven
+    /// sites dropped the record with `let _ =` and answered as if it were on the trail).
+    pub(crate) fn refused_with(&self, event: Event, answer: AuthError) -> AuthError {
         match self.record_refusal(event) {
-            Ok(()) => AuthError::SetupRefused,
+            Ok(()) => answer,
             Err(e) => e,
         }
     }

@@ -297,9 +297,10 @@ impl Console {
         let how = match outcome {
             Ok(how) => how,
             Err(reason) => {
-                // Counted (always), and codes guessed at the step-up lock the account
-                // (and pause the address) as at sign-in, and say so: the lockout is an
-                // alert, never silent.
+                // Counted (always), and codes guessed at the step-up lock the account as
+                // at sign-in, and say so: the lockout is an alert, never silent. The
+                // address is not paused for them (`Counts::Account`: the session ties
+                // the guesser to this account).
                 return Err(self.refused_and_counted(
                     &account,
                     address,
@@ -307,6 +308,7 @@ impl Console {
                         what: "the second factor for a decision (step-up)",
                         action: Action::Login,
                         reason: &reason,
+                        counts: crate::counted::Counts::Account,
                     },
                     AuthError::StepUpFailed,
                 ));
@@ -651,8 +653,8 @@ impl Console {
         }
         self.as_recorded(auth, &asked)?;
         let refused = |why: String| {
-            let _ = self.record(
-                self.event(
+            let event = self
+                .event(
                     &auth.name,
                     Action::Accept,
                     Outcome::Failure,
@@ -661,9 +663,8 @@ impl Console {
                         auth.name, asked.asked_by
                     ),
                 )
-                .with_reason(reason),
-            );
-            AuthError::Invalid(format!("four eyes: {why}"))
+                .with_reason(reason);
+            self.refused_with(event, AuthError::Invalid(format!("four eyes: {why}")))
         };
         self.distinct_persons(asked.asked_by_account, auth.account)
             .map_err(&refused)?;
@@ -788,7 +789,9 @@ impl Console {
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
         event.request_digest = Some(closed_request_digest(id));
-        let _ = self.record(event);
+        // Not on the trail: the request is left as it is (its next confirmation is
+        // refused again, and alerts then), and this one answered as not recorded.
+        self.record_refusal(event)?;
         // Kept as closed, as the trail now says: the row put back is refused as closed.
         lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
         lock(&self.db)?.remove_pending_accept(row.id)?;
@@ -806,69 +809,60 @@ impl Console {
         role: &str,
         reason: &str,
     ) -> Result<(), AuthError> {
-        let reason = self.decision(auth, reason)?;
-        let role = Role::parse(role).ok_or_else(|| {
-            AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
-        })?;
-        self.ensure_bound()?;
-        let mut guard = lock(&self.db)?;
-        // The check, the change and the record's read: one transaction (review s11-r13).
-        let db = guard.hold()?;
-        self.hold_begins()?;
-        let account = db
-            .account_by_name(name)?
-            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
-        if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
-            return Err(AuthError::Invalid(
-                "the emergency account's role is fixed (approver)".into(),
-            ));
-        }
-        if account.id == auth.account && role < Role::Administrator {
-            return Err(AuthError::Invalid(
-                "an administrator cannot lower their own role (another administrator can)".into(),
-            ));
-        }
-        // The change records the whole row (credentials too) as bound: a row edited in
-        // the store (a password hash or second factor replaced) would be recorded as
-        // legitimate with it. Refused, with the alert (review s10-r13).
-        if !self.account_as_recorded(&db, account.id)? {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
-            )));
-        }
-        self.record(
-            self.event(
-                &auth.name,
-                Action::Account,
-                Outcome::Success,
-                format!(
-                    "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
-                    auth.name,
-                    account.role,
-                    role.as_str()
-                ),
-            )
-            .with_reason(reason),
-        )?;
-        // One hold of the lock for the role, the four-eyes link, the sessions' ends and
-        // the record binding them: no request sees the account half changed, and two
-        // changes are recorded in the order they were made.
-        db.set_role(account.id, role.as_str())?;
-        db.record_role_grant(account.id, auth.account, self.now())?;
-        self.close_sessions_of(
-            &db,
-            account.id,
-            &account.name,
-            &format!("its role was changed by {}", auth.name),
-        )?;
-        self.rebind_under(
-            &db,
-            account.id,
-            &format!("given the role {} by {}", role.as_str(), auth.name),
-        )?;
-        db.commit()?;
-        self.ends_committed()?;
-        Ok(())
+        self.named_account_decision(auth, name, reason, |db, account, reason| {
+            let role = Role::parse(role).ok_or_else(|| {
+                AuthError::Invalid("a role is viewer, operator, approver or administrator".into())
+            })?;
+            if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+                return Err(AuthError::Invalid(
+                    "the emergency account's role is fixed (approver)".into(),
+                ));
+            }
+            if account.id == auth.account && role < Role::Administrator {
+                return Err(AuthError::Invalid(
+                    "an administrator cannot lower their own role (another administrator can)".into(),
+                ));
+            }
+            // The change records the whole row (credentials too) as bound: a row edited in
+            // the store (a password hash or second factor replaced) would be recorded as
+            // legitimate with it. Refused, with the alert (review s10-r13).
+            if !self.account_as_recorded(db, account.id)? {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): its role cannot be changed; invite the person under a new account"
+                )));
+            }
+            self.record(
+                self.event(
+                    &auth.name,
+                    Action::Account,
+                    Outcome::Success,
+                    format!(
+                        "{} changed the role of {name} from {} to {} (after a step-up); its sessions end",
+                        auth.name,
+                        account.role,
+                        role.as_str()
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+            // One hold of the lock for the role, the four-eyes link, the sessions' ends and
+            // the record binding them: no request sees the account half changed, and two
+            // changes are recorded in the order they were made.
+            db.set_role(account.id, role.as_str())?;
+            db.record_role_grant(account.id, auth.account, self.now())?;
+            self.close_sessions_of(
+                db,
+                account.id,
+                &account.name,
+                &format!("its role was changed by {}", auth.name),
+            )?;
+            self.rebind_under(
+                db,
+                account.id,
+                &format!("given the role {} by {}", role.as_str(), auth.name),
+            )?;
+            Ok(())
+        })
     }
 
     /// An administrator invites a person: the account is created without a usable

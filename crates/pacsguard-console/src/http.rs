@@ -599,7 +599,13 @@ async fn deadline(request: Request, next: Next) -> Response {
 /// Headers on every response, errors included.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    add_security_headers(response.headers_mut());
+    response
+}
+
+/// Adds the headers every answer carries (also the 414 written before hyper reads a
+/// request, [`crate::request_line`]): one list for both.
+pub(crate) fn add_security_headers(headers: &mut HeaderMap) {
     let fixed: [(&str, &str); 7] = [
         ("content-security-policy", CSP),
         (
@@ -615,7 +621,6 @@ async fn security_headers(request: Request, next: Next) -> Response {
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    response
 }
 
 pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -814,9 +819,12 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     if let Access::Role(min) = route.access
         && auth.role < min
     {
-        state
+        if let Err(e) = state
             .console
-            .denied(&auth, route.method.as_str(), route.path, min);
+            .denied(&auth, route.method.as_str(), route.path, min)
+        {
+            return failure(&e);
+        }
         return status_page(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -179,7 +179,10 @@ impl Console {
                 ),
             )?;
             db.delete_invitation(token_hash)?;
-            db.forget_reset(*account)?;
+            if db.forget_reset(*account)? {
+                // The note is bound with the account: bound again without it.
+                self.rebind_under(db, *account, "its expired reset link removed")?;
+            }
         }
         if !altered.is_empty() {
             self.invitations_altered(&altered, "not as the trail recorded it when it was issued (planted, edited, or spent and put back)")?;

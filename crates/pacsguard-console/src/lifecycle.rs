@@ -19,6 +19,7 @@
 use std::net::IpAddr;
 
 use pacsguard_events::{Action, Outcome};
+use pacsguard_store::{AccountRow, ConsoleDb};
 
 use crate::auth::{AuthError, Authenticated, Console, NewSession, lock};
 use crate::counted::Refused;
@@ -151,8 +152,9 @@ impl Console {
         )
     }
 
-    /// Counts a refused password change as a failed sign-in of the account and the
-    /// address (a lockout an alert), records it, and gives the one refusal.
+    /// Counts a refused password change as a failed sign-in of the account (not of the
+    /// address: `Counts::Account`; a lockout an alert), records it, and gives the one
+    /// refusal.
     fn password_change_refused(
         &self,
         account: &pacsguard_store::AccountRow,
@@ -166,9 +168,39 @@ impl Console {
                 what: "a password change",
                 action: Action::Account,
                 reason,
+                counts: crate::counted::Counts::Account,
             },
             AuthError::Invalid(CHANGE_REFUSED.into()),
         )
+    }
+
+    /// An administrator `by`'s decision on the account `name` for `reason`: the one way
+    /// in for every such decision (role, disable, enable, reset, a reset's cancel; review
+    /// r27-console, duplicates D6). The step-up and the reason are checked
+    /// ([`Console::decision`]), the store checked against the trail, then held (the
+    /// check, the change and the record's read: one transaction, review s11-r13) and
+    /// the account read under the hold; `decide` checks and changes it, and what it
+    /// gives is committed (its sessions' ends recorded after). An error of `decide`
+    /// rolls back everything it wrote.
+    pub(crate) fn named_account_decision<T>(
+        &self,
+        by: &Authenticated,
+        name: &str,
+        reason: &str,
+        decide: impl FnOnce(&ConsoleDb, AccountRow, &str) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        let reason = self.decision(by, reason)?;
+        self.ensure_bound()?;
+        let mut guard = lock(&self.db)?;
+        let db = guard.hold()?;
+        self.hold_begins()?;
+        let account = db
+            .account_by_name(name)?
+            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
+        let decided = decide(&db, account, reason)?;
+        db.commit()?;
+        self.ends_committed()?;
+        Ok(decided)
     }
 
     /// An administrator disables the account `name` (a decision: a step-up and a
@@ -180,61 +212,53 @@ impl Console {
         name: &str,
         reason: &str,
     ) -> Result<usize, AuthError> {
-        let reason = self.decision(by, reason)?;
-        self.ensure_bound()?;
-        let mut guard = lock(&self.db)?;
-        let db = guard.hold()?;
-        self.hold_begins()?;
-        let account = db
-            .account_by_name(name)?
-            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
-        if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
-            return Err(AuthError::Invalid(
-                "the emergency account is sealed, not disabled: re-seal it to void its secret"
-                    .into(),
-            ));
-        }
-        if account.disabled {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is disabled already"
-            )));
-        }
-        if Role::parse(&account.role) == Some(Role::Administrator)
-            && db.usable_administrators_except(account.id)? == 0
-        {
-            return Err(AuthError::Invalid(format!(
-                "{name} is the last administrator who can sign in: make another administrator first"
-            )));
-        }
-        if !self.account_as_recorded(&db, account.id)? {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): it cannot be disabled here; end its sessions"
-            )));
-        }
-        let sessions = db.sessions_of(account.id)?.len();
-        self.record(
-            self.event(
-                &by.name,
-                Action::Account,
-                Outcome::Success,
-                format!(
-                    "{} disabled the account {name} (after a step-up): it cannot sign in until enabled; its {sessions} session(s) end",
-                    by.name
-                ),
-            )
-            .with_reason(reason),
-        )?;
-        db.disable_account(account.id, self.now(), by.account, reason)?;
-        let ended = self.close_sessions_of(
-            &db,
-            account.id,
-            &account.name,
-            &format!("the account was disabled by {}", by.name),
-        )?;
-        self.rebind_under(&db, account.id, &format!("disabled by {}", by.name))?;
-        db.commit()?;
-        self.ends_committed()?;
-        Ok(ended)
+        self.named_account_decision(by, name, reason, |db, account, reason| {
+            if account.name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+                return Err(AuthError::Invalid(
+                    "the emergency account is sealed, not disabled: re-seal it to void its secret"
+                        .into(),
+                ));
+            }
+            if account.disabled {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is disabled already"
+                )));
+            }
+            if Role::parse(&account.role) == Some(Role::Administrator)
+                && db.usable_administrators_except(account.id)? == 0
+            {
+                return Err(AuthError::Invalid(format!(
+                    "{name} is the last administrator who can sign in: make another administrator first"
+                )));
+            }
+            if !self.account_as_recorded(db, account.id)? {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): it cannot be disabled here; end its sessions"
+                )));
+            }
+            let sessions = db.sessions_of(account.id)?.len();
+            self.record(
+                self.event(
+                    &by.name,
+                    Action::Account,
+                    Outcome::Success,
+                    format!(
+                        "{} disabled the account {name} (after a step-up): it cannot sign in until enabled; its {sessions} session(s) end",
+                        by.name
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+            db.disable_account(account.id, self.now(), by.account, reason)?;
+            let ended = self.close_sessions_of(
+                db,
+                account.id,
+                &account.name,
+                &format!("the account was disabled by {}", by.name),
+            )?;
+            self.rebind_under(db, account.id, &format!("disabled by {}", by.name))?;
+            Ok(ended)
+        })
     }
 
     /// An administrator enables a disabled account again (a step-up and a reason).
@@ -244,41 +268,33 @@ impl Console {
         name: &str,
         reason: &str,
     ) -> Result<(), AuthError> {
-        let reason = self.decision(by, reason)?;
-        self.ensure_bound()?;
-        let mut guard = lock(&self.db)?;
-        let db = guard.hold()?;
-        self.hold_begins()?;
-        let account = db
-            .account_by_name(name)?
-            .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
-        if !account.disabled {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is not disabled"
-            )));
-        }
-        if !self.account_as_recorded(&db, account.id)? {
-            return Err(AuthError::Invalid(format!(
-                "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): it cannot be enabled; invite the person under a new account"
-            )));
-        }
-        self.record(
-            self.event(
-                &by.name,
-                Action::Account,
-                Outcome::Success,
-                format!(
-                    "{} enabled the account {name} again (after a step-up)",
-                    by.name
-                ),
-            )
-            .with_reason(reason),
-        )?;
-        db.enable_account(account.id)?;
-        self.rebind_under(&db, account.id, &format!("enabled by {}", by.name))?;
-        db.commit()?;
-        self.ends_committed()?;
-        Ok(())
+        self.named_account_decision(by, name, reason, |db, account, reason| {
+            if !account.disabled {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is not disabled"
+                )));
+            }
+            if !self.account_as_recorded(db, account.id)? {
+                return Err(AuthError::Invalid(format!(
+                    "the account {name} is not as the audit trail recorded it (the store was edited; see the alert): it cannot be enabled; invite the person under a new account"
+                )));
+            }
+            self.record(
+                self.event(
+                    &by.name,
+                    Action::Account,
+                    Outcome::Success,
+                    format!(
+                        "{} enabled the account {name} again (after a step-up)",
+                        by.name
+                    ),
+                )
+                .with_reason(reason),
+            )?;
+            db.enable_account(account.id)?;
+            self.rebind_under(db, account.id, &format!("enabled by {}", by.name))?;
+            Ok(())
+        })
     }
 
     /// The names of the disabled accounts (for the accounts page).

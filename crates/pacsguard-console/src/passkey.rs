@@ -475,16 +475,18 @@ impl Console {
 
     /// Records a refused registration and says why.
     fn registration_refused(&self, auth: &Authenticated, reason: &str) -> AuthError {
-        let _ = self.record(self.event(
-            &auth.name,
-            Action::Account,
-            Outcome::Failure,
-            format!(
-                "{}: a passkey registration was refused: {reason}",
-                auth.name
+        self.refused_with(
+            self.event(
+                &auth.name,
+                Action::Account,
+                Outcome::Failure,
+                format!(
+                    "{}: a passkey registration was refused: {reason}",
+                    auth.name
+                ),
             ),
-        ));
-        AuthError::Invalid(format!("the passkey was not registered: {reason}"))
+            AuthError::Invalid(format!("the passkey was not registered: {reason}")),
+        )
     }
 
     /// Verifies and stores a passkey registration. For an account without a second
@@ -840,7 +842,7 @@ impl Console {
                 ));
             }
             drop(advanced);
-            self.clone_suspected(account, &passkey, count);
+            self.clone_suspected(account, &passkey, count)?;
             return refused(format!(
                 "its signature counter did not move forward ({count} after {}): a cloned authenticator?",
                 passkey.sign_count
@@ -854,12 +856,14 @@ impl Console {
         )))
     }
 
+    /// Records the alert that `passkey` looks cloned; [`AuthError::Unrecorded`] when
+    /// the trail cannot take it (the sign-in is refused either way).
     fn clone_suspected(
         &self,
         account: &pacsguard_store::AccountRow,
         passkey: &PasskeyRow,
         count: u32,
-    ) {
+    ) -> Result<(), AuthError> {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::PasskeyCloneSuspected,
@@ -874,7 +878,7 @@ impl Console {
         );
         let mut event = Event::of_finding(self.actor(&account.name), finding);
         event.action = Action::Login;
-        let _ = self.record(event);
+        self.record_refusal(event)
     }
 
     /// This account's passkeys.
@@ -945,8 +949,8 @@ impl Console {
             Ok(()) => Ok(()),
             // Another session changed the factors between the check and the removal:
             // the record above said it was removed, so say it was not.
-            other => {
-                let _ = self.record(self.event(
+            other => Err(self.refused_with(
+                self.event(
                     &auth.name,
                     Action::Account,
                     Outcome::Failure,
@@ -955,9 +959,9 @@ impl Console {
                         auth.name,
                         short_id(&row.credential_id)
                     ),
-                ));
-                Err(AuthError::Invalid(last.into()))
-            }
+                ),
+                AuthError::Invalid(last.into()),
+            )),
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::Peer;
-use crate::request_line::{FirstLine, read_first_line};
+use crate::request_line::{Judged, answer_too_long};
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -28,9 +28,8 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 /// A client has this long to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// And this long to send a request's headers (a connection's first request line is
-/// read within it before hyper reads the connection, [`crate::request_line`], and hyper
-/// gives its headers as long again).
+/// And this long to send each request's head (hyper's header read timeout; every
+/// request line is judged on its way to hyper, [`crate::request_line`]).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) read, hyper's read buffer: a
 /// browser's is a few KiB (hyper's default bound was its ~400 KiB read buffer). Past it
@@ -225,25 +224,9 @@ async fn serve_one<S>(
         // the client's business; nothing to serve.
         Ok(Err(_)) | Err(_) => return,
     };
-    let stream = match tokio::time::timeout(HEADER_TIMEOUT, read_first_line(stream)).await {
-        Ok(FirstLine::Fits(stream)) => stream,
-        Ok(FirstLine::TooLong) => {
-            UNREAD.refused(&format!(
-                "a request from {}: its request line is longer than MAX_REQUEST_TARGET_BYTES ({MAX_REQUEST_TARGET_BYTES} bytes) allows; answered 414 and closed",
-                peer.ip()
-            ));
-            return;
-        }
-        Ok(FirstLine::Gone) => return,
-        Err(_) => {
-            UNREAD.refused(&format!(
-                "a request from {}: its request line did not arrive within HEADER_TIMEOUT ({} s); closed",
-                peer.ip(),
-                HEADER_TIMEOUT.as_secs()
-            ));
-            return;
-        }
-    };
+    // Every request line judged on its way to hyper; one too long parks the stream
+    // for the 414 written below, once hyper lets go of it.
+    let (stream, parked) = Judged::new(stream);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
@@ -256,6 +239,14 @@ async fn serve_one<S>(
         && let Some(why) = unread_request(&e)
     {
         UNREAD.refused(&format!("a request from {}: {why}", peer.ip()));
+    }
+    let parked = parked.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(mut stream) = parked {
+        UNREAD.refused(&format!(
+            "a request from {}: its request line is longer than MAX_REQUEST_TARGET_BYTES ({MAX_REQUEST_TARGET_BYTES} bytes) allows; answered 414 and closed",
+            peer.ip()
+        ));
+        let _ = answer_too_long(&mut stream).await;
     }
 }
 

@@ -1247,3 +1247,50 @@ fn a_reset_link_is_finished_with_the_accounts_own_passkey() {
         .token;
     assert_eq!(h.session(&token).name, "bob");
 }
+
+/// Review r27-console: a refused registration's record was dropped when the trail
+/// could not take it (`let _ = self.record(..)`), and the refusal answered as if it
+/// were on the trail. It is answered as not recorded now.
+#[test]
+fn a_registration_refusal_the_trail_cannot_record_is_answered_as_not_recorded() {
+    let h = harness();
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("first");
+    let session = h
+        .console
+        .setup(&token, "admin", PASSWORD, ip())
+        .expect("setup");
+    let auth = h.session(&session.token);
+    let options = h
+        .console
+        .begin_passkey_registration(&auth)
+        .expect("options");
+    let mut key = Authenticator::new(3);
+    key.verifies = false;
+    // The trail takes nothing more: the guard lags behind a flood.
+    h.events();
+    let filler = || {
+        Event::new(
+            pacsguard_events::Actor {
+                user: "watch".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+            Action::Check,
+            Outcome::Success,
+            "a finding of the flood",
+        )
+    };
+    while h.inbox.push(filler()).is_ok() {}
+    let result = h
+        .console
+        .finish_passkey_registration(&auth, &key.register(&options, "x"), ip());
+    assert!(
+        matches!(result, Err(AuthError::Unrecorded(_))),
+        "{result:?}"
+    );
+    assert!(!h.session(&session.token).enrolled);
+}

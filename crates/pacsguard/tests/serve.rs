@@ -2234,6 +2234,64 @@ fn an_over_long_request_line_is_414_and_over_long_headers_431() {
     server.stop();
 }
 
+/// Review r27-console: only a connection's first request line was read before hyper, so
+/// on a kept-alive connection a later request line over MAX_REQUEST_HEAD_BYTES was
+/// answered 431 (headers too large), and that first 414 lacked the headers of every
+/// other answer (HSTS, CSP). Every request of a connection is judged the same now:
+/// curl sends a page, then the long line on the same connection, and gets 414 with
+/// the security headers; the console serves the next connection.
+#[test]
+fn a_long_request_line_later_on_a_kept_alive_connection_is_414_too() {
+    use pacsguard_console::server::MAX_REQUEST_HEAD_BYTES;
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let long = format!(
+        "{}/login?q={}",
+        server.base,
+        "a".repeat(MAX_REQUEST_HEAD_BYTES + 1)
+    );
+    let heads = env.home.join("heads.txt");
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&server.cacert)
+        .args(["-D"])
+        .arg(&heads)
+        .args(["-o", "/dev/null", "-w", "%{http_code} %{num_connects}\n"])
+        .arg(format!("{}/login", server.base))
+        .args(["-o", "/dev/null"])
+        .arg(&long)
+        .output()
+        .expect("curl runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.lines().collect::<Vec<_>>(),
+        ["200 1", "414 0"],
+        "the second on the first's connection: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let heads = std::fs::read_to_string(&heads)
+        .expect("heads")
+        .to_ascii_lowercase();
+    let second = heads.rsplit("http/1.1 ").next().expect("the 414's head");
+    assert!(second.starts_with("414"), "{heads}");
+    for needed in [
+        "strict-transport-security: max-age=",
+        "content-security-policy: ",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+    ] {
+        assert!(second.contains(needed), "{needed}: {second}");
+    }
+    assert!(
+        server.wait_for("answered 414", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(server.curl("GET", "/login", &[]).0, 200);
+    server.stop();
+}
+
 /// Review r24-console: the console answered to any host name. A page at a name an
 /// attacker makes resolve to the console (DNS rebinding) is same-origin with it in the
 /// victim's browser, and could drive the sign-in from inside the hospital's network.

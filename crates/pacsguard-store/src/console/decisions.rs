@@ -83,6 +83,10 @@ pub struct AccountBinding {
     /// Disabled since when and by whom (`None`: enabled): bound too, so a mark deleted
     /// in the store does not sign a disabled person in again.
     pub disabled: Option<(i64, i64)>,
+    /// A password reset waiting for its holder: who started it and when (`None`: none,
+    /// `console_resets`). Bound too, so a note planted or edited in the store shows no
+    /// reset that an administrator did not start (review r27-console).
+    pub reset: Option<(i64, i64)>,
 }
 
 /// A passkey's (credential id, public key).
@@ -126,10 +130,11 @@ impl ConsoleDb {
     ) -> Result<Vec<AccountBinding>, StoreError> {
         let query = format!(
             "SELECT a.id, a.name, a.role, a.created, o.created_by, a.password_hash, a.totp_secret, o.at, \
-             d.since, d.by_account \
+             d.since, d.by_account, r.by_account, r.since \
              FROM console_accounts a \
              LEFT JOIN console_account_origins o ON o.account = a.id \
-             LEFT JOIN console_disabled d ON d.account = a.id WHERE {clause} ORDER BY a.id"
+             LEFT JOIN console_disabled d ON d.account = a.id \
+             LEFT JOIN console_resets r ON r.account = a.id WHERE {clause} ORDER BY a.id"
         );
         let mut statement = self.conn.prepare(&query).map_err(self.sql())?;
         let rows = statement
@@ -146,6 +151,10 @@ impl ConsoleDb {
                         role_grants: Vec::new(),
                         disabled: match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<i64>>(9)?) {
                             (Some(since), Some(by)) => Some((since, by)),
+                            _ => None,
+                        },
+                        reset: match (r.get::<_, Option<i64>>(10)?, r.get::<_, Option<i64>>(11)?) {
+                            (Some(by), Some(since)) => Some((by, since)),
                             _ => None,
                         },
                         credentials: Credentials {

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS console_resets (
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingReset {
     pub account: String,
+    pub account_id: i64,
     /// The administrator who started it (`None`: that account is gone).
     pub by: Option<String>,
     pub since: i64,
@@ -103,7 +104,7 @@ impl ConsoleDb {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT a.name, b.name, r.since, i.expires FROM console_resets r \
+                "SELECT a.name, b.name, r.since, i.expires, a.id FROM console_resets r \
                  JOIN console_accounts a ON a.id = r.account \
                  JOIN console_invitations i ON i.account = r.account \
                  LEFT JOIN console_accounts b ON b.id = r.by_account \
@@ -117,6 +118,7 @@ impl ConsoleDb {
                     by: r.get(1)?,
                     since: r.get(2)?,
                     expires: r.get(3)?,
+                    account_id: r.get(4)?,
                 })
             })
             .map_err(self.sql())?;
