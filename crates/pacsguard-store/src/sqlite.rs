@@ -309,6 +309,51 @@ impl Store {
         })
     }
 
+    /// Opens an existing store only to read it, as evidence: never created, never
+    /// written, no schema added to an emptied file and no hot journal rolled back
+    /// (`immutable`: SQLite reads the file as it is). `None` for a file holding no
+    /// store at all (emptied, or a new SQLite file): nothing in it was signed.
+    pub fn open_evidence(path: &Path) -> Result<Option<Store>, StoreError> {
+        use rusqlite::OpenFlags;
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        // A URI, so `immutable` applies; the path is percent-encoded byte for byte.
+        let mut uri = String::from("file:");
+        for &byte in path.as_os_str().as_bytes() {
+            if byte.is_ascii_alphanumeric() || b"/._-".contains(&byte) {
+                uri.push(char::from(byte));
+            } else {
+                uri.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        uri.push_str("?immutable=1");
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        match version {
+            0 => Ok(None),
+            SCHEMA_VERSION => Ok(Some(Store {
+                conn,
+                path: path.to_path_buf(),
+                verified_acceptances: std::cell::Cell::new(None),
+                handoff: TrailMarkHandoff::default(),
+            })),
+            found => Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                found,
+            }),
+        }
+    }
+
     /// What this process's audit trail keeps its checkpoint copy through
     /// ([`TrailMarkHandoff::keep`]), so that it never waits on this handle's own writer.
     pub fn trail_mark_handoff(&self) -> TrailMarkHandoff {

@@ -40,8 +40,11 @@ impl Session {
     ) -> Result<CheckReport, EngineError> {
         self.recorded(Action::Check, request.paths.clone(), |s| {
             // Verified a chunk at a time; the entries stay in the store (issue 15).
+            // A signed baseline of no root (a new store after `store reinit`, or every
+            // root removed) guards nothing: said as no profile, never "intact".
             let stored = s
                 .load_streamed_baseline()?
+                .filter(|stored| !stored.baseline.roots.is_empty())
                 .ok_or_else(|| EngineError::NoBaseline(s.home.dir.clone()))?;
             s.check_inner(request, Source::Stored(stored), progress)
         })

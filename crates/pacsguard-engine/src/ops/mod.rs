@@ -18,6 +18,7 @@ mod reset;
 mod root_presence;
 mod sanitize;
 mod scan;
+mod store_reset;
 mod streamed_check;
 mod streamed_patch;
 mod streamed_rewrite;
@@ -71,6 +72,7 @@ pub use scan::{
     MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
     ScanReport, ScanRequest,
 };
+pub use store_reset::{KeptEvidence, StoreReinitReport};
 pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
 pub use watch::boot_id;
 pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
