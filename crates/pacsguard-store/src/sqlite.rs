@@ -162,11 +162,12 @@ impl StoreError {
         match self {
             StoreError::BadSignature { path }
             | StoreError::WrongKey { path, .. }
-            | StoreError::Corrupt { path, .. } => Some(path),
-            StoreError::Sqlite { path, source } => matches!(
+            | StoreError::Corrupt { path, .. }
+            | StoreError::Schema { path, .. } => Some(path),
+            StoreError::Sqlite { path, source } => (matches!(
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-            )
+            ) || schema_altered(source))
             .then_some(path.as_path()),
             _ => None,
         }
@@ -200,6 +201,23 @@ impl StoreError {
             },
             _ => false,
         }
+    }
+}
+
+/// Whether SQLite refused a statement because a table or column of the store's fixed
+/// layout is not there: the file's schema was altered (a table dropped, renamed), which
+/// trying again never changes (review r27-store: every command refused such a store
+/// without naming a way out, and `store reinit` refused it too).
+fn schema_altered(source: &rusqlite::Error) -> bool {
+    let missing = |e: &rusqlite::ffi::Error, message: &str| {
+        e.code == rusqlite::ErrorCode::Unknown
+            && (message.starts_with("no such table") || message.starts_with("no such column"))
+    };
+    match source {
+        rusqlite::Error::SqliteFailure(e, Some(message)) => missing(e, message),
+        // A statement refused when it is prepared (with where in its text).
+        rusqlite::Error::SqlInputError { error, msg, .. } => missing(error, msg),
+        _ => false,
     }
 }
 

@@ -505,6 +505,45 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
     }
 }
 
+/// A store whose layout or signed generation was edited with sqlite3 is refused by every
+/// command naming the way out, and `store reinit` takes it (review r27-store: a table
+/// dropped, a column renamed or `user_version` changed was refused without a way out and
+/// by `store reinit` too; a generation edited past the trail's was taken for the trail's
+/// problem).
+#[test]
+fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
+    let edits = [
+        "DROP TABLE baseline",
+        "ALTER TABLE roots RENAME COLUMN policy TO p",
+        "PRAGMA user_version = 7",
+        "UPDATE baseline SET generation = generation + 5",
+    ];
+    for edit in edits {
+        let env = Env::new();
+        env.profile(&[]);
+        let store = env.home.join("pacsguard.db");
+        rusqlite::Connection::open(&store)
+            .and_then(|db| db.execute_batch(edit))
+            .expect("edit");
+        let edited = fs::read(&store).expect("read");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "store reinit --reason",
+            format_args!("{edit}"),
+        );
+        let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
+        assert_eq!(out.status.code(), Some(0), "{edit}: {}", stderr(&out));
+        let kept = kept_evidence(&env.home);
+        assert_eq!(kept.len(), 1, "{edit}: {kept:?}");
+        assert_eq!(fs::read(&kept[0]).expect("evidence"), edited, "{edit}");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "no profile",
+            format_args!("{edit}, after"),
+        );
+    }
+}
+
 #[test]
 fn store_reinit_refuses_an_intact_store_and_a_tampered_trail() {
     let env = Env::new();

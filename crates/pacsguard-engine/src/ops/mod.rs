@@ -517,6 +517,10 @@ impl Session {
         objects: Vec<PathBuf>,
         error: EngineError,
     ) -> Result<T, EngineError> {
+        if error.refused_store().is_some() {
+            // Evidence from here on: the failure's checkpoint is not copied into it.
+            self.store.trail_mark_handoff().refuse();
+        }
         let event = Event::new(
             self.actor.clone(),
             action,
@@ -571,8 +575,9 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
             crate::error::store_way_out(&store)
         )),
         Some(state) if stored > state.announced => Some(format!(
-            "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere",
-            state.announced
+            "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere, or its generation was edited (then its signature does not verify, and `pacsguard --home {} store reinit --reason TEXT` keeps it as evidence and starts a new store on the record if no good copy can be put back)",
+            state.announced,
+            home.dir.display()
         )),
         Some(_) => None,
         None if opening.signed_size == 0 && stored > 0 => Some(format!(

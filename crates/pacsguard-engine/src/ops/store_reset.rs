@@ -132,11 +132,52 @@ fn judge_store(
             Judgement::Intact
         });
     }
-    let store = match Store::open_evidence(&path) {
-        Ok(store) => store,
-        Err(e) if e.refused_store().is_some() => return Ok(Judgement::Refused(e.to_string())),
-        Err(e) => return Err(e.into()),
-    };
+    // Every error reading the store that says it is not what was signed (unreadable,
+    // a table dropped, a schema version changed, a chunk or signature altered) is the
+    // refusal itself; any other (busy, I/O) stops here with nothing done.
+    match judge_readable_store(
+        home,
+        key,
+        profile_public,
+        &path,
+        signed,
+        announced,
+        signed_size,
+    ) {
+        Err(JudgeError::Store(e)) if e.refused_store().is_some() => {
+            Ok(Judgement::Refused(e.to_string()))
+        }
+        Err(JudgeError::Store(e)) => Err(e.into()),
+        Err(JudgeError::Engine(e)) => Err(e),
+        Ok(judgement) => Ok(judgement),
+    }
+}
+
+/// What stops the judging of a store file that is there.
+enum JudgeError {
+    /// Reading the store failed (see [`pacsguard_store::StoreError::refused_store`]).
+    Store(pacsguard_store::StoreError),
+    /// Anything else: the trail's problem, named.
+    Engine(EngineError),
+}
+
+impl From<pacsguard_store::StoreError> for JudgeError {
+    fn from(e: pacsguard_store::StoreError) -> Self {
+        JudgeError::Store(e)
+    }
+}
+
+/// [`judge_store`] of a store file that is there.
+fn judge_readable_store(
+    home: &Home,
+    key: &SigningKey,
+    profile_public: &ed25519_dalek::VerifyingKey,
+    path: &Path,
+    signed: u64,
+    announced: u64,
+    signed_size: u64,
+) -> Result<Judgement, JudgeError> {
+    let store = Store::open_evidence(path)?;
     let stored = match &store {
         Some(store) => store.generation()?,
         None => 0,
@@ -148,44 +189,60 @@ fn judge_store(
             if stored == 0 { " (none)" } else { "" }
         )));
     }
+    let Some(store) = store else {
+        return Ok(Judgement::Intact);
+    };
     let trail_problem = |what: String| {
-        EngineError::io(
+        JudgeError::Engine(EngineError::io(
             home.audit_log_path(),
             format!(
                 "{what}: the trail may be the one rolled back or replaced, which is no reason to start a new store. Run `pacsguard --home {} audit verify`, keep the home as evidence; nothing was done",
                 home.dir.display()
             ),
-        )
+        ))
     };
+    // Verified before the generation is compared with the trail's: a store whose
+    // generation was edited past the trail's does not verify (the generation is signed),
+    // and is the store's problem; one that verifies ahead of the trail is the trail's.
+    if let Err(e) = verify_whole(&store, profile_public) {
+        // A `key protect` interrupted before it signed the store again: its own way
+        // out, not a reason to throw the profile away.
+        if e.refused_store().is_some()
+            && home.is_profile_key_protected()
+            && store.load_streamed(&key.verifying_key()).is_ok()
+        {
+            return Err(JudgeError::Engine(EngineError::Key {
+                path: home.profile_key_path(),
+                reason: "the stored profile is still signed by the home key: a `key protect` was interrupted; run `pacsguard key protect` again to finish it; nothing was done".into(),
+            }));
+        }
+        return Err(e.into());
+    }
     if stored > announced {
         return Err(trail_problem(format!(
-            "the store holds baseline generation {stored}, which the trail never announced (it announced up to {announced})"
+            "the store holds baseline generation {stored}, signed and verified, which the trail never announced (it announced up to {announced})"
         )));
     }
-    let Some(store) = store else {
-        return Ok(Judgement::Intact);
-    };
-    if let Some(problem) = super::mark_ahead(&store, &home.trail_verifier(key)?, signed_size)? {
+    if let Some(problem) = super::mark_ahead(
+        &store,
+        &home.trail_verifier(key).map_err(JudgeError::Engine)?,
+        signed_size,
+    )
+    .map_err(JudgeError::Engine)?
+    {
         return Err(trail_problem(problem));
     }
-    let verified = store
-        .load_streamed(profile_public)
-        .and_then(|b| b.map_or(Ok(()), |b| store.verify_stored(&b)));
-    match verified {
-        Ok(()) => Ok(Judgement::Intact),
-        Err(e) if e.refused_store().is_some() => {
-            // A `key protect` interrupted before it signed the store again: its own
-            // way out, not a reason to throw the profile away.
-            if home.is_profile_key_protected() && store.load_streamed(&key.verifying_key()).is_ok()
-            {
-                return Err(EngineError::Key {
-                    path: home.profile_key_path(),
-                    reason: "the stored profile is still signed by the home key: a `key protect` was interrupted; run `pacsguard key protect` again to finish it; nothing was done".into(),
-                });
-            }
-            Ok(Judgement::Refused(e.to_string()))
-        }
-        Err(e) => Err(e.into()),
+    Ok(Judgement::Intact)
+}
+
+/// The signed tree and every chunk against its leaf.
+fn verify_whole(
+    store: &Store,
+    profile_public: &ed25519_dalek::VerifyingKey,
+) -> Result<(), pacsguard_store::StoreError> {
+    match store.load_streamed(profile_public)? {
+        Some(baseline) => store.verify_stored(&baseline),
+        None => Ok(()),
     }
 }
 
@@ -376,7 +433,12 @@ impl Session {
         // before the reset holds one of those, and is refused as rolled back once this
         // one is recorded as signed.
         let announced = opening.state.map_or(0, |s| s.announced);
-        let generation = announced + 1;
+        let generation = announced.checked_add(1).ok_or_else(|| {
+            EngineError::io(
+                home.audit_log_path(),
+                format!("the trail announces baseline generation {announced}, the last there can be: no generation can follow it; nothing was done"),
+            )
+        })?;
         let mut session = Session {
             home,
             _lock: lock,
