@@ -468,8 +468,20 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
             let detail = alert["finding"]["detail"].as_str().unwrap_or_default();
             assert!(detail.contains(&digest), "{damage}: {detail}");
         }
-        // A fresh store: every command says a profile is needed, never "intact".
-        assert_refused_in(&env.run(&["check"]), "no profile", format_args!("{damage}"));
+        // A fresh store: every command says a profile is needed, never "intact", "nothing
+        // differs" or "watching" over no root; `check` warns (exit 1) that it checked
+        // nothing, as after every root was removed (review s18-r15).
+        let out = env.run(&["check"]);
+        assert_eq!(out.status.code(), Some(1), "{damage}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("guards no root") && stdout(&out).contains("store reinit"),
+            "{damage}: {}",
+            stdout(&out)
+        );
+        for command in [&["accept", "--all", "--reason", "r"][..], &["watch"]] {
+            let out = bounded(&env, command);
+            assert_refused_in(&out, "no profile", format_args!("{damage}: {command:?}"));
+        }
         let out = env.run(&["audit", "verify"]);
         assert_eq!(
             out.status.code(),
@@ -536,10 +548,17 @@ fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
         let kept = kept_evidence(&env.home);
         assert_eq!(kept.len(), 1, "{edit}: {kept:?}");
         assert_eq!(fs::read(&kept[0]).expect("evidence"), edited, "{edit}");
-        assert_refused_in(
-            &env.run(&["check"]),
-            "no profile",
-            format_args!("{edit}, after"),
+        let out = env.run(&["check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{edit}, after: {}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains("guards no root"),
+            "{edit}, after: {}",
+            stdout(&out)
         );
     }
 }
@@ -628,7 +647,17 @@ fn a_store_reinit_killed_at_any_step_leaves_the_refusal_or_the_finished_reinit()
         );
         let out = env.run(&["check"]);
         if finished {
-            assert_refused_in(&out, "no profile", format_args!("killed after {step}"));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "killed after {step}: {}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).contains("guards no root"),
+                "{step}: {}",
+                stdout(&out)
+            );
         } else {
             assert_refused_in(
                 &out,
@@ -638,10 +667,17 @@ fn a_store_reinit_killed_at_any_step_leaves_the_refusal_or_the_finished_reinit()
             // The way out still works, and the first attempt's evidence is kept.
             let out = env.run(&["store", "reinit", "--reason", "INC-15, again"]);
             assert_eq!(out.status.code(), Some(0), "{step}: {}", stderr(&out));
-            assert_refused_in(
-                &env.run(&["check"]),
-                "no profile",
-                format_args!("{step}, again"),
+            let out = env.run(&["check"]);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{step}, again: {}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).contains("guards no root"),
+                "{step}, again: {}",
+                stdout(&out)
             );
         }
         assert!(
