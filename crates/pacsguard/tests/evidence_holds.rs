@@ -595,6 +595,32 @@ fn store_reinit_refuses_an_intact_store_and_a_tampered_trail() {
     assert!(kept_evidence(&env.home).is_empty());
 }
 
+/// A store replaced by a link (to a file outside the home) is neither followed nor moved:
+/// refused by name, with nothing left behind (review r27-store: the new store's
+/// temporary file was left in the home).
+#[test]
+fn store_reinit_leaves_a_store_replaced_by_a_link_as_it_is() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let outside = env.dir.path().join("outside");
+    fs::write(&outside, b"not a store").expect("write");
+    fs::remove_file(&store).expect("rm");
+    std::os::unix::fs::symlink(&outside, &store).expect("link");
+    let before = fs::read_dir(&env.home).expect("list").count();
+    let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
+    assert_refused(&out, "not a regular file");
+    assert_eq!(fs::read(&outside).expect("read"), b"not a store");
+    assert!(
+        fs::symlink_metadata(&store)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    let after = fs::read_dir(&env.home).expect("list").count();
+    assert_eq!(before, after, "something was left in the home");
+}
+
 #[test]
 fn a_second_store_reinit_keeps_the_first_ones_evidence() {
     let env = Env::new();

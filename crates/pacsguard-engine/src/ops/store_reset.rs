@@ -455,7 +455,13 @@ impl Session {
             trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
             stranded: (Vec::new(), 0),
         };
-        session.reinit_store(&refusal, &reason, generation, &signer, &new_path)
+        let done = session.reinit_store(&refusal, &reason, generation, &signer, &new_path);
+        if done.is_err() {
+            // Stopped before its rename (a store file that is a link, a move refused):
+            // the new store is no one's; the refusal stands as before.
+            let _ = remove_leftover(&new_path);
+        }
+        done
     }
 
     fn reinit_store(
