@@ -442,13 +442,22 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
         let store = env.home.join("pacsguard.db");
         let before_reset = fs::read(&store).expect("a copy from before the reset");
         apply(&store);
-        assert_refused_in(
-            &env.run(&["check"]),
-            "store reinit --reason",
-            format_args!("{damage}"),
-        );
-        // As the refusing commands left it (they still open it: see the report, left open).
+        // As the intruder left it: the refusing commands below must not write into it
+        // (review r27-store: an emptied file got the schema, a deleted one was created,
+        // an altered one got a checkpoint copy).
         let damaged = fs::read(&store).ok();
+        for command in [&["check"][..], &["profile", "generations"], &["check"]] {
+            assert_refused_in(
+                &env.run(command),
+                "store reinit --reason",
+                format_args!("{damage}: {command:?}"),
+            );
+        }
+        assert_eq!(
+            fs::read(&store).ok(),
+            damaged,
+            "{damage}: the refusal wrote into it"
+        );
         let out = env.run(&["store", "reinit", "--reason", "INC-15: no backup", "--json"]);
         assert_eq!(out.status.code(), Some(0), "{damage}: {}", stderr(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -460,6 +469,9 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
             .unwrap_or_else(|| panic!("{damage}: no store-reset alert on the trail"));
         assert_eq!(alert["finding"]["severity"], "alert", "{damage}");
         assert_eq!(alert["reason"], "INC-15: no backup", "{damage}");
+        if damaged.is_none() {
+            assert!(kept.is_empty(), "{damage}: {kept:?}");
+        }
         if let Some(damaged) = &damaged {
             assert_eq!(kept.len(), 1, "{damage}: {kept:?}");
             assert_eq!(&fs::read(&kept[0]).expect("evidence"), damaged, "{damage}");

@@ -214,13 +214,16 @@ impl Session {
             (false, false) => {}
         }
         let config = Config::load(&home.config_path())?;
-        let store = Store::open(&home.store_path())?;
-        let stored = store.generation()?;
         // The same bytes Config::load parsed a moment ago, under the lock.
         let config_text =
             crate::files::read_text(&home.config_path(), crate::config::MAX_CONFIG_BYTES)?
                 .unwrap_or_default();
         let settings = crate::settings::settings_digest(&config_text);
+        if !reinit {
+            refuse_blank_store_unopened(&home, &key, &config, witness, settings)?;
+        }
+        let store = Store::open(&home.store_path())?;
+        let stored = store.generation()?;
         let options = TrailOptions {
             witness,
             settings,
@@ -560,6 +563,47 @@ impl Session {
             None => self.actor.user.clone(),
         }
     }
+}
+
+/// Whether the store file is deleted or emptied (no byte): opening it read-write would
+/// create it, or write the schema into it.
+fn store_is_blank(path: &Path) -> Result<bool, EngineError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(meta.is_file() && meta.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(EngineError::io(path, e)),
+    }
+}
+
+/// A store deleted or emptied while the trail records a signed baseline is refused
+/// before it is opened: `Store::open` would create the deleted file or write the schema
+/// into the emptied one, so the evidence `store reinit` keeps was no longer what the
+/// intruder left (review r27-store). The trail is opened only to read its state (no
+/// record, no checkpoint), its checkpoint copies handed to no store.
+fn refuse_blank_store_unopened(
+    home: &Home,
+    key: &SigningKey,
+    config: &Config,
+    witness: WitnessMode,
+    settings: [u8; 32],
+) -> Result<(), EngineError> {
+    if !store_is_blank(&home.store_path())? {
+        return Ok(());
+    }
+    let options = TrailOptions {
+        witness,
+        settings,
+        baseline_if_unknown: 0,
+        ..TrailOptions::default()
+    };
+    let (bus, opening) = home.open_trail(
+        key,
+        &config.audit,
+        options,
+        &pacsguard_store::TrailMarkHandoff::default(),
+    )?;
+    drop(bus);
+    cross_check(home, 0, &opening)
 }
 
 /// The store and the trail each state the other's last known state: the trail's last
