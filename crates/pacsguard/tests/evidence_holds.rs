@@ -479,6 +479,8 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
             assert_eq!(report["evidence"][0]["sha256"], digest.as_str(), "{damage}");
             let detail = alert["finding"]["detail"].as_str().unwrap_or_default();
             assert!(detail.contains(&digest), "{damage}: {detail}");
+            // What a collector receives (the ATNA message carries the detail only).
+            assert!(detail.contains("INC-15: no backup"), "{damage}: {detail}");
         }
         // A fresh store: every command says a profile is needed, never "intact", "nothing
         // differs" or "watching" over no root; `check` warns (exit 1) that it checked

@@ -496,8 +496,11 @@ impl Session {
             FindingKind::StoreReset,
             Severity::Alert,
             format!(
-                "the profile store was refused by every command ({}) and a person started a new, empty one in its place: nothing is guarded until the roots are profiled (and approved) again. The refused store is kept as evidence: {kept}",
-                escape_bytes(refusal.as_bytes())
+                "the profile store was refused by every command ({}) and a person started a new, empty one in its place, giving as the reason: {}. Nothing is guarded until the roots are profiled (and approved) again. The refused store is kept as evidence: {kept}",
+                escape_bytes(refusal.as_bytes()),
+                // In the text too: a DICOM audit message forwarded to a collector carries
+                // the detail, not the record's reason field.
+                escape_bytes(reason.as_bytes())
             ),
         );
         let mut event = Event::of_finding(self.actor.clone(), alert);
