@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport, verify};
+use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport};
 use pacsguard_events::Action;
 use pacsguard_fs::open_regular;
 use pacsguard_trail::note::Verifier;
@@ -25,6 +25,42 @@ pub struct AuditVerifyReport {
     pub log: PathBuf,
     #[serde(flatten)]
     pub report: VerifyReport,
+    /// Every `store-reset` record of the trail (`store reinit`: a refused store replaced
+    /// by a new, empty one), as `audit verify` shows it: a clean slate is never silent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub store_resets: Vec<String>,
+}
+
+/// What `audit verify` gathers to show every store reset: whole records (a needle that
+/// is not a bare field name), only those of the `store-reset` kind.
+fn store_reset_gather() -> pacsguard_audit::Gather {
+    pacsguard_audit::Gather::new(&["\"kind\":\"store-reset\""])
+}
+
+/// One line per `store-reset` record gathered: where, when, who, why, and its detail
+/// (the refusal and the evidence kept, with digests).
+fn store_resets_of(gather: &pacsguard_audit::Gather) -> Vec<String> {
+    let text = |v: &Value, field: &str| {
+        v.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    gather
+        .records()
+        .iter()
+        .filter(|g| g.record["finding"]["kind"] == "store-reset")
+        .map(|g| {
+            format!(
+                "{} at {} by {}: the store was re-initialised (`store reinit`), reason: {}; {}",
+                g.position(),
+                text(&g.record, "time"),
+                text(&g.record["actor"], "user"),
+                text(&g.record, "reason"),
+                text(&g.record["finding"], "detail"),
+            )
+        })
+        .collect()
 }
 
 /// Where the trail to read is: the home, or a directory holding an exported copy.
@@ -156,6 +192,7 @@ pub fn audit_verify(
                 }],
                 ..VerifyReport::default()
             },
+            store_resets: Vec::new(),
         });
     }
     let verifier = read_verifier(&base.join("trail.pub"), key)?;
@@ -166,21 +203,23 @@ pub fn audit_verify(
     };
     let witness = witness.map(Path::to_path_buf).or(configured_witness);
     let log = base.join("audit.log");
-    let (mut report, kept_changing_under) = verified_while_still(
+    let ((mut report, gathered), kept_changing_under) = verified_while_still(
         || HomeStamp::of(&base),
         || {
-            let mut report = verify(
+            let mut gather = store_reset_gather();
+            let mut report = pacsguard_audit::verify_gathering(
                 &log,
                 &base.join("checkpoints.jsonl"),
                 &verifier,
                 witness.as_deref(),
+                &mut gather,
             )
             .map_err(|e| EngineError::io(&log, e))?;
             if dir.is_none() {
                 cross_check_store(home, &mut report, true)?;
             }
             let problems = !report.problems.is_empty();
-            Ok((report, problems))
+            Ok(((report, gather), problems))
         },
     )?;
     if kept_changing_under {
@@ -190,6 +229,7 @@ pub fn audit_verify(
         trail_key: verifier.encode(),
         log,
         report,
+        store_resets: store_resets_of(&gathered),
     })
 }
 
@@ -265,6 +305,7 @@ pub fn audit_follow_gathering(
             trail_key: verifier.encode(),
             log,
             report,
+            store_resets: Vec::new(),
         },
     ))
 }

@@ -426,6 +426,19 @@ impl Home {
         options: TrailOptions,
         handoff: &TrailMarkHandoff,
     ) -> Result<(EventBus, Opening), EngineError> {
+        self.open_trail_keeping_marks_in(key, audit, options, handoff, self.store_path())
+    }
+
+    /// [`Home::open_trail`], keeping the checkpoint copies in the store at `store`
+    /// (`store reinit`: the new store, never the refused one, which is evidence).
+    pub(crate) fn open_trail_keeping_marks_in(
+        &self,
+        key: &SigningKey,
+        audit: &AuditConfig,
+        options: TrailOptions,
+        handoff: &TrailMarkHandoff,
+        store: PathBuf,
+    ) -> Result<(EventBus, Opening), EngineError> {
         let signer = self.trail_signer(key)?;
         let origin = signer.verifier().name().to_string();
         let files = TrailFiles {
@@ -444,7 +457,6 @@ impl Home {
         let (mut sink, opening) = AuditSink::open(files, hostname(), origin, signer, options)?;
         // The store keeps the newest checkpoint too: a trail put back to an earlier copy
         // then disagrees with it even when no baseline changed in between.
-        let store = self.store_path();
         let handoff = handoff.clone();
         sink.mirror_checkpoints(Box::new(move |note| {
             if std::fs::symlink_metadata(&store).is_err() {

@@ -49,8 +49,9 @@ pub use ops::{
     MAX_WHOLE_FILE_BYTES, ProfileRef, ProfileReport, ProfileRequest, Readiness, RecoverCounts,
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
     RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SCRUB_PROGRESS_INTERVAL, SanitizeReport,
-    ScanReport, ScanRequest, ScrubProgress, Session, Side, Source, Status, Unrestorable,
-    WatchOutput, WatchReport, WatchRequest, WitnessInitReport, quarantine_received, screener,
+    ScanReport, ScanRequest, ScrubProgress, Session, Side, Source, Status, StoreReinitReport,
+    Unrestorable, WatchOutput, WatchReport, WatchRequest, WitnessInitReport, quarantine_received,
+    screener,
 };
 pub use ops::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,
@@ -58,8 +59,8 @@ pub use ops::{
     read_trusted_key, verify_destination, verify_manifest,
 };
 pub use ops::{
-    GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
-    MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
+    GenerationsReport, KeptEvidence, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES,
+    MAX_KEPT_GENERATIONS, MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
 };
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};

@@ -140,6 +140,11 @@ finding_kinds! {
     /// home was reset, which hides everything it recorded. Every command refuses to work
     /// until a person starts a new trail on the record (`audit reinit`).
     TrailReset => "trail-reset",
+    /// The home's profile store was refused by every command (deleted, emptied,
+    /// overwritten, altered) and a person started a new, empty one (`store reinit`): the
+    /// refused one is kept as evidence, named with its digest; nothing is guarded until
+    /// the roots are profiled again.
+    StoreReset => "store-reset",
     /// A console account (or an address) reached the limit of failed sign-ins and is
     /// refused until the lockout ends: a password or second factor is being guessed.
     AccountLocked => "account-locked",

@@ -93,6 +93,9 @@ pub struct TrailMarkHandoff(Arc<Mutex<Handoff>>);
 
 #[derive(Debug, Default)]
 struct Handoff {
+    /// The store was refused as not what was signed: it is evidence, and no copy is
+    /// written into it any more ([`TrailMarkHandoff::refuse`]).
+    refused: bool,
     /// The store's own write transaction is open.
     writing: bool,
     /// The newest note handed over while it was, not yet written.
@@ -113,12 +116,27 @@ impl TrailMarkHandoff {
     pub fn keep(&self, store: &Path, note: &str) -> Result<(), StoreError> {
         {
             let mut state = self.state();
+            if state.refused {
+                return Ok(());
+            }
             if state.writing {
                 state.held = Some(note.to_owned());
                 return Ok(());
             }
         }
         write_copy(store, note)
+    }
+
+    /// From now on no checkpoint copy is written into the store: it was refused as not
+    /// what was signed (altered, a table dropped), so it is evidence for `store reinit`
+    /// to keep as it was found. The command that refused it still records why on the
+    /// trail, whose checkpoint is then not copied: the copy only ever lags, which is
+    /// what a crash leaves too (review r27-store: every refusal wrote into the refused
+    /// file before it could be kept).
+    pub fn refuse(&self) {
+        let mut state = self.state();
+        state.refused = true;
+        state.held = None;
     }
 
     /// Marks the store's own writer of `store` open until the returned guard is dropped.

@@ -162,11 +162,12 @@ impl StoreError {
         match self {
             StoreError::BadSignature { path }
             | StoreError::WrongKey { path, .. }
-            | StoreError::Corrupt { path, .. } => Some(path),
-            StoreError::Sqlite { path, source } => matches!(
+            | StoreError::Corrupt { path, .. }
+            | StoreError::Schema { path, .. } => Some(path),
+            StoreError::Sqlite { path, source } => (matches!(
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-            )
+            ) || schema_altered(source))
             .then_some(path.as_path()),
             _ => None,
         }
@@ -200,6 +201,23 @@ impl StoreError {
             },
             _ => false,
         }
+    }
+}
+
+/// Whether SQLite refused a statement because a table or column of the store's fixed
+/// layout is not there: the file's schema was altered (a table dropped, renamed), which
+/// trying again never changes (review r27-store: every command refused such a store
+/// without naming a way out, and `store reinit` refused it too).
+fn schema_altered(source: &rusqlite::Error) -> bool {
+    let missing = |e: &rusqlite::ffi::Error, message: &str| {
+        e.code == rusqlite::ErrorCode::Unknown
+            && (message.starts_with("no such table") || message.starts_with("no such column"))
+    };
+    match source {
+        rusqlite::Error::SqliteFailure(e, Some(message)) => missing(e, message),
+        // A statement refused when it is prepared (with where in its text).
+        rusqlite::Error::SqlInputError { error, msg, .. } => missing(error, msg),
+        _ => false,
     }
 }
 
@@ -307,6 +325,51 @@ impl Store {
             verified_acceptances: std::cell::Cell::new(None),
             handoff: TrailMarkHandoff::default(),
         })
+    }
+
+    /// Opens an existing store only to read it, as evidence: never created, never
+    /// written, no schema added to an emptied file and no hot journal rolled back
+    /// (`immutable`: SQLite reads the file as it is). `None` for a file holding no
+    /// store at all (emptied, or a new SQLite file): nothing in it was signed.
+    pub fn open_evidence(path: &Path) -> Result<Option<Store>, StoreError> {
+        use rusqlite::OpenFlags;
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        // A URI, so `immutable` applies; the path is percent-encoded byte for byte.
+        let mut uri = String::from("file:");
+        for &byte in path.as_os_str().as_bytes() {
+            if byte.is_ascii_alphanumeric() || b"/._-".contains(&byte) {
+                uri.push(char::from(byte));
+            } else {
+                uri.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        uri.push_str("?immutable=1");
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        match version {
+            0 => Ok(None),
+            SCHEMA_VERSION => Ok(Some(Store {
+                conn,
+                path: path.to_path_buf(),
+                verified_acceptances: std::cell::Cell::new(None),
+                handoff: TrailMarkHandoff::default(),
+            })),
+            found => Err(StoreError::Schema {
+                path: path.to_path_buf(),
+                found,
+            }),
+        }
     }
 
     /// What this process's audit trail keeps its checkpoint copy through

@@ -278,6 +278,11 @@ enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// The profile store (pacsguard.db).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Verify, list or export the tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
@@ -368,6 +373,22 @@ enum QuarantineCommand {
         sha256: String,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCommand {
+    /// Start a new, empty store in a home whose store every command refuses (deleted,
+    /// emptied, overwritten or altered while the trail remains) and no good copy can be
+    /// put back: the refused store is moved aside as evidence, its digest on the record
+    /// with the reason; every root must then be profiled (and approved) again. Refused
+    /// for a store that verifies and over a trail that does not.
+    Reinit {
+        /// Why (a ticket, what was checked, why no backup could be put back).
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -601,6 +622,9 @@ impl Command {
                 QuarantineCommand::List { json } | QuarantineCommand::Show { json, .. } => *json,
                 QuarantineCommand::Export { .. } => false,
             },
+            Command::Store {
+                command: StoreCommand::Reinit { json, .. },
+            } => *json,
             Command::Audit { command } => match command {
                 AuditCommand::Verify { json, .. }
                 | AuditCommand::Show { json, .. }
@@ -975,6 +999,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Media { command } => media(home, command, &secret),
         Command::Quarantine { command } => quarantine(&home, command),
         Command::Audit { command } => audit(&home, command),
+        Command::Store {
+            command: StoreCommand::Reinit { reason, json },
+        } => {
+            // Unlocked before the home is opened: a wrong passphrase changes nothing.
+            let key = if home.is_profile_key_protected() {
+                Some(home.unlock_profile_key(&secret.read(&home)?)?)
+            } else {
+                None
+            };
+            let report = Session::store_reinit(home, &reason, key)?;
+            output::store_reinit(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use pacsguard_engine::{
     AcceptReport, AuditVerifyReport, CheckReport, DestinationReport, DiffReport, ExportReport,
     GenerationsReport, InitReport, MediaReport, ProfileReport, ProtectReport, QuarantineRecord,
     Readiness, RecoverReport, ReinitReport, RootSummary, SanitizeReport, ScanReport,
-    VerifiedManifest, WatchOutput, WatchReport, WitnessInitReport,
+    StoreReinitReport, VerifiedManifest, WatchOutput, WatchReport, WitnessInitReport,
 };
 use pacsguard_events::{Finding, SeverityCounts, escape_bytes, escape_path};
 use serde::Serialize;
@@ -306,6 +306,9 @@ pub fn audit_verify(report: &AuditVerifyReport, as_json: bool) -> Result<()> {
             "torn checkpoint: {length} bytes at byte {offset} of the checkpoints are an incomplete checkpoint line (a write cut short by a full disk or a crash), not a checkpoint; the next command cuts it off"
         );
     }
+    for reset in &report.store_resets {
+        let _ = writeln!(text, "store-reset {}", escape_bytes(reset.as_bytes()));
+    }
     let verdict = if !r.is_intact() {
         "AUDIT TRAIL ALTERED"
     } else if r.unsigned_records > 0 {
@@ -397,6 +400,28 @@ pub fn tampered(finding: &Finding, as_json: bool) -> Result<()> {
         );
     }
     write_stdout(&findings_text(std::slice::from_ref(finding)))
+}
+
+pub fn store_reinit(report: &StoreReinitReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json("store-reinit", report);
+    }
+    let mut text = format!(
+        "a new, empty store begins at baseline generation {}, on the record with the reason; every root must be profiled (and approved) again\nthe store was refused: {}\n",
+        report.generation,
+        escape_bytes(report.refusal.as_bytes())
+    );
+    if report.evidence.is_empty() {
+        text.push_str("no store file was left to keep (it was deleted)\n");
+    }
+    for kept in &report.evidence {
+        let _ = writeln!(
+            text,
+            "kept as evidence: {} (was {}; sha256 {}, {} bytes)",
+            kept.kept_as, kept.was, kept.sha256, kept.bytes
+        );
+    }
+    write_stdout(&text)
 }
 
 pub fn trail_reinit(report: &ReinitReport, as_json: bool) -> Result<()> {

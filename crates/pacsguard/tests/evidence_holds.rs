@@ -364,6 +364,12 @@ fn a_refused_store_names_the_way_out_and_the_way_works() {
             err.contains(&format!("put back {}", store.display())) && err.contains("audit verify"),
             "store {damage}: {err}"
         );
+        // Without a backup, the second way: named after the first (issue 15, r27-store).
+        let second = err.find("store reinit --reason").unwrap_or(0);
+        assert!(
+            second > err.find("put back").unwrap_or(usize::MAX),
+            "store {damage}: the way without a backup is not named after `put back`: {err}"
+        );
         let out = env.run(&["audit", "verify"]);
         assert_eq!(
             out.status.code(),
@@ -387,6 +393,353 @@ fn a_refused_store_names_the_way_out_and_the_way_works() {
         fs::write(&store, &backup).expect("backup put back");
         let (code, findings, _) = env.check(&[]);
         assert_eq!(code, 0, "store {damage}, backup put back: {findings:?}");
+    }
+}
+
+/// The four damages of a store every command refuses, as an intruder or a bad day makes
+/// them.
+const STORE_DAMAGES: [Damage; 4] = [
+    ("deleted", |p| fs::remove_file(p).expect("rm")),
+    ("emptied", |p| fs::write(p, b"").expect("empty")),
+    ("overwritten", |p| {
+        fs::write(p, vec![0x41u8; 65_536]).expect("overwrite")
+    }),
+    ("a chunk edited", |p| {
+        let db = rusqlite::Connection::open(p).expect("open store");
+        db.execute(
+            "UPDATE entry_chunks SET data = CAST(substr(data, 1, length(data) - 32) || zeroblob(32) AS BLOB)",
+            [],
+        )
+        .expect("edit");
+    }),
+];
+
+/// The files `store reinit` kept as evidence in `home`.
+fn kept_evidence(home: &Path) -> Vec<PathBuf> {
+    let mut kept: Vec<PathBuf> = fs::read_dir(home)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".refused-by-store-reinit-"))
+        })
+        .collect();
+    kept.sort();
+    kept
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+// Issue 15 (r27-store): a store refused without a backup has a recorded way back.
+#[test]
+fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes() {
+    for (damage, apply) in STORE_DAMAGES {
+        let env = Env::new();
+        env.profile(&[]);
+        let store = env.home.join("pacsguard.db");
+        let before_reset = fs::read(&store).expect("a copy from before the reset");
+        apply(&store);
+        // As the intruder left it: the refusing commands below must not write into it
+        // (review r27-store: an emptied file got the schema, a deleted one was created,
+        // an altered one got a checkpoint copy).
+        let damaged = fs::read(&store).ok();
+        for command in [&["check"][..], &["profile", "generations"], &["check"]] {
+            assert_refused_in(
+                &env.run(command),
+                "store reinit --reason",
+                format_args!("{damage}: {command:?}"),
+            );
+        }
+        assert_eq!(
+            fs::read(&store).ok(),
+            damaged,
+            "{damage}: the refusal wrote into it"
+        );
+        let out = env.run(&["store", "reinit", "--reason", "INC-15: no backup", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{damage}: {}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        // The damaged file kept, byte for byte, its digest in the report and on the record.
+        let kept = kept_evidence(&env.home);
+        let alert = records(&env, "profile")
+            .into_iter()
+            .find(|r| r["finding"]["kind"] == "store-reset")
+            .unwrap_or_else(|| panic!("{damage}: no store-reset alert on the trail"));
+        assert_eq!(alert["finding"]["severity"], "alert", "{damage}");
+        assert_eq!(alert["reason"], "INC-15: no backup", "{damage}");
+        if damaged.is_none() {
+            assert!(kept.is_empty(), "{damage}: {kept:?}");
+        }
+        if let Some(damaged) = &damaged {
+            assert_eq!(kept.len(), 1, "{damage}: {kept:?}");
+            assert_eq!(&fs::read(&kept[0]).expect("evidence"), damaged, "{damage}");
+            let digest = sha256_hex(damaged);
+            assert_eq!(report["evidence"][0]["sha256"], digest.as_str(), "{damage}");
+            let detail = alert["finding"]["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains(&digest), "{damage}: {detail}");
+            // What a collector receives (the ATNA message carries the detail only).
+            assert!(detail.contains("INC-15: no backup"), "{damage}: {detail}");
+        }
+        // A fresh store: every command says a profile is needed, never "intact", "nothing
+        // differs" or "watching" over no root; `check` warns (exit 1) that it checked
+        // nothing, as after every root was removed (review s18-r15).
+        let out = env.run(&["check"]);
+        assert_eq!(out.status.code(), Some(1), "{damage}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("guards no root") && stdout(&out).contains("store reinit"),
+            "{damage}: {}",
+            stdout(&out)
+        );
+        for command in [&["accept", "--all", "--reason", "r"][..], &["watch"]] {
+            let out = bounded(&env, command);
+            assert_refused_in(&out, "no profile", format_args!("{damage}: {command:?}"));
+        }
+        let out = env.run(&["audit", "verify"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{damage}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains("store-reset"),
+            "{damage}: {}",
+            stdout(&out)
+        );
+        // The copy from before the reset is refused as before it.
+        let after_reset = fs::read(&store).expect("the new store");
+        fs::write(&store, &before_reset).expect("old copy put back");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "rolled back",
+            format_args!("{damage}, old copy"),
+        );
+        // A store from after the reset passes.
+        fs::write(&store, &after_reset).expect("new store put back");
+        env.profile(&[]);
+        let (code, findings, _) = env.check(&[]);
+        assert_eq!(code, 0, "{damage}: {findings:?}");
+        fs::write(&store, &before_reset).expect("old copy put back again");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "rolled back",
+            format_args!("{damage}, old copy after a profile"),
+        );
+    }
+}
+
+/// A store whose layout or signed generation was edited with sqlite3 is refused by every
+/// command naming the way out, and `store reinit` takes it (review r27-store: a table
+/// dropped, a column renamed or `user_version` changed was refused without a way out and
+/// by `store reinit` too; a generation edited past the trail's was taken for the trail's
+/// problem).
+#[test]
+fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
+    let edits = [
+        "DROP TABLE baseline",
+        "ALTER TABLE roots RENAME COLUMN policy TO p",
+        "PRAGMA user_version = 7",
+        "UPDATE baseline SET generation = generation + 5",
+    ];
+    for edit in edits {
+        let env = Env::new();
+        env.profile(&[]);
+        let store = env.home.join("pacsguard.db");
+        rusqlite::Connection::open(&store)
+            .and_then(|db| db.execute_batch(edit))
+            .expect("edit");
+        let edited = fs::read(&store).expect("read");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "store reinit --reason",
+            format_args!("{edit}"),
+        );
+        let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
+        assert_eq!(out.status.code(), Some(0), "{edit}: {}", stderr(&out));
+        let kept = kept_evidence(&env.home);
+        assert_eq!(kept.len(), 1, "{edit}: {kept:?}");
+        assert_eq!(fs::read(&kept[0]).expect("evidence"), edited, "{edit}");
+        let out = env.run(&["check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{edit}, after: {}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains("guards no root"),
+            "{edit}, after: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn store_reinit_refuses_an_intact_store_and_a_tampered_trail() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let intact = fs::read(&store).expect("read");
+    let out = env.run(&["store", "reinit", "--reason", "clean slate please"]);
+    assert_refused(&out, "verifies against the audit trail");
+    assert_eq!(
+        fs::read(&store).expect("read"),
+        intact,
+        "the store was touched"
+    );
+    assert!(kept_evidence(&env.home).is_empty());
+    assert_eq!(env.check(&[]).0, 0);
+    // A reason past MAX_REASON_BYTES: refused before anything.
+    fs::remove_file(&store).expect("rm");
+    let long = "x".repeat(4097);
+    assert_refused(
+        &env.run(&["store", "reinit", "--reason", &long]),
+        "--reason is longer",
+    );
+    // A trail edited: no reason to start a new store; the store is left as it is.
+    let log = env.home.join("audit.log");
+    let text = fs::read_to_string(&log).expect("log");
+    fs::write(&log, text.replacen("\"profile\"", "\"prof1le\"", 1)).expect("edit");
+    let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
+    assert_refused(&out, "audit verify");
+    assert!(stderr(&out).contains("does not verify"), "{}", stderr(&out));
+    assert!(kept_evidence(&env.home).is_empty());
+}
+
+/// A store replaced by a link (to a file outside the home) is neither followed nor moved:
+/// refused by name, with nothing left behind (review r27-store: the new store's
+/// temporary file was left in the home).
+#[test]
+fn store_reinit_leaves_a_store_replaced_by_a_link_as_it_is() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let outside = env.dir.path().join("outside");
+    fs::write(&outside, b"not a store").expect("write");
+    fs::remove_file(&store).expect("rm");
+    std::os::unix::fs::symlink(&outside, &store).expect("link");
+    let before = fs::read_dir(&env.home).expect("list").count();
+    let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
+    assert_refused(&out, "not a regular file");
+    assert_eq!(fs::read(&outside).expect("read"), b"not a store");
+    assert!(
+        fs::symlink_metadata(&store)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    let after = fs::read_dir(&env.home).expect("list").count();
+    assert_eq!(before, after, "something was left in the home");
+}
+
+#[test]
+fn a_second_store_reinit_keeps_the_first_ones_evidence() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    fs::write(&store, vec![0x41u8; 4096]).expect("overwrite");
+    let out = env.run(&["store", "reinit", "--reason", "first"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.profile(&[]);
+    fs::write(&store, vec![0x42u8; 4096]).expect("overwrite again");
+    let out = env.run(&["store", "reinit", "--reason", "second"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let kept: Vec<Vec<u8>> = kept_evidence(&env.home)
+        .iter()
+        .map(|p| fs::read(p).expect("evidence"))
+        .collect();
+    assert!(
+        kept.contains(&vec![0x41u8; 4096]) && kept.contains(&vec![0x42u8; 4096]),
+        "{:?}",
+        kept_evidence(&env.home)
+    );
+}
+
+/// A kill at each step of `store reinit` (the debug build's fault hook) leaves either the
+/// old refusal or the finished reinit, never a home that passes with nothing on the record.
+#[test]
+fn a_store_reinit_killed_at_any_step_leaves_the_refusal_or_the_finished_reinit() {
+    for (step, finished) in [
+        ("recorded", false),
+        ("signed", false),
+        ("aside", false),
+        ("renamed", true),
+    ] {
+        let env = Env::new();
+        env.profile(&[]);
+        let store = env.home.join("pacsguard.db");
+        let before_reset = fs::read(&store).expect("read");
+        fs::write(&store, vec![0x41u8; 65_536]).expect("overwrite");
+        let out = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(["store", "reinit", "--reason", "INC-15"])
+            .env("PACSGUARD_TEST_STORE_REINIT_STOP_AT", step)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(137), "{step}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("PACSGUARD_TEST_STORE_REINIT_STOP_AT"),
+            "{step}"
+        );
+        let out = env.run(&["check"]);
+        if finished {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "killed after {step}: {}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).contains("guards no root"),
+                "{step}: {}",
+                stdout(&out)
+            );
+        } else {
+            assert_refused_in(
+                &out,
+                "store reinit --reason",
+                format_args!("killed after {step}"),
+            );
+            // The way out still works, and the first attempt's evidence is kept.
+            let out = env.run(&["store", "reinit", "--reason", "INC-15, again"]);
+            assert_eq!(out.status.code(), Some(0), "{step}: {}", stderr(&out));
+            let out = env.run(&["check"]);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{step}, again: {}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).contains("guards no root"),
+                "{step}, again: {}",
+                stdout(&out)
+            );
+        }
+        assert!(
+            kept_evidence(&env.home)
+                .iter()
+                .any(|p| fs::read(p).expect("evidence") == vec![0x41u8; 65_536]),
+            "{step}: the refused store is lost"
+        );
+        let out = env.run(&["audit", "verify"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{step}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        fs::write(&store, &before_reset).expect("old copy put back");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "rolled back",
+            format_args!("{step}: old copy"),
+        );
     }
 }
 

@@ -226,8 +226,11 @@ impl Session {
         signer: &ed25519_dalek::SigningKey,
         progress: &dyn Progress,
     ) -> Result<Option<AcceptReport>, EngineError> {
+        // A baseline of no root (a new store after `store reinit`) has nothing to take
+        // differences into: said as no profile, never "nothing differs".
         let stored = self
             .load_streamed_baseline()?
+            .filter(|stored| !stored.baseline.roots.is_empty())
             .ok_or_else(|| EngineError::NoBaseline(self.home.dir.clone()))?;
         let targets = self.check_targets(&stored.baseline, &request.paths)?;
         // Several paths in one root are one pass over it.

@@ -237,8 +237,9 @@ impl Session {
     fn config_differences(&self, baseline: &Baseline) -> Vec<Finding> {
         let config_path = self.home.config_path();
         let mut findings = Vec::new();
-        // Every root taken out (`accept --remove-root`): a check of nothing is not an
-        // intact archive, and must not read as one (review s18-r15).
+        // Every root taken out (`accept --remove-root`), or a new store after `store
+        // reinit`: a check of nothing is not an intact archive, and must not read as one
+        // (review s18-r15; r27-store: the cause named was only the first).
         if baseline.roots.is_empty() {
             let store = self.home.store_path();
             findings.push(Finding::new(
@@ -246,7 +247,7 @@ impl Session {
                 FindingKind::ConfigDiffers,
                 Severity::Warning,
                 format!(
-                    "the signed profile in {} guards no root: nothing was checked (every root was taken out with `accept --remove-root`); `pacsguard profile DIR` guards a tree",
+                    "the signed profile in {} guards no root: nothing was checked (every root was taken out with `accept --remove-root`, or the store was started anew with `store reinit`: see `audit verify`); `pacsguard profile DIR` guards a tree, to be approved again where a console approves profiles",
                     store.display()
                 ),
             ));

@@ -18,6 +18,7 @@ mod reset;
 mod root_presence;
 mod sanitize;
 mod scan;
+mod store_reset;
 mod streamed_check;
 mod streamed_patch;
 mod streamed_rewrite;
@@ -71,6 +72,7 @@ pub use scan::{
     MAX_SCAN_FILE_BYTES, MAX_SCAN_MEMORY_BYTES, MAX_WHOLE_FILE_BYTES, SCAN_WINDOW_BYTES,
     ScanReport, ScanRequest,
 };
+pub use store_reset::{KeptEvidence, StoreReinitReport};
 pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
 pub use watch::boot_id;
 pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
@@ -212,13 +214,16 @@ impl Session {
             (false, false) => {}
         }
         let config = Config::load(&home.config_path())?;
-        let store = Store::open(&home.store_path())?;
-        let stored = store.generation()?;
         // The same bytes Config::load parsed a moment ago, under the lock.
         let config_text =
             crate::files::read_text(&home.config_path(), crate::config::MAX_CONFIG_BYTES)?
                 .unwrap_or_default();
         let settings = crate::settings::settings_digest(&config_text);
+        if !reinit {
+            refuse_blank_store_unopened(&home, &key, &config, witness, settings)?;
+        }
+        let store = Store::open(&home.store_path())?;
+        let stored = store.generation()?;
         let options = TrailOptions {
             witness,
             settings,
@@ -515,6 +520,10 @@ impl Session {
         objects: Vec<PathBuf>,
         error: EngineError,
     ) -> Result<T, EngineError> {
+        if error.refused_store().is_some() {
+            // Evidence from here on: the failure's checkpoint is not copied into it.
+            self.store.trail_mark_handoff().refuse();
+        }
         let event = Event::new(
             self.actor.clone(),
             action,
@@ -556,6 +565,47 @@ impl Session {
     }
 }
 
+/// Whether the store file is deleted or emptied (no byte): opening it read-write would
+/// create it, or write the schema into it.
+fn store_is_blank(path: &Path) -> Result<bool, EngineError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(meta.is_file() && meta.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(EngineError::io(path, e)),
+    }
+}
+
+/// A store deleted or emptied while the trail records a signed baseline is refused
+/// before it is opened: `Store::open` would create the deleted file or write the schema
+/// into the emptied one, so the evidence `store reinit` keeps was no longer what the
+/// intruder left (review r27-store). The trail is opened only to read its state (no
+/// record, no checkpoint), its checkpoint copies handed to no store.
+fn refuse_blank_store_unopened(
+    home: &Home,
+    key: &SigningKey,
+    config: &Config,
+    witness: WitnessMode,
+    settings: [u8; 32],
+) -> Result<(), EngineError> {
+    if !store_is_blank(&home.store_path())? {
+        return Ok(());
+    }
+    let options = TrailOptions {
+        witness,
+        settings,
+        baseline_if_unknown: 0,
+        ..TrailOptions::default()
+    };
+    let (bus, opening) = home.open_trail(
+        key,
+        &config.audit,
+        options,
+        &pacsguard_store::TrailMarkHandoff::default(),
+    )?;
+    drop(bus);
+    cross_check(home, 0, &opening)
+}
+
 /// The store and the trail each state the other's last known state: the trail's last
 /// checkpoint signs the baseline generations it recorded, the store signs its generation.
 /// A disagreement is tampering (exit 2), named.
@@ -569,8 +619,9 @@ fn cross_check(home: &Home, stored: u64, opening: &Opening) -> Result<(), Engine
             crate::error::store_way_out(&store)
         )),
         Some(state) if stored > state.announced => Some(format!(
-            "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere",
-            state.announced
+            "it holds baseline generation {stored} but the audit trail never announced one after generation {}: the trail was rolled back or replaced, or the store comes from elsewhere, or its generation was edited (then its signature does not verify, and `pacsguard --home {} store reinit --reason TEXT` keeps it as evidence and starts a new store on the record if no good copy can be put back)",
+            state.announced,
+            home.dir.display()
         )),
         Some(_) => None,
         None if opening.signed_size == 0 && stored > 0 => Some(format!(
