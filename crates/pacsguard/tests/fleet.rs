@@ -3835,3 +3835,51 @@ fn a_whole_home_copy_forking_after_the_host_stopped_does_not_keep_it_alive() {
     assert_eq!(log.matches("host-silent").count(), 1, "{log}");
     assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
 }
+
+/// Issue 14 (review r27-fleet2): root copies a host's enrolment (`HOME/fleet/`) into a
+/// home of its own, stops the host and runs a guard on the copy. After the console's
+/// wait (the host's promised interval) the copy is judged as the host made anew: its
+/// reports refused (`host-key-new`), but each of them refreshed the host's last contact,
+/// so the stopped host was never raised silent. Now the host is raised silent as well,
+/// the new key kept in its state (`new-key, silent`), each alert raised once.
+#[test]
+fn an_enrolment_copy_after_the_host_stopped_does_not_keep_it_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-15");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-15", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    guard.stop();
+    let stopped = Instant::now();
+    let contact = wait_host(&console, "pacs-15", |_| true)["last_contact"].clone();
+    let twin = Serve::start(&copy, &[]);
+    // The promised interval (15 s), the grace (10 s), and room for a loaded machine;
+    // the console's wait on the copy's key (15 s) ends before or after the silence.
+    let silent = wait_host(&console, "pacs-15", |h| h["state"] == "new-key, silent");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+        "raised silent only after {:?}: {silent}",
+        stopped.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let after = wait_host(&console, "pacs-15", |_| true);
+    assert_eq!(after["state"], "new-key, silent", "{after}");
+    assert_eq!(after["last_contact"], contact, "{after}");
+    twin.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-silent").count(), 1, "{log}");
+    assert_eq!(log.matches("host-key-new").count(), 1, "{log}");
+}
