@@ -31,6 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
+use crate::silence;
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -521,7 +522,7 @@ impl Fleet {
             Ok(false) => Ok(false),
             Ok(true) => {
                 let detail = "this console's audit trail records its certificate revoked, but the fleet's store no longer says so (its row was edited with sqlite3 or psql): it stays refused; investigate who wrote the store".to_string();
-                if db.set_host_state(host.id, "revocation-undone", &detail)? {
+                if set_refused_state(db, host, "revocation-undone", &detail)? {
                     self.raise(host, FindingKind::HostRevocationUndone, detail);
                 }
                 Ok(true)
@@ -603,7 +604,7 @@ impl Fleet {
             self.quota.bytes,
             start.saturating_add(window).saturating_sub(now)
         );
-        if db.set_host_state(host.id, "quota", &detail)? {
+        if set_refused_state(db, host, "quota", &detail)? {
             self.raise(host, FindingKind::HostQuotaExceeded, detail.clone());
         }
         Ok(Err(detail))
@@ -753,7 +754,7 @@ impl Fleet {
             "two processes report under its certificate at once: the one with the trail this console witnesses ({witnessed}) and another ({stranger}; {refused} of its reports refused so far): a copy of its enrolment (HOME/fleet/) runs beside it. The copy's reports are refused and never judged; the host's own are witnessed and its approval stays in effect. Stop the copy, or revoke this host (its key is copied) and enrol it anew"
         );
         // The count on the Hosts page is renewed whenever the state comes back to it.
-        db.set_host_state(host.id, "duplicated", &detail)?;
+        set_refused_state(db, host, "duplicated", &detail)?;
         if *raise {
             // Kept in the store first: a restart of the console must not forget it.
             db.note_identity_duplicated(host.id, &stranger.trail_key, self::now())?;
@@ -1314,8 +1315,10 @@ impl Fleet {
     ) -> Result<Response, StoreError> {
         let refused = |reason: String| Ok(Response::Refused { reason });
         let now = now();
+        // The contact and the interval are noted once the trail verified, never before:
+        // a refused report (a copy of the host's home forking its trail after the host
+        // was stopped) must not keep the host looking alive (issue 14, review r27-fleet2).
         let interval = i64::try_from(interval.clamp(1, MAX_INTERVAL)).unwrap_or(1);
-        db.touch_host(host.id, now, interval)?;
         // The console witnesses a trail (its key), not a certificate: a second host
         // reporting a trail key another host reports with would get the same log
         // cosigned from a fresh state, a fork included. A key is held once a checkpoint
@@ -1363,7 +1366,7 @@ impl Fleet {
                     other.name
                 ));
             }
-            if db.set_host_state(host.id, "new-key", &detail)? {
+            if set_refused_state(db, host, "new-key", &detail)? {
                 self.raise(host, FindingKind::HostKeyNew, detail.clone());
             }
             return refused(format!("the console refused this report: {detail}"));
@@ -1384,7 +1387,10 @@ impl Fleet {
         };
         let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                db.touch_host(host.id, now, interval)?;
+                accepted
+            }
             Err(refusal) => {
                 // Under its own trail key: a copy of the whole home beside the host?
                 if let Refusal::Fork(_) = &refusal
@@ -1400,7 +1406,7 @@ impl Fleet {
                     Refusal::Malformed(_) => None,
                 };
                 // Raised once per change of state, not at every retry of the host.
-                if db.set_host_state(host.id, refusal.state(), refusal.detail())?
+                if set_refused_state(db, host, refusal.state(), refusal.detail())?
                     && let Some(kind) = kind
                 {
                     self.raise(host, kind, refusal.detail().to_string());
@@ -1522,7 +1528,10 @@ impl Fleet {
                 self.record_revocation(&host, at);
                 continue;
             }
-            if host.interval == 0 || host.state == "silent" {
+            // A host in a refused state is found silent all the same (its refused
+            // reports are no contact); its silence is written after that state, not
+            // over it (see `crate::silence`).
+            if host.interval == 0 || silence::is_silent(&host.state) {
                 continue;
             }
             let due = host
@@ -1531,18 +1540,47 @@ impl Fleet {
                 .saturating_add(host.interval)
                 .saturating_add(grace);
             if now > due {
-                let detail = format!(
-                    "nothing received for {} s; it promised a report every {} s",
+                let detail = silence::silence_detail(
                     now - host.last_contact,
-                    host.interval
+                    host.interval,
+                    &host.state,
+                    &host.detail,
                 );
-                if db.set_host_state(host.id, "silent", &detail)? {
+                if db.set_host_state(host.id, &silence::silenced(&host.state), &detail)? {
                     self.raise(&host, FindingKind::HostSilent, detail);
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Sets the state of `host` from a refused report: whether it changed, so that its alert
+/// is raised once per change, not at every retry. A refused report is no contact: a host
+/// found silent stays silent, the refusal written before its silence (`crate::silence`).
+/// The state is read anew: the silence check may have written it since this request
+/// read the host.
+fn set_refused_state(
+    db: &mut dyn FleetStore,
+    host: &HostRow,
+    state: &str,
+    detail: &str,
+) -> Result<bool, StoreError> {
+    let current = db.host(host.id)?.unwrap_or_else(|| host.clone());
+    if !silence::is_silent(&current.state) {
+        return db.set_host_state(host.id, state, detail);
+    }
+    let detail = silence::silence_detail(
+        now() - current.last_contact,
+        current.interval,
+        state,
+        detail,
+    );
+    db.set_host_state(
+        host.id,
+        &silence::refused_state(&current.state, state),
+        &detail,
+    )
 }
 
 /// Passes over the leading records of a report that the console holds already, byte for

@@ -36,6 +36,7 @@ pub mod duplicates;
 pub mod host;
 pub mod pin;
 pub mod resolve;
+pub mod silence;
 pub mod wire;
 pub mod witness;
 

@@ -3767,3 +3767,119 @@ fn a_copy_waiting_when_the_console_restarts_is_still_told_apart() {
     assert_eq!(log.matches("host-key-new").count(), 0, "{log}");
     assert!(!log.contains("approval_superseded"), "{log}");
 }
+
+/// Issue 14 (review r27-fleet2): root copies a host's whole home while the host runs,
+/// stops the host and runs a guard on the copy. Every report of the copy is refused as a
+/// fork of the host's trail, but each refreshed the host's last contact before its trail
+/// was verified: the console showed `fork` with a fresh `last_contact`, and
+/// `host-silent` was never raised (0 times in 40 s): the copy kept the stopped host
+/// looking alive. Now only a report whose trail verified is a contact: the host is
+/// raised silent within its promised interval (15 s) and the grace, its fork still
+/// shown (`fork, silent`), and neither alert is raised again at the copy's next reports.
+#[test]
+fn a_whole_home_copy_forking_after_the_host_stopped_does_not_keep_it_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-14");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-14", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    // The host's trail moves on past the copy, and the console takes it: the copy's
+    // trail is then a fork of the one witnessed.
+    let copied = trail_size(&twin.home);
+    std::fs::write(host.path("readme.txt"), b"changed after the copy\n").expect("write");
+    wait_host(&console, "pacs-14", |h| {
+        h["records"].as_u64() > Some(copied) && h["state"] == "ok"
+    });
+    guard.stop();
+    let stopped = Instant::now();
+    let contact = wait_host(&console, "pacs-14", |_| true)["last_contact"].clone();
+    let twin_guard = Serve::start(&twin, &[]);
+    assert!(
+        twin_guard.wait_for("the console refused this report", Duration::from_secs(60)),
+        "{}",
+        twin_guard.stderr()
+    );
+    // The promised interval (15 s), the grace (10 s), and room for a loaded machine.
+    let silent = wait_host(&console, "pacs-14", |h| h["state"] == "fork, silent");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 2,
+        "raised silent only after {:?}: {silent}",
+        stopped.elapsed()
+    );
+    assert!(
+        silent["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no report of its trail verified")
+                && d.contains("refused meanwhile (fork)")),
+        "{silent}"
+    );
+    // The copy goes on reporting (every 2 s): the host stays silent, its contact still
+    // the last one of its own trail.
+    std::thread::sleep(Duration::from_secs(6));
+    let after = wait_host(&console, "pacs-14", |_| true);
+    assert_eq!(after["state"], "fork, silent", "{after}");
+    assert_eq!(after["last_contact"], contact, "{after}");
+    twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-silent").count(), 1, "{log}");
+    assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
+}
+
+/// Issue 14 (review r27-fleet2): root copies a host's enrolment (`HOME/fleet/`) into a
+/// home of its own, stops the host and runs a guard on the copy. After the console's
+/// wait (the host's promised interval) the copy is judged as the host made anew: its
+/// reports refused (`host-key-new`), but each of them refreshed the host's last contact,
+/// so the stopped host was never raised silent. Now the host is raised silent as well,
+/// the new key kept in its state (`new-key, silent`), each alert raised once.
+#[test]
+fn an_enrolment_copy_after_the_host_stopped_does_not_keep_it_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-15");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-15", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    guard.stop();
+    let stopped = Instant::now();
+    let contact = wait_host(&console, "pacs-15", |_| true)["last_contact"].clone();
+    let twin = Serve::start(&copy, &[]);
+    // The promised interval (15 s), the grace (10 s), and room for a loaded machine;
+    // the console's wait on the copy's key (15 s) ends before or after the silence.
+    let silent = wait_host(&console, "pacs-15", |h| h["state"] == "new-key, silent");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+        "raised silent only after {:?}: {silent}",
+        stopped.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let after = wait_host(&console, "pacs-15", |_| true);
+    assert_eq!(after["state"], "new-key, silent", "{after}");
+    assert_eq!(after["last_contact"], contact, "{after}");
+    twin.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-silent").count(), 1, "{log}");
+    assert_eq!(log.matches("host-key-new").count(), 1, "{log}");
+}

@@ -142,7 +142,8 @@ pub struct HostRow {
     pub fingerprint: String,
     pub enrolled: i64,
     pub revoked: Option<i64>,
-    /// When the host last delivered (or sent a heartbeat); 0: never.
+    /// When a report of the host's trail last verified (a delivery or a heartbeat);
+    /// 0: never. A refused report is no contact (issue 14).
     pub last_contact: i64,
     /// The heartbeat interval the host promised, in seconds (0: none yet).
     pub interval: i64,
@@ -154,7 +155,8 @@ pub struct HostRow {
     pub peaks: Vec<u8>,
     /// The last checkpoint accepted (a signed note).
     pub checkpoint: Option<String>,
-    /// `ok`, or what the console refused last (`fork`, `gap`, `key-changed`, `silent`).
+    /// `ok`, or what the console refused last (`fork`, `gap`, `new-key`, ...), `silent`,
+    /// or a refused state with the silence found after it (`fork, silent`).
     pub state: String,
     pub detail: String,
 }
