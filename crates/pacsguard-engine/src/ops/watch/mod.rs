@@ -1493,6 +1493,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
+        self.report_forms_unrecorded(Instant::now())?;
         self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
@@ -1586,6 +1587,22 @@ impl<'a> Guard<'a> {
                 .notice(&format!("cannot mark this watcher as running: {e}"));
         }
         Ok(())
+    }
+
+    /// A root whose profile was made before the pixels' form was recorded (session 26
+    /// and earlier: [`pacsguard_fs::DicomFacts::form`]) is said once per start, with what
+    /// then cannot be judged, never in silence (review r27-watch): such a profile still
+    /// loads and guards everything else.
+    fn report_forms_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
+        let findings: Vec<Finding> = self
+            .views()?
+            .iter()
+            .filter_map(forms_unrecorded_in)
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
     }
 
     /// fanotify beside inotify where allowed; says which is in use.
@@ -5696,7 +5713,12 @@ fn mark_recompressed(
         {
             continue;
         }
-        let Some((before, after, stored)) = syntaxes_and_pixels(root, base, tree, &finding.path)
+        let Some(Stored {
+            before,
+            after,
+            pixels: stored,
+            form,
+        }) = syntaxes_and_pixels(root, base, tree, &finding.path)
         else {
             continue;
         };
@@ -5705,12 +5727,33 @@ fn mark_recompressed(
         {
             continue;
         }
+        // The pixels' form changed under the new syntax's name: whatever its frames
+        // decode to, they are read as another image (review r27-watch: a gray image
+        // rewritten and claimed "RGB" escaped the monochrome rule below).
+        if pacsguard_profile::pixel_form_changed(finding) {
+            disproven.insert(finding.path.clone());
+            finding.detail = format!(
+                "{}; written as {after}, but its pixels' form changed: no re-compression, \
+                 counted towards the ransomware signal",
+                finding.detail
+            );
+            finding
+                .fields
+                .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+            continue;
+        }
         let proof = budget.prove(&finding.path, base.spec.hash, &stored, &before, &after);
         // Other pixels in a lossless syntax over a monochrome image: no color transform
         // explains them (review r26-watch: JPEG 2000 ciphertext between a real
-        // encoder's markers decodes to pixels neither stored nor random).
-        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
-            && codec::monochrome(&finding.path);
+        // encoder's markers decodes to pixels neither stored nor random). Monochrome as
+        // the profile stored it (review r27-watch: not as the new header claims); by the
+        // header only for a profile made before the form was recorded.
+        let monochrome = form.map_or_else(
+            || codec::monochrome(&finding.path),
+            |form| form.is_monochrome(),
+        );
+        let monochrome_differs =
+            matches!(proof, codec::Proof::Differs { random: false }) && monochrome;
         if monochrome_differs
             || matches!(
                 proof,
@@ -5751,14 +5794,60 @@ fn mark_recompressed(
     disproven
 }
 
-/// The transfer syntax `path` was stored in, the one it is in now, and the digest of its
-/// stored Pixel Data; `None` unless both are DICOM images.
+/// The field of the warning that a root's profile holds instances without their pixels'
+/// form ([`forms_unrecorded`]).
+pub const PIXEL_FORM_UNRECORDED_FIELD: &str = "pixel-form-unrecorded";
+
+/// The warning that instances of `view`'s root were profiled before their pixels' form
+/// was recorded, with their count and what then cannot be judged; `None` when every
+/// instance has it.
+fn forms_unrecorded_in(view: &RootView) -> Option<Finding> {
+    let count = view
+        .files()
+        .filter(|e| {
+            matches!(
+                &e.content,
+                Content::Hashed { dicom: Some(facts), .. } if facts.form.is_none()
+            )
+        })
+        .count();
+    (count > 0).then(|| {
+        Finding::new(
+            view.spec.path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{count} DICOM instance(s) of this root were profiled before their pixels' form \
+             (Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows, Columns) \
+             was recorded: a rewrite of those values alone is not told from an edit, and a \
+             re-compression's decoded pixels are judged by the form the new header claims; \
+             `pacsguard profile` of the root records it"
+            ),
+        )
+        .with_fields(vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()])
+    })
+}
+
+/// What a re-compression of a stored image is judged against (see [`mark_recompressed`]).
+struct Stored {
+    /// The transfer syntax it was stored in.
+    before: String,
+    /// The transfer syntax it is in now.
+    after: String,
+    /// The digest of its stored Pixel Data.
+    pixels: pacsguard_fs::Digest,
+    /// Its pixels' form as stored; `None` in a profile made before it was recorded.
+    form: Option<pacsguard_fs::PixelForm>,
+}
+
+/// What `path` was stored as and the transfer syntax it is in now; `None` unless both
+/// are DICOM images.
 fn syntaxes_and_pixels(
     root: &Path,
     base: &RootProfile,
     tree: &Tree,
     path: &Path,
-) -> Option<(String, String, pacsguard_fs::Digest)> {
+) -> Option<Stored> {
     let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
     let old = base.entry(rel)?;
     let at = tree
@@ -5776,16 +5865,91 @@ fn syntaxes_and_pixels(
     else {
         return None;
     };
-    Some((
-        old.transfer_syntax.clone(),
-        new.transfer_syntax.clone(),
-        old.pixels,
-    ))
+    Some(Stored {
+        before: old.transfer_syntax.clone(),
+        after: new.transfer_syntax.clone(),
+        pixels: old.pixels,
+        form: old.form.clone(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r27-watch: a root whose profile holds instances without their pixels' form
+    /// (a profile of session 26, tag 10, decodes so) is said once, with their count;
+    /// one whose every instance has it is not. The form is read from a real CT image.
+    #[test]
+    fn a_profile_made_before_the_pixels_form_was_recorded_is_said() {
+        let ct = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm"),
+        )
+        .expect("pydicom's CT_small.dcm");
+        let now = pacsguard_fs::digest_bytes(
+            &ct,
+            pacsguard_fs::HashAlgorithm::Blake3,
+            Some(&pacsguard_profile::DicomSplitter),
+        );
+        let mut before = now.clone();
+        let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut before
+        else {
+            panic!("CT_small is DICOM: {before:?}");
+        };
+        assert_eq!(
+            facts.form,
+            Some(pacsguard_fs::PixelForm {
+                photometric: "MONOCHROME2".into(),
+                samples: 1,
+                bits_allocated: 16,
+                rows: 128,
+                columns: 128,
+            })
+        );
+        facts.form = None;
+        let view = |contents: [&Content; 2]| {
+            RootView::new(RootProfile {
+                spec: pacsguard_profile::RootSpec {
+                    path: "/archive".into(),
+                    policy: Policy::AppendOnly,
+                    hash: pacsguard_fs::HashAlgorithm::Blake3,
+                    exclude: Vec::new(),
+                    cross_mounts: false,
+                },
+                entries: ["a.dcm", "b.dcm"]
+                    .iter()
+                    .zip(contents)
+                    .map(|(rel, content)| Entry {
+                        rel: rel.as_bytes().to_vec(),
+                        kind: EntryType::File,
+                        meta: pacsguard_fs::Meta::default(),
+                        link_target: None,
+                        xattrs: Vec::new(),
+                        content: content.clone(),
+                    })
+                    .collect(),
+            })
+        };
+        assert_eq!(forms_unrecorded_in(&view([&now, &now])), None);
+        let said = forms_unrecorded_in(&view([&now, &before])).expect("said");
+        assert_eq!(
+            (said.kind, said.severity, said.path.as_path()),
+            (
+                FindingKind::NotInspected,
+                Severity::Warning,
+                Path::new("/archive")
+            )
+        );
+        assert!(
+            said.detail.starts_with("1 DICOM instance(s)"),
+            "{}",
+            said.detail
+        );
+        assert_eq!(said.fields, vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()]);
+    }
 
     /// A record that reaches the inbox during a long step (a walk and hash of minutes)
     /// is signed during the step, at the watcher's checkpoint cadence: it waited for the
