@@ -3069,3 +3069,71 @@ fn a_stop_signal_sent_twice_still_ends_with_the_final_checkpoint() {
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["unsigned_records"], 0, "{doc:#}");
 }
+
+/// Review r27-watch (issue 11, left open by r26-watch): two `dcmodify -nb` back to back on
+/// one file, as a PACS editing an instance twice (each opens it `O_TRUNC`, writes it
+/// whole and closes it, in place). The watcher waited for one writer: the first close
+/// came due, no writer held the file at the pass over `/proc`, and the second
+/// `dcmodify` truncated it before it was hashed; the half-written file was judged
+/// (`no-longer-dicom`, then `content-changed` from 0 bytes at the second close). Each
+/// instance must be judged only whole: `header-changed`, never another kind. Real
+/// files: pydicom's CT_small.dcm, DCMTK's dcmodify.
+#[test]
+fn two_writers_back_to_back_are_judged_only_when_the_file_is_whole() {
+    const FILES: usize = 16;
+    const ROUNDS: usize = 3;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<std::path::PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    for round in 0..ROUNDS {
+        for path in &paths {
+            for edit in ["A", "B"] {
+                let name = format!("(0010,0010)=EDIT^{edit}{round}");
+                let status = std::process::Command::new("dcmodify")
+                    .args(["-nb", "-q", "-m", &name])
+                    .arg(path)
+                    .status()
+                    .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+                assert!(status.success(), "dcmodify {}", path.display());
+            }
+        }
+    }
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let edited: Vec<String> = paths.iter().map(|p| rel(p)).collect();
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        edited
+            .iter()
+            .all(|p| t.contains_key(&("header-changed".to_string(), p.clone())))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let torn: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| paths.iter().any(|x| x.to_str() == Some(p)))
+                && f["kind"] != "header-changed"
+        })
+        .collect();
+    assert!(torn.is_empty(), "judged mid-write: {torn:#?}\n{stderr}");
+}
