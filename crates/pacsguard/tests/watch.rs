@@ -3137,3 +3137,52 @@ fn two_writers_back_to_back_are_judged_only_when_the_file_is_whole() {
         .collect();
     assert!(torn.is_empty(), "judged mid-write: {torn:#?}\n{stderr}");
 }
+
+/// Review r27-watch, the bound of the test above: a writer that rewrites a stored
+/// instance in place without end (python3, open `O_TRUNC`, write it whole with its last
+/// byte, past the Pixel Data, changed, close, every 30 ms, for 8 s) must not hold its
+/// change back by always being written when it is
+/// hashed: the change is reported while the writer still writes
+/// (`MAX_WRITTEN_WHILE_HASHED_LOOKS` looks at most, each a wait for its writer).
+#[test]
+fn a_writer_rewriting_without_end_does_not_hold_the_change_back() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("archive/0.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        path = sys.argv[1]\n\
+        data = bytearray(open(path, 'rb').read())\n\
+        end = time.time() + 8\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   data[-1] = i % 256\n\
+        \x20   fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n\
+        \x20   os.write(fd, data)\n\
+        \x20   os.close(fd)\n\
+        \x20   i += 1\n\
+        \x20   time.sleep(0.03)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&image)
+        .spawn()
+        .expect("python3 runs");
+    let seen = watcher.wait(Duration::from_secs(6), |f, _| {
+        f.iter().any(|x| {
+            x["path"].as_str() == image.to_str()
+                && matches!(x["kind"].as_str(), Some("header-changed" | "not-inspected"))
+        })
+    });
+    let still_writing = child.try_wait().expect("the writer").is_none();
+    child.wait().expect("the writer ends");
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_writing,
+        "reported while the writer still wrote: {findings:#?}\n{stderr}"
+    );
+}
