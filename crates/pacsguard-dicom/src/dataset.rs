@@ -51,7 +51,28 @@ pub struct DataSetSummary {
     /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
     /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
     pub identity: [Option<Range<usize>>; IDENTITY_VALUES],
+    /// Where the top-level values of [`PIXEL_FORM_TAGS`] lie, in that order (as read:
+    /// padding and byte order are the reader's, [`crate::PixelForm`]); `None` for one
+    /// the data set does not hold.
+    pub form: [Option<Range<usize>>; PIXEL_FORM_VALUES],
 }
+
+/// How many values [`PIXEL_FORM_TAGS`] names.
+pub const PIXEL_FORM_VALUES: usize = 5;
+
+/// The elements that say how the Pixel Data's bytes are to be read as an image:
+/// Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows and Columns
+/// (review r27-watch: the comparison of decoded pixels read them from the header as
+/// written, so an attacker who rewrote the pixels and wrote "RGB" escaped it; and an
+/// image whose Rows and Columns were swapped, or whose MONOCHROME2 became MONOCHROME1,
+/// is misread though every pixel byte is kept).
+pub const PIXEL_FORM_TAGS: [Tag; PIXEL_FORM_VALUES] = [
+    Tag(0x0028, 0x0004),
+    Tag(0x0028, 0x0002),
+    Tag(0x0028, 0x0100),
+    Tag(0x0028, 0x0010),
+    Tag(0x0028, 0x0011),
+];
 
 /// How many values [`IDENTITY_TAGS`] names.
 pub const IDENTITY_VALUES: usize = 16;
@@ -107,6 +128,8 @@ impl DataSetSummary {
             _ => {
                 if let Some(slot) = IDENTITY_TAGS.iter().position(|t| *t == tag) {
                     self.identity[slot] = Some(without_padding(bytes, range));
+                } else if let Some(slot) = PIXEL_FORM_TAGS.iter().position(|t| *t == tag) {
+                    self.form[slot] = Some(range);
                 }
             }
         }

@@ -1035,6 +1035,8 @@ pub struct Layout {
     /// Where the values naming its study, series and patient lie
     /// ([`crate::IDENTITY_TAGS`], in that order, without padding); `None` for one absent.
     pub identity: [Option<Range<usize>>; crate::IDENTITY_VALUES],
+    /// How its Pixel Data is to be read as an image ([`crate::PIXEL_FORM_TAGS`]).
+    pub form: crate::PixelForm,
 }
 
 /// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
@@ -1053,6 +1055,14 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
         transfer_syntax: cut(found.ts_uid),
         file_meta: found.file_meta,
         identity: summary.identity,
+        form: crate::PixelForm::read(
+            bytes,
+            &summary.form,
+            matches!(
+                found.ts.endianness(),
+                dicom_encoding::transfer_syntax::Endianness::Big
+            ),
+        ),
     })
 }
 

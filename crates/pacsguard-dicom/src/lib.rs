@@ -30,6 +30,7 @@ mod literals;
 mod markup;
 mod meta;
 mod pdf;
+mod pixel_form;
 mod postscript;
 mod powershell;
 mod preamble;
@@ -49,7 +50,8 @@ pub use budget::{
 };
 pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
 pub use dataset::{
-    DETAIL_VALUES, DataSetSummary, IDENTITY_TAGS, IDENTITY_VALUES, MAX_SEQUENCE_DEPTH, PLACE_VALUES,
+    DETAIL_VALUES, DataSetSummary, IDENTITY_TAGS, IDENTITY_VALUES, MAX_SEQUENCE_DEPTH,
+    PIXEL_FORM_TAGS, PIXEL_FORM_VALUES, PLACE_VALUES,
 };
 pub use embedded::{
     Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,
@@ -80,6 +82,7 @@ pub use pdf::{
     MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
     inspect_until as inspect_pdf_until,
 };
+pub use pixel_form::{MAX_PHOTOMETRIC_BYTES, PixelForm};
 pub use postscript::{Action as PostScriptAction, find_postscript_action};
 pub use preamble::{PREAMBLE_LEN, Preamble, classify as classify_preamble};
 pub use python::{

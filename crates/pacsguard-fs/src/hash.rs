@@ -173,6 +173,9 @@ pub struct Split {
     /// its geometry and calibration; hashed into [`DicomFacts::identity`]. Ranges, not
     /// copies: a forged value costs no allocation.
     pub identity: [Option<std::ops::Range<usize>>; IDENTITY_VALUES],
+    /// How its Pixel Data is read as an image; kept as [`DicomFacts::form`] beside an
+    /// identity of parts.
+    pub form: crate::PixelForm,
 }
 
 /// How many values say whom an instance belongs to and what its pixels are (see
@@ -672,6 +675,9 @@ pub fn digest_bytes(
             let header = header.finalize();
             let data_set = data_set_digest(bytes, &split, algorithm);
             let identity = identity_digest(bytes, &split.identity, algorithm);
+            // Recorded with the identity's parts only: the profile's codec keeps them
+            // together (tag 11), so what is held in memory is what is signed.
+            let form = identity.is_some().then_some(split.form);
             let mut pixel_hasher = algorithm.hasher();
             pixel_hasher.update_sized(pixels);
             let pixels = pixel_hasher.finalize();
@@ -689,6 +695,7 @@ pub fn digest_bytes(
                     transfer_syntax: split.transfer_syntax,
                     data_set,
                     identity,
+                    form,
                 })),
             }
         }
@@ -821,6 +828,13 @@ mod tests {
                 transfer_syntax: "1.2.840.10008.1.2.1".into(),
                 file_meta: 5..6,
                 identity: values(&[Some(6..12), None, Some(20..27)]),
+                form: crate::PixelForm {
+                    photometric: "MONOCHROME2".into(),
+                    samples: 1,
+                    bits_allocated: 16,
+                    rows: 2,
+                    columns: 3,
+                },
             })
         }
     }

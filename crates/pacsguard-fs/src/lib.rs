@@ -24,7 +24,8 @@ mod window;
 
 pub use entry::{
     Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, IDENTITY_PART_BYTES,
-    INODE_FLAGS, Identity, Meta, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue, describe_flags,
+    INODE_FLAGS, Identity, Meta, PixelForm, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue,
+    describe_flags,
 };
 pub use hash::{
     ContentSplitter, DETAIL_VALUES, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,

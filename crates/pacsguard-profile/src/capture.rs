@@ -151,6 +151,13 @@ impl ContentSplitter for DicomSplitter {
             transfer_syntax: layout.transfer_syntax,
             file_meta: layout.file_meta,
             identity: layout.identity,
+            form: pacsguard_fs::PixelForm {
+                photometric: layout.form.photometric,
+                samples: layout.form.samples,
+                bits_allocated: layout.form.bits_allocated,
+                rows: layout.form.rows,
+                columns: layout.form.columns,
+            },
         })
     }
 }

@@ -3,8 +3,8 @@
 //! Decoding is total: any malformed blob is `None`, never a panic or an out-of-range read.
 
 use pacsguard_fs::{
-    Content, DicomFacts, Digest, Entry, EntryType, IDENTITY_PART_BYTES, Identity, Meta, Timestamp,
-    Xattr, XattrValue,
+    Content, DicomFacts, Digest, Entry, EntryType, IDENTITY_PART_BYTES, Identity, Meta, PixelForm,
+    Timestamp, Xattr, XattrValue,
 };
 
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -170,12 +170,14 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             // 7: profiles made before the data-set digest was recorded, 8: before the
             // identity digest was, 9: with session 25's single identity digest, each
             // re-encoded as it was so that its signature still verifies; 10 records the
-            // identity's place, details and geometry apart, the data set optional since 9.
-            let tag = match (&facts.data_set, &facts.identity) {
-                (None, None) => 7,
-                (Some(_), None) => 8,
-                (_, Some(Identity::Whole(_))) => 9,
-                (_, Some(Identity::Parts { .. })) => 10,
+            // identity's place, details and geometry apart, the data set optional since 9;
+            // 11 adds the pixels' form (review r27-watch), recorded with parts only.
+            let tag = match (&facts.data_set, &facts.identity, &facts.form) {
+                (None, None, _) => 7,
+                (Some(_), None, _) => 8,
+                (_, Some(Identity::Whole(_)), _) => 9,
+                (_, Some(Identity::Parts { .. }), None) => 10,
+                (_, Some(Identity::Parts { .. }), Some(_)) => 11,
             };
             out.push(tag);
             out.extend_from_slice(&digest.0);
@@ -196,6 +198,9 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
                             out.extend_from_slice(place);
                             out.extend_from_slice(details);
                             out.extend_from_slice(geometry);
+                            if let Some(form) = &facts.form {
+                                put_pixel_form(out, form);
+                            }
                         }
                     }
                 }
@@ -211,6 +216,15 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
         Content::Skipped => out.push(4),
         Content::Pending => out.push(5),
         Content::Vanished => out.push(6),
+    }
+}
+
+/// The pixels' form of a tag 11 entry: the Photometric Interpretation as a byte string,
+/// then Samples per Pixel, Bits Allocated, Rows and Columns, two bytes each.
+fn put_pixel_form(out: &mut Vec<u8>, form: &PixelForm) {
+    put_bytes(out, form.photometric.as_bytes());
+    for v in [form.samples, form.bits_allocated, form.rows, form.columns] {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -265,7 +279,28 @@ impl<'a> Reader<'a> {
         self.take(IDENTITY_PART_BYTES)?.try_into().ok()
     }
 
-    /// The DICOM facts after a content tag of 7 to 10 (see [`encode_entry`]).
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    /// The pixels' form of a tag 11 entry (see [`put_pixel_form`]); `None` for a
+    /// Photometric Interpretation that is no text of at most
+    /// [`pacsguard_dicom::MAX_PHOTOMETRIC_BYTES`], which no capture records.
+    fn pixel_form(&mut self) -> Option<PixelForm> {
+        let photometric = self.bytes()?;
+        if photometric.len() > pacsguard_dicom::MAX_PHOTOMETRIC_BYTES {
+            return None;
+        }
+        Some(PixelForm {
+            photometric: String::from_utf8(photometric.to_vec()).ok()?,
+            samples: self.u16()?,
+            bits_allocated: self.u16()?,
+            rows: self.u16()?,
+            columns: self.u16()?,
+        })
+    }
+
+    /// The DICOM facts after a content tag of 7 to 11 (see [`encode_entry`]).
     fn dicom_facts(&mut self, tag: u8) -> Option<DicomFacts> {
         let header = self.digest()?;
         let pixels = self.digest()?;
@@ -275,7 +310,7 @@ impl<'a> Reader<'a> {
             7 => (None, None),
             8 => (Some(self.digest()?), None),
             9 => (self.opt_digest()?, Some(Identity::Whole(self.digest()?))),
-            _ => {
+            10 | 11 => {
                 let data_set = self.opt_digest()?;
                 let place = self.identity_part()?;
                 let details = self.identity_part()?;
@@ -287,6 +322,12 @@ impl<'a> Reader<'a> {
                 };
                 (data_set, Some(parts))
             }
+            _ => return None,
+        };
+        let form = if tag == 11 {
+            Some(self.pixel_form()?)
+        } else {
+            None
         };
         Some(DicomFacts {
             header,
@@ -295,6 +336,7 @@ impl<'a> Reader<'a> {
             transfer_syntax,
             data_set,
             identity,
+            form,
         })
     }
 
@@ -347,7 +389,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                 prefix: None,
                 dicom: None,
             },
-            tag @ (7..=10) => Content::Hashed {
+            tag @ (7..=11) => Content::Hashed {
                 digest: r.digest()?,
                 prefix: None,
                 dicom: Some(Box::new(r.dicom_facts(tag)?)),
@@ -432,12 +474,13 @@ mod tests {
                     transfer_syntax: "1.2.840.10008.1.2.1".into(),
                     data_set: None,
                     identity: None,
+                    form: None,
                 })),
             },
         };
         // Without the data-set digest (a profile made before it was recorded) and with;
         // then with the identity digest, with and without the data set's.
-        let with = |data_set: Option<Digest>, identity: Option<Identity>| {
+        let with_form = |data_set: Option<Digest>, identity: Option<Identity>, form| {
             let mut entry = entry.clone();
             if let Content::Hashed {
                 dicom: Some(facts), ..
@@ -445,8 +488,20 @@ mod tests {
             {
                 facts.data_set = data_set;
                 facts.identity = identity;
+                facts.form = form;
             }
             entry
+        };
+        let with = |data_set, identity| with_form(data_set, identity, None);
+        // Review r27-watch: the pixels' form, recorded with the identity's parts.
+        let form = || {
+            Some(PixelForm {
+                photometric: "MONOCHROME2".into(),
+                samples: 1,
+                bits_allocated: 16,
+                rows: 512,
+                columns: 511,
+            })
         };
         let whole = Some(Identity::Whole(Digest([5; 32])));
         let parts = Some(Identity::Parts {
@@ -461,6 +516,9 @@ mod tests {
             with(None, whole),
             with(Some(Digest([4; 32])), parts),
             with(None, parts),
+            with_form(Some(Digest([4; 32])), parts, form()),
+            with_form(None, parts, form()),
+            with_form(None, parts, Some(PixelForm::default())),
         ];
         for entry in versions {
             let mut blob = Vec::new();
@@ -497,6 +555,7 @@ mod tests {
                 transfer_syntax: String::new(),
                 data_set: None,
                 identity: None,
+                form: None,
             })),
         };
         let entry = Entry {

@@ -717,6 +717,10 @@ impl Output<'_> {
             }
             fields.push(change.field);
         }
+        if let Some(note) = pixel_form_change(was, now) {
+            header_notes.push(note);
+            fields.push(PIXEL_FORM_CHANGED_FIELD.to_string());
+        }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
             let mut detail = format!("the Pixel Data of instance {uid} changed");
@@ -797,6 +801,73 @@ pub const PLACE_CHANGED_FIELD: &str = "study-or-series-changed";
 /// Rescale Intercept or Slope): its pixels, kept, now read as other distances or other
 /// Hounsfield units. No merge or correction rewrites them in place; each instance counts.
 pub const GEOMETRY_CHANGED_FIELD: &str = "geometry-changed";
+
+/// The field of an instance whose pixels' form changed ([`DicomFacts::form`]:
+/// Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows or Columns), other
+/// than a color image's representation a codec changes when it writes the image in
+/// another transfer syntax (see [`COLOR_REPRESENTATIONS`]). Its pixels, kept or decoded,
+/// now read as another image (rows and columns swapped, MONOCHROME2 inverted, a gray
+/// image claimed as color so its decoded pixels escape their comparison: review
+/// r27-watch). No merge, correction or migration does that in place; each instance
+/// counts, inside a maintenance window too. A profile made before the form was recorded
+/// cannot tell, and no finding of it has the field.
+pub const PIXEL_FORM_CHANGED_FIELD: &str = "pixel-form-changed";
+
+/// The Photometric Interpretations of a color image of three samples that a codec may
+/// write for one another (PS3.5 8.2: GDCM's RLE of YBR_FULL_422 is YBR_FULL, a JPEG 2000
+/// encoder's is YBR_RCT or YBR_ICT, a decompression's RGB).
+pub const COLOR_REPRESENTATIONS: &[&str] = &[
+    "RGB",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_PARTIAL_420",
+    "YBR_PARTIAL_422",
+    "YBR_ICT",
+    "YBR_RCT",
+];
+
+/// What changed of an instance's pixels' form, said as `was -> now`; `None` when it did
+/// not, either side did not record it, or a color image of three samples was written in
+/// another transfer syntax under another of [`COLOR_REPRESENTATIONS`], all else kept.
+fn pixel_form_change(was: &DicomFacts, now: &DicomFacts) -> Option<String> {
+    let (Some(before), Some(after)) = (&was.form, &now.form) else {
+        return None;
+    };
+    if before == after {
+        return None;
+    }
+    let color = |form: &pacsguard_fs::PixelForm| {
+        form.samples == 3 && COLOR_REPRESENTATIONS.contains(&form.photometric.as_str())
+    };
+    let re_represented = was.transfer_syntax != now.transfer_syntax
+        && color(before)
+        && color(after)
+        && (
+            before.samples,
+            before.bits_allocated,
+            before.rows,
+            before.columns,
+        ) == (
+            after.samples,
+            after.bits_allocated,
+            after.rows,
+            after.columns,
+        );
+    if re_represented {
+        return None;
+    }
+    Some(format!(
+        "its pixels' form changed (Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows, Columns): {} -> {}",
+        escape_bytes(before.to_string().as_bytes()),
+        escape_bytes(after.to_string().as_bytes())
+    ))
+}
+
+/// Whether a finding reports an instance whose pixels' form changed
+/// ([`PIXEL_FORM_CHANGED_FIELD`]).
+pub fn pixel_form_changed(finding: &Finding) -> bool {
+    finding.fields.iter().any(|f| f == PIXEL_FORM_CHANGED_FIELD)
+}
 
 /// Beside [`IDENTITY_CHANGED_FIELD`], the field naming the change itself:
 /// `identity:OLD>NEW`, [`IDENTITY_CHANGE_HEX`] hex digits of each side: of the details'
@@ -1096,6 +1167,59 @@ mod tests {
     /// upgrade must not page), and neither is the same identity. Review r26-watch: nor
     /// is session 25's single digest against the parts recorded now; a change of the
     /// details alone is named by the details' digests, a change of place by both.
+    /// Review r27-watch: the pixels' form is changed when both sides recorded it and
+    /// they differ, except a color image of three samples written in another transfer
+    /// syntax under another color representation (GDCM's YBR_FULL_422 to YBR_FULL); a
+    /// gray image claimed color, or rows and columns swapped, is changed whatever the
+    /// syntax.
+    #[test]
+    fn a_pixels_form_is_changed_unless_a_codec_re_represents_a_color_image() {
+        let form = |photometric: &str, samples, rows, columns| pacsguard_fs::PixelForm {
+            photometric: photometric.into(),
+            samples,
+            bits_allocated: 8,
+            rows,
+            columns,
+        };
+        let facts = |syntax: &str, form: Option<pacsguard_fs::PixelForm>| DicomFacts {
+            header: Digest([1; 32]),
+            pixels: Digest([2; 32]),
+            instance_uid: "1.2.3".into(),
+            transfer_syntax: syntax.into(),
+            data_set: None,
+            identity: None,
+            form,
+        };
+        let (native, rle) = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.5");
+        let gray = Some(form("MONOCHROME2", 1, 64, 64));
+        let ybr = Some(form("YBR_FULL_422", 3, 64, 64));
+        let full = Some(form("YBR_FULL", 3, 64, 64));
+        assert_eq!(
+            pixel_form_change(&facts(native, gray.clone()), &facts(rle, gray.clone())),
+            None
+        );
+        assert_eq!(
+            pixel_form_change(&facts(native, None), &facts(rle, full.clone())),
+            None
+        );
+        assert_eq!(
+            pixel_form_change(&facts(native, ybr.clone()), &facts(rle, full.clone())),
+            None
+        );
+        // The same syntax: no codec wrote it.
+        assert!(
+            pixel_form_change(&facts(native, ybr.clone()), &facts(native, full.clone())).is_some()
+        );
+        let claimed = Some(form("RGB", 3, 64, 64));
+        let note = pixel_form_change(&facts(native, gray.clone()), &facts(rle, claimed))
+            .expect("a gray image claimed color");
+        assert!(note.ends_with("MONOCHROME2, 1 sample(s) of 8 bits allocated, 64 x 64 (rows x columns) -> RGB, 3 sample(s) of 8 bits allocated, 64 x 64 (rows x columns)"), "{note}");
+        let swapped = Some(form("YBR_FULL", 3, 32, 128));
+        assert!(pixel_form_change(&facts(native, ybr), &facts(rle, swapped)).is_some());
+        let inverted = Some(form("MONOCHROME1", 1, 64, 64));
+        assert!(pixel_form_change(&facts(native, gray), &facts(native, inverted)).is_some());
+    }
+
     #[test]
     fn an_identity_is_changed_only_when_both_sides_recorded_it_and_they_differ() {
         let facts = |identity: Option<Identity>| DicomFacts {
@@ -1105,6 +1229,7 @@ mod tests {
             transfer_syntax: "1.2.840.10008.1.2.1".into(),
             data_set: None,
             identity,
+            form: None,
         };
         let parts = |place: u8, details: u8| {
             Some(Identity::Parts {

@@ -26,8 +26,8 @@ pub use capture::{
 };
 pub use compare::{
     GEOMETRY_CHANGED_FIELD, IDENTITY_CHANGE_HEX, IDENTITY_CHANGE_PREFIX, IDENTITY_CHANGED_FIELD,
-    PLACE_CHANGED_FIELD, RE_ENCODED_FIELD, StreamingCompare, compare, compare_followed,
-    geometry_changed, identity_change_of, place_changed,
+    PIXEL_FORM_CHANGED_FIELD, PLACE_CHANGED_FIELD, RE_ENCODED_FIELD, StreamingCompare, compare,
+    compare_followed, geometry_changed, identity_change_of, pixel_form_changed, place_changed,
 };
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};

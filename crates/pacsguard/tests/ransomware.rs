@@ -4300,6 +4300,39 @@ fn a_wiper_rewriting_the_calibration_of_every_image_is_ransomware() {
     assert!(raised, "{findings:#?}\n{stderr}");
 }
 
+/// Review r27-watch (issue 11): a wiper that keeps every pixel byte, whom each instance
+/// belongs to and its geometry, and makes the image unreadable: one `dcmodify` per study
+/// of the 40 real CT instances writing their Rows and Columns swapped for another shape
+/// (128 x 128 read as 64 x 256), MONOCHROME1 for MONOCHROME2 (every image inverted),
+/// Bits Allocated 8 for 16. Before: an edit of the same image each, no signal, no
+/// `ransomware-suspected`. The pixels' form is now compared with the one stored, and
+/// each instance whose form was rewritten counts.
+#[test]
+fn a_wiper_rewriting_the_pixels_form_of_every_image_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let studies = ct_small_studies(&env);
+    let all: Vec<PathBuf> = studies.concat();
+    let watcher = Watcher::start(&env, &[]);
+    let forms: [&[&str]; 3] = [
+        &["-m", "(0028,0010)=64", "-m", "(0028,0011)=256"],
+        &["-m", "(0028,0004)=MONOCHROME1"],
+        &["-m", "(0028,0100)=8"],
+    ];
+    for (i, study) in studies.iter().enumerate() {
+        dcmodify(forms[i % forms.len()], study);
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && all.iter().all(|p| {
+                f.iter()
+                    .any(|x| header_changed_with(x, p, "pixel-form-changed"))
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
+
 /// Review r26-watch, the other side of the two wipers above: a PACS fixing a typo in a
 /// patient's name and birth date on one study (eight real CT instances, `dcmodify`), then
 /// correcting that study's date: each instance is reported, and the two corrections
@@ -5282,15 +5315,35 @@ fn has_field(finding: &Value, field: &str) -> bool {
 /// JPEG 2000 too (before, its four images were `info` there and did not count).
 #[test]
 fn ciphertext_between_valid_markers_outside_a_window_is_ransomware() {
-    ciphertext_between_valid_markers(false);
+    ciphertext_between_valid_markers(false, &[]);
 }
 
 #[test]
 fn ciphertext_between_valid_markers_inside_a_window_is_ransomware() {
-    ciphertext_between_valid_markers(true);
+    ciphertext_between_valid_markers(true, &[]);
 }
 
-fn ciphertext_between_valid_markers(in_window: bool) {
+/// Review r27-watch: the same ciphertext inside a window, each gray image's header
+/// then claiming color (`dcmodify`: "RGB"; "RGB" of three samples; "YBR_FULL" of three).
+/// Before, the monochrome rule read the new header, the JPEG 2000 images decoded to
+/// pixels neither stored nor random were taken for a color transform and softened to
+/// `info` as a migration's. The form the profile stored is what is judged now, and a
+/// changed form is itself no migration's.
+#[test]
+fn ciphertext_claimed_color_inside_a_window_is_ransomware() {
+    ciphertext_between_valid_markers(
+        true,
+        &[
+            &["(0028,0004)=RGB"],
+            &["(0028,0004)=RGB", "(0028,0002)=3"],
+            &["(0028,0004)=YBR_FULL", "(0028,0002)=3"],
+        ],
+    );
+}
+
+/// `claims[i % claims.len()]` are the `dcmodify` values written into the `i`th image's
+/// header after its ciphertext (none when empty).
+fn ciphertext_between_valid_markers(in_window: bool, claims: &[&[&str]]) {
     const FILES: usize = 8;
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
@@ -5349,6 +5402,10 @@ fn ciphertext_between_valid_markers(in_window: bool) {
             after_ff = *b == 0xFF;
         }
         fs::write(&out, &bytes).expect("test fixture");
+        if let Some(claim) = claims.get(i % claims.len().max(1)) {
+            let args: Vec<&str> = claim.iter().flat_map(|c| ["-m", *c]).collect();
+            dcmodify(&args, std::slice::from_ref(&out));
+        }
         fs::copy(&out, path).expect("test fixture");
     }
     let raised = watcher.wait(Duration::from_secs(30), |f, _| {

@@ -3069,3 +3069,120 @@ fn a_stop_signal_sent_twice_still_ends_with_the_final_checkpoint() {
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["unsigned_records"], 0, "{doc:#}");
 }
+
+/// Review r27-watch (issue 11, left open by r26-watch): two `dcmodify -nb` back to back on
+/// one file, as a PACS editing an instance twice (each opens it `O_TRUNC`, writes it
+/// whole and closes it, in place). The watcher waited for one writer: the first close
+/// came due, no writer held the file at the pass over `/proc`, and the second
+/// `dcmodify` truncated it before it was hashed; the half-written file was judged
+/// (`no-longer-dicom`, then `content-changed` from 0 bytes at the second close). Each
+/// instance must be judged only whole: `header-changed`, never another kind. Real
+/// files: pydicom's CT_small.dcm, DCMTK's dcmodify.
+#[test]
+fn two_writers_back_to_back_are_judged_only_when_the_file_is_whole() {
+    const FILES: usize = 16;
+    const ROUNDS: usize = 3;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<std::path::PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    for round in 0..ROUNDS {
+        for path in &paths {
+            for edit in ["A", "B"] {
+                let name = format!("(0010,0010)=EDIT^{edit}{round}");
+                let status = std::process::Command::new("dcmodify")
+                    .args(["-nb", "-q", "-m", &name])
+                    .arg(path)
+                    .status()
+                    .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+                assert!(status.success(), "dcmodify {}", path.display());
+            }
+        }
+    }
+    let rel = |p: &Path| {
+        p.strip_prefix(&env.tree)
+            .expect("in the tree")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let edited: Vec<String> = paths.iter().map(|p| rel(p)).collect();
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        let t = tally(f, &env.tree);
+        edited
+            .iter()
+            .all(|p| t.contains_key(&("header-changed".to_string(), p.clone())))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let torn: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| paths.iter().any(|x| x.to_str() == Some(p)))
+                && f["kind"] != "header-changed"
+        })
+        .collect();
+    assert!(torn.is_empty(), "judged mid-write: {torn:#?}\n{stderr}");
+}
+
+/// Review r27-watch, the bound of the test above: a writer that rewrites a stored
+/// instance in place without end (python3, open `O_TRUNC`, write it whole with its last
+/// byte, past the Pixel Data, changed, close, every 30 ms, for 8 s) must not hold its
+/// change back by always being written when it is
+/// hashed: the change is reported while the writer still writes
+/// (`MAX_WRITTEN_WHILE_HASHED_LOOKS` looks at most, each a wait for its writer).
+#[test]
+fn a_writer_rewriting_without_end_does_not_hold_the_change_back() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("archive/0.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        path = sys.argv[1]\n\
+        data = bytearray(open(path, 'rb').read())\n\
+        end = time.time() + 8\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   data[-1] = i % 256\n\
+        \x20   fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n\
+        \x20   os.write(fd, data)\n\
+        \x20   os.close(fd)\n\
+        \x20   i += 1\n\
+        \x20   time.sleep(0.03)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&image)
+        .spawn()
+        .expect("python3 runs");
+    let seen = watcher.wait(Duration::from_secs(6), |f, _| {
+        f.iter().any(|x| {
+            x["path"].as_str() == image.to_str()
+                && matches!(x["kind"].as_str(), Some("header-changed" | "not-inspected"))
+        })
+    });
+    let still_writing = child.try_wait().expect("the writer").is_none();
+    child.wait().expect("the writer ends");
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_writing,
+        "reported while the writer still wrote: {findings:#?}\n{stderr}"
+    );
+}

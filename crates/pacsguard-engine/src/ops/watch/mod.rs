@@ -327,6 +327,26 @@ pub const MAX_CHAIN_DEFERRED: usize = 100_000;
 /// hold a removal back for longer than this.
 pub const MAX_CHAIN_DEFERRALS: u32 = 3;
 
+/// A changed guarded file found written again right after it was hashed (its `stat`
+/// moved, or another process held it open for writing: a second writer that truncated it
+/// after the first closed it, review r27-watch) is put off, a quiet period each, this many
+/// times in a row at most before it is judged as it stands, with a warning: a writer
+/// writing on and on must not hold a change back. (A writer holding it is waited for
+/// first, up to the writer wait, like any: see [`writers::MAX_WRITER_WAIT`].)
+pub const MAX_WRITTEN_WHILE_HASHED_LOOKS: u32 = 5;
+/// A changed stored instance that reads as no DICOM any more and is shorter than it was
+/// stored, with no writer seen (see [`looks_torn`]), is looked at again this many times
+/// in a row, [`TORN_LOOK_WAIT`] apart (a quiet period if shorter), before it is judged
+/// as it stands: a writer that truncated it and had not written yet when `/proc` was
+/// looked at (a pass of milliseconds under load) finishes meanwhile. An encryption that
+/// leaves it so is reported this much later at most.
+pub const MAX_TORN_LOOKS: u32 = 2;
+/// How long apart the looks at such a file are (see [`MAX_TORN_LOOKS`]).
+pub const TORN_LOOK_WAIT: Duration = Duration::from_millis(100);
+/// Files put off so, remembered with how many times. Forgetting (when full) costs at
+/// most a few more short waits, never a missed change.
+pub const MAX_WRITTEN_WHILE_HASHED: usize = 100_000;
+
 /// Files that arrived during this run, remembered so that renaming one into place (an
 /// ingest writing `X.part`, then renaming it to `X`) is the arrival it is, not a move of
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
@@ -674,6 +694,23 @@ fn within_any(rel: &[u8], set: &HashSet<Vec<u8>>) -> bool {
 /// Whether the removal of `path`, gone while a rename chain is in flight, is put off once
 /// more (counted), or has been put off [`MAX_CHAIN_DEFERRALS`] times and is reported now
 /// (the count is dropped: a later chain starts again from nothing).
+/// Whether the hashed state `now` of a file stored as `was` is what a writer leaves
+/// mid-way through rewriting a stored instance in place: no DICOM instance any more, and
+/// shorter than it was (truncated, not yet written whole).
+fn looks_torn(was: &Entry, now: &Entry) -> bool {
+    let dicom = |e: &Entry| matches!(&e.content, Content::Hashed { dicom: Some(_), .. });
+    dicom(was) && !dicom(now) && now.meta.size < was.meta.size
+}
+
+/// Whether `now` is the state `hashed` recorded: the same inode, size, modification and
+/// change times (a write moves the change time; a truncation the size too).
+fn same_state(hashed: &Meta, now: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    (hashed.dev, hashed.ino, hashed.size) == (now.dev(), now.ino(), now.size())
+        && (hashed.mtime.sec, i64::from(hashed.mtime.nsec)) == (now.mtime(), now.mtime_nsec())
+        && (hashed.ctime.sec, i64::from(hashed.ctime.nsec)) == (now.ctime(), now.ctime_nsec())
+}
+
 fn put_off_once_more(deferred: &mut BoundedMap<PathBuf, u32>, path: &Path) -> bool {
     let path = path.to_path_buf();
     let times = deferred.get(&path).copied().unwrap_or(0);
@@ -1191,6 +1228,9 @@ struct Guard<'a> {
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
     chain_deferred: BoundedMap<PathBuf, u32>,
+    /// Changed guarded files put off because they were written again right after they
+    /// were hashed, and how many times (see [`Guard::put_off_if_written_since_hashed`]).
+    written_while_hashed: BoundedMap<PathBuf, u32>,
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
@@ -1390,6 +1430,7 @@ impl<'a> Guard<'a> {
             names_limit_reported: false,
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
+            written_while_hashed: BoundedMap::new(MAX_WRITTEN_WHILE_HASHED),
             chain_limit_reached: HashSet::new(),
             across: HashMap::new(),
             receiving: HashMap::new(),
@@ -1498,6 +1539,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
+        self.report_forms_unrecorded(Instant::now())?;
         self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
@@ -1591,6 +1633,22 @@ impl<'a> Guard<'a> {
                 .notice(&format!("cannot mark this watcher as running: {e}"));
         }
         Ok(())
+    }
+
+    /// A root whose profile was made before the pixels' form was recorded (session 26
+    /// and earlier: [`pacsguard_fs::DicomFacts::form`]) is said once per start, with what
+    /// then cannot be judged, never in silence (review r27-watch): such a profile still
+    /// loads and guards everything else.
+    fn report_forms_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
+        let findings: Vec<Finding> = self
+            .views()?
+            .iter()
+            .filter_map(forms_unrecorded_in)
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
     }
 
     /// fanotify beside inotify where allowed; says which is in use.
@@ -3157,8 +3215,140 @@ impl<'a> Guard<'a> {
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         self.draining(|_| hash_tree(&spec, Some(&base), &mut tree, &|_| {}), now);
         self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
+        self.put_off_if_written_since_hashed(&spec.path, &mut rels, &mut base, &mut tree, now)?;
         self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
+    }
+
+    /// A changed guarded file is judged only as a whole state (review r27-watch: two
+    /// `dcmodify -nb` back to back, each truncating the file and writing it whole in
+    /// place). The writer pass before the verification saw no writer once the first
+    /// closed it; the second truncated it before it was hashed, and its 0 bytes were
+    /// judged (`no-longer-dicom`, then `content-changed` from 0 bytes at the second
+    /// close). So, once hashed, a changed guarded file is looked at again: one whose
+    /// `stat` moved since, or that another process now holds open for writing (one pass
+    /// over `/proc` for them all), was being written while hashed. It is taken out of
+    /// this verification (the view keeps what it knew) and looked at again a quiet period
+    /// later as a file gone quiet, so its writer is waited for as any is (up to the writer
+    /// wait); [`MAX_WRITTEN_WHILE_HASHED_LOOKS`] times in a row at most, then judged as it
+    /// stands with a warning. A file judged as it stands already (held past the writer
+    /// wait, by a mass writer, or written through a held mapping: `judged_held`) is not
+    /// looked at again: its holder must not hold it back twice.
+    fn put_off_if_written_since_hashed(
+        &mut self,
+        root: &Path,
+        rels: &mut Vec<Vec<u8>>,
+        base: &mut RootProfile,
+        tree: &mut Tree,
+        now: Instant,
+    ) -> Result<(), EngineError> {
+        // The catch-up compares what changed while no watcher ran, and ends with a
+        // checkpoint: a put-off there would be judged only by the loop after it (a stop
+        // right after the start would leave it unsaid). A writer still at work then is
+        // heard by its events, as before.
+        if self.catching_up {
+            return Ok(());
+        }
+        let changed: Vec<(Vec<u8>, &Meta, bool)> = tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File && e.content.digest().is_some())
+            .filter(|e| !self.judged_held.contains(&absolute(root, &e.rel)))
+            .filter_map(|e| {
+                let was = base.entry(&e.rel)?;
+                (was.kind == EntryType::File && was.content.digest() != e.content.digest())
+                    .then(|| (e.rel.clone(), &e.meta, looks_torn(was, e)))
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        // The writers first, then the `stat`: a writer that closed the file between the
+        // two wrote before its close, so the `stat` shows it (looked at the other way
+        // round, a second writer's writes and close could fall between them unseen).
+        let wanted: HashSet<(u64, u64)> = changed
+            .iter()
+            .map(|(_, meta, _)| (meta.dev, meta.ino))
+            .collect();
+        let held: HashSet<(u64, u64)> =
+            writers::other_writers(&wanted, &|_| false, writers::MAX_FDS_PER_WRITER_SCAN)
+                .held
+                .into_keys()
+                .collect();
+        let changed: Vec<(Vec<u8>, bool, bool)> = changed
+            .into_iter()
+            .map(|(rel, meta, torn)| {
+                let moved = std::fs::symlink_metadata(absolute(root, &rel))
+                    .is_ok_and(|now| !same_state(meta, &now));
+                let written = moved || held.contains(&(meta.dev, meta.ino));
+                (rel, written, torn)
+            })
+            .collect();
+        let quiet = Duration::from_millis(self.config.quiet_ms);
+        let mut put_off: HashSet<Vec<u8>> = HashSet::new();
+        for (rel, written, torn) in changed {
+            let path = absolute(root, &rel);
+            let looks = self.written_while_hashed.get(&path).copied().unwrap_or(0);
+            // Seen no writer, but cut short where a stored instance was: a writer that
+            // truncated it and has not written yet may be missed by the pass over
+            // `/proc` (seen under load); looked at again, briefly (MAX_TORN_LOOKS).
+            let torn_again = !written && torn && looks < MAX_TORN_LOOKS;
+            if !written && !torn_again {
+                self.written_while_hashed.remove(&path);
+                continue;
+            }
+            if written && looks >= MAX_WRITTEN_WHILE_HASHED_LOOKS {
+                self.written_while_hashed.remove(&path);
+                let finding = Finding::new(
+                    path.clone(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "still being written each time it was hashed, {looks} looks in a row \
+                         (MAX_WRITTEN_WHILE_HASHED_LOOKS): verified as it stands, perhaps \
+                         half-written; its next state is reported as a change"
+                    ),
+                );
+                self.publish(&[finding], now)?;
+                continue;
+            }
+            self.written_while_hashed.insert(path.clone(), looks + 1);
+            let wait = if written {
+                quiet
+            } else {
+                quiet.min(TORN_LOOK_WAIT)
+            };
+            self.debounce.mark_again_after(path, now, wait, false);
+            put_off.insert(rel);
+        }
+        if put_off.is_empty() {
+            return Ok(());
+        }
+        // A path due itself leaves this verification; one below a due directory keeps in
+        // it what the view knew, compared with itself.
+        rels.retain(|rel| !put_off.contains(rel));
+        let still_due: HashSet<Vec<u8>> = rels.iter().cloned().collect();
+        base.entries
+            .retain(|e| !put_off.contains(&e.rel) || within_any(&e.rel, &still_due));
+        let known: HashMap<Vec<u8>, Entry> = base
+            .entries
+            .iter()
+            .filter(|e| put_off.contains(&e.rel))
+            .map(|e| (e.rel.clone(), e.clone()))
+            .collect();
+        tree.entries.retain_mut(|e| {
+            if !put_off.contains(&e.rel) {
+                return true;
+            }
+            match known.get(&e.rel) {
+                Some(was) => {
+                    *e = was.clone();
+                    true
+                }
+                None => false,
+            }
+        });
+        Ok(())
     }
 
     /// A file renamed twice in a row (`X` to `X.tmp` to `X.locked`, as ransomware and some
@@ -5701,7 +5891,12 @@ fn mark_recompressed(
         {
             continue;
         }
-        let Some((before, after, stored)) = syntaxes_and_pixels(root, base, tree, &finding.path)
+        let Some(Stored {
+            before,
+            after,
+            pixels: stored,
+            form,
+        }) = syntaxes_and_pixels(root, base, tree, &finding.path)
         else {
             continue;
         };
@@ -5710,12 +5905,33 @@ fn mark_recompressed(
         {
             continue;
         }
+        // The pixels' form changed under the new syntax's name: whatever its frames
+        // decode to, they are read as another image (review r27-watch: a gray image
+        // rewritten and claimed "RGB" escaped the monochrome rule below).
+        if pacsguard_profile::pixel_form_changed(finding) {
+            disproven.insert(finding.path.clone());
+            finding.detail = format!(
+                "{}; written as {after}, but its pixels' form changed: no re-compression, \
+                 counted towards the ransomware signal",
+                finding.detail
+            );
+            finding
+                .fields
+                .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+            continue;
+        }
         let proof = budget.prove(&finding.path, base.spec.hash, &stored, &before, &after);
         // Other pixels in a lossless syntax over a monochrome image: no color transform
         // explains them (review r26-watch: JPEG 2000 ciphertext between a real
-        // encoder's markers decodes to pixels neither stored nor random).
-        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
-            && codec::monochrome(&finding.path);
+        // encoder's markers decodes to pixels neither stored nor random). Monochrome as
+        // the profile stored it (review r27-watch: not as the new header claims); by the
+        // header only for a profile made before the form was recorded.
+        let monochrome = form.map_or_else(
+            || codec::monochrome(&finding.path),
+            |form| form.is_monochrome(),
+        );
+        let monochrome_differs =
+            matches!(proof, codec::Proof::Differs { random: false }) && monochrome;
         if monochrome_differs
             || matches!(
                 proof,
@@ -5756,14 +5972,60 @@ fn mark_recompressed(
     disproven
 }
 
-/// The transfer syntax `path` was stored in, the one it is in now, and the digest of its
-/// stored Pixel Data; `None` unless both are DICOM images.
+/// The field of the warning that a root's profile holds instances without their pixels'
+/// form ([`forms_unrecorded`]).
+pub const PIXEL_FORM_UNRECORDED_FIELD: &str = "pixel-form-unrecorded";
+
+/// The warning that instances of `view`'s root were profiled before their pixels' form
+/// was recorded, with their count and what then cannot be judged; `None` when every
+/// instance has it.
+fn forms_unrecorded_in(view: &RootView) -> Option<Finding> {
+    let count = view
+        .files()
+        .filter(|e| {
+            matches!(
+                &e.content,
+                Content::Hashed { dicom: Some(facts), .. } if facts.form.is_none()
+            )
+        })
+        .count();
+    (count > 0).then(|| {
+        Finding::new(
+            view.spec.path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{count} DICOM instance(s) of this root were profiled before their pixels' form \
+             (Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows, Columns) \
+             was recorded: a rewrite of those values alone is not told from an edit, and a \
+             re-compression's decoded pixels are judged by the form the new header claims; \
+             `pacsguard profile` of the root records it"
+            ),
+        )
+        .with_fields(vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()])
+    })
+}
+
+/// What a re-compression of a stored image is judged against (see [`mark_recompressed`]).
+struct Stored {
+    /// The transfer syntax it was stored in.
+    before: String,
+    /// The transfer syntax it is in now.
+    after: String,
+    /// The digest of its stored Pixel Data.
+    pixels: pacsguard_fs::Digest,
+    /// Its pixels' form as stored; `None` in a profile made before it was recorded.
+    form: Option<pacsguard_fs::PixelForm>,
+}
+
+/// What `path` was stored as and the transfer syntax it is in now; `None` unless both
+/// are DICOM images.
 fn syntaxes_and_pixels(
     root: &Path,
     base: &RootProfile,
     tree: &Tree,
     path: &Path,
-) -> Option<(String, String, pacsguard_fs::Digest)> {
+) -> Option<Stored> {
     let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
     let old = base.entry(rel)?;
     let at = tree
@@ -5781,16 +6043,137 @@ fn syntaxes_and_pixels(
     else {
         return None;
     };
-    Some((
-        old.transfer_syntax.clone(),
-        new.transfer_syntax.clone(),
-        old.pixels,
-    ))
+    Some(Stored {
+        before: old.transfer_syntax.clone(),
+        after: new.transfer_syntax.clone(),
+        pixels: old.pixels,
+        form: old.form.clone(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r27-watch: the hashed state of a stored instance truncated and not yet
+    /// written whole (no DICOM, shorter) looks torn; one written whole, a stored file
+    /// that was not DICOM, or an instance encrypted at its size does not. A state is the
+    /// one hashed while the inode, size and both times are.
+    #[test]
+    fn a_truncated_instance_looks_torn_and_a_moved_stat_is_another_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("1.dcm");
+        std::fs::write(&path, b"whole").expect("test fixture");
+        let hashed = pacsguard_fs::Meta::of(&std::fs::symlink_metadata(&path).expect("stat"));
+        let entry = |size: u64, dicom: bool| Entry {
+            rel: b"1.dcm".to_vec(),
+            kind: EntryType::File,
+            meta: pacsguard_fs::Meta { size, ..hashed },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: pacsguard_fs::Digest([size as u8; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(pacsguard_fs::DicomFacts {
+                        header: pacsguard_fs::Digest([1; 32]),
+                        pixels: pacsguard_fs::Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                    })
+                }),
+            },
+        };
+        let stored = entry(39054, true);
+        assert!(looks_torn(&stored, &entry(0, false)));
+        assert!(looks_torn(&stored, &entry(4096, false)));
+        assert!(!looks_torn(&stored, &entry(39054, false)));
+        assert!(!looks_torn(&stored, &entry(39048, true)));
+        assert!(!looks_torn(&entry(39054, false), &entry(0, false)));
+        let now = std::fs::symlink_metadata(&path).expect("stat");
+        assert!(same_state(&hashed, &now));
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&path, b"again").expect("test fixture");
+        let now = std::fs::symlink_metadata(&path).expect("stat");
+        assert!(!same_state(&hashed, &now), "written again at the same size");
+    }
+
+    /// Review r27-watch: a root whose profile holds instances without their pixels' form
+    /// (a profile of session 26, tag 10, decodes so) is said once, with their count;
+    /// one whose every instance has it is not. The form is read from a real CT image.
+    #[test]
+    fn a_profile_made_before_the_pixels_form_was_recorded_is_said() {
+        let ct = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm"),
+        )
+        .expect("pydicom's CT_small.dcm");
+        let now = pacsguard_fs::digest_bytes(
+            &ct,
+            pacsguard_fs::HashAlgorithm::Blake3,
+            Some(&pacsguard_profile::DicomSplitter),
+        );
+        let mut before = now.clone();
+        let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut before
+        else {
+            panic!("CT_small is DICOM: {before:?}");
+        };
+        assert_eq!(
+            facts.form,
+            Some(pacsguard_fs::PixelForm {
+                photometric: "MONOCHROME2".into(),
+                samples: 1,
+                bits_allocated: 16,
+                rows: 128,
+                columns: 128,
+            })
+        );
+        facts.form = None;
+        let view = |contents: [&Content; 2]| {
+            RootView::new(RootProfile {
+                spec: pacsguard_profile::RootSpec {
+                    path: "/archive".into(),
+                    policy: Policy::AppendOnly,
+                    hash: pacsguard_fs::HashAlgorithm::Blake3,
+                    exclude: Vec::new(),
+                    cross_mounts: false,
+                },
+                entries: ["a.dcm", "b.dcm"]
+                    .iter()
+                    .zip(contents)
+                    .map(|(rel, content)| Entry {
+                        rel: rel.as_bytes().to_vec(),
+                        kind: EntryType::File,
+                        meta: pacsguard_fs::Meta::default(),
+                        link_target: None,
+                        xattrs: Vec::new(),
+                        content: content.clone(),
+                    })
+                    .collect(),
+            })
+        };
+        assert_eq!(forms_unrecorded_in(&view([&now, &now])), None);
+        let said = forms_unrecorded_in(&view([&now, &before])).expect("said");
+        assert_eq!(
+            (said.kind, said.severity, said.path.as_path()),
+            (
+                FindingKind::NotInspected,
+                Severity::Warning,
+                Path::new("/archive")
+            )
+        );
+        assert!(
+            said.detail.starts_with("1 DICOM instance(s)"),
+            "{}",
+            said.detail
+        );
+        assert_eq!(said.fields, vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()]);
+    }
 
     /// A record that reaches the inbox during a long step (a walk and hash of minutes)
     /// is signed during the step, at the watcher's checkpoint cadence: it waited for the

@@ -178,6 +178,11 @@ pub enum Signal {
     /// distances or its Hounsfield units. Nothing routine does that in place; each
     /// instance counts.
     GeometryRewritten,
+    /// An instance's pixels' form rewritten (Photometric Interpretation, Samples per
+    /// Pixel, Bits Allocated, Rows or Columns: [`pacsguard_profile::PIXEL_FORM_CHANGED_FIELD`]),
+    /// whatever else was kept: every pixel now reads as another image. Nothing routine
+    /// does that; each instance counts (review r27-watch).
+    FormRewritten,
     /// A non-DICOM file rewritten.
     Rewritten,
     /// Renamed to a new extension (the new extension).
@@ -204,6 +209,9 @@ impl Signal {
                 None
             }
             FindingKind::PixelDataChanged => Some(Signal::PixelsRewritten),
+            FindingKind::HeaderChanged if pacsguard_profile::pixel_form_changed(finding) => {
+                Some(Signal::FormRewritten)
+            }
             FindingKind::HeaderChanged if still_the_same_instance(finding) => None,
             FindingKind::HeaderChanged if identity_rewritten(finding).is_some() => {
                 if pacsguard_profile::place_changed(finding) {
@@ -251,6 +259,10 @@ impl Signal {
                 "geometry or calibration rewritten (position, spacing, rescale), pixels kept"
                     .into()
             }
+            Signal::FormRewritten => {
+                "pixels' form rewritten (photometric interpretation, samples, bits, rows, columns), pixels kept"
+                    .into()
+            }
             Signal::Rewritten => "content rewritten".into(),
             Signal::RenamedTo(ext) if ext.is_empty() => "renamed to no extension".into(),
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
@@ -273,7 +285,9 @@ impl Signal {
 /// [`identity_rewritten`]), or, kept by a wiper that knows DICOM, its text (see
 /// [`super::garbled`]: the fields it adds, garbled text or a header too long to read).
 pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
-    same_image_edited(finding) && pacsguard_profile::identity_change_of(finding).is_none()
+    same_image_edited(finding)
+        && pacsguard_profile::identity_change_of(finding).is_none()
+        && !pacsguard_profile::pixel_form_changed(finding)
 }
 
 /// A `header-changed` instance that kept its image (see [`still_the_same_instance`]) but

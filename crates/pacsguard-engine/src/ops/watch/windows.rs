@@ -178,9 +178,10 @@ impl Windows {
 
     /// Changes inside an open window become `info`, saying which window; they are
     /// counted for its summary. Except the paths in `encrypted` (Pixel Data that turned
-    /// random under an unchanged transfer syntax) and headers whose text values no longer
-    /// read as text ([`super::garbled`]): no migration or re-compression does that, so
-    /// they stay what they are, and count towards ransomware.
+    /// random under an unchanged transfer syntax), headers whose text values no longer
+    /// read as text ([`super::garbled`]) and instances whose pixels' form changed
+    /// ([`pacsguard_profile::PIXEL_FORM_CHANGED_FIELD`]): no migration or re-compression
+    /// does that, so they stay what they are, and count towards ransomware.
     pub fn soften(&mut self, findings: &mut [Finding], encrypted: &HashSet<PathBuf>) {
         if self.open.is_empty() {
             return;
@@ -203,6 +204,15 @@ impl Windows {
                 finding.detail = format!(
                     "{} (inside maintenance window {}, but not softened: a migration never \
                      leaves a header's values as bytes that are not text)",
+                    finding.detail, window.id
+                );
+                continue;
+            }
+            if pacsguard_profile::pixel_form_changed(finding) {
+                finding.detail = format!(
+                    "{} (inside maintenance window {}, but not softened: a migration never \
+                     changes how the pixels it keeps are read, their photometric \
+                     interpretation, samples, bits, rows or columns)",
                     finding.detail, window.id
                 );
                 continue;
