@@ -29,6 +29,7 @@ mod lenient;
 mod literals;
 mod markup;
 mod meta;
+mod pairs;
 mod pdf;
 mod pixel_form;
 mod postscript;

@@ -20,6 +20,7 @@
 use pacsguard_events::{Severity, escape_bytes};
 
 use crate::budget::Clock;
+use crate::pairs::{self, Beside};
 use crate::sh;
 
 mod vim_buffer;
@@ -440,9 +441,16 @@ pub fn find_ex_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> {
     }
     let vim_environment = vim_sets_environment(bytes);
     let vim_shell = vim_sets_shell(bytes);
-    for bang in memchr::memchr_iter(b'!', bytes) {
-        // Pixel data holds a `!` every ~70 bytes; the byte before most of them can end
-        // none of the forms below, and is turned away in one look-up.
+    // Pixel data holds a `!` every ~30-70 bytes, most after a byte below any that can
+    // end the forms below (a CT value's high byte): `pairs` skips those 64 bytes at a
+    // time, and the rest are turned away in one look-up.
+    let bangs = pairs::positions(
+        bytes,
+        Beside::Before,
+        |b| b == b'!',
+        |b| b >= LOWEST_EX_BEFORE_BANG,
+    );
+    for bang in bangs {
         if bang > 0 && !EX_BEFORE_BANG[usize::from(bytes[bang - 1])] {
             continue;
         }
@@ -2001,7 +2009,16 @@ fn register_runs_on_lines(bytes: &[u8]) -> impl Iterator<Item = (usize, VimValue
         memchr::memchr2(b'@', CTRL_R, keys)?;
         Some((at, value([&b"norm! "[..], keys].concat())))
     });
-    let ex = memchr::memchr2_iter(b'@', b'*', bytes).filter_map(move |at| {
+    // Pixel data holds an `@` or `*` every ~30-80 bytes, almost never before a
+    // register's name (a CT value's high byte follows): `pairs` skips those 64 bytes at
+    // a time; each one left is read as before, the name checked again below.
+    let register_marks = pairs::positions(
+        bytes,
+        Beside::After,
+        |b| matches!(b, b'@' | b'*'),
+        |b| b.is_ascii_alphanumeric() || b == b'"',
+    );
+    let ex = register_marks.filter_map(move |at| {
         let lead = bytes[..at]
             .iter()
             .rev()
@@ -2603,6 +2620,10 @@ fn ex_escape(bytes: &[u8], bang: usize) -> Option<bool> {
     (at_line_start || after_colon || ex_command_before(before)).then_some(at_line_start)
 }
 
+/// The lowest byte [`EX_BEFORE_BANG`] holds: a `!` after a lower byte starts no
+/// escape (the table's own answer, computed from it).
+const LOWEST_EX_BEFORE_BANG: u8 = pairs::lowest(&EX_BEFORE_BANG);
+
 /// The bytes that can come just before a `!` that [`find_ex_command`] looks at: what the
 /// walks back from it read (blanks and `:` before an escape at a line start or after a
 /// `:`, a line end, the letters and `!` of an ex command, a range's characters, the `|`
@@ -3170,14 +3191,24 @@ pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::
 
 fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
-    // can start after one as after `\n` (searched second: a fourth byte would cost
-    // memchr its fast three-byte search over pixel data).
-    memchr::memchr3_iter(b'\n', b'&', b'|', bytes)
-        .chain(memchr::memchr_iter(CTRL_Z, bytes))
-        // Pixel data holds a separator every ~60 bytes; most are followed by a byte no
-        // command starts with, turned away here in one look-up, and half of the rest by
-        // a byte past ASCII that starts no runnable name (a 20% longer search of random
-        // pixel data when they went on to `batch_command_at`).
+    // can start after one as after `\n` (searched second, as since r25: the first
+    // command found is the one reported).
+    // Pixel data holds a separator every ~30-80 bytes, most followed by a byte below
+    // any that starts a command (a CT value's high byte): `pairs` skips those 64 bytes
+    // at a time, where `memchr` stopped at each.
+    let may_start_command = |b: u8| b >= LOWEST_BATCH_COMMAND_START;
+    let separator = |b: u8| matches!(b, b'\n' | b'&' | b'|');
+    pairs::positions(bytes, Beside::After, separator, may_start_command)
+        .chain(pairs::positions(
+            bytes,
+            Beside::After,
+            |b| b == CTRL_Z,
+            may_start_command,
+        ))
+        // Most are followed by a byte no command starts with, turned away here in one
+        // look-up, and half of the rest by a byte past ASCII that starts no runnable
+        // name (a 20% longer search of random pixel data when they went on to
+        // `batch_command_at`).
         .filter(|&separator| {
             let line = bytes.get(separator + 1..).unwrap_or_default();
             line.first().is_some_and(|&b| {
@@ -3252,6 +3283,10 @@ const BATCH_COMMAND_START: [bool; 256] = {
     }
     table
 };
+
+/// The lowest byte [`BATCH_COMMAND_START`] holds: a separator followed by a lower byte
+/// starts no command (the table's own answer, computed from it).
+const LOWEST_BATCH_COMMAND_START: u8 = pairs::lowest(&BATCH_COMMAND_START);
 
 /// The command that starts at `at` (after a line's start or an operator), if its program
 /// is one [`batch_program`] knows.
