@@ -5,9 +5,8 @@
 //! few dozen bytes) at every alignment against the 64-byte blocks, ending at the file's
 //! last byte, and after 100 MiB of them.
 
-use pacsguard_dicom::{Inspection, inspect};
+use pacsguard_dicom::inspect;
 use pacsguard_events::Severity;
-use pacsguard_testkit::{DicomBuilder, Pixels};
 
 /// One payload per reader and trigger byte that `pairs` searches for: cmd.exe lines after
 /// `\n`, `&`, `|` and Ctrl-Z, an ex escape after a line start and after `:`, a vim
@@ -34,47 +33,19 @@ fn payloads() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+mod support;
+
 /// 16-bit CT values as gen_corpus writes them (air 24 and soft tissue 1064, ± noise):
 /// their low bytes are `\n`, Ctrl-Z, `!`, `&`, `*` and `@` many times over, each before a
 /// high byte below 0x09.
 fn ct_pixels(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut pixels = Vec::with_capacity(len + 2);
-    while pixels.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let base: i64 = if state.is_multiple_of(3) { 24 } else { 1064 };
-        let value = (base - 30 + (state % 61) as i64).clamp(0, 4095) as u16;
-        pixels.extend_from_slice(&value.to_le_bytes());
-    }
-    pixels.truncate(len);
-    pixels
-}
-
-/// Whether `inspection` has an alert at or after `from` (the payload, not the data
-/// before it).
-fn alert_from(inspection: &Inspection, from: usize) -> bool {
-    inspection
-        .observations
-        .iter()
-        .any(|o| o.severity == Severity::Alert && o.offset.is_some_and(|at| at >= from as u64))
+    support::ct_pixels(len, seed, (24, 1064), 0..=4095)
 }
 
 /// A CT slice whose Pixel Data ends with `payload` right after `pixels`: the file's last
 /// byte is the payload's. The payload's offset.
-fn slice_ending_with(mut pixels: Vec<u8>, payload: &[u8]) -> (Vec<u8>, usize) {
-    // Pixel Data's length is even: one more byte of noise in front when it would not be.
-    if (pixels.len() + payload.len()) % 2 == 1 {
-        pixels.insert(0, 0);
-    }
-    pixels.extend_from_slice(payload);
-    let file = DicomBuilder::ct("1.2.826.0.1.3680043.27.1")
-        .pixels(Pixels::Native(pixels))
-        .build();
-    let at = file.len() - payload.len();
-    assert!(file.ends_with(payload), "the payload ends the file");
-    (file, at)
+fn slice_ending_with(pixels: Vec<u8>, payload: &[u8]) -> (Vec<u8>, usize) {
+    support::slice_ending_with("1.2.826.0.1.3680043.27.1", pixels, payload)
 }
 
 #[test]
@@ -99,7 +70,7 @@ fn payloads_after_pixel_data_are_found_at_every_alignment() {
             let (file, at) =
                 slice_ending_with(ct_pixels(64 * 1024 + shift, shift as u64), &payload);
             assert!(
-                alert_from(&inspect(&file), at),
+                support::alert_from(&inspect(&file), at),
                 "{name}: after {} bytes of pixel data, at offset {at}",
                 64 * 1024 + shift
             );

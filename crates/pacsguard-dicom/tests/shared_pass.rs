@@ -5,8 +5,7 @@
 //! slice, at every alignment against the shared search's 16- and 32-byte blocks, ending
 //! at the file's last byte.
 
-use pacsguard_dicom::{Inspection, inspect};
-use pacsguard_events::Severity;
+use pacsguard_dicom::inspect;
 use pacsguard_testkit::{self as kit, DicomBuilder, Pixels};
 
 /// Payloads the readers find by a word of the shared pass: vim commands (`system`,
@@ -39,30 +38,12 @@ fn payloads() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+mod support;
+
 /// 16-bit CT values as a scanner writes them (air, tissue with noise): text-free bytes
 /// that hold every trigger byte (`!`, `(`, `\n`, `%`) many times over.
 fn ct_pixels(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut pixels = Vec::with_capacity(len + 2);
-    while pixels.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let value: i16 =
-            if state.is_multiple_of(3) { -1000 } else { 40 } + (state % 61) as i16 - 30;
-        pixels.extend_from_slice(&value.to_le_bytes());
-    }
-    pixels.truncate(len);
-    pixels
-}
-
-/// Whether `inspection` has an alert at or after `from` (the payload, not the data
-/// before it).
-fn alert_from(inspection: &Inspection, from: usize) -> bool {
-    inspection
-        .observations
-        .iter()
-        .any(|o| o.severity == Severity::Alert && o.offset.is_some_and(|at| at >= from as u64))
+    support::ct_pixels(len, seed, (-1000, 40), i16::MIN..=i16::MAX)
 }
 
 /// A CT slice whose Pixel Data ends with `payload` after `noise` bytes of pixel values
@@ -70,17 +51,7 @@ fn alert_from(inspection: &Inspection, from: usize) -> bool {
 fn slice_ending_with(payload: &[u8], noise: usize) -> (Vec<u8>, usize) {
     let mut pixels = ct_pixels(noise, noise as u64);
     pixels.push(b'\n');
-    // Pixel Data's length is even: one more byte of noise in front when it would not be.
-    if (pixels.len() + payload.len()) % 2 == 1 {
-        pixels.insert(0, 0);
-    }
-    pixels.extend_from_slice(payload);
-    let file = DicomBuilder::ct("1.2.826.0.1.3680043.26.1")
-        .pixels(Pixels::Native(pixels))
-        .build();
-    let at = file.len() - payload.len();
-    assert!(file.ends_with(payload), "the payload ends the file");
-    (file, at)
+    support::slice_ending_with("1.2.826.0.1.3680043.26.1", pixels, payload)
 }
 
 #[test]
@@ -95,7 +66,7 @@ fn payloads_after_pixel_data_are_found_at_every_alignment() {
         for shift in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 63] {
             let (file, at) = slice_ending_with(&payload, 64 * 1024 + shift);
             assert!(
-                alert_from(&inspect(&file), at),
+                support::alert_from(&inspect(&file), at),
                 "{name}: after {} bytes of pixel data, at offset {at}",
                 64 * 1024 + shift
             );
@@ -124,7 +95,7 @@ fn payloads_after_100_mb_of_pixel_data_are_found() {
             .build();
         let at = file.len() - payload.len();
         assert!(
-            alert_from(&inspect(&file), at),
+            support::alert_from(&inspect(&file), at),
             "{name}: after 100 MiB of pixel data"
         );
     }
@@ -138,7 +109,7 @@ fn payloads_appended_to_a_real_ct_slice_are_found() {
         file.push(b'\n');
         file.extend_from_slice(&payload);
         assert!(
-            alert_from(&inspect(&file), ct.len() + 1),
+            support::alert_from(&inspect(&file), ct.len() + 1),
             "{name}: appended to CT_small.dcm"
         );
     }
