@@ -8,7 +8,7 @@
 //! `serve` then delivers its trail to the console beside guarding.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -519,8 +519,10 @@ fn stop_note_path(home: &Home) -> PathBuf {
     home.dir.join(host::FLEET_DIR).join(STOP_UNDELIVERED_NOTE)
 }
 
-/// The note of an undelivered stop, written whole (a new file renamed over any older
-/// one: the newest stop is the one the next start records).
+/// The note of an undelivered stop, written whole (a new file renamed over the old
+/// name). A note an earlier stop left and no start has recorded yet (its record could
+/// not be written) is kept after the new one, not replaced: the next start records
+/// both, the newest first, cut at `MAX_STOP_NOTE_BYTES` and said so.
 fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -528,6 +530,7 @@ fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let earlier = read_stop_note(&path)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -535,8 +538,31 @@ fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&tmp)?;
     file.write_all(format!("the stop at {at}: {text}").as_bytes())?;
+    if let Some(earlier) = earlier {
+        file.write_all(b"; before it, ")?;
+        file.write_all(&earlier)?;
+    }
     file.sync_all()?;
     std::fs::rename(&tmp, &path)
+}
+
+/// The bytes of the stop note at `path`, at most one past `MAX_STOP_NOTE_BYTES` (so a
+/// reader can tell it was longer), never through a link; `None` when there is none.
+fn read_stop_note(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = Vec::new();
+    file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text)?;
+    Ok(Some(text))
 }
 
 /// At `serve`'s start on an enrolled host: a note left by a stop whose last records did
@@ -547,21 +573,12 @@ pub fn record_undelivered_stop(
     inbox: &pacsguard_events::Inbox,
     actor: &pacsguard_events::Actor,
 ) {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = stop_note_path(home);
-    if std::fs::symlink_metadata(&path).is_err() {
-        return;
-    }
-    let mut text = Vec::new();
-    let read = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(&path)
-        .and_then(|file| file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text));
-    if let Err(e) = read {
-        return say(&format!("{}: {e}", path.display()));
-    }
+    let mut text = match read_stop_note(&path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return,
+        Err(e) => return say(&format!("{}: {e}", path.display())),
+    };
     let cut = text.len() as u64 > MAX_STOP_NOTE_BYTES;
     text.truncate(usize::try_from(MAX_STOP_NOTE_BYTES).unwrap_or(usize::MAX));
     let text = format!(
@@ -919,6 +936,19 @@ mod tests {
         assert!(!stop_note_path(&home).exists());
         record_undelivered_stop(&home, &inbox, &actor());
         assert!(inbox.take().is_empty(), "recorded once");
+
+        // Two stops with no start between them that recorded the first: both are kept.
+        leave_stop_note(&home, "records 11 to 12 were not delivered").expect("note");
+        leave_stop_note(&home, "records 13 to 14 were not delivered").expect("note");
+        record_undelivered_stop(&home, &inbox, &actor());
+        let events = inbox.take();
+        assert_eq!(events.len(), 1);
+        let detail = &events[0].detail;
+        let newest = detail.find("records 13 to 14").expect("the newest stop");
+        let earlier = detail
+            .find("records 11 to 12")
+            .expect("the earlier stop kept");
+        assert!(newest < earlier, "newest first: {detail}");
 
         let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
         std::fs::write(stop_note_path(&home), &long).expect("a long note");
