@@ -5,55 +5,10 @@
 
 use std::path::Path;
 
-use ed25519_dalek::SigningKey;
-use pacsguard_audit::{AuditSink, LogError, Opening, TrailFiles, TrailOptions, verify};
-use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
-use pacsguard_trail::note::Signer;
+use pacsguard_audit::verify;
 
-fn signer() -> Signer {
-    Signer::new(
-        "pacsguard.local/test/0011",
-        SigningKey::from_bytes(&[9; 32]),
-    )
-    .expect("signer")
-}
-
-fn files(dir: &Path) -> TrailFiles {
-    TrailFiles {
-        log: dir.join("audit.log"),
-        checkpoints: dir.join("checkpoints.jsonl"),
-        witness: None,
-    }
-}
-
-fn open(dir: &Path) -> Result<(AuditSink, Opening), LogError> {
-    AuditSink::open(
-        files(dir),
-        "test".into(),
-        signer().verifier().name().to_string(),
-        signer(),
-        TrailOptions::default(),
-    )
-}
-
-fn event(n: u64) -> Event {
-    let actor = Actor {
-        user: "root".into(),
-        uid: 0,
-        sudo_user: None,
-    };
-    Event::new(actor, Action::Check, Outcome::Success, format!("run {n}"))
-}
-
-/// A trail of `commands` commands, each two records and a checkpoint.
-fn trail(dir: &Path, commands: u64) {
-    for n in 0..commands {
-        let (mut sink, _) = open(dir).expect("open");
-        sink.record(&event(n)).expect("record");
-        sink.record(&event(n)).expect("record");
-        sink.flush().expect("flush");
-    }
-}
+mod support;
+use support::{commands, open, signer};
 
 fn checkpoint_lines(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("checkpoints.jsonl"))
@@ -68,7 +23,7 @@ fn a_trail_whose_checkpoints_outgrow_the_window_opens_and_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
     // More checkpoint lines than the window read (CHECKPOINT_TAIL and room for a torn
     // line, 128 KiB): the window begins inside one.
-    trail(dir.path(), 300);
+    commands(dir.path(), 300, 2);
     let len = std::fs::metadata(dir.path().join("checkpoints.jsonl"))
         .expect("stat")
         .len();
@@ -89,7 +44,7 @@ fn a_trail_whose_checkpoints_outgrow_the_window_opens_and_verifies() {
 #[test]
 fn an_older_checkpoint_within_the_window_is_refused_and_beyond_it_left_to_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
-    trail(dir.path(), 200);
+    commands(dir.path(), 200, 2);
     let lines = checkpoint_lines(dir.path());
     let path = dir.path().join("checkpoints.jsonl");
     // The one before the last, appended again: fewer records than the last.
@@ -127,7 +82,7 @@ fn an_older_checkpoint_within_the_window_is_refused_and_beyond_it_left_to_verify
 #[test]
 fn a_torn_last_checkpoint_line_up_to_the_line_limit_is_ours_and_cut_off() {
     let dir = tempfile::tempdir().expect("tempdir");
-    trail(dir.path(), 3);
+    commands(dir.path(), 3, 2);
     let path = dir.path().join("checkpoints.jsonl");
     let whole = std::fs::read(&path).expect("read");
     let last = whole[..whole.len() - 1]
@@ -165,7 +120,7 @@ fn a_torn_last_checkpoint_line_up_to_the_line_limit_is_ours_and_cut_off() {
 #[test]
 fn every_flipped_byte_of_the_log_or_the_checkpoints_is_a_placed_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
-    trail(dir.path(), 4);
+    commands(dir.path(), 4, 2);
     let log = dir.path().join("audit.log");
     let checkpoints = dir.path().join("checkpoints.jsonl");
     let check = || verify(&log, &checkpoints, signer().verifier(), None).expect("verify");

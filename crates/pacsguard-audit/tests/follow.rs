@@ -4,53 +4,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use pacsguard_audit::{
-    AuditSink, FULL_PASS_PERIOD, Follower, MAX_KEPT_PROBLEMS, MIN_SWEEP_RECORDS, TrailFiles,
-    TrailOptions, sweep_budget,
+    FULL_PASS_PERIOD, Follower, MAX_KEPT_PROBLEMS, MIN_SWEEP_RECORDS, sweep_budget,
 };
 use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
-use pacsguard_trail::note::Signer;
 
-fn signer() -> Signer {
-    Signer::new(
-        "pacsguard.local/test/follow",
-        SigningKey::from_bytes(&[7; 32]),
-    )
-    .expect("signer")
-}
-
-fn files(dir: &Path) -> TrailFiles {
-    TrailFiles {
-        log: dir.join("audit.log"),
-        checkpoints: dir.join("checkpoints.jsonl"),
-        witness: None,
-    }
-}
-
-/// `commands` commands, each `per` records and a signed checkpoint, as PacsGuard writes them.
-fn commands(dir: &Path, commands: u64, per: u64) {
-    for n in 0..commands {
-        let (mut sink, _) = AuditSink::open(
-            files(dir),
-            "test".into(),
-            signer().verifier().name().to_string(),
-            signer(),
-            TrailOptions::default(),
-        )
-        .expect("open");
-        for _ in 0..per {
-            let actor = Actor {
-                user: "root".into(),
-                uid: 0,
-                sudo_user: None,
-            };
-            let event = Event::new(actor, Action::Check, Outcome::Success, format!("run {n}"));
-            sink.record(&event).expect("record");
-        }
-        sink.flush().expect("flush");
-    }
-}
+mod support;
+use support::{commands, open, signer};
 
 fn start(dir: &Path) -> (Follower, pacsguard_audit::VerifyReport) {
     Follower::start(
@@ -326,14 +286,7 @@ fn unsigned_records_read_at_a_step_and_then_cut_off_or_edited_are_found() {
         };
         let signed = follower.verified_records() as usize;
         // A writer still running: its records wait for its next checkpoint.
-        let (mut sink, _) = AuditSink::open(
-            files(dir.path()),
-            "test".into(),
-            signer().verifier().name().to_string(),
-            signer(),
-            TrailOptions::default(),
-        )
-        .expect("open");
+        let (mut sink, _) = open(dir.path()).expect("open");
         for n in 0..3 {
             let actor = Actor {
                 user: "root".into(),

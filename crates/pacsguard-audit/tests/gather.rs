@@ -4,55 +4,11 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use ed25519_dalek::SigningKey;
-use pacsguard_audit::{AuditSink, Gather, RecordKey, TrailFiles, TrailOptions, verify_gathering};
+use pacsguard_audit::{Gather, RecordKey, verify_gathering};
 use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
-use pacsguard_trail::note::Signer;
 
-fn signer() -> Signer {
-    Signer::new(
-        "pacsguard.local/test/gather",
-        SigningKey::from_bytes(&[9; 32]),
-    )
-    .expect("signer")
-}
-
-fn files(dir: &Path) -> TrailFiles {
-    TrailFiles {
-        log: dir.join("audit.log"),
-        checkpoints: dir.join("checkpoints.jsonl"),
-        witness: None,
-    }
-}
-
-/// `commands` commands of `per` records each, every one signing a checkpoint.
-fn commands(dir: &Path, commands: u64, per: u64) {
-    for n in 0..commands {
-        let (mut sink, _) = AuditSink::open(
-            files(dir),
-            "test".into(),
-            signer().verifier().name().to_string(),
-            signer(),
-            TrailOptions::default(),
-        )
-        .expect("open");
-        for _ in 0..per {
-            let actor = Actor {
-                user: "root".into(),
-                uid: 0,
-                sudo_user: None,
-            };
-            sink.record(&Event::new(
-                actor,
-                Action::Check,
-                Outcome::Success,
-                format!("run {n}"),
-            ))
-            .expect("record");
-        }
-        sink.flush().expect("flush");
-    }
-}
+mod support;
+use support::{commands, open, signer};
 
 /// Every record gathered (each names "action"), with the home's record key or without.
 fn gather(dir: &Path, with_key: bool) -> (Gather, pacsguard_audit::VerifyReport) {
@@ -281,14 +237,7 @@ fn at_the_limit_the_newest_record_of_each_id_is_kept_and_the_older_ones_counted(
     }
     values.push("9:opened".to_string());
     {
-        let (mut sink, _) = AuditSink::open(
-            files(dir.path()),
-            "test".into(),
-            signer().verifier().name().to_string(),
-            signer(),
-            TrailOptions::default(),
-        )
-        .expect("open");
+        let (mut sink, _) = open(dir.path()).expect("open");
         for value in &values {
             let actor = Actor {
                 user: "console:test".into(),
