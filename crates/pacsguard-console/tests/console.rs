@@ -1200,7 +1200,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.accepted
             .lock()
             .expect("test fixture")
@@ -2013,7 +2013,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {
             generation: 2,
@@ -2879,7 +2879,7 @@ impl pacsguard_console::Guardian for SlowVault {
         _paths: Vec<std::path::PathBuf>,
         _reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         Err("not in this test".into())
     }
 
@@ -6340,7 +6340,7 @@ impl pacsguard_console::Guardian for LongTrail {
         paths: Vec<std::path::PathBuf>,
         reason: &str,
         expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.events.accept(who, paths, reason, expected)
     }
 

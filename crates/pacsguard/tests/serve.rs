@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Env, pacsguard, stderr, stdout};
+use common::{Env, SmallDisk, pacsguard, stderr, stdout};
 use pacsguard_console::totp;
 
 const PASSWORD: &str = "amber lantern over quiet harbour";
@@ -2396,4 +2396,165 @@ fn headers_not_sent_within_the_header_timeout_are_said_on_the_log() {
         server.stderr()
     );
     server.stop();
+}
+
+/// Review r28-console: with the home's disk full, every request that needs the console's
+/// store written (a failed sign-in's count, a session's renewal, a step-up, a decision,
+/// an invitation, a sign-out) was answered 500 "Error", as if the console were broken.
+/// Each is answered 503 "Not recorded" with nothing done: the session stays, the
+/// recovery code tried is not spent, the difference is not accepted. Once there is room
+/// again the same requests succeed, and the trail (held while the disk was full) verifies
+/// and names only what was done. The home is on a real small file system (a tmpfs),
+/// filled by a file; root only.
+#[test]
+fn a_full_disk_is_answered_503_with_nothing_done_and_the_console_comes_back_with_room() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small file system for the home needs root");
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    // The home, initialised and profiled, moved onto a small file system of its own.
+    let kept = env.dir.path().join("home-made");
+    std::fs::rename(&env.home, &kept).expect("move the home aside");
+    let disk = SmallDisk::mount(&env.home, "32m");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(kept.join("."))
+        .arg(&env.home)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success());
+    let server = Server::start(&env, &[]);
+    let (secret, codes) = first_admin_with_codes(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 8 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let root = env.tree_str().to_string();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", &root),
+                ("reason", "vendor patch 8"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let other = env.dir.path().join("other-browser.txt");
+    let sign_in = |name: &str, password: &str, code: &str| {
+        server.curl_as(
+            &other,
+            "POST",
+            "/login",
+            &[("name", name), ("password", password), ("code", code)],
+        )
+    };
+
+    let filler = disk.fill();
+    let answers = [
+        (
+            "a wrong password",
+            sign_in("admin", "not the password of anyone here", "000000"),
+        ),
+        (
+            "an unknown name",
+            sign_in("nobody", "not the password of anyone here", "000000"),
+        ),
+        ("the right sign-in", sign_in("admin", PASSWORD, &codes[0])),
+        (
+            "a step-up",
+            server.curl("POST", "/step-up", &[("csrf", &csrf), ("code", &codes[1])]),
+        ),
+        ("an acceptance", accept(&csrf, &seen)),
+        (
+            "an invitation",
+            server.curl(
+                "POST",
+                "/accounts/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "bob"),
+                    ("role", "viewer"),
+                    ("reason", "a new colleague"),
+                ],
+            ),
+        ),
+        (
+            "a sign-out",
+            server.curl("POST", "/logout", &[("csrf", &csrf)]),
+        ),
+    ];
+    for (what, (status, _, body)) in &answers {
+        assert_eq!(*status, 503, "{what}: {body}");
+        assert!(body.contains("Not recorded"), "{what}: {body}");
+    }
+    // A page read: shown when the session's renewal need not be written, else the same.
+    let (status, _, body) = server.curl("GET", "/", &[]);
+    assert!(
+        status == 200 || (status == 503 && body.contains("Not recorded")),
+        "{status}: {body}"
+    );
+    assert!(
+        server.wait_for(
+            "the console's store cannot be used now",
+            Duration::from_secs(5)
+        ),
+        "said on the log: {}",
+        server.stderr()
+    );
+
+    // Room again: nothing of the above was done, and all of it can be.
+    std::fs::remove_file(&filler).expect("room again");
+    let (status, _, body) = server.curl("GET", "/differences", &[]);
+    assert_eq!(status, 200, "the session is as it was: {body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    // The guard writes the records it held first (TRAIL_RETRY_INTERVAL), refusing
+    // acceptances 503 until it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, _, body) = accept(&csrf, &seen);
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(body.contains("1 difference(s)"), "{body}");
+    let (status, headers, body) = sign_in("admin", PASSWORD, &codes[0]);
+    assert_eq!(
+        status, 303,
+        "the recovery code was not spent: {headers}{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let shown = stdout(&env.run(&["audit", "show"]));
+    assert_eq!(shown.matches("admin signed in").count(), 1, "{shown}");
+    assert_eq!(
+        shown.matches("differences accepted into baseline").count(),
+        1,
+        "{shown}"
+    );
+    drop(disk);
 }
