@@ -2292,6 +2292,53 @@ fn a_long_request_line_later_on_a_kept_alive_connection_is_414_too() {
     server.stop();
 }
 
+/// Review r28-console: the keep-alive 414 in a real browser (Debian's Chromium driven by
+/// `tests/browser/long_address.cjs`): the sign-in page, then an address whose request
+/// line is past the head's limit on the same kept-alive connection (CDP names the
+/// connection), answered 414 "Address too long" with every answer's headers, shown by
+/// the browser, and the console serves the next page. Photographed into
+/// `target/tmp/browser-screenshots/long-address-*.png`.
+#[test]
+fn a_long_address_after_a_page_on_a_browsers_kept_alive_connection_is_414() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/long_address.cjs"))
+        .env("BASE", &server.base)
+        .env("SHOTS", &shots)
+        .env(
+            "TARGET_BYTES",
+            (pacsguard_console::server::MAX_REQUEST_HEAD_BYTES + 1).to_string(),
+        )
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}\nserve: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        shots.display(),
+        server.stderr()
+    );
+    assert!(shots.join("long-address-02-address-too-long.png").is_file());
+    assert!(
+        server.wait_for("answered 414", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    server.stop();
+}
+
 /// Review r24-console: the console answered to any host name. A page at a name an
 /// attacker makes resolve to the console (DNS rebinding) is same-origin with it in the
 /// victim's browser, and could drive the sign-in from inside the hospital's network.
