@@ -1222,7 +1222,7 @@ fn a_panic_of_the_guard_inside_serve_while_the_trail_is_down_loses_no_record_in_
     }
     let mut env = Env::new();
     let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
-    env.home = disk.0.join("home");
+    env.home = disk.path().join("home");
     let init = env.run(&["init"]);
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     env.profile(&[]);
@@ -5992,7 +5992,7 @@ fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_
     }
     let mut env = Env::new();
     let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
-    env.home = disk.0.join("home");
+    env.home = disk.path().join("home");
     let init = env.run(&["init"]);
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     let rx = env.dir.path().join("rx");

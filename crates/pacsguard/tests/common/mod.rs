@@ -287,6 +287,11 @@ impl SmallDisk {
         SmallDisk(at.to_path_buf())
     }
 
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
     /// Writes until the file system says it is full; the file that fills it.
     pub fn fill(&self) -> PathBuf {
         use std::io::Write as _;
