@@ -90,6 +90,10 @@ pub enum AuthError {
     Unrecorded(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The guard could not write the home's store or trail now (its disk full): nothing
+    /// was done. Answered 503 like a [`StoreError::is_unavailable`].
+    #[error("the guard cannot write the home's store or trail now: {0}")]
+    Unavailable(String),
     #[error("the system's random generator failed: {0}")]
     Random(String),
     #[error("internal error: {0}")]

@@ -370,6 +370,17 @@ pub const MAX_UNPROVEN_NAMED: usize = 20;
 
 /// The newest `<id>:<digest>` of each id in `field` of `records` (oldest first).
 fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
+    newest_records(records, field)
+        .into_iter()
+        .map(|(id, (digest, _))| (id, digest))
+        .collect()
+}
+
+/// [`newest`] with the record that names each digest.
+fn newest_records<'r>(
+    records: &'r [serde_json::Value],
+    field: &str,
+) -> HashMap<i64, (String, &'r serde_json::Value)> {
     let mut found = HashMap::new();
     for record in records {
         let Some((id, digest)) = record
@@ -380,10 +391,39 @@ fn newest(records: &[serde_json::Value], field: &str) -> HashMap<i64, String> {
             continue;
         };
         if let Some(id) = canonical_id(id) {
-            found.insert(id, digest.to_string());
+            found.insert(id, (digest.to_string(), record));
         }
     }
     found
+}
+
+/// How far a waiting reset's note (`since`) may be from the time of the trail's record
+/// of that reset: both are taken as the reset is done, under one hold of the store.
+pub const RESET_NOTE_SLACK_SECONDS: i64 = 60;
+
+/// Whether `record`, the binding record a version before review r27 wrote of an
+/// account at its password reset (the account's digest without the reset's note), is
+/// the record of the very reset the store's note describes: it says the reset was by
+/// the account the note names (`by_name`, `None` for an account the store no longer
+/// holds), and it was recorded within [`RESET_NOTE_SLACK_SECONDS`] of the note's
+/// `since`. The note is bound on trust only then (review r28-console: its `since` was
+/// bound as the store said, so a time edited across the upgrade was kept).
+fn reset_note_recorded(record: &serde_json::Value, since: i64, by_name: Option<&str>) -> bool {
+    let Some(by_name) = by_name else {
+        return false;
+    };
+    let by_the_noted_person = record
+        .get("detail")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|detail| detail.ends_with(&format!("its password reset by {by_name}")));
+    let recorded_at = record
+        .get("time")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|time| humantime::parse_rfc3339_weak(time).ok())
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|elapsed| i64::try_from(elapsed.as_secs()).ok());
+    by_the_noted_person
+        && recorded_at.is_some_and(|at| (at - since).abs() <= RESET_NOTE_SLACK_SECONDS)
 }
 
 /// The id of a binding record (`<id>:<digest>`) as the console writes it: the decimal
@@ -441,7 +481,11 @@ impl Console {
         // Trust on first use only on a trail proven whole with no unproven binding on it:
         // otherwise the account records may be there, forged or edited out of the proof.
         let may_trust = bindings.whole && bindings.unproven.is_empty();
-        self.bind_accounts(&newest(records, "account_digest"), may_trust, &mut report)?;
+        self.bind_accounts(
+            &newest_records(records, "account_digest"),
+            may_trust,
+            &mut report,
+        )?;
         self.bind_requests(&newest(records, "request_digest"), &mut report)?;
         let mut sessions = SessionRecords::default();
         for record in records {
@@ -802,10 +846,15 @@ impl Console {
 
     fn bind_accounts(
         &self,
-        recorded: &HashMap<i64, String>,
+        records: &HashMap<i64, (String, &serde_json::Value)>,
         may_trust: bool,
         report: &mut BindReport,
     ) -> Result<(), AuthError> {
+        let recorded: HashMap<i64, String> = records
+            .iter()
+            .map(|(id, (digest, _))| (*id, digest.clone()))
+            .collect();
+        let recorded = &recorded;
         let rows = {
             let db = lock(&self.db)?;
             let mut rows = db.account_bindings()?;
@@ -815,6 +864,19 @@ impl Console {
             rows
         };
         let rows_present: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        let names: HashMap<i64, String> = rows.iter().map(|r| (r.id, r.name.clone())).collect();
+        // A reset noted by a version that did not bind the note, as the trail recorded it.
+        let reset_recorded_before_notes = |row: &AccountBinding| {
+            let Some((by, since)) = row.reset else {
+                return false;
+            };
+            account_digest_before_reset_notes(row).is_some_and(|digest| {
+                records.get(&row.id).is_some_and(|(recorded, record)| {
+                    *recorded == digest
+                        && reset_note_recorded(record, since, names.get(&by).map(String::as_str))
+                })
+            })
+        };
         let first_start = recorded.is_empty() && may_trust;
         lock(&self.bindings)?.accounts = Some(recorded.clone());
         if first_start && !rows.is_empty() {
@@ -834,8 +896,7 @@ impl Console {
                 report.accounts += 1;
             } else if recorded.get(&row.id) == Some(&account_digest_v1(&row))
                 || recorded.get(&row.id) == Some(&account_digest_v2(&row))
-                || account_digest_before_reset_notes(&row)
-                    .is_some_and(|digest| recorded.get(&row.id) == Some(&digest))
+                || reset_recorded_before_notes(&row)
             {
                 // Recorded by a version that bound less (v1: no credentials; v2: no
                 // four-eyes links, no seal; before r27: no reset note): what it bound is

@@ -36,19 +36,54 @@ pub struct Accepted {
     pub accepted: Vec<Finding>,
 }
 
+/// Why the guard accepted nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotAccepted {
+    /// Refused for what was asked (a difference the person was not shown, nothing to
+    /// accept, a root not profiled): shown to the person on the form.
+    Refused(String),
+    /// The guard could not write its store or its trail now (the home's disk full, its
+    /// file system failing): nothing was accepted, and the same request may succeed
+    /// later. Answered 503 "Not recorded" like every store the console cannot write
+    /// (review r28-console: shown on the form as if the person could correct it).
+    Unavailable(String),
+}
+
+impl From<String> for NotAccepted {
+    fn from(reason: String) -> NotAccepted {
+        NotAccepted::Refused(reason)
+    }
+}
+
+impl From<&str> for NotAccepted {
+    fn from(reason: &str) -> NotAccepted {
+        NotAccepted::Refused(reason.to_string())
+    }
+}
+
+impl From<NotAccepted> for AuthError {
+    fn from(not: NotAccepted) -> AuthError {
+        match not {
+            NotAccepted::Refused(reason) => AuthError::Invalid(reason),
+            NotAccepted::Unavailable(reason) => AuthError::Unavailable(reason),
+        }
+    }
+}
+
 /// The guard's hands, given to the console by the process that runs both.
 pub trait Guardian: Send + Sync + std::fmt::Debug {
     /// Takes the differences under `paths` (every profiled root when empty) into the
     /// signed profile, recorded as done by `who` for `reason`, and only if every
     /// difference found then is at one of the `expected` paths (escaped) when they are
-    /// given: what the person was shown. The error is shown to the person.
+    /// given: what the person was shown. A refusal is shown to the person; a guard that
+    /// cannot write its store or trail now says so apart ([`NotAccepted`]).
     fn accept(
         &self,
         who: &str,
         paths: Vec<PathBuf>,
         reason: &str,
         expected: Option<Vec<String>>,
-    ) -> Result<Accepted, String>;
+    ) -> Result<Accepted, NotAccepted>;
 
     /// The newest `limit` records of the audit trail, newest first, as JSON objects.
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String>;
@@ -478,7 +513,7 @@ impl Console {
         };
         let accepted = guardian
             .accept(who, paths, reason, expected)
-            .map_err(AuthError::Invalid)?;
+            .map_err(AuthError::from)?;
         if !accepted.accepted.is_empty() {
             self.guard.accepted(root);
         }

@@ -694,22 +694,53 @@ pub(crate) fn form_refusal(error: &AuthError) -> Option<StatusCode> {
     }
 }
 
+/// Requests answered 503 because the console's store could not be used (its disk
+/// full, its file system failing, another writer holding it), written rate-limited: a
+/// full disk fails every request, and each must not become a line of its own.
+static STORE_UNAVAILABLE: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
+
 /// The answer to an error that is not the person's to correct: fixed text to the
-/// client, the detail to the server's log.
+/// client, the detail to the server's log. The one mapping of the console's errors to
+/// a status: what could not be recorded or written (the trail, or the store, which
+/// holds every count, session and decision the trail's records describe) is 503 "Not
+/// recorded", nothing done and worth trying again; the rest 500.
 pub(crate) fn failure(error: &AuthError) -> Response {
-    eprintln!("pacsguard serve: {error}");
     match error {
-        AuthError::Unrecorded(_) => status_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not recorded",
-            "The audit trail cannot record this action, so it was not done.",
-        ),
-        _ => status_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Error",
-            "The request failed; the server log says why.",
-        ),
+        AuthError::Unrecorded(_) => {
+            eprintln!("pacsguard serve: {error}");
+            not_recorded("The audit trail cannot record this action, so it was not done.")
+        }
+        // Review r28-console: a full disk made every request (a failed sign-in among
+        // them) a 500, as if the console were broken rather than its disk.
+        AuthError::Unavailable(_) => store_unavailable(error),
+        AuthError::Store(store) if store.is_unavailable() => store_unavailable(error),
+        _ => {
+            eprintln!("pacsguard serve: {error}");
+            status_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "The request failed; the server log says why.",
+            )
+        }
     }
+}
+
+/// 503 "Not recorded" for a store (or a guard's store or trail) that cannot be written
+/// now; said on the log, rate-limited.
+fn store_unavailable(error: &AuthError) -> Response {
+    STORE_UNAVAILABLE.refused(&format!(
+        "a request: the console's store cannot be used now, nothing was done; answered 503: {error}"
+    ));
+    not_recorded(
+        "The console cannot write its store now (the server's log says why), so nothing was done. Try again once it is fixed.",
+    )
+}
+
+/// 503 "Not recorded": the action was not done because what it needs written could not
+/// be.
+fn not_recorded(text: &str) -> Response {
+    status_page(StatusCode::SERVICE_UNAVAILABLE, "Not recorded", text)
 }
 
 /// Whether a state-changing request comes from our own pages: browsers send `Origin`

@@ -79,7 +79,9 @@ pub use pacsguard_webauthn as webauthn;
 
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use decide::{Accepted, Decision, Guardian, PendingAccept, STEP_UP_WINDOW, TrailBindings};
+pub use decide::{
+    Accepted, Decision, Guardian, NotAccepted, PendingAccept, STEP_UP_WINDOW, TrailBindings,
+};
 pub use guard::{GuardState, ScrubPosition};
 pub use quarantine::VaultCopy;
 pub use roles::Role;

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::Peer;
-use crate::request_line::{Judged, answer_too_long};
+use crate::request_line::{GiveUp, Judged, answer_refused};
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -57,6 +57,11 @@ static OVER_SHARE: crate::refusals::RefusalLog =
 /// [`HEADER_TIMEOUT`]), written rate-limited with the client's address (review
 /// r24-console: such a connection was closed and nothing said).
 static UNREAD: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+/// Connections ended because their framing hyper refuses (a body's length that cannot
+/// be told, a malformed chunked body: `request_line::GiveUp`), written rate-limited
+/// apart from [`UNREAD`], so a smuggling attempt is said even in a minute of long lines.
+static FRAMING_REFUSED: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
 /// Times every one of [`MAX_CONNECTIONS`] was held, written rate-limited.
 static SLOTS_FULL: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
@@ -224,8 +229,8 @@ async fn serve_one<S>(
         // the client's business; nothing to serve.
         Ok(Err(_)) | Err(_) => return,
     };
-    // Every request line judged on its way to hyper; one too long parks the stream
-    // for the 414 written below, once hyper lets go of it.
+    // Every request line judged on its way to hyper; one too long, or framing not
+    // followed, parks the stream for the answer written below, once hyper lets go.
     let (stream, parked) = Judged::new(stream);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -241,12 +246,15 @@ async fn serve_one<S>(
         UNREAD.refused(&format!("a request from {}: {why}", peer.ip()));
     }
     let parked = parked.lock().ok().and_then(|mut slot| slot.take());
-    if let Some(mut stream) = parked {
-        UNREAD.refused(&format!(
-            "a request from {}: its request line is longer than MAX_REQUEST_TARGET_BYTES ({MAX_REQUEST_TARGET_BYTES} bytes) allows; answered 414 and closed",
-            peer.ip()
-        ));
-        let _ = answer_too_long(&mut stream).await;
+    if let Some((mut stream, why)) = parked {
+        let log = match why {
+            GiveUp::LineTooLong | GiveUp::HeadTooLarge => &UNREAD,
+            GiveUp::BadFraming | GiveUp::BadChunk => &FRAMING_REFUSED,
+        };
+        if let Some(said) = why.why() {
+            log.refused(&format!("a request from {}: {said}", peer.ip()));
+        }
+        let _ = answer_refused(&mut stream, why).await;
     }
 }
 

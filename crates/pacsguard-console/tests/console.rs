@@ -1200,7 +1200,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.accepted
             .lock()
             .expect("test fixture")
@@ -2013,7 +2013,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {
             generation: 2,
@@ -2879,7 +2879,7 @@ impl pacsguard_console::Guardian for SlowVault {
         _paths: Vec<std::path::PathBuf>,
         _reason: &str,
         _expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         Err("not in this test".into())
     }
 
@@ -6340,7 +6340,7 @@ impl pacsguard_console::Guardian for LongTrail {
         paths: Vec<std::path::PathBuf>,
         reason: &str,
         expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.events.accept(who, paths, reason, expected)
     }
 
@@ -9147,17 +9147,23 @@ async fn a_reset_note_planted_or_edited_in_the_store_is_not_shown_and_alerted() 
     }
 }
 
-/// Review r27-console: a reset started before its note was bound (the trail's newest
-/// record of the account is its digest without the note) is bound at the next start
-/// on trust, said in the warning, and stays cancellable.
-#[tokio::test]
-async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
+/// A console with bob's password reset waiting, restarted on the trail an earlier
+/// version would have left (bob's newest binding record, the reset's, naming his digest
+/// without the note, recorded when the note says, `since`), after `edit` (SQL) of the
+/// store; the restart's report and the administrator's session.
+async fn restarted_with_a_reset_noted_before_notes_were_bound(
+    edit: Option<&str>,
+) -> (
+    Harness,
+    pacsguard_console::bound::BindReport,
+    String,
+    String,
+) {
     let (h, guard) = four_eyes_harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
     let _ = enrolled_bob(&h, &admin, &csrf).await;
     let _ = reset_token(&reset(&h, &admin, &csrf, "bob", "forgot it").await);
-    // The trail as an earlier version left it: bob's newest binding without the note.
     let mut records: Vec<serde_json::Value> =
         pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
             .expect("the guard's trail")
@@ -9171,14 +9177,40 @@ async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
         .into_iter()
         .find(|row| row.name == "bob")
         .expect("bob");
-    assert!(bob.reset.is_some(), "noted");
+    let (_, since) = bob.reset.expect("noted");
     let unnoted = pacsguard_store::AccountBinding {
         reset: None,
         ..bob.clone()
     };
-    records.push(serde_json::json!({
-        "account_digest": format!("{}:{}", bob.id, pacsguard_console::bound::account_digest(&unnoted)),
-    }));
+    // The reset's own binding record, as that version wrote it.
+    let mut record = records
+        .iter()
+        .rev()
+        .find(|r| {
+            r["account_digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(&format!("{}:", bob.id)))
+        })
+        .expect("bob's binding record")
+        .clone();
+    assert!(
+        record["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("its password reset by admin")),
+        "{record}"
+    );
+    record["account_digest"] = serde_json::json!(format!(
+        "{}:{}",
+        bob.id,
+        pacsguard_console::bound::account_digest(&unnoted)
+    ));
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(since.try_into().expect("time"));
+    record["time"] = serde_json::json!(humantime::format_rfc3339_micros(at).to_string());
+    records.push(record);
+    if let Some(edit) = edit {
+        sqlite(&h, edit);
+    }
     let bindings = pacsguard_console::TrailBindings {
         records,
         unproven: Vec::new(),
@@ -9187,11 +9219,18 @@ async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
         superseded: 0,
     };
     let (h, report) = h.restart_bound_to(&guard, bindings);
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    (h, report, admin, csrf)
+}
+
+/// Review r27-console: a reset started before its note was bound (the trail's newest
+/// record of the account is its digest without the note) is bound at the next start
+/// on trust, said in the warning, and stays cancellable.
+#[tokio::test]
+async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
+    let (h, report, admin, csrf) = restarted_with_a_reset_noted_before_notes_were_bound(None).await;
     assert!(report.altered_accounts.is_empty(), "{report:?}");
     assert_eq!(report.credentials_first_bound, ["bob"], "{report:?}");
-    let _ = csrf;
-    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
-    let _ = csrf;
     assert_eq!(pending_reset_names(&h, &admin).await, ["bob"]);
     let r = h
         .send(
@@ -9203,6 +9242,32 @@ async fn a_reset_started_before_notes_were_bound_stays_cancellable() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert!(pending_reset_names(&h, &admin).await.is_empty());
+}
+
+/// Review r28-console: a reset's note bound on trust at the first start of a version
+/// that binds it was taken as the store said: its time (`since`) or its author
+/// (`by_account`) edited while the console was stopped was bound and shown. Each is
+/// compared with the trail's record of that reset (its time within
+/// RESET_NOTE_SLACK_SECONDS, its author by name); one that differs is not bound, the
+/// account's alert is raised and no reset is listed.
+#[tokio::test]
+async fn a_reset_note_edited_before_it_was_first_bound_is_refused_at_that_start() {
+    use pacsguard_console::bound::RESET_NOTE_SLACK_SECONDS;
+    for edit in [
+        format!("UPDATE console_resets SET since = since - {}", RESET_NOTE_SLACK_SECONDS + 1),
+        format!("UPDATE console_resets SET since = since + {}", RESET_NOTE_SLACK_SECONDS + 1),
+        "UPDATE console_resets SET by_account = (SELECT id FROM console_accounts WHERE name = 'bob')".to_string(),
+    ] {
+        let (h, report, admin, _) =
+            restarted_with_a_reset_noted_before_notes_were_bound(Some(&edit)).await;
+        assert_eq!(report.altered_accounts, ["bob"], "{edit}: {report:?}");
+        assert!(report.credentials_first_bound.is_empty(), "{edit}: {report:?}");
+        assert!(pending_reset_names(&h, &admin).await.is_empty(), "{edit}");
+    }
+    // Within the slack: bound, as the unedited note is.
+    let edit = format!("UPDATE console_resets SET since = since - {RESET_NOTE_SLACK_SECONDS}");
+    let (_, report, _, _) = restarted_with_a_reset_noted_before_notes_were_bound(Some(&edit)).await;
+    assert_eq!(report.credentials_first_bound, ["bob"], "{report:?}");
 }
 
 /// Review r27-console: wrong step-up codes and refused password changes are guesses

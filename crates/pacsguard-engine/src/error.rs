@@ -61,6 +61,21 @@ impl EngineError {
         }
     }
 
+    /// Whether the home's store or trail could not be written for now (its disk full,
+    /// its file system failing, another writer holding the store past the wait):
+    /// nothing was done, and the same command may succeed later. The console answers
+    /// such a failure 503, not as a refusal the person could correct (review
+    /// r28-console).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            EngineError::Store(e) => e.is_unavailable(),
+            EngineError::Audit(pacsguard_audit::LogError::Io { .. }) => true,
+            EngineError::Sink(e) => !e.recorded,
+            EngineError::Unrecorded { source, .. } => !source.recorded(),
+            _ => false,
+        }
+    }
+
     /// The home's store this error refuses as altered, foreign or unreadable (see
     /// [`pacsguard_store::StoreError::refused_store`]): the caller adds
     /// [`store_way_out`] to what it shows, so that no such refusal is a dead end.

@@ -173,6 +173,35 @@ impl StoreError {
         }
     }
 
+    /// Whether the store could not be used for now, by no fault of the request: its
+    /// disk full, its file system failing or read-only, another writer holding it past
+    /// the wait, a fleet store's server stuck or its pool taken. Nothing was written
+    /// (SQLite rolls the statement or transaction back; so does PostgreSQL), and the
+    /// same request may succeed once the cause is gone. The console answers these 503,
+    /// not 500 (review r28-console: a full disk made every request a 500).
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::OutOfMemory
+                )
+            ),
+            StoreError::PostgresDeadline { .. }
+            | StoreError::PostgresLockTimeout { .. }
+            | StoreError::PoolExhausted { .. } => true,
+            StoreError::Postgres { .. } => !self.is_permanent(),
+            _ => false,
+        }
+    }
+
     /// Whether the error will be the same however often the call is tried again: the
     /// server refused who we are or what we asked for (a wrong password, no such user
     /// or database, a connection string it cannot take), as opposed to a server down,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use pacsguard_console::{Console, GuardState, SystemClock};
+use pacsguard_console::{Console, GuardState, NotAccepted, SystemClock};
 use pacsguard_engine::{Config, Home, Session, WatchOutput, WatchRequest};
 use pacsguard_events::Finding;
 use pacsguard_profile::Policy;
@@ -110,7 +110,7 @@ impl pacsguard_console::Guardian for Hands {
         paths: Vec<PathBuf>,
         reason: &str,
         expected: Option<Vec<String>>,
-    ) -> Result<pacsguard_console::Accepted, String> {
+    ) -> Result<pacsguard_console::Accepted, NotAccepted> {
         let actor = pacsguard_events::Actor {
             user: who.to_string(),
             uid: nix::unistd::geteuid().as_raw(),
@@ -123,15 +123,25 @@ impl pacsguard_console::Guardian for Hands {
             reason: reason.to_string(),
             expected,
         });
-        let answer = self.requests.submit(request, actor)?;
+        // The guard busy (its queue full), stopped, or unable to write its trail: nothing
+        // the person could correct, and nothing done.
+        let answer = self
+            .requests
+            .submit(request, actor)
+            .map_err(NotAccepted::Unavailable)?;
         match answer.recv() {
             Ok(pacsguard_engine::Reply::Accept(Ok(report))) => Ok(pacsguard_console::Accepted {
                 generation: report.generation,
                 accepted: report.accepted,
             }),
-            Ok(pacsguard_engine::Reply::Accept(Err(e))) => Err(e.to_string()),
-            Ok(pacsguard_engine::Reply::Refused(reason)) => Err(reason),
-            Ok(_) | Err(_) => Err("the guard stopped before it answered".into()),
+            Ok(pacsguard_engine::Reply::Accept(Err(e))) if e.is_unavailable() => {
+                Err(NotAccepted::Unavailable(e.to_string()))
+            }
+            Ok(pacsguard_engine::Reply::Accept(Err(e))) => Err(NotAccepted::Refused(e.to_string())),
+            Ok(pacsguard_engine::Reply::Refused(reason)) => Err(NotAccepted::Unavailable(reason)),
+            Ok(_) | Err(_) => Err(NotAccepted::Unavailable(
+                "the guard stopped before it answered".into(),
+            )),
         }
     }
 

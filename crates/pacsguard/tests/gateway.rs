@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, pacsguard, stderr, stdout};
+use common::{Env, SmallDisk, pacsguard, stderr, stdout};
 use sha2::{Digest as _, Sha256};
 
 /// The peers are real programs; without them the tests fail (scripts/setup-test-deps.sh
@@ -1209,44 +1209,6 @@ fn a_panic_of_the_standalone_gateways_evidence_writer_after_a_write_counts_nothi
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
 }
 
-/// A small tmpfs (root only), unmounted when dropped.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(at).expect("mkdir");
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "mount tmpfs");
-        SmallDisk(at.to_path_buf())
-    }
-
-    /// Writes until the file system says it is full; the file that fills it.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write as _;
-        let filler = self.0.join("filler");
-        let mut file = std::fs::File::create(&filler).expect("create");
-        let block = vec![0xa5u8; 64 * 1024];
-        while file.write_all(&block).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// Review s14-r02: while the home's disk is full the guard holds its records (the
 /// gateway's among them) in memory; a panic of the guard thread then dropped them in
 /// silence (they lived in the watcher that unwound), and `serve` wrote on to the trail
@@ -1260,7 +1222,7 @@ fn a_panic_of_the_guard_inside_serve_while_the_trail_is_down_loses_no_record_in_
     }
     let mut env = Env::new();
     let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
-    env.home = disk.0.join("home");
+    env.home = disk.path().join("home");
     let init = env.run(&["init"]);
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     env.profile(&[]);
@@ -6030,7 +5992,7 @@ fn a_trail_that_fails_under_the_standalone_gateway_aborts_what_is_in_flight_and_
     }
     let mut env = Env::new();
     let disk = SmallDisk::mount(&env.dir.path().join("small"), "8m");
-    env.home = disk.0.join("home");
+    env.home = disk.path().join("home");
     let init = env.run(&["init"]);
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     let rx = env.dir.path().join("rx");

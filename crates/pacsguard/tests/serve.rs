@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Env, pacsguard, stderr, stdout};
+use common::{Env, SmallDisk, pacsguard, stderr, stdout};
 use pacsguard_console::totp;
 
 const PASSWORD: &str = "amber lantern over quiet harbour";
@@ -2292,6 +2292,53 @@ fn a_long_request_line_later_on_a_kept_alive_connection_is_414_too() {
     server.stop();
 }
 
+/// Review r28-console: the keep-alive 414 in a real browser (Debian's Chromium driven by
+/// `tests/browser/long_address.cjs`): the sign-in page, then an address whose request
+/// line is past the head's limit on the same kept-alive connection (CDP names the
+/// connection), answered 414 "Address too long" with every answer's headers, shown by
+/// the browser, and the console serves the next page. Photographed into
+/// `target/tmp/browser-screenshots/long-address-*.png`.
+#[test]
+fn a_long_address_after_a_page_on_a_browsers_kept_alive_connection_is_414() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/long_address.cjs"))
+        .env("BASE", &server.base)
+        .env("SHOTS", &shots)
+        .env(
+            "TARGET_BYTES",
+            (pacsguard_console::server::MAX_REQUEST_HEAD_BYTES + 1).to_string(),
+        )
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}\nserve: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        shots.display(),
+        server.stderr()
+    );
+    assert!(shots.join("long-address-02-address-too-long.png").is_file());
+    assert!(
+        server.wait_for("answered 414", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    server.stop();
+}
+
 /// Review r24-console: the console answered to any host name. A page at a name an
 /// attacker makes resolve to the console (DNS rebinding) is same-origin with it in the
 /// victim's browser, and could drive the sign-in from inside the hospital's network.
@@ -2395,5 +2442,270 @@ fn headers_not_sent_within_the_header_timeout_are_said_on_the_log() {
         "{}",
         server.stderr()
     );
+    server.stop();
+}
+
+/// Review r28-console: with the home's disk full, every request that needs the console's
+/// store written (a failed sign-in's count, a session's renewal, a step-up, a decision,
+/// an invitation, a sign-out) was answered 500 "Error", as if the console were broken.
+/// Each is answered 503 "Not recorded" with nothing done: the session stays, the
+/// recovery code tried is not spent, the difference is not accepted. Once there is room
+/// again the same requests succeed, and the trail (held while the disk was full) verifies
+/// and names only what was done. The home is on a real small file system (a tmpfs),
+/// filled by a file; root only.
+#[test]
+fn a_full_disk_is_answered_503_with_nothing_done_and_the_console_comes_back_with_room() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small file system for the home needs root");
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    // The home, initialised and profiled, moved onto a small file system of its own.
+    let kept = env.dir.path().join("home-made");
+    std::fs::rename(&env.home, &kept).expect("move the home aside");
+    let disk = SmallDisk::mount(&env.home, "32m");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(kept.join("."))
+        .arg(&env.home)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success());
+    let server = Server::start(&env, &[]);
+    let (secret, codes) = first_admin_with_codes(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 8 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    let root = env.tree_str().to_string();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", &root),
+                ("reason", "vendor patch 8"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let other = env.dir.path().join("other-browser.txt");
+    let sign_in = |name: &str, password: &str, code: &str| {
+        server.curl_as(
+            &other,
+            "POST",
+            "/login",
+            &[("name", name), ("password", password), ("code", code)],
+        )
+    };
+
+    let filler = disk.fill();
+    let answers = [
+        (
+            "a wrong password",
+            sign_in("admin", "not the password of anyone here", "000000"),
+        ),
+        (
+            "an unknown name",
+            sign_in("nobody", "not the password of anyone here", "000000"),
+        ),
+        ("the right sign-in", sign_in("admin", PASSWORD, &codes[0])),
+        (
+            "a step-up",
+            server.curl("POST", "/step-up", &[("csrf", &csrf), ("code", &codes[1])]),
+        ),
+        ("an acceptance", accept(&csrf, &seen)),
+        (
+            "an invitation",
+            server.curl(
+                "POST",
+                "/accounts/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "bob"),
+                    ("role", "viewer"),
+                    ("reason", "a new colleague"),
+                ],
+            ),
+        ),
+        (
+            "a sign-out",
+            server.curl("POST", "/logout", &[("csrf", &csrf)]),
+        ),
+    ];
+    for (what, (status, _, body)) in &answers {
+        assert_eq!(*status, 503, "{what}: {body}");
+        assert!(body.contains("Not recorded"), "{what}: {body}");
+    }
+    // A page read: shown when the session's renewal need not be written, else the same.
+    let (status, _, body) = server.curl("GET", "/", &[]);
+    assert!(
+        status == 200 || (status == 503 && body.contains("Not recorded")),
+        "{status}: {body}"
+    );
+    assert!(
+        server.wait_for(
+            "the console's store cannot be used now",
+            Duration::from_secs(5)
+        ),
+        "said on the log: {}",
+        server.stderr()
+    );
+
+    // Room again: nothing of the above was done, and all of it can be.
+    std::fs::remove_file(&filler).expect("room again");
+    let (status, _, body) = server.curl("GET", "/differences", &[]);
+    assert_eq!(status, 200, "the session is as it was: {body}");
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&body, "name=\"seen\" value=\"", '"');
+    // The guard writes the records it held first (TRAIL_RETRY_INTERVAL), refusing
+    // acceptances 503 until it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, _, body) = accept(&csrf, &seen);
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(body.contains("1 difference(s)"), "{body}");
+    let (status, headers, body) = sign_in("admin", PASSWORD, &codes[0]);
+    assert_eq!(
+        status, 303,
+        "the recovery code was not spent: {headers}{body}"
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let shown = stdout(&env.run(&["audit", "show"]));
+    assert_eq!(shown.matches("admin signed in").count(), 1, "{shown}");
+    assert_eq!(
+        shown.matches("differences accepted into baseline").count(),
+        1,
+        "{shown}"
+    );
+    drop(disk);
+}
+
+/// Sends `request` as it is over one TLS connection to `server` (python3's ssl: curl
+/// sends only well-formed requests) and gives back everything answered until the
+/// console closes the connection.
+fn raw_exchange(server: &Server, request: &[u8]) -> String {
+    use std::io::Write as _;
+    const CLIENT: &str = r#"
+import socket, ssl, sys
+host, port = sys.argv[1].rsplit(":", 1)
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+tls = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname="localhost")
+try:
+    tls.sendall(sys.stdin.buffer.read())
+except OSError:
+    pass
+tls.settimeout(20)
+out = b""
+try:
+    while True:
+        got = tls.recv(65536)
+        if not got:
+            break
+        out += got
+except OSError:
+    pass
+sys.stdout.buffer.write(out)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", CLIENT, server.base.trim_start_matches("https://")])
+        .arg(&server.cacert)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request)
+        .expect("request written");
+    let out = child.wait_with_output().expect("python3 ends");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The statuses of the answers in `answers`, in order.
+fn statuses(answers: &str) -> Vec<&str> {
+    answers
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| answers.get(at + 9..at + 12))
+        .collect()
+}
+
+/// Review r28-console, request smuggling shapes on one kept-alive connection: the
+/// console followed a request's framing by rules of its own beside hyper's, and where it
+/// could not follow it (two `Transfer-Encoding` headers, `gzip` then `chunked`, which
+/// hyper serves) it stopped judging in silence, so an over-long request line after it
+/// was hyper's bare 431 (seen: 401 then 431). It now follows hyper's rules, and framing
+/// hyper refuses ends the connection with the console's answer (every answer's headers)
+/// and a line on the log.
+#[test]
+fn smuggling_shapes_on_one_connection_are_followed_or_refused_and_said() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let host = "Host: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n";
+    let long = format!(
+        "GET /login?q={} HTTP/1.1\r\n{host}\r\n",
+        "a".repeat(pacsguard_console::server::MAX_REQUEST_HEAD_BYTES + 1)
+    );
+    let two_codings = format!(
+        "POST /login HTTP/1.1\r\n{host}Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{long}"
+    );
+    let answers = raw_exchange(&server, two_codings.as_bytes());
+    assert_eq!(statuses(&answers), ["401", "414"], "{answers}");
+    let signed_length = format!(
+        "POST /login HTTP/1.1\r\n{host}Content-Length: +4\r\n\r\nabcdGET /login HTTP/1.1\r\n{host}\r\n"
+    );
+    let answers = raw_exchange(&server, signed_length.as_bytes());
+    assert_eq!(statuses(&answers), ["400"], "{answers}");
+    assert!(
+        answers.contains("content-security-policy: "),
+        "the console's answer: {answers}"
+    );
+    assert!(
+        server.wait_for("its body's length cannot be told", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    // Refused by hyper, answered once: chunk extensions past its bound, a head past it.
+    let extensions = format!(
+        "POST /login HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n4;{}\r\nabcd\r\n0\r\n\r\n{long}",
+        "e".repeat(pacsguard_console::request_line::MAX_CHUNK_EXTENSION_BYTES)
+    );
+    let answers = raw_exchange(&server, extensions.as_bytes());
+    assert_eq!(statuses(&answers), ["400"], "{answers}");
+    let large_head = format!(
+        "GET /login HTTP/1.1\r\n{host}\r\nGET /login HTTP/1.1\r\n{host}X: {}\r\n\r\n",
+        "b".repeat(pacsguard_console::server::MAX_REQUEST_HEAD_BYTES)
+    );
+    let answers = raw_exchange(&server, large_head.as_bytes());
+    assert_eq!(statuses(&answers), ["200", "431"], "{answers}");
     server.stop();
 }
