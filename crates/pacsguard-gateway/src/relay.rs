@@ -636,10 +636,11 @@ impl Gateway {
             .first()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.listen);
         let queue_places = screening_queue_places();
-        let screening = crate::screening_pool::Pool::new(
+        let screening = crate::screening_pool::Pool::with_networks(
             SCREENING_THREADS,
             queue_places,
             crate::screening_pool::per_peer_share(queue_places),
+            config.limits.association_network,
         )
         .map_err(|e| (first, e))?;
         for listener in config.listeners {
@@ -654,8 +655,9 @@ impl Gateway {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
                 peer_memory: std::sync::Mutex::default(),
                 places: places(&config.limits),
-                rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                rates: std::sync::Mutex::new(crate::rate::Rates::with_networks(
                     config.limits.max_associations_per_minute,
+                    config.limits.association_network,
                 )),
                 refusals: std::sync::Mutex::default(),
                 identity_refusals: std::sync::Mutex::default(),
@@ -3495,6 +3497,53 @@ mod tests {
             said[1].contains("resumed") && said[1].contains("(3 connections were rejected"),
             "{said:#?}"
         );
+    }
+
+    /// Review r28-gateway: the configured network prefix served association places
+    /// only; pending places, the rate and the screening queue counted a fixed /24 and
+    /// /48. Every count by network the gateway makes now takes the one setting.
+    #[tokio::test]
+    async fn every_count_by_network_takes_the_configured_prefix() {
+        let config = GatewayConfig::parse(
+            r#"
+[limits]
+association_network_v4_bits = 16
+association_network_v6_bits = 40
+[[listener]]
+listen = "127.0.0.1:0"
+allow = ["127.0.0.0/8"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#,
+        )
+        .expect("config");
+        let configured = crate::places::NetworkBits { v4: 16, v6: 40 };
+        assert_eq!(config.limits.association_network, configured);
+        let gateway = Gateway::bind(
+            config,
+            Arc::new(Screener::default()),
+            Arc::new(Kept::default()),
+            Actor {
+                user: "test".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+        )
+        .await
+        .expect("bind");
+        let shared = &gateway.shared;
+        assert_eq!(shared.places.network_bits(), configured, "places");
+        assert_eq!(
+            shared.rates.lock().expect("lock").network_bits(),
+            configured,
+            "the rate"
+        );
+        assert_eq!(shared.screening.network_bits(), configured, "the screening queue");
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
