@@ -22,6 +22,37 @@ pub const C_STORE_RSP: u16 = 0x8001;
 pub const C_FIND_RQ: u16 = 0x0020;
 pub const C_GET_RQ: u16 = 0x0010;
 pub const C_MOVE_RQ: u16 = 0x0021;
+/// C-CANCEL-RQ: a request that is never answered (PS3.7 9.3.2.3).
+pub const C_CANCEL_RQ: u16 = 0x0fff;
+/// The bit of a command field that makes it a response (PS3.7 Table E.1-1).
+const RESPONSE_BIT: u16 = 0x8000;
+
+/// The name of a request's service as the records say it ("C-ECHO-RQ"), or its command
+/// field in hex for one the gateway has no name for.
+pub fn request_name(field: u16) -> String {
+    let name = match field {
+        C_STORE_RQ => "C-STORE-RQ",
+        0x0030 => "C-ECHO-RQ",
+        0x0100 => "N-EVENT-REPORT-RQ",
+        0x0110 => "N-GET-RQ",
+        0x0120 => "N-SET-RQ",
+        0x0130 => "N-ACTION-RQ",
+        0x0140 => "N-CREATE-RQ",
+        0x0150 => "N-DELETE-RQ",
+        other => return query_name(other).map_or_else(|| format!("command {other:#06x}"), str::to_owned),
+    };
+    name.to_owned()
+}
+
+/// A response of any service.
+pub fn is_response(field: u16) -> bool {
+    field & RESPONSE_BIT != 0
+}
+
+/// A request the other side owes an answer to: every request but C-CANCEL.
+pub fn is_answered_request(field: u16) -> bool {
+    !is_response(field) && field != C_CANCEL_RQ
+}
 
 /// The name of a query/retrieve request's command field, `None` for other commands.
 pub fn query_name(field: u16) -> Option<&'static str> {
@@ -287,11 +318,13 @@ pub struct Assembler {
     limit: usize,
     budget: Arc<MemoryBudget>,
     contexts: HashMap<u8, Context>,
-    /// C-STORE responses seen since [`Assembler::take_responses`].
+    /// Responses of every service seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
-    /// Query/retrieve requests seen since [`Assembler::take_queries`] (at most one per
-    /// command set read, so as many as the PDU held: bounded by the PDU).
-    queries: Vec<Command>,
+    /// Requests other than C-STORE that are answered, seen since
+    /// [`Assembler::take_requests`] (at most one per command set read, so as many as
+    /// the PDU held: bounded by the PDU). A C-STORE is counted once its data set is
+    /// whole (or once screened, on a refusing route).
+    requests: Vec<Command>,
     /// The context whose message has begun and is not complete: no other may be used
     /// until it is (PS3.8 E.1).
     open: Option<u8>,
@@ -307,7 +340,7 @@ impl Assembler {
             budget,
             contexts: HashMap::new(),
             responses: Vec::new(),
-            queries: Vec::new(),
+            requests: Vec::new(),
             open: None,
             negotiated: HashMap::new(),
         }
@@ -347,15 +380,16 @@ impl Assembler {
         }
     }
 
-    /// The C-STORE responses seen since the last call (at most one per command set, so
-    /// bounded by the PDVs pushed).
+    /// The responses seen since the last call (at most one per command set, so bounded
+    /// by the PDVs pushed).
     pub fn take_responses(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.responses)
     }
 
-    /// The C-FIND, C-GET and C-MOVE requests seen since the last call.
-    pub fn take_queries(&mut self) -> Vec<Command> {
-        std::mem::take(&mut self.queries)
+    /// The requests other than C-STORE that are answered (C-ECHO, C-FIND, C-GET,
+    /// C-MOVE, the N- services) seen since the last call.
+    pub fn take_requests(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.requests)
     }
 
     /// Takes one PDV; returns the instance whose data set it completed, if any, or the
@@ -383,11 +417,10 @@ impl Assembler {
                 let parsed = parsed.ok_or(Violation::UnreadableCommand(id))?;
                 self.check_sop_class(id, &parsed)?;
                 let context = self.contexts.entry(id).or_default();
-                if parsed.field == C_STORE_RSP {
+                if is_response(parsed.field) {
                     self.responses.push(parsed.clone());
-                }
-                if query_name(parsed.field).is_some() {
-                    self.queries.push(parsed.clone());
+                } else if parsed.field != C_STORE_RQ && is_answered_request(parsed.field) {
+                    self.requests.push(parsed.clone());
                 }
                 context.awaiting_data = parsed.has_data_set;
                 if !parsed.has_data_set {

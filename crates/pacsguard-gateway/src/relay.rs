@@ -27,7 +27,7 @@ use crate::pdu::{
 };
 use crate::places::{Full, Pending, Places, Unread};
 pub use crate::progress::MAX_UNANSWERED_NAMED;
-use crate::progress::{MIN_PROGRESS_BYTES, Progress, Unanswered};
+use crate::progress::{MIN_PROGRESS_BYTES, Progress, Request, Side, Unanswered};
 use crate::refusals::Incident;
 
 mod pass_through;
@@ -1566,7 +1566,7 @@ async fn association(
         .with_contexts(negotiated.clone()),
         memory: Arc::clone(&memory),
         peer: crate::places::peer_key(addr.ip()),
-        towards: "upstream",
+        towards: Side::Upstream,
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
@@ -1581,7 +1581,7 @@ async fn association(
         // sub-operations) are held and screened as the sender's are, and a refused one
         // is answered to the upstream.
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
-        towards: "to the peer",
+        towards: Side::Peer,
         ..tap.clone_empty()
     };
     let (mut tap, mut tap_back) = (tap, tap_back);
@@ -1628,31 +1628,19 @@ async fn association(
     // never finished, went nowhere (review r24-scan: the record said "relayed" for both),
     // nor did one whose verdict the association did not wait for (review r26-gateway).
     let relayed = instances.saturating_sub(refused + unfinished_held + awaiting_verdict);
-    // What was forwarded and never answered is not known to be stored: each says so.
-    let unanswered = counts
-        .unanswered
-        .lock()
-        .map(|mut u| std::mem::take(&mut *u))
-        .unwrap_or_default();
-    for (_, uid) in &unanswered.named {
-        shared.event(
-            Outcome::Failure,
-            &format!("{object}/{uid}"),
-            format!(
-                "C-STORE of SOP Instance UID {uid} was forwarded to upstream {} and never answered before the association {}: not known to be stored",
-                route.upstream,
-                end.text()
-            ),
-        );
+    // What was forwarded and never answered is not known to be done (a C-STORE not
+    // known to be stored): each says so.
+    let unanswered = std::mem::take(&mut *counts.unanswered());
+    for request in &unanswered.named {
+        record_unanswered(&shared, &object, &route.upstream, request, &end);
     }
     if unanswered.more > 0 {
         shared.event(
             Outcome::Failure,
             &object,
             format!(
-                "{} further C-STORE(s) forwarded to upstream {} and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
+                "{} further request(s) forwarded and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
                 unanswered.more,
-                route.upstream,
                 end.text()
             ),
         );
@@ -1999,8 +1987,9 @@ struct Tap {
     /// The peer (`places::peer_key`): its data sets share the screening queue fairly
     /// with other peers' (`screening_pool`).
     peer: std::net::IpAddr,
-    /// Where what this tap sees goes ("upstream", "to the peer"), for the records.
-    towards: &'static str,
+    /// The side what this tap sees goes to: the side that owes answers to the requests
+    /// it sees; the responses it sees are the other side's.
+    towards: Side,
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
@@ -2136,8 +2125,9 @@ struct Counts {
     /// at the end (the association ended while it was being screened: the upstream
     /// went, the gateway stopped) was neither forwarded nor answered.
     held_awaiting_verdict: AtomicU64,
-    /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
-    /// Instance UID): those left at the end were never confirmed stored.
+    /// Requests forwarded (C-STOREs and every other answered service) whose final
+    /// response has not come back yet: those left at the end were never answered (a
+    /// C-STORE never confirmed stored).
     unanswered: std::sync::Mutex<Unanswered>,
     /// What keeps the association's place besides answers (`limits.progress_seconds`).
     progress: std::sync::Mutex<Progress>,
@@ -2200,16 +2190,43 @@ impl Drop for AwaitingVerdict {
 }
 
 impl Counts {
-    fn forwarded(&self, message_id: Option<u16>, uid: &str) {
-        if let Ok(mut u) = self.unanswered.lock() {
-            u.forwarded(message_id, uid, Instant::now());
-        }
+    fn unanswered(&self) -> std::sync::MutexGuard<'_, Unanswered> {
+        // Only requests and instants: a panic while holding it leaves them usable.
+        self.unanswered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn answered(&self, responding_to: Option<u16>, uid: &str) {
-        if let Ok(mut u) = self.unanswered.lock() {
-            u.answered(responding_to, uid, Instant::now());
-        }
+    /// A request of command `field` forwarded to `owed_by`, timed by its service's
+    /// deadline (`Limits::answer_limit`).
+    fn forwarded(
+        &self,
+        limits: &Limits,
+        owed_by: Side,
+        field: u16,
+        message_id: Option<u16>,
+        uid: &str,
+    ) {
+        let (limit, _) = limits.answer_limit(field);
+        self.unanswered().forwarded(Request::new(
+            field,
+            message_id,
+            uid,
+            owed_by,
+            limit,
+            Instant::now(),
+        ));
+    }
+
+    /// A response of any service came `from` a side.
+    fn answered(&self, from: Side, response: &crate::dimse::Command) {
+        self.unanswered().answered(
+            from,
+            response.responding_to,
+            &response.affected_sop_instance,
+            response.status,
+            Instant::now(),
+        );
     }
 
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -2255,14 +2272,24 @@ impl Tap {
                 ));
             }
             let pushed = self.assembler.push(pdv);
+            let from = self.towards.other();
             if pushed.is_ok() && pdv.is_last() && !self.assembler.mid_message() {
-                self.counts.progress().message_completed(Instant::now());
+                self.counts.progress().message_whole(from, Instant::now());
+            } else if self.assembler.mid_message() {
+                self.counts.progress().message_under_way(from, Instant::now());
             }
             for response in self.assembler.take_responses() {
                 self.answered(&response);
             }
-            for query in self.assembler.take_queries() {
-                self.queried(&query);
+            for request in self.assembler.take_requests() {
+                self.counts.forwarded(
+                    &self.shared.limits,
+                    self.towards,
+                    request.field,
+                    request.message_id,
+                    "",
+                );
+                self.queried(&request);
             }
             if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
@@ -2281,8 +2308,13 @@ impl Tap {
                 // if at all: an association aborted meanwhile (the stop) did not leave it
                 // "forwarded and never answered" on the record (session 23).
                 if self.hold.is_none() {
-                    self.counts
-                        .forwarded(instance.message_id, &instance.sop_instance);
+                    self.counts.forwarded(
+                        &self.shared.limits,
+                        self.towards,
+                        crate::dimse::C_STORE_RQ,
+                        instance.message_id,
+                        &instance.sop_instance,
+                    );
                 }
                 done.push(instance);
             }
@@ -2324,7 +2356,7 @@ impl Tap {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(context_id);
-        let towards = self.towards;
+        let towards = self.towards.towards();
         let about = about(&instance);
         let name = format!("{}/{uid}", self.object);
         // Its screening stops at the deadline the sender is answered at (below).
@@ -2408,7 +2440,13 @@ impl Tap {
         awaiting.settled();
         match refusal {
             None => {
-                self.counts.forwarded(message_id, &uid);
+                self.counts.forwarded(
+                    &self.shared.limits,
+                    self.towards,
+                    crate::dimse::C_STORE_RQ,
+                    message_id,
+                    &uid,
+                );
                 Held::Forward(pdus)
             }
             Some(r) => {
@@ -2466,9 +2504,13 @@ impl Tap {
         );
     }
 
+    /// A response of any service, from the side this tap's messages come from; a
+    /// C-STORE's is recorded.
     fn answered(&self, response: &crate::dimse::Command) {
-        self.counts
-            .answered(response.responding_to, &response.affected_sop_instance);
+        self.counts.answered(self.towards.other(), response);
+        if response.field != crate::dimse::C_STORE_RSP {
+            return;
+        }
         let status = response.status.unwrap_or(0xffff);
         let (outcome, word) = match status {
             0x0000 => (Outcome::Success, "stored"),
@@ -2494,7 +2536,7 @@ impl Tap {
         // Still held when the association ended (a refusing route): it never went
         // upstream, and nobody is left to answer.
         let held = self.hold.is_some();
-        let towards = self.towards;
+        let towards = self.towards.towards();
         let about = about(&instance);
         let name = format!("{}/{}", self.object, instance.sop_instance);
         // Nobody waits for a held one (its association ended): no deadline; a forwarded
@@ -3190,62 +3232,142 @@ fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
     End::Aborted(0)
 }
 
-/// How often [`keep_up`] looks: a quarter of the shorter of its limits, within
+/// Records one request forwarded and never answered before the association ended.
+fn record_unanswered(
+    shared: &Shared,
+    object: &str,
+    upstream: &impl std::fmt::Display,
+    request: &Request,
+    end: &End,
+) {
+    let to = match request.owed_by {
+        Side::Upstream => format!("to upstream {upstream}"),
+        Side::Peer => "to the peer".to_owned(),
+    };
+    let (target, detail) = if request.field == crate::dimse::C_STORE_RQ {
+        (
+            format!("{object}/{}", request.uid),
+            format!(
+                "C-STORE of SOP Instance UID {} was forwarded {to} and never answered before the association {}: not known to be stored",
+                request.uid,
+                end.text()
+            ),
+        )
+    } else {
+        (
+            object.to_owned(),
+            format!(
+                "{} (Message ID {}) was forwarded {to} and never answered in full before the association {}",
+                crate::dimse::request_name(request.field),
+                request
+                    .message_id
+                    .map_or_else(|| "unknown".to_owned(), |id| id.to_string()),
+                end.text()
+            ),
+        )
+    };
+    shared.event(Outcome::Failure, &target, detail);
+}
+
+/// How often [`keep_up`] looks: a quarter of the shortest of its limits, within
 /// [`KEEP_UP_LOOK_MIN`] and [`KEEP_UP_LOOK_MAX`].
 fn keep_up_look(limits: &Limits) -> Duration {
-    (limits.answer.min(limits.progress) / 4).clamp(KEEP_UP_LOOK_MIN, KEEP_UP_LOOK_MAX)
+    [
+        limits.answer,
+        limits.query_answer,
+        limits.retrieve_answer,
+        limits.message,
+        limits.progress,
+    ]
+    .into_iter()
+    .min()
+    .map_or(KEEP_UP_LOOK_MAX, |shortest| shortest / 4)
+    .clamp(KEEP_UP_LOOK_MIN, KEEP_UP_LOOK_MAX)
 }
 /// The most often [`keep_up`] looks at an association.
 pub const KEEP_UP_LOOK_MIN: Duration = Duration::from_millis(50);
 /// The least often: a limit is acted on at most this late.
 pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
 
-/// Ends the association (A-ABORT both ways, recorded) when the receiving side has owed
-/// a C-STORE answer for `limits.answer_seconds` without giving any, or when nothing
-/// progressed for `limits.progress_seconds` (`progress`): what the idle timer, which
-/// sees only silence, never caught (review r27-gateway). Never ends otherwise.
+/// Ends the association (A-ABORT both ways, recorded) when the side owing an answer
+/// to any request relayed has given none within its service's deadline
+/// (`Limits::answer_limit`), when one message has taken `limits.message_seconds`
+/// without arriving whole, or when nothing progressed for `limits.progress_seconds`
+/// (`progress`): what the idle timer, which sees only silence, never caught (reviews
+/// r27-gateway, r28-gateway). Never ends otherwise.
 async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
     let look = keep_up_look(limits);
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        if let Some(why) = answer_overdue(counts, limits, now) {
+        let why = answer_overdue(counts, limits, now)
+            .or_else(|| message_overdue(counts, limits, now))
+            .or_else(|| no_progress(counts, limits, now));
+        if let Some(why) = why {
             shared.event(Outcome::Failure, object, why);
-            return End::Aborted(0);
-        }
-        let (stalled, bytes) = counts.progress().stalled(now);
-        if stalled >= limits.progress {
-            shared.event(
-                Outcome::Failure,
-                object,
-                format!(
-                    "no DIMSE message completed in either direction and {bytes} bytes of P-DATA moved (under {MIN_PROGRESS_BYTES}) in {} s (limits.progress_seconds): a trickle that holds the association's place without progress; aborted both ways (A-ABORT)",
-                    limits.progress.as_secs()
-                ),
-            );
             return End::Aborted(0);
         }
     }
 }
 
+/// Why the association must end for one message taking too long, if it must.
+fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let (from, took) = counts
+        .progress()
+        .longest_message(now)
+        .filter(|(_, took)| *took >= limits.message)?;
+    Some(format!(
+        "a DIMSE message from the {} (a C-STORE's data set, or another) was not received whole within {:.1} s (limits.message_seconds, {} s), however many bytes of it came: one message may not hold the association's place longer; aborted both ways (A-ABORT)",
+        from.name(),
+        took.as_secs_f64(),
+        limits.message.as_secs()
+    ))
+}
+
+/// Why the association must end for lack of progress, if it must.
+fn no_progress(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let (stalled, bytes) = counts.progress().stalled(now);
+    (stalled >= limits.progress).then(|| {
+        format!(
+            "no DIMSE message completed in either direction and {bytes} bytes of P-DATA moved (under {MIN_PROGRESS_BYTES}) in {} s (limits.progress_seconds): a trickle that holds the association's place without progress; aborted both ways (A-ABORT)",
+            limits.progress.as_secs()
+        )
+    })
+}
+
 /// Why the association must end for an answer owed too long, if it must.
 fn answer_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let u = counts
-        .unanswered
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let owed = u.owed_for(now).filter(|owed| *owed >= limits.answer)?;
-    let first = u.named.first().map_or_else(String::new, |(id, uid)| {
-        format!(
-            " (the first: Message ID {}, SOP Instance UID {uid})",
-            id.map_or_else(|| "unknown".to_owned(), |id| id.to_string())
-        )
-    });
+    let u = counts.unanswered();
+    let late = u.overdue(now)?;
+    let (what, setting) = match &late.request {
+        Some(r) => (
+            format!(
+                "{} (Message ID {}{}) forwarded {}",
+                crate::dimse::request_name(r.field),
+                r.message_id
+                    .map_or_else(|| "unknown".to_owned(), |id| id.to_string()),
+                if r.uid.is_empty() {
+                    String::new()
+                } else {
+                    format!(", SOP Instance UID {}", r.uid)
+                },
+                r.owed_by.towards()
+            ),
+            limits.answer_limit(r.field).1,
+        ),
+        None => (
+            format!(
+                "one of {} further request(s) forwarded (beyond the {MAX_UNANSWERED_NAMED} named)",
+                u.more
+            ),
+            "its service's answer deadline",
+        ),
+    };
     Some(format!(
-        "{} C-STORE(s) forwarded and not answered{first}: the receiving side gave no answer for {:.1} s (limits.answer_seconds, {} s) though it went on reading; aborted both ways (A-ABORT): the sender learns at once that their outcome is unknown and may send them again",
+        "{what} was not answered: the receiving side gave no response for {:.1} s ({setting}, {} s) though the association went on; {} request(s) outstanding; aborted both ways (A-ABORT): the sender learns at once that their outcome is unknown and may send them again",
+        late.silent_for.as_secs_f64(),
+        late.limit.as_secs(),
         u.outstanding(),
-        owed.as_secs_f64(),
-        limits.answer.as_secs()
     ))
 }
 
@@ -3638,7 +3760,7 @@ upstream_ae = "ARCHIVE"
             assembler: Assembler::new(0, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
             peer: ip(),
-            towards: "upstream",
+            towards: Side::Upstream,
             counts: Arc::default(),
             hold,
         }
@@ -3786,7 +3908,7 @@ upstream_ae = "ARCHIVE"
                 .expect("lock")
                 .named
                 .iter()
-                .map(|(_, uid)| uid.clone())
+                .map(|r| r.uid.clone())
                 .collect::<Vec<_>>()
         };
         let mut refusing = tap(
@@ -4312,27 +4434,6 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
-    fn unanswered_stores_are_named_up_to_the_limit_and_counted_beyond() {
-        let counts = Counts::default();
-        for i in 0..MAX_UNANSWERED_NAMED {
-            counts.forwarded(u16::try_from(i).ok(), &format!("1.2.{i}"));
-        }
-        counts.forwarded(Some(999), "1.2.999");
-        {
-            let u = counts.unanswered.lock().expect("lock");
-            assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED, "at the limit");
-            assert_eq!(u.more, 1, "one beyond: counted");
-        }
-        // Answers match by Message ID, or by UID when the response has none.
-        counts.answered(Some(0), "");
-        counts.answered(None, "1.2.1");
-        counts.answered(Some(999), "1.2.999");
-        let u = counts.unanswered.lock().expect("lock");
-        assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED - 2);
-        assert_eq!(u.more, 0);
-    }
-
-    #[test]
     fn a_refusing_route_holds_up_to_its_cap_and_one_byte_more_overflows() {
         let limits = Limits {
             max_inspected_bytes: 1000,
@@ -4550,7 +4651,7 @@ upstream_ae = "ARCHIVE"
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
             peer: ip(),
-            towards: "upstream",
+            towards: Side::Upstream,
             counts: Arc::default(),
             hold: None,
         };
