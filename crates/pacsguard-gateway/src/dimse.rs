@@ -39,7 +39,9 @@ pub fn request_name(field: u16) -> String {
         0x0130 => "N-ACTION-RQ",
         0x0140 => "N-CREATE-RQ",
         0x0150 => "N-DELETE-RQ",
-        other => return query_name(other).map_or_else(|| format!("command {other:#06x}"), str::to_owned),
+        other => {
+            return query_name(other).map_or_else(|| format!("command {other:#06x}"), str::to_owned);
+        }
     };
     name.to_owned()
 }

@@ -225,7 +225,10 @@ impl Unanswered {
                 self.more_since = Some(now);
             }
             self.more += 1;
-            self.more_limit = Some(self.more_limit.map_or(request.limit, |l| l.min(request.limit)));
+            self.more_limit = Some(
+                self.more_limit
+                    .map_or(request.limit, |l| l.min(request.limit)),
+            );
         }
     }
 
@@ -354,7 +357,14 @@ mod tests {
     }
 
     fn store(id: u16, limit: Duration, now: Instant) -> Request {
-        Request::new(0x0001, Some(id), &format!("1.2.{id}"), Side::Upstream, limit, now)
+        Request::new(
+            0x0001,
+            Some(id),
+            &format!("1.2.{id}"),
+            Side::Upstream,
+            limit,
+            now,
+        )
     }
 
     /// Each request's clock runs from its forwarding; any answer of the side owing it
@@ -394,8 +404,14 @@ mod tests {
         }
         assert_eq!(u.overdue(t0 + 54 * S), None, "each pending restarts it");
         u.answered(Side::Peer, Some(7), "", Some(0), t0 + 55 * S);
-        assert_eq!(u.outstanding(), 1, "the peer does not answer the upstream's debt");
-        let late = u.overdue(t0 + 55 * S).expect("the peer's answer restarts nothing");
+        assert_eq!(
+            u.outstanding(),
+            1,
+            "the peer does not answer the upstream's debt"
+        );
+        let late = u
+            .overdue(t0 + 55 * S)
+            .expect("the peer's answer restarts nothing");
         assert_eq!(late.silent_for, 10 * S);
         u.answered(Side::Upstream, Some(7), "", Some(0), t0 + 56 * S);
         assert_eq!(u.outstanding(), 0);

@@ -284,7 +284,10 @@ mod tests {
                 rates.allow(ip, t0)
             })
             .count();
-        assert_eq!(allowed, NETWORK_RATE_FACTOR as usize, "one network: the /16");
+        assert_eq!(
+            allowed, NETWORK_RATE_FACTOR as usize,
+            "one network: the /16"
+        );
         let why = rates
             .over("10.9.200.1".parse().expect("ip"), t0)
             .expect("over");

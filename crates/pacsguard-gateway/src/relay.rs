@@ -2082,10 +2082,12 @@ impl Hold {
 enum Held {
     /// The message is not complete: nothing is written yet.
     Wait,
-    /// Screened (or not a C-STORE): the PDUs held, written upstream as read.
-    Forward(Vec<Vec<u8>>),
-    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer.
-    Answer(Vec<u8>),
+    /// Screened (or not a C-STORE): the PDUs held, written upstream as read; the
+    /// verdict's record once they are written.
+    Forward(Vec<Vec<u8>>, Option<AnswerRecord>),
+    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer; the
+    /// verdict's record once it is written.
+    Answer(Vec<u8>, Option<AnswerRecord>),
     /// A message that cannot be held whole and is not a C-STORE (a query identifier of
     /// hundreds of MiB): the association is aborted.
     Abort(String),
@@ -2276,7 +2278,9 @@ impl Tap {
             if pushed.is_ok() && pdv.is_last() && !self.assembler.mid_message() {
                 self.counts.progress().message_whole(from, Instant::now());
             } else if self.assembler.mid_message() {
-                self.counts.progress().message_under_way(from, Instant::now());
+                self.counts
+                    .progress()
+                    .message_under_way(from, Instant::now());
             }
             for response in self.assembler.take_responses() {
                 self.answered(&response);
@@ -2327,7 +2331,7 @@ impl Tap {
     /// for its answer meanwhile, as it would for the receiver's).
     async fn hold(&mut self, bytes: Vec<u8>, done: Vec<Instance>) -> Held {
         let Some(hold) = self.hold.as_mut() else {
-            return Held::Forward(vec![bytes]);
+            return Held::Forward(vec![bytes], None);
         };
         hold.keep(bytes, &self.memory);
         let Some(instance) = done.into_iter().next() else {
@@ -2342,7 +2346,7 @@ impl Tap {
                     hold.cap
                 ));
             }
-            return Held::Forward(hold.take());
+            return Held::Forward(hold.take(), None);
         };
         let whole = !std::mem::take(&mut hold.overflow);
         let pdus = hold.take();
@@ -2366,7 +2370,7 @@ impl Tap {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let job_ticket = Arc::clone(&ticket);
         let submitted = self.shared.screening.submit(self.peer, move || {
-            let refusal = screen_caught(
+            let verdict = screen_caught(
                 &shared,
                 &object,
                 &ts,
@@ -2378,21 +2382,31 @@ impl Tap {
                 },
                 &job_ticket,
             );
-            let _ = tx.send(refusal);
+            // Not taken (the association ended first): its record, dropped here, says
+            // the sender got neither answer nor forwarding.
+            let _ = tx.send(verdict);
         });
         // The screening panicked past its catch, or its job was dropped: what was not
         // screened is not forwarded.
-        let failed = || {
-            Some(Refusal {
+        let failed = || Verdict {
+            refusal: Some(Refusal {
                 status: STATUS_REFUSED_UNSCREENED,
                 comment: "refused by the gateway: screening failed".to_owned(),
-            })
+            }),
+            record: None,
+        };
+        let by_the_gateway = |status, comment: &str| Verdict {
+            refusal: Some(Refusal {
+                status,
+                comment: comment.to_owned(),
+            }),
+            record: None,
         };
         let deadline = self.shared.limits.screening_deadline;
         // Settled once the verdict is in; if the association ends (this future dropped)
         // before it, counted and recorded as neither forwarded nor answered.
         let awaiting = AwaitingVerdict::new(self, &uid, &ticket);
-        let refusal = if let Err(full) = submitted {
+        let verdict = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
                 self.peer,
@@ -2404,10 +2418,7 @@ impl Tap {
                 ),
                 None,
             );
-            Some(Refusal {
-                status: STATUS_REFUSED_UNSCREENED,
-                comment: SCREENING_QUEUE_FULL.to_owned(),
-            })
+            by_the_gateway(STATUS_REFUSED_UNSCREENED, SCREENING_QUEUE_FULL)
         } else {
             match tokio::time::timeout(deadline, &mut rx).await {
                 Ok(done) => done.unwrap_or_else(|_| failed()),
@@ -2428,16 +2439,14 @@ impl Tap {
                         ),
                         None,
                     );
-                    Some(Refusal {
-                        status: STATUS_REFUSED_UNSCREENED,
-                        comment: NOT_SCREENED_IN_TIME.to_owned(),
-                    })
+                    by_the_gateway(STATUS_REFUSED_UNSCREENED, NOT_SCREENED_IN_TIME)
                 }
                 // It ended as the deadline passed: its verdict stands.
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
         };
         awaiting.settled();
+        let Verdict { refusal, record } = verdict;
         match refusal {
             None => {
                 self.counts.forwarded(
@@ -2447,7 +2456,7 @@ impl Tap {
                     message_id,
                     &uid,
                 );
-                Held::Forward(pdus)
+                Held::Forward(pdus, record)
             }
             Some(r) => {
                 self.counts.refused.fetch_add(1, Ordering::Relaxed);
@@ -2461,6 +2470,7 @@ impl Tap {
                         ),
                     }])
                     .encode(),
+                    record,
                 )
             }
         }
@@ -2722,7 +2732,7 @@ fn screen_caught(
     instance: Instance,
     policy: Policy<'_>,
     ticket: &crate::screening_pool::Ticket,
-) -> Option<Refusal> {
+) -> Verdict {
     thread_local! {
         static PREPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
@@ -2794,10 +2804,13 @@ fn screen_caught(
             .evidence
             .quarantine(&name, bytes, vec![finding], !held);
     }
-    held.then(|| Refusal {
-        status: STATUS_REFUSED_UNSCREENED,
-        comment: "refused by the gateway: screening failed".to_owned(),
-    })
+    Verdict {
+        refusal: held.then(|| Refusal {
+            status: STATUS_REFUSED_UNSCREENED,
+            comment: "refused by the gateway: screening failed".to_owned(),
+        }),
+        record: None,
+    }
 }
 
 /// Screens one data set and records it; on a refusing route (`Policy::Held`), the
@@ -2811,7 +2824,7 @@ fn screen_instance(
     policy: Policy<'_>,
     ticket: &crate::screening_pool::Ticket,
     rescue: &mut Option<Vec<u8>>,
-) -> Option<Refusal> {
+) -> Verdict {
     let name = format!("{object}/{}", instance.sop_instance);
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
@@ -3090,16 +3103,16 @@ fn screen_instance(
     } else {
         ""
     };
+    let would_have = match &refusal {
+        Some(r) => format!(
+            "its verdict would have answered C-STORE status {:#06x} ({})",
+            r.status, r.comment
+        ),
+        None => "its verdict would have forwarded it".to_owned(),
+    };
     let fate = match &refusal {
         _ if abandoned => format!(
-            "; {}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}",
-            match &refusal {
-                Some(r) => format!(
-                    "its verdict would have answered C-STORE status {:#06x} ({})",
-                    r.status, r.comment
-                ),
-                None => "its verdict would have forwarded it".to_owned(),
-            }
+            "; {would_have}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}"
         ),
         None if alerts > 0 || late => format!(", forwarded all the same{copy}"),
         None => String::new(),
@@ -3126,9 +3139,7 @@ fn screen_instance(
     } else {
         fate
     };
-    shared.event(
-        outcome,
-        &name,
+    let summary = |what: &str, fate: &str| {
         format!(
             "{what} C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){fate}{}",
             instance.sop_instance,
@@ -3143,10 +3154,41 @@ fn screen_instance(
             if disagreements.is_empty() {
                 String::new()
             } else {
-                format!("; {} (PS3.4 B.2.1: they must agree)", disagreements.join(", "))
+                format!(
+                    "; {} (PS3.4 B.2.1: they must agree)",
+                    disagreements.join(", ")
+                )
             }
-        ),
-    );
+        )
+    };
+    // A verdict the relay acts on (a whole data set held on a refusing route, screened
+    // in time, its association still there when the ticket was taken) is recorded once
+    // the relay has written what it makes: the association may still end first, and
+    // the sender then got its end, not this answer (review r28-gateway).
+    let record = if matches!(policy, Policy::Held { .. })
+        && instance.complete
+        && !abandoned
+        && !late
+        && !stopped
+        && !waited_out
+    {
+        Some(AnswerRecord {
+            evidence: Arc::clone(&shared.evidence),
+            actor: shared.actor.clone(),
+            outcome,
+            object: name.clone(),
+            written: Some(summary(what, &fate)),
+            unwritten: summary(
+                "not forwarded",
+                &format!(
+                    "; {would_have}; the association ended before the relay wrote it: neither forwarded {towards} whole nor answered{copy}"
+                ),
+            ),
+        })
+    } else {
+        shared.event(outcome, &name, summary(what, &fate));
+        None
+    };
     if kept && let Some(bytes) = file {
         if late && alerts == 0 {
             // The vault keeps a copy for a reason: its late screening's.
@@ -3164,7 +3206,54 @@ fn screen_instance(
             .evidence
             .quarantine(&name, bytes, findings, refusal.is_none() && !abandoned);
     }
-    refusal
+    Verdict { refusal, record }
+}
+
+/// What a screening decided, and its record when the relay must first write what the
+/// verdict makes ([`AnswerRecord`]).
+struct Verdict {
+    refusal: Option<Refusal>,
+    record: Option<AnswerRecord>,
+}
+
+/// The record of a verdict the relay acts on, written once the relay knows what the
+/// sender got: [`AnswerRecord::written`] once the answer (or the data set) is written
+/// whole; dropped unwritten (the association ended first, a write failed), it records
+/// that the sender got neither.
+struct AnswerRecord {
+    evidence: Arc<dyn Evidence>,
+    actor: Actor,
+    outcome: Outcome,
+    object: String,
+    /// What the record says once written (`None` once recorded).
+    written: Option<String>,
+    /// What it says if the association ended first.
+    unwritten: String,
+}
+
+impl AnswerRecord {
+    fn record(&self, detail: String) {
+        self.evidence.record(
+            Event::new(self.actor.clone(), Action::Gateway, self.outcome, detail)
+                .with_objects(vec![self.object.as_str().into()]),
+        );
+    }
+
+    /// The relay wrote what the verdict makes.
+    fn written(mut self) {
+        if let Some(detail) = self.written.take() {
+            self.record(detail);
+        }
+    }
+}
+
+impl Drop for AnswerRecord {
+    fn drop(&mut self) {
+        if self.written.take().is_some() {
+            let unwritten = std::mem::take(&mut self.unwritten);
+            self.record(unwritten);
+        }
+    }
 }
 
 /// Whether what the `not-inspected` finding `unread` left undecided could have made a
@@ -3486,21 +3575,23 @@ where
                 }
                 match tap.hold(bytes, done).await {
                     Held::Wait => {}
-                    Held::Forward(pdus) => {
+                    Held::Forward(pdus, record) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
                             if let Err(e) = write_pdu(&mut *to, &pdu, stall).await {
                                 return write_failed(tap, other, &e);
                             }
                         }
+                        record.map(AnswerRecord::written);
                     }
-                    Held::Answer(rsp) => {
+                    Held::Answer(rsp, record) => {
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
                         }
+                        record.map(AnswerRecord::written);
                     }
                     Held::Abort(why) => {
                         tap.shared
@@ -3665,7 +3756,11 @@ upstream_ae = "ARCHIVE"
             configured,
             "the rate"
         );
-        assert_eq!(shared.screening.network_bits(), configured, "the screening queue");
+        assert_eq!(
+            shared.screening.network_bits(),
+            configured,
+            "the screening queue"
+        );
     }
 
     fn shared(limits: Limits) -> Arc<Shared> {
@@ -3799,7 +3894,7 @@ upstream_ae = "ARCHIVE"
         let answered = refusing
             .hold(vec![0; 16], vec![instance("1.2.3.4.1")])
             .await;
-        let Held::Answer(pdu) = answered else {
+        let Held::Answer(pdu, _) = answered else {
             panic!("not answered by the gateway");
         };
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(&pdu) else {
@@ -3923,8 +4018,8 @@ upstream_ae = "ARCHIVE"
         assert_eq!(done.len(), 1);
         assert!(unanswered(&refusing).is_empty(), "held, not forwarded yet");
         match refusing.hold(data, done).await {
-            Held::Forward(_) => {}
-            Held::Answer(pdu) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
+            Held::Forward(..) => {}
+            Held::Answer(pdu, _) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
             _ => panic!("a clean data set is forwarded"),
         }
         assert_eq!(unanswered(&refusing), ["1.2.3.4.60"]);
@@ -4119,6 +4214,7 @@ upstream_ae = "ARCHIVE"
                     &ticket,
                     &mut None,
                 )
+                .refusal
                 .map(|r| (r.status, r.comment)),
             );
             lates.push((ticket.is_late(), ticket.expire()));
@@ -4180,7 +4276,7 @@ upstream_ae = "ARCHIVE"
                 };
                 let ticket =
                     crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
-                screen_instance(
+                let Verdict { refusal, record } = screen_instance(
                     shared,
                     "dicom://CT1@127.0.0.1:1/PACS",
                     "1.2.840.10008.1.2.1",
@@ -4188,8 +4284,10 @@ upstream_ae = "ARCHIVE"
                     policy,
                     &ticket,
                     &mut None,
-                )
-                .map(|r| (r.status, r.comment))
+                );
+                // As the relay does once it has written what the verdict makes.
+                record.map(AnswerRecord::written);
+                refusal.map(|r| (r.status, r.comment))
             })
             .collect()
     }
@@ -4245,7 +4343,11 @@ upstream_ae = "ARCHIVE"
                     && f.detail.contains("after the end of the deflated data set")),
             "{kept:#?}"
         );
-        assert!(refusal.is_none(), "{:?}", refusal.map(|r| r.comment));
+        assert!(
+            refusal.refusal.is_none(),
+            "{:?}",
+            refusal.refusal.map(|r| r.comment)
+        );
         drop(kept);
         // A transfer syntax the screening does not know (a private one: its data set
         // read as explicit VR little endian, an info too) is still refused.
@@ -4269,7 +4371,7 @@ upstream_ae = "ARCHIVE"
             &mut None,
         );
         assert_eq!(
-            refusal.map(|r| (r.status, r.comment)),
+            refusal.refusal.map(|r| (r.status, r.comment)),
             Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned()))
         );
     }
@@ -4318,14 +4420,10 @@ upstream_ae = "ARCHIVE"
     /// route answered success and forwarded it. A refusing route refuses what was not
     /// screened whole, naming why, and keeps a copy; a forwarding route keeps the
     /// warning and forwards, as `scan` reports it.
-    #[test]
-    fn a_refusing_route_refuses_a_data_set_a_screening_limit_left_unread() {
-        let vault = Arc::new(Vault::default());
-        let shared = shared_with(
-            Limits::default(),
-            Arc::clone(&vault) as Arc<dyn Evidence>,
-            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
-        );
+    /// A data set whose private element holds a shell script nested deeper than the
+    /// shell model reads (`MAX_SHELL_SUBSTITUTION_NESTING`, 8): a refusing route refuses
+    /// it, not screened whole (0xA700).
+    fn nested_script_data_set() -> Vec<u8> {
         // Deeper than the shell model reads (MAX_SHELL_SUBSTITUTION_NESTING, 8).
         let levels = 12;
         let mut script = format!(
@@ -4343,6 +4441,85 @@ upstream_ae = "ARCHIVE"
         data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
         data.extend_from_slice(&u32::try_from(script.len()).expect("len").to_le_bytes());
         data.extend_from_slice(&script);
+        data
+    }
+
+    /// Review r28-gateway (issue 16): a verdict that took its ticket just before the
+    /// association ended (the upstream aborted, the gateway stopped) was recorded by the
+    /// screening as "refused ...; answered C-STORE status ..." (or "relayed") though the
+    /// relay never wrote that answer: the sender got the association's end. The record
+    /// now waits for the relay: written, it says answered; dropped unwritten, it says
+    /// neither forwarded nor answered, and what the verdict would have answered.
+    #[test]
+    fn a_verdict_the_relay_never_wrote_is_recorded_as_never_answered() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let data = nested_script_data_set();
+        let ticket =
+            crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+        let verdict = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.840.10008.1.2.1",
+            Instance {
+                size: data.len() as u64,
+                bytes: Ok(data),
+                ..instance("1.2.3.4.77")
+            },
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable, FindingKind::ActiveContent],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        assert!(!ticket.abandon(), "the verdict took the ticket first");
+        assert!(verdict.refusal.is_some());
+        let summaries = || {
+            vault
+                .kept
+                .0
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|e| e.detail.contains("C-STORE SOP Instance UID 1.2.3.4.77"))
+                .map(|e| e.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            summaries(),
+            Vec::<String>::new(),
+            "nothing said before the relay acts"
+        );
+        // The association ends before the relay writes the answer.
+        drop(verdict);
+        let said = summaries();
+        assert_eq!(said.len(), 1, "{said:#?}");
+        assert!(
+            said[0].starts_with("not forwarded C-STORE")
+                && said[0].contains(&format!(
+                    "its verdict would have answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x}"
+                ))
+                && said[0].contains("the association ended before the relay wrote it: neither forwarded upstream whole nor answered"),
+            "{said:#?}"
+        );
+        assert!(!said[0].contains("; answered C-STORE status"), "{said:#?}");
+    }
+
+    #[test]
+    fn a_refusing_route_refuses_a_data_set_a_screening_limit_left_unread() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let data = nested_script_data_set();
         let refuse = [FindingKind::EmbeddedExecutable, FindingKind::ActiveContent];
         let answers = held_then_forwarded(&shared, &data, &refuse, ["1.2.3.4.40", "1.2.3.4.41"]);
         assert_eq!(

@@ -273,7 +273,12 @@ impl Pool {
     /// which at most `per_peer` of one peer. The threads end when the pool is dropped
     /// and its queue is empty.
     pub fn new(threads: usize, queued: usize, per_peer: usize) -> std::io::Result<Pool> {
-        Pool::with_networks(threads, queued, per_peer, crate::places::NetworkBits::DEFAULT)
+        Pool::with_networks(
+            threads,
+            queued,
+            per_peer,
+            crate::places::NetworkBits::DEFAULT,
+        )
     }
 
     /// [`Pool::new`] counting networks of `networks` (the configured

@@ -2076,13 +2076,17 @@ fn one_message_taking_longer_than_message_seconds_is_cut_though_it_pays_progress
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
     assert!(
-        details.iter().any(|d| d.starts_with("a DIMSE message from the peer")
-            && d.contains(&format!("(limits.message_seconds, {MESSAGE_SECONDS} s)"))
-            && d.contains("aborted both ways (A-ABORT)")),
+        details
+            .iter()
+            .any(|d| d.starts_with("a DIMSE message from the peer")
+                && d.contains(&format!("(limits.message_seconds, {MESSAGE_SECONDS} s)"))
+                && d.contains("aborted both ways (A-ABORT)")),
         "{details:#?}"
     );
     assert!(
-        !details.iter().any(|d| d.contains("(limits.progress_seconds)")),
+        !details
+            .iter()
+            .any(|d| d.contains("(limits.progress_seconds)")),
         "it paid its progress: {details:#?}"
     );
     assert!(
@@ -2172,7 +2176,13 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
             .unwrap_or_else(|e| panic!("{program} runs: {e}"));
         (out, started.elapsed())
     };
-    let find = ["-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID"];
+    let find = [
+        "-S",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        "StudyInstanceUID",
+    ];
     let move_ = [
         "-v",
         "-S",
@@ -2218,9 +2228,18 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
     for (request, setting) in [
-        ("C-ECHO-RQ (Message ID 1) forwarded upstream was not answered", "(limits.answer_seconds, 2 s)"),
-        ("C-FIND-RQ (Message ID 1) forwarded upstream was not answered", "(limits.query_answer_seconds, 3 s)"),
-        ("C-MOVE-RQ (Message ID 1) forwarded upstream was not answered", "(limits.retrieve_answer_seconds, 4 s)"),
+        (
+            "C-ECHO-RQ (Message ID 1) forwarded upstream was not answered",
+            "(limits.answer_seconds, 2 s)",
+        ),
+        (
+            "C-FIND-RQ (Message ID 1) forwarded upstream was not answered",
+            "(limits.query_answer_seconds, 3 s)",
+        ),
+        (
+            "C-MOVE-RQ (Message ID 1) forwarded upstream was not answered",
+            "(limits.retrieve_answer_seconds, 4 s)",
+        ),
     ] {
         assert!(
             details.iter().any(|d| d.starts_with(request)
@@ -2231,8 +2250,11 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
     }
     for request in ["C-ECHO-RQ", "C-FIND-RQ", "C-MOVE-RQ"] {
         assert!(
-            details.iter().any(|d| d.starts_with(&format!("{request} (Message ID 1) was forwarded to upstream"))
-                && d.contains("never answered in full before the association")),
+            details
+                .iter()
+                .any(|d| d.starts_with(&format!(
+                    "{request} (Message ID 1) was forwarded to upstream"
+                )) && d.contains("never answered in full before the association")),
             "{request} on the record as never answered: {details:#?}"
         );
     }
