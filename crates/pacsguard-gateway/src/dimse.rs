@@ -40,7 +40,8 @@ pub fn request_name(field: u16) -> String {
         0x0140 => "N-CREATE-RQ",
         0x0150 => "N-DELETE-RQ",
         other => {
-            return query_name(other).map_or_else(|| format!("command {other:#06x}"), str::to_owned);
+            return query_name(other)
+                .map_or_else(|| format!("command {other:#06x}"), str::to_owned);
         }
     };
     name.to_owned()
@@ -304,6 +305,9 @@ struct Context {
     command: Vec<u8>,
     /// The C-STORE whose data set is arriving.
     store: Option<Command>,
+    /// Another request whose data set is arriving: counted once it is whole (its
+    /// receiver cannot answer before).
+    request: Option<Command>,
     /// A command announced a data set (of any service) not yet complete.
     awaiting_data: bool,
     data: Vec<u8>,
@@ -322,10 +326,10 @@ pub struct Assembler {
     contexts: HashMap<u8, Context>,
     /// Responses of every service seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
-    /// Requests other than C-STORE that are answered, seen since
-    /// [`Assembler::take_requests`] (at most one per command set read, so as many as
-    /// the PDU held: bounded by the PDU). A C-STORE is counted once its data set is
-    /// whole (or once screened, on a refusing route).
+    /// Requests other than C-STORE that are answered, seen whole (command and data
+    /// set) since [`Assembler::take_requests`] (at most one per command set read, so as
+    /// many as the PDU held: bounded by the PDU). A C-STORE is counted by the relay once
+    /// its data set is whole (or once screened, on a refusing route).
     requests: Vec<Command>,
     /// The context whose message has begun and is not complete: no other may be used
     /// until it is (PS3.8 E.1).
@@ -419,14 +423,18 @@ impl Assembler {
                 let parsed = parsed.ok_or(Violation::UnreadableCommand(id))?;
                 self.check_sop_class(id, &parsed)?;
                 let context = self.contexts.entry(id).or_default();
+                let request = (parsed.field != C_STORE_RQ && is_answered_request(parsed.field))
+                    .then(|| parsed.clone());
                 if is_response(parsed.field) {
                     self.responses.push(parsed.clone());
-                } else if parsed.field != C_STORE_RQ && is_answered_request(parsed.field) {
-                    self.requests.push(parsed.clone());
                 }
                 context.awaiting_data = parsed.has_data_set;
                 if !parsed.has_data_set {
                     self.open = None;
+                    self.requests.extend(request);
+                    context.request = None;
+                } else {
+                    context.request = request;
                 }
                 context.store = Some(parsed).filter(|c| c.field == C_STORE_RQ && c.has_data_set);
                 context.data = Vec::new();
@@ -443,6 +451,7 @@ impl Assembler {
         if pdv.is_last() {
             context.awaiting_data = false;
             self.open = None;
+            self.requests.extend(context.request.take());
         }
         if context.store.is_none() {
             // The data set of another service (a C-FIND identifier, ...): relayed as is.
@@ -653,6 +662,48 @@ mod tests {
         assert_eq!(instance.sop_class, "1.2.840.10008.5.1.4.1.1.2");
         assert_eq!(instance.bytes.as_deref(), Ok(&b"abcdef"[..]));
         assert_eq!(instance.sha256, <[u8; 32]>::from(Sha256::digest(b"abcdef")));
+    }
+
+    /// Review r28-gateway: a request is owed an answer once its receiver has it whole:
+    /// a C-FIND's identifier arriving slowly does not start its answer deadline; a
+    /// C-ECHO (no data set) is whole with its command; a C-CANCEL is never answered.
+    #[test]
+    fn requests_are_counted_once_whole_and_cancels_never() {
+        let command = |field: u16, data_set: bool| {
+            let mut c = Vec::new();
+            element(&mut c, 0x0100, &field.to_le_bytes());
+            element(&mut c, 0x0110, &7u16.to_le_bytes());
+            let kind: u16 = if data_set { 0x0000 } else { NO_DATA_SET };
+            element(&mut c, 0x0800, &kind.to_le_bytes());
+            c
+        };
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(3, &command(C_FIND_RQ, true))).expect("valid");
+        assert_eq!(a.take_requests(), [], "its identifier has not come");
+        a.push(&pdv(0, b"ab")).expect("valid");
+        assert_eq!(a.take_requests(), [], "nor all of it");
+        a.push(&pdv(2, b"cd")).expect("valid");
+        let whole = a.take_requests();
+        assert_eq!(
+            whole
+                .iter()
+                .map(|c| (c.field, c.message_id))
+                .collect::<Vec<_>>(),
+            [(C_FIND_RQ, Some(7))]
+        );
+        a.push(&pdv(3, &command(C_CANCEL_RQ, false)))
+            .expect("valid");
+        a.push(&pdv(3, &command(0x0030, false))).expect("valid");
+        assert_eq!(
+            a.take_requests()
+                .iter()
+                .map(|c| c.field)
+                .collect::<Vec<_>>(),
+            [0x0030],
+            "the C-ECHO, not the C-CANCEL"
+        );
+        a.push(&pdv(3, &command(0x8030, false))).expect("valid");
+        assert_eq!(a.take_responses().len(), 1, "a C-ECHO-RSP is a response");
     }
 
     #[test]
