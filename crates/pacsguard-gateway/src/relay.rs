@@ -3582,7 +3582,9 @@ where
                                 return write_failed(tap, other, &e);
                             }
                         }
-                        record.map(AnswerRecord::written);
+                        if let Some(record) = record {
+                            record.written();
+                        }
                     }
                     Held::Answer(rsp, record) => {
                         let Some(back) = back else {
@@ -3591,7 +3593,9 @@ where
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
                         }
-                        record.map(AnswerRecord::written);
+                        if let Some(record) = record {
+                            record.written();
+                        }
                     }
                     Held::Abort(why) => {
                         tap.shared
@@ -4286,7 +4290,9 @@ upstream_ae = "ARCHIVE"
                     &mut None,
                 );
                 // As the relay does once it has written what the verdict makes.
-                record.map(AnswerRecord::written);
+                if let Some(record) = record {
+                    record.written();
+                }
                 refusal.map(|r| (r.status, r.comment))
             })
             .collect()
