@@ -2095,10 +2095,10 @@ fn one_message_taking_longer_than_message_seconds_is_cut_though_it_pays_progress
     );
 }
 
-/// An archive that takes a C-ECHO, C-FIND or C-MOVE and stops answering
-/// (`peers/stalling_archive.py`, pynetdicom's SCP): C-FIND and C-MOVE send `pending`
-/// pending responses `gap` seconds apart first, a C-MOVE storing CT_small into the
-/// archive's own destination AE for each.
+/// An archive that takes a C-ECHO, C-FIND, C-MOVE or C-GET and stops answering
+/// (`peers/stalling_archive.py`, pynetdicom's SCP): C-FIND, C-MOVE and C-GET send
+/// `pending` pending responses `gap` seconds apart first, a C-MOVE storing CT_small
+/// into the archive's own destination AE for each, a C-GET to the sender.
 struct StallingArchive {
     child: Child,
     port: u16,
@@ -2144,9 +2144,9 @@ impl Drop for StallingArchive {
 }
 
 /// Review r28-gateway (issue 16): only C-STORE answers were timed, so an upstream that
-/// took a C-ECHO, C-FIND or C-MOVE and never answered (or never sent its next pending
-/// response) held the sender (DCMTK's `echoscu`, `findscu`, `movescu`, which wait for
-/// ever by default) and its association place until `limits.idle_seconds` (300 s).
+/// took a C-ECHO, C-FIND, C-MOVE or C-GET and never answered (or never sent its next
+/// pending response) held the sender (DCMTK's `echoscu`, `findscu`, `movescu`,
+/// `getscu`, which wait for ever by default) and its association place until `limits.idle_seconds` (300 s).
 /// Each request relayed is now timed by its service's deadline (`answer_seconds`,
 /// `query_answer_seconds`, `retrieve_answer_seconds`), aborted both ways and recorded
 /// past it; pending responses each restart it, so a C-FIND or C-MOVE answering for
@@ -2156,7 +2156,8 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
     require_dcmtk();
     let env = Env::new();
     // Three pending responses 1.5 s apart (4.5 s in all, more than any deadline
-    // below), then 30 s of silence.
+    // below; a C-GET's each after its sub-operation's C-STORE, relayed to the sender
+    // and answered), then 30 s of silence.
     let mut archive = StallingArchive::start(3, 1.5, 30.0);
     let text = format!(
         "[limits]\nanswer_seconds = 2\nquery_answer_seconds = 3\nretrieve_answer_seconds = 4\nmax_associations = 1\nmax_associations_per_peer = 1\n{}",
@@ -2193,10 +2194,23 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
         "-aem",
         "DEST",
     ];
+    let got = env.dir.path().join("got");
+    std::fs::create_dir_all(&got).expect("mkdir");
+    let get = [
+        "-v",
+        "-S",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        "StudyInstanceUID=1.2.3",
+        "-od",
+        got.to_str().expect("UTF-8 path"),
+    ];
     for (program, args, service, pending) in [
         ("echoscu", &[][..], "ECHO", 0),
         ("findscu", &find[..], "FIND", 3),
         ("movescu", &move_[..], "MOVE", 3),
+        ("getscu", &get[..], "GET", 3),
     ] {
         let (out, took) = std::thread::scope(|s| {
             let sender = s.spawn(|| dcmtk(program, args));
@@ -2240,6 +2254,10 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
             "C-MOVE-RQ (Message ID 1) forwarded upstream was not answered",
             "(limits.retrieve_answer_seconds, 4 s)",
         ),
+        (
+            "C-GET-RQ (Message ID 1) forwarded upstream was not answered",
+            "(limits.retrieve_answer_seconds, 4 s)",
+        ),
     ] {
         assert!(
             details.iter().any(|d| d.starts_with(request)
@@ -2248,7 +2266,7 @@ fn an_upstream_that_stops_answering_any_request_is_aborted_at_its_services_deadl
             "{request}: {details:#?}"
         );
     }
-    for request in ["C-ECHO-RQ", "C-FIND-RQ", "C-MOVE-RQ"] {
+    for request in ["C-ECHO-RQ", "C-FIND-RQ", "C-MOVE-RQ", "C-GET-RQ"] {
         assert!(
             details
                 .iter()

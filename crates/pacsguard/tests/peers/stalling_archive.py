@@ -4,10 +4,12 @@ Usage: stalling_archive.py PORT INSTANCE PENDING GAP STALL.
 * C-ECHO: waits STALL seconds before answering.
 * C-FIND: sends PENDING pending responses, GAP seconds apart, then waits STALL
   seconds before its final response.
+* C-GET: stores INSTANCE PENDING times to the requestor on its own association
+  (a pending response after each, GAP seconds apart), then waits STALL seconds.
 * C-MOVE: stores INSTANCE (a DICOM file) PENDING times into its own destination AE
   (so a pending response follows each, GAP seconds apart), then waits STALL seconds.
 
-Prints `ECHO`, `FIND`, `MOVE` when each request arrives and `stalling SERVICE` when it
+Prints `ECHO`, `FIND`, `GET`, `MOVE` when each request arrives and `stalling SERVICE` when it
 stops answering (flushed)."""
 import sys
 import time
@@ -17,6 +19,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
@@ -72,12 +75,27 @@ def move(event):
     time.sleep(stall)
 
 
+def get(event):
+    say("GET")
+    yield pending
+    ds = dcmread(instance)
+    for _ in range(pending):
+        time.sleep(gap)
+        yield 0xFF00, ds
+    say("stalling GET")
+    time.sleep(stall)
+
+
 ae = AE(ae_title="ARCHIVE")
 ae.add_supported_context(Verification)
 ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
 ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
-# What the sub-operations store.
-ae.add_requested_context(dcmread(instance, stop_before_pixels=True).SOPClassUID)
+ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+# What the sub-operations store: requested of the move destination, and taken in the
+# SCU role a C-GET's requestor proposes it in.
+stored_class = dcmread(instance, stop_before_pixels=True).SOPClassUID
+ae.add_requested_context(stored_class)
+ae.add_supported_context(stored_class, scu_role=True, scp_role=True)
 ae.start_server(
     ("127.0.0.1", port),
     block=True,
@@ -85,5 +103,6 @@ ae.start_server(
         (evt.EVT_C_ECHO, echo),
         (evt.EVT_C_FIND, find),
         (evt.EVT_C_MOVE, move),
+        (evt.EVT_C_GET, get),
     ],
 )
