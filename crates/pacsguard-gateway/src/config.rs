@@ -5,7 +5,10 @@
 //! [limits]                 # all optional
 //! artim_seconds = 30       # association establishment and release timer
 //! idle_seconds = 300       # an association silent this long is aborted
-//! answer_seconds = 60      # a C-STORE forwarded and not answered within this: A-ABORT both ways
+//! answer_seconds = 60      # a C-STORE, C-ECHO or N- request forwarded and not answered within this: A-ABORT both ways
+//! query_answer_seconds = 120     # a C-FIND's next response (pending or final) not within this: the same
+//! retrieve_answer_seconds = 600  # a C-MOVE's or C-GET's next response not within this: the same
+//! message_seconds = 3600   # one DIMSE message (a C-STORE's P-DATA) not received whole within this: the same
 //! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
@@ -84,7 +87,24 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 /// on a wedged archive until `idle_seconds` (review r27-gateway). A failure status
 /// instead would leave the stuck upstream's late answer to come after it, a second
 /// answer to one request, on an association still held. DCMTK's socket timeout is 60 s.
+/// It times a C-ECHO and the N- services too: an upstream that took any request and
+/// never answered held the sender and its place just the same (review r28-gateway).
 pub const DEFAULT_ANSWER: Duration = Duration::from_secs(60);
+/// Default deadline of each response to a C-FIND (pending or final): an archive
+/// searching a large database for a broad query may take a while before its first
+/// match, never minutes between two; past it, as for [`DEFAULT_ANSWER`].
+pub const DEFAULT_QUERY_ANSWER: Duration = Duration::from_secs(120);
+/// Default deadline of each response to a C-MOVE or C-GET: each pending response
+/// (one per sub-operation) restarts it, so a retrieve of thousands of instances runs as
+/// long as it takes; the first may wait for an archive to fetch a study from near-line
+/// storage, which legitimately takes minutes.
+pub const DEFAULT_RETRIEVE_ANSWER: Duration = Duration::from_secs(600);
+/// Default longest time one DIMSE message (command and data set, a C-STORE's P-DATA)
+/// may take to arrive whole. The progress window lets a sender keep its place by moving
+/// `progress::MIN_PROGRESS_BYTES` per window (a "paying loris", about 1.7 KB/s, review
+/// r28-gateway); past this one message is cut. An hour carries a 2 GiB multi-frame
+/// over a 5 Mbit/s WAN link (about 55 min), far beyond a CT or MR instance.
+pub const DEFAULT_MESSAGE: Duration = Duration::from_secs(3600);
 /// Default window of progress (`progress::Progress`): an association that completes no
 /// DIMSE message in either direction and moves less than `progress::MIN_PROGRESS_BYTES`
 /// of P-DATA within it is aborted. Twice the idle limit, so a real association, which
@@ -208,6 +228,9 @@ struct RawLimits {
     artim_seconds: Option<u64>,
     idle_seconds: Option<u64>,
     answer_seconds: Option<u64>,
+    query_answer_seconds: Option<u64>,
+    retrieve_answer_seconds: Option<u64>,
+    message_seconds: Option<u64>,
     progress_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
@@ -356,6 +379,12 @@ pub struct Limits {
     pub idle: Duration,
     /// See [`DEFAULT_ANSWER`].
     pub answer: Duration,
+    /// See [`DEFAULT_QUERY_ANSWER`].
+    pub query_answer: Duration,
+    /// See [`DEFAULT_RETRIEVE_ANSWER`].
+    pub retrieve_answer: Duration,
+    /// See [`DEFAULT_MESSAGE`].
+    pub message: Duration,
     /// See [`DEFAULT_PROGRESS`].
     pub progress: Duration,
     pub max_pdu_length: u32,
@@ -384,6 +413,9 @@ impl Default for Limits {
             artim: DEFAULT_ARTIM,
             idle: DEFAULT_IDLE,
             answer: DEFAULT_ANSWER,
+            query_answer: DEFAULT_QUERY_ANSWER,
+            retrieve_answer: DEFAULT_RETRIEVE_ANSWER,
+            message: DEFAULT_MESSAGE,
             progress: DEFAULT_PROGRESS,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
@@ -404,6 +436,20 @@ impl Default for Limits {
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
             screening_deadline: DEFAULT_SCREENING_DEADLINE,
+        }
+    }
+}
+
+impl Limits {
+    /// How long the side owing an answer to a request of command `field` may go
+    /// without giving any (pending responses count), and the setting that says so: the
+    /// one table of which deadline times which DIMSE service.
+    pub fn answer_limit(&self, field: u16) -> (Duration, &'static str) {
+        use crate::dimse::{C_FIND_RQ, C_GET_RQ, C_MOVE_RQ};
+        match field {
+            C_FIND_RQ => (self.query_answer, "limits.query_answer_seconds"),
+            C_MOVE_RQ | C_GET_RQ => (self.retrieve_answer, "limits.retrieve_answer_seconds"),
+            _ => (self.answer, "limits.answer_seconds"),
         }
     }
 }
@@ -583,6 +629,15 @@ impl GatewayConfig {
         }
         if let Some(s) = raw.limits.answer_seconds {
             limits.answer = seconds("limits.answer_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.query_answer_seconds {
+            limits.query_answer = seconds("limits.query_answer_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.retrieve_answer_seconds {
+            limits.retrieve_answer = seconds("limits.retrieve_answer_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.message_seconds {
+            limits.message = seconds("limits.message_seconds", s)?;
         }
         if let Some(s) = raw.limits.progress_seconds {
             limits.progress = seconds("limits.progress_seconds", s)?;
@@ -1309,6 +1364,18 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nassociation_network_v6_bits = 65\n{GOOD}"),
                 "limits.association_network_v6_bits",
+            ),
+            (
+                format!("[limits]\nquery_answer_seconds = 0\n{GOOD}"),
+                "limits.query_answer_seconds",
+            ),
+            (
+                format!("[limits]\nretrieve_answer_seconds = 86401\n{GOOD}"),
+                "limits.retrieve_answer_seconds",
+            ),
+            (
+                format!("[limits]\nmessage_seconds = 0\n{GOOD}"),
+                "limits.message_seconds",
             ),
             (
                 format!("[limits]\nprogress_seconds = 86401\n{GOOD}"),

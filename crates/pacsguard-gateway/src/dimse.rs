@@ -22,6 +22,40 @@ pub const C_STORE_RSP: u16 = 0x8001;
 pub const C_FIND_RQ: u16 = 0x0020;
 pub const C_GET_RQ: u16 = 0x0010;
 pub const C_MOVE_RQ: u16 = 0x0021;
+/// C-CANCEL-RQ: a request that is never answered (PS3.7 9.3.2.3).
+pub const C_CANCEL_RQ: u16 = 0x0fff;
+/// The bit of a command field that makes it a response (PS3.7 Table E.1-1).
+const RESPONSE_BIT: u16 = 0x8000;
+
+/// The name of a request's service as the records say it ("C-ECHO-RQ"), or its command
+/// field in hex for one the gateway has no name for.
+pub fn request_name(field: u16) -> String {
+    let name = match field {
+        C_STORE_RQ => "C-STORE-RQ",
+        0x0030 => "C-ECHO-RQ",
+        0x0100 => "N-EVENT-REPORT-RQ",
+        0x0110 => "N-GET-RQ",
+        0x0120 => "N-SET-RQ",
+        0x0130 => "N-ACTION-RQ",
+        0x0140 => "N-CREATE-RQ",
+        0x0150 => "N-DELETE-RQ",
+        other => {
+            return query_name(other)
+                .map_or_else(|| format!("command {other:#06x}"), str::to_owned);
+        }
+    };
+    name.to_owned()
+}
+
+/// A response of any service.
+pub fn is_response(field: u16) -> bool {
+    field & RESPONSE_BIT != 0
+}
+
+/// A request the other side owes an answer to: every request but C-CANCEL.
+pub fn is_answered_request(field: u16) -> bool {
+    !is_response(field) && field != C_CANCEL_RQ
+}
 
 /// The name of a query/retrieve request's command field, `None` for other commands.
 pub fn query_name(field: u16) -> Option<&'static str> {
@@ -271,6 +305,9 @@ struct Context {
     command: Vec<u8>,
     /// The C-STORE whose data set is arriving.
     store: Option<Command>,
+    /// Another request whose data set is arriving: counted once it is whole (its
+    /// receiver cannot answer before).
+    request: Option<Command>,
     /// A command announced a data set (of any service) not yet complete.
     awaiting_data: bool,
     data: Vec<u8>,
@@ -287,11 +324,13 @@ pub struct Assembler {
     limit: usize,
     budget: Arc<MemoryBudget>,
     contexts: HashMap<u8, Context>,
-    /// C-STORE responses seen since [`Assembler::take_responses`].
+    /// Responses of every service seen since [`Assembler::take_responses`].
     responses: Vec<Command>,
-    /// Query/retrieve requests seen since [`Assembler::take_queries`] (at most one per
-    /// command set read, so as many as the PDU held: bounded by the PDU).
-    queries: Vec<Command>,
+    /// Requests other than C-STORE that are answered, seen whole (command and data
+    /// set) since [`Assembler::take_requests`] (at most one per command set read, so as
+    /// many as the PDU held: bounded by the PDU). A C-STORE is counted by the relay once
+    /// its data set is whole (or once screened, on a refusing route).
+    requests: Vec<Command>,
     /// The context whose message has begun and is not complete: no other may be used
     /// until it is (PS3.8 E.1).
     open: Option<u8>,
@@ -307,7 +346,7 @@ impl Assembler {
             budget,
             contexts: HashMap::new(),
             responses: Vec::new(),
-            queries: Vec::new(),
+            requests: Vec::new(),
             open: None,
             negotiated: HashMap::new(),
         }
@@ -347,15 +386,16 @@ impl Assembler {
         }
     }
 
-    /// The C-STORE responses seen since the last call (at most one per command set, so
-    /// bounded by the PDVs pushed).
+    /// The responses seen since the last call (at most one per command set, so bounded
+    /// by the PDVs pushed).
     pub fn take_responses(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.responses)
     }
 
-    /// The C-FIND, C-GET and C-MOVE requests seen since the last call.
-    pub fn take_queries(&mut self) -> Vec<Command> {
-        std::mem::take(&mut self.queries)
+    /// The requests other than C-STORE that are answered (C-ECHO, C-FIND, C-GET,
+    /// C-MOVE, the N- services) seen since the last call.
+    pub fn take_requests(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.requests)
     }
 
     /// Takes one PDV; returns the instance whose data set it completed, if any, or the
@@ -383,15 +423,18 @@ impl Assembler {
                 let parsed = parsed.ok_or(Violation::UnreadableCommand(id))?;
                 self.check_sop_class(id, &parsed)?;
                 let context = self.contexts.entry(id).or_default();
-                if parsed.field == C_STORE_RSP {
+                let request = (parsed.field != C_STORE_RQ && is_answered_request(parsed.field))
+                    .then(|| parsed.clone());
+                if is_response(parsed.field) {
                     self.responses.push(parsed.clone());
-                }
-                if query_name(parsed.field).is_some() {
-                    self.queries.push(parsed.clone());
                 }
                 context.awaiting_data = parsed.has_data_set;
                 if !parsed.has_data_set {
                     self.open = None;
+                    self.requests.extend(request);
+                    context.request = None;
+                } else {
+                    context.request = request;
                 }
                 context.store = Some(parsed).filter(|c| c.field == C_STORE_RQ && c.has_data_set);
                 context.data = Vec::new();
@@ -408,6 +451,7 @@ impl Assembler {
         if pdv.is_last() {
             context.awaiting_data = false;
             self.open = None;
+            self.requests.extend(context.request.take());
         }
         if context.store.is_none() {
             // The data set of another service (a C-FIND identifier, ...): relayed as is.
@@ -618,6 +662,48 @@ mod tests {
         assert_eq!(instance.sop_class, "1.2.840.10008.5.1.4.1.1.2");
         assert_eq!(instance.bytes.as_deref(), Ok(&b"abcdef"[..]));
         assert_eq!(instance.sha256, <[u8; 32]>::from(Sha256::digest(b"abcdef")));
+    }
+
+    /// Review r28-gateway: a request is owed an answer once its receiver has it whole:
+    /// a C-FIND's identifier arriving slowly does not start its answer deadline; a
+    /// C-ECHO (no data set) is whole with its command; a C-CANCEL is never answered.
+    #[test]
+    fn requests_are_counted_once_whole_and_cancels_never() {
+        let command = |field: u16, data_set: bool| {
+            let mut c = Vec::new();
+            element(&mut c, 0x0100, &field.to_le_bytes());
+            element(&mut c, 0x0110, &7u16.to_le_bytes());
+            let kind: u16 = if data_set { 0x0000 } else { NO_DATA_SET };
+            element(&mut c, 0x0800, &kind.to_le_bytes());
+            c
+        };
+        let mut a = Assembler::new(1024, MemoryBudget::new(1024));
+        a.push(&pdv(3, &command(C_FIND_RQ, true))).expect("valid");
+        assert_eq!(a.take_requests(), [], "its identifier has not come");
+        a.push(&pdv(0, b"ab")).expect("valid");
+        assert_eq!(a.take_requests(), [], "nor all of it");
+        a.push(&pdv(2, b"cd")).expect("valid");
+        let whole = a.take_requests();
+        assert_eq!(
+            whole
+                .iter()
+                .map(|c| (c.field, c.message_id))
+                .collect::<Vec<_>>(),
+            [(C_FIND_RQ, Some(7))]
+        );
+        a.push(&pdv(3, &command(C_CANCEL_RQ, false)))
+            .expect("valid");
+        a.push(&pdv(3, &command(0x0030, false))).expect("valid");
+        assert_eq!(
+            a.take_requests()
+                .iter()
+                .map(|c| c.field)
+                .collect::<Vec<_>>(),
+            [0x0030],
+            "the C-ECHO, not the C-CANCEL"
+        );
+        a.push(&pdv(3, &command(0x8030, false))).expect("valid");
+        assert_eq!(a.take_responses().len(), 1, "a C-ECHO-RSP is a response");
     }
 
     #[test]

@@ -48,8 +48,13 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 /// The network of a peer, the one rule for every count by network: a newcomer's
 /// eviction counts holders by it first, the screening queue's share and its last places
 /// are shared by it (`screening_pool::SCREENING_QUEUE_PER_PEER`,
-/// `screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS`), and it gets its own rate
-/// (`rate::NETWORK_RATE_FACTOR`): an IPv4 /24.
+/// `screening_pool::SCREENING_QUEUE_RESERVE_NETWORKS`), it gets its own rate
+/// (`rate::NETWORK_RATE_FACTOR`), and it holds at most
+/// `limits.max_associations_per_network`: by default an IPv4 /24. Its prefix is
+/// configured once (`limits.association_network_v4_bits`, `..._v6_bits`, given to each
+/// as [`NetworkBits`]) and every count takes it through [`network_within`] alone:
+/// pending places, the rate and the screening queue used a fixed /24 and /48 while
+/// association places used the setting (review r28-gateway).
 /// Counted per address alone, silent connections from more addresses than there are
 /// pending places (one each, all tied at the most) made the oldest of them the one to
 /// go, and the oldest is a genuine sender still sending its request over a slow link:
@@ -60,18 +65,6 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 pub const IPV4_NETWORK_PREFIX_BITS: u32 = 24;
 /// The same for IPv6: a /48, what one site is commonly given (a host picks /64s in it).
 pub const IPV6_NETWORK_PREFIX_BITS: u32 = 48;
-
-/// The network an address (or a [`peer_key`]) is counted under: its IPv4
-/// /[`IPV4_NETWORK_PREFIX_BITS`] (an IPv4-mapped address as IPv4), or its IPv6
-/// /[`IPV6_NETWORK_PREFIX_BITS`].
-pub fn network_key(ip: IpAddr) -> IpAddr {
-    network_of(ip).0
-}
-
-/// [`network_key`] with its prefix length (what a record names: `192.0.2.0/24`).
-pub fn network_of(ip: IpAddr) -> (IpAddr, u32) {
-    network_within(ip, NetworkBits::DEFAULT)
-}
 
 /// The prefix lengths a network is counted by, per family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,6 +224,16 @@ impl Places {
         places
     }
 
+    /// The prefix lengths this counts networks by.
+    pub fn network_bits(&self) -> NetworkBits {
+        self.association_network
+    }
+
+    /// The network `peer` is counted under.
+    fn network(&self, peer: IpAddr) -> IpAddr {
+        network_within(peer, self.association_network).0
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding it leaves only counts, which stay consistent enough to go
         // on with: a poisoned lock must not stop the gateway.
@@ -263,7 +266,7 @@ impl Places {
             // each trickle a byte go before the sender; review s8-r16), then the oldest.
             let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
             for (peer, n) in &per_peer {
-                *per_network.entry(network_key(*peer)).or_insert(0) += n;
+                *per_network.entry(self.network(*peer)).or_insert(0) += n;
             }
             // What each has sent, read by its task or still waiting in its socket: a
             // task not yet scheduled has not marked its place (see [`Unread`]).
@@ -279,7 +282,7 @@ impl Places {
                 .iter()
                 .max_by_key(|(id, w)| {
                     (
-                        per_network.get(&network_key(w.peer)).copied().unwrap_or(0),
+                        per_network.get(&self.network(w.peer)).copied().unwrap_or(0),
                         per_peer.get(&w.peer).copied().unwrap_or(0),
                         !w.progressed,
                         std::cmp::Reverse(w.received),
@@ -577,7 +580,10 @@ mod tests {
             (ip("2001:db8::"), 64),
             "never smaller than a peer"
         );
-        assert_eq!(network_of(ip("10.1.2.3")), (ip("10.1.2.0"), 24));
+        assert_eq!(
+            network_within(ip("10.1.2.3"), NetworkBits::DEFAULT),
+            (ip("10.1.2.0"), 24)
+        );
     }
 
     #[test]
@@ -663,6 +669,30 @@ mod tests {
             assert!(evicted.is_err(), "{sender}: its place was kept");
             assert_eq!(places.pending_count(), 4);
         }
+    }
+
+    /// Review r28-gateway: pending places counted networks by a fixed /24 whatever
+    /// `limits.association_network_v4_bits` said. Configured /16, a flood spread over
+    /// 40 /24s of one /16 is one network, the biggest holder, and displaces its own.
+    #[tokio::test]
+    async fn pending_places_count_networks_at_the_configured_prefix() {
+        let bits = NetworkBits { v4: 16, v6: 48 };
+        let places = Places::with_networks(4, 2, 64, 16, 64, bits);
+        assert_eq!(places.network_bits(), bits);
+        let slow = places
+            .pending(ip("192.0.2.10"), Unread::unknown())
+            .expect("the sender's place, oldest");
+        let mut held = Vec::new();
+        for i in 1..=40u8 {
+            held.push(
+                places
+                    .pending(IpAddr::from([10, 9, i, 1]), Unread::unknown())
+                    .expect("a newcomer gets a place"),
+            );
+        }
+        let evicted =
+            tokio::time::timeout(std::time::Duration::from_millis(200), slow.evicted()).await;
+        assert!(evicted.is_err(), "the sender's place was kept");
     }
 
     /// Review s8-r16: a flood in the sender's own network, one silent place per address,

@@ -6,6 +6,10 @@
 //! held an association place for as long as their author liked (review r27-gateway):
 //! * an upstream that keeps reading and never answers a C-STORE: the sender waited on
 //!   it until the idle limit, minutes, while the place stayed taken ([`Unanswered`]);
+//!   timed for C-STOREs alone, an upstream that took a C-ECHO, C-FIND or C-MOVE and
+//!   never answered (or never sent its next pending response) held it all the same
+//!   (review r28-gateway): every request relayed is now timed, by its service's
+//!   deadline (`config::Limits::answer_limit`);
 //! * a slow-loris sender: a tiny PDU every `idle_seconds - 1`, a message never
 //!   finished, kept the place for ever ([`Progress`]).
 
@@ -19,11 +23,17 @@ pub const MIN_PROGRESS_BYTES: u64 = 1024 * 1024;
 
 /// Progress of one association: the last time a DIMSE message was completed in either
 /// direction, or [`MIN_PROGRESS_BYTES`] of P-DATA had moved since the last progress.
+/// Besides, no one message may take longer than `limits.message_seconds` to arrive
+/// whole ([`Progress::longest_message`]): a sender paying [`MIN_PROGRESS_BYTES`] per
+/// window never finishing its data set kept its place for ever (review r28-gateway).
 #[derive(Debug)]
 pub struct Progress {
     since: Instant,
     /// P-DATA bytes moved since `since`.
     bytes: u64,
+    /// When the message each side is sending began, by [`Side::index`] (`None`: none
+    /// under way).
+    began: [Option<Instant>; 2],
 }
 
 /// Progress counted from now (an association established).
@@ -38,7 +48,31 @@ impl Progress {
         Progress {
             since: now,
             bytes: 0,
+            began: [None; 2],
         }
+    }
+
+    /// A fragment of a message from `from` arrived and its last has not: the message is
+    /// under way, since its first fragment.
+    pub fn message_under_way(&mut self, from: Side, now: Instant) {
+        self.began[from.index()].get_or_insert(now);
+    }
+
+    /// The message `from` a side was sending arrived whole: progress.
+    pub fn message_whole(&mut self, from: Side, now: Instant) {
+        self.began[from.index()] = None;
+        self.message_completed(now);
+    }
+
+    /// The side whose message under way began the longest ago, and how long ago.
+    pub fn longest_message(&self, now: Instant) -> Option<(Side, Duration)> {
+        [Side::Peer, Side::Upstream]
+            .into_iter()
+            .filter_map(|side| {
+                let began = self.began[side.index()]?;
+                Some((side, now.saturating_duration_since(began)))
+            })
+            .max_by_key(|(_, took)| *took)
     }
 
     /// A DIMSE message (a request or a response, command and data set) was completed.
@@ -62,61 +96,208 @@ impl Progress {
     }
 }
 
-/// C-STOREs forwarded and not yet answered: named up to [`MAX_UNANSWERED_NAMED`],
-/// counted beyond, and since when the receiving side has owed an answer without giving
-/// any.
-#[derive(Debug, Default)]
-pub struct Unanswered {
-    /// Message ID and SOP Instance UID, oldest first.
-    pub named: Vec<(Option<u16>, String)>,
-    /// Beyond the names kept (a sender with asynchronous operations and an upstream
-    /// that never answers): only counted.
-    pub more: u64,
-    /// When the receiving side last owed an answer and gave none: the first C-STORE
-    /// forwarded with nothing outstanding, or its last answer while more are
-    /// outstanding (with asynchronous operations the oldest may be answered last).
-    owed_since: Option<Instant>,
+/// The side of an association that owes an answer to a request the other side sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The sender that opened the association (a C-GET's sub-operations are C-STOREs
+    /// the peer owes answers to).
+    Peer,
+    /// The archive or modality the gateway relays to.
+    Upstream,
 }
 
-/// C-STOREs forwarded and not yet answered that are kept by name: a peer may send many
-/// without waiting for answers, so the list is bounded; the rest are counted.
-pub const MAX_UNANSWERED_NAMED: usize = 64;
-
-impl Unanswered {
-    pub fn forwarded(&mut self, message_id: Option<u16>, uid: &str, now: Instant) {
-        if self.outstanding() == 0 {
-            self.owed_since = Some(now);
-        }
-        if self.named.len() < MAX_UNANSWERED_NAMED {
-            self.named.push((message_id, uid.to_owned()));
-        } else {
-            self.more += 1;
+impl Side {
+    /// Where what is sent to this side goes, as the records say it.
+    pub fn towards(self) -> &'static str {
+        match self {
+            Side::Peer => "to the peer",
+            Side::Upstream => "upstream",
         }
     }
 
-    pub fn answered(&mut self, responding_to: Option<u16>, uid: &str, now: Instant) {
-        let at = self.named.iter().position(|(id, named)| {
-            (responding_to.is_some() && *id == responding_to) || named == uid
-        });
+    /// As the records name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Peer => "peer",
+            Side::Upstream => "upstream",
+        }
+    }
+
+    /// The side across the association.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Peer => Side::Upstream,
+            Side::Upstream => Side::Peer,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Side::Peer => 0,
+            Side::Upstream => 1,
+        }
+    }
+}
+
+/// A DIMSE request relayed whose final answer has not come back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Its command field (`dimse::C_STORE_RQ`, ...).
+    pub field: u16,
+    pub message_id: Option<u16>,
+    /// The SOP Instance UID of a C-STORE (empty for other services).
+    pub uid: String,
+    pub owed_by: Side,
+    /// How long the side may go without answering it (see `config::Limits::answer_limit`).
+    pub limit: Duration,
+    forwarded: Instant,
+}
+
+impl Request {
+    /// A request of command `field` forwarded to `owed_by`, due within `limit`.
+    pub fn new(
+        field: u16,
+        message_id: Option<u16>,
+        uid: &str,
+        owed_by: Side,
+        limit: Duration,
+        now: Instant,
+    ) -> Request {
+        Request {
+            field,
+            message_id,
+            uid: uid.to_owned(),
+            owed_by,
+            limit,
+            forwarded: now,
+        }
+    }
+}
+
+/// Requests relayed and not yet answered in full, of every DIMSE service: named up to
+/// [`MAX_UNANSWERED_NAMED`], counted beyond. Each has its answer deadline, run from
+/// the last sign that the side owing it is answering: the request forwarded, or any
+/// response that side sent since (a pending C-FIND or C-MOVE response restarts it; with
+/// asynchronous operations a side may answer the oldest last).
+#[derive(Debug, Default)]
+pub struct Unanswered {
+    /// Oldest first.
+    pub named: Vec<Request>,
+    /// Beyond the names kept (a sender with asynchronous operations and an upstream
+    /// that never answers): only counted, timed by the shortest deadline among them
+    /// from the first forwarded with none counted.
+    pub more: u64,
+    more_since: Option<Instant>,
+    more_limit: Option<Duration>,
+    /// The last response (pending or final) each side sent, by [`Side::index`].
+    last_answer: [Option<Instant>; 2],
+}
+
+/// Requests forwarded and not yet answered that are kept by name: a peer may send many
+/// without waiting for answers, so the list is bounded; the rest are counted.
+pub const MAX_UNANSWERED_NAMED: usize = 64;
+
+/// A response status that says more responses to the same request follow (PS3.7
+/// C.4.1.1.4, C.4.2.1.5, C.4.3.1.5: Pending FF00 and FF01).
+pub fn is_pending(status: Option<u16>) -> bool {
+    matches!(status, Some(0xff00 | 0xff01))
+}
+
+/// A request answered too long ago ([`Unanswered::overdue`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overdue {
+    /// The request, when it is one kept by name.
+    pub request: Option<Request>,
+    /// How long its side has given no sign of answering it.
+    pub silent_for: Duration,
+    /// Its deadline.
+    pub limit: Duration,
+}
+
+impl Unanswered {
+    /// A request forwarded to `owed_by`, which must answer it within `limit`.
+    pub fn forwarded(&mut self, request: Request) {
+        let now = request.forwarded;
+        if self.named.len() < MAX_UNANSWERED_NAMED {
+            self.named.push(request);
+        } else {
+            if self.more == 0 {
+                self.more_since = Some(now);
+            }
+            self.more += 1;
+            self.more_limit = Some(
+                self.more_limit
+                    .map_or(request.limit, |l| l.min(request.limit)),
+            );
+        }
+    }
+
+    /// A response `from` a side: a final one settles the request it answers (by its
+    /// Message ID Being Responded To, else a C-STORE's SOP Instance UID); any, pending
+    /// or final, restarts the clocks of what that side still owes.
+    pub fn answered(
+        &mut self,
+        from: Side,
+        responding_to: Option<u16>,
+        uid: &str,
+        status: Option<u16>,
+        now: Instant,
+    ) {
+        self.last_answer[from.index()] = Some(now);
+        if is_pending(status) {
+            return;
+        }
+        let mine = |r: &Request| r.owed_by == from;
+        let at = self
+            .named
+            .iter()
+            .position(|r| mine(r) && responding_to.is_some() && r.message_id == responding_to)
+            .or_else(|| {
+                self.named
+                    .iter()
+                    .position(|r| mine(r) && !uid.is_empty() && r.uid == uid)
+            });
         match at {
             Some(i) => {
                 self.named.remove(i);
             }
-            None => self.more = self.more.saturating_sub(1),
+            None => {
+                self.more = self.more.saturating_sub(1);
+                if self.more == 0 {
+                    self.more_since = None;
+                    self.more_limit = None;
+                }
+            }
         }
-        self.owed_since = (self.outstanding() > 0).then_some(now);
     }
 
     pub fn outstanding(&self) -> u64 {
         self.named.len() as u64 + self.more
     }
 
-    /// How long the receiving side has owed an answer without giving any (`None`: it
-    /// owes none).
-    pub fn owed_for(&self, now: Instant) -> Option<Duration> {
-        self.owed_since
-            .filter(|_| self.outstanding() > 0)
-            .map(|since| now.saturating_duration_since(since))
+    /// The first request whose side has given no sign of answering it within its
+    /// deadline, if any.
+    pub fn overdue(&self, now: Instant) -> Option<Overdue> {
+        let latest = |a: Instant, b: Option<Instant>| b.map_or(a, |b| a.max(b));
+        let named = self.named.iter().find_map(|r| {
+            let since = latest(r.forwarded, self.last_answer[r.owed_by.index()]);
+            let silent_for = now.saturating_duration_since(since);
+            (silent_for >= r.limit).then(|| Overdue {
+                request: Some(r.clone()),
+                silent_for,
+                limit: r.limit,
+            })
+        });
+        named.or_else(|| {
+            let (since, limit) = (self.more_since?, self.more_limit?);
+            let any_answer = self.last_answer.iter().flatten().max().copied();
+            let silent_for = now.saturating_duration_since(latest(since, any_answer));
+            (self.more > 0 && silent_for >= limit).then_some(Overdue {
+                request: None,
+                silent_for,
+                limit,
+            })
+        })
     }
 }
 
@@ -148,19 +329,109 @@ mod tests {
         );
     }
 
-    /// The clock runs from the first C-STORE owed; an answer restarts it while others
-    /// are owed, and stops it when none is.
+    /// The paying loris: enough bytes each window is progress, but one message under
+    /// way is timed from its first fragment until it is whole, per side.
     #[test]
-    fn an_answer_is_owed_from_the_first_unanswered_store_until_the_upstream_answers() {
+    fn a_message_is_timed_from_its_first_fragment_until_it_is_whole() {
+        let t0 = Instant::now();
+        let mut p = Progress::new(t0);
+        assert_eq!(p.longest_message(t0 + 99 * S), None);
+        for i in 0..10 {
+            p.message_under_way(Side::Peer, t0 + i * 600 * S);
+            p.moved(MIN_PROGRESS_BYTES, t0 + i * 600 * S);
+        }
+        assert_eq!(p.stalled(t0 + 5400 * S).0, Duration::ZERO, "it pays");
+        assert_eq!(
+            p.longest_message(t0 + 5400 * S),
+            Some((Side::Peer, 5400 * S)),
+            "from its first fragment"
+        );
+        p.message_under_way(Side::Upstream, t0 + 5000 * S);
+        p.message_whole(Side::Peer, t0 + 5401 * S);
+        assert_eq!(
+            p.longest_message(t0 + 5402 * S),
+            Some((Side::Upstream, 402 * S))
+        );
+        p.message_whole(Side::Upstream, t0 + 5403 * S);
+        assert_eq!(p.longest_message(t0 + 9999 * S), None);
+    }
+
+    fn store(id: u16, limit: Duration, now: Instant) -> Request {
+        Request::new(
+            0x0001,
+            Some(id),
+            &format!("1.2.{id}"),
+            Side::Upstream,
+            limit,
+            now,
+        )
+    }
+
+    /// Each request's clock runs from its forwarding; any answer of the side owing it
+    /// restarts it while others are owed, and a final answer settles it.
+    #[test]
+    fn an_answer_is_owed_from_the_forwarding_until_the_side_answers() {
         let t0 = Instant::now();
         let mut u = Unanswered::default();
-        assert_eq!(u.owed_for(t0), None);
-        u.forwarded(Some(1), "1.2.1", t0);
-        u.forwarded(Some(2), "1.2.2", t0 + 5 * S);
-        assert_eq!(u.owed_for(t0 + 10 * S), Some(10 * S), "from the first");
-        u.answered(Some(1), "1.2.1", t0 + 11 * S);
-        assert_eq!(u.owed_for(t0 + 12 * S), Some(S), "an answer restarts it");
-        u.answered(Some(2), "1.2.2", t0 + 13 * S);
-        assert_eq!(u.owed_for(t0 + 99 * S), None, "nothing owed");
+        assert_eq!(u.overdue(t0 + 999 * S), None);
+        u.forwarded(store(1, 10 * S, t0));
+        u.forwarded(store(2, 10 * S, t0 + 5 * S));
+        assert_eq!(u.overdue(t0 + 9 * S), None);
+        let late = u.overdue(t0 + 10 * S).expect("the first is late");
+        assert_eq!(late.silent_for, 10 * S);
+        assert_eq!(late.request.map(|r| r.message_id), Some(Some(1)));
+        u.answered(Side::Upstream, Some(1), "", Some(0), t0 + 11 * S);
+        assert_eq!(u.outstanding(), 1);
+        assert_eq!(u.overdue(t0 + 20 * S), None, "an answer restarts it");
+        assert!(u.overdue(t0 + 21 * S).is_some());
+        u.answered(Side::Upstream, None, "1.2.2", Some(0), t0 + 13 * S);
+        assert_eq!(u.overdue(t0 + 999 * S), None, "nothing owed");
+    }
+
+    /// A C-MOVE (or C-FIND) answers with pending responses: each restarts its
+    /// deadline and none settles it; the final one does. An answer of the other side
+    /// restarts nothing, and does not settle a request of the same Message ID.
+    #[test]
+    fn pending_responses_restart_the_deadline_and_only_the_owing_side_answers() {
+        let t0 = Instant::now();
+        let mut u = Unanswered::default();
+        let mut moving = store(7, 10 * S, t0);
+        moving.field = 0x0021;
+        moving.uid = String::new();
+        u.forwarded(moving);
+        for i in 1..=5 {
+            u.answered(Side::Upstream, Some(7), "", Some(0xff00), t0 + i * 9 * S);
+        }
+        assert_eq!(u.overdue(t0 + 54 * S), None, "each pending restarts it");
+        u.answered(Side::Peer, Some(7), "", Some(0), t0 + 55 * S);
+        assert_eq!(
+            u.outstanding(),
+            1,
+            "the peer does not answer the upstream's debt"
+        );
+        let late = u
+            .overdue(t0 + 55 * S)
+            .expect("the peer's answer restarts nothing");
+        assert_eq!(late.silent_for, 10 * S);
+        u.answered(Side::Upstream, Some(7), "", Some(0), t0 + 56 * S);
+        assert_eq!(u.outstanding(), 0);
+    }
+
+    /// Beyond the names kept, requests are counted and still timed.
+    #[test]
+    fn requests_beyond_the_named_are_counted_and_timed() {
+        let t0 = Instant::now();
+        let mut u = Unanswered::default();
+        for i in 0..=MAX_UNANSWERED_NAMED as u16 {
+            u.forwarded(store(i, 10 * S, t0));
+        }
+        assert_eq!((u.named.len(), u.more), (MAX_UNANSWERED_NAMED, 1));
+        for i in 0..MAX_UNANSWERED_NAMED as u16 {
+            u.answered(Side::Upstream, Some(i), "", Some(0), t0 + S);
+        }
+        let late = u.overdue(t0 + 11 * S).expect("the counted one is timed");
+        assert_eq!(late.request, None);
+        u.answered(Side::Upstream, Some(999), "", Some(0), t0 + 12 * S);
+        assert_eq!((u.outstanding(), u.overdue(t0 + 99 * S)), (0, None));
     }
 }

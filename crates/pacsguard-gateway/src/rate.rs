@@ -5,14 +5,15 @@
 //! `limits.max_associations_per_minute` from one peer (an address, an IPv6 /64; see
 //! `places::peer_key`) in a window of [`RATE_WINDOW`], a connection is answered at once
 //! with A-ASSOCIATE-RJ (transient, local limit exceeded) without being read. The network
-//! of a peer as a whole (an IPv4 /24, an IPv6 /48) gets [`NETWORK_RATE_FACTOR`] times
-//! that, so rotating addresses inside it does not multiply the rate.
+//! of a peer as a whole (an IPv4 /24, an IPv6 /48, or the configured prefix:
+//! `places::network_within`) gets [`NETWORK_RATE_FACTOR`] times that, so rotating
+//! addresses inside it does not multiply the rate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::places::{network_of, peer_key};
+use crate::places::{NetworkBits, network_within, peer_key};
 
 /// The window the rate is counted over.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -43,12 +44,21 @@ struct Window {
 pub struct Rates {
     per_window: u32,
     windows: HashMap<IpAddr, Window>,
-    /// Networks (IPv4 /24s, IPv6 /48s), at `per_window * NETWORK_RATE_FACTOR`.
+    /// Networks (IPv4 /24s, IPv6 /48s by default), at `per_window * NETWORK_RATE_FACTOR`.
     networks: Box<Option<Rates>>,
+    /// The prefix lengths of those networks (`places::network_within`).
+    bits: NetworkBits,
 }
 
 impl Rates {
+    /// `per_window` per peer, networks counted at the default prefixes.
     pub fn new(per_window: u32) -> Rates {
+        Rates::with_networks(per_window, NetworkBits::DEFAULT)
+    }
+
+    /// `per_window` per peer, networks of `bits` (the configured
+    /// `limits.association_network_v4_bits`, `..._v6_bits`).
+    pub fn with_networks(per_window: u32, bits: NetworkBits) -> Rates {
         Rates {
             per_window,
             windows: HashMap::new(),
@@ -56,8 +66,15 @@ impl Rates {
                 per_window: per_window.saturating_mul(NETWORK_RATE_FACTOR),
                 windows: HashMap::new(),
                 networks: Box::new(None),
+                bits,
             })),
+            bits,
         }
+    }
+
+    /// The prefix lengths this counts networks by.
+    pub fn network_bits(&self) -> NetworkBits {
+        self.bits
     }
 
     /// Counts one connection from `ip` at `now`; false when it is over the rate of its
@@ -78,7 +95,7 @@ impl Rates {
     /// length then (so that a summary names `the network 192.0.2.0/24`, not an address).
     pub fn over_by(&mut self, ip: IpAddr, now: Instant) -> Option<(IpAddr, Option<u32>, String)> {
         let peer_open = self.window(peer_key(ip), now).count < self.per_window;
-        let (network, bits) = network_of(ip);
+        let (network, bits) = network_within(ip, self.bits);
         let network_open = match self.networks.as_mut() {
             Some(networks) => networks.window(network, now).count < networks.per_window,
             None => true,
@@ -250,6 +267,31 @@ mod tests {
             rates.allow("192.0.2.7".parse().expect("ip"), t0 + RATE_WINDOW),
             "a new window"
         );
+    }
+
+    /// Review r28-gateway: the rate counted networks by a fixed /24 whatever
+    /// `limits.association_network_v4_bits` said. Configured /16, addresses rotating
+    /// over its /24s get the network's rate in all, and the record names the /16.
+    #[test]
+    fn the_network_rate_counts_the_configured_prefix() {
+        let t0 = Instant::now();
+        let bits = NetworkBits { v4: 16, v6: 48 };
+        let mut rates = Rates::with_networks(1, bits);
+        assert_eq!(rates.network_bits(), bits);
+        let allowed = (0..NETWORK_RATE_FACTOR + 5)
+            .filter(|i| {
+                let ip = IpAddr::from([10, 9, u8::try_from(*i).expect("small"), 1]);
+                rates.allow(ip, t0)
+            })
+            .count();
+        assert_eq!(
+            allowed, NETWORK_RATE_FACTOR as usize,
+            "one network: the /16"
+        );
+        let why = rates
+            .over("10.9.200.1".parse().expect("ip"), t0)
+            .expect("over");
+        assert!(why.contains("the network 10.9.0.0/16"), "{why}");
     }
 
     /// Review s8-r16: addresses sprayed once each filled the table, and a new peer past

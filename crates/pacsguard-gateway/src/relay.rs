@@ -27,7 +27,7 @@ use crate::pdu::{
 };
 use crate::places::{Full, Pending, Places, Unread};
 pub use crate::progress::MAX_UNANSWERED_NAMED;
-use crate::progress::{MIN_PROGRESS_BYTES, Progress, Unanswered};
+use crate::progress::{MIN_PROGRESS_BYTES, Progress, Request, Side, Unanswered};
 use crate::refusals::Incident;
 
 mod pass_through;
@@ -636,10 +636,11 @@ impl Gateway {
             .first()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |l| l.listen);
         let queue_places = screening_queue_places();
-        let screening = crate::screening_pool::Pool::new(
+        let screening = crate::screening_pool::Pool::with_networks(
             SCREENING_THREADS,
             queue_places,
             crate::screening_pool::per_peer_share(queue_places),
+            config.limits.association_network,
         )
         .map_err(|e| (first, e))?;
         for listener in config.listeners {
@@ -654,8 +655,9 @@ impl Gateway {
                 memory: MemoryBudget::new(config.limits.inspection_memory_bytes),
                 peer_memory: std::sync::Mutex::default(),
                 places: places(&config.limits),
-                rates: std::sync::Mutex::new(crate::rate::Rates::new(
+                rates: std::sync::Mutex::new(crate::rate::Rates::with_networks(
                     config.limits.max_associations_per_minute,
+                    config.limits.association_network,
                 )),
                 refusals: std::sync::Mutex::default(),
                 identity_refusals: std::sync::Mutex::default(),
@@ -1564,7 +1566,7 @@ async fn association(
         .with_contexts(negotiated.clone()),
         memory: Arc::clone(&memory),
         peer: crate::places::peer_key(addr.ip()),
-        towards: "upstream",
+        towards: Side::Upstream,
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
     };
@@ -1579,7 +1581,7 @@ async fn association(
         // sub-operations) are held and screened as the sender's are, and a refused one
         // is answered to the upstream.
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
-        towards: "to the peer",
+        towards: Side::Peer,
         ..tap.clone_empty()
     };
     let (mut tap, mut tap_back) = (tap, tap_back);
@@ -1626,31 +1628,19 @@ async fn association(
     // never finished, went nowhere (review r24-scan: the record said "relayed" for both),
     // nor did one whose verdict the association did not wait for (review r26-gateway).
     let relayed = instances.saturating_sub(refused + unfinished_held + awaiting_verdict);
-    // What was forwarded and never answered is not known to be stored: each says so.
-    let unanswered = counts
-        .unanswered
-        .lock()
-        .map(|mut u| std::mem::take(&mut *u))
-        .unwrap_or_default();
-    for (_, uid) in &unanswered.named {
-        shared.event(
-            Outcome::Failure,
-            &format!("{object}/{uid}"),
-            format!(
-                "C-STORE of SOP Instance UID {uid} was forwarded to upstream {} and never answered before the association {}: not known to be stored",
-                route.upstream,
-                end.text()
-            ),
-        );
+    // What was forwarded and never answered is not known to be done (a C-STORE not
+    // known to be stored): each says so.
+    let unanswered = std::mem::take(&mut *counts.unanswered());
+    for request in &unanswered.named {
+        record_unanswered(&shared, &object, &route.upstream, request, &end);
     }
     if unanswered.more > 0 {
         shared.event(
             Outcome::Failure,
             &object,
             format!(
-                "{} further C-STORE(s) forwarded to upstream {} and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
+                "{} further request(s) forwarded and never answered before the association {} (beyond the {MAX_UNANSWERED_NAMED} named)",
                 unanswered.more,
-                route.upstream,
                 end.text()
             ),
         );
@@ -1997,8 +1987,9 @@ struct Tap {
     /// The peer (`places::peer_key`): its data sets share the screening queue fairly
     /// with other peers' (`screening_pool`).
     peer: std::net::IpAddr,
-    /// Where what this tap sees goes ("upstream", "to the peer"), for the records.
-    towards: &'static str,
+    /// The side what this tap sees goes to: the side that owes answers to the requests
+    /// it sees; the responses it sees are the other side's.
+    towards: Side,
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
@@ -2091,10 +2082,12 @@ impl Hold {
 enum Held {
     /// The message is not complete: nothing is written yet.
     Wait,
-    /// Screened (or not a C-STORE): the PDUs held, written upstream as read.
-    Forward(Vec<Vec<u8>>),
-    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer.
-    Answer(Vec<u8>),
+    /// Screened (or not a C-STORE): the PDUs held, written upstream as read; the
+    /// verdict's record once they are written.
+    Forward(Vec<Vec<u8>>, Option<AnswerRecord>),
+    /// Refused: nothing goes upstream; this C-STORE-RSP goes to the peer; the
+    /// verdict's record once it is written.
+    Answer(Vec<u8>, Option<AnswerRecord>),
     /// A message that cannot be held whole and is not a C-STORE (a query identifier of
     /// hundreds of MiB): the association is aborted.
     Abort(String),
@@ -2134,8 +2127,9 @@ struct Counts {
     /// at the end (the association ended while it was being screened: the upstream
     /// went, the gateway stopped) was neither forwarded nor answered.
     held_awaiting_verdict: AtomicU64,
-    /// C-STOREs forwarded whose response has not come back yet (Message ID, SOP
-    /// Instance UID): those left at the end were never confirmed stored.
+    /// Requests forwarded (C-STOREs and every other answered service) whose final
+    /// response has not come back yet: those left at the end were never answered (a
+    /// C-STORE never confirmed stored).
     unanswered: std::sync::Mutex<Unanswered>,
     /// What keeps the association's place besides answers (`limits.progress_seconds`).
     progress: std::sync::Mutex<Progress>,
@@ -2198,16 +2192,43 @@ impl Drop for AwaitingVerdict {
 }
 
 impl Counts {
-    fn forwarded(&self, message_id: Option<u16>, uid: &str) {
-        if let Ok(mut u) = self.unanswered.lock() {
-            u.forwarded(message_id, uid, Instant::now());
-        }
+    fn unanswered(&self) -> std::sync::MutexGuard<'_, Unanswered> {
+        // Only requests and instants: a panic while holding it leaves them usable.
+        self.unanswered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn answered(&self, responding_to: Option<u16>, uid: &str) {
-        if let Ok(mut u) = self.unanswered.lock() {
-            u.answered(responding_to, uid, Instant::now());
-        }
+    /// A request of command `field` forwarded to `owed_by`, timed by its service's
+    /// deadline (`Limits::answer_limit`).
+    fn forwarded(
+        &self,
+        limits: &Limits,
+        owed_by: Side,
+        field: u16,
+        message_id: Option<u16>,
+        uid: &str,
+    ) {
+        let (limit, _) = limits.answer_limit(field);
+        self.unanswered().forwarded(Request::new(
+            field,
+            message_id,
+            uid,
+            owed_by,
+            limit,
+            Instant::now(),
+        ));
+    }
+
+    /// A response of any service came `from` a side.
+    fn answered(&self, from: Side, response: &crate::dimse::Command) {
+        self.unanswered().answered(
+            from,
+            response.responding_to,
+            &response.affected_sop_instance,
+            response.status,
+            Instant::now(),
+        );
     }
 
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -2253,14 +2274,26 @@ impl Tap {
                 ));
             }
             let pushed = self.assembler.push(pdv);
+            let from = self.towards.other();
             if pushed.is_ok() && pdv.is_last() && !self.assembler.mid_message() {
-                self.counts.progress().message_completed(Instant::now());
+                self.counts.progress().message_whole(from, Instant::now());
+            } else if self.assembler.mid_message() {
+                self.counts
+                    .progress()
+                    .message_under_way(from, Instant::now());
             }
             for response in self.assembler.take_responses() {
                 self.answered(&response);
             }
-            for query in self.assembler.take_queries() {
-                self.queried(&query);
+            for request in self.assembler.take_requests() {
+                self.counts.forwarded(
+                    &self.shared.limits,
+                    self.towards,
+                    request.field,
+                    request.message_id,
+                    "",
+                );
+                self.queried(&request);
             }
             if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
@@ -2279,8 +2312,13 @@ impl Tap {
                 // if at all: an association aborted meanwhile (the stop) did not leave it
                 // "forwarded and never answered" on the record (session 23).
                 if self.hold.is_none() {
-                    self.counts
-                        .forwarded(instance.message_id, &instance.sop_instance);
+                    self.counts.forwarded(
+                        &self.shared.limits,
+                        self.towards,
+                        crate::dimse::C_STORE_RQ,
+                        instance.message_id,
+                        &instance.sop_instance,
+                    );
                 }
                 done.push(instance);
             }
@@ -2293,7 +2331,7 @@ impl Tap {
     /// for its answer meanwhile, as it would for the receiver's).
     async fn hold(&mut self, bytes: Vec<u8>, done: Vec<Instance>) -> Held {
         let Some(hold) = self.hold.as_mut() else {
-            return Held::Forward(vec![bytes]);
+            return Held::Forward(vec![bytes], None);
         };
         hold.keep(bytes, &self.memory);
         let Some(instance) = done.into_iter().next() else {
@@ -2308,7 +2346,7 @@ impl Tap {
                     hold.cap
                 ));
             }
-            return Held::Forward(hold.take());
+            return Held::Forward(hold.take(), None);
         };
         let whole = !std::mem::take(&mut hold.overflow);
         let pdus = hold.take();
@@ -2322,7 +2360,7 @@ impl Tap {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(context_id);
-        let towards = self.towards;
+        let towards = self.towards.towards();
         let about = about(&instance);
         let name = format!("{}/{uid}", self.object);
         // Its screening stops at the deadline the sender is answered at (below).
@@ -2332,7 +2370,7 @@ impl Tap {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let job_ticket = Arc::clone(&ticket);
         let submitted = self.shared.screening.submit(self.peer, move || {
-            let refusal = screen_caught(
+            let verdict = screen_caught(
                 &shared,
                 &object,
                 &ts,
@@ -2344,21 +2382,31 @@ impl Tap {
                 },
                 &job_ticket,
             );
-            let _ = tx.send(refusal);
+            // Not taken (the association ended first): its record, dropped here, says
+            // the sender got neither answer nor forwarding.
+            let _ = tx.send(verdict);
         });
         // The screening panicked past its catch, or its job was dropped: what was not
         // screened is not forwarded.
-        let failed = || {
-            Some(Refusal {
+        let failed = || Verdict {
+            refusal: Some(Refusal {
                 status: STATUS_REFUSED_UNSCREENED,
                 comment: "refused by the gateway: screening failed".to_owned(),
-            })
+            }),
+            record: None,
+        };
+        let by_the_gateway = |status, comment: &str| Verdict {
+            refusal: Some(Refusal {
+                status,
+                comment: comment.to_owned(),
+            }),
+            record: None,
         };
         let deadline = self.shared.limits.screening_deadline;
         // Settled once the verdict is in; if the association ends (this future dropped)
         // before it, counted and recorded as neither forwarded nor answered.
         let awaiting = AwaitingVerdict::new(self, &uid, &ticket);
-        let refusal = if let Err(full) = submitted {
+        let verdict = if let Err(full) = submitted {
             not_screened(
                 &self.shared,
                 self.peer,
@@ -2370,10 +2418,7 @@ impl Tap {
                 ),
                 None,
             );
-            Some(Refusal {
-                status: STATUS_REFUSED_UNSCREENED,
-                comment: SCREENING_QUEUE_FULL.to_owned(),
-            })
+            by_the_gateway(STATUS_REFUSED_UNSCREENED, SCREENING_QUEUE_FULL)
         } else {
             match tokio::time::timeout(deadline, &mut rx).await {
                 Ok(done) => done.unwrap_or_else(|_| failed()),
@@ -2394,20 +2439,24 @@ impl Tap {
                         ),
                         None,
                     );
-                    Some(Refusal {
-                        status: STATUS_REFUSED_UNSCREENED,
-                        comment: NOT_SCREENED_IN_TIME.to_owned(),
-                    })
+                    by_the_gateway(STATUS_REFUSED_UNSCREENED, NOT_SCREENED_IN_TIME)
                 }
                 // It ended as the deadline passed: its verdict stands.
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
         };
         awaiting.settled();
+        let Verdict { refusal, record } = verdict;
         match refusal {
             None => {
-                self.counts.forwarded(message_id, &uid);
-                Held::Forward(pdus)
+                self.counts.forwarded(
+                    &self.shared.limits,
+                    self.towards,
+                    crate::dimse::C_STORE_RQ,
+                    message_id,
+                    &uid,
+                );
+                Held::Forward(pdus, record)
             }
             Some(r) => {
                 self.counts.refused.fetch_add(1, Ordering::Relaxed);
@@ -2421,6 +2470,7 @@ impl Tap {
                         ),
                     }])
                     .encode(),
+                    record,
                 )
             }
         }
@@ -2464,9 +2514,13 @@ impl Tap {
         );
     }
 
+    /// A response of any service, from the side this tap's messages come from; a
+    /// C-STORE's is recorded.
     fn answered(&self, response: &crate::dimse::Command) {
-        self.counts
-            .answered(response.responding_to, &response.affected_sop_instance);
+        self.counts.answered(self.towards.other(), response);
+        if response.field != crate::dimse::C_STORE_RSP {
+            return;
+        }
         let status = response.status.unwrap_or(0xffff);
         let (outcome, word) = match status {
             0x0000 => (Outcome::Success, "stored"),
@@ -2492,7 +2546,7 @@ impl Tap {
         // Still held when the association ended (a refusing route): it never went
         // upstream, and nobody is left to answer.
         let held = self.hold.is_some();
-        let towards = self.towards;
+        let towards = self.towards.towards();
         let about = about(&instance);
         let name = format!("{}/{}", self.object, instance.sop_instance);
         // Nobody waits for a held one (its association ended): no deadline; a forwarded
@@ -2678,7 +2732,7 @@ fn screen_caught(
     instance: Instance,
     policy: Policy<'_>,
     ticket: &crate::screening_pool::Ticket,
-) -> Option<Refusal> {
+) -> Verdict {
     thread_local! {
         static PREPARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
@@ -2750,10 +2804,13 @@ fn screen_caught(
             .evidence
             .quarantine(&name, bytes, vec![finding], !held);
     }
-    held.then(|| Refusal {
-        status: STATUS_REFUSED_UNSCREENED,
-        comment: "refused by the gateway: screening failed".to_owned(),
-    })
+    Verdict {
+        refusal: held.then(|| Refusal {
+            status: STATUS_REFUSED_UNSCREENED,
+            comment: "refused by the gateway: screening failed".to_owned(),
+        }),
+        record: None,
+    }
 }
 
 /// Screens one data set and records it; on a refusing route (`Policy::Held`), the
@@ -2767,7 +2824,7 @@ fn screen_instance(
     policy: Policy<'_>,
     ticket: &crate::screening_pool::Ticket,
     rescue: &mut Option<Vec<u8>>,
-) -> Option<Refusal> {
+) -> Verdict {
     let name = format!("{object}/{}", instance.sop_instance);
     let path = std::path::PathBuf::from(&name);
     let digest = hex(&instance.sha256);
@@ -3046,16 +3103,16 @@ fn screen_instance(
     } else {
         ""
     };
+    let would_have = match &refusal {
+        Some(r) => format!(
+            "its verdict would have answered C-STORE status {:#06x} ({})",
+            r.status, r.comment
+        ),
+        None => "its verdict would have forwarded it".to_owned(),
+    };
     let fate = match &refusal {
         _ if abandoned => format!(
-            "; {}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}",
-            match &refusal {
-                Some(r) => format!(
-                    "its verdict would have answered C-STORE status {:#06x} ({})",
-                    r.status, r.comment
-                ),
-                None => "its verdict would have forwarded it".to_owned(),
-            }
+            "; {would_have}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}"
         ),
         None if alerts > 0 || late => format!(", forwarded all the same{copy}"),
         None => String::new(),
@@ -3082,9 +3139,7 @@ fn screen_instance(
     } else {
         fate
     };
-    shared.event(
-        outcome,
-        &name,
+    let summary = |what: &str, fate: &str| {
         format!(
             "{what} C-STORE SOP Instance UID {} (SOP Class {}, transfer syntax {ts}): {} data set bytes{}, SHA-256 {digest}; {} alert(s){fate}{}",
             instance.sop_instance,
@@ -3099,10 +3154,41 @@ fn screen_instance(
             if disagreements.is_empty() {
                 String::new()
             } else {
-                format!("; {} (PS3.4 B.2.1: they must agree)", disagreements.join(", "))
+                format!(
+                    "; {} (PS3.4 B.2.1: they must agree)",
+                    disagreements.join(", ")
+                )
             }
-        ),
-    );
+        )
+    };
+    // A verdict the relay acts on (a whole data set held on a refusing route, screened
+    // in time, its association still there when the ticket was taken) is recorded once
+    // the relay has written what it makes: the association may still end first, and
+    // the sender then got its end, not this answer (review r28-gateway).
+    let record = if matches!(policy, Policy::Held { .. })
+        && instance.complete
+        && !abandoned
+        && !late
+        && !stopped
+        && !waited_out
+    {
+        Some(AnswerRecord {
+            evidence: Arc::clone(&shared.evidence),
+            actor: shared.actor.clone(),
+            outcome,
+            object: name.clone(),
+            written: Some(summary(what, &fate)),
+            unwritten: summary(
+                "not forwarded",
+                &format!(
+                    "; {would_have}; the association ended before the relay wrote it: neither forwarded {towards} whole nor answered{copy}"
+                ),
+            ),
+        })
+    } else {
+        shared.event(outcome, &name, summary(what, &fate));
+        None
+    };
     if kept && let Some(bytes) = file {
         if late && alerts == 0 {
             // The vault keeps a copy for a reason: its late screening's.
@@ -3120,7 +3206,54 @@ fn screen_instance(
             .evidence
             .quarantine(&name, bytes, findings, refusal.is_none() && !abandoned);
     }
-    refusal
+    Verdict { refusal, record }
+}
+
+/// What a screening decided, and its record when the relay must first write what the
+/// verdict makes ([`AnswerRecord`]).
+struct Verdict {
+    refusal: Option<Refusal>,
+    record: Option<AnswerRecord>,
+}
+
+/// The record of a verdict the relay acts on, written once the relay knows what the
+/// sender got: [`AnswerRecord::written`] once the answer (or the data set) is written
+/// whole; dropped unwritten (the association ended first, a write failed), it records
+/// that the sender got neither.
+struct AnswerRecord {
+    evidence: Arc<dyn Evidence>,
+    actor: Actor,
+    outcome: Outcome,
+    object: String,
+    /// What the record says once written (`None` once recorded).
+    written: Option<String>,
+    /// What it says if the association ended first.
+    unwritten: String,
+}
+
+impl AnswerRecord {
+    fn record(&self, detail: String) {
+        self.evidence.record(
+            Event::new(self.actor.clone(), Action::Gateway, self.outcome, detail)
+                .with_objects(vec![self.object.as_str().into()]),
+        );
+    }
+
+    /// The relay wrote what the verdict makes.
+    fn written(mut self) {
+        if let Some(detail) = self.written.take() {
+            self.record(detail);
+        }
+    }
+}
+
+impl Drop for AnswerRecord {
+    fn drop(&mut self) {
+        if self.written.take().is_some() {
+            let unwritten = std::mem::take(&mut self.unwritten);
+            self.record(unwritten);
+        }
+    }
 }
 
 /// Whether what the `not-inspected` finding `unread` left undecided could have made a
@@ -3188,62 +3321,142 @@ fn write_failed(tap: &Tap, to: &str, e: &std::io::Error) -> End {
     End::Aborted(0)
 }
 
-/// How often [`keep_up`] looks: a quarter of the shorter of its limits, within
+/// Records one request forwarded and never answered before the association ended.
+fn record_unanswered(
+    shared: &Shared,
+    object: &str,
+    upstream: &impl std::fmt::Display,
+    request: &Request,
+    end: &End,
+) {
+    let to = match request.owed_by {
+        Side::Upstream => format!("to upstream {upstream}"),
+        Side::Peer => "to the peer".to_owned(),
+    };
+    let (target, detail) = if request.field == crate::dimse::C_STORE_RQ {
+        (
+            format!("{object}/{}", request.uid),
+            format!(
+                "C-STORE of SOP Instance UID {} was forwarded {to} and never answered before the association {}: not known to be stored",
+                request.uid,
+                end.text()
+            ),
+        )
+    } else {
+        (
+            object.to_owned(),
+            format!(
+                "{} (Message ID {}) was forwarded {to} and never answered in full before the association {}",
+                crate::dimse::request_name(request.field),
+                request
+                    .message_id
+                    .map_or_else(|| "unknown".to_owned(), |id| id.to_string()),
+                end.text()
+            ),
+        )
+    };
+    shared.event(Outcome::Failure, &target, detail);
+}
+
+/// How often [`keep_up`] looks: a quarter of the shortest of its limits, within
 /// [`KEEP_UP_LOOK_MIN`] and [`KEEP_UP_LOOK_MAX`].
 fn keep_up_look(limits: &Limits) -> Duration {
-    (limits.answer.min(limits.progress) / 4).clamp(KEEP_UP_LOOK_MIN, KEEP_UP_LOOK_MAX)
+    [
+        limits.answer,
+        limits.query_answer,
+        limits.retrieve_answer,
+        limits.message,
+        limits.progress,
+    ]
+    .into_iter()
+    .min()
+    .map_or(KEEP_UP_LOOK_MAX, |shortest| shortest / 4)
+    .clamp(KEEP_UP_LOOK_MIN, KEEP_UP_LOOK_MAX)
 }
 /// The most often [`keep_up`] looks at an association.
 pub const KEEP_UP_LOOK_MIN: Duration = Duration::from_millis(50);
 /// The least often: a limit is acted on at most this late.
 pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
 
-/// Ends the association (A-ABORT both ways, recorded) when the receiving side has owed
-/// a C-STORE answer for `limits.answer_seconds` without giving any, or when nothing
-/// progressed for `limits.progress_seconds` (`progress`): what the idle timer, which
-/// sees only silence, never caught (review r27-gateway). Never ends otherwise.
+/// Ends the association (A-ABORT both ways, recorded) when the side owing an answer
+/// to any request relayed has given none within its service's deadline
+/// (`Limits::answer_limit`), when one message has taken `limits.message_seconds`
+/// without arriving whole, or when nothing progressed for `limits.progress_seconds`
+/// (`progress`): what the idle timer, which sees only silence, never caught (reviews
+/// r27-gateway, r28-gateway). Never ends otherwise.
 async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
     let look = keep_up_look(limits);
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        if let Some(why) = answer_overdue(counts, limits, now) {
+        let why = answer_overdue(counts, limits, now)
+            .or_else(|| message_overdue(counts, limits, now))
+            .or_else(|| no_progress(counts, limits, now));
+        if let Some(why) = why {
             shared.event(Outcome::Failure, object, why);
-            return End::Aborted(0);
-        }
-        let (stalled, bytes) = counts.progress().stalled(now);
-        if stalled >= limits.progress {
-            shared.event(
-                Outcome::Failure,
-                object,
-                format!(
-                    "no DIMSE message completed in either direction and {bytes} bytes of P-DATA moved (under {MIN_PROGRESS_BYTES}) in {} s (limits.progress_seconds): a trickle that holds the association's place without progress; aborted both ways (A-ABORT)",
-                    limits.progress.as_secs()
-                ),
-            );
             return End::Aborted(0);
         }
     }
 }
 
+/// Why the association must end for one message taking too long, if it must.
+fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let (from, took) = counts
+        .progress()
+        .longest_message(now)
+        .filter(|(_, took)| *took >= limits.message)?;
+    Some(format!(
+        "a DIMSE message from the {} (a C-STORE's data set, or another) was not received whole within {:.1} s (limits.message_seconds, {} s), however many bytes of it came: one message may not hold the association's place longer; aborted both ways (A-ABORT)",
+        from.name(),
+        took.as_secs_f64(),
+        limits.message.as_secs()
+    ))
+}
+
+/// Why the association must end for lack of progress, if it must.
+fn no_progress(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let (stalled, bytes) = counts.progress().stalled(now);
+    (stalled >= limits.progress).then(|| {
+        format!(
+            "no DIMSE message completed in either direction and {bytes} bytes of P-DATA moved (under {MIN_PROGRESS_BYTES}) in {} s (limits.progress_seconds): a trickle that holds the association's place without progress; aborted both ways (A-ABORT)",
+            limits.progress.as_secs()
+        )
+    })
+}
+
 /// Why the association must end for an answer owed too long, if it must.
 fn answer_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let u = counts
-        .unanswered
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let owed = u.owed_for(now).filter(|owed| *owed >= limits.answer)?;
-    let first = u.named.first().map_or_else(String::new, |(id, uid)| {
-        format!(
-            " (the first: Message ID {}, SOP Instance UID {uid})",
-            id.map_or_else(|| "unknown".to_owned(), |id| id.to_string())
-        )
-    });
+    let u = counts.unanswered();
+    let late = u.overdue(now)?;
+    let (what, setting) = match &late.request {
+        Some(r) => (
+            format!(
+                "{} (Message ID {}{}) forwarded {}",
+                crate::dimse::request_name(r.field),
+                r.message_id
+                    .map_or_else(|| "unknown".to_owned(), |id| id.to_string()),
+                if r.uid.is_empty() {
+                    String::new()
+                } else {
+                    format!(", SOP Instance UID {}", r.uid)
+                },
+                r.owed_by.towards()
+            ),
+            limits.answer_limit(r.field).1,
+        ),
+        None => (
+            format!(
+                "one of {} further request(s) forwarded (beyond the {MAX_UNANSWERED_NAMED} named)",
+                u.more
+            ),
+            "its service's answer deadline",
+        ),
+    };
     Some(format!(
-        "{} C-STORE(s) forwarded and not answered{first}: the receiving side gave no answer for {:.1} s (limits.answer_seconds, {} s) though it went on reading; aborted both ways (A-ABORT): the sender learns at once that their outcome is unknown and may send them again",
+        "{what} was not answered: the receiving side gave no response for {:.1} s ({setting}, {} s) though the association went on; {} request(s) outstanding; aborted both ways (A-ABORT): the sender learns at once that their outcome is unknown and may send them again",
+        late.silent_for.as_secs_f64(),
+        late.limit.as_secs(),
         u.outstanding(),
-        owed.as_secs_f64(),
-        limits.answer.as_secs()
     ))
 }
 
@@ -3362,20 +3575,26 @@ where
                 }
                 match tap.hold(bytes, done).await {
                     Held::Wait => {}
-                    Held::Forward(pdus) => {
+                    Held::Forward(pdus, record) => {
                         let mut to = to.lock().await;
                         for pdu in pdus {
                             if let Err(e) = write_pdu(&mut *to, &pdu, stall).await {
                                 return write_failed(tap, other, &e);
                             }
                         }
+                        if let Some(record) = record {
+                            record.written();
+                        }
                     }
-                    Held::Answer(rsp) => {
+                    Held::Answer(rsp, record) => {
                         let Some(back) = back else {
                             return End::Aborted(0);
                         };
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
+                        }
+                        if let Some(record) = record {
+                            record.written();
                         }
                     }
                     Held::Abort(why) => {
@@ -3497,6 +3716,57 @@ mod tests {
         );
     }
 
+    /// Review r28-gateway: the configured network prefix served association places
+    /// only; pending places, the rate and the screening queue counted a fixed /24 and
+    /// /48. Every count by network the gateway makes now takes the one setting.
+    #[tokio::test]
+    async fn every_count_by_network_takes_the_configured_prefix() {
+        let config = GatewayConfig::parse(
+            r#"
+[limits]
+association_network_v4_bits = 16
+association_network_v6_bits = 40
+[[listener]]
+listen = "127.0.0.1:0"
+allow = ["127.0.0.0/8"]
+[[listener.route]]
+called_ae = "PACS"
+calling_ae = ["CT1"]
+sop_classes = ["*"]
+transfer_syntaxes = ["*"]
+upstream = "127.0.0.1:104"
+upstream_ae = "ARCHIVE"
+"#,
+        )
+        .expect("config");
+        let configured = crate::places::NetworkBits { v4: 16, v6: 40 };
+        assert_eq!(config.limits.association_network, configured);
+        let gateway = Gateway::bind(
+            config,
+            Arc::new(Screener::default()),
+            Arc::new(Kept::default()),
+            Actor {
+                user: "test".into(),
+                uid: 0,
+                sudo_user: None,
+            },
+        )
+        .await
+        .expect("bind");
+        let shared = &gateway.shared;
+        assert_eq!(shared.places.network_bits(), configured, "places");
+        assert_eq!(
+            shared.rates.lock().expect("lock").network_bits(),
+            configured,
+            "the rate"
+        );
+        assert_eq!(
+            shared.screening.network_bits(),
+            configured,
+            "the screening queue"
+        );
+    }
+
     fn shared(limits: Limits) -> Arc<Shared> {
         shared_with(
             limits,
@@ -3589,7 +3859,7 @@ mod tests {
             assembler: Assembler::new(0, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
             peer: ip(),
-            towards: "upstream",
+            towards: Side::Upstream,
             counts: Arc::default(),
             hold,
         }
@@ -3628,7 +3898,7 @@ mod tests {
         let answered = refusing
             .hold(vec![0; 16], vec![instance("1.2.3.4.1")])
             .await;
-        let Held::Answer(pdu) = answered else {
+        let Held::Answer(pdu, _) = answered else {
             panic!("not answered by the gateway");
         };
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(&pdu) else {
@@ -3737,7 +4007,7 @@ mod tests {
                 .expect("lock")
                 .named
                 .iter()
-                .map(|(_, uid)| uid.clone())
+                .map(|r| r.uid.clone())
                 .collect::<Vec<_>>()
         };
         let mut refusing = tap(
@@ -3752,8 +4022,8 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert!(unanswered(&refusing).is_empty(), "held, not forwarded yet");
         match refusing.hold(data, done).await {
-            Held::Forward(_) => {}
-            Held::Answer(pdu) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
+            Held::Forward(..) => {}
+            Held::Answer(pdu, _) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
             _ => panic!("a clean data set is forwarded"),
         }
         assert_eq!(unanswered(&refusing), ["1.2.3.4.60"]);
@@ -3948,6 +4218,7 @@ mod tests {
                     &ticket,
                     &mut None,
                 )
+                .refusal
                 .map(|r| (r.status, r.comment)),
             );
             lates.push((ticket.is_late(), ticket.expire()));
@@ -4009,7 +4280,7 @@ mod tests {
                 };
                 let ticket =
                     crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
-                screen_instance(
+                let Verdict { refusal, record } = screen_instance(
                     shared,
                     "dicom://CT1@127.0.0.1:1/PACS",
                     "1.2.840.10008.1.2.1",
@@ -4017,8 +4288,12 @@ mod tests {
                     policy,
                     &ticket,
                     &mut None,
-                )
-                .map(|r| (r.status, r.comment))
+                );
+                // As the relay does once it has written what the verdict makes.
+                if let Some(record) = record {
+                    record.written();
+                }
+                refusal.map(|r| (r.status, r.comment))
             })
             .collect()
     }
@@ -4074,7 +4349,11 @@ mod tests {
                     && f.detail.contains("after the end of the deflated data set")),
             "{kept:#?}"
         );
-        assert!(refusal.is_none(), "{:?}", refusal.map(|r| r.comment));
+        assert!(
+            refusal.refusal.is_none(),
+            "{:?}",
+            refusal.refusal.map(|r| r.comment)
+        );
         drop(kept);
         // A transfer syntax the screening does not know (a private one: its data set
         // read as explicit VR little endian, an info too) is still refused.
@@ -4098,7 +4377,7 @@ mod tests {
             &mut None,
         );
         assert_eq!(
-            refusal.map(|r| (r.status, r.comment)),
+            refusal.refusal.map(|r| (r.status, r.comment)),
             Some((STATUS_REFUSED_UNSCREENED, NOT_SCREENED_WHOLE.to_owned()))
         );
     }
@@ -4147,14 +4426,10 @@ mod tests {
     /// route answered success and forwarded it. A refusing route refuses what was not
     /// screened whole, naming why, and keeps a copy; a forwarding route keeps the
     /// warning and forwards, as `scan` reports it.
-    #[test]
-    fn a_refusing_route_refuses_a_data_set_a_screening_limit_left_unread() {
-        let vault = Arc::new(Vault::default());
-        let shared = shared_with(
-            Limits::default(),
-            Arc::clone(&vault) as Arc<dyn Evidence>,
-            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
-        );
+    /// A data set whose private element holds a shell script nested deeper than the
+    /// shell model reads (`MAX_SHELL_SUBSTITUTION_NESTING`, 8): a refusing route refuses
+    /// it, not screened whole (0xA700).
+    fn nested_script_data_set() -> Vec<u8> {
         // Deeper than the shell model reads (MAX_SHELL_SUBSTITUTION_NESTING, 8).
         let levels = 12;
         let mut script = format!(
@@ -4172,6 +4447,85 @@ mod tests {
         data.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
         data.extend_from_slice(&u32::try_from(script.len()).expect("len").to_le_bytes());
         data.extend_from_slice(&script);
+        data
+    }
+
+    /// Review r28-gateway (issue 16): a verdict that took its ticket just before the
+    /// association ended (the upstream aborted, the gateway stopped) was recorded by the
+    /// screening as "refused ...; answered C-STORE status ..." (or "relayed") though the
+    /// relay never wrote that answer: the sender got the association's end. The record
+    /// now waits for the relay: written, it says answered; dropped unwritten, it says
+    /// neither forwarded nor answered, and what the verdict would have answered.
+    #[test]
+    fn a_verdict_the_relay_never_wrote_is_recorded_as_never_answered() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let data = nested_script_data_set();
+        let ticket =
+            crate::screening_pool::Ticket::until(Instant::now() + Duration::from_secs(600));
+        let verdict = screen_instance(
+            &shared,
+            "dicom://CT1@127.0.0.1:1/PACS",
+            "1.2.840.10008.1.2.1",
+            Instance {
+                size: data.len() as u64,
+                bytes: Ok(data),
+                ..instance("1.2.3.4.77")
+            },
+            Policy::Held {
+                refuse: &[FindingKind::EmbeddedExecutable, FindingKind::ActiveContent],
+                whole: true,
+                towards: "upstream",
+            },
+            &ticket,
+            &mut None,
+        );
+        assert!(!ticket.abandon(), "the verdict took the ticket first");
+        assert!(verdict.refusal.is_some());
+        let summaries = || {
+            vault
+                .kept
+                .0
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|e| e.detail.contains("C-STORE SOP Instance UID 1.2.3.4.77"))
+                .map(|e| e.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            summaries(),
+            Vec::<String>::new(),
+            "nothing said before the relay acts"
+        );
+        // The association ends before the relay writes the answer.
+        drop(verdict);
+        let said = summaries();
+        assert_eq!(said.len(), 1, "{said:#?}");
+        assert!(
+            said[0].starts_with("not forwarded C-STORE")
+                && said[0].contains(&format!(
+                    "its verdict would have answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x}"
+                ))
+                && said[0].contains("the association ended before the relay wrote it: neither forwarded upstream whole nor answered"),
+            "{said:#?}"
+        );
+        assert!(!said[0].contains("; answered C-STORE status"), "{said:#?}");
+    }
+
+    #[test]
+    fn a_refusing_route_refuses_a_data_set_a_screening_limit_left_unread() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let data = nested_script_data_set();
         let refuse = [FindingKind::EmbeddedExecutable, FindingKind::ActiveContent];
         let answers = held_then_forwarded(&shared, &data, &refuse, ["1.2.3.4.40", "1.2.3.4.41"]);
         assert_eq!(
@@ -4260,27 +4614,6 @@ mod tests {
             ),
             "{failures:#?}"
         );
-    }
-
-    #[test]
-    fn unanswered_stores_are_named_up_to_the_limit_and_counted_beyond() {
-        let counts = Counts::default();
-        for i in 0..MAX_UNANSWERED_NAMED {
-            counts.forwarded(u16::try_from(i).ok(), &format!("1.2.{i}"));
-        }
-        counts.forwarded(Some(999), "1.2.999");
-        {
-            let u = counts.unanswered.lock().expect("lock");
-            assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED, "at the limit");
-            assert_eq!(u.more, 1, "one beyond: counted");
-        }
-        // Answers match by Message ID, or by UID when the response has none.
-        counts.answered(Some(0), "");
-        counts.answered(None, "1.2.1");
-        counts.answered(Some(999), "1.2.999");
-        let u = counts.unanswered.lock().expect("lock");
-        assert_eq!(u.named.len(), MAX_UNANSWERED_NAMED - 2);
-        assert_eq!(u.more, 0);
     }
 
     #[test]
@@ -4501,7 +4834,7 @@ mod tests {
             assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
             memory: Arc::clone(&shared.memory),
             peer: ip(),
-            towards: "upstream",
+            towards: Side::Upstream,
             counts: Arc::default(),
             hold: None,
         };

@@ -36,7 +36,7 @@ pub const SCREENING_QUEUE: usize = 1024;
 /// peer) went past 256 waiting (session 21: 138 of 800 not screened). Past it, that
 /// peer's data sets are answered as for a full queue.
 ///
-/// One network (an IPv4 /24, an IPv6 /48: `places::network_key`) holds at most this
+/// One network (an IPv4 /24, an IPv6 /48: `places::network_within`) holds at most this
 /// share too, all its peers together: counted per peer alone, two /64s of one /48 (or
 /// two addresses of one /24) took 896 of the places and 32 of the reserve, and left the
 /// rest of the hospital 96 (session 25). A segment's modalities sending at once share
@@ -62,7 +62,7 @@ pub const SCREENING_QUEUE_RESERVE_DIVISOR: usize = 8;
 pub const SCREENING_QUEUE_LIGHT_PEER: usize = 16;
 
 /// The queue's last places ([`SCREENING_QUEUE_RESERVE_DIVISOR`]) are shared by at least
-/// this many networks (an IPv4 /24, an IPv6 /48: `places::network_key`): one network
+/// this many networks (an IPv4 /24, an IPv6 /48: `places::network_within`): one network
 /// takes at most this fraction of them (32 of 128). Counted per peer alone, eight light
 /// peers filled the reserve, and a sender allowed from a /56 (256 /64s) or holding a
 /// few addresses of one /24 took all of it and starved the modality (session 24).
@@ -73,9 +73,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// A job waiting for a thread.
 struct Waiting {
     peer: IpAddr,
-    /// Its peer's network (`places::network_key`).
+    /// Its peer's network (`places::network_within`).
     network: IpAddr,
-    /// Its network (`places::network_key`) when it took one of the queue's last places.
+    /// Its network (`places::network_within`) when it took one of the queue's last places.
     reserve_of: Option<IpAddr>,
     job: Job,
 }
@@ -90,10 +90,10 @@ pub enum Full {
     /// Only the queue's last places were left, kept for peers with fewer than
     /// [`SCREENING_QUEUE_LIGHT_PEER`] jobs waiting, and this peer had more.
     Reserved,
-    /// Only the queue's last places were left, and this network (`places::network_key`,
+    /// Only the queue's last places were left, and this network (`places::network_within`,
     /// given) held its share of them ([`SCREENING_QUEUE_RESERVE_NETWORKS`]).
     Network(IpAddr),
-    /// This network's peers together (`places::network_key`, given) had a peer's share
+    /// This network's peers together (`places::network_within`, given) had a peer's share
     /// of the queue waiting ([`SCREENING_QUEUE_PER_PEER`]).
     NetworkShare(IpAddr),
 }
@@ -211,6 +211,8 @@ struct Queue {
     state: Mutex<State>,
     ready: Condvar,
     sizes: Sizes,
+    /// The prefix lengths networks are counted by (`places::network_within`).
+    networks: crate::places::NetworkBits,
 }
 
 impl Queue {
@@ -271,10 +273,27 @@ impl Pool {
     /// which at most `per_peer` of one peer. The threads end when the pool is dropped
     /// and its queue is empty.
     pub fn new(threads: usize, queued: usize, per_peer: usize) -> std::io::Result<Pool> {
+        Pool::with_networks(
+            threads,
+            queued,
+            per_peer,
+            crate::places::NetworkBits::DEFAULT,
+        )
+    }
+
+    /// [`Pool::new`] counting networks of `networks` (the configured
+    /// `limits.association_network_v4_bits`, `..._v6_bits`).
+    pub fn with_networks(
+        threads: usize,
+        queued: usize,
+        per_peer: usize,
+        networks: crate::places::NetworkBits,
+    ) -> std::io::Result<Pool> {
         let queue = Arc::new(Queue {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
             sizes: Sizes::new(queued, per_peer),
+            networks,
         });
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
@@ -307,7 +326,7 @@ impl Pool {
         if waiting >= sizes.per_peer {
             return Err(Full::Peer);
         }
-        let network = crate::places::network_key(peer);
+        let network = crate::places::network_within(peer, self.queue.networks).0;
         if state.network_waiting.get(&network).copied().unwrap_or(0) >= sizes.per_peer {
             return Err(Full::NetworkShare(network));
         }
@@ -334,6 +353,11 @@ impl Pool {
         drop(state);
         self.queue.ready.notify_one();
         Ok(())
+    }
+
+    /// The prefix lengths this counts networks by.
+    pub fn network_bits(&self) -> crate::places::NetworkBits {
+        self.queue.networks
     }
 
     /// The sizes this queue was made with.
@@ -449,6 +473,10 @@ impl Ticket {
 mod tests {
     use super::*;
     use std::sync::mpsc;
+
+    fn network_default(ip: IpAddr) -> IpAddr {
+        crate::places::network_within(ip, crate::places::NetworkBits::DEFAULT).0
+    }
 
     fn peer(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])
@@ -571,7 +599,7 @@ mod tests {
         for _ in 0..16 {
             pool.submit(elsewhere(2), || {}).expect("up to the reserve");
         }
-        let network = crate::places::network_key(peer(3));
+        let network = network_default(peer(3));
         let mut taken = 0;
         for last in 3..=10 {
             for _ in 0..2 {
@@ -632,7 +660,7 @@ mod tests {
                 Err(full) => break full,
             }
         };
-        let network = crate::places::network_key(v6(2));
+        let network = network_default(v6(2));
         assert_eq!(
             (second, refused),
             (96 - 90, Full::NetworkShare(network)),
@@ -644,7 +672,7 @@ mod tests {
         }
         assert_eq!(
             pool.submit(peer(2), || {}),
-            Err(Full::NetworkShare(crate::places::network_key(peer(2))))
+            Err(Full::NetworkShare(network_default(peer(2))))
         );
         pool.submit(elsewhere(3), || {})
             .expect("another network still has room");
@@ -653,6 +681,34 @@ mod tests {
         idle(&pool);
         // Given back as the jobs leave the queue.
         pool.submit(peer(2), || {}).expect("the share back");
+        idle(&pool);
+    }
+
+    /// Review r28-gateway: the queue counted networks by a fixed /24 whatever
+    /// `limits.association_network_v4_bits` said. Configured /16, two /24s of it share
+    /// one network's share.
+    #[test]
+    fn the_queue_counts_networks_at_the_configured_prefix() {
+        let bits = crate::places::NetworkBits { v4: 16, v6: 48 };
+        let pool = Pool::with_networks(1, 256, 96, bits).expect("pool");
+        assert_eq!(pool.network_bits(), bits);
+        let hold = held(&pool, IpAddr::from([192, 0, 2, 9]));
+        for _ in 0..90 {
+            pool.submit(IpAddr::from([10, 9, 1, 1]), || {})
+                .expect("its share");
+        }
+        let mut second = 0;
+        let refused = loop {
+            match pool.submit(IpAddr::from([10, 9, 2, 1]), || {}) {
+                Ok(()) => second += 1,
+                Err(full) => break full,
+            }
+        };
+        assert_eq!(
+            (second, refused),
+            (96 - 90, Full::NetworkShare(IpAddr::from([10, 9, 0, 0])))
+        );
+        drop(hold);
         idle(&pool);
     }
 
