@@ -1539,7 +1539,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
-        self.report_forms_unrecorded(Instant::now())?;
+        self.report_facts_unrecorded(Instant::now())?;
         self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
@@ -1636,14 +1636,17 @@ impl<'a> Guard<'a> {
     }
 
     /// A root whose profile was made before the pixels' form was recorded (session 26
-    /// and earlier: [`pacsguard_fs::DicomFacts::form`]) is said once per start, with what
-    /// then cannot be judged, never in silence (review r27-watch): such a profile still
-    /// loads and guards everything else.
-    fn report_forms_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
+    /// and earlier: [`pacsguard_fs::DicomFacts::form`]), or before what an instance is
+    /// and how it is shown was (session 27 and earlier:
+    /// [`pacsguard_fs::DicomFacts::description`]), is said once per start, with what then
+    /// cannot be judged, never in silence (reviews r27-watch, r28-watch): such a profile
+    /// still loads and guards everything else.
+    fn report_facts_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
         let findings: Vec<Finding> = self
             .views()?
             .iter()
-            .filter_map(forms_unrecorded_in)
+            .flat_map(|view| [forms_unrecorded_in(view), descriptions_unrecorded_in(view)])
+            .flatten()
             .collect();
         if findings.is_empty() {
             return Ok(());
@@ -6006,6 +6009,40 @@ fn forms_unrecorded_in(view: &RootView) -> Option<Finding> {
     })
 }
 
+/// The field of the warning that a root's profile holds instances without what they are
+/// and how they are shown ([`descriptions_unrecorded_in`]).
+pub const DESCRIPTION_UNRECORDED_FIELD: &str = "description-unrecorded";
+
+/// The warning that instances of `view`'s root were profiled before their Modality,
+/// Series Description and window were recorded (review r28-watch), with their count and
+/// what then cannot be judged; `None` when every instance has them.
+fn descriptions_unrecorded_in(view: &RootView) -> Option<Finding> {
+    let count = view
+        .files()
+        .filter(|e| {
+            matches!(
+                &e.content,
+                Content::Hashed { dicom: Some(facts), .. } if facts.description.is_none()
+            )
+        })
+        .count();
+    (count > 0).then(|| {
+        Finding::new(
+            view.spec.path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{count} DICOM instance(s) of this root were profiled before their Modality, \
+                 Series Description and window (Window Center and Width) were recorded: a \
+                 rewrite of those values alone is not told from an edit of the same image \
+                 and counts towards no ransomware signal; `pacsguard profile` of the root \
+                 records them"
+            ),
+        )
+        .with_fields(vec![DESCRIPTION_UNRECORDED_FIELD.to_string()])
+    })
+}
+
 /// What a re-compression of a stored image is judged against (see [`mark_recompressed`]).
 struct Stored {
     /// The transfer syntax it was stored in.
@@ -6083,6 +6120,7 @@ mod tests {
                         data_set: None,
                         identity: None,
                         form: None,
+                        description: None,
                     })
                 }),
             },
@@ -6173,6 +6211,29 @@ mod tests {
             said.detail
         );
         assert_eq!(said.fields, vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()]);
+        // Review r28-watch: a profile of session 27 (tag 11) holds the form but not what
+        // the instance is and how it is shown; that is said apart, with its count.
+        assert_eq!(descriptions_unrecorded_in(&view([&now, &now])), None);
+        let mut unexplained = now.clone();
+        if let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut unexplained
+        {
+            assert!(facts.description.is_some(), "CT_small's is recorded now");
+            facts.description = None;
+        }
+        let said = descriptions_unrecorded_in(&view([&unexplained, &now])).expect("said");
+        assert_eq!(
+            (said.kind, said.severity),
+            (FindingKind::NotInspected, Severity::Warning)
+        );
+        assert!(
+            said.detail.starts_with("1 DICOM instance(s)"),
+            "{}",
+            said.detail
+        );
+        assert_eq!(said.fields, vec![DESCRIPTION_UNRECORDED_FIELD.to_string()]);
+        assert_eq!(forms_unrecorded_in(&view([&unexplained, &now])), None);
     }
 
     /// A record that reaches the inbox during a long step (a walk and hash of minutes)
