@@ -55,7 +55,31 @@ pub struct DataSetSummary {
     /// padding and byte order are the reader's, [`crate::PixelForm`]); `None` for one
     /// the data set does not hold.
     pub form: [Option<Range<usize>>; PIXEL_FORM_VALUES],
+    /// Where the top-level values of [`DESCRIPTION_TAGS`] lie, in that order, their
+    /// padding left out; `None` for one the data set does not hold.
+    pub description: [Option<Range<usize>>; DESCRIPTION_VALUES],
 }
+
+/// How many values [`DESCRIPTION_TAGS`] names.
+pub const DESCRIPTION_VALUES: usize = 4;
+
+/// How many of the first [`DESCRIPTION_TAGS`] say what kind of image the instance is
+/// (Modality); the rest say how it is shown.
+pub const MODALITY_VALUES: usize = 1;
+
+/// The elements that say what an instance is and how it is shown, beside whom it
+/// belongs to ([`IDENTITY_TAGS`]): its Modality, then its Series Description and its
+/// Window Center and Width (review r28-watch: a wiper rewriting them over a whole store,
+/// pixels and identity kept, counted nothing). A modality rewritten files the image
+/// under another kind (a CT hung as an MR, its Hounsfield presets gone); a description
+/// or window rewritten hides what the series is or shows every image black. A
+/// correction of a series description or its presets touches a series at a time.
+pub const DESCRIPTION_TAGS: [Tag; DESCRIPTION_VALUES] = [
+    Tag(0x0008, 0x0060),
+    Tag(0x0008, 0x103E),
+    Tag(0x0028, 0x1050),
+    Tag(0x0028, 0x1051),
+];
 
 /// How many values [`PIXEL_FORM_TAGS`] names.
 pub const PIXEL_FORM_VALUES: usize = 5;
@@ -130,6 +154,8 @@ impl DataSetSummary {
                     self.identity[slot] = Some(without_padding(bytes, range));
                 } else if let Some(slot) = PIXEL_FORM_TAGS.iter().position(|t| *t == tag) {
                     self.form[slot] = Some(range);
+                } else if let Some(slot) = DESCRIPTION_TAGS.iter().position(|t| *t == tag) {
+                    self.description[slot] = Some(without_padding(bytes, range));
                 }
             }
         }

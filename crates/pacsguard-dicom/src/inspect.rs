@@ -1037,6 +1037,9 @@ pub struct Layout {
     pub identity: [Option<Range<usize>>; crate::IDENTITY_VALUES],
     /// How its Pixel Data is to be read as an image ([`crate::PIXEL_FORM_TAGS`]).
     pub form: crate::PixelForm,
+    /// Where the values saying what it is and how it is shown lie
+    /// ([`crate::DESCRIPTION_TAGS`], in that order, without padding); `None` for one absent.
+    pub description: [Option<Range<usize>>; crate::DESCRIPTION_VALUES],
 }
 
 /// The layout of a DICOM instance that can be read up to its Pixel Data, or `None` for
@@ -1055,6 +1058,7 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
         transfer_syntax: cut(found.ts_uid),
         file_meta: found.file_meta,
         identity: summary.identity,
+        description: summary.description,
         form: crate::PixelForm::read(
             bytes,
             &summary.form,

@@ -278,6 +278,26 @@ pub struct DicomFacts {
     /// 26 and earlier): then a change of it cannot be told, and a re-compression's
     /// decoded pixels are judged by the form the new header claims.
     pub form: Option<PixelForm>,
+    /// What the instance is and how it is shown, as digests (see [`Description`]),
+    /// recorded with a [`DicomFacts::form`] only. `None` in profiles made before it was
+    /// recorded (session 27 and earlier): then a rewrite of those values alone is an edit
+    /// of the same image, as it was.
+    pub description: Option<Description>,
+}
+
+/// What a DICOM instance is and how it is shown, beside whom it belongs to ([`Identity`]):
+/// two digests, each salted with the Series Instance UID (unique, and not in the profile)
+/// so that a short value (a Modality of two letters) cannot be found again from it
+/// (review r28-watch: a wiper rewriting these over a whole store counted nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Description {
+    /// A digest of its Modality: nothing routine rewrites it in place, so each instance
+    /// whose modality changed counts.
+    pub modality: [u8; IDENTITY_PART_BYTES],
+    /// A digest of its Series Description and Window Center and Width: a correction
+    /// touches a series at a time, so a change made is counted once, however many
+    /// instances of the series made it together.
+    pub presentation: [u8; IDENTITY_PART_BYTES],
 }
 
 /// How an instance's Pixel Data is read as an image, as its data set stated it when it
@@ -395,10 +415,12 @@ mod tests {
     /// its place, details and geometry apart (review r26-watch: three digests of 16
     /// bytes, +16 bytes per instance held and on disk), and 232 with the pixels' form
     /// (review r27-watch: a String and four u16, +32 bytes per instance held, 23 on disk
-    /// for MONOCHROME2; a photometric code of one byte would save 24 of them).
+    /// for MONOCHROME2; a photometric code of one byte would save 24 of them), and 264
+    /// with what it is and how it is shown (review r28-watch: two digests of 16 bytes and
+    /// their presence, +32 bytes per instance held and on disk).
     #[test]
     fn the_facts_of_an_instance_stay_small() {
         let size = std::mem::size_of::<DicomFacts>();
-        assert!(size <= 232, "DicomFacts takes {size} bytes");
+        assert!(size <= 264, "DicomFacts takes {size} bytes");
     }
 }

@@ -176,7 +176,19 @@ pub struct Split {
     /// How its Pixel Data is read as an image; kept as [`DicomFacts::form`] beside an
     /// identity of parts.
     pub form: crate::PixelForm,
+    /// The values that say what the instance is and how it is shown, without padding,
+    /// each `None` when absent: its Modality, then its Series Description and Window
+    /// Center and Width; hashed into [`DicomFacts::description`], salted with the Series
+    /// Instance UID (the second of [`Split::identity`]).
+    pub description: [Option<std::ops::Range<usize>>; DESCRIPTION_VALUES],
 }
+
+/// How many values say what an instance is and how it is shown (see
+/// [`Split::description`]).
+pub const DESCRIPTION_VALUES: usize = 4;
+
+/// How many of the first [`Split::description`] values are its Modality.
+pub const MODALITY_VALUES: usize = 1;
 
 /// How many values say whom an instance belongs to and what its pixels are (see
 /// [`Split::identity`]).
@@ -677,6 +689,11 @@ pub fn digest_bytes(
             let identity = identity_digest(bytes, &split.identity, algorithm);
             // Recorded with the identity's parts only: the profile's codec keeps them
             // together (tag 11), so what is held in memory is what is signed.
+            // Recorded with the form only (codec tag 12 extends tag 11).
+            let description = identity
+                .is_some()
+                .then(|| description_digest(bytes, &split, algorithm))
+                .flatten();
             let form = identity.is_some().then_some(split.form);
             let mut pixel_hasher = algorithm.hasher();
             pixel_hasher.update_sized(pixels);
@@ -696,6 +713,7 @@ pub fn digest_bytes(
                     data_set,
                     identity,
                     form,
+                    description,
                 })),
             }
         }
@@ -755,6 +773,33 @@ fn identity_digest(
     })
 }
 
+/// What an instance is and how it is shown ([`crate::Description`]): a digest of its
+/// Modality and one of the rest, each salted with the Series Instance UID, or `None` when
+/// a range falls outside the file (a splitter's bug: then nothing is claimed).
+fn description_digest(
+    bytes: &[u8],
+    split: &Split,
+    algorithm: HashAlgorithm,
+) -> Option<crate::Description> {
+    let series = &split.identity[PLACE_VALUES - 1];
+    let (modality, presentation) = split.description.split_at(MODALITY_VALUES);
+    let salted =
+        |values: &[Option<std::ops::Range<usize>>]| -> Vec<Option<std::ops::Range<usize>>> {
+            std::iter::once(series).chain(values).cloned().collect()
+        };
+    let modality = values_digest(bytes, MODALITY_DIGEST_CONTEXT, &salted(modality), algorithm)?;
+    let presentation = values_digest(
+        bytes,
+        PRESENTATION_DIGEST_CONTEXT,
+        &salted(presentation),
+        algorithm,
+    )?;
+    Some(crate::Description {
+        modality: first_bytes(&modality),
+        presentation: first_bytes(&presentation),
+    })
+}
+
 fn first_bytes(digest: &Digest) -> [u8; crate::IDENTITY_PART_BYTES] {
     let mut out = [0; crate::IDENTITY_PART_BYTES];
     out.copy_from_slice(&digest.0[..crate::IDENTITY_PART_BYTES]);
@@ -793,6 +838,9 @@ const DETAILS_DIGEST_CONTEXT: &[u8] =
     b"pacsguard instance details v2\0study uid+patient id+name+birth+sex+dates";
 const GEOMETRY_DIGEST_CONTEXT: &[u8] =
     b"pacsguard instance geometry v2\0position+orientation+spacing+thickness+rescale";
+const MODALITY_DIGEST_CONTEXT: &[u8] = b"pacsguard instance modality v1\0series uid+modality";
+const PRESENTATION_DIGEST_CONTEXT: &[u8] =
+    b"pacsguard instance presentation v1\0series uid+series description+window center+width";
 
 #[cfg(test)]
 mod tests {
@@ -828,6 +876,7 @@ mod tests {
                 transfer_syntax: "1.2.840.10008.1.2.1".into(),
                 file_meta: 5..6,
                 identity: values(&[Some(6..12), None, Some(20..27)]),
+                description: Default::default(),
                 form: crate::PixelForm {
                     photometric: "MONOCHROME2".into(),
                     samples: 1,
@@ -889,6 +938,54 @@ mod tests {
         let measured = parts(&given);
         assert_eq!((measured.0, measured.1), (stored.0, stored.1));
         assert_ne!(measured.2, stored.2);
+    }
+
+    /// Review r28-watch: what an instance is (its Modality) and how it is shown (Series
+    /// Description, Window Center and Width) are two digests apart, neither touching the
+    /// identity's, each salted with the Series Instance UID: the same Modality in two
+    /// series is two digests, so the profile does not show which instances are CT.
+    #[test]
+    fn the_modality_and_the_presentation_are_digested_apart_salted_with_the_series() {
+        let bytes = b"1.2|1.2.3|CT|MR|HEAD|40|400|1.2.4";
+        let split = |series: std::ops::Range<usize>,
+                     description: [Option<std::ops::Range<usize>>; 4]| Split {
+            pixels: 0..0,
+            instance_uid: "1.2.3.4".into(),
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            file_meta: 0..0,
+            identity: values(&[Some(0..3), Some(series)]),
+            description,
+            form: crate::PixelForm::default(),
+        };
+        let digest = |series, description| {
+            description_digest(bytes, &split(series, description), HashAlgorithm::Blake3)
+                .expect("within the file")
+        };
+        let stored = digest(
+            4..9,
+            [Some(10..12), Some(16..20), Some(21..23), Some(24..27)],
+        );
+        let as_mr = digest(
+            4..9,
+            [Some(13..15), Some(16..20), Some(21..23), Some(24..27)],
+        );
+        assert_ne!(as_mr.modality, stored.modality);
+        assert_eq!(as_mr.presentation, stored.presentation);
+        let rewindowed = digest(4..9, [Some(10..12), Some(16..20), Some(21..23), None]);
+        assert_eq!(rewindowed.modality, stored.modality);
+        assert_ne!(rewindowed.presentation, stored.presentation);
+        let other_series = digest(
+            28..33,
+            [Some(10..12), Some(16..20), Some(21..23), Some(24..27)],
+        );
+        assert_ne!(other_series.modality, stored.modality);
+        assert_ne!(other_series.presentation, stored.presentation);
+        // Past the file: nothing is claimed.
+        let split = split(4..9, [Some(10..12), None, None, Some(30..99)]);
+        assert_eq!(
+            description_digest(bytes, &split, HashAlgorithm::Blake3),
+            None
+        );
     }
 
     /// Review r25-watch: the identity digest covers the values the splitter names, each

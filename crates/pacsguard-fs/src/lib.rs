@@ -23,14 +23,14 @@ mod walk;
 mod window;
 
 pub use entry::{
-    Content, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE, IDENTITY_PART_BYTES,
-    INODE_FLAGS, Identity, Meta, PixelForm, Timestamp, XATTR_INLINE_MAX, Xattr, XattrValue,
-    describe_flags,
+    Content, Description, DicomFacts, Entry, EntryType, FLAG_APPEND, FLAG_IMMUTABLE,
+    IDENTITY_PART_BYTES, INODE_FLAGS, Identity, Meta, PixelForm, Timestamp, XATTR_INLINE_MAX,
+    Xattr, XattrValue, describe_flags,
 };
 pub use hash::{
-    ContentSplitter, DETAIL_VALUES, Digest, HASH_BUFFER_SIZE, HashAlgorithm, HashRequest, Hasher,
-    IDENTITY_VALUES, MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, PLACE_VALUES, Split, digest_bytes,
-    hash_files,
+    ContentSplitter, DESCRIPTION_VALUES, DETAIL_VALUES, Digest, HASH_BUFFER_SIZE, HashAlgorithm,
+    HashRequest, Hasher, IDENTITY_VALUES, MAX_HASH_ATTEMPTS, MAX_SPLIT_BYTES, MODALITY_VALUES,
+    PLACE_VALUES, Split, digest_bytes, hash_files,
 };
 pub use listing::{LISTING_BATCH, MAX_LISTINGS, MAX_RACY_WAIT};
 pub use read::{FileBytes, ReadError, open_regular, read_file, read_head};

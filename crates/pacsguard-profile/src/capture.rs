@@ -135,6 +135,7 @@ pub fn hash_request(spec: &RootSpec, base: Option<&RootProfile>, entry: &Entry) 
 const _: () = assert!(
     pacsguard_dicom::PLACE_VALUES == pacsguard_fs::PLACE_VALUES
         && pacsguard_dicom::DETAIL_VALUES == pacsguard_fs::DETAIL_VALUES
+        && pacsguard_dicom::MODALITY_VALUES == pacsguard_fs::MODALITY_VALUES
 );
 
 /// Splits DICOM instances into header and Pixel Data for hashing (pacsguard-dicom reads
@@ -151,6 +152,7 @@ impl ContentSplitter for DicomSplitter {
             transfer_syntax: layout.transfer_syntax,
             file_meta: layout.file_meta,
             identity: layout.identity,
+            description: layout.description,
             form: pacsguard_fs::PixelForm {
                 photometric: layout.form.photometric,
                 samples: layout.form.samples,

@@ -3,8 +3,8 @@
 //! Decoding is total: any malformed blob is `None`, never a panic or an out-of-range read.
 
 use pacsguard_fs::{
-    Content, DicomFacts, Digest, Entry, EntryType, IDENTITY_PART_BYTES, Identity, Meta, PixelForm,
-    Timestamp, Xattr, XattrValue,
+    Content, Description, DicomFacts, Digest, Entry, EntryType, IDENTITY_PART_BYTES, Identity,
+    Meta, PixelForm, Timestamp, Xattr, XattrValue,
 };
 
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -171,13 +171,16 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             // identity digest was, 9: with session 25's single identity digest, each
             // re-encoded as it was so that its signature still verifies; 10 records the
             // identity's place, details and geometry apart, the data set optional since 9;
-            // 11 adds the pixels' form (review r27-watch), recorded with parts only.
+            // 11 adds the pixels' form (review r27-watch), recorded with parts only; 12
+            // what the instance is and how it is shown (review r28-watch), recorded with
+            // a form only.
             let tag = match (&facts.data_set, &facts.identity, &facts.form) {
                 (None, None, _) => 7,
                 (Some(_), None, _) => 8,
                 (_, Some(Identity::Whole(_)), _) => 9,
                 (_, Some(Identity::Parts { .. }), None) => 10,
-                (_, Some(Identity::Parts { .. }), Some(_)) => 11,
+                (_, Some(Identity::Parts { .. }), Some(_)) if facts.description.is_none() => 11,
+                (_, Some(Identity::Parts { .. }), Some(_)) => 12,
             };
             out.push(tag);
             out.extend_from_slice(&digest.0);
@@ -200,6 +203,10 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
                             out.extend_from_slice(geometry);
                             if let Some(form) = &facts.form {
                                 put_pixel_form(out, form);
+                                if let Some(description) = &facts.description {
+                                    out.extend_from_slice(&description.modality);
+                                    out.extend_from_slice(&description.presentation);
+                                }
                             }
                         }
                     }
@@ -300,7 +307,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The DICOM facts after a content tag of 7 to 11 (see [`encode_entry`]).
+    /// The DICOM facts after a content tag of 7 to 12 (see [`encode_entry`]).
     fn dicom_facts(&mut self, tag: u8) -> Option<DicomFacts> {
         let header = self.digest()?;
         let pixels = self.digest()?;
@@ -310,7 +317,7 @@ impl<'a> Reader<'a> {
             7 => (None, None),
             8 => (Some(self.digest()?), None),
             9 => (self.opt_digest()?, Some(Identity::Whole(self.digest()?))),
-            10 | 11 => {
+            10..=12 => {
                 let data_set = self.opt_digest()?;
                 let place = self.identity_part()?;
                 let details = self.identity_part()?;
@@ -324,8 +331,16 @@ impl<'a> Reader<'a> {
             }
             _ => return None,
         };
-        let form = if tag == 11 {
+        let form = if tag >= 11 {
             Some(self.pixel_form()?)
+        } else {
+            None
+        };
+        let description = if tag == 12 {
+            Some(Description {
+                modality: self.identity_part()?,
+                presentation: self.identity_part()?,
+            })
         } else {
             None
         };
@@ -337,6 +352,7 @@ impl<'a> Reader<'a> {
             data_set,
             identity,
             form,
+            description,
         })
     }
 
@@ -389,7 +405,7 @@ pub fn decode_entries(blob: &[u8], out: &mut Vec<Entry>) -> Option<()> {
                 prefix: None,
                 dicom: None,
             },
-            tag @ (7..=11) => Content::Hashed {
+            tag @ (7..=12) => Content::Hashed {
                 digest: r.digest()?,
                 prefix: None,
                 dicom: Some(Box::new(r.dicom_facts(tag)?)),
@@ -475,6 +491,7 @@ mod tests {
                     data_set: None,
                     identity: None,
                     form: None,
+                    description: None,
                 })),
             },
         };
@@ -493,6 +510,18 @@ mod tests {
             entry
         };
         let with = |data_set, identity| with_form(data_set, identity, None);
+        let with_description = |mut entry: Entry| {
+            if let Content::Hashed {
+                dicom: Some(facts), ..
+            } = &mut entry.content
+            {
+                facts.description = Some(Description {
+                    modality: [9; 16],
+                    presentation: [10; 16],
+                });
+            }
+            entry
+        };
         // Review r27-watch: the pixels' form, recorded with the identity's parts.
         let form = || {
             Some(PixelForm {
@@ -519,6 +548,9 @@ mod tests {
             with_form(Some(Digest([4; 32])), parts, form()),
             with_form(None, parts, form()),
             with_form(None, parts, Some(PixelForm::default())),
+            // Review r28-watch: what it is and how it is shown, recorded with a form.
+            with_description(with_form(None, parts, form())),
+            with_description(with_form(Some(Digest([4; 32])), parts, form())),
         ];
         for entry in versions {
             let mut blob = Vec::new();
@@ -556,6 +588,7 @@ mod tests {
                 data_set: None,
                 identity: None,
                 form: None,
+                description: None,
             })),
         };
         let entry = Entry {
@@ -657,5 +690,60 @@ mod tests {
         let mut encoded = Vec::new();
         encode_entry(&mut encoded, &now);
         assert_eq!(encoded.len(), signed.len() + 16);
+    }
+
+    /// Review r28-watch: an entry of a profile of session 27 (tag 11: parts and the
+    /// pixels' form, the bytes that profile signed) decodes with no description and
+    /// encodes to the same bytes again; recorded now (tag 12) it is 32 bytes longer.
+    #[test]
+    fn a_dicom_entry_signed_before_the_description_was_recorded_encodes_to_the_same_bytes() {
+        let mut signed = Vec::new();
+        put_bytes(&mut signed, b"ct/1.dcm");
+        put_bytes(&mut signed, EntryType::File.as_str().as_bytes());
+        signed.extend_from_slice(&[0; 8 * 4 + 16 * 2 + 8 * 4]);
+        signed.push(0); // no link target
+        put_bytes(&mut signed, &[]); // no extended attributes
+        let tag_at = signed.len();
+        signed.push(11);
+        for fill in [1u8, 2, 3] {
+            signed.extend_from_slice(&[fill; 32]);
+        }
+        put_bytes(&mut signed, b"1.2.3.4");
+        put_bytes(&mut signed, b"1.2.840.10008.1.2.1");
+        signed.push(0); // no data-set digest
+        for fill in [6u8, 7, 8] {
+            signed.extend_from_slice(&[fill; 16]);
+        }
+        put_bytes(&mut signed, b"MONOCHROME2");
+        for v in [1u16, 16, 512, 512] {
+            signed.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut decoded = Vec::new();
+        assert_eq!(decode_entries(&signed, &mut decoded), Some(()));
+        let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &decoded[0].content
+        else {
+            panic!("{decoded:?}");
+        };
+        assert!(facts.form.is_some());
+        assert_eq!(facts.description, None);
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &decoded[0]);
+        assert_eq!(encoded, signed);
+        let mut now = decoded[0].clone();
+        if let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut now.content
+        {
+            facts.description = Some(Description {
+                modality: [9; 16],
+                presentation: [10; 16],
+            });
+        }
+        let mut encoded = Vec::new();
+        encode_entry(&mut encoded, &now);
+        assert_eq!(encoded.len(), signed.len() + 32);
+        assert_eq!(encoded[tag_at], 12);
     }
 }

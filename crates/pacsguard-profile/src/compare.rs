@@ -721,6 +721,10 @@ impl Output<'_> {
             header_notes.push(note);
             fields.push(PIXEL_FORM_CHANGED_FIELD.to_string());
         }
+        if let Some(change) = description_change(was, now) {
+            header_notes.push(change.describe().to_string());
+            fields.extend(change.fields());
+        }
         let header_changed = now.header != was.header;
         let (kind, detail) = if now.pixels != was.pixels {
             let mut detail = format!("the Pixel Data of instance {uid} changed");
@@ -867,6 +871,110 @@ fn pixel_form_change(was: &DicomFacts, now: &DicomFacts) -> Option<String> {
 /// ([`PIXEL_FORM_CHANGED_FIELD`]).
 pub fn pixel_form_changed(finding: &Finding) -> bool {
     finding.fields.iter().any(|f| f == PIXEL_FORM_CHANGED_FIELD)
+}
+
+/// The field of an instance whose Modality changed ([`DicomFacts::description`]): filed
+/// now as another kind of image (a CT hung as an MR, its presets and hanging protocols
+/// gone). No merge or correction rewrites it in place; each instance counts (review
+/// r28-watch). A profile made before it was recorded cannot tell, and no finding of it
+/// has the field.
+pub const MODALITY_CHANGED_FIELD: &str = "modality-changed";
+
+/// The field of an instance whose Series Description or Window Center or Width changed
+/// ([`DicomFacts::description`]): what the series says it is, or how its images are
+/// shown (a window of width 1 shows every image black or white). A correction does that
+/// to a series at a time; beside it, [`PRESENTATION_CHANGE_PREFIX`] names the change made,
+/// shared by the instances of a series that made it together.
+pub const PRESENTATION_CHANGED_FIELD: &str = "presentation-changed";
+
+/// Beside [`PRESENTATION_CHANGED_FIELD`], the field naming the change itself:
+/// `presentation:OLD>NEW`, [`IDENTITY_CHANGE_HEX`] hex digits of each side of the
+/// presentation's digest (salted with the Series Instance UID): the instances of a series
+/// corrected together share it; a wiper writing its own values into each instance does
+/// not. No patient data: digests of the values, salted, cut short.
+pub const PRESENTATION_CHANGE_PREFIX: &str = "presentation:";
+
+/// How what an instance is and how it is shown changed.
+#[derive(Debug, PartialEq, Eq)]
+struct DescriptionChange {
+    /// Its Modality changed ([`MODALITY_CHANGED_FIELD`]).
+    modality: bool,
+    /// Its presentation changed: its [`PRESENTATION_CHANGE_PREFIX`] field.
+    presentation: Option<String>,
+}
+
+impl DescriptionChange {
+    fn describe(&self) -> &'static str {
+        match (self.modality, self.presentation.is_some()) {
+            (true, false) => "its modality changed (Modality)",
+            (true, true) => {
+                "its modality changed (Modality), and its Series Description or window (Window Center or Width)"
+            }
+            _ => "its Series Description or window (Window Center or Width) changed",
+        }
+    }
+
+    fn fields(self) -> Vec<String> {
+        let mut fields = Vec::new();
+        if self.modality {
+            fields.push(MODALITY_CHANGED_FIELD.to_string());
+        }
+        if let Some(change) = self.presentation {
+            fields.push(PRESENTATION_CHANGED_FIELD.to_string());
+            fields.push(change);
+        }
+        fields
+    }
+}
+
+/// The change of what an instance is and how it is shown, `None` when it did not change
+/// or either side did not record it (a profile made before it was recorded).
+fn description_change(was: &DicomFacts, now: &DicomFacts) -> Option<DescriptionChange> {
+    let (Some(was), Some(now)) = (&was.description, &now.description) else {
+        return None;
+    };
+    if was == now {
+        return None;
+    }
+    let hex = |bytes: &[u8]| {
+        bytes[..IDENTITY_CHANGE_HEX / 2]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let presentation = (was.presentation != now.presentation).then(|| {
+        format!(
+            "{PRESENTATION_CHANGE_PREFIX}{}>{}",
+            hex(&was.presentation),
+            hex(&now.presentation)
+        )
+    });
+    Some(DescriptionChange {
+        modality: was.modality != now.modality,
+        presentation,
+    })
+}
+
+/// Whether a finding reports an instance whose Modality changed
+/// ([`MODALITY_CHANGED_FIELD`]).
+pub fn modality_changed(finding: &Finding) -> bool {
+    finding.fields.iter().any(|f| f == MODALITY_CHANGED_FIELD)
+}
+
+/// The change of presentation a finding reports (its [`PRESENTATION_CHANGE_PREFIX`]
+/// field, without the prefix), if it reports one ([`PRESENTATION_CHANGED_FIELD`]).
+pub fn presentation_change_of(finding: &Finding) -> Option<&str> {
+    if !finding
+        .fields
+        .iter()
+        .any(|f| f == PRESENTATION_CHANGED_FIELD)
+    {
+        return None;
+    }
+    finding
+        .fields
+        .iter()
+        .find_map(|f| f.strip_prefix(PRESENTATION_CHANGE_PREFIX))
 }
 
 /// Beside [`IDENTITY_CHANGED_FIELD`], the field naming the change itself:
@@ -1189,6 +1297,7 @@ mod tests {
             data_set: None,
             identity: None,
             form,
+            description: None,
         };
         let (native, rle) = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.5");
         let gray = Some(form("MONOCHROME2", 1, 64, 64));
@@ -1230,6 +1339,7 @@ mod tests {
             data_set: None,
             identity,
             form: None,
+            description: None,
         };
         let parts = |place: u8, details: u8| {
             Some(Identity::Parts {
@@ -1281,6 +1391,62 @@ mod tests {
         // The prefixed field without `identity-changed` is no change.
         let alone = finding.clone().with_fields(vec![change]);
         assert_eq!(identity_change_of(&alone), None);
+    }
+
+    /// Review r28-watch: a change of what an instance is or how it is shown is told only
+    /// when both sides recorded it; the modality alone, the presentation alone (its
+    /// change named, shared by a series corrected together), or both.
+    #[test]
+    fn a_description_is_changed_only_when_both_sides_recorded_it_and_they_differ() {
+        let facts = |description: Option<pacsguard_fs::Description>| DicomFacts {
+            header: Digest([1; 32]),
+            pixels: Digest([2; 32]),
+            instance_uid: "1.2.3".into(),
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            data_set: None,
+            identity: None,
+            form: None,
+            description,
+        };
+        let described = |modality: u8, presentation: u8| {
+            Some(pacsguard_fs::Description {
+                modality: [modality; 16],
+                presentation: [presentation; 16],
+            })
+        };
+        let stored = described(1, 3);
+        assert_eq!(description_change(&facts(None), &facts(stored)), None);
+        assert_eq!(description_change(&facts(stored), &facts(None)), None);
+        assert_eq!(description_change(&facts(stored), &facts(stored)), None);
+        let as_mr = description_change(&facts(stored), &facts(described(2, 3))).expect("changed");
+        assert_eq!(as_mr.fields(), vec![MODALITY_CHANGED_FIELD.to_string()]);
+        let rewindowed =
+            description_change(&facts(stored), &facts(described(1, 4))).expect("changed");
+        let fields = rewindowed.fields();
+        assert_eq!(
+            fields,
+            vec![
+                PRESENTATION_CHANGED_FIELD.to_string(),
+                "presentation:0303030303030303>0404040404040404".to_string()
+            ]
+        );
+        let finding = Finding::new(
+            PathBuf::from("/a"),
+            FindingKind::HeaderChanged,
+            Severity::Alert,
+            "",
+        )
+        .with_fields(fields.clone());
+        assert_eq!(
+            presentation_change_of(&finding),
+            Some("0303030303030303>0404040404040404")
+        );
+        assert!(!modality_changed(&finding));
+        // The prefixed field without `presentation-changed` is no change.
+        let alone = finding.with_fields(vec![fields[1].clone()]);
+        assert_eq!(presentation_change_of(&alone), None);
+        let both = description_change(&facts(stored), &facts(described(2, 4))).expect("changed");
+        assert_eq!(both.fields().len(), 3);
     }
 
     #[test]

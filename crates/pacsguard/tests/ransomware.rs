@@ -4333,6 +4333,135 @@ fn a_wiper_rewriting_the_pixels_form_of_every_image_is_ransomware() {
     assert!(raised, "{findings:#?}\n{stderr}");
 }
 
+/// Review r28-watch (issue 11): a wiper that keeps every pixel byte, whom each instance
+/// belongs to, its geometry and its pixels' form, and files it as another kind of image:
+/// one `dcmodify` over the 40 real CT instances of five studies writing Modality "MR".
+/// Before: an edit of the same image each (`header-changed`, no field), no signal, no
+/// `ransomware-suspected`. The Modality is now recorded apart (codec tag 12) and each
+/// instance whose modality was rewritten counts.
+#[test]
+fn a_wiper_rewriting_the_modality_of_every_image_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let all: Vec<PathBuf> = ct_small_studies(&env).concat();
+    let watcher = Watcher::start(&env, &[]);
+    dcmodify(&["-m", "(0008,0060)=MR"], &all);
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && all.iter().all(|p| {
+                f.iter()
+                    .any(|x| header_changed_with(x, p, "modality-changed"))
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}
+
+/// The `presentation:` fields (the change of Series Description or window each made) of
+/// the `header-changed` findings of `paths`, one per finding that has one.
+fn presentation_changes<'a>(findings: &'a [Value], paths: &[PathBuf]) -> Vec<&'a str> {
+    findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "header-changed" && paths.iter().any(|p| f["path"].as_str() == p.to_str())
+        })
+        .filter_map(|f| f["fields"].as_array())
+        .filter_map(|fields| {
+            fields
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|x| x.starts_with("presentation:"))
+        })
+        .collect()
+}
+
+/// Writes into each of `paths` a window of width 1 centred on its own value, as a wiper
+/// blacking out every image does (each image shows black or white, every pixel kept).
+fn black_out_windows(paths: &[PathBuf]) {
+    for (i, path) in paths.iter().enumerate() {
+        let center = format!("(0028,1050)={}", 3000 + i);
+        dcmodify(
+            &["-i", &center, "-i", "(0028,1051)=1"],
+            std::slice::from_ref(path),
+        );
+    }
+}
+
+/// Review r28-watch (issue 11): a wiper writing into each of the 40 real CT instances of
+/// five studies its own Window Center and a Window Width of 1 (`dcmodify`; every image
+/// then shows black or white, its pixels, identity and form kept). Before: an edit of the
+/// same image each, no signal, no `ransomware-suspected`. The window and Series
+/// Description are now recorded apart, a change counted once per change made: 40
+/// changes, a burst.
+#[test]
+fn a_wiper_blacking_out_the_window_of_every_image_is_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let all: Vec<PathBuf> = ct_small_studies(&env).concat();
+    let watcher = Watcher::start(&env, &[]);
+    black_out_windows(&all);
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && presentation_changes(f, &all).len() >= all.len()
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    let mut changes = presentation_changes(&findings, &all);
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(changes.len(), all.len(), "{changes:#?}");
+}
+
+/// Review r28-watch, the other side: a PACS correcting the Series Description of each of
+/// the five series of the store (`dcmodify`, 40 real CT instances) outside any window is
+/// five changes, each file reported, no page; the same window rewrite as the wiper's
+/// above, declared in a maintenance window (a presets migration), is `info` and pages no
+/// one either.
+#[test]
+fn series_descriptions_corrected_page_no_one_and_a_window_migration_is_info() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let studies = ct_small_studies(&env);
+    let all: Vec<PathBuf> = studies.concat();
+    let watcher = Watcher::start(&env, &[]);
+    for (s, series) in studies.iter().enumerate() {
+        dcmodify(&["-i", &format!("(0008,103E)=CHEST {s} AXIAL")], series);
+    }
+    let corrected = watcher.wait(Duration::from_secs(20), |f, _| {
+        presentation_changes(f, &all).len() >= all.len()
+    });
+    assert!(corrected, "{:#?}", watcher.findings());
+    std::thread::sleep(Duration::from_secs(2));
+    let before = watcher.findings();
+    assert_eq!(count(&before, "ransomware-suspected"), 0, "{before:#?}");
+    let mut changes = presentation_changes(&before, &all);
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(changes.len(), 5, "one change per series: {changes:#?}");
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-5120 window presets",
+    );
+    let window = watcher.findings().len();
+    black_out_windows(&all);
+    let migrated = watcher.wait(Duration::from_secs(20), |f, _| {
+        presentation_changes(&f[window.min(f.len())..], &all).len() >= all.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(migrated, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "ransomware-suspected"), 0, "{findings:#?}");
+    let after = &findings[window..];
+    assert!(
+        after
+            .iter()
+            .filter(|f| f["kind"] == "header-changed")
+            .all(|f| f["severity"] == "info"),
+        "{after:#?}"
+    );
+}
+
 /// Review r26-watch, the other side of the two wipers above: a PACS fixing a typo in a
 /// patient's name and birth date on one study (eight real CT instances, `dcmodify`), then
 /// correcting that study's date: each instance is reported, and the two corrections

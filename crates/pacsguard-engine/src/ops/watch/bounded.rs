@@ -44,6 +44,10 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.map.keys()
+    }
 }
 
 /// A map that, when full, forgets its oldest entry (the one inserted first; updating a
@@ -97,6 +101,11 @@ impl<K: Eq + Hash + Clone, V> OldestOut<K, V> {
 
     pub fn get(&self, key: &K) -> Option<&V> {
         self.map.get(key).map(|(_, v)| v)
+    }
+
+    /// The keys, oldest first.
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.order.values()
     }
 
     pub fn contains(&self, key: &K) -> bool {

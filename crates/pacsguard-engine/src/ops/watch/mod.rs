@@ -347,6 +347,13 @@ pub const TORN_LOOK_WAIT: Duration = Duration::from_millis(100);
 /// most a few more short waits, never a missed change.
 pub const MAX_WRITTEN_WHILE_HASHED: usize = 100_000;
 
+/// Paths named, per root, in the warning that changed files were still put off when the
+/// watcher stopped (see [`Guard::report_unjudged_at_stop`]); the rest are counted.
+pub const MAX_UNJUDGED_PATHS_NAMED: usize = 10;
+
+/// The field of that warning.
+pub const UNJUDGED_AT_STOP_FIELD: &str = "unjudged-at-stop";
+
 /// Files that arrived during this run, remembered so that renaming one into place (an
 /// ingest writing `X.part`, then renaming it to `X`) is the arrival it is, not a move of
 /// a guarded file. Forgetting (when full) costs at most a `moved` alert for such a rename,
@@ -1539,7 +1546,7 @@ impl<'a> Guard<'a> {
         self.heartbeat()?;
         self.out.notice(&started);
         self.after_unclean_stop(Instant::now())?;
-        self.report_forms_unrecorded(Instant::now())?;
+        self.report_facts_unrecorded(Instant::now())?;
         self.report_restored(restored)?;
         // Windows declared before the start cover the catch-up too.
         self.maintenance(Instant::now())?;
@@ -1601,12 +1608,65 @@ impl<'a> Guard<'a> {
         }
         // An overflow just before the stop is still reported, not left for nobody.
         self.report_overflows(Instant::now(), true)?;
+        self.report_unjudged_at_stop(Instant::now())?;
         self.finish_jobs()?;
         // A link-count change still waiting for its names is reported as it stands.
         self.release_link_changes(Instant::now(), true)?;
         self.report.watches = self.watcher.watch_count();
         self.report.polled_directories = self.unwatched.len();
         Ok(std::mem::take(&mut self.report))
+    }
+
+    /// The changed files still put off when the watcher stops (waiting for a writer
+    /// that holds them, or written again after they were hashed) are said at the stop,
+    /// on the output and the trail and in a notice, one warning per root naming how many
+    /// and the first [`MAX_UNJUDGED_PATHS_NAMED`]; before, only the next start's
+    /// comparison told them, and a watcher not started again never did (review
+    /// r28-watch). Not judged now: a half-written state would be a false alarm.
+    fn report_unjudged_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
+        let mut unjudged: Vec<PathBuf> = self.writer_waits.paths().cloned().collect();
+        unjudged.extend(self.written_while_hashed.keys().cloned());
+        unjudged.sort_unstable();
+        unjudged.dedup();
+        if unjudged.is_empty() {
+            return Ok(());
+        }
+        let roots: Vec<PathBuf> = self
+            .views()?
+            .iter()
+            .map(|view| view.spec.path.clone())
+            .collect();
+        let mut findings = Vec::new();
+        for root in roots {
+            let here: Vec<&PathBuf> = unjudged.iter().filter(|p| p.starts_with(&root)).collect();
+            if here.is_empty() {
+                continue;
+            }
+            let named: Vec<String> = here
+                .iter()
+                .take(MAX_UNJUDGED_PATHS_NAMED)
+                .map(|p| escape_path(p).to_string())
+                .collect();
+            let more = here.len().saturating_sub(named.len());
+            let detail = format!(
+                "{} changed file(s) still being written were not judged when the watcher \
+                 stopped (waiting for their writer, or written again after they were hashed): \
+                 {}{}; the next start compares them with what was last seen",
+                here.len(),
+                named.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            self.out.notice(&detail);
+            findings.push(
+                Finding::new(root, FindingKind::NotInspected, Severity::Warning, detail)
+                    .with_fields(vec![UNJUDGED_AT_STOP_FIELD.to_string()]),
+            );
+        }
+        self.publish(&findings, now)
     }
 
     /// A previous watcher that ended without a clean stop is reported (the catch-up walk
@@ -1636,14 +1696,17 @@ impl<'a> Guard<'a> {
     }
 
     /// A root whose profile was made before the pixels' form was recorded (session 26
-    /// and earlier: [`pacsguard_fs::DicomFacts::form`]) is said once per start, with what
-    /// then cannot be judged, never in silence (review r27-watch): such a profile still
-    /// loads and guards everything else.
-    fn report_forms_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
+    /// and earlier: [`pacsguard_fs::DicomFacts::form`]), or before what an instance is
+    /// and how it is shown was (session 27 and earlier:
+    /// [`pacsguard_fs::DicomFacts::description`]), is said once per start, with what then
+    /// cannot be judged, never in silence (reviews r27-watch, r28-watch): such a profile
+    /// still loads and guards everything else.
+    fn report_facts_unrecorded(&mut self, now: Instant) -> Result<(), EngineError> {
         let findings: Vec<Finding> = self
             .views()?
             .iter()
-            .filter_map(forms_unrecorded_in)
+            .flat_map(|view| [forms_unrecorded_in(view), descriptions_unrecorded_in(view)])
+            .flatten()
             .collect();
         if findings.is_empty() {
             return Ok(());
@@ -3249,6 +3312,18 @@ impl<'a> Guard<'a> {
         if self.catching_up {
             return Ok(());
         }
+        // What this verification takes leaves the count of put-offs: only a file put off
+        // again keeps it (one judged, held past the writer wait, unchanged or gone must
+        // not be said unjudged at the stop, `report_unjudged_at_stop`).
+        let looks_before: HashMap<PathBuf, u32> = rels
+            .iter()
+            .filter_map(|rel| {
+                let path = absolute(root, rel);
+                self.written_while_hashed
+                    .remove(&path)
+                    .map(|looks| (path, looks))
+            })
+            .collect();
         let changed: Vec<(Vec<u8>, &Meta, bool)> = tree
             .entries
             .iter()
@@ -3288,7 +3363,12 @@ impl<'a> Guard<'a> {
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
         for (rel, written, torn) in changed {
             let path = absolute(root, &rel);
-            let looks = self.written_while_hashed.get(&path).copied().unwrap_or(0);
+            // A file below a due directory, not due itself, kept its count in the map.
+            let looks = looks_before
+                .get(&path)
+                .or_else(|| self.written_while_hashed.get(&path))
+                .copied()
+                .unwrap_or(0);
             // Seen no writer, but cut short where a stored instance was: a writer that
             // truncated it and has not written yet may be missed by the pass over
             // `/proc` (seen under load); looked at again, briefly (MAX_TORN_LOOKS).
@@ -6006,6 +6086,40 @@ fn forms_unrecorded_in(view: &RootView) -> Option<Finding> {
     })
 }
 
+/// The field of the warning that a root's profile holds instances without what they are
+/// and how they are shown ([`descriptions_unrecorded_in`]).
+pub const DESCRIPTION_UNRECORDED_FIELD: &str = "description-unrecorded";
+
+/// The warning that instances of `view`'s root were profiled before their Modality,
+/// Series Description and window were recorded (review r28-watch), with their count and
+/// what then cannot be judged; `None` when every instance has them.
+fn descriptions_unrecorded_in(view: &RootView) -> Option<Finding> {
+    let count = view
+        .files()
+        .filter(|e| {
+            matches!(
+                &e.content,
+                Content::Hashed { dicom: Some(facts), .. } if facts.description.is_none()
+            )
+        })
+        .count();
+    (count > 0).then(|| {
+        Finding::new(
+            view.spec.path.clone(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{count} DICOM instance(s) of this root were profiled before their Modality, \
+                 Series Description and window (Window Center and Width) were recorded: a \
+                 rewrite of those values alone is not told from an edit of the same image \
+                 and counts towards no ransomware signal; `pacsguard profile` of the root \
+                 records them"
+            ),
+        )
+        .with_fields(vec![DESCRIPTION_UNRECORDED_FIELD.to_string()])
+    })
+}
+
 /// What a re-compression of a stored image is judged against (see [`mark_recompressed`]).
 struct Stored {
     /// The transfer syntax it was stored in.
@@ -6083,6 +6197,7 @@ mod tests {
                         data_set: None,
                         identity: None,
                         form: None,
+                        description: None,
                     })
                 }),
             },
@@ -6173,6 +6288,29 @@ mod tests {
             said.detail
         );
         assert_eq!(said.fields, vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()]);
+        // Review r28-watch: a profile of session 27 (tag 11) holds the form but not what
+        // the instance is and how it is shown; that is said apart, with its count.
+        assert_eq!(descriptions_unrecorded_in(&view([&now, &now])), None);
+        let mut unexplained = now.clone();
+        if let Content::Hashed {
+            dicom: Some(facts), ..
+        } = &mut unexplained
+        {
+            assert!(facts.description.is_some(), "CT_small's is recorded now");
+            facts.description = None;
+        }
+        let said = descriptions_unrecorded_in(&view([&unexplained, &now])).expect("said");
+        assert_eq!(
+            (said.kind, said.severity),
+            (FindingKind::NotInspected, Severity::Warning)
+        );
+        assert!(
+            said.detail.starts_with("1 DICOM instance(s)"),
+            "{}",
+            said.detail
+        );
+        assert_eq!(said.fields, vec![DESCRIPTION_UNRECORDED_FIELD.to_string()]);
+        assert_eq!(forms_unrecorded_in(&view([&unexplained, &now])), None);
     }
 
     /// A record that reaches the inbox during a long step (a walk and hash of minutes)

@@ -129,12 +129,22 @@ enum Reached {
 enum Counted {
     File(PathBuf),
     IdentityChange(String),
+    /// The change of a Series Description or window a series made together
+    /// ([`Signal::PresentationRewritten`]).
+    PresentationChange(String),
 }
 
 impl Counted {
     fn of(path: &Path, finding: &Finding, signal: &Signal) -> Counted {
-        match (signal, identity_rewritten(finding)) {
-            (Signal::IdentityRewritten, Some(change)) => Counted::IdentityChange(change.into()),
+        match signal {
+            Signal::IdentityRewritten => match identity_rewritten(finding) {
+                Some(change) => Counted::IdentityChange(change.into()),
+                None => Counted::File(path.to_path_buf()),
+            },
+            Signal::PresentationRewritten => match presentation_rewritten(finding) {
+                Some(change) => Counted::PresentationChange(change.into()),
+                None => Counted::File(path.to_path_buf()),
+            },
             _ => Counted::File(path.to_path_buf()),
         }
     }
@@ -183,6 +193,19 @@ pub enum Signal {
     /// whatever else was kept: every pixel now reads as another image. Nothing routine
     /// does that; each instance counts (review r27-watch).
     FormRewritten,
+    /// An instance's Modality rewritten under the SOP Instance UID and Pixel Data it
+    /// kept, its text still text ([`pacsguard_profile::MODALITY_CHANGED_FIELD`]): the
+    /// image is filed as another kind. Nothing routine does that in place; each instance
+    /// counts (review r28-watch).
+    ModalityRewritten,
+    /// An instance's Series Description or Window Center or Width rewritten under the SOP
+    /// Instance UID and Pixel Data it kept, its text still text
+    /// ([`pacsguard_profile::PRESENTATION_CHANGED_FIELD`]): what a wiper hiding what each
+    /// series is, or blacking out every image, leaves, and a correction of a series too.
+    /// Counted once per change made (see [`Counted::PresentationChange`]): a series
+    /// corrected together is one, a wiper's own values in each instance one each
+    /// (review r28-watch).
+    PresentationRewritten,
     /// A non-DICOM file rewritten.
     Rewritten,
     /// Renamed to a new extension (the new extension).
@@ -218,9 +241,19 @@ impl Signal {
                     Some(Signal::PlaceRewritten)
                 } else if pacsguard_profile::geometry_changed(finding) {
                     Some(Signal::GeometryRewritten)
+                } else if pacsguard_profile::modality_changed(finding) {
+                    Some(Signal::ModalityRewritten)
                 } else {
                     Some(Signal::IdentityRewritten)
                 }
+            }
+            FindingKind::HeaderChanged
+                if same_image_edited(finding) && pacsguard_profile::modality_changed(finding) =>
+            {
+                Some(Signal::ModalityRewritten)
+            }
+            FindingKind::HeaderChanged if presentation_rewritten(finding).is_some() => {
+                Some(Signal::PresentationRewritten)
             }
             FindingKind::HeaderChanged => Some(Signal::HeaderRewritten),
             FindingKind::ContentChanged => Some(Signal::Rewritten),
@@ -240,7 +273,10 @@ impl Signal {
     /// forgets, so it would call a month of them ransomware. The burst and the decaying
     /// score still count them: a wiper's instances come faster than merges do.
     fn counts_in_total(&self) -> bool {
-        !matches!(self, Signal::IdentityRewritten)
+        !matches!(
+            self,
+            Signal::IdentityRewritten | Signal::PresentationRewritten
+        )
     }
 
     fn describe(&self) -> String {
@@ -261,6 +297,11 @@ impl Signal {
             }
             Signal::FormRewritten => {
                 "pixels' form rewritten (photometric interpretation, samples, bits, rows, columns), pixels kept"
+                    .into()
+            }
+            Signal::ModalityRewritten => "modality rewritten, pixels kept".into(),
+            Signal::PresentationRewritten => {
+                "series description or window rewritten, pixels kept (once per change made)"
                     .into()
             }
             Signal::Rewritten => "content rewritten".into(),
@@ -288,6 +329,18 @@ pub(super) fn still_the_same_instance(finding: &Finding) -> bool {
     same_image_edited(finding)
         && pacsguard_profile::identity_change_of(finding).is_none()
         && !pacsguard_profile::pixel_form_changed(finding)
+        && !pacsguard_profile::modality_changed(finding)
+        && pacsguard_profile::presentation_change_of(finding).is_none()
+}
+
+/// A `header-changed` instance that kept its image (see [`still_the_same_instance`]) but
+/// not its Series Description or window: the change made (see
+/// [`pacsguard_profile::PRESENTATION_CHANGE_PREFIX`]) is what counts, once.
+pub(super) fn presentation_rewritten(finding: &Finding) -> Option<&str> {
+    if !same_image_edited(finding) {
+        return None;
+    }
+    pacsguard_profile::presentation_change_of(finding)
 }
 
 /// A `header-changed` instance that kept its image (see [`still_the_same_instance`]) but

@@ -273,6 +273,11 @@ impl Waits {
         }
     }
 
+    /// The files waiting, the longest-waiting first.
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.map.keys()
+    }
+
     pub fn contains(&self, path: &Path) -> bool {
         self.map.contains(&path.to_path_buf())
     }
