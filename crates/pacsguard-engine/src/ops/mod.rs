@@ -311,6 +311,22 @@ impl Session {
         &self.home
     }
 
+    /// Refuses a signed baseline of no root ([`EngineError::GuardsNoRoot`]): `check`,
+    /// `accept`, `watch` and `serve` alike.
+    pub(crate) fn refuse_no_root(
+        &self,
+        baseline: &pacsguard_profile::Baseline,
+    ) -> Result<(), EngineError> {
+        if !baseline.roots.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::GuardsNoRoot {
+            home: self.home.dir.clone(),
+            store: self.home.store_path(),
+            generation: baseline.generation,
+        })
+    }
+
     /// Puts on the record what SQLite acted on beside the store when it was opened (judged
     /// first on a copy: `judge_companions_unopened`): a writer killed inside its
     /// transaction, its journal rolled back, or another tool's log merged.
