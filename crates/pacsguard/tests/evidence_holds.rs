@@ -784,6 +784,29 @@ fn a_journal_of_a_killed_writer_is_rolled_back_on_the_record_and_never_reinitial
     assert!(recorded, "the rollback is not on the record");
 }
 
+/// A journal SQLite does not roll back (its header zeroed) is still deleted by the first
+/// write, its name reused: whatever it held is gone then, so it is judged and put on the
+/// record with its digest like a hot one (review r28-store: it vanished unrecorded).
+#[test]
+fn a_journal_that_is_not_hot_is_on_the_record_before_a_write_deletes_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    let journal = env.home.join("pacsguard.db-journal");
+    let mut stale = vec![0u8; 512];
+    stale.extend_from_slice(b"bytes someone left after a zeroed header");
+    fs::write(&journal, &stale).expect("plant");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+    assert!(!journal.exists(), "the journal was left");
+    let digest = sha256_hex(&stale);
+    let recorded = records(&env, "profile").into_iter().any(|r| {
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("SQLite acts on") && d.contains(&digest))
+    });
+    assert!(recorded, "the journal's digest is not on the record");
+}
+
 #[test]
 fn store_reinit_refuses_an_intact_store_and_a_tampered_trail() {
     let env = Env::new();

@@ -46,15 +46,14 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// What a read-write opening of the store at `store` would act on, or `None` when it
-    /// would change nothing: no hot journal (a journal empty or zeroed is not rolled
-    /// back), no write-ahead log, a header in rollback mode. A companion that is not a
-    /// regular file (a link, a FIFO) is refused by name, never followed or waited on.
+    /// would change nothing: no journal holding a byte (one whose header is zeroed is not
+    /// rolled back, but the first write reuses its name and deletes it, so it is judged
+    /// and put on the record like a hot one), no write-ahead log, a header in rollback
+    /// mode. A companion that is not a regular file (a link, a FIFO) is refused by name,
+    /// never followed or waited on.
     pub(crate) fn of(store: &Path) -> Result<Option<Pending>, EngineError> {
         let journal = companion_path(store, "-journal");
-        let hot_journal = match regular_companion(&journal)? {
-            Some(0) | None => false,
-            Some(_) => first_byte(&journal)?.is_some_and(|b| b != 0),
-        };
+        let hot_journal = regular_companion(&journal)?.is_some_and(|bytes| bytes > 0);
         let wal = regular_companion(&companion_path(store, "-wal"))?.is_some();
         regular_companion(&companion_path(store, "-shm"))?;
         let wal_header = match pacsguard_fs::read_head(store, 100) {
@@ -172,14 +171,6 @@ fn regular_companion(path: &Path) -> Result<Option<u64>, EngineError> {
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(EngineError::io(path, e)),
-    }
-}
-
-fn first_byte(path: &Path) -> Result<Option<u8>, EngineError> {
-    match pacsguard_fs::read_head(path, 1) {
-        Ok(head) => Ok(head.bytes.first().copied()),
-        Err(e) if e.is_missing() => Ok(None),
-        Err(e) => Err(EngineError::io(path, e.to_string())),
     }
 }
 
