@@ -356,24 +356,90 @@ fn cross_check_store(
         }
         return Ok(());
     }
+    // Read only, never resolved in place: a hot journal or a log beside the store is
+    // resolved on a private copy, the store judged as SQLite would leave it (review
+    // r28-store: `audit verify` rolled a planted journal into the store it verified).
+    let mut copy = match crate::ops::store_companions::Pending::of(&path)? {
+        Some(pending) => Some(pending.copy_into(&home.dir)?),
+        None => None,
+    };
+    let before = report.problems.len();
+    cross_check_opened_store(home, report, &path, copy.as_mut())?;
+    // What the store was judged with, beside each of its problems.
+    if let Some(copy) = &copy {
+        for problem in &mut report.problems[before..] {
+            problem.what.push_str(&format!(
+                " (judged as SQLite leaves the store once it acts on what stands beside it, on a private copy, the store untouched: {})",
+                copy.describe()
+            ));
+        }
+    }
+    if unsealed
+        && report.unsigned_records > 0
+        && let Ok(key) = home.load_key()
+    {
+        let record_key = pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?);
+        let log = home.audit_log_path();
+        if let Some(problem) = unsealed_record(&log, report.signed_size, &record_key)
+            .map_err(|e| EngineError::io(&log, e))?
+        {
+            report.problems.push(problem);
+        }
+    }
+    if let Some((cursor, what)) = crate::ops::forwarded_beyond(home, report.records)? {
+        report.problems.push(Problem {
+            position: format!("delivery cursor {}", cursor.display()),
+            what,
+        });
+    }
+    Ok(())
+}
+
+/// The store's part of [`cross_check_store`]: its generation against the trail's, the
+/// checkpoint it keeps, its signature and chunks; read from `copy` when one was made.
+fn cross_check_opened_store(
+    home: &Home,
+    report: &mut VerifyReport,
+    path: &Path,
+    copy: Option<&mut crate::ops::store_companions::JudgedCopy>,
+) -> Result<(), EngineError> {
     // A store SQLite cannot read (overwritten, truncated mid-page) is a problem of the
     // home, said beside the trail's own verdict: the trail is the evidence of what the
     // store held, and must still verify (review r24-scale: `audit verify` failed on the
     // store and said nothing of the trail).
-    let store = match pacsguard_store::Store::open(&path).and_then(|store| {
-        let generation = store.generation()?;
-        Ok((store, generation))
-    }) {
-        Ok(opened) => opened,
+    let unreadable = |report: &mut VerifyReport, e: &pacsguard_store::StoreError| {
+        report.problems.push(Problem {
+            position: format!("store {}", path.display()),
+            what: format!("unreadable ({e}); {}", crate::error::store_way_out(path)),
+        });
+    };
+    let read_only;
+    let store = match copy {
+        Some(copy) => match copy.open() {
+            Ok(store) => Some(store),
+            Err(e) => {
+                unreadable(report, &e);
+                return Ok(());
+            }
+        },
+        None => {
+            read_only = pacsguard_store::Store::open_read_only(path);
+            match &read_only {
+                Ok(store) => store.as_ref(),
+                Err(e) => {
+                    unreadable(report, e);
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let stored = match store.map_or(Ok(0), |store| store.generation()) {
+        Ok(stored) => stored,
         Err(e) => {
-            report.problems.push(Problem {
-                position: format!("store {}", path.display()),
-                what: format!("unreadable ({e}); {}", crate::error::store_way_out(&path)),
-            });
+            unreadable(report, &e);
             return Ok(());
         }
     };
-    let (store, stored) = store;
     let problem = match report.state {
         Some(state) if stored < state.baseline => Some(format!(
             "holds baseline generation {stored}, older than generation {} the trail's last checkpoint records as signed: deleted, emptied or rolled back",
@@ -394,9 +460,11 @@ fn cross_check_store(
             what,
         });
     }
-    if let Ok(key) = home.load_key()
+    // No store in the file at all (a new SQLite file): generation 0, judged above.
+    if let Some(store) = store
+        && let Ok(key) = home.load_key()
         && let Some(what) =
-            crate::ops::mark_ahead(&store, &home.trail_verifier(&key)?, report.signed_size)?
+            crate::ops::mark_ahead(store, &home.trail_verifier(&key)?, report.signed_size)?
     {
         report.problems.push(Problem {
             position: format!("store {}", path.display()),
@@ -408,7 +476,9 @@ fn cross_check_store(
     // says so too, instead of calling a forged record merely "not signed yet" (exit 1).
     // The store's own signature (the baseline and the acceptances: who, when, why):
     // every command refuses an edited store, and verify must not call that home intact.
-    if let Ok(key) = home.load_key() {
+    if let Some(store) = store
+        && let Ok(key) = home.load_key()
+    {
         let profile_public = home.profile_public_key(&key)?;
         // Streamed: the signature from the leaf rows, then each chunk against its leaf,
         // one at a time (a whole baseline in memory is gigabytes at millions of files).
@@ -421,27 +491,9 @@ fn cross_check_store(
             // cannot read) is said beside the trail's verdict, never in place of it.
             Err(e) => report.problems.push(Problem {
                 position: format!("store {}", path.display()),
-                what: format!("{e}; {}", crate::error::store_way_out(&path)),
+                what: format!("{e}; {}", crate::error::store_way_out(path)),
             }),
         }
-    }
-    if unsealed
-        && report.unsigned_records > 0
-        && let Ok(key) = home.load_key()
-    {
-        let record_key = pacsguard_audit::RecordKey::of(&home.trail_signer(&key)?);
-        let log = home.audit_log_path();
-        if let Some(problem) = unsealed_record(&log, report.signed_size, &record_key)
-            .map_err(|e| EngineError::io(&log, e))?
-        {
-            report.problems.push(problem);
-        }
-    }
-    if let Some((cursor, what)) = crate::ops::forwarded_beyond(home, report.records)? {
-        report.problems.push(Problem {
-            position: format!("delivery cursor {}", cursor.display()),
-            what,
-        });
     }
     Ok(())
 }

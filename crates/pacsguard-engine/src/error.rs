@@ -21,6 +21,16 @@ pub enum EngineError {
     },
     #[error("no profile has been taken yet in home {}: run `pacsguard profile PATH` first", .0.display())]
     NoBaseline(PathBuf),
+    /// A signed baseline of no root (every root taken out, or a new store after `store
+    /// reinit`): nothing is guarded, a state to act on (exit 2), as after `init`, never a
+    /// check of nothing that reads as a finding (review r28-store: `check` warned and
+    /// exited 1 where `watch`, `serve` and `accept` said "no profile has been taken yet").
+    #[error("the signed profile in {} (baseline generation {generation}) guards no root: nothing in this home is guarded until a tree is profiled again (every root was taken out with `accept --remove-root`, or the store was started anew with `store reinit`: `pacsguard --home {} audit verify` lists every store reset); run `pacsguard --home {} profile PATH`, to be approved again where a console approves profiles", .store.display(), .home.display(), .home.display())]
+    GuardsNoRoot {
+        home: PathBuf,
+        store: PathBuf,
+        generation: u64,
+    },
     #[error("{}: not inside any profiled root (profiled: {roots})", .path.display())]
     NotProfiled { path: PathBuf, roots: String },
     #[error("{}: overlaps the profiled root {}; roots must not nest", .path.display(), .other.display())]

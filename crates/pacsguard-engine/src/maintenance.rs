@@ -125,7 +125,10 @@ pub fn refusal(window: &MaintenanceWindow, key: &SealKey, roots: &[PathBuf]) -> 
 /// Every root of the signed profile: what a window may cover.
 pub fn guarded_roots(home: &Home) -> Result<Vec<PathBuf>, EngineError> {
     let key = home.load_key()?;
-    let store = pacsguard_store::Store::open(&home.store_path())?;
+    // Read only: this never judges the store, the commands that use it do.
+    let Some(store) = pacsguard_store::Store::open_read_only(&home.store_path())? else {
+        return Ok(Vec::new());
+    };
     Ok(store
         .load(&home.profile_public_key(&key)?)?
         .map(|(baseline, _)| baseline.roots.iter().map(|r| r.spec.path.clone()).collect())

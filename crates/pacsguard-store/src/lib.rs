@@ -46,5 +46,8 @@ pub use signing::{
     SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2, SIGNATURE_DOMAIN_V3, fingerprint, signing_message,
     signing_message_v2, signing_message_v3,
 };
-pub use sqlite::{Acceptance, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError};
+pub use sqlite::{
+    Acceptance, COMPANION_SUFFIXES, SCHEMA_VERSION, SignedHead, SignedInfo, Store, StoreError,
+    companion_path, header_says_wal,
+};
 pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};

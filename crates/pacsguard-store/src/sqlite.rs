@@ -36,6 +36,27 @@ const PAGE_BYTES: i64 = 16_384;
 /// compared with them, so a version 1 store is refused rather than misread.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// The files SQLite keeps beside a store, named by the store's name and this suffix: its
+/// rollback journal, and the write-ahead log and its index of a store another tool
+/// switched to WAL. A read-write opening acts on the first two (a hot journal is rolled
+/// back into the file, a log merged into it, then deleted); PacsGuard itself only ever
+/// leaves a journal, when a writer is killed inside its transaction.
+pub const COMPANION_SUFFIXES: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// The path of the companion of `store` with `suffix` (one of [`COMPANION_SUFFIXES`]).
+pub fn companion_path(store: &Path, suffix: &str) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether the first bytes of a store file (its 100-byte SQLite header) say it is in
+/// write-ahead-log mode (file format versions 2 at offsets 18 and 19): PacsGuard's stores
+/// never are, and a read-write opening of one reads and merges a `-wal` beside it.
+pub fn header_says_wal(head: &[u8]) -> bool {
+    head.get(18..20).is_some_and(|v| v.contains(&2))
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS baseline (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -167,7 +188,8 @@ impl StoreError {
             StoreError::Sqlite { path, source } => (matches!(
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-            ) || schema_altered(source))
+            ) || schema_altered(source)
+                || value_altered(source))
             .then_some(path.as_path()),
             _ => None,
         }
@@ -199,6 +221,27 @@ impl StoreError {
             | StoreError::PoolExhausted { .. } => true,
             StoreError::Postgres { .. } => !self.is_permanent(),
             _ => false,
+        }
+    }
+
+    /// The same error naming the store file `shown` instead (an error met on a copy of
+    /// it, [`Store::open_copy_of`]).
+    fn naming(self, shown: &Path) -> StoreError {
+        let path = shown.to_path_buf();
+        match self {
+            StoreError::Sqlite { source, .. } => StoreError::Sqlite { path, source },
+            StoreError::Corrupt { reason, .. } => StoreError::Corrupt { path, reason },
+            StoreError::Refused { reason, .. } => StoreError::Refused { path, reason },
+            StoreError::BadSignature { .. } => StoreError::BadSignature { path },
+            StoreError::WrongKey {
+                found, expected, ..
+            } => StoreError::WrongKey {
+                path,
+                found,
+                expected,
+            },
+            StoreError::Schema { found, .. } => StoreError::Schema { path, found },
+            other => other,
         }
     }
 
@@ -248,6 +291,20 @@ fn schema_altered(source: &rusqlite::Error) -> bool {
         rusqlite::Error::SqlInputError { error, msg, .. } => missing(error, msg),
         _ => false,
     }
+}
+
+/// Whether a row of the store holds a value of a type or range no PacsGuard write puts
+/// there (a chunk's blob rewritten as text by sqlite3's `||`, a generation set negative):
+/// the row was edited, which trying again never changes (review r28-store: such a store
+/// was not refused as altered, so every command wrote into it and `store reinit`
+/// refused it).
+fn value_altered(source: &rusqlite::Error) -> bool {
+    matches!(
+        source,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
 }
 
 /// The signature row of a store, its key checked.
@@ -356,11 +413,42 @@ impl Store {
         })
     }
 
+    /// Opens `copy`, a private copy of the store at `shown` with its companions beside it
+    /// under the copy's name, read-write: SQLite resolves them in the copy (a hot journal
+    /// rolled back, a write-ahead log merged) as a read-write opening of the store itself
+    /// would, so the store is judged as it would then be without a byte of it changed.
+    /// Every error, and every error of the returned handle, names the store (`shown`).
+    pub fn open_copy_of(copy: &Path, shown: &Path) -> Result<Store, StoreError> {
+        let mut store = Store::open(copy).map_err(|e| e.naming(shown))?;
+        store.path = shown.to_path_buf();
+        Ok(store)
+    }
+
     /// Opens an existing store only to read it, as evidence: never created, never
     /// written, no schema added to an emptied file and no hot journal rolled back
     /// (`immutable`: SQLite reads the file as it is). `None` for a file holding no
     /// store at all (emptied, or a new SQLite file): nothing in it was signed.
     pub fn open_evidence(path: &Path) -> Result<Option<Store>, StoreError> {
+        Store::open_without_writing(path, true)
+    }
+
+    /// Opens an existing store only to read it beside other processes (their locks
+    /// honoured, unlike [`Store::open_evidence`]): never created, never written, no schema
+    /// added. A hot journal beside it is not rolled back: SQLite refuses the read
+    /// (`SQLITE_READONLY_ROLLBACK`), an error naming the store. `None` for a file holding
+    /// no store at all.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        let opened = Store::open_without_writing(path, false)?;
+        if let Some(store) = &opened {
+            store
+                .conn
+                .busy_timeout(store_busy_wait())
+                .map_err(store.sql())?;
+        }
+        Ok(opened)
+    }
+
+    fn open_without_writing(path: &Path, immutable: bool) -> Result<Option<Store>, StoreError> {
         use rusqlite::OpenFlags;
         let sql = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
@@ -375,7 +463,11 @@ impl Store {
                 uri.push_str(&format!("%{byte:02X}"));
             }
         }
-        uri.push_str("?immutable=1");
+        uri.push_str(if immutable {
+            "?immutable=1"
+        } else {
+            "?mode=ro"
+        });
         let conn = Connection::open_with_flags(
             &uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY

@@ -340,7 +340,8 @@ pub fn profile_claim(home: &Home) -> Option<ProfileClaim> {
     if std::fs::symlink_metadata(&path).is_err() {
         return None;
     }
-    let store = pacsguard_store::Store::open(&path).ok()?;
+    // Read only: a journal beside the store is for the guard's opening to judge.
+    let store = pacsguard_store::Store::open_read_only(&path).ok()??;
     let public = home.profile_public_key(&home.load_key().ok()?).ok()?;
     let head = store.verified_head(&public).ok()??;
     Some(ProfileClaim {

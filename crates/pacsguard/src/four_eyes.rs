@@ -32,7 +32,10 @@ pub fn covers_static(home: &Home, root: &str) -> bool {
 
 /// The profiled `static` roots (their paths as profiled: resolved).
 fn static_roots(home: &Home) -> Result<Vec<PathBuf>> {
-    let store = pacsguard_store::Store::open(&home.store_path())?;
+    // Read only: this never judges the store, the commands that use it do.
+    let Some(store) = pacsguard_store::Store::open_read_only(&home.store_path())? else {
+        return Ok(Vec::new());
+    };
     let key = home.load_key()?;
     Ok(store
         .load(&home.profile_public_key(&key)?)?

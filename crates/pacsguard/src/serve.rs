@@ -467,7 +467,12 @@ fn known_names(
 fn verified_roots(home: &Home) -> Vec<PathBuf> {
     let verified = home.load_key().and_then(|key| {
         let public = home.profile_public_key(&key)?;
-        Ok(pacsguard_store::Store::open(&home.store_path())?.load_streamed(&public)?)
+        // Read only, before the guard has judged the store (a journal beside it is the
+        // guard's opening to judge, never rolled in here: review r28-store).
+        match pacsguard_store::Store::open_read_only(&home.store_path())? {
+            Some(store) => Ok(store.load_streamed(&public)?),
+            None => Ok(None),
+        }
     });
     match verified {
         Ok(Some(stored)) => stored

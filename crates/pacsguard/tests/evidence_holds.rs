@@ -482,19 +482,31 @@ fn store_reinit_starts_a_new_store_on_the_record_and_no_copy_from_before_passes(
             // What a collector receives (the ATNA message carries the detail only).
             assert!(detail.contains("INC-15: no backup"), "{damage}: {detail}");
         }
-        // A fresh store: every command says a profile is needed, never "intact", "nothing
-        // differs" or "watching" over no root; `check` warns (exit 1) that it checked
-        // nothing, as after every root was removed (review s18-r15).
-        let out = env.run(&["check"]);
-        assert_eq!(out.status.code(), Some(1), "{damage}: {}", stdout(&out));
-        assert!(
-            stdout(&out).contains("guards no root") && stdout(&out).contains("store reinit"),
-            "{damage}: {}",
-            stdout(&out)
-        );
-        for command in [&["accept", "--all", "--reason", "r"][..], &["watch"]] {
+        // A fresh store guards nothing until a tree is profiled again: a state to act on,
+        // said alike (exit 2, naming `store reinit` and `profile`) by `check`, `accept`,
+        // `watch` and `serve`, never "intact", "nothing differs" or "watching" (review
+        // r28-store: `check` warned with exit 1 where the others said "no profile has
+        // been taken yet").
+        let listen = format!("127.0.0.1:{}", std::process::id() % 20_000 + 30_000);
+        let commands: [&[&str]; 5] = [
+            &["check"],
+            &["check", "--fast"],
+            &["accept", "--all", "--reason", "r"],
+            &["watch"],
+            &["serve", "--listen", &listen],
+        ];
+        for command in commands {
             let out = bounded(&env, command);
-            assert_refused_in(&out, "no profile", format_args!("{damage}: {command:?}"));
+            assert_refused_in(
+                &out,
+                "guards no root",
+                format_args!("{damage}: {command:?}"),
+            );
+            assert!(
+                stderr(&out).contains("store reinit") && stderr(&out).contains("profile PATH"),
+                "{damage}: {command:?}: {}",
+                stderr(&out)
+            );
         }
         let out = env.run(&["audit", "verify"]);
         assert_eq!(
@@ -543,6 +555,10 @@ fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
         "ALTER TABLE roots RENAME COLUMN policy TO p",
         "PRAGMA user_version = 7",
         "UPDATE baseline SET generation = generation + 5",
+        // `||` makes text of a blob: a chunk no PacsGuard write leaves (review r28-store:
+        // not taken for an altered store, so every command wrote into it and `store
+        // reinit` refused it, leaving its new store behind).
+        "UPDATE entry_chunks SET data = data || x'00'",
     ];
     for edit in edits {
         let env = Env::new();
@@ -557,24 +573,238 @@ fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
             "store reinit --reason",
             format_args!("{edit}"),
         );
+        assert_eq!(
+            fs::read(&store).expect("read"),
+            edited,
+            "{edit}: the refusal wrote into the store"
+        );
         let out = env.run(&["store", "reinit", "--reason", "INC-15"]);
         assert_eq!(out.status.code(), Some(0), "{edit}: {}", stderr(&out));
         let kept = kept_evidence(&env.home);
         assert_eq!(kept.len(), 1, "{edit}: {kept:?}");
-        assert_eq!(fs::read(&kept[0]).expect("evidence"), edited, "{edit}");
-        let out = env.run(&["check"]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{edit}, after: {}",
-            stdout(&out)
-        );
         assert!(
-            stdout(&out).contains("guards no root"),
-            "{edit}, after: {}",
-            stdout(&out)
+            !env.home.join("pacsguard.db.reinit-new").exists(),
+            "{edit}: a new store left behind"
+        );
+        assert_eq!(fs::read(&kept[0]).expect("evidence"), edited, "{edit}");
+        assert_refused_in(
+            &env.run(&["check"]),
+            "guards no root",
+            format_args!("{edit}, after"),
         );
     }
+}
+
+/// SQLite's rollback journal (sqlite.org/fileformat2.html, "The Rollback Journal": a
+/// header padded to a 512-byte sector, then page number, page and checksum per page)
+/// holding every page of `old`: what a writer killed inside its transaction leaves when
+/// `old` was the store as it began, and what an intruder plants to roll a store back.
+fn journal_rolling_back_to(old: &[u8]) -> Vec<u8> {
+    let page = match u16::from_be_bytes([old[16], old[17]]) {
+        1 => 65_536,
+        n => usize::from(n),
+    };
+    let pages = u32::try_from(old.len() / page).expect("pages");
+    let nonce: u32 = 0x5eed_1e55;
+    let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    for field in [pages, nonce, pages, 512, u32::try_from(page).expect("page")] {
+        journal.extend_from_slice(&field.to_be_bytes());
+    }
+    journal.resize(512, 0);
+    for (number, data) in (1u32..).zip(old.chunks_exact(page)) {
+        // SQLite's checksum: the nonce plus every 200th byte from the page's end.
+        let mut sum = nonce;
+        let mut i = page - 200;
+        while i > 0 {
+            sum = sum.wrapping_add(u32::from(data[i]));
+            i = i.saturating_sub(200);
+        }
+        journal.extend_from_slice(&number.to_be_bytes());
+        journal.extend_from_slice(data);
+        journal.extend_from_slice(&sum.to_be_bytes());
+    }
+    journal
+}
+
+/// Every file of the store (`pacsguard.db` and what stands beside it), by name, and
+/// whatever a judging left in the home.
+fn store_files(home: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(home)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("pacsguard.db") || n.starts_with("store-judged")
+            })
+        })
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap_or_default())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Issue 15 (r28-store): a hot journal planted beside an intact store would roll it back
+/// to an earlier generation. Every command opened the store read-write first, so SQLite
+/// rolled the planted journal into the intact file and deleted it; the command then
+/// refused the store it had itself rolled back (or used it), the intruder's journal gone.
+/// Now the store is judged as SQLite would leave it on a private copy: refused by every
+/// command, the store and the journal byte for byte as planted, and moving the journal
+/// aside (as the refusal says) gives back the intact store.
+#[test]
+fn a_journal_planted_beside_an_intact_store_is_judged_on_a_copy_never_rolled_into_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let generation_1 = fs::read(&store).expect("read");
+    fs::write(
+        env.path("readme.txt"),
+        b"a reviewed edit
+",
+    )
+    .expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "reviewed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let journal = env.home.join("pacsguard.db-journal");
+    fs::write(&journal, journal_rolling_back_to(&generation_1)).expect("plant");
+    let planted = store_files(&env.home);
+    let port = (std::process::id() % 20_000 + 30_000).to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let commands: [&[&str]; 8] = [
+        &["check"],
+        &["check", "--fast"],
+        &["accept", "--all", "--reason", "r"],
+        &["profile", env.tree_str()],
+        &["audit", "verify"],
+        &["watch"],
+        &["serve", "--listen", &listen],
+        &["store", "reinit", "--reason", "r"],
+    ];
+    for command in commands {
+        let out = bounded(&env, command);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            (stdout(&out) + &stderr(&out)).contains("pacsguard.db-journal"),
+            "{command:?} does not name the journal: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            store_files(&env.home) == planted,
+            "{command:?} changed the store or what stands beside it"
+        );
+    }
+    // The way out the refusal names: the journal moved aside, the intact store is used.
+    assert_refused(&env.run(&["check"]), ".refused`");
+    fs::rename(&journal, env.home.join("pacsguard.db-journal.refused")).expect("mv");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+}
+
+/// The other side: a journal left by sqlite3 killed inside its transaction, its changes
+/// already spilled into the file, is what SQLite must roll back (the file alone is half
+/// written). `store reinit` judged the file alone and threw that profile away (exit 0)
+/// while every command used it; `audit verify` rolled it back in place. Now both judge it
+/// as SQLite leaves it on a copy (untouched), and the first command that opens the store
+/// for writing rolls it back and puts the journal's digest on the record.
+#[test]
+fn a_journal_of_a_killed_writer_is_rolled_back_on_the_record_and_never_reinitialised() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let signed = fs::read(&store).expect("read");
+    let journal = env.home.join("pacsguard.db-journal");
+    let mut sqlite = Command::new("sqlite3")
+        .arg(&store)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut input = sqlite.stdin.take().expect("stdin");
+    // One page of cache: the changes are written into the file before any commit.
+    use std::io::Write as _;
+    input
+        .write_all(
+            b"PRAGMA cache_size = 1;\nBEGIN IMMEDIATE;\nDELETE FROM entry_chunks;\n\
+              UPDATE baseline SET generation = 99;\nUPDATE roots SET policy = 'growing';\n",
+        )
+        .expect("write");
+    input.flush().expect("flush");
+    let until = Instant::now() + Duration::from_secs(30);
+    while fs::read(&store).expect("read") == signed {
+        assert!(Instant::now() < until, "sqlite3 never wrote into the file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    sqlite.kill().expect("SIGKILL");
+    sqlite.wait().expect("reaped");
+    drop(input);
+    assert!(
+        fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "no journal"
+    );
+    let left = store_files(&env.home);
+    let out = env.run(&["store", "reinit", "--reason", "r"]);
+    assert_refused(&out, "verifies against the audit trail");
+    assert!(
+        store_files(&env.home) == left,
+        "store reinit changed the store"
+    );
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        store_files(&env.home) == left,
+        "audit verify changed the store"
+    );
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+    assert!(!journal.exists(), "the journal was not rolled back");
+    let journal_digest = sha256_hex(
+        &left
+            .iter()
+            .find(|(n, _)| n == "pacsguard.db-journal")
+            .expect("journal")
+            .1,
+    );
+    let recorded = records(&env, "profile").into_iter().any(|r| {
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("SQLite acts on") && d.contains(&journal_digest))
+    });
+    assert!(recorded, "the rollback is not on the record");
+}
+
+/// A journal SQLite does not roll back (its header zeroed) is still deleted by the first
+/// write, its name reused: whatever it held is gone then, so it is judged and put on the
+/// record with its digest like a hot one (review r28-store: it vanished unrecorded).
+#[test]
+fn a_journal_that_is_not_hot_is_on_the_record_before_a_write_deletes_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    let journal = env.home.join("pacsguard.db-journal");
+    let mut stale = vec![0u8; 512];
+    stale.extend_from_slice(b"bytes someone left after a zeroed header");
+    fs::write(&journal, &stale).expect("plant");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 0, "{findings:?}");
+    assert!(!journal.exists(), "the journal was left");
+    let digest = sha256_hex(&stale);
+    let recorded = records(&env, "profile").into_iter().any(|r| {
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("SQLite acts on") && d.contains(&digest))
+    });
+    assert!(recorded, "the journal's digest is not on the record");
 }
 
 #[test]
@@ -687,17 +917,7 @@ fn a_store_reinit_killed_at_any_step_leaves_the_refusal_or_the_finished_reinit()
         );
         let out = env.run(&["check"]);
         if finished {
-            assert_eq!(
-                out.status.code(),
-                Some(1),
-                "killed after {step}: {}",
-                stdout(&out)
-            );
-            assert!(
-                stdout(&out).contains("guards no root"),
-                "{step}: {}",
-                stdout(&out)
-            );
+            assert_refused_in(&out, "guards no root", format_args!("killed after {step}"));
         } else {
             assert_refused_in(
                 &out,
@@ -707,17 +927,10 @@ fn a_store_reinit_killed_at_any_step_leaves_the_refusal_or_the_finished_reinit()
             // The way out still works, and the first attempt's evidence is kept.
             let out = env.run(&["store", "reinit", "--reason", "INC-15, again"]);
             assert_eq!(out.status.code(), Some(0), "{step}: {}", stderr(&out));
-            let out = env.run(&["check"]);
-            assert_eq!(
-                out.status.code(),
-                Some(1),
-                "{step}, again: {}",
-                stdout(&out)
-            );
-            assert!(
-                stdout(&out).contains("guards no root"),
-                "{step}, again: {}",
-                stdout(&out)
+            assert_refused_in(
+                &env.run(&["check"]),
+                "guards no root",
+                format_args!("{step}, again"),
             );
         }
         assert!(

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, pacsguard, stderr, stdout};
+use common::{Env, assert_refused, pacsguard, stderr, stdout};
 
 /// A running `pacsguard serve`, its stderr collected line by line.
 struct Serve {
@@ -3882,4 +3882,56 @@ fn an_enrolment_copy_after_the_host_stopped_does_not_keep_it_alive() {
     let log = console_log(&console);
     assert_eq!(log.matches("host-silent").count(), 1, "{log}");
     assert_eq!(log.matches("host-key-new").count(), 1, "{log}");
+}
+
+/// Issue 15 (review r28-store): a host whose store every command refused, and which a
+/// person re-initialised (`store reinit`: no backup to put back), reports the reset and
+/// its new, empty generation: the console keeps the `store-reset` alert among the host's
+/// records (with the reason), shows the new generation as the host's profile,
+/// unapproved, and raises `host-profile-unapproved` for it; the host's `check` says its
+/// profile guards no root (exit 2) until a tree is profiled again.
+#[test]
+fn a_hosts_store_reinit_reaches_the_console_as_an_alert_and_an_unapproved_generation() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ct-15");
+    let forward = |host: &Env| {
+        let out = host.run(&["audit", "forward", "--to", "console"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    forward(&host);
+    wait_host(&console, "ct-15", |h| h["profile"]["generation"] == 1);
+    let unapproved_before = console_log(&console)
+        .matches("host-profile-unapproved")
+        .count();
+
+    let db = rusqlite::Connection::open(host.home.join("pacsguard.db")).expect("open store");
+    db.execute("UPDATE roots SET policy = 'growing'", [])
+        .expect("edit");
+    drop(db);
+    assert_refused(&host.run(&["check"]), "store reinit --reason");
+    let out = host.run(&["store", "reinit", "--reason", "INC-15: no backup", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let generation = report["generation"].as_u64().expect("generation");
+    assert!(generation > 1, "{report}");
+    forward(&host);
+
+    let shown = wait_host(&console, "ct-15", |h| {
+        h["profile"]["generation"].as_u64() == Some(generation)
+    });
+    assert_eq!(shown["profile"]["approved"], false, "{shown}");
+    let reset = stored_records(&console, "ct-15")
+        .into_iter()
+        .find(|line| line.contains("\"store-reset\""))
+        .expect("the host's store-reset alert reached the console");
+    assert!(reset.contains("INC-15: no backup"), "{reset}");
+    let log = console_log(&console);
+    assert!(
+        log.matches("host-profile-unapproved").count() > unapproved_before,
+        "{log}"
+    );
+    assert_refused(&host.run(&["check"]), "guards no root");
+    server.stop();
 }

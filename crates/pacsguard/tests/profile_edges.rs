@@ -1177,7 +1177,8 @@ fn a_removed_root_still_configured_is_said_with_the_way_out() {
 /// Review s18-r15: with every root taken out of the profile (`accept --remove-root`),
 /// `check` said "intact" with exit 0 while guarding nothing: an administrator reading
 /// the report (or a monitor reading the exit status) was told the archive is intact.
-/// Nothing guarded is a warning that says so, exit 1.
+/// Nothing guarded is a state to act on, refused as `watch` and `accept` refuse it
+/// (exit 2, review r28-store; a warning with exit 1 before).
 #[test]
 fn a_profile_guarding_no_root_is_no_intact_check() {
     let env = Env::new();
@@ -1190,13 +1191,11 @@ fn a_profile_guarding_no_root_is_no_intact_check() {
         env.tree_str(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (code, _, doc) = env.check(&[]);
-    assert_eq!(code, 1, "{doc:#}");
-    let text = doc.to_string();
-    assert!(text.contains("guards no root"), "{doc:#}");
-    let out = env.run(&["check"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
+    for args in [&["check"][..], &["check", "--json"], &["check", "--fast"]] {
+        let out = env.run(args);
+        assert_refused_in(&out, "guards no root", format_args!("{args:?}"));
+        assert!(!stdout(&out).contains("intact"), "{}", stdout(&out));
+    }
 }
 
 #[test]

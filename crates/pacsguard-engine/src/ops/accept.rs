@@ -230,8 +230,8 @@ impl Session {
         // differences into: said as no profile, never "nothing differs".
         let stored = self
             .load_streamed_baseline()?
-            .filter(|stored| !stored.baseline.roots.is_empty())
             .ok_or_else(|| EngineError::NoBaseline(self.home.dir.clone()))?;
+        self.refuse_no_root(&stored.baseline)?;
         let targets = self.check_targets(&stored.baseline, &request.paths)?;
         // Several paths in one root are one pass over it.
         let mut by_root: Vec<(&RootSpec, Vec<Vec<u8>>)> = Vec::new();

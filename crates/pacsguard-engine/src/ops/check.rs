@@ -43,6 +43,7 @@ impl Session {
             let stored = s
                 .load_streamed_baseline()?
                 .ok_or_else(|| EngineError::NoBaseline(s.home.dir.clone()))?;
+            s.refuse_no_root(&stored.baseline)?;
             s.check_inner(request, Source::Stored(stored), progress)
         })
     }
@@ -237,21 +238,6 @@ impl Session {
     fn config_differences(&self, baseline: &Baseline) -> Vec<Finding> {
         let config_path = self.home.config_path();
         let mut findings = Vec::new();
-        // Every root taken out (`accept --remove-root`), or a new store after `store
-        // reinit`: a check of nothing is not an intact archive, and must not read as one
-        // (review s18-r15; r27-store: the cause named was only the first).
-        if baseline.roots.is_empty() {
-            let store = self.home.store_path();
-            findings.push(Finding::new(
-                store.clone(),
-                FindingKind::ConfigDiffers,
-                Severity::Warning,
-                format!(
-                    "the signed profile in {} guards no root: nothing was checked (every root was taken out with `accept --remove-root`, or the store was started anew with `store reinit`: see `audit verify`); `pacsguard profile DIR` guards a tree, to be approved again where a console approves profiles",
-                    store.display()
-                ),
-            ));
-        }
         for configured in &self.config.roots {
             let finding = |detail: String| {
                 Finding::new(

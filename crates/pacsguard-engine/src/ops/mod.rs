@@ -18,6 +18,7 @@ mod reset;
 mod root_presence;
 mod sanitize;
 mod scan;
+pub(crate) mod store_companions;
 mod store_reset;
 mod streamed_check;
 mod streamed_patch;
@@ -219,9 +220,14 @@ impl Session {
             crate::files::read_text(&home.config_path(), crate::config::MAX_CONFIG_BYTES)?
                 .unwrap_or_default();
         let settings = crate::settings::settings_digest(&config_text);
-        if !reinit {
+        let resolved = if reinit {
+            None
+        } else {
             refuse_blank_store_unopened(&home, &key, &config, witness, settings)?;
-        }
+            judge_companions_unopened(&home, &key, &profile_public, &config, witness, settings)?
+        };
+        // Only now read-write: a hot journal or a log beside the store was judged on a copy
+        // first, and what SQLite does with it here is what was judged.
         let store = Store::open(&home.store_path())?;
         let stored = store.generation()?;
         let options = TrailOptions {
@@ -259,6 +265,9 @@ impl Session {
             trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
             stranded: (Vec::new(), 0),
         };
+        if let Some(resolved) = resolved {
+            session.record_resolved_companions(&resolved)?;
+        }
         if let Some(state) = opening.state
             && !reinit
             && stored > state.baseline
@@ -300,6 +309,40 @@ impl Session {
 
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// Refuses a signed baseline of no root ([`EngineError::GuardsNoRoot`]): `check`,
+    /// `accept`, `watch` and `serve` alike.
+    pub(crate) fn refuse_no_root(
+        &self,
+        baseline: &pacsguard_profile::Baseline,
+    ) -> Result<(), EngineError> {
+        if !baseline.roots.is_empty() {
+            return Ok(());
+        }
+        Err(EngineError::GuardsNoRoot {
+            home: self.home.dir.clone(),
+            store: self.home.store_path(),
+            generation: baseline.generation,
+        })
+    }
+
+    /// Puts on the record what SQLite acted on beside the store when it was opened (judged
+    /// first on a copy: `judge_companions_unopened`): a writer killed inside its
+    /// transaction, its journal rolled back, or another tool's log merged.
+    fn record_resolved_companions(&mut self, resolved: &str) -> Result<(), EngineError> {
+        let store = self.home.store_path();
+        self.emit(
+            Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Success,
+                format!(
+                    "the profile store had beside it what SQLite acts on when it opens a store for writing: {resolved}. Judged first on a private copy (the store untouched), the store as SQLite leaves it verifies against the audit trail, so it was opened and SQLite acted on it: a writer killed inside its transaction (a command, sqlite3, a power cut) has its journal rolled back and nothing it began is kept"
+                ),
+            )
+            .with_objects(vec![store]),
+        )
     }
 
     /// The store holds generation `stored`, newer than the `recorded` one the trail's
@@ -590,20 +633,85 @@ fn refuse_blank_store_unopened(
     if !store_is_blank(&home.store_path())? {
         return Ok(());
     }
+    let opening = trail_state_unwritten(home, key, config, witness, settings)?;
+    cross_check(home, 0, &opening)
+}
+
+/// The trail's state read without writing anything: no record, no checkpoint, and no
+/// checkpoint copy handed to the store (which is not judged yet).
+fn trail_state_unwritten(
+    home: &Home,
+    key: &SigningKey,
+    config: &Config,
+    witness: WitnessMode,
+    settings: [u8; 32],
+) -> Result<Opening, EngineError> {
     let options = TrailOptions {
         witness,
         settings,
         baseline_if_unknown: 0,
         ..TrailOptions::default()
     };
-    let (bus, opening) = home.open_trail(
-        key,
-        &config.audit,
-        options,
-        &pacsguard_store::TrailMarkHandoff::default(),
-    )?;
+    let handoff = pacsguard_store::TrailMarkHandoff::default();
+    handoff.refuse();
+    let (bus, opening) = home.open_trail(key, &config.audit, options, &handoff)?;
     drop(bus);
-    cross_check(home, 0, &opening)
+    Ok(opening)
+}
+
+/// A store with a hot journal or a write-ahead log beside it (what a read-write opening
+/// would roll back or merge into it, then delete) is judged as SQLite would leave it, on
+/// a private copy, before anything opens it for writing (`store_companions`): `Some`
+/// (what stands beside it, described) when that store is one every command uses, and
+/// SQLite may act on it; a refusal otherwise, the store and its companions untouched
+/// (review r28-store: a journal planted beside an intact store was rolled into it, and
+/// deleted, by the command that then refused the store).
+fn judge_companions_unopened(
+    home: &Home,
+    key: &SigningKey,
+    profile_public: &ed25519_dalek::VerifyingKey,
+    config: &Config,
+    witness: WitnessMode,
+    settings: [u8; 32],
+) -> Result<Option<String>, EngineError> {
+    if store_companions::Pending::of(&home.store_path())?.is_none() {
+        return Ok(None);
+    }
+    let opening = trail_state_unwritten(home, key, config, witness, settings)?;
+    let judged = store_reset::judge_store(
+        home,
+        key,
+        profile_public,
+        opening.state,
+        opening.signed_size,
+    )?;
+    let why = match judged {
+        store_reset::Judgement::Intact { resolved } => return Ok(resolved),
+        store_reset::Judgement::Refused(why) => why,
+    };
+    let store = home.store_path();
+    // The store file alone may be the intact one, the journal planted beside it.
+    let hint = if store_reset::refused_only_beside(
+        home,
+        key,
+        profile_public,
+        opening.state,
+        opening.signed_size,
+    )? {
+        format!(
+            "The store file alone verifies against the trail: a PacsGuard writer killed inside its transaction never leaves that, so what stands beside it was put there to roll the store back or alter it: {}, and run the command again. Otherwise: ",
+            store_reset::move_companions_aside(&store)
+        )
+    } else {
+        String::new()
+    };
+    Err(EngineError::io(
+        &store,
+        format!(
+            "{why}. Nothing was changed. {hint}{}",
+            crate::error::store_way_out(&store)
+        ),
+    ))
 }
 
 /// The store and the trail each state the other's last known state: the trail's last

@@ -51,7 +51,10 @@ pub(crate) fn finding(home: &Home) -> Finding {
         ", and the store pacsguard.db with them".to_string()
     } else {
         // Read only when it is there: opening a missing store would create one.
-        match pacsguard_store::Store::open(&path).and_then(|s| s.generation()) {
+        // Read only: a journal beside it is never rolled in (review r28-store).
+        match pacsguard_store::Store::open_read_only(&path)
+            .and_then(|s| s.map_or(Ok(0), |s| s.generation()))
+        {
             Ok(0) => String::new(),
             Ok(generation) => format!(
                 "; the store's signature row names baseline generation {generation} (read as it stands, not verified: the trail that recorded its signing is what is gone)"

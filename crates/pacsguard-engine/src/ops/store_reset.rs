@@ -26,6 +26,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::accept::checked_reason;
+use super::store_companions::{JudgedCopy, Pending};
 use super::{Session, now_unix, reset};
 use crate::config::Config;
 use crate::error::EngineError;
@@ -34,7 +35,7 @@ use crate::home::Home;
 /// The companions SQLite keeps beside a store (its rollback journal; the WAL files of a
 /// store opened by another tool): moved aside with it, never left beside the new store,
 /// whose next open would roll a hot journal of the old one into it.
-const COMPANIONS: [&str; 3] = ["-journal", "-wal", "-shm"];
+const COMPANIONS: [&str; 3] = pacsguard_store::COMPANION_SUFFIXES;
 
 /// Where the new store is written before it takes the store's name (a rename, last).
 const NEW_STORE_SUFFIX: &str = ".reinit-new";
@@ -61,9 +62,10 @@ pub struct StoreReinitReport {
 }
 
 /// What the store is, judged against the verified trail.
-enum Judgement {
-    /// Every command uses it: nothing to re-initialise.
-    Intact,
+pub(crate) enum Judgement {
+    /// Every command uses it: nothing to re-initialise. `resolved`: what SQLite acts on
+    /// beside it (a hot journal, a write-ahead log), judged on a copy and described.
+    Intact { resolved: Option<String> },
     /// Every command refuses it, for this reason.
     Refused(String),
 }
@@ -112,12 +114,62 @@ fn verify_trail(home: &Home, key: &SigningKey, config: &Config) -> Result<(), En
 /// Judges the store at `path` as every command would, against the trail's state, reading
 /// it as evidence (never written). A store refused for the trail's sake (ahead of it, or
 /// keeping a newer checkpoint of it) is the trail's problem, not the store's: an error.
-fn judge_store(
+/// A store with a hot journal or a write-ahead log beside it is judged as SQLite would
+/// leave it, on a copy (`store_companions`): what every command's opening would make of
+/// it (review r28-store: judged as the file alone, a store every command used after
+/// rolling its journal back was refused here and thrown away).
+pub(crate) fn judge_store(
     home: &Home,
     key: &SigningKey,
     profile_public: &ed25519_dalek::VerifyingKey,
     state: Option<pacsguard_audit::TrailState>,
     signed_size: u64,
+) -> Result<Judgement, EngineError> {
+    judge_store_as(home, key, profile_public, state, signed_size, true)
+}
+
+/// Whether the store, refused as SQLite would leave it, is refused only for what stands
+/// beside it (a journal or a log SQLite would act on): the store file alone, judged as if
+/// nothing stood there, is one every command uses. A PacsGuard writer killed inside its
+/// transaction never leaves that (its journal holds the verified state it began from):
+/// what stands there was put there. Moving it aside, not a new store, is the way out.
+pub(crate) fn refused_only_beside(
+    home: &Home,
+    key: &SigningKey,
+    profile_public: &ed25519_dalek::VerifyingKey,
+    state: Option<pacsguard_audit::TrailState>,
+    signed_size: u64,
+) -> Result<bool, EngineError> {
+    if Pending::of(&home.store_path())?.is_none() {
+        return Ok(false);
+    }
+    Ok(matches!(
+        judge_store_as(home, key, profile_public, state, signed_size, false)?,
+        Judgement::Intact { .. }
+    ))
+}
+
+/// How to take aside what stands beside the store, for a person to run.
+pub(crate) fn move_companions_aside(store: &Path) -> String {
+    let moves: Vec<String> = COMPANIONS
+        .iter()
+        .map(|suffix| pacsguard_store::companion_path(store, suffix))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok())
+        .map(|path| format!("mv {0} {0}.refused", path.display()))
+        .collect();
+    format!(
+        "move what stands beside it aside as evidence, never delete it (`{}`)",
+        moves.join("; ")
+    )
+}
+
+fn judge_store_as(
+    home: &Home,
+    key: &SigningKey,
+    profile_public: &ed25519_dalek::VerifyingKey,
+    state: Option<pacsguard_audit::TrailState>,
+    signed_size: u64,
+    with_companions: bool,
 ) -> Result<Judgement, EngineError> {
     let path = home.store_path();
     let signed = state.map_or(0, |s| s.baseline);
@@ -129,28 +181,59 @@ fn judge_store(
                 path.display()
             ))
         } else {
-            Judgement::Intact
+            Judgement::Intact { resolved: None }
         });
     }
+    let pending = if with_companions {
+        Pending::of(&path)?
+    } else {
+        None
+    };
+    let mut copy = match pending {
+        Some(pending) => Some(pending.copy_into(&home.dir)?),
+        None => None,
+    };
+    let judged = |copy: Option<&mut JudgedCopy>| -> Result<Judgement, JudgeError> {
+        let evidence;
+        let store = match copy {
+            Some(copy) => Some(copy.open()?),
+            None => {
+                evidence = Store::open_evidence(&path)?;
+                evidence.as_ref()
+            }
+        };
+        judge_readable_store(
+            home,
+            key,
+            profile_public,
+            &path,
+            store,
+            signed,
+            announced,
+            signed_size,
+        )
+    };
     // Every error reading the store that says it is not what was signed (unreadable,
     // a table dropped, a schema version changed, a chunk or signature altered) is the
     // refusal itself; any other (busy, I/O) stops here with nothing done.
-    match judge_readable_store(
-        home,
-        key,
-        profile_public,
-        &path,
-        signed,
-        announced,
-        signed_size,
-    ) {
+    let judgement = match judged(copy.as_mut()) {
         Err(JudgeError::Store(e)) if e.refused_store().is_some() => {
-            Ok(Judgement::Refused(e.to_string()))
+            Judgement::Refused(e.to_string())
         }
-        Err(JudgeError::Store(e)) => Err(e.into()),
-        Err(JudgeError::Engine(e)) => Err(e),
-        Ok(judgement) => Ok(judgement),
-    }
+        Err(JudgeError::Store(e)) => return Err(e.into()),
+        Err(JudgeError::Engine(e)) => return Err(e),
+        Ok(judgement) => judgement,
+    };
+    Ok(match (judgement, copy) {
+        (Judgement::Refused(why), Some(copy)) => Judgement::Refused(format!(
+            "{why} (judged as SQLite leaves it once it acts on what stands beside it, judged on a copy, the store untouched: {})",
+            copy.describe()
+        )),
+        (Judgement::Intact { .. }, Some(copy)) => Judgement::Intact {
+            resolved: Some(copy.describe()),
+        },
+        (judgement, None) => judgement,
+    })
 }
 
 /// What stops the judging of a store file that is there.
@@ -167,18 +250,20 @@ impl From<pacsguard_store::StoreError> for JudgeError {
     }
 }
 
-/// [`judge_store`] of a store file that is there.
+/// [`judge_store`] of a store file that is there, opened as `store` (`None`: no store in
+/// it at all).
+#[allow(clippy::too_many_arguments)]
 fn judge_readable_store(
     home: &Home,
     key: &SigningKey,
     profile_public: &ed25519_dalek::VerifyingKey,
     path: &Path,
+    store: Option<&Store>,
     signed: u64,
     announced: u64,
     signed_size: u64,
 ) -> Result<Judgement, JudgeError> {
-    let store = Store::open_evidence(path)?;
-    let stored = match &store {
+    let stored = match store {
         Some(store) => store.generation()?,
         None => 0,
     };
@@ -190,7 +275,7 @@ fn judge_readable_store(
         )));
     }
     let Some(store) = store else {
-        return Ok(Judgement::Intact);
+        return Ok(Judgement::Intact { resolved: None });
     };
     let trail_problem = |what: String| {
         JudgeError::Engine(EngineError::io(
@@ -204,7 +289,7 @@ fn judge_readable_store(
     // Verified before the generation is compared with the trail's: a store whose
     // generation was edited past the trail's does not verify (the generation is signed),
     // and is the store's problem; one that verifies ahead of the trail is the trail's.
-    if let Err(e) = verify_whole(&store, profile_public) {
+    if let Err(e) = verify_whole(store, profile_public) {
         // A `key protect` interrupted before it signed the store again: its own way
         // out, not a reason to throw the profile away.
         if e.refused_store().is_some()
@@ -224,7 +309,7 @@ fn judge_readable_store(
         )));
     }
     if let Some(problem) = super::mark_ahead(
-        &store,
+        store,
         &home.trail_verifier(key).map_err(JudgeError::Engine)?,
         signed_size,
     )
@@ -232,7 +317,7 @@ fn judge_readable_store(
     {
         return Err(trail_problem(problem));
     }
-    Ok(Judgement::Intact)
+    Ok(Judgement::Intact { resolved: None })
 }
 
 /// The signed tree and every chunk against its leaf.
@@ -411,15 +496,41 @@ impl Session {
             &store.trail_mark_handoff(),
             new_path.clone(),
         )?;
-        let refusal = match judge_store(
+        let judged = judge_store(
             &home,
             &key,
             &profile_public,
             opening.state,
             opening.signed_size,
-        )? {
-            Judgement::Refused(why) => why,
-            Judgement::Intact => {
+        );
+        let refusal = match judged {
+            Err(e) => {
+                // Nothing was done: the new store made for the trail's copies goes too.
+                drop(bus);
+                drop(store);
+                remove_leftover(&new_path)?;
+                return Err(e);
+            }
+            Ok(Judgement::Refused(why))
+                if refused_only_beside(
+                    &home,
+                    &key,
+                    &profile_public,
+                    opening.state,
+                    opening.signed_size,
+                )? =>
+            {
+                drop(bus);
+                drop(store);
+                remove_leftover(&new_path)?;
+                return Err(EngineError::Usage(format!(
+                    "{why}; but the store file {} alone verifies against the audit trail: what stands beside it is what every command refuses; {}, after which every command uses the store: `store reinit` never throws a good profile away; nothing was done",
+                    store_path.display(),
+                    move_companions_aside(&store_path)
+                )));
+            }
+            Ok(Judgement::Refused(why)) => why,
+            Ok(Judgement::Intact { .. }) => {
                 drop(store);
                 remove_leftover(&new_path)?;
                 return Err(EngineError::Usage(format!(

@@ -544,9 +544,7 @@ impl Session {
         let (baseline, _) = self.require_baseline()?;
         // A baseline of no root (a new store after `store reinit`, no path asked for):
         // watching it would watch nothing while saying "watching" (review r27-store).
-        if baseline.roots.is_empty() {
-            return Err(EngineError::NoBaseline(self.home.dir.clone()));
-        }
+        self.refuse_no_root(&baseline)?;
         let generation = baseline.generation;
         let mut roots: Vec<RootProfile> = Vec::new();
         for (root, _) in self.check_targets(&baseline, &request.paths)? {
