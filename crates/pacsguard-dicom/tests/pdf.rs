@@ -564,6 +564,75 @@ fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
     }
 }
 
+/// Review r28-screen: a stream whose filter chain begins with `/Crypt` names the crypt filter
+/// that decrypts it (`/DecodeParms` `/Name`, ISO 32000-1 §7.6.5), whatever `/StmF` says;
+/// qpdf and mutool decrypt it with that filter. The reader took every such stream as not
+/// encrypted, so an object stream naming `StdCF` hid the catalog and its script (no
+/// finding at all, in an element too) and an attachment naming it hid the program (info).
+/// Files written by tests/crypt_filter_pdf.py (V4, RC4 128 bits, empty user password),
+/// proven with qpdf and, where installed, mutool.
+#[test]
+fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
+    let dir = Temp::new("crypt");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/crypt_filter_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("written");
+    let script_seen = "app.alert('named crypt filter')";
+    for name in ["objstm.pdf", "objstm_stmf_identity.pdf", "identity_named.pdf"] {
+        let pdf = read(name);
+        live(&pdf, &["named crypt filter"]);
+        if let Ok(shown) = Command::new("mutool")
+            .args(["show", dir.join(name).to_str().expect("utf-8")])
+            .args(["trailer/Root/OpenAction/JS"])
+            .output()
+        {
+            let shown = String::from_utf8_lossy(&shown.stdout).replace('\\', "");
+            assert!(
+                shown.contains(script_seen) || shown.contains("4 0 R"),
+                "{name}: mutool shows {shown}"
+            );
+        }
+        assert_alert(&pdf, FindingKind::ActiveContent, script_seen);
+        let in_element = pacsguard_testkit::DicomBuilder::ct("1.2.3.28")
+            .element(0x0009, 0x1010, *b"OB", &pdf)
+            .build();
+        assert!(
+            pacsguard_dicom::inspect(&in_element)
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert && o.detail.contains(script_seen)),
+            "{name} in an element: {:#?}",
+            pacsguard_dicom::inspect(&in_element).observations
+        );
+    }
+    let attachment = read("attachment.pdf");
+    let out = Command::new("qpdf")
+        .arg("--show-attachment=report.xml")
+        .arg(dir.join("attachment.pdf"))
+        .output()
+        .expect("qpdf");
+    assert!(out.stdout.starts_with(b"\x7fELF"), "qpdf extracts the program");
+    assert_alert(&attachment, FindingKind::EmbeddedExecutable, "report.xml");
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.29", &attachment).build();
+    assert!(
+        pacsguard_dicom::inspect(&dicom)
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedExecutable && o.severity == Severity::Alert),
+        "{:#?}",
+        pacsguard_dicom::inspect(&dicom).observations
+    );
+}
+
 #[test]
 fn a_user_password_is_a_not_inspected_warning_saying_so() {
     let plain = document(&js_catalog("(app.alert\\(1\\))"), "", &[]);

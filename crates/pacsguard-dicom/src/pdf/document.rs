@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::budget::{Budget, Limit};
-use super::crypt::{self, Decryptor, Setup};
+use super::crypt::{self, Decryptor, Setup, StreamCrypt};
 use super::filters::{self, Filter};
 use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
 
@@ -539,13 +539,12 @@ impl<'a> Document<'a> {
         let raw = self.raw_stream(i);
         let object = self.objects.get(i)?;
         let chain = self.filter_chain(object.value.as_dict()?);
-        let identity_crypt = chain.first().is_some_and(|f| f.name == b"Crypt");
-        let encrypted =
-            !object.in_object_stream && !identity_crypt && !is_xref_stream(&object.value);
+        let crypt = stream_crypt(&chain);
+        let encrypted = !object.in_object_stream && !is_xref_stream(&object.value);
         let (num, generation) = (object.num, object.generation);
         let decrypted;
         let data = match self.decryptor.clone() {
-            Some(decryptor) if encrypted => {
+            Some(decryptor) if encrypted && decryptor.decrypts(crypt) => {
                 // Decryption writes a copy: decoding work, asked of the budget first.
                 let left = self.budget.decoded_left();
                 if left == 0 {
@@ -553,7 +552,7 @@ impl<'a> Document<'a> {
                     return None;
                 }
                 self.budget.spend_decoded(raw.len());
-                decrypted = decryptor.stream(num, generation, &raw[..raw.len().min(left)]);
+                decrypted = decryptor.stream(crypt, num, generation, &raw[..raw.len().min(left)]);
                 &decrypted[..]
             }
             _ => raw,
@@ -586,6 +585,23 @@ impl<'a> Document<'a> {
                 parms: parms.get(n).cloned().flatten(),
             })
             .collect()
+    }
+}
+
+/// The crypt filter that decrypts a stream whose filter chain is `chain` (ISO 32000-1
+/// §7.6.5): a leading `/Crypt` filter names it in its parameters (`Identity` when they
+/// name none), else the document's `/StmF` applies.
+fn stream_crypt(chain: &[Filter]) -> StreamCrypt<'_> {
+    match chain.first() {
+        Some(first) if first.name == b"Crypt" => StreamCrypt::Named(
+            first
+                .parms
+                .as_ref()
+                .and_then(|parms| get(parms, b"Name"))
+                .and_then(Obj::as_name)
+                .unwrap_or(b"Identity"),
+        ),
+        _ => StreamCrypt::Document,
     }
 }
 
