@@ -317,6 +317,55 @@ fn actions_inside_object_streams_behind_an_xref_stream_are_found() {
     assert_alert(&packed, FindingKind::ActiveContent, "app.alert('objstm')");
 }
 
+/// Review r28-screen: an object stream whose data does not decode here hid every object in
+/// it without a word (a crypt filter read wrongly did exactly that: the catalog and its
+/// script gone, no finding). It is a `not-inspected` warning naming the stream now, as
+/// qpdf warns of it; a document whose object streams decode has none.
+#[test]
+fn an_object_stream_that_does_not_decode_is_a_warning_naming_it() {
+    let plain = document(&js_catalog("(app.alert\\('objstm'\\))"), "", &[]);
+    let packed = qpdf(
+        &plain,
+        &[],
+        &["--object-streams=generate", "--compress-streams=y"],
+    )
+    .expect("qpdf output");
+    let report = inspect_pdf(&packed);
+    assert!(
+        of(&report.findings, Severity::Warning).is_empty(),
+        "{:#?}",
+        report.findings
+    );
+    let objstm = memchr::memmem::find(&packed, b"/ObjStm").expect("an object stream");
+    let data = objstm
+        + memchr::memmem::find(&packed[objstm..], b"stream\n").expect("its data")
+        + b"stream\n".len();
+    let mut broken = packed.clone();
+    broken[data..data + 2].copy_from_slice(b"\0\0"); // no zlib header: inflate refuses it
+    let checked = Temp::new("broken.pdf");
+    std::fs::write(&checked.0, &broken).expect("write");
+    let qpdf_check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&checked.0)
+        .output()
+        .expect("qpdf");
+    assert!(
+        String::from_utf8_lossy(&qpdf_check.stderr).contains("error decoding stream data")
+            || String::from_utf8_lossy(&qpdf_check.stdout).contains("error decoding stream data"),
+        "qpdf cannot decode it either: {}",
+        String::from_utf8_lossy(&qpdf_check.stderr)
+    );
+    let report = inspect_pdf(&broken);
+    assert!(
+        report.findings.iter().any(|f| f.kind == FindingKind::NotInspected
+            && f.severity == Severity::Warning
+            && f.detail.contains("object stream")
+            && f.detail.contains("could not be decoded")),
+        "{:#?}",
+        report.findings
+    );
+}
+
 /// A document whose catalog has no `/Type` (found from `/Root`) and whose script and
 /// catalog sit in an object stream without `/Type /ObjStm` (found from the type-2 entries
 /// of the cross-reference stream, itself typed or not): mutool opens every variant and

@@ -39,6 +39,15 @@ pub enum Encryption {
     Unsupported(String),
 }
 
+/// An object stream whose header listed fewer objects than its `/N`: its data did not
+/// decode (or was cut short).
+#[derive(Debug, Clone, Copy)]
+pub struct UndecodedObjectStream {
+    pub offset: usize,
+    pub declared: usize,
+    pub found: usize,
+}
+
 #[derive(Debug)]
 pub struct Document<'a> {
     bytes: &'a [u8],
@@ -57,6 +66,9 @@ pub struct Document<'a> {
     /// lowest p searched from (`bytes.len()` for none). No byte is searched twice, so
     /// recovering thousands of streams without a good `/Length` stays linear.
     endstreams: BTreeMap<usize, usize>,
+    /// Object streams whose data did not decode to the objects they declare (not for a
+    /// budget, which is reported as such): the objects missing were not read.
+    pub undecoded_object_streams: Vec<UndecodedObjectStream>,
     pub budget: Budget,
 }
 
@@ -72,6 +84,7 @@ impl<'a> Document<'a> {
             trailers: Vec::new(),
             object_streams: HashSet::new(),
             endstreams: BTreeMap::new(),
+            undecoded_object_streams: Vec::new(),
             budget,
         };
         let mut parsed = HashSet::new();
@@ -400,9 +413,7 @@ impl<'a> Document<'a> {
                 continue;
             };
             let offset = self.objects[i].offset;
-            let Some(data) = self.decode_stream(i) else {
-                continue;
-            };
+            let data = self.decode_stream(i).unwrap_or_default();
             let mut header = Lexer::new(&data, 0);
             let mut entries = Vec::new();
             for _ in 0..count {
@@ -414,6 +425,15 @@ impl<'a> Document<'a> {
                     }
                     _ => break,
                 }
+            }
+            // A filter that fails (inflate keeps what it decoded, often nothing) leaves the
+            // header short of the `/N` objects declared.
+            if entries.len() < count && self.budget.reached().is_empty() {
+                self.undecoded_object_streams.push(UndecodedObjectStream {
+                    offset,
+                    declared: count,
+                    found: entries.len(),
+                });
             }
             for (num, at) in entries {
                 if !self.budget.object() {
