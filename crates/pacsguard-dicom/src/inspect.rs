@@ -318,7 +318,11 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
 /// too. (Offsets here are in the inflated data set, so they are not merged with the
 /// file's; so are those of its encapsulated documents, which the PDF reader leaves to
 /// their own finding.)
-fn read_inflated_as_a_whole_file(inspection: &Inspection, found: &mut Observations, clock: &crate::Clock) {
+fn read_inflated_as_a_whole_file(
+    inspection: &Inspection,
+    found: &mut Observations,
+    clock: &crate::Clock,
+) {
     if inspection.inflated.is_empty() {
         return;
     }

@@ -199,9 +199,12 @@ fn a_pdf_only_a_repairing_reader_opens_is_found_in_a_deflated_data_set() {
     for (name, file) in [("stored", &stored), ("deflated", &deflated)] {
         let found = inspect(file);
         assert!(
-            found.observations.iter().any(|o| o.kind == FindingKind::ActiveContent
-                && o.severity == pacsguard_events::Severity::Alert
-                && o.detail.contains("app.alert('deflated')")),
+            found
+                .observations
+                .iter()
+                .any(|o| o.kind == FindingKind::ActiveContent
+                    && o.severity == pacsguard_events::Severity::Alert
+                    && o.detail.contains("app.alert('deflated')")),
             "{name}: {:#?}",
             found.observations
         );

@@ -357,10 +357,13 @@ fn an_object_stream_that_does_not_decode_is_a_warning_naming_it() {
     );
     let report = inspect_pdf(&broken);
     assert!(
-        report.findings.iter().any(|f| f.kind == FindingKind::NotInspected
-            && f.severity == Severity::Warning
-            && f.detail.contains("object stream")
-            && f.detail.contains("could not be decoded")),
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("object stream")
+                && f.detail.contains("could not be decoded")),
         "{:#?}",
         report.findings
     );
@@ -636,7 +639,11 @@ fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
     );
     let read = |name: &str| std::fs::read(dir.join(name)).expect("written");
     let script_seen = "app.alert('named crypt filter')";
-    for name in ["objstm.pdf", "objstm_stmf_identity.pdf", "identity_named.pdf"] {
+    for name in [
+        "objstm.pdf",
+        "objstm_stmf_identity.pdf",
+        "identity_named.pdf",
+    ] {
         let pdf = read(name);
         live(&pdf, &["named crypt filter"]);
         if let Ok(shown) = Command::new("mutool")
@@ -669,7 +676,10 @@ fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
         .arg(dir.join("attachment.pdf"))
         .output()
         .expect("qpdf");
-    assert!(out.stdout.starts_with(b"\x7fELF"), "qpdf extracts the program");
+    assert!(
+        out.stdout.starts_with(b"\x7fELF"),
+        "qpdf extracts the program"
+    );
     assert_alert(&attachment, FindingKind::EmbeddedExecutable, "report.xml");
     let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.29", &attachment).build();
     assert!(
