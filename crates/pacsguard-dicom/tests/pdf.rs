@@ -692,6 +692,53 @@ fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
     );
 }
 
+/// Review r28-screen: qpdf and mutool resolve a stream's parameters through indirect
+/// references like any other value; the reader took them as direct only. An object stream
+/// whose `/N` and `/First` are references hid the catalog and its script (no finding), and
+/// an attached program behind a PNG predictor whose `/Predictor` and `/Columns` are
+/// references was decoded without the predictor (info). Files written by
+/// tests/indirect_values_pdf.py, proven with qpdf and, where installed, mutool.
+#[test]
+fn stream_parameters_given_by_reference_are_resolved() {
+    let dir = Temp::new("refs");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/indirect_values_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let objstm = std::fs::read(dir.join("objstm_refs.pdf")).expect("written");
+    live(&objstm, &["by reference"]);
+    if let Ok(shown) = Command::new("mutool")
+        .args(["show", dir.join("objstm_refs.pdf").to_str().expect("utf-8")])
+        .args(["trailer/Root/OpenAction/JS"])
+        .output()
+    {
+        assert!(String::from_utf8_lossy(&shown.stdout).contains("by reference"));
+    }
+    assert_alert(
+        &objstm,
+        FindingKind::ActiveContent,
+        "app.alert('by reference')",
+    );
+    let attachment = std::fs::read(dir.join("predictor_refs.pdf")).expect("written");
+    let out = Command::new("qpdf")
+        .arg("--show-attachment=report.xml")
+        .arg(dir.join("predictor_refs.pdf"))
+        .output()
+        .expect("qpdf");
+    assert!(
+        out.stdout.starts_with(b"\x7fELF"),
+        "qpdf extracts the program"
+    );
+    assert_alert(&attachment, FindingKind::EmbeddedExecutable, "report.xml");
+}
+
 #[test]
 fn a_user_password_is_a_not_inspected_warning_saying_so() {
     let plain = document(&js_catalog("(app.alert\\(1\\))"), "", &[]);

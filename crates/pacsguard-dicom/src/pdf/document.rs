@@ -389,8 +389,7 @@ impl<'a> Document<'a> {
             .filter(|&i| {
                 let object = &self.objects[i];
                 let shaped = object.value.as_dict().is_some_and(|d| {
-                    get(d, b"N").and_then(Obj::as_int).is_some()
-                        && get(d, b"First").and_then(Obj::as_int).is_some()
+                    self.int_in(d, b"N").is_some() && self.int_in(d, b"First").is_some()
                 });
                 object.stream.is_some()
                     && !object.in_object_stream
@@ -404,11 +403,7 @@ impl<'a> Document<'a> {
             let Some(dict) = self.objects[i].value.as_dict() else {
                 continue;
             };
-            let int = |key: &[u8]| {
-                get(dict, key)
-                    .and_then(Obj::as_int)
-                    .and_then(|n| usize::try_from(n).ok())
-            };
+            let int = |key: &[u8]| self.int_in(dict, key).and_then(|n| usize::try_from(n).ok());
             let (Some(count), Some(first)) = (int(b"N"), int(b"First")) else {
                 continue;
             };
@@ -465,6 +460,21 @@ impl<'a> Document<'a> {
     }
 
     /// Follows references (a few levels) to the value they name; `Null` if unknown.
+    /// The integer `key` gives in `dict`, directly or through references, as readers
+    /// read every value.
+    fn int_in(&self, dict: &Dict, key: &[u8]) -> Option<i64> {
+        get(dict, key).and_then(|value| self.resolve(value).as_int())
+    }
+
+    /// `dict` with each value resolved through references (one level of the dictionary:
+    /// the values the filters read, such as `/Predictor`, `/Columns` or a crypt filter's
+    /// `/Name`, are read by qpdf and mutool wherever they are written).
+    fn resolved_dict(&self, dict: &Dict) -> Dict {
+        dict.iter()
+            .map(|(key, value)| (key.clone(), self.resolve(value).clone()))
+            .collect()
+    }
+
     pub fn resolve<'s>(&'s self, mut obj: &'s Obj) -> &'s Obj {
         for _ in 0..8 {
             match obj {
@@ -590,10 +600,14 @@ impl<'a> Document<'a> {
             _ => Vec::new(),
         };
         let parms: Vec<Option<Dict>> = match get(dict, b"DecodeParms").map(|p| self.resolve(p)) {
-            Some(Obj::Dict(parms)) => vec![Some(parms.clone())],
+            Some(Obj::Dict(parms)) => vec![Some(self.resolved_dict(parms))],
             Some(Obj::Array(items)) => items
                 .iter()
-                .map(|item| self.resolve(item).as_dict().cloned())
+                .map(|item| {
+                    self.resolve(item)
+                        .as_dict()
+                        .map(|parms| self.resolved_dict(parms))
+                })
                 .collect(),
             _ => Vec::new(),
         };
