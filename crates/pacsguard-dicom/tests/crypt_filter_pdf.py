@@ -47,7 +47,7 @@ def encrypt_dict(stmf):
             b'/DocOpen /Length 16 >> >> /StmF %s /StrF /Identity /O <%s> /U <%s> /P %d >>'
             % (stmf, O.hex().encode(), U.hex().encode(), P))
 
-def write(objects, stmf, in_object_stream=(), object_stream_filter=NAMED):
+def write(objects, stmf, in_object_stream=(), object_stream_filter=NAMED, encrypt_text=None):
     """objects: {num: (dict or object text, stream data or None, stream encrypted)}; the numbers in
     in_object_stream go into an object stream (its data flated, then encrypted with StdCF) and are
     found through a cross-reference stream that also holds the trailer's keys."""
@@ -80,7 +80,7 @@ def write(objects, stmf, in_object_stream=(), object_stream_filter=NAMED):
         elif num in inside: rows += struct.pack('>BIH', 2, stm, inside.index(num))
         else: rows += struct.pack('>BIH', 0, 0, 65535)
     out += (b'%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /ID [<%s> <%s>] /Encrypt %s '
-            b'/Length %d >>\nstream\n' % (xref, size, ID.hex().encode(), ID.hex().encode(), encrypt_dict(stmf), len(rows))
+            b'/Length %d >>\nstream\n' % (xref, size, ID.hex().encode(), ID.hex().encode(), encrypt_text or encrypt_dict(stmf), len(rows))
             + rows + b'\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n' % where[xref])
     return bytes(out)
 
@@ -100,6 +100,15 @@ files = {
         4: (b'<< /Type /Filespec /F <7265706f72742e786d6c> /EF << /F 5 0 R >> >>', None, False),
         5: (b'/Type /EmbeddedFile ' + NAMED, zlib.compress(open(sys.argv[2], 'rb').read()), True),
     }, b'/Identity'),
+    # The encryption dictionary's /V, /R and crypt filters given by reference, which qpdf
+    # and mutool resolve; the object stream decrypted by the document's /StmF.
+    'encrypt_refs.pdf': write({**catalog,
+        4: (b'4', None, False),
+        5: (b'<< /StdCF 6 0 R >>', None, False),
+        6: (b'<< /CFM /V2 /AuthEvent /DocOpen /Length 16 >>', None, False),
+    }, b'/StdCF', in_object_stream=(1, 2, 3), object_stream_filter=b'/Filter /FlateDecode',
+        encrypt_text=encrypt_dict(b'/StdCF').replace(b'/V 4 /R 4', b'/V 4 0 R /R 4 0 R').replace(
+            b'/CF << /StdCF << /CFM /V2 /AuthEvent /DocOpen /Length 16 >> >>', b'/CF 5 0 R')),
     # The control: a script stream naming the Identity filter is not encrypted, under /StmF StdCF.
     'identity_named.pdf': write({
         1: (b'<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS 4 0 R >> >>', None, False),

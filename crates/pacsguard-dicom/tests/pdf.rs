@@ -643,6 +643,7 @@ fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
         "objstm.pdf",
         "objstm_stmf_identity.pdf",
         "identity_named.pdf",
+        "encrypt_refs.pdf",
     ] {
         let pdf = read(name);
         live(&pdf, &["named crypt filter"]);

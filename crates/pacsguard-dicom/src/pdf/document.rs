@@ -337,7 +337,7 @@ impl<'a> Document<'a> {
         let Some(encrypt) = encrypt_ref
             .map(|e| self.resolve(e))
             .and_then(Obj::as_dict)
-            .cloned()
+            .map(|encrypt| self.resolved_encryption(encrypt))
         else {
             self.encryption =
                 Encryption::Unsupported("an encryption dictionary that cannot be read".to_owned());
@@ -473,6 +473,28 @@ impl<'a> Document<'a> {
         dict.iter()
             .map(|(key, value)| (key.clone(), self.resolve(value).clone()))
             .collect()
+    }
+
+    /// The encryption dictionary with its values, its `/CF` crypt filters and theirs
+    /// resolved through references, as qpdf and mutool read them.
+    fn resolved_encryption(&self, encrypt: &Dict) -> Dict {
+        let mut resolved = self.resolved_dict(encrypt);
+        for (key, value) in &mut resolved {
+            if key.as_slice() != b"CF" {
+                continue;
+            }
+            if let Obj::Dict(filters) = value {
+                *filters = self
+                    .resolved_dict(filters)
+                    .into_iter()
+                    .map(|(name, filter)| match filter {
+                        Obj::Dict(filter) => (name, Obj::Dict(self.resolved_dict(&filter))),
+                        other => (name, other),
+                    })
+                    .collect();
+            }
+        }
+        resolved
     }
 
     pub fn resolve<'s>(&'s self, mut obj: &'s Obj) -> &'s Obj {
