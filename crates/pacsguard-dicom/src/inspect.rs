@@ -305,34 +305,58 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
         let place = format!("(the whole file read as {})", hidden.format);
         found.hidden(hidden, 0, &place);
     }
-    // A viewer inflates a deflated data set before it shows the text elements: markup in
-    // them is as live there as in an uncompressed file. (Offsets here are in the inflated
-    // data set, so they are not merged with the file's.)
-    if let Some((offset, detail)) =
-        crate::markup::find_active_markup_until(&inspection.inflated, &clock)
-    {
+    read_inflated_as_a_whole_file(&inspection, &mut found, &clock);
+    inspection.budget_spent = budget.exhausted().map(str::to_owned);
+    inspection.observations = found.finish(&budget);
+    inspection
+}
+
+/// A receiver that stores a deflated data set uncompressed writes it out inflated, and a
+/// viewer inflates it before it shows its text elements: what the readers of the whole
+/// file act on (markup, a PDF a repairing reader opens, commands, PostScript) is as live
+/// there as in an uncompressed file, so every one of them reads the inflated data set
+/// too. (Offsets here are in the inflated data set, so they are not merged with the
+/// file's; so are those of its encapsulated documents, which the PDF reader leaves to
+/// their own finding.)
+fn read_inflated_as_a_whole_file(
+    inspection: &Inspection,
+    found: &mut Observations,
+    clock: &crate::Clock,
+) {
+    if inspection.inflated.is_empty() {
+        return;
+    }
+    let documents: Vec<Range<u64>> = inspection
+        .documents
+        .iter()
+        .map(|d| d.offset..d.offset + d.bytes.len() as u64)
+        .collect();
+    let mut stopped_said = false;
+    for hidden in readers::whole_file(&inspection.inflated, &documents, false, clock) {
+        stopped_said |= hidden.kind == FindingKind::NotInspected;
         found.push(Observation {
-            kind: FindingKind::ActiveContent,
-            severity: Severity::Alert,
-            format: Some(Format::Html),
-            offset: Some(offset as u64),
-            detail: format!("{detail} (in the inflated data set, at that offset in it)"),
+            kind: hidden.kind,
+            severity: hidden.severity,
+            format: Some(hidden.format),
+            offset: Some(hidden.offset as u64),
+            detail: format!(
+                "{} (the inflated data set read as {}, at that offset in it)",
+                hidden.detail, hidden.format
+            ),
         });
-    } else if !inspection.inflated.is_empty() && clock.expired_now() {
+    }
+    if clock.expired_now() && !stopped_said {
         found.push(Observation {
             kind: FindingKind::NotInspected,
             severity: Severity::Warning,
-            format: Some(Format::Html),
+            format: None,
             offset: None,
             detail: format!(
-                "the inflated data set was not read whole for markup: {}",
+                "the inflated data set was not read whole as a file: {}",
                 clock.reached()
             ),
         });
     }
-    inspection.budget_spent = budget.exhausted().map(str::to_owned);
-    inspection.observations = found.finish(&budget);
-    inspection
 }
 
 /// Inspects the first window of a file too large to read whole (`file_len` bytes in

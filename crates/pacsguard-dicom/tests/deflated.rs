@@ -142,3 +142,71 @@ fn what_follows_or_breaks_a_deflate_stream_is_still_searched() {
         found.observations
     );
 }
+
+/// `deflated` inflated back by DCMTK's `dcmconv +te` (Explicit VR Little Endian), as a
+/// receiver that stores what it is sent uncompressed writes it.
+fn reencoded_by_dcmconv(deflated: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
+    std::fs::write(&input, deflated).expect("write");
+    let converted = Command::new("dcmconv")
+        .arg("+te")
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .expect("dcmconv");
+    assert!(converted.status.success(), "dcmconv +te");
+    std::fs::read(&output).expect("read")
+}
+
+/// Review r28-screen: of the readers of the whole file, only the HTML one read the
+/// inflated data set. A PDF in a private element, its header past the element's first
+/// kilobyte (qpdf and mutool open the file by repairing it), raised an alert in an
+/// uncompressed file and nothing at all (exit 0) deflated; once a receiver re-encodes
+/// the data set uncompressed (`dcmconv +te`), qpdf opens the stored file and shows the
+/// script. The inflated data set is read by every reader of the whole file now.
+#[test]
+fn a_pdf_only_a_repairing_reader_opens_is_found_in_a_deflated_data_set() {
+    let mut pdf = vec![b' '; 1500];
+    pdf.extend_from_slice(
+        b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript \
+          /JS (app.alert\\('deflated'\\)) >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] \
+          /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+    );
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.20.4")
+        .without_pixels()
+        .element(0x0009, 0x0010, *b"LO", b"VENDOR")
+        .element(0x0009, 0x1000, *b"OB", &pdf)
+        .build();
+    let Some(deflated) = deflated_by_dcmconv(&plain) else {
+        return;
+    };
+    assert!(memchr::memmem::find(&deflated, b"%PDF-").is_none());
+    let stored = reencoded_by_dcmconv(&deflated);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("stored.dcm"), &stored).expect("write");
+    if let Ok(shown) = Command::new("qpdf")
+        .arg("--show-object=1")
+        .arg(dir.path().join("stored.dcm"))
+        .output()
+    {
+        assert!(
+            String::from_utf8_lossy(&shown.stdout).contains("/JavaScript"),
+            "qpdf opens the stored file: {}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+    }
+    for (name, file) in [("stored", &stored), ("deflated", &deflated)] {
+        let found = inspect(file);
+        assert!(
+            found
+                .observations
+                .iter()
+                .any(|o| o.kind == FindingKind::ActiveContent
+                    && o.severity == pacsguard_events::Severity::Alert
+                    && o.detail.contains("app.alert('deflated')")),
+            "{name}: {:#?}",
+            found.observations
+        );
+    }
+}

@@ -317,6 +317,58 @@ fn actions_inside_object_streams_behind_an_xref_stream_are_found() {
     assert_alert(&packed, FindingKind::ActiveContent, "app.alert('objstm')");
 }
 
+/// Review r28-screen: an object stream whose data does not decode here hid every object in
+/// it without a word (a crypt filter read wrongly did exactly that: the catalog and its
+/// script gone, no finding). It is a `not-inspected` warning naming the stream now, as
+/// qpdf warns of it; a document whose object streams decode has none.
+#[test]
+fn an_object_stream_that_does_not_decode_is_a_warning_naming_it() {
+    let plain = document(&js_catalog("(app.alert\\('objstm'\\))"), "", &[]);
+    let packed = qpdf(
+        &plain,
+        &[],
+        &["--object-streams=generate", "--compress-streams=y"],
+    )
+    .expect("qpdf output");
+    let report = inspect_pdf(&packed);
+    assert!(
+        of(&report.findings, Severity::Warning).is_empty(),
+        "{:#?}",
+        report.findings
+    );
+    let objstm = memchr::memmem::find(&packed, b"/ObjStm").expect("an object stream");
+    let data = objstm
+        + memchr::memmem::find(&packed[objstm..], b"stream\n").expect("its data")
+        + b"stream\n".len();
+    let mut broken = packed.clone();
+    broken[data..data + 2].copy_from_slice(b"\0\0"); // no zlib header: inflate refuses it
+    let checked = Temp::new("broken.pdf");
+    std::fs::write(&checked.0, &broken).expect("write");
+    let qpdf_check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&checked.0)
+        .output()
+        .expect("qpdf");
+    assert!(
+        String::from_utf8_lossy(&qpdf_check.stderr).contains("error decoding stream data")
+            || String::from_utf8_lossy(&qpdf_check.stdout).contains("error decoding stream data"),
+        "qpdf cannot decode it either: {}",
+        String::from_utf8_lossy(&qpdf_check.stderr)
+    );
+    let report = inspect_pdf(&broken);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("object stream")
+                && f.detail.contains("could not be decoded")),
+        "{:#?}",
+        report.findings
+    );
+}
+
 /// A document whose catalog has no `/Type` (found from `/Root`) and whose script and
 /// catalog sit in an object stream without `/Type /ObjStm` (found from the type-2 entries
 /// of the cross-reference stream, itself typed or not): mutool opens every variant and
@@ -562,6 +614,130 @@ fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
             report.findings
         );
     }
+}
+
+/// Review r28-screen: a stream whose filter chain begins with `/Crypt` names the crypt filter
+/// that decrypts it (`/DecodeParms` `/Name`, ISO 32000-1 §7.6.5), whatever `/StmF` says;
+/// qpdf and mutool decrypt it with that filter. The reader took every such stream as not
+/// encrypted, so an object stream naming `StdCF` hid the catalog and its script (no
+/// finding at all, in an element too) and an attachment naming it hid the program (info).
+/// Files written by tests/crypt_filter_pdf.py (V4, RC4 128 bits, empty user password),
+/// proven with qpdf and, where installed, mutool.
+#[test]
+fn streams_naming_their_crypt_filter_are_decrypted_with_it() {
+    let dir = Temp::new("crypt");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/crypt_filter_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("written");
+    let script_seen = "app.alert('named crypt filter')";
+    for name in [
+        "objstm.pdf",
+        "objstm_stmf_identity.pdf",
+        "identity_named.pdf",
+        "encrypt_refs.pdf",
+    ] {
+        let pdf = read(name);
+        live(&pdf, &["named crypt filter"]);
+        if let Ok(shown) = Command::new("mutool")
+            .args(["show", dir.join(name).to_str().expect("utf-8")])
+            .args(["trailer/Root/OpenAction/JS"])
+            .output()
+        {
+            let shown = String::from_utf8_lossy(&shown.stdout).replace('\\', "");
+            assert!(
+                shown.contains(script_seen) || shown.contains("4 0 R"),
+                "{name}: mutool shows {shown}"
+            );
+        }
+        assert_alert(&pdf, FindingKind::ActiveContent, script_seen);
+        let in_element = pacsguard_testkit::DicomBuilder::ct("1.2.3.28")
+            .element(0x0009, 0x1010, *b"OB", &pdf)
+            .build();
+        assert!(
+            pacsguard_dicom::inspect(&in_element)
+                .observations
+                .iter()
+                .any(|o| o.severity == Severity::Alert && o.detail.contains(script_seen)),
+            "{name} in an element: {:#?}",
+            pacsguard_dicom::inspect(&in_element).observations
+        );
+    }
+    let attachment = read("attachment.pdf");
+    let out = Command::new("qpdf")
+        .arg("--show-attachment=report.xml")
+        .arg(dir.join("attachment.pdf"))
+        .output()
+        .expect("qpdf");
+    assert!(
+        out.stdout.starts_with(b"\x7fELF"),
+        "qpdf extracts the program"
+    );
+    assert_alert(&attachment, FindingKind::EmbeddedExecutable, "report.xml");
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.29", &attachment).build();
+    assert!(
+        pacsguard_dicom::inspect(&dicom)
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::EmbeddedExecutable && o.severity == Severity::Alert),
+        "{:#?}",
+        pacsguard_dicom::inspect(&dicom).observations
+    );
+}
+
+/// Review r28-screen: qpdf and mutool resolve a stream's parameters through indirect
+/// references like any other value; the reader took them as direct only. An object stream
+/// whose `/N` and `/First` are references hid the catalog and its script (no finding), and
+/// an attached program behind a PNG predictor whose `/Predictor` and `/Columns` are
+/// references was decoded without the predictor (info). Files written by
+/// tests/indirect_values_pdf.py, proven with qpdf and, where installed, mutool.
+#[test]
+fn stream_parameters_given_by_reference_are_resolved() {
+    let dir = Temp::new("refs");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/indirect_values_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let objstm = std::fs::read(dir.join("objstm_refs.pdf")).expect("written");
+    live(&objstm, &["by reference"]);
+    if let Ok(shown) = Command::new("mutool")
+        .args(["show", dir.join("objstm_refs.pdf").to_str().expect("utf-8")])
+        .args(["trailer/Root/OpenAction/JS"])
+        .output()
+    {
+        assert!(String::from_utf8_lossy(&shown.stdout).contains("by reference"));
+    }
+    assert_alert(
+        &objstm,
+        FindingKind::ActiveContent,
+        "app.alert('by reference')",
+    );
+    let attachment = std::fs::read(dir.join("predictor_refs.pdf")).expect("written");
+    let out = Command::new("qpdf")
+        .arg("--show-attachment=report.xml")
+        .arg(dir.join("predictor_refs.pdf"))
+        .output()
+        .expect("qpdf");
+    assert!(
+        out.stdout.starts_with(b"\x7fELF"),
+        "qpdf extracts the program"
+    );
+    assert_alert(&attachment, FindingKind::EmbeddedExecutable, "report.xml");
 }
 
 #[test]

@@ -34,6 +34,16 @@ pub struct Decryptor {
     key: Vec<u8>,
     strings: Method,
     streams: Method,
+    /// The crypt filters of `/CF` by name, for streams that name theirs ([`StreamCrypt`]).
+    named: Vec<(Vec<u8>, Method)>,
+}
+
+/// Which crypt filter decrypts a stream (ISO 32000-1 §7.6.5): the document's `/StmF`, or
+/// the one the stream names with a leading `/Crypt` filter, as qpdf and mutool read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamCrypt<'a> {
+    Document,
+    Named(&'a [u8]),
 }
 
 /// What the encryption dictionary allows.
@@ -66,6 +76,7 @@ pub fn setup(encrypt: &Dict, id0: &[u8]) -> Setup {
     let v = int(b"V").unwrap_or(0);
     let r = int(b"R").unwrap_or(0);
     let (o, u) = (bytes(b"O"), bytes(b"U"));
+    let mut named = Vec::new();
     let (strings, streams, key_len) = match v {
         1 | 2 => {
             let bits = if v == 1 {
@@ -82,22 +93,23 @@ pub fn setup(encrypt: &Dict, id0: &[u8]) -> Setup {
                 if chosen == b"Identity" {
                     return Some((Method::Identity, 16));
                 }
-                let cf = filters
+                filters
                     .and_then(|f| get(f, &chosen))
-                    .and_then(Obj::as_dict)?;
-                let length = get(cf, b"Length").and_then(Obj::as_int);
-                match get(cf, b"CFM").and_then(Obj::as_name) {
-                    Some(b"V2") => Some((Method::Rc4, length.map_or(16, key_bytes))),
-                    Some(b"AESV2") => Some((Method::Aes128, 16)),
-                    Some(b"AESV3") => Some((Method::Aes256, 32)),
-                    Some(b"None") | None => Some((Method::Identity, 16)),
-                    Some(_) => None,
-                }
+                    .and_then(Obj::as_dict)
+                    .and_then(crypt_filter_method)
             };
             let (Some((strings, a)), Some((streams, b))) = (method(b"StrF"), method(b"StmF"))
             else {
                 return Setup::Unsupported("a crypt filter method".to_owned());
             };
+            named = filters
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, cf)| {
+                    let (method, _) = cf.as_dict().and_then(crypt_filter_method)?;
+                    Some((name.clone(), method))
+                })
+                .collect();
             (strings, streams, a.max(b))
         }
         _ => return Setup::Unsupported(format!("encryption version {v}")),
@@ -136,7 +148,21 @@ pub fn setup(encrypt: &Dict, id0: &[u8]) -> Setup {
         key,
         strings,
         streams,
+        named,
     })
+}
+
+/// The method and key length of one crypt filter dictionary; `None` for a method not
+/// known here.
+fn crypt_filter_method(cf: &Dict) -> Option<(Method, usize)> {
+    let length = get(cf, b"Length").and_then(Obj::as_int);
+    match get(cf, b"CFM").and_then(Obj::as_name) {
+        Some(b"V2") => Some((Method::Rc4, length.map_or(16, key_bytes))),
+        Some(b"AESV2") => Some((Method::Aes128, 16)),
+        Some(b"AESV3") => Some((Method::Aes256, 32)),
+        Some(b"None") | None => Some((Method::Identity, 16)),
+        Some(_) => None,
+    }
 }
 
 fn key_bytes(length: i64) -> usize {
@@ -353,8 +379,27 @@ impl Decryptor {
         self.apply(self.strings, num, generation, data)
     }
 
-    pub fn stream(&self, num: u32, generation: u16, data: &[u8]) -> Vec<u8> {
-        self.apply(self.streams, num, generation, data)
+    pub fn stream(&self, crypt: StreamCrypt, num: u32, generation: u16, data: &[u8]) -> Vec<u8> {
+        self.apply(self.stream_method(crypt), num, generation, data)
+    }
+
+    /// Whether a stream decrypted through `crypt` is changed by it (not `Identity`).
+    pub fn decrypts(&self, crypt: StreamCrypt) -> bool {
+        self.stream_method(crypt) != Method::Identity
+    }
+
+    /// `Identity` is no filter; a name `/CF` does not hold (or whose method is not known
+    /// here) is taken as the document's own stream filter.
+    fn stream_method(&self, crypt: StreamCrypt) -> Method {
+        match crypt {
+            StreamCrypt::Document => self.streams,
+            StreamCrypt::Named(b"Identity") => Method::Identity,
+            StreamCrypt::Named(name) => self
+                .named
+                .iter()
+                .find(|(known, _)| known == name)
+                .map_or(self.streams, |(_, method)| *method),
+        }
     }
 
     fn apply(&self, method: Method, num: u32, generation: u16, data: &[u8]) -> Vec<u8> {

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::budget::{Budget, Limit};
-use super::crypt::{self, Decryptor, Setup};
+use super::crypt::{self, Decryptor, Setup, StreamCrypt};
 use super::filters::{self, Filter};
 use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
 
@@ -39,6 +39,15 @@ pub enum Encryption {
     Unsupported(String),
 }
 
+/// An object stream whose header listed fewer objects than its `/N`: its data did not
+/// decode (or was cut short).
+#[derive(Debug, Clone, Copy)]
+pub struct UndecodedObjectStream {
+    pub offset: usize,
+    pub declared: usize,
+    pub found: usize,
+}
+
 #[derive(Debug)]
 pub struct Document<'a> {
     bytes: &'a [u8],
@@ -57,6 +66,9 @@ pub struct Document<'a> {
     /// lowest p searched from (`bytes.len()` for none). No byte is searched twice, so
     /// recovering thousands of streams without a good `/Length` stays linear.
     endstreams: BTreeMap<usize, usize>,
+    /// Object streams whose data did not decode to the objects they declare (not for a
+    /// budget, which is reported as such): the objects missing were not read.
+    pub undecoded_object_streams: Vec<UndecodedObjectStream>,
     pub budget: Budget,
 }
 
@@ -72,6 +84,7 @@ impl<'a> Document<'a> {
             trailers: Vec::new(),
             object_streams: HashSet::new(),
             endstreams: BTreeMap::new(),
+            undecoded_object_streams: Vec::new(),
             budget,
         };
         let mut parsed = HashSet::new();
@@ -324,7 +337,7 @@ impl<'a> Document<'a> {
         let Some(encrypt) = encrypt_ref
             .map(|e| self.resolve(e))
             .and_then(Obj::as_dict)
-            .cloned()
+            .map(|encrypt| self.resolved_encryption(encrypt))
         else {
             self.encryption =
                 Encryption::Unsupported("an encryption dictionary that cannot be read".to_owned());
@@ -376,8 +389,7 @@ impl<'a> Document<'a> {
             .filter(|&i| {
                 let object = &self.objects[i];
                 let shaped = object.value.as_dict().is_some_and(|d| {
-                    get(d, b"N").and_then(Obj::as_int).is_some()
-                        && get(d, b"First").and_then(Obj::as_int).is_some()
+                    self.int_in(d, b"N").is_some() && self.int_in(d, b"First").is_some()
                 });
                 object.stream.is_some()
                     && !object.in_object_stream
@@ -391,18 +403,12 @@ impl<'a> Document<'a> {
             let Some(dict) = self.objects[i].value.as_dict() else {
                 continue;
             };
-            let int = |key: &[u8]| {
-                get(dict, key)
-                    .and_then(Obj::as_int)
-                    .and_then(|n| usize::try_from(n).ok())
-            };
+            let int = |key: &[u8]| self.int_in(dict, key).and_then(|n| usize::try_from(n).ok());
             let (Some(count), Some(first)) = (int(b"N"), int(b"First")) else {
                 continue;
             };
             let offset = self.objects[i].offset;
-            let Some(data) = self.decode_stream(i) else {
-                continue;
-            };
+            let data = self.decode_stream(i).unwrap_or_default();
             let mut header = Lexer::new(&data, 0);
             let mut entries = Vec::new();
             for _ in 0..count {
@@ -414,6 +420,15 @@ impl<'a> Document<'a> {
                     }
                     _ => break,
                 }
+            }
+            // A filter that fails (inflate keeps what it decoded, often nothing) leaves the
+            // header short of the `/N` objects declared.
+            if entries.len() < count && self.budget.reached().is_empty() {
+                self.undecoded_object_streams.push(UndecodedObjectStream {
+                    offset,
+                    declared: count,
+                    found: entries.len(),
+                });
             }
             for (num, at) in entries {
                 if !self.budget.object() {
@@ -445,6 +460,43 @@ impl<'a> Document<'a> {
     }
 
     /// Follows references (a few levels) to the value they name; `Null` if unknown.
+    /// The integer `key` gives in `dict`, directly or through references, as readers
+    /// read every value.
+    fn int_in(&self, dict: &Dict, key: &[u8]) -> Option<i64> {
+        get(dict, key).and_then(|value| self.resolve(value).as_int())
+    }
+
+    /// `dict` with each value resolved through references (one level of the dictionary:
+    /// the values the filters read, such as `/Predictor`, `/Columns` or a crypt filter's
+    /// `/Name`, are read by qpdf and mutool wherever they are written).
+    fn resolved_dict(&self, dict: &Dict) -> Dict {
+        dict.iter()
+            .map(|(key, value)| (key.clone(), self.resolve(value).clone()))
+            .collect()
+    }
+
+    /// The encryption dictionary with its values, its `/CF` crypt filters and theirs
+    /// resolved through references, as qpdf and mutool read them.
+    fn resolved_encryption(&self, encrypt: &Dict) -> Dict {
+        let mut resolved = self.resolved_dict(encrypt);
+        for (key, value) in &mut resolved {
+            if key.as_slice() != b"CF" {
+                continue;
+            }
+            if let Obj::Dict(filters) = value {
+                *filters = self
+                    .resolved_dict(filters)
+                    .into_iter()
+                    .map(|(name, filter)| match filter {
+                        Obj::Dict(filter) => (name, Obj::Dict(self.resolved_dict(&filter))),
+                        other => (name, other),
+                    })
+                    .collect();
+            }
+        }
+        resolved
+    }
+
     pub fn resolve<'s>(&'s self, mut obj: &'s Obj) -> &'s Obj {
         for _ in 0..8 {
             match obj {
@@ -539,13 +591,12 @@ impl<'a> Document<'a> {
         let raw = self.raw_stream(i);
         let object = self.objects.get(i)?;
         let chain = self.filter_chain(object.value.as_dict()?);
-        let identity_crypt = chain.first().is_some_and(|f| f.name == b"Crypt");
-        let encrypted =
-            !object.in_object_stream && !identity_crypt && !is_xref_stream(&object.value);
+        let crypt = stream_crypt(&chain);
+        let encrypted = !object.in_object_stream && !is_xref_stream(&object.value);
         let (num, generation) = (object.num, object.generation);
         let decrypted;
         let data = match self.decryptor.clone() {
-            Some(decryptor) if encrypted => {
+            Some(decryptor) if encrypted && decryptor.decrypts(crypt) => {
                 // Decryption writes a copy: decoding work, asked of the budget first.
                 let left = self.budget.decoded_left();
                 if left == 0 {
@@ -553,7 +604,7 @@ impl<'a> Document<'a> {
                     return None;
                 }
                 self.budget.spend_decoded(raw.len());
-                decrypted = decryptor.stream(num, generation, &raw[..raw.len().min(left)]);
+                decrypted = decryptor.stream(crypt, num, generation, &raw[..raw.len().min(left)]);
                 &decrypted[..]
             }
             _ => raw,
@@ -571,10 +622,14 @@ impl<'a> Document<'a> {
             _ => Vec::new(),
         };
         let parms: Vec<Option<Dict>> = match get(dict, b"DecodeParms").map(|p| self.resolve(p)) {
-            Some(Obj::Dict(parms)) => vec![Some(parms.clone())],
+            Some(Obj::Dict(parms)) => vec![Some(self.resolved_dict(parms))],
             Some(Obj::Array(items)) => items
                 .iter()
-                .map(|item| self.resolve(item).as_dict().cloned())
+                .map(|item| {
+                    self.resolve(item)
+                        .as_dict()
+                        .map(|parms| self.resolved_dict(parms))
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -586,6 +641,23 @@ impl<'a> Document<'a> {
                 parms: parms.get(n).cloned().flatten(),
             })
             .collect()
+    }
+}
+
+/// The crypt filter that decrypts a stream whose filter chain is `chain` (ISO 32000-1
+/// §7.6.5): a leading `/Crypt` filter names it in its parameters (`Identity` when they
+/// name none), else the document's `/StmF` applies.
+fn stream_crypt(chain: &[Filter]) -> StreamCrypt<'_> {
+    match chain.first() {
+        Some(first) if first.name == b"Crypt" => StreamCrypt::Named(
+            first
+                .parms
+                .as_ref()
+                .and_then(|parms| get(parms, b"Name"))
+                .and_then(Obj::as_name)
+                .unwrap_or(b"Identity"),
+        ),
+        _ => StreamCrypt::Document,
     }
 }
 

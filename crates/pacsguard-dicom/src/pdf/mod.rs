@@ -106,6 +106,21 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
             format!("PDF encrypted with {what}, which cannot be decrypted here: its strings and streams were not inspected"),
         )),
     }
+    // What a reader reads through an object stream is out of sight when its data does not
+    // decode here: said, never passed over (qpdf warns of such a stream too). A document
+    // that could not be decrypted is said to be so above, its streams with it.
+    let decrypted = matches!(doc.encryption, Encryption::None | Encryption::Open);
+    for stream in doc.undecoded_object_streams.iter().filter(|_| decrypted) {
+        report.findings.push(not_inspected(
+            stream.offset,
+            format!(
+                "PDF object stream at offset {} could not be decoded: {} of the {} objects it declares were not inspected",
+                stream.offset,
+                stream.declared - stream.found,
+                stream.declared
+            ),
+        ));
+    }
     for found in actions::find(&mut doc) {
         match found {
             Found::Action {
