@@ -3894,15 +3894,26 @@ fn an_enrolment_copy_after_the_host_stopped_does_not_keep_it_alive() {
     assert_eq!(log.matches("host-key-new").count(), 1, "{log}");
 }
 
-/// A console `serve` whose passes at `point` hold while `file` exists (the debug build's
-/// race hook, `pacsguard_fleet::hold`).
-fn console_holding(console: &Env, point: &str, file: &std::path::Path) -> Serve {
+/// A console (its fleet on `pg` when given, else its home's SQLite store) whose `serve`
+/// holds its passes at `point` while `file` exists (the debug build's race hook,
+/// `pacsguard_fleet::hold`).
+fn console_holding(
+    point: &str,
+    file: &std::path::Path,
+    pg: Option<&pacsguard_testkit::postgres::PgServer>,
+) -> (Env, Serve) {
+    let console = Env::new();
+    console.profile(&[]);
+    if let Some(pg) = pg {
+        set_fleet_store(&console, &pg.connection_string());
+    }
     let mut command = pacsguard();
     command.env(
         pacsguard_fleet::hold::HOLD_VARIABLE,
         format!("{point}:{}", file.display()),
     );
-    Serve::start_as(command, console, &["--fleet-listen", "127.0.0.1:0"])
+    let server = Serve::start_as(command, &console, &["--fleet-listen", "127.0.0.1:0"]);
+    (console, server)
 }
 
 /// Issue 14 (review r28-fleet): the silence check reads a stopped host, finds it past its
@@ -3912,12 +3923,22 @@ fn console_holding(console: &Env, point: &str, file: &std::path::Path) -> Serve 
 /// contact it was judged from: the check reads the host again and finds it alive.
 #[test]
 fn a_host_back_while_the_silence_check_judges_it_is_not_raised_silent() {
-    let console = Env::new();
-    console.profile(&[]);
+    host_back_while_the_silence_check_judges_it(None);
+}
+
+/// As [`a_host_back_while_the_silence_check_judges_it_is_not_raised_silent`], the
+/// console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_host_back_while_the_silence_check_judges_it_is_not_raised_silent() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    host_back_while_the_silence_check_judges_it(Some(&pg));
+}
+
+fn host_back_while_the_silence_check_judges_it(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let hold = dir.path().join("hold");
     std::fs::write(&hold, b"").expect("hold file");
-    let server = console_holding(&console, "silence", &hold);
+    let (console, server) = console_holding("silence", &hold, pg);
     let host = enrolled_host(&console, &server, "ct-race-1");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ct-race-1", |h| {
@@ -3965,12 +3986,22 @@ fn a_host_back_while_the_silence_check_judges_it_is_not_raised_silent() {
 /// each alert raised once.
 #[test]
 fn a_refusal_racing_the_silence_check_keeps_the_silence_and_raises_each_alert_once() {
-    let console = Env::new();
-    console.profile(&[]);
+    refusal_racing_the_silence_check(None);
+}
+
+/// As [`a_refusal_racing_the_silence_check_keeps_the_silence_and_raises_each_alert_once`],
+/// the console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_refusal_racing_the_silence_check_keeps_the_silence() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    refusal_racing_the_silence_check(Some(&pg));
+}
+
+fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let hold = dir.path().join("hold");
     std::fs::write(&hold, b"").expect("hold file");
-    let server = console_holding(&console, "refusal", &hold);
+    let (console, server) = console_holding("refusal", &hold, pg);
     let host = enrolled_host(&console, &server, "ct-race-2");
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ct-race-2", |h| {
