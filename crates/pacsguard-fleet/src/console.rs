@@ -1533,8 +1533,8 @@ impl Fleet {
 
     /// Raises `host-silent` for each host past its promised interval (once per silence),
     /// and records on the console's trail each revocation the store holds (review r24).
-    /// `reachable_since` (Unix seconds): when the console's store was last found back
-    /// after it could not be reached. While it could not, no host's report could be
+    /// `reachable_since` (Unix seconds): when the listener started, or its store was
+    /// last found back after it could not be reached. While it could not, no host's report could be
     /// stored, so a host's silence is counted from then at the earliest, not from its
     /// last stored contact: a store outage is not every host's silence. A host that never
     /// delivered a verified report is counted from its enrolment, its first report due
@@ -1980,7 +1980,11 @@ fn nap(stop: &AtomicBool, wait: Duration) {
 /// connection (the pool's limit reached) said at most every [`POOL_REPORT_EVERY`].
 fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + Sync)) {
     let mut backoff = Backoff::default();
-    let mut reachable_since = 0i64;
+    // While the console was stopped no host could report, as while its store cannot be
+    // reached: silence is counted from the listener's start at the earliest, or a
+    // console stopped longer than a host's interval raised every host silent at its
+    // first check, before any could report again (review r28-fleet).
+    let mut reachable_since = now();
     let mut exhausted_said = 0u64;
     let mut pool_said_at: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {

@@ -4183,3 +4183,38 @@ fn a_host_revoked_with_no_serve_running_keeps_who_and_why() {
         "{recorded}"
     );
 }
+
+/// Issue 14 (review r28-fleet): the console stopped for longer than a host's interval and
+/// the grace while the host guards on (an upgrade, a reboot of the console's machine).
+/// While the console is down no host can report, as while its store is unreachable; its
+/// first silence check after the start found every host's last contact old and raised
+/// each of them `host-silent` before any could report again. A host's silence is counted
+/// from the listener's start at the earliest.
+#[test]
+fn a_console_stopped_longer_than_a_hosts_interval_does_not_raise_it_silent_at_its_start() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let listen = server
+        .after("listening for hosts at tls://")
+        .split_whitespace()
+        .next()
+        .expect("address")
+        .to_string();
+    let host = enrolled_host(&console, &server, "ws-restart");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-restart", |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    server.stop();
+    // Past the host's promised interval (15 s) and the grace (10 s).
+    std::thread::sleep(Duration::from_secs(30));
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let heard = wait_host(&console, "ws-restart", |_| true)["last_contact"].clone();
+    wait_host(&console, "ws-restart", |h| h["last_contact"] != heard);
+    std::thread::sleep(Duration::from_secs(3));
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 0, "{log}");
+}
