@@ -1534,8 +1534,8 @@ impl Fleet {
     /// Raises `host-silent` for each host past its promised interval (once per silence),
     /// and records on the console's trail each revocation the store holds (review r24).
     /// `reachable_since` (Unix seconds): when the listener started, or its store was
-    /// last found back after it could not be reached. While it could not, no host's report could be
-    /// stored, so a host's silence is counted from then at the earliest, not from its
+    /// last found back after it could not be reached. While it could not, no host's
+    /// report could be stored, so a host's silence is counted from then at the earliest, not from its
     /// last stored contact: a store outage is not every host's silence. A host that never
     /// delivered a verified report is counted from its enrolment, its first report due
     /// within [`FIRST_REPORT_WITHIN`] (review r28-fleet).
@@ -1601,7 +1601,7 @@ impl Fleet {
     /// the request judged the report from (`judged_from`: a batch stored), `ok`; from
     /// any other (a refusal another report wrote meanwhile), that state kept, only its
     /// silence ended. A silence ended is recorded (`host-silence-ended`), with how long
-    /// the host was not heard (`heard_before`: its last contact as the request read it).
+    /// the host was not heard (from its last contact as the request read it, `host`).
     fn note_heard(
         &self,
         db: &mut dyn FleetStore,
