@@ -16,6 +16,7 @@
 //! raised as `host-revocation-undone`.
 
 use pacsguard_events::{Action, Actor, Outcome};
+use pacsguard_store::HostRow;
 
 use crate::auth::{AuthError, Console, lock};
 
@@ -75,12 +76,61 @@ impl Drop for Revoking<'_> {
 /// the store says so) and the refusal to record says why.
 pub const MAX_REVOCATIONS_KEPT: usize = 65_536;
 
-/// A person as a revocation's record names them: the user, and who ran `sudo`.
-fn by_whom(actor: &Actor) -> String {
+/// A person as a revocation's record names them: the user, and who ran `sudo`; also
+/// what the fleet's store keeps as who revoked (`console revoke-host` with no `serve`).
+pub fn by_whom(actor: &Actor) -> String {
     match &actor.sudo_user {
         Some(sudo) => format!("{} (sudo by {sudo})", actor.user),
         None => actor.user.clone(),
     }
+}
+
+/// `, for the reason "…"`, or nothing when none was given.
+fn for_reason(reason: Option<&str>) -> String {
+    reason.map_or_else(String::new, |reason| format!(", for the reason {reason:?}"))
+}
+
+/// Who revoked `host` and why as the fleet's store keeps them, for a revocation this
+/// process did not make: the store's word (whoever writes the store writes it), or
+/// "not recorded" for a revocation made before they were kept.
+pub fn stored_revoker(host: &HostRow) -> String {
+    match &host.revoked_by {
+        Some(by) => format!(
+            " by {by:?} (console revoke-host while no serve ran, as the fleet's store says){}",
+            for_reason(host.revoked_reason.as_deref())
+        ),
+        None => " (who revoked it and why: not recorded; revoked by a version that did not keep them, or written in the store by hand)".to_string(),
+    }
+}
+
+/// What is shown for who revoked a host and why when the store does not say: a
+/// revocation made before they were kept (review r28-fleet).
+pub const NOT_RECORDED: &str = "not recorded";
+
+/// Who revoked `host`, as the fleet's store keeps it, for the lists of hosts.
+pub fn revoked_by(host: &HostRow) -> String {
+    host.revoked_by
+        .clone()
+        .unwrap_or_else(|| NOT_RECORDED.to_string())
+}
+
+/// Why `host` was revoked, as [`revoked_by`]: "not given" when the person gave no reason.
+pub fn revoked_reason(host: &HostRow) -> String {
+    match (&host.revoked_by, &host.revoked_reason) {
+        (_, Some(reason)) => reason.clone(),
+        (Some(_), None) => "not given".to_string(),
+        (None, None) => NOT_RECORDED.to_string(),
+    }
+}
+
+/// A revoked host's state as the lists of hosts (`console hosts`, the Hosts page) show
+/// it: `revoked by WHO, reason: WHY`.
+pub fn revoked_summary(host: &HostRow) -> String {
+    format!(
+        "revoked by {}, reason: {}",
+        revoked_by(host),
+        revoked_reason(host)
+    )
 }
 
 /// The `host_revoked` of a revocation's record.
@@ -135,12 +185,11 @@ impl Console {
     /// Records on this console's trail that host `name`, its certificate `fingerprint`,
     /// was revoked at `at` (as the fleet's store says), unless the trail records it
     /// already. From then on the certificate is refused whatever the store says.
-    pub fn record_host_revoked(
-        &self,
-        name: &str,
-        fingerprint: &str,
-        at: i64,
-    ) -> Result<(), AuthError> {
+    /// Who revoked it and why are this process's revoker's ([`Console::revoking_as`]),
+    /// else what the store kept beside the revocation (`console revoke-host` run with no
+    /// `serve`, review r28-fleet), said to be the store's word, else "not recorded".
+    pub fn record_host_revoked(&self, host: &HostRow, at: i64) -> Result<(), AuthError> {
+        let (name, fingerprint) = (host.name.as_str(), host.fingerprint.as_str());
         self.ensure_bound()?;
         if parse_revocation(&revocation_digest(fingerprint, at)).is_none() {
             return Err(AuthError::Invalid(format!(
@@ -159,10 +208,6 @@ impl Console {
             }
         }
         let revoker = lock(&self.revokers)?.get(name).cloned();
-        let why = revoker
-            .as_ref()
-            .and_then(|r| r.reason.as_deref())
-            .map_or_else(String::new, |reason| format!(", for the reason {reason:?}"));
         let mut event = self.event(
             "fleet",
             Action::Accept,
@@ -170,10 +215,14 @@ impl Console {
             format!(
                 "host {name} (certificate SHA-256 {}) was revoked at {at} in the fleet's store{}: recorded here, its certificate is refused from now on whatever the store says",
                 &fingerprint[..16],
-                revoker.as_ref().map_or_else(
-                    || " (by console revoke-host while no serve ran, or by whoever wrote the store: not known here)".to_string(),
-                    |by| format!(" by {} (console revoke-host){why}", by_whom(&by.actor))
-                )
+                match &revoker {
+                    Some(by) => format!(
+                        " by {} (console revoke-host){}",
+                        by_whom(&by.actor),
+                        for_reason(by.reason.as_deref())
+                    ),
+                    None => stored_revoker(host),
+                }
             ),
         );
         if let Some(revoker) = revoker {

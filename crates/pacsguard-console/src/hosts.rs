@@ -343,7 +343,7 @@ fn render(
     let mut rows = String::new();
     for h in &fleet.hosts {
         let (class, state) = match (h.revoked, h.state.as_str()) {
-            (Some(_), _) => ("warn", "revoked".to_string()),
+            (Some(_), _) => ("warn", crate::host_revocations::revoked_summary(h)),
             (None, "ok") if h.last_contact == 0 => ("warn", "enrolled, never reported".into()),
             (None, "ok") => ("ok", "reporting".into()),
             (None, other) => ("bad", other.to_string()),

@@ -6857,7 +6857,18 @@ async fn a_host_approval_with_four_eyes_needs_a_second_different_approver() {
     // A revoked host's profile is refused before any request is asked.
     db.note_profile(host, 3, &"c".repeat(64), START, h.clock.now() + 2)
         .expect("db");
-    assert_eq!(db.revoke_host("ws-07", h.clock.now()).expect("db"), 1);
+    assert_eq!(
+        db.revoke_host(
+            "ws-07",
+            h.clock.now(),
+            &pacsguard_store::Revoker {
+                by: "root",
+                reason: None
+            }
+        )
+        .expect("db"),
+        1
+    );
     let r = h
         .approve_host(
             &bob,

@@ -260,6 +260,11 @@ finding_kinds! {
     /// Console: an enrolled host sent nothing within the interval it promised (and the
     /// console's grace): stopped, cut off, or silenced.
     HostSilent => "host-silent",
+    /// Console: a host raised silent (`host-silent`) was heard again: a report of its
+    /// trail verified (records, or a heartbeat with nothing new). Recorded so that the
+    /// length of the silence is on the console's trail beside its start; a warning, for
+    /// a person to see whether the host was stopped, cut off or hung (review r28-fleet).
+    HostSilenceEnded => "host-silence-ended",
     /// An enrolled host's signed profile generation was not approved on its console: on
     /// the console, a re-baseline made on the host itself (`profile` or `accept` run
     /// there, by an administrator or by an intruder planting a file) is an alert until an

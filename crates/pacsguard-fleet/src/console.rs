@@ -31,6 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
+use crate::hold;
 use crate::silence;
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
@@ -74,6 +75,15 @@ pub const MAX_INTERVAL: u64 = 3600;
 /// How long past its promised interval a host may stay silent before the `host-silent`
 /// alert: room for a slow network and a busy host.
 pub const SILENCE_GRACE: Duration = Duration::from_secs(10);
+/// How long after its enrolment a host that never delivered a verified report is raised
+/// silent (with [`SILENCE_GRACE`]): its guard is started right after `enroll` (the
+/// README's two commands) and reports within seconds; one never started, or whose
+/// reports are all refused, is not guarded (review r28-fleet).
+pub const FIRST_REPORT_WITHIN: Duration = Duration::from_secs(60);
+/// How often one change of a host's state is judged anew when other requests moved the
+/// state first (compare and set): each retry means another write of that host's state
+/// went in, so only a flood of its reports reaches this; said on the console's log.
+pub const MAX_STATE_TRIES: usize = 16;
 /// How long an enrolment token is valid unless `--expires` says otherwise.
 pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The longest an enrolment token may be made valid for.
@@ -356,9 +366,10 @@ pub type UnprovenAlert = Arc<dyn Fn(&str, u64, &str, Finding) -> Result<(), Stri
 /// revoked (review r24): refused then, whatever the fleet's store says.
 pub type RevokedOnTrail = Arc<dyn Fn(&str) -> Result<bool, String> + Send + Sync>;
 
-/// Records on the console's own audit trail that a host (its name, certificate and the
-/// time the store gives) is revoked in the fleet's store, unless recorded already.
-pub type RecordRevoked = Arc<dyn Fn(&str, &str, i64) -> Result<(), String> + Send + Sync>;
+/// Records on the console's own audit trail that a host (its row: name, certificate,
+/// who revoked it and why as the store keeps them; and the time the store gives) is
+/// revoked in the fleet's store, unless recorded already.
+pub type RecordRevoked = Arc<dyn Fn(&HostRow, i64) -> Result<(), String> + Send + Sync>;
 
 /// What the listener asks of, and tells, its console's own audit trail (`serve`: its
 /// console's bindings): [`Fleet::with_console_trail`].
@@ -470,7 +481,7 @@ impl Fleet {
             witness: Arc::new(|_: &str, _: u64, _: &str| Ok(())),
             unproven_alert: None,
             revoked_on_trail: Arc::new(|_: &str| Ok(false)),
-            record_revoked: Arc::new(|_: &str, _: &str, _: i64| Ok(())),
+            record_revoked: Arc::new(|_: &HostRow, _: i64| Ok(())),
             unproven_raised: Mutex::default(),
             duplicates: Mutex::default(),
             skewed: Mutex::default(),
@@ -522,7 +533,7 @@ impl Fleet {
             Ok(false) => Ok(false),
             Ok(true) => {
                 let detail = "this console's audit trail records its certificate revoked, but the fleet's store no longer says so (its row was edited with sqlite3 or psql): it stays refused; investigate who wrote the store".to_string();
-                if set_refused_state(db, host, "revocation-undone", &detail)? {
+                if self.set_refused_state(db, host, "revocation-undone", &detail)? {
                     self.raise(host, FindingKind::HostRevocationUndone, detail);
                 }
                 Ok(true)
@@ -540,7 +551,7 @@ impl Fleet {
     /// Records on the console's trail the revocation of `host` (at `at`, as the store
     /// says); a failure is said on the log and tried again at the next look.
     fn record_revocation(&self, host: &HostRow, at: i64) {
-        if let Err(e) = (self.record_revoked)(&host.name, &host.fingerprint, at) {
+        if let Err(e) = (self.record_revoked)(host, at) {
             (self.log)(&format!(
                 "fleet: the revocation of host {} could not be recorded on this console's trail ({e}); tried again at its next report or silence check",
                 host.name
@@ -604,7 +615,7 @@ impl Fleet {
             self.quota.bytes,
             start.saturating_add(window).saturating_sub(now)
         );
-        if set_refused_state(db, host, "quota", &detail)? {
+        if self.set_refused_state(db, host, "quota", &detail)? {
             self.raise(host, FindingKind::HostQuotaExceeded, detail.clone());
         }
         Ok(Err(detail))
@@ -638,6 +649,13 @@ impl Fleet {
 
     fn raise(&self, host: &HostRow, kind: FindingKind, detail: String) {
         (self.alert)(self.finding(host, kind, detail));
+    }
+
+    /// [`Fleet::raise`] at another severity than an alert.
+    fn raise_as(&self, host: &HostRow, kind: FindingKind, severity: Severity, detail: String) {
+        let mut finding = self.finding(host, kind, detail);
+        finding.severity = severity;
+        (self.alert)(finding);
     }
 
     /// Raises an alert whose occasion the host controls (a claim, its clock, who
@@ -754,7 +772,7 @@ impl Fleet {
             "two processes report under its certificate at once: the one with the trail this console witnesses ({witnessed}) and another ({stranger}; {refused} of its reports refused so far): a copy of its enrolment (HOME/fleet/) runs beside it. The copy's reports are refused and never judged; the host's own are witnessed and its approval stays in effect. Stop the copy, or revoke this host (its key is copied) and enrol it anew"
         );
         // The count on the Hosts page is renewed whenever the state comes back to it.
-        set_refused_state(db, host, "duplicated", &detail)?;
+        self.set_refused_state(db, host, "duplicated", &detail)?;
         if *raise {
             // Kept in the store first: a restart of the console must not forget it.
             db.note_identity_duplicated(host.id, &stranger.trail_key, self::now())?;
@@ -1366,7 +1384,7 @@ impl Fleet {
                     other.name
                 ));
             }
-            if set_refused_state(db, host, "new-key", &detail)? {
+            if self.set_refused_state(db, host, "new-key", &detail)? {
                 self.raise(host, FindingKind::HostKeyNew, detail.clone());
             }
             return refused(format!("the console refused this report: {detail}"));
@@ -1406,7 +1424,7 @@ impl Fleet {
                     Refusal::Malformed(_) => None,
                 };
                 // Raised once per change of state, not at every retry of the host.
-                if set_refused_state(db, host, refusal.state(), refusal.detail())?
+                if self.set_refused_state(db, host, refusal.state(), refusal.detail())?
                     && let Some(kind) = kind
                 {
                     self.raise(host, kind, refusal.detail().to_string());
@@ -1456,6 +1474,8 @@ impl Fleet {
             approval,
         };
         if accepted.records.is_empty() && accepted.checkpoint.is_none() {
+            // A heartbeat: the host is heard, nothing is stored.
+            self.note_heard(db, host, None)?;
             return Ok(witnessed);
         }
         let stored = self
@@ -1505,22 +1525,26 @@ impl Fleet {
                 "another connection of this host reported meanwhile; send again".into(),
             );
         }
+        // Records delivered end the refused state the batch was judged from, never one
+        // written meanwhile (review r28-fleet).
+        self.note_heard(db, host, Some(&host.state))?;
         Ok(witnessed)
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence),
     /// and records on the console's trail each revocation the store holds (review r24).
-    /// `reachable_since` (Unix seconds): when the console's store was last found back
-    /// after it could not be reached. While it could not, no host's report could be
-    /// stored, so a host's silence is counted from then at the earliest, not from its
-    /// last stored contact: a store outage is not every host's silence.
+    /// `reachable_since` (Unix seconds): when the listener started, or its store was
+    /// last found back after it could not be reached. While it could not, no host's
+    /// report could be stored, so a host's silence is counted from then at the earliest, not from its
+    /// last stored contact: a store outage is not every host's silence. A host that never
+    /// delivered a verified report is counted from its enrolment, its first report due
+    /// within [`FIRST_REPORT_WITHIN`] (review r28-fleet).
     pub fn check_silence(
         &self,
         db: &mut dyn FleetStore,
         reachable_since: i64,
     ) -> Result<(), StoreError> {
         let now = now();
-        let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
@@ -1528,59 +1552,164 @@ impl Fleet {
                 self.record_revocation(&host, at);
                 continue;
             }
-            // A host in a refused state is found silent all the same (its refused
-            // reports are no contact); its silence is written after that state, not
-            // over it (see `crate::silence`).
-            if host.interval == 0 || silence::is_silent(&host.state) {
+            if silence_found(&host, now, reachable_since).is_none() {
                 continue;
             }
-            let due = host
-                .last_contact
-                .max(reachable_since)
-                .saturating_add(host.interval)
-                .saturating_add(grace);
-            if now > due {
-                let detail = silence::silence_detail(
-                    now - host.last_contact,
-                    host.interval,
-                    &host.state,
-                    &host.detail,
-                );
-                if db.set_host_state(host.id, &silence::silenced(&host.state), &detail)? {
-                    self.raise(&host, FindingKind::HostSilent, detail);
-                }
+            // Judged again from the host as read at the write: a report that verified
+            // since the list was read moved its contact, and the host is not silent.
+            let moved = self.move_state(db, &host, hold::Point::Silence, |current| {
+                let detail = silence_found(current, now, reachable_since)?;
+                Some((silence::silenced(&current.state), detail))
+            })?;
+            if let Some((_, detail)) = moved {
+                self.raise(&host, FindingKind::HostSilent, detail);
             }
         }
         Ok(())
     }
+
+    /// Sets the state of `host` from a refused report: whether it changed, so that its
+    /// alert is raised once per change, not at every retry. A refused report is no
+    /// contact: a host found silent stays silent, the refusal written before its silence
+    /// (`crate::silence`). Judged from the state as read at the write and written only
+    /// over it: the silence check, or another report of the host, may have moved it
+    /// since this request read the host (review r28-fleet).
+    fn set_refused_state(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now();
+        let moved = self.move_state(db, host, hold::Point::Refusal, |current| {
+            let next = silence::refused_state(&current.state, state);
+            if next == current.state {
+                return None;
+            }
+            let detail = if silence::is_silent(&current.state) {
+                silence::silence_detail(last_heard(current, now), state, detail)
+            } else {
+                detail.to_string()
+            };
+            Some((next, detail))
+        })?;
+        Ok(moved.is_some())
+    }
+
+    /// Notes on the host's state that a report of its trail verified: from the state
+    /// the request judged the report from (`judged_from`: a batch stored), `ok`; from
+    /// any other (a refusal another report wrote meanwhile), that state kept, only its
+    /// silence ended. A silence ended is recorded (`host-silence-ended`), with how long
+    /// the host was not heard (from its last contact as the request read it, `host`).
+    fn note_heard(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        judged_from: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = now();
+        let moved = self.move_state(db, host, hold::Point::Contact, |current| {
+            let next = match judged_from {
+                Some(seen) if seen == current.state => "ok".to_string(),
+                _ => silence::heard_again(&current.state),
+            };
+            if next == current.state {
+                return None;
+            }
+            let detail = if next == "ok" {
+                String::new()
+            } else {
+                silence::detail_before_silence(&current.detail, &next)
+            };
+            Some((next, detail))
+        })?;
+        if let Some((before, _)) = moved
+            && silence::is_silent(&before.state)
+        {
+            let unheard = match last_heard(host, now) {
+                silence::LastHeard::Report { ago, interval } => {
+                    format!("after {ago} s without one (it promised one every {interval} s)")
+                }
+                silence::LastHeard::Enrolment { ago, .. } => {
+                    format!("for the first time, {ago} s after its enrolment")
+                }
+            };
+            self.raise_as(
+                host,
+                FindingKind::HostSilenceEnded,
+                Severity::Warning,
+                format!("a report of its trail verified again {unheard}: it is no longer silent"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves the state of `host` to what `judge` makes of it as read now (`None`: no
+    /// change), written only over the state and contact it was judged from (compare and
+    /// set); read again and judged anew when another request moved it meanwhile, at most
+    /// [`MAX_STATE_TRIES`] times. The host as it was and the state's new detail, when
+    /// it moved.
+    fn move_state(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        point: hold::Point,
+        judge: impl Fn(&HostRow) -> Option<(String, String)>,
+    ) -> Result<Option<(HostRow, String)>, StoreError> {
+        for _ in 0..MAX_STATE_TRIES {
+            let Some(current) = db.host(host.id)? else {
+                return Ok(None);
+            };
+            let Some((state, detail)) = judge(&current) else {
+                return Ok(None);
+            };
+            hold::here(point, &host.name, &*self.log);
+            if db.swap_host_state(host.id, &current.seen(), &state, &detail)? {
+                return Ok(Some((current, detail)));
+            }
+        }
+        (self.log)(&format!(
+            "fleet: the state of host {} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them",
+            host.name
+        ));
+        Ok(None)
+    }
 }
 
-/// Sets the state of `host` from a refused report: whether it changed, so that its alert
-/// is raised once per change, not at every retry. A refused report is no contact: a host
-/// found silent stays silent, the refusal written before its silence (`crate::silence`).
-/// The state is read anew: the silence check may have written it since this request
-/// read the host.
-fn set_refused_state(
-    db: &mut dyn FleetStore,
-    host: &HostRow,
-    state: &str,
-    detail: &str,
-) -> Result<bool, StoreError> {
-    let current = db.host(host.id)?.unwrap_or_else(|| host.clone());
-    if !silence::is_silent(&current.state) {
-        return db.set_host_state(host.id, state, detail);
+/// What the state of `host`, found silent at `now`, says; `None` if it is not found
+/// silent: silent already, or heard (or enrolled, if never heard) within its interval
+/// and [`SILENCE_GRACE`] (counted from `reachable_since` at the earliest).
+fn silence_found(host: &HostRow, now: i64, reachable_since: i64) -> Option<String> {
+    if host.revoked.is_some() || silence::is_silent(&host.state) {
+        return None;
     }
-    let detail = silence::silence_detail(
-        now() - current.last_contact,
-        current.interval,
-        state,
-        detail,
-    );
-    db.set_host_state(
-        host.id,
-        &silence::refused_state(&current.state, state),
-        &detail,
-    )
+    let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
+    let (since, interval) = match last_heard(host, now) {
+        silence::LastHeard::Report { interval, .. } => (host.last_contact, interval),
+        silence::LastHeard::Enrolment { within, .. } => (host.enrolled, within),
+    };
+    let due = since
+        .max(reachable_since)
+        .saturating_add(interval)
+        .saturating_add(grace);
+    (now > due).then(|| silence::silence_detail(last_heard(host, now), &host.state, &host.detail))
+}
+
+/// When the console last heard `host` (as of `now`): its last verified report, or, if
+/// none ever verified, its enrolment.
+fn last_heard(host: &HostRow, now: i64) -> silence::LastHeard {
+    if host.last_contact == 0 || host.interval == 0 {
+        silence::LastHeard::Enrolment {
+            ago: now.saturating_sub(host.enrolled),
+            within: i64::try_from(FIRST_REPORT_WITHIN.as_secs()).unwrap_or(i64::MAX),
+        }
+    } else {
+        silence::LastHeard::Report {
+            ago: now.saturating_sub(host.last_contact),
+            interval: host.interval,
+        }
+    }
 }
 
 /// Passes over the leading records of a report that the console holds already, byte for
@@ -1851,7 +1980,11 @@ fn nap(stop: &AtomicBool, wait: Duration) {
 /// connection (the pool's limit reached) said at most every [`POOL_REPORT_EVERY`].
 fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + Sync)) {
     let mut backoff = Backoff::default();
-    let mut reachable_since = 0i64;
+    // While the console was stopped no host could report, as while its store cannot be
+    // reached: silence is counted from the listener's start at the earliest, or a
+    // console stopped longer than a host's interval raised every host silent at its
+    // first check, before any could report again (review r28-fleet).
+    let mut reachable_since = now();
     let mut exhausted_said = 0u64;
     let mut pool_said_at: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -3092,7 +3225,18 @@ mod tests {
             matches!(anonymous, Response::Refused { .. }),
             "{anonymous:?}"
         );
-        assert_eq!(db.revoke_host("ws-07", now()).expect("db"), 1);
+        assert_eq!(
+            db.revoke_host(
+                "ws-07",
+                now(),
+                &pacsguard_store::Revoker {
+                    by: "root",
+                    reason: None
+                }
+            )
+            .expect("db"),
+            1
+        );
         assert!(matches!(status(&mut db, 1), Response::Refused { .. }));
     }
 

@@ -44,22 +44,69 @@ pub fn refused_state(current: &str, refused: &str) -> String {
     }
 }
 
+/// When the console last heard a host, what its silence is counted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastHeard {
+    /// A report of its trail verified `ago` seconds ago; it promised one every `interval`.
+    Report { ago: i64, interval: i64 },
+    /// None ever did: it was enrolled `ago` seconds ago, and its first report was due
+    /// within `within` (review r28-fleet: a host whose reports are all refused, or whose
+    /// guard never started, is watched from its enrolment).
+    Enrolment { ago: i64, within: i64 },
+}
+
+impl LastHeard {
+    fn sentence(self) -> String {
+        match self {
+            LastHeard::Report { ago, interval } => format!(
+                "no report of its trail verified for {ago} s; it promised one every {interval} s"
+            ),
+            LastHeard::Enrolment { ago, within } => format!(
+                "no report of its trail verified since its enrolment {ago} s ago; its first was due within {within} s"
+            ),
+        }
+    }
+}
+
+/// What joins a silence's sentence and the refused state it was found in.
+const MEANWHILE: &str = "; its reports are refused meanwhile (";
+
 /// What the state of a host found silent says: how long since a report of its trail
-/// verified, and, if it was in a refused state, that state's own words kept after it.
-pub fn silence_detail(
-    silent_for: i64,
-    interval: i64,
-    state_before: &str,
-    detail_before: &str,
-) -> String {
-    let silence = format!(
-        "no report of its trail verified for {silent_for} s; it promised one every {interval} s"
-    );
+/// verified (or since its enrolment), and, if it was in a refused state, that state's
+/// own words kept after it.
+pub fn silence_detail(last: LastHeard, state_before: &str, detail_before: &str) -> String {
+    let silence = last.sentence();
     if state_before.is_empty() || state_before == "ok" {
         silence
     } else {
-        format!("{silence}; its reports are refused meanwhile ({state_before}): {detail_before}")
+        format!("{silence}{MEANWHILE}{state_before}): {detail_before}")
     }
+}
+
+/// The state of a host in `state` once a report of its trail verified again (it sent
+/// records, or a heartbeat): its silence ended, a refused state before it kept (a
+/// heartbeat delivers nothing that could mend a fork or a gap). `ok` for `silent`.
+pub fn heard_again(state: &str) -> String {
+    if state == SILENT {
+        return "ok".to_string();
+    }
+    match state
+        .strip_suffix(SILENT)
+        .and_then(|s| s.strip_suffix(AFTER))
+    {
+        Some(before) => before.to_string(),
+        None => state.to_string(),
+    }
+}
+
+/// The detail of the refused state `state_before` found in a silent host's `detail`
+/// (written by [`silence_detail`]), for its state once heard again; `""` for none.
+pub fn detail_before_silence(detail: &str, state_before: &str) -> String {
+    let marker = format!("{MEANWHILE}{state_before}): ");
+    detail
+        .find(&marker)
+        .map(|at| detail[at + marker.len()..].to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -90,5 +137,37 @@ mod tests {
             "duplicated, silent"
         );
         assert_eq!(refused_state("silent", "fork"), "fork, silent");
+    }
+
+    #[test]
+    fn a_host_heard_again_keeps_the_refusal_before_its_silence() {
+        assert_eq!(heard_again("silent"), "ok");
+        assert_eq!(heard_again("fork, silent"), "fork");
+        assert_eq!(heard_again("fork"), "fork");
+        assert_eq!(heard_again("ok"), "ok");
+        let detail = silence_detail(
+            LastHeard::Report {
+                ago: 30,
+                interval: 15,
+            },
+            "fork",
+            "records from 3 again: rewound",
+        );
+        assert_eq!(
+            detail_before_silence(&detail, "fork"),
+            "records from 3 again: rewound"
+        );
+        assert_eq!(detail_before_silence("no report", "fork"), "");
+        assert!(
+            silence_detail(
+                LastHeard::Enrolment {
+                    ago: 70,
+                    within: 60
+                },
+                "ok",
+                ""
+            )
+            .contains("since its enrolment 70 s ago")
+        );
     }
 }

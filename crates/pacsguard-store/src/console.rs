@@ -22,7 +22,7 @@ pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
 mod breakglass;
 mod decisions;
 mod fleet;
-pub use fleet::{AcceptedBatch, HostRow, TokenRefusal};
+pub use fleet::{AcceptedBatch, HostRow, Revoker, SeenState, TokenRefusal};
 mod fleet_profiles;
 pub(crate) use fleet_profiles::{
     CURRENT_ORDER, PRUNE_ORDER, SUPERSEDED_SQL, host_seq_sql, reopen_superseded_sql,
@@ -1350,6 +1350,11 @@ mod tests {
         assert_eq!(account.password_hash, "h2");
     }
 
+    const ADMIN: super::Revoker<'static> = super::Revoker {
+        by: "root",
+        reason: Some("retired"),
+    };
+
     /// A revoked host's trail moves only to a host enrolled with a token bound to it,
     /// under its name, once: never to one enrolled with a plain token.
     #[test]
@@ -1360,12 +1365,12 @@ mod tests {
         };
         db.add_enrol_token(b"t1", 0, i64::MAX).expect("token");
         let old = enrol(&mut db, b"t1", "pacs-01", "a").expect("enrolled");
-        assert_eq!(db.revoke_host("pacs-01", 2).expect("revoke"), 1);
+        assert_eq!(db.revoke_host("pacs-01", 2, &ADMIN).expect("revoke"), 1);
         db.add_enrol_token(b"t2", 0, i64::MAX).expect("token");
         let plain = enrol(&mut db, b"t2", "pacs-01", "b").expect("enrolled");
         assert_eq!(db.continued_host(plain).expect("db"), None);
         assert!(!db.carry_over_host(old, plain).expect("db"), "plain token");
-        assert_eq!(db.revoke_host("pacs-01", 3).expect("revoke"), 1);
+        assert_eq!(db.revoke_host("pacs-01", 3, &ADMIN).expect("revoke"), 1);
 
         db.add_continue_token(b"t3", 0, i64::MAX, old)
             .expect("token");
@@ -1416,6 +1421,19 @@ mod tests {
             .expect("db")
             .expect("enrolled");
         assert_eq!(db.continued_host(id).expect("db").map(|h| h.id), Some(1));
+        // Its revocation, made before who and why were kept, says neither (review
+        // r28-fleet); one made now says both.
+        let old = db.host(1).expect("db").expect("the old host");
+        assert_eq!(
+            (old.revoked, old.revoked_by, old.revoked_reason),
+            (Some(2), None, None)
+        );
+        assert_eq!(db.revoke_host("pacs-01", 4, &ADMIN).expect("revoke"), 1);
+        let new = db.host(id).expect("db").expect("the new host");
+        assert_eq!(
+            (new.revoked_by.as_deref(), new.revoked_reason.as_deref()),
+            (Some("root"), Some("retired"))
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub use console::{
     AcceptedBatch, AccountBinding, AccountListed, AccountRow, ConsoleDb, ConsoleHolder,
     Credentials, DisabledRow, FROM_TRAIL, Held, HostRow, LiveSession, MAX_CONSOLE_ID_BYTES,
     MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow,
-    PendingAcceptRow, PendingApproval, PendingReset, ProfileNoted, ProfileRow, SealBinding,
-    SealRow, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
+    PendingAcceptRow, PendingApproval, PendingReset, ProfileNoted, ProfileRow, Revoker,
+    SealBinding, SealRow, SeenState, SessionEnd, SessionRow, StoredConsoleId, TokenRefusal,
 };
 pub use fleet_store::{
     FLEET_REQUEST_BUDGET, FleetPool, FleetSetting, FleetStore, FleetStoreAt, HOST_FOUR_EYES,

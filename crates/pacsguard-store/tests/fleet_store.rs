@@ -4,7 +4,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use pacsguard_store::{
-    AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, TokenRefusal,
+    AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, Revoker, TokenRefusal,
 };
 use pacsguard_testkit::postgres::{PgServer, Stopped};
 
@@ -18,6 +18,12 @@ fn on_both(test: impl Fn(&FleetStoreAt)) {
     let server = PgServer::start();
     test(&FleetStoreAt::Postgres(server.connection_string()));
 }
+
+/// Who revokes in these tests.
+const ADMIN: Revoker<'static> = Revoker {
+    by: "root (sudo by alice)",
+    reason: Some("the machine is retired"),
+};
 
 fn open(at: &FleetStoreAt) -> Box<dyn FleetStore> {
     at.open()
@@ -117,8 +123,25 @@ fn a_token_enrols_once_before_it_expires_and_a_name_is_held_once() {
             (id, "ward-1", 0),
             "{what}"
         );
-        assert_eq!(db.revoke_host("ward-1", 300).expect("store"), 1, "{what}");
-        assert_eq!(db.revoke_host("ward-1", 301).expect("store"), 0, "{what}");
+        assert_eq!(
+            db.revoke_host("ward-1", 300, &ADMIN).expect("store"),
+            1,
+            "{what}"
+        );
+        let revoked = db.host(id).expect("store").expect("host");
+        assert_eq!(
+            (
+                revoked.revoked_by.as_deref(),
+                revoked.revoked_reason.as_deref()
+            ),
+            (Some(ADMIN.by), ADMIN.reason),
+            "{what}: who revoked it and why, kept with the revocation"
+        );
+        assert_eq!(
+            db.revoke_host("ward-1", 301, &ADMIN).expect("store"),
+            0,
+            "{what}"
+        );
         let other = db.enrol_host(b"t2", 302, "ward-1", "f3").expect("store");
         assert!(other.is_ok(), "{what}: a revoked host's name is free again");
         db.add_enrol_token(b"t3", 100, 1000).expect("token");
@@ -688,7 +711,7 @@ fn a_revoked_hosts_trail_is_carried_over_once_to_the_host_that_continues_it() {
         );
         db.note_profile(old, 5, "cc", 1, 100).expect("store");
         assert!(approve(db, old, 5, "cc", "ann", "ok", 110), "{what}");
-        db.revoke_host("pacs", 500).expect("store");
+        db.revoke_host("pacs", 500, &ADMIN).expect("store");
         let revoked = db
             .revoked_host_with_trail("pacs")
             .expect("store")
@@ -897,7 +920,7 @@ fn a_batch_committing_during_a_carry_over_goes_over_with_its_frontier() {
         db.accept_batch(old, &batch(0, &first, 10, "note\n10\n"))
             .expect("store")
     );
-    db.revoke_host("pacs", 500).expect("store");
+    db.revoke_host("pacs", 500, &ADMIN).expect("store");
     db.add_continue_token(b"t2", 600, 1000, old).expect("token");
     let new = db
         .enrol_host(b"t2", 602, "pacs", "f2")
@@ -2219,4 +2242,104 @@ fn a_duplicated_identity_is_kept_first_and_read_back_on_another_connection() {
             "{what}: another host's identity is its own"
         );
     });
+}
+
+/// Issue 14 (review r28-fleet): a host's state is written only over the state and
+/// contact it was judged from (compare and set), on both stores: a silence judged
+/// before a report verified, or a refusal judged before another was written, is not
+/// written; a batch stored no longer writes `ok` over whatever state stands.
+#[test]
+fn a_hosts_state_is_written_only_over_the_state_it_was_judged_from() {
+    use pacsguard_store::SeenState;
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"cas", "ct-cas", "fcas");
+        db.touch_host(host, 400, 15).expect("store");
+        let judged = db.host(host).expect("store").expect("host");
+        // A report verified after the silence check read the host: its contact moved.
+        db.touch_host(host, 420, 15).expect("store");
+        assert!(
+            !db.swap_host_state(host, &judged.seen(), "silent", "no report")
+                .expect("store"),
+            "{what}: a silence judged from an older contact is not written"
+        );
+        let now_seen = db.host(host).expect("store").expect("host");
+        assert!(
+            db.swap_host_state(host, &now_seen.seen(), "fork", "rewound")
+                .expect("store"),
+            "{what}"
+        );
+        // A second refusal judged from `ok` (read before the fork was written).
+        assert!(
+            !db.swap_host_state(host, &now_seen.seen(), "gap", "missing")
+                .expect("store"),
+            "{what}: a refusal judged from a state since moved is not written"
+        );
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(
+            (held.state.as_str(), held.detail.as_str()),
+            ("fork", "rewound"),
+            "{what}"
+        );
+        assert_eq!(
+            held.seen(),
+            SeenState {
+                state: "fork",
+                last_contact: 420
+            },
+            "{what}"
+        );
+        // A batch stored moves the contact, not the state: the caller does.
+        let records: Vec<(u64, Vec<u8>)> = (0..2).map(|i| (i, vec![b'r'; 8])).collect();
+        assert!(
+            db.accept_batch(host, &batch(0, &records, 2, "note\n2\n"))
+                .expect("store"),
+            "{what}"
+        );
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(
+            (held.state.as_str(), held.last_contact),
+            ("fork", 300),
+            "{what}"
+        );
+    });
+}
+
+/// Issue 14 (review r28-fleet): who revoked a host and why are kept in the fleet's store
+/// (`console revoke-host` with no `serve` running had nowhere to put them). A PostgreSQL
+/// database made before those columns opens, gets them, and its earlier revocation says
+/// neither ("not recorded"); a revocation made now keeps both. (SQLite: the store unit
+/// test `fleet_tables_made_before_the_continues_columns_get_them`.)
+#[test]
+fn a_fleet_database_made_before_revokers_were_kept_opens_and_keeps_them_from_now_on() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    {
+        let mut db = open(&at);
+        enrol(db.as_mut(), b"old", "ward-9", "f9");
+    }
+    // The database as a version before this one left it: no such columns, a host
+    // revoked by that version.
+    server.psql(
+        "ALTER TABLE fleet_hosts DROP COLUMN revoked_by, DROP COLUMN revoked_reason; \
+         UPDATE fleet_hosts SET revoked = 250 WHERE name = 'ward-9'",
+    );
+    let mut db = open(&at);
+    let old = db
+        .host_by_fingerprint("f9")
+        .expect("an old database is read")
+        .expect("host");
+    assert_eq!(
+        (old.revoked, old.revoked_by, old.revoked_reason),
+        (Some(250), None, None)
+    );
+    let id = enrol(db.as_mut(), b"new", "ward-9", "f10");
+    assert_eq!(db.revoke_host("ward-9", 300, &ADMIN).expect("store"), 1);
+    let new = db.host(id).expect("store").expect("host");
+    assert_eq!(
+        (new.revoked_by.as_deref(), new.revoked_reason.as_deref()),
+        (Some(ADMIN.by), ADMIN.reason)
+    );
 }

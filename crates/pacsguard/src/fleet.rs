@@ -67,6 +67,7 @@ impl ConsoleCommand {
 }
 
 pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
+    use pacsguard_console::host_revocations::{revoked_by, revoked_reason, revoked_summary};
     home.check_permissions()?;
     let store = fleet_store(home)?;
     match command {
@@ -107,7 +108,10 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         "{}",
                         serde_json::json!({
                             "name": h.name, "state": h.state, "detail": h.detail,
-                            "revoked": h.revoked.is_some(), "last_contact": h.last_contact,
+                            "revoked": h.revoked.is_some(), "revoked_at": h.revoked,
+                            "revoked_by": h.revoked.map(|_| revoked_by(h)),
+                            "revoked_reason": h.revoked.map(|_| revoked_reason(h)),
+                            "last_contact": h.last_contact,
                             "interval": h.interval, "records": h.size,
                             "witnessed": witnessed(h), "profile": profile,
                         })
@@ -131,9 +135,9 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         "{}\t{}\tlast contact {}\t{profile}\t{} records, witnessed up to {}{}",
                         h.name,
                         if h.revoked.is_some() {
-                            "revoked"
+                            revoked_summary(h)
                         } else {
-                            &h.state
+                            h.state.clone()
                         },
                         h.last_contact,
                         h.size,
@@ -162,21 +166,29 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             if let Some(relayed) = crate::control::relay_if_served(home, command) {
                 return relayed;
             }
-            if reason.is_some() {
-                eprintln!(
-                    "pacsguard: no serve runs for this console: the revocation goes to the fleet's store alone, and its record (made by the next serve) names neither who revoked it nor why"
-                );
-            }
+            // No serve: the fleet's store keeps who and why beside the revocation, and the
+            // next serve's record of it names them as the store's word (review r28-fleet).
+            let by =
+                pacsguard_console::host_revocations::by_whom(&pacsguard_engine::current_actor());
+            let revoker = pacsguard_store::Revoker {
+                by: &by,
+                reason: reason.as_deref(),
+            };
             let mut db = store.open()?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            match db.revoke_host(&name, now)? {
+            match db.revoke_host(&name, now, &revoker)? {
                 0 => Err(anyhow!(
                     "no enrolled host named {name:?} that is not revoked already"
                 )),
                 n => {
-                    eprintln!("pacsguard: revoked {n} host(s) named {name:?}");
+                    eprintln!(
+                        "pacsguard: revoked {n} host(s) named {name:?} in the fleet's store, by {by}{}; no serve runs for this console: the next one records it on its trail",
+                        reason
+                            .as_deref()
+                            .map_or_else(String::new, |r| format!(", for the reason {r:?}"))
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
             }
@@ -205,7 +217,11 @@ pub fn revoke_and_record(
         .revoking_as(name, actor, reason)
         .map_err(|e| e.to_string())?;
     let mut db = pool.get().map_err(|e| e.to_string())?;
-    let revoked = db.revoke_host(name, now).map_err(|e| e.to_string())?;
+    let by = pacsguard_console::host_revocations::by_whom(actor);
+    let revoker = pacsguard_store::Revoker { by: &by, reason };
+    let revoked = db
+        .revoke_host(name, now, &revoker)
+        .map_err(|e| e.to_string())?;
     if revoked == 0 {
         return Err(format!(
             "no enrolled host named {name:?} that is not revoked already"
@@ -218,7 +234,7 @@ pub fn revoke_and_record(
         .iter()
         .filter(|h| h.name == name && h.revoked == Some(now))
     {
-        if let Err(e) = console.record_host_revoked(&host.name, &host.fingerprint, now) {
+        if let Err(e) = console.record_host_revoked(host, now) {
             unrecorded.push(e.to_string());
         }
     }

@@ -783,9 +783,9 @@ pub fn run(
             },
             record_revoked: {
                 let console = Arc::clone(&console);
-                Arc::new(move |name: &str, fingerprint: &str, at: i64| {
+                Arc::new(move |host: &pacsguard_store::HostRow, at: i64| {
                     console
-                        .record_host_revoked(name, fingerprint, at)
+                        .record_host_revoked(host, at)
                         .map_err(|e| e.to_string())
                 })
             },

@@ -151,7 +151,17 @@ fn wait_host(
     name: &str,
     test: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_host_within(console, name, Duration::from_secs(60), test)
+}
+
+/// [`wait_host`], for at most `within`.
+fn wait_host_within(
+    console: &Env,
+    name: &str,
+    within: Duration,
+    test: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
     loop {
         let found = hosts(console).into_iter().find(|h| h["name"] == name);
         if let Some(host) = &found
@@ -3934,4 +3944,329 @@ fn a_hosts_store_reinit_reaches_the_console_as_an_alert_and_an_unapproved_genera
     );
     assert_refused(&host.run(&["check"]), "guards no root");
     server.stop();
+}
+
+/// A console (its fleet on `pg` when given, else its home's SQLite store) whose `serve`
+/// holds its passes at `point` while `file` exists (the debug build's race hook,
+/// `pacsguard_fleet::hold`).
+fn console_holding(
+    point: &str,
+    file: &std::path::Path,
+    pg: Option<&pacsguard_testkit::postgres::PgServer>,
+) -> (Env, Serve) {
+    let console = Env::new();
+    console.profile(&[]);
+    if let Some(pg) = pg {
+        set_fleet_store(&console, &pg.connection_string());
+    }
+    let mut command = pacsguard();
+    command.env(
+        pacsguard_fleet::hold::HOLD_VARIABLE,
+        format!("{point}:{}", file.display()),
+    );
+    let server = Serve::start_as(command, &console, &["--fleet-listen", "127.0.0.1:0"]);
+    (console, server)
+}
+
+/// Issue 14 (review r28-fleet): the silence check reads a stopped host, finds it past its
+/// interval and, before it writes `silent`, the host is started again and its report
+/// verifies. Before, the check wrote `silent` over that contact and raised `host-silent`
+/// for a host that had just reported. Now the state is written only over the state and
+/// contact it was judged from: the check reads the host again and finds it alive.
+#[test]
+fn a_host_back_while_the_silence_check_judges_it_is_not_raised_silent() {
+    host_back_while_the_silence_check_judges_it(None);
+}
+
+/// As [`a_host_back_while_the_silence_check_judges_it_is_not_raised_silent`], the
+/// console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_host_back_while_the_silence_check_judges_it_is_not_raised_silent() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    host_back_while_the_silence_check_judges_it(Some(&pg));
+}
+
+fn host_back_while_the_silence_check_judges_it(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("silence", &hold, pg);
+    let host = enrolled_host(&console, &server, "ct-race-1");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-race-1", |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    guard.stop();
+    // The promised interval (15 s) and the grace (10 s): the check finds it silent and
+    // holds before writing so.
+    assert!(
+        server.wait_for(
+            "holding the silence of host ct-race-1",
+            Duration::from_secs(90)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let judged = wait_host(&console, "ct-race-1", |_| true)["last_contact"].clone();
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-race-1", |h| h["last_contact"] != judged);
+    std::fs::remove_file(&hold).expect("release");
+    assert!(
+        server.wait_for(
+            "the silence of host ct-race-1 goes on",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        server.stderr()
+    );
+    // Some reports later: the host is not silent and was never raised so.
+    std::thread::sleep(Duration::from_secs(5));
+    let after = wait_host(&console, "ct-race-1", |_| true);
+    assert_eq!(after["state"], "ok", "{after}");
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-silent").count(), 0, "{log}");
+}
+
+/// Issue 14 (review r28-fleet): a copy of a host's whole home reports after the host was
+/// stopped; its fork is refused, and before its refused state is written the silence
+/// check raises the host silent. Before, the refusal read the state before the silence
+/// and wrote `fork` over `silent`; the next check found the host in `fork`, not silent,
+/// and raised `host-silent` a second time. Now the refusal is written only over the state
+/// it was judged from: read again, it is written after the silence (`fork, silent`),
+/// each alert raised once.
+#[test]
+fn a_refusal_racing_the_silence_check_keeps_the_silence_and_raises_each_alert_once() {
+    refusal_racing_the_silence_check(None);
+}
+
+/// As [`a_refusal_racing_the_silence_check_keeps_the_silence_and_raises_each_alert_once`],
+/// the console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_refusal_racing_the_silence_check_keeps_the_silence() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    refusal_racing_the_silence_check(Some(&pg));
+}
+
+fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("refusal", &hold, pg);
+    let host = enrolled_host(&console, &server, "ct-race-2");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-race-2", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let copied = trail_size(&twin.home);
+    std::fs::write(host.path("readme.txt"), b"changed after the copy\n").expect("write");
+    wait_host(&console, "ct-race-2", |h| {
+        h["records"].as_u64() > Some(copied) && h["state"] == "ok"
+    });
+    guard.stop();
+    let twin_guard = Serve::start(&twin, &[]);
+    assert!(
+        server.wait_for(
+            "holding the refusal of host ct-race-2",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        server.stderr()
+    );
+    wait_host(&console, "ct-race-2", |h| h["state"] == "silent");
+    std::fs::remove_file(&hold).expect("release");
+    let silent = wait_host(&console, "ct-race-2", |h| h["state"] == "fork, silent");
+    // The copy reports on (every 2 s) and the check runs every second.
+    std::thread::sleep(Duration::from_secs(8));
+    let after = wait_host(&console, "ct-race-2", |_| true);
+    assert_eq!(after["state"], "fork, silent", "{silent} then {after}");
+    twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-silent").count(), 1, "{log}");
+    assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
+}
+
+/// Sends `signal` to a running `serve` (SIGSTOP: the host hung, or cut off; SIGCONT:
+/// back).
+fn signal(serve: &Serve, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(serve.child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, signal).expect("signal");
+}
+
+/// Issue 14 (review r28-fleet): a host hung (SIGSTOP) past its interval is raised silent;
+/// back (SIGCONT) with nothing new to deliver, its reports are verified heartbeats.
+/// Before, only stored records ended a silence: the host stayed `silent` on the console
+/// while it reported, and when it hung again nothing was raised (it was silent already).
+/// Now a verified heartbeat ends the silence, which is recorded (`host-silence-ended`),
+/// and the next silence is raised again.
+#[test]
+fn a_host_back_with_only_heartbeats_is_no_longer_silent_and_its_next_silence_is_raised() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ws-hb-1");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-hb-1", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // Let its start's records and checkpoint all reach the console first.
+    std::thread::sleep(Duration::from_secs(4));
+    let delivered = wait_host(&console, "ws-hb-1", |_| true)["records"].clone();
+    signal(&guard, nix::sys::signal::Signal::SIGSTOP);
+    let silent = wait_host(&console, "ws-hb-1", |h| h["state"] == "silent");
+    signal(&guard, nix::sys::signal::Signal::SIGCONT);
+    let back = wait_host(&console, "ws-hb-1", |h| {
+        h["last_contact"] != silent["last_contact"]
+    });
+    assert_eq!(
+        back["records"], delivered,
+        "a heartbeat, nothing new: {back}"
+    );
+    let back = wait_host(&console, "ws-hb-1", |h| h["state"] == "ok");
+    assert_eq!(back["records"], delivered, "{back}");
+    signal(&guard, nix::sys::signal::Signal::SIGSTOP);
+    wait_host(&console, "ws-hb-1", |h| h["state"] == "silent");
+    signal(&guard, nix::sys::signal::Signal::SIGCONT);
+    wait_host(&console, "ws-hb-1", |h| h["state"] == "ok");
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 2, "{log}");
+    assert_eq!(
+        log.matches("\"kind\":\"host-silence-ended\"").count(),
+        2,
+        "{log}"
+    );
+}
+
+/// Issue 14 (review r28-fleet): a host enrolled whose guard never delivers a verified
+/// report (never started, or every report refused) is watched for silence from its
+/// enrolment. Before, a host with no verified report had no interval and was never
+/// raised silent.
+#[test]
+fn a_host_that_never_reports_after_enrolment_is_raised_silent() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let enrolled = Instant::now();
+    let _host = enrolled_host(&console, &server, "mr-never");
+    let silent = wait_host_within(&console, "mr-never", Duration::from_secs(150), |h| {
+        h["state"] == "silent"
+    });
+    assert!(
+        enrolled.elapsed() >= Duration::from_secs(60),
+        "raised before its first report was due: {silent}"
+    );
+    assert!(
+        silent["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("since its enrolment")),
+        "{silent}"
+    );
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 1, "{log}");
+}
+
+/// Issue 14 (review r28-fleet): `console revoke-host` with no `serve` running wrote only
+/// `revoked` in the fleet's store: `console hosts` showed "revoked", and the next
+/// `serve` recorded the revocation as by "not known here", who and why lost though the
+/// command had both. Now the store keeps them beside the revocation: shown where
+/// revocations are listed, and named (as the store's word) on the trail's record.
+#[test]
+fn a_host_revoked_with_no_serve_running_keeps_who_and_why() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "ws-61");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-61", |h| h["records"].as_u64() > Some(0));
+    guard.stop();
+    server.stop();
+    let reason = "retired after the ward moved, ticket 5120";
+    let out = pacsguard()
+        .env("SUDO_USER", "dr-okafor")
+        .arg("--home")
+        .arg(&console.home)
+        .args(["console", "revoke-host", "ws-61", "--reason", reason])
+        .output()
+        .expect("pacsguard runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = wait_host(&console, "ws-61", |_| true);
+    assert_eq!(listed["revoked"], true, "{listed}");
+    assert!(
+        listed["revoked_by"]
+            .as_str()
+            .is_some_and(|by| by.ends_with("(sudo by dr-okafor)")),
+        "{listed}"
+    );
+    assert_eq!(listed["revoked_reason"], reason, "{listed}");
+    let text = console.run(&["console", "hosts"]);
+    assert!(
+        stdout(&text).contains(&format!("(sudo by dr-okafor), reason: {reason}")),
+        "{}",
+        stdout(&text)
+    );
+    // The next serve records the revocation on the console's trail, naming them.
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !console_log(&console).contains("\"host_revoked\":\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.stop();
+    let trail = console_log(&console);
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("\"host_revoked\":\""))
+        .unwrap_or_else(|| panic!("not on the trail: {trail}"));
+    assert!(
+        recorded.contains("(sudo by dr-okafor)")
+            && recorded.contains("as the fleet's store says")
+            && recorded.contains("ticket 5120"),
+        "{recorded}"
+    );
+}
+
+/// Issue 14 (review r28-fleet): the console stopped for longer than a host's interval and
+/// the grace while the host guards on (an upgrade, a reboot of the console's machine).
+/// While the console is down no host can report, as while its store is unreachable; its
+/// first silence check after the start found every host's last contact old and raised
+/// each of them `host-silent` before any could report again. A host's silence is counted
+/// from the listener's start at the earliest.
+#[test]
+fn a_console_stopped_longer_than_a_hosts_interval_does_not_raise_it_silent_at_its_start() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let listen = server
+        .after("listening for hosts at tls://")
+        .split_whitespace()
+        .next()
+        .expect("address")
+        .to_string();
+    let host = enrolled_host(&console, &server, "ws-restart");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-restart", |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    server.stop();
+    // Past the host's promised interval (15 s) and the grace (10 s).
+    std::thread::sleep(Duration::from_secs(30));
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let heard = wait_host(&console, "ws-restart", |_| true)["last_contact"].clone();
+    wait_host(&console, "ws-restart", |h| h["last_contact"] != heard);
+    std::thread::sleep(Duration::from_secs(3));
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 0, "{log}");
 }

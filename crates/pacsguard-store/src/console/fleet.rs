@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS fleet_duplicated (
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_tokens", "continues", "INTEGER"),
     ("fleet_hosts", "continues", "INTEGER"),
+    ("fleet_hosts", "revoked_by", "TEXT"),
+    ("fleet_hosts", "revoked_reason", "TEXT"),
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
@@ -159,10 +161,46 @@ pub struct HostRow {
     /// or a refused state with the silence found after it (`fork, silent`).
     pub state: String,
     pub detail: String,
+    /// Who revoked it, as `console revoke-host` wrote it in the store (review r28-fleet);
+    /// `None`: not recorded (revoked by a version before, or the row written by hand).
+    pub revoked_by: Option<String>,
+    /// Why, as `console revoke-host --reason` gave it; `None`: not given or not recorded.
+    pub revoked_reason: Option<String>,
+}
+
+/// Who revokes a host and why, as the fleet's store keeps it beside the revocation
+/// (review r28-fleet: with no `serve` running, the store was the only place, and held
+/// neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revoker<'a> {
+    /// The person (`root (sudo by alice)`), as the console names them on its trail.
+    pub by: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+impl HostRow {
+    /// The host's state as read, what a change of it is judged from
+    /// ([`FleetStore::swap_host_state`]).
+    pub fn seen(&self) -> SeenState<'_> {
+        SeenState {
+            state: &self.state,
+            last_contact: self.last_contact,
+        }
+    }
+}
+
+/// A host's state and last contact as a request read them: its change of the state is
+/// written only if both are still so (compare and set). The contact is part of it: the
+/// silence check judges a host silent from it, and a report that verified meanwhile
+/// moved it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenState<'a> {
+    pub state: &'a str,
+    pub last_contact: i64,
 }
 
 const HOST_COLUMNS: &str = "id, name, fingerprint, enrolled, revoked, last_contact, interval, \
-     trail_key, size, peaks, checkpoint, state, detail";
+     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason";
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     Ok(HostRow {
@@ -179,6 +217,8 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
         checkpoint: r.get(10)?,
         state: r.get(11)?,
         detail: r.get(12)?,
+        revoked_by: r.get(13)?,
+        revoked_reason: r.get(14)?,
     })
 }
 
@@ -410,10 +450,16 @@ impl FleetStore for ConsoleDb {
     }
 
     /// Revokes the hosts named `name` that are not revoked yet; returns how many.
-    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
+    fn revoke_host(
+        &mut self,
+        name: &str,
+        now: i64,
+        revoker: &Revoker<'_>,
+    ) -> Result<usize, StoreError> {
         self.execute(
-            "UPDATE fleet_hosts SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
-            params![name, now],
+            "UPDATE fleet_hosts SET revoked = ?2, revoked_by = ?3, revoked_reason = ?4 \
+             WHERE name = ?1 AND revoked IS NULL",
+            params![name, now, revoker.by, revoker.reason],
         )
     }
 
@@ -432,6 +478,20 @@ impl FleetStore for ConsoleDb {
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = ?2, detail = ?3 WHERE id = ?1 AND state <> ?2",
             params![id, state, detail],
+        )? == 1)
+    }
+
+    fn swap_host_state(
+        &mut self,
+        id: i64,
+        seen: &SeenState<'_>,
+        state: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_hosts SET state = ?4, detail = ?5 \
+             WHERE id = ?1 AND state = ?2 AND last_contact = ?3",
+            params![id, seen.state, seen.last_contact, state, detail],
         )? == 1)
     }
 
@@ -460,7 +520,9 @@ impl FleetStore for ConsoleDb {
 
     /// Stores a verified batch: its records, the checkpoint and its cosignature, and the
     /// new witness state, in one transaction, only if the host's size is still the one
-    /// the batch was verified against. Returns whether it was stored.
+    /// the batch was verified against. Returns whether it was stored. Its state is not
+    /// moved here: the caller moves it from the state it judged the batch from
+    /// ([`FleetStore::swap_host_state`]), never over a refusal written meanwhile.
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -473,7 +535,7 @@ impl FleetStore for ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
-                 last_contact = ?7, state = 'ok', detail = '' WHERE id = ?1 AND size = ?2",
+                 last_contact = ?7 WHERE id = ?1 AND size = ?2",
                 params![
                     host,
                     to_i64(batch.from_size),

@@ -16,7 +16,8 @@
 use std::path::PathBuf;
 
 use crate::console::{
-    AcceptedBatch, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow, TokenRefusal,
+    AcceptedBatch, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow, Revoker, SeenState,
+    TokenRefusal,
 };
 use crate::sqlite::StoreError;
 
@@ -108,12 +109,32 @@ pub trait FleetStore: Send + std::fmt::Debug {
     fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError>;
     /// Every host, by name.
     fn hosts(&mut self) -> Result<Vec<HostRow>, StoreError>;
-    /// Revokes the hosts named `name` that are not revoked yet; returns how many.
-    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError>;
+    /// Revokes the hosts named `name` that are not revoked yet, noting who and why;
+    /// returns how many.
+    fn revoke_host(
+        &mut self,
+        name: &str,
+        now: i64,
+        revoker: &Revoker<'_>,
+    ) -> Result<usize, StoreError>;
     /// Notes a contact from the host and the heartbeat interval it promises.
     fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError>;
-    /// Sets the host's state; whether it changed.
+    /// Sets the host's state; whether it changed. Unconditional: the console moves a
+    /// host's state with [`FleetStore::swap_host_state`] only (a test or a tool puts one).
     fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError>;
+    /// Sets the host's state to `state` (with `detail`) only if it is still the one the
+    /// caller judged from (`seen`: its state and its last contact as read): a compare
+    /// and set, so a refusal, a silence or a contact judged from a state that another
+    /// request (a second report of the host, a copy of its home, the silence check)
+    /// moved meanwhile is never written over it (issue 14, review r28-fleet). Whether
+    /// it was set; `false`: read the host again and judge anew.
+    fn swap_host_state(
+        &mut self,
+        id: i64,
+        seen: &SeenState<'_>,
+        state: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError>;
     /// The trail key of the first process found reporting beside host `id` under its
     /// certificate (`host-identity-duplicated`, review r26), if one ever was: kept
     /// across restarts of the console, so that a copy of the host's enrolment is never
@@ -127,7 +148,9 @@ pub trait FleetStore: Send + std::fmt::Debug {
         stranger: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Stores a verified batch only if the host's size is still `batch.from_size`.
+    /// Stores a verified batch only if the host's size is still `batch.from_size`, and
+    /// notes the contact (`batch.now`); the host's state is left to
+    /// [`FleetStore::swap_host_state`].
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError>;
     /// Moves the witness state of the revoked host `from` to `to`: see the SQLite
     /// implementation (`console/fleet.rs`) for what moves and when it refuses.

@@ -23,8 +23,8 @@ use tokio_postgres::Row;
 
 use crate::console::{
     AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, PRUNE_ORDER,
-    PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, SUPERSEDED_SQL, TokenRefusal,
-    host_seq_sql, reopen_superseded_sql,
+    PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, Revoker, SUPERSEDED_SQL, SeenState,
+    TokenRefusal, host_seq_sql, reopen_superseded_sql,
 };
 use crate::sqlite::StoreError;
 
@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS fleet_hosts (
     continues BIGINT
 );
 CREATE INDEX IF NOT EXISTS fleet_hosts_name ON fleet_hosts (name);
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_by TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_reason TEXT;
 CREATE TABLE IF NOT EXISTS fleet_records (
     host BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -121,6 +123,18 @@ CREATE TABLE IF NOT EXISTS fleet_consoles (
 );
 "#;
 
+/// Every column [`SCHEMA`] adds to a table made before it (`ADD COLUMN IF NOT EXISTS`):
+/// a connection finding them all, and [`SCHEMA_OBJECTS`], runs nothing.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("fleet_profiles", "pending_id"),
+    ("fleet_profiles", "pending_at"),
+    ("fleet_profiles", "seen_seq"),
+    ("fleet_profiles", "first_seq"),
+    ("fleet_profiles", "approved_seq"),
+    ("fleet_hosts", "revoked_by"),
+    ("fleet_hosts", "revoked_reason"),
+];
+
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
 const SCHEMA_OBJECTS: &[&str] = &[
     "fleet_tokens",
@@ -138,7 +152,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
 /// Host names sort by their bytes, as SQLite's default collation does: the pages and
 /// `console hosts` list hosts in the same order on either store.
 const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_contact, "interval",
-     trail_key, size, peaks, checkpoint, state, detail"#;
+     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason"#;
 
 const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -260,6 +274,8 @@ fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
         checkpoint: r.try_get(10)?,
         state: r.try_get(11)?,
         detail: r.try_get(12)?,
+        revoked_by: r.try_get(13)?,
+        revoked_reason: r.try_get(14)?,
     })
 }
 
@@ -433,17 +449,24 @@ impl PgFleet {
         // schema anyway would not be free: `CREATE INDEX IF NOT EXISTS` takes a SHARE
         // lock on its table before it finds the index there, so every host's connection
         // would wait for each write to fleet_hosts in flight, and writers queue behind
-        // it (review s10-r14). Every column added since (`pending_id`, `pending_at`,
-        // `seen_seq`, `first_seq`, `approved_seq`) is looked for too, not only the newest (a database may lack any):
-        // a database made before it gets it from the schema's `ADD COLUMN IF NOT EXISTS`.
+        // it (review s10-r14). Every column added since ([`ADDED_COLUMNS`]) is looked
+        // for too, not only the newest (a database may lack any): a database made before
+        // it gets it from the schema's `ADD COLUMN IF NOT EXISTS`.
+        let tables: Vec<&str> = ADDED_COLUMNS.iter().map(|(t, _)| *t).collect();
+        let columns: Vec<&str> = ADDED_COLUMNS.iter().map(|(_, c)| *c).collect();
         let made: bool = conn
             .query_one(
-                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND (SELECT count(*) = 5 FROM \
-                 information_schema.columns WHERE table_schema = current_schema() AND \
-                 table_name = 'fleet_profiles' AND column_name IN \
-                 ('pending_id', 'pending_at', 'seen_seq', 'first_seq', 'approved_seq')) \
+                "SELECT bool_and(to_regclass(n) IS NOT NULL) AND (SELECT count(*) = $4 FROM \
+                 information_schema.columns c JOIN unnest($2::text[], $3::text[]) AS a(t, col) \
+                 ON c.table_name = a.t AND c.column_name = a.col \
+                 WHERE c.table_schema = current_schema()) \
                  FROM unnest($1::text[]) AS n",
-                &[&SCHEMA_OBJECTS],
+                &[
+                    &SCHEMA_OBJECTS,
+                    &tables,
+                    &columns,
+                    &i64::try_from(ADDED_COLUMNS.len()).unwrap_or(i64::MAX),
+                ],
             )
             .map_err(pg.e())?
             .try_get::<_, Option<bool>>(0)
@@ -681,10 +704,16 @@ impl FleetStore for PgFleet {
         .map_err(pg.e())
     }
 
-    fn revoke_host(&mut self, name: &str, now: i64) -> Result<usize, StoreError> {
+    fn revoke_host(
+        &mut self,
+        name: &str,
+        now: i64,
+        revoker: &Revoker<'_>,
+    ) -> Result<usize, StoreError> {
         let n = self.execute(
-            "UPDATE fleet_hosts SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
-            &[&name, &now],
+            "UPDATE fleet_hosts SET revoked = $2, revoked_by = $3, revoked_reason = $4 \
+             WHERE name = $1 AND revoked IS NULL",
+            &[&name, &now, &revoker.by, &revoker.reason],
         )?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
@@ -701,6 +730,21 @@ impl FleetStore for PgFleet {
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = $2, detail = $3 WHERE id = $1 AND state <> $2",
             &[&id, &state, &detail],
+        )? == 1)
+    }
+
+    fn swap_host_state(
+        &mut self,
+        id: i64,
+        seen: &SeenState<'_>,
+        state: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        // One statement: PostgreSQL re-checks the condition on the row it waited for.
+        Ok(self.execute(
+            "UPDATE fleet_hosts SET state = $4, detail = $5 \
+             WHERE id = $1 AND state = $2 AND last_contact = $3",
+            &[&id, &seen.state, &seen.last_contact, &state, &detail],
         )? == 1)
     }
 
@@ -734,7 +778,7 @@ impl FleetStore for PgFleet {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = $7, state = 'ok', detail = '' WHERE id = $1 AND size = $2",
+                 last_contact = $7 WHERE id = $1 AND size = $2",
                 &[
                     &host,
                     &to_i64(batch.from_size),
