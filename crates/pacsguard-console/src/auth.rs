@@ -163,9 +163,9 @@ pub struct Console {
     pub(crate) asked: Mutex<HashMap<u64, String>>,
     /// The accounts' digests the trail holds ([`crate::bound`]).
     pub(crate) bindings: Mutex<crate::bound::Bindings>,
-    /// Sessions ended under a hold of the store not yet committed: forgotten and
-    /// recorded only once it commits ([`crate::closing`], review s14-r04).
-    pub(crate) ends_in_hold: Mutex<Vec<(Vec<u8>, Event)>>,
+    /// What the hold of the store open now will record and change in memory once it
+    /// commits ([`crate::held`]; sessions' ends: [`crate::closing`], review s14-r04).
+    pub(crate) held: Mutex<Option<crate::held::HeldChanges>>,
     /// The connections to the fleet's tables when not in the home's store (`[console]
     /// fleet_store`: PostgreSQL), shared with the fleet listener (see
     /// [`Console::with_fleet`]).
@@ -269,7 +269,7 @@ impl Console {
             vault_reads: Mutex::new(0),
             asked: Mutex::new(HashMap::new()),
             bindings: Mutex::new(crate::bound::Bindings::default()),
-            ends_in_hold: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
             fleet: None,
             identity: crate::identity::Identity::new()?,
             second_host_approver: false,
@@ -598,11 +598,20 @@ impl Console {
         }
     }
 
-    /// Queues an event for the trail; failing that, the action is refused.
+    /// Queues an event for the trail; failing that, the action is refused. Inside a hold
+    /// of the store a record of success waits for the hold's commit ([`crate::held`]).
     pub(crate) fn record(&self, event: Event) -> Result<(), AuthError> {
+        let Some(event) = self.held_back(event)? else {
+            return Ok(());
+        };
         self.inbox
             .push(event)
             .map_err(|e| AuthError::Unrecorded(e.to_string()))
+    }
+
+    /// The trail's inbox.
+    pub(crate) fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 
     pub(crate) fn event(
@@ -694,7 +703,7 @@ impl Console {
         // writer edits the new row before it is bound (review s11-r13).
         let mut guard = lock(&self.db)?;
         let mut db = guard.hold()?;
-        self.hold_begins()?;
+        let said = self.hold_begins()?;
         let id = db.create_first_account(
             &secret::digest(token),
             name,
@@ -724,8 +733,7 @@ impl Console {
             ),
         ))?;
         self.rebind_under(&db, id, "created with the one-time setup link")?;
-        db.commit()?;
-        self.ends_committed()?;
+        said.commit(db)?;
         drop(guard);
         self.new_session(id, false, address)
     }
@@ -1275,7 +1283,9 @@ impl Console {
             ));
         };
         let (codes, hashes) = new_recovery_codes()?;
-        self.record(self.event(
+        // Recorded inside the hold once the factor is stored, queued with its commit
+        // ([`crate::held`], review r28-console2).
+        let enrolled_record = self.event(
             &auth.name,
             Action::Account,
             Outcome::Success,
@@ -1283,7 +1293,7 @@ impl Console {
                 "{} enrolled a TOTP second factor; {RECOVERY_CODES} single-use recovery codes issued (earlier ones void); {ENROLMENT_ENDS_SESSIONS}",
                 auth.name
             ),
-        ))?;
+        );
         self.ensure_bound()?;
         {
             // One guard for both: no request sees the account enrolled while a session
@@ -1291,7 +1301,7 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the write and the record's read: one transaction.
             let mut db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -1299,16 +1309,16 @@ impl Console {
                 "the TOTP second factor's enrolment",
             )?;
             if !db.enrol_totp(auth.account, &secret, step, &hashes)? {
+                drop(said);
                 drop(db);
                 drop(guard);
-                // The record above said it was enrolled: say it was not.
                 return Err(self.refused_with(
                     self.event(
                         &auth.name,
                         Action::Account,
                         Outcome::Failure,
                         format!(
-                            "{}: the TOTP second factor was not enrolled after all: one was enrolled meanwhile in another session",
+                            "{}: the TOTP second factor was not enrolled: one was enrolled meanwhile in another session",
                             auth.name
                         ),
                     ),
@@ -1317,6 +1327,7 @@ impl Console {
                     ),
                 ));
             }
+            self.record(enrolled_record)?;
             self.close_sessions_of(
                 &db,
                 auth.account,
@@ -1328,8 +1339,7 @@ impl Console {
                 auth.account,
                 "its credentials bound to the trail after the enrolment of a TOTP second factor and new recovery codes",
             )?;
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
         };
         lock(&self.pending)?.remove(&auth.token_hash);
         let session = self.new_session(auth.account, true, address)?;
@@ -1361,7 +1371,7 @@ impl Console {
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         let db = guard.hold()?;
-        self.hold_begins()?;
+        let said = self.hold_begins()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -1385,8 +1395,7 @@ impl Console {
         let id = db.create_account(name, role.as_str(), &hash, now)?;
         db.record_origin(id, by.account, now)?;
         self.rebind_under(&db, id, &format!("created by {}", by.name))?;
-        db.commit()?;
-        self.ends_committed()?;
+        said.commit(db)?;
         Ok(())
     }
 

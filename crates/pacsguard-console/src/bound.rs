@@ -260,6 +260,13 @@ pub(crate) struct Bindings {
 }
 
 impl Bindings {
+    /// The account's row as its newest record binds it (`digest`).
+    pub(crate) fn bind_account(&mut self, account: i64, digest: String) {
+        self.accounts
+            .get_or_insert_with(HashMap::new)
+            .insert(account, digest);
+    }
+
     /// A session ended: it is no longer one this console opened. Its opening, when this
     /// console held it.
     pub(crate) fn forget_session(&mut self, token_hash: &[u8]) -> Option<String> {
@@ -1099,12 +1106,10 @@ impl Console {
 
     fn record_binding(&self, row: &AccountBinding, why: &str) -> Result<(), AuthError> {
         let (event, digest) = self.binding_event(row, why);
+        // Inside a hold, both wait for its commit ([`crate::held`]): rolled back, the
+        // binding in memory stays on the row the store keeps.
         self.record(event)?;
-        lock(&self.bindings)?
-            .accounts
-            .get_or_insert_with(HashMap::new)
-            .insert(row.id, digest);
-        Ok(())
+        self.bind_when_committed(row.id, digest)
     }
 
     /// The trail's records are read once per process (before the store's lock is taken:

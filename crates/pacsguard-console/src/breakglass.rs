@@ -79,8 +79,9 @@ impl Console {
             .collect();
         // An account's credential changed (DICOM 110137), not an emergency's end: an
         // `emergency` success is what ATNA reports as Emergency Override Stopped.
-        self.record(
-            self.event(
+        // Recorded inside the hold, queued with its commit ([`crate::held`]).
+        let sealed_record = self
+            .event(
                 &by.name,
                 Action::Account,
                 Outcome::Success,
@@ -89,14 +90,14 @@ impl Console {
                     by.name
                 ),
             )
-            .with_reason(reason),
-        )?;
+            .with_reason(reason);
         let now = self.now();
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         // The rebuild, the seal and the record's read: one transaction (review s11-r13).
         let mut db = guard.hold()?;
-        self.hold_begins()?;
+        let said = self.hold_begins()?;
+        self.record(sealed_record)?;
         let mut created = false;
         let account = match db.account_by_name(BREAK_GLASS_ACCOUNT)? {
             Some(account) => {
@@ -164,8 +165,7 @@ impl Console {
                 format!("sealed again by {}", by.name)
             },
         )?;
-        db.commit()?;
-        self.ends_committed()?;
+        said.commit(db)?;
         drop(guard);
         // One record per request, each closing it on the trail (a row put back in the
         // store afterwards is refused at confirmation: see `closed_request_digest`).
@@ -231,10 +231,9 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the break and the record's read: one transaction.
             let db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             let account = self.break_bound_seal(&db, &digest, now)?;
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
             account
         };
         let Some(account) = account else {

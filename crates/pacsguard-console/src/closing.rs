@@ -25,11 +25,11 @@
 //! recorded one: a row put back meanwhile is refused.
 //!
 //! Inside a hold of the store (a transaction that may still roll back, review s14-r04)
-//! the record and the forgetting wait for the hold's commit ([`Console::ends_committed`]):
-//! queued at once, a closure rolled back with its hold (a later record refused by a full
-//! inbox) reached the trail while the row stayed, and the holder's next request raised
-//! `console-session-altered` for an edit nobody made. Every hold calls
-//! [`Console::hold_begins`] and, after its commit, [`Console::ends_committed`].
+//! the record and the forgetting wait for the hold's commit ([`crate::held`]): queued
+//! at once, a closure rolled back with its hold (a later record refused by a full inbox)
+//! reached the trail while the row stayed, and the holder's next request raised
+//! `console-session-altered` for an edit nobody made. Every hold that changes what the
+//! trail binds calls [`Console::hold_begins`] and commits through what it returns.
 
 use pacsguard_events::Event;
 use pacsguard_store::ConsoleDb;
@@ -112,41 +112,11 @@ impl Console {
         // edit of the store (an alert, and the row deleted with no record of its end).
         // The caller holds the store's lock: no request reads the row in between.
         let existed = db.end_session(&end)?;
-        if db.in_hold() {
-            // Under a hold the end may still be rolled back (review s14-r04): the
-            // session is forgotten and its end recorded once the hold commits
-            // ([`Console::ends_committed`]); rolled back, it is as it was.
-            lock(&self.ends_in_hold)?.push((token_hash.to_vec(), event));
-            return Ok(existed);
-        }
-        lock(&self.bindings)?.forget_session(token_hash);
-        // Should this fail (the guard stopped), the session is ended all the same and
-        // its end, noted in the store, is recorded at the next start.
-        self.record(event)?;
+        // Under a hold the end may still be rolled back (review s14-r04): the session
+        // is then forgotten and its end recorded once the hold commits ([`crate::held`]);
+        // rolled back, it is as it was.
+        self.end_when_committed(token_hash, event)?;
         Ok(existed)
-    }
-
-    /// A hold of the store that may end sessions begins: ends left by one rolled back
-    /// are dropped (those sessions were never ended). The caller holds the store's lock.
-    pub(crate) fn hold_begins(&self) -> Result<(), AuthError> {
-        lock(&self.ends_in_hold)?.clear();
-        Ok(())
-    }
-
-    /// The hold that ended sessions committed (the caller still holds the store's
-    /// lock): each is forgotten and its end recorded. A record that cannot be queued
-    /// leaves the rest noted in the store, recorded at the next start.
-    pub(crate) fn ends_committed(&self) -> Result<(), AuthError> {
-        let ends = std::mem::take(&mut *lock(&self.ends_in_hold)?);
-        let mut bindings = lock(&self.bindings)?;
-        for (token_hash, _) in &ends {
-            bindings.forget_session(token_hash);
-        }
-        drop(bindings);
-        for (_, event) in ends {
-            self.record(event)?;
-        }
-        Ok(())
     }
 
     /// At start, after the trail's records were read: every end of a session noted in

@@ -930,7 +930,7 @@ impl Console {
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         let db = guard.hold()?;
-        self.hold_begins()?;
+        let said = self.hold_begins()?;
         if db.account_by_name(name)?.is_some() {
             return Err(AuthError::Invalid(format!(
                 "the account {name} exists already"
@@ -964,8 +964,7 @@ impl Console {
             &crate::secret::digest(&token),
             now + ENROLMENT_LINK_LIFETIME,
         )?;
-        db.commit()?;
-        self.ends_committed()?;
+        said.commit(db)?;
         Ok(token)
     }
 
@@ -1010,15 +1009,14 @@ impl Console {
             // read: one transaction (review s11-r13: a role raised in between by a writer
             // holding the store's lock was recorded as given).
             let mut db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             let token_hash = crate::secret::digest(token);
             let now = self.now();
             // Only the link the trail binds to its account, unexpired ([`crate::invitations`]):
             // a second link planted with sqlite3 is refused (and alerted) here.
             let Some((holder, expires)) = self.bound_invitation(&db, &token_hash, now)? else {
                 // A link not as recorded was removed: that stays.
-                db.commit()?;
-                self.ends_committed()?;
+                said.commit(db)?;
                 return Err(AuthError::SetupRefused);
             };
             // The link's account must be as the trail recorded it before the link sets
@@ -1047,8 +1045,7 @@ impl Console {
                 holder,
                 "its credentials bound to the trail after its holder chose a password with the enrolment link",
             )?;
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
             holder
         };
         let name = lock(&self.db)?

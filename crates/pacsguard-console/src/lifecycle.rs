@@ -102,7 +102,7 @@ impl Console {
         {
             let mut guard = lock(&self.db)?;
             let db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             // Another change between the check and this hold: this one was checked
             // against a password that is no longer the account's.
             let unchanged = db
@@ -130,8 +130,7 @@ impl Console {
                 auth.account,
                 "its credentials bound to the trail after a password change",
             )?;
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
         }
         let opening = self.event(
             &auth.name,
@@ -193,13 +192,12 @@ impl Console {
         self.ensure_bound()?;
         let mut guard = lock(&self.db)?;
         let db = guard.hold()?;
-        self.hold_begins()?;
+        let said = self.hold_begins()?;
         let account = db
             .account_by_name(name)?
             .ok_or_else(|| AuthError::Invalid(format!("no account {name}")))?;
         let decided = decide(&db, account, reason)?;
-        db.commit()?;
-        self.ends_committed()?;
+        said.commit(db)?;
         Ok(decided)
     }
 

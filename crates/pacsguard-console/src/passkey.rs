@@ -531,7 +531,10 @@ impl Console {
         } else {
             None
         };
-        self.record(self.event(
+        // Recorded inside the hold, once the passkey is added: the record waits for
+        // the hold's commit ([`crate::held`]; review r28-console2: queued before the
+        // hold, it reached the trail when a full disk refused the write).
+        let registered_record = self.event(
             &auth.name,
             Action::Account,
             Outcome::Success,
@@ -551,7 +554,7 @@ impl Console {
                     " (after a step-up)".into()
                 }
             ),
-        ))?;
+        );
         self.ensure_bound()?;
         let added = {
             // One guard for both: no request sees the account enrolled while a session
@@ -559,7 +562,7 @@ impl Console {
             let mut guard = lock(&self.db)?;
             // The check, the write and the record's read: one transaction (review s11-r13).
             let mut db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             self.unaltered_before_change(
                 &db,
                 auth.account,
@@ -579,6 +582,9 @@ impl Console {
                 MAX_PASSKEYS_PER_ACCOUNT,
                 recovery.as_ref().map(|(_, hashes)| hashes.as_slice()),
             )?;
+            if added == PasskeyAdded::Added {
+                self.record(registered_record)?;
+            }
             if first && added == PasskeyAdded::Added {
                 self.close_sessions_of(
                     &db,
@@ -594,8 +600,7 @@ impl Console {
                     "its credentials bound to the trail after a passkey was registered",
                 )?;
             }
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
             added
         };
         let refused = match added {
@@ -915,7 +920,9 @@ impl Console {
         if others == 0 && !totp {
             return Err(AuthError::Invalid(last.into()));
         }
-        self.record(self.event(
+        // Recorded inside the hold once the passkey is removed, queued with its commit
+        // ([`crate::held`]).
+        let removed_record = self.event(
             &auth.name,
             Action::Account,
             Outcome::Success,
@@ -925,30 +932,32 @@ impl Console {
                 pacsguard_events::escape_bytes(row.label.as_bytes()),
                 short_id(&row.credential_id)
             ),
-        ))?;
+        );
         self.ensure_bound()?;
         let removed = {
             let mut guard = lock(&self.db)?;
             // The check, the removal and the record's read: one transaction.
             let mut db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             self.unaltered_before_change(&db, auth.account, &auth.name, "the passkey's removal")?;
             let removed = match db.remove_passkey(auth.account, &id)? {
-                PasskeyRemoved::Removed => Ok(self.rebind_under(
-                    &db,
-                    auth.account,
-                    "its credentials bound to the trail after a passkey was removed",
-                )?),
+                PasskeyRemoved::Removed => {
+                    self.record(removed_record)?;
+                    Ok(self.rebind_under(
+                        &db,
+                        auth.account,
+                        "its credentials bound to the trail after a passkey was removed",
+                    )?)
+                }
                 other => Err(other),
             };
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
             removed
         };
         match removed {
             Ok(()) => Ok(()),
             // Another session changed the factors between the check and the removal:
-            // the record above said it was removed, so say it was not.
+            // nothing was removed, and the refusal is recorded.
             other => Err(self.refused_with(
                 self.event(
                     &auth.name,

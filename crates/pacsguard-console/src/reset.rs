@@ -352,7 +352,7 @@ impl Console {
         {
             let mut guard = lock(&self.db)?;
             let mut db = guard.hold()?;
-            self.hold_begins()?;
+            let said = self.hold_begins()?;
             self.unaltered_before_change(&db, account.id, &account.name, "the password reset")?;
             if !db.finish_password_reset(
                 &token_hash,
@@ -380,8 +380,7 @@ impl Console {
                 account.id,
                 "its credentials bound to the trail after its holder chose a new password with the reset link",
             )?;
-            db.commit()?;
-            self.ends_committed()?;
+            said.commit(db)?;
         }
         let opening = self.event(
             &account.name,

@@ -1294,3 +1294,131 @@ fn a_registration_refusal_the_trail_cannot_record_is_answered_as_not_recorded() 
     );
     assert!(!h.session(&session.token).enrolled);
 }
+
+/// A small file system (a tmpfs) mounted on a directory for the length of a test, that
+/// the test can fill; unmounted when dropped. Mounting needs root.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mount tmpfs");
+        SmallDisk(at.to_path_buf())
+    }
+
+    /// Writes until the file system says it is full; the file that fills it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).expect("create");
+        let block = vec![0xa5u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout == b"0\n")
+}
+
+/// Review r28-console2, issue 13: the record of a passkey's registration was queued
+/// before the store's write, so a full disk that refused the write (answered as an
+/// error) left "admin registered the passkey" on the trail for a passkey the store
+/// never held. On a real full disk (a tmpfs) the registration fails and nothing of it is
+/// recorded; with room again the same passkey registers, which it would not if the
+/// console's binding of the account had moved to the row that was never written.
+#[test]
+fn a_passkey_registration_refused_by_a_full_disk_is_not_on_the_trail() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small file system for the store needs root");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let disk = SmallDisk::mount(home.path(), "8m");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let h = harness_in(home, ManualClock::new(START), Inbox::new());
+    let token = h
+        .console
+        .issue_setup_token()
+        .expect("issued")
+        .expect("first");
+    let session = h
+        .console
+        .setup(&token, "admin", PASSWORD, ip())
+        .expect("setup");
+    let auth = h.session(&session.token);
+    let mut key = Authenticator::new(7);
+    let options = h
+        .console
+        .begin_passkey_registration(&auth)
+        .expect("options");
+    let registration = key.register(&options, "YubiKey 5");
+    h.events();
+
+    let filler = disk.fill();
+    let result = h
+        .console
+        .finish_passkey_registration(&auth, &registration, ip());
+    assert!(result.is_err(), "the store cannot take it: {result:?}");
+    let said: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter(|e| e.outcome == Outcome::Success || e.account_digest.is_some())
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        said.is_empty(),
+        "the trail says what the store does not hold: {said:?}"
+    );
+
+    std::fs::remove_file(&filler).expect("room again");
+    let options = h
+        .console
+        .begin_passkey_registration(&auth)
+        .expect("options");
+    let registration = key.register(&options, "YubiKey 5");
+    let (_, session) = h
+        .console
+        .finish_passkey_registration(&auth, &registration, ip())
+        .expect("registered with room")
+        .expect("the first factor");
+    assert!(h.session(&session.token).enrolled);
+    let events = h.events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.detail.contains("registered the passkey \"YubiKey 5\""))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.finding.is_some()),
+        "no alert: {events:?}"
+    );
+    drop(h);
+    drop(disk);
+}

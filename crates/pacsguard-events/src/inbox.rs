@@ -27,6 +27,8 @@ pub const INBOX_HEADROOM: usize = 2_000;
 #[derive(Debug, Default)]
 struct State {
     events: VecDeque<Event>,
+    /// Room kept by [`Inbox::reserve`] for events not given yet: counted as waiting.
+    reserved: usize,
     closed: bool,
 }
 
@@ -61,13 +63,40 @@ impl Inbox {
         if state.closed {
             return Err(Inbox::error("the guard has stopped"));
         }
-        if state.events.len() >= MAX_INBOX_EVENTS {
+        if state.events.len() + state.reserved >= MAX_INBOX_EVENTS {
             return Err(Inbox::error(
                 "too many events wait for the guard (MAX_INBOX_EVENTS)",
             ));
         }
         state.events.push_back(event);
         Ok(())
+    }
+
+    /// Keeps room for `n` events, given later with [`Reserved::fill`] (released if the
+    /// reservation is dropped unfilled). A writer whose change and records must be both or
+    /// neither (the console's transactions of the store, review r28-console2) reserves
+    /// before it commits, fills after: a refusal of the trail (the guard stopped,
+    /// [`MAX_INBOX_EVENTS`] waiting) then comes before the commit, and undoes the change;
+    /// a failed commit leaves nothing queued. Fails as [`Inbox::push`] would for `n`
+    /// events.
+    pub fn reserve(&self, n: usize) -> Result<Reserved, SinkError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?;
+        if state.closed {
+            return Err(Inbox::error("the guard has stopped"));
+        }
+        if state.events.len() + state.reserved + n > MAX_INBOX_EVENTS {
+            return Err(Inbox::error(
+                "too many events wait for the guard (MAX_INBOX_EVENTS)",
+            ));
+        }
+        state.reserved += n;
+        Ok(Reserved {
+            inbox: self.clone(),
+            room: n,
+        })
     }
 
     /// As [`Inbox::push`], but a full inbox is waited on (up to `wait`) until the owner
@@ -78,7 +107,7 @@ impl Inbox {
             .state
             .lock()
             .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?;
-        while !state.closed && state.events.len() >= MAX_INBOX_EVENTS {
+        while !state.closed && state.events.len() + state.reserved >= MAX_INBOX_EVENTS {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -96,9 +125,9 @@ impl Inbox {
     /// Whether fewer than `MAX_INBOX_EVENTS - INBOX_HEADROOM` events wait (and the
     /// owner still takes them): new work may be taken on.
     pub fn has_room(&self) -> bool {
-        self.state
-            .lock()
-            .is_ok_and(|s| !s.closed && s.events.len() < MAX_INBOX_EVENTS - INBOX_HEADROOM)
+        self.state.lock().is_ok_and(|s| {
+            !s.closed && s.events.len() + s.reserved < MAX_INBOX_EVENTS - INBOX_HEADROOM
+        })
     }
 
     /// Everything queued so far, oldest first.
@@ -126,6 +155,53 @@ impl Inbox {
 
     pub fn is_closed(&self) -> bool {
         self.state.lock().map_or(true, |s| s.closed)
+    }
+
+    fn release(&self, room: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            state.reserved = state.reserved.saturating_sub(room);
+        }
+    }
+}
+
+/// Room kept in an [`Inbox`] ([`Inbox::reserve`]).
+#[derive(Debug)]
+#[must_use = "the room is kept until it is filled or dropped"]
+pub struct Reserved {
+    inbox: Inbox,
+    room: usize,
+}
+
+impl Reserved {
+    /// Queues `events` (at most as many as the room kept) in the room kept for them. Fails
+    /// only if the owner stopped since the reservation (its last records are written;
+    /// these are not), or for more events than room was kept for (none is queued).
+    pub fn fill(mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        if events.len() > self.room {
+            return Err(Inbox::error(
+                "more events than the room kept for them (a fault of the program)",
+            ));
+        }
+        let mut state = self
+            .inbox
+            .state
+            .lock()
+            .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?;
+        state.reserved = state.reserved.saturating_sub(self.room);
+        self.room = 0;
+        if state.closed {
+            return Err(Inbox::error("the guard has stopped"));
+        }
+        state.events.extend(events);
+        Ok(())
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if self.room > 0 {
+            self.inbox.release(self.room);
+        }
     }
 }
 
@@ -156,6 +232,35 @@ mod tests {
         assert_eq!(last, ["3"]);
         assert!(pusher.push(event("4")).is_err());
         assert!(pusher.is_closed());
+    }
+
+    #[test]
+    fn room_reserved_is_kept_from_others_and_given_back_when_dropped() {
+        let inbox = Inbox::new();
+        for i in 0..MAX_INBOX_EVENTS - 2 {
+            inbox.push(event(&i.to_string())).expect("below the limit");
+        }
+        assert!(inbox.reserve(3).is_err(), "no room for three");
+        let kept = inbox.reserve(2).expect("room for two");
+        assert!(inbox.push(event("another's")).is_err(), "the room is kept");
+        drop(kept);
+        inbox.push(event("another's")).expect("given back");
+        inbox.take();
+        let kept = inbox.reserve(2).expect("room");
+        assert!(
+            kept.fill(vec![event("a"), event("b"), event("c")]).is_err(),
+            "more than the room kept"
+        );
+        assert!(inbox.take().is_empty(), "none queued");
+        let kept = inbox.reserve(2).expect("room");
+        inbox.push(event("before")).expect("room besides");
+        kept.fill(vec![event("a"), event("b")]).expect("filled");
+        let taken: Vec<String> = inbox.take().into_iter().map(|e| e.detail).collect();
+        assert_eq!(taken, ["before", "a", "b"]);
+        let kept = inbox.reserve(1).expect("room");
+        inbox.close();
+        assert!(kept.fill(vec![event("late")]).is_err(), "the owner stopped");
+        assert!(inbox.reserve(1).is_err(), "closed");
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! A hold of the store and its records on the trail: both or neither.
+//!
+//! A console action that changes the store does it under a hold (one transaction of the
+//! store, [`pacsguard_store::ConsoleDb::hold`]) and records the change on the trail.
+//! Queued as it was made, the record of success reached the trail even when a later
+//! write of the hold, or its commit, failed (a full disk) and the change was rolled back
+//! (review r28-console2, issue 13): the trail said "admin invited bob" and bob did not
+//! exist, and an account's binding moved in memory to a row the store never held, so
+//! the account looked altered (refused, with an alert) now and at the next start.
+//!
+//! So what a hold says that it did (a record whose outcome is `Success`: a change made,
+//! a session ended, an account's binding) waits with the hold ([`HeldChanges`]), and
+//! [`HoldRecords::commit`] keeps room in the trail's inbox for all of it first
+//! ([`pacsguard_events::Inbox::reserve`]), commits, and only then queues the records and
+//! moves the bindings and the ended sessions in memory:
+//! - the trail refuses (the guard stopped, its inbox full): nothing is committed, the
+//!   action is answered "not recorded" (503), nothing changed;
+//! - the commit fails: nothing is queued, nothing moved in memory, the room is given back;
+//! - dropped without its commit (an error inside the hold): the same.
+//!
+//! The one window left is a stop of the guard between the commit and the queueing (or
+//! the process killed before the guard wrote the records), as for every record: the next
+//! start then refuses an account whose change is not on the trail, with the alert, and
+//! records a session's end from its note in the store ([`crate::closing`]).
+//!
+//! A record of anything else (an attempt `Started`, a refusal, any record carrying a
+//! finding such as the alert of a store edited) is queued at once, also inside a hold:
+//! it is true whether or not the hold commits, and a rolled-back hold must not lose it.
+//!
+//! Only the thread that holds the store's lock for the hold routes its records here:
+//! another request's sign-in, recorded meanwhile without the lock, is queued at once.
+
+use std::thread::ThreadId;
+
+use pacsguard_events::{Event, Outcome};
+use pacsguard_store::Held;
+
+use crate::auth::{AuthError, Console, lock};
+
+/// What a hold not yet committed will say on the trail and change in memory once it
+/// commits.
+#[derive(Debug)]
+pub(crate) struct HeldChanges {
+    /// The thread that holds the store's lock for the hold.
+    holder: ThreadId,
+    /// Records of success, in the order they were made.
+    records: Vec<Event>,
+    /// Each account's new digest, as [`crate::bound`] keeps it.
+    bindings: Vec<(i64, String)>,
+    /// Sessions ended (their tokens' digests), forgotten once the ends commit.
+    ended_sessions: Vec<Vec<u8>>,
+}
+
+impl HeldChanges {
+    fn is_this_threads(&self) -> bool {
+        self.holder == std::thread::current().id()
+    }
+}
+
+/// The open hold's records ([`Console::hold_begins`]): committed with the store by
+/// [`HoldRecords::commit`], forgotten if dropped (the hold rolled back).
+#[must_use = "the hold's records are queued only by its commit"]
+pub(crate) struct HoldRecords<'c> {
+    console: &'c Console,
+}
+
+impl Drop for HoldRecords<'_> {
+    fn drop(&mut self) {
+        // Committed, this is already empty; rolled back, what it said was never done.
+        if let Ok(mut held) = self.console.held.lock() {
+            *held = None;
+        }
+    }
+}
+
+impl HoldRecords<'_> {
+    /// Commits `db` and queues what the hold said, both or neither (see the module).
+    pub(crate) fn commit(self, db: Held<'_>) -> Result<(), AuthError> {
+        let changes = lock(&self.console.held)?.take();
+        let Some(changes) = changes else {
+            return Err(AuthError::Internal(
+                "a hold's records were lost before its commit".into(),
+            ));
+        };
+        let room = self
+            .console
+            .inbox()
+            .reserve(changes.records.len())
+            .map_err(|e| AuthError::Unrecorded(e.to_string()))?;
+        db.commit()?;
+        {
+            let mut bindings = lock(&self.console.bindings)?;
+            for (account, digest) in changes.bindings {
+                bindings.bind_account(account, digest);
+            }
+            for token_hash in &changes.ended_sessions {
+                bindings.forget_session(token_hash);
+            }
+        }
+        // Fails only if the guard stopped since the reservation: the change is made and
+        // its records lost, as for a process killed now (see the module).
+        room.fill(changes.records)
+            .map_err(|e| AuthError::Unrecorded(e.to_string()))
+    }
+}
+
+impl Console {
+    /// A hold of the store begins (the caller holds the store's lock and the hold): its
+    /// records of success wait for [`HoldRecords::commit`].
+    pub(crate) fn hold_begins(&self) -> Result<HoldRecords<'_>, AuthError> {
+        *lock(&self.held)? = Some(HeldChanges {
+            holder: std::thread::current().id(),
+            records: Vec::new(),
+            bindings: Vec::new(),
+            ended_sessions: Vec::new(),
+        });
+        Ok(HoldRecords { console: self })
+    }
+
+    /// `event` kept for the commit of this thread's hold when it says a change was made
+    /// (`None`), else given back to be queued now.
+    pub(crate) fn held_back(&self, event: Event) -> Result<Option<Event>, AuthError> {
+        // A finding (an alert, a warning) is evidence whether or not the hold commits.
+        if event.outcome != Outcome::Success || event.finding.is_some() {
+            return Ok(Some(event));
+        }
+        let mut held = lock(&self.held)?;
+        match held.as_mut().filter(|h| h.is_this_threads()) {
+            Some(h) => {
+                h.records.push(event);
+                Ok(None)
+            }
+            None => Ok(Some(event)),
+        }
+    }
+
+    /// The account's new digest, kept in memory now or, inside this thread's hold, once
+    /// it commits.
+    pub(crate) fn bind_when_committed(
+        &self,
+        account: i64,
+        digest: String,
+    ) -> Result<(), AuthError> {
+        let mut held = lock(&self.held)?;
+        if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
+            h.bindings.push((account, digest));
+            return Ok(());
+        }
+        drop(held);
+        lock(&self.bindings)?.bind_account(account, digest);
+        Ok(())
+    }
+
+    /// A session ended: `event` records it and the console forgets it now or, inside this
+    /// thread's hold, once it commits (whatever the event's outcome).
+    pub(crate) fn end_when_committed(
+        &self,
+        token_hash: &[u8],
+        event: Event,
+    ) -> Result<(), AuthError> {
+        let mut held = lock(&self.held)?;
+        if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
+            h.records.push(event);
+            h.ended_sessions.push(token_hash.to_vec());
+            return Ok(());
+        }
+        drop(held);
+        lock(&self.bindings)?.forget_session(token_hash);
+        // Should this fail (the guard stopped), the session is ended all the same and
+        // its end, noted in the store, is recorded at the next start.
+        self.record(event)
+    }
+}
