@@ -6058,30 +6058,20 @@ pub const PIXEL_FORM_UNRECORDED_FIELD: &str = "pixel-form-unrecorded";
 /// was recorded, with their count and what then cannot be judged; `None` when every
 /// instance has it.
 fn forms_unrecorded_in(view: &RootView) -> Option<Finding> {
-    let count = view
-        .files()
-        .filter(|e| {
-            matches!(
-                &e.content,
-                Content::Hashed { dicom: Some(facts), .. } if facts.form.is_none()
-            )
-        })
-        .count();
-    (count > 0).then(|| {
-        Finding::new(
-            view.spec.path.clone(),
-            FindingKind::NotInspected,
-            Severity::Warning,
+    instances_lacking(
+        view,
+        |facts| facts.form.is_none(),
+        PIXEL_FORM_UNRECORDED_FIELD,
+        |count| {
             format!(
                 "{count} DICOM instance(s) of this root were profiled before their pixels' form \
              (Photometric Interpretation, Samples per Pixel, Bits Allocated, Rows, Columns) \
              was recorded: a rewrite of those values alone is not told from an edit, and a \
              re-compression's decoded pixels are judged by the form the new header claims; \
              `pacsguard profile` of the root records it"
-            ),
-        )
-        .with_fields(vec![PIXEL_FORM_UNRECORDED_FIELD.to_string()])
-    })
+            )
+        },
+    )
 }
 
 /// The field of the warning that a root's profile holds instances without what they are
@@ -6092,12 +6082,37 @@ pub const DESCRIPTION_UNRECORDED_FIELD: &str = "description-unrecorded";
 /// Series Description and window were recorded (review r28-watch), with their count and
 /// what then cannot be judged; `None` when every instance has them.
 fn descriptions_unrecorded_in(view: &RootView) -> Option<Finding> {
+    instances_lacking(
+        view,
+        |facts| facts.description.is_none(),
+        DESCRIPTION_UNRECORDED_FIELD,
+        |count| {
+            format!(
+                "{count} DICOM instance(s) of this root were profiled before their Modality, \
+                 Series Description and window (Window Center and Width) were recorded: a \
+                 rewrite of those values alone is not told from an edit of the same image \
+                 and counts towards no ransomware signal; `pacsguard profile` of the root \
+                 records them"
+            )
+        },
+    )
+}
+
+/// The `not-inspected` warning (field `field`, detail `detail` of the count) that
+/// instances of `view`'s root were profiled before a value was recorded (`lacks` tells
+/// an instance without it); `None` when every instance has it.
+fn instances_lacking(
+    view: &RootView,
+    lacks: fn(&pacsguard_fs::DicomFacts) -> bool,
+    field: &str,
+    detail: impl FnOnce(usize) -> String,
+) -> Option<Finding> {
     let count = view
         .files()
         .filter(|e| {
             matches!(
                 &e.content,
-                Content::Hashed { dicom: Some(facts), .. } if facts.description.is_none()
+                Content::Hashed { dicom: Some(facts), .. } if lacks(facts)
             )
         })
         .count();
@@ -6106,15 +6121,9 @@ fn descriptions_unrecorded_in(view: &RootView) -> Option<Finding> {
             view.spec.path.clone(),
             FindingKind::NotInspected,
             Severity::Warning,
-            format!(
-                "{count} DICOM instance(s) of this root were profiled before their Modality, \
-                 Series Description and window (Window Center and Width) were recorded: a \
-                 rewrite of those values alone is not told from an edit of the same image \
-                 and counts towards no ransomware signal; `pacsguard profile` of the root \
-                 records them"
-            ),
+            detail(count),
         )
-        .with_fields(vec![DESCRIPTION_UNRECORDED_FIELD.to_string()])
+        .with_fields(vec![field.to_string()])
     })
 }
 
