@@ -2395,52 +2395,42 @@ impl Tap {
             }),
             record: None,
         };
-        let by_the_gateway = |status, comment: &str| Verdict {
-            refusal: Some(Refusal {
-                status,
+        // The gateway's own answer to a data set it could not screen: recorded once
+        // written (`answered_unscreened`).
+        let unscreened = |comment: &str, why: &str, more: &str| {
+            let refusal = Refusal {
+                status: STATUS_REFUSED_UNSCREENED,
                 comment: comment.to_owned(),
-            }),
-            record: None,
+            };
+            let record = self.answered_unscreened(&name, &about, why, &refusal, more);
+            Verdict {
+                refusal: Some(refusal),
+                record: Some(record),
+            }
         };
         let deadline = self.shared.limits.screening_deadline;
         // Settled once the verdict is in; if the association ends (this future dropped)
         // before it, counted and recorded as neither forwarded nor answered.
         let awaiting = AwaitingVerdict::new(self, &uid, &ticket);
         let verdict = if let Err(full) = submitted {
-            not_screened(
-                &self.shared,
-                self.peer,
-                &name,
-                &about,
+            unscreened(
+                SCREENING_QUEUE_FULL,
                 &queue_full_reason(full, self.shared.screening.sizes()),
-                &format!(
-                    "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({SCREENING_QUEUE_FULL}), not forwarded {towards}"
-                ),
-                None,
-            );
-            by_the_gateway(STATUS_REFUSED_UNSCREENED, SCREENING_QUEUE_FULL)
+                "",
+            )
         } else {
             match tokio::time::timeout(deadline, &mut rx).await {
                 Ok(done) => done.unwrap_or_else(|_| failed()),
                 // The deadline answers: the screening stops there (its budget ends at it)
                 // and records what it found by then, keeping a copy of the data set.
-                Err(_) if ticket.expire() => {
-                    not_screened(
-                        &self.shared,
-                        self.peer,
-                        &name,
-                        &about,
-                        &format!(
-                            "its screening did not end within limits.screening_deadline ({} ms)",
-                            deadline.as_millis()
-                        ),
-                        &format!(
-                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}; its screening stops there and what it found by then is recorded"
-                        ),
-                        None,
-                    );
-                    by_the_gateway(STATUS_REFUSED_UNSCREENED, NOT_SCREENED_IN_TIME)
-                }
+                Err(_) if ticket.expire() => unscreened(
+                    NOT_SCREENED_IN_TIME,
+                    &format!(
+                        "its screening did not end within limits.screening_deadline ({} ms)",
+                        deadline.as_millis()
+                    ),
+                    "; its screening stops there and what it found by then is recorded",
+                ),
                 // It ended as the deadline passed: its verdict stands.
                 Err(_) => rx.await.unwrap_or_else(|_| failed()),
             }
@@ -2473,6 +2463,41 @@ impl Tap {
                     record,
                 )
             }
+        }
+    }
+
+    /// [`not_screened`] for a data set held on a refusing route that the gateway
+    /// answers itself (`refusal`, `STATUS_REFUSED_UNSCREENED`): its alert and incident
+    /// are written once the relay knows whether the answer reached the sender
+    /// ([`AnswerRecord`]; review r28-gateway2: they said "answered C-STORE status
+    /// 0xa700" before it was written, and a sender gone by then was recorded as
+    /// answered, then as not written to).
+    fn answered_unscreened(
+        &self,
+        name: &str,
+        about: &str,
+        why: &str,
+        refusal: &Refusal,
+        more: &str,
+    ) -> AnswerRecord {
+        let answer = store_answer(refusal.status, &refusal.comment);
+        let towards = self.towards.towards();
+        AnswerRecord {
+            shared: Arc::clone(&self.shared),
+            kind: AnswerKind::Unscreened {
+                peer: Some(self.peer),
+            },
+            object: name.to_owned(),
+            written: Some(format!(
+                "{about} not screened in time: {why}; answered {answer}, not forwarded {towards}{more}"
+            )),
+            unwritten: format!(
+                "{about} not screened in time: {why}; {}{more}",
+                never_written(
+                    &format!("the gateway would have answered {answer}"),
+                    towards
+                )
+            ),
         }
     }
 
@@ -2693,7 +2718,31 @@ fn not_screened(
     } else {
         ""
     };
-    let detail = format!("{about} not screened in time: {why}; {fate}{kept}");
+    let finding = record_unscreened(
+        shared,
+        Some(peer),
+        name,
+        format!("{about} not screened in time: {why}; {fate}{kept}"),
+    );
+    if let Some((bytes, forwarded)) = copy {
+        shared
+            .evidence
+            .quarantine(name, bytes, vec![finding], forwarded);
+    }
+}
+
+/// Records a data set not screened: a `not-inspected` alert of `detail` naming it (a
+/// 110113 Security Alert on the audit trail) and a failure of the gateway, one of
+/// `peer`'s incidents when named (the alert names each data set; the failure is one
+/// record per peer in a window, the rest in its summary: a flood of them is one peer's
+/// doing), else said on standard error and recorded on its own; the finding, for its
+/// quarantine copy.
+fn record_unscreened(
+    shared: &Shared,
+    peer: Option<std::net::IpAddr>,
+    name: &str,
+    detail: String,
+) -> Finding {
     let finding = Finding::new(
         std::path::PathBuf::from(name),
         FindingKind::NotInspected,
@@ -2703,14 +2752,14 @@ fn not_screened(
     shared
         .evidence
         .record(Event::of_finding(shared.actor.clone(), finding.clone()));
-    // The alert above names each data set; the failure is one record per peer in a
-    // window, the rest in its summary (a flood of them is one peer's doing).
-    shared.incident(peer, Incident::NotScreened, name, detail);
-    if let Some((bytes, forwarded)) = copy {
-        shared
-            .evidence
-            .quarantine(name, bytes, vec![finding], forwarded);
+    match peer {
+        Some(peer) => shared.incident(peer, Incident::NotScreened, name, detail),
+        None => {
+            shared.evidence.say(&format!("pacsguard gateway: {detail}"));
+            shared.event(Outcome::Failure, name, detail);
+        }
     }
+    finding
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -2726,7 +2775,7 @@ fn hex(bytes: &[u8]) -> String {
 /// the quarantine as any alert's is (review s14-r02). The gateway goes on: one data
 /// set's screening takes down nothing else.
 fn screen_caught(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     object: &str,
     ts: &str,
     instance: Instance,
@@ -2759,44 +2808,74 @@ fn screen_caught(
         .map(|m| (*m).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".to_owned());
+    let abandoned = ticket.is_abandoned();
     // The deadline answered the sender already (`Tap::hold`).
-    let late = !ticket.screened();
-    let fate = match (held, complete) {
-        (true, true) if ticket.is_abandoned() => {
-            "held for its screening on a refusing route when the association ended: neither forwarded nor answered".to_owned()
-        }
-        (true, true) if late => format!(
-            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}) at its deadline, not forwarded"
-        ),
-        (true, true) => format!(
-            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} (refused by the gateway: screening failed), not forwarded"
-        ),
-        // The association ended before its last fragment: nobody is left to answer.
-        (true, false) => {
-            "held on a refusing route and never forwarded (the association ended before its last fragment)".to_owned()
-        }
-        (false, _) => "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned(),
+    let late = !abandoned && !ticket.screened();
+    let towards = match policy {
+        Policy::Held { towards, .. } => towards,
+        Policy::Forwarded => "upstream",
     };
+    let refusal = held.then(|| Refusal {
+        status: STATUS_REFUSED_UNSCREENED,
+        comment: "refused by the gateway: screening failed".to_owned(),
+    });
+    let panicked = format!(
+        "the screening of {about} panicked ({}): not screened",
+        pacsguard_events::escape_bytes(message.as_bytes())
+    );
     let kept = if rescue.is_some() {
         "; a copy kept in quarantine"
     } else {
         ""
     };
-    let detail = format!(
-        "the screening of {about} panicked ({}): not screened; {fate}{kept}; the gateway goes on",
-        pacsguard_events::escape_bytes(message.as_bytes())
-    );
-    shared.evidence.say(&format!("pacsguard gateway: {detail}"));
-    let finding = Finding::new(
-        std::path::PathBuf::from(&name),
-        FindingKind::NotInspected,
-        Severity::Alert,
-        detail.clone(),
-    );
-    shared
-        .evidence
-        .record(Event::of_finding(shared.actor.clone(), finding.clone()));
-    shared.event(Outcome::Failure, &name, detail);
+    let record = |fate: &str| format!("{panicked}; {fate}{kept}; the gateway goes on");
+    // The relay answers it (`Tap::hold`): recorded once written (review r28-gateway2:
+    // "answered C-STORE status 0xa700" was recorded here, before the relay wrote it).
+    let answer = match &refusal {
+        Some(r) if complete && !abandoned && !late => Some(AnswerRecord {
+            shared: Arc::clone(shared),
+            kind: AnswerKind::Unscreened { peer: None },
+            object: name.clone(),
+            written: Some(record(&format!(
+                "answered {}, not forwarded {towards}",
+                store_answer(r.status, &r.comment)
+            ))),
+            unwritten: record(&never_written(
+                &format!(
+                    "the gateway would have answered {}",
+                    store_answer(r.status, &r.comment)
+                ),
+                towards,
+            )),
+        }),
+        _ => None,
+    };
+    let finding = match answer {
+        Some(_) => Finding::new(
+            std::path::PathBuf::from(&name),
+            FindingKind::NotInspected,
+            Severity::Alert,
+            format!("{panicked}{kept}"),
+        ),
+        None => record_unscreened(
+            shared,
+            None,
+            &name,
+            record(&match (held, complete) {
+                (true, true) if abandoned => {
+                    "held for its screening on a refusing route when the association ended: neither forwarded nor answered".to_owned()
+                }
+                (true, true) => format!(
+                    "not forwarded {towards}; its deadline had passed: what its sender got then is recorded on its own"
+                ),
+                // The association ended before its last fragment: nobody is left to answer.
+                (true, false) => {
+                    "held on a refusing route and never forwarded (the association ended before its last fragment)".to_owned()
+                }
+                (false, _) => "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned(),
+            }),
+        ),
+    };
     // As every alert's data set is kept (the seed: forward, alert, keep a copy): what went
     // on unscreened can still be looked at.
     if let Some(bytes) = rescue {
@@ -2805,11 +2884,8 @@ fn screen_caught(
             .quarantine(&name, bytes, vec![finding], !held);
     }
     Verdict {
-        refusal: held.then(|| Refusal {
-            status: STATUS_REFUSED_UNSCREENED,
-            comment: "refused by the gateway: screening failed".to_owned(),
-        }),
-        record: None,
+        refusal,
+        record: answer,
     }
 }
 
@@ -2817,7 +2893,7 @@ fn screen_caught(
 /// refusal the sender is to be answered with, if any. The data set is in `rescue` while
 /// it is screened, so that a panic of the screening leaves it to [`screen_caught`].
 fn screen_instance(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     object: &str,
     ts: &str,
     instance: Instance,
@@ -2972,8 +3048,11 @@ fn screen_instance(
     // executable lay past the candidates it had time for. Taking the ticket as expired
     // here, the screening raises the alert the timer would have.
     let cut = !waited_out && ticket.deadline().is_some_and(|d| Instant::now() > d);
+    // This screening took the ticket as cut: its verdict is the one the relay writes.
+    let mut cut_here = false;
     let late = if cut {
         if ticket.cut() {
+            cut_here = true;
             let deadline = shared.limits.screening_deadline.as_millis();
             findings.push(Finding::new(
                 path.clone(),
@@ -2982,8 +3061,11 @@ fn screen_instance(
                 format!(
                     "{named} not screened in time: its screening did not end within limits.screening_deadline ({deadline} ms); {}; its screening stopped there and what it found by then is recorded",
                     match &policy {
+                        // What the sender got is on the verdict's record, written once
+                        // the relay has written it (`AnswerRecord`).
                         Policy::Held { towards, .. } => format!(
-                            "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} ({NOT_SCREENED_IN_TIME}), not forwarded {towards}"
+                            "its verdict: {}, not forwarded {towards}",
+                            store_answer(STATUS_REFUSED_UNSCREENED, NOT_SCREENED_IN_TIME)
                         ),
                         Policy::Forwarded => {
                             "it went upstream as read (a forwarding route holds nothing back)"
@@ -3105,11 +3187,18 @@ fn screen_instance(
     };
     let would_have = match &refusal {
         Some(r) => format!(
-            "its verdict would have answered C-STORE status {:#06x} ({})",
-            r.status, r.comment
+            "its verdict would have answered {}",
+            store_answer(r.status, &r.comment)
         ),
         None => "its verdict would have forwarded it".to_owned(),
     };
+    // Whether the relay writes what this verdict makes (`Tap::hold`): held whole, and
+    // nothing answered the sender before it (the association's end, the deadline's
+    // timer). Its record then waits for the relay ([`AnswerRecord`]).
+    let relay_writes = matches!(policy, Policy::Held { .. })
+        && instance.complete
+        && !abandoned
+        && (!late || cut_here);
     let fate = match &refusal {
         _ if abandoned => format!(
             "; {would_have}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}"
@@ -3119,9 +3208,15 @@ fn screen_instance(
         Some(_) if !instance.complete => {
             format!(", held for screening on a refusing route and never forwarded{copy}")
         }
+        Some(r) if relay_writes => format!(
+            "; answered {}, not forwarded {towards}{copy}",
+            store_answer(r.status, &r.comment)
+        ),
+        // The deadline's timer answered the sender (`Tap::hold`), and recorded whether
+        // that answer was written; this verdict answers no one (review r28-gateway2).
         Some(r) => format!(
-            "; answered C-STORE status {:#06x} ({}), not forwarded {towards}{copy}",
-            r.status, r.comment,
+            "; the deadline's answer {}, not forwarded {towards}{copy} (what the sender got is on the deadline's alert)",
+            store_answer(r.status, &r.comment)
         ),
     };
     let fate = if stopped {
@@ -3165,24 +3260,15 @@ fn screen_instance(
     // in time, its association still there when the ticket was taken) is recorded once
     // the relay has written what it makes: the association may still end first, and
     // the sender then got its end, not this answer (review r28-gateway).
-    let record = if matches!(policy, Policy::Held { .. })
-        && instance.complete
-        && !abandoned
-        && !late
-        && !stopped
-        && !waited_out
-    {
+    let record = if relay_writes {
         Some(AnswerRecord {
-            evidence: Arc::clone(&shared.evidence),
-            actor: shared.actor.clone(),
-            outcome,
+            shared: Arc::clone(shared),
+            kind: AnswerKind::Verdict(outcome),
             object: name.clone(),
             written: Some(summary(what, &fate)),
             unwritten: summary(
                 "not forwarded",
-                &format!(
-                    "; {would_have}; the association ended before the relay wrote it: neither forwarded {towards} whole nor answered{copy}"
-                ),
+                &format!("; {}{copy}", never_written(&would_have, towards)),
             ),
         })
     } else {
@@ -3216,14 +3302,15 @@ struct Verdict {
     record: Option<AnswerRecord>,
 }
 
-/// The record of a verdict the relay acts on, written once the relay knows what the
-/// sender got: [`AnswerRecord::written`] once the answer (or the data set) is written
-/// whole; dropped unwritten (the association ended first, a write failed), it records
-/// that the sender got neither.
+/// The record of what the relay is about to write for a held C-STORE (a verdict's
+/// answer or forwarding, or the gateway's own answer to a data set it could not screen),
+/// written once the relay knows what the sender got: [`AnswerRecord::written`] once the
+/// answer (or the data set) is written whole; dropped unwritten (the association ended
+/// first, a write failed), it records that the sender got neither. The one way a record
+/// of the gateway says what a peer got (reviews r28-gateway, r28-gateway2).
 struct AnswerRecord {
-    evidence: Arc<dyn Evidence>,
-    actor: Actor,
-    outcome: Outcome,
+    shared: Arc<Shared>,
+    kind: AnswerKind,
     object: String,
     /// What the record says once written (`None` once recorded).
     written: Option<String>,
@@ -3231,12 +3318,25 @@ struct AnswerRecord {
     unwritten: String,
 }
 
+/// How an [`AnswerRecord`] is recorded.
+#[derive(Clone, Copy, Debug)]
+enum AnswerKind {
+    /// A screening's verdict: one gateway record of this outcome.
+    Verdict(Outcome),
+    /// A data set the gateway answers unscreened: a `not-inspected` alert and a failure
+    /// of the gateway, one of `peer`'s incidents when named (a full queue, a deadline),
+    /// else on its own and said on standard error (a panic of the screening).
+    Unscreened { peer: Option<std::net::IpAddr> },
+}
+
 impl AnswerRecord {
     fn record(&self, detail: String) {
-        self.evidence.record(
-            Event::new(self.actor.clone(), Action::Gateway, self.outcome, detail)
-                .with_objects(vec![self.object.as_str().into()]),
-        );
+        match self.kind {
+            AnswerKind::Verdict(outcome) => self.shared.event(outcome, &self.object, detail),
+            AnswerKind::Unscreened { peer } => {
+                record_unscreened(&self.shared, peer, &self.object, detail);
+            }
+        }
     }
 
     /// The relay wrote what the verdict makes.
@@ -3254,6 +3354,20 @@ impl Drop for AnswerRecord {
             self.record(unwritten);
         }
     }
+}
+
+/// The end of an [`AnswerRecord`]'s unwritten record: what the relay would have
+/// written (`would_have`: "its verdict would have answered C-STORE status ...") and
+/// that the sender got neither (one wording for every such record).
+fn never_written(would_have: &str, towards: &str) -> String {
+    format!(
+        "{would_have}; the association ended before the relay wrote it: neither forwarded {towards} whole nor answered"
+    )
+}
+
+/// What a C-STORE-RSP of `status` with `comment` is called on the record.
+fn store_answer(status: u16, comment: &str) -> String {
+    format!("C-STORE status {status:#06x} ({comment})")
 }
 
 /// Whether what the `not-inspected` finding `unread` left undecided could have made a
@@ -3898,9 +4012,16 @@ upstream_ae = "ARCHIVE"
         let answered = refusing
             .hold(vec![0; 16], vec![instance("1.2.3.4.1")])
             .await;
-        let Held::Answer(pdu, _) = answered else {
-            panic!("not answered by the gateway");
+        let Held::Answer(pdu, Some(record)) = answered else {
+            panic!("not answered by the gateway, or its record not left to the relay");
         };
+        // Review r28-gateway2: its alert said "answered C-STORE status 0xa700" before
+        // the relay had written it; it waits for the relay now.
+        assert!(
+            vault.kept.0.lock().expect("lock").is_empty(),
+            "nothing recorded before the answer is written"
+        );
+        record.written();
         let Ok(Pdu::PData(pdvs)) = Pdu::decode(&pdu) else {
             panic!("not a P-DATA");
         };
@@ -3939,6 +4060,31 @@ upstream_ae = "ARCHIVE"
             *vault.copies.lock().expect("lock"),
             vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.2".to_owned(), true)],
             "the forwarded one's copy is kept, the refused one needs none"
+        );
+        // One whose answer the relay never wrote (the sender gone): its alert and
+        // incident say so, not "answered".
+        let unwritten = refusing
+            .hold(vec![0; 16], vec![instance("1.2.3.4.3")])
+            .await;
+        let Held::Answer(_, Some(record)) = unwritten else {
+            panic!("not answered by the gateway");
+        };
+        drop(record);
+        let said: Vec<String> = vault
+            .kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.finding.as_ref().map_or(&e.detail, |f| &f.detail).clone())
+            .filter(|d| d.contains("1.2.3.4.3"))
+            .collect();
+        assert_eq!(said.len(), 2, "the alert and the incident: {said:#?}");
+        assert!(
+            said.iter().all(|d| d.contains(
+                "the gateway would have answered C-STORE status 0xa700 (refused by the gateway: screening queue full); the association ended before the relay wrote it: neither forwarded upstream whole nor answered"
+            ) && !d.contains("; answered")),
+            "{said:#?}"
         );
         drop(hold);
     }
@@ -4257,7 +4403,7 @@ upstream_ae = "ARCHIVE"
     /// The answers to `data` sent as instance `uids[0]` on a route refusing `refuse` and
     /// as `uids[1]` on a forwarding route, each with ten minutes to be screened.
     fn held_then_forwarded(
-        shared: &Shared,
+        shared: &Arc<Shared>,
         data: &[u8],
         refuse: &[FindingKind],
         uids: [&str; 2],

@@ -2409,6 +2409,94 @@ fn a_held_data_set_refused_after_its_association_ended_is_recorded_as_never_answ
     );
 }
 
+/// Review r28-gateway2 (issue 16): a C-STORE held on a refusing route whose screening
+/// does not end by `limits.screening_deadline` is answered 0xA700 by the gateway; that
+/// answer was recorded ("answered C-STORE status 0xa700 ... not forwarded", on the
+/// `not-inspected` alert and the peer's incident) before it was written, so a sender
+/// whose association was gone by then (a raw peer that sends the C-STORE and resets the
+/// connection) left a trail saying it was answered, then that the write failed. The
+/// alert and the incident are now written once the relay knows: here, that the sender
+/// got neither the answer nor a forwarding. Seen failing before the fix.
+#[test]
+fn a_data_set_answered_at_its_deadline_after_its_sender_vanished_is_recorded_as_never_answered() {
+    require_dcmtk();
+    const DEADLINE_MS: u64 = 2500;
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.28.2.8.8";
+    let file = env.dir.path().join("vanishing.dcm");
+    std::fs::write(&file, pacsguard_testkit::DicomBuilder::ct(uid).build()).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nscreening_deadline_ms = {DEADLINE_MS}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route(
+                "PACS",
+                "CT1",
+                &format!("{ANY}\nrefuse = [\"embedded-executable\"]"),
+                upstream.port,
+            ),
+        )
+    );
+    // The screening stalls until its deadline (a debug build's hook), so the deadline
+    // answers; the sender resets its connection well before that.
+    let gateway = Gateway::start_with(
+        &env,
+        &text,
+        in_serve(),
+        &[("PACSGUARD_TEST_SCREEN_STALL", &uid[uid.len() - 6..])],
+    );
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/vanishing_sender.py"))
+        .arg(gateway.ports[0].to_string())
+        .args(["CT1", "PACS"])
+        .arg(&file)
+        .arg("0.5")
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "reset");
+    // Past the deadline the relay writes its answer to a connection that is gone.
+    std::thread::sleep(Duration::from_millis(DEADLINE_MS + 2000));
+    let (_, events) = gateway.stop();
+    assert!(received(&rx).is_empty(), "nothing unscreened went upstream");
+    let mut said: Vec<String> = gateway_events(&events);
+    said.extend(
+        events
+            .iter()
+            .filter(|e| e["finding"]["kind"] == "not-inspected")
+            .filter_map(|e| e["finding"]["detail"].as_str().map(str::to_owned)),
+    );
+    assert!(
+        said.iter()
+            .any(|d| d.starts_with("could not write to the peer")),
+        "the answer's write failed (the sender reset its connection): {said:#?}"
+    );
+    let about: Vec<&String> = said.iter().filter(|d| d.contains(uid)).collect();
+    assert!(
+        !about
+            .iter()
+            .any(|d| d.contains("; answered C-STORE status")),
+        "no record says the sender was answered: {about:#?}"
+    );
+    let alerts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["finding"]["kind"] == "not-inspected" && e["finding"]["severity"] == "alert")
+        .filter_map(|e| e["finding"]["detail"].as_str())
+        .filter(|d| d.contains(uid) && d.contains("not screened in time"))
+        .collect();
+    assert!(!alerts.is_empty(), "the alert is raised: {events:#?}");
+    // Whichever took the ticket at the deadline (the relay's timer, or the screening cut
+    // short by it), the record says what the sender got.
+    assert!(
+        about.iter().any(|d| d.contains(
+            "would have answered C-STORE status 0xa700 (refused by the gateway: not screened in time); the association ended before the relay wrote it: neither forwarded upstream"
+        )),
+        "{about:#?}"
+    );
+}
+
 /// Sends the Part 10 file `bytes` (SOP Instance UID `uid`) through a refusing route
 /// whose upstream (storescp, `-ts 2`) ends the association while the data set is held
 /// for its screening (a debug build's hook, released by the test once the sender was
@@ -3374,10 +3462,10 @@ fn a_data_set_not_screened_by_its_deadline_is_refused_or_alerted_and_kept() {
             .iter()
             .all(|a| a.contains(uid) && a.contains("limits.screening_deadline (1 ms)"))
     );
+    // Answered by the deadline's timer, or by the screening cut short at it (its
+    // verdict's record, written once the relay wrote it, says the sender got it).
     assert!(
-        alerts
-            .iter()
-            .any(|a| a.contains("answered C-STORE status 0xa700")),
+        alerts.iter().any(|a| a.contains("C-STORE status 0xa700")),
         "{alerts:#?}"
     );
     assert!(
