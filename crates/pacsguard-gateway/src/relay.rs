@@ -1569,6 +1569,7 @@ async fn association(
         towards: Side::Upstream,
         counts: Arc::default(),
         hold: (!route.refuse.is_empty()).then(|| Hold::new(route.refuse.clone(), &limits)),
+        writing: Writing::default(),
     };
     let counts = Arc::clone(&tap.counts);
     let tap_back = Tap {
@@ -1605,29 +1606,38 @@ async fn association(
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
-    // recorded all the same.
+    // recorded all the same, as not forwarded whole.
     for t in [&mut tap, &mut tap_back] {
+        // What was read and not yet written when the association ended (a write that
+        // failed, or the other direction ending it meanwhile) went nowhere.
+        t.never_written(ENDED_BEFORE_WRITTEN);
         if let Some(instance) = t.assembler.unfinished() {
             // Held, it was not forwarded at all: screened and recorded as not forwarded.
             t.counts.instances.fetch_add(1, Ordering::Relaxed);
             t.counts.bytes.fetch_add(instance.size, Ordering::Relaxed);
             if t.hold.is_some() {
                 t.counts.unfinished_held.fetch_add(1, Ordering::Relaxed);
+            } else {
+                t.counts.unwritten.fetch_add(1, Ordering::Relaxed);
             }
-            t.screen(instance);
+            t.screen(instance, false);
         }
     }
-    let (instances, bytes, refused, unfinished_held, awaiting_verdict) = (
+    let (instances, bytes, refused, unfinished_held, awaiting_verdict, unwritten) = (
         counts.instances.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.unfinished_held.load(Ordering::Relaxed),
         counts.held_awaiting_verdict.load(Ordering::Relaxed),
+        counts.unwritten.load(Ordering::Relaxed),
     );
     // Received, and of them relayed: a data set held on a refusing route and refused, or
     // never finished, went nowhere (review r24-scan: the record said "relayed" for both),
     // nor did one whose verdict the association did not wait for (review r26-gateway).
-    let relayed = instances.saturating_sub(refused + unfinished_held + awaiting_verdict);
+    // Nor did one whose last PDU the relay never wrote, or one forwarded as read and
+    // never finished (review r28-gw3).
+    let relayed =
+        instances.saturating_sub(refused + unfinished_held + awaiting_verdict + unwritten);
     // What was forwarded and never answered is not known to be done (a C-STORE not
     // known to be stored): each says so.
     let unanswered = std::mem::take(&mut *counts.unanswered());
@@ -1660,7 +1670,7 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
@@ -1678,6 +1688,13 @@ async fn association(
             if awaiting_verdict > 0 {
                 format!(
                     " ({awaiting_verdict} held instance(s) still being screened when the association ended, not forwarded)"
+                )
+            } else {
+                String::new()
+            },
+            if unwritten > 0 {
+                format!(
+                    " ({unwritten} instance(s) whose last fragment the relay had not written when the association ended, not forwarded whole)"
                 )
             } else {
                 String::new()
@@ -1993,7 +2010,44 @@ struct Tap {
     counts: Arc<Counts>,
     /// On a refusing route, the peer's messages held whole until screened.
     hold: Option<Hold>,
+    /// What the PDUs read and not yet written on make true once written.
+    writing: Writing,
 }
+
+/// What the PDUs the relay has read and not yet written whole make true: recorded once
+/// the relay has written them ([`Tap::written`]), else as never written
+/// ([`Tap::never_written`]: the association ended first, or a refusing route refused the
+/// C-STORE they were held with). The one way a record of the relay says what went on
+/// (review r28-gw3: a forwarding route's screening said "relayed C-STORE", the request
+/// was owed its answer and counted as relayed upstream as soon as its last PDU was read,
+/// and an upstream that reset before that PDU was written left "relayed" and "forwarded
+/// to upstream ... and never answered" on the record; a refusing route counted a screened
+/// C-STORE as forwarded before writing it; a C-STORE-RSP said "answered ... stored"
+/// before the sender had it).
+#[derive(Default)]
+struct Writing {
+    /// C-STORE requests whose data set the PDUs complete (Message ID, SOP Instance UID):
+    /// owed an answer once written.
+    stores: Vec<(Option<u16>, String)>,
+    /// The other requests that are answered (their command set, or data set, whole).
+    requests: Vec<crate::dimse::Command>,
+    /// A forwarding route's whole data sets: screened once it is known whether they went
+    /// on, so that their record says which.
+    instances: Vec<Instance>,
+    /// C-STORE responses: the requestor has its answer once they are written.
+    responses: Vec<crate::dimse::Command>,
+}
+
+/// Why what a [`Writing`] held was never written: the association ended first.
+const ENDED_BEFORE_WRITTEN: &str = "the association ended before the relay wrote it";
+/// Why what a [`Writing`] held was never written: the PDUs it came in were held with a
+/// C-STORE that the refusing route refused, and were not written on.
+const HELD_WITH_REFUSED: &str =
+    "it was held with a C-STORE the route refused, and the relay never wrote it";
+
+/// What the record of a data set forwarded as read says when the relay never wrote it
+/// whole (`Policy::Unwritten`).
+const UNWRITTEN: &str = "forwarded as read, but the association ended before the relay wrote its last fragment: not forwarded whole, never answered";
 
 /// The C-STORE failure status for a data set refused for what it holds: "Error: cannot
 /// understand" (PS3.4 B.2.3, Cxxx). A failure, not a warning (Bxxx would say it was
@@ -2104,6 +2158,12 @@ struct Refusal {
 #[derive(Clone, Copy, Debug)]
 enum Policy<'a> {
     Forwarded,
+    /// Forwarded as read on a forwarding route, but not written whole `towards` its
+    /// receiver: the association ended before the relay wrote its last PDU, or before
+    /// its last fragment came ([`UNWRITTEN`]).
+    Unwritten {
+        towards: &'static str,
+    },
     Held {
         refuse: &'a [FindingKind],
         /// False when its PDUs could not all be held (it cannot be forwarded).
@@ -2123,6 +2183,9 @@ struct Counts {
     /// Of those, held on a refusing route and never finished (the association ended
     /// before the last fragment): nothing of them was forwarded.
     unfinished_held: AtomicU64,
+    /// Of those, not written whole to the side they were for (their last PDU was never
+    /// written, [`Writing`]; or, forwarded as read, never finished): not relayed.
+    unwritten: AtomicU64,
     /// Of those, held on a refusing route and whole, whose verdict is awaited: one left
     /// at the end (the association ended while it was being screened: the upstream
     /// went, the gateway stopped) was neither forwarded nor answered.
@@ -2251,6 +2314,7 @@ impl Tap {
             towards: self.towards,
             counts: Arc::clone(&self.counts),
             hold: None,
+            writing: Writing::default(),
         }
     }
 
@@ -2283,18 +2347,14 @@ impl Tap {
                     .message_under_way(from, Instant::now());
             }
             for response in self.assembler.take_responses() {
-                self.answered(&response);
+                // The side answered (its deadline is met); the requestor is told once the
+                // relay wrote it (`Writing`).
+                self.counts.answered(self.towards.other(), &response);
+                if response.field == crate::dimse::C_STORE_RSP {
+                    self.writing.responses.push(response);
+                }
             }
-            for request in self.assembler.take_requests() {
-                self.counts.forwarded(
-                    &self.shared.limits,
-                    self.towards,
-                    request.field,
-                    request.message_id,
-                    "",
-                );
-                self.queried(&request);
-            }
+            self.writing.requests.extend(self.assembler.take_requests());
             if let Some(instance) = pushed.map_err(|v| (6, v.to_string()))? {
                 self.counts.instances.fetch_add(1, Ordering::Relaxed);
                 self.counts
@@ -2310,15 +2370,12 @@ impl Tap {
                 }
                 // Held on a refusing route, it is forwarded once screened (`Tap::hold`),
                 // if at all: an association aborted meanwhile (the stop) did not leave it
-                // "forwarded and never answered" on the record (session 23).
+                // "forwarded and never answered" on the record (session 23). Either way
+                // it is owed its answer once written (`Writing`).
                 if self.hold.is_none() {
-                    self.counts.forwarded(
-                        &self.shared.limits,
-                        self.towards,
-                        crate::dimse::C_STORE_RQ,
-                        instance.message_id,
-                        &instance.sop_instance,
-                    );
+                    self.writing
+                        .stores
+                        .push((instance.message_id, instance.sop_instance.clone()));
                 }
                 done.push(instance);
             }
@@ -2439,13 +2496,7 @@ impl Tap {
         let Verdict { refusal, record } = verdict;
         match refusal {
             None => {
-                self.counts.forwarded(
-                    &self.shared.limits,
-                    self.towards,
-                    crate::dimse::C_STORE_RQ,
-                    message_id,
-                    &uid,
-                );
+                self.writing.stores.push((message_id, uid));
                 Held::Forward(pdus, record)
             }
             Some(r) => {
@@ -2539,44 +2590,104 @@ impl Tap {
         );
     }
 
-    /// A response of any service, from the side this tap's messages come from; a
-    /// C-STORE's is recorded.
-    fn answered(&self, response: &crate::dimse::Command) {
-        self.counts.answered(self.towards.other(), response);
-        if response.field != crate::dimse::C_STORE_RSP {
-            return;
+    /// The relay wrote the PDUs it had read on whole: what they make true is recorded
+    /// ([`Writing`]): requests owed their answers from now (and queries recorded as
+    /// relayed), a forwarding route's data sets screened as relayed, C-STORE answers as
+    /// given.
+    fn written(&mut self) {
+        let writing = std::mem::take(&mut self.writing);
+        for (message_id, uid) in writing.stores {
+            self.counts.forwarded(
+                &self.shared.limits,
+                self.towards,
+                crate::dimse::C_STORE_RQ,
+                message_id,
+                &uid,
+            );
         }
-        let status = response.status.unwrap_or(0xffff);
-        let (outcome, word) = match status {
-            0x0000 => (Outcome::Success, "stored"),
-            0x0001 | 0xb000..=0xbfff => (Outcome::Success, "stored with a warning"),
-            _ => (Outcome::Failure, "not stored"),
-        };
-        let uid = &response.affected_sop_instance;
-        self.shared.event(
-            outcome,
-            &format!("{}/{uid}", self.object),
-            format!("C-STORE of SOP Instance UID {uid} answered with status {status:#06x}: {word}"),
-        );
+        for request in writing.requests {
+            self.counts.forwarded(
+                &self.shared.limits,
+                self.towards,
+                request.field,
+                request.message_id,
+                "",
+            );
+            self.queried(&request);
+        }
+        for instance in writing.instances {
+            self.screen(instance, true);
+        }
+        for response in writing.responses {
+            let (outcome, detail) = store_answered(&response);
+            let uid = &response.affected_sop_instance;
+            self.shared
+                .event(outcome, &format!("{}/{uid}", self.object), detail);
+        }
     }
 
-    /// Screens a data set off the relay's path: the data set is already on its way. A
+    /// What the relay had read and never wrote on whole ([`Writing`]), for `why`: each
+    /// C-STORE counted as not relayed and its data set screened as such on a forwarding
+    /// route (a refusing route's verdict says it, `AnswerRecord`), each other request
+    /// and each C-STORE answer recorded as not passed on.
+    fn never_written(&mut self, why: &str) {
+        let writing = std::mem::take(&mut self.writing);
+        let towards = self.towards.towards();
+        self.counts
+            .unwritten
+            .fetch_add(writing.stores.len() as u64, Ordering::Relaxed);
+        for instance in writing.instances {
+            self.screen(instance, false);
+        }
+        for request in writing.requests {
+            self.shared.event(
+                Outcome::Failure,
+                &self.object,
+                format!(
+                    "{} (Message ID {}) was not forwarded {towards} whole: {why}",
+                    crate::dimse::request_name(request.field),
+                    request
+                        .message_id
+                        .map_or_else(|| "unknown".to_owned(), |id| id.to_string()),
+                ),
+            );
+        }
+        for response in writing.responses {
+            let (_, detail) = store_answered(&response);
+            let uid = &response.affected_sop_instance;
+            self.shared.event(
+                Outcome::Failure,
+                &format!("{}/{uid}", self.object),
+                format!(
+                    "{detail} by the {}; that answer was not passed on {towards}: {why}",
+                    self.towards.other().name()
+                ),
+            );
+        }
+    }
+
+    /// Screens a data set off the relay's path: the data set is already on its way
+    /// (`written`: the relay wrote it whole), or the association ended before it was. A
     /// forwarded one not screened within `limits.screening_deadline` raises a
     /// `not-inspected` alert then (its screening stops there and keeps a quarantine copy);
     /// one the queue has no room for raises it at once, and its copy is kept.
-    fn screen(&self, instance: Instance) {
+    fn screen(&self, instance: Instance, written: bool) {
         let shared = Arc::clone(&self.shared);
         let object = self.object.clone();
         let ts = self.transfer_syntax(instance.context_id);
         // Still held when the association ended (a refusing route): it never went
         // upstream, and nobody is left to answer.
         let held = self.hold.is_some();
+        // Forwarded as read, but its last PDU never written (`Writing`), or never
+        // finished: it did not go on whole.
+        let unwritten = !held && !written;
         let towards = self.towards.towards();
         let about = about(&instance);
         let name = format!("{}/{}", self.object, instance.sop_instance);
-        // Nobody waits for a held one (its association ended): no deadline; a forwarded
-        // one's screening stops at the deadline its alert is raised at (below).
-        let ticket = if held {
+        // Nobody waits for a held one or one not written (its association ended): no
+        // deadline; a forwarded one's screening stops at the deadline its alert is
+        // raised at (below).
+        let ticket = if held || unwritten {
             crate::screening_pool::Ticket::new()
         } else {
             crate::screening_pool::Ticket::until(
@@ -2598,6 +2709,8 @@ impl Tap {
                     whole: false,
                     towards,
                 }
+            } else if unwritten {
+                Policy::Unwritten { towards }
             } else {
                 Policy::Forwarded
             };
@@ -2606,6 +2719,8 @@ impl Tap {
         });
         let fate = if held {
             "held on a refusing route and never forwarded (the association ended before its last fragment)"
+        } else if unwritten {
+            UNWRITTEN
         } else {
             "it went upstream as read (a forwarding route holds nothing back)"
         };
@@ -2628,7 +2743,7 @@ impl Tap {
             );
             return;
         }
-        if held {
+        if held || unwritten {
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -2653,6 +2768,24 @@ impl Tap {
             }
         });
     }
+}
+
+/// How a C-STORE-RSP is recorded (PS3.7 C.4.2.1.5: 0000 success, Bxxx warning,
+/// anything else a failure).
+fn store_answered(response: &crate::dimse::Command) -> (Outcome, String) {
+    let status = response.status.unwrap_or(0xffff);
+    let (outcome, word) = match status {
+        0x0000 => (Outcome::Success, "stored"),
+        0x0001 | 0xb000..=0xbfff => (Outcome::Success, "stored with a warning"),
+        _ => (Outcome::Failure, "not stored"),
+    };
+    (
+        outcome,
+        format!(
+            "C-STORE of SOP Instance UID {} answered with status {status:#06x}: {word}",
+            response.affected_sop_instance
+        ),
+    )
 }
 
 /// What names a C-STORE in the records: its UIDs, size and digest.
@@ -2812,7 +2945,7 @@ fn screen_caught(
     // The deadline answered the sender already (`Tap::hold`).
     let late = !abandoned && !ticket.screened();
     let towards = match policy {
-        Policy::Held { towards, .. } => towards,
+        Policy::Held { towards, .. } | Policy::Unwritten { towards } => towards,
         Policy::Forwarded => "upstream",
     };
     let refusal = held.then(|| Refusal {
@@ -2872,6 +3005,7 @@ fn screen_caught(
                 (true, false) => {
                     "held on a refusing route and never forwarded (the association ended before its last fragment)".to_owned()
                 }
+                (false, _) if matches!(policy, Policy::Unwritten { .. }) => UNWRITTEN.to_owned(),
                 (false, _) => "it had gone upstream as read (a forwarding route holds nothing back), the upstream's answer stands: review it".to_owned(),
             }),
         ),
@@ -2879,9 +3013,12 @@ fn screen_caught(
     // As every alert's data set is kept (the seed: forward, alert, keep a copy): what went
     // on unscreened can still be looked at.
     if let Some(bytes) = rescue {
-        shared
-            .evidence
-            .quarantine(&name, bytes, vec![finding], !held);
+        shared.evidence.quarantine(
+            &name,
+            bytes,
+            vec![finding],
+            matches!(policy, Policy::Forwarded),
+        );
     }
     Verdict {
         refusal,
@@ -3071,6 +3208,7 @@ fn screen_instance(
                             "it went upstream as read (a forwarding route holds nothing back)"
                                 .to_owned()
                         }
+                        Policy::Unwritten { .. } => UNWRITTEN.to_owned(),
                     }
                 ),
             ));
@@ -3114,7 +3252,7 @@ fn screen_instance(
             .record(Event::of_finding(shared.actor.clone(), f.clone()));
     }
     let mut refusal = match policy {
-        Policy::Forwarded => None,
+        Policy::Forwarded | Policy::Unwritten { .. } => None,
         Policy::Held { refuse, whole, .. } => {
             let mut kinds: Vec<&str> = findings
                 .iter()
@@ -3168,11 +3306,13 @@ fn screen_instance(
             Outcome::Findings
         };
     let towards = match policy {
-        Policy::Held { towards, .. } => towards,
+        Policy::Held { towards, .. } | Policy::Unwritten { towards } => towards,
         Policy::Forwarded => "upstream",
     };
+    let unwritten = matches!(policy, Policy::Unwritten { .. });
     let what = match (&refusal, instance.complete) {
         _ if abandoned => "not forwarded",
+        _ if unwritten => "not forwarded whole",
         (None, _) => "relayed",
         (Some(_), true) => "refused",
         (Some(_), false) => "not forwarded",
@@ -3200,6 +3340,7 @@ fn screen_instance(
         && !abandoned
         && (!late || cut_here);
     let fate = match &refusal {
+        _ if unwritten => format!("; {UNWRITTEN}{copy}"),
         _ if abandoned => format!(
             "; {would_have}; held for its screening on a refusing route when the association ended: neither forwarded {towards} nor answered{copy}"
         ),
@@ -3288,9 +3429,12 @@ fn screen_instance(
                 ),
             ));
         }
-        shared
-            .evidence
-            .quarantine(&name, bytes, findings, refusal.is_none() && !abandoned);
+        shared.evidence.quarantine(
+            &name,
+            bytes,
+            findings,
+            refusal.is_none() && !abandoned && !unwritten,
+        );
     }
     Verdict { refusal, record }
 }
@@ -3678,13 +3822,13 @@ where
                     }
                 };
                 if tap.hold.is_none() {
-                    // Screened beside the relay: the PDU goes on at once.
-                    for instance in done {
-                        tap.screen(instance);
-                    }
+                    // Screened beside the relay: the PDU goes on at once, its data sets
+                    // screened once it is known whether it went (`Writing`).
+                    tap.writing.instances.extend(done);
                     if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                         return write_failed(tap, other, &e);
                     }
+                    tap.written();
                     continue;
                 }
                 match tap.hold(bytes, done).await {
@@ -3696,6 +3840,7 @@ where
                                 return write_failed(tap, other, &e);
                             }
                         }
+                        tap.written();
                         if let Some(record) = record {
                             record.written();
                         }
@@ -3707,6 +3852,9 @@ where
                         if let Err(e) = write_pdu(&mut *back.lock().await, &rsp, stall).await {
                             return write_failed(tap, side, &e);
                         }
+                        // What came with the refused C-STORE in its held PDUs (a response
+                        // before its command set) went nowhere either.
+                        tap.never_written(HELD_WITH_REFUSED);
                         if let Some(record) = record {
                             record.written();
                         }
@@ -3976,6 +4124,7 @@ upstream_ae = "ARCHIVE"
             towards: Side::Upstream,
             counts: Arc::default(),
             hold,
+            writing: Writing::default(),
         }
     }
 
@@ -4036,7 +4185,7 @@ upstream_ae = "ARCHIVE"
         assert_eq!(refusing.counts.refused.load(Ordering::Relaxed), 1);
 
         let forwarding = tap(&shared, None);
-        forwarding.screen(instance("1.2.3.4.2"));
+        forwarding.screen(instance("1.2.3.4.2"), true);
 
         let alerts: Vec<String> = vault
             .kept
@@ -4136,7 +4285,9 @@ upstream_ae = "ARCHIVE"
     /// last fragment came, so an association aborted while it was screened (the stop,
     /// past STOP_GRACE) left "was forwarded to upstream ... and never answered: not
     /// known to be stored" on the record for an instance never forwarded. It is counted
-    /// forwarded when its screening lets it go on; a forwarding route's at once.
+    /// forwarded when its screening lets it go on; a forwarding route's at once. Review
+    /// r28-gw3: both once the relay has written them (`Tap::written`), never when read
+    /// or let go on; one never written is counted as not relayed.
     #[tokio::test]
     async fn a_held_c_store_is_forwarded_on_the_record_only_once_it_is_let_go_on() {
         let vault = Arc::new(Vault::default());
@@ -4172,13 +4323,28 @@ upstream_ae = "ARCHIVE"
             Held::Answer(pdu, _) => panic!("answered: {:?}", String::from_utf8_lossy(&pdu)),
             _ => panic!("a clean data set is forwarded"),
         }
+        // Owed its answer once the relay wrote it (review r28-gw3), not before.
+        assert!(
+            unanswered(&refusing).is_empty(),
+            "screened, not written yet"
+        );
+        refusing.written();
         assert_eq!(unanswered(&refusing), ["1.2.3.4.60"]);
 
         let mut forwarding = tap(&shared, None);
         let [command, data] = c_store("1.2.3.4.61", 8);
         forwarding.look(&command).expect("command");
         assert_eq!(forwarding.look(&data).expect("data set").len(), 1);
+        assert!(unanswered(&forwarding).is_empty(), "read, not written yet");
+        forwarding.written();
         assert_eq!(unanswered(&forwarding), ["1.2.3.4.61"]);
+        // One never written is owed nothing, and counted as not relayed.
+        let [command, data] = c_store("1.2.3.4.62", 9);
+        forwarding.look(&command).expect("command");
+        forwarding.look(&data).expect("data set");
+        forwarding.never_written(ENDED_BEFORE_WRITTEN);
+        assert_eq!(unanswered(&forwarding), ["1.2.3.4.61"]);
+        assert_eq!(forwarding.counts.unwritten.load(Ordering::Relaxed), 1);
     }
 
     /// Issue 16, session 21: a data set whose deadline passed while it waited for a
@@ -4216,7 +4382,7 @@ upstream_ae = "ARCHIVE"
                 .map(|k| k.iter().map(|e| e.detail.clone()).collect())
                 .unwrap_or_default()
         };
-        tap(&shared, None).screen(instance("1.2.3.4.3"));
+        tap(&shared, None).screen(instance("1.2.3.4.3"), true);
         until("the deadline's alert", || {
             details()
                 .iter()
@@ -4260,7 +4426,7 @@ upstream_ae = "ARCHIVE"
             })
             .expect("first");
         start.recv().expect("started");
-        tap(&shared, None).screen(instance("1.2.3.4.4"));
+        tap(&shared, None).screen(instance("1.2.3.4.4"), true);
         // What `Gateway::serve` does when the grace has passed with jobs waiting.
         shared
             .screening_abandoned
@@ -4729,7 +4895,7 @@ upstream_ae = "ARCHIVE"
         shared.screening.submit(ip(), || {}).expect("queued");
         let forwarding = tap(&shared, None);
         for uid in ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"] {
-            forwarding.screen(instance(uid));
+            forwarding.screen(instance(uid), true);
         }
         shared.summarise_refusals(true);
         drop(hold);
@@ -4983,6 +5149,7 @@ upstream_ae = "ARCHIVE"
             towards: Side::Upstream,
             counts: Arc::default(),
             hold: None,
+            writing: Writing::default(),
         };
         // A command fragment, not the last: the tap lets it through.
         let pdu = Pdu::PData(vec![Pdv {

@@ -6818,3 +6818,115 @@ fn a_reload_to_tls_pass_through_says_what_it_gives_up() {
         "{details:#?}"
     );
 }
+
+/// An archive that stops reading at a data set's first fragment and resets the
+/// connection `seconds` later (`peers/halting_archive.py`).
+struct HaltingArchive {
+    child: Child,
+    port: u16,
+}
+
+impl HaltingArchive {
+    fn start(seconds: f64) -> HaltingArchive {
+        let (child, port) = start_peer(|port| {
+            Command::new("python3")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/halting_archive.py"))
+                .arg(port.to_string())
+                .arg(seconds.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 runs")
+        });
+        HaltingArchive { child, port }
+    }
+}
+
+impl Drop for HaltingArchive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// DCMTK's `storescu` sends an 8 MiB CT through the gateway to an archive that stops
+/// reading at the data set's first fragment and resets 2 s later: the gateway's writes
+/// upstream back up and fail (or its read of the archive does). Returns the gateway's
+/// records.
+fn sent_to_an_archive_that_resets(uid: &str, extra: &str) -> Vec<String> {
+    require_dcmtk();
+    let env = Env::new();
+    let archive = HaltingArchive::start(2.0);
+    let text = config(
+        &[("127.0.0.0/8", "")],
+        &route("PACS", "CT1", &format!("{ANY}\n{extra}"), archive.port),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let big = env.dir.path().join("big.dcm");
+    let pixels: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(
+        &big,
+        pacsguard_testkit::DicomBuilder::ct(uid)
+            .pixels(pacsguard_testkit::Pixels::Native(pixels))
+            .build(),
+    )
+    .expect("write");
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[big]);
+    assert!(
+        !out.status.success(),
+        "the sender is not told it was stored: {}",
+        stderr(&out)
+    );
+    let (_, events) = gateway.stop();
+    drop(archive);
+    gateway_events(&events)
+}
+
+/// What no record may say of a data set the relay never wrote whole upstream.
+fn assert_never_said_relayed(uid: &str, details: &[String]) {
+    let ours: Vec<&String> = details.iter().filter(|d| d.contains(uid)).collect();
+    assert!(
+        !ours.iter().any(|d| d.starts_with("relayed C-STORE")),
+        "{ours:#?}"
+    );
+    assert!(
+        !ours.iter().any(|d| d.contains("was forwarded to upstream")),
+        "{ours:#?}"
+    );
+    assert!(
+        ours.iter().any(|d| d.contains("not forwarded")
+            && d.contains("the association ended before the relay wrote")),
+        "{ours:#?}"
+    );
+    let ended: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("ended: "))
+        .collect();
+    assert!(
+        ended.len() == 1 && ended[0].contains(" 0 relayed upstream"),
+        "{ended:#?}"
+    );
+}
+
+/// Review r28-gw3 (issue 16): a C-STORE held on a refusing route, screened clean and
+/// forwarded, whose write upstream failed (the archive stopped reading, then reset) was
+/// recorded as "forwarded to upstream ... and never answered" and counted in the end's
+/// "1 relayed upstream" though the relay never wrote it whole: the request was counted
+/// as forwarded when the verdict came, before its PDUs were written. It is now counted
+/// once written, and recorded as not forwarded whole otherwise.
+#[test]
+fn a_held_data_set_whose_write_upstream_fails_is_not_recorded_as_forwarded() {
+    let uid = "1.2.826.0.1.3680043.10.1137.28.31";
+    let details = sent_to_an_archive_that_resets(uid, "refuse = [\"embedded-executable\"]");
+    assert_never_said_relayed(uid, &details);
+}
+
+/// Review r28-gw3 (issue 16): on a forwarding route the same data set was recorded as
+/// "relayed C-STORE ..." and counted as relayed upstream, though the relay's writes
+/// stopped part-way (the archive stopped reading, then reset).
+#[test]
+fn a_forwarded_data_set_whose_write_upstream_fails_is_not_recorded_as_relayed() {
+    let uid = "1.2.826.0.1.3680043.10.1137.28.32";
+    let details = sent_to_an_archive_that_resets(uid, "");
+    assert_never_said_relayed(uid, &details);
+}
