@@ -2072,6 +2072,9 @@ pub const NOT_SCREENED_IN_TIME: &str = "refused by the gateway: not screened in 
 /// The Error Comment of a C-STORE a refusing route answered because the screening queue
 /// was full ([`crate::screening_pool::SCREENING_QUEUE`]): status 0xA700 too.
 pub const SCREENING_QUEUE_FULL: &str = "refused by the gateway: screening queue full";
+/// The Error Comment of a C-STORE a refusing route answered because its screening
+/// ended without a verdict (a panic, caught or not): status 0xA700 too.
+pub const SCREENING_FAILED: &str = "refused by the gateway: screening failed";
 /// The Error Comment of a C-STORE a refusing route answered because the search for
 /// hidden content spent its work budget before the end of the data set (status 0xA700).
 pub const NOT_SCREENED_WHOLE: &str = "refused by the gateway: not screened whole";
@@ -2443,15 +2446,6 @@ impl Tap {
             // the sender got neither answer nor forwarding.
             let _ = tx.send(verdict);
         });
-        // The screening panicked past its catch, or its job was dropped: what was not
-        // screened is not forwarded.
-        let failed = || Verdict {
-            refusal: Some(Refusal {
-                status: STATUS_REFUSED_UNSCREENED,
-                comment: "refused by the gateway: screening failed".to_owned(),
-            }),
-            record: None,
-        };
         // The gateway's own answer to a data set it could not screen: recorded once
         // written (`answered_unscreened`).
         let unscreened = |comment: &str, why: &str, more: &str| {
@@ -2465,6 +2459,16 @@ impl Tap {
                 record: Some(record),
             }
         };
+        // The screening panicked past its catch, or its job was dropped: what was not
+        // screened is not forwarded, and is recorded as the other answers the gateway
+        // gives itself (review r28-gw3: it had no record at all).
+        let failed = || {
+            unscreened(
+                SCREENING_FAILED,
+                "not screened: its screening ended without a verdict (it panicked past its catch, or its job was dropped)",
+                "",
+            )
+        };
         let deadline = self.shared.limits.screening_deadline;
         // Settled once the verdict is in; if the association ends (this future dropped)
         // before it, counted and recorded as neither forwarded nor answered.
@@ -2472,7 +2476,10 @@ impl Tap {
         let verdict = if let Err(full) = submitted {
             unscreened(
                 SCREENING_QUEUE_FULL,
-                &queue_full_reason(full, self.shared.screening.sizes()),
+                &format!(
+                    "not screened in time: {}",
+                    queue_full_reason(full, self.shared.screening.sizes())
+                ),
                 "",
             )
         } else {
@@ -2483,7 +2490,7 @@ impl Tap {
                 Err(_) if ticket.expire() => unscreened(
                     NOT_SCREENED_IN_TIME,
                     &format!(
-                        "its screening did not end within limits.screening_deadline ({} ms)",
+                        "not screened in time: its screening did not end within limits.screening_deadline ({} ms)",
                         deadline.as_millis()
                     ),
                     "; its screening stops there and what it found by then is recorded",
@@ -2523,6 +2530,7 @@ impl Tap {
     /// ([`AnswerRecord`]; review r28-gateway2: they said "answered C-STORE status
     /// 0xa700" before it was written, and a sender gone by then was recorded as
     /// answered, then as not written to).
+    /// `why` says how it was not screened ("not screened in time: ...").
     fn answered_unscreened(
         &self,
         name: &str,
@@ -2540,10 +2548,10 @@ impl Tap {
             },
             object: name.to_owned(),
             written: Some(format!(
-                "{about} not screened in time: {why}; answered {answer}, not forwarded {towards}{more}"
+                "{about} {why}; answered {answer}, not forwarded {towards}{more}"
             )),
             unwritten: format!(
-                "{about} not screened in time: {why}; {}{more}",
+                "{about} {why}; {}{more}",
                 never_written(
                     &format!("the gateway would have answered {answer}"),
                     towards
@@ -2950,7 +2958,7 @@ fn screen_caught(
     };
     let refusal = held.then(|| Refusal {
         status: STATUS_REFUSED_UNSCREENED,
-        comment: "refused by the gateway: screening failed".to_owned(),
+        comment: SCREENING_FAILED.to_owned(),
     });
     let panicked = format!(
         "the screening of {about} panicked ({}): not screened",
@@ -4827,6 +4835,63 @@ upstream_ae = "ARCHIVE"
             "{said:#?}"
         );
         assert!(!said[0].contains("; answered C-STORE status"), "{said:#?}");
+    }
+
+    /// Review r28-gw3 (issue 16): a screening whose job ended without a verdict (it
+    /// panicked past `screen_caught`'s catch, here in the screening thread's
+    /// preparation, or was dropped) was answered 0xA700 "screening failed" with no record
+    /// at all: no alert, nothing on the trail of the data set not screened. It now has
+    /// its `not-inspected` alert and failure through `AnswerRecord`, written once the
+    /// relay wrote the answer.
+    #[tokio::test]
+    async fn a_screening_that_ends_without_a_verdict_is_answered_and_recorded() {
+        let vault = Arc::new(Vault::default());
+        let limits = Limits::default();
+        let mut shared = shared_with(
+            limits.clone(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        Arc::get_mut(&mut shared)
+            .expect("only one")
+            .screening_thread = || panic!("a test panic before the screening's own catch");
+        let mut refusing = tap(
+            &shared,
+            Some(Hold::new(vec![FindingKind::EmbeddedExecutable], &limits)),
+        );
+        refusing.assembler = Assembler::new(1 << 20, Arc::clone(&shared.memory));
+        let [command, data] = c_store("1.2.3.4.90", 7);
+        assert!(refusing.look(&command).expect("command").is_empty());
+        assert!(matches!(
+            refusing.hold(command, Vec::new()).await,
+            Held::Wait
+        ));
+        let done = refusing.look(&data).expect("data set");
+        let Held::Answer(pdu, record) = refusing.hold(data, done).await else {
+            panic!("a data set not screened is answered, not forwarded");
+        };
+        assert!(String::from_utf8_lossy(&pdu).contains("screening failed"));
+        let said = || {
+            vault
+                .kept
+                .0
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|e| e.detail.contains("1.2.3.4.90"))
+                .map(|e| e.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(said().is_empty(), "nothing said before the relay wrote it");
+        record.expect("a record of the answer").written();
+        let said = said();
+        assert!(
+            said.iter().any(|d| d.contains("not screened")
+                && d.contains(&format!(
+                    "answered C-STORE status {STATUS_REFUSED_UNSCREENED:#06x} (refused by the gateway: screening failed)"
+                ))),
+            "{said:#?}"
+        );
     }
 
     #[test]
