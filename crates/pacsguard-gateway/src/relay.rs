@@ -4837,6 +4837,59 @@ upstream_ae = "ARCHIVE"
         assert!(!said[0].contains("; answered C-STORE status"), "{said:#?}");
     }
 
+    /// Review r28-gw3 (issue 16): a C-STORE-RSP read from the upstream was recorded
+    /// "answered with status 0x0000: stored" as it was read, before the relay wrote it to
+    /// the sender; a sender gone by then never had it. Recorded once written; never
+    /// written, it says the upstream answered and the answer was not passed on.
+    #[test]
+    fn a_store_answer_is_recorded_as_given_only_once_written() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let response = |uid: &str| {
+            Pdu::PData(vec![Pdv {
+                context_id: 1,
+                control: 0x03,
+                data: crate::dimse::store_response("1.2.840.10008.5.1.4.1.1.2", uid, 7, 0x0000, ""),
+            }])
+            .encode()
+        };
+        let said = |uid: &str| {
+            vault
+                .kept
+                .0
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|e| e.detail.contains(uid))
+                .map(|e| e.detail.clone())
+                .collect::<Vec<_>>()
+        };
+        // What the upstream says goes to the peer.
+        let mut back = Tap {
+            towards: Side::Peer,
+            ..tap(&shared, None)
+        };
+        back.look(&response("1.2.3.4.95")).expect("a response");
+        assert!(said("1.2.3.4.95").is_empty(), "not written yet");
+        back.written();
+        assert_eq!(
+            said("1.2.3.4.95"),
+            ["C-STORE of SOP Instance UID 1.2.3.4.95 answered with status 0x0000: stored"]
+        );
+        back.look(&response("1.2.3.4.96")).expect("a response");
+        back.never_written(ENDED_BEFORE_WRITTEN);
+        assert_eq!(
+            said("1.2.3.4.96"),
+            [format!(
+                "C-STORE of SOP Instance UID 1.2.3.4.96 answered with status 0x0000: stored by the upstream; that answer was not passed on to the peer: {ENDED_BEFORE_WRITTEN}"
+            )]
+        );
+    }
+
     /// Review r28-gw3 (issue 16): a screening whose job ended without a verdict (it
     /// panicked past `screen_caught`'s catch, here in the screening thread's
     /// preparation, or was dropped) was answered 0xA700 "screening failed" with no record
