@@ -3197,6 +3197,84 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
     );
 }
 
+/// Review r28-watch2: the count of looks a changed file was put off for lived in a map
+/// that forgot every count when full (`MAX_WRITTEN_WHILE_HASHED`), so more files kept
+/// rewriting than it holds reset each other's counts and a change was put off without
+/// end (no bound warning at all in 10 s, before). With the capacity lowered to 1 (the
+/// debug build's hook `PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED`), one writer rewrites
+/// three stored instances without pause for 10 s: each is judged while the writer still
+/// writes (in a gap between two writes, or at its bound), and the full map is said. That
+/// no count is forgotten is `put_off_counts_are_never_forgotten_by_a_flood`'s.
+#[test]
+fn more_files_rewritten_than_put_offs_held_do_not_reset_each_others_bound() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    let images: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let image = env.path(&format!("archive/{i}.dcm"));
+            fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+            image
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let writer = "import os, sys, time\n\
+        paths = sys.argv[1:]\n\
+        data = bytearray(open(paths[0], 'rb').read())\n\
+        end = time.time() + 10\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   data[-1] = i % 256\n\
+        \x20   for path in paths:\n\
+        \x20       fd = os.open(path, os.O_WRONLY)\n\
+        \x20       os.write(fd, data)\n\
+        \x20       os.close(fd)\n\
+        \x20   i += 1\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .args(&images)
+        .spawn()
+        .expect("python3 runs");
+    let bound_said = |f: &[Value], image: &Path| {
+        f.iter().any(|x| {
+            x["path"].as_str() == image.to_str()
+                && x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("(MAX_WRITTEN_WHILE_HASHED_LOOKS)")
+                        || d.contains("(MAX_WRITTEN_WHILE_HASHED)")
+                })
+        })
+    };
+    let judged = |f: &[Value], image: &Path| {
+        bound_said(f, image)
+            || f.iter()
+                .any(|x| x["path"].as_str() == image.to_str() && x["kind"] == "header-changed")
+    };
+    let seen = watcher.wait(Duration::from_secs(9), |f, _| {
+        images.iter().all(|image| judged(f, image))
+            && images.iter().any(|image| bound_said(f, image))
+    });
+    let still_writing = child.try_wait().expect("the writer").is_none();
+    child.wait().expect("the writer ends");
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_writing,
+        "each file judged, a bound said, while the writer still wrote: {findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings.iter().any(|x| x["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 other changed files were put off already"))),
+        "the full map said: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r28-watch: a stored instance a writer holds open and keeps rewriting (python3,
 /// `r+b`, its last byte changed every 50 ms) waits for that writer up to the writer wait
 /// (30 s). A stop before that left its change unsaid until the next start (and for

@@ -2,7 +2,8 @@
 //! everything when it is full: for what the watcher remembers per path
 //! (problems already reported, the last writer of a path), whose size a hostile tree
 //! would otherwise decide. Forgetting costs at most a repeated warning or an unnamed
-//! writer, never a missed change.
+//! writer, never a missed change. [`OldestOut`] hands back what it pushes out, and
+//! [`PutOffCounts`] refuses a new key when full: for what must not be forgotten.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -43,10 +44,6 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.map.keys()
     }
 }
 
@@ -113,6 +110,57 @@ impl<K: Eq + Hash + Clone, V> OldestOut<K, V> {
     }
 }
 
+/// How many times each file was put off, for what must be judged after so many put-offs
+/// whatever else happens (review r28-watch2). A [`BoundedMap`] forgets every count when it
+/// is full: an attacker keeping more files than that rewriting (or filling the map with
+/// cheap ones) reset every count, and a change could be put off without end. Full, this
+/// refuses a new file instead: its put-off is not counted, so the caller judges it now
+/// (as it stands, with a warning); no count is ever forgotten but by its caller.
+#[derive(Debug)]
+pub struct PutOffCounts<K> {
+    counts: HashMap<K, u32>,
+    capacity: usize,
+}
+
+/// A put-off refused because [`PutOffCounts`] holds as many files as it may.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PutOffsFull {
+    pub capacity: usize,
+}
+
+impl<K: Eq + Hash> PutOffCounts<K> {
+    pub fn new(capacity: usize) -> Self {
+        PutOffCounts {
+            counts: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records that `key` was put off `times` times; refused for a key not held yet when
+    /// the map is full (the caller judges it now).
+    pub fn put_off(&mut self, key: K, times: u32) -> Result<(), PutOffsFull> {
+        if self.counts.len() >= self.capacity && !self.counts.contains_key(&key) {
+            return Err(PutOffsFull {
+                capacity: self.capacity,
+            });
+        }
+        self.counts.insert(key, times);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<u32> {
+        self.counts.remove(key)
+    }
+
+    pub fn get(&self, key: &K) -> Option<&u32> {
+        self.counts.get(key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.counts.keys()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +213,28 @@ mod tests {
         assert_eq!(map.insert("a", 3), Some(1));
         assert_eq!(map.map.len(), 2);
         assert_eq!(map.remove(&"b"), Some(2));
+    }
+
+    /// Review r28-watch2: a flood of other put-offs never resets a file's count (a
+    /// `BoundedMap` cleared them all when full); past the capacity, new files are refused
+    /// (judged now by the caller) and the counts held are kept.
+    #[test]
+    fn put_off_counts_are_never_forgotten_by_a_flood() {
+        let mut counts = PutOffCounts::new(2);
+        assert_eq!(counts.put_off("held", 4), Ok(()));
+        assert_eq!(counts.put_off("other", 1), Ok(()));
+        for flood in 0..1000u32 {
+            let key = if flood % 2 == 0 { "a" } else { "b" };
+            assert_eq!(counts.put_off(key, 1), Err(PutOffsFull { capacity: 2 }));
+        }
+        assert_eq!(counts.get(&"held"), Some(&4));
+        assert_eq!(
+            counts.put_off("held", 5),
+            Ok(()),
+            "a held key is counted on"
+        );
+        assert_eq!(counts.remove(&"other"), Some(1));
+        assert_eq!(counts.put_off("a", 1), Ok(()), "room again after a removal");
+        assert_eq!(counts.counts.len(), 2);
     }
 }

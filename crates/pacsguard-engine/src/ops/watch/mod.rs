@@ -65,7 +65,7 @@ use pacsguard_watch::{
 use serde::Serialize;
 
 use self::alert::AlertCommand;
-use self::bounded::BoundedMap;
+use self::bounded::{BoundedMap, PutOffCounts};
 use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
@@ -343,9 +343,25 @@ pub const MAX_WRITTEN_WHILE_HASHED_LOOKS: u32 = 5;
 pub const MAX_TORN_LOOKS: u32 = 2;
 /// How long apart the looks at such a file are (see [`MAX_TORN_LOOKS`]).
 pub const TORN_LOOK_WAIT: Duration = Duration::from_millis(100);
-/// Files put off so, remembered with how many times. Forgetting (when full) costs at
-/// most a few more short waits, never a missed change.
+/// Files put off so, remembered with how many times. Full, a file not put off yet is
+/// judged as it stands at once, with a warning, rather than a count forgotten (review
+/// r28-watch2: the map used to forget every count when full, and a flood of rewritten
+/// files put a change off without end; see [`PutOffCounts`]). A debug build
+/// takes another value from [`TEST_MAX_WRITTEN_WHILE_HASHED_VAR`], for the tests.
 pub const MAX_WRITTEN_WHILE_HASHED: usize = 100_000;
+/// A debug build's hook: the capacity [`MAX_WRITTEN_WHILE_HASHED`] lowered, so a test
+/// reaches it with a few real files (ignored by a release build).
+pub const TEST_MAX_WRITTEN_WHILE_HASHED_VAR: &str = "PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED";
+
+/// [`MAX_WRITTEN_WHILE_HASHED`], or in a debug build the value of
+/// [`TEST_MAX_WRITTEN_WHILE_HASHED_VAR`] if set to a number.
+fn written_while_hashed_capacity() -> usize {
+    let hooked = cfg!(debug_assertions)
+        .then(|| std::env::var(TEST_MAX_WRITTEN_WHILE_HASHED_VAR).ok())
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    hooked.unwrap_or(MAX_WRITTEN_WHILE_HASHED)
+}
 
 /// Paths named, per root, in the warning that changed files were still put off when the
 /// watcher stopped (see [`Guard::report_unjudged_at_stop`]); the rest are counted.
@@ -714,6 +730,22 @@ fn same_state(hashed: &Meta, now: &std::fs::Metadata) -> bool {
     (hashed.dev, hashed.ino, hashed.size) == (now.dev(), now.ino(), now.size())
         && (hashed.mtime.sec, i64::from(hashed.mtime.nsec)) == (now.mtime(), now.mtime_nsec())
         && (hashed.ctime.sec, i64::from(hashed.ctime.nsec)) == (now.ctime(), now.ctime_nsec())
+}
+
+/// The warning on a changed file judged as it stands because [`MAX_WRITTEN_WHILE_HASHED`]
+/// other files were put off already: it may be half-written, and an attacker may have
+/// filled the map on purpose, so it is said, never silent.
+fn put_offs_full(path: PathBuf, capacity: usize) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "being written when it was hashed, and {capacity} other changed files were put \
+             off already (MAX_WRITTEN_WHILE_HASHED): verified as it stands, perhaps \
+             half-written; its next state is reported as a change"
+        ),
+    )
 }
 
 fn put_off_once_more(deferred: &mut BoundedMap<PathBuf, u32>, path: &Path) -> bool {
@@ -1235,7 +1267,7 @@ struct Guard<'a> {
     chain_deferred: BoundedMap<PathBuf, u32>,
     /// Changed guarded files put off because they were written again right after they
     /// were hashed, and how many times (see [`Guard::put_off_if_written_since_hashed`]).
-    written_while_hashed: BoundedMap<PathBuf, u32>,
+    written_while_hashed: PutOffCounts<PathBuf>,
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
     chain_limit_reached: HashSet<PathBuf>,
@@ -1435,7 +1467,7 @@ impl<'a> Guard<'a> {
             names_limit_reported: false,
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
             chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
-            written_while_hashed: BoundedMap::new(MAX_WRITTEN_WHILE_HASHED),
+            written_while_hashed: PutOffCounts::new(written_while_hashed_capacity()),
             chain_limit_reached: HashSet::new(),
             across: HashMap::new(),
             receiving: HashMap::new(),
@@ -3390,7 +3422,10 @@ impl<'a> Guard<'a> {
                 self.publish(&[finding], now)?;
                 continue;
             }
-            self.written_while_hashed.insert(path.clone(), looks + 1);
+            if let Err(full) = self.written_while_hashed.put_off(path.clone(), looks + 1) {
+                self.publish(&[put_offs_full(path, full.capacity)], now)?;
+                continue;
+            }
             let wait = if written {
                 quiet
             } else {
