@@ -89,13 +89,18 @@ impl Pending {
             .file_name()
             .ok_or_else(|| EngineError::io(&self.store, "names no file"))?;
         let copy = judged.dir.join(name);
-        copy_regular(&self.store, &copy)?;
+        copy_regular(&self.store, &copy)?
+            .ok_or_else(|| EngineError::io(&self.store, "vanished before it could be read"))?;
         for suffix in COMPANION_SUFFIXES {
             let path = companion_path(&self.store, suffix);
             if regular_companion(&path)?.is_none() {
                 continue;
             }
-            let (bytes, sha256) = copy_regular(&path, &companion_path(&copy, suffix))?;
+            // A companion deleted since it was seen was a live writer's (a journal deleted
+            // at its commit): SQLite will not act on it.
+            let Some((bytes, sha256)) = copy_regular(&path, &companion_path(&copy, suffix))? else {
+                continue;
+            };
             judged.companions.push(Companion {
                 path,
                 bytes,
@@ -175,10 +180,14 @@ fn regular_companion(path: &Path) -> Result<Option<u64>, EngineError> {
 }
 
 /// Copies the regular file `from` to the new file `to` (never through a link, never
-/// waiting on a FIFO), returning its length and SHA-256.
-fn copy_regular(from: &Path, to: &Path) -> Result<(u64, String), EngineError> {
-    let mut source =
-        pacsguard_fs::open_regular(from).map_err(|e| EngineError::io(from, e.to_string()))?;
+/// waiting on a FIFO), returning its length and SHA-256; `None` when `from` vanished
+/// before it was opened (a live writer's journal deleted at its commit), `to` not made.
+fn copy_regular(from: &Path, to: &Path) -> Result<Option<(u64, String)>, EngineError> {
+    let mut source = match pacsguard_fs::open_regular(from) {
+        Ok(source) => source,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(EngineError::io(from, e.to_string())),
+    };
     let mut target = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -200,7 +209,7 @@ fn copy_regular(from: &Path, to: &Path) -> Result<(u64, String), EngineError> {
             .map_err(|e| EngineError::io(to, e))?;
         bytes += n as u64;
     }
-    Ok((bytes, hex::encode(hasher.finalize())))
+    Ok(Some((bytes, hex::encode(hasher.finalize()))))
 }
 
 /// Removes what a judging killed before its end left at `dir` (a link planted there is
