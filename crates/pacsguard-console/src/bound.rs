@@ -1109,7 +1109,10 @@ impl Console {
         // Inside a hold, both wait for its commit ([`crate::held`]): rolled back, the
         // binding in memory stays on the row the store keeps.
         self.record(event)?;
-        self.bind_when_committed(row.id, digest)
+        self.change_when_committed(crate::held::MemoryChange::AccountBound {
+            account: row.id,
+            digest,
+        })
     }
 
     /// The trail's records are read once per process (before the store's lock is taken:

@@ -147,8 +147,9 @@ impl Console {
         for row in db.pending_accepts()? {
             if row.asked_by_account == account && db.remove_pending_accept(row.id)? {
                 if let Ok(id) = u64::try_from(row.id) {
-                    // Kept as closed: the row put back is refused as closed.
-                    lock(&self.asked)?.insert(id, crate::decide::REQUEST_CLOSED.to_string());
+                    // Kept as closed once the seal commits ([`crate::held`]): the row put
+                    // back is refused as closed; a seal rolled back leaves it waiting.
+                    self.change_when_committed(crate::held::MemoryChange::RequestClosed(id))?;
                 }
                 voided.push(row.id.to_string());
             }

@@ -9,10 +9,11 @@
 //! the account looked altered (refused, with an alert) now and at the next start.
 //!
 //! So what a hold says that it did (a record whose outcome is `Success`: a change made,
-//! a session ended, an account's binding) waits with the hold ([`HeldChanges`]), and
-//! [`HoldRecords::commit`] keeps room in the trail's inbox for all of it first
-//! ([`pacsguard_events::Inbox::reserve`]), commits, and only then queues the records and
-//! moves the bindings and the ended sessions in memory:
+//! a session ended) and what it changes in the console's memory ([`MemoryChange`]: an
+//! account's binding, a link's, a session forgotten, a request closed) wait with the hold
+//! ([`HeldChanges`]), and [`HoldRecords::commit`] keeps room in the trail's inbox for all
+//! of it first ([`pacsguard_events::Inbox::reserve`]), commits, and only then queues the
+//! records and makes the changes in memory:
 //! - the trail refuses (the guard stopped, its inbox full): nothing is committed, the
 //!   action is answered "not recorded" (503), nothing changed;
 //! - the commit fails: nothing is queued, nothing moved in memory, the room is given back;
@@ -37,6 +38,26 @@ use pacsguard_store::Held;
 
 use crate::auth::{AuthError, Console, lock};
 
+/// A change of what the console keeps in memory beside the store, made by a hold: applied
+/// once the hold commits, never if it rolls back (review r29-console: an enrolment link's
+/// closure and the requests a new seal voided moved in memory inside the hold, so a
+/// rolled-back redemption left its link judged "spent on the trail and put back", and a
+/// rolled-back seal its requests "closed on the trail and put back": false alerts, the
+/// link or request destroyed, until the next start).
+#[derive(Debug)]
+pub(crate) enum MemoryChange {
+    /// An account's new digest, as [`crate::bound`] keeps it.
+    AccountBound { account: i64, digest: String },
+    /// An account's one-time link as the trail now binds it ([`crate::invitations`]):
+    /// its digest, or closed.
+    LinkBound { account: i64, digest: String },
+    /// A session ended (its token's digest): forgotten.
+    SessionEnded(Vec<u8>),
+    /// A request waiting for a second approver, closed on the trail
+    /// ([`crate::decide::REQUEST_CLOSED`]).
+    RequestClosed(u64),
+}
+
 /// What a hold not yet committed will say on the trail and change in memory once it
 /// commits.
 #[derive(Debug)]
@@ -45,10 +66,8 @@ pub(crate) struct HeldChanges {
     holder: ThreadId,
     /// Records of success, in the order they were made.
     records: Vec<Event>,
-    /// Each account's new digest, as [`crate::bound`] keeps it.
-    bindings: Vec<(i64, String)>,
-    /// Sessions ended (their tokens' digests), forgotten once the ends commit.
-    ended_sessions: Vec<Vec<u8>>,
+    /// What moves in memory, in the order it was made.
+    memory: Vec<MemoryChange>,
 }
 
 impl HeldChanges {
@@ -88,14 +107,8 @@ impl HoldRecords<'_> {
             .reserve(changes.records.len())
             .map_err(|e| AuthError::Unrecorded(e.to_string()))?;
         db.commit()?;
-        {
-            let mut bindings = lock(&self.console.bindings)?;
-            for (account, digest) in changes.bindings {
-                bindings.bind_account(account, digest);
-            }
-            for token_hash in &changes.ended_sessions {
-                bindings.forget_session(token_hash);
-            }
+        for change in changes.memory {
+            self.console.apply(change)?;
         }
         // Fails only if the guard stopped since the reservation: the change is made and
         // its records lost, as for a process killed now (see the module).
@@ -111,8 +124,7 @@ impl Console {
         *lock(&self.held)? = Some(HeldChanges {
             holder: std::thread::current().id(),
             records: Vec::new(),
-            bindings: Vec::new(),
-            ended_sessions: Vec::new(),
+            memory: Vec::new(),
         });
         Ok(HoldRecords { console: self })
     }
@@ -134,20 +146,33 @@ impl Console {
         }
     }
 
-    /// The account's new digest, kept in memory now or, inside this thread's hold, once
-    /// it commits.
-    pub(crate) fn bind_when_committed(
-        &self,
-        account: i64,
-        digest: String,
-    ) -> Result<(), AuthError> {
+    /// `change` made in memory now or, inside this thread's hold, once it commits.
+    pub(crate) fn change_when_committed(&self, change: MemoryChange) -> Result<(), AuthError> {
         let mut held = lock(&self.held)?;
         if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
-            h.bindings.push((account, digest));
+            h.memory.push(change);
             return Ok(());
         }
         drop(held);
-        lock(&self.bindings)?.bind_account(account, digest);
+        self.apply(change)
+    }
+
+    /// Makes `change` in memory (the one place each kind of change is made).
+    fn apply(&self, change: MemoryChange) -> Result<(), AuthError> {
+        match change {
+            MemoryChange::AccountBound { account, digest } => {
+                lock(&self.bindings)?.bind_account(account, digest);
+            }
+            MemoryChange::LinkBound { account, digest } => {
+                lock(&self.bindings)?.invitations.insert(account, digest);
+            }
+            MemoryChange::SessionEnded(token_hash) => {
+                lock(&self.bindings)?.forget_session(&token_hash);
+            }
+            MemoryChange::RequestClosed(id) => {
+                lock(&self.asked)?.insert(id, crate::decide::REQUEST_CLOSED.to_string());
+            }
+        }
         Ok(())
     }
 
@@ -161,11 +186,12 @@ impl Console {
         let mut held = lock(&self.held)?;
         if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
             h.records.push(event);
-            h.ended_sessions.push(token_hash.to_vec());
+            h.memory
+                .push(MemoryChange::SessionEnded(token_hash.to_vec()));
             return Ok(());
         }
         drop(held);
-        lock(&self.bindings)?.forget_session(token_hash);
+        self.apply(MemoryChange::SessionEnded(token_hash.to_vec()))?;
         // Should this fail (the guard stopped), the session is ended all the same and
         // its end, noted in the store, is recorded at the next start.
         self.record(event)

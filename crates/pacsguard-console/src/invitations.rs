@@ -23,6 +23,7 @@ use pacsguard_store::ConsoleDb;
 
 use crate::auth::{AuthError, Console, lock};
 use crate::bound::BindReport;
+use crate::held::MemoryChange;
 
 /// What the trail says of a link once it is spent.
 pub(crate) const INVITATION_CLOSED: &str = "closed";
@@ -91,7 +92,8 @@ impl Console {
         );
         event.invitation_digest = Some(format!("{account}:{digest}"));
         self.record(event)?;
-        lock(&self.bindings)?.invitations.insert(account, digest);
+        // Inside a hold, bound in memory once it commits ([`crate::held`]).
+        self.change_when_committed(MemoryChange::LinkBound { account, digest })?;
         db.set_invitation(account, token_hash, expires)?;
         Ok(())
     }
@@ -142,10 +144,13 @@ impl Console {
         let mut event = self.event(name, Action::Account, Outcome::Success, detail);
         event.invitation_digest = Some(format!("{account}:{INVITATION_CLOSED}"));
         self.record(event)?;
-        lock(&self.bindings)?
-            .invitations
-            .insert(account, INVITATION_CLOSED.to_string());
-        Ok(())
+        // Inside a hold, closed in memory once it commits ([`crate::held`]): closed at
+        // once, a redemption rolled back left its link in the store judged "spent on the
+        // trail and put back", refused and removed with a false alert.
+        self.change_when_committed(MemoryChange::LinkBound {
+            account,
+            digest: INVITATION_CLOSED.to_string(),
+        })
     }
 
     /// Removes every link (enrolment or password reset) expired at `now`, under the

@@ -2674,14 +2674,11 @@ async fn the_sealer_cannot_confirm_what_the_emergency_account_asked() {
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
 
-/// The same with a colleague's new seal in between (as the break-glass page asks after
-/// every use): the store then names only the new sealer, so the emergency account's
-/// waiting acceptances are void with the envelope they were asked with, and the old
-/// sealer finds nothing to confirm.
-#[tokio::test]
-async fn a_new_seal_voids_what_the_emergency_account_asked() {
+/// An administrator (stepped up, returned with its CSRF token) who sealed the emergency
+/// account, an emergency access that asked an acceptance (request 1, waiting for a second
+/// approver), and carol, a second administrator whose account is her own by now.
+async fn emergency_request_beside_carol(h: &Harness) -> (String, String) {
     use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
-    let (h, guard) = four_eyes_harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
     let r = h
@@ -2705,11 +2702,22 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
     let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
     let admin = admin.cookie().expect("signed in again");
     let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
-    let (emergency, e_csrf) = seal_and_break_glass(&h, &admin, &admin_csrf).await;
+    let (emergency, e_csrf) = seal_and_break_glass(h, &admin, &admin_csrf).await;
     let r = h
         .ask_acceptance(&emergency, &e_csrf, "restore service")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    (admin, admin_csrf)
+}
+
+/// The same with a colleague's new seal in between (as the break-glass page asks after
+/// every use): the store then names only the new sealer, so the emergency account's
+/// waiting acceptances are void with the envelope they were asked with, and the old
+/// sealer finds nothing to confirm.
+#[tokio::test]
+async fn a_new_seal_voids_what_the_emergency_account_asked() {
+    let (h, guard) = four_eyes_harness();
+    let (admin, admin_csrf) = emergency_request_beside_carol(&h).await;
     // The guard writes the request's record on its trail; the row as it is now.
     pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
     let store = h._home.path().join("store.sqlite");
@@ -2767,6 +2775,47 @@ async fn a_new_seal_voids_what_the_emergency_account_asked() {
     assert!(r.body.contains("was closed on the trail"), "{}", r.body);
     assert!(guard.accepted.lock().expect("fixture").is_empty());
     assert!(h.console.pending_accepts().is_empty(), "dropped again");
+}
+
+/// Review r29-console: a new seal marked the emergency account's waiting requests closed
+/// in the console's memory inside its hold, before the hold committed. Rolled back (the
+/// trail full: its records could not be kept), the requests stayed waiting in the store
+/// while the console took them for "closed on the trail and put back": the next
+/// confirmation raised `console-request-altered` for an edit nobody made and dropped the
+/// request. The closures now move in memory only once the seal commits.
+#[tokio::test]
+async fn a_seal_rolled_back_leaves_what_the_emergency_account_asked_waiting() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (admin, admin_csrf) = emergency_request_beside_carol(&h).await;
+    let (carol, carol_csrf, _) = h
+        .first_sign_in("carol", "violet harbour evening tide")
+        .await;
+    // The guard lags: one record fits, the seal's hold says more.
+    trail_with_room(&h, 1);
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&carol),
+            &[("csrf", &carol_csrf), ("reason", "reseal after the outage")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.element("break-glass-secret").is_none(), "{}", r.body);
+    let _ = h.events();
+    assert_eq!(h.console.pending_accepts().len(), 1, "still waiting");
+    // The old sealer is refused as the envelope's holder, not as an edit of the store.
+    let r = h.confirm_acceptance(&admin, &admin_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    let events = h.events();
+    assert!(
+        alerts_of(&events, FindingKind::ConsoleRequestAltered).is_empty(),
+        "a false alarm after a rolled-back seal: {events:?}"
+    );
+    assert_eq!(h.console.pending_accepts().len(), 1, "not dropped");
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
 
 /// Found in review (s7-r13c): the trail is what ATNA reports, and an `emergency` success
@@ -4286,6 +4335,34 @@ async fn an_enrolment_link_planted_beside_an_invitation_is_refused_with_an_alert
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("spent on the trail"), "{alerts:?}");
+}
+
+/// Review r29-console: a redemption's hold closed its enrolment link in the console's
+/// memory before the hold committed. Rolled back (the trail full: its two records, the
+/// link spent and the account bound, could not be kept), the link stayed in the store
+/// while the console took it for "spent on the trail and put back": its holder's next
+/// try was refused, the link removed, and `console-invitation-altered` raised for an
+/// edit nobody made. The link's closure now moves in memory only once the hold commits.
+#[tokio::test]
+async fn an_enrolment_link_whose_redemption_rolled_back_works_without_an_alert() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    trail_with_room(&h, 1);
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.cookie().is_none(), "{}", r.body);
+    // The guard caught up: the link, still in the store, is still dave's.
+    let _ = h.events();
+    let r = welcome(&h, &token, "quiet copper morning rain").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let events = h.events();
+    assert!(
+        alerts_of(&events, FindingKind::ConsoleInvitationAltered).is_empty(),
+        "a false alarm after a rolled-back redemption: {events:?}"
+    );
 }
 
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
@@ -8565,6 +8642,12 @@ async fn a_reset_link_expires_is_replaced_and_is_refused_where_the_link_would_be
 /// Fills the console's inbox until a push fails: the guard lags behind a flood and the
 /// trail takes nothing more (what was queued before is taken first).
 fn trail_full(h: &Harness) {
+    trail_with_room(h, 0);
+}
+
+/// Fills the console's inbox but for `room` events: the guard lags behind a flood
+/// (what was queued before is taken first).
+fn trail_with_room(h: &Harness, room: usize) {
     let _ = h.events();
     let filler = || {
         Event::new(
@@ -8578,7 +8661,9 @@ fn trail_full(h: &Harness) {
             "a finding of the flood",
         )
     };
-    while h.inbox.push(filler()).is_ok() {}
+    for _ in room..pacsguard_events::MAX_INBOX_EVENTS {
+        h.inbox.push(filler()).expect("room below the limit");
+    }
 }
 
 /// Review r26-console: a refusal outside sign-in (a reset link's wrong code, an unknown
