@@ -258,7 +258,7 @@ impl Console {
             db: Mutex::new(db),
             clock,
             inbox,
-            uid: nix_uid(),
+            uid: pacsguard_events::process_uid(),
             store_path,
             issuer: format!("PacsGuard {host}"),
             addresses: Mutex::new(addresses),
@@ -1450,11 +1450,4 @@ pub(crate) fn still_as_verified(db: &ConsoleDb, id: i64, verified: &str) -> Resu
 
 fn token_csrf() -> Result<String, AuthError> {
     token()
-}
-
-fn nix_uid() -> u32 {
-    // The uid the console runs as, for the events' actor (std has no getuid; the
-    // metadata of /proc/self is owned by it).
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
 }

@@ -19,8 +19,10 @@
 //! - the commit fails: nothing is queued, nothing moved in memory, the room is given back;
 //! - dropped without its commit (an error inside the hold): the same.
 //!
-//! The one window left is a stop of the guard between the commit and the queueing (or
-//! the process killed before the guard wrote the records), as for every record: the next
+//! A stop of the guard between the commit and the queueing waits for the queueing
+//! ([`pacsguard_events::CLOSE_WAITS_FOR_RESERVED`], past which the stop records how many
+//! records it did not get). The one window left is the process killed before the guard
+//! wrote the records, as for every record: the next
 //! start then refuses an account whose change is not on the trail, with the alert, and
 //! records a session's end from its note in the store ([`crate::closing`]).
 //!
@@ -110,8 +112,9 @@ impl HoldRecords<'_> {
         for change in changes.memory {
             self.console.apply(change)?;
         }
-        // Fails only if the guard stopped since the reservation: the change is made and
-        // its records lost, as for a process killed now (see the module).
+        // The guard's close waits for this room (`CLOSE_WAITS_FOR_RESERVED`): this fails
+        // only past that wait, which the close then records, or the process killed now
+        // (see the module).
         room.fill(changes.records)
             .map_err(|e| AuthError::Unrecorded(e.to_string()))
     }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, SinkError};
+use crate::event::{Action, Actor, Event, Outcome, SinkError};
 
 /// Events waiting for the owner. Past this, a push fails (and the console refuses the
 /// request) rather than letting a flood of requests grow memory without bound while the
@@ -24,12 +24,23 @@ pub const MAX_INBOX_EVENTS: usize = 10_000;
 /// caught up; what is in flight still records its end in the room kept.
 pub const INBOX_HEADROOM: usize = 2_000;
 
+/// How long [`Inbox::close`] waits for the room [`Inbox::reserve`] kept to be filled: a
+/// console request between its store's commit and [`Reserved::fill`] (the commit's
+/// write, milliseconds; seconds on a disk that stalls). Closed at once, a stop of the
+/// guard in that window (`serve` stopped while an administrator invited someone) lost
+/// the records of a change the store kept (review r29-console). Past it, the close says
+/// on the trail how many records it did not get.
+pub const CLOSE_WAITS_FOR_RESERVED: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Default)]
 struct State {
     events: VecDeque<Event>,
     /// Room kept by [`Inbox::reserve`] for events not given yet: counted as waiting.
     reserved: usize,
+    /// No more pushes or reservations: the owner is stopping.
     closed: bool,
+    /// The owner took its last events: room kept and filled now is too late.
+    drained: bool,
 }
 
 /// A cloneable handle: the pushing side and the owning side hold the same queue.
@@ -38,6 +49,8 @@ pub struct Inbox {
     state: Arc<Mutex<State>>,
     /// Told when the owner takes (or closes): a push waiting for room looks again.
     taken: Arc<Condvar>,
+    /// Told when room kept is filled or given back: a close waiting for it looks again.
+    released: Arc<Condvar>,
 }
 
 impl Inbox {
@@ -141,16 +154,39 @@ impl Inbox {
         }
     }
 
-    /// Refuses every later push and returns what was queued: the owner writes it last.
+    /// Refuses every later push and reservation and returns what was queued, once the
+    /// room already kept is filled (at most [`CLOSE_WAITS_FOR_RESERVED`]): the owner
+    /// writes it last.
     pub fn close(&self) -> Vec<Event> {
-        match self.state.lock() {
-            Ok(mut state) => {
-                state.closed = true;
-                self.taken.notify_all();
-                state.events.drain(..).collect()
+        self.close_within(CLOSE_WAITS_FOR_RESERVED)
+    }
+
+    /// [`Inbox::close`], waiting at most `wait` for the room kept. Room still kept then
+    /// is said by a last record (its change may be in the console's store without its
+    /// records), and filled later it is refused.
+    pub fn close_within(&self, wait: Duration) -> Vec<Event> {
+        let Ok(mut state) = self.state.lock() else {
+            return Vec::new();
+        };
+        state.closed = true;
+        self.taken.notify_all();
+        let deadline = Instant::now() + wait;
+        while state.reserved > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            Err(_) => Vec::new(),
+            state = match self.released.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(_) => return Vec::new(),
+            };
         }
+        state.drained = true;
+        let mut last: Vec<Event> = state.events.drain(..).collect();
+        if state.reserved > 0 {
+            last.push(unfilled_at_close(state.reserved, wait));
+        }
+        last
     }
 
     pub fn is_closed(&self) -> bool {
@@ -160,8 +196,34 @@ impl Inbox {
     fn release(&self, room: usize) {
         if let Ok(mut state) = self.state.lock() {
             state.reserved = state.reserved.saturating_sub(room);
+            self.released.notify_all();
         }
     }
+}
+
+/// The record a close writes for room kept and not filled within `waited`.
+fn unfilled_at_close(records: usize, waited: Duration) -> Event {
+    let actor = Actor {
+        user: "pacsguard".into(),
+        uid: process_uid(),
+        sudo_user: None,
+    };
+    Event::new(
+        actor,
+        Action::Audit,
+        Outcome::Failure,
+        format!(
+            "the guard stopped with room kept for {records} record(s) of the console not given within {} ms (CLOSE_WAITS_FOR_RESERVED): a change the console's store committed may have no record on the trail; the console's next start checks its store against the trail (an account changed unrecorded is refused, with its alert)",
+            waited.as_millis()
+        ),
+    )
+}
+
+/// The uid this process runs as, for the actor of the records it makes (std has no
+/// getuid; `/proc/self` is owned by it). `u32::MAX` when it cannot be read.
+pub fn process_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
 }
 
 /// Room kept in an [`Inbox`] ([`Inbox::reserve`]).
@@ -173,9 +235,11 @@ pub struct Reserved {
 }
 
 impl Reserved {
-    /// Queues `events` (at most as many as the room kept) in the room kept for them. Fails
-    /// only if the owner stopped since the reservation (its last records are written;
-    /// these are not), or for more events than room was kept for (none is queued).
+    /// Queues `events` (at most as many as the room kept) in the room kept for them, also
+    /// while the owner's close waits for them ([`CLOSE_WAITS_FOR_RESERVED`]). Fails only if
+    /// the owner took its last events before (its last records are written; these are
+    /// not, and the close said so), or for more events than room was kept for (none is
+    /// queued).
     pub fn fill(mut self, events: Vec<Event>) -> Result<(), SinkError> {
         if events.len() > self.room {
             return Err(Inbox::error(
@@ -189,8 +253,12 @@ impl Reserved {
             .map_err(|_| Inbox::error("the inbox was poisoned by a panic"))?;
         state.reserved = state.reserved.saturating_sub(self.room);
         self.room = 0;
-        if state.closed {
-            return Err(Inbox::error("the guard has stopped"));
+        self.inbox.released.notify_all();
+        // Closed but not drained: the owner waits for this room and writes it last.
+        if state.drained {
+            return Err(Inbox::error(
+                "the guard stopped before these records were given (CLOSE_WAITS_FOR_RESERVED)",
+            ));
         }
         state.events.extend(events);
         Ok(())
@@ -258,9 +326,61 @@ mod tests {
         let taken: Vec<String> = inbox.take().into_iter().map(|e| e.detail).collect();
         assert_eq!(taken, ["before", "a", "b"]);
         let kept = inbox.reserve(1).expect("room");
-        inbox.close();
+        inbox.close_within(Duration::ZERO);
         assert!(kept.fill(vec![event("late")]).is_err(), "the owner stopped");
         assert!(inbox.reserve(1).is_err(), "closed");
+    }
+
+    /// Review r29-console: a close took what was queued at once, so the records of a
+    /// change committed just before (the console between its store's commit and
+    /// `Reserved::fill`) were refused and lost while the store kept the change. The close
+    /// now waits for the room kept, and the owner writes those records last.
+    #[test]
+    fn a_close_waits_for_the_room_kept_and_writes_what_fills_it() {
+        let inbox = Inbox::new();
+        inbox.push(event("before")).expect("open");
+        let kept = inbox.reserve(2).expect("room");
+        let console = inbox.clone();
+        let committing = std::thread::spawn(move || {
+            // The commit ends after the owner began to close.
+            while !console.is_closed() {
+                std::thread::yield_now();
+            }
+            kept.fill(vec![event("a"), event("b")])
+        });
+        let last: Vec<String> = inbox.close().into_iter().map(|e| e.detail).collect();
+        committing
+            .join()
+            .expect("joined")
+            .expect("filled while the close waited");
+        assert_eq!(last, ["before", "a", "b"]);
+        assert!(inbox.reserve(1).is_err(), "closed to new work");
+        assert!(inbox.push(event("after")).is_err(), "closed to new work");
+    }
+
+    /// Room kept and never filled (a request stuck in its commit) holds the close
+    /// `CLOSE_WAITS_FOR_RESERVED` at most, and the last record says what is missing.
+    #[test]
+    fn a_close_past_its_wait_says_how_many_records_it_did_not_get() {
+        let inbox = Inbox::new();
+        inbox.push(event("before")).expect("open");
+        let kept = inbox.reserve(3).expect("room");
+        let begun = Instant::now();
+        let last = inbox.close_within(Duration::from_millis(100));
+        assert!(begun.elapsed() >= Duration::from_millis(100));
+        assert_eq!(last.len(), 2, "{last:?}");
+        assert_eq!(last[0].detail, "before");
+        assert_eq!(last[1].outcome, Outcome::Failure);
+        assert!(
+            last[1].detail.contains("3 record(s)")
+                && last[1].detail.contains("CLOSE_WAITS_FOR_RESERVED"),
+            "{}",
+            last[1].detail
+        );
+        assert!(
+            kept.fill(vec![event("late")]).is_err(),
+            "too late: the owner wrote its last"
+        );
     }
 
     #[test]
