@@ -541,8 +541,9 @@ impl Console {
                 "{MAX_PENDING_ACCEPTS} acceptances already wait for a second approver"
             )));
         }
-        // Stored before it is recorded: the id is the store's, and a request that could
-        // not be recorded is removed again (not done).
+        // Room for its record first (a trail that refuses refuses before the store has
+        // the request); stored before it is recorded: the id is the store's.
+        let room = self.room_for_record()?;
         let mut row = PendingAcceptRow {
             id: 0,
             root: root.to_string(),
@@ -580,8 +581,11 @@ impl Console {
             )
             .with_reason(reason);
         event.request_digest = Some(format!("{id}:{}", request_digest(&row)));
-        let recorded = self.record(event);
-        if let Err(e) = recorded {
+        if let Err(e) = crate::held::record_in(room, event) {
+            // The guard stopped past its wait for the room: not done.
+            if let Ok(key) = u64::try_from(id) {
+                lock(&self.asked)?.remove(&key);
+            }
             db.remove_pending_accept(id)?;
             return Err(e);
         }

@@ -233,8 +233,9 @@ impl Console {
     }
 
     /// Sets the fleet's four eyes for host approvals, as this administrator, for
-    /// `reason`, after a step-up; recorded on this console's trail. Should the record
-    /// fail, the setting is put back as it was (no change without its record).
+    /// `reason`, after a step-up; recorded on this console's trail, room for the record
+    /// kept first. Should the record still fail (the guard stopped past its wait for the
+    /// room), the setting is put back as it was (no change without its record).
     pub fn set_host_four_eyes(
         &self,
         auth: &Authenticated,
@@ -263,6 +264,10 @@ impl Console {
         let who = self.actor(&auth.name).user;
         let now = self.now();
         let before = self.host_four_eyes_setting()?;
+        // Room for the record before the store changes (review r29-console): recorded
+        // after, a full trail left a setting never set written "put back" by `who`, and
+        // every console on a shared fleet store read the unrecorded value meanwhile.
+        let room = self.room_for_record()?;
         self.with_fleet(|db| Ok(db.set_host_four_eyes(on, &who, reason, now)?))?;
         let mut event = self
             .event(
@@ -283,7 +288,7 @@ impl Console {
             .with_reason(reason);
         // What this console enforces from now on, read back from its trail at start.
         event.setting_digest = Some(setting_digest(on));
-        let recorded = self.record(event);
+        let recorded = crate::held::record_in(room, event);
         if recorded.is_ok() {
             let mut bindings = lock(&self.bindings)?;
             bindings

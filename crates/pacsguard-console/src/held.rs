@@ -199,4 +199,24 @@ impl Console {
         // its end, noted in the store, is recorded at the next start.
         self.record(event)
     }
+
+    /// Room for the one record of a write of the store made outside a hold, kept in the
+    /// trail's inbox before the write (review r29-console): a trail that refuses (the
+    /// guard stopped, its inbox full) refuses before the store changes. Recorded after
+    /// the write, a refusal left the change in the store until a second write undid it,
+    /// which a full disk or a dead fleet database refuses too, and the store of a fleet
+    /// shared by several consoles showed the unrecorded change meanwhile.
+    pub(crate) fn room_for_record(&self) -> Result<pacsguard_events::Reserved, AuthError> {
+        self.inbox()
+            .reserve(1)
+            .map_err(|e| AuthError::Unrecorded(e.to_string()))
+    }
+}
+
+/// Gives `event` the room kept for it ([`Console::room_for_record`]). Fails only if the
+/// guard's stop did not wait for it (past `CLOSE_WAITS_FOR_RESERVED`, which the stop
+/// records) or the room was kept inside a hold (a fault of the program).
+pub(crate) fn record_in(room: pacsguard_events::Reserved, event: Event) -> Result<(), AuthError> {
+    room.fill(vec![event])
+        .map_err(|e| AuthError::Unrecorded(e.to_string()))
 }

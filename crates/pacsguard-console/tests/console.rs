@@ -7191,6 +7191,55 @@ impl Harness {
     }
 }
 
+/// Review r29-console: the fleet's four-eyes setting was written to the fleet's store
+/// first and recorded after; with the trail full (the guard lagging behind a flood) the
+/// record was refused and the change "put back" by a second write, so a setting never
+/// set was left in the store as off, "set" by the administrator for "put back: the
+/// change could not be recorded", with no record on the trail (and every console on a
+/// shared fleet store read the unrecorded value meanwhile). Room for the record is kept
+/// first now: the trail refuses before the store changes.
+#[tokio::test]
+async fn a_fleet_setting_the_trail_cannot_take_leaves_the_store_as_it_was() {
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&admin, &secret).await;
+    trail_full(&h);
+    let r = h
+        .set_four_eyes(&admin, &csrf, "true", "audit finding")
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    let stored = h
+        .console
+        .host_four_eyes_setting()
+        .expect("the fleet's store");
+    assert!(stored.is_none(), "changed without its record: {stored:?}");
+    // Once the trail takes records again, the setting is made and recorded.
+    let _ = h.events();
+    let r = h
+        .set_four_eyes(&admin, &csrf, "true", "audit finding")
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    assert!(
+        h.console
+            .host_four_eyes_setting()
+            .expect("the fleet's store")
+            .is_some_and(|s| s.on)
+    );
+    assert!(
+        h.events()
+            .iter()
+            .any(|e| e.setting_digest.as_deref() == Some("needs_second_host_approver:true")),
+        "recorded"
+    );
+}
+
 /// Review s21, attack on session 20's fleet-wide four eyes: whoever holds the fleet's
 /// database turns four eyes off with sqlite3 (`UPDATE fleet_settings SET value =
 /// 'false'`, the row naming the administrator), writes a value no console writes
