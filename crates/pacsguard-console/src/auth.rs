@@ -43,6 +43,21 @@ pub(crate) const ENROLMENT_ENDS_SESSIONS: &str =
 /// Sign-in pauses let go at [`throttle::MAX_TRACKED_ADDRESSES`], written rate-limited.
 static RELEASED: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
 
+/// What a request does with its session ([`Console::authenticate_for`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionUse {
+    /// A request that may change something (a POST): its session's last use must be
+    /// renewed in the store, else it is refused (503 when the store cannot be written).
+    Acts,
+    /// A request that only reads (a GET): served also when the store cannot renew the
+    /// session now (a full disk, review r29-console: every page was answered 503, and
+    /// the people who must see what happens on the night the disk fills saw nothing).
+    Reads,
+}
+
+/// Pages served without their session's renewal: said on the log, rate-limited.
+static UNRENEWED: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
 /// How long the setup link printed at first start stays valid.
 pub const SETUP_TOKEN_LIFETIME: i64 = 15 * 60;
 /// A session unused this long ends.
@@ -1103,8 +1118,18 @@ impl Console {
     }
 
     /// The session of a cookie's token, if it is valid now; an expired one is ended and
-    /// its end recorded.
+    /// its end recorded. Its last use is renewed in the store, or the request refused.
     pub fn authenticate(&self, token: &str) -> Result<Option<Authenticated>, AuthError> {
+        self.authenticate_for(token, SessionUse::Acts)
+    }
+
+    /// [`Console::authenticate`] for a request that `used` the session so: one that only
+    /// reads is served when the store cannot renew the session now ([`SessionUse::Reads`]).
+    pub fn authenticate_for(
+        &self,
+        token: &str,
+        used: SessionUse,
+    ) -> Result<Option<Authenticated>, AuthError> {
         if !secret::is_token(token) {
             return Ok(None);
         }
@@ -1195,7 +1220,17 @@ impl Console {
                 address: &session.address,
             },
         )?;
-        db.touch_session(&hash, now, &seal)?;
+        match db.touch_session(&hash, now, &seal) {
+            Ok(()) => {}
+            // Not renewed, the row and its seal stay as the store kept them: the idle
+            // limit counts from that renewal, so the session ends sooner, never later.
+            Err(e) if used == SessionUse::Reads && e.is_unavailable() => {
+                UNRENEWED.refused(&format!(
+                    "a page served without renewing its session's last use, the console's store cannot be written now: {e}"
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         let stepped_up_at = self.sealed_step_up(&db, token, &hash, &account.name)?;
         let role = Role::parse(&account.role).ok_or_else(|| {
             AuthError::Internal(format!("account {}: unknown role", account.name))

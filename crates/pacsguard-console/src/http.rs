@@ -830,7 +830,12 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         return unauthenticated(is_post);
     };
     let console = state.console.clone();
-    let auth = match blocking(move || console.authenticate(&token)).await {
+    let used = if request.method() == Method::GET {
+        crate::auth::SessionUse::Reads
+    } else {
+        crate::auth::SessionUse::Acts
+    };
+    let auth = match blocking(move || console.authenticate_for(&token, used)).await {
         Ok(Ok(Some(auth))) => auth,
         Ok(Ok(None)) => return unauthenticated(is_post),
         Ok(Err(e)) => return failure(&e),

@@ -2612,6 +2612,48 @@ fn home_on_a_small_disk(env: &Env) -> SmallDisk {
     disk
 }
 
+/// Review r29-console, issue 13: with the home's disk full every page of the console
+/// was answered 503 "Not recorded", reading included: each request renewed its
+/// session's last use (and the seal over it) in the store before anything else, and a
+/// refused write refused the request. The people who must see what is happening on the
+/// night the disk fills saw nothing. A request that only reads is now served without
+/// the renewal (the idle limit then counts from the last renewal the store kept: the
+/// session ends sooner, never later); a change is still refused, 503.
+#[test]
+fn pages_that_only_read_are_served_while_the_disk_is_full() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small file system for the home needs root");
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let disk = home_on_a_small_disk(&env);
+    let server = Server::start(&env, &[]);
+    first_admin_with_codes(&server);
+    let (_, _, page) = server.curl("GET", "/", &[]);
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let filler = disk.fill();
+    // Enough requests that the store's journal would have to grow past what it holds.
+    for round in 0..40 {
+        for page in ["/", "/alerts", "/differences", "/trail", "/accounts"] {
+            let (status, _, body) = server.curl("GET", page, &[]);
+            assert_eq!(status, 200, "{page} (round {round}) on a full disk: {body}");
+        }
+    }
+    let (status, _, body) = server.curl("POST", "/step-up", &[("csrf", &csrf), ("code", "000000")]);
+    assert_eq!(status, 503, "a change on a full disk: {body}");
+    std::fs::remove_file(&filler).expect("room again");
+    let (status, _, body) = server.curl("GET", "/", &[]);
+    assert_eq!(status, 200, "{body}");
+    let log = Arc::clone(&server.stderr);
+    let stopped = server.stop();
+    assert!(
+        stopped == 0 || stopped == 1,
+        "serve stopped with {stopped}: {}",
+        log.lock().expect("log")
+    );
+}
+
 /// Review r28-console2, issue 13: a console action queued its record of success for the
 /// trail before the store's transaction committed, so when a later write or the commit
 /// failed (a full disk) the change was rolled back and answered 503 while the trail kept
