@@ -5414,6 +5414,47 @@ async fn a_sign_out_the_store_could_not_write_leaves_the_session_as_it_was() {
     );
 }
 
+/// Review r29-console: an administrator's "end every session of bob" was recorded
+/// before the ends were written, outside a hold: a store that refused them (a full disk)
+/// left "admin ended every session of bob" on the trail while bob's sessions lived. Now
+/// one hold: both or neither.
+#[tokio::test]
+async fn sessions_ended_by_an_administrator_that_the_store_refused_are_not_on_the_trail() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, _) = enrolled_bob(&h, &admin, &admin_csrf).await;
+    let _ = h.events();
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let admin_csrf = h.csrf(&admin).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/revoke",
+            Some(&admin),
+            &[("csrf", &admin_csrf), ("name", "bob")],
+        )
+        .await;
+    assert!(!r.status.is_redirection(), "{}", r.body);
+    let events = h.events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.detail.contains("ended every session of bob")),
+        "the trail says bob's sessions ended: {events:?}"
+    );
+    sqlite(&h, "DROP TRIGGER full");
+    assert_eq!(
+        h.overview(&bob).await.status,
+        StatusCode::OK,
+        "bob's session lives"
+    );
+}
+
 /// Review s14-r04: the ends of sessions noted in the store but missing from the trail
 /// were all recorded at the start, before the guard runs and drains the inbox: past
 /// MAX_INBOX_EVENTS (a trail that lost its records, or notes written into the store)
