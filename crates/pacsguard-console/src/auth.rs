@@ -809,9 +809,12 @@ impl Console {
         let csrf = token_csrf()?;
         let hash = secret::digest(&token);
         let now = self.now();
-        // Its opening on the trail first: a session row the trail does not know of is
-        // refused ([`crate::bound`]).
-        let digest = self.record_session_opening(&hash, account, signed_in, opening)?;
+        // Room for its opening on the trail first, queued once the row is written (review
+        // r29-console: queued before, a row the store refused, a full disk, left "signed
+        // in" on the trail for a session that never was). A session row the trail does
+        // not know of is refused ([`crate::bound`]).
+        let (opening, digest) = self.session_opening(&hash, account, signed_in, opening)?;
+        let room = self.room_for_record()?;
         let address = address.to_string();
         let seal = crate::session_seal::seal(
             &token,
@@ -827,6 +830,7 @@ impl Console {
         let db = lock(&self.db)?;
         if let Err(refused) = still(&db) {
             drop(db);
+            drop(room);
             let detail =
                 format!("a session of account {account} was not opened after all: {refused}");
             return Err(self.refused_with(
@@ -836,6 +840,7 @@ impl Console {
         }
         self.keep_session(&hash, digest)?;
         db.insert_session_since(&hash, account, &csrf, signed_in, now, &address, &seal)?;
+        crate::held::record_in(room, opening)?;
         Ok(NewSession { token, enrolled })
     }
 

@@ -744,17 +744,17 @@ impl Console {
         self.record(event)
     }
 
-    /// Records the opening of a session, before its row is written, on `opening` (the
-    /// sign-in, step-up or emergency record that opens it) or, when `None`, on a record of
-    /// its own; returns its digest, which the caller keeps ([`Console::keep_session`]) as
-    /// it writes the row.
-    pub(crate) fn record_session_opening(
+    /// The record of a session's opening: `opening` (the sign-in, step-up or emergency
+    /// record that opens it) or, when `None`, a record of its own, carrying the session's
+    /// digest; and the digest, which the caller keeps ([`Console::keep_session`]) as it
+    /// writes the row, then queues the record in the room it kept for it.
+    pub(crate) fn session_opening(
         &self,
         token_hash: &[u8],
         account: i64,
         created: i64,
         opening: Option<Event>,
-    ) -> Result<String, AuthError> {
+    ) -> Result<(Event, String), AuthError> {
         self.ensure_bound()?;
         let digest = session_digest(token_hash, account, created);
         let mut event = opening.unwrap_or_else(|| {
@@ -768,8 +768,7 @@ impl Console {
             )
         });
         event.session_digest = Some(digest.clone());
-        self.record(event)?;
-        Ok(digest)
+        Ok((event, digest))
     }
 
     /// Keeps a session's digest for the checks. The caller holds the store's lock (and

@@ -5414,6 +5414,43 @@ async fn a_sign_out_the_store_could_not_write_leaves_the_session_as_it_was() {
     );
 }
 
+/// Review r29-console: a sign-in recorded its session's opening ("admin signed in",
+/// with the session's digest) before the session's row was written: a store that
+/// refused the row (a full disk) left a sign-in on the trail for a session that never
+/// was. Room for the record is kept first and the record queued once the row is written.
+#[tokio::test]
+async fn a_sign_in_whose_session_the_store_refused_is_not_on_the_trail() {
+    let h = harness();
+    let (_, _, secret) = h.first_admin().await;
+    let _ = h.events();
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_sessions \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let opened = |events: &[Event]| {
+        events.iter().any(|e| {
+            e.session_digest
+                .as_deref()
+                .is_some_and(|d| !d.ends_with(":closed"))
+        })
+    };
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_none(), "{}", r.body);
+    let events = h.events();
+    assert!(
+        !opened(&events),
+        "a session's opening the store never held: {events:?}"
+    );
+    sqlite(&h, "DROP TRIGGER full");
+    h.clock.advance(30);
+    let code = h.next_code(&secret);
+    let r = h.login("admin", ADMIN_PASSWORD, &code).await;
+    assert!(r.cookie().is_some(), "{}", r.body);
+    assert!(opened(&h.events()), "the real sign-in is recorded");
+}
+
 /// Review r29-console: an administrator's "end every session of bob" was recorded
 /// before the ends were written, outside a hold: a store that refused them (a full disk)
 /// left "admin ended every session of bob" on the trail while bob's sessions lived. Now

@@ -2629,10 +2629,23 @@ fn pages_that_only_read_are_served_while_the_disk_is_full() {
     env.profile(&[]);
     let disk = home_on_a_small_disk(&env);
     let server = Server::start(&env, &[]);
-    first_admin_with_codes(&server);
+    let (secret, _) = first_admin_with_codes(&server);
     let (_, _, page) = server.curl("GET", "/", &[]);
     let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
     let filler = disk.fill();
+    // A sign-in from a second browser: refused (its session cannot be written).
+    let other = env.dir.path().join("second-browser.txt");
+    let (status, _, body) = server.curl_as(
+        &other,
+        "POST",
+        "/login",
+        &[
+            ("name", "admin"),
+            ("password", PASSWORD),
+            ("code", &next_step_code(&secret)),
+        ],
+    );
+    assert_eq!(status, 503, "a sign-in on a full disk: {body}");
     // Enough requests that the store's journal would have to grow past what it holds.
     for round in 0..40 {
         for page in ["/", "/alerts", "/differences", "/trail", "/accounts"] {
