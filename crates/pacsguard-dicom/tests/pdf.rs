@@ -945,6 +945,73 @@ fn xfa_form_scripts_are_read_from_the_decoded_xml() {
     );
 }
 
+/// What python3's XML parser (expat, as XFA hosts parse with an XML parser that honours the
+/// encoding) reads as the text of the `script` elements of `xml`; `None` without python3.
+fn scripts_expat_reads(xml: &[u8]) -> Option<Vec<String>> {
+    use std::io::Write as _;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\nfor e in E.fromstring(sys.stdin.buffer.read()).iter():\n    if e.tag.split('}')[-1] == 'script': print(e.text)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(xml).ok()?;
+    let out = child.wait_with_output().ok()?;
+    assert!(out.status.success(), "expat did not parse the XFA");
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// Review r29-screen: an XFA form written in UTF-16 (either byte order, with or without a
+/// byte order mark) had its `<script>` unread: no finding at all, though qpdf decodes the
+/// stream and expat reads the script from it.
+#[test]
+fn xfa_form_scripts_in_utf16_are_read() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-16"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template><subform><field name="a"><event activity="initialize"><script contentType="application/x-javascript">xfa.host.messageBox('utf16')</script></event></field></subform></template></xdp:xdp>"#;
+    let le: Vec<u8> = xml.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for (name, packet) in [
+        ("little endian, no BOM", le.clone()),
+        ("big endian, no BOM", be.clone()),
+        ("little endian, BOM", [&[0xFF, 0xFE][..], &le].concat()),
+        ("big endian, BOM", [&[0xFE, 0xFF][..], &be].concat()),
+    ] {
+        if let Some(scripts) = scripts_expat_reads(&packet) {
+            assert_eq!(scripts, ["xfa.host.messageBox('utf16')"], "{name}");
+        }
+        let pdf = document(
+            "/AcroForm << /Fields [] /XFA 4 0 R >>",
+            "",
+            &[stream("/Filter /FlateDecode", &flate(&packet))],
+        );
+        let input = Temp::new("xfa.pdf");
+        std::fs::write(&input.0, &pdf).expect("write");
+        let decoded = Command::new("qpdf")
+            .args(["--show-object=4", "--filtered-stream-data"])
+            .arg(&input.0)
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh installs it)");
+        assert_eq!(
+            decoded.stdout, packet,
+            "{name}: qpdf decodes the XFA packet"
+        );
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report.findings.iter().any(|f| f.severity == Severity::Alert
+                && f.detail.contains("xfa.host.messageBox('utf16')")),
+            "{name}: {:#?}",
+            report.findings
+        );
+    }
+}
+
 // ---- attachments --------------------------------------------------------------------------
 
 fn attach(content: &[u8], name: &str) -> Vec<u8> {
