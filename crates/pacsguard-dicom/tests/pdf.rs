@@ -616,6 +616,96 @@ fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
     }
 }
 
+/// Review r29-screen: an encrypted document that readers read unencrypted, in part or
+/// whole, was read decrypted only, into garbage: an XFA form typed /Metadata written in
+/// clear under `/EncryptMetadata false` (qpdf leaves such streams undecrypted and shows
+/// the script) was exit 0, and an incremental update whose newest trailer names no
+/// /Encrypt, attaching a program in clear (qpdf and mutool extract /bin/true from it),
+/// was a one-byte "data" attachment (info). Files written by tests/clear_reading_pdf.py.
+#[test]
+fn what_readers_read_unencrypted_in_an_encrypted_document_is_read() {
+    let dir = Temp::new("clear");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clear_reading_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let qpdf_out = |args: &[&str], name: &str| {
+        Command::new("qpdf")
+            .args(args)
+            .arg(dir.join(name))
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh installs it)")
+            .stdout
+    };
+    let metadata_xfa = std::fs::read(dir.join("metadata_xfa.pdf")).expect("written");
+    let shown = qpdf_out(
+        &["--show-object=4", "--filtered-stream-data"],
+        "metadata_xfa.pdf",
+    );
+    assert!(
+        String::from_utf8_lossy(&shown).contains("xfa.host.messageBox('clear metadata')"),
+        "qpdf reads the form in clear"
+    );
+    assert_alert(
+        &metadata_xfa,
+        FindingKind::ActiveContent,
+        "xfa.host.messageBox('clear metadata')",
+    );
+
+    let update = std::fs::read(dir.join("update_in_clear.pdf")).expect("written");
+    let program = std::fs::read("/bin/true").expect("/bin/true");
+    assert_eq!(
+        qpdf_out(&["--show-attachment=notes.txt"], "update_in_clear.pdf"),
+        program,
+        "qpdf extracts the program"
+    );
+    let report = inspect_pdf(&update);
+    assert!(
+        report.findings.iter().any(|f| f.severity == Severity::Alert
+            && f.kind == FindingKind::EmbeddedExecutable
+            && f.detail.contains("notes.txt")),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        report.attachments.iter().any(|a| a.bytes == program),
+        "the program, as readers extract it, goes to rules and hash lists"
+    );
+
+    // The benign case of the first: qpdf's --cleartext-metadata (RC4, AES-128, AES-256)
+    // over a document with XMP metadata is read both ways and is nothing at all.
+    let xmp = br#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/><?xpacket end="w"?>"#;
+    let plain = document(
+        "/Metadata 4 0 R",
+        "",
+        &[stream("/Type /Metadata /Subtype /XML", xmp)],
+    );
+    for bits in [
+        &["128", "--use-aes=n"][..],
+        &["128", "--use-aes=y"],
+        &["256"],
+    ] {
+        let mut after = vec!["--encrypt", "", "owner"];
+        after.extend_from_slice(bits);
+        after.extend(["--cleartext-metadata", "--"]);
+        let sealed = qpdf(&plain, &["--allow-weak-crypto"], &after).expect("encrypted");
+        assert!(memchr::memmem::find(&sealed, b"/EncryptMetadata false").is_some());
+        let report = inspect_pdf(&sealed);
+        assert!(
+            report.findings.is_empty(),
+            "{bits:?}: {:#?}",
+            report.findings
+        );
+    }
+}
+
 /// Review r28-screen: a stream whose filter chain begins with `/Crypt` names the crypt filter
 /// that decrypts it (`/DecodeParms` `/Name`, ISO 32000-1 §7.6.5), whatever `/StmF` says;
 /// qpdf and mutool decrypt it with that filter. The reader took every such stream as not
