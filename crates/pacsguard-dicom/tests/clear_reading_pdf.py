@@ -7,6 +7,10 @@
 #  - update_in_clear.pdf: an encrypted document, then an incremental update whose trailer
 #    names no /Encrypt, adding in clear a catalog that attaches a program: qpdf and mutool
 #    read the document from its newest trailer, unencrypted, and extract the program.
+#  - reencrypted_update.pdf: an encrypted document whose trailer is a cross-reference
+#    stream, then an update with a classic trailer naming another /Encrypt and /ID, which
+#    attaches a program encrypted with the new key: qpdf and mutool decrypt with the newest
+#    trailer's, and extract it.
 # RC4 and MD5 only, so the standard library writes them. Arguments: the output directory
 # and a program to attach (/bin/true).
 import hashlib, os, struct, sys, zlib
@@ -27,20 +31,26 @@ def rc4(key, data):
     return bytes(out)
 
 
-def encrypt_dict(metadata):
-    """Algorithms 3, 2 and 5 for owner password 'owner' and the empty user password."""
+def encrypt_dict(metadata, file_id=ID):
+    """Algorithms 3, 2 and 5 for owner password 'owner' and the empty user password; and
+    the file key."""
     h = hashlib.md5((b'owner' + PAD)[:32]).digest()
     for _ in range(50): h = hashlib.md5(h[:16]).digest()
     o = rc4(h[:16], PAD)
     for i in range(1, 20): o = rc4(bytes(b ^ i for b in h[:16]), o)
-    k = hashlib.md5(PAD + o + struct.pack('<i', P) + ID + (b'' if metadata else b'\xff' * 4)).digest()
+    k = hashlib.md5(PAD + o + struct.pack('<i', P) + file_id + (b'' if metadata else b'\xff' * 4)).digest()
     for _ in range(50): k = hashlib.md5(k[:16]).digest()
-    u = rc4(k[:16], hashlib.md5(PAD + ID).digest())
+    u = rc4(k[:16], hashlib.md5(PAD + file_id).digest())
     for i in range(1, 20): u = rc4(bytes(b ^ i for b in k[:16]), u)
     return (b'<< /Filter /Standard /V 4 /R 4 /Length 128 /CF << /StdCF << /CFM /V2 /AuthEvent '
             b'/DocOpen /Length 16 >> >> /StmF /StdCF /StrF /StdCF /O <%s> /U <%s> /P %d %s>>'
             % (o.hex().encode(), (u + b'\0' * 16).hex().encode(), P,
-               b'' if metadata else b'/EncryptMetadata false '))
+               b'' if metadata else b'/EncryptMetadata false ')), k[:16]
+
+
+def encrypt(key, num, data):
+    """Algorithm 1: RC4 with the file key extended by the object number, generation 0."""
+    return rc4(hashlib.md5(key + struct.pack('<I', num)[:3] + b'\0\0').digest()[:16], data)
 
 
 def section(objects, base):
@@ -74,11 +84,11 @@ XFA = (b'<?xml version="1.0"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><tem
 metadata_xfa, _ = document(
     [(1, b'<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] /XFA 4 0 R >> >>'), *PAGES,
      (4, stream(b'/Type /Metadata /Subtype /XML /Filter /FlateDecode', zlib.compress(XFA))),
-     (9, encrypt_dict(metadata=False))],
+     (9, encrypt_dict(metadata=False)[0])],
     b'/Encrypt 9 0 R ')
 
 original, xref = document([(1, b'<< /Type /Catalog /Pages 2 0 R >>'), *PAGES,
-                           (9, encrypt_dict(metadata=True))], b'/Encrypt 9 0 R ')
+                           (9, encrypt_dict(metadata=True)[0])], b'/Encrypt 9 0 R ')
 program = open(sys.argv[2], 'rb').read()
 update, _ = document(
     [(1, b'<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(notes.txt) 4 0 R] >> >> >>'),
@@ -86,6 +96,34 @@ update, _ = document(
      (5, stream(b'/Type /EmbeddedFile /Filter /FlateDecode', zlib.compress(program)))],
     b'', start=original, prev=xref)
 
-for name, pdf in [('metadata_xfa.pdf', metadata_xfa), ('update_in_clear.pdf', update)]:
+# The cross-reference stream's document: objects 1 to 3 and the encryption dictionary 9.
+start = b'%PDF-1.7\n%\xe2\xe3\xcf\xd3\n'
+body, _ = section([(1, b'<< /Type /Catalog /Pages 2 0 R >>'), *PAGES,
+                   (9, encrypt_dict(metadata=True)[0])], len(start))
+where = {}
+for num, at in zip((1, 2, 3, 9), [m.start() for m in __import__('re').finditer(rb'\d+ 0 obj', body)]):
+    where[num] = len(start) + at
+where[10] = len(start) + len(body)
+rows = b''.join(struct.pack('>BIH', 1, where[n], 0) if n in where else struct.pack('>BIH', 0, 0, 65535)
+                for n in range(11))
+xref_stream = (b'10 0 obj\n<< /Type /XRef /Size 11 /W [1 4 2] /Root 1 0 R /Encrypt 9 0 R /ID [<%s> <%s>] '
+               b'/Length %d >>\nstream\n' % (ID.hex().encode(), ID.hex().encode(), len(rows))
+               + rows + b'\nendstream\nendobj\n')
+streamed = start + body + xref_stream + b'startxref\n%d\n%%%%EOF\n' % where[10]
+NEW_ID = b'\x77' * 16
+new_encrypt, new_key = encrypt_dict(metadata=True, file_id=NEW_ID)
+attached = encrypt(new_key, 5, zlib.compress(program))
+objects, rows = section(
+    [(1, b'<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [<%s> 4 0 R] >> >> >>'
+      % encrypt(new_key, 1, b'notes.txt').hex().encode()),
+     (4, b'<< /Type /Filespec /F <%s> /EF << /F 5 0 R >> >>' % encrypt(new_key, 4, b'notes.txt').hex().encode()),
+     (5, stream(b'/Type /EmbeddedFile /Filter /FlateDecode', attached)),
+     (11, new_encrypt)], len(streamed))
+reencrypted = (streamed + objects + rows
+               + b'trailer\n<< /Size 12 /Root 1 0 R /Prev %d /Encrypt 11 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n'
+               % (where[10], NEW_ID.hex().encode(), NEW_ID.hex().encode(), len(streamed) + len(objects)))
+
+for name, pdf in [('metadata_xfa.pdf', metadata_xfa), ('update_in_clear.pdf', update),
+                  ('reencrypted_update.pdf', reencrypted)]:
     with open(os.path.join(sys.argv[1], name), 'wb') as f:
         f.write(pdf)

@@ -621,7 +621,9 @@ fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
 /// clear under `/EncryptMetadata false` (qpdf leaves such streams undecrypted and shows
 /// the script) was exit 0, and an incremental update whose newest trailer names no
 /// /Encrypt, attaching a program in clear (qpdf and mutool extract /bin/true from it),
-/// was a one-byte "data" attachment (info). Files written by tests/clear_reading_pdf.py.
+/// was a one-byte "data" attachment (info), and one encrypted by an update with a new
+/// /Encrypt and /ID over a cross-reference stream was decrypted with the old key (info).
+/// Files written by tests/clear_reading_pdf.py.
 #[test]
 fn what_readers_read_unencrypted_in_an_encrypted_document_is_read() {
     let dir = Temp::new("clear");
@@ -677,6 +679,27 @@ fn what_readers_read_unencrypted_in_an_encrypted_document_is_read() {
     assert!(
         report.attachments.iter().any(|a| a.bytes == program),
         "the program, as readers extract it, goes to rules and hash lists"
+    );
+
+    // The newest trailer's key, not the last found: an update's classic trailer naming a
+    // new /Encrypt and /ID over a cross-reference stream (qpdf and mutool extract the
+    // program with the new key).
+    let reencrypted = std::fs::read(dir.join("reencrypted_update.pdf")).expect("written");
+    assert_eq!(
+        qpdf_out(
+            &["--password=", "--show-attachment=notes.txt"],
+            "reencrypted_update.pdf"
+        ),
+        program,
+        "qpdf extracts the program"
+    );
+    let report = inspect_pdf(&reencrypted);
+    assert!(
+        report.findings.iter().any(|f| f.severity == Severity::Alert
+            && f.kind == FindingKind::EmbeddedExecutable
+            && f.detail.contains("notes.txt")),
+        "{:#?}",
+        report.findings
     );
 
     // The benign case of the first: qpdf's --cleartext-metadata (RC4, AES-128, AES-256)

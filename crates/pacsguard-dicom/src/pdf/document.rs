@@ -386,18 +386,25 @@ impl<'a> Document<'a> {
         }
     }
 
+    /// Readers take the encryption dictionary and the `/ID` from the newest trailer: the
+    /// one last in the file, whether a classic trailer or a cross-reference stream (an
+    /// update may name a new /Encrypt and /ID; when the newest names no /Encrypt, the
+    /// newest that does is read here and the unencrypted reading is another, see
+    /// [`Document::other_readings`]).
     fn set_up_encryption(&mut self, trailers: &[(usize, Dict)]) {
-        let Some((_, trailer)) = trailers
+        let mut by_position: Vec<&(usize, Dict)> = trailers.iter().collect();
+        by_position.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let newest_first: Vec<&Dict> = by_position.into_iter().map(|(_, t)| t).collect();
+        let Some(trailer) = newest_first
             .iter()
-            .rev()
-            .find(|(_, t)| get(t, b"Encrypt").is_some())
+            .find(|t| get(t, b"Encrypt").is_some())
+            .copied()
         else {
             return;
         };
-        self.newest_trailer_unencrypted = trailers
-            .iter()
-            .max_by_key(|(at, _)| *at)
-            .is_some_and(|(_, newest)| get(newest, b"Encrypt").is_none());
+        self.newest_trailer_unencrypted = newest_first
+            .first()
+            .is_some_and(|newest| get(newest, b"Encrypt").is_none());
         let encrypt_ref = get(trailer, b"Encrypt");
         if let Some(Obj::Ref(num, generation)) = encrypt_ref {
             self.encrypt_object = Some((*num, *generation));
@@ -413,10 +420,9 @@ impl<'a> Document<'a> {
         };
         self.metadata_in_clear =
             matches!(get(&encrypt, b"EncryptMetadata"), Some(Obj::Bool(false)));
-        let id0 = trailers
+        let id0 = newest_first
             .iter()
-            .rev()
-            .find_map(|(_, t)| match get(t, b"ID").map(|id| self.resolve(id)) {
+            .find_map(|t| match get(t, b"ID").map(|id| self.resolve(id)) {
                 Some(Obj::Array(ids)) => match ids.first() {
                     Some(Obj::Str(id)) => Some(id.clone()),
                     _ => None,
