@@ -71,8 +71,33 @@ pub struct Observation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Document {
     pub tag: String,
+    /// Where its value starts: in the file, or in the inflated data set when
+    /// `in_inflated_data_set` (a deflated transfer syntax holds it compressed, at no
+    /// offset of the file's own bytes).
     pub offset: u64,
+    pub in_inflated_data_set: bool,
     pub bytes: Vec<u8>,
+}
+
+impl Document {
+    /// The bytes of the file (or of the inflated data set) its value spans.
+    fn range(&self) -> Range<u64> {
+        self.offset..self.offset + self.bytes.len() as u64
+    }
+}
+
+/// Where the encapsulated documents lie in the bytes a reader of the whole file reads:
+/// the file's own bytes (`inflated` false) or the inflated data set (`inflated` true). A
+/// document read from the inflated data set is not in the file's bytes at its offset:
+/// there the file holds compressed bytes, the File Meta group or whatever follows the
+/// deflate stream, and a PDF an attacker put at that offset is no encapsulated document.
+fn document_ranges(inspection: &Inspection, inflated: bool) -> Vec<Range<u64>> {
+    inspection
+        .documents
+        .iter()
+        .filter(|d| d.in_inflated_data_set == inflated)
+        .map(Document::range)
+        .collect()
 }
 
 /// Everything [`inspect`] learnt about one file.
@@ -290,11 +315,7 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
     if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
         found.hidden(hidden, 0, "at the end of the file");
     }
-    let documents: Vec<Range<u64>> = inspection
-        .documents
-        .iter()
-        .map(|d| d.offset..d.offset + d.bytes.len() as u64)
-        .collect();
+    let documents = document_ranges(&inspection, false);
     // What starts in a preamble already reported as executable or active is that finding.
     let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
     let clock = budget.clock();
@@ -326,11 +347,7 @@ fn read_inflated_as_a_whole_file(
     if inspection.inflated.is_empty() {
         return;
     }
-    let documents: Vec<Range<u64>> = inspection
-        .documents
-        .iter()
-        .map(|d| d.offset..d.offset + d.bytes.len() as u64)
-        .collect();
+    let documents = document_ranges(inspection, true);
     let mut stopped_said = false;
     for hidden in readers::whole_file(&inspection.inflated, &documents, false, clock) {
         stopped_said |= hidden.kind == FindingKind::NotInspected;
@@ -1435,6 +1452,9 @@ fn read_deflated(
             found,
             budget,
         );
+        for document in &mut inspection.documents {
+            document.in_inflated_data_set = true;
+        }
         let end = start + consumed;
         if bytes.len().saturating_sub(end) > 1 {
             found.push(Observation {
@@ -1499,6 +1519,8 @@ fn walk_and_search(
             documents.push(Document {
                 tag: show_tag(value.tag),
                 offset: value.offset as u64,
+                // Set by the caller that walked an inflated data set.
+                in_inflated_data_set: false,
                 bytes: value.bytes.to_vec(),
             });
         }

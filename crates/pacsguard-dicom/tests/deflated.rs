@@ -210,3 +210,59 @@ fn a_pdf_only_a_repairing_reader_opens_is_found_in_a_deflated_data_set() {
         );
     }
 }
+
+/// Review r29-screen: the encapsulated documents of a deflated data set were placed by
+/// their offsets in the inflated data set, and those ranges were applied to the file's
+/// own bytes, where the PDF reader of the whole file left them alone as "the document
+/// itself". A PDF appended after the deflate stream of a file DCMTK deflated, whose
+/// catalog and script sat at file offsets inside the encapsulated report's inflated
+/// range, was exit 0 though qpdf and mutool open the file and show the script. Now a
+/// document of the inflated data set is placed in the inflated data set only.
+#[test]
+fn a_deflated_documents_place_hides_nothing_in_the_files_own_bytes() {
+    // A benign report long enough that its inflated range covers all of the file.
+    let mut report = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n".to_vec();
+    report.extend(std::iter::repeat_n(b' ', 100_000));
+    report.extend_from_slice(b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    let plain = DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.20.5", &report).build();
+    let Some(mut file) = deflated_by_dcmconv(&plain) else {
+        return;
+    };
+    let appended_at = file.len();
+    file.extend_from_slice(
+        b"\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript \
+          /JS (app.alert\\('past the range'\\)) >> >>\nendobj\n2 0 obj\n<< /Type /Pages \
+          /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+    );
+    let inspection = inspect(&file);
+    let document = &inspection.documents[0];
+    assert!(
+        document.in_inflated_data_set
+            && document.offset < appended_at as u64
+            && document.offset + document.bytes.len() as u64 > file.len() as u64,
+        "the report's inflated range covers the appended PDF"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("appended.dcm"), &file).expect("write");
+    if let Ok(shown) = Command::new("qpdf")
+        .arg("--show-object=1")
+        .arg(dir.path().join("appended.dcm"))
+        .output()
+    {
+        assert!(
+            String::from_utf8_lossy(&shown.stdout).contains("past the range"),
+            "qpdf opens the file: {}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+    }
+    assert!(
+        inspection
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::ActiveContent
+                && o.severity == pacsguard_events::Severity::Alert
+                && o.detail.contains("app.alert('past the range')")),
+        "{:#?}",
+        inspection.observations
+    );
+}

@@ -616,6 +616,119 @@ fn documents_encrypted_with_an_empty_user_password_are_decrypted_and_read() {
     }
 }
 
+/// Review r29-screen: an encrypted document that readers read unencrypted, in part or
+/// whole, was read decrypted only, into garbage: an XFA form typed /Metadata written in
+/// clear under `/EncryptMetadata false` (qpdf leaves such streams undecrypted and shows
+/// the script) was exit 0, and an incremental update whose newest trailer names no
+/// /Encrypt, attaching a program in clear (qpdf and mutool extract /bin/true from it),
+/// was a one-byte "data" attachment (info), and one encrypted by an update with a new
+/// /Encrypt and /ID over a cross-reference stream was decrypted with the old key (info).
+/// Files written by tests/clear_reading_pdf.py.
+#[test]
+fn what_readers_read_unencrypted_in_an_encrypted_document_is_read() {
+    let dir = Temp::new("clear");
+    let dir = dir.0.parent().expect("temp dir").to_path_buf();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clear_reading_pdf.py");
+    let wrote = Command::new("python3")
+        .args([script, dir.to_str().expect("utf-8"), "/bin/true"])
+        .output()
+        .expect("python3");
+    assert!(
+        wrote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let qpdf_out = |args: &[&str], name: &str| {
+        Command::new("qpdf")
+            .args(args)
+            .arg(dir.join(name))
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh installs it)")
+            .stdout
+    };
+    let metadata_xfa = std::fs::read(dir.join("metadata_xfa.pdf")).expect("written");
+    let shown = qpdf_out(
+        &["--show-object=4", "--filtered-stream-data"],
+        "metadata_xfa.pdf",
+    );
+    assert!(
+        String::from_utf8_lossy(&shown).contains("xfa.host.messageBox('clear metadata')"),
+        "qpdf reads the form in clear"
+    );
+    assert_alert(
+        &metadata_xfa,
+        FindingKind::ActiveContent,
+        "xfa.host.messageBox('clear metadata')",
+    );
+
+    let update = std::fs::read(dir.join("update_in_clear.pdf")).expect("written");
+    let program = std::fs::read("/bin/true").expect("/bin/true");
+    assert_eq!(
+        qpdf_out(&["--show-attachment=notes.txt"], "update_in_clear.pdf"),
+        program,
+        "qpdf extracts the program"
+    );
+    let report = inspect_pdf(&update);
+    assert!(
+        report.findings.iter().any(|f| f.severity == Severity::Alert
+            && f.kind == FindingKind::EmbeddedExecutable
+            && f.detail.contains("notes.txt")),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        report.attachments.iter().any(|a| a.bytes == program),
+        "the program, as readers extract it, goes to rules and hash lists"
+    );
+
+    // The newest trailer's key, not the last found: an update's classic trailer naming a
+    // new /Encrypt and /ID over a cross-reference stream (qpdf and mutool extract the
+    // program with the new key).
+    let reencrypted = std::fs::read(dir.join("reencrypted_update.pdf")).expect("written");
+    assert_eq!(
+        qpdf_out(
+            &["--password=", "--show-attachment=notes.txt"],
+            "reencrypted_update.pdf"
+        ),
+        program,
+        "qpdf extracts the program"
+    );
+    let report = inspect_pdf(&reencrypted);
+    assert!(
+        report.findings.iter().any(|f| f.severity == Severity::Alert
+            && f.kind == FindingKind::EmbeddedExecutable
+            && f.detail.contains("notes.txt")),
+        "{:#?}",
+        report.findings
+    );
+
+    // The benign case of the first: qpdf's --cleartext-metadata (RC4, AES-128, AES-256)
+    // over a document with XMP metadata is read both ways and is nothing at all.
+    let xmp = br#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/><?xpacket end="w"?>"#;
+    let plain = document(
+        "/Metadata 4 0 R",
+        "",
+        &[stream("/Type /Metadata /Subtype /XML", xmp)],
+    );
+    for bits in [
+        &["128", "--use-aes=n"][..],
+        &["128", "--use-aes=y"],
+        &["256"],
+    ] {
+        let mut after = vec!["--encrypt", "", "owner"];
+        after.extend_from_slice(bits);
+        after.extend(["--cleartext-metadata", "--"]);
+        let sealed = qpdf(&plain, &["--allow-weak-crypto"], &after).expect("encrypted");
+        assert!(memchr::memmem::find(&sealed, b"/EncryptMetadata false").is_some());
+        let report = inspect_pdf(&sealed);
+        assert!(
+            report.findings.is_empty(),
+            "{bits:?}: {:#?}",
+            report.findings
+        );
+    }
+}
+
 /// Review r28-screen: a stream whose filter chain begins with `/Crypt` names the crypt filter
 /// that decrypts it (`/DecodeParms` `/Name`, ISO 32000-1 §7.6.5), whatever `/StmF` says;
 /// qpdf and mutool decrypt it with that filter. The reader took every such stream as not
@@ -943,6 +1056,73 @@ fn xfa_form_scripts_are_read_from_the_decoded_xml() {
         FindingKind::ActiveContent,
         "xfa.host.messageBox('xfa')",
     );
+}
+
+/// What python3's XML parser (expat, as XFA hosts parse with an XML parser that honours the
+/// encoding) reads as the text of the `script` elements of `xml`; `None` without python3.
+fn scripts_expat_reads(xml: &[u8]) -> Option<Vec<String>> {
+    use std::io::Write as _;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\nfor e in E.fromstring(sys.stdin.buffer.read()).iter():\n    if e.tag.split('}')[-1] == 'script': print(e.text)",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(xml).ok()?;
+    let out = child.wait_with_output().ok()?;
+    assert!(out.status.success(), "expat did not parse the XFA");
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// Review r29-screen: an XFA form written in UTF-16 (either byte order, with or without a
+/// byte order mark) had its `<script>` unread: no finding at all, though qpdf decodes the
+/// stream and expat reads the script from it.
+#[test]
+fn xfa_form_scripts_in_utf16_are_read() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-16"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template><subform><field name="a"><event activity="initialize"><script contentType="application/x-javascript">xfa.host.messageBox('utf16')</script></event></field></subform></template></xdp:xdp>"#;
+    let le: Vec<u8> = xml.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    for (name, packet) in [
+        ("little endian, no BOM", le.clone()),
+        ("big endian, no BOM", be.clone()),
+        ("little endian, BOM", [&[0xFF, 0xFE][..], &le].concat()),
+        ("big endian, BOM", [&[0xFE, 0xFF][..], &be].concat()),
+    ] {
+        if let Some(scripts) = scripts_expat_reads(&packet) {
+            assert_eq!(scripts, ["xfa.host.messageBox('utf16')"], "{name}");
+        }
+        let pdf = document(
+            "/AcroForm << /Fields [] /XFA 4 0 R >>",
+            "",
+            &[stream("/Filter /FlateDecode", &flate(&packet))],
+        );
+        let input = Temp::new("xfa.pdf");
+        std::fs::write(&input.0, &pdf).expect("write");
+        let decoded = Command::new("qpdf")
+            .args(["--show-object=4", "--filtered-stream-data"])
+            .arg(&input.0)
+            .output()
+            .expect("qpdf (scripts/setup-test-deps.sh installs it)");
+        assert_eq!(
+            decoded.stdout, packet,
+            "{name}: qpdf decodes the XFA packet"
+        );
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report.findings.iter().any(|f| f.severity == Severity::Alert
+                && f.detail.contains("xfa.host.messageBox('utf16')")),
+            "{name}: {:#?}",
+            report.findings
+        );
+    }
 }
 
 // ---- attachments --------------------------------------------------------------------------

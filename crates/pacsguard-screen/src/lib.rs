@@ -226,13 +226,13 @@ impl Worker<'_> {
                 );
             }
             for document in &inspection.documents {
-                let place = format!(" in the encapsulated document {}", document.tag);
+                let (place, offset) = document_place(document);
                 rule_findings(
                     scanner,
                     path,
                     &document.bytes,
                     &place,
-                    Some(document.offset),
+                    offset,
                     until,
                     &mut findings,
                 );
@@ -243,7 +243,7 @@ impl Worker<'_> {
                     path,
                     &attachment.bytes,
                     &attachment.place,
-                    Some(attachment.offset),
+                    attachment.offset,
                     until,
                     &mut findings,
                 );
@@ -269,20 +269,21 @@ impl Worker<'_> {
             for attachment in &attachments {
                 let digest: [u8; 32] = Sha256::digest(&attachment.bytes).into();
                 if list.contains(&digest) {
-                    findings.push(
-                        Finding::new(
-                            path.to_path_buf(),
-                            FindingKind::HashlistMatch,
-                            Severity::Alert,
-                            format!(
-                                "SHA-256 {} of the file{} is on the list {}",
-                                hex(&digest),
-                                attachment.place,
-                                list.origin()
-                            ),
-                        )
-                        .with_offset(attachment.offset),
+                    let finding = Finding::new(
+                        path.to_path_buf(),
+                        FindingKind::HashlistMatch,
+                        Severity::Alert,
+                        format!(
+                            "SHA-256 {} of the file{} is on the list {}",
+                            hex(&digest),
+                            attachment.place,
+                            list.origin()
+                        ),
                     );
+                    findings.push(match attachment.offset {
+                        Some(offset) => finding.with_offset(offset),
+                        None => finding,
+                    });
                 }
             }
         }
@@ -315,8 +316,29 @@ fn hashlist_finding(list: &HashList, path: &Path, digest: &[u8; 32]) -> Option<F
 /// A file attached to an encapsulated PDF, decoded, to be screened as a file of its own.
 struct Attached {
     place: String,
-    offset: u64,
+    /// In the file; none in a deflated data set's document (see [`document_place`]).
+    offset: Option<u64>,
     bytes: Vec<u8>,
+}
+
+/// How a finding in an encapsulated document names where it is, and its offset in the
+/// file: none for a document of a deflated data set, whose offset counts in the inflated
+/// data set (the file holds it compressed), so it is named in the words instead.
+fn document_place(document: &pacsguard_dicom::Document) -> (String, Option<u64>) {
+    if document.in_inflated_data_set {
+        (
+            format!(
+                " in the encapsulated document {} (at offset {} of the inflated data set)",
+                document.tag, document.offset
+            ),
+            None,
+        )
+    } else {
+        (
+            format!(" in the encapsulated document {}", document.tag),
+            Some(document.offset),
+        )
+    }
 }
 
 /// The attachments of the encapsulated documents, decoded by the PDF reader (within its
@@ -324,14 +346,15 @@ struct Attached {
 fn attachments_of(inspection: &Inspection) -> Vec<Attached> {
     let mut attached = Vec::new();
     for document in &inspection.documents {
+        let (document_place, document_offset) = document_place(document);
         for attachment in pacsguard_dicom::inspect_pdf(&document.bytes).attachments {
             attached.push(Attached {
                 place: format!(
-                    " attached as \"{}\" to the encapsulated document {}",
+                    " attached as \"{}\" to{}",
                     pacsguard_events::escape_bytes(attachment.name.as_bytes()),
-                    document.tag
+                    document_place.trim_start_matches(" in")
                 ),
-                offset: document.offset + attachment.offset as u64,
+                offset: document_offset.map(|at| at + attachment.offset as u64),
                 bytes: attachment.bytes,
             });
         }

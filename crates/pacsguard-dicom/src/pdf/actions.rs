@@ -114,12 +114,12 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
         for part in parts {
             xml.extend(text_of(doc, &part));
         }
-        if let Some(script) = xfa_script(&xml) {
+        if let Some(script) = xfa_script_in_any_encoding(&xml) {
             found.push(Found::Action {
                 kind: FindingKind::ActiveContent,
                 severity: Severity::Alert,
                 offset,
-                detail: format!("PDF with an XFA form script: \"{}\"", quote(script)),
+                detail: format!("PDF with an XFA form script: \"{}\"", quote(&script)),
             });
         }
     }
@@ -290,6 +290,36 @@ fn text_of(doc: &mut Document, value: &Obj) -> Vec<u8> {
     }
 }
 
+/// The first `<script>` of an XFA form, in whichever encoding its XML parser reads it:
+/// UTF-8 (or any ASCII superset), or UTF-16 in either byte order, with or without a byte
+/// order mark (XML 1.0 appendix F: `<?` as `3C 00 3F 00` or `00 3C 00 3F` is enough, and
+/// expat, which python3's XML parser is, reads either). The XFA packets are one XML
+/// document put together from several streams, so a UTF-16 packet may start at an odd
+/// offset of it: both alignments of both byte orders are read. The content, as UTF-8.
+fn xfa_script_in_any_encoding(xml: &[u8]) -> Option<Vec<u8>> {
+    if let Some(script) = xfa_script(xml) {
+        return Some(script.to_vec());
+    }
+    let utf16 = |from: usize, unit: fn([u8; 2]) -> u16| {
+        let units: Vec<u16> = xml
+            .get(from..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|pair| unit([pair[0], pair[1]]))
+            .collect();
+        String::from_utf16_lossy(&units).into_bytes()
+    };
+    [0, 1]
+        .into_iter()
+        .flat_map(|from| {
+            [
+                utf16(from, u16::from_le_bytes),
+                utf16(from, u16::from_be_bytes),
+            ]
+        })
+        .find_map(|text| xfa_script(&text).map(<[u8]>::to_vec))
+}
+
 /// The first `<script>` element of an XFA form (any namespace prefix), its content.
 fn xfa_script(xml: &[u8]) -> Option<&[u8]> {
     for open in memchr::memchr_iter(b'<', xml) {
@@ -339,6 +369,29 @@ mod tests {
             Some(&b"xfa.host.gotoURL()"[..])
         );
         assert_eq!(xfa_script(b"<script/><scripts>no</scripts>"), None);
+    }
+
+    /// XFA in UTF-16, as expat reads it: little and big endian, with and without a byte
+    /// order mark, and a packet at an odd offset after a UTF-8 one (review r29-screen:
+    /// none of these was searched).
+    #[test]
+    fn xfa_scripts_are_found_in_utf16_packets() {
+        let xml = "<?xml version=\"1.0\"?><xdp:xdp><script>app.alert(16)</script></xdp:xdp>";
+        let le: Vec<u8> = xml.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let found = Some(b"app.alert(16)".to_vec());
+        for (name, bytes) in [
+            ("le", le.clone()),
+            ("be", be.clone()),
+            ("le bom", [&[0xFF, 0xFE][..], &le].concat()),
+            ("be bom", [&[0xFE, 0xFF][..], &be].concat()),
+            ("odd", [&b"<xdp>"[..], &le].concat()),
+        ] {
+            assert_eq!(xfa_script_in_any_encoding(&bytes), found, "{name}");
+        }
+        let empty = "<script/><scripts>no</scripts>";
+        let empty: Vec<u8> = empty.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(xfa_script_in_any_encoding(&empty), None);
     }
 
     #[test]

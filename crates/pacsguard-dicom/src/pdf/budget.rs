@@ -111,6 +111,14 @@ impl Budget {
         }
     }
 
+    /// A full budget with the same deadline, for another reading of the same document
+    /// (see `Document::other_readings`): the reading repeats the work of the first, so it
+    /// cannot share its counts without a large benign document read twice reaching a
+    /// limit it does not come near; the time is shared.
+    pub fn renewed(&self) -> Budget {
+        Budget::until(self.deadline)
+    }
+
     /// Whether the deadline has passed (recorded once it has); every unit of work asks.
     pub fn out_of_time(&mut self) -> bool {
         if self.reached.contains(&Limit::Deadline) {

@@ -30,6 +30,22 @@ pub struct Object {
     pub in_object_stream: bool,
 }
 
+/// How a reader undoes the encryption of a document that opens without a password. Readers
+/// part ways on two points, and an attacker picks the side that hides the content from
+/// the reading done here, so each is read both ways (see [`Document::other_readings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Every string and stream decrypted (mutool, under `/EncryptMetadata false` too).
+    Decrypted,
+    /// As [`Reading::Decrypted`], but streams typed `/Metadata` left as stored when the
+    /// encryption dictionary says `/EncryptMetadata false` (qpdf, whatever the stream is
+    /// used for).
+    MetadataInClear,
+    /// Nothing decrypted: the newest trailer names no `/Encrypt` (an incremental update
+    /// without one), and qpdf and mutool read the document from the newest trailer.
+    Unencrypted,
+}
+
 /// What stopped decryption, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Encryption {
@@ -57,6 +73,12 @@ pub struct Document<'a> {
     pub encryption: Encryption,
     /// Object number of the encryption dictionary: its strings are never encrypted.
     encrypt_object: Option<(u32, u16)>,
+    reading: Reading,
+    /// The encryption dictionary says `/EncryptMetadata false`.
+    metadata_in_clear: bool,
+    /// The trailer last in the file (the newest revision's) names no `/Encrypt` while an
+    /// older one does.
+    newest_trailer_unencrypted: bool,
     /// Every trailer dictionary (classic, and of cross-reference streams), for `/Root`.
     trailers: Vec<Dict>,
     /// Object streams named by type-2 cross-reference entries: a reader loads them by
@@ -74,6 +96,11 @@ pub struct Document<'a> {
 
 impl<'a> Document<'a> {
     pub fn read(bytes: &'a [u8], budget: Budget) -> Document<'a> {
+        Self::read_as(bytes, budget, Reading::Decrypted)
+    }
+
+    /// The document as a reader that undoes its encryption in the way `reading` says.
+    pub fn read_as(bytes: &'a [u8], budget: Budget, reading: Reading) -> Document<'a> {
         let mut doc = Document {
             bytes,
             objects: Vec::new(),
@@ -81,6 +108,9 @@ impl<'a> Document<'a> {
             decryptor: None,
             encryption: Encryption::None,
             encrypt_object: None,
+            reading,
+            metadata_in_clear: false,
+            newest_trailer_unencrypted: false,
             trailers: Vec::new(),
             object_streams: HashSet::new(),
             endstreams: BTreeMap::new(),
@@ -100,8 +130,10 @@ impl<'a> Document<'a> {
                 }
             }
         }
-        doc.set_up_encryption(&trailers);
-        doc.trailers = trailers;
+        if reading != Reading::Unencrypted {
+            doc.set_up_encryption(&trailers);
+        }
+        doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
         doc.decrypt_strings();
         doc.expand_object_streams();
         doc
@@ -208,8 +240,36 @@ impl<'a> Document<'a> {
         self.objects.push(object);
     }
 
-    /// The dictionaries after every `trailer` keyword.
-    fn classic_trailers(&mut self) -> Vec<Dict> {
+    /// The readings of this document (read as [`Reading::Decrypted`]) that other readers
+    /// make, each with why; none for a document that is not encrypted or cannot be
+    /// decrypted.
+    pub fn other_readings(&self) -> Vec<(Reading, &'static str)> {
+        if self.encryption != Encryption::Open {
+            return Vec::new();
+        }
+        let mut readings = Vec::new();
+        if self.metadata_in_clear
+            && self
+                .objects
+                .iter()
+                .any(|o| o.stream.is_some() && type_is(&o.value, b"Metadata"))
+        {
+            readings.push((
+                Reading::MetadataInClear,
+                "read as qpdf reads it: /EncryptMetadata false, so streams typed /Metadata are not decrypted",
+            ));
+        }
+        if self.newest_trailer_unencrypted {
+            readings.push((
+                Reading::Unencrypted,
+                "read as qpdf and mutool read it: unencrypted, since its newest trailer names no /Encrypt",
+            ));
+        }
+        readings
+    }
+
+    /// The dictionaries after every `trailer` keyword, with where each is.
+    fn classic_trailers(&mut self) -> Vec<(usize, Dict)> {
         let mut trailers = Vec::new();
         for at in memchr::memmem::find_iter(self.bytes, b"trailer") {
             let Some(mut lexer) = self.bounded_lexer(at + b"trailer".len()) else {
@@ -218,7 +278,7 @@ impl<'a> Document<'a> {
             let token = lexer.token(0);
             self.budget.spend_parsed(lexer.pos - at);
             if let Some(Obj::Dict(dict)) = token {
-                trailers.push(dict);
+                trailers.push((at, dict));
             }
         }
         trailers
@@ -226,7 +286,7 @@ impl<'a> Document<'a> {
 
     /// The in-use offsets of every cross-reference table and stream; the streams'
     /// dictionaries are trailers too.
-    fn xref_offsets(&mut self, trailers: &mut Vec<Dict>) -> Vec<usize> {
+    fn xref_offsets(&mut self, trailers: &mut Vec<(usize, Dict)>) -> Vec<usize> {
         let mut offsets = Vec::new();
         for at in memchr::memmem::find_iter(self.bytes, b"xref") {
             if at > 0 && self.bytes.get(at - 1).is_some_and(|b| !is_whitespace(*b)) {
@@ -242,7 +302,7 @@ impl<'a> Document<'a> {
                 if let Some(data) = self.decode_stream(i) {
                     self.xref_stream(&dict, &data, &mut offsets);
                 }
-                trailers.push(dict);
+                trailers.push((self.objects[i].offset, dict));
             }
         }
         offsets
@@ -326,10 +386,25 @@ impl<'a> Document<'a> {
         }
     }
 
-    fn set_up_encryption(&mut self, trailers: &[Dict]) {
-        let Some(trailer) = trailers.iter().rev().find(|t| get(t, b"Encrypt").is_some()) else {
+    /// Readers take the encryption dictionary and the `/ID` from the newest trailer: the
+    /// one last in the file, whether a classic trailer or a cross-reference stream (an
+    /// update may name a new /Encrypt and /ID; when the newest names no /Encrypt, the
+    /// newest that does is read here and the unencrypted reading is another, see
+    /// [`Document::other_readings`]).
+    fn set_up_encryption(&mut self, trailers: &[(usize, Dict)]) {
+        let mut by_position: Vec<&(usize, Dict)> = trailers.iter().collect();
+        by_position.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let newest_first: Vec<&Dict> = by_position.into_iter().map(|(_, t)| t).collect();
+        let Some(trailer) = newest_first
+            .iter()
+            .find(|t| get(t, b"Encrypt").is_some())
+            .copied()
+        else {
             return;
         };
+        self.newest_trailer_unencrypted = newest_first
+            .first()
+            .is_some_and(|newest| get(newest, b"Encrypt").is_none());
         let encrypt_ref = get(trailer, b"Encrypt");
         if let Some(Obj::Ref(num, generation)) = encrypt_ref {
             self.encrypt_object = Some((*num, *generation));
@@ -343,9 +418,10 @@ impl<'a> Document<'a> {
                 Encryption::Unsupported("an encryption dictionary that cannot be read".to_owned());
             return;
         };
-        let id0 = trailers
+        self.metadata_in_clear =
+            matches!(get(&encrypt, b"EncryptMetadata"), Some(Obj::Bool(false)));
+        let id0 = newest_first
             .iter()
-            .rev()
             .find_map(|t| match get(t, b"ID").map(|id| self.resolve(id)) {
                 Some(Obj::Array(ids)) => match ids.first() {
                     Some(Obj::Str(id)) => Some(id.clone()),
@@ -592,7 +668,13 @@ impl<'a> Document<'a> {
         let object = self.objects.get(i)?;
         let chain = self.filter_chain(object.value.as_dict()?);
         let crypt = stream_crypt(&chain);
-        let encrypted = !object.in_object_stream && !is_xref_stream(&object.value);
+        // qpdf's reading leaves streams typed /Metadata as stored under /EncryptMetadata
+        // false (mutool's decrypts them: the other reading).
+        let left_in_clear = self.reading == Reading::MetadataInClear
+            && self.metadata_in_clear
+            && type_is(&object.value, b"Metadata");
+        let encrypted =
+            !object.in_object_stream && !is_xref_stream(&object.value) && !left_in_clear;
         let (num, generation) = (object.num, object.generation);
         let decrypted;
         let data = match self.decryptor.clone() {

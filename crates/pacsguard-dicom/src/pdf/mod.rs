@@ -121,7 +121,25 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
             ),
         ));
     }
-    for found in actions::find(&mut doc) {
+    read_actions_and_attachments(&mut doc, depth, &mut report);
+    let budget = read_other_readings(pdf, doc, depth, &mut report);
+    for limit in budget.reached().to_vec() {
+        report.stopped = true;
+        report.findings.push(not_inspected(
+            0,
+            format!(
+                "PDF not fully inspected: the budget of {} was reached",
+                limit.describe()
+            ),
+        ));
+    }
+    dedupe_and_cap(&mut report.findings);
+    (report, budget)
+}
+
+/// What `doc` does and carries, into `report`: its actions, and its attachments screened.
+fn read_actions_and_attachments(doc: &mut Document, depth: usize, report: &mut Report) {
+    for found in actions::find(doc) {
         match found {
             Found::Action {
                 kind,
@@ -142,7 +160,7 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
                 };
                 let name = String::from_utf8_lossy(&name).into_owned();
                 let budget = std::mem::take(&mut doc.budget);
-                doc.budget = screen_attachment(&name, &bytes, offset, budget, depth, &mut report);
+                doc.budget = screen_attachment(&name, &bytes, offset, budget, depth, report);
                 report.attachments.push(Attachment {
                     name,
                     offset,
@@ -151,18 +169,41 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
             }
         }
     }
-    for limit in doc.budget.reached().to_vec() {
-        report.stopped = true;
-        report.findings.push(not_inspected(
-            0,
-            format!(
-                "PDF not fully inspected: the budget of {} was reached",
-                limit.describe()
-            ),
-        ));
+}
+
+/// The other ways readers undo the encryption of `doc` ([`Document::other_readings`]),
+/// each read with a budget of its own (bounded: at most two more readings, each within
+/// the limits, all within the one deadline), whose limits reached are `doc`'s to report.
+/// What a reader would act on in one of them is an alert, said to come from that
+/// reading, and the attachments it extracts go to rules and hash lists; the rest (what
+/// the strings and streams a reader decrypts look like undecrypted) is noise, not
+/// findings. `doc`'s budget is returned.
+fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut Report) -> Budget {
+    let mut budget = std::mem::take(&mut doc.budget);
+    for (reading, why) in doc.other_readings() {
+        let mut other = Document::read_as(pdf, budget.renewed(), reading);
+        let mut read = Report::default();
+        read_actions_and_attachments(&mut other, depth, &mut read);
+        for mut finding in read.findings {
+            if finding.severity == Severity::Alert {
+                finding.detail = format!("{} ({why})", finding.detail);
+                report.findings.push(finding);
+            }
+        }
+        for attachment in read.attachments {
+            if !report
+                .attachments
+                .iter()
+                .any(|a| a.bytes == attachment.bytes)
+            {
+                report.attachments.push(attachment);
+            }
+        }
+        for limit in other.budget.reached() {
+            budget.reach(*limit);
+        }
     }
-    dedupe_and_cap(&mut report.findings);
-    (report, doc.budget)
+    budget
 }
 
 fn not_inspected(offset: usize, detail: String) -> PdfFinding {
