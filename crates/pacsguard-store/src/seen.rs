@@ -114,6 +114,7 @@ impl Store {
     /// its path too (they describe what it now holds), so rows read back in path order
     /// never put an older state on top of a newer one.
     pub fn put_seen(&mut self, rows: &[SeenRow]) -> Result<(), StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         self.ensure_seen()?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -168,6 +169,7 @@ impl Store {
         rows: &[SeenRow],
         before_commit: impl FnOnce(&[Vec<u8>]) -> Result<(), String>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         self.ensure_seen()?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -243,6 +245,7 @@ impl Store {
         &mut self,
         before_commit: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         self.ensure_seen()?;
         before_commit().map_err(|reason| StoreError::Refused {
             path: self.path.clone(),

@@ -102,6 +102,15 @@ pub enum StoreError {
     /// was changed.
     #[error("profile store {}: not written: {reason}", .path.display())]
     Refused { path: PathBuf, reason: String },
+    /// A journal or write-ahead log stands beside the store that no writer of it made
+    /// (it stayed [`crate::LIVE_JOURNAL_WAIT`]): the write would have rolled it into the
+    /// store and deleted it, so nothing was written (review r28-store2).
+    #[error("profile store {}: {} ({}) stands beside it and no writer of the store made it (it stayed {} ms, LIVE_JOURNAL_WAIT): this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")), crate::LIVE_JOURNAL_WAIT.as_millis())]
+    CompanionBeside {
+        path: PathBuf,
+        companion: PathBuf,
+        bytes: Option<u64>,
+    },
     #[error("profile store {}: the baseline signature does not verify: the stored profile was modified after it was signed", .path.display())]
     BadSignature { path: PathBuf },
     #[error("profile store {}: the baseline was signed by key {found}, not by this home's key {expected}", .path.display())]
@@ -825,6 +834,7 @@ impl Store {
         key: &SigningKey,
         acceptance: Option<&Acceptance>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         refuse_unhashed(baseline, changed_roots).map_err(|reason| self.corrupt(reason))?;
         self.write_rows(baseline, changed_roots, key, acceptance)
     }
@@ -962,6 +972,7 @@ impl Store {
     /// rolled back, which the trail's own state catches. Stores made before have no
     /// table for it until the first checkpoint is kept.
     pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),

@@ -492,6 +492,7 @@ impl std::fmt::Debug for StreamedSave<'_> {
 impl Store {
     /// Starts writing a baseline root by root; see [`StreamedSave`].
     pub fn begin_streamed_save(&mut self) -> Result<StreamedSave<'_>, StoreError> {
+        crate::companions::refuse_if_planted(&self.path)?;
         let path = self.path.clone();
         // The lock from the start (IMMEDIATE): a save reads before it writes, and a
         // deferred one beside another writer failed at once instead of waiting.

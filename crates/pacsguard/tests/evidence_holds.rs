@@ -2,6 +2,7 @@
 //! intruder with write access to the home or the witness share, through the real binary.
 
 mod common;
+mod watcher;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -708,6 +709,64 @@ fn a_journal_planted_beside_an_intact_store_is_judged_on_a_copy_never_rolled_int
     fs::rename(&journal, env.home.join("pacsguard.db-journal.refused")).expect("mv");
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 0, "{findings:?}");
+}
+
+/// Issue 15 (r28-store2): the judgement of what stands beside the store ran only when a
+/// command opened it. A running guard keeps its connection, and SQLite looks for a hot
+/// journal at each new transaction: a journal planted while `watch` ran was rolled into
+/// the intact store (generation 2 back to generation 1) by the guard's next checkpoint
+/// copy and deleted, unchecked and unrecorded. Now a companion the guard did not make is
+/// an alert on the trail, and no write of the guard touches the store or the journal.
+#[test]
+fn a_journal_planted_while_the_guard_runs_is_an_alert_never_rolled_into_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let generation_1 = fs::read(&store).expect("read");
+    fs::write(env.path("readme.txt"), b"a reviewed edit\n").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "reviewed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = watcher::Watcher::start(&env, &[]);
+    let journal = env.home.join("pacsguard.db-journal");
+    fs::write(&journal, journal_rolling_back_to(&generation_1)).expect("plant");
+    let planted = store_files(&env.home);
+    // The guard records a change, and signs it (its checkpoint is copied into the store).
+    fs::write(env.path("added.txt"), b"not profiled\n").expect("add");
+    let alerted = guard.wait(Duration::from_secs(30), |findings, _| {
+        findings
+            .iter()
+            .any(|f| f["kind"] == "store-companion-planted")
+            && findings
+                .iter()
+                .any(|f| f["path"].as_str().is_some_and(|p| p.ends_with("added.txt")))
+    });
+    // Checkpoints (one a second) have been signed since; none may reach the store.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, findings, err) = guard.stop();
+    assert!(
+        alerted,
+        "no store-companion-planted alert: {findings:?}\n{err}"
+    );
+    assert!(
+        store_files(&env.home) == planted,
+        "the running guard changed the store or the journal planted beside it: {err}"
+    );
+    let on_trail = records(&env, "watch").iter().any(|r| {
+        r["finding"]["kind"] == "store-companion-planted"
+            && r["finding"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("pacsguard.db-journal"))
+    });
+    assert!(on_trail, "the alert naming the journal is not on the trail");
+    // The way out: the journal moved aside, the intact store (generation 2) is used.
+    fs::rename(&journal, env.home.join("pacsguard.db-journal.refused")).expect("mv");
+    let out = env.run(&["check"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 /// The other side: a journal left by sqlite3 killed inside its transaction, its changes

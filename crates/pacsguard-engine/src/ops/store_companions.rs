@@ -177,13 +177,30 @@ fn regular_companion(path: &Path) -> Result<Option<u64>, EngineError> {
 /// Copies the regular file `from` to the new file `to` (never through a link, never
 /// waiting on a FIFO), returning its length and SHA-256.
 fn copy_regular(from: &Path, to: &Path) -> Result<(u64, String), EngineError> {
-    let mut source =
-        pacsguard_fs::open_regular(from).map_err(|e| EngineError::io(from, e.to_string()))?;
     let mut target = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(to)
         .map_err(|e| EngineError::io(to, e))?;
+    read_hashed(from, |bytes| {
+        target.write_all(bytes).map_err(|e| EngineError::io(to, e))
+    })
+}
+
+/// The length and SHA-256 of the regular file at `path` (never through a link, never
+/// waiting on a FIFO): what an alert of a companion planted beside the store names.
+pub(crate) fn sha256_of(path: &Path) -> Result<(u64, String), EngineError> {
+    read_hashed(path, |_| Ok(()))
+}
+
+/// Reads the regular file `from` to its end, handing each piece to `each`; its length
+/// and SHA-256.
+fn read_hashed(
+    from: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<(), EngineError>,
+) -> Result<(u64, String), EngineError> {
+    let mut source =
+        pacsguard_fs::open_regular(from).map_err(|e| EngineError::io(from, e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
@@ -195,9 +212,7 @@ fn copy_regular(from: &Path, to: &Path) -> Result<(u64, String), EngineError> {
             break;
         }
         hasher.update(&buffer[..n]);
-        target
-            .write_all(&buffer[..n])
-            .map_err(|e| EngineError::io(to, e))?;
+        each(&buffer[..n])?;
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))
