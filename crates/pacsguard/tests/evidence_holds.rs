@@ -596,37 +596,6 @@ fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
     }
 }
 
-/// SQLite's rollback journal (sqlite.org/fileformat2.html, "The Rollback Journal": a
-/// header padded to a 512-byte sector, then page number, page and checksum per page)
-/// holding every page of `old`: what a writer killed inside its transaction leaves when
-/// `old` was the store as it began, and what an intruder plants to roll a store back.
-fn journal_rolling_back_to(old: &[u8]) -> Vec<u8> {
-    let page = match u16::from_be_bytes([old[16], old[17]]) {
-        1 => 65_536,
-        n => usize::from(n),
-    };
-    let pages = u32::try_from(old.len() / page).expect("pages");
-    let nonce: u32 = 0x5eed_1e55;
-    let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
-    for field in [pages, nonce, pages, 512, u32::try_from(page).expect("page")] {
-        journal.extend_from_slice(&field.to_be_bytes());
-    }
-    journal.resize(512, 0);
-    for (number, data) in (1u32..).zip(old.chunks_exact(page)) {
-        // SQLite's checksum: the nonce plus every 200th byte from the page's end.
-        let mut sum = nonce;
-        let mut i = page - 200;
-        while i > 0 {
-            sum = sum.wrapping_add(u32::from(data[i]));
-            i = i.saturating_sub(200);
-        }
-        journal.extend_from_slice(&number.to_be_bytes());
-        journal.extend_from_slice(data);
-        journal.extend_from_slice(&sum.to_be_bytes());
-    }
-    journal
-}
-
 /// Every file of the store (`pacsguard.db` and what stands beside it), by name, and
 /// whatever a judging left in the home.
 fn store_files(home: &Path) -> Vec<(String, Vec<u8>)> {
@@ -670,7 +639,11 @@ fn a_journal_planted_beside_an_intact_store_is_judged_on_a_copy_never_rolled_int
     let out = env.run(&["accept", "--all", "--reason", "reviewed"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let journal = env.home.join("pacsguard.db-journal");
-    fs::write(&journal, journal_rolling_back_to(&generation_1)).expect("plant");
+    fs::write(
+        &journal,
+        pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1),
+    )
+    .expect("plant");
     let planted = store_files(&env.home);
     let port = (std::process::id() % 20_000 + 30_000).to_string();
     let listen = format!("127.0.0.1:{port}");
@@ -728,7 +701,11 @@ fn a_journal_planted_while_the_guard_runs_is_an_alert_never_rolled_into_the_stor
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let guard = watcher::Watcher::start(&env, &[]);
     let journal = env.home.join("pacsguard.db-journal");
-    fs::write(&journal, journal_rolling_back_to(&generation_1)).expect("plant");
+    fs::write(
+        &journal,
+        pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1),
+    )
+    .expect("plant");
     let planted = store_files(&env.home);
     // The guard records a change, and signs it (its checkpoint is copied into the store).
     fs::write(env.path("added.txt"), b"not profiled\n").expect("add");
