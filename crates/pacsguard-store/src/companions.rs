@@ -131,6 +131,32 @@ pub(crate) fn refuse_if_planted(store: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// The file `conn` has open: a judged copy's handle names the store it was copied from,
+/// but what stands beside its own file is what SQLite acts on.
+fn file_of(conn: &rusqlite::Connection) -> Option<&Path> {
+    conn.path().filter(|p| !p.is_empty()).map(Path::new)
+}
+
+/// [`refuse_if_planted`] before a write through `conn`, a connection of a store.
+pub(crate) fn refuse_write_if_planted(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    match file_of(conn) {
+        Some(file) => refuse_if_planted(file),
+        None => Ok(()),
+    }
+}
+
+/// [`refuse_if_planted`] before a read through `conn` that begins a transaction (SQLite
+/// looks for a hot journal then) on a read-write connection. A read-only one never rolls
+/// a journal back (SQLite refuses the read instead) and may stand beside another
+/// process's long write (`audit verify` beside `profile`): it is not held up.
+pub(crate) fn refuse_read_if_planted(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    let read_only = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true);
+    if conn.is_autocommit() && !read_only {
+        refuse_write_if_planted(conn)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +194,26 @@ mod tests {
         let again = Instant::now();
         assert!(planted_companion(&store).is_some());
         assert!(again.elapsed() < LIVE_JOURNAL_WAIT);
+    }
+
+    /// The guard's own long-lived connection reads the store during a run too (a relayed
+    /// acceptance loads the baseline): a read beginning a transaction rolled a planted
+    /// journal in before any write was refused.
+    #[test]
+    fn a_read_of_an_open_store_refuses_a_planted_journal_never_rolls_it_in() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pacsguard.db");
+        let mut store = crate::Store::open(&path).expect("store");
+        let before_write = std::fs::read(&path).expect("read");
+        store.set_trail_mark("a checkpoint").expect("a write");
+        let written = std::fs::read(&path).expect("read");
+        let journal = companion_path(&path, "-journal");
+        let planted = pacsguard_testkit::sqlite_journal_rolling_back_to(&before_write);
+        std::fs::write(&journal, &planted).expect("plant");
+        let refused = store.trail_mark().expect_err("planted journal").to_string();
+        assert!(refused.contains("pacsguard.db-journal"), "{refused}");
+        assert_eq!(std::fs::read(&path).expect("read"), written, "rolled back");
+        assert_eq!(std::fs::read(&journal).expect("journal"), planted);
     }
 
     #[test]

@@ -526,6 +526,7 @@ impl Store {
     /// cross-checking the store against the audit trail at start-up. `load` verifies it
     /// with everything else before the baseline is used.
     pub fn generation(&self) -> Result<u64, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let generation: Option<i64> = self
             .conn
             .query_row("SELECT generation FROM baseline WHERE id = 1", [], |r| {
@@ -544,6 +545,7 @@ impl Store {
     /// generation, the signature of an approved one put back) reach the console as the
     /// host's current profile (review r25-store).
     pub fn verified_head(&self, key: &VerifyingKey) -> Result<Option<SignedHead>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let read = self.conn.unchecked_transaction().map_err(self.sql())?;
         let Some(verified) = self.load_streamed(key)? else {
             return Ok(None);
@@ -578,6 +580,7 @@ impl Store {
 
     /// The verified baseline, or `None` if none was ever signed.
     pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let Some(row) = self.signature_row(key)? else {
             return Ok(None);
         };
@@ -834,7 +837,7 @@ impl Store {
         key: &SigningKey,
         acceptance: Option<&Acceptance>,
     ) -> Result<(), StoreError> {
-        crate::companions::refuse_if_planted(&self.path)?;
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         refuse_unhashed(baseline, changed_roots).map_err(|reason| self.corrupt(reason))?;
         self.write_rows(baseline, changed_roots, key, acceptance)
     }
@@ -972,7 +975,7 @@ impl Store {
     /// rolled back, which the trail's own state catches. Stores made before have no
     /// table for it until the first checkpoint is kept.
     pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
-        crate::companions::refuse_if_planted(&self.path)?;
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -985,6 +988,7 @@ impl Store {
 
     /// The trail's newest checkpoint as last kept here (`None`: none kept yet).
     pub fn trail_mark(&self) -> Result<Option<String>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let exists: i64 = self
             .conn
             .query_row(
@@ -1004,6 +1008,7 @@ impl Store {
 
     /// Every acceptance, oldest first.
     pub fn acceptances(&self) -> Result<Vec<Acceptance>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let mut stmt = self
             .conn
             .prepare("SELECT time, user, reason, paths FROM acceptances ORDER BY id")
