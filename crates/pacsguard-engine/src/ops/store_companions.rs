@@ -89,13 +89,18 @@ impl Pending {
             .file_name()
             .ok_or_else(|| EngineError::io(&self.store, "names no file"))?;
         let copy = judged.dir.join(name);
-        copy_regular(&self.store, &copy)?;
+        copy_regular(&self.store, &copy)?
+            .ok_or_else(|| EngineError::io(&self.store, "vanished before it could be read"))?;
         for suffix in COMPANION_SUFFIXES {
             let path = companion_path(&self.store, suffix);
             if regular_companion(&path)?.is_none() {
                 continue;
             }
-            let (bytes, sha256) = copy_regular(&path, &companion_path(&copy, suffix))?;
+            // A companion deleted since it was seen was a live writer's: SQLite will not
+            // act on it.
+            let Some((bytes, sha256)) = copy_regular(&path, &companion_path(&copy, suffix))? else {
+                continue;
+            };
             judged.companions.push(Companion {
                 path,
                 bytes,
@@ -175,32 +180,40 @@ fn regular_companion(path: &Path) -> Result<Option<u64>, EngineError> {
 }
 
 /// Copies the regular file `from` to the new file `to` (never through a link, never
-/// waiting on a FIFO), returning its length and SHA-256.
-fn copy_regular(from: &Path, to: &Path) -> Result<(u64, String), EngineError> {
+/// waiting on a FIFO), returning its length and SHA-256; `None` when `from` vanished
+/// before it was opened (a live writer's journal deleted at its commit), `to` not made.
+fn copy_regular(from: &Path, to: &Path) -> Result<Option<(u64, String)>, EngineError> {
+    let source = match pacsguard_fs::open_regular(from) {
+        Ok(source) => source,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(EngineError::io(from, e.to_string())),
+    };
     let mut target = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(to)
         .map_err(|e| EngineError::io(to, e))?;
-    read_hashed(from, |bytes| {
+    read_hashed(source, from, |bytes| {
         target.write_all(bytes).map_err(|e| EngineError::io(to, e))
     })
+    .map(Some)
 }
 
 /// The length and SHA-256 of the regular file at `path` (never through a link, never
 /// waiting on a FIFO): what an alert of a companion planted beside the store names.
 pub(crate) fn sha256_of(path: &Path) -> Result<(u64, String), EngineError> {
-    read_hashed(path, |_| Ok(()))
+    let source =
+        pacsguard_fs::open_regular(path).map_err(|e| EngineError::io(path, e.to_string()))?;
+    read_hashed(source, path, |_| Ok(()))
 }
 
-/// Reads the regular file `from` to its end, handing each piece to `each`; its length
-/// and SHA-256.
+/// Reads `source` (the file at `from`) to its end, handing each piece to `each`; its
+/// length and SHA-256.
 fn read_hashed(
+    mut source: std::fs::File,
     from: &Path,
     mut each: impl FnMut(&[u8]) -> Result<(), EngineError>,
 ) -> Result<(u64, String), EngineError> {
-    let mut source =
-        pacsguard_fs::open_regular(from).map_err(|e| EngineError::io(from, e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
