@@ -165,6 +165,8 @@ impl TrailMarkHandoff {
 /// Writes `note` as the store's copy through a connection of its own, waiting at most
 /// [`TRAIL_MARK_WAIT`] for another process's lock.
 fn write_copy(store: &Path, note: &str) -> Result<(), StoreError> {
+    // Before the opening, which reads the store and so rolls a hot journal into it.
+    crate::companions::refuse_if_planted(store)?;
     let mut opened = Store::open(store)?;
     opened
         .conn
