@@ -1,4 +1,5 @@
-//! What may stand beside the store while a process keeps writing it (review r28-store2).
+//! What may stand beside the store while a process keeps writing it (reviews r28-store2,
+//! r29-store).
 //!
 //! SQLite looks for a hot journal (and a write-ahead log) at the start of every
 //! transaction of every connection, not only when a store is opened: a `-journal` planted
@@ -6,25 +7,38 @@
 //! next write (its checkpoint copy, what its watcher saw, a console sign-in) and then
 //! deleted, unchecked and unrecorded. A command judges what stands beside the store before
 //! it opens it (the engine's `ops/store_companions.rs`); from then on every write of the
-//! process passes [`refuse_if_planted`] first, which stats the companions (it never opens
-//! the store file: closing a descriptor of it would drop this process's locks on it) and
-//! refuses the write while one SQLite would act on stands there.
+//! process passes [`refuse_if_planted`] first, which refuses the write while a companion
+//! SQLite would act on stands there and no live writer holds the store's lock.
+//!
+//! A live writer's journal is told from a planted one the way SQLite tells a hot journal
+//! from its own (`hasHotJournal`): SQLite takes the RESERVED lock byte of the database
+//! file before it makes its journal and deletes the journal before it lets the lock go,
+//! so while a journal is live some process holds that byte. The check asks the kernel
+//! (`F_OFD_GETLK`) whether any lock stands on the PENDING or RESERVED byte. An open file
+//! description's lock query sees the POSIX locks of this very process too (unlike
+//! `F_GETLK`, to which a process's own locks are invisible), so a transaction of this
+//! process's other connection (`serve`'s console beside its guard) counts as live without
+//! a count of its own. How long a journal stands says nothing: a transaction of another
+//! process may hold it for minutes (the rule of r28-store2, a journal standing 2 s is
+//! planted, raised a false "planted" alert beside `sqlite3 ... 'BEGIN IMMEDIATE'`).
 
+use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::libc;
 
 use crate::sqlite::{StoreError, companion_path};
 
-/// How long a journal beside the store may stand before a write takes it for one no
-/// writer of the store made: the journal of a live transaction (another connection of this
-/// process, such as `serve`'s console, or `console revoke-host` beside a guard) is
-/// deleted when it commits, within milliseconds; a planted or orphaned one stays.
-pub const LIVE_JOURNAL_WAIT: Duration = Duration::from_secs(2);
-
-/// How often [`planted_companion`] looks again while a journal stands.
-const LOOK_AGAIN_EVERY: Duration = Duration::from_millis(20);
+/// SQLite's PENDING lock byte on a database file (`os_unix.c`, `PENDING_BYTE`): held by a
+/// writer waiting for readers to leave, and with RESERVED while it writes the file.
+const PENDING_BYTE: i64 = 0x4000_0000;
+/// The bytes from [`PENDING_BYTE`] a live writer holds a lock on: PENDING and RESERVED
+/// (`RESERVED_BYTE`, `PENDING_BYTE + 1`), held from before its journal is made until after
+/// it is deleted.
+const WRITER_LOCK_BYTES: i64 = 2;
 
 /// A file beside the store that SQLite would act on at the next transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,24 +48,31 @@ pub struct Beside {
     pub bytes: Option<u64>,
 }
 
-/// Which file a companion is, as `lstat` shows it: the same planted file found again is
-/// refused at once, not waited on for [`LIVE_JOURNAL_WAIT`] at every write (a guard
-/// writes at each checkpoint, every second: waiting each time would slow it to a crawl).
+/// Which file a companion is, as `lstat` shows it: a live writer's journal deleted and a
+/// new one made between two looks is a different file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Identity {
     device: u64,
     inode: u64,
     bytes: u64,
     modified: (i64, i64),
+    changed: (i64, i64),
 }
 
-/// The companions found to stay, by identity (one per store path of this process).
-static KNOWN_PLANTED: Mutex<Vec<(PathBuf, Identity)>> = Mutex::new(Vec::new());
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            bytes: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
 
 /// The companion of `store` SQLite would act on now, if any, with its identity: a hot
-/// journal ([`journal_is_hot`]), a `-wal`, or either one not a regular file. The store
-/// file itself is never opened: closing a descriptor of it would drop this process's
-/// locks on it.
+/// journal ([`journal_is_hot`]), a `-wal`, or either one not a regular file.
 fn companion_now(store: &Path) -> Option<(Beside, Identity)> {
     ["-journal", "-wal"].into_iter().find_map(|suffix| {
         let path = companion_path(store, suffix);
@@ -62,13 +83,7 @@ fn companion_now(store: &Path) -> Option<(Beside, Identity)> {
             Some(_) if suffix == "-wal" => true,
             Some(_) => journal_is_hot(&path),
         };
-        let identity = Identity {
-            device: meta.dev(),
-            inode: meta.ino(),
-            bytes: meta.len(),
-            modified: (meta.mtime(), meta.mtime_nsec()),
-        };
-        acted_on.then_some((Beside { path, bytes }, identity))
+        acted_on.then(|| (Beside { path, bytes }, Identity::of(&meta)))
     })
 }
 
@@ -83,50 +98,80 @@ fn journal_is_hot(path: &Path) -> bool {
     }
 }
 
-/// The companion SQLite would act on beside `store` now, if any ([`companion_now`]).
+/// The companion SQLite would act on beside `store` now, if any ([`companion_now`]),
+/// whoever made it.
 pub fn companion_beside(store: &Path) -> Option<Beside> {
     companion_now(store).map(|(beside, _)| beside)
 }
 
-fn known_planted() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Identity)>> {
+/// Descriptors of the store files this process asked about locks, one per file, kept open
+/// for the life of the process: closing any descriptor of a file drops every POSIX lock
+/// the process holds on it (SQLite's locks of this process's connections among them), so
+/// one opened to ask is never closed.
+static LOCK_PROBES: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// Whether some connection (of any process, this one included) holds SQLite's PENDING or
+/// RESERVED lock byte of the store file at `store`: a writer in a transaction.
+fn writer_holds_lock(store: &Path) -> std::io::Result<bool> {
+    let identity = std::fs::symlink_metadata(store)?;
     // A panic while holding it leaves a plain list: still meaningful.
-    KNOWN_PLANTED
+    let mut probes = LOCK_PROBES
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let known = probes.iter().position(|file| {
+        file.metadata()
+            .is_ok_and(|m| m.dev() == identity.dev() && m.ino() == identity.ino())
+    });
+    let index = match known {
+        Some(index) => index,
+        None => {
+            let file = pacsguard_fs::open_regular(store)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            probes.push(file);
+            probes.len() - 1
+        }
+    };
+    let mut probe = libc::flock {
+        l_type: libc::c_short::try_from(libc::F_WRLCK).map_err(std::io::Error::other)?,
+        l_whence: libc::c_short::try_from(libc::SEEK_SET).map_err(std::io::Error::other)?,
+        l_start: PENDING_BYTE,
+        l_len: WRITER_LOCK_BYTES,
+        l_pid: 0,
+    };
+    fcntl(&probes[index], FcntlArg::F_OFD_GETLK(&mut probe))?;
+    Ok(i32::from(probe.l_type) != libc::F_UNLCK)
 }
 
-/// The companion that stays beside `store` for [`LIVE_JOURNAL_WAIT`] (a live writer's
-/// journal is gone by then), or `None` as soon as none stands there. One found to stay
-/// before, unchanged since, is returned at once.
-pub fn planted_companion(store: &Path) -> Option<Beside> {
-    let started = Instant::now();
-    loop {
-        let (found, identity) = companion_now(store)?;
-        let known = known_planted()
-            .iter()
-            .any(|(path, known)| path == store && *known == identity);
-        if known {
-            return Some(found);
-        }
-        if started.elapsed() >= LIVE_JOURNAL_WAIT {
-            let mut planted = known_planted();
-            planted.retain(|(path, _)| path != store);
-            planted.push((store.to_path_buf(), identity));
-            return Some(found);
-        }
-        std::thread::sleep(LOOK_AGAIN_EVERY);
+/// The companion SQLite would act on beside `store` that no live writer made: it stands
+/// there, no connection holds the store's writer lock, and it is still the same file after
+/// the lock was asked about (a live writer deletes its journal before it lets the lock
+/// go). `Ok(None)` when none stands there or a writer holds the lock; an error when the
+/// lock could not be asked about.
+pub fn planted_companion(store: &Path) -> std::io::Result<Option<Beside>> {
+    let Some((found, identity)) = companion_now(store) else {
+        return Ok(None);
+    };
+    if writer_holds_lock(store)? {
+        return Ok(None);
     }
+    let still = companion_now(store).is_some_and(|(_, now)| now == identity);
+    Ok(still.then_some(found))
 }
 
 /// Refuses a write of the store at `store` (nothing written, nothing rolled back) while a
-/// companion this process did not make stands beside it ([`planted_companion`]).
+/// companion no live writer made stands beside it ([`planted_companion`]), or while
+/// whether one did cannot be told.
 pub(crate) fn refuse_if_planted(store: &Path) -> Result<(), StoreError> {
     match planted_companion(store) {
-        None => Ok(()),
-        Some(beside) => Err(StoreError::CompanionBeside {
+        Ok(None) => Ok(()),
+        Ok(Some(beside)) => Err(StoreError::CompanionBeside {
             path: store.to_path_buf(),
             companion: beside.path,
             bytes: beside.bytes,
+        }),
+        Err(source) => Err(StoreError::CompanionUnjudged {
+            path: store.to_path_buf(),
+            reason: source.to_string(),
         }),
     }
 }
@@ -162,38 +207,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_journal_that_stays_is_planted_and_an_empty_one_is_not() {
+    fn a_hot_journal_with_no_writer_is_planted_and_an_empty_one_is_not() {
         let dir = tempfile::tempdir().expect("dir");
         let store = dir.path().join("pacsguard.db");
         std::fs::write(&store, b"").expect("store");
-        assert_eq!(planted_companion(&store), None);
+        assert_eq!(planted_companion(&store).expect("asked"), None);
         let journal = companion_path(&store, "-journal");
         std::fs::write(&journal, b"").expect("empty journal");
         assert_eq!(
-            planted_companion(&store),
+            planted_companion(&store).expect("asked"),
             None,
             "an empty journal is not rolled back"
         );
         std::fs::write(&journal, [0u8; 512]).expect("zeroed journal");
         assert_eq!(
-            planted_companion(&store),
+            planted_companion(&store).expect("asked"),
             None,
             "a zeroed journal is not rolled back"
         );
         std::fs::write(&journal, b"x").expect("journal");
-        let started = Instant::now();
         assert_eq!(
-            planted_companion(&store),
+            planted_companion(&store).expect("asked"),
             Some(Beside {
                 path: journal,
                 bytes: Some(1)
             })
         );
-        assert!(started.elapsed() >= LIVE_JOURNAL_WAIT);
-        // Found to stay once, the same file is refused at once at the next write.
-        let again = Instant::now();
-        assert!(planted_companion(&store).is_some());
-        assert!(again.elapsed() < LIVE_JOURNAL_WAIT);
     }
 
     /// The guard's own long-lived connection reads the store during a run too (a relayed
@@ -216,21 +255,58 @@ mod tests {
         assert_eq!(std::fs::read(&journal).expect("journal"), planted);
     }
 
+    /// Asking the kernel needs a descriptor of the store file, and closing any descriptor
+    /// of a file drops every POSIX lock this process holds on it: SQLite's lock of a
+    /// transaction open in this process would be gone, and another process could write
+    /// beneath it.
     #[test]
-    fn the_journal_of_a_live_writer_is_waited_for_not_taken_for_planted() {
+    fn asking_about_the_lock_never_drops_this_processs_locks() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = dir.path().join("pacsguard.db");
-        std::fs::write(&store, b"").expect("store");
-        let journal = companion_path(&store, "-journal");
-        std::fs::write(&journal, b"a live transaction").expect("journal");
-        let committed = std::thread::spawn({
-            let journal = journal.clone();
-            move || {
-                std::thread::sleep(Duration::from_millis(200));
-                std::fs::remove_file(journal).expect("commit");
-            }
-        });
-        assert_eq!(planted_companion(&store), None);
-        committed.join().expect("writer");
+        let path = dir.path().join("pacsguard.db");
+        let mut store = crate::Store::open(&path).expect("store");
+        store.set_trail_mark("a checkpoint").expect("a write");
+        let mut other = rusqlite::Connection::open(&path).expect("other");
+        let held = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("the lock");
+        for ask in 0..3 {
+            assert!(writer_holds_lock(&path).expect("asked"), "ask {ask}");
+        }
+        held.rollback().expect("rollback");
+        assert!(!writer_holds_lock(&path).expect("asked"));
+    }
+
+    /// A transaction of another connection of this process (`serve`'s console beside its
+    /// guard), larger than its page cache, has its hot journal beside the store (synced
+    /// with its header, pages spilled into the file) and holds the writer lock: it is no
+    /// planted journal, though `F_GETLK` would not show this process its own lock.
+    #[test]
+    fn the_journal_of_this_processs_open_transaction_is_live_not_planted() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pacsguard.db");
+        let mut store = crate::Store::open(&path).expect("store");
+        store.set_trail_mark("a checkpoint").expect("a write");
+        let mut other = rusqlite::Connection::open(&path).expect("other");
+        other
+            .execute_batch("PRAGMA cache_size = 4")
+            .expect("a small cache");
+        let held = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("the lock");
+        held.execute_batch(
+            "CREATE TABLE scratch (x); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+             INSERT INTO scratch SELECT zeroblob(4000) FROM n;",
+        )
+        .expect("a large write");
+        let journal = companion_path(&path, "-journal");
+        assert!(companion_beside(&path).is_some(), "its journal is hot");
+        assert_eq!(planted_companion(&path).expect("asked"), None);
+        held.rollback().expect("rollback");
+        assert!(!journal.exists());
+        assert_eq!(
+            store.trail_mark().expect("read"),
+            Some("a checkpoint".to_owned())
+        );
     }
 }

@@ -25,7 +25,7 @@ mod signing;
 mod sqlite;
 mod streamed;
 
-pub use companions::{Beside, LIVE_JOURNAL_WAIT, companion_beside, planted_companion};
+pub use companions::{Beside, companion_beside, planted_companion};
 pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountListed, AccountRow, ConsoleDb, ConsoleHolder,

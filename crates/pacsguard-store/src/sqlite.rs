@@ -102,15 +102,20 @@ pub enum StoreError {
     /// was changed.
     #[error("profile store {}: not written: {reason}", .path.display())]
     Refused { path: PathBuf, reason: String },
-    /// A journal or write-ahead log stands beside the store that no writer of it made
-    /// (it stayed [`crate::LIVE_JOURNAL_WAIT`]): the write would have rolled it into the
-    /// store and deleted it, so nothing was written (review r28-store2).
-    #[error("profile store {}: {} ({}) stands beside it and no writer of the store made it (it stayed {} ms, LIVE_JOURNAL_WAIT): this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")), crate::LIVE_JOURNAL_WAIT.as_millis())]
+    /// A journal or write-ahead log stands beside the store that no live writer made (no
+    /// connection holds the store's writer lock): the write would have rolled it into the
+    /// store and deleted it, so nothing was written (reviews r28-store2, r29-store).
+    #[error("profile store {}: {} ({}) stands beside it and no live writer of the store made it (no connection holds the store's writer lock): it was planted, or left by a writer that died inside its write; this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")))]
     CompanionBeside {
         path: PathBuf,
         companion: PathBuf,
         bytes: Option<u64>,
     },
+    /// A journal or write-ahead log stands beside the store and whether a live writer made
+    /// it could not be asked (the store file could not be opened to ask the kernel about
+    /// its lock): nothing was written, nothing rolled in.
+    #[error("profile store {}: a journal or write-ahead log stands beside it and whether a live writer made it could not be told ({reason}); nothing was written and both are left as found", .path.display())]
+    CompanionUnjudged { path: PathBuf, reason: String },
     #[error("profile store {}: the baseline signature does not verify: the stored profile was modified after it was signed", .path.display())]
     BadSignature { path: PathBuf },
     #[error("profile store {}: the baseline was signed by key {found}, not by this home's key {expected}", .path.display())]

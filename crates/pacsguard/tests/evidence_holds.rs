@@ -746,6 +746,111 @@ fn a_journal_planted_while_the_guard_runs_is_an_alert_never_rolled_into_the_stor
     );
 }
 
+/// Issue 15 (r29-store): the journal of another process's transaction is live however
+/// long it stands (the rule of r28-store2 took a hot journal standing 2 s for planted and
+/// refused the guard's writes with a false `store-companion-planted` alert). sqlite3's
+/// transaction, larger than its page cache, spills: its journal is hot (its header
+/// written) and stands beside the store, its writer holding the lock, while `watch` records
+/// a change and tries its checkpoints; nothing is raised, and the guard's writes land once
+/// sqlite3 is done.
+#[test]
+fn a_long_transaction_of_another_process_beside_the_guard_raises_nothing_and_loses_no_write() {
+    use std::io::Write as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let trail_mark = || {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg("SELECT note FROM trail_mark")
+            .output()
+            .expect("sqlite3 runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let guard = watcher::Watcher::start(&env, &[]);
+    let mark_before = trail_mark();
+    let mut sqlite3 = Command::new("sqlite3")
+        .arg(&store)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut input = sqlite3.stdin.take().expect("stdin");
+    // A transaction larger than a 4-page cache (its journal synced with its header, pages
+    // spilled into the file), rolled back at its end: the store means what it meant. It
+    // waits for the guard's own writes as SQLite does.
+    writeln!(
+        input,
+        ".timeout 10000\nPRAGMA cache_size = 4;\nBEGIN IMMEDIATE;\nCREATE TABLE scratch (x);\n\
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+         INSERT INTO scratch SELECT zeroblob(4000) FROM n;"
+    )
+    .expect("begin");
+    input.flush().expect("flush");
+    let journal = env.home.join("pacsguard.db-journal");
+    let began = Instant::now();
+    let hot = || fs::read(&journal).is_ok_and(|j| j.first().is_some_and(|&b| b != 0));
+    while !hot() {
+        if began.elapsed() > Duration::from_secs(10) {
+            sqlite3.kill().expect("kill sqlite3");
+            let out = sqlite3.wait_with_output().expect("sqlite3 ends");
+            panic!(
+                "no hot journal made: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::write(env.path("added.txt"), b"not profiled\n").expect("add");
+    let seen = guard.wait(Duration::from_secs(30), |findings, _| {
+        findings
+            .iter()
+            .any(|f| f["path"].as_str().is_some_and(|p| p.ends_with("added.txt")))
+    });
+    // The guard's checkpoints (one a second once it recorded the change) look beside the
+    // store for longer than the old rule's 2 s, within the store's busy wait (10 s).
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(hot(), "sqlite3's transaction ended early");
+    writeln!(input, "ROLLBACK;").expect("rollback");
+    drop(input);
+    let done = sqlite3.wait_with_output().expect("sqlite3 ends");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    // A checkpoint once sqlite3 is done, written into the store.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, err) = guard.stop();
+    assert!(seen, "the change was not recorded: {findings:?}\n{err}");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["kind"] == "store-companion-planted"),
+        "a live writer's journal was called planted: {findings:?}"
+    );
+    assert!(!err.contains("stands beside it"), "{err}");
+    let on_trail = records(&env, "watch").iter().any(|r| {
+        r["finding"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("added.txt"))
+    });
+    assert!(on_trail, "the change is not on the trail: {err}");
+    assert_ne!(
+        trail_mark(),
+        mark_before,
+        "the guard's checkpoint never reached the store: {err}"
+    );
+    let out = env.run(&["check"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 /// The other side: a journal left by sqlite3 killed inside its transaction, its changes
 /// already spilled into the file, is what SQLite must roll back (the file alone is half
 /// written). `store reinit` judged the file alone and threw that profile away (exit 0)

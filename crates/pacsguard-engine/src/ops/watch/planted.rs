@@ -1,13 +1,15 @@
-//! A journal or write-ahead log planted beside the store while the guard runs (review
-//! r28-store2). The store is judged with what stands beside it when the guard opens it;
-//! from then on SQLite would roll a `-journal` that appears into the store at the
-//! guard's next write and delete it. `pacsguard-store` refuses every such write
-//! (`LIVE_JOURNAL_WAIT`); this says why, once per companion, as an alert on the trail.
+//! A journal or write-ahead log planted beside the store while the guard runs (reviews
+//! r28-store2, r29-store). The store is judged with what stands beside it when the guard
+//! opens it; from then on SQLite would roll a `-journal` that appears into the store at
+//! the guard's next write and delete it. `pacsguard-store` refuses every such write while
+//! no live writer holds the store's lock (`planted_companion`); this says why, once per
+//! companion, as an alert on the trail. The journal of another process's transaction,
+//! however long it lasts, holds that lock and is never said.
 
 use std::path::Path;
 
 use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
-use pacsguard_store::{Beside, LIVE_JOURNAL_WAIT, planted_companion};
+use pacsguard_store::{Beside, planted_companion};
 
 use crate::ops::store_companions::sha256_of;
 
@@ -19,12 +21,19 @@ pub(super) struct PlantedCompanions {
 }
 
 impl PlantedCompanions {
-    /// The alert for a companion no writer made standing beside `store` now, unless it
-    /// was said already; `None` when none stands there.
+    /// The alert for a companion no live writer made standing beside `store` now, unless
+    /// it was said already; `None` when none stands there (or a writer holds the lock: its
+    /// journal is live). When the lock cannot be asked about, nothing is said here: the
+    /// store refuses the guard's writes with the reason, which the guard reports as a
+    /// failed save.
     pub(super) fn look(&mut self, store: &Path) -> Option<Finding> {
-        let Some(beside) = planted_companion(store) else {
-            self.said = None;
-            return None;
+        let beside = match planted_companion(store) {
+            Ok(Some(beside)) => beside,
+            Ok(None) => {
+                self.said = None;
+                return None;
+            }
+            Err(_) => return None,
         };
         if self.said.as_ref() == Some(&beside) {
             return None;
@@ -46,7 +55,8 @@ fn alert(store: &Path, beside: &Beside) -> Finding {
         Severity::Alert,
         format!(
             "{} ({what}) appeared beside the profile store {} while this guard keeps it open, \
-             and no writer of the store made it (it stood {} ms, LIVE_JOURNAL_WAIT): SQLite \
+             and no live writer of the store made it (no connection holds the store's writer \
+             lock: it was planted, or left by a writer that died inside its write): SQLite \
              would roll it into the store at the guard's next write, putting back whatever its \
              planter chose (an older generation, edited rows), and delete it. No write of this \
              guard touches the store while it stands (its checkpoint copies and what it saw \
@@ -55,7 +65,6 @@ fn alert(store: &Path, beside: &Beside) -> Finding {
              names the way out",
             escape_path(&beside.path),
             escape_path(store),
-            LIVE_JOURNAL_WAIT.as_millis()
         ),
     )
 }
