@@ -22,10 +22,12 @@
 //! process may hold it for minutes (the rule of r28-store2, a journal standing 2 s is
 //! planted, raised a false "planted" alert beside `sqlite3 ... 'BEGIN IMMEDIATE'`).
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
@@ -160,8 +162,10 @@ pub fn planted_companion(store: &Path) -> std::io::Result<Option<Beside>> {
 
 /// Refuses a write of the store at `store` (nothing written, nothing rolled back) while a
 /// companion no live writer made stands beside it ([`planted_companion`]), or while
-/// whether one did cannot be told.
+/// whether one did cannot be told. The store is remembered for this thread's busy waits
+/// ([`wait_for_store`]) until the next statement's gate.
 pub(crate) fn refuse_if_planted(store: &Path) -> Result<(), StoreError> {
+    GATED_STORE.with(|gated| *gated.borrow_mut() = Some(store.to_path_buf()));
     match planted_companion(store) {
         Ok(None) => Ok(()),
         Ok(Some(beside)) => Err(StoreError::CompanionBeside {
@@ -174,6 +178,49 @@ pub(crate) fn refuse_if_planted(store: &Path) -> Result<(), StoreError> {
             reason: source.to_string(),
         }),
     }
+}
+
+thread_local! {
+    /// The store the statement this thread runs now was gated for: what its busy waits
+    /// look beside before each of SQLite's tries.
+    static GATED_STORE: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// How long a busy wait sleeps between two of SQLite's tries.
+const BUSY_STEP: Duration = Duration::from_millis(10);
+
+/// A busy wait of at most `limit` that looks beside the gated store before each of
+/// SQLite's tries. A statement that finds the store locked gives up its SHARED lock and
+/// takes it again at each try, looking for a hot journal then: a journal planted while
+/// another process held the lock (one that holds RESERVED so the gate takes the journal
+/// for a live writer's, then lets it go) would be rolled in at the next try, unchecked,
+/// under SQLite's own `busy_timeout`. The wait ends (the statement fails as busy, nothing
+/// written) as soon as a companion no live writer made stands there.
+fn gated_busy_wait(attempts: i32, limit: Duration) -> bool {
+    let waited = BUSY_STEP.saturating_mul(u32::try_from(attempts).unwrap_or(u32::MAX));
+    if waited >= limit {
+        return false;
+    }
+    std::thread::sleep(BUSY_STEP);
+    GATED_STORE.with(|gated| match gated.borrow().as_deref() {
+        Some(store) => matches!(planted_companion(store), Ok(None)),
+        None => true,
+    })
+}
+
+/// The busy wait of a read-write connection of the store: [`gated_busy_wait`] for
+/// [`crate::lock::store_busy_wait`] (a plain `fn`: SQLite's busy handler takes no state).
+pub(crate) fn wait_for_store(attempts: i32) -> bool {
+    gated_busy_wait(attempts, crate::lock::store_busy_wait())
+}
+
+/// The busy wait of the connection that writes the trail's checkpoint copy:
+/// [`gated_busy_wait`] for [`crate::lock::TRAIL_MARK_WAIT`] at most.
+pub(crate) fn wait_for_trail_mark_copy(attempts: i32) -> bool {
+    gated_busy_wait(
+        attempts,
+        crate::lock::TRAIL_MARK_WAIT.min(crate::lock::store_busy_wait()),
+    )
 }
 
 /// The file `conn` has open: a judged copy's handle names the store it was copied from,
@@ -308,5 +355,48 @@ mod tests {
             store.trail_mark().expect("read"),
             Some("a checkpoint".to_owned())
         );
+    }
+
+    /// A planted journal behind a lock: the planter holds the RESERVED byte (as a live
+    /// writer would) so the gate lets the write go, the write waits for the lock, and the
+    /// planter lets it go during the wait. SQLite's own busy wait took the lock and rolled
+    /// the journal in at its next try; the gated wait refuses first.
+    #[test]
+    fn a_journal_whose_lock_is_let_go_during_a_busy_wait_is_never_rolled_in() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pacsguard.db");
+        let mut store = crate::Store::open(&path).expect("store");
+        let before_write = std::fs::read(&path).expect("read");
+        store.set_trail_mark("a checkpoint").expect("a write");
+        let written = std::fs::read(&path).expect("read");
+        // Another open file description's lock: to this process's SQLite it is another
+        // process's, as the planter's would be.
+        let planter = File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("planter");
+        let mut reserved = libc::flock {
+            l_type: libc::c_short::try_from(libc::F_WRLCK).expect("type"),
+            l_whence: libc::c_short::try_from(libc::SEEK_SET).expect("whence"),
+            l_start: PENDING_BYTE + 1,
+            l_len: 1,
+            l_pid: 0,
+        };
+        fcntl(&planter, FcntlArg::F_OFD_SETLK(&reserved)).expect("RESERVED");
+        let journal = companion_path(&path, "-journal");
+        let planted = pacsguard_testkit::sqlite_journal_rolling_back_to(&before_write);
+        std::fs::write(&journal, &planted).expect("plant");
+        let let_go = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            reserved.l_type = libc::c_short::try_from(libc::F_UNLCK).expect("type");
+            fcntl(&planter, FcntlArg::F_OFD_SETLK(&reserved)).expect("let go");
+            planter
+        });
+        let result = store.set_trail_mark("a later checkpoint");
+        drop(let_go.join().expect("planter"));
+        assert!(result.is_err(), "the write went through");
+        assert_eq!(std::fs::read(&path).expect("read"), written, "rolled back");
+        assert_eq!(std::fs::read(&journal).expect("journal"), planted);
     }
 }

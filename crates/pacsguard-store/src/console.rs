@@ -334,14 +334,15 @@ impl ConsoleDb {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql)?;
         // The home's store is one file, one wait: the console's tables wait for the
         // watcher re-signing a baseline as long as a command waits for the console.
-        conn.busy_timeout(crate::lock::store_busy_wait())
+        // The busy wait looks beside the store before each of SQLite's tries.
+        conn.busy_handler(Some(crate::companions::wait_for_store))
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;

@@ -170,7 +170,7 @@ fn write_copy(store: &Path, note: &str) -> Result<(), StoreError> {
     let mut opened = Store::open(store)?;
     opened
         .conn
-        .busy_timeout(TRAIL_MARK_WAIT.min(store_busy_wait()))
+        .busy_handler(Some(crate::companions::wait_for_trail_mark_copy))
         .map_err(|source| StoreError::Sqlite {
             path: store.to_path_buf(),
             source,
