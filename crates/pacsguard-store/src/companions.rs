@@ -22,12 +22,12 @@
 //! process may hold it for minutes (the rule of r28-store2, a journal standing 2 s is
 //! planted, raised a false "planted" alert beside `sqlite3 ... 'BEGIN IMMEDIATE'`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
@@ -184,6 +184,8 @@ thread_local! {
     /// The store the statement this thread runs now was gated for: what its busy waits
     /// look beside before each of SQLite's tries.
     static GATED_STORE: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+    /// When the busy wait this thread is in began (SQLite's first call of the handler).
+    static BUSY_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// How long a busy wait sleeps between two of SQLite's tries.
@@ -197,8 +199,17 @@ const BUSY_STEP: Duration = Duration::from_millis(10);
 /// under SQLite's own `busy_timeout`. The wait ends (the statement fails as busy, nothing
 /// written) as soon as a companion no live writer made stands there.
 fn gated_busy_wait(attempts: i32, limit: Duration) -> bool {
-    let waited = BUSY_STEP.saturating_mul(u32::try_from(attempts).unwrap_or(u32::MAX));
-    if waited >= limit {
+    // The time waited, not the tries counted: each try costs more than its sleep on a
+    // loaded machine, and a wait must not outgrow the limit a refusal names.
+    let now = Instant::now();
+    let since = match BUSY_SINCE.get() {
+        Some(since) if attempts > 0 => since,
+        _ => {
+            BUSY_SINCE.set(Some(now));
+            now
+        }
+    };
+    if now.duration_since(since) >= limit {
         return false;
     }
     std::thread::sleep(BUSY_STEP);
@@ -208,9 +219,17 @@ fn gated_busy_wait(attempts: i32, limit: Duration) -> bool {
     })
 }
 
+/// Makes `conn`, a read-write connection of the store, wait for another process's lock
+/// through [`wait_for_store`]. The wait in force is resolved now, so that a test's
+/// lengthened wait is announced when the store is opened, as it was.
+pub(crate) fn wait_gated(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    crate::lock::store_busy_wait();
+    conn.busy_handler(Some(wait_for_store))
+}
+
 /// The busy wait of a read-write connection of the store: [`gated_busy_wait`] for
 /// [`crate::lock::store_busy_wait`] (a plain `fn`: SQLite's busy handler takes no state).
-pub(crate) fn wait_for_store(attempts: i32) -> bool {
+fn wait_for_store(attempts: i32) -> bool {
     gated_busy_wait(attempts, crate::lock::store_busy_wait())
 }
 

@@ -342,8 +342,7 @@ impl ConsoleDb {
         // The home's store is one file, one wait: the console's tables wait for the
         // watcher re-signing a baseline as long as a command waits for the console.
         // The busy wait looks beside the store before each of SQLite's tries.
-        conn.busy_handler(Some(crate::companions::wait_for_store))
-            .map_err(sql)?;
+        crate::companions::wait_gated(&mut conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;

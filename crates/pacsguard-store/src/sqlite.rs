@@ -390,8 +390,7 @@ impl Store {
         };
         let mut conn = Connection::open(path).map_err(sql)?;
         // The busy wait looks beside the store before each of SQLite's tries.
-        conn.busy_handler(Some(crate::companions::wait_for_store))
-            .map_err(sql)?;
+        crate::companions::wait_gated(&mut conn).map_err(sql)?;
         // Rollback journal + FULL: a committed baseline survives power loss; a kill -9
         // mid-write leaves a hot journal that the next open rolls back to the previous
         // baseline. Not WAL: a baseline is rewritten wholesale by one writer, and WAL wrote
