@@ -155,6 +155,11 @@ finding_kinds! {
     /// not report it again) was edited after it was written: the path is compared with
     /// the profile instead.
     WatchStateAltered => "watch-state-altered",
+    /// A journal or write-ahead log appeared beside the profile store while a guard
+    /// (`watch`, `serve`) kept it open, and no writer of the store made it: SQLite would
+    /// roll it into the store (an older generation, edited rows) at the guard's next
+    /// write. No write touches the store while it stands; named with its SHA-256.
+    StoreCompanionPlanted => "store-companion-planted",
     /// A console passkey's signature counter did not move forward (it went back, or
     /// stayed, while the stored one is not zero): two authenticators hold the same key,
     /// a cloned one among them. The sign-in or step-up was refused.

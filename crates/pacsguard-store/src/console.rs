@@ -214,6 +214,25 @@ impl ConsoleDb {
     pub fn in_hold(&self) -> bool {
         !self.conn.is_autocommit()
     }
+
+    /// The connection for a statement: when it begins a transaction (no hold open), SQLite
+    /// first looks for a hot journal beside the store and rolls it in, so a companion no
+    /// writer made refuses the statement instead (`companions`, review r28-store2). Inside
+    /// a hold the lock is already held and the journal is this connection's own.
+    fn gated(&self) -> Result<&Connection, StoreError> {
+        if self.conn.is_autocommit() {
+            crate::companions::refuse_if_planted(&self.path)?;
+        }
+        Ok(&self.conn)
+    }
+
+    /// [`ConsoleDb::gated`], to begin a transaction.
+    fn gated_mut(&mut self) -> Result<&mut Connection, StoreError> {
+        if self.conn.is_autocommit() {
+            crate::companions::refuse_if_planted(&self.path)?;
+        }
+        Ok(&mut self.conn)
+    }
 }
 
 impl Held<'_> {
@@ -299,7 +318,7 @@ impl ConsoleDb {
     /// on the trail are then one transaction (review s11-r13: between them an intruder
     /// holding the lock in sqlite3 raised a role that the record then bound).
     pub fn hold(&mut self) -> Result<Held<'_>, StoreError> {
-        self.conn
+        self.gated()?
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.sql())?;
         Ok(Held {
@@ -315,15 +334,15 @@ impl ConsoleDb {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql)?;
         // The home's store is one file, one wait: the console's tables wait for the
         // watcher re-signing a baseline as long as a command waits for the console.
-        conn.busy_timeout(crate::lock::store_busy_wait())
-            .map_err(sql)?;
+        // The busy wait looks beside the store before each of SQLite's tries.
+        crate::companions::wait_gated(&mut conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.execute_batch(CONSOLE_SCHEMA).map_err(sql)?;
@@ -358,7 +377,7 @@ impl ConsoleDb {
     /// Runs one statement on the connection: the number of rows it changed, an error
     /// naming the store file.
     fn execute(&self, statement: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
-        self.conn.execute(statement, params).map_err(self.sql())
+        self.gated()?.execute(statement, params).map_err(self.sql())
     }
 
     /// This console's id: random, made at its first call and kept in the home's store.
@@ -383,7 +402,7 @@ impl ConsoleDb {
     pub fn stored_console_id(&self) -> Result<StoredConsoleId, StoreError> {
         // Read first: asked at every read of the Hosts page, it writes only once.
         let read = || {
-            self.conn
+            self.gated()?
                 .query_row(
                     "SELECT console FROM console_identity WHERE id = 1",
                     [],
@@ -426,7 +445,7 @@ impl ConsoleDb {
     /// then. `None` when not written since the id was made (a fresh id clears it) or not
     /// all text.
     pub fn console_holder(&self) -> Result<Option<ConsoleHolder>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT holder_instance, holder_boot, holder_store FROM console_identity \
                  WHERE id = 1",
@@ -471,7 +490,7 @@ impl ConsoleDb {
     }
 
     pub fn account_count(&self) -> Result<i64, StoreError> {
-        self.conn
+        self.gated()?
             .query_row("SELECT count(*) FROM console_accounts", [], |r| r.get(0))
             .map_err(self.sql())
     }
@@ -487,7 +506,7 @@ impl ConsoleDb {
 
     /// The setup token's digest and expiry, if one is outstanding.
     pub fn setup_token(&self) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT token_hash, expires FROM console_setup WHERE id = 1",
                 [],
@@ -513,7 +532,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let spent = tx
             .execute(
                 "DELETE FROM console_setup WHERE id = 1 AND token_hash = ?1 AND expires > ?2",
@@ -586,7 +605,7 @@ impl ConsoleDb {
              EXISTS (SELECT 1 FROM console_disabled d WHERE d.account = console_accounts.id) \
              FROM console_accounts WHERE {clause}"
         );
-        self.conn
+        self.gated()?
             .query_row(&query, [value], |r| {
                 Ok(AccountRow {
                     id: r.get(0)?,
@@ -654,7 +673,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let changed = tx
             .execute(
                 "UPDATE console_accounts SET totp_secret = ?2, totp_last_step = ?3 \
@@ -692,7 +711,7 @@ impl ConsoleDb {
     }
 
     pub fn unused_recovery_codes(&self, id: i64) -> Result<i64, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT count(*) FROM console_recovery_codes WHERE account = ?1 AND used = 0",
                 [id],
@@ -737,7 +756,7 @@ impl ConsoleDb {
     }
 
     pub fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT account, csrf, created, last_seen, address, seal FROM console_sessions \
                  WHERE token_hash = ?1",
@@ -852,7 +871,7 @@ impl ConsoleDb {
 
     /// The account and expiry of an enrolment link (expired or not), without spending it.
     pub fn invitation(&self, token_hash: &[u8]) -> Result<Option<(i64, i64)>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT account, expires FROM console_invitations WHERE token_hash = ?1",
                 [token_hash],
@@ -937,7 +956,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let spent = tx
             .execute(
                 "DELETE FROM console_invitations WHERE token_hash = ?1 AND account = ?2 \
@@ -1092,6 +1111,26 @@ mod tests {
         drop(Store::open(&path).expect("store"));
         let db = ConsoleDb::open(&path).expect("console tables");
         (dir, db)
+    }
+
+    /// Issue 15 (r28-store2): `serve`'s console keeps its connection to the home's store,
+    /// and SQLite looks for a hot journal at each of its transactions: one planted beside
+    /// the store while the console runs must be refused, never rolled into the store.
+    #[test]
+    fn a_journal_planted_beside_the_console_store_is_refused_never_rolled_in() {
+        let (dir, db) = db();
+        let path = dir.path().join("store.sqlite");
+        let before_write = std::fs::read(&path).expect("read");
+        db.console_id().expect("a write");
+        let written = std::fs::read(&path).expect("read");
+        assert_ne!(written, before_write);
+        let journal = crate::companion_path(&path, "-journal");
+        let planted = pacsguard_testkit::sqlite_journal_rolling_back_to(&before_write);
+        std::fs::write(&journal, &planted).expect("plant");
+        let refused = db.account_count().expect_err("planted journal").to_string();
+        assert!(refused.contains("store.sqlite-journal"), "{refused}");
+        assert_eq!(std::fs::read(&path).expect("read"), written, "rolled back");
+        assert_eq!(std::fs::read(&journal).expect("journal"), planted);
     }
 
     /// Issue 14: the stored console id is taken only as the console writes it, up to

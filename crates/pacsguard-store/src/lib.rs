@@ -15,6 +15,7 @@
 //!   first path, SHA-256 of its bytes). Loading verifies the tree from the leaf rows;
 //!   a chunk's bytes are checked against its leaf before any entry of it is used.
 
+mod companions;
 mod console;
 mod fleet_store;
 mod lock;
@@ -24,6 +25,7 @@ mod signing;
 mod sqlite;
 mod streamed;
 
+pub use companions::{Beside, companion_beside, planted_companion};
 pub use console::QuotaWindow;
 pub use console::{
     AcceptedBatch, AccountBinding, AccountListed, AccountRow, ConsoleDb, ConsoleHolder,

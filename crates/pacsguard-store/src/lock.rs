@@ -165,10 +165,12 @@ impl TrailMarkHandoff {
 /// Writes `note` as the store's copy through a connection of its own, waiting at most
 /// [`TRAIL_MARK_WAIT`] for another process's lock.
 fn write_copy(store: &Path, note: &str) -> Result<(), StoreError> {
+    // Before the opening, which reads the store and so rolls a hot journal into it.
+    crate::companions::refuse_if_planted(store)?;
     let mut opened = Store::open(store)?;
     opened
         .conn
-        .busy_timeout(TRAIL_MARK_WAIT.min(store_busy_wait()))
+        .busy_handler(Some(crate::companions::wait_for_trail_mark_copy))
         .map_err(|source| StoreError::Sqlite {
             path: store.to_path_buf(),
             source,

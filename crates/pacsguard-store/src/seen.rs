@@ -76,6 +76,7 @@ impl Store {
     /// (review r23-scale: `watch` on a full home failed to start at that `CREATE TABLE`,
     /// where a save failing later is said and tried again while it guards).
     pub fn seen_rows(&self) -> Result<Vec<SeenRow>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         if !self.has_seen_table()? {
             return Ok(Vec::new());
         }
@@ -114,6 +115,7 @@ impl Store {
     /// its path too (they describe what it now holds), so rows read back in path order
     /// never put an older state on top of a newer one.
     pub fn put_seen(&mut self, rows: &[SeenRow]) -> Result<(), StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         self.ensure_seen()?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -168,6 +170,7 @@ impl Store {
         rows: &[SeenRow],
         before_commit: impl FnOnce(&[Vec<u8>]) -> Result<(), String>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         self.ensure_seen()?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -243,6 +246,7 @@ impl Store {
         &mut self,
         before_commit: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         self.ensure_seen()?;
         before_commit().map_err(|reason| StoreError::Refused {
             path: self.path.clone(),

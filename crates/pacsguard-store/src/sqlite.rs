@@ -102,6 +102,20 @@ pub enum StoreError {
     /// was changed.
     #[error("profile store {}: not written: {reason}", .path.display())]
     Refused { path: PathBuf, reason: String },
+    /// A journal or write-ahead log stands beside the store that no live writer made (no
+    /// connection holds the store's writer lock): the write would have rolled it into the
+    /// store and deleted it, so nothing was written (reviews r28-store2, r29-store).
+    #[error("profile store {}: {} ({}) stands beside it and no live writer of the store made it (no connection holds the store's writer lock): it was planted, or left by a writer that died inside its write; this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")))]
+    CompanionBeside {
+        path: PathBuf,
+        companion: PathBuf,
+        bytes: Option<u64>,
+    },
+    /// A journal or write-ahead log stands beside the store and whether a live writer made
+    /// it could not be asked (the store file could not be opened to ask the kernel about
+    /// its lock): nothing was written, nothing rolled in.
+    #[error("profile store {}: a journal or write-ahead log stands beside it and whether a live writer made it could not be told ({reason}); nothing was written and both are left as found", .path.display())]
+    CompanionUnjudged { path: PathBuf, reason: String },
     #[error("profile store {}: the baseline signature does not verify: the stored profile was modified after it was signed", .path.display())]
     BadSignature { path: PathBuf },
     #[error("profile store {}: the baseline was signed by key {found}, not by this home's key {expected}", .path.display())]
@@ -374,8 +388,9 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(store_busy_wait()).map_err(sql)?;
+        let mut conn = Connection::open(path).map_err(sql)?;
+        // The busy wait looks beside the store before each of SQLite's tries.
+        crate::companions::wait_gated(&mut conn).map_err(sql)?;
         // Rollback journal + FULL: a committed baseline survives power loss; a kill -9
         // mid-write leaves a hot journal that the next open rolls back to the previous
         // baseline. Not WAL: a baseline is rewritten wholesale by one writer, and WAL wrote
@@ -517,6 +532,7 @@ impl Store {
     /// cross-checking the store against the audit trail at start-up. `load` verifies it
     /// with everything else before the baseline is used.
     pub fn generation(&self) -> Result<u64, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let generation: Option<i64> = self
             .conn
             .query_row("SELECT generation FROM baseline WHERE id = 1", [], |r| {
@@ -535,6 +551,7 @@ impl Store {
     /// generation, the signature of an approved one put back) reach the console as the
     /// host's current profile (review r25-store).
     pub fn verified_head(&self, key: &VerifyingKey) -> Result<Option<SignedHead>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let read = self.conn.unchecked_transaction().map_err(self.sql())?;
         let Some(verified) = self.load_streamed(key)? else {
             return Ok(None);
@@ -569,6 +586,7 @@ impl Store {
 
     /// The verified baseline, or `None` if none was ever signed.
     pub fn load(&self, key: &VerifyingKey) -> Result<Option<(Baseline, SignedInfo)>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let Some(row) = self.signature_row(key)? else {
             return Ok(None);
         };
@@ -825,6 +843,7 @@ impl Store {
         key: &SigningKey,
         acceptance: Option<&Acceptance>,
     ) -> Result<(), StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         refuse_unhashed(baseline, changed_roots).map_err(|reason| self.corrupt(reason))?;
         self.write_rows(baseline, changed_roots, key, acceptance)
     }
@@ -962,6 +981,7 @@ impl Store {
     /// rolled back, which the trail's own state catches. Stores made before have no
     /// table for it until the first checkpoint is kept.
     pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -974,6 +994,7 @@ impl Store {
 
     /// The trail's newest checkpoint as last kept here (`None`: none kept yet).
     pub fn trail_mark(&self) -> Result<Option<String>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let exists: i64 = self
             .conn
             .query_row(
@@ -993,6 +1014,7 @@ impl Store {
 
     /// Every acceptance, oldest first.
     pub fn acceptances(&self) -> Result<Vec<Acceptance>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let mut stmt = self
             .conn
             .prepare("SELECT time, user, reason, paths FROM acceptances ORDER BY id")

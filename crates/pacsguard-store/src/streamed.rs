@@ -122,6 +122,7 @@ impl Store {
     /// The baseline's signature verified as [`Store::load`] verifies it, holding no
     /// entry; `None` if none was ever signed.
     pub fn load_streamed(&self, key: &VerifyingKey) -> Result<Option<StoredBaseline>, StoreError> {
+        crate::companions::refuse_read_if_planted(&self.conn)?;
         let Some(row) = self.signature_row(key)? else {
             return Ok(None);
         };
@@ -492,6 +493,7 @@ impl std::fmt::Debug for StreamedSave<'_> {
 impl Store {
     /// Starts writing a baseline root by root; see [`StreamedSave`].
     pub fn begin_streamed_save(&mut self) -> Result<StreamedSave<'_>, StoreError> {
+        crate::companions::refuse_write_if_planted(&self.conn)?;
         let path = self.path.clone();
         // The lock from the start (IMMEDIATE): a save reads before it writes, and a
         // deferred one beside another writer failed at once instead of waiting.

@@ -348,3 +348,34 @@ pub fn zip_with(name: &str, content: &[u8]) -> Vec<u8> {
     zip.extend_from_slice(&0u16.to_le_bytes());
     zip
 }
+
+/// SQLite's rollback journal (sqlite.org/fileformat2.html, "The Rollback Journal": a
+/// header padded to a 512-byte sector, then page number, page and checksum per page)
+/// holding every page of `old`: what a writer killed inside its transaction leaves when
+/// `old` was the store as it began, and what an intruder plants to roll a store back.
+pub fn sqlite_journal_rolling_back_to(old: &[u8]) -> Vec<u8> {
+    let page = match u16::from_be_bytes([old[16], old[17]]) {
+        1 => 65_536,
+        n => usize::from(n),
+    };
+    let pages = u32::try_from(old.len() / page).expect("pages");
+    let nonce: u32 = 0x5eed_1e55;
+    let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    for field in [pages, nonce, pages, 512, u32::try_from(page).expect("page")] {
+        journal.extend_from_slice(&field.to_be_bytes());
+    }
+    journal.resize(512, 0);
+    for (number, data) in (1u32..).zip(old.chunks_exact(page)) {
+        // SQLite's checksum: the nonce plus every 200th byte from the page's end.
+        let mut sum = nonce;
+        let mut i = page - 200;
+        while i > 0 {
+            sum = sum.wrapping_add(u32::from(data[i]));
+            i = i.saturating_sub(200);
+        }
+        journal.extend_from_slice(&number.to_be_bytes());
+        journal.extend_from_slice(data);
+        journal.extend_from_slice(&sum.to_be_bytes());
+    }
+    journal
+}

@@ -2,6 +2,7 @@
 //! intruder with write access to the home or the witness share, through the real binary.
 
 mod common;
+mod watcher;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -595,37 +596,6 @@ fn a_store_with_its_schema_or_generation_edited_has_the_way_out_too() {
     }
 }
 
-/// SQLite's rollback journal (sqlite.org/fileformat2.html, "The Rollback Journal": a
-/// header padded to a 512-byte sector, then page number, page and checksum per page)
-/// holding every page of `old`: what a writer killed inside its transaction leaves when
-/// `old` was the store as it began, and what an intruder plants to roll a store back.
-fn journal_rolling_back_to(old: &[u8]) -> Vec<u8> {
-    let page = match u16::from_be_bytes([old[16], old[17]]) {
-        1 => 65_536,
-        n => usize::from(n),
-    };
-    let pages = u32::try_from(old.len() / page).expect("pages");
-    let nonce: u32 = 0x5eed_1e55;
-    let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
-    for field in [pages, nonce, pages, 512, u32::try_from(page).expect("page")] {
-        journal.extend_from_slice(&field.to_be_bytes());
-    }
-    journal.resize(512, 0);
-    for (number, data) in (1u32..).zip(old.chunks_exact(page)) {
-        // SQLite's checksum: the nonce plus every 200th byte from the page's end.
-        let mut sum = nonce;
-        let mut i = page - 200;
-        while i > 0 {
-            sum = sum.wrapping_add(u32::from(data[i]));
-            i = i.saturating_sub(200);
-        }
-        journal.extend_from_slice(&number.to_be_bytes());
-        journal.extend_from_slice(data);
-        journal.extend_from_slice(&sum.to_be_bytes());
-    }
-    journal
-}
-
 /// Every file of the store (`pacsguard.db` and what stands beside it), by name, and
 /// whatever a judging left in the home.
 fn store_files(home: &Path) -> Vec<(String, Vec<u8>)> {
@@ -669,7 +639,11 @@ fn a_journal_planted_beside_an_intact_store_is_judged_on_a_copy_never_rolled_int
     let out = env.run(&["accept", "--all", "--reason", "reviewed"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let journal = env.home.join("pacsguard.db-journal");
-    fs::write(&journal, journal_rolling_back_to(&generation_1)).expect("plant");
+    fs::write(
+        &journal,
+        pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1),
+    )
+    .expect("plant");
     let planted = store_files(&env.home);
     let port = (std::process::id() % 20_000 + 30_000).to_string();
     let listen = format!("127.0.0.1:{port}");
@@ -708,6 +682,173 @@ fn a_journal_planted_beside_an_intact_store_is_judged_on_a_copy_never_rolled_int
     fs::rename(&journal, env.home.join("pacsguard.db-journal.refused")).expect("mv");
     let (code, findings, _) = env.check(&[]);
     assert_eq!(code, 0, "{findings:?}");
+}
+
+/// Issue 15 (r28-store2): the judgement of what stands beside the store ran only when a
+/// command opened it. A running guard keeps its connection, and SQLite looks for a hot
+/// journal at each new transaction: a journal planted while `watch` ran was rolled into
+/// the intact store (generation 2 back to generation 1) by the guard's next checkpoint
+/// copy and deleted, unchecked and unrecorded. Now a companion the guard did not make is
+/// an alert on the trail, and no write of the guard touches the store or the journal.
+#[test]
+fn a_journal_planted_while_the_guard_runs_is_an_alert_never_rolled_into_the_store() {
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let generation_1 = fs::read(&store).expect("read");
+    fs::write(env.path("readme.txt"), b"a reviewed edit\n").expect("edit");
+    let out = env.run(&["accept", "--all", "--reason", "reviewed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let guard = watcher::Watcher::start(&env, &[]);
+    let journal = env.home.join("pacsguard.db-journal");
+    fs::write(
+        &journal,
+        pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1),
+    )
+    .expect("plant");
+    let planted = store_files(&env.home);
+    // The guard records a change, and signs it (its checkpoint is copied into the store).
+    fs::write(env.path("added.txt"), b"not profiled\n").expect("add");
+    let alerted = guard.wait(Duration::from_secs(30), |findings, _| {
+        findings
+            .iter()
+            .any(|f| f["kind"] == "store-companion-planted")
+            && findings
+                .iter()
+                .any(|f| f["path"].as_str().is_some_and(|p| p.ends_with("added.txt")))
+    });
+    // Checkpoints (one a second) have been signed since; none may reach the store.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, findings, err) = guard.stop();
+    assert!(
+        alerted,
+        "no store-companion-planted alert: {findings:?}\n{err}"
+    );
+    assert!(
+        store_files(&env.home) == planted,
+        "the running guard changed the store or the journal planted beside it: {err}"
+    );
+    let on_trail = records(&env, "watch").iter().any(|r| {
+        r["finding"]["kind"] == "store-companion-planted"
+            && r["finding"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("pacsguard.db-journal"))
+    });
+    assert!(on_trail, "the alert naming the journal is not on the trail");
+    // The way out: the journal moved aside, the intact store (generation 2) is used.
+    fs::rename(&journal, env.home.join("pacsguard.db-journal.refused")).expect("mv");
+    let out = env.run(&["check"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// Issue 15 (r29-store): the journal of another process's transaction is live however
+/// long it stands (the rule of r28-store2 took a hot journal standing 2 s for planted and
+/// refused the guard's writes with a false `store-companion-planted` alert). sqlite3's
+/// transaction, larger than its page cache, spills: its journal is hot (its header
+/// written) and stands beside the store, its writer holding the lock, while `watch` records
+/// a change and tries its checkpoints; nothing is raised, and the guard's writes land once
+/// sqlite3 is done.
+#[test]
+fn a_long_transaction_of_another_process_beside_the_guard_raises_nothing_and_loses_no_write() {
+    use std::io::Write as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let trail_mark = || {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg("SELECT note FROM trail_mark")
+            .output()
+            .expect("sqlite3 runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let guard = watcher::Watcher::start(&env, &[]);
+    let mark_before = trail_mark();
+    let mut sqlite3 = Command::new("sqlite3")
+        .arg(&store)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    let mut input = sqlite3.stdin.take().expect("stdin");
+    // A transaction larger than a 4-page cache (its journal synced with its header, pages
+    // spilled into the file), rolled back at its end: the store means what it meant. It
+    // waits for the guard's own writes as SQLite does.
+    writeln!(
+        input,
+        ".timeout 10000\nPRAGMA cache_size = 4;\nBEGIN IMMEDIATE;\nCREATE TABLE scratch (x);\n\
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+         INSERT INTO scratch SELECT zeroblob(4000) FROM n;"
+    )
+    .expect("begin");
+    input.flush().expect("flush");
+    let journal = env.home.join("pacsguard.db-journal");
+    let began = Instant::now();
+    let hot = || fs::read(&journal).is_ok_and(|j| j.first().is_some_and(|&b| b != 0));
+    while !hot() {
+        if began.elapsed() > Duration::from_secs(10) {
+            sqlite3.kill().expect("kill sqlite3");
+            let out = sqlite3.wait_with_output().expect("sqlite3 ends");
+            panic!(
+                "no hot journal made: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::write(env.path("added.txt"), b"not profiled\n").expect("add");
+    let seen = guard.wait(Duration::from_secs(30), |findings, _| {
+        findings
+            .iter()
+            .any(|f| f["path"].as_str().is_some_and(|p| p.ends_with("added.txt")))
+    });
+    // The guard's checkpoints (one a second once it recorded the change) look beside the
+    // store for longer than the old rule's 2 s, within the store's busy wait (10 s).
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(hot(), "sqlite3's transaction ended early");
+    writeln!(input, "ROLLBACK;").expect("rollback");
+    drop(input);
+    let done = sqlite3.wait_with_output().expect("sqlite3 ends");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    // A checkpoint once sqlite3 is done, written into the store.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, err) = guard.stop();
+    assert!(seen, "the change was not recorded: {findings:?}\n{err}");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["kind"] == "store-companion-planted"),
+        "a live writer's journal was called planted: {findings:?}"
+    );
+    assert!(!err.contains("stands beside it"), "{err}");
+    let on_trail = records(&env, "watch").iter().any(|r| {
+        r["finding"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("added.txt"))
+    });
+    assert!(on_trail, "the change is not on the trail: {err}");
+    assert_ne!(
+        trail_mark(),
+        mark_before,
+        "the guard's checkpoint never reached the store: {err}"
+    );
+    let out = env.run(&["check"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 /// The other side: a journal left by sqlite3 killed inside its transaction, its changes

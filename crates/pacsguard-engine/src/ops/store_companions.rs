@@ -183,7 +183,7 @@ fn regular_companion(path: &Path) -> Result<Option<u64>, EngineError> {
 /// waiting on a FIFO), returning its length and SHA-256; `None` when `from` vanished
 /// before it was opened (a live writer's journal deleted at its commit), `to` not made.
 fn copy_regular(from: &Path, to: &Path) -> Result<Option<(u64, String)>, EngineError> {
-    let mut source = match pacsguard_fs::open_regular(from) {
+    let source = match pacsguard_fs::open_regular(from) {
         Ok(source) => source,
         Err(e) if e.is_missing() => return Ok(None),
         Err(e) => return Err(EngineError::io(from, e.to_string())),
@@ -193,6 +193,27 @@ fn copy_regular(from: &Path, to: &Path) -> Result<Option<(u64, String)>, EngineE
         .create_new(true)
         .open(to)
         .map_err(|e| EngineError::io(to, e))?;
+    read_hashed(source, from, |bytes| {
+        target.write_all(bytes).map_err(|e| EngineError::io(to, e))
+    })
+    .map(Some)
+}
+
+/// The length and SHA-256 of the regular file at `path` (never through a link, never
+/// waiting on a FIFO): what an alert of a companion planted beside the store names.
+pub(crate) fn sha256_of(path: &Path) -> Result<(u64, String), EngineError> {
+    let source =
+        pacsguard_fs::open_regular(path).map_err(|e| EngineError::io(path, e.to_string()))?;
+    read_hashed(source, path, |_| Ok(()))
+}
+
+/// Reads `source` (the file at `from`) to its end, handing each piece to `each`; its
+/// length and SHA-256.
+fn read_hashed(
+    mut source: std::fs::File,
+    from: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<(), EngineError>,
+) -> Result<(u64, String), EngineError> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
@@ -204,12 +225,10 @@ fn copy_regular(from: &Path, to: &Path) -> Result<Option<(u64, String)>, EngineE
             break;
         }
         hasher.update(&buffer[..n]);
-        target
-            .write_all(&buffer[..n])
-            .map_err(|e| EngineError::io(to, e))?;
+        each(&buffer[..n])?;
         bytes += n as u64;
     }
-    Ok(Some((bytes, hex::encode(hasher.finalize()))))
+    Ok((bytes, hex::encode(hasher.finalize())))
 }
 
 /// Removes what a judging killed before its end left at `dir` (a link planted there is

@@ -38,7 +38,7 @@ pub struct SealBinding {
 impl ConsoleDb {
     /// The seal with its secret's digest, if one was ever made.
     pub fn seal_binding(&self) -> Result<Option<SealBinding>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT secret_hash, sealed_at, sealed_by, broken_at FROM console_break_glass WHERE id = 1",
                 [],
@@ -82,7 +82,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         tx.execute(
             "UPDATE console_accounts SET role = ?2, password_hash = ?3, totp_secret = ?4, \
              totp_last_step = ?5, failures = 0, locked_until = 0 WHERE id = ?1",
@@ -127,7 +127,7 @@ impl ConsoleDb {
 
     /// The seal, if one was ever made.
     pub fn seal(&self) -> Result<Option<SealRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT sealed_at, sealed_by, broken_at FROM console_break_glass WHERE id = 1",
                 [],

@@ -136,7 +136,7 @@ impl ConsoleDb {
              LEFT JOIN console_disabled d ON d.account = a.id \
              LEFT JOIN console_resets r ON r.account = a.id WHERE {clause} ORDER BY a.id"
         );
-        let mut statement = self.conn.prepare(&query).map_err(self.sql())?;
+        let mut statement = self.gated()?.prepare(&query).map_err(self.sql())?;
         let rows = statement
             .query_map(
                 rusqlite::params_from_iter(clause.contains("?1").then_some(value)),
@@ -235,7 +235,7 @@ impl ConsoleDb {
 
     /// When the session `token_hash` last confirmed its second factor.
     pub fn step_up(&self, token_hash: &[u8]) -> Result<Option<i64>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT at FROM console_step_ups WHERE token_hash = ?1",
                 [token_hash],
@@ -248,7 +248,7 @@ impl ConsoleDb {
     /// [`ConsoleDb::step_up`] with the seal the console wrote beside it (`None` for a
     /// row written before step-ups were sealed).
     pub fn sealed_step_up(&self, token_hash: &[u8]) -> Result<Option<SealedStepUp>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT at, seal FROM console_step_ups WHERE token_hash = ?1",
                 [token_hash],
@@ -286,7 +286,7 @@ impl ConsoleDb {
     }
 
     pub fn step_up_count(&self) -> Result<i64, StoreError> {
-        self.conn
+        self.gated()?
             .query_row("SELECT count(*) FROM console_step_ups", [], |r| r.get(0))
             .map_err(self.sql())
     }
@@ -389,7 +389,7 @@ impl ConsoleDb {
     /// Who created or invited `account`, and when (`None`: the first administrator, or
     /// an account older than these records).
     pub fn origin(&self, account: i64) -> Result<Option<(i64, i64)>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT created_by, at FROM console_account_origins WHERE account = ?1",
                 [account],

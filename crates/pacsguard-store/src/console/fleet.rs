@@ -262,7 +262,7 @@ impl FleetStore for ConsoleDb {
     /// enrolment of that name that is revoked and whose trail the console still holds
     /// (`None`: no such host).
     fn revoked_host_with_trail(&mut self, name: &str) -> Result<Option<HostRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!(
                     "SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE name = ?1 \
@@ -296,7 +296,7 @@ impl FleetStore for ConsoleDb {
     /// The revoked host whose trail the host `id` was enrolled to continue, while it has
     /// not been carried over (a `--continue` token's binding).
     fn continued_host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!(
                     "SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE id = \
@@ -417,7 +417,7 @@ impl FleetStore for ConsoleDb {
     }
 
     fn host_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<HostRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE fingerprint = ?1"),
                 params![fingerprint],
@@ -428,7 +428,7 @@ impl FleetStore for ConsoleDb {
     }
 
     fn host(&mut self, id: i64) -> Result<Option<HostRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!("SELECT {HOST_COLUMNS} FROM fleet_hosts WHERE id = ?1"),
                 params![id],
@@ -496,7 +496,7 @@ impl FleetStore for ConsoleDb {
     }
 
     fn identity_duplicated(&mut self, id: i64) -> Result<Option<String>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT stranger FROM fleet_duplicated WHERE host = ?1",
                 params![id],
@@ -531,7 +531,7 @@ impl FleetStore for ConsoleDb {
         };
         // Immediate, as every writer of the store (`write_transaction`): the lock is
         // taken, waiting the store's busy wait, before anything is read.
-        let tx = crate::lock::write_transaction(&mut self.conn).map_err(sql)?;
+        let tx = crate::lock::write_transaction(self.gated_mut()?).map_err(sql)?;
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
@@ -810,7 +810,7 @@ impl FleetStore for ConsoleDb {
             ),
             params![host, to_i64(generation), FROM_TRAIL, now],
         )?;
-        prune_pending(&self.conn, host).map_err(self.sql())?;
+        prune_pending(self.gated()?, host).map_err(self.sql())?;
         Ok(true)
     }
 
@@ -982,7 +982,7 @@ impl FleetStore for ConsoleDb {
         generation: u64,
         digest: &str,
     ) -> Result<Option<ProfileRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!(
                     "SELECT {PROFILE_COLUMNS} FROM fleet_profiles p JOIN fleet_hosts h ON h.id = p.host \
@@ -1071,7 +1071,7 @@ impl FleetStore for ConsoleDb {
     }
 
     fn host_four_eyes(&mut self) -> Result<Option<FleetSetting>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT value, changed_by, reason, changed_at FROM fleet_settings WHERE name = ?1",
                 params![HOST_FOUR_EYES],

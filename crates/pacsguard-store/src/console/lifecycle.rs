@@ -155,7 +155,7 @@ impl ConsoleDb {
 
     /// The account's disabled mark, if it has one.
     pub fn disabled(&self, account: i64) -> Result<Option<DisabledRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT since, by_account, reason FROM console_disabled WHERE account = ?1",
                 [account],
@@ -187,7 +187,7 @@ impl ConsoleDb {
     /// Administrators who can sign in: not disabled, with a second factor enrolled,
     /// other than `except`.
     pub fn usable_administrators_except(&self, except: i64) -> Result<i64, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 "SELECT count(*) FROM console_accounts a WHERE a.role = 'administrator' \
                  AND a.id != ?1 \

@@ -103,7 +103,7 @@ impl ConsoleDb {
 
     /// The passkey with this credential ID, whoever's it is.
     pub fn passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyRow>, StoreError> {
-        self.conn
+        self.gated()?
             .query_row(
                 &format!("SELECT {COLUMNS} FROM console_passkeys WHERE credential_id = ?1"),
                 [credential_id],
@@ -129,7 +129,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let known: i64 = tx
             .query_row(
                 "SELECT count(*) FROM console_passkeys WHERE credential_id = ?1",
@@ -223,7 +223,7 @@ impl ConsoleDb {
             path: path.clone(),
             source,
         };
-        let tx = super::Tx::immediate(&mut self.conn).map_err(sql)?;
+        let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let (mine, others, totp): (i64, i64, bool) = tx
             .query_row(
                 "SELECT \

@@ -164,10 +164,11 @@ impl ConsoleDb {
     /// any instant leaves either the live session or its end waiting to be recorded.
     /// True if the row existed.
     pub fn end_session(&self, end: &SessionEnd) -> Result<bool, StoreError> {
-        self.conn
+        self.gated()?
             .execute_batch("SAVEPOINT end_session")
             .map_err(self.sql())?;
         let result = (|| {
+            // Inside the savepoint: the lock is held, nothing to look for.
             let deleted = self.conn.execute(
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
                 [&end.token_hash],
@@ -187,7 +188,7 @@ impl ConsoleDb {
         })();
         match result {
             Ok(deleted) => {
-                self.conn
+                self.gated()?
                     .execute_batch("RELEASE end_session")
                     .map_err(self.sql())?;
                 Ok(deleted)
@@ -285,7 +286,7 @@ impl ConsoleDb {
     /// after it ended the unsealed rows of the version before. From then on a row with
     /// no seal is an edit of the store. Any row counts (one edited is still a mark).
     pub fn seals_required(&self) -> Result<bool, StoreError> {
-        self.conn
+        self.gated()?
             .query_row("SELECT count(*) FROM console_seals_required", [], |r| {
                 r.get::<_, i64>(0)
             })

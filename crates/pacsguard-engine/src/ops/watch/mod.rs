@@ -27,6 +27,7 @@ mod links;
 mod mappings;
 mod mass_alert;
 mod mass_writers;
+mod planted;
 mod ransomware;
 mod renamed;
 mod requests;
@@ -1343,6 +1344,8 @@ struct Guard<'a> {
     seen_set: seen::SetDigest,
     /// Saving what was seen failed last time (said once until it works again).
     seen_failing: bool,
+    /// A journal or write-ahead log planted beside the store since it was opened, said.
+    planted: planted::PlantedCompanions,
     /// The baseline generation the views started from.
     generation: u64,
     /// Every file path the views started from, hashed: a file re-created at one of them
@@ -1518,6 +1521,7 @@ impl<'a> Guard<'a> {
             seen_mac,
             seen_set: seen::SetDigest::default(),
             seen_failing: false,
+            planted: planted::PlantedCompanions::default(),
             generation,
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
@@ -5205,6 +5209,10 @@ impl<'a> Guard<'a> {
     fn checkpoint(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
         self.last_checkpoint = now;
+        // Before the writes below, which the store refuses while it stands.
+        if let Some(alert) = self.planted.look(&self.session.home.store_path()) {
+            self.publish(&[alert], now)?;
+        }
         self.save_seen()?;
         if self.degraded.is_some() {
             return Ok(()); // signed once the trail has caught up
