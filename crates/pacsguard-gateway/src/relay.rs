@@ -27,7 +27,9 @@ use crate::pdu::{
 };
 use crate::places::{Full, Pending, Places, Unread};
 pub use crate::progress::MAX_UNANSWERED_NAMED;
-use crate::progress::{MIN_PROGRESS_BYTES, Progress, Request, Side, Unanswered};
+use crate::progress::{
+    MIN_PROGRESS_BYTES, Pace, PaceBreach, PaceLimits, Progress, Request, Side, Unanswered,
+};
 use crate::refusals::Incident;
 
 mod pass_through;
@@ -3650,14 +3652,22 @@ pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
 /// without arriving whole, or when nothing progressed for `limits.progress_seconds`
 /// (`progress`): what the idle timer, which sees only silence, never caught (reviews
 /// r27-gateway, r28-gateway). Never ends otherwise.
+///
+/// Nor, over the association's whole life, when it outlived `limits.association_seconds`
+/// or its average pace fell under `limits.min_average_bytes_per_second` (`Pace`): a
+/// peer keeping each of those limits (one C-ECHO every 50 s) held its place for ever
+/// (review r29-gateway).
 async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
     let look = keep_up_look(limits);
+    let mut pace = Pace::new(Instant::now());
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
+        pace.look(now, counts.unanswered().owes(Side::Upstream));
         let why = answer_overdue(counts, limits, now)
             .or_else(|| message_overdue(counts, limits, now))
-            .or_else(|| no_progress(counts, limits, now));
+            .or_else(|| no_progress(counts, limits, now))
+            .or_else(|| pace_broken(&pace, counts, limits, now));
         if let Some(why) = why {
             shared.event(Outcome::Failure, object, why);
             return End::Aborted(0);
@@ -3677,6 +3687,28 @@ fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<Str
         took.as_secs_f64(),
         limits.message.as_secs()
     ))
+}
+
+/// Why the association must end for its life or its pace (`Pace`), if it must.
+fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let pace_limits = PaceLimits {
+        lifetime: limits.association,
+        window: limits.progress,
+        min_bytes_per_second: limits.min_average_bytes_per_second,
+    };
+    let moved = counts.progress().moved_in_all();
+    match pace.verdict(now, moved, pace_limits)? {
+        PaceBreach::Lifetime(lived) => Some(format!(
+            "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
+            lived.as_secs_f64(),
+            limits.association.as_secs()
+        )),
+        PaceBreach::TooSlow(own, bytes) => Some(format!(
+            "{bytes} bytes of P-DATA moved in {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            own.as_secs_f64(),
+            limits.min_average_bytes_per_second
+        )),
+    }
 }
 
 /// Why the association must end for lack of progress, if it must.

@@ -2345,6 +2345,95 @@ fn a_slow_loris_is_aborted_for_lack_of_progress_and_a_slow_sender_is_not() {
     assert!(received(&rx).iter().any(|(n, _)| n.contains(uid)));
 }
 
+/// Starts `peers/steady_peer.py` (pynetdicom) against the gateway: one association, an
+/// operation (`echo`, or `store` of CT_small) every `gap` seconds for at most `seconds`.
+fn steady_peer(port: u16, mode: &str, gap: &str, seconds: &str) -> Child {
+    Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/steady_peer.py"))
+        .args([&port.to_string(), "CT1", "PACS", mode, gap, seconds])
+        .arg(pacsguard_testkit::pydicom_files().join("CT_small.dcm"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+/// Review r29-gateway (issue 16): a peer that keeps every per-message limit held its
+/// association place for as long as it liked: pynetdicom sending one C-ECHO a second
+/// (a message completed each time: never idle, never a long message, progress in every
+/// window) kept it for all of its 20 s and released, and so did one sending CT_small
+/// every half second. Now an association whose own time (the upstream owing no answer)
+/// reached `limits.progress_seconds` with under `limits.min_average_bytes_per_second`
+/// moved on average is aborted, and none outlives `limits.association_seconds`: the
+/// echoer is cut by its pace, the storer (about 80 kB/s, far above the pace) by the
+/// lifetime, each told by an A-ABORT and each on the record naming its limit.
+#[test]
+fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
+    require_dcmtk();
+    // Three seconds of own time judge the echoer (about 200 B/s, under the default
+    // 1024); the storer, paying its pace, meets the lifetime of 8 s.
+    const LIFETIME: u64 = 8;
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = {LIFETIME}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let echoer = steady_peer(port, "echo", "1", "20");
+    let storer = steady_peer(port, "store", "0.5", "20");
+    let said = |child: Child| {
+        let out = child.wait_with_output().expect("wait");
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let took: f64 = line
+            .split(' ')
+            .nth(2)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+        (line, took)
+    };
+    let (echoed, echo_took) = said(echoer);
+    let (stored, store_took) = said(storer);
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        echoed.starts_with("aborted after ") && echo_took < 12.0,
+        "the echoer was cut by its pace, not after its 20 s: {echoed}: {details:#?}"
+    );
+    assert!(
+        stored.starts_with("aborted after ")
+            && store_took >= (LIFETIME - 1) as f64
+            && store_took < 15.0,
+        "the storer was cut at the lifetime: {stored}: {details:#?}"
+    );
+    let named = |needle: &str| {
+        details
+            .iter()
+            .filter(|d| d.contains(needle) && d.contains("aborted both ways (A-ABORT)"))
+            .count()
+    };
+    assert_eq!(
+        named("under 1024 bytes per second on average (limits.min_average_bytes_per_second)"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        named(&format!("(limits.association_seconds, {LIFETIME} s)")),
+        1,
+        "{details:#?}"
+    );
+    assert!(
+        !received(&rx).is_empty(),
+        "the storer's instances went on until it was cut"
+    );
+}
+
 /// Review r26-gateway (issue 16): a data set held on a refusing route for its
 /// screening when the upstream ended the association (storescp gives up on a silent
 /// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test
