@@ -6812,6 +6812,81 @@ fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() 
     );
 }
 
+/// Review r29-gateway (issue 16): a TLS pass-through connection was bounded by the idle
+/// timer alone, so a peer sending a byte now and then held its association place for
+/// ever: `openssl s_client` → gateway → `openssl s_server`, a line every half second,
+/// stayed up for all the 15 s the test gave it. Inside TLS no message can be seen; the
+/// lifetime (`limits.association_seconds`) now closes it, on the record.
+#[test]
+fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
+    use std::io::Write as _;
+    const LIFETIME: u64 = 3;
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let (mut archive, archive_port) = start_peer(|port| {
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(port.to_string())
+            .args(["-cert", &p("archive.pem"), "-key", &p("archive.key")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs")
+    });
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nassociation_seconds = {LIFETIME}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
+        ),
+    );
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-CAfile", &p("ca.pem"), "-connect"])
+        .arg(format!("127.0.0.1:{}", gateway.ports[0]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let started = Instant::now();
+    let lasted = loop {
+        if client.try_wait().expect("wait").is_some() || started.elapsed() > Duration::from_secs(15)
+        {
+            break started.elapsed();
+        }
+        // Never idle: a line every half second.
+        let _ = stdin.write_all(b"ping\n");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = archive.kill();
+    let _ = archive.wait();
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("accepted: TLS from")),
+        "the session was passed through: {details:#?}"
+    );
+    assert!(
+        lasted < Duration::from_secs(10),
+        "closed at the lifetime, not after {lasted:?}: {details:#?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("ended: TLS passed through")
+                && d.contains(&format!("(limits.association_seconds, {LIFETIME} s)")))
+            .count(),
+        1,
+        "{details:#?}"
+    );
+}
+
 /// Review s19-r16: a pass-through relayed whatever TLS version the sender and the
 /// upstream agreed on: `openssl s_client -tls1` → gateway → `openssl s_server -tls1`
 /// was relayed and recorded as a success, against PS3.15's profiles (BCP195: TLS 1.2 or

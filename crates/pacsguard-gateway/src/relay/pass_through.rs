@@ -7,7 +7,10 @@
 //! of the association is kept: the allow-list before the first byte (in the accept
 //! loop), the rate per peer, a pending place until the peer's handshake is over (its
 //! first application data record) within `limits.request_seconds`, then an association
-//! place for the rest, the idle timer, the stop, and TLS record framing on the peer's
+//! place for the rest, the idle timer, the association's lifetime
+//! (`limits.association_seconds`; its pace, `limits.min_average_bytes_per_second`, cannot
+//! be judged: inside TLS the gateway cannot tell a peer holding its place from one
+//! waiting on the archive), the stop, and TLS record framing on the peer's
 //! bytes (`tls_records`): what is not TLS is not relayed; and the version the upstream
 //! chose, read from its ServerHello: older than TLS 1.2 is not relayed.
 
@@ -35,6 +38,8 @@ enum End {
     Reset(String),
     Failed(String),
     Idle,
+    /// It lived `limits.association_seconds`.
+    Lifetime,
     Stopped(Stopping),
 }
 
@@ -322,6 +327,10 @@ pub(super) async fn relay(
                 .map_or(Stopping::GracePassed, |w| *w)
         } => End::Stopped(why),
         () = idle(&activity, started, limits.idle) => End::Idle,
+        // Inside TLS no message nor pace can be seen: the lifetime is what bounds a
+        // peer that keeps the idle timer (a byte every few minutes) from holding its
+        // place for ever (review r29-gateway).
+        () = tokio::time::sleep(limits.association.saturating_sub(started.elapsed())) => End::Lifetime,
     };
     // `p` and `u` borrow the streams only until here (their last use above).
     let (outcome, how) = match end {
@@ -338,6 +347,14 @@ pub(super) async fn relay(
             format!(
                 "closed: no byte in either direction for {} s (limits.idle_seconds)",
                 limits.idle.as_secs()
+            ),
+        ),
+        End::Lifetime => (
+            Outcome::Failure,
+            format!(
+                "closed: the connection lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer",
+                started.elapsed().as_secs_f64(),
+                limits.association.as_secs()
             ),
         ),
         End::Stopped(Stopping::EvidenceLost) => (
