@@ -1105,11 +1105,40 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes one of the gateway's own PDUs, best effort, within [`SEND_TIMEOUT`].
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
-    let _ = tokio::time::timeout(SEND_TIMEOUT, async {
-        let _ = w.write_all(bytes).await;
-        let _ = w.flush().await;
+    let _ = send_told(w, bytes).await;
+}
+
+/// Writes a PDU within [`SEND_TIMEOUT`] and says whether it was handed whole to the
+/// socket (not that it arrived): a record that says a PDU went to a side says so only
+/// once it did (review r29-gateway: the gateway's A-ABORT to a sender that stopped
+/// reading waited its 10 s and failed, and no record said so).
+async fn send_told<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), String> {
+    let wrote = tokio::time::timeout(SEND_TIMEOUT, async {
+        w.write_all(bytes).await?;
+        w.flush().await
     })
     .await;
+    match wrote {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "not taken within {} s (SEND_TIMEOUT)",
+            SEND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// What the end's record says of the gateway's own A-ABORT to each side.
+fn abort_written(upstream: Result<(), String>, peer: Result<(), String>) -> String {
+    let said = |side: &str, r: Result<(), String>| match r {
+        Ok(()) => format!("written to the {side}"),
+        Err(e) => format!("not written to the {side}: {e}"),
+    };
+    format!(
+        "; the gateway's A-ABORT {}, {}",
+        said("upstream", upstream),
+        said("peer", peer)
+    )
 }
 
 /// One association from its request to its end. `bound`: the rules at the accept (its
@@ -1661,18 +1690,24 @@ async fn association(
         End::Released => Outcome::Success,
         End::Aborted(_) | End::PassedOn => Outcome::Failure,
     };
-    if let End::Aborted(reason) = &end {
-        // Both sides learn that the association is gone.
-        send(&mut up_w, &provider_abort(*reason)).await;
-        send(&mut peer_w, &provider_abort(*reason)).await;
-    }
+    let aborted = match &end {
+        // Both sides learn that the association is gone, if they still read; at once,
+        // so that two sides that stopped reading hold the place one SEND_TIMEOUT, not two.
+        End::Aborted(reason) => {
+            let abort = provider_abort(*reason);
+            let (upstream, peer) =
+                tokio::join!(send_told(&mut up_w, &abort), send_told(&mut peer_w, &abort));
+            abort_written(upstream, peer)
+        }
+        _ => String::new(),
+    };
     let _ = up_w.shutdown().await;
     let _ = peer_w.shutdown().await;
     shared.event(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}{aborted}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
@@ -3914,15 +3949,26 @@ where
                 }
             }
             kind::RELEASE_RP => {
-                send(&mut *to.lock().await, &bytes).await;
+                if let Err(e) = send_told(&mut *to.lock().await, &bytes).await {
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!(
+                            "the A-RELEASE-RP from the {side} was not written to the {other}: {e}; the release is not known to have reached it"
+                        ),
+                    );
+                }
                 return End::Released;
             }
             kind::ABORT => {
-                send(&mut *to.lock().await, &bytes).await;
+                let passed = match send_told(&mut *to.lock().await, &bytes).await {
+                    Ok(()) => "passed on".to_owned(),
+                    Err(e) => format!("not passed on to the {other}: {e}"),
+                };
                 tap.shared.event(
                     Outcome::Failure,
                     &tap.object,
-                    format!("A-ABORT from the {side}, passed on"),
+                    format!("A-ABORT from the {side}, {passed}"),
                 );
                 return End::PassedOn;
             }

@@ -1915,6 +1915,15 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
                 ))),
         "{details:#?}"
     );
+    // Review r29-gateway: the gateway's own A-ABORT to the sender that stopped reading
+    // waited `SEND_TIMEOUT` and was never written; the end said nothing of it. (The
+    // archive, wedged in its own write, may not take its A-ABORT either.)
+    assert!(
+        details.iter().any(|d| d.starts_with("ended: aborted")
+            && d.contains("the gateway's A-ABORT ")
+            && d.contains("not written to the peer: not taken within 10 s (SEND_TIMEOUT)")),
+        "{details:#?}"
+    );
 }
 
 /// Review r27-gateway (issue 16): an archive that reads a C-STORE and never answers it
