@@ -6896,6 +6896,60 @@ fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
     );
 }
 
+/// Review r29-gateway (issue 16): a pass-through counted as "relayed unopened" what it
+/// had read, not what it had written on: a peer whose session is up (Python's ssl
+/// through the gateway to `openssl s_server`) sending 4096 bytes that are not TLS was
+/// refused, nothing of them written upstream, yet the end counted them among the bytes
+/// from the peer relayed. Now what is relayed is what was handed to the other side's
+/// socket: the end counts exactly the TLS bytes the peer sent.
+#[test]
+fn a_pass_through_counts_as_relayed_only_what_it_wrote_on() {
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let (mut archive, archive_port) = start_peer(|port| {
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(port.to_string())
+            .args(["-cert", &p("archive.pem"), "-key", &p("archive.key")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs")
+    });
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
+        ),
+    );
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/tls_then_not_tls.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(p("ca.pem"))
+        .output()
+        .expect("python3 runs");
+    let _ = archive.kill();
+    let _ = archive.wait();
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sent = stdout(&out).trim().to_owned();
+    let details = gateway_events(&events);
+    let ended: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("ended: TLS passed through"))
+        .collect();
+    assert!(
+        ended.len() == 1
+            && ended[0].contains("is not TLS")
+            && ended[0].contains(&format!("; {sent} bytes from the peer and ")),
+        "{sent} TLS bytes sent before 4096 that are not: {details:#?}"
+    );
+}
+
 /// Review s19-r16: a pass-through relayed whatever TLS version the sender and the
 /// upstream agreed on: `openssl s_client -tls1` → gateway → `openssl s_server -tls1`
 /// was relayed and recorded as a success, against PS3.15's profiles (BCP195: TLS 1.2 or

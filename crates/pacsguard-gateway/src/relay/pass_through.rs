@@ -160,7 +160,11 @@ pub(super) async fn relay(
         vec![0u8; HANDSHAKE_BUFFER_BYTES],
         vec![0u8; HANDSHAKE_BUFFER_BYTES],
     );
-    let (mut from_peer, mut from_up) = (0u64, 0u64);
+    // Read from the peer (the pending place's measure), and written to each side (what
+    // a record may call relayed: handed whole to the gateway's socket, review
+    // r29-gateway).
+    let mut from_peer = 0u64;
+    let (mut to_up, mut to_peer) = (0u64, 0u64);
     // The upstream's bytes held until its ServerHello shows the version it chose (then
     // `None`): a session older than TLS 1.2 is not relayed (review s19-r16).
     let mut hello = Some(ServerHello::default());
@@ -187,7 +191,7 @@ pub(super) async fn relay(
                 let n = match r {
                     Ok(0) | Err(_) => {
                         shared.refused(addr.ip(), &object, format!(
-                            "closed: {addr} ended its TLS handshake with upstream {upstream} before sending application data ({from_peer} bytes relayed; a failed handshake: the upstream's log says why)"
+                            "closed: {addr} ended its TLS handshake with upstream {upstream} before sending application data ({to_up} bytes relayed; a failed handshake: the upstream's log says why)"
                         ));
                         return;
                     }
@@ -214,18 +218,18 @@ pub(super) async fn relay(
                     ));
                     return;
                 }
+                to_up += n as u64;
             }
             r = up.read(&mut b) => {
                 let n = match r {
                     Ok(0) | Err(_) => {
                         shared.refused(addr.ip(), &object, format!(
-                            "closed: upstream {upstream} ended the TLS handshake of {addr} ({from_up} bytes relayed; a failed handshake: the upstream's log says why)"
+                            "closed: upstream {upstream} ended the TLS handshake of {addr} ({to_peer} bytes relayed; a failed handshake: the upstream's log says why)"
                         ));
                         return;
                     }
                     Ok(n) => n,
                 };
-                from_up += n as u64;
                 let Some(judging) = hello.as_mut() else {
                     if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
                         shared.event(Outcome::Failure, &object, format!(
@@ -233,6 +237,7 @@ pub(super) async fn relay(
                         ));
                         return;
                     }
+                    to_peer += n as u64;
                     continue;
                 };
                 match judging.feed(&b[..n]) {
@@ -259,6 +264,7 @@ pub(super) async fn relay(
                     ));
                     return;
                 }
+                to_peer += held.len() as u64;
             }
         }
     };
@@ -280,7 +286,7 @@ pub(super) async fn relay(
         Outcome::Success,
         &object,
         format!(
-            "accepted: TLS from {addr} passed through unopened to upstream {upstream} (handshake of {from_peer} + {from_up} bytes relayed); {NOT_INSPECTED}: no AE title, user identity, presentation context or content screening"
+            "accepted: TLS from {addr} passed through unopened to upstream {upstream} (handshake of {to_up} + {to_peer} bytes relayed); {NOT_INSPECTED}: no AE title, user identity, presentation context or content screening"
         ),
     );
     // Still the request's time: an upstream that completed the handshake and then reads
@@ -293,18 +299,20 @@ pub(super) async fn relay(
         );
         return;
     }
+    to_up += carried as u64;
     let activity = AtomicU64::new(0);
+    // Written to each side once the session is established.
     let (peer_bytes, up_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut p = Watched {
         inner: &mut peer,
-        bytes: &peer_bytes,
+        written: &peer_bytes,
         activity: &activity,
         started,
         records: Some(&mut records),
     };
     let mut u = Watched {
         inner: &mut up,
-        bytes: &up_bytes,
+        written: &up_bytes,
         activity: &activity,
         started,
         records: None,
@@ -372,13 +380,15 @@ pub(super) async fn relay(
     // Closed on both sides now (a TLS peer learns it from the connection's end).
     drop(peer);
     drop(up);
-    let from_peer = from_peer + peer_bytes.load(Ordering::Relaxed);
-    let from_up = from_up + up_bytes.load(Ordering::Relaxed);
+    // Relayed: written to the other side, never merely read (a chunk refused as not
+    // TLS, or read when that side reset, went nowhere).
+    let peer_relayed = to_up + up_bytes.load(Ordering::Relaxed);
+    let upstream_relayed = to_peer + peer_bytes.load(Ordering::Relaxed);
     shared.event(
         outcome,
         &object,
         format!(
-            "ended: TLS passed through from {addr} to upstream {upstream} {how} after {:.1} s; {from_peer} bytes from the peer and {from_up} from the upstream relayed unopened; {NOT_INSPECTED}",
+            "ended: TLS passed through from {addr} to upstream {upstream} {how} after {:.1} s; {peer_relayed} bytes from the peer and {upstream_relayed} from the upstream relayed unopened; {NOT_INSPECTED}",
             started.elapsed().as_secs_f64()
         ),
     );
@@ -408,11 +418,13 @@ async fn idle(activity: &AtomicU64, started: Instant, limit: std::time::Duration
     }
 }
 
-/// One side of an established pass-through: its bytes counted, the time of the last
-/// one kept, and (the peer's side) held to TLS record framing.
+/// One side of an established pass-through: the bytes written to it counted, the time
+/// of the last one read from it kept, and (the peer's side) what it sends held to TLS
+/// record framing.
 struct Watched<'a> {
     inner: &'a mut TcpStream,
-    bytes: &'a AtomicU64,
+    /// Bytes handed whole to its socket.
+    written: &'a AtomicU64,
     activity: &'a AtomicU64,
     started: Instant,
     records: Option<&'a mut Records>,
@@ -429,7 +441,6 @@ impl AsyncRead for Watched<'_> {
         let polled = std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf);
         let new = &buf.filled()[before..];
         if !new.is_empty() {
-            this.bytes.fetch_add(new.len() as u64, Ordering::Relaxed);
             this.activity.store(
                 u64::try_from(this.started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
@@ -454,7 +465,12 @@ impl AsyncWrite for Watched<'_> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut *self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut *this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            this.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn poll_flush(
