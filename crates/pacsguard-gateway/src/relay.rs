@@ -1465,15 +1465,19 @@ async fn association(
     let mut ac = match answer {
         Ok(Pdu::AssociateAc(ac)) => ac,
         Ok(Pdu::AssociateRj(rejection)) => {
+            // Said passed on only once written (review r29-gateway).
+            let passed = match send_told(&mut peer, &Pdu::AssociateRj(rejection).encode()).await {
+                Ok(()) => "passed on".to_owned(),
+                Err(e) => format!("not passed on to the peer: {e}"),
+            };
             shared.event(
                 Outcome::Failure,
                 &object,
                 format!(
-                    "refused by upstream {} (result {} source {} reason {}), passed on",
+                    "refused by upstream {} (result {} source {} reason {}), {passed}",
                     route.upstream, rejection.result, rejection.source, rejection.reason
                 ),
             );
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
         other => {

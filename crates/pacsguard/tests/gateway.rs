@@ -3725,6 +3725,66 @@ fn a_pass_through_connection_reset_before_its_first_byte_is_recorded() {
     );
 }
 
+/// Review r29-gateway (issue 16): an upstream's A-ASSOCIATE-RJ was recorded "passed
+/// on" before the gateway wrote it to the sender, and whatever the write did: to a
+/// sender that had reset its connection meanwhile (an archive taking a second to
+/// refuse) nothing was passed on. The record now says so, with why.
+#[test]
+fn an_upstream_refusal_is_recorded_as_passed_on_only_once_written() {
+    use std::io::Write as _;
+    let env = Env::new();
+    // An archive that reads the request and refuses it a second later (rejected
+    // permanent, by the service user, no reason given).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let archive_port = listener.local_addr().expect("addr").port();
+    let (asked, request_came) = std::sync::mpsc::channel();
+    let archive = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let (kind, _) = answer(&mut s);
+        assert_eq!(kind, 1, "the request forwarded");
+        let _ = asked.send(());
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = s.write_all(&[3, 0, 0, 0, 0, 4, 0, 1, 1, 1]);
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, archive_port),
+        ),
+    );
+    // The sender asks, then (its request read and forwarded) resets its connection
+    // before the refusal comes.
+    let sender =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sender
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], gateway.ports[0])).into())
+        .expect("connect");
+    let mut stream: TcpStream = sender.into();
+    stream.write_all(&verification_rq()).expect("write");
+    request_came
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request forwarded");
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+    archive.join().expect("archive");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let refused: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("refused by upstream 127.0.0.1:"))
+        .collect();
+    assert!(
+        refused.len() == 1
+            && refused[0].contains("(result 1 source 1 reason 1), not passed on to the peer: "),
+        "{details:#?}"
+    );
+}
+
 /// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
 /// down, refusing the association, aborting during and after a data set, and killed
 /// while an instance is on its way.
