@@ -1543,7 +1543,20 @@ async fn association(
     if user.as_ref().is_some_and(|c| c.respond) {
         ac.push_user_sub_item(crate::identity::positive_response());
     }
-    send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    // Accepted on the record only once the sender was handed its A-ASSOCIATE-AC (review
+    // r29-gateway): else the upstream's association is aborted, never relayed on.
+    if let Err(e) = send_told(&mut peer, &Pdu::AssociateAc(ac).encode()).await {
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "aborted: upstream {} accepted the association of {calling} at {addr}, but its A-ASSOCIATE-AC was not written to the peer: {e}; A-ABORT to the upstream",
+                route.upstream
+            ),
+        );
+        send(&mut upstream, &provider_abort(0)).await;
+        return;
+    }
     let mut who = user.as_ref().map_or_else(String::new, |c| {
         format!(
             " as user {} (user identity negotiation, {} verified)",

@@ -3785,6 +3785,88 @@ fn an_upstream_refusal_is_recorded_as_passed_on_only_once_written() {
     );
 }
 
+/// Review r29-gateway (issue 16): an association was recorded "accepted ... relayed
+/// to" the upstream whether or not the sender was handed its A-ASSOCIATE-AC: to a sender
+/// that had reset meanwhile (an archive taking a second to accept) nothing was written,
+/// and the upstream's association was left to its end. It is now recorded as not
+/// written and the upstream is sent an A-ABORT.
+#[test]
+fn an_association_is_recorded_accepted_only_once_the_sender_was_answered() {
+    use pacsguard_gateway::pdu::{
+        Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, result, sub,
+    };
+    use std::io::Write as _;
+    let env = Env::new();
+    let ac = Pdu::AssociateAc(Associate {
+        protocol_version: 1,
+        called_ae: ae_field("ARCHIVE"),
+        calling_ae: ae_field("CT1"),
+        items: vec![
+            Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+            Item::AcceptedContext {
+                id: 1,
+                result: result::ACCEPTANCE,
+                sub_items: vec![SubItem {
+                    kind: sub::TRANSFER_SYNTAX,
+                    value: b"1.2.840.10008.1.2".to_vec(),
+                }],
+            },
+            Item::UserInformation(vec![SubItem {
+                kind: sub::MAXIMUM_LENGTH,
+                value: 16384u32.to_be_bytes().to_vec(),
+            }]),
+        ],
+    })
+    .encode();
+    // An archive that reads the request, accepts it a second later, and then reads what
+    // comes: the gateway's A-ABORT (type 7).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let archive_port = listener.local_addr().expect("addr").port();
+    let (asked, request_came) = std::sync::mpsc::channel();
+    let archive = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let (kind, _) = answer(&mut s);
+        assert_eq!(kind, 1, "the request forwarded");
+        let _ = asked.send(());
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = s.write_all(&ac);
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        answer(&mut s).0
+    });
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, archive_port),
+        ),
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", gateway.ports[0])).expect("connect");
+    stream.write_all(&verification_rq()).expect("write");
+    request_came
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request forwarded");
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+    let archive_got = archive.join().expect("archive");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert_eq!(archive_got, 7, "the upstream was aborted: {details:#?}");
+    assert!(
+        !details.iter().any(|d| d.starts_with("accepted: CT1")),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(
+            |d| d.contains("but its A-ASSOCIATE-AC was not written to the peer: ")
+                && d.ends_with("; A-ABORT to the upstream")
+        ),
+        "{details:#?}"
+    );
+}
+
 /// Every way forwarding upstream can fail leaves its reason on the trail: the upstream
 /// down, refusing the association, aborting during and after a data set, and killed
 /// while an instance is on its way.
