@@ -10,6 +10,8 @@
 //! retrieve_answer_seconds = 600  # a C-MOVE's or C-GET's next response not within this: the same
 //! message_seconds = 3600   # one DIMSE message (a C-STORE's P-DATA) not received whole within this: the same
 //! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
+//! association_seconds = 21600        # no association lives longer: A-ABORT both ways
+//! min_average_bytes_per_second = 1024  # P-DATA over the association's own time, judged from progress_seconds on
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together
@@ -112,6 +114,22 @@ pub const DEFAULT_MESSAGE: Duration = Duration::from_secs(3600);
 /// it, while a trickle of tiny PDUs timed to stay under the idle limit keeps its place
 /// no longer than this (review r27-gateway).
 pub const DEFAULT_PROGRESS: Duration = Duration::from_secs(600);
+/// Default longest life of one association (`progress::Pace`). Six hours carry a 2 GiB
+/// CT series over a 1 Mbit/s link (about 4.8 h) in one association; a real sender
+/// releases in minutes. Without it a peer keeping every other limit (one C-ECHO every
+/// 50 s, or C-MOVEs the archive answers slowly) held its place for ever (review
+/// r29-gateway).
+pub const DEFAULT_ASSOCIATION_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+/// Default least average of P-DATA (both directions) per second of an association's own
+/// time (time in which the upstream owes no answer), judged once that time reaches
+/// `limits.progress_seconds` (`progress::Pace`). 1 KiB/s is a hundredth of a 1 Mbit/s
+/// link: one CT instance (512 KiB) every 8 minutes keeps it; a C-ECHO every 50 s (about
+/// 4 B/s) or every second (about 200 B/s), keeping a place without sending anything,
+/// does not (review r29-gateway).
+pub const DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND: u64 = 1024;
+/// The most `limits.min_average_bytes_per_second` may ask: 10 MB/s, which a 100 Mbit/s
+/// link still carries.
+pub const MAX_MIN_AVERAGE_BYTES_PER_SECOND: u64 = 10_000_000;
 /// Default maximum P-DATA length the gateway states to both sides.
 pub const DEFAULT_MAX_PDU_LENGTH: u32 = 64 * 1024;
 /// Default size of a data set kept whole for screening: the engine screens files up to
@@ -231,6 +249,8 @@ struct RawLimits {
     query_answer_seconds: Option<u64>,
     retrieve_answer_seconds: Option<u64>,
     message_seconds: Option<u64>,
+    association_seconds: Option<u64>,
+    min_average_bytes_per_second: Option<u64>,
     progress_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
     max_inspected_bytes: Option<u64>,
@@ -387,6 +407,10 @@ pub struct Limits {
     pub message: Duration,
     /// See [`DEFAULT_PROGRESS`].
     pub progress: Duration,
+    /// See [`DEFAULT_ASSOCIATION_LIFETIME`].
+    pub association: Duration,
+    /// See [`DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND`].
+    pub min_average_bytes_per_second: u64,
     pub max_pdu_length: u32,
     pub max_inspected_bytes: u64,
     pub inspection_memory_bytes: u64,
@@ -417,6 +441,8 @@ impl Default for Limits {
             retrieve_answer: DEFAULT_RETRIEVE_ANSWER,
             message: DEFAULT_MESSAGE,
             progress: DEFAULT_PROGRESS,
+            association: DEFAULT_ASSOCIATION_LIFETIME,
+            min_average_bytes_per_second: DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
             inspection_memory_bytes: DEFAULT_INSPECTION_MEMORY_BYTES,
@@ -641,6 +667,18 @@ impl GatewayConfig {
         }
         if let Some(s) = raw.limits.progress_seconds {
             limits.progress = seconds("limits.progress_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.association_seconds {
+            limits.association = seconds("limits.association_seconds", s)?;
+        }
+        if let Some(n) = raw.limits.min_average_bytes_per_second {
+            if !(1..=MAX_MIN_AVERAGE_BYTES_PER_SECOND).contains(&n) {
+                return Err(err(
+                    "limits.min_average_bytes_per_second",
+                    format!("{n}: must lie between 1 and {MAX_MIN_AVERAGE_BYTES_PER_SECOND}"),
+                ));
+            }
+            limits.min_average_bytes_per_second = n;
         }
         if let Some(n) = raw.limits.max_pdu_length {
             // PS3.8 D.1: the smallest maximum length a receiver may state is not fixed,
@@ -1380,6 +1418,21 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nprogress_seconds = 86401\n{GOOD}"),
                 "limits.progress_seconds",
+            ),
+            (
+                format!("[limits]\nassociation_seconds = 0\n{GOOD}"),
+                "limits.association_seconds",
+            ),
+            (
+                format!("[limits]\nmin_average_bytes_per_second = 0\n{GOOD}"),
+                "limits.min_average_bytes_per_second",
+            ),
+            (
+                format!(
+                    "[limits]\nmin_average_bytes_per_second = {}\n{GOOD}",
+                    MAX_MIN_AVERAGE_BYTES_PER_SECOND + 1
+                ),
+                "limits.min_average_bytes_per_second",
             ),
             (
                 format!("[limits]\nidle_seconds = 0\n{GOOD}"),

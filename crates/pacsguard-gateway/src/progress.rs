@@ -34,6 +34,9 @@ pub struct Progress {
     /// When the message each side is sending began, by [`Side::index`] (`None`: none
     /// under way).
     began: [Option<Instant>; 2],
+    /// P-DATA bytes moved since the association was established, in both directions
+    /// (never reset: [`Pace`] judges the association's average by it).
+    moved_in_all: u64,
 }
 
 /// Progress counted from now (an association established).
@@ -49,7 +52,13 @@ impl Progress {
             since: now,
             bytes: 0,
             began: [None; 2],
+            moved_in_all: 0,
         }
+    }
+
+    /// P-DATA bytes moved in both directions since the association was established.
+    pub fn moved_in_all(&self) -> u64 {
+        self.moved_in_all
     }
 
     /// A fragment of a message from `from` arrived and its last has not: the message is
@@ -84,6 +93,7 @@ impl Progress {
     /// `bytes` of P-DATA moved, in either direction.
     pub fn moved(&mut self, bytes: u64, now: Instant) {
         self.bytes = self.bytes.saturating_add(bytes);
+        self.moved_in_all = self.moved_in_all.saturating_add(bytes);
         if self.bytes >= MIN_PROGRESS_BYTES {
             self.message_completed(now);
         }
@@ -93,6 +103,81 @@ impl Progress {
     /// meanwhile (short of [`MIN_PROGRESS_BYTES`]).
     pub fn stalled(&self, now: Instant) -> (Duration, u64) {
         (now.saturating_duration_since(self.since), self.bytes)
+    }
+}
+
+/// The association's pace over its whole life, which neither the idle timer, the
+/// message bound nor [`Progress`] sees (review r29-gateway): a peer completing one
+/// C-ECHO every 50 s is never silent for `limits.idle_seconds`, never takes long over
+/// one message and completes one every window, and so held its association place for
+/// ever. Judged by [`Pace::verdict`]: no association outlives `limits.association_seconds`,
+/// and one whose own time (time in which the upstream owes no answer: time spent
+/// waiting on the archive, a C-MOVE's hour of sub-operations on another association, is
+/// the archive's, not the peer's) reached `limits.progress_seconds` must have moved at
+/// least `limits.min_average_bytes_per_second` of P-DATA over it on average.
+#[derive(Debug)]
+pub struct Pace {
+    established: Instant,
+    last_look: Instant,
+    own_time: Duration,
+}
+
+/// Why [`Pace::verdict`] ends an association.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaceBreach {
+    /// It lived `limits.association_seconds`; how long it lived.
+    Lifetime(Duration),
+    /// Over its own time (the first), it moved this many bytes: under the minimum average.
+    TooSlow(Duration, u64),
+}
+
+/// What [`Pace::verdict`] holds an association to (from `config::Limits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaceLimits {
+    pub lifetime: Duration,
+    /// The own time over which the average is first judged.
+    pub window: Duration,
+    pub min_bytes_per_second: u64,
+}
+
+impl Pace {
+    /// The pace of an association established at `now`.
+    pub fn new(now: Instant) -> Pace {
+        Pace {
+            established: now,
+            last_look: now,
+            own_time: Duration::ZERO,
+        }
+    }
+
+    /// A look at `now`: the time since the last look is the association's own unless
+    /// the upstream owed an answer meanwhile (sampled: a look is at most a second apart).
+    pub fn look(&mut self, now: Instant, upstream_owes: bool) {
+        let since = now.saturating_duration_since(self.last_look);
+        self.last_look = now;
+        if !upstream_owes {
+            self.own_time = self.own_time.saturating_add(since);
+        }
+    }
+
+    /// Whether the association, having moved `moved_in_all` P-DATA bytes, must end now.
+    pub fn verdict(
+        &self,
+        now: Instant,
+        moved_in_all: u64,
+        limits: PaceLimits,
+    ) -> Option<PaceBreach> {
+        let lived = now.saturating_duration_since(self.established);
+        if lived >= limits.lifetime {
+            return Some(PaceBreach::Lifetime(lived));
+        }
+        if self.own_time < limits.window {
+            return None;
+        }
+        // Whole seconds of own time, at least the window's: u128 never overflows.
+        let owed = u128::from(limits.min_bytes_per_second) * u128::from(self.own_time.as_secs());
+        (u128::from(moved_in_all) < owed)
+            .then_some(PaceBreach::TooSlow(self.own_time, moved_in_all))
     }
 }
 
@@ -271,6 +356,12 @@ impl Unanswered {
         }
     }
 
+    /// Whether `side` owes an answer to any request (one counted beyond the names
+    /// kept is taken to be owed by it: it may be).
+    pub fn owes(&self, side: Side) -> bool {
+        self.more > 0 || self.named.iter().any(|r| r.owed_by == side)
+    }
+
     pub fn outstanding(&self) -> u64 {
         self.named.len() as u64 + self.more
     }
@@ -306,6 +397,58 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    const PACE: PaceLimits = PaceLimits {
+        lifetime: Duration::from_secs(21_600),
+        window: Duration::from_secs(600),
+        min_bytes_per_second: 1024,
+    };
+
+    /// Looks once a second from `from` to `to` seconds after `t0`.
+    fn look_each_second(pace: &mut Pace, t0: Instant, from: u32, to: u32, upstream_owes: bool) {
+        for i in from..=to {
+            pace.look(t0 + i * S, upstream_owes);
+        }
+    }
+
+    /// One C-ECHO every 50 s (about 200 bytes each) is cut once its own time reaches
+    /// the window; a CT series at 1 Mbit/s is not, nor an hour of a C-MOVE whose
+    /// sub-operations run elsewhere while the archive owes its final answer; nothing
+    /// outlives the lifetime.
+    #[test]
+    fn a_slow_pace_is_cut_over_the_peers_own_time_and_nothing_outlives_the_lifetime() {
+        let t0 = Instant::now();
+        let mut echoer = Pace::new(t0);
+        look_each_second(&mut echoer, t0, 1, 599, false);
+        assert_eq!(
+            echoer.verdict(t0 + 599 * S, 12 * 200, PACE),
+            None,
+            "within the window"
+        );
+        look_each_second(&mut echoer, t0, 600, 600, false);
+        assert_eq!(
+            echoer.verdict(t0 + 600 * S, 12 * 200, PACE),
+            Some(PaceBreach::TooSlow(600 * S, 2400))
+        );
+
+        let mut series = Pace::new(t0);
+        look_each_second(&mut series, t0, 1, 3600, false);
+        assert_eq!(series.verdict(t0 + 3600 * S, 3600 * 125_000, PACE), None);
+
+        let mut mover = Pace::new(t0);
+        look_each_second(&mut mover, t0, 1, 5, false);
+        look_each_second(&mut mover, t0, 6, 3600, true);
+        assert_eq!(
+            mover.verdict(t0 + 3600 * S, 40_000, PACE),
+            None,
+            "the archive's time"
+        );
+
+        assert_eq!(
+            series.verdict(t0 + 21_600 * S, u64::MAX, PACE),
+            Some(PaceBreach::Lifetime(21_600 * S))
+        );
+    }
 
     /// The loris: a tiny PDU now and then, no message finished, is no progress; a
     /// message completed, or a large data set crawling in, is.

@@ -27,7 +27,9 @@ use crate::pdu::{
 };
 use crate::places::{Full, Pending, Places, Unread};
 pub use crate::progress::MAX_UNANSWERED_NAMED;
-use crate::progress::{MIN_PROGRESS_BYTES, Progress, Request, Side, Unanswered};
+use crate::progress::{
+    MIN_PROGRESS_BYTES, Pace, PaceBreach, PaceLimits, Progress, Request, Side, Unanswered,
+};
 use crate::refusals::Incident;
 
 mod pass_through;
@@ -1103,11 +1105,40 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes one of the gateway's own PDUs, best effort, within [`SEND_TIMEOUT`].
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
-    let _ = tokio::time::timeout(SEND_TIMEOUT, async {
-        let _ = w.write_all(bytes).await;
-        let _ = w.flush().await;
+    let _ = send_told(w, bytes).await;
+}
+
+/// Writes a PDU within [`SEND_TIMEOUT`] and says whether it was handed whole to the
+/// socket (not that it arrived): a record that says a PDU went to a side says so only
+/// once it did (review r29-gateway: the gateway's A-ABORT to a sender that stopped
+/// reading waited its 10 s and failed, and no record said so).
+async fn send_told<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(), String> {
+    let wrote = tokio::time::timeout(SEND_TIMEOUT, async {
+        w.write_all(bytes).await?;
+        w.flush().await
     })
     .await;
+    match wrote {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "not taken within {} s (SEND_TIMEOUT)",
+            SEND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// What the end's record says of the gateway's own A-ABORT to each side.
+fn abort_written(upstream: Result<(), String>, peer: Result<(), String>) -> String {
+    let said = |side: &str, r: Result<(), String>| match r {
+        Ok(()) => format!("written to the {side}"),
+        Err(e) => format!("not written to the {side}: {e}"),
+    };
+    format!(
+        "; the gateway's A-ABORT {}, {}",
+        said("upstream", upstream),
+        said("peer", peer)
+    )
 }
 
 /// One association from its request to its end. `bound`: the rules at the accept (its
@@ -1434,15 +1465,19 @@ async fn association(
     let mut ac = match answer {
         Ok(Pdu::AssociateAc(ac)) => ac,
         Ok(Pdu::AssociateRj(rejection)) => {
+            // Said passed on only once written (review r29-gateway).
+            let passed = match send_told(&mut peer, &Pdu::AssociateRj(rejection).encode()).await {
+                Ok(()) => "passed on".to_owned(),
+                Err(e) => format!("not passed on to the peer: {e}"),
+            };
             shared.event(
                 Outcome::Failure,
                 &object,
                 format!(
-                    "refused by upstream {} (result {} source {} reason {}), passed on",
+                    "refused by upstream {} (result {} source {} reason {}), {passed}",
                     route.upstream, rejection.result, rejection.source, rejection.reason
                 ),
             );
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
             return;
         }
         other => {
@@ -1508,7 +1543,20 @@ async fn association(
     if user.as_ref().is_some_and(|c| c.respond) {
         ac.push_user_sub_item(crate::identity::positive_response());
     }
-    send(&mut peer, &Pdu::AssociateAc(ac).encode()).await;
+    // Accepted on the record only once the sender was handed its A-ASSOCIATE-AC (review
+    // r29-gateway): else the upstream's association is aborted, never relayed on.
+    if let Err(e) = send_told(&mut peer, &Pdu::AssociateAc(ac).encode()).await {
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "aborted: upstream {} accepted the association of {calling} at {addr}, but its A-ASSOCIATE-AC was not written to the peer: {e}; A-ABORT to the upstream",
+                route.upstream
+            ),
+        );
+        send(&mut upstream, &provider_abort(0)).await;
+        return;
+    }
     let mut who = user.as_ref().map_or_else(String::new, |c| {
         format!(
             " as user {} (user identity negotiation, {} verified)",
@@ -1659,18 +1707,24 @@ async fn association(
         End::Released => Outcome::Success,
         End::Aborted(_) | End::PassedOn => Outcome::Failure,
     };
-    if let End::Aborted(reason) = &end {
-        // Both sides learn that the association is gone.
-        send(&mut up_w, &provider_abort(*reason)).await;
-        send(&mut peer_w, &provider_abort(*reason)).await;
-    }
+    let aborted = match &end {
+        // Both sides learn that the association is gone, if they still read; at once,
+        // so that two sides that stopped reading hold the place one SEND_TIMEOUT, not two.
+        End::Aborted(reason) => {
+            let abort = provider_abort(*reason);
+            let (upstream, peer) =
+                tokio::join!(send_told(&mut up_w, &abort), send_told(&mut peer_w, &abort));
+            abort_written(upstream, peer)
+        }
+        _ => String::new(),
+    };
     let _ = up_w.shutdown().await;
     let _ = peer_w.shutdown().await;
     shared.event(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}",
+            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}{aborted}",
             end.text(),
             started.elapsed().as_secs_f64(),
             if refused > 0 {
@@ -3650,14 +3704,22 @@ pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
 /// without arriving whole, or when nothing progressed for `limits.progress_seconds`
 /// (`progress`): what the idle timer, which sees only silence, never caught (reviews
 /// r27-gateway, r28-gateway). Never ends otherwise.
+///
+/// Nor, over the association's whole life, when it outlived `limits.association_seconds`
+/// or its average pace fell under `limits.min_average_bytes_per_second` (`Pace`): a
+/// peer keeping each of those limits (one C-ECHO every 50 s) held its place for ever
+/// (review r29-gateway).
 async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
     let look = keep_up_look(limits);
+    let mut pace = Pace::new(Instant::now());
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
+        pace.look(now, counts.unanswered().owes(Side::Upstream));
         let why = answer_overdue(counts, limits, now)
             .or_else(|| message_overdue(counts, limits, now))
-            .or_else(|| no_progress(counts, limits, now));
+            .or_else(|| no_progress(counts, limits, now))
+            .or_else(|| pace_broken(&pace, counts, limits, now));
         if let Some(why) = why {
             shared.event(Outcome::Failure, object, why);
             return End::Aborted(0);
@@ -3677,6 +3739,28 @@ fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<Str
         took.as_secs_f64(),
         limits.message.as_secs()
     ))
+}
+
+/// Why the association must end for its life or its pace (`Pace`), if it must.
+fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let pace_limits = PaceLimits {
+        lifetime: limits.association,
+        window: limits.progress,
+        min_bytes_per_second: limits.min_average_bytes_per_second,
+    };
+    let moved = counts.progress().moved_in_all();
+    match pace.verdict(now, moved, pace_limits)? {
+        PaceBreach::Lifetime(lived) => Some(format!(
+            "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
+            lived.as_secs_f64(),
+            limits.association.as_secs()
+        )),
+        PaceBreach::TooSlow(own, bytes) => Some(format!(
+            "{bytes} bytes of P-DATA moved in {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            own.as_secs_f64(),
+            limits.min_average_bytes_per_second
+        )),
+    }
 }
 
 /// Why the association must end for lack of progress, if it must.
@@ -3882,15 +3966,26 @@ where
                 }
             }
             kind::RELEASE_RP => {
-                send(&mut *to.lock().await, &bytes).await;
+                if let Err(e) = send_told(&mut *to.lock().await, &bytes).await {
+                    tap.shared.event(
+                        Outcome::Failure,
+                        &tap.object,
+                        format!(
+                            "the A-RELEASE-RP from the {side} was not written to the {other}: {e}; the release is not known to have reached it"
+                        ),
+                    );
+                }
                 return End::Released;
             }
             kind::ABORT => {
-                send(&mut *to.lock().await, &bytes).await;
+                let passed = match send_told(&mut *to.lock().await, &bytes).await {
+                    Ok(()) => "passed on".to_owned(),
+                    Err(e) => format!("not passed on to the {other}: {e}"),
+                };
                 tap.shared.event(
                     Outcome::Failure,
                     &tap.object,
-                    format!("A-ABORT from the {side}, passed on"),
+                    format!("A-ABORT from the {side}, {passed}"),
                 );
                 return End::PassedOn;
             }

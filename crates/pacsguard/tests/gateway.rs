@@ -1915,6 +1915,15 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
                 ))),
         "{details:#?}"
     );
+    // Review r29-gateway: the gateway's own A-ABORT to the sender that stopped reading
+    // waited `SEND_TIMEOUT` and was never written; the end said nothing of it. (The
+    // archive, wedged in its own write, may not take its A-ABORT either.)
+    assert!(
+        details.iter().any(|d| d.starts_with("ended: aborted")
+            && d.contains("the gateway's A-ABORT ")
+            && d.contains("not written to the peer: not taken within 10 s (SEND_TIMEOUT)")),
+        "{details:#?}"
+    );
 }
 
 /// Review r27-gateway (issue 16): an archive that reads a C-STORE and never answers it
@@ -2343,6 +2352,95 @@ fn a_slow_loris_is_aborted_for_lack_of_progress_and_a_slow_sender_is_not() {
         "the slow sender was not cut: {details:#?}"
     );
     assert!(received(&rx).iter().any(|(n, _)| n.contains(uid)));
+}
+
+/// Starts `peers/steady_peer.py` (pynetdicom) against the gateway: one association, an
+/// operation (`echo`, or `store` of CT_small) every `gap` seconds for at most `seconds`.
+fn steady_peer(port: u16, mode: &str, gap: &str, seconds: &str) -> Child {
+    Command::new("python3")
+        .env("PYTHONPATH", pynetdicom_path())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/steady_peer.py"))
+        .args([&port.to_string(), "CT1", "PACS", mode, gap, seconds])
+        .arg(pacsguard_testkit::pydicom_files().join("CT_small.dcm"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+/// Review r29-gateway (issue 16): a peer that keeps every per-message limit held its
+/// association place for as long as it liked: pynetdicom sending one C-ECHO a second
+/// (a message completed each time: never idle, never a long message, progress in every
+/// window) kept it for all of its 20 s and released, and so did one sending CT_small
+/// every half second. Now an association whose own time (the upstream owing no answer)
+/// reached `limits.progress_seconds` with under `limits.min_average_bytes_per_second`
+/// moved on average is aborted, and none outlives `limits.association_seconds`: the
+/// echoer is cut by its pace, the storer (about 80 kB/s, far above the pace) by the
+/// lifetime, each told by an A-ABORT and each on the record naming its limit.
+#[test]
+fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
+    require_dcmtk();
+    // Three seconds of own time judge the echoer (about 200 B/s, under the default
+    // 1024); the storer, paying its pace, meets the lifetime of 8 s.
+    const LIFETIME: u64 = 8;
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = {LIFETIME}\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let echoer = steady_peer(port, "echo", "1", "20");
+    let storer = steady_peer(port, "store", "0.5", "20");
+    let said = |child: Child| {
+        let out = child.wait_with_output().expect("wait");
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let took: f64 = line
+            .split(' ')
+            .nth(2)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+        (line, took)
+    };
+    let (echoed, echo_took) = said(echoer);
+    let (stored, store_took) = said(storer);
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        echoed.starts_with("aborted after ") && echo_took < 12.0,
+        "the echoer was cut by its pace, not after its 20 s: {echoed}: {details:#?}"
+    );
+    assert!(
+        stored.starts_with("aborted after ")
+            && store_took >= (LIFETIME - 1) as f64
+            && store_took < 15.0,
+        "the storer was cut at the lifetime: {stored}: {details:#?}"
+    );
+    let named = |needle: &str| {
+        details
+            .iter()
+            .filter(|d| d.contains(needle) && d.contains("aborted both ways (A-ABORT)"))
+            .count()
+    };
+    assert_eq!(
+        named("under 1024 bytes per second on average (limits.min_average_bytes_per_second)"),
+        1,
+        "{details:#?}"
+    );
+    assert_eq!(
+        named(&format!("(limits.association_seconds, {LIFETIME} s)")),
+        1,
+        "{details:#?}"
+    );
+    assert!(
+        !received(&rx).is_empty(),
+        "the storer's instances went on until it was cut"
+    );
 }
 
 /// Review r26-gateway (issue 16): a data set held on a refusing route for its
@@ -3623,6 +3721,148 @@ fn a_pass_through_connection_reset_before_its_first_byte_is_recorded() {
         details.iter().any(|d| d
             .contains("reading the first byte of a connection from 127.0.0.1:")
             && d.contains("to tell TLS from plain DICOM) failed")),
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gateway (issue 16): an upstream's A-ASSOCIATE-RJ was recorded "passed
+/// on" before the gateway wrote it to the sender, and whatever the write did: to a
+/// sender that had reset its connection meanwhile (an archive taking a second to
+/// refuse) nothing was passed on. The record now says so, with why.
+#[test]
+fn an_upstream_refusal_is_recorded_as_passed_on_only_once_written() {
+    use std::io::Write as _;
+    let env = Env::new();
+    // An archive that reads the request and refuses it a second later (rejected
+    // permanent, by the service user, no reason given).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let archive_port = listener.local_addr().expect("addr").port();
+    let (asked, request_came) = std::sync::mpsc::channel();
+    let archive = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let (kind, _) = answer(&mut s);
+        assert_eq!(kind, 1, "the request forwarded");
+        let _ = asked.send(());
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = s.write_all(&[3, 0, 0, 0, 0, 4, 0, 1, 1, 1]);
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, archive_port),
+        ),
+    );
+    // The sender asks, then (its request read and forwarded) resets its connection
+    // before the refusal comes.
+    let sender =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sender
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], gateway.ports[0])).into())
+        .expect("connect");
+    let mut stream: TcpStream = sender.into();
+    stream.write_all(&verification_rq()).expect("write");
+    request_came
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request forwarded");
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+    archive.join().expect("archive");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let refused: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("refused by upstream 127.0.0.1:"))
+        .collect();
+    assert!(
+        refused.len() == 1
+            && refused[0].contains("(result 1 source 1 reason 1), not passed on to the peer: "),
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gateway (issue 16): an association was recorded "accepted ... relayed
+/// to" the upstream whether or not the sender was handed its A-ASSOCIATE-AC: to a sender
+/// that had reset meanwhile (an archive taking a second to accept) nothing was written,
+/// and the upstream's association was left to its end. It is now recorded as not
+/// written and the upstream is sent an A-ABORT.
+#[test]
+fn an_association_is_recorded_accepted_only_once_the_sender_was_answered() {
+    use pacsguard_gateway::pdu::{
+        Associate, DICOM_APPLICATION_CONTEXT, Item, Pdu, SubItem, ae_field, result, sub,
+    };
+    use std::io::Write as _;
+    let env = Env::new();
+    let ac = Pdu::AssociateAc(Associate {
+        protocol_version: 1,
+        called_ae: ae_field("ARCHIVE"),
+        calling_ae: ae_field("CT1"),
+        items: vec![
+            Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec()),
+            Item::AcceptedContext {
+                id: 1,
+                result: result::ACCEPTANCE,
+                sub_items: vec![SubItem {
+                    kind: sub::TRANSFER_SYNTAX,
+                    value: b"1.2.840.10008.1.2".to_vec(),
+                }],
+            },
+            Item::UserInformation(vec![SubItem {
+                kind: sub::MAXIMUM_LENGTH,
+                value: 16384u32.to_be_bytes().to_vec(),
+            }]),
+        ],
+    })
+    .encode();
+    // An archive that reads the request, accepts it a second later, and then reads what
+    // comes: the gateway's A-ABORT (type 7).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let archive_port = listener.local_addr().expect("addr").port();
+    let (asked, request_came) = std::sync::mpsc::channel();
+    let archive = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let (kind, _) = answer(&mut s);
+        assert_eq!(kind, 1, "the request forwarded");
+        let _ = asked.send(());
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = s.write_all(&ac);
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        answer(&mut s).0
+    });
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, archive_port),
+        ),
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", gateway.ports[0])).expect("connect");
+    stream.write_all(&verification_rq()).expect("write");
+    request_came
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the request forwarded");
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+    let archive_got = archive.join().expect("archive");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert_eq!(archive_got, 7, "the upstream was aborted: {details:#?}");
+    assert!(
+        !details.iter().any(|d| d.starts_with("accepted: CT1")),
+        "{details:#?}"
+    );
+    assert!(
+        details.iter().any(
+            |d| d.contains("but its A-ASSOCIATE-AC was not written to the peer: ")
+                && d.ends_with("; A-ABORT to the upstream")
+        ),
         "{details:#?}"
     );
 }
@@ -6720,6 +6960,135 @@ fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() 
     assert!(
         printed.is_some(),
         "the record never reached the terminal: {gateway}"
+    );
+}
+
+/// Review r29-gateway (issue 16): a TLS pass-through connection was bounded by the idle
+/// timer alone, so a peer sending a byte now and then held its association place for
+/// ever: `openssl s_client` → gateway → `openssl s_server`, a line every half second,
+/// stayed up for all the 15 s the test gave it. Inside TLS no message can be seen; the
+/// lifetime (`limits.association_seconds`) now closes it, on the record.
+#[test]
+fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
+    use std::io::Write as _;
+    const LIFETIME: u64 = 3;
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let (mut archive, archive_port) = start_peer(|port| {
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(port.to_string())
+            .args(["-cert", &p("archive.pem"), "-key", &p("archive.key")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs")
+    });
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nassociation_seconds = {LIFETIME}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
+        ),
+    );
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-CAfile", &p("ca.pem"), "-connect"])
+        .arg(format!("127.0.0.1:{}", gateway.ports[0]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let started = Instant::now();
+    let lasted = loop {
+        if client.try_wait().expect("wait").is_some() || started.elapsed() > Duration::from_secs(15)
+        {
+            break started.elapsed();
+        }
+        // Never idle: a line every half second.
+        let _ = stdin.write_all(b"ping\n");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = archive.kill();
+    let _ = archive.wait();
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("accepted: TLS from")),
+        "the session was passed through: {details:#?}"
+    );
+    assert!(
+        lasted < Duration::from_secs(10),
+        "closed at the lifetime, not after {lasted:?}: {details:#?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("ended: TLS passed through")
+                && d.contains(&format!("(limits.association_seconds, {LIFETIME} s)")))
+            .count(),
+        1,
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gateway (issue 16): a pass-through counted as "relayed unopened" what it
+/// had read, not what it had written on: a peer whose session is up (Python's ssl
+/// through the gateway to `openssl s_server`) sending 4096 bytes that are not TLS was
+/// refused, nothing of them written upstream, yet the end counted them among the bytes
+/// from the peer relayed. Now what is relayed is what was handed to the other side's
+/// socket: the end counts exactly the TLS bytes the peer sent.
+#[test]
+fn a_pass_through_counts_as_relayed_only_what_it_wrote_on() {
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["archive"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let (mut archive, archive_port) = start_peer(|port| {
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(port.to_string())
+            .args(["-cert", &p("archive.pem"), "-key", &p("archive.key")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs")
+    });
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
+        ),
+    );
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/tls_then_not_tls.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(p("ca.pem"))
+        .output()
+        .expect("python3 runs");
+    let _ = archive.kill();
+    let _ = archive.wait();
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sent = stdout(&out).trim().to_owned();
+    let details = gateway_events(&events);
+    let ended: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("ended: TLS passed through"))
+        .collect();
+    assert!(
+        ended.len() == 1
+            && ended[0].contains("is not TLS")
+            && ended[0].contains(&format!("; {sent} bytes from the peer and ")),
+        "{sent} TLS bytes sent before 4096 that are not: {details:#?}"
     );
 }
 

@@ -7,7 +7,10 @@
 //! of the association is kept: the allow-list before the first byte (in the accept
 //! loop), the rate per peer, a pending place until the peer's handshake is over (its
 //! first application data record) within `limits.request_seconds`, then an association
-//! place for the rest, the idle timer, the stop, and TLS record framing on the peer's
+//! place for the rest, the idle timer, the association's lifetime
+//! (`limits.association_seconds`; its pace, `limits.min_average_bytes_per_second`, cannot
+//! be judged: inside TLS the gateway cannot tell a peer holding its place from one
+//! waiting on the archive), the stop, and TLS record framing on the peer's
 //! bytes (`tls_records`): what is not TLS is not relayed; and the version the upstream
 //! chose, read from its ServerHello: older than TLS 1.2 is not relayed.
 
@@ -35,6 +38,8 @@ enum End {
     Reset(String),
     Failed(String),
     Idle,
+    /// It lived `limits.association_seconds`.
+    Lifetime,
     Stopped(Stopping),
 }
 
@@ -155,7 +160,11 @@ pub(super) async fn relay(
         vec![0u8; HANDSHAKE_BUFFER_BYTES],
         vec![0u8; HANDSHAKE_BUFFER_BYTES],
     );
-    let (mut from_peer, mut from_up) = (0u64, 0u64);
+    // Read from the peer (the pending place's measure), and written to each side (what
+    // a record may call relayed: handed whole to the gateway's socket, review
+    // r29-gateway).
+    let mut from_peer = 0u64;
+    let (mut to_up, mut to_peer) = (0u64, 0u64);
     // The upstream's bytes held until its ServerHello shows the version it chose (then
     // `None`): a session older than TLS 1.2 is not relayed (review s19-r16).
     let mut hello = Some(ServerHello::default());
@@ -182,7 +191,7 @@ pub(super) async fn relay(
                 let n = match r {
                     Ok(0) | Err(_) => {
                         shared.refused(addr.ip(), &object, format!(
-                            "closed: {addr} ended its TLS handshake with upstream {upstream} before sending application data ({from_peer} bytes relayed; a failed handshake: the upstream's log says why)"
+                            "closed: {addr} ended its TLS handshake with upstream {upstream} before sending application data ({to_up} bytes relayed; a failed handshake: the upstream's log says why)"
                         ));
                         return;
                     }
@@ -209,18 +218,18 @@ pub(super) async fn relay(
                     ));
                     return;
                 }
+                to_up += n as u64;
             }
             r = up.read(&mut b) => {
                 let n = match r {
                     Ok(0) | Err(_) => {
                         shared.refused(addr.ip(), &object, format!(
-                            "closed: upstream {upstream} ended the TLS handshake of {addr} ({from_up} bytes relayed; a failed handshake: the upstream's log says why)"
+                            "closed: upstream {upstream} ended the TLS handshake of {addr} ({to_peer} bytes relayed; a failed handshake: the upstream's log says why)"
                         ));
                         return;
                     }
                     Ok(n) => n,
                 };
-                from_up += n as u64;
                 let Some(judging) = hello.as_mut() else {
                     if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
                         shared.event(Outcome::Failure, &object, format!(
@@ -228,6 +237,7 @@ pub(super) async fn relay(
                         ));
                         return;
                     }
+                    to_peer += n as u64;
                     continue;
                 };
                 match judging.feed(&b[..n]) {
@@ -254,6 +264,7 @@ pub(super) async fn relay(
                     ));
                     return;
                 }
+                to_peer += held.len() as u64;
             }
         }
     };
@@ -275,7 +286,7 @@ pub(super) async fn relay(
         Outcome::Success,
         &object,
         format!(
-            "accepted: TLS from {addr} passed through unopened to upstream {upstream} (handshake of {from_peer} + {from_up} bytes relayed); {NOT_INSPECTED}: no AE title, user identity, presentation context or content screening"
+            "accepted: TLS from {addr} passed through unopened to upstream {upstream} (handshake of {to_up} + {to_peer} bytes relayed); {NOT_INSPECTED}: no AE title, user identity, presentation context or content screening"
         ),
     );
     // Still the request's time: an upstream that completed the handshake and then reads
@@ -288,18 +299,20 @@ pub(super) async fn relay(
         );
         return;
     }
+    to_up += carried as u64;
     let activity = AtomicU64::new(0);
+    // Written to each side once the session is established.
     let (peer_bytes, up_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut p = Watched {
         inner: &mut peer,
-        bytes: &peer_bytes,
+        written: &peer_bytes,
         activity: &activity,
         started,
         records: Some(&mut records),
     };
     let mut u = Watched {
         inner: &mut up,
-        bytes: &up_bytes,
+        written: &up_bytes,
         activity: &activity,
         started,
         records: None,
@@ -322,6 +335,10 @@ pub(super) async fn relay(
                 .map_or(Stopping::GracePassed, |w| *w)
         } => End::Stopped(why),
         () = idle(&activity, started, limits.idle) => End::Idle,
+        // Inside TLS no message nor pace can be seen: the lifetime is what bounds a
+        // peer that keeps the idle timer (a byte every few minutes) from holding its
+        // place for ever (review r29-gateway).
+        () = tokio::time::sleep(limits.association.saturating_sub(started.elapsed())) => End::Lifetime,
     };
     // `p` and `u` borrow the streams only until here (their last use above).
     let (outcome, how) = match end {
@@ -340,6 +357,14 @@ pub(super) async fn relay(
                 limits.idle.as_secs()
             ),
         ),
+        End::Lifetime => (
+            Outcome::Failure,
+            format!(
+                "closed: the connection lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer",
+                started.elapsed().as_secs_f64(),
+                limits.association.as_secs()
+            ),
+        ),
         End::Stopped(Stopping::EvidenceLost) => (
             Outcome::Failure,
             "closed: the gateway's evidence can no longer be kept".to_owned(),
@@ -355,13 +380,15 @@ pub(super) async fn relay(
     // Closed on both sides now (a TLS peer learns it from the connection's end).
     drop(peer);
     drop(up);
-    let from_peer = from_peer + peer_bytes.load(Ordering::Relaxed);
-    let from_up = from_up + up_bytes.load(Ordering::Relaxed);
+    // Relayed: written to the other side, never merely read (a chunk refused as not
+    // TLS, or read when that side reset, went nowhere).
+    let peer_relayed = to_up + up_bytes.load(Ordering::Relaxed);
+    let upstream_relayed = to_peer + peer_bytes.load(Ordering::Relaxed);
     shared.event(
         outcome,
         &object,
         format!(
-            "ended: TLS passed through from {addr} to upstream {upstream} {how} after {:.1} s; {from_peer} bytes from the peer and {from_up} from the upstream relayed unopened; {NOT_INSPECTED}",
+            "ended: TLS passed through from {addr} to upstream {upstream} {how} after {:.1} s; {peer_relayed} bytes from the peer and {upstream_relayed} from the upstream relayed unopened; {NOT_INSPECTED}",
             started.elapsed().as_secs_f64()
         ),
     );
@@ -391,11 +418,13 @@ async fn idle(activity: &AtomicU64, started: Instant, limit: std::time::Duration
     }
 }
 
-/// One side of an established pass-through: its bytes counted, the time of the last
-/// one kept, and (the peer's side) held to TLS record framing.
+/// One side of an established pass-through: the bytes written to it counted, the time
+/// of the last one read from it kept, and (the peer's side) what it sends held to TLS
+/// record framing.
 struct Watched<'a> {
     inner: &'a mut TcpStream,
-    bytes: &'a AtomicU64,
+    /// Bytes handed whole to its socket.
+    written: &'a AtomicU64,
     activity: &'a AtomicU64,
     started: Instant,
     records: Option<&'a mut Records>,
@@ -412,7 +441,6 @@ impl AsyncRead for Watched<'_> {
         let polled = std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf);
         let new = &buf.filled()[before..];
         if !new.is_empty() {
-            this.bytes.fetch_add(new.len() as u64, Ordering::Relaxed);
             this.activity.store(
                 u64::try_from(this.started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
@@ -437,7 +465,12 @@ impl AsyncWrite for Watched<'_> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut *self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut *this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            this.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn poll_flush(
