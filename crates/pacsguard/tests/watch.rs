@@ -3275,6 +3275,72 @@ fn more_files_rewritten_than_put_offs_held_do_not_reset_each_others_bound() {
     );
 }
 
+/// Review r29-watch: the count of put-offs of a new file still being written (its mtime
+/// within the quiet period, `MAX_DEFERRALS`) lived in a map that forgot every count when
+/// full, so more such files than it holds reset each other's counts and an arrival was
+/// put off without end. With the capacity lowered to 1 (the debug build's hook
+/// `PACSGUARD_TEST_MAX_DEFERRED_FILES`), a writer touches two new files without pause
+/// for 10 s (`os.utime`: a fresh mtime each time, no writer holding them). Before, no
+/// finding on either in 9 s; now the one the full map refuses is reported `added` at
+/// once, with a warning naming the bound, while the touching goes on. (The other is
+/// reported at `MAX_DEFERRALS`, each put-off up to 20 quiet periods under such events:
+/// about 20 s, longer than this test; that no count is forgotten is
+/// `put_off_counts_are_never_forgotten_by_a_flood`'s.)
+#[test]
+fn a_new_file_put_off_past_full_deferral_counts_is_judged_at_once() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_DEFERRED_FILES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    fs::create_dir_all(env.path("incoming")).expect("test fixture");
+    let arrivals: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| env.path(&format!("incoming/{i}.dcm")))
+        .collect();
+    let toucher = "import os, sys, time\n\
+        for path in sys.argv[1:]:\n\
+        \x20   open(path, 'wb').write(b'DICM arriving')\n\
+        end = time.time() + 10\n\
+        while time.time() < end:\n\
+        \x20   for path in sys.argv[1:]:\n\
+        \x20       os.utime(path)\n\
+        \x20   time.sleep(0.005)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", toucher])
+        .args(&arrivals)
+        .spawn()
+        .expect("python3 runs");
+    let added = |f: &[Value], path: &Path| {
+        f.iter()
+            .any(|x| x["path"].as_str() == path.to_str() && x["kind"] == "added")
+    };
+    let full_said = |f: &[Value], path: &Path| {
+        f.iter().any(|x| {
+            x["path"].as_str() == path.to_str()
+                && x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("1 other files were put off already (MAX_DEFERRED_FILES)")
+                })
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(9), |f, _| {
+        arrivals
+            .iter()
+            .any(|path| added(f, path) && full_said(f, path))
+    });
+    let still_writing = child.try_wait().expect("the toucher").is_none();
+    child.kill().expect("the toucher stops");
+    child.wait().expect("the toucher ends");
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_writing,
+        "a new file refused by the full counts reported at once, and the bound said, \
+         while it was still touched: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r28-watch: a stored instance a writer holds open and keeps rewriting (python3,
 /// `r+b`, its last byte changed every 50 ms) waits for that writer up to the writer wait
 /// (30 s). A stop before that left its change unsaid until the next start (and for
