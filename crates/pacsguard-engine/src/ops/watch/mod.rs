@@ -799,6 +799,30 @@ fn same_state(hashed: &Meta, now: &std::fs::Metadata) -> bool {
         && (hashed.ctime.sec, i64::from(hashed.ctime.nsec)) == (now.ctime(), now.ctime_nsec())
 }
 
+/// The detail of the warning that `unjudged` (one root's, sorted) were still put off at
+/// the stop: how many, the first [`MAX_UNJUDGED_PATHS_NAMED`] named (escaped), the rest
+/// counted, so a flood of them cannot make the warning (and its trail record) unbounded.
+fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
+    let named: Vec<String> = unjudged
+        .iter()
+        .take(MAX_UNJUDGED_PATHS_NAMED)
+        .map(|p| escape_path(p).to_string())
+        .collect();
+    let more = unjudged.len().saturating_sub(named.len());
+    format!(
+        "{} changed file(s) still being written were not judged when the watcher \
+         stopped (waiting for their writer, or written again after they were hashed): \
+         {}{}; the next start compares them with what was last seen",
+        unjudged.len(),
+        named.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The warning on a changed file judged as it stands because [`MAX_WRITTEN_WHILE_HASHED`]
 /// other files were put off already: it may be half-written, and an attacker may have
 /// filled the map on purpose, so it is said, never silent.
@@ -1808,24 +1832,7 @@ impl<'a> Guard<'a> {
             if here.is_empty() {
                 continue;
             }
-            let named: Vec<String> = here
-                .iter()
-                .take(MAX_UNJUDGED_PATHS_NAMED)
-                .map(|p| escape_path(p).to_string())
-                .collect();
-            let more = here.len().saturating_sub(named.len());
-            let detail = format!(
-                "{} changed file(s) still being written were not judged when the watcher \
-                 stopped (waiting for their writer, or written again after they were hashed): \
-                 {}{}; the next start compares them with what was last seen",
-                here.len(),
-                named.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            );
+            let detail = unjudged_at_stop_detail(&here);
             self.out.notice(&detail);
             findings.push(
                 Finding::new(root, FindingKind::NotInspected, Severity::Warning, detail)
@@ -7450,6 +7457,32 @@ mod tests {
             findings[0].detail
         );
         assert_eq!(findings[1].detail, "removed");
+    }
+
+    /// Review r29-watch: the warning on changes still put off at the stop names the first
+    /// MAX_UNJUDGED_PATHS_NAMED paths and counts the rest; no test reached the cut
+    /// before. Twelve paths: ten named (escaped), "and 2 more", the last two not named.
+    #[test]
+    fn the_unjudged_at_stop_warning_names_ten_paths_and_counts_the_rest() {
+        let paths: Vec<PathBuf> = (0..12)
+            .map(|i| PathBuf::from(format!("/store/s/{i:02}.dcm")))
+            .collect();
+        let here: Vec<&PathBuf> = paths.iter().collect();
+        let detail = unjudged_at_stop_detail(&here);
+        assert!(detail.starts_with("12 changed file(s)"), "{detail}");
+        for (i, path) in paths.iter().enumerate() {
+            let named = detail.contains(&*path.to_string_lossy());
+            assert_eq!(named, i < MAX_UNJUDGED_PATHS_NAMED, "{i}: {detail}");
+        }
+        assert!(detail.contains("/store/s/09.dcm and 2 more;"), "{detail}");
+        // At the cut exactly: all named, nothing counted.
+        let detail = unjudged_at_stop_detail(&here[..MAX_UNJUDGED_PATHS_NAMED]);
+        assert!(!detail.contains("more"), "{detail}");
+        assert!(detail.contains("/store/s/09.dcm;"), "{detail}");
+        // A control byte in a name is escaped, not written raw.
+        let odd = PathBuf::from("/store/s/a\u{1}b.dcm");
+        let detail = unjudged_at_stop_detail(&[&odd]);
+        assert!(!detail.contains('\u{1}'), "{detail}");
     }
 
     /// Review r29-watch: with the chain counts full (capacity 1), another removal is
