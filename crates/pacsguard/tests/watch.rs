@@ -3197,6 +3197,73 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
     );
 }
 
+/// Review r29-watch: a writer rewriting a stored instance whole (`O_TRUNC`) with the
+/// very same bytes, without pause, moves its times at every write: each state, once
+/// judged, was a `metadata-changed` of its own, one per quiet period (~90 in 10 s), a
+/// flood that buries what matters. Repeated states of one file whose content and
+/// attributes are what was last reported (only its times moved) are one finding, the
+/// count said once the repeats stop or at the stop; a content change is reported as ever.
+#[test]
+fn a_file_rewritten_with_the_same_bytes_without_pause_is_one_finding_with_a_count() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("archive/0.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        path = sys.argv[1]\n\
+        data = open(path, 'rb').read()\n\
+        end = time.time() + float(sys.argv[2])\n\
+        while time.time() < end:\n\
+        \x20   fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n\
+        \x20   os.write(fd, data)\n\
+        \x20   os.close(fd)\n\
+        \x20   time.sleep(0.001)\n\
+        data = bytearray(data)\n\
+        data[-1] ^= 0xff\n\
+        open(path, 'r+b').write(data)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&image)
+        .arg("6")
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let on_image = |f: &[Value], kind: &str| {
+        f.iter()
+            .filter(|x| x["path"].as_str() == image.to_str() && x["kind"] == kind)
+            .count()
+    };
+    let changed = watcher.wait(Duration::from_secs(10), |f, _| {
+        ["header-changed", "pixel-data-changed", "content-changed"]
+            .iter()
+            .any(|kind| on_image(f, kind) > 0)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        changed,
+        "the content change at the end reported: {findings:#?}\n{stderr}"
+    );
+    // The first state judged, and the count of the repeats at the stop (a state judged
+    // between the content change and its repeats may add one).
+    assert!(
+        (2..=3).contains(&on_image(&findings, "metadata-changed")),
+        "repeats collapsed: {findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings.iter().any(|x| x["path"].as_str() == image.to_str()
+            && x["kind"] == "metadata-changed"
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("more times in the last"))),
+        "the count said: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r28-watch2: the count of looks a changed file was put off for lived in a map
 /// that forgot every count when full (`MAX_WRITTEN_WHILE_HASHED`), so more files kept
 /// rewriting than it holds reset each other's counts and a change was put off without

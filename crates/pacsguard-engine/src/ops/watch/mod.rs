@@ -413,6 +413,16 @@ pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
 /// Forgetting (when full, everything is forgotten) costs at most one repeated finding,
 /// never a missed change: a file changed again has another `ctime`.
 pub const MAX_REMEMBERED_REPORTED_STATES: usize = 100_000;
+/// Files whose repeated `metadata-changed` states (the same content, attributes and inode
+/// as last reported: only the times moved, a writer rewriting it whole with the same
+/// bytes without pause) are counted rather than each reported (review r29-watch: ~90
+/// findings in 10 s for one file). Full, a repeat of another file is reported as before:
+/// never hidden, only not collapsed.
+pub const MAX_COLLAPSED_REPEATS: usize = 100_000;
+/// How long repeats of one file are counted before the count is reported (and again
+/// after that, as long as they go on); the rest is reported at the stop.
+pub const REPEATS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
 /// is an arrival, not a change. Later, it is a stored image like any other: removing or
@@ -1383,6 +1393,9 @@ struct Guard<'a> {
     /// The state each path was last reported in, per kind of finding (see
     /// [`MAX_REMEMBERED_REPORTED_STATES`]).
     reported_states: BoundedMap<(PathBuf, FindingKind), Meta>,
+    /// Repeats of a reported `metadata-changed` state that moved only its times, counted
+    /// per file until reported (see [`MAX_COLLAPSED_REPEATS`]).
+    repeats: HashMap<PathBuf, Repeats>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1651,6 +1664,7 @@ impl<'a> Guard<'a> {
             )),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
+            repeats: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -1800,6 +1814,7 @@ impl<'a> Guard<'a> {
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
         self.finish_jobs()?;
+        self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
         self.release_link_changes(Instant::now(), true)?;
         self.report.watches = self.watcher.watch_count();
@@ -1839,6 +1854,30 @@ impl<'a> Guard<'a> {
                     .with_fields(vec![UNJUDGED_AT_STOP_FIELD.to_string()]),
             );
         }
+        self.publish(&findings, now)
+    }
+
+    /// The counts of repeated states collapsed (see [`collapse_time_only_repeats`]), each
+    /// reported once [`REPEATS_REPORT_INTERVAL`] has passed since its first, or all of
+    /// them at the `stop`: one `metadata-changed` per file with the count.
+    fn report_repeats(&mut self, now: Instant, stop: bool) -> Result<(), EngineError> {
+        if self.repeats.is_empty() {
+            return Ok(());
+        }
+        let due: Vec<PathBuf> = self
+            .repeats
+            .iter()
+            .filter(|(_, r)| stop || now.duration_since(r.since) >= REPEATS_REPORT_INTERVAL)
+            .map(|(path, _)| path.clone())
+            .collect();
+        let mut findings: Vec<Finding> = due
+            .into_iter()
+            .filter_map(|path| {
+                let repeats = self.repeats.remove(&path)?;
+                Some(repeats_finding(path, &repeats, now))
+            })
+            .collect();
+        findings.sort_by(|a, b| a.path.cmp(&b.path));
         self.publish(&findings, now)
     }
 
@@ -4356,6 +4395,18 @@ impl<'a> Guard<'a> {
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
+        // A canary's every touch is evidence for the ransomware detector: never collapsed.
+        if !self.canary_roots.contains(&spec.path) {
+            collapse_time_only_repeats(
+                &spec.path,
+                &tree.entries,
+                &self.reported_states,
+                &mut self.repeats,
+                MAX_COLLAPSED_REPEATS,
+                now,
+                &mut findings,
+            );
+        }
         drop_reported_states(
             &spec.path,
             &tree.entries,
@@ -5643,6 +5694,7 @@ impl<'a> Guard<'a> {
             pool.feed();
         }
         self.late_jobs(now)?;
+        self.report_repeats(now, false)?;
         // Nothing left to verify: a name not seen by now is not coming (its event would
         // have been read with the link count's), so the wait ends early.
         let idle = self.debounce.is_empty() && self.in_flight.is_empty();
@@ -6060,6 +6112,107 @@ fn one_arrival_per_path(findings: &mut Vec<Finding>) {
         merged.push(finding);
     }
     *findings = merged;
+}
+
+/// Repeats of one file's reported `metadata-changed` state, not reported one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Repeats {
+    times: u64,
+    severity: Severity,
+    /// The first repeat counted since the count was last reported.
+    since: Instant,
+}
+
+/// Whether `now` is `reported` with only its times moved: the same inode, size, mode,
+/// owner, links, device and flags (what a rewrite with the same bytes leaves).
+fn only_times_moved(reported: &Meta, now: &Meta) -> bool {
+    let times = |m: &Meta| Meta {
+        mtime: pacsguard_fs::Timestamp::default(),
+        ctime: pacsguard_fs::Timestamp::default(),
+        ..*m
+    };
+    reported != now && times(reported) == times(now)
+}
+
+/// A writer rewriting a stored file whole with the very same bytes without pause moves
+/// its times at every write: each state judged was a `metadata-changed` of its own, one
+/// per quiet period (review r29-watch: ~90 in 10 s), burying what matters. A
+/// `metadata-changed` finding whose file is in the state last reported for it but for
+/// its times (see [`only_times_moved`]; its content equal, or it would be another kind)
+/// is dropped and counted in `repeats`, reported later with the count (see
+/// [`Guard::report_repeats`]). Any other finding, and any other change of the file
+/// (content, mode, owner, inode, size), is reported as ever. Past `capacity` files
+/// counted, a repeat of another file is reported as before.
+fn collapse_time_only_repeats(
+    root: &Path,
+    entries: &[Entry],
+    reported: &BoundedMap<(PathBuf, FindingKind), Meta>,
+    repeats: &mut HashMap<PathBuf, Repeats>,
+    capacity: usize,
+    now: Instant,
+    findings: &mut Vec<Finding>,
+) {
+    let wanted: HashSet<&[u8]> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::MetadataChanged)
+        .filter_map(|f| f.path.strip_prefix(root).ok())
+        .map(|rel| rel.as_os_str().as_encoded_bytes())
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let states: HashMap<PathBuf, Meta> = entries
+        .iter()
+        .filter(|e| wanted.contains(e.rel.as_slice()))
+        .map(|e| (absolute(root, &e.rel), e.meta))
+        .collect();
+    findings.retain(|finding| {
+        if finding.kind != FindingKind::MetadataChanged {
+            return true;
+        }
+        let (Some(state), Some(last)) = (
+            states.get(&finding.path),
+            reported.get(&(finding.path.clone(), FindingKind::MetadataChanged)),
+        ) else {
+            return true;
+        };
+        if !only_times_moved(last, state) {
+            return true;
+        }
+        if let Some(counted) = repeats.get_mut(&finding.path) {
+            counted.times += 1;
+            counted.severity = counted.severity.max(finding.severity);
+            return false;
+        }
+        if repeats.len() >= capacity {
+            return true;
+        }
+        repeats.insert(
+            finding.path.clone(),
+            Repeats {
+                times: 1,
+                severity: finding.severity,
+                since: now,
+            },
+        );
+        false
+    });
+}
+
+/// The finding that says how many repeats of a file's state were collapsed.
+fn repeats_finding(path: PathBuf, repeats: &Repeats, now: Instant) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::MetadataChanged,
+        repeats.severity,
+        format!(
+            "its times moved {} more times in the last {} s with its content, size, mode, \
+             owner and inode as last reported (rewritten whole with the same bytes): one \
+             finding for them all",
+            repeats.times,
+            now.duration_since(repeats.since).as_secs().max(1)
+        ),
+    )
 }
 
 /// A finding about a file in the very state (its `stat`: inode, size, times, mode,
@@ -7457,6 +7610,88 @@ mod tests {
             findings[0].detail
         );
         assert_eq!(findings[1].detail, "removed");
+    }
+
+    /// Review r29-watch: a `metadata-changed` whose file moved only its times since the
+    /// state last reported is counted, not reported; a change of its mode (or any other
+    /// attribute), and any other kind of finding, is reported as ever; past the capacity,
+    /// a repeat of another file is reported as before (never hidden).
+    #[test]
+    fn only_repeats_that_moved_the_times_alone_are_collapsed_up_to_the_capacity() {
+        let root = Path::new("/store");
+        let now = Instant::now();
+        let mut entries = vec![
+            entry_at("a.dcm", EntryType::File, 1),
+            entry_at("b.dcm", EntryType::File, 2),
+            entry_at("c.dcm", EntryType::File, 3),
+        ];
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        for e in &entries {
+            reported.insert(
+                (absolute(root, &e.rel), FindingKind::MetadataChanged),
+                e.meta,
+            );
+        }
+        for e in &mut entries {
+            e.meta.mtime.sec += 1;
+            e.meta.ctime.sec += 1;
+        }
+        entries[2].meta.mode = 0o4755; // c.dcm: made setuid as well
+        let finding = |name: &str, kind| {
+            Finding::new(root.join(name), kind, Severity::Alert, name.to_string())
+        };
+        let mut findings = vec![
+            finding("a.dcm", FindingKind::MetadataChanged),
+            finding("a.dcm", FindingKind::ContentChanged),
+            finding("b.dcm", FindingKind::MetadataChanged),
+            finding("c.dcm", FindingKind::MetadataChanged),
+        ];
+        let mut repeats = HashMap::new();
+        collapse_time_only_repeats(
+            root,
+            &entries,
+            &reported,
+            &mut repeats,
+            1,
+            now,
+            &mut findings,
+        );
+        let left: Vec<(&str, FindingKind)> = findings
+            .iter()
+            .map(|f| (f.detail.as_str(), f.kind))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("a.dcm", FindingKind::ContentChanged),
+                ("b.dcm", FindingKind::MetadataChanged),
+                ("c.dcm", FindingKind::MetadataChanged),
+            ],
+            "a's repeat counted; b's reported (capacity 1); c's mode change reported"
+        );
+        // a's next repeat is counted on; the count is said with the bound's worth of time.
+        let mut findings = vec![finding("a.dcm", FindingKind::MetadataChanged)];
+        collapse_time_only_repeats(
+            root,
+            &entries,
+            &reported,
+            &mut repeats,
+            1,
+            now,
+            &mut findings,
+        );
+        assert!(findings.is_empty());
+        let counted = repeats[&root.join("a.dcm")];
+        assert_eq!((counted.times, counted.severity), (2, Severity::Alert));
+        let said = repeats_finding(root.join("a.dcm"), &counted, now);
+        assert_eq!(said.kind, FindingKind::MetadataChanged);
+        assert!(
+            said.detail.contains("moved 2 more times"),
+            "{}",
+            said.detail
+        );
+        // The very state reported is no repeat (drop_reported_states drops it).
+        assert!(!only_times_moved(&entries[0].meta, &entries[0].meta));
     }
 
     /// Review r29-watch: the warning on changes still put off at the stop names the first
