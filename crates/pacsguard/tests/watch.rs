@@ -3197,6 +3197,65 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
     );
 }
 
+/// Review r29-watch: the counts of removals put off while rename chains were in flight
+/// (`MAX_CHAIN_DEFERRALS`) forgot them all when full. With the capacity lowered to 1
+/// (`PACSGUARD_TEST_MAX_CHAIN_DEFERRED`), files made and removed without pause in two
+/// study directories for 8 s (the watcher takes such removals for chains in flight):
+/// a removal the full counts refuse is reported at once, its finding naming the bound in
+/// its own words (not "put off 3 times").
+#[test]
+fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let studies: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| {
+            let study = env.path(&format!("busy{i}"));
+            fs::create_dir_all(&study).expect("test fixture");
+            for n in 0..200 {
+                fs::write(study.join(format!("{n}.dcm")), b"DICM stored").expect("test fixture");
+            }
+            study
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_CHAIN_DEFERRED", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let churn = "import os, sys, time\n\
+        end = time.time() + 8\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   for d in sys.argv[1:]:\n\
+        \x20       p = os.path.join(d, 'tmp%d' % (i % 50))\n\
+        \x20       open(p, 'wb').close()\n\
+        \x20       os.rename(p, p + '.x')\n\
+        \x20       os.unlink(p + '.x')\n\
+        \x20   i += 1\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", churn])
+        .args(&studies)
+        .spawn()
+        .expect("python3 runs");
+    let full_said = |f: &[Value]| {
+        f.iter().any(|x| {
+            x["kind"] == "removed"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("reported at once while rename chains were in flight")
+                        && d.ends_with("1 other removals were put off already (MAX_CHAIN_DEFERRED)")
+                })
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(7), |f, _| full_said(f));
+    let still_churning = child.try_wait().expect("the churn").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_churning,
+        "a removal refused by the full chain counts said so: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r29-watch: a writer rewriting a stored instance whole (`O_TRUNC`) with the
 /// very same bytes, without pause, moves its times at every write: each state, once
 /// judged, was a `metadata-changed` of its own, one per quiet period (~90 in 10 s), a
