@@ -3308,10 +3308,18 @@ fn a_file_rewritten_with_the_same_bytes_without_pause_is_one_finding_with_a_coun
         "the content change at the end reported: {findings:#?}\n{stderr}"
     );
     // The first state judged, and the count of the repeats at the stop (a state judged
-    // between the content change and its repeats may add one).
+    // between the content change and its repeats may add one). Under load a rewrite is
+    // sometimes judged mid-write (0 bytes, `content-changed` or `no-longer-dicom`: a
+    // change, reported): the next same-bytes state is then new again, one more each.
+    // Uncollapsed, 44 in 6 s.
+    let torn: usize = ["content-changed", "no-longer-dicom", "pixel-data-changed"]
+        .iter()
+        .map(|kind| on_image(&findings, kind))
+        .sum();
+    let repeats = on_image(&findings, "metadata-changed");
     assert!(
-        (2..=3).contains(&on_image(&findings, "metadata-changed")),
-        "repeats collapsed: {findings:#?}\n{stderr}"
+        (2..=3 + torn).contains(&repeats) && repeats < 12,
+        "repeats collapsed ({repeats}, {torn} torn): {findings:#?}\n{stderr}"
     );
     assert!(
         findings.iter().any(|x| x["path"].as_str() == image.to_str()
