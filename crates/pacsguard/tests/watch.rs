@@ -3197,6 +3197,140 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
     );
 }
 
+/// Review r29-watch: the counts of removals put off while rename chains were in flight
+/// (`MAX_CHAIN_DEFERRALS`) forgot them all when full. With the capacity lowered to 1
+/// (`PACSGUARD_TEST_MAX_CHAIN_DEFERRED`), files made and removed without pause in two
+/// study directories for 8 s (the watcher takes such removals for chains in flight):
+/// a removal the full counts refuse is reported at once, its finding naming the bound in
+/// its own words (not "put off 3 times").
+#[test]
+fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let studies: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| {
+            let study = env.path(&format!("busy{i}"));
+            fs::create_dir_all(&study).expect("test fixture");
+            for n in 0..200 {
+                fs::write(study.join(format!("{n}.dcm")), b"DICM stored").expect("test fixture");
+            }
+            study
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_CHAIN_DEFERRED", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let churn = "import os, sys, time\n\
+        end = time.time() + 8\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   for d in sys.argv[1:]:\n\
+        \x20       p = os.path.join(d, 'tmp%d' % (i % 50))\n\
+        \x20       open(p, 'wb').close()\n\
+        \x20       os.rename(p, p + '.x')\n\
+        \x20       os.unlink(p + '.x')\n\
+        \x20   i += 1\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", churn])
+        .args(&studies)
+        .spawn()
+        .expect("python3 runs");
+    let full_said = |f: &[Value]| {
+        f.iter().any(|x| {
+            x["kind"] == "removed"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("reported at once while rename chains were in flight")
+                        && d.ends_with("1 other removals were put off already (MAX_CHAIN_DEFERRED)")
+                })
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(7), |f, _| full_said(f));
+    let still_churning = child.try_wait().expect("the churn").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_churning,
+        "a removal refused by the full chain counts said so: {findings:#?}\n{stderr}"
+    );
+}
+
+/// Review r29-watch: a writer rewriting a stored instance whole (`O_TRUNC`) with the
+/// very same bytes, without pause, moves its times at every write: each state, once
+/// judged, was a `metadata-changed` of its own, one per quiet period (~90 in 10 s), a
+/// flood that buries what matters. Repeated states of one file whose content and
+/// attributes are what was last reported (only its times moved) are one finding, the
+/// count said once the repeats stop or at the stop; a content change is reported as ever.
+#[test]
+fn a_file_rewritten_with_the_same_bytes_without_pause_is_one_finding_with_a_count() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("archive/0.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        path = sys.argv[1]\n\
+        data = open(path, 'rb').read()\n\
+        end = time.time() + float(sys.argv[2])\n\
+        while time.time() < end:\n\
+        \x20   fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n\
+        \x20   os.write(fd, data)\n\
+        \x20   os.close(fd)\n\
+        \x20   time.sleep(0.001)\n\
+        data = bytearray(data)\n\
+        data[-1] ^= 0xff\n\
+        open(path, 'r+b').write(data)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&image)
+        .arg("6")
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let on_image = |f: &[Value], kind: &str| {
+        f.iter()
+            .filter(|x| x["path"].as_str() == image.to_str() && x["kind"] == kind)
+            .count()
+    };
+    let changed = watcher.wait(Duration::from_secs(10), |f, _| {
+        ["header-changed", "pixel-data-changed", "content-changed"]
+            .iter()
+            .any(|kind| on_image(f, kind) > 0)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        changed,
+        "the content change at the end reported: {findings:#?}\n{stderr}"
+    );
+    // The first state judged, and the count of the repeats at the stop (a state judged
+    // between the content change and its repeats may add one). Under load a rewrite is
+    // sometimes judged mid-write (0 bytes, `content-changed` or `no-longer-dicom`: a
+    // change, reported): the next same-bytes state is then new again, one more each.
+    // Uncollapsed, 44 in 6 s.
+    let torn: usize = ["content-changed", "no-longer-dicom", "pixel-data-changed"]
+        .iter()
+        .map(|kind| on_image(&findings, kind))
+        .sum();
+    let repeats = on_image(&findings, "metadata-changed");
+    assert!(
+        (2..=3 + torn).contains(&repeats) && repeats < 12,
+        "repeats collapsed ({repeats}, {torn} torn): {findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings.iter().any(|x| x["path"].as_str() == image.to_str()
+            && x["kind"] == "metadata-changed"
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("more times in the last"))),
+        "the count said: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r28-watch2: the count of looks a changed file was put off for lived in a map
 /// that forgot every count when full (`MAX_WRITTEN_WHILE_HASHED`), so more files kept
 /// rewriting than it holds reset each other's counts and a change was put off without
@@ -3272,6 +3406,72 @@ fn more_files_rewritten_than_put_offs_held_do_not_reset_each_others_bound() {
             .as_str()
             .is_some_and(|d| d.contains("1 other changed files were put off already"))),
         "the full map said: {findings:#?}\n{stderr}"
+    );
+}
+
+/// Review r29-watch: the count of put-offs of a new file still being written (its mtime
+/// within the quiet period, `MAX_DEFERRALS`) lived in a map that forgot every count when
+/// full, so more such files than it holds reset each other's counts and an arrival was
+/// put off without end. With the capacity lowered to 1 (the debug build's hook
+/// `PACSGUARD_TEST_MAX_DEFERRED_FILES`), a writer touches two new files without pause
+/// for 10 s (`os.utime`: a fresh mtime each time, no writer holding them). Before, no
+/// finding on either in 9 s; now the one the full map refuses is reported `added` at
+/// once, with a warning naming the bound, while the touching goes on. (The other is
+/// reported at `MAX_DEFERRALS`, each put-off up to 20 quiet periods under such events:
+/// about 20 s, longer than this test; that no count is forgotten is
+/// `put_off_counts_are_never_forgotten_by_a_flood`'s.)
+#[test]
+fn a_new_file_put_off_past_full_deferral_counts_is_judged_at_once() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_DEFERRED_FILES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    fs::create_dir_all(env.path("incoming")).expect("test fixture");
+    let arrivals: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| env.path(&format!("incoming/{i}.dcm")))
+        .collect();
+    let toucher = "import os, sys, time\n\
+        for path in sys.argv[1:]:\n\
+        \x20   open(path, 'wb').write(b'DICM arriving')\n\
+        end = time.time() + 10\n\
+        while time.time() < end:\n\
+        \x20   for path in sys.argv[1:]:\n\
+        \x20       os.utime(path)\n\
+        \x20   time.sleep(0.005)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", toucher])
+        .args(&arrivals)
+        .spawn()
+        .expect("python3 runs");
+    let added = |f: &[Value], path: &Path| {
+        f.iter()
+            .any(|x| x["path"].as_str() == path.to_str() && x["kind"] == "added")
+    };
+    let full_said = |f: &[Value], path: &Path| {
+        f.iter().any(|x| {
+            x["path"].as_str() == path.to_str()
+                && x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("1 other files were put off already (MAX_DEFERRED_FILES)")
+                })
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(9), |f, _| {
+        arrivals
+            .iter()
+            .any(|path| added(f, path) && full_said(f, path))
+    });
+    let still_writing = child.try_wait().expect("the toucher").is_none();
+    child.kill().expect("the toucher stops");
+    child.wait().expect("the toucher ends");
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        seen && still_writing,
+        "a new file refused by the full counts reported at once, and the bound said, \
+         while it was still touched: {findings:#?}\n{stderr}"
     );
 }
 

@@ -159,6 +159,10 @@ impl<K: Eq + Hash> PutOffCounts<K> {
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.counts.keys()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
 }
 
 #[cfg(test)]

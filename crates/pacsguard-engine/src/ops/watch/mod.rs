@@ -320,8 +320,11 @@ pub const MAX_REMEMBERED_WRITERS: usize = 100_000;
 pub const MAX_WRITER_WAITS: usize = 100_000;
 
 /// Guarded files whose removal was put off because a rename chain was in flight (see
-/// [`Guard::put_off_chain_departures`]), remembered with how many times. Forgetting (when
-/// full) costs at most a few more short waits, never a missed change.
+/// [`Guard::put_off_chain_departures`]), remembered with how many times. Full, one more
+/// removal is reported at once, saying so, rather than every count forgotten (review
+/// r29-watch: a flood of removals reset each other's counts, and one was put off
+/// without end; see [`PutOffCounts`]). A debug build takes another value from
+/// [`TEST_MAX_CHAIN_DEFERRED_VAR`].
 pub const MAX_CHAIN_DEFERRED: usize = 100_000;
 /// How many times in a row the removal of one guarded file is put off, a quiet period
 /// each, while a rename chain is in flight: an attacker renaming files on and on must not
@@ -354,14 +357,35 @@ pub const MAX_WRITTEN_WHILE_HASHED: usize = 100_000;
 /// reaches it with a few real files (ignored by a release build).
 pub const TEST_MAX_WRITTEN_WHILE_HASHED_VAR: &str = "PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED";
 
-/// [`MAX_WRITTEN_WHILE_HASHED`], or in a debug build the value of
-/// [`TEST_MAX_WRITTEN_WHILE_HASHED_VAR`] if set to a number.
-fn written_while_hashed_capacity() -> usize {
+/// How many new files (or files replaced mid-hash) may be left for later at once, each
+/// with its count of put-offs (see [`MAX_DEFERRALS`], [`MAX_REPLACED_LOOKS`]). Full, one
+/// more is judged as it stands at once, with a warning, rather than every count
+/// forgotten (review r29-watch: the map forgot them all when full, and a flood of files
+/// written without pause put an arrival off without end). A debug build takes another
+/// value from [`TEST_MAX_DEFERRED_FILES_VAR`], for the tests.
+pub const MAX_DEFERRED_FILES: usize = 100_000;
+/// A debug build's hook: [`MAX_DEFERRED_FILES`] lowered (ignored by a release build).
+pub const TEST_MAX_DEFERRED_FILES_VAR: &str = "PACSGUARD_TEST_MAX_DEFERRED_FILES";
+/// How many directories that changed while they were listed may be looked at again at
+/// once, each with its count (see [`MAX_UNSETTLED_LISTINGS`]). Full, one more is taken as
+/// listed at once and reported not vouched for, with a warning naming this bound, rather
+/// than every count forgotten (review r29-watch). A debug build takes another value from
+/// [`TEST_MAX_UNSETTLED_DIRECTORIES_VAR`].
+pub const MAX_UNSETTLED_DIRECTORIES: usize = 100_000;
+/// A debug build's hook: [`MAX_UNSETTLED_DIRECTORIES`] lowered (ignored by a release build).
+pub const TEST_MAX_UNSETTLED_DIRECTORIES_VAR: &str = "PACSGUARD_TEST_MAX_UNSETTLED_DIRECTORIES";
+/// A debug build's hook: [`MAX_CHAIN_DEFERRED`] lowered (ignored by a release build).
+pub const TEST_MAX_CHAIN_DEFERRED_VAR: &str = "PACSGUARD_TEST_MAX_CHAIN_DEFERRED";
+
+/// `bound`, or in a debug build the value of the environment variable `var` if set to a
+/// number: a test reaches a bound of 100,000 with a few real files. A release build
+/// never reads `var`.
+fn test_hooked_capacity(var: &str, bound: usize) -> usize {
     let hooked = cfg!(debug_assertions)
-        .then(|| std::env::var(TEST_MAX_WRITTEN_WHILE_HASHED_VAR).ok())
+        .then(|| std::env::var(var).ok())
         .flatten()
         .and_then(|v| v.parse().ok());
-    hooked.unwrap_or(MAX_WRITTEN_WHILE_HASHED)
+    hooked.unwrap_or(bound)
 }
 
 /// Paths named, per root, in the warning that changed files were still put off when the
@@ -390,6 +414,16 @@ pub const MAX_REMEMBERED_PEEK_ALERTS: usize = 100_000;
 /// Forgetting (when full, everything is forgotten) costs at most one repeated finding,
 /// never a missed change: a file changed again has another `ctime`.
 pub const MAX_REMEMBERED_REPORTED_STATES: usize = 100_000;
+/// Files whose repeated `metadata-changed` states (the same content, attributes and inode
+/// as last reported: only the times moved, a writer rewriting it whole with the same
+/// bytes without pause) are counted rather than each reported (review r29-watch: ~90
+/// findings in 10 s for one file). Full, a repeat of another file is reported as before:
+/// never hidden, only not collapsed.
+pub const MAX_COLLAPSED_REPEATS: usize = 100_000;
+/// How long repeats of one file are counted before the count is reported (and again
+/// after that, as long as they go on); the rest is reported at the stop.
+pub const REPEATS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long after its arrival was reported a file still counts as in transit: renamed
 /// into place (`X.part` to `X`) or removed again (a temporary file) within this time, it
 /// is an arrival, not a change. Later, it is a stored image like any other: removing or
@@ -665,10 +699,11 @@ impl Session {
 fn replaced_to_look_again(
     root: &Path,
     entries: &[Entry],
-    retries: &mut BoundedMap<PathBuf, u32>,
-) -> Vec<(usize, PathBuf)> {
+    retries: &mut PutOffCounts<PathBuf>,
+) -> LookAgain {
     use std::os::unix::fs::MetadataExt as _;
     let mut again = Vec::new();
+    let mut full = Vec::new();
     for (at, entry) in entries.iter().enumerate() {
         if entry.kind != EntryType::File {
             continue;
@@ -691,10 +726,52 @@ fn replaced_to_look_again(
         if times >= MAX_REPLACED_LOOKS {
             continue;
         }
-        retries.insert(path.clone(), times + 1);
-        again.push((at, path));
+        match retries.put_off(path.clone(), times + 1) {
+            Ok(()) => again.push((at, path)),
+            Err(refused) => full.push((path, refused.capacity)),
+        }
     }
-    again
+    LookAgain { again, full }
+}
+
+/// What [`replaced_to_look_again`] found: the files to look at again, each with its index,
+/// and those reported `unstable` as they stand because [`MAX_DEFERRED_FILES`] others were
+/// put off already, each with that capacity.
+#[derive(Debug, Default)]
+struct LookAgain {
+    again: Vec<(usize, PathBuf)>,
+    full: Vec<(PathBuf, usize)>,
+}
+
+/// The warning on a file judged as it stands because `capacity` other files were put off
+/// already ([`MAX_DEFERRED_FILES`]): it may be half-written, and an attacker may have
+/// filled the counts on purpose, so it is said, never silent.
+fn deferred_files_full(path: PathBuf, what: &str, capacity: usize) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "{what}, and {capacity} other files were put off already \
+             (MAX_DEFERRED_FILES): verified as it stands, perhaps half-written; its next \
+             state is reported as a change"
+        ),
+    )
+}
+
+/// The warning on a directory taken as listed, not vouched for, because `capacity` other
+/// directories were waiting for a steady listing already ([`MAX_UNSETTLED_DIRECTORIES`]).
+fn unsettled_directories_full(path: PathBuf, capacity: usize) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "changed while it was listed, and {capacity} other directories were waiting \
+             for a steady listing already (MAX_UNSETTLED_DIRECTORIES): compared as listed \
+             now, not looked at again; what the listing missed is reported not vouched for"
+        ),
+    )
 }
 
 /// The absolute path of `rel` below `root` (the root itself for the empty path).
@@ -733,6 +810,30 @@ fn same_state(hashed: &Meta, now: &std::fs::Metadata) -> bool {
         && (hashed.ctime.sec, i64::from(hashed.ctime.nsec)) == (now.ctime(), now.ctime_nsec())
 }
 
+/// The detail of the warning that `unjudged` (one root's, sorted) were still put off at
+/// the stop: how many, the first [`MAX_UNJUDGED_PATHS_NAMED`] named (escaped), the rest
+/// counted, so a flood of them cannot make the warning (and its trail record) unbounded.
+fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
+    let named: Vec<String> = unjudged
+        .iter()
+        .take(MAX_UNJUDGED_PATHS_NAMED)
+        .map(|p| escape_path(p).to_string())
+        .collect();
+    let more = unjudged.len().saturating_sub(named.len());
+    format!(
+        "{} changed file(s) still being written were not judged when the watcher \
+         stopped (waiting for their writer, or written again after they were hashed): \
+         {}{}; the next start compares them with what was last seen",
+        unjudged.len(),
+        named.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The warning on a changed file judged as it stands because [`MAX_WRITTEN_WHILE_HASHED`]
 /// other files were put off already: it may be half-written, and an attacker may have
 /// filled the map on purpose, so it is said, never silent.
@@ -749,32 +850,62 @@ fn put_offs_full(path: PathBuf, capacity: usize) -> Finding {
     )
 }
 
-fn put_off_once_more(deferred: &mut BoundedMap<PathBuf, u32>, path: &Path) -> bool {
+/// Why the removal of a guarded file gone while a rename chain was in flight is reported
+/// now rather than put off once more (see [`put_off_once_more`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChainCut {
+    /// Put off [`MAX_CHAIN_DEFERRALS`] times already.
+    Limit,
+    /// Never put off: `capacity` other removals were put off already
+    /// ([`MAX_CHAIN_DEFERRED`]).
+    Full { capacity: usize },
+}
+
+/// Puts the removal of `path` off once more (counted), or says why it is reported now:
+/// put off [`MAX_CHAIN_DEFERRALS`] times (the count is dropped: a later chain starts
+/// again from nothing), or the counts are full (review r29-watch: a map that forgot
+/// every count when full let a flood of removals reset each other's, and a removal was
+/// put off without end).
+fn put_off_once_more(deferred: &mut PutOffCounts<PathBuf>, path: &Path) -> Result<(), ChainCut> {
     let path = path.to_path_buf();
     let times = deferred.get(&path).copied().unwrap_or(0);
     if times >= MAX_CHAIN_DEFERRALS {
         deferred.remove(&path);
-        return false;
+        return Err(ChainCut::Limit);
     }
-    deferred.insert(path, times + 1);
-    true
+    deferred
+        .put_off(path, times + 1)
+        .map_err(|full| ChainCut::Full {
+            capacity: full.capacity,
+        })
 }
 
-/// A removal reported after it was put off [`MAX_CHAIN_DEFERRALS`] times says so: the
-/// reader learns why it comes late, and that renames were going on around it.
-fn note_chain_limit(findings: &mut [Finding], reached: &HashSet<PathBuf>) {
+/// A removal reported without waiting for a rename chain to bring it back says why: put
+/// off [`MAX_CHAIN_DEFERRALS`] times, or never put off because [`MAX_CHAIN_DEFERRED`]
+/// others were: the reader learns why it comes late (or at once), and that renames were
+/// going on around it.
+fn note_chain_limit(findings: &mut [Finding], reached: &HashMap<PathBuf, ChainCut>) {
     if reached.is_empty() {
         return;
     }
     for finding in findings.iter_mut() {
-        if finding.kind == FindingKind::Removed && reached.contains(&finding.path) {
-            finding.detail = format!(
-                "{}; reported after its removal was put off {MAX_CHAIN_DEFERRALS} times \
-                 (MAX_CHAIN_DEFERRALS) while rename chains were in flight and none brought \
-                 it back",
-                finding.detail
-            );
+        if finding.kind != FindingKind::Removed {
+            continue;
         }
+        let why = match reached.get(&finding.path) {
+            None => continue,
+            Some(ChainCut::Limit) => format!(
+                "reported after its removal was put off {MAX_CHAIN_DEFERRALS} times \
+                 (MAX_CHAIN_DEFERRALS) while rename chains were in flight and none brought \
+                 it back"
+            ),
+            Some(ChainCut::Full { capacity }) => format!(
+                "reported at once while rename chains were in flight (one may still bring it \
+                 back under a new name): {capacity} other removals were put off already \
+                 (MAX_CHAIN_DEFERRED)"
+            ),
+        };
+        finding.detail = format!("{}; {why}", finding.detail);
     }
 }
 
@@ -950,9 +1081,11 @@ fn put_off_unsettled_listings(
     root: &Path,
     base: &RootProfile,
     tree: &mut Tree,
-    counts: &mut BoundedMap<PathBuf, u32>,
-) -> Vec<PathBuf> {
+    counts: &mut PutOffCounts<PathBuf>,
+) -> UnsettledListings {
     let mut unsettled: HashSet<Vec<u8>> = HashSet::new();
+    let mut full: Vec<PathBuf> = Vec::new();
+    let mut capacity = 0;
     tree.problems.retain(|problem| {
         if problem.kind != ProblemKind::ChangedWhileListed || problem.rel.is_empty() {
             return true;
@@ -962,9 +1095,18 @@ fn put_off_unsettled_listings(
         if times >= MAX_UNSETTLED_LISTINGS {
             return true;
         }
-        counts.insert(path, times + 1);
-        unsettled.insert(problem.rel.clone());
-        false
+        match counts.put_off(path.clone(), times + 1) {
+            Ok(()) => {
+                unsettled.insert(problem.rel.clone());
+                false
+            }
+            // Full: taken as listed, as at the limit, and said.
+            Err(refused) => {
+                capacity = refused.capacity;
+                full.push(path);
+                true
+            }
+        }
     });
     if !counts.is_empty() {
         for entry in &tree.entries {
@@ -973,8 +1115,13 @@ fn put_off_unsettled_listings(
             }
         }
     }
+    let mut listings = UnsettledListings {
+        again: Vec::new(),
+        full,
+        capacity,
+    };
     if unsettled.is_empty() {
-        return Vec::new();
+        return listings;
     }
     drop_names_renamed_away(root, &unsettled, tree);
     let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
@@ -1009,7 +1156,18 @@ fn put_off_unsettled_listings(
     }
     tree.entries.extend(missed);
     tree.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
-    unsettled.iter().map(|rel| absolute(root, rel)).collect()
+    listings.again = unsettled.iter().map(|rel| absolute(root, rel)).collect();
+    listings
+}
+
+/// What [`put_off_unsettled_listings`] decided: the directories to verify again a quiet
+/// period later, and those taken as listed at once because `capacity`
+/// ([`MAX_UNSETTLED_DIRECTORIES`]) others were waiting already.
+#[derive(Debug, Default)]
+struct UnsettledListings {
+    again: Vec<PathBuf>,
+    full: Vec<PathBuf>,
+    capacity: usize,
 }
 
 /// Of what the view knows directly in a directory whose listing is in doubt and that the
@@ -1227,15 +1385,18 @@ struct Guard<'a> {
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
     /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
-    deferrals: BoundedMap<PathBuf, u32>,
+    deferrals: PutOffCounts<PathBuf>,
     /// How often in a row each directory changed while it was listed (see
     /// [`MAX_UNSETTLED_LISTINGS`]).
-    unsettled_listings: BoundedMap<PathBuf, u32>,
+    unsettled_listings: PutOffCounts<PathBuf>,
     /// Files reported as arrivals during this run (see [`MAX_REMEMBERED_ARRIVALS`]).
     arrivals: BoundedMap<PathBuf, Instant>,
     /// The state each path was last reported in, per kind of finding (see
     /// [`MAX_REMEMBERED_REPORTED_STATES`]).
     reported_states: BoundedMap<(PathBuf, FindingKind), Meta>,
+    /// Repeats of a reported `metadata-changed` state that moved only its times, counted
+    /// per file until reported (see [`MAX_COLLAPSED_REPEATS`]).
+    repeats: HashMap<PathBuf, Repeats>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1265,13 +1426,13 @@ struct Guard<'a> {
     /// Guarded files gone from their path whose removal was put off, and how many times: a
     /// rename chain (`X` to `X.tmp` to `X.locked`) was in flight (see
     /// [`Guard::put_off_chain_departures`]).
-    chain_deferred: BoundedMap<PathBuf, u32>,
+    chain_deferred: PutOffCounts<PathBuf>,
     /// Changed guarded files put off because they were written again right after they
     /// were hashed, and how many times (see [`Guard::put_off_if_written_since_hashed`]).
     written_while_hashed: PutOffCounts<PathBuf>,
     /// Paths whose removal reached [`MAX_CHAIN_DEFERRALS`] in this verification: their
     /// `removed` finding says so (see [`note_chain_limit`]).
-    chain_limit_reached: HashSet<PathBuf>,
+    chain_limit_reached: HashMap<PathBuf, ChainCut>,
     /// Stored files of one root renamed into another, both names due in this batch: new
     /// name to old (see [`Guard::pair_moves_across_roots`]). Whichever root is verified
     /// first, the move is one `moved` under the new name, never a `removed` besides.
@@ -1469,9 +1630,15 @@ impl<'a> Guard<'a> {
             names_refused: None,
             names_limit_reported: false,
             judge_as_is: BoundedMap::new(MAX_REMEMBERED_WRITERS),
-            chain_deferred: BoundedMap::new(MAX_CHAIN_DEFERRED),
-            written_while_hashed: PutOffCounts::new(written_while_hashed_capacity()),
-            chain_limit_reached: HashSet::new(),
+            chain_deferred: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_CHAIN_DEFERRED_VAR,
+                MAX_CHAIN_DEFERRED,
+            )),
+            written_while_hashed: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_WRITTEN_WHILE_HASHED_VAR,
+                MAX_WRITTEN_WHILE_HASHED,
+            )),
+            chain_limit_reached: HashMap::new(),
             across: HashMap::new(),
             receiving: HashMap::new(),
             rename_lookup_unsearched: HashSet::new(),
@@ -1490,10 +1657,17 @@ impl<'a> Guard<'a> {
             inodes: Arc::new(RwLock::new(inodes::Inodes::default())),
             dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
-            deferrals: BoundedMap::new(MAX_REMEMBERED_WRITERS),
-            unsettled_listings: BoundedMap::new(MAX_REMEMBERED_WRITERS),
+            deferrals: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_DEFERRED_FILES_VAR,
+                MAX_DEFERRED_FILES,
+            )),
+            unsettled_listings: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_UNSETTLED_DIRECTORIES_VAR,
+                MAX_UNSETTLED_DIRECTORIES,
+            )),
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
+            repeats: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -1644,6 +1818,7 @@ impl<'a> Guard<'a> {
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
         self.finish_jobs()?;
+        self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
         self.release_link_changes(Instant::now(), true)?;
         self.report.watches = self.watcher.watch_count();
@@ -1676,30 +1851,37 @@ impl<'a> Guard<'a> {
             if here.is_empty() {
                 continue;
             }
-            let named: Vec<String> = here
-                .iter()
-                .take(MAX_UNJUDGED_PATHS_NAMED)
-                .map(|p| escape_path(p).to_string())
-                .collect();
-            let more = here.len().saturating_sub(named.len());
-            let detail = format!(
-                "{} changed file(s) still being written were not judged when the watcher \
-                 stopped (waiting for their writer, or written again after they were hashed): \
-                 {}{}; the next start compares them with what was last seen",
-                here.len(),
-                named.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            );
+            let detail = unjudged_at_stop_detail(&here);
             self.out.notice(&detail);
             findings.push(
                 Finding::new(root, FindingKind::NotInspected, Severity::Warning, detail)
                     .with_fields(vec![UNJUDGED_AT_STOP_FIELD.to_string()]),
             );
         }
+        self.publish(&findings, now)
+    }
+
+    /// The counts of repeated states collapsed (see [`collapse_time_only_repeats`]), each
+    /// reported once [`REPEATS_REPORT_INTERVAL`] has passed since its first, or all of
+    /// them at the `stop`: one `metadata-changed` per file with the count.
+    fn report_repeats(&mut self, now: Instant, stop: bool) -> Result<(), EngineError> {
+        if self.repeats.is_empty() {
+            return Ok(());
+        }
+        let due: Vec<PathBuf> = self
+            .repeats
+            .iter()
+            .filter(|(_, r)| stop || now.duration_since(r.since) >= REPEATS_REPORT_INTERVAL)
+            .map(|(path, _)| path.clone())
+            .collect();
+        let mut findings: Vec<Finding> = due
+            .into_iter()
+            .filter_map(|path| {
+                let repeats = self.repeats.remove(&path)?;
+                Some(repeats_finding(path, &repeats, now))
+            })
+            .collect();
+        findings.sort_by(|a, b| a.path.cmp(&b.path));
         self.publish(&findings, now)
     }
 
@@ -3286,14 +3468,20 @@ impl<'a> Guard<'a> {
                 return Ok(());
             }
         };
-        self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
+        let mut refused = self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         forget_vanished(&spec.path, &mut tree);
         // Due again once quiet; what the view knows below it is trusted (not re-hashed).
-        for dir in
-            put_off_unsettled_listings(&spec.path, &base, &mut tree, &mut self.unsettled_listings)
-        {
+        let listings =
+            put_off_unsettled_listings(&spec.path, &base, &mut tree, &mut self.unsettled_listings);
+        for dir in listings.again {
             self.debounce.mark(dir, now, false, false);
         }
+        refused.extend(
+            listings
+                .full
+                .into_iter()
+                .map(|dir| unsettled_directories_full(dir, listings.capacity)),
+        );
         if rels.iter().any(Vec::is_empty) {
             self.stash_departed(index, &base, &tree);
         }
@@ -3311,7 +3499,8 @@ impl<'a> Guard<'a> {
         let mut base = base;
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         self.draining(|_| hash_tree(&spec, Some(&base), &mut tree, &|_| {}), now);
-        self.look_again_if_replaced(&spec.path, &base, &mut tree, now);
+        refused.extend(self.look_again_if_replaced(&spec.path, &base, &mut tree, now));
+        self.publish(&refused, now)?;
         self.put_off_if_written_since_hashed(&spec.path, &mut rels, &mut base, &mut tree, now)?;
         self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
@@ -3593,8 +3782,8 @@ impl<'a> Guard<'a> {
             if !in_flight && new_name.is_none() && above.is_none() {
                 continue;
             }
-            if !put_off_once_more(&mut self.chain_deferred, path) {
-                self.chain_limit_reached.insert(path.clone());
+            if let Err(cut) = put_off_once_more(&mut self.chain_deferred, path) {
+                self.chain_limit_reached.insert(path.clone(), cut);
                 continue;
             }
             if let Some(new_name) = new_name {
@@ -3620,16 +3809,18 @@ impl<'a> Guard<'a> {
     /// file is not unstable; what the walk saw of it is stale. It is taken out of this
     /// verification (compared with nothing: the view keeps what it knew) and looked at
     /// again at once, [`MAX_REPLACED_LOOKS`] times at most: a path replaced without end is
-    /// reported `unstable` then, as it is.
+    /// reported `unstable` then, as it is. Returns the warnings on the files reported so at
+    /// once because [`MAX_DEFERRED_FILES`] others were put off already.
     fn look_again_if_replaced(
         &mut self,
         root: &Path,
         base: &RootProfile,
         tree: &mut Tree,
         now: Instant,
-    ) {
+    ) -> Vec<Finding> {
+        let look = replaced_to_look_again(root, &tree.entries, &mut self.deferrals);
         let mut replaced: HashSet<Vec<u8>> = HashSet::new();
-        for (at, path) in replaced_to_look_again(root, &tree.entries, &mut self.deferrals) {
+        for (at, path) in look.again {
             self.debounce.mark(path, now, true, true);
             let entry = &mut tree.entries[at];
             match base.entry(&entry.rel) {
@@ -3643,6 +3834,12 @@ impl<'a> Guard<'a> {
         if !replaced.is_empty() {
             tree.entries.retain(|e| !replaced.contains(&e.rel));
         }
+        look.full
+            .into_iter()
+            .map(|(path, capacity)| {
+                deferred_files_full(path, "replaced while it was hashed", capacity)
+            })
+            .collect()
     }
 
     /// Files this verification found new that are a stored file under a new name: the
@@ -4202,6 +4399,18 @@ impl<'a> Guard<'a> {
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
+        // A canary's every touch is evidence for the ransomware detector: never collapsed.
+        if !self.canary_roots.contains(&spec.path) {
+            collapse_time_only_repeats(
+                &spec.path,
+                &tree.entries,
+                &self.reported_states,
+                &mut self.repeats,
+                MAX_COLLAPSED_REPEATS,
+                now,
+                &mut findings,
+            );
+        }
         drop_reported_states(
             &spec.path,
             &tree.entries,
@@ -4742,6 +4951,8 @@ impl<'a> Guard<'a> {
     /// period: they are most likely still being written (an image arriving into a new
     /// study directory). They are verified when their close event comes, or once quiet.
     /// Files the view already holds are never deferred: a change to them is news now.
+    /// Returns the warnings on the files judged now because [`MAX_DEFERRED_FILES`] others
+    /// were put off already.
     fn defer_unsettled(
         &mut self,
         root: &Path,
@@ -4749,10 +4960,11 @@ impl<'a> Guard<'a> {
         settled: &HashSet<Vec<u8>>,
         tree: &mut Tree,
         now: Instant,
-    ) {
+    ) -> Vec<Finding> {
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let wall = std::time::SystemTime::now();
         let mut deferred: HashSet<Vec<u8>> = HashSet::new();
+        let mut refused: Vec<Finding> = Vec::new();
         // The stored files of this verification by inode, made at the first recent file:
         // looked up for each (a scan of `base` per file was quadratic: a directory of
         // 20,000 files renamed took 4 s of the loop, 100,000 minutes: review s18-r11).
@@ -4794,14 +5006,23 @@ impl<'a> Guard<'a> {
             }
             let times = self.deferrals.remove(&path).unwrap_or(0);
             if recent && times < MAX_DEFERRALS {
-                self.deferrals.insert(path.clone(), times + 1);
-                self.debounce.mark(path, now, false, true);
-                deferred.insert(entry.rel.clone());
+                match self.deferrals.put_off(path.clone(), times + 1) {
+                    Ok(()) => {
+                        self.debounce.mark(path, now, false, true);
+                        deferred.insert(entry.rel.clone());
+                    }
+                    Err(full) => refused.push(deferred_files_full(
+                        path,
+                        "a new file written a moment ago",
+                        full.capacity,
+                    )),
+                }
             }
         }
         if !deferred.is_empty() {
             tree.entries.retain(|e| !deferred.contains(&e.rel));
         }
+        refused
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -5481,6 +5702,7 @@ impl<'a> Guard<'a> {
             pool.feed();
         }
         self.late_jobs(now)?;
+        self.report_repeats(now, false)?;
         // Nothing left to verify: a name not seen by now is not coming (its event would
         // have been read with the link count's), so the wait ends early.
         let idle = self.debounce.is_empty() && self.in_flight.is_empty();
@@ -5898,6 +6120,107 @@ fn one_arrival_per_path(findings: &mut Vec<Finding>) {
         merged.push(finding);
     }
     *findings = merged;
+}
+
+/// Repeats of one file's reported `metadata-changed` state, not reported one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Repeats {
+    times: u64,
+    severity: Severity,
+    /// The first repeat counted since the count was last reported.
+    since: Instant,
+}
+
+/// Whether `now` is `reported` with only its times moved: the same inode, size, mode,
+/// owner, links, device and flags (what a rewrite with the same bytes leaves).
+fn only_times_moved(reported: &Meta, now: &Meta) -> bool {
+    let times = |m: &Meta| Meta {
+        mtime: pacsguard_fs::Timestamp::default(),
+        ctime: pacsguard_fs::Timestamp::default(),
+        ..*m
+    };
+    reported != now && times(reported) == times(now)
+}
+
+/// A writer rewriting a stored file whole with the very same bytes without pause moves
+/// its times at every write: each state judged was a `metadata-changed` of its own, one
+/// per quiet period (review r29-watch: ~90 in 10 s), burying what matters. A
+/// `metadata-changed` finding whose file is in the state last reported for it but for
+/// its times (see [`only_times_moved`]; its content equal, or it would be another kind)
+/// is dropped and counted in `repeats`, reported later with the count (see
+/// [`Guard::report_repeats`]). Any other finding, and any other change of the file
+/// (content, mode, owner, inode, size), is reported as ever. Past `capacity` files
+/// counted, a repeat of another file is reported as before.
+fn collapse_time_only_repeats(
+    root: &Path,
+    entries: &[Entry],
+    reported: &BoundedMap<(PathBuf, FindingKind), Meta>,
+    repeats: &mut HashMap<PathBuf, Repeats>,
+    capacity: usize,
+    now: Instant,
+    findings: &mut Vec<Finding>,
+) {
+    let wanted: HashSet<&[u8]> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::MetadataChanged)
+        .filter_map(|f| f.path.strip_prefix(root).ok())
+        .map(|rel| rel.as_os_str().as_encoded_bytes())
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let states: HashMap<PathBuf, Meta> = entries
+        .iter()
+        .filter(|e| wanted.contains(e.rel.as_slice()))
+        .map(|e| (absolute(root, &e.rel), e.meta))
+        .collect();
+    findings.retain(|finding| {
+        if finding.kind != FindingKind::MetadataChanged {
+            return true;
+        }
+        let (Some(state), Some(last)) = (
+            states.get(&finding.path),
+            reported.get(&(finding.path.clone(), FindingKind::MetadataChanged)),
+        ) else {
+            return true;
+        };
+        if !only_times_moved(last, state) {
+            return true;
+        }
+        if let Some(counted) = repeats.get_mut(&finding.path) {
+            counted.times += 1;
+            counted.severity = counted.severity.max(finding.severity);
+            return false;
+        }
+        if repeats.len() >= capacity {
+            return true;
+        }
+        repeats.insert(
+            finding.path.clone(),
+            Repeats {
+                times: 1,
+                severity: finding.severity,
+                since: now,
+            },
+        );
+        false
+    });
+}
+
+/// The finding that says how many repeats of a file's state were collapsed.
+fn repeats_finding(path: PathBuf, repeats: &Repeats, now: Instant) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::MetadataChanged,
+        repeats.severity,
+        format!(
+            "its times moved {} more times in the last {} s with its content, size, mode, \
+             owner and inode as last reported (rewritten whole with the same bytes): one \
+             finding for them all",
+            repeats.times,
+            now.duration_since(repeats.since).as_secs().max(1)
+        ),
+    )
 }
 
 /// A finding about a file in the very state (its `stat`: inode, size, times, mode,
@@ -6461,6 +6784,56 @@ mod tests {
         assert_eq!(details, expected, "all of them, in order, to be held");
     }
 
+    /// Review r29-watch: the looks at files replaced while hashed share the deferral
+    /// counts; full (capacity 1), another replaced file is not looked at again (it was,
+    /// and the first one's count was forgotten): it is reported as it stands, named with
+    /// the capacity, and the first counts on to MAX_REPLACED_LOOKS.
+    #[test]
+    fn a_replaced_file_refused_by_full_counts_is_taken_as_it_stands() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let replaced = |name: &str| {
+            let path = root.join(name);
+            std::fs::write(&path, "port = 104\n").expect("test fixture");
+            let meta = std::fs::metadata(&path).expect("test fixture");
+            // What the walk saw: another inode than the path holds now.
+            Entry {
+                rel: name.as_bytes().to_vec(),
+                kind: EntryType::File,
+                meta: pacsguard_fs::Meta {
+                    dev: meta.dev(),
+                    ino: meta.ino() + 1,
+                    ..pacsguard_fs::Meta::default()
+                },
+                link_target: None,
+                xattrs: Vec::new(),
+                content: Content::Unstable,
+            }
+        };
+        let walked = [replaced("a.conf"), replaced("b.conf")];
+        let mut retries = PutOffCounts::new(1);
+        for look in 0..MAX_REPLACED_LOOKS {
+            let look_again = replaced_to_look_again(root, &walked, &mut retries);
+            assert_eq!(look_again.again, [(0, root.join("a.conf"))], "look {look}");
+            assert_eq!(look_again.full, [(root.join("b.conf"), 1)], "look {look}");
+        }
+        // a.conf's count was never reset: at its limit it is taken as it is, and its
+        // place is free for b.conf.
+        let look_again = replaced_to_look_again(root, &walked, &mut retries);
+        assert_eq!(look_again.again, [(1, root.join("b.conf"))]);
+        assert!(look_again.full.is_empty());
+        let warning = deferred_files_full(root.join("b.conf"), "replaced while it was hashed", 1);
+        assert_eq!(warning.kind, FindingKind::NotInspected);
+        assert!(
+            warning
+                .detail
+                .contains("1 other files were put off already (MAX_DEFERRED_FILES)"),
+            "{}",
+            warning.detail
+        );
+    }
+
     /// A config file saved with `sed -i` (replaced at its path) eleven times over a day,
     /// each save landing while a batch was hashed: each is looked at again. The count of
     /// looks ended with each file hashed as it stands; it was never reset, so the
@@ -6495,13 +6868,15 @@ mod tests {
             },
             ..walked.clone()
         };
-        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut retries = PutOffCounts::new(MAX_DEFERRED_FILES);
         for save in 0..=MAX_REPLACED_LOOKS + 1 {
-            let again = replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries);
+            let again =
+                replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries).again;
             assert_eq!(again, [(0, path.clone())], "save {save} is looked at again");
             // The look again hashes it as it stands.
             assert!(
                 replaced_to_look_again(root, std::slice::from_ref(&hashed), &mut retries)
+                    .again
                     .is_empty()
             );
         }
@@ -6510,6 +6885,7 @@ mod tests {
         let looks: Vec<bool> = (0..=MAX_REPLACED_LOOKS)
             .map(|_| {
                 !replaced_to_look_again(root, std::slice::from_ref(&walked), &mut retries)
+                    .again
                     .is_empty()
             })
             .collect();
@@ -6783,10 +7159,10 @@ mod tests {
         };
         let rels_of =
             |tree: &Tree| -> Vec<Vec<u8>> { tree.entries.iter().map(|e| e.rel.clone()).collect() };
-        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut counts = PutOffCounts::new(MAX_DEFERRED_FILES);
         for look in 0..MAX_UNSETTLED_LISTINGS {
             let mut tree = listed();
-            let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+            let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts).again;
             assert_eq!(again, std::slice::from_ref(&dir), "look {look}");
             // Kept: the name still there, and the one renamed; not the one deleted, which
             // is compared (and reported removed) at this very look.
@@ -6798,9 +7174,79 @@ mod tests {
         }
         // One past the limit: the listing taken as it is.
         let mut tree = listed();
-        assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+        assert!(
+            put_off_unsettled_listings(root, &base, &mut tree, &mut counts)
+                .again
+                .is_empty()
+        );
         assert_eq!(rels_of(&tree), rels(&["in"]));
         assert_eq!(tree.problems.len(), 1);
+    }
+
+    /// Review r29-watch: the counts of looks at directories that changed while listed
+    /// forgot them all when full, so two directories kept busy (capacity 1) reset each
+    /// other's and neither was ever taken as listed. Now the one held counts on to
+    /// MAX_UNSETTLED_LISTINGS looks whatever the other does, and the other is taken as
+    /// listed at once (its problem kept, reported) and named as refused by the full counts.
+    #[test]
+    fn a_flood_of_unsettled_directories_never_resets_the_count_of_one_held() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        for name in ["a", "b"] {
+            std::fs::create_dir(root.join(name)).expect("test fixture");
+        }
+        let base = RootProfile {
+            entries: vec![
+                entry_at("a", EntryType::Directory, 1),
+                entry_at("b", EntryType::Directory, 2),
+            ],
+            spec: append_only_spec(root),
+        };
+        let busy = |names: &[&str]| Tree {
+            root: root.to_path_buf(),
+            entries: base.entries.clone(),
+            problems: names
+                .iter()
+                .map(|name| pacsguard_fs::Problem {
+                    rel: name.as_bytes().to_vec(),
+                    kind: ProblemKind::ChangedWhileListed,
+                    detail: "changed while it was read".into(),
+                })
+                .collect(),
+        };
+        let mut counts = PutOffCounts::new(1);
+        for look in 0..MAX_UNSETTLED_LISTINGS {
+            // "b" is busy at every look too, and comes first: a map clearing itself when
+            // full forgot "a"'s count each time.
+            let mut tree = busy(&["b", "a"]);
+            let listings = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+            assert_eq!(listings.again, [root.join("b")], "b held: look {look}");
+            assert_eq!(listings.full, [root.join("a")], "a refused: look {look}");
+            assert_eq!(listings.capacity, 1);
+            let kept: Vec<&[u8]> = tree.problems.iter().map(|p| p.rel.as_slice()).collect();
+            assert_eq!(
+                kept,
+                [b"a".as_slice()],
+                "the refused one is reported: {look}"
+            );
+        }
+        // One past the limit, "b" is taken as listed: its count was never reset; its
+        // place is free for "a".
+        let mut tree = busy(&["b", "a"]);
+        let listings = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        assert_eq!(listings.again, [root.join("a")], "{listings:?}");
+        assert!(listings.full.is_empty(), "{listings:?}");
+        let kept: Vec<&[u8]> = tree.problems.iter().map(|p| p.rel.as_slice()).collect();
+        assert_eq!(kept, [b"b".as_slice()]);
+        let warning = unsettled_directories_full(root.join("a"), 1);
+        assert_eq!(warning.kind, FindingKind::NotInspected);
+        assert!(
+            warning
+                .detail
+                .contains("1 other directories were waiting for a steady listing already (MAX_UNSETTLED_DIRECTORIES)"),
+            "{}",
+            warning.detail
+        );
     }
 
     /// Review s15-r11: a file renamed into a subdirectory made while its directory was
@@ -6840,8 +7286,8 @@ mod tests {
                 detail: "changed while it was read".into(),
             }],
         };
-        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
-        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        let mut counts = PutOffCounts::new(MAX_DEFERRED_FILES);
+        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts).again;
         assert_eq!(again, [root.join("in")]);
         let kept: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
         assert_eq!(kept, rels(&["in", "in/a.dcm"]), "kept, not vouched gone");
@@ -6875,13 +7321,13 @@ mod tests {
                 detail: "changed while it was read".into(),
             }],
         };
-        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut counts = PutOffCounts::new(MAX_DEFERRED_FILES);
         let rels_of =
             |tree: &Tree| -> Vec<Vec<u8>> { tree.entries.iter().map(|e| e.rel.clone()).collect() };
         for _ in 0..2 {
             for look in 0..MAX_UNSETTLED_LISTINGS {
                 let mut tree = unsettled_tree();
-                let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+                let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts).again;
                 assert_eq!(again, [root.join("in")], "look {look}");
                 assert!(tree.problems.is_empty());
                 // What the listing found, and what the view knew there that it missed.
@@ -6892,7 +7338,11 @@ mod tests {
             }
             // One past the limit: taken as it is, and its problem reported.
             let mut tree = unsettled_tree();
-            assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+            assert!(
+                put_off_unsettled_listings(root, &base, &mut tree, &mut counts)
+                    .again
+                    .is_empty()
+            );
             assert_eq!(tree.problems.len(), 1);
             assert_eq!(rels_of(&tree), rels(&["in", "in/b.dcm", "other"]));
             // A steady listing (no problem) drops the count: the next burst is put off again.
@@ -6904,7 +7354,11 @@ mod tests {
         // The root's own listing is never put off (its verification is the whole view).
         let mut tree = unsettled_tree();
         tree.problems[0].rel.clear();
-        assert!(put_off_unsettled_listings(root, &base, &mut tree, &mut counts).is_empty());
+        assert!(
+            put_off_unsettled_listings(root, &base, &mut tree, &mut counts)
+                .again
+                .is_empty()
+        );
         assert_eq!(tree.problems.len(), 1);
     }
 
@@ -6951,8 +7405,8 @@ mod tests {
                 detail: "changed while it was read".into(),
             }],
         };
-        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
-        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
+        let mut counts = PutOffCounts::new(MAX_DEFERRED_FILES);
+        let again = put_off_unsettled_listings(root, &base, &mut tree, &mut counts).again;
         assert_eq!(again, [root.join("in")]);
         assert!(tree.problems.is_empty());
         let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
@@ -7021,7 +7475,7 @@ mod tests {
                 detail: "changed while it was read".into(),
             }],
         };
-        let mut counts = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut counts = PutOffCounts::new(MAX_DEFERRED_FILES);
         put_off_unsettled_listings(root, &base, &mut tree, &mut counts);
         let rels_of: Vec<Vec<u8>> = tree.entries.iter().map(|e| e.rel.clone()).collect();
         assert_eq!(rels_of, rels(&["in", "in/link1", "in/link2", "in/new.dcm"]));
@@ -7065,22 +7519,24 @@ mod tests {
             content: Content::Unstable,
         };
         let born_sec = i64::try_from(born.as_secs()).expect("test fixture");
-        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut retries = PutOffCounts::new(MAX_DEFERRED_FILES);
         let again = replaced_to_look_again(
             root,
             std::slice::from_ref(&walked(born_sec - 60)),
             &mut retries,
-        );
+        )
+        .again;
         assert_eq!(again, [(0, path.clone())]);
         // Recorded after its birth: the same file, changed in place while hashed: as before,
         // not looked at again (it is `unstable` as it is).
-        let mut retries = BoundedMap::new(MAX_REMEMBERED_WRITERS);
+        let mut retries = PutOffCounts::new(MAX_DEFERRED_FILES);
         assert!(
             replaced_to_look_again(
                 root,
                 std::slice::from_ref(&walked(born_sec + 60)),
                 &mut retries
             )
+            .again
             .is_empty()
         );
     }
@@ -7111,28 +7567,36 @@ mod tests {
     /// it, it is not (it is reported), and the count starts again after that.
     #[test]
     fn a_removal_is_put_off_max_chain_deferrals_times_and_then_reported() {
-        let mut deferred = BoundedMap::new(MAX_CHAIN_DEFERRED);
+        let mut deferred = PutOffCounts::new(MAX_CHAIN_DEFERRED);
         let path = Path::new("/store/study/x.dcm");
         for time in 1..=MAX_CHAIN_DEFERRALS {
-            assert!(put_off_once_more(&mut deferred, path), "put off {time}");
+            assert_eq!(
+                put_off_once_more(&mut deferred, path),
+                Ok(()),
+                "put off {time}"
+            );
         }
-        assert!(
-            !put_off_once_more(&mut deferred, path),
+        assert_eq!(
+            put_off_once_more(&mut deferred, path),
+            Err(ChainCut::Limit),
             "one past the limit"
         );
-        assert!(!deferred.contains(&path.to_path_buf()));
-        assert!(
+        assert_eq!(deferred.get(&path.to_path_buf()), None);
+        assert_eq!(
             put_off_once_more(&mut deferred, path),
+            Ok(()),
             "a new chain starts afresh"
         );
         // Another path counts on its own.
-        assert!(put_off_once_more(
-            &mut deferred,
-            Path::new("/store/other.dcm")
-        ));
+        assert_eq!(
+            put_off_once_more(&mut deferred, Path::new("/store/other.dcm")),
+            Ok(())
+        );
 
         // Reported, not silent: the removal says why it came late; others are untouched.
-        let reached: HashSet<PathBuf> = [path.to_path_buf()].into_iter().collect();
+        let reached: HashMap<PathBuf, ChainCut> = [(path.to_path_buf(), ChainCut::Limit)]
+            .into_iter()
+            .collect();
         let mut findings = vec![
             Finding::new(
                 path.to_path_buf(),
@@ -7154,6 +7618,166 @@ mod tests {
             findings[0].detail
         );
         assert_eq!(findings[1].detail, "removed");
+    }
+
+    /// Review r29-watch: a `metadata-changed` whose file moved only its times since the
+    /// state last reported is counted, not reported; a change of its mode (or any other
+    /// attribute), and any other kind of finding, is reported as ever; past the capacity,
+    /// a repeat of another file is reported as before (never hidden).
+    #[test]
+    fn only_repeats_that_moved_the_times_alone_are_collapsed_up_to_the_capacity() {
+        let root = Path::new("/store");
+        let now = Instant::now();
+        let mut entries = vec![
+            entry_at("a.dcm", EntryType::File, 1),
+            entry_at("b.dcm", EntryType::File, 2),
+            entry_at("c.dcm", EntryType::File, 3),
+        ];
+        let mut reported = BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES);
+        for e in &entries {
+            reported.insert(
+                (absolute(root, &e.rel), FindingKind::MetadataChanged),
+                e.meta,
+            );
+        }
+        for e in &mut entries {
+            e.meta.mtime.sec += 1;
+            e.meta.ctime.sec += 1;
+        }
+        entries[2].meta.mode = 0o4755; // c.dcm: made setuid as well
+        let finding = |name: &str, kind| {
+            Finding::new(root.join(name), kind, Severity::Alert, name.to_string())
+        };
+        let mut findings = vec![
+            finding("a.dcm", FindingKind::MetadataChanged),
+            finding("a.dcm", FindingKind::ContentChanged),
+            finding("b.dcm", FindingKind::MetadataChanged),
+            finding("c.dcm", FindingKind::MetadataChanged),
+        ];
+        let mut repeats = HashMap::new();
+        collapse_time_only_repeats(
+            root,
+            &entries,
+            &reported,
+            &mut repeats,
+            1,
+            now,
+            &mut findings,
+        );
+        let left: Vec<(&str, FindingKind)> = findings
+            .iter()
+            .map(|f| (f.detail.as_str(), f.kind))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("a.dcm", FindingKind::ContentChanged),
+                ("b.dcm", FindingKind::MetadataChanged),
+                ("c.dcm", FindingKind::MetadataChanged),
+            ],
+            "a's repeat counted; b's reported (capacity 1); c's mode change reported"
+        );
+        // a's next repeat is counted on; the count is said with the bound's worth of time.
+        let mut findings = vec![finding("a.dcm", FindingKind::MetadataChanged)];
+        collapse_time_only_repeats(
+            root,
+            &entries,
+            &reported,
+            &mut repeats,
+            1,
+            now,
+            &mut findings,
+        );
+        assert!(findings.is_empty());
+        let counted = repeats[&root.join("a.dcm")];
+        assert_eq!((counted.times, counted.severity), (2, Severity::Alert));
+        let said = repeats_finding(root.join("a.dcm"), &counted, now);
+        assert_eq!(said.kind, FindingKind::MetadataChanged);
+        assert!(
+            said.detail.contains("moved 2 more times"),
+            "{}",
+            said.detail
+        );
+        // The very state reported is no repeat (drop_reported_states drops it).
+        assert!(!only_times_moved(&entries[0].meta, &entries[0].meta));
+    }
+
+    /// Review r29-watch: the warning on changes still put off at the stop names the first
+    /// MAX_UNJUDGED_PATHS_NAMED paths and counts the rest; no test reached the cut
+    /// before. Twelve paths: ten named (escaped), "and 2 more", the last two not named.
+    #[test]
+    fn the_unjudged_at_stop_warning_names_ten_paths_and_counts_the_rest() {
+        let paths: Vec<PathBuf> = (0..12)
+            .map(|i| PathBuf::from(format!("/store/s/{i:02}.dcm")))
+            .collect();
+        let here: Vec<&PathBuf> = paths.iter().collect();
+        let detail = unjudged_at_stop_detail(&here);
+        assert!(detail.starts_with("12 changed file(s)"), "{detail}");
+        for (i, path) in paths.iter().enumerate() {
+            let named = detail.contains(&*path.to_string_lossy());
+            assert_eq!(named, i < MAX_UNJUDGED_PATHS_NAMED, "{i}: {detail}");
+        }
+        assert!(detail.contains("/store/s/09.dcm and 2 more;"), "{detail}");
+        // At the cut exactly: all named, nothing counted.
+        let detail = unjudged_at_stop_detail(&here[..MAX_UNJUDGED_PATHS_NAMED]);
+        assert!(!detail.contains("more"), "{detail}");
+        assert!(detail.contains("/store/s/09.dcm;"), "{detail}");
+        // A control byte in a name is escaped, not written raw.
+        let odd = PathBuf::from("/store/s/a\u{1}b.dcm");
+        let detail = unjudged_at_stop_detail(&[&odd]);
+        assert!(!detail.contains('\u{1}'), "{detail}");
+    }
+
+    /// Review r29-watch: with the chain counts full (capacity 1), another removal is
+    /// never put off (it was, and cleared the first one's count), and its finding says
+    /// why it came at once, naming MAX_CHAIN_DEFERRED; the first counts on to its limit.
+    #[test]
+    fn a_removal_refused_by_full_chain_counts_is_reported_at_once_saying_so() {
+        let mut deferred = PutOffCounts::new(1);
+        let held = Path::new("/store/held.dcm");
+        let other = Path::new("/store/other.dcm");
+        for time in 1..=MAX_CHAIN_DEFERRALS {
+            assert_eq!(
+                put_off_once_more(&mut deferred, held),
+                Ok(()),
+                "put off {time}"
+            );
+            assert_eq!(
+                put_off_once_more(&mut deferred, other),
+                Err(ChainCut::Full { capacity: 1 }),
+                "refused {time}"
+            );
+        }
+        assert_eq!(put_off_once_more(&mut deferred, held), Err(ChainCut::Limit));
+        let reached: HashMap<PathBuf, ChainCut> = [
+            (held.to_path_buf(), ChainCut::Limit),
+            (other.to_path_buf(), ChainCut::Full { capacity: 1 }),
+        ]
+        .into_iter()
+        .collect();
+        let removed = |path: &Path| {
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::Removed,
+                Severity::Alert,
+                "removed".to_string(),
+            )
+        };
+        let mut findings = vec![removed(held), removed(other)];
+        note_chain_limit(&mut findings, &reached);
+        assert!(
+            findings[0]
+                .detail
+                .contains("put off 3 times (MAX_CHAIN_DEFERRALS)")
+        );
+        assert!(
+            findings[1]
+                .detail
+                .ends_with("1 other removals were put off already (MAX_CHAIN_DEFERRED)"),
+            "{}",
+            findings[1].detail
+        );
+        assert!(!findings[1].detail.contains("MAX_CHAIN_DEFERRALS"));
     }
 
     /// The in-transit names, at their edges: a suffix alone is no name, case is
