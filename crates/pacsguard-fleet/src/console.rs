@@ -1406,7 +1406,9 @@ impl Fleet {
         let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => {
-                db.touch_host(host.id, now, interval)?;
+                if proves_contact(&accepted) {
+                    db.touch_host(host.id, now, interval)?;
+                }
                 accepted
             }
             Err(refusal) => {
@@ -1473,9 +1475,10 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            // A heartbeat: the host is heard, nothing is stored.
-            self.note_heard(db, host, None)?;
+        if !proves_contact(&accepted) {
+            // Neither records nor a checkpoint: nothing is stored and the host is not
+            // heard (see `proves_contact`); answered as witnessed at the size held, so a
+            // host whose trail has no checkpoint yet is told nothing wrong.
             return Ok(witnessed);
         }
         let stored = self
@@ -1675,6 +1678,15 @@ impl Fleet {
         ));
         Ok(None)
     }
+}
+
+/// Whether a verified report is contact: it delivered records, or a checkpoint signed by
+/// the trail key and consistent with the one held (a real host's heartbeat carries its
+/// newest checkpoint). A report with neither proves only the client certificate, which
+/// whoever holds the host's key can show with the trail wiped: it must not keep the host
+/// `ok` nor end its silence (issue 14, review r29-fleet).
+fn proves_contact(accepted: &witness::Accepted) -> bool {
+    !accepted.records.is_empty() || accepted.checkpoint.is_some()
 }
 
 /// What the state of `host`, found silent at `now`, says; `None` if it is not found

@@ -4270,3 +4270,75 @@ fn a_console_stopped_longer_than_a_hosts_interval_does_not_raise_it_silent_at_it
     let log = console_log(&console);
     assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 0, "{log}");
 }
+
+/// The address hosts report to on the console `server` (`127.0.0.1:PORT` with `tls://`).
+fn fleet_url(server: &Serve) -> String {
+    server
+        .after("listening for hosts at ")
+        .split_whitespace()
+        .next()
+        .expect("url")
+        .to_string()
+}
+
+/// Issue 14 (review r29-fleet): root on a host keeps its enrolment key, stops its guard
+/// and wipes its trail, then sends a report with no records and no checkpoint every 2 s
+/// (Python's ssl module): it proves only the client certificate. Before, each one
+/// verified (nothing to check) and counted as contact: the host's last contact moved at
+/// each one, it stayed `ok` and was never raised silent, and a silent host was
+/// `ok` again at the first one (`host-silence-ended`). Now only records or a checkpoint
+/// consistent with the one held are contact: the host is raised silent within its
+/// interval (15 s) and the grace, and stays so.
+#[test]
+fn reports_with_neither_records_nor_a_checkpoint_do_not_keep_a_host_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ws-wiped");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-wiped", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    guard.stop();
+    let stopped = Instant::now();
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    for file in ["audit.log", "checkpoints.jsonl"] {
+        let _ = std::fs::remove_file(host.home.join(file));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let contact = wait_host(&console, "ws-wiped", |_| true)["last_contact"].clone();
+    let fleet = host.home.join("fleet");
+    let silent = loop {
+        let said = report_as(&url, &fleet, &key, 0);
+        assert!(said.contains("witnessed"), "{said}");
+        let now = wait_host(&console, "ws-wiped", |_| true);
+        assert_eq!(
+            now["last_contact"], contact,
+            "an empty report is no contact: {now}"
+        );
+        if now["state"] == "silent" {
+            break now;
+        }
+        assert!(
+            stopped.elapsed()
+                < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+            "kept alive by empty reports: {now}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    // Silent, more of them end nothing.
+    for _ in 0..3 {
+        report_as(&url, &fleet, &key, 0);
+    }
+    let after = wait_host(&console, "ws-wiped", |_| true);
+    assert_eq!(after["state"], "silent", "{silent} then {after}");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("\"kind\":\"host-silence-ended\"").count(),
+        0,
+        "{log}"
+    );
+}
