@@ -397,6 +397,9 @@ pub struct Fleet {
     pub cosigner: Cosigner,
     alert: Alert,
     quota: Quota,
+    /// How long after its enrolment a host's first verified report is due
+    /// ([`FIRST_REPORT_WITHIN`] unless `[console] first_report_within_seconds` says).
+    first_report_within: Duration,
     log: Log,
     refusals: Mutex<RefusalLog>,
     /// Where an approval found in the store is proven before it is signed
@@ -473,6 +476,7 @@ impl Fleet {
             cosigner,
             alert,
             quota: Quota::default(),
+            first_report_within: FIRST_REPORT_WITHIN,
             log: Arc::new(|line: &str| eprintln!("{line}")),
             refusals: Mutex::default(),
             // Nothing proven, nothing signed: a listener that was not told where its
@@ -557,6 +561,14 @@ impl Fleet {
                 host.name
             ));
         }
+    }
+
+    /// How long after its enrolment a host's first verified report is due before it is
+    /// raised silent (with [`SILENCE_GRACE`]): a staged rollout, whose guards start days
+    /// after their enrolment, sets it longer than [`FIRST_REPORT_WITHIN`].
+    pub fn with_first_report_within(mut self, within: Duration) -> Fleet {
+        self.first_report_within = within;
+        self
     }
 
     /// Where store failures a host was refused for are written in full (standard error
@@ -1555,13 +1567,14 @@ impl Fleet {
                 self.record_revocation(&host, at);
                 continue;
             }
-            if silence_found(&host, now, reachable_since).is_none() {
+            if silence_found(&host, now, reachable_since, self.first_report_within).is_none() {
                 continue;
             }
             // Judged again from the host as read at the write: a report that verified
             // since the list was read moved its contact, and the host is not silent.
             let moved = self.move_state(db, &host, hold::Point::Silence, |current| {
-                let detail = silence_found(current, now, reachable_since)?;
+                let detail =
+                    silence_found(current, now, reachable_since, self.first_report_within)?;
                 Some((silence::silenced(&current.state), detail))
             })?;
             if let Some((_, detail)) = moved {
@@ -1591,7 +1604,11 @@ impl Fleet {
                 return None;
             }
             let detail = if silence::is_silent(&current.state) {
-                silence::silence_detail(last_heard(current, now), state, detail)
+                silence::silence_detail(
+                    last_heard(current, now, self.first_report_within),
+                    state,
+                    detail,
+                )
             } else {
                 detail.to_string()
             };
@@ -1630,7 +1647,7 @@ impl Fleet {
         if let Some((before, _)) = moved
             && silence::is_silent(&before.state)
         {
-            let unheard = match last_heard(host, now) {
+            let unheard = match last_heard(host, now, self.first_report_within) {
                 silence::LastHeard::Report { ago, interval } => {
                     format!("after {ago} s without one (it promised one every {interval} s)")
                 }
@@ -1692,12 +1709,18 @@ fn proves_contact(accepted: &witness::Accepted) -> bool {
 /// What the state of `host`, found silent at `now`, says; `None` if it is not found
 /// silent: silent already, or heard (or enrolled, if never heard) within its interval
 /// and [`SILENCE_GRACE`] (counted from `reachable_since` at the earliest).
-fn silence_found(host: &HostRow, now: i64, reachable_since: i64) -> Option<String> {
+fn silence_found(
+    host: &HostRow,
+    now: i64,
+    reachable_since: i64,
+    first_within: Duration,
+) -> Option<String> {
     if host.revoked.is_some() || silence::is_silent(&host.state) {
         return None;
     }
     let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
-    let (since, interval) = match last_heard(host, now) {
+    let last = last_heard(host, now, first_within);
+    let (since, interval) = match last {
         silence::LastHeard::Report { interval, .. } => (host.last_contact, interval),
         silence::LastHeard::Enrolment { within, .. } => (host.enrolled, within),
     };
@@ -1705,16 +1728,16 @@ fn silence_found(host: &HostRow, now: i64, reachable_since: i64) -> Option<Strin
         .max(reachable_since)
         .saturating_add(interval)
         .saturating_add(grace);
-    (now > due).then(|| silence::silence_detail(last_heard(host, now), &host.state, &host.detail))
+    (now > due).then(|| silence::silence_detail(last, &host.state, &host.detail))
 }
 
 /// When the console last heard `host` (as of `now`): its last verified report, or, if
-/// none ever verified, its enrolment.
-fn last_heard(host: &HostRow, now: i64) -> silence::LastHeard {
+/// none ever verified, its enrolment, its first report due within `first_within`.
+fn last_heard(host: &HostRow, now: i64, first_within: Duration) -> silence::LastHeard {
     if host.last_contact == 0 || host.interval == 0 {
         silence::LastHeard::Enrolment {
             ago: now.saturating_sub(host.enrolled),
-            within: i64::try_from(FIRST_REPORT_WITHIN.as_secs()).unwrap_or(i64::MAX),
+            within: i64::try_from(first_within.as_secs()).unwrap_or(i64::MAX),
         }
     } else {
         silence::LastHeard::Report {

@@ -4342,3 +4342,56 @@ fn reports_with_neither_records_nor_a_checkpoint_do_not_keep_a_host_alive() {
         "{log}"
     );
 }
+
+/// Appends `lines` to the `[console]` table of the home's config.
+fn set_console(env: &Env, lines: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[console]\n{lines}\n"));
+    std::fs::write(&config, text).expect("config");
+}
+
+/// Issue 14 (review r29-fleet): how long after its enrolment a host's first report is
+/// due was the constant FIRST_REPORT_WITHIN (60 s): a staged rollout, enrolling hosts
+/// before starting their guards, got `host-silent` then `host-silence-ended` per host.
+/// Now `[console] first_report_within_seconds` sets it: 2 s raises a host never started
+/// after 2 s and the grace (not 60 s); 0, over its limit, or not a number is refused
+/// at `serve`'s start, exit 2, naming the field.
+#[test]
+fn first_report_within_seconds_is_a_console_setting() {
+    for bad in ["0", "2592001", "\"a minute\""] {
+        let console = Env::new();
+        console.profile(&[]);
+        set_console(&console, &format!("first_report_within_seconds = {bad}"));
+        let out = console.run(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--fleet-listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("first_report_within_seconds"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    let console = Env::new();
+    console.profile(&[]);
+    set_console(&console, "first_report_within_seconds = 2");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let enrolled = Instant::now();
+    let _host = enrolled_host(&console, &server, "mr-staged");
+    let silent = wait_host_within(&console, "mr-staged", Duration::from_secs(45), |h| {
+        h["state"] == "silent"
+    });
+    assert!(
+        silent["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("its first was due within 2 s")),
+        "{silent}"
+    );
+    assert!(enrolled.elapsed() >= Duration::from_secs(2), "{silent}");
+    server.stop();
+}
