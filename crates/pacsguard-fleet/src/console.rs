@@ -1577,16 +1577,20 @@ impl Fleet {
                     silence_found(current, now, reachable_since, self.first_report_within)?;
                 Some((silence::silenced(&current.state), detail))
             })?;
-            if let Some((_, detail)) = moved {
+            // Given up (MAX_STATE_TRIES): other requests kept moving the state, so the
+            // host was heard or refused meanwhile; said on the log by `move_state`.
+            if let StateMove::Moved { detail, .. } = moved {
                 self.raise(&host, FindingKind::HostSilent, detail);
             }
         }
         Ok(())
     }
 
-    /// Sets the state of `host` from a refused report: whether it changed, so that its
-    /// alert is raised once per change, not at every retry. A refused report is no
-    /// contact: a host found silent stays silent, the refusal written before its silence
+    /// Sets the state of `host` from a refused report: whether its alert is to be raised,
+    /// once per change of state, not at every retry; and when the state could not be
+    /// written ([`MAX_STATE_TRIES`], said on the log), raised all the same: the refusal
+    /// happened, and an alert raised twice is better than one lost (review r29-fleet).
+    /// A refused report is no contact: a host found silent stays silent, the refusal written before its silence
     /// (`crate::silence`). Judged from the state as read at the write and written only
     /// over it: the silence check, or another report of the host, may have moved it
     /// since this request read the host (review r28-fleet).
@@ -1614,7 +1618,7 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        Ok(moved.is_some())
+        Ok(!matches!(moved, StateMove::Unchanged))
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
@@ -1644,7 +1648,7 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        if let Some((before, _)) = moved
+        if let StateMove::Moved { before, .. } = moved
             && silence::is_silent(&before.state)
         {
             let unheard = match last_heard(host, now, self.first_report_within) {
@@ -1668,33 +1672,50 @@ impl Fleet {
     /// Moves the state of `host` to what `judge` makes of it as read now (`None`: no
     /// change), written only over the state and contact it was judged from (compare and
     /// set); read again and judged anew when another request moved it meanwhile, at most
-    /// [`MAX_STATE_TRIES`] times. The host as it was and the state's new detail, when
-    /// it moved.
+    /// [`MAX_STATE_TRIES`] times, then given up (said on the log, and told to the
+    /// caller, which decides whether its alert is raised all the same).
     fn move_state(
         &self,
         db: &mut dyn FleetStore,
         host: &HostRow,
         point: hold::Point,
         judge: impl Fn(&HostRow) -> Option<(String, String)>,
-    ) -> Result<Option<(HostRow, String)>, StoreError> {
+    ) -> Result<StateMove, StoreError> {
         for _ in 0..MAX_STATE_TRIES {
             let Some(current) = db.host(host.id)? else {
-                return Ok(None);
+                return Ok(StateMove::Unchanged);
             };
             let Some((state, detail)) = judge(&current) else {
-                return Ok(None);
+                return Ok(StateMove::Unchanged);
             };
             hold::here(point, &host.name, &*self.log);
             if db.swap_host_state(host.id, &current.seen(), &state, &detail)? {
-                return Ok(Some((current, detail)));
+                return Ok(StateMove::Moved {
+                    before: Box::new(current),
+                    detail,
+                });
             }
         }
         (self.log)(&format!(
             "fleet: the state of host {} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them",
             host.name
         ));
-        Ok(None)
+        Ok(StateMove::GaveUp)
     }
+}
+
+/// What became of one change of a host's state ([`Fleet::move_state`]).
+enum StateMove {
+    /// Written over `before`, with `detail`.
+    Moved {
+        before: Box<HostRow>,
+        detail: String,
+    },
+    /// Nothing to change, as the host was read at the write (or it is gone).
+    Unchanged,
+    /// Other requests moved the state [`MAX_STATE_TRIES`] times while this one judged
+    /// it: not written.
+    GaveUp,
 }
 
 /// Whether a verified report is contact: it delivered records, or a checkpoint signed by

@@ -4395,3 +4395,58 @@ fn first_report_within_seconds_is_a_console_setting() {
     assert!(enrolled.elapsed() >= Duration::from_secs(2), "{silent}");
     server.stop();
 }
+
+/// Issue 14 (review r29-fleet): MAX_STATE_TRIES had no test. Another writer wins every
+/// compare and set of a host's state (a trigger in the console's real SQLite store
+/// ignores each write of `fork`, as a flood of the host's reports moving it first
+/// would), and a forked report of the host arrives (records from 0 again). The console
+/// gives up after MAX_STATE_TRIES and says so on its log; before, the refusal's alert
+/// was dropped with the state (`host-trail-fork` never raised: the fork went unseen).
+/// Now it is raised all the same.
+#[test]
+fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ct-tries");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-tries", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    guard.stop();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             db=sqlite3.connect(sys.argv[1],timeout=30)\n\
+             db.execute(\"CREATE TRIGGER always_moved BEFORE UPDATE OF state ON fleet_hosts WHEN NEW.state = 'fork' BEGIN SELECT RAISE(IGNORE); END\")\n\
+             db.commit()\n",
+        )
+        .arg(console.home.join("pacsguard.db"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+    assert!(said.contains("rewound"), "{said}");
+    assert!(
+        server.wait_for(
+            "was moved by other requests 16 times (MAX_STATE_TRIES)",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("\"kind\":\"host-trail-fork\"").count(),
+        1,
+        "{log}"
+    );
+}
