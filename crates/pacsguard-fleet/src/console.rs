@@ -1493,6 +1493,7 @@ impl Fleet {
             // host whose trail has no checkpoint yet is told nothing wrong.
             return Ok(witnessed);
         }
+        hold::here(hold::Point::Store, &host.name, &*self.log);
         let stored = self
             .profiles_in_trail(db, host, &accepted.records, now)
             .and_then(|()| {
@@ -1536,6 +1537,15 @@ impl Fleet {
         }
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
+            // Revoked since its connection was let in: the store took nothing of it.
+            if let Some(now_revoked) = db.host(host.id)?.filter(|h| h.revoked.is_some())
+                && let Some(at) = now_revoked.revoked
+            {
+                self.record_revocation(&now_revoked, at);
+                return refused(format!(
+                    "this host was revoked (at {at}) while its report was judged; nothing of it was stored"
+                ));
+            }
             return refused(
                 "another connection of this host reported meanwhile; send again".into(),
             );
@@ -1682,7 +1692,9 @@ impl Fleet {
         judge: impl Fn(&HostRow) -> Option<(String, String)>,
     ) -> Result<StateMove, StoreError> {
         for _ in 0..MAX_STATE_TRIES {
-            let Some(current) = db.host(host.id)? else {
+            // A host revoked meanwhile keeps the state it had: the store writes nothing
+            // of a revoked host (review r29-fleet).
+            let Some(current) = db.host(host.id)?.filter(|h| h.revoked.is_none()) else {
                 return Ok(StateMove::Unchanged);
             };
             let Some((state, detail)) = judge(&current) else {

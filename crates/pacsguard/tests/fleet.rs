@@ -4450,3 +4450,84 @@ fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
         "{log}"
     );
 }
+
+/// Issue 14 (review r29-fleet): a host revoked while its report is judged. The report
+/// passed the revocation check at its connection's start; before its batch was stored,
+/// an administrator ran `console revoke-host`. Before, the batch was stored and
+/// cosigned all the same (the store's writes of a host's trail and state never looked
+/// at `revoked`): the console held records and gave a cosignature under a key it had
+/// revoked. Now every write of a host's trail, contact and state is made only while it
+/// is not revoked: nothing of the report is stored, the host is told it was revoked.
+#[test]
+fn a_report_racing_its_hosts_revocation_is_not_stored_nor_cosigned() {
+    report_racing_its_hosts_revocation(None);
+}
+
+/// As [`a_report_racing_its_hosts_revocation_is_not_stored_nor_cosigned`], the
+/// console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_report_racing_its_hosts_revocation_is_not_stored() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    report_racing_its_hosts_revocation(Some(&pg));
+}
+
+fn report_racing_its_hosts_revocation(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("store", &hold, pg);
+    let host = enrolled_host(&console, &server, "ct-revoked-1");
+    let guard = Serve::start(&host, &[]);
+    assert!(
+        server.wait_for(
+            "holding the store of host ct-revoked-1",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let out = console.run(&[
+        "console",
+        "revoke-host",
+        "ct-revoked-1",
+        "--reason",
+        "stolen",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_file(&hold).expect("release");
+    assert!(
+        server.wait_for(
+            "the store of host ct-revoked-1 goes on",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        guard.wait_for("revoked", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let listed = wait_host(&console, "ct-revoked-1", |_| true);
+    assert_eq!(listed["revoked"], true, "{listed}");
+    assert_eq!(
+        listed["records"], 0,
+        "stored after its revocation: {listed}"
+    );
+    if pg.is_none() {
+        assert!(
+            stored_records(&console, "ct-revoked-1").is_empty(),
+            "{listed}"
+        );
+    }
+    assert!(
+        !host.home.join("fleet/cosignatures.jsonl").exists()
+            || std::fs::read_to_string(host.home.join("fleet/cosignatures.jsonl"))
+                .expect("cosignatures")
+                .trim()
+                .is_empty(),
+        "cosigned after its revocation"
+    );
+    guard.stop();
+    server.stop();
+}
