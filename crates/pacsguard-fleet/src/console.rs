@@ -1551,8 +1551,11 @@ impl Fleet {
             );
         }
         // Records delivered end the refused state the batch was judged from, never one
-        // written meanwhile (review r28-fleet).
-        self.note_heard(db, host, Some(&host.state))?;
+        // written meanwhile (review r28-fleet). A checkpoint alone (a heartbeat) delivers
+        // nothing that could mend a fork or a gap: it ends only the silence (review
+        // r29-fleet: a fork raised beside a running host was `ok` again within 2 s).
+        let judged_from = (!accepted.records.is_empty()).then_some(host.state.as_str());
+        self.note_heard(db, host, judged_from)?;
         Ok(witnessed)
     }
 

@@ -4531,3 +4531,38 @@ fn report_racing_its_hosts_revocation(pg: Option<&pacsguard_testkit::postgres::P
     guard.stop();
     server.stop();
 }
+
+/// Issue 14 (review r29-fleet): a forked report under a running host's certificate
+/// (records from 0 again, sent by root with the host's key) sets the host `fork`; the
+/// host, idle, goes on with heartbeats carrying the checkpoint the console holds. Before,
+/// such a heartbeat was stored as a batch of no records and ended the refused state:
+/// `ok` again within one heartbeat, though it delivered nothing that could mend a fork
+/// (SECURITY.md: a heartbeat ends only the silence). Now only records delivered end it.
+#[test]
+fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ct-hb-fork");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // Its start's records and checkpoint all delivered: from now on, heartbeats.
+    std::thread::sleep(Duration::from_secs(4));
+    let delivered = wait_host(&console, "ct-hb-fork", |_| true)["records"].clone();
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+    assert!(said.contains("refused"), "{said}");
+    let forked = wait_host(&console, "ct-hb-fork", |h| h["state"] != "ok");
+    let heard = forked["last_contact"].clone();
+    // Heartbeats of the host verify (its contact moves) and deliver nothing.
+    let after = wait_host(&console, "ct-hb-fork", |h| {
+        h["last_contact"].as_i64() > heard.as_i64().map(|t| t + 2)
+    });
+    assert_eq!(after["records"], delivered, "{after}");
+    assert_eq!(after["state"], forked["state"], "{forked} then {after}");
+    guard.stop();
+    server.stop();
+}
