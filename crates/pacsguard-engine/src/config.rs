@@ -117,6 +117,29 @@ pub struct ConsoleConfig {
     /// with few hosts); a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB`
     /// or `host=/run/postgresql dbname=fleet user=pacsguard`) for a fleet.
     pub fleet_store: Option<String>,
+    /// How long after its enrolment a host's first verified report is due before the
+    /// console raises it `host-silent` (unset: the fleet's `FIRST_REPORT_WITHIN`, 60 s).
+    /// A staged rollout that enrols hosts days before starting their guards sets it to
+    /// that delay, rather than getting `host-silent` then `host-silence-ended` per host.
+    pub first_report_within_seconds: Option<u64>,
+}
+
+/// Largest `[console] first_report_within_seconds` accepted (30 days): an enrolled host
+/// whose guard never started is not guarded, and the console must say so some day.
+pub const MAX_FIRST_REPORT_WITHIN_SECONDS: u64 = 30 * 24 * 3600;
+
+impl ConsoleConfig {
+    fn validate(&self) -> Result<(), String> {
+        match self.first_report_within_seconds {
+            Some(0) => Err("[console] first_report_within_seconds must be at least 1".into()),
+            Some(seconds) if seconds > MAX_FIRST_REPORT_WITHIN_SECONDS => Err(format!(
+                "[console] first_report_within_seconds {seconds} is over the limit of \
+                 {MAX_FIRST_REPORT_WITHIN_SECONDS} (30 days): an enrolled host whose guard \
+                 never starts would not be raised silent for that long"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Largest `max_watches` accepted: the kernel's own ceiling is memory, and a watch costs
@@ -343,6 +366,7 @@ impl Config {
             ));
         }
         config.watch.validate()?;
+        config.console.validate()?;
         Ok(config)
     }
 
@@ -362,7 +386,41 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     };
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!("TOML parse error at line {line}, column {column}: {message}")
+    let setting = setting_at(text, before.len())
+        .map(|setting| format!(" ({setting})"))
+        .unwrap_or_default();
+    format!("TOML parse error at line {line}, column {column}{setting}: {message}")
+}
+
+/// The setting (`[table] key`) written on the line holding byte `at` of `text`, named in
+/// a parse error: serde's "invalid type: string, expected u64" names no field. Only a
+/// key that is a setting's name (lower case, digits, `_`) before the line's first `=`
+/// is named, never anything of the value, which may be a secret (review r29-fleet).
+fn setting_at(text: &str, at: usize) -> Option<String> {
+    let starts = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(starts..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !is_name(key) {
+        return None;
+    }
+    let table = text[..starts]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| header.trim_matches(|c| c == '[' || c == ']'))
+        .filter(|name| is_name(name));
+    Some(match table {
+        Some(table) => format!("[{table}] {key}"),
+        None => key.to_string(),
+    })
 }
 
 /// A tree listed twice (literally, or through a symlink once paths are resolved) would get
@@ -401,6 +459,30 @@ mod tests {
         let config = Config::parse(&text).expect("the limit itself is taken");
         assert_eq!(config.watch.writer_wait_seconds, MAX_WRITER_WAIT_SECONDS);
         assert_eq!(WatchConfig::default().writer_wait_seconds, 30);
+    }
+
+    /// The boundary of MAX_FIRST_REPORT_WITHIN_SECONDS: 1 and the limit are taken, 0 and
+    /// one more are refused naming the field (review r29-fleet, issue 14).
+    #[test]
+    fn first_report_within_seconds_is_taken_up_to_its_limit() {
+        assert_eq!(Config::default().console.first_report_within_seconds, None);
+        for seconds in [1, MAX_FIRST_REPORT_WITHIN_SECONDS] {
+            let text = format!("[console]\nfirst_report_within_seconds = {seconds}\n");
+            let config = Config::parse(&text).expect("taken");
+            assert_eq!(config.console.first_report_within_seconds, Some(seconds));
+        }
+        for seconds in [
+            "0",
+            &(MAX_FIRST_REPORT_WITHIN_SECONDS + 1).to_string(),
+            "\"60\"",
+        ] {
+            let text = format!("[console]\nfirst_report_within_seconds = {seconds}\n");
+            let err = Config::parse(&text).expect_err("refused");
+            assert!(
+                err.contains("[console] first_report_within_seconds"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -397,6 +397,9 @@ pub struct Fleet {
     pub cosigner: Cosigner,
     alert: Alert,
     quota: Quota,
+    /// How long after its enrolment a host's first verified report is due
+    /// ([`FIRST_REPORT_WITHIN`] unless `[console] first_report_within_seconds` says).
+    first_report_within: Duration,
     log: Log,
     refusals: Mutex<RefusalLog>,
     /// Where an approval found in the store is proven before it is signed
@@ -473,6 +476,7 @@ impl Fleet {
             cosigner,
             alert,
             quota: Quota::default(),
+            first_report_within: FIRST_REPORT_WITHIN,
             log: Arc::new(|line: &str| eprintln!("{line}")),
             refusals: Mutex::default(),
             // Nothing proven, nothing signed: a listener that was not told where its
@@ -557,6 +561,14 @@ impl Fleet {
                 host.name
             ));
         }
+    }
+
+    /// How long after its enrolment a host's first verified report is due before it is
+    /// raised silent (with [`SILENCE_GRACE`]): a staged rollout, whose guards start days
+    /// after their enrolment, sets it longer than [`FIRST_REPORT_WITHIN`].
+    pub fn with_first_report_within(mut self, within: Duration) -> Fleet {
+        self.first_report_within = within;
+        self
     }
 
     /// Where store failures a host was refused for are written in full (standard error
@@ -1406,7 +1418,9 @@ impl Fleet {
         let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
             Ok(accepted) => {
-                db.touch_host(host.id, now, interval)?;
+                if proves_contact(&accepted) {
+                    db.touch_host(host.id, now, interval)?;
+                }
                 accepted
             }
             Err(refusal) => {
@@ -1473,11 +1487,13 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            // A heartbeat: the host is heard, nothing is stored.
-            self.note_heard(db, host, None)?;
+        if !proves_contact(&accepted) {
+            // Neither records nor a checkpoint: nothing is stored and the host is not
+            // heard (see `proves_contact`); answered as witnessed at the size held, so a
+            // host whose trail has no checkpoint yet is told nothing wrong.
             return Ok(witnessed);
         }
+        hold::here(hold::Point::Store, &host.name, &*self.log);
         let stored = self
             .profiles_in_trail(db, host, &accepted.records, now)
             .and_then(|()| {
@@ -1521,13 +1537,25 @@ impl Fleet {
         }
         if !stored {
             db.refund_quota(host.id, charged.0, adding)?;
+            // Revoked since its connection was let in: the store took nothing of it.
+            if let Some(now_revoked) = db.host(host.id)?.filter(|h| h.revoked.is_some())
+                && let Some(at) = now_revoked.revoked
+            {
+                self.record_revocation(&now_revoked, at);
+                return refused(format!(
+                    "this host was revoked (at {at}) while its report was judged; nothing of it was stored"
+                ));
+            }
             return refused(
                 "another connection of this host reported meanwhile; send again".into(),
             );
         }
         // Records delivered end the refused state the batch was judged from, never one
-        // written meanwhile (review r28-fleet).
-        self.note_heard(db, host, Some(&host.state))?;
+        // written meanwhile (review r28-fleet). A checkpoint alone (a heartbeat) delivers
+        // nothing that could mend a fork or a gap: it ends only the silence (review
+        // r29-fleet: a fork raised beside a running host was `ok` again within 2 s).
+        let judged_from = (!accepted.records.is_empty()).then_some(host.state.as_str());
+        self.note_heard(db, host, judged_from)?;
         Ok(witnessed)
     }
 
@@ -1552,25 +1580,30 @@ impl Fleet {
                 self.record_revocation(&host, at);
                 continue;
             }
-            if silence_found(&host, now, reachable_since).is_none() {
+            if silence_found(&host, now, reachable_since, self.first_report_within).is_none() {
                 continue;
             }
             // Judged again from the host as read at the write: a report that verified
             // since the list was read moved its contact, and the host is not silent.
             let moved = self.move_state(db, &host, hold::Point::Silence, |current| {
-                let detail = silence_found(current, now, reachable_since)?;
+                let detail =
+                    silence_found(current, now, reachable_since, self.first_report_within)?;
                 Some((silence::silenced(&current.state), detail))
             })?;
-            if let Some((_, detail)) = moved {
+            // Given up (MAX_STATE_TRIES): other requests kept moving the state, so the
+            // host was heard or refused meanwhile; said on the log by `move_state`.
+            if let StateMove::Moved { detail, .. } = moved {
                 self.raise(&host, FindingKind::HostSilent, detail);
             }
         }
         Ok(())
     }
 
-    /// Sets the state of `host` from a refused report: whether it changed, so that its
-    /// alert is raised once per change, not at every retry. A refused report is no
-    /// contact: a host found silent stays silent, the refusal written before its silence
+    /// Sets the state of `host` from a refused report: whether its alert is to be raised,
+    /// once per change of state, not at every retry; and when the state could not be
+    /// written ([`MAX_STATE_TRIES`], said on the log), raised all the same: the refusal
+    /// happened, and an alert raised twice is better than one lost (review r29-fleet).
+    /// A refused report is no contact: a host found silent stays silent, the refusal written before its silence
     /// (`crate::silence`). Judged from the state as read at the write and written only
     /// over it: the silence check, or another report of the host, may have moved it
     /// since this request read the host (review r28-fleet).
@@ -1588,13 +1621,17 @@ impl Fleet {
                 return None;
             }
             let detail = if silence::is_silent(&current.state) {
-                silence::silence_detail(last_heard(current, now), state, detail)
+                silence::silence_detail(
+                    last_heard(current, now, self.first_report_within),
+                    state,
+                    detail,
+                )
             } else {
                 detail.to_string()
             };
             Some((next, detail))
         })?;
-        Ok(moved.is_some())
+        Ok(!matches!(moved, StateMove::Unchanged))
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
@@ -1624,10 +1661,10 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        if let Some((before, _)) = moved
+        if let StateMove::Moved { before, .. } = moved
             && silence::is_silent(&before.state)
         {
-            let unheard = match last_heard(host, now) {
+            let unheard = match last_heard(host, now, self.first_report_within) {
                 silence::LastHeard::Report { ago, interval } => {
                     format!("after {ago} s without one (it promised one every {interval} s)")
                 }
@@ -1648,44 +1685,78 @@ impl Fleet {
     /// Moves the state of `host` to what `judge` makes of it as read now (`None`: no
     /// change), written only over the state and contact it was judged from (compare and
     /// set); read again and judged anew when another request moved it meanwhile, at most
-    /// [`MAX_STATE_TRIES`] times. The host as it was and the state's new detail, when
-    /// it moved.
+    /// [`MAX_STATE_TRIES`] times, then given up (said on the log, and told to the
+    /// caller, which decides whether its alert is raised all the same).
     fn move_state(
         &self,
         db: &mut dyn FleetStore,
         host: &HostRow,
         point: hold::Point,
         judge: impl Fn(&HostRow) -> Option<(String, String)>,
-    ) -> Result<Option<(HostRow, String)>, StoreError> {
+    ) -> Result<StateMove, StoreError> {
         for _ in 0..MAX_STATE_TRIES {
-            let Some(current) = db.host(host.id)? else {
-                return Ok(None);
+            // A host revoked meanwhile keeps the state it had: the store writes nothing
+            // of a revoked host (review r29-fleet).
+            let Some(current) = db.host(host.id)?.filter(|h| h.revoked.is_none()) else {
+                return Ok(StateMove::Unchanged);
             };
             let Some((state, detail)) = judge(&current) else {
-                return Ok(None);
+                return Ok(StateMove::Unchanged);
             };
             hold::here(point, &host.name, &*self.log);
             if db.swap_host_state(host.id, &current.seen(), &state, &detail)? {
-                return Ok(Some((current, detail)));
+                return Ok(StateMove::Moved {
+                    before: Box::new(current),
+                    detail,
+                });
             }
         }
         (self.log)(&format!(
             "fleet: the state of host {} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them",
             host.name
         ));
-        Ok(None)
+        Ok(StateMove::GaveUp)
     }
+}
+
+/// What became of one change of a host's state ([`Fleet::move_state`]).
+enum StateMove {
+    /// Written over `before`, with `detail`.
+    Moved {
+        before: Box<HostRow>,
+        detail: String,
+    },
+    /// Nothing to change, as the host was read at the write (or it is gone).
+    Unchanged,
+    /// Other requests moved the state [`MAX_STATE_TRIES`] times while this one judged
+    /// it: not written.
+    GaveUp,
+}
+
+/// Whether a verified report is contact: it delivered records, or a checkpoint signed by
+/// the trail key and consistent with the one held (a real host's heartbeat carries its
+/// newest checkpoint). A report with neither proves only the client certificate, which
+/// whoever holds the host's key can show with the trail wiped: it must not keep the host
+/// `ok` nor end its silence (issue 14, review r29-fleet).
+fn proves_contact(accepted: &witness::Accepted) -> bool {
+    !accepted.records.is_empty() || accepted.checkpoint.is_some()
 }
 
 /// What the state of `host`, found silent at `now`, says; `None` if it is not found
 /// silent: silent already, or heard (or enrolled, if never heard) within its interval
 /// and [`SILENCE_GRACE`] (counted from `reachable_since` at the earliest).
-fn silence_found(host: &HostRow, now: i64, reachable_since: i64) -> Option<String> {
+fn silence_found(
+    host: &HostRow,
+    now: i64,
+    reachable_since: i64,
+    first_within: Duration,
+) -> Option<String> {
     if host.revoked.is_some() || silence::is_silent(&host.state) {
         return None;
     }
     let grace = i64::try_from(SILENCE_GRACE.as_secs()).unwrap_or(i64::MAX);
-    let (since, interval) = match last_heard(host, now) {
+    let last = last_heard(host, now, first_within);
+    let (since, interval) = match last {
         silence::LastHeard::Report { interval, .. } => (host.last_contact, interval),
         silence::LastHeard::Enrolment { within, .. } => (host.enrolled, within),
     };
@@ -1693,16 +1764,16 @@ fn silence_found(host: &HostRow, now: i64, reachable_since: i64) -> Option<Strin
         .max(reachable_since)
         .saturating_add(interval)
         .saturating_add(grace);
-    (now > due).then(|| silence::silence_detail(last_heard(host, now), &host.state, &host.detail))
+    (now > due).then(|| silence::silence_detail(last, &host.state, &host.detail))
 }
 
 /// When the console last heard `host` (as of `now`): its last verified report, or, if
-/// none ever verified, its enrolment.
-fn last_heard(host: &HostRow, now: i64) -> silence::LastHeard {
+/// none ever verified, its enrolment, its first report due within `first_within`.
+fn last_heard(host: &HostRow, now: i64, first_within: Duration) -> silence::LastHeard {
     if host.last_contact == 0 || host.interval == 0 {
         silence::LastHeard::Enrolment {
             ago: now.saturating_sub(host.enrolled),
-            within: i64::try_from(FIRST_REPORT_WITHIN.as_secs()).unwrap_or(i64::MAX),
+            within: i64::try_from(first_within.as_secs()).unwrap_or(i64::MAX),
         }
     } else {
         silence::LastHeard::Report {

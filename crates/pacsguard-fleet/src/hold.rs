@@ -24,6 +24,9 @@ pub enum Point {
     Refusal,
     /// A report verified and the contact's state is about to be written.
     Contact,
+    /// A report verified (its host found not revoked) and its batch is about to be
+    /// stored: where a revocation races it (review r29-fleet).
+    Store,
 }
 
 impl Point {
@@ -32,6 +35,7 @@ impl Point {
             Point::Silence => "silence",
             Point::Refusal => "refusal",
             Point::Contact => "contact",
+            Point::Store => "store",
         }
     }
 }

@@ -632,11 +632,21 @@ fn say(text: &str) {
     crate::outlet::direct("pacsguard serve: ", text);
 }
 
+/// Where `serve` listens for hosts (`--fleet-listen`) and how it judges their silence.
+#[derive(Clone, Debug)]
+pub struct HostListener {
+    /// `ADDRESS:PORT`.
+    pub address: String,
+    /// How long after its enrolment a host's first verified report is due
+    /// (`[console] first_report_within_seconds`).
+    pub first_report_within: std::time::Duration,
+}
+
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
 /// an enrolled host, the delivery of its trail to its console.
 pub fn start(
     home: &Home,
-    fleet_listen: Option<String>,
+    fleet_listen: Option<HostListener>,
     pool: Arc<pacsguard_store::FleetPool>,
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
@@ -676,7 +686,7 @@ pub fn start(
 
 fn listen_for_hosts(
     home: &Home,
-    listen: &str,
+    listen: &HostListener,
     pool: Arc<pacsguard_store::FleetPool>,
     (cert, key): (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
@@ -712,13 +722,15 @@ fn listen_for_hosts(
     let fleet = pacsguard_fleet::console::Fleet::new(pool.at().clone(), ca, cosigner, alert)
         .with_pool(pool)
         .with_console_trail(trail)
-        .with_log(Arc::new(|line: &str| say(line)));
+        .with_log(Arc::new(|line: &str| say(line)))
+        .with_first_report_within(listen.first_report_within);
     let config = fleet
         .tls_config(chain, key)
         .map_err(|e| anyhow!("fleet TLS: {e}"))?;
-    let addr: std::net::SocketAddr = listen
+    let address = &listen.address;
+    let addr: std::net::SocketAddr = address
         .parse()
-        .map_err(|e| anyhow!("--fleet-listen {listen:?}: not ADDRESS:PORT ({e})"))?;
+        .map_err(|e| anyhow!("--fleet-listen {address:?}: not ADDRESS:PORT ({e})"))?;
     let listener =
         TcpListener::bind(addr).with_context(|| format!("listening for hosts on {addr}"))?;
     let local = listener.local_addr()?;

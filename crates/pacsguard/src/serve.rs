@@ -765,7 +765,13 @@ pub fn run(
     crate::fleet::record_undelivered_stop(&home, &session_inbox, &session_actor);
     let mut fleet = crate::fleet::start(
         &home,
-        fleet_listen,
+        fleet_listen.map(|address| crate::fleet::HostListener {
+            address,
+            first_report_within: config.console.first_report_within_seconds.map_or(
+                pacsguard_fleet::console::FIRST_REPORT_WITHIN,
+                Duration::from_secs,
+            ),
+        }),
         fleet_pool,
         (tls.cert_path.clone(), console_key),
         session.inbox(),

@@ -4270,3 +4270,299 @@ fn a_console_stopped_longer_than_a_hosts_interval_does_not_raise_it_silent_at_it
     let log = console_log(&console);
     assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 0, "{log}");
 }
+
+/// The address hosts report to on the console `server` (`127.0.0.1:PORT` with `tls://`).
+fn fleet_url(server: &Serve) -> String {
+    server
+        .after("listening for hosts at ")
+        .split_whitespace()
+        .next()
+        .expect("url")
+        .to_string()
+}
+
+/// Issue 14 (review r29-fleet): root on a host keeps its enrolment key, stops its guard
+/// and wipes its trail, then sends a report with no records and no checkpoint every 2 s
+/// (Python's ssl module): it proves only the client certificate. Before, each one
+/// verified (nothing to check) and counted as contact: the host's last contact moved at
+/// each one, it stayed `ok` and was never raised silent, and a silent host was
+/// `ok` again at the first one (`host-silence-ended`). Now only records or a checkpoint
+/// consistent with the one held are contact: the host is raised silent within its
+/// interval (15 s) and the grace, and stays so.
+#[test]
+fn reports_with_neither_records_nor_a_checkpoint_do_not_keep_a_host_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ws-wiped");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-wiped", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    guard.stop();
+    let stopped = Instant::now();
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    for file in ["audit.log", "checkpoints.jsonl"] {
+        let _ = std::fs::remove_file(host.home.join(file));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let contact = wait_host(&console, "ws-wiped", |_| true)["last_contact"].clone();
+    let fleet = host.home.join("fleet");
+    let silent = loop {
+        let said = report_as(&url, &fleet, &key, 0);
+        assert!(said.contains("witnessed"), "{said}");
+        let now = wait_host(&console, "ws-wiped", |_| true);
+        assert_eq!(
+            now["last_contact"], contact,
+            "an empty report is no contact: {now}"
+        );
+        if now["state"] == "silent" {
+            break now;
+        }
+        assert!(
+            stopped.elapsed()
+                < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+            "kept alive by empty reports: {now}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    // Silent, more of them end nothing.
+    for _ in 0..3 {
+        report_as(&url, &fleet, &key, 0);
+    }
+    let after = wait_host(&console, "ws-wiped", |_| true);
+    assert_eq!(after["state"], "silent", "{silent} then {after}");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("\"kind\":\"host-silence-ended\"").count(),
+        0,
+        "{log}"
+    );
+}
+
+/// Appends `lines` to the `[console]` table of the home's config.
+fn set_console(env: &Env, lines: &str) {
+    let config = env.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[console]\n{lines}\n"));
+    std::fs::write(&config, text).expect("config");
+}
+
+/// Issue 14 (review r29-fleet): how long after its enrolment a host's first report is
+/// due was the constant FIRST_REPORT_WITHIN (60 s): a staged rollout, enrolling hosts
+/// before starting their guards, got `host-silent` then `host-silence-ended` per host.
+/// Now `[console] first_report_within_seconds` sets it: 2 s raises a host never started
+/// after 2 s and the grace (not 60 s); 0, over its limit, or not a number is refused
+/// at `serve`'s start, exit 2, naming the field.
+#[test]
+fn first_report_within_seconds_is_a_console_setting() {
+    for bad in ["0", "2592001", "\"a minute\""] {
+        let console = Env::new();
+        console.profile(&[]);
+        set_console(&console, &format!("first_report_within_seconds = {bad}"));
+        let out = console.run(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--fleet-listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("first_report_within_seconds"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    let console = Env::new();
+    console.profile(&[]);
+    set_console(&console, "first_report_within_seconds = 2");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let enrolled = Instant::now();
+    let _host = enrolled_host(&console, &server, "mr-staged");
+    let silent = wait_host_within(&console, "mr-staged", Duration::from_secs(45), |h| {
+        h["state"] == "silent"
+    });
+    assert!(
+        silent["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("its first was due within 2 s")),
+        "{silent}"
+    );
+    assert!(enrolled.elapsed() >= Duration::from_secs(2), "{silent}");
+    server.stop();
+}
+
+/// Issue 14 (review r29-fleet): MAX_STATE_TRIES had no test. Another writer wins every
+/// compare and set of a host's state (a trigger in the console's real SQLite store
+/// ignores each write of `fork`, as a flood of the host's reports moving it first
+/// would), and a forked report of the host arrives (records from 0 again). The console
+/// gives up after MAX_STATE_TRIES and says so on its log; before, the refusal's alert
+/// was dropped with the state (`host-trail-fork` never raised: the fork went unseen).
+/// Now it is raised all the same.
+#[test]
+fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ct-tries");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-tries", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    guard.stop();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys\n\
+             db=sqlite3.connect(sys.argv[1],timeout=30)\n\
+             db.execute(\"CREATE TRIGGER always_moved BEFORE UPDATE OF state ON fleet_hosts WHEN NEW.state = 'fork' BEGIN SELECT RAISE(IGNORE); END\")\n\
+             db.commit()\n",
+        )
+        .arg(console.home.join("pacsguard.db"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+    assert!(said.contains("rewound"), "{said}");
+    assert!(
+        server.wait_for(
+            "was moved by other requests 16 times (MAX_STATE_TRIES)",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("\"kind\":\"host-trail-fork\"").count(),
+        1,
+        "{log}"
+    );
+}
+
+/// Issue 14 (review r29-fleet): a host revoked while its report is judged. The report
+/// passed the revocation check at its connection's start; before its batch was stored,
+/// an administrator ran `console revoke-host`. Before, the batch was stored and
+/// cosigned all the same (the store's writes of a host's trail and state never looked
+/// at `revoked`): the console held records and gave a cosignature under a key it had
+/// revoked. Now every write of a host's trail, contact and state is made only while it
+/// is not revoked: nothing of the report is stored, the host is told it was revoked.
+#[test]
+fn a_report_racing_its_hosts_revocation_is_not_stored_nor_cosigned() {
+    report_racing_its_hosts_revocation(None);
+}
+
+/// As [`a_report_racing_its_hosts_revocation_is_not_stored_nor_cosigned`], the
+/// console's fleet on a real PostgreSQL server.
+#[test]
+fn on_postgresql_a_report_racing_its_hosts_revocation_is_not_stored() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    report_racing_its_hosts_revocation(Some(&pg));
+}
+
+fn report_racing_its_hosts_revocation(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("store", &hold, pg);
+    let host = enrolled_host(&console, &server, "ct-revoked-1");
+    let guard = Serve::start(&host, &[]);
+    assert!(
+        server.wait_for(
+            "holding the store of host ct-revoked-1",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let out = console.run(&[
+        "console",
+        "revoke-host",
+        "ct-revoked-1",
+        "--reason",
+        "stolen",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_file(&hold).expect("release");
+    assert!(
+        server.wait_for(
+            "the store of host ct-revoked-1 goes on",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        guard.wait_for("revoked", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    let listed = wait_host(&console, "ct-revoked-1", |_| true);
+    assert_eq!(listed["revoked"], true, "{listed}");
+    assert_eq!(
+        listed["records"], 0,
+        "stored after its revocation: {listed}"
+    );
+    if pg.is_none() {
+        assert!(
+            stored_records(&console, "ct-revoked-1").is_empty(),
+            "{listed}"
+        );
+    }
+    assert!(
+        !host.home.join("fleet/cosignatures.jsonl").exists()
+            || std::fs::read_to_string(host.home.join("fleet/cosignatures.jsonl"))
+                .expect("cosignatures")
+                .trim()
+                .is_empty(),
+        "cosigned after its revocation"
+    );
+    guard.stop();
+    server.stop();
+}
+
+/// Issue 14 (review r29-fleet): a forked report under a running host's certificate
+/// (records from 0 again, sent by root with the host's key) sets the host `fork`; the
+/// host, idle, goes on with heartbeats carrying the checkpoint the console holds. Before,
+/// such a heartbeat was stored as a batch of no records and ended the refused state:
+/// `ok` again within one heartbeat, though it delivered nothing that could mend a fork
+/// (SECURITY.md: a heartbeat ends only the silence). Now only records delivered end it.
+#[test]
+fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ct-hb-fork");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // Its start's records and checkpoint all delivered: from now on, heartbeats.
+    std::thread::sleep(Duration::from_secs(4));
+    let delivered = wait_host(&console, "ct-hb-fork", |_| true)["records"].clone();
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+    assert!(said.contains("refused"), "{said}");
+    let forked = wait_host(&console, "ct-hb-fork", |h| h["state"] != "ok");
+    let heard = forked["last_contact"].clone();
+    // Heartbeats of the host verify (its contact moves) and deliver nothing.
+    let after = wait_host(&console, "ct-hb-fork", |h| {
+        h["last_contact"].as_i64() > heard.as_i64().map(|t| t + 2)
+    });
+    assert_eq!(after["records"], delivered, "{after}");
+    assert_eq!(after["state"], forked["state"], "{forked} then {after}");
+    guard.stop();
+    server.stop();
+}

@@ -466,7 +466,8 @@ impl FleetStore for ConsoleDb {
     /// Notes a contact from the host and the heartbeat interval it promises.
     fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE fleet_hosts SET last_contact = ?2, interval = ?3 WHERE id = ?1",
+            "UPDATE fleet_hosts SET last_contact = ?2, interval = ?3 \
+             WHERE id = ?1 AND revoked IS NULL",
             params![id, now, interval],
         )?;
         Ok(())
@@ -490,7 +491,7 @@ impl FleetStore for ConsoleDb {
     ) -> Result<bool, StoreError> {
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = ?4, detail = ?5 \
-             WHERE id = ?1 AND state = ?2 AND last_contact = ?3",
+             WHERE id = ?1 AND state = ?2 AND last_contact = ?3 AND revoked IS NULL",
             params![id, seen.state, seen.last_contact, state, detail],
         )? == 1)
     }
@@ -535,7 +536,7 @@ impl FleetStore for ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
-                 last_contact = ?7 WHERE id = ?1 AND size = ?2",
+                 last_contact = ?7 WHERE id = ?1 AND size = ?2 AND revoked IS NULL",
                 params![
                     host,
                     to_i64(batch.from_size),

@@ -117,7 +117,8 @@ pub trait FleetStore: Send + std::fmt::Debug {
         now: i64,
         revoker: &Revoker<'_>,
     ) -> Result<usize, StoreError>;
-    /// Notes a contact from the host and the heartbeat interval it promises.
+    /// Notes a contact from the host and the heartbeat interval it promises, unless it is
+    /// revoked.
     fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError>;
     /// Sets the host's state; whether it changed. Unconditional: the console moves a
     /// host's state with [`FleetStore::swap_host_state`] only (a test or a tool puts one).
@@ -126,8 +127,9 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// caller judged from (`seen`: its state and its last contact as read): a compare
     /// and set, so a refusal, a silence or a contact judged from a state that another
     /// request (a second report of the host, a copy of its home, the silence check)
-    /// moved meanwhile is never written over it (issue 14, review r28-fleet). Whether
-    /// it was set; `false`: read the host again and judge anew.
+    /// moved meanwhile is never written over it (issue 14, review r28-fleet); never on a
+    /// revoked host (review r29-fleet). Whether it was set; `false`: read the host again
+    /// and judge anew.
     fn swap_host_state(
         &mut self,
         id: i64,
@@ -148,7 +150,8 @@ pub trait FleetStore: Send + std::fmt::Debug {
         stranger: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Stores a verified batch only if the host's size is still `batch.from_size`, and
+    /// Stores a verified batch only if the host's size is still `batch.from_size` and it
+    /// is not revoked (a revocation racing the report wins, review r29-fleet), and
     /// notes the contact (`batch.now`); the host's state is left to
     /// [`FleetStore::swap_host_state`].
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError>;

@@ -720,7 +720,7 @@ impl FleetStore for PgFleet {
 
     fn touch_host(&mut self, id: i64, now: i64, interval: i64) -> Result<(), StoreError> {
         self.execute(
-            r#"UPDATE fleet_hosts SET last_contact = $2, "interval" = $3 WHERE id = $1"#,
+            r#"UPDATE fleet_hosts SET last_contact = $2, "interval" = $3 WHERE id = $1 AND revoked IS NULL"#,
             &[&id, &now, &interval],
         )?;
         Ok(())
@@ -743,7 +743,7 @@ impl FleetStore for PgFleet {
         // One statement: PostgreSQL re-checks the condition on the row it waited for.
         Ok(self.execute(
             "UPDATE fleet_hosts SET state = $4, detail = $5 \
-             WHERE id = $1 AND state = $2 AND last_contact = $3",
+             WHERE id = $1 AND state = $2 AND last_contact = $3 AND revoked IS NULL",
             &[&id, &seen.state, &seen.last_contact, &state, &detail],
         )? == 1)
     }
@@ -778,7 +778,7 @@ impl FleetStore for PgFleet {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = $7 WHERE id = $1 AND size = $2",
+                 last_contact = $7 WHERE id = $1 AND size = $2 AND revoked IS NULL",
                 &[
                     &host,
                     &to_i64(batch.from_size),
