@@ -714,6 +714,10 @@ impl Console {
             return Err(refused(format!("{why}; the request is closed")));
         }
         check(&asked)?;
+        // Room for the closure's record before the row goes (review r29-console2):
+        // recorded after, a trail that refused left the request gone from the store and
+        // closed here with nothing on the trail.
+        let room = self.room_for_record()?;
         let id_row = i64::try_from(id).unwrap_or(i64::MAX);
         if !lock(&self.db)?.remove_pending_accept(id_row)? {
             return Err(AuthError::Invalid(format!(
@@ -733,7 +737,7 @@ impl Console {
             ),
         );
         closing.request_digest = Some(closed_request_digest(id));
-        self.record(closing)?;
+        crate::held::record_in(room, closing)?;
         Ok(asked)
     }
 
@@ -768,6 +772,8 @@ impl Console {
         why: &str,
     ) -> Result<(), AuthError> {
         let id = asked.id;
+        // Room for its record first, as for a confirmation (`take_waiting`).
+        let room = self.room_for_record()?;
         lock(&self.db)?.remove_pending_accept(i64::try_from(id).unwrap_or(i64::MAX))?;
         lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
         let mut closing = self.event(
@@ -780,7 +786,7 @@ impl Console {
             ),
         );
         closing.request_digest = Some(closed_request_digest(id));
-        self.record(closing)
+        crate::held::record_in(room, closing)
     }
 
     /// Refuses a waiting request that is not as the trail recorded it when it was asked
@@ -810,12 +816,28 @@ impl Console {
             Some(_) => "no longer matches the digest the trail recorded when it was asked",
             None => "has no proven record on the trail (never asked through the console)",
         };
+        // Room for the alert first, then the drop, then the alert saying what the drop
+        // did (review r29-console2): recorded as dropped before the drop, a store that
+        // refused it (a full disk) kept the row while the trail and this process took the
+        // request for closed, so its next confirmation was refused as "closed on the
+        // trail and put back", an edit nobody made. A trail that refuses leaves the
+        // request as it is (its next confirmation is refused again, and alerts then).
+        let room = self.room_for_record().inspect_err(|e| {
+            crate::counted::UNRECORDED.refused(&format!(
+                "the confirmation of request {id} ({why}), and the trail could not record its alert: {e}"
+            ));
+        })?;
+        let dropped = lock(&self.db)?.remove_pending_accept(row.id);
+        let outcome = match &dropped {
+            Ok(_) => "the request dropped".to_string(),
+            Err(e) => format!("the request could not be dropped ({e}): it stays refused"),
+        };
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::ConsoleRequestAltered,
             Severity::Alert,
             format!(
-                "console: request {id} waiting for a second approver (asked by {} for {}) {why}: the store was edited; its confirmation by {} was refused and the request dropped",
+                "console: request {id} waiting for a second approver (asked by {} for {}) {why}: the store was edited; its confirmation by {} was refused and {outcome}",
                 asked.asked_by,
                 if asked.root.is_empty() {
                     "every root"
@@ -827,13 +849,12 @@ impl Console {
         );
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
-        event.request_digest = Some(closed_request_digest(id));
-        // Not on the trail: the request is left as it is (its next confirmation is
-        // refused again, and alerts then), and this one answered as not recorded.
-        self.record_refusal(event)?;
-        // Kept as closed, as the trail now says: the row put back is refused as closed.
-        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
-        lock(&self.db)?.remove_pending_accept(row.id)?;
+        if dropped.is_ok() {
+            // Closed on the trail and here: the row put back is refused as closed.
+            event.request_digest = Some(closed_request_digest(id));
+            lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+        }
+        crate::held::record_in(room, event)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"
         )))

@@ -7099,6 +7099,153 @@ async fn a_waiting_acceptance_whose_asker_lost_the_approver_role_is_not_confirme
     assert!(h.console.pending_accepts().is_empty());
 }
 
+/// Bob (an approver) asks an acceptance of /srv/pacs; carol, another approver, can
+/// confirm it: the harness, and admin's, bob's and carol's cookies, CSRF tokens and
+/// secrets as `(cookie, csrf, secret)`.
+async fn acceptance_asked_by_bob_beside_carol(h: &Harness) -> [(String, String, String); 3] {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
+    let (bob_password, carol_password) =
+        ("violet harbour evening tide", "copper meadow under rain");
+    h.create_approver(&admin, &admin_csrf, "bob", bob_password)
+        .await;
+    h.create_approver(&admin, &admin_csrf, "carol", carol_password)
+        .await;
+    let (_, _, bob_secret) = h.first_sign_in("bob", bob_password).await;
+    let (_, _, carol_secret) = h.first_sign_in("carol", carol_password).await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let (bob, bob_csrf) = h
+        .signed_in_stepped_up("bob", bob_password, &bob_secret)
+        .await;
+    let r = h.ask_acceptance(&bob, &bob_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", carol_password, &carol_secret)
+        .await;
+    [
+        (admin, admin_csrf, admin_secret),
+        (bob, bob_csrf, bob_secret),
+        (carol, carol_csrf, carol_secret),
+    ]
+}
+
+/// Whether `events` close request `id` on the trail.
+fn closes_request(events: &[Event], id: u64) -> bool {
+    let closed = format!("{id}:closed");
+    events
+        .iter()
+        .any(|e| e.request_digest.as_deref() == Some(closed.as_str()))
+}
+
+/// Review r29-console2: a second approver's confirmation, and the closure of a request
+/// whose asker lost the approver role, removed the request from the store and closed it
+/// in the console's memory before recording the closure: a trail that refused it (the
+/// guard behind a flood) was answered 503 with the request gone from the store and
+/// nothing on the trail. Room for the closure's record is now kept first: the trail
+/// refuses before the store changes, and the request waits as it was.
+#[tokio::test]
+async fn a_request_closure_the_trail_cannot_record_leaves_the_request_waiting() {
+    let (h, guard) = four_eyes_harness();
+    let [(admin, admin_csrf, _), _, (carol, carol_csrf, _)] =
+        acceptance_asked_by_bob_beside_carol(&h).await;
+    let _ = h.events();
+    trail_full(&h);
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert_eq!(
+        h.console.pending_accepts().len(),
+        1,
+        "a confirmation not recorded closed the request"
+    );
+    let _ = h.events();
+
+    // Bob's role lowered: the request is closed at the next confirmation, with its record.
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "bob"),
+                ("role", "viewer"),
+                ("reason", "left the PACS team"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let _ = h.events();
+    trail_full(&h);
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(
+        h.console.pending_accepts().len(),
+        1,
+        "a closure not recorded removed the request"
+    );
+    let _ = h.events();
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer approver"), "{}", r.body);
+    assert!(closes_request(&h.events(), 1), "the closure is recorded");
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// Review r29-console2: a request found edited in the store was recorded closed ("the
+/// request dropped", its closed digest) and closed in the console's memory before its
+/// row was deleted: a store that refused the delete (a full disk) kept the row while the
+/// trail and the console took it for closed, so its next confirmation was refused as
+/// "closed on the trail and put back", an edit nobody made. The alert now says what the
+/// drop did, and only a request dropped is closed.
+#[tokio::test]
+async fn an_altered_request_the_store_could_not_drop_is_not_recorded_as_dropped() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let [_, _, (carol, carol_csrf, _)] = acceptance_asked_by_bob_beside_carol(&h).await;
+    let _ = h.events();
+    sqlite(
+        &h,
+        "UPDATE console_pending_accepts SET root = '' WHERE id = 1",
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_pending_accepts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleRequestAltered);
+    assert_eq!(alerts.len(), 1, "{events:?}");
+    assert!(alerts[0].contains("could not be dropped"), "{alerts:?}");
+    assert!(
+        !closes_request(&events, 1),
+        "recorded closed while the store keeps it: {events:?}"
+    );
+    assert_eq!(h.console.pending_accepts().len(), 1, "kept by the store");
+
+    // The disk has room again: refused for what it is, and dropped.
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    let events = h.events();
+    assert!(closes_request(&events, 1), "{events:?}");
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
 /// Review s19-r14, four eyes for hosts attacked with the emergency account and a race:
 /// the emergency account asks a host's approval (202, nothing signed); whoever sealed
 /// its envelope cannot be the second approver (one person through two accounts), nor
