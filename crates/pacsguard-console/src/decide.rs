@@ -251,6 +251,10 @@ pub(crate) fn closed_request_digest(id: impl std::fmt::Display) -> String {
 }
 pub(crate) const REQUEST_CLOSED: &str = "closed";
 
+/// Requests for a second approver the store could not purge or list, said on the log
+/// rate-limited ([`Console::waiting_requests`]).
+static UNPURGED: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
@@ -606,14 +610,27 @@ impl Console {
 
     /// Every request waiting for a second approver: acceptances and host approvals.
     pub(crate) fn waiting_requests(&self) -> Vec<PendingAccept> {
-        let now = self.now();
+        let lapsed_at_or_before = self.now() - FOUR_EYES_WINDOW;
         let Ok(db) = lock(&self.db) else {
             return Vec::new();
         };
-        let _ = db.purge_pending_accepts(now - FOUR_EYES_WINDOW);
-        db.pending_accepts()
-            .unwrap_or_default()
-            .into_iter()
+        // A page reads this too: a store that cannot delete now (a full disk) must not
+        // fail it, nor keep a lapsed request waiting (review r29-console2: the purge's
+        // failure was dropped and a request lapsed hours ago was confirmed). Lapsed ones
+        // are left out below whatever the purge did, and its failure said on the log.
+        if let Err(e) = db.purge_pending_accepts(lapsed_at_or_before) {
+            UNPURGED.refused(&format!(
+                "to delete the lapsed requests for a second approver (left out all the same), the console's store cannot be written now: {e}"
+            ));
+        }
+        let rows = db.pending_accepts().unwrap_or_else(|e| {
+            UNPURGED.refused(&format!(
+                "to show the requests waiting for a second approver (none shown), the console's store cannot be read now: {e}"
+            ));
+            Vec::new()
+        });
+        rows.into_iter()
+            .filter(|row| row.asked_at > lapsed_at_or_before)
             .map(|row| PendingAccept {
                 id: u64::try_from(row.id).unwrap_or_default(),
                 root: row.root,

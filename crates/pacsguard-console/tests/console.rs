@@ -7202,6 +7202,41 @@ async fn a_request_closure_the_trail_cannot_record_leaves_the_request_waiting() 
     assert!(guard.accepted.lock().expect("fixture").is_empty());
 }
 
+/// Review r29-console2: the list of requests waiting for a second approver, read by the
+/// differences and hosts pages and by every confirmation, purged the lapsed ones and
+/// dropped the purge's failure (`let _`): with the store refusing deletes (a full disk)
+/// a request lapsed past FOUR_EYES_WINDOW was shown waiting, with its confirm form, and
+/// its confirmation failed with 500 rather than "lapsed". Lapsed requests are left out
+/// whatever the purge did, and its failure is said on the log.
+#[tokio::test]
+async fn a_lapsed_request_the_store_could_not_purge_is_not_shown_waiting() {
+    use pacsguard_console::decide::FOUR_EYES_WINDOW;
+    let (h, guard) = four_eyes_harness();
+    let [_, _, (_, _, carol_secret)] = acceptance_asked_by_bob_beside_carol(&h).await;
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_pending_accepts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    h.clock.advance(FOUR_EYES_WINDOW);
+    // Carol's session idled out meanwhile: signed in and stepped up again.
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", "copper meadow under rain", &carol_secret)
+        .await;
+    let page = h.send("GET", "/differences", Some(&carol), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"confirm-1\""),
+        "a lapsed request shown waiting: {}",
+        page.body
+    );
+    assert!(h.console.pending_accepts().is_empty());
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("lapsed"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
 /// Review r29-console2: a request found edited in the store was recorded closed ("the
 /// request dropped", its closed digest) and closed in the console's memory before its
 /// row was deleted: a store that refused the delete (a full disk) kept the row while the
