@@ -4365,6 +4365,62 @@ async fn an_enrolment_link_whose_redemption_rolled_back_works_without_an_alert()
     );
 }
 
+/// Review r29-console2: an enrolment link found not as the trail recorded it (its expiry
+/// pushed back in the store) was removed from the store first and alerted after: with
+/// the trail full the page was answered 503 with the link gone and no alert on the
+/// trail; and a store that refused the removal (a full disk) failed the page with no
+/// alert either. Room for the alert is kept first, and the alert says what the removal
+/// did.
+#[tokio::test]
+async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cannot_be() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    let link = pacsguard_console::secret::digest(&token);
+    let in_store = |h: &Harness| h.store().invitation(&link).expect("store").is_some();
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    let _ = h.events();
+    let page = format!("/welcome?token={token}");
+
+    trail_full(&h);
+    let r = h.send("GET", &page, None, &[]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(in_store(&h), "removed with no alert on the trail");
+    let _ = h.events();
+
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(
+        r.status.is_client_error(),
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be removed"), "{alerts:?}");
+    assert!(in_store(&h));
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(
+        r.status.is_client_error(),
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
+    assert!(!in_store(&h), "removed");
+}
+
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
 /// not keep its link alive past the expiry the trail recorded.
 #[tokio::test]
