@@ -7556,6 +7556,39 @@ async fn a_fleet_setting_the_trail_cannot_take_leaves_the_store_as_it_was() {
     );
 }
 
+/// Review r29-console2: the Hosts page records how the fleet's four-eyes setting differs
+/// from this console's trail (on in the store, set by another console sharing it, or an
+/// alert when laxer); a trail that could not take that record (its inbox full) answered
+/// the page 503, the one view of the fleet lost. The page is served, four eyes enforced
+/// all the same and the failure said on it; a later read records it.
+#[tokio::test]
+async fn the_hosts_page_is_served_when_the_trail_cannot_record_the_fleet_setting() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, _) = h.first_admin().await;
+    // Turned on by another console sharing the fleet's store.
+    sqlite(
+        &h,
+        "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+         VALUES ('needs_second_host_approver', 'true', 'console:erin', 'policy 7.2', 0)",
+    );
+    h.written(&guard);
+    trail_full(&h);
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("setting-unrecorded"), "{}", page.body);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    let _ = h.events();
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("setting-unrecorded"), "{}", page.body);
+    let said = alerts_or_warnings(&h.written(&guard), ConsoleSettingAltered);
+    assert_eq!(said.len(), 1, "recorded at the later read: {said:?}");
+}
+
 /// Review s21, attack on session 20's fleet-wide four eyes: whoever holds the fleet's
 /// database turns four eyes off with sqlite3 (`UPDATE fleet_settings SET value =
 /// 'false'`, the row naming the administrator), writes a value no console writes
