@@ -3910,6 +3910,57 @@ async fn a_session_whose_last_use_csrf_token_or_address_was_edited_is_refused() 
     }
 }
 
+/// Review r29-console2: a step-up found not as the console sealed it (its time edited in
+/// the store) was forgotten in the store first and alerted after: a store that refused
+/// to forget it (a full disk) failed every page of the session with no alert, and a
+/// trail that refused the alert (its inbox full) left the step-up gone with nothing on
+/// the trail. Room for the alert is kept first and the alert says what was done; the
+/// step-up is refused either way.
+#[tokio::test]
+async fn an_altered_step_up_is_forgotten_only_with_its_alert_and_alerted_when_it_cannot_be() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, _) = h.stepped_up(&cookie, &secret).await;
+    let token_hash = pacsguard_console::secret::digest(&admin);
+    let digest = pacsguard_console::secret::hex(&token_hash);
+    let kept = |h: &Harness| {
+        h.store()
+            .sealed_step_up(&token_hash)
+            .expect("store")
+            .is_some()
+    };
+    sqlite(
+        &h,
+        &format!("UPDATE console_step_ups SET at = at + 60 WHERE token_hash = X'{digest}'"),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_step_ups \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be forgotten"), "{alerts:?}");
+    assert!(kept(&h));
+
+    sqlite(&h, "DROP TRIGGER full");
+    trail_full(&h);
+    assert_eq!(
+        h.overview(&admin).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(kept(&h), "forgotten with no alert on the trail");
+    let _ = h.events();
+    assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and forgotten"), "{alerts:?}");
+    assert!(!kept(&h), "forgotten");
+}
+
 /// Issue 13: the rows of the version before sessions and step-ups were sealed (no seal)
 /// are ended at the first start of a version that seals them, each with a plain record
 /// and no alert, so that at a request a row with no seal can only be an edit; a step-up
