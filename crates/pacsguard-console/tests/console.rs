@@ -5469,6 +5469,61 @@ async fn a_session_row_moved_to_an_account_that_does_not_exist_raises_the_alert(
     assert!(h.store().session(&digest).expect("store").is_none());
 }
 
+/// Review r29-console2: a session whose row was edited in the store (its opening time)
+/// was forgotten in the console's memory before its end was written: a store that
+/// refused the end (a full disk) failed the request with 500 and no alert, and left the
+/// row, whose next request, its opening forgotten, deleted it with no end of the real
+/// session on the trail. The end is written first, the session forgotten and the alert
+/// saying what was done after; the session is refused either way.
+#[tokio::test]
+async fn an_edited_session_the_store_could_not_end_is_alerted_and_ended_later() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created - 1 WHERE token_hash = X'{digest}'"
+        ),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let r = h.overview(&cookie).await;
+    assert!(
+        !r.status.is_server_error() && r.status != StatusCode::OK,
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be ended"), "{alerts:?}");
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.overview(&cookie).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    let events = h.events();
+    assert!(
+        events.iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the real session's end is recorded: {events:?}"
+    );
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
+}
+
 /// Review s14-r04: a sign-out whose end the store could not write (the store busy past
 /// its timeout, the disk full) left the session's row in the store but forgot its
 /// opening in memory first: the next request with its cookie raised
