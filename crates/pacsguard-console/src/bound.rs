@@ -795,14 +795,18 @@ impl Console {
         if held.as_deref() == Some(digest.as_str()) {
             return Ok(true);
         }
+        // Room for the alert first, then the end written, then the session forgotten
+        // and the alert saying what was done (review r29-console2): forgotten in memory
+        // first, a store that refused the end (a full disk) failed the request with no
+        // alert and left the row, whose next request, its opening forgotten, deleted it
+        // with no end of the real session on the trail. The session is refused either way.
+        let room = self.room_for_record()?;
         // A row this console opened, edited since (its account or opening time): the
-        // real session ends on the trail with the alert below.
-        let held = lock(&self.bindings)?.forget_session(token_hash).or(held);
-        // The real session's end noted with the deletion, in one transaction
-        // ([`crate::closing`]), before its record is queued.
-        match &held {
-            Some(opening) => {
-                db.end_session(&pacsguard_store::SessionEnd {
+        // real session ends on the trail with the alert below. Its end is noted with the
+        // deletion, in one transaction ([`crate::closing`]), before its record is queued.
+        let ended = match &held {
+            Some(opening) => db
+                .end_session(&pacsguard_store::SessionEnd {
                     token_hash: token_hash.to_vec(),
                     opening: opening.clone(),
                     account: session.account,
@@ -811,25 +815,33 @@ impl Console {
                         "the session of {name} ended: its row was edited in the store (see the alert)"
                     ),
                     malformed: Vec::new(),
-                })?;
-            }
-            None => {
-                db.delete_session(token_hash)?;
-            }
-        }
+                })
+                .map(drop),
+            None => db.delete_session(token_hash).map(drop),
+        };
+        let outcome = match &ended {
+            Ok(()) => "the session was ended and refused".to_string(),
+            Err(e) => format!(
+                "the session was refused and could not be ended ({e}): it is refused at each request"
+            ),
+        };
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::ConsoleSessionAltered,
             Severity::Alert,
             format!(
-                "console: a session of {name} presented to the console was never opened by it or was ended (no record of its opening on the trail, its end recorded and its row put back, or its account or opening time edited): the store was edited; the session was ended and refused"
+                "console: a session of {name} presented to the console was never opened by it or was ended (no record of its opening on the trail, its end recorded and its row put back, or its account or opening time edited): the store was edited; {outcome}"
             ),
         );
         let mut event = Event::of_finding(self.actor(name), finding);
         event.action = Action::Login;
         event.outcome = Outcome::Failure;
-        event.session_digest = held.map(|opening| crate::closing::closed_session_digest(&opening));
-        self.record(event)?;
+        if ended.is_ok() {
+            lock(&self.bindings)?.forget_session(token_hash);
+            event.session_digest =
+                held.map(|opening| crate::closing::closed_session_digest(&opening));
+        }
+        crate::held::record_in(room, event)?;
         Ok(false)
     }
 

@@ -21,7 +21,7 @@ use crate::throttle;
 
 /// Refusals the trail could not take, written rate-limited (a flood of wrong codes
 /// while the trail is full must not become a flood of log lines).
-static UNRECORDED: crate::refusals::RefusalLog =
+pub(crate) static UNRECORDED: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
 
 /// Whose failures a refusal counts.

@@ -251,6 +251,10 @@ pub(crate) fn closed_request_digest(id: impl std::fmt::Display) -> String {
 }
 pub(crate) const REQUEST_CLOSED: &str = "closed";
 
+/// Requests for a second approver the store could not purge or list, said on the log
+/// rate-limited ([`Console::waiting_requests`]).
+static UNPURGED: crate::refusals::RefusalLog = crate::refusals::RefusalLog::new("pacsguard serve");
+
 /// What a person is told when the differences changed after their page was drawn.
 const CHANGED_SINCE_SHOWN: &str = "the differences changed since this page was shown: nothing was accepted; review them below and decide again";
 
@@ -606,14 +610,27 @@ impl Console {
 
     /// Every request waiting for a second approver: acceptances and host approvals.
     pub(crate) fn waiting_requests(&self) -> Vec<PendingAccept> {
-        let now = self.now();
+        let lapsed_at_or_before = self.now() - FOUR_EYES_WINDOW;
         let Ok(db) = lock(&self.db) else {
             return Vec::new();
         };
-        let _ = db.purge_pending_accepts(now - FOUR_EYES_WINDOW);
-        db.pending_accepts()
-            .unwrap_or_default()
-            .into_iter()
+        // A page reads this too: a store that cannot delete now (a full disk) must not
+        // fail it, nor keep a lapsed request waiting (review r29-console2: the purge's
+        // failure was dropped and a request lapsed hours ago was confirmed). Lapsed ones
+        // are left out below whatever the purge did, and its failure said on the log.
+        if let Err(e) = db.purge_pending_accepts(lapsed_at_or_before) {
+            UNPURGED.refused(&format!(
+                "to delete the lapsed requests for a second approver (left out all the same), the console's store cannot be written now: {e}"
+            ));
+        }
+        let rows = db.pending_accepts().unwrap_or_else(|e| {
+            UNPURGED.refused(&format!(
+                "to show the requests waiting for a second approver (none shown), the console's store cannot be read now: {e}"
+            ));
+            Vec::new()
+        });
+        rows.into_iter()
+            .filter(|row| row.asked_at > lapsed_at_or_before)
             .map(|row| PendingAccept {
                 id: u64::try_from(row.id).unwrap_or_default(),
                 root: row.root,
@@ -714,6 +731,10 @@ impl Console {
             return Err(refused(format!("{why}; the request is closed")));
         }
         check(&asked)?;
+        // Room for the closure's record before the row goes (review r29-console2):
+        // recorded after, a trail that refused left the request gone from the store and
+        // closed here with nothing on the trail.
+        let room = self.room_for_record()?;
         let id_row = i64::try_from(id).unwrap_or(i64::MAX);
         if !lock(&self.db)?.remove_pending_accept(id_row)? {
             return Err(AuthError::Invalid(format!(
@@ -733,7 +754,7 @@ impl Console {
             ),
         );
         closing.request_digest = Some(closed_request_digest(id));
-        self.record(closing)?;
+        crate::held::record_in(room, closing)?;
         Ok(asked)
     }
 
@@ -768,6 +789,8 @@ impl Console {
         why: &str,
     ) -> Result<(), AuthError> {
         let id = asked.id;
+        // Room for its record first, as for a confirmation (`take_waiting`).
+        let room = self.room_for_record()?;
         lock(&self.db)?.remove_pending_accept(i64::try_from(id).unwrap_or(i64::MAX))?;
         lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
         let mut closing = self.event(
@@ -780,7 +803,7 @@ impl Console {
             ),
         );
         closing.request_digest = Some(closed_request_digest(id));
-        self.record(closing)
+        crate::held::record_in(room, closing)
     }
 
     /// Refuses a waiting request that is not as the trail recorded it when it was asked
@@ -810,12 +833,28 @@ impl Console {
             Some(_) => "no longer matches the digest the trail recorded when it was asked",
             None => "has no proven record on the trail (never asked through the console)",
         };
+        // Room for the alert first, then the drop, then the alert saying what the drop
+        // did (review r29-console2): recorded as dropped before the drop, a store that
+        // refused it (a full disk) kept the row while the trail and this process took the
+        // request for closed, so its next confirmation was refused as "closed on the
+        // trail and put back", an edit nobody made. A trail that refuses leaves the
+        // request as it is (its next confirmation is refused again, and alerts then).
+        let room = self.room_for_record().inspect_err(|e| {
+            crate::counted::UNRECORDED.refused(&format!(
+                "the confirmation of request {id} ({why}), and the trail could not record its alert: {e}"
+            ));
+        })?;
+        let dropped = lock(&self.db)?.remove_pending_accept(row.id);
+        let outcome = match &dropped {
+            Ok(_) => "the request dropped".to_string(),
+            Err(e) => format!("the request could not be dropped ({e}): it stays refused"),
+        };
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::ConsoleRequestAltered,
             Severity::Alert,
             format!(
-                "console: request {id} waiting for a second approver (asked by {} for {}) {why}: the store was edited; its confirmation by {} was refused and the request dropped",
+                "console: request {id} waiting for a second approver (asked by {} for {}) {why}: the store was edited; its confirmation by {} was refused and {outcome}",
                 asked.asked_by,
                 if asked.root.is_empty() {
                     "every root"
@@ -827,13 +866,12 @@ impl Console {
         );
         let mut event = pacsguard_events::Event::of_finding(self.actor(&auth.name), finding);
         event.action = Action::Accept;
-        event.request_digest = Some(closed_request_digest(id));
-        // Not on the trail: the request is left as it is (its next confirmation is
-        // refused again, and alerts then), and this one answered as not recorded.
-        self.record_refusal(event)?;
-        // Kept as closed, as the trail now says: the row put back is refused as closed.
-        lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
-        lock(&self.db)?.remove_pending_accept(row.id)?;
+        if dropped.is_ok() {
+            // Closed on the trail and here: the row put back is refused as closed.
+            event.request_digest = Some(closed_request_digest(id));
+            lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+        }
+        crate::held::record_in(room, event)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"
         )))

@@ -73,7 +73,15 @@ pub struct FourEyesInForce {
     /// A request waiting for a second administrator to turn it off (filled in for the
     /// Hosts page).
     pub relaxation: Option<crate::decide::PendingAccept>,
+    /// Why the trail could not take the record of how the store differs (its inbox full,
+    /// the guard stopped): enforced all the same, and recorded at a later read.
+    pub unrecorded: Option<String>,
 }
+
+/// Records of the fleet's setting the trail could not take, said on the log
+/// rate-limited ([`Console::host_four_eyes_in_force`]).
+static SETTING_UNRECORDED: crate::refusals::RefusalLog =
+    crate::refusals::RefusalLog::new("pacsguard serve");
 
 /// How the store's setting stands against this console's trail.
 enum Against {
@@ -133,6 +141,17 @@ impl Console {
             .get(HOST_FOUR_EYES)
             .is_some_and(|v| v == "true");
         let state = format!("{stored:?}");
+        // A record the trail cannot take now does not fail the read (the Hosts page, the
+        // one view of the fleet, was answered 503, review r29-console2): the stricter
+        // value is enforced all the same, nothing is bound or marked raised, so a later
+        // read records it; the failure is said on the page and the log.
+        let mut unrecorded = None;
+        let mut not_recorded = |e: AuthError| {
+            SETTING_UNRECORDED.refused(&format!(
+                "to record how the fleet's four-eyes setting differs from this console's trail (enforced all the same): {e}"
+            ));
+            unrecorded = Some(e.to_string());
+        };
         let (on, differs) = match compare(stored.as_ref(), recorded) {
             Against::Same(on) => {
                 lock(&self.bindings)?.setting_alerted = None;
@@ -154,24 +173,30 @@ impl Console {
                     ),
                 );
                 event.setting_digest = Some(setting_digest(true));
-                self.record(event)?;
-                let mut bindings = lock(&self.bindings)?;
-                bindings
-                    .settings
-                    .insert(HOST_FOUR_EYES.to_string(), "true".to_string());
-                bindings.setting_alerted = None;
+                match self.record(event) {
+                    Ok(()) => {
+                        let mut bindings = lock(&self.bindings)?;
+                        bindings
+                            .settings
+                            .insert(HOST_FOUR_EYES.to_string(), "true".to_string());
+                        bindings.setting_alerted = None;
+                    }
+                    Err(e) => not_recorded(e),
+                }
                 (true, None)
             }
             Against::Laxer(why) => {
                 let first = lock(&self.bindings)?.setting_alerted.as_deref() != Some(&state);
                 if first {
-                    self.record(self.setting_event(
+                    match self.record(self.setting_event(
                         Severity::Alert,
                         format!(
                             "console: four eyes for host approvals is not as this console's trail recorded it: {why}. This console keeps asking a second approver of each host approval until its administrators set the fleet's four eyes on the Hosts page (turning it off takes two of them): investigate who changed the store"
                         ),
-                    ))?;
-                    lock(&self.bindings)?.setting_alerted = Some(state);
+                    )) {
+                        Ok(()) => lock(&self.bindings)?.setting_alerted = Some(state),
+                        Err(e) => not_recorded(e),
+                    }
                 }
                 (true, Some(why))
             }
@@ -181,6 +206,7 @@ impl Console {
             stored,
             differs,
             relaxation: None,
+            unrecorded,
         })
     }
 

@@ -109,14 +109,18 @@ impl HoldRecords<'_> {
             .reserve(changes.records.len())
             .map_err(|e| AuthError::Unrecorded(e.to_string()))?;
         db.commit()?;
-        for change in changes.memory {
-            self.console.apply(change)?;
-        }
+        // Committed: the store holds the change, so every change in memory is made and
+        // every record given, whichever fails (review r29-console2). Stopping at the
+        // first failed change (a poisoned lock) dropped the room unfilled: the store kept
+        // a change the trail never said, and the changes after it were never made.
+        let applied = self.console.apply_all(changes.memory);
         // The guard's close waits for this room (`CLOSE_WAITS_FOR_RESERVED`): this fails
         // only past that wait, which the close then records, or the process killed now
         // (see the module).
-        room.fill(changes.records)
-            .map_err(|e| AuthError::Unrecorded(e.to_string()))
+        let given = room
+            .fill(changes.records)
+            .map_err(|e| AuthError::Unrecorded(e.to_string()));
+        applied.and(given)
     }
 }
 
@@ -158,6 +162,18 @@ impl Console {
         }
         drop(held);
         self.apply(change)
+    }
+
+    /// Makes every one of `changes` in memory, in order, even past one that fails: the
+    /// first failure is given back once all were tried.
+    fn apply_all(&self, changes: Vec<MemoryChange>) -> Result<(), AuthError> {
+        let mut first_failure = Ok(());
+        for change in changes {
+            if let Err(e) = self.apply(change) {
+                first_failure = first_failure.and(Err(e));
+            }
+        }
+        first_failure
     }
 
     /// Makes `change` in memory (the one place each kind of change is made).
@@ -219,4 +235,99 @@ impl Console {
 pub(crate) fn record_in(room: pacsguard_events::Reserved, event: Event) -> Result<(), AuthError> {
     room.fill(vec![event])
         .map_err(|e| AuthError::Unrecorded(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use pacsguard_events::{Action, Inbox};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::guard::GuardState;
+
+    /// A console over a real store in `home`, its trail's inbox given back.
+    fn console_in(home: &std::path::Path) -> (Console, Inbox) {
+        let store = home.join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+        let inbox = Inbox::new();
+        let console = Console::new(
+            db,
+            Arc::new(ManualClock::new(1_800_000_000)),
+            inbox.clone(),
+            store,
+            "test-host",
+            Arc::new(GuardState::new()),
+        )
+        .expect("console");
+        (console, inbox)
+    }
+
+    /// Review r29-console2: a hold committed to the store stopped at its first change of
+    /// memory that failed (a lock poisoned by a panic): the changes after it were never
+    /// made and the room kept for its records was dropped unfilled, so the store held a
+    /// change the trail never said. Every change is now tried, the records given, and
+    /// the failure answered after.
+    #[test]
+    fn a_committed_hold_whose_memory_change_fails_still_gives_its_records() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let (console, inbox) = console_in(home.path());
+        // A bad day: a request's thread panicked while it held the requests' lock.
+        std::thread::scope(|s| {
+            let poisoned = s.spawn(|| {
+                let _asked = console.asked.lock().expect("not poisoned yet");
+                panic!("a request's thread panics holding the lock");
+            });
+            assert!(poisoned.join().is_err());
+        });
+        assert!(console.asked.lock().is_err(), "poisoned");
+
+        let mut guard = console.db.lock().expect("store");
+        let db = guard.hold().expect("hold");
+        let said = console.hold_begins().expect("hold begins");
+        console
+            .change_when_committed(MemoryChange::RequestClosed(7))
+            .expect("kept for the commit");
+        console
+            .change_when_committed(MemoryChange::LinkBound {
+                account: 3,
+                digest: "d".repeat(64),
+            })
+            .expect("kept for the commit");
+        let made = console.event(
+            "admin",
+            Action::Account,
+            Outcome::Success,
+            "a change made".into(),
+        );
+        console.record(made).expect("kept for the commit");
+        assert!(inbox.take().is_empty(), "nothing queued before the commit");
+
+        assert!(said.commit(db).is_err(), "the poisoned change is answered");
+        drop(guard);
+        let given = inbox.take();
+        assert_eq!(
+            given.len(),
+            1,
+            "the committed change is on the trail: {given:?}"
+        );
+        assert!(given[0].detail.ends_with("a change made"), "{given:?}");
+        assert_eq!(
+            console
+                .bindings
+                .lock()
+                .expect("bindings")
+                .invitations
+                .get(&3),
+            Some(&"d".repeat(64)),
+            "the change after the failed one is made"
+        );
+        // No room is left kept: the inbox takes its whole capacity again.
+        let room = inbox
+            .reserve(pacsguard_events::MAX_INBOX_EVENTS)
+            .expect("nothing left reserved");
+        drop(room);
+    }
 }

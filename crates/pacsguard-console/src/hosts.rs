@@ -217,6 +217,12 @@ fn four_eyes_section(
             esc(why)
         );
     }
+    if let Some(e) = in_force.and_then(|f| f.unrecorded.as_deref()) {
+        state.push_str(&format!(
+            " <em id=\"setting-unrecorded\" class=\"bad\">(the audit trail could not record this now: {}; enforced all the same, recorded when this page is next read)</em>",
+            esc(e)
+        ));
+    }
     if let Some(w) = in_force.and_then(|f| f.relaxation.as_ref()) {
         state.push_str(&format!(
             " <em class=\"awaiting-second\">turning it off awaits a second administrator: asked by {} (\"{}\"); another administrator sets it off to confirm</em>",

@@ -115,8 +115,18 @@ impl Console {
         if recorded.as_deref() == Some(invitation_digest(token_hash, account, expires).as_str()) {
             return Ok((expires > now).then_some((account, expires)));
         }
-        db.delete_invitation(token_hash)?;
-        self.invitations_altered(&[account], &recorded_why(recorded.as_deref()))?;
+        // Room for the alert first, then the removal, then the alert saying what the
+        // removal did (review r29-console2): removed first and alerted after, a trail
+        // that refused the alert (answered 503) left the link gone with nothing on the
+        // trail, and a store that refused the removal (a full disk) left the alert
+        // unrecorded. Either way the link is refused.
+        let room = self.room_for_record()?;
+        let why = recorded_why(recorded.as_deref());
+        let alert = match db.delete_invitation(token_hash) {
+            Ok(_) => self.invitations_altered_event(&[account], &why),
+            Err(e) => self.invitations_altered_event_kept(&[account], &why, &e),
+        };
+        crate::held::record_in(room, alert)?;
         Ok(None)
     }
 
@@ -285,18 +295,41 @@ impl Console {
     }
 
     fn invitations_altered(&self, accounts: &[i64], why: &str) -> Result<(), AuthError> {
+        self.record(self.invitations_altered_event(accounts, why))
+    }
+
+    /// The alert of links not as recorded, refused and removed.
+    fn invitations_altered_event(&self, accounts: &[i64], why: &str) -> Event {
+        self.invitation_alert(format!(
+            "console: an enrolment link in the store for account(s) {} is {why}: the store was edited; the link was refused and removed",
+            ids(accounts)
+        ))
+    }
+
+    /// The alert of links not as recorded, refused but left in the store, which refused
+    /// their removal (`error`): refused again at each use.
+    fn invitations_altered_event_kept(
+        &self,
+        accounts: &[i64],
+        why: &str,
+        error: &pacsguard_store::StoreError,
+    ) -> Event {
+        self.invitation_alert(format!(
+            "console: an enrolment link in the store for account(s) {} is {why}: the store was edited; the link was refused and could not be removed ({error}): it is refused at each use",
+            ids(accounts)
+        ))
+    }
+
+    fn invitation_alert(&self, detail: String) -> Event {
         let finding = Finding::new(
             self.store_path.clone(),
             FindingKind::ConsoleInvitationAltered,
             Severity::Alert,
-            format!(
-                "console: an enrolment link in the store for account(s) {} is {why}: the store was edited; the link was refused and removed",
-                ids(accounts)
-            ),
+            detail,
         );
         let mut event = Event::of_finding(self.actor("invitations"), finding);
         event.action = Action::Account;
-        self.record(event)
+        event
     }
 }
 

@@ -138,7 +138,18 @@ impl crate::auth::Console {
         match stored {
             Some(stored) if step_up_verifies(token, token_hash, at, &stored) => Ok(Some(at)),
             _ => {
-                db.forget_step_up(token_hash)?;
+                // Room for the alert first, then the step-up forgotten, then the alert
+                // saying what that did (review r29-console2): forgotten first, a trail
+                // that refused the alert (answered 503) left the step-up gone with
+                // nothing on the trail, and a store that refused to forget it (a full
+                // disk) failed the request with no alert. Either way it is refused.
+                let room = self.room_for_record()?;
+                let outcome = match db.forget_step_up(token_hash) {
+                    Ok(()) => "the step-up was refused and forgotten".to_string(),
+                    Err(e) => format!(
+                        "the step-up was refused and could not be forgotten ({e}): it is refused at each request"
+                    ),
+                };
                 let mut event = Event::of_finding(
                     self.actor(name),
                     Finding::new(
@@ -146,14 +157,14 @@ impl crate::auth::Console {
                         FindingKind::ConsoleSessionAltered,
                         Severity::Alert,
                         format!(
-                            "console: a step-up of a session of {name} is not as the console sealed it (now confirmed at {}): the store was edited; the step-up was refused and forgotten, decisions need the second factor again",
+                            "console: a step-up of a session of {name} is not as the console sealed it (now confirmed at {}): the store was edited; {outcome}, decisions need the second factor again",
                             crate::pages::unix_time(at)
                         ),
                     ),
                 );
                 event.action = Action::Login;
                 event.outcome = pacsguard_events::Outcome::Failure;
-                self.record(event)?;
+                crate::held::record_in(room, event)?;
                 Ok(None)
             }
         }

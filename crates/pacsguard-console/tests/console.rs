@@ -3910,6 +3910,57 @@ async fn a_session_whose_last_use_csrf_token_or_address_was_edited_is_refused() 
     }
 }
 
+/// Review r29-console2: a step-up found not as the console sealed it (its time edited in
+/// the store) was forgotten in the store first and alerted after: a store that refused
+/// to forget it (a full disk) failed every page of the session with no alert, and a
+/// trail that refused the alert (its inbox full) left the step-up gone with nothing on
+/// the trail. Room for the alert is kept first and the alert says what was done; the
+/// step-up is refused either way.
+#[tokio::test]
+async fn an_altered_step_up_is_forgotten_only_with_its_alert_and_alerted_when_it_cannot_be() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, _) = h.stepped_up(&cookie, &secret).await;
+    let token_hash = pacsguard_console::secret::digest(&admin);
+    let digest = pacsguard_console::secret::hex(&token_hash);
+    let kept = |h: &Harness| {
+        h.store()
+            .sealed_step_up(&token_hash)
+            .expect("store")
+            .is_some()
+    };
+    sqlite(
+        &h,
+        &format!("UPDATE console_step_ups SET at = at + 60 WHERE token_hash = X'{digest}'"),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_step_ups \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be forgotten"), "{alerts:?}");
+    assert!(kept(&h));
+
+    sqlite(&h, "DROP TRIGGER full");
+    trail_full(&h);
+    assert_eq!(
+        h.overview(&admin).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(kept(&h), "forgotten with no alert on the trail");
+    let _ = h.events();
+    assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and forgotten"), "{alerts:?}");
+    assert!(!kept(&h), "forgotten");
+}
+
 /// Issue 13: the rows of the version before sessions and step-ups were sealed (no seal)
 /// are ended at the first start of a version that seals them, each with a plain record
 /// and no alert, so that at a request a row with no seal can only be an edit; a step-up
@@ -4363,6 +4414,62 @@ async fn an_enrolment_link_whose_redemption_rolled_back_works_without_an_alert()
         alerts_of(&events, FindingKind::ConsoleInvitationAltered).is_empty(),
         "a false alarm after a rolled-back redemption: {events:?}"
     );
+}
+
+/// Review r29-console2: an enrolment link found not as the trail recorded it (its expiry
+/// pushed back in the store) was removed from the store first and alerted after: with
+/// the trail full the page was answered 503 with the link gone and no alert on the
+/// trail; and a store that refused the removal (a full disk) failed the page with no
+/// alert either. Room for the alert is kept first, and the alert says what the removal
+/// did.
+#[tokio::test]
+async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cannot_be() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    let link = pacsguard_console::secret::digest(&token);
+    let in_store = |h: &Harness| h.store().invitation(&link).expect("store").is_some();
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    let _ = h.events();
+    let page = format!("/welcome?token={token}");
+
+    trail_full(&h);
+    let r = h.send("GET", &page, None, &[]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(in_store(&h), "removed with no alert on the trail");
+    let _ = h.events();
+
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(
+        r.status.is_client_error(),
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be removed"), "{alerts:?}");
+    assert!(in_store(&h));
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(
+        r.status.is_client_error(),
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
+    assert!(!in_store(&h), "removed");
 }
 
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
@@ -5360,6 +5467,61 @@ async fn a_session_row_moved_to_an_account_that_does_not_exist_raises_the_alert(
         "the end of the real session is recorded: {events:?}"
     );
     assert!(h.store().session(&digest).expect("store").is_none());
+}
+
+/// Review r29-console2: a session whose row was edited in the store (its opening time)
+/// was forgotten in the console's memory before its end was written: a store that
+/// refused the end (a full disk) failed the request with 500 and no alert, and left the
+/// row, whose next request, its opening forgotten, deleted it with no end of the real
+/// session on the trail. The end is written first, the session forgotten and the alert
+/// saying what was done after; the session is refused either way.
+#[tokio::test]
+async fn an_edited_session_the_store_could_not_end_is_alerted_and_ended_later() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET created = created - 1 WHERE token_hash = X'{digest}'"
+        ),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let r = h.overview(&cookie).await;
+    assert!(
+        !r.status.is_server_error() && r.status != StatusCode::OK,
+        "refused: {} {}",
+        r.status,
+        r.body
+    );
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be ended"), "{alerts:?}");
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.overview(&cookie).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    let events = h.events();
+    assert!(
+        events.iter().any(|e| e
+            .session_digest
+            .as_deref()
+            .is_some_and(|d| d.ends_with(":closed"))),
+        "the real session's end is recorded: {events:?}"
+    );
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
 }
 
 /// Review s14-r04: a sign-out whose end the store could not write (the store busy past
@@ -7099,6 +7261,188 @@ async fn a_waiting_acceptance_whose_asker_lost_the_approver_role_is_not_confirme
     assert!(h.console.pending_accepts().is_empty());
 }
 
+/// Bob (an approver) asks an acceptance of /srv/pacs; carol, another approver, can
+/// confirm it: the harness, and admin's, bob's and carol's cookies, CSRF tokens and
+/// secrets as `(cookie, csrf, secret)`.
+async fn acceptance_asked_by_bob_beside_carol(h: &Harness) -> [(String, String, String); 3] {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (admin, _, admin_secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&admin, &admin_secret).await;
+    let (bob_password, carol_password) =
+        ("violet harbour evening tide", "copper meadow under rain");
+    h.create_approver(&admin, &admin_csrf, "bob", bob_password)
+        .await;
+    h.create_approver(&admin, &admin_csrf, "carol", carol_password)
+        .await;
+    let (_, _, bob_secret) = h.first_sign_in("bob", bob_password).await;
+    let (_, _, carol_secret) = h.first_sign_in("carol", carol_password).await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let (bob, bob_csrf) = h
+        .signed_in_stepped_up("bob", bob_password, &bob_secret)
+        .await;
+    let r = h.ask_acceptance(&bob, &bob_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"waiting\""), "{}", r.body);
+    let (admin, admin_csrf) = h
+        .signed_in_stepped_up("admin", ADMIN_PASSWORD, &admin_secret)
+        .await;
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", carol_password, &carol_secret)
+        .await;
+    [
+        (admin, admin_csrf, admin_secret),
+        (bob, bob_csrf, bob_secret),
+        (carol, carol_csrf, carol_secret),
+    ]
+}
+
+/// Whether `events` close request `id` on the trail.
+fn closes_request(events: &[Event], id: u64) -> bool {
+    let closed = format!("{id}:closed");
+    events
+        .iter()
+        .any(|e| e.request_digest.as_deref() == Some(closed.as_str()))
+}
+
+/// Review r29-console2: a second approver's confirmation, and the closure of a request
+/// whose asker lost the approver role, removed the request from the store and closed it
+/// in the console's memory before recording the closure: a trail that refused it (the
+/// guard behind a flood) was answered 503 with the request gone from the store and
+/// nothing on the trail. Room for the closure's record is now kept first: the trail
+/// refuses before the store changes, and the request waits as it was.
+#[tokio::test]
+async fn a_request_closure_the_trail_cannot_record_leaves_the_request_waiting() {
+    let (h, guard) = four_eyes_harness();
+    let [(admin, admin_csrf, _), _, (carol, carol_csrf, _)] =
+        acceptance_asked_by_bob_beside_carol(&h).await;
+    let _ = h.events();
+    trail_full(&h);
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    assert_eq!(
+        h.console.pending_accepts().len(),
+        1,
+        "a confirmation not recorded closed the request"
+    );
+    let _ = h.events();
+
+    // Bob's role lowered: the request is closed at the next confirmation, with its record.
+    let r = h
+        .send(
+            "POST",
+            "/accounts/role",
+            Some(&admin),
+            &[
+                ("csrf", &admin_csrf),
+                ("name", "bob"),
+                ("role", "viewer"),
+                ("reason", "left the PACS team"),
+            ],
+        )
+        .await;
+    assert!(
+        r.status.is_redirection() || r.status.is_success(),
+        "{}",
+        r.body
+    );
+    let _ = h.events();
+    trail_full(&h);
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(
+        h.console.pending_accepts().len(),
+        1,
+        "a closure not recorded removed the request"
+    );
+    let _ = h.events();
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer approver"), "{}", r.body);
+    assert!(closes_request(&h.events(), 1), "the closure is recorded");
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// Review r29-console2: the list of requests waiting for a second approver, read by the
+/// differences and hosts pages and by every confirmation, purged the lapsed ones and
+/// dropped the purge's failure (`let _`): with the store refusing deletes (a full disk)
+/// a request lapsed past FOUR_EYES_WINDOW was shown waiting, with its confirm form, and
+/// its confirmation failed with 500 rather than "lapsed". Lapsed requests are left out
+/// whatever the purge did, and its failure is said on the log.
+#[tokio::test]
+async fn a_lapsed_request_the_store_could_not_purge_is_not_shown_waiting() {
+    use pacsguard_console::decide::FOUR_EYES_WINDOW;
+    let (h, guard) = four_eyes_harness();
+    let [_, _, (_, _, carol_secret)] = acceptance_asked_by_bob_beside_carol(&h).await;
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_pending_accepts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    h.clock.advance(FOUR_EYES_WINDOW);
+    // Carol's session idled out meanwhile: signed in and stepped up again.
+    let (carol, carol_csrf) = h
+        .signed_in_stepped_up("carol", "copper meadow under rain", &carol_secret)
+        .await;
+    let page = h.send("GET", "/differences", Some(&carol), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        !page.body.contains("id=\"confirm-1\""),
+        "a lapsed request shown waiting: {}",
+        page.body
+    );
+    assert!(h.console.pending_accepts().is_empty());
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("lapsed"), "{}", r.body);
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
+/// Review r29-console2: a request found edited in the store was recorded closed ("the
+/// request dropped", its closed digest) and closed in the console's memory before its
+/// row was deleted: a store that refused the delete (a full disk) kept the row while the
+/// trail and the console took it for closed, so its next confirmation was refused as
+/// "closed on the trail and put back", an edit nobody made. The alert now says what the
+/// drop did, and only a request dropped is closed.
+#[tokio::test]
+async fn an_altered_request_the_store_could_not_drop_is_not_recorded_as_dropped() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let [_, _, (carol, carol_csrf, _)] = acceptance_asked_by_bob_beside_carol(&h).await;
+    let _ = h.events();
+    sqlite(
+        &h,
+        "UPDATE console_pending_accepts SET root = '' WHERE id = 1",
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_pending_accepts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleRequestAltered);
+    assert_eq!(alerts.len(), 1, "{events:?}");
+    assert!(alerts[0].contains("could not be dropped"), "{alerts:?}");
+    assert!(
+        !closes_request(&events, 1),
+        "recorded closed while the store keeps it: {events:?}"
+    );
+    assert_eq!(h.console.pending_accepts().len(), 1, "kept by the store");
+
+    // The disk has room again: refused for what it is, and dropped.
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.confirm_acceptance(&carol, &carol_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("no longer matches"), "{}", r.body);
+    let events = h.events();
+    assert!(closes_request(&events, 1), "{events:?}");
+    assert!(h.console.pending_accepts().is_empty());
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+}
+
 /// Review s19-r14, four eyes for hosts attacked with the emergency account and a race:
 /// the emergency account asks a host's approval (202, nothing signed); whoever sealed
 /// its envelope cannot be the second approver (one person through two accounts), nor
@@ -7316,6 +7660,39 @@ async fn a_fleet_setting_the_trail_cannot_take_leaves_the_store_as_it_was() {
             .any(|e| e.setting_digest.as_deref() == Some("needs_second_host_approver:true")),
         "recorded"
     );
+}
+
+/// Review r29-console2: the Hosts page records how the fleet's four-eyes setting differs
+/// from this console's trail (on in the store, set by another console sharing it, or an
+/// alert when laxer); a trail that could not take that record (its inbox full) answered
+/// the page 503, the one view of the fleet lost. The page is served, four eyes enforced
+/// all the same and the failure said on it; a later read records it.
+#[tokio::test]
+async fn the_hosts_page_is_served_when_the_trail_cannot_record_the_fleet_setting() {
+    use pacsguard_events::FindingKind::ConsoleSettingAltered;
+    let guard = Arc::new(RecordingGuard::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let h = fleet_setting_console(home, ManualClock::new(START), &guard, None);
+    let (admin, _, _) = h.first_admin().await;
+    // Turned on by another console sharing the fleet's store.
+    sqlite(
+        &h,
+        "INSERT INTO fleet_settings (name, value, changed_by, reason, changed_at) \
+         VALUES ('needs_second_host_approver', 'true', 'console:erin', 'policy 7.2', 0)",
+    );
+    h.written(&guard);
+    trail_full(&h);
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("setting-unrecorded"), "{}", page.body);
+    assert!(h.console.needs_second_host_approver().expect("read"));
+    let _ = h.events();
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("setting-unrecorded"), "{}", page.body);
+    let said = alerts_or_warnings(&h.written(&guard), ConsoleSettingAltered);
+    assert_eq!(said.len(), 1, "recorded at the later read: {said:?}");
 }
 
 /// Review s21, attack on session 20's fleet-wide four eyes: whoever holds the fleet's
