@@ -7299,3 +7299,138 @@ fn a_forwarded_data_set_whose_write_upstream_fails_is_not_recorded_as_relayed() 
     let details = sent_to_an_archive_that_resets(uid, "");
     assert_never_said_relayed(uid, &details);
 }
+
+/// An upstream whose connections never complete: a listener with a backlog of 0, never
+/// accepting, its one queue place filled, so the kernel drops the gateway's SYN and its
+/// connect waits out the ARTIM timer. Kept alive by what it returns.
+fn an_upstream_that_never_answers_a_connect() -> (socket2::Socket, Vec<TcpStream>, u16) {
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    listener
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    listener.listen(0).expect("listen");
+    let port = listener
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet")
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // The first fills the queue; the later ones see their SYN dropped (and time out).
+    let fillers = (0..3)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+        .collect();
+    (listener, fillers, port)
+}
+
+/// A raw sender that sends `rq`, waits for it to be read, then resets (SO_LINGER 0) the
+/// connection without reading anything.
+fn ask_then_reset(port: u16, rq: &[u8]) {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(rq).expect("write");
+    std::thread::sleep(Duration::from_millis(500));
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+}
+
+/// [`verification_rq`] calling `called` (16 bytes at most).
+fn verification_rq_calling(called: &str) -> Vec<u8> {
+    let mut rq = verification_rq();
+    rq[10..26].copy_from_slice(format!("{called:<16}").as_bytes());
+    rq
+}
+
+/// Review r29-gw2 (issue 16): the gateway's own answers at admission were recorded
+/// before a best-effort write: a sender that reset while the gateway waited for an
+/// upstream that never took its connection was recorded "refused ... (A-ASSOCIATE-RJ
+/// transient, temporary congestion)", though the A-ASSOCIATE-RJ was never written; an
+/// association with no presentation context the gateway answered alone was "accepted"
+/// whatever became of its A-ASSOCIATE-AC, A-RELEASE-RP or A-ABORT. Each record now
+/// follows the write and says what was written to the peer, and what not and why.
+#[test]
+fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let (_upstream, _fillers, unreachable) = an_upstream_that_never_answers_a_connect();
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &format!(
+                    "{}{}",
+                    route("PACS", "CT1", ANY, unreachable),
+                    route("ALONE", "CT1", verification_refused, unreachable)
+                ),
+            )
+        ),
+    );
+    let port = gateway.ports[0];
+    // 1. The upstream cannot be reached; the sender resets before the gateway gives up.
+    ask_then_reset(port, &verification_rq());
+    // 2. All contexts refused: the gateway answers alone, the sender resets after its
+    //    A-ASSOCIATE-AC without a release.
+    let mut alone = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    alone
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut alone).0, 2, "an A-ASSOCIATE-AC");
+    socket2::SockRef::from(&alone)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(alone);
+    // 3. The same, released as the standard says.
+    let mut released = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    released
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut released).0, 2, "an A-ASSOCIATE-AC");
+    released
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut released).0, 6, "an A-RELEASE-RP");
+    drop(released);
+    // The unreachable upstream's ARTIM timer (2 s) has passed by the stop.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let unreachable_said: Vec<&String> = details
+        .iter()
+        .filter(|d| {
+            d.starts_with(&format!(
+                "refused: upstream 127.0.0.1:{unreachable} unreachable"
+            ))
+        })
+        .collect();
+    assert!(
+        unreachable_said.len() == 1
+            && unreachable_said[0].contains(
+                "(A-ASSOCIATE-RJ transient, temporary congestion); A-ASSOCIATE-RJ not written to the peer: "
+            ),
+        "{details:#?}"
+    );
+    let alone_said: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("accepted with no presentation context: all 1 refused"))
+        .collect();
+    assert_eq!(alone_said.len(), 2, "{details:#?}");
+    assert!(
+        alone_said.iter().any(|d| d
+            .contains("; A-ASSOCIATE-AC written to the peer; aborted: reading the peer failed: ")
+            && d.contains("; A-ABORT not written to the peer: ")),
+        "{details:#?}"
+    );
+    assert!(
+        alone_said.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; released; A-RELEASE-RP written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
