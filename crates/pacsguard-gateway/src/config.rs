@@ -21,6 +21,7 @@
 //! max_associations_per_network = 48  # default: all but a quarter of max_associations
 //! association_network_v4_bits = 24   # the network counted for it (8..=32) ...
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
+//! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -175,6 +176,20 @@ pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
 /// keeps most of its places.
 pub const NETWORK_ASSOCIATIONS_RESERVE_DIVISOR: usize = 4;
 
+/// By default the last 1/this of `max_associations` (4 of 64; none below 16) are kept
+/// for a network holding no association: two networks together (one at its
+/// `max_associations_per_network`, the other taking the rest) held every place, and a
+/// peer paying `min_average_bytes_per_second` keeps one up to `association_seconds` and
+/// takes it again at once, so a third network's sender was refused for as long as they
+/// liked (review r29-gw2). Nothing in flight is cut for it: a network already holding a
+/// place is refused a new one (transient, it tries again) while only the reserve is left.
+pub const NEW_NETWORK_RESERVE_DIVISOR: usize = 16;
+
+/// The default `association_reserve_for_new_networks` (see [`NEW_NETWORK_RESERVE_DIVISOR`]).
+pub fn default_new_network_reserve(max_associations: usize) -> usize {
+    max_associations / NEW_NETWORK_RESERVE_DIVISOR
+}
+
 /// The default `max_associations_per_network` (see [`NETWORK_ASSOCIATIONS_RESERVE_DIVISOR`]).
 pub fn default_network_share(max_associations: usize, max_associations_per_peer: usize) -> usize {
     (max_associations - max_associations / NETWORK_ASSOCIATIONS_RESERVE_DIVISOR)
@@ -261,6 +276,7 @@ struct RawLimits {
     max_associations_per_network: Option<usize>,
     association_network_v4_bits: Option<u32>,
     association_network_v6_bits: Option<u32>,
+    association_reserve_for_new_networks: Option<usize>,
     request_seconds: Option<u64>,
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
@@ -421,6 +437,8 @@ pub struct Limits {
     /// Associations from one network of `association_network` together.
     pub max_associations_per_network: usize,
     pub association_network: crate::places::NetworkBits,
+    /// See [`NEW_NETWORK_RESERVE_DIVISOR`].
+    pub association_reserve_for_new_networks: usize,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
     pub max_pending: usize,
@@ -457,6 +475,9 @@ impl Default for Limits {
                 DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             ),
             association_network: crate::places::NetworkBits::DEFAULT,
+            association_reserve_for_new_networks: default_new_network_reserve(
+                DEFAULT_MAX_ASSOCIATIONS,
+            ),
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
@@ -757,6 +778,20 @@ impl GatewayConfig {
                 ));
             }
             limits.max_associations_per_network = n;
+        }
+        limits.association_reserve_for_new_networks =
+            default_new_network_reserve(limits.max_associations);
+        if let Some(n) = raw.limits.association_reserve_for_new_networks {
+            if n >= limits.max_associations {
+                return Err(err(
+                    "limits.association_reserve_for_new_networks",
+                    format!(
+                        "{n}: must be less than max_associations ({})",
+                        limits.max_associations
+                    ),
+                ));
+            }
+            limits.association_reserve_for_new_networks = n;
         }
         if let Some(bits) = raw.limits.association_network_v4_bits {
             let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
@@ -1332,6 +1367,23 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
+    fn the_reserve_for_new_networks_defaults_to_a_sixteenth_and_follows_max_associations() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.limits.association_reserve_for_new_networks, 4);
+        let c = GatewayConfig::parse(&format!("[limits]\nmax_associations = 15\n{GOOD}"))
+            .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 0,
+            "none below 16"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 7\n{GOOD}"
+        ))
+        .expect("the most: one place for a network holding some");
+        assert_eq!(c.limits.association_reserve_for_new_networks, 7);
+    }
+
+    #[test]
     fn a_good_file_is_read() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
@@ -1394,6 +1446,10 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_associations_per_network = 15\n{GOOD}"),
                 "limits.max_associations_per_network",
+            ),
+            (
+                format!("[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 8\n{GOOD}"),
+                "limits.association_reserve_for_new_networks",
             ),
             (
                 format!("[limits]\nassociation_network_v4_bits = 7\n{GOOD}"),

@@ -475,6 +475,7 @@ fn places(limits: &Limits) -> Arc<Places> {
         limits.max_associations_per_network,
         limits.association_network,
     )
+    .reserving_for_new_networks(limits.association_reserve_for_new_networks)
 }
 
 /// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded

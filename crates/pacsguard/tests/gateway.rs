@@ -7434,3 +7434,66 @@ fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
         "{details:#?}"
     );
 }
+
+/// Review r29-gw2 (issue 16): one network at its `max_associations_per_network` and a
+/// second taking the rest held every association place; a peer paying
+/// `min_average_bytes_per_second` keeps one for `association_seconds` and takes it again
+/// at once, so a sender of a third network was refused for as long as they liked. The
+/// last places (by default `max_associations` / 16, here 1 of 16) now go only to a
+/// network holding none; the network already holding places is refused (transient), and
+/// nothing in flight is cut: every association held is released as the standard says.
+#[test]
+fn the_last_association_places_are_kept_for_a_network_holding_none() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 16\nmax_associations_per_peer = 4\nmax_associations_per_network = 12\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    let mut admitted = |address: [u8; 4]| {
+        let (stream, kind, body) = request_from(address, port);
+        assert_eq!(kind, 2, "{address:?} within its shares: {body:?}");
+        held.push(stream);
+    };
+    // Network 127.0.0.0/24 at its share (12), then 127.0.1.0/24 takes 3 of the 4 left.
+    for host in 2..=4u8 {
+        for _ in 0..4 {
+            admitted([127, 0, 0, host]);
+        }
+    }
+    for _ in 0..3 {
+        admitted([127, 0, 1, 1]);
+    }
+    let (refused, kind, body) = request_from([127, 0, 1, 2], port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the last place is not the second network's: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    drop(refused);
+    // A sender of a third network still gets in.
+    admitted([127, 0, 2, 1]);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 15 associations in flight, 3 from network 127.0.1.0/24: the last 1 place(s) are kept for networks holding none (limits.association_reserve_for_new_networks) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
