@@ -185,9 +185,16 @@ pub const NETWORK_ASSOCIATIONS_RESERVE_DIVISOR: usize = 4;
 /// place is refused a new one (transient, it tries again) while only the reserve is left.
 pub const NEW_NETWORK_RESERVE_DIVISOR: usize = 16;
 
-/// The default `association_reserve_for_new_networks` (see [`NEW_NETWORK_RESERVE_DIVISOR`]).
-pub fn default_new_network_reserve(max_associations: usize) -> usize {
-    max_associations / NEW_NETWORK_RESERVE_DIVISOR
+/// The default `association_reserve_for_new_networks` (see [`NEW_NETWORK_RESERVE_DIVISOR`]),
+/// never more than what one network is kept from: a site that let one network hold every
+/// place (`max_associations_per_network` = `max_associations`, its modalities sharing
+/// one network) keeps all of them.
+pub fn default_new_network_reserve(
+    max_associations: usize,
+    max_associations_per_network: usize,
+) -> usize {
+    (max_associations / NEW_NETWORK_RESERVE_DIVISOR)
+        .min(max_associations.saturating_sub(max_associations_per_network))
 }
 
 /// The default `max_associations_per_network` (see [`NETWORK_ASSOCIATIONS_RESERVE_DIVISOR`]).
@@ -477,6 +484,7 @@ impl Default for Limits {
             association_network: crate::places::NetworkBits::DEFAULT,
             association_reserve_for_new_networks: default_new_network_reserve(
                 DEFAULT_MAX_ASSOCIATIONS,
+                default_network_share(DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_ASSOCIATIONS_PER_PEER),
             ),
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
@@ -779,8 +787,10 @@ impl GatewayConfig {
             }
             limits.max_associations_per_network = n;
         }
-        limits.association_reserve_for_new_networks =
-            default_new_network_reserve(limits.max_associations);
+        limits.association_reserve_for_new_networks = default_new_network_reserve(
+            limits.max_associations,
+            limits.max_associations_per_network,
+        );
         if let Some(n) = raw.limits.association_reserve_for_new_networks {
             if n >= limits.max_associations {
                 return Err(err(
@@ -1375,6 +1385,22 @@ upstream_ae = "ARCHIVE"
         assert_eq!(
             c.limits.association_reserve_for_new_networks, 0,
             "none below 16"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 64\nmax_associations_per_network = 62\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 2,
+            "never more than one network is kept from"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 52\nmax_associations_per_peer = 52\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 0,
+            "one peer, so one network, may hold every place"
         );
         let c = GatewayConfig::parse(&format!(
             "[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 7\n{GOOD}"
