@@ -11,6 +11,7 @@
 //! message_seconds = 3600   # one DIMSE message (a C-STORE's P-DATA) not received whole within this: the same
 //! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
 //! association_seconds = 21600        # no association lives longer: A-ABORT both ways
+//! pass_through_seconds = 21600       # a TLS pass-through connection (no pace can be judged in it); default: association_seconds
 //! min_average_bytes_per_second = 1024  # P-DATA over the association's own time, judged from progress_seconds on
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
@@ -272,6 +273,7 @@ struct RawLimits {
     retrieve_answer_seconds: Option<u64>,
     message_seconds: Option<u64>,
     association_seconds: Option<u64>,
+    pass_through_seconds: Option<u64>,
     min_average_bytes_per_second: Option<u64>,
     progress_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
@@ -432,6 +434,9 @@ pub struct Limits {
     pub progress: Duration,
     /// See [`DEFAULT_ASSOCIATION_LIFETIME`].
     pub association: Duration,
+    /// `limits.pass_through_seconds`: the lifetime of a TLS pass-through connection,
+    /// when set apart from `association` (see [`Limits::pass_through_lifetime`]).
+    pub pass_through: Option<Duration>,
     /// See [`DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND`].
     pub min_average_bytes_per_second: u64,
     pub max_pdu_length: u32,
@@ -467,6 +472,7 @@ impl Default for Limits {
             message: DEFAULT_MESSAGE,
             progress: DEFAULT_PROGRESS,
             association: DEFAULT_ASSOCIATION_LIFETIME,
+            pass_through: None,
             min_average_bytes_per_second: DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
@@ -496,6 +502,20 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// How long a TLS pass-through connection may live, and the setting that says so.
+    /// Inside TLS no message nor pace can be seen (a peer holding its place cannot be told
+    /// from one waiting on the archive), so the lifetime is its one bound beyond the idle
+    /// timer. By default the association's own (a modality's 2 GiB series over 1 Mbit/s
+    /// through a pass-through takes as long as through the relay); a site whose
+    /// pass-through listeners carry only short associations shortens it apart (review
+    /// r29-gw2).
+    pub fn pass_through_lifetime(&self) -> (Duration, &'static str) {
+        match self.pass_through {
+            Some(lifetime) => (lifetime, "limits.pass_through_seconds"),
+            None => (self.association, "limits.association_seconds"),
+        }
+    }
+
     /// How long the side owing an answer to a request of command `field` may go
     /// without giving any (pending responses count), and the setting that says so: the
     /// one table of which deadline times which DIMSE service.
@@ -699,6 +719,19 @@ impl GatewayConfig {
         }
         if let Some(s) = raw.limits.association_seconds {
             limits.association = seconds("limits.association_seconds", s)?;
+        }
+        if let Some(s) = raw.limits.pass_through_seconds {
+            let lifetime = seconds("limits.pass_through_seconds", s)?;
+            if lifetime > limits.association {
+                return Err(err(
+                    "limits.pass_through_seconds",
+                    format!(
+                        "{s}: must not exceed association_seconds ({})",
+                        limits.association.as_secs()
+                    ),
+                ));
+            }
+            limits.pass_through = Some(lifetime);
         }
         if let Some(n) = raw.limits.min_average_bytes_per_second {
             if !(1..=MAX_MIN_AVERAGE_BYTES_PER_SECOND).contains(&n) {
@@ -1472,6 +1505,14 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_associations_per_network = 15\n{GOOD}"),
                 "limits.max_associations_per_network",
+            ),
+            (
+                format!("[limits]\nassociation_seconds = 60\npass_through_seconds = 61\n{GOOD}"),
+                "limits.pass_through_seconds",
+            ),
+            (
+                format!("[limits]\npass_through_seconds = 0\n{GOOD}"),
+                "limits.pass_through_seconds",
             ),
             (
                 format!("[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 8\n{GOOD}"),
