@@ -1448,6 +1448,7 @@ async fn association(
             &refused,
             user.as_ref().is_some_and(|c| c.respond),
             &limits,
+            shared.stopping.subscribe(),
         )
         .await;
         shared.event(
@@ -2063,13 +2064,16 @@ fn record_lock(
 
 /// The gateway answers an association whose every context it refused, and its release;
 /// says what it wrote and what not, and why, for the record made after it (review
-/// r29-gw2: recorded before, a peer that reset was "accepted" all the same).
+/// r29-gw2: recorded before, a peer that reset was "accepted" all the same). It waits
+/// for the release no longer than a relayed association would at a stop (`stopping`):
+/// the stop drops what is still running after its grace, and the record with it.
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     respond: bool,
     limits: &Limits,
+    mut stopping: tokio::sync::watch::Receiver<Stopping>,
 ) -> String {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
@@ -2099,20 +2103,33 @@ async fn answer_alone(
     if not_written {
         return accepted;
     }
-    let why_abort =
-        match tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)).await {
-            Ok(Ok(Some(bytes))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
-                let told = send_to_peer(peer, "A-RELEASE-RP", &Pdu::ReleaseRp.encode()).await;
-                return format!("{accepted}; released{told}");
-            }
-            Ok(Ok(None)) => return format!("{accepted}; the peer closed the connection"),
-            Ok(Ok(Some(_))) => "a PDU other than A-RELEASE-RQ".to_owned(),
-            Ok(Err(e)) => format!("reading the peer failed: {e}"),
-            Err(_) => format!(
-                "no A-RELEASE-RQ within {} s (limits.artim_seconds)",
-                limits.artim.as_secs()
-            ),
-        };
+    let release = tokio::select! {
+        why = stopping.wait_for(|s| *s != Stopping::No) => Err(
+            if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
+                "the gateway's evidence can no longer be kept".to_owned()
+            } else {
+                format!(
+                    "the gateway stopped and the association was still open after {} s",
+                    STOP_GRACE.as_secs()
+                )
+            },
+        ),
+        read = tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
+    };
+    let why_abort = match release {
+        Err(stopped) => stopped,
+        Ok(Ok(Ok(Some(bytes)))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
+            let told = send_to_peer(peer, "A-RELEASE-RP", &Pdu::ReleaseRp.encode()).await;
+            return format!("{accepted}; released{told}");
+        }
+        Ok(Ok(Ok(None))) => return format!("{accepted}; the peer closed the connection"),
+        Ok(Ok(Ok(Some(_)))) => "a PDU other than A-RELEASE-RQ".to_owned(),
+        Ok(Ok(Err(e))) => format!("reading the peer failed: {e}"),
+        Ok(Err(_)) => format!(
+            "no A-RELEASE-RQ within {} s (limits.artim_seconds)",
+            limits.artim.as_secs()
+        ),
+    };
     let told = send_to_peer(peer, "A-ABORT", &provider_abort(2)).await;
     format!("{accepted}; aborted: {why_abort}{told}")
 }

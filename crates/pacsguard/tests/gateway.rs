@@ -7531,3 +7531,44 @@ fn the_last_association_places_are_kept_for_a_network_holding_none() {
         "{details:#?}"
     );
 }
+
+/// Review r29-gw2 (issue 16): an association the gateway answers alone is recorded once
+/// its answers are written, after the peer's release or `artim_seconds`; at a stop the
+/// task was dropped after `STOP_GRACE` and twice `SEND_TIMEOUT`, so with an ARTIM timer
+/// longer than that a peer that never released left no record at all. It ends at the
+/// stop's grace like an association relayed, recorded with its A-ABORT.
+#[test]
+fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 120\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("ALONE", "CT1", verification_refused, free_port())
+            )
+        ),
+    );
+    let mut alone = TcpStream::connect(("127.0.0.1", gateway.ports[0])).expect("connect");
+    alone
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut alone).0, 2, "an A-ASSOCIATE-AC");
+    // Never released: the gateway stops meanwhile.
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with(
+            "accepted with no presentation context: all 1 refused by the route's allow-lists; A-ASSOCIATE-AC written to the peer; aborted: the gateway stopped"
+        ) && d.ends_with("; A-ABORT written to the peer")),
+        "{details:#?}"
+    );
+    alone
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
+}
