@@ -11,6 +11,7 @@
 //! message_seconds = 3600   # one DIMSE message (a C-STORE's P-DATA) not received whole within this: the same
 //! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
 //! association_seconds = 21600        # no association lives longer: A-ABORT both ways
+//! pass_through_seconds = 21600       # a TLS pass-through connection (no pace can be judged in it); default: association_seconds
 //! min_average_bytes_per_second = 1024  # P-DATA over the association's own time, judged from progress_seconds on
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
@@ -21,6 +22,7 @@
 //! max_associations_per_network = 48  # default: all but a quarter of max_associations
 //! association_network_v4_bits = 24   # the network counted for it (8..=32) ...
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
+//! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -175,6 +177,27 @@ pub const DEFAULT_MAX_ASSOCIATIONS_PER_PEER: usize = 16;
 /// keeps most of its places.
 pub const NETWORK_ASSOCIATIONS_RESERVE_DIVISOR: usize = 4;
 
+/// By default the last 1/this of `max_associations` (4 of 64; none below 16) are kept
+/// for a network holding no association: two networks together (one at its
+/// `max_associations_per_network`, the other taking the rest) held every place, and a
+/// peer paying `min_average_bytes_per_second` keeps one up to `association_seconds` and
+/// takes it again at once, so a third network's sender was refused for as long as they
+/// liked (review r29-gw2). Nothing in flight is cut for it: a network already holding a
+/// place is refused a new one (transient, it tries again) while only the reserve is left.
+pub const NEW_NETWORK_RESERVE_DIVISOR: usize = 16;
+
+/// The default `association_reserve_for_new_networks` (see [`NEW_NETWORK_RESERVE_DIVISOR`]),
+/// never more than what one network is kept from: a site that let one network hold every
+/// place (`max_associations_per_network` = `max_associations`, its modalities sharing
+/// one network) keeps all of them.
+pub fn default_new_network_reserve(
+    max_associations: usize,
+    max_associations_per_network: usize,
+) -> usize {
+    (max_associations / NEW_NETWORK_RESERVE_DIVISOR)
+        .min(max_associations.saturating_sub(max_associations_per_network))
+}
+
 /// The default `max_associations_per_network` (see [`NETWORK_ASSOCIATIONS_RESERVE_DIVISOR`]).
 pub fn default_network_share(max_associations: usize, max_associations_per_peer: usize) -> usize {
     (max_associations - max_associations / NETWORK_ASSOCIATIONS_RESERVE_DIVISOR)
@@ -250,6 +273,7 @@ struct RawLimits {
     retrieve_answer_seconds: Option<u64>,
     message_seconds: Option<u64>,
     association_seconds: Option<u64>,
+    pass_through_seconds: Option<u64>,
     min_average_bytes_per_second: Option<u64>,
     progress_seconds: Option<u64>,
     max_pdu_length: Option<u32>,
@@ -261,6 +285,7 @@ struct RawLimits {
     max_associations_per_network: Option<usize>,
     association_network_v4_bits: Option<u32>,
     association_network_v6_bits: Option<u32>,
+    association_reserve_for_new_networks: Option<usize>,
     request_seconds: Option<u64>,
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
@@ -409,6 +434,9 @@ pub struct Limits {
     pub progress: Duration,
     /// See [`DEFAULT_ASSOCIATION_LIFETIME`].
     pub association: Duration,
+    /// `limits.pass_through_seconds`: the lifetime of a TLS pass-through connection,
+    /// when set apart from `association` (see [`Limits::pass_through_lifetime`]).
+    pub pass_through: Option<Duration>,
     /// See [`DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND`].
     pub min_average_bytes_per_second: u64,
     pub max_pdu_length: u32,
@@ -421,6 +449,8 @@ pub struct Limits {
     /// Associations from one network of `association_network` together.
     pub max_associations_per_network: usize,
     pub association_network: crate::places::NetworkBits,
+    /// See [`NEW_NETWORK_RESERVE_DIVISOR`].
+    pub association_reserve_for_new_networks: usize,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
     pub max_pending: usize,
@@ -442,6 +472,7 @@ impl Default for Limits {
             message: DEFAULT_MESSAGE,
             progress: DEFAULT_PROGRESS,
             association: DEFAULT_ASSOCIATION_LIFETIME,
+            pass_through: None,
             min_average_bytes_per_second: DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND,
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             max_inspected_bytes: DEFAULT_MAX_INSPECTED_BYTES,
@@ -457,6 +488,10 @@ impl Default for Limits {
                 DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             ),
             association_network: crate::places::NetworkBits::DEFAULT,
+            association_reserve_for_new_networks: default_new_network_reserve(
+                DEFAULT_MAX_ASSOCIATIONS,
+                default_network_share(DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_ASSOCIATIONS_PER_PEER),
+            ),
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
@@ -467,6 +502,20 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// How long a TLS pass-through connection may live, and the setting that says so.
+    /// Inside TLS no message nor pace can be seen (a peer holding its place cannot be told
+    /// from one waiting on the archive), so the lifetime is its one bound beyond the idle
+    /// timer. By default the association's own (a modality's 2 GiB series over 1 Mbit/s
+    /// through a pass-through takes as long as through the relay); a site whose
+    /// pass-through listeners carry only short associations shortens it apart (review
+    /// r29-gw2).
+    pub fn pass_through_lifetime(&self) -> (Duration, &'static str) {
+        match self.pass_through {
+            Some(lifetime) => (lifetime, "limits.pass_through_seconds"),
+            None => (self.association, "limits.association_seconds"),
+        }
+    }
+
     /// How long the side owing an answer to a request of command `field` may go
     /// without giving any (pending responses count), and the setting that says so: the
     /// one table of which deadline times which DIMSE service.
@@ -671,6 +720,19 @@ impl GatewayConfig {
         if let Some(s) = raw.limits.association_seconds {
             limits.association = seconds("limits.association_seconds", s)?;
         }
+        if let Some(s) = raw.limits.pass_through_seconds {
+            let lifetime = seconds("limits.pass_through_seconds", s)?;
+            if lifetime > limits.association {
+                return Err(err(
+                    "limits.pass_through_seconds",
+                    format!(
+                        "{s}: must not exceed association_seconds ({})",
+                        limits.association.as_secs()
+                    ),
+                ));
+            }
+            limits.pass_through = Some(lifetime);
+        }
         if let Some(n) = raw.limits.min_average_bytes_per_second {
             if !(1..=MAX_MIN_AVERAGE_BYTES_PER_SECOND).contains(&n) {
                 return Err(err(
@@ -757,6 +819,22 @@ impl GatewayConfig {
                 ));
             }
             limits.max_associations_per_network = n;
+        }
+        limits.association_reserve_for_new_networks = default_new_network_reserve(
+            limits.max_associations,
+            limits.max_associations_per_network,
+        );
+        if let Some(n) = raw.limits.association_reserve_for_new_networks {
+            if n >= limits.max_associations {
+                return Err(err(
+                    "limits.association_reserve_for_new_networks",
+                    format!(
+                        "{n}: must be less than max_associations ({})",
+                        limits.max_associations
+                    ),
+                ));
+            }
+            limits.association_reserve_for_new_networks = n;
         }
         if let Some(bits) = raw.limits.association_network_v4_bits {
             let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
@@ -1332,6 +1410,39 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
+    fn the_reserve_for_new_networks_defaults_to_a_sixteenth_and_follows_max_associations() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.limits.association_reserve_for_new_networks, 4);
+        let c = GatewayConfig::parse(&format!("[limits]\nmax_associations = 15\n{GOOD}"))
+            .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 0,
+            "none below 16"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 64\nmax_associations_per_network = 62\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 2,
+            "never more than one network is kept from"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 52\nmax_associations_per_peer = 52\n{GOOD}"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.limits.association_reserve_for_new_networks, 0,
+            "one peer, so one network, may hold every place"
+        );
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 7\n{GOOD}"
+        ))
+        .expect("the most: one place for a network holding some");
+        assert_eq!(c.limits.association_reserve_for_new_networks, 7);
+    }
+
+    #[test]
     fn a_good_file_is_read() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.listeners[0].routes[0].called_ae, "PACS");
@@ -1394,6 +1505,18 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_associations_per_network = 15\n{GOOD}"),
                 "limits.max_associations_per_network",
+            ),
+            (
+                format!("[limits]\nassociation_seconds = 60\npass_through_seconds = 61\n{GOOD}"),
+                "limits.pass_through_seconds",
+            ),
+            (
+                format!("[limits]\npass_through_seconds = 0\n{GOOD}"),
+                "limits.pass_through_seconds",
+            ),
+            (
+                format!("[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 8\n{GOOD}"),
+                "limits.association_reserve_for_new_networks",
             ),
             (
                 format!("[limits]\nassociation_network_v4_bits = 7\n{GOOD}"),

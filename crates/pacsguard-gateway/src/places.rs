@@ -14,7 +14,10 @@
 //!   `..._per_network`) is taken only once the request is admitted. Counted per peer
 //!   and in total alone, four addresses of one allowed /24 held all 64 places (review
 //!   r27-gateway): a network (`limits.association_network_v4_bits`, `..._v6_bits`,
-//!   [`network_within`]) holds at most `limits.max_associations_per_network` of them.
+//!   [`network_within`]) holds at most `limits.max_associations_per_network` of them,
+//!   and the last `limits.association_reserve_for_new_networks` places go only to a
+//!   network holding none: two networks together held every place, for as long as
+//!   their peers kept taking them again (review r29-gw2).
 //!
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
@@ -159,6 +162,8 @@ pub struct Places {
     max_associations_per_peer: usize,
     max_associations_per_network: usize,
     association_network: NetworkBits,
+    /// The last places, given only to a network holding no association.
+    reserve_for_new_networks: usize,
 }
 
 /// Why no place was given (for the trail; the peer is answered A-ASSOCIATE-RJ
@@ -198,6 +203,7 @@ impl Places {
             max_associations_per_peer,
             max_associations_per_network: max_associations,
             association_network: NetworkBits::DEFAULT,
+            reserve_for_new_networks: 0,
         })
     }
 
@@ -222,6 +228,16 @@ impl Places {
             p.association_network = bits;
         }
         places
+    }
+
+    /// These places with their last `reserve` kept for networks holding no association
+    /// (`limits.association_reserve_for_new_networks`). Made once, before it is shared.
+    #[must_use]
+    pub fn reserving_for_new_networks(mut self: Arc<Self>, reserve: usize) -> Arc<Places> {
+        if let Some(p) = Arc::get_mut(&mut self) {
+            p.reserve_for_new_networks = reserve;
+        }
+        self
     }
 
     /// The prefix lengths this counts networks by.
@@ -344,6 +360,15 @@ impl Places {
         if from_network >= self.max_associations_per_network {
             return Err(Full(format!(
                 "{from_network} associations in flight from network {network}/{bits} (limits.max_associations_per_network)"
+            )));
+        }
+        // Only the reserve left: it is a new network's. Nothing in flight is cut; the
+        // network already holding places is refused (transient) until one comes back.
+        let free = self.max_associations - total;
+        if from_network > 0 && free <= self.reserve_for_new_networks {
+            return Err(Full(format!(
+                "{total} associations in flight, {from_network} from network {network}/{bits}: the last {} place(s) are kept for networks holding none (limits.association_reserve_for_new_networks)",
+                self.reserve_for_new_networks
             )));
         }
         *t.associations.entry(peer).or_insert(0) += 1;
@@ -563,6 +588,53 @@ mod tests {
             wide.association(ip("2001:db8:1:ffff::1")).is_err(),
             "same /48"
         );
+    }
+
+    /// Review r29-gw2: one network at its share and a second taking the rest held every
+    /// place; a third network's sender was refused for as long as they kept them.
+    #[test]
+    fn the_last_places_are_kept_for_a_network_holding_none() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places = Places::with_networks(8, 8, 16, 4, 12, bits).reserving_for_new_networks(1);
+        let mut held = Vec::new();
+        for i in 1..=3u8 {
+            for _ in 0..4 {
+                held.push(
+                    places
+                        .association(IpAddr::from([10, 0, 0, i]))
+                        .expect("a's share"),
+                );
+            }
+        }
+        for _ in 0..3 {
+            held.push(
+                places
+                    .association(ip("10.0.1.1"))
+                    .expect("b within the rest"),
+            );
+        }
+        let refused = places
+            .association(ip("10.0.1.2"))
+            .expect_err("b may not take the reserve");
+        assert_eq!(
+            refused.0,
+            "15 associations in flight, 3 from network 10.0.1.0/24: the last 1 place(s) are kept for networks holding none (limits.association_reserve_for_new_networks)"
+        );
+        let last = places
+            .association(ip("10.0.2.1"))
+            .expect("a network holding none takes the reserve");
+        assert!(places.association(ip("10.0.3.1")).is_err(), "full");
+        drop(last);
+        held.pop();
+        let _back = places
+            .association(ip("10.0.1.2"))
+            .expect("b takes a place again once more than the reserve is free");
+        // No reserve: b takes the last place.
+        let none = Places::with_networks(8, 8, 2, 2, 2, bits);
+        let _a = none.association(ip("10.0.0.1")).expect("1");
+        let _b = none
+            .association(ip("10.0.0.2"))
+            .expect("2 of the same network");
     }
 
     #[test]

@@ -289,10 +289,18 @@ impl Shared {
         }
     }
 
-    /// A refused association request, recorded by its kind.
-    fn rejected(&self, ip: std::net::IpAddr, object: &str, rejection: Rejection, why: &str) {
+    /// A refused association request, recorded by its kind, with what the write of its
+    /// A-ASSOCIATE-RJ did (`told`, from [`told_peer`]).
+    fn rejected(
+        &self,
+        ip: std::net::IpAddr,
+        object: &str,
+        rejection: Rejection,
+        why: &str,
+        told: &str,
+    ) {
         let detail = format!(
-            "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {})",
+            "refused: {why} (A-ASSOCIATE-RJ result {} source {} reason {}){told}",
             rejection.result, rejection.source, rejection.reason
         );
         if rejection == crate::admission::IDENTITY_REFUSED
@@ -467,6 +475,7 @@ fn places(limits: &Limits) -> Arc<Places> {
         limits.max_associations_per_network,
         limits.association_network,
     )
+    .reserving_for_new_networks(limits.association_reserve_for_new_networks)
 }
 
 /// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded
@@ -475,6 +484,14 @@ const LOCAL_LIMIT_EXCEEDED: Rejection = Rejection {
     result: Rejection::TRANSIENT,
     source: Rejection::PROVIDER_PRESENTATION,
     reason: 2,
+};
+
+/// A-ASSOCIATE-RJ rejected-transient by the service provider, temporary congestion
+/// (PS3.8 Table 9-21): the upstream could not be reached.
+const CONGESTION: Rejection = Rejection {
+    result: Rejection::TRANSIENT,
+    source: Rejection::PROVIDER_PRESENTATION,
+    reason: 1,
 };
 
 /// A byte stream to a peer or an upstream: TCP, or TLS over TCP.
@@ -877,21 +894,18 @@ impl Gateway {
                         .lock()
                         .map_or(None, |mut r| r.over_by(peer.ip(), std::time::Instant::now()));
                     if let Some((counted_under, network, over)) = over {
+                        // Answered first, recorded after: the record says what was written.
+                        let told = reject_at_once(&stream, bound.listener.plain());
+                        drop(stream);
                         // A network's rate exceeded is one incident of the network.
                         shared.incident(
                             counted_under,
                             network.map_or(Incident::Rate, Incident::NetworkRate),
                             &format!("dicom://{peer}"),
                             format!(
-                                "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded)"
+                                "refused: connection from {peer}: {over} (A-ASSOCIATE-RJ transient, local limit exceeded){told}"
                             ),
                         );
-                        // A TLS client (terminated or passed through) is not answered in plain
-                        // DICOM: only closed on.
-                        if bound.listener.plain() {
-                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
-                        }
-                        drop(stream);
                         continue;
                     }
                     // A small place until the request arrives (`places`); an
@@ -899,19 +913,15 @@ impl Gateway {
                     let pending = match shared.places.pending(peer.ip(), unread(&stream)) {
                         Ok(pending) => pending,
                         Err(Full(why)) => {
-                            // Answered at once, without reading.
+                            // Answered at once, without reading; recorded after.
+                            let told = reject_at_once(&stream, bound.listener.plain());
+                            drop(stream);
                             shared.incident(
                                 peer.ip(),
                                 Incident::Silent,
                                 &format!("dicom://{peer}"),
-                                format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+                                format!("refused: connection from {peer}: {why} (A-ASSOCIATE-RJ transient, local limit exceeded){told}"),
                             );
-                            // A TLS client (terminated or passed through) is not answered in plain
-                        // DICOM: only closed on.
-                        if bound.listener.plain() {
-                            let _ = stream.try_write(&Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode());
-                        }
-                            drop(stream);
                             continue;
                         }
                     };
@@ -1103,11 +1113,6 @@ fn provider_abort(reason: u8) -> Vec<u8> {
 /// to be written: a peer that does not read cannot hold the task.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Writes one of the gateway's own PDUs, best effort, within [`SEND_TIMEOUT`].
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
-    let _ = send_told(w, bytes).await;
-}
-
 /// Writes a PDU within [`SEND_TIMEOUT`] and says whether it was handed whole to the
 /// socket (not that it arrived): a record that says a PDU went to a side says so only
 /// once it did (review r29-gateway: the gateway's A-ABORT to a sender that stopped
@@ -1126,6 +1131,41 @@ async fn send_told<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<(),
             SEND_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// What the record of one of the gateway's own answers to the peer says of its write:
+/// "; A-ASSOCIATE-RJ written to the peer" or "; ... not written to the peer: <why>". The
+/// record is made after the write, so it never says a peer was answered when it was not
+/// (review r29-gw2: the refusals at admission were recorded before a best-effort write).
+fn told_peer(what: &str, written: Result<(), String>) -> String {
+    match written {
+        Ok(()) => format!("; {what} written to the peer"),
+        Err(e) => format!("; {what} not written to the peer: {e}"),
+    }
+}
+
+/// Sends one of the gateway's own PDUs to the peer within [`SEND_TIMEOUT`] and says how
+/// it went, for the record made after it ([`told_peer`]).
+async fn send_to_peer<W: AsyncWrite + Unpin>(w: &mut W, what: &str, bytes: &[u8]) -> String {
+    told_peer(what, send_told(w, bytes).await)
+}
+
+/// The accept loop's transient rejection, written without waiting (the loop reads no
+/// connection): a plain DICOM client gets an A-ASSOCIATE-RJ (transient, local limit
+/// exceeded), a TLS client (terminated or passed through) is only closed on, never
+/// answered in plain DICOM. Says what was written, for the record made after it.
+fn reject_at_once(stream: &TcpStream, plain: bool) -> String {
+    if !plain {
+        return "; closed without an answer (a TLS listener does not answer in plain DICOM)"
+            .to_owned();
+    }
+    let rejection = Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode();
+    let written = match stream.try_write(&rejection) {
+        Ok(n) if n == rejection.len() => Ok(()),
+        Ok(n) => Err(format!("{n} of its {} bytes taken", rejection.len())),
+        Err(e) => Err(e.to_string()),
+    };
+    told_peer("A-ASSOCIATE-RJ", written)
 }
 
 /// What the end's record says of the gateway's own A-ABORT to each side.
@@ -1241,15 +1281,15 @@ async fn association(
                 pending.evicted().await;
             }
         } => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(0)).await;
             shared.incident(
                 addr.ip(),
                 Incident::Silent,
                 &object,
                 format!(
-                    "closed: a connection from {addr} had sent no association request when every place for one was taken (limits.max_pending); a newer connection took its place"
+                    "closed: a connection from {addr} had sent no association request when every place for one was taken (limits.max_pending); a newer connection took its place{told}"
                 ),
             );
-            send(&mut peer, &provider_abort(0)).await;
             return;
         }
         r = tokio::time::timeout_at(
@@ -1259,48 +1299,48 @@ async fn association(
     };
     let rq = match read {
         Err(_) => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(0)).await;
             shared.incident(
                 addr.ip(),
                 Incident::Silent,
                 &object,
                 format!(
-                    "closed: no association request from {addr} within {} s (limits.request_seconds)",
+                    "closed: no association request from {addr} within {} s (limits.request_seconds){told}",
                     limits.request.as_secs()
                 ),
             );
-            send(&mut peer, &provider_abort(0)).await;
             return;
         }
         Ok(Ok(Some(bytes))) => bytes,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(6)).await;
             shared.refused(
                 addr.ip(),
                 &object,
-                format!("refused: bad association request from {addr}: {e}"),
+                format!("refused: bad association request from {addr}: {e}{told}"),
             );
-            send(&mut peer, &provider_abort(6)).await;
             return;
         }
     };
     let rq = match Pdu::decode(&rq) {
         Ok(Pdu::AssociateRq(rq)) => rq,
         Ok(_) => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(2)).await;
             shared.refused(
                 addr.ip(),
                 &object,
-                format!("refused: {addr} sent another PDU before an association request"),
+                format!("refused: {addr} sent another PDU before an association request{told}"),
             );
-            send(&mut peer, &provider_abort(2)).await;
             return;
         }
         Err(e) => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(6)).await;
             shared.refused(
                 addr.ip(),
                 &object,
-                format!("refused: bad association request from {addr}: {e}"),
+                format!("refused: bad association request from {addr}: {e}{told}"),
             );
-            send(&mut peer, &provider_abort(6)).await;
             return;
         }
     };
@@ -1314,15 +1354,20 @@ async fn association(
     let listener = &bound.listener;
     if !listener.allow.iter().any(|n| n.contains(addr.ip())) {
         let rejection = Rejection::by_user(crate::admission::reason::NO_REASON);
+        let told = send_to_peer(
+            &mut peer,
+            "A-ASSOCIATE-RJ",
+            &Pdu::AssociateRj(rejection).encode(),
+        )
+        .await;
         shared.refused(
             addr.ip(),
             &object,
             format!(
-                "refused: {addr} is no longer in the allow-list of {} (configuration reloaded while it sent its request) (A-ASSOCIATE-RJ result {} source {} reason {})",
+                "refused: {addr} is no longer in the allow-list of {} (configuration reloaded while it sent its request) (A-ASSOCIATE-RJ result {} source {} reason {}){told}",
                 listener.listen, rejection.result, rejection.source, rejection.reason
             ),
         );
-        send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
         return;
     }
     let (route, forward, offered, refused, identity) = match admit(
@@ -1333,8 +1378,13 @@ async fn association(
         limits.max_pdu_length,
     ) {
         Admission::Reject { rejection, why } => {
-            shared.rejected(addr.ip(), &object, rejection, &why);
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            let told = send_to_peer(
+                &mut peer,
+                "A-ASSOCIATE-RJ",
+                &Pdu::AssociateRj(rejection).encode(),
+            )
+            .await;
+            shared.rejected(addr.ip(), &object, rejection, &why, &told);
             return;
         }
         Admission::Accept {
@@ -1359,8 +1409,13 @@ async fn association(
             {
                 Ok(claim) => Some(claim),
                 Err((rejection, why)) => {
-                    shared.rejected(addr.ip(), &object, rejection, &why);
-                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    let told = send_to_peer(
+                        &mut peer,
+                        "A-ASSOCIATE-RJ",
+                        &Pdu::AssociateRj(rejection).encode(),
+                    )
+                    .await;
+                    shared.rejected(addr.ip(), &object, rejection, &why, &told);
                     return;
                 }
             }
@@ -1371,33 +1426,39 @@ async fn association(
     let _place = match shared.places.association(addr.ip()) {
         Ok(place) => place,
         Err(Full(why)) => {
+            let told = send_to_peer(
+                &mut peer,
+                "A-ASSOCIATE-RJ",
+                &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode(),
+            )
+            .await;
             shared.incident(
                 addr.ip(),
                 Incident::AssociationLimit,
                 &object,
-                format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded)"),
+                format!("refused: {why} (A-ASSOCIATE-RJ transient, local limit exceeded){told}"),
             );
-            send(&mut peer, &Pdu::AssociateRj(LOCAL_LIMIT_EXCEEDED).encode()).await;
             return;
         }
     };
     if offered.is_empty() {
-        shared.event(
-            Outcome::Failure,
-            &object,
-            format!(
-                "accepted with no presentation context: all {} refused by the route's allow-lists",
-                refused.len()
-            ),
-        );
-        answer_alone(
+        let answered = answer_alone(
             &mut peer,
             &rq,
             &refused,
             user.as_ref().is_some_and(|c| c.respond),
             &limits,
+            shared.stopping.subscribe(),
         )
         .await;
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "accepted with no presentation context: all {} refused by the route's allow-lists{answered}",
+                refused.len()
+            ),
+        );
         return;
     }
     let upstream =
@@ -1412,13 +1473,13 @@ async fn association(
                 Ok(Err(e)) => e.to_string(),
                 _ => "timed out".to_owned(),
             };
-            shared.event(Outcome::Failure, &object, format!("refused: upstream {} unreachable: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
-            let rejection = Rejection {
-                result: Rejection::TRANSIENT,
-                source: Rejection::PROVIDER_PRESENTATION,
-                reason: 1,
-            };
-            send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+            let told = send_to_peer(
+                &mut peer,
+                "A-ASSOCIATE-RJ",
+                &Pdu::AssociateRj(CONGESTION).encode(),
+            )
+            .await;
+            shared.event(Outcome::Failure, &object, format!("refused: upstream {} unreachable: {why} (A-ASSOCIATE-RJ transient, temporary congestion){told}", route.upstream));
             return;
         }
     };
@@ -1440,28 +1501,34 @@ async fn association(
                         Ok(Err(e)) => e.to_string(),
                         _ => "timed out".to_owned(),
                     };
-                    shared.event(Outcome::Failure, &object, format!("refused: TLS to upstream {} failed: {why} (A-ASSOCIATE-RJ transient, temporary congestion)", route.upstream));
-                    let rejection = Rejection {
-                        result: Rejection::TRANSIENT,
-                        source: Rejection::PROVIDER_PRESENTATION,
-                        reason: 1,
-                    };
-                    send(&mut peer, &Pdu::AssociateRj(rejection).encode()).await;
+                    let told = send_to_peer(
+                        &mut peer,
+                        "A-ASSOCIATE-RJ",
+                        &Pdu::AssociateRj(CONGESTION).encode(),
+                    )
+                    .await;
+                    shared.event(Outcome::Failure, &object, format!("refused: TLS to upstream {} failed: {why} (A-ASSOCIATE-RJ transient, temporary congestion){told}", route.upstream));
                     return;
                 }
             }
         }
     };
-    send(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
-    let answer =
-        match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
-            .await
-        {
-            Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
-            Ok(Ok(None)) => Err("closed the connection".to_owned()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
-        };
+    let asked = send_told(&mut upstream, &Pdu::AssociateRq(forward.clone()).encode()).await;
+    let answer = match asked {
+        Err(e) => Err(format!(
+            "the association request was not written to it: {e}"
+        )),
+        Ok(()) => {
+            match tokio::time::timeout(limits.artim, read_pdu(&mut upstream, limits.max_pdu_length))
+                .await
+            {
+                Ok(Ok(Some(bytes))) => Pdu::decode(&bytes).map_err(|e| e.to_string()),
+                Ok(Ok(None)) => Err("closed the connection".to_owned()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within the ARTIM timeout".to_owned()),
+            }
+        }
+    };
     let mut ac = match answer {
         Ok(Pdu::AssociateAc(ac)) => ac,
         Ok(Pdu::AssociateRj(rejection)) => {
@@ -1485,13 +1552,17 @@ async fn association(
                 Err(e) => e,
                 _ => "answered with an unexpected PDU".to_owned(),
             };
+            let abort = provider_abort(0);
+            let (to_upstream, to_peer) = tokio::join!(
+                send_told(&mut upstream, &abort),
+                send_told(&mut peer, &abort)
+            );
+            let told = abort_written(to_upstream, to_peer);
             shared.event(
                 Outcome::Failure,
                 &object,
-                format!("aborted: upstream {}: {why}", route.upstream),
+                format!("aborted: upstream {}: {why}{told}", route.upstream),
             );
-            send(&mut peer, &provider_abort(0)).await;
-            send(&mut upstream, &provider_abort(0)).await;
             return;
         }
     };
@@ -1546,15 +1617,18 @@ async fn association(
     // Accepted on the record only once the sender was handed its A-ASSOCIATE-AC (review
     // r29-gateway): else the upstream's association is aborted, never relayed on.
     if let Err(e) = send_told(&mut peer, &Pdu::AssociateAc(ac).encode()).await {
+        let aborted = match send_told(&mut upstream, &provider_abort(0)).await {
+            Ok(()) => "A-ABORT to the upstream".to_owned(),
+            Err(why) => format!("A-ABORT not written to the upstream: {why}"),
+        };
         shared.event(
             Outcome::Failure,
             &object,
             format!(
-                "aborted: upstream {} accepted the association of {calling} at {addr}, but its A-ASSOCIATE-AC was not written to the peer: {e}; A-ABORT to the upstream",
+                "aborted: upstream {} accepted the association of {calling} at {addr}, but its A-ASSOCIATE-AC was not written to the peer: {e}; {aborted}",
                 route.upstream
             ),
         );
-        send(&mut upstream, &provider_abort(0)).await;
         return;
     }
     let mut who = user.as_ref().map_or_else(String::new, |c| {
@@ -1988,14 +2062,19 @@ fn record_lock(
     }
 }
 
-/// The gateway answers an association whose every context it refused, and its release.
+/// The gateway answers an association whose every context it refused, and its release;
+/// says what it wrote and what not, and why, for the record made after it (review
+/// r29-gw2: recorded before, a peer that reset was "accepted" all the same). It waits
+/// for the release no longer than a relayed association would at a stop (`stopping`):
+/// the stop drops what is still running after its grace, and the record with it.
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     respond: bool,
     limits: &Limits,
-) {
+    mut stopping: tokio::sync::watch::Receiver<Stopping>,
+) -> String {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
     let mut user_information = vec![
@@ -2018,14 +2097,41 @@ async fn answer_alone(
         calling_ae: rq.calling_ae,
         items,
     };
-    send(peer, &Pdu::AssociateAc(ac).encode()).await;
-    match tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)).await {
-        Ok(Ok(Some(bytes))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
-            send(peer, &Pdu::ReleaseRp.encode()).await;
-        }
-        Ok(Ok(None)) => {}
-        _ => send(peer, &provider_abort(2)).await,
+    let written = send_told(peer, &Pdu::AssociateAc(ac).encode()).await;
+    let not_written = written.is_err();
+    let accepted = told_peer("A-ASSOCIATE-AC", written);
+    if not_written {
+        return accepted;
     }
+    let release = tokio::select! {
+        why = stopping.wait_for(|s| *s != Stopping::No) => Err(
+            if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
+                "the gateway's evidence can no longer be kept".to_owned()
+            } else {
+                format!(
+                    "the gateway stopped and the association was still open after {} s",
+                    STOP_GRACE.as_secs()
+                )
+            },
+        ),
+        read = tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
+    };
+    let why_abort = match release {
+        Err(stopped) => stopped,
+        Ok(Ok(Ok(Some(bytes)))) if bytes.first() == Some(&kind::RELEASE_RQ) => {
+            let told = send_to_peer(peer, "A-RELEASE-RP", &Pdu::ReleaseRp.encode()).await;
+            return format!("{accepted}; released{told}");
+        }
+        Ok(Ok(Ok(None))) => return format!("{accepted}; the peer closed the connection"),
+        Ok(Ok(Ok(Some(_)))) => "a PDU other than A-RELEASE-RQ".to_owned(),
+        Ok(Ok(Err(e))) => format!("reading the peer failed: {e}"),
+        Ok(Err(_)) => format!(
+            "no A-RELEASE-RQ within {} s (limits.artim_seconds)",
+            limits.artim.as_secs()
+        ),
+    };
+    let told = send_to_peer(peer, "A-ABORT", &provider_abort(2)).await;
+    format!("{accepted}; aborted: {why_abort}{told}")
 }
 
 #[derive(Debug)]

@@ -6970,8 +6970,54 @@ fn a_standalone_gateway_in_the_background_of_a_tostop_terminal_keeps_relaying() 
 /// lifetime (`limits.association_seconds`) now closes it, on the record.
 #[test]
 fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
-    use std::io::Write as _;
     const LIFETIME: u64 = 3;
+    let (lasted, details) = a_pass_through_kept_busy(&format!("association_seconds = {LIFETIME}"));
+    assert!(
+        lasted < Duration::from_secs(10),
+        "closed at the lifetime, not after {lasted:?}: {details:#?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("ended: TLS passed through")
+                && d.contains(&format!("(limits.association_seconds, {LIFETIME} s)")))
+            .count(),
+        1,
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gw2 (issue 16): a pass-through connection has no pace check (inside TLS
+/// the gateway cannot tell a peer holding its place from one waiting on the archive), so
+/// only its lifetime bounds it, and it was the associations' (6 h by default), which a
+/// site could not shorten for its pass-through listeners alone. `limits.pass_through_seconds`
+/// (default: `association_seconds`) now does, named on the record.
+#[test]
+fn a_tls_pass_through_connection_is_closed_at_its_own_lifetime() {
+    const LIFETIME: u64 = 3;
+    let (lasted, details) = a_pass_through_kept_busy(&format!(
+        "association_seconds = 3600\npass_through_seconds = {LIFETIME}"
+    ));
+    assert!(
+        lasted < Duration::from_secs(10),
+        "closed at the pass-through lifetime, not after {lasted:?}: {details:#?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| d.starts_with("ended: TLS passed through")
+                && d.contains(&format!("(limits.pass_through_seconds, {LIFETIME} s)")))
+            .count(),
+        1,
+        "{details:#?}"
+    );
+}
+
+/// `openssl s_client` → a pass-through gateway with these `[limits]` → `openssl
+/// s_server`, never idle (a line every half second) for up to 15 s: how long the client
+/// lasted, and the gateway's records.
+fn a_pass_through_kept_busy(limits: &str) -> (Duration, Vec<String>) {
+    use std::io::Write as _;
     let env = Env::new();
     let pki = env.dir.path().join("pki");
     make_pki(&pki, &["archive"]);
@@ -6990,7 +7036,7 @@ fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
     let gateway = Gateway::start(
         &env,
         &format!(
-            "[limits]\nassociation_seconds = {LIFETIME}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
+            "[limits]\n{limits}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.1\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\nupstream = \"127.0.0.1:{archive_port}\"\n"
         ),
     );
     let mut client = Command::new("openssl")
@@ -7023,19 +7069,7 @@ fn a_tls_pass_through_connection_is_closed_at_the_association_lifetime() {
         details.iter().any(|d| d.starts_with("accepted: TLS from")),
         "the session was passed through: {details:#?}"
     );
-    assert!(
-        lasted < Duration::from_secs(10),
-        "closed at the lifetime, not after {lasted:?}: {details:#?}"
-    );
-    assert_eq!(
-        details
-            .iter()
-            .filter(|d| d.starts_with("ended: TLS passed through")
-                && d.contains(&format!("(limits.association_seconds, {LIFETIME} s)")))
-            .count(),
-        1,
-        "{details:#?}"
-    );
+    (lasted, details)
 }
 
 /// Review r29-gateway (issue 16): a pass-through counted as "relayed unopened" what it
@@ -7298,4 +7332,243 @@ fn a_forwarded_data_set_whose_write_upstream_fails_is_not_recorded_as_relayed() 
     let uid = "1.2.826.0.1.3680043.10.1137.28.32";
     let details = sent_to_an_archive_that_resets(uid, "");
     assert_never_said_relayed(uid, &details);
+}
+
+/// An upstream whose connections never complete: a listener with a backlog of 0, never
+/// accepting, its one queue place filled, so the kernel drops the gateway's SYN and its
+/// connect waits out the ARTIM timer. Kept alive by what it returns.
+fn an_upstream_that_never_answers_a_connect() -> (socket2::Socket, Vec<TcpStream>, u16) {
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    listener
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    listener.listen(0).expect("listen");
+    let port = listener
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet")
+        .port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // The first fills the queue; the later ones see their SYN dropped (and time out).
+    let fillers = (0..3)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+        .collect();
+    (listener, fillers, port)
+}
+
+/// A raw sender that sends `rq`, waits for it to be read, then resets (SO_LINGER 0) the
+/// connection without reading anything.
+fn ask_then_reset(port: u16, rq: &[u8]) {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(rq).expect("write");
+    std::thread::sleep(Duration::from_millis(500));
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(stream);
+}
+
+/// [`verification_rq`] calling `called` (16 bytes at most).
+fn verification_rq_calling(called: &str) -> Vec<u8> {
+    let mut rq = verification_rq();
+    rq[10..26].copy_from_slice(format!("{called:<16}").as_bytes());
+    rq
+}
+
+/// Review r29-gw2 (issue 16): the gateway's own answers at admission were recorded
+/// before a best-effort write: a sender that reset while the gateway waited for an
+/// upstream that never took its connection was recorded "refused ... (A-ASSOCIATE-RJ
+/// transient, temporary congestion)", though the A-ASSOCIATE-RJ was never written; an
+/// association with no presentation context the gateway answered alone was "accepted"
+/// whatever became of its A-ASSOCIATE-AC, A-RELEASE-RP or A-ABORT. Each record now
+/// follows the write and says what was written to the peer, and what not and why.
+#[test]
+fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let (_upstream, _fillers, unreachable) = an_upstream_that_never_answers_a_connect();
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &format!(
+                    "{}{}",
+                    route("PACS", "CT1", ANY, unreachable),
+                    route("ALONE", "CT1", verification_refused, unreachable)
+                ),
+            )
+        ),
+    );
+    let port = gateway.ports[0];
+    // 1. The upstream cannot be reached; the sender resets before the gateway gives up.
+    ask_then_reset(port, &verification_rq());
+    // 2. All contexts refused: the gateway answers alone, the sender resets after its
+    //    A-ASSOCIATE-AC without a release.
+    let mut alone = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    alone
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut alone).0, 2, "an A-ASSOCIATE-AC");
+    socket2::SockRef::from(&alone)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(alone);
+    // 3. The same, released as the standard says.
+    let mut released = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    released
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut released).0, 2, "an A-ASSOCIATE-AC");
+    released
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut released).0, 6, "an A-RELEASE-RP");
+    drop(released);
+    // The unreachable upstream's ARTIM timer (2 s) has passed by the stop.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    let unreachable_said: Vec<&String> = details
+        .iter()
+        .filter(|d| {
+            d.starts_with(&format!(
+                "refused: upstream 127.0.0.1:{unreachable} unreachable"
+            ))
+        })
+        .collect();
+    assert!(
+        unreachable_said.len() == 1
+            && unreachable_said[0].contains(
+                "(A-ASSOCIATE-RJ transient, temporary congestion); A-ASSOCIATE-RJ not written to the peer: "
+            ),
+        "{details:#?}"
+    );
+    let alone_said: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("accepted with no presentation context: all 1 refused"))
+        .collect();
+    assert_eq!(alone_said.len(), 2, "{details:#?}");
+    assert!(
+        alone_said.iter().any(|d| d
+            .contains("; A-ASSOCIATE-AC written to the peer; aborted: reading the peer failed: ")
+            && d.contains("; A-ABORT not written to the peer: ")),
+        "{details:#?}"
+    );
+    assert!(
+        alone_said.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; released; A-RELEASE-RP written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gw2 (issue 16): one network at its `max_associations_per_network` and a
+/// second taking the rest held every association place; a peer paying
+/// `min_average_bytes_per_second` keeps one for `association_seconds` and takes it again
+/// at once, so a sender of a third network was refused for as long as they liked. The
+/// last places (by default `max_associations` / 16, here 1 of 16) now go only to a
+/// network holding none; the network already holding places is refused (transient), and
+/// nothing in flight is cut: every association held is released as the standard says.
+#[test]
+fn the_last_association_places_are_kept_for_a_network_holding_none() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 16\nmax_associations_per_peer = 4\nmax_associations_per_network = 12\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    let mut admitted = |address: [u8; 4]| {
+        let (stream, kind, body) = request_from(address, port);
+        assert_eq!(kind, 2, "{address:?} within its shares: {body:?}");
+        held.push(stream);
+    };
+    // Network 127.0.0.0/24 at its share (12), then 127.0.1.0/24 takes 3 of the 4 left.
+    for host in 2..=4u8 {
+        for _ in 0..4 {
+            admitted([127, 0, 0, host]);
+        }
+    }
+    for _ in 0..3 {
+        admitted([127, 0, 1, 1]);
+    }
+    let (refused, kind, body) = request_from([127, 0, 1, 2], port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the last place is not the second network's: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    drop(refused);
+    // A sender of a third network still gets in.
+    admitted([127, 0, 2, 1]);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 15 associations in flight, 3 from network 127.0.1.0/24: the last 1 place(s) are kept for networks holding none (limits.association_reserve_for_new_networks) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Review r29-gw2 (issue 16): an association the gateway answers alone is recorded once
+/// its answers are written, after the peer's release or `artim_seconds`; at a stop the
+/// task was dropped after `STOP_GRACE` and twice `SEND_TIMEOUT`, so with an ARTIM timer
+/// longer than that a peer that never released left no record at all. It ends at the
+/// stop's grace like an association relayed, recorded with its A-ABORT.
+#[test]
+fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nartim_seconds = 120\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("ALONE", "CT1", verification_refused, free_port())
+            )
+        ),
+    );
+    let mut alone = TcpStream::connect(("127.0.0.1", gateway.ports[0])).expect("connect");
+    alone
+        .write_all(&verification_rq_calling("ALONE"))
+        .expect("write");
+    assert_eq!(answer(&mut alone).0, 2, "an A-ASSOCIATE-AC");
+    // Never released: the gateway stops meanwhile.
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with(
+            "accepted with no presentation context: all 1 refused by the route's allow-lists; A-ASSOCIATE-AC written to the peer; aborted: the gateway stopped"
+        ) && d.ends_with("; A-ABORT written to the peer")),
+        "{details:#?}"
+    );
+    alone
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
 }

@@ -8,7 +8,7 @@
 //! loop), the rate per peer, a pending place until the peer's handshake is over (its
 //! first application data record) within `limits.request_seconds`, then an association
 //! place for the rest, the idle timer, the association's lifetime
-//! (`limits.association_seconds`; its pace, `limits.min_average_bytes_per_second`, cannot
+//! (`limits.pass_through_seconds`, by default `limits.association_seconds`; its pace, `limits.min_average_bytes_per_second`, cannot
 //! be judged: inside TLS the gateway cannot tell a peer holding its place from one
 //! waiting on the archive), the stop, and TLS record framing on the peer's
 //! bytes (`tls_records`): what is not TLS is not relayed; and the version the upstream
@@ -38,7 +38,7 @@ enum End {
     Reset(String),
     Failed(String),
     Idle,
-    /// It lived `limits.association_seconds`.
+    /// It lived `limits.pass_through_seconds` (by default `limits.association_seconds`).
     Lifetime,
     Stopped(Stopping),
 }
@@ -317,6 +317,7 @@ pub(super) async fn relay(
         started,
         records: None,
     };
+    let (lifetime, lifetime_setting) = limits.pass_through_lifetime();
     let end = tokio::select! {
         r = tokio::io::copy_bidirectional(&mut p, &mut u) => match r {
             Ok(_) => End::Closed,
@@ -338,7 +339,7 @@ pub(super) async fn relay(
         // Inside TLS no message nor pace can be seen: the lifetime is what bounds a
         // peer that keeps the idle timer (a byte every few minutes) from holding its
         // place for ever (review r29-gateway).
-        () = tokio::time::sleep(limits.association.saturating_sub(started.elapsed())) => End::Lifetime,
+        () = tokio::time::sleep(lifetime.saturating_sub(started.elapsed())) => End::Lifetime,
     };
     // `p` and `u` borrow the streams only until here (their last use above).
     let (outcome, how) = match end {
@@ -360,9 +361,9 @@ pub(super) async fn relay(
         End::Lifetime => (
             Outcome::Failure,
             format!(
-                "closed: the connection lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer",
+                "closed: the connection lived {:.1} s ({lifetime_setting}, {} s): no association may hold its place longer",
                 started.elapsed().as_secs_f64(),
-                limits.association.as_secs()
+                lifetime.as_secs()
             ),
         ),
         End::Stopped(Stopping::EvidenceLost) => (
