@@ -279,12 +279,18 @@ pub fn audit_follow_gathering(
         None
     };
     let log = home.dir.join("audit.log");
+    // The store resets from the same pass as the caller's records, in a gathering of
+    // their own: `audit verify`'s needle is a whole record's text, which would make a
+    // gathering of bare field names (`serve`'s bindings) parse every record whole.
+    let mut resets = store_reset_gather();
+    let mut gathers: Vec<&mut pacsguard_audit::Gather> = vec![&mut resets];
+    gathers.extend(gather);
     let (mut follower, mut report) = pacsguard_audit::Follower::start_gathering(
         &log,
         &home.dir.join("checkpoints.jsonl"),
         &verifier,
         witness.as_deref(),
-        gather,
+        &mut gathers,
     )
     .map_err(|e| EngineError::io(&log, e))?;
     cross_check_store(home, &mut report, true)?;
@@ -305,7 +311,7 @@ pub fn audit_follow_gathering(
             trail_key: verifier.encode(),
             log,
             report,
-            store_resets: Vec::new(),
+            store_resets: store_resets_of(&resets),
         },
     ))
 }
