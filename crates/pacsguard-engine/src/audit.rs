@@ -31,10 +31,16 @@ pub struct AuditVerifyReport {
     pub store_resets: Vec<String>,
 }
 
+/// `store-reset` records listed at most by `audit verify` and `serve`: each is an
+/// incident on the record (a refused store replaced), a handful in a home's life; past
+/// this the lines were appended by someone who can write the home, and each kept is a
+/// whole parsed record.
+pub const MAX_STORE_RESETS_LISTED: usize = 100;
+
 /// What `audit verify` gathers to show every store reset: whole records (a needle that
 /// is not a bare field name), only those of the `store-reset` kind.
 fn store_reset_gather() -> pacsguard_audit::Gather {
-    pacsguard_audit::Gather::new(&["\"kind\":\"store-reset\""])
+    pacsguard_audit::Gather::new(&["\"kind\":\"store-reset\""]).with_limit(MAX_STORE_RESETS_LISTED)
 }
 
 /// One line per `store-reset` record gathered: where, when, who, why, and its detail
@@ -60,6 +66,11 @@ fn store_resets_of(gather: &pacsguard_audit::Gather) -> Vec<String> {
                 text(&g.record["finding"], "detail"),
             )
         })
+        .chain(gather.overflowed().then(|| {
+            format!(
+                "more than {MAX_STORE_RESETS_LISTED} records name a store reset (MAX_STORE_RESETS_LISTED): those after the first {MAX_STORE_RESETS_LISTED} are not listed; a home is reset a handful of times, so the trail was written by someone else: keep it as evidence and read it with `pacsguard audit show`"
+            )
+        }))
         .collect()
 }
 
