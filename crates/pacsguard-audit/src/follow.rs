@@ -108,19 +108,19 @@ impl Follower {
         verifier: &Verifier,
         witness: Option<&Path>,
     ) -> io::Result<(Follower, VerifyReport)> {
-        Follower::start_gathering(log, checkpoints, verifier, witness, None)
+        Follower::start_gathering(log, checkpoints, verifier, witness, &mut [])
     }
 
-    /// [`Follower::start`], gathering records from the whole verification's own pass as
-    /// [`crate::verify_gathering`] does.
+    /// [`Follower::start`], each of `gathers` gathering records from the whole
+    /// verification's own pass as [`crate::verify_gathering`] does.
     pub fn start_gathering(
         log: &Path,
         checkpoints: &Path,
         verifier: &Verifier,
         witness: Option<&Path>,
-        gather: Option<&mut crate::Gather>,
+        gathers: &mut [&mut crate::Gather],
     ) -> io::Result<(Follower, VerifyReport)> {
-        let (report, anchor) = verify_anchored(log, checkpoints, verifier, witness, gather)?;
+        let (report, anchor) = verify_anchored(log, checkpoints, verifier, witness, gathers)?;
         let mut follower = Follower {
             log: log.to_path_buf(),
             checkpoints: checkpoints.to_path_buf(),

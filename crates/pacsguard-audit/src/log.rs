@@ -133,17 +133,17 @@ pub(crate) fn scan_from(
     mac: Option<(&RecordKey, u64)>,
     stop_at: Option<u64>,
 ) -> io::Result<(Scan, Cursor)> {
-    scan_gathering(reader, roots_at, start, mac, stop_at, None)
+    scan_gathering(reader, roots_at, start, mac, stop_at, &mut [])
 }
 
-/// [`scan_from`], handing every line read to `gather` (see [`crate::Gather`]).
+/// [`scan_from`], handing every line read to each of `gathers` (see [`crate::Gather`]).
 pub(crate) fn scan_gathering(
     reader: impl io::Read,
     roots_at: &BTreeSet<u64>,
     start: Cursor,
     mac: Option<(&RecordKey, u64)>,
     stop_at: Option<u64>,
-    mut gather: Option<&mut crate::Gather>,
+    gathers: &mut [&mut crate::Gather],
 ) -> io::Result<(Scan, Cursor)> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut scan = Scan {
@@ -177,7 +177,7 @@ pub(crate) fn scan_gathering(
                     offset,
                     format!("longer than {MAX_RECORD_BYTES} bytes"),
                 ));
-                if let Some(gather) = gather.as_deref_mut() {
+                for gather in gathers.iter_mut() {
                     gather.damaged(index);
                 }
                 let skipped = skip_line(&mut reader)?;
@@ -222,7 +222,7 @@ pub(crate) fn scan_gathering(
                 format!("not a JSON record ({e})"),
             )),
         }
-        if let Some(gather) = gather.as_deref_mut() {
+        for gather in gathers.iter_mut() {
             gather.line(index, offset, record, seq_ok);
         }
         scan.frontier.push(leaf_hash(record));

@@ -66,7 +66,7 @@ pub fn verify(
     verifier: &Verifier,
     witness: Option<&Path>,
 ) -> io::Result<VerifyReport> {
-    verify_anchored(log, checkpoints, verifier, witness, None).map(|(report, _)| report)
+    verify_anchored(log, checkpoints, verifier, witness, &mut []).map(|(report, _)| report)
 }
 
 /// [`verify`], gathering the records `gather` asks for from the very lines it verifies,
@@ -78,7 +78,7 @@ pub fn verify_gathering(
     witness: Option<&Path>,
     gather: &mut crate::Gather,
 ) -> io::Result<VerifyReport> {
-    verify_anchored(log, checkpoints, verifier, witness, Some(gather)).map(|(report, _)| report)
+    verify_anchored(log, checkpoints, verifier, witness, &mut [gather]).map(|(report, _)| report)
 }
 
 /// What a whole verification leaves for a [`crate::Follower`] to go on from.
@@ -94,13 +94,15 @@ pub(crate) struct Anchor {
     pub head: crate::log::Cursor,
 }
 
-/// [`verify`], also returning where it stopped.
+/// [`verify`], also returning where it stopped, each of `gathers` gathering from its
+/// one pass (a reader's bindings and `audit verify`'s store resets, say, whose needles
+/// differ in kind: see [`crate::Gather::new`]).
 pub(crate) fn verify_anchored(
     log: &Path,
     checkpoints: &Path,
     verifier: &Verifier,
     witness: Option<&Path>,
-    mut gather: Option<&mut crate::Gather>,
+    gathers: &mut [&mut crate::Gather],
 ) -> io::Result<(VerifyReport, Anchor)> {
     let mut anchor = Anchor::default();
     let mut report = VerifyReport::default();
@@ -217,7 +219,7 @@ pub(crate) fn verify_anchored(
     // a follower can go on from the newest signed size without reading the log again.
     let newest = anchor.last.as_ref().map_or(0, |c| c.size);
     let mut file = pacsguard_fs::open_regular(log).map_err(as_io)?;
-    if let Some(gather) = gather.as_deref_mut() {
+    for gather in gathers.iter_mut() {
         gather.start(newest);
     }
     let (signed_part, head) = scan_gathering(
@@ -226,17 +228,10 @@ pub(crate) fn verify_anchored(
         crate::log::Cursor::default(),
         None,
         Some(newest),
-        gather.as_deref_mut(),
+        gathers,
     )?;
     file.seek(io::SeekFrom::Start(head.bytes))?;
-    let (mut scan, _) = scan_gathering(
-        &mut file,
-        &sizes,
-        head.clone(),
-        None,
-        None,
-        gather.as_deref_mut(),
-    )?;
+    let (mut scan, _) = scan_gathering(&mut file, &sizes, head.clone(), None, None, gathers)?;
     anchor.head = head;
     scan.roots.extend(signed_part.roots);
     let mut problems = signed_part.problems;
@@ -312,7 +307,7 @@ pub(crate) fn verify_anchored(
             ),
         });
     }
-    if let Some(gather) = gather {
+    for gather in gathers.iter_mut() {
         gather.finish(last_good, newest, report.records);
     }
     report.signed_size = signed.iter().map(|(_, c)| c.size).max().unwrap_or(0);

@@ -31,10 +31,16 @@ pub struct AuditVerifyReport {
     pub store_resets: Vec<String>,
 }
 
+/// `store-reset` records listed at most by `audit verify` and `serve`: each is an
+/// incident on the record (a refused store replaced), a handful in a home's life; past
+/// this the lines were appended by someone who can write the home, and each kept is a
+/// whole parsed record.
+pub const MAX_STORE_RESETS_LISTED: usize = 100;
+
 /// What `audit verify` gathers to show every store reset: whole records (a needle that
 /// is not a bare field name), only those of the `store-reset` kind.
 fn store_reset_gather() -> pacsguard_audit::Gather {
-    pacsguard_audit::Gather::new(&["\"kind\":\"store-reset\""])
+    pacsguard_audit::Gather::new(&["\"kind\":\"store-reset\""]).with_limit(MAX_STORE_RESETS_LISTED)
 }
 
 /// One line per `store-reset` record gathered: where, when, who, why, and its detail
@@ -60,6 +66,11 @@ fn store_resets_of(gather: &pacsguard_audit::Gather) -> Vec<String> {
                 text(&g.record["finding"], "detail"),
             )
         })
+        .chain(gather.overflowed().then(|| {
+            format!(
+                "more than {MAX_STORE_RESETS_LISTED} records name a store reset (MAX_STORE_RESETS_LISTED): those after the first {MAX_STORE_RESETS_LISTED} are not listed; a home is reset a handful of times, so the trail was written by someone else: keep it as evidence and read it with `pacsguard audit show`"
+            )
+        }))
         .collect()
 }
 
@@ -279,12 +290,18 @@ pub fn audit_follow_gathering(
         None
     };
     let log = home.dir.join("audit.log");
+    // The store resets from the same pass as the caller's records, in a gathering of
+    // their own: `audit verify`'s needle is a whole record's text, which would make a
+    // gathering of bare field names (`serve`'s bindings) parse every record whole.
+    let mut resets = store_reset_gather();
+    let mut gathers: Vec<&mut pacsguard_audit::Gather> = vec![&mut resets];
+    gathers.extend(gather);
     let (mut follower, mut report) = pacsguard_audit::Follower::start_gathering(
         &log,
         &home.dir.join("checkpoints.jsonl"),
         &verifier,
         witness.as_deref(),
-        gather,
+        &mut gathers,
     )
     .map_err(|e| EngineError::io(&log, e))?;
     cross_check_store(home, &mut report, true)?;
@@ -305,7 +322,7 @@ pub fn audit_follow_gathering(
             trail_key: verifier.encode(),
             log,
             report,
-            store_resets: Vec::new(),
+            store_resets: store_resets_of(&resets),
         },
     ))
 }

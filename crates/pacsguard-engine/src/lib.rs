@@ -29,8 +29,9 @@ mod vault;
 
 pub use actor::current_actor;
 pub use audit::{
-    AuditFollower, AuditVerifyReport, ExportFormat, ForwardReport, MAX_VERIFY_ATTEMPTS, ShowFilter,
-    audit_export, audit_follow, audit_follow_gathering, audit_forward, audit_show, audit_verify,
+    AuditFollower, AuditVerifyReport, ExportFormat, ForwardReport, MAX_STORE_RESETS_LISTED,
+    MAX_VERIFY_ATTEMPTS, ShowFilter, audit_export, audit_follow, audit_follow_gathering,
+    audit_forward, audit_show, audit_verify,
 };
 pub use config::{
     CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,

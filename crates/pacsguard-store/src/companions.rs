@@ -166,12 +166,14 @@ pub fn planted_companion(store: &Path) -> std::io::Result<Option<Beside>> {
 /// ([`wait_for_store`]) until the next statement's gate.
 pub(crate) fn refuse_if_planted(store: &Path) -> Result<(), StoreError> {
     GATED_STORE.with(|gated| *gated.borrow_mut() = Some(store.to_path_buf()));
+    WAIT_ENDED_BESIDE.set(None);
     match planted_companion(store) {
         Ok(None) => Ok(()),
         Ok(Some(beside)) => Err(StoreError::CompanionBeside {
             path: store.to_path_buf(),
             companion: beside.path,
             bytes: beside.bytes,
+            sha256: None,
         }),
         Err(source) => Err(StoreError::CompanionUnjudged {
             path: store.to_path_buf(),
@@ -186,6 +188,53 @@ thread_local! {
     static GATED_STORE: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
     /// When the busy wait this thread is in began (SQLite's first call of the handler).
     static BUSY_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The companion that ended this thread's busy wait on the gated store, until the
+    /// statement's error takes it ([`busy_wait_ended_beside`]) or the next gate clears it.
+    static WAIT_ENDED_BESIDE: RefCell<Option<Beside>> = const { RefCell::new(None) };
+}
+
+/// The companion that ended the busy wait of the statement this thread just ran, if
+/// `error` is that wait's end (SQLite's "database is locked"): the refusal is then the
+/// companion's, and said as such, never as another process's lock held past
+/// `STORE_BUSY_WAIT` (review r29-store2: the guard's warning named the wait and sqlite3 by
+/// hand while a planted journal had ended it). Not matched by the store's path: the gate
+/// looks beside the file the connection has open (a judged copy's own), which the error
+/// may name otherwise; the slot is this thread's, cleared at each statement's gate, and
+/// taken here: said once.
+pub(crate) fn busy_wait_ended_beside(error: &rusqlite::Error) -> Option<Beside> {
+    let busy = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    if !busy {
+        return None;
+    }
+    WAIT_ENDED_BESIDE.take()
+}
+
+/// The SHA-256 of the companion at `path`, in hex, as the guard's alert names it (read a
+/// block at a time; a companion is as large as its planter made it). `None` when it cannot
+/// be read (gone since, not a regular file): the refusal names it by path and length then.
+pub(crate) fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = pacsguard_fs::open_regular(path).ok()?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// How long a busy wait sleeps between two of SQLite's tries.
@@ -214,7 +263,14 @@ fn gated_busy_wait(attempts: i32, limit: Duration) -> bool {
     }
     std::thread::sleep(BUSY_STEP);
     GATED_STORE.with(|gated| match gated.borrow().as_deref() {
-        Some(store) => matches!(planted_companion(store), Ok(None)),
+        Some(store) => match planted_companion(store) {
+            Ok(None) => true,
+            Ok(Some(beside)) => {
+                WAIT_ENDED_BESIDE.set(Some(beside));
+                false
+            }
+            Err(_) => false,
+        },
         None => true,
     })
 }
@@ -414,8 +470,22 @@ mod tests {
         });
         let result = store.set_trail_mark("a later checkpoint");
         drop(let_go.join().expect("planter"));
-        assert!(result.is_err(), "the write went through");
+        let refused = result.expect_err("the write went through").to_string();
         assert_eq!(std::fs::read(&path).expect("read"), written, "rolled back");
         assert_eq!(std::fs::read(&journal).expect("journal"), planted);
+        // Said as the journal's refusal, by name and digest (review r29-store2: "database
+        // is locked ... STORE_BUSY_WAIT", blaming another process's lock).
+        let digest: String = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&planted)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        assert!(
+            refused.contains("pacsguard.db-journal") && refused.contains(&digest),
+            "{refused}"
+        );
+        assert!(!refused.contains("STORE_BUSY_WAIT"), "{refused}");
     }
 }

@@ -330,10 +330,7 @@ impl ConsoleDb {
     /// Opens the store at `path` (which must exist: `pacsguard init` creates it) and
     /// creates the console's tables if they are missing.
     pub fn open(path: &Path) -> Result<ConsoleDb, StoreError> {
-        let sql = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.to_path_buf(), source);
         let mut conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -368,10 +365,7 @@ impl ConsoleDb {
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        |source| StoreError::sqlite(self.path.clone(), source)
     }
 
     /// Runs one statement on the connection: the number of rows it changed, an error
@@ -528,10 +522,7 @@ impl ConsoleDb {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let spent = tx
             .execute(
@@ -669,10 +660,7 @@ impl ConsoleDb {
         recovery_hashes: &[Vec<u8>],
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let changed = tx
             .execute(
@@ -952,10 +940,7 @@ impl ConsoleDb {
         password_hash: &str,
     ) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let spent = tx
             .execute(

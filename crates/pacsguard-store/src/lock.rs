@@ -171,10 +171,7 @@ fn write_copy(store: &Path, note: &str) -> Result<(), StoreError> {
     opened
         .conn
         .busy_handler(Some(crate::companions::wait_for_trail_mark_copy))
-        .map_err(|source| StoreError::Sqlite {
-            path: store.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| StoreError::sqlite(store.to_path_buf(), source))?;
     opened.set_trail_mark(note)
 }
 

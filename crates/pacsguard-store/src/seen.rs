@@ -118,10 +118,7 @@ impl Store {
         crate::companions::refuse_write_if_planted(&self.conn)?;
         self.ensure_seen()?;
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = crate::lock::write_transaction(&mut self.conn).map_err(sql)?;
         {
             let mut below = tx
@@ -173,10 +170,7 @@ impl Store {
         crate::companions::refuse_write_if_planted(&self.conn)?;
         self.ensure_seen()?;
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         // By (root, path): a row below a whole-subtree row of the batch and named again
         // later in it is taken away once.
         let mut displaced: std::collections::BTreeMap<(Vec<u8>, Vec<u8>), Vec<u8>> =

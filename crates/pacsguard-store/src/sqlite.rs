@@ -105,11 +105,15 @@ pub enum StoreError {
     /// A journal or write-ahead log stands beside the store that no live writer made (no
     /// connection holds the store's writer lock): the write would have rolled it into the
     /// store and deleted it, so nothing was written (reviews r28-store2, r29-store).
-    #[error("profile store {}: {} ({}) stands beside it and no live writer of the store made it (no connection holds the store's writer lock): it was planted, or left by a writer that died inside its write; this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")))]
+    #[error("profile store {}: {} ({}{}) stands beside it and no live writer of the store made it (no connection holds the store's writer lock): it was planted, or left by a writer that died inside its write; this write would have rolled it into the store, or merged it, and deleted it; nothing was written and both are left as found. Keep them as evidence: stop the guard, then every command judges the store with it on a private copy and names the way out", .path.display(), .companion.display(), .bytes.map_or_else(|| "not a regular file".to_owned(), |b| format!("{b} bytes")), .sha256.as_ref().map_or_else(String::new, |d| format!(", sha256 {d}")))]
     CompanionBeside {
         path: PathBuf,
         companion: PathBuf,
         bytes: Option<u64>,
+        /// Its SHA-256 when the refusal ended a wait for another process's lock (a wait
+        /// is rare; the gate before each write names it by path and length only, the
+        /// guard's alert with its digest once per companion).
+        sha256: Option<String>,
     },
     /// A journal or write-ahead log stands beside the store and whether a live writer made
     /// it could not be asked (the store file could not be opened to ask the kernel about
@@ -188,6 +192,22 @@ fn postgres_cause(e: &tokio_postgres::Error) -> String {
 }
 
 impl StoreError {
+    /// The error of SQLite's `source` on the store file `path`: a wait for another
+    /// process's lock that ended because a companion no live writer made appeared beside
+    /// the store is that companion's refusal ([`StoreError::CompanionBeside`], with its
+    /// digest), not "database is locked" (see `companions::busy_wait_ended_beside`).
+    pub(crate) fn sqlite(path: PathBuf, source: rusqlite::Error) -> StoreError {
+        match crate::companions::busy_wait_ended_beside(&source) {
+            Some(beside) => StoreError::CompanionBeside {
+                sha256: crate::companions::sha256_of(&beside.path),
+                path,
+                companion: beside.path,
+                bytes: beside.bytes,
+            },
+            None => StoreError::Sqlite { path, source },
+        }
+    }
+
     /// The store file this error refuses as no longer what was signed: altered since
     /// (a signature or a chunk that does not verify), signed by another key, or bytes
     /// SQLite cannot read as a store (overwritten, truncated mid-page). Trying again
@@ -384,10 +404,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if absent) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let sql = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.to_path_buf(), source);
         let mut conn = Connection::open(path).map_err(sql)?;
         // The busy wait looks beside the store before each of SQLite's tries.
         crate::companions::wait_gated(&mut conn).map_err(sql)?;
@@ -465,10 +482,7 @@ impl Store {
 
     fn open_without_writing(path: &Path, immutable: bool) -> Result<Option<Store>, StoreError> {
         use rusqlite::OpenFlags;
-        let sql = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.to_path_buf(), source);
         // A URI, so `immutable` applies; the path is percent-encoded byte for byte.
         let mut uri = String::from("file:");
         for &byte in path.as_os_str().as_bytes() {
@@ -515,10 +529,7 @@ impl Store {
     }
 
     pub(crate) fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        |source| StoreError::sqlite(self.path.clone(), source)
     }
 
     pub(crate) fn corrupt(&self, reason: impl Into<String>) -> StoreError {
@@ -862,10 +873,7 @@ impl Store {
         acceptance: Option<&Acceptance>,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let verified = self.verified_acceptances.get();
         let tx = write_transaction(&mut self.conn).map_err(sql)?;
         let signed_acceptances;
@@ -983,10 +991,7 @@ impl Store {
     pub fn set_trail_mark(&mut self, note: &str) -> Result<(), StoreError> {
         crate::companions::refuse_write_if_planted(&self.conn)?;
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = write_transaction(&mut self.conn).map_err(sql)?;
         write_trail_mark(&tx, note).map_err(sql)?;
         tx.commit().map_err(sql)

@@ -497,10 +497,8 @@ impl Store {
         let path = self.path.clone();
         // The lock from the start (IMMEDIATE): a save reads before it writes, and a
         // deferred one beside another writer failed at once instead of waiting.
-        let tx = write_transaction(&mut self.conn).map_err(|source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        })?;
+        let tx = write_transaction(&mut self.conn)
+            .map_err(|source| StoreError::sqlite(path.clone(), source))?;
         let handoff = self.handoff.clone();
         let writer_open = handoff.writer_open(&path);
         Ok(StreamedSave {
@@ -527,10 +525,7 @@ impl Store {
 
 impl StreamedSave<'_> {
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        |source| StoreError::sqlite(self.path.clone(), source)
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> StoreError {
@@ -737,7 +732,7 @@ impl StreamedSave<'_> {
                     data
                 ])
             })
-            .map_err(|source| StoreError::Sqlite { path, source })?;
+            .map_err(|source| StoreError::sqlite(path, source))?;
         if changed != 1 || root.leaves.get(seq).map(|l| l.entries) != Some(old.len() as u64) {
             return Err(StoreError::Corrupt {
                 path: self.path.clone(),
@@ -918,7 +913,7 @@ impl StreamedSave<'_> {
                     self.data
                 ])
             })
-            .map_err(|source| StoreError::Sqlite { path, source })?;
+            .map_err(|source| StoreError::sqlite(path, source))?;
         self.data.clear();
         self.in_data = 0;
         Ok(())
@@ -1146,10 +1141,7 @@ impl StreamedSave<'_> {
             // Written once the save has ended (`WriterOpen`).
             self.handoff.hold_again(note);
         }
-        committed.map_err(|source| StoreError::Sqlite {
-            path: self.path,
-            source,
-        })?;
+        committed.map_err(|source| StoreError::sqlite(self.path, source))?;
         Ok(entries)
     }
 

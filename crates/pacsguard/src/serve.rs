@@ -228,6 +228,36 @@ struct TrailFollow {
     /// When the rolling re-read's current round began.
     round_started: Option<std::time::SystemTime>,
     passes: u64,
+    /// The trail's store resets as the last whole verification listed them (`audit
+    /// verify`'s lines), said on the log once each and on every overview trail line.
+    store_resets: Vec<String>,
+}
+
+impl TrailFollow {
+    /// Takes the store resets a whole verification listed; says on the log those not
+    /// said before (a restart of the verification lists the same ones again).
+    fn take_store_resets(&mut self, listed: Vec<String>) {
+        for reset in listed.iter().filter(|r| !self.store_resets.contains(r)) {
+            say(&format!(
+                "store-reset {}",
+                pacsguard_events::escape_bytes(reset.as_bytes())
+            ));
+        }
+        self.store_resets = listed;
+    }
+}
+
+/// What the overview's trail line adds of the store resets on the trail (nothing when
+/// there are none): how many, and the newest as `audit verify` lists it. A clean slate
+/// (`store reinit`) is never silent, here no more than in `audit verify`.
+fn store_resets_shown(resets: &[String]) -> String {
+    match resets.last() {
+        None => String::new(),
+        Some(newest) => format!(
+            "; {} store reset(s) on the trail (`pacsguard audit verify` lists each), the newest: {newest}",
+            resets.len()
+        ),
+    }
 }
 
 /// One turn of the trail's verification for the overview: the whole trail at the first
@@ -243,6 +273,7 @@ fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
         if let Some(problem) = report.problems.first() {
             detail.push_str(&format!("; {problem}"));
         }
+        detail.push_str(&store_resets_shown(&state.store_resets));
         guard.set_trail_as_of(report.is_intact(), detail, whole);
     };
     match &mut state.follower {
@@ -276,7 +307,8 @@ fn verify_trail(home: &Home, guard: &GuardState, state: &mut TrailFollow) {
                     state.whole_as_of = Some(now);
                     state.round_started = Some(now);
                 }
-                show_whole(guard, &report.report, now);
+                state.take_store_resets(report.store_resets);
+                show_whole(guard, &report.report, &state.store_resets, now);
                 state.follower = next;
             }
             Err(e) => guard.set_trail(false, e.to_string()),
@@ -389,7 +421,8 @@ fn start_verification(
         state.whole_as_of = Some(now);
         state.round_started = Some(now);
     }
-    show_whole(guard, &report.report, now);
+    state.take_store_resets(report.store_resets);
+    show_whole(guard, &report.report, &state.store_resets, now);
     state.follower = follower;
     Ok(bindings)
 }
@@ -398,12 +431,14 @@ fn start_verification(
 fn show_whole(
     guard: &GuardState,
     report: &pacsguard_audit::VerifyReport,
+    store_resets: &[String],
     at: std::time::SystemTime,
 ) {
     let mut detail = format!("{} records, whole trail verified", report.records);
     if let Some(problem) = report.problems.first() {
         detail.push_str(&format!("; {problem}"));
     }
+    detail.push_str(&store_resets_shown(store_resets));
     guard.set_trail_as_of(report.is_intact(), detail, Some(at));
 }
 

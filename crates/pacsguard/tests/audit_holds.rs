@@ -564,3 +564,45 @@ fn a_trail_put_back_to_before_an_alert_is_caught_by_the_store() {
     let out = env.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 }
+
+/// Issue 15 (review r29-store2): `audit verify` (and `serve`) list every `store-reset`
+/// record, parsed whole: lines appended to the log by someone who can write the home were
+/// listed without bound (and kept in `serve`'s memory). At most
+/// `MAX_STORE_RESETS_LISTED` are listed, and reaching it is said; the forgery is named
+/// as ever (exit 2, TAMPERED).
+#[test]
+fn store_resets_past_the_limit_are_not_listed_and_the_limit_is_said() {
+    use std::io::Write as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let limit = pacsguard_engine::MAX_STORE_RESETS_LISTED;
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(env.home.join("audit.log"))
+        .expect("the log");
+    for i in 0..=limit {
+        writeln!(
+            log,
+            r#"{{"seq":{},"finding":{{"kind":"store-reset","detail":"forged {i}"}},"reason":"forged"}}"#,
+            1_000_000 + i
+        )
+        .expect("append");
+    }
+    drop(log);
+    let out = env.run(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    let listed = text
+        .lines()
+        .filter(|l| l.starts_with("store-reset "))
+        .count();
+    // The first `limit` records, and the line that says the rest are not listed.
+    assert_eq!(listed, limit + 1, "{listed} listed");
+    assert!(text.contains("; forged 0\n"), "{text}");
+    assert!(!text.contains(&format!("; forged {limit}\n")), "{text}");
+    assert!(
+        text.contains("MAX_STORE_RESETS_LISTED"),
+        "reaching the limit is not said: {}",
+        text.lines().last().unwrap_or_default()
+    );
+}

@@ -746,6 +746,64 @@ fn a_journal_planted_while_the_guard_runs_is_an_alert_never_rolled_into_the_stor
     );
 }
 
+/// Issue 15 (review r29-store2): a write of the guard that waits for another process's
+/// lock on the store, its wait ended because a journal no live writer made stands beside
+/// the store once the lock is let go, is refused naming the journal and its SHA-256
+/// (python holds SQLite's RESERVED byte with `fcntl.lockf`, plants a journal, and lets go
+/// while the guard's write of a relayed `accept` waits). It said "database is locked
+/// ... STORE_BUSY_WAIT", blaming a lock held too long, the journal unnamed.
+#[test]
+fn a_busy_wait_ended_by_a_planted_journal_is_refused_naming_the_journal_and_its_digest() {
+    use std::io::BufRead as _;
+    let env = Env::new();
+    env.profile(&[]);
+    let store = env.home.join("pacsguard.db");
+    let generation_1 = fs::read(&store).expect("read");
+    let guard = watcher::Watcher::start(&env, &[]);
+    fs::write(env.path("readme.txt"), b"a reviewed edit\n").expect("edit");
+    let journal = env.home.join("pacsguard.db-journal");
+    let waiting = env.dir.path().join("journal-to-plant");
+    let planted = pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1);
+    fs::write(&waiting, &planted).expect("journal to plant");
+    // The RESERVED byte (PENDING_BYTE + 1) held first, so the guard's gate takes the
+    // journal for a live writer's and its write waits; let go while it waits.
+    let planter = "import fcntl, os, sys, time\n\
+fd = os.open(sys.argv[1], os.O_RDWR)\n\
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0x40000001)\n\
+os.rename(sys.argv[2], sys.argv[3])\n\
+print('held', flush=True)\n\
+time.sleep(2)\n\
+fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0x40000001)\n";
+    let mut python = Command::new("python3")
+        .args(["-c", planter])
+        .arg(&store)
+        .arg(&waiting)
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut held = String::new();
+    std::io::BufReader::new(python.stdout.take().expect("stdout"))
+        .read_line(&mut held)
+        .expect("python's line");
+    assert_eq!(held.trim(), "held");
+    let out = env.run(&["accept", "--all", "--reason", "while planted"]);
+    assert!(python.wait().expect("python ends").success());
+    let (_, _, err) = guard.stop();
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}{}", stdout(&out));
+    assert!(
+        said.contains("pacsguard.db-journal") && said.contains(&sha256_hex(&planted)),
+        "the refusal does not name the journal and its digest: {said}"
+    );
+    assert!(!said.contains("STORE_BUSY_WAIT"), "{said}");
+    assert_eq!(
+        fs::read(&journal).expect("the journal as planted"),
+        planted,
+        "{err}"
+    );
+}
+
 /// Issue 15 (r29-store): the journal of another process's transaction is live however
 /// long it stands (the rule of r28-store2 took a hot journal standing 2 s for planted and
 /// refused the guard's writes with a false `store-companion-planted` alert). sqlite3's

@@ -2922,3 +2922,43 @@ fn smuggling_shapes_on_one_connection_are_followed_or_refused_and_said() {
     assert_eq!(statuses(&answers), ["200", "431"], "{answers}");
     server.stop();
 }
+
+/// Issue 15 (review r29-store2): a store reset (`store reinit`) made before `serve`
+/// starts is said by `serve` as `audit verify` says it, on its log and on the overview's
+/// trail line (before, `serve`'s whole verification gathered only the console's bindings
+/// and said no store reset at all).
+#[test]
+fn a_store_reset_on_the_trail_is_said_by_serve_as_audit_verify_says_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    std::fs::remove_file(env.home.join("pacsguard.db")).expect("the store deleted");
+    let out = env.run(&["store", "reinit", "--reason", "INC-15: store lost"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.profile(&[]);
+    let out = env.run(&["audit", "verify"]);
+    let resets: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("store-reset "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(resets.len(), 1, "{}", stdout(&out));
+    assert!(resets[0].contains("INC-15: store lost"), "{resets:?}");
+
+    let server = Server::start(&env, &[]);
+    let said = server.stderr();
+    assert!(
+        said.contains(&resets[0]),
+        "serve did not say {:?}: {said}",
+        resets[0]
+    );
+    first_admin(&server);
+    let (status, _, body) = server.curl("GET", "/", &[]);
+    assert_eq!(status, 200, "{body}");
+    let at = body.find("<span id=\"trail\">").expect("the trail line");
+    let trail = &body[at..at + body[at..].find("</p>").expect("its end")];
+    assert!(
+        trail.contains("1 store reset") && trail.contains("INC-15: store lost"),
+        "the overview's trail line: {trail}"
+    );
+    server.stop();
+}

@@ -78,10 +78,7 @@ impl ConsoleDb {
         totp_secret: &[u8],
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         tx.execute(
             "UPDATE console_accounts SET role = ?2, password_hash = ?3, totp_secret = ?4, \

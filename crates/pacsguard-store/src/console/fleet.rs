@@ -343,10 +343,7 @@ impl FleetStore for ConsoleDb {
         fingerprint: &str,
     ) -> Result<Result<i64, TokenRefusal>, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         // Immediate: the write lock is taken (waiting the busy timeout) before the token
         // is read. A deferred transaction that read it would fail with "database is
         // locked", not wait, when another enrolment wrote meanwhile: hosts enrolling at
@@ -526,10 +523,7 @@ impl FleetStore for ConsoleDb {
     /// ([`FleetStore::swap_host_state`]), never over a refusal written meanwhile.
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         // Immediate, as every writer of the store (`write_transaction`): the lock is
         // taken, waiting the store's busy wait, before anything is read.
         let tx = crate::lock::write_transaction(self.gated_mut()?).map_err(sql)?;
@@ -585,10 +579,7 @@ impl FleetStore for ConsoleDb {
     /// empty, all in one transaction); the binding is spent as it moves (once).
     fn carry_over_host(&mut self, from: i64, to: i64) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -678,10 +669,7 @@ impl FleetStore for ConsoleDb {
         now: i64,
     ) -> Result<ProfileNoted, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -930,10 +918,7 @@ impl FleetStore for ConsoleDb {
         adding: u64,
     ) -> Result<Result<QuotaWindow, QuotaWindow>, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

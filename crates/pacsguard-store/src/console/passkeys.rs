@@ -125,10 +125,7 @@ impl ConsoleDb {
         recovery_hashes: Option<&[Vec<u8>]>,
     ) -> Result<PasskeyAdded, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let known: i64 = tx
             .query_row(
@@ -219,10 +216,7 @@ impl ConsoleDb {
         credential_id: &[u8],
     ) -> Result<PasskeyRemoved, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| StoreError::sqlite(path.clone(), source);
         let tx = super::Tx::immediate(self.gated_mut()?).map_err(sql)?;
         let (mine, others, totp): (i64, i64, bool) = tx
             .query_row(
