@@ -31,6 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
+use crate::freshness::TrailGrowth;
 use crate::hold;
 use crate::silence;
 use crate::wire::{self, Request, Response};
@@ -425,6 +426,9 @@ pub struct Fleet {
     duplicates: Mutex<Duplicates>,
     /// The hosts whose clock was raised as off (review r25).
     skewed: Mutex<SkewedHosts>,
+    /// When each host's trail last grew: a heartbeat is contact only while it grew
+    /// within what its trail promised (review r29-fleet2).
+    growth: Mutex<TrailGrowth>,
 }
 
 /// The most approvals without a trail record that the listener remembers having raised
@@ -489,6 +493,7 @@ impl Fleet {
             unproven_raised: Mutex::default(),
             duplicates: Mutex::default(),
             skewed: Mutex::default(),
+            growth: Mutex::new(TrailGrowth::new(now())),
         }
     }
 
@@ -1417,12 +1422,7 @@ impl Fleet {
         };
         let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
-            Ok(accepted) => {
-                if proves_contact(&accepted) {
-                    db.touch_host(host.id, now, interval)?;
-                }
-                accepted
-            }
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 // Under its own trail key: a copy of the whole home beside the host?
                 if let Refusal::Fork(_) = &refusal
@@ -1458,6 +1458,11 @@ impl Fleet {
                 ));
             }
         };
+        let contact = proves_contact(&accepted)
+            && self.heartbeat_fresh(host, &accepted, checkpoint_size, now);
+        if contact {
+            db.touch_host(host.id, now, interval)?;
+        }
         // Verified: now what it claims of its profile is judged, before its records
         // are stored (a re-baseline it names is raised as named, not as found in them).
         let approval = match claim.map(|c| self.judge_profile(db, host, c)).transpose() {
@@ -1467,16 +1472,19 @@ impl Fleet {
         let size = accepted.frontier.size();
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
+            // A heartbeat that is no contact gets no cosignature: one dated now would
+            // vouch for a checkpoint replayed long after it was signed.
+            Some((_, note)) if !contact => (note.clone(), None),
             Some((_, note)) => match self.cosigner.cosign(note, stamp) {
                 Ok(cosigned) => (note.clone(), Some(cosigned)),
                 Err(e) => return refused(format!("the console could not cosign: {e}")),
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding = if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            0
-        } else {
+        let adding = if contact {
             batch_cost(&accepted.records, &note, cosigned.as_deref())
+        } else {
+            0
         };
         let charged = match self.charge_quota(db, host, adding, now)? {
             Ok(charged) => charged,
@@ -1487,10 +1495,12 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if !proves_contact(&accepted) {
-            // Neither records nor a checkpoint: nothing is stored and the host is not
-            // heard (see `proves_contact`); answered as witnessed at the size held, so a
-            // host whose trail has no checkpoint yet is told nothing wrong.
+        if !contact {
+            // Neither records nor a checkpoint (see `proves_contact`), or a heartbeat
+            // while the trail has not grown for longer than it promised (see
+            // `heartbeat_fresh`): nothing is stored and the host is not heard; answered
+            // as witnessed at the size held, so a host whose trail has no checkpoint yet
+            // is told nothing wrong.
             return Ok(witnessed);
         }
         hold::here(hold::Point::Store, &host.name, &*self.log);
@@ -1525,6 +1535,12 @@ impl Fleet {
                 return Err(e);
             }
         };
+        if stored && grows_signed_trail(&accepted, checkpoint_size) {
+            self.growth
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .grew(host.id, now, &accepted.records);
+        }
         if stored {
             let reporter = Reporter {
                 trail_key: trail_key.to_string(),
@@ -1557,6 +1573,37 @@ impl Fleet {
         let judged_from = (!accepted.records.is_empty()).then_some(host.state.as_str());
         self.note_heard(db, host, judged_from)?;
         Ok(witnessed)
+    }
+
+    /// Whether a verified report that proves contact proves it now: records, or a
+    /// checkpoint growing the signed trail (over more than `held_checkpoint` records), do; a heartbeat (the checkpoint held again)
+    /// does only while the trail grew within what it promised
+    /// ([`crate::freshness`]): a checkpoint carries no time, and root who kept one
+    /// could replay it with the trail wiped and the guard dead. Said on the log once
+    /// per staleness.
+    fn heartbeat_fresh(
+        &self,
+        host: &HostRow,
+        accepted: &witness::Accepted,
+        held_checkpoint: u64,
+        now: i64,
+    ) -> bool {
+        if !accepted.records.is_empty() || grows_signed_trail(accepted, held_checkpoint) {
+            return true;
+        }
+        let mut growth = self
+            .growth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match growth.fresh(host.id, now) {
+            Ok(()) => true,
+            Err(stale) => {
+                if growth.first_said(host.id) {
+                    (self.log)(&stale.sentence(&host.name));
+                }
+                false
+            }
+        }
     }
 
     /// Raises `host-silent` for each host past its promised interval (once per silence),
@@ -1740,6 +1787,16 @@ enum StateMove {
 /// `ok` nor end its silence (issue 14, review r29-fleet).
 fn proves_contact(accepted: &witness::Accepted) -> bool {
     !accepted.records.is_empty() || accepted.checkpoint.is_some()
+}
+
+/// Whether a verified report grows the host's signed trail: a checkpoint over more
+/// records than the last one accepted (`held_checkpoint`), which only the trail's
+/// records can make consistent with the console's frontier.
+fn grows_signed_trail(accepted: &witness::Accepted, held_checkpoint: u64) -> bool {
+    accepted
+        .checkpoint
+        .as_ref()
+        .is_some_and(|(c, _)| c.size > held_checkpoint)
 }
 
 /// What the state of `host`, found silent at `now`, says; `None` if it is not found
