@@ -85,6 +85,11 @@ pub const FIRST_REPORT_WITHIN: Duration = Duration::from_secs(60);
 /// state first (compare and set): each retry means another write of that host's state
 /// went in, so only a flood of its reports reaches this; said on the console's log.
 pub const MAX_STATE_TRIES: usize = 16;
+/// How often at most the console's log says that changes of hosts' states were given
+/// up ([`MAX_STATE_TRIES`]): the first at once, those that follow within this counted
+/// and said in one line when it has passed (a flood of a host's reports, which is what
+/// reaches the limit, wrote one line per request).
+pub const STATE_GIVE_UP_SAID_EVERY: Duration = Duration::from_secs(10);
 /// How long an enrolment token is valid unless `--expires` says otherwise.
 pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The longest an enrolment token may be made valid for.
@@ -429,6 +434,75 @@ pub struct Fleet {
     /// When each host's trail last grew: a heartbeat is contact only while it grew
     /// within what its trail promised (review r29-fleet2).
     growth: Mutex<TrailGrowth>,
+    /// The changes of states given up, as said on the log (review r29-fleet2).
+    give_ups: Mutex<GiveUps>,
+}
+
+/// The changes of hosts' states given up after [`MAX_STATE_TRIES`], as the log says
+/// them: the first of each [`STATE_GIVE_UP_SAID_EVERY`] at once, the rest counted and
+/// said in one line once it has passed (by the next give-up, or the silence check).
+#[derive(Debug, Default)]
+struct GiveUps {
+    /// When the line said last was said.
+    said_at: Option<std::time::Instant>,
+    /// Give-ups since, not said one by one.
+    unsaid: u64,
+    /// The hosts of those (the first few, [`GIVE_UP_HOSTS_NAMED`]).
+    hosts: Vec<String>,
+}
+
+/// How many hosts a line of give-ups counted names (the others are counted only).
+const GIVE_UP_HOSTS_NAMED: usize = 5;
+
+impl GiveUps {
+    /// A change of `host`'s state given up at `at`: the line to say now, if any.
+    fn gave_up(&mut self, host: &str, at: std::time::Instant) -> Option<String> {
+        if self.within_window(at) {
+            self.unsaid += 1;
+            if self.hosts.len() < GIVE_UP_HOSTS_NAMED && !self.hosts.iter().any(|h| h == host) {
+                self.hosts.push(host.to_string());
+            }
+            return None;
+        }
+        let counted = self
+            .counted()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        self.said_at = Some(at);
+        Some(format!(
+            "fleet: the state of host {host} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them; those that follow within {} s are counted (STATE_GIVE_UP_SAID_EVERY){counted}",
+            STATE_GIVE_UP_SAID_EVERY.as_secs()
+        ))
+    }
+
+    /// The line of the give-ups counted and not said, once the window they fell in has
+    /// passed at `at`: never left unsaid.
+    fn due(&mut self, at: std::time::Instant) -> Option<String> {
+        if self.within_window(at) {
+            return None;
+        }
+        let counted = self.counted()?;
+        self.said_at = Some(at);
+        Some(format!("fleet: {counted}"))
+    }
+
+    fn within_window(&self, at: std::time::Instant) -> bool {
+        self.said_at
+            .is_some_and(|said| at.duration_since(said) < STATE_GIVE_UP_SAID_EVERY)
+    }
+
+    /// "N more changes of state given up ..." for the give-ups counted, and forgets them.
+    fn counted(&mut self) -> Option<String> {
+        if self.unsaid == 0 {
+            return None;
+        }
+        let hosts = std::mem::take(&mut self.hosts).join(", ");
+        let n = std::mem::take(&mut self.unsaid);
+        Some(format!(
+            "{n} more changes of hosts' states given up after MAX_STATE_TRIES within {} s of the last said, of hosts {hosts}",
+            STATE_GIVE_UP_SAID_EVERY.as_secs()
+        ))
+    }
 }
 
 /// The most approvals without a trail record that the listener remembers having raised
@@ -494,6 +568,7 @@ impl Fleet {
             duplicates: Mutex::default(),
             skewed: Mutex::default(),
             growth: Mutex::new(TrailGrowth::new(now())),
+            give_ups: Mutex::default(),
         }
     }
 
@@ -1620,6 +1695,16 @@ impl Fleet {
         reachable_since: i64,
     ) -> Result<(), StoreError> {
         let now = now();
+        // Give-ups counted and not said yet are said once their window passed, even if
+        // none follows (review r29-fleet2).
+        let due = self
+            .give_ups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .due(std::time::Instant::now());
+        if let Some(line) = due {
+            (self.log)(&line);
+        }
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
@@ -1758,10 +1843,14 @@ impl Fleet {
                 });
             }
         }
-        (self.log)(&format!(
-            "fleet: the state of host {} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them",
-            host.name
-        ));
+        let line = self
+            .give_ups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .gave_up(&host.name, std::time::Instant::now());
+        if let Some(line) = line {
+            (self.log)(&line);
+        }
         Ok(StateMove::GaveUp)
     }
 }
@@ -2390,6 +2479,45 @@ mod tests {
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
     /// limit the memory is emptied (said), so every one is raised again, none dropped.
+    #[test]
+    fn give_ups_are_said_once_per_window_with_a_count_and_never_left_unsaid() {
+        let start = std::time::Instant::now();
+        let mut give_ups = GiveUps::default();
+        let first = give_ups.gave_up("ct-a", start).expect("the first said");
+        assert!(first.contains("host ct-a") && first.contains("MAX_STATE_TRIES"));
+        assert!(!first.contains("more changes"), "{first}");
+        for i in 0..9 {
+            let host = if i % 2 == 0 { "ct-a" } else { "ct-b" };
+            assert_eq!(give_ups.gave_up(host, start), None, "counted");
+        }
+        // Not due within the window; due once it passed, with the count.
+        assert_eq!(give_ups.due(start + STATE_GIVE_UP_SAID_EVERY / 2), None);
+        let later = start + STATE_GIVE_UP_SAID_EVERY;
+        let counted = give_ups.due(later).expect("said once due");
+        assert!(
+            counted.contains("9 more changes") && counted.contains("ct-a, ct-b"),
+            "{counted}"
+        );
+        assert_eq!(give_ups.due(later + STATE_GIVE_UP_SAID_EVERY * 2), None);
+        // Counted ones ride on the next give-up said when it comes first.
+        assert_eq!(give_ups.gave_up("ct-c", later), None);
+        let next = give_ups
+            .gave_up("ct-d", later + STATE_GIVE_UP_SAID_EVERY)
+            .expect("said");
+        assert!(
+            next.contains("host ct-d") && next.contains("1 more changes") && next.contains("ct-c"),
+            "{next}"
+        );
+        // The hosts a line names are held to their limit.
+        let mut many = GiveUps::default();
+        many.gave_up("first", start);
+        for i in 0..100 {
+            many.gave_up(&format!("h{i}"), start);
+        }
+        let line = many.due(later).expect("due");
+        assert!(line.contains("100 more") && !line.contains("h5,"), "{line}");
+    }
+
     #[test]
     fn the_memory_of_unproven_approvals_raised_holds_its_limit() {
         let key = |n: usize| (1, n as u64, format!("{n:064x}"));
