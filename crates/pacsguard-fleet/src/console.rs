@@ -863,7 +863,8 @@ impl Fleet {
         let detail = format!(
             "two processes report under its certificate at once: the one with the trail this console witnesses ({witnessed}) and another ({stranger}; {refused} of its reports refused so far): a copy of its enrolment (HOME/fleet/) runs beside it. The copy's reports are refused and never judged; the host's own are witnessed and its approval stays in effect. Stop the copy, or revoke this host (its key is copied) and enrol it anew"
         );
-        // The count on the Hosts page is renewed whenever the state comes back to it.
+        // The count on the Hosts page is renewed at each refusal: the state stands
+        // and each one after is counted on its detail (review r29-fleet2).
         self.set_refused_state(db, host, "duplicated", &detail)?;
         if *raise {
             // Kept in the store first: a restart of the console must not forget it.
@@ -1750,7 +1751,10 @@ impl Fleet {
         let moved = self.move_state(db, host, hold::Point::Refusal, |current| {
             let next = silence::refused_state(&current.state, state);
             if next == current.state {
-                return None;
+                // The same standing refusal again (a copy still running): counted on
+                // its detail, not news (review r29-fleet2). Silent, left as it is.
+                return (next == state && silence::is_standing(state))
+                    .then(|| (next, silence::refused_again(&current.detail, detail)));
             }
             let detail = if silence::is_silent(&current.state) {
                 silence::silence_detail(
@@ -1763,7 +1767,14 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        Ok(!matches!(moved, StateMove::Unchanged))
+        Ok(match moved {
+            StateMove::Unchanged => false,
+            StateMove::GaveUp => true,
+            // Raised when the state changed, not when a standing one was counted.
+            StateMove::Moved { before, .. } => {
+                silence::refused_state(&before.state, state) != before.state
+            }
+        })
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
@@ -1779,8 +1790,13 @@ impl Fleet {
     ) -> Result<(), StoreError> {
         let now = now();
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {
+            // A standing refusal (a fork, a copy beside it) is not ended by the host's
+            // records: a copy still running would flap it back at each batch (review
+            // r29-fleet2).
             let next = match judged_from {
-                Some(seen) if seen == current.state => "ok".to_string(),
+                Some(seen) if seen == current.state && !silence::is_standing(seen) => {
+                    "ok".to_string()
+                }
                 _ => silence::heard_again(&current.state),
             };
             if next == current.state {

@@ -4579,8 +4579,57 @@ fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
     });
     assert_eq!(after["records"], delivered, "{after}");
     assert_eq!(after["state"], forked["state"], "{forked} then {after}");
+    // Review r29-fleet2: the host's own records did end it (`ok` again), so each fork
+    // sent after flapped the state back and was news again. A fork stands until an
+    // administrator acts: records keep it, later forks are counted on it, raised once.
+    std::fs::write(
+        host.path("after-the-fork.txt"),
+        b"new
+",
+    )
+    .expect("write");
+    let moved = wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > delivered.as_u64()
+    });
+    assert_eq!(moved["state"], forked["state"], "{forked} then {moved}");
+    for _ in 0..3 {
+        let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+        assert!(said.contains("refused"), "{said}");
+    }
+    let delivered = moved["records"].clone();
+    std::fs::write(
+        host.path("after-the-forks.txt"),
+        b"new
+",
+    )
+    .expect("write");
+    let last = wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > delivered.as_u64()
+    });
+    // The later forks, after a batch of the host was taken, are a copy of its home
+    // beside it (`duplicated`, raised once); the one after is counted on it.
+    assert!(
+        last["state"] == "fork" || last["state"] == "duplicated",
+        "{last}"
+    );
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("refused again")),
+        "{last}"
+    );
     guard.stop();
     server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("\"kind\":\"host-trail-fork\"").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.matches("\"kind\":\"host-identity-duplicated\"").count() <= 1,
+        "{log}"
+    );
 }
 
 /// Sends, under the host's certificate (Python's ssl module), a heartbeat naming
