@@ -139,7 +139,7 @@ mod tests {
     fn a_heartbeat_is_fresh_only_within_the_slack_of_the_trails_promise() {
         let mut growth = TrailGrowth::new(1000);
         // Never seen growing: counted from the start, with the default promise.
-        let window = i64::try_from(TRAIL_HEARTBEAT_UNKNOWN * TRAIL_HEARTBEAT_SLACK).unwrap();
+        let window = i64::try_from(TRAIL_HEARTBEAT_UNKNOWN * TRAIL_HEARTBEAT_SLACK).expect("small");
         assert_eq!(growth.fresh(7, 1000 + window), Ok(()));
         assert!(growth.fresh(7, 1001 + window).is_err());
         // Its heartbeat record promises 3 s: fresh for 6 s after it.
@@ -177,7 +177,7 @@ mod tests {
             3000,
             &[line(r#"{"seq":7,"heartbeat_seconds":99999999}"#)],
         );
-        let most = i64::try_from(MAX_TRAIL_HEARTBEAT * TRAIL_HEARTBEAT_SLACK).unwrap();
+        let most = i64::try_from(MAX_TRAIL_HEARTBEAT * TRAIL_HEARTBEAT_SLACK).expect("small");
         assert_eq!(growth.fresh(7, 3000 + most), Ok(()));
         assert!(growth.fresh(7, 3001 + most).is_err());
     }
