@@ -73,14 +73,23 @@ impl TrailGrowth {
     }
 
     /// Notes that `host`'s trail grew at `now` by `records` (lines as delivered): its
-    /// newest `heartbeat` record among them, if any, states its promise.
+    /// newest `heartbeat` record among them, if any, states its promise; without one the
+    /// promise before holds, unless it was a clean stop's (none due): the trail grew
+    /// after it, so the guard started again, and its promise is unknown until its first
+    /// heartbeat record (written after the start's first scan, which on a large archive
+    /// takes minutes: its heartbeats meanwhile are no replay).
     pub fn grew(&mut self, host: i64, now: i64, records: &[(u64, Vec<u8>)]) {
-        let promised = records
+        let promised = match records
             .iter()
             .rev()
             .find_map(|(_, line)| promised_heartbeat(line))
-            .or_else(|| self.hosts.get(&host).map(|g| g.promised))
-            .unwrap_or(TRAIL_HEARTBEAT_UNKNOWN);
+        {
+            Some(promised) => promised,
+            None => match self.hosts.get(&host).map(|g| g.promised) {
+                Some(0) | None => TRAIL_HEARTBEAT_UNKNOWN,
+                Some(promised) => promised,
+            },
+        };
         self.hosts.insert(host, Growth { at: now, promised });
         self.said.remove(&host);
     }
@@ -171,6 +180,10 @@ mod tests {
             )],
         );
         assert!(growth.fresh(7, 2021).is_err());
+        // Grown after it without a heartbeat record: started again, promise unknown.
+        growth.grew(7, 2030, &[line(r#"{"seq":7,"detail":"serve started"}"#)]);
+        assert_eq!(growth.fresh(7, 2030 + window), Ok(()));
+        assert!(growth.fresh(7, 2031 + window).is_err());
         // A promise past the limit is held to it.
         growth.grew(
             7,
