@@ -31,6 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
+use crate::freshness::TrailGrowth;
 use crate::hold;
 use crate::silence;
 use crate::wire::{self, Request, Response};
@@ -84,6 +85,11 @@ pub const FIRST_REPORT_WITHIN: Duration = Duration::from_secs(60);
 /// state first (compare and set): each retry means another write of that host's state
 /// went in, so only a flood of its reports reaches this; said on the console's log.
 pub const MAX_STATE_TRIES: usize = 16;
+/// How often at most the console's log says that changes of hosts' states were given
+/// up ([`MAX_STATE_TRIES`]): the first at once, those that follow within this counted
+/// and said in one line when it has passed (a flood of a host's reports, which is what
+/// reaches the limit, wrote one line per request).
+pub const STATE_GIVE_UP_SAID_EVERY: Duration = Duration::from_secs(10);
 /// How long an enrolment token is valid unless `--expires` says otherwise.
 pub const ENROL_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The longest an enrolment token may be made valid for.
@@ -425,6 +431,78 @@ pub struct Fleet {
     duplicates: Mutex<Duplicates>,
     /// The hosts whose clock was raised as off (review r25).
     skewed: Mutex<SkewedHosts>,
+    /// When each host's trail last grew: a heartbeat is contact only while it grew
+    /// within what its trail promised (review r29-fleet2).
+    growth: Mutex<TrailGrowth>,
+    /// The changes of states given up, as said on the log (review r29-fleet2).
+    give_ups: Mutex<GiveUps>,
+}
+
+/// The changes of hosts' states given up after [`MAX_STATE_TRIES`], as the log says
+/// them: the first of each [`STATE_GIVE_UP_SAID_EVERY`] at once, the rest counted and
+/// said in one line once it has passed (by the next give-up, or the silence check).
+#[derive(Debug, Default)]
+struct GiveUps {
+    /// When the line said last was said.
+    said_at: Option<std::time::Instant>,
+    /// Give-ups since, not said one by one.
+    unsaid: u64,
+    /// The hosts of those (the first few, [`GIVE_UP_HOSTS_NAMED`]).
+    hosts: Vec<String>,
+}
+
+/// How many hosts a line of give-ups counted names (the others are counted only).
+const GIVE_UP_HOSTS_NAMED: usize = 5;
+
+impl GiveUps {
+    /// A change of `host`'s state given up at `at`: the line to say now, if any.
+    fn gave_up(&mut self, host: &str, at: std::time::Instant) -> Option<String> {
+        if self.within_window(at) {
+            self.unsaid += 1;
+            if self.hosts.len() < GIVE_UP_HOSTS_NAMED && !self.hosts.iter().any(|h| h == host) {
+                self.hosts.push(host.to_string());
+            }
+            return None;
+        }
+        let counted = self
+            .counted()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        self.said_at = Some(at);
+        Some(format!(
+            "fleet: the state of host {host} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them; those that follow within {} s are counted (STATE_GIVE_UP_SAID_EVERY){counted}",
+            STATE_GIVE_UP_SAID_EVERY.as_secs()
+        ))
+    }
+
+    /// The line of the give-ups counted and not said, once the window they fell in has
+    /// passed at `at`: never left unsaid.
+    fn due(&mut self, at: std::time::Instant) -> Option<String> {
+        if self.within_window(at) {
+            return None;
+        }
+        let counted = self.counted()?;
+        self.said_at = Some(at);
+        Some(format!("fleet: {counted}"))
+    }
+
+    fn within_window(&self, at: std::time::Instant) -> bool {
+        self.said_at
+            .is_some_and(|said| at.duration_since(said) < STATE_GIVE_UP_SAID_EVERY)
+    }
+
+    /// "N more changes of state given up ..." for the give-ups counted, and forgets them.
+    fn counted(&mut self) -> Option<String> {
+        if self.unsaid == 0 {
+            return None;
+        }
+        let hosts = std::mem::take(&mut self.hosts).join(", ");
+        let n = std::mem::take(&mut self.unsaid);
+        Some(format!(
+            "{n} more changes of hosts' states given up after MAX_STATE_TRIES within {} s of the last said, of hosts {hosts}",
+            STATE_GIVE_UP_SAID_EVERY.as_secs()
+        ))
+    }
 }
 
 /// The most approvals without a trail record that the listener remembers having raised
@@ -489,6 +567,8 @@ impl Fleet {
             unproven_raised: Mutex::default(),
             duplicates: Mutex::default(),
             skewed: Mutex::default(),
+            growth: Mutex::new(TrailGrowth::new(now())),
+            give_ups: Mutex::default(),
         }
     }
 
@@ -783,7 +863,8 @@ impl Fleet {
         let detail = format!(
             "two processes report under its certificate at once: the one with the trail this console witnesses ({witnessed}) and another ({stranger}; {refused} of its reports refused so far): a copy of its enrolment (HOME/fleet/) runs beside it. The copy's reports are refused and never judged; the host's own are witnessed and its approval stays in effect. Stop the copy, or revoke this host (its key is copied) and enrol it anew"
         );
-        // The count on the Hosts page is renewed whenever the state comes back to it.
+        // The count on the Hosts page is renewed at each refusal: the state stands
+        // and each one after is counted on its detail (review r29-fleet2).
         self.set_refused_state(db, host, "duplicated", &detail)?;
         if *raise {
             // Kept in the store first: a restart of the console must not forget it.
@@ -1417,12 +1498,7 @@ impl Fleet {
         };
         let (first, records) = skip_held(db, host, first, records)?;
         let accepted = match witness::verify_report(&held, trail_key, first, records, checkpoint) {
-            Ok(accepted) => {
-                if proves_contact(&accepted) {
-                    db.touch_host(host.id, now, interval)?;
-                }
-                accepted
-            }
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 // Under its own trail key: a copy of the whole home beside the host?
                 if let Refusal::Fork(_) = &refusal
@@ -1458,6 +1534,11 @@ impl Fleet {
                 ));
             }
         };
+        let contact = proves_contact(&accepted)
+            && self.heartbeat_fresh(host, &accepted, checkpoint_size, now);
+        if contact {
+            db.touch_host(host.id, now, interval)?;
+        }
         // Verified: now what it claims of its profile is judged, before its records
         // are stored (a re-baseline it names is raised as named, not as found in them).
         let approval = match claim.map(|c| self.judge_profile(db, host, c)).transpose() {
@@ -1467,16 +1548,19 @@ impl Fleet {
         let size = accepted.frontier.size();
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
+            // A heartbeat that is no contact gets no cosignature: one dated now would
+            // vouch for a checkpoint replayed long after it was signed.
+            Some((_, note)) if !contact => (note.clone(), None),
             Some((_, note)) => match self.cosigner.cosign(note, stamp) {
                 Ok(cosigned) => (note.clone(), Some(cosigned)),
                 Err(e) => return refused(format!("the console could not cosign: {e}")),
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding = if accepted.records.is_empty() && accepted.checkpoint.is_none() {
-            0
-        } else {
+        let adding = if contact {
             batch_cost(&accepted.records, &note, cosigned.as_deref())
+        } else {
+            0
         };
         let charged = match self.charge_quota(db, host, adding, now)? {
             Ok(charged) => charged,
@@ -1487,10 +1571,12 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if !proves_contact(&accepted) {
-            // Neither records nor a checkpoint: nothing is stored and the host is not
-            // heard (see `proves_contact`); answered as witnessed at the size held, so a
-            // host whose trail has no checkpoint yet is told nothing wrong.
+        if !contact {
+            // Neither records nor a checkpoint (see `proves_contact`), or a heartbeat
+            // while the trail has not grown for longer than it promised (see
+            // `heartbeat_fresh`): nothing is stored and the host is not heard; answered
+            // as witnessed at the size held, so a host whose trail has no checkpoint yet
+            // is told nothing wrong.
             return Ok(witnessed);
         }
         hold::here(hold::Point::Store, &host.name, &*self.log);
@@ -1525,6 +1611,12 @@ impl Fleet {
                 return Err(e);
             }
         };
+        if stored && grows_signed_trail(&accepted, checkpoint_size) {
+            self.growth
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .grew(host.id, now, &accepted.records);
+        }
         if stored {
             let reporter = Reporter {
                 trail_key: trail_key.to_string(),
@@ -1559,6 +1651,37 @@ impl Fleet {
         Ok(witnessed)
     }
 
+    /// Whether a verified report that proves contact proves it now: records, or a
+    /// checkpoint growing the signed trail (over more than `held_checkpoint` records), do; a heartbeat (the checkpoint held again)
+    /// does only while the trail grew within what it promised
+    /// ([`crate::freshness`]): a checkpoint carries no time, and root who kept one
+    /// could replay it with the trail wiped and the guard dead. Said on the log once
+    /// per staleness.
+    fn heartbeat_fresh(
+        &self,
+        host: &HostRow,
+        accepted: &witness::Accepted,
+        held_checkpoint: u64,
+        now: i64,
+    ) -> bool {
+        if !accepted.records.is_empty() || grows_signed_trail(accepted, held_checkpoint) {
+            return true;
+        }
+        let mut growth = self
+            .growth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match growth.fresh(host.id, now) {
+            Ok(()) => true,
+            Err(stale) => {
+                if growth.first_said(host.id) {
+                    (self.log)(&stale.sentence(&host.name));
+                }
+                false
+            }
+        }
+    }
+
     /// Raises `host-silent` for each host past its promised interval (once per silence),
     /// and records on the console's trail each revocation the store holds (review r24).
     /// `reachable_since` (Unix seconds): when the listener started, or its store was
@@ -1573,6 +1696,16 @@ impl Fleet {
         reachable_since: i64,
     ) -> Result<(), StoreError> {
         let now = now();
+        // Give-ups counted and not said yet are said once their window passed, even if
+        // none follows (review r29-fleet2).
+        let due = self
+            .give_ups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .due(std::time::Instant::now());
+        if let Some(line) = due {
+            (self.log)(&line);
+        }
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
@@ -1618,7 +1751,10 @@ impl Fleet {
         let moved = self.move_state(db, host, hold::Point::Refusal, |current| {
             let next = silence::refused_state(&current.state, state);
             if next == current.state {
-                return None;
+                // The same standing refusal again (a copy still running): counted on
+                // its detail, not news (review r29-fleet2). Silent, left as it is.
+                return (next == state && silence::is_standing(state))
+                    .then(|| (next, silence::refused_again(&current.detail, detail)));
             }
             let detail = if silence::is_silent(&current.state) {
                 silence::silence_detail(
@@ -1631,7 +1767,14 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        Ok(!matches!(moved, StateMove::Unchanged))
+        Ok(match moved {
+            StateMove::Unchanged => false,
+            StateMove::GaveUp => true,
+            // Raised when the state changed, not when a standing one was counted.
+            StateMove::Moved { before, .. } => {
+                silence::refused_state(&before.state, state) != before.state
+            }
+        })
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
@@ -1647,8 +1790,13 @@ impl Fleet {
     ) -> Result<(), StoreError> {
         let now = now();
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {
+            // A standing refusal (a fork, a copy beside it) is not ended by the host's
+            // records: a copy still running would flap it back at each batch (review
+            // r29-fleet2).
             let next = match judged_from {
-                Some(seen) if seen == current.state => "ok".to_string(),
+                Some(seen) if seen == current.state && !silence::is_standing(seen) => {
+                    "ok".to_string()
+                }
                 _ => silence::heard_again(&current.state),
             };
             if next == current.state {
@@ -1711,10 +1859,14 @@ impl Fleet {
                 });
             }
         }
-        (self.log)(&format!(
-            "fleet: the state of host {} was moved by other requests {MAX_STATE_TRIES} times (MAX_STATE_TRIES) while this one judged it; left as they wrote it: reports of that host (or copies of it) arrive faster than the store writes them",
-            host.name
-        ));
+        let line = self
+            .give_ups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .gave_up(&host.name, std::time::Instant::now());
+        if let Some(line) = line {
+            (self.log)(&line);
+        }
         Ok(StateMove::GaveUp)
     }
 }
@@ -1740,6 +1892,16 @@ enum StateMove {
 /// `ok` nor end its silence (issue 14, review r29-fleet).
 fn proves_contact(accepted: &witness::Accepted) -> bool {
     !accepted.records.is_empty() || accepted.checkpoint.is_some()
+}
+
+/// Whether a verified report grows the host's signed trail: a checkpoint over more
+/// records than the last one accepted (`held_checkpoint`), which only the trail's
+/// records can make consistent with the console's frontier.
+fn grows_signed_trail(accepted: &witness::Accepted, held_checkpoint: u64) -> bool {
+    accepted
+        .checkpoint
+        .as_ref()
+        .is_some_and(|(c, _)| c.size > held_checkpoint)
 }
 
 /// What the state of `host`, found silent at `now`, says; `None` if it is not found
@@ -2333,6 +2495,45 @@ mod tests {
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
     /// limit the memory is emptied (said), so every one is raised again, none dropped.
+    #[test]
+    fn give_ups_are_said_once_per_window_with_a_count_and_never_left_unsaid() {
+        let start = std::time::Instant::now();
+        let mut give_ups = GiveUps::default();
+        let first = give_ups.gave_up("ct-a", start).expect("the first said");
+        assert!(first.contains("host ct-a") && first.contains("MAX_STATE_TRIES"));
+        assert!(!first.contains("more changes"), "{first}");
+        for i in 0..9 {
+            let host = if i % 2 == 0 { "ct-a" } else { "ct-b" };
+            assert_eq!(give_ups.gave_up(host, start), None, "counted");
+        }
+        // Not due within the window; due once it passed, with the count.
+        assert_eq!(give_ups.due(start + STATE_GIVE_UP_SAID_EVERY / 2), None);
+        let later = start + STATE_GIVE_UP_SAID_EVERY;
+        let counted = give_ups.due(later).expect("said once due");
+        assert!(
+            counted.contains("9 more changes") && counted.contains("ct-a, ct-b"),
+            "{counted}"
+        );
+        assert_eq!(give_ups.due(later + STATE_GIVE_UP_SAID_EVERY * 2), None);
+        // Counted ones ride on the next give-up said when it comes first.
+        assert_eq!(give_ups.gave_up("ct-c", later), None);
+        let next = give_ups
+            .gave_up("ct-d", later + STATE_GIVE_UP_SAID_EVERY)
+            .expect("said");
+        assert!(
+            next.contains("host ct-d") && next.contains("1 more changes") && next.contains("ct-c"),
+            "{next}"
+        );
+        // The hosts a line names are held to their limit.
+        let mut many = GiveUps::default();
+        many.gave_up("first", start);
+        for i in 0..100 {
+            many.gave_up(&format!("h{i}"), start);
+        }
+        let line = many.due(later).expect("due");
+        assert!(line.contains("100 more") && !line.contains("h5,"), "{line}");
+    }
+
     #[test]
     fn the_memory_of_unproven_approvals_raised_holds_its_limit() {
         let key = |n: usize| (1, n as u64, format!("{n:064x}"));

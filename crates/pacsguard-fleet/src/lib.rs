@@ -33,6 +33,7 @@ pub mod clock;
 pub mod console;
 pub mod cosign;
 pub mod duplicates;
+pub mod freshness;
 pub mod hold;
 pub mod host;
 pub mod pin;

@@ -68,6 +68,52 @@ impl LastHeard {
     }
 }
 
+/// Refused states that a host's records delivered afterwards do not end: a fork (its
+/// trail rewound, rewritten, or a copy of it reporting) and a copy of its enrolment
+/// beside it are facts about the host that stand while the host goes on reporting, until
+/// an administrator acts (revokes it; `console enrol-token --continue` enrols the same
+/// machine anew). Ended by its records, the state flapped back to `ok` at each batch
+/// while a copy kept running, and each fork of the copy was news again (review
+/// r29-fleet2). A gap or records outside the signed tree are mended by the records
+/// that follow.
+const STANDING: &[&str] = &["fork", "duplicated"];
+
+/// Whether `state` (a silence after it or not) is a refusal that stands: see
+/// [`STANDING`].
+pub fn is_standing(state: &str) -> bool {
+    let refused = state
+        .strip_suffix(SILENT)
+        .and_then(|s| s.strip_suffix(AFTER))
+        .unwrap_or(state);
+    STANDING.contains(&refused)
+}
+
+/// What the detail of a standing refusal says once refused again: the first refusal's
+/// words kept, how many came since, and the last one's.
+const AGAIN: &str = " [refused again ";
+
+/// The detail of a host in a standing refused state whose detail is `detail`, refused
+/// again the same way with `latest`: counted on it, never raised again.
+pub fn refused_again(detail: &str, latest: &str) -> String {
+    let (first, count) = match detail.split_once(AGAIN) {
+        Some((first, rest)) => {
+            let n = rest
+                .split_once(' ')
+                .and_then(|(n, _)| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            (first, n)
+        }
+        None => (detail, 0),
+    };
+    let n = count.saturating_add(1);
+    let latest = latest.split_once(AGAIN).map_or(latest, |(l, _)| l);
+    if latest == first {
+        format!("{first}{AGAIN}{n} times since]")
+    } else {
+        format!("{first}{AGAIN}{n} times since; the last: {latest}]")
+    }
+}
+
 /// What joins a silence's sentence and the refused state it was found in.
 const MEANWHILE: &str = "; its reports are refused meanwhile (";
 
@@ -137,6 +183,26 @@ mod tests {
             "duplicated, silent"
         );
         assert_eq!(refused_state("silent", "fork"), "fork, silent");
+    }
+
+    #[test]
+    fn a_standing_refusal_counts_the_refusals_after_it() {
+        assert!(is_standing("fork") && is_standing("duplicated, silent"));
+        assert!(!is_standing("gap") && !is_standing("ok") && !is_standing("silent"));
+        let once = refused_again("records from 0 again", "records from 0 again");
+        assert_eq!(once, "records from 0 again [refused again 1 times since]");
+        let twice = refused_again(&once, "records from 2 again");
+        assert_eq!(
+            twice,
+            "records from 0 again [refused again 2 times since; the last: records from 2 again]"
+        );
+        // The first refusal's words stay, however many follow: the detail does not grow.
+        let mut detail = twice;
+        for _ in 0..1000 {
+            detail = refused_again(&detail, "records from 2 again");
+        }
+        assert!(detail.starts_with("records from 0 again [refused again 1002 times since;"));
+        assert!(detail.len() < 120, "{detail}");
     }
 
     #[test]

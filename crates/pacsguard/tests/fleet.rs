@@ -4432,21 +4432,37 @@ fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
         String::from_utf8_lossy(&out.stderr)
     );
     let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
-    let said = report_as(&url, &host.home.join("fleet"), &key, 2);
-    assert!(said.contains("rewound"), "{said}");
+    // Three forked reports, each giving up (review r29-fleet2: each wrote its line).
+    let given_up = "was moved by other requests 16 times (MAX_STATE_TRIES)";
+    for _ in 0..3 {
+        let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+        assert!(said.contains("rewound"), "{said}");
+    }
+    assert!(
+        server.wait_for(given_up, Duration::from_secs(10)),
+        "{}",
+        server.stderr()
+    );
+    // The two after the first are counted, said in one line once the window passed.
+    let counted = "2 more changes of hosts' states given up after MAX_STATE_TRIES";
     assert!(
         server.wait_for(
-            "was moved by other requests 16 times (MAX_STATE_TRIES)",
-            Duration::from_secs(10)
+            counted,
+            pacsguard_fleet::console::STATE_GIVE_UP_SAID_EVERY + Duration::from_secs(10)
         ),
         "{}",
         server.stderr()
     );
+    let said = server.stderr();
+    assert_eq!(said.matches(given_up).count(), 1, "{said}");
+    assert_eq!(said.matches(counted).count(), 1, "{said}");
+    assert!(said.contains("of hosts ct-tries"), "{said}");
     server.stop();
+    // Each refusal's alert raised, its state never written (review r29-fleet).
     let log = console_log(&console);
     assert_eq!(
         log.matches("\"kind\":\"host-trail-fork\"").count(),
-        1,
+        3,
         "{log}"
     );
 }
@@ -4563,6 +4579,177 @@ fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
     });
     assert_eq!(after["records"], delivered, "{after}");
     assert_eq!(after["state"], forked["state"], "{forked} then {after}");
+    // Review r29-fleet2: the host's own records did end it (`ok` again), so each fork
+    // sent after flapped the state back and was news again. A fork stands until an
+    // administrator acts: records keep it, later forks are counted on it, raised once.
+    std::fs::write(
+        host.path("after-the-fork.txt"),
+        b"new
+",
+    )
+    .expect("write");
+    let moved = wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > delivered.as_u64()
+    });
+    assert_eq!(moved["state"], forked["state"], "{forked} then {moved}");
+    for _ in 0..3 {
+        let said = report_as(&url, &host.home.join("fleet"), &key, 2);
+        assert!(said.contains("refused"), "{said}");
+    }
+    let delivered = moved["records"].clone();
+    std::fs::write(
+        host.path("after-the-forks.txt"),
+        b"new
+",
+    )
+    .expect("write");
+    let last = wait_host(&console, "ct-hb-fork", |h| {
+        h["records"].as_u64() > delivered.as_u64()
+    });
+    // The later forks, after a batch of the host was taken, are a copy of its home
+    // beside it (`duplicated`, raised once); the one after is counted on it.
+    assert!(
+        last["state"] == "fork" || last["state"] == "duplicated",
+        "{last}"
+    );
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("refused again")),
+        "{last}"
+    );
     guard.stop();
     server.stop();
+    let log = console_log(&console);
+    assert_eq!(
+        log.matches("\"kind\":\"host-trail-fork\"").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.matches("\"kind\":\"host-identity-duplicated\"").count() <= 1,
+        "{log}"
+    );
+}
+
+/// Sends, under the host's certificate (Python's ssl module), a heartbeat naming
+/// `checkpoint` (a signed note) at `size` records; returns the console's answer.
+fn heartbeat_as(
+    url: &str,
+    fleet: &std::path::Path,
+    key: &str,
+    size: u64,
+    checkpoint: &str,
+) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,socket,ssl,struct,sys\n\
+             addr,fleet,key,n,note=sys.argv[1:6]\n\
+             host,port=addr.rsplit(':',1)\n\
+             ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+             ctx.check_hostname=False\n\
+             ctx.verify_mode=ssl.CERT_NONE\n\
+             ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
+             s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
+             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':int(n),'records':[],'checkpoint':note}).encode()\n\
+             s.sendall(struct.pack('>I',len(body))+body)\n\
+             head=s.recv(4)\n\
+             (m,)=struct.unpack('>I',head)\n\
+             got=b''\n\
+             while len(got)<m: got+=s.recv(m-len(got))\n\
+             print(got.decode())\n",
+        )
+        .arg(url.strip_prefix("tls://").expect("tls url"))
+        .arg(fleet)
+        .arg(key)
+        .arg(size.to_string())
+        .arg(checkpoint)
+        .output()
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
+
+/// The checkpoint of exactly `size` records in the host's `checkpoints.jsonl`.
+fn checkpoint_of_size(home: &std::path::Path, size: u64) -> String {
+    let text = std::fs::read_to_string(home.join("checkpoints.jsonl")).expect("checkpoints");
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| v["note"].as_str().map(String::from))
+        .find(|note| note.lines().nth(1) == Some(size.to_string().as_str()))
+        .unwrap_or_else(|| panic!("no checkpoint of {size} records: {text}"))
+}
+
+/// Issue 14 (review r29-fleet2): root on a host (its trail heartbeat every 3 s) kills
+/// its guard, keeps the newest checkpoint the console holds and the enrolment key,
+/// wipes the trail, and replays that checkpoint as a heartbeat every 2 s. A checkpoint
+/// carries no time: before, each replay was "consistent with the one held", so the
+/// host's contact moved at each and it stayed `ok` for as long as the replays went on.
+/// Now a heartbeat is contact only while the host's trail grew (new records under a
+/// new checkpoint) within what its trail promised (twice its heartbeat interval): past
+/// that, only new signed records are, which a wiped trail cannot give (the console's
+/// frontier is not in any checkpoint). The host is raised silent, once.
+#[test]
+fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ws-replayed");
+    let config = host.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[watch]\nheartbeat_seconds = 3\n");
+    std::fs::write(&config, text).expect("config");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-replayed", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // Killed, so its trail promised another heartbeat within 3 s.
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&guard, nix::sys::signal::Signal::SIGKILL);
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = wait_host(&console, "ws-replayed", |_| true);
+    let size = held["records"].as_u64().expect("records");
+    let note = checkpoint_of_size(&host.home, size);
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    for file in ["audit.log", "checkpoints.jsonl"] {
+        let _ = std::fs::remove_file(host.home.join(file));
+    }
+    let fleet = host.home.join("fleet");
+    let silent = loop {
+        let said = heartbeat_as(&url, &fleet, &key, size, &note);
+        assert!(said.contains("witnessed"), "{said}");
+        let now = wait_host(&console, "ws-replayed", |_| true);
+        if now["state"] == "silent" {
+            break now;
+        }
+        assert!(
+            killed.elapsed()
+                < Duration::from_secs(2 * 3 + 15) + pacsguard_fleet::console::SILENCE_GRACE * 2,
+            "kept alive by a replayed checkpoint: {now}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    for _ in 0..2 {
+        heartbeat_as(&url, &fleet, &key, size, &note);
+    }
+    let after = wait_host(&console, "ws-replayed", |_| true);
+    assert_eq!(after["state"], "silent", "{silent} then {after}");
+    assert_eq!(after["records"], size, "{after}");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("\"kind\":\"host-silence-ended\"").count(),
+        0,
+        "{log}"
+    );
+    drop(guard);
 }
