@@ -1495,3 +1495,84 @@ fn findings_past_the_limit_are_counted() {
         "{findings:#?}"
     );
 }
+
+/// A document whose attached file (object 5, named by `/EF`, untyped) is defined twice:
+/// `newest` by the newest cross-reference section (an incremental update), `older` by
+/// the first; the newest definition is written first in the file, before the older one.
+fn attachment_redefined_earlier_in_the_file(newest: &[u8], older: &[u8]) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = Vec::new();
+    let objects: [Vec<u8>; 5] = [
+        obj(
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>\nendobj\n",
+        ),
+        obj("2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"),
+        obj("3 0 obj\n<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>\nendobj\n"),
+        [
+            b"5 0 obj\n".as_slice(),
+            &stream("/Filter /FlateDecode", &flate(newest)),
+            b"\nendobj\n",
+        ]
+        .concat(),
+        [
+            b"5 0 obj\n".as_slice(),
+            &stream("/Filter /FlateDecode", &flate(older)),
+            b"\nendobj\n",
+        ]
+        .concat(),
+    ];
+    for object in objects {
+        at.push(out.len());
+        out.extend_from_slice(&object);
+    }
+    let entry = |offset: usize| format!("{offset:010} 00000 n \n");
+    let first = out.len();
+    let table = format!(
+        "xref\n0 6\n0000000000 65535 f \n{}{}{}0000000000 65535 f \n{}trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n",
+        entry(at[0]),
+        entry(at[1]),
+        entry(at[2]),
+        entry(at[4])
+    );
+    out.extend_from_slice(table.as_bytes());
+    let update = out.len();
+    let table = format!(
+        "xref\n0 1\n0000000000 65535 f \n5 1\n{}trailer\n<< /Size 6 /Root 1 0 R /Prev {first} >>\nstartxref\n{update}\n%%EOF\n",
+        entry(at[3])
+    );
+    out.extend_from_slice(table.as_bytes());
+    out
+}
+
+/// Review r29-screen2: an object redefined by an incremental update is read in the
+/// version the newest cross-reference section names (qpdf, mutool and pdfdetach all
+/// take it); the one kept here was the last in the file. A program attached as
+/// "report.txt" by an update whose new definition sat before the old one in the file was
+/// a 12-byte "data" attachment (info), while qpdf, mutool and pdfdetach extract the
+/// program. Every version of an attached object is screened now (a repairing reader
+/// takes the last in the file), so the older one holding the program is found too.
+#[test]
+fn every_version_of_an_attachment_redefined_by_an_update_is_screened() {
+    let program = pacsguard_testkit::real_pe();
+    let note = b"just a note\n";
+    for (newest, older) in [(&program[..], &note[..]), (&note[..], &program[..])] {
+        let pdf = attachment_redefined_earlier_in_the_file(newest, older);
+        let seen = as_qpdf_reads_it(&pdf);
+        assert_eq!(
+            seen.contains("This program cannot be run in DOS mode"),
+            newest == &program[..],
+            "qpdf reads the newest version"
+        );
+        assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report.attachments.iter().any(|a| a.bytes == program),
+            "the program is given to rules and hash lists: {:?}",
+            report
+                .attachments
+                .iter()
+                .map(|a| a.bytes.len())
+                .collect::<Vec<_>>()
+        );
+    }
+}

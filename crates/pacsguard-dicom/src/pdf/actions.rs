@@ -72,13 +72,13 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
                         let name = file_name(doc, dict);
                         if let Some(ef) = doc.resolve(value).as_dict() {
                             for (_, stream) in ef {
-                                if let Some(index) = doc.lookup(stream)
-                                    && doc.objects.get(index).is_some_and(|o| o.stream.is_some())
-                                {
-                                    found.push(Found::Attachment {
-                                        object: index,
-                                        name: name.clone(),
-                                    });
+                                for &index in doc.lookup_every_version(stream) {
+                                    if doc.objects.get(index).is_some_and(|o| o.stream.is_some()) {
+                                        found.push(Found::Attachment {
+                                            object: index,
+                                            name: name.clone(),
+                                        });
+                                    }
                                 }
                             }
                         }

@@ -68,7 +68,13 @@ pub struct UndecodedObjectStream {
 pub struct Document<'a> {
     bytes: &'a [u8],
     pub objects: Vec<Object>,
+    /// The version of each object [`Document::resolve`] reads: the last parsed.
     index: HashMap<(u32, u16), usize>,
+    /// Every version of each object (an incremental update redefines one under its
+    /// number), in the order parsed: which one a reader takes depends on whether it
+    /// follows the cross-reference data or repairs the file, so what a version carries
+    /// is screened in each of them ([`Document::lookup_every_version`]).
+    versions: HashMap<(u32, u16), Vec<usize>>,
     decryptor: Option<Decryptor>,
     pub encryption: Encryption,
     /// Object number of the encryption dictionary: its strings are never encrypted.
@@ -105,6 +111,7 @@ impl<'a> Document<'a> {
             bytes,
             objects: Vec::new(),
             index: HashMap::new(),
+            versions: HashMap::new(),
             decryptor: None,
             encryption: Encryption::None,
             encrypt_object: None,
@@ -235,8 +242,12 @@ impl<'a> Document<'a> {
     }
 
     fn insert(&mut self, object: Object) {
-        self.index
-            .insert((object.num, object.generation), self.objects.len());
+        let key = (object.num, object.generation);
+        self.index.insert(key, self.objects.len());
+        self.versions
+            .entry(key)
+            .or_default()
+            .push(self.objects.len());
         self.objects.push(object);
     }
 
@@ -591,6 +602,20 @@ impl<'a> Document<'a> {
         match obj {
             Obj::Ref(num, generation) => self.index.get(&(*num, *generation)).copied(),
             _ => None,
+        }
+    }
+
+    /// The indexes of every version of the object a reference names: qpdf, mutool and
+    /// pdfdetach take the one the newest cross-reference section names, a reader
+    /// repairing the file the last in it, and an update can write the newer before the
+    /// older.
+    pub fn lookup_every_version(&self, obj: &Obj) -> &[usize] {
+        match obj {
+            Obj::Ref(num, generation) => self
+                .versions
+                .get(&(*num, *generation))
+                .map_or(&[], Vec::as_slice),
+            _ => &[],
         }
     }
 
