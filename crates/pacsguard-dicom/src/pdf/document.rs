@@ -85,7 +85,9 @@ pub struct Document<'a> {
     /// The trailer last in the file (the newest revision's) names no `/Encrypt` while an
     /// older one does.
     newest_trailer_unencrypted: bool,
-    /// Every trailer dictionary (classic, and of cross-reference streams), for `/Root`.
+    /// Every trailer dictionary (classic, and of cross-reference streams), newest first:
+    /// by place in the file, the last first, as readers take `/Root`, `/Encrypt` and
+    /// `/ID` from the newest.
     trailers: Vec<Dict>,
     /// Object streams named by type-2 cross-reference entries: a reader loads them by
     /// number, whatever their `/Type` says.
@@ -137,17 +139,19 @@ impl<'a> Document<'a> {
                 }
             }
         }
-        if reading != Reading::Unencrypted {
-            doc.set_up_encryption(&trailers);
-        }
+        trailers.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
         doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
+        if reading != Reading::Unencrypted {
+            doc.set_up_encryption();
+        }
         doc.decrypt_strings();
         doc.expand_object_streams();
         doc
     }
 
-    /// Where the document catalog is, found as readers find it: the object a trailer's
-    /// (or cross-reference stream's) `/Root` names, whatever its `/Type` says (qpdf and
+    /// Where the document catalog is, found as readers find it: the object the newest
+    /// trailer's (or cross-reference stream's) `/Root` names (an older one's if that names
+    /// nothing here), whatever its `/Type` says (qpdf and
     /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
     /// trailer). `None`: no reader would show this as a document.
     pub fn catalog_offset(&self) -> Option<usize> {
@@ -402,15 +406,15 @@ impl<'a> Document<'a> {
     /// update may name a new /Encrypt and /ID; when the newest names no /Encrypt, the
     /// newest that does is read here and the unencrypted reading is another, see
     /// [`Document::other_readings`]).
-    fn set_up_encryption(&mut self, trailers: &[(usize, Dict)]) {
-        let mut by_position: Vec<&(usize, Dict)> = trailers.iter().collect();
-        by_position.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        let newest_first: Vec<&Dict> = by_position.into_iter().map(|(_, t)| t).collect();
-        let Some(trailer) = newest_first
-            .iter()
-            .find(|t| get(t, b"Encrypt").is_some())
-            .copied()
-        else {
+    fn set_up_encryption(&mut self) {
+        let trailers = std::mem::take(&mut self.trailers);
+        self.set_up_encryption_from(&trailers);
+        self.trailers = trailers;
+    }
+
+    /// [`Document::set_up_encryption`] from `newest_first`, the document's trailers.
+    fn set_up_encryption_from(&mut self, newest_first: &[Dict]) {
+        let Some(trailer) = newest_first.iter().find(|t| get(t, b"Encrypt").is_some()) else {
             return;
         };
         self.newest_trailer_unencrypted = newest_first
@@ -840,5 +844,68 @@ fn decrypt_in(value: &mut Obj, decryptor: &Decryptor, num: u32, generation: u16)
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document whose first revision ends in a classic trailer (`/Root 1 0 R`) and
+    /// whose update ends in a cross-reference stream naming a new catalog (`/Root 3 0 R`,
+    /// at `new_catalog`): qpdf (`--show-object=trailer`) and mutool (`show trailer`) read
+    /// the stream's dictionary as the trailer, so the new catalog.
+    fn classic_then_xref_stream_update() -> (Vec<u8>, usize) {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut at = Vec::new();
+        for body in [
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+            "2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+        ] {
+            at.push(out.len());
+            out.extend_from_slice(body.as_bytes());
+        }
+        let first = out.len();
+        out.extend_from_slice(
+            format!(
+                "xref\n0 3\n0000000000 65535 f \n{:010} 00000 n \n{:010} 00000 n \ntrailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n",
+                at[0], at[1]
+            )
+            .as_bytes(),
+        );
+        let new_catalog = out.len();
+        out.extend_from_slice(
+            b"3 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(7\\)) >> >>\nendobj\n",
+        );
+        let update = out.len();
+        let mut rows = Vec::new();
+        for offset in [new_catalog, update] {
+            rows.push(1u8);
+            rows.extend_from_slice(&u32::try_from(offset).expect("small").to_be_bytes());
+            rows.push(0);
+        }
+        out.extend_from_slice(
+            format!(
+                "4 0 obj\n<< /Type /XRef /Size 5 /Index [3 2] /W [1 4 1] /Root 3 0 R /Prev {first} /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{update}\n%%EOF\n").as_bytes(),
+        );
+        (out, new_catalog)
+    }
+
+    /// Review r29-screen2: the catalog was the first `/Root` of a list with the classic
+    /// trailers first and the cross-reference streams after, so an update ending in a
+    /// cross-reference stream was read with the first revision's catalog. Readers take
+    /// the newest trailer's.
+    #[test]
+    fn the_catalog_is_the_one_the_newest_trailer_names() {
+        let (pdf, new_catalog) = classic_then_xref_stream_update();
+        let doc = Document::read(&pdf, Budget::default());
+        assert_eq!(doc.catalog_offset(), Some(new_catalog));
     }
 }
