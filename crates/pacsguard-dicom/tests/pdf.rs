@@ -1576,3 +1576,78 @@ fn every_version_of_an_attachment_redefined_by_an_update_is_screened() {
         );
     }
 }
+
+/// Review r29-screen2: the encryption dictionary was read in the version last parsed. A
+/// second valid version (the same document encrypted again with other permissions, so
+/// another key for the same /ID) written after the last cross-reference section, which
+/// qpdf and mutool do not read (they take the version the section names), made every
+/// string and stream decrypt to noise here: an attached program was a 3-byte "data"
+/// attachment with a garbled name (info) while qpdf extracts it. Every version of the
+/// encryption dictionary is read now, up to MAX_PDF_ENCRYPTION_VERSIONS others.
+#[test]
+fn every_version_of_the_encryption_dictionary_is_read() {
+    let program = pacsguard_testkit::real_pe();
+    let plain = attach(&program, "report.txt");
+    let encrypt = |permissions: &[&str]| {
+        let mut after = vec!["--encrypt", "", "owner", "128", "--use-aes=n"];
+        after.extend_from_slice(permissions);
+        after.push("--");
+        qpdf(
+            &plain,
+            &[
+                "--allow-weak-crypto",
+                "--static-id",
+                "--object-streams=disable",
+            ],
+            &after,
+        )
+        .expect("encrypted")
+    };
+    let (read, other) = (encrypt(&[]), encrypt(&["--print=none"]));
+    let number = |pdf: &[u8]| {
+        let at = memchr::memmem::find(pdf, b"/Encrypt ").expect("/Encrypt") + 9;
+        let digits: Vec<u8> = pdf[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        String::from_utf8(digits).expect("digits")
+    };
+    let num = number(&read);
+    assert_eq!(num, number(&other));
+    let header = format!("\n{num} 0 obj");
+    let dict_at = memchr::memmem::find(&other, header.as_bytes()).expect("the dictionary") + 1;
+    let dict_end =
+        dict_at + memchr::memmem::find(&other[dict_at..], b"endobj").expect("endobj") + 6;
+    let mut pdf = read.clone();
+    pdf.extend_from_slice(&other[dict_at..dict_end]);
+    pdf.push(b'\n');
+    // qpdf reads the version its cross-reference table names, and extracts the program.
+    let seen = as_qpdf_reads_it(&pdf);
+    assert!(seen.contains("This program cannot be run in DOS mode"));
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+
+    // More versions than are read: the limit is said.
+    let mut many = pdf.clone();
+    for permissions in [["--modify=none"], ["--extract=n"], ["--annotate=n"]] {
+        let again = encrypt(&permissions);
+        let dict_at = memchr::memmem::find(&again, header.as_bytes()).expect("the dictionary") + 1;
+        let dict_end =
+            dict_at + memchr::memmem::find(&again[dict_at..], b"endobj").expect("endobj") + 6;
+        many.extend_from_slice(&again[dict_at..dict_end]);
+        many.push(b'\n');
+    }
+    let report = inspect_pdf(&many);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected
+                && f.detail.contains(&format!(
+                    "other versions of the encryption dictionary read (limit {})",
+                    pacsguard_dicom::MAX_PDF_ENCRYPTION_VERSIONS
+                ))),
+        "{:#?}",
+        report.findings
+    );
+}

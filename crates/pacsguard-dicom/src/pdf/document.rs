@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::budget::{Budget, Limit};
+use super::budget::{Budget, Limit, MAX_PDF_ENCRYPTION_VERSIONS};
 use super::crypt::{self, Decryptor, Setup, StreamCrypt};
 use super::filters::{self, Filter};
 use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
@@ -44,6 +44,12 @@ pub enum Reading {
     /// Nothing decrypted: the newest trailer names no `/Encrypt` (an incremental update
     /// without one), and qpdf and mutool read the document from the newest trailer.
     Unencrypted,
+    /// As [`Reading::Decrypted`], with another version of the encryption dictionary (the
+    /// index of that object): an update, or an object written after the last
+    /// cross-reference section, can redefine it under its number; qpdf and mutool take
+    /// the version the newest cross-reference section names, a reader repairing the file
+    /// the last in it, and [`Reading::Decrypted`] the last parsed.
+    DecryptedWithVersion(usize),
 }
 
 /// What stopped decryption, for the report.
@@ -85,6 +91,9 @@ pub struct Document<'a> {
     /// The trailer last in the file (the newest revision's) names no `/Encrypt` while an
     /// older one does.
     newest_trailer_unencrypted: bool,
+    /// The versions of the encryption dictionary other than the one read (indexes of
+    /// objects), each read as [`Reading::DecryptedWithVersion`].
+    other_encryption_versions: Vec<usize>,
     /// Every trailer dictionary (classic, and of cross-reference streams), newest first:
     /// by place in the file, the last first, as readers take `/Root`, `/Encrypt` and
     /// `/ID` from the newest.
@@ -120,6 +129,7 @@ impl<'a> Document<'a> {
             reading,
             metadata_in_clear: false,
             newest_trailer_unencrypted: false,
+            other_encryption_versions: Vec::new(),
             trailers: Vec::new(),
             object_streams: HashSet::new(),
             endstreams: BTreeMap::new(),
@@ -259,10 +269,21 @@ impl<'a> Document<'a> {
     /// make, each with why; none for a document that is not encrypted or cannot be
     /// decrypted.
     pub fn other_readings(&self) -> Vec<(Reading, &'static str)> {
+        // Whether or not the version read here opens: another may (a version that needs a
+        // password is no disguise for one that does not).
+        let mut readings: Vec<(Reading, &'static str)> = self
+            .other_encryption_versions
+            .iter()
+            .map(|&version| {
+                (
+                    Reading::DecryptedWithVersion(version),
+                    "read with another version of its encryption dictionary, as readers that take that version read it",
+                )
+            })
+            .collect();
         if self.encryption != Encryption::Open {
-            return Vec::new();
+            return readings;
         }
-        let mut readings = Vec::new();
         if self.metadata_in_clear
             && self
                 .objects
@@ -412,6 +433,34 @@ impl<'a> Document<'a> {
         self.trailers = trailers;
     }
 
+    /// Of `versions` (indexes of one object's versions), those whose value differs from
+    /// `read`'s and from each other's (one value parsed twice is one reading), at most
+    /// [`MAX_PDF_ENCRYPTION_VERSIONS`]: more is the limit reached.
+    fn other_distinct_versions(&mut self, versions: &[usize], read: Option<usize>) -> Vec<usize> {
+        let value = |i: usize| self.objects.get(i).map(|o| &o.value);
+        let mut seen: Vec<&Obj> = read.and_then(value).into_iter().collect();
+        let mut others = Vec::new();
+        let mut more = false;
+        for &version in versions {
+            let Some(candidate) = value(version) else {
+                continue;
+            };
+            if seen.contains(&candidate) {
+                continue;
+            }
+            if others.len() == MAX_PDF_ENCRYPTION_VERSIONS {
+                more = true;
+                break;
+            }
+            seen.push(candidate);
+            others.push(version);
+        }
+        if more {
+            self.budget.reach(Limit::EncryptionVersions);
+        }
+        others
+    }
+
     /// [`Document::set_up_encryption`] from `newest_first`, the document's trailers.
     fn set_up_encryption_from(&mut self, newest_first: &[Dict]) {
         let Some(trailer) = newest_first.iter().find(|t| get(t, b"Encrypt").is_some()) else {
@@ -424,8 +473,19 @@ impl<'a> Document<'a> {
         if let Some(Obj::Ref(num, generation)) = encrypt_ref {
             self.encrypt_object = Some((*num, *generation));
         }
-        let Some(encrypt) = encrypt_ref
-            .map(|e| self.resolve(e))
+        let versions = encrypt_ref.map_or_else(Vec::new, |e| self.lookup_every_version(e).to_vec());
+        let read = match self.reading {
+            Reading::DecryptedWithVersion(version) => Some(version),
+            _ => encrypt_ref.and_then(|e| self.lookup(e)),
+        };
+        if self.reading == Reading::Decrypted {
+            self.other_encryption_versions = self.other_distinct_versions(&versions, read);
+        }
+        let chosen = match read {
+            Some(version) => self.objects.get(version).map(|o| &o.value),
+            None => encrypt_ref.map(|e| self.resolve(e)),
+        };
+        let Some(encrypt) = chosen
             .and_then(Obj::as_dict)
             .map(|encrypt| self.resolved_encryption(encrypt))
         else {
