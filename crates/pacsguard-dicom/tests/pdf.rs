@@ -1500,14 +1500,32 @@ fn findings_past_the_limit_are_counted() {
 /// `newest` by the newest cross-reference section (an incremental update), `older` by
 /// the first; the newest definition is written first in the file, before the older one.
 fn attachment_redefined_earlier_in_the_file(newest: &[u8], older: &[u8]) -> Vec<u8> {
+    stream_redefined_earlier_in_the_file(
+        "/Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >>",
+        "<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>",
+        newest,
+        older,
+    )
+}
+
+/// A document (catalog 1 with `catalog_extra`, pages 2, object 3 `third`) whose stream
+/// object 5 is defined twice: `newest` by the newest cross-reference section (an
+/// incremental update), `older` by the first; the newest definition is written first in
+/// the file, before the older one.
+fn stream_redefined_earlier_in_the_file(
+    catalog_extra: &str,
+    third: &str,
+    newest: &[u8],
+    older: &[u8],
+) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut at = Vec::new();
     let objects: [Vec<u8>; 5] = [
-        obj(
-            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>\nendobj\n",
-        ),
+        obj(&format!(
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>\nendobj\n"
+        )),
         obj("2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"),
-        obj("3 0 obj\n<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>\nendobj\n"),
+        obj(&format!("3 0 obj\n{third}\nendobj\n")),
         [
             b"5 0 obj\n".as_slice(),
             &stream("/Filter /FlateDecode", &flate(newest)),
@@ -1650,4 +1668,32 @@ fn every_version_of_the_encryption_dictionary_is_read() {
         "{:#?}",
         report.findings
     );
+}
+
+/// Review r29-screen2: an XFA form's packets were read in the version of each stream
+/// last parsed. An update redefining the template packet with a script, its new
+/// definition written before the old one (qpdf reads the new one), was no finding.
+#[test]
+fn every_version_of_an_xfa_packet_redefined_by_an_update_is_read() {
+    let form = |body: &str| {
+        format!(r#"<?xml version="1.0"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform><field name="a">{body}</field></subform></template></xdp:xdp>"#).into_bytes()
+    };
+    let scripted = form(
+        r#"<event activity="initialize"><script contentType="application/x-javascript">xfa.host.messageBox('versions')</script></event>"#,
+    );
+    let plain = form("");
+    for (newest, older) in [(&scripted, &plain), (&plain, &scripted)] {
+        let pdf = stream_redefined_earlier_in_the_file(
+            "/AcroForm 3 0 R",
+            "<< /Fields [] /XFA [(template) 5 0 R] >>",
+            newest,
+            older,
+        );
+        assert_eq!(
+            as_qpdf_reads_it(&pdf).contains("messageBox('versions')"),
+            newest == &scripted,
+            "qpdf reads the newest version"
+        );
+        assert_alert(&pdf, FindingKind::ActiveContent, "messageBox('versions')");
+    }
 }
