@@ -1697,3 +1697,78 @@ fn every_version_of_an_xfa_packet_redefined_by_an_update_is_read() {
         assert_alert(&pdf, FindingKind::ActiveContent, "messageBox('versions')");
     }
 }
+
+/// A document of `originals` (number, body; object 1 the catalog) updated by `update`
+/// (number, body) under the same numbers, with the update's definitions written first in
+/// the file and the originals after them: the first cross-reference section names the
+/// originals, the newest (the update's, `/Prev` to the first) names the new ones.
+fn updated_with_new_definitions_first(
+    originals: &[(u32, Vec<u8>)],
+    update: &[(u32, Vec<u8>)],
+) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let place = |objects: &[(u32, Vec<u8>)], out: &mut Vec<u8>| -> Vec<(u32, usize)> {
+        let mut at = Vec::new();
+        for (num, body) in objects {
+            at.push((*num, out.len()));
+            out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        at
+    };
+    let new = place(update, &mut out);
+    let old = place(originals, &mut out);
+    let section = |entries: &[(u32, usize)]| {
+        let mut text = String::from("xref\n0 1\n0000000000 65535 f \n");
+        for (num, offset) in entries {
+            text.push_str(&format!("{num} 1\n{offset:010} 00000 n \n"));
+        }
+        text
+    };
+    let size = originals.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
+    let first = out.len();
+    out.extend_from_slice(section(&old).as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n").as_bytes(),
+    );
+    let newest = out.len();
+    out.extend_from_slice(section(&new).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {size} /Root 1 0 R /Prev {first} >>\nstartxref\n{newest}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Review r29-screen2: a value given by reference was read in the version last parsed,
+/// not in the one the newest cross-reference section names, which qpdf and mutool read.
+/// An attached program's `/Filter 6 0 R`, redefined by an update from ASCIIHexDecode to
+/// FlateDecode with the new definition written first, was decoded here with the old
+/// filter: the attachment did not decode and was passed over (no finding), while qpdf
+/// extracts the program.
+#[test]
+fn a_value_redefined_by_an_update_is_read_as_the_newest_section_names_it() {
+    let program = pacsguard_testkit::real_pe();
+    let compressed = flate(&program);
+    let originals = [
+        (
+            1,
+            obj(
+                "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>",
+            ),
+        ),
+        (2, obj("<< /Type /Pages /Kids [] /Count 0 >>")),
+        (
+            3,
+            obj("<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>"),
+        ),
+        (5, stream("/Filter 6 0 R", &compressed)),
+        (6, obj("/ASCIIHexDecode")),
+    ];
+    let pdf = updated_with_new_definitions_first(&originals, &[(6, obj("/FlateDecode"))]);
+    assert!(as_qpdf_reads_it(&pdf).contains("This program cannot be run in DOS mode"));
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+}

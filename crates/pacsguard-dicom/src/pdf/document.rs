@@ -139,9 +139,10 @@ impl<'a> Document<'a> {
         let mut parsed = HashSet::new();
         doc.scan_headers(&mut parsed);
         let mut trailers = doc.classic_trailers();
-        let offsets = doc.xref_offsets(&mut trailers);
+        let named = doc.xref_offsets(&mut trailers);
         let base = header_offset(bytes).unwrap_or(0);
-        for offset in offsets {
+        let sections = newest_section_naming(&named, base);
+        for &(offset, _) in &named {
             for at in [offset, offset.saturating_add(base)] {
                 if !parsed.contains(&at) {
                     parsed.insert(at);
@@ -151,12 +152,36 @@ impl<'a> Document<'a> {
         }
         trailers.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
         doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
+        doc.read_versions_the_newest_sections_name(&sections);
         if reading != Reading::Unencrypted {
             doc.set_up_encryption();
         }
         doc.decrypt_strings();
         doc.expand_object_streams();
+        doc.read_versions_the_newest_sections_name(&sections);
         doc
+    }
+
+    /// Makes [`Document::resolve`] read each object in the version qpdf and mutool read:
+    /// the one at the offset the newest cross-reference section names (by place in the
+    /// file, as the trailers are taken), an object stream's objects by where the stream
+    /// is; among versions no section names, or one names alike, the last parsed (as a
+    /// reader repairing the file reads). The other versions are still there for what is
+    /// read in every version ([`Document::lookup_every_version`]).
+    fn read_versions_the_newest_sections_name(&mut self, sections: &HashMap<usize, usize>) {
+        for (key, versions) in &self.versions {
+            let newest = versions
+                .iter()
+                .enumerate()
+                .max_by_key(|&(order, &i)| {
+                    let named = self.objects.get(i).and_then(|o| sections.get(&o.offset));
+                    (named.copied(), order)
+                })
+                .map(|(_, &i)| i);
+            if let Some(newest) = newest {
+                self.index.insert(*key, newest);
+            }
+        }
     }
 
     /// Where the document catalog is, found as readers find it: the object the newest
@@ -320,15 +345,17 @@ impl<'a> Document<'a> {
         trailers
     }
 
-    /// The in-use offsets of every cross-reference table and stream; the streams'
-    /// dictionaries are trailers too.
-    fn xref_offsets(&mut self, trailers: &mut Vec<(usize, Dict)>) -> Vec<usize> {
+    /// The in-use offsets of every cross-reference table and stream, each with where
+    /// that table or stream is; the streams' dictionaries are trailers too.
+    fn xref_offsets(&mut self, trailers: &mut Vec<(usize, Dict)>) -> Vec<(usize, usize)> {
+        let mut named = Vec::new();
         let mut offsets = Vec::new();
         for at in memchr::memmem::find_iter(self.bytes, b"xref") {
             if at > 0 && self.bytes.get(at - 1).is_some_and(|b| !is_whitespace(*b)) {
                 continue; // "startxref", or the word in text
             }
             self.xref_table(at + 4, &mut offsets);
+            named.extend(offsets.drain(..).map(|offset| (offset, at)));
         }
         let streams: Vec<usize> = (0..self.objects.len())
             .filter(|&i| self.objects[i].stream.is_some() && is_xref_stream(&self.objects[i].value))
@@ -338,10 +365,12 @@ impl<'a> Document<'a> {
                 if let Some(data) = self.decode_stream(i) {
                     self.xref_stream(&dict, &data, &mut offsets);
                 }
-                trailers.push((self.objects[i].offset, dict));
+                let at = self.objects[i].offset;
+                named.extend(offsets.drain(..).map(|offset| (offset, at)));
+                trailers.push((at, dict));
             }
         }
-        offsets
+        named
     }
 
     fn xref_table(&mut self, from: usize, offsets: &mut Vec<usize>) {
@@ -830,6 +859,20 @@ fn stream_crypt(chain: &[Filter]) -> StreamCrypt<'_> {
         ),
         _ => StreamCrypt::Document,
     }
+}
+
+/// For each offset a cross-reference section names (`named`: offset and where the
+/// section is; each also from the header, `base`, as offsets are tried), where the newest
+/// section naming it is.
+fn newest_section_naming(named: &[(usize, usize)], base: usize) -> HashMap<usize, usize> {
+    let mut sections: HashMap<usize, usize> = HashMap::new();
+    for &(offset, section) in named {
+        for at in [offset, offset.saturating_add(base)] {
+            let newest = sections.entry(at).or_insert(section);
+            *newest = (*newest).max(section);
+        }
+    }
+    sections
 }
 
 /// Where the PDF header is, in either form readers accept.
