@@ -1545,7 +1545,9 @@ fn walk_and_search(
                 found.hidden(hidden, value.offset, &place());
             }
         }
-        if opens_as_dicom_file(value.bytes) {
+        // Once the budget is spent the search has stopped, and says so once for the file:
+        // a nested file would only repeat that, at the cost of its readers.
+        if budget.exhausted().is_none() && opens_as_dicom_file(value.bytes) {
             screen_nested_dicom_file(value.bytes, value.offset, &place(), found, budget);
         }
         if value.tag == ENCAPSULATED_DOCUMENT
