@@ -1772,3 +1772,60 @@ fn a_value_redefined_by_an_update_is_read_as_the_newest_section_names_it() {
     assert!(as_qpdf_reads_it(&pdf).contains("This program cannot be run in DOS mode"));
     assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
 }
+
+/// Review r29-screen2: the newest cross-reference section is the one readers reach from
+/// the last `startxref`, then by `/Prev`, not the one last in the file. The update's
+/// section written before the original one, `startxref` naming it: qpdf and mutool read
+/// `/Filter 6 0 R` as /FlateDecode and extract the program; the section last in the
+/// file (the original, /ASCIIHexDecode) was taken here.
+#[test]
+fn the_newest_section_is_the_one_startxref_names() {
+    let program = pacsguard_testkit::real_pe();
+    let compressed = flate(&program);
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = Vec::new();
+    for (num, body) in [
+        (
+            1,
+            obj(
+                "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>",
+            ),
+        ),
+        (2, obj("<< /Type /Pages /Kids [] /Count 0 >>")),
+        (
+            3,
+            obj("<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>"),
+        ),
+        (5, stream("/Filter 6 0 R", &compressed)),
+        (6, obj("/FlateDecode")),
+        (6, obj("/ASCIIHexDecode")),
+    ] {
+        at.push(out.len());
+        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let entry = |offset: usize| format!("{offset:010} 00000 n \n");
+    let update = out.len();
+    let section = format!("xref\n0 1\n0000000000 65535 f \n6 1\n{}", entry(at[4]));
+    let original =
+        update + section.len() + "trailer\n<< /Size 7 /Root 1 0 R /Prev 0000000000 >>\n".len();
+    out.extend_from_slice(section.as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 7 /Root 1 0 R /Prev {original:010} >>\n").as_bytes(),
+    );
+    assert_eq!(out.len(), original);
+    out.extend_from_slice(
+        format!(
+            "xref\n0 7\n0000000000 65535 f \n{}{}{}0000000000 65535 f \n{}{}trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n{update}\n%%EOF\n",
+            entry(at[0]),
+            entry(at[1]),
+            entry(at[2]),
+            entry(at[3]),
+            entry(at[5])
+        )
+        .as_bytes(),
+    );
+    assert!(as_qpdf_reads_it(&out).contains("This program cannot be run in DOS mode"));
+    assert_alert(&out, FindingKind::EmbeddedExecutable, "report.txt");
+}

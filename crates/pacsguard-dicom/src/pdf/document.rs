@@ -141,7 +141,8 @@ impl<'a> Document<'a> {
         let mut trailers = doc.classic_trailers();
         let named = doc.xref_offsets(&mut trailers);
         let base = header_offset(bytes).unwrap_or(0);
-        let sections = newest_section_naming(&named, base);
+        let chain = section_chain(bytes, &named, &trailers, base);
+        let sections = newest_section_naming(&named, &chain, base);
         for &(offset, _) in &named {
             for at in [offset, offset.saturating_add(base)] {
                 if !parsed.contains(&at) {
@@ -861,15 +862,67 @@ fn stream_crypt(chain: &[Filter]) -> StreamCrypt<'_> {
     }
 }
 
+/// The cross-reference sections in the order readers follow them, newest first: the one
+/// the last `startxref` names, then each `/Prev` of its trailer (a table's is the first
+/// trailer after it, a stream's its own dictionary). Sections are named by where they
+/// are (in `named`); a loop or a `/Prev` to nothing ends the chain.
+fn section_chain(
+    bytes: &[u8],
+    named: &[(usize, usize)],
+    trailers: &[(usize, Dict)],
+    base: usize,
+) -> Vec<usize> {
+    let sections: HashSet<usize> = named.iter().map(|&(_, section)| section).collect();
+    let find = |offset: usize| {
+        [offset, offset.saturating_add(base)]
+            .into_iter()
+            .find(|at| sections.contains(at))
+    };
+    let Some(last) = memchr::memmem::rfind(bytes, b"startxref") else {
+        return Vec::new();
+    };
+    let mut lexer = Lexer::new(bytes, last + b"startxref".len());
+    let mut next = match lexer.token(0) {
+        Some(Obj::Int(offset)) => usize::try_from(offset).ok().and_then(find),
+        _ => None,
+    };
+    let mut chain = Vec::new();
+    let mut visited = HashSet::new();
+    while let Some(section) = next.filter(|&s| visited.insert(s)) {
+        chain.push(section);
+        let trailer = trailers
+            .iter()
+            .filter(|(at, _)| *at >= section)
+            .min_by_key(|(at, _)| *at);
+        next = trailer
+            .and_then(|(_, dict)| get(dict, b"Prev"))
+            .and_then(Obj::as_int)
+            .and_then(|prev| usize::try_from(prev).ok())
+            .and_then(find);
+    }
+    chain
+}
+
 /// For each offset a cross-reference section names (`named`: offset and where the
-/// section is; each also from the header, `base`, as offsets are tried), where the newest
-/// section naming it is.
-fn newest_section_naming(named: &[(usize, usize)], base: usize) -> HashMap<usize, usize> {
+/// section is; each also from the header, `base`, as offsets are tried), how new the
+/// newest section naming it is: the sections of `chain` (newest first) above all others,
+/// the others by place in the file.
+fn newest_section_naming(
+    named: &[(usize, usize)],
+    chain: &[usize],
+    base: usize,
+) -> HashMap<usize, usize> {
+    let in_chain: HashMap<usize, usize> = chain.iter().enumerate().map(|(k, &s)| (s, k)).collect();
+    let newness = |section: usize| match in_chain.get(&section) {
+        Some(k) => usize::MAX - k,
+        None => section.min(usize::MAX - chain.len() - 1),
+    };
     let mut sections: HashMap<usize, usize> = HashMap::new();
     for &(offset, section) in named {
+        let new = newness(section);
         for at in [offset, offset.saturating_add(base)] {
-            let newest = sections.entry(at).or_insert(section);
-            *newest = (*newest).max(section);
+            let newest = sections.entry(at).or_insert(new);
+            *newest = (*newest).max(new);
         }
     }
     sections
