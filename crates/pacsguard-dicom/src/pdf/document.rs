@@ -141,8 +141,8 @@ impl<'a> Document<'a> {
         let mut trailers = doc.classic_trailers();
         let named = doc.xref_offsets(&mut trailers);
         let base = header_offset(bytes).unwrap_or(0);
-        let chain = section_chain(bytes, &named, &trailers, base);
-        let sections = newest_section_naming(&named, &chain, base);
+        let newness = Newness::of(&section_chain(bytes, &named, &trailers, base));
+        let sections = newest_section_naming(&named, &newness, base);
         for &(offset, _) in &named {
             for at in [offset, offset.saturating_add(base)] {
                 if !parsed.contains(&at) {
@@ -151,7 +151,19 @@ impl<'a> Document<'a> {
                 }
             }
         }
-        trailers.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        // A trailer is as new as its section: a table's is the last before it, a
+        // cross-reference stream's is itself.
+        let mut section_places: Vec<usize> = named.iter().map(|&(_, section)| section).collect();
+        section_places.sort_unstable();
+        section_places.dedup();
+        trailers.sort_by_key(|(at, _)| {
+            let section = match section_places.binary_search(at) {
+                Ok(i) => section_places[i],
+                Err(0) => *at,
+                Err(i) => section_places[i - 1],
+            };
+            std::cmp::Reverse((newness.of_section(section), *at))
+        });
         doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
         doc.read_versions_the_newest_sections_name(&sections);
         if reading != Reading::Unencrypted {
@@ -164,8 +176,8 @@ impl<'a> Document<'a> {
     }
 
     /// Makes [`Document::resolve`] read each object in the version qpdf and mutool read:
-    /// the one at the offset the newest cross-reference section names (by place in the
-    /// file, as the trailers are taken), an object stream's objects by where the stream
+    /// the one at the offset the newest cross-reference section names ([`Newness`]), an
+    /// object stream's objects by where the stream
     /// is; among versions no section names, or one names alike, the last parsed (as a
     /// reader repairing the file reads). The other versions are still there for what is
     /// read in every version ([`Document::lookup_every_version`]).
@@ -903,23 +915,42 @@ fn section_chain(
     chain
 }
 
+/// How new a cross-reference section is, as readers take it: the sections of the chain
+/// from the last `startxref` ([`section_chain`]) newest first, above all others, which
+/// are as new as they are late in the file.
+struct Newness {
+    /// Section place -> its place in the chain (0: newest).
+    in_chain: HashMap<usize, usize>,
+}
+
+impl Newness {
+    fn of(chain: &[usize]) -> Self {
+        Newness {
+            in_chain: chain.iter().enumerate().map(|(k, &s)| (s, k)).collect(),
+        }
+    }
+
+    /// Larger is newer.
+    fn of_section(&self, section: usize) -> usize {
+        match self.in_chain.get(&section) {
+            Some(k) => usize::MAX - k,
+            None => section.min(usize::MAX - self.in_chain.len() - 1),
+        }
+    }
+}
+
 /// For each offset a cross-reference section names (`named`: offset and where the
 /// section is; each also from the header, `base`, as offsets are tried), how new the
 /// newest section naming it is: the sections of `chain` (newest first) above all others,
 /// the others by place in the file.
 fn newest_section_naming(
     named: &[(usize, usize)],
-    chain: &[usize],
+    newness: &Newness,
     base: usize,
 ) -> HashMap<usize, usize> {
-    let in_chain: HashMap<usize, usize> = chain.iter().enumerate().map(|(k, &s)| (s, k)).collect();
-    let newness = |section: usize| match in_chain.get(&section) {
-        Some(k) => usize::MAX - k,
-        None => section.min(usize::MAX - chain.len() - 1),
-    };
     let mut sections: HashMap<usize, usize> = HashMap::new();
     for &(offset, section) in named {
-        let new = newness(section);
+        let new = newness.of_section(section);
         for at in [offset, offset.saturating_add(base)] {
             let newest = sections.entry(at).or_insert(new);
             *newest = (*newest).max(new);
@@ -1063,5 +1094,42 @@ mod tests {
         let (pdf, new_catalog) = classic_then_xref_stream_update();
         let doc = Document::read(&pdf, Budget::default());
         assert_eq!(doc.catalog_offset(), Some(new_catalog));
+    }
+
+    /// Review r29-screen2: the newest trailer is the one of the section the last
+    /// `startxref` names (then `/Prev`), not the one last in the file. An update's section
+    /// and trailer (`/Root 3 0 R`) written before the original's (`/Root 1 0 R`),
+    /// `startxref` naming the update's: qpdf and mutool read catalog 3.
+    #[test]
+    fn the_newest_trailer_is_the_one_startxref_reaches_first() {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut at = Vec::new();
+        for body in [
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+            "2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+            "3 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(3\\)) >> >>\nendobj\n",
+        ] {
+            at.push(out.len());
+            out.extend_from_slice(body.as_bytes());
+        }
+        let update = out.len();
+        let section = format!(
+            "xref\n0 1\n0000000000 65535 f \n3 1\n{:010} 00000 n \n",
+            at[2]
+        );
+        let trailer =
+            |prev: usize| format!("trailer\n<< /Size 4 /Root 3 0 R /Prev {prev:010} >>\n");
+        let original = update + section.len() + trailer(0).len();
+        out.extend_from_slice(section.as_bytes());
+        out.extend_from_slice(trailer(original).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "xref\n0 3\n0000000000 65535 f \n{:010} 00000 n \n{:010} 00000 n \ntrailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n{update}\n%%EOF\n",
+                at[0], at[1]
+            )
+            .as_bytes(),
+        );
+        let doc = Document::read(&out, Budget::default());
+        assert_eq!(doc.catalog_offset(), Some(at[2]));
     }
 }
