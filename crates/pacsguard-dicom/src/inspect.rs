@@ -31,6 +31,12 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
 /// Encapsulated documents kept per file: an instance holds one; empty ones cost a crafted
 /// file nothing, and each kept one is a rule scan.
 pub const MAX_DOCUMENTS: usize = 16;
+/// DICOM files held in values of DICOM files are screened as files this many deep (the
+/// file screened holding one is one deep); one deeper is a `not-inspected` warning. A
+/// nested file is one a reader opens once a tool takes the value out (`dcm2pdf` writes
+/// the Encapsulated Document as it is); each level is a walk of the bytes above it, so
+/// the work stays a few walks of the file.
+pub const MAX_NESTED_DICOM_DEPTH: usize = 4;
 
 const ENCAPSULATED_DOCUMENT: Tag = Tag(0x0042, 0x0011);
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
@@ -158,15 +164,34 @@ struct Observations {
     /// search that confirms the same executable there adds nothing. What else is found
     /// there (a PDF's actions, its budget warnings) is still reported.
     whole_file_at: Option<(u64, Format)>,
+    /// Where the file observed sits among DICOM files held in values of others.
+    nesting: Nesting,
+}
+
+/// Where a file sits among DICOM files held in values of others, and what the files
+/// holding it keep in memory while it is read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Nesting {
+    /// 0 for the file screened, 1 for a DICOM file held in one of its values, and so on.
+    depth: usize,
+    /// Bytes inflated by the deflated data sets of the files holding it (and its own,
+    /// once inflated): all of them are held at once while it is read, so they share one
+    /// [`MAX_INFLATED_DATA_SET_BYTES`].
+    inflated: usize,
 }
 
 impl Observations {
     fn new() -> Self {
+        Self::nested(Nesting::default())
+    }
+
+    fn nested(nesting: Nesting) -> Self {
         Observations {
             kept: Vec::new(),
             dropped: 0,
             hidden_offsets: std::collections::HashSet::new(),
             whole_file_at: None,
+            nesting,
         }
     }
 
@@ -251,8 +276,14 @@ pub fn inspect(bytes: &[u8]) -> Inspection {
 
 /// [`inspect`] within `budget` (a caller's deadline: [`Budget::until`]); a budget
 /// spent is a `not-inspected` warning naming it, as always.
-pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
-    let mut found = Observations::new();
+pub fn inspect_within(bytes: &[u8], budget: Budget) -> Inspection {
+    inspect_nested(bytes, budget, Nesting::default()).0
+}
+
+/// [`inspect_within`] of a file held in a value of another (`nesting`); the budget is
+/// given back, since a nested file spends its holder's.
+fn inspect_nested(bytes: &[u8], mut budget: Budget, nesting: Nesting) -> (Inspection, Budget) {
+    let mut found = Observations::nested(nesting);
     let mut inspection = match locate(bytes) {
         Some(Located::Meta {
             container,
@@ -300,17 +331,17 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
         Some(Located::DataSet { ts }) => {
             let mut inspection = Inspection::new(Container::DataSetOnly);
             inspection.transfer_syntax = Some(ts.to_owned());
-            let mut walked = Observations::new();
+            let mut walked = Observations::nested(nesting);
             read_data_set(bytes, 0, ts, &mut inspection, &mut walked, &mut budget);
             if !inspection.complete && inspection.sop_instance_uid.is_none() {
                 // It looked like a data set for eight bytes and then did not: not DICOM,
                 // screened as any other file.
-                return not_dicom(bytes, budget);
+                return (not_dicom(bytes, &mut budget), budget);
             }
             found = walked;
             inspection
         }
-        None => return not_dicom(bytes, budget),
+        None => return (not_dicom(bytes, &mut budget), budget),
     };
     if let Some(hidden) = embedded::trailing_zip_hidden(bytes) {
         found.hidden(hidden, 0, "at the end of the file");
@@ -329,7 +360,7 @@ pub fn inspect_within(bytes: &[u8], mut budget: Budget) -> Inspection {
     read_inflated_as_a_whole_file(&inspection, &mut found, &clock);
     inspection.budget_spent = budget.exhausted().map(str::to_owned);
     inspection.observations = found.finish(&budget);
-    inspection
+    (inspection, budget)
 }
 
 /// A receiver that stores a deflated data set uncompressed writes it out inflated, and a
@@ -510,7 +541,7 @@ pub fn inspect_head(head: &[u8]) -> Inspection {
         }
         Some(Located::Meta { container, .. }) => Inspection::new(container),
         Some(Located::DataSet { .. }) => Inspection::new(Container::DataSetOnly),
-        None => not_dicom(head, Budget::default()),
+        None => not_dicom(head, &mut Budget::default()),
     }
 }
 
@@ -571,7 +602,7 @@ fn is_known_vr(vr: &[u8]) -> bool {
 /// acts on it (its first bytes, a script `sh` runs, markup `mshta` runs), that is an
 /// alert with its format; whatever it hides is searched as in a data set. Only a file
 /// nothing acts on is the lesser news of "not DICOM".
-fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
+fn not_dicom(bytes: &[u8], budget: &mut Budget) -> Inspection {
     let mut inspection = Inspection::new(Container::NotDicom);
     let mut found = Observations::new();
     let format = format::sniff(bytes);
@@ -691,7 +722,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
                 carried.as_deref().unwrap_or_default()
             ),
             Format::Pe | Format::Elf | Format::MachO => {
-                match format::confirm_executable_within(bytes, &mut budget) {
+                match format::confirm_executable_within(bytes, budget) {
                     Some(exe) => format!("not a DICOM file: it is an executable ({})", exe.detail),
                     None => format!(
                         "not a DICOM file: it starts like a {format} executable (headers damaged or truncated)"
@@ -757,7 +788,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         Some(crate::archive::Opened::Limit { format, .. }) => Some(*format),
         _ => None,
     };
-    embedded::search(bytes, bytes, 0, &mut budget, |hidden| {
+    embedded::search(bytes, bytes, 0, budget, |hidden| {
         if whole_zip && hidden.format == Format::Zip {
             return true; // the file is this ZIP, judged above entry by entry
         }
@@ -820,7 +851,7 @@ fn not_dicom(bytes: &[u8], mut budget: Budget) -> Inspection {
         );
     }
     inspection.budget_spent = budget.exhausted().map(str::to_owned);
-    inspection.observations = found.finish(&budget);
+    inspection.observations = found.finish(budget);
     inspection
 }
 
@@ -1383,7 +1414,7 @@ fn inflate_bounded(compressed: &[u8], limit: usize) -> Inflated {
                 break Some((
                     FindingKind::NotInspected,
                     format!(
-                        "the deflated data set inflates to more than {limit} bytes (MAX_INFLATED_DATA_SET_BYTES); the rest was searched in its compressed form only"
+                        "the deflated data set inflates to more than {limit} bytes (MAX_INFLATED_DATA_SET_BYTES, less what the DICOM files holding it inflated); the rest was searched in its compressed form only"
                     ),
                 ));
             }
@@ -1419,7 +1450,11 @@ fn read_deflated(
         bytes: inflated,
         consumed,
         problem,
-    } = inflate_bounded(compressed, MAX_INFLATED_DATA_SET_BYTES);
+    } = inflate_bounded(
+        compressed,
+        MAX_INFLATED_DATA_SET_BYTES.saturating_sub(found.nesting.inflated),
+    );
+    found.nesting.inflated += inflated.len();
     let problem = problem.map(|(kind, detail)| match kind {
         FindingKind::MalformedDicom => (
             kind,
@@ -1510,6 +1545,11 @@ fn walk_and_search(
                 found.hidden(hidden, value.offset, &place());
             }
         }
+        // Once the budget is spent the search has stopped, and says so once for the file:
+        // a nested file would only repeat that, at the cost of its readers.
+        if budget.exhausted().is_none() && opens_as_dicom_file(value.bytes) {
+            screen_nested_dicom_file(value.bytes, value.offset, &place(), found, budget);
+        }
         if value.tag == ENCAPSULATED_DOCUMENT
             && !value.fragment
             && documents.len() < MAX_DOCUMENTS
@@ -1550,6 +1590,78 @@ fn walk_and_search(
         }
     }
     summary
+}
+
+/// Whether `value`, taken out of its element into a file (`dcm2pdf` writes an
+/// Encapsulated Document as it is), opens as a Part 10 file: `DICM` after a preamble, or
+/// at its start, as [`locate`] finds one.
+fn opens_as_dicom_file(value: &[u8]) -> bool {
+    matches!(
+        locate(value),
+        Some(Located::Meta {
+            container: Container::Part10,
+            ..
+        })
+    )
+}
+
+/// Screens the DICOM file held in a value at `at` (`place` says where) as a file in its
+/// own right, one level deeper and with what is left of the holder's budget: its data
+/// set is walked as its readers walk it (inflated, when deflated), which a search of the
+/// value's bytes as they are does not do. What it finds is the holder's, at the value.
+/// Past [`MAX_NESTED_DICOM_DEPTH`] the value is searched as bytes only, and that is said.
+fn screen_nested_dicom_file(
+    value: &[u8],
+    at: usize,
+    place: &str,
+    found: &mut Observations,
+    budget: &mut Budget,
+) {
+    let nesting = Nesting {
+        depth: found.nesting.depth + 1,
+        ..found.nesting
+    };
+    if nesting.depth > MAX_NESTED_DICOM_DEPTH {
+        found.push(Observation {
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            format: None,
+            offset: Some(at as u64),
+            detail: format!(
+                "a DICOM file {place} is held {} DICOM files deep, past the limit of {MAX_NESTED_DICOM_DEPTH} (MAX_NESTED_DICOM_DEPTH): its bytes were searched as they are, its data set was not read",
+                nesting.depth
+            ),
+        });
+        return;
+    }
+    let (nested, left) = inspect_nested(value, std::mem::take(budget), nesting);
+    *budget = left;
+    for observation in nested.observations {
+        let inner = observation.offset;
+        // What the search of the value's own bytes already reported at that offset is
+        // one finding, not two.
+        let reported = inner.is_some_and(|inner| {
+            found.kept.iter().any(|o| {
+                o.offset == Some(at as u64 + inner)
+                    && o.kind == observation.kind
+                    && o.format == observation.format
+            })
+        });
+        if reported {
+            continue;
+        }
+        let in_it = inner.map_or(String::new(), |inner| format!(", offset {inner} in it"));
+        let detail = format!(
+            "{} (in the DICOM file held {place}{in_it})",
+            observation.detail
+        );
+        // Past the cap, counted by `push` as any other.
+        found.push(Observation {
+            offset: Some(at as u64),
+            detail,
+            ..observation
+        });
+    }
 }
 
 fn show_text(text: &str) -> String {

@@ -68,10 +68,10 @@ pub use format::{
 };
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
-    MAX_INFLATED_DATA_SET_BYTES, MAX_OBSERVATIONS, MAX_UID_LEN, MIN_MISFORMED_VALUES, Observation,
-    PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect,
-    inspect_first_window, inspect_head, inspect_window, inspect_within, is_native, layout,
-    named_as_dicom, prefix_of, reads_transfer_syntax,
+    MAX_INFLATED_DATA_SET_BYTES, MAX_NESTED_DICOM_DEPTH, MAX_OBSERVATIONS, MAX_UID_LEN,
+    MIN_MISFORMED_VALUES, Observation, PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix,
+    TextValues, garbled_text, inspect, inspect_first_window, inspect_head, inspect_window,
+    inspect_within, is_native, layout, named_as_dicom, prefix_of, reads_transfer_syntax,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,
@@ -79,10 +79,10 @@ pub use markup::{
 };
 pub use meta::MAX_META_GROUP_LEN;
 pub use pdf::{
-    Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_FINDINGS,
-    MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES,
-    MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding, Report as PdfReport, inspect as inspect_pdf,
-    inspect_until as inspect_pdf_until,
+    Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_ENCRYPTION_VERSIONS,
+    MAX_PDF_FILTERS, MAX_PDF_FINDINGS, MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH,
+    MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES, MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding,
+    Report as PdfReport, inspect as inspect_pdf, inspect_until as inspect_pdf_until,
 };
 pub use pixel_form::{MAX_PHOTOMETRIC_BYTES, PixelForm};
 pub use postscript::{Action as PostScriptAction, find_postscript_action};

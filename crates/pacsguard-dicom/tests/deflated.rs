@@ -266,3 +266,89 @@ fn a_deflated_documents_place_hides_nothing_in_the_files_own_bytes() {
         inspection.observations
     );
 }
+
+/// `file`'s Encapsulated Document taken out by DCMTK's `dcm2pdf`, as a PACS user saving
+/// the document does; `None` when dcmtk is not installed.
+fn extracted_by_dcm2pdf(file: &[u8]) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.bin"));
+    std::fs::write(&input, file).expect("write");
+    let extracted = Command::new("dcm2pdf")
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .ok()?;
+    assert!(
+        extracted.status.success(),
+        "dcm2pdf: {}",
+        String::from_utf8_lossy(&extracted.stderr)
+    );
+    Some(std::fs::read(&output).expect("read"))
+}
+
+/// An encapsulated document instance holding `file`, its length given (0042,0015) so
+/// that dcm2pdf takes out exactly `file`, not its padding.
+fn holding(sop_instance: &str, file: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(file.len()).expect("small").to_le_bytes();
+    DicomBuilder::encapsulated_pdf(sop_instance, file)
+        .element(0x0042, 0x0015, *b"UL", &length)
+        .build()
+}
+
+/// Review r29-screen2: a DICOM file held as the value of an element of another is read
+/// as one once taken out (dcm2pdf extracts it, dcmdump and dcm2pdf open it). A deflated
+/// encapsulated PDF with a script, stored as the Encapsulated Document of an uncompressed
+/// one, was exit 0: the value's bytes were searched as they are, compressed, and its data
+/// set never inflated. Now a value that opens as a Part 10 file is screened as one, to
+/// MAX_NESTED_DICOM_DEPTH files deep, and deeper is a warning.
+#[test]
+fn a_dicom_file_held_in_a_value_is_screened_as_a_dicom_file() {
+    let pdf = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript \
+          /JS (app.alert\\('nested'\\)) >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] \
+          /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    let inner = DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.20.6", pdf).build();
+    let Some(mut deflated) = deflated_by_dcmconv(&inner) else {
+        return;
+    };
+    assert!(memchr::memmem::find(&deflated, b"%PDF-").is_none());
+    // dcm2pdf takes the last byte of an even-length document for padding unless it ends
+    // a line, as a PDF does: ended so, what it takes out is the file as held.
+    deflated.resize(deflated.len() + 2 - deflated.len() % 2, b'\n');
+    let outer = holding("1.2.826.0.1.3680043.10.1137.20.7", &deflated);
+    // Live: what dcm2pdf takes out of the outer file is the deflated file, and dcm2pdf
+    // takes the scripted PDF out of that (what follows a deflate stream is ignored).
+    let Some(taken_out) = extracted_by_dcm2pdf(&outer) else {
+        return;
+    };
+    assert_eq!(taken_out, deflated);
+    let shown = extracted_by_dcm2pdf(&taken_out).expect("dcm2pdf");
+    assert!(memchr::memmem::find(&shown, b"app.alert").is_some());
+
+    let nested_alert = |file: &[u8]| {
+        inspect(file).observations.iter().any(|o| {
+            o.kind == FindingKind::ActiveContent
+                && o.severity == pacsguard_events::Severity::Alert
+                && o.detail.contains("app.alert('nested')")
+        })
+    };
+    assert!(nested_alert(&outer), "{:#?}", inspect(&outer).observations);
+
+    // Nested as deep as screened, then one deeper: a warning that says it stopped.
+    let mut file = deflated;
+    for level in 1..=pacsguard_dicom::MAX_NESTED_DICOM_DEPTH {
+        file = holding(&format!("1.2.826.0.1.3680043.10.1137.21.{level}"), &file);
+    }
+    assert!(nested_alert(&file), "{:#?}", inspect(&file).observations);
+    let deeper = holding("1.2.826.0.1.3680043.10.1137.22", &file);
+    let found = inspect(&deeper);
+    assert!(
+        found
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::NotInspected
+                && o.severity == pacsguard_events::Severity::Warning
+                && o.detail.contains("MAX_NESTED_DICOM_DEPTH")),
+        "{:#?}",
+        found.observations
+    );
+}

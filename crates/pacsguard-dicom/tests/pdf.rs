@@ -1495,3 +1495,337 @@ fn findings_past_the_limit_are_counted() {
         "{findings:#?}"
     );
 }
+
+/// A document whose attached file (object 5, named by `/EF`, untyped) is defined twice:
+/// `newest` by the newest cross-reference section (an incremental update), `older` by
+/// the first; the newest definition is written first in the file, before the older one.
+fn attachment_redefined_earlier_in_the_file(newest: &[u8], older: &[u8]) -> Vec<u8> {
+    stream_redefined_earlier_in_the_file(
+        "/Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >>",
+        "<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>",
+        newest,
+        older,
+    )
+}
+
+/// A document (catalog 1 with `catalog_extra`, pages 2, object 3 `third`) whose stream
+/// object 5 is defined twice: `newest` by the newest cross-reference section (an
+/// incremental update), `older` by the first; the newest definition is written first in
+/// the file, before the older one.
+fn stream_redefined_earlier_in_the_file(
+    catalog_extra: &str,
+    third: &str,
+    newest: &[u8],
+    older: &[u8],
+) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = Vec::new();
+    let objects: [Vec<u8>; 5] = [
+        obj(&format!(
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>\nendobj\n"
+        )),
+        obj("2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"),
+        obj(&format!("3 0 obj\n{third}\nendobj\n")),
+        [
+            b"5 0 obj\n".as_slice(),
+            &stream("/Filter /FlateDecode", &flate(newest)),
+            b"\nendobj\n",
+        ]
+        .concat(),
+        [
+            b"5 0 obj\n".as_slice(),
+            &stream("/Filter /FlateDecode", &flate(older)),
+            b"\nendobj\n",
+        ]
+        .concat(),
+    ];
+    for object in objects {
+        at.push(out.len());
+        out.extend_from_slice(&object);
+    }
+    let entry = |offset: usize| format!("{offset:010} 00000 n \n");
+    let first = out.len();
+    let table = format!(
+        "xref\n0 6\n0000000000 65535 f \n{}{}{}0000000000 65535 f \n{}trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n",
+        entry(at[0]),
+        entry(at[1]),
+        entry(at[2]),
+        entry(at[4])
+    );
+    out.extend_from_slice(table.as_bytes());
+    let update = out.len();
+    let table = format!(
+        "xref\n0 1\n0000000000 65535 f \n5 1\n{}trailer\n<< /Size 6 /Root 1 0 R /Prev {first} >>\nstartxref\n{update}\n%%EOF\n",
+        entry(at[3])
+    );
+    out.extend_from_slice(table.as_bytes());
+    out
+}
+
+/// Review r29-screen2: an object redefined by an incremental update is read in the
+/// version the newest cross-reference section names (qpdf, mutool and pdfdetach all
+/// take it); the one kept here was the last in the file. A program attached as
+/// "report.txt" by an update whose new definition sat before the old one in the file was
+/// a 12-byte "data" attachment (info), while qpdf, mutool and pdfdetach extract the
+/// program. Every version of an attached object is screened now (a repairing reader
+/// takes the last in the file), so the older one holding the program is found too.
+#[test]
+fn every_version_of_an_attachment_redefined_by_an_update_is_screened() {
+    let program = pacsguard_testkit::real_pe();
+    let note = b"just a note\n";
+    for (newest, older) in [(&program[..], &note[..]), (&note[..], &program[..])] {
+        let pdf = attachment_redefined_earlier_in_the_file(newest, older);
+        let seen = as_qpdf_reads_it(&pdf);
+        assert_eq!(
+            seen.contains("This program cannot be run in DOS mode"),
+            newest == &program[..],
+            "qpdf reads the newest version"
+        );
+        assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+        let report = inspect_pdf(&pdf);
+        assert!(
+            report.attachments.iter().any(|a| a.bytes == program),
+            "the program is given to rules and hash lists: {:?}",
+            report
+                .attachments
+                .iter()
+                .map(|a| a.bytes.len())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Review r29-screen2: the encryption dictionary was read in the version last parsed. A
+/// second valid version (the same document encrypted again with other permissions, so
+/// another key for the same /ID) written after the last cross-reference section, which
+/// qpdf and mutool do not read (they take the version the section names), made every
+/// string and stream decrypt to noise here: an attached program was a 3-byte "data"
+/// attachment with a garbled name (info) while qpdf extracts it. Every version of the
+/// encryption dictionary is read now, up to MAX_PDF_ENCRYPTION_VERSIONS others.
+#[test]
+fn every_version_of_the_encryption_dictionary_is_read() {
+    let program = pacsguard_testkit::real_pe();
+    let plain = attach(&program, "report.txt");
+    let encrypt = |permissions: &[&str]| {
+        let mut after = vec!["--encrypt", "", "owner", "128", "--use-aes=n"];
+        after.extend_from_slice(permissions);
+        after.push("--");
+        qpdf(
+            &plain,
+            &[
+                "--allow-weak-crypto",
+                "--static-id",
+                "--object-streams=disable",
+            ],
+            &after,
+        )
+        .expect("encrypted")
+    };
+    let (read, other) = (encrypt(&[]), encrypt(&["--print=none"]));
+    let number = |pdf: &[u8]| {
+        let at = memchr::memmem::find(pdf, b"/Encrypt ").expect("/Encrypt") + 9;
+        let digits: Vec<u8> = pdf[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        String::from_utf8(digits).expect("digits")
+    };
+    let num = number(&read);
+    assert_eq!(num, number(&other));
+    let header = format!("\n{num} 0 obj");
+    let dict_at = memchr::memmem::find(&other, header.as_bytes()).expect("the dictionary") + 1;
+    let dict_end =
+        dict_at + memchr::memmem::find(&other[dict_at..], b"endobj").expect("endobj") + 6;
+    let mut pdf = read.clone();
+    pdf.extend_from_slice(&other[dict_at..dict_end]);
+    pdf.push(b'\n');
+    // qpdf reads the version its cross-reference table names, and extracts the program.
+    let seen = as_qpdf_reads_it(&pdf);
+    assert!(seen.contains("This program cannot be run in DOS mode"));
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+
+    // More versions than are read: the limit is said.
+    let mut many = pdf.clone();
+    for permissions in [["--modify=none"], ["--extract=n"], ["--annotate=n"]] {
+        let again = encrypt(&permissions);
+        let dict_at = memchr::memmem::find(&again, header.as_bytes()).expect("the dictionary") + 1;
+        let dict_end =
+            dict_at + memchr::memmem::find(&again[dict_at..], b"endobj").expect("endobj") + 6;
+        many.extend_from_slice(&again[dict_at..dict_end]);
+        many.push(b'\n');
+    }
+    let report = inspect_pdf(&many);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected
+                && f.detail.contains(&format!(
+                    "other versions of the encryption dictionary read (limit {})",
+                    pacsguard_dicom::MAX_PDF_ENCRYPTION_VERSIONS
+                ))),
+        "{:#?}",
+        report.findings
+    );
+}
+
+/// Review r29-screen2: an XFA form's packets were read in the version of each stream
+/// last parsed. An update redefining the template packet with a script, its new
+/// definition written before the old one (qpdf reads the new one), was no finding.
+#[test]
+fn every_version_of_an_xfa_packet_redefined_by_an_update_is_read() {
+    let form = |body: &str| {
+        format!(r#"<?xml version="1.0"?><xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform><field name="a">{body}</field></subform></template></xdp:xdp>"#).into_bytes()
+    };
+    let scripted = form(
+        r#"<event activity="initialize"><script contentType="application/x-javascript">xfa.host.messageBox('versions')</script></event>"#,
+    );
+    let plain = form("");
+    for (newest, older) in [(&scripted, &plain), (&plain, &scripted)] {
+        let pdf = stream_redefined_earlier_in_the_file(
+            "/AcroForm 3 0 R",
+            "<< /Fields [] /XFA [(template) 5 0 R] >>",
+            newest,
+            older,
+        );
+        assert_eq!(
+            as_qpdf_reads_it(&pdf).contains("messageBox('versions')"),
+            newest == &scripted,
+            "qpdf reads the newest version"
+        );
+        assert_alert(&pdf, FindingKind::ActiveContent, "messageBox('versions')");
+    }
+}
+
+/// A document of `originals` (number, body; object 1 the catalog) updated by `update`
+/// (number, body) under the same numbers, with the update's definitions written first in
+/// the file and the originals after them: the first cross-reference section names the
+/// originals, the newest (the update's, `/Prev` to the first) names the new ones.
+fn updated_with_new_definitions_first(
+    originals: &[(u32, Vec<u8>)],
+    update: &[(u32, Vec<u8>)],
+) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let place = |objects: &[(u32, Vec<u8>)], out: &mut Vec<u8>| -> Vec<(u32, usize)> {
+        let mut at = Vec::new();
+        for (num, body) in objects {
+            at.push((*num, out.len()));
+            out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        at
+    };
+    let new = place(update, &mut out);
+    let old = place(originals, &mut out);
+    let section = |entries: &[(u32, usize)]| {
+        let mut text = String::from("xref\n0 1\n0000000000 65535 f \n");
+        for (num, offset) in entries {
+            text.push_str(&format!("{num} 1\n{offset:010} 00000 n \n"));
+        }
+        text
+    };
+    let size = originals.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
+    let first = out.len();
+    out.extend_from_slice(section(&old).as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n").as_bytes(),
+    );
+    let newest = out.len();
+    out.extend_from_slice(section(&new).as_bytes());
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {size} /Root 1 0 R /Prev {first} >>\nstartxref\n{newest}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Review r29-screen2: a value given by reference was read in the version last parsed,
+/// not in the one the newest cross-reference section names, which qpdf and mutool read.
+/// An attached program's `/Filter 6 0 R`, redefined by an update from ASCIIHexDecode to
+/// FlateDecode with the new definition written first, was decoded here with the old
+/// filter: the attachment did not decode and was passed over (no finding), while qpdf
+/// extracts the program.
+#[test]
+fn a_value_redefined_by_an_update_is_read_as_the_newest_section_names_it() {
+    let program = pacsguard_testkit::real_pe();
+    let compressed = flate(&program);
+    let originals = [
+        (
+            1,
+            obj(
+                "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>",
+            ),
+        ),
+        (2, obj("<< /Type /Pages /Kids [] /Count 0 >>")),
+        (
+            3,
+            obj("<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>"),
+        ),
+        (5, stream("/Filter 6 0 R", &compressed)),
+        (6, obj("/ASCIIHexDecode")),
+    ];
+    let pdf = updated_with_new_definitions_first(&originals, &[(6, obj("/FlateDecode"))]);
+    assert!(as_qpdf_reads_it(&pdf).contains("This program cannot be run in DOS mode"));
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "report.txt");
+}
+
+/// Review r29-screen2: the newest cross-reference section is the one readers reach from
+/// the last `startxref`, then by `/Prev`, not the one last in the file. The update's
+/// section written before the original one, `startxref` naming it: qpdf and mutool read
+/// `/Filter 6 0 R` as /FlateDecode and extract the program; the section last in the
+/// file (the original, /ASCIIHexDecode) was taken here.
+#[test]
+fn the_newest_section_is_the_one_startxref_names() {
+    let program = pacsguard_testkit::real_pe();
+    let compressed = flate(&program);
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = Vec::new();
+    for (num, body) in [
+        (
+            1,
+            obj(
+                "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(report.txt) 3 0 R] >> >> >>",
+            ),
+        ),
+        (2, obj("<< /Type /Pages /Kids [] /Count 0 >>")),
+        (
+            3,
+            obj("<< /Type /Filespec /F (report.txt) /EF << /F 5 0 R >> >>"),
+        ),
+        (5, stream("/Filter 6 0 R", &compressed)),
+        (6, obj("/FlateDecode")),
+        (6, obj("/ASCIIHexDecode")),
+    ] {
+        at.push(out.len());
+        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let entry = |offset: usize| format!("{offset:010} 00000 n \n");
+    let update = out.len();
+    let section = format!("xref\n0 1\n0000000000 65535 f \n6 1\n{}", entry(at[4]));
+    let original =
+        update + section.len() + "trailer\n<< /Size 7 /Root 1 0 R /Prev 0000000000 >>\n".len();
+    out.extend_from_slice(section.as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 7 /Root 1 0 R /Prev {original:010} >>\n").as_bytes(),
+    );
+    assert_eq!(out.len(), original);
+    out.extend_from_slice(
+        format!(
+            "xref\n0 7\n0000000000 65535 f \n{}{}{}0000000000 65535 f \n{}{}trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n{update}\n%%EOF\n",
+            entry(at[0]),
+            entry(at[1]),
+            entry(at[2]),
+            entry(at[3]),
+            entry(at[5])
+        )
+        .as_bytes(),
+    );
+    assert!(as_qpdf_reads_it(&out).contains("This program cannot be run in DOS mode"));
+    assert_alert(&out, FindingKind::EmbeddedExecutable, "report.txt");
+}

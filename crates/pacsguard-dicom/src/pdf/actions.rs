@@ -72,13 +72,13 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
                         let name = file_name(doc, dict);
                         if let Some(ef) = doc.resolve(value).as_dict() {
                             for (_, stream) in ef {
-                                if let Some(index) = doc.lookup(stream)
-                                    && doc.objects.get(index).is_some_and(|o| o.stream.is_some())
-                                {
-                                    found.push(Found::Attachment {
-                                        object: index,
-                                        name: name.clone(),
-                                    });
+                                for &index in doc.lookup_every_version(stream) {
+                                    if doc.objects.get(index).is_some_and(|o| o.stream.is_some()) {
+                                        found.push(Found::Attachment {
+                                            object: index,
+                                            name: name.clone(),
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -111,10 +111,12 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             _ => parts.push(value.clone()),
         }
         let mut xml = Vec::new();
-        for part in parts {
-            xml.extend(text_of(doc, &part));
+        for part in &parts {
+            xml.extend(text_of(doc, part));
         }
-        if let Some(script) = xfa_script_in_any_encoding(&xml) {
+        let script =
+            xfa_script_in_any_encoding(&xml).or_else(|| script_in_other_versions(doc, &parts));
+        if let Some(script) = script {
             found.push(Found::Action {
                 kind: FindingKind::ActiveContent,
                 severity: Severity::Alert,
@@ -279,15 +281,46 @@ pub fn text_string(s: &[u8]) -> Vec<u8> {
 
 /// The text a `/JS` or XFA value holds: a string, or a stream decoded.
 fn text_of(doc: &mut Document, value: &Obj) -> Vec<u8> {
-    if let Some(index) = doc.lookup(value)
-        && doc.objects.get(index).is_some_and(|o| o.stream.is_some())
-    {
-        return doc.decode_stream(index).unwrap_or_default();
+    match doc.lookup(value) {
+        Some(index) => text_of_version(doc, index),
+        None => match doc.resolve(value) {
+            Obj::Str(s) => text_string(s),
+            _ => Vec::new(),
+        },
     }
-    match doc.resolve(value) {
-        Obj::Str(s) => text_string(s),
-        _ => Vec::new(),
+}
+
+/// The text of object `index` (one version of an object): its stream decoded, or its
+/// string.
+fn text_of_version(doc: &mut Document, index: usize) -> Vec<u8> {
+    match doc.objects.get(index) {
+        Some(object) if object.stream.is_some() => doc.decode_stream(index).unwrap_or_default(),
+        Some(object) => match &object.value {
+            Obj::Str(s) => text_string(s),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
     }
+}
+
+/// An XFA script in a version of a packet other than the one read: an update can
+/// redefine a packet under its number, and readers take the version the newest
+/// cross-reference section names (a reader repairing the file, the last in it), which
+/// need not be the last parsed. Each such version is read on its own.
+fn script_in_other_versions(doc: &mut Document, parts: &[Obj]) -> Option<Vec<u8>> {
+    for part in parts {
+        let versions = doc.lookup_every_version(part).to_vec();
+        if versions.len() < 2 {
+            continue;
+        }
+        let read = doc.lookup(part);
+        for index in versions.into_iter().filter(|&i| Some(i) != read) {
+            if let Some(script) = xfa_script_in_any_encoding(&text_of_version(doc, index)) {
+                return Some(script);
+            }
+        }
+    }
+    None
 }
 
 /// The first `<script>` of an XFA form, in whichever encoding its XML parser reads it:

@@ -30,6 +30,10 @@ pub const MAX_PDF_XREF_ENTRIES: usize = 1_000_000;
 pub const MAX_PDF_PARSED_BYTES: usize = 64 * 1024 * 1024;
 /// PDFs attached to PDFs that are opened in turn; deeper ones are reported, not read.
 pub const MAX_PDF_ATTACHMENT_DEPTH: usize = 2;
+/// Versions of the encryption dictionary (distinct values under its one number) read
+/// besides the one read first, each a reading of the whole document; more are reported,
+/// not read.
+pub const MAX_PDF_ENCRYPTION_VERSIONS: usize = 3;
 
 /// A limit of [`Budget`], named in the finding when it is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +46,7 @@ pub enum Limit {
     XrefEntries,
     ParsedBytes,
     AttachmentDepth,
+    EncryptionVersions,
     /// The file's [`INSPECTION_DEADLINE`] passed.
     Deadline,
 }
@@ -63,6 +68,9 @@ impl Limit {
             Limit::AttachmentDepth => {
                 format!("PDFs attached inside PDFs (limit {MAX_PDF_ATTACHMENT_DEPTH} levels)")
             }
+            Limit::EncryptionVersions => format!(
+                "other versions of the encryption dictionary read (limit {MAX_PDF_ENCRYPTION_VERSIONS})"
+            ),
             Limit::Deadline => format!(
                 "inspection time (INSPECTION_DEADLINE, {} s per file)",
                 INSPECTION_DEADLINE.as_secs()

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::budget::{Budget, Limit};
+use super::budget::{Budget, Limit, MAX_PDF_ENCRYPTION_VERSIONS};
 use super::crypt::{self, Decryptor, Setup, StreamCrypt};
 use super::filters::{self, Filter};
 use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
@@ -44,6 +44,12 @@ pub enum Reading {
     /// Nothing decrypted: the newest trailer names no `/Encrypt` (an incremental update
     /// without one), and qpdf and mutool read the document from the newest trailer.
     Unencrypted,
+    /// As [`Reading::Decrypted`], with another version of the encryption dictionary (the
+    /// index of that object): an update, or an object written after the last
+    /// cross-reference section, can redefine it under its number; qpdf and mutool take
+    /// the version the newest cross-reference section names, a reader repairing the file
+    /// the last in it, and [`Reading::Decrypted`] the last parsed.
+    DecryptedWithVersion(usize),
 }
 
 /// What stopped decryption, for the report.
@@ -68,7 +74,13 @@ pub struct UndecodedObjectStream {
 pub struct Document<'a> {
     bytes: &'a [u8],
     pub objects: Vec<Object>,
+    /// The version of each object [`Document::resolve`] reads: the last parsed.
     index: HashMap<(u32, u16), usize>,
+    /// Every version of each object (an incremental update redefines one under its
+    /// number), in the order parsed: which one a reader takes depends on whether it
+    /// follows the cross-reference data or repairs the file, so what a version carries
+    /// is screened in each of them ([`Document::lookup_every_version`]).
+    versions: HashMap<(u32, u16), Vec<usize>>,
     decryptor: Option<Decryptor>,
     pub encryption: Encryption,
     /// Object number of the encryption dictionary: its strings are never encrypted.
@@ -79,7 +91,12 @@ pub struct Document<'a> {
     /// The trailer last in the file (the newest revision's) names no `/Encrypt` while an
     /// older one does.
     newest_trailer_unencrypted: bool,
-    /// Every trailer dictionary (classic, and of cross-reference streams), for `/Root`.
+    /// The versions of the encryption dictionary other than the one read (indexes of
+    /// objects), each read as [`Reading::DecryptedWithVersion`].
+    other_encryption_versions: Vec<usize>,
+    /// Every trailer dictionary (classic, and of cross-reference streams), newest first:
+    /// by place in the file, the last first, as readers take `/Root`, `/Encrypt` and
+    /// `/ID` from the newest.
     trailers: Vec<Dict>,
     /// Object streams named by type-2 cross-reference entries: a reader loads them by
     /// number, whatever their `/Type` says.
@@ -105,12 +122,14 @@ impl<'a> Document<'a> {
             bytes,
             objects: Vec::new(),
             index: HashMap::new(),
+            versions: HashMap::new(),
             decryptor: None,
             encryption: Encryption::None,
             encrypt_object: None,
             reading,
             metadata_in_clear: false,
             newest_trailer_unencrypted: false,
+            other_encryption_versions: Vec::new(),
             trailers: Vec::new(),
             object_streams: HashSet::new(),
             endstreams: BTreeMap::new(),
@@ -120,9 +139,11 @@ impl<'a> Document<'a> {
         let mut parsed = HashSet::new();
         doc.scan_headers(&mut parsed);
         let mut trailers = doc.classic_trailers();
-        let offsets = doc.xref_offsets(&mut trailers);
+        let named = doc.xref_offsets(&mut trailers);
         let base = header_offset(bytes).unwrap_or(0);
-        for offset in offsets {
+        let newness = Newness::of(&section_chain(bytes, &named, &trailers, base));
+        let sections = newest_section_naming(&named, &newness, base);
+        for &(offset, _) in &named {
             for at in [offset, offset.saturating_add(base)] {
                 if !parsed.contains(&at) {
                     parsed.insert(at);
@@ -130,17 +151,55 @@ impl<'a> Document<'a> {
                 }
             }
         }
-        if reading != Reading::Unencrypted {
-            doc.set_up_encryption(&trailers);
-        }
+        // A trailer is as new as its section: a table's is the last before it, a
+        // cross-reference stream's is itself.
+        let mut section_places: Vec<usize> = named.iter().map(|&(_, section)| section).collect();
+        section_places.sort_unstable();
+        section_places.dedup();
+        trailers.sort_by_key(|(at, _)| {
+            let section = match section_places.binary_search(at) {
+                Ok(i) => section_places[i],
+                Err(0) => *at,
+                Err(i) => section_places[i - 1],
+            };
+            std::cmp::Reverse((newness.of_section(section), *at))
+        });
         doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
+        doc.read_versions_the_newest_sections_name(&sections);
+        if reading != Reading::Unencrypted {
+            doc.set_up_encryption();
+        }
         doc.decrypt_strings();
         doc.expand_object_streams();
+        doc.read_versions_the_newest_sections_name(&sections);
         doc
     }
 
-    /// Where the document catalog is, found as readers find it: the object a trailer's
-    /// (or cross-reference stream's) `/Root` names, whatever its `/Type` says (qpdf and
+    /// Makes [`Document::resolve`] read each object in the version qpdf and mutool read:
+    /// the one at the offset the newest cross-reference section names ([`Newness`]), an
+    /// object stream's objects by where the stream
+    /// is; among versions no section names, or one names alike, the last parsed (as a
+    /// reader repairing the file reads). The other versions are still there for what is
+    /// read in every version ([`Document::lookup_every_version`]).
+    fn read_versions_the_newest_sections_name(&mut self, sections: &HashMap<usize, usize>) {
+        for (key, versions) in &self.versions {
+            let newest = versions
+                .iter()
+                .enumerate()
+                .max_by_key(|&(order, &i)| {
+                    let named = self.objects.get(i).and_then(|o| sections.get(&o.offset));
+                    (named.copied(), order)
+                })
+                .map(|(_, &i)| i);
+            if let Some(newest) = newest {
+                self.index.insert(*key, newest);
+            }
+        }
+    }
+
+    /// Where the document catalog is, found as readers find it: the object the newest
+    /// trailer's (or cross-reference stream's) `/Root` names (an older one's if that names
+    /// nothing here), whatever its `/Type` says (qpdf and
     /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
     /// trailer). `None`: no reader would show this as a document.
     pub fn catalog_offset(&self) -> Option<usize> {
@@ -235,8 +294,12 @@ impl<'a> Document<'a> {
     }
 
     fn insert(&mut self, object: Object) {
-        self.index
-            .insert((object.num, object.generation), self.objects.len());
+        let key = (object.num, object.generation);
+        self.index.insert(key, self.objects.len());
+        self.versions
+            .entry(key)
+            .or_default()
+            .push(self.objects.len());
         self.objects.push(object);
     }
 
@@ -244,10 +307,21 @@ impl<'a> Document<'a> {
     /// make, each with why; none for a document that is not encrypted or cannot be
     /// decrypted.
     pub fn other_readings(&self) -> Vec<(Reading, &'static str)> {
+        // Whether or not the version read here opens: another may (a version that needs a
+        // password is no disguise for one that does not).
+        let mut readings: Vec<(Reading, &'static str)> = self
+            .other_encryption_versions
+            .iter()
+            .map(|&version| {
+                (
+                    Reading::DecryptedWithVersion(version),
+                    "read with another version of its encryption dictionary, as readers that take that version read it",
+                )
+            })
+            .collect();
         if self.encryption != Encryption::Open {
-            return Vec::new();
+            return readings;
         }
-        let mut readings = Vec::new();
         if self.metadata_in_clear
             && self
                 .objects
@@ -284,15 +358,17 @@ impl<'a> Document<'a> {
         trailers
     }
 
-    /// The in-use offsets of every cross-reference table and stream; the streams'
-    /// dictionaries are trailers too.
-    fn xref_offsets(&mut self, trailers: &mut Vec<(usize, Dict)>) -> Vec<usize> {
+    /// The in-use offsets of every cross-reference table and stream, each with where
+    /// that table or stream is; the streams' dictionaries are trailers too.
+    fn xref_offsets(&mut self, trailers: &mut Vec<(usize, Dict)>) -> Vec<(usize, usize)> {
+        let mut named = Vec::new();
         let mut offsets = Vec::new();
         for at in memchr::memmem::find_iter(self.bytes, b"xref") {
             if at > 0 && self.bytes.get(at - 1).is_some_and(|b| !is_whitespace(*b)) {
                 continue; // "startxref", or the word in text
             }
             self.xref_table(at + 4, &mut offsets);
+            named.extend(offsets.drain(..).map(|offset| (offset, at)));
         }
         let streams: Vec<usize> = (0..self.objects.len())
             .filter(|&i| self.objects[i].stream.is_some() && is_xref_stream(&self.objects[i].value))
@@ -302,10 +378,12 @@ impl<'a> Document<'a> {
                 if let Some(data) = self.decode_stream(i) {
                     self.xref_stream(&dict, &data, &mut offsets);
                 }
-                trailers.push((self.objects[i].offset, dict));
+                let at = self.objects[i].offset;
+                named.extend(offsets.drain(..).map(|offset| (offset, at)));
+                trailers.push((at, dict));
             }
         }
-        offsets
+        named
     }
 
     fn xref_table(&mut self, from: usize, offsets: &mut Vec<usize>) {
@@ -391,15 +469,43 @@ impl<'a> Document<'a> {
     /// update may name a new /Encrypt and /ID; when the newest names no /Encrypt, the
     /// newest that does is read here and the unencrypted reading is another, see
     /// [`Document::other_readings`]).
-    fn set_up_encryption(&mut self, trailers: &[(usize, Dict)]) {
-        let mut by_position: Vec<&(usize, Dict)> = trailers.iter().collect();
-        by_position.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        let newest_first: Vec<&Dict> = by_position.into_iter().map(|(_, t)| t).collect();
-        let Some(trailer) = newest_first
-            .iter()
-            .find(|t| get(t, b"Encrypt").is_some())
-            .copied()
-        else {
+    fn set_up_encryption(&mut self) {
+        let trailers = std::mem::take(&mut self.trailers);
+        self.set_up_encryption_from(&trailers);
+        self.trailers = trailers;
+    }
+
+    /// Of `versions` (indexes of one object's versions), those whose value differs from
+    /// `read`'s and from each other's (one value parsed twice is one reading), at most
+    /// [`MAX_PDF_ENCRYPTION_VERSIONS`]: more is the limit reached.
+    fn other_distinct_versions(&mut self, versions: &[usize], read: Option<usize>) -> Vec<usize> {
+        let value = |i: usize| self.objects.get(i).map(|o| &o.value);
+        let mut seen: Vec<&Obj> = read.and_then(value).into_iter().collect();
+        let mut others = Vec::new();
+        let mut more = false;
+        for &version in versions {
+            let Some(candidate) = value(version) else {
+                continue;
+            };
+            if seen.contains(&candidate) {
+                continue;
+            }
+            if others.len() == MAX_PDF_ENCRYPTION_VERSIONS {
+                more = true;
+                break;
+            }
+            seen.push(candidate);
+            others.push(version);
+        }
+        if more {
+            self.budget.reach(Limit::EncryptionVersions);
+        }
+        others
+    }
+
+    /// [`Document::set_up_encryption`] from `newest_first`, the document's trailers.
+    fn set_up_encryption_from(&mut self, newest_first: &[Dict]) {
+        let Some(trailer) = newest_first.iter().find(|t| get(t, b"Encrypt").is_some()) else {
             return;
         };
         self.newest_trailer_unencrypted = newest_first
@@ -409,8 +515,19 @@ impl<'a> Document<'a> {
         if let Some(Obj::Ref(num, generation)) = encrypt_ref {
             self.encrypt_object = Some((*num, *generation));
         }
-        let Some(encrypt) = encrypt_ref
-            .map(|e| self.resolve(e))
+        let versions = encrypt_ref.map_or_else(Vec::new, |e| self.lookup_every_version(e).to_vec());
+        let read = match self.reading {
+            Reading::DecryptedWithVersion(version) => Some(version),
+            _ => encrypt_ref.and_then(|e| self.lookup(e)),
+        };
+        if self.reading == Reading::Decrypted {
+            self.other_encryption_versions = self.other_distinct_versions(&versions, read);
+        }
+        let chosen = match read {
+            Some(version) => self.objects.get(version).map(|o| &o.value),
+            None => encrypt_ref.map(|e| self.resolve(e)),
+        };
+        let Some(encrypt) = chosen
             .and_then(Obj::as_dict)
             .map(|encrypt| self.resolved_encryption(encrypt))
         else {
@@ -594,6 +711,20 @@ impl<'a> Document<'a> {
         }
     }
 
+    /// The indexes of every version of the object a reference names: qpdf, mutool and
+    /// pdfdetach take the one the newest cross-reference section names, a reader
+    /// repairing the file the last in it, and an update can write the newer before the
+    /// older.
+    pub fn lookup_every_version(&self, obj: &Obj) -> &[usize] {
+        match obj {
+            Obj::Ref(num, generation) => self
+                .versions
+                .get(&(*num, *generation))
+                .map_or(&[], Vec::as_slice),
+            _ => &[],
+        }
+    }
+
     /// The raw data of stream object `i`: `/Length` bytes when they end at `endstream`,
     /// else up to the next `endstream` (as readers recover), else to the end.
     fn raw_stream(&mut self, i: usize) -> &'a [u8] {
@@ -743,6 +874,91 @@ fn stream_crypt(chain: &[Filter]) -> StreamCrypt<'_> {
     }
 }
 
+/// The cross-reference sections in the order readers follow them, newest first: the one
+/// the last `startxref` names, then each `/Prev` of its trailer (a table's is the first
+/// trailer after it, a stream's its own dictionary). Sections are named by where they
+/// are (in `named`); a loop or a `/Prev` to nothing ends the chain.
+fn section_chain(
+    bytes: &[u8],
+    named: &[(usize, usize)],
+    trailers: &[(usize, Dict)],
+    base: usize,
+) -> Vec<usize> {
+    let sections: HashSet<usize> = named.iter().map(|&(_, section)| section).collect();
+    let find = |offset: usize| {
+        [offset, offset.saturating_add(base)]
+            .into_iter()
+            .find(|at| sections.contains(at))
+    };
+    let Some(last) = memchr::memmem::rfind(bytes, b"startxref") else {
+        return Vec::new();
+    };
+    let mut lexer = Lexer::new(bytes, last + b"startxref".len());
+    let mut next = match lexer.token(0) {
+        Some(Obj::Int(offset)) => usize::try_from(offset).ok().and_then(find),
+        _ => None,
+    };
+    let mut chain = Vec::new();
+    let mut visited = HashSet::new();
+    while let Some(section) = next.filter(|&s| visited.insert(s)) {
+        chain.push(section);
+        let trailer = trailers
+            .iter()
+            .filter(|(at, _)| *at >= section)
+            .min_by_key(|(at, _)| *at);
+        next = trailer
+            .and_then(|(_, dict)| get(dict, b"Prev"))
+            .and_then(Obj::as_int)
+            .and_then(|prev| usize::try_from(prev).ok())
+            .and_then(find);
+    }
+    chain
+}
+
+/// How new a cross-reference section is, as readers take it: the sections of the chain
+/// from the last `startxref` ([`section_chain`]) newest first, above all others, which
+/// are as new as they are late in the file.
+struct Newness {
+    /// Section place -> its place in the chain (0: newest).
+    in_chain: HashMap<usize, usize>,
+}
+
+impl Newness {
+    fn of(chain: &[usize]) -> Self {
+        Newness {
+            in_chain: chain.iter().enumerate().map(|(k, &s)| (s, k)).collect(),
+        }
+    }
+
+    /// Larger is newer.
+    fn of_section(&self, section: usize) -> usize {
+        match self.in_chain.get(&section) {
+            Some(k) => usize::MAX - k,
+            None => section.min(usize::MAX - self.in_chain.len() - 1),
+        }
+    }
+}
+
+/// For each offset a cross-reference section names (`named`: offset and where the
+/// section is; each also from the header, `base`, as offsets are tried), how new the
+/// newest section naming it is: the sections of `chain` (newest first) above all others,
+/// the others by place in the file.
+fn newest_section_naming(
+    named: &[(usize, usize)],
+    newness: &Newness,
+    base: usize,
+) -> HashMap<usize, usize> {
+    let mut sections: HashMap<usize, usize> = HashMap::new();
+    for &(offset, section) in named {
+        let new = newness.of_section(section);
+        for at in [offset, offset.saturating_add(base)] {
+            let newest = sections.entry(at).or_insert(new);
+            *newest = (*newest).max(new);
+        }
+    }
+    sections
+}
+
 /// Where the PDF header is, in either form readers accept.
 pub fn header_offset(bytes: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes, b"%PDF-").or_else(|| memchr::memmem::find(bytes, b"%!PS-Adobe-"))
@@ -815,5 +1031,105 @@ fn decrypt_in(value: &mut Obj, decryptor: &Decryptor, num: u32, generation: u16)
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document whose first revision ends in a classic trailer (`/Root 1 0 R`) and
+    /// whose update ends in a cross-reference stream naming a new catalog (`/Root 3 0 R`,
+    /// at `new_catalog`): qpdf (`--show-object=trailer`) and mutool (`show trailer`) read
+    /// the stream's dictionary as the trailer, so the new catalog.
+    fn classic_then_xref_stream_update() -> (Vec<u8>, usize) {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut at = Vec::new();
+        for body in [
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+            "2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+        ] {
+            at.push(out.len());
+            out.extend_from_slice(body.as_bytes());
+        }
+        let first = out.len();
+        out.extend_from_slice(
+            format!(
+                "xref\n0 3\n0000000000 65535 f \n{:010} 00000 n \n{:010} 00000 n \ntrailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n{first}\n%%EOF\n",
+                at[0], at[1]
+            )
+            .as_bytes(),
+        );
+        let new_catalog = out.len();
+        out.extend_from_slice(
+            b"3 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(7\\)) >> >>\nendobj\n",
+        );
+        let update = out.len();
+        let mut rows = Vec::new();
+        for offset in [new_catalog, update] {
+            rows.push(1u8);
+            rows.extend_from_slice(&u32::try_from(offset).expect("small").to_be_bytes());
+            rows.push(0);
+        }
+        out.extend_from_slice(
+            format!(
+                "4 0 obj\n<< /Type /XRef /Size 5 /Index [3 2] /W [1 4 1] /Root 3 0 R /Prev {first} /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{update}\n%%EOF\n").as_bytes(),
+        );
+        (out, new_catalog)
+    }
+
+    /// Review r29-screen2: the catalog was the first `/Root` of a list with the classic
+    /// trailers first and the cross-reference streams after, so an update ending in a
+    /// cross-reference stream was read with the first revision's catalog. Readers take
+    /// the newest trailer's.
+    #[test]
+    fn the_catalog_is_the_one_the_newest_trailer_names() {
+        let (pdf, new_catalog) = classic_then_xref_stream_update();
+        let doc = Document::read(&pdf, Budget::default());
+        assert_eq!(doc.catalog_offset(), Some(new_catalog));
+    }
+
+    /// Review r29-screen2: the newest trailer is the one of the section the last
+    /// `startxref` names (then `/Prev`), not the one last in the file. An update's section
+    /// and trailer (`/Root 3 0 R`) written before the original's (`/Root 1 0 R`),
+    /// `startxref` naming the update's: qpdf and mutool read catalog 3.
+    #[test]
+    fn the_newest_trailer_is_the_one_startxref_reaches_first() {
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut at = Vec::new();
+        for body in [
+            "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+            "2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+            "3 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(3\\)) >> >>\nendobj\n",
+        ] {
+            at.push(out.len());
+            out.extend_from_slice(body.as_bytes());
+        }
+        let update = out.len();
+        let section = format!(
+            "xref\n0 1\n0000000000 65535 f \n3 1\n{:010} 00000 n \n",
+            at[2]
+        );
+        let trailer =
+            |prev: usize| format!("trailer\n<< /Size 4 /Root 3 0 R /Prev {prev:010} >>\n");
+        let original = update + section.len() + trailer(0).len();
+        out.extend_from_slice(section.as_bytes());
+        out.extend_from_slice(trailer(original).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "xref\n0 3\n0000000000 65535 f \n{:010} 00000 n \n{:010} 00000 n \ntrailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n{update}\n%%EOF\n",
+                at[0], at[1]
+            )
+            .as_bytes(),
+        );
+        let doc = Document::read(&out, Budget::default());
+        assert_eq!(doc.catalog_offset(), Some(at[2]));
     }
 }

@@ -28,8 +28,9 @@ use budget::{Budget, Limit};
 use document::{Document, Encryption};
 
 pub use budget::{
-    MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_FILTERS, MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH,
-    MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES, MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES,
+    MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_ENCRYPTION_VERSIONS, MAX_PDF_FILTERS, MAX_PDF_INFLATED_BYTES,
+    MAX_PDF_NESTING_DEPTH, MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES, MAX_PDF_STREAMS,
+    MAX_PDF_XREF_ENTRIES,
 };
 
 /// Findings kept per document (a crafted file can hold thousands of actions); the rest
@@ -172,8 +173,9 @@ fn read_actions_and_attachments(doc: &mut Document, depth: usize, report: &mut R
 }
 
 /// The other ways readers undo the encryption of `doc` ([`Document::other_readings`]),
-/// each read with a budget of its own (bounded: at most two more readings, each within
-/// the limits, all within the one deadline), whose limits reached are `doc`'s to report.
+/// each read with a budget of its own (bounded: at most two more readings, and
+/// [`MAX_PDF_ENCRYPTION_VERSIONS`] for other versions of the encryption dictionary, each
+/// within the limits, all within the one deadline), whose limits reached are `doc`'s to report.
 /// What a reader would act on in one of them is an alert, said to come from that
 /// reading, and the attachments it extracts go to rules and hash lists; the rest (what
 /// the strings and streams a reader decrypts look like undecrypted) is noise, not
