@@ -3583,3 +3583,61 @@ fn a_writer_rewriting_without_end_does_not_hold_the_change_back() {
         "reported while the writer still wrote: {findings:#?}\n{stderr}"
     );
 }
+
+/// Review r29-watch2: files made, closed and removed without pause beside a stored
+/// study (a receiver's scratch files; no rename at all) were taken for rename chains in
+/// flight (a path closed there and gone again), so each stored file removed meanwhile
+/// was put off a quiet period at a time and reported "after its removal was put off 3
+/// times (MAX_CHAIN_DEFERRALS) while rename chains were in flight". Only a path renamed
+/// into the verification and gone again is a chain in flight: these removals are
+/// reported as they are, with no word of chains.
+#[test]
+fn removals_beside_create_and_unlink_churn_are_not_put_off_as_rename_chains() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let study = env.path("busy");
+    fs::create_dir_all(&study).expect("test fixture");
+    for n in 0..40 {
+        fs::write(study.join(format!("{n}.dcm")), b"DICM stored").expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    // Scratch files made without pause, each removed 100 files later (a few tenths of a
+    // second: some are taken in as arrivals, then removed); stored files removed too.
+    let churn = "import os, sys, time\n\
+        d = sys.argv[1]\n\
+        end = time.time() + 5\n\
+        i = 0\n\
+        while time.time() < end:\n\
+        \x20   p = os.path.join(d, 'scratch%d' % (i % 50))\n\
+        \x20   open(p, 'wb').close()\n\
+        \x20   os.unlink(p)\n\
+        \x20   if i % 100 == 0 and i // 100 < 20:\n\
+        \x20       os.unlink(os.path.join(d, '%d.dcm' % (i // 100)))\n\
+        \x20   i += 1\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", churn])
+        .arg(&study)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let stored_removed = |f: &[Value]| {
+        f.iter()
+            .filter(|x| {
+                x["kind"] == "removed" && x["path"].as_str().is_some_and(|p| p.ends_with(".dcm"))
+            })
+            .count()
+    };
+    let all = watcher.wait(Duration::from_secs(10), |f, _| stored_removed(f) >= 20);
+    // The scratch files' removals put off, if any, come within a few quiet periods.
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, findings, stderr) = watcher.stop();
+    let gone: Vec<&Value> = findings.iter().filter(|x| x["kind"] == "removed").collect();
+    assert!(all, "the removals reported: {findings:#?}\n{stderr}");
+    assert!(
+        gone.iter().all(|x| x["detail"]
+            .as_str()
+            .is_some_and(|d| !d.contains("rename chains"))),
+        "no rename chain said: {gone:#?}\n{stderr}"
+    );
+}

@@ -490,6 +490,9 @@ struct Pending {
     rehash: bool,
     /// Its own last event said nobody writes it any more.
     settled: bool,
+    /// An event gave this path to a file or directory by a rename since it was last
+    /// verified (see [`Guard::put_off_chain_departures`]).
+    renamed_in: bool,
 }
 
 /// What the main loop hears from the threads beside it.
@@ -732,6 +735,14 @@ fn replaced_to_look_again(
         }
     }
     LookAgain { again, full }
+}
+
+/// The paths of one verification that their own events announced: closed, removed or
+/// renamed there (`settled`), and given to a file or directory by a rename (`renamed_in`).
+#[derive(Clone, Copy)]
+struct Announced<'a> {
+    settled: &'a HashSet<Vec<u8>>,
+    renamed_in: &'a HashSet<Vec<u8>>,
 }
 
 /// What [`replaced_to_look_again`] found: the files to look at again, each with its index,
@@ -1770,6 +1781,7 @@ impl<'a> Guard<'a> {
                 rel: Vec::new(),
                 rehash: false,
                 settled: false,
+                renamed_in: false,
             }];
             // The canaries this watcher has just written are complete: known from now on,
             // so that the first touch of one is a change.
@@ -1779,6 +1791,7 @@ impl<'a> Guard<'a> {
                     rel: rel.as_os_str().as_bytes().to_vec(),
                     rehash: true,
                     settled: true,
+                    renamed_in: false,
                 })
             }));
             self.verify(index, pending, Instant::now())?;
@@ -2249,6 +2262,7 @@ impl<'a> Guard<'a> {
                 settled,
                 directory_appeared,
                 touched,
+                renamed_in,
                 unpaired_departure,
             } => {
                 if directory_appeared && self.root_of(&path).is_some() {
@@ -2273,7 +2287,11 @@ impl<'a> Guard<'a> {
                     if !settled && !directory_appeared && self.guarded_image(&path) {
                         self.mass.written_open(&path, now);
                     }
-                    self.debounce.mark(path, now, settled, true);
+                    if renamed_in {
+                        self.debounce.mark_renamed_in(path, now);
+                    } else {
+                        self.debounce.mark(path, now, settled, true);
+                    }
                 }
             }
             Notice::Overflow => self.overflowed(now)?,
@@ -2841,6 +2859,7 @@ impl<'a> Guard<'a> {
                     rel,
                     rehash: item.rehash,
                     settled: item.settled,
+                    renamed_in: item.renamed_in,
                 });
             }
         }
@@ -2946,6 +2965,7 @@ impl<'a> Guard<'a> {
                     rehash: true,
                     settled: true,
                     closed: true,
+                    renamed_in: false,
                 });
             }
         }
@@ -3416,6 +3436,11 @@ impl<'a> Guard<'a> {
             .filter(|p| p.settled)
             .map(|p| p.rel.clone())
             .collect();
+        let renamed_in: HashSet<Vec<u8>> = subtrees
+            .iter()
+            .filter(|p| p.renamed_in)
+            .map(|p| p.rel.clone())
+            .collect();
         let trusted: HashSet<Vec<u8>> = topmost(
             subtrees
                 .iter()
@@ -3502,7 +3527,11 @@ impl<'a> Guard<'a> {
         refused.extend(self.look_again_if_replaced(&spec.path, &base, &mut tree, now));
         self.publish(&refused, now)?;
         self.put_off_if_written_since_hashed(&spec.path, &mut rels, &mut base, &mut tree, now)?;
-        self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
+        let announced = Announced {
+            settled: &settled,
+            renamed_in: &renamed_in,
+        };
+        self.put_off_chain_departures(&spec.path, &mut rels, &mut base, announced, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
     }
 
@@ -3664,8 +3693,8 @@ impl<'a> Guard<'a> {
     /// moment later, instead of one `moved` (and a study directory's files all split so).
     /// So, once the verification is hashed, a guarded file or directory gone from a due
     /// path is put off (kept in the view, due again a quiet
-    /// period from now) when a path of the same verification that an event announced
-    /// (renamed or closed there) and the view does not know is gone again: the chain is in
+    /// period from now) when a path of the same verification that an event gave to a file
+    /// or directory by a rename and the view does not know is gone again: the chain is in
     /// flight, its next events are on their way, and their end brings it back at once (see
     /// [`Guard::pair_rename_chains`]). At most [`MAX_CHAIN_DEFERRALS`] times a path: a
     /// removal is never held back for long.
@@ -3674,10 +3703,14 @@ impl<'a> Guard<'a> {
         root: &Path,
         rels: &mut Vec<Vec<u8>>,
         base: &mut RootProfile,
-        settled: &HashSet<Vec<u8>>,
+        announced: Announced<'_>,
         tree: &mut Tree,
         now: Instant,
     ) {
+        let Announced {
+            settled,
+            renamed_in,
+        } = announced;
         // Looked at after the hashing: a target found by the walk may have been renamed
         // on while it was hashed. What it held and was hashed still pairs with what the
         // view knows (one `moved` to it now, another from it next); what vanished under
@@ -3751,7 +3784,11 @@ impl<'a> Guard<'a> {
             renamed::look_up(&paths, known, renamed::MAX_RENAME_LOOKUP_ENTRIES)
         };
         self.rename_lookup_unsearched.extend(lookup.unsearched);
-        let in_flight = !moved_on.is_empty();
+        // Only a path renamed in and gone again is a chain in flight: one closed there and
+        // gone again is a scratch file made and removed (review r29-watch2: create and
+        // unlink churn held every removal beside it back, "put off 3 times while rename
+        // chains were in flight", with no rename at all).
+        let in_flight = moved_on.iter().any(|rel| renamed_in.contains(rel));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
         // Put off with everything below it, and found again under its last name by its
