@@ -832,8 +832,9 @@ fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
         .collect();
     let more = unjudged.len().saturating_sub(named.len());
     format!(
-        "{} changed file(s) still being written were not judged when the watcher \
-         stopped (waiting for their writer, or written again after they were hashed): \
+        "{} changed or new file(s) still being written were not judged when the watcher \
+         stopped (waiting for their writer, written again after they were hashed, or new \
+         and written a moment ago): \
          {}{}; the next start compares them with what was last seen",
         unjudged.len(),
         named.join(", "),
@@ -1395,8 +1396,13 @@ struct Guard<'a> {
     dir_inodes: HashMap<(u64, u64), PathBuf>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
-    /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
-    deferrals: PutOffCounts<PathBuf>,
+    /// How often each new file was left for later as written a moment ago (see
+    /// [`MAX_DEFERRALS`]); said at the stop if still put off then.
+    arrival_deferrals: PutOffCounts<PathBuf>,
+    /// How often in a row each file replaced mid-hash was looked at again (see
+    /// [`MAX_REPLACED_LOOKS`]): apart from `arrival_deferrals` (review r29-watch2: one
+    /// map held both, so one path's two counts, limits 10 and 100, mixed).
+    replaced_looks: PutOffCounts<PathBuf>,
     /// How often in a row each directory changed while it was listed (see
     /// [`MAX_UNSETTLED_LISTINGS`]).
     unsettled_listings: PutOffCounts<PathBuf>,
@@ -1668,7 +1674,11 @@ impl<'a> Guard<'a> {
             inodes: Arc::new(RwLock::new(inodes::Inodes::default())),
             dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
-            deferrals: PutOffCounts::new(test_hooked_capacity(
+            arrival_deferrals: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_DEFERRED_FILES_VAR,
+                MAX_DEFERRED_FILES,
+            )),
+            replaced_looks: PutOffCounts::new(test_hooked_capacity(
                 TEST_MAX_DEFERRED_FILES_VAR,
                 MAX_DEFERRED_FILES,
             )),
@@ -1848,6 +1858,14 @@ impl<'a> Guard<'a> {
     fn report_unjudged_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
         let mut unjudged: Vec<PathBuf> = self.writer_waits.paths().cloned().collect();
         unjudged.extend(self.written_while_hashed.keys().cloned());
+        // New files put off as written a moment ago too (review r29-watch2: only the
+        // next start's catch-up told them), those still there.
+        unjudged.extend(
+            self.arrival_deferrals
+                .keys()
+                .filter(|path| std::fs::symlink_metadata(path).is_ok())
+                .cloned(),
+        );
         unjudged.sort_unstable();
         unjudged.dedup();
         if unjudged.is_empty() {
@@ -3493,6 +3511,7 @@ impl<'a> Guard<'a> {
                 return Ok(());
             }
         };
+        self.forget_arrivals_gone(&spec.path, &rels, &tree);
         let mut refused = self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         forget_vanished(&spec.path, &mut tree);
         // Due again once quiet; what the view knows below it is trusted (not re-hashed).
@@ -3855,7 +3874,7 @@ impl<'a> Guard<'a> {
         tree: &mut Tree,
         now: Instant,
     ) -> Vec<Finding> {
-        let look = replaced_to_look_again(root, &tree.entries, &mut self.deferrals);
+        let look = replaced_to_look_again(root, &tree.entries, &mut self.replaced_looks);
         let mut replaced: HashSet<Vec<u8>> = HashSet::new();
         for (at, path) in look.again {
             self.debounce.mark(path, now, true, true);
@@ -5041,9 +5060,9 @@ impl<'a> Guard<'a> {
             if self.judged_held.contains(&path) {
                 continue;
             }
-            let times = self.deferrals.remove(&path).unwrap_or(0);
+            let times = self.arrival_deferrals.remove(&path).unwrap_or(0);
             if recent && times < MAX_DEFERRALS {
-                match self.deferrals.put_off(path.clone(), times + 1) {
+                match self.arrival_deferrals.put_off(path.clone(), times + 1) {
                     Ok(()) => {
                         self.debounce.mark(path, now, false, true);
                         deferred.insert(entry.rel.clone());
@@ -5060,6 +5079,21 @@ impl<'a> Guard<'a> {
             tree.entries.retain(|e| !deferred.contains(&e.rel));
         }
         refused
+    }
+
+    /// A new file put off as written a moment ago and gone from its due path before its
+    /// next look (removed, renamed away: a scratch file, a `.part`) takes its count with
+    /// it: kept, such counts were never forgotten (see [`PutOffCounts`]) and filled the
+    /// map, and every new file after them was judged at once, perhaps half-written,
+    /// with a `MAX_DEFERRED_FILES` warning (review r29-watch2).
+    fn forget_arrivals_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
+        if self.arrival_deferrals.is_empty() {
+            return;
+        }
+        let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+        for rel in due.iter().filter(|rel| !found.contains(rel.as_slice())) {
+            self.arrival_deferrals.remove(&absolute(root, rel));
+        }
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -7749,7 +7783,7 @@ mod tests {
             .collect();
         let here: Vec<&PathBuf> = paths.iter().collect();
         let detail = unjudged_at_stop_detail(&here);
-        assert!(detail.starts_with("12 changed file(s)"), "{detail}");
+        assert!(detail.starts_with("12 changed or new file(s)"), "{detail}");
         for (i, path) in paths.iter().enumerate() {
             let named = detail.contains(&*path.to_string_lossy());
             assert_eq!(named, i < MAX_UNJUDGED_PATHS_NAMED, "{i}: {detail}");
