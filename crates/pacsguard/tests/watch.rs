@@ -3723,3 +3723,84 @@ fn a_new_file_removed_while_put_off_leaves_no_count_behind() {
         "the second put off like the first, named at the stop: {findings:#?}\n{stderr}"
     );
 }
+
+/// Review r29-watch2: a writer that truncates a stored instance and writes the same bytes
+/// back (python3: `O_TRUNC` and close, 0.6 s, the whole file written back, 0.6 s, for
+/// 4 s), as a rewriter under load is seen between its two steps, flipped the file between
+/// a 0-byte state and its recorded content, and each flip was reported (a
+/// `content-changed` and a `no-longer-dicom` each way, ~8 findings). The first torn
+/// state is reported; a flip between it and the recorded content again is counted, said
+/// with the count; a real content change at the end is reported as ever.
+#[test]
+fn a_file_flipping_between_a_torn_state_and_its_content_is_reported_once_with_a_count() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let image = env.path("archive/0.dcm");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let writer = "import os, sys, time\n\
+        path = sys.argv[1]\n\
+        data = open(path, 'rb').read()\n\
+        end = time.time() + 4\n\
+        while time.time() < end:\n\
+        \x20   os.close(os.open(path, os.O_WRONLY | os.O_TRUNC))\n\
+        \x20   time.sleep(0.6)\n\
+        \x20   open(path, 'wb').write(data)\n\
+        \x20   time.sleep(0.6)\n\
+        data = bytearray(data)\n\
+        data[-1] ^= 0xff\n\
+        open(path, 'r+b').write(data)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", writer])
+        .arg(&image)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    let on_image = |f: &[Value], kind: &str| {
+        f.iter()
+            .filter(|x| x["path"].as_str() == image.to_str() && x["kind"] == kind)
+            .count()
+    };
+    // The last change, compared with the whole content (a header change), or with a
+    // torn state it was judged in (a content change from 0 bytes).
+    let last_change = |x: &Value| {
+        x["path"].as_str() == image.to_str()
+            && (matches!(
+                x["kind"].as_str(),
+                Some("header-changed" | "pixel-data-changed")
+            ) || x["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("content hash differs (39206 -> 39206")))
+    };
+    let changed = watcher.wait(Duration::from_secs(10), |f, _| f.iter().any(last_change));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        changed,
+        "the content change at the end reported: {findings:#?}\n{stderr}"
+    );
+    // Each flip was a `content-changed` "(39206 -> 0 bytes)" or "(0 -> 39206 bytes)".
+    let flips = findings
+        .iter()
+        .filter(|x| {
+            x["path"].as_str() == image.to_str()
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.starts_with("content hash differs (0 ->") || d.contains("-> 0 bytes)")
+                })
+        })
+        .count();
+    assert!(
+        on_image(&findings, "no-longer-dicom") <= 1 && flips <= 1,
+        "the torn state reported once ({flips} flips): {findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings.iter().any(|x| x["path"].as_str() == image.to_str()
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("torn state"))),
+        "the flips counted and said: {findings:#?}\n{stderr}"
+    );
+}

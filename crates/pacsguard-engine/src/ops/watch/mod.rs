@@ -34,6 +34,7 @@ mod requests;
 mod running;
 mod scrub;
 mod seen;
+mod torn;
 mod trail;
 mod view;
 mod windows;
@@ -1414,6 +1415,9 @@ struct Guard<'a> {
     /// Repeats of a reported `metadata-changed` state that moved only its times, counted
     /// per file until reported (see [`MAX_COLLAPSED_REPEATS`]).
     repeats: HashMap<PathBuf, Repeats>,
+    /// The content and the torn state of each file whose torn state was reported (see
+    /// [`torn`]), at most [`MAX_COLLAPSED_REPEATS`] files.
+    torn_pairs: HashMap<PathBuf, torn::TornPair>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1689,6 +1693,7 @@ impl<'a> Guard<'a> {
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
             repeats: HashMap::new(),
+            torn_pairs: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -4457,6 +4462,16 @@ impl<'a> Guard<'a> {
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         // A canary's every touch is evidence for the ransomware detector: never collapsed.
         if !self.canary_roots.contains(&spec.path) {
+            torn::collapse_torn_flips(
+                &spec.path,
+                base,
+                &tree.entries,
+                &mut self.torn_pairs,
+                &mut self.repeats,
+                MAX_COLLAPSED_REPEATS,
+                now,
+                &mut findings,
+            );
             collapse_time_only_repeats(
                 &spec.path,
                 &tree.entries,
@@ -6196,7 +6211,10 @@ fn one_arrival_per_path(findings: &mut Vec<Finding>) {
 /// Repeats of one file's reported `metadata-changed` state, not reported one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Repeats {
+    /// Repeats with only the times moved (see [`collapse_time_only_repeats`]).
     times: u64,
+    /// Flips between the content and a torn state reported (see [`torn`]).
+    flips: u64,
     severity: Severity,
     /// The first repeat counted since the count was last reported.
     since: Instant,
@@ -6270,6 +6288,7 @@ fn collapse_time_only_repeats(
             finding.path.clone(),
             Repeats {
                 times: 1,
+                flips: 0,
                 severity: finding.severity,
                 since: now,
             },
@@ -6280,17 +6299,33 @@ fn collapse_time_only_repeats(
 
 /// The finding that says how many repeats of a file's state were collapsed.
 fn repeats_finding(path: PathBuf, repeats: &Repeats, now: Instant) -> Finding {
+    let seconds = now.duration_since(repeats.since).as_secs().max(1);
+    let mut said = Vec::new();
+    if repeats.times > 0 {
+        said.push(format!(
+            "its times moved {} more times in the last {seconds} s with its content, size, \
+             mode, owner and inode as last reported (rewritten whole with the same bytes)",
+            repeats.times
+        ));
+    }
+    if repeats.flips > 0 {
+        said.push(format!(
+            "it went {} more times in the last {seconds} s between the content it held and \
+             the torn state reported before (truncated, then written whole again)",
+            repeats.flips
+        ));
+    }
+    // A flip moved its content: said as a content change, with what it flipped between.
+    let kind = if repeats.flips > 0 {
+        FindingKind::ContentChanged
+    } else {
+        FindingKind::MetadataChanged
+    };
     Finding::new(
         path,
-        FindingKind::MetadataChanged,
+        kind,
         repeats.severity,
-        format!(
-            "its times moved {} more times in the last {} s with its content, size, mode, \
-             owner and inode as last reported (rewritten whole with the same bytes): one \
-             finding for them all",
-            repeats.times,
-            now.duration_since(repeats.since).as_secs().max(1)
-        ),
+        format!("{}: one finding for them all", said.join("; ")),
     )
 }
 
