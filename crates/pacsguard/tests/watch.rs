@@ -3724,6 +3724,53 @@ fn a_new_file_removed_while_put_off_leaves_no_count_behind() {
     );
 }
 
+/// Review r29-watch2, the same with the first file written to and closed instead of
+/// removed: judged at its close, it kept its count too (it was taken only from a file
+/// put off again or judged as quiet), and the stop named it unjudged.
+#[test]
+fn a_new_file_judged_at_its_close_after_a_put_off_leaves_no_count_behind() {
+    let env = Env::new();
+    configure(&env, "quiet_ms = 5000\nscrub_mb_per_s = 0\n");
+    fs::create_dir_all(env.path("archive")).expect("test fixture");
+    fs::write(env.path("archive/0.dcm"), b"DICM stored").expect("test fixture");
+    env.profile(&["--policy", "append-only"]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_MAX_DEFERRED_FILES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let staging = env.tree.with_file_name("staging");
+    let arrive = |name: &str| {
+        fs::create_dir_all(&staging).expect("test fixture");
+        fs::write(staging.join("arriving.dcm"), b"DICM arriving").expect("test fixture");
+        std::thread::sleep(Duration::from_millis(300));
+        fs::rename(&staging, env.path(&format!("archive/{name}"))).expect("test fixture");
+        env.path(&format!("archive/{name}/arriving.dcm"))
+    };
+    let first = arrive("study1");
+    std::thread::sleep(Duration::from_millis(500));
+    // Written to and closed: judged at its close (`added`), as a settled path.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&first)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b" more"))
+        .expect("test fixture");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = arrive("study2");
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(
+        !findings.iter().any(|f| f["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(MAX_DEFERRED_FILES)"))),
+        "no count left behind: {findings:#?}\n{stderr}"
+    );
+    assert!(
+        findings.iter().any(|f| f["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(second.to_str().expect("utf-8")))),
+        "the second put off like the first, named at the stop: {findings:#?}\n{stderr}"
+    );
+}
+
 /// Review r29-watch2: a writer that truncates a stored instance and writes the same bytes
 /// back (python3: `O_TRUNC` and close, 0.6 s, the whole file written back, 0.6 s, for
 /// 4 s), as a rewriter under load is seen between its two steps, flipped the file between
