@@ -1363,9 +1363,24 @@ fn arrivals_still_queued_at_the_stop_are_one_warning_and_screened_at_the_next_st
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(found, "{stderr}");
+    // New files still put off as written a moment ago are one warning of their own
+    // (`unjudged-at-stop`, review r29-watch2), apart from the queued arrivals'.
+    let unjudged_at_stop = |f: &Value| {
+        f["fields"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "unjudged-at-stop"))
+    };
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["kind"] == "not-inspected" && unjudged_at_stop(f))
+            .count()
+            <= 1,
+        "{findings:#?}"
+    );
     let not_inspected: Vec<&Value> = findings
         .iter()
-        .filter(|f| f["kind"] == "not-inspected")
+        .filter(|f| f["kind"] == "not-inspected" && !unjudged_at_stop(f))
         .collect();
     assert!(
         not_inspected.len() <= 1,
