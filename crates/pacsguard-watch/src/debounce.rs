@@ -21,6 +21,9 @@ pub struct Due {
     /// half-written without that question) when in two turns the close would have
     /// been taken alone and the writer found.
     pub closed: bool,
+    /// Some event since the path was last taken gave it to a file or directory by a
+    /// rename (see [`Debounce::mark_renamed_in`]).
+    pub renamed_in: bool,
 }
 
 #[derive(Debug)]
@@ -30,6 +33,7 @@ struct Slot {
     rehash: bool,
     settled: bool,
     closed: bool,
+    renamed_in: bool,
     /// Due at this moment at the latest, whatever events come (see
     /// [`Debounce::mark_again_after`]).
     pinned: Option<Instant>,
@@ -65,6 +69,17 @@ impl Debounce {
     pub fn mark(&mut self, path: PathBuf, now: Instant, settled: bool, rehash: bool) {
         let wait = if settled { None } else { Some(self.quiet) };
         self.schedule(path, now, wait, settled, rehash);
+    }
+
+    /// Marks `path`, just given to a file or directory by a rename, due at once (settled),
+    /// and remembers the rename until it is taken: renamed on again before it is looked
+    /// at, it is a link of a rename chain in flight (`X` → `X.tmp` → `X.locked`), which a
+    /// path merely closed and removed again (a scratch file) is not.
+    pub fn mark_renamed_in(&mut self, path: PathBuf, now: Instant) {
+        self.schedule(path.clone(), now, None, true, true);
+        if let Some(slot) = self.pending.get_mut(&path) {
+            slot.renamed_in = true;
+        }
     }
 
     /// Marks `path`, closed by its writer, due `grace` from now (never later than
@@ -107,17 +122,18 @@ impl Debounce {
         // When it comes due stays what the last event says (a write after a close is
         // waited for as a write: an earlier due changed what a batch of saves looked
         // like, review s9 d482a8f); only the close is remembered.
-        let (first, rehash, closed, pinned) = match self.pending.remove(&path) {
+        let (first, rehash, closed, renamed_in, pinned) = match self.pending.remove(&path) {
             Some(slot) => {
                 self.queue.remove(&slot.key);
                 (
                     slot.first,
                     slot.rehash || rehash,
                     slot.closed || settled,
+                    slot.renamed_in,
                     slot.pinned,
                 )
             }
-            None => (now, rehash, settled, None),
+            None => (now, rehash, settled, false, None),
         };
         let due = match wait {
             None => now,
@@ -135,6 +151,7 @@ impl Debounce {
                 rehash,
                 settled,
                 closed,
+                renamed_in,
                 pinned,
             },
         );
@@ -165,15 +182,18 @@ impl Debounce {
                 break;
             }
             let path = entry.remove();
-            let (rehash, settled, closed) = self
+            let (rehash, settled, closed, renamed_in) = self
                 .pending
                 .remove(&path)
-                .map_or((false, false, false), |s| (s.rehash, s.settled, s.closed));
+                .map_or((false, false, false, false), |s| {
+                    (s.rehash, s.settled, s.closed, s.renamed_in)
+                });
             due.push(Due {
                 path,
                 rehash,
                 settled,
                 closed,
+                renamed_in,
             });
         }
         due
@@ -235,7 +255,8 @@ mod tests {
                 path: "/a".into(),
                 rehash: true,
                 settled: true,
-                closed: true
+                closed: true,
+                renamed_in: false
             }]
         );
         assert!(d.take_due(t0 + Duration::from_millis(99)).is_empty());
@@ -262,7 +283,8 @@ mod tests {
                 path: "/new".into(),
                 rehash: true,
                 settled: true,
-                closed: true
+                closed: true,
+                renamed_in: false
             }]
         );
     }
@@ -282,7 +304,8 @@ mod tests {
                 path: "/a".into(),
                 rehash: true,
                 settled: true,
-                closed: true
+                closed: true,
+                renamed_in: false
             }]
         );
         assert!(d.take_due(t0 + Duration::from_secs(10)).is_empty());
@@ -338,12 +361,32 @@ mod tests {
                 path: "/a".into(),
                 rehash: true,
                 settled: false,
-                closed: true
+                closed: true,
+                renamed_in: false
             }]
         );
         d.mark("/a".into(), t0 + Duration::from_millis(200), false, true);
         let due = d.take_due(t0 + Duration::from_millis(300));
         assert_eq!(due.len(), 1);
         assert!(!due[0].settled && !due[0].closed);
+    }
+
+    /// A path renamed in keeps that until it is taken, whatever events come meanwhile (its
+    /// departure, renamed on: a chain link), and is taken without it the next time.
+    #[test]
+    fn a_rename_in_is_remembered_until_the_path_is_taken() {
+        let mut d = debounce();
+        let t0 = Instant::now();
+        d.mark_renamed_in("/a.tmp".into(), t0);
+        d.mark_closed_after("/a.tmp".into(), t0, Duration::from_millis(100));
+        d.mark("/b".into(), t0, true, true);
+        let due = d.take_due(t0 + Duration::from_millis(100));
+        let renamed: Vec<(&str, bool)> = due
+            .iter()
+            .map(|due| (due.path.to_str().unwrap_or_default(), due.renamed_in))
+            .collect();
+        assert_eq!(renamed, vec![("/b", false), ("/a.tmp", true)]);
+        d.mark("/a.tmp".into(), t0, true, true);
+        assert!(!d.take_due(t0 + Duration::from_millis(200))[0].renamed_in);
     }
 }

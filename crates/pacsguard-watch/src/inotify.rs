@@ -27,6 +27,9 @@ pub enum Notice {
     /// `directory_appeared`: a directory was created or moved in, and needs a watch and a
     /// scan of what it already holds. `touched`: the file was written, closed after
     /// writing or had its attributes changed (not renamed or deleted).
+    /// `renamed_in`: the path was given to a file or directory by a rename (`IN_MOVED_TO`):
+    /// a path renamed in and gone again is a rename chain in flight, one closed and gone
+    /// again a scratch file (review r29-watch2).
     /// `unpaired_departure`: renamed away, and the other half of the rename (the name it
     /// was given) was not in the same read. The kernel queues both halves together, but
     /// one `read` returns what fits in its buffer: with events piled up (a loaded machine,
@@ -38,6 +41,7 @@ pub enum Notice {
         settled: bool,
         directory_appeared: bool,
         touched: bool,
+        renamed_in: bool,
         unpaired_departure: bool,
     },
     /// The kernel's event queue overflowed: events were dropped, which ones is unknown.
@@ -261,6 +265,7 @@ impl TreeWatcher {
                         | AddWatchFlags::IN_ATTRIB
                         | AddWatchFlags::IN_CREATE,
                 ),
+                renamed_in: mask.contains(AddWatchFlags::IN_MOVED_TO),
                 unpaired_departure: mask.contains(AddWatchFlags::IN_MOVED_FROM)
                     && !arrivals.contains(&event.cookie),
             });

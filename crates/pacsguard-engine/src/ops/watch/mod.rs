@@ -34,6 +34,7 @@ mod requests;
 mod running;
 mod scrub;
 mod seen;
+mod torn;
 mod trail;
 mod view;
 mod windows;
@@ -490,6 +491,9 @@ struct Pending {
     rehash: bool,
     /// Its own last event said nobody writes it any more.
     settled: bool,
+    /// An event gave this path to a file or directory by a rename since it was last
+    /// verified (see [`Guard::put_off_chain_departures`]).
+    renamed_in: bool,
 }
 
 /// What the main loop hears from the threads beside it.
@@ -734,6 +738,14 @@ fn replaced_to_look_again(
     LookAgain { again, full }
 }
 
+/// The paths of one verification that their own events announced: closed, removed or
+/// renamed there (`settled`), and given to a file or directory by a rename (`renamed_in`).
+#[derive(Clone, Copy)]
+struct Announced<'a> {
+    settled: &'a HashSet<Vec<u8>>,
+    renamed_in: &'a HashSet<Vec<u8>>,
+}
+
 /// What [`replaced_to_look_again`] found: the files to look at again, each with its index,
 /// and those reported `unstable` as they stand because [`MAX_DEFERRED_FILES`] others were
 /// put off already, each with that capacity.
@@ -821,8 +833,9 @@ fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
         .collect();
     let more = unjudged.len().saturating_sub(named.len());
     format!(
-        "{} changed file(s) still being written were not judged when the watcher \
-         stopped (waiting for their writer, or written again after they were hashed): \
+        "{} changed or new file(s) still being written were not judged when the watcher \
+         stopped (waiting for their writer, written again after they were hashed, or new \
+         and written a moment ago): \
          {}{}; the next start compares them with what was last seen",
         unjudged.len(),
         named.join(", "),
@@ -1384,8 +1397,13 @@ struct Guard<'a> {
     dir_inodes: HashMap<(u64, u64), PathBuf>,
     /// Who last wrote each path fanotify reported, until the path is verified.
     writers: BoundedMap<PathBuf, String>,
-    /// How often each new file was left for later (see [`MAX_DEFERRALS`]).
-    deferrals: PutOffCounts<PathBuf>,
+    /// How often each new file was left for later as written a moment ago (see
+    /// [`MAX_DEFERRALS`]); said at the stop if still put off then.
+    arrival_deferrals: PutOffCounts<PathBuf>,
+    /// How often in a row each file replaced mid-hash was looked at again (see
+    /// [`MAX_REPLACED_LOOKS`]): apart from `arrival_deferrals` (review r29-watch2: one
+    /// map held both, so one path's two counts, limits 10 and 100, mixed).
+    replaced_looks: PutOffCounts<PathBuf>,
     /// How often in a row each directory changed while it was listed (see
     /// [`MAX_UNSETTLED_LISTINGS`]).
     unsettled_listings: PutOffCounts<PathBuf>,
@@ -1397,6 +1415,9 @@ struct Guard<'a> {
     /// Repeats of a reported `metadata-changed` state that moved only its times, counted
     /// per file until reported (see [`MAX_COLLAPSED_REPEATS`]).
     repeats: HashMap<PathBuf, Repeats>,
+    /// The content and the torn state of each file whose torn state was reported (see
+    /// [`torn`]), at most [`MAX_COLLAPSED_REPEATS`] files.
+    torn_pairs: HashMap<PathBuf, torn::TornPair>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -1657,7 +1678,11 @@ impl<'a> Guard<'a> {
             inodes: Arc::new(RwLock::new(inodes::Inodes::default())),
             dir_inodes: HashMap::new(),
             writers: BoundedMap::new(MAX_REMEMBERED_WRITERS),
-            deferrals: PutOffCounts::new(test_hooked_capacity(
+            arrival_deferrals: PutOffCounts::new(test_hooked_capacity(
+                TEST_MAX_DEFERRED_FILES_VAR,
+                MAX_DEFERRED_FILES,
+            )),
+            replaced_looks: PutOffCounts::new(test_hooked_capacity(
                 TEST_MAX_DEFERRED_FILES_VAR,
                 MAX_DEFERRED_FILES,
             )),
@@ -1668,6 +1693,7 @@ impl<'a> Guard<'a> {
             arrivals: BoundedMap::new(MAX_REMEMBERED_ARRIVALS),
             reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
             repeats: HashMap::new(),
+            torn_pairs: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -1770,6 +1796,7 @@ impl<'a> Guard<'a> {
                 rel: Vec::new(),
                 rehash: false,
                 settled: false,
+                renamed_in: false,
             }];
             // The canaries this watcher has just written are complete: known from now on,
             // so that the first touch of one is a change.
@@ -1779,6 +1806,7 @@ impl<'a> Guard<'a> {
                     rel: rel.as_os_str().as_bytes().to_vec(),
                     rehash: true,
                     settled: true,
+                    renamed_in: false,
                 })
             }));
             self.verify(index, pending, Instant::now())?;
@@ -1835,6 +1863,14 @@ impl<'a> Guard<'a> {
     fn report_unjudged_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
         let mut unjudged: Vec<PathBuf> = self.writer_waits.paths().cloned().collect();
         unjudged.extend(self.written_while_hashed.keys().cloned());
+        // New files put off as written a moment ago too (review r29-watch2: only the
+        // next start's catch-up told them), those still there.
+        unjudged.extend(
+            self.arrival_deferrals
+                .keys()
+                .filter(|path| std::fs::symlink_metadata(path).is_ok())
+                .cloned(),
+        );
         unjudged.sort_unstable();
         unjudged.dedup();
         if unjudged.is_empty() {
@@ -1876,9 +1912,9 @@ impl<'a> Guard<'a> {
             .collect();
         let mut findings: Vec<Finding> = due
             .into_iter()
-            .filter_map(|path| {
-                let repeats = self.repeats.remove(&path)?;
-                Some(repeats_finding(path, &repeats, now))
+            .flat_map(|path| {
+                let repeats = self.repeats.remove(&path);
+                repeats.map_or_else(Vec::new, |r| repeats_findings(&path, &r, now))
             })
             .collect();
         findings.sort_by(|a, b| a.path.cmp(&b.path));
@@ -2249,6 +2285,7 @@ impl<'a> Guard<'a> {
                 settled,
                 directory_appeared,
                 touched,
+                renamed_in,
                 unpaired_departure,
             } => {
                 if directory_appeared && self.root_of(&path).is_some() {
@@ -2273,7 +2310,11 @@ impl<'a> Guard<'a> {
                     if !settled && !directory_appeared && self.guarded_image(&path) {
                         self.mass.written_open(&path, now);
                     }
-                    self.debounce.mark(path, now, settled, true);
+                    if renamed_in {
+                        self.debounce.mark_renamed_in(path, now);
+                    } else {
+                        self.debounce.mark(path, now, settled, true);
+                    }
                 }
             }
             Notice::Overflow => self.overflowed(now)?,
@@ -2841,6 +2882,7 @@ impl<'a> Guard<'a> {
                     rel,
                     rehash: item.rehash,
                     settled: item.settled,
+                    renamed_in: item.renamed_in,
                 });
             }
         }
@@ -2946,6 +2988,7 @@ impl<'a> Guard<'a> {
                     rehash: true,
                     settled: true,
                     closed: true,
+                    renamed_in: false,
                 });
             }
         }
@@ -3416,6 +3459,11 @@ impl<'a> Guard<'a> {
             .filter(|p| p.settled)
             .map(|p| p.rel.clone())
             .collect();
+        let renamed_in: HashSet<Vec<u8>> = subtrees
+            .iter()
+            .filter(|p| p.renamed_in)
+            .map(|p| p.rel.clone())
+            .collect();
         let trusted: HashSet<Vec<u8>> = topmost(
             subtrees
                 .iter()
@@ -3468,6 +3516,7 @@ impl<'a> Guard<'a> {
                 return Ok(());
             }
         };
+        self.forget_arrivals_gone(&spec.path, &rels, &tree);
         let mut refused = self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         forget_vanished(&spec.path, &mut tree);
         // Due again once quiet; what the view knows below it is trusted (not re-hashed).
@@ -3502,7 +3551,11 @@ impl<'a> Guard<'a> {
         refused.extend(self.look_again_if_replaced(&spec.path, &base, &mut tree, now));
         self.publish(&refused, now)?;
         self.put_off_if_written_since_hashed(&spec.path, &mut rels, &mut base, &mut tree, now)?;
-        self.put_off_chain_departures(&spec.path, &mut rels, &mut base, &settled, &mut tree, now);
+        let announced = Announced {
+            settled: &settled,
+            renamed_in: &renamed_in,
+        };
+        self.put_off_chain_departures(&spec.path, &mut rels, &mut base, announced, &mut tree, now);
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
     }
 
@@ -3664,8 +3717,8 @@ impl<'a> Guard<'a> {
     /// moment later, instead of one `moved` (and a study directory's files all split so).
     /// So, once the verification is hashed, a guarded file or directory gone from a due
     /// path is put off (kept in the view, due again a quiet
-    /// period from now) when a path of the same verification that an event announced
-    /// (renamed or closed there) and the view does not know is gone again: the chain is in
+    /// period from now) when a path of the same verification that an event gave to a file
+    /// or directory by a rename and the view does not know is gone again: the chain is in
     /// flight, its next events are on their way, and their end brings it back at once (see
     /// [`Guard::pair_rename_chains`]). At most [`MAX_CHAIN_DEFERRALS`] times a path: a
     /// removal is never held back for long.
@@ -3674,10 +3727,14 @@ impl<'a> Guard<'a> {
         root: &Path,
         rels: &mut Vec<Vec<u8>>,
         base: &mut RootProfile,
-        settled: &HashSet<Vec<u8>>,
+        announced: Announced<'_>,
         tree: &mut Tree,
         now: Instant,
     ) {
+        let Announced {
+            settled,
+            renamed_in,
+        } = announced;
         // Looked at after the hashing: a target found by the walk may have been renamed
         // on while it was hashed. What it held and was hashed still pairs with what the
         // view knows (one `moved` to it now, another from it next); what vanished under
@@ -3751,7 +3808,11 @@ impl<'a> Guard<'a> {
             renamed::look_up(&paths, known, renamed::MAX_RENAME_LOOKUP_ENTRIES)
         };
         self.rename_lookup_unsearched.extend(lookup.unsearched);
-        let in_flight = !moved_on.is_empty();
+        // Only a path renamed in and gone again is a chain in flight: one closed there and
+        // gone again is a scratch file made and removed (review r29-watch2: create and
+        // unlink churn held every removal beside it back, "put off 3 times while rename
+        // chains were in flight", with no rename at all).
+        let in_flight = moved_on.iter().any(|rel| renamed_in.contains(rel));
         let quiet = Duration::from_millis(self.config.quiet_ms);
         let mut put_off: HashSet<Vec<u8>> = HashSet::new();
         // Put off with everything below it, and found again under its last name by its
@@ -3818,7 +3879,7 @@ impl<'a> Guard<'a> {
         tree: &mut Tree,
         now: Instant,
     ) -> Vec<Finding> {
-        let look = replaced_to_look_again(root, &tree.entries, &mut self.deferrals);
+        let look = replaced_to_look_again(root, &tree.entries, &mut self.replaced_looks);
         let mut replaced: HashSet<Vec<u8>> = HashSet::new();
         for (at, path) in look.again {
             self.debounce.mark(path, now, true, true);
@@ -4401,6 +4462,16 @@ impl<'a> Guard<'a> {
         self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
         // A canary's every touch is evidence for the ransomware detector: never collapsed.
         if !self.canary_roots.contains(&spec.path) {
+            torn::collapse_torn_flips(
+                &spec.path,
+                base,
+                &tree.entries,
+                &mut self.torn_pairs,
+                &mut self.repeats,
+                MAX_COLLAPSED_REPEATS,
+                now,
+                &mut findings,
+            );
             collapse_time_only_repeats(
                 &spec.path,
                 &tree.entries,
@@ -4970,13 +5041,17 @@ impl<'a> Guard<'a> {
         // 20,000 files renamed took 4 s of the loop, 100,000 minutes: review s18-r11).
         let mut stored: Option<HashMap<(u64, u64), &Entry>> = None;
         for entry in &tree.entries {
-            if entry.kind != EntryType::File
-                || settled.contains(&entry.rel)
-                || base.entry(&entry.rel).is_some()
-            {
+            if entry.kind != EntryType::File || base.entry(&entry.rel).is_some() {
                 continue;
             }
             let path = absolute(root, &entry.rel);
+            // Its count is taken whatever comes of it now: only a file put off again keeps
+            // one (review r29-watch2: a file put off, then judged at its close, kept its
+            // count for ever, filling `MAX_DEFERRED_FILES` and named unjudged at the stop).
+            let times = self.arrival_deferrals.remove(&path).unwrap_or(0);
+            if settled.contains(&entry.rel) {
+                continue;
+            }
             let mtime = std::time::UNIX_EPOCH
                 + Duration::new(
                     u64::try_from(entry.meta.mtime.sec).unwrap_or(0),
@@ -5004,9 +5079,8 @@ impl<'a> Guard<'a> {
             if self.judged_held.contains(&path) {
                 continue;
             }
-            let times = self.deferrals.remove(&path).unwrap_or(0);
             if recent && times < MAX_DEFERRALS {
-                match self.deferrals.put_off(path.clone(), times + 1) {
+                match self.arrival_deferrals.put_off(path.clone(), times + 1) {
                     Ok(()) => {
                         self.debounce.mark(path, now, false, true);
                         deferred.insert(entry.rel.clone());
@@ -5023,6 +5097,21 @@ impl<'a> Guard<'a> {
             tree.entries.retain(|e| !deferred.contains(&e.rel));
         }
         refused
+    }
+
+    /// A new file put off as written a moment ago and gone from its due path before its
+    /// next look (removed, renamed away: a scratch file, a `.part`) takes its count with
+    /// it: kept, such counts were never forgotten (see [`PutOffCounts`]) and filled the
+    /// map, and every new file after them was judged at once, perhaps half-written,
+    /// with a `MAX_DEFERRED_FILES` warning (review r29-watch2).
+    fn forget_arrivals_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
+        if self.arrival_deferrals.is_empty() {
+            return;
+        }
+        let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+        for rel in due.iter().filter(|rel| !found.contains(rel.as_slice())) {
+            self.arrival_deferrals.remove(&absolute(root, rel));
+        }
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -6125,7 +6214,10 @@ fn one_arrival_per_path(findings: &mut Vec<Finding>) {
 /// Repeats of one file's reported `metadata-changed` state, not reported one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Repeats {
+    /// Repeats with only the times moved (see [`collapse_time_only_repeats`]).
     times: u64,
+    /// Flips between the content and a torn state reported (see [`torn`]).
+    flips: u64,
     severity: Severity,
     /// The first repeat counted since the count was last reported.
     since: Instant,
@@ -6199,6 +6291,7 @@ fn collapse_time_only_repeats(
             finding.path.clone(),
             Repeats {
                 times: 1,
+                flips: 0,
                 severity: finding.severity,
                 since: now,
             },
@@ -6207,20 +6300,39 @@ fn collapse_time_only_repeats(
     });
 }
 
-/// The finding that says how many repeats of a file's state were collapsed.
-fn repeats_finding(path: PathBuf, repeats: &Repeats, now: Instant) -> Finding {
-    Finding::new(
-        path,
-        FindingKind::MetadataChanged,
-        repeats.severity,
-        format!(
-            "its times moved {} more times in the last {} s with its content, size, mode, \
-             owner and inode as last reported (rewritten whole with the same bytes): one \
-             finding for them all",
-            repeats.times,
-            now.duration_since(repeats.since).as_secs().max(1)
-        ),
-    )
+/// The findings that say how many repeats of a file's state were collapsed: a
+/// `metadata-changed` for the repeats with only the times moved, a `content-changed` for
+/// the flips between its content and a torn state (see [`torn`]).
+fn repeats_findings(path: &Path, repeats: &Repeats, now: Instant) -> Vec<Finding> {
+    let seconds = now.duration_since(repeats.since).as_secs().max(1);
+    let mut findings = Vec::new();
+    if repeats.times > 0 {
+        findings.push(Finding::new(
+            path.to_path_buf(),
+            FindingKind::MetadataChanged,
+            repeats.severity,
+            format!(
+                "its times moved {} more times in the last {seconds} s with its content, \
+                 size, mode, owner and inode as last reported (rewritten whole with the \
+                 same bytes): one finding for them all",
+                repeats.times
+            ),
+        ));
+    }
+    if repeats.flips > 0 {
+        findings.push(Finding::new(
+            path.to_path_buf(),
+            FindingKind::ContentChanged,
+            repeats.severity,
+            format!(
+                "it went {} more times in the last {seconds} s between the content it held \
+                 and the torn state reported before (truncated, then written whole again): \
+                 one finding for them all",
+                repeats.flips
+            ),
+        ));
+    }
+    findings
 }
 
 /// A finding about a file in the very state (its `stat`: inode, size, times, mode,
@@ -7691,7 +7803,9 @@ mod tests {
         assert!(findings.is_empty());
         let counted = repeats[&root.join("a.dcm")];
         assert_eq!((counted.times, counted.severity), (2, Severity::Alert));
-        let said = repeats_finding(root.join("a.dcm"), &counted, now);
+        let said = repeats_findings(&root.join("a.dcm"), &counted, now);
+        assert_eq!(said.len(), 1, "no flips: no content-changed");
+        let said = &said[0];
         assert_eq!(said.kind, FindingKind::MetadataChanged);
         assert!(
             said.detail.contains("moved 2 more times"),
@@ -7712,7 +7826,7 @@ mod tests {
             .collect();
         let here: Vec<&PathBuf> = paths.iter().collect();
         let detail = unjudged_at_stop_detail(&here);
-        assert!(detail.starts_with("12 changed file(s)"), "{detail}");
+        assert!(detail.starts_with("12 changed or new file(s)"), "{detail}");
         for (i, path) in paths.iter().enumerate() {
             let named = detail.contains(&*path.to_string_lossy());
             assert_eq!(named, i < MAX_UNJUDGED_PATHS_NAMED, "{i}: {detail}");
