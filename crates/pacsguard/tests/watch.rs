@@ -3219,6 +3219,10 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
 /// a removal the full counts refuse is reported at once, its finding naming the bound in
 /// its own words (not "put off 3 times").
 #[test]
+#[ignore = "does not drive the bound since r29-watch2: create, rename and unlink without \
+            pause is taken as scratch files never settled (no finding at all on an idle \
+            machine); the bound is covered by the unit test \
+            a_removal_refused_by_full_chain_counts_is_reported_at_once_saying_so"]
 fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
     let env = Env::new();
     configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
