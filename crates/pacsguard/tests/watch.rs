@@ -3214,19 +3214,17 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
 
 /// Review r29-watch: the counts of removals put off while rename chains were in flight
 /// (`MAX_CHAIN_DEFERRALS`) forgot them all when full. With the capacity lowered to 1
-/// (`PACSGUARD_TEST_MAX_CHAIN_DEFERRED`), files made and removed without pause in two
-/// study directories for 8 s (the watcher takes such removals for chains in flight):
-/// a removal the full counts refuse is reported at once, its finding naming the bound in
-/// its own words (not "put off 3 times").
+/// (`PACSGUARD_TEST_MAX_CHAIN_DEFERRED`), files written in four study directories, left
+/// to settle (0.3 s, past the quiet period), then renamed and removed together, again and
+/// again for up to 16 s: a removal the full counts refuse is reported at once, its
+/// finding naming the bound in its own words (not "put off 3 times"). Files made, renamed
+/// and removed without pause never settle since r29-watch2 (scratch files: no finding at
+/// all), so they could not reach the bound on an idle machine.
 #[test]
-#[ignore = "does not drive the bound since r29-watch2: create, rename and unlink without \
-            pause is taken as scratch files never settled (no finding at all on an idle \
-            machine); the bound is covered by the unit test \
-            a_removal_refused_by_full_chain_counts_is_reported_at_once_saying_so"]
 fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
     let env = Env::new();
     configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
-    let studies: Vec<std::path::PathBuf> = (0..2)
+    let studies: Vec<std::path::PathBuf> = (0..4)
         .map(|i| {
             let study = env.path(&format!("busy{i}"));
             fs::create_dir_all(&study).expect("test fixture");
@@ -3241,12 +3239,16 @@ fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
     command.env("PACSGUARD_TEST_MAX_CHAIN_DEFERRED", "1");
     let watcher = Watcher::start_with(&env, &[], command);
     let churn = "import os, sys, time\n\
-        end = time.time() + 8\n\
+        end = time.time() + 16\n\
         i = 0\n\
         while time.time() < end:\n\
+        \x20   made = []\n\
         \x20   for d in sys.argv[1:]:\n\
         \x20       p = os.path.join(d, 'tmp%d' % (i % 50))\n\
-        \x20       open(p, 'wb').close()\n\
+        \x20       open(p, 'wb').write(b'DICM new')\n\
+        \x20       made.append(p)\n\
+        \x20   time.sleep(0.3)\n\
+        \x20   for p in made:\n\
         \x20       os.rename(p, p + '.x')\n\
         \x20       os.unlink(p + '.x')\n\
         \x20   i += 1\n";
@@ -3264,7 +3266,7 @@ fn a_removal_past_full_chain_counts_is_reported_at_once_saying_so() {
                 })
         })
     };
-    let seen = watcher.wait(Duration::from_secs(7), |f, _| full_said(f));
+    let seen = watcher.wait(Duration::from_secs(15), |f, _| full_said(f));
     let still_churning = child.try_wait().expect("the churn").is_none();
     let _ = child.kill();
     let _ = child.wait();
