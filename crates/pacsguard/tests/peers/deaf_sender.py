@@ -1,6 +1,6 @@
 """A sender that never reads its answers: a raw DICOM Upper Layer peer (no toolkit) that
 opens an association for Verification, then sends C-ECHO requests as fast as the
-connection takes them and reads nothing, its receive buffer kept small. Its answers fill
+connection takes them (a batch at a time) and reads nothing, its receive buffer kept small. Its answers fill
 its window, then the gateway's, then the upstream's. Usage: deaf_sender.py PORT SECONDS.
 Prints how many requests it got out, and how it ended: "closed" when the connection was
 closed or reset under it, "blocked" when SECONDS passed with the connection still open
@@ -53,11 +53,18 @@ sent = [0]
 ended = ["blocked"]
 
 
+# Requests go out a batch at a time: the gateway stalls only once the answers fill its
+# send buffer towards this peer (the kernel's, up to megabytes: tens of thousands of
+# C-ECHO-RSPs), so the sender must not be the slow part on a loaded machine.
+BATCH = 64
+
+
 def send_forever():
     try:
         while True:
-            s.sendall(echo_rq(sent[0] + 1))
-            sent[0] += 1
+            first = sent[0] + 1
+            s.sendall(b"".join(echo_rq(first + i) for i in range(BATCH)))
+            sent[0] += BATCH
     except OSError:
         ended[0] = "closed"
 
