@@ -2449,7 +2449,7 @@ fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
     );
     assert!(
         !received(&rx).is_empty(),
-        "the storer's instances went on until it was cut"
+        "the storer's instances went on until it was cut: {stored}: {details:#?}"
     );
 }
 
