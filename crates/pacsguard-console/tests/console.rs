@@ -4287,22 +4287,26 @@ async fn a_session_survives_no_start_on_a_trail_not_proven_whole() {
 
 /// An invitation of `name` (an operator) by the stepped-up administrator: its link's token.
 async fn invite(h: &Harness, admin: &str, csrf: &str, name: &str) -> String {
-    let r = h
-        .send(
-            "POST",
-            "/accounts/invite",
-            Some(admin),
-            &[
-                ("csrf", csrf),
-                ("name", name),
-                ("role", "operator"),
-                ("reason", "night operator"),
-            ],
-        )
-        .await;
+    let r = invite_answer(h, admin, csrf, name).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let link = r.element("invite-link").expect("the link is shown");
     link.split("token=").nth(1).expect("token").to_string()
+}
+
+/// The answer to an invitation of `name` (an operator) by the stepped-up administrator.
+async fn invite_answer(h: &Harness, admin: &str, csrf: &str, name: &str) -> Response {
+    h.send(
+        "POST",
+        "/accounts/invite",
+        Some(admin),
+        &[
+            ("csrf", csrf),
+            ("name", name),
+            ("role", "operator"),
+            ("reason", "night operator"),
+        ],
+    )
+    .await
 }
 
 /// Redeems an enrolment link with a password: the answer.
@@ -4470,6 +4474,48 @@ async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cann
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
     assert!(!in_store(&h), "removed");
+}
+
+/// Review r30-console: an expired link found not as the trail recorded it is removed by
+/// the next invitation's hold (`purge_expired_links`), and its alert was queued at once,
+/// saying "refused and removed", while the hold could still roll back: an invitation whose
+/// account the store refused (a full disk) left the link in the store with an alert on the
+/// trail saying it was removed. The alert now waits for the hold's end and says what
+/// it did: left in the store when rolled back, removed once committed, once each.
+#[tokio::test]
+async fn an_altered_link_found_by_a_rolled_back_hold_is_alerted_as_left_in_the_store() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    let link = pacsguard_console::secret::digest(&token);
+    let in_store = |h: &Harness| h.store().invitation(&link).expect("store").is_some();
+    // Its expiry moved back in the store: expired, and not as the trail recorded it.
+    sqlite(&h, "UPDATE console_invitations SET expires = 1000");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_accounts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let r = invite_answer(&h, &admin, &admin_csrf, "erin").await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(in_store(&h), "the hold rolled back: the link stays");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("could not be removed") && alerts[0].contains("rolled back"),
+        "said removed while the link stays in the store: {alerts:?}"
+    );
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = invite_answer(&h, &admin, &admin_csrf, "erin").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!in_store(&h), "removed by the committed hold");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
 }
 
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
