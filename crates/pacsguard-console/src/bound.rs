@@ -840,8 +840,12 @@ impl Console {
             lock(&self.bindings)?.forget_session(token_hash);
             event.session_digest =
                 held.map(|opening| crate::closing::closed_session_digest(&opening));
+            crate::held::record_in(room, event)?;
+        } else {
+            // Refused again at each request: alerted at most once per interval, the
+            // rest counted (review r30-console).
+            self.alert_undo_refused(crate::undo_refused::UndoRefused::Session, room, event)?;
         }
-        crate::held::record_in(room, event)?;
         Ok(false)
     }
 

@@ -265,9 +265,13 @@ impl Console {
                     &"its removal was rolled back with the request that found it",
                 ),
             ),
-            Err(e) => {
-                crate::held::record_in(room, self.invitations_altered_event_kept(accounts, why, e))
-            }
+            // Refused again at each use: alerted at most once per interval, the rest
+            // counted (review r30-console).
+            Err(e) => self.alert_undo_refused(
+                crate::undo_refused::UndoRefused::Link,
+                room,
+                self.invitations_altered_event_kept(accounts, why, e),
+            ),
         }
     }
 

@@ -144,7 +144,8 @@ impl crate::auth::Console {
                 // nothing on the trail, and a store that refused to forget it (a full
                 // disk) failed the request with no alert. Either way it is refused.
                 let room = self.room_for_record()?;
-                let outcome = match db.forget_step_up(token_hash) {
+                let forgotten = db.forget_step_up(token_hash);
+                let outcome = match &forgotten {
                     Ok(()) => "the step-up was refused and forgotten".to_string(),
                     Err(e) => format!(
                         "the step-up was refused and could not be forgotten ({e}): it is refused at each request"
@@ -164,7 +165,13 @@ impl crate::auth::Console {
                 );
                 event.action = Action::Login;
                 event.outcome = pacsguard_events::Outcome::Failure;
-                crate::held::record_in(room, event)?;
+                if forgotten.is_err() {
+                    // Refused again at each request: alerted at most once per interval,
+                    // the rest counted (review r30-console).
+                    self.alert_undo_refused(crate::undo_refused::UndoRefused::StepUp, room, event)?;
+                } else {
+                    crate::held::record_in(room, event)?;
+                }
                 Ok(None)
             }
         }

@@ -3945,6 +3945,13 @@ async fn an_altered_step_up_is_forgotten_only_with_its_alert_and_alerted_when_it
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("could not be forgotten"), "{alerts:?}");
     assert!(kept(&h));
+    // Review r30-console: refused again at each page, it was alerted again at each page;
+    // one alert per `UNDO_REFUSED_ALERT_INTERVAL`, the pages between counted.
+    for _ in 0..4 {
+        assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert!(alerts.is_empty(), "one alert per interval: {alerts:?}");
 
     sqlite(&h, "DROP TRIGGER full");
     trail_full(&h);
@@ -4474,6 +4481,45 @@ async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cann
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
     assert!(!in_store(&h), "removed");
+}
+
+/// Review r30-console: an altered link the store refuses to remove (a full disk) is
+/// refused again at each use, and each use raised the alert again: whoever holds a planted
+/// link, unauthenticated, paged the security team at each load of the welcome page. One
+/// alert per `UNDO_REFUSED_ALERT_INTERVAL`, the uses between counted and said by the next.
+#[tokio::test]
+async fn an_altered_link_the_store_cannot_remove_alerts_once_per_interval_with_a_count() {
+    use pacsguard_console::undo_refused::UNDO_REFUSED_ALERT_INTERVAL;
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let page = format!("/welcome?token={token}");
+    for _ in 0..5 {
+        let r = h.send("GET", &page, None, &[]).await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "one alert per interval: {alerts:?}");
+    assert!(alerts[0].contains("could not be removed"), "{alerts:?}");
+
+    h.clock.advance(UNDO_REFUSED_ALERT_INTERVAL);
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("could not be removed") && alerts[0].contains("4 more use(s)"),
+        "the uses between are counted and said: {alerts:?}"
+    );
 }
 
 /// Review r30-console: an expired link found not as the trail recorded it is removed by
