@@ -4483,6 +4483,39 @@ async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cann
     assert!(!in_store(&h), "removed");
 }
 
+/// Review r30-console: an account found not as the trail recorded it (promoted with
+/// sqlite3) is alerted once per row, and the row was marked alerted before its alert was
+/// queued: with the trail full the request was answered 503 and the alert lost, and every
+/// later request found the row marked and raised nothing, so the edit was never on the
+/// trail. The row is marked once its alert is queued.
+#[tokio::test]
+async fn an_altered_account_whose_alert_the_trail_refused_is_alerted_at_the_next_request() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, _) = enrolled_bob(&h, &admin, &csrf).await;
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'bob'",
+    );
+    trail_full(&h);
+    assert_eq!(
+        h.overview(&bob).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let _ = h.events();
+    let r = h.overview(&bob).await;
+    assert_eq!(r.location(), Some("/login"), "refused: {}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit never reached the trail: {alerts:?}"
+    );
+    assert!(alerts[0].contains("bob"), "{alerts:?}");
+}
+
 /// Review r30-console: an altered link the store refuses to remove (a full disk) is
 /// refused again at each use, and each use raised the alert again: whoever holds a planted
 /// link, unauthenticated, paged the security team at each load of the welcome page. One
