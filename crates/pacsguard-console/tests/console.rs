@@ -5649,6 +5649,57 @@ async fn an_edited_session_the_store_could_not_end_is_alerted_and_ended_later() 
     );
 }
 
+/// Review r30-console: a session whose row's seal no longer verifies (its CSRF token
+/// edited in the store) is ended with a `console-session-altered` alert; the alert was
+/// given to the session's end, so a store that refused the end (a full disk) failed every
+/// request of the session with 500 and no alert at all. It is alerted now, saying the
+/// session could not be ended, once per `UNDO_REFUSED_ALERT_INTERVAL` (the requests
+/// between counted); the session is refused either way and ended once the store takes it.
+#[tokio::test]
+async fn a_session_whose_seal_fails_and_the_store_cannot_end_is_alerted_and_refused() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET csrf = 'known-to-the-intruder' WHERE token_hash = X'{digest}'"
+        ),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    for _ in 0..3 {
+        let r = h.overview(&cookie).await;
+        assert!(
+            !r.status.is_server_error() && r.status != StatusCode::OK,
+            "refused: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be ended"), "{alerts:?}");
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.location(), Some("/login"), "{}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("ended and refused"), "{alerts:?}");
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
+}
+
 /// Review s14-r04: a sign-out whose end the store could not write (the store busy past
 /// its timeout, the disk full) left the session's row in the store but forgot its
 /// opening in memory first: the next request with its cookie raised
