@@ -181,6 +181,9 @@ pub struct Console {
     /// What the hold of the store open now will record and change in memory once it
     /// commits ([`crate::held`]; sessions' ends: [`crate::closing`], review s14-r04).
     pub(crate) held: Mutex<Option<crate::held::HeldChanges>>,
+    /// The alerts of edits the store refused to undo, rate-limited
+    /// ([`crate::undo_refused`]).
+    pub(crate) undo_refused: Mutex<crate::undo_refused::UndoRefusedAlerts>,
     /// The connections to the fleet's tables when not in the home's store (`[console]
     /// fleet_store`: PostgreSQL), shared with the fleet listener (see
     /// [`Console::with_fleet`]).
@@ -285,6 +288,7 @@ impl Console {
             asked: Mutex::new(HashMap::new()),
             bindings: Mutex::new(crate::bound::Bindings::default()),
             held: Mutex::new(None),
+            undo_refused: Mutex::new(crate::undo_refused::UndoRefusedAlerts::default()),
             fleet: None,
             identity: crate::identity::Identity::new()?,
             second_host_approver: false,

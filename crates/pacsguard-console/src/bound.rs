@@ -840,8 +840,12 @@ impl Console {
             lock(&self.bindings)?.forget_session(token_hash);
             event.session_digest =
                 held.map(|opening| crate::closing::closed_session_digest(&opening));
+            crate::held::record_in(room, event)?;
+        } else {
+            // Refused again at each request: alerted at most once per interval, the
+            // rest counted (review r30-console).
+            self.alert_undo_refused(crate::undo_refused::UndoRefused::Session, room, event)?;
         }
-        crate::held::record_in(room, event)?;
         Ok(false)
     }
 
@@ -1224,10 +1228,11 @@ impl Console {
         Ok(false)
     }
 
-    /// The alert for an account not as recorded (once per account and row).
+    /// The alert for an account not as recorded (once per account and row, marked once
+    /// the alert is queued).
     fn account_altered(&self, row: &AccountBinding, has_record: bool) -> Result<(), AuthError> {
         let key = (row.id, account_digest(row));
-        if !lock(&self.bindings)?.alerted.insert(key) {
+        if lock(&self.bindings)?.alerted.contains(&key) {
             return Ok(());
         }
         let why = if has_record {
@@ -1246,7 +1251,12 @@ impl Console {
         );
         let mut event = Event::of_finding(self.actor(&row.name), finding);
         event.action = Action::Account;
-        self.record(event)
+        // Marked alerted only once queued (review r30-console): marked first, a trail that
+        // refused the alert (its inbox full, answered 503) left the row marked, so no later
+        // request raised it and the edit never reached the trail.
+        self.record(event)?;
+        lock(&self.bindings)?.alerted.insert(key);
+        Ok(())
     }
 }
 

@@ -870,8 +870,12 @@ impl Console {
             // Closed on the trail and here: the row put back is refused as closed.
             event.request_digest = Some(closed_request_digest(id));
             lock(&self.asked)?.insert(id, REQUEST_CLOSED.to_string());
+            crate::held::record_in(room, event)?;
+        } else {
+            // Refused again at each confirmation: alerted at most once per interval, the
+            // rest counted (review r30-console).
+            self.alert_undo_refused(crate::undo_refused::UndoRefused::Request, room, event)?;
         }
-        crate::held::record_in(room, event)?;
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"
         )))

@@ -29,13 +29,17 @@
 //! A record of anything else (an attempt `Started`, a refusal, any record carrying a
 //! finding such as the alert of a store edited) is queued at once, also inside a hold:
 //! it is true whether or not the hold commits, and a rolled-back hold must not lose it.
+//! An alert that also says what the hold did about the edit (a planted link "refused and
+//! removed") is true only once the hold commits: it is a [`HeldAlert`], its room kept when
+//! it is raised, said as it reads once the hold commits and as the edit left in place if
+//! the hold rolls back ([`Console::alert_when_settled`], review r30-console).
 //!
 //! Only the thread that holds the store's lock for the hold routes its records here:
 //! another request's sign-in, recorded meanwhile without the lock, is queued at once.
 
 use std::thread::ThreadId;
 
-use pacsguard_events::{Event, Outcome};
+use pacsguard_events::{Event, Outcome, Reserved};
 use pacsguard_store::Held;
 
 use crate::auth::{AuthError, Console, lock};
@@ -70,6 +74,40 @@ pub(crate) struct HeldChanges {
     records: Vec<Event>,
     /// What moves in memory, in the order it was made.
     memory: Vec<MemoryChange>,
+    /// Alerts whose words depend on whether the hold commits.
+    alerts: Vec<HeldAlert>,
+}
+
+/// An alert raised inside a hold that says what the hold did about what it found (a
+/// planted link removed): its room kept when it was raised, so it is said whatever the
+/// hold's end, as `committed` once the hold commits, as `rolled_back` if it does not.
+/// Queued at once, the alert said "refused and removed" while a hold rolled back by a
+/// later failure (a full disk at the commit) left the link in the store (review
+/// r30-console).
+#[derive(Debug)]
+struct HeldAlert {
+    room: Reserved,
+    committed: Event,
+    rolled_back: Event,
+}
+
+impl HeldChanges {
+    /// Says every held alert as the hold ended (`committed` or not). Fails only past the
+    /// guard's stop ([`Reserved::fill`]); every alert is tried.
+    fn settle_alerts(alerts: Vec<HeldAlert>, committed: bool) -> Result<(), AuthError> {
+        let mut first_failure = Ok(());
+        for alert in alerts {
+            let said = if committed {
+                alert.committed
+            } else {
+                alert.rolled_back
+            };
+            if let Err(e) = record_in(alert.room, said) {
+                first_failure = first_failure.and(Err(e));
+            }
+        }
+        first_failure
+    }
 }
 
 impl HeldChanges {
@@ -87,9 +125,20 @@ pub(crate) struct HoldRecords<'c> {
 
 impl Drop for HoldRecords<'_> {
     fn drop(&mut self) {
-        // Committed, this is already empty; rolled back, what it said was never done.
-        if let Ok(mut held) = self.console.held.lock() {
-            *held = None;
+        // Committed, this is already empty; rolled back, what it said was never done,
+        // and its alerts say that the edit they found stays.
+        let rolled_back = self
+            .console
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut held| held.take());
+        if let Some(changes) = rolled_back
+            && let Err(e) = HeldChanges::settle_alerts(changes.alerts, false)
+        {
+            crate::counted::UNRECORDED.refused(&format!(
+                "an alert of a change rolled back, and the trail could not record it: {e}"
+            ));
         }
     }
 }
@@ -103,12 +152,19 @@ impl HoldRecords<'_> {
                 "a hold's records were lost before its commit".into(),
             ));
         };
-        let room = self
-            .console
-            .inbox()
-            .reserve(changes.records.len())
-            .map_err(|e| AuthError::Unrecorded(e.to_string()))?;
-        db.commit()?;
+        let room = match self.console.inbox().reserve(changes.records.len()) {
+            Ok(room) => room,
+            Err(e) => {
+                // Not committed: the alerts say the edit stays (their room was kept).
+                HeldChanges::settle_alerts(changes.alerts, false)?;
+                return Err(AuthError::Unrecorded(e.to_string()));
+            }
+        };
+        if let Err(e) = db.commit() {
+            HeldChanges::settle_alerts(changes.alerts, false)?;
+            return Err(e.into());
+        }
+        let alerted = HeldChanges::settle_alerts(changes.alerts, true);
         // Committed: the store holds the change, so every change in memory is made and
         // every record given, whichever fails (review r29-console2). Stopping at the
         // first failed change (a poisoned lock) dropped the room unfilled: the store kept
@@ -120,7 +176,7 @@ impl HoldRecords<'_> {
         let given = room
             .fill(changes.records)
             .map_err(|e| AuthError::Unrecorded(e.to_string()));
-        applied.and(given)
+        applied.and(given).and(alerted)
     }
 }
 
@@ -132,6 +188,7 @@ impl Console {
             holder: std::thread::current().id(),
             records: Vec::new(),
             memory: Vec::new(),
+            alerts: Vec::new(),
         });
         Ok(HoldRecords { console: self })
     }
@@ -151,6 +208,29 @@ impl Console {
             }
             None => Ok(Some(event)),
         }
+    }
+
+    /// Says an alert about a change of the store just made (`committed`: a planted row
+    /// removed) in the `room` kept for it: now, or inside this thread's hold once the hold
+    /// ends, as `committed` if it commits and as `rolled_back` (the edit left in place)
+    /// if it does not.
+    pub(crate) fn alert_when_settled(
+        &self,
+        room: Reserved,
+        committed: Event,
+        rolled_back: Event,
+    ) -> Result<(), AuthError> {
+        let mut held = lock(&self.held)?;
+        if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
+            h.alerts.push(HeldAlert {
+                room,
+                committed,
+                rolled_back,
+            });
+            return Ok(());
+        }
+        drop(held);
+        record_in(room, committed)
     }
 
     /// `change` made in memory now or, inside this thread's hold, once it commits.

@@ -120,13 +120,16 @@ impl Console {
         // that refused the alert (answered 503) left the link gone with nothing on the
         // trail, and a store that refused the removal (a full disk) left the alert
         // unrecorded. Either way the link is refused.
+        // Inside a hold (a redemption) the removal is made only by the hold's commit:
+        // the alert says what the hold's end did (review r30-console).
         let room = self.room_for_record()?;
         let why = recorded_why(recorded.as_deref());
-        let alert = match db.delete_invitation(token_hash) {
-            Ok(_) => self.invitations_altered_event(&[account], &why),
-            Err(e) => self.invitations_altered_event_kept(&[account], &why, &e),
-        };
-        crate::held::record_in(room, alert)?;
+        self.removal_alerted(
+            room,
+            &[account],
+            &why,
+            db.delete_invitation(token_hash).as_ref().map(drop),
+        )?;
         Ok(None)
     }
 
@@ -171,16 +174,10 @@ impl Console {
     /// How many were removed.
     pub(crate) fn purge_expired_links(&self, db: &ConsoleDb, now: i64) -> Result<usize, AuthError> {
         let expired = db.expired_invitations(now)?;
-        let mut altered = Vec::new();
-        for (token_hash, account, expires) in &expired {
-            let recorded = lock(&self.bindings)?.invitations.get(account).cloned();
-            if recorded.as_deref()
-                != Some(invitation_digest(token_hash, *account, *expires).as_str())
-            {
-                db.delete_invitation(token_hash)?;
-                altered.push(*account);
-                continue;
-            }
+        let (altered, as_recorded) = self.altered_links(expired)?;
+        let removed = as_recorded.len() + altered.len();
+        self.remove_altered_links(db, &altered)?;
+        for (token_hash, account, expires) in &as_recorded {
             let name = db
                 .account_by_id(*account)?
                 .map_or_else(|| format!("account {account}"), |a| a.name);
@@ -199,10 +196,83 @@ impl Console {
                 self.rebind_under(db, *account, "its expired reset link removed")?;
             }
         }
-        if !altered.is_empty() {
-            self.invitations_altered(&altered, "not as the trail recorded it when it was issued (planted, edited, or spent and put back)")?;
+        Ok(removed)
+    }
+
+    /// `links` (token digest, account, expiry) split into those not as the trail recorded
+    /// them and those as recorded.
+    #[allow(clippy::type_complexity)]
+    fn altered_links(
+        &self,
+        links: Vec<(Vec<u8>, i64, i64)>,
+    ) -> Result<(Vec<(Vec<u8>, i64, i64)>, Vec<(Vec<u8>, i64, i64)>), AuthError> {
+        let bindings = lock(&self.bindings)?;
+        Ok(links
+            .into_iter()
+            .partition(|(token_hash, account, expires)| {
+                bindings.invitations.get(account).map(String::as_str)
+                    != Some(invitation_digest(token_hash, *account, *expires).as_str())
+            }))
+    }
+
+    /// Removes the `altered` links under the caller's hold of `db`, with one alert naming
+    /// their accounts, in room kept first: said as the hold ends ([`crate::held`]). Queued
+    /// at once before, the alert said "refused and removed" while a hold rolled back
+    /// later (an invitation whose account's row the store refused, a full disk at the
+    /// commit) left every such link in the store (review r30-console).
+    fn remove_altered_links(
+        &self,
+        db: &ConsoleDb,
+        altered: &[(Vec<u8>, i64, i64)],
+    ) -> Result<(), AuthError> {
+        if altered.is_empty() {
+            return Ok(());
         }
-        Ok(expired.len())
+        let room = self.room_for_record()?;
+        let mut accounts: Vec<i64> = altered.iter().map(|(_, account, _)| *account).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let removed = altered
+            .iter()
+            .try_for_each(|(token_hash, _, _)| db.delete_invitation(token_hash).map(drop));
+        self.removal_alerted(
+            room,
+            &accounts,
+            "not as the trail recorded it when it was issued (planted, edited, or spent and put back)",
+            removed.as_ref().map(drop),
+        )?;
+        // The hold fails with the store's refusal (nothing of it is kept).
+        Ok(removed?)
+    }
+
+    /// Says in `room` the alert of the links of `accounts` found `why`, and what their
+    /// removal (`removed`) did: removed once the caller's hold (if any) commits, or left
+    /// in the store, refused at each use, if the store refused or the hold rolled back.
+    fn removal_alerted(
+        &self,
+        room: pacsguard_events::Reserved,
+        accounts: &[i64],
+        why: &str,
+        removed: Result<(), &pacsguard_store::StoreError>,
+    ) -> Result<(), AuthError> {
+        match removed {
+            Ok(()) => self.alert_when_settled(
+                room,
+                self.invitations_altered_event(accounts, why),
+                self.invitations_altered_event_kept(
+                    accounts,
+                    why,
+                    &"its removal was rolled back with the request that found it",
+                ),
+            ),
+            // Refused again at each use: alerted at most once per interval, the rest
+            // counted (review r30-console).
+            Err(e) => self.alert_undo_refused(
+                crate::undo_refused::UndoRefused::Link,
+                room,
+                self.invitations_altered_event_kept(accounts, why, e),
+            ),
+        }
     }
 
     /// At start: the links the trail binds kept in memory; each link in the store that
@@ -312,7 +382,7 @@ impl Console {
         &self,
         accounts: &[i64],
         why: &str,
-        error: &pacsguard_store::StoreError,
+        error: &dyn std::fmt::Display,
     ) -> Event {
         self.invitation_alert(format!(
             "console: an enrolment link in the store for account(s) {} is {why}: the store was edited; the link was refused and could not be removed ({error}): it is refused at each use",

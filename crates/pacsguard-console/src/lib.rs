@@ -75,6 +75,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod tls;
 pub mod totp;
+pub mod undo_refused;
 /// The relying party (its own crate, so it can be fuzzed alone).
 pub use pacsguard_webauthn as webauthn;
 

@@ -144,7 +144,8 @@ impl crate::auth::Console {
                 // nothing on the trail, and a store that refused to forget it (a full
                 // disk) failed the request with no alert. Either way it is refused.
                 let room = self.room_for_record()?;
-                let outcome = match db.forget_step_up(token_hash) {
+                let forgotten = db.forget_step_up(token_hash);
+                let outcome = match &forgotten {
                     Ok(()) => "the step-up was refused and forgotten".to_string(),
                     Err(e) => format!(
                         "the step-up was refused and could not be forgotten ({e}): it is refused at each request"
@@ -164,7 +165,13 @@ impl crate::auth::Console {
                 );
                 event.action = Action::Login;
                 event.outcome = pacsguard_events::Outcome::Failure;
-                crate::held::record_in(room, event)?;
+                if forgotten.is_err() {
+                    // Refused again at each request: alerted at most once per interval,
+                    // the rest counted (review r30-console).
+                    self.alert_undo_refused(crate::undo_refused::UndoRefused::StepUp, room, event)?;
+                } else {
+                    crate::held::record_in(room, event)?;
+                }
                 Ok(None)
             }
         }
@@ -201,22 +208,49 @@ impl crate::auth::Console {
             Some(stored) if verifies(token, &row, stored) => return Ok(true),
             Some(_) => "its last use, CSRF token or client address was edited".to_string(),
         };
-        let mut event = Event::of_finding(
-            self.actor(name),
-            Finding::new(
-                self.store_path.clone(),
-                FindingKind::ConsoleSessionAltered,
-                Severity::Alert,
-                format!(
-                    "console: a session of {name} presented to the console is not as the console sealed it ({how} in the store: now last used {}, from {}): the store was edited; the session was ended and refused",
-                    crate::pages::unix_time(session.last_seen),
-                    pacsguard_events::escape_bytes(session.address.as_bytes()),
+        let alert = |outcome: &str| {
+            let mut event = Event::of_finding(
+                self.actor(name),
+                Finding::new(
+                    self.store_path.clone(),
+                    FindingKind::ConsoleSessionAltered,
+                    Severity::Alert,
+                    format!(
+                        "console: a session of {name} presented to the console is not as the console sealed it ({how} in the store: now last used {}, from {}): the store was edited; {outcome}",
+                        crate::pages::unix_time(session.last_seen),
+                        pacsguard_events::escape_bytes(session.address.as_bytes()),
+                    ),
                 ),
-            ),
+            );
+            event.action = Action::Logout;
+            event
+        };
+        let ended = self.close_session(
+            db,
+            token_hash,
+            session.account,
+            session.created,
+            alert("the session was ended and refused"),
         );
-        event.action = Action::Logout;
-        self.close_session(db, token_hash, session.account, session.created, event)?;
-        Ok(false)
+        match ended {
+            Ok(_) => Ok(false),
+            // The store refused the end (a full disk): given to the end, the alert was
+            // lost with it and every request of the session failed with 500 (review
+            // r30-console). Said now, at most once per interval (the session is refused
+            // at each request), and the session refused; it ends once the store takes it.
+            Err(AuthError::Store(e)) => {
+                let room = self.room_for_record()?;
+                self.alert_undo_refused(
+                    crate::undo_refused::UndoRefused::Session,
+                    room,
+                    alert(&format!(
+                        "the session was refused and could not be ended ({e}): it is refused at each request"
+                    )),
+                )?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

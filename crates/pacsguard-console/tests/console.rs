@@ -3945,6 +3945,13 @@ async fn an_altered_step_up_is_forgotten_only_with_its_alert_and_alerted_when_it
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("could not be forgotten"), "{alerts:?}");
     assert!(kept(&h));
+    // Review r30-console: refused again at each page, it was alerted again at each page;
+    // one alert per `UNDO_REFUSED_ALERT_INTERVAL`, the pages between counted.
+    for _ in 0..4 {
+        assert_eq!(h.overview(&admin).await.status, StatusCode::OK);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert!(alerts.is_empty(), "one alert per interval: {alerts:?}");
 
     sqlite(&h, "DROP TRIGGER full");
     trail_full(&h);
@@ -4287,22 +4294,26 @@ async fn a_session_survives_no_start_on_a_trail_not_proven_whole() {
 
 /// An invitation of `name` (an operator) by the stepped-up administrator: its link's token.
 async fn invite(h: &Harness, admin: &str, csrf: &str, name: &str) -> String {
-    let r = h
-        .send(
-            "POST",
-            "/accounts/invite",
-            Some(admin),
-            &[
-                ("csrf", csrf),
-                ("name", name),
-                ("role", "operator"),
-                ("reason", "night operator"),
-            ],
-        )
-        .await;
+    let r = invite_answer(h, admin, csrf, name).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let link = r.element("invite-link").expect("the link is shown");
     link.split("token=").nth(1).expect("token").to_string()
+}
+
+/// The answer to an invitation of `name` (an operator) by the stepped-up administrator.
+async fn invite_answer(h: &Harness, admin: &str, csrf: &str, name: &str) -> Response {
+    h.send(
+        "POST",
+        "/accounts/invite",
+        Some(admin),
+        &[
+            ("csrf", csrf),
+            ("name", name),
+            ("role", "operator"),
+            ("reason", "night operator"),
+        ],
+    )
+    .await
 }
 
 /// Redeems an enrolment link with a password: the answer.
@@ -4470,6 +4481,120 @@ async fn an_altered_link_is_removed_only_with_its_alert_and_alerted_when_it_cann
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
     assert!(!in_store(&h), "removed");
+}
+
+/// Review r30-console: an account found not as the trail recorded it (promoted with
+/// sqlite3) is alerted once per row, and the row was marked alerted before its alert was
+/// queued: with the trail full the request was answered 503 and the alert lost, and every
+/// later request found the row marked and raised nothing, so the edit was never on the
+/// trail. The row is marked once its alert is queued.
+#[tokio::test]
+async fn an_altered_account_whose_alert_the_trail_refused_is_alerted_at_the_next_request() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let (bob, _) = enrolled_bob(&h, &admin, &csrf).await;
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET role = 'administrator' WHERE name = 'bob'",
+    );
+    trail_full(&h);
+    assert_eq!(
+        h.overview(&bob).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let _ = h.events();
+    let r = h.overview(&bob).await;
+    assert_eq!(r.location(), Some("/login"), "refused: {}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleAccountAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit never reached the trail: {alerts:?}"
+    );
+    assert!(alerts[0].contains("bob"), "{alerts:?}");
+}
+
+/// Review r30-console: an altered link the store refuses to remove (a full disk) is
+/// refused again at each use, and each use raised the alert again: whoever holds a planted
+/// link, unauthenticated, paged the security team at each load of the welcome page. One
+/// alert per `UNDO_REFUSED_ALERT_INTERVAL`, the uses between counted and said by the next.
+#[tokio::test]
+async fn an_altered_link_the_store_cannot_remove_alerts_once_per_interval_with_a_count() {
+    use pacsguard_console::undo_refused::UNDO_REFUSED_ALERT_INTERVAL;
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let page = format!("/welcome?token={token}");
+    for _ in 0..5 {
+        let r = h.send("GET", &page, None, &[]).await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "one alert per interval: {alerts:?}");
+    assert!(alerts[0].contains("could not be removed"), "{alerts:?}");
+
+    h.clock.advance(UNDO_REFUSED_ALERT_INTERVAL);
+    let r = h.send("GET", &page, None, &[]).await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("could not be removed") && alerts[0].contains("4 more use(s)"),
+        "the uses between are counted and said: {alerts:?}"
+    );
+}
+
+/// Review r30-console: an expired link found not as the trail recorded it is removed by
+/// the next invitation's hold (`purge_expired_links`), and its alert was queued at once,
+/// saying "refused and removed", while the hold could still roll back: an invitation whose
+/// account the store refused (a full disk) left the link in the store with an alert on the
+/// trail saying it was removed. The alert now waits for the hold's end and says what
+/// it did: left in the store when rolled back, removed once committed, once each.
+#[tokio::test]
+async fn an_altered_link_found_by_a_rolled_back_hold_is_alerted_as_left_in_the_store() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    let link = pacsguard_console::secret::digest(&token);
+    let in_store = |h: &Harness| h.store().invitation(&link).expect("store").is_some();
+    // Its expiry moved back in the store: expired, and not as the trail recorded it.
+    sqlite(&h, "UPDATE console_invitations SET expires = 1000");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_accounts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let r = invite_answer(&h, &admin, &admin_csrf, "erin").await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(in_store(&h), "the hold rolled back: the link stays");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("could not be removed") && alerts[0].contains("rolled back"),
+        "said removed while the link stays in the store: {alerts:?}"
+    );
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = invite_answer(&h, &admin, &admin_csrf, "erin").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!in_store(&h), "removed by the committed hold");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
 }
 
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
@@ -5516,6 +5641,57 @@ async fn an_edited_session_the_store_could_not_end_is_alerted_and_ended_later() 
             .is_some_and(|d| d.ends_with(":closed"))),
         "the real session's end is recorded: {events:?}"
     );
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
+}
+
+/// Review r30-console: a session whose row's seal no longer verifies (its CSRF token
+/// edited in the store) is ended with a `console-session-altered` alert; the alert was
+/// given to the session's end, so a store that refused the end (a full disk) failed every
+/// request of the session with 500 and no alert at all. It is alerted now, saying the
+/// session could not be ended, once per `UNDO_REFUSED_ALERT_INTERVAL` (the requests
+/// between counted); the session is refused either way and ended once the store takes it.
+#[tokio::test]
+async fn a_session_whose_seal_fails_and_the_store_cannot_end_is_alerted_and_refused() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET csrf = 'known-to-the-intruder' WHERE token_hash = X'{digest}'"
+        ),
+    );
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_session_ends \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    for _ in 0..3 {
+        let r = h.overview(&cookie).await;
+        assert!(
+            !r.status.is_server_error() && r.status != StatusCode::OK,
+            "refused: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("could not be ended"), "{alerts:?}");
+
+    sqlite(&h, "DROP TRIGGER full");
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.location(), Some("/login"), "{}", r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("ended and refused"), "{alerts:?}");
     assert!(
         h.store()
             .session(&pacsguard_console::secret::digest(&cookie))

@@ -2667,6 +2667,89 @@ fn pages_that_only_read_are_served_while_the_disk_is_full() {
     );
 }
 
+/// Review r30-console, issue 13: an enrolment link edited in the store (its expiry pushed
+/// back) is refused and removed with a `console-invitation-altered` alert; on a real full
+/// disk the removal fails, the link is refused at each load of its page (no sign-in
+/// needed), and each load raised the alert again. Five loads on a full disk now raise one
+/// alert (`UNDO_REFUSED_ALERT_INTERVAL`) saying the link could not be removed; with room
+/// again the next load removes it, with the alert saying so, and the verified trail holds
+/// each once. The home is on a real small file system (a tmpfs), filled; root only.
+#[test]
+fn a_link_edited_in_the_store_on_a_full_disk_is_alerted_once_and_removed_with_room() {
+    if !common::is_root() {
+        eprintln!("skipped: mounting a small file system for the home needs root");
+        return;
+    }
+    let env = Env::new();
+    env.profile(&[]);
+    let disk = home_on_a_small_disk(&env);
+    let server = Server::start(&env, &[]);
+    let (secret, _) = first_admin_with_codes(&server);
+    let (_, _, page) = server.curl("GET", "/", &[]);
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/accounts", &[]);
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/accounts/invite",
+        &[
+            ("csrf", &csrf),
+            ("name", "dave"),
+            ("role", "viewer"),
+            ("reason", "a new colleague"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = value_of(&body, "welcome?token=", '<');
+    let store = env.home.join("pacsguard.db");
+    let sqlite = |statement: &str| {
+        let out = Command::new("sqlite3")
+            .arg(&store)
+            .arg(statement)
+            .output()
+            .expect("sqlite3 runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    sqlite("UPDATE console_invitations SET expires = expires + 60");
+    let links = || sqlite("SELECT count(*) FROM console_invitations");
+    let welcome = format!("/welcome?token={token}");
+
+    let filler = disk.fill();
+    for load in 0..5 {
+        let (status, _, body) = server.curl("GET", &welcome, &[]);
+        assert_eq!(status, 403, "load {load} on a full disk: {body}");
+    }
+    std::fs::remove_file(&filler).expect("room again");
+    assert_eq!(links(), "1", "the full disk kept the link");
+    let (status, _, body) = server.curl("GET", &welcome, &[]);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(links(), "0", "removed with room again");
+    server.stop();
+    let verify = env.run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    let shown = stdout(&env.run(&["audit", "show"]));
+    assert_eq!(
+        shown
+            .matches("the link was refused and could not be removed")
+            .count(),
+        1,
+        "one alert for five loads: {shown}"
+    );
+    assert_eq!(
+        shown.matches("the link was refused and removed").count(),
+        1,
+        "{shown}"
+    );
+    drop(disk);
+}
+
 /// Review r28-console2, issue 13: a console action queued its record of success for the
 /// trail before the store's transaction committed, so when a later write or the commit
 /// failed (a full disk) the change was rolled back and answered 503 while the trail kept
