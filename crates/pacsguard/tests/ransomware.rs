@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::Env;
 use pacsguard_testkit::DicomBuilder;
 use serde_json::Value;
-use watcher::{Watcher, configure, image_store, keystream, kinds, tally};
+use watcher::{Watcher, configure, image_store, keystream, kinds, python_saying, tally};
 
 fn count(findings: &[Value], kind: &str) -> usize {
     kinds(findings).iter().filter(|k| *k == kind).count()
@@ -3604,27 +3604,6 @@ fn free_port() -> u16 {
         }
     }
     panic!("no free port");
-}
-
-/// A `python3 -c SCRIPT ARGS…` attacker or receiver, returned once it has printed its
-/// first line, which must be `said` (the files are open and written as the test needs).
-fn python_saying(
-    script: &str,
-    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
-    said: &str,
-) -> std::process::Child {
-    let mut child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("test fixture"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-    assert_eq!(line.trim(), said);
-    child
 }
 
 /// Ends every attacker; true when each was still running (holding its descriptors).
