@@ -944,7 +944,24 @@ fn a_batch_committing_during_a_carry_over_goes_over_with_its_frontier() {
     )
     .expect("insert");
     let carried = std::thread::spawn(move || carrier.carry_over_host(old, new).expect("store"));
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The batch commits once the carry-over waits on its locks, as the server shows it:
+    // a fixed second, on a loaded machine, could end before the carry-over began, and the
+    // race was then not run at all (the carry-over after the commit passes as well).
+    let by = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server
+        .psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND backend_type = 'client backend'",
+        )
+        .trim()
+        != "1"
+    {
+        assert!(
+            !carried.is_finished() && std::time::Instant::now() < by,
+            "the carry-over waits on the open batch's locks"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     tx.commit().expect("commit");
     assert!(carried.join().expect("carry-over"));
     let moved = db.host(new).expect("store").expect("host");

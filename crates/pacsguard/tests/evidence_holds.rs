@@ -878,8 +878,12 @@ fn a_long_transaction_of_another_process_beside_the_guard_raises_nothing_and_los
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    // A checkpoint once sqlite3 is done, written into the store.
-    std::thread::sleep(Duration::from_secs(2));
+    // A checkpoint once sqlite3 is done, written into the store by the running guard
+    // (waited for, not a fixed 2 s).
+    let landed = Instant::now() + Duration::from_secs(30);
+    while trail_mark() == mark_before && Instant::now() < landed {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (_, findings, err) = guard.stop();
     assert!(seen, "the change was not recorded: {findings:?}\n{err}");
     assert!(

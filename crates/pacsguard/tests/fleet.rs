@@ -4102,6 +4102,36 @@ fn signal(serve: &Serve, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(pid, signal).expect("signal");
 }
 
+/// Turns the host's scrub off: a guard that then writes no record of its own accord
+/// once started. A scrub cycle's end is a record ("scrub cycle complete"), written
+/// whenever the cycle ends: under load after a test had counted the records delivered,
+/// and delivered after them as new.
+fn without_scrub(host: &Env) {
+    let config = host.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[watch]\nscrub_mb_per_s = 0\n");
+    std::fs::write(&config, text).expect("config");
+}
+
+/// Waits until the console holds every record of the host's trail (a fixed 4 s for a
+/// start's records to arrive was a guess a loaded machine could outlast), and returns
+/// that count.
+fn whole_trail_held(console: &Env, name: &str, host: &Env) -> serde_json::Value {
+    wait_host(console, name, |h| {
+        h["records"].as_u64() == Some(trail_size(&host.home))
+    })["records"]
+        .clone()
+}
+
+/// The lines of the home's trail past the first `records` (a count as the console shows it).
+fn trail_after(home: &std::path::Path, records: &serde_json::Value) -> String {
+    let trail = std::fs::read_to_string(home.join("audit.log")).expect("the home's trail");
+    let skip = records
+        .as_u64()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    trail.lines().skip(skip).collect::<Vec<_>>().join("\n")
+}
+
 /// Issue 14 (review r28-fleet): a host hung (SIGSTOP) past its interval is raised silent;
 /// back (SIGCONT) with nothing new to deliver, its reports are verified heartbeats.
 /// Before, only stored records ended a silence: the host stayed `silent` on the console
@@ -4114,13 +4144,13 @@ fn a_host_back_with_only_heartbeats_is_no_longer_silent_and_its_next_silence_is_
     console.profile(&[]);
     let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
     let host = enrolled_host(&console, &server, "ws-hb-1");
+    // Under load a scrub cycle (27 s, the hang included) ended after SIGCONT.
+    without_scrub(&host);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ws-hb-1", |h| {
         h["records"].as_u64() > Some(3) && h["state"] == "ok"
     });
-    // Let its start's records and checkpoint all reach the console first.
-    std::thread::sleep(Duration::from_secs(4));
-    let delivered = wait_host(&console, "ws-hb-1", |_| true)["records"].clone();
+    let delivered = whole_trail_held(&console, "ws-hb-1", &host);
     signal(&guard, nix::sys::signal::Signal::SIGSTOP);
     let silent = wait_host(&console, "ws-hb-1", |h| h["state"] == "silent");
     signal(&guard, nix::sys::signal::Signal::SIGCONT);
@@ -4128,8 +4158,10 @@ fn a_host_back_with_only_heartbeats_is_no_longer_silent_and_its_next_silence_is_
         h["last_contact"] != silent["last_contact"]
     });
     assert_eq!(
-        back["records"], delivered,
-        "a heartbeat, nothing new: {back}"
+        back["records"],
+        delivered,
+        "a heartbeat, nothing new: {back}\n{}",
+        trail_after(&host.home, &delivered)
     );
     let back = wait_host(&console, "ws-hb-1", |h| h["state"] == "ok");
     assert_eq!(back["records"], delivered, "{back}");
@@ -4561,13 +4593,13 @@ fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
     let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
     let url = fleet_url(&server);
     let host = enrolled_host(&console, &server, "ct-hb-fork");
+    without_scrub(&host);
     let guard = Serve::start(&host, &[]);
     wait_host(&console, "ct-hb-fork", |h| {
         h["records"].as_u64() > Some(3) && h["state"] == "ok"
     });
-    // Its start's records and checkpoint all delivered: from now on, heartbeats.
-    std::thread::sleep(Duration::from_secs(4));
-    let delivered = wait_host(&console, "ct-hb-fork", |_| true)["records"].clone();
+    // Its start's records all delivered: from now on, heartbeats.
+    let delivered = whole_trail_held(&console, "ct-hb-fork", &host);
     let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
     let said = report_as(&url, &host.home.join("fleet"), &key, 2);
     assert!(said.contains("refused"), "{said}");
@@ -4577,7 +4609,12 @@ fn a_heartbeat_does_not_end_a_fork_raised_beside_it() {
     let after = wait_host(&console, "ct-hb-fork", |h| {
         h["last_contact"].as_i64() > heard.as_i64().map(|t| t + 2)
     });
-    assert_eq!(after["records"], delivered, "{after}");
+    assert_eq!(
+        after["records"],
+        delivered,
+        "{after}\n{}",
+        trail_after(&host.home, &delivered)
+    );
     assert_eq!(after["state"], forked["state"], "{forked} then {after}");
     // Review r29-fleet2: the host's own records did end it (`ok` again), so each fork
     // sent after flapped the state back and was news again. A fork stands until an

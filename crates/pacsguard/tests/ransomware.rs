@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::Env;
 use pacsguard_testkit::DicomBuilder;
 use serde_json::Value;
-use watcher::{Watcher, configure, image_store, keystream, kinds, tally};
+use watcher::{Watcher, configure, image_store, keystream, kinds, python_saying, tally};
 
 fn count(findings: &[Value], kind: &str) -> usize {
     kinds(findings).iter().filter(|k| *k == kind).count()
@@ -1388,16 +1388,10 @@ fn a_truncating_encryptor_keeping_its_descriptors_at_the_end_is_judged_within_se
     let script = format!(
         "import os,time\nheld=[]\nfor p in [{list}]:\n    f=open(p,'r+b',buffering=0)\n    n=os.fstat(f.fileno()).st_size\n    f.truncate(0)\n    f.write(os.urandom(n-16))\n    held.append(f)\nprint('encrypted',flush=True)\ntime.sleep(60)\n"
     );
+    // Timed from the encryption's end (40 writes, milliseconds), not from python3's
+    // spawn: its start took over a second on a loaded machine.
+    let mut attacker = python_saying(&script, std::iter::empty::<&str>(), "encrypted");
     let start = Instant::now();
-    let mut attacker = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = std::io::BufReader::new(attacker.stdout.take().expect("test fixture"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-    assert_eq!(line.trim(), "encrypted");
     // The alert on the changes, and each file judged (the holder of the 40 files may
     // be named a mass writer before either).
     let raised = watcher.wait(Duration::from_secs(25), |f, _| {
@@ -3604,27 +3598,6 @@ fn free_port() -> u16 {
         }
     }
     panic!("no free port");
-}
-
-/// A `python3 -c SCRIPT ARGS…` attacker or receiver, returned once it has printed its
-/// first line, which must be `said` (the files are open and written as the test needs).
-fn python_saying(
-    script: &str,
-    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
-    said: &str,
-) -> std::process::Child {
-    let mut child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("test fixture"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
-    assert_eq!(line.trim(), said);
-    child
 }
 
 /// Ends every attacker; true when each was still running (holding its descriptors).

@@ -3180,12 +3180,10 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
         \x20   fd = os.open(path, os.O_WRONLY)\n\
         \x20   os.write(fd, data)\n\
         \x20   os.close(fd)\n\
+        \x20   if i == 0: print('writing', flush=True)\n\
         \x20   i += 1\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", writer])
-        .arg(&image)
-        .spawn()
-        .expect("python3 runs");
+    // The window runs from its first write, not from python3's spawn.
+    let mut child = watcher::python_saying(writer, [&image], "writing");
     let seen = watcher.wait(Duration::from_secs(7), |f, _| {
         f.iter()
             .any(|x| x["path"].as_str() == image.to_str() && x["kind"] == "header-changed")
@@ -3389,12 +3387,10 @@ fn more_files_rewritten_than_put_offs_held_do_not_reset_each_others_bound() {
         \x20       fd = os.open(path, os.O_WRONLY)\n\
         \x20       os.write(fd, data)\n\
         \x20       os.close(fd)\n\
+        \x20   if i == 0: print('writing', flush=True)\n\
         \x20   i += 1\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", writer])
-        .args(&images)
-        .spawn()
-        .expect("python3 runs");
+    // The window runs from its first writes, not from python3's spawn.
+    let mut child = watcher::python_saying(writer, &images, "writing");
     let bound_said = |f: &[Value], image: &Path| {
         f.iter().any(|x| {
             x["path"].as_str() == image.to_str()
@@ -3456,16 +3452,14 @@ fn a_new_file_put_off_past_full_deferral_counts_is_judged_at_once() {
     let toucher = "import os, sys, time\n\
         for path in sys.argv[1:]:\n\
         \x20   open(path, 'wb').write(b'DICM arriving')\n\
+        print('touching', flush=True)\n\
         end = time.time() + 10\n\
         while time.time() < end:\n\
         \x20   for path in sys.argv[1:]:\n\
         \x20       os.utime(path)\n\
         \x20   time.sleep(0.005)\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", toucher])
-        .args(&arrivals)
-        .spawn()
-        .expect("python3 runs");
+    // The window runs from the files' making, not from python3's spawn.
+    let mut child = watcher::python_saying(toucher, &arrivals, "touching");
     let added = |f: &[Value], path: &Path| {
         f.iter()
             .any(|x| x["path"].as_str() == path.to_str() && x["kind"] == "added")
@@ -3520,14 +3514,14 @@ fn a_change_still_put_off_at_the_stop_is_said_at_the_stop() {
         \x20   data[-1] = i % 256\n\
         \x20   f.seek(0)\n\
         \x20   f.write(data)\n\
+        \x20   if i == 0: print('writing', flush=True)\n\
         \x20   i += 1\n\
         \x20   time.sleep(0.05)\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", writer])
-        .arg(&image)
-        .spawn()
-        .expect("python3 runs");
-    // Written and waited for (the writer wait is 30 s): nothing to see yet.
+    let mut child = watcher::python_saying(writer, [&image], "writing");
+    // Written and waited for (the writer wait is 30 s): nothing to see yet. Never quiet
+    // for 100 ms, the file is due 20 quiet periods (2 s) after its first write, then
+    // waits for its writer; counted from that write, not from python3's spawn (over a
+    // second under load: the stop came before the file was due, nothing said).
     std::thread::sleep(Duration::from_secs(3));
     let (_, findings, stderr) = watcher.stop();
     let _ = child.kill();
@@ -3584,13 +3578,11 @@ fn a_writer_rewriting_without_end_does_not_hold_the_change_back() {
         \x20   fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n\
         \x20   os.write(fd, data)\n\
         \x20   os.close(fd)\n\
+        \x20   if i == 0: print('writing', flush=True)\n\
         \x20   i += 1\n\
         \x20   time.sleep(0.03)\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", writer])
-        .arg(&image)
-        .spawn()
-        .expect("python3 runs");
+    // The window runs from its first write, not from python3's spawn.
+    let mut child = watcher::python_saying(writer, [&image], "writing");
     let seen = watcher.wait(Duration::from_secs(6), |f, _| {
         f.iter().any(|x| {
             x["path"].as_str() == image.to_str()

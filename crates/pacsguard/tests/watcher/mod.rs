@@ -170,6 +170,29 @@ impl Drop for Watcher {
     }
 }
 
+/// A `python3 -c SCRIPT ARGS…` attacker, writer or receiver, returned once it has printed
+/// its first line, which must be `said` (the files are open and written as the test
+/// needs). A test's window for what `watch` reports runs from then, not from the spawn:
+/// python3's own start took over a second on a loaded machine.
+pub fn python_saying(
+    script: &str,
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+    said: &str,
+) -> std::process::Child {
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("test fixture"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("test fixture");
+    assert_eq!(line.trim(), said);
+    child
+}
+
 pub fn configure(env: &Env, watch: &str) {
     let config = env.home.join("config.toml");
     let mut text = fs::read_to_string(&config).expect("test fixture");
