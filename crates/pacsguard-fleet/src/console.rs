@@ -1534,8 +1534,15 @@ impl Fleet {
                 ));
             }
         };
-        let contact = proves_contact(&accepted)
-            && self.heartbeat_fresh(host, &accepted, checkpoint_size, now);
+        let contact = match proves_contact(&accepted, checkpoint_size) {
+            Contact::Proven => true,
+            Contact::IfFresh => self.heartbeat_fresh(host, now),
+            Contact::None => false,
+        };
+        // Records no checkpoint signs yet (an honest host's backlog is sent in batches
+        // of `MAX_BATCH_BYTES`, its checkpoint with the last) are kept, to be proven by
+        // that checkpoint, but are no contact (review r30-fleet).
+        let stores = contact || !accepted.records.is_empty();
         if contact {
             db.touch_host(host.id, now, interval)?;
         }
@@ -1557,7 +1564,7 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding = if contact {
+        let adding = if stores {
             batch_cost(&accepted.records, &note, cosigned.as_deref())
         } else {
             0
@@ -1571,7 +1578,7 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if !contact {
+        if !stores {
             // Neither records nor a checkpoint (see `proves_contact`), or a heartbeat
             // while the trail has not grown for longer than it promised (see
             // `heartbeat_fresh`): nothing is stored and the host is not heard; answered
@@ -1594,6 +1601,7 @@ impl Fleet {
                         checkpoint: &note,
                         cosignature: cosigned.as_deref().unwrap_or(""),
                         now,
+                        contact,
                     },
                 )
             });
@@ -1642,6 +1650,10 @@ impl Fleet {
                 "another connection of this host reported meanwhile; send again".into(),
             );
         }
+        if !contact {
+            // Unsigned records: kept, and the host not heard by them.
+            return Ok(witnessed);
+        }
         // Records delivered end the refused state the batch was judged from, never one
         // written meanwhile (review r28-fleet). A checkpoint alone (a heartbeat) delivers
         // nothing that could mend a fork or a gap: it ends only the silence (review
@@ -1651,22 +1663,11 @@ impl Fleet {
         Ok(witnessed)
     }
 
-    /// Whether a verified report that proves contact proves it now: records, or a
-    /// checkpoint growing the signed trail (over more than `held_checkpoint` records), do; a heartbeat (the checkpoint held again)
-    /// does only while the trail grew within what it promised
-    /// ([`crate::freshness`]): a checkpoint carries no time, and root who kept one
-    /// could replay it with the trail wiped and the guard dead. Said on the log once
-    /// per staleness.
-    fn heartbeat_fresh(
-        &self,
-        host: &HostRow,
-        accepted: &witness::Accepted,
-        held_checkpoint: u64,
-        now: i64,
-    ) -> bool {
-        if !accepted.records.is_empty() || grows_signed_trail(accepted, held_checkpoint) {
-            return true;
-        }
+    /// Whether a heartbeat (the checkpoint held, named again) of `host` is contact now:
+    /// only while the trail grew within what it promised ([`crate::freshness`]): a
+    /// checkpoint carries no time, and root who kept one could replay it with the trail
+    /// wiped and the guard dead. Said on the log once per staleness.
+    fn heartbeat_fresh(&self, host: &HostRow, now: i64) -> bool {
         let mut growth = self
             .growth
             .lock()
@@ -1885,13 +1886,35 @@ enum StateMove {
     GaveUp,
 }
 
-/// Whether a verified report is contact: it delivered records, or a checkpoint signed by
-/// the trail key and consistent with the one held (a real host's heartbeat carries its
-/// newest checkpoint). A report with neither proves only the client certificate, which
-/// whoever holds the host's key can show with the trail wiped: it must not keep the host
-/// `ok` nor end its silence (issue 14, review r29-fleet).
-fn proves_contact(accepted: &witness::Accepted) -> bool {
-    !accepted.records.is_empty() || accepted.checkpoint.is_some()
+/// What a verified report proves of the host being alive now ([`proves_contact`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contact {
+    /// A new checkpoint over new records: signed by the trail key, and consistent with
+    /// the console's frontier, which only the trail's records can extend.
+    Proven,
+    /// A heartbeat (the checkpoint held, named again): contact while it is fresh
+    /// ([`crate::freshness`]).
+    IfFresh,
+    /// Nothing signed and new: neither records nor a checkpoint (review r29-fleet), or
+    /// records no checkpoint signs (review r30-fleet).
+    None,
+}
+
+/// Whether a verified report is contact. Only a signature by the host's trail key over
+/// something new proves the guard alive: a report with no checkpoint proves only the
+/// client certificate, which whoever holds the host's enrolment key can show with its
+/// trail wiped, records included (made up with the next sequence numbers, they verify
+/// until a checkpoint comes to sign them); such a report must not keep the host `ok`
+/// nor end its silence (issue 14, reviews r29-fleet and r30-fleet). An honest host
+/// sends a checkpoint with the last batch of its records, and its heartbeats name it.
+fn proves_contact(accepted: &witness::Accepted, held_checkpoint: u64) -> Contact {
+    if grows_signed_trail(accepted, held_checkpoint) {
+        Contact::Proven
+    } else if accepted.records.is_empty() && accepted.checkpoint.is_some() {
+        Contact::IfFresh
+    } else {
+        Contact::None
+    }
 }
 
 /// Whether a verified report grows the host's signed trail: a checkpoint over more

@@ -235,6 +235,10 @@ pub struct AcceptedBatch<'a> {
     pub checkpoint: &'a str,
     pub cosignature: &'a str,
     pub now: i64,
+    /// Whether the batch is the host's contact (`now` becomes its last contact): a new
+    /// checkpoint, or a fresh heartbeat; records no checkpoint signs yet are stored
+    /// without (issue 14, review r30-fleet).
+    pub contact: bool,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -530,7 +534,8 @@ impl FleetStore for ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
-                 last_contact = ?7 WHERE id = ?1 AND size = ?2 AND revoked IS NULL",
+                 last_contact = COALESCE(?7, last_contact) \
+                 WHERE id = ?1 AND size = ?2 AND revoked IS NULL",
                 params![
                     host,
                     to_i64(batch.from_size),
@@ -538,7 +543,7 @@ impl FleetStore for ConsoleDb {
                     batch.peaks,
                     batch.checkpoint,
                     batch.trail_key,
-                    batch.now
+                    batch.contact.then_some(batch.now)
                 ],
             )
             .map_err(sql)?;

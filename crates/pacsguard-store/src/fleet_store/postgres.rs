@@ -778,7 +778,8 @@ impl FleetStore for PgFleet {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = $7 WHERE id = $1 AND size = $2 AND revoked IS NULL",
+                 last_contact = COALESCE($7, last_contact) \
+                 WHERE id = $1 AND size = $2 AND revoked IS NULL",
                 &[
                     &host,
                     &to_i64(batch.from_size),
@@ -786,7 +787,7 @@ impl FleetStore for PgFleet {
                     &batch.peaks,
                     &batch.checkpoint,
                     &batch.trail_key,
-                    &batch.now,
+                    &batch.contact.then_some(batch.now),
                 ],
             )
             .map_err(pg.e())?;
