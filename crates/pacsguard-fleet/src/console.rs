@@ -31,7 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
-use crate::freshness::TrailGrowth;
+use crate::freshness::{Growth, TrailGrowth};
 use crate::hold;
 use crate::silence;
 use crate::wire::{self, Request, Response};
@@ -431,8 +431,9 @@ pub struct Fleet {
     duplicates: Mutex<Duplicates>,
     /// The hosts whose clock was raised as off (review r25).
     skewed: Mutex<SkewedHosts>,
-    /// When each host's trail last grew: a heartbeat is contact only while it grew
-    /// within what its trail promised (review r29-fleet2).
+    /// Judges a heartbeat contact only while the host's trail grew within what it
+    /// promised (review r29-fleet2), from the growth kept in the store with the host
+    /// (review r30-fleet).
     growth: Mutex<TrailGrowth>,
     /// The changes of states given up, as said on the log (review r29-fleet2).
     give_ups: Mutex<GiveUps>,
@@ -1553,6 +1554,10 @@ impl Fleet {
             Err(reason) => return refused(reason),
         };
         let size = accepted.frontier.size();
+        // Kept with the batch, so a console started anew judges the host's heartbeats
+        // from it, not from its own start (review r30-fleet).
+        let grew = grows_signed_trail(&accepted, checkpoint_size)
+            .then(|| Growth::after(stored_growth(host), now, &accepted.records));
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
             // A heartbeat that is no contact gets no cosignature: one dated now would
@@ -1602,6 +1607,7 @@ impl Fleet {
                         cosignature: cosigned.as_deref().unwrap_or(""),
                         now,
                         contact,
+                        trail_grew: grew.map(|g| (g.at, g.promised)),
                     },
                 )
             });
@@ -1619,11 +1625,11 @@ impl Fleet {
                 return Err(e);
             }
         };
-        if stored && grows_signed_trail(&accepted, checkpoint_size) {
+        if stored && grew.is_some() {
             self.growth
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .grew(host.id, now, &accepted.records);
+                .grew(host.id);
         }
         if stored {
             let reporter = Reporter {
@@ -1672,7 +1678,7 @@ impl Fleet {
             .growth
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match growth.fresh(host.id, now) {
+        match growth.fresh(stored_growth(host), now) {
             Ok(()) => true,
             Err(stale) => {
                 if growth.first_said(host.id) {
@@ -1915,6 +1921,11 @@ fn proves_contact(accepted: &witness::Accepted, held_checkpoint: u64) -> Contact
     } else {
         Contact::None
     }
+}
+
+/// When `host`'s signed trail last grew, as the store keeps it (`None`: never seen).
+fn stored_growth(host: &HostRow) -> Option<Growth> {
+    Growth::stored(host.trail_grew, host.trail_promise)
 }
 
 /// Whether a verified report grows the host's signed trail: a checkpoint over more

@@ -4703,10 +4703,25 @@ fn checkpoint_of_size(home: &std::path::Path, size: u64) -> String {
 /// frontier is not in any checkpoint). The host is raised silent, once.
 #[test]
 fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
+    checkpoint_replayed_as_a_heartbeat(false);
+}
+
+/// Issue 14 (review r30-fleet): as above, the console restarted right after the guard
+/// was killed. When the host's trail last grew was kept in the console's memory: the
+/// console started anew counted from its start with the default promise (300 s), so
+/// the replays were contact again for 600 s after each restart and the host stayed
+/// `ok`. It is kept in the fleet's store with the host now: the restarted console
+/// judges the replays stale as the one before would have.
+#[test]
+fn a_checkpoint_replayed_across_a_console_restart_does_not_keep_a_wiped_host_alive() {
+    checkpoint_replayed_as_a_heartbeat(true);
+}
+
+fn checkpoint_replayed_as_a_heartbeat(restart_console: bool) {
     let console = Env::new();
     console.profile(&[]);
-    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
-    let url = fleet_url(&server);
+    let mut server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let mut url = fleet_url(&server);
     let host = enrolled_host(&console, &server, "ws-replayed");
     let config = host.home.join("config.toml");
     let mut text = std::fs::read_to_string(&config).expect("config");
@@ -4719,8 +4734,15 @@ fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
     // Killed, so its trail promised another heartbeat within 3 s.
     std::thread::sleep(Duration::from_secs(2));
     signal(&guard, nix::sys::signal::Signal::SIGKILL);
-    let killed = Instant::now();
+    let mut killed = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
+    if restart_console {
+        server.stop();
+        server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+        url = fleet_url(&server);
+        // Its silence is counted from the console's start.
+        killed = Instant::now();
+    }
     let held = wait_host(&console, "ws-replayed", |_| true);
     let size = held["records"].as_u64().expect("records");
     let note = checkpoint_of_size(&host.home, size);
