@@ -4856,3 +4856,54 @@ fn unsigned_records_do_not_keep_a_wiped_host_alive() {
         "{log}"
     );
 }
+
+/// Issue 14 (review r30-fleet): a host reporting to a console with `[watch]
+/// heartbeat_seconds = 7201`. The console takes a heartbeat naming the checkpoint it
+/// holds as contact only while the trail grew within `TRAIL_HEARTBEAT_SLACK` times the
+/// promise, the promise held to `MAX_TRAIL_HEARTBEAT` (3600 s): a quiet host writing a
+/// heartbeat record every 7201 s was taken for silent between two of them (its records
+/// said 7201, its trail did not grow for 7200 s). Now its guard writes one every
+/// `MAX_TRAIL_HEARTBEAT` seconds, its records say so, and `serve` says why on stderr.
+#[test]
+fn a_host_promising_heartbeats_further_apart_than_a_console_takes_is_held_to_its_bound() {
+    use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "mr-slow-beat");
+    let config = host.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[watch]\nheartbeat_seconds = {}\n",
+        MAX_TRAIL_HEARTBEAT * 2 + 1
+    ));
+    std::fs::write(&config, text).expect("config");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "mr-slow-beat", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // The start's heartbeat record, as the console stored it.
+    let began = Instant::now();
+    let promised = loop {
+        let promised: Vec<u64> = stored_records(&console, "mr-slow-beat")
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|record| record["heartbeat_seconds"].as_u64())
+            .collect();
+        if !promised.is_empty() || began.elapsed() > Duration::from_secs(60) {
+            break promised;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(promised, vec![MAX_TRAIL_HEARTBEAT], "{promised:?}");
+    let said = guard.stderr();
+    assert!(
+        said.contains(&format!(
+            "heartbeat_seconds {} is longer than a console takes",
+            MAX_TRAIL_HEARTBEAT * 2 + 1
+        )),
+        "{said}"
+    );
+    guard.stop();
+    server.stop();
+}
