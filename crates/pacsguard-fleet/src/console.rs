@@ -1556,8 +1556,19 @@ impl Fleet {
         let size = accepted.frontier.size();
         // Kept with the batch, so a console started anew judges the host's heartbeats
         // from it, not from its own start (review r30-fleet).
-        let grew = grows_signed_trail(&accepted, checkpoint_size)
-            .then(|| Growth::after(stored_growth(host), now, &accepted.records));
+        let grew = if grows_signed_trail(&accepted, checkpoint_size) {
+            // The records of batches before it that no checkpoint signed are signed now:
+            // the newest heartbeat record among them states the promise as well.
+            let unsigned = if host.size > checkpoint_size {
+                db.host_records_between(host.id, checkpoint_size, host.size)?
+            } else {
+                Vec::new()
+            };
+            let signed_now = unsigned.iter().chain(&accepted.records);
+            Some(Growth::after(stored_growth(host), now, signed_now))
+        } else {
+            None
+        };
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
             // A heartbeat that is no contact gets no cosignature: one dated now would
@@ -2930,6 +2941,61 @@ mod tests {
             stored <= quota,
             "{stored} bytes stored past a quota of {quota}"
         );
+    }
+
+    /// Review r30-fleet: a backlog goes in batches of `MAX_BATCH_BYTES`, its checkpoint
+    /// with the last. The promise of the growth was taken from the last batch only: a
+    /// guard started again after a clean stop (promise none), its heartbeat record in an
+    /// earlier batch, was taken to promise the default (300 s), not the 3600 s its
+    /// record said, and its heartbeats were stale after 600 s of a quiet trail.
+    #[test]
+    fn the_promise_of_a_backlog_is_its_newest_heartbeat_record_in_any_of_its_batches() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "backlog", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let s = signer("backlog-trail");
+        let all = [
+            r#"{"seq":0,"action":"heartbeat","heartbeat_seconds":3}"#,
+            r#"{"seq":1,"action":"heartbeat","heartbeat_seconds":0}"#,
+            r#"{"seq":2,"detail":"serve started"}"#,
+            r#"{"seq":3,"action":"heartbeat","heartbeat_seconds":3600}"#,
+            r#"{"seq":4,"detail":"a finding"}"#,
+        ]
+        .map(String::from);
+        // (first, end, signed): a clean stop's, then a backlog in two batches.
+        for (first, end, signed) in [(0, 2, true), (2, 4, false), (4, 5, true)] {
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    sent_at: None,
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: first as u64,
+                    records: all[first..end].to_vec(),
+                    checkpoint: signed.then(|| checkpoint(&s, &all[..end])),
+                    profile: None,
+                },
+            );
+            assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        }
+        let host = db.host(id).expect("db").expect("host");
+        assert_eq!(host.size, 5);
+        assert_eq!(host.trail_promise, 3600);
     }
 
     /// Review s18: a host going back to a profile generation approved on the console

@@ -54,12 +54,15 @@ impl Growth {
     /// the trail grew after it, so the guard started again, and its promise is unknown
     /// until its first heartbeat record (written after the start's first scan, which on
     /// a large archive takes minutes: its heartbeats meanwhile are no replay).
-    pub fn after(before: Option<Growth>, now: i64, records: &[(u64, Vec<u8>)]) -> Growth {
-        let promised = match records
-            .iter()
-            .rev()
-            .find_map(|(_, line)| promised_heartbeat(line))
-        {
+    /// `records` are all those the growth signs that the console had not seen signed:
+    /// the batch's, after those of the batches before it that carried no checkpoint
+    /// (a backlog goes in batches of `MAX_BATCH_BYTES`, its checkpoint with the last).
+    pub fn after<'r>(
+        before: Option<Growth>,
+        now: i64,
+        records: impl DoubleEndedIterator<Item = &'r (u64, Vec<u8>)>,
+    ) -> Growth {
+        let promised = match records.rev().find_map(|(_, line)| promised_heartbeat(line)) {
             Some(promised) => promised,
             None => match before.map(|g| g.promised) {
                 Some(0) | None => TRAIL_HEARTBEAT_UNKNOWN,
@@ -170,7 +173,7 @@ mod tests {
 
     /// The growth after `records` at `at`, from `before`.
     fn grown(before: Option<Growth>, at: i64, text: &str) -> Option<Growth> {
-        Some(Growth::after(before, at, &[line(text)]))
+        Some(Growth::after(before, at, [line(text)].iter()))
     }
 
     #[test]
