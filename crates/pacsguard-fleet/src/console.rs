@@ -31,7 +31,7 @@ use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
 use crate::cosign::Cosigner;
 use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
-use crate::freshness::TrailGrowth;
+use crate::freshness::{Growth, TrailGrowth};
 use crate::hold;
 use crate::silence;
 use crate::wire::{self, Request, Response};
@@ -431,8 +431,9 @@ pub struct Fleet {
     duplicates: Mutex<Duplicates>,
     /// The hosts whose clock was raised as off (review r25).
     skewed: Mutex<SkewedHosts>,
-    /// When each host's trail last grew: a heartbeat is contact only while it grew
-    /// within what its trail promised (review r29-fleet2).
+    /// Judges a heartbeat contact only while the host's trail grew within what it
+    /// promised (review r29-fleet2), from the growth kept in the store with the host
+    /// (review r30-fleet).
     growth: Mutex<TrailGrowth>,
     /// The changes of states given up, as said on the log (review r29-fleet2).
     give_ups: Mutex<GiveUps>,
@@ -1534,8 +1535,15 @@ impl Fleet {
                 ));
             }
         };
-        let contact = proves_contact(&accepted)
-            && self.heartbeat_fresh(host, &accepted, checkpoint_size, now);
+        let contact = match proves_contact(&accepted, checkpoint_size) {
+            Contact::Proven => true,
+            Contact::IfFresh => self.heartbeat_fresh(host, now),
+            Contact::None => false,
+        };
+        // Records no checkpoint signs yet (an honest host's backlog is sent in batches
+        // of `MAX_BATCH_BYTES`, its checkpoint with the last) are kept, to be proven by
+        // that checkpoint, but are no contact (review r30-fleet).
+        let stores = contact || !accepted.records.is_empty();
         if contact {
             db.touch_host(host.id, now, interval)?;
         }
@@ -1546,6 +1554,21 @@ impl Fleet {
             Err(reason) => return refused(reason),
         };
         let size = accepted.frontier.size();
+        // Kept with the batch, so a console started anew judges the host's heartbeats
+        // from it, not from its own start (review r30-fleet).
+        let grew = if grows_signed_trail(&accepted, checkpoint_size) {
+            // The records of batches before it that no checkpoint signed are signed now:
+            // the newest heartbeat record among them states the promise as well.
+            let unsigned = if host.size > checkpoint_size {
+                db.host_records_between(host.id, checkpoint_size, host.size)?
+            } else {
+                Vec::new()
+            };
+            let signed_now = unsigned.iter().chain(&accepted.records);
+            Some(Growth::after(stored_growth(host), now, signed_now))
+        } else {
+            None
+        };
         let stamp = u64::try_from(now).unwrap_or(0);
         let (note, cosigned) = match &accepted.checkpoint {
             // A heartbeat that is no contact gets no cosignature: one dated now would
@@ -1557,7 +1580,7 @@ impl Fleet {
             },
             None => (host.checkpoint.clone().unwrap_or_default(), None),
         };
-        let adding = if contact {
+        let adding = if stores {
             batch_cost(&accepted.records, &note, cosigned.as_deref())
         } else {
             0
@@ -1571,7 +1594,7 @@ impl Fleet {
             cosigned: cosigned.clone(),
             approval,
         };
-        if !contact {
+        if !stores {
             // Neither records nor a checkpoint (see `proves_contact`), or a heartbeat
             // while the trail has not grown for longer than it promised (see
             // `heartbeat_fresh`): nothing is stored and the host is not heard; answered
@@ -1594,6 +1617,8 @@ impl Fleet {
                         checkpoint: &note,
                         cosignature: cosigned.as_deref().unwrap_or(""),
                         now,
+                        contact,
+                        trail_grew: grew.map(|g| (g.at, g.promised)),
                     },
                 )
             });
@@ -1611,11 +1636,11 @@ impl Fleet {
                 return Err(e);
             }
         };
-        if stored && grows_signed_trail(&accepted, checkpoint_size) {
+        if stored && grew.is_some() {
             self.growth
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .grew(host.id, now, &accepted.records);
+                .grew(host.id);
         }
         if stored {
             let reporter = Reporter {
@@ -1642,6 +1667,10 @@ impl Fleet {
                 "another connection of this host reported meanwhile; send again".into(),
             );
         }
+        if !contact {
+            // Unsigned records: kept, and the host not heard by them.
+            return Ok(witnessed);
+        }
         // Records delivered end the refused state the batch was judged from, never one
         // written meanwhile (review r28-fleet). A checkpoint alone (a heartbeat) delivers
         // nothing that could mend a fork or a gap: it ends only the silence (review
@@ -1651,27 +1680,16 @@ impl Fleet {
         Ok(witnessed)
     }
 
-    /// Whether a verified report that proves contact proves it now: records, or a
-    /// checkpoint growing the signed trail (over more than `held_checkpoint` records), do; a heartbeat (the checkpoint held again)
-    /// does only while the trail grew within what it promised
-    /// ([`crate::freshness`]): a checkpoint carries no time, and root who kept one
-    /// could replay it with the trail wiped and the guard dead. Said on the log once
-    /// per staleness.
-    fn heartbeat_fresh(
-        &self,
-        host: &HostRow,
-        accepted: &witness::Accepted,
-        held_checkpoint: u64,
-        now: i64,
-    ) -> bool {
-        if !accepted.records.is_empty() || grows_signed_trail(accepted, held_checkpoint) {
-            return true;
-        }
+    /// Whether a heartbeat (the checkpoint held, named again) of `host` is contact now:
+    /// only while the trail grew within what it promised ([`crate::freshness`]): a
+    /// checkpoint carries no time, and root who kept one could replay it with the trail
+    /// wiped and the guard dead. Said on the log once per staleness.
+    fn heartbeat_fresh(&self, host: &HostRow, now: i64) -> bool {
         let mut growth = self
             .growth
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match growth.fresh(host.id, now) {
+        match growth.fresh(stored_growth(host), now) {
             Ok(()) => true,
             Err(stale) => {
                 if growth.first_said(host.id) {
@@ -1885,13 +1903,40 @@ enum StateMove {
     GaveUp,
 }
 
-/// Whether a verified report is contact: it delivered records, or a checkpoint signed by
-/// the trail key and consistent with the one held (a real host's heartbeat carries its
-/// newest checkpoint). A report with neither proves only the client certificate, which
-/// whoever holds the host's key can show with the trail wiped: it must not keep the host
-/// `ok` nor end its silence (issue 14, review r29-fleet).
-fn proves_contact(accepted: &witness::Accepted) -> bool {
-    !accepted.records.is_empty() || accepted.checkpoint.is_some()
+/// What a verified report proves of the host being alive now ([`proves_contact`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contact {
+    /// A new checkpoint over new records: signed by the trail key, and consistent with
+    /// the console's frontier, which only the trail's records can extend.
+    Proven,
+    /// A heartbeat (the checkpoint held, named again): contact while it is fresh
+    /// ([`crate::freshness`]).
+    IfFresh,
+    /// Nothing signed and new: neither records nor a checkpoint (review r29-fleet), or
+    /// records no checkpoint signs (review r30-fleet).
+    None,
+}
+
+/// Whether a verified report is contact. Only a signature by the host's trail key over
+/// something new proves the guard alive: a report with no checkpoint proves only the
+/// client certificate, which whoever holds the host's enrolment key can show with its
+/// trail wiped, records included (made up with the next sequence numbers, they verify
+/// until a checkpoint comes to sign them); such a report must not keep the host `ok`
+/// nor end its silence (issue 14, reviews r29-fleet and r30-fleet). An honest host
+/// sends a checkpoint with the last batch of its records, and its heartbeats name it.
+fn proves_contact(accepted: &witness::Accepted, held_checkpoint: u64) -> Contact {
+    if grows_signed_trail(accepted, held_checkpoint) {
+        Contact::Proven
+    } else if accepted.records.is_empty() && accepted.checkpoint.is_some() {
+        Contact::IfFresh
+    } else {
+        Contact::None
+    }
+}
+
+/// When `host`'s signed trail last grew, as the store keeps it (`None`: never seen).
+fn stored_growth(host: &HostRow) -> Option<Growth> {
+    Growth::stored(host.trail_grew, host.trail_promise)
 }
 
 /// Whether a verified report grows the host's signed trail: a checkpoint over more
@@ -2896,6 +2941,61 @@ mod tests {
             stored <= quota,
             "{stored} bytes stored past a quota of {quota}"
         );
+    }
+
+    /// Review r30-fleet: a backlog goes in batches of `MAX_BATCH_BYTES`, its checkpoint
+    /// with the last. The promise of the growth was taken from the last batch only: a
+    /// guard started again after a clean stop (promise none), its heartbeat record in an
+    /// earlier batch, was taken to promise the default (300 s), not the 3600 s its
+    /// record said, and its heartbeats were stale after 600 s of a quiet trail.
+    #[test]
+    fn the_promise_of_a_backlog_is_its_newest_heartbeat_record_in_any_of_its_batches() {
+        use crate::witness::tests::{checkpoint, signer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), "backlog", &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/w", ed25519_dalek::SigningKey::from_bytes(&[5; 32])),
+            Box::new(|_| {}),
+        );
+        let s = signer("backlog-trail");
+        let all = [
+            r#"{"seq":0,"action":"heartbeat","heartbeat_seconds":3}"#,
+            r#"{"seq":1,"action":"heartbeat","heartbeat_seconds":0}"#,
+            r#"{"seq":2,"detail":"serve started"}"#,
+            r#"{"seq":3,"action":"heartbeat","heartbeat_seconds":3600}"#,
+            r#"{"seq":4,"detail":"a finding"}"#,
+        ]
+        .map(String::from);
+        // (first, end, signed): a clean stop's, then a backlog in two batches.
+        for (first, end, signed) in [(0, 2, true), (2, 4, false), (4, 5, true)] {
+            let answer = fleet.answer(
+                &mut db,
+                Some(peer),
+                Request::Report {
+                    sent_at: None,
+                    trail_key: s.verifier().encode(),
+                    interval: 5,
+                    first: first as u64,
+                    records: all[first..end].to_vec(),
+                    checkpoint: signed.then(|| checkpoint(&s, &all[..end])),
+                    profile: None,
+                },
+            );
+            assert!(matches!(answer, Response::Witnessed { .. }), "{answer:?}");
+        }
+        let host = db.host(id).expect("db").expect("host");
+        assert_eq!(host.size, 5);
+        assert_eq!(host.trail_promise, 3600);
     }
 
     /// Review s18: a host going back to a profile generation approved on the console

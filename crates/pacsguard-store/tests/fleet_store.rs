@@ -72,6 +72,8 @@ fn batch<'a>(
         checkpoint: note,
         cosignature: "cosigned",
         now: 300,
+        contact: true,
+        trail_grew: None,
     }
 }
 
@@ -190,6 +192,66 @@ fn two_enrolments_under_one_name_at_once_enrol_one_host() {
         });
         assert_eq!(won, 1, "{what}");
         assert_eq!(db.hosts().expect("store").len(), 1, "{what}");
+    });
+}
+
+/// Issue 14 (review r30-fleet): records no checkpoint signs yet are stored, but are no
+/// contact: the host's last contact stays where its last signed report put it.
+#[test]
+fn a_batch_that_is_no_contact_is_stored_without_moving_the_last_contact() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let first: Vec<(u64, Vec<u8>)> = (0..3)
+            .map(|i| (i, format!("record {i}").into_bytes()))
+            .collect();
+        assert!(
+            db.accept_batch(host, &batch(0, &first, 3, "note\n3\n"))
+                .expect("store")
+        );
+        let second: Vec<(u64, Vec<u8>)> = vec![(3, b"record 3".to_vec())];
+        let unsigned = AcceptedBatch {
+            now: 900,
+            contact: false,
+            ..batch(3, &second, 4, "note\n3\n")
+        };
+        assert!(db.accept_batch(host, &unsigned).expect("store"), "{what}");
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(held.size, 4, "{what}: stored");
+        assert_eq!(held.last_contact, 300, "{what}: no contact");
+    });
+}
+
+/// Issue 14 (review r30-fleet): when a host's signed trail last grew, and what it
+/// promised, is kept with the host, so a console started anew judges its heartbeats
+/// from it; a batch that did not grow it (a heartbeat, unsigned records) leaves it.
+#[test]
+fn when_a_hosts_trail_grew_is_kept_with_the_host() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let fresh = db.host(host).expect("store").expect("host");
+        assert_eq!((fresh.trail_grew, fresh.trail_promise), (0, 0), "{what}");
+        let first: Vec<(u64, Vec<u8>)> = (0..3)
+            .map(|i| (i, format!("record {i}").into_bytes()))
+            .collect();
+        let grew = AcceptedBatch {
+            trail_grew: Some((250, 3)),
+            ..batch(0, &first, 3, "note\n3\n")
+        };
+        assert!(db.accept_batch(host, &grew).expect("store"), "{what}");
+        let heartbeat = AcceptedBatch {
+            now: 400,
+            ..batch(3, &[], 3, "note\n3\n")
+        };
+        assert!(db.accept_batch(host, &heartbeat).expect("store"), "{what}");
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!((held.trail_grew, held.trail_promise), (250, 3), "{what}");
+        assert_eq!(held.last_contact, 400, "{what}");
     });
 }
 

@@ -741,6 +741,28 @@ fn listen_for_hosts(
         .context("starting the fleet listener")
 }
 
+/// Holds the guard's heartbeat to the console's bound when this host reports to one
+/// (`MAX_TRAIL_HEARTBEAT`): the console takes a heartbeat naming the checkpoint it
+/// holds as contact only while the trail grew within `TRAIL_HEARTBEAT_SLACK` times that
+/// bound at most, so a quiet host whose heartbeat records came further apart (`[watch]
+/// heartbeat_seconds` 7200 and more) was raised silent between two of them (issue 14,
+/// review r30-fleet). Said on stderr, never silent.
+pub fn hold_heartbeat_for_the_console(
+    home: &Home,
+    session: &mut pacsguard_engine::Session,
+) -> Result<()> {
+    use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
+    if Identity::load(&home.dir)?.is_none() {
+        return Ok(());
+    }
+    if let Some(configured) = session.hold_heartbeat_to(MAX_TRAIL_HEARTBEAT) {
+        say(&format!(
+            "warning: [watch] heartbeat_seconds {configured} is longer than a console takes (MAX_TRAIL_HEARTBEAT {MAX_TRAIL_HEARTBEAT}): this host reports to a console, so its guard writes a heartbeat every {MAX_TRAIL_HEARTBEAT} s; with a longer interval the console would take it for silent between two"
+        ));
+    }
+    Ok(())
+}
+
 /// One delivery run to the console: the records up to the newest checkpoint (the
 /// records after it wait for the checkpoint that signs them), or a heartbeat. Returns
 /// the records delivered and how many signed ones are still to go (a batch is at most

@@ -560,19 +560,24 @@ fn a_revoked_host_is_refused_with_a_clear_message() {
 /// checkpoint, the way anyone with root on that host could (Python's ssl module);
 /// returns the console's answer.
 fn report_as(url: &str, fleet: &std::path::Path, key: &str, count: usize) -> String {
+    report_from(url, fleet, key, 0, count)
+}
+
+/// As [`report_as`], the made-up records numbered from `first`.
+fn report_from(url: &str, fleet: &std::path::Path, key: &str, first: u64, count: usize) -> String {
     let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(
             "import json,socket,ssl,struct,sys\n\
-             addr,fleet,key,n=sys.argv[1:5]\n\
+             addr,fleet,key,n,first=sys.argv[1:6]\n\
              host,port=addr.rsplit(':',1)\n\
              ctx=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
              ctx.check_hostname=False\n\
              ctx.verify_mode=ssl.CERT_NONE\n\
              ctx.load_cert_chain(fleet+'/cert.pem',fleet+'/key.pem')\n\
              s=ctx.wrap_socket(socket.create_connection((host,int(port)),timeout=20))\n\
-             recs=[json.dumps({'seq':i,'detail':'forged'}) for i in range(int(n))]\n\
-             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':0,'records':recs,'checkpoint':None}).encode()\n\
+             recs=[json.dumps({'seq':int(first)+i,'detail':'forged'}) for i in range(int(n))]\n\
+             body=json.dumps({'type':'report','trail_key':key.strip(),'interval':15,'first':int(first),'records':recs,'checkpoint':None}).encode()\n\
              s.sendall(struct.pack('>I',len(body))+body)\n\
              head=s.recv(4)\n\
              (m,)=struct.unpack('>I',head)\n\
@@ -584,6 +589,7 @@ fn report_as(url: &str, fleet: &std::path::Path, key: &str, count: usize) -> Str
         .arg(fleet)
         .arg(key)
         .arg(count.to_string())
+        .arg(first.to_string())
         .output()
         .expect("python3 runs");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -4734,10 +4740,25 @@ fn checkpoint_of_size(home: &std::path::Path, size: u64) -> String {
 /// frontier is not in any checkpoint). The host is raised silent, once.
 #[test]
 fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
+    checkpoint_replayed_as_a_heartbeat(false);
+}
+
+/// Issue 14 (review r30-fleet): as above, the console restarted right after the guard
+/// was killed. When the host's trail last grew was kept in the console's memory: the
+/// console started anew counted from its start with the default promise (300 s), so
+/// the replays were contact again for 600 s after each restart and the host stayed
+/// `ok`. It is kept in the fleet's store with the host now: the restarted console
+/// judges the replays stale as the one before would have.
+#[test]
+fn a_checkpoint_replayed_across_a_console_restart_does_not_keep_a_wiped_host_alive() {
+    checkpoint_replayed_as_a_heartbeat(true);
+}
+
+fn checkpoint_replayed_as_a_heartbeat(restart_console: bool) {
     let console = Env::new();
     console.profile(&[]);
-    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
-    let url = fleet_url(&server);
+    let mut server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let mut url = fleet_url(&server);
     let host = enrolled_host(&console, &server, "ws-replayed");
     let config = host.home.join("config.toml");
     let mut text = std::fs::read_to_string(&config).expect("config");
@@ -4750,8 +4771,15 @@ fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
     // Killed, so its trail promised another heartbeat within 3 s.
     std::thread::sleep(Duration::from_secs(2));
     signal(&guard, nix::sys::signal::Signal::SIGKILL);
-    let killed = Instant::now();
+    let mut killed = Instant::now();
     std::thread::sleep(Duration::from_millis(500));
+    if restart_console {
+        server.stop();
+        server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+        url = fleet_url(&server);
+        // Its silence is counted from the console's start.
+        killed = Instant::now();
+    }
     let held = wait_host(&console, "ws-replayed", |_| true);
     let size = held["records"].as_u64().expect("records");
     let note = checkpoint_of_size(&host.home, size);
@@ -4789,4 +4817,130 @@ fn a_checkpoint_replayed_as_a_heartbeat_does_not_keep_a_wiped_host_alive() {
         "{log}"
     );
     drop(guard);
+}
+
+/// Issue 14 (review r30-fleet): root on a host keeps its enrolment key, stops its guard
+/// and wipes its trail, then every 2 s sends two made-up records numbered from the size
+/// the console holds, with no checkpoint (Python's ssl module): records with the next
+/// sequence numbers verify until a checkpoint comes to sign them, and the trail key is
+/// needed for none of it. Before, each batch was stored and counted as contact: the
+/// host's last contact moved at each, it stayed `ok` and was never raised silent. Now
+/// only a signature by the trail key over something new is contact: the records are
+/// kept (a checkpoint of the host's must sign them), the host is raised silent within
+/// its interval (15 s) and the grace, once, and stays so.
+#[test]
+fn unsigned_records_do_not_keep_a_wiped_host_alive() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let url = fleet_url(&server);
+    let host = enrolled_host(&console, &server, "ws-unsigned");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ws-unsigned", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    guard.stop();
+    let stopped = Instant::now();
+    // Its stop's last records and checkpoint delivered.
+    std::thread::sleep(Duration::from_millis(1500));
+    let key = std::fs::read_to_string(host.home.join("trail.pub")).expect("public key");
+    for file in ["audit.log", "checkpoints.jsonl"] {
+        let _ = std::fs::remove_file(host.home.join(file));
+    }
+    let held = wait_host(&console, "ws-unsigned", |_| true);
+    let contact = held["last_contact"].clone();
+    let fleet = host.home.join("fleet");
+    let silent = loop {
+        let size = wait_host(&console, "ws-unsigned", |_| true)["records"]
+            .as_u64()
+            .expect("records");
+        let said = report_from(&url, &fleet, &key, size, 2);
+        assert!(said.contains("witnessed"), "{said}");
+        let now = wait_host(&console, "ws-unsigned", |_| true);
+        assert_eq!(
+            now["records"].as_u64(),
+            Some(size + 2),
+            "kept, for a checkpoint to sign: {now}"
+        );
+        assert_eq!(
+            now["last_contact"], contact,
+            "unsigned records are no contact: {now}"
+        );
+        if now["state"] == "silent" {
+            break now;
+        }
+        assert!(
+            stopped.elapsed()
+                < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+            "kept alive by unsigned records: {now}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    for _ in 0..2 {
+        let size = wait_host(&console, "ws-unsigned", |_| true)["records"]
+            .as_u64()
+            .expect("records");
+        report_from(&url, &fleet, &key, size, 2);
+    }
+    let after = wait_host(&console, "ws-unsigned", |_| true);
+    assert_eq!(after["state"], "silent", "{silent} then {after}");
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("\"kind\":\"host-silent\"").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("\"kind\":\"host-silence-ended\"").count(),
+        0,
+        "{log}"
+    );
+}
+
+/// Issue 14 (review r30-fleet): a host reporting to a console with `[watch]
+/// heartbeat_seconds = 7201`. The console takes a heartbeat naming the checkpoint it
+/// holds as contact only while the trail grew within `TRAIL_HEARTBEAT_SLACK` times the
+/// promise, the promise held to `MAX_TRAIL_HEARTBEAT` (3600 s): a quiet host writing a
+/// heartbeat record every 7201 s was taken for silent between two of them (its records
+/// said 7201, its trail did not grow for 7200 s). Now its guard writes one every
+/// `MAX_TRAIL_HEARTBEAT` seconds, its records say so, and `serve` says why on stderr.
+#[test]
+fn a_host_promising_heartbeats_further_apart_than_a_console_takes_is_held_to_its_bound() {
+    use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "mr-slow-beat");
+    let config = host.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[watch]\nheartbeat_seconds = {}\n",
+        MAX_TRAIL_HEARTBEAT * 2 + 1
+    ));
+    std::fs::write(&config, text).expect("config");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "mr-slow-beat", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    // The start's heartbeat record, as the console stored it.
+    let began = Instant::now();
+    let promised = loop {
+        let promised: Vec<u64> = stored_records(&console, "mr-slow-beat")
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|record| record["heartbeat_seconds"].as_u64())
+            .collect();
+        if !promised.is_empty() || began.elapsed() > Duration::from_secs(60) {
+            break promised;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(promised, vec![MAX_TRAIL_HEARTBEAT], "{promised:?}");
+    let said = guard.stderr();
+    assert!(
+        said.contains(&format!(
+            "heartbeat_seconds {} is longer than a console takes",
+            MAX_TRAIL_HEARTBEAT * 2 + 1
+        )),
+        "{said}"
+    );
+    guard.stop();
+    server.stop();
 }

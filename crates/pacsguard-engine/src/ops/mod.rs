@@ -472,6 +472,19 @@ impl Session {
         Ok(())
     }
 
+    /// Holds the guard's heartbeat interval (`[watch] heartbeat_seconds`) to at most
+    /// `most` seconds; the interval configured, when it was longer and so lowered. A
+    /// host reporting to a console is judged alive by its trail growing within a bound
+    /// the console sets (issue 14, review r30-fleet): a longer interval written in its
+    /// heartbeat records would leave it taken for silent between two of them.
+    pub fn hold_heartbeat_to(&mut self, most: u64) -> Option<u64> {
+        let configured = self.config.watch.heartbeat_seconds;
+        (configured > most).then(|| {
+            self.config.watch.heartbeat_seconds = most;
+            configured
+        })
+    }
+
     /// Forgets an unlocked profile-signing key (a protected home's, after the one
     /// command that needed it: a watcher keeps none between requests).
     pub fn forget_profile_key(&mut self) {

@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS fleet_hosts (
     checkpoint TEXT,
     state TEXT NOT NULL DEFAULT 'ok',
     detail TEXT NOT NULL DEFAULT '',
-    continues INTEGER
+    continues INTEGER,
+    trail_grew INTEGER NOT NULL DEFAULT 0,
+    trail_promise INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS fleet_records (
     host INTEGER NOT NULL,
@@ -86,6 +88,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_hosts", "continues", "INTEGER"),
     ("fleet_hosts", "revoked_by", "TEXT"),
     ("fleet_hosts", "revoked_reason", "TEXT"),
+    ("fleet_hosts", "trail_grew", "INTEGER NOT NULL DEFAULT 0"),
+    ("fleet_hosts", "trail_promise", "INTEGER NOT NULL DEFAULT 0"),
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
@@ -166,6 +170,12 @@ pub struct HostRow {
     pub revoked_by: Option<String>,
     /// Why, as `console revoke-host --reason` gave it; `None`: not given or not recorded.
     pub revoked_reason: Option<String>,
+    /// When the host's signed trail last grew (a new checkpoint over new records), by
+    /// the console's clock; 0: never seen since the store kept it (review r30-fleet).
+    pub trail_grew: i64,
+    /// The heartbeat interval the newest heartbeat record of that trail promised, in
+    /// seconds (0: a clean stop's, none due), as the console took it.
+    pub trail_promise: u64,
 }
 
 /// Who revokes a host and why, as the fleet's store keeps it beside the revocation
@@ -200,7 +210,8 @@ pub struct SeenState<'a> {
 }
 
 const HOST_COLUMNS: &str = "id, name, fingerprint, enrolled, revoked, last_contact, interval, \
-     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason";
+     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew, \
+     trail_promise";
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     Ok(HostRow {
@@ -219,6 +230,8 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
         detail: r.get(12)?,
         revoked_by: r.get(13)?,
         revoked_reason: r.get(14)?,
+        trail_grew: r.get(15)?,
+        trail_promise: u64::try_from(r.get::<_, i64>(16)?).unwrap_or(0),
     })
 }
 
@@ -235,6 +248,14 @@ pub struct AcceptedBatch<'a> {
     pub checkpoint: &'a str,
     pub cosignature: &'a str,
     pub now: i64,
+    /// Whether the batch is the host's contact (`now` becomes its last contact): a new
+    /// checkpoint, or a fresh heartbeat; records no checkpoint signs yet are stored
+    /// without (issue 14, review r30-fleet).
+    pub contact: bool,
+    /// When the batch grew the host's signed trail and the promise its records state
+    /// ([`HostRow::trail_grew`]); `None`: it did not (records no checkpoint signs yet, a
+    /// heartbeat).
+    pub trail_grew: Option<(i64, u64)>,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -530,7 +551,9 @@ impl FleetStore for ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = ?3, peaks = ?4, checkpoint = ?5, trail_key = ?6, \
-                 last_contact = ?7 WHERE id = ?1 AND size = ?2 AND revoked IS NULL",
+                 last_contact = COALESCE(?7, last_contact), \
+                 trail_grew = COALESCE(?8, trail_grew), trail_promise = COALESCE(?9, trail_promise) \
+                 WHERE id = ?1 AND size = ?2 AND revoked IS NULL",
                 params![
                     host,
                     to_i64(batch.from_size),
@@ -538,7 +561,9 @@ impl FleetStore for ConsoleDb {
                     batch.peaks,
                     batch.checkpoint,
                     batch.trail_key,
-                    batch.now
+                    batch.contact.then_some(batch.now),
+                    batch.trail_grew.map(|(at, _)| at),
+                    batch.trail_grew.map(|(_, promise)| to_i64(promise))
                 ],
             )
             .map_err(sql)?;
@@ -587,8 +612,10 @@ impl FleetStore for ConsoleDb {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
-                 trail_key = o.trail_key, continues = NULL \
-                 FROM (SELECT size, peaks, checkpoint, trail_key, name FROM fleet_hosts \
+                 trail_key = o.trail_key, trail_grew = o.trail_grew, trail_promise = o.trail_promise, \
+                 continues = NULL \
+                 FROM (SELECT size, peaks, checkpoint, trail_key, name, trail_grew, trail_promise \
+                 FROM fleet_hosts \
                        WHERE id = ?1 AND revoked IS NOT NULL) AS o \
                  WHERE fleet_hosts.id = ?2 AND fleet_hosts.name = o.name \
                  AND fleet_hosts.continues = ?1 \

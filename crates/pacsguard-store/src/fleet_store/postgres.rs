@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS fleet_hosts (
 CREATE INDEX IF NOT EXISTS fleet_hosts_name ON fleet_hosts (name);
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_by TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_reason TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS trail_grew BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS trail_promise BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS fleet_records (
     host BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -133,6 +135,8 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_profiles", "approved_seq"),
     ("fleet_hosts", "revoked_by"),
     ("fleet_hosts", "revoked_reason"),
+    ("fleet_hosts", "trail_grew"),
+    ("fleet_hosts", "trail_promise"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -152,7 +156,8 @@ const SCHEMA_OBJECTS: &[&str] = &[
 /// Host names sort by their bytes, as SQLite's default collation does: the pages and
 /// `console hosts` list hosts in the same order on either store.
 const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_contact, "interval",
-     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason"#;
+     trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew,
+     trail_promise"#;
 
 const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -276,6 +281,8 @@ fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
         detail: r.try_get(12)?,
         revoked_by: r.try_get(13)?,
         revoked_reason: r.try_get(14)?,
+        trail_grew: r.try_get(15)?,
+        trail_promise: to_u64(r.try_get(16)?),
     })
 }
 
@@ -778,7 +785,9 @@ impl FleetStore for PgFleet {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = $7 WHERE id = $1 AND size = $2 AND revoked IS NULL",
+                 last_contact = COALESCE($7, last_contact), \
+                 trail_grew = COALESCE($8, trail_grew), trail_promise = COALESCE($9, trail_promise) \
+                 WHERE id = $1 AND size = $2 AND revoked IS NULL",
                 &[
                     &host,
                     &to_i64(batch.from_size),
@@ -786,7 +795,9 @@ impl FleetStore for PgFleet {
                     &batch.peaks,
                     &batch.checkpoint,
                     &batch.trail_key,
-                    &batch.now,
+                    &batch.contact.then_some(batch.now),
+                    &batch.trail_grew.map(|(at, _)| at),
+                    &batch.trail_grew.map(|(_, promise)| to_i64(promise)),
                 ],
             )
             .map_err(pg.e())?;
@@ -836,8 +847,10 @@ impl FleetStore for PgFleet {
         let moved = tx
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
-                 trail_key = o.trail_key, continues = NULL \
-                 FROM (SELECT size, peaks, checkpoint, trail_key, name FROM fleet_hosts \
+                 trail_key = o.trail_key, trail_grew = o.trail_grew, trail_promise = o.trail_promise, \
+                 continues = NULL \
+                 FROM (SELECT size, peaks, checkpoint, trail_key, name, trail_grew, trail_promise \
+                 FROM fleet_hosts \
                        WHERE id = $1 AND revoked IS NOT NULL) AS o \
                  WHERE fleet_hosts.id = $2 AND fleet_hosts.name = o.name \
                  AND fleet_hosts.continues = $1 \
