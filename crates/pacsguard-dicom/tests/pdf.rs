@@ -1829,3 +1829,40 @@ fn the_newest_section_is_the_one_startxref_names() {
     assert!(as_qpdf_reads_it(&out).contains("This program cannot be run in DOS mode"));
     assert_alert(&out, FindingKind::EmbeddedExecutable, "report.txt");
 }
+
+/// Review r30-screen (issue 10), of r29-screen2's chain of cross-reference sections: each
+/// section of the chain looked through every trailer of the file for its own, so a
+/// document of 20,000 one-object updates (2.6 MB, each section's `/Prev` naming the one
+/// before) took 21 s to screen (debug, load 17) and 100,000 would take minutes, the
+/// inspection's deadline never asked. 40,000 of them, after a script in the first
+/// revision (qpdf follows the chain and shows it), are read in a few seconds and the
+/// script found; the bound is far below what the scan of every trailer per section took.
+#[test]
+fn a_long_chain_of_updates_is_followed_in_linear_time() {
+    const UPDATES: usize = 40_000;
+    let mut pdf = document(&js_catalog("(app.alert\\('chained'\\))"), "", &[]);
+    let mut prev = memchr::memmem::rfind(&pdf, b"xref\n0").expect("xref");
+    let end = memchr::memmem::rfind(&pdf, b"startxref").expect("startxref");
+    pdf.truncate(end);
+    for _ in 0..UPDATES {
+        let at = pdf.len();
+        pdf.extend_from_slice(b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "xref\n2 1\n{at:010} 00000 n \ntrailer\n<< /Size 4 /Root 1 0 R /Prev {prev} >>\n"
+            )
+            .as_bytes(),
+        );
+        prev = xref;
+    }
+    pdf.extend_from_slice(format!("startxref\n{prev}\n%%EOF\n").as_bytes());
+    live(&pdf, &["'chained'"]);
+    let started = std::time::Instant::now();
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('chained')");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{UPDATES} sections took {took:?}"
+    );
+}
