@@ -7,7 +7,7 @@
 //! objects a reader uses depends on how it repairs a damaged file, and an attacker chooses
 //! the damage.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
@@ -129,10 +129,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             }
             _ => parts.push(value.clone()),
         }
-        let mut xml = Vec::new();
-        for part in &parts {
-            xml.extend(text_of(doc, part));
-        }
+        let xml = xfa_xml(doc, &parts);
         let script =
             xfa_script_in_any_encoding(&xml).or_else(|| script_in_other_versions(doc, &parts));
         if let Some(script) = script {
@@ -323,12 +320,47 @@ fn text_of_version(doc: &mut Document, index: usize) -> Vec<u8> {
     }
 }
 
+/// The XML document the XFA packets `parts` make together, in their order: each object
+/// decoded once (the streams decoded stop at MAX_PDF_STREAMS, and 6,000 packets naming one
+/// stream spent it on that one stream), its text repeated where the array repeats it, the
+/// repeats charged as decoding work so that the XML stays within MAX_PDF_INFLATED_BYTES.
+fn xfa_xml(doc: &mut Document, parts: &[Obj]) -> Vec<u8> {
+    let mut texts: HashMap<&Obj, Vec<u8>> = HashMap::new();
+    let mut xml = Vec::new();
+    for part in parts {
+        let repeated = texts.contains_key(part);
+        if !repeated {
+            let text = text_of(doc, part);
+            texts.insert(part, text);
+        }
+        let Some(text) = texts.get(part) else {
+            continue;
+        };
+        if repeated {
+            if text.len() > doc.budget.decoded_left() {
+                doc.budget.reach(super::budget::Limit::DecodedBytes);
+                break;
+            }
+            doc.budget.spend_decoded(text.len());
+        }
+        xml.extend_from_slice(text);
+    }
+    xml
+}
+
 /// An XFA script in a version of a packet other than the one read: an update can
 /// redefine a packet under its number, and readers take the version the newest
 /// cross-reference section names (a reader repairing the file, the last in it), which
 /// need not be the last parsed. Each such version is read on its own.
 fn script_in_other_versions(doc: &mut Document, parts: &[Obj]) -> Option<Vec<u8>> {
+    // Each object once, however many packets name it: read once per naming, 10,000
+    // packets naming one object defined 10,000 times (a 900 kB PDF) ran past 300 s
+    // (review r30-screen).
+    let mut read_already: HashSet<&Obj> = HashSet::new();
     for part in parts {
+        if !read_already.insert(part) {
+            continue;
+        }
         let versions = doc.lookup_every_version(part).to_vec();
         if versions.len() < 2 {
             continue;
