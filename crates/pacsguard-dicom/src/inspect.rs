@@ -37,6 +37,12 @@ pub const MAX_DOCUMENTS: usize = 16;
 /// the Encapsulated Document as it is); each level is a walk of the bytes above it, so
 /// the work stays a few walks of the file.
 pub const MAX_NESTED_DICOM_DEPTH: usize = 4;
+/// Bytes of the DICOM files held in values of a file kept for the site's YARA rules and
+/// hash lists ([`Inspection::nested_files`]), per file screened: their own bytes, their
+/// inflated data sets and their encapsulated documents together, all held in memory
+/// until the screening ends. A nested file past it is still inspected, but not given to
+/// the rules and hash lists, and that is a `not-inspected` warning naming this limit.
+pub const MAX_NESTED_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 const ENCAPSULATED_DOCUMENT: Tag = Tag(0x0042, 0x0011);
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
@@ -92,6 +98,35 @@ impl Document {
     }
 }
 
+/// A DICOM file held in a value of the file screened (or of a file held in it, to
+/// [`MAX_NESTED_DICOM_DEPTH`]), as a reader opens it once a tool takes the value out:
+/// kept so that the site's YARA rules and hash lists screen it as they screen the file
+/// itself (its bytes whole, its inflated data set, its documents). Review r30-screen: a
+/// known-bad file on the site's hash list, held in a private element, matched nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NestedFile {
+    /// Where it is held, in words (`in element (0009,1010) (OB)`; for a file held in a
+    /// nested one, `... of the DICOM file held in ...`).
+    pub place: String,
+    /// Where its value starts in the file screened; none when it lies in an inflated
+    /// data set (its holder's or one further out), which the file holds compressed.
+    pub offset: Option<u64>,
+    pub bytes: Vec<u8>,
+    /// Its inflated data set, when it is deflated.
+    pub inflated: Vec<u8>,
+    /// Its encapsulated documents, offsets in it (or in its inflated data set).
+    pub documents: Vec<Document>,
+}
+
+impl NestedFile {
+    /// What keeping it costs, counted against [`MAX_NESTED_FILE_BYTES`].
+    fn kept_bytes(&self) -> usize {
+        self.bytes.len()
+            + self.inflated.len()
+            + self.documents.iter().map(|d| d.bytes.len()).sum::<usize>()
+    }
+}
+
 /// Where the encapsulated documents lie in the bytes a reader of the whole file reads:
 /// the file's own bytes (`inflated` false) or the inflated data set (`inflated` true). A
 /// document read from the inflated data set is not in the file's bytes at its offset:
@@ -123,6 +158,9 @@ pub struct Inspection {
     /// The inflated data set of a deflated transfer syntax (as far as it inflated), for
     /// rules: what a reader decodes must be screened, not only the compressed bytes.
     pub inflated: Vec<u8>,
+    /// The DICOM files held in its values, at every depth read, for the rules and hash
+    /// lists (within [`MAX_NESTED_FILE_BYTES`]).
+    pub nested_files: Vec<NestedFile>,
     pub observations: Vec<Observation>,
     /// Why the work budget of the search for hidden content ran out before the end of
     /// the file (`MAX_CANDIDATES_PER_FILE`, `MAX_PARSED_BYTES_PER_FILE`, the deadline):
@@ -142,6 +180,7 @@ impl Inspection {
             complete: false,
             documents: Vec::new(),
             inflated: Vec::new(),
+            nested_files: Vec::new(),
             observations: Vec::new(),
             budget_spent: None,
         }
@@ -178,6 +217,9 @@ struct Nesting {
     /// once inflated): all of them are held at once while it is read, so they share one
     /// [`MAX_INFLATED_DATA_SET_BYTES`].
     inflated: usize,
+    /// Bytes of nested files kept so far for the rules and hash lists, by the whole
+    /// file screened ([`MAX_NESTED_FILE_BYTES`]).
+    kept: usize,
 }
 
 impl Observations {
@@ -1490,6 +1532,9 @@ fn read_deflated(
         for document in &mut inspection.documents {
             document.in_inflated_data_set = true;
         }
+        for nested in &mut inspection.nested_files {
+            nested.offset = None;
+        }
         let end = start + consumed;
         if bytes.len().saturating_sub(end) > 1 {
             found.push(Observation {
@@ -1523,6 +1568,7 @@ fn walk_and_search(
 ) -> DataSetSummary {
     let mut document_bytes = 0usize;
     let mut documents = Vec::new();
+    let mut nested_files = Vec::new();
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
         // Formatted only for a finding: once per element it was a tenth of the time of a
         // scan of small instances (perf).
@@ -1548,7 +1594,13 @@ fn walk_and_search(
         // Once the budget is spent the search has stopped, and says so once for the file:
         // a nested file would only repeat that, at the cost of its readers.
         if budget.exhausted().is_none() && opens_as_dicom_file(value.bytes) {
-            screen_nested_dicom_file(value.bytes, value.offset, &place(), found, budget);
+            nested_files.extend(screen_nested_dicom_file(
+                value.bytes,
+                value.offset,
+                &place(),
+                found,
+                budget,
+            ));
         }
         if value.tag == ENCAPSULATED_DOCUMENT
             && !value.fragment
@@ -1566,6 +1618,7 @@ fn walk_and_search(
         }
     });
     inspection.documents = documents;
+    inspection.nested_files = nested_files;
     if inspection.sop_class_uid.is_none() || summary.sop_class_uid.is_some() {
         inspection.sop_class_uid = summary
             .sop_class_uid
@@ -1610,13 +1663,14 @@ fn opens_as_dicom_file(value: &[u8]) -> bool {
 /// set is walked as its readers walk it (inflated, when deflated), which a search of the
 /// value's bytes as they are does not do. What it finds is the holder's, at the value.
 /// Past [`MAX_NESTED_DICOM_DEPTH`] the value is searched as bytes only, and that is said.
+/// Gives back the file and those held in it, for the rules and hash lists.
 fn screen_nested_dicom_file(
     value: &[u8],
     at: usize,
     place: &str,
     found: &mut Observations,
     budget: &mut Budget,
-) {
+) -> Vec<NestedFile> {
     let nesting = Nesting {
         depth: found.nesting.depth + 1,
         ..found.nesting
@@ -1632,7 +1686,7 @@ fn screen_nested_dicom_file(
                 nesting.depth
             ),
         });
-        return;
+        return Vec::new();
     }
     let (nested, left) = inspect_nested(value, std::mem::take(budget), nesting);
     *budget = left;
@@ -1662,6 +1716,61 @@ fn screen_nested_dicom_file(
             ..observation
         });
     }
+    keep_nested_file(
+        value,
+        at,
+        place,
+        nested.inflated,
+        nested.documents,
+        nested.nested_files,
+        found,
+    )
+}
+
+/// The nested file read at `at` (`place`) and the files held in it (`held`, kept within
+/// what was left when it was read), as the rules and hash lists take them: offsets in the
+/// holder, places naming the whole way in. The file itself is kept if it fits in what
+/// [`MAX_NESTED_FILE_BYTES`] leaves; if not, that is said, naming the limit.
+fn keep_nested_file(
+    value: &[u8],
+    at: usize,
+    place: &str,
+    inflated: Vec<u8>,
+    documents: Vec<Document>,
+    held: Vec<NestedFile>,
+    found: &mut Observations,
+) -> Vec<NestedFile> {
+    let file = NestedFile {
+        place: place.to_owned(),
+        offset: Some(at as u64),
+        bytes: value.to_vec(),
+        inflated,
+        documents,
+    };
+    let held_bytes: usize = held.iter().map(NestedFile::kept_bytes).sum();
+    let room = MAX_NESTED_FILE_BYTES.saturating_sub(found.nesting.kept + held_bytes);
+    let mut kept = Vec::with_capacity(held.len() + 1);
+    if file.kept_bytes() <= room {
+        found.nesting.kept += file.kept_bytes();
+        kept.push(file);
+    } else {
+        found.push(Observation {
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            format: None,
+            offset: Some(at as u64),
+            detail: format!(
+                "the DICOM file held {place} was inspected, but not screened by the site's YARA rules and hash lists as a file of its own: with the DICOM files held before it, it passes {MAX_NESTED_FILE_BYTES} bytes (MAX_NESTED_FILE_BYTES)"
+            ),
+        });
+    }
+    found.nesting.kept += held_bytes;
+    kept.extend(held.into_iter().map(|inner| NestedFile {
+        place: format!("{} of the DICOM file held {place}", inner.place),
+        offset: inner.offset.map(|inner| at as u64 + inner),
+        ..inner
+    }));
+    kept
 }
 
 fn show_text(text: &str) -> String {
@@ -1948,5 +2057,127 @@ mod tests {
             cut.problem.map(|(kind, _)| kind),
             Some(FindingKind::MalformedDicom)
         );
+    }
+
+    /// A CT instance of the deflated transfer syntax holding `value` in a private element:
+    /// its data set deflated by the real gzip, as `dcmconv +td` writes it.
+    fn deflated_instance(sop_instance: &str, value: &[u8]) -> Vec<u8> {
+        let plain = pacsguard_testkit::DicomBuilder::ct(sop_instance)
+            .without_pixels()
+            .transfer_syntax(DEFLATED[0])
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", value)
+            .build();
+        // The File Meta group's length is the value of its first element, (0002,0000) UL.
+        let meta_len = u32::from_le_bytes(plain[140..144].try_into().expect("4 bytes"));
+        let start = 144 + meta_len as usize;
+        let mut file = plain[..start].to_vec();
+        file.extend(deflated(&plain[start..]));
+        file.resize(file.len() + file.len() % 2, 0);
+        file
+    }
+
+    /// A CT instance holding each of `files` in a private OB element of its own.
+    fn holding(sop_instance: &str, files: &[&[u8]]) -> Vec<u8> {
+        let mut builder = pacsguard_testkit::DicomBuilder::ct(sop_instance)
+            .without_pixels()
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0");
+        for (n, file) in files.iter().enumerate() {
+            let element = 0x1010 + u16::try_from(n).expect("a few");
+            builder = builder.element(0x0009, element, *b"OB", file);
+        }
+        builder.build()
+    }
+
+    fn warnings_naming(inspection: &Inspection, limit: &str) -> Vec<String> {
+        inspection
+            .observations
+            .iter()
+            .filter(|o| o.kind == FindingKind::NotInspected && o.severity == Severity::Warning)
+            .filter(|o| o.detail.contains(limit))
+            .map(|o| o.detail.clone())
+            .collect()
+    }
+
+    /// Review r30-screen (issue 10): a nested file's inflated data set shares the
+    /// MAX_INFLATED_DATA_SET_BYTES of the files holding it (all are in memory at once).
+    /// Its holders having inflated all but 1,000 bytes of it (512 MiB is too heavy for a
+    /// test), a nested deflated instance of 10,000 bytes reaches it: a warning naming the
+    /// limit and where the file is held; with the whole limit left, none.
+    #[test]
+    fn a_nested_deflated_file_shares_its_holders_inflation_limit_and_says_so() {
+        let pattern: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let inner = deflated_instance("1.2.826.0.1.3680043.10.1137.31.1", &pattern);
+        let holder = holding("1.2.826.0.1.3680043.10.1137.31.2", &[&inner]);
+        let near_the_limit = Nesting {
+            inflated: MAX_INFLATED_DATA_SET_BYTES - 1000,
+            ..Nesting::default()
+        };
+        let (inspection, _) = inspect_nested(&holder, Budget::default(), near_the_limit);
+        let warned = warnings_naming(&inspection, "MAX_INFLATED_DATA_SET_BYTES");
+        assert_eq!(warned.len(), 1, "{:#?}", inspection.observations);
+        assert!(
+            warned[0].contains("held in element (0009,1010)"),
+            "{}",
+            warned[0]
+        );
+        let whole = inspect(&holder);
+        assert!(
+            warnings_naming(&whole, "MAX_INFLATED_DATA_SET_BYTES").is_empty(),
+            "{:#?}",
+            whole.observations
+        );
+        assert_eq!(whole.nested_files.len(), 1);
+        assert!(whole.nested_files[0].inflated.len() > pattern.len());
+    }
+
+    /// Review r30-screen (issue 10): the nested files kept for the site's rules and hash
+    /// lists are bounded by MAX_NESTED_FILE_BYTES for the whole file screened. With room
+    /// for exactly one of two nested files, the first is kept and the second is a
+    /// warning naming the limit and its element; with room for both, both, no warning.
+    #[test]
+    fn the_nested_files_kept_for_the_rules_stop_at_their_limit_and_say_so() {
+        let inner = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.32.1")
+            .without_pixels()
+            .build();
+        let holder = holding("1.2.826.0.1.3680043.10.1137.32.2", &[&inner, &inner]);
+        let room_for_one = Nesting {
+            kept: MAX_NESTED_FILE_BYTES - inner.len(),
+            ..Nesting::default()
+        };
+        let (inspection, _) = inspect_nested(&holder, Budget::default(), room_for_one);
+        assert_eq!(inspection.nested_files.len(), 1);
+        assert_eq!(inspection.nested_files[0].bytes, inner);
+        assert_eq!(
+            inspection.nested_files[0].place,
+            "in element (0009,1010) (OB)"
+        );
+        let warned = warnings_naming(&inspection, "MAX_NESTED_FILE_BYTES");
+        assert_eq!(warned.len(), 1, "{:#?}", inspection.observations);
+        assert!(warned[0].contains("(0009,1011)"), "{}", warned[0]);
+
+        let whole = inspect(&holder);
+        assert_eq!(whole.nested_files.len(), 2);
+        assert!(warnings_naming(&whole, "MAX_NESTED_FILE_BYTES").is_empty());
+    }
+
+    /// Review r30-screen (issue 10), of r29-screen2's budget stop: once a file's search
+    /// budget is spent, no nested DICOM file is read (each would repeat that the search
+    /// stopped, at its own cost): one warning naming the limit, however many are held,
+    /// and none kept for the rules.
+    #[test]
+    fn a_spent_budget_reads_no_nested_file_and_says_so_once() {
+        let inner = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.33.1")
+            .without_pixels()
+            .build();
+        let files = vec![&inner[..]; 40];
+        let holder = holding("1.2.826.0.1.3680043.10.1137.33.2", &files);
+        let mut spent = Budget::default();
+        while spent.charge(0) {}
+        let (inspection, _) = inspect_nested(&holder, spent, Nesting::default());
+        let warned = warnings_naming(&inspection, "MAX_CANDIDATES_PER_FILE");
+        assert_eq!(warned.len(), 1, "{:#?}", inspection.observations);
+        assert!(inspection.nested_files.is_empty());
+        assert_eq!(inspect(&holder).nested_files.len(), 40);
     }
 }

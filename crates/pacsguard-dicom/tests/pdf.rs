@@ -1829,3 +1829,141 @@ fn the_newest_section_is_the_one_startxref_names() {
     assert!(as_qpdf_reads_it(&out).contains("This program cannot be run in DOS mode"));
     assert_alert(&out, FindingKind::EmbeddedExecutable, "report.txt");
 }
+
+/// Review r30-screen (issue 10), of r29-screen2's chain of cross-reference sections: each
+/// section of the chain looked through every trailer of the file for its own, so a
+/// document of 20,000 one-object updates (2.6 MB, each section's `/Prev` naming the one
+/// before) took 21 s to screen (debug, load 17) and 100,000 would take minutes, the
+/// inspection's deadline never asked. 40,000 of them, after a script in the first
+/// revision (qpdf follows the chain and shows it), are read in a few seconds and the
+/// script found; the bound is far below what the scan of every trailer per section took.
+#[test]
+fn a_long_chain_of_updates_is_followed_in_linear_time() {
+    const UPDATES: usize = 40_000;
+    let mut pdf = document(&js_catalog("(app.alert\\('chained'\\))"), "", &[]);
+    let mut prev = memchr::memmem::rfind(&pdf, b"xref\n0").expect("xref");
+    let end = memchr::memmem::rfind(&pdf, b"startxref").expect("startxref");
+    pdf.truncate(end);
+    for _ in 0..UPDATES {
+        let at = pdf.len();
+        pdf.extend_from_slice(b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "xref\n2 1\n{at:010} 00000 n \ntrailer\n<< /Size 4 /Root 1 0 R /Prev {prev} >>\n"
+            )
+            .as_bytes(),
+        );
+        prev = xref;
+    }
+    pdf.extend_from_slice(format!("startxref\n{prev}\n%%EOF\n").as_bytes());
+    live(&pdf, &["'chained'"]);
+    let started = std::time::Instant::now();
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('chained')");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{UPDATES} sections took {took:?}"
+    );
+}
+
+/// Review r30-screen (issue 10), of r29-screen2's reading of every version of `/EF`: each
+/// file specification added every version of the stream it names to the attachments,
+/// one entry per specification and version, merged only at the end. 3,000 file
+/// specifications of one stream defined 3,000 times (a 500 kB PDF) cost 680 MB and 18 s
+/// (debug, load 17). Now each stream is taken once, with every version: 5,000 of each are
+/// read in seconds, and the program that the last version holds (qpdf shows it) is an
+/// alert.
+#[test]
+fn many_file_specifications_of_a_stream_defined_many_times_cost_each_once() {
+    const SPECIFICATIONS: usize = 5000;
+    const VERSIONS: usize = 5000;
+    let program = std::fs::read("/bin/true").expect("/bin/true");
+    let names: Vec<String> = (0..SPECIFICATIONS)
+        .map(|i| format!("(f{i}) {} 0 R", 10 + i))
+        .collect();
+    let mut pdf = format!(
+        "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [ {} ] >> >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+        names.join(" ")
+    )
+    .into_bytes();
+    for i in 0..SPECIFICATIONS {
+        pdf.extend_from_slice(
+            format!(
+                "{} 0 obj\n<< /Type /Filespec /F (f{i}) /EF << /F 4 0 R >> >>\nendobj\n",
+                10 + i
+            )
+            .as_bytes(),
+        );
+    }
+    for version in 0..VERSIONS {
+        let data = if version + 1 == VERSIONS {
+            program.clone()
+        } else {
+            format!("version {version}\n").into_bytes()
+        };
+        pdf.extend_from_slice(
+            format!("4 0 obj\n<< /Length {} >>\nstream\n", data.len()).as_bytes(),
+        );
+        pdf.extend_from_slice(&data);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+    pdf.extend_from_slice(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    let input = Temp::new("many.pdf");
+    std::fs::write(&input.0, &pdf).expect("write");
+    let shown = Command::new("qpdf")
+        .args(["--show-object=4", "--filtered-stream-data"])
+        .arg(&input.0)
+        .output()
+        .expect("qpdf (scripts/setup-test-deps.sh installs it)");
+    assert_eq!(shown.stdout, program, "qpdf extracts the program");
+    let started = std::time::Instant::now();
+    assert_alert(&pdf, FindingKind::EmbeddedExecutable, "ELF");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{SPECIFICATIONS} specifications of {VERSIONS} versions took {took:?}"
+    );
+}
+
+/// Review r30-screen (issue 10), of r29-screen2's reading of every version of an XFA
+/// packet: each packet naming an object read every other version of it, however many
+/// packets named the same one, and nothing asked the deadline there. An XFA array of
+/// 10,000 packets naming one stream defined 10,000 times (a 900 kB PDF qpdf reads) ran
+/// past 300 s in `pacsguard scan`; 1,000 of each took 2.6 s. Each object's versions are
+/// now read once: 6,000 of each in seconds, and a script in a version other than the one
+/// read is still an alert.
+#[test]
+fn many_xfa_packets_naming_an_object_defined_many_times_read_it_once() {
+    const PACKETS: usize = 6000;
+    const VERSIONS: usize = 6000;
+    let packets: Vec<String> = (0..PACKETS).map(|i| format!("(p{i}) 5 0 R")).collect();
+    let mut pdf = format!(
+        "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /AcroForm << /XFA [ {} ] >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n",
+        packets.join(" ")
+    )
+    .into_bytes();
+    for version in 0..VERSIONS {
+        let data = if version == 0 {
+            "<template><script>app.alert('oldest')</script></template>\n".to_owned()
+        } else {
+            format!("<template>{version}</template>\n")
+        };
+        pdf.extend_from_slice(
+            format!(
+                "5 0 obj\n<< /Length {} >>\nstream\n{data}\nendstream\nendobj\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+    }
+    pdf.extend_from_slice(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    live(&pdf, &[&format!("<template>{}</template>", VERSIONS - 1)]);
+    let started = std::time::Instant::now();
+    assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('oldest')");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "{PACKETS} packets of {VERSIONS} versions took {took:?}"
+    );
+}

@@ -204,46 +204,21 @@ impl Worker<'_> {
         until: Option<RulesDeadline<'_>>,
     ) -> Screened {
         let mut findings = findings_of(path, &inspection);
-        let attachments = if self.scanner.is_some() || self.screener.hashlist.is_some() {
-            attachments_of(&inspection)
+        let parts = if self.scanner.is_some() || self.screener.hashlist.is_some() {
+            parts_of(&inspection)
         } else {
             Vec::new()
         };
         if let Some(scanner) = self.scanner.as_mut() {
             let before = findings.len();
             rule_findings(scanner, path, bytes, "", None, until, &mut findings);
-            if !inspection.inflated.is_empty() {
-                // The deflated data set as a reader decodes it: its text elements are
-                // compressed in the file, where no rule can see them.
+            for part in &parts {
                 rule_findings(
                     scanner,
                     path,
-                    &inspection.inflated,
-                    " in the inflated data set",
-                    None,
-                    until,
-                    &mut findings,
-                );
-            }
-            for document in &inspection.documents {
-                let (place, offset) = document_place(document);
-                rule_findings(
-                    scanner,
-                    path,
-                    &document.bytes,
-                    &place,
-                    offset,
-                    until,
-                    &mut findings,
-                );
-            }
-            for attachment in &attachments {
-                rule_findings(
-                    scanner,
-                    path,
-                    &attachment.bytes,
-                    &attachment.place,
-                    attachment.offset,
+                    &part.bytes,
+                    &part.place,
+                    part.offset,
                     until,
                     &mut findings,
                 );
@@ -266,21 +241,23 @@ impl Worker<'_> {
             }
         }
         if let Some(list) = &self.screener.hashlist {
-            for attachment in &attachments {
-                let digest: [u8; 32] = Sha256::digest(&attachment.bytes).into();
+            for part in &parts {
+                let Some(named) = &part.as_file else {
+                    continue;
+                };
+                let digest: [u8; 32] = Sha256::digest(&part.bytes).into();
                 if list.contains(&digest) {
                     let finding = Finding::new(
                         path.to_path_buf(),
                         FindingKind::HashlistMatch,
                         Severity::Alert,
                         format!(
-                            "SHA-256 {} of the file{} is on the list {}",
+                            "SHA-256 {} of {named} is on the list {}",
                             hex(&digest),
-                            attachment.place,
                             list.origin()
                         ),
                     );
-                    findings.push(match attachment.offset {
+                    findings.push(match part.offset {
                         Some(offset) => finding.with_offset(offset),
                         None => finding,
                     });
@@ -313,53 +290,130 @@ fn hashlist_finding(list: &HashList, path: &Path, digest: &[u8; 32]) -> Option<F
     })
 }
 
-/// A file attached to an encapsulated PDF, decoded, to be screened as a file of its own.
-struct Attached {
+/// Bytes the rules screen besides the file's own, as a reader decodes or takes them out:
+/// the inflated data set, the encapsulated documents, their PDFs' attachments, and the
+/// DICOM files held in values with all of theirs.
+struct Part<'i> {
+    /// How a rule's finding names where it matched (after "matched").
     place: String,
-    /// In the file; none in a deflated data set's document (see [`document_place`]).
+    /// In the file; none for what lies in an inflated data set (see [`document_place`]).
     offset: Option<u64>,
-    bytes: Vec<u8>,
+    bytes: std::borrow::Cow<'i, [u8]>,
+    /// What a reader takes out as a file of its own (`dcm2pdf` writes a document, a PDF
+    /// reader an attachment, either of them a DICOM file held in a value), named for the
+    /// hash list's finding, which checks these as it checks the file; `None` for the
+    /// inflated data set, which no reader writes out alone.
+    as_file: Option<String>,
 }
 
-/// How a finding in an encapsulated document names where it is, and its offset in the
-/// file: none for a document of a deflated data set, whose offset counts in the inflated
-/// data set (the file holds it compressed), so it is named in the words instead.
-fn document_place(document: &pacsguard_dicom::Document) -> (String, Option<u64>) {
-    if document.in_inflated_data_set {
-        (
-            format!(
-                " in the encapsulated document {} (at offset {} of the inflated data set)",
-                document.tag, document.offset
-            ),
-            None,
-        )
-    } else {
-        (
-            format!(" in the encapsulated document {}", document.tag),
-            Some(document.offset),
-        )
+/// Everything in `inspection` the rules and hash lists screen besides the file's bytes.
+fn parts_of(inspection: &Inspection) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    if !inspection.inflated.is_empty() {
+        // The deflated data set as a reader decodes it: its text elements are compressed
+        // in the file, where no rule can see them.
+        parts.push(Part {
+            place: " in the inflated data set".to_owned(),
+            offset: None,
+            bytes: (&inspection.inflated[..]).into(),
+            as_file: None,
+        });
     }
+    documents_and_attachments(&inspection.documents, "", None, &mut parts);
+    for nested in &inspection.nested_files {
+        let held = format!("the DICOM file held {}", nested.place);
+        parts.push(Part {
+            place: format!(" in {held}"),
+            offset: nested.offset,
+            bytes: (&nested.bytes[..]).into(),
+            as_file: Some(held.clone()),
+        });
+        if !nested.inflated.is_empty() {
+            parts.push(Part {
+                place: format!(" in the inflated data set of {held}"),
+                offset: None,
+                bytes: (&nested.inflated[..]).into(),
+                as_file: None,
+            });
+        }
+        documents_and_attachments(
+            &nested.documents,
+            &format!(" of {held}"),
+            nested.offset,
+            &mut parts,
+        );
+    }
+    parts
 }
 
-/// The attachments of the encapsulated documents, decoded by the PDF reader (within its
-/// per-document budgets; a document that is not a PDF has none).
-fn attachments_of(inspection: &Inspection) -> Vec<Attached> {
-    let mut attached = Vec::new();
-    for document in &inspection.documents {
-        let (document_place, document_offset) = document_place(document);
+/// The encapsulated `documents` of a file held at `held_at` in the file screened (none:
+/// the file itself, or a file in an inflated data set) and the attachments their PDF
+/// reader decodes (within its per-document budgets; a document that is not a PDF has
+/// none), each named with `of_holder` after it.
+fn documents_and_attachments<'i>(
+    documents: &'i [pacsguard_dicom::Document],
+    of_holder: &str,
+    held_at: Option<u64>,
+    parts: &mut Vec<Part<'i>>,
+) {
+    for document in documents {
+        let (document_place, document_offset) = document_place(document, of_holder, held_at);
+        parts.push(Part {
+            place: document_place.clone(),
+            offset: document_offset,
+            bytes: (&document.bytes[..]).into(),
+            as_file: Some(document_place.trim_start_matches(" in ").to_owned()),
+        });
         for attachment in pacsguard_dicom::inspect_pdf(&document.bytes).attachments {
-            attached.push(Attached {
-                place: format!(
-                    " attached as \"{}\" to{}",
-                    pacsguard_events::escape_bytes(attachment.name.as_bytes()),
-                    document_place.trim_start_matches(" in")
-                ),
+            let attached = format!(
+                " attached as \"{}\" to{}",
+                pacsguard_events::escape_bytes(attachment.name.as_bytes()),
+                document_place.trim_start_matches(" in")
+            );
+            parts.push(Part {
+                as_file: Some(format!("the file{attached}")),
+                place: attached,
                 offset: document_offset.map(|at| at + attachment.offset as u64),
-                bytes: attachment.bytes,
+                bytes: attachment.bytes.into(),
             });
         }
     }
-    attached
+}
+
+/// How a finding in an encapsulated document names where it is (`of_holder` naming the
+/// DICOM file holding it, if not the file screened), and its offset in the file: none
+/// for a document of a deflated data set, whose offset counts in the inflated data set
+/// (the file holds it compressed), so it is named in the words instead.
+fn document_place(
+    document: &pacsguard_dicom::Document,
+    of_holder: &str,
+    held_at: Option<u64>,
+) -> (String, Option<u64>) {
+    let holder_offset = if of_holder.is_empty() {
+        Some(0)
+    } else {
+        held_at
+    };
+    match holder_offset {
+        Some(holder) if !document.in_inflated_data_set => (
+            format!(" in the encapsulated document {}{of_holder}", document.tag),
+            Some(holder + document.offset),
+        ),
+        _ if document.in_inflated_data_set => (
+            format!(
+                " in the encapsulated document {}{of_holder} (at offset {} of the inflated data set)",
+                document.tag, document.offset
+            ),
+            None,
+        ),
+        _ => (
+            format!(
+                " in the encapsulated document {}{of_holder} (at offset {} of that file)",
+                document.tag, document.offset
+            ),
+            None,
+        ),
+    }
 }
 
 /// Screens only the preamble, from the first [`pacsguard_dicom::HEAD_LEN`] bytes of a

@@ -8,8 +8,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use pacsguard_screen::{RuleSource, Rules, Screener};
+use pacsguard_screen::{HashList, RuleSource, Rules, Screener};
 use pacsguard_testkit::{self as kit, DicomBuilder};
+use sha2::Digest as _;
 
 const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
@@ -156,4 +157,146 @@ fn a_slow_rule_stops_at_the_callers_deadline_and_that_is_said() {
         took < std::time::Duration::from_secs(15),
         "the rules ran {took:?}, past the deadline by far"
     );
+}
+
+/// `file` deflated by DCMTK's `dcmconv +td`, padded to an even length with a byte after
+/// the deflate stream (which readers ignore) so that a value holds exactly it; `None`
+/// when dcmtk is not installed.
+fn deflated_by_dcmconv(file: &[u8]) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
+    std::fs::write(&input, file).expect("write");
+    let Ok(converted) = Command::new("dcmconv")
+        .arg("+td")
+        .arg(&input)
+        .arg(&output)
+        .output()
+    else {
+        eprintln!("dcmconv not installed (scripts/setup-test-deps.sh installs dcmtk): skipped");
+        return None;
+    };
+    assert!(converted.status.success(), "dcmconv");
+    let mut deflated = std::fs::read(&output).expect("read");
+    deflated.resize(deflated.len() + deflated.len() % 2, 0);
+    Some(deflated)
+}
+
+/// What `dcmdump` prints of `file`, as a PACS user who took the file out of its value
+/// opens it.
+fn dumped_by_dcmdump(file: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("taken-out.dcm");
+    std::fs::write(&input, file).expect("write");
+    let dumped = Command::new("dcmdump")
+        .arg(&input)
+        .output()
+        .expect("dcmdump");
+    assert!(dumped.status.success(), "dcmdump");
+    String::from_utf8_lossy(&dumped.stdout).into_owned()
+}
+
+/// A CT instance holding `file` in a private OB element, as an attacker stores it.
+fn holding_in_a_private_element(sop_instance: &str, file: &[u8]) -> Vec<u8> {
+    DicomBuilder::ct(sop_instance)
+        .without_pixels()
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", file)
+        .build()
+}
+
+/// Review r30-screen (issue 10): a DICOM file held in a value of another is one a reader
+/// opens once a tool takes the value out, and r29-screen2 inspects it as a file; but the
+/// site's YARA rules and hash lists screened only the holder's bytes. A deflated instance
+/// with a signature in a text element (compressed in the holder's bytes), or a DICOM file
+/// whose SHA-256 is on the site's list, held in a private element, one or two files deep,
+/// was exit 0. Now each nested file is screened by the rules (its bytes, its inflated
+/// data set, its documents and their attachments) and by the hash lists (its bytes, its
+/// documents and their attachments) as a file of its own, named by where it is held.
+#[test]
+fn the_site_rules_and_hash_lists_screen_a_dicom_file_held_in_a_value() {
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.30.1")
+        .without_pixels()
+        .element(0x0020, 0x4000, *b"LT", EICAR)
+        .build();
+    let Some(inner) = deflated_by_dcmconv(&plain) else {
+        return;
+    };
+    assert!(memchr_free_find(&inner, EICAR).is_none());
+    // Live: the file taken out is read by dcmdump, signature and all.
+    assert!(dumped_by_dcmdump(&inner).contains("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"));
+    let outer = holding_in_a_private_element("1.2.826.0.1.3680043.10.1137.30.2", &inner);
+    let twice = holding_in_a_private_element("1.2.826.0.1.3680043.10.1137.30.3", &outer);
+
+    let held = "of the DICOM file held in element (0009,1010) (OB)";
+    let hits = rule_hits(&outer);
+    assert!(
+        hits.iter()
+            .any(|d| d.contains(&format!("in the inflated data set {held}"))),
+        "{hits:?}"
+    );
+    let hits = rule_hits(&twice);
+    assert!(
+        hits.iter()
+            .any(|d| d.contains(&format!("in the inflated data set {held} {held}"))),
+        "{hits:?}"
+    );
+
+    let digest: [u8; 32] = sha2::Sha256::digest(&inner).into();
+    let listed = HashList::parse("site.txt", pacsguard_screen::hex(&digest).as_bytes())
+        .expect("a hash list");
+    let screener = Screener::new(None, Some(listed));
+    let mut worker = screener.worker();
+    for file in [&outer, &twice] {
+        let matches: Vec<_> = worker
+            .screen(Path::new("/store/x.dcm"), file)
+            .findings
+            .into_iter()
+            .filter(|f| f.kind == pacsguard_events::FindingKind::HashlistMatch)
+            .collect();
+        assert_eq!(matches.len(), 1, "{matches:#?}");
+        assert_eq!(matches[0].severity, pacsguard_events::Severity::Alert);
+        assert!(
+            matches[0]
+                .detail
+                .contains("of the DICOM file held in element (0009,1010) (OB)"),
+            "{}",
+            matches[0].detail
+        );
+        // The offset is the held file's, in the file screened.
+        let at = matches[0].offset.expect("an offset") as usize;
+        assert_eq!(&file[at..at + inner.len()], &inner[..]);
+    }
+}
+
+fn memchr_free_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Review r30-screen (issue 10): `dcm2pdf` writes an instance's Encapsulated Document out
+/// as a file of its own, and the hash lists checked the PDF's attachments but not the
+/// document: a known-bad PDF stored as an encapsulated PDF matched nothing.
+#[test]
+fn the_hash_lists_check_an_encapsulated_document_as_a_file() {
+    let pdf = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    let file = DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.30.4", pdf).build();
+    let digest: [u8; 32] = sha2::Sha256::digest(pdf).into();
+    let listed = HashList::parse("site.txt", pacsguard_screen::hex(&digest).as_bytes())
+        .expect("a hash list");
+    let screener = Screener::new(None, Some(listed));
+    let screened = screener.worker().screen(Path::new("/store/x.dcm"), &file);
+    let matches: Vec<_> = screened
+        .findings
+        .iter()
+        .filter(|f| f.kind == pacsguard_events::FindingKind::HashlistMatch)
+        .collect();
+    assert_eq!(matches.len(), 1, "{:#?}", screened.findings);
+    assert!(
+        matches[0]
+            .detail
+            .contains("of the encapsulated document (0042,0011) is on the list site.txt"),
+        "{}",
+        matches[0].detail
+    );
+    let at = matches[0].offset.expect("an offset") as usize;
+    assert_eq!(&file[at..at + pdf.len()], &pdf[..]);
 }
