@@ -6264,6 +6264,40 @@ struct Repeats {
     since: Instant,
 }
 
+/// The entries of one verification of `root` that a finding of one of `kinds` is about:
+/// what the states reported and their repeats are judged on (see
+/// [`collapse_time_only_repeats`], [`torn::collapse_torn_flips`] and
+/// [`drop_reported_states`]). Only the findings' own files are looked up: a catch-up's
+/// capture can hold millions of entries, and a map of all of them (a path each) would
+/// cost memory in proportion to the tree for a handful of findings.
+fn entries_found_with<'e>(
+    root: &Path,
+    entries: &'e [Entry],
+    findings: &[Finding],
+    kinds: &[FindingKind],
+) -> Vec<&'e Entry> {
+    let wanted: HashSet<&[u8]> = findings
+        .iter()
+        .filter(|f| kinds.contains(&f.kind))
+        .filter_map(|f| f.path.strip_prefix(root).ok())
+        .map(|rel| rel.as_os_str().as_encoded_bytes())
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    entries
+        .iter()
+        .filter(|e| wanted.contains(e.rel.as_slice()))
+        .collect()
+}
+
+/// Whether `path` may be held in `held` (repeats counted, torn pairs): it is held
+/// already, or there is room for one more below `capacity`. Past it, a repeat is
+/// reported as before, never hidden.
+fn room_to_count<V>(held: &HashMap<PathBuf, V>, path: &Path, capacity: usize) -> bool {
+    held.contains_key(path) || held.len() < capacity
+}
+
 /// Whether `now` is `reported` with only its times moved: the same inode, size, mode,
 /// owner, links, device and flags (what a rewrite with the same bytes leaves).
 fn only_times_moved(reported: &Meta, now: &Meta) -> bool {
@@ -6293,20 +6327,14 @@ fn collapse_time_only_repeats(
     now: Instant,
     findings: &mut Vec<Finding>,
 ) {
-    let wanted: HashSet<&[u8]> = findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::MetadataChanged)
-        .filter_map(|f| f.path.strip_prefix(root).ok())
-        .map(|rel| rel.as_os_str().as_encoded_bytes())
-        .collect();
-    if wanted.is_empty() {
+    let states: HashMap<PathBuf, Meta> =
+        entries_found_with(root, entries, findings, &[FindingKind::MetadataChanged])
+            .into_iter()
+            .map(|e| (absolute(root, &e.rel), e.meta))
+            .collect();
+    if states.is_empty() {
         return;
     }
-    let states: HashMap<PathBuf, Meta> = entries
-        .iter()
-        .filter(|e| wanted.contains(e.rel.as_slice()))
-        .map(|e| (absolute(root, &e.rel), e.meta))
-        .collect();
     findings.retain(|finding| {
         if finding.kind != FindingKind::MetadataChanged {
             return true;
@@ -6320,13 +6348,13 @@ fn collapse_time_only_repeats(
         if !only_times_moved(last, state) {
             return true;
         }
+        if !room_to_count(repeats, &finding.path, capacity) {
+            return true;
+        }
         if let Some(counted) = repeats.get_mut(&finding.path) {
             counted.times += 1;
             counted.severity = counted.severity.max(finding.severity);
             return false;
-        }
-        if repeats.len() >= capacity {
-            return true;
         }
         repeats.insert(
             finding.path.clone(),
@@ -6416,18 +6444,8 @@ fn drop_reported_states(
             }
         }
     }
-    // Only the findings' own files are looked up: a catch-up's capture can hold millions
-    // of entries, and a map of all of them (a path each) would cost memory in proportion
-    // to the tree for a handful of findings.
-    let wanted: HashSet<&[u8]> = findings
-        .iter()
-        .filter(|f| REMEMBERED.contains(&f.kind))
-        .filter_map(|f| f.path.strip_prefix(root).ok())
-        .map(|rel| rel.as_os_str().as_encoded_bytes())
-        .collect();
-    let states: HashMap<PathBuf, Meta> = entries
-        .iter()
-        .filter(|e| wanted.contains(e.rel.as_slice()))
+    let states: HashMap<PathBuf, Meta> = entries_found_with(root, entries, findings, &REMEMBERED)
+        .into_iter()
         .map(|e| (absolute(root, &e.rel), e.meta))
         .collect();
     findings.retain(|finding| {
