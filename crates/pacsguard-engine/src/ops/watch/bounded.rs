@@ -160,6 +160,11 @@ impl<K: Eq + Hash> PutOffCounts<K> {
         self.counts.keys()
     }
 
+    /// Forgets the count of every key `settled` takes: what it bounded is judged.
+    pub fn forget_where(&mut self, mut settled: impl FnMut(&K) -> bool) {
+        self.counts.retain(|key, _| !settled(key));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }

@@ -802,6 +802,30 @@ fn within_any(rel: &[u8], set: &HashSet<Vec<u8>>) -> bool {
             .any(|(i, &b)| b == b'/' && set.contains(&rel[..i]))
 }
 
+/// Forgets the put-off count of every path of `root` at or below one of `judged` (paths
+/// relative to `root`) but those `keep` keeps. A verification judges a due path and
+/// everything below it (the due paths of one batch are folded into their topmost, see
+/// [`topmost`]), so a count left for a path judged, or for one below a directory judged
+/// (removed, renamed away), bounds nothing any more; a [`PutOffCounts`] never forgets
+/// one itself, so such counts filled it (review r30-watch). Linear in the counts held
+/// times the depth of their paths.
+fn forget_counts_within(
+    counts: &mut PutOffCounts<PathBuf>,
+    root: &Path,
+    judged: &HashSet<Vec<u8>>,
+    keep: impl Fn(&[u8]) -> bool,
+) {
+    if counts.is_empty() || judged.is_empty() {
+        return;
+    }
+    counts.forget_where(|path| {
+        path.strip_prefix(root).is_ok_and(|rel| {
+            let rel = rel.as_os_str().as_bytes();
+            within_any(rel, judged) && !keep(rel)
+        })
+    });
+}
+
 /// Whether the removal of `path`, gone while a rename chain is in flight, is put off once
 /// more (counted), or has been put off [`MAX_CHAIN_DEFERRALS`] times and is reported now
 /// (the count is dropped: a later chain starts again from nothing).
@@ -3787,6 +3811,7 @@ impl<'a> Guard<'a> {
             })
             .collect();
         if gone.is_empty() {
+            self.forget_chain_counts_judged(root, rels);
             return;
         }
         // Each looked for in its own directory under a new name (see [`renamed`]): a
@@ -3862,6 +3887,18 @@ impl<'a> Guard<'a> {
             base.entries.retain(|e| !within_any(&e.rel, &put_off));
             tree.entries.retain(|e| !within_any(&e.rel, &put_off));
         }
+        self.forget_chain_counts_judged(root, rels);
+    }
+
+    /// The due paths of a verification not put off now are judged by it, with all below
+    /// them: their chain counts go (review r30-watch: a removal put off while a chain was
+    /// in flight and reported when it came due again with none kept its count for ever,
+    /// the loop going on past it, as did a path found back and every path under a
+    /// directory judged, so such counts filled `MAX_CHAIN_DEFERRED` and every removal of a
+    /// chain after them was reported at once, the chain split in `removed` and `added`).
+    fn forget_chain_counts_judged(&mut self, root: &Path, judged: &[Vec<u8>]) {
+        let judged: HashSet<Vec<u8>> = judged.iter().cloned().collect();
+        forget_counts_within(&mut self.chain_deferred, root, &judged, |_| false);
     }
 
     /// A file replaced at its path between the walk and its hashing (`sed -i`, an editor
@@ -5104,14 +5141,18 @@ impl<'a> Guard<'a> {
     /// it: kept, such counts were never forgotten (see [`PutOffCounts`]) and filled the
     /// map, and every new file after them was judged at once, perhaps half-written,
     /// with a `MAX_DEFERRED_FILES` warning (review r29-watch2).
+    /// So does one below a due directory that this verification did not find (the
+    /// directory removed or renamed away with it: its own due path was folded into the
+    /// directory's, review r30-watch).
     fn forget_arrivals_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
         if self.arrival_deferrals.is_empty() {
             return;
         }
         let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
-        for rel in due.iter().filter(|rel| !found.contains(rel.as_slice())) {
-            self.arrival_deferrals.remove(&absolute(root, rel));
-        }
+        let due: HashSet<Vec<u8>> = due.iter().cloned().collect();
+        forget_counts_within(&mut self.arrival_deferrals, root, &due, |rel| {
+            found.contains(rel)
+        });
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -6223,6 +6264,40 @@ struct Repeats {
     since: Instant,
 }
 
+/// The entries of one verification of `root` that a finding of one of `kinds` is about:
+/// what the states reported and their repeats are judged on (see
+/// [`collapse_time_only_repeats`], [`torn::collapse_torn_flips`] and
+/// [`drop_reported_states`]). Only the findings' own files are looked up: a catch-up's
+/// capture can hold millions of entries, and a map of all of them (a path each) would
+/// cost memory in proportion to the tree for a handful of findings.
+fn entries_found_with<'e>(
+    root: &Path,
+    entries: &'e [Entry],
+    findings: &[Finding],
+    kinds: &[FindingKind],
+) -> Vec<&'e Entry> {
+    let wanted: HashSet<&[u8]> = findings
+        .iter()
+        .filter(|f| kinds.contains(&f.kind))
+        .filter_map(|f| f.path.strip_prefix(root).ok())
+        .map(|rel| rel.as_os_str().as_encoded_bytes())
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    entries
+        .iter()
+        .filter(|e| wanted.contains(e.rel.as_slice()))
+        .collect()
+}
+
+/// Whether `path` may be held in `held` (repeats counted, torn pairs): it is held
+/// already, or there is room for one more below `capacity`. Past it, a repeat is
+/// reported as before, never hidden.
+fn room_to_count<V>(held: &HashMap<PathBuf, V>, path: &Path, capacity: usize) -> bool {
+    held.contains_key(path) || held.len() < capacity
+}
+
 /// Whether `now` is `reported` with only its times moved: the same inode, size, mode,
 /// owner, links, device and flags (what a rewrite with the same bytes leaves).
 fn only_times_moved(reported: &Meta, now: &Meta) -> bool {
@@ -6252,20 +6327,14 @@ fn collapse_time_only_repeats(
     now: Instant,
     findings: &mut Vec<Finding>,
 ) {
-    let wanted: HashSet<&[u8]> = findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::MetadataChanged)
-        .filter_map(|f| f.path.strip_prefix(root).ok())
-        .map(|rel| rel.as_os_str().as_encoded_bytes())
-        .collect();
-    if wanted.is_empty() {
+    let states: HashMap<PathBuf, Meta> =
+        entries_found_with(root, entries, findings, &[FindingKind::MetadataChanged])
+            .into_iter()
+            .map(|e| (absolute(root, &e.rel), e.meta))
+            .collect();
+    if states.is_empty() {
         return;
     }
-    let states: HashMap<PathBuf, Meta> = entries
-        .iter()
-        .filter(|e| wanted.contains(e.rel.as_slice()))
-        .map(|e| (absolute(root, &e.rel), e.meta))
-        .collect();
     findings.retain(|finding| {
         if finding.kind != FindingKind::MetadataChanged {
             return true;
@@ -6279,13 +6348,13 @@ fn collapse_time_only_repeats(
         if !only_times_moved(last, state) {
             return true;
         }
+        if !room_to_count(repeats, &finding.path, capacity) {
+            return true;
+        }
         if let Some(counted) = repeats.get_mut(&finding.path) {
             counted.times += 1;
             counted.severity = counted.severity.max(finding.severity);
             return false;
-        }
-        if repeats.len() >= capacity {
-            return true;
         }
         repeats.insert(
             finding.path.clone(),
@@ -6375,18 +6444,8 @@ fn drop_reported_states(
             }
         }
     }
-    // Only the findings' own files are looked up: a catch-up's capture can hold millions
-    // of entries, and a map of all of them (a path each) would cost memory in proportion
-    // to the tree for a handful of findings.
-    let wanted: HashSet<&[u8]> = findings
-        .iter()
-        .filter(|f| REMEMBERED.contains(&f.kind))
-        .filter_map(|f| f.path.strip_prefix(root).ok())
-        .map(|rel| rel.as_os_str().as_encoded_bytes())
-        .collect();
-    let states: HashMap<PathBuf, Meta> = entries
-        .iter()
-        .filter(|e| wanted.contains(e.rel.as_slice()))
+    let states: HashMap<PathBuf, Meta> = entries_found_with(root, entries, findings, &REMEMBERED)
+        .into_iter()
         .map(|e| (absolute(root, &e.rel), e.meta))
         .collect();
     findings.retain(|finding| {
@@ -7673,6 +7732,58 @@ mod tests {
         assert_eq!(path_chunks(paths.clone(), 23)[0].len(), 2);
         // A path longer than the limit is a record alone, not dropped.
         assert_eq!(path_chunks(paths.clone(), 1).len(), 10);
+    }
+
+    /// Review r30-watch: the counts of paths a verification judged go, and those of every
+    /// path below a directory it judged (removed or renamed away with them), but not a
+    /// path's kept by the caller (still put off), nor any outside what was judged or in
+    /// another root. With capacity 1, a count left behind refused the next removal.
+    #[test]
+    fn counts_of_judged_paths_and_all_below_them_are_forgotten() {
+        let root = Path::new("/store");
+        let mut counts = PutOffCounts::new(8);
+        for path in [
+            "/store/study/x.dcm",
+            "/store/gone/series/a.dcm",
+            "/store/gone/b.dcm",
+            "/store/gone-not/c.dcm",
+            "/store/kept/d.dcm",
+            "/other/gone/e.dcm",
+        ] {
+            assert_eq!(put_off_once_more(&mut counts, Path::new(path)), Ok(()));
+        }
+        let judged: HashSet<Vec<u8>> = [&b"study/x.dcm"[..], b"gone", b"kept"]
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        forget_counts_within(&mut counts, root, &judged, |rel| rel == b"kept/d.dcm");
+        let mut left: Vec<String> = counts.keys().map(|p| p.display().to_string()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                "/other/gone/e.dcm",
+                "/store/gone-not/c.dcm",
+                "/store/kept/d.dcm"
+            ]
+        );
+        // The whole root judged (a rescan): every count of it goes.
+        let everything: HashSet<Vec<u8>> = [Vec::new()].into_iter().collect();
+        forget_counts_within(&mut counts, root, &everything, |_| false);
+        assert_eq!(counts.keys().count(), 1);
+        // Capacity 1: a count forgotten makes room for the next chain's removal.
+        let mut one = PutOffCounts::new(1);
+        assert_eq!(
+            put_off_once_more(&mut one, Path::new("/store/x.dcm")),
+            Ok(())
+        );
+        assert!(put_off_once_more(&mut one, Path::new("/store/y.dcm")).is_err());
+        let x: HashSet<Vec<u8>> = [b"x.dcm".to_vec()].into_iter().collect();
+        forget_counts_within(&mut one, root, &x, |_| false);
+        assert_eq!(
+            put_off_once_more(&mut one, Path::new("/store/y.dcm")),
+            Ok(())
+        );
     }
 
     /// The limit itself: a removal is put off exactly MAX_CHAIN_DEFERRALS times; one past

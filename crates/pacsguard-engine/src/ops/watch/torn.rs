@@ -19,7 +19,7 @@ use pacsguard_events::{Finding, FindingKind};
 use pacsguard_fs::{Digest, Entry, Meta, Timestamp};
 use pacsguard_profile::RootProfile;
 
-use super::{Repeats, absolute, looks_torn};
+use super::{Repeats, absolute, entries_found_with, looks_torn, room_to_count};
 
 /// The kinds of finding a flip between a file's content and a torn state gives.
 const FLIP_KINDS: [FindingKind; 3] = [
@@ -92,17 +92,8 @@ pub(super) fn collapse_torn_flips(
     now: Instant,
     findings: &mut Vec<Finding>,
 ) {
-    let wanted: HashSet<&[u8]> = findings
-        .iter()
-        .filter(|f| FLIP_KINDS.contains(&f.kind))
-        .filter_map(|f| f.path.strip_prefix(root).ok())
-        .map(|rel| rel.as_os_str().as_encoded_bytes())
-        .collect();
-    if wanted.is_empty() {
-        return;
-    }
     let mut flipped: HashSet<PathBuf> = HashSet::new();
-    for entry in entries.iter().filter(|e| wanted.contains(e.rel.as_slice())) {
+    for entry in entries_found_with(root, entries, findings, &FLIP_KINDS) {
         let Some(was) = base.entry(&entry.rel) else {
             continue;
         };
@@ -111,7 +102,7 @@ pub(super) fn collapse_torn_flips(
         };
         let path = absolute(root, &entry.rel);
         // Past the capacity of counts, a flip is reported as before.
-        let room = repeats.contains_key(&path) || repeats.len() < capacity;
+        let room = room_to_count(repeats, &path, capacity);
         match pairs.get(&path) {
             Some(pair) if pair.is_flip(&was_state, &now_state) => {
                 flipped.extend(room.then_some(path));
@@ -124,9 +115,7 @@ pub(super) fn collapse_torn_flips(
                 };
                 pairs.insert(path, left);
             }
-            _ if looks_torn(was, entry)
-                && (pairs.contains_key(&path) || pairs.len() < capacity) =>
-            {
+            _ if looks_torn(was, entry) && room_to_count(pairs, &path, capacity) => {
                 let pair = TornPair {
                     whole: was_state,
                     torn: now_state,
