@@ -476,6 +476,7 @@ fn places(limits: &Limits) -> Arc<Places> {
         limits.association_network,
     )
     .reserving_for_new_networks(limits.association_reserve_for_new_networks)
+    .sharing_fairly_for(limits.association_fair_share)
 }
 
 /// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded

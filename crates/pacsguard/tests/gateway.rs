@@ -7532,6 +7532,84 @@ fn the_last_association_places_are_kept_for_a_network_holding_none() {
     );
 }
 
+/// Review r30-gateway (issue 16): two networks holding every place took each one back
+/// as it came free (a peer paying `min_average_bytes_per_second` holds one six hours, then
+/// asks again at once), so a sender of a third network, refused once, was refused for
+/// as long as they liked, the reserve for new networks spent (here none is kept). Refused
+/// for want of a place, the third network is owed its fair share
+/// (`limits.association_fair_share_seconds`): the network at its share asking again is
+/// refused (transient, recorded naming the setting) and the third gets the place; nothing
+/// in flight is cut.
+#[test]
+fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 16\nmax_associations_per_peer = 4\nmax_associations_per_network = 12\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    let mut admitted = |address: [u8; 4]| {
+        let (stream, kind, body) = request_from(address, port);
+        assert_eq!(kind, 2, "{address:?} admitted: {body:?}");
+        held.push(stream);
+    };
+    // 127.0.0.0/24 at its 12, 127.0.1.0/24 the 4 left: every place taken.
+    for host in 2..=4u8 {
+        for _ in 0..4 {
+            admitted([127, 0, 0, host]);
+        }
+    }
+    for _ in 0..4 {
+        admitted([127, 0, 1, 1]);
+    }
+    let (_, kind, _) = request_from([127, 0, 2, 1], port);
+    assert_eq!(kind, 3, "every place taken: the third network is refused");
+    // One of the first network's associations ends, and it asks again at once.
+    let mut ending = held.remove(0);
+    ending
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut ending).0, 6, "released");
+    let mut rest = Vec::new();
+    ending
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+    // The place is given back just after the close.
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, kind, body) = request_from([127, 0, 0, 2], port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the network at its share is refused the place owed: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    let (stream, kind, body) = request_from([127, 0, 2, 1], port);
+    assert_eq!(kind, 2, "the third network gets the place: {body:?}");
+    held.push(stream);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 15 associations in flight, 11 from network 127.0.0.0/24, at least its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (1 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
 /// Review r29-gw2 (issue 16): an association the gateway answers alone is recorded once
 /// its answers are written, after the peer's release or `artim_seconds`; at a stop the
 /// task was dropped after `STOP_GRACE` and twice `SEND_TIMEOUT`, so with an ARTIM timer
