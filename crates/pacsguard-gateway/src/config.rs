@@ -128,7 +128,9 @@ pub const DEFAULT_ASSOCIATION_LIFETIME: Duration = Duration::from_secs(6 * 3600)
 /// `limits.progress_seconds` (`progress::Pace`). 1 KiB/s is a hundredth of a 1 Mbit/s
 /// link: one CT instance (512 KiB) every 8 minutes keeps it; a C-ECHO every 50 s (about
 /// 4 B/s) or every second (about 200 B/s), keeping a place without sending anything,
-/// does not (review r29-gateway).
+/// does not (review r29-gateway). What is moved ahead of it counts for one
+/// `progress_seconds` of it at most: a burst sent first bought the whole lifetime
+/// (review r30-gateway).
 pub const DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND: u64 = 1024;
 /// The most `limits.min_average_bytes_per_second` may ask: 10 MB/s, which a 100 Mbit/s
 /// link still carries.

@@ -3822,7 +3822,13 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        pace.look(now, counts.unanswered().owes(Side::Upstream));
+        let moved = counts.progress().moved_in_all();
+        pace.look(
+            now,
+            counts.unanswered().owes(Side::Upstream),
+            moved,
+            pace_limits(limits),
+        );
         let why = answer_overdue(counts, limits, now)
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
@@ -3848,24 +3854,29 @@ fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<Str
     ))
 }
 
-/// Why the association must end for its life or its pace (`Pace`), if it must.
-fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let pace_limits = PaceLimits {
+/// What `Pace` holds an association to.
+fn pace_limits(limits: &Limits) -> PaceLimits {
+    PaceLimits {
         lifetime: limits.association,
         window: limits.progress,
         min_bytes_per_second: limits.min_average_bytes_per_second,
-    };
+    }
+}
+
+/// Why the association must end for its life or its pace (`Pace`), if it must.
+fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
     let moved = counts.progress().moved_in_all();
-    match pace.verdict(now, moved, pace_limits)? {
+    match pace.verdict(now, moved, pace_limits(limits))? {
         PaceBreach::Lifetime(lived) => Some(format!(
             "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
             lived.as_secs_f64(),
             limits.association.as_secs()
         )),
         PaceBreach::TooSlow(own, bytes) => Some(format!(
-            "{bytes} bytes of P-DATA moved in {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            "{bytes} bytes of P-DATA moved in all, {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
             own.as_secs_f64(),
-            limits.min_average_bytes_per_second
+            limits.min_average_bytes_per_second,
+            limits.progress.as_secs()
         )),
     }
 }

@@ -2443,6 +2443,51 @@ fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
     );
 }
 
+/// Review r30-gateway (issue 16): the pace was a mean over the association's whole life,
+/// so a burst paid for hours: pynetdicom sending three CT_small instances (117 kB) and
+/// then a C-ECHO a second held its association for all of its 20 s (a 3 s window) where
+/// the same echoes alone are cut at 3 s; 22 MB sent first held a place the whole six
+/// hours on one C-ECHO every 50 s. What is paid ahead now counts for one window
+/// (`limits.progress_seconds`) of the minimum: the burst's sender is cut soon after,
+/// told by an A-ABORT and recorded naming the limit, its instances relayed.
+#[test]
+fn a_burst_sent_first_pays_for_one_window_not_for_the_association_s_life() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = 60\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = steady_peer(gateway.ports[0], "burst", "1", "20")
+        .wait_with_output()
+        .expect("wait");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let took: f64 = line
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        line.starts_with("aborted after ") && took < 12.0,
+        "cut soon after its burst, not after its 20 s: {line}: {details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains(
+            "under 1024 bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most 3 s of it (limits.progress_seconds)"
+        ) && d.ends_with("aborted both ways (A-ABORT)")),
+        "{details:#?}"
+    );
+    assert_eq!(received(&rx).len(), 3, "the burst's instances were relayed");
+}
+
 /// Review r26-gateway (issue 16): a data set held on a refusing route for its
 /// screening when the upstream ended the association (storescp gives up on a silent
 /// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test
