@@ -23,6 +23,7 @@
 //! association_network_v4_bits = 24   # the network counted for it (8..=32) ...
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
 //! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
+//! association_fair_share_seconds = 900  # a network refused a place is owed its fair share this long (0: never)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -127,7 +128,9 @@ pub const DEFAULT_ASSOCIATION_LIFETIME: Duration = Duration::from_secs(6 * 3600)
 /// `limits.progress_seconds` (`progress::Pace`). 1 KiB/s is a hundredth of a 1 Mbit/s
 /// link: one CT instance (512 KiB) every 8 minutes keeps it; a C-ECHO every 50 s (about
 /// 4 B/s) or every second (about 200 B/s), keeping a place without sending anything,
-/// does not (review r29-gateway).
+/// does not (review r29-gateway). What is moved ahead of it counts for one
+/// `progress_seconds` of it at most: a burst sent first bought the whole lifetime
+/// (review r30-gateway).
 pub const DEFAULT_MIN_AVERAGE_BYTES_PER_SECOND: u64 = 1024;
 /// The most `limits.min_average_bytes_per_second` may ask: 10 MB/s, which a 100 Mbit/s
 /// link still carries.
@@ -185,6 +188,21 @@ pub const NETWORK_ASSOCIATIONS_RESERVE_DIVISOR: usize = 4;
 /// liked (review r29-gw2). Nothing in flight is cut for it: a network already holding a
 /// place is refused a new one (transient, it tries again) while only the reserve is left.
 pub const NEW_NETWORK_RESERVE_DIVISOR: usize = 16;
+
+/// Default time a network refused an association place for want of one is owed what it
+/// asked (a place per refusal), up to its fair share (`limits.association_fair_share_seconds`,
+/// `places::Places::sharing_fairly_for`): meanwhile a network holding at least
+/// `max_associations` divided among the networks holding places or owed one is refused a
+/// new place while the free places are no more than what is owed. Nothing in flight is
+/// cut, and a network's places are limited only while places run short. The reserve
+/// (`association_reserve_for_new_networks`) lets a network holding none in, one place
+/// each while it lasts; a network wanting a second place, or coming once the reserve was
+/// spent (or none kept), was refused for as long as the networks holding the rest took
+/// each place back as it came free (a peer paying `min_average_bytes_per_second` holds
+/// one for `association_seconds`, then asks again; review r30-gateway). Fifteen minutes
+/// span a sender's retry interval (minutes) several times; past it a network no longer
+/// refused is owed nothing.
+pub const DEFAULT_ASSOCIATION_FAIR_SHARE: Duration = Duration::from_secs(900);
 
 /// The default `association_reserve_for_new_networks` (see [`NEW_NETWORK_RESERVE_DIVISOR`]),
 /// never more than what one network is kept from: a site that let one network hold every
@@ -286,6 +304,7 @@ struct RawLimits {
     association_network_v4_bits: Option<u32>,
     association_network_v6_bits: Option<u32>,
     association_reserve_for_new_networks: Option<usize>,
+    association_fair_share_seconds: Option<u64>,
     request_seconds: Option<u64>,
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
@@ -451,6 +470,8 @@ pub struct Limits {
     pub association_network: crate::places::NetworkBits,
     /// See [`NEW_NETWORK_RESERVE_DIVISOR`].
     pub association_reserve_for_new_networks: usize,
+    /// See [`DEFAULT_ASSOCIATION_FAIR_SHARE`] (zero: no share is kept).
+    pub association_fair_share: Duration,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
     pub max_pending: usize,
@@ -492,6 +513,7 @@ impl Default for Limits {
                 DEFAULT_MAX_ASSOCIATIONS,
                 default_network_share(DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_ASSOCIATIONS_PER_PEER),
             ),
+            association_fair_share: DEFAULT_ASSOCIATION_FAIR_SHARE,
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
@@ -835,6 +857,13 @@ impl GatewayConfig {
                 ));
             }
             limits.association_reserve_for_new_networks = n;
+        }
+        if let Some(s) = raw.limits.association_fair_share_seconds {
+            // Zero keeps no share: a site may want first come, first served.
+            limits.association_fair_share = match s {
+                0 => Duration::ZERO,
+                s => seconds("limits.association_fair_share_seconds", s)?,
+            };
         }
         if let Some(bits) = raw.limits.association_network_v4_bits {
             let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
@@ -1410,6 +1439,22 @@ upstream_ae = "ARCHIVE"
     }
 
     #[test]
+    fn the_fair_share_is_kept_fifteen_minutes_by_default_and_zero_keeps_none() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(
+            c.limits.association_fair_share,
+            DEFAULT_ASSOCIATION_FAIR_SHARE
+        );
+        for (text, kept) in [("0", 0), ("1", 1), ("86400", 86_400)] {
+            let c = GatewayConfig::parse(&format!(
+                "[limits]\nassociation_fair_share_seconds = {text}\n{GOOD}"
+            ))
+            .expect(text);
+            assert_eq!(c.limits.association_fair_share, Duration::from_secs(kept));
+        }
+    }
+
+    #[test]
     fn the_reserve_for_new_networks_defaults_to_a_sixteenth_and_follows_max_associations() {
         let c = GatewayConfig::parse(GOOD).expect("valid");
         assert_eq!(c.limits.association_reserve_for_new_networks, 4);
@@ -1517,6 +1562,10 @@ upstream_ae = "ARCHIVE"
             (
                 format!("[limits]\nmax_associations = 8\nassociation_reserve_for_new_networks = 8\n{GOOD}"),
                 "limits.association_reserve_for_new_networks",
+            ),
+            (
+                format!("[limits]\nassociation_fair_share_seconds = 86401\n{GOOD}"),
+                "limits.association_fair_share_seconds",
             ),
             (
                 format!("[limits]\nassociation_network_v4_bits = 7\n{GOOD}"),

@@ -17,7 +17,13 @@
 //!   [`network_within`]) holds at most `limits.max_associations_per_network` of them,
 //!   and the last `limits.association_reserve_for_new_networks` places go only to a
 //!   network holding none: two networks together held every place, for as long as
-//!   their peers kept taking them again (review r29-gw2).
+//!   their peers kept taking them again (review r29-gw2). The reserve lets in networks
+//!   holding none, one place each while it lasts; once it is spent, networks re-taking
+//!   each place as it came free still kept every later network out. So a network
+//!   refused a place for want of one is owed what it asked, up to its fair share
+//!   (`limits.association_fair_share_seconds`, [`Places::sharing_fairly_for`]), and a
+//!   network holding at least its share is refused a new place while the free places
+//!   are no more than what is owed (review r30-gateway).
 //!
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
@@ -25,7 +31,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -150,7 +156,27 @@ struct Table {
     associations: HashMap<IpAddr, usize>,
     /// Associations per network ([`Places::association_network`]).
     networks: HashMap<IpAddr, usize>,
+    /// Networks refused an association place for want of one: each is owed what it
+    /// asked, up to its fair share, for `fair_share_for` after its last refusal (see
+    /// [`Places::association`]).
+    waiting: HashMap<IpAddr, Waited>,
 }
+
+/// A network refused an association place for want of one.
+#[derive(Debug, Clone, Copy)]
+struct Waited {
+    /// Its last refusal.
+    last: Instant,
+    /// The places it asked to hold: one more than it held at each refusal (every
+    /// refused sender of it counts; what it took since counts against it).
+    wanted: usize,
+}
+
+/// Networks remembered as refused for want of a place (attacker-controlled: any allowed
+/// network can be refused). Past it the one refused longest ago is forgotten, and the
+/// refusal that forgot it says so: fewer networks owed a share make the shares larger,
+/// never cut anything.
+pub const MAX_WAITING_NETWORKS: usize = 256;
 
 /// The two budgets, shared by every listener.
 #[derive(Debug)]
@@ -164,6 +190,9 @@ pub struct Places {
     association_network: NetworkBits,
     /// The last places, given only to a network holding no association.
     reserve_for_new_networks: usize,
+    /// How long a network refused for want of a place is owed its fair share (zero:
+    /// never).
+    fair_share_for: Duration,
 }
 
 /// Why no place was given (for the trail; the peer is answered A-ASSOCIATE-RJ
@@ -204,6 +233,7 @@ impl Places {
             max_associations_per_network: max_associations,
             association_network: NetworkBits::DEFAULT,
             reserve_for_new_networks: 0,
+            fair_share_for: Duration::ZERO,
         })
     }
 
@@ -236,6 +266,17 @@ impl Places {
     pub fn reserving_for_new_networks(mut self: Arc<Self>, reserve: usize) -> Arc<Places> {
         if let Some(p) = Arc::get_mut(&mut self) {
             p.reserve_for_new_networks = reserve;
+        }
+        self
+    }
+
+    /// These places with a network refused for want of a place owed its fair share for
+    /// `remembered` after (`limits.association_fair_share_seconds`). Made once, before it
+    /// is shared.
+    #[must_use]
+    pub fn sharing_fairly_for(mut self: Arc<Self>, remembered: Duration) -> Arc<Places> {
+        if let Some(p) = Arc::get_mut(&mut self) {
+            p.fair_share_for = remembered;
         }
         self
     }
@@ -341,12 +382,22 @@ impl Places {
 
     /// An association place for an admitted request from `ip`.
     pub fn association(self: &Arc<Self>, ip: IpAddr) -> Result<Association, Full> {
+        self.association_at(ip, Instant::now())
+    }
+
+    /// [`Places::association`] at `now`.
+    fn association_at(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<Association, Full> {
         let peer = peer_key(ip);
+        let (network, bits) = network_within(ip, self.association_network);
         let mut t = self.table();
+        let fair_share_for = self.fair_share_for;
+        t.waiting
+            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
+            let forgot = self.owed_a_share(&mut t, network, now);
             return Err(Full(format!(
-                "{total} associations in flight (limits.max_associations)"
+                "{total} associations in flight (limits.max_associations){forgot}"
             )));
         }
         let from_peer = t.associations.get(&peer).copied().unwrap_or(0);
@@ -355,7 +406,6 @@ impl Places {
                 "{from_peer} associations in flight from {peer} (limits.max_associations_per_peer)"
             )));
         }
-        let (network, bits) = network_within(ip, self.association_network);
         let from_network = t.networks.get(&network).copied().unwrap_or(0);
         if from_network >= self.max_associations_per_network {
             return Err(Full(format!(
@@ -366,9 +416,26 @@ impl Places {
         // network already holding places is refused (transient) until one comes back.
         let free = self.max_associations - total;
         if from_network > 0 && free <= self.reserve_for_new_networks {
+            let forgot = self.owed_a_share(&mut t, network, now);
             return Err(Full(format!(
-                "{total} associations in flight, {from_network} from network {network}/{bits}: the last {} place(s) are kept for networks holding none (limits.association_reserve_for_new_networks)",
+                "{total} associations in flight, {from_network} from network {network}/{bits}: the last {} place(s) are kept for networks holding none (limits.association_reserve_for_new_networks){forgot}",
                 self.reserve_for_new_networks
+            )));
+        }
+        // A network at its fair share leaves the free places to the networks refused
+        // for want of one, for what they asked up to theirs: a network re-taking each
+        // place as it came back (one paying `min_average_bytes_per_second` holds it for
+        // `association_seconds`) kept them from every later network for good. Only what
+        // was asked is kept free: a network at its share sending studies is refused no
+        // place a waiting network would not take.
+        let share = fair_share(&t, self.max_associations);
+        let owed = owed_to_others(&t, network, share);
+        if from_network >= share && free <= owed {
+            let forgot = self.owed_a_share(&mut t, network, now);
+            return Err(Full(format!(
+                "{total} associations in flight, {from_network} from network {network}/{bits}, at least its fair share ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({owed} owed; limits.association_fair_share_seconds){forgot}",
+                self.max_associations,
+                fair_share_for.as_secs()
             )));
         }
         *t.associations.entry(peer).or_insert(0) += 1;
@@ -378,6 +445,37 @@ impl Places {
             peer,
             network,
         })
+    }
+
+    /// `network` was refused for want of a place at `now`: it is owed its fair share
+    /// (when fair shares are kept). Says, for the refusal's record, when the networks
+    /// remembered were at [`MAX_WAITING_NETWORKS`] and one was forgotten for it.
+    fn owed_a_share(&self, t: &mut Table, network: IpAddr, now: Instant) -> String {
+        if self.fair_share_for.is_zero() {
+            return String::new();
+        }
+        let mut forgot = String::new();
+        if !t.waiting.contains_key(&network) && t.waiting.len() >= MAX_WAITING_NETWORKS {
+            let longest_ago = t
+                .waiting
+                .iter()
+                .min_by_key(|(_, w)| w.last)
+                .map(|(n, _)| *n);
+            if let Some(old) = longest_ago {
+                t.waiting.remove(&old);
+                forgot = format!(
+                    "; {MAX_WAITING_NETWORKS} networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): {old}, refused longest ago, is no longer owed its fair share"
+                );
+            }
+        }
+        let held = t.networks.get(&network).copied().unwrap_or(0);
+        let waited = t.waiting.entry(network).or_insert(Waited {
+            last: now,
+            wanted: 0,
+        });
+        waited.last = now;
+        waited.wanted = waited.wanted.max(held).saturating_add(1);
+        forgot
     }
 
     /// Connections waiting for their request, in total.
@@ -415,6 +513,31 @@ impl Drop for Pending {
     fn drop(&mut self) {
         self.places.table().pending.remove(&self.id);
     }
+}
+
+/// Each network's fair share of `max_associations`: divided among the networks holding
+/// places or owed a share (at least one place).
+fn fair_share(t: &Table, max_associations: usize) -> usize {
+    let waiting_holding_none = t
+        .waiting
+        .keys()
+        .filter(|n| !t.networks.contains_key(*n))
+        .count();
+    let contenders = t.networks.len() + waiting_holding_none;
+    (max_associations / contenders.max(1)).max(1)
+}
+
+/// The places the networks refused for want of one (other than `network`) asked and
+/// do not hold, each up to its fair `share`.
+fn owed_to_others(t: &Table, network: IpAddr, share: usize) -> usize {
+    t.waiting
+        .iter()
+        .filter(|(n, _)| **n != network)
+        .map(|(n, w)| {
+            let held = t.networks.get(n).copied().unwrap_or(0);
+            w.wanted.min(share).saturating_sub(held)
+        })
+        .sum()
 }
 
 /// One place fewer for `key`, forgotten at none.
@@ -588,6 +711,132 @@ mod tests {
             wide.association(ip("2001:db8:1:ffff::1")).is_err(),
             "same /48"
         );
+    }
+
+    /// Review r30-gateway: two networks holding every place took each one back as it
+    /// came free (a peer paying `min_average_bytes_per_second` holds it six hours), so a
+    /// third network refused was refused for good. Refused for want of a place, it is
+    /// owed what it asked (one place per refusal), up to its fair share: a network at its
+    /// share is refused while the free places are no more than that, and takes places
+    /// again once more are free, once the third took them, or once the third was last
+    /// refused `limits.association_fair_share_seconds` ago.
+    #[test]
+    fn a_network_refused_for_want_of_a_place_is_owed_what_it_asked_up_to_its_share() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let remembered = Duration::from_secs(900);
+        let places = Places::with_networks(8, 8, 16, 16, 12, bits).sharing_fairly_for(remembered);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut a = Vec::new();
+        for _ in 0..12 {
+            a.push(
+                places
+                    .association_at(ip("10.0.0.1"), at(0))
+                    .expect("a's 12"),
+            );
+        }
+        let mut b = Vec::new();
+        for _ in 0..4 {
+            b.push(places.association_at(ip("10.0.1.1"), at(0)).expect("b's 4"));
+        }
+        // Two senders of c refused: c asked for two places.
+        for sender in ["10.0.2.1", "10.0.2.2"] {
+            let refused = places
+                .association_at(ip(sender), at(1))
+                .expect_err("every place taken");
+            assert_eq!(
+                refused.0,
+                "16 associations in flight (limits.max_associations)"
+            );
+        }
+        a.pop();
+        let retaken = places
+            .association_at(ip("10.0.0.2"), at(2))
+            .expect_err("a, at its share, may not take back a place c is owed");
+        assert_eq!(
+            retaken.0,
+            "15 associations in flight, 11 from network 10.0.0.0/24, at least its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (2 owed; limits.association_fair_share_seconds)"
+        );
+        b.push(
+            places
+                .association_at(ip("10.0.1.2"), at(2))
+                .expect("b, under its share, takes it"),
+        );
+        b.pop();
+        let c = places
+            .association_at(ip("10.0.2.1"), at(3))
+            .expect("c takes a place it is owed");
+        // c holds 1 of the 2 it asked: a takes a place only when more than 1 is free.
+        a.pop();
+        assert!(
+            places.association_at(ip("10.0.0.1"), at(4)).is_err(),
+            "1 free, owed"
+        );
+        a.pop();
+        a.push(
+            places
+                .association_at(ip("10.0.0.1"), at(5))
+                .expect("2 free: one more than owed"),
+        );
+        // Owed no longer once c was refused the share's time ago.
+        assert!(places.association_at(ip("10.0.0.1"), at(900)).is_err());
+        a.push(
+            places
+                .association_at(ip("10.0.0.1"), at(901))
+                .expect("c's refusal forgotten"),
+        );
+        // c's second sender comes back: c's refusals forgotten, it is under its share.
+        a.pop();
+        let _c2 = places
+            .association_at(ip("10.0.2.3"), at(902))
+            .expect("c's second");
+        let refused = places
+            .association_at(ip("10.0.3.1"), at(903))
+            .expect_err("full again");
+        assert!(refused.0.starts_with("16 associations"), "{}", refused.0);
+        drop(c);
+        let _d = places
+            .association_at(ip("10.0.3.1"), at(904))
+            .expect("d, owed, takes c's");
+        // Kept by no setting: nothing is owed.
+        let plain = Places::with_networks(8, 8, 2, 2, 2, bits);
+        let first = plain.association(ip("10.0.0.1")).expect("1");
+        let _second = plain.association(ip("10.0.0.2")).expect("2");
+        assert!(plain.association(ip("10.0.2.1")).is_err(), "full");
+        drop(first);
+        let _retaken = plain
+            .association(ip("10.0.0.1"))
+            .expect("no share is kept without the setting");
+    }
+
+    /// The networks owed a share are an attacker's to multiply (any allowed network can be
+    /// refused): at most `MAX_WAITING_NETWORKS` are remembered, the one refused longest ago
+    /// forgotten, and the refusal that forgets one says so.
+    #[test]
+    fn the_networks_owed_a_share_are_bounded_and_reaching_it_is_said() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.255.0.1"), t0)
+            .expect("the one place");
+        for i in 0..MAX_WAITING_NETWORKS {
+            let network = IpAddr::from([10, (i / 256) as u8, (i % 256) as u8, 1]);
+            let refused = places
+                .association_at(network, t0 + Duration::from_millis(i as u64))
+                .expect_err("full");
+            assert!(!refused.0.contains("MAX_WAITING_NETWORKS"), "{}", refused.0);
+        }
+        let refused = places
+            .association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1))
+            .expect_err("full");
+        assert!(
+            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share"),
+            "{}",
+            refused.0
+        );
+        assert_eq!(places.table().waiting.len(), MAX_WAITING_NETWORKS);
     }
 
     /// Review r29-gw2: one network at its share and a second taking the rest held every

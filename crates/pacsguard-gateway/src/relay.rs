@@ -476,6 +476,7 @@ fn places(limits: &Limits) -> Arc<Places> {
         limits.association_network,
     )
     .reserving_for_new_networks(limits.association_reserve_for_new_networks)
+    .sharing_fairly_for(limits.association_fair_share)
 }
 
 /// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded
@@ -3821,7 +3822,13 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        pace.look(now, counts.unanswered().owes(Side::Upstream));
+        let moved = counts.progress().moved_in_all();
+        pace.look(
+            now,
+            counts.unanswered().owes(Side::Upstream),
+            moved,
+            pace_limits(limits),
+        );
         let why = answer_overdue(counts, limits, now)
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
@@ -3847,24 +3854,29 @@ fn message_overdue(counts: &Counts, limits: &Limits, now: Instant) -> Option<Str
     ))
 }
 
-/// Why the association must end for its life or its pace (`Pace`), if it must.
-fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let pace_limits = PaceLimits {
+/// What `Pace` holds an association to.
+fn pace_limits(limits: &Limits) -> PaceLimits {
+    PaceLimits {
         lifetime: limits.association,
         window: limits.progress,
         min_bytes_per_second: limits.min_average_bytes_per_second,
-    };
+    }
+}
+
+/// Why the association must end for its life or its pace (`Pace`), if it must.
+fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
     let moved = counts.progress().moved_in_all();
-    match pace.verdict(now, moved, pace_limits)? {
+    match pace.verdict(now, moved, pace_limits(limits))? {
         PaceBreach::Lifetime(lived) => Some(format!(
             "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
             lived.as_secs_f64(),
             limits.association.as_secs()
         )),
         PaceBreach::TooSlow(own, bytes) => Some(format!(
-            "{bytes} bytes of P-DATA moved in {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            "{bytes} bytes of P-DATA moved in all, {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
             own.as_secs_f64(),
-            limits.min_average_bytes_per_second
+            limits.min_average_bytes_per_second,
+            limits.progress.as_secs()
         )),
     }
 }
@@ -5446,6 +5458,172 @@ upstream_ae = "ARCHIVE"
         assert!(
             locks[0].contains("from 10.0.1.10, 10.0.1.11, 10.0.1.12, 10.0.1.13 and others"),
             "{locks:?}"
+        );
+    }
+
+    /// A relaying tap for `direction` tests, its records kept in `kept`.
+    fn tap_kept(limits: &Limits, kept: &Arc<Kept>, towards: Side) -> Tap {
+        let shared = shared_with(
+            limits.clone(),
+            Arc::clone(kept) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        Tap {
+            shared: Arc::clone(&shared),
+            object: "test".into(),
+            syntaxes: Arc::new(HashMap::from([(1u8, (String::new(), String::new()))])),
+            assembler: Assembler::new(1024, Arc::clone(&shared.memory)),
+            memory: Arc::clone(&shared.memory),
+            peer: ip(),
+            towards,
+            counts: Arc::default(),
+            hold: None,
+            writing: Writing::default(),
+        }
+    }
+
+    /// A real loopback connection: the end the relay writes to, and the other side's.
+    async fn loopback() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (ours, theirs) = tokio::join!(TcpStream::connect(address), listener.accept());
+        (ours.expect("connect"), theirs.expect("accept").0)
+    }
+
+    /// The other side resets the connection (close with SO_LINGER 0), and the relay's end
+    /// has seen the reset before it writes.
+    async fn reset_by_the_other_side() -> TcpStream {
+        let (ours, theirs) = loopback().await;
+        socket2::SockRef::from(&theirs)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+        drop(theirs);
+        ours.readable().await.expect("readable");
+        let mut byte = [0u8; 1];
+        assert!(
+            ours.try_read(&mut byte).is_err(),
+            "the reset arrived before the relay writes"
+        );
+        ours
+    }
+
+    /// The other side is connected and never reads: the relay's end is filled until it
+    /// takes no more, the other side kept open (returned with it).
+    async fn never_read_by_the_other_side() -> (TcpStream, TcpStream) {
+        let (ours, theirs) = loopback().await;
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match ours.try_write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("filling: {e}"),
+            }
+        }
+        (ours, theirs)
+    }
+
+    /// Relays `pdu`, arriving from `side`, to `to` with `direction`, and returns how it
+    /// ended and the records made.
+    async fn relay_one(pdu: Vec<u8>, side: &'static str, to: TcpStream) -> (End, Vec<String>) {
+        let limits = Limits::default();
+        let kept = Arc::new(Kept::default());
+        let towards = if side == "peer" {
+            Side::Upstream
+        } else {
+            Side::Peer
+        };
+        let mut tap = tap_kept(&limits, &kept, towards);
+        let (mut from_side, mut from) = tokio::io::duplex(4096);
+        from_side.write_all(&pdu).await.expect("write");
+        let to = tokio::sync::Mutex::new(to);
+        let end = direction(
+            &mut from,
+            &to,
+            None::<&tokio::sync::Mutex<TcpStream>>,
+            &mut tap,
+            &limits,
+            &AtomicU64::new(0),
+            Instant::now(),
+            side,
+        )
+        .await;
+        let records = kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.detail.clone())
+            .collect();
+        (end, records)
+    }
+
+    /// An A-RELEASE-RP passed on to a side that reset, or that never reads (its write
+    /// given up at `SEND_TIMEOUT`, the paused clock skipping the wait), is recorded as
+    /// not written to it, and why; one written is recorded as no failure.
+    #[tokio::test(start_paused = true)]
+    async fn a_release_rp_not_written_on_is_recorded_with_why() {
+        let rp = Pdu::ReleaseRp.encode();
+        let (ours, _theirs) = loopback().await;
+        let (end, records) = relay_one(rp.clone(), "upstream", ours).await;
+        assert!(matches!(end, End::Released), "{end:?}");
+        assert!(records.is_empty(), "written: {records:?}");
+
+        let reset = reset_by_the_other_side().await;
+        let (end, records) = relay_one(rp.clone(), "upstream", reset).await;
+        assert!(matches!(end, End::Released), "{end:?}");
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(
+            records[0]
+                .starts_with("the A-RELEASE-RP from the upstream was not written to the peer: ")
+                && records[0].ends_with("; the release is not known to have reached it"),
+            "{records:?}"
+        );
+
+        let (deaf, _kept_open) = never_read_by_the_other_side().await;
+        let (end, records) = relay_one(rp, "peer", deaf).await;
+        assert!(matches!(end, End::Released), "{end:?}");
+        assert_eq!(
+            records,
+            vec![
+                "the A-RELEASE-RP from the peer was not written to the upstream: not taken within 10 s (SEND_TIMEOUT); the release is not known to have reached it"
+                    .to_owned()
+            ]
+        );
+    }
+
+    /// An A-ABORT passed on to a side that reset, or that never reads, is recorded as
+    /// not passed on to it, and why; one written is recorded as passed on.
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_not_passed_on_is_recorded_with_why() {
+        let abort = Pdu::Abort(Abort {
+            source: 0,
+            reason: 0,
+        })
+        .encode();
+        let (ours, _theirs) = loopback().await;
+        let (end, records) = relay_one(abort.clone(), "peer", ours).await;
+        assert!(matches!(end, End::PassedOn), "{end:?}");
+        assert_eq!(records, vec!["A-ABORT from the peer, passed on".to_owned()]);
+
+        let reset = reset_by_the_other_side().await;
+        let (end, records) = relay_one(abort.clone(), "peer", reset).await;
+        assert!(matches!(end, End::PassedOn), "{end:?}");
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(
+            records[0].starts_with("A-ABORT from the peer, not passed on to the upstream: ")
+                && !records[0].contains("SEND_TIMEOUT"),
+            "{records:?}"
+        );
+
+        let (deaf, _kept_open) = never_read_by_the_other_side().await;
+        let (end, records) = relay_one(abort, "upstream", deaf).await;
+        assert!(matches!(end, End::PassedOn), "{end:?}");
+        assert_eq!(
+            records,
+            vec![
+                "A-ABORT from the upstream, not passed on to the peer: not taken within 10 s (SEND_TIMEOUT)"
+                    .to_owned()
+            ]
         );
     }
 

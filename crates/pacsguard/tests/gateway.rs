@@ -2453,6 +2453,51 @@ fn a_peer_keeping_every_message_limit_is_cut_by_its_pace_or_its_lifetime() {
     );
 }
 
+/// Review r30-gateway (issue 16): the pace was a mean over the association's whole life,
+/// so a burst paid for hours: pynetdicom sending three CT_small instances (117 kB) and
+/// then a C-ECHO a second held its association for all of its 20 s (a 3 s window) where
+/// the same echoes alone are cut at 3 s; 22 MB sent first held a place the whole six
+/// hours on one C-ECHO every 50 s. What is paid ahead now counts for one window
+/// (`limits.progress_seconds`) of the minimum: the burst's sender is cut soon after,
+/// told by an A-ABORT and recorded naming the limit, its instances relayed.
+#[test]
+fn a_burst_sent_first_pays_for_one_window_not_for_the_association_s_life() {
+    require_dcmtk();
+    let env = Env::new();
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = 60\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = steady_peer(gateway.ports[0], "burst", "1", "20")
+        .wait_with_output()
+        .expect("wait");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let took: f64 = line
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        line.starts_with("aborted after ") && took < 12.0,
+        "cut soon after its burst, not after its 20 s: {line}: {details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains(
+            "under 1024 bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most 3 s of it (limits.progress_seconds)"
+        ) && d.ends_with("aborted both ways (A-ABORT)")),
+        "{details:#?}"
+    );
+    assert_eq!(received(&rx).len(), 3, "the burst's instances were relayed");
+}
+
 /// Review r26-gateway (issue 16): a data set held on a refusing route for its
 /// screening when the upstream ended the association (storescp gives up on a silent
 /// association after its socket timeout, `-ts 2`; the screening held by a debug build's hook until the test
@@ -7537,6 +7582,84 @@ fn the_last_association_places_are_kept_for_a_network_holding_none() {
     assert!(
         details.iter().any(|d| d.contains(
             "refused: 15 associations in flight, 3 from network 127.0.1.0/24: the last 1 place(s) are kept for networks holding none (limits.association_reserve_for_new_networks) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Review r30-gateway (issue 16): two networks holding every place took each one back
+/// as it came free (a peer paying `min_average_bytes_per_second` holds one six hours, then
+/// asks again at once), so a sender of a third network, refused once, was refused for
+/// as long as they liked, the reserve for new networks spent (here none is kept). Refused
+/// for want of a place, the third network is owed its fair share
+/// (`limits.association_fair_share_seconds`): the network at its share asking again is
+/// refused (transient, recorded naming the setting) and the third gets the place; nothing
+/// in flight is cut.
+#[test]
+fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 16\nmax_associations_per_peer = 4\nmax_associations_per_network = 12\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    let mut admitted = |address: [u8; 4]| {
+        let (stream, kind, body) = request_from(address, port);
+        assert_eq!(kind, 2, "{address:?} admitted: {body:?}");
+        held.push(stream);
+    };
+    // 127.0.0.0/24 at its 12, 127.0.1.0/24 the 4 left: every place taken.
+    for host in 2..=4u8 {
+        for _ in 0..4 {
+            admitted([127, 0, 0, host]);
+        }
+    }
+    for _ in 0..4 {
+        admitted([127, 0, 1, 1]);
+    }
+    let (_, kind, _) = request_from([127, 0, 2, 1], port);
+    assert_eq!(kind, 3, "every place taken: the third network is refused");
+    // One of the first network's associations ends, and it asks again at once.
+    let mut ending = held.remove(0);
+    ending
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut ending).0, 6, "released");
+    let mut rest = Vec::new();
+    ending
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+    // The place is given back just after the close.
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, kind, body) = request_from([127, 0, 0, 2], port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the network at its share is refused the place owed: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    let (stream, kind, body) = request_from([127, 0, 2, 1], port);
+    assert_eq!(kind, 2, "the third network gets the place: {body:?}");
+    held.push(stream);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 15 associations in flight, 11 from network 127.0.0.0/24, at least its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (1 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
         )),
         "{details:#?}"
     );
