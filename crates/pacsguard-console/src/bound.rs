@@ -844,7 +844,12 @@ impl Console {
         } else {
             // Refused again at each request: alerted at most once per interval, the
             // rest counted (review r30-console).
-            self.alert_undo_refused(crate::undo_refused::UndoRefused::Session, room, event)?;
+            self.alert_undo_refused(
+                crate::undo_refused::UndoRefused::Session,
+                &crate::secret::hex(token_hash),
+                room,
+                event,
+            )?;
         }
         Ok(false)
     }

@@ -168,7 +168,12 @@ impl crate::auth::Console {
                 if forgotten.is_err() {
                     // Refused again at each request: alerted at most once per interval,
                     // the rest counted (review r30-console).
-                    self.alert_undo_refused(crate::undo_refused::UndoRefused::StepUp, room, event)?;
+                    self.alert_undo_refused(
+                        crate::undo_refused::UndoRefused::StepUp,
+                        &crate::secret::hex(token_hash),
+                        room,
+                        event,
+                    )?;
                 } else {
                     crate::held::record_in(room, event)?;
                 }
@@ -242,6 +247,7 @@ impl crate::auth::Console {
                 let room = self.room_for_record()?;
                 self.alert_undo_refused(
                     crate::undo_refused::UndoRefused::Session,
+                    &crate::secret::hex(token_hash),
                     room,
                     alert(&format!(
                         "the session was refused and could not be ended ({e}): it is refused at each request"

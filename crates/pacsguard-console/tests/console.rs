@@ -4555,6 +4555,63 @@ async fn an_altered_link_the_store_cannot_remove_alerts_once_per_interval_with_a
     );
 }
 
+/// Review r30-console2: the alerts of edits the store refused to undo were rate-limited
+/// per kind of row only, so one edited link its holder kept loading (a full disk) held
+/// back the first alert of every other edited link for `UNDO_REFUSED_ALERT_INTERVAL`:
+/// another account's link, refused at its load, was only counted, and never named on the
+/// trail if not loaded again. The limit is per row: each edited row is alerted once.
+#[tokio::test]
+async fn an_edited_link_alerted_already_does_not_hold_back_the_alert_of_another() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let dave = invite(&h, &admin, &admin_csrf, "dave").await;
+    let frank = invite(&h, &admin, &admin_csrf, "frank").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let account = |name: &str| {
+        h.store()
+            .account_by_name(name)
+            .expect("store")
+            .expect("invited")
+            .id
+    };
+    let (dave_id, frank_id) = (account("dave"), account("frank"));
+    let _ = h.events();
+    for _ in 0..3 {
+        let r = h
+            .send("GET", &format!("/welcome?token={dave}"), None, &[])
+            .await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    let r = h
+        .send("GET", &format!("/welcome?token={frank}"), None, &[])
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 2, "one alert per edited link: {alerts:?}");
+    assert!(
+        alerts[0].contains(&format!("account(s) {dave_id} ")),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts[1].contains(&format!("account(s) {frank_id} ")),
+        "frank's edited link was never named on the trail: {alerts:?}"
+    );
+    // Each row's own repeats stay counted.
+    let r = h
+        .send("GET", &format!("/welcome?token={frank}"), None, &[])
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
 /// Review r30-console: an expired link found not as the trail recorded it is removed by
 /// the next invitation's hold (`purge_expired_links`), and its alert was queued at once,
 /// saying "refused and removed", while the hold could still roll back: an invitation whose
