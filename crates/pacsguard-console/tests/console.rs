@@ -5757,6 +5757,45 @@ async fn a_session_whose_seal_fails_and_the_store_cannot_end_is_alerted_and_refu
     );
 }
 
+/// Review r30-console2: a session whose row's seal no longer verifies is ended with a
+/// `console-session-altered` alert, and its end was written before the alert had room: with
+/// the trail full (answered 503) the row was ended in the store and forgotten in memory,
+/// the alert lost, and the end noted in the store recorded at the next start as a plain
+/// end: the edit never reached the trail as an alert. Room for the alert is kept first:
+/// the trail refuses before the store changes, and the next request raises it.
+#[tokio::test]
+async fn a_session_whose_seal_fails_while_the_trail_is_full_is_alerted_once_it_has_room() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET csrf = 'known-to-the-intruder' WHERE token_hash = X'{digest}'"
+        ),
+    );
+    trail_with_room(&h, 0);
+    let r = h.overview(&cookie).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    let _ = h.events();
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.location(), Some("/login"), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit of the session never reached the trail as an alert: {alerts:?}"
+    );
+    assert!(alerts[0].contains("ended and refused"), "{alerts:?}");
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
+}
+
 /// Review s14-r04: a sign-out whose end the store could not write (the store busy past
 /// its timeout, the disk full) left the session's row in the store but forgot its
 /// opening in memory first: the next request with its cookie raised
