@@ -6036,6 +6036,44 @@ async fn the_expiry_sweep_ends_a_session_of_another_type_with_the_alert() {
     assert!(alerts[0].contains("last_seen"), "{}", alerts[0]);
 }
 
+/// Review r30-console2: the expiry sweep ended a session row of another type (an edit)
+/// before its `console-session-altered` alert had room: with the trail full the row was
+/// ended and forgotten, the alert lost, and the next start recorded the end noted in the
+/// store as a plain end. Room is kept first: the sweep fails with the row left, and the
+/// next sweep with room ends it with the alert.
+#[tokio::test]
+async fn the_expiry_sweep_with_the_trail_full_leaves_a_session_of_another_type_for_its_alert() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET last_seen = 'later' WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    trail_with_room(&h, 0);
+    assert!(
+        h.console.purge_expired_sessions().is_err(),
+        "the trail is full"
+    );
+    let _ = h.events();
+    h.console.purge_expired_sessions().expect("swept");
+    assert!(h.store().session(&digest).expect("store").is_none());
+    let events = h.events();
+    let alerts = alerts_or_warnings(
+        &events,
+        pacsguard_events::FindingKind::ConsoleSessionAltered,
+    );
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit never reached the trail as an alert: {events:?}"
+    );
+    assert!(alerts[0].contains("last_seen"), "{}", alerts[0]);
+}
+
 /// Review s15-r13: a noted end of a session given a value of another type with sqlite3
 /// (text in `ended`, a BLOB that is not UTF-8 in `detail`) failed every start of the
 /// console, and with it the guard it runs. It is recorded all the same, as the
