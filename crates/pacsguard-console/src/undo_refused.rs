@@ -140,6 +140,40 @@ impl UndoRefusedAlerts {
         let repeats = self.rows.entry(key).or_default();
         repeats.counted = repeats.counted.saturating_add(1);
     }
+
+    /// Takes the alert of `row` of `kind` at `now` if it is due, marked raised at once,
+    /// or counts the use: in one step, so two requests at once on the same row raise one
+    /// alert (review r30-console2: due checked, the lock let go while the alert was
+    /// queued, and marked after, both raised it). A claim whose alert the trail did not
+    /// take is given back ([`UndoRefusedAlerts::give_back`]).
+    fn claim(&mut self, kind: UndoRefused, row: &str, now: i64) -> Option<Claim> {
+        let key = self.key(kind, row, now);
+        let Some(note) = self.due(&key, now) else {
+            self.count(key);
+            return None;
+        };
+        let before = self.rows.get(&key).copied().unwrap_or_default();
+        self.alerted(key.clone(), now);
+        Some(Claim { key, note, before })
+    }
+
+    /// The alert of `claim` was not said: the row is as before it was claimed, with the
+    /// uses counted meanwhile.
+    fn give_back(&mut self, claim: Claim) {
+        let mut repeats = claim.before;
+        let counted_meanwhile = self.rows.get(&claim.key).map_or(0, |r| r.counted);
+        repeats.counted = repeats.counted.saturating_add(counted_meanwhile);
+        self.rows.insert(claim.key, repeats);
+    }
+}
+
+/// An alert taken to be said ([`UndoRefusedAlerts::claim`]).
+struct Claim {
+    key: RowKey,
+    /// What the alert adds to its detail (the uses counted since the last one).
+    note: String,
+    /// The row's repeats before the claim, put back if the alert is not said.
+    before: Repeats,
 }
 
 impl Console {
@@ -155,14 +189,8 @@ impl Console {
         alert: Event,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        let (key, due) = {
-            let mut alerts = lock(&self.undo_refused)?;
-            let key = alerts.key(kind, row, now);
-            let due = alerts.due(&key, now);
-            (key, due)
-        };
-        let Some(note) = due else {
-            lock(&self.undo_refused)?.count(key);
+        let claimed = lock(&self.undo_refused)?.claim(kind, row, now);
+        let Some(claim) = claimed else {
             drop(room);
             UNDO_REFUSED_UNALERTED.refused(&format!(
                 "to alert again ({}): an alert of the same row was raised within {UNDO_REFUSED_ALERT_INTERVAL} s (UNDO_REFUSED_ALERT_INTERVAL); counted, said by the next one",
@@ -170,9 +198,11 @@ impl Console {
             ));
             return Ok(());
         };
-        crate::held::record_in(room, with_note(alert, &note))?;
-        lock(&self.undo_refused)?.alerted(key, now);
-        Ok(())
+        let said = crate::held::record_in(room, with_note(alert, &claim.note));
+        if said.is_err() {
+            lock(&self.undo_refused)?.give_back(claim);
+        }
+        said
     }
 }
 
@@ -198,13 +228,23 @@ mod tests {
         row: &str,
         now: i64,
     ) -> Option<String> {
-        let key = alerts.key(kind, row, now);
-        let due = alerts.due(&key, now);
-        match due {
-            Some(_) => alerts.alerted(key, now),
-            None => alerts.count(key),
-        }
-        due
+        alerts.claim(kind, row, now).map(|claim| claim.note)
+    }
+
+    #[test]
+    fn a_row_claimed_is_not_due_to_another_request_and_given_back_if_not_said() {
+        let mut alerts = UndoRefusedAlerts::default();
+        let claim = alerts
+            .claim(UndoRefused::Request, "7", T0)
+            .expect("the first is due");
+        // A second request on the same row meanwhile (its alert not yet queued).
+        assert!(alerts.claim(UndoRefused::Request, "7", T0).is_none());
+        alerts.give_back(claim);
+        // Not said: the next use raises it again, with the use counted meanwhile.
+        let again = alerts
+            .claim(UndoRefused::Request, "7", T0 + 1)
+            .expect("due again");
+        assert!(again.note.contains("1 more use(s)"), "{}", again.note);
     }
 
     #[test]
