@@ -409,12 +409,16 @@ impl Console {
                         ),
                     );
                     event.action = Action::Logout;
-                    self.close_session(
+                    // Room for the alert first (review r30-console2): ended first, a full
+                    // trail lost the alert, and the next start recorded the noted end as
+                    // a plain one. Refused, the row stays for the next sweep.
+                    let room = self.room_for_record()?;
+                    self.close_session_in(
                         &db,
                         &session.token_hash,
-                        session.account,
-                        session.created,
+                        (session.account, session.created),
                         event,
+                        room,
                     )?;
                     ended += 1;
                     continue;

@@ -844,7 +844,12 @@ impl Console {
         } else {
             // Refused again at each request: alerted at most once per interval, the
             // rest counted (review r30-console).
-            self.alert_undo_refused(crate::undo_refused::UndoRefused::Session, room, event)?;
+            self.alert_undo_refused(
+                crate::undo_refused::UndoRefused::Session,
+                &crate::secret::hex(token_hash),
+                room,
+                event,
+            )?;
         }
         Ok(false)
     }
@@ -1228,11 +1233,14 @@ impl Console {
         Ok(false)
     }
 
-    /// The alert for an account not as recorded (once per account and row, marked once
-    /// the alert is queued).
+    /// The alert for an account not as recorded (once per account and row, marked as it
+    /// is taken and unmarked if the trail refuses it).
     fn account_altered(&self, row: &AccountBinding, has_record: bool) -> Result<(), AuthError> {
         let key = (row.id, account_digest(row));
-        if lock(&self.bindings)?.alerted.contains(&key) {
+        // Taken in one step (review r30-console2): looked up, then marked once queued,
+        // sign-ins of the account at once (the check runs outside the store's lock) each
+        // raised it.
+        if !lock(&self.bindings)?.alerted.insert(key.clone()) {
             return Ok(());
         }
         let why = if has_record {
@@ -1254,9 +1262,11 @@ impl Console {
         // Marked alerted only once queued (review r30-console): marked first, a trail that
         // refused the alert (its inbox full, answered 503) left the row marked, so no later
         // request raised it and the edit never reached the trail.
-        self.record(event)?;
-        lock(&self.bindings)?.alerted.insert(key);
-        Ok(())
+        let said = self.record(event);
+        if said.is_err() {
+            lock(&self.bindings)?.alerted.remove(&key);
+        }
+        said
     }
 }
 

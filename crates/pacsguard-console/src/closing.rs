@@ -91,6 +91,42 @@ impl Console {
         created: i64,
         mut event: Event,
     ) -> Result<bool, AuthError> {
+        let existed = self.write_session_end(db, token_hash, account, created, &mut event)?;
+        // Under a hold the end may still be rolled back (review s14-r04): the session
+        // is then forgotten and its end recorded once the hold commits ([`crate::held`]);
+        // rolled back, it is as it was.
+        self.end_when_committed(token_hash, event)?;
+        Ok(existed)
+    }
+
+    /// [`Console::close_session`] whose `event` must reach the trail (an alert, which
+    /// the next start's record of the noted end would say as a plain end), in the
+    /// `room` the caller kept for it before anything was written ([`Console::room_for_record`]):
+    /// a trail that refuses refuses before the store changes (review r30-console2).
+    pub(crate) fn close_session_in(
+        &self,
+        db: &ConsoleDb,
+        token_hash: &[u8],
+        (account, created): (i64, i64),
+        mut event: Event,
+        room: pacsguard_events::Reserved,
+    ) -> Result<bool, AuthError> {
+        let existed = self.write_session_end(db, token_hash, account, created, &mut event)?;
+        self.end_when_committed_in(token_hash, event, room)?;
+        Ok(existed)
+    }
+
+    /// Writes the end of the session `token_hash` (its row gone, its end noted, one
+    /// transaction) and gives `event` the digest of its closure: whether the row was
+    /// there.
+    fn write_session_end(
+        &self,
+        db: &ConsoleDb,
+        token_hash: &[u8],
+        account: i64,
+        created: i64,
+        event: &mut Event,
+    ) -> Result<bool, AuthError> {
         // The opening this console holds for the token, else the row's: a row edited
         // before its end (its `created` or account) must not have a session that never
         // was closed in place of the real one (review s11-r13).
@@ -111,12 +147,7 @@ impl Console {
         // not a row this console no longer knows, which its next request took for an
         // edit of the store (an alert, and the row deleted with no record of its end).
         // The caller holds the store's lock: no request reads the row in between.
-        let existed = db.end_session(&end)?;
-        // Under a hold the end may still be rolled back (review s14-r04): the session
-        // is then forgotten and its end recorded once the hold commits ([`crate::held`]);
-        // rolled back, it is as it was.
-        self.end_when_committed(token_hash, event)?;
-        Ok(existed)
+        Ok(db.end_session(&end)?)
     }
 
     /// At start, after the trail's records were read: every end of a session noted in

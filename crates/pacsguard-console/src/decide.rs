@@ -874,7 +874,12 @@ impl Console {
         } else {
             // Refused again at each confirmation: alerted at most once per interval, the
             // rest counted (review r30-console).
-            self.alert_undo_refused(crate::undo_refused::UndoRefused::Request, room, event)?;
+            self.alert_undo_refused(
+                crate::undo_refused::UndoRefused::Request,
+                &id.to_string(),
+                room,
+                event,
+            )?;
         }
         Err(AuthError::Invalid(format!(
             "four eyes: request {id} {why}: refused, and the security team alerted"

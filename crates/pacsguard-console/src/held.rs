@@ -296,6 +296,28 @@ impl Console {
         self.record(event)
     }
 
+    /// [`Console::end_when_committed`] with the `room` kept for `event` before the end
+    /// was written; inside a hold the hold keeps room for it at its commit instead.
+    pub(crate) fn end_when_committed_in(
+        &self,
+        token_hash: &[u8],
+        event: Event,
+        room: pacsguard_events::Reserved,
+    ) -> Result<(), AuthError> {
+        let mut held = lock(&self.held)?;
+        if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
+            h.records.push(event);
+            h.memory
+                .push(MemoryChange::SessionEnded(token_hash.to_vec()));
+            return Ok(());
+        }
+        drop(held);
+        // Forgotten whatever the memory did, then the alert in its room: the store has
+        // ended the session, so its record is given first of all.
+        let forgotten = self.apply(MemoryChange::SessionEnded(token_hash.to_vec()));
+        record_in(room, event).and(forgotten)
+    }
+
     /// Room for the one record of a write of the store made outside a hold, kept in the
     /// trail's inbox before the write (review r29-console): a trail that refuses (the
     /// guard stopped, its inbox full) refuses before the store changes. Recorded after

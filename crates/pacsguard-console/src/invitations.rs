@@ -269,6 +269,7 @@ impl Console {
             // counted (review r30-console).
             Err(e) => self.alert_undo_refused(
                 crate::undo_refused::UndoRefused::Link,
+                &format!("{accounts:?}"),
                 room,
                 self.invitations_altered_event_kept(accounts, why, e),
             ),

@@ -168,7 +168,12 @@ impl crate::auth::Console {
                 if forgotten.is_err() {
                     // Refused again at each request: alerted at most once per interval,
                     // the rest counted (review r30-console).
-                    self.alert_undo_refused(crate::undo_refused::UndoRefused::StepUp, room, event)?;
+                    self.alert_undo_refused(
+                        crate::undo_refused::UndoRefused::StepUp,
+                        &crate::secret::hex(token_hash),
+                        room,
+                        event,
+                    )?;
                 } else {
                     crate::held::record_in(room, event)?;
                 }
@@ -225,12 +230,17 @@ impl crate::auth::Console {
             event.action = Action::Logout;
             event
         };
-        let ended = self.close_session(
+        // Room for the alert first (review r30-console2): the end written first, a trail
+        // that refused the alert (answered 503) left the session ended in the store and
+        // forgotten, and the next start recorded its noted end as a plain one: the edit
+        // never reached the trail as an alert.
+        let room = self.room_for_record()?;
+        let ended = self.close_session_in(
             db,
             token_hash,
-            session.account,
-            session.created,
+            (session.account, session.created),
             alert("the session was ended and refused"),
+            room,
         );
         match ended {
             Ok(_) => Ok(false),
@@ -242,6 +252,7 @@ impl crate::auth::Console {
                 let room = self.room_for_record()?;
                 self.alert_undo_refused(
                     crate::undo_refused::UndoRefused::Session,
+                    &crate::secret::hex(token_hash),
                     room,
                     alert(&format!(
                         "the session was refused and could not be ended ({e}): it is refused at each request"

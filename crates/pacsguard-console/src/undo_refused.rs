@@ -8,12 +8,19 @@
 //! unauthenticated, at each load of the welcome page) paged the security team once per
 //! request (review r30-console).
 //!
-//! So the first such alert of each [`UndoRefused`] kind is raised at once and later ones
-//! within [`UNDO_REFUSED_ALERT_INTERVAL`] (of the console's clock) are counted, never
-//! silent: each is written to the service's log (itself rate-limited,
-//! [`crate::refusals`]) and the next alert of the kind raised says how many were counted
+//! So the first such alert of each edited row is raised at once and later ones of the
+//! same row within [`UNDO_REFUSED_ALERT_INTERVAL`] (of the console's clock) are counted,
+//! never silent: each is written to the service's log (itself rate-limited,
+//! [`crate::refusals`]) and the next alert of the row raised says how many were counted
 //! since the last one. The refusal of the edited row is the same either way. An alert
 //! the trail could not take counts as not said: the next use raises it again.
+//!
+//! The limit is per row, not per kind of row (review r30-console2): per kind, one edited
+//! link its holder kept loading held back the first alert of every other edited link
+//! (another account's) for the interval, and a row refused once in it was never named on
+//! the trail. At most [`MAX_UNDO_REFUSED_ROWS`] rows are followed; past it (after those
+//! due again and owing no count are let go) the others of a kind share one limit, and
+//! their alert says so.
 
 use std::collections::HashMap;
 
@@ -29,8 +36,13 @@ pub const UNDO_REFUSED_ALERT_INTERVAL: i64 = 600;
 static UNDO_REFUSED_UNALERTED: crate::refusals::RefusalLog =
     crate::refusals::RefusalLog::new("pacsguard serve");
 
-/// What edit the store refused to undo: one rate limit each, so a flood of one kind
-/// never hides the first alert of another.
+/// The edited rows followed one by one; the rows past it share one limit per kind,
+/// said in their alert. Each row's digest is an attacker's to multiply (rows planted
+/// before the disk was filled), so this bounds the memory they take.
+pub const MAX_UNDO_REFUSED_ROWS: usize = 256;
+
+/// What edit the store refused to undo: one rate limit per row of each, so a flood of
+/// one row never hides the first alert of another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum UndoRefused {
     /// An enrolment or reset link not as recorded, not removed.
@@ -43,10 +55,14 @@ pub(crate) enum UndoRefused {
     Request,
 }
 
-/// When each kind was last alerted and how many uses were counted since.
+/// The row an alert is limited under: an edited row of a kind, or (`row: None`) every
+/// row of the kind past [`MAX_UNDO_REFUSED_ROWS`].
+type RowKey = (UndoRefused, Option<String>);
+
+/// When each row was last alerted and how many uses were counted since.
 #[derive(Debug, Default)]
 pub(crate) struct UndoRefusedAlerts {
-    kinds: HashMap<UndoRefused, Repeats>,
+    rows: HashMap<RowKey, Repeats>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,30 +71,63 @@ struct Repeats {
     counted: u64,
 }
 
-impl UndoRefusedAlerts {
-    /// The note the alert of `kind` at `now` carries if it is due (the uses counted
-    /// since the last one); `None` when one was raised within the interval.
-    fn due(&self, kind: UndoRefused, now: i64) -> Option<String> {
-        let repeats = self.kinds.get(&kind).copied().unwrap_or_default();
-        // A clock set back makes it due: never held back longer than the interval.
-        if repeats
-            .last_alerted
+impl Repeats {
+    /// Alerted within the interval before `now` (a clock set back makes it not: never
+    /// held back longer than the interval).
+    fn alerted_recently(&self, now: i64) -> bool {
+        self.last_alerted
             .is_some_and(|at| (0..UNDO_REFUSED_ALERT_INTERVAL).contains(&now.saturating_sub(at)))
-        {
+    }
+}
+
+impl UndoRefusedAlerts {
+    /// The key `row` of `kind` is limited under at `now`: its own while fewer than
+    /// [`MAX_UNDO_REFUSED_ROWS`] are followed, once the rows due again and owing no count
+    /// are let go; the kind's shared one past it.
+    fn key(&mut self, kind: UndoRefused, row: &str, now: i64) -> RowKey {
+        let own = (kind, Some(row.to_string()));
+        if self.rows.contains_key(&own) || self.followed() < MAX_UNDO_REFUSED_ROWS {
+            return own;
+        }
+        self.rows
+            .retain(|_, repeats| repeats.counted > 0 || repeats.alerted_recently(now));
+        if self.followed() < MAX_UNDO_REFUSED_ROWS {
+            return own;
+        }
+        (kind, None)
+    }
+
+    /// How many rows are followed one by one.
+    fn followed(&self) -> usize {
+        self.rows.keys().filter(|(_, row)| row.is_some()).count()
+    }
+
+    /// The note the alert under `key` at `now` carries if it is due (the uses counted
+    /// since the last one, and the shared limit past [`MAX_UNDO_REFUSED_ROWS`]); `None`
+    /// when one was raised within the interval.
+    fn due(&self, key: &RowKey, now: i64) -> Option<String> {
+        let repeats = self.rows.get(key).copied().unwrap_or_default();
+        if repeats.alerted_recently(now) {
             return None;
         }
-        Some(match repeats.counted {
+        let mut note = match repeats.counted {
             0 => String::new(),
             n => format!(
                 " ({n} more use(s) of such edits the store refused to undo were counted since the last alert of them, at most one alert per {UNDO_REFUSED_ALERT_INTERVAL} s: UNDO_REFUSED_ALERT_INTERVAL)"
             ),
-        })
+        };
+        if key.1.is_none() {
+            note.push_str(&format!(
+                " (more than {MAX_UNDO_REFUSED_ROWS} edited rows the store refused to undo are followed: MAX_UNDO_REFUSED_ROWS; this one shares one alert per interval with every other row of its kind past it)"
+            ));
+        }
+        Some(note)
     }
 
-    /// The alert of `kind` was raised at `now`: the count begins again.
-    fn alerted(&mut self, kind: UndoRefused, now: i64) {
-        self.kinds.insert(
-            kind,
+    /// The alert under `key` was raised at `now`: the count begins again.
+    fn alerted(&mut self, key: RowKey, now: i64) {
+        self.rows.insert(
+            key,
             Repeats {
                 last_alerted: Some(now),
                 counted: 0,
@@ -86,38 +135,74 @@ impl UndoRefusedAlerts {
         );
     }
 
-    /// One use of `kind` counted instead of alerted.
-    fn count(&mut self, kind: UndoRefused) {
-        let repeats = self.kinds.entry(kind).or_default();
+    /// One use under `key` counted instead of alerted.
+    fn count(&mut self, key: RowKey) {
+        let repeats = self.rows.entry(key).or_default();
         repeats.counted = repeats.counted.saturating_add(1);
+    }
+
+    /// Takes the alert of `row` of `kind` at `now` if it is due, marked raised at once,
+    /// or counts the use: in one step, so two requests at once on the same row raise one
+    /// alert (review r30-console2: due checked, the lock let go while the alert was
+    /// queued, and marked after, both raised it). A claim whose alert the trail did not
+    /// take is given back ([`UndoRefusedAlerts::give_back`]).
+    fn claim(&mut self, kind: UndoRefused, row: &str, now: i64) -> Option<Claim> {
+        let key = self.key(kind, row, now);
+        let Some(note) = self.due(&key, now) else {
+            self.count(key);
+            return None;
+        };
+        let before = self.rows.get(&key).copied().unwrap_or_default();
+        self.alerted(key.clone(), now);
+        Some(Claim { key, note, before })
+    }
+
+    /// The alert of `claim` was not said: the row is as before it was claimed, with the
+    /// uses counted meanwhile.
+    fn give_back(&mut self, claim: Claim) {
+        let mut repeats = claim.before;
+        let counted_meanwhile = self.rows.get(&claim.key).map_or(0, |r| r.counted);
+        repeats.counted = repeats.counted.saturating_add(counted_meanwhile);
+        self.rows.insert(claim.key, repeats);
     }
 }
 
+/// An alert taken to be said ([`UndoRefusedAlerts::claim`]).
+struct Claim {
+    key: RowKey,
+    /// What the alert adds to its detail (the uses counted since the last one).
+    note: String,
+    /// The row's repeats before the claim, put back if the alert is not said.
+    before: Repeats,
+}
+
 impl Console {
-    /// Says `alert`, of an edit of `kind` the store refused to undo, in the `room` kept
-    /// for it, with the note of the uses counted since the last (see the module); or
-    /// counts it and writes it to the log when one was said within
-    /// [`UNDO_REFUSED_ALERT_INTERVAL`].
+    /// Says `alert`, of an edit of `kind` the store refused to undo in the edited `row`
+    /// (named for its kind, unique to it), in the `room` kept for it, with the note of
+    /// the uses counted since the last (see the module); or counts it and writes it to the
+    /// log when one was said for the row within [`UNDO_REFUSED_ALERT_INTERVAL`].
     pub(crate) fn alert_undo_refused(
         &self,
         kind: UndoRefused,
+        row: &str,
         room: Reserved,
         alert: Event,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        let due = lock(&self.undo_refused)?.due(kind, now);
-        let Some(note) = due else {
-            lock(&self.undo_refused)?.count(kind);
+        let claimed = lock(&self.undo_refused)?.claim(kind, row, now);
+        let Some(claim) = claimed else {
             drop(room);
             UNDO_REFUSED_UNALERTED.refused(&format!(
-                "to alert again ({}): an alert of the same kind was raised within {UNDO_REFUSED_ALERT_INTERVAL} s (UNDO_REFUSED_ALERT_INTERVAL); counted, said by the next one",
+                "to alert again ({}): an alert of the same row was raised within {UNDO_REFUSED_ALERT_INTERVAL} s (UNDO_REFUSED_ALERT_INTERVAL); counted, said by the next one",
                 alert.detail
             ));
             return Ok(());
         };
-        crate::held::record_in(room, with_note(alert, &note))?;
-        lock(&self.undo_refused)?.alerted(kind, now);
-        Ok(())
+        let said = crate::held::record_in(room, with_note(alert, &claim.note));
+        if said.is_err() {
+            lock(&self.undo_refused)?.give_back(claim);
+        }
+        said
     }
 }
 
@@ -134,32 +219,72 @@ fn with_note(mut alert: Event, note: &str) -> Event {
 mod tests {
     use super::*;
 
+    const T0: i64 = 1_800_000_000;
+
+    /// Says the alert of `row` if due at `now`, or counts it: whether it was due.
+    fn use_row(
+        alerts: &mut UndoRefusedAlerts,
+        kind: UndoRefused,
+        row: &str,
+        now: i64,
+    ) -> Option<String> {
+        alerts.claim(kind, row, now).map(|claim| claim.note)
+    }
+
     #[test]
-    fn one_alert_per_kind_and_interval_and_the_next_says_the_count() {
+    fn a_row_claimed_is_not_due_to_another_request_and_given_back_if_not_said() {
         let mut alerts = UndoRefusedAlerts::default();
-        let t0 = 1_800_000_000;
-        assert_eq!(alerts.due(UndoRefused::Link, t0).as_deref(), Some(""));
-        alerts.alerted(UndoRefused::Link, t0);
+        let claim = alerts
+            .claim(UndoRefused::Request, "7", T0)
+            .expect("the first is due");
+        // A second request on the same row meanwhile (its alert not yet queued).
+        assert!(alerts.claim(UndoRefused::Request, "7", T0).is_none());
+        alerts.give_back(claim);
+        // Not said: the next use raises it again, with the use counted meanwhile.
+        let again = alerts
+            .claim(UndoRefused::Request, "7", T0 + 1)
+            .expect("due again");
+        assert!(again.note.contains("1 more use(s)"), "{}", again.note);
+    }
+
+    #[test]
+    fn one_alert_per_row_and_interval_and_the_next_says_the_count() {
+        let mut alerts = UndoRefusedAlerts::default();
+        let link = UndoRefused::Link;
+        assert_eq!(use_row(&mut alerts, link, "a", T0).as_deref(), Some(""));
         for _ in 0..3 {
-            assert!(alerts.due(UndoRefused::Link, t0 + 1).is_none());
-            alerts.count(UndoRefused::Link);
+            assert!(use_row(&mut alerts, link, "a", T0 + 1).is_none());
         }
-        // Another kind is not held back by this one.
+        // Another row, of this kind or another, is not held back by this one.
+        assert_eq!(use_row(&mut alerts, link, "b", T0 + 1).as_deref(), Some(""));
         assert_eq!(
-            alerts.due(UndoRefused::Session, t0 + 1).as_deref(),
+            use_row(&mut alerts, UndoRefused::Session, "a", T0 + 1).as_deref(),
             Some("")
         );
-        let last = t0 + UNDO_REFUSED_ALERT_INTERVAL - 1;
-        assert!(alerts.due(UndoRefused::Link, last).is_none());
-        let note = alerts
-            .due(UndoRefused::Link, t0 + UNDO_REFUSED_ALERT_INTERVAL)
-            .expect("due again");
-        assert!(note.contains("3 more use(s)"), "{note}");
-        alerts.alerted(UndoRefused::Link, t0 + UNDO_REFUSED_ALERT_INTERVAL);
-        assert!(
-            alerts
-                .due(UndoRefused::Link, t0 + UNDO_REFUSED_ALERT_INTERVAL + 1)
-                .is_none()
+        let last = T0 + UNDO_REFUSED_ALERT_INTERVAL - 1;
+        assert!(use_row(&mut alerts, link, "a", last).is_none());
+        let note =
+            use_row(&mut alerts, link, "a", T0 + UNDO_REFUSED_ALERT_INTERVAL).expect("due again");
+        assert!(note.contains("4 more use(s)"), "{note}");
+        assert!(use_row(&mut alerts, link, "a", T0 + UNDO_REFUSED_ALERT_INTERVAL + 1).is_none());
+    }
+
+    #[test]
+    fn rows_past_the_limit_share_one_alert_per_kind_said_so() {
+        let mut alerts = UndoRefusedAlerts::default();
+        let link = UndoRefused::Link;
+        for n in 0..MAX_UNDO_REFUSED_ROWS {
+            assert!(use_row(&mut alerts, link, &n.to_string(), T0).is_some());
+        }
+        let past = use_row(&mut alerts, link, "past", T0 + 1).expect("the first past it");
+        assert!(past.contains("MAX_UNDO_REFUSED_ROWS"), "{past}");
+        assert!(use_row(&mut alerts, link, "past again", T0 + 1).is_none());
+        assert_eq!(alerts.rows.len(), MAX_UNDO_REFUSED_ROWS + 1, "bounded");
+        // Once the followed rows are due again and owe no count they are let go.
+        let later = T0 + UNDO_REFUSED_ALERT_INTERVAL;
+        assert_eq!(
+            use_row(&mut alerts, link, "new", later).as_deref(),
+            Some("")
         );
     }
 }

@@ -4555,6 +4555,63 @@ async fn an_altered_link_the_store_cannot_remove_alerts_once_per_interval_with_a
     );
 }
 
+/// Review r30-console2: the alerts of edits the store refused to undo were rate-limited
+/// per kind of row only, so one edited link its holder kept loading (a full disk) held
+/// back the first alert of every other edited link for `UNDO_REFUSED_ALERT_INTERVAL`:
+/// another account's link, refused at its load, was only counted, and never named on the
+/// trail if not loaded again. The limit is per row: each edited row is alerted once.
+#[tokio::test]
+async fn an_edited_link_alerted_already_does_not_hold_back_the_alert_of_another() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let dave = invite(&h, &admin, &admin_csrf, "dave").await;
+    let frank = invite(&h, &admin, &admin_csrf, "frank").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let account = |name: &str| {
+        h.store()
+            .account_by_name(name)
+            .expect("store")
+            .expect("invited")
+            .id
+    };
+    let (dave_id, frank_id) = (account("dave"), account("frank"));
+    let _ = h.events();
+    for _ in 0..3 {
+        let r = h
+            .send("GET", &format!("/welcome?token={dave}"), None, &[])
+            .await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    let r = h
+        .send("GET", &format!("/welcome?token={frank}"), None, &[])
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 2, "one alert per edited link: {alerts:?}");
+    assert!(
+        alerts[0].contains(&format!("account(s) {dave_id} ")),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts[1].contains(&format!("account(s) {frank_id} ")),
+        "frank's edited link was never named on the trail: {alerts:?}"
+    );
+    // Each row's own repeats stay counted.
+    let r = h
+        .send("GET", &format!("/welcome?token={frank}"), None, &[])
+        .await;
+    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
 /// Review r30-console: an expired link found not as the trail recorded it is removed by
 /// the next invitation's hold (`purge_expired_links`), and its alert was queued at once,
 /// saying "refused and removed", while the hold could still roll back: an invitation whose
@@ -5700,6 +5757,45 @@ async fn a_session_whose_seal_fails_and_the_store_cannot_end_is_alerted_and_refu
     );
 }
 
+/// Review r30-console2: a session whose row's seal no longer verifies is ended with a
+/// `console-session-altered` alert, and its end was written before the alert had room: with
+/// the trail full (answered 503) the row was ended in the store and forgotten in memory,
+/// the alert lost, and the end noted in the store recorded at the next start as a plain
+/// end: the edit never reached the trail as an alert. Room for the alert is kept first:
+/// the trail refuses before the store changes, and the next request raises it.
+#[tokio::test]
+async fn a_session_whose_seal_fails_while_the_trail_is_full_is_alerted_once_it_has_room() {
+    use pacsguard_events::FindingKind;
+    let h = harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::hex(&pacsguard_console::secret::digest(&cookie));
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET csrf = 'known-to-the-intruder' WHERE token_hash = X'{digest}'"
+        ),
+    );
+    trail_with_room(&h, 0);
+    let r = h.overview(&cookie).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    let _ = h.events();
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.location(), Some("/login"), "{} {}", r.status, r.body);
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleSessionAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit of the session never reached the trail as an alert: {alerts:?}"
+    );
+    assert!(alerts[0].contains("ended and refused"), "{alerts:?}");
+    assert!(
+        h.store()
+            .session(&pacsguard_console::secret::digest(&cookie))
+            .expect("store")
+            .is_none()
+    );
+}
+
 /// Review s14-r04: a sign-out whose end the store could not write (the store busy past
 /// its timeout, the disk full) left the session's row in the store but forgot its
 /// opening in memory first: the next request with its cookie raised
@@ -5937,6 +6033,44 @@ async fn the_expiry_sweep_ends_a_session_of_another_type_with_the_alert() {
         pacsguard_events::FindingKind::ConsoleSessionAltered,
     );
     assert_eq!(alerts.len(), 1, "{events:?}");
+    assert!(alerts[0].contains("last_seen"), "{}", alerts[0]);
+}
+
+/// Review r30-console2: the expiry sweep ended a session row of another type (an edit)
+/// before its `console-session-altered` alert had room: with the trail full the row was
+/// ended and forgotten, the alert lost, and the next start recorded the end noted in the
+/// store as a plain end. Room is kept first: the sweep fails with the row left, and the
+/// next sweep with room ends it with the alert.
+#[tokio::test]
+async fn the_expiry_sweep_with_the_trail_full_leaves_a_session_of_another_type_for_its_alert() {
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, _) = h.first_admin().await;
+    let digest = pacsguard_console::secret::digest(&cookie);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET last_seen = 'later' WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    trail_with_room(&h, 0);
+    assert!(
+        h.console.purge_expired_sessions().is_err(),
+        "the trail is full"
+    );
+    let _ = h.events();
+    h.console.purge_expired_sessions().expect("swept");
+    assert!(h.store().session(&digest).expect("store").is_none());
+    let events = h.events();
+    let alerts = alerts_or_warnings(
+        &events,
+        pacsguard_events::FindingKind::ConsoleSessionAltered,
+    );
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the edit never reached the trail as an alert: {events:?}"
+    );
     assert!(alerts[0].contains("last_seen"), "{}", alerts[0]);
 }
 
