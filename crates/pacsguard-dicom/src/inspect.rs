@@ -1662,8 +1662,9 @@ fn opens_as_dicom_file(value: &[u8]) -> bool {
 /// own right, one level deeper and with what is left of the holder's budget: its data
 /// set is walked as its readers walk it (inflated, when deflated), which a search of the
 /// value's bytes as they are does not do. What it finds is the holder's, at the value.
-/// Past [`MAX_NESTED_DICOM_DEPTH`] the value is searched as bytes only, and that is said.
-/// Gives back the file and those held in it, for the rules and hash lists.
+/// Past [`MAX_NESTED_DICOM_DEPTH`] the value is searched as bytes only, and that is said;
+/// its bytes are still kept for the rules and hash lists. Gives back the file and those
+/// held in it, for the rules and hash lists.
 fn screen_nested_dicom_file(
     value: &[u8],
     at: usize,
@@ -1686,7 +1687,10 @@ fn screen_nested_dicom_file(
                 nesting.depth
             ),
         });
-        return Vec::new();
+        // Its data set is not read, but its bytes still go to the rules and hash lists
+        // (within MAX_NESTED_FILE_BYTES): one more level of nesting must not hide a
+        // known-bad file from them.
+        return keep_nested_file(value, at, place, Vec::new(), Vec::new(), Vec::new(), found);
     }
     let (nested, left) = inspect_nested(value, std::mem::take(budget), nesting);
     *budget = left;

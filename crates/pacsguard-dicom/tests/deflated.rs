@@ -352,3 +352,50 @@ fn a_dicom_file_held_in_a_value_is_screened_as_a_dicom_file() {
         found.observations
     );
 }
+
+/// Review r30-screen2: past MAX_NESTED_DICOM_DEPTH a held DICOM file was only warned
+/// about, and its bytes were not kept for the site's YARA rules and hash lists: a
+/// known-bad file held one level deeper than read matched no hash. Now its bytes are kept
+/// as a nested file (its data set still not read, the warning still given), so a hash
+/// list entry for it matches wherever it is held.
+#[test]
+fn a_dicom_file_held_past_the_depth_limit_is_kept_for_the_hash_lists() {
+    let deepest =
+        DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.23.0", b"%PDF-1.7\n%%EOF\n")
+            .build();
+    let mut file = deepest.clone();
+    for level in 1..=pacsguard_dicom::MAX_NESTED_DICOM_DEPTH + 1 {
+        file = holding(&format!("1.2.826.0.1.3680043.10.1137.23.{level}"), &file);
+    }
+    let found = inspect(&file);
+    assert!(
+        found
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::NotInspected
+                && o.detail.contains("MAX_NESTED_DICOM_DEPTH")),
+        "{:#?}",
+        found.observations
+    );
+    let held_deepest = found
+        .nested_files
+        .iter()
+        .find(|n| n.bytes == deepest)
+        .unwrap_or_else(|| {
+            panic!(
+                "the deepest file is not kept: {:#?}",
+                found
+                    .nested_files
+                    .iter()
+                    .map(|n| (&n.place, n.bytes.len()))
+                    .collect::<Vec<_>>()
+            )
+        });
+    // Where it lies in the file screened, as a hash-list hit says.
+    let at = held_deepest.offset.expect("held uncompressed") as usize;
+    assert_eq!(&file[at..at + deepest.len()], &deepest[..]);
+    assert_eq!(
+        found.nested_files.len(),
+        pacsguard_dicom::MAX_NESTED_DICOM_DEPTH + 1
+    );
+}

@@ -100,6 +100,9 @@ fn inflate_with(
     zlib: bool,
 ) -> Vec<u8> {
     const STEP: usize = 64 * 1024;
+    // The room first given, doubled as it fills up to STEP: a stream that inflates to a
+    // few bytes must not cost a zeroed STEP (4,096 streams a reading, up to five readings).
+    const FIRST_STEP: usize = 4 * 1024;
     decompressor.init();
     let mut out = Vec::new();
     let (mut read, mut written) = (0usize, 0usize);
@@ -110,7 +113,7 @@ fn inflate_with(
         }
         let rest = input.get(read..).unwrap_or_default();
         if out.len() == written {
-            out.resize(written + left.min(STEP), 0);
+            out.resize(written + left.min(written.clamp(FIRST_STEP, STEP)), 0);
         }
         let mut flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
         if zlib {

@@ -18,7 +18,10 @@ mod document;
 mod filters;
 mod lexer;
 
+use std::collections::HashSet;
 use std::time::Instant;
+
+use sha2::{Digest, Sha256};
 
 use pacsguard_events::{FindingKind, Severity};
 
@@ -182,7 +185,18 @@ fn read_actions_and_attachments(doc: &mut Document, depth: usize, report: &mut R
 /// findings. `doc`'s budget is returned.
 fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut Report) -> Budget {
     let mut budget = std::mem::take(&mut doc.budget);
-    for (reading, why) in doc.other_readings() {
+    let readings = doc.other_readings();
+    if readings.is_empty() {
+        return budget;
+    }
+    // Each reading may extract again what another extracted (MAX_PDF_STREAMS files each):
+    // known by digest, not compared with every file kept, whose cost grew as their square.
+    let mut kept: HashSet<[u8; 32]> = report
+        .attachments
+        .iter()
+        .map(|a| digest(&a.bytes))
+        .collect();
+    for (reading, why) in readings {
         let mut other = Document::read_as(pdf, budget.renewed(), reading);
         let mut read = Report::default();
         read_actions_and_attachments(&mut other, depth, &mut read);
@@ -193,11 +207,7 @@ fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut
             }
         }
         for attachment in read.attachments {
-            if !report
-                .attachments
-                .iter()
-                .any(|a| a.bytes == attachment.bytes)
-            {
+            if kept.insert(digest(&attachment.bytes)) {
                 report.attachments.push(attachment);
             }
         }
@@ -206,6 +216,11 @@ fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut
         }
     }
     budget
+}
+
+/// The SHA-256 of an attachment: what tells one file from another (as the hash lists do).
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 fn not_inspected(offset: usize, detail: String) -> PdfFinding {
