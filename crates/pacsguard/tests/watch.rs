@@ -3154,13 +3154,32 @@ fn two_writers_back_to_back_are_judged_only_when_the_file_is_whole() {
 }
 
 /// Review r28-watch: the writer above, without its pause (open `O_TRUNC`, write whole,
-/// close, at once again, for 10 s): the pass over `/proc` finds it holding the file on
-/// some looks and not on others, so no writer wait runs its course (each one it misses
-/// ends it, and the next starts anew), and the file is written again after each hashing.
-/// Only `MAX_WRITTEN_WHILE_HASHED_LOOKS` bounds it: the change is reported while the writer
-/// still writes. Raised to 100,000, it is not.
+/// close, at once again, until told to stop): the pass over `/proc` finds it holding the
+/// file on some looks and not on others, so no writer wait runs its course (each one it
+/// misses ends it, and the next starts anew), and the file is written again after each
+/// hashing. Only `MAX_WRITTEN_WHILE_HASHED_LOOKS` bounds it: the change is reported while
+/// the writer still writes, within `WRITTEN_WHILE_HASHED_BOUND`; raised to 100,000, it is
+/// not on an idle machine.
+///
+/// Review r30-flaky2: which look judges it depends on the scheduler. Beside a load of
+/// 16-20 the writer is often off the processor when a look happens, so a whole state is
+/// judged in a gap between two writes, without the limit (failed 3 of 5 asserting the
+/// limit's warning), and the watcher's 5-14 verifications in 10 s outlasted a writer of
+/// 10 s. So the writer writes until the change is seen, and this asserts what holds in
+/// every interleaving: the change is reported in time while the writer still writes, and
+/// nothing is reported of the image but its states (all whole: the writer never
+/// truncates), hashings the writer cut into (`unstable`, its times moved) and, when the
+/// limit was reached, the limit's warning naming it. The warning at the
+/// limit itself is `a_file_written_after_each_hashing_is_judged_at_the_limit_with_a_warning`
+/// (pacsguard-engine).
 #[test]
 fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
+    // MAX_WRITTEN_WHILE_HASHED_LOOKS (5) looks a quiet period apart, each a verification
+    // of 1-2 s on a loaded machine (the limit was reached 7 s after the first write beside
+    // a load of 16 and two busy loops; the change was seen after 22 s at worst, a hashing
+    // cut into ends a count), twice that; the writer writes 90 s at most, so a change held
+    // back without end is not reported within it.
+    const WRITTEN_WHILE_HASHED_BOUND: Duration = Duration::from_secs(45);
     let env = Env::new();
     configure(&env, "quiet_ms = 100\nscrub_mb_per_s = 0\n");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -3170,12 +3189,14 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
     fs::copy(&sample, &image).expect("pydicom's CT_small.dcm");
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
+    // Beside the home and the tree, in neither: its making is no finding.
+    let stop = env.home.with_file_name("stop-writing");
     let writer = "import os, sys, time\n\
-        path = sys.argv[1]\n\
+        path, stop = sys.argv[1], sys.argv[2]\n\
         data = bytearray(open(path, 'rb').read())\n\
-        end = time.time() + 10\n\
+        end = time.time() + 90\n\
         i = 0\n\
-        while time.time() < end:\n\
+        while time.time() < end and not os.path.exists(stop):\n\
         \x20   data[-1] = i % 256\n\
         \x20   fd = os.open(path, os.O_WRONLY)\n\
         \x20   os.write(fd, data)\n\
@@ -3183,31 +3204,45 @@ fn a_writer_rewriting_without_pause_does_not_hold_the_change_back() {
         \x20   if i == 0: print('writing', flush=True)\n\
         \x20   i += 1\n";
     // The window runs from its first write, not from python3's spawn.
-    let mut child = watcher::python_saying(writer, [&image], "writing");
-    let seen = watcher.wait(Duration::from_secs(7), |f, _| {
+    let mut child = watcher::python_saying(writer, [&image, &stop], "writing");
+    let is_image = |x: &Value| x["path"].as_str() == image.to_str();
+    let seen = watcher.wait(WRITTEN_WHILE_HASHED_BOUND, |f, _| {
         f.iter()
-            .any(|x| x["path"].as_str() == image.to_str() && x["kind"] == "header-changed")
+            .any(|x| is_image(x) && x["kind"] == "header-changed")
     });
     let still_writing = child.try_wait().expect("the writer").is_none();
+    fs::write(&stop, b"").expect("test fixture");
     child.wait().expect("the writer ends");
     let (_, findings, stderr) = watcher.stop();
     assert!(
         seen && still_writing,
-        "reported while the writer still wrote: {findings:#?}\n{stderr}"
+        "not reported while the writer still wrote (seen {seen}, still writing \
+         {still_writing}): {findings:#?}\n{stderr}"
     );
-    // Reaching the limit is said (some states are judged before it, in a gap between
-    // two writes; over 10 s the limit is reached too).
-    assert!(
-        findings.iter().any(|x| {
-            x["path"].as_str() == image.to_str()
-                && x["kind"] == "not-inspected"
-                && x["severity"] == "warning"
-                && x["detail"].as_str().is_some_and(|d| {
-                    d.contains("5 looks in a row (MAX_WRITTEN_WHILE_HASHED_LOOKS)")
-                })
-        }),
-        "the limit said: {findings:#?}\n{stderr}"
-    );
+    let of_image: Vec<&Value> = findings.iter().filter(|x| is_image(x)).collect();
+    let limit_said = |x: &Value| {
+        x["kind"] == "not-inspected"
+            && x["severity"] == "warning"
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("5 looks in a row (MAX_WRITTEN_WHILE_HASHED_LOOKS)"))
+    };
+    // A hashing the writer cut into on each of its tries records no hash: said so, with
+    // the times it moved (and nothing of the content).
+    let unhashed = |x: &Value| {
+        (x["kind"] == "unstable" && x["severity"] == "warning")
+            || (x["kind"] == "metadata-changed"
+                && x["fields"]
+                    .as_array()
+                    .is_some_and(|fields| fields.iter().all(|f| f == "mtime" || f == "ctime")))
+    };
+    // Only whole states (the writer never truncates: each is the image with another
+    // last byte), the limit's warnings and hashings cut into.
+    let other: Vec<&&Value> = of_image
+        .iter()
+        .filter(|x| x["kind"] != "header-changed" && !limit_said(x) && !unhashed(x))
+        .collect();
+    assert!(other.is_empty(), "{other:#?}\n{stderr}");
 }
 
 /// Review r29-watch: the counts of removals put off while rename chains were in flight
