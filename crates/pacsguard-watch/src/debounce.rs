@@ -199,6 +199,11 @@ impl Debounce {
         due
     }
 
+    /// Every path waiting, due or not (what a stop names if it cannot judge them).
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.pending.keys()
+    }
+
     pub fn len(&self) -> usize {
         self.pending.len()
     }

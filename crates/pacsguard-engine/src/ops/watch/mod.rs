@@ -294,6 +294,13 @@ fn begins_as_stored_instance(path: &Path, uid: &str, size: u64, structured: bool
 /// hashing or screening (each job not back by then is reported).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a stop goes on judging the changes it noticed before it (read from the
+/// event readers, or waiting to be due): a stop a moment after an attack reports them
+/// instead of leaving them to the next start (review r30-watch2). What is still not due
+/// by then is named by the stop's `unjudged-at-stop` warning; a file still being written
+/// is not judged half-written.
+pub const STOP_DRAIN_GRACE: Duration = Duration::from_secs(2);
+
 /// A file written without pause is verified at the latest this many quiet periods after
 /// its first event.
 const MAX_DEFER_QUIET_PERIODS: u32 = 20;
@@ -909,8 +916,8 @@ fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
     let more = unjudged.len().saturating_sub(named.len());
     format!(
         "{} changed or new file(s) still being written were not judged when the watcher \
-         stopped (waiting for their writer, written again after they were hashed, or new \
-         and written a moment ago): \
+         stopped (waiting for their writer, written again after they were hashed, new \
+         and written a moment ago, or changed a moment before the stop): \
          {}{}; the next start compares them with what was last seen",
         unjudged.len(),
         named.join(", "),
@@ -1917,6 +1924,7 @@ impl<'a> Guard<'a> {
             self.verify_due(Instant::now())?;
             self.tick(Instant::now())?;
         }
+        self.drain_at_stop()?;
         // An overflow just before the stop is still reported, not left for nobody.
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
@@ -1929,6 +1937,47 @@ impl<'a> Guard<'a> {
         Ok(std::mem::take(&mut self.report))
     }
 
+    /// Judges what was noticed before the stop and comes due within
+    /// [`STOP_DRAIN_GRACE`]: the events already queued are read, the paths due verified,
+    /// until nothing waits, the next due is past the grace, or the grace is spent. The
+    /// events still queued then are read without a verification (at most
+    /// [`MAX_QUEUED_BATCHES`], the queue's room), so their paths wait in the debounce and
+    /// [`Guard::report_unjudged_at_stop`] names them.
+    fn drain_at_stop(&mut self) -> Result<(), EngineError> {
+        let end = Instant::now() + STOP_DRAIN_GRACE;
+        loop {
+            self.handle_queued(MAX_MESSAGES_PER_TURN)?;
+            self.verify_due(Instant::now())?;
+            let now = Instant::now();
+            let Some(due) = self.debounce.next_due() else {
+                break;
+            };
+            if now >= end || due > end {
+                break;
+            }
+            match self
+                .rx
+                .recv_timeout(due.saturating_duration_since(now).min(TICK))
+            {
+                Ok(message) => self.handle(message)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.handle_queued(MAX_QUEUED_BATCHES)
+    }
+
+    /// Handles at most `bound` messages already queued, without waiting for more.
+    fn handle_queued(&mut self, bound: usize) -> Result<(), EngineError> {
+        for _ in 0..bound {
+            match self.rx.try_recv() {
+                Ok(message) => self.handle(message)?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
     /// The changed files still put off when the watcher stops (waiting for a writer
     /// that holds them, or written again after they were hashed) are said at the stop,
     /// on the output and the trail and in a notice, one warning per root naming how many
@@ -1938,6 +1987,15 @@ impl<'a> Guard<'a> {
     fn report_unjudged_at_stop(&mut self, now: Instant) -> Result<(), EngineError> {
         let mut unjudged: Vec<PathBuf> = self.writer_waits.paths().cloned().collect();
         unjudged.extend(self.written_while_hashed.keys().cloned());
+        // Paths noticed and not yet due after the stop's grace (review r30-watch2: a
+        // removal or an arrival a moment before the stop went unsaid), those still there
+        // or guarded (a removal): a scratch file come and gone is nothing.
+        let waiting: Vec<PathBuf> = self.debounce.paths().cloned().collect();
+        for path in waiting {
+            if std::fs::symlink_metadata(&path).is_ok() || self.is_guarded(&path)? {
+                unjudged.push(path);
+            }
+        }
         // New files put off as written a moment ago too (review r29-watch2: only the
         // next start's catch-up told them), those still there.
         unjudged.extend(
@@ -2931,6 +2989,14 @@ impl<'a> Guard<'a> {
             let rel = path.strip_prefix(&view.spec.path).ok()?;
             Some((index, rel.as_os_str().as_bytes().to_vec()))
         })
+    }
+
+    /// Whether the view of a root holds `path` (a file or directory last seen there).
+    fn is_guarded(&self, path: &Path) -> Result<bool, EngineError> {
+        let Some((index, rel)) = self.root_of(path) else {
+            return Ok(false);
+        };
+        Ok(self.views()?[index].entry(&rel).is_some())
     }
 
     fn verify_due(&mut self, now: Instant) -> Result<(), EngineError> {
