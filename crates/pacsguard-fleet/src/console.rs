@@ -2538,6 +2538,23 @@ mod tests {
     use super::*;
     use pacsguard_store::ConsoleDb;
 
+    /// A console's store in a new directory with one host, `name`, enrolled by the peer
+    /// certificate returned: the directory (kept alive), the store's path, the open
+    /// store, the certificate and the host's id.
+    fn enrolled(name: &str) -> (tempfile::TempDir, PathBuf, ConsoleDb, &'static [u8], i64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let mut db = ConsoleDb::open(&store).expect("db");
+        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+        let peer: &'static [u8] = b"the host's certificate";
+        let id = db
+            .enrol_host(b"t", now(), name, &crate::cert_fingerprint(peer))
+            .expect("db")
+            .expect("enrolled");
+        (dir, store, db, peer, id)
+    }
+
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
     /// limit the memory is emptied (said), so every one is raised again, none dropped.
     #[test]
@@ -2632,16 +2649,7 @@ mod tests {
     #[test]
     fn a_host_is_held_to_its_quota_and_told_once() {
         use crate::witness::tests::{checkpoint, records, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "big", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("big");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         let fleet = |quota: Quota| {
@@ -2882,16 +2890,7 @@ mod tests {
     #[test]
     fn tiny_records_one_per_report_stay_within_the_quota() {
         use crate::witness::tests::{checkpoint, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "tiny", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("tiny");
         let quota = 8 << 10;
         let fleet = Fleet::new(
             store.clone(),
@@ -2951,16 +2950,7 @@ mod tests {
     #[test]
     fn the_promise_of_a_backlog_is_its_newest_heartbeat_record_in_any_of_its_batches() {
         use crate::witness::tests::{checkpoint, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "backlog", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("backlog");
         let fleet = Fleet::new(
             store.clone(),
             HostCa::load_or_generate(dir.path(), "console").expect("ca"),
@@ -3004,16 +2994,7 @@ mod tests {
     #[test]
     fn a_host_going_back_to_an_approved_profile_is_raised_and_not_signed() {
         use crate::witness::tests::signer;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "ws", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("ws");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         let fleet = Fleet::new(
@@ -3086,16 +3067,7 @@ mod tests {
     #[test]
     fn a_host_going_back_to_an_unapproved_profile_is_raised() {
         use crate::witness::tests::signer;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "ws", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("ws");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         let fleet = Fleet::new(
@@ -3172,16 +3144,7 @@ mod tests {
     #[test]
     fn made_up_profile_claims_are_charged_to_the_quota() {
         use crate::witness::tests::signer;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "loud", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("loud");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         // Room for two alerts (each detail is 200 to 400 bytes), not three.
@@ -3239,15 +3202,7 @@ mod tests {
     #[test]
     fn a_stranger_rotating_its_trail_key_is_charged_for_each_key() {
         use crate::witness::tests::{checkpoint, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        db.enrol_host(b"t", now(), "pacs", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, _) = enrolled("pacs");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         // The host's first batch (well under 4 KiB) and ten keys, not fifty.
@@ -3329,16 +3284,7 @@ mod tests {
     /// another host's, generation's or digest's approval proves nothing for this one.
     #[test]
     fn an_approval_in_the_store_is_signed_only_when_the_trail_records_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let host = db
-            .enrol_host(b"t", now(), "ws-09", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, host) = enrolled("ws-09");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         // The console's trail: what it recorded approving.
@@ -3493,16 +3439,7 @@ mod tests {
     /// refused. Before, nothing asked: a restored approvals file was believed.
     #[test]
     fn an_approval_is_confirmed_only_while_it_is_the_hosts_current_one() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let host = db
-            .enrol_host(b"t", now(), "ws-07", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, host) = enrolled("ws-07");
         let fleet = Fleet::new(
             store.clone(),
             HostCa::load_or_generate(dir.path(), "console").expect("ca"),
@@ -3618,15 +3555,7 @@ mod tests {
     #[test]
     fn a_generation_signed_in_the_trail_but_never_named_is_raised_once() {
         use crate::witness::tests::{checkpoint, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        db.enrol_host(b"t", now(), "ct-2", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, _) = enrolled("ct-2");
         let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
         let sink = raised.clone();
         let fleet = Fleet::new(
@@ -3767,16 +3696,7 @@ mod tests {
     #[test]
     fn a_batch_the_store_failed_to_take_is_not_left_charged_to_the_quota() {
         use crate::witness::tests::{checkpoint, signer};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = dir.path().join("store.sqlite");
-        drop(pacsguard_store::Store::open(&store).expect("store"));
-        let mut db = ConsoleDb::open(&store).expect("db");
-        db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
-        let peer = b"the host's certificate";
-        let id = db
-            .enrol_host(b"t", now(), "busy", &crate::cert_fingerprint(peer))
-            .expect("db")
-            .expect("enrolled");
+        let (dir, store, mut db, peer, id) = enrolled("busy");
         // The alert raised while the batch is judged (a profile signed on the host)
         // takes the store's write lock and keeps it past the store's busy timeout: the
         // batch's own transaction then fails, after its quota was charged; the lock is

@@ -833,9 +833,6 @@ fn forget_counts_within(
     });
 }
 
-/// Whether the removal of `path`, gone while a rename chain is in flight, is put off once
-/// more (counted), or has been put off [`MAX_CHAIN_DEFERRALS`] times and is reported now
-/// (the count is dropped: a later chain starts again from nothing).
 /// Whether the hashed state `now` of a file stored as `was` is what a writer leaves
 /// mid-way through rewriting a stored instance in place: no DICOM instance any more, and
 /// shorter than it was (truncated, not yet written whole).
