@@ -1743,8 +1743,17 @@ impl Fleet {
             })?;
             // Given up (MAX_STATE_TRIES): other requests kept moving the state, so the
             // host was heard or refused meanwhile; said on the log by `move_state`.
-            if let StateMove::Moved { detail, .. } = moved {
-                self.raise(&host, FindingKind::HostSilent, detail);
+            match moved {
+                StateMove::Moved { detail, .. } => {
+                    self.raise(&host, FindingKind::HostSilent, detail);
+                }
+                // The connection is given up: the check stops here, and the loop says
+                // the error and tries again.
+                StateMove::Unconfirmed { detail, error, .. } => {
+                    self.raise(&host, FindingKind::HostSilent, detail);
+                    return Err(error);
+                }
+                StateMove::Unchanged | StateMove::GaveUp => {}
             }
         }
         Ok(())
@@ -1788,8 +1797,10 @@ impl Fleet {
         Ok(match moved {
             StateMove::Unchanged => false,
             StateMove::GaveUp => true,
-            // Raised when the state changed, not when a standing one was counted.
-            StateMove::Moved { before, .. } => {
+            // Raised when the state changed, not when a standing one was counted. The
+            // report is refused all the same whether the store confirmed the write or
+            // not: the refusal is its answer, and the error was said.
+            StateMove::Moved { before, .. } | StateMove::Unconfirmed { before, .. } => {
                 silence::refused_state(&before.state, state) != before.state
             }
         })
@@ -1827,9 +1838,12 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
-        if let StateMove::Moved { before, .. } = moved
-            && silence::is_silent(&before.state)
-        {
+        let (before, unconfirmed) = match moved {
+            StateMove::Moved { before, .. } => (before, None),
+            StateMove::Unconfirmed { before, error, .. } => (before, Some(error)),
+            StateMove::Unchanged | StateMove::GaveUp => return Ok(()),
+        };
+        if silence::is_silent(&before.state) {
             let unheard = match last_heard(host, now, self.first_report_within) {
                 silence::LastHeard::Report { ago, interval } => {
                     format!("after {ago} s without one (it promised one every {interval} s)")
@@ -1845,7 +1859,9 @@ impl Fleet {
                 format!("a report of its trail verified again {unheard}: it is no longer silent"),
             );
         }
-        Ok(())
+        // The connection is given up: the report ends on the store's error (the host
+        // sends it again).
+        unconfirmed.map_or(Ok(()), Err)
     }
 
     /// Moves the state of `host` to what `judge` makes of it as read now (`None`: no
@@ -1870,11 +1886,29 @@ impl Fleet {
                 return Ok(StateMove::Unchanged);
             };
             hold::here(point, &host.name, &*self.log);
-            if db.swap_host_state(host.id, &current.seen(), &state, &detail)? {
-                return Ok(StateMove::Moved {
-                    before: Box::new(current),
-                    detail,
-                });
+            match db.swap_host_state(host.id, &current.seen(), &state, &detail) {
+                Ok(true) => {
+                    return Ok(StateMove::Moved {
+                        before: Box::new(current),
+                        detail,
+                    });
+                }
+                Ok(false) => {}
+                // Sent and never answered: the store may hold the new state all the
+                // same, and nothing after would raise what it calls for (a later
+                // request finds it written already).
+                Err(error) if error.outcome_unknown() => {
+                    (self.log)(&format!(
+                        "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
+                        host.name
+                    ));
+                    return Ok(StateMove::Unconfirmed {
+                        before: Box::new(current),
+                        detail,
+                        error,
+                    });
+                }
+                Err(error) => return Err(error),
             }
         }
         let line = self
@@ -1895,6 +1929,14 @@ enum StateMove {
     Moved {
         before: Box<HostRow>,
         detail: String,
+    },
+    /// Written over `before` with `detail`, or not: the store gave no answer to the
+    /// write (`error`, [`StoreError::outcome_unknown`]). The alert the change calls for
+    /// is raised as if it was written: twice rather than never (session 31).
+    Unconfirmed {
+        before: Box<HostRow>,
+        detail: String,
+        error: StoreError,
     },
     /// Nothing to change, as the host was read at the write (or it is gone).
     Unchanged,

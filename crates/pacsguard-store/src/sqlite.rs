@@ -138,13 +138,17 @@ pub enum StoreError {
         source: tokio_postgres::Error,
     },
     /// The PostgreSQL server took the connection but did not answer in time (stuck,
-    /// overloaded, a network cut): the connection was given up, nothing half-stored.
-    #[error("[console] fleet_store (PostgreSQL {target}): {what} had no answer within {} s ({setting}): the server is stuck, overloaded or unreachable; the connection was closed (whatever it had begun is rolled back by the server)", .after.as_secs())]
+    /// overloaded, a network cut), or too little of the deadline was left to send the
+    /// statement (`sent` false): the connection was given up. A transaction it had begun
+    /// is rolled back by the server; a single statement sent may have been carried out
+    /// all the same ([`StoreError::outcome_unknown`]).
+    #[error("[console] fleet_store (PostgreSQL {target}): {}", deadline_sentence(what, *.after, setting, *.sent))]
     PostgresDeadline {
         target: String,
         what: &'static str,
         after: std::time::Duration,
         setting: &'static str,
+        sent: bool,
     },
     /// A statement waited for a lock held by another session (a transaction of another
     /// connection, stuck or stopped) for as long as the server lets it (`lock_timeout`):
@@ -175,6 +179,23 @@ pub enum StoreError {
         waited: std::time::Duration,
         setting: &'static str,
     },
+}
+
+/// What [`StoreError::PostgresDeadline`] says: a statement given up on after it was sent
+/// leaves its outcome unknown, one not sent is known not done.
+fn deadline_sentence(what: &str, after: std::time::Duration, setting: &str, sent: bool) -> String {
+    if sent {
+        format!(
+            "{what} had no answer within {} s ({setting}): the server is stuck, overloaded or unreachable; the connection was closed (a transaction it had begun is rolled back by the server, but a single statement it carried out before it saw the close stands)",
+            after.as_secs()
+        )
+    } else {
+        format!(
+            "{what} was not sent: less than {} ms was left of its {} s ({setting}, PG_MIN_STATEMENT_TIME); nothing of it was done, and the connection was closed",
+            crate::PG_MIN_STATEMENT_TIME.as_millis(),
+            after.as_secs()
+        )
+    }
 }
 
 /// The server's own message of a PostgreSQL error (tokio-postgres shows only "db
@@ -276,6 +297,25 @@ impl StoreError {
             },
             StoreError::Schema { found, .. } => StoreError::Schema { path, found },
             other => other,
+        }
+    }
+
+    /// Whether a write that failed with this error may have been carried out all the
+    /// same: a statement sent to PostgreSQL whose answer never came (the client gave up
+    /// on it, or the connection broke mid-exchange) may have committed on the server.
+    /// A caller that raises an alert for the change it wrote must not take such a
+    /// failure for "not written" (issue 14, session 31). Every other error is an answer:
+    /// the change was not made.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            StoreError::PostgresDeadline { sent, .. } => *sent,
+            StoreError::Postgres { source, .. } => {
+                source.as_db_error().is_none()
+                    && (source.is_closed()
+                        || std::error::Error::source(source)
+                            .is_some_and(|cause| cause.is::<std::io::Error>()))
+            }
+            _ => false,
         }
     }
 

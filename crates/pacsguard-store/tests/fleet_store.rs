@@ -1672,8 +1672,10 @@ fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
     let answer = {
         let pool = pool.clone();
         within(bound, move || {
+            // More than PG_MIN_STATEMENT_TIME: the query is sent, and its answer
+            // waited for until the request's deadline.
             let mut db = pool
-                .get_until(std::time::Instant::now() + std::time::Duration::from_millis(500))
+                .get_until(std::time::Instant::now() + pacsguard_store::PG_MIN_STATEMENT_TIME * 3)
                 .expect("the idle connection");
             db.host(host).map(|_| ())
         })
@@ -1699,6 +1701,112 @@ fn a_request_with_a_deadline_gives_up_by_it_and_leaves_none_behind() {
             .map(|h| h.last_contact),
         Some(301)
     );
+}
+
+/// Session 31 (issue 14): a request that spent its budget waiting (in a lock, a slow
+/// store, the console's race hook) sent its next statement with a few milliseconds left,
+/// gave up on the answer, and took the failure for "not written" while PostgreSQL had
+/// carried the statement out: a host's state written as a fork, its alert never raised.
+/// Now a statement is not sent with less than PG_MIN_STATEMENT_TIME left: nothing of it
+/// is done, and the error says so.
+#[test]
+fn a_statement_with_too_little_of_its_budget_left_is_not_sent() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let host = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    let pool = pacsguard_store::FleetPool::with_limits(at, 1, std::time::Duration::from_secs(60));
+    // The pool's one connection, opened and given back: the next request takes it idle.
+    pool.get()
+        .expect("a connection")
+        .host(host)
+        .expect("served");
+    let mut db = pool
+        .get_until(std::time::Instant::now() + pacsguard_store::PG_MIN_STATEMENT_TIME / 2)
+        .expect("the idle connection");
+    let seen = pacsguard_store::SeenState {
+        state: "",
+        last_contact: 0,
+    };
+    let before = server.psql(&format!(
+        "SELECT state, last_contact FROM fleet_hosts WHERE id = {host}"
+    ));
+    let err = db
+        .swap_host_state(host, &seen, "fork", "records from 3 again")
+        .expect_err("too little left to send it");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            pacsguard_store::StoreError::PostgresDeadline { sent: false, .. }
+        ) && text.contains("was not sent")
+            && text.contains("PG_MIN_STATEMENT_TIME"),
+        "{text}"
+    );
+    assert!(!err.outcome_unknown(), "known not done: {text}");
+    drop(db);
+    assert_eq!(
+        server.psql(&format!(
+            "SELECT state, last_contact FROM fleet_hosts WHERE id = {host}"
+        )),
+        before,
+        "nothing of it was done"
+    );
+    assert!(!before.contains("fork"), "{before}");
+}
+
+/// What PG_MIN_STATEMENT_TIME guards against, on a real server: a statement sent and
+/// given up on at the request's deadline is still carried out by the server (a trigger
+/// slows the update down past the deadline, as a loaded server would). The error says
+/// its outcome is unknown, so that a caller raising an alert for the change does not
+/// take it for "not written".
+#[test]
+fn a_statement_given_up_after_it_was_sent_is_of_unknown_outcome_and_may_stand() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let host = enrol(open(&at).as_mut(), b"t", "pacs", "f");
+    server.psql(
+        "CREATE FUNCTION slow_fork() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(4); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_fork BEFORE UPDATE ON fleet_hosts FOR EACH ROW \
+         WHEN (NEW.state = 'fork') EXECUTE FUNCTION slow_fork()",
+    );
+    let pool = pacsguard_store::FleetPool::with_limits(at, 1, std::time::Duration::from_secs(60));
+    let current = pool
+        .get()
+        .expect("a connection")
+        .host(host)
+        .expect("store")
+        .expect("enrolled");
+    let mut db = pool
+        .get_until(std::time::Instant::now() + pacsguard_store::PG_MIN_STATEMENT_TIME * 2)
+        .expect("a connection");
+    let err = db
+        .swap_host_state(host, &current.seen(), "fork", "records from 3 again")
+        .expect_err("given up before the server answered");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            pacsguard_store::StoreError::PostgresDeadline { sent: true, .. }
+        ) && text.contains("FLEET_REQUEST_BUDGET"),
+        "{text}"
+    );
+    assert!(err.outcome_unknown(), "{text}");
+    drop(db);
+    // The server carries the update out once the trigger's sleep ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = server.psql(&format!("SELECT state FROM fleet_hosts WHERE id = {host}"));
+        if state.trim() == "fork" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never landed: {state}; {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// The administrator's own `lock_timeout` in the connection string's `options` wins

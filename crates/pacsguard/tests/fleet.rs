@@ -4101,6 +4101,86 @@ fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgS
     assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
 }
 
+/// Session 31 (issue 14): the console's write of a host's fork reached PostgreSQL, but
+/// the request's budget ran out before the answer came (spent waiting: here the race
+/// hook, in a hospital a lock or a loaded server). The server carried the write out; the
+/// console took the failure for "not written" and raised nothing, and every later
+/// refusal found the fork standing: a host shown `fork` with no `host-trail-fork` on the
+/// trail (a CI run of `on_postgresql_a_refusal_racing_the_silence_check_keeps_the_silence`
+/// failed so). A trigger slows the first write of a fork past the request's deadline, as
+/// a loaded server would. Now a write of unknown outcome raises its alert all the same,
+/// and the store's silence after it is said on the console's log.
+#[test]
+fn on_postgresql_a_fork_written_after_the_console_gave_up_on_the_write_is_raised() {
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("refusal", &hold, Some(&pg));
+    // Shorter than the server's statement_timeout (PG_STATEMENT_TIMEOUT), longer than
+    // what is left of the request when the hold ends.
+    let slow = Duration::from_secs(7);
+    assert!(slow < pacsguard_store::PG_STATEMENT_TIMEOUT);
+    pg.psql(&format!(
+        "CREATE FUNCTION slow_fork() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep({}); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_fork BEFORE UPDATE ON fleet_hosts FOR EACH ROW \
+         WHEN (NEW.state LIKE 'fork%' AND OLD.state NOT LIKE 'fork%') \
+         EXECUTE FUNCTION slow_fork()",
+        slow.as_secs()
+    ));
+    let host = enrolled_host(&console, &server, "ct-unconfirmed");
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "ct-unconfirmed", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    let copy = copy_of_home(&host);
+    let _ = std::fs::remove_file(copy.path().join("lock"));
+    let twin = Env {
+        home: copy.path().to_path_buf(),
+        tree: host.tree.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let copied = trail_size(&twin.home);
+    std::fs::write(host.path("readme.txt"), b"changed after the copy\n").expect("write");
+    wait_host(&console, "ct-unconfirmed", |h| {
+        h["records"].as_u64() > Some(copied) && h["state"] == "ok"
+    });
+    guard.stop();
+    let twin_guard = Serve::start(&twin, &[]);
+    assert!(
+        server.wait_for(
+            "holding the refusal of host ct-unconfirmed",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        server.stderr()
+    );
+    // Released with about 3.5 s left of the request's budget: enough for the write to be
+    // sent (PG_MIN_STATEMENT_TIME), not for the slowed server to answer it.
+    let left = Duration::from_millis(3500);
+    assert!(left > pacsguard_store::PG_MIN_STATEMENT_TIME * 2 && left < slow);
+    std::thread::sleep(pacsguard_store::FLEET_REQUEST_BUDGET - left);
+    std::fs::remove_file(&hold).expect("release");
+    assert!(
+        server.wait_for(
+            "the store did not confirm that its state `fork` was written",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        server.stderr()
+    );
+    wait_host(&console, "ct-unconfirmed", |h| {
+        h["state"].as_str().is_some_and(|s| s.starts_with("fork"))
+    });
+    // The copy reports on (every 2 s), each refusal finding the fork standing.
+    std::thread::sleep(Duration::from_secs(6));
+    twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
+}
+
 /// Sends `signal` to a running `serve` (SIGSTOP: the host hung, or cut off; SIGCONT:
 /// back).
 fn signal(serve: &Serve, signal: nix::sys::signal::Signal) {

@@ -26,6 +26,14 @@ pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one call of the store (a query, or a transaction of several) may take from
 /// its first statement to its last answer. Past it the connection is given up.
 pub const PG_CALL_DEADLINE: Duration = Duration::from_secs(20);
+/// The least that must be left of a call's deadline for a statement to be sent. A
+/// statement the client gives up on may still be carried out by the server (a single
+/// statement commits on its own, whether or not its answer is read), so its outcome is
+/// unknown; one not sent is known not done. A request that spent its budget waiting
+/// (a lock, a slow store, a debug build's race hook) fails cleanly at its next statement
+/// instead of sending one it would likely give up on (issue 14, session 31: a host's
+/// state written as a fork while the console, given up on the write, raised nothing).
+pub const PG_MIN_STATEMENT_TIME: Duration = Duration::from_secs(1);
 /// The server's `statement_timeout` on the store's connections: shorter than
 /// [`PG_CALL_DEADLINE`], so a statement waiting behind a lock is cancelled by the
 /// server (the connection stays usable) before the client gives the connection up.
@@ -73,6 +81,9 @@ pub(super) enum Failure {
         what: &'static str,
         after: Duration,
         setting: &'static str,
+        /// Whether the statement was sent before the client gave up on it: its outcome
+        /// is then unknown (see [`PG_MIN_STATEMENT_TIME`]).
+        sent: bool,
     },
     /// The client's runtime could not be made (out of threads or descriptors).
     Runtime(std::io::Error),
@@ -145,6 +156,17 @@ fn within<T>(
     work: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, Failure> {
     let left = deadline.saturating_duration_since(Instant::now());
+    if left < PG_MIN_STATEMENT_TIME {
+        // Nothing is sent; a transaction the connection may be in is ended by closing
+        // it (the server rolls back what it had begun when the socket closes).
+        *broken = true;
+        return Err(Failure::Deadline {
+            what: "a query",
+            after: limit.0,
+            setting: limit.1,
+            sent: false,
+        });
+    }
     match driver
         .runtime()
         .block_on(async { tokio::time::timeout(left, work).await })
@@ -156,6 +178,7 @@ fn within<T>(
                 what: "a query",
                 after: limit.0,
                 setting: limit.1,
+                sent: true,
             })
         }
     }
@@ -225,6 +248,7 @@ impl Conn {
                 what: "connecting (start-up and sign-in)",
                 after: limit.0,
                 setting: limit.1,
+                sent: false,
             }),
         }
     }

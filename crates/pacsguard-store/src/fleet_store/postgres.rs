@@ -374,11 +374,13 @@ impl Pg {
                 what,
                 after,
                 setting,
+                sent,
             } => StoreError::PostgresDeadline {
                 target: self.0.clone(),
                 what,
                 after,
                 setting,
+                sent,
             },
             Failure::Runtime(e) => StoreError::PostgresClient {
                 target: self.0.clone(),
