@@ -7705,3 +7705,51 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
         .expect("timeout");
     assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
 }
+
+/// Review r31-gateway (issue 16): an A-RELEASE-RP that no A-RELEASE-RQ asked for was
+/// relayed upstream as a release, and the association recorded as a Success "ended:
+/// released", while storescp, for which it is an unexpected PDU (PS3.8 9.2, AA-8),
+/// aborted. It is not relayed: the association is aborted both ways (reason 2,
+/// unexpected PDU) and recorded so, once.
+#[test]
+fn a_release_answer_nobody_asked_for_ends_the_association_aborted() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let mut stream = established(gateway.ports[0]);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    stream
+        .write_all(&[6, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RP");
+    let (kind, body) = answer(&mut stream);
+    assert_eq!(
+        (kind, body.get(2..4)),
+        (7, Some(&[2u8, 2][..])),
+        "A-ABORT, service provider, unexpected PDU"
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d
+            == "an A-RELEASE-RP from the peer that no A-RELEASE-RQ of the upstream asked for, not relayed (PS3.8 9.2: an unexpected PDU); aborted"),
+        "{details:#?}"
+    );
+    let ends: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("ended: "))
+        .collect();
+    assert!(
+        ends.len() == 1 && ends[0].starts_with("ended: aborted after "),
+        "{details:#?}"
+    );
+}
