@@ -503,6 +503,17 @@ impl Pending {
         }
     }
 
+    /// The connection was answered alone (every presentation context refused) and waits
+    /// only for its release: it has nothing more to send that the gateway needs, so among
+    /// the places of the biggest holder it gives way as a silent one does.
+    pub fn answered_alone(&self) {
+        if let Some(w) = self.places.table().pending.get_mut(&self.id) {
+            w.progressed = false;
+            w.received = 0;
+            w.read = 0;
+        }
+    }
+
     /// Completes when a newer connection took this place.
     pub async fn evicted(&self) {
         self.evicted.notified().await;
@@ -591,6 +602,36 @@ mod tests {
         assert!(
             tokio::time::timeout(soon, sender.evicted()).await.is_err(),
             "the oldest, with more bytes, stayed"
+        );
+    }
+
+    /// Review r31-gateway: an association whose every context was refused keeps its
+    /// pending place while it waits for its release; having sent its whole request, it
+    /// would outlast a sender still sending one. Answered alone, it gives way as a silent
+    /// place does.
+    #[tokio::test]
+    async fn a_place_answered_alone_gives_way_before_a_sender_still_sending() {
+        let places = Places::new(2, 2, 8, 8);
+        let alone = places
+            .pending(ip("10.0.0.1"), Unread::unknown())
+            .expect("place");
+        alone.received(200);
+        let sender = places
+            .pending(ip("10.0.0.2"), Unread::unknown())
+            .expect("place");
+        sender.received(20);
+        alone.answered_alone();
+        let _newcomer = places
+            .pending(ip("10.0.0.3"), Unread::unknown())
+            .expect("a place taken");
+        let soon = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(soon, alone.evicted()).await.is_ok(),
+            "the place answered alone went"
+        );
+        assert!(
+            tokio::time::timeout(soon, sender.evicted()).await.is_err(),
+            "the sender stayed"
         );
     }
 

@@ -1422,6 +1422,30 @@ async fn association(
             }
         }
     };
+    // Nothing to relay: answered here, on its pending place (review r31-gateway: on an
+    // association place until `artim_seconds`, associations that could do nothing held
+    // every place from senders with work).
+    if offered.is_empty() {
+        let answered = answer_alone(
+            &mut peer,
+            &rq,
+            &refused,
+            user.as_ref().is_some_and(|c| c.respond),
+            &limits,
+            &pending,
+            shared.stopping.subscribe(),
+        )
+        .await;
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "accepted with no presentation context: all {} refused by the route's allow-lists{answered}",
+                refused.len()
+            ),
+        );
+        return;
+    }
     // Admitted: the pending place is given up for an association's.
     drop(pending);
     let _place = match shared.places.association(addr.ip()) {
@@ -1442,26 +1466,6 @@ async fn association(
             return;
         }
     };
-    if offered.is_empty() {
-        let answered = answer_alone(
-            &mut peer,
-            &rq,
-            &refused,
-            user.as_ref().is_some_and(|c| c.respond),
-            &limits,
-            shared.stopping.subscribe(),
-        )
-        .await;
-        shared.event(
-            Outcome::Failure,
-            &object,
-            format!(
-                "accepted with no presentation context: all {} refused by the route's allow-lists{answered}",
-                refused.len()
-            ),
-        );
-        return;
-    }
     let upstream =
         tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
     let tcp = match upstream {
@@ -2064,12 +2068,21 @@ fn record_lock(
 /// r29-gw2: recorded before, a peer that reset was "accepted" all the same). It waits
 /// for the release no longer than a relayed association would at a stop (`stopping`):
 /// the stop drops what is still running after its grace, and the record with it.
+///
+/// Such an association can do nothing, so it never takes an association place: it
+/// keeps the connection's `pending` place, marked silent (the biggest holder's silent
+/// places give way first to a newcomer), and waits for the release (or abort) every
+/// real requestor sends at once at most `limits.request_seconds`, as a connection waits
+/// for its request, then A-ABORT (PS3.8 7.3: either side may abort at any time). On an
+/// association place until `artim_seconds`, 64 such associations from one peer renewed
+/// every 30 s kept every sender out (review r31-gateway).
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     respond: bool,
     limits: &Limits,
+    pending: &Pending,
     mut stopping: tokio::sync::watch::Receiver<Stopping>,
 ) -> String {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
@@ -2100,6 +2113,7 @@ async fn answer_alone(
     if not_written {
         return accepted;
     }
+    pending.answered_alone();
     let release = tokio::select! {
         why = stopping.wait_for(|s| *s != Stopping::No) => Err(
             if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
@@ -2111,7 +2125,10 @@ async fn answer_alone(
                 )
             },
         ),
-        read = tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
+        () = pending.evicted() => Err(
+            "every place for a connection was taken (limits.max_pending) and a newer connection took its place".to_owned()
+        ),
+        read = tokio::time::timeout(limits.request, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
     };
     let why_abort = match release {
         Err(stopped) => stopped,
@@ -2120,11 +2137,15 @@ async fn answer_alone(
             return format!("{accepted}; released{told}");
         }
         Ok(Ok(Ok(None))) => return format!("{accepted}; the peer closed the connection"),
+        // What pynetdicom does on an A-ASSOCIATE-AC accepting no context.
+        Ok(Ok(Ok(Some(bytes)))) if bytes.first() == Some(&kind::ABORT) => {
+            return format!("{accepted}; aborted by the peer");
+        }
         Ok(Ok(Ok(Some(_)))) => "a PDU other than A-RELEASE-RQ".to_owned(),
         Ok(Ok(Err(e))) => format!("reading the peer failed: {e}"),
         Ok(Err(_)) => format!(
-            "no A-RELEASE-RQ within {} s (limits.artim_seconds)",
-            limits.artim.as_secs()
+            "no A-RELEASE-RQ within {} s (limits.request_seconds)",
+            limits.request.as_secs()
         ),
     };
     let told = send_to_peer(peer, "A-ABORT", &provider_abort(2)).await;

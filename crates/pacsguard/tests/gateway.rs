@@ -7666,9 +7666,10 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
 }
 
 /// Review r29-gw2 (issue 16): an association the gateway answers alone is recorded once
-/// its answers are written, after the peer's release or `artim_seconds`; at a stop the
-/// task was dropped after `STOP_GRACE` and twice `SEND_TIMEOUT`, so with an ARTIM timer
-/// longer than that a peer that never released left no record at all. It ends at the
+/// its answers are written, after the peer's release or `request_seconds` (review
+/// r31-gateway; `artim_seconds` before); at a stop the task was dropped after
+/// `STOP_GRACE` and twice `SEND_TIMEOUT`, so with a wait longer than that a peer that
+/// never released left no record at all. It ends at the
 /// stop's grace like an association relayed, recorded with its A-ABORT.
 #[test]
 fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
@@ -7679,7 +7680,7 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
     let gateway = Gateway::start(
         &env,
         &format!(
-            "[limits]\nartim_seconds = 120\n{}",
+            "[limits]\nartim_seconds = 120\nrequest_seconds = 120\n{}",
             config(
                 &[("127.0.0.0/8", "")],
                 &route("ALONE", "CT1", verification_refused, free_port())
@@ -7704,6 +7705,102 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
+}
+
+/// Review r31-gateway (issue 16): an association whose every presentation context the
+/// route refused took an association place and held it until `artim_seconds` (30 s)
+/// unless the peer released it: a peer opening such associations and never releasing
+/// them held every place, renewably, and a sender with work was refused (transient,
+/// local limit exceeded). It can do nothing, so it keeps the connection's pending place
+/// (the biggest holder's silent places give way to a newcomer) and is aborted after
+/// `limits.request_seconds` without a release; a real requestor releases or aborts at
+/// once (pynetdicom aborts, storescu ends).
+#[test]
+fn associations_that_can_do_nothing_hold_no_association_place() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, upstream.port),
+        route("ALONE", "CT1", verification_refused, upstream.port)
+    );
+    let limits = "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\nmax_pending = 4\n";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "{limits}request_seconds = 30\n{}",
+            config(&[("127.0.0.0/8", "")], &routes)
+        ),
+    );
+    let port = gateway.ports[0];
+    let hostile = |port: u16| {
+        let mut stream = connect_from_address([127, 0, 0, 66], port);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        stream
+            .write_all(&verification_rq_calling("ALONE"))
+            .expect("write");
+        assert_eq!(answer(&mut stream).0, 2, "an A-ASSOCIATE-AC");
+        stream
+    };
+    let mut held: Vec<TcpStream> = (0..4).map(|_| hostile(port)).collect();
+    // A sender with work gets an association place, and a pending place for its
+    // request, taken from the biggest holder's silent ones.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Which one gave its place: the one sent an A-ABORT (looked for until it comes).
+    let mut aborted = Vec::new();
+    let since = std::time::Instant::now();
+    while aborted.is_empty() && since.elapsed() < Duration::from_secs(120) {
+        for (i, stream) in held.iter_mut().enumerate() {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let mut head = [0u8; 1];
+            if matches!(stream.read(&mut head), Ok(1) if head[0] == 7) {
+                aborted.push(i);
+            }
+        }
+    }
+    assert_eq!(
+        aborted.len(),
+        1,
+        "one answered alone gave its pending place"
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; aborted: every place for a connection was taken (limits.max_pending) and a newer connection took its place; A-ABORT written to the peer"
+        )),
+        "{details:#?}"
+    );
+    drop(held);
+
+    // Never released: aborted after `request_seconds`.
+    let env = Env::new();
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "{limits}request_seconds = 1\n{}",
+            config(&[("127.0.0.0/8", "")], &routes)
+        ),
+    );
+    let mut stream = hostile(gateway.ports[0]);
+    assert_eq!(answer(&mut stream).0, 7, "an A-ABORT");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; aborted: no A-RELEASE-RQ within 1 s (limits.request_seconds); A-ABORT written to the peer"
+        )),
+        "{details:#?}"
+    );
 }
 
 /// Review r31-gateway (issue 16): an A-RELEASE-RP that no A-RELEASE-RQ asked for was
