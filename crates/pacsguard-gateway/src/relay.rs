@@ -2556,6 +2556,9 @@ impl Tap {
                     ),
                 ));
             }
+            if !pdv.is_command() {
+                self.counts.progress().data_set_moved(pdv.data.len() as u64);
+            }
             let pushed = self.assembler.push(pdv);
             let from = self.towards.other();
             if pushed.is_ok() && pdv.is_last() && !self.assembler.mid_message() {
@@ -3877,7 +3880,7 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        let moved = counts.progress().moved_in_all();
+        let moved = counts.progress().data_sets_in_all();
         pace.look(
             now,
             counts.unanswered().owes(Side::Upstream),
@@ -3920,7 +3923,7 @@ fn pace_limits(limits: &Limits) -> PaceLimits {
 
 /// Why the association must end for its life or its pace (`Pace`), if it must.
 fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let moved = counts.progress().moved_in_all();
+    let moved = counts.progress().data_sets_in_all();
     match pace.verdict(now, moved, pace_limits(limits))? {
         PaceBreach::Lifetime(lived) => Some(format!(
             "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
@@ -3928,7 +3931,7 @@ fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> O
             limits.association.as_secs()
         )),
         PaceBreach::TooSlow(own, bytes) => Some(format!(
-            "{bytes} bytes of P-DATA moved in all, {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            "{bytes} bytes of data sets moved in all (command sets, a C-ECHO's whole message, do not count), {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
             own.as_secs_f64(),
             limits.min_average_bytes_per_second,
             limits.progress.as_secs()

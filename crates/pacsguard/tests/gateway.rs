@@ -7850,3 +7850,47 @@ fn a_release_answer_nobody_asked_for_ends_the_association_aborted() {
         "{details:#?}"
     );
 }
+
+/// Review r31-gateway (issue 16): the pace was paid by every byte of P-DATA, command
+/// sets too, so C-ECHOs sent fast enough (about 170 bytes a round, seven a second at
+/// the default 1024 B/s) paid it and held a place the whole `association_seconds` while
+/// carrying nothing: pynetdicom echoing every 50 ms kept its association all of its
+/// 20 s with a 3 s window. Only data sets pay now: the echoer is cut soon after the
+/// window, told by an A-ABORT, recorded naming the limit.
+#[test]
+fn a_flood_of_echoes_pays_no_pace() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = 60\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = steady_peer(gateway.ports[0], "echo", "0.05", "20")
+        .wait_with_output()
+        .expect("wait");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let took: f64 = line
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        line.starts_with("aborted after ") && took < 12.0,
+        "cut soon after its window, not after its 20 s: {line}: {details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with(
+            "0 bytes of data sets moved in all (command sets, a C-ECHO's whole message, do not count), "
+        ) && d.contains(
+            "under 1024 bytes per second on average (limits.min_average_bytes_per_second)"
+        ) && d.ends_with("aborted both ways (A-ABORT)")),
+        "{details:#?}"
+    );
+}
