@@ -7707,6 +7707,74 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
     assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
 }
 
+/// Review r31-gateway (issue 16): the fair share was kept between networks only, so a
+/// modality sharing its /24 with a host that took every place (a compromised
+/// workstation in the imaging VLAN) was refused for as long as the host took each place
+/// back as it came free: its network was never short of its share. A peer refused for
+/// want of a place is now owed its share of its network's share by the other peers of
+/// its network: the host asking again is refused (transient, recorded naming the
+/// setting) and the modality gets the place; nothing in flight is cut.
+#[test]
+fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let (host, modality) = ([127, 0, 0, 66], [127, 0, 0, 7]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (stream, kind, body) = request_from(host, port);
+        assert_eq!(kind, 2, "the host takes every place: {body:?}");
+        held.push(stream);
+    }
+    let (_, kind, _) = request_from(modality, port);
+    assert_eq!(kind, 3, "every place taken: the modality is refused");
+    let mut ending = held.remove(0);
+    ending
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut ending).0, 6, "released");
+    let mut rest = Vec::new();
+    ending
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+    // The place is given back just after the close.
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, kind, body) = request_from(host, port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the host, over its share, is refused the place owed: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    let (stream, kind, body) = request_from(modality, port);
+    assert_eq!(kind, 2, "the modality gets the place: {body:?}");
+    held.push(stream);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 3 associations in flight, 3 from 127.0.0.66, at least its fair share (2, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
 /// Review r31-gateway (issue 16): an association whose every presentation context the
 /// route refused took an association place and held it until `artim_seconds` (30 s)
 /// unless the peer released it: a peer opening such associations and never releasing
