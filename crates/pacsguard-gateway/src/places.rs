@@ -160,6 +160,9 @@ struct Table {
     /// asked, up to its fair share, for `fair_share_for` after its last refusal (see
     /// [`Places::association`]).
     waiting: HashMap<IpAddr, Waited>,
+    /// The same for peers ([`peer_key`]), each owed up to its fair share of its
+    /// network's share, by the other peers of its network.
+    waiting_peers: HashMap<IpAddr, Waited>,
 }
 
 /// A network refused an association place for want of one.
@@ -177,6 +180,10 @@ struct Waited {
 /// refusal that forgot it says so: fewer networks owed a share make the shares larger,
 /// never cut anything.
 pub const MAX_WAITING_NETWORKS: usize = 256;
+
+/// Peers remembered as refused for want of a place, as [`MAX_WAITING_NETWORKS`] for
+/// networks: past it the peer refused longest ago is forgotten, and said.
+pub const MAX_WAITING_PEERS: usize = 256;
 
 /// The two budgets, shared by every listener.
 #[derive(Debug)]
@@ -393,9 +400,11 @@ impl Places {
         let fair_share_for = self.fair_share_for;
         t.waiting
             .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
+        t.waiting_peers
+            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
-            let forgot = self.owed_a_share(&mut t, network, now);
+            let forgot = self.owed_a_share(&mut t, peer, network, now);
             return Err(Full(format!(
                 "{total} associations in flight (limits.max_associations){forgot}"
             )));
@@ -416,7 +425,7 @@ impl Places {
         // network already holding places is refused (transient) until one comes back.
         let free = self.max_associations - total;
         if from_network > 0 && free <= self.reserve_for_new_networks {
-            let forgot = self.owed_a_share(&mut t, network, now);
+            let forgot = self.owed_a_share(&mut t, peer, network, now);
             return Err(Full(format!(
                 "{total} associations in flight, {from_network} from network {network}/{bits}: the last {} place(s) are kept for networks holding none (limits.association_reserve_for_new_networks){forgot}",
                 self.reserve_for_new_networks
@@ -431,10 +440,24 @@ impl Places {
         let share = fair_share(&t, self.max_associations);
         let owed = owed_to_others(&t, network, share);
         if from_network >= share && free <= owed {
-            let forgot = self.owed_a_share(&mut t, network, now);
+            let forgot = self.owed_a_share(&mut t, peer, network, now);
             return Err(Full(format!(
                 "{total} associations in flight, {from_network} from network {network}/{bits}, at least its fair share ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({owed} owed; limits.association_fair_share_seconds){forgot}",
                 self.max_associations,
+                fair_share_for.as_secs()
+            )));
+        }
+        // The same between the peers of one network, the network's share divided among
+        // them: a modality sharing its /24 with a host that took every place (one
+        // compromised workstation in the imaging VLAN) was owed nothing, since its
+        // network was not short of its share (review r31-gateway).
+        let share = share.min(self.max_associations_per_network);
+        let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
+        let owed_by_network = owed_to_peers_of(&t, peer, network, share, |p| self.network(p));
+        if from_peer >= peer_share && free <= owed_by_network {
+            let forgot = self.owed_a_share(&mut t, peer, network, now);
+            return Err(Full(format!(
+                "{total} associations in flight, {from_peer} from {peer}, at least its fair share ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({owed_by_network} owed; limits.association_fair_share_seconds){forgot}",
                 fair_share_for.as_secs()
             )));
         }
@@ -447,34 +470,33 @@ impl Places {
         })
     }
 
-    /// `network` was refused for want of a place at `now`: it is owed its fair share
-    /// (when fair shares are kept). Says, for the refusal's record, when the networks
-    /// remembered were at [`MAX_WAITING_NETWORKS`] and one was forgotten for it.
-    fn owed_a_share(&self, t: &mut Table, network: IpAddr, now: Instant) -> String {
+    /// `peer` of `network` was refused for want of a place at `now`: both are owed their
+    /// fair share (when fair shares are kept). Says, for the refusal's record, when the
+    /// networks or peers remembered were at their bound and one was forgotten for it.
+    fn owed_a_share(&self, t: &mut Table, peer: IpAddr, network: IpAddr, now: Instant) -> String {
         if self.fair_share_for.is_zero() {
             return String::new();
         }
-        let mut forgot = String::new();
-        if !t.waiting.contains_key(&network) && t.waiting.len() >= MAX_WAITING_NETWORKS {
-            let longest_ago = t
-                .waiting
-                .iter()
-                .min_by_key(|(_, w)| w.last)
-                .map(|(n, _)| *n);
-            if let Some(old) = longest_ago {
-                t.waiting.remove(&old);
-                forgot = format!(
-                    "; {MAX_WAITING_NETWORKS} networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): {old}, refused longest ago, is no longer owed its fair share"
-                );
-            }
-        }
         let held = t.networks.get(&network).copied().unwrap_or(0);
-        let waited = t.waiting.entry(network).or_insert(Waited {
-            last: now,
-            wanted: 0,
-        });
-        waited.last = now;
-        waited.wanted = waited.wanted.max(held).saturating_add(1);
+        let mut forgot = remember_refused(
+            &mut t.waiting,
+            network,
+            held,
+            now,
+            MAX_WAITING_NETWORKS,
+            "networks",
+            "places::MAX_WAITING_NETWORKS",
+        );
+        let held = t.associations.get(&peer).copied().unwrap_or(0);
+        forgot.push_str(&remember_refused(
+            &mut t.waiting_peers,
+            peer,
+            held,
+            now,
+            MAX_WAITING_PEERS,
+            "peers",
+            "places::MAX_WAITING_PEERS",
+        ));
         forgot
     }
 
@@ -500,6 +522,17 @@ impl Pending {
             w.progressed = true;
             w.read = bytes;
             w.received = w.received.max(bytes);
+        }
+    }
+
+    /// The connection was answered alone (every presentation context refused) and waits
+    /// only for its release: it has nothing more to send that the gateway needs, so among
+    /// the places of the biggest holder it gives way as a silent one does.
+    pub fn answered_alone(&self) {
+        if let Some(w) = self.places.table().pending.get_mut(&self.id) {
+            w.progressed = false;
+            w.received = 0;
+            w.read = 0;
         }
     }
 
@@ -536,6 +569,86 @@ fn owed_to_others(t: &Table, network: IpAddr, share: usize) -> usize {
         .map(|(n, w)| {
             let held = t.networks.get(n).copied().unwrap_or(0);
             w.wanted.min(share).saturating_sub(held)
+        })
+        .sum()
+}
+
+/// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
+/// than it holds. At most `bound` are remembered, the one refused longest ago forgotten
+/// for a newcomer, which the refusal's record says (`what`, `constant`).
+fn remember_refused(
+    waiting: &mut HashMap<IpAddr, Waited>,
+    key: IpAddr,
+    held: usize,
+    now: Instant,
+    bound: usize,
+    what: &str,
+    constant: &str,
+) -> String {
+    let mut forgot = String::new();
+    if !waiting.contains_key(&key) && waiting.len() >= bound {
+        let longest_ago = waiting.iter().min_by_key(|(_, w)| w.last).map(|(k, _)| *k);
+        if let Some(old) = longest_ago {
+            waiting.remove(&old);
+            forgot = format!(
+                "; {bound} {what} refused for want of a place are remembered ({constant}): {old}, refused longest ago, is no longer owed its fair share"
+            );
+        }
+    }
+    let waited = waiting.entry(key).or_insert(Waited {
+        last: now,
+        wanted: 0,
+    });
+    waited.last = now;
+    waited.wanted = waited.wanted.max(held).saturating_add(1);
+    forgot
+}
+
+/// The peers of `network` (by `network_of`) holding places or owed a share.
+fn peers_of<'a>(
+    t: &'a Table,
+    network: IpAddr,
+    network_of: impl Fn(IpAddr) -> IpAddr + 'a,
+) -> impl Iterator<Item = IpAddr> + 'a {
+    let holding = t.associations.keys().copied();
+    let waiting_holding_none = t
+        .waiting_peers
+        .keys()
+        .copied()
+        .filter(|p| !t.associations.contains_key(p));
+    holding
+        .chain(waiting_holding_none)
+        .filter(move |p| network_of(*p) == network)
+}
+
+/// Each peer's fair share of its network's `share`: divided among the network's peers
+/// holding places or owed a share (at least one place).
+fn peer_fair_share(
+    t: &Table,
+    network: IpAddr,
+    share: usize,
+    network_of: impl Fn(IpAddr) -> IpAddr,
+) -> usize {
+    let peers = peers_of(t, network, network_of).count();
+    (share / peers.max(1)).max(1)
+}
+
+/// The places the peers of `network` other than `peer` refused for want of one asked and
+/// do not hold, each up to its fair share of the network's `share`.
+fn owed_to_peers_of(
+    t: &Table,
+    peer: IpAddr,
+    network: IpAddr,
+    share: usize,
+    network_of: impl Fn(IpAddr) -> IpAddr + Copy,
+) -> usize {
+    let peer_share = peer_fair_share(t, network, share, network_of);
+    t.waiting_peers
+        .iter()
+        .filter(|(p, _)| **p != peer && network_of(**p) == network)
+        .map(|(p, w)| {
+            let held = t.associations.get(p).copied().unwrap_or(0);
+            w.wanted.min(peer_share).saturating_sub(held)
         })
         .sum()
 }
@@ -591,6 +704,36 @@ mod tests {
         assert!(
             tokio::time::timeout(soon, sender.evicted()).await.is_err(),
             "the oldest, with more bytes, stayed"
+        );
+    }
+
+    /// Review r31-gateway: an association whose every context was refused keeps its
+    /// pending place while it waits for its release; having sent its whole request, it
+    /// would outlast a sender still sending one. Answered alone, it gives way as a silent
+    /// place does.
+    #[tokio::test]
+    async fn a_place_answered_alone_gives_way_before_a_sender_still_sending() {
+        let places = Places::new(2, 2, 8, 8);
+        let alone = places
+            .pending(ip("10.0.0.1"), Unread::unknown())
+            .expect("place");
+        alone.received(200);
+        let sender = places
+            .pending(ip("10.0.0.2"), Unread::unknown())
+            .expect("place");
+        sender.received(20);
+        alone.answered_alone();
+        let _newcomer = places
+            .pending(ip("10.0.0.3"), Unread::unknown())
+            .expect("a place taken");
+        let soon = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(soon, alone.evicted()).await.is_ok(),
+            "the place answered alone went"
+        );
+        assert!(
+            tokio::time::timeout(soon, sender.evicted()).await.is_err(),
+            "the sender stayed"
         );
     }
 
@@ -751,7 +894,7 @@ mod tests {
         }
         a.pop();
         let retaken = places
-            .association_at(ip("10.0.0.2"), at(2))
+            .association_at(ip("10.0.0.1"), at(2))
             .expect_err("a, at its share, may not take back a place c is owed");
         assert_eq!(
             retaken.0,
@@ -809,9 +952,75 @@ mod tests {
             .expect("no share is kept without the setting");
     }
 
-    /// The networks owed a share are an attacker's to multiply (any allowed network can be
-    /// refused): at most `MAX_WAITING_NETWORKS` are remembered, the one refused longest ago
-    /// forgotten, and the refusal that forgets one says so.
+    /// Review r31-gateway: a network's fair share did nothing for a peer sharing the
+    /// network of a host that took every place (a modality in the imaging VLAN beside a
+    /// compromised workstation): the network was never short of its share, so the host
+    /// took each place back as it came free. A peer refused for want of a place is owed
+    /// what it asked up to its share of its network's share, by the other peers of its
+    /// network; peers of other networks are judged by the networks' shares as before.
+    #[test]
+    fn a_peer_refused_beside_the_holder_of_every_place_in_its_network_is_owed_its_share() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let remembered = Duration::from_secs(900);
+        let places = Places::with_networks(8, 8, 8, 8, 8, bits).sharing_fairly_for(remembered);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (host, modality) = (ip("10.0.0.66"), ip("10.0.0.7"));
+        let mut held: Vec<Association> = (0..8)
+            .map(|_| places.association_at(host, at(0)).expect("the host's 8"))
+            .collect();
+        let refused = places
+            .association_at(modality, at(1))
+            .expect_err("every place taken");
+        assert_eq!(
+            refused.0,
+            "8 associations in flight (limits.max_associations)"
+        );
+        held.pop();
+        let retaken = places
+            .association_at(host, at(2))
+            .expect_err("the host, over its share, may not take back the place owed");
+        assert_eq!(
+            retaken.0,
+            "7 associations in flight, 7 from 10.0.0.66, at least its fair share (4, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
+        );
+        let owed = places
+            .association_at(modality, at(3))
+            .expect("the modality takes the place it is owed");
+        // Asked one, holds one: owed nothing more, the host takes what comes free.
+        held.pop();
+        held.push(
+            places
+                .association_at(host, at(4))
+                .expect("nothing more owed"),
+        );
+        // The modality, refused again, is owed up to its share (4): it asked 2.
+        assert!(places.association_at(modality, at(5)).is_err(), "full");
+        held.pop();
+        assert!(places.association_at(host, at(6)).is_err(), "owed again");
+        let _second = places
+            .association_at(modality, at(6))
+            .expect("the modality's second");
+        drop(owed);
+        // Only a peer at its share leaves the owed places free: a third peer of the
+        // network, under its share, takes one while the modality is owed one.
+        let _third = places
+            .association_at(ip("10.0.0.8"), at(7))
+            .expect("under its share");
+        // Owed no longer the share's time after the modality's last refusal.
+        held.pop();
+        assert!(places.association_at(host, at(904)).is_err(), "still owed");
+        held.push(
+            places
+                .association_at(host, at(906))
+                .expect("the modality's refusals forgotten"),
+        );
+    }
+
+    /// The networks and peers owed a share are an attacker's to multiply (any allowed
+    /// network or address can be refused): at most `MAX_WAITING_NETWORKS` networks and
+    /// `MAX_WAITING_PEERS` peers are remembered, the one refused longest ago forgotten,
+    /// and the refusal that forgets one says so.
     #[test]
     fn the_networks_owed_a_share_are_bounded_and_reaching_it_is_said() {
         let bits = NetworkBits { v4: 24, v6: 48 };
@@ -832,11 +1041,12 @@ mod tests {
             .association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1))
             .expect_err("full");
         assert!(
-            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share"),
+            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered (places::MAX_WAITING_PEERS): 10.0.0.1, refused longest ago, is no longer owed its fair share"),
             "{}",
             refused.0
         );
         assert_eq!(places.table().waiting.len(), MAX_WAITING_NETWORKS);
+        assert_eq!(places.table().waiting_peers.len(), MAX_WAITING_PEERS);
     }
 
     /// Review r29-gw2: one network at its share and a second taking the rest held every

@@ -34,9 +34,12 @@ pub struct Progress {
     /// When the message each side is sending began, by [`Side::index`] (`None`: none
     /// under way).
     began: [Option<Instant>; 2],
-    /// P-DATA bytes moved since the association was established, in both directions
-    /// (never reset: [`Pace`] judges the association's average by it).
-    moved_in_all: u64,
+    /// Bytes of data sets (P-DATA fragments other than command sets) moved since the
+    /// association was established, in both directions (never reset: [`Pace`] judges the
+    /// association's average by it). Command sets carry no work: counted, a C-ECHO seven
+    /// times a second (about 170 bytes each, both ways) paid the default minimum and held
+    /// a place the whole `association_seconds` (review r31-gateway).
+    data_sets_in_all: u64,
 }
 
 /// Progress counted from now (an association established).
@@ -52,13 +55,20 @@ impl Progress {
             since: now,
             bytes: 0,
             began: [None; 2],
-            moved_in_all: 0,
+            data_sets_in_all: 0,
         }
     }
 
-    /// P-DATA bytes moved in both directions since the association was established.
-    pub fn moved_in_all(&self) -> u64 {
-        self.moved_in_all
+    /// Bytes of data sets moved in both directions since the association was
+    /// established.
+    pub fn data_sets_in_all(&self) -> u64 {
+        self.data_sets_in_all
+    }
+
+    /// `bytes` of a data set (a fragment that is not a command set) moved, in either
+    /// direction: what pays the association's [`Pace`].
+    pub fn data_set_moved(&mut self, bytes: u64) {
+        self.data_sets_in_all = self.data_sets_in_all.saturating_add(bytes);
     }
 
     /// A fragment of a message from `from` arrived and its last has not: the message is
@@ -93,7 +103,6 @@ impl Progress {
     /// `bytes` of P-DATA moved, in either direction.
     pub fn moved(&mut self, bytes: u64, now: Instant) {
         self.bytes = self.bytes.saturating_add(bytes);
-        self.moved_in_all = self.moved_in_all.saturating_add(bytes);
         if self.bytes >= MIN_PROGRESS_BYTES {
             self.message_completed(now);
         }
@@ -114,7 +123,8 @@ impl Progress {
 /// and one whose own time (time in which the upstream owes no answer: time spent
 /// waiting on the archive, a C-MOVE's hour of sub-operations on another association, is
 /// the archive's, not the peer's) reached `limits.progress_seconds` must have moved at
-/// least `limits.min_average_bytes_per_second` of P-DATA over it on average.
+/// least `limits.min_average_bytes_per_second` of data sets over it on average (command
+/// sets pay nothing: a C-ECHO carries no work, review r31-gateway).
 ///
 /// The average is a balance, not a mean over the whole life: each second of own time
 /// costs the minimum, each byte moved pays, and what is paid ahead counts for at most
@@ -129,10 +139,10 @@ pub struct Pace {
     established: Instant,
     last_look: Instant,
     own_time: Duration,
-    /// P-DATA bytes paid less the minimum owed over the own time, a surplus capped at
+    /// Data set bytes paid less the minimum owed over the own time, a surplus capped at
     /// one window's worth: below zero once the window is reached, the pace is broken.
     balance: i128,
-    /// `moved_in_all` as of the last look.
+    /// `data_sets_in_all` as of the last look.
     counted: u64,
 }
 
@@ -167,7 +177,7 @@ impl Pace {
         }
     }
 
-    /// A look at `now`, the association having moved `moved_in_all` P-DATA bytes: what
+    /// A look at `now`, the association having moved `moved_in_all` bytes of data sets: what
     /// moved since the last look pays, and the time since is the association's own,
     /// costing the minimum, unless the upstream owed an answer meanwhile (sampled: a look
     /// is at most a second apart).
@@ -193,7 +203,7 @@ impl Pace {
         }
     }
 
-    /// Whether the association, having moved `moved_in_all` P-DATA bytes, must end now.
+    /// Whether the association, having moved `moved_in_all` bytes of data sets, must end now.
     pub fn verdict(
         &self,
         now: Instant,

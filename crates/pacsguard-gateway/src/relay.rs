@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use pacsguard_events::{Action, Actor, Event, Finding, FindingKind, Outcome, Severity};
@@ -1422,6 +1422,30 @@ async fn association(
             }
         }
     };
+    // Nothing to relay: answered here, on its pending place (review r31-gateway: on an
+    // association place until `artim_seconds`, associations that could do nothing held
+    // every place from senders with work).
+    if offered.is_empty() {
+        let answered = answer_alone(
+            &mut peer,
+            &rq,
+            &refused,
+            user.as_ref().is_some_and(|c| c.respond),
+            &limits,
+            &pending,
+            shared.stopping.subscribe(),
+        )
+        .await;
+        shared.event(
+            Outcome::Failure,
+            &object,
+            format!(
+                "accepted with no presentation context: all {} refused by the route's allow-lists{answered}",
+                refused.len()
+            ),
+        );
+        return;
+    }
     // Admitted: the pending place is given up for an association's.
     drop(pending);
     let _place = match shared.places.association(addr.ip()) {
@@ -1442,26 +1466,6 @@ async fn association(
             return;
         }
     };
-    if offered.is_empty() {
-        let answered = answer_alone(
-            &mut peer,
-            &rq,
-            &refused,
-            user.as_ref().is_some_and(|c| c.respond),
-            &limits,
-            shared.stopping.subscribe(),
-        )
-        .await;
-        shared.event(
-            Outcome::Failure,
-            &object,
-            format!(
-                "accepted with no presentation context: all {} refused by the route's allow-lists{answered}",
-                refused.len()
-            ),
-        );
-        return;
-    }
     let upstream =
         tokio::time::timeout(limits.artim, TcpStream::connect(route.upstream.as_str())).await;
     let tcp = match upstream {
@@ -1778,10 +1782,7 @@ async fn association(
             ),
         );
     }
-    let outcome = match end {
-        End::Released => Outcome::Success,
-        End::Aborted(_) | End::PassedOn => Outcome::Failure,
-    };
+    let (outcome, ended) = end.recorded();
     let aborted = match &end {
         // Both sides learn that the association is gone, if they still read; at once,
         // so that two sides that stopped reading hold the place one SEND_TIMEOUT, not two.
@@ -1799,8 +1800,7 @@ async fn association(
         outcome,
         &object,
         format!(
-            "ended: {} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}{aborted}",
-            end.text(),
+            "ended: {ended} after {:.1} s; {instances} instance(s), {bytes} data set bytes received, {relayed} relayed upstream{}{}{}{}{aborted}",
             started.elapsed().as_secs_f64(),
             if refused > 0 {
                 format!(" ({refused} instance(s) refused by the route, not forwarded)")
@@ -2068,12 +2068,21 @@ fn record_lock(
 /// r29-gw2: recorded before, a peer that reset was "accepted" all the same). It waits
 /// for the release no longer than a relayed association would at a stop (`stopping`):
 /// the stop drops what is still running after its grace, and the record with it.
+///
+/// Such an association can do nothing, so it never takes an association place: it
+/// keeps the connection's `pending` place, marked silent (the biggest holder's silent
+/// places give way first to a newcomer), and waits for the release (or abort) every
+/// real requestor sends at once at most `limits.request_seconds`, as a connection waits
+/// for its request, then A-ABORT (PS3.8 7.3: either side may abort at any time). On an
+/// association place until `artim_seconds`, 64 such associations from one peer renewed
+/// every 30 s kept every sender out (review r31-gateway).
 async fn answer_alone(
     peer: &mut Box<dyn Stream>,
     rq: &Associate,
     refused: &[crate::admission::Refused],
     respond: bool,
     limits: &Limits,
+    pending: &Pending,
     mut stopping: tokio::sync::watch::Receiver<Stopping>,
 ) -> String {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
@@ -2104,6 +2113,7 @@ async fn answer_alone(
     if not_written {
         return accepted;
     }
+    pending.answered_alone();
     let release = tokio::select! {
         why = stopping.wait_for(|s| *s != Stopping::No) => Err(
             if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
@@ -2115,7 +2125,10 @@ async fn answer_alone(
                 )
             },
         ),
-        read = tokio::time::timeout(limits.artim, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
+        () = pending.evicted() => Err(
+            "every place for a connection was taken (limits.max_pending) and a newer connection took its place".to_owned()
+        ),
+        read = tokio::time::timeout(limits.request, read_pdu(peer, limits.max_pdu_length)) => Ok(read),
     };
     let why_abort = match release {
         Err(stopped) => stopped,
@@ -2124,11 +2137,15 @@ async fn answer_alone(
             return format!("{accepted}; released{told}");
         }
         Ok(Ok(Ok(None))) => return format!("{accepted}; the peer closed the connection"),
+        // What pynetdicom does on an A-ASSOCIATE-AC accepting no context.
+        Ok(Ok(Ok(Some(bytes)))) if bytes.first() == Some(&kind::ABORT) => {
+            return format!("{accepted}; aborted by the peer");
+        }
         Ok(Ok(Ok(Some(_)))) => "a PDU other than A-RELEASE-RQ".to_owned(),
         Ok(Ok(Err(e))) => format!("reading the peer failed: {e}"),
         Ok(Err(_)) => format!(
-            "no A-RELEASE-RQ within {} s (limits.artim_seconds)",
-            limits.artim.as_secs()
+            "no A-RELEASE-RQ within {} s (limits.request_seconds)",
+            limits.request.as_secs()
         ),
     };
     let told = send_to_peer(peer, "A-ABORT", &provider_abort(2)).await;
@@ -2137,7 +2154,15 @@ async fn answer_alone(
 
 #[derive(Debug)]
 enum End {
+    /// Released: the A-RELEASE-RP was written on to the side that asked.
     Released,
+    /// `from` answered the release, and its A-RELEASE-RP was not written to `to`, for
+    /// `why`: the release is not known to have reached that side.
+    ReleaseNotPassedOn {
+        from: &'static str,
+        to: &'static str,
+        why: String,
+    },
     /// With the A-ABORT reason to send both sides.
     Aborted(u8),
     /// One side aborted; its A-ABORT was passed on as it came.
@@ -2148,8 +2173,24 @@ impl End {
     fn text(&self) -> &'static str {
         match self {
             End::Released => "released",
+            End::ReleaseNotPassedOn { .. } => "released on one side only",
             End::Aborted(_) => "aborted",
             End::PassedOn => "aborted by one side",
+        }
+    }
+
+    /// The outcome of the association's end record, and what it says of the end: one
+    /// record says it, truthfully (a release not passed on is no success).
+    fn recorded(&self) -> (Outcome, String) {
+        match self {
+            End::Released => (Outcome::Success, "released".to_owned()),
+            End::ReleaseNotPassedOn { from, to, why } => (
+                Outcome::Failure,
+                format!(
+                    "released by the {from}, but its A-RELEASE-RP was not written to the {to} ({why}), so the release is not known to have reached it,"
+                ),
+            ),
+            End::Aborted(_) | End::PassedOn => (Outcome::Failure, self.text().to_owned()),
         }
     }
 }
@@ -2360,6 +2401,8 @@ struct Counts {
     unanswered: std::sync::Mutex<Unanswered>,
     /// What keeps the association's place besides answers (`limits.progress_seconds`).
     progress: std::sync::Mutex<Progress>,
+    /// Whether the peer, and the upstream, relayed an A-RELEASE-RQ ([`Counts::asked_release`]).
+    release_asked: [AtomicBool; 2],
 }
 
 /// A data set held on a refusing route whose verdict is awaited
@@ -2419,6 +2462,18 @@ impl Drop for AwaitingVerdict {
 }
 
 impl Counts {
+    /// Whether `side` has asked for the release (its A-RELEASE-RQ relayed): only an
+    /// A-RELEASE-RP answering one ends the association released. PS3.8 9.2 (state
+    /// machine, Sta6): an A-RELEASE-RP on an established association is an unexpected
+    /// PDU (AA-8: A-ABORT); relayed as a release, the upstream aborted while the record
+    /// said "released", a success (review r31-gateway).
+    fn asked_release(&self, side: Side) -> &AtomicBool {
+        match side {
+            Side::Peer => &self.release_asked[0],
+            Side::Upstream => &self.release_asked[1],
+        }
+    }
+
     fn unanswered(&self) -> std::sync::MutexGuard<'_, Unanswered> {
         // Only requests and instants: a panic while holding it leaves them usable.
         self.unanswered
@@ -2500,6 +2555,9 @@ impl Tap {
                         pdv.context_id
                     ),
                 ));
+            }
+            if !pdv.is_command() {
+                self.counts.progress().data_set_moved(pdv.data.len() as u64);
             }
             let pushed = self.assembler.push(pdv);
             let from = self.towards.other();
@@ -3822,7 +3880,7 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
     loop {
         tokio::time::sleep(look).await;
         let now = Instant::now();
-        let moved = counts.progress().moved_in_all();
+        let moved = counts.progress().data_sets_in_all();
         pace.look(
             now,
             counts.unanswered().owes(Side::Upstream),
@@ -3865,7 +3923,7 @@ fn pace_limits(limits: &Limits) -> PaceLimits {
 
 /// Why the association must end for its life or its pace (`Pace`), if it must.
 fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
-    let moved = counts.progress().moved_in_all();
+    let moved = counts.progress().data_sets_in_all();
     match pace.verdict(now, moved, pace_limits(limits))? {
         PaceBreach::Lifetime(lived) => Some(format!(
             "the association lived {:.1} s (limits.association_seconds, {} s): no association may hold its place longer, however it keeps the other limits; aborted both ways (A-ABORT)",
@@ -3873,7 +3931,7 @@ fn pace_broken(pace: &Pace, counts: &Counts, limits: &Limits, now: Instant) -> O
             limits.association.as_secs()
         )),
         PaceBreach::TooSlow(own, bytes) => Some(format!(
-            "{bytes} bytes of P-DATA moved in all, {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
+            "{bytes} bytes of data sets moved in all (command sets, a C-ECHO's whole message, do not count), {:.1} s in which the upstream owed no answer: under {} bytes per second on average (limits.min_average_bytes_per_second), what was moved ahead counting for at most {} s of it (limits.progress_seconds): an association that keeps its place without carrying anything; aborted both ways (A-ABORT)",
             own.as_secs_f64(),
             limits.min_average_bytes_per_second,
             limits.progress.as_secs()
@@ -4079,21 +4137,36 @@ where
                 activity.store(now_ms(), Ordering::Relaxed);
             }
             kind::RELEASE_RQ => {
+                // Marked before it is written: the answer may be read on the other
+                // direction before this one goes on.
+                tap.counts
+                    .asked_release(tap.towards.other())
+                    .store(true, Ordering::SeqCst);
                 if let Err(e) = write_pdu(&mut *to.lock().await, &bytes, stall).await {
                     return write_failed(tap, other, &e);
                 }
             }
+            kind::RELEASE_RP if !tap.counts.asked_release(tap.towards).load(Ordering::SeqCst) => {
+                tap.shared.event(
+                    Outcome::Failure,
+                    &tap.object,
+                    format!(
+                        "an A-RELEASE-RP from the {side} that no A-RELEASE-RQ of the {other} asked for, not relayed (PS3.8 9.2: an unexpected PDU); aborted"
+                    ),
+                );
+                return End::Aborted(2);
+            }
             kind::RELEASE_RP => {
-                if let Err(e) = send_told(&mut *to.lock().await, &bytes).await {
-                    tap.shared.event(
-                        Outcome::Failure,
-                        &tap.object,
-                        format!(
-                            "the A-RELEASE-RP from the {side} was not written to the {other}: {e}; the release is not known to have reached it"
-                        ),
-                    );
-                }
-                return End::Released;
+                // Said by the association's end record alone (review r31-gateway: a
+                // separate failure beside a Success "ended: released" said two things).
+                return match send_told(&mut *to.lock().await, &bytes).await {
+                    Ok(()) => End::Released,
+                    Err(why) => End::ReleaseNotPassedOn {
+                        from: side,
+                        to: other,
+                        why,
+                    },
+                };
             }
             kind::ABORT => {
                 let passed = match send_told(&mut *to.lock().await, &bytes).await {
@@ -4126,7 +4199,6 @@ where
 mod tests {
     use super::*;
     use crate::pdu::Pdv;
-    use std::sync::atomic::AtomicBool;
 
     #[derive(Default)]
     struct Kept(std::sync::Mutex<Vec<Event>>);
@@ -5522,9 +5594,19 @@ upstream_ae = "ARCHIVE"
         (ours, theirs)
     }
 
-    /// Relays `pdu`, arriving from `side`, to `to` with `direction`, and returns how it
-    /// ended and the records made.
+    /// Relays `pdu`, arriving from `side`, to `to` with `direction`, the other side
+    /// having asked for the release, and returns how it ended and the records made.
     async fn relay_one(pdu: Vec<u8>, side: &'static str, to: TcpStream) -> (End, Vec<String>) {
+        relay_one_asked(pdu, side, to, true).await
+    }
+
+    /// [`relay_one`], the other side having asked for the release or not (`asked`).
+    async fn relay_one_asked(
+        pdu: Vec<u8>,
+        side: &'static str,
+        to: TcpStream,
+        asked: bool,
+    ) -> (End, Vec<String>) {
         let limits = Limits::default();
         let kept = Arc::new(Kept::default());
         let towards = if side == "peer" {
@@ -5533,6 +5615,9 @@ upstream_ae = "ARCHIVE"
             Side::Peer
         };
         let mut tap = tap_kept(&limits, &kept, towards);
+        tap.counts
+            .asked_release(towards)
+            .store(asked, Ordering::SeqCst);
         let (mut from_side, mut from) = tokio::io::duplex(4096);
         from_side.write_all(&pdu).await.expect("write");
         let to = tokio::sync::Mutex::new(to);
@@ -5558,8 +5643,11 @@ upstream_ae = "ARCHIVE"
     }
 
     /// An A-RELEASE-RP passed on to a side that reset, or that never reads (its write
-    /// given up at `SEND_TIMEOUT`, the paused clock skipping the wait), is recorded as
-    /// not written to it, and why; one written is recorded as no failure.
+    /// given up at `SEND_TIMEOUT`, the paused clock skipping the wait), ends the
+    /// association as released on one side only, a failure saying to which side it was
+    /// not written and why, in the end's one record; one written ends it released.
+    /// Review r31-gateway: the end was `Released`, recorded as a Success "ended:
+    /// released", beside a separate failure record saying it was not written.
     #[tokio::test(start_paused = true)]
     async fn a_release_rp_not_written_on_is_recorded_with_why() {
         let rp = Pdu::ReleaseRp.encode();
@@ -5567,28 +5655,55 @@ upstream_ae = "ARCHIVE"
         let (end, records) = relay_one(rp.clone(), "upstream", ours).await;
         assert!(matches!(end, End::Released), "{end:?}");
         assert!(records.is_empty(), "written: {records:?}");
+        assert_eq!(end.recorded(), (Outcome::Success, "released".to_owned()));
 
         let reset = reset_by_the_other_side().await;
         let (end, records) = relay_one(rp.clone(), "upstream", reset).await;
-        assert!(matches!(end, End::Released), "{end:?}");
-        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(records.is_empty(), "said once, by the end: {records:?}");
+        let (outcome, said) = end.recorded();
+        assert_eq!(outcome, Outcome::Failure, "{said}");
         assert!(
-            records[0]
-                .starts_with("the A-RELEASE-RP from the upstream was not written to the peer: ")
-                && records[0].ends_with("; the release is not known to have reached it"),
-            "{records:?}"
+            said.starts_with(
+                "released by the upstream, but its A-RELEASE-RP was not written to the peer ("
+            ) && said.ends_with("), so the release is not known to have reached it,"),
+            "{said}"
         );
 
         let (deaf, _kept_open) = never_read_by_the_other_side().await;
         let (end, records) = relay_one(rp, "peer", deaf).await;
-        assert!(matches!(end, End::Released), "{end:?}");
+        assert!(records.is_empty(), "said once, by the end: {records:?}");
         assert_eq!(
-            records,
-            vec![
-                "the A-RELEASE-RP from the peer was not written to the upstream: not taken within 10 s (SEND_TIMEOUT); the release is not known to have reached it"
+            end.recorded(),
+            (
+                Outcome::Failure,
+                "released by the peer, but its A-RELEASE-RP was not written to the upstream (not taken within 10 s (SEND_TIMEOUT)), so the release is not known to have reached it,"
                     .to_owned()
-            ]
+            )
         );
+    }
+
+    /// An A-RELEASE-RP that no A-RELEASE-RQ of the other side asked for is an unexpected
+    /// PDU (PS3.8 9.2, AA-8): not relayed, the association aborted (reason 2) and
+    /// recorded so. Review r31-gateway: it was relayed, and the association recorded as
+    /// a Success "ended: released" while the upstream aborted it.
+    #[tokio::test]
+    async fn a_release_rp_nobody_asked_for_is_not_relayed_and_aborts() {
+        for side in ["peer", "upstream"] {
+            let (ours, mut theirs) = loopback().await;
+            let (end, records) = relay_one_asked(Pdu::ReleaseRp.encode(), side, ours, false).await;
+            assert!(matches!(end, End::Aborted(2)), "{end:?}");
+            let other = if side == "peer" { "upstream" } else { "peer" };
+            assert_eq!(
+                records,
+                vec![format!(
+                    "an A-RELEASE-RP from the {side} that no A-RELEASE-RQ of the {other} asked for, not relayed (PS3.8 9.2: an unexpected PDU); aborted"
+                )]
+            );
+            // The relay's end is closed once it returned: all the other side read.
+            let mut relayed = Vec::new();
+            theirs.read_to_end(&mut relayed).await.expect("read");
+            assert!(relayed.is_empty(), "not relayed: {relayed:?}");
+        }
     }
 
     /// An A-ABORT passed on to a side that reset, or that never reads, is recorded as
@@ -5677,6 +5792,10 @@ upstream_ae = "ARCHIVE"
             pdu
         };
         let mut tap = tap;
+        // The upstream asked for the release the peer answers.
+        tap.counts
+            .asked_release(Side::Upstream)
+            .store(true, Ordering::SeqCst);
         let to = tokio::sync::Mutex::new(to);
         let relay = direction(
             &mut from,

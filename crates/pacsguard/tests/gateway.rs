@@ -7666,9 +7666,10 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
 }
 
 /// Review r29-gw2 (issue 16): an association the gateway answers alone is recorded once
-/// its answers are written, after the peer's release or `artim_seconds`; at a stop the
-/// task was dropped after `STOP_GRACE` and twice `SEND_TIMEOUT`, so with an ARTIM timer
-/// longer than that a peer that never released left no record at all. It ends at the
+/// its answers are written, after the peer's release or `request_seconds` (review
+/// r31-gateway; `artim_seconds` before); at a stop the task was dropped after
+/// `STOP_GRACE` and twice `SEND_TIMEOUT`, so with a wait longer than that a peer that
+/// never released left no record at all. It ends at the
 /// stop's grace like an association relayed, recorded with its A-ABORT.
 #[test]
 fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
@@ -7679,7 +7680,7 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
     let gateway = Gateway::start(
         &env,
         &format!(
-            "[limits]\nartim_seconds = 120\n{}",
+            "[limits]\nartim_seconds = 120\nrequest_seconds = 120\n{}",
             config(
                 &[("127.0.0.0/8", "")],
                 &route("ALONE", "CT1", verification_refused, free_port())
@@ -7704,4 +7705,260 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     assert_eq!(answer(&mut alone).0, 7, "the peer was sent an A-ABORT");
+}
+
+/// Review r31-gateway (issue 16): the fair share was kept between networks only, so a
+/// modality sharing its /24 with a host that took every place (a compromised
+/// workstation in the imaging VLAN) was refused for as long as the host took each place
+/// back as it came free: its network was never short of its share. A peer refused for
+/// want of a place is now owed its share of its network's share by the other peers of
+/// its network: the host asking again is refused (transient, recorded naming the
+/// setting) and the modality gets the place; nothing in flight is cut.
+#[test]
+fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let (host, modality) = ([127, 0, 0, 66], [127, 0, 0, 7]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (stream, kind, body) = request_from(host, port);
+        assert_eq!(kind, 2, "the host takes every place: {body:?}");
+        held.push(stream);
+    }
+    let (_, kind, _) = request_from(modality, port);
+    assert_eq!(kind, 3, "every place taken: the modality is refused");
+    let mut ending = held.remove(0);
+    ending
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut ending).0, 6, "released");
+    let mut rest = Vec::new();
+    ending
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+    // The place is given back just after the close.
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, kind, body) = request_from(host, port);
+    assert_eq!(
+        (kind, body.get(1..4)),
+        (3, Some(&[2u8, 3, 2][..])),
+        "the host, over its share, is refused the place owed: A-ASSOCIATE-RJ transient, local limit exceeded"
+    );
+    let (stream, kind, body) = request_from(modality, port);
+    assert_eq!(kind, 2, "the modality gets the place: {body:?}");
+    held.push(stream);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 3 associations in flight, 3 from 127.0.0.66, at least its fair share (2, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Review r31-gateway (issue 16): an association whose every presentation context the
+/// route refused took an association place and held it until `artim_seconds` (30 s)
+/// unless the peer released it: a peer opening such associations and never releasing
+/// them held every place, renewably, and a sender with work was refused (transient,
+/// local limit exceeded). It can do nothing, so it keeps the connection's pending place
+/// (the biggest holder's silent places give way to a newcomer) and is aborted after
+/// `limits.request_seconds` without a release; a real requestor releases or aborts at
+/// once (pynetdicom aborts, storescu ends).
+#[test]
+fn associations_that_can_do_nothing_hold_no_association_place() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let verification_refused =
+        "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, upstream.port),
+        route("ALONE", "CT1", verification_refused, upstream.port)
+    );
+    let limits = "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\nmax_pending = 4\n";
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "{limits}request_seconds = 30\n{}",
+            config(&[("127.0.0.0/8", "")], &routes)
+        ),
+    );
+    let port = gateway.ports[0];
+    let hostile = |port: u16| {
+        let mut stream = connect_from_address([127, 0, 0, 66], port);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        stream
+            .write_all(&verification_rq_calling("ALONE"))
+            .expect("write");
+        assert_eq!(answer(&mut stream).0, 2, "an A-ASSOCIATE-AC");
+        stream
+    };
+    let mut held: Vec<TcpStream> = (0..4).map(|_| hostile(port)).collect();
+    // A sender with work gets an association place, and a pending place for its
+    // request, taken from the biggest holder's silent ones.
+    let out = echoscu(port, "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Which one gave its place: the one sent an A-ABORT (looked for until it comes).
+    let mut aborted = Vec::new();
+    let since = std::time::Instant::now();
+    while aborted.is_empty() && since.elapsed() < Duration::from_secs(120) {
+        for (i, stream) in held.iter_mut().enumerate() {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let mut head = [0u8; 1];
+            if matches!(stream.read(&mut head), Ok(1) if head[0] == 7) {
+                aborted.push(i);
+            }
+        }
+    }
+    assert_eq!(
+        aborted.len(),
+        1,
+        "one answered alone gave its pending place"
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; aborted: every place for a connection was taken (limits.max_pending) and a newer connection took its place; A-ABORT written to the peer"
+        )),
+        "{details:#?}"
+    );
+    drop(held);
+
+    // Never released: aborted after `request_seconds`.
+    let env = Env::new();
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "{limits}request_seconds = 1\n{}",
+            config(&[("127.0.0.0/8", "")], &routes)
+        ),
+    );
+    let mut stream = hostile(gateway.ports[0]);
+    assert_eq!(answer(&mut stream).0, 7, "an A-ABORT");
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.ends_with(
+            "; A-ASSOCIATE-AC written to the peer; aborted: no A-RELEASE-RQ within 1 s (limits.request_seconds); A-ABORT written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Review r31-gateway (issue 16): an A-RELEASE-RP that no A-RELEASE-RQ asked for was
+/// relayed upstream as a release, and the association recorded as a Success "ended:
+/// released", while storescp, for which it is an unexpected PDU (PS3.8 9.2, AA-8),
+/// aborted. It is not relayed: the association is aborted both ways (reason 2,
+/// unexpected PDU) and recorded so, once.
+#[test]
+fn a_release_answer_nobody_asked_for_ends_the_association_aborted() {
+    use std::io::Write as _;
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let mut stream = established(gateway.ports[0]);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    stream
+        .write_all(&[6, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RP");
+    let (kind, body) = answer(&mut stream);
+    assert_eq!(
+        (kind, body.get(2..4)),
+        (7, Some(&[2u8, 2][..])),
+        "A-ABORT, service provider, unexpected PDU"
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d
+            == "an A-RELEASE-RP from the peer that no A-RELEASE-RQ of the upstream asked for, not relayed (PS3.8 9.2: an unexpected PDU); aborted"),
+        "{details:#?}"
+    );
+    let ends: Vec<&String> = details
+        .iter()
+        .filter(|d| d.starts_with("ended: "))
+        .collect();
+    assert!(
+        ends.len() == 1 && ends[0].starts_with("ended: aborted after "),
+        "{details:#?}"
+    );
+}
+
+/// Review r31-gateway (issue 16): the pace was paid by every byte of P-DATA, command
+/// sets too, so C-ECHOs sent fast enough (about 170 bytes a round, seven a second at
+/// the default 1024 B/s) paid it and held a place the whole `association_seconds` while
+/// carrying nothing: pynetdicom echoing every 50 ms kept its association all of its
+/// 20 s with a 3 s window. Only data sets pay now: the echoer is cut soon after the
+/// window, told by an A-ABORT, recorded naming the limit.
+#[test]
+fn a_flood_of_echoes_pays_no_pace() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let text = format!(
+        "[limits]\nprogress_seconds = 3\nassociation_seconds = 60\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let out = steady_peer(gateway.ports[0], "echo", "0.05", "20")
+        .wait_with_output()
+        .expect("wait");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let took: f64 = line
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{line}: {}", stderr(&out)));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        line.starts_with("aborted after ") && took < 12.0,
+        "cut soon after its window, not after its 20 s: {line}: {details:#?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with(
+            "0 bytes of data sets moved in all (command sets, a C-ECHO's whole message, do not count), "
+        ) && d.contains(
+            "under 1024 bytes per second on average (limits.min_average_bytes_per_second)"
+        ) && d.ends_with("aborted both ways (A-ABORT)")),
+        "{details:#?}"
+    );
 }
