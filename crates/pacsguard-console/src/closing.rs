@@ -80,9 +80,17 @@ impl Console {
     /// Ends the session `token_hash` (of `account`, opened at `created`) under `db`'s
     /// lock, which the caller holds: its row goes with a note of its end in one
     /// transaction, then the console forgets it, then `event` (which says why) records
-    /// its closure (see the module for the order; in a hold, once it commits). If the record cannot be queued, the session is ended
-    /// all the same, the action that ended it answers the error, and the next start
-    /// records the end from its note.
+    /// its closure (see the module for the order; in a hold, once it commits).
+    ///
+    /// An `event` that carries a finding (the `console-session-altered` alert of an
+    /// edited row) must reach the trail as it is: the next start's record of the noted
+    /// end would say it as a plain end. Its room is kept here, before anything is
+    /// written, so a trail that refuses (the guard stopped, its inbox full) refuses
+    /// before the store changes and the row is left for a later try (review
+    /// r30-console2 for a request and the expiry sweep, r31-console for the start,
+    /// which ended the row first: one place now, so no caller can forget it). A plain
+    /// end is made whether or not its record can be queued: the action that ended it
+    /// answers the error, and the next start records the end from its note.
     pub(crate) fn close_session(
         &self,
         db: &ConsoleDb,
@@ -91,28 +99,15 @@ impl Console {
         created: i64,
         mut event: Event,
     ) -> Result<bool, AuthError> {
+        let room = match event.finding {
+            Some(_) => Some(self.room_for_record()?),
+            None => None,
+        };
         let existed = self.write_session_end(db, token_hash, account, created, &mut event)?;
         // Under a hold the end may still be rolled back (review s14-r04): the session
         // is then forgotten and its end recorded once the hold commits ([`crate::held`]);
         // rolled back, it is as it was.
-        self.end_when_committed(token_hash, event)?;
-        Ok(existed)
-    }
-
-    /// [`Console::close_session`] whose `event` must reach the trail (an alert, which
-    /// the next start's record of the noted end would say as a plain end), in the
-    /// `room` the caller kept for it before anything was written ([`Console::room_for_record`]):
-    /// a trail that refuses refuses before the store changes (review r30-console2).
-    pub(crate) fn close_session_in(
-        &self,
-        db: &ConsoleDb,
-        token_hash: &[u8],
-        (account, created): (i64, i64),
-        mut event: Event,
-        room: pacsguard_events::Reserved,
-    ) -> Result<bool, AuthError> {
-        let existed = self.write_session_end(db, token_hash, account, created, &mut event)?;
-        self.end_when_committed_in(token_hash, event, room)?;
+        self.end_when_committed(token_hash, event, room)?;
         Ok(existed)
     }
 

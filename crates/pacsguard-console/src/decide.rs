@@ -722,11 +722,30 @@ impl Console {
                 .with_reason(reason);
             self.refused_with(event, AuthError::Invalid(format!("four eyes: {why}")))
         };
+        // A store that cannot say whether the two are two people, or whether the asker
+        // is still an approver, is an error answered as one (the request waits), never
+        // taken for an answer (review r31-console: taken for "no longer an approver", a
+        // read that failed closed the first approver's request).
+        let unreadable = |e: AuthError| {
+            let event = self
+                .event(
+                    &auth.name,
+                    Action::Accept,
+                    Outcome::Failure,
+                    format!(
+                        "{} was refused as second approver of request {id} asked by {}: the accounts could not be read from the store ({e}); the request waits",
+                        auth.name, asked.asked_by
+                    ),
+                )
+                .with_reason(reason);
+            self.refused_with(event, e)
+        };
         self.distinct_persons(asked.asked_by_account, auth.account)
+            .map_err(&unreadable)?
             .map_err(&refused)?;
         // Two approvers when it is done, not one who was an approver an hour ago: an
         // asker whose role was lowered (or account removed) meanwhile no longer counts.
-        if let Err(why) = self.asker_still_approver(&asked) {
+        if let Err(why) = self.asker_still_approver(&asked).map_err(&unreadable)? {
             self.close_waiting(auth, &asked, &why)?;
             return Err(refused(format!("{why}; the request is closed")));
         }
@@ -759,25 +778,23 @@ impl Console {
     }
 
     /// Whether the asker of `asked` still holds the approver role (its account as the
-    /// trail recorded it); the error says why not.
-    fn asker_still_approver(&self, asked: &PendingAccept) -> Result<(), String> {
-        let db = lock(&self.db).map_err(|e| e.to_string())?;
-        match db.account_by_id(asked.asked_by_account) {
-            Ok(Some(account))
-                if Role::parse(&account.role).is_some_and(|r| r >= Role::Approver) =>
-            {
+    /// trail recorded it): `Ok(Err(why))` when it does not; an error when the store
+    /// cannot read the account.
+    fn asker_still_approver(&self, asked: &PendingAccept) -> Result<Result<(), String>, AuthError> {
+        let account = lock(&self.db)?.account_by_id(asked.asked_by_account)?;
+        Ok(match account {
+            Some(account) if Role::parse(&account.role).is_some_and(|r| r >= Role::Approver) => {
                 Ok(())
             }
-            Ok(Some(account)) => Err(format!(
+            Some(account) => Err(format!(
                 "the first approver {} holds the role {} now, no longer approver",
                 asked.asked_by, account.role
             )),
-            Ok(None) => Err(format!(
+            None => Err(format!(
                 "the first approver's account ({}) no longer exists",
                 asked.asked_by
             )),
-            Err(e) => Err(e.to_string()),
-        }
+        })
     }
 
     /// Closes a waiting request that can no longer be confirmed (its asker lost the

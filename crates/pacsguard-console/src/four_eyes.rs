@@ -117,29 +117,42 @@ impl Console {
         Ok(Some(chain))
     }
 
-    /// Whether the holders of `asker` and `confirmer` are two people for four eyes; the
-    /// error says why not.
-    pub(crate) fn distinct_persons(&self, asker: i64, confirmer: i64) -> Result<(), String> {
+    /// Whether the holders of `asker` and `confirmer` are two people for four eyes:
+    /// `Ok(Err(why))` when they are not (or their chain cannot be followed); an error when
+    /// the store cannot read it (review r31-console: a failed read was said as "unreadable"
+    /// chains, a refusal with the store's error lost and nothing on the server's log).
+    pub(crate) fn distinct_persons(
+        &self,
+        asker: i64,
+        confirmer: i64,
+    ) -> Result<Result<(), String>, AuthError> {
         if asker == confirmer {
-            return Err("the second approver must be another person".into());
+            return Ok(Err("the second approver must be another person".into()));
         }
         let now = self.now();
         let chain = |account: i64| match self.controllers(account, now) {
-            Ok(Some(chain)) => Ok(chain),
-            Err(AuthError::Invalid(why)) => Err(why),
-            _ => Err(format!(
-                "the chain of accounts that created these accounts cannot be followed (longer than {MAX_INVITATION_CHAIN} within {} days, or unreadable)",
+            Ok(Some(chain)) => Ok(Ok(chain)),
+            Err(AuthError::Invalid(why)) => Ok(Err(why)),
+            Ok(None) => Ok(Err(format!(
+                "the chain of accounts that created these accounts cannot be followed (longer than {MAX_INVITATION_CHAIN} within {} days)",
                 FOUR_EYES_COOLING_PERIOD / 86_400
-            )),
+            ))),
+            Err(e) => Err(e),
         };
-        let a = chain(asker)?;
-        let c = chain(confirmer)?;
+        let a = match chain(asker)? {
+            Ok(a) => a,
+            Err(why) => return Ok(Err(why)),
+        };
+        let c = match chain(confirmer)? {
+            Ok(c) => c,
+            Err(why) => return Ok(Err(why)),
+        };
         if a.iter().any(|x| c.contains(x)) {
-            return Err(format!(
+            return Ok(Err(format!(
                 "the second approver must be another person: this account was created or invited less than {} days ago by the asker or by an account that also created the asker's",
                 FOUR_EYES_COOLING_PERIOD / 86_400
-            ));
+            )));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }

@@ -43,6 +43,7 @@ use pacsguard_events::{Event, Outcome, Reserved};
 use pacsguard_store::Held;
 
 use crate::auth::{AuthError, Console, lock};
+use crate::undo_refused::UndoRefused;
 
 /// A change of what the console keeps in memory beside the store, made by a hold: applied
 /// once the hold commits, never if it rolls back (review r29-console: an enrolment link's
@@ -84,25 +85,33 @@ pub(crate) struct HeldChanges {
 /// Queued at once, the alert said "refused and removed" while a hold rolled back by a
 /// later failure (a full disk at the commit) left the link in the store (review
 /// r30-console).
+///
+/// Rolled back, the edit stays and is found again at the next use: that alert is one of
+/// an edit the store did not undo, said under the edited row's rate limit (`row`,
+/// [`crate::undo_refused`]) like a removal the store refused. Said at each rollback, a
+/// store that failed every hold (a full disk) raised it at each request (review
+/// r31-console).
 #[derive(Debug)]
 struct HeldAlert {
     room: Reserved,
     committed: Event,
     rolled_back: Event,
+    row: (UndoRefused, String),
 }
 
-impl HeldChanges {
+impl Console {
     /// Says every held alert as the hold ended (`committed` or not). Fails only past the
     /// guard's stop ([`Reserved::fill`]); every alert is tried.
-    fn settle_alerts(alerts: Vec<HeldAlert>, committed: bool) -> Result<(), AuthError> {
+    fn settle_alerts(&self, alerts: Vec<HeldAlert>, committed: bool) -> Result<(), AuthError> {
         let mut first_failure = Ok(());
         for alert in alerts {
             let said = if committed {
-                alert.committed
+                record_in(alert.room, alert.committed)
             } else {
-                alert.rolled_back
+                let (kind, row) = alert.row;
+                self.alert_undo_refused(kind, &row, alert.room, alert.rolled_back)
             };
-            if let Err(e) = record_in(alert.room, said) {
+            if let Err(e) = said {
                 first_failure = first_failure.and(Err(e));
             }
         }
@@ -134,7 +143,7 @@ impl Drop for HoldRecords<'_> {
             .ok()
             .and_then(|mut held| held.take());
         if let Some(changes) = rolled_back
-            && let Err(e) = HeldChanges::settle_alerts(changes.alerts, false)
+            && let Err(e) = self.console.settle_alerts(changes.alerts, false)
         {
             crate::counted::UNRECORDED.refused(&format!(
                 "an alert of a change rolled back, and the trail could not record it: {e}"
@@ -156,15 +165,15 @@ impl HoldRecords<'_> {
             Ok(room) => room,
             Err(e) => {
                 // Not committed: the alerts say the edit stays (their room was kept).
-                HeldChanges::settle_alerts(changes.alerts, false)?;
+                self.console.settle_alerts(changes.alerts, false)?;
                 return Err(AuthError::Unrecorded(e.to_string()));
             }
         };
         if let Err(e) = db.commit() {
-            HeldChanges::settle_alerts(changes.alerts, false)?;
+            self.console.settle_alerts(changes.alerts, false)?;
             return Err(e.into());
         }
-        let alerted = HeldChanges::settle_alerts(changes.alerts, true);
+        let alerted = self.console.settle_alerts(changes.alerts, true);
         // Committed: the store holds the change, so every change in memory is made and
         // every record given, whichever fails (review r29-console2). Stopping at the
         // first failed change (a poisoned lock) dropped the room unfilled: the store kept
@@ -212,13 +221,14 @@ impl Console {
 
     /// Says an alert about a change of the store just made (`committed`: a planted row
     /// removed) in the `room` kept for it: now, or inside this thread's hold once the hold
-    /// ends, as `committed` if it commits and as `rolled_back` (the edit left in place)
-    /// if it does not.
+    /// ends, as `committed` if it commits and as `rolled_back` (the edit left in place,
+    /// under the rate limit of the edited `row`) if it does not.
     pub(crate) fn alert_when_settled(
         &self,
         room: Reserved,
         committed: Event,
         rolled_back: Event,
+        row: (UndoRefused, String),
     ) -> Result<(), AuthError> {
         let mut held = lock(&self.held)?;
         if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
@@ -226,6 +236,7 @@ impl Console {
                 room,
                 committed,
                 rolled_back,
+                row,
             });
             return Ok(());
         }
@@ -276,11 +287,14 @@ impl Console {
     }
 
     /// A session ended: `event` records it and the console forgets it now or, inside this
-    /// thread's hold, once it commits (whatever the event's outcome).
+    /// thread's hold, once it commits (whatever the event's outcome). `room`, when the
+    /// caller kept it before the end was written ([`crate::closing`]: an alert), is where
+    /// `event` goes outside a hold; inside one the hold keeps room for it at its commit.
     pub(crate) fn end_when_committed(
         &self,
         token_hash: &[u8],
         event: Event,
+        room: Option<Reserved>,
     ) -> Result<(), AuthError> {
         let mut held = lock(&self.held)?;
         if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
@@ -290,32 +304,16 @@ impl Console {
             return Ok(());
         }
         drop(held);
-        self.apply(MemoryChange::SessionEnded(token_hash.to_vec()))?;
-        // Should this fail (the guard stopped), the session is ended all the same and
-        // its end, noted in the store, is recorded at the next start.
-        self.record(event)
-    }
-
-    /// [`Console::end_when_committed`] with the `room` kept for `event` before the end
-    /// was written; inside a hold the hold keeps room for it at its commit instead.
-    pub(crate) fn end_when_committed_in(
-        &self,
-        token_hash: &[u8],
-        event: Event,
-        room: pacsguard_events::Reserved,
-    ) -> Result<(), AuthError> {
-        let mut held = lock(&self.held)?;
-        if let Some(h) = held.as_mut().filter(|h| h.is_this_threads()) {
-            h.records.push(event);
-            h.memory
-                .push(MemoryChange::SessionEnded(token_hash.to_vec()));
-            return Ok(());
-        }
-        drop(held);
-        // Forgotten whatever the memory did, then the alert in its room: the store has
-        // ended the session, so its record is given first of all.
+        // Forgotten whatever the memory did, then the record: the store has ended the
+        // session, so its record is given first of all. Should a plain record fail (the
+        // guard stopped), the session is ended all the same and its end, noted in the
+        // store, is recorded at the next start.
         let forgotten = self.apply(MemoryChange::SessionEnded(token_hash.to_vec()));
-        record_in(room, event).and(forgotten)
+        let recorded = match room {
+            Some(room) => record_in(room, event),
+            None => self.record(event),
+        };
+        recorded.and(forgotten)
     }
 
     /// Room for the one record of a write of the store made outside a hold, kept in the

@@ -255,6 +255,12 @@ impl Console {
         why: &str,
         removed: Result<(), &pacsguard_store::StoreError>,
     ) -> Result<(), AuthError> {
+        // The edited rows, as their rate limit names them (review r30-console): a
+        // removal rolled back with its hold leaves them as a refused one does.
+        let row = (
+            crate::undo_refused::UndoRefused::Link,
+            format!("{accounts:?}"),
+        );
         match removed {
             Ok(()) => self.alert_when_settled(
                 room,
@@ -264,12 +270,13 @@ impl Console {
                     why,
                     &"its removal was rolled back with the request that found it",
                 ),
+                row,
             ),
             // Refused again at each use: alerted at most once per interval, the rest
             // counted (review r30-console).
             Err(e) => self.alert_undo_refused(
-                crate::undo_refused::UndoRefused::Link,
-                &format!("{accounts:?}"),
+                row.0,
+                &row.1,
                 room,
                 self.invitations_altered_event_kept(accounts, why, e),
             ),

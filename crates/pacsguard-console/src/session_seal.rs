@@ -230,17 +230,17 @@ impl crate::auth::Console {
             event.action = Action::Logout;
             event
         };
-        // Room for the alert first (review r30-console2): the end written first, a trail
-        // that refused the alert (answered 503) left the session ended in the store and
-        // forgotten, and the next start recorded its noted end as a plain one: the edit
-        // never reached the trail as an alert.
-        let room = self.room_for_record()?;
-        let ended = self.close_session_in(
+        // The alert's room is kept before the end is written ([`Console::close_session`],
+        // review r30-console2): the end written first, a trail that refused the alert
+        // (answered 503) left the session ended in the store and forgotten, and the next
+        // start recorded its noted end as a plain one: the edit never reached the trail
+        // as an alert.
+        let ended = self.close_session(
             db,
             token_hash,
-            (session.account, session.created),
+            session.account,
+            session.created,
             alert("the session was ended and refused"),
-            room,
         );
         match ended {
             Ok(_) => Ok(false),

@@ -4083,6 +4083,64 @@ async fn unsealed_rows_end_at_start_and_a_step_up_whose_seal_is_removed_is_an_al
     assert_eq!(h.overview(&admin).await.location(), Some("/login"));
 }
 
+/// Review r31-console: the start ended a session row whose seal was removed while the
+/// console was stopped (an edit: `console-session-altered`) before its alert had room,
+/// as the expiry sweep and a request did before review r30-console2. With the trail full
+/// at the start (the guard lagging behind a flood) the row was ended and its end noted,
+/// the start failed on the alert, and the next start recorded the noted end as a plain
+/// end: the edit never reached the trail as an alert. Every end that carries an alert
+/// now keeps its room first: the start fails with the row left, and the next start with
+/// room ends it with the alert.
+#[tokio::test]
+async fn a_seal_removed_while_stopped_is_alerted_even_when_a_start_finds_the_trail_full() {
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (admin, _, _) = h.first_admin().await;
+    // A start marks seals required: a row with no seal is an edit from then on.
+    let (h, _) = h.restart_with(&guard);
+    assert!(h.store().seals_required().expect("store"));
+    let digest = pacsguard_console::secret::digest(&admin);
+    sqlite(
+        &h,
+        &format!(
+            "UPDATE console_sessions SET seal = NULL WHERE token_hash = X'{}'",
+            pacsguard_console::secret::hex(&digest)
+        ),
+    );
+    pacsguard_console::Guardian::trail(guard.as_ref(), 0).expect("the guard's trail");
+    let Harness {
+        _home,
+        clock,
+        app,
+        console,
+        ..
+    } = h;
+    drop(app);
+    drop(console);
+    let h = harness_with(_home, clock, Some(guard.clone()));
+    // The flood stays in this start's inbox: the guard's trail is as it was.
+    guard.attach(&Inbox::new());
+    trail_with_room(&h, 0);
+    assert!(h.console.bind_to_trail().is_err(), "the trail is full");
+    assert!(
+        h.store().session(&digest).expect("store").is_some(),
+        "the row was ended before its alert had room"
+    );
+    let _ = h.events();
+    guard.attach(&h.inbox);
+    let (h, report) = h.restart_with(&guard);
+    assert_eq!(report.unsealed_sessions, 1, "{report:?}");
+    let events = h.events();
+    let alerts = alerts_of(&events, FindingKind::ConsoleSessionAltered);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("its seal was removed while the console was stopped")),
+        "the edit never reached the trail as an alert: {events:?}"
+    );
+    assert!(h.store().session(&digest).expect("store").is_none());
+}
+
 /// The columns of a session row, as sqlite3 quotes them, to put it back later.
 struct SessionCopy {
     token_hash: String,
@@ -4652,6 +4710,81 @@ async fn an_altered_link_found_by_a_rolled_back_hold_is_alerted_as_left_in_the_s
     let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("refused and removed"), "{alerts:?}");
+}
+
+/// Review r31-console: the alert of an altered link a rolled-back hold left in the store
+/// (`HeldAlert`, r30-console) was said at each rollback, past the rate limit of the
+/// edits the store cannot undo: whoever makes every hold fail (a full disk) paged the
+/// security team once per request for the same link. Said as rolled back, the alert goes
+/// through the row's limit like a removal the store refused: one per interval, the
+/// others counted.
+#[tokio::test]
+async fn an_altered_link_left_by_rolled_back_holds_alerts_once_per_interval() {
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let _token = invite(&h, &admin, &admin_csrf, "dave").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = 1000");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE INSERT ON console_accounts \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    for _ in 0..3 {
+        let r = invite_answer(&h, &admin, &admin_csrf, "erin").await;
+        assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(alerts.len(), 1, "one alert per interval: {alerts:?}");
+    assert!(alerts[0].contains("rolled back"), "{alerts:?}");
+}
+
+/// Review r31-console: the uses of an edited row the store refused to undo, counted
+/// within `UNDO_REFUSED_ALERT_INTERVAL`, were said only by the row's next alert: a row
+/// never used again (the holder of a planted link loads it five times and stops) left
+/// its count in the service's rate-limited log only, never on the trail. The periodic
+/// sweep says every count owed once its interval has passed.
+#[tokio::test]
+async fn uses_counted_of_a_row_not_used_again_are_said_by_the_sweep() {
+    use pacsguard_console::undo_refused::UNDO_REFUSED_ALERT_INTERVAL;
+    use pacsguard_events::FindingKind;
+    let (h, _guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let token = invite(&h, &admin, &admin_csrf, "dave").await;
+    sqlite(&h, "UPDATE console_invitations SET expires = expires + 60");
+    sqlite(
+        &h,
+        "CREATE TRIGGER full BEFORE DELETE ON console_invitations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    let _ = h.events();
+    let page = format!("/welcome?token={token}");
+    for _ in 0..5 {
+        let r = h.send("GET", &page, None, &[]).await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+    }
+    assert_eq!(
+        alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered).len(),
+        1
+    );
+    // Within the interval the sweep owes nothing yet.
+    h.console.purge_expired_sessions().expect("swept");
+    assert!(alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered).is_empty());
+    h.clock.advance(UNDO_REFUSED_ALERT_INTERVAL);
+    h.console.purge_expired_sessions().expect("swept");
+    let alerts = alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the count never reached the trail: {alerts:?}"
+    );
+    assert!(alerts[0].contains("4 more use(s)"), "{alerts:?}");
+    // Said once.
+    h.console.purge_expired_sessions().expect("swept");
+    assert!(alerts_of(&h.events(), FindingKind::ConsoleInvitationAltered).is_empty());
 }
 
 /// Issue 13, session 11: an invitation's expiry edited in the store (pushed back) does
@@ -5270,9 +5403,15 @@ async fn a_role_raised_while_a_change_waits_to_write_is_not_recorded_as_legitima
     let mut line = String::new();
     stdout.read_line(&mut line).expect("from sqlite3");
     assert_eq!(line.trim(), "held");
+    // The role is raised once the redemption waits for the lock to write (what the
+    // store says, however long its Argon2id hash took on a loaded machine), not after a
+    // guessed sleep (review r31-console).
+    let waits = pacsguard_store::watch_busy_waits(&h._home.path().join("store.sqlite"));
     let raiser = std::thread::spawn(move || {
-        // Long enough for the redemption (its Argon2id hash included) to reach its write.
-        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert!(
+            waits.first_wait(),
+            "the redemption never waited for the lock"
+        );
         writeln!(
             stdin,
             "UPDATE console_accounts SET role = 'administrator' WHERE name = 'dave'; COMMIT;"
@@ -5374,6 +5513,62 @@ async fn a_confirmed_request_put_back_in_the_store_is_refused() {
     put_back(&h);
     let (_h, report) = h.restart_with(&guard);
     assert_eq!(report.altered_requests, [1], "{report:?}");
+    assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
+}
+
+/// Review r31-console: the second approver's check that the asker is still an approver
+/// took a store that could not read the asker's account (here its row holds a value of
+/// another type, as a failing disk or an edit leaves it) for "no longer an approver":
+/// the first approver's request was closed, on the trail and in the store, a decision
+/// nobody made. An error reading the store is now answered as the error it is (and
+/// recorded as the refusal of the confirmation, said on the log): the request waits,
+/// and once the store reads again the second approver confirms it.
+#[tokio::test]
+async fn a_store_that_cannot_read_the_asker_closes_no_request() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_approver(&cookie, &csrf, "bob", "violet harbour evening tide")
+        .await;
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let r = h.ask_acceptance(&admin, &admin_csrf, "patch 7").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (bob, bob_csrf, _) = h.first_sign_in("bob", "violet harbour evening tide").await;
+    let _ = h.events();
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET failures = 'unreadable' WHERE name = 'admin'",
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_ne!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        h.store().pending_accepts().expect("store").len(),
+        1,
+        "the request was closed for a store that could not be read"
+    );
+    let events = h.events();
+    assert!(
+        !events.iter().any(|e| e.detail.contains("is closed")),
+        "a closure on the trail: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.outcome == Outcome::Failure && e.detail.contains("could not be read")),
+        "the refusal is recorded with its reason: {events:?}"
+    );
+    assert!(guard.accepted.lock().expect("fixture").is_empty());
+    sqlite(
+        &h,
+        "UPDATE console_accounts SET failures = 0 WHERE name = 'admin'",
+    );
+    let r = h.confirm_acceptance(&bob, &bob_csrf, "1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(guard.accepted.lock().expect("fixture").len(), 1);
 }
 

@@ -261,6 +261,14 @@ fn gated_busy_wait(attempts: i32, limit: Duration) -> bool {
     if now.duration_since(since) >= limit {
         return false;
     }
+    if attempts == 0 {
+        // A test's notice (debug builds only): it acts once this process waits.
+        GATED_STORE.with(|gated| {
+            if let Some(store) = gated.borrow().as_deref() {
+                crate::busy_notice::busy_wait_began(store);
+            }
+        });
+    }
     std::thread::sleep(BUSY_STEP);
     GATED_STORE.with(|gated| match gated.borrow().as_deref() {
         Some(store) => match planted_companion(store) {

@@ -15,6 +15,7 @@
 //!   first path, SHA-256 of its bytes). Loading verifies the tree from the leaf rows;
 //!   a chunk's bytes are checked against its leaf before any entry of it is used.
 
+mod busy_notice;
 mod companions;
 mod console;
 mod fleet_store;
@@ -25,6 +26,7 @@ mod signing;
 mod sqlite;
 mod streamed;
 
+pub use busy_notice::{BusyWaitWatch, MAX_NOTICE_WAIT, watch_busy_waits};
 pub use companions::{Beside, companion_beside, planted_companion};
 pub use console::QuotaWindow;
 pub use console::{
