@@ -64,16 +64,17 @@ pub fn digest(state: &str, words: &str) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where a refusal's words stop naming where it happened and go on to say how far the
-/// witnessed trail had got, which moves with every batch of the host: (lead-in, end).
-/// One per form of the words [`crate::witness`] and the console write for a standing
-/// refusal; a form not listed is its whole words (any change is then another point:
-/// raised rather than hidden).
+/// The forms of a fork's words [`crate::witness`] writes that name where the host's
+/// trail stands (a copy of it, a restore): records sent again from there, or its
+/// checkpoint of that size. A restored home says both, its checkpoint first (a
+/// heartbeat) and its records from the same size next: one point.
+const POINT_AT: &[&str] = &["records from ", "a checkpoint of "];
+
+/// Where the other forms stop naming where the refusal happened and go on to say how
+/// far the witnessed trail had got, which moves with every batch of the host: (lead-in,
+/// end). A form not listed is its whole words (any change is then another point: raised
+/// rather than hidden).
 const POINT_ENDS: &[(&str, &str)] = &[
-    // A copy of the trail sending records from where it was taken.
-    ("records from ", " again"),
-    // A checkpoint rolled back, forked or behind the records (its size).
-    ("a checkpoint of ", " records"),
     // A trail started anew (its origin and the one before).
     ("the host's trail was started anew (", ")"),
     // A copy of the enrolment beside the host (both trail keys).
@@ -83,15 +84,23 @@ const POINT_ENDS: &[(&str, &str)] = &[
 /// The point of a refusal's words: what tells one fork (one copy, one restore) from
 /// another, while the same one reported again with the host's trail grown is the same
 /// point.
-pub fn point(words: &str) -> &str {
+pub fn point(words: &str) -> String {
+    for lead in POINT_AT {
+        if let Some(rest) = words.strip_prefix(lead) {
+            let figure: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if !figure.is_empty() {
+                return format!("the host's trail at {figure}");
+            }
+        }
+    }
     for (lead, end) in POINT_ENDS {
         if let Some(rest) = words.strip_prefix(lead)
             && let Some(at) = rest.find(end)
         {
-            return &words[..lead.len() + at];
+            return words[..lead.len() + at].to_string();
         }
     }
-    words
+    words.to_string()
 }
 
 #[cfg(test)]
@@ -146,14 +155,15 @@ mod tests {
         let c = point(
             "records from 5 again, but 14 were accepted already: the trail was rewound or rewritten",
         );
-        assert_eq!(a, "records from 3");
+        assert_eq!(a, "the host's trail at 3");
         assert_eq!(a, b);
         assert_ne!(a, c);
+        // A restored home's heartbeat, then its records: one point.
         assert_eq!(
             point(
-                "a checkpoint of 4 records after one of 9 was accepted: the trail was rolled back"
+                "a checkpoint of 3 records after one of 9 was accepted: the trail was rolled back"
             ),
-            "a checkpoint of 4"
+            a
         );
         assert_eq!(
             point(

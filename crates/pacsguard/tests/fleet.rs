@@ -4994,13 +4994,18 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     // Restored from Monday's backup: a fork from where it was taken.
     put_back(&host.home, monday.path());
     let guard = Serve::start(&host, &[]);
+    // Its heartbeat (a checkpoint of that size) or its records (from that size): one
+    // point, the size the backup was taken at.
+    let at = |size: u64| {
+        move |h: &serde_json::Value| {
+            h["detail"].as_str().is_some_and(|d| {
+                d.starts_with(&format!("records from {size} again"))
+                    || d.starts_with(&format!("a checkpoint of {size} records"))
+            })
+        }
+    };
     let forked = wait_host(&console, name, |h| h["state"] == "fork");
-    assert!(
-        forked["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with(&format!("records from {at_monday} again"))),
-        "{forked}"
-    );
+    assert!(at(at_monday)(&forked), "{forked}");
     assert!(forked["acknowledged"].is_null(), "{forked}");
     let reason = "restored from Monday's backup after the disk failed, ticket 4711";
     let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
@@ -5034,11 +5039,7 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     // Restored again, from Tuesday's backup: another point, raised.
     put_back(&host.home, tuesday.path());
     let guard = Serve::start(&host, &[]);
-    let again = wait_host(&console, name, |h| {
-        h["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with(&format!("records from {at_tuesday} again")))
-    });
+    let again = wait_host(&console, name, at(at_tuesday));
     assert_eq!(again["state"], "fork", "{again}");
     assert!(again["acknowledged"].is_null(), "{again}");
     assert_eq!(forks(&console), 2, "{}", console_log(&console));
