@@ -5098,7 +5098,7 @@ fn an_enrolled_host_guarded_by_watch_is_held_to_the_consoles_heartbeat_bound() {
         MAX_TRAIL_HEARTBEAT * 2 + 1
     ));
     std::fs::write(&config, text).expect("config");
-    let mut watch = pacsguard()
+    let watch = pacsguard()
         .arg("--home")
         .arg(&host.home)
         .arg("watch")
