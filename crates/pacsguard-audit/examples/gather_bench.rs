@@ -21,7 +21,7 @@ use pacsguard_trail::note::Signer;
 
 /// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
 /// crate cannot depend on the console's).
-const BOUND_FIELDS: [&str; 9] = [
+const BOUND_FIELDS: [&str; 10] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
@@ -31,6 +31,7 @@ const BOUND_FIELDS: [&str; 9] = [
     "\"approval_superseded\"",
     "\"approval_unproven\"",
     "\"host_revoked\"",
+    "\"host_acknowledged\"",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

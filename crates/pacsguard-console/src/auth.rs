@@ -209,6 +209,10 @@ pub struct Console {
     /// listener's silence check finds the store's row first
     /// ([`crate::host_revocations`], review r27-fleet).
     pub(crate) revokers: Mutex<HashMap<String, crate::host_revocations::Revoker>>,
+    /// The digest of a host's standing refusal as the fleet's listener names it, for the
+    /// pages to tell whether an acknowledgement is still in effect (set by `serve`;
+    /// unset: none is shown acknowledged).
+    pub(crate) standing_digest: std::sync::OnceLock<crate::host_acknowledgements::StandingJudge>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, AuthError> {
@@ -295,6 +299,7 @@ impl Console {
             public_origin: None,
             known_names: None,
             revokers: Mutex::new(HashMap::new()),
+            standing_digest: std::sync::OnceLock::new(),
         })
     }
 

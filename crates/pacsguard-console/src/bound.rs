@@ -257,6 +257,10 @@ pub(crate) struct Bindings {
     /// (`host_revoked`, review r24): refused whatever the fleet's store says. At most
     /// [`crate::host_revocations::MAX_REVOCATIONS_KEPT`].
     pub(crate) revoked_hosts: HashSet<String>,
+    /// The acknowledgements of hosts' standing refusals this console's proven trail
+    /// records (`host_acknowledged`, issue 14: `<certificate>:<refusal digest>`). At most
+    /// [`crate::host_acknowledgements::MAX_ACKNOWLEDGEMENTS_KEPT`].
+    pub(crate) acknowledged_hosts: HashSet<String>,
 }
 
 impl Bindings {
@@ -330,7 +334,7 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 9] = [
+pub const BINDING_FIELDS: [&str; 10] = [
     "account_digest",
     "request_digest",
     "session_digest",
@@ -340,6 +344,7 @@ pub const BINDING_FIELDS: [&str; 9] = [
     "approval_superseded",
     "approval_unproven",
     "host_revoked",
+    "host_acknowledged",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -531,6 +536,8 @@ impl Console {
         self.bind_approvals(records, &bindings.unproven)?;
         // A revocation binds from any record: it only takes access away.
         self.bind_revocations(records, &bindings.unproven)?;
+        // Only proven records bind an acknowledgement: it changes what the pages show.
+        self.bind_acknowledgements(records)?;
         Ok(report)
     }
 

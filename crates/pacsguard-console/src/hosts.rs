@@ -34,6 +34,9 @@ struct Fleet {
     /// Current profiles approved in the store but not on this console's trail (host,
     /// generation, digest): not signed by its listener, offered to approve here.
     unrecorded: Vec<(i64, u64, String)>,
+    /// How each host's acknowledgement is shown (host id, what), for those with one in
+    /// the store for the refusal standing now.
+    acknowledged: Vec<(i64, crate::host_acknowledgements::Shown)>,
 }
 
 async fn hosts_with(
@@ -64,6 +67,7 @@ async fn hosts_with(
                     four_eyes: None,
                     unsettled,
                     unrecorded: Vec::new(),
+                    acknowledged: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -71,6 +75,11 @@ async fn hosts_with(
                 // signs: a request left is not shown as needing a second (review
                 // s19-r14).
                 let in_force = console.host_four_eyes_in_force()?;
+                for h in &fleet.hosts {
+                    if let Some(shown) = console.acknowledgement_shown(h)? {
+                        fleet.acknowledged.push((h.id, shown));
+                    }
+                }
                 // A host's current profile whose approval was superseded (the host went
                 // back to it: its store restored) waits for an approver again: offered
                 // to approve anew, knowingly (review s19-r14).
@@ -352,7 +361,14 @@ fn render(
             (Some(_), _) => ("warn", crate::host_revocations::revoked_summary(h)),
             (None, "ok") if h.last_contact == 0 => ("warn", "enrolled, never reported".into()),
             (None, "ok") => ("ok", "reporting".into()),
-            (None, other) => ("bad", other.to_string()),
+            (None, other) => {
+                use crate::host_acknowledgements::Shown;
+                match fleet.acknowledged.iter().find(|(id, _)| *id == h.id) {
+                    Some((_, Shown::Acknowledged(said))) => ("warn", format!("{other} ({said})")),
+                    Some((_, Shown::StoreOnly(said))) => ("bad", format!("{other} ({said})")),
+                    None => ("bad", other.to_string()),
+                }
+            }
         };
         let contact = if h.last_contact == 0 {
             "never".to_string()

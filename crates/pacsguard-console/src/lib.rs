@@ -48,6 +48,7 @@ pub mod fleet_settings;
 pub mod four_eyes;
 pub mod guard;
 mod held;
+pub mod host_acknowledgements;
 pub mod host_approvals;
 pub mod host_revocations;
 mod hosts;

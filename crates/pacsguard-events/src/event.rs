@@ -237,6 +237,13 @@ pub struct Event {
     /// trail records revoked whatever the store says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_revoked: Option<String>,
+    /// For an acknowledgement of a host's standing refusal a console recorded (issue 14,
+    /// `host-acknowledged`): `<SHA-256 of the host's certificate, hex>:<digest of the
+    /// refusal acknowledged>`. The acknowledgement lives in the fleet's store, where
+    /// whoever holds the database can write one; the console shows a host acknowledged
+    /// only while its own trail holds this record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_acknowledged: Option<String>,
 }
 
 impl Event {
@@ -264,6 +271,7 @@ impl Event {
             approval_superseded: None,
             approval_unproven: None,
             host_revoked: None,
+            host_acknowledged: None,
         }
     }
 

@@ -308,6 +308,16 @@ finding_kinds! {
     /// `MAX_CLOCK_SKEW` from the console's (set back or far ahead, review r25): the
     /// times on its trail records are not to be trusted. Raised once per departure.
     HostClockSkewed => "host-clock-skewed",
+    /// Console: an administrator acknowledged a host's standing refusal (a `fork`, a
+    /// `duplicated` identity) after investigating it (`console acknowledge-host`, issue
+    /// 14): who, why, and the digest of the refusal acknowledged, on the console's trail.
+    /// The state stays, shown as acknowledged; a refusal of another kind, or a fork at
+    /// another point, is raised again. Info: a decision, not a finding against the host.
+    HostAcknowledged => "host-acknowledged",
+    /// Console: the fleet's store holds an acknowledgement of a host's standing refusal
+    /// that this console's trail does not record (`host-acknowledged`): written in the
+    /// database (sqlite3, psql) to hide a fork. Not shown as acknowledged.
+    HostAcknowledgementUnproven => "host-acknowledgement-unproven",
 }
 
 impl fmt::Display for FindingKind {

@@ -26,6 +26,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use sha2::{Digest as _, Sha256};
 
+use crate::acknowledge;
 use crate::approval::ProfileClaim;
 use crate::ca::HostCa;
 use crate::clock::{self, SkewedHosts};
@@ -377,6 +378,12 @@ pub type RevokedOnTrail = Arc<dyn Fn(&str) -> Result<bool, String> + Send + Sync
 /// revoked in the fleet's store, unless recorded already.
 pub type RecordRevoked = Arc<dyn Fn(&HostRow, i64) -> Result<(), String> + Send + Sync>;
 
+/// Whether the console's own audit trail records an acknowledgement of a host's
+/// standing refusal: asked with the host's certificate (SHA-256, hex) and the digest of
+/// the refusal (`crate::acknowledge`). The fleet's store alone (a row any holder of the
+/// database can write) never makes a host acknowledged.
+pub type AcknowledgedOnTrail = Arc<dyn Fn(&str, &str) -> Result<bool, String> + Send + Sync>;
+
 /// What the listener asks of, and tells, its console's own audit trail (`serve`: its
 /// console's bindings): [`Fleet::with_console_trail`].
 #[derive(Clone)]
@@ -386,6 +393,7 @@ pub struct ConsoleTrail {
     pub unproven: UnprovenAlert,
     pub revoked: RevokedOnTrail,
     pub record_revoked: RecordRevoked,
+    pub acknowledged: AcknowledgedOnTrail,
 }
 
 impl std::fmt::Debug for ConsoleTrail {
@@ -422,6 +430,12 @@ pub struct Fleet {
     /// is: the store alone says).
     revoked_on_trail: RevokedOnTrail,
     record_revoked: RecordRevoked,
+    /// Whether the console's trail records an acknowledgement ([`AcknowledgedOnTrail`];
+    /// by default none is: no host is shown acknowledged).
+    acknowledged_on_trail: AcknowledgedOnTrail,
+    /// The acknowledgements in the store without a trail record already raised as
+    /// `host-acknowledgement-unproven` (host, 0, digest): once each per process.
+    unproven_acknowledgements: Mutex<RaisedOnce>,
     /// The approvals in the store without a trail record already raised as
     /// `host-approval-unproven` (host, generation, digest): once each, not at every
     /// report of the host.
@@ -565,6 +579,8 @@ impl Fleet {
             unproven_alert: None,
             revoked_on_trail: Arc::new(|_: &str| Ok(false)),
             record_revoked: Arc::new(|_: &HostRow, _: i64| Ok(())),
+            acknowledged_on_trail: Arc::new(|_: &str, _: &str| Ok(false)),
+            unproven_acknowledgements: Mutex::default(),
             unproven_raised: Mutex::default(),
             duplicates: Mutex::default(),
             skewed: Mutex::default(),
@@ -599,6 +615,7 @@ impl Fleet {
     pub fn with_console_trail(mut self, trail: ConsoleTrail) -> Fleet {
         self.revoked_on_trail = trail.revoked;
         self.record_revoked = trail.record_revoked;
+        self.acknowledged_on_trail = trail.acknowledged;
         self.with_proof(trail.proof)
             .with_witness(trail.witness)
             .with_unproven_alert(trail.unproven)
@@ -629,6 +646,51 @@ impl Fleet {
                     host.name
                 ));
                 Ok(true)
+            }
+        }
+    }
+
+    /// The standing refusal of `host` (as read) that an acknowledgement is in effect for:
+    /// the store's acknowledgement names its digest and the console's trail records it.
+    /// One the store holds for it and the trail does not is raised once per process as
+    /// `host-acknowledgement-unproven` (written in the database) and not in effect.
+    fn acknowledged(&self, host: &HostRow) -> Option<acknowledge::Standing> {
+        let ack = host.acknowledged.as_ref()?;
+        let standing = acknowledge::standing(&host.state, &host.detail)?;
+        if ack.digest != standing.digest() {
+            return None;
+        }
+        match (self.acknowledged_on_trail)(&host.fingerprint, &ack.digest) {
+            Ok(true) => Some(standing),
+            Ok(false) => {
+                let key = (host.id, 0, ack.digest.clone());
+                let (first, _) = self
+                    .unproven_acknowledgements
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .first(key);
+                if first {
+                    let shown =
+                        |text: &str| text.chars().take(MAX_SHOWN_STORE_CHARS).collect::<String>();
+                    self.raise(
+                        host,
+                        FindingKind::HostAcknowledgementUnproven,
+                        format!(
+                            "the fleet's store says its standing refusal ({}) was acknowledged by {:?} for the reason {:?}, but this console's audit trail records no such acknowledgement (host-acknowledged): the row was written with sqlite3 or psql; it is not shown acknowledged, and its refusal stands as before",
+                            standing.state,
+                            shown(&ack.by),
+                            shown(&ack.reason)
+                        ),
+                    );
+                }
+                None
+            }
+            Err(e) => {
+                (self.log)(&format!(
+                    "fleet: whether this console's trail records the acknowledgement of host {} could not be asked ({e}): not taken as acknowledged",
+                    host.name
+                ));
+                None
             }
         }
     }
@@ -1731,6 +1793,9 @@ impl Fleet {
                 self.record_revocation(&host, at);
                 continue;
             }
+            // An acknowledgement the trail does not record is raised here, also for a
+            // host that reports nothing any more.
+            let _ = self.acknowledged(&host);
             if silence_found(&host, now, reachable_since, self.first_report_within).is_none() {
                 continue;
             }
@@ -1775,9 +1840,31 @@ impl Fleet {
         detail: &str,
     ) -> Result<bool, StoreError> {
         let now = now();
+        // Whether the refusal is news although the state stays: another point than the
+        // one an administrator acknowledged (judged again at each try).
+        let news = std::cell::Cell::new(false);
         let moved = self.move_state(db, host, hold::Point::Refusal, |current| {
             let next = silence::refused_state(&current.state, state);
+            news.set(false);
             if next == current.state {
+                // Acknowledged, and this one is at another point (a second copy, a
+                // second restore): raised, and the acknowledgement no longer in effect.
+                if let Some(acked) = self.acknowledged(current)
+                    && acked.state == state
+                    && acknowledge::point(&acked.words) != acknowledge::point(detail)
+                {
+                    news.set(true);
+                    let detail = if silence::is_silent(&current.state) {
+                        silence::silence_detail(
+                            last_heard(current, now, self.first_report_within),
+                            state,
+                            detail,
+                        )
+                    } else {
+                        detail.to_string()
+                    };
+                    return Some((next, detail));
+                }
                 // The same standing refusal again (a copy still running): counted on
                 // its detail, not news (review r29-fleet2). Silent, left as it is.
                 return (next == state && silence::is_standing(state))
@@ -1797,11 +1884,12 @@ impl Fleet {
         Ok(match moved {
             StateMove::Unchanged => false,
             StateMove::GaveUp => true,
-            // Raised when the state changed, not when a standing one was counted. The
-            // report is refused all the same whether the store confirmed the write or
-            // not: the refusal is its answer, and the error was said.
+            // Raised when the state changed (or a fork came at another point than the
+            // one acknowledged), not when a standing one was counted. The report is
+            // refused all the same whether the store confirmed the write or not: the
+            // refusal is its answer, and the error was said.
             StateMove::Moved { before, .. } | StateMove::Unconfirmed { before, .. } => {
-                silence::refused_state(&before.state, state) != before.state
+                silence::refused_state(&before.state, state) != before.state || news.get()
             }
         })
     }
@@ -2595,6 +2683,128 @@ mod tests {
             .expect("db")
             .expect("enrolled");
         (dir, store, db, peer, id)
+    }
+
+    /// Issue 14: a standing fork counted every later fork of the host on its detail,
+    /// never raised, so a second copy hid behind the first for good. Acknowledged (the
+    /// store's row, and the console's trail recording it), a fork at another point is
+    /// raised again and the acknowledgement is no longer in effect; the same fork reported
+    /// again is still counted. An acknowledgement the trail does not record is raised
+    /// once as `host-acknowledgement-unproven` and changes nothing.
+    #[test]
+    fn a_fork_at_another_point_than_the_one_acknowledged_is_raised_again() {
+        let (dir, store, mut db, _peer, id) = enrolled("ack");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let on_trail = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+        let trail = on_trail.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let fleet = Fleet {
+            acknowledged_on_trail: Arc::new(move |_: &str, digest: &str| {
+                Ok(trail.lock().expect("trail").contains(digest))
+            }),
+            ..fleet
+        };
+        let host = |db: &mut ConsoleDb| db.host(id).expect("db").expect("host");
+        let fork = |first: u64, size: u64| {
+            format!(
+                "records from {first} again, but {size} were accepted already: the trail was rewound or rewritten"
+            )
+        };
+        let h = host(&mut db);
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(3, 9))
+                .expect("db")
+        );
+        let h = host(&mut db);
+        assert!(
+            !fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(3, 12))
+                .expect("db")
+        );
+        // Not acknowledged: another point is counted, as before.
+        let h = host(&mut db);
+        assert!(
+            !fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(5, 12))
+                .expect("db")
+        );
+        // Acknowledged in the store only: not in effect, raised once.
+        let h = host(&mut db);
+        let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+        let ack = pacsguard_store::Acknowledgement {
+            by: "root".into(),
+            reason: "restored from backup".into(),
+            at: now(),
+            digest: standing.digest(),
+        };
+        assert!(
+            db.acknowledge_host(id, "fork", &standing.kept, &ack)
+                .expect("db")
+        );
+        fleet.check_silence(&mut db, now()).expect("db");
+        fleet.check_silence(&mut db, now()).expect("db");
+        let kinds = |raised: &Mutex<Vec<Finding>>| {
+            raised
+                .lock()
+                .expect("raised")
+                .iter()
+                .map(|f| f.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(&raised),
+            [FindingKind::HostAcknowledgementUnproven],
+            "{:?}",
+            raised.lock().expect("raised")
+        );
+        let h = host(&mut db);
+        assert!(
+            !fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(7, 12))
+                .expect("db")
+        );
+        // On the trail: the same fork again is counted; another point is raised.
+        on_trail.lock().expect("trail").insert(standing.digest());
+        let h = host(&mut db);
+        assert!(
+            !fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(3, 20))
+                .expect("db")
+        );
+        let h = host(&mut db);
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(8, 20))
+                .expect("db")
+        );
+        let h = host(&mut db);
+        assert_eq!((h.state.as_str(), h.detail.clone()), ("fork", fork(8, 20)));
+        assert!(fleet.acknowledged(&h).is_none(), "no longer in effect");
+        // The new fork is counted like any standing one until acknowledged in turn.
+        assert!(
+            !fleet
+                .set_refused_state(&mut db, &h, "fork", &fork(8, 21))
+                .expect("db")
+        );
+        // A refusal of another kind moves the state and is raised, acknowledged or not.
+        let h = host(&mut db);
+        assert!(
+            fleet
+                .set_refused_state(
+                    &mut db,
+                    &h,
+                    "gap",
+                    "records from 30, but only 21 were delivered"
+                )
+                .expect("db")
+        );
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the

@@ -27,6 +27,7 @@
 //!
 //! The wire format ([`wire`]) is length-prefixed JSON frames, free of I/O.
 
+pub mod acknowledge;
 pub mod approval;
 pub mod ca;
 pub mod clock;

@@ -114,6 +114,12 @@ pub fn refused_again(detail: &str, latest: &str) -> String {
     }
 }
 
+/// The words of the first refusal of a standing state's `detail`, without the refusals
+/// counted after it ([`refused_again`]).
+pub fn first_refusal(detail: &str) -> &str {
+    detail.split_once(AGAIN).map_or(detail, |(first, _)| first)
+}
+
 /// What joins a silence's sentence and the refused state it was found in.
 const MEANWHILE: &str = "; its reports are refused meanwhile (";
 

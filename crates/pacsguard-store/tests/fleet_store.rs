@@ -4,7 +4,8 @@
 #![allow(clippy::disallowed_methods)]
 
 use pacsguard_store::{
-    AcceptedBatch, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST, Revoker, TokenRefusal,
+    AcceptedBatch, Acknowledgement, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST,
+    Revoker, TokenRefusal,
 };
 use pacsguard_testkit::postgres::{PgServer, Stopped};
 
@@ -221,6 +222,88 @@ fn a_batch_that_is_no_contact_is_stored_without_moving_the_last_contact() {
         let held = db.host(host).expect("store").expect("host");
         assert_eq!(held.size, 4, "{what}: stored");
         assert_eq!(held.last_contact, 300, "{what}: no contact");
+    });
+}
+
+/// Issue 14: an acknowledgement of a host's standing refusal keeps who, why, when and
+/// the digest acknowledged; it is written only while the host is still in the state it
+/// was judged from, with a detail that begins with the words acknowledged (the refusals
+/// counted after them may grow it), never on a revoked host; a store made before it
+/// reads none.
+#[test]
+fn an_acknowledgement_is_kept_only_for_the_refusal_it_was_judged_from() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        assert_eq!(
+            db.host(host).expect("store").expect("host").acknowledged,
+            None
+        );
+        let ack = Acknowledgement {
+            by: "root (sudo by alice)".into(),
+            reason: "a restore from last week's backup, ticket 4711".into(),
+            at: 500,
+            digest: "d1".into(),
+        };
+        let first = "records from 3 again, but 9 were accepted already";
+        assert!(db.set_host_state(host, "fork", first).expect("store"));
+        // Another state, or other words: not written.
+        assert!(
+            !db.acknowledge_host(host, "gap", first, &ack)
+                .expect("store"),
+            "{what}"
+        );
+        assert!(
+            !db.acknowledge_host(host, "fork", "records from 4 again", &ack)
+                .expect("store"),
+            "{what}"
+        );
+        // The refusals counted after the words acknowledged do not stand in the way.
+        let counted = format!("{first} [refused again 2 times since]");
+        assert!(
+            db.set_host_state(host, "fork, silent", &counted)
+                .expect("store")
+        );
+        assert!(db.set_host_state(host, "fork", &counted).expect("store"));
+        assert!(
+            db.acknowledge_host(host, "fork", first, &ack)
+                .expect("store"),
+            "{what}"
+        );
+        let held = db.host(host).expect("store").expect("host");
+        assert_eq!(held.acknowledged.as_ref(), Some(&ack), "{what}");
+        assert_eq!(
+            (held.state.as_str(), held.detail.as_str()),
+            ("fork", counted.as_str())
+        );
+        // A later acknowledgement replaces it; none on a revoked host.
+        let again = Acknowledgement {
+            digest: "d2".into(),
+            at: 600,
+            ..ack.clone()
+        };
+        assert!(
+            db.acknowledge_host(host, "fork", first, &again)
+                .expect("store")
+        );
+        assert_eq!(
+            db.host(host).expect("store").expect("host").acknowledged,
+            Some(again.clone()),
+            "{what}"
+        );
+        assert_eq!(db.revoke_host("pacs", 700, &ADMIN).expect("store"), 1);
+        assert!(
+            !db.acknowledge_host(host, "fork", first, &ack)
+                .expect("store"),
+            "{what}"
+        );
+        assert_eq!(
+            db.hosts().expect("store")[0].acknowledged,
+            Some(again),
+            "{what}: the list of hosts reads it too"
+        );
     });
 }
 

@@ -81,12 +81,29 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// `console acknowledge-host NAME --reason` (issue 14): only `serve` runs it, which
+    /// records the acknowledgement on its console's trail before the store keeps it; a
+    /// `watch` or no guard: refused (an acknowledgement the trail does not record is
+    /// raised as written in the database).
+    AcknowledgeHost {
+        name: String,
+        reason: String,
+    },
 }
 
-/// What `serve` does for [`Command::RevokeHost`]: the host's name and who asked; what
-/// to print, or why not.
+/// What `serve` is asked to decide of a host through the control socket.
+#[derive(Clone, Copy, Debug)]
+pub enum HostDecision<'a> {
+    /// `console revoke-host`, with the person's `--reason` if given.
+    Revoke { reason: Option<&'a str> },
+    /// `console acknowledge-host`, with the person's `--reason`.
+    Acknowledge { reason: &'a str },
+}
+
+/// What `serve` does for [`Command::RevokeHost`] and [`Command::AcknowledgeHost`]: the
+/// host's name, who asked and what; what to print, or why not.
 pub type HostRevoker =
-    Arc<dyn Fn(&str, &Actor, Option<&str>) -> Result<String, String> + Send + Sync>;
+    Arc<dyn Fn(&str, &Actor, HostDecision<'_>) -> Result<String, String> + Send + Sync>;
 
 /// A passphrase on the wire: never printed (its `Debug` hides it).
 #[derive(Serialize, Deserialize)]
@@ -305,9 +322,20 @@ fn serve_one(
         Ok(request) => match peer_actor(&stream, request.sudo_user) {
             Err(message) => WireReply::error(message),
             Ok(actor) => match request.command {
-                Command::RevokeHost { name, reason } => {
-                    revoke_host(&name, reason.as_deref(), &actor, revoker)
-                }
+                Command::RevokeHost { name, reason } => revoke_host(
+                    &name,
+                    HostDecision::Revoke {
+                        reason: reason.as_deref(),
+                    },
+                    &actor,
+                    revoker,
+                ),
+                Command::AcknowledgeHost { name, reason } => revoke_host(
+                    &name,
+                    HostDecision::Acknowledge { reason: &reason },
+                    &actor,
+                    revoker,
+                ),
                 command => run(command, request.json, actor, home, requests),
             },
         },
@@ -331,14 +359,14 @@ fn read_request(stream: &UnixStream) -> Result<WireRequest, String> {
 /// `console revoke-host` run by `serve` (see [`Command::RevokeHost`]).
 fn revoke_host(
     name: &str,
-    reason: Option<&str>,
+    decision: HostDecision<'_>,
     actor: &Actor,
     revoker: Option<&HostRevoker>,
 ) -> WireReply {
     let Some(revoke) = revoker else {
         return WireReply::not_served();
     };
-    match revoke(name, actor, reason) {
+    match revoke(name, actor, decision) {
         Ok(said) => WireReply {
             code: 0,
             stdout: said,
@@ -358,7 +386,9 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
         return WireReply::error(refusal);
     }
     let request = match command {
-        Command::RevokeHost { .. } => return WireReply::not_served(),
+        Command::RevokeHost { .. } | Command::AcknowledgeHost { .. } => {
+            return WireReply::not_served();
+        }
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
         Command::Accept {
             paths,
@@ -558,6 +588,7 @@ fn absolute(command: Command) -> Result<Command> {
             preamble_only,
         },
         Command::RevokeHost { name, reason } => Command::RevokeHost { name, reason },
+        Command::AcknowledgeHost { name, reason } => Command::AcknowledgeHost { name, reason },
     })
 }
 

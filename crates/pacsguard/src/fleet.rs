@@ -58,6 +58,16 @@ pub enum ConsoleCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Acknowledge a host's standing refusal (a fork, a duplicated identity) once it was
+    /// investigated: recorded on the console's trail with who and why; the state stays,
+    /// shown acknowledged, and a refusal of another kind, or at another point, is raised
+    /// again. Needs this console's `serve` running.
+    AcknowledgeHost {
+        name: String,
+        /// What the investigation found (a restore from backup, a clone destroyed).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 impl ConsoleCommand {
@@ -111,6 +121,9 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                             "revoked": h.revoked.is_some(), "revoked_at": h.revoked,
                             "revoked_by": h.revoked.map(|_| revoked_by(h)),
                             "revoked_reason": h.revoked.map(|_| revoked_reason(h)),
+                            "acknowledged": acknowledgement(h).map(|a| serde_json::json!({
+                                "by": a.by, "reason": a.reason, "at": a.at,
+                            })),
                             "last_contact": h.last_contact,
                             "interval": h.interval, "records": h.size,
                             "witnessed": witnessed(h), "profile": profile,
@@ -136,6 +149,11 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         h.name,
                         if h.revoked.is_some() {
                             revoked_summary(h)
+                        } else if let Some(a) = acknowledgement(h) {
+                            format!(
+                                "{} (acknowledged by {} at {}, reason: {})",
+                                h.state, a.by, a.at, a.reason
+                            )
                         } else {
                             h.state.clone()
                         },
@@ -151,6 +169,21 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        ConsoleCommand::AcknowledgeHost { name, reason } => {
+            pacsguard_console::host_acknowledgements::check_reason(&reason)
+                .map_err(|e| anyhow!("--reason: {e}"))?;
+            let command = crate::control::Command::AcknowledgeHost {
+                name: name.clone(),
+                reason,
+            };
+            // Only `serve` records it on the console's trail: a store row alone would be
+            // raised as written in the database.
+            crate::control::relay_if_served(home, command).unwrap_or_else(|| {
+                Err(anyhow!(
+                    "console acknowledge-host {name}: this console's serve is not running (or the guard running is a watch): an acknowledgement is recorded on the console's audit trail, which only serve writes; start serve and run it again"
+                ))
+            })
         }
         ConsoleCommand::RevokeHost { name, reason } => {
             if let Some(reason) = &reason {
@@ -194,6 +227,78 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// The acknowledgement the fleet's store keeps for `host`'s standing refusal as it is
+/// now (`None`: none, or one of a refusal before). The store's word: `serve` raises one
+/// its console's trail does not record (`host-acknowledgement-unproven`).
+fn acknowledgement(host: &pacsguard_store::HostRow) -> Option<&pacsguard_store::Acknowledgement> {
+    let ack = host.acknowledged.as_ref()?;
+    let standing = pacsguard_fleet::acknowledge::standing(&host.state, &host.detail)?;
+    (host.revoked.is_none() && ack.digest == standing.digest()).then_some(ack)
+}
+
+/// `console acknowledge-host NAME` run by `serve` (issue 14): the host's standing
+/// refusal as read is recorded acknowledged on the console's trail first, then in the
+/// fleet's store only while the host is still in it, so the store never holds an
+/// acknowledgement the trail does not record (one it holds alone is raised as written
+/// in the database).
+pub fn acknowledge_and_record(
+    pool: &Arc<pacsguard_store::FleetPool>,
+    console: &pacsguard_console::auth::Console,
+    name: &str,
+    actor: &pacsguard_events::Actor,
+    reason: &str,
+) -> Result<String, String> {
+    use pacsguard_console::host_acknowledgements::{Acknowledged, check_reason};
+    check_reason(reason).map_err(|e| format!("--reason: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut db = pool.get().map_err(|e| e.to_string())?;
+    let host = db
+        .hosts()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|h| h.name == name && h.revoked.is_none())
+        .ok_or_else(|| format!("no enrolled host named {name:?} that is not revoked"))?;
+    let standing = pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).ok_or_else(|| {
+        format!(
+            "host {name:?} is {:?}, not in a standing refusal (fork, duplicated): nothing to acknowledge",
+            host.state
+        )
+    })?;
+    let digest = standing.digest();
+    let what = Acknowledged {
+        state: &standing.state,
+        words: &standing.words,
+        digest: &digest,
+    };
+    console
+        .record_host_acknowledged(&host, what, actor, reason)
+        .map_err(|e| e.to_string())?;
+    let ack = pacsguard_store::Acknowledgement {
+        by: pacsguard_console::host_revocations::by_whom(actor),
+        reason: reason.to_string(),
+        at: now,
+        digest,
+    };
+    let kept = db
+        .acknowledge_host(host.id, &host.state, &standing.kept, &ack)
+        .map_err(|e| e.to_string())?;
+    if !kept {
+        return Err(format!(
+            "host {name:?} was refused anew, or revoked, while this was recorded: the acknowledgement is on this console's audit trail but not in effect; see `pacsguard console hosts` and acknowledge what stands now"
+        ));
+    }
+    say(&format!(
+        "{} acknowledged the standing refusal of host {name:?} ({}) (console acknowledge-host)",
+        actor.user, standing.state
+    ));
+    Ok(format!(
+        "acknowledged the standing refusal of host {name:?} ({}: {}), recorded by this console for its audit trail (host-acknowledged); a refusal of another kind, or at another point, is raised again\n",
+        standing.state, standing.words
+    ))
 }
 
 /// `console revoke-host NAME` run by `serve` (review r26): the hosts of that name

@@ -797,6 +797,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let stop = signals::stop_on_termination()?;
             let mut session = Session::open(home.clone())?;
+            // An enrolled host guarded by `watch` (its trail sent by `audit forward --to
+            // console`) is judged by the console as one guarded by `serve`.
+            fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
             let _control = control::Server::start(&home, session.requests(), None)?;
             let outlet = outlet::Outlet::start(
                 "watch",

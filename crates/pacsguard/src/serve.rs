@@ -747,12 +747,23 @@ pub fn run(
     // `check`, `accept` and `scan` started beside this process are run by the guard.
     // And `console revoke-host`, so that a revocation is on this console's trail when
     // the command returns (review r26).
+    // The Hosts page tells an acknowledgement in effect by the listener's own digest.
+    console.judge_standing_with(Arc::new(|host: &pacsguard_store::HostRow| {
+        pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).map(|s| s.digest())
+    }));
     let revoker: crate::control::HostRevoker = {
         let console = Arc::clone(&console);
         let pool = fleet_pool.clone();
         Arc::new(
-            move |name: &str, actor: &pacsguard_events::Actor, reason: Option<&str>| {
-                crate::fleet::revoke_and_record(&pool, &console, name, actor, reason)
+            move |name: &str,
+                  actor: &pacsguard_events::Actor,
+                  decision: crate::control::HostDecision<'_>| match decision {
+                crate::control::HostDecision::Revoke { reason } => {
+                    crate::fleet::revoke_and_record(&pool, &console, name, actor, reason)
+                }
+                crate::control::HostDecision::Acknowledge { reason } => {
+                    crate::fleet::acknowledge_and_record(&pool, &console, name, actor, reason)
+                }
             },
         )
     };
@@ -828,6 +839,14 @@ pub fn run(
                 Arc::new(move |host: &pacsguard_store::HostRow, at: i64| {
                     console
                         .record_host_revoked(host, at)
+                        .map_err(|e| e.to_string())
+                })
+            },
+            acknowledged: {
+                let console = Arc::clone(&console);
+                Arc::new(move |fingerprint: &str, digest: &str| {
+                    console
+                        .host_acknowledged_on_trail(fingerprint, digest)
                         .map_err(|e| e.to_string())
                 })
             },

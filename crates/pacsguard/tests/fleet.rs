@@ -5024,3 +5024,192 @@ fn a_host_promising_heartbeats_further_apart_than_a_console_takes_is_held_to_its
     guard.stop();
     server.stop();
 }
+
+/// The host's console cursor: how many of its records it delivered (`fleet/`'s cursor
+/// file is the delivery's; read as the console took them instead, from its hosts list).
+fn delivered(console: &Env, name: &str) -> u64 {
+    wait_host(console, name, |h| h["witnessed"] == h["records"])["records"]
+        .as_u64()
+        .expect("records")
+}
+
+/// Issue 14 (session 31): a fork stood for good, and every later fork of the host was
+/// counted on the first one's detail, never raised: a second restore, a second copy,
+/// hid behind the first. Root restores the host's home from a backup (a fork where the
+/// backup was taken); an administrator who investigated acknowledges it
+/// (`console acknowledge-host`, recorded on the console's trail); the same fork reported
+/// again stays acknowledged; a restore from another backup (a fork at another point) is
+/// raised again and no longer shown acknowledged. An acknowledgement written into the
+/// store with sqlite3 is raised (`host-acknowledgement-unproven`); without a running
+/// `serve` the command is refused.
+#[test]
+fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
+    let name = "ws-ack";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(1) && h["state"] == "ok"
+    });
+    guard.stop();
+    let monday = copy_of_home(&host);
+    let at_monday = delivered(&console, name);
+    let guard = Serve::start(&host, &[]);
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(at_monday + 2)
+    });
+    guard.stop();
+    let tuesday = copy_of_home(&host);
+    let at_tuesday = delivered(&console, name);
+    let guard = Serve::start(&host, &[]);
+    std::fs::write(host.path("study/other.dcm"), b"arrived too").expect("write");
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(at_tuesday + 2)
+    });
+    guard.stop();
+
+    // Restored from Monday's backup: a fork from where it was taken.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    // Its heartbeat (a checkpoint of that size) or its records (from that size): one
+    // point, the size the backup was taken at.
+    let at = |size: u64| {
+        move |h: &serde_json::Value| {
+            h["detail"].as_str().is_some_and(|d| {
+                d.starts_with(&format!("records from {size} again"))
+                    || d.starts_with(&format!("a checkpoint of {size} records"))
+            })
+        }
+    };
+    let forked = wait_host(&console, name, |h| h["state"] == "fork");
+    assert!(at(at_monday)(&forked), "{forked}");
+    assert!(forked["acknowledged"].is_null(), "{forked}");
+    let reason = "restored from Monday's backup after the disk failed, ticket 4711";
+    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("acknowledged the standing refusal"),
+        "{}",
+        stdout(&out)
+    );
+    let trail = console_log(&console);
+    let recorded = trail
+        .lines()
+        .find(|l| l.contains("\"host_acknowledged\":\""))
+        .unwrap_or_else(|| panic!("not on the trail: {trail}"));
+    assert!(
+        recorded.contains("host-acknowledged") && recorded.contains(reason),
+        "{recorded}"
+    );
+    // The same fork again (the restored host keeps reporting): counted, acknowledged.
+    let counted = wait_host(&console, name, |h| {
+        h["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("refused again"))
+    });
+    assert_eq!(counted["state"], "fork", "{counted}");
+    assert_eq!(counted["acknowledged"]["reason"], reason, "{counted}");
+    let forks = |console: &Env| console_log(console).matches("\"host-trail-fork\"").count();
+    assert_eq!(forks(&console), 1, "{}", console_log(&console));
+    guard.stop();
+
+    // Restored again, from Tuesday's backup: another point, raised.
+    put_back(&host.home, tuesday.path());
+    let guard = Serve::start(&host, &[]);
+    let again = wait_host(&console, name, at(at_tuesday));
+    assert_eq!(again["state"], "fork", "{again}");
+    assert!(again["acknowledged"].is_null(), "{again}");
+    assert_eq!(forks(&console), 2, "{}", console_log(&console));
+
+    // Root writes an acknowledgement of the new fork into the store with sqlite3.
+    let forged = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import hashlib,sqlite3,sys\n\
+             db=sqlite3.connect(sys.argv[1],timeout=30)\n\
+             (state,detail)=db.execute('SELECT state,detail FROM fleet_hosts WHERE name=?',(sys.argv[2],)).fetchone()\n\
+             words=detail.split(' [refused again ')[0]\n\
+             digest=hashlib.sha256((state+'\\n'+words).encode()).hexdigest()\n\
+             db.execute(\"UPDATE fleet_hosts SET ack_by='intruder',ack_reason='nothing to see',ack_at=1,ack_digest=? WHERE name=?\",(digest,sys.argv[2]))\n\
+             db.commit()",
+        )
+        .arg(console.home.join("pacsguard.db"))
+        .arg(name)
+        .output()
+        .expect("python3 runs");
+    assert!(forged.status.success(), "{}", stderr(&forged));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !console_log(&console).contains("host-acknowledgement-unproven") {
+        assert!(Instant::now() < deadline, "{}", console_log(&console));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    guard.stop();
+    server.stop();
+    // No serve: refused, nothing written.
+    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("serve is not running"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 14 (session 31): an enrolled host guarded by plain `watch` (its records sent by
+/// `audit forward --to console`) wrote a heartbeat record every `[watch]
+/// heartbeat_seconds`, however long: `serve` held it to `MAX_TRAIL_HEARTBEAT`, `watch`
+/// did not, and the console took the quiet host for silent between two. Now `watch` on
+/// an enrolled home holds it too, and says why.
+#[test]
+fn an_enrolled_host_guarded_by_watch_is_held_to_the_consoles_heartbeat_bound() {
+    use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "mr-watch-beat");
+    server.stop();
+    let config = host.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[watch]\nheartbeat_seconds = {}\n",
+        MAX_TRAIL_HEARTBEAT * 2 + 1
+    ));
+    std::fs::write(&config, text).expect("config");
+    let watch = pacsguard()
+        .arg("--home")
+        .arg(&host.home)
+        .arg("watch")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pacsguard watch starts");
+    let promised = || -> Vec<u64> {
+        std::fs::read_to_string(host.home.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|record| record["heartbeat_seconds"].as_u64())
+            .filter(|&s| s != 0)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while promised().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(watch.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let out = watch.wait_with_output().expect("watch ends");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(promised(), vec![MAX_TRAIL_HEARTBEAT], "{said}");
+    assert!(
+        said.contains(&format!(
+            "heartbeat_seconds {} is longer than a console takes",
+            MAX_TRAIL_HEARTBEAT * 2 + 1
+        )),
+        "{said}"
+    );
+}

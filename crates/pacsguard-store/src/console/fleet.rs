@@ -90,6 +90,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_hosts", "revoked_reason", "TEXT"),
     ("fleet_hosts", "trail_grew", "INTEGER NOT NULL DEFAULT 0"),
     ("fleet_hosts", "trail_promise", "INTEGER NOT NULL DEFAULT 0"),
+    ("fleet_hosts", "ack_by", "TEXT"),
+    ("fleet_hosts", "ack_reason", "TEXT"),
+    ("fleet_hosts", "ack_at", "INTEGER"),
+    ("fleet_hosts", "ack_digest", "TEXT"),
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
@@ -176,6 +180,39 @@ pub struct HostRow {
     /// The heartbeat interval the newest heartbeat record of that trail promised, in
     /// seconds (0: a clean stop's, none due), as the console took it.
     pub trail_promise: u64,
+    /// The acknowledgement of the host's standing refusal an administrator made
+    /// (`console acknowledge-host`, issue 14), as the store keeps it; in effect only
+    /// while its digest is the host's standing refusal's and the console's trail records
+    /// it (the console judges both).
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// An administrator's acknowledgement of a host's standing refusal (a `fork`, a
+/// `duplicated` identity) as the fleet's store keeps it: who, why, when, and the digest
+/// of the refusal acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub reason: String,
+    pub at: i64,
+    pub digest: String,
+}
+
+impl Acknowledgement {
+    /// The acknowledgement read from its four columns: all four set, or none.
+    pub(crate) fn from_columns(
+        by: Option<String>,
+        reason: Option<String>,
+        at: Option<i64>,
+        digest: Option<String>,
+    ) -> Option<Acknowledgement> {
+        Some(Acknowledgement {
+            by: by?,
+            reason: reason?,
+            at: at?,
+            digest: digest?,
+        })
+    }
 }
 
 /// Who revokes a host and why, as the fleet's store keeps it beside the revocation
@@ -211,7 +248,7 @@ pub struct SeenState<'a> {
 
 const HOST_COLUMNS: &str = "id, name, fingerprint, enrolled, revoked, last_contact, interval, \
      trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew, \
-     trail_promise";
+     trail_promise, ack_by, ack_reason, ack_at, ack_digest";
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     Ok(HostRow {
@@ -232,6 +269,7 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
         revoked_reason: r.get(14)?,
         trail_grew: r.get(15)?,
         trail_promise: u64::try_from(r.get::<_, i64>(16)?).unwrap_or(0),
+        acknowledged: Acknowledgement::from_columns(r.get(17)?, r.get(18)?, r.get(19)?, r.get(20)?),
     })
 }
 
@@ -511,6 +549,21 @@ impl FleetStore for ConsoleDb {
             "UPDATE fleet_hosts SET state = ?4, detail = ?5 \
              WHERE id = ?1 AND state = ?2 AND last_contact = ?3 AND revoked IS NULL",
             params![id, seen.state, seen.last_contact, state, detail],
+        )? == 1)
+    }
+
+    fn acknowledge_host(
+        &mut self,
+        id: i64,
+        state: &str,
+        kept: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(
+            "UPDATE fleet_hosts SET ack_by = ?4, ack_reason = ?5, ack_at = ?6, ack_digest = ?7 \
+             WHERE id = ?1 AND state = ?2 AND substr(detail, 1, length(?3)) = ?3 \
+             AND revoked IS NULL",
+            params![id, state, kept, ack.by, ack.reason, ack.at, ack.digest],
         )? == 1)
     }
 

@@ -16,8 +16,8 @@
 use std::path::PathBuf;
 
 use crate::console::{
-    AcceptedBatch, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow, Revoker, SeenState,
-    TokenRefusal,
+    AcceptedBatch, Acknowledgement, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow,
+    Revoker, SeenState, TokenRefusal,
 };
 use crate::sqlite::StoreError;
 
@@ -136,6 +136,18 @@ pub trait FleetStore: Send + std::fmt::Debug {
         seen: &SeenState<'_>,
         state: &str,
         detail: &str,
+    ) -> Result<bool, StoreError>;
+    /// Notes an administrator's acknowledgement `ack` of host `id`'s standing refusal
+    /// (issue 14), only while the host is still in `state` with a detail that begins
+    /// with `kept` (the refusal's words as acknowledged: the refusals counted after them
+    /// may have grown the detail meanwhile) and is not revoked; an acknowledgement before
+    /// it is replaced. Whether it was written; `false`: read the host again.
+    fn acknowledge_host(
+        &mut self,
+        id: i64,
+        state: &str,
+        kept: &str,
+        ack: &Acknowledgement,
     ) -> Result<bool, StoreError>;
     /// The trail key of the first process found reporting beside host `id` under its
     /// certificate (`host-identity-duplicated`, review r26), if one ever was: kept

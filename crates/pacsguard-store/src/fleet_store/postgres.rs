@@ -22,9 +22,10 @@ use std::str::FromStr as _;
 use tokio_postgres::Row;
 
 use crate::console::{
-    AcceptedBatch, CURRENT_ORDER, FROM_TRAIL, HostRow, MAX_PENDING_PROFILES_PER_HOST, PRUNE_ORDER,
-    PendingApproval, ProfileNoted, ProfileRow, QuotaWindow, Revoker, SUPERSEDED_SQL, SeenState,
-    TokenRefusal, host_seq_sql, reopen_superseded_sql,
+    AcceptedBatch, Acknowledgement, CURRENT_ORDER, FROM_TRAIL, HostRow,
+    MAX_PENDING_PROFILES_PER_HOST, PRUNE_ORDER, PendingApproval, ProfileNoted, ProfileRow,
+    QuotaWindow, Revoker, SUPERSEDED_SQL, SeenState, TokenRefusal, host_seq_sql,
+    reopen_superseded_sql,
 };
 use crate::sqlite::StoreError;
 
@@ -65,6 +66,10 @@ ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_by TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS revoked_reason TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS trail_grew BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS trail_promise BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_by TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_reason TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_at BIGINT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_digest TEXT;
 CREATE TABLE IF NOT EXISTS fleet_records (
     host BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -137,6 +142,10 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_hosts", "revoked_reason"),
     ("fleet_hosts", "trail_grew"),
     ("fleet_hosts", "trail_promise"),
+    ("fleet_hosts", "ack_by"),
+    ("fleet_hosts", "ack_reason"),
+    ("fleet_hosts", "ack_at"),
+    ("fleet_hosts", "ack_digest"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -157,7 +166,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
 /// `console hosts` list hosts in the same order on either store.
 const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_contact, "interval",
      trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew,
-     trail_promise"#;
+     trail_promise, ack_by, ack_reason, ack_at, ack_digest"#;
 
 const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -283,6 +292,12 @@ fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
         revoked_reason: r.try_get(14)?,
         trail_grew: r.try_get(15)?,
         trail_promise: to_u64(r.try_get(16)?),
+        acknowledged: Acknowledgement::from_columns(
+            r.try_get(17)?,
+            r.try_get(18)?,
+            r.try_get(19)?,
+            r.try_get(20)?,
+        ),
     })
 }
 
@@ -754,6 +769,30 @@ impl FleetStore for PgFleet {
             "UPDATE fleet_hosts SET state = $4, detail = $5 \
              WHERE id = $1 AND state = $2 AND last_contact = $3 AND revoked IS NULL",
             &[&id, &seen.state, &seen.last_contact, &state, &detail],
+        )? == 1)
+    }
+
+    fn acknowledge_host(
+        &mut self,
+        id: i64,
+        state: &str,
+        kept: &str,
+        ack: &Acknowledgement,
+    ) -> Result<bool, StoreError> {
+        // One statement: PostgreSQL re-checks the condition on the row it waited for.
+        Ok(self.execute(
+            "UPDATE fleet_hosts SET ack_by = $4, ack_reason = $5, ack_at = $6, ack_digest = $7 \
+             WHERE id = $1 AND state = $2 AND left(detail, length($3::text)) = $3::text \
+             AND revoked IS NULL",
+            &[
+                &id,
+                &state,
+                &kept,
+                &ack.by,
+                &ack.reason,
+                &ack.at,
+                &ack.digest,
+            ],
         )? == 1)
     }
 
