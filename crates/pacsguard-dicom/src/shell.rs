@@ -3606,8 +3606,10 @@ pub fn find_batch_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
     // cmd.exe runs a batch file from its first line: the file's start is a line's start
     // (review r26-screen: `powershell -c …` on the first line was no command). A later
     // window of a file starts anywhere in a line, and is read from its separators only.
-    batch_command_at(bytes, 0, &mut Variables::default(), &mut Blocks::default())
-        .or_else(|| search_batch(bytes, Variables::default(), clock))
+    // A block the first line opens holds the lines after it.
+    let mut blocks = Blocks::default();
+    batch_command_at(bytes, 0, &mut Variables::default(), &mut blocks)
+        .or_else(|| search_batch(bytes, Variables::default(), blocks, clock))
 }
 
 /// [`find_batch_command`] in a later window of a file read in windows, with the `set`
@@ -3624,6 +3626,7 @@ pub(crate) fn find_batch_command_carried(
             inherited_full: carried.batch_full,
             ..Variables::default()
         },
+        Blocks::default(),
         clock,
     )
 }
@@ -3645,8 +3648,12 @@ pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::
     carried.batch_full |= variables.full;
 }
 
-fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option<Command> {
-    let mut blocks = Blocks::default();
+fn search_batch(
+    bytes: &[u8],
+    mut variables: Variables,
+    mut blocks: Blocks,
+    clock: &Clock,
+) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
     // can start after one as after `\n` (searched second, as since r25: the first
     // command found is the one reported).
@@ -5179,6 +5186,7 @@ mod tests {
     fn a_parenthesis_ends_a_name_only_inside_a_block() {
         for text in [
             &b"\0\0x\r\n(calc.exe)\r\n"[..],
+            b"(\r\ncalc.exe)\r\n",
             b"\0\0x\r\nif 1==1 (calc.exe) else (x)\r\n",
             b"\0\0x\r\nif exist x (\r\n  calc.exe)\r\n",
             b"\0\0x\r\n(\r\necho a\r\ncalc.exe)\r\n",
