@@ -273,6 +273,9 @@ enum SwitchStyle {
     Prefix,
 }
 
+/// A tool's name, how it writes its switches, and their names.
+type ToolSwitches = (&'static [u8], SwitchStyle, &'static [&'static [u8]]);
+
 /// The switches each ambiguous tool of [`AMBIGUOUS_BATCH`] takes, from its own help
 /// (`cmd /?`, `rd /?`, `tar --help`, ...): with one as its first argument the tool's name
 /// starts a command, not prose. Only these count (issue 10, review r30-falsepos: any `/X`
@@ -282,7 +285,7 @@ enum SwitchStyle {
 /// cmd.exe runs what follows `/c` glued or not). Dash names of several letters are long
 /// options (`--exec`). `net`, `net1`, `reg` and `sc` count by their subcommands only
 /// ([`BATCH_SUBCOMMANDS`]).
-const BATCH_SWITCHES: [(&[u8], SwitchStyle, &[&[u8]]); 15] = [
+const BATCH_SWITCHES: [ToolSwitches; 15] = [
     (
         b"pwsh",
         SwitchStyle::Prefix,
