@@ -160,10 +160,16 @@ const BATCH: [&[u8]; 52] = [
 /// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
 /// (common bile duct)", "Start of contrast injection", "net change", "SC injection", "TAR
 /// syndrome", "cURL library", "Cipher commands"), or so short that compressed data holds
-/// them (`WSL` and a tab in a gzip file): a line starting with one counts only when what
-/// follows is command syntax (see [`command_like_argument`]), or for the tools with
-/// subcommands one of them ([`BATCH_SUBCOMMANDS`]).
-const AMBIGUOUS_BATCH: [&[u8]; 16] = [
+/// them (`WSL` and a tab in a gzip file; `pwsh`, `wmic` and `msdt` with a delimiter after
+/// them are ~1.6e-7 a window of 64 KiB of compressed data each, issue 10): a line
+/// starting with one counts only when what follows is its argument (see
+/// [`tool_argument`]): a switch it takes ([`BATCH_SWITCHES`]), a subcommand
+/// ([`BATCH_SUBCOMMANDS`]), a URL or a runnable name. Alone, `pwsh` and `wmic` start an
+/// interactive prompt reading the console, as `cmd.exe` does: nothing of the file.
+const AMBIGUOUS_BATCH: [&[u8]; 19] = [
+    b"pwsh",
+    b"wmic",
+    b"msdt",
     b"explorer",
     b"curl",
     b"cipher",
@@ -184,7 +190,33 @@ const AMBIGUOUS_BATCH: [&[u8]; 16] = [
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
 /// `net user x /add`, `reg add HKCU\...`, `sc stop MSSQLSERVER`.
-const BATCH_SUBCOMMANDS: [(&[u8], &[&[u8]]); 4] = [
+const BATCH_SUBCOMMANDS: [(&[u8], &[&[u8]]); 5] = [
+    (
+        b"wmic",
+        &[
+            b"process",
+            b"shadowcopy",
+            b"path",
+            b"class",
+            b"service",
+            b"os",
+            b"useraccount",
+            b"group",
+            b"startup",
+            b"product",
+            b"qfe",
+            b"share",
+            b"nicconfig",
+            b"computersystem",
+            b"logicaldisk",
+            b"ntdomain",
+            b"bios",
+            b"cpu",
+            b"nteventlog",
+            b"sysdriver",
+            b"job",
+        ],
+    ),
     (
         b"net",
         &[
@@ -227,6 +259,310 @@ const BATCH_SUBCOMMANDS: [(&[u8], &[&[u8]]); 4] = [
     ),
 ];
 
+/// How a tool of [`BATCH_SWITCHES`] writes its switches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SwitchStyle {
+    /// cmd.exe's own commands and Windows' tools: `/s`, `/S/Q`, `/w:c:\`, case ignored.
+    Slash,
+    /// The tools ported from Unix: `-x`, bundled `-xzf`, `-s:file`, `--long[=value]`,
+    /// case kept (`-o` and `-O` are two switches).
+    Dash,
+    /// PowerShell's parameter binder: `-` or `/` (or an en dash, em dash or horizontal
+    /// bar), then any prefix of a parameter's name or an alias, case ignored (`-c`,
+    /// `-enc`, `/NoP`).
+    Prefix,
+}
+
+/// A tool's name, how it writes its switches, and their names.
+type ToolSwitches = (&'static [u8], SwitchStyle, &'static [&'static [u8]]);
+
+/// The switches each ambiguous tool of [`AMBIGUOUS_BATCH`] takes, from its own help
+/// (`cmd /?`, `rd /?`, `tar --help`, ...): with one as its first argument the tool's name
+/// starts a command, not prose. Only these count (issue 10, review r30-falsepos: any `/X`
+/// counted, so `\nRd /GNCth` in compressed pixel data was a command, a chance match
+/// every ~10^5 windows of 64 KiB). A name ending with `:` takes a value glued to it
+/// (`/w:c:\`, `-s:cmds.txt`); one ending with `*` takes the rest of its word (`/ccalc`:
+/// cmd.exe runs what follows `/c` glued or not). Dash names of several letters are long
+/// options (`--exec`). `net`, `net1`, `reg` and `sc` count by their subcommands only
+/// ([`BATCH_SUBCOMMANDS`]).
+const BATCH_SWITCHES: [ToolSwitches; 15] = [
+    (
+        b"pwsh",
+        SwitchStyle::Prefix,
+        &[
+            b"file",
+            b"command",
+            b"commandwithargs",
+            b"cwa",
+            b"configurationname",
+            b"custompipename",
+            b"encodedcommand",
+            b"ec",
+            b"executionpolicy",
+            b"ep",
+            b"inputformat",
+            b"interactive",
+            b"login",
+            b"mta",
+            b"noexit",
+            b"nologo",
+            b"noninteractive",
+            b"noprofile",
+            b"noprofileloadtime",
+            b"outputformat",
+            b"settingsfile",
+            b"sshservermode",
+            b"sta",
+            b"version",
+            b"windowstyle",
+            b"workingdirectory",
+            b"wd",
+            b"help",
+        ],
+    ),
+    (
+        b"wmic",
+        SwitchStyle::Slash,
+        &[
+            b"node:",
+            b"user:",
+            b"password:",
+            b"namespace:",
+            b"role:",
+            b"output:",
+            b"append:",
+            b"format:",
+            b"interactive:",
+            b"privileges:",
+            b"failfast:",
+            b"locale:",
+            b"trace:",
+            b"record:",
+            b"implevel:",
+            b"authlevel:",
+            b"authority:",
+            b"aggregate:",
+        ],
+    ),
+    (
+        b"msdt",
+        SwitchStyle::Slash,
+        &[
+            b"id",
+            b"path",
+            b"cab",
+            b"af",
+            b"dci",
+            b"ep",
+            b"modal",
+            b"moreoptions",
+            b"param",
+            b"skip",
+        ],
+    ),
+    (
+        b"cmd",
+        SwitchStyle::Slash,
+        &[
+            b"c*", b"k*", b"r*", b"s", b"q", b"d", b"a", b"u", b"e:", b"f:", b"v:", b"t:",
+        ],
+    ),
+    (
+        b"start",
+        SwitchStyle::Slash,
+        &[
+            b"b",
+            b"i",
+            b"d",
+            b"min",
+            b"max",
+            b"wait",
+            b"low",
+            b"normal",
+            b"high",
+            b"realtime",
+            b"abovenormal",
+            b"belownormal",
+            b"separate",
+            b"shared",
+            b"node",
+            b"affinity",
+        ],
+    ),
+    (b"del", SwitchStyle::Slash, &[b"p", b"f", b"s", b"q", b"a*"]),
+    (
+        b"erase",
+        SwitchStyle::Slash,
+        &[b"p", b"f", b"s", b"q", b"a*"],
+    ),
+    (b"rd", SwitchStyle::Slash, &[b"s", b"q"]),
+    (b"rmdir", SwitchStyle::Slash, &[b"s", b"q"]),
+    (
+        b"cipher",
+        SwitchStyle::Slash,
+        &[
+            b"w:",
+            b"e",
+            b"d",
+            b"s:",
+            b"c",
+            b"k",
+            b"r:",
+            b"u",
+            b"n",
+            b"x",
+            b"x:",
+            b"h",
+            b"a",
+            b"i",
+            b"f",
+            b"q",
+            b"y",
+            b"b",
+            b"rekey",
+            b"flushcache",
+            b"adduser",
+            b"removeuser",
+        ],
+    ),
+    (
+        b"explorer",
+        SwitchStyle::Slash,
+        &[b"e", b"n", b"select", b"root", b"separate"],
+    ),
+    (
+        b"tar",
+        SwitchStyle::Dash,
+        &[
+            b"x",
+            b"c",
+            b"t",
+            b"r",
+            b"u",
+            b"f",
+            b"z",
+            b"j",
+            b"J",
+            b"v",
+            b"C",
+            b"k",
+            b"m",
+            b"p",
+            b"O",
+            b"P",
+            b"a",
+            b"T",
+            b"X",
+            b"s",
+            b"n",
+            b"q",
+            b"U",
+            b"L",
+            b"H",
+            b"h",
+            b"o",
+            b"S",
+            b"l",
+            b"b",
+            b"extract",
+            b"create",
+            b"list",
+            b"file",
+            b"directory",
+            b"append",
+            b"update",
+            b"to-stdout",
+            b"exclude",
+            b"include",
+            b"options",
+        ],
+    ),
+    (
+        b"curl",
+        SwitchStyle::Dash,
+        &[
+            b"o",
+            b"O",
+            b"s",
+            b"S",
+            b"L",
+            b"k",
+            b"f",
+            b"d",
+            b"X",
+            b"H",
+            b"u",
+            b"T",
+            b"F",
+            b"x",
+            b"A",
+            b"e",
+            b"i",
+            b"I",
+            b"v",
+            b"b",
+            b"c",
+            b"C",
+            b"m",
+            b"J",
+            b"K",
+            b"G",
+            b"Z",
+            b"output",
+            b"remote-name",
+            b"url",
+            b"data",
+            b"data-binary",
+            b"upload-file",
+            b"insecure",
+            b"location",
+            b"silent",
+            b"request",
+            b"header",
+            b"user",
+            b"proxy",
+            b"form",
+            b"config",
+            b"output-dir",
+            b"create-dirs",
+        ],
+    ),
+    (
+        b"wsl",
+        SwitchStyle::Dash,
+        &[
+            b"e",
+            b"d",
+            b"u",
+            b"l",
+            b"s",
+            b"t",
+            b"exec",
+            b"distribution",
+            b"user",
+            b"cd",
+            b"shell-type",
+            b"system",
+            b"install",
+            b"import",
+            b"export",
+            b"unregister",
+            b"terminate",
+            b"shutdown",
+            b"mount",
+            b"list",
+            b"set-default",
+        ],
+    ),
+    (
+        b"ftp",
+        SwitchStyle::Dash,
+        &[
+            b"v", b"n", b"i", b"d", b"g", b"s:", b"a", b"A", b"x:", b"r:", b"b:", b"w:",
+        ],
+    ),
+];
+
 /// Extensions of a program name that `cmd.exe` runs, itself or through the program the
 /// extension is associated with by default (Windows Script Host, mshta, msiexec, the
 /// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
@@ -239,11 +575,14 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
     b".wsf", b".wsh", b".hta", b".msi", b".lnk",
 ];
 
-/// Whether `rest` (what follows an ambiguous launcher) reads as its argument in a batch
-/// file rather than prose: `.exe`, a switch (`/c`, `/b`), a quoted title (`start ""`), or
-/// a program or URL (`evil.exe`, `http://…`).
-fn command_like_argument(rest: &[u8]) -> bool {
-    if rest
+/// Whether `after` (what follows the name of `tool`, an ambiguous launcher of
+/// [`AMBIGUOUS_BATCH`]) reads as its argument in a batch file rather than prose or
+/// chance bytes: `.exe` and any argument, a switch the tool takes ([`BATCH_SWITCHES`]),
+/// its subcommand ([`BATCH_SUBCOMMANDS`]), a program or URL (`evil.exe`, `http://…`), or
+/// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
+/// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
+fn tool_argument(tool: &[u8], after: &[u8]) -> bool {
+    if after
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
     {
@@ -251,11 +590,139 @@ fn command_like_argument(rest: &[u8]) -> bool {
         // shell reading the console, nothing of the file: JavaScript's
         // `process.env.comspec || "cmd.exe";` (cross-spawn, in playwright-core) is no
         // command line. A redirection (`cmd.exe < x`) or any argument is one.
-        return rest[4..]
+        return after[4..]
             .iter()
             .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|'))
             .any(|&b| !is_token_delimiter(b));
     }
+    let token = first_argument(after);
+    let quoted_title = tool == b"start" && token.first() == Some(&b'"');
+    takes_switch(tool, token)
+        || runs_subcommand(tool, after)
+        || quoted_title
+        || names_program_or_url(token)
+}
+
+/// The first word of `rest`, past cmd.exe's delimiters: to the next delimiter, the
+/// line's end, an operator or a redirection.
+fn first_argument(rest: &[u8]) -> &[u8] {
+    let rest = &rest[rest
+        .iter()
+        .position(|&b| !is_token_delimiter(b))
+        .unwrap_or(rest.len())..];
+    let end = rest
+        .iter()
+        .position(|&b| {
+            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+        })
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Whether `token` names a program or a URL: `evil.exe`, `x.hta`, `http://…`.
+fn names_program_or_url(token: &[u8]) -> bool {
+    let lower: Vec<u8> = token.to_ascii_lowercase();
+    let program = [
+        ".exe", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".hta", ".scr", ".lnk",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext.as_bytes()));
+    program || lower.starts_with(b"http://") || lower.starts_with(b"https://")
+}
+
+/// Whether `token` is a switch `tool` takes, written in its style ([`BATCH_SWITCHES`]):
+/// `/s`, `/S/Q`, `/w:c:\`, `/ccalc`; `-xzf`, `-s:cmds.txt`, `--exec`.
+fn takes_switch(tool: &[u8], token: &[u8]) -> bool {
+    let Some(&(_, style, names)) = BATCH_SWITCHES.iter().find(|(name, _, _)| *name == tool) else {
+        return false;
+    };
+    match style {
+        SwitchStyle::Slash => {
+            // `/s/q`: every part a switch; the first part ends the word when it takes
+            // the rest (`/c/x` is `/c` running `/x`).
+            let Some(parts) = token.strip_prefix(b"/") else {
+                return false;
+            };
+            let mut rest = parts;
+            loop {
+                let end = memchr::memchr(b'/', rest).unwrap_or(rest.len());
+                match slash_switch(names, &rest[..end]) {
+                    None => return false,
+                    Some(true) => return true,
+                    Some(false) if end == rest.len() => return true,
+                    Some(false) => rest = &rest[end + 1..],
+                }
+            }
+        }
+        SwitchStyle::Prefix => {
+            let Some(name) = [
+                &b"-"[..],
+                b"/",
+                b"\xE2\x80\x93",
+                b"\xE2\x80\x94",
+                b"\xE2\x80\x95",
+            ]
+            .iter()
+            .find_map(|dash| token.strip_prefix(*dash)) else {
+                return false;
+            };
+            // `-c`, `-enc`, `-File:x.ps1`: a value may follow a colon.
+            let name = &name[..memchr::memchr(b':', name).unwrap_or(name.len())];
+            let name = name.to_ascii_lowercase();
+            !name.is_empty() && names.iter().any(|full| full.starts_with(&name))
+        }
+        SwitchStyle::Dash => {
+            if let Some(long) = token.strip_prefix(b"--") {
+                let name = &long[..memchr::memchr(b'=', long).unwrap_or(long.len())];
+                return name.len() > 1 && names.contains(&name);
+            }
+            let Some(letters) = token.strip_prefix(b"-") else {
+                return false;
+            };
+            // `-xzf`: every letter one of the tool's; `-s:cmds.txt`: a value after `:`.
+            let (letters, value) = match memchr::memchr(b':', letters) {
+                Some(colon) => (&letters[..colon], true),
+                None => (letters, false),
+            };
+            !letters.is_empty()
+                && letters.iter().enumerate().all(|(i, letter)| {
+                    let one = std::slice::from_ref(letter);
+                    if value && i + 1 == letters.len() {
+                        names
+                            .iter()
+                            .any(|name| name.len() == 2 && name[0] == *letter && name[1] == b':')
+                    } else {
+                        names.contains(&one)
+                    }
+                })
+        }
+    }
+}
+
+/// Whether `part` (a slash switch without its `/`) is one of `names`: `Some(true)` when
+/// it takes the rest of the word (`c*`), `Some(false)` for any other, `None` for none.
+fn slash_switch(names: &[&[u8]], part: &[u8]) -> Option<bool> {
+    names.iter().find_map(|name| {
+        if let Some(head) = name.strip_suffix(b"*") {
+            let matched = part
+                .get(..head.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(head));
+            matched.then_some(true)
+        } else if name.ends_with(b":") {
+            let matched = part
+                .get(..name.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(name));
+            matched.then_some(false)
+        } else {
+            part.eq_ignore_ascii_case(name).then_some(false)
+        }
+    })
+}
+
+/// Whether `rest` (what follows a bare name of a runnable file) reads as a command's
+/// argument rather than prose: a switch (`/s`, `-e`), a quoted argument (`setup.msi
+/// "a"`), a program or a URL. The program is unknown, so are its switches: any letter.
+fn command_like_argument(rest: &[u8]) -> bool {
     let rest = &rest[rest
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
@@ -265,18 +732,10 @@ fn command_like_argument(rest: &[u8]) -> bool {
         .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
         .unwrap_or(rest.len());
     let token = &rest[..token_end];
-    let lower: Vec<u8> = token.to_ascii_lowercase();
-    // `/c`, and the `-x` of the tools ported from Unix (`tar -xf`).
     let switch =
         token.len() >= 2 && matches!(token[0], b'/' | b'-') && token[1].is_ascii_alphabetic();
     let quoted = token.first() == Some(&b'"');
-    let program = [
-        ".exe", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".hta", ".scr", ".lnk",
-    ]
-    .iter()
-    .any(|ext| lower.ends_with(ext.as_bytes()));
-    let url = lower.starts_with(b"http://") || lower.starts_with(b"https://");
-    switch || quoted || program || url
+    switch || quoted || names_program_or_url(token)
 }
 
 /// A command a shell or `cmd.exe` would run.
@@ -3150,8 +3609,10 @@ pub fn find_batch_command_until(bytes: &[u8], clock: &Clock) -> Option<Command> 
     // cmd.exe runs a batch file from its first line: the file's start is a line's start
     // (review r26-screen: `powershell -c …` on the first line was no command). A later
     // window of a file starts anywhere in a line, and is read from its separators only.
-    batch_command_at(bytes, 0, &mut Variables::default())
-        .or_else(|| search_batch(bytes, Variables::default(), clock))
+    // A block the first line opens holds the lines after it.
+    let mut blocks = Blocks::default();
+    batch_command_at(bytes, 0, &mut Variables::default(), &mut blocks)
+        .or_else(|| search_batch(bytes, Variables::default(), blocks, clock))
 }
 
 /// [`find_batch_command`] in a later window of a file read in windows, with the `set`
@@ -3168,6 +3629,7 @@ pub(crate) fn find_batch_command_carried(
             inherited_full: carried.batch_full,
             ..Variables::default()
         },
+        Blocks::default(),
         clock,
     )
 }
@@ -3189,7 +3651,12 @@ pub(crate) fn carry_batch_sets(window: &[u8], upto: usize, carried: &mut crate::
     carried.batch_full |= variables.full;
 }
 
-fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option<Command> {
+fn search_batch(
+    bytes: &[u8],
+    mut variables: Variables,
+    mut blocks: Blocks,
+    clock: &Clock,
+) -> Option<Command> {
     // cmd.exe reads a Ctrl-Z (0x1A) as a line feed when it reads a line to run: a line
     // can start after one as after `\n` (searched second, as since r25: the first
     // command found is the one reported).
@@ -3228,8 +3695,71 @@ fn search_batch(bytes: &[u8], mut variables: Variables, clock: &Clock) -> Option
                     ),
                 });
             }
-            batch_command_at(bytes, separator + 1, &mut variables)
+            batch_command_at(bytes, separator + 1, &mut variables, &mut blocks)
         })
+}
+
+/// The `(` blocks cmd.exe has open where a command starts. A `(` at a command's start
+/// opens one, and cmd.exe reads the lines after it as the block's until the `)` that
+/// closes it (the first outside quotes and not escaped by `^`); a `)` ends a program's
+/// name only inside a block (issue 10, review r30-falsepos: any `)` ended one, so
+/// `\nzE\xdb-nUR.JsE)` in compressed pixel data was a command). Read forward over the
+/// bytes once (reset when a search starts over from an earlier byte), and only while a
+/// block is open: with none, nothing is read.
+#[derive(Default)]
+struct Blocks {
+    depth: usize,
+    scanned: usize,
+    quoted: bool,
+}
+
+impl Blocks {
+    /// Whether a block is open at the program of the command starting at `command`,
+    /// whose program starts at `program` (past what [`program_start`] skips: the `(` of
+    /// `(calc.exe)`, `if 1==1 (calc.exe)`, `for %%a in (1) do (calc.exe)`).
+    fn open_at(&mut self, bytes: &[u8], command: usize, program: usize) -> bool {
+        self.advance(bytes, command);
+        let prefix = bytes.get(command..program).unwrap_or_default();
+        let opens = memchr::memchr_iter(b'(', prefix).count();
+        let closes = memchr::memchr_iter(b')', prefix).count();
+        if opens > closes {
+            self.depth += opens - closes;
+            self.quoted = false;
+        }
+        self.scanned = self.scanned.max(program);
+        self.depth > 0
+    }
+
+    /// Reads the bytes from where it stopped to `to`, closing a block at each `)`
+    /// cmd.exe reads as closing one.
+    fn advance(&mut self, bytes: &[u8], to: usize) {
+        if to < self.scanned {
+            *self = Blocks::default();
+        }
+        let to = to.min(bytes.len());
+        let from = self.scanned.min(to);
+        self.scanned = to;
+        if self.depth == 0 {
+            // No block to close: the quotes before the next `(` do not matter.
+            self.quoted = false;
+            return;
+        }
+        for at in memchr::memchr3_iter(b')', b'"', b'\n', &bytes[from..to]) {
+            let at = from + at;
+            match bytes[at] {
+                b'\n' => self.quoted = false,
+                b'"' => self.quoted = !self.quoted,
+                _ if !self.quoted && (at == 0 || bytes[at - 1] != b'^') => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.scanned = at + 1;
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Ctrl-Z, which cmd.exe reads as a line feed when it reads a batch file's lines.
@@ -3290,24 +3820,35 @@ const LOWEST_BATCH_COMMAND_START: u8 = pairs::lowest(&BATCH_COMMAND_START);
 
 /// The command that starts at `at` (after a line's start or an operator), if its program
 /// is one [`batch_program`] knows.
-fn batch_command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
+fn batch_command_at(
+    bytes: &[u8],
+    at: usize,
+    variables: &mut Variables,
+    blocks: &mut Blocks,
+) -> Option<Command> {
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
     let (skip, set_command) = program_start_and_set_command(line);
+    let in_block = blocks.open_at(bytes, at, at + skip);
     // The command of a `for /f` set runs before the loop's body: judged first, as a
     // command of its own (not again for a `for /f` inside it: one level, linear).
     if let Some(set) = set_command
-        && let Some(found) = command_at(bytes, at + set, variables)
+        && let Some(found) = command_at(bytes, at + set, variables, in_block)
     {
         return Some(found);
     }
-    command_at(bytes, at + skip, variables)
+    command_at(bytes, at + skip, variables, in_block)
 }
 
 /// The command whose program starts at `at` (past what [`program_start`] skips), if its
-/// program is one [`batch_program`] knows.
-fn command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Command> {
+/// program is one [`batch_program`] knows; `in_block` when a `(` block is open there.
+fn command_at(
+    bytes: &[u8],
+    at: usize,
+    variables: &mut Variables,
+    in_block: bool,
+) -> Option<Command> {
     // Nothing to skip where `batch_command_at` skipped it already; a set's command
     // (`('@call powershell …')`) is read past its own `@` and `call`.
     let skip = program_start(bytes.get(at..)?);
@@ -3391,7 +3932,7 @@ fn command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Comm
             });
         }
     };
-    let program = batch_program(start, named_by_path)?;
+    let program = batch_program(start, named_by_path, in_block)?;
     let offset = at + skip;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
@@ -3434,7 +3975,9 @@ fn command_at(bytes: &[u8], at: usize, variables: &mut Variables) -> Option<Comm
 /// [`batch_command_at`] (review r26-screen: 64 MiB of `\`+newline, `^`+CRLF or `&\`
 /// made 32 million such candidates, 55 s of CPU in a debug build).
 fn may_name_a_program(start: &[u8]) -> bool {
-    start[..first_word_end(start)]
+    // The longer word (a `)` is a byte of it outside a block): every letter of the
+    // shorter one is in it.
+    start[..name_end(start, false)]
         .iter()
         .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'"' | b'%' | b'!'))
 }
@@ -3444,8 +3987,8 @@ fn may_name_a_program(start: &[u8]) -> bool {
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
 /// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
 /// path already cut from `start`) whatever follows it, bare only with a command's syntax
-/// after it.
-fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
+/// after it (a `)` ends it only `in_block`, see [`Blocks`]).
+fn batch_program(start: &[u8], by_path: bool, in_block: bool) -> Option<&[u8]> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
     // Every tool of BATCH starts with a letter: a line starting with anything else (the
@@ -3478,15 +4021,14 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
         }
         // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
         // in JavaScript is no command line.
-        return (!AMBIGUOUS_BATCH.contains(&launcher)
-            || command_like_argument(after)
-            || runs_subcommand(launcher, after))
-        .then_some(launcher);
+        return (!AMBIGUOUS_BATCH.contains(&launcher) || tool_argument(launcher, after))
+            .then_some(launcher);
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
-    // line's end, and the `)` closing a block (`(calc.exe)`, `if 1==1 (calc.exe)`).
-    // Linear over a search: a name never runs past the next candidate's start.
-    let end = first_word_end(start);
+    // line's end, and inside a block the `)` closing it (`(calc.exe)`, `if 1==1
+    // (calc.exe)`). Linear over a search: a name never runs past the next candidate's
+    // start.
+    let end = name_end(start, in_block);
     let name = &start[..end];
     let runnable = has_runnable_extension(name);
     // A file name Windows accepts: no control character, none of its reserved characters
@@ -3502,7 +4044,9 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
     let rest = &start[end..];
     let alone = rest
         .iter()
-        .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')'))
+        .take_while(|&&b| {
+            !(matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>') || (in_block && b == b')'))
+        })
         .all(|&b| is_token_delimiter(b));
     // `Node.js`, `Underscore.js`: JavaScript libraries are named so, and such a name
     // alone on a line is a heading of their manuals (67 files of Node.js's); bare, a
@@ -3516,11 +4060,14 @@ fn batch_program(start: &[u8], by_path: bool) -> Option<&[u8]> {
 }
 
 /// Where cmd.exe ends a command's name at the start of `line`: a delimiter, an
-/// operator, a redirection, the line's end, or the `)` closing a block.
-fn first_word_end(line: &[u8]) -> usize {
+/// operator, a redirection, the line's end, or, inside a `(` block (`in_block`), the `)`
+/// closing it; outside one, `)` is a byte of the name.
+fn name_end(line: &[u8], in_block: bool) -> usize {
     line.iter()
         .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b')')
+            is_token_delimiter(b)
+                || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+                || (in_block && b == b')')
         })
         .unwrap_or(line.len())
 }
@@ -3534,7 +4081,9 @@ fn has_runnable_extension(name: &[u8]) -> bool {
 
 /// Whether the first word of `line` ends with an extension Windows runs.
 fn first_word_is_runnable(line: &[u8]) -> bool {
-    has_runnable_extension(&line[..first_word_end(line)])
+    // Inside a block or not, as cmd.exe may read it: `)` ending the name or not.
+    has_runnable_extension(&line[..name_end(line, true)])
+        || has_runnable_extension(&line[..name_end(line, false)])
 }
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
@@ -4546,6 +5095,133 @@ mod tests {
         }
     }
 
+    /// Issue 10 (review r30-falsepos): an ambiguous tool counted with any `/X` or `-X` after
+    /// it, or any quote (`\nRd /GNCth`, `\nRD "` in compressed pixel data: a chance
+    /// command every ~10^5 windows of 64 KiB). It counts with a switch it really takes
+    /// ([`BATCH_SWITCHES`], in the style it takes them: `/s` for cmd.exe's own commands,
+    /// `-x` for the tools ported from Unix), its subcommand, a URL, a runnable name, or
+    /// for `start` a quoted title.
+    #[test]
+    fn ambiguous_tools_count_only_with_switches_they_take() {
+        for line in [
+            &b"rd /s /q C:\\PACS\r\n"[..],
+            b"RMDIR /S /Q x\r\n",
+            b"RD /s/q x\r\n",
+            b"rd /Q /S x\r\n",
+            b"del /f /s /q c:\\*.bak\r\n",
+            b"erase /q x\r\n",
+            b"del /a:h x\r\n",
+            b"cmd /c calc\r\n",
+            b"cmd /ccalc\r\n",
+            b"CMD /Q /C x\r\n",
+            b"cmd /k x\r\n",
+            b"cmd /v:on /c x\r\n",
+            b"start /b x\r\n",
+            b"start /MIN x\r\n",
+            b"start \"\" x\r\n",
+            b"cipher /w:c:\\\r\n",
+            b"tar -xf x.zip\r\n",
+            b"tar -xzf x.tgz\r\n",
+            b"tar --extract -f x\r\n",
+            b"curl -sSL http://x/y\r\n",
+            b"curl -o x.bin x\r\n",
+            b"wsl -e sh -c id\r\n",
+            b"wsl --exec sh\r\n",
+            b"ftp -s:cmds.txt\r\n",
+            b"explorer /select,C:\\x\r\n",
+            b"pwsh -c iex x\r\n",
+            b"PWSH /NoP /enc AAAA\r\n",
+            b"pwsh \xe2\x80\x93Command x\r\n",
+            b"pwsh x.ps1\r\n",
+            b"wmic process call create calc\r\n",
+            b"wmic /node:10.0.0.5 process call create x\r\n",
+            b"WMIC shadowcopy delete /nointeractive\r\n",
+            b"msdt /id PCWDiagnostic /skip force\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            let found = find_batch_command(&text);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        for line in [
+            &b"Rd /GNCth\n"[..],
+            b"RD /x\r\n",
+            b"rd -s x\r\n",
+            b"rd \"\x93\x01\r\n",
+            b"Del \"Monte\"\r\n",
+            b"del /z x\r\n",
+            b"cmd /x\r\n",
+            b"cmd -c x\r\n",
+            b"start /qq\r\n",
+            b"sc /s\r\n",
+            b"net /s\r\n",
+            b"reg -q\r\n",
+            b"tar -%\r\n",
+            b"wsl /e\r\n",
+            b"cipher /zz\r\n",
+            b"pwsh\r\n",
+            b"PwSh\t\x93/\x01\r\n",
+            b"pwsh -zz\r\n",
+            b"wmic\r\n",
+            b"WMIC ;\xd0q\r\n",
+            b"msdt /zz\r\n",
+        ] {
+            let text = [&b"\0\0x\r\n"[..], line].concat();
+            assert_eq!(
+                find_batch_command(&text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// Issue 10 (review r30-falsepos): a `)` ended a bare name wherever it stood
+    /// (`\nzE\xdb-nUR.JsE)` in compressed pixel data was a command), but cmd.exe ends a
+    /// name at `)` only inside a block a `(` opened at a command's start, on this line or
+    /// an earlier one; elsewhere `)` is a byte of the name.
+    #[test]
+    fn a_parenthesis_ends_a_name_only_inside_a_block() {
+        for text in [
+            &b"\0\0x\r\n(calc.exe)\r\n"[..],
+            b"(\r\ncalc.exe)\r\n",
+            b"\0\0x\r\nif 1==1 (calc.exe) else (x)\r\n",
+            b"\0\0x\r\nif exist x (\r\n  calc.exe)\r\n",
+            b"\0\0x\r\n(\r\necho a\r\ncalc.exe)\r\n",
+            b"\0\0x\r\n(echo a & calc.exe)\r\n",
+            b"\0\0x\r\n((echo a) & calc.exe)\r\n",
+            b"\0\0x\r\nfor %%a in (1) do (calc.exe)\r\n",
+            b"\0\0x\r\n(echo \")\" & calc.exe)\r\n",
+        ] {
+            let found = find_batch_command(text);
+            assert!(
+                found
+                    .as_ref()
+                    .is_some_and(|c| c.severity == Severity::Alert),
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        for text in [
+            &b"\0\0x\nzE\xdb-nUR.JsE)\x01"[..],
+            b"\0\0x\r\ncalc.exe)\x01\r\n",
+            b"\0\0x\r\n(echo a) & calc.exe)\x01\r\n",
+            b"\0\0x\r\n(echo a)\r\ncalc.exe)\x01\r\n",
+        ] {
+            assert_eq!(
+                find_batch_command(text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
     /// Review r23-screen: lines of real documentation and code that start with a file name
     /// of a runnable extension (Node.js's manual, Python's library, vim's help) were
     /// alerts, 174 of 31,685 real text files in a DICOM text element. A bare name, which
@@ -4636,7 +5312,9 @@ mod tests {
             }
             for line in lines {
                 let text = [&b"x\n"[..], &[b], line].concat();
-                if batch_command_at(&text, 2, &mut Variables::default()).is_some() {
+                if batch_command_at(&text, 2, &mut Variables::default(), &mut Blocks::default())
+                    .is_some()
+                {
                     assert!(
                         BATCH_COMMAND_START[usize::from(b)],
                         "{b:#x} before {line:?}"
@@ -5511,29 +6189,69 @@ mod chance_match_tests {
         }
     }
 
-    /// Fails at r30 (left open, issue 10): 3 chance commands in 300 windows, of the two
-    /// weakest rules: an ambiguous tool with a chance switch (`\nRd /GNCth\n`) and a
-    /// bare name with a chance runnable extension ended by an operator or `)`
-    /// (`\nj.CPL|`, `\nzE\xdb-nUR.JsE)`). On uniform bytes these are ~5e-6 per 64 KiB
-    /// window each (estimated from the bytes each rule asks for), ~600 false alerts over
-    /// 5 TiB of compressed pixel data.
-    #[test]
-    #[ignore = "open: chance batch commands of the ambiguous-tool and bare-name rules (issue 10, review r30-falsepos)"]
-    fn syntax_rich_random_windows_hold_no_batch_command() {
+    /// A 64 KiB window of bytes rich in letters and batch syntax: 70% drawn from the
+    /// letters, blank, quote, slash, dash, dot, line feed, `&`, `|`, `%`, `!`, `:`, `~`,
+    /// the rest uniform. Each rule's bytes are ~50-400 times likelier here than in
+    /// uniform bytes, so chance matches a rule would make over terabytes of compressed
+    /// pixel data show in a few hundred windows.
+    fn rich_window(next: &mut impl FnMut() -> u64) -> Vec<u8> {
         const RICH: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ \"/-.\n&|%!:~";
+        (0..65536)
+            .map(|_| {
+                let r = next();
+                if r % 100 < 70 {
+                    RICH[((r >> 8) as usize) % RICH.len()]
+                } else {
+                    (r >> 16) as u8
+                }
+            })
+            .collect()
+    }
+
+    /// Issue 10: the ambiguous-tool rule and the `)` of a bare name, over 300 windows rich
+    /// in their syntax (r30: `\nRd /GNCth\n` and `\nzE\xdb-nUR.JsE)` among them). Every
+    /// command found is a bare name ended by a line end, an operator or a redirection:
+    /// the rule left open (see `syntax_rich_random_windows_hold_no_batch_command`).
+    #[test]
+    fn syntax_rich_windows_hold_no_chance_tool_or_block_command() {
+        let mut next = splitmix(0x9E37_79B9_7F4A_7C15);
+        let mut wrong = Vec::new();
+        for window in 0..300 {
+            let bytes = rich_window(&mut next);
+            let Some(command) = super::find_batch_command(&bytes) else {
+                continue;
+            };
+            let line = &bytes[command.offset..];
+            let name = &line[..super::name_end(line, false)];
+            let tool = super::AMBIGUOUS_BATCH.iter().any(|tool| {
+                name.eq_ignore_ascii_case(tool)
+                    || name.eq_ignore_ascii_case(&[tool, &b".exe"[..]].concat())
+            });
+            if tool || name.contains(&b')') || !super::has_runnable_extension(name) {
+                wrong.push((window, command.detail));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+
+    /// Left open (issue 10): at r30 3 chance commands in these 300 windows, of the two
+    /// weakest rules; the ambiguous-tool rule (`\nRd /GNCth\n`) and the `)` outside a
+    /// block (`\nzE\xdb-nUR.JsE)`) find none since r31
+    /// (`syntax_rich_windows_hold_no_chance_tool_or_block_command`). Still found: a bare
+    /// name with a chance runnable extension ended by an operator (`\nj.CPL|`). That
+    /// rule asks for a separator, a word ending with one of 14 extensions, and a line end
+    /// or an operator after it: ~3.5e-6 per 64 KiB window of uniform bytes (ARCHITECTURE
+    /// invariant 11, ~300 false alerts over 5 TiB of compressed pixel data), and no byte
+    /// it could ask for besides keeps the bare names the tests hold (`calc.exe`, `1.exe`,
+    /// `evil.exe & calc`, `payload.vbs > nul`): a decision on what a bare name of no known
+    /// tool proves is open.
+    #[test]
+    #[ignore = "open: chance bare names of runnable files ended by an operator or a line end (issue 10, ARCHITECTURE invariant 11)"]
+    fn syntax_rich_random_windows_hold_no_batch_command() {
         let mut next = splitmix(0x9E37_79B9_7F4A_7C15);
         let mut found = Vec::new();
         for window in 0..300 {
-            let bytes: Vec<u8> = (0..65536)
-                .map(|_| {
-                    let r = next();
-                    if r % 100 < 70 {
-                        RICH[((r >> 8) as usize) % RICH.len()]
-                    } else {
-                        (r >> 16) as u8
-                    }
-                })
-                .collect();
+            let bytes = rich_window(&mut next);
             if let Some(command) = super::find_batch_command(&bytes) {
                 found.push((window, command.detail));
             }
