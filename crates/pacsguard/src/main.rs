@@ -795,7 +795,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             policy,
             json,
         } => {
-            let stop = signals::stop_on_termination()?;
+            let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
             let mut session = Session::open(home.clone())?;
             let _control = control::Server::start(&home, session.requests(), None)?;
             let outlet = outlet::Outlet::start(
@@ -813,6 +813,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let request = WatchRequest {
                 paths,
                 policy: policy.map(Policy::from),
+                hurry,
             };
             let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 session.watch(&request, &mut out, &stop)
