@@ -847,6 +847,29 @@ fn forget_counts_within(
     });
 }
 
+/// Forgets, in each of `maps`, the count of every path of `root` at or below one of
+/// the `due` paths that the walk `tree` did not find, but below a directory it could not
+/// list (see [`Guard::forget_counts_gone`]).
+fn forget_counts_not_found<const N: usize>(
+    maps: [&mut PutOffCounts<PathBuf>; N],
+    root: &Path,
+    due: &[Vec<u8>],
+    tree: &Tree,
+) {
+    let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+    let unlisted: HashSet<Vec<u8>> = tree
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Unlistable)
+        .map(|p| p.rel.clone())
+        .collect();
+    let due: HashSet<Vec<u8>> = due.iter().cloned().collect();
+    let keep = |rel: &[u8]| found.contains(rel) || within_any(rel, &unlisted);
+    for counts in maps {
+        forget_counts_within(counts, root, &due, keep);
+    }
+}
+
 /// Whether the hashed state `now` of a file stored as `was` is what a writer leaves
 /// mid-way through rewriting a stored instance in place: no DICOM instance any more, and
 /// shorter than it was (truncated, not yet written whole).
@@ -950,7 +973,7 @@ fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
     format!(
         "{} changed or new file(s) still being written were not judged when the watcher \
          stopped (waiting for their writer, written again after they were hashed, new \
-         and written a moment ago, or changed a moment before the stop): \
+         and written a moment ago, or changed a moment before the stop or during it): \
          {}{}; the next start compares them with what was last seen",
         unjudged.len(),
         named.join(", "),
@@ -5385,23 +5408,17 @@ impl<'a> Guard<'a> {
     /// hashed was named by the stop's `unjudged-at-stop` warning, long gone). Nothing
     /// below a directory that could not be listed is known gone.
     fn forget_counts_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
-        let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
-        let unlisted: HashSet<Vec<u8>> = tree
-            .problems
-            .iter()
-            .filter(|p| p.kind == ProblemKind::Unlistable)
-            .map(|p| p.rel.clone())
-            .collect();
-        let due: HashSet<Vec<u8>> = due.iter().cloned().collect();
-        let keep = |rel: &[u8]| found.contains(rel) || within_any(rel, &unlisted);
-        for counts in [
-            &mut self.arrival_deferrals,
-            &mut self.replaced_looks,
-            &mut self.written_while_hashed,
-            &mut self.unsettled_listings,
-        ] {
-            forget_counts_within(counts, root, &due, keep);
-        }
+        forget_counts_not_found(
+            [
+                &mut self.arrival_deferrals,
+                &mut self.replaced_looks,
+                &mut self.written_while_hashed,
+                &mut self.unsettled_listings,
+            ],
+            root,
+            due,
+            tree,
+        );
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -6961,6 +6978,57 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r31-watch: a directory removed with files put off below it (written again
+    /// after they were hashed, replaced while hashed, in a listing in doubt) is due with
+    /// them folded into it; the counts of what its verification did not find go, in every
+    /// map (only the new files' went: the others stayed for good, filling their bounds,
+    /// and the stop named such a file unjudged). What was found, what lies below a
+    /// directory that could not be listed, and what lies outside the due paths keep theirs.
+    #[test]
+    fn counts_below_a_directory_gone_are_forgotten_in_every_map() {
+        let root = Path::new("/store");
+        let mut maps: Vec<PutOffCounts<PathBuf>> = (0..4).map(|_| PutOffCounts::new(8)).collect();
+        for counts in &mut maps {
+            for path in [
+                "/store/study/gone.dcm",
+                "/store/study/series",
+                "/store/study/kept.dcm",
+                "/store/study/locked/in.dcm",
+                "/store/other/x.dcm",
+            ] {
+                assert_eq!(put_off_once_more(counts, Path::new(path)), Ok(()));
+            }
+        }
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                entry_at("study", EntryType::Directory, 1),
+                entry_at("study/kept.dcm", EntryType::File, 2),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"study/locked".to_vec(),
+                kind: ProblemKind::Unlistable,
+                detail: "permission denied".into(),
+            }],
+        };
+        let [a, b, c, d] = &mut maps[..] else {
+            panic!("four maps");
+        };
+        forget_counts_not_found([a, b, c, d], root, &[b"study".to_vec()], &tree);
+        for counts in &maps {
+            let mut left: Vec<String> = counts.keys().map(|p| p.display().to_string()).collect();
+            left.sort();
+            assert_eq!(
+                left,
+                vec![
+                    "/store/other/x.dcm",
+                    "/store/study/kept.dcm",
+                    "/store/study/locked/in.dcm"
+                ]
+            );
+        }
+    }
 
     /// Review r31-watch: what the stop leaves in the kernel's inotify queue is counted
     /// (`FIONREAD`), so the stop can say it: an event queued by a write is seen there
