@@ -138,6 +138,12 @@ impl WriteWatcher {
         })
     }
 
+    /// The fanotify descriptor, for a look at how many bytes of events the kernel still
+    /// holds (`FIONREAD`) when the watcher stops.
+    pub fn queue_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.fanotify.as_ref())
+    }
+
     /// Marks the file system holding `dir` (the kernel merges repeated marks). A file
     /// system mark (Linux 4.20) sees writes made through every mount of it, in every mount
     /// namespace: a service with a private namespace (systemd's `ProtectSystem`) would

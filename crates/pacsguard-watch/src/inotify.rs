@@ -197,6 +197,12 @@ impl TreeWatcher {
         self.dirs.len()
     }
 
+    /// The inotify descriptor, for a look at how many bytes of events the kernel still
+    /// holds (`FIONREAD`) when the watcher stops: what it stops without reading is said.
+    pub fn queue_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.inotify.as_ref())
+    }
+
     /// The notices in a batch of events, in order.
     pub fn translate(&mut self, events: Vec<InotifyEvent>) -> Vec<Notice> {
         let mut notices = Vec::with_capacity(events.len());

@@ -69,6 +69,12 @@ impl AttribWatcher {
         })
     }
 
+    /// The fanotify descriptor, for a look at how many bytes of events the kernel still
+    /// holds (`FIONREAD`) when the watcher stops.
+    pub fn queue_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.fanotify.as_ref())
+    }
+
     /// Marks the file system holding `dir` for attribute changes.
     pub fn mark_filesystem(&self, dir: &Path) -> Result<(), Errno> {
         let handle = std::fs::File::open(dir)

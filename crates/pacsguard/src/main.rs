@@ -795,7 +795,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             policy,
             json,
         } => {
-            let stop = signals::stop_on_termination()?;
+            let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
             let mut session = Session::open(home.clone())?;
             // An enrolled host guarded by `watch` (its trail sent by `audit forward --to
             // console`) is judged by the console as one guarded by `serve`.
@@ -816,6 +816,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let request = WatchRequest {
                 paths,
                 policy: policy.map(Policy::from),
+                hurry,
             };
             let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 session.watch(&request, &mut out, &stop)

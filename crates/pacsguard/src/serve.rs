@@ -535,7 +535,7 @@ pub fn run(
         Some(_) => Some(signals::reload_on_hangup()?),
         None => None,
     };
-    let stop = signals::stop_on_termination()?;
+    let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
     // Before anything starts: a fleet store that can never work (a wrong password, no
     // such database, a connection string it cannot take) ends `serve` here, exit 2.
     let fleet_pool = crate::fleet::fleet_pool(&home)?;
@@ -868,7 +868,11 @@ pub fn run(
                 let guard_out = guard.clone();
                 let mut out =
                     crate::guard_panic::Hooked::new(ServeOutput { lines, guard: guard_out }, panic_on);
-                let request = WatchRequest { paths, policy };
+                let request = WatchRequest {
+                    paths,
+                    policy,
+                    hurry,
+                };
                 let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     session.watch(&request, &mut out, &watch_stop)
                 }));

@@ -301,6 +301,14 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// is not judged half-written.
 pub const STOP_DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a stop goes on reading the events the kernel still holds for the watched
+/// directories once the workers' jobs are back (or [`STOP_GRACE`] has passed): events of
+/// changes made up to then were left unread and their changes unsaid until the next
+/// start (review r31-watch). Their paths are named by the `unjudged-at-stop` warning;
+/// what the kernel's inotify queue still holds after it (changes going on through the
+/// stop) is said with its size in an `events-lost` warning.
+pub const STOP_READ_GRACE: Duration = Duration::from_secs(2);
+
 /// A file written without pause is verified at the latest this many quiet periods after
 /// its first event.
 const MAX_DEFER_QUIET_PERIODS: u32 = 20;
@@ -545,6 +553,11 @@ pub struct WatchRequest {
     pub paths: Vec<PathBuf>,
     /// Policy for a first profile (default: the configuration's, else static).
     pub policy: Option<Policy>,
+    /// Set by a second stop request (a stop signal again) once the stop has begun: the
+    /// stop's waits ([`STOP_DRAIN_GRACE`], [`STOP_GRACE`], [`STOP_READ_GRACE`]) end at
+    /// once, and what they would have judged is named by the stop's warnings; the final
+    /// checkpoint is still signed (review r31-watch).
+    pub hurry: Arc<AtomicBool>,
 }
 
 /// Where the watcher's findings and notices go as they happen (besides the audit trail).
@@ -631,6 +644,7 @@ impl Session {
             None => Vec::new(),
         };
         let mut guard = Guard::new(self, out, config, roots, canaries, generation)?;
+        guard.hurry = Arc::clone(&request.hurry);
         let result = guard.run(stop);
         guard.stop_background();
         let report = result?;
@@ -833,6 +847,29 @@ fn forget_counts_within(
     });
 }
 
+/// Forgets, in each of `maps`, the count of every path of `root` at or below one of
+/// the `due` paths that the walk `tree` did not find, but below a directory it could not
+/// list (see [`Guard::forget_counts_gone`]).
+fn forget_counts_not_found<const N: usize>(
+    maps: [&mut PutOffCounts<PathBuf>; N],
+    root: &Path,
+    due: &[Vec<u8>],
+    tree: &Tree,
+) {
+    let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
+    let unlisted: HashSet<Vec<u8>> = tree
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Unlistable)
+        .map(|p| p.rel.clone())
+        .collect();
+    let due: HashSet<Vec<u8>> = due.iter().cloned().collect();
+    let keep = |rel: &[u8]| found.contains(rel) || within_any(rel, &unlisted);
+    for counts in maps {
+        forget_counts_within(counts, root, &due, keep);
+    }
+}
+
 /// Whether the hashed state `now` of a file stored as `was` is what a writer leaves
 /// mid-way through rewriting a stored instance in place: no DICOM instance any more, and
 /// shorter than it was (truncated, not yet written whole).
@@ -904,6 +941,28 @@ fn written_while_hashed_at_limit(path: PathBuf, looks: u32) -> Finding {
 /// The detail of the warning that `unjudged` (one root's, sorted) were still put off at
 /// the stop: how many, the first [`MAX_UNJUDGED_PATHS_NAMED`] named (escaped), the rest
 /// counted, so a flood of them cannot make the warning (and its trail record) unbounded.
+/// The bytes of events the kernel holds in `fd`'s queue (`FIONREAD`); 0 when it cannot
+/// tell.
+fn unread_bytes(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
+    rustix::io::ioctl_fionread(fd).unwrap_or(0)
+}
+
+/// The detail of the warning on events the stop left in the kernel's inotify queue
+/// (see [`Guard::report_unread_at_stop`]).
+fn unread_at_stop_detail(bytes: u64, hurried: bool) -> String {
+    let why = if hurried {
+        "a second stop signal cut the stop short"
+    } else {
+        "changes went on being made through the stop"
+    };
+    format!(
+        "the watcher stopped with {bytes} bytes of events still unread in the kernel's \
+         inotify queue ({why}; STOP_READ_GRACE {} s): which paths they name is unknown; \
+         the next start's comparison with the profile reports what they changed",
+        STOP_READ_GRACE.as_secs()
+    )
+}
+
 fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
     let named: Vec<String> = unjudged
         .iter()
@@ -914,7 +973,7 @@ fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
     format!(
         "{} changed or new file(s) still being written were not judged when the watcher \
          stopped (waiting for their writer, written again after they were hashed, new \
-         and written a moment ago, or changed a moment before the stop): \
+         and written a moment ago, or changed a moment before the stop or during it): \
          {}{}; the next start compares them with what was last seen",
         unjudged.len(),
         named.join(", "),
@@ -1629,6 +1688,10 @@ struct Guard<'a> {
     departed_limit_reported: bool,
     /// Link-count changes waiting for the file's other names to be seen (see [`links`]).
     link_changes: links::LinkChanges,
+    /// Set by a second stop request (see [`WatchRequest::hurry`]).
+    hurry: Arc<AtomicBool>,
+    /// `hurry` was seen set: the stop's waits are over.
+    hurried: bool,
 }
 
 impl<'a> Guard<'a> {
@@ -1807,6 +1870,8 @@ impl<'a> Guard<'a> {
             followed: followed::Departed::default(),
             departed_limit_reported: false,
             link_changes: links::LinkChanges::default(),
+            hurry: Arc::default(),
+            hurried: false,
             profile_paths,
             profile_digests,
         })
@@ -1922,10 +1987,15 @@ impl<'a> Guard<'a> {
             self.tick(Instant::now())?;
         }
         self.drain_at_stop()?;
+        self.finish_jobs()?;
+        // The events of the last changes, read while the jobs were waited for or still in
+        // the kernel's queue, are named with the rest (review r31-watch).
+        let unread = self.read_rest_at_stop()?;
+        self.report_unfinished_jobs()?;
         // An overflow just before the stop is still reported, not left for nobody.
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
-        self.finish_jobs()?;
+        self.report_unread_at_stop(unread, Instant::now())?;
         self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
         self.release_link_changes(Instant::now(), true)?;
@@ -1942,7 +2012,7 @@ impl<'a> Guard<'a> {
     /// [`Guard::report_unjudged_at_stop`] names them.
     fn drain_at_stop(&mut self) -> Result<(), EngineError> {
         let end = Instant::now() + STOP_DRAIN_GRACE;
-        loop {
+        while !self.hurried() {
             self.handle_queued(MAX_MESSAGES_PER_TURN)?;
             self.verify_due(Instant::now())?;
             let now = Instant::now();
@@ -1961,18 +2031,85 @@ impl<'a> Guard<'a> {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.handle_queued(MAX_QUEUED_BATCHES)
+        self.handle_queued(MAX_QUEUED_BATCHES).map(|_| ())
     }
 
-    /// Handles at most `bound` messages already queued, without waiting for more.
-    fn handle_queued(&mut self, bound: usize) -> Result<(), EngineError> {
-        for _ in 0..bound {
+    /// Handles at most `bound` messages already queued, without waiting for more;
+    /// returns how many it handled (fewer than `bound`: none was left).
+    fn handle_queued(&mut self, bound: usize) -> Result<usize, EngineError> {
+        for handled in 0..bound {
             match self.rx.try_recv() {
                 Ok(message) => self.handle(message)?,
-                Err(_) => break,
+                Err(_) => return Ok(handled),
             }
         }
-        Ok(())
+        Ok(bound)
+    }
+
+    /// Whether a second stop request cut the stop's waits short (see
+    /// [`WatchRequest::hurry`]).
+    fn hurried(&mut self) -> bool {
+        if !self.hurried && self.hurry.load(Ordering::Relaxed) {
+            self.hurried = true;
+        }
+        self.hurried
+    }
+
+    /// Once the jobs are back: reads what the event readers still bring (their paths
+    /// wait in the debounce, named by [`Guard::report_unjudged_at_stop`]) until the
+    /// loop's channel and the kernel's inotify queue are empty, [`STOP_READ_GRACE`] at
+    /// most, not waiting at all once hurried. Returns the bytes of events the kernel
+    /// still held for the watched directories then (none: all read).
+    ///
+    /// Only inotify's queue is counted: it holds events of watched directories alone,
+    /// while fanotify's marks hold every write on the roots' file systems, other
+    /// programs' included (a busy machine's queue is never empty; the writes to guarded
+    /// files among them are also inotify's events, but through a hard link outside).
+    fn read_rest_at_stop(&mut self) -> Result<u64, EngineError> {
+        let end = Instant::now() + STOP_READ_GRACE;
+        loop {
+            let more_queued = self.handle_queued(MAX_QUEUED_BATCHES)? == MAX_QUEUED_BATCHES;
+            let unread = unread_bytes(self.watcher.queue_fd());
+            let all_read = !more_queued && unread == 0;
+            if all_read || self.hurried() || Instant::now() >= end {
+                return Ok(unread);
+            }
+            if more_queued {
+                continue;
+            }
+            match self.rx.recv_timeout(TICK) {
+                Ok(message) => self.handle(message)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(unread),
+            }
+        }
+    }
+
+    /// Events the stop left unread in the kernel's inotify queue (`bytes`, see
+    /// [`Guard::read_rest_at_stop`]) are said: one `events-lost` warning per root, on the
+    /// output, the trail and stderr. Which paths they name is unknown; the next start's
+    /// comparison with the profile reports what they changed.
+    fn report_unread_at_stop(&mut self, bytes: u64, now: Instant) -> Result<(), EngineError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let detail = unread_at_stop_detail(bytes, self.hurried);
+        self.out.notice(&detail);
+        let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+        let findings: Vec<Finding> = roots
+            .into_iter()
+            .map(|root| {
+                Finding::new(
+                    root.clone(),
+                    FindingKind::EventsLost,
+                    Severity::Warning,
+                    detail.clone(),
+                )
+                .with_root(root)
+                .with_fields(vec![UNJUDGED_AT_STOP_FIELD.to_string()])
+            })
+            .collect();
+        self.publish(&findings, now)
     }
 
     /// The changed files still put off when the watcher stops (waiting for a writer
@@ -3654,7 +3791,7 @@ impl<'a> Guard<'a> {
                 return Ok(());
             }
         };
-        self.forget_arrivals_gone(&spec.path, &rels, &tree);
+        self.forget_counts_gone(&spec.path, &rels, &tree);
         let mut refused = self.defer_unsettled(&spec.path, &base, &settled, &mut tree, now);
         forget_vanished(&spec.path, &mut tree);
         // Due again once quiet; what the view knows below it is trusted (not re-hashed).
@@ -5044,18 +5181,41 @@ impl<'a> Guard<'a> {
     /// hashed keeps its last verified entry and is compared with it at the next start.
     fn finish_jobs(&mut self) -> Result<(), EngineError> {
         let end = Instant::now() + STOP_GRACE;
-        while !self.in_flight.is_empty() {
+        if !self.in_flight.is_empty() && !self.hurried() {
+            self.out.notice(&format!(
+                "stopping: waiting up to {} s (STOP_GRACE) for {} verifications in flight \
+                 (a second stop signal cuts the wait short); changes noticed meanwhile are \
+                 named at the stop",
+                STOP_GRACE.as_secs(),
+                self.in_flight.len()
+            ));
+        }
+        while !self.in_flight.is_empty() && !self.hurried() {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            match self.rx.recv_timeout(left) {
-                // Events after the stop request are the next start's catch-up.
+            match self.rx.recv_timeout(left.min(TICK)) {
                 Ok(Msg::Done(done)) => self.job_done(done, Instant::now())?,
-                Ok(_) => {}
-                Err(_) => break,
+                // Not judged now, but not dropped either (review r31-watch: a change
+                // made while the jobs were waited for was told by nobody until the next
+                // start): its path waits with the rest, named at the stop.
+                Ok(message) => self.handle(message)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        Ok(())
+    }
+
+    /// The jobs still out after [`Guard::finish_jobs`] and the stop's last reading (which
+    /// may have given out more: a rescan after an overflow) are reported: see there.
+    fn report_unfinished_jobs(&mut self) -> Result<(), EngineError> {
+        let waited = if self.hurried {
+            "when a second stop signal cut the stop short".to_string()
+        } else {
+            format!("{} s after the stop", STOP_GRACE.as_secs())
+        };
         let now = Instant::now();
         let unfinished: Vec<(PathBuf, InFlight)> = self.in_flight.drain().collect();
         let mut by_root: BTreeMap<usize, (Vec<PathBuf>, usize)> = BTreeMap::new();
@@ -5088,12 +5248,11 @@ impl<'a> Guard<'a> {
                 format!(
                     "{} files were not verified before the watcher stopped ({screens} \
                      arrivals still queued for screening, {} big files still being hashed, \
-                     {} s after the stop): the next start reports and screens those arrivals \
+                     {waited}): the next start reports and screens those arrivals \
                      again and compares the big files with what was last verified; every \
                      path is on the audit trail (\"not verified before the stop\")",
                     paths.len(),
                     paths.len() - screens,
-                    STOP_GRACE.as_secs()
                 ),
             )
             .with_root(root);
@@ -5234,23 +5393,32 @@ impl<'a> Guard<'a> {
         refused
     }
 
-    /// A new file put off as written a moment ago and gone from its due path before its
-    /// next look (removed, renamed away: a scratch file, a `.part`) takes its count with
-    /// it: kept, such counts were never forgotten (see [`PutOffCounts`]) and filled the
-    /// map, and every new file after them was judged at once, perhaps half-written,
-    /// with a `MAX_DEFERRED_FILES` warning (review r29-watch2).
-    /// So does one below a due directory that this verification did not find (the
-    /// directory removed or renamed away with it: its own due path was folded into the
-    /// directory's, review r30-watch).
-    fn forget_arrivals_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
-        if self.arrival_deferrals.is_empty() {
-            return;
-        }
-        let found: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
-        let due: HashSet<Vec<u8>> = due.iter().cloned().collect();
-        forget_counts_within(&mut self.arrival_deferrals, root, &due, |rel| {
-            found.contains(rel)
-        });
+    /// A path put off and gone from its due path before its next look (removed, renamed
+    /// away: a scratch file, a `.part`) takes its count with it: kept, such counts were
+    /// never forgotten (see [`PutOffCounts`]) and filled the map, and every new file
+    /// after them was judged at once, perhaps half-written, with a warning naming the
+    /// bound (review r29-watch2). So does one below a due directory that this
+    /// verification did not find (the directory removed or renamed away with it: its own
+    /// due path was folded into the directory's, review r30-watch). Every count of
+    /// put-offs keyed by path goes so, through the one [`forget_counts_within`]: new files
+    /// written a moment ago, files replaced while hashed, changed files written again
+    /// after they were hashed, and directories that changed while they were listed
+    /// (review r31-watch: the last three forgot only a path judged itself, so counts
+    /// below a removed directory filled their bounds, and one written again after it was
+    /// hashed was named by the stop's `unjudged-at-stop` warning, long gone). Nothing
+    /// below a directory that could not be listed is known gone.
+    fn forget_counts_gone(&mut self, root: &Path, due: &[Vec<u8>], tree: &Tree) {
+        forget_counts_not_found(
+            [
+                &mut self.arrival_deferrals,
+                &mut self.replaced_looks,
+                &mut self.written_while_hashed,
+                &mut self.unsettled_listings,
+            ],
+            root,
+            due,
+            tree,
+        );
     }
 
     /// Whether the file at `path` (walked as `entry`, a name the view does not hold) is a
@@ -6810,6 +6978,82 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r31-watch: a directory removed with files put off below it (written again
+    /// after they were hashed, replaced while hashed, in a listing in doubt) is due with
+    /// them folded into it; the counts of what its verification did not find go, in every
+    /// map (only the new files' went: the others stayed for good, filling their bounds,
+    /// and the stop named such a file unjudged). What was found, what lies below a
+    /// directory that could not be listed, and what lies outside the due paths keep theirs.
+    #[test]
+    fn counts_below_a_directory_gone_are_forgotten_in_every_map() {
+        let root = Path::new("/store");
+        let mut maps: Vec<PutOffCounts<PathBuf>> = (0..4).map(|_| PutOffCounts::new(8)).collect();
+        for counts in &mut maps {
+            for path in [
+                "/store/study/gone.dcm",
+                "/store/study/series",
+                "/store/study/kept.dcm",
+                "/store/study/locked/in.dcm",
+                "/store/other/x.dcm",
+            ] {
+                assert_eq!(put_off_once_more(counts, Path::new(path)), Ok(()));
+            }
+        }
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: vec![
+                entry_at("study", EntryType::Directory, 1),
+                entry_at("study/kept.dcm", EntryType::File, 2),
+            ],
+            problems: vec![pacsguard_fs::Problem {
+                rel: b"study/locked".to_vec(),
+                kind: ProblemKind::Unlistable,
+                detail: "permission denied".into(),
+            }],
+        };
+        let [a, b, c, d] = &mut maps[..] else {
+            panic!("four maps");
+        };
+        forget_counts_not_found([a, b, c, d], root, &[b"study".to_vec()], &tree);
+        for counts in &maps {
+            let mut left: Vec<String> = counts.keys().map(|p| p.display().to_string()).collect();
+            left.sort();
+            assert_eq!(
+                left,
+                vec![
+                    "/store/other/x.dcm",
+                    "/store/study/kept.dcm",
+                    "/store/study/locked/in.dcm"
+                ]
+            );
+        }
+    }
+
+    /// Review r31-watch: what the stop leaves in the kernel's inotify queue is counted
+    /// (`FIONREAD`), so the stop can say it: an event queued by a write is seen there
+    /// until it is read.
+    #[test]
+    fn events_left_in_the_inotify_queue_are_counted() {
+        let tmp = tempfile::tempdir().expect("test fixture");
+        let mut watcher = TreeWatcher::new(4).expect("inotify");
+        assert_eq!(
+            watcher.watch_dir(tmp.path()),
+            pacsguard_watch::WatchOutcome::Added
+        );
+        assert_eq!(unread_bytes(watcher.queue_fd()), 0);
+        std::fs::write(tmp.path().join("x.dcm"), b"DICM").expect("test fixture");
+        assert!(unread_bytes(watcher.queue_fd()) > 0);
+    }
+
+    #[test]
+    fn the_unread_events_warning_says_why_they_were_left() {
+        let detail = unread_at_stop_detail(4096, true);
+        assert!(detail.contains("4096 bytes"), "{detail}");
+        assert!(detail.contains("a second stop signal"), "{detail}");
+        let detail = unread_at_stop_detail(32, false);
+        assert!(detail.contains("through the stop"), "{detail}");
+    }
 
     /// Review r27-watch: the hashed state of a stored instance truncated and not yet
     /// written whole (no DICOM, shorter) looks torn; one written whole, a stored file
