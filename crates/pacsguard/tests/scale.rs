@@ -237,15 +237,20 @@ const WATCHED_FILES: usize = 30_000;
 /// of names per file and a view keyed by a copy of each path. Measured 1,687 since: the
 /// view, one copy of it and the capture are left (still linear: issue 15); 1,699 to 1,719
 /// while the catch-up's walk of the whole root was copied into a second vector before the
-/// first was let go (`walk_subtrees`), 1,461 to 1,465 since it is taken.
-const WATCH_PEAK_BYTES_PER_FILE: u64 = 1_600;
+/// first was let go (`walk_subtrees`), 1,461 to 1,465 since it is taken, 1,224 to 1,232
+/// since the files too big for the loop are taken out of the capture in place, not by a
+/// partition into two new vectors (`offload_big_files`).
+const WATCH_PEAK_BYTES_PER_FILE: u64 = 1_400;
 
 /// Resident set of `watch` once watching after that restart, per file above a 1-file
 /// run, debug build: the view and the index of inodes, and what the allocator keeps of
-/// the catch-up. Measured 1,131 to 1,160 while the catch-up put the view back entry by
-/// entry (a B-tree filled in path order keeps its nodes about half full), 677 to 690
-/// since it is built anew in bulk (`RootView::replace`).
-const WATCH_IDLE_BYTES_PER_FILE: u64 = 900;
+/// the catch-up (glibc keeps freed memory: this moves with the order of the catch-up's
+/// allocations, not only with what is held). Measured 1,131 to 1,160 while the catch-up
+/// put the view back entry by entry (a B-tree filled in path order keeps its nodes about
+/// half full), 655 to 690 once it was built anew in bulk (`RootView::replace`), 880 to
+/// 897 with the catch-up's peak lowered as well (the same view, more of the freed
+/// capture kept by the allocator).
+const WATCH_IDLE_BYTES_PER_FILE: u64 = 1_050;
 
 /// How long `watch` may take to say it is watching (a bound, not a measure: polled).
 const WATCH_START_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
