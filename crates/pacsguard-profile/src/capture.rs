@@ -50,20 +50,29 @@ pub fn walk_subtrees(
             skip_dirs: skip_dirs.to_vec(),
             within: within.clone(),
         };
-        let tree = walk(&spec.path, &options)?;
+        let mut tree = walk(&spec.path, &options)?;
         let inside = |rel: &[u8]| is_within(rel, within);
-        merged
-            .entries
-            .extend(tree.entries.into_iter().filter(|e| inside(&e.rel)));
-        merged
-            .problems
-            .extend(tree.problems.into_iter().filter(|p| inside(&p.rel)));
+        tree.entries.retain(|e| inside(&e.rel));
+        tree.problems.retain(|p| inside(&p.rel));
+        take_or_append(&mut merged.entries, tree.entries);
+        take_or_append(&mut merged.problems, tree.problems);
     }
     merged.entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     merged.entries.dedup_by(|a, b| a.rel == b.rel);
     merged.problems.sort_by(|a, b| a.rel.cmp(&b.rel));
     merged.problems.dedup_by(|a, b| a.rel == b.rel);
     Ok(merged)
+}
+
+/// Puts `walked` after what `merged` holds. The first subtree's vector is taken, not
+/// copied: a watcher's catch-up walks its whole root as one subtree, and extending an
+/// empty vector from it held two copies of the capture at once (issue 15).
+fn take_or_append<T>(merged: &mut Vec<T>, mut walked: Vec<T>) {
+    if merged.is_empty() {
+        *merged = walked;
+    } else {
+        merged.append(&mut walked);
+    }
 }
 
 /// Whether `rel` is `within` or below it (everything is within the empty path).

@@ -4921,26 +4921,26 @@ impl<'a> Guard<'a> {
             // that job says whether it moved or was removed.
             let present: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
             let root = base.spec.path.clone();
-            let (claimed, rest): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut base.entries)
-                .into_iter()
-                .partition(|e| {
-                    !present.contains(e.rel.as_slice())
-                        && self.carried.contains_key(&absolute(&root, &e.rel))
-                });
-            base.entries = rest;
-            kept.extend(claimed);
+            // Taken out in place: a partition into two new vectors held a second copy of
+            // every entry beside the first (issue 15).
+            kept.extend(base.entries.extract_if(.., |e| {
+                !present.contains(e.rel.as_slice())
+                    && self.carried.contains_key(&absolute(&root, &e.rel))
+            }));
         }
         if !base.spec.policy.hashes_content() {
             return kept;
         }
-        let (big, rest): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut tree.entries)
-            .into_iter()
-            .partition(|e| {
+        // In place, as above: this is the whole capture at a catch-up, and its copy by a
+        // partition was the peak of every start (heaptrack, 200,000 files: 61 MB).
+        let big: Vec<Entry> = tree
+            .entries
+            .extract_if(.., |e| {
                 e.kind == EntryType::File
                     && e.content == Content::Pending
                     && e.meta.size > workers::BIG_FILE_BYTES
-            });
-        tree.entries = rest;
+            })
+            .collect();
         if big.is_empty() {
             return kept;
         }
