@@ -4055,14 +4055,21 @@ fn on_postgresql_a_refusal_racing_the_silence_check_keeps_the_silence() {
     refusal_racing_the_silence_check(Some(&pg));
 }
 
-fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hold = dir.path().join("hold");
-    std::fs::write(&hold, b"").expect("hold file");
-    let (console, server) = console_holding("refusal", &hold, pg);
-    let host = enrolled_host(&console, &server, "ct-race-2");
+/// A host enrolled with `console` and a copy of its whole home taken while it ran; the
+/// host wrote on after the copy (its trail grew past the copy's), then was stopped and
+/// the copy started: its first report forks the witnessed trail, and the console (made
+/// by [`console_holding`] at `refusal`) holds that refusal.
+struct CopyReporting {
+    _host: Env,
+    _twin: Env,
+    _copy: tempfile::TempDir,
+    twin_guard: Serve,
+}
+
+fn copy_reporting_after_the_host(console: &Env, server: &Serve, name: &str) -> CopyReporting {
+    let host = enrolled_host(console, server, name);
     let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ct-race-2", |h| {
+    wait_host(console, name, |h| {
         h["records"].as_u64() > Some(3) && h["state"] == "ok"
     });
     let copy = copy_of_home(&host);
@@ -4074,19 +4081,33 @@ fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgS
     };
     let copied = trail_size(&twin.home);
     std::fs::write(host.path("readme.txt"), b"changed after the copy\n").expect("write");
-    wait_host(&console, "ct-race-2", |h| {
+    wait_host(console, name, |h| {
         h["records"].as_u64() > Some(copied) && h["state"] == "ok"
     });
     guard.stop();
     let twin_guard = Serve::start(&twin, &[]);
     assert!(
         server.wait_for(
-            "holding the refusal of host ct-race-2",
+            &format!("holding the refusal of host {name}"),
             Duration::from_secs(60)
         ),
         "{}",
         server.stderr()
     );
+    CopyReporting {
+        _host: host,
+        _twin: twin,
+        _copy: copy,
+        twin_guard,
+    }
+}
+
+fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("refusal", &hold, pg);
+    let forked = copy_reporting_after_the_host(&console, &server, "ct-race-2");
     wait_host(&console, "ct-race-2", |h| h["state"] == "silent");
     std::fs::remove_file(&hold).expect("release");
     let silent = wait_host(&console, "ct-race-2", |h| h["state"] == "fork, silent");
@@ -4094,7 +4115,7 @@ fn refusal_racing_the_silence_check(pg: Option<&pacsguard_testkit::postgres::PgS
     std::thread::sleep(Duration::from_secs(8));
     let after = wait_host(&console, "ct-race-2", |_| true);
     assert_eq!(after["state"], "fork, silent", "{silent} then {after}");
-    twin_guard.stop();
+    forked.twin_guard.stop();
     server.stop();
     let log = console_log(&console);
     assert_eq!(log.matches("host-silent").count(), 1, "{log}");
@@ -4129,33 +4150,7 @@ fn on_postgresql_a_fork_written_after_the_console_gave_up_on_the_write_is_raised
          EXECUTE FUNCTION slow_fork()",
         slow.as_secs()
     ));
-    let host = enrolled_host(&console, &server, "ct-unconfirmed");
-    let guard = Serve::start(&host, &[]);
-    wait_host(&console, "ct-unconfirmed", |h| {
-        h["records"].as_u64() > Some(3) && h["state"] == "ok"
-    });
-    let copy = copy_of_home(&host);
-    let _ = std::fs::remove_file(copy.path().join("lock"));
-    let twin = Env {
-        home: copy.path().to_path_buf(),
-        tree: host.tree.clone(),
-        dir: tempfile::tempdir().expect("tempdir"),
-    };
-    let copied = trail_size(&twin.home);
-    std::fs::write(host.path("readme.txt"), b"changed after the copy\n").expect("write");
-    wait_host(&console, "ct-unconfirmed", |h| {
-        h["records"].as_u64() > Some(copied) && h["state"] == "ok"
-    });
-    guard.stop();
-    let twin_guard = Serve::start(&twin, &[]);
-    assert!(
-        server.wait_for(
-            "holding the refusal of host ct-unconfirmed",
-            Duration::from_secs(60)
-        ),
-        "{}",
-        server.stderr()
-    );
+    let forked = copy_reporting_after_the_host(&console, &server, "ct-unconfirmed");
     // Released with about 3.5 s left of the request's budget: enough for the write to be
     // sent (PG_MIN_STATEMENT_TIME), not for the slowed server to answer it.
     let left = Duration::from_millis(3500);
@@ -4175,7 +4170,7 @@ fn on_postgresql_a_fork_written_after_the_console_gave_up_on_the_write_is_raised
     });
     // The copy reports on (every 2 s), each refusal finding the fork standing.
     std::thread::sleep(Duration::from_secs(6));
-    twin_guard.stop();
+    forked.twin_guard.stop();
     server.stop();
     let log = console_log(&console);
     assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
