@@ -928,17 +928,31 @@ impl Fleet {
         );
         // The count on the Hosts page is renewed at each refusal: the state stands
         // and each one after is counted on its detail (review r29-fleet2).
-        self.set_refused_state(db, host, "duplicated", &detail)?;
+        let state = self.set_refused_state(db, host, "duplicated", &detail);
         if *raise {
-            // Kept in the store first: a restart of the console must not forget it.
-            db.note_identity_duplicated(host.id, &stranger.trail_key, self::now())?;
-            self.raise_charged(
-                db,
-                host,
-                FindingKind::HostIdentityDuplicated,
-                detail.clone(),
-            )?;
+            // The duplication is raised once per certificate: the memory says so from
+            // this verdict on, whatever the store answers below. So the alert is raised
+            // even when the store fails (a lock held, a write given up on): a store
+            // error lost it for good, every later verdict saying it was raised (review
+            // of session 31). Kept in the store for a restart of the console, and
+            // charged to the host's quota, when the store answers.
+            let noted = db.note_identity_duplicated(host.id, &stranger.trail_key, self::now());
+            let charged = match &noted {
+                Ok(_) => self.raise_charged(
+                    db,
+                    host,
+                    FindingKind::HostIdentityDuplicated,
+                    detail.clone(),
+                ),
+                Err(_) => Ok(()),
+            };
+            if noted.is_err() || charged.is_err() {
+                self.raise(host, FindingKind::HostIdentityDuplicated, detail.clone());
+            }
+            noted?;
+            charged?;
         }
+        state?;
         Ok(detail)
     }
 

@@ -12,7 +12,7 @@
 //! progress_seconds = 600   # no message completed nor 1 MiB moved within this: A-ABORT both ways
 //! association_seconds = 21600        # no association lives longer: A-ABORT both ways
 //! pass_through_seconds = 21600       # a TLS pass-through connection (no pace can be judged in it); default: association_seconds
-//! min_average_bytes_per_second = 1024  # P-DATA over the association's own time, judged from progress_seconds on
+//! min_average_bytes_per_second = 1024  # data-set bytes (not command sets: C-ECHOs pay nothing) over the association's own time, judged from progress_seconds on
 //! max_pdu_length = 65536   # what the gateway states it receives (<= MAX_PDU_LENGTH)
 //! max_inspected_bytes = 268435456        # one data set kept whole for screening
 //! inspection_memory_bytes = 1073741824   # all data sets held for screening together

@@ -417,8 +417,13 @@ impl Places {
         }
         let from_network = t.networks.get(&network).copied().unwrap_or(0);
         if from_network >= self.max_associations_per_network {
+            // Owed its share of the network's places: at the defaults a few addresses
+            // of one /24 hold all of `max_associations_per_network` long before every
+            // place is taken, and each re-took a freed place while a modality beside
+            // them was refused for good (review of session 31).
+            let forgot = self.owed_a_peer_share(&mut t, peer, now);
             return Err(Full(format!(
-                "{from_network} associations in flight from network {network}/{bits} (limits.max_associations_per_network)"
+                "{from_network} associations in flight from network {network}/{bits} (limits.max_associations_per_network){forgot}"
             )));
         }
         // Only the reserve left: it is a new network's. Nothing in flight is cut; the
@@ -454,7 +459,9 @@ impl Places {
         let share = share.min(self.max_associations_per_network);
         let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
         let owed_by_network = owed_to_peers_of(&t, peer, network, share, |p| self.network(p));
-        if from_peer >= peer_share && free <= owed_by_network {
+        // What this network may still take: the free places, or fewer at its own cap.
+        let free_to_network = free.min(self.max_associations_per_network - from_network);
+        if from_peer >= peer_share && free_to_network <= owed_by_network {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
             return Err(Full(format!(
                 "{total} associations in flight, {from_peer} from {peer}, at least its fair share ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({owed_by_network} owed; limits.association_fair_share_seconds){forgot}",
@@ -487,8 +494,18 @@ impl Places {
             "networks",
             "places::MAX_WAITING_NETWORKS",
         );
+        forgot.push_str(&self.owed_a_peer_share(t, peer, now));
+        forgot
+    }
+
+    /// `peer` was refused for want of a place its network could give: owed its share of
+    /// the network's (see [`Places::owed_a_share`]).
+    fn owed_a_peer_share(&self, t: &mut Table, peer: IpAddr, now: Instant) -> String {
+        if self.fair_share_for.is_zero() {
+            return String::new();
+        }
         let held = t.associations.get(&peer).copied().unwrap_or(0);
-        forgot.push_str(&remember_refused(
+        remember_refused(
             &mut t.waiting_peers,
             peer,
             held,
@@ -496,8 +513,7 @@ impl Places {
             MAX_WAITING_PEERS,
             "peers",
             "places::MAX_WAITING_PEERS",
-        ));
-        forgot
+        )
     }
 
     /// Connections waiting for their request, in total.
@@ -1015,6 +1031,44 @@ mod tests {
                 .association_at(host, at(906))
                 .expect("the modality's refusals forgotten"),
         );
+    }
+
+    /// Review of session 31: at the defaults a network reaches its own cap
+    /// (`max_associations_per_network`) long before every place is taken, and a peer
+    /// refused there was owed nothing: two addresses of a /24 holding the network's every
+    /// place re-took each one freed, and a modality beside them was refused for good.
+    #[test]
+    fn a_peer_refused_at_its_networks_cap_is_owed_its_share_of_the_network() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (first, second, modality) = (ip("10.0.0.66"), ip("10.0.0.67"), ip("10.0.0.7"));
+        let mut held: Vec<Association> = [first, first, first, second, second, second]
+            .into_iter()
+            .map(|p| places.association_at(p, at(0)).expect("the network's 6"))
+            .collect();
+        let refused = places
+            .association_at(modality, at(1))
+            .expect_err("the network at its cap");
+        assert!(
+            refused.0.contains("(limits.max_associations_per_network)"),
+            "{}",
+            refused.0
+        );
+        held.remove(0);
+        let retaken = places
+            .association_at(first, at(2))
+            .expect_err("the place freed is owed to the modality");
+        assert!(
+            retaken.0.contains("owed to peers of its network"),
+            "{}",
+            retaken.0
+        );
+        let _owed = places
+            .association_at(modality, at(3))
+            .expect("the modality takes the place it is owed");
     }
 
     /// The networks and peers owed a share are an attacker's to multiply (any allowed

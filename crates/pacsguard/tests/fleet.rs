@@ -3133,6 +3133,58 @@ fn a_copy_of_a_hosts_enrolment_beside_it_is_raised_once_and_its_approval_stays()
     assert!(!log.contains("approval_superseded"), "{log}");
 }
 
+/// Review of session 31: the console's memory marks a copy of a host's enrolment
+/// raised from the verdict on, before the store keeps it; a store that failed the write
+/// (a trigger refusing it here; a row lock held, a write given up on in a hospital) lost
+/// the `host-identity-duplicated` alert for good, every later verdict saying it was
+/// raised already. Now it is raised whatever the store answered.
+#[test]
+fn a_copy_beside_a_host_is_raised_even_when_the_store_refuses_to_keep_it() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "pacs-dup-store");
+    let out = std::process::Command::new("sqlite3")
+        .arg(console.home.join("pacsguard.db"))
+        .arg(
+            "CREATE TRIGGER refuse_duplicated BEFORE INSERT ON fleet_duplicated \
+             BEGIN SELECT RAISE(FAIL, 'refused by the test'); END",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-dup-store", |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let twin = Serve::start(&copy, &[]);
+    // Both report every 2 s, past the 15 s the console waits to tell them apart.
+    assert!(
+        twin.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(90)
+        ),
+        "{}",
+        twin.stderr()
+    );
+    // A few more refusals of the copy: none raises it again.
+    std::thread::sleep(Duration::from_secs(6));
+    twin.stop();
+    guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-identity-duplicated").count(), 1, "{log}");
+}
+
 /// Review r25: a host's clock set back a day, then right, then a day ahead. Before,
 /// nothing said so; its records were taken dated as its clock said. Now each departure
 /// past `MAX_CLOCK_SKEW` is raised once (`host-clock-skewed`), not at every report, and
