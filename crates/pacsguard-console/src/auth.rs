@@ -118,6 +118,11 @@ pub enum AuthError {
     /// the trail, issue 14). Said to the person as it is, not as a failure.
     #[error("{0}")]
     Awaiting(String),
+    /// A decision on something shown to the person that changed since it was shown (a
+    /// host's standing refusal refused anew, issue 14): nothing was done; the page answers
+    /// 409 Conflict, the CLI exits 2.
+    #[error("{0}")]
+    Changed(String),
 }
 
 /// A request's authenticated session.

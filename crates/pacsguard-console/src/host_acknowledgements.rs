@@ -55,9 +55,22 @@ pub struct Acknowledged<'a> {
     pub digest: &'a str,
 }
 
-/// The digest of a host's standing refusal, if it is in one (the fleet's listener's
-/// `acknowledge::Standing::digest`, given by `serve`: this crate does not judge states).
-pub type StandingDigest = std::sync::Arc<dyn Fn(&HostRow) -> Option<String> + Send + Sync>;
+/// A host's standing refusal as the fleet's listener names it
+/// (`pacsguard_fleet::acknowledge::Standing`, with its digest): what an acknowledgement
+/// acknowledges, and what the store compares when it keeps one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StandingRefusal {
+    pub state: String,
+    pub words: String,
+    /// The beginning of the stored detail that holds `words` (`Standing::kept`).
+    pub kept: String,
+    /// `Standing::digest`: what the person who acknowledges saw, and names.
+    pub digest: String,
+}
+
+/// A host's standing refusal, if it is in one (the fleet's listener's
+/// `acknowledge::standing`, given by `serve`: this crate does not judge states).
+pub type StandingDigest = std::sync::Arc<dyn Fn(&HostRow) -> Option<StandingRefusal> + Send + Sync>;
 
 /// A [`StandingDigest`] held by the console (its `Debug` names nothing).
 pub(crate) struct StandingJudge(StandingDigest);
@@ -83,6 +96,13 @@ impl Console {
         let _ = self.standing_digest.set(StandingJudge(digest));
     }
 
+    /// The standing refusal of `host` as the fleet's listener judges it (`None`: none,
+    /// or no judge set: nothing can be acknowledged).
+    pub fn standing_refusal(&self, host: &HostRow) -> Option<StandingRefusal> {
+        let judge = self.standing_digest.get()?;
+        (judge.0)(host)
+    }
+
     /// How the Hosts page shows the acknowledgement of `host`'s standing refusal:
     /// `None` when there is none in effect for the refusal standing now.
     pub fn acknowledgement_shown(&self, host: &HostRow) -> Result<Option<Shown>, AuthError> {
@@ -96,7 +116,7 @@ impl Console {
         let Some(judge) = self.standing_digest.get() else {
             return Ok(None);
         };
-        if (judge.0)(host).as_deref() != Some(ack.digest.as_str()) {
+        if (judge.0)(host).map(|s| s.digest).as_deref() != Some(ack.digest.as_str()) {
             return Ok(None);
         }
         let shown = |text: &str| {

@@ -37,6 +37,9 @@ struct Fleet {
     /// How each host's acknowledgement is shown (host id, what), for those with one in
     /// the store for the refusal standing now.
     acknowledged: Vec<(i64, crate::host_acknowledgements::Shown)>,
+    /// Each not revoked host's standing refusal (host id, refusal), for those in one:
+    /// its digest shown, and the form that acknowledges it names it.
+    standing: Vec<(i64, crate::host_acknowledgements::StandingRefusal)>,
 }
 
 async fn hosts_with(
@@ -68,6 +71,7 @@ async fn hosts_with(
                     unsettled,
                     unrecorded: Vec::new(),
                     acknowledged: Vec::new(),
+                    standing: Vec::new(),
                 })
             })
             .and_then(|mut fleet| {
@@ -78,6 +82,11 @@ async fn hosts_with(
                 for h in &fleet.hosts {
                     if let Some(shown) = console.acknowledgement_shown(h)? {
                         fleet.acknowledged.push((h.id, shown));
+                    }
+                    if let Some(standing) =
+                        console.standing_refusal(h).filter(|_| h.revoked.is_none())
+                    {
+                        fleet.standing.push((h.id, standing));
                     }
                 }
                 // A host's current profile whose approval was superseded (the host went
@@ -192,6 +201,90 @@ pub(crate) async fn hosts_approve(
         Ok(Err(e)) => failure(&e),
         Err(r) => r,
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct AcknowledgeForm {
+    host: String,
+    digest: String,
+    reason: String,
+}
+
+/// POST /hosts/acknowledge: an administrator acknowledges a host's standing refusal,
+/// the one whose digest their page showed ([`crate::host_acknowledging`]).
+pub(crate) async fn hosts_acknowledge(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcknowledgeForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let decided =
+        blocking(move || console.acknowledge_host_as(&a, &form.host, &form.digest, &form.reason))
+            .await;
+    let (status, said) = match decided {
+        Ok(Ok(said)) => (StatusCode::OK, format!("{}.", capitalized(&said))),
+        Ok(Err(AuthError::Awaiting(said))) => (StatusCode::ACCEPTED, said),
+        // What the page showed no longer stands: nothing done, the page drawn anew.
+        Ok(Err(AuthError::Changed(said))) => (StatusCode::CONFLICT, capitalized(&said)),
+        Ok(Err(e @ AuthError::StepUpNeeded)) => (StatusCode::FORBIDDEN, e.to_string()),
+        Ok(Err(e @ AuthError::Invalid(_))) => (StatusCode::BAD_REQUEST, e.to_string()),
+        Ok(Err(e)) => return failure(&e),
+        Err(r) => return r,
+    };
+    hosts_with(&state, &auth, status, Some(said)).await
+}
+
+/// `text` with its first letter upper-case: a sentence of the page.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// What a host's row shows of its standing refusal: its digest, the request waiting for
+/// a second administrator if any, and for an administrator the form that acknowledges it
+/// (none once an acknowledgement of it is in effect).
+fn acknowledge_cell(auth: &Authenticated, fleet: &Fleet, h: &HostRow) -> String {
+    use crate::host_acknowledgements::Shown;
+    let Some((_, standing)) = fleet.standing.iter().find(|(id, _)| *id == h.id) else {
+        return String::new();
+    };
+    let mut cell = format!(
+        "<div class=\"refusal\">refusal digest <code class=\"refusal-digest\">{}</code></div>",
+        esc(&standing.digest)
+    );
+    let key = crate::host_acknowledging::acknowledgement_request_key(h.id, &standing.digest);
+    if let Some(w) = fleet.waiting.iter().find(|w| w.root == key) {
+        let _ = write!(
+            cell,
+            "<div><em class=\"awaiting-second\">acknowledgement awaiting a second administrator</em>: asked by {} (\"{}\")</div>",
+            esc(&w.asked_by),
+            esc(&w.reason)
+        );
+    }
+    let in_effect = fleet
+        .acknowledged
+        .iter()
+        .any(|(id, shown)| *id == h.id && matches!(shown, Shown::Acknowledged(_)));
+    if auth.role >= crate::roles::Role::Administrator && !in_effect {
+        let _ = write!(
+            cell,
+            "<form method=\"post\" action=\"/hosts/acknowledge\" class=\"acknowledge\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"host\" value=\"{}\">\
+             <input type=\"hidden\" name=\"digest\" value=\"{}\">\
+             <label>What the investigation found <input name=\"reason\" type=\"text\" required maxlength=\"{}\"></label>\
+             <button type=\"submit\">Acknowledge this refusal</button></form>",
+            esc(&auth.csrf),
+            esc(&h.name),
+            esc(&standing.digest),
+            crate::host_revocations::MAX_REVOCATION_REASON_CHARS
+        );
+    }
+    cell
 }
 
 /// The size of the last checkpoint cosigned for `host`.
@@ -348,6 +441,17 @@ fn profile_cell(fleet: &Fleet, current: Option<&ProfileRow>) -> (&'static str, S
     }
 }
 
+/// For an administrator facing a standing refusal: what acknowledging one needs.
+fn acknowledge_hint(auth: &Authenticated, fleet: &Fleet, stepped_up: bool) -> &'static str {
+    if fleet.standing.is_empty() || auth.role < crate::roles::Role::Administrator {
+        ""
+    } else if stepped_up {
+        " A host in a standing refusal (fork, duplicated) stays so until revoked: once investigated, acknowledge the refusal shown (a new refusal is raised again)."
+    } else {
+        " A host in a standing refusal (fork, duplicated) stays so until revoked: once investigated, acknowledge the refusal shown; that needs your second factor confirmed within the last 5 minutes: <a id=\"hosts-ack-step-up\" href=\"/step-up?next=/hosts\">confirm it</a>."
+    }
+}
+
 fn render(
     auth: &Authenticated,
     fleet: &Fleet,
@@ -379,9 +483,10 @@ fn render(
             profile_cell(fleet, fleet.current.iter().find(|p| p.host == h.id));
         let _ = write!(
             rows,
-            "<tr class=\"host\"><td>{}</td><td><span class=\"{class}\">{}</span></td><td>{}</td><td><span class=\"{profile_class} profile\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"host\"><td>{}</td><td><span class=\"{class}\">{}</span>{}</td><td>{}</td><td><span class=\"{profile_class} profile\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&h.name),
             esc(&state),
+            acknowledge_cell(auth, fleet, h),
             esc(&contact),
             esc(&profile),
             h.size,
@@ -511,9 +616,10 @@ fn render(
         Some(auth),
         &format!(
             "<section><h2>Hosts</h2>{message}\
-             <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.</p>\
+             <p class=\"hint\">Each host's trail as this console holds and witnesses it; alerts about hosts are on the audit trail.{}</p>\
              <table id=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Last contact</th><th>Profile</th><th>Records</th><th>Witnessed up to</th><th>Last refusal</th></tr></thead><tbody>{rows}</tbody></table></section>\
-             <section><h2>Profiles waiting for approval</h2>{pending}</section>{four_eyes}"
+             <section><h2>Profiles waiting for approval</h2>{pending}</section>{four_eyes}",
+            acknowledge_hint(auth, fleet, stepped_up)
         ),
     )
 }

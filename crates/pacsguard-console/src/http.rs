@@ -179,6 +179,12 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        path: "/hosts/acknowledge",
+        access: Access::Role(Role::Administrator),
+        handler: || post(crate::hosts::hosts_acknowledge),
+    },
+    Route {
+        method: Method::POST,
         path: "/hosts/four-eyes",
         access: Access::Role(Role::Administrator),
         handler: || post(crate::hosts::hosts_four_eyes),

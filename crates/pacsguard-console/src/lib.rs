@@ -49,6 +49,7 @@ pub mod four_eyes;
 pub mod guard;
 mod held;
 pub mod host_acknowledgements;
+pub mod host_acknowledging;
 pub mod host_approvals;
 pub mod host_revocations;
 mod hosts;

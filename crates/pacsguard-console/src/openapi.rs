@@ -191,6 +191,20 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "POST",
+        path: "/hosts/acknowledge",
+        summary: "Acknowledges a host's standing refusal (a fork, a duplicated identity) once investigated (administrator, step-up needed), as `console acknowledge-host` does: recorded on this console's audit trail (`host-acknowledged`), then kept in the fleet's store; the state stays, shown acknowledged. 200: acknowledged; 202: with four eyes (the fleet's setting, `/hosts/four-eyes`, or `[console] needs_second_host_approver`), awaiting a second administrator (another person acknowledging the same refusal, its same digest, completes it); 409: the refusal standing now is not the one of `digest` (refused anew meanwhile): nothing acknowledged",
+        fields: &[
+            ("host", "The host's name"),
+            (
+                "digest",
+                "The digest of the standing refusal the administrator was shown (the Hosts page and `console hosts` show it)",
+            ),
+            REASON,
+        ],
+        answer: "html",
+    },
+    Operation {
+        method: "POST",
         path: "/hosts/four-eyes",
         summary: "Sets four eyes for host approvals for the whole fleet (administrator, step-up needed): held in the fleet's store, so every console on it enforces it (a console's own `[console] needs_second_host_approver = true` still asks it of its approvers); recorded on this console's audit trail, and each console enforces at least the value its own trail recorded last (a laxer store is a `console-setting-altered` alert). 200: set; 202: turning it off where it is in force awaits a second administrator (another person sending the same within the four-eyes window completes it)",
         fields: &[("on", "true or false"), REASON],

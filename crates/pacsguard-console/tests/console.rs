@@ -10433,3 +10433,288 @@ async fn refusals_inside_a_session_lock_the_account_not_the_shared_address() {
         r.body
     );
 }
+
+/// A judge of standing refusals as `serve` gives it (the fleet's `acknowledge::standing`):
+/// a host in `fork` stands refused, its detail the refusal's words.
+fn fork_judge() -> pacsguard_console::host_acknowledgements::StandingDigest {
+    Arc::new(|host: &pacsguard_store::HostRow| {
+        (host.state == "fork").then(
+            || pacsguard_console::host_acknowledgements::StandingRefusal {
+                state: host.state.clone(),
+                words: host.detail.clone(),
+                kept: host.detail.clone(),
+                digest: sha256_hex(format!("fork\n{}", host.detail).as_bytes()),
+            },
+        )
+    })
+}
+
+/// The harness's fleet (the home's store, as `serve` with no `fleet_store`): a host
+/// enrolled and refused as `fork` with `words`; its id.
+fn forked_host(h: &Harness, name: &str, words: &str) -> i64 {
+    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
+        .open()
+        .expect("fleet store");
+    db.add_enrol_token(name.as_bytes(), START, START + 900)
+        .expect("token");
+    let id = db
+        .enrol_host(name.as_bytes(), START, name, &"ab".repeat(32))
+        .expect("store")
+        .expect("enrolled");
+    db.set_host_state(id, "fork", words).expect("state");
+    id
+}
+
+/// The host's refusal anew (a second restore from another backup): its new words.
+fn refused_anew(h: &Harness, id: i64, words: &str) {
+    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
+        .open()
+        .expect("fleet store");
+    // The store moves a state only to another one (the listener's refusals are counted
+    // on the first's detail otherwise): through `ok`, as a fresh test of the same host.
+    assert!(db.set_host_state(id, "ok", "").expect("state"));
+    assert!(db.set_host_state(id, "fork", words).expect("state"));
+}
+
+/// The acknowledgement the fleet's store keeps for host `name`: its digest.
+fn stored_acknowledgement(h: &Harness, name: &str) -> Option<String> {
+    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
+        .open()
+        .expect("fleet store");
+    let hosts = db.hosts().expect("hosts");
+    let host = hosts.iter().find(|x| x.name == name).expect("host");
+    host.acknowledged.as_ref().map(|a| a.digest.clone())
+}
+
+/// The `host-acknowledged` records among `events`: their reasons.
+fn acknowledgements_in(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| {
+            e.finding
+                .as_ref()
+                .is_some_and(|f| f.kind == pacsguard_events::FindingKind::HostAcknowledged)
+        })
+        .map(|e| e.reason.clone().unwrap_or_default())
+        .collect()
+}
+
+const FORK_MONDAY: &str =
+    "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
+const FORK_TUESDAY: &str =
+    "records from 7 again, but 12 were accepted already: the trail was rewound or rewritten";
+
+/// Issue 14 (session 32): acknowledging a host's standing refusal was a CLI only, and it
+/// acknowledged whatever refusal stood when it ran. On the Hosts page an administrator
+/// now acknowledges the refusal the page showed, by its digest: with a step-up and a
+/// reason, recorded as `host-acknowledged`; a refusal that changed since the page was
+/// drawn (the host refused anew) is answered 409 and nothing is recorded or kept.
+#[tokio::test]
+async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
+    let (h, _guard) = four_eyes_harness();
+    h.console.judge_standing_with(fork_judge());
+    let id = forked_host(&h, "pacs-01", FORK_MONDAY);
+    let (cookie, _, secret) = h.first_admin().await;
+    let page = h.send("GET", "/hosts", Some(&cookie), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let monday = page
+        .field("digest")
+        .expect("the refusal's digest in the form");
+    assert!(
+        page.body
+            .contains(&format!("<code class=\"refusal-digest\">{monday}</code>")),
+        "{}",
+        page.body
+    );
+    let csrf = page.field("csrf").expect("csrf");
+    let acknowledge = |cookie: String, csrf: String, digest: String, reason: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/hosts/acknowledge",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("host", "pacs-01"),
+                    ("digest", &digest),
+                    ("reason", reason),
+                ],
+            )
+            .await
+        }
+    };
+    // No step-up: refused.
+    let r = acknowledge(
+        cookie.clone(),
+        csrf,
+        monday.clone(),
+        "restored from Monday's backup",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let _ = h.events();
+
+    // The host is refused anew (another restore) while the administrator reads Monday's.
+    refused_anew(&h, id, FORK_TUESDAY);
+    let r = acknowledge(
+        cookie.clone(),
+        csrf.clone(),
+        monday.clone(),
+        "restored from Monday's backup",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("changed since it was shown"), "{}", r.body);
+    assert!(
+        acknowledgements_in(&h.events()).is_empty(),
+        "nothing recorded"
+    );
+    assert_eq!(stored_acknowledgement(&h, "pacs-01"), None, "nothing kept");
+    // The page drawn anew shows Tuesday's refusal; acknowledged as shown.
+    let tuesday = r.field("digest").expect("the refusal standing now");
+    assert_ne!(tuesday, monday);
+    let r = acknowledge(
+        cookie.clone(),
+        csrf.clone(),
+        tuesday.clone(),
+        "restored from Tuesday's backup, ticket 4712",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Acknowledged the standing refusal of host"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("acknowledged by console:admin"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        acknowledgements_in(&h.events()),
+        vec!["restored from Tuesday's backup, ticket 4712".to_string()]
+    );
+    assert_eq!(stored_acknowledgement(&h, "pacs-01"), Some(tuesday.clone()));
+    // A digest that is no refusal's: a clear refusal of the field.
+    let r = acknowledge(cookie, csrf, "not a digest".into(), "why not").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("digest: not a refusal"), "{}", r.body);
+}
+
+/// Issue 14 (session 32): with four eyes for host decisions in force, the first
+/// administrator's acknowledgement waits (202, nothing recorded); they cannot complete
+/// it themselves; a second administrator who sends a refusal's digest that no longer
+/// stands is refused (409); acknowledging the refusal standing now asks anew, and the
+/// other person acknowledging that same digest completes it, the record naming both.
+#[tokio::test]
+async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
+    use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
+    let (h, _guard) = four_eyes_harness();
+    h.console.judge_standing_with(fork_judge());
+    let id = forked_host(&h, "pacs-02", FORK_MONDAY);
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    h.create_account(
+        &cookie,
+        &csrf,
+        "carol",
+        "administrator",
+        "copper kettle under winter rain",
+        "second administrator of the PACS",
+    )
+    .await;
+    let r = h
+        .send(
+            "POST",
+            "/hosts/four-eyes",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("on", "true"),
+                ("reason", "hospital policy"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A week later carol's account is her own.
+    h.clock.advance(FOUR_EYES_COOLING_PERIOD);
+    let code = h.next_code(&secret);
+    let admin = h.login("admin", ADMIN_PASSWORD, &code).await;
+    let admin = admin.cookie().expect("signed in again");
+    let (admin, admin_csrf) = h.stepped_up(&admin, &secret).await;
+    let send = |cookie: &str, csrf: &str, digest: &str, reason: &str| {
+        let form = [
+            ("csrf", csrf.to_string()),
+            ("host", "pacs-02".to_string()),
+            ("digest", digest.to_string()),
+            ("reason", reason.to_string()),
+        ];
+        let cookie = cookie.to_string();
+        let h = &h;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.send("POST", "/hosts/acknowledge", Some(&cookie), &form)
+                .await
+        }
+    };
+    let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    let monday = page.field("digest").expect("digest");
+    let _ = h.events();
+    let r = send(
+        &admin,
+        &admin_csrf,
+        &monday,
+        "restored from Monday's backup",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert!(
+        r.body.contains("awaits a second administrator"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("acknowledgement awaiting a second administrator"),
+        "{}",
+        r.body
+    );
+    let r = send(&admin, &admin_csrf, &monday, "me again").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("another person"), "{}", r.body);
+    assert!(acknowledgements_in(&h.events()).is_empty());
+
+    // Refused anew while the request waits: carol, on a page of Monday's refusal, is
+    // refused; nothing acknowledged.
+    let (carol, carol_csrf, _) = h
+        .first_sign_in("carol", "copper kettle under winter rain")
+        .await;
+    refused_anew(&h, id, FORK_TUESDAY);
+    let r = send(&carol, &carol_csrf, &monday, "checked with the admin").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(acknowledgements_in(&h.events()).is_empty());
+    assert_eq!(stored_acknowledgement(&h, "pacs-02"), None);
+    // Tuesday's: carol asks, the administrator confirms the same digest.
+    let tuesday = r.field("digest").expect("digest");
+    let r = send(
+        &carol,
+        &carol_csrf,
+        &tuesday,
+        "restored from Tuesday's backup",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let r = send(&admin, &admin_csrf, &tuesday, "confirmed with the ward").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let recorded = acknowledgements_in(&h.events());
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(
+        recorded[0].contains("asked by carol (restored from Tuesday's backup)")
+            && recorded[0].contains("confirmed by admin (confirmed with the ward)"),
+        "{recorded:?}"
+    );
+    assert_eq!(stored_acknowledgement(&h, "pacs-02"), Some(tuesday));
+}

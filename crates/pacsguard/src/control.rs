@@ -81,12 +81,17 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// `console acknowledge-host NAME --reason` (issue 14): only `serve` runs it, which
-    /// records the acknowledgement on its console's trail before the store keeps it; a
-    /// `watch` or no guard: refused (an acknowledgement the trail does not record is
-    /// raised as written in the database).
+    /// `console acknowledge-host NAME --digest D --reason` (issue 14): only `serve` runs
+    /// it, which records the acknowledgement on its console's trail before the store
+    /// keeps it; a `watch` or no guard: refused (an acknowledgement the trail does not
+    /// record is raised as written in the database).
     AcknowledgeHost {
         name: String,
+        /// The digest of the refusal the person saw (`console hosts`): another refusal
+        /// standing now is refused (session 32). A client of the version before sends
+        /// none, and is refused for it.
+        #[serde(default)]
+        digest: String,
         reason: String,
     },
 }
@@ -96,8 +101,9 @@ pub enum Command {
 pub enum HostDecision<'a> {
     /// `console revoke-host`, with the person's `--reason` if given.
     Revoke { reason: Option<&'a str> },
-    /// `console acknowledge-host`, with the person's `--reason`.
-    Acknowledge { reason: &'a str },
+    /// `console acknowledge-host`, with the refusal's `--digest` the person saw and their
+    /// `--reason`.
+    Acknowledge { digest: &'a str, reason: &'a str },
 }
 
 /// What `serve` does for [`Command::RevokeHost`] and [`Command::AcknowledgeHost`]: the
@@ -330,9 +336,16 @@ fn serve_one(
                     &actor,
                     revoker,
                 ),
-                Command::AcknowledgeHost { name, reason } => revoke_host(
+                Command::AcknowledgeHost {
+                    name,
+                    digest,
+                    reason,
+                } => revoke_host(
                     &name,
-                    HostDecision::Acknowledge { reason: &reason },
+                    HostDecision::Acknowledge {
+                        digest: &digest,
+                        reason: &reason,
+                    },
                     &actor,
                     revoker,
                 ),
@@ -588,7 +601,15 @@ fn absolute(command: Command) -> Result<Command> {
             preamble_only,
         },
         Command::RevokeHost { name, reason } => Command::RevokeHost { name, reason },
-        Command::AcknowledgeHost { name, reason } => Command::AcknowledgeHost { name, reason },
+        Command::AcknowledgeHost {
+            name,
+            digest,
+            reason,
+        } => Command::AcknowledgeHost {
+            name,
+            digest,
+            reason,
+        },
     })
 }
 

@@ -64,6 +64,10 @@ pub enum ConsoleCommand {
     /// again. Needs this console's `serve` running.
     AcknowledgeHost {
         name: String,
+        /// The digest of the refusal you investigated, as `console hosts` prints it: if
+        /// the host was refused anew since, nothing is acknowledged (exit 2).
+        #[arg(long, value_name = "D")]
+        digest: String,
         /// What the investigation found (a restore from backup, a clone destroyed).
         #[arg(long)]
         reason: String,
@@ -124,6 +128,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                             "acknowledged": acknowledgement(h).map(|a| serde_json::json!({
                                 "by": a.by, "reason": a.reason, "at": a.at,
                             })),
+                            "refusal_digest": refusal_digest(h),
                             "last_contact": h.last_contact,
                             "interval": h.interval, "records": h.size,
                             "witnessed": witnessed(h), "profile": profile,
@@ -144,6 +149,9 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         ),
                         Some(p) => format!("profile generation {} UNAPPROVED", p.generation),
                     };
+                    // The refusal's digest, for `console acknowledge-host --digest`.
+                    let refusal = refusal_digest(h)
+                        .map_or_else(String::new, |d| format!(", refusal digest {d}"));
                     println!(
                         "{}\t{}\tlast contact {}\t{profile}\t{} records, witnessed up to {}{}",
                         h.name,
@@ -151,11 +159,13 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                             revoked_summary(h)
                         } else if let Some(a) = acknowledgement(h) {
                             format!(
-                                "{} (acknowledged by {} at {}, reason: {})",
+                                "{} (acknowledged by {} at {}, reason: {}{refusal})",
                                 h.state, a.by, a.at, a.reason
                             )
-                        } else {
+                        } else if refusal.is_empty() {
                             h.state.clone()
+                        } else {
+                            format!("{} ({})", h.state, &refusal[2..])
                         },
                         h.last_contact,
                         h.size,
@@ -170,11 +180,16 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ConsoleCommand::AcknowledgeHost { name, reason } => {
+        ConsoleCommand::AcknowledgeHost {
+            name,
+            digest,
+            reason,
+        } => {
             pacsguard_console::host_acknowledgements::check_reason(&reason)
                 .map_err(|e| anyhow!("--reason: {e}"))?;
             let command = crate::control::Command::AcknowledgeHost {
                 name: name.clone(),
+                digest,
                 reason,
             };
             // Only `serve` records it on the console's trail: a store row alone would be
@@ -238,67 +253,35 @@ fn acknowledgement(host: &pacsguard_store::HostRow) -> Option<&pacsguard_store::
     (host.revoked.is_none() && ack.digest == standing.digest()).then_some(ack)
 }
 
-/// `console acknowledge-host NAME` run by `serve` (issue 14): the host's standing
-/// refusal as read is recorded acknowledged on the console's trail first, then in the
-/// fleet's store only while the host is still in it, so the store never holds an
-/// acknowledgement the trail does not record (one it holds alone is raised as written
-/// in the database).
+/// The digest of `host`'s standing refusal, if it is in one and not revoked: what
+/// `console acknowledge-host --digest` names.
+fn refusal_digest(host: &pacsguard_store::HostRow) -> Option<String> {
+    if host.revoked.is_some() {
+        return None;
+    }
+    pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).map(|s| s.digest())
+}
+
+/// `console acknowledge-host NAME --digest D` run by `serve` (issue 14): the console's
+/// one path of an acknowledgement, the Hosts page's too
+/// (`pacsguard_console::host_acknowledging`): the refusal of digest `digest` the person
+/// saw, if it still stands, recorded acknowledged on the console's trail first, then in
+/// the fleet's store only while the host is still in it.
 pub fn acknowledge_and_record(
-    pool: &Arc<pacsguard_store::FleetPool>,
     console: &pacsguard_console::auth::Console,
     name: &str,
+    digest: &str,
     actor: &pacsguard_events::Actor,
     reason: &str,
 ) -> Result<String, String> {
-    use pacsguard_console::host_acknowledgements::{Acknowledged, check_reason};
-    check_reason(reason).map_err(|e| format!("--reason: {e}"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let mut db = pool.get().map_err(|e| e.to_string())?;
-    let host = db
-        .hosts()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|h| h.name == name && h.revoked.is_none())
-        .ok_or_else(|| format!("no enrolled host named {name:?} that is not revoked"))?;
-    let standing = pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).ok_or_else(|| {
-        format!(
-            "host {name:?} is {:?}, not in a standing refusal (fork, duplicated): nothing to acknowledge",
-            host.state
-        )
-    })?;
-    let digest = standing.digest();
-    let what = Acknowledged {
-        state: &standing.state,
-        words: &standing.words,
-        digest: &digest,
-    };
-    console
-        .record_host_acknowledged(&host, what, actor, reason)
+    let said = console
+        .acknowledge_host(name, digest, actor, reason)
         .map_err(|e| e.to_string())?;
-    let ack = pacsguard_store::Acknowledgement {
-        by: pacsguard_console::host_revocations::by_whom(actor),
-        reason: reason.to_string(),
-        at: now,
-        digest,
-    };
-    let kept = db
-        .acknowledge_host(host.id, &host.state, &standing.kept, &ack)
-        .map_err(|e| e.to_string())?;
-    if !kept {
-        return Err(format!(
-            "host {name:?} was refused anew, or revoked, while this was recorded: the acknowledgement is on this console's audit trail but not in effect; see `pacsguard console hosts` and acknowledge what stands now"
-        ));
-    }
     say(&format!(
-        "{} acknowledged the standing refusal of host {name:?} ({}) (console acknowledge-host)",
-        actor.user, standing.state
+        "{} acknowledged the standing refusal of host {name:?} (console acknowledge-host)",
+        actor.user
     ));
-    Ok(format!(
-        "acknowledged the standing refusal of host {name:?} ({}: {}), recorded by this console for its audit trail (host-acknowledged); a refusal of another kind, or at another point, is raised again\n",
-        standing.state, standing.words
-    ))
+    Ok(format!("{said}\n"))
 }
 
 /// `console revoke-host NAME` run by `serve` (review r26): the hosts of that name

@@ -747,9 +747,17 @@ pub fn run(
     // `check`, `accept` and `scan` started beside this process are run by the guard.
     // And `console revoke-host`, so that a revocation is on this console's trail when
     // the command returns (review r26).
-    // The Hosts page tells an acknowledgement in effect by the listener's own digest.
+    // The Hosts page and `console acknowledge-host` tell a standing refusal, and an
+    // acknowledgement in effect, by the listener's own judgement and digest.
     console.judge_standing_with(Arc::new(|host: &pacsguard_store::HostRow| {
-        pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).map(|s| s.digest())
+        pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).map(|s| {
+            pacsguard_console::host_acknowledgements::StandingRefusal {
+                digest: s.digest(),
+                state: s.state,
+                words: s.words,
+                kept: s.kept,
+            }
+        })
     }));
     let revoker: crate::control::HostRevoker = {
         let console = Arc::clone(&console);
@@ -761,8 +769,8 @@ pub fn run(
                 crate::control::HostDecision::Revoke { reason } => {
                     crate::fleet::revoke_and_record(&pool, &console, name, actor, reason)
                 }
-                crate::control::HostDecision::Acknowledge { reason } => {
-                    crate::fleet::acknowledge_and_record(&pool, &console, name, actor, reason)
+                crate::control::HostDecision::Acknowledge { digest, reason } => {
+                    crate::fleet::acknowledge_and_record(&console, name, digest, actor, reason)
                 }
             },
         )

@@ -5134,8 +5134,25 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     let forked = wait_host(&console, name, |h| h["state"] == "fork");
     assert!(at(at_monday)(&forked), "{forked}");
     assert!(forked["acknowledged"].is_null(), "{forked}");
+    // The administrator acknowledges the refusal `console hosts` showed them, by its
+    // digest (session 32).
+    let monday = forked["refusal_digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refusal digest: {forked}"))
+        .to_string();
     let reason = "restored from Monday's backup after the disk failed, ticket 4711";
-    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    let acknowledge = |digest: &str| {
+        console.run(&[
+            "console",
+            "acknowledge-host",
+            name,
+            "--digest",
+            digest,
+            "--reason",
+            reason,
+        ])
+    };
+    let out = acknowledge(&monday);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("acknowledged the standing refusal"),
@@ -5170,6 +5187,29 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     assert_eq!(again["state"], "fork", "{again}");
     assert!(again["acknowledged"].is_null(), "{again}");
     assert_eq!(forks(&console), 2, "{}", console_log(&console));
+    // Monday's digest, the refusal the administrator investigated, no longer stands:
+    // refused, nothing recorded (session 32: the refusal standing was acknowledged).
+    assert_ne!(
+        again["refusal_digest"].as_str(),
+        Some(monday.as_str()),
+        "{again}"
+    );
+    let out = acknowledge(&monday);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("changed since it was shown"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        console_log(&console)
+            .matches("\"host_acknowledged\":\"")
+            .count(),
+        1,
+        "{}",
+        console_log(&console)
+    );
+    assert!(wait_host(&console, name, |_| true)["acknowledged"].is_null());
 
     // Root writes an acknowledgement of the new fork into the store with sqlite3.
     let forged = std::process::Command::new("python3")
@@ -5196,7 +5236,7 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     guard.stop();
     server.stop();
     // No serve: refused, nothing written.
-    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    let out = acknowledge(&monday);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("serve is not running"),
