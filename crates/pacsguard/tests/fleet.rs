@@ -5233,6 +5233,46 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
         assert!(Instant::now() < deadline, "{}", console_log(&console));
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The administrator investigates Tuesday's fork and acknowledges it on the Hosts
+    // page over HTTPS (session 32): the refusal's digest shown, a step-up, a reason.
+    let web = Web::of(&server, &console);
+    let secret = web.first_admin(&server);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let tuesday = value_of(&body, "<code class=\"refusal-digest\">", '<');
+    assert_eq!(
+        again["refusal_digest"].as_str(),
+        Some(tuesday.as_str()),
+        "{body}"
+    );
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, _) = web.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &code(&secret, 1))],
+    );
+    assert_eq!(status, 303);
+    let (_, body) = web.curl("GET", "/hosts", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let on_page = "restored from Tuesday's backup, the intruder's row replaced";
+    let acknowledge_on_page = |digest: &str| {
+        web.curl(
+            "POST",
+            "/hosts/acknowledge",
+            &[
+                ("csrf", &csrf),
+                ("host", name),
+                ("digest", digest),
+                ("reason", on_page),
+            ],
+        )
+    };
+    let (status, body) = acknowledge_on_page(&monday);
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = acknowledge_on_page(&tuesday);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("acknowledged by console:admin"), "{body}");
+    let shown = wait_host(&console, name, |h| h["acknowledged"]["reason"] == on_page);
+    assert_eq!(shown["state"], "fork", "{shown}");
     guard.stop();
     server.stop();
     // No serve: refused, nothing written.
