@@ -345,7 +345,7 @@ fn four_eyes_section(
         String::new()
     };
     format!(
-        "<section><h2>Fleet settings</h2><p id=\"host-four-eyes\">Four eyes for host approvals (a second approver, another person, for each host profile; every console on this fleet's store enforces it): {state}</p>{form}</section>"
+        "<section><h2>Fleet settings</h2><p id=\"host-four-eyes\">Four eyes for host approvals (a second approver, another person, for each host profile, and a second administrator for each acknowledgement of a host's standing refusal; every console on this fleet's store enforces it): {state}</p>{form}</section>"
     )
 }
 

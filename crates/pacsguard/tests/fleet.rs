@@ -5251,26 +5251,10 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
         &[("csrf", &csrf), ("code", &code(&secret, 1))],
     );
     assert_eq!(status, 303);
-    let (_, body) = web.curl("GET", "/hosts", &[]);
-    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    // In Chromium, on the session curl stepped up (issue 13: the console in a real
+    // browser; screenshots in target/tmp/browser-screenshots-hosts/).
     let on_page = "restored from Tuesday's backup, the intruder's row replaced";
-    let acknowledge_on_page = |digest: &str| {
-        web.curl(
-            "POST",
-            "/hosts/acknowledge",
-            &[
-                ("csrf", &csrf),
-                ("host", name),
-                ("digest", digest),
-                ("reason", on_page),
-            ],
-        )
-    };
-    let (status, body) = acknowledge_on_page(&monday);
-    assert_eq!(status, 409, "{body}");
-    let (status, body) = acknowledge_on_page(&tuesday);
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("acknowledged by console:admin"), "{body}");
+    acknowledge_in_a_browser(&web, name, [&tuesday, &monday], on_page);
     let shown = wait_host(&console, name, |h| h["acknowledged"]["reason"] == on_page);
     assert_eq!(shown["state"], "fork", "{shown}");
     guard.stop();
@@ -5283,6 +5267,55 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Runs `tests/browser/acknowledge_host.cjs` in Chromium on the administrator's
+/// session `web` holds: the refusal `standing` shown, a form naming `stale` answered 409,
+/// then the refusal standing acknowledged for `reason`.
+fn acknowledge_in_a_browser(web: &Web, host: &str, [standing, stale]: [&str; 2], reason: &str) {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let node_modules = workspace.join(".testdata/node/node_modules");
+    assert!(
+        node_modules.join("playwright-core").is_dir()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need chromium and playwright-core: run scripts/setup-test-deps.sh"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots-hosts");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    // curl's cookie jar (Netscape format; an HttpOnly cookie's line starts `#HttpOnly_`).
+    let jar = std::fs::read_to_string(&web.jar).expect("cookie jar");
+    let cookie = jar
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 7 && f[5] == "__Host-pacsguard").then(|| f[6].to_string())
+        })
+        .last()
+        .unwrap_or_else(|| panic!("no session cookie in {jar}"));
+    let out = std::process::Command::new("node")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/acknowledge_host.cjs"),
+        )
+        .env("BASE", &web.base)
+        .env("SHOTS", &shots)
+        .env("COOKIE", cookie)
+        .env("HOST", host)
+        .env("STANDING", standing)
+        .env("STALE", stale)
+        .env("REASON", reason)
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}\nscreenshots in {}",
+        stdout(&out),
+        stderr(&out),
+        shots.display()
+    );
+    assert!(shots.join("hosts-03-acknowledged.png").is_file());
 }
 
 /// Issue 14 (session 31): an enrolled host guarded by plain `watch` (its records sent by
