@@ -10449,41 +10449,55 @@ fn fork_judge() -> pacsguard_console::host_acknowledgements::StandingDigest {
     })
 }
 
-/// The harness's fleet (the home's store, as `serve` with no `fleet_store`): a host
-/// enrolled and refused as `fork` with `words`; its id.
-fn forked_host(h: &Harness, name: &str, words: &str) -> i64 {
-    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
-        .open()
-        .expect("fleet store");
-    db.add_enrol_token(name.as_bytes(), START, START + 900)
-        .expect("token");
-    let id = db
-        .enrol_host(name.as_bytes(), START, name, &"ab".repeat(32))
-        .expect("store")
-        .expect("enrolled");
-    db.set_host_state(id, "fork", words).expect("state");
-    id
+/// Runs `work` on the fleet's store `at` from a plain thread (PostgreSQL's client runs a
+/// runtime of its own, as the console does with spawn_blocking).
+fn on_fleet<R: Send>(
+    at: &pacsguard_store::FleetStoreAt,
+    work: impl FnOnce(&mut dyn pacsguard_store::FleetStore) -> R + Send,
+) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| work(at.open().expect("fleet store").as_mut()))
+            .join()
+            .expect("fleet store")
+    })
+}
+
+/// A host enrolled on the fleet's store `at` and refused as `fork` with `words`; its id.
+fn forked_host(at: &pacsguard_store::FleetStoreAt, name: &str, words: &str) -> i64 {
+    on_fleet(at, |db| {
+        db.add_enrol_token(name.as_bytes(), START, START + 900)
+            .expect("token");
+        let id = db
+            .enrol_host(name.as_bytes(), START, name, &"ab".repeat(32))
+            .expect("store")
+            .expect("enrolled");
+        assert!(db.set_host_state(id, "fork", words).expect("state"));
+        id
+    })
 }
 
 /// The host's refusal anew (a second restore from another backup): its new words.
-fn refused_anew(h: &Harness, id: i64, words: &str) {
-    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
-        .open()
-        .expect("fleet store");
+fn refused_anew(at: &pacsguard_store::FleetStoreAt, id: i64, words: &str) {
     // The store moves a state only to another one (the listener's refusals are counted
     // on the first's detail otherwise): through `ok`, as a fresh test of the same host.
-    assert!(db.set_host_state(id, "ok", "").expect("state"));
-    assert!(db.set_host_state(id, "fork", words).expect("state"));
+    on_fleet(at, |db| {
+        assert!(db.set_host_state(id, "ok", "").expect("state"));
+        assert!(db.set_host_state(id, "fork", words).expect("state"));
+    });
 }
 
-/// The acknowledgement the fleet's store keeps for host `name`: its digest.
-fn stored_acknowledgement(h: &Harness, name: &str) -> Option<String> {
-    let mut db = pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
-        .open()
-        .expect("fleet store");
-    let hosts = db.hosts().expect("hosts");
-    let host = hosts.iter().find(|x| x.name == name).expect("host");
-    host.acknowledged.as_ref().map(|a| a.digest.clone())
+/// The acknowledgement the fleet's store `at` keeps for host `name`: its digest.
+fn stored_acknowledgement(at: &pacsguard_store::FleetStoreAt, name: &str) -> Option<String> {
+    on_fleet(at, |db| {
+        let hosts = db.hosts().expect("hosts");
+        let host = hosts.iter().find(|x| x.name == name).expect("host");
+        host.acknowledged.as_ref().map(|a| a.digest.clone())
+    })
+}
+
+/// The harness's fleet when no `fleet_store` is configured: the home's store.
+fn home_fleet(h: &Harness) -> pacsguard_store::FleetStoreAt {
+    pacsguard_store::FleetStoreAt::Sqlite(h._home.path().join("store.sqlite"))
 }
 
 /// The `host-acknowledged` records among `events`: their reasons.
@@ -10508,12 +10522,31 @@ const FORK_TUESDAY: &str =
 /// acknowledged whatever refusal stood when it ran. On the Hosts page an administrator
 /// now acknowledges the refusal the page showed, by its digest: with a step-up and a
 /// reason, recorded as `host-acknowledged`; a refusal that changed since the page was
-/// drawn (the host refused anew) is answered 409 and nothing is recorded or kept.
+/// drawn (the host refused anew) is answered 409 and nothing is recorded or kept. With
+/// the fleet in the home's store and on a real PostgreSQL server.
 #[tokio::test]
 async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
     let (h, _guard) = four_eyes_harness();
+    let at = home_fleet(&h);
+    acknowledges_only_the_refusal_seen(&h, &at).await;
+    let pg = pacsguard_testkit::postgres::PgServer::start();
+    let at = pacsguard_store::FleetStoreAt::Postgres(pg.connection_string());
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(RecordingGuard::default());
+    let h = harness_on(
+        home,
+        ManualClock::new(START),
+        Some(guard.clone()),
+        Some(at.clone()),
+    );
+    guard.attach(&h.inbox);
+    acknowledges_only_the_refusal_seen(&h, &at).await;
+}
+
+async fn acknowledges_only_the_refusal_seen(h: &Harness, at: &pacsguard_store::FleetStoreAt) {
     h.console.judge_standing_with(fork_judge());
-    let id = forked_host(&h, "pacs-01", FORK_MONDAY);
+    let id = forked_host(at, "pacs-01", FORK_MONDAY);
     let (cookie, _, secret) = h.first_admin().await;
     let page = h.send("GET", "/hosts", Some(&cookie), &[]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -10527,22 +10560,19 @@ async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
         page.body
     );
     let csrf = page.field("csrf").expect("csrf");
-    let acknowledge = |cookie: String, csrf: String, digest: String, reason: &'static str| {
-        let h = &h;
-        async move {
-            h.send(
-                "POST",
-                "/hosts/acknowledge",
-                Some(&cookie),
-                &[
-                    ("csrf", &csrf),
-                    ("host", "pacs-01"),
-                    ("digest", &digest),
-                    ("reason", reason),
-                ],
-            )
-            .await
-        }
+    let acknowledge = |cookie: String, csrf: String, digest: String, reason: &'static str| async move {
+        h.send(
+            "POST",
+            "/hosts/acknowledge",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("host", "pacs-01"),
+                ("digest", &digest),
+                ("reason", reason),
+            ],
+        )
+        .await
     };
     // No step-up: refused.
     let r = acknowledge(
@@ -10557,7 +10587,7 @@ async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
     let _ = h.events();
 
     // The host is refused anew (another restore) while the administrator reads Monday's.
-    refused_anew(&h, id, FORK_TUESDAY);
+    refused_anew(at, id, FORK_TUESDAY);
     let r = acknowledge(
         cookie.clone(),
         csrf.clone(),
@@ -10571,7 +10601,7 @@ async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
         acknowledgements_in(&h.events()).is_empty(),
         "nothing recorded"
     );
-    assert_eq!(stored_acknowledgement(&h, "pacs-01"), None, "nothing kept");
+    assert_eq!(stored_acknowledgement(at, "pacs-01"), None, "nothing kept");
     // The page drawn anew shows Tuesday's refusal; acknowledged as shown.
     let tuesday = r.field("digest").expect("the refusal standing now");
     assert_ne!(tuesday, monday);
@@ -10597,7 +10627,7 @@ async fn the_hosts_page_acknowledges_only_the_refusal_the_administrator_saw() {
         acknowledgements_in(&h.events()),
         vec!["restored from Tuesday's backup, ticket 4712".to_string()]
     );
-    assert_eq!(stored_acknowledgement(&h, "pacs-01"), Some(tuesday.clone()));
+    assert_eq!(stored_acknowledgement(at, "pacs-01"), Some(tuesday.clone()));
     // A digest that is no refusal's: a clear refusal of the field.
     let r = acknowledge(cookie, csrf, "not a digest".into(), "why not").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -10614,7 +10644,8 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
     use pacsguard_console::four_eyes::FOUR_EYES_COOLING_PERIOD;
     let (h, _guard) = four_eyes_harness();
     h.console.judge_standing_with(fork_judge());
-    let id = forked_host(&h, "pacs-02", FORK_MONDAY);
+    let at = home_fleet(&h);
+    let id = forked_host(&at, "pacs-02", FORK_MONDAY);
     let (cookie, _, secret) = h.first_admin().await;
     let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
     h.create_account(
@@ -10692,11 +10723,11 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
     let (carol, carol_csrf, _) = h
         .first_sign_in("carol", "copper kettle under winter rain")
         .await;
-    refused_anew(&h, id, FORK_TUESDAY);
+    refused_anew(&at, id, FORK_TUESDAY);
     let r = send(&carol, &carol_csrf, &monday, "checked with the admin").await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert!(acknowledgements_in(&h.events()).is_empty());
-    assert_eq!(stored_acknowledgement(&h, "pacs-02"), None);
+    assert_eq!(stored_acknowledgement(&at, "pacs-02"), None);
     // Tuesday's: carol asks, the administrator confirms the same digest.
     let tuesday = r.field("digest").expect("digest");
     let r = send(
@@ -10716,5 +10747,5 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
             && recorded[0].contains("confirmed by admin (confirmed with the ward)"),
         "{recorded:?}"
     );
-    assert_eq!(stored_acknowledgement(&h, "pacs-02"), Some(tuesday));
+    assert_eq!(stored_acknowledgement(&at, "pacs-02"), Some(tuesday));
 }
