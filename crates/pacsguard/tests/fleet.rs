@@ -5287,11 +5287,11 @@ fn acknowledge_in_a_browser(web: &Web, host: &str, [standing, stale]: [&str; 2],
     let jar = std::fs::read_to_string(&web.jar).expect("cookie jar");
     let cookie = jar
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             (f.len() == 7 && f[5] == "__Host-pacsguard").then(|| f[6].to_string())
         })
-        .last()
         .unwrap_or_else(|| panic!("no session cookie in {jar}"));
     let out = std::process::Command::new("node")
         .arg(
