@@ -2216,3 +2216,41 @@ fn page_scripts_are_found_in_deep_and_cyclic_page_trees() {
         );
     }
 }
+
+/// Task r32-pdf (issue 10): XFA forms were read in file order, so MAX_PDF_STREAMS forms
+/// of other objects, each naming a benign packet of its own, spent the stream budget
+/// before the catalog's form (the one a reader runs) was decoded: its script was a
+/// warning without the alert. The catalog's form is read first; the others still reach
+/// the limit, which is said.
+#[test]
+fn the_form_a_reader_runs_is_read_before_the_budget_goes_on_others() {
+    use pacsguard_dicom::MAX_PDF_STREAMS;
+    let others = MAX_PDF_STREAMS;
+    let form = 3 + 2 * others;
+    let mut objects = vec![
+        obj(&format!(
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm {form} 0 R >>"
+        )),
+        obj("<< /Type /Pages /Kids [] /Count 0 >>"),
+    ];
+    for i in 0..others {
+        objects.push(obj(&format!("<< /XFA [(p) {} 0 R] >>", 4 + 2 * i)));
+        objects.push(stream("", format!("<config>{i}</config>").as_bytes()));
+    }
+    objects.push(obj(&format!(
+        "<< /Fields [] /XFA [(template) {} 0 R] >>",
+        form + 1
+    )));
+    objects.push(stream(
+        "",
+        b"<template><script>app.alert('the form run')</script></template>",
+    ));
+    let pdf = build(&objects);
+    live(&pdf, &["app.alert('the form run')"]);
+    assert_alert(
+        &pdf,
+        FindingKind::ActiveContent,
+        "app.alert('the form run')",
+    );
+    assert!(warned(&pdf, "streams decoded"));
+}

@@ -316,6 +316,11 @@ fn xfa_scripts(doc: &mut Document, xfa: Vec<(usize, Obj)>) -> Vec<Found> {
             forms.push((offset, parts));
         }
     }
+    // The form a reader runs (the catalog's) first: the streams decoded stop at
+    // MAX_PDF_STREAMS, and forms of other objects, in file order before it, would
+    // otherwise spend them on their packets and leave its script unread.
+    let run = catalog_form(doc);
+    forms.sort_by_key(|(_, parts)| Some(parts) != run.as_ref());
     let mut texts: HashMap<Obj, Vec<u8>> = HashMap::new();
     let mut alone: HashMap<Obj, Vec<u8>> = HashMap::new();
     for part in forms.iter().flat_map(|(_, parts)| parts) {
@@ -352,6 +357,13 @@ fn xfa_scripts(doc: &mut Document, xfa: Vec<(usize, Obj)>) -> Vec<Found> {
         }
     }
     found
+}
+
+/// The packets of the XFA form a reader runs: the catalog's `/AcroForm` `/XFA`.
+fn catalog_form(doc: &Document) -> Option<Vec<Obj>> {
+    let (_, catalog) = doc.catalog()?;
+    let form = doc.resolve(get(catalog, b"AcroForm")?).as_dict()?;
+    Some(xfa_packets(doc, get(form, b"XFA")?))
 }
 
 /// The packets of an `/XFA` value: the objects an array names (its packet names are not

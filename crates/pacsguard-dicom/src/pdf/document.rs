@@ -203,16 +203,22 @@ impl<'a> Document<'a> {
     /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
     /// trailer). `None`: no reader would show this as a document.
     pub fn catalog_offset(&self) -> Option<usize> {
+        self.catalog().map(|(offset, _)| offset)
+    }
+
+    /// The document catalog found as [`Document::catalog_offset`] finds it: where it is,
+    /// and its dictionary.
+    pub fn catalog(&self) -> Option<(usize, &Dict)> {
         let rooted = self.trailers.iter().find_map(|trailer| {
             let index = self.lookup(get(trailer, b"Root")?)?;
             let object = self.objects.get(index)?;
-            object.value.as_dict().map(|_| object.offset)
+            object.value.as_dict().map(|dict| (object.offset, dict))
         });
         rooted.or_else(|| {
             self.objects
                 .iter()
                 .find(|o| type_is(&o.value, b"Catalog"))
-                .map(|o| o.offset)
+                .and_then(|o| o.value.as_dict().map(|dict| (o.offset, dict)))
         })
     }
 
