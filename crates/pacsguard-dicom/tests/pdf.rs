@@ -1917,13 +1917,11 @@ fn many_file_specifications_of_a_stream_defined_many_times_cost_each_once() {
         .output()
         .expect("qpdf (scripts/setup-test-deps.sh installs it)");
     assert_eq!(shown.stdout, program, "qpdf extracts the program");
-    let started = std::time::Instant::now();
     assert_alert(&pdf, FindingKind::EmbeddedExecutable, "ELF");
-    let took = started.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(20),
-        "{SPECIFICATIONS} specifications of {VERSIONS} versions took {took:?}"
-    );
+    // Counted, not timed (task r32-pdf): each version decoded once, however many file
+    // specifications name the stream.
+    let work = inspect_pdf(&pdf).work;
+    assert!(work.streams_decoded <= VERSIONS, "{work:?}");
 }
 
 /// Review r30-screen (issue 10), of r29-screen2's reading of every version of an XFA
@@ -1959,13 +1957,11 @@ fn many_xfa_packets_naming_an_object_defined_many_times_read_it_once() {
     }
     pdf.extend_from_slice(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
     live(&pdf, &[&format!("<template>{}</template>", VERSIONS - 1)]);
-    let started = std::time::Instant::now();
     assert_alert(&pdf, FindingKind::ActiveContent, "app.alert('oldest')");
-    let took = started.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(20),
-        "{PACKETS} packets of {VERSIONS} versions took {took:?}"
-    );
+    // Counted, not timed (task r32-pdf): each version decoded once, however many packets
+    // name the object (once per naming was PACKETS x VERSIONS).
+    let work = inspect_pdf(&pdf).work;
+    assert!(work.streams_decoded <= VERSIONS, "{work:?}");
 }
 
 /// `pdf` (encrypted, its encryption dictionary object written once) with `versions` more
