@@ -91,6 +91,9 @@ pub struct Work {
     /// Bytes of attachments read to tell whether another reading extracted a file
     /// already kept.
     pub attachment_bytes_matched: usize,
+    /// Trailers looked at to find the trailer of each cross-reference section in the
+    /// chain from the last `startxref`.
+    pub trailers_compared: usize,
 }
 
 impl Work {
@@ -99,6 +102,7 @@ impl Work {
         self.streams_decoded += other.streams_decoded;
         self.other_readings += other.other_readings;
         self.attachment_bytes_matched += other.attachment_bytes_matched;
+        self.trailers_compared += other.trailers_compared;
     }
 }
 
