@@ -508,7 +508,11 @@ fn catalogs_and_object_streams_are_found_the_way_readers_find_them() {
 #[test]
 fn the_time_limit_stops_the_reader_and_is_named() {
     let pdf = js_in_stream("/Filter /FlateDecode", &flate(b"app.alert(1)"));
-    let report = pacsguard_dicom::inspect_pdf_until(&pdf, std::time::Instant::now());
+    // A deadline already past: `now` is past only once the clock has moved on.
+    let past = std::time::Instant::now()
+        .checked_sub(std::time::Duration::from_secs(1))
+        .expect("a clock running for a second");
+    let report = pacsguard_dicom::inspect_pdf_until(&pdf, past);
     assert!(
         report
             .findings
