@@ -111,7 +111,6 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
     // A script object named from many places is decoded once.
     let mut seen = std::collections::HashSet::new();
     scripts.retain(|(_, value)| !matches!(value, Obj::Ref(..)) || seen.insert(value.clone()));
-    xfa.retain(|(_, value)| !matches!(value, Obj::Ref(..)) || seen.insert(value.clone()));
     for (offset, script) in scripts {
         let text = text_of(doc, &script);
         found.push(Found::Action {
@@ -121,26 +120,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             detail: format!("PDF with JavaScript: \"{}\"", quote(&text)),
         });
     }
-    for (offset, value) in xfa {
-        let mut parts: Vec<Obj> = Vec::new();
-        match doc.resolve(&value) {
-            Obj::Array(items) => {
-                parts.extend(items.iter().filter(|i| matches!(i, Obj::Ref(..))).cloned())
-            }
-            _ => parts.push(value.clone()),
-        }
-        let xml = xfa_xml(doc, &parts);
-        let script =
-            xfa_script_in_any_encoding(&xml).or_else(|| script_in_other_versions(doc, &parts));
-        if let Some(script) = script {
-            found.push(Found::Action {
-                kind: FindingKind::ActiveContent,
-                severity: Severity::Alert,
-                offset,
-                detail: format!("PDF with an XFA form script: \"{}\"", quote(&script)),
-            });
-        }
-    }
+    found.extend(xfa_scripts(doc, xfa));
     // The versions readers extract first, then the others: the streams decoded stop at
     // MAX_PDF_STREAMS, and 5,000 versions of an attached stream, the program in the
     // newest (what qpdf extracts), reached it on older versions in file order and
@@ -320,29 +300,99 @@ fn text_of_version(doc: &mut Document, index: usize) -> Vec<u8> {
     }
 }
 
-/// The XML document the XFA packets `parts` make together, in their order: each object
-/// decoded once (the streams decoded stop at MAX_PDF_STREAMS, and 6,000 packets naming one
-/// stream spent it on that one stream), its text repeated where the array repeats it, the
-/// repeats charged as decoding work so that the XML stays within MAX_PDF_INFLATED_BYTES.
-fn xfa_xml(doc: &mut Document, parts: &[Obj]) -> Vec<u8> {
-    let mut texts: HashMap<&Obj, Vec<u8>> = HashMap::new();
+/// The XFA forms of `doc` (each `/XFA` value with the object it is in) that hold a
+/// script. Every packet object is decoded once over all forms, and searched on its own,
+/// before any form's packets are put together: decoded once per array naming it, as
+/// direct arrays were (task r32-pdf), MAX_PDF_STREAMS + 1 arrays naming one stream spent
+/// the stream budget on it and a later form's script was a warning without the alert;
+/// and the cost of putting packets together (charged as decoding work) cannot keep a
+/// packet from being read. Each distinct list of packets is put together once.
+fn xfa_scripts(doc: &mut Document, xfa: Vec<(usize, Obj)>) -> Vec<Found> {
+    let mut forms: Vec<(usize, Vec<Obj>)> = Vec::new();
+    let mut distinct: HashSet<Vec<Obj>> = HashSet::new();
+    for (offset, value) in xfa {
+        let parts = xfa_packets(doc, &value);
+        if distinct.insert(parts.clone()) {
+            forms.push((offset, parts));
+        }
+    }
+    // The form a reader runs (the catalog's) first: the streams decoded stop at
+    // MAX_PDF_STREAMS, and forms of other objects, in file order before it, would
+    // otherwise spend them on their packets and leave its script unread.
+    let run = catalog_form(doc);
+    forms.sort_by_key(|(_, parts)| Some(parts) != run.as_ref());
+    let mut texts: HashMap<Obj, Vec<u8>> = HashMap::new();
+    let mut alone: HashMap<Obj, Vec<u8>> = HashMap::new();
+    for part in forms.iter().flat_map(|(_, parts)| parts) {
+        if texts.contains_key(part) {
+            continue;
+        }
+        let text = text_of(doc, part);
+        if let Some(script) = xfa_script_in_any_encoding(&text) {
+            alone.insert(part.clone(), script);
+        }
+        texts.insert(part.clone(), text);
+    }
+    let mut versions_read: HashSet<Obj> = HashSet::new();
+    let mut found = Vec::new();
+    for (offset, parts) in forms {
+        let script = parts
+            .iter()
+            .find_map(|part| alone.get(part).cloned())
+            // One packet alone was searched above; two or more make a document in which
+            // a tag may be split across packets.
+            .or_else(|| {
+                (parts.len() > 1)
+                    .then(|| xfa_script_in_any_encoding(&xfa_xml(doc, &parts, &texts)))
+                    .flatten()
+            })
+            .or_else(|| script_in_other_versions(doc, &parts, &mut versions_read));
+        if let Some(script) = script {
+            found.push(Found::Action {
+                kind: FindingKind::ActiveContent,
+                severity: Severity::Alert,
+                offset,
+                detail: format!("PDF with an XFA form script: \"{}\"", quote(&script)),
+            });
+        }
+    }
+    found
+}
+
+/// The packets of the XFA form a reader runs: the catalog's `/AcroForm` `/XFA`.
+fn catalog_form(doc: &Document) -> Option<Vec<Obj>> {
+    let (_, catalog) = doc.catalog()?;
+    let form = doc.resolve(get(catalog, b"AcroForm")?).as_dict()?;
+    Some(xfa_packets(doc, get(form, b"XFA")?))
+}
+
+/// The packets of an `/XFA` value: the objects an array names (its packet names are not
+/// read), or the one stream or string it is.
+fn xfa_packets(doc: &Document, value: &Obj) -> Vec<Obj> {
+    match doc.resolve(value) {
+        Obj::Array(items) => items
+            .iter()
+            .filter(|i| matches!(i, Obj::Ref(..)))
+            .cloned()
+            .collect(),
+        _ => vec![value.clone()],
+    }
+}
+
+/// The XML document the XFA packets `parts` (decoded in `texts`) make together, in their
+/// order, each packet's text repeated where the array repeats it: the copy is charged as
+/// decoding work, so that the XML stays within MAX_PDF_INFLATED_BYTES.
+fn xfa_xml(doc: &mut Document, parts: &[Obj], texts: &HashMap<Obj, Vec<u8>>) -> Vec<u8> {
     let mut xml = Vec::new();
     for part in parts {
-        let repeated = texts.contains_key(part);
-        if !repeated {
-            let text = text_of(doc, part);
-            texts.insert(part, text);
-        }
         let Some(text) = texts.get(part) else {
             continue;
         };
-        if repeated {
-            if text.len() > doc.budget.decoded_left() {
-                doc.budget.reach(super::budget::Limit::DecodedBytes);
-                break;
-            }
-            doc.budget.spend_decoded(text.len());
+        if text.len() > doc.budget.decoded_left() {
+            doc.budget.reach(super::budget::Limit::DecodedBytes);
+            break;
         }
+        doc.budget.spend_decoded(text.len());
         xml.extend_from_slice(text);
     }
     xml
@@ -352,13 +402,16 @@ fn xfa_xml(doc: &mut Document, parts: &[Obj]) -> Vec<u8> {
 /// redefine a packet under its number, and readers take the version the newest
 /// cross-reference section names (a reader repairing the file, the last in it), which
 /// need not be the last parsed. Each such version is read on its own.
-fn script_in_other_versions(doc: &mut Document, parts: &[Obj]) -> Option<Vec<u8>> {
-    // Each object once, however many packets name it: read once per naming, 10,000
-    // packets naming one object defined 10,000 times (a 900 kB PDF) ran past 300 s
-    // (review r30-screen).
-    let mut read_already: HashSet<&Obj> = HashSet::new();
+fn script_in_other_versions(
+    doc: &mut Document,
+    parts: &[Obj],
+    read_already: &mut HashSet<Obj>,
+) -> Option<Vec<u8>> {
+    // Each object once, however many packets (of however many forms) name it: read once
+    // per naming, 10,000 packets naming one object defined 10,000 times (a 900 kB PDF)
+    // ran past 300 s (review r30-screen).
     for part in parts {
-        if !read_already.insert(part) {
+        if !read_already.insert(part.clone()) {
             continue;
         }
         let versions = doc.lookup_every_version(part).to_vec();

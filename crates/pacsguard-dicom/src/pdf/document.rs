@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::budget::{Budget, Limit, MAX_PDF_ENCRYPTION_VERSIONS};
+use super::budget::{Budget, Limit, MAX_PDF_ENCRYPTION_VERSIONS, Work};
 use super::crypt::{self, Decryptor, Setup, StreamCrypt};
 use super::filters::{self, Filter};
 use super::lexer::{Dict, Lexer, Obj, get, is_whitespace};
@@ -141,7 +141,8 @@ impl<'a> Document<'a> {
         let mut trailers = doc.classic_trailers();
         let named = doc.xref_offsets(&mut trailers);
         let base = header_offset(bytes).unwrap_or(0);
-        let newness = Newness::of(&section_chain(bytes, &named, &trailers, base));
+        let chain = section_chain(bytes, &named, &trailers, base, &mut doc.budget.work);
+        let newness = Newness::of(&chain);
         let sections = newest_section_naming(&named, &newness, base);
         for &(offset, _) in &named {
             for at in [offset, offset.saturating_add(base)] {
@@ -203,16 +204,22 @@ impl<'a> Document<'a> {
     /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
     /// trailer). `None`: no reader would show this as a document.
     pub fn catalog_offset(&self) -> Option<usize> {
+        self.catalog().map(|(offset, _)| offset)
+    }
+
+    /// The document catalog found as [`Document::catalog_offset`] finds it: where it is,
+    /// and its dictionary.
+    pub fn catalog(&self) -> Option<(usize, &Dict)> {
         let rooted = self.trailers.iter().find_map(|trailer| {
             let index = self.lookup(get(trailer, b"Root")?)?;
             let object = self.objects.get(index)?;
-            object.value.as_dict().map(|_| object.offset)
+            object.value.as_dict().map(|dict| (object.offset, dict))
         });
         rooted.or_else(|| {
             self.objects
                 .iter()
                 .find(|o| type_is(&o.value, b"Catalog"))
-                .map(|o| o.offset)
+                .and_then(|o| o.value.as_dict().map(|dict| (o.offset, dict)))
         })
     }
 
@@ -883,6 +890,7 @@ fn section_chain(
     named: &[(usize, usize)],
     trailers: &[(usize, Dict)],
     base: usize,
+    work: &mut Work,
 ) -> Vec<usize> {
     let sections: HashSet<usize> = named.iter().map(|&(_, section)| section).collect();
     let find = |offset: usize| {
@@ -907,8 +915,12 @@ fn section_chain(
         .map(|(i, (at, _))| (*at, i))
         .collect();
     by_place.sort_unstable();
+    let compared = std::cell::Cell::new(0usize);
     let first_trailer_at_or_after = |section: usize| {
-        let k = by_place.partition_point(|&(at, _)| at < section);
+        let k = by_place.partition_point(|&(at, _)| {
+            compared.set(compared.get() + 1);
+            at < section
+        });
         by_place.get(k).and_then(|&(_, i)| trailers.get(i))
     };
     let mut chain = Vec::new();
@@ -921,6 +933,7 @@ fn section_chain(
             .and_then(|prev| usize::try_from(prev).ok())
             .and_then(find);
     }
+    work.trailers_compared += compared.get();
     chain
 }
 

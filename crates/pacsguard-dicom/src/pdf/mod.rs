@@ -27,6 +27,7 @@ use pacsguard_events::{FindingKind, Severity};
 
 use crate::format::{self, Format};
 use actions::Found;
+pub use budget::Work;
 use budget::{Budget, Limit};
 use document::{Document, Encryption};
 
@@ -71,6 +72,8 @@ pub struct Report {
     /// Whether a budget (a limit of [`Budget`], or the deadline) stopped the reading: a
     /// catalog not found may then be one not reached.
     pub stopped: bool,
+    /// The work the reading did, counted (what tests bound instead of a clock).
+    pub work: Work,
 }
 
 /// Reads `pdf` (starting anywhere before its header) and reports its actions, scripts,
@@ -138,6 +141,7 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
         ));
     }
     dedupe_and_cap(&mut report.findings);
+    report.work = budget.work;
     (report, budget)
 }
 
@@ -178,7 +182,8 @@ fn read_actions_and_attachments(doc: &mut Document, depth: usize, report: &mut R
 /// The other ways readers undo the encryption of `doc` ([`Document::other_readings`]),
 /// each read with a budget of its own (bounded: at most two more readings, and
 /// [`MAX_PDF_ENCRYPTION_VERSIONS`] for other versions of the encryption dictionary, each
-/// within the limits, all within the one deadline), whose limits reached are `doc`'s to report.
+/// within the limits, all within the one deadline, none begun past it), whose limits
+/// reached are `doc`'s to report.
 /// What a reader would act on in one of them is an alert, said to come from that
 /// reading, and the attachments it extracts go to rules and hash lists; the rest (what
 /// the strings and streams a reader decrypts look like undecrypted) is noise, not
@@ -194,9 +199,17 @@ fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut
     let mut kept: HashSet<[u8; 32]> = report
         .attachments
         .iter()
-        .map(|a| digest(&a.bytes))
+        .map(|a| digest(&a.bytes, &mut budget.work))
         .collect();
     for (reading, why) in readings {
+        // Each reading has a budget of its own and only the deadline in common, and a
+        // fresh budget reads the clock once per TICKS_PER_CLOCK_READ objects: asked here,
+        // a reading is never begun past the deadline, and the deadline is then named
+        // (recorded as reached) rather than passed silently.
+        if budget.out_of_time() {
+            break;
+        }
+        budget.work.other_readings += 1;
         let mut other = Document::read_as(pdf, budget.renewed(), reading);
         let mut read = Report::default();
         read_actions_and_attachments(&mut other, depth, &mut read);
@@ -207,19 +220,21 @@ fn read_other_readings(pdf: &[u8], mut doc: Document, depth: usize, report: &mut
             }
         }
         for attachment in read.attachments {
-            if kept.insert(digest(&attachment.bytes)) {
+            if kept.insert(digest(&attachment.bytes, &mut budget.work)) {
                 report.attachments.push(attachment);
             }
         }
         for limit in other.budget.reached() {
             budget.reach(*limit);
         }
+        budget.work.add(other.budget.work);
     }
     budget
 }
 
 /// The SHA-256 of an attachment: what tells one file from another (as the hash lists do).
-fn digest(bytes: &[u8]) -> [u8; 32] {
+fn digest(bytes: &[u8], work: &mut Work) -> [u8; 32] {
+    work.attachment_bytes_matched += bytes.len();
     Sha256::digest(bytes).into()
 }
 
@@ -428,4 +443,67 @@ fn attachment_verdict(
             bytes.len()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document whose encryption dictionary (object 2) is defined twice: one other
+    /// reading (`Reading::DecryptedWithVersion`) besides the first.
+    const TWO_ENCRYPTION_VERSIONS: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n\
+        2 0 obj\n<< /Filter /Standard /V 9 /R 9 >>\nendobj\n\
+        2 0 obj\n<< /Filter /Standard /V 8 /R 8 >>\nendobj\n\
+        trailer\n<< /Root 1 0 R /Encrypt 2 0 R >>\n%%EOF\n";
+
+    /// Task r32-pdf (issue 10): the readings after the first were begun whatever the time,
+    /// each with a budget whose clock is read once every TICKS_PER_CLOCK_READ objects, so
+    /// a reading of a small document begun past the deadline ran to its end and nothing
+    /// said the deadline had passed. A reading is not begun past it, and the deadline is
+    /// named.
+    #[test]
+    fn no_other_reading_is_begun_past_the_deadline_and_the_deadline_is_named() {
+        let doc = Document::read(TWO_ENCRYPTION_VERSIONS, Budget::default());
+        assert_eq!(doc.other_readings().len(), 1);
+        let budget = read_other_readings(TWO_ENCRYPTION_VERSIONS, doc, 0, &mut Report::default());
+        assert_eq!(
+            budget.work.other_readings, 1,
+            "in time, the reading is made"
+        );
+        assert!(budget.reached().is_empty(), "{:?}", budget.reached());
+
+        let mut doc = Document::read(TWO_ENCRYPTION_VERSIONS, Budget::default());
+        let past = Instant::now()
+            .checked_sub(std::time::Duration::from_secs(1))
+            .expect("a clock running for a second");
+        doc.budget = Budget::until(past);
+        let mut report = Report::default();
+        let budget = read_other_readings(TWO_ENCRYPTION_VERSIONS, doc, 0, &mut report);
+        assert_eq!(
+            budget.work.other_readings, 0,
+            "past the deadline, none is begun"
+        );
+        assert_eq!(budget.reached(), [Limit::Deadline]);
+    }
+
+    /// The readings' deadline is the file's: an inspection begun past it reads nothing
+    /// else and says which budget stopped it.
+    #[test]
+    fn an_inspection_past_its_deadline_names_the_deadline() {
+        let past = Instant::now()
+            .checked_sub(std::time::Duration::from_secs(1))
+            .expect("a clock running for a second");
+        let report = inspect_until(TWO_ENCRYPTION_VERSIONS, past);
+        assert_eq!(report.work.other_readings, 0);
+        assert!(report.stopped);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.kind == FindingKind::NotInspected
+                    && f.detail.contains("INSPECTION_DEADLINE")),
+            "{:#?}",
+            report.findings
+        );
+    }
 }
