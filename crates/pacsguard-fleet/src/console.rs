@@ -907,7 +907,8 @@ impl Fleet {
     }
 
     /// Notes a duplicated identity on the host's state, and raises it if `verdict` says
-    /// so; the sentence.
+    /// so (the first time for the certificate) or the state calls it news
+    /// ([`Fleet::set_refused_state`]); the sentence.
     fn say_duplicated(
         &self,
         db: &mut dyn FleetStore,
@@ -950,6 +951,22 @@ impl Fleet {
                 self.raise(host, FindingKind::HostIdentityDuplicated, detail.clone());
             }
             noted?;
+            charged?;
+        } else if matches!(state, Ok(true)) {
+            // Raised once per certificate, and again whenever the host's state calls it
+            // news: another copy (another trail key) than the one an administrator
+            // acknowledged, or the state moved here from another refusal. Ignored, a
+            // second copy hid behind an acknowledged first, its detail moved and the
+            // acknowledgement out of effect, nothing raised (session 32).
+            let charged = self.raise_charged(
+                db,
+                host,
+                FindingKind::HostIdentityDuplicated,
+                detail.clone(),
+            );
+            if charged.is_err() {
+                self.raise(host, FindingKind::HostIdentityDuplicated, detail.clone());
+            }
             charged?;
         }
         state?;

@@ -5205,6 +5205,99 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     );
 }
 
+/// A copy of `host`'s enrolment (`HOME/fleet/`, its key and certificate) in a home of
+/// its own, profiled: another process under the host's certificate, with a trail key
+/// of its own.
+fn copy_of_enrolment(host: &Env) -> Env {
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    copy
+}
+
+/// Issue 14 (session 32): after a team acknowledged a copy of a host's enrolment
+/// running beside it, a second copy (another trail key) moved the host's detail and
+/// took the acknowledgement out of effect, but nothing was raised: the duplication was
+/// raised once per certificate, and the acknowledgement's promise (anything new is
+/// raised again) was broken. Now the second copy is raised (`host-identity-duplicated`
+/// again), named in the host's state, and the host no longer shown acknowledged.
+#[test]
+fn a_second_copy_after_an_acknowledged_one_is_raised() {
+    let name = "ws-ack-dup";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    let first = copy_of_enrolment(&host);
+    let first_guard = Serve::start(&first, &[]);
+    // Both report every 2 s, past the 15 s the console waits to tell them apart.
+    let duplicated = wait_host_within(&console, name, Duration::from_secs(90), |h| {
+        h["state"] == "duplicated"
+    });
+    let reason = "a clone of the VM left running by the vendor, destroyed, ticket 4712";
+    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let acknowledged = wait_host(&console, name, |h| h["acknowledged"]["reason"] == reason);
+    let duplications = |console: &Env| {
+        console_log(console)
+            .matches("\"host-identity-duplicated\"")
+            .count()
+    };
+    assert_eq!(duplications(&console), 1, "{}", console_log(&console));
+    first_guard.stop();
+
+    // A second copy, another trail key: raised again.
+    let second = copy_of_enrolment(&host);
+    let second_guard = Serve::start(&second, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while duplications(&console) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second copy was not raised: {:?}\n{}",
+            hosts(&console),
+            console_log(&console)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let now = wait_host(&console, name, |h| h["acknowledged"].is_null());
+    assert_eq!(now["state"], "duplicated", "{now}");
+    let words = |h: &serde_json::Value| {
+        h["detail"]
+            .as_str()
+            .unwrap_or("")
+            .split(" [refused again ")
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_ne!(words(&now), words(&duplicated), "{now}");
+    assert_ne!(words(&now), words(&acknowledged), "{now}");
+    // The second copy reporting on is counted, not raised at each report.
+    assert!(
+        second_guard.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        second_guard.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    second_guard.stop();
+    guard.stop();
+    server.stop();
+    assert_eq!(duplications(&console), 2, "{}", console_log(&console));
+}
+
 /// Issue 14 (session 31): an enrolled host guarded by plain `watch` (its records sent by
 /// `audit forward --to console`) wrote a heartbeat record every `[watch]
 /// heartbeat_seconds`, however long: `serve` held it to `MAX_TRAIL_HEARTBEAT`, `watch`
