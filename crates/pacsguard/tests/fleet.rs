@@ -5205,6 +5205,76 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     );
 }
 
+/// Issue 14 (session 32): the point of a fork was the size of the host's trail alone,
+/// so a second restore of the same backup (another branch from the same size: its
+/// records written anew after it) was the fork an administrator had acknowledged,
+/// counted and never raised; so was root rewriting the trail from that size. The first
+/// record sent again names the branch (its leaf hash): a second restore is raised.
+#[test]
+fn a_second_restore_of_the_same_backup_after_an_acknowledged_one_is_raised() {
+    let name = "ws-ack-restore";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(1) && h["state"] == "ok"
+    });
+    guard.stop();
+    let monday = copy_of_home(&host);
+    let at_monday = delivered(&console, name);
+    let guard = Serve::start(&host, &[]);
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(at_monday + 2)
+    });
+    guard.stop();
+    let forks = |console: &Env| console_log(console).matches("\"host-trail-fork\"").count();
+    let records_again = format!("records from {at_monday} again");
+
+    // Restored from Monday's backup; its records sent again from there.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let forked = wait_host(&console, name, |h| {
+        h["state"] == "fork"
+            && h["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&records_again))
+    });
+    assert!(forked["acknowledged"].is_null(), "{forked}");
+    let reason = "restored from Monday's backup after the disk failed, ticket 4713";
+    let out = console.run(&["console", "acknowledge-host", name, "--reason", reason]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_host(&console, name, |h| h["acknowledged"]["reason"] == reason);
+    assert_eq!(forks(&console), 1, "{}", console_log(&console));
+    guard.stop();
+
+    // Restored again from the same backup: the same size, another branch.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while forks(&console) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second restore was not raised: {:?}\n{}",
+            hosts(&console),
+            console_log(&console)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let again = wait_host(&console, name, |h| h["acknowledged"].is_null());
+    assert_eq!(again["state"], "fork", "{again}");
+    assert!(
+        again["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&records_again)),
+        "{again}"
+    );
+    guard.stop();
+    server.stop();
+}
+
 /// A copy of `host`'s enrolment (`HOME/fleet/`, its key and certificate) in a home of
 /// its own, profiled: another process under the host's certificate, with a trail key
 /// of its own.
