@@ -11,6 +11,7 @@
 //! pages show, so a forged line must not make one); one the store holds alone was
 //! written in the database, and is raised.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use pacsguard_events::{Actor, Event, Finding, FindingKind, Severity};
@@ -201,23 +202,49 @@ impl Console {
     }
 
     /// At start, from the proven records of the trail: the acknowledgements recorded.
+    /// Past [`MAX_ACKNOWLEDGEMENTS_KEPT`] the rest are let go, and a
+    /// `console-bindings-superseded` warning says how many: an acknowledgement let go is
+    /// not in effect (its host shown refused, as before it), never silently.
     pub(crate) fn bind_acknowledgements(
         &self,
         records: &[serde_json::Value],
     ) -> Result<(), AuthError> {
-        let mut bindings = lock(&self.bindings)?;
-        for record in records {
-            if let Some(binding) = record
-                .get("host_acknowledged")
-                .and_then(serde_json::Value::as_str)
-                .and_then(parse_acknowledgement)
-                && bindings.acknowledged_hosts.len() < MAX_ACKNOWLEDGEMENTS_KEPT
-            {
-                bindings.acknowledged_hosts.insert(binding.to_string());
-            }
+        let let_go = keep_acknowledgements(&mut lock(&self.bindings)?.acknowledged_hosts, records);
+        if let_go == 0 {
+            return Ok(());
         }
-        Ok(())
+        let finding = Finding::new(
+            self.store_path.clone(),
+            FindingKind::ConsoleBindingsSuperseded,
+            Severity::Warning,
+            format!(
+                "console: this trail records more acknowledgements of hosts' standing refusals than a console keeps (MAX_ACKNOWLEDGEMENTS_KEPT, {MAX_ACKNOWLEDGEMENTS_KEPT}): {let_go} were let go at this start and are not in effect (their hosts are shown refused; acknowledge them again after revoking the hosts that are gone)"
+            ),
+        );
+        let mut event = Event::of_finding(self.actor("console"), finding);
+        event.action = pacsguard_events::Action::Account;
+        self.record(event)
     }
+}
+
+/// Keeps in `kept` the acknowledgements `records` hold, up to
+/// [`MAX_ACKNOWLEDGEMENTS_KEPT`] in all; how many were let go at that limit (one recorded
+/// twice counts once).
+fn keep_acknowledgements(kept: &mut HashSet<String>, records: &[serde_json::Value]) -> usize {
+    let mut let_go = HashSet::new();
+    for binding in records.iter().filter_map(|record| {
+        record
+            .get("host_acknowledged")
+            .and_then(serde_json::Value::as_str)
+            .and_then(parse_acknowledgement)
+    }) {
+        if kept.len() < MAX_ACKNOWLEDGEMENTS_KEPT || kept.contains(binding) {
+            kept.insert(binding.to_string());
+        } else {
+            let_go.insert(binding);
+        }
+    }
+    let_go.len()
 }
 
 #[cfg(test)]
@@ -239,5 +266,66 @@ mod tests {
         }
         assert!(check_reason(" ").is_err());
         assert!(check_reason("a restore from backup, ticket 4711").is_ok());
+    }
+
+    fn recorded(n: usize) -> serde_json::Value {
+        let fingerprint = format!("{n:064x}");
+        serde_json::json!({ "host_acknowledged": acknowledgement_binding(&fingerprint, &"cd".repeat(32)) })
+    }
+
+    /// MAX_ACKNOWLEDGEMENTS_KEPT: the trail's acknowledgements are kept up to it, the
+    /// rest counted as let go (one recorded twice, kept or not, counts once).
+    #[test]
+    fn acknowledgements_are_kept_up_to_their_limit_and_the_rest_counted() {
+        let mut records: Vec<_> = (0..MAX_ACKNOWLEDGEMENTS_KEPT + 3).map(recorded).collect();
+        records.push(recorded(0));
+        records.push(recorded(MAX_ACKNOWLEDGEMENTS_KEPT + 1));
+        let mut kept = HashSet::new();
+        assert_eq!(keep_acknowledgements(&mut kept, &records), 3);
+        assert_eq!(kept.len(), MAX_ACKNOWLEDGEMENTS_KEPT);
+        assert!(kept.contains(recorded(0)["host_acknowledged"].as_str().expect("text")));
+        let mut kept = HashSet::new();
+        assert_eq!(
+            keep_acknowledgements(&mut kept, &records[..MAX_ACKNOWLEDGEMENTS_KEPT]),
+            0
+        );
+    }
+
+    /// Reaching MAX_ACKNOWLEDGEMENTS_KEPT at start is said on the trail, naming it.
+    #[test]
+    fn acknowledgements_let_go_at_their_limit_are_said_on_the_trail() {
+        use std::sync::Arc;
+
+        let home = tempfile::tempdir().expect("tempdir");
+        let store = home.path().join("store.sqlite");
+        drop(pacsguard_store::Store::open(&store).expect("store"));
+        let db = pacsguard_store::ConsoleDb::open(&store).expect("console tables");
+        let inbox = pacsguard_events::Inbox::new();
+        let console = Console::new(
+            db,
+            Arc::new(crate::clock::ManualClock::new(1_800_000_000)),
+            inbox.clone(),
+            store,
+            "test-host",
+            Arc::new(crate::guard::GuardState::new()),
+        )
+        .expect("console");
+        let records: Vec<_> = (0..=MAX_ACKNOWLEDGEMENTS_KEPT).map(recorded).collect();
+        console
+            .bind_acknowledgements(&records[..MAX_ACKNOWLEDGEMENTS_KEPT])
+            .expect("bound");
+        assert!(inbox.take().is_empty(), "nothing to say within the limit");
+        console.bind_acknowledgements(&records).expect("bound");
+        let said = inbox.take();
+        assert_eq!(said.len(), 1, "{said:?}");
+        let finding = said[0].finding.as_ref().expect("a finding");
+        assert_eq!(finding.kind, FindingKind::ConsoleBindingsSuperseded);
+        assert_eq!(finding.severity, Severity::Warning);
+        assert!(
+            finding.detail.contains("MAX_ACKNOWLEDGEMENTS_KEPT")
+                && finding.detail.contains(": 1 were let go"),
+            "{}",
+            finding.detail
+        );
     }
 }

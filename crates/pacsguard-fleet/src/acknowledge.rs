@@ -81,15 +81,77 @@ const POINT_ENDS: &[(&str, &str)] = &[
     ("two processes report under its certificate at once", "; "),
 ];
 
-/// The point of a refusal's words: what tells one fork (one copy, one restore) from
-/// another, while the same one reported again with the host's trail grown is the same
-/// point.
-pub fn point(words: &str) -> String {
+/// Where a refusal happened, as its words say: what tells one fork (one copy, one
+/// restore) from another, while the same one reported again with the host's trail grown
+/// is the same point ([`Point::same_as`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// The size of the host's trail the fork is at, or the words that name the fork.
+    pub at: String,
+    /// What the words name of the branch at that size, if anything.
+    pub mark: Option<Mark>,
+}
+
+/// What a fork's words name of the branch the host's trail took at its size
+/// ([`crate::witness::LEAF_HASH`], [`crate::witness::ROOT`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The leaf hash of the first record sent again from there: the branch itself.
+    Record(String),
+    /// The root of a checkpoint of that size: a restored home's heartbeat names its
+    /// backup's, the same for every restore of that backup.
+    Root(String),
+}
+
+impl Point {
+    /// Whether a refusal at `other` is the same fork as one at `self`: at the same size,
+    /// and of the same branch where both words name it the same way. A record against a
+    /// checkpoint's root says nothing of the branch (a restored home names its backup's
+    /// checkpoint first, then its records), nor do words of a version that named neither.
+    pub fn same_as(&self, other: &Point) -> bool {
+        self.at == other.at
+            && match (&self.mark, &other.mark) {
+                (Some(Mark::Record(a)), Some(Mark::Record(b)))
+                | (Some(Mark::Root(a)), Some(Mark::Root(b))) => a == b,
+                _ => true,
+            }
+    }
+
+    /// Whether `other` is this point with its branch named where this one is not: the
+    /// words an acknowledgement should name (see [`names_the_branch`]).
+    fn named_by(&self, other: &Point) -> bool {
+        self.at == other.at
+            && !matches!(self.mark, Some(Mark::Record(_)))
+            && matches!(other.mark, Some(Mark::Record(_)))
+    }
+}
+
+/// The hex a fork's words give after `label`, in the part before their first `": "`.
+fn hex_after(rest: &str, label: &str) -> Option<String> {
+    let head = rest.split(": ").next().unwrap_or(rest);
+    let at = head.find(label)? + label.len();
+    let hex: String = head[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (!hex.is_empty()).then_some(hex)
+}
+
+/// The point of a refusal's words (see [`Point`]).
+pub fn point(words: &str) -> Point {
     for lead in POINT_AT {
         if let Some(rest) = words.strip_prefix(lead) {
             let figure: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if !figure.is_empty() {
-                return format!("the host's trail at {figure}");
+                let mark = hex_after(rest, crate::witness::LEAF_HASH)
+                    .map(Mark::Record)
+                    .or_else(|| {
+                        hex_after(rest, &format!("({}", crate::witness::ROOT)).map(Mark::Root)
+                    });
+                return Point {
+                    at: format!("the host's trail at {figure}"),
+                    mark,
+                };
             }
         }
     }
@@ -97,10 +159,25 @@ pub fn point(words: &str) -> String {
         if let Some(rest) = words.strip_prefix(lead)
             && let Some(at) = rest.find(end)
         {
-            return words[..lead.len() + at].to_string();
+            return Point {
+                at: words[..lead.len() + at].to_string(),
+                mark: None,
+            };
         }
     }
-    words.to_string()
+    Point {
+        at: words.to_string(),
+        mark: None,
+    }
+}
+
+/// Whether the words `later` of a refusal name the branch of the same fork that the
+/// standing refusal's first words `first` do not (a restored home's heartbeat named its
+/// backup's checkpoint, its records come next): the standing refusal then takes `later`'s
+/// words, so that an acknowledgement names the branch and a second restore of the same
+/// backup (another branch at the same size) is not the fork acknowledged.
+pub fn names_the_branch(first: &str, later: &str) -> bool {
+    point(first).named_by(&point(later))
 }
 
 #[cfg(test)]
@@ -146,29 +223,24 @@ mod tests {
 
     #[test]
     fn the_same_fork_reported_again_is_one_point_and_another_is_not() {
-        let a = point(
-            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten",
-        );
-        let b = point(
-            "records from 3 again, but 14 were accepted already: the trail was rewound or rewritten",
-        );
-        let c = point(
-            "records from 5 again, but 14 were accepted already: the trail was rewound or rewritten",
-        );
-        assert_eq!(a, "the host's trail at 3");
-        assert_eq!(a, b);
-        assert_ne!(a, c);
+        let same = |a: &str, b: &str| point(a).same_as(&point(b));
+        let a =
+            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
+        let b = "records from 3 again, but 14 were accepted already: the trail was rewound or rewritten";
+        let c = "records from 5 again, but 14 were accepted already: the trail was rewound or rewritten";
+        assert_eq!(point(a).at, "the host's trail at 3");
+        assert!(same(a, b));
+        assert!(!same(a, c));
         // A restored home's heartbeat, then its records: one point.
-        assert_eq!(
-            point(
-                "a checkpoint of 3 records after one of 9 was accepted: the trail was rolled back"
-            ),
+        assert!(same(
+            "a checkpoint of 3 records after one of 9 was accepted: the trail was rolled back",
             a
-        );
+        ));
         assert_eq!(
             point(
                 "the host's trail was started anew (origin h2 after h1): its earlier records (7 accepted) are no longer the trail it writes"
-            ),
+            )
+            .at,
             "the host's trail was started anew (origin h2 after h1"
         );
         let dup = |n: u32| {
@@ -176,10 +248,63 @@ mod tests {
                 "two processes report under its certificate at once: the one with the trail this console witnesses (k1) and another (k2; {n} of its reports refused so far)"
             )
         };
-        assert_eq!(point(&dup(1)), point(&dup(7)));
+        assert!(same(&dup(1), &dup(7)));
         assert_eq!(
-            point("words of no known form 1"),
+            point("words of no known form 1").at,
             "words of no known form 1"
         );
+    }
+
+    /// Session 32: the point was the trail's size alone, so another branch at the same
+    /// size (a second restore of one backup, root rewriting the trail from there) was
+    /// the fork acknowledged. The first record's leaf hash and a checkpoint's root tell
+    /// branches apart; a record against a root cannot, and the branch's words are taken
+    /// over the backup's checkpoint's.
+    #[test]
+    fn another_branch_at_the_same_size_is_another_point() {
+        use crate::witness::{LEAF_HASH, ROOT};
+        let (h1, h2, r1, r2) = (
+            "1a".repeat(32),
+            "2b".repeat(32),
+            "3c".repeat(32),
+            "4d".repeat(32),
+        );
+        let records = |hash: &str, size: u64| {
+            format!(
+                "records from 3 again ({LEAF_HASH}{hash}), but {size} were accepted already: the trail was rewound or rewritten"
+            )
+        };
+        let heartbeat = |root: &str| {
+            format!(
+                "a checkpoint of 3 records ({ROOT}{root}) after one of 9 was accepted: the trail was rolled back"
+            )
+        };
+        let same = |a: &str, b: &str| point(a).same_as(&point(b));
+        assert_eq!(point(&records(&h1, 9)).mark, Some(Mark::Record(h1.clone())));
+        assert_eq!(point(&heartbeat(&r1)).mark, Some(Mark::Root(r1.clone())));
+        assert!(same(&records(&h1, 9), &records(&h1, 14)));
+        assert!(!same(&records(&h1, 9), &records(&h2, 9)));
+        assert!(!same(&heartbeat(&r1), &heartbeat(&r2)));
+        assert!(same(&heartbeat(&r1), &records(&h2, 9)));
+        assert!(!same(
+            &format!(
+                "a checkpoint of 3 records ({ROOT}{r1}) with another root than the tree accepted at that size: the trail was forked"
+            ),
+            &format!(
+                "a checkpoint of 3 records ({ROOT}{r2}) with another root than the tree accepted at that size: the trail was forked"
+            ),
+        ));
+        // Words of a version that named no branch are the same point as any at that size.
+        assert!(same(
+            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten",
+            &records(&h2, 9)
+        ));
+        assert!(names_the_branch(&heartbeat(&r1), &records(&h1, 9)));
+        assert!(!names_the_branch(&records(&h1, 9), &records(&h2, 9)));
+        assert!(!names_the_branch(&records(&h1, 9), &heartbeat(&r1)));
+        assert!(!names_the_branch(
+            &heartbeat(&r1),
+            &records(&h1, 9).replace("from 3", "from 4")
+        ));
     }
 }

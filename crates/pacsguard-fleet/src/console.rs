@@ -907,7 +907,8 @@ impl Fleet {
     }
 
     /// Notes a duplicated identity on the host's state, and raises it if `verdict` says
-    /// so; the sentence.
+    /// so (the first time for the certificate) or the state calls it news
+    /// ([`Fleet::set_refused_state`]); the sentence.
     fn say_duplicated(
         &self,
         db: &mut dyn FleetStore,
@@ -950,6 +951,22 @@ impl Fleet {
                 self.raise(host, FindingKind::HostIdentityDuplicated, detail.clone());
             }
             noted?;
+            charged?;
+        } else if matches!(state, Ok(true)) {
+            // Raised once per certificate, and again whenever the host's state calls it
+            // news: another copy (another trail key) than the one an administrator
+            // acknowledged, or the state moved here from another refusal. Ignored, a
+            // second copy hid behind an acknowledged first, its detail moved and the
+            // acknowledgement out of effect, nothing raised (session 32).
+            let charged = self.raise_charged(
+                db,
+                host,
+                FindingKind::HostIdentityDuplicated,
+                detail.clone(),
+            );
+            if charged.is_err() {
+                self.raise(host, FindingKind::HostIdentityDuplicated, detail.clone());
+            }
             charged?;
         }
         state?;
@@ -1863,9 +1880,11 @@ impl Fleet {
             if next == current.state {
                 // Acknowledged, and this one is at another point (a second copy, a
                 // second restore): raised, and the acknowledgement no longer in effect.
-                if let Some(acked) = self.acknowledged(current)
-                    && acked.state == state
-                    && acknowledge::point(&acked.words) != acknowledge::point(detail)
+                let acked = self
+                    .acknowledged(current)
+                    .filter(|acked| acked.state == state);
+                if let Some(acked) = &acked
+                    && !acknowledge::point(&acked.words).same_as(&acknowledge::point(detail))
                 {
                     news.set(true);
                     let detail = if silence::is_silent(&current.state) {
@@ -1881,8 +1900,21 @@ impl Fleet {
                 }
                 // The same standing refusal again (a copy still running): counted on
                 // its detail, not news (review r29-fleet2). Silent, left as it is.
-                return (next == state && silence::is_standing(state))
-                    .then(|| (next, silence::refused_again(&current.detail, detail)));
+                if next != state || !silence::is_standing(state) {
+                    return None;
+                }
+                // Not acknowledged yet, and these words name the branch the first ones
+                // did not (a restored home's heartbeat named its backup's checkpoint,
+                // its records come next): they become the refusal's, so that an
+                // acknowledgement names the branch (session 32).
+                let first = silence::first_refusal(&current.detail);
+                let kept = match silence::first_refusal(detail) {
+                    named if acked.is_none() && acknowledge::names_the_branch(first, named) => {
+                        format!("{named}{}", &current.detail[first.len()..])
+                    }
+                    _ => current.detail.clone(),
+                };
+                return Some((next, silence::refused_again(&kept, detail)));
             }
             let detail = if silence::is_silent(&current.state) {
                 silence::silence_detail(
@@ -2819,6 +2851,72 @@ mod tests {
                 )
                 .expect("db")
         );
+    }
+
+    /// Session 32: the point of a fork was the trail's size alone, so a second restore
+    /// of the same backup (another branch from the same size) was the fork acknowledged,
+    /// counted and never raised. A restored home names its backup's checkpoint first (a
+    /// heartbeat), then its records: the standing refusal takes the records' words, which
+    /// name the branch, so the acknowledgement names it; the second restore's heartbeat
+    /// (the same checkpoint) is counted, its records (another branch) are raised.
+    #[test]
+    fn a_second_restore_of_the_same_backup_after_an_acknowledged_one_is_raised() {
+        use crate::witness::{LEAF_HASH, ROOT};
+        let (dir, store, mut db, _peer, id) = enrolled("ack-again");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let fleet = Fleet {
+            acknowledged_on_trail: Arc::new(|_: &str, _: &str| Ok(true)),
+            ..fleet
+        };
+        let host = |db: &mut ConsoleDb| db.host(id).expect("db").expect("host");
+        let backup_root = "3c".repeat(32);
+        let heartbeat = format!(
+            "a checkpoint of 3 records ({ROOT}{backup_root}) after one of 9 was accepted: the trail was rolled back"
+        );
+        let records = |branch: &str| {
+            format!(
+                "records from 3 again ({LEAF_HASH}{}), but 9 were accepted already: the trail was rewound or rewritten",
+                branch.repeat(32)
+            )
+        };
+        let refuse = |db: &mut ConsoleDb, words: &str| {
+            let h = host(db);
+            fleet.set_refused_state(db, &h, "fork", words).expect("db")
+        };
+        // The first restore: its heartbeat raised, its records name the branch.
+        assert!(refuse(&mut db, &heartbeat));
+        assert!(!refuse(&mut db, &records("1a")));
+        let h = host(&mut db);
+        let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+        assert_eq!(standing.words, records("1a"), "{h:?}");
+        let ack = pacsguard_store::Acknowledgement {
+            by: "root".into(),
+            reason: "restored from Monday's backup".into(),
+            at: now(),
+            digest: standing.digest(),
+        };
+        assert!(
+            db.acknowledge_host(id, "fork", &standing.kept, &ack)
+                .expect("db")
+        );
+        // The same restore reporting on: counted, still acknowledged.
+        assert!(!refuse(&mut db, &heartbeat));
+        assert!(!refuse(&mut db, &records("1a")));
+        assert!(fleet.acknowledged(&host(&mut db)).is_some());
+        // Restored again from the same backup: the same checkpoint, then another branch.
+        assert!(!refuse(&mut db, &heartbeat));
+        assert!(refuse(&mut db, &records("2b")), "the second branch raised");
+        let h = host(&mut db);
+        assert!(fleet.acknowledged(&h).is_none(), "no longer in effect");
+        assert_eq!(silence::first_refusal(&h.detail), records("2b"));
+        assert!(raised.lock().expect("raised").is_empty());
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the

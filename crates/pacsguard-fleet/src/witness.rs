@@ -110,9 +110,15 @@ pub fn verify_report(
         });
     }
     let size = held.frontier.size();
-    if !records.is_empty() && first < size {
+    if let Some(line) = records.first()
+        && first < size
+    {
+        // The first record's hash tells this branch from another at the same position
+        // (a second restore of one backup, a rewrite from there): see
+        // `crate::acknowledge::point`.
         return Err(Refusal::Fork(format!(
-            "records from {first} again, but {size} were accepted already: the trail was rewound or rewritten"
+            "records from {first} again ({LEAF_HASH}{}), but {size} were accepted already: the trail was rewound or rewritten",
+            hex(&leaf_hash(line.as_bytes()))
         )));
     }
     if !records.is_empty() && first > size {
@@ -171,16 +177,19 @@ fn check_against(
 ) -> Result<(), Refusal> {
     if checkpoint.size < held.checkpoint_size {
         return Err(Refusal::Fork(format!(
-            "a checkpoint of {} records after one of {} was accepted: the trail was rolled back",
-            checkpoint.size, held.checkpoint_size
+            "a checkpoint of {} records ({ROOT}{}) after one of {} was accepted: the trail was rolled back",
+            checkpoint.size,
+            hex(&checkpoint.root),
+            held.checkpoint_size
         )));
     }
     if checkpoint.size == frontier.size() {
         if checkpoint.root != frontier.root() {
             return Err(if checkpoint.size == held.frontier.size() {
                 Refusal::Fork(format!(
-                    "a checkpoint of {} records with another root than the tree accepted at that size: the trail was forked",
-                    checkpoint.size
+                    "a checkpoint of {} records ({ROOT}{}) with another root than the tree accepted at that size: the trail was forked",
+                    checkpoint.size,
+                    hex(&checkpoint.root)
                 ))
             } else {
                 Refusal::Inclusion(format!(
@@ -207,10 +216,22 @@ fn check_against(
     // other rollback; it was refused without one, so the host's checkpoints could be
     // rewound unseen once records ran ahead of the last one accepted.
     Err(Refusal::Fork(format!(
-        "a checkpoint of {} records after {} of its records were delivered: the host's checkpoints went back (rolled back or rewritten)",
+        "a checkpoint of {} records ({ROOT}{}) after {} of its records were delivered: the host's checkpoints went back (rolled back or rewritten)",
         checkpoint.size,
+        hex(&checkpoint.root),
         frontier.size()
     )))
+}
+
+/// How a fork's words name the leaf hash of the first record sent again, and the root of
+/// a checkpoint refused (hex, after the size): what tells one branch of the trail from
+/// another at the same size (`crate::acknowledge::point` reads them back).
+pub const LEAF_HASH: &str = "the first of leaf hash ";
+pub const ROOT: &str = "root ";
+
+/// Lower-case hex of a hash.
+fn hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The frontier's peaks as stored (32 bytes each).

@@ -136,6 +136,10 @@ pub enum StoreError {
     Postgres {
         target: String,
         source: tokio_postgres::Error,
+        /// The failure came while a connection was being opened for the call (the
+        /// server down or refusing), before any of its statements was sent: nothing of
+        /// the call was done ([`StoreError::outcome_unknown`]).
+        connecting: bool,
     },
     /// The PostgreSQL server took the connection but did not answer in time (stuck,
     /// overloaded, a network cut), or too little of the deadline was left to send the
@@ -309,7 +313,13 @@ impl StoreError {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             StoreError::PostgresDeadline { sent, .. } => *sent,
-            StoreError::Postgres { source, .. } => {
+            // A connection that could not be opened sent nothing (session 32: a failed
+            // reconnect was taken for a statement whose answer was lost).
+            StoreError::Postgres {
+                source,
+                connecting: false,
+                ..
+            } => {
                 source.as_db_error().is_none()
                     && (source.is_closed()
                         || std::error::Error::source(source)

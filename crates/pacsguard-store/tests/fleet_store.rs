@@ -1486,6 +1486,31 @@ fn a_missing_database_or_user_is_permanent_and_a_server_down_is_not() {
     assert!(!err.is_permanent(), "{err}");
 }
 
+/// Session 32: a call whose connection could not be opened again (the server down)
+/// sent nothing, but `outcome_unknown` took its refused connection for a statement whose
+/// answer was lost: a caller raising an alert for the write took "not done" for "may
+/// have been done". Now such a failure is known not done.
+#[test]
+fn a_call_whose_connection_could_not_be_opened_is_known_not_done() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), b"t", "pacs", "f");
+    let current = db.host(host).expect("store").expect("enrolled");
+    server.stop().expect("stop");
+    // The first call may find the old connection broken mid-exchange (unknown); the
+    // next one opens a new connection, which the server down refuses.
+    let _ = db.swap_host_state(host, &current.seen(), "fork", "records from 3 again");
+    let err = db
+        .swap_host_state(host, &current.seen(), "fork", "records from 3 again")
+        .expect_err("the server is down");
+    assert!(!err.outcome_unknown(), "nothing was sent: {err}");
+    assert!(!err.is_permanent(), "{err}");
+    // Opened afresh, the same.
+    let err = at.open().map(|_| ()).expect_err("down");
+    assert!(!err.outcome_unknown(), "{err}");
+}
+
 /// A TCP proxy (python) in front of a server's socket: after a client chunk holding
 /// `argv[2]`, the next one (the statement's execution, after its preparation) starts a
 /// stall of the server's answers while the file `argv[3]` exists: the server has done

@@ -5121,14 +5121,14 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
     // Restored from Monday's backup: a fork from where it was taken.
     put_back(&host.home, monday.path());
     let guard = Serve::start(&host, &[]);
-    // Its heartbeat (a checkpoint of that size) or its records (from that size): one
-    // point, the size the backup was taken at.
+    // Its records sent again from the size the backup was taken at: the words that name
+    // the branch, which a standing fork takes over its heartbeat's before anyone
+    // acknowledges it (session 32), so the digest read here is the one that stays.
     let at = |size: u64| {
         move |h: &serde_json::Value| {
-            h["detail"].as_str().is_some_and(|d| {
-                d.starts_with(&format!("records from {size} again"))
-                    || d.starts_with(&format!("a checkpoint of {size} records"))
-            })
+            h["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(&format!("records from {size} again")))
         }
     };
     let forked = wait_host(&console, name, |h| h["state"] == "fork");
@@ -5316,6 +5316,191 @@ fn acknowledge_in_a_browser(web: &Web, host: &str, [standing, stale]: [&str; 2],
         shots.display()
     );
     assert!(shots.join("hosts-03-acknowledged.png").is_file());
+}
+
+/// `console acknowledge-host` for the refusal `shown` (a host as `console hosts --json`
+/// showed it), by the digest it carried.
+fn acknowledge_shown(
+    console: &Env,
+    name: &str,
+    shown: &serde_json::Value,
+    reason: &str,
+) -> std::process::Output {
+    let digest = shown["refusal_digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refusal digest: {shown}"));
+    console.run(&[
+        "console",
+        "acknowledge-host",
+        name,
+        "--digest",
+        digest,
+        "--reason",
+        reason,
+    ])
+}
+
+/// Issue 14 (session 32): the point of a fork was the size of the host's trail alone,
+/// so a second restore of the same backup (another branch from the same size: its
+/// records written anew after it) was the fork an administrator had acknowledged,
+/// counted and never raised; so was root rewriting the trail from that size. The first
+/// record sent again names the branch (its leaf hash): a second restore is raised.
+#[test]
+fn a_second_restore_of_the_same_backup_after_an_acknowledged_one_is_raised() {
+    let name = "ws-ack-restore";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(1) && h["state"] == "ok"
+    });
+    guard.stop();
+    let monday = copy_of_home(&host);
+    let at_monday = delivered(&console, name);
+    let guard = Serve::start(&host, &[]);
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(at_monday + 2)
+    });
+    guard.stop();
+    let forks = |console: &Env| console_log(console).matches("\"host-trail-fork\"").count();
+    let records_again = format!("records from {at_monday} again");
+
+    // Restored from Monday's backup; its records sent again from there.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let forked = wait_host(&console, name, |h| {
+        h["state"] == "fork"
+            && h["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&records_again))
+    });
+    assert!(forked["acknowledged"].is_null(), "{forked}");
+    let reason = "restored from Monday's backup after the disk failed, ticket 4713";
+    let out = acknowledge_shown(&console, name, &forked, reason);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_host(&console, name, |h| h["acknowledged"]["reason"] == reason);
+    assert_eq!(forks(&console), 1, "{}", console_log(&console));
+    guard.stop();
+
+    // Restored again from the same backup: the same size, another branch.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while forks(&console) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second restore was not raised: {:?}\n{}",
+            hosts(&console),
+            console_log(&console)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let again = wait_host(&console, name, |h| h["acknowledged"].is_null());
+    assert_eq!(again["state"], "fork", "{again}");
+    assert!(
+        again["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&records_again)),
+        "{again}"
+    );
+    guard.stop();
+    server.stop();
+}
+
+/// A copy of `host`'s enrolment (`HOME/fleet/`, its key and certificate) in a home of
+/// its own, profiled: another process under the host's certificate, with a trail key
+/// of its own.
+fn copy_of_enrolment(host: &Env) -> Env {
+    let copy = Env::new();
+    copy.profile(&[]);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host.home.join("fleet"))
+        .arg(&copy.home)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    copy
+}
+
+/// Issue 14 (session 32): after a team acknowledged a copy of a host's enrolment
+/// running beside it, a second copy (another trail key) moved the host's detail and
+/// took the acknowledgement out of effect, but nothing was raised: the duplication was
+/// raised once per certificate, and the acknowledgement's promise (anything new is
+/// raised again) was broken. Now the second copy is raised (`host-identity-duplicated`
+/// again), named in the host's state, and the host no longer shown acknowledged.
+#[test]
+fn a_second_copy_after_an_acknowledged_one_is_raised() {
+    let name = "ws-ack-dup";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    let first = copy_of_enrolment(&host);
+    let first_guard = Serve::start(&first, &[]);
+    // Both report every 2 s, past the 15 s the console waits to tell them apart.
+    let duplicated = wait_host_within(&console, name, Duration::from_secs(90), |h| {
+        h["state"] == "duplicated"
+    });
+    let reason = "a clone of the VM left running by the vendor, destroyed, ticket 4712";
+    let out = acknowledge_shown(&console, name, &duplicated, reason);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let acknowledged = wait_host(&console, name, |h| h["acknowledged"]["reason"] == reason);
+    let duplications = |console: &Env| {
+        console_log(console)
+            .matches("\"host-identity-duplicated\"")
+            .count()
+    };
+    assert_eq!(duplications(&console), 1, "{}", console_log(&console));
+    first_guard.stop();
+
+    // A second copy, another trail key: raised again.
+    let second = copy_of_enrolment(&host);
+    let second_guard = Serve::start(&second, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while duplications(&console) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second copy was not raised: {:?}\n{}",
+            hosts(&console),
+            console_log(&console)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let now = wait_host(&console, name, |h| h["acknowledged"].is_null());
+    assert_eq!(now["state"], "duplicated", "{now}");
+    let words = |h: &serde_json::Value| {
+        h["detail"]
+            .as_str()
+            .unwrap_or("")
+            .split(" [refused again ")
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_ne!(words(&now), words(&duplicated), "{now}");
+    assert_ne!(words(&now), words(&acknowledged), "{now}");
+    // The second copy reporting on is counted, not raised at each report.
+    assert!(
+        second_guard.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        second_guard.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    second_guard.stop();
+    guard.stop();
+    server.stop();
+    assert_eq!(duplications(&console), 2, "{}", console_log(&console));
 }
 
 /// Issue 14 (session 31): an enrolled host guarded by plain `watch` (its records sent by

@@ -372,6 +372,15 @@ struct Pg(String, &'static str);
 
 impl Pg {
     fn err(&self, failure: Failure) -> StoreError {
+        self.error(failure, false)
+    }
+
+    /// [`Pg::err`] for a failure to open a connection: nothing of the call was sent.
+    fn err_connecting(&self, failure: Failure) -> StoreError {
+        self.error(failure, true)
+    }
+
+    fn error(&self, failure: Failure, connecting: bool) -> StoreError {
         match failure {
             Failure::Pg(source)
                 if source.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
@@ -384,6 +393,7 @@ impl Pg {
             Failure::Pg(source) => StoreError::Postgres {
                 target: self.0.clone(),
                 source,
+                connecting,
             },
             Failure::Deadline {
                 what,
@@ -517,7 +527,8 @@ impl PgFleet {
         if !self.conn.as_ref().is_some_and(Conn::is_usable) {
             // Closed (the server sees the socket close and rolls back what it began).
             self.conn = None;
-            let conn = Conn::open(&self.config, self.until).map_err(|f| self.pg().err(f))?;
+            let conn =
+                Conn::open(&self.config, self.until).map_err(|f| self.pg().err_connecting(f))?;
             self.conn = Some(conn);
         }
         match self.conn.as_mut() {
