@@ -173,6 +173,10 @@ struct Waited {
     /// The places it asked to hold: one more than it held at each refusal (every
     /// refused sender of it counts; what it took since counts against it).
     wanted: usize,
+    /// Its place in line: its first refusal since it last held all it asked. The places
+    /// owed go in this order, so a peer refused after a modality (an attacker's next
+    /// address) waits behind it (session 32).
+    since: Instant,
 }
 
 /// Networks remembered as refused for want of a place (attacker-controlled: any allowed
@@ -456,16 +460,26 @@ impl Places {
         // them: a modality sharing its /24 with a host that took every place (one
         // compromised workstation in the imaging VLAN) was owed nothing, since its
         // network was not short of its share (review r31-gateway).
+        // A peer not owed a place (one that never asked, or at its share) leaves every
+        // owed place free, and one owed leaves those owed to the peers refused before it:
+        // only a peer at its share did, so a fresh address of the /24 took the place a
+        // refused modality was owed (session 32).
         let share = share.min(self.max_associations_per_network);
         let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
-        let owed_by_network = owed_to_peers_of(&t, peer, network, share, |p| self.network(p));
+        let line = owed_to_peers_ahead(&t, peer, network, share, |p| self.network(p));
         // What this network may still take: the free places, or fewer at its own cap.
         let free_to_network = free.min(self.max_associations_per_network - from_network);
-        if from_peer >= peer_share && free_to_network <= owed_by_network {
+        if free_to_network <= line.ahead {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
+            let standing = match line.mine {
+                _ if from_peer >= peer_share => "at least its fair share",
+                0 => "owed none of its fair share",
+                _ => "owed a place after the peers refused before it, of its fair share",
+            };
             return Err(Full(format!(
-                "{total} associations in flight, {from_peer} from {peer}, at least its fair share ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({owed_by_network} owed; limits.association_fair_share_seconds){forgot}",
-                fair_share_for.as_secs()
+                "{total} associations in flight, {from_peer} from {peer}, {standing} ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
+                fair_share_for.as_secs(),
+                line.ahead
             )));
         }
         *t.associations.entry(peer).or_insert(0) += 1;
@@ -614,7 +628,12 @@ fn remember_refused(
     let waited = waiting.entry(key).or_insert(Waited {
         last: now,
         wanted: 0,
+        since: now,
     });
+    // Given all it asked, it asks anew: at the back of the line.
+    if held >= waited.wanted {
+        waited.since = now;
+    }
     waited.last = now;
     waited.wanted = waited.wanted.max(held).saturating_add(1);
     forgot
@@ -649,24 +668,44 @@ fn peer_fair_share(
     (share / peers.max(1)).max(1)
 }
 
-/// The places the peers of `network` other than `peer` refused for want of one asked and
-/// do not hold, each up to its fair share of the network's `share`.
-fn owed_to_peers_of(
+/// Where `peer` stands in its network's line for the places owed.
+struct Line {
+    /// What it is owed itself.
+    mine: usize,
+    /// What is owed to the peers ahead of it: every other peer owed, when it is owed
+    /// nothing itself, else those refused before it.
+    ahead: usize,
+}
+
+/// The places the peers of `network` refused for want of one asked and do not hold, each
+/// up to its fair share of the network's `share`, split at `peer`'s place in line
+/// ([`Waited::since`], ties by address).
+fn owed_to_peers_ahead(
     t: &Table,
     peer: IpAddr,
     network: IpAddr,
     share: usize,
     network_of: impl Fn(IpAddr) -> IpAddr + Copy,
-) -> usize {
+) -> Line {
     let peer_share = peer_fair_share(t, network, share, network_of);
-    t.waiting_peers
+    let owed = |p: &IpAddr, w: &Waited| {
+        let held = t.associations.get(p).copied().unwrap_or(0);
+        w.wanted.min(peer_share).saturating_sub(held)
+    };
+    let mine = t.waiting_peers.get(&peer).map_or(0, |w| owed(&peer, w));
+    let place = t
+        .waiting_peers
+        .get(&peer)
+        .filter(|_| mine > 0)
+        .map(|w| (w.since, peer));
+    let ahead = t
+        .waiting_peers
         .iter()
         .filter(|(p, _)| **p != peer && network_of(**p) == network)
-        .map(|(p, w)| {
-            let held = t.associations.get(p).copied().unwrap_or(0);
-            w.wanted.min(peer_share).saturating_sub(held)
-        })
-        .sum()
+        .filter(|(p, w)| place.is_none_or(|place| (w.since, **p) < place))
+        .map(|(p, w)| owed(p, w))
+        .sum();
+    Line { mine, ahead }
 }
 
 /// One place fewer for `key`, forgotten at none.
@@ -1018,11 +1057,16 @@ mod tests {
             .association_at(modality, at(6))
             .expect("the modality's second");
         drop(owed);
-        // Only a peer at its share leaves the owed places free: a third peer of the
-        // network, under its share, takes one while the modality is owed one.
-        let _third = places
+        // Not only a peer at its share leaves the owed places free: a third peer of the
+        // network, under its share but never refused, waits behind the modality
+        // (session 32; it took the place before).
+        let third = places
             .association_at(ip("10.0.0.8"), at(7))
-            .expect("under its share");
+            .expect_err("under its share, owed nothing");
+        assert_eq!(
+            third.0,
+            "7 associations in flight, 0 from 10.0.0.8, owed none of its fair share (4, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
+        );
         // Owed no longer the share's time after the modality's last refusal.
         held.pop();
         assert!(places.association_at(host, at(904)).is_err(), "still owed");
@@ -1069,6 +1113,98 @@ mod tests {
         let _owed = places
             .association_at(modality, at(3))
             .expect("the modality takes the place it is owed");
+    }
+
+    /// Session 32: only a peer at its share left the owed places free, so an address of
+    /// the network that had never asked (under its share, holding none) took the place a
+    /// refused modality was owed, and an attacker rotating fresh addresses of the /24 kept
+    /// the modality out for good.
+    #[test]
+    fn a_fresh_address_does_not_take_a_place_owed_to_a_refused_peer() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (first, second, modality) = (ip("10.0.0.66"), ip("10.0.0.67"), ip("10.0.0.7"));
+        let mut held: Vec<Association> = [first, first, first, second, second, second]
+            .into_iter()
+            .map(|p| places.association_at(p, at(0)).expect("the network's 6"))
+            .collect();
+        assert!(
+            places.association_at(modality, at(1)).is_err(),
+            "at the cap"
+        );
+        held.remove(0);
+        for fresh in 100..=140u8 {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, 0, fresh]), at(2))
+                .expect_err("a fresh address may not take the place owed to the modality");
+            assert!(
+                refused.0.contains("owed to peers of its network"),
+                "{}",
+                refused.0
+            );
+        }
+        let _owed = places
+            .association_at(modality, at(3))
+            .expect("the modality takes the place it is owed");
+    }
+
+    /// Session 32: refusals from many addresses divided the network's share among them
+    /// (to one place each), and each of them, owed one and holding none, took a place as
+    /// it came free before the modality refused earlier: the places owed go in the order
+    /// the peers were refused, so a modality waits for those refused before it only.
+    #[test]
+    fn places_owed_to_peers_go_in_the_order_they_were_refused() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let attacker = |i: u8| IpAddr::from([10, 0, 0, 100 + i]);
+        let mut held: Vec<Association> = (0..6u8)
+            .map(|i| {
+                places
+                    .association_at(attacker(i), at(0))
+                    .expect("the network's 6")
+            })
+            .collect();
+        let early = attacker(10);
+        assert!(places.association_at(early, at(1)).is_err(), "at the cap");
+        let modality = ip("10.0.0.7");
+        assert!(
+            places.association_at(modality, at(2)).is_err(),
+            "at the cap"
+        );
+        for i in 20..60u8 {
+            assert!(
+                places.association_at(attacker(i), at(3)).is_err(),
+                "at the cap"
+            );
+        }
+        held.remove(0);
+        for i in 20..60u8 {
+            let refused = places
+                .association_at(attacker(i), at(4))
+                .expect_err("refused after the modality: behind it");
+            assert!(
+                refused.0.contains("owed to peers of its network"),
+                "{}",
+                refused.0
+            );
+        }
+        assert!(
+            places.association_at(modality, at(4)).is_err(),
+            "the peer refused first is owed the first place"
+        );
+        held.push(places.association_at(early, at(5)).expect("refused first"));
+        held.remove(0);
+        held.push(
+            places
+                .association_at(modality, at(6))
+                .expect("the modality, next in line"),
+        );
     }
 
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
