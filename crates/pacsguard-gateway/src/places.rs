@@ -446,14 +446,30 @@ impl Places {
         // `association_seconds`) kept them from every later network for good. Only what
         // was asked is kept free: a network at its share sending studies is refused no
         // place a waiting network would not take.
+        // Not only a network at its share: one owed nothing (never refused) leaves them
+        // free too, and one owed waits for those refused before it (session 32). Only
+        // the reserve left, a network holding places cannot take what it is owed, and
+        // keeps no newcomer from the reserve.
         let share = fair_share(&t, self.max_associations);
-        let owed = owed_to_others(&t, network, share);
-        if from_network >= share && free <= owed {
+        let only_reserve = free <= self.reserve_for_new_networks;
+        let line = in_line(
+            &t.waiting,
+            network,
+            |n, w| {
+                w.wanted
+                    .min(share)
+                    .saturating_sub(t.networks.get(n).copied().unwrap_or(0))
+            },
+            |n| !(only_reserve && t.networks.contains_key(n)),
+        );
+        if free <= line.ahead {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
+            let standing = standing(from_network, share, line.mine);
             return Err(Full(format!(
-                "{total} associations in flight, {from_network} from network {network}/{bits}, at least its fair share ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({owed} owed; limits.association_fair_share_seconds){forgot}",
+                "{total} associations in flight, {from_network} from network {network}/{bits}, {standing} ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
                 self.max_associations,
-                fair_share_for.as_secs()
+                fair_share_for.as_secs(),
+                line.ahead
             )));
         }
         // The same between the peers of one network, the network's share divided among
@@ -471,11 +487,7 @@ impl Places {
         let free_to_network = free.min(self.max_associations_per_network - from_network);
         if free_to_network <= line.ahead {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
-            let standing = match line.mine {
-                _ if from_peer >= peer_share => "at least its fair share",
-                0 => "owed none of its fair share",
-                _ => "owed a place after the peers refused before it, of its fair share",
-            };
+            let standing = standing(from_peer, peer_share, line.mine);
             return Err(Full(format!(
                 "{total} associations in flight, {from_peer} from {peer}, {standing} ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
                 fair_share_for.as_secs(),
@@ -590,17 +602,14 @@ fn fair_share(t: &Table, max_associations: usize) -> usize {
     (max_associations / contenders.max(1)).max(1)
 }
 
-/// The places the networks refused for want of one (other than `network`) asked and
-/// do not hold, each up to its fair `share`.
-fn owed_to_others(t: &Table, network: IpAddr, share: usize) -> usize {
-    t.waiting
-        .iter()
-        .filter(|(n, _)| **n != network)
-        .map(|(n, w)| {
-            let held = t.networks.get(n).copied().unwrap_or(0);
-            w.wanted.min(share).saturating_sub(held)
-        })
-        .sum()
+/// Where a network or peer refused a place stands towards its fair `share`, holding
+/// `held` and owed `mine` (for the refusal's record).
+fn standing(held: usize, share: usize, mine: usize) -> &'static str {
+    match mine {
+        _ if held >= share => "at least its fair share",
+        0 => "owed none of its fair share",
+        _ => "owed a place after those refused before it, of its fair share",
+    }
 }
 
 /// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
@@ -668,13 +677,35 @@ fn peer_fair_share(
     (share / peers.max(1)).max(1)
 }
 
-/// Where `peer` stands in its network's line for the places owed.
+/// Where a network or peer stands in the line for the places owed.
 struct Line {
     /// What it is owed itself.
     mine: usize,
-    /// What is owed to the peers ahead of it: every other peer owed, when it is owed
-    /// nothing itself, else those refused before it.
+    /// What is owed to those ahead of it: every other one owed, when it is owed nothing
+    /// itself, else those refused before it.
     ahead: usize,
+}
+
+/// `key`'s place among those `waiting` that `counts` (its rivals for the same places),
+/// each owed `owed`: the line is ordered by [`Waited::since`], ties by address.
+fn in_line(
+    waiting: &HashMap<IpAddr, Waited>,
+    key: IpAddr,
+    owed: impl Fn(&IpAddr, &Waited) -> usize,
+    counts: impl Fn(&IpAddr) -> bool,
+) -> Line {
+    let mine = waiting.get(&key).map_or(0, |w| owed(&key, w));
+    let place = waiting
+        .get(&key)
+        .filter(|_| mine > 0)
+        .map(|w| (w.since, key));
+    let ahead = waiting
+        .iter()
+        .filter(|(k, _)| **k != key && counts(k))
+        .filter(|(k, w)| place.is_none_or(|place| (w.since, **k) < place))
+        .map(|(k, w)| owed(k, w))
+        .sum();
+    Line { mine, ahead }
 }
 
 /// The places the peers of `network` refused for want of one asked and do not hold, each
@@ -688,24 +719,16 @@ fn owed_to_peers_ahead(
     network_of: impl Fn(IpAddr) -> IpAddr + Copy,
 ) -> Line {
     let peer_share = peer_fair_share(t, network, share, network_of);
-    let owed = |p: &IpAddr, w: &Waited| {
-        let held = t.associations.get(p).copied().unwrap_or(0);
-        w.wanted.min(peer_share).saturating_sub(held)
-    };
-    let mine = t.waiting_peers.get(&peer).map_or(0, |w| owed(&peer, w));
-    let place = t
-        .waiting_peers
-        .get(&peer)
-        .filter(|_| mine > 0)
-        .map(|w| (w.since, peer));
-    let ahead = t
-        .waiting_peers
-        .iter()
-        .filter(|(p, _)| **p != peer && network_of(**p) == network)
-        .filter(|(p, w)| place.is_none_or(|place| (w.since, **p) < place))
-        .map(|(p, w)| owed(p, w))
-        .sum();
-    Line { mine, ahead }
+    in_line(
+        &t.waiting_peers,
+        peer,
+        |p, w| {
+            w.wanted
+                .min(peer_share)
+                .saturating_sub(t.associations.get(p).copied().unwrap_or(0))
+        },
+        |p| network_of(*p) == network,
+    )
 }
 
 /// One place fewer for `key`, forgotten at none.
@@ -955,26 +978,34 @@ mod tests {
             retaken.0,
             "15 associations in flight, 11 from network 10.0.0.0/24, at least its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (2 owed; limits.association_fair_share_seconds)"
         );
-        b.push(
-            places
-                .association_at(ip("10.0.1.2"), at(2))
-                .expect("b, under its share, takes it"),
+        // b, under its share but never refused, waits behind c too (session 32: it took
+        // the place c was owed).
+        let behind = places
+            .association_at(ip("10.0.1.2"), at(2))
+            .expect_err("b, owed nothing, leaves c's place");
+        assert_eq!(
+            behind.0,
+            "15 associations in flight, 4 from network 10.0.1.0/24, owed none of its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (2 owed; limits.association_fair_share_seconds)"
         );
-        b.pop();
         let c = places
             .association_at(ip("10.0.2.1"), at(3))
             .expect("c takes a place it is owed");
-        // c holds 1 of the 2 it asked: a takes a place only when more than 1 is free.
+        // c holds 1 of the 2 it asked, b was refused once: a takes a place only when
+        // more than 2 are free.
         a.pop();
         assert!(
             places.association_at(ip("10.0.0.1"), at(4)).is_err(),
             "1 free, owed"
         );
         a.pop();
-        a.push(
+        assert!(
+            places.association_at(ip("10.0.0.1"), at(5)).is_err(),
+            "2 free, 2 owed"
+        );
+        b.push(
             places
-                .association_at(ip("10.0.0.1"), at(5))
-                .expect("2 free: one more than owed"),
+                .association_at(ip("10.0.1.2"), at(5))
+                .expect("b takes the place it is owed"),
         );
         // Owed no longer once c was refused the share's time ago.
         assert!(places.association_at(ip("10.0.0.1"), at(900)).is_err());
@@ -1205,6 +1236,37 @@ mod tests {
                 .association_at(modality, at(6))
                 .expect("the modality, next in line"),
         );
+    }
+
+    /// Session 32, the same between networks: only a network at its share left the owed
+    /// places free, so a network that had never asked took the place owed to one refused
+    /// (an attacker with a /16 has 256 fresh /24s).
+    #[test]
+    fn a_fresh_network_does_not_take_a_place_owed_to_a_refused_network() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 8, 8, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut held: Vec<Association> = (0..8)
+            .map(|_| places.association_at(ip("10.0.0.1"), at(0)).expect("8"))
+            .collect();
+        let waiting = ip("10.0.1.1");
+        assert!(places.association_at(waiting, at(1)).is_err(), "full");
+        held.pop();
+        for i in 2..40u8 {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, i, 1]), at(2))
+                .expect_err("a fresh network may not take the place owed");
+            assert!(
+                refused.0.contains("owed to networks refused"),
+                "{}",
+                refused.0
+            );
+        }
+        let _owed = places
+            .association_at(waiting, at(3))
+            .expect("the network refused first takes the place it is owed");
     }
 
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
