@@ -185,9 +185,16 @@ struct Waited {
 /// never cut anything.
 pub const MAX_WAITING_NETWORKS: usize = 256;
 
-/// Peers remembered as refused for want of a place, as [`MAX_WAITING_NETWORKS`] for
-/// networks: past it the peer refused longest ago is forgotten, and said.
+/// Peers remembered as refused for want of a place, all networks together: past it the
+/// network remembering the most gives way (`Places::room_for_a_waiting_peer`), and the
+/// refusal says so.
 pub const MAX_WAITING_PEERS: usize = 256;
+
+/// Peers of one network remembered as refused for want of a place: past it a peer owed
+/// nothing now is forgotten, else the newcomer is not remembered, and the refusal says
+/// so. Counted per network, refusals elsewhere never forget a peer owed a place
+/// (session 32); and a peer never is pushed out by those refused after it.
+pub const MAX_WAITING_PEERS_PER_NETWORK: usize = 64;
 
 /// The two budgets, shared by every listener.
 #[derive(Debug)]
@@ -531,15 +538,90 @@ impl Places {
             return String::new();
         }
         let held = t.associations.get(&peer).copied().unwrap_or(0);
-        remember_refused(
-            &mut t.waiting_peers,
-            peer,
-            held,
-            now,
-            MAX_WAITING_PEERS,
-            "peers",
-            "places::MAX_WAITING_PEERS",
-        )
+        if t.waiting_peers.contains_key(&peer) {
+            record_refusal(&mut t.waiting_peers, peer, held, now);
+            return String::new();
+        }
+        match self.room_for_a_waiting_peer(t, peer) {
+            Room::Made(said) => {
+                record_refusal(&mut t.waiting_peers, peer, held, now);
+                said
+            }
+            Room::None(said) => said,
+        }
+    }
+
+    /// Room among the peers remembered for `peer`, not yet among them: bounded per
+    /// network, so refusals elsewhere never forget a modality owed its place (they were
+    /// bounded all networks together, and 256 refusals anywhere forgot it; session 32),
+    /// and over all networks, the network remembering the most giving way. Who gives
+    /// way: a peer of it owed nothing now (given all it asked), else the last in line,
+    /// so an attacker's next address refused never pushes out a peer refused before it.
+    fn room_for_a_waiting_peer(&self, t: &mut Table, peer: IpAddr) -> Room {
+        let network = self.network(peer);
+        let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
+        for p in t.waiting_peers.keys() {
+            *per_network.entry(self.network(*p)).or_insert(0) += 1;
+        }
+        let mine = per_network.get(&network).copied().unwrap_or(0);
+        let (networks, bound, constant) = if mine >= MAX_WAITING_PEERS_PER_NETWORK {
+            (
+                vec![network],
+                MAX_WAITING_PEERS_PER_NETWORK,
+                "places::MAX_WAITING_PEERS_PER_NETWORK",
+            )
+        } else if t.waiting_peers.len() >= MAX_WAITING_PEERS {
+            // The newcomer counts in its own network: tied, it is the last in line.
+            *per_network.entry(network).or_insert(0) += 1;
+            let most = per_network.values().copied().max().unwrap_or(0);
+            let biggest = per_network
+                .into_iter()
+                .filter(|(_, n)| *n == most)
+                .map(|(n, _)| n)
+                .collect();
+            (biggest, MAX_WAITING_PEERS, "places::MAX_WAITING_PEERS")
+        } else {
+            return Room::Made(String::new());
+        };
+        let of_biggest = |p: &IpAddr| networks.contains(&self.network(*p));
+        let given_all = t
+            .waiting_peers
+            .iter()
+            .filter(|(p, w)| {
+                of_biggest(p) && t.associations.get(*p).copied().unwrap_or(0) >= w.wanted
+            })
+            .min_by_key(|(p, w)| (w.last, **p))
+            .map(|(p, _)| *p);
+        let scope = match networks.as_slice() {
+            [one] if *one == network => format!("of network {network} "),
+            _ => String::new(),
+        };
+        if let Some(old) = given_all {
+            t.waiting_peers.remove(&old);
+            return Room::Made(format!(
+                "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, given all it asked, is forgotten"
+            ));
+        }
+        if networks.contains(&network) {
+            return Room::None(format!(
+                "; {bound} peers {scope}refused for want of a place are remembered, each still owed a place ({constant}): {peer} is not"
+            ));
+        }
+        let last_in_line = t
+            .waiting_peers
+            .iter()
+            .filter(|(p, _)| of_biggest(p))
+            .max_by_key(|(p, w)| (w.since, **p))
+            .map(|(p, _)| *p);
+        match last_in_line {
+            Some(old) => {
+                t.waiting_peers.remove(&old);
+                Room::Made(format!(
+                    "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, the last in line of a network remembered most, is no longer owed its fair share"
+                ))
+            }
+            None => Room::Made(String::new()),
+        }
     }
 
     /// Connections waiting for their request, in total.
@@ -612,6 +694,14 @@ fn standing(held: usize, share: usize, mine: usize) -> &'static str {
     }
 }
 
+/// Whether a peer refused is remembered, and what the refusal's record says of it.
+enum Room {
+    /// Remembered; what was forgotten for it, if anything.
+    Made(String),
+    /// Not remembered, and why.
+    None(String),
+}
+
 /// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
 /// than it holds. At most `bound` are remembered, the one refused longest ago forgotten
 /// for a newcomer, which the refusal's record says (`what`, `constant`).
@@ -634,6 +724,13 @@ fn remember_refused(
             );
         }
     }
+    record_refusal(waiting, key, held, now);
+    forgot
+}
+
+/// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
+/// than it holds.
+fn record_refusal(waiting: &mut HashMap<IpAddr, Waited>, key: IpAddr, held: usize, now: Instant) {
     let waited = waiting.entry(key).or_insert(Waited {
         last: now,
         wanted: 0,
@@ -645,7 +742,6 @@ fn remember_refused(
     }
     waited.last = now;
     waited.wanted = waited.wanted.max(held).saturating_add(1);
-    forgot
 }
 
 /// The peers of `network` (by `network_of`) holding places or owed a share.
@@ -1269,10 +1365,71 @@ mod tests {
             .expect("the network refused first takes the place it is owed");
     }
 
+    /// Session 32: the peers owed a share were bounded all networks together, so 256
+    /// refusals in other networks made the gateway forget a modality was owed its place.
+    /// They are bounded per network, and over all networks the one remembering the most
+    /// gives way.
+    #[test]
+    fn refusals_in_other_networks_do_not_forget_a_peer_owed_a_share() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.0.0.66"), t0)
+            .expect("the one place");
+        let modality = ip("10.0.0.7");
+        assert!(places.association_at(modality, t0).is_err(), "full");
+        for i in 0..(MAX_WAITING_PEERS + 10) {
+            let elsewhere =
+                IpAddr::from([11 + (i / 65536) as u8, (i / 256) as u8, (i % 256) as u8, 1]);
+            let at = t0 + Duration::from_millis(1 + i as u64);
+            assert!(places.association_at(elsewhere, at).is_err(), "full");
+        }
+        assert!(
+            places.table().waiting_peers.contains_key(&modality),
+            "the modality is still owed its place"
+        );
+        assert_eq!(places.table().waiting_peers.len(), MAX_WAITING_PEERS);
+    }
+
+    /// Within one network the peers remembered are bounded too, and an attacker's next
+    /// address refused does not push out a modality refused before it: it is the
+    /// newcomer that is not remembered, said, unless a peer there is owed nothing.
+    #[test]
+    fn the_peers_owed_a_share_are_bounded_per_network_and_reaching_it_is_said() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.0.0.66"), t0)
+            .expect("the network's one place");
+        let modality = ip("10.0.0.7");
+        assert!(places.association_at(modality, t0).is_err(), "at the cap");
+        for i in 1..MAX_WAITING_PEERS_PER_NETWORK {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, 0, 100 + i as u8]), t0)
+                .expect_err("at the cap");
+            assert!(!refused.0.contains("MAX_WAITING"), "{}", refused.0);
+        }
+        let refused = places
+            .association_at(ip("10.0.0.99"), t0)
+            .expect_err("at the cap");
+        assert!(
+            refused.0.ends_with("; 64 peers of network 10.0.0.0 refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS_PER_NETWORK): 10.0.0.99 is not"),
+            "{}",
+            refused.0
+        );
+        assert!(places.table().waiting_peers.contains_key(&modality));
+        assert!(!places.table().waiting_peers.contains_key(&ip("10.0.0.99")));
+    }
+
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
     /// network or address can be refused): at most `MAX_WAITING_NETWORKS` networks and
-    /// `MAX_WAITING_PEERS` peers are remembered, the one refused longest ago forgotten,
-    /// and the refusal that forgets one says so.
+    /// `MAX_WAITING_PEERS` peers are remembered, the network refused longest ago
+    /// forgotten, a peer past the bound not remembered (each network remembering one
+    /// peer, the newcomer is the last in line), and the refusal says so.
     #[test]
     fn the_networks_owed_a_share_are_bounded_and_reaching_it_is_said() {
         let bits = NetworkBits { v4: 24, v6: 48 };
@@ -1293,7 +1450,7 @@ mod tests {
             .association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1))
             .expect_err("full");
         assert!(
-            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered (places::MAX_WAITING_PEERS): 10.0.0.1, refused longest ago, is no longer owed its fair share"),
+            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS): 10.200.0.1 is not"),
             "{}",
             refused.0
         );
