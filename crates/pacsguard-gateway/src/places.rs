@@ -177,6 +177,20 @@ struct Waited {
     /// owed go in this order, so a peer refused after a modality (an attacker's next
     /// address) waits behind it (session 32).
     since: Instant,
+    /// Since when a free place was held for it and it did not ask: it is owed nothing
+    /// once this is [`OWED_PLACE_HELD`] ago.
+    held_for: Option<Instant>,
+}
+
+impl Waited {
+    /// Owed still at `now`: refused within `remembered`, and not left a place held for it
+    /// longer than [`OWED_PLACE_HELD`].
+    fn owed_at(&self, now: Instant, remembered: Duration) -> bool {
+        now.saturating_duration_since(self.last) < remembered
+            && self
+                .held_for
+                .is_none_or(|held| now.saturating_duration_since(held) < OWED_PLACE_HELD)
+    }
 }
 
 /// Networks remembered as refused for want of a place (attacker-controlled: any allowed
@@ -189,6 +203,16 @@ pub const MAX_WAITING_NETWORKS: usize = 256;
 /// network remembering the most gives way (`Places::room_for_a_waiting_peer`), and the
 /// refusal says so.
 pub const MAX_WAITING_PEERS: usize = 256;
+
+/// How long free places are held for a network or peer owed them that does not ask for
+/// them: past it, it is owed nothing (forgotten, so asking again puts it at the back of
+/// the line). Held for as long as it was remembered (`limits.association_fair_share_seconds`
+/// after its last refusal), addresses refused once that never came back (an attacker's,
+/// asking again within that time) kept their network's free places empty and every
+/// sender of it out (session 32). A sender refused transiently asks again within a
+/// minute or two (DCMTK's and pynetdicom's users retry, PACS send queues retry every
+/// minute or so); one asking later is owed its place anew, at the back of the line.
+pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
 
 /// Peers of one network remembered as refused for want of a place: past it a peer owed
 /// nothing now is forgotten, else the newcomer is not remembered, and the refusal says
@@ -409,10 +433,9 @@ impl Places {
         let (network, bits) = network_within(ip, self.association_network);
         let mut t = self.table();
         let fair_share_for = self.fair_share_for;
-        t.waiting
-            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
+        t.waiting.retain(|_, w| w.owed_at(now, fair_share_for));
         t.waiting_peers
-            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
+            .retain(|_, w| w.owed_at(now, fair_share_for));
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
@@ -470,6 +493,7 @@ impl Places {
             |n| !(only_reserve && t.networks.contains_key(n)),
         );
         if free <= line.ahead {
+            hold_for(&mut t.waiting, &line.held_for, now);
             let forgot = self.owed_a_share(&mut t, peer, network, now);
             let standing = standing(from_network, share, line.mine);
             return Err(Full(format!(
@@ -489,10 +513,11 @@ impl Places {
         // refused modality was owed (session 32).
         let share = share.min(self.max_associations_per_network);
         let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
-        let line = owed_to_peers_ahead(&t, peer, network, share, |p| self.network(p));
         // What this network may still take: the free places, or fewer at its own cap.
         let free_to_network = free.min(self.max_associations_per_network - from_network);
+        let line = owed_to_peers_ahead(&t, peer, network, share, |p| self.network(p));
         if free_to_network <= line.ahead {
+            hold_for(&mut t.waiting_peers, &line.held_for, now);
             let forgot = self.owed_a_share(&mut t, peer, network, now);
             let standing = standing(from_peer, peer_share, line.mine);
             return Err(Full(format!(
@@ -500,6 +525,13 @@ impl Places {
                 fair_share_for.as_secs(),
                 line.ahead
             )));
+        }
+        // It asked for what may have been held for it.
+        if let Some(w) = t.waiting.get_mut(&network) {
+            w.held_for = None;
+        }
+        if let Some(w) = t.waiting_peers.get_mut(&peer) {
+            w.held_for = None;
         }
         *t.associations.entry(peer).or_insert(0) += 1;
         *t.networks.entry(network).or_insert(0) += 1;
@@ -735,7 +767,10 @@ fn record_refusal(waiting: &mut HashMap<IpAddr, Waited>, key: IpAddr, held: usiz
         last: now,
         wanted: 0,
         since: now,
+        held_for: None,
     });
+    // It asked: alive, whatever was held for it.
+    waited.held_for = None;
     // Given all it asked, it asks anew: at the back of the line.
     if held >= waited.wanted {
         waited.since = now;
@@ -780,6 +815,19 @@ struct Line {
     /// What is owed to those ahead of it: every other one owed, when it is owed nothing
     /// itself, else those refused before it.
     ahead: usize,
+    /// Those ahead of it, for whom the free places are held: each keeps its place in line
+    /// only by asking within [`OWED_PLACE_HELD`] (its own refusal, or the place).
+    held_for: Vec<IpAddr>,
+}
+
+/// Free places were held at `now` for `keys`, which did not ask for them: the time they
+/// have to ask runs from the first such refusal ([`OWED_PLACE_HELD`]).
+fn hold_for(waiting: &mut HashMap<IpAddr, Waited>, keys: &[IpAddr], now: Instant) {
+    for key in keys {
+        if let Some(w) = waiting.get_mut(key) {
+            w.held_for.get_or_insert(now);
+        }
+    }
 }
 
 /// `key`'s place among those `waiting` that `counts` (its rivals for the same places),
@@ -795,13 +843,18 @@ fn in_line(
         .get(&key)
         .filter(|_| mine > 0)
         .map(|w| (w.since, key));
-    let ahead = waiting
+    let ahead: Vec<(Instant, IpAddr, usize)> = waiting
         .iter()
         .filter(|(k, _)| **k != key && counts(k))
         .filter(|(k, w)| place.is_none_or(|place| (w.since, **k) < place))
-        .map(|(k, w)| owed(k, w))
-        .sum();
-    Line { mine, ahead }
+        .map(|(k, w)| (w.since, *k, owed(k, w)))
+        .filter(|(_, _, owed)| *owed > 0)
+        .collect();
+    Line {
+        mine,
+        ahead: ahead.iter().map(|(_, _, owed)| owed).sum(),
+        held_for: ahead.iter().map(|(_, k, _)| *k).collect(),
+    }
 }
 
 /// The places the peers of `network` refused for want of one asked and do not hold, each
@@ -1103,25 +1156,31 @@ mod tests {
                 .association_at(ip("10.0.1.2"), at(5))
                 .expect("b takes the place it is owed"),
         );
-        // Owed no longer once c was refused the share's time ago.
-        assert!(places.association_at(ip("10.0.0.1"), at(900)).is_err());
+        // Owed no longer once a place was held for c (from a's refusal at 4)
+        // `OWED_PLACE_HELD` without c asking (session 32; the share's time before).
+        let lapsed = 4 + OWED_PLACE_HELD.as_secs();
+        assert!(
+            places
+                .association_at(ip("10.0.0.1"), at(lapsed - 1))
+                .is_err()
+        );
         a.push(
             places
-                .association_at(ip("10.0.0.1"), at(901))
+                .association_at(ip("10.0.0.1"), at(lapsed))
                 .expect("c's refusal forgotten"),
         );
         // c's second sender comes back: c's refusals forgotten, it is under its share.
         a.pop();
         let _c2 = places
-            .association_at(ip("10.0.2.3"), at(902))
+            .association_at(ip("10.0.2.2"), at(lapsed + 1))
             .expect("c's second");
         let refused = places
-            .association_at(ip("10.0.3.1"), at(903))
+            .association_at(ip("10.0.3.1"), at(lapsed + 2))
             .expect_err("full again");
         assert!(refused.0.starts_with("16 associations"), "{}", refused.0);
         drop(c);
         let _d = places
-            .association_at(ip("10.0.3.1"), at(904))
+            .association_at(ip("10.0.3.1"), at(lapsed + 3))
             .expect("d, owed, takes c's");
         // Kept by no setting: nothing is owed.
         let plain = Places::with_networks(8, 8, 2, 2, 2, bits);
@@ -1194,12 +1253,18 @@ mod tests {
             third.0,
             "7 associations in flight, 0 from 10.0.0.8, owed none of its fair share (4, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
         );
-        // Owed no longer the share's time after the modality's last refusal.
+        // Owed no longer once a place was held for the modality (from the third's
+        // refusal at 7) `OWED_PLACE_HELD` without its asking (session 32; the share's
+        // time after its last refusal before).
+        let lapsed = 7 + OWED_PLACE_HELD.as_secs();
         held.pop();
-        assert!(places.association_at(host, at(904)).is_err(), "still owed");
+        assert!(
+            places.association_at(host, at(lapsed - 1)).is_err(),
+            "still owed"
+        );
         held.push(
             places
-                .association_at(host, at(906))
+                .association_at(host, at(lapsed))
                 .expect("the modality's refusals forgotten"),
         );
     }
@@ -1423,6 +1488,64 @@ mod tests {
         );
         assert!(places.table().waiting_peers.contains_key(&modality));
         assert!(!places.table().waiting_peers.contains_key(&ip("10.0.0.99")));
+    }
+
+    /// Session 32: a place owed stayed held for `association_fair_share_seconds` (900 s)
+    /// after the last refusal of the one owed, so addresses refused once that never came
+    /// back (an attacker's, asking again every 899 s) kept their network's free places
+    /// empty, and every sender of it out. A place held for one owed lapses once it was
+    /// held `OWED_PLACE_HELD` without being asked for.
+    #[test]
+    fn a_place_owed_to_a_peer_that_never_comes_back_lapses() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 2, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut held: Vec<Association> = (0..2)
+            .map(|_| {
+                places
+                    .association_at(ip("10.0.0.66"), at(0))
+                    .expect("the network's 2")
+            })
+            .collect();
+        for phantom in 100..110u8 {
+            assert!(
+                places
+                    .association_at(IpAddr::from([10, 0, 0, phantom]), at(1))
+                    .is_err(),
+                "at the cap"
+            );
+        }
+        held.clear();
+        let modality = ip("10.0.0.7");
+        assert!(
+            places.association_at(modality, at(10)).is_err(),
+            "the free places are held for the peers refused before it"
+        );
+        let held_for = OWED_PLACE_HELD.as_secs();
+        assert!(
+            places
+                .association_at(modality, at(10 + held_for - 1))
+                .is_err(),
+            "held for them a while"
+        );
+        let _place = places
+            .association_at(modality, at(10 + held_for))
+            .expect("unclaimed, the places held for the others lapsed");
+        // One that comes back within the time takes its place.
+        let again =
+            Places::with_networks(8, 8, 8, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let one = again.association_at(ip("10.0.0.66"), at(0)).expect("the 1");
+        assert!(
+            again.association_at(ip("10.0.0.100"), at(1)).is_err(),
+            "cap"
+        );
+        drop(one);
+        assert!(again.association_at(modality, at(10)).is_err(), "held");
+        let _back = again
+            .association_at(ip("10.0.0.100"), at(10 + held_for - 1))
+            .expect("asked for within the time");
     }
 
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
