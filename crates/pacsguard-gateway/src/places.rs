@@ -23,7 +23,11 @@
 //!   refused a place for want of one is owed what it asked, up to its fair share
 //!   (`limits.association_fair_share_seconds`, [`Places::sharing_fairly_for`]), and a
 //!   network holding at least its share is refused a new place while the free places
-//!   are no more than what is owed (review r30-gateway).
+//!   are no more than what is owed (review r30-gateway). The places owed go only to
+//!   those refused, in the order they were refused (`in_line`): one never refused (a
+//!   fresh address of the /24) took them, and an attacker rotating addresses kept a
+//!   modality out; a place held for one that does not ask lapses after
+//!   [`OWED_PLACE_HELD`] (session 32).
 //!
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
