@@ -7851,6 +7851,47 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
     );
 }
 
+/// Session 32 (issue 16): an association whose every presentation context was refused
+/// held its place `request_seconds` at most, but one with a context accepted that it
+/// never used held it until `idle_seconds` or `progress_seconds`: nothing sent once
+/// established, it is aborted after `request_seconds` too (a real requestor sends its
+/// first request at once).
+#[test]
+fn an_association_that_never_sends_anything_ends_after_request_seconds() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nrequest_seconds = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("PACS", "CT1", ANY, upstream.port)
+            )
+        ),
+    );
+    let mut idle = established(gateway.ports[0]);
+    idle.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    assert_eq!(
+        answer(&mut idle).0,
+        7,
+        "an A-ABORT, long before idle_seconds"
+    );
+    // A sender using its association is not cut by it.
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "nothing sent in either direction in 2 s since the association was established (limits.request_seconds): an association that holds its place without using it; aborted both ways (A-ABORT)"
+        )),
+        "{details:#?}"
+    );
+}
+
 /// Review r31-gateway (issue 16): an association whose every presentation context the
 /// route refused took an association place and held it until `artim_seconds` (30 s)
 /// unless the peer released it: a peer opening such associations and never releasing
