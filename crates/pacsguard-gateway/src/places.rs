@@ -23,7 +23,11 @@
 //!   refused a place for want of one is owed what it asked, up to its fair share
 //!   (`limits.association_fair_share_seconds`, [`Places::sharing_fairly_for`]), and a
 //!   network holding at least its share is refused a new place while the free places
-//!   are no more than what is owed (review r30-gateway).
+//!   are no more than what is owed (review r30-gateway). The places owed go only to
+//!   those refused, in the order they were refused (`in_line`): one never refused (a
+//!   fresh address of the /24) took them, and an attacker rotating addresses kept a
+//!   modality out; a place held for one that does not ask lapses after
+//!   [`OWED_PLACE_HELD`] (session 32).
 //!
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
@@ -173,6 +177,24 @@ struct Waited {
     /// The places it asked to hold: one more than it held at each refusal (every
     /// refused sender of it counts; what it took since counts against it).
     wanted: usize,
+    /// Its place in line: its first refusal since it last held all it asked. The places
+    /// owed go in this order, so a peer refused after a modality (an attacker's next
+    /// address) waits behind it (session 32).
+    since: Instant,
+    /// Since when a free place was held for it and it did not ask: it is owed nothing
+    /// once this is [`OWED_PLACE_HELD`] ago.
+    held_for: Option<Instant>,
+}
+
+impl Waited {
+    /// Owed still at `now`: refused within `remembered`, and not left a place held for it
+    /// longer than [`OWED_PLACE_HELD`].
+    fn owed_at(&self, now: Instant, remembered: Duration) -> bool {
+        now.saturating_duration_since(self.last) < remembered
+            && self
+                .held_for
+                .is_none_or(|held| now.saturating_duration_since(held) < OWED_PLACE_HELD)
+    }
 }
 
 /// Networks remembered as refused for want of a place (attacker-controlled: any allowed
@@ -181,9 +203,26 @@ struct Waited {
 /// never cut anything.
 pub const MAX_WAITING_NETWORKS: usize = 256;
 
-/// Peers remembered as refused for want of a place, as [`MAX_WAITING_NETWORKS`] for
-/// networks: past it the peer refused longest ago is forgotten, and said.
+/// Peers remembered as refused for want of a place, all networks together: past it the
+/// network remembering the most gives way (`Places::room_for_a_waiting_peer`), and the
+/// refusal says so.
 pub const MAX_WAITING_PEERS: usize = 256;
+
+/// How long free places are held for a network or peer owed them that does not ask for
+/// them: past it, it is owed nothing (forgotten, so asking again puts it at the back of
+/// the line). Held for as long as it was remembered (`limits.association_fair_share_seconds`
+/// after its last refusal), addresses refused once that never came back (an attacker's,
+/// asking again within that time) kept their network's free places empty and every
+/// sender of it out (session 32). A sender refused transiently asks again within a
+/// minute or two (DCMTK's and pynetdicom's users retry, PACS send queues retry every
+/// minute or so); one asking later is owed its place anew, at the back of the line.
+pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
+
+/// Peers of one network remembered as refused for want of a place: past it a peer owed
+/// nothing now is forgotten, else the newcomer is not remembered, and the refusal says
+/// so. Counted per network, refusals elsewhere never forget a peer owed a place
+/// (session 32); and a peer never is pushed out by those refused after it.
+pub const MAX_WAITING_PEERS_PER_NETWORK: usize = 64;
 
 /// The two budgets, shared by every listener.
 #[derive(Debug)]
@@ -398,10 +437,9 @@ impl Places {
         let (network, bits) = network_within(ip, self.association_network);
         let mut t = self.table();
         let fair_share_for = self.fair_share_for;
-        t.waiting
-            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
+        t.waiting.retain(|_, w| w.owed_at(now, fair_share_for));
         t.waiting_peers
-            .retain(|_, w| now.saturating_duration_since(w.last) < fair_share_for);
+            .retain(|_, w| w.owed_at(now, fair_share_for));
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
@@ -442,31 +480,62 @@ impl Places {
         // `association_seconds`) kept them from every later network for good. Only what
         // was asked is kept free: a network at its share sending studies is refused no
         // place a waiting network would not take.
+        // Not only a network at its share: one owed nothing (never refused) leaves them
+        // free too, and one owed waits for those refused before it (session 32). Only
+        // the reserve left, a network holding places cannot take what it is owed, and
+        // keeps no newcomer from the reserve.
         let share = fair_share(&t, self.max_associations);
-        let owed = owed_to_others(&t, network, share);
-        if from_network >= share && free <= owed {
+        let only_reserve = free <= self.reserve_for_new_networks;
+        let line = in_line(
+            &t.waiting,
+            network,
+            |n, w| {
+                w.wanted
+                    .min(share)
+                    .saturating_sub(t.networks.get(n).copied().unwrap_or(0))
+            },
+            |n| !(only_reserve && t.networks.contains_key(n)),
+        );
+        if free <= line.ahead {
+            hold_for(&mut t.waiting, &line.held_for, now);
             let forgot = self.owed_a_share(&mut t, peer, network, now);
+            let standing = standing(from_network, share, line.mine);
             return Err(Full(format!(
-                "{total} associations in flight, {from_network} from network {network}/{bits}, at least its fair share ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({owed} owed; limits.association_fair_share_seconds){forgot}",
+                "{total} associations in flight, {from_network} from network {network}/{bits}, {standing} ({share}, of {} among the networks holding places or refused one within {} s): the {free} free place(s) are owed to networks refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
                 self.max_associations,
-                fair_share_for.as_secs()
+                fair_share_for.as_secs(),
+                line.ahead
             )));
         }
         // The same between the peers of one network, the network's share divided among
         // them: a modality sharing its /24 with a host that took every place (one
         // compromised workstation in the imaging VLAN) was owed nothing, since its
         // network was not short of its share (review r31-gateway).
+        // A peer not owed a place (one that never asked, or at its share) leaves every
+        // owed place free, and one owed leaves those owed to the peers refused before it:
+        // only a peer at its share did, so a fresh address of the /24 took the place a
+        // refused modality was owed (session 32).
         let share = share.min(self.max_associations_per_network);
         let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
-        let owed_by_network = owed_to_peers_of(&t, peer, network, share, |p| self.network(p));
         // What this network may still take: the free places, or fewer at its own cap.
         let free_to_network = free.min(self.max_associations_per_network - from_network);
-        if from_peer >= peer_share && free_to_network <= owed_by_network {
+        let line = owed_to_peers_ahead(&t, peer, network, share, |p| self.network(p));
+        if free_to_network <= line.ahead {
+            hold_for(&mut t.waiting_peers, &line.held_for, now);
             let forgot = self.owed_a_share(&mut t, peer, network, now);
+            let standing = standing(from_peer, peer_share, line.mine);
             return Err(Full(format!(
-                "{total} associations in flight, {from_peer} from {peer}, at least its fair share ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({owed_by_network} owed; limits.association_fair_share_seconds){forgot}",
-                fair_share_for.as_secs()
+                "{total} associations in flight, {from_peer} from {peer}, {standing} ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
+                fair_share_for.as_secs(),
+                line.ahead
             )));
+        }
+        // It asked for what may have been held for it.
+        if let Some(w) = t.waiting.get_mut(&network) {
+            w.held_for = None;
+        }
+        if let Some(w) = t.waiting_peers.get_mut(&peer) {
+            w.held_for = None;
         }
         *t.associations.entry(peer).or_insert(0) += 1;
         *t.networks.entry(network).or_insert(0) += 1;
@@ -505,15 +574,90 @@ impl Places {
             return String::new();
         }
         let held = t.associations.get(&peer).copied().unwrap_or(0);
-        remember_refused(
-            &mut t.waiting_peers,
-            peer,
-            held,
-            now,
-            MAX_WAITING_PEERS,
-            "peers",
-            "places::MAX_WAITING_PEERS",
-        )
+        if t.waiting_peers.contains_key(&peer) {
+            record_refusal(&mut t.waiting_peers, peer, held, now);
+            return String::new();
+        }
+        match self.room_for_a_waiting_peer(t, peer) {
+            Room::Made(said) => {
+                record_refusal(&mut t.waiting_peers, peer, held, now);
+                said
+            }
+            Room::None(said) => said,
+        }
+    }
+
+    /// Room among the peers remembered for `peer`, not yet among them: bounded per
+    /// network, so refusals elsewhere never forget a modality owed its place (they were
+    /// bounded all networks together, and 256 refusals anywhere forgot it; session 32),
+    /// and over all networks, the network remembering the most giving way. Who gives
+    /// way: a peer of it owed nothing now (given all it asked), else the last in line,
+    /// so an attacker's next address refused never pushes out a peer refused before it.
+    fn room_for_a_waiting_peer(&self, t: &mut Table, peer: IpAddr) -> Room {
+        let network = self.network(peer);
+        let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
+        for p in t.waiting_peers.keys() {
+            *per_network.entry(self.network(*p)).or_insert(0) += 1;
+        }
+        let mine = per_network.get(&network).copied().unwrap_or(0);
+        let (networks, bound, constant) = if mine >= MAX_WAITING_PEERS_PER_NETWORK {
+            (
+                vec![network],
+                MAX_WAITING_PEERS_PER_NETWORK,
+                "places::MAX_WAITING_PEERS_PER_NETWORK",
+            )
+        } else if t.waiting_peers.len() >= MAX_WAITING_PEERS {
+            // The newcomer counts in its own network: tied, it is the last in line.
+            *per_network.entry(network).or_insert(0) += 1;
+            let most = per_network.values().copied().max().unwrap_or(0);
+            let biggest = per_network
+                .into_iter()
+                .filter(|(_, n)| *n == most)
+                .map(|(n, _)| n)
+                .collect();
+            (biggest, MAX_WAITING_PEERS, "places::MAX_WAITING_PEERS")
+        } else {
+            return Room::Made(String::new());
+        };
+        let of_biggest = |p: &IpAddr| networks.contains(&self.network(*p));
+        let given_all = t
+            .waiting_peers
+            .iter()
+            .filter(|(p, w)| {
+                of_biggest(p) && t.associations.get(*p).copied().unwrap_or(0) >= w.wanted
+            })
+            .min_by_key(|(p, w)| (w.last, **p))
+            .map(|(p, _)| *p);
+        let scope = match networks.as_slice() {
+            [one] if *one == network => format!("of network {network} "),
+            _ => String::new(),
+        };
+        if let Some(old) = given_all {
+            t.waiting_peers.remove(&old);
+            return Room::Made(format!(
+                "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, given all it asked, is forgotten"
+            ));
+        }
+        if networks.contains(&network) {
+            return Room::None(format!(
+                "; {bound} peers {scope}refused for want of a place are remembered, each still owed a place ({constant}): {peer} is not"
+            ));
+        }
+        let last_in_line = t
+            .waiting_peers
+            .iter()
+            .filter(|(p, _)| of_biggest(p))
+            .max_by_key(|(p, w)| (w.since, **p))
+            .map(|(p, _)| *p);
+        match last_in_line {
+            Some(old) => {
+                t.waiting_peers.remove(&old);
+                Room::Made(format!(
+                    "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, the last in line of a network remembered most, is no longer owed its fair share"
+                ))
+            }
+            None => Room::Made(String::new()),
+        }
     }
 
     /// Connections waiting for their request, in total.
@@ -576,17 +720,22 @@ fn fair_share(t: &Table, max_associations: usize) -> usize {
     (max_associations / contenders.max(1)).max(1)
 }
 
-/// The places the networks refused for want of one (other than `network`) asked and
-/// do not hold, each up to its fair `share`.
-fn owed_to_others(t: &Table, network: IpAddr, share: usize) -> usize {
-    t.waiting
-        .iter()
-        .filter(|(n, _)| **n != network)
-        .map(|(n, w)| {
-            let held = t.networks.get(n).copied().unwrap_or(0);
-            w.wanted.min(share).saturating_sub(held)
-        })
-        .sum()
+/// Where a network or peer refused a place stands towards its fair `share`, holding
+/// `held` and owed `mine` (for the refusal's record).
+fn standing(held: usize, share: usize, mine: usize) -> &'static str {
+    match mine {
+        _ if held >= share => "at least its fair share",
+        0 => "owed none of its fair share",
+        _ => "owed a place after those refused before it, of its fair share",
+    }
+}
+
+/// Whether a peer refused is remembered, and what the refusal's record says of it.
+enum Room {
+    /// Remembered; what was forgotten for it, if anything.
+    Made(String),
+    /// Not remembered, and why.
+    None(String),
 }
 
 /// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
@@ -611,13 +760,27 @@ fn remember_refused(
             );
         }
     }
+    record_refusal(waiting, key, held, now);
+    forgot
+}
+
+/// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
+/// than it holds.
+fn record_refusal(waiting: &mut HashMap<IpAddr, Waited>, key: IpAddr, held: usize, now: Instant) {
     let waited = waiting.entry(key).or_insert(Waited {
         last: now,
         wanted: 0,
+        since: now,
+        held_for: None,
     });
+    // It asked: alive, whatever was held for it.
+    waited.held_for = None;
+    // Given all it asked, it asks anew: at the back of the line.
+    if held >= waited.wanted {
+        waited.since = now;
+    }
     waited.last = now;
     waited.wanted = waited.wanted.max(held).saturating_add(1);
-    forgot
 }
 
 /// The peers of `network` (by `network_of`) holding places or owed a share.
@@ -649,24 +812,76 @@ fn peer_fair_share(
     (share / peers.max(1)).max(1)
 }
 
-/// The places the peers of `network` other than `peer` refused for want of one asked and
-/// do not hold, each up to its fair share of the network's `share`.
-fn owed_to_peers_of(
+/// Where a network or peer stands in the line for the places owed.
+struct Line {
+    /// What it is owed itself.
+    mine: usize,
+    /// What is owed to those ahead of it: every other one owed, when it is owed nothing
+    /// itself, else those refused before it.
+    ahead: usize,
+    /// Those ahead of it, for whom the free places are held: each keeps its place in line
+    /// only by asking within [`OWED_PLACE_HELD`] (its own refusal, or the place).
+    held_for: Vec<IpAddr>,
+}
+
+/// Free places were held at `now` for `keys`, which did not ask for them: the time they
+/// have to ask runs from the first such refusal ([`OWED_PLACE_HELD`]).
+fn hold_for(waiting: &mut HashMap<IpAddr, Waited>, keys: &[IpAddr], now: Instant) {
+    for key in keys {
+        if let Some(w) = waiting.get_mut(key) {
+            w.held_for.get_or_insert(now);
+        }
+    }
+}
+
+/// `key`'s place among those `waiting` that `counts` (its rivals for the same places),
+/// each owed `owed`: the line is ordered by [`Waited::since`], ties by address.
+fn in_line(
+    waiting: &HashMap<IpAddr, Waited>,
+    key: IpAddr,
+    owed: impl Fn(&IpAddr, &Waited) -> usize,
+    counts: impl Fn(&IpAddr) -> bool,
+) -> Line {
+    let mine = waiting.get(&key).map_or(0, |w| owed(&key, w));
+    let place = waiting
+        .get(&key)
+        .filter(|_| mine > 0)
+        .map(|w| (w.since, key));
+    let ahead: Vec<(Instant, IpAddr, usize)> = waiting
+        .iter()
+        .filter(|(k, _)| **k != key && counts(k))
+        .filter(|(k, w)| place.is_none_or(|place| (w.since, **k) < place))
+        .map(|(k, w)| (w.since, *k, owed(k, w)))
+        .filter(|(_, _, owed)| *owed > 0)
+        .collect();
+    Line {
+        mine,
+        ahead: ahead.iter().map(|(_, _, owed)| owed).sum(),
+        held_for: ahead.iter().map(|(_, k, _)| *k).collect(),
+    }
+}
+
+/// The places the peers of `network` refused for want of one asked and do not hold, each
+/// up to its fair share of the network's `share`, split at `peer`'s place in line
+/// ([`Waited::since`], ties by address).
+fn owed_to_peers_ahead(
     t: &Table,
     peer: IpAddr,
     network: IpAddr,
     share: usize,
     network_of: impl Fn(IpAddr) -> IpAddr + Copy,
-) -> usize {
+) -> Line {
     let peer_share = peer_fair_share(t, network, share, network_of);
-    t.waiting_peers
-        .iter()
-        .filter(|(p, _)| **p != peer && network_of(**p) == network)
-        .map(|(p, w)| {
-            let held = t.associations.get(p).copied().unwrap_or(0);
-            w.wanted.min(peer_share).saturating_sub(held)
-        })
-        .sum()
+    in_line(
+        &t.waiting_peers,
+        peer,
+        |p, w| {
+            w.wanted
+                .min(peer_share)
+                .saturating_sub(t.associations.get(p).copied().unwrap_or(0))
+        },
+        |p| network_of(*p) == network,
+    )
 }
 
 /// One place fewer for `key`, forgotten at none.
@@ -916,46 +1131,60 @@ mod tests {
             retaken.0,
             "15 associations in flight, 11 from network 10.0.0.0/24, at least its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (2 owed; limits.association_fair_share_seconds)"
         );
-        b.push(
-            places
-                .association_at(ip("10.0.1.2"), at(2))
-                .expect("b, under its share, takes it"),
+        // b, under its share but never refused, waits behind c too (session 32: it took
+        // the place c was owed).
+        let behind = places
+            .association_at(ip("10.0.1.2"), at(2))
+            .expect_err("b, owed nothing, leaves c's place");
+        assert_eq!(
+            behind.0,
+            "15 associations in flight, 4 from network 10.0.1.0/24, owed none of its fair share (5, of 16 among the networks holding places or refused one within 900 s): the 1 free place(s) are owed to networks refused for want of one (2 owed; limits.association_fair_share_seconds)"
         );
-        b.pop();
         let c = places
             .association_at(ip("10.0.2.1"), at(3))
             .expect("c takes a place it is owed");
-        // c holds 1 of the 2 it asked: a takes a place only when more than 1 is free.
+        // c holds 1 of the 2 it asked, b was refused once: a takes a place only when
+        // more than 2 are free.
         a.pop();
         assert!(
             places.association_at(ip("10.0.0.1"), at(4)).is_err(),
             "1 free, owed"
         );
         a.pop();
-        a.push(
-            places
-                .association_at(ip("10.0.0.1"), at(5))
-                .expect("2 free: one more than owed"),
+        assert!(
+            places.association_at(ip("10.0.0.1"), at(5)).is_err(),
+            "2 free, 2 owed"
         );
-        // Owed no longer once c was refused the share's time ago.
-        assert!(places.association_at(ip("10.0.0.1"), at(900)).is_err());
+        b.push(
+            places
+                .association_at(ip("10.0.1.2"), at(5))
+                .expect("b takes the place it is owed"),
+        );
+        // Owed no longer once a place was held for c (from a's refusal at 4)
+        // `OWED_PLACE_HELD` without c asking (session 32; the share's time before).
+        let lapsed = 4 + OWED_PLACE_HELD.as_secs();
+        assert!(
+            places
+                .association_at(ip("10.0.0.1"), at(lapsed - 1))
+                .is_err()
+        );
         a.push(
             places
-                .association_at(ip("10.0.0.1"), at(901))
+                .association_at(ip("10.0.0.1"), at(lapsed))
                 .expect("c's refusal forgotten"),
         );
         // c's second sender comes back: c's refusals forgotten, it is under its share.
         a.pop();
         let _c2 = places
-            .association_at(ip("10.0.2.3"), at(902))
+            .association_at(ip("10.0.2.2"), at(lapsed + 1))
             .expect("c's second");
         let refused = places
-            .association_at(ip("10.0.3.1"), at(903))
+            .association_at(ip("10.0.3.1"), at(lapsed + 2))
             .expect_err("full again");
         assert!(refused.0.starts_with("16 associations"), "{}", refused.0);
         drop(c);
         let _d = places
-            .association_at(ip("10.0.3.1"), at(904))
+            .association_at(ip("10.0.3.1"), at(lapsed + 3))
             .expect("d, owed, takes c's");
         // Kept by no setting: nothing is owed.
         let plain = Places::with_networks(8, 8, 2, 2, 2, bits);
@@ -1018,17 +1247,28 @@ mod tests {
             .association_at(modality, at(6))
             .expect("the modality's second");
         drop(owed);
-        // Only a peer at its share leaves the owed places free: a third peer of the
-        // network, under its share, takes one while the modality is owed one.
-        let _third = places
+        // Not only a peer at its share leaves the owed places free: a third peer of the
+        // network, under its share but never refused, waits behind the modality
+        // (session 32; it took the place before).
+        let third = places
             .association_at(ip("10.0.0.8"), at(7))
-            .expect("under its share");
-        // Owed no longer the share's time after the modality's last refusal.
+            .expect_err("under its share, owed nothing");
+        assert_eq!(
+            third.0,
+            "7 associations in flight, 0 from 10.0.0.8, owed none of its fair share (4, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
+        );
+        // Owed no longer once a place was held for the modality (from the third's
+        // refusal at 7) `OWED_PLACE_HELD` without its asking (session 32; the share's
+        // time after its last refusal before).
+        let lapsed = 7 + OWED_PLACE_HELD.as_secs();
         held.pop();
-        assert!(places.association_at(host, at(904)).is_err(), "still owed");
+        assert!(
+            places.association_at(host, at(lapsed - 1)).is_err(),
+            "still owed"
+        );
         held.push(
             places
-                .association_at(host, at(906))
+                .association_at(host, at(lapsed))
                 .expect("the modality's refusals forgotten"),
         );
     }
@@ -1071,10 +1311,252 @@ mod tests {
             .expect("the modality takes the place it is owed");
     }
 
+    /// Session 32: only a peer at its share left the owed places free, so an address of
+    /// the network that had never asked (under its share, holding none) took the place a
+    /// refused modality was owed, and an attacker rotating fresh addresses of the /24 kept
+    /// the modality out for good.
+    #[test]
+    fn a_fresh_address_does_not_take_a_place_owed_to_a_refused_peer() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (first, second, modality) = (ip("10.0.0.66"), ip("10.0.0.67"), ip("10.0.0.7"));
+        let mut held: Vec<Association> = [first, first, first, second, second, second]
+            .into_iter()
+            .map(|p| places.association_at(p, at(0)).expect("the network's 6"))
+            .collect();
+        assert!(
+            places.association_at(modality, at(1)).is_err(),
+            "at the cap"
+        );
+        held.remove(0);
+        for fresh in 100..=140u8 {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, 0, fresh]), at(2))
+                .expect_err("a fresh address may not take the place owed to the modality");
+            assert!(
+                refused.0.contains("owed to peers of its network"),
+                "{}",
+                refused.0
+            );
+        }
+        let _owed = places
+            .association_at(modality, at(3))
+            .expect("the modality takes the place it is owed");
+    }
+
+    /// Session 32: refusals from many addresses divided the network's share among them
+    /// (to one place each), and each of them, owed one and holding none, took a place as
+    /// it came free before the modality refused earlier: the places owed go in the order
+    /// the peers were refused, so a modality waits for those refused before it only.
+    #[test]
+    fn places_owed_to_peers_go_in_the_order_they_were_refused() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let attacker = |i: u8| IpAddr::from([10, 0, 0, 100 + i]);
+        let mut held: Vec<Association> = (0..6u8)
+            .map(|i| {
+                places
+                    .association_at(attacker(i), at(0))
+                    .expect("the network's 6")
+            })
+            .collect();
+        let early = attacker(10);
+        assert!(places.association_at(early, at(1)).is_err(), "at the cap");
+        let modality = ip("10.0.0.7");
+        assert!(
+            places.association_at(modality, at(2)).is_err(),
+            "at the cap"
+        );
+        for i in 20..60u8 {
+            assert!(
+                places.association_at(attacker(i), at(3)).is_err(),
+                "at the cap"
+            );
+        }
+        held.remove(0);
+        for i in 20..60u8 {
+            let refused = places
+                .association_at(attacker(i), at(4))
+                .expect_err("refused after the modality: behind it");
+            assert!(
+                refused.0.contains("owed to peers of its network"),
+                "{}",
+                refused.0
+            );
+        }
+        assert!(
+            places.association_at(modality, at(4)).is_err(),
+            "the peer refused first is owed the first place"
+        );
+        held.push(places.association_at(early, at(5)).expect("refused first"));
+        held.remove(0);
+        held.push(
+            places
+                .association_at(modality, at(6))
+                .expect("the modality, next in line"),
+        );
+    }
+
+    /// Session 32, the same between networks: only a network at its share left the owed
+    /// places free, so a network that had never asked took the place owed to one refused
+    /// (an attacker with a /16 has 256 fresh /24s).
+    #[test]
+    fn a_fresh_network_does_not_take_a_place_owed_to_a_refused_network() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 8, 8, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut held: Vec<Association> = (0..8)
+            .map(|_| places.association_at(ip("10.0.0.1"), at(0)).expect("8"))
+            .collect();
+        let waiting = ip("10.0.1.1");
+        assert!(places.association_at(waiting, at(1)).is_err(), "full");
+        held.pop();
+        for i in 2..40u8 {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, i, 1]), at(2))
+                .expect_err("a fresh network may not take the place owed");
+            assert!(
+                refused.0.contains("owed to networks refused"),
+                "{}",
+                refused.0
+            );
+        }
+        let _owed = places
+            .association_at(waiting, at(3))
+            .expect("the network refused first takes the place it is owed");
+    }
+
+    /// Session 32: the peers owed a share were bounded all networks together, so 256
+    /// refusals in other networks made the gateway forget a modality was owed its place.
+    /// They are bounded per network, and over all networks the one remembering the most
+    /// gives way.
+    #[test]
+    fn refusals_in_other_networks_do_not_forget_a_peer_owed_a_share() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.0.0.66"), t0)
+            .expect("the one place");
+        let modality = ip("10.0.0.7");
+        assert!(places.association_at(modality, t0).is_err(), "full");
+        for i in 0..(MAX_WAITING_PEERS + 10) {
+            let elsewhere =
+                IpAddr::from([11 + (i / 65536) as u8, (i / 256) as u8, (i % 256) as u8, 1]);
+            let at = t0 + Duration::from_millis(1 + i as u64);
+            assert!(places.association_at(elsewhere, at).is_err(), "full");
+        }
+        assert!(
+            places.table().waiting_peers.contains_key(&modality),
+            "the modality is still owed its place"
+        );
+        assert_eq!(places.table().waiting_peers.len(), MAX_WAITING_PEERS);
+    }
+
+    /// Within one network the peers remembered are bounded too, and an attacker's next
+    /// address refused does not push out a modality refused before it: it is the
+    /// newcomer that is not remembered, said, unless a peer there is owed nothing.
+    #[test]
+    fn the_peers_owed_a_share_are_bounded_per_network_and_reaching_it_is_said() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.0.0.66"), t0)
+            .expect("the network's one place");
+        let modality = ip("10.0.0.7");
+        assert!(places.association_at(modality, t0).is_err(), "at the cap");
+        for i in 1..MAX_WAITING_PEERS_PER_NETWORK {
+            let refused = places
+                .association_at(IpAddr::from([10, 0, 0, 100 + i as u8]), t0)
+                .expect_err("at the cap");
+            assert!(!refused.0.contains("MAX_WAITING"), "{}", refused.0);
+        }
+        let refused = places
+            .association_at(ip("10.0.0.99"), t0)
+            .expect_err("at the cap");
+        assert!(
+            refused.0.ends_with("; 64 peers of network 10.0.0.0 refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS_PER_NETWORK): 10.0.0.99 is not"),
+            "{}",
+            refused.0
+        );
+        assert!(places.table().waiting_peers.contains_key(&modality));
+        assert!(!places.table().waiting_peers.contains_key(&ip("10.0.0.99")));
+    }
+
+    /// Session 32: a place owed stayed held for `association_fair_share_seconds` (900 s)
+    /// after the last refusal of the one owed, so addresses refused once that never came
+    /// back (an attacker's, asking again every 899 s) kept their network's free places
+    /// empty, and every sender of it out. A place held for one owed lapses once it was
+    /// held `OWED_PLACE_HELD` without being asked for.
+    #[test]
+    fn a_place_owed_to_a_peer_that_never_comes_back_lapses() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 2, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut held: Vec<Association> = (0..2)
+            .map(|_| {
+                places
+                    .association_at(ip("10.0.0.66"), at(0))
+                    .expect("the network's 2")
+            })
+            .collect();
+        for phantom in 100..110u8 {
+            assert!(
+                places
+                    .association_at(IpAddr::from([10, 0, 0, phantom]), at(1))
+                    .is_err(),
+                "at the cap"
+            );
+        }
+        held.clear();
+        let modality = ip("10.0.0.7");
+        assert!(
+            places.association_at(modality, at(10)).is_err(),
+            "the free places are held for the peers refused before it"
+        );
+        let held_for = OWED_PLACE_HELD.as_secs();
+        assert!(
+            places
+                .association_at(modality, at(10 + held_for - 1))
+                .is_err(),
+            "held for them a while"
+        );
+        let _place = places
+            .association_at(modality, at(10 + held_for))
+            .expect("unclaimed, the places held for the others lapsed");
+        // One that comes back within the time takes its place.
+        let again =
+            Places::with_networks(8, 8, 8, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let one = again.association_at(ip("10.0.0.66"), at(0)).expect("the 1");
+        assert!(
+            again.association_at(ip("10.0.0.100"), at(1)).is_err(),
+            "cap"
+        );
+        drop(one);
+        assert!(again.association_at(modality, at(10)).is_err(), "held");
+        let _back = again
+            .association_at(ip("10.0.0.100"), at(10 + held_for - 1))
+            .expect("asked for within the time");
+    }
+
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
     /// network or address can be refused): at most `MAX_WAITING_NETWORKS` networks and
-    /// `MAX_WAITING_PEERS` peers are remembered, the one refused longest ago forgotten,
-    /// and the refusal that forgets one says so.
+    /// `MAX_WAITING_PEERS` peers are remembered, the network refused longest ago
+    /// forgotten, a peer past the bound not remembered (each network remembering one
+    /// peer, the newcomer is the last in line), and the refusal says so.
     #[test]
     fn the_networks_owed_a_share_are_bounded_and_reaching_it_is_said() {
         let bits = NetworkBits { v4: 24, v6: 48 };
@@ -1095,7 +1577,7 @@ mod tests {
             .association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1))
             .expect_err("full");
         assert!(
-            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered (places::MAX_WAITING_PEERS): 10.0.0.1, refused longest ago, is no longer owed its fair share"),
+            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS): 10.200.0.1 is not"),
             "{}",
             refused.0
         );

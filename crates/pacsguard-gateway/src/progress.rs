@@ -40,6 +40,10 @@ pub struct Progress {
     /// times a second (about 170 bytes each, both ways) paid the default minimum and held
     /// a place the whole `association_seconds` (review r31-gateway).
     data_sets_in_all: u64,
+    /// Any P-DATA moved, either way, since the association was established: until then
+    /// it is held to `limits.request_seconds`, as one with every context refused is
+    /// (session 32; it held its place until `idle_seconds`).
+    used: bool,
 }
 
 /// Progress counted from now (an association established).
@@ -56,7 +60,14 @@ impl Progress {
             bytes: 0,
             began: [None; 2],
             data_sets_in_all: 0,
+            used: false,
         }
+    }
+
+    /// How long the association has gone since it was established with nothing moved
+    /// in it (`None` once anything moved).
+    pub fn unused_for(&self, now: Instant) -> Option<Duration> {
+        (!self.used).then(|| now.saturating_duration_since(self.since))
     }
 
     /// Bytes of data sets moved in both directions since the association was
@@ -102,6 +113,7 @@ impl Progress {
 
     /// `bytes` of P-DATA moved, in either direction.
     pub fn moved(&mut self, bytes: u64, now: Instant) {
+        self.used = true;
         self.bytes = self.bytes.saturating_add(bytes);
         if self.bytes >= MIN_PROGRESS_BYTES {
             self.message_completed(now);
@@ -666,5 +678,16 @@ mod tests {
         assert_eq!(late.request, None);
         u.answered(Side::Upstream, Some(999), "", Some(0), t0 + 12 * S);
         assert_eq!((u.outstanding(), u.overdue(t0 + 99 * S)), (0, None));
+    }
+
+    /// Session 32: an association never used is told apart from one that moved a byte.
+    #[test]
+    fn an_association_is_unused_until_anything_moves() {
+        let t0 = Instant::now();
+        let mut progress = Progress::new(t0);
+        let later = t0 + Duration::from_secs(3);
+        assert_eq!(progress.unused_for(later), Some(Duration::from_secs(3)));
+        progress.moved(1, later);
+        assert_eq!(progress.unused_for(later + Duration::from_secs(60)), None);
     }
 }

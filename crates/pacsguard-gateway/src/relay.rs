@@ -3852,6 +3852,7 @@ fn keep_up_look(limits: &Limits) -> Duration {
         limits.retrieve_answer,
         limits.message,
         limits.progress,
+        limits.request,
     ]
     .into_iter()
     .min()
@@ -3888,6 +3889,7 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
             pace_limits(limits),
         );
         let why = answer_overdue(counts, limits, now)
+            .or_else(|| never_used(counts, limits, now))
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
             .or_else(|| pace_broken(&pace, counts, limits, now));
@@ -3896,6 +3898,19 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
             return End::Aborted(0);
         }
     }
+}
+
+/// Why the association must end for holding its place without ever using it, if it
+/// must: a real requestor sends its first request at once, and one whose every context
+/// was refused is held to the same `limits.request_seconds` (session 32).
+fn never_used(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+    let unused = counts.progress().unused_for(now)?;
+    (unused >= limits.request).then(|| {
+        format!(
+            "nothing sent in either direction in {} s since the association was established (limits.request_seconds): an association that holds its place without using it; aborted both ways (A-ABORT)",
+            limits.request.as_secs()
+        )
+    })
 }
 
 /// Why the association must end for one message taking too long, if it must.

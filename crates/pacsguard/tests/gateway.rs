@@ -7775,6 +7775,123 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
     );
 }
 
+/// Session 32 (issue 16): only a peer at its share left the places owed free, so an
+/// attacker in the modality's /24 rotating fresh addresses took each place as it came free
+/// (each address under its share, never refused or refused after the modality), and the
+/// modality refused once was kept out for good. The places owed go to the peers refused,
+/// in the order they were refused: every address of the attacker's is refused
+/// (transient, recorded naming the setting) and the modality gets the place.
+#[test]
+fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let (host, modality) = ([127, 0, 0, 66], [127, 0, 0, 7]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (stream, kind, body) = request_from(host, port);
+        assert_eq!(kind, 2, "the host takes every place: {body:?}");
+        held.push(stream);
+    }
+    let (_, kind, _) = request_from(modality, port);
+    assert_eq!(kind, 3, "every place taken: the modality is refused");
+    // Addresses refused after the modality: owed a place each, behind it.
+    for last in 100..110u8 {
+        let (_, kind, _) = request_from([127, 0, 0, last], port);
+        assert_eq!(kind, 3, "every place taken");
+    }
+    let mut ending = held.remove(0);
+    ending
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut ending).0, 6, "released");
+    let mut rest = Vec::new();
+    ending
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+    // The place is given back just after the close.
+    std::thread::sleep(Duration::from_millis(300));
+    // Fresh addresses, then those refused after the modality.
+    for last in (110..120u8).chain(100..110) {
+        let (stream, kind, body) = request_from([127, 0, 0, last], port);
+        assert_eq!(
+            (kind, body.get(1..4)),
+            (3, Some(&[2u8, 3, 2][..])),
+            "127.0.0.{last} is refused the place owed to the modality: A-ASSOCIATE-RJ transient, local limit exceeded"
+        );
+        drop(stream);
+    }
+    let (stream, kind, body) = request_from(modality, port);
+    assert_eq!(kind, 2, "the modality gets the place: {body:?}");
+    held.push(stream);
+    for mut stream in held {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "refused: 3 associations in flight, 0 from 127.0.0.110, owed none of its fair share (1, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (11 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+        )),
+        "{details:#?}"
+    );
+}
+
+/// Session 32 (issue 16): an association whose every presentation context was refused
+/// held its place `request_seconds` at most, but one with a context accepted that it
+/// never used held it until `idle_seconds` or `progress_seconds`: nothing sent once
+/// established, it is aborted after `request_seconds` too (a real requestor sends its
+/// first request at once).
+#[test]
+fn an_association_that_never_sends_anything_ends_after_request_seconds() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let gateway = Gateway::start(
+        &env,
+        &format!(
+            "[limits]\nrequest_seconds = 2\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("PACS", "CT1", ANY, upstream.port)
+            )
+        ),
+    );
+    let mut idle = established(gateway.ports[0]);
+    idle.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    assert_eq!(
+        answer(&mut idle).0,
+        7,
+        "an A-ABORT, long before idle_seconds"
+    );
+    // A sender using its association is not cut by it.
+    let out = echoscu(gateway.ports[0], "CT1", "PACS");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.contains(
+            "nothing sent in either direction in 2 s since the association was established (limits.request_seconds): an association that holds its place without using it; aborted both ways (A-ABORT)"
+        )),
+        "{details:#?}"
+    );
+}
+
 /// Review r31-gateway (issue 16): an association whose every presentation context the
 /// route refused took an association place and held it until `artim_seconds` (30 s)
 /// unless the peer released it: a peer opening such associations and never releasing
