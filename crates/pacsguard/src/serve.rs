@@ -977,7 +977,7 @@ pub fn run(
         pacsguard_console::server::serve(listener, tls.config, router, server_stop.clone());
     server_stop.store(true, Ordering::Relaxed);
     // The gateway stops while the guard still takes its records.
-    let gateway_attention = gateway.is_some_and(crate::gateway::InServe::stop);
+    let gateway_attention = gateway.is_some_and(|g| g.stop(&hurry_after_guard));
     // What stdout dropped and has not said yet: said, and recorded while the guard
     // still takes records; a line dropped after this is said on stderr below.
     let dropped = outlet.finish();
