@@ -47,6 +47,22 @@ enum Stopping {
     GracePassed,
     /// [`Aborter::abort_in_flight`]: the evidence can no longer be kept.
     EvidenceLost,
+    /// [`Aborter::hurry`]: a second stop request cut the stop's grace short.
+    Hurried,
+}
+
+/// What an association still in flight is told when it is ended by the stop, `why`.
+fn stopped_in_flight(why: Stopping) -> String {
+    match why {
+        Stopping::Hurried => {
+            "a second stop request cut the gateway's stop short (STOP_GRACE not waited for)"
+                .to_owned()
+        }
+        _ => format!(
+            "the gateway stopped and the association was still in flight after {} s",
+            STOP_GRACE.as_secs()
+        ),
+    }
 }
 
 /// Ends every association in flight at once (A-ABORT to both sides, recorded as far as
@@ -60,6 +76,21 @@ pub struct Aborter(Arc<tokio::sync::watch::Sender<Stopping>>);
 impl Aborter {
     pub fn abort_in_flight(&self) {
         self.0.send_replace(Stopping::EvidenceLost);
+    }
+
+    /// A stop asked again, "now without waiting": the associations in flight end now as
+    /// at the end of [`STOP_GRACE`] (A-ABORT both sides, recorded saying why, what they
+    /// hold screened), and screening still running is not waited for (what still waits
+    /// is recorded as not screened, a copy kept). Evidence lost stays the reason if it
+    /// came first.
+    pub fn hurry(&self) {
+        self.0.send_if_modified(|s| {
+            let hurry = matches!(*s, Stopping::No | Stopping::GracePassed);
+            if hurry {
+                *s = Stopping::Hurried;
+            }
+            hurry
+        });
     }
 }
 
@@ -980,7 +1011,10 @@ impl Gateway {
         // Screening still running or waiting finishes (its evidence is kept) within the
         // grace: a bounded poll, the pool's threads being no tasks of the runtime.
         let until = Instant::now() + STOP_GRACE;
-        while shared.screening.busy() > 0 && Instant::now() < until {
+        while shared.screening.busy() > 0
+            && Instant::now() < until
+            && *shared.stopping.borrow() != Stopping::Hurried
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if shared.screening.busy() > 0 {
@@ -1716,13 +1750,11 @@ async fn association(
     let mut stopping = shared.stopping.subscribe();
     let end = tokio::select! {
         why = stopping.wait_for(|s| *s != Stopping::No) => {
-            let detail = if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
+            let why = why.map_or(Stopping::GracePassed, |w| *w);
+            let detail = if why == Stopping::EvidenceLost {
                 "the gateway's evidence can no longer be kept: the association in flight was aborted rather than relayed on unrecorded".to_owned()
             } else {
-                format!(
-                    "the gateway stopped and the association was still in flight after {} s: aborted",
-                    STOP_GRACE.as_secs()
-                )
+                format!("{}: aborted", stopped_in_flight(why))
             };
             shared.event(Outcome::Failure, &object, detail);
             End::Aborted(0)
@@ -2116,13 +2148,9 @@ async fn answer_alone(
     pending.answered_alone();
     let release = tokio::select! {
         why = stopping.wait_for(|s| *s != Stopping::No) => Err(
-            if why.is_ok_and(|w| *w == Stopping::EvidenceLost) {
-                "the gateway's evidence can no longer be kept".to_owned()
-            } else {
-                format!(
-                    "the gateway stopped and the association was still open after {} s",
-                    STOP_GRACE.as_secs()
-                )
+            match why.map_or(Stopping::GracePassed, |w| *w) {
+                Stopping::EvidenceLost => "the gateway's evidence can no longer be kept".to_owned(),
+                why => stopped_in_flight(why),
             },
         ),
         () = pending.evicted() => Err(

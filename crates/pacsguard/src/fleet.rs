@@ -565,17 +565,23 @@ impl Running {
     }
 
     /// Once the guard has stopped: its last records delivered to the console within
-    /// [`STOP_DELIVERY_DEADLINE`]. Not delivered (the console down, refusing, or
-    /// slower than the deadline): said on stderr and left in a note that the next
-    /// start records on the trail ([`record_undelivered_stop`]).
-    pub fn deliver_last(mut self, home: &Home) {
+    /// [`STOP_DELIVERY_DEADLINE`], or until `hurry` (a second stop signal, whenever it
+    /// comes: its promise is a stop without waiting, review r31-watch). Not delivered
+    /// (the console down, refusing, slower than the deadline, or the wait cut short):
+    /// said on stderr and left in a note that the next start records on the trail
+    /// ([`record_undelivered_stop`]); nothing is lost, the cursor stays where the
+    /// console last confirmed.
+    pub fn deliver_last(mut self, home: &Home, hurry: &AtomicBool) {
         self.join_listener();
         let Some(reporter) = self.reporter else {
             return;
         };
         reporter.guard_stopped.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + STOP_DELIVERY_DEADLINE;
-        while !reporter.thread.is_finished() && Instant::now() < deadline {
+        while !reporter.thread.is_finished()
+            && Instant::now() < deadline
+            && !hurry.load(Ordering::Relaxed)
+        {
             std::thread::sleep(STOP_CHECK);
         }
         let why = if reporter.thread.is_finished() {
@@ -584,6 +590,9 @@ impl Running {
                 Ok(Err(why)) => why,
                 Err(_) => "the report thread panicked".to_string(),
             }
+        } else if hurry.load(Ordering::Relaxed) {
+            // Left running, as below.
+            "a second stop signal cut the wait for the console short".to_string()
         } else {
             // Left running: the process ends with it. What it sent unconfirmed is sent
             // again from the cursor at the next start; the console takes a batch it

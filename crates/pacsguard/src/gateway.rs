@@ -189,6 +189,23 @@ impl Running {
     pub fn join(self) {
         let _ = self.thread.join();
     }
+
+    /// [`Running::join`], unless `hurry` is set meanwhile (a second stop signal to
+    /// `serve`, review r31-watch): then the associations in flight are ended at once and
+    /// screening still running is not waited for ([`pacsguard_gateway::Aborter::hurry`]),
+    /// each recorded saying so. Whether the stop was cut short.
+    pub fn join_or_hurry(self, hurry: &std::sync::atomic::AtomicBool) -> bool {
+        let mut hurried = false;
+        while !self.thread.is_finished() {
+            if !hurried && hurry.load(Ordering::Relaxed) {
+                hurried = true;
+                self.aborter.hurry();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.thread.join();
+        hurried
+    }
 }
 
 /// The nice value the gateway's screening threads run at (Linux: per thread). Screening
@@ -864,17 +881,22 @@ impl InServe {
         })
     }
 
-    /// Stops the gateway (associations in flight get `STOP_GRACE`) while the guard still
-    /// takes its records, and records the stop; whether anything needed attention.
-    pub fn stop(self) -> bool {
+    /// Stops the gateway (associations in flight get `STOP_GRACE`, unless `hurry`, a
+    /// second stop signal, cuts it short) while the guard still takes its records, and
+    /// records the stop; whether anything needed attention.
+    pub fn stop(self, hurry: &std::sync::atomic::AtomicBool) -> bool {
         self.stop.store(true, Ordering::Relaxed);
-        self.running.join();
+        let detail = if self.running.join_or_hurry(hurry) {
+            "gateway stopped (a second stop signal cut its STOP_GRACE short: the associations in flight were aborted, each recorded)"
+        } else {
+            "gateway stopped"
+        };
         let _ = self.reloads.join();
         self.evidence.push(Event::new(
             self.evidence.actor.clone(),
             Action::Gateway,
             Outcome::Success,
-            "gateway stopped".to_owned(),
+            detail.to_owned(),
         ));
         self.evidence.attention.load(Ordering::Relaxed)
     }

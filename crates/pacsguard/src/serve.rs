@@ -536,6 +536,9 @@ pub fn run(
         None => None,
     };
     let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
+    // The second signal cuts the stop's waits short beyond the guard's too: the
+    // gateway's and the last delivery to the console (review r31-watch).
+    let hurry_after_guard = Arc::clone(&hurry);
     // Before anything starts: a fleet store that can never work (a wrong password, no
     // such database, a connection string it cannot take) ends `serve` here, exit 2.
     let fleet_pool = crate::fleet::fleet_pool(&home)?;
@@ -982,7 +985,7 @@ pub fn run(
         pacsguard_console::server::serve(listener, tls.config, router, server_stop.clone());
     server_stop.store(true, Ordering::Relaxed);
     // The gateway stops while the guard still takes its records.
-    let gateway_attention = gateway.is_some_and(crate::gateway::InServe::stop);
+    let gateway_attention = gateway.is_some_and(|g| g.stop(&hurry_after_guard));
     // What stdout dropped and has not said yet: said, and recorded while the guard
     // still takes records; a line dropped after this is said on stderr below.
     let dropped = outlet.finish();
@@ -1011,7 +1014,7 @@ pub fn run(
     let joined = watcher.join();
     // The guard's last records ('stopped', the final checkpoint) to the console, within
     // STOP_DELIVERY_DEADLINE.
-    fleet.deliver_last(&home);
+    fleet.deliver_last(&home, &hurry_after_guard);
     // Whatever ended the guard: what stdout dropped since the stop's record is said.
     let late = outlet.finish();
     if late > 0 {

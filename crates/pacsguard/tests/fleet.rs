@@ -3760,6 +3760,47 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
     );
 }
 
+/// Review r31-watch: the second stop signal promises a stop "now without waiting",
+/// but `serve` on an enrolled host still waited its whole `STOP_DELIVERY_DEADLINE`
+/// (10 s) for a console that never answers. Now the second signal cuts that wait
+/// short too, and says why; the records left undelivered are named in the note the next
+/// start records on the trail (the cursor stays where the console last confirmed).
+#[test]
+fn a_second_stop_signal_cuts_the_wait_for_the_console_short() {
+    let listen = free_listen();
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", &listen]);
+    let host = enrolled_host(&console, &server, "pacs-32");
+    let mut guard = Serve::start(&host, &[]);
+    wait_host(&console, "pacs-32", |h| {
+        h["records"].as_u64() > Some(3) && h["state"] == "ok"
+    });
+    server.stop();
+    let _hole = Blackhole::on(&listen);
+    signal(&guard, nix::sys::signal::Signal::SIGTERM);
+    // Two signals sent together are one (a pending signal is not queued twice): the
+    // second is sent again until it is taken as such.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !guard.stderr().contains("now without waiting") && Instant::now() < until {
+        signal(&guard, nix::sys::signal::Signal::SIGTERM);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = guard.child.wait();
+    // The reader thread ends at the pipe's end; its last lines may lag the exit.
+    std::thread::sleep(Duration::from_millis(300));
+    let said = guard.stderr();
+    assert!(said.contains("now without waiting"), "{said}");
+    assert!(
+        said.contains("were not delivered to the console")
+            && said.contains("a second stop signal cut the wait for the console short"),
+        "{said}"
+    );
+    let note = std::fs::read_to_string(host.home.join("fleet/stop-undelivered.txt"))
+        .unwrap_or_else(|e| panic!("no note for the next start ({e}): {said}"));
+    assert!(note.contains("a second stop signal"), "{note}");
+}
+
 /// Review r27-fleet, an attack that held: a copy of an approved host's enrolment
 /// waiting to be told apart (refused, not judged) when the console restarts gets a
 /// fresh wait, the wait being the console's memory. The host reports on beside it

@@ -2747,6 +2747,61 @@ fn a_held_data_set_never_finished_is_not_counted_as_relayed() {
     );
 }
 
+/// Review r31-watch: under `serve` the second stop signal promises a stop "now without
+/// waiting", but the gateway's stop still gave an association in flight its whole
+/// `STOP_GRACE` (10 s). Now the second signal ends it at once (an A-ABORT), and its
+/// record and the gateway's stop record say the second signal cut the grace short.
+#[test]
+fn under_serve_a_second_stop_signal_cuts_the_gateways_grace_short() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let mut gateway = Gateway::start_with(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+        true,
+        &[],
+    );
+    // In flight at the stop (by construction: it is held open, idle).
+    let mut held = established(gateway.ports[0]);
+    gateway.signal(nix::sys::signal::Signal::SIGTERM);
+    // Two signals sent together are one (a pending signal is not queued twice): the
+    // second is sent again until it is taken as such.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l.contains("now without waiting"))
+        && Instant::now() < until
+    {
+        gateway.signal(nix::sys::signal::Signal::SIGTERM);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    held.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    assert_eq!(answer(&mut held).0, 7, "an A-ABORT");
+    let status = gateway.ended_within(Duration::from_secs(60));
+    assert!(matches!(status, 0 | 1), "{status}");
+    let records = trail_records(&env);
+    let cut: Vec<&String> = records
+        .iter()
+        .filter(|r| r.contains("a second stop"))
+        .collect();
+    assert!(
+        cut.iter().any(|r| r.contains("aborted")),
+        "the association's record: {records:#?}"
+    );
+    assert!(
+        cut.iter().any(|r| r.contains("gateway stopped")),
+        "the gateway's stop record: {records:#?}"
+    );
+}
+
 /// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
 /// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
 /// never screened. It now ends as any aborted association does.

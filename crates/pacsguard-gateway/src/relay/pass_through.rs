@@ -370,6 +370,10 @@ pub(super) async fn relay(
             Outcome::Failure,
             "closed: the gateway's evidence can no longer be kept".to_owned(),
         ),
+        End::Stopped(Stopping::Hurried) => (
+            Outcome::Failure,
+            format!("closed: {}", super::stopped_in_flight(Stopping::Hurried)),
+        ),
         End::Stopped(_) => (
             Outcome::Failure,
             format!(

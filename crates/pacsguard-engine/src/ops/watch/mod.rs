@@ -301,6 +301,13 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// is not judged half-written.
 pub const STOP_DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// A debug build's hook: the stop holds, before it reads the kernel's last events, while
+/// the file this variable names exists (see [`Guard::hold_before_stop_read`]), up to
+/// [`TEST_HOLD_LIMIT`]. Ignored by a release build.
+pub const TEST_HOLD_BEFORE_STOP_READ_VAR: &str = "PACSGUARD_TEST_HOLD_BEFORE_STOP_READ";
+/// The longest that hook holds a stop.
+const TEST_HOLD_LIMIT: Duration = Duration::from_secs(120);
+
 /// How long a stop goes on reading the events the kernel still holds for the watched
 /// directories once the workers' jobs are back (or [`STOP_GRACE`] has passed): events of
 /// changes made up to then were left unread and their changes unsaid until the next
@@ -943,24 +950,57 @@ fn written_while_hashed_at_limit(path: PathBuf, looks: u32) -> Finding {
 /// counted, so a flood of them cannot make the warning (and its trail record) unbounded.
 /// The bytes of events the kernel holds in `fd`'s queue (`FIONREAD`); 0 when it cannot
 /// tell.
+/// Hands `message` to the loop without waiting (a fanotify reader must keep the kernel's
+/// queue drained): without room, it is dropped and `dropped` set for the loop to report
+/// (see [`Guard::report_reader_drops`]). False once the loop is gone (the reader ends).
+fn send_or_flag(tx: &SyncSender<Msg>, message: Msg, dropped: &AtomicBool) -> bool {
+    match tx.try_send(message) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            dropped.store(true, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
 fn unread_bytes(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
     rustix::io::ioctl_fionread(fd).unwrap_or(0)
 }
 
 /// The detail of the warning on events the stop left in the kernel's inotify queue
 /// (see [`Guard::report_unread_at_stop`]).
-fn unread_at_stop_detail(bytes: u64, hurried: bool) -> String {
+fn unread_at_stop_detail(unread: Unread, hurried: bool) -> String {
     let why = if hurried {
         "a second stop signal cut the stop short"
     } else {
         "changes went on being made through the stop"
     };
+    let coming = if unread.still_coming {
+        format!(
+            ", and more than {MAX_QUEUED_BATCHES} batches of events already read from the \
+             kernel (MAX_QUEUED_BATCHES) still coming from the event readers"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "the watcher stopped with {bytes} bytes of events still unread in the kernel's \
-         inotify queue ({why}; STOP_READ_GRACE {} s): which paths they name is unknown; \
-         the next start's comparison with the profile reports what they changed",
+        "the watcher stopped with {} bytes of events still unread in the kernel's \
+         inotify queue{coming} ({why}; STOP_READ_GRACE {} s): which paths they name is \
+         unknown; the next start's comparison with the profile reports what they changed",
+        unread.bytes,
         STOP_READ_GRACE.as_secs()
     )
+}
+
+/// What the stop's reading left unread (see [`Guard::read_rest_at_stop`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Unread {
+    /// Bytes of events still in the kernel's inotify queue.
+    bytes: u64,
+    /// Batches were still coming from the event readers once the channel's room of
+    /// them had been taken.
+    still_coming: bool,
 }
 
 fn unjudged_at_stop_detail(unjudged: &[&PathBuf]) -> String {
@@ -1692,6 +1732,13 @@ struct Guard<'a> {
     hurry: Arc<AtomicBool>,
     /// `hurry` was seen set: the stop's waits are over.
     hurried: bool,
+    /// Set by fanotify's write reader when it had no room in the channel for a batch
+    /// (it never waits for the loop): an overflow, said by the next tick or the stop
+    /// (review r31-watch: said only once a later batch found room, so never when none
+    /// followed).
+    writes_dropped: Arc<AtomicBool>,
+    /// The same for fanotify's reader of attribute changes.
+    attribs_dropped: Arc<AtomicBool>,
 }
 
 impl<'a> Guard<'a> {
@@ -1872,6 +1919,8 @@ impl<'a> Guard<'a> {
             link_changes: links::LinkChanges::default(),
             hurry: Arc::default(),
             hurried: false,
+            writes_dropped: Arc::default(),
+            attribs_dropped: Arc::default(),
             profile_paths,
             profile_digests,
         })
@@ -1990,9 +2039,12 @@ impl<'a> Guard<'a> {
         self.finish_jobs()?;
         // The events of the last changes, read while the jobs were waited for or still in
         // the kernel's queue, are named with the rest (review r31-watch).
+        self.hold_before_stop_read();
         let unread = self.read_rest_at_stop()?;
         self.report_unfinished_jobs()?;
-        // An overflow just before the stop is still reported, not left for nobody.
+        // An overflow just before the stop is still reported, not left for nobody, and a
+        // batch a fanotify reader dropped with no batch after it too (review r31-watch).
+        self.report_reader_drops(Instant::now())?;
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
         self.report_unread_at_stop(unread, Instant::now())?;
@@ -2058,21 +2110,31 @@ impl<'a> Guard<'a> {
     /// Once the jobs are back: reads what the event readers still bring (their paths
     /// wait in the debounce, named by [`Guard::report_unjudged_at_stop`]) until the
     /// loop's channel and the kernel's inotify queue are empty, [`STOP_READ_GRACE`] at
-    /// most, not waiting at all once hurried. Returns the bytes of events the kernel
-    /// still held for the watched directories then (none: all read).
+    /// most, not waiting at all once hurried. Returns what was left unread then: the
+    /// bytes of events the kernel still held for the watched directories, and whether
+    /// the readers were still bringing batches (see [`Guard::take_rest_at_cut`]).
     ///
     /// Only inotify's queue is counted: it holds events of watched directories alone,
     /// while fanotify's marks hold every write on the roots' file systems, other
     /// programs' included (a busy machine's queue is never empty; the writes to guarded
     /// files among them are also inotify's events, but through a hard link outside).
-    fn read_rest_at_stop(&mut self) -> Result<u64, EngineError> {
+    fn read_rest_at_stop(&mut self) -> Result<Unread, EngineError> {
         let end = Instant::now() + STOP_READ_GRACE;
         loop {
             let more_queued = self.handle_queued(MAX_QUEUED_BATCHES)? == MAX_QUEUED_BATCHES;
             let unread = unread_bytes(self.watcher.queue_fd());
-            let all_read = !more_queued && unread == 0;
-            if all_read || self.hurried() || Instant::now() >= end {
-                return Ok(unread);
+            if !more_queued && unread == 0 {
+                return Ok(Unread::default());
+            }
+            if self.hurried() || Instant::now() >= end {
+                // Review r31-watch: the batches still in the channel here were dropped,
+                // unnamed and uncounted, and with the kernel's queue empty the stop
+                // said nothing at all (exit 0).
+                let still_coming = self.take_rest_at_cut(Instant::now())?;
+                return Ok(Unread {
+                    bytes: unread_bytes(self.watcher.queue_fd()),
+                    still_coming,
+                });
             }
             if more_queued {
                 continue;
@@ -2080,8 +2142,88 @@ impl<'a> Guard<'a> {
             match self.rx.recv_timeout(TICK) {
                 Ok(message) => self.handle(message)?,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(unread),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Ok(Unread {
+                        bytes: unread,
+                        still_coming: false,
+                    });
+                }
             }
+        }
+    }
+
+    /// When the stop's reading is cut (hurried, or [`STOP_READ_GRACE`] spent): the
+    /// batches already in the channel (at most [`MAX_QUEUED_BATCHES`], its room) are
+    /// taken without being judged, their paths put in the debounce for
+    /// [`Guard::report_unjudged_at_stop`] to name (fanotify's writes under every guarded
+    /// name of their inode); the other messages (a job back, the scrub's) are handled as
+    /// any. Returns whether batches were still coming after those (readers refilling the
+    /// channel through the stop): said by the `events-lost` warning of the stop.
+    fn take_rest_at_cut(&mut self, now: Instant) -> Result<bool, EngineError> {
+        let mut batches = 0usize;
+        for _ in 0..MAX_QUEUED_BATCHES {
+            let Ok(message) = self.rx.try_recv() else {
+                return Ok(false);
+            };
+            match message {
+                Msg::Inotify(Ok(events)) => {
+                    batches += 1;
+                    for notice in self.watcher.translate(events) {
+                        self.report.notices += 1;
+                        match notice {
+                            Notice::Changed { path, .. } => {
+                                self.debounce.mark(path, now, false, true)
+                            }
+                            Notice::Overflow => self.overflowed(now)?,
+                        }
+                    }
+                }
+                Msg::Written(Ok(notices)) => {
+                    batches += 1;
+                    for notice in notices {
+                        self.report.notices += 1;
+                        match notice {
+                            WriteNotice::Written { path, inode, .. } => {
+                                for (name, _) in self.written_names(path, inode, String::new()) {
+                                    self.debounce.mark(name, now, false, true);
+                                }
+                            }
+                            WriteNotice::Overflow => self.fanotify_overflowed(now)?,
+                        }
+                    }
+                }
+                other => self.handle(other)?,
+            }
+        }
+        if batches > 0 {
+            self.out.notice(&format!(
+                "stopping: {batches} batches of events already read from the kernel were \
+                 taken without being judged; their paths are named at the stop"
+            ));
+        }
+        Ok(self.rx.try_recv().is_ok())
+    }
+
+    /// A debug build's hook: the stop holds, before it reads the kernel's last events,
+    /// while the file named by [`TEST_HOLD_BEFORE_STOP_READ_VAR`] exists (a test queues
+    /// batches in the channel meanwhile, and sends the second stop signal). Bounded by
+    /// [`TEST_HOLD_LIMIT`]. A release build never reads the variable.
+    fn hold_before_stop_read(&mut self) {
+        let Some(hold) = cfg!(debug_assertions)
+            .then(|| std::env::var_os(TEST_HOLD_BEFORE_STOP_READ_VAR))
+            .flatten()
+            .map(PathBuf::from)
+        else {
+            return;
+        };
+        self.out.notice(&format!(
+            "TEST HOOK: the stop holds before reading the last events while {} exists \
+             (a debug build, {TEST_HOLD_BEFORE_STOP_READ_VAR}); never in production",
+            escape_path(&hold)
+        ));
+        let end = Instant::now() + TEST_HOLD_LIMIT;
+        while hold.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -2089,11 +2231,11 @@ impl<'a> Guard<'a> {
     /// [`Guard::read_rest_at_stop`]) are said: one `events-lost` warning per root, on the
     /// output, the trail and stderr. Which paths they name is unknown; the next start's
     /// comparison with the profile reports what they changed.
-    fn report_unread_at_stop(&mut self, bytes: u64, now: Instant) -> Result<(), EngineError> {
-        if bytes == 0 {
+    fn report_unread_at_stop(&mut self, unread: Unread, now: Instant) -> Result<(), EngineError> {
+        if unread.bytes == 0 && !unread.still_coming {
             return Ok(());
         }
-        let detail = unread_at_stop_detail(bytes, self.hurried);
+        let detail = unread_at_stop_detail(unread, self.hurried);
         self.out.notice(&detail);
         let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
         let findings: Vec<Finding> = roots
@@ -2266,31 +2408,16 @@ impl<'a> Guard<'a> {
         let tx = self.tx.clone();
         // A mount mark sees every write on the mount. The reader must keep the kernel's
         // queue drained even while the main loop is busy, so it never waits for the loop:
-        // a batch the loop has no room for is dropped and reported as an overflow (and
-        // rescanned) once there is room again.
-        let dropped = std::cell::Cell::new(false);
+        // a batch the loop has no room for is dropped, and the flag it leaves is reported
+        // as an overflow (and rescanned) by the loop's next tick or the stop
+        // (see [`Guard::report_reader_drops`]).
+        let dropped = Arc::clone(&self.writes_dropped);
         let started = writes.spawn_reader(
             move |path, inode| {
                 wanted.iter().any(|root| path.starts_with(root))
                     || inodes.read().is_ok_and(|known| known.contains(&inode))
             },
-            move |batch| {
-                if dropped.get() {
-                    match tx.try_send(Msg::Written(Ok(vec![WriteNotice::Overflow]))) {
-                        Ok(()) => dropped.set(false),
-                        Err(TrySendError::Full(_)) => return true,
-                        Err(TrySendError::Disconnected(_)) => return false,
-                    }
-                }
-                match tx.try_send(Msg::Written(batch)) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        dropped.set(true);
-                        true
-                    }
-                    Err(TrySendError::Disconnected(_)) => false,
-                }
-            },
+            move |batch| send_or_flag(&tx, Msg::Written(batch), &dropped),
         );
         if let Err(e) = started {
             return format!("inotify alone (fanotify reader: {e})");
@@ -2327,27 +2454,13 @@ impl<'a> Guard<'a> {
         }
         let tx = self.tx.clone();
         // Like the write reader, never waits for the loop: a batch without room is an
-        // overflow, reported once there is room.
-        let dropped = std::cell::Cell::new(false);
+        // overflow, reported by the next tick or the stop.
+        let dropped = Arc::clone(&self.attribs_dropped);
         let started = attribs.spawn_reader(move |batch| {
             let Ok(batch) = batch else {
                 return false;
             };
-            if dropped.get() {
-                match tx.try_send(Msg::Attrib(vec![AttribNotice::Overflow])) {
-                    Ok(()) => dropped.set(false),
-                    Err(TrySendError::Full(_)) => return true,
-                    Err(TrySendError::Disconnected(_)) => return false,
-                }
-            }
-            match tx.try_send(Msg::Attrib(batch)) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    dropped.set(true);
-                    true
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            }
+            send_or_flag(&tx, Msg::Attrib(batch), &dropped)
         });
         if let Err(e) = started {
             return format!("a new hard link is seen at its next write (fanotify reader: {e})");
@@ -2387,13 +2500,32 @@ impl<'a> Guard<'a> {
             self.debounce.mark(path, now, false, true);
         }
         if notices.contains(&AttribNotice::Overflow) {
-            self.events_lost(
-                Queue::Attrib,
-                "fanotify's queue of attribute changes overflowed and dropped some (link \
-                 counts, modes, owners of files on the roots' file systems); a new hard \
-                 link among them is seen at the next write through it or by the scrub",
-                now,
-            )?;
+            self.attribs_overflowed(now)?;
+        }
+        Ok(())
+    }
+
+    /// fanotify's attribute changes were dropped (its queue overflowed, or its reader
+    /// had no room in the channel for a batch).
+    fn attribs_overflowed(&mut self, now: Instant) -> Result<(), EngineError> {
+        self.events_lost(
+            Queue::Attrib,
+            "fanotify's queue of attribute changes overflowed and dropped some (link \
+             counts, modes, owners of files on the roots' file systems); a new hard \
+             link among them is seen at the next write through it or by the scrub",
+            now,
+        )
+    }
+
+    /// The batches fanotify's readers dropped for want of room in the channel (see
+    /// [`send_or_flag`]) are overflows like the kernel's: said here, from the loop's
+    /// tick and the stop, whether or not another batch followed them.
+    fn report_reader_drops(&mut self, now: Instant) -> Result<(), EngineError> {
+        if self.writes_dropped.swap(false, Ordering::Relaxed) {
+            self.fanotify_overflowed(now)?;
+        }
+        if self.attribs_dropped.swap(false, Ordering::Relaxed) {
+            self.attribs_overflowed(now)?;
         }
         Ok(())
     }
@@ -6072,6 +6204,7 @@ impl<'a> Guard<'a> {
         if self.degraded.as_ref().is_some_and(|d| d.due(now)) {
             self.catch_up(now);
         }
+        self.report_reader_drops(now)?;
         self.report_overflows(now, false)?;
         // What the console beside this watcher did (logins, account changes): on the
         // trail in order, within one turn, signed with the next checkpoint.
@@ -7048,11 +7181,20 @@ mod tests {
 
     #[test]
     fn the_unread_events_warning_says_why_they_were_left() {
-        let detail = unread_at_stop_detail(4096, true);
+        let unread = |bytes, still_coming| Unread {
+            bytes,
+            still_coming,
+        };
+        let detail = unread_at_stop_detail(unread(4096, false), true);
         assert!(detail.contains("4096 bytes"), "{detail}");
         assert!(detail.contains("a second stop signal"), "{detail}");
-        let detail = unread_at_stop_detail(32, false);
+        assert!(!detail.contains("still coming"), "{detail}");
+        let detail = unread_at_stop_detail(unread(32, false), false);
         assert!(detail.contains("through the stop"), "{detail}");
+        // Batches still coming from the readers once the channel's room was taken.
+        let detail = unread_at_stop_detail(unread(0, true), true);
+        assert!(detail.contains("MAX_QUEUED_BATCHES"), "{detail}");
+        assert!(detail.contains("still coming"), "{detail}");
     }
 
     /// Review r27-watch: the hashed state of a stored instance truncated and not yet
