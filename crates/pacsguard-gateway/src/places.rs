@@ -660,6 +660,24 @@ impl Places {
         }
     }
 
+    /// Whether a sender wants an association place now: a network or peer refused for
+    /// want of one is still owed it, or every place is taken. An association holding its
+    /// place without ever using it is cut only then (the relay's `never_used`): a sender
+    /// that opens its association early and sends later (a modality sending images as
+    /// they are reconstructed) takes nothing from anyone while places are free, and an
+    /// abort would fail its transfer for nothing (do no harm).
+    pub fn wanted(&self) -> bool {
+        self.wanted_at(Instant::now())
+    }
+
+    fn wanted_at(&self, now: Instant) -> bool {
+        let t = self.table();
+        let owed = |w: &Waited| w.owed_at(now, self.fair_share_for);
+        t.waiting.values().any(owed)
+            || t.waiting_peers.values().any(owed)
+            || t.associations.values().sum::<usize>() >= self.max_associations
+    }
+
     /// Connections waiting for their request, in total.
     pub fn pending_count(&self) -> usize {
         self.table().pending.len()
@@ -1492,6 +1510,38 @@ mod tests {
         );
         assert!(places.table().waiting_peers.contains_key(&modality));
         assert!(!places.table().waiting_peers.contains_key(&ip("10.0.0.99")));
+    }
+
+    /// Session 32: an association that never sends is cut only while a sender wants a
+    /// place. Places free and nobody refused: nothing is wanted. A refusal makes a place
+    /// wanted while the refused sender is owed one; every place taken does too.
+    #[test]
+    fn a_place_is_wanted_only_while_a_sender_is_refused_or_every_place_is_taken() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 3, 3, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let _early = places
+            .association_at(ip("10.0.0.7"), at(0))
+            .expect("the network's 1");
+        assert!(!places.wanted_at(at(1)), "two places free, nobody refused");
+        assert!(
+            places.association_at(ip("10.0.0.8"), at(2)).is_err(),
+            "at its network's cap"
+        );
+        assert!(places.wanted_at(at(3)), "a sender refused is owed a place");
+        assert!(
+            !places.wanted_at(at(3 + 900)),
+            "no longer once the refusal is forgotten"
+        );
+        let _second = places
+            .association_at(ip("10.0.1.7"), at(3 + 900))
+            .expect("another network");
+        let _third = places
+            .association_at(ip("10.0.2.7"), at(3 + 900))
+            .expect("a third network");
+        assert!(places.wanted_at(at(3 + 901)), "every place taken");
     }
 
     /// Session 32: a place owed stayed held for `association_fair_share_seconds` (900 s)

@@ -3917,7 +3917,7 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
             pace_limits(limits),
         );
         let why = answer_overdue(counts, limits, now)
-            .or_else(|| never_used(counts, limits, now))
+            .or_else(|| never_used(counts, limits, now, || shared.places.wanted()))
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
             .or_else(|| pace_broken(&pace, counts, limits, now));
@@ -3929,13 +3929,21 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
 }
 
 /// Why the association must end for holding its place without ever using it, if it
-/// must: a real requestor sends its first request at once, and one whose every context
-/// was refused is held to the same `limits.request_seconds` (session 32).
-fn never_used(counts: &Counts, limits: &Limits, now: Instant) -> Option<String> {
+/// must: while another sender wants a place (`wanted`, `Places::wanted`), one that sent
+/// nothing since it was established is held to `limits.request_seconds`, as one whose
+/// every context was refused (session 32). While places are free it is left alone: a
+/// sender may open its association before its first image is ready, and cutting it
+/// would fail a clinical transfer to spare nobody.
+fn never_used(
+    counts: &Counts,
+    limits: &Limits,
+    now: Instant,
+    wanted: impl FnOnce() -> bool,
+) -> Option<String> {
     let unused = counts.progress().unused_for(now)?;
-    (unused >= limits.request).then(|| {
+    (unused >= limits.request && wanted()).then(|| {
         format!(
-            "nothing sent in either direction in {} s since the association was established (limits.request_seconds): an association that holds its place without using it; aborted both ways (A-ABORT)",
+            "nothing sent in either direction in {} s since the association was established (limits.request_seconds) while another sender wanted a place: an association that holds its place without using it; aborted both ways (A-ABORT)",
             limits.request.as_secs()
         )
     })

@@ -7909,39 +7909,57 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
 /// Session 32 (issue 16): an association whose every presentation context was refused
 /// held its place `request_seconds` at most, but one with a context accepted that it
 /// never used held it until `idle_seconds` or `progress_seconds`: nothing sent once
-/// established, it is aborted after `request_seconds` too (a real requestor sends its
-/// first request at once).
+/// established, it is aborted after `request_seconds` too while another sender wants a
+/// place (a requestor with work sends its first request at once; one opening early for
+/// images still to come keeps its association while places are free).
 #[test]
-fn an_association_that_never_sends_anything_ends_after_request_seconds() {
+fn an_association_that_never_sends_anything_ends_after_request_seconds_while_a_place_is_wanted() {
+    use std::io::Read as _;
     require_dcmtk();
     let env = Env::new();
     let upstream = Receiver::start(&env.dir.path().join("rx"));
     let gateway = Gateway::start(
         &env,
         &format!(
-            "[limits]\nrequest_seconds = 2\n{}",
+            "[limits]\nrequest_seconds = 1\nmax_associations = 2\nmax_associations_per_peer = 2\nmax_associations_per_network = 2\n{}",
             config(
                 &[("127.0.0.0/8", "")],
                 &route("PACS", "CT1", ANY, upstream.port)
             )
         ),
     );
-    let mut idle = established(gateway.ports[0]);
-    idle.set_read_timeout(Some(Duration::from_secs(60)))
+    // A place free and nobody refused: a sender that opened its association before its
+    // first image is ready is left alone (an abort would fail its transfer for nothing).
+    let mut early = established(gateway.ports[0]);
+    early
+        .set_read_timeout(Some(Duration::from_secs(4)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let waited = early.read(&mut byte);
+    assert!(
+        matches!(&waited, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "left open four times request_seconds while places were free: {waited:?}"
+    );
+    // A second one takes the last place: every place taken, the one unused longest is
+    // cut, which frees a place.
+    let second = established(gateway.ports[0]);
+    early
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     assert_eq!(
-        answer(&mut idle).0,
+        answer(&mut early).0,
         7,
         "an A-ABORT, long before idle_seconds"
     );
-    // A sender using its association is not cut by it.
+    // The place it held serves a sender with work.
     let out = echoscu(gateway.ports[0], "CT1", "PACS");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(second);
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
     assert!(
         details.iter().any(|d| d.contains(
-            "nothing sent in either direction in 2 s since the association was established (limits.request_seconds): an association that holds its place without using it; aborted both ways (A-ABORT)"
+            "nothing sent in either direction in 1 s since the association was established (limits.request_seconds) while another sender wanted a place: an association that holds its place without using it; aborted both ways (A-ABORT)"
         )),
         "{details:#?}"
     );
