@@ -631,8 +631,9 @@ fn first_argument(rest: &[u8]) -> &[u8] {
 
 /// The first [`MAX_SWITCH_ARGUMENTS`] arguments in `rest` as cmd.exe splits them: at its
 /// delimiters outside quotes (`"C:\Program Files\x" /s` is two), ending at the line's end
-/// and, outside quotes, at an operator or a redirection (what follows is another
-/// command, or a file's name).
+/// (a Ctrl-Z too, which cmd.exe reads as one) and, outside quotes, at an operator or a
+/// redirection (what follows is another command, or a file's name). A quote never
+/// carries an argument past a line's end: each is read within its line.
 fn leading_arguments(rest: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = rest;
     std::iter::from_fn(move || {
@@ -645,7 +646,7 @@ fn leading_arguments(rest: &[u8]) -> impl Iterator<Item = &[u8]> {
                 if b == b'"' {
                     quoted = !quoted;
                 }
-                matches!(b, b'\r' | b'\n')
+                matches!(b, b'\r' | b'\n' | CTRL_Z)
                     || (!quoted
                         && (is_token_delimiter(b) || matches!(b, b'&' | b'|' | b'<' | b'>')))
             })
@@ -5356,6 +5357,7 @@ mod tests {
             (&far[..], false),
             (&near[..], true),
             (b"rd x\r\n/s /q\r\n", false),
+            (b"rd \"x\x1a/s\"\r\n", false),
             (b"rd x & /s\r\n", false),
             (b"rd x | /s\r\n", false),
             (b"rd x > /s\r\n", false),
@@ -6475,9 +6477,11 @@ mod chance_match_tests {
         let mut warnings = 0;
         for window in 0..300 {
             let bytes = rich_window(&mut next);
-            let pixel_data = [0..bytes.len()];
+            // The whole window is one binary value (compressed Pixel Data).
+            let pixel_data = 0..bytes.len();
             let clock = crate::budget::Clock::default();
-            let Some(command) = super::find_batch_command_within(&bytes, &pixel_data, &clock)
+            let Some(command) =
+                super::find_batch_command_within(&bytes, std::slice::from_ref(&pixel_data), &clock)
             else {
                 continue;
             };
