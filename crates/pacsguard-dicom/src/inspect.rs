@@ -161,6 +161,9 @@ pub struct Inspection {
     /// there (compressed pixel data is near-uniform): what only chance bytes make is a
     /// warning there, an alert elsewhere (ARCHITECTURE invariant 11).
     pub binary_values: Vec<Range<usize>>,
+    /// Where a deflated data set's compressed bytes lie in the file: near-uniform bytes,
+    /// binary as a whole to the readers of the whole file.
+    pub deflated: Option<Range<usize>>,
     /// The inflated data set of a deflated transfer syntax (as far as it inflated), for
     /// rules: what a reader decodes must be screened, not only the compressed bytes.
     pub inflated: Vec<u8>,
@@ -186,6 +189,7 @@ impl Inspection {
             complete: false,
             documents: Vec::new(),
             binary_values: Vec::new(),
+            deflated: None,
             inflated: Vec::new(),
             nested_files: Vec::new(),
             observations: Vec::new(),
@@ -399,11 +403,11 @@ fn inspect_nested(bytes: &[u8], mut budget: Budget, nesting: Nesting) -> (Inspec
     // What starts in a preamble already reported as executable or active is that finding.
     let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
     let clock = budget.clock();
-    // The binary values are offsets in the inflated data set when there is one.
-    let binary: &[Range<usize>] = if inspection.inflated.is_empty() {
-        &inspection.binary_values
-    } else {
-        &[]
+    // The binary values are offsets in the inflated data set when there is one; the
+    // file holds it compressed.
+    let binary: &[Range<usize>] = match &inspection.deflated {
+        Some(compressed) => std::slice::from_ref(compressed),
+        None => &inspection.binary_values,
     };
     for hidden in readers::whole_file(bytes, &documents, binary, preamble_active, &clock) {
         if preamble_active && hidden.offset < PREAMBLE_LEN {
@@ -1521,6 +1525,7 @@ fn read_deflated(
     let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return;
     };
+    let broke = problem.is_some();
     if let Some((kind, detail)) = problem {
         found.push(Observation {
             kind,
@@ -1566,6 +1571,14 @@ fn read_deflated(
             });
         }
     }
+    // To the end of the deflate stream; past a break, the rest of the file is the
+    // stream's too.
+    let compressed_end = if broke {
+        bytes.len()
+    } else {
+        bytes.len().min(start + consumed)
+    };
+    inspection.deflated = Some(start.min(compressed_end)..compressed_end);
     inspection.inflated = inflated;
 }
 
@@ -1882,6 +1895,29 @@ mod tests {
         argued[100..115].copy_from_slice(b"\r\nevil.exe /s\r\n");
         let argued = DicomBuilder::ct(uid).pixels(Pixels::Native(argued)).build();
         assert_eq!(batch_findings(&argued), alert, "a bare name with a switch");
+        // A deflated data set written in a stored block (bytes kept as they are, as a
+        // deflater writes incompressible ones): the line is in the file's compressed
+        // bytes and in the inflated data set's OB value alike.
+        let plain = DicomBuilder::ct(uid)
+            .without_pixels()
+            .transfer_syntax(DEFLATED[0])
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &binary)
+            .build();
+        let meta_len = u32::from_le_bytes(plain[140..144].try_into().expect("4 bytes"));
+        let data_set = &plain[144 + meta_len as usize..];
+        let len = u16::try_from(data_set.len()).expect("one stored block");
+        let mut deflated = plain[..144 + meta_len as usize].to_vec();
+        deflated.push(0x01); // the final block, stored
+        deflated.extend(len.to_le_bytes());
+        deflated.extend((!len).to_le_bytes());
+        deflated.extend(data_set);
+        assert_eq!(inspect(&deflated).inflated, data_set);
+        assert_eq!(
+            batch_findings(&deflated),
+            [warning.clone(), warning].concat(),
+            "a deflated data set, read whole and inflated"
+        );
     }
 
     /// Review r24-scan: the readers of the whole file ran to their own limits whatever
