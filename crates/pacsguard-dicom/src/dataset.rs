@@ -20,7 +20,7 @@ use crate::meta::uid_text;
 /// levels; each level costs the parser state, and a forged file nests one per 8 bytes.
 pub const MAX_SEQUENCE_DEPTH: usize = 64;
 
-const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+pub(crate) const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
 const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 

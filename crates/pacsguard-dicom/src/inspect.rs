@@ -155,6 +155,15 @@ pub struct Inspection {
     /// Whether the data set was read to its end.
     pub complete: bool,
     pub documents: Vec<Document>,
+    /// Where the binary values lie (Pixel Data, its fragments, values of the VRs of
+    /// bytes: [`is_binary_value`]), sorted and apart, in the bytes walked: the file's,
+    /// or the inflated data set's for a deflated transfer syntax. Chance bytes live
+    /// there (compressed pixel data is near-uniform): what only chance bytes make is a
+    /// warning there, an alert elsewhere (ARCHITECTURE invariant 11).
+    pub binary_values: Vec<Range<usize>>,
+    /// Where a deflated data set's compressed bytes lie in the file: near-uniform bytes,
+    /// binary as a whole to the readers of the whole file.
+    pub deflated: Option<Range<usize>>,
     /// The inflated data set of a deflated transfer syntax (as far as it inflated), for
     /// rules: what a reader decodes must be screened, not only the compressed bytes.
     pub inflated: Vec<u8>,
@@ -179,6 +188,8 @@ impl Inspection {
             pixel_data: None,
             complete: false,
             documents: Vec::new(),
+            binary_values: Vec::new(),
+            deflated: None,
             inflated: Vec::new(),
             nested_files: Vec::new(),
             observations: Vec::new(),
@@ -392,7 +403,13 @@ fn inspect_nested(bytes: &[u8], mut budget: Budget, nesting: Nesting) -> (Inspec
     // What starts in a preamble already reported as executable or active is that finding.
     let preamble_active = matches!(inspection.preamble, Some(Preamble::Executable { .. }));
     let clock = budget.clock();
-    for hidden in readers::whole_file(bytes, &documents, preamble_active, &clock) {
+    // The binary values are offsets in the inflated data set when there is one; the
+    // file holds it compressed.
+    let binary: &[Range<usize>] = match &inspection.deflated {
+        Some(compressed) => std::slice::from_ref(compressed),
+        None => &inspection.binary_values,
+    };
+    for hidden in readers::whole_file(bytes, &documents, binary, preamble_active, &clock) {
         if preamble_active && hidden.offset < PREAMBLE_LEN {
             continue;
         }
@@ -422,7 +439,8 @@ fn read_inflated_as_a_whole_file(
     }
     let documents = document_ranges(inspection, true);
     let mut stopped_said = false;
-    for hidden in readers::whole_file(&inspection.inflated, &documents, false, clock) {
+    let binary = &inspection.binary_values;
+    for hidden in readers::whole_file(&inspection.inflated, &documents, binary, false, clock) {
         stopped_said |= hidden.kind == FindingKind::NotInspected;
         found.push(Observation {
             kind: hidden.kind,
@@ -786,7 +804,7 @@ fn not_dicom(bytes: &[u8], budget: &mut Budget) -> Inspection {
     let text = is_plain_text(bytes);
     let mut text_commands = None;
     let clock = budget.clock();
-    for hidden in readers::whole_file(bytes, &[], format == Some(Format::Pdf), &clock) {
+    for hidden in readers::whole_file(bytes, &[], &[], format == Some(Format::Pdf), &clock) {
         if acted_on && format == Some(hidden.format) {
             continue; // the same thing the first bytes already named
         }
@@ -1507,6 +1525,7 @@ fn read_deflated(
     let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return;
     };
+    let broke = problem.is_some();
     if let Some((kind, detail)) = problem {
         found.push(Observation {
             kind,
@@ -1552,6 +1571,14 @@ fn read_deflated(
             });
         }
     }
+    // To the end of the deflate stream; past a break, the rest of the file is the
+    // stream's too.
+    let compressed_end = if broke {
+        bytes.len()
+    } else {
+        bytes.len().min(start + consumed)
+    };
+    inspection.deflated = Some(start.min(compressed_end)..compressed_end);
     inspection.inflated = inflated;
 }
 
@@ -1569,7 +1596,11 @@ fn walk_and_search(
     let mut document_bytes = 0usize;
     let mut documents = Vec::new();
     let mut nested_files = Vec::new();
+    let mut binary_values: Vec<Range<usize>> = Vec::new();
     let (summary, error) = dataset::walk(bytes, start, ts, |value| {
+        if is_binary_value(&value) {
+            binary_values.push(value.offset..value.offset + value.bytes.len());
+        }
         // Formatted only for a finding: once per element it was a tenth of the time of a
         // scan of small instances (perf).
         let place = || {
@@ -1619,6 +1650,18 @@ fn walk_and_search(
     });
     inspection.documents = documents;
     inspection.nested_files = nested_files;
+    // In the order walked, which is the file's; sorted and merged again all the same,
+    // since the batch search looks offsets up in them by bisection.
+    binary_values.sort_by_key(|range| range.start);
+    inspection.binary_values = binary_values
+        .into_iter()
+        .fold(Vec::new(), |mut apart, range| {
+            match apart.last_mut() {
+                Some(last) if last.end >= range.start => last.end = last.end.max(range.end),
+                _ => apart.push(range),
+            }
+            apart
+        });
     if inspection.sop_class_uid.is_none() || summary.sop_class_uid.is_some() {
         inspection.sop_class_uid = summary
             .sop_class_uid
@@ -1643,6 +1686,18 @@ fn walk_and_search(
         }
     }
     summary
+}
+
+/// Whether `value` holds bytes rather than text: Pixel Data (native or a fragment) or a
+/// value of a VR of bytes (OB, OD, OF, OL, OV, OW, and UN, which a reader does not know
+/// as text). Compressed pixel data and vendors' binary blobs are near-uniform bytes.
+fn is_binary_value(value: &dataset::ValueRef<'_>) -> bool {
+    value.fragment
+        || value.tag == dataset::PIXEL_DATA
+        || matches!(
+            value.vr,
+            VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::UN
+        )
 }
 
 /// Whether `value`, taken out of its element into a file (`dcm2pdf` writes an
@@ -1784,6 +1839,86 @@ fn show_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batch findings of `file`: severity and kind.
+    fn batch_findings(file: &[u8]) -> Vec<(Severity, FindingKind)> {
+        inspect(file)
+            .observations
+            .into_iter()
+            .filter(|o| o.format == Some(Format::Batch))
+            .map(|o| (o.severity, o.kind))
+            .collect()
+    }
+
+    /// Issue 10 (session 32): a bare name of a runnable file alone on a line
+    /// (`\nj.CPL|`) is ~3.5e-6 a window of 64 KiB of compressed pixel data (ARCHITECTURE
+    /// invariant 11): a warning where chance bytes live (pixel data, its fragments,
+    /// binary values), still an alert in the preamble and in text values, where they do
+    /// not. A warning there does not end the search: a command further on is an alert.
+    #[test]
+    fn a_bare_runnable_name_alone_is_a_warning_in_binary_values_and_an_alert_in_text() {
+        use pacsguard_testkit::{DicomBuilder, Pixels};
+        let uid = "1.2.826.0.1.3680043.10.1137.3.32";
+        let mut binary = vec![0x80u8; 512];
+        binary[100..112].copy_from_slice(b"\r\nevil.exe\r\n");
+        let warning = vec![(Severity::Warning, FindingKind::ActiveContent)];
+        let alert = vec![(Severity::Alert, FindingKind::ActiveContent)];
+        let native = DicomBuilder::ct(uid)
+            .pixels(Pixels::Native(binary.clone()))
+            .build();
+        assert_eq!(batch_findings(&native), warning, "native pixel data");
+        let fragment = DicomBuilder::ct(uid)
+            .pixels(Pixels::Encapsulated(vec![binary.clone()]))
+            .build();
+        assert_eq!(batch_findings(&fragment), warning, "a pixel data fragment");
+        let private = DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &binary)
+            .build();
+        assert_eq!(batch_findings(&private), warning, "a private OB value");
+        let text = DicomBuilder::ct(uid)
+            .element(0x0020, 0x4000, *b"LT", b"see\r\nevil.exe\r\n")
+            .build();
+        assert_eq!(batch_findings(&text), alert, "a text value");
+        let preamble = DicomBuilder::ct(uid)
+            .preamble(b"ACME\r\nevil.exe\r\n")
+            .build();
+        assert_eq!(batch_findings(&preamble), alert, "the preamble");
+        let then_text = DicomBuilder::ct(uid)
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &binary)
+            .element(0x0020, 0x4000, *b"LT", b"see\r\ncalc.exe\r\n")
+            .build();
+        assert_eq!(batch_findings(&then_text), alert, "binary, then text");
+        // A bare name with an argument, or any known tool, stays an alert anywhere.
+        let mut argued = binary.clone();
+        argued[100..115].copy_from_slice(b"\r\nevil.exe /s\r\n");
+        let argued = DicomBuilder::ct(uid).pixels(Pixels::Native(argued)).build();
+        assert_eq!(batch_findings(&argued), alert, "a bare name with a switch");
+        // A deflated data set written in a stored block (bytes kept as they are, as a
+        // deflater writes incompressible ones): the line is in the file's compressed
+        // bytes and in the inflated data set's OB value alike.
+        let plain = DicomBuilder::ct(uid)
+            .without_pixels()
+            .transfer_syntax(DEFLATED[0])
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &binary)
+            .build();
+        let meta_len = u32::from_le_bytes(plain[140..144].try_into().expect("4 bytes"));
+        let data_set = &plain[144 + meta_len as usize..];
+        let len = u16::try_from(data_set.len()).expect("one stored block");
+        let mut deflated = plain[..144 + meta_len as usize].to_vec();
+        deflated.push(0x01); // the final block, stored
+        deflated.extend(len.to_le_bytes());
+        deflated.extend((!len).to_le_bytes());
+        deflated.extend(data_set);
+        assert_eq!(inspect(&deflated).inflated, data_set);
+        assert_eq!(
+            batch_findings(&deflated),
+            [warning.clone(), warning].concat(),
+            "a deflated data set, read whole and inflated"
+        );
+    }
 
     /// Review r24-scan: the readers of the whole file ran to their own limits whatever
     /// the deadline (a gateway screening thread stayed busy long after it). On a data

@@ -19,11 +19,15 @@ use crate::{markup, shell};
 /// What other programs would act on in `bytes` (the whole file). `documents` are where
 /// the encapsulated documents lie: a PDF header inside one is the document itself,
 /// screened as such, not a disguise. `preamble_pdf` says the preamble finding
-/// already covers a PDF header there. Every reader stops at `clock`'s deadline, with a
-/// warning naming it.
+/// already covers a PDF header there. `binary` are the ranges of binary values (Pixel
+/// Data, its fragments, values of the VRs of bytes; sorted, apart), where chance bytes
+/// live: a batch command only chance bytes make there is a warning
+/// ([`shell::find_batch_command_within`]). Every reader stops at `clock`'s deadline, with
+/// a warning naming it.
 pub fn whole_file(
     bytes: &[u8],
     documents: &[Range<u64>],
+    binary: &[Range<usize>],
     preamble_pdf: bool,
     clock: &Clock,
 ) -> Vec<Hidden> {
@@ -41,7 +45,7 @@ pub fn whole_file(
     found.extend(markup_and_commands(
         bytes,
         shell::find_shell_command_until(bytes, clock),
-        None,
+        Commands::Whole(binary),
         clock,
     ));
     if let Some(action) = crate::postscript::find_postscript_action_until(bytes, clock) {
@@ -105,10 +109,18 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
     found.extend(markup_and_commands(
         bytes,
         None,
-        Some(&budget.carried),
+        Commands::Window(&budget.carried),
         &budget.clock(),
     ));
     found
+}
+
+/// What the batch search knows of the bytes it reads.
+enum Commands<'a> {
+    /// A whole file, with the ranges of its binary values.
+    Whole(&'a [Range<usize>]),
+    /// A later window of a file read in windows, with what the windows before it set.
+    Window(&'a crate::budget::Carried),
 }
 
 /// Markup that mshta would run, and the commands `cmd.exe` and ex/vi would run, with
@@ -116,7 +128,7 @@ pub fn window(bytes: &[u8], budget: &mut crate::Budget) -> Vec<Hidden> {
 fn markup_and_commands(
     bytes: &[u8],
     shell: Option<shell::Command>,
-    carried: Option<&crate::budget::Carried>,
+    batch: Commands<'_>,
     clock: &Clock,
 ) -> Vec<Hidden> {
     let mut found = Vec::new();
@@ -135,9 +147,9 @@ fn markup_and_commands(
     }
     for command in [
         shell,
-        match carried {
-            Some(carried) => shell::find_batch_command_carried(bytes, carried, clock),
-            None => shell::find_batch_command_until(bytes, clock),
+        match batch {
+            Commands::Window(carried) => shell::find_batch_command_carried(bytes, carried, clock),
+            Commands::Whole(binary) => shell::find_batch_command_within(bytes, binary, clock),
         },
         shell::find_ex_command_until(bytes, clock),
     ]
@@ -151,11 +163,7 @@ fn markup_and_commands(
                 _ => Format::Shell,
             },
             offset: command.offset,
-            kind: if command.severity == Severity::Alert {
-                FindingKind::ActiveContent
-            } else {
-                FindingKind::NotInspected
-            },
+            kind: command.kind,
             severity: command.severity,
             detail: command.detail,
         });
@@ -322,17 +330,26 @@ mod tests {
         let mut file = vec![0u8; 300];
         file.extend_from_slice(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj");
         let deadline = Clock::default();
-        let found = whole_file(&file, &[], false, &deadline);
+        let found = whole_file(&file, &[], &[], false, &deadline);
         assert_eq!(found[0].format, Format::Pdf);
         assert_eq!(found[0].offset, 300);
         // The document itself, or no catalog: not a disguise.
         let document = 290..400;
-        assert!(whole_file(&file, std::slice::from_ref(&document), false, &deadline).is_empty());
-        assert!(whole_file(&file[..309], &[], false, &deadline).is_empty());
+        assert!(
+            whole_file(
+                &file,
+                std::slice::from_ref(&document),
+                &[],
+                false,
+                &deadline
+            )
+            .is_empty()
+        );
+        assert!(whole_file(&file[..309], &[], &[], false, &deadline).is_empty());
         let mut ps = vec![0u8; 200];
         ps.extend_from_slice(b"%!PS-Adobe-3.0 PDF-1.7\n1 0 obj << /Type /Catalog >> endobj");
         assert_eq!(
-            whole_file(&ps, &[], false, &deadline)[0].format,
+            whole_file(&ps, &[], &[], false, &deadline)[0].format,
             Format::Pdf
         );
     }
@@ -349,10 +366,10 @@ mod tests {
             file
         };
         let last = PDF_HEADER_WINDOW - 1;
-        let found = whole_file(&file(last), &[], false, &deadline);
+        let found = whole_file(&file(last), &[], &[], false, &deadline);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].format, found[0].offset), (Format::Pdf, last));
-        assert!(whole_file(&file(last + 1), &[], false, &deadline).is_empty());
+        assert!(whole_file(&file(last + 1), &[], &[], false, &deadline).is_empty());
     }
 }
 
@@ -431,7 +448,7 @@ mod postscript_header_tests {
         );
         // In a file read whole, past the first kilobyte.
         let deadline = Clock::default();
-        let found = whole_file(&window_bytes, &[], false, &deadline);
+        let found = whole_file(&window_bytes, &[], &[], false, &deadline);
         assert!(
             found.iter().any(|h| h.detail.contains("JavaScript")),
             "{found:?}"
@@ -506,7 +523,7 @@ mod random_bytes_tests {
         for (seed, percent) in [(1, 50), (2, 50), (3, 50), (4, 50), (5, 85), (6, 95)] {
             let bytes = syntax_rich(seed, 4 << 20, percent);
             let mut found = window(&bytes, &mut crate::Budget::default());
-            found.extend(whole_file(&bytes[..256 << 10], &[], false, &deadline));
+            found.extend(whole_file(&bytes[..256 << 10], &[], &[], false, &deadline));
             assert!(found.is_empty(), "seed {seed} ({percent}%): {found:?}");
         }
     }
@@ -545,7 +562,7 @@ mod headerless_tests {
             .concat(),
         ];
         for file in &cases {
-            let found = whole_file(file, &[], false, &clock());
+            let found = whole_file(file, &[], &[], false, &clock());
             assert!(javascript(&found), "{found:?}");
             // At the objects (the action's), not at the file's start.
             let objects = memchr::memmem::find(file, OBJECTS).expect("objects");
@@ -580,7 +597,7 @@ mod headerless_tests {
             b"trailer\n<</Root 1 0 R>>\n",
         ]
         .concat();
-        let found = whole_file(&file, &[], false, &clock());
+        let found = whole_file(&file, &[], &[], false, &clock());
         assert!(
             found.iter().any(|h| h.severity >= Severity::Warning
                 && h.detail.contains(&crate::pdf::MAX_PDF_OBJECTS.to_string())),
@@ -588,7 +605,7 @@ mod headerless_tests {
         );
         // Under the budget, the action itself.
         let few = [&[0u8; 500][..], &padding[..1000], OBJECTS].concat();
-        assert!(javascript(&whole_file(&few, &[], false, &clock())));
+        assert!(javascript(&whole_file(&few, &[], &[], false, &clock())));
     }
 
     /// The promise of no false alerts: objects without a catalog, a catalog without an
@@ -604,19 +621,22 @@ mod headerless_tests {
         for value in quiet {
             let file = [&[0u8; 500][..], value, &[0u8; 500]].concat();
             assert!(
-                whole_file(&file, &[], false, &clock()).is_empty(),
+                whole_file(&file, &[], &[], false, &clock()).is_empty(),
                 "{value:?}"
             );
             assert!(window(&file, &mut crate::Budget::default()).is_empty());
         }
         let file = [&[0u8; 3000][..], OBJECTS, &[0u8; 100]].concat();
         let document = 2990..3000 + OBJECTS.len() as u64 + 10;
-        assert!(whole_file(&file, std::slice::from_ref(&document), false, &clock()).is_empty());
+        assert!(
+            whole_file(&file, std::slice::from_ref(&document), &[], false, &clock()).is_empty()
+        );
         // Only the part outside the document is read: a catalog after it is found.
         let document = 0..2000;
         assert!(javascript(&whole_file(
             &file,
             std::slice::from_ref(&document),
+            &[],
             false,
             &clock()
         )));
