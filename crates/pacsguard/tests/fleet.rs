@@ -5172,8 +5172,7 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
                 .is_some_and(|d| d.starts_with(&format!("records from {size} again")))
         }
     };
-    let forked = wait_host(&console, name, |h| h["state"] == "fork");
-    assert!(at(at_monday)(&forked), "{forked}");
+    let forked = wait_host(&console, name, |h| h["state"] == "fork" && at(at_monday)(h));
     assert!(forked["acknowledged"].is_null(), "{forked}");
     // The administrator acknowledges the refusal `console hosts` showed them, by its
     // digest (session 32).
