@@ -766,13 +766,16 @@ fn a_busy_wait_ended_by_a_planted_journal_is_refused_naming_the_journal_and_its_
     let planted = pacsguard_testkit::sqlite_journal_rolling_back_to(&generation_1);
     fs::write(&waiting, &planted).expect("journal to plant");
     // The RESERVED byte (PENDING_BYTE + 1) held first, so the guard's gate takes the
-    // journal for a live writer's and its write waits; let go while it waits.
+    // journal for a live writer's and its write waits; let go while it waits. Held 6 s,
+    // well inside STORE_BUSY_WAIT (10 s): with 2 s, a loaded CI machine (load 11) had not
+    // brought the relayed `accept` to its write before the lock was let go, and the gate
+    // refused the journal by path and length (its other path, no wait to end).
     let planter = "import fcntl, os, sys, time\n\
 fd = os.open(sys.argv[1], os.O_RDWR)\n\
 fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0x40000001)\n\
 os.rename(sys.argv[2], sys.argv[3])\n\
 print('held', flush=True)\n\
-time.sleep(2)\n\
+time.sleep(6)\n\
 fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0x40000001)\n";
     let mut python = Command::new("python3")
         .args(["-c", planter])
