@@ -65,6 +65,18 @@ fn stopped_in_flight(why: Stopping) -> String {
     }
 }
 
+/// Why a data set still waiting for a screening thread at the stop was not screened,
+/// `why` the stop's reason: a hurried stop waited for no grace.
+fn abandoned_at_stop(why: Stopping) -> String {
+    match why {
+        Stopping::Hurried => "a second stop request cut the gateway's stop short (STOP_GRACE not waited for) before a screening thread took it".to_owned(),
+        _ => format!(
+            "the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
+            STOP_GRACE.as_secs()
+        ),
+    }
+}
+
 /// Ends every association in flight at once (A-ABORT to both sides, recorded as far as
 /// the evidence still takes records), for a gateway whose evidence can no longer be kept
 /// (its trail failed): it must not relay on unrecorded through [`STOP_GRACE`], answering
@@ -3326,9 +3338,8 @@ fn screen_instance(
                     FindingKind::NotInspected,
                     Severity::Alert,
                     format!(
-                        "{} not screened: the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
-                        named,
-                        STOP_GRACE.as_secs()
+                        "{named} not screened: {}",
+                        abandoned_at_stop(*shared.stopping.borrow())
                     ),
                 ));
             }
@@ -4797,6 +4808,48 @@ upstream_ae = "ARCHIVE"
             *vault.copies.lock().expect("lock"),
             vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.4".to_owned(), true)],
             "its copy kept"
+        );
+    }
+
+    /// Review r32-watch: a data set left waiting for a screening thread when a second
+    /// stop request cut the stop short was alerted as "STOP_GRACE passed before a
+    /// screening thread took it", although no grace was waited for. It says the hurry.
+    #[tokio::test]
+    async fn a_data_set_left_waiting_by_a_hurried_stop_says_the_hurry() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        tap(&shared, None).screen(instance("1.2.3.4.5"), true);
+        // What `Aborter::hurry` and then `Gateway::serve` do.
+        shared.stopping.send_replace(Stopping::Hurried);
+        shared
+            .screening_abandoned
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(hold);
+        until("the screening pool idle", || shared.screening.busy() == 0).await;
+        let kept = vault.kept.0.lock().expect("lock");
+        let alert = kept
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .find(|f| f.kind == FindingKind::NotInspected && f.detail.contains("1.2.3.4.5"));
+        let detail = alert.map(|f| f.detail.as_str()).unwrap_or_default();
+        assert!(
+            detail.contains("a second stop request cut the gateway's stop short")
+                && !detail.contains("passed before"),
+            "{kept:#?}"
         );
     }
 
