@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use pacsguard_events::{Action, Actor, Event, Finding, FindingKind, Outcome, Severity};
@@ -51,6 +51,22 @@ enum Stopping {
     Hurried,
 }
 
+/// Why the stop ended what was still in flight, said of a connection before its
+/// request.
+fn stop_reason(why: Stopping) -> String {
+    match why {
+        Stopping::Hurried => {
+            "a second stop request cut the gateway's stop short (STOP_GRACE not waited for)"
+                .to_owned()
+        }
+        Stopping::EvidenceLost => "the gateway's evidence could no longer be kept".to_owned(),
+        _ => format!(
+            "the gateway stopped and {} s (STOP_GRACE) passed",
+            STOP_GRACE.as_secs()
+        ),
+    }
+}
+
 /// What an association still in flight is told when it is ended by the stop, `why`.
 fn stopped_in_flight(why: Stopping) -> String {
     match why {
@@ -65,17 +81,39 @@ fn stopped_in_flight(why: Stopping) -> String {
     }
 }
 
+/// Why a data set still waiting for a screening thread at the stop was not screened,
+/// `why` the stop's reason: a hurried stop waited for no grace.
+fn abandoned_at_stop(why: Stopping) -> String {
+    match why {
+        Stopping::Hurried => "a second stop request cut the gateway's stop short (STOP_GRACE not waited for) before a screening thread took it".to_owned(),
+        _ => format!(
+            "the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
+            STOP_GRACE.as_secs()
+        ),
+    }
+}
+
 /// Ends every association in flight at once (A-ABORT to both sides, recorded as far as
 /// the evidence still takes records), for a gateway whose evidence can no longer be kept
 /// (its trail failed): it must not relay on unrecorded through [`STOP_GRACE`], answering
 /// senders "success" with no record (review s15-r16). Stop the gateway too: this does not
 /// close its listeners.
 #[derive(Clone, Debug)]
-pub struct Aborter(Arc<tokio::sync::watch::Sender<Stopping>>);
+pub struct Aborter {
+    stopping: Arc<tokio::sync::watch::Sender<Stopping>>,
+    /// The gateway's connections ended by its stop (see [`Aborter::ended_at_stop`]).
+    ended: Arc<AtomicUsize>,
+}
 
 impl Aborter {
     pub fn abort_in_flight(&self) {
-        self.0.send_replace(Stopping::EvidenceLost);
+        self.stopping.send_replace(Stopping::EvidenceLost);
+    }
+
+    /// How many connections in flight the stop ended (associations aborted, connections
+    /// closed before their request), each recorded: what a stop record may say it ended.
+    pub fn ended_at_stop(&self) -> usize {
+        self.ended.load(Ordering::Acquire)
     }
 
     /// A stop asked again, "now without waiting": the associations in flight end now as
@@ -84,7 +122,7 @@ impl Aborter {
     /// is recorded as not screened, a copy kept). Evidence lost stays the reason if it
     /// came first.
     pub fn hurry(&self) {
-        self.0.send_if_modified(|s| {
+        self.stopping.send_if_modified(|s| {
             let hurry = matches!(*s, Stopping::No | Stopping::GracePassed);
             if hurry {
                 *s = Stopping::Hurried;
@@ -215,6 +253,8 @@ struct Shared {
     /// themselves (A-ABORT both sides, records, screening what they hold) rather than
     /// being dropped without a word.
     stopping: Arc<tokio::sync::watch::Sender<Stopping>>,
+    /// Connections in flight the stop ended, each recorded ([`Aborter::ended_at_stop`]).
+    ended_at_stop: Arc<AtomicUsize>,
     /// While the evidence has no room ([`Evidence::has_room`]): the connections
     /// rejected meanwhile.
     held_back: std::sync::Mutex<Option<u64>>,
@@ -495,6 +535,41 @@ impl Shared {
                 .with_objects(vec![object.into()]),
         );
     }
+
+    /// Completes when the stop ends the connections still in flight; why.
+    async fn stopped(&self) -> Stopping {
+        let mut stopping = self.stopping.subscribe();
+        stopping
+            .wait_for(|s| *s != Stopping::No)
+            .await
+            .map_or(Stopping::GracePassed, |w| *w)
+    }
+
+    /// Records a connection in flight ended by the stop (`detail`), and counts it for
+    /// the stop's own record.
+    fn ended_by_stop(&self, object: &str, detail: String) {
+        self.ended_at_stop.fetch_add(1, Ordering::AcqRel);
+        self.event(Outcome::Failure, object, detail);
+    }
+
+    /// Records a connection closed by the stop, `why`, before its association request
+    /// (`had`: what it had done by then, "had sent nothing"; `told`: what the peer was
+    /// told, [`send_to_peer`]'s words).
+    fn closed_before_request(
+        &self,
+        addr: SocketAddr,
+        object: &str,
+        (had, told): (&str, &str),
+        why: Stopping,
+    ) {
+        self.ended_by_stop(
+            object,
+            format!(
+                "closed: a connection from {addr} {had} when {}{told}",
+                stop_reason(why)
+            ),
+        );
+    }
 }
 
 fn places(limits: &Limits) -> Arc<Places> {
@@ -722,6 +797,7 @@ impl Gateway {
                 evidence,
                 actor,
                 stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
+                ended_at_stop: Arc::default(),
                 held_back: std::sync::Mutex::new(None),
                 passcode_check: crate::identity::refuse_every_passcode,
                 screening_thread: || {},
@@ -737,7 +813,10 @@ impl Gateway {
 
     /// A handle that ends the associations in flight at once ([`Aborter`]).
     pub fn aborter(&self) -> Aborter {
-        Aborter(Arc::clone(&self.shared.stopping))
+        Aborter {
+            stopping: Arc::clone(&self.shared.stopping),
+            ended: Arc::clone(&self.shared.ended_at_stop),
+        }
     }
 
     /// A handle that replaces the rules for new associations (SIGHUP in the binary).
@@ -990,8 +1069,13 @@ impl Gateway {
         accepting.abort_all();
         // What was counted and not yet summarised is said before the stop.
         shared.summarise_refusals(true);
+        // A hurried stop (a second stop request) does not wait for the grace.
+        let mut stopping = shared.stopping.subscribe();
         let _ = tokio::time::timeout(STOP_GRACE, async {
-            while associations.join_next().await.is_some() {}
+            tokio::select! {
+                () = async { while associations.join_next().await.is_some() {} } => {}
+                _ = stopping.wait_for(|s| *s == Stopping::Hurried) => {}
+            }
         })
         .await;
         // Those still in flight are told to end, which takes at most their two A-ABORTs;
@@ -1252,6 +1336,12 @@ async fn association(
                     }
                 }
                 () = pending.evicted() => evicted_first = true,
+                // A hurried stop is "now without waiting": a connection that sends
+                // nothing must not hold it for request_seconds (review r32-watch).
+                why = shared.stopped() => {
+                    shared.closed_before_request(addr, &object, ("had sent nothing", ""), why);
+                    return;
+                }
             }
             Box::new(tcp)
         }
@@ -1259,6 +1349,10 @@ async fn association(
         Some(acceptor) => {
             let handshake = tokio::select! {
                 r = tokio::time::timeout(limits.request, acceptor.accept(tcp)) => r,
+                why = shared.stopped() => {
+                    shared.closed_before_request(addr, &object, ("had not completed its TLS handshake", ""), why);
+                    return;
+                }
                 () = pending.evicted() => {
                     shared.incident(
                         addr.ip(),
@@ -1331,6 +1425,11 @@ async fn association(
             deadline,
             read_pdu(&mut counted, limits.max_pdu_length),
         ) => r,
+        why = shared.stopped() => {
+            let told = send_to_peer(&mut peer, "A-ABORT", &provider_abort(0)).await;
+            shared.closed_before_request(addr, &object, ("had sent no association request", &told), why);
+            return;
+        }
     };
     let rq = match read {
         Err(_) => {
@@ -1467,7 +1566,7 @@ async fn association(
             user.as_ref().is_some_and(|c| c.respond),
             &limits,
             &pending,
-            shared.stopping.subscribe(),
+            (shared.stopping.subscribe(), &shared.ended_at_stop),
         )
         .await;
         shared.event(
@@ -1756,7 +1855,7 @@ async fn association(
             } else {
                 format!("{}: aborted", stopped_in_flight(why))
             };
-            shared.event(Outcome::Failure, &object, detail);
+            shared.ended_by_stop(&object, detail);
             End::Aborted(0)
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
@@ -2115,7 +2214,7 @@ async fn answer_alone(
     respond: bool,
     limits: &Limits,
     pending: &Pending,
-    mut stopping: tokio::sync::watch::Receiver<Stopping>,
+    (mut stopping, ended_at_stop): (tokio::sync::watch::Receiver<Stopping>, &AtomicUsize),
 ) -> String {
     let mut items = vec![Item::ApplicationContext(DICOM_APPLICATION_CONTEXT.to_vec())];
     items.extend(refused_items(refused));
@@ -2147,12 +2246,14 @@ async fn answer_alone(
     }
     pending.answered_alone();
     let release = tokio::select! {
-        why = stopping.wait_for(|s| *s != Stopping::No) => Err(
-            match why.map_or(Stopping::GracePassed, |w| *w) {
+        why = stopping.wait_for(|s| *s != Stopping::No) => {
+            // Counted for the stop's record, which says what the stop ended.
+            ended_at_stop.fetch_add(1, Ordering::AcqRel);
+            Err(match why.map_or(Stopping::GracePassed, |w| *w) {
                 Stopping::EvidenceLost => "the gateway's evidence can no longer be kept".to_owned(),
                 why => stopped_in_flight(why),
-            },
-        ),
+            })
+        }
         () = pending.evicted() => Err(
             "every place for a connection was taken (limits.max_pending) and a newer connection took its place".to_owned()
         ),
@@ -3326,9 +3427,8 @@ fn screen_instance(
                     FindingKind::NotInspected,
                     Severity::Alert,
                     format!(
-                        "{} not screened: the gateway stopped and {} s (STOP_GRACE) passed before a screening thread took it",
-                        named,
-                        STOP_GRACE.as_secs()
+                        "{named} not screened: {}",
+                        abandoned_at_stop(*shared.stopping.borrow())
                     ),
                 ));
             }
@@ -4408,6 +4508,7 @@ upstream_ae = "ARCHIVE"
             lockout_store: None,
             lockout_saver: None,
             stopping: Arc::new(tokio::sync::watch::Sender::new(Stopping::No)),
+            ended_at_stop: Arc::default(),
             held_back: std::sync::Mutex::new(None),
             actor: Actor {
                 user: "test".into(),
@@ -4797,6 +4898,48 @@ upstream_ae = "ARCHIVE"
             *vault.copies.lock().expect("lock"),
             vec![("dicom://CT1@127.0.0.1:1/PACS/1.2.3.4.4".to_owned(), true)],
             "its copy kept"
+        );
+    }
+
+    /// Review r32-watch: a data set left waiting for a screening thread when a second
+    /// stop request cut the stop short was alerted as "STOP_GRACE passed before a
+    /// screening thread took it", although no grace was waited for. It says the hurry.
+    #[tokio::test]
+    async fn a_data_set_left_waiting_by_a_hurried_stop_says_the_hurry() {
+        let vault = Arc::new(Vault::default());
+        let shared = shared_with(
+            Limits::default(),
+            Arc::clone(&vault) as Arc<dyn Evidence>,
+            crate::screening_pool::Pool::new(1, 4, 4).expect("threads"),
+        );
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, start) = std::sync::mpsc::channel::<()>();
+        shared
+            .screening
+            .submit(ip(), move || {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+            .expect("first");
+        start.recv().expect("started");
+        tap(&shared, None).screen(instance("1.2.3.4.5"), true);
+        // What `Aborter::hurry` and then `Gateway::serve` do.
+        shared.stopping.send_replace(Stopping::Hurried);
+        shared
+            .screening_abandoned
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(hold);
+        until("the screening pool idle", || shared.screening.busy() == 0).await;
+        let kept = vault.kept.0.lock().expect("lock");
+        let alert = kept
+            .iter()
+            .filter_map(|e| e.finding.as_ref())
+            .find(|f| f.kind == FindingKind::NotInspected && f.detail.contains("1.2.3.4.5"));
+        let detail = alert.map(|f| f.detail.as_str()).unwrap_or_default();
+        assert!(
+            detail.contains("a second stop request cut the gateway's stop short")
+                && !detail.contains("passed before"),
+            "{kept:#?}"
         );
     }
 

@@ -886,19 +886,36 @@ impl InServe {
     /// records the stop; whether anything needed attention.
     pub fn stop(self, hurry: &std::sync::atomic::AtomicBool) -> bool {
         self.stop.store(true, Ordering::Relaxed);
-        let detail = if self.running.join_or_hurry(hurry) {
-            "gateway stopped (a second stop signal cut its STOP_GRACE short: the associations in flight were aborted, each recorded)"
-        } else {
-            "gateway stopped"
-        };
+        let aborter = self.running.aborter.clone();
+        let hurried = self.running.join_or_hurry(hurry);
+        let detail = stopped_detail(hurried, aborter.ended_at_stop());
         let _ = self.reloads.join();
         self.evidence.push(Event::new(
             self.evidence.actor.clone(),
             Action::Gateway,
             Outcome::Success,
-            detail.to_owned(),
+            detail,
         ));
         self.evidence.attention.load(Ordering::Relaxed)
+    }
+}
+
+/// The gateway's stop record under `serve`: whether a second stop signal cut its
+/// `STOP_GRACE` short, and what the stop really ended (`ended`, each recorded on its
+/// own); it said "the associations in flight were aborted" with none in flight.
+fn stopped_detail(hurried: bool, ended: usize) -> String {
+    match (hurried, ended) {
+        (false, 0) => "gateway stopped".to_owned(),
+        (false, n) => format!(
+            "gateway stopped ({n} connection(s) still in flight after its STOP_GRACE ended, each recorded)"
+        ),
+        (true, 0) => {
+            "gateway stopped (a second stop signal cut its STOP_GRACE short: no connection was left in flight to end)"
+                .to_owned()
+        }
+        (true, n) => format!(
+            "gateway stopped (a second stop signal cut its STOP_GRACE short: {n} connection(s) in flight ended, each recorded)"
+        ),
     }
 }
 
@@ -994,6 +1011,25 @@ impl Evidence for Inboxed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review r32-watch: the stop record said "the associations in flight were aborted"
+    /// whenever a second signal came, with none in flight too. It says what was ended.
+    #[test]
+    fn the_stop_record_says_what_the_stop_really_ended() {
+        let none = stopped_detail(true, 0);
+        assert!(
+            none.contains("a second stop signal")
+                && !none.contains("aborted")
+                && !none.contains("ended,"),
+            "{none}"
+        );
+        assert!(stopped_detail(true, 2).contains("2 connection(s) in flight ended"));
+        assert_eq!(stopped_detail(false, 0), "gateway stopped");
+        assert!(
+            stopped_detail(false, 1)
+                .contains("1 connection(s) still in flight after its STOP_GRACE")
+        );
+    }
 
     /// Review s15-r16: what the gateway handed in after the evidence writer had stopped
     /// (a screening that outlived the runtime's shutdown) was dropped in silence; now

@@ -2802,6 +2802,63 @@ fn under_serve_a_second_stop_signal_cuts_the_gateways_grace_short() {
     );
 }
 
+/// Review r32-watch: a connection that had sent nothing (no association request) held
+/// a stop hurried by a second signal: it was not told the stop, so the gateway waited
+/// its whole `STOP_GRACE` and more, then dropped it without a record. It is now closed
+/// at the second signal, recorded saying so, and the gateway's stop record says what it
+/// ended.
+#[test]
+fn under_serve_a_second_stop_signal_closes_a_connection_that_sent_nothing() {
+    let env = Env::new();
+    let mut gateway = Gateway::start_with(
+        &env,
+        &format!(
+            "[limits]\nrequest_seconds = 120\n{}",
+            config(
+                &[("127.0.0.0/8", "")],
+                &route("PACS", "CT1", ANY, free_port())
+            )
+        ),
+        true,
+        &[],
+    );
+    let mut silent = TcpStream::connect(("127.0.0.1", gateway.ports[0])).expect("connect");
+    gateway.signal(nix::sys::signal::Signal::SIGTERM);
+    // Two signals sent together are one (a pending signal is not queued twice): the
+    // second is sent again until it is taken as such.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !gateway
+        .said
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l.contains("now without waiting"))
+        && Instant::now() < until
+    {
+        gateway.signal(nix::sys::signal::Signal::SIGTERM);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut silent, &mut rest);
+    let status = gateway.ended_within(Duration::from_secs(60));
+    assert!(matches!(status, 0 | 1), "{status}");
+    let records = trail_records(&env);
+    assert!(
+        records.iter().any(|r| r.contains("had sent nothing")
+            && r.contains("a second stop request cut the gateway's stop short")),
+        "the connection's record: {records:#?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.contains("gateway stopped") && r.contains("1 connection(s) in flight")),
+        "the gateway's stop record: {records:#?}"
+    );
+}
+
 /// An association still in flight when the gateway stops, past STOP_GRACE, was dropped
 /// without a word: no A-ABORT to the peer, no "ended" record, and the data set it held
 /// never screened. It now ends as any aborted association does.

@@ -58,6 +58,11 @@ pub(super) async fn relay(
     let mut first = [0u8; 1];
     let peeked = tokio::select! {
         r = tokio::time::timeout_at(deadline, peer.peek(&mut first)) => r,
+        // A hurried stop must not wait request_seconds for one that sends nothing.
+        why = shared.stopped() => {
+            shared.closed_before_request(addr, &object, ("had sent nothing", ""), why);
+            return;
+        }
         () = pending.evicted() => {
             shared.incident(addr.ip(), Incident::Silent, &object, format!(
                 "closed: a connection from {addr} to a TLS pass-through listener had sent nothing when every place for one was taken (limits.max_pending); a newer connection took its place"

@@ -993,6 +993,65 @@ fn unread_at_stop_detail(unread: Unread, hurried: bool) -> String {
     )
 }
 
+/// The channel's messages as the stop's cut takes them (see [`take_queued_at_cut`]).
+trait AtCut {
+    type Message;
+    type Error;
+    /// The next message already queued, without waiting.
+    fn next(&mut self) -> Option<Self::Message>;
+    /// Takes one message; whether it was an event reader's batch.
+    fn take(&mut self, message: Self::Message) -> Result<bool, Self::Error>;
+}
+
+/// The guard at the stop's cut, `now`.
+struct CutAt<'g, 'a> {
+    guard: &'g mut Guard<'a>,
+    now: Instant,
+}
+
+impl AtCut for CutAt<'_, '_> {
+    type Message = Msg;
+    type Error = EngineError;
+
+    fn next(&mut self) -> Option<Msg> {
+        self.guard.rx.try_recv().ok()
+    }
+
+    fn take(&mut self, message: Msg) -> Result<bool, EngineError> {
+        self.guard.take_at_cut(message, self.now)
+    }
+}
+
+/// What the stop's cut took (see [`take_queued_at_cut`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cut {
+    /// Event readers' batches taken.
+    batches: usize,
+    /// The message past the channel's `room` was an event reader's batch: the readers
+    /// were still refilling the channel.
+    still_coming: bool,
+}
+
+/// Takes the messages queued at the stop's cut: at most `room` (the channel's), and one
+/// more, to see whether the readers were still bringing batches. That one is taken as
+/// the others are (review r32-watch: it was dropped, and was often a job's result or a
+/// scrub's difference, the workers and the scrub refilling the channel too), and says
+/// "still coming" only if it is a reader's batch.
+fn take_queued_at_cut<C: AtCut>(queue: &mut C, room: usize) -> Result<Cut, C::Error> {
+    let mut cut = Cut::default();
+    for taken in 0..=room {
+        let Some(message) = queue.next() else {
+            break;
+        };
+        let batch = queue.take(message)?;
+        if batch {
+            cut.batches += 1;
+        }
+        cut.still_coming = batch && taken == room;
+    }
+    Ok(cut)
+}
+
 /// What the stop's reading left unread (see [`Guard::read_rest_at_stop`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct Unread {
@@ -2160,48 +2219,54 @@ impl<'a> Guard<'a> {
     /// any. Returns whether batches were still coming after those (readers refilling the
     /// channel through the stop): said by the `events-lost` warning of the stop.
     fn take_rest_at_cut(&mut self, now: Instant) -> Result<bool, EngineError> {
-        let mut batches = 0usize;
-        for _ in 0..MAX_QUEUED_BATCHES {
-            let Ok(message) = self.rx.try_recv() else {
-                return Ok(false);
-            };
-            match message {
-                Msg::Inotify(Ok(events)) => {
-                    batches += 1;
-                    for notice in self.watcher.translate(events) {
-                        self.report.notices += 1;
-                        match notice {
-                            Notice::Changed { path, .. } => {
-                                self.debounce.mark(path, now, false, true)
-                            }
-                            Notice::Overflow => self.overflowed(now)?,
-                        }
-                    }
-                }
-                Msg::Written(Ok(notices)) => {
-                    batches += 1;
-                    for notice in notices {
-                        self.report.notices += 1;
-                        match notice {
-                            WriteNotice::Written { path, inode, .. } => {
-                                for (name, _) in self.written_names(path, inode, String::new()) {
-                                    self.debounce.mark(name, now, false, true);
-                                }
-                            }
-                            WriteNotice::Overflow => self.fanotify_overflowed(now)?,
-                        }
-                    }
-                }
-                other => self.handle(other)?,
-            }
-        }
-        if batches > 0 {
+        let cut = take_queued_at_cut(&mut CutAt { guard: self, now }, MAX_QUEUED_BATCHES)?;
+        if cut.batches > 0 {
             self.out.notice(&format!(
-                "stopping: {batches} batches of events already read from the kernel were \
-                 taken without being judged; their paths are named at the stop"
+                "stopping: {} batches of events already read from the kernel were \
+                 taken without being judged; their paths are named at the stop",
+                cut.batches
             ));
         }
-        Ok(self.rx.try_recv().is_ok())
+        Ok(cut.still_coming)
+    }
+
+    /// One message taken at the cut (see [`Guard::take_rest_at_cut`]): an event
+    /// reader's batch is put in the debounce unjudged, anything else handled as any.
+    /// Whether it was a reader's batch.
+    fn take_at_cut(&mut self, message: Msg, now: Instant) -> Result<bool, EngineError> {
+        match message {
+            Msg::Inotify(Ok(events)) => {
+                for notice in self.watcher.translate(events) {
+                    self.report.notices += 1;
+                    match notice {
+                        Notice::Changed { path, .. } => self.debounce.mark(path, now, false, true),
+                        Notice::Overflow => self.overflowed(now)?,
+                    }
+                }
+                Ok(true)
+            }
+            Msg::Written(Ok(notices)) => {
+                for notice in notices {
+                    self.report.notices += 1;
+                    match notice {
+                        WriteNotice::Written { path, inode, .. } => {
+                            for (name, _) in self.written_names(path, inode, String::new()) {
+                                self.debounce.mark(name, now, false, true);
+                            }
+                        }
+                        WriteNotice::Overflow => self.fanotify_overflowed(now)?,
+                    }
+                }
+                Ok(true)
+            }
+            // Attribute changes are a reader's batch too (fanotify's), judged as any:
+            // each is a link count looked at, no content read.
+            other => {
+                let batch = matches!(other, Msg::Attrib(_));
+                self.handle(other)?;
+                Ok(batch)
+            }
+        }
     }
 
     /// A debug build's hook: the stop holds, before it reads the kernel's last events,
@@ -7111,6 +7176,66 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A queue of named messages, each an event reader's batch or not, that records
+    /// what was taken.
+    struct Queued {
+        waiting: std::collections::VecDeque<(&'static str, bool)>,
+        taken: Vec<&'static str>,
+    }
+
+    impl AtCut for Queued {
+        type Message = (&'static str, bool);
+        type Error = std::convert::Infallible;
+
+        fn next(&mut self) -> Option<Self::Message> {
+            self.waiting.pop_front()
+        }
+
+        fn take(&mut self, (name, batch): Self::Message) -> Result<bool, Self::Error> {
+            self.taken.push(name);
+            Ok(batch)
+        }
+    }
+
+    fn queued(messages: &[(&'static str, bool)]) -> Queued {
+        Queued {
+            waiting: messages.iter().copied().collect(),
+            taken: Vec::new(),
+        }
+    }
+
+    /// Review r32-watch: the message past the channel's room, taken only to see whether
+    /// the readers were still bringing batches, was dropped: a job's result (the file
+    /// said "not verified before the stop", its alert waiting for the next start), a
+    /// scrub's difference (a tamper lost), and a progress message said batches were
+    /// "still coming". It is taken as the others are, and only a batch says so.
+    #[test]
+    fn the_message_past_the_room_at_the_cut_is_taken_and_only_a_batch_is_still_coming() {
+        let mut queue = queued(&[("batch", true), ("done", false), ("scrub differs", false)]);
+        let cut = take_queued_at_cut(&mut queue, 2).expect("infallible");
+        assert_eq!(queue.taken, ["batch", "done", "scrub differs"]);
+        assert_eq!(
+            cut,
+            Cut {
+                batches: 1,
+                still_coming: false
+            }
+        );
+        let mut queue = queued(&[
+            ("done", false),
+            ("batch", true),
+            ("batch", true),
+            ("later", true),
+        ]);
+        let cut = take_queued_at_cut(&mut queue, 2).expect("infallible");
+        assert_eq!(queue.taken, ["done", "batch", "batch"]);
+        assert!(cut.still_coming, "{cut:?}");
+        let mut queue = queued(&[("progress", false)]);
+        let cut = take_queued_at_cut(&mut queue, 2).expect("infallible");
+        assert_eq!(queue.taken, ["progress"]);
+        assert_eq!(cut, Cut::default());
+    }
 
     /// Review r31-watch: a directory removed with files put off below it (written again
     /// after they were hashed, replaced while hashed, in a listing in doubt) is due with
