@@ -5598,3 +5598,45 @@ fn an_enrolled_host_guarded_by_watch_is_held_to_the_consoles_heartbeat_bound() {
         "{said}"
     );
 }
+
+/// Review of session 32: `console acknowledge-host` never asked whether four eyes for
+/// host decisions is in force, so one administrator acknowledged a standing refusal
+/// alone from the CLI while the Hosts page said four eyes applies on every console. The
+/// CLI now refuses (exit 2), pointing to the Hosts page, and nothing is acknowledged.
+#[test]
+fn with_four_eyes_for_hosts_the_cli_acknowledges_nothing() {
+    let name = "ws-ack-four-eyes";
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[console]\nneeds_second_host_approver = true\n");
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    let copy = copy_of_enrolment(&host);
+    let copy_guard = Serve::start(&copy, &[]);
+    let duplicated = wait_host_within(&console, name, Duration::from_secs(90), |h| {
+        h["state"] == "duplicated"
+    });
+    let out = acknowledge_shown(&console, name, &duplicated, "a clone, ticket 4714");
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("four eyes") && said.contains("Hosts page"),
+        "{said}"
+    );
+    assert!(
+        !console_log(&console).contains("\"host-acknowledged\""),
+        "{}",
+        console_log(&console)
+    );
+    assert!(hosts(&console).iter().all(|h| h["acknowledged"].is_null()));
+    copy_guard.stop();
+    guard.stop();
+    server.stop();
+}
