@@ -33,6 +33,37 @@ pub(crate) fn acknowledgement_request_key(host: i64, digest: &str) -> String {
     format!("{HOST_REQUEST_PREFIX}acknowledge {host}/{digest}")
 }
 
+/// The words around the two names and reasons of a four-eyes acknowledgement's record
+/// ([`both_reasons`]), in characters.
+const FOUR_EYES_WORDS_CHARS: usize = 41;
+
+/// The longest reason each administrator gives for a four-eyes acknowledgement: both go
+/// on one record of at most [`crate::host_revocations::MAX_REVOCATION_REASON_CHARS`] with
+/// the two names ([`crate::auth::MAX_NAME_BYTES`] at most), so they always fit together.
+/// Checked when the request is made: a first reason near that limit made every second
+/// reason fail the combined length, and the request blocked that refusal until its
+/// window ended (review of session 32).
+pub const MAX_FOUR_EYES_REASON_CHARS: usize = (crate::host_revocations::MAX_REVOCATION_REASON_CHARS
+    - 2 * crate::auth::MAX_NAME_BYTES
+    - FOUR_EYES_WORDS_CHARS)
+    / 2;
+
+/// The reason recorded for a four-eyes acknowledgement: both administrators and theirs.
+fn both_reasons(asked_by: &str, asked: &str, confirmed_by: &str, confirmed: &str) -> String {
+    format!("four eyes: asked by {asked_by} ({asked}); confirmed by {confirmed_by} ({confirmed})")
+}
+
+/// Refuses a reason too long to go on one record beside the other administrator's.
+fn check_four_eyes_reason(reason: &str) -> Result<(), AuthError> {
+    let chars = reason.chars().count();
+    if chars > MAX_FOUR_EYES_REASON_CHARS {
+        return Err(AuthError::Invalid(format!(
+            "reason: {chars} characters, more than {MAX_FOUR_EYES_REASON_CHARS} (MAX_FOUR_EYES_REASON_CHARS): with four eyes both administrators' reasons go on one record: say it shorter"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `digest` is a refusal's digest as the console shows it (SHA-256, lower-case hex).
 fn well_formed_digest(digest: &str) -> bool {
     digest.len() == 64
@@ -163,6 +194,7 @@ impl Console {
         }
         let both;
         let reason = if self.needs_second_host_approver()? {
+            check_four_eyes_reason(reason)?;
             both = self.acknowledgement_four_eyes(auth, &host, &standing, reason)?;
             both.as_str()
         } else {
@@ -201,10 +233,7 @@ impl Console {
         };
         // Both reasons go on one record of at most MAX_REVOCATION_REASON_CHARS: said
         // before the request is taken, so the first administrator's request still waits.
-        let both = format!(
-            "four eyes: asked by {} ({}); confirmed by {} ({reason})",
-            asked.asked_by, asked.reason, auth.name
-        );
+        let both = both_reasons(&asked.asked_by, &asked.reason, &auth.name, reason);
         check_reason(&both).map_err(|e| {
             AuthError::Invalid(format!(
                 "reason: with the first administrator's reason, {e}: say it shorter"
@@ -249,6 +278,28 @@ impl Console {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MAX_FOUR_EYES_REASON_CHARS: two reasons at the limit, with the longest names,
+    /// fit on one record; one more character is refused.
+    #[test]
+    fn two_four_eyes_reasons_at_their_limit_fit_on_one_record() {
+        assert_eq!(
+            both_reasons("", "", "", "").chars().count(),
+            FOUR_EYES_WORDS_CHARS
+        );
+        let name = "n".repeat(crate::auth::MAX_NAME_BYTES);
+        let reason = "r".repeat(MAX_FOUR_EYES_REASON_CHARS);
+        assert!(check_four_eyes_reason(&reason).is_ok());
+        assert_eq!(
+            check_reason(&both_reasons(&name, &reason, &name, &reason)),
+            Ok(())
+        );
+        let over = check_four_eyes_reason(&format!("{reason}r")).expect_err("too long");
+        assert!(
+            over.to_string().contains("MAX_FOUR_EYES_REASON_CHARS"),
+            "{over}"
+        );
+    }
 
     #[test]
     fn an_acknowledgement_request_is_a_host_request_and_names_the_refusal() {

@@ -10730,6 +10730,14 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
     assert_eq!(stored_acknowledgement(&at, "pacs-02"), None);
     // Tuesday's: carol asks, the administrator confirms the same digest.
     let tuesday = r.field("digest").expect("digest");
+    // A reason too long to go on one record beside a second one is refused when the
+    // request is made: kept waiting, it made every second reason fail the combined
+    // length, and blocked that refusal until the window ended (review of session 32).
+    let long = "restored from Tuesday's backup; ".repeat(15);
+    let r = send(&carol, &carol_csrf, &tuesday, &long).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("MAX_FOUR_EYES_REASON_CHARS"), "{}", r.body);
+    assert!(acknowledgements_in(&h.events()).is_empty());
     let r = send(
         &carol,
         &carol_csrf,

@@ -104,16 +104,21 @@ pub enum Mark {
 }
 
 impl Point {
-    /// Whether a refusal at `other` is the same fork as one at `self`: at the same size,
-    /// and of the same branch where both words name it the same way. A record against a
-    /// checkpoint's root says nothing of the branch (a restored home names its backup's
-    /// checkpoint first, then its records), nor do words of a version that named neither.
-    pub fn same_as(&self, other: &Point) -> bool {
-        self.at == other.at
-            && match (&self.mark, &other.mark) {
+    /// Whether an acknowledgement of a refusal at `self` covers a later refusal at
+    /// `later`: the same fork, at the same size, of the same branch where both words
+    /// name it the same way. A checkpoint's root after a record says nothing of the
+    /// branch (a restored home names its backup's checkpoint at each heartbeat, its
+    /// records name the branch and are judged on their own), nor do words naming none.
+    /// But words acknowledged that named no branch, or only a root, do not cover a later
+    /// refusal naming one: a second restore of the same backup, or a rewrite of the
+    /// checkpoint alone, would hide behind them (review of session 32).
+    pub fn covers(&self, later: &Point) -> bool {
+        self.at == later.at
+            && match (&self.mark, &later.mark) {
                 (Some(Mark::Record(a)), Some(Mark::Record(b)))
                 | (Some(Mark::Root(a)), Some(Mark::Root(b))) => a == b,
-                _ => true,
+                (None, Some(_)) | (Some(Mark::Root(_)), Some(Mark::Record(_))) => false,
+                (Some(Mark::Record(_)), Some(Mark::Root(_))) | (_, None) => true,
             }
     }
 
@@ -180,6 +185,26 @@ pub fn names_the_branch(first: &str, later: &str) -> bool {
     point(first).named_by(&point(later))
 }
 
+/// The detail of a host in the standing `state` with `detail` (a silence after it or not:
+/// its refusal's words are then those kept after the silence's sentence) with `later`'s
+/// words taken as its first refusal's, where they name the branch those did not
+/// ([`names_the_branch`]); the refusals counted after it kept. `None`: nothing to take.
+/// Run inside a silent detail too: the ordinary restore (a machine down long enough to be
+/// found silent, then restored) kept the backup checkpoint's words for the whole silence,
+/// and an acknowledgement named no branch (review of session 32).
+pub fn with_branch_named(state: &str, detail: &str, later: &str) -> Option<String> {
+    let words = if silence::is_silent(state) {
+        silence::detail_before_silence(detail, &silence::heard_again(state))
+    } else {
+        detail.to_string()
+    };
+    // `words` is the end of `detail` (the silence's sentence comes before it).
+    let before = detail.get(..detail.len().checked_sub(words.len())?)?;
+    let first = silence::first_refusal(&words);
+    let named = silence::first_refusal(later);
+    names_the_branch(first, named).then(|| format!("{before}{named}{}", &words[first.len()..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_same_fork_reported_again_is_one_point_and_another_is_not() {
-        let same = |a: &str, b: &str| point(a).same_as(&point(b));
+        let same = |a: &str, b: &str| point(a).covers(&point(b));
         let a =
             "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
         let b = "records from 3 again, but 14 were accepted already: the trail was rewound or rewritten";
@@ -279,13 +304,16 @@ mod tests {
                 "a checkpoint of 3 records ({ROOT}{root}) after one of 9 was accepted: the trail was rolled back"
             )
         };
-        let same = |a: &str, b: &str| point(a).same_as(&point(b));
+        let same = |a: &str, b: &str| point(a).covers(&point(b));
         assert_eq!(point(&records(&h1, 9)).mark, Some(Mark::Record(h1.clone())));
         assert_eq!(point(&heartbeat(&r1)).mark, Some(Mark::Root(r1.clone())));
         assert!(same(&records(&h1, 9), &records(&h1, 14)));
         assert!(!same(&records(&h1, 9), &records(&h2, 9)));
         assert!(!same(&heartbeat(&r1), &heartbeat(&r2)));
-        assert!(same(&heartbeat(&r1), &records(&h2, 9)));
+        // A root after a record says nothing of the branch; a record after words that
+        // named only a root names one they did not: not covered (review of session 32).
+        assert!(same(&records(&h2, 9), &heartbeat(&r1)));
+        assert!(!same(&heartbeat(&r1), &records(&h2, 9)));
         assert!(!same(
             &format!(
                 "a checkpoint of 3 records ({ROOT}{r1}) with another root than the tree accepted at that size: the trail was forked"
@@ -294,11 +322,43 @@ mod tests {
                 "a checkpoint of 3 records ({ROOT}{r2}) with another root than the tree accepted at that size: the trail was forked"
             ),
         ));
-        // Words of a version that named no branch are the same point as any at that size.
-        assert!(same(
-            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten",
-            &records(&h2, 9)
-        ));
+        // Words of a version that named no branch do not cover words naming one at that
+        // size (a second restore would hide behind them), nor a root; they are covered.
+        let unnamed =
+            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
+        assert!(!same(unnamed, &records(&h2, 9)));
+        assert!(!same(unnamed, &heartbeat(&r1)));
+        assert!(same(&records(&h2, 9), unnamed));
+        assert!(same(unnamed, unnamed));
+        // The branch's words taken inside a silent detail too, the silence's sentence
+        // and the refusals counted after kept.
+        let counted = silence::refused_again(&heartbeat(&r1), &heartbeat(&r1));
+        let quiet = silence::silence_detail(
+            silence::LastHeard::Report {
+                ago: 600,
+                interval: 15,
+            },
+            "fork",
+            &counted,
+        );
+        let named = with_branch_named("fork, silent", &quiet, &records(&h1, 9)).expect("named");
+        assert_eq!(
+            named,
+            quiet.replace(&heartbeat(&r1), &records(&h1, 9)),
+            "{named}"
+        );
+        assert_eq!(
+            standing("fork, silent", &named).map(|s| s.words),
+            Some(records(&h1, 9))
+        );
+        assert_eq!(
+            with_branch_named("fork", &counted, &records(&h1, 9)),
+            Some(counted.replacen(&heartbeat(&r1), &records(&h1, 9), 1))
+        );
+        assert_eq!(
+            with_branch_named("fork, silent", &named, &records(&h2, 9)),
+            None
+        );
         assert!(names_the_branch(&heartbeat(&r1), &records(&h1, 9)));
         assert!(!names_the_branch(&records(&h1, 9), &records(&h2, 9)));
         assert!(!names_the_branch(&records(&h1, 9), &heartbeat(&r1)));

@@ -1884,7 +1884,7 @@ impl Fleet {
                     .acknowledged(current)
                     .filter(|acked| acked.state == state);
                 if let Some(acked) = &acked
-                    && !acknowledge::point(&acked.words).same_as(&acknowledge::point(detail))
+                    && !acknowledge::point(&acked.words).covers(&acknowledge::point(detail))
                 {
                     news.set(true);
                     let detail = if silence::is_silent(&current.state) {
@@ -1899,21 +1899,27 @@ impl Fleet {
                     return Some((next, detail));
                 }
                 // The same standing refusal again (a copy still running): counted on
-                // its detail, not news (review r29-fleet2). Silent, left as it is.
-                if next != state || !silence::is_standing(state) {
+                // its detail, not news (review r29-fleet2).
+                if !silence::is_standing(state) {
                     return None;
                 }
                 // Not acknowledged yet, and these words name the branch the first ones
                 // did not (a restored home's heartbeat named its backup's checkpoint,
                 // its records come next): they become the refusal's, so that an
-                // acknowledgement names the branch (session 32).
-                let first = silence::first_refusal(&current.detail);
-                let kept = match silence::first_refusal(detail) {
-                    named if acked.is_none() && acknowledge::names_the_branch(first, named) => {
-                        format!("{named}{}", &current.detail[first.len()..])
-                    }
-                    _ => current.detail.clone(),
-                };
+                // acknowledgement names the branch (session 32), silent or not (review
+                // of session 32: the ordinary restore is of a machine found silent).
+                let named = acked
+                    .is_none()
+                    .then(|| {
+                        acknowledge::with_branch_named(&current.state, &current.detail, detail)
+                    })
+                    .flatten();
+                // Silent, left as it is but for the branch's words: the silence's
+                // sentence stands.
+                if silence::is_silent(&current.state) {
+                    return named.map(|kept| (next, kept));
+                }
+                let kept = named.unwrap_or_else(|| current.detail.clone());
                 return Some((next, silence::refused_again(&kept, detail)));
             }
             let detail = if silence::is_silent(&current.state) {
@@ -2030,8 +2036,11 @@ impl Fleet {
                 Ok(false) => {}
                 // Sent and never answered: the store may hold the new state all the
                 // same, and nothing after would raise what it calls for (a later
-                // request finds it written already).
-                Err(error) if error.outcome_unknown() => {
+                // request finds it written already). A refusal's, whatever the error:
+                // the refusal happened, and a copy that forks once and never retries
+                // (its reconnect before the swap failed) went unraised (review of
+                // session 32): an alert twice rather than none.
+                Err(error) if error.outcome_unknown() || point == hold::Point::Refusal => {
                     (self.log)(&format!(
                         "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
                         host.name
@@ -2065,8 +2074,9 @@ enum StateMove {
         detail: String,
     },
     /// Written over `before` with `detail`, or not: the store gave no answer to the
-    /// write (`error`, [`StoreError::outcome_unknown`]). The alert the change calls for
-    /// is raised as if it was written: twice rather than never (session 31).
+    /// write (`error`, [`StoreError::outcome_unknown`]), or, for a refusal, any error.
+    /// The alert the change calls for is raised as if it was written: twice rather than
+    /// never (session 31, review of session 32).
     Unconfirmed {
         before: Box<HostRow>,
         detail: String,
@@ -2917,6 +2927,144 @@ mod tests {
         assert!(fleet.acknowledged(&h).is_none(), "no longer in effect");
         assert_eq!(silence::first_refusal(&h.detail), records("2b"));
         assert!(raised.lock().expect("raised").is_empty());
+    }
+
+    /// Review of session 32: while the host was silent (a machine down long enough, then
+    /// restored) the branch's words never replaced the backup checkpoint's, so the
+    /// administrator acknowledged words naming only the root, and a second restore of
+    /// the same backup (another branch at that size) was taken for the fork acknowledged.
+    /// The branch's words are taken inside a silent detail too; and an acknowledgement of
+    /// words naming no branch, or only a root, does not cover a refusal naming a branch
+    /// at that size: raised once, then counted.
+    #[test]
+    fn a_second_restore_behind_an_acknowledged_silent_host_is_raised() {
+        use crate::witness::{LEAF_HASH, ROOT};
+        let (dir, store, mut db, _peer, id) = enrolled("ack-silent");
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        let fleet = Fleet {
+            acknowledged_on_trail: Arc::new(|_: &str, _: &str| Ok(true)),
+            ..fleet
+        };
+        let host = |db: &mut ConsoleDb| db.host(id).expect("db").expect("host");
+        let heartbeat = format!(
+            "a checkpoint of 3 records ({ROOT}{}) after one of 9 was accepted: the trail was rolled back",
+            "3c".repeat(32)
+        );
+        let records = |branch: &str| {
+            format!(
+                "records from 3 again ({LEAF_HASH}{}), but 9 were accepted already: the trail was rewound or rewritten",
+                branch.repeat(32)
+            )
+        };
+        let refuse = |db: &mut ConsoleDb, words: &str| {
+            let h = host(db);
+            fleet.set_refused_state(db, &h, "fork", words).expect("db")
+        };
+        let acknowledge = |db: &mut ConsoleDb| {
+            let h = host(db);
+            let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+            let ack = pacsguard_store::Acknowledgement {
+                by: "root".into(),
+                reason: "restored from Monday's backup".into(),
+                at: now(),
+                digest: standing.digest(),
+            };
+            assert!(
+                db.acknowledge_host(id, &h.state, &standing.kept, &ack)
+                    .expect("db")
+            );
+            standing
+        };
+        // The machine was down long enough to be found silent, then restored.
+        let h = host(&mut db);
+        assert!(
+            db.swap_host_state(id, &h.seen(), "silent", "no report of its trail verified")
+                .expect("db")
+        );
+        assert!(refuse(&mut db, &heartbeat));
+        assert_eq!(host(&mut db).state, "fork, silent");
+        assert!(!refuse(&mut db, &records("1a")));
+        let standing = acknowledge(&mut db);
+        assert_eq!(standing.words, records("1a"), "{:?}", host(&mut db));
+        // The same restore reporting on: counted; a second restore's branch: raised.
+        assert!(!refuse(&mut db, &heartbeat));
+        assert!(!refuse(&mut db, &records("1a")));
+        assert!(fleet.acknowledged(&host(&mut db)).is_some());
+        assert!(refuse(&mut db, &records("2b")), "the second branch raised");
+        let h = host(&mut db);
+        assert_eq!(h.state, "fork, silent");
+        assert!(fleet.acknowledged(&h).is_none(), "no longer in effect");
+
+        // Words naming only the backup's root acknowledged (as an older console, or one
+        // acknowledged before the records came, kept them): a branch at that size is
+        // raised once, then counted like any standing fork.
+        let h = host(&mut db);
+        let detail = silence::silence_detail(
+            silence::LastHeard::Report {
+                ago: 600,
+                interval: 15,
+            },
+            "fork",
+            &heartbeat,
+        );
+        assert!(
+            db.swap_host_state(id, &h.seen(), "fork, silent", &detail)
+                .expect("db")
+        );
+        let standing = acknowledge(&mut db);
+        assert_eq!(standing.words, heartbeat);
+        assert!(
+            !refuse(&mut db, &heartbeat),
+            "the same root: the same point"
+        );
+        assert!(
+            refuse(&mut db, &records("2b")),
+            "a branch the words did not name"
+        );
+        assert!(!refuse(&mut db, &records("2b")), "raised once");
+        assert!(raised.lock().expect("raised").is_empty());
+    }
+
+    /// Review of session 32: a refusal's state write that failed with an error known not
+    /// to be done (a reconnect before the swap that failed, a write refused) was returned
+    /// before anything was raised, so a copy that forks once and never retries went
+    /// unraised. A refusal's alert is raised on any write error: twice rather than none.
+    #[test]
+    fn a_refusal_whose_state_write_fails_is_raised_all_the_same() {
+        let (_dir, store, mut db, _peer, id) = enrolled("refused-unwritten");
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(_dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(|_| {}),
+        );
+        // Every change of a host's state refused by the store: an answer, not a
+        // statement of unknown outcome.
+        let planted = rusqlite::Connection::open(&store).expect("sqlite");
+        planted
+            .execute_batch(
+                "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .expect("trigger");
+        drop(planted);
+        let h = db.host(id).expect("db").expect("host");
+        let fork =
+            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &h, "fork", fork)
+                .expect("raised, the error said on the log"),
+            "the fork is raised although its state could not be written"
+        );
+        assert_eq!(db.host(id).expect("db").expect("host").state, h.state);
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the

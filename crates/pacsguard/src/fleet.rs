@@ -274,6 +274,17 @@ pub fn acknowledge_and_record(
     actor: &pacsguard_events::Actor,
     reason: &str,
 ) -> Result<String, String> {
+    // Four eyes is the console's, as for acceptances (`control::four_eyes_refusal`):
+    // asked of the CLI too, or one person acknowledged alone what the Hosts page asks two
+    // administrators for (review of session 32).
+    if console
+        .needs_second_host_approver()
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "four eyes for host decisions is in force on this console: acknowledging the standing refusal of host {name:?} needs two administrators; ask for it on the console's Hosts page, where a second administrator confirms it. Nothing was acknowledged"
+        ));
+    }
     let said = console
         .acknowledge_host(name, digest, actor, reason)
         .map_err(|e| e.to_string())?;

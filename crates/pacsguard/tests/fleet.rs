@@ -5598,3 +5598,113 @@ fn an_enrolled_host_guarded_by_watch_is_held_to_the_consoles_heartbeat_bound() {
         "{said}"
     );
 }
+
+/// Review of session 32: `console acknowledge-host` never asked whether four eyes for
+/// host decisions is in force, so one administrator acknowledged a standing refusal
+/// alone from the CLI while the Hosts page said four eyes applies on every console. The
+/// CLI now refuses (exit 2), pointing to the Hosts page, and nothing is acknowledged.
+#[test]
+fn with_four_eyes_for_hosts_the_cli_acknowledges_nothing() {
+    let name = "ws-ack-four-eyes";
+    let console = Env::new();
+    console.profile(&[]);
+    let config = console.home.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[console]\nneeds_second_host_approver = true\n");
+    std::fs::write(&config, text).expect("config");
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(0) && h["state"] == "ok"
+    });
+    let copy = copy_of_enrolment(&host);
+    let copy_guard = Serve::start(&copy, &[]);
+    let duplicated = wait_host_within(&console, name, Duration::from_secs(90), |h| {
+        h["state"] == "duplicated"
+    });
+    let out = acknowledge_shown(&console, name, &duplicated, "a clone, ticket 4714");
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("four eyes") && said.contains("Hosts page"),
+        "{said}"
+    );
+    assert!(
+        !console_log(&console).contains("\"host-acknowledged\""),
+        "{}",
+        console_log(&console)
+    );
+    assert!(hosts(&console).iter().all(|h| h["acknowledged"].is_null()));
+    copy_guard.stop();
+    guard.stop();
+    server.stop();
+}
+
+/// Review of session 32: the ordinary restore is of a machine down long enough to be
+/// found silent. Its standing fork kept the backup checkpoint's words (its root only)
+/// for the whole silence, the administrator acknowledged those, and a second restore of
+/// the same backup (another branch at that size) was the fork acknowledged: neither
+/// raised nor counted. The branch's words are taken inside the silence too.
+#[test]
+fn a_second_restore_after_an_acknowledged_silent_one_is_raised() {
+    let name = "ws-ack-silent";
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, name);
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(1) && h["state"] == "ok"
+    });
+    guard.stop();
+    let monday = copy_of_home(&host);
+    let at_monday = delivered(&console, name);
+    let guard = Serve::start(&host, &[]);
+    std::fs::write(host.path("study/new.dcm"), b"arrived").expect("write");
+    wait_host(&console, name, |h| {
+        h["records"].as_u64() > Some(at_monday + 2)
+    });
+    guard.stop();
+    // Down long enough to be found silent.
+    wait_host_within(&console, name, Duration::from_secs(120), |h| {
+        h["state"] == "silent"
+    });
+    let forks = |console: &Env| console_log(console).matches("\"host-trail-fork\"").count();
+    let records_again = format!("records from {at_monday} again");
+    let branch_named = |h: &serde_json::Value| {
+        h["state"] == "fork, silent"
+            && h["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("(fork): {records_again}")))
+    };
+
+    // Restored from Monday's backup while silent: the refusal's words name the branch.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let forked = wait_host(&console, name, branch_named);
+    let reason = "restored from Monday's backup after the disk failed, ticket 4715";
+    let out = acknowledge_shown(&console, name, &forked, reason);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_host(&console, name, |h| h["acknowledged"]["reason"] == reason);
+    assert_eq!(forks(&console), 1, "{}", console_log(&console));
+    guard.stop();
+
+    // Restored again from the same backup: the same size, another branch: raised.
+    put_back(&host.home, monday.path());
+    let guard = Serve::start(&host, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while forks(&console) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second restore was not raised: {:?}\n{}",
+            hosts(&console),
+            console_log(&console)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let again = wait_host(&console, name, |h| h["acknowledged"].is_null());
+    assert_eq!(again["state"], "fork, silent", "{again}");
+    guard.stop();
+    server.stop();
+}
