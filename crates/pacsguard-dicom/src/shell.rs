@@ -4138,7 +4138,12 @@ fn command_at(
             }
         ));
     }
-    let chance = alone && chance_bytes && truly_bare(keyword || line[..skip].iter().any(u8::is_ascii_alphabetic), written);
+    let chance = alone
+        && chance_bytes
+        && truly_bare(
+            keyword || line[..skip].iter().any(u8::is_ascii_alphabetic),
+            written,
+        );
     if chance {
         detail.push_str(BY_CHANCE);
     }
@@ -4232,7 +4237,7 @@ fn batch_program(
         // in JavaScript is no command line.
         return (!AMBIGUOUS_BATCH.contains(&launcher)
             || tool_argument(launcher, after, chance_bytes))
-            .then_some((launcher, false));
+        .then_some((launcher, false));
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
     // line's end, and inside a block the `)` closing it (`(calc.exe)`, `if 1==1
@@ -6616,8 +6621,13 @@ mod batch_syntax_tests {
     /// text (`binary` false) or as a binary value (`binary` true): its severity.
     fn batch_severity(line: &[u8], binary: bool) -> Option<Severity> {
         let bytes = [&b"\x80\x81x\r\n"[..], line].concat();
-        let ranges = if binary { vec![0..bytes.len()] } else { Vec::new() };
-        find_batch_command_within(&bytes, &ranges, &crate::budget::Clock::default())
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
             .map(|found| found.severity)
     }
 
@@ -6643,7 +6653,11 @@ mod batch_syntax_tests {
             );
         }
         let far: Vec<u8> = [&b"rd"[..], &b" x".repeat(MAX_SWITCH_ARGUMENTS), b" /s\r\n"].concat();
-        assert_eq!(batch_severity(&far, true), None, "binary: first arguments only");
+        assert_eq!(
+            batch_severity(&far, true),
+            None,
+            "binary: first arguments only"
+        );
         assert_eq!(batch_severity(&far, false), Some(Severity::Alert), "text");
         // A quoted `/s` is a file's name, and a caret inside quotes is kept.
         assert_eq!(batch_severity(b"rd \"x ^/s\"\r\n", false), None);
@@ -6664,8 +6678,16 @@ mod batch_syntax_tests {
             b"evil.exe \x1a",
         ] {
             let shown = String::from_utf8_lossy(line);
-            assert_eq!(batch_severity(line, false), Some(Severity::Alert), "{shown:?}");
-            assert_eq!(batch_severity(line, true), Some(Severity::Warning), "{shown:?}");
+            assert_eq!(
+                batch_severity(line, false),
+                Some(Severity::Alert),
+                "{shown:?}"
+            );
+            assert_eq!(
+                batch_severity(line, true),
+                Some(Severity::Warning),
+                "{shown:?}"
+            );
         }
         // A word and a number before a redirection is prose's (`see table 2>1`).
         assert_eq!(batch_severity(b"see.exe x2>nul\r\n", false), None);
@@ -6688,6 +6710,9 @@ mod batch_syntax_tests {
                 String::from_utf8_lossy(line)
             );
         }
-        assert_eq!(batch_severity(b" \tevil.exe\r\n", true), Some(Severity::Warning));
+        assert_eq!(
+            batch_severity(b" \tevil.exe\r\n", true),
+            Some(Severity::Warning)
+        );
     }
 }

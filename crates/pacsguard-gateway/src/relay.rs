@@ -3398,7 +3398,7 @@ fn screen_instance(
                 }
             }
             spent = screened.inspection.budget_spent.clone();
-            findings.extend(screened.findings.into_iter().filter(kept_in_transit));
+            findings.extend(screened.findings.into_iter().filter(pacsguard_screen::is_news));
             file = rescue.take();
         }
         Err(why) => findings.push(Finding::new(
@@ -3765,29 +3765,6 @@ fn never_written(would_have: &str, towards: &str) -> String {
 /// What a C-STORE-RSP of `status` with `comment` is called on the record.
 fn store_answer(status: u16, comment: &str) -> String {
     format!("C-STORE status {status:#06x} ({comment})")
-}
-
-/// The kinds of the screener's warnings that are about the form of a file the gateway
-/// writes itself (its own preamble and meta group; what it could not parse is named by
-/// the verdict's own findings), not about what the data set holds: the gateway leaves
-/// them out of its record.
-const FORM_WARNINGS: [FindingKind; 3] = [
-    FindingKind::PreambleNonstandard,
-    FindingKind::NotDicom,
-    FindingKind::MalformedDicom,
-];
-
-/// Whether a screening finding is kept on the gateway's record: every alert, and every
-/// warning but those of [`FORM_WARNINGS`] (a limit reached, `not-inspected`; a command
-/// that chance bytes of a binary value may make, `active-content`: review r32-screen,
-/// where a list of the kinds kept dropped the latter, an alert until then). What is only
-/// on the record (info) is left out. A kind added later is kept unless it is about form.
-fn kept_in_transit(finding: &Finding) -> bool {
-    match finding.severity {
-        Severity::Alert => true,
-        Severity::Warning => !FORM_WARNINGS.contains(&finding.kind),
-        Severity::Info => false,
-    }
 }
 
 /// Whether what the `not-inspected` finding `unread` left undecided could have made a
