@@ -5417,8 +5417,9 @@ mod tests {
     /// Issue 10 (session 32): an ambiguous tool counted only with a switch as its first
     /// argument, so `rd x /s /q C:\` and `del foo /f /q` (cmd.exe reads a switch
     /// wherever it stands among the arguments) were missed. A switch the tool takes
-    /// counts among its first [`MAX_SWITCH_ARGUMENTS`] arguments on the same line; one
-    /// further on, on the next line or past an operator does not.
+    /// counts among its first [`MAX_SWITCH_ARGUMENTS`] arguments on the same line (in
+    /// text, since review r32-screen, anywhere on it); one on the next line or past an
+    /// operator does not.
     #[test]
     fn ambiguous_tools_count_with_a_switch_among_their_first_arguments() {
         for line in [
