@@ -1525,7 +1525,9 @@ fn read_deflated(
     let Some(ts) = TransferSyntaxRegistry.get(EXPLICIT_VR_LE) else {
         return;
     };
-    let broke = problem.is_some();
+    let over_limit = problem
+        .as_ref()
+        .is_some_and(|(kind, _)| *kind == FindingKind::NotInspected);
     if let Some((kind, detail)) = problem {
         found.push(Observation {
             kind,
@@ -1571,9 +1573,12 @@ fn read_deflated(
             });
         }
     }
-    // To the end of the deflate stream; past a break, the rest of the file is the
-    // stream's too.
-    let compressed_end = if broke {
+    // To the end of the deflate stream. Past the inflate limit, the rest of the file is
+    // the stream's too (it was inflating well). Where it did not inflate, the stream
+    // ends at the bytes the inflater took: what follows is no compressed data, only a
+    // claim of it, and a file that merely names a deflated transfer syntax would
+    // otherwise have its plain lines read as chance bytes (review r32-screen).
+    let compressed_end = if over_limit {
         bytes.len()
     } else {
         bytes.len().min(start + consumed)
@@ -1917,6 +1922,36 @@ mod tests {
             batch_findings(&deflated),
             [warning.clone(), warning].concat(),
             "a deflated data set, read whole and inflated"
+        );
+    }
+
+    /// Review r32-screen: a file that only claims a deflated transfer syntax had the
+    /// whole rest of it taken for compressed bytes when it did not inflate, so a bare
+    /// name in plain text there was a warning. The compressed bytes end where the
+    /// inflater stopped taking them; what follows is read as the file's own.
+    #[test]
+    fn a_data_set_that_does_not_inflate_is_not_binary_past_what_the_inflater_took() {
+        use pacsguard_testkit::DicomBuilder;
+        let uid = "1.2.826.0.1.3680043.10.1137.3.3202";
+        let claimed = DicomBuilder::ct(uid)
+            .without_pixels()
+            .transfer_syntax(DEFLATED[0])
+            .element(0x0020, 0x4000, *b"LT", b"see\r\nlogoff.exe\r\n")
+            .build();
+        let inspection = inspect(&claimed);
+        assert!(
+            inspection
+                .observations
+                .iter()
+                .any(|o| o.kind == FindingKind::MalformedDicom),
+            "{:#?}",
+            inspection.observations
+        );
+        let deflated = inspection.deflated.clone().expect("a deflated range");
+        assert!(deflated.end < claimed.len() - 16, "{deflated:?}");
+        assert_eq!(
+            batch_findings(&claimed),
+            vec![(Severity::Alert, FindingKind::ActiveContent)]
         );
     }
 

@@ -591,7 +591,7 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
 /// its subcommand ([`BATCH_SUBCOMMANDS`]), a program or URL (`evil.exe`, `http://…`), or
 /// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
 /// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
-fn tool_argument(tool: &[u8], after: &[u8]) -> bool {
+fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
     if after
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
@@ -607,10 +607,59 @@ fn tool_argument(tool: &[u8], after: &[u8]) -> bool {
     }
     let token = first_argument(after);
     let quoted_title = tool == b"start" && token.first() == Some(&b'"');
-    leading_arguments(after).any(|argument| takes_switch(tool, argument))
+    takes_a_switch(tool, after, chance_bytes)
         || runs_subcommand(tool, after)
         || quoted_title
         || names_program_or_url(token)
+}
+
+/// Whether the arguments of `tool` in `after` hold a switch it takes. In binary values
+/// (`chance_bytes`), among the first [`MAX_SWITCH_ARGUMENTS`] as written: the chance
+/// budget of invariant 11. Elsewhere, where chance bytes do not live, every argument
+/// to the line's end as cmd.exe reads it: its carets dropped outside quotes (`^/s`,
+/// `/^s`), and for cmd.exe's own commands a `/` inside a word starting a switch
+/// (`C:\PACS/s/q`). Review r32-screen: all four walked around the rule, even in text.
+fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
+    if chance_bytes {
+        return leading_arguments(after)
+            .take(MAX_SWITCH_ARGUMENTS)
+            .any(|argument| takes_switch(tool, argument));
+    }
+    let slash = BATCH_SWITCHES
+        .iter()
+        .any(|&(name, style, _)| name == tool && matches!(style, SwitchStyle::Slash));
+    let line = without_carets(after);
+    leading_arguments(&line).any(|argument| {
+        takes_switch(tool, argument)
+            || (slash
+                && memchr::memchr_iter(b'/', argument)
+                    .filter(|&at| at > 0)
+                    .any(|at| takes_switch(tool, &argument[at..])))
+    })
+}
+
+/// `rest` to its line's end as cmd.exe reads it: a caret outside quotes escapes the
+/// byte after it and is dropped (`^/s` is `/s`, `^^` a caret).
+fn without_carets(rest: &[u8]) -> Vec<u8> {
+    let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+    let mut read = Vec::with_capacity(line.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in line {
+        match b {
+            _ if escaped => {
+                read.push(b);
+                escaped = false;
+            }
+            b'^' if !quoted => escaped = true,
+            b'"' => {
+                quoted = !quoted;
+                read.push(b);
+            }
+            _ => read.push(b),
+        }
+    }
+    read
 }
 
 /// The first word of `rest`, past cmd.exe's delimiters: to the next delimiter, the
@@ -629,7 +678,7 @@ fn first_argument(rest: &[u8]) -> &[u8] {
     &rest[..end]
 }
 
-/// The first [`MAX_SWITCH_ARGUMENTS`] arguments in `rest` as cmd.exe splits them: at its
+/// The arguments in `rest` as cmd.exe splits them: at its
 /// delimiters outside quotes (`"C:\Program Files\x" /s` is two), ending at the line's end
 /// (a Ctrl-Z too, which cmd.exe reads as one) and, outside quotes, at an operator or a
 /// redirection (what follows is another command, or a file's name). A quote never
@@ -655,7 +704,6 @@ fn leading_arguments(rest: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = &word[end..];
         (!argument.is_empty()).then_some(argument)
     })
-    .take(MAX_SWITCH_ARGUMENTS)
 }
 
 /// Whether `token` names a program or a URL: `evil.exe`, `x.hta`, `http://…`.
@@ -3954,11 +4002,14 @@ fn batch_command_at(
     // The command of a `for /f` set runs before the loop's body: judged first, as a
     // command of its own (not again for a `for /f` inside it: one level, linear).
     if let Some(set) = set_command
-        && let Some(found) = command_at(bytes, at + set, variables, in_block, binary)
+        && let Some(found) = command_at(bytes, at + set, variables, in_block, binary, true)
     {
         return Some(found);
     }
-    command_at(bytes, at + skip, variables, in_block, binary)
+    // `call`, `if`, `for`: a command word before the program, which chance bytes do not
+    // spell (see [`truly_bare`]).
+    let keyword = line[..skip].iter().any(u8::is_ascii_alphabetic);
+    command_at(bytes, at + skip, variables, in_block, binary, keyword)
 }
 
 /// The command whose program starts at `at` (past what [`program_start`] skips), if its
@@ -3969,6 +4020,7 @@ fn command_at(
     variables: &mut Variables,
     in_block: bool,
     binary: Binary<'_>,
+    keyword: bool,
 ) -> Option<Command> {
     // Nothing to skip where `batch_command_at` skipped it already; a set's command
     // (`('@call powershell …')`) is read past its own `@` and `call`.
@@ -3980,6 +4032,9 @@ fn command_at(
     }
     #[cfg(test)]
     tests::READ_AS_COMMANDS.with(|n| n.set(n.get() + 1));
+    // The name as written, before cmd.exe expands and unescapes it: whether it is
+    // truly bare ([`truly_bare`]).
+    let written = start;
     // cmd.exe expands `%...%` in a line before it reads the command's name from it:
     // the name is judged as expanded (a copy of this one line, when the name has a
     // `%`), and a name built from a substring or replacement, or from input, is
@@ -4055,8 +4110,9 @@ fn command_at(
             });
         }
     };
-    let (program, alone) = batch_program(start, named_by_path, in_block)?;
     let offset = at + skip;
+    let chance_bytes = binary.holds(offset);
+    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes)?;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -4082,7 +4138,12 @@ fn command_at(
             }
         ));
     }
-    let chance = alone && binary.holds(offset);
+    let chance = alone
+        && chance_bytes
+        && truly_bare(
+            keyword || line[..skip].iter().any(u8::is_ascii_alphabetic),
+            written,
+        );
     if chance {
         detail.push_str(BY_CHANCE);
     }
@@ -4097,6 +4158,19 @@ fn command_at(
         kind: FindingKind::ActiveContent,
         detail,
     })
+}
+
+/// Whether a bare name alone on its line, written `name`, is as chance bytes make it:
+/// what cmd.exe skips before it holds no command word (`keyword`:
+/// `call`, `if`, `for`: letters chance bytes do not spell), and the name is not quoted
+/// (`"evil.exe"`: a quote opening it and another closing it). Review r32-screen: such
+/// explicit batch syntax was a warning in binary values. A caret or `%` inside the
+/// name is left as chance (one byte of the ~18 of a chance word: ~5e-7 a window as
+/// alerts, over the budget of invariant 11).
+fn truly_bare(keyword: bool, name: &[u8]) -> bool {
+    let line = &name[..memchr::memchr2(b'\r', b'\n', name).unwrap_or(name.len())];
+    let quoted = line.first() == Some(&b'"') && line[1..].contains(&b'"');
+    !(keyword || quoted)
 }
 
 /// Why a bare name alone on its line in binary values is a warning, in its finding.
@@ -4123,7 +4197,12 @@ fn may_name_a_program(start: &[u8]) -> bool {
 /// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
 /// path already cut from `start`) whatever follows it, bare only with a command's syntax
 /// after it (a `)` ends it only `in_block`, see [`Blocks`]).
-fn batch_program(start: &[u8], by_path: bool, in_block: bool) -> Option<(&[u8], bool)> {
+fn batch_program(
+    start: &[u8],
+    by_path: bool,
+    in_block: bool,
+    chance_bytes: bool,
+) -> Option<(&[u8], bool)> {
     let name_ends =
         |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
     // Every tool of BATCH starts with a letter: a line starting with anything else (the
@@ -4156,8 +4235,9 @@ fn batch_program(start: &[u8], by_path: bool, in_block: bool) -> Option<(&[u8], 
         }
         // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
         // in JavaScript is no command line.
-        return (!AMBIGUOUS_BATCH.contains(&launcher) || tool_argument(launcher, after))
-            .then_some((launcher, false));
+        return (!AMBIGUOUS_BATCH.contains(&launcher)
+            || tool_argument(launcher, after, chance_bytes))
+        .then_some((launcher, false));
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
     // line's end, and inside a block the `)` closing it (`(calc.exe)`, `if 1==1
@@ -4177,12 +4257,7 @@ fn batch_program(start: &[u8], by_path: bool, in_block: bool) -> Option<(&[u8], 
     // command's syntax after it, as an ambiguous launcher does: nothing to the command's
     // end (an operator, a redirection, a block's `)`), or a command's argument.
     let rest = &start[end..];
-    let alone = rest
-        .iter()
-        .take_while(|&&b| {
-            !(matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>') || (in_block && b == b')'))
-        })
-        .all(|&b| is_token_delimiter(b));
+    let alone = ends_command(rest, in_block);
     // `Node.js`, `Underscore.js`: JavaScript libraries are named so, and such a name
     // alone on a line is a heading of their manuals (67 files of Node.js's); bare, a
     // `.js` counts only with a command's argument.
@@ -4195,6 +4270,28 @@ fn batch_program(start: &[u8], by_path: bool, in_block: bool) -> Option<(&[u8], 
     (argued || (alone && !library)).then_some((name, !argued))
 }
 
+/// Whether `rest` (what follows a bare name) ends the command with nothing more than
+/// delimiters: the line's end (a Ctrl-Z too, which cmd.exe reads as one), an operator, a
+/// redirection, of a numbered stream too (`2>nul`, `1>nul`, `2>&1`), a caret continuing
+/// the line (`evil.exe ^`: what the next line adds is the name's arguments), or, inside a
+/// block, its `)`. Review r32-screen: `evil.exe 2>nul`, `evil.exe ^` and `evil.exe` then
+/// a Ctrl-Z were no command anywhere. Each adds a byte or two to the same chance line,
+/// which is a warning in binary values.
+fn ends_command(rest: &[u8], in_block: bool) -> bool {
+    for (at, &b) in rest.iter().enumerate() {
+        let next = rest.get(at + 1).copied();
+        match b {
+            b'\r' | b'\n' | CTRL_Z | b'&' | b'|' | b'<' | b'>' => return true,
+            b')' if in_block => return true,
+            b'0'..=b'9' if next == Some(b'>') => return true,
+            b'^' if matches!(next, Some(b'\r' | b'\n')) => return true,
+            _ if is_token_delimiter(b) => continue,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Where cmd.exe ends a command's name at the start of `line`: a delimiter, an
 /// operator, a redirection, the line's end, or, inside a `(` block (`in_block`), the `)`
 /// closing it; outside one, `)` is a byte of the name.
@@ -4202,7 +4299,7 @@ fn name_end(line: &[u8], in_block: bool) -> usize {
     line.iter()
         .position(|&b| {
             is_token_delimiter(b)
-                || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
+                || matches!(b, b'\r' | b'\n' | CTRL_Z | b'&' | b'|' | b'<' | b'>')
                 || (in_block && b == b')')
         })
         .unwrap_or(line.len())
@@ -5320,8 +5417,9 @@ mod tests {
     /// Issue 10 (session 32): an ambiguous tool counted only with a switch as its first
     /// argument, so `rd x /s /q C:\` and `del foo /f /q` (cmd.exe reads a switch
     /// wherever it stands among the arguments) were missed. A switch the tool takes
-    /// counts among its first [`MAX_SWITCH_ARGUMENTS`] arguments on the same line; one
-    /// further on, on the next line or past an operator does not.
+    /// counts among its first [`MAX_SWITCH_ARGUMENTS`] arguments on the same line (in
+    /// text, since review r32-screen, anywhere on it); one on the next line or past an
+    /// operator does not.
     #[test]
     fn ambiguous_tools_count_with_a_switch_among_their_first_arguments() {
         for line in [
@@ -5353,8 +5451,10 @@ mod tests {
             b" /s\r\n",
         ]
         .concat();
+        // Past the first arguments only in text (see
+        // `ambiguous_tools_switches_are_read_as_cmd_reads_them_outside_binary_values`).
         for (line, counts) in [
-            (&far[..], false),
+            (&far[..], true),
             (&near[..], true),
             (b"rd x\r\n/s /q\r\n", false),
             (b"rd \"x\x1a/s\"\r\n", false),
@@ -6406,7 +6506,11 @@ mod chance_match_tests {
             let after: Vec<u8> = (0..32).flat_map(|_| next().to_le_bytes()).collect();
             let slash = |argument: &[u8]| argument.first() == Some(&b'/');
             first += u32::from(slash(super::first_argument(&after)));
-            any += u32::from(super::leading_arguments(&after).any(slash));
+            any += u32::from(
+                super::leading_arguments(&after)
+                    .take(super::MAX_SWITCH_ARGUMENTS)
+                    .any(slash),
+            );
         }
         let factor = f64::from(any) / f64::from(first);
         let rate = 9.6e-9 * factor + 0.4e-9;
@@ -6504,6 +6608,112 @@ mod chance_match_tests {
         assert!(
             warnings > 0,
             "the windows hold no chance name: the test proves nothing"
+        );
+    }
+}
+
+/// Review r32-screen: batch syntax the batch search walked around, read as text and as
+/// binary values.
+#[cfg(test)]
+mod batch_syntax_tests {
+    use super::*;
+
+    /// What the batch search finds in `line` after a line of binary filler, read as
+    /// text (`binary` false) or as a binary value (`binary` true): its severity.
+    fn batch_severity(line: &[u8], binary: bool) -> Option<Severity> {
+        let bytes = [&b"\x80\x81x\r\n"[..], line].concat();
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
+            .map(|found| found.severity)
+    }
+
+    /// Review r32-screen: an ambiguous tool's switch was walked around, even in text:
+    /// past the third argument, behind a caret cmd.exe drops, or joined to the word
+    /// before it (`C:\PACS/s/q`: cmd.exe's own commands read a `/` inside a word as a
+    /// switch's start). Outside binary values the whole line is read; in them the first
+    /// [`MAX_SWITCH_ARGUMENTS`] arguments as before (the chance budget, invariant 11).
+    #[test]
+    fn ambiguous_tools_switches_are_read_as_cmd_reads_them_outside_binary_values() {
+        for line in [
+            &b"rd a b c C:\\PACS /s /q\r\n"[..],
+            b"rd C:\\PACS ^/s ^/q\r\n",
+            b"rd C:\\PACS /^s /^q\r\n",
+            b"rd C:\\PACS/s/q\r\n",
+            b"del a b c d e C:\\PACS\\*.dcm /f /q\r\n",
+        ] {
+            assert_eq!(
+                batch_severity(line, false),
+                Some(Severity::Alert),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let far: Vec<u8> = [&b"rd"[..], &b" x".repeat(MAX_SWITCH_ARGUMENTS), b" /s\r\n"].concat();
+        assert_eq!(
+            batch_severity(&far, true),
+            None,
+            "binary: first arguments only"
+        );
+        assert_eq!(batch_severity(&far, false), Some(Severity::Alert), "text");
+        // A quoted `/s` is a file's name, and a caret inside quotes is kept.
+        assert_eq!(batch_severity(b"rd \"x ^/s\"\r\n", false), None);
+    }
+
+    /// Review r32-screen: a bare name followed by common batch syntax was no command
+    /// anywhere: a redirection of a numbered stream (`2>nul`), a caret continuing the
+    /// line, a Ctrl-Z ending it. An alert in text, a warning in binary values (as any
+    /// bare name alone there).
+    #[test]
+    fn a_bare_name_with_common_batch_syntax_after_it_counts() {
+        for line in [
+            &b"evil.exe 2>nul\r\n"[..],
+            b"evil.exe 1>nul\r\n",
+            b"evil.exe 2>&1\r\n",
+            b"evil.exe ^\r\n\r\n",
+            b"evil.exe\x1a",
+            b"evil.exe \x1a",
+        ] {
+            let shown = String::from_utf8_lossy(line);
+            assert_eq!(
+                batch_severity(line, false),
+                Some(Severity::Alert),
+                "{shown:?}"
+            );
+            assert_eq!(
+                batch_severity(line, true),
+                Some(Severity::Warning),
+                "{shown:?}"
+            );
+        }
+        // A word and a number before a redirection is prose's (`see table 2>1`).
+        assert_eq!(batch_severity(b"see.exe x2>nul\r\n", false), None);
+    }
+
+    /// Review r32-screen: explicit batch syntax before or around a bare name (`call`,
+    /// quotes) is no chance bytes: an alert in binary values too. Only a name with
+    /// blanks (cmd.exe's delimiters) before it is downgraded there.
+    #[test]
+    fn only_a_truly_bare_name_is_a_warning_in_binary_values() {
+        for line in [
+            &b"call evil.exe\r\n"[..],
+            b"\"evil.exe\"\r\n",
+            b"  call  evil.exe\r\n",
+        ] {
+            assert_eq!(
+                batch_severity(line, true),
+                Some(Severity::Alert),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert_eq!(
+            batch_severity(b" \tevil.exe\r\n", true),
+            Some(Severity::Warning)
         );
     }
 }

@@ -3498,9 +3498,7 @@ fn screen_instance(
                 }
             }
             spent = screened.inspection.budget_spent.clone();
-            findings.extend(screened.findings.into_iter().filter(|f| {
-                f.severity == Severity::Alert || f.kind == FindingKind::NotInspected
-            }));
+            findings.extend(screened.findings.into_iter().filter(pacsguard_screen::is_news));
             file = rescue.take();
         }
         Err(why) => findings.push(Finding::new(

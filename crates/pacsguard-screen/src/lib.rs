@@ -41,6 +41,32 @@ pub const RULES_FORMAT: &str = "yara";
 /// Whether YARA support was compiled in.
 pub const YARA_AVAILABLE: bool = cfg!(feature = "yara");
 
+/// The kinds of the screener's warnings that say something of the file's form, not of
+/// what it holds: a preamble of vendor text, a file that is not DICOM, one that does
+/// not parse to its end. `scan` tells them; the gateway (which writes the file's
+/// preamble and meta group itself) and the judging of an arrival leave them out.
+pub const FORM_WARNINGS: [FindingKind; 3] = [
+    FindingKind::PreambleNonstandard,
+    FindingKind::NotDicom,
+    FindingKind::MalformedDicom,
+];
+
+/// Whether a screening finding is news to the gateway's record and to an arrival's
+/// judging: every alert, and every warning but those of [`FORM_WARNINGS`] (a limit
+/// reached, `not-inspected`; a command that chance bytes of a binary value may make,
+/// `active-content`). The one place that decides it: review r32-screen found the gateway
+/// and the arrivals each keeping a list of the kinds kept, alerts and `not-inspected`,
+/// which dropped the `active-content` warning (an alert until session 32) unrecorded.
+/// A kind added later is news unless it is about form; what is only on the record
+/// (info) is not.
+pub fn is_news(finding: &Finding) -> bool {
+    match finding.severity {
+        Severity::Alert => true,
+        Severity::Warning => !FORM_WARNINGS.contains(&finding.kind),
+        Severity::Info => false,
+    }
+}
+
 /// What a run screens with.
 #[derive(Debug, Default)]
 pub struct Screener {

@@ -141,6 +141,28 @@ fn new_files_in_an_append_only_store_are_screened_on_arrival() {
     assert_eq!(findings.len(), 4, "{findings:#?}");
 }
 
+/// Review r32-screen: an arrival's screening kept only alerts and `not-inspected`
+/// warnings, so the `active-content` warning of a bare runnable name in a binary value
+/// (an alert until session 32) was dropped: `check` and `watch` said nothing of it.
+#[test]
+fn a_bare_runnable_name_in_a_binary_value_of_an_arrival_is_a_warning() {
+    let env = Env::new();
+    store(&env);
+    let mut value = vec![0x80u8; 512];
+    value[100..112].copy_from_slice(b"\r\nevil.exe\r\n");
+    let arrival = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.7.32")
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    fs::write(env.path("ct/bare-name.dcm"), arrival).expect("write");
+    let (code, findings, _) = env.check(&[]);
+    assert_eq!(code, 1, "{findings:#?}");
+    assert_eq!(
+        one(&findings, "active-content", "ct/bare-name.dcm").severity,
+        "warning"
+    );
+}
+
 #[test]
 fn an_exact_move_wins_over_an_edited_copy_with_the_same_uid() {
     let env = Env::new();

@@ -652,6 +652,54 @@ fn each_refusal_is_answered_as_the_standard_says_and_recorded() {
     );
 }
 
+/// Review r32-screen: a bare runnable name alone on its line in a binary value (a
+/// private OB, whose VR the sender chooses) is a warning of `active-content` since
+/// session 32, and the gateway kept only alerts and `not-inspected` warnings: what was
+/// an alert before was recorded nowhere. It is on the trail as the warning it is.
+#[test]
+fn a_bare_runnable_name_in_a_binary_value_is_recorded_by_the_gateway_as_a_warning() {
+    require_dcmtk();
+    let env = Env::new();
+    let uid = "1.2.826.0.1.3680043.10.1137.3201";
+    let file = env.dir.path().join("bare-name.dcm");
+    let mut value = vec![0x80u8; 512];
+    value[100..112].copy_from_slice(b"\r\nevil.exe\r\n");
+    let dicom = pacsguard_testkit::DicomBuilder::ct(uid)
+        .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+        .element(0x0009, 0x1010, *b"OB", &value)
+        .build();
+    std::fs::write(&file, &dicom).expect("write");
+    let rx = env.dir.path().join("rx");
+    let upstream = Receiver::start(&rx);
+    let gateway = Gateway::start(
+        &env,
+        &config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port),
+        ),
+    );
+    let out = storescu(gateway.ports[0], "CT1", "PACS", &[file]);
+    assert_eq!(out.status.code(), Some(0), "forwarded: {}", stderr(&out));
+    let (_, events) = gateway.stop();
+    let warning = events.iter().find(|e| {
+        e["finding"]["kind"] == "active-content"
+            && e["finding"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(uid)
+    });
+    let warning = warning.unwrap_or_else(|| panic!("not recorded: {events:#?}"));
+    assert_eq!(warning["finding"]["severity"], "warning", "{warning}");
+    assert!(
+        warning["finding"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("evil.exe"),
+        "{warning}"
+    );
+    assert_eq!(received(&rx).len(), 1, "forwarded, as a warning is");
+}
+
 #[test]
 fn a_pe_in_a_private_element_raises_an_alert_and_is_still_forwarded_with_a_quarantine_copy() {
     require_dcmtk();

@@ -310,9 +310,10 @@ pub(super) fn screen_arrivals(screener: &Screener, paths: &[PathBuf]) -> Vec<Fin
         )
         .flatten()
         // That a file is not DICOM, or carries vendor text in its preamble, is for `scan`
-        // to tell; an arrival is news when it is dangerous, or when it could not be
-        // screened in full (too large, rules timed out).
-        .filter(|f| f.severity == Severity::Alert || f.kind == FindingKind::NotInspected)
+        // to tell; an arrival is news when it is dangerous, may be (a bare runnable name
+        // in a binary value), or could not be screened in full (too large, rules timed
+        // out).
+        .filter(pacsguard_screen::is_news)
         .collect()
 }
 
