@@ -177,9 +177,11 @@ struct Waited {
     /// The places it asked to hold: one more than it held at each refusal (every
     /// refused sender of it counts; what it took since counts against it).
     wanted: usize,
-    /// Its place in line: its first refusal since it last held all it asked. The places
-    /// owed go in this order, so a peer refused after a modality (an attacker's next
-    /// address) waits behind it (session 32).
+    /// Its place in line: its first refusal since it last held all it is owed (what it
+    /// asked, up to its share), or, for a peer, since it was last given a place. The
+    /// places owed go in this order, so a peer refused after a modality (an attacker's
+    /// next address) waits behind it (session 32), and an alias served waits behind
+    /// those still owed (review of session 32).
     since: Instant,
     /// Since when a free place was held for it and it did not ask: it is owed nothing
     /// once this is [`OWED_PLACE_HELD`] ago.
@@ -198,9 +200,10 @@ impl Waited {
 }
 
 /// Networks remembered as refused for want of a place (attacker-controlled: any allowed
-/// network can be refused). Past it the one refused longest ago is forgotten, and the
-/// refusal that forgot it says so: fewer networks owed a share make the shares larger,
-/// never cut anything.
+/// network can be refused). Past it one owed nothing now is forgotten, else the newcomer
+/// (last in line) is not remembered, and the refusal says so: the one refused longest
+/// ago was forgotten, so networks refused after a modality's pushed it out of line
+/// (review of session 32).
 pub const MAX_WAITING_NETWORKS: usize = 256;
 
 /// Peers remembered as refused for want of a place, all networks together: past it the
@@ -219,7 +222,7 @@ pub const MAX_WAITING_PEERS: usize = 256;
 pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
 
 /// Peers of one network remembered as refused for want of a place: past it a peer owed
-/// nothing now is forgotten, else the newcomer is not remembered, and the refusal says
+/// nothing now (holding what it asked, up to its share) is forgotten, else the newcomer is not remembered, and the refusal says
 /// so. Counted per network, refusals elsewhere never forget a peer owed a place
 /// (session 32); and a peer never is pushed out by those refused after it.
 pub const MAX_WAITING_PEERS_PER_NETWORK: usize = 64;

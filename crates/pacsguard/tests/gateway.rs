@@ -7959,7 +7959,7 @@ fn an_association_that_never_sends_anything_ends_after_request_seconds_while_a_p
     let details = gateway_events(&events);
     assert!(
         details.iter().any(|d| d.contains(
-            "nothing sent in either direction in 1 s since the association was established (limits.request_seconds) while another sender wanted a place: an association that holds its place without using it; aborted both ways (A-ABORT)"
+            "nothing sent in either direction in 1 s since the association was established (limits.request_seconds) while another sender wanted a place (every place taken: 2 associations in flight (limits.max_associations)): an association that holds its place without using it; aborted both ways (A-ABORT)"
         )),
         "{details:#?}"
     );
