@@ -7900,7 +7900,7 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
     let details = gateway_events(&events);
     assert!(
         details.iter().any(|d| d.contains(
-            "refused: 3 associations in flight, 0 from 127.0.0.110, owed none of its fair share (1, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (11 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+            "refused: 3 associations in flight, 0 from 127.0.0.110, owed none of its fair share (1, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (4 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
         )),
         "{details:#?}"
     );
