@@ -177,9 +177,11 @@ struct Waited {
     /// The places it asked to hold: one more than it held at each refusal (every
     /// refused sender of it counts; what it took since counts against it).
     wanted: usize,
-    /// Its place in line: its first refusal since it last held all it asked. The places
-    /// owed go in this order, so a peer refused after a modality (an attacker's next
-    /// address) waits behind it (session 32).
+    /// Its place in line: its first refusal since it last held all it is owed (what it
+    /// asked, up to its share), or, for a peer, since it was last given a place. The
+    /// places owed go in this order, so a peer refused after a modality (an attacker's
+    /// next address) waits behind it (session 32), and an alias served waits behind
+    /// those still owed (review of session 32).
     since: Instant,
     /// Since when a free place was held for it and it did not ask: it is owed nothing
     /// once this is [`OWED_PLACE_HELD`] ago.
@@ -198,9 +200,10 @@ impl Waited {
 }
 
 /// Networks remembered as refused for want of a place (attacker-controlled: any allowed
-/// network can be refused). Past it the one refused longest ago is forgotten, and the
-/// refusal that forgot it says so: fewer networks owed a share make the shares larger,
-/// never cut anything.
+/// network can be refused). Past it one owed nothing now is forgotten, else the newcomer
+/// (last in line) is not remembered, and the refusal says so: the one refused longest
+/// ago was forgotten, so networks refused after a modality's pushed it out of line
+/// (review of session 32).
 pub const MAX_WAITING_NETWORKS: usize = 256;
 
 /// Peers remembered as refused for want of a place, all networks together: past it the
@@ -219,7 +222,7 @@ pub const MAX_WAITING_PEERS: usize = 256;
 pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
 
 /// Peers of one network remembered as refused for want of a place: past it a peer owed
-/// nothing now is forgotten, else the newcomer is not remembered, and the refusal says
+/// nothing now (holding what it asked, up to its share) is forgotten, else the newcomer is not remembered, and the refusal says
 /// so. Counted per network, refusals elsewhere never forget a peer owed a place
 /// (session 32); and a peer never is pushed out by those refused after it.
 pub const MAX_WAITING_PEERS_PER_NETWORK: usize = 64;
@@ -495,6 +498,7 @@ impl Places {
                     .saturating_sub(t.networks.get(n).copied().unwrap_or(0))
             },
             |n| !(only_reserve && t.networks.contains_key(n)),
+            self.max_associations,
         );
         if free <= line.ahead {
             hold_for(&mut t.waiting, &line.held_for, now);
@@ -534,8 +538,12 @@ impl Places {
         if let Some(w) = t.waiting.get_mut(&network) {
             w.held_for = None;
         }
+        // A peer given a place goes to the back of the line: an attacker's alias granted
+        // one kept its place ahead of a modality, renewed by asking again (review of
+        // session 32).
         if let Some(w) = t.waiting_peers.get_mut(&peer) {
             w.held_for = None;
+            w.since = now;
         }
         *t.associations.entry(peer).or_insert(0) += 1;
         *t.networks.entry(network).or_insert(0) += 1;
@@ -553,17 +561,43 @@ impl Places {
         if self.fair_share_for.is_zero() {
             return String::new();
         }
-        let held = t.networks.get(&network).copied().unwrap_or(0);
-        let mut forgot = remember_refused(
-            &mut t.waiting,
-            network,
-            held,
-            now,
-            MAX_WAITING_NETWORKS,
-            "networks",
-            "places::MAX_WAITING_NETWORKS",
-        );
+        let mut forgot = self.remember_refused_network(t, network, now);
         forgot.push_str(&self.owed_a_peer_share(t, peer, now));
+        forgot
+    }
+
+    /// `network` was refused for want of a place at `now`: it asked one more than it
+    /// holds. At most [`MAX_WAITING_NETWORKS`] are remembered; past it one owed nothing
+    /// now is forgotten, else the newcomer, last in line, is not remembered, as peers are
+    /// ([`Places::room_for_a_waiting_peer`]): the one refused longest ago was forgotten,
+    /// so networks refused after a modality's pushed it out (review of session 32).
+    fn remember_refused_network(&self, t: &mut Table, network: IpAddr, now: Instant) -> String {
+        let bound = MAX_WAITING_NETWORKS;
+        let mut forgot = String::new();
+        if !t.waiting.contains_key(&network) && t.waiting.len() >= bound {
+            let owed_nothing = t
+                .waiting
+                .iter()
+                .filter(|(n, w)| self.network_owed(t, **n, w) == 0)
+                .min_by_key(|(n, w)| (w.last, **n))
+                .map(|(n, _)| *n);
+            match owed_nothing {
+                Some(old) => {
+                    t.waiting.remove(&old);
+                    forgot = format!(
+                        "; {bound} networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): {old}, owed nothing now, is forgotten"
+                    );
+                }
+                None => {
+                    return format!(
+                        "; {bound} networks refused for want of a place are remembered, each owed a place now (places::MAX_WAITING_NETWORKS): {network} is not"
+                    );
+                }
+            }
+        }
+        let held = t.networks.get(&network).copied().unwrap_or(0);
+        let share = fair_share(t, self.max_associations);
+        record_refusal(&mut t.waiting, network, held, share, now);
         forgot
     }
 
@@ -574,13 +608,15 @@ impl Places {
             return String::new();
         }
         let held = t.associations.get(&peer).copied().unwrap_or(0);
+        let share = self.peer_share(t, peer);
         if t.waiting_peers.contains_key(&peer) {
-            record_refusal(&mut t.waiting_peers, peer, held, now);
+            record_refusal(&mut t.waiting_peers, peer, held, share, now);
             return String::new();
         }
         match self.room_for_a_waiting_peer(t, peer) {
             Room::Made(said) => {
-                record_refusal(&mut t.waiting_peers, peer, held, now);
+                let share = self.peer_share(t, peer);
+                record_refusal(&mut t.waiting_peers, peer, held, share, now);
                 said
             }
             Room::None(said) => said,
@@ -623,9 +659,7 @@ impl Places {
         let given_all = t
             .waiting_peers
             .iter()
-            .filter(|(p, w)| {
-                of_biggest(p) && t.associations.get(*p).copied().unwrap_or(0) >= w.wanted
-            })
+            .filter(|(p, w)| of_biggest(p) && self.peer_owed(t, **p, w) == 0)
             .min_by_key(|(p, w)| (w.last, **p))
             .map(|(p, _)| *p);
         let scope = match networks.as_slice() {
@@ -635,12 +669,12 @@ impl Places {
         if let Some(old) = given_all {
             t.waiting_peers.remove(&old);
             return Room::Made(format!(
-                "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, given all it asked, is forgotten"
+                "; {bound} peers {scope}refused for want of a place are remembered ({constant}): {old}, owed nothing now, is forgotten"
             ));
         }
         if networks.contains(&network) {
             return Room::None(format!(
-                "; {bound} peers {scope}refused for want of a place are remembered, each still owed a place ({constant}): {peer} is not"
+                "; {bound} peers {scope}refused for want of a place are remembered, each owed a place now ({constant}): {peer} is not"
             ));
         }
         let last_in_line = t
@@ -660,22 +694,72 @@ impl Places {
         }
     }
 
-    /// Whether a sender wants an association place now: a network or peer refused for
-    /// want of one is still owed it, or every place is taken. An association holding its
-    /// place without ever using it is cut only then (the relay's `never_used`): a sender
-    /// that opens its association early and sends later (a modality sending images as
-    /// they are reconstructed) takes nothing from anyone while places are free, and an
-    /// abort would fail its transfer for nothing (do no harm).
-    pub fn wanted(&self) -> bool {
-        self.wanted_at(Instant::now())
+    /// Who else wants an association place now, if anyone (for the record of the abort it
+    /// allows): every place taken, or a network or peer other than `of`'s owed a place now
+    /// (what it asked, up to its fair share, more than it holds) and refused within
+    /// [`OWED_PLACE_HELD`]. An association holding its place without ever using it is cut
+    /// only then (the relay's `never_used`): a sender that opens its association early
+    /// and sends later (a modality sending images as they are reconstructed) takes
+    /// nothing from anyone while places are free, and an abort would fail its transfer
+    /// for nothing (do no harm). Any entry remembered counted, even one given all it
+    /// asked: one transient refusal (or an attacker's, every 14 minutes) kept every idle
+    /// association cuttable for `association_fair_share_seconds` (review of session 32).
+    fn wanted_at(&self, of: &Association, now: Instant) -> Option<String> {
+        let t = self.table();
+        let total: usize = t.associations.values().sum();
+        if total >= self.max_associations {
+            return Some(format!(
+                "every place taken: {total} associations in flight (limits.max_associations)"
+            ));
+        }
+        let lately = |w: &Waited| {
+            now.saturating_duration_since(w.last) < OWED_PLACE_HELD
+                && w.owed_at(now, self.fair_share_for)
+        };
+        let first_owed = |waiting: &HashMap<IpAddr, Waited>,
+                          own: IpAddr,
+                          owed: &dyn Fn(IpAddr, &Waited) -> usize| {
+            waiting
+                .iter()
+                .filter(|(k, w)| **k != own && lately(w))
+                .map(|(k, w)| (w.since, *k, owed(*k, w)))
+                .filter(|(_, _, owed)| *owed > 0)
+                .min_by_key(|(since, k, _)| (*since, *k))
+                .map(|(_, k, owed)| (k, owed))
+        };
+        let within = OWED_PLACE_HELD.as_secs();
+        if let Some((network, owed)) =
+            first_owed(&t.waiting, of.network, &|n, w| self.network_owed(&t, n, w))
+        {
+            return Some(format!(
+                "network {network}, refused within {within} s, is owed {owed} place(s)"
+            ));
+        }
+        first_owed(&t.waiting_peers, of.peer, &|p, w| self.peer_owed(&t, p, w)).map(
+            |(peer, owed)| format!("{peer}, refused within {within} s, is owed {owed} place(s)"),
+        )
     }
 
-    fn wanted_at(&self, now: Instant) -> bool {
-        let t = self.table();
-        let owed = |w: &Waited| w.owed_at(now, self.fair_share_for);
-        t.waiting.values().any(owed)
-            || t.waiting_peers.values().any(owed)
-            || t.associations.values().sum::<usize>() >= self.max_associations
+    /// What network `n`, remembered as `w`, is owed now: what it asked, up to its fair
+    /// share, less what it holds. Zero: given all it is owed.
+    fn network_owed(&self, t: &Table, n: IpAddr, w: &Waited) -> usize {
+        let share = fair_share(t, self.max_associations);
+        w.wanted
+            .min(share)
+            .saturating_sub(t.networks.get(&n).copied().unwrap_or(0))
+    }
+
+    /// The same for peer `p`, up to its fair share of its network's share.
+    fn peer_owed(&self, t: &Table, p: IpAddr, w: &Waited) -> usize {
+        w.wanted
+            .min(self.peer_share(t, p))
+            .saturating_sub(t.associations.get(&p).copied().unwrap_or(0))
+    }
+
+    /// Peer `p`'s fair share of its network's share.
+    fn peer_share(&self, t: &Table, p: IpAddr) -> usize {
+        let share = fair_share(t, self.max_associations).min(self.max_associations_per_network);
+        peer_fair_share(t, self.network(p), share, |q| self.network(q))
     }
 
     /// Connections waiting for their request, in total.
@@ -756,35 +840,15 @@ enum Room {
     None(String),
 }
 
-/// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
-/// than it holds. At most `bound` are remembered, the one refused longest ago forgotten
-/// for a newcomer, which the refusal's record says (`what`, `constant`).
-fn remember_refused(
+/// `key`, holding `held` places of its fair `share`, was refused for want of one at
+/// `now`: it asked one more than it holds.
+fn record_refusal(
     waiting: &mut HashMap<IpAddr, Waited>,
     key: IpAddr,
     held: usize,
+    share: usize,
     now: Instant,
-    bound: usize,
-    what: &str,
-    constant: &str,
-) -> String {
-    let mut forgot = String::new();
-    if !waiting.contains_key(&key) && waiting.len() >= bound {
-        let longest_ago = waiting.iter().min_by_key(|(_, w)| w.last).map(|(k, _)| *k);
-        if let Some(old) = longest_ago {
-            waiting.remove(&old);
-            forgot = format!(
-                "; {bound} {what} refused for want of a place are remembered ({constant}): {old}, refused longest ago, is no longer owed its fair share"
-            );
-        }
-    }
-    record_refusal(waiting, key, held, now);
-    forgot
-}
-
-/// `key`, holding `held` places, was refused for want of one at `now`: it asked one more
-/// than it holds.
-fn record_refusal(waiting: &mut HashMap<IpAddr, Waited>, key: IpAddr, held: usize, now: Instant) {
+) {
     let waited = waiting.entry(key).or_insert(Waited {
         last: now,
         wanted: 0,
@@ -793,8 +857,11 @@ fn record_refusal(waiting: &mut HashMap<IpAddr, Waited>, key: IpAddr, held: usiz
     });
     // It asked: alive, whatever was held for it.
     waited.held_for = None;
-    // Given all it asked, it asks anew: at the back of the line.
-    if held >= waited.wanted {
+    // Given all it is owed (what it asked, up to its share), it asks anew: at the back of
+    // the line. Each refusal raises what it asked, so without its share an alias refused
+    // again and again was never given all it asked and kept its place (review of
+    // session 32).
+    if held >= waited.wanted.min(share) {
         waited.since = now;
     }
     waited.last = now;
@@ -853,12 +920,14 @@ fn hold_for(waiting: &mut HashMap<IpAddr, Waited>, keys: &[IpAddr], now: Instant
 }
 
 /// `key`'s place among those `waiting` that `counts` (its rivals for the same places),
-/// each owed `owed`: the line is ordered by [`Waited::since`], ties by address.
+/// each owed `owed`, all together owed at most `bound`: the line is ordered by
+/// [`Waited::since`], ties by address.
 fn in_line(
     waiting: &HashMap<IpAddr, Waited>,
     key: IpAddr,
     owed: impl Fn(&IpAddr, &Waited) -> usize,
     counts: impl Fn(&IpAddr) -> bool,
+    bound: usize,
 ) -> Line {
     let mine = waiting.get(&key).map_or(0, |w| owed(&key, w));
     let place = waiting
@@ -874,7 +943,11 @@ fn in_line(
         .collect();
     Line {
         mine,
-        ahead: ahead.iter().map(|(_, _, owed)| owed).sum(),
+        ahead: ahead
+            .iter()
+            .map(|(_, _, owed)| owed)
+            .sum::<usize>()
+            .min(bound),
         held_for: ahead.iter().map(|(_, k, _)| *k).collect(),
     }
 }
@@ -899,6 +972,10 @@ fn owed_to_peers_ahead(
                 .saturating_sub(t.associations.get(p).copied().unwrap_or(0))
         },
         |p| network_of(*p) == network,
+        // Each peer is owed at least one place, so 64 aliases were owed more than their
+        // network's share, and a modality behind them had no place however many of
+        // them were served (review of session 32).
+        share,
     )
 }
 
@@ -909,6 +986,13 @@ fn give_back(counts: &mut HashMap<IpAddr, usize>, key: IpAddr) {
         if *n == 0 {
             counts.remove(&key);
         }
+    }
+}
+
+impl Association {
+    /// Who else wants an association place now, if anyone ([`Places::wanted_at`]).
+    pub fn wanted_by_another(&self) -> Option<String> {
+        self.places.wanted_at(self, Instant::now())
     }
 }
 
@@ -1504,12 +1588,148 @@ mod tests {
             .association_at(ip("10.0.0.99"), t0)
             .expect_err("at the cap");
         assert!(
-            refused.0.ends_with("; 64 peers of network 10.0.0.0 refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS_PER_NETWORK): 10.0.0.99 is not"),
+            refused.0.ends_with("; 64 peers of network 10.0.0.0 refused for want of a place are remembered, each owed a place now (places::MAX_WAITING_PEERS_PER_NETWORK): 10.0.0.99 is not"),
             "{}",
             refused.0
         );
         assert!(places.table().waiting_peers.contains_key(&modality));
         assert!(!places.table().waiting_peers.contains_key(&ip("10.0.0.99")));
+    }
+
+    /// Review of session 32: `wanted` counted every entry remembered, even one given all
+    /// it asked, so one transient refusal kept every idle association cuttable for
+    /// `association_fair_share_seconds` (900 s). Only one owed a place now, refused
+    /// within `OWED_PLACE_HELD`, other than the association's own peer and network, is a
+    /// sender wanting a place.
+    #[test]
+    fn a_place_is_wanted_only_by_another_owed_one_now_and_refused_lately() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 4, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let early = places
+            .association_at(ip("10.0.0.7"), at(0))
+            .expect("the network's 1");
+        let other = places
+            .association_at(ip("10.0.1.7"), at(0))
+            .expect("another network's 1");
+        assert!(
+            places.association_at(ip("10.0.1.8"), at(1)).is_err(),
+            "at its network's cap"
+        );
+        drop(other);
+        let _given = places
+            .association_at(ip("10.0.1.8"), at(2))
+            .expect("given what it asked");
+        assert!(
+            places.wanted_at(&early, at(3)).is_none(),
+            "the one refused was given all it asked"
+        );
+        assert!(
+            places.association_at(ip("10.0.0.7"), at(4)).is_err(),
+            "its own peer, at its network's cap"
+        );
+        assert!(
+            places.wanted_at(&early, at(5)).is_none(),
+            "its own peer and network refused: nobody else wants a place"
+        );
+        let _third = places
+            .association_at(ip("10.0.2.7"), at(6))
+            .expect("a third network");
+        assert!(
+            places.association_at(ip("10.0.2.8"), at(7)).is_err(),
+            "the third at its network's cap"
+        );
+        assert!(
+            places.wanted_at(&early, at(8)).is_some(),
+            "another peer owed a place, refused just now"
+        );
+        assert!(
+            places
+                .wanted_at(&early, at(7 + OWED_PLACE_HELD.as_secs()))
+                .is_none(),
+            "refused longer than OWED_PLACE_HELD ago: not asking any more"
+        );
+    }
+
+    /// Review of session 32: 64 aliases of one /24 refused again and again while some of
+    /// them held the network's places each asked one more at every refusal, so none was
+    /// ever "given all it asked"; a modality refused later was not remembered (the bound
+    /// per network reached), each alias was owed a place however small the network's
+    /// share, and an alias granted a place kept its place in line. The modality is
+    /// remembered, and gets a place once the aliases before it were served.
+    #[test]
+    fn a_queue_of_aliases_does_not_keep_a_modality_of_their_network_out() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 8, 4, 4, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let alias = |i: usize| IpAddr::from([10, 0, 0, 100 + i as u8]);
+        let held: Vec<Association> = (0..4)
+            .map(|i| {
+                places
+                    .association_at(alias(i), at(0))
+                    .expect("the network's 4")
+            })
+            .collect();
+        for round in 1..=3 {
+            for i in 0..MAX_WAITING_PEERS_PER_NETWORK {
+                let _ = places.association_at(alias(i), at(round));
+            }
+        }
+        let modality = ip("10.0.0.7");
+        let refused = places
+            .association_at(modality, at(10))
+            .expect_err("the network's places are taken");
+        assert!(
+            places.table().waiting_peers.contains_key(&modality),
+            "the modality is remembered: {}",
+            refused.0
+        );
+        drop(held);
+        let mut got = None;
+        for round in 0..10u64 {
+            let now = at(20 + round * 30);
+            for i in 0..MAX_WAITING_PEERS_PER_NETWORK {
+                // Each alias asks again; one given a place gives it back at once.
+                let _ = places.association_at(alias(i), now);
+            }
+            if let Ok(place) = places.association_at(modality, now) {
+                got = Some((round, place));
+                break;
+            }
+        }
+        let (round, _place) = got.expect("the modality got a place");
+        assert!(round <= 1, "served after the aliases before it: {round}");
+    }
+
+    /// Review of session 32: past `MAX_WAITING_NETWORKS` the network refused longest ago
+    /// was forgotten, so networks refused after a modality's pushed it out of line.
+    /// As peers are: one owed nothing now is forgotten, else the newcomer is not
+    /// remembered.
+    #[test]
+    fn networks_refused_later_do_not_push_out_one_owed_a_place() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let _held = places
+            .association_at(ip("10.255.0.1"), t0)
+            .expect("the one place");
+        let modality = ip("192.168.0.7");
+        assert!(places.association_at(modality, t0).is_err(), "full");
+        for i in 0..MAX_WAITING_NETWORKS {
+            let network = IpAddr::from([10, (i / 256) as u8, (i % 256) as u8, 1]);
+            let at = t0 + Duration::from_millis(1 + i as u64);
+            assert!(places.association_at(network, at).is_err(), "full");
+        }
+        assert!(
+            places.table().waiting.contains_key(&ip("192.168.0.0")),
+            "the modality's network is still owed its place"
+        );
+        assert_eq!(places.table().waiting.len(), MAX_WAITING_NETWORKS);
     }
 
     /// Session 32: an association that never sends is cut only while a sender wants a
@@ -1522,17 +1742,23 @@ mod tests {
             Places::with_networks(8, 8, 3, 3, 1, bits).sharing_fairly_for(Duration::from_secs(900));
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        let _early = places
+        let early = places
             .association_at(ip("10.0.0.7"), at(0))
             .expect("the network's 1");
-        assert!(!places.wanted_at(at(1)), "two places free, nobody refused");
+        assert!(
+            places.wanted_at(&early, at(1)).is_none(),
+            "two places free, nobody refused"
+        );
         assert!(
             places.association_at(ip("10.0.0.8"), at(2)).is_err(),
             "at its network's cap"
         );
-        assert!(places.wanted_at(at(3)), "a sender refused is owed a place");
         assert!(
-            !places.wanted_at(at(3 + 900)),
+            places.wanted_at(&early, at(3)).is_some(),
+            "a sender refused is owed a place"
+        );
+        assert!(
+            places.wanted_at(&early, at(3 + 900)).is_none(),
             "no longer once the refusal is forgotten"
         );
         let _second = places
@@ -1541,7 +1767,10 @@ mod tests {
         let _third = places
             .association_at(ip("10.0.2.7"), at(3 + 900))
             .expect("a third network");
-        assert!(places.wanted_at(at(3 + 901)), "every place taken");
+        assert!(
+            places.wanted_at(&early, at(3 + 901)).is_some(),
+            "every place taken"
+        );
     }
 
     /// Session 32: a place owed stayed held for `association_fair_share_seconds` (900 s)
@@ -1627,7 +1856,7 @@ mod tests {
             .association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1))
             .expect_err("full");
         assert!(
-            refused.0.ends_with("; 256 networks refused for want of a place are remembered (places::MAX_WAITING_NETWORKS): 10.0.0.0, refused longest ago, is no longer owed its fair share; 256 peers refused for want of a place are remembered, each still owed a place (places::MAX_WAITING_PEERS): 10.200.0.1 is not"),
+            refused.0.ends_with("; 256 networks refused for want of a place are remembered, each owed a place now (places::MAX_WAITING_NETWORKS): 10.200.0.0 is not; 256 peers refused for want of a place are remembered, each owed a place now (places::MAX_WAITING_PEERS): 10.200.0.1 is not"),
             "{}",
             refused.0
         );

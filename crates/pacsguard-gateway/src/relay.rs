@@ -25,7 +25,7 @@ use crate::pdu::{
     Abort, Associate, DICOM_APPLICATION_CONTEXT, Item, PDU_HEADER_BYTES, Pdu, PduError, Rejection,
     SubItem, ae_text, header, kind, proposed_syntaxes, result, sub,
 };
-use crate::places::{Full, Pending, Places, Unread};
+use crate::places::{Association, Full, Pending, Places, Unread};
 pub use crate::progress::MAX_UNANSWERED_NAMED;
 use crate::progress::{
     MIN_PROGRESS_BYTES, Pace, PaceBreach, PaceLimits, Progress, Request, Side, Unanswered,
@@ -1581,7 +1581,7 @@ async fn association(
     }
     // Admitted: the pending place is given up for an association's.
     drop(pending);
-    let _place = match shared.places.association(addr.ip()) {
+    let place = match shared.places.association(addr.ip()) {
         Ok(place) => place,
         Err(Full(why)) => {
             let told = send_to_peer(
@@ -1860,7 +1860,7 @@ async fn association(
         }
         e = direction(&mut peer_r, &up_w, Some(&peer_w), &mut tap, &limits, &activity, started, "peer") => e,
         e = direction(&mut up_r, &peer_w, Some(&up_w), &mut tap_back, &limits, &activity, started, "upstream") => e,
-        e = keep_up(&counts, &limits, &shared, &object) => e,
+        e = keep_up(&counts, &limits, &shared, &place, &object) => e,
     };
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
@@ -4001,7 +4001,13 @@ pub const KEEP_UP_LOOK_MAX: Duration = Duration::from_secs(1);
 /// or its average pace fell under `limits.min_average_bytes_per_second` (`Pace`): a
 /// peer keeping each of those limits (one C-ECHO every 50 s) held its place for ever
 /// (review r29-gateway).
-async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str) -> End {
+async fn keep_up(
+    counts: &Counts,
+    limits: &Limits,
+    shared: &Shared,
+    place: &Association,
+    object: &str,
+) -> End {
     let look = keep_up_look(limits);
     let mut pace = Pace::new(Instant::now());
     loop {
@@ -4015,7 +4021,7 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
             pace_limits(limits),
         );
         let why = answer_overdue(counts, limits, now)
-            .or_else(|| never_used(counts, limits, now, || shared.places.wanted()))
+            .or_else(|| never_used(counts, limits, now, || place.wanted_by_another()))
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
             .or_else(|| pace_broken(&pace, counts, limits, now));
@@ -4027,7 +4033,8 @@ async fn keep_up(counts: &Counts, limits: &Limits, shared: &Shared, object: &str
 }
 
 /// Why the association must end for holding its place without ever using it, if it
-/// must: while another sender wants a place (`wanted`, `Places::wanted`), one that sent
+/// must: while another sender wants a place (`wanted`, `Association::wanted_by_another`,
+/// which says who, for the record), one that sent
 /// nothing since it was established is held to `limits.request_seconds`, as one whose
 /// every context was refused (session 32). While places are free it is left alone: a
 /// sender may open its association before its first image is ready, and cutting it
@@ -4036,12 +4043,15 @@ fn never_used(
     counts: &Counts,
     limits: &Limits,
     now: Instant,
-    wanted: impl FnOnce() -> bool,
+    wanted: impl FnOnce() -> Option<String>,
 ) -> Option<String> {
     let unused = counts.progress().unused_for(now)?;
-    (unused >= limits.request && wanted()).then(|| {
+    if unused < limits.request {
+        return None;
+    }
+    wanted().map(|who| {
         format!(
-            "nothing sent in either direction in {} s since the association was established (limits.request_seconds) while another sender wanted a place: an association that holds its place without using it; aborted both ways (A-ABORT)",
+            "nothing sent in either direction in {} s since the association was established (limits.request_seconds) while another sender wanted a place ({who}): an association that holds its place without using it; aborted both ways (A-ABORT)",
             limits.request.as_secs()
         )
     })

@@ -8005,7 +8005,7 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
     let details = gateway_events(&events);
     assert!(
         details.iter().any(|d| d.contains(
-            "refused: 3 associations in flight, 0 from 127.0.0.110, owed none of its fair share (1, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (11 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
+            "refused: 3 associations in flight, 0 from 127.0.0.110, owed none of its fair share (1, of network 127.0.0.0/24's 4 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (4 owed; limits.association_fair_share_seconds) (A-ASSOCIATE-RJ transient, local limit exceeded); A-ASSOCIATE-RJ written to the peer"
         )),
         "{details:#?}"
     );
@@ -8064,7 +8064,7 @@ fn an_association_that_never_sends_anything_ends_after_request_seconds_while_a_p
     let details = gateway_events(&events);
     assert!(
         details.iter().any(|d| d.contains(
-            "nothing sent in either direction in 1 s since the association was established (limits.request_seconds) while another sender wanted a place: an association that holds its place without using it; aborted both ways (A-ABORT)"
+            "nothing sent in either direction in 1 s since the association was established (limits.request_seconds) while another sender wanted a place (every place taken: 2 associations in flight (limits.max_associations)): an association that holds its place without using it; aborted both ways (A-ABORT)"
         )),
         "{details:#?}"
     );
