@@ -2252,3 +2252,123 @@ fn the_form_a_reader_runs_is_read_before_the_budget_goes_on_others() {
     );
     assert!(warned(&pdf, "streams decoded"));
 }
+
+/// The catalog's XFA form (the one a reader runs), its script split across two packets,
+/// and one other `/XFA` naming a Flate stream `decoy` (one that inflates to the whole
+/// decoded-bytes budget), written after the form or before it.
+fn form_and_decoy(decoy: &[u8], decoy_first: bool) -> Vec<u8> {
+    // Objects are numbered by their place: the form's three from `at`, the decoy's two
+    // from `other`.
+    let (at, other) = if decoy_first { (5, 3) } else { (3, 6) };
+    let form = vec![
+        obj(&format!(
+            "<< /Fields [] /XFA [(template) {} 0 R (datasets) {} 0 R] >>",
+            at + 1,
+            at + 2
+        )),
+        stream(
+            "",
+            b"<xdp:xdp><template><subform><event activity=\"initialize\"><scr",
+        ),
+        stream(
+            "",
+            b"ipt contentType=\"application/x-javascript\">app.alert('split')</script></event></subform></template></xdp:xdp>",
+        ),
+    ];
+    let decoy = vec![
+        obj(&format!("<< /XFA {} 0 R >>", other + 1)),
+        stream("/Filter /FlateDecode", decoy),
+    ];
+    let mut objects = vec![
+        obj(&format!(
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm {at} 0 R >>"
+        )),
+        obj("<< /Type /Pages /Kids [] /Count 0 >>"),
+    ];
+    if decoy_first {
+        objects.extend(decoy.into_iter().chain(form));
+    } else {
+        objects.extend(form.into_iter().chain(decoy));
+    }
+    build(&objects)
+}
+
+/// Review of r32-pdf (issue 10): every form's packets were decoded before any form's were
+/// put together, and putting them together was charged to the same decoded-bytes budget,
+/// so one other `/XFA` naming a stream that inflates to 64 MiB left the catalog's form,
+/// its script split across two packets, unread: a budget warning without the alert. The
+/// form a reader runs is finished whole (decoded, searched, put together) before any
+/// budget goes on other forms; the decoy still reaches the limit, which is said.
+#[test]
+fn a_decoy_form_spending_the_decoded_bytes_hides_no_script_of_the_form_run() {
+    let decoy = flate(&vec![0; MAX_PDF_INFLATED_BYTES]);
+    for decoy_first in [false, true] {
+        let pdf = form_and_decoy(&decoy, decoy_first);
+        let findings = inspect_pdf(&pdf).findings;
+        assert!(
+            findings.iter().any(|f| f.severity == Severity::Alert
+                && f.kind == FindingKind::ActiveContent
+                && f.detail.contains("app.alert('split')")),
+            "decoy first {decoy_first}: {findings:#?}"
+        );
+        assert!(
+            findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains("bytes decoded by stream filters")),
+            "decoy first {decoy_first}: {findings:#?}"
+        );
+    }
+    // A reader sees the script: qpdf's decoding (the decoy kept small here, its size is
+    // not what qpdf is asked about).
+    live(
+        &form_and_decoy(&flate(b"<config/>"), false),
+        &[
+            "<scr",
+            "ipt contentType=\"application/x-javascript\">app.alert('split')",
+        ],
+    );
+}
+
+/// Review of r32-pdf: putting a form's packets together charged every copy of each packet
+/// to the decoded-bytes budget, which decoding them had charged already, so a real form
+/// of two 20 MiB packets (40 MiB decoded, 80 MiB charged) reached the limit and its
+/// script, split across them, was a warning without the alert. A packet's first copy into
+/// a form is paid for by its decoding; only copies beyond it (a packet repeated in an
+/// array, or named by another form) are charged.
+#[test]
+fn a_large_form_put_together_is_charged_once_for_its_packets() {
+    let packet = MAX_PDF_INFLATED_BYTES * 5 / 16;
+    let mut template = b"<xdp:xdp><template>".to_vec();
+    template.resize(packet, b' ');
+    template.extend_from_slice(b"<scr");
+    let mut datasets = b"ipt>app.alert('large')</script></template>".to_vec();
+    datasets.resize(packet, b' ');
+    datasets.extend_from_slice(b"</xdp:xdp>");
+    let form = |array: &str| {
+        document(
+            "/AcroForm << /Fields [] /XFA 4 0 R >>",
+            "",
+            &[
+                obj(array),
+                stream("/Filter /FlateDecode", &flate(&template)),
+                stream("/Filter /FlateDecode", &flate(&datasets)),
+            ],
+        )
+    };
+    let pdf = form("[(template) 5 0 R (datasets) 6 0 R]");
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.severity == Severity::Alert && f.detail.contains("app.alert('large')")),
+        "{findings:#?}"
+    );
+    assert!(
+        !findings.iter().any(|f| f.kind == FindingKind::NotInspected),
+        "{findings:#?}"
+    );
+    // Copies beyond the first are still charged: the same packets named twice over make
+    // an XML past the budget, which is said.
+    let repeated = form("[(a) 5 0 R (b) 6 0 R (a) 5 0 R (b) 6 0 R]");
+    assert!(warned(&repeated, "bytes decoded by stream filters"));
+}

@@ -301,12 +301,18 @@ fn text_of_version(doc: &mut Document, index: usize) -> Vec<u8> {
 }
 
 /// The XFA forms of `doc` (each `/XFA` value with the object it is in) that hold a
-/// script. Every packet object is decoded once over all forms, and searched on its own,
-/// before any form's packets are put together: decoded once per array naming it, as
-/// direct arrays were (task r32-pdf), MAX_PDF_STREAMS + 1 arrays naming one stream spent
-/// the stream budget on it and a later form's script was a warning without the alert;
-/// and the cost of putting packets together (charged as decoding work) cannot keep a
-/// packet from being read. Each distinct list of packets is put together once.
+/// script, each distinct list of packets once.
+///
+/// The form a reader runs (the catalog's) is finished whole first: its packets decoded
+/// and searched, put together, their other versions read, before any budget goes on
+/// other forms. Every form's packets decoded before any was put together, one other
+/// `/XFA` naming a stream inflating to MAX_PDF_INFLATED_BYTES left nothing to put the
+/// catalog's packets together with, and its script split across two was a warning
+/// without the alert (review r32-pdf). The other forms then have every packet decoded
+/// (once, however many arrays name it) and searched on its own before any of them is
+/// put together: putting packets together costs decoding work, and that cost must not
+/// keep a packet from being read; MAX_PDF_STREAMS + 1 arrays naming one stream decoded
+/// it each time and hid a later form's script (task r32-pdf).
 fn xfa_scripts(doc: &mut Document, xfa: Vec<(usize, Obj)>) -> Vec<Found> {
     let mut forms: Vec<(usize, Vec<Obj>)> = Vec::new();
     let mut distinct: HashSet<Vec<Obj>> = HashSet::new();
@@ -316,47 +322,100 @@ fn xfa_scripts(doc: &mut Document, xfa: Vec<(usize, Obj)>) -> Vec<Found> {
             forms.push((offset, parts));
         }
     }
-    // The form a reader runs (the catalog's) first: the streams decoded stop at
-    // MAX_PDF_STREAMS, and forms of other objects, in file order before it, would
-    // otherwise spend them on their packets and leave its script unread.
     let run = catalog_form(doc);
-    forms.sort_by_key(|(_, parts)| Some(parts) != run.as_ref());
-    let mut texts: HashMap<Obj, Vec<u8>> = HashMap::new();
-    let mut alone: HashMap<Obj, Vec<u8>> = HashMap::new();
-    for part in forms.iter().flat_map(|(_, parts)| parts) {
-        if texts.contains_key(part) {
-            continue;
-        }
-        let text = text_of(doc, part);
-        if let Some(script) = xfa_script_in_any_encoding(&text) {
-            alone.insert(part.clone(), script);
-        }
-        texts.insert(part.clone(), text);
-    }
-    let mut versions_read: HashSet<Obj> = HashSet::new();
+    let (run, others): (Vec<_>, Vec<_>) = forms
+        .into_iter()
+        .partition(|(_, parts)| Some(parts) == run.as_ref());
+    let mut packets = Packets::default();
     let mut found = Vec::new();
-    for (offset, parts) in forms {
+    for (offset, parts) in run {
+        packets.decode(doc, &parts);
+        found.extend(packets.form_script(doc, offset, &parts));
+    }
+    for (_, parts) in &others {
+        packets.decode(doc, parts);
+    }
+    for (offset, parts) in others {
+        found.extend(packets.form_script(doc, offset, &parts));
+    }
+    found
+}
+
+/// The XFA packets read so far, over every form of a document: each object decoded and
+/// searched once, however many forms name it.
+#[derive(Default)]
+struct Packets {
+    /// The decoded text of each packet object.
+    texts: HashMap<Obj, Vec<u8>>,
+    /// The script each packet holds on its own.
+    alone: HashMap<Obj, Vec<u8>>,
+    /// Packets whose decoded text was copied into a form put together: the first copy is
+    /// paid for by the decoding (charging it again made a real form of 2 x 20 MiB cost
+    /// 80 MiB and reach the limit, review r32-pdf); every later one is charged.
+    copied: HashSet<Obj>,
+    /// Packets whose other versions were read.
+    versions_read: HashSet<Obj>,
+}
+
+impl Packets {
+    /// Decodes the packets of `parts` not decoded yet, and searches each on its own.
+    fn decode(&mut self, doc: &mut Document, parts: &[Obj]) {
+        for part in parts {
+            if self.texts.contains_key(part) {
+                continue;
+            }
+            let text = text_of(doc, part);
+            if let Some(script) = xfa_script_in_any_encoding(&text) {
+                self.alone.insert(part.clone(), script);
+            }
+            self.texts.insert(part.clone(), text);
+        }
+    }
+
+    /// The finding for the form of packets `parts` (decoded already), if it holds a
+    /// script: in a packet alone, in the packets put together, or in another version of
+    /// one.
+    fn form_script(&mut self, doc: &mut Document, offset: usize, parts: &[Obj]) -> Option<Found> {
         let script = parts
             .iter()
-            .find_map(|part| alone.get(part).cloned())
-            // One packet alone was searched above; two or more make a document in which
+            .find_map(|part| self.alone.get(part).cloned())
+            // One packet alone was searched already; two or more make a document in which
             // a tag may be split across packets.
             .or_else(|| {
                 (parts.len() > 1)
-                    .then(|| xfa_script_in_any_encoding(&xfa_xml(doc, &parts, &texts)))
+                    .then(|| xfa_script_in_any_encoding(&self.xml(doc, parts)))
                     .flatten()
             })
-            .or_else(|| script_in_other_versions(doc, &parts, &mut versions_read));
-        if let Some(script) = script {
-            found.push(Found::Action {
-                kind: FindingKind::ActiveContent,
-                severity: Severity::Alert,
-                offset,
-                detail: format!("PDF with an XFA form script: \"{}\"", quote(&script)),
-            });
-        }
+            .or_else(|| script_in_other_versions(doc, parts, &mut self.versions_read))?;
+        Some(Found::Action {
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
+            offset,
+            detail: format!("PDF with an XFA form script: \"{}\"", quote(&script)),
+        })
     }
-    found
+
+    /// The XML document the packets `parts` make together, in their order, each packet's
+    /// text repeated where the array repeats it. Copies beyond a packet's first are
+    /// charged as decoding work, so that the XML stays within MAX_PDF_INFLATED_BYTES
+    /// however often arrays repeat a packet; reaching it cuts the XML there and is said.
+    fn xml(&mut self, doc: &mut Document, parts: &[Obj]) -> Vec<u8> {
+        let mut xml = Vec::new();
+        for part in parts {
+            let Some(text) = self.texts.get(part) else {
+                continue;
+            };
+            if !self.copied.insert(part.clone()) {
+                if text.len() > doc.budget.decoded_left() {
+                    doc.budget.reach(super::budget::Limit::DecodedBytes);
+                    break;
+                }
+                doc.budget.spend_decoded(text.len());
+            }
+            xml.extend_from_slice(text);
+        }
+        xml
+    }
 }
 
 /// The packets of the XFA form a reader runs: the catalog's `/AcroForm` `/XFA`.
@@ -377,25 +436,6 @@ fn xfa_packets(doc: &Document, value: &Obj) -> Vec<Obj> {
             .collect(),
         _ => vec![value.clone()],
     }
-}
-
-/// The XML document the XFA packets `parts` (decoded in `texts`) make together, in their
-/// order, each packet's text repeated where the array repeats it: the copy is charged as
-/// decoding work, so that the XML stays within MAX_PDF_INFLATED_BYTES.
-fn xfa_xml(doc: &mut Document, parts: &[Obj], texts: &HashMap<Obj, Vec<u8>>) -> Vec<u8> {
-    let mut xml = Vec::new();
-    for part in parts {
-        let Some(text) = texts.get(part) else {
-            continue;
-        };
-        if text.len() > doc.budget.decoded_left() {
-            doc.budget.reach(super::budget::Limit::DecodedBytes);
-            break;
-        }
-        doc.budget.spend_decoded(text.len());
-        xml.extend_from_slice(text);
-    }
-    xml
 }
 
 /// An XFA script in a version of a packet other than the one read: an update can
