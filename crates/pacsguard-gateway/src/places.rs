@@ -178,7 +178,8 @@ struct Waited {
     /// refused sender of it counts; what it took since counts against it).
     wanted: usize,
     /// Its place in line: its first refusal since it last held all it is owed (what it
-    /// asked, up to its share), or, for a peer, since it was last given a place. The
+    /// asked, up to its share) or was last given a place (second review of session 32:
+    /// only a peer's was reset, and attacker networks kept theirs ahead). The
     /// places owed go in this order, so a peer refused after a modality (an attacker's
     /// next address) waits behind it (session 32), and an alias served waits behind
     /// those still owed (review of session 32).
@@ -534,13 +535,15 @@ impl Places {
                 line.ahead
             )));
         }
-        // It asked for what may have been held for it.
+        // It asked for what may have been held for it. A network or peer given a place
+        // goes to the back of the line: an attacker's alias granted one kept its place
+        // ahead of a modality, renewed by asking again (review of session 32), and so
+        // did attacker networks each opening and dropping an association when a place
+        // was held for it (second review of session 32).
         if let Some(w) = t.waiting.get_mut(&network) {
             w.held_for = None;
+            w.since = now;
         }
-        // A peer given a place goes to the back of the line: an attacker's alias granted
-        // one kept its place ahead of a modality, renewed by asking again (review of
-        // session 32).
         if let Some(w) = t.waiting_peers.get_mut(&peer) {
             w.held_for = None;
             w.since = now;
@@ -697,7 +700,8 @@ impl Places {
     /// Who else wants an association place now, if anyone (for the record of the abort it
     /// allows): every place taken, or a network or peer other than `of`'s owed a place now
     /// (what it asked, up to its fair share, more than it holds) and refused within
-    /// [`OWED_PLACE_HELD`]. An association holding its place without ever using it is cut
+    /// [`OWED_PLACE_HELD`] that a place `of` frees could go to (another network below
+    /// its cap, a peer of `of`'s network). An association holding its place without ever using it is cut
     /// only then (the relay's `never_used`): a sender that opens its association early
     /// and sends later (a modality sending images as they are reconstructed) takes
     /// nothing from anyone while places are free, and an abort would fail its transfer
@@ -716,28 +720,39 @@ impl Places {
             now.saturating_duration_since(w.last) < OWED_PLACE_HELD
                 && w.owed_at(now, self.fair_share_for)
         };
+        // Only one a place this association frees could go to counts: another network
+        // below its cap, a peer of this association's own network. One at its own
+        // network's cap (an attacker's /24 refused every few minutes, or a busy
+        // network) had every idle association elsewhere cut for nothing (second review
+        // of session 32).
+        let below_cap = |n: IpAddr| {
+            t.networks.get(&n).copied().unwrap_or(0) < self.max_associations_per_network
+        };
         let first_owed = |waiting: &HashMap<IpAddr, Waited>,
                           own: IpAddr,
+                          could_take: &dyn Fn(IpAddr) -> bool,
                           owed: &dyn Fn(IpAddr, &Waited) -> usize| {
             waiting
                 .iter()
-                .filter(|(k, w)| **k != own && lately(w))
+                .filter(|(k, w)| **k != own && could_take(**k) && lately(w))
                 .map(|(k, w)| (w.since, *k, owed(*k, w)))
                 .filter(|(_, _, owed)| *owed > 0)
                 .min_by_key(|(since, k, _)| (*since, *k))
                 .map(|(_, k, owed)| (k, owed))
         };
         let within = OWED_PLACE_HELD.as_secs();
-        if let Some((network, owed)) =
-            first_owed(&t.waiting, of.network, &|n, w| self.network_owed(&t, n, w))
-        {
+        if let Some((network, owed)) = first_owed(&t.waiting, of.network, &below_cap, &|n, w| {
+            self.network_owed(&t, n, w)
+        }) {
             return Some(format!(
                 "network {network}, refused within {within} s, is owed {owed} place(s)"
             ));
         }
-        first_owed(&t.waiting_peers, of.peer, &|p, w| self.peer_owed(&t, p, w)).map(
-            |(peer, owed)| format!("{peer}, refused within {within} s, is owed {owed} place(s)"),
-        )
+        let of_own_network = |p: IpAddr| self.network(p) == of.network;
+        first_owed(&t.waiting_peers, of.peer, &of_own_network, &|p, w| {
+            self.peer_owed(&t, p, w)
+        })
+        .map(|(peer, owed)| format!("{peer}, refused within {within} s, is owed {owed} place(s)"))
     }
 
     /// What network `n`, remembered as `w`, is owed now: what it asked, up to its fair
@@ -1642,8 +1657,8 @@ mod tests {
             "the third at its network's cap"
         );
         assert!(
-            places.wanted_at(&early, at(8)).is_some(),
-            "another peer owed a place, refused just now"
+            places.wanted_at(&early, at(8)).is_none(),
+            "a peer of another network refused at its own network's cap: no place early frees could go to it"
         );
         assert!(
             places
@@ -1651,6 +1666,102 @@ mod tests {
                 .is_none(),
             "refused longer than OWED_PLACE_HELD ago: not asking any more"
         );
+    }
+
+    /// Review of session 32 (second round): a peer refused at its own network's cap made
+    /// `wanted_at` true for every association of every other network, though no place
+    /// one of them frees could go to it: one /24 at its cap refused every < 120 s (or a
+    /// busy legitimate network) had each early-opened idle association elsewhere aborted.
+    /// A peer counts only in the association's own network, another network only while
+    /// it is below its cap.
+    #[test]
+    fn a_sender_refused_at_its_own_networks_cap_wants_no_place_elsewhere() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places = Places::with_networks(8, 8, 8, 8, 2, bits)
+            .reserving_for_new_networks(4)
+            .sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let early = places.association_at(ip("10.0.0.7"), at(0)).expect("a's 1");
+        let _b = places.association_at(ip("10.0.1.7"), at(0)).expect("b's 1");
+        let c: Vec<Association> = (0..2)
+            .map(|_| places.association_at(ip("10.0.2.7"), at(0)).expect("c's 2"))
+            .collect();
+        // b, below its cap, refused three times for the reserve: owed a place.
+        for _ in 0..3 {
+            assert!(
+                places.association_at(ip("10.0.1.8"), at(1)).is_err(),
+                "only the reserve left"
+            );
+        }
+        assert!(
+            places.wanted_at(&early, at(2)).is_some(),
+            "b, below its cap, could take the place early frees"
+        );
+        drop(c);
+        let _b2 = places
+            .association_at(ip("10.0.1.8"), at(3))
+            .expect("b's 2: its cap");
+        assert!(
+            places.wanted_at(&early, at(4)).is_none(),
+            "b, owed more but at its cap, can take no place early frees"
+        );
+        // A peer of b refused at b's cap: nothing early frees could go to it.
+        assert!(
+            places.association_at(ip("10.0.1.9"), at(5)).is_err(),
+            "b at its cap"
+        );
+        assert!(
+            places.wanted_at(&early, at(6)).is_none(),
+            "a peer of another network refused at its network's cap"
+        );
+        // A peer of a's own network refused at a's cap could.
+        let _a2 = places
+            .association_at(ip("10.0.0.8"), at(7))
+            .expect("a's 2: its cap");
+        assert!(
+            places.association_at(ip("10.0.0.9"), at(8)).is_err(),
+            "a at its cap"
+        );
+        assert!(
+            places.wanted_at(&early, at(9)).is_some(),
+            "a peer of its own network, refused at the cap early holds a place of"
+        );
+    }
+
+    /// Review of session 32 (second round): a network given a place kept its place in
+    /// line (only a peer's was reset), so attacker networks that each briefly opened and
+    /// dropped an association when a place was held for them, refused again every
+    /// < 900 s, stayed ahead of a modality's network for good. A network given a place
+    /// goes to the back of the line, as a peer does.
+    #[test]
+    fn a_network_given_a_place_goes_to_the_back_of_the_line() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 2, 2, 2, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let filler: Vec<Association> = (0..2)
+            .map(|_| places.association_at(ip("10.5.0.1"), at(0)).expect("2"))
+            .collect();
+        let attackers = [ip("10.1.0.1"), ip("10.2.0.1")];
+        for attacker in attackers {
+            assert!(places.association_at(attacker, at(1)).is_err(), "full");
+        }
+        let modality = ip("10.9.0.1");
+        assert!(places.association_at(modality, at(2)).is_err(), "full");
+        drop(filler);
+        // Each attacker network takes the place held for it and drops it at once.
+        for attacker in attackers {
+            drop(
+                places
+                    .association_at(attacker, at(3))
+                    .expect("the place held for it"),
+            );
+        }
+        let _place = places
+            .association_at(modality, at(4))
+            .expect("the attackers were given a place each: the modality is first in line");
     }
 
     /// Review of session 32: 64 aliases of one /24 refused again and again while some of
