@@ -4218,11 +4218,20 @@ fn may_name_a_program(start: &[u8]) -> bool {
 const SLASH_ENDED_BUILTINS: [&[u8]; 5] = [b"del", b"erase", b"rd", b"rmdir", b"start"];
 
 /// Whether `after` (what follows `launcher`'s name) starts with a `/` that ends the name
-/// of one of [`SLASH_ENDED_BUILTINS`]. Outside binary values only: in them a `/` after
-/// the name is one more chance byte (the budget of ARCHITECTURE invariant 11 was
-/// measured with a delimiter after it). Review rv2-screen: `rd/s/q C:\PACS` was missed.
+/// of one of [`SLASH_ENDED_BUILTINS`]: a switch it takes, then a path on its line (what
+/// it deletes or starts). Outside binary values only, and the path asked for: a name and
+/// a `/` glued are fewer bytes of chance than a name and a delimiter, and `\nrd/s` alone
+/// turned up in the chance windows (invariant 11). Review rv2-screen: `rd/s/q C:\PACS`
+/// was missed.
 fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool {
-    !chance_bytes && after.first() == Some(&b'/') && SLASH_ENDED_BUILTINS.contains(&launcher)
+    if chance_bytes || after.first() != Some(&b'/') || !SLASH_ENDED_BUILTINS.contains(&launcher) {
+        return false;
+    }
+    let mut arguments = leading_arguments(after);
+    arguments
+        .next()
+        .is_some_and(|switch| takes_switch(launcher, switch))
+        && arguments.any(names_a_path)
 }
 
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
