@@ -617,7 +617,7 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
 /// (`chance_bytes`), among the first [`MAX_SWITCH_ARGUMENTS`] as written: the chance
 /// budget of invariant 11. Elsewhere, where chance bytes do not live, every argument
 /// to the line's end as cmd.exe reads it: its carets dropped outside quotes (`^/s`,
-/// `/^s`), and for cmd.exe's own commands a `/` inside a word starting a switch
+/// `/^s`), and for cmd.exe's own commands a `/` after a path starting a switch
 /// (`C:\PACS/s/q`). Review r32-screen: all four walked around the rule, even in text.
 fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
     if chance_bytes {
@@ -632,10 +632,32 @@ fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
     leading_arguments(&line).any(|argument| {
         takes_switch(tool, argument)
             || (slash
-                && memchr::memchr_iter(b'/', argument)
-                    .filter(|&at| at > 0)
-                    .any(|at| takes_switch(tool, &argument[at..])))
+                && joined_switch_starts(argument).any(|at| takes_switch(tool, &argument[at..])))
     })
+}
+
+/// Where a switch joined to the word before it starts in `argument` (`C:\PACS/s/q`,
+/// `*.dcm/q`): at a `/` outside quotes whose part before it names a path, a `\`, a
+/// wildcard, a variable's `%` or a drive (`C:`). In any other word the `/` is prose's:
+/// units and abbreviations (`ml/s`, `s/p`, `coronal/axial`, `mg/d`), dates, a URL's
+/// path, a quoted `"/Annots"` (review rv2-screen: each was a switch, an alert on
+/// report text).
+fn joined_switch_starts(argument: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut quoted = false;
+    argument.iter().enumerate().filter_map(move |(at, &b)| {
+        if b == b'"' {
+            quoted = !quoted;
+        }
+        (b == b'/' && !quoted && names_a_path(&argument[..at])).then_some(at)
+    })
+}
+
+/// Whether `word` (a part of an argument before a `/`) holds what only a path holds
+/// in prose: a `\`, a wildcard, a `%` of a variable, or a drive letter and its colon.
+fn names_a_path(word: &[u8]) -> bool {
+    let drive = matches!(word, [letter, b':', ..] if letter.is_ascii_alphabetic())
+        || matches!(word, [b'"', letter, b':', ..] if letter.is_ascii_alphabetic());
+    drive || word.iter().any(|b| matches!(b, b'\\' | b'*' | b'%'))
 }
 
 /// `rest` to its line's end as cmd.exe reads it: a caret outside quotes escapes the
@@ -4191,6 +4213,27 @@ fn may_name_a_program(start: &[u8]) -> bool {
         .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'"' | b'%' | b'!'))
 }
 
+/// cmd.exe's own commands of [`AMBIGUOUS_BATCH`] whose name cmd.exe ends at a `/`
+/// (`rd/s/q C:\PACS`, `del/f/q x`): it parses a built-in's name itself.
+const SLASH_ENDED_BUILTINS: [&[u8]; 5] = [b"del", b"erase", b"rd", b"rmdir", b"start"];
+
+/// Whether `after` (what follows `launcher`'s name) starts with a `/` that ends the name
+/// of one of [`SLASH_ENDED_BUILTINS`]: a switch it takes, then a path on its line (what
+/// it deletes or starts). Outside binary values only, and the path asked for: a name and
+/// a `/` glued are fewer bytes of chance than a name and a delimiter, and `\nrd/s` alone
+/// turned up in the chance windows (invariant 11). Review rv2-screen: `rd/s/q C:\PACS`
+/// was missed.
+fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool {
+    if chance_bytes || after.first() != Some(&b'/') || !SLASH_ENDED_BUILTINS.contains(&launcher) {
+        return false;
+    }
+    let mut arguments = leading_arguments(after);
+    arguments
+        .next()
+        .is_some_and(|switch| takes_switch(launcher, switch))
+        && arguments.any(names_a_path)
+}
+
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
 /// a delimiter, the line's end, or `.exe`), an ambiguous one only with a command's
 /// argument; or, for a name of no tool known here, the name itself when it ends with an
@@ -4223,13 +4266,15 @@ fn batch_program(
             continue;
         }
         let after = &start[launcher.len()..];
-        let ends = name_ends(after.first().copied()) || {
-            // `powershell.exe`, `cmd.exe`
-            after
-                .get(..4)
-                .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
-                && name_ends(after.get(4).copied())
-        };
+        let ends = name_ends(after.first().copied())
+            || slash_ends_builtin(launcher, after, chance_bytes)
+            || {
+                // `powershell.exe`, `cmd.exe`
+                after
+                    .get(..4)
+                    .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
+                    && name_ends(after.get(4).copied())
+            };
         if !ends {
             continue;
         }
@@ -6715,5 +6760,79 @@ mod batch_syntax_tests {
             batch_severity(b" \tevil.exe\r\n", true),
             Some(Severity::Warning)
         );
+    }
+}
+
+/// Review rv2-screen (issue 10): a `/` inside a word of report prose was read as a
+/// switch's start (`coronal/axial` as del's `/a`, `ml/s` as `/s`, `mg/d` as start's
+/// `/d`), so hard-wrapped clinical text starting a line with `del`, `rd`, `start` was an
+/// alert on a real image.
+#[cfg(test)]
+mod slash_in_prose_tests {
+    use super::*;
+
+    fn found_in_text(line: &[u8]) -> Option<Command> {
+        let bytes = [&b"Informe:\r\n"[..], line, b"\r\n"].concat();
+        find_batch_command_within(&bytes, &[], &crate::budget::Clock::default())
+    }
+
+    /// Report prose in English, Spanish, Italian, German and French, wrapped so that a
+    /// line starts with a tool's name, with `/` in units, dates and abbreviations.
+    #[test]
+    fn a_slash_inside_a_word_of_report_prose_is_no_switch() {
+        let mut wrong = Vec::new();
+        for line in [
+            &b"del estudio en planos coronal/axial sin hallazgos."[..],
+            b"del contraste a 4 ml/s se obtienen fases arteriales",
+            b"del Rosario, M. s/p right hepatectomy",
+            b"Start prednisone 20 mg/d last week.",
+            b"Start contrast injection at 3 ml/min via antecubital vein",
+            b"start of study 12/03/2024, glucose 95 mg/dl",
+            b"del paziente di 67 a/s con esiti di intervento del 03/04/2023",
+            b"del higado 1/2 del volumen, glucemia 110 mg/dl, w/o contraste",
+            b"rd and 45 y/o male s/p CABG w/o complications",
+            b"Rd/Ld ratio 1/2 normal",
+            b"del ventricolo sinistro, FE 55% a/q riposo",
+            b"start: 45 y/o female, s/p cholecystectomy 1/2/2019",
+            b"del Patienten, Kontrastmittel 80 ml/s i.v., Befund s/p OP",
+            b"del patient, injection 5 ml/s, T1/T2 sans anomalie",
+            b"Start des Scans 10/12/2024, Dosis 2 mg/kg/d",
+            b"del sitio https://www.example.org/s/q para el protocolo",
+            b"del self[NameObject(\"/Annots\")]",
+            b"    del self[NameObject(\"/Annots\")]",
+            b"        del reader.trailer[\"/Root\"][\"/AcroForm\"][\"/Fields\"][1].get_object()",
+            b"        del writer.pages[0][\"/Annots\"][1].get_object()[\"/AP\"][\"/N\"]",
+            b"del mismo \"a/s\" y \"C:\\x/s\"",
+        ] {
+            if let Some(found) = found_in_text(line) {
+                wrong.push(found.detail);
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// A `/` after a path character still starts a switch (cmd.exe reads it so).
+    #[test]
+    fn a_slash_after_a_path_character_still_starts_a_switch() {
+        for line in [
+            &b"rd C:\\PACS/s/q"[..],
+            b"del C:\\PACS\\*.dcm/q",
+            b"del *.dcm/f/q",
+            b"rd %PACS%/s/q",
+            b"rd C:/s/q",
+            b"rd \"C:\\PACS\"/s/q",
+            b"rd/s/q C:\\PACS",
+            b"RD/S /Q C:\\PACS",
+            b"del/f/q C:\\PACS\\*",
+            b"erase/q C:\\PACS\\*.dcm",
+            b"rmdir/s/q C:\\PACS",
+        ] {
+            assert_eq!(
+                found_in_text(line).map(|c| c.severity),
+                Some(Severity::Alert),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }
