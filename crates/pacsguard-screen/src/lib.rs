@@ -57,13 +57,14 @@ pub const FORM_WARNINGS: [FindingKind; 3] = [
 /// `active-content`). The one place that decides it: review r32-screen found the gateway
 /// and the arrivals each keeping a list of the kinds kept, alerts and `not-inspected`,
 /// which dropped the `active-content` warning (an alert until session 32) unrecorded.
-/// A kind added later is news unless it is about form; what is only on the record
-/// (info) is not.
+/// A kind added later is news unless it is about form. Of what is only on the record
+/// (info), a `not-inspected` one stays, as both kept it before: it says how far the
+/// screening read (bytes after a deflated data set, which readers ignore, searched).
 pub fn is_news(finding: &Finding) -> bool {
     match finding.severity {
         Severity::Alert => true,
         Severity::Warning => !FORM_WARNINGS.contains(&finding.kind),
-        Severity::Info => false,
+        Severity::Info => finding.kind == FindingKind::NotInspected,
     }
 }
 
@@ -604,4 +605,41 @@ fn rule_findings(
 /// Lower-case hexadecimal of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod news_tests {
+    use super::*;
+
+    fn finding(kind: FindingKind, severity: Severity) -> Finding {
+        Finding::new("/store/a.dcm".into(), kind, severity, "")
+    }
+
+    /// What the gateway's record and an arrival's judging keep: every alert, every warning
+    /// but the form warnings, and of the info only `not-inspected` (how far the screening
+    /// read; the gateway's record kept it before `is_news`, and a merge of session 32
+    /// dropped it).
+    #[test]
+    fn news_is_every_alert_every_warning_but_form_and_a_not_inspected_info() {
+        assert!(is_news(&finding(
+            FindingKind::EmbeddedExecutable,
+            Severity::Alert
+        )));
+        assert!(is_news(&finding(
+            FindingKind::ActiveContent,
+            Severity::Warning
+        )));
+        assert!(is_news(&finding(
+            FindingKind::NotInspected,
+            Severity::Warning
+        )));
+        assert!(is_news(&finding(FindingKind::NotInspected, Severity::Info)));
+        for form in FORM_WARNINGS {
+            assert!(!is_news(&finding(form, Severity::Warning)), "{form:?}");
+        }
+        assert!(!is_news(&finding(
+            FindingKind::ActiveContent,
+            Severity::Info
+        )));
+    }
 }
