@@ -2019,19 +2019,7 @@ impl Fleet {
         for _ in 0..MAX_STATE_TRIES {
             // A host revoked meanwhile keeps the state it had: the store writes nothing
             // of a revoked host (review r29-fleet).
-            let found = match db.host(host.id) {
-                Ok(found) => found,
-                // A refusal happened whatever the store answers: judged against the host
-                // as the request read it, and raised as a write it could not confirm (a
-                // PostgreSQL store reconnects at this read: a copy that forked once and
-                // never retried went unraised when the reconnect failed; review of
-                // session 32).
-                Err(error) if point == hold::Point::Refusal => {
-                    return Ok(self.unconfirmed(host, judge(host), error));
-                }
-                Err(error) => return Err(error),
-            };
-            let Some(current) = found.filter(|h| h.revoked.is_none()) else {
+            let Some(current) = db.host(host.id)?.filter(|h| h.revoked.is_none()) else {
                 return Ok(StateMove::Unchanged);
             };
             let Some((state, detail)) = judge(&current) else {
@@ -2053,7 +2041,15 @@ impl Fleet {
                 // (its reconnect before the swap failed) went unraised (review of
                 // session 32): an alert twice rather than none.
                 Err(error) if error.outcome_unknown() || point == hold::Point::Refusal => {
-                    return Ok(self.unconfirmed(&current, Some((state, detail)), error));
+                    (self.log)(&format!(
+                        "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
+                        host.name
+                    ));
+                    return Ok(StateMove::Unconfirmed {
+                        before: Box::new(current),
+                        detail,
+                        error,
+                    });
                 }
                 Err(error) => return Err(error),
             }
@@ -2067,30 +2063,6 @@ impl Fleet {
             (self.log)(&line);
         }
         Ok(StateMove::GaveUp)
-    }
-}
-
-impl Fleet {
-    /// A change of `host`'s state to `judged` the store did not confirm (`error`): said on
-    /// the log, and taken as written so its alert is raised (twice rather than never).
-    fn unconfirmed(
-        &self,
-        host: &HostRow,
-        judged: Option<(String, String)>,
-        error: StoreError,
-    ) -> StateMove {
-        let Some((state, detail)) = judged else {
-            return StateMove::Unchanged;
-        };
-        (self.log)(&format!(
-            "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
-            host.name
-        ));
-        StateMove::Unconfirmed {
-            before: Box::new(host.clone()),
-            detail,
-            error,
-        }
     }
 }
 
@@ -3093,34 +3065,6 @@ mod tests {
             "the fork is raised although its state could not be written"
         );
         assert_eq!(db.host(id).expect("db").expect("host").state, h.state);
-    }
-
-    /// Review of session 32: the refusal's read of the host before its write is where a
-    /// PostgreSQL store reconnects; an error there ended the refusal before its alert.
-    /// Here the read fails (the table renamed under the console): raised all the same.
-    #[test]
-    fn a_refusal_whose_host_cannot_be_read_again_is_raised_all_the_same() {
-        let (_dir, store, mut db, _peer, id) = enrolled("refused-unread");
-        let fleet = Fleet::new(
-            store.clone(),
-            HostCa::load_or_generate(_dir.path(), "console").expect("ca"),
-            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
-            Box::new(|_| {}),
-        );
-        let h = db.host(id).expect("db").expect("host");
-        rusqlite::Connection::open(&store)
-            .expect("sqlite")
-            .execute_batch("ALTER TABLE fleet_hosts RENAME TO fleet_hosts_gone;")
-            .expect("rename");
-        assert!(db.host(id).is_err(), "the read fails");
-        let fork =
-            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
-        assert!(
-            fleet
-                .set_refused_state(&mut db, &h, "fork", fork)
-                .expect("raised, the error said on the log"),
-            "the fork is raised although the host could not be read again"
-        );
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
