@@ -2036,11 +2036,8 @@ impl Fleet {
                 Ok(false) => {}
                 // Sent and never answered: the store may hold the new state all the
                 // same, and nothing after would raise what it calls for (a later
-                // request finds it written already). A refusal's, whatever the error:
-                // the refusal happened, and a copy that forks once and never retries
-                // (its reconnect before the swap failed) went unraised (review of
-                // session 32): an alert twice rather than none.
-                Err(error) if error.outcome_unknown() || point == hold::Point::Refusal => {
+                // request finds it written already).
+                Err(error) if error.outcome_unknown() => {
                     (self.log)(&format!(
                         "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
                         host.name
@@ -2074,9 +2071,8 @@ enum StateMove {
         detail: String,
     },
     /// Written over `before` with `detail`, or not: the store gave no answer to the
-    /// write (`error`, [`StoreError::outcome_unknown`]), or, for a refusal, any error.
-    /// The alert the change calls for is raised as if it was written: twice rather than
-    /// never (session 31, review of session 32).
+    /// write (`error`, [`StoreError::outcome_unknown`]). The alert the change calls for
+    /// is raised as if it was written: twice rather than never (session 31).
     Unconfirmed {
         before: Box<HostRow>,
         detail: String,
@@ -3030,41 +3026,6 @@ mod tests {
         );
         assert!(!refuse(&mut db, &records("2b")), "raised once");
         assert!(raised.lock().expect("raised").is_empty());
-    }
-
-    /// Review of session 32: a refusal's state write that failed with an error known not
-    /// to be done (a reconnect before the swap that failed, a write refused) was returned
-    /// before anything was raised, so a copy that forks once and never retries went
-    /// unraised. A refusal's alert is raised on any write error: twice rather than none.
-    #[test]
-    fn a_refusal_whose_state_write_fails_is_raised_all_the_same() {
-        let (_dir, store, mut db, _peer, id) = enrolled("refused-unwritten");
-        let fleet = Fleet::new(
-            store.clone(),
-            HostCa::load_or_generate(_dir.path(), "console").expect("ca"),
-            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
-            Box::new(|_| {}),
-        );
-        // Every change of a host's state refused by the store: an answer, not a
-        // statement of unknown outcome.
-        let planted = rusqlite::Connection::open(&store).expect("sqlite");
-        planted
-            .execute_batch(
-                "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
-            )
-            .expect("trigger");
-        drop(planted);
-        let h = db.host(id).expect("db").expect("host");
-        let fork =
-            "records from 3 again, but 9 were accepted already: the trail was rewound or rewritten";
-        assert!(
-            fleet
-                .set_refused_state(&mut db, &h, "fork", fork)
-                .expect("raised, the error said on the log"),
-            "the fork is raised although its state could not be written"
-        );
-        assert_eq!(db.host(id).expect("db").expect("host").state, h.state);
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
