@@ -296,11 +296,15 @@ fn watch_memory(home: &Path, tree: &Path) -> (u64, u64) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
     let exit = child.wait().expect("wait");
-    assert_eq!(
-        exit.code(),
-        Some(0),
-        "{}",
-        fs::read_to_string(err.path()).unwrap_or_default()
+    let said = fs::read_to_string(err.path()).unwrap_or_default();
+    // A clean stop; or, with other tests writing on the same file system, fanotify's
+    // queue of the whole file system overflowed during the catch-up and the stop says
+    // so with one warning (exit 1, events-lost; session 32: said even when no batch
+    // follows). The memory measured is the same either way.
+    let overflowed = said.contains("0 alert, 1 warning") && !said.contains("(0 overflows");
+    assert!(
+        exit.code() == Some(0) || (exit.code() == Some(1) && overflowed),
+        "{exit:?}: {said}"
     );
     memory
 }
