@@ -32,7 +32,7 @@
 //! Peers are counted by address, an IPv6 address by its /[`IPV6_PEER_PREFIX_BITS`]
 //! prefix: one host is given a whole /64 and can pick any address in it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -227,6 +227,23 @@ pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
 /// so. Counted per network, refusals elsewhere never forget a peer owed a place
 /// (session 32); and a peer never is pushed out by those refused after it.
 pub const MAX_WAITING_PEERS_PER_NETWORK: usize = 64;
+
+#[cfg(test)]
+thread_local! {
+    /// Entries visited under the table's lock by this thread (see [`steps`]).
+    static STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// `n` entries remembered are visited under the table's lock, counted in tests only:
+/// each decision is taken at the rate of an attacker's refusals, so its cost must stay
+/// linear in what is remembered (issue 16), and a test counts it rather than timing it.
+#[cfg(test)]
+fn steps(n: usize) {
+    STEPS.with(|s| s.set(s.get() + n));
+}
+
+#[cfg(not(test))]
+fn steps(_: usize) {}
 
 /// The two budgets, shared by every listener.
 #[derive(Debug)]
@@ -441,6 +458,7 @@ impl Places {
         let (network, bits) = network_within(ip, self.association_network);
         let mut t = self.table();
         let fair_share_for = self.fair_share_for;
+        steps(t.waiting.len() + t.waiting_peers.len() + t.associations.len());
         t.waiting.retain(|_, w| w.owed_at(now, fair_share_for));
         t.waiting_peers
             .retain(|_, w| w.owed_at(now, fair_share_for));
@@ -578,10 +596,12 @@ impl Places {
         let bound = MAX_WAITING_NETWORKS;
         let mut forgot = String::new();
         if !t.waiting.contains_key(&network) && t.waiting.len() >= bound {
+            let shares = self.shares(t);
+            steps(t.waiting.len());
             let owed_nothing = t
                 .waiting
                 .iter()
-                .filter(|(n, w)| self.network_owed(t, **n, w) == 0)
+                .filter(|(n, w)| self.network_owed(t, &shares, **n, w) == 0)
                 .min_by_key(|(n, w)| (w.last, **n))
                 .map(|(n, _)| *n);
             match owed_nothing {
@@ -635,39 +655,45 @@ impl Places {
     fn room_for_a_waiting_peer(&self, t: &mut Table, peer: IpAddr) -> Room {
         let network = self.network(peer);
         let mut per_network: HashMap<IpAddr, usize> = HashMap::new();
+        steps(t.waiting_peers.len());
         for p in t.waiting_peers.keys() {
             *per_network.entry(self.network(*p)).or_insert(0) += 1;
         }
         let mine = per_network.get(&network).copied().unwrap_or(0);
-        let (networks, bound, constant) = if mine >= MAX_WAITING_PEERS_PER_NETWORK {
-            (
-                vec![network],
-                MAX_WAITING_PEERS_PER_NETWORK,
-                "places::MAX_WAITING_PEERS_PER_NETWORK",
-            )
-        } else if t.waiting_peers.len() >= MAX_WAITING_PEERS {
-            // The newcomer counts in its own network: tied, it is the last in line.
-            *per_network.entry(network).or_insert(0) += 1;
-            let most = per_network.values().copied().max().unwrap_or(0);
-            let biggest = per_network
-                .into_iter()
-                .filter(|(_, n)| *n == most)
-                .map(|(n, _)| n)
-                .collect();
-            (biggest, MAX_WAITING_PEERS, "places::MAX_WAITING_PEERS")
-        } else {
-            return Room::Made(String::new());
-        };
+        let (networks, bound, constant): (HashSet<IpAddr>, _, _) =
+            if mine >= MAX_WAITING_PEERS_PER_NETWORK {
+                (
+                    HashSet::from([network]),
+                    MAX_WAITING_PEERS_PER_NETWORK,
+                    "places::MAX_WAITING_PEERS_PER_NETWORK",
+                )
+            } else if t.waiting_peers.len() >= MAX_WAITING_PEERS {
+                // The newcomer counts in its own network: tied, it is the last in line.
+                *per_network.entry(network).or_insert(0) += 1;
+                let most = per_network.values().copied().max().unwrap_or(0);
+                let biggest = per_network
+                    .into_iter()
+                    .filter(|(_, n)| *n == most)
+                    .map(|(n, _)| n)
+                    .collect();
+                (biggest, MAX_WAITING_PEERS, "places::MAX_WAITING_PEERS")
+            } else {
+                return Room::Made(String::new());
+            };
+        // Looked up, not searched: every network remembering one peer ties as the biggest.
         let of_biggest = |p: &IpAddr| networks.contains(&self.network(*p));
+        let shares = self.shares(t);
+        steps(t.waiting_peers.len());
         let given_all = t
             .waiting_peers
             .iter()
-            .filter(|(p, w)| of_biggest(p) && self.peer_owed(t, **p, w) == 0)
+            .filter(|(p, w)| of_biggest(p) && self.peer_owed(t, &shares, **p, w) == 0)
             .min_by_key(|(p, w)| (w.last, **p))
             .map(|(p, _)| *p);
-        let scope = match networks.as_slice() {
-            [one] if *one == network => format!("of network {network} "),
-            _ => String::new(),
+        let scope = if networks.len() == 1 && networks.contains(&network) {
+            format!("of network {network} ")
+        } else {
+            String::new()
         };
         if let Some(old) = given_all {
             t.waiting_peers.remove(&old);
@@ -680,6 +706,7 @@ impl Places {
                 "; {bound} peers {scope}refused for want of a place are remembered, each owed a place now ({constant}): {peer} is not"
             ));
         }
+        steps(t.waiting_peers.len());
         let last_in_line = t
             .waiting_peers
             .iter()
@@ -710,6 +737,7 @@ impl Places {
     /// association cuttable for `association_fair_share_seconds` (review of session 32).
     fn wanted_at(&self, of: &Association, now: Instant) -> Option<String> {
         let t = self.table();
+        steps(t.associations.len());
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
             return Some(format!(
@@ -732,6 +760,7 @@ impl Places {
                           own: IpAddr,
                           could_take: &dyn Fn(IpAddr) -> bool,
                           owed: &dyn Fn(IpAddr, &Waited) -> usize| {
+            steps(waiting.len());
             waiting
                 .iter()
                 .filter(|(k, w)| **k != own && could_take(**k) && lately(w))
@@ -741,8 +770,9 @@ impl Places {
                 .map(|(_, k, owed)| (k, owed))
         };
         let within = OWED_PLACE_HELD.as_secs();
+        let shares = self.shares(&t);
         if let Some((network, owed)) = first_owed(&t.waiting, of.network, &below_cap, &|n, w| {
-            self.network_owed(&t, n, w)
+            self.network_owed(&t, &shares, n, w)
         }) {
             return Some(format!(
                 "network {network}, refused within {within} s, is owed {owed} place(s)"
@@ -750,31 +780,50 @@ impl Places {
         }
         let of_own_network = |p: IpAddr| self.network(p) == of.network;
         first_owed(&t.waiting_peers, of.peer, &of_own_network, &|p, w| {
-            self.peer_owed(&t, p, w)
+            self.peer_owed(&t, &shares, p, w)
         })
         .map(|(peer, owed)| format!("{peer}, refused within {within} s, is owed {owed} place(s)"))
     }
 
     /// What network `n`, remembered as `w`, is owed now: what it asked, up to its fair
     /// share, less what it holds. Zero: given all it is owed.
-    fn network_owed(&self, t: &Table, n: IpAddr, w: &Waited) -> usize {
-        let share = fair_share(t, self.max_associations);
+    fn network_owed(&self, t: &Table, shares: &Shares, n: IpAddr, w: &Waited) -> usize {
         w.wanted
-            .min(share)
+            .min(shares.network)
             .saturating_sub(t.networks.get(&n).copied().unwrap_or(0))
     }
 
     /// The same for peer `p`, up to its fair share of its network's share.
-    fn peer_owed(&self, t: &Table, p: IpAddr, w: &Waited) -> usize {
+    fn peer_owed(&self, t: &Table, shares: &Shares, p: IpAddr, w: &Waited) -> usize {
         w.wanted
-            .min(self.peer_share(t, p))
+            .min(shares.peer(self.network(p)))
             .saturating_sub(t.associations.get(&p).copied().unwrap_or(0))
     }
 
     /// Peer `p`'s fair share of its network's share.
     fn peer_share(&self, t: &Table, p: IpAddr) -> usize {
-        let share = fair_share(t, self.max_associations).min(self.max_associations_per_network);
-        peer_fair_share(t, self.network(p), share, |q| self.network(q))
+        self.shares(t).peer(self.network(p))
+    }
+
+    /// The fair shares as `t` stands, counted once for a decision that weighs every
+    /// entry remembered (see [`Shares`]).
+    fn shares(&self, t: &Table) -> Shares {
+        let network = fair_share(t, self.max_associations);
+        let mut peers: HashMap<IpAddr, usize> = HashMap::new();
+        steps(t.associations.len() + t.waiting_peers.len());
+        let holding = t.associations.keys();
+        let waiting_holding_none = t
+            .waiting_peers
+            .keys()
+            .filter(|p| !t.associations.contains_key(*p));
+        for p in holding.chain(waiting_holding_none) {
+            *peers.entry(self.network(*p)).or_insert(0) += 1;
+        }
+        Shares {
+            network,
+            within_network: network.min(self.max_associations_per_network),
+            peers,
+        }
     }
 
     /// Connections waiting for their request, in total.
@@ -825,16 +874,46 @@ impl Drop for Pending {
     }
 }
 
+/// The fair shares of one moment of the table, counted once per decision: computed anew
+/// for each entry remembered, a refusal at the bounds of the tables visited some 265,000
+/// entries (and each idle association's look, 66,000), under the places table's lock,
+/// at the attacker's rate of refusals (issue 16, session 33).
+struct Shares {
+    /// Each network's fair share of `max_associations` ([`fair_share`]).
+    network: usize,
+    /// What the peers of one network share: its fair share, at most
+    /// `max_associations_per_network`.
+    within_network: usize,
+    /// The peers of each network holding places or owed a share ([`peers_of`]).
+    peers: HashMap<IpAddr, usize>,
+}
+
+impl Shares {
+    /// Each peer's fair share of `network`'s share ([`peer_fair_share`]).
+    fn peer(&self, network: IpAddr) -> usize {
+        divided(
+            self.within_network,
+            self.peers.get(&network).copied().unwrap_or(0),
+        )
+    }
+}
+
+/// `share` divided among `among`, at least one place each.
+fn divided(share: usize, among: usize) -> usize {
+    (share / among.max(1)).max(1)
+}
+
 /// Each network's fair share of `max_associations`: divided among the networks holding
 /// places or owed a share (at least one place).
 fn fair_share(t: &Table, max_associations: usize) -> usize {
+    steps(t.waiting.len());
     let waiting_holding_none = t
         .waiting
         .keys()
         .filter(|n| !t.networks.contains_key(*n))
         .count();
     let contenders = t.networks.len() + waiting_holding_none;
-    (max_associations / contenders.max(1)).max(1)
+    divided(max_associations, contenders)
 }
 
 /// Where a network or peer refused a place stands towards its fair `share`, holding
@@ -889,6 +968,7 @@ fn peers_of<'a>(
     network: IpAddr,
     network_of: impl Fn(IpAddr) -> IpAddr + 'a,
 ) -> impl Iterator<Item = IpAddr> + 'a {
+    steps(t.associations.len() + t.waiting_peers.len());
     let holding = t.associations.keys().copied();
     let waiting_holding_none = t
         .waiting_peers
@@ -908,8 +988,7 @@ fn peer_fair_share(
     share: usize,
     network_of: impl Fn(IpAddr) -> IpAddr,
 ) -> usize {
-    let peers = peers_of(t, network, network_of).count();
-    (share / peers.max(1)).max(1)
+    divided(share, peers_of(t, network, network_of).count())
 }
 
 /// Where a network or peer stands in the line for the places owed.
@@ -944,6 +1023,7 @@ fn in_line(
     counts: impl Fn(&IpAddr) -> bool,
     bound: usize,
 ) -> Line {
+    steps(waiting.len());
     let mine = waiting.get(&key).map_or(0, |w| owed(&key, w));
     let place = waiting
         .get(&key)
@@ -1940,6 +2020,66 @@ mod tests {
         let _back = again
             .association_at(ip("10.0.0.100"), at(10 + held_for - 1))
             .expect("asked for within the time");
+    }
+
+    /// The entries visited under the table's lock by `decide` (see [`steps`]).
+    fn steps_of<T>(decide: impl FnOnce() -> T) -> (T, usize) {
+        STEPS.with(|s| s.set(0));
+        let made = decide();
+        (made, STEPS.with(std::cell::Cell::get))
+    }
+
+    /// Issue 16: every admission decision and every `wanted_at` (asked of each idle
+    /// association at every look) computed each remembered entry's share anew over all
+    /// of them, some 150,000 steps at 256 remembered, under the places table's lock and at
+    /// the attacker's rate of refusals. Counted, not timed: each costs a few visits per
+    /// entry remembered, at the bounds of both tables.
+    #[test]
+    fn each_decision_visits_the_entries_remembered_a_bounded_number_of_times() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places =
+            Places::with_networks(8, 8, 2, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        let held = places
+            .association_at(ip("10.255.0.1"), t0)
+            .expect("a place");
+        let second = places
+            .association_at(ip("10.254.0.1"), t0)
+            .expect("the last place");
+        for i in 0..MAX_WAITING_NETWORKS {
+            let network = IpAddr::from([10, (i / 256) as u8, (i % 256) as u8, 1]);
+            places
+                .association_at(network, t0 + Duration::from_millis(i as u64))
+                .expect_err("full");
+        }
+        let remembered = {
+            let t = places.table();
+            t.waiting.len() + t.waiting_peers.len() + t.associations.len()
+        };
+        assert_eq!(remembered, MAX_WAITING_NETWORKS + MAX_WAITING_PEERS + 2);
+        let (refused, at_bounds) =
+            steps_of(|| places.association_at(ip("10.200.0.1"), t0 + Duration::from_secs(1)));
+        assert!(refused.is_err(), "full");
+        drop(second);
+        let (wanted, wanted_steps) =
+            steps_of(|| places.wanted_at(&held, t0 + Duration::from_secs(2)));
+        assert!(
+            wanted.is_some(),
+            "networks refused are owed the place freed"
+        );
+        let (refused, in_line) =
+            steps_of(|| places.association_at(ip("10.201.0.1"), t0 + Duration::from_secs(3)));
+        assert!(
+            refused.is_err(),
+            "the free place is owed to those refused before"
+        );
+        let bound = 16 * remembered;
+        assert!(
+            [at_bounds, wanted_steps, in_line]
+                .iter()
+                .all(|s| *s <= bound),
+            "entries visited: a refusal at the bounds {at_bounds}, wanted_at {wanted_steps}, a refusal in line {in_line}; at most {bound} for {remembered} remembered"
+        );
     }
 
     /// The networks and peers owed a share are an attacker's to multiply (any allowed
