@@ -24,6 +24,7 @@
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
 //! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
 //! association_fair_share_seconds = 900  # a network refused a place is owed its fair share this long (0: never)
+//! owed_place_held_seconds = 330  # a place owed is held this long for one that does not ask again (1..=900, at most the above)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -305,6 +306,7 @@ struct RawLimits {
     association_network_v6_bits: Option<u32>,
     association_reserve_for_new_networks: Option<usize>,
     association_fair_share_seconds: Option<u64>,
+    owed_place_held_seconds: Option<u64>,
     request_seconds: Option<u64>,
     max_associations_per_minute: Option<u32>,
     max_pending: Option<usize>,
@@ -472,6 +474,10 @@ pub struct Limits {
     pub association_reserve_for_new_networks: usize,
     /// See [`DEFAULT_ASSOCIATION_FAIR_SHARE`] (zero: no share is kept).
     pub association_fair_share: Duration,
+    /// How long a place owed is held for one that does not ask for it
+    /// (`crate::places::OWED_PLACE_HELD` by default, at most
+    /// `crate::places::MAX_OWED_PLACE_HELD`).
+    pub owed_place_held: Duration,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
     pub max_pending: usize,
@@ -514,6 +520,7 @@ impl Default for Limits {
                 default_network_share(DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_ASSOCIATIONS_PER_PEER),
             ),
             association_fair_share: DEFAULT_ASSOCIATION_FAIR_SHARE,
+            owed_place_held: crate::places::OWED_PLACE_HELD,
             request: DEFAULT_REQUEST_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
@@ -864,6 +871,9 @@ impl GatewayConfig {
                 0 => Duration::ZERO,
                 s => seconds("limits.association_fair_share_seconds", s)?,
             };
+        }
+        if let Some(s) = raw.limits.owed_place_held_seconds {
+            limits.owed_place_held = owed_place_held(s, limits.association_fair_share)?;
         }
         if let Some(bits) = raw.limits.association_network_v4_bits {
             let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
@@ -1247,6 +1257,32 @@ fn pass_through_route(
     })
 }
 
+/// `limits.owed_place_held_seconds`: at least a second (zero would hold no place for
+/// anyone, and a sender refused once could never be given the place it is owed), at most
+/// [`crate::places::MAX_OWED_PLACE_HELD`], and no longer than the fair share is
+/// remembered (a refusal is forgotten then, whatever is held for it: a longer hold would
+/// be cut short in silence).
+fn owed_place_held(s: u64, fair_share: Duration) -> Result<Duration, ConfigError> {
+    let field = "limits.owed_place_held_seconds";
+    let max = crate::places::MAX_OWED_PLACE_HELD.as_secs();
+    if !(1..=max).contains(&s) {
+        return Err(err(
+            field,
+            format!("{s}: must lie between 1 and {max} seconds (places::MAX_OWED_PLACE_HELD)"),
+        ));
+    }
+    if !fair_share.is_zero() && s > fair_share.as_secs() {
+        return Err(err(
+            field,
+            format!(
+                "{s}: must not exceed association_fair_share_seconds ({}): a refusal is forgotten then, whatever place is held for it",
+                fair_share.as_secs()
+            ),
+        ));
+    }
+    Ok(Duration::from_secs(s))
+}
+
 fn seconds(field: &str, s: u64) -> Result<Duration, ConfigError> {
     if !(1..=86_400).contains(&s) {
         return Err(err(
@@ -1452,6 +1488,44 @@ upstream_ae = "ARCHIVE"
             .expect(text);
             assert_eq!(c.limits.association_fair_share, Duration::from_secs(kept));
         }
+    }
+
+    /// Session 33: a place owed was held a fixed 120 s, shorter than a send queue retrying
+    /// every 5 minutes. The hold is a setting, 330 s by default, bounded.
+    #[test]
+    fn the_place_owed_is_held_330_seconds_by_default_and_the_hold_is_bounded() {
+        let c = GatewayConfig::parse(GOOD).expect("valid");
+        assert_eq!(c.limits.owed_place_held, Duration::from_secs(330));
+        for (text, kept) in [("1", 1), ("600", 600), ("900", 900)] {
+            let c = GatewayConfig::parse(&format!(
+                "[limits]\nowed_place_held_seconds = {text}\n{GOOD}"
+            ))
+            .expect(text);
+            assert_eq!(c.limits.owed_place_held, Duration::from_secs(kept));
+        }
+        for (text, said) in [
+            (
+                "owed_place_held_seconds = 0",
+                "0: must lie between 1 and 900 seconds (places::MAX_OWED_PLACE_HELD)",
+            ),
+            (
+                "owed_place_held_seconds = 901",
+                "901: must lie between 1 and 900 seconds (places::MAX_OWED_PLACE_HELD)",
+            ),
+            (
+                "association_fair_share_seconds = 300\nowed_place_held_seconds = 301",
+                "301: must not exceed association_fair_share_seconds (300): a refusal is forgotten then, whatever place is held for it",
+            ),
+        ] {
+            let e = GatewayConfig::parse(&format!("[limits]\n{text}\n{GOOD}")).expect_err(text);
+            assert_eq!(e.field, "limits.owed_place_held_seconds", "{text}");
+            assert_eq!(e.reason, said, "{text}");
+        }
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nassociation_fair_share_seconds = 0\nowed_place_held_seconds = 900\n{GOOD}"
+        ))
+        .expect("no share kept: nothing to be cut short");
+        assert_eq!(c.limits.owed_place_held, Duration::from_secs(900));
     }
 
     #[test]

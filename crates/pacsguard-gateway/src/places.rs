@@ -185,18 +185,18 @@ struct Waited {
     /// those still owed (review of session 32).
     since: Instant,
     /// Since when a free place was held for it and it did not ask: it is owed nothing
-    /// once this is [`OWED_PLACE_HELD`] ago.
+    /// once this is `limits.owed_place_held_seconds` ago ([`OWED_PLACE_HELD`]).
     held_for: Option<Instant>,
 }
 
 impl Waited {
     /// Owed still at `now`: refused within `remembered`, and not left a place held for it
-    /// longer than [`OWED_PLACE_HELD`].
-    fn owed_at(&self, now: Instant, remembered: Duration) -> bool {
+    /// `held` or longer ([`OWED_PLACE_HELD`]).
+    fn owed_at(&self, now: Instant, remembered: Duration, held: Duration) -> bool {
         now.saturating_duration_since(self.last) < remembered
             && self
                 .held_for
-                .is_none_or(|held| now.saturating_duration_since(held) < OWED_PLACE_HELD)
+                .is_none_or(|since| now.saturating_duration_since(since) < held)
     }
 }
 
@@ -213,14 +213,25 @@ pub const MAX_WAITING_NETWORKS: usize = 256;
 pub const MAX_WAITING_PEERS: usize = 256;
 
 /// How long free places are held for a network or peer owed them that does not ask for
-/// them: past it, it is owed nothing (forgotten, so asking again puts it at the back of
-/// the line). Held for as long as it was remembered (`limits.association_fair_share_seconds`
-/// after its last refusal), addresses refused once that never came back (an attacker's,
-/// asking again within that time) kept their network's free places empty and every
-/// sender of it out (session 32). A sender refused transiently asks again within a
-/// minute or two (DCMTK's and pynetdicom's users retry, PACS send queues retry every
-/// minute or so); one asking later is owed its place anew, at the back of the line.
-pub const OWED_PLACE_HELD: Duration = Duration::from_secs(120);
+/// them, by default (`limits.owed_place_held_seconds`): past it, it is owed nothing
+/// (forgotten, so asking again puts it at the back of the line), and it no longer counts
+/// as a sender wanting a place ([`Places::wanted_at`]). Held for as long as it was
+/// remembered (`limits.association_fair_share_seconds` after its last refusal), addresses
+/// refused once that never came back (an attacker's, asking again within that time) kept
+/// their network's free places empty and every sender of it out (session 32). Held 120 s,
+/// a modality whose send queue retries every 5 minutes (common in PACS and modality
+/// queues) lost its place at each retry and went to the back of the line, behind an
+/// attacker's addresses asking every minute, for good (session 33): five minutes and
+/// half a minute for the queue's own scheduling. What a hold costs: a place owed to an
+/// address refused before a modality that never comes back stays empty this long, once.
+pub const OWED_PLACE_HELD: Duration = Duration::from_secs(330);
+
+/// The longest `limits.owed_place_held_seconds`: a place held stays empty for whoever it
+/// is held for, and every address of an attacker refused before a modality holds one
+/// for that long; a send queue retrying less often than every 15 minutes is rare, and
+/// the fair share itself is remembered 15 minutes by default
+/// (`config::DEFAULT_ASSOCIATION_FAIR_SHARE`).
+pub const MAX_OWED_PLACE_HELD: Duration = Duration::from_secs(900);
 
 /// Peers of one network remembered as refused for want of a place: past it a peer owed
 /// nothing now (holding what it asked, up to its share) is forgotten, else the newcomer is not remembered, and the refusal says
@@ -260,6 +271,8 @@ pub struct Places {
     /// How long a network refused for want of a place is owed its fair share (zero:
     /// never).
     fair_share_for: Duration,
+    /// How long a free place is held for one owed it that does not ask ([`OWED_PLACE_HELD`]).
+    owed_place_held: Duration,
 }
 
 /// Why no place was given (for the trail; the peer is answered A-ASSOCIATE-RJ
@@ -301,6 +314,7 @@ impl Places {
             association_network: NetworkBits::DEFAULT,
             reserve_for_new_networks: 0,
             fair_share_for: Duration::ZERO,
+            owed_place_held: OWED_PLACE_HELD,
         })
     }
 
@@ -344,6 +358,17 @@ impl Places {
     pub fn sharing_fairly_for(mut self: Arc<Self>, remembered: Duration) -> Arc<Places> {
         if let Some(p) = Arc::get_mut(&mut self) {
             p.fair_share_for = remembered;
+        }
+        self
+    }
+
+    /// These places holding a free place `held` for a network or peer owed it that does not
+    /// ask for it (`limits.owed_place_held_seconds`, [`OWED_PLACE_HELD`]). Made once,
+    /// before it is shared.
+    #[must_use]
+    pub fn holding_owed_places_for(mut self: Arc<Self>, held: Duration) -> Arc<Places> {
+        if let Some(p) = Arc::get_mut(&mut self) {
+            p.owed_place_held = held;
         }
         self
     }
@@ -457,11 +482,12 @@ impl Places {
         let peer = peer_key(ip);
         let (network, bits) = network_within(ip, self.association_network);
         let mut t = self.table();
-        let fair_share_for = self.fair_share_for;
+        let (fair_share_for, held) = (self.fair_share_for, self.owed_place_held);
         steps(t.waiting.len() + t.waiting_peers.len() + t.associations.len());
-        t.waiting.retain(|_, w| w.owed_at(now, fair_share_for));
+        t.waiting
+            .retain(|_, w| w.owed_at(now, fair_share_for, held));
         t.waiting_peers
-            .retain(|_, w| w.owed_at(now, fair_share_for));
+            .retain(|_, w| w.owed_at(now, fair_share_for, held));
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
@@ -727,7 +753,7 @@ impl Places {
     /// Who else wants an association place now, if anyone (for the record of the abort it
     /// allows): every place taken, or a network or peer other than `of`'s owed a place now
     /// (what it asked, up to its fair share, more than it holds) and refused within
-    /// [`OWED_PLACE_HELD`] that a place `of` frees could go to (another network below
+    /// `limits.owed_place_held_seconds` ([`OWED_PLACE_HELD`]) that a place `of` frees could go to (another network below
     /// its cap, a peer of `of`'s network). An association holding its place without ever using it is cut
     /// only then (the relay's `never_used`): a sender that opens its association early
     /// and sends later (a modality sending images as they are reconstructed) takes
@@ -744,9 +770,10 @@ impl Places {
                 "every place taken: {total} associations in flight (limits.max_associations)"
             ));
         }
+        let held = self.owed_place_held;
         let lately = |w: &Waited| {
-            now.saturating_duration_since(w.last) < OWED_PLACE_HELD
-                && w.owed_at(now, self.fair_share_for)
+            now.saturating_duration_since(w.last) < held
+                && w.owed_at(now, self.fair_share_for, held)
         };
         // Only one a place this association frees could go to counts: another network
         // below its cap, a peer of this association's own network. One at its own
@@ -769,7 +796,7 @@ impl Places {
                 .min_by_key(|(since, k, _)| (*since, *k))
                 .map(|(_, k, owed)| (k, owed))
         };
-        let within = OWED_PLACE_HELD.as_secs();
+        let within = held.as_secs();
         let shares = self.shares(&t);
         if let Some((network, owed)) = first_owed(&t.waiting, of.network, &below_cap, &|n, w| {
             self.network_owed(&t, &shares, n, w)
@@ -999,12 +1026,14 @@ struct Line {
     /// itself, else those refused before it.
     ahead: usize,
     /// Those ahead of it, for whom the free places are held: each keeps its place in line
-    /// only by asking within [`OWED_PLACE_HELD`] (its own refusal, or the place).
+    /// only by asking within `limits.owed_place_held_seconds` (its own refusal, or the
+    /// place; [`OWED_PLACE_HELD`]).
     held_for: Vec<IpAddr>,
 }
 
 /// Free places were held at `now` for `keys`, which did not ask for them: the time they
-/// have to ask runs from the first such refusal ([`OWED_PLACE_HELD`]).
+/// have to ask runs from the first such refusal (`limits.owed_place_held_seconds`,
+/// [`OWED_PLACE_HELD`]).
 fn hold_for(waiting: &mut HashMap<IpAddr, Waited>, keys: &[IpAddr], now: Instant) {
     for key in keys {
         if let Some(w) = waiting.get_mut(key) {
@@ -2020,6 +2049,60 @@ mod tests {
         let _back = again
             .association_at(ip("10.0.0.100"), at(10 + held_for - 1))
             .expect("asked for within the time");
+    }
+
+    /// Session 33: held 120 s, the place of a modality whose send queue retries every 5
+    /// minutes lapsed before it asked again, and an alias of its /24 asking every minute
+    /// took it. Held [`OWED_PLACE_HELD`] (330 s) by default, it is the modality's; the
+    /// hold is `limits.owed_place_held_seconds`, and at 120 s the alias takes it.
+    #[test]
+    fn a_sender_retrying_every_five_minutes_keeps_its_place_in_line() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let at = {
+            let t0 = Instant::now();
+            move |s: u64| t0 + Duration::from_secs(s)
+        };
+        let (modality, alias) = (ip("10.0.0.7"), ip("10.0.0.100"));
+        // The alias asks every minute from the place's return; the modality once, 5
+        // minutes after it was refused. Who holds the place then?
+        let queue_of_five_minutes = |places: &Arc<Places>| {
+            let host = places
+                .association_at(ip("10.0.0.66"), at(0))
+                .expect("the 1");
+            assert!(places.association_at(modality, at(1)).is_err(), "cap");
+            assert!(places.association_at(alias, at(2)).is_err(), "cap");
+            drop(host);
+            let mut taken = None;
+            for asked in (11..301).step_by(60) {
+                if let Ok(place) = places.association_at(alias, at(asked)) {
+                    taken = Some((alias, asked, place));
+                    break;
+                }
+            }
+            taken
+                .or_else(|| {
+                    places
+                        .association_at(modality, at(301))
+                        .ok()
+                        .map(|place| (modality, 301, place))
+                })
+                .map(|(who, asked, _)| (who, asked))
+        };
+        let by_default =
+            Places::with_networks(8, 8, 8, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        assert_eq!(
+            queue_of_five_minutes(&by_default),
+            Some((modality, 301)),
+            "held for the modality until it asked again"
+        );
+        let two_minutes = Places::with_networks(8, 8, 8, 4, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .holding_owed_places_for(Duration::from_secs(120));
+        assert_eq!(
+            queue_of_five_minutes(&two_minutes),
+            Some((alias, 131)),
+            "held 120 s from the first refusal of the alias it was held against (at 11)"
+        );
     }
 
     /// The entries visited under the table's lock by `decide` (see [`steps`]).
