@@ -8011,6 +8011,125 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
     );
 }
 
+/// Session 33 (issue 16): the places owed were tried with a handful of addresses only.
+/// Here real connections come from some 90 loopback addresses over four /24s: a flood of
+/// 127.0.5.0/24 holds every place from four addresses while 40 more of its addresses,
+/// and senders of two other /24s, are refused after two modalities: one of another /24
+/// (127.0.9.7), one sharing the flood's (127.0.5.7). As places come back, one at a time,
+/// every address of the flood asking for them (old, fresh, holding) is refused, and they
+/// go in the order the networks and peers were refused: the modality of another /24, the
+/// two networks refused after it, then the modality of the flood's /24, not kept out by
+/// the 40 addresses refused after it. Nothing in flight is cut.
+#[test]
+fn a_flood_from_many_addresses_of_one_network_keeps_no_modality_out() {
+    use std::io::{Read as _, Write as _};
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    // The associations held send nothing: `request_seconds` long enough that none is cut
+    // as unused while others are owed a place, however slow this machine.
+    let text = format!(
+        "[limits]\nartim_seconds = 300\nrequest_seconds = 300\nmax_associations = 8\nmax_associations_per_peer = 2\nmax_associations_per_network = 8\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let refused = |address: [u8; 4], why: &str| {
+        let (_, kind, body) = request_from(address, port);
+        assert_eq!(
+            (kind, body.get(1..4)),
+            (3, Some(&[2u8, 3, 2][..])),
+            "{address:?} refused ({why}): A-ASSOCIATE-RJ transient, local limit exceeded"
+        );
+    };
+    let mut flood = Vec::new();
+    for host in 10..=13u8 {
+        for _ in 0..2 {
+            let (stream, kind, body) = request_from([127, 0, 5, host], port);
+            assert_eq!(kind, 2, "the flood takes every place: {body:?}");
+            flood.push(stream);
+        }
+    }
+    let (elsewhere, beside) = ([127, 0, 9, 7], [127, 0, 5, 7]);
+    refused(beside, "every place taken");
+    refused(elsewhere, "every place taken");
+    for host in 100..140u8 {
+        refused([127, 0, 5, host], "every place taken");
+    }
+    let later = [[127, 0, 20, 1], [127, 0, 21, 1]];
+    for address in later {
+        refused(address, "every place taken");
+    }
+    // Addresses of the flood asking again and again: five of the 40 refused after the
+    // modalities, the holders, ten fresh ones each time.
+    let mut fresh = 200u8;
+    let mut the_flood_asks = || {
+        for host in (100..140u8).step_by(8).chain(10..=13) {
+            refused([127, 0, 5, host], "the flood, asking again");
+        }
+        for _ in 0..10 {
+            refused([127, 0, 5, fresh], "a fresh address of the flood");
+            fresh = fresh.wrapping_add(1).max(200);
+        }
+    };
+    let mut held = Vec::new();
+    let mut next = |who: [u8; 4], flood: &mut Vec<TcpStream>| {
+        // One association of the flood ends.
+        let mut ending = flood.remove(0);
+        ending
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut ending).0, 6, "released");
+        let mut rest = Vec::new();
+        ending
+            .read_to_end(&mut rest)
+            .expect("the gateway closes it");
+        // Its place comes back just after the close: the one owed it asks, as a sender
+        // retries, until the gateway gives it (the others ask first each time).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            the_flood_asks();
+            let (stream, kind, _) = request_from(who, port);
+            if kind == 2 {
+                held.push(stream);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{who:?} never got the place that came back"
+            );
+        }
+    };
+    next(elsewhere, &mut flood);
+    next(later[0], &mut flood);
+    next(later[1], &mut flood);
+    next(beside, &mut flood);
+    for mut stream in flood.into_iter().chain(held) {
+        stream
+            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+            .expect("A-RELEASE-RQ");
+        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    }
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    for said in [
+        "from network 127.0.5.0/24, at least its fair share",
+        "the 1 free place(s) are owed to networks refused for want of one",
+        "the 1 free place(s) are owed to peers of its network refused for want of one",
+    ] {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(said) && d.contains("127.0.5.")),
+            "a flood address refused a free place: {said}: {details:#?}"
+        );
+    }
+}
+
 /// Session 32 (issue 16): an association whose every presentation context was refused
 /// held its place `request_seconds` at most, but one with a context accepted that it
 /// never used held it until `idle_seconds` or `progress_seconds`: nothing sent once
