@@ -1136,6 +1136,21 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    /// Places for `max_associations`, at most `per_peer` from one peer and `per_network`
+    /// from one /24, a network or peer refused owed its fair share for 900 s; and the
+    /// clock the tests give them, in seconds from now.
+    fn fair_places(
+        max_associations: usize,
+        per_peer: usize,
+        per_network: usize,
+    ) -> (Arc<Places>, impl Fn(u64) -> Instant) {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        let places = Places::with_networks(8, 8, max_associations, per_peer, per_network, bits)
+            .sharing_fairly_for(Duration::from_secs(900));
+        let t0 = Instant::now();
+        (places, move |s| t0 + Duration::from_secs(s))
+    }
+
     /// Of begun places tied by network and peer, the one with the fewest bytes of its
     /// request gives way, not the oldest: a byte trickled per connection from the
     /// sender's own /24 no longer outlasts a sender on a slow link.
@@ -1505,11 +1520,7 @@ mod tests {
     /// place re-took each one freed, and a modality beside them was refused for good.
     #[test]
     fn a_peer_refused_at_its_networks_cap_is_owed_its_share_of_the_network() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 4, 6);
         let (first, second, modality) = (ip("10.0.0.66"), ip("10.0.0.67"), ip("10.0.0.7"));
         let mut held: Vec<Association> = [first, first, first, second, second, second]
             .into_iter()
@@ -1543,11 +1554,7 @@ mod tests {
     /// the modality out for good.
     #[test]
     fn a_fresh_address_does_not_take_a_place_owed_to_a_refused_peer() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 4, 6);
         let (first, second, modality) = (ip("10.0.0.66"), ip("10.0.0.67"), ip("10.0.0.7"));
         let mut held: Vec<Association> = [first, first, first, second, second, second]
             .into_iter()
@@ -1579,11 +1586,7 @@ mod tests {
     /// the peers were refused, so a modality waits for those refused before it only.
     #[test]
     fn places_owed_to_peers_go_in_the_order_they_were_refused() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 4, 6, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 4, 6);
         let attacker = |i: u8| IpAddr::from([10, 0, 0, 100 + i]);
         let mut held: Vec<Association> = (0..6u8)
             .map(|i| {
@@ -1634,11 +1637,7 @@ mod tests {
     /// (an attacker with a /16 has 256 fresh /24s).
     #[test]
     fn a_fresh_network_does_not_take_a_place_owed_to_a_refused_network() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 8, 8, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 8, 8);
         let mut held: Vec<Association> = (0..8)
             .map(|_| places.association_at(ip("10.0.0.1"), at(0)).expect("8"))
             .collect();
@@ -1727,11 +1726,7 @@ mod tests {
     /// sender wanting a place.
     #[test]
     fn a_place_is_wanted_only_by_another_owed_one_now_and_refused_lately() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 4, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(4, 4, 1);
         let early = places
             .association_at(ip("10.0.0.7"), at(0))
             .expect("the network's 1");
@@ -1845,11 +1840,7 @@ mod tests {
     /// goes to the back of the line, as a peer does.
     #[test]
     fn a_network_given_a_place_goes_to_the_back_of_the_line() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 2, 2, 2, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(2, 2, 2);
         let filler: Vec<Association> = (0..2)
             .map(|_| places.association_at(ip("10.5.0.1"), at(0)).expect("2"))
             .collect();
@@ -1881,11 +1872,7 @@ mod tests {
     /// remembered, and gets a place once the aliases before it were served.
     #[test]
     fn a_queue_of_aliases_does_not_keep_a_modality_of_their_network_out() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 4, 4, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 4, 4);
         let alias = |i: usize| IpAddr::from([10, 0, 0, 100 + i as u8]);
         let held: Vec<Association> = (0..4)
             .map(|i| {
@@ -1957,11 +1944,7 @@ mod tests {
     /// wanted while the refused sender is owed one; every place taken does too.
     #[test]
     fn a_place_is_wanted_only_while_a_sender_is_refused_or_every_place_is_taken() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 3, 3, 1, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(3, 3, 1);
         let early = places
             .association_at(ip("10.0.0.7"), at(0))
             .expect("the network's 1");
@@ -2000,11 +1983,7 @@ mod tests {
     /// held `OWED_PLACE_HELD` without being asked for.
     #[test]
     fn a_place_owed_to_a_peer_that_never_comes_back_lapses() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 4, 2, bits).sharing_fairly_for(Duration::from_secs(900));
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
+        let (places, at) = fair_places(8, 4, 2);
         let mut held: Vec<Association> = (0..2)
             .map(|_| {
                 places
@@ -2037,8 +2016,7 @@ mod tests {
             .association_at(modality, at(10 + held_for))
             .expect("unclaimed, the places held for the others lapsed");
         // One that comes back within the time takes its place.
-        let again =
-            Places::with_networks(8, 8, 8, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let (again, _) = fair_places(8, 4, 1);
         let one = again.association_at(ip("10.0.0.66"), at(0)).expect("the 1");
         assert!(
             again.association_at(ip("10.0.0.100"), at(1)).is_err(),
@@ -2057,7 +2035,6 @@ mod tests {
     /// hold is `limits.owed_place_held_seconds`, and at 120 s the alias takes it.
     #[test]
     fn a_sender_retrying_every_five_minutes_keeps_its_place_in_line() {
-        let bits = NetworkBits { v4: 24, v6: 48 };
         let at = {
             let t0 = Instant::now();
             move |s: u64| t0 + Duration::from_secs(s)
@@ -2088,15 +2065,14 @@ mod tests {
                 })
                 .map(|(who, asked, _)| (who, asked))
         };
-        let by_default =
-            Places::with_networks(8, 8, 8, 4, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let (by_default, _) = fair_places(8, 4, 1);
         assert_eq!(
             queue_of_five_minutes(&by_default),
             Some((modality, 301)),
             "held for the modality until it asked again"
         );
-        let two_minutes = Places::with_networks(8, 8, 8, 4, 1, bits)
-            .sharing_fairly_for(Duration::from_secs(900))
+        let two_minutes = fair_places(8, 4, 1)
+            .0
             .holding_owed_places_for(Duration::from_secs(120));
         assert_eq!(
             queue_of_five_minutes(&two_minutes),
