@@ -753,9 +753,10 @@ impl Places {
     /// Who else wants an association place now, if anyone (for the record of the abort it
     /// allows): every place taken, or a network or peer other than `of`'s owed a place now
     /// (what it asked, up to its fair share, more than it holds) and refused within
-    /// `limits.owed_place_held_seconds` ([`OWED_PLACE_HELD`]) that a place `of` frees could go to (another network below
-    /// its cap, a peer of `of`'s network). An association holding its place without ever using it is cut
-    /// only then (the relay's `never_used`): a sender that opens its association early
+    /// `limits.owed_place_held_seconds` ([`OWED_PLACE_HELD`]) that a place `of` frees
+    /// could go to (another network below its cap, a peer of `of`'s network). An
+    /// association holding its place without ever using it is cut only then (the relay's
+    /// `never_used`): a sender that opens its association early
     /// and sends later (a modality sending images as they are reconstructed) takes
     /// nothing from anyone while places are free, and an abort would fail its transfer
     /// for nothing (do no harm). Any entry remembered counted, even one given all it
@@ -837,14 +838,8 @@ impl Places {
     fn shares(&self, t: &Table) -> Shares {
         let network = fair_share(t, self.max_associations);
         let mut peers: HashMap<IpAddr, usize> = HashMap::new();
-        steps(t.associations.len() + t.waiting_peers.len());
-        let holding = t.associations.keys();
-        let waiting_holding_none = t
-            .waiting_peers
-            .keys()
-            .filter(|p| !t.associations.contains_key(*p));
-        for p in holding.chain(waiting_holding_none) {
-            *peers.entry(self.network(*p)).or_insert(0) += 1;
+        for p in contending_peers(t) {
+            *peers.entry(self.network(p)).or_insert(0) += 1;
         }
         Shares {
             network,
@@ -911,7 +906,7 @@ struct Shares {
     /// What the peers of one network share: its fair share, at most
     /// `max_associations_per_network`.
     within_network: usize,
-    /// The peers of each network holding places or owed a share ([`peers_of`]).
+    /// The peers of each network holding places or owed a share ([`contending_peers`]).
     peers: HashMap<IpAddr, usize>,
 }
 
@@ -989,12 +984,9 @@ fn record_refusal(
     waited.wanted = waited.wanted.max(held).saturating_add(1);
 }
 
-/// The peers of `network` (by `network_of`) holding places or owed a share.
-fn peers_of<'a>(
-    t: &'a Table,
-    network: IpAddr,
-    network_of: impl Fn(IpAddr) -> IpAddr + 'a,
-) -> impl Iterator<Item = IpAddr> + 'a {
+/// The peers holding places or owed a share, each once: those a network's share is
+/// divided among.
+fn contending_peers(t: &Table) -> impl Iterator<Item = IpAddr> + '_ {
     steps(t.associations.len() + t.waiting_peers.len());
     let holding = t.associations.keys().copied();
     let waiting_holding_none = t
@@ -1002,9 +994,16 @@ fn peers_of<'a>(
         .keys()
         .copied()
         .filter(|p| !t.associations.contains_key(p));
-    holding
-        .chain(waiting_holding_none)
-        .filter(move |p| network_of(*p) == network)
+    holding.chain(waiting_holding_none)
+}
+
+/// The peers of `network` (by `network_of`) holding places or owed a share.
+fn peers_of<'a>(
+    t: &'a Table,
+    network: IpAddr,
+    network_of: impl Fn(IpAddr) -> IpAddr + 'a,
+) -> impl Iterator<Item = IpAddr> + 'a {
+    contending_peers(t).filter(move |p| network_of(*p) == network)
 }
 
 /// Each peer's fair share of its network's `share`: divided among the network's peers
