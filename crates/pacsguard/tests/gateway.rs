@@ -3033,6 +3033,25 @@ fn request_from(address: [u8; 4], port: u16) -> (TcpStream, u8, Vec<u8>) {
     (stream, kind, body)
 }
 
+/// Releases an association held open: its A-RELEASE-RQ answered A-RELEASE-RP, so it
+/// was never cut.
+fn released(mut stream: TcpStream) -> TcpStream {
+    use std::io::Write as _;
+    stream
+        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        .expect("A-RELEASE-RQ");
+    assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    stream
+}
+
+/// [`released`], and read until the gateway closes it: its place is given back just after.
+fn released_and_closed(stream: TcpStream) {
+    let mut rest = Vec::new();
+    released(stream)
+        .read_to_end(&mut rest)
+        .expect("the gateway closes it");
+}
+
 /// Review r27-gateway (issue 16): association places were counted per address and in
 /// total, so a few addresses of one allowed /24 took them all (4 x 16 = 64 by default)
 /// and no sender of another network got one. One network (here a /24,
@@ -7693,7 +7712,6 @@ fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
 /// nothing in flight is cut: every association held is released as the standard says.
 #[test]
 fn the_last_association_places_are_kept_for_a_network_holding_none() {
-    use std::io::Write as _;
     require_dcmtk();
     let env = Env::new();
     // --fork: each association held open is served upstream.
@@ -7731,11 +7749,8 @@ fn the_last_association_places_are_kept_for_a_network_holding_none() {
     drop(refused);
     // A sender of a third network still gets in.
     admitted([127, 0, 2, 1]);
-    for mut stream in held {
-        stream
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    for stream in held {
+        released(stream);
     }
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
@@ -7757,7 +7772,6 @@ fn the_last_association_places_are_kept_for_a_network_holding_none() {
 /// in flight is cut.
 #[test]
 fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
-    use std::io::{Read as _, Write as _};
     require_dcmtk();
     let env = Env::new();
     // --fork: each association held open is served upstream.
@@ -7789,15 +7803,7 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
     let (_, kind, _) = request_from([127, 0, 2, 1], port);
     assert_eq!(kind, 3, "every place taken: the third network is refused");
     // One of the first network's associations ends, and it asks again at once.
-    let mut ending = held.remove(0);
-    ending
-        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-        .expect("A-RELEASE-RQ");
-    assert_eq!(answer(&mut ending).0, 6, "released");
-    let mut rest = Vec::new();
-    ending
-        .read_to_end(&mut rest)
-        .expect("the gateway closes it");
+    released_and_closed(held.remove(0));
     // The place is given back just after the close.
     std::thread::sleep(Duration::from_millis(300));
     let (_, kind, body) = request_from([127, 0, 0, 2], port);
@@ -7809,11 +7815,8 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
     let (stream, kind, body) = request_from([127, 0, 2, 1], port);
     assert_eq!(kind, 2, "the third network gets the place: {body:?}");
     held.push(stream);
-    for mut stream in held {
-        stream
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    for stream in held {
+        released(stream);
     }
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
@@ -7876,7 +7879,6 @@ fn an_association_answered_alone_is_recorded_when_the_gateway_stops() {
 /// setting) and the modality gets the place; nothing in flight is cut.
 #[test]
 fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
-    use std::io::{Read as _, Write as _};
     require_dcmtk();
     let env = Env::new();
     // --fork: each association held open is served upstream.
@@ -7899,15 +7901,7 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
     }
     let (_, kind, _) = request_from(modality, port);
     assert_eq!(kind, 3, "every place taken: the modality is refused");
-    let mut ending = held.remove(0);
-    ending
-        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-        .expect("A-RELEASE-RQ");
-    assert_eq!(answer(&mut ending).0, 6, "released");
-    let mut rest = Vec::new();
-    ending
-        .read_to_end(&mut rest)
-        .expect("the gateway closes it");
+    released_and_closed(held.remove(0));
     // The place is given back just after the close.
     std::thread::sleep(Duration::from_millis(300));
     let (_, kind, body) = request_from(host, port);
@@ -7919,11 +7913,8 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
     let (stream, kind, body) = request_from(modality, port);
     assert_eq!(kind, 2, "the modality gets the place: {body:?}");
     held.push(stream);
-    for mut stream in held {
-        stream
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    for stream in held {
+        released(stream);
     }
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
@@ -7943,7 +7934,6 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
 /// (transient, recorded naming the setting) and the modality gets the place.
 #[test]
 fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
-    use std::io::{Read as _, Write as _};
     require_dcmtk();
     let env = Env::new();
     // --fork: each association held open is served upstream.
@@ -7971,15 +7961,7 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
         let (_, kind, _) = request_from([127, 0, 0, last], port);
         assert_eq!(kind, 3, "every place taken");
     }
-    let mut ending = held.remove(0);
-    ending
-        .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-        .expect("A-RELEASE-RQ");
-    assert_eq!(answer(&mut ending).0, 6, "released");
-    let mut rest = Vec::new();
-    ending
-        .read_to_end(&mut rest)
-        .expect("the gateway closes it");
+    released_and_closed(held.remove(0));
     // The place is given back just after the close.
     std::thread::sleep(Duration::from_millis(300));
     // Fresh addresses, then those refused after the modality.
@@ -7995,11 +7977,8 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
     let (stream, kind, body) = request_from(modality, port);
     assert_eq!(kind, 2, "the modality gets the place: {body:?}");
     held.push(stream);
-    for mut stream in held {
-        stream
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    for stream in held {
+        released(stream);
     }
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
@@ -8022,7 +8001,6 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
 /// the 40 addresses refused after it. Nothing in flight is cut.
 #[test]
 fn a_flood_from_many_addresses_of_one_network_keeps_no_modality_out() {
-    use std::io::{Read as _, Write as _};
     require_dcmtk();
     let env = Env::new();
     // --fork: each association held open is served upstream.
@@ -8079,15 +8057,7 @@ fn a_flood_from_many_addresses_of_one_network_keeps_no_modality_out() {
     let mut held = Vec::new();
     let mut next = |who: [u8; 4], flood: &mut Vec<TcpStream>| {
         // One association of the flood ends.
-        let mut ending = flood.remove(0);
-        ending
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut ending).0, 6, "released");
-        let mut rest = Vec::new();
-        ending
-            .read_to_end(&mut rest)
-            .expect("the gateway closes it");
+        released_and_closed(flood.remove(0));
         // Its place comes back just after the close: the one owed it asks, as a sender
         // retries, until the gateway gives it (the others ask first each time).
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -8108,11 +8078,8 @@ fn a_flood_from_many_addresses_of_one_network_keeps_no_modality_out() {
     next(later[0], &mut flood);
     next(later[1], &mut flood);
     next(beside, &mut flood);
-    for mut stream in flood.into_iter().chain(held) {
-        stream
-            .write_all(&[5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
-            .expect("A-RELEASE-RQ");
-        assert_eq!(answer(&mut stream).0, 6, "released, never cut");
+    for stream in flood.into_iter().chain(held) {
+        released(stream);
     }
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
