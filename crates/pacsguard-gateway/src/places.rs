@@ -373,6 +373,11 @@ impl Places {
         self
     }
 
+    /// How long a free place is held for one owed it that does not ask for it.
+    pub fn owed_place_held(&self) -> Duration {
+        self.owed_place_held
+    }
+
     /// The prefix lengths this counts networks by.
     pub fn network_bits(&self) -> NetworkBits {
         self.association_network

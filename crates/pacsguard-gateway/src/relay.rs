@@ -4482,6 +4482,20 @@ upstream_ae = "ARCHIVE"
         );
     }
 
+    /// Session 33: `limits.owed_place_held_seconds` reaches the places the gateway keeps.
+    #[test]
+    fn the_places_hold_a_place_owed_as_configured() {
+        let limits = Limits {
+            owed_place_held: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        assert_eq!(places(&limits).owed_place_held(), Duration::from_secs(600));
+        assert_eq!(
+            places(&Limits::default()).owed_place_held(),
+            crate::places::OWED_PLACE_HELD
+        );
+    }
+
     fn shared(limits: Limits) -> Arc<Shared> {
         shared_with(
             limits,
