@@ -818,35 +818,57 @@ pub fn start(
             },
         )?);
     }
-    if let Some((target, destination)) = forward {
-        // Under the home's lock (serve's session holds it): the legacy cursor becomes
-        // the `syslog` destination's before anything reads it, as `audit forward` does.
-        pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
-        let to = ToSyslog {
-            origin: pacsguard_engine::trail_origin(home)?,
-            target,
-            destination,
-            transport: None,
-        };
-        say(&format!(
-            "forwarding the trail to the {} (destination {})",
-            to.describe(),
-            to.destination
-        ));
-        let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
-        let home = home.clone();
-        running.reporters.push(spawn_reporter(
-            &cursor,
-            &whom,
-            false,
-            &stop,
-            move |stop, guard_stopped| {
-                let mut to = to;
-                report(&home, &mut to, stop, guard_stopped)
-            },
-        )?);
+    if let Some(forward) = forward {
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, &stop)?);
     }
     Ok(running)
+}
+
+/// `watch`'s part of delivery: the syslog collector of `[forward]` while it guards,
+/// through the loop of `serve` (the console's delivery stays `serve`'s). `stop` is set
+/// once the guard stopped, then [`Running::deliver_last`] delivers its last records.
+pub fn forward_while_watching(
+    home: &Home,
+    forward: Option<(Target, String)>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Running> {
+    let mut running = Running::default();
+    if let Some(forward) = forward {
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, stop)?);
+    }
+    Ok(running)
+}
+
+/// The report thread of the syslog collector `target`, whose cursor is `destination`'s.
+fn syslog_reporter(
+    home: &Home,
+    (target, destination): (Target, String),
+    stop: &Arc<AtomicBool>,
+) -> Result<Reporter> {
+    // Under the home's lock (the guard's session holds it): the legacy cursor becomes
+    // the `syslog` destination's before anything reads it, as `audit forward` does.
+    pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
+    let to = ToSyslog {
+        origin: pacsguard_engine::trail_origin(home)?,
+        target,
+        destination,
+        transport: None,
+    };
+    say(&format!(
+        "forwarding the trail to the {} (destination {})",
+        to.describe(),
+        to.destination
+    ));
+    let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
+    let home = home.clone();
+    spawn_reporter(&cursor, &whom, false, stop, move |stop, guard_stopped| {
+        let mut to = to;
+        report(&home, &mut to, stop, guard_stopped)
+    })
 }
 
 /// Starts a report thread: `run` delivers until the stop (its first flag) and then

@@ -20,10 +20,15 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env) -> Serve {
+        Serve::run(env, &["serve", "--listen", "127.0.0.1:0"])
+    }
+
+    /// `pacsguard ARGS` (`serve` or `watch`), once it guards.
+    fn run(env: &Env, args: &[&str]) -> Serve {
         let mut child = pacsguard()
             .arg("--home")
             .arg(&env.home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -190,4 +195,25 @@ fn a_collector_down_for_a_while_gets_everything_once_in_order_when_back() {
             .iter()
             .any(|m| m.contains("while-down-2.dcm"))
     );
+}
+
+/// `watch` holds the home's lock as `serve` does, so `audit forward` from a timer was
+/// refused for as long as it guarded: it delivers to the collector by itself too.
+#[test]
+fn watch_forwards_the_trail_to_the_configured_collector_as_it_runs() {
+    let env = Env::new();
+    env.profile(&[]);
+    let collector = Collector::start("127.0.0.1:0");
+    forward_to(&env, collector.addr);
+    let watch = Serve::run(&env, &["watch"]);
+    std::fs::write(env.path("study/while-watching.dcm"), b"x").expect("write");
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("while-watching.dcm"))),
+        "the finding did not reach the collector while watch runs: {}",
+        watch.stderr()
+    );
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
 }
