@@ -510,6 +510,41 @@ mod tests {
     /// The boundary of MAX_WRITER_WAIT_SECONDS: the limit is taken, one more is refused
     /// (in `mistakes_are_named`).
     #[test]
+    fn forward_takes_the_options_of_audit_forward_and_refuses_half_of_them() {
+        let config = Config::parse("[forward]\nto = \"tcp://127.0.0.1:514\"\n").expect("taken");
+        assert_eq!(
+            config.forward.target(),
+            Ok(Some((
+                pacsguard_audit::syslog::Target::Tcp("127.0.0.1:514".into()),
+                "syslog".into()
+            )))
+        );
+        for (bad, says) in [
+            ("ca = \"/ca.pem\"\n", "need a collector"),
+            ("to = \"tls://siem:6514\"\n", "CA certificate"),
+            (
+                "to = \"tls://siem:6514\"\nca = \"/ca.pem\"\ncert = \"/c.pem\"\n",
+                "go together",
+            ),
+            (
+                "to = \"tcp://siem:514\"\nca = \"/ca.pem\"\n",
+                "in the clear",
+            ),
+            (
+                "to = \"tcp://siem:514\"\ndestination = \"../x\"\n",
+                "destination name",
+            ),
+            ("to = \"siem:514\"\n", "expected udp://"),
+        ] {
+            let err = Config::parse(&format!("[forward]\n{bad}")).expect_err(bad);
+            assert!(
+                err.contains("[forward]") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn writer_wait_seconds_is_taken_up_to_its_limit() {
         let text = format!("[watch]\nwriter_wait_seconds = {MAX_WRITER_WAIT_SECONDS}\n");
         let config = Config::parse(&text).expect("the limit itself is taken");
