@@ -16,6 +16,8 @@ use common::{Collector, Env, append_config, closed_port, pacsguard, stderr, trai
 struct Serve {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Serve {
@@ -37,7 +39,7 @@ impl Serve {
         let text = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&text);
         let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 let mut text = sink.lock().expect("test fixture");
@@ -48,6 +50,7 @@ impl Serve {
         let serve = Serve {
             child,
             stderr: text,
+            reader: Some(reader),
         };
         assert!(
             serve.wait_for("watching for changes", Duration::from_secs(60)),
@@ -73,10 +76,19 @@ impl Serve {
     }
 
     /// SIGTERM, and its exit status once it ended (1: it saw findings).
-    fn stop(mut self) -> Option<i32> {
+    fn stop(self) -> Option<i32> {
+        self.stop_said().0
+    }
+
+    /// SIGTERM; its exit status and all it said, its last lines included.
+    fn stop_said(mut self) -> (Option<i32>, String) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        self.child.wait().expect("wait").code()
+        let code = self.child.wait().expect("wait").code();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (code, self.stderr())
     }
 }
 
@@ -215,5 +227,36 @@ fn watch_forwards_the_trail_to_the_configured_collector_as_it_runs() {
         watch.stderr()
     );
     assert_ne!(watch.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+}
+
+/// A stop with the collector down says which records it left (nothing lost: the cursor
+/// stays), and the next start delivers them with the rest, once, in order.
+#[test]
+fn a_stop_with_the_collector_down_says_so_and_the_next_start_delivers_everything() {
+    let env = Env::new();
+    env.profile(&[]);
+    let addr = closed_port();
+    forward_to(&env, addr);
+    let serve = Serve::start(&env);
+    std::fs::write(env.path("study/before-stop.dcm"), b"x").expect("write");
+    wait_trail(&env, "before-stop.dcm");
+    let (code, said) = serve.stop_said();
+    assert_ne!(code, Some(2), "{said}");
+    assert!(
+        said.contains(&format!("were not delivered to the collector tcp://{addr}"))
+            && said.contains("they go at the next start"),
+        "{said}"
+    );
+    let collector = Collector::start(&addr.to_string());
+    let serve = Serve::start(&env);
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("before-stop.dcm"))),
+        "{}",
+        serve.stderr()
+    );
+    assert_ne!(serve.stop(), Some(2), "a clean stop");
     assert_everything_once(&env, &collector);
 }
