@@ -573,7 +573,12 @@ struct Reporter {
     /// Whether a stop that did not reach it is noted for the next start's trail (the
     /// console's, which must tell a copy of the home from the host).
     noted: bool,
+    /// Says a line on stderr as the command that runs it (`serve`, `watch`).
+    tell: Tell,
 }
+
+/// How a reporter says a line on stderr: as `serve` ([`say`]) or `watch`.
+type Tell = fn(&str);
 
 impl Running {
     /// The listener for hosts ended (it stops with `serve`'s server), while the guard
@@ -636,11 +641,11 @@ impl Reporter {
             undelivered_range(home, &self.cursor),
             self.whom
         );
-        say(&text);
+        (self.tell)(&text);
         if self.noted
             && let Err(e) = leave_stop_note(home, &text)
         {
-            say(&format!(
+            (self.tell)(&format!(
                 "and the note for the next start's trail was not written: {e}"
             ));
         }
@@ -808,20 +813,20 @@ pub fn start(
             CONSOLE_DESTINATION,
             "the console",
             true,
-            &stop,
+            (&stop, say),
             move |stop, guard_stopped| {
                 let mut to = ToConsole {
                     identity: &identity,
                     transport: None,
                 };
-                report(&home, &mut to, stop, guard_stopped)
+                report(&home, &mut to, stop, guard_stopped, say)
             },
         )?);
     }
     if let Some(forward) = forward {
         running
             .reporters
-            .push(syslog_reporter(home, forward, &stop)?);
+            .push(syslog_reporter(home, forward, (&stop, say))?);
     }
     Ok(running)
 }
@@ -836,9 +841,10 @@ pub fn forward_while_watching(
 ) -> Result<Running> {
     let mut running = Running::default();
     if let Some(forward) = forward {
+        let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
         running
             .reporters
-            .push(syslog_reporter(home, forward, stop)?);
+            .push(syslog_reporter(home, forward, (stop, tell))?);
     }
     Ok(running)
 }
@@ -847,7 +853,7 @@ pub fn forward_while_watching(
 fn syslog_reporter(
     home: &Home,
     (target, destination): (Target, String),
-    stop: &Arc<AtomicBool>,
+    (stop, tell): (&Arc<AtomicBool>, Tell),
 ) -> Result<Reporter> {
     // Under the home's lock (the guard's session holds it): the legacy cursor becomes
     // the `syslog` destination's before anything reads it, as `audit forward` does.
@@ -858,17 +864,23 @@ fn syslog_reporter(
         destination,
         transport: None,
     };
-    say(&format!(
+    tell(&format!(
         "forwarding the trail to the {} (destination {})",
         to.describe(),
         to.destination
     ));
     let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
     let home = home.clone();
-    spawn_reporter(&cursor, &whom, false, stop, move |stop, guard_stopped| {
-        let mut to = to;
-        report(&home, &mut to, stop, guard_stopped)
-    })
+    spawn_reporter(
+        &cursor,
+        &whom,
+        false,
+        (stop, tell),
+        move |stop, guard_stopped| {
+            let mut to = to;
+            report(&home, &mut to, stop, guard_stopped, tell)
+        },
+    )
 }
 
 /// Starts a report thread: `run` delivers until the stop (its first flag) and then
@@ -877,7 +889,7 @@ fn spawn_reporter(
     cursor: &str,
     whom: &str,
     noted: bool,
-    stop: &Arc<AtomicBool>,
+    (stop, tell): (&Arc<AtomicBool>, Tell),
     run: impl FnOnce(&AtomicBool, &AtomicBool) -> Result<(), String> + Send + 'static,
 ) -> Result<Reporter> {
     let stop = stop.clone();
@@ -892,6 +904,7 @@ fn spawn_reporter(
         whom: whom.to_string(),
         cursor: cursor.to_string(),
         noted,
+        tell,
     })
 }
 
@@ -1129,6 +1142,7 @@ fn report(
     to: &mut dyn Destination,
     stop: &AtomicBool,
     guard_stopped: &AtomicBool,
+    say: Tell,
 ) -> Result<(), String> {
     let label = to.label();
     let delivery =

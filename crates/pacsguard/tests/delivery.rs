@@ -226,6 +226,13 @@ fn watch_forwards_the_trail_to_the_configured_collector_as_it_runs() {
         "the finding did not reach the collector while watch runs: {}",
         watch.stderr()
     );
+    assert!(
+        watch
+            .stderr()
+            .contains("pacsguard watch: forwarding the trail to the collector tcp://"),
+        "said as watch: {}",
+        watch.stderr()
+    );
     assert_ne!(watch.stop(), Some(2), "a clean stop");
     assert_everything_once(&env, &collector);
 }
