@@ -745,6 +745,14 @@ pub struct ForwardReport {
     pub warning: Option<String>,
 }
 
+/// The trail's origin (the name in its key), sent with every syslog message as part of
+/// its dedup key.
+pub fn trail_origin(home: &Home) -> Result<String, EngineError> {
+    Ok(read_verifier(&home.trail_key_path(), None)?
+        .name()
+        .to_string())
+}
+
 /// Sends the home's trail to a syslog collector from where the last run to the same
 /// destination stopped (its cursor `HOME/delivery/NAME.cursor`; the single
 /// `forward.cursor` of earlier versions becomes the `syslog` destination's).

@@ -68,6 +68,15 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # degraded_syslog = "udp://siem.example:514"  # while the trail cannot be written, every
 #                                 #   record also goes here as it happens (RFC 5424 over UDP)
 # canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
+#
+# `pacsguard serve` delivers the trail to a syslog collector (RFC 5424, IHE ATNA) as it
+# runs, from the same cursor as `pacsguard audit forward` (the options are the same).
+# [forward]
+# to = "tls://siem.example:6514"  # or tcp://HOST:PORT, udp://HOST:PORT
+# ca = "/etc/pacsguard/siem-ca.pem"
+# cert = "/etc/pacsguard/host.pem"  # with key: mutual TLS
+# key = "/etc/pacsguard/host.key"
+# destination = "syslog"          # the cursor's name (HOME/delivery/NAME.cursor)
 "#;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -83,6 +92,52 @@ pub struct Config {
     pub watch: WatchConfig,
     #[serde(default)]
     pub console: ConsoleConfig,
+    #[serde(default)]
+    pub forward: ForwardConfig,
+}
+
+/// `[forward]`: the syslog collector `serve` delivers the trail to as it runs, with the
+/// options of `audit forward` (the same names: one vocabulary for both ways).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardConfig {
+    /// `udp://HOST:PORT`, `tcp://HOST:PORT` or `tls://HOST:PORT`; unset: no forwarding.
+    pub to: Option<String>,
+    /// The collector's CA certificate (PEM), for `tls://`.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM) for mutual TLS (IHE ATNA).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The destination whose cursor it moves (default `syslog`, as `audit forward`'s).
+    pub destination: Option<String>,
+}
+
+impl ForwardConfig {
+    /// The collector and the destination's name, if forwarding is configured.
+    pub fn target(&self) -> Result<Option<(pacsguard_audit::syslog::Target, String)>, String> {
+        let Some(to) = &self.to else {
+            if self.ca.is_some() || self.cert.is_some() || self.key.is_some() {
+                return Err(
+                    "[forward] ca, cert and key need a collector: to = \"tls://HOST:PORT\"".into(),
+                );
+            }
+            return Ok(None);
+        };
+        let client = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => return Err("[forward] cert and key go together (mutual TLS)".into()),
+        };
+        let target = pacsguard_audit::syslog::Target::parse(to, self.ca.clone(), client)
+            .map_err(|e| format!("[forward] to {e}"))?;
+        let destination = self
+            .destination
+            .clone()
+            .unwrap_or_else(|| pacsguard_audit::delivery::SYSLOG_DESTINATION.to_string());
+        pacsguard_audit::delivery::check_name(&destination)
+            .map_err(|e| format!("[forward] destination: {e}"))?;
+        Ok(Some((target, destination)))
+    }
 }
 
 /// `[console]`: where `pacsguard serve` listens and which certificate it presents.
@@ -367,6 +422,7 @@ impl Config {
         }
         config.watch.validate()?;
         config.console.validate()?;
+        config.forward.target()?;
         Ok(config)
     }
 
@@ -453,6 +509,41 @@ mod tests {
 
     /// The boundary of MAX_WRITER_WAIT_SECONDS: the limit is taken, one more is refused
     /// (in `mistakes_are_named`).
+    #[test]
+    fn forward_takes_the_options_of_audit_forward_and_refuses_half_of_them() {
+        let config = Config::parse("[forward]\nto = \"tcp://127.0.0.1:514\"\n").expect("taken");
+        assert_eq!(
+            config.forward.target(),
+            Ok(Some((
+                pacsguard_audit::syslog::Target::Tcp("127.0.0.1:514".into()),
+                "syslog".into()
+            )))
+        );
+        for (bad, says) in [
+            ("ca = \"/ca.pem\"\n", "need a collector"),
+            ("to = \"tls://siem:6514\"\n", "CA certificate"),
+            (
+                "to = \"tls://siem:6514\"\nca = \"/ca.pem\"\ncert = \"/c.pem\"\n",
+                "go together",
+            ),
+            (
+                "to = \"tcp://siem:514\"\nca = \"/ca.pem\"\n",
+                "in the clear",
+            ),
+            (
+                "to = \"tcp://siem:514\"\ndestination = \"../x\"\n",
+                "destination name",
+            ),
+            ("to = \"siem:514\"\n", "expected udp://"),
+        ] {
+            let err = Config::parse(&format!("[forward]\n{bad}")).expect_err(bad);
+            assert!(
+                err.contains("[forward]") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn writer_wait_seconds_is_taken_up_to_its_limit() {
         let text = format!("[watch]\nwriter_wait_seconds = {MAX_WRITER_WAIT_SECONDS}\n");

@@ -31,10 +31,11 @@ pub use actor::current_actor;
 pub use audit::{
     AuditFollower, AuditVerifyReport, ExportFormat, ForwardReport, MAX_STORE_RESETS_LISTED,
     MAX_VERIFY_ATTEMPTS, ShowFilter, audit_export, audit_follow, audit_follow_gathering,
-    audit_forward, audit_show, audit_verify,
+    audit_forward, audit_show, audit_verify, trail_origin,
 };
 pub use config::{
-    CONFIG_TEMPLATE, Config, ConsoleConfig, MAX_WATCHES_LIMIT, RootConfig, WatchConfig,
+    CONFIG_TEMPLATE, Config, ConsoleConfig, ForwardConfig, MAX_WATCHES_LIMIT, RootConfig,
+    WatchConfig,
 };
 pub use error::{EngineError, store_way_out};
 pub use home::{Home, InitReport, default_home, hostname};

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
-use pacsguard_audit::delivery::Delivery;
+use pacsguard_audit::delivery::{Delivery, DeliveryError, Transport};
+use pacsguard_audit::syslog::{SyslogTransport, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
@@ -551,20 +552,33 @@ const STOP_UNDELIVERED_NOTE: &str = "stop-undelivered.txt";
 const MAX_STOP_NOTE_BYTES: u64 = 4096;
 
 /// What `serve` started for the fleet: the listener for hosts, stopped with the
-/// console, and the reporter, which delivers the guard's last records once the guard
-/// has stopped ([`Running::deliver_last`]).
+/// console, and the reporters (to the console, to the syslog collector of `[forward]`),
+/// which deliver the guard's last records once the guard has stopped
+/// ([`Running::deliver_last`]).
 #[derive(Default)]
 pub struct Running {
     listener: Option<std::thread::JoinHandle<()>>,
-    reporter: Option<Reporter>,
+    reporters: Vec<Reporter>,
 }
 
-/// The report thread and what it waits on at a stop.
+/// A report thread and what it waits on at a stop.
 struct Reporter {
     thread: std::thread::JoinHandle<Result<(), String>>,
     /// Set once the guard has written its last records and their checkpoint.
     guard_stopped: Arc<AtomicBool>,
+    /// How its destination is named at the stop ("the console").
+    whom: String,
+    /// Its cursor's name in the home.
+    cursor: String,
+    /// Whether a stop that did not reach it is noted for the next start's trail (the
+    /// console's, which must tell a copy of the home from the host).
+    noted: bool,
+    /// Says a line on stderr as the command that runs it (`serve`, `watch`).
+    tell: Tell,
 }
+
+/// How a reporter says a line on stderr: as `serve` ([`say`]) or `watch`.
+type Tell = fn(&str);
 
 impl Running {
     /// The listener for hosts ended (it stops with `serve`'s server), while the guard
@@ -575,68 +589,80 @@ impl Running {
         }
     }
 
-    /// Once the guard has stopped: its last records delivered to the console within
-    /// [`STOP_DELIVERY_DEADLINE`], or until `hurry` (a second stop signal, whenever it
-    /// comes: its promise is a stop without waiting, review r31-watch). Not delivered
-    /// (the console down, refusing, slower than the deadline, or the wait cut short):
-    /// said on stderr and left in a note that the next start records on the trail
-    /// ([`record_undelivered_stop`]); nothing is lost, the cursor stays where the
-    /// console last confirmed.
+    /// Once the guard has stopped: its last records delivered to every destination
+    /// within [`STOP_DELIVERY_DEADLINE`] (one wait for all of them), or until `hurry` (a
+    /// second stop signal, whenever it comes: its promise is a stop without waiting,
+    /// review r31-watch). Not delivered (the destination down, refusing, slower than the
+    /// deadline, or the wait cut short): said on stderr, and for the console left in a
+    /// note that the next start records on the trail ([`record_undelivered_stop`]);
+    /// nothing is lost, each cursor stays where its destination last confirmed.
     pub fn deliver_last(mut self, home: &Home, hurry: &AtomicBool) {
         self.join_listener();
-        let Some(reporter) = self.reporter else {
-            return;
-        };
-        reporter.guard_stopped.store(true, Ordering::SeqCst);
+        for reporter in &self.reporters {
+            reporter.guard_stopped.store(true, Ordering::SeqCst);
+        }
         let deadline = Instant::now() + STOP_DELIVERY_DEADLINE;
-        while !reporter.thread.is_finished()
+        while self.reporters.iter().any(|r| !r.thread.is_finished())
             && Instant::now() < deadline
             && !hurry.load(Ordering::Relaxed)
         {
             std::thread::sleep(STOP_CHECK);
         }
-        let why = if reporter.thread.is_finished() {
-            match reporter.thread.join() {
+        for reporter in self.reporters {
+            reporter.not_delivered(home, hurry);
+        }
+    }
+}
+
+impl Reporter {
+    /// Says (and for the console notes) why its last records were not delivered, if
+    /// they were not.
+    fn not_delivered(self, home: &Home, hurry: &AtomicBool) {
+        let why = if self.thread.is_finished() {
+            match self.thread.join() {
                 Ok(Ok(())) => return,
                 Ok(Err(why)) => why,
                 Err(_) => "the report thread panicked".to_string(),
             }
         } else if hurry.load(Ordering::Relaxed) {
             // Left running, as below.
-            "a second stop signal cut the wait for the console short".to_string()
+            format!("a second stop signal cut the wait for {} short", self.whom)
         } else {
             // Left running: the process ends with it. What it sent unconfirmed is sent
             // again from the cursor at the next start; the console takes a batch it
-            // already holds as the same records.
+            // already holds as the same records, a collector has each record's seq.
             format!(
                 "no answer within {} s (STOP_DELIVERY_DEADLINE)",
                 STOP_DELIVERY_DEADLINE.as_secs()
             )
         };
         let text = format!(
-            "the stop's last records ({}) were not delivered to the console: {why}; they go at the next start",
-            undelivered_range(home)
+            "the stop's last records ({}) were not delivered to {}: {why}; they go at the next start",
+            undelivered_range(home, &self.cursor),
+            self.whom
         );
-        say(&text);
-        if let Err(e) = leave_stop_note(home, &text) {
-            say(&format!(
+        (self.tell)(&text);
+        if self.noted
+            && let Err(e) = leave_stop_note(home, &text)
+        {
+            (self.tell)(&format!(
                 "and the note for the next start's trail was not written: {e}"
             ));
         }
     }
 }
 
-/// The records a stop left undelivered, as "records A to B" from the console's cursor
-/// to the newest checkpoint.
-fn undelivered_range(home: &Home) -> String {
+/// The records a stop left undelivered, as "records A to B" from the cursor named
+/// `cursor` to the newest checkpoint.
+fn undelivered_range(home: &Home, cursor: &str) -> String {
     let checkpoint = host::newest_checkpoint(&home.checkpoints_path()).unwrap_or(None);
-    let cursor = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)
-        .and_then(|d| d.read_cursor());
-    match (cursor, checkpoint) {
-        (Ok(cursor), Some((size, _))) if size > cursor.seq => {
-            format!("records {} to {}", cursor.seq, size - 1)
+    let position =
+        Delivery::of(&home.dir, home.audit_log_path(), cursor).and_then(|d| d.read_cursor());
+    match (position, checkpoint) {
+        (Ok(position), Some((size, _))) if size > position.seq => {
+            format!("records {} to {}", position.seq, size - 1)
         }
-        _ => "the records after the console's cursor".to_string(),
+        _ => format!("the records after the cursor {cursor}"),
     }
 }
 
@@ -751,7 +777,10 @@ pub struct HostListener {
 }
 
 /// The fleet's part of `serve`: the listener for hosts (with `--fleet-listen`) and, on
-/// an enrolled host, the delivery of its trail to its console.
+/// an enrolled host, the delivery of its trail to its console; beside them the delivery
+/// to the syslog collector of `[forward]` (`forward`, a collector and its destination's
+/// name), through the same loop ([`report`]) with a cursor of its own.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     home: &Home,
     fleet_listen: Option<HostListener>,
@@ -759,6 +788,7 @@ pub fn start(
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
+    forward: Option<(Target, String)>,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
@@ -779,17 +809,103 @@ pub fn start(
             identity.console.address, identity.console.name
         ));
         let home = home.clone();
-        let guard_stopped = Arc::new(AtomicBool::new(false));
-        let last = guard_stopped.clone();
-        running.reporter = Some(Reporter {
-            thread: std::thread::Builder::new()
-                .name("report".into())
-                .spawn(move || report(&home, &identity, &stop, &last))
-                .context("starting the report thread")?,
-            guard_stopped,
-        });
+        running.reporters.push(spawn_reporter(
+            CONSOLE_DESTINATION,
+            "the console",
+            true,
+            (&stop, say),
+            move |stop, guard_stopped| {
+                let mut to = ToConsole {
+                    identity: &identity,
+                    transport: None,
+                };
+                report(&home, &mut to, stop, guard_stopped, say)
+            },
+        )?);
+    }
+    if let Some(forward) = forward {
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, (&stop, say))?);
     }
     Ok(running)
+}
+
+/// `watch`'s part of delivery: the syslog collector of `[forward]` while it guards,
+/// through the loop of `serve` (the console's delivery stays `serve`'s). `stop` is set
+/// once the guard stopped, then [`Running::deliver_last`] delivers its last records.
+pub fn forward_while_watching(
+    home: &Home,
+    forward: Option<(Target, String)>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Running> {
+    let mut running = Running::default();
+    if let Some(forward) = forward {
+        let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, (stop, tell))?);
+    }
+    Ok(running)
+}
+
+/// The report thread of the syslog collector `target`, whose cursor is `destination`'s.
+fn syslog_reporter(
+    home: &Home,
+    (target, destination): (Target, String),
+    (stop, tell): (&Arc<AtomicBool>, Tell),
+) -> Result<Reporter> {
+    // Under the home's lock (the guard's session holds it): the legacy cursor becomes
+    // the `syslog` destination's before anything reads it, as `audit forward` does.
+    pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
+    let to = ToSyslog {
+        origin: pacsguard_engine::trail_origin(home)?,
+        target,
+        destination,
+        transport: None,
+    };
+    tell(&format!(
+        "forwarding the trail to the {} (destination {})",
+        to.describe(),
+        to.destination
+    ));
+    let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
+    let home = home.clone();
+    spawn_reporter(
+        &cursor,
+        &whom,
+        false,
+        (stop, tell),
+        move |stop, guard_stopped| {
+            let mut to = to;
+            report(&home, &mut to, stop, guard_stopped, tell)
+        },
+    )
+}
+
+/// Starts a report thread: `run` delivers until the stop (its first flag) and then
+/// what the guard wrote last (once its second flag is set).
+fn spawn_reporter(
+    cursor: &str,
+    whom: &str,
+    noted: bool,
+    (stop, tell): (&Arc<AtomicBool>, Tell),
+    run: impl FnOnce(&AtomicBool, &AtomicBool) -> Result<(), String> + Send + 'static,
+) -> Result<Reporter> {
+    let stop = stop.clone();
+    let guard_stopped = Arc::new(AtomicBool::new(false));
+    let last = guard_stopped.clone();
+    Ok(Reporter {
+        thread: std::thread::Builder::new()
+            .name(format!("report-{cursor}"))
+            .spawn(move || run(&stop, &last))
+            .context("starting a report thread")?,
+        guard_stopped,
+        whom: whom.to_string(),
+        cursor: cursor.to_string(),
+        noted,
+        tell,
+    })
 }
 
 fn listen_for_hosts(
@@ -871,22 +987,125 @@ pub fn hold_heartbeat_for_the_console(
     Ok(())
 }
 
-/// One delivery run to the console: the records up to the newest checkpoint (the
-/// records after it wait for the checkpoint that signs them), or a heartbeat. Returns
-/// the records delivered and how many signed ones are still to go (a batch is at most
-/// `MAX_BATCH_BYTES`).
+/// A destination `serve` delivers the trail to as it runs: the console this host is
+/// enrolled in, or the syslog collector of `[forward]`. One loop ([`report`]) serves
+/// every one; what differs is only how a run's transport is made.
+trait Destination {
+    /// How its lines on stderr begin ("console delivery").
+    fn label(&self) -> &'static str;
+    /// The name of its cursor in the home.
+    fn cursor_name(&self) -> String;
+    /// The transport of the next run, which delivers the records up to `checkpoint`
+    /// (the newest one: its size, and the line).
+    fn transport(
+        &mut self,
+        home: &Home,
+        checkpoint: Option<(u64, String)>,
+    ) -> Result<&mut dyn Transport, DeliveryError>;
+}
+
+/// The console this host is enrolled in.
+struct ToConsole<'a> {
+    identity: &'a Identity,
+    /// Made on first use: it names the trail's key, read then.
+    transport: Option<ConsoleTransport<'a>>,
+}
+
+impl Destination for ToConsole<'_> {
+    fn label(&self) -> &'static str {
+        "console delivery"
+    }
+
+    fn cursor_name(&self) -> String {
+        CONSOLE_DESTINATION.to_string()
+    }
+
+    fn transport(
+        &mut self,
+        home: &Home,
+        checkpoint: Option<(u64, String)>,
+    ) -> Result<&mut dyn Transport, DeliveryError> {
+        let made = match self.transport.take() {
+            Some(transport) => transport,
+            None => console_transport(home, self.identity)?,
+        };
+        let transport = self.transport.insert(made);
+        transport.set_checkpoint(checkpoint);
+        transport.set_profile(profile_claim(home));
+        Ok(transport)
+    }
+}
+
+/// A console transport for `identity`, naming the home's trail key.
+fn console_transport<'a>(
+    home: &Home,
+    identity: &'a Identity,
+) -> Result<ConsoleTransport<'a>, DeliveryError> {
+    let path = home.trail_key_path();
+    let trail_key =
+        std::fs::read_to_string(&path).map_err(|source| DeliveryError::File { path, source })?;
+    Ok(ConsoleTransport::new(
+        identity,
+        trail_key.trim().to_string(),
+        PROMISED_INTERVAL.as_secs(),
+        None,
+        0,
+    ))
+}
+
+/// The syslog collector of `[forward]`.
+struct ToSyslog {
+    target: Target,
+    /// The trail's origin, part of each message's dedup key.
+    origin: String,
+    destination: String,
+    transport: Option<SyslogTransport>,
+}
+
+impl ToSyslog {
+    fn describe(&self) -> String {
+        SyslogTransport::new(self.target.clone(), String::new()).describe()
+    }
+}
+
+impl Destination for ToSyslog {
+    fn label(&self) -> &'static str {
+        "syslog delivery"
+    }
+
+    fn cursor_name(&self) -> String {
+        self.destination.clone()
+    }
+
+    /// A new one each run: a syslog transport's send deadline runs from its making
+    /// (`SEND_DEADLINE` per run), and each batch is a connection of its own.
+    fn transport(
+        &mut self,
+        _home: &Home,
+        _checkpoint: Option<(u64, String)>,
+    ) -> Result<&mut dyn Transport, DeliveryError> {
+        Ok(self.transport.insert(SyslogTransport::new(
+            self.target.clone(),
+            self.origin.clone(),
+        )))
+    }
+}
+
+/// One delivery run: the records up to the newest checkpoint (the records after it
+/// wait for the checkpoint that signs them; to the console, a heartbeat when there are
+/// none). Returns the records delivered and how many signed ones are still to go (a
+/// batch is bounded by its transport).
 fn deliver_once(
     home: &Home,
     delivery: &Delivery,
-    transport: &mut ConsoleTransport<'_>,
-) -> Result<(u64, u64), pacsguard_audit::delivery::DeliveryError> {
+    to: &mut dyn Destination,
+) -> Result<(u64, u64), DeliveryError> {
     let checkpoint = host::newest_checkpoint(&home.checkpoints_path()).unwrap_or(None);
     let cursor = delivery.read_cursor()?;
     let limit = checkpoint
         .as_ref()
         .map_or(0, |(size, _)| size.saturating_sub(cursor.seq));
-    transport.set_checkpoint(checkpoint);
-    transport.set_profile(profile_claim(home));
+    let transport = to.transport(home, checkpoint)?;
     let sent = delivery.deliver(transport, Some(limit))?;
     Ok((sent, limit.saturating_sub(sent)))
 }
@@ -898,38 +1117,37 @@ pub fn forward_once(home: &Home) -> Result<u64> {
     let _lock = home.lock()?;
     let identity = Identity::load(&home.dir)?
         .ok_or_else(|| anyhow!("this host is not enrolled in a console (pacsguard enroll)"))?;
-    let trail_key = std::fs::read_to_string(home.trail_key_path())
-        .with_context(|| home.trail_key_path().display().to_string())?;
     let delivery = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)?;
-    let mut transport = ConsoleTransport::new(
-        &identity,
-        trail_key.trim().to_string(),
-        PROMISED_INTERVAL.as_secs(),
-        None,
-        0,
-    );
-    Ok(deliver_once(home, &delivery, &mut transport)?.0)
+    let mut to = ToConsole {
+        identity: &identity,
+        transport: None,
+    };
+    Ok(deliver_once(home, &delivery, &mut to)?.0)
 }
 
-/// Delivers the trail to the console until `stop`: as soon as a checkpoint is written
-/// (woken by [`TrailWake`]; what accumulated while a delivery ran goes in the next
-/// batch), batch after batch while signed records remain, and a heartbeat when nothing
-/// was written for [`REPORT_INTERVAL`]. Only the records up to the newest checkpoint
-/// are sent (the rest wait for theirs). A console that is down or refuses is said once
-/// per change, and tried again after [`REPORT_INTERVAL`] (checkpoints written
-/// meanwhile do not hasten the retry: a console restarting is not hammered).
+/// Delivers the trail to `to` until `stop`: as soon as a checkpoint is written (woken
+/// by [`TrailWake`]; what accumulated while a delivery ran goes in the next batch),
+/// batch after batch while signed records remain, and (to the console, a heartbeat)
+/// when nothing was written for [`REPORT_INTERVAL`]. Only the records up to the newest
+/// checkpoint are sent (the rest wait for theirs). A destination that is down or
+/// refuses is said once per change, and tried again after [`REPORT_INTERVAL`]
+/// (checkpoints written meanwhile do not hasten the retry: a console or collector
+/// restarting is not hammered). Its cursor is its own: another destination's state
+/// neither holds it back nor moves it.
 ///
 /// At the stop it waits for `guard_stopped` and delivers what the guard wrote last
 /// ([`deliver_remaining`]); returns why that failed, if it did.
 fn report(
     home: &Home,
-    identity: &Identity,
+    to: &mut dyn Destination,
     stop: &AtomicBool,
     guard_stopped: &AtomicBool,
+    say: Tell,
 ) -> Result<(), String> {
+    let label = to.label();
     let delivery =
-        Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION).map_err(|e| {
-            let text = format!("console delivery: {e}");
+        Delivery::of(&home.dir, home.audit_log_path(), &to.cursor_name()).map_err(|e| {
+            let text = format!("{label}: {e}");
             say(&text);
             text
         })?;
@@ -937,13 +1155,12 @@ fn report(
         Ok(wake) => Some(wake),
         Err(e) => {
             say(&format!(
-                "console delivery: {e}: records are delivered every {} s instead of as they are signed",
+                "{label}: {e}: records are delivered every {} s instead of as they are signed",
                 REPORT_INTERVAL.as_secs()
             ));
             None
         }
     };
-    let mut transport: Option<ConsoleTransport<'_>> = None;
     let mut last_problem: Option<String> = None;
     // When the next run is due even if no checkpoint is written (heartbeat or retry),
     // and whether a checkpoint may bring it forward.
@@ -971,21 +1188,13 @@ fn report(
         if let Some(wake) = &mut wake {
             wake.retry();
             if let Some(problem) = wake.problem() {
-                say(&format!("console delivery: {problem}"));
+                say(&format!("{label}: {problem}"));
             }
         }
-        let transport = match transport_of(&mut transport, home, identity) {
-            Ok(t) => t,
-            Err(e) => {
-                say(&format!("console delivery: {e}"));
-                wakeable = false;
-                continue;
-            }
-        };
-        match deliver_once(home, &delivery, transport) {
+        match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
                 if last_problem.take().is_some() {
-                    say("console delivery resumed");
+                    say(&format!("{label} resumed"));
                 }
                 if sent > 0 && left > 0 {
                     next = Instant::now(); // the next batch at once
@@ -995,7 +1204,7 @@ fn report(
                 wakeable = false;
                 let text = e.to_string();
                 if last_problem.as_deref() != Some(&text) {
-                    say(&format!("console delivery: {text}"));
+                    say(&format!("{label}: {text}"));
                     last_problem = Some(text);
                 }
             }
@@ -1005,37 +1214,16 @@ fn report(
     while !guard_stopped.load(Ordering::SeqCst) {
         std::thread::sleep(STOP_CHECK);
     }
-    let transport = transport_of(&mut transport, home, identity)?;
-    deliver_remaining(home, &delivery, transport)
+    deliver_remaining(home, &delivery, to)
 }
 
-/// The reporter's transport, made on first use: it names the trail's key, read then.
-fn transport_of<'t, 'a>(
-    transport: &'t mut Option<ConsoleTransport<'a>>,
-    home: &Home,
-    identity: &'a Identity,
-) -> Result<&'t mut ConsoleTransport<'a>, String> {
-    if let Some(transport) = transport {
-        return Ok(transport);
-    }
-    let trail_key = std::fs::read_to_string(home.trail_key_path())
-        .map_err(|e| format!("{}: {e}", home.trail_key_path().display()))?;
-    Ok(transport.insert(ConsoleTransport::new(
-        identity,
-        trail_key.trim().to_string(),
-        PROMISED_INTERVAL.as_secs(),
-        None,
-        0,
-    )))
-}
-
-/// Every signed record the console does not hold yet, batch after batch, with no
-/// heartbeat when it holds them all already. Bounded from outside by
+/// Every signed record the destination does not hold yet, batch after batch (to the
+/// console, no heartbeat when it holds them all already). Bounded from outside by
 /// [`STOP_DELIVERY_DEADLINE`] (the process ends without waiting for it).
 fn deliver_remaining(
     home: &Home,
     delivery: &Delivery,
-    transport: &mut ConsoleTransport<'_>,
+    to: &mut dyn Destination,
 ) -> Result<(), String> {
     loop {
         let signed = host::newest_checkpoint(&home.checkpoints_path())
@@ -1045,10 +1233,10 @@ fn deliver_remaining(
         if cursor.seq >= signed {
             return Ok(());
         }
-        let (sent, _) = deliver_once(home, delivery, transport).map_err(|e| e.to_string())?;
+        let (sent, _) = deliver_once(home, delivery, to).map_err(|e| e.to_string())?;
         if sent == 0 {
             return Err(format!(
-                "the console took none of records {} to {}",
+                "it took none of records {} to {}",
                 cursor.seq,
                 signed - 1
             ));

@@ -801,6 +801,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // console`) is judged by the console as one guarded by `serve`.
             fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
             let _control = control::Server::start(&home, session.requests(), None)?;
+            // The syslog collector of `[forward]`, delivered to as the guard writes.
+            let forward_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let forwarding = fleet::forward_while_watching(
+                &home,
+                pacsguard_engine::Config::load(&home.config_path())?
+                    .forward
+                    .target()
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                &forward_stop,
+            )?;
+            let hurry_after_guard = std::sync::Arc::clone(&hurry);
             let outlet = outlet::Outlet::start(
                 "watch",
                 outlet::to_inbox(
@@ -850,6 +861,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "watch",
                 pacsguard_events::Action::Watch,
             )?;
+            // The guard's last records (its 'stopped', the final checkpoint) to the
+            // collector, within STOP_DELIVERY_DEADLINE.
+            forward_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            forwarding.deliver_last(&home, &hurry_after_guard);
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }

@@ -862,6 +862,8 @@ pub fn run(
                 })
             },
         },
+        // Checked when the configuration was loaded.
+        config.forward.target().map_err(|e| anyhow!(e))?,
         server_stop.clone(),
     )?;
 

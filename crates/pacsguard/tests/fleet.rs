@@ -5708,3 +5708,58 @@ fn a_second_restore_after_an_acknowledged_silent_one_is_raised() {
     guard.stop();
     server.stop();
 }
+
+/// Issue 14: a host's `serve` delivers to its console and to the syslog collector of
+/// `[forward]` through one loop, each destination with its own cursor. The console down
+/// for a while holds back none of the collector's records; once it is back, each has
+/// every record of the trail once, in order.
+#[test]
+fn the_console_and_a_syslog_collector_each_get_everything_once() {
+    let console = Env::new();
+    console.profile(&[]);
+    let port = common::closed_port().port();
+    let fleet = format!("127.0.0.1:{port}");
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    let host = enrolled_host(&console, &server, "both-1");
+    let collector = common::Collector::start("127.0.0.1:0");
+    common::append_config(
+        &host,
+        &format!("[forward]\nto = \"tcp://{}\"\n", collector.addr),
+    );
+    let guard = Serve::start(&host, &[]);
+    wait_host(&console, "both-1", |h| h["records"].as_u64() > Some(0));
+    drop(server); // kill -9
+    std::fs::write(host.path("study/console-down.dcm"), b"x").expect("write");
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("console-down.dcm"))),
+        "the console being down held back the collector: {}",
+        guard.stderr()
+    );
+    let server = Serve::start(&console, &["--fleet-listen", &fleet]);
+    assert!(
+        guard.wait_for("console delivery resumed", Duration::from_secs(60)),
+        "{}",
+        guard.stderr()
+    );
+    guard.stop();
+    let log = std::fs::read_to_string(host.home.join("audit.log")).expect("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let records = lines.len() as u64;
+    wait_host(&console, "both-1", |h| {
+        h["records"].as_u64() == Some(records)
+    });
+    assert_eq!(
+        stored_records(&console, "both-1"),
+        lines,
+        "console: once each, in order"
+    );
+    collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records);
+    assert_eq!(
+        collector.seqs(),
+        (0..records).collect::<Vec<_>>(),
+        "collector: once each, in order"
+    );
+    server.stop();
+}

@@ -311,3 +311,131 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// A TCP syslog collector started by a test, taking connection after connection (one per
+/// delivery batch) until it is dropped: RFC 6587 octet-counted frames, kept in the order
+/// they arrived.
+pub struct Collector {
+    pub addr: std::net::SocketAddr,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Collector {
+    /// Listening on `addr` (`127.0.0.1:0` for a free port).
+    pub fn start(addr: &str) -> Collector {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(addr).expect("collector binds");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, stopped) = (messages.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        let mut bytes = Vec::new();
+                        if std::io::Read::read_to_end(&mut stream, &mut bytes).is_ok() {
+                            let frames = frames(&bytes);
+                            sink.lock().expect("test fixture").extend(frames);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        Collector {
+            addr,
+            messages,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().expect("test fixture").clone()
+    }
+
+    /// The sequence numbers received, in the order they came.
+    pub fn seqs(&self) -> Vec<u64> {
+        self.messages().iter().map(|m| syslog_seq(m)).collect()
+    }
+
+    /// Waits (at most `within`) until `test` holds for what was received.
+    pub fn wait(&self, within: std::time::Duration, test: impl Fn(&[String]) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if test(&self.messages()) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The messages of a stream of RFC 6587 octet-counted frames.
+fn frames(bytes: &[u8]) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut rest = bytes;
+    while let Some(space) = rest.iter().position(|&b| b == b' ') {
+        let Some(len) = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            break;
+        };
+        let Some(message) = rest.get(space + 1..space + 1 + len) else {
+            break;
+        };
+        messages.push(String::from_utf8_lossy(message).into_owned());
+        rest = &rest[space + 1 + len..];
+    }
+    messages
+}
+
+/// The record's sequence number a syslog message carries (its dedup key).
+pub fn syslog_seq(message: &str) -> u64 {
+    let start = message.find("seq=\"").expect("seq") + 5;
+    message[start..]
+        .split('"')
+        .next()
+        .expect("value")
+        .parse()
+        .expect("number")
+}
+
+/// A loopback port nothing listens on (bound and let go): a collector that is down.
+pub fn closed_port() -> std::net::SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr")
+}
+
+/// The number of records in the trail of the home at `home` (one line each).
+pub fn trail_records(home: &Path) -> u64 {
+    let log = fs::read(home.join("audit.log")).expect("the home's trail");
+    log.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Appends `text` to the home's `config.toml`.
+pub fn append_config(env: &Env, text: &str) {
+    let path = env.home.join("config.toml");
+    let mut config = fs::read_to_string(&path).expect("config");
+    config.push('\n');
+    config.push_str(text);
+    fs::write(&path, config).expect("config");
+}

@@ -1,0 +1,269 @@
+//! `serve` delivers the trail to the syslog collector of `[forward]` as it runs (issues 13
+//! and 14): through the same loop as the console's delivery, woken by new checkpoints,
+//! a collector that is down waited out, nothing lost and nothing sent twice across a
+//! stop and a start. Each test starts its own collector on loopback.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Collector, Env, append_config, closed_port, pacsguard, stderr, trail_records};
+
+/// A running `pacsguard serve`, its stderr collected line by line.
+struct Serve {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Serve {
+    fn start(env: &Env) -> Serve {
+        Serve::run(env, &["serve", "--listen", "127.0.0.1:0"])
+    }
+
+    /// `pacsguard ARGS` (`serve` or `watch`), once it guards.
+    fn run(env: &Env, args: &[&str]) -> Serve {
+        let mut child = pacsguard()
+            .arg("--home")
+            .arg(&env.home)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pacsguard serve starts");
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        let pipe = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().expect("test fixture");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let serve = Serve {
+            child,
+            stderr: text,
+            reader: Some(reader),
+        };
+        assert!(
+            serve.wait_for("watching for changes", Duration::from_secs(60)),
+            "serve did not start: {}",
+            serve.stderr()
+        );
+        serve
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("test fixture").clone()
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// SIGTERM, and its exit status once it ended (1: it saw findings).
+    fn stop(self) -> Option<i32> {
+        self.stop_said().0
+    }
+
+    /// SIGTERM; its exit status and all it said, its last lines included.
+    fn stop_said(mut self) -> (Option<i32>, String) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let code = self.child.wait().expect("wait").code();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (code, self.stderr())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_to(env: &Env, addr: std::net::SocketAddr) {
+    append_config(env, &format!("[forward]\nto = \"tcp://{addr}\"\n"));
+}
+
+/// Waits until the trail holds a record naming `needle` (the guard saw the change).
+fn wait_trail(env: &Env, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(env.home.join("audit.log"))
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(Instant::now() < deadline, "no record of {needle}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every record of the trail, once, in order: what a collector must have been sent.
+fn assert_everything_once(env: &Env, collector: &Collector) {
+    let records = trail_records(&env.home);
+    collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records);
+    assert_eq!(collector.seqs(), (0..records).collect::<Vec<_>>());
+}
+
+/// Before: a hospital that configured its SIEM saw nothing of a running `serve` until
+/// someone ran `audit forward` by hand. Now the finding reaches the collector while
+/// `serve` runs; `audit forward` beside it is refused (the running process delivers);
+/// and a stop and a second start send nothing twice.
+#[test]
+fn serve_forwards_the_trail_to_the_configured_collector_as_it_runs() {
+    let env = Env::new();
+    env.profile(&[]);
+    let collector = Collector::start("127.0.0.1:0");
+    forward_to(&env, collector.addr);
+    let serve = Serve::start(&env);
+    std::fs::write(env.path("study/while-serving.dcm"), b"x").expect("write");
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("while-serving.dcm"))),
+        "the finding did not reach the collector while serve runs: {}",
+        serve.stderr()
+    );
+
+    // A second deliverer of the same cursor would send twice: refused, with the reason.
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tcp://{}", collector.addr),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("serve"), "{}", stderr(&out));
+
+    assert_ne!(serve.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+
+    let serve = Serve::start(&env);
+    std::fs::write(env.path("study/after-restart.dcm"), b"x").expect("write");
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("after-restart.dcm"))),
+        "{}",
+        serve.stderr()
+    );
+    assert_ne!(serve.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+}
+
+/// The collector is down while the guard writes: said once (not once per retry), the
+/// guard keeps guarding, and when the collector is back every record arrives once, in
+/// order.
+#[test]
+fn a_collector_down_for_a_while_gets_everything_once_in_order_when_back() {
+    let env = Env::new();
+    env.profile(&[]);
+    let addr = closed_port();
+    forward_to(&env, addr);
+    let serve = Serve::start(&env);
+    assert!(
+        serve.wait_for("syslog delivery: ", Duration::from_secs(60)),
+        "the collector being down is said: {}",
+        serve.stderr()
+    );
+    for round in 0..3 {
+        std::fs::write(env.path(&format!("study/while-down-{round}.dcm")), b"x").expect("write");
+        wait_trail(&env, &format!("while-down-{round}.dcm"));
+    }
+    let collector = Collector::start(&addr.to_string());
+    assert!(
+        serve.wait_for("syslog delivery resumed", Duration::from_secs(60)),
+        "{}",
+        serve.stderr()
+    );
+    let text = serve.stderr();
+    assert_eq!(
+        text.matches("syslog delivery: ").count(),
+        1,
+        "said once per change: {text}"
+    );
+    assert_ne!(serve.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+    assert!(
+        collector
+            .messages()
+            .iter()
+            .any(|m| m.contains("while-down-2.dcm"))
+    );
+}
+
+/// `watch` holds the home's lock as `serve` does, so `audit forward` from a timer was
+/// refused for as long as it guarded: it delivers to the collector by itself too.
+#[test]
+fn watch_forwards_the_trail_to_the_configured_collector_as_it_runs() {
+    let env = Env::new();
+    env.profile(&[]);
+    let collector = Collector::start("127.0.0.1:0");
+    forward_to(&env, collector.addr);
+    let watch = Serve::run(&env, &["watch"]);
+    std::fs::write(env.path("study/while-watching.dcm"), b"x").expect("write");
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("while-watching.dcm"))),
+        "the finding did not reach the collector while watch runs: {}",
+        watch.stderr()
+    );
+    assert!(
+        watch
+            .stderr()
+            .contains("pacsguard watch: forwarding the trail to the collector tcp://"),
+        "said as watch: {}",
+        watch.stderr()
+    );
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+}
+
+/// A stop with the collector down says which records it left (nothing lost: the cursor
+/// stays), and the next start delivers them with the rest, once, in order.
+#[test]
+fn a_stop_with_the_collector_down_says_so_and_the_next_start_delivers_everything() {
+    let env = Env::new();
+    env.profile(&[]);
+    let addr = closed_port();
+    forward_to(&env, addr);
+    let serve = Serve::start(&env);
+    std::fs::write(env.path("study/before-stop.dcm"), b"x").expect("write");
+    wait_trail(&env, "before-stop.dcm");
+    let (code, said) = serve.stop_said();
+    assert_ne!(code, Some(2), "{said}");
+    assert!(
+        said.contains(&format!("were not delivered to the collector tcp://{addr}"))
+            && said.contains("they go at the next start"),
+        "{said}"
+    );
+    let collector = Collector::start(&addr.to_string());
+    let serve = Serve::start(&env);
+    assert!(
+        collector.wait(Duration::from_secs(60), |m| m
+            .iter()
+            .any(|m| m.contains("before-stop.dcm"))),
+        "{}",
+        serve.stderr()
+    );
+    assert_ne!(serve.stop(), Some(2), "a clean stop");
+    assert_everything_once(&env, &collector);
+}
