@@ -1951,7 +1951,7 @@ impl Fleet {
         // failed (an error known not done, or no answer) raised nothing, or raised again
         // at every report of a copy while the store stayed down (session 33).
         Ok(
-            match self.move_state(db, host, hold::Point::Refusal, &judge) {
+            match self.move_state(db, host, hold::Point::Refusal, judge) {
                 Ok(StateMove::Unchanged) => false,
                 Ok(StateMove::Moved { before, .. }) => {
                     let raised = self.lock_unwritten().written(host.id, state);
