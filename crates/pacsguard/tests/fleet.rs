@@ -4269,6 +4269,57 @@ fn on_postgresql_a_fork_written_after_the_console_gave_up_on_the_write_is_raised
     assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
 }
 
+/// Session 33 (issue 14): the console's SQLite store refuses every change of a host's
+/// state (here a trigger written with sqlite3 beside the running console; in a hospital
+/// a store gone read-only, or locked) while a copy of a host's home forks its trail.
+/// Before, the refusal's write failed with an error known not done and its alert was
+/// never raised: the copy's reports were refused, each said as a store failure on the
+/// log, and no `host-trail-fork` at all. Now it is raised once while the store refuses
+/// (not at each of the copy's reports), and written, not raised again, once the store
+/// takes writes again.
+#[test]
+fn a_fork_while_the_sqlite_store_refuses_writes_is_raised_once_and_written_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hold = dir.path().join("hold");
+    std::fs::write(&hold, b"").expect("hold file");
+    let (console, server) = console_holding("refusal", &hold, None);
+    let forked = copy_reporting_after_the_host(&console, &server, "ct-readonly");
+    let sqlite = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .args(["-cmd", ".timeout 30000"])
+            .arg(console.home.join("pacsguard.db"))
+            .arg(sql)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    sqlite(
+        "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    );
+    std::fs::remove_file(&hold).expect("release");
+    // The copy reports on (every 2 s): three refusals whose state the store refused.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while server.stderr().matches("refused by the test").count() < 3 {
+        assert!(Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        console_log(&console).matches("host-trail-fork").count(),
+        1,
+        "raised once while the store refuses its state: {}",
+        server.stderr()
+    );
+    sqlite("DROP TRIGGER refuse_state;");
+    wait_host(&console, "ct-readonly", |h| {
+        h["state"].as_str().is_some_and(|s| s.starts_with("fork"))
+    });
+    forked.twin_guard.stop();
+    server.stop();
+    let log = console_log(&console);
+    assert_eq!(log.matches("host-trail-fork").count(), 1, "{log}");
+}
+
 /// Sends `signal` to a running `serve` (SIGSTOP: the host hung, or cut off; SIGCONT:
 /// back).
 fn signal(serve: &Serve, signal: nix::sys::signal::Signal) {
