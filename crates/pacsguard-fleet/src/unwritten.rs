@@ -8,9 +8,9 @@
 //! (an alert flood during an outage), and one judged from a read made before a slow
 //! write committed raised a second `host-trail-fork`; not raising on a failed write
 //! instead left a copy that forks once and never retries unraised. The console keeps
-//! here, per host, each refusal (its state and [`Point`]) raised and not yet written: it
-//! is raised exactly once whatever the store answers, and written, not raised again,
-//! when the store takes it.
+//! here, per host, each refusal raised and not yet written (its state, and its [`Point`]
+//! where only that made it news): it is raised exactly once whatever the store answers,
+//! and written, not raised again, when the store takes it.
 
 use std::collections::{HashMap, HashSet};
 
