@@ -67,6 +67,11 @@ pub struct StandingRefusal {
     pub kept: String,
     /// `Standing::digest`: what the person who acknowledges saw, and names.
     pub digest: String,
+    /// `Standing::names_no_branch`: a fork whose words name only its size, or a
+    /// checkpoint's root (a restored home's heartbeat, before its first records): the
+    /// first record of the branch is another point, raised once, and is acknowledged
+    /// again; the answer says so (session 33).
+    pub names_no_branch: bool,
 }
 
 /// A host's standing refusal, if it is in one (the fleet's listener's

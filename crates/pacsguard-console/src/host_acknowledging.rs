@@ -48,6 +48,18 @@ pub const MAX_FOUR_EYES_REASON_CHARS: usize = (crate::host_revocations::MAX_REVO
     - FOUR_EYES_WORDS_CHARS)
     / 2;
 
+/// The longest reason an administrator may give to acknowledge a host's refusal, with
+/// four eyes in force for host decisions or not: what the Hosts page's form allows and
+/// what [`Console::acknowledge_host_as`] enforces. The form said a revocation's limit
+/// (500) while four eyes refused more than [`MAX_FOUR_EYES_REASON_CHARS`] (session 33).
+pub fn acknowledgement_reason_chars(four_eyes: bool) -> usize {
+    if four_eyes {
+        MAX_FOUR_EYES_REASON_CHARS
+    } else {
+        crate::host_revocations::MAX_REVOCATION_REASON_CHARS
+    }
+}
+
 /// The reason recorded for a four-eyes acknowledgement: both administrators and theirs.
 fn both_reasons(asked_by: &str, asked: &str, confirmed_by: &str, confirmed: &str) -> String {
     format!("four eyes: asked by {asked_by} ({asked}); confirmed by {confirmed_by} ({confirmed})")
@@ -56,7 +68,7 @@ fn both_reasons(asked_by: &str, asked: &str, confirmed_by: &str, confirmed: &str
 /// Refuses a reason too long to go on one record beside the other administrator's.
 fn check_four_eyes_reason(reason: &str) -> Result<(), AuthError> {
     let chars = reason.chars().count();
-    if chars > MAX_FOUR_EYES_REASON_CHARS {
+    if chars > acknowledgement_reason_chars(true) {
         return Err(AuthError::Invalid(format!(
             "reason: {chars} characters, more than {MAX_FOUR_EYES_REASON_CHARS} (MAX_FOUR_EYES_REASON_CHARS): with four eyes both administrators' reasons go on one record: say it shorter"
         )));
@@ -161,8 +173,13 @@ impl Console {
                 "host {name:?} was refused anew, or revoked, while this was recorded: the acknowledgement is on this console's audit trail but not in effect; look at the host again and acknowledge what stands now"
             )));
         }
+        let unnamed = if standing.names_no_branch {
+            "; its words name no branch of the host's trail yet (a restored home's checkpoint, before its records): the host's first records name the branch, are raised once as another point, and must be acknowledged again"
+        } else {
+            ""
+        };
         Ok(format!(
-            "acknowledged the standing refusal of host {name:?} ({}: {}), recorded by this console for its audit trail (host-acknowledged); a refusal of another kind, or at another point, is raised again",
+            "acknowledged the standing refusal of host {name:?} ({}: {}), recorded by this console for its audit trail (host-acknowledged); a refusal of another kind, or at another point, is raised again{unnamed}",
             standing.state, standing.words
         ))
     }

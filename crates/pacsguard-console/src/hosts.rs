@@ -40,6 +40,9 @@ struct Fleet {
     /// Each not revoked host's standing refusal (host id, refusal), for those in one:
     /// its digest shown, and the form that acknowledges it names it.
     standing: Vec<(i64, crate::host_acknowledgements::StandingRefusal)>,
+    /// The longest reason an acknowledgement takes now (four eyes or not): the form's
+    /// `maxlength` is the limit the console enforces, from one source.
+    reason_chars: usize,
 }
 
 async fn hosts_with(
@@ -72,6 +75,7 @@ async fn hosts_with(
                     unrecorded: Vec::new(),
                     acknowledged: Vec::new(),
                     standing: Vec::new(),
+                    reason_chars: crate::host_acknowledging::acknowledgement_reason_chars(true),
                 })
             })
             .and_then(|mut fleet| {
@@ -124,6 +128,8 @@ async fn hosts_with(
                     .collect();
                 fleet.pending.extend(unrecorded);
                 let four_eyes = console.second_host_approver || in_force.on;
+                fleet.reason_chars =
+                    crate::host_acknowledging::acknowledgement_reason_chars(four_eyes);
                 let mut in_force = in_force;
                 in_force.relaxation = console.four_eyes_relaxation_waiting();
                 fleet.four_eyes = Some(in_force);
@@ -281,7 +287,7 @@ fn acknowledge_cell(auth: &Authenticated, fleet: &Fleet, h: &HostRow) -> String 
             esc(&auth.csrf),
             esc(&h.name),
             esc(&standing.digest),
-            crate::host_revocations::MAX_REVOCATION_REASON_CHARS
+            fleet.reason_chars
         );
     }
     cell

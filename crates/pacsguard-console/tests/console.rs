@@ -10444,6 +10444,8 @@ fn fork_judge() -> pacsguard_console::host_acknowledgements::StandingDigest {
                 words: host.detail.clone(),
                 kept: host.detail.clone(),
                 digest: sha256_hex(format!("fork\n{}", host.detail).as_bytes()),
+                // As the fleet's judge says of these words: no leaf hash, no branch.
+                names_no_branch: !host.detail.contains("leaf hash"),
             },
         )
     })
@@ -10692,6 +10694,12 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
         }
     };
     let page = h.send("GET", "/hosts", Some(&admin), &[]).await;
+    // The form allows what four eyes takes, not a revocation's 500 (session 33).
+    let allowed = format!(
+        "name=\"reason\" type=\"text\" required maxlength=\"{}\"",
+        pacsguard_console::host_acknowledging::MAX_FOUR_EYES_REASON_CHARS
+    );
+    assert!(page.body.contains(&allowed), "{}", page.body);
     let monday = page.field("digest").expect("digest");
     let _ = h.events();
     let r = send(
@@ -10748,6 +10756,9 @@ async fn four_eyes_acknowledge_the_same_refusal_by_two_administrators() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let r = send(&admin, &admin_csrf, &tuesday, "confirmed with the ward").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Its words name no branch (no leaf hash): the answer says the branch's first
+    // records are raised once and acknowledged again (session 33).
+    assert!(r.body.contains("must be acknowledged again"), "{}", r.body);
     let recorded = acknowledgements_in(&h.events());
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert!(

@@ -48,6 +48,16 @@ pub fn standing(state: &str, detail: &str) -> Option<Standing> {
 }
 
 impl Standing {
+    /// Whether these words of a fork name no branch of the host's trail, only its size
+    /// or a checkpoint's root (a restored home's heartbeat, before its first records):
+    /// the first record of the branch will be another point ([`Point::covers`]), raised
+    /// once, and an acknowledgement of these words must be given again then.
+    pub fn names_no_branch(&self) -> bool {
+        let at = point(&self.words);
+        POINT_AT.iter().any(|lead| self.words.starts_with(lead))
+            && !matches!(at.mark, Some(Mark::Record(_)))
+    }
+
     /// The digest an acknowledgement of this refusal names (SHA-256, hex): of its state
     /// and its words, so one kept for another refusal is not in effect for this one.
     pub fn digest(&self) -> String {
@@ -84,17 +94,22 @@ const POINT_ENDS: &[(&str, &str)] = &[
 /// Where a refusal happened, as its words say: what tells one fork (one copy, one
 /// restore) from another, while the same one reported again with the host's trail grown
 /// is the same point ([`Point::same_as`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Point {
     /// The size of the host's trail the fork is at, or the words that name the fork.
     pub at: String,
     /// What the words name of the branch at that size, if anything.
     pub mark: Option<Mark>,
+    /// Beside a record's leaf hash, the root of the checkpoint of that size the words
+    /// were first refused for (a restored home's backup), kept when the branch's words
+    /// were taken over it ([`with_branch_named`]): a later checkpoint of that size with
+    /// another root is another point (session 33).
+    pub root: Option<String>,
 }
 
 /// What a fork's words name of the branch the host's trail took at its size
 /// ([`crate::witness::LEAF_HASH`], [`crate::witness::ROOT`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Mark {
     /// The leaf hash of the first record sent again from there: the branch itself.
     Record(String),
@@ -118,7 +133,14 @@ impl Point {
                 (Some(Mark::Record(a)), Some(Mark::Record(b)))
                 | (Some(Mark::Root(a)), Some(Mark::Root(b))) => a == b,
                 (None, Some(_)) | (Some(Mark::Root(_)), Some(Mark::Record(_))) => false,
-                (Some(Mark::Record(_)), Some(Mark::Root(_))) | (_, None) => true,
+                // A root after a record says nothing of the branch, but one the
+                // acknowledged words kept (their backup's checkpoint) must be the same:
+                // a rewrite of the checkpoint alone to that size was covered by any
+                // root (session 33).
+                (Some(Mark::Record(_)), Some(Mark::Root(b))) => {
+                    self.root.as_ref().is_none_or(|a| a == b)
+                }
+                (_, None) => true,
             }
     }
 
@@ -153,9 +175,13 @@ pub fn point(words: &str) -> Point {
                     .or_else(|| {
                         hex_after(rest, &format!("({}", crate::witness::ROOT)).map(Mark::Root)
                     });
+                let root = matches!(mark, Some(Mark::Record(_)))
+                    .then(|| hex_after(rest, &kept_root_label()))
+                    .flatten();
                 return Point {
                     at: format!("the host's trail at {figure}"),
                     mark,
+                    root,
                 };
             }
         }
@@ -167,13 +193,45 @@ pub fn point(words: &str) -> Point {
             return Point {
                 at: words[..lead.len() + at].to_string(),
                 mark: None,
+                root: None,
             };
         }
     }
     Point {
         at: words.to_string(),
         mark: None,
+        root: None,
     }
+}
+
+/// How a record's words keep the root of the checkpoint they were taken over, inside
+/// the parenthesis of the leaf hash: `(the first of leaf hash H; root R)`.
+fn kept_root_label() -> String {
+    format!("; {}", crate::witness::ROOT)
+}
+
+/// `named` (a record's words naming the branch) with the root `first`'s words named, if
+/// any, kept beside its leaf hash ([`Point::root`]).
+fn keeping_root(first: &str, named: &str) -> String {
+    let Some(Mark::Root(root)) = point(first).mark else {
+        return named.to_string();
+    };
+    let at = crate::witness::LEAF_HASH;
+    let Some(start) = named.find(at) else {
+        return named.to_string();
+    };
+    let hash_end = start
+        + at.len()
+        + named[start + at.len()..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .count();
+    format!(
+        "{}{}{root}{}",
+        &named[..hash_end],
+        kept_root_label(),
+        &named[hash_end..]
+    )
 }
 
 /// Whether the words `later` of a refusal name the branch of the same fork that the
@@ -202,7 +260,13 @@ pub fn with_branch_named(state: &str, detail: &str, later: &str) -> Option<Strin
     let before = detail.get(..detail.len().checked_sub(words.len())?)?;
     let first = silence::first_refusal(&words);
     let named = silence::first_refusal(later);
-    names_the_branch(first, named).then(|| format!("{before}{named}{}", &words[first.len()..]))
+    names_the_branch(first, named).then(|| {
+        format!(
+            "{before}{}{}",
+            keeping_root(first, named),
+            &words[first.len()..]
+        )
+    })
 }
 
 #[cfg(test)]
@@ -341,20 +405,35 @@ mod tests {
             "fork",
             &counted,
         );
+        // The backup checkpoint's root kept beside the branch's leaf hash.
+        let kept = |hash: &str, root: &str| {
+            format!(
+                "records from 3 again ({LEAF_HASH}{hash}; {ROOT}{root}), but 9 were accepted already: the trail was rewound or rewritten"
+            )
+        };
         let named = with_branch_named("fork, silent", &quiet, &records(&h1, 9)).expect("named");
         assert_eq!(
             named,
-            quiet.replace(&heartbeat(&r1), &records(&h1, 9)),
+            quiet.replace(&heartbeat(&r1), &kept(&h1, &r1)),
             "{named}"
         );
         assert_eq!(
             standing("fork, silent", &named).map(|s| s.words),
-            Some(records(&h1, 9))
+            Some(kept(&h1, &r1))
         );
         assert_eq!(
             with_branch_named("fork", &counted, &records(&h1, 9)),
-            Some(counted.replacen(&heartbeat(&r1), &records(&h1, 9), 1))
+            Some(counted.replacen(&heartbeat(&r1), &kept(&h1, &r1), 1))
         );
+        assert_eq!(point(&kept(&h1, &r1)).mark, Some(Mark::Record(h1.clone())));
+        assert_eq!(point(&kept(&h1, &r1)).root, Some(r1.clone()));
+        // Session 33: the acknowledged branch keeps its backup's root, so a rewrite of
+        // the checkpoint alone to that size (another root) is another point; its own
+        // heartbeats and records are the same.
+        assert!(same(&kept(&h1, &r1), &heartbeat(&r1)));
+        assert!(!same(&kept(&h1, &r1), &heartbeat(&r2)));
+        assert!(same(&kept(&h1, &r1), &records(&h1, 14)));
+        assert!(!same(&kept(&h1, &r1), &records(&h2, 9)));
         assert_eq!(
             with_branch_named("fork, silent", &named, &records(&h2, 9)),
             None

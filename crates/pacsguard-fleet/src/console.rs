@@ -35,6 +35,7 @@ use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
 use crate::freshness::{Growth, TrailGrowth};
 use crate::hold;
 use crate::silence;
+use crate::unwritten::{NotWritten, Unwritten};
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -451,6 +452,9 @@ pub struct Fleet {
     growth: Mutex<TrailGrowth>,
     /// The changes of states given up, as said on the log (review r29-fleet2).
     give_ups: Mutex<GiveUps>,
+    /// The refusals raised whose state the store did not confirm writing: raised once
+    /// whatever the store answers (session 33).
+    unwritten: Mutex<Unwritten>,
 }
 
 /// The changes of hosts' states given up after [`MAX_STATE_TRIES`], as the log says
@@ -586,6 +590,7 @@ impl Fleet {
             skewed: Mutex::default(),
             growth: Mutex::new(TrailGrowth::new(now())),
             give_ups: Mutex::default(),
+            unwritten: Mutex::default(),
         }
     }
 
@@ -1857,8 +1862,10 @@ impl Fleet {
 
     /// Sets the state of `host` from a refused report: whether its alert is to be raised,
     /// once per change of state, not at every retry; and when the state could not be
-    /// written ([`MAX_STATE_TRIES`], said on the log), raised all the same: the refusal
-    /// happened, and an alert raised twice is better than one lost (review r29-fleet).
+    /// written ([`MAX_STATE_TRIES`], a store error or no answer, said on the log), raised
+    /// all the same, once per host, state and point until the store takes it
+    /// ([`crate::unwritten`]): the refusal happened (review r29-fleet), and a store down
+    /// must neither hide it nor raise it at every report of a copy (session 33).
     /// A refused report is no contact: a host found silent stays silent, the refusal written before its silence
     /// (`crate::silence`). Judged from the state as read at the write and written only
     /// over it: the silence check, or another report of the host, may have moved it
@@ -1874,7 +1881,7 @@ impl Fleet {
         // Whether the refusal is news although the state stays: another point than the
         // one an administrator acknowledged (judged again at each try).
         let news = std::cell::Cell::new(false);
-        let moved = self.move_state(db, host, hold::Point::Refusal, |current| {
+        let judge = |current: &HostRow| {
             let next = silence::refused_state(&current.state, state);
             news.set(false);
             if next == current.state {
@@ -1932,18 +1939,89 @@ impl Fleet {
                 detail.to_string()
             };
             Some((next, detail))
-        })?;
-        Ok(match moved {
-            StateMove::Unchanged => false,
-            StateMove::GaveUp => true,
-            // Raised when the state changed (or a fork came at another point than the
-            // one acknowledged), not when a standing one was counted. The report is
-            // refused all the same whether the store confirmed the write or not: the
-            // refusal is its answer, and the error was said.
-            StateMove::Moved { before, .. } | StateMove::Unconfirmed { before, .. } => {
-                silence::refused_state(&before.state, state) != before.state || news.get()
+        };
+        // Raised when the state changed (or a fork came at another point than the one
+        // acknowledged), not when a standing one was counted.
+        let is_news = |before: &HostRow| {
+            silence::refused_state(&before.state, state) != before.state || news.get()
+        };
+        // The report is refused all the same whether the store wrote its state or not:
+        // the refusal is its answer, and the store's error is said on the log. Its alert
+        // is raised once whatever the store does (`crate::unwritten`): a write that
+        // failed (an error known not done, or no answer) raised nothing, or raised again
+        // at every report of a copy while the store stayed down (session 33).
+        Ok(
+            match self.move_state(db, host, hold::Point::Refusal, judge) {
+                Ok(StateMove::Unchanged) => false,
+                Ok(StateMove::Moved { before, .. }) => {
+                    let raised = self.lock_unwritten().written(host.id, state);
+                    is_news(&before) && !raised
+                }
+                Ok(StateMove::Unconfirmed { before, .. }) => {
+                    is_news(&before) && self.not_written(host, state, detail, news.get(), None)
+                }
+                // Other requests kept moving the state (said by `move_state`): raised
+                // all the same, once (review r29-fleet).
+                Ok(StateMove::GaveUp) => self.not_written(host, state, detail, false, None),
+                // Judged from the host as this request read it: the store could not be
+                // read again, or did not take the write.
+                Err(error) => {
+                    let changes = judge(host).is_some();
+                    changes
+                        && is_news(host)
+                        && self.not_written(host, state, detail, news.get(), Some(&error))
+                }
+            },
+        )
+    }
+
+    fn lock_unwritten(&self) -> std::sync::MutexGuard<'_, Unwritten> {
+        self.unwritten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A refusal of `host` to `state` with `detail` that the store did not (or may not)
+    /// have written (`at_another_point`: news only for being at another point than the
+    /// one acknowledged), `error` the store's when known not written: whether its alert
+    /// is raised now (once per host and state, or point, until the store takes one),
+    /// said on the log.
+    fn not_written(
+        &self,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+        at_another_point: bool,
+        error: Option<&StoreError>,
+    ) -> bool {
+        let point = at_another_point.then(|| acknowledge::point(detail));
+        let (verdict, emptied) = self.lock_unwritten().not_written(host.id, state, point);
+        if emptied {
+            (self.log)(&format!(
+                "fleet: more than {} hosts' refusals raised and not written remembered (MAX_UNWRITTEN_HOSTS): the memory is emptied; each is raised again at most once more",
+                crate::unwritten::MAX_UNWRITTEN_HOSTS
+            ));
+        }
+        let error = error.map(|e| format!(" ({})", self.store_refusal(e)));
+        let name = &host.name;
+        match verdict {
+            NotWritten::Raise => {
+                (self.log)(&format!(
+                    "fleet: host {name}: its refused state `{state}` is not written{}: its alert is raised now, once, and the state written when the store takes a later refusal",
+                    error.unwrap_or_default()
+                ));
+                true
             }
-        })
+            NotWritten::HostFull => {
+                (self.log)(&format!(
+                    "fleet: host {name}: its refused state `{state}` is not written{}, and {} of its refusals raised wait for the store already (MAX_UNWRITTEN_PER_HOST): this one is not raised; the store's state says what stands once it takes one",
+                    error.unwrap_or_default(),
+                    crate::unwritten::MAX_UNWRITTEN_PER_HOST
+                ));
+                false
+            }
+            NotWritten::RaisedAlready => false,
+        }
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
@@ -1978,6 +2056,13 @@ impl Fleet {
             };
             Some((next, detail))
         })?;
+        // A batch that ended the host's refusals (`ok`, written): those raised and not
+        // written are over (`crate::unwritten`).
+        if let StateMove::Moved { detail, .. } = &moved
+            && detail.is_empty()
+        {
+            self.lock_unwritten().forget(host.id);
+        }
         let (before, unconfirmed) = match moved {
             StateMove::Moved { before, .. } => (before, None),
             StateMove::Unconfirmed { before, error, .. } => (before, Some(error)),
@@ -2039,7 +2124,7 @@ impl Fleet {
                 // request finds it written already).
                 Err(error) if error.outcome_unknown() => {
                     (self.log)(&format!(
-                        "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same, and raised again if the write did not land",
+                        "fleet: host {}: the store did not confirm that its state `{state}` was written ({error}); the alert it calls for is raised all the same (a refusal's once, until the store takes it)",
                         host.name
                     ));
                     return Ok(StateMove::Unconfirmed {
@@ -2072,7 +2157,8 @@ enum StateMove {
     },
     /// Written over `before` with `detail`, or not: the store gave no answer to the
     /// write (`error`, [`StoreError::outcome_unknown`]). The alert the change calls for
-    /// is raised as if it was written: twice rather than never (session 31).
+    /// is raised as if it was written: twice rather than never (session 31); a
+    /// refusal's once until the store takes it (`crate::unwritten`, session 33).
     Unconfirmed {
         before: Box<HostRow>,
         detail: String,
@@ -2901,7 +2987,9 @@ mod tests {
         assert!(!refuse(&mut db, &records("1a")));
         let h = host(&mut db);
         let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
-        assert_eq!(standing.words, records("1a"), "{h:?}");
+        // The branch's words keep the backup's root (session 33).
+        let kept = records("1a").replacen("), but", &format!("; {ROOT}{backup_root}), but"), 1);
+        assert_eq!(standing.words, kept, "{h:?}");
         let ack = pacsguard_store::Acknowledgement {
             by: "root".into(),
             reason: "restored from Monday's backup".into(),
@@ -2988,11 +3076,25 @@ mod tests {
         assert_eq!(host(&mut db).state, "fork, silent");
         assert!(!refuse(&mut db, &records("1a")));
         let standing = acknowledge(&mut db);
-        assert_eq!(standing.words, records("1a"), "{:?}", host(&mut db));
+        let kept =
+            records("1a").replacen("), but", &format!("; {ROOT}{}), but", "3c".repeat(32)), 1);
+        assert_eq!(standing.words, kept, "{:?}", host(&mut db));
         // The same restore reporting on: counted; a second restore's branch: raised.
         assert!(!refuse(&mut db, &heartbeat));
         assert!(!refuse(&mut db, &records("1a")));
         assert!(fleet.acknowledged(&host(&mut db)).is_some());
+        // Session 33: a checkpoint alone rewritten to the acknowledged size (another
+        // root) was covered by the branch's words, whatever its root; it is raised.
+        let rewritten = heartbeat.replace(&"3c".repeat(32), &"5e".repeat(32));
+        assert!(
+            refuse(&mut db, &rewritten),
+            "a checkpoint-only rewrite raised"
+        );
+        assert!(fleet.acknowledged(&host(&mut db)).is_none());
+        // Acknowledged as it stands, the rewrite's words name only a root: the answer
+        // tells the administrator that the branch's first records will be raised once.
+        let standing = acknowledge(&mut db);
+        assert!(standing.names_no_branch(), "{standing:?}");
         assert!(refuse(&mut db, &records("2b")), "the second branch raised");
         let h = host(&mut db);
         assert_eq!(h.state, "fork, silent");
@@ -3026,6 +3128,85 @@ mod tests {
         );
         assert!(!refuse(&mut db, &records("2b")), "raised once");
         assert!(raised.lock().expect("raised").is_empty());
+    }
+
+    /// Issue 14 (review of session 32, item 4, and session 33): while the store refuses
+    /// writes, a refusal's state write failed with an error known not done (a reconnect
+    /// before the swap that failed, a write refused) and was returned before anything
+    /// was raised: a copy that forks once and never retries went unraised. Raised on any
+    /// error, it was raised again at every report of a copy (an alert flood during an
+    /// outage, and a second `host-trail-fork` judged from a read made before a slow
+    /// write committed). Now "raised, not written" is kept per host, state and point:
+    /// raised once whatever the store does, and written, not raised again, when the
+    /// store takes it.
+    #[test]
+    fn a_refusal_the_store_does_not_write_is_raised_once_and_written_when_it_can() {
+        let (dir, store, mut db, _peer, id) = enrolled("refused-unwritten");
+        let logged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = logged.clone();
+        let fleet = Fleet::new(
+            store.clone(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(|_| {}),
+        )
+        .with_log(Arc::new(move |line: &str| {
+            log.lock().expect("log").push(line.to_string());
+        }));
+        // Every change of a host's state refused by the store: an answer, not a
+        // statement of unknown outcome.
+        let refusing = |on: bool| {
+            let planted = rusqlite::Connection::open(&store).expect("sqlite");
+            let sql = if on {
+                "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            } else {
+                "DROP TRIGGER refuse_state;"
+            };
+            planted.execute_batch(sql).expect("trigger");
+        };
+        refusing(true);
+        let h = db.host(id).expect("db").expect("host");
+        let fork = |size: u64| {
+            format!(
+                "records from 3 again ({}3b3b), but {size} were accepted already: the trail was rewound or rewritten",
+                witness::LEAF_HASH
+            )
+        };
+        let refuse = |db: &mut ConsoleDb, words: &str| {
+            fleet
+                .set_refused_state(db, &h, "fork", words)
+                .expect("the refusal is the answer; the store's error is said on the log")
+        };
+        assert!(
+            refuse(&mut db, &fork(9)),
+            "raised although its state was not written"
+        );
+        assert!(
+            logged
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("refused by the test")),
+            "{:?}",
+            logged.lock().expect("log")
+        );
+        // The copy reports on while the store refuses: the same fork, raised once.
+        assert!(
+            !refuse(&mut db, &fork(9)),
+            "raised once, not at every report"
+        );
+        assert!(
+            !refuse(&mut db, &fork(12)),
+            "the same point, the host's trail grown"
+        );
+        assert_eq!(db.host(id).expect("db").expect("host").state, "ok");
+        // The store takes writes again: the fork is written, not raised a second time.
+        refusing(false);
+        assert!(!refuse(&mut db, &fork(12)), "written now, raised already");
+        let now = db.host(id).expect("db").expect("host");
+        assert_eq!(now.state, "fork", "{now:?}");
+        assert!(!refuse(&mut db, &fork(12)), "standing: counted");
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the

@@ -40,6 +40,7 @@ pub mod host;
 pub mod pin;
 pub mod resolve;
 pub mod silence;
+pub mod unwritten;
 pub mod wire;
 pub mod witness;
 

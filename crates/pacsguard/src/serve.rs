@@ -756,6 +756,7 @@ pub fn run(
         pacsguard_fleet::acknowledge::standing(&host.state, &host.detail).map(|s| {
             pacsguard_console::host_acknowledgements::StandingRefusal {
                 digest: s.digest(),
+                names_no_branch: s.names_no_branch(),
                 state: s.state,
                 words: s.words,
                 kept: s.kept,
