@@ -1483,11 +1483,14 @@ fn attached_pdfs_are_read_to_the_depth_limit_and_deeper_says_so() {
     assert!(warned(&deeper, "attached inside"));
 }
 
+/// Findings that each say something of their own (forms sent to different hosts) are
+/// kept up to MAX_PDF_FINDINGS and the rest counted. (Links are one finding per document:
+/// a_report_with_many_links_is_one_warning.)
 #[test]
 fn findings_past_the_limit_are_counted() {
     use pacsguard_dicom::MAX_PDF_FINDINGS;
     let links: String = (0..MAX_PDF_FINDINGS + 5)
-        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /URI /URI (https://example.org/{i}) >> >> "))
+        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /SubmitForm /F << /FS /URL /F (https://example.org/{i}) >> >> >> "))
         .collect();
     let pdf = document("", &format!("/Annots [{links}]"), &[]);
     let findings = inspect_pdf(&pdf).findings;
@@ -2371,4 +2374,139 @@ fn a_large_form_put_together_is_charged_once_for_its_packets() {
     // an XML past the budget, which is said.
     let repeated = form("[(a) 5 0 R (b) 6 0 R (a) 5 0 R (b) 6 0 R]");
     assert!(warned(&repeated, "bytes decoded by stream filters"));
+}
+
+// ---- links: said once per document, a credential leak on its own ----------------------------
+
+/// A one-page report whose page carries a link annotation per URI in `uris` (each a PDF
+/// literal string's content), rewritten by qpdf into object streams as a real writer
+/// packs a report: what is screened is qpdf's output, which qpdf reads back.
+fn report_with_links(uris: &[&str]) -> Vec<u8> {
+    let annots: Vec<String> = (0..uris.len()).map(|i| format!("{} 0 R", 4 + i)).collect();
+    let links: Vec<Vec<u8>> = uris
+        .iter()
+        .map(|uri| {
+            obj(&format!(
+                "<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /Border [0 0 0] /A << /S /URI /URI ({uri}) >> >>"
+            ))
+        })
+        .collect();
+    let pdf = document("", &format!("/Annots [{}]", annots.join(" ")), &links);
+    let packed = qpdf(&pdf, &[], &["--object-streams=generate"]).expect("qpdf output");
+    let seen = as_qpdf_reads_it(&packed);
+    assert_eq!(
+        seen.matches("/S /URI").count(),
+        uris.len(),
+        "qpdf reads every link"
+    );
+    packed
+}
+
+fn uri_findings(findings: &[PdfFinding]) -> Vec<&PdfFinding> {
+    findings
+        .iter()
+        .filter(|f| f.detail.contains("URI action"))
+        .collect()
+}
+
+/// Task r33-screen (alarm fatigue): a report with 40 hyperlinks gave a URI warning per
+/// link (MAX_PDF_FINDINGS of them, the last "24 more PDF finding(s) not listed"), each
+/// `check` and `watch` arrival and gateway record a page of warnings for one ordinary
+/// report. The links are one warning per document, saying how many and naming the first
+/// URI_TARGETS_NAMED targets.
+#[test]
+fn a_report_with_many_links_is_one_warning() {
+    use pacsguard_dicom::URI_TARGETS_NAMED;
+    let targets: Vec<String> = (0..40)
+        .map(|i| format!("https://example.org/guide/{}", i % 30))
+        .collect();
+    let uris: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let pdf = report_with_links(&uris);
+    let findings = inspect_pdf(&pdf).findings;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let links = &findings[0];
+    assert_eq!(links.kind, FindingKind::ActiveContent);
+    assert_eq!(links.severity, Severity::Warning);
+    assert!(
+        links.detail.contains("40 URI actions") && links.detail.contains("30 distinct targets"),
+        "{links:#?}"
+    );
+    for target in &targets[..URI_TARGETS_NAMED] {
+        assert!(
+            links.detail.contains(&format!("\"{target}\"")),
+            "{links:#?}"
+        );
+    }
+    assert!(
+        !links.detail.contains(&targets[URI_TARGETS_NAMED]),
+        "{links:#?}"
+    );
+
+    // In DICOM, as scan, check, watch and the gateway see it: one observation.
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.7", &pdf).build();
+    let inspection = pacsguard_dicom::inspect(&dicom);
+    let warnings: Vec<_> = inspection
+        .observations
+        .iter()
+        .filter(|o| o.severity > Severity::Info)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", inspection.observations);
+    assert!(
+        warnings[0].detail.contains("40 URI actions"),
+        "{warnings:#?}"
+    );
+
+    // One link is said as it was.
+    let one = inspect_pdf(&report_with_links(&["https://example.org/"])).findings;
+    assert_eq!(uri_findings(&one).len(), 1, "{one:#?}");
+    assert!(
+        one[0]
+            .detail
+            .contains("URI action (\"https://example.org/\")"),
+        "{one:#?}"
+    );
+}
+
+/// A link whose target is a file share (a UNC path, `file:` to another host, an SMB or
+/// WebDAV form) sends the user's Windows credentials to that host when clicked, as a
+/// GoToR to one does: each is an alert of its own, never folded into the links' warning,
+/// however many ordinary links surround it.
+#[test]
+fn a_link_to_a_file_share_among_many_is_its_own_alert() {
+    let leaks = [
+        "\\\\\\\\198.51.100.7\\\\share\\\\x.pdf",
+        "file://198.51.100.8/share/x.pdf",
+        "file:////198.51.100.9/share/x.pdf",
+        "smb://198.51.100.10/share",
+        "\\\\\\\\198.51.100.11@SSL\\\\DavWWWRoot\\\\x",
+    ];
+    let ordinary: Vec<String> = (0..30)
+        .map(|i| format!("https://example.org/{i}"))
+        .collect();
+    let mut uris: Vec<&str> = ordinary.iter().map(String::as_str).collect();
+    uris.splice(10..10, leaks);
+    uris.push("file:///C:/reports/local.pdf");
+    let findings = inspect_pdf(&report_with_links(&uris)).findings;
+    for host in [
+        "198.51.100.7",
+        "198.51.100.8",
+        "198.51.100.9",
+        "198.51.100.10",
+        "198.51.100.11",
+    ] {
+        let own: Vec<_> = findings
+            .iter()
+            .filter(|f| f.detail.contains(host))
+            .collect();
+        assert_eq!(own.len(), 1, "{host}: {findings:#?}");
+        assert_eq!(own[0].severity, Severity::Alert, "{host}: {own:#?}");
+        assert!(own[0].detail.contains("credentials"), "{own:#?}");
+    }
+    let folded: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    assert_eq!(folded.len(), 1, "{findings:#?}");
+    assert!(folded[0].detail.contains("31 URI actions"), "{folded:#?}");
+    assert_eq!(findings.len(), 6, "{findings:#?}");
 }

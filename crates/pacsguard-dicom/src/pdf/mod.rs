@@ -41,6 +41,9 @@ pub use budget::{
 /// are counted in one last finding.
 pub const MAX_PDF_FINDINGS: usize = 16;
 
+/// Distinct targets named in the one warning that says a document's URI actions.
+pub const URI_TARGETS_NAMED: usize = 3;
+
 /// One thing a PDF does or carries, or a part of it that could not be inspected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PdfFinding {
