@@ -2510,3 +2510,56 @@ fn a_link_to_a_file_share_among_many_is_its_own_alert() {
     assert!(folded[0].detail.contains("31 URI actions"), "{folded:#?}");
     assert_eq!(findings.len(), 6, "{findings:#?}");
 }
+
+/// Task r33-screen: a warning per object stream that does not decode said the same thing
+/// again for each (a damaged report of 400 objects: four warnings, MAX_PDF_FINDINGS with
+/// 1,600). They are one warning, counting the streams and the objects not inspected and
+/// naming where the first streams are.
+#[test]
+fn object_streams_that_do_not_decode_are_one_warning() {
+    let many: Vec<Vec<u8>> = (0..400).map(|i| obj(&format!("<< /N {i} >>"))).collect();
+    let named: Vec<String> = (0..400).map(|i| format!("{} 0 R", 4 + i)).collect();
+    let plain = document(&format!("/Extra [{}]", named.join(" ")), "", &many);
+    let packed = qpdf(
+        &plain,
+        &[],
+        &["--object-streams=generate", "--compress-streams=y"],
+    )
+    .expect("qpdf output");
+    let mut broken = packed.clone();
+    let mut streams = 0;
+    for objstm in memchr::memmem::find_iter(&packed, b"/ObjStm") {
+        let data = objstm
+            + memchr::memmem::find(&packed[objstm..], b"stream\n").expect("its data")
+            + b"stream\n".len();
+        broken[data..data + 2].copy_from_slice(b"\0\0"); // no zlib header
+        streams += 1;
+    }
+    assert!(streams >= 4, "qpdf wrote {streams} object streams");
+    let checked = Temp::new("broken.pdf");
+    std::fs::write(&checked.0, &broken).expect("write");
+    let qpdf_check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&checked.0)
+        .output()
+        .expect("qpdf");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&qpdf_check.stdout),
+        String::from_utf8_lossy(&qpdf_check.stderr)
+    );
+    assert!(said.contains("error decoding stream data"), "{said}");
+    let findings = inspect_pdf(&broken).findings;
+    let undecoded: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::NotInspected && f.detail.contains("object stream"))
+        .collect();
+    assert_eq!(undecoded.len(), 1, "{findings:#?}");
+    assert_eq!(undecoded[0].severity, Severity::Warning);
+    assert!(
+        undecoded[0].detail.contains(&format!(
+            "{streams} PDF object streams could not be decoded"
+        )),
+        "{undecoded:#?}"
+    );
+}
