@@ -574,9 +574,18 @@ fn script_in_other_versions(
 /// expat, which python3's XML parser is, reads either). The XFA packets are one XML
 /// document put together from several streams, so a UTF-16 packet may start at an odd
 /// offset of it: both alignments of both byte orders are read. The content, as UTF-8.
+///
+/// A `<` in any of these readings is the code unit 0x003C: the byte 0x3C beside a zero
+/// byte in the raw bytes. Without such a pair no UTF-16 reading holds a tag (a unit of
+/// other bytes is another character; a surrogate pair is one past U+FFFF), so the four
+/// are not made: a decoy of 64 MiB of zeros was widened four times over for nothing
+/// (task r33-screen).
 fn xfa_script_in_any_encoding(xml: &[u8]) -> Option<Vec<u8>> {
     if let Some(script) = xfa_script(xml) {
         return Some(script.to_vec());
+    }
+    if !may_hold_utf16_tag(xml) {
+        return None;
     }
     let utf16 = |from: usize, unit: fn([u8; 2]) -> u16| {
         let units: Vec<u16> = xml
@@ -596,6 +605,15 @@ fn xfa_script_in_any_encoding(xml: &[u8]) -> Option<Vec<u8>> {
             ]
         })
         .find_map(|text| xfa_script(&text).map(<[u8]>::to_vec))
+}
+
+/// Whether some UTF-16 reading of `xml` (either byte order, either alignment) may hold a
+/// `<`: only where the bytes `3C 00` or `00 3C` occur.
+fn may_hold_utf16_tag(xml: &[u8]) -> bool {
+    memchr::memchr_iter(b'<', xml).any(|at| {
+        at.checked_sub(1).and_then(|before| xml.get(before)) == Some(&0)
+            || xml.get(at + 1) == Some(&0)
+    })
 }
 
 /// The first `<script>` element of an XFA form (any namespace prefix), its content.
@@ -666,6 +684,18 @@ mod tests {
             ("odd", [&b"<xdp>"[..], &le].concat()),
         ] {
             assert_eq!(xfa_script_in_any_encoding(&bytes), found, "{name}");
+        }
+        // What no UTF-16 reading can make a tag of is not read as UTF-16: a `<` is a
+        // 0x3C byte beside a zero byte.
+        assert!(!may_hold_utf16_tag(&[0; 64]));
+        assert!(!may_hold_utf16_tag(b"<a<b"));
+        assert!(may_hold_utf16_tag(b"x<\0"));
+        assert!(may_hold_utf16_tag(b"\0<"));
+        for from in [0, 1] {
+            for wide in [le.as_slice(), be.as_slice()] {
+                let shifted = [&b"x"[..from], wide].concat();
+                assert!(may_hold_utf16_tag(&shifted));
+            }
         }
         let empty = "<script/><scripts>no</scripts>";
         let empty: Vec<u8> = empty.encode_utf16().flat_map(u16::to_le_bytes).collect();
