@@ -2563,3 +2563,122 @@ fn object_streams_that_do_not_decode_are_one_warning() {
         "{undecoded:#?}"
     );
 }
+
+/// An object stream of `objects` (number, body), its data `padding` bytes longer after
+/// them, Flate-encoded.
+fn object_stream(objects: &[(u32, &str)], padding: usize) -> Vec<u8> {
+    let mut header = String::new();
+    let mut bodies = String::new();
+    for (num, body) in objects {
+        header.push_str(&format!("{num} {} ", bodies.len()));
+        bodies.push_str(body);
+        bodies.push('\n');
+    }
+    let mut data = format!("{header}{bodies}").into_bytes();
+    data.resize(data.len() + padding, b' ');
+    stream(
+        &format!(
+            "/Type /ObjStm /N {} /First {} /Filter /FlateDecode",
+            objects.len(),
+            header.len()
+        ),
+        &flate(&data),
+    )
+}
+
+/// A document whose catalog (1), pages (2) and document script (5) are in object stream
+/// 4, after object stream 3, which holds object 9, named by no other object, padded with
+/// `decoy` bytes; both named by the cross-reference stream (6), as a writer packs them.
+fn objects_behind_a_decoy_stream(decoy: usize) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = [0usize; 7];
+    let decoy = object_stream(&[(9, "<< /Decoy true >>")], decoy);
+    let real = object_stream(
+        &[
+            (1, "<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>"),
+            (2, "<< /Type /Pages /Kids [] /Count 0 >>"),
+            (
+                5,
+                "<< /S /JavaScript /JS (app.alert\\('behind the decoy'\\)) >>",
+            ),
+        ],
+        0,
+    );
+    for (num, body) in [(3, decoy), (4, real)] {
+        at[num] = out.len();
+        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    at[6] = out.len();
+    // Type, offset or object stream (4 bytes), generation or index (2 bytes).
+    let entry = |kind: u8, field: usize, index: u16| {
+        let mut e = vec![kind];
+        e.extend_from_slice(&u32::try_from(field).expect("small").to_be_bytes());
+        e.extend_from_slice(&index.to_be_bytes());
+        e
+    };
+    let entries: Vec<u8> = [
+        entry(0, 0, 65535),
+        entry(2, 4, 0),
+        entry(2, 4, 1),
+        entry(1, at[3], 0),
+        entry(1, at[4], 0),
+        entry(2, 4, 2),
+        entry(1, at[6], 0),
+        entry(0, 0, 0),
+        entry(0, 0, 0),
+        entry(2, 3, 0),
+    ]
+    .concat();
+    out.extend_from_slice(b"6 0 obj\n");
+    out.extend_from_slice(&stream(
+        "/Type /XRef /Size 10 /W [1 4 2] /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]",
+        &entries,
+    ));
+    out.extend_from_slice(format!("\nendobj\nstartxref\n{}\n%%EOF\n", at[6]).as_bytes());
+    out
+}
+
+/// Task r33-screen (issue 10): object streams were decoded in file order, each charged to
+/// the one decoded-bytes budget, so one named only for an object nothing uses, inflating
+/// to MAX_PDF_INFLATED_BYTES, left the object stream holding the catalog and its script
+/// undecoded: a budget warning without the alert, where a reader (which loads an object
+/// stream when it needs an object of it) runs the script and never inflates the decoy.
+/// The object streams holding what the catalog reaches are decoded first; the decoy
+/// still reaches the limit, which is said.
+#[test]
+fn a_decoy_object_stream_spending_the_decoded_bytes_hides_no_script() {
+    // qpdf reads the document and runs into the script, not into the decoy (kept small
+    // here: its size is not what qpdf is asked about).
+    let small = objects_behind_a_decoy_stream(16);
+    let check = Temp::new("decoy.pdf");
+    std::fs::write(&check.0, &small).expect("write");
+    let checked = Command::new("qpdf")
+        .arg("--check")
+        .arg(&check.0)
+        .output()
+        .expect("qpdf");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    live(&small, &["/JS (app.alert\\('behind the decoy'\\))"]);
+    assert_alert(&small, FindingKind::ActiveContent, "behind the decoy");
+
+    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES);
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.severity == Severity::Alert
+                && f.detail.contains("app.alert('behind the decoy')")),
+        "{findings:#?}"
+    );
+    assert!(
+        warned(&pdf, "bytes decoded by stream filters"),
+        "{findings:#?}"
+    );
+}
