@@ -2589,22 +2589,29 @@ fn object_stream(objects: &[(u32, &str)], padding: usize) -> Vec<u8> {
 /// A document whose catalog (1), pages (2) and document script (5) are in object stream
 /// 4, after object stream 3, which holds object 9, named by no other object, padded with
 /// `decoy` bytes; both named by the cross-reference stream (6), as a writer packs them.
-fn objects_behind_a_decoy_stream(decoy: usize) -> Vec<u8> {
+/// With `script_apart`, the script is in object stream 7 instead, after the decoy in the
+/// file, and the catalog names object 9 (`/Names`) before it.
+fn objects_behind_a_decoy_stream(decoy: usize, script_apart: bool) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut at = [0usize; 7];
+    let mut at = [0usize; 8];
+    let script = "<< /S /JavaScript /JS (app.alert\\('behind the decoy'\\)) >>";
     let decoy = object_stream(&[(9, "<< /Decoy true >>")], decoy);
-    let real = object_stream(
-        &[
-            (1, "<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>"),
-            (2, "<< /Type /Pages /Kids [] /Count 0 >>"),
-            (
-                5,
-                "<< /S /JavaScript /JS (app.alert\\('behind the decoy'\\)) >>",
-            ),
-        ],
-        0,
-    );
-    for (num, body) in [(3, decoy), (4, real)] {
+    let catalog = if script_apart {
+        "<< /Type /Catalog /Names 9 0 R /Pages 2 0 R /OpenAction 5 0 R >>"
+    } else {
+        "<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>"
+    };
+    let mut real = vec![(1, catalog), (2, "<< /Type /Pages /Kids [] /Count 0 >>")];
+    let mut objects = vec![(4, object_stream(&real, 0)), (3, decoy)];
+    if script_apart {
+        objects.push((7, object_stream(&[(5, script)], 0)));
+    } else {
+        real.push((5, script));
+        objects[0] = (4, object_stream(&real, 0));
+    }
+    // Object stream 4 is written second, after the decoy.
+    objects.swap(0, 1);
+    for (num, body) in objects {
         at[num] = out.len();
         out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
         out.extend_from_slice(&body);
@@ -2618,16 +2625,25 @@ fn objects_behind_a_decoy_stream(decoy: usize) -> Vec<u8> {
         e.extend_from_slice(&index.to_be_bytes());
         e
     };
+    let free = entry(0, 0, 0);
     let entries: Vec<u8> = [
         entry(0, 0, 65535),
         entry(2, 4, 0),
         entry(2, 4, 1),
         entry(1, at[3], 0),
         entry(1, at[4], 0),
-        entry(2, 4, 2),
+        if script_apart {
+            entry(2, 7, 0)
+        } else {
+            entry(2, 4, 2)
+        },
         entry(1, at[6], 0),
-        entry(0, 0, 0),
-        entry(0, 0, 0),
+        if script_apart {
+            entry(1, at[7], 0)
+        } else {
+            free.clone()
+        },
+        free,
         entry(2, 3, 0),
     ]
     .concat();
@@ -2651,7 +2667,7 @@ fn objects_behind_a_decoy_stream(decoy: usize) -> Vec<u8> {
 fn a_decoy_object_stream_spending_the_decoded_bytes_hides_no_script() {
     // qpdf reads the document and runs into the script, not into the decoy (kept small
     // here: its size is not what qpdf is asked about).
-    let small = objects_behind_a_decoy_stream(16);
+    let small = objects_behind_a_decoy_stream(16, false);
     let check = Temp::new("decoy.pdf");
     std::fs::write(&check.0, &small).expect("write");
     let checked = Command::new("qpdf")
@@ -2668,7 +2684,7 @@ fn a_decoy_object_stream_spending_the_decoded_bytes_hides_no_script() {
     live(&small, &["/JS (app.alert\\('behind the decoy'\\))"]);
     assert_alert(&small, FindingKind::ActiveContent, "behind the decoy");
 
-    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES);
+    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES, false);
     let findings = inspect_pdf(&pdf).findings;
     assert!(
         findings
@@ -2678,7 +2694,29 @@ fn a_decoy_object_stream_spending_the_decoded_bytes_hides_no_script() {
         "{findings:#?}"
     );
     assert!(
-        warned(&pdf, "bytes decoded by stream filters"),
+        findings.iter().any(|f| f.kind == FindingKind::NotInspected
+            && f.detail.contains("bytes decoded by stream filters")),
         "{findings:#?}"
     );
+
+    // Where the decoy is needed before a stream holding the script (the catalog names
+    // it first), the budget does hide the script, as it would any other; the stream
+    // left unread is named, beside the budget.
+    let apart = objects_behind_a_decoy_stream(16, true);
+    live(&apart, &["/JS (app.alert\\('behind the decoy'\\))"]);
+    assert_alert(&apart, FindingKind::ActiveContent, "behind the decoy");
+    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES, true);
+    let script_stream = memchr::memmem::rfind(&pdf, b"7 0 obj").expect("stream 7");
+    let findings = inspect_pdf(&pdf).findings;
+    let cut = format!(
+        "1 PDF object stream(s) not read whole, a budget reached first (at offsets {script_stream})"
+    );
+    for words in ["bytes decoded by stream filters", cut.as_str()] {
+        assert!(
+            findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains(words)),
+            "{words}: {findings:#?}"
+        );
+    }
 }

@@ -111,6 +111,9 @@ pub struct Document<'a> {
     /// Object streams whose data did not decode to the objects they declare (not for a
     /// budget, which is reported as such): the objects missing were not read.
     pub undecoded_object_streams: Vec<UndecodedObjectStream>,
+    /// Offsets of the object streams a budget kept from being read whole (or at all):
+    /// what they hold was not inspected, and is named as such.
+    pub object_streams_cut: Vec<usize>,
     pub budget: Budget,
 }
 
@@ -138,6 +141,7 @@ impl<'a> Document<'a> {
             held_in: HashMap::new(),
             endstreams: BTreeMap::new(),
             undecoded_object_streams: Vec::new(),
+            object_streams_cut: Vec::new(),
             budget,
         };
         let mut parsed = HashSet::new();
@@ -607,13 +611,19 @@ impl<'a> Document<'a> {
                         || (object.generation == 0 && self.object_streams.contains(&object.num)))
             })
             .collect();
-        let Some(expanded) = self.expand_needed_object_streams(&streams) else {
-            return;
-        };
-        for i in streams.into_iter().filter(|i| !expanded.contains(i)) {
-            if !self.expand_object_stream(i) {
-                return;
+        let (mut expanded, mut stopped) = self.expand_needed_object_streams(&streams);
+        for &i in &streams {
+            if stopped {
+                break;
             }
+            if expanded.insert(i) {
+                stopped = !self.expand_object_stream(i);
+            }
+        }
+        if stopped {
+            let never_begun = streams.iter().filter(|i| !expanded.contains(i));
+            let offsets: Vec<usize> = never_begun.map(|&i| self.objects[i].offset).collect();
+            self.object_streams_cut.extend(offsets);
         }
     }
 
@@ -625,8 +635,9 @@ impl<'a> Document<'a> {
     /// order. In file order alone, an object stream named only for an object nothing
     /// uses, inflating to MAX_PDF_INFLATED_BYTES, spent the decoded-bytes budget before
     /// the one holding the catalog and its script (task r33-screen), where a reader never
-    /// inflates it. The indexes expanded; `None` when the budget of objects ran out.
-    fn expand_needed_object_streams(&mut self, streams: &[usize]) -> Option<HashSet<usize>> {
+    /// inflates it. The indexes expanded (or begun), and whether the budget of objects
+    /// ran out.
+    fn expand_needed_object_streams(&mut self, streams: &[usize]) -> (HashSet<usize>, bool) {
         let mut by_number: HashMap<u32, Vec<usize>> = HashMap::new();
         for &i in streams {
             by_number.entry(self.objects[i].num).or_default().push(i);
@@ -653,7 +664,7 @@ impl<'a> Document<'a> {
             for holder in holders {
                 for &i in by_number.get(&holder).map_or(&[][..], Vec::as_slice) {
                     if expanded.insert(i) && !self.expand_object_stream(i) {
-                        return None;
+                        return (expanded, true);
                     }
                 }
             }
@@ -661,7 +672,7 @@ impl<'a> Document<'a> {
                 references(&self.objects[i].value, 0, &mut |to| wanted.push_back(to));
             }
         }
-        Some(expanded)
+        (expanded, false)
     }
 
     /// Parses the objects inside object stream `i` (an index of `objects`); false when
@@ -697,9 +708,12 @@ impl<'a> Document<'a> {
                     declared: count,
                     found: entries.len(),
                 });
+            } else if entries.len() < count {
+                self.object_streams_cut.push(offset);
             }
             for (num, at) in entries {
                 if !self.budget.object() {
+                    self.object_streams_cut.push(offset);
                     return false;
                 }
                 let body = first.saturating_add(at);

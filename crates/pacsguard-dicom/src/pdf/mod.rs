@@ -129,6 +129,9 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
             .findings
             .extend(undecoded_object_streams(&doc.undecoded_object_streams));
     }
+    report
+        .findings
+        .extend(object_streams_cut(&doc.object_streams_cut));
     read_actions_and_attachments(&mut doc, depth, &mut report);
     let budget = read_other_readings(pdf, doc, depth, &mut report);
     for limit in budget.reached().to_vec() {
@@ -178,6 +181,31 @@ fn undecoded_object_streams(streams: &[UndecodedObjectStream]) -> Option<PdfFind
         )
     };
     Some(not_inspected(first.offset, detail))
+}
+
+/// The one warning naming the object streams a budget kept from being read whole: the
+/// budget's own warning says which limit, this what it left unread.
+fn object_streams_cut(offsets: &[usize]) -> Option<PdfFinding> {
+    let first = *offsets.first()?;
+    let named: Vec<String> = offsets
+        .iter()
+        .take(UNDECODED_STREAMS_NAMED)
+        .map(usize::to_string)
+        .collect();
+    let more = offsets.len().saturating_sub(named.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(not_inspected(
+        first,
+        format!(
+            "{} PDF object stream(s) not read whole, a budget reached first (at offsets {}{more}): the objects in them were not inspected",
+            offsets.len(),
+            named.join(", ")
+        ),
+    ))
 }
 
 /// What `doc` does and carries, into `report`: its actions, and its attachments screened.
