@@ -83,7 +83,7 @@ pub use pdf::{
     Attachment as PdfAttachment, MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_ENCRYPTION_VERSIONS,
     MAX_PDF_FILTERS, MAX_PDF_FINDINGS, MAX_PDF_INFLATED_BYTES, MAX_PDF_NESTING_DEPTH,
     MAX_PDF_OBJECTS, MAX_PDF_PARSED_BYTES, MAX_PDF_STREAMS, MAX_PDF_XREF_ENTRIES, PdfFinding,
-    Report as PdfReport, Work as PdfWork, inspect as inspect_pdf,
+    Report as PdfReport, URI_TARGETS_NAMED, Work as PdfWork, inspect as inspect_pdf,
     inspect_until as inspect_pdf_until,
 };
 pub use pixel_form::{MAX_PHOTOMETRIC_BYTES, PixelForm};

@@ -1483,11 +1483,14 @@ fn attached_pdfs_are_read_to_the_depth_limit_and_deeper_says_so() {
     assert!(warned(&deeper, "attached inside"));
 }
 
+/// Findings that each say something of their own (forms sent to different hosts) are
+/// kept up to MAX_PDF_FINDINGS and the rest counted. (Links are one finding per document:
+/// a_report_with_many_links_is_one_warning.)
 #[test]
 fn findings_past_the_limit_are_counted() {
     use pacsguard_dicom::MAX_PDF_FINDINGS;
     let links: String = (0..MAX_PDF_FINDINGS + 5)
-        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /URI /URI (https://example.org/{i}) >> >> "))
+        .map(|i| format!("<< /Type /Annot /Subtype /Link /Rect [0 0 1 1] /A << /S /SubmitForm /F << /FS /URL /F (https://example.org/{i}) >> >> >> "))
         .collect();
     let pdf = document("", &format!("/Annots [{links}]"), &[]);
     let findings = inspect_pdf(&pdf).findings;
@@ -2371,4 +2374,349 @@ fn a_large_form_put_together_is_charged_once_for_its_packets() {
     // an XML past the budget, which is said.
     let repeated = form("[(a) 5 0 R (b) 6 0 R (a) 5 0 R (b) 6 0 R]");
     assert!(warned(&repeated, "bytes decoded by stream filters"));
+}
+
+// ---- links: said once per document, a credential leak on its own ----------------------------
+
+/// A one-page report whose page carries a link annotation per URI in `uris` (each a PDF
+/// literal string's content), rewritten by qpdf into object streams as a real writer
+/// packs a report: what is screened is qpdf's output, which qpdf reads back.
+fn report_with_links(uris: &[&str]) -> Vec<u8> {
+    let annots: Vec<String> = (0..uris.len()).map(|i| format!("{} 0 R", 4 + i)).collect();
+    let links: Vec<Vec<u8>> = uris
+        .iter()
+        .map(|uri| {
+            obj(&format!(
+                "<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /Border [0 0 0] /A << /S /URI /URI ({uri}) >> >>"
+            ))
+        })
+        .collect();
+    let pdf = document("", &format!("/Annots [{}]", annots.join(" ")), &links);
+    let packed = qpdf(&pdf, &[], &["--object-streams=generate"]).expect("qpdf output");
+    let seen = as_qpdf_reads_it(&packed);
+    assert_eq!(
+        seen.matches("/S /URI").count(),
+        uris.len(),
+        "qpdf reads every link"
+    );
+    packed
+}
+
+fn uri_findings(findings: &[PdfFinding]) -> Vec<&PdfFinding> {
+    findings
+        .iter()
+        .filter(|f| f.detail.contains("URI action"))
+        .collect()
+}
+
+/// Task r33-screen (alarm fatigue): a report with 40 hyperlinks gave a URI warning per
+/// link (MAX_PDF_FINDINGS of them, the last "24 more PDF finding(s) not listed"), each
+/// `check` and `watch` arrival and gateway record a page of warnings for one ordinary
+/// report. The links are one warning per document, saying how many and naming the first
+/// URI_TARGETS_NAMED targets.
+#[test]
+fn a_report_with_many_links_is_one_warning() {
+    use pacsguard_dicom::URI_TARGETS_NAMED;
+    let targets: Vec<String> = (0..40)
+        .map(|i| format!("https://example.org/guide/{}", i % 30))
+        .collect();
+    let uris: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let pdf = report_with_links(&uris);
+    let findings = inspect_pdf(&pdf).findings;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let links = &findings[0];
+    assert_eq!(links.kind, FindingKind::ActiveContent);
+    assert_eq!(links.severity, Severity::Warning);
+    assert!(
+        links.detail.contains("40 URI actions") && links.detail.contains("30 distinct targets"),
+        "{links:#?}"
+    );
+    for target in &targets[..URI_TARGETS_NAMED] {
+        assert!(
+            links.detail.contains(&format!("\"{target}\"")),
+            "{links:#?}"
+        );
+    }
+    assert!(
+        !links.detail.contains(&targets[URI_TARGETS_NAMED]),
+        "{links:#?}"
+    );
+
+    // In DICOM, as scan, check, watch and the gateway see it: one observation.
+    let dicom = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.7", &pdf).build();
+    let inspection = pacsguard_dicom::inspect(&dicom);
+    let warnings: Vec<_> = inspection
+        .observations
+        .iter()
+        .filter(|o| o.severity > Severity::Info)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", inspection.observations);
+    assert!(
+        warnings[0].detail.contains("40 URI actions"),
+        "{warnings:#?}"
+    );
+
+    // One link is said as it was.
+    let one = inspect_pdf(&report_with_links(&["https://example.org/"])).findings;
+    assert_eq!(uri_findings(&one).len(), 1, "{one:#?}");
+    assert!(
+        one[0]
+            .detail
+            .contains("URI action (\"https://example.org/\")"),
+        "{one:#?}"
+    );
+}
+
+/// A link whose target is a file share (a UNC path, `file:` to another host, an SMB or
+/// WebDAV form) sends the user's Windows credentials to that host when clicked, as a
+/// GoToR to one does: each is an alert of its own, never folded into the links' warning,
+/// however many ordinary links surround it.
+#[test]
+fn a_link_to_a_file_share_among_many_is_its_own_alert() {
+    let leaks = [
+        "\\\\\\\\198.51.100.7\\\\share\\\\x.pdf",
+        "file://198.51.100.8/share/x.pdf",
+        "file:////198.51.100.9/share/x.pdf",
+        "smb://198.51.100.10/share",
+        "\\\\\\\\198.51.100.11@SSL\\\\DavWWWRoot\\\\x",
+    ];
+    let ordinary: Vec<String> = (0..30)
+        .map(|i| format!("https://example.org/{i}"))
+        .collect();
+    let mut uris: Vec<&str> = ordinary.iter().map(String::as_str).collect();
+    uris.splice(10..10, leaks);
+    uris.push("file:///C:/reports/local.pdf");
+    let findings = inspect_pdf(&report_with_links(&uris)).findings;
+    for host in [
+        "198.51.100.7",
+        "198.51.100.8",
+        "198.51.100.9",
+        "198.51.100.10",
+        "198.51.100.11",
+    ] {
+        let own: Vec<_> = findings
+            .iter()
+            .filter(|f| f.detail.contains(host))
+            .collect();
+        assert_eq!(own.len(), 1, "{host}: {findings:#?}");
+        assert_eq!(own[0].severity, Severity::Alert, "{host}: {own:#?}");
+        assert!(own[0].detail.contains("credentials"), "{own:#?}");
+    }
+    let folded: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    assert_eq!(folded.len(), 1, "{findings:#?}");
+    assert!(folded[0].detail.contains("31 URI actions"), "{folded:#?}");
+    assert_eq!(findings.len(), 6, "{findings:#?}");
+}
+
+/// Task r33-screen: a warning per object stream that does not decode said the same thing
+/// again for each (a damaged report of 400 objects: four warnings, MAX_PDF_FINDINGS with
+/// 1,600). They are one warning, counting the streams and the objects not inspected and
+/// naming where the first streams are.
+#[test]
+fn object_streams_that_do_not_decode_are_one_warning() {
+    let many: Vec<Vec<u8>> = (0..400).map(|i| obj(&format!("<< /N {i} >>"))).collect();
+    let named: Vec<String> = (0..400).map(|i| format!("{} 0 R", 4 + i)).collect();
+    let plain = document(&format!("/Extra [{}]", named.join(" ")), "", &many);
+    let packed = qpdf(
+        &plain,
+        &[],
+        &["--object-streams=generate", "--compress-streams=y"],
+    )
+    .expect("qpdf output");
+    let mut broken = packed.clone();
+    let mut streams = 0;
+    for objstm in memchr::memmem::find_iter(&packed, b"/ObjStm") {
+        let data = objstm
+            + memchr::memmem::find(&packed[objstm..], b"stream\n").expect("its data")
+            + b"stream\n".len();
+        broken[data..data + 2].copy_from_slice(b"\0\0"); // no zlib header
+        streams += 1;
+    }
+    assert!(streams >= 4, "qpdf wrote {streams} object streams");
+    let checked = Temp::new("broken.pdf");
+    std::fs::write(&checked.0, &broken).expect("write");
+    let qpdf_check = Command::new("qpdf")
+        .arg("--check")
+        .arg(&checked.0)
+        .output()
+        .expect("qpdf");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&qpdf_check.stdout),
+        String::from_utf8_lossy(&qpdf_check.stderr)
+    );
+    assert!(said.contains("error decoding stream data"), "{said}");
+    let findings = inspect_pdf(&broken).findings;
+    let undecoded: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::NotInspected && f.detail.contains("object stream"))
+        .collect();
+    assert_eq!(undecoded.len(), 1, "{findings:#?}");
+    assert_eq!(undecoded[0].severity, Severity::Warning);
+    assert!(
+        undecoded[0].detail.contains(&format!(
+            "{streams} PDF object streams could not be decoded"
+        )),
+        "{undecoded:#?}"
+    );
+}
+
+/// An object stream of `objects` (number, body), its data `padding` bytes longer after
+/// them, Flate-encoded.
+fn object_stream(objects: &[(u32, &str)], padding: usize) -> Vec<u8> {
+    let mut header = String::new();
+    let mut bodies = String::new();
+    for (num, body) in objects {
+        header.push_str(&format!("{num} {} ", bodies.len()));
+        bodies.push_str(body);
+        bodies.push('\n');
+    }
+    let mut data = format!("{header}{bodies}").into_bytes();
+    data.resize(data.len() + padding, b' ');
+    stream(
+        &format!(
+            "/Type /ObjStm /N {} /First {} /Filter /FlateDecode",
+            objects.len(),
+            header.len()
+        ),
+        &flate(&data),
+    )
+}
+
+/// A document whose catalog (1), pages (2) and document script (5) are in object stream
+/// 4, after object stream 3, which holds object 9, named by no other object, padded with
+/// `decoy` bytes; both named by the cross-reference stream (6), as a writer packs them.
+/// With `script_apart`, the script is in object stream 7 instead, after the decoy in the
+/// file, and the catalog names object 9 (`/Names`) before it.
+fn objects_behind_a_decoy_stream(decoy: usize, script_apart: bool) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut at = [0usize; 8];
+    let script = "<< /S /JavaScript /JS (app.alert\\('behind the decoy'\\)) >>";
+    let decoy = object_stream(&[(9, "<< /Decoy true >>")], decoy);
+    let catalog = if script_apart {
+        "<< /Type /Catalog /Names 9 0 R /Pages 2 0 R /OpenAction 5 0 R >>"
+    } else {
+        "<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>"
+    };
+    let mut real = vec![(1, catalog), (2, "<< /Type /Pages /Kids [] /Count 0 >>")];
+    let mut objects = vec![(4, object_stream(&real, 0)), (3, decoy)];
+    if script_apart {
+        objects.push((7, object_stream(&[(5, script)], 0)));
+    } else {
+        real.push((5, script));
+        objects[0] = (4, object_stream(&real, 0));
+    }
+    // Object stream 4 is written second, after the decoy.
+    objects.swap(0, 1);
+    for (num, body) in objects {
+        at[num] = out.len();
+        out.extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    at[6] = out.len();
+    // Type, offset or object stream (4 bytes), generation or index (2 bytes).
+    let entry = |kind: u8, field: usize, index: u16| {
+        let mut e = vec![kind];
+        e.extend_from_slice(&u32::try_from(field).expect("small").to_be_bytes());
+        e.extend_from_slice(&index.to_be_bytes());
+        e
+    };
+    let free = entry(0, 0, 0);
+    let entries: Vec<u8> = [
+        entry(0, 0, 65535),
+        entry(2, 4, 0),
+        entry(2, 4, 1),
+        entry(1, at[3], 0),
+        entry(1, at[4], 0),
+        if script_apart {
+            entry(2, 7, 0)
+        } else {
+            entry(2, 4, 2)
+        },
+        entry(1, at[6], 0),
+        if script_apart {
+            entry(1, at[7], 0)
+        } else {
+            free.clone()
+        },
+        free,
+        entry(2, 3, 0),
+    ]
+    .concat();
+    out.extend_from_slice(b"6 0 obj\n");
+    out.extend_from_slice(&stream(
+        "/Type /XRef /Size 10 /W [1 4 2] /Root 1 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]",
+        &entries,
+    ));
+    out.extend_from_slice(format!("\nendobj\nstartxref\n{}\n%%EOF\n", at[6]).as_bytes());
+    out
+}
+
+/// Task r33-screen (issue 10): object streams were decoded in file order, each charged to
+/// the one decoded-bytes budget, so one named only for an object nothing uses, inflating
+/// to MAX_PDF_INFLATED_BYTES, left the object stream holding the catalog and its script
+/// undecoded: a budget warning without the alert, where a reader (which loads an object
+/// stream when it needs an object of it) runs the script and never inflates the decoy.
+/// The object streams holding what the catalog reaches are decoded first; the decoy
+/// still reaches the limit, which is said.
+#[test]
+fn a_decoy_object_stream_spending_the_decoded_bytes_hides_no_script() {
+    // qpdf reads the document and runs into the script, not into the decoy (kept small
+    // here: its size is not what qpdf is asked about).
+    let small = objects_behind_a_decoy_stream(16, false);
+    let check = Temp::new("decoy.pdf");
+    std::fs::write(&check.0, &small).expect("write");
+    let checked = Command::new("qpdf")
+        .arg("--check")
+        .arg(&check.0)
+        .output()
+        .expect("qpdf");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    live(&small, &["/JS (app.alert\\('behind the decoy'\\))"]);
+    assert_alert(&small, FindingKind::ActiveContent, "behind the decoy");
+
+    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES, false);
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.severity == Severity::Alert
+                && f.detail.contains("app.alert('behind the decoy')")),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().any(|f| f.kind == FindingKind::NotInspected
+            && f.detail.contains("bytes decoded by stream filters")),
+        "{findings:#?}"
+    );
+
+    // Where the decoy is needed before a stream holding the script (the catalog names
+    // it first), the budget does hide the script, as it would any other; the stream
+    // left unread is named, beside the budget.
+    let apart = objects_behind_a_decoy_stream(16, true);
+    live(&apart, &["/JS (app.alert\\('behind the decoy'\\))"]);
+    assert_alert(&apart, FindingKind::ActiveContent, "behind the decoy");
+    let pdf = objects_behind_a_decoy_stream(MAX_PDF_INFLATED_BYTES, true);
+    let script_stream = memchr::memmem::rfind(&pdf, b"7 0 obj").expect("stream 7");
+    let findings = inspect_pdf(&pdf).findings;
+    let cut = format!(
+        "1 PDF object stream(s) not read whole, a budget reached first (at offsets {script_stream})"
+    );
+    for words in ["bytes decoded by stream filters", cut.as_str()] {
+        assert!(
+            findings.iter().any(|f| f.kind == FindingKind::NotInspected
+                && f.severity == Severity::Warning
+                && f.detail.contains(words)),
+            "{words}: {findings:#?}"
+        );
+    }
 }

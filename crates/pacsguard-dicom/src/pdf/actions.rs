@@ -33,6 +33,16 @@ pub enum Found {
     },
 }
 
+/// What an action dictionary is, before a document's links are folded into one finding.
+enum Acts {
+    Found(Found),
+    /// A URI action to an ordinary target: a link a reader opens when clicked.
+    Link {
+        offset: usize,
+        target: Vec<u8>,
+    },
+}
+
 /// Collects actions and attachments from every object of `doc`.
 pub fn find(doc: &mut Document) -> Vec<Found> {
     let mut found = Vec::new();
@@ -46,6 +56,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
     // (file specifications × versions) entries, 3,000 of each (a 500 kB PDF) 680 MB and
     // 18 s (review r30-screen).
     let mut named_streams: HashMap<Obj, Vec<u8>> = HashMap::new();
+    let mut links: Vec<(usize, Vec<u8>)> = Vec::new();
     let shared: &Document = doc;
     for (i, object) in shared.objects.iter().enumerate() {
         let doc = shared;
@@ -57,10 +68,12 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             for (key, value) in dict {
                 match key.as_slice() {
                     b"S" => {
-                        if let Some(action) = doc.resolve(value).as_name()
-                            && let Some(f) = action_finding(doc, dict, action, offset)
-                        {
-                            found.push(f);
+                        if let Some(action) = doc.resolve(value).as_name() {
+                            match action_finding(doc, dict, action, offset) {
+                                Some(Acts::Found(f)) => found.push(f),
+                                Some(Acts::Link { offset, target }) => links.push((offset, target)),
+                                None => {}
+                            }
                         }
                     }
                     // `/OnInstantiate` of a 3D stream is JavaScript run when the 3D
@@ -108,6 +121,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             }
         }
     }
+    found.extend(links_finding(&links));
     // A script object named from many places is decoded once.
     let mut seen = std::collections::HashSet::new();
     scripts.retain(|(_, value)| !matches!(value, Obj::Ref(..)) || seen.insert(value.clone()));
@@ -164,8 +178,97 @@ fn walk(value: &Obj, depth: usize, visit: &mut impl FnMut(&Dict)) {
     }
 }
 
+/// The one finding for a document's links (URI actions to ordinary targets), if it has
+/// any: how many, and the first URI_TARGETS_NAMED distinct targets. A link is evidence (a
+/// report may send its reader to a phishing page) but says nothing more the fortieth time:
+/// a warning per link made an ordinary report with 16 links 16 warnings on every `check`,
+/// `watch` arrival and gateway record (task r33-screen). A link to a file share is not a
+/// link here but an alert of its own ([`uri_finding`]).
+fn links_finding(links: &[(usize, Vec<u8>)]) -> Option<Found> {
+    let (offset, first) = links.first()?;
+    let detail = if links.len() == 1 {
+        format!("PDF with a URI action (\"{}\")", quote(first))
+    } else {
+        let mut seen = HashSet::new();
+        let distinct: Vec<&[u8]> = links
+            .iter()
+            .map(|(_, target)| target.as_slice())
+            .filter(|target| seen.insert(*target))
+            .collect();
+        let named: Vec<String> = distinct
+            .iter()
+            .take(super::URI_TARGETS_NAMED)
+            .map(|target| format!("\"{}\"", quote(target)))
+            .collect();
+        let more = distinct.len().saturating_sub(named.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "PDF with {} URI actions (links a reader opens when clicked) to {} distinct targets: {}{more}",
+            links.len(),
+            distinct.len(),
+            named.join(", ")
+        )
+    };
+    Some(Found::Action {
+        kind: FindingKind::ActiveContent,
+        severity: Severity::Warning,
+        offset: *offset,
+        detail,
+    })
+}
+
+/// A URI action: a link, or, when clicking it reaches a file share, an alert.
+fn uri_finding(doc: &Document, dict: &Dict, offset: usize) -> Acts {
+    let target = match get(dict, b"URI").map(|v| doc.resolve(v)) {
+        Some(Obj::Str(s)) => text_string(s),
+        Some(Obj::Name(n)) => n.clone(),
+        _ => Vec::new(),
+    };
+    if !is_file_share(&target) {
+        return Acts::Link { offset, target };
+    }
+    Acts::Found(Found::Action {
+        kind: FindingKind::ActiveContent,
+        severity: Severity::Alert,
+        offset,
+        detail: format!(
+            "PDF with a URI action to a file share (\"{}\"): clicking it sends the user's credentials to that host",
+            quote(&target)
+        ),
+    })
+}
+
+/// Whether a URI reaches a file share, where Windows authenticates with the user's
+/// credentials (NTLM) before anything is shown: a UNC path (`\\host\share`, with `/` or
+/// `\` in any mix, and its WebDAV forms `\\host@SSL\DavWWWRoot`), `file:` naming another
+/// host (`file://host/share`, `file:////host/share`), and the `smb:` and `cifs:` schemes.
+/// `file:///C:/x` and `file://C:/x` are the reader's own disk.
+fn is_file_share(uri: &[u8]) -> bool {
+    let uri = String::from_utf8_lossy(uri).to_ascii_lowercase();
+    let uri = uri.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+    let separators = |s: &str| s.chars().take_while(|c| matches!(c, '/' | '\\')).count();
+    if separators(uri) >= 2 || uri.starts_with("smb:") || uri.starts_with("cifs:") {
+        return true;
+    }
+    let Some(rest) = uri.strip_prefix("file:") else {
+        return false;
+    };
+    match separators(rest) {
+        2 => {
+            let host = rest[2..].split(['/', '\\']).next().unwrap_or_default();
+            let drive = host.len() == 2 && host.ends_with([':', '|']);
+            !host.is_empty() && host != "localhost" && !drive
+        }
+        n => n >= 4,
+    }
+}
+
 /// The finding for an action dictionary of type `action`, if it is one that matters.
-fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> Option<Found> {
+fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> Option<Acts> {
     let target = |key: &[u8]| -> String {
         match get(dict, key).map(|v| doc.resolve(v)) {
             Some(Obj::Str(s)) => quote(s),
@@ -212,10 +315,7 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
             Severity::Alert,
             format!("a SubmitForm action (to \"{}\")", target(b"F")),
         ),
-        b"URI" => (
-            Severity::Warning,
-            format!("a URI action (\"{}\")", target(b"URI")),
-        ),
+        b"URI" => return Some(uri_finding(doc, dict, offset)),
         // Reported from its /JS, with the script quoted; one without /JS is reported too,
         // as a script a reader may still find where this parser did not.
         b"JavaScript" if get(dict, b"JS").is_some() => return None,
@@ -231,12 +331,12 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
         ),
         _ => return None,
     };
-    Some(Found::Action {
+    Some(Acts::Found(Found::Action {
         kind: FindingKind::ActiveContent,
         severity,
         offset,
         detail: format!("PDF with {what}"),
-    })
+    }))
 }
 
 /// A UNC path (`\\host\share`, `//host/share`) or a URL: reaching it leaks credentials.
@@ -474,9 +574,18 @@ fn script_in_other_versions(
 /// expat, which python3's XML parser is, reads either). The XFA packets are one XML
 /// document put together from several streams, so a UTF-16 packet may start at an odd
 /// offset of it: both alignments of both byte orders are read. The content, as UTF-8.
+///
+/// A `<` in any of these readings is the code unit 0x003C: the byte 0x3C beside a zero
+/// byte in the raw bytes. Without such a pair no UTF-16 reading holds a tag (a unit of
+/// other bytes is another character; a surrogate pair is one past U+FFFF), so the four
+/// are not made: a decoy of 64 MiB of zeros was widened four times over for nothing
+/// (task r33-screen).
 fn xfa_script_in_any_encoding(xml: &[u8]) -> Option<Vec<u8>> {
     if let Some(script) = xfa_script(xml) {
         return Some(script.to_vec());
+    }
+    if !may_hold_utf16_tag(xml) {
+        return None;
     }
     let utf16 = |from: usize, unit: fn([u8; 2]) -> u16| {
         let units: Vec<u16> = xml
@@ -496,6 +605,15 @@ fn xfa_script_in_any_encoding(xml: &[u8]) -> Option<Vec<u8>> {
             ]
         })
         .find_map(|text| xfa_script(&text).map(<[u8]>::to_vec))
+}
+
+/// Whether some UTF-16 reading of `xml` (either byte order, either alignment) may hold a
+/// `<`: only where the bytes `3C 00` or `00 3C` occur.
+fn may_hold_utf16_tag(xml: &[u8]) -> bool {
+    memchr::memchr_iter(b'<', xml).any(|at| {
+        at.checked_sub(1).and_then(|before| xml.get(before)) == Some(&0)
+            || xml.get(at + 1) == Some(&0)
+    })
 }
 
 /// The first `<script>` element of an XFA form (any namespace prefix), its content.
@@ -567,6 +685,18 @@ mod tests {
         ] {
             assert_eq!(xfa_script_in_any_encoding(&bytes), found, "{name}");
         }
+        // What no UTF-16 reading can make a tag of is not read as UTF-16: a `<` is a
+        // 0x3C byte beside a zero byte.
+        assert!(!may_hold_utf16_tag(&[0; 64]));
+        assert!(!may_hold_utf16_tag(b"<a<b"));
+        assert!(may_hold_utf16_tag(b"x<\0"));
+        assert!(may_hold_utf16_tag(b"\0<"));
+        for from in [0, 1] {
+            for wide in [le.as_slice(), be.as_slice()] {
+                let shifted = [&b"x"[..from], wide].concat();
+                assert!(may_hold_utf16_tag(&shifted));
+            }
+        }
         let empty = "<script/><scripts>no</scripts>";
         let empty: Vec<u8> = empty.encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(xfa_script_in_any_encoding(&empty), None);
@@ -578,5 +708,34 @@ mod tests {
         assert!(is_remote("\\\\host\\share"));
         assert!(is_remote("http://evil.example/x.pdf"));
         assert!(!is_remote("other.pdf"));
+    }
+
+    #[test]
+    fn file_shares_are_unc_paths_remote_file_urls_and_smb() {
+        for share in [
+            &b"\\\\host\\share"[..],
+            b"//host/share",
+            b"\\/host/share",
+            b" \\\\host@SSL\\DavWWWRoot\\x",
+            b"file://host/share/x.pdf",
+            b"FILE:////host/share",
+            b"file:\\\\host\\share",
+            b"smb://host/share",
+            b"cifs://host/share",
+        ] {
+            assert!(is_file_share(share), "{}", String::from_utf8_lossy(share));
+        }
+        for local in [
+            &b"https://example.org/"[..],
+            b"mailto:a@example.org",
+            b"file:///C:/reports/x.pdf",
+            b"file://C:/reports/x.pdf",
+            b"file://localhost/x.pdf",
+            b"file:report.pdf",
+            b"/reports/x.pdf",
+            b"",
+        ] {
+            assert!(!is_file_share(local), "{}", String::from_utf8_lossy(local));
+        }
     }
 }

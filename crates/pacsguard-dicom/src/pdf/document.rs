@@ -9,7 +9,7 @@
 //! string or stream is read, and undone for each object with its own number and
 //! generation.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::budget::{Budget, Limit, MAX_PDF_ENCRYPTION_VERSIONS, Work};
 use super::crypt::{self, Decryptor, Setup, StreamCrypt};
@@ -101,6 +101,9 @@ pub struct Document<'a> {
     /// Object streams named by type-2 cross-reference entries: a reader loads them by
     /// number, whatever their `/Type` says.
     object_streams: HashSet<u32>,
+    /// For each object a type-2 cross-reference entry names, the object streams said to
+    /// hold it: what a reader loads to read it.
+    held_in: HashMap<u32, Vec<u32>>,
     /// Answers already found to "the first `endstream` at or after p": found at -> the
     /// lowest p searched from (`bytes.len()` for none). No byte is searched twice, so
     /// recovering thousands of streams without a good `/Length` stays linear.
@@ -108,6 +111,9 @@ pub struct Document<'a> {
     /// Object streams whose data did not decode to the objects they declare (not for a
     /// budget, which is reported as such): the objects missing were not read.
     pub undecoded_object_streams: Vec<UndecodedObjectStream>,
+    /// Offsets of the object streams a budget kept from being read whole (or at all):
+    /// what they hold was not inspected, and is named as such.
+    pub object_streams_cut: Vec<usize>,
     pub budget: Budget,
 }
 
@@ -132,8 +138,10 @@ impl<'a> Document<'a> {
             other_encryption_versions: Vec::new(),
             trailers: Vec::new(),
             object_streams: HashSet::new(),
+            held_in: HashMap::new(),
             endstreams: BTreeMap::new(),
             undecoded_object_streams: Vec::new(),
+            object_streams_cut: Vec::new(),
             budget,
         };
         let mut parsed = HashSet::new();
@@ -445,7 +453,7 @@ impl<'a> Document<'a> {
         if entry == 0 {
             return;
         }
-        for record in data.chunks_exact(entry) {
+        for (record, num) in data.chunks_exact(entry).zip(first_numbers(dict)) {
             if !self.budget.xref_entry() {
                 return;
             }
@@ -467,6 +475,10 @@ impl<'a> Document<'a> {
                 && let Ok(stream) = u32::try_from(field(w0, w1))
             {
                 self.object_streams.insert(stream);
+                let holders = self.held_in.entry(num).or_default();
+                if !holders.contains(&stream) {
+                    holders.push(stream);
+                }
             }
         }
     }
@@ -599,13 +611,80 @@ impl<'a> Document<'a> {
                         || (object.generation == 0 && self.object_streams.contains(&object.num)))
             })
             .collect();
-        for i in streams {
-            let Some(dict) = self.objects[i].value.as_dict() else {
+        let (mut expanded, mut stopped) = self.expand_needed_object_streams(&streams);
+        for &i in &streams {
+            if stopped {
+                break;
+            }
+            if expanded.insert(i) {
+                stopped = !self.expand_object_stream(i);
+            }
+        }
+        if stopped {
+            let never_begun = streams.iter().filter(|i| !expanded.contains(i));
+            let offsets: Vec<usize> = never_begun.map(|&i| self.objects[i].offset).collect();
+            self.object_streams_cut.extend(offsets);
+        }
+    }
+
+    /// Expands, of `streams` (indexes of stream objects, in file order), those holding
+    /// what the catalog reaches, in the order a reader following references from the
+    /// trailers' `/Root` loads them (the cross-reference streams' type-2 entries say
+    /// which stream holds an object), each as soon as it is found needed, so that what it
+    /// holds is followed in turn; the caller expands the others after them, in file
+    /// order. In file order alone, an object stream named only for an object nothing
+    /// uses, inflating to MAX_PDF_INFLATED_BYTES, spent the decoded-bytes budget before
+    /// the one holding the catalog and its script (task r33-screen), where a reader never
+    /// inflates it. The indexes expanded (or begun), and whether the budget of objects
+    /// ran out.
+    fn expand_needed_object_streams(&mut self, streams: &[usize]) -> (HashSet<usize>, bool) {
+        let mut by_number: HashMap<u32, Vec<usize>> = HashMap::new();
+        for &i in streams {
+            by_number.entry(self.objects[i].num).or_default().push(i);
+        }
+        let mut expanded: HashSet<usize> = HashSet::new();
+        let mut seen: HashSet<(u32, u16)> = HashSet::new();
+        let mut wanted: VecDeque<(u32, u16)> = self
+            .trailers
+            .iter()
+            .filter_map(|trailer| match get(trailer, b"Root") {
+                Some(Obj::Ref(num, generation)) => Some((*num, *generation)),
+                _ => None,
+            })
+            .collect();
+        // Each object is followed once; the work is one walk of each object reached.
+        while let Some(key) = wanted.pop_front() {
+            if expanded.len() == streams.len() {
+                break;
+            }
+            if !seen.insert(key) {
                 continue;
+            }
+            let holders = self.held_in.get(&key.0).cloned().unwrap_or_default();
+            for holder in holders {
+                for &i in by_number.get(&holder).map_or(&[][..], Vec::as_slice) {
+                    if expanded.insert(i) && !self.expand_object_stream(i) {
+                        return (expanded, true);
+                    }
+                }
+            }
+            for &i in self.versions.get(&key).map_or(&[][..], Vec::as_slice) {
+                references(&self.objects[i].value, 0, &mut |to| wanted.push_back(to));
+            }
+        }
+        (expanded, false)
+    }
+
+    /// Parses the objects inside object stream `i` (an index of `objects`); false when
+    /// the budget of objects is spent and nothing more can be read.
+    fn expand_object_stream(&mut self, i: usize) -> bool {
+        {
+            let Some(dict) = self.objects[i].value.as_dict() else {
+                return true;
             };
             let int = |key: &[u8]| self.int_in(dict, key).and_then(|n| usize::try_from(n).ok());
             let (Some(count), Some(first)) = (int(b"N"), int(b"First")) else {
-                continue;
+                return true;
             };
             let offset = self.objects[i].offset;
             let data = self.decode_stream(i).unwrap_or_default();
@@ -629,10 +708,13 @@ impl<'a> Document<'a> {
                     declared: count,
                     found: entries.len(),
                 });
+            } else if entries.len() < count {
+                self.object_streams_cut.push(offset);
             }
             for (num, at) in entries {
                 if !self.budget.object() {
-                    return;
+                    self.object_streams_cut.push(offset);
+                    return false;
                 }
                 let body = first.saturating_add(at);
                 let left = self.budget.parsed_left();
@@ -657,6 +739,7 @@ impl<'a> Document<'a> {
                 }
             }
         }
+        true
     }
 
     /// Follows references (a few levels) to the value they name; `Null` if unknown.
@@ -1024,6 +1107,54 @@ fn header_before(bytes: &[u8], at: usize) -> Option<(u32, u16, usize)> {
 
 /// A cross-reference stream: typed `/XRef`, or shaped like one (a three-field `/W`), as
 /// mutool reads the stream `startxref` points at without looking at its `/Type`.
+/// The object numbers of a cross-reference stream's entries, in order: its `/Index`
+/// subsections (pairs of first number and count), else 0 to `/Size`. Past the
+/// subsections named, none.
+fn first_numbers(dict: &Dict) -> impl Iterator<Item = u32> + '_ {
+    let pairs: Vec<(u32, u32)> = match get(dict, b"Index") {
+        Some(Obj::Array(items)) => items
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let first = u32::try_from(pair[0].as_int()?).ok()?;
+                let count = u32::try_from(pair[1].as_int()?).ok()?;
+                Some((first, count))
+            })
+            .collect(),
+        _ => {
+            let size = get(dict, b"Size")
+                .and_then(Obj::as_int)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0);
+            vec![(0, size)]
+        }
+    };
+    pairs
+        .into_iter()
+        .flat_map(|(first, count)| (0..count).map_while(move |k| first.checked_add(k)))
+}
+
+/// Calls `found` with the number and generation of every reference in `value`, within the nesting the
+/// lexer allowed.
+fn references(value: &Obj, depth: usize, found: &mut impl FnMut((u32, u16))) {
+    if depth > super::budget::MAX_PDF_NESTING_DEPTH {
+        return;
+    }
+    match value {
+        Obj::Ref(num, generation) => found((*num, *generation)),
+        Obj::Dict(dict) => {
+            for (_, item) in dict {
+                references(item, depth + 1, found);
+            }
+        }
+        Obj::Array(items) => {
+            for item in items {
+                references(item, depth + 1, found);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn is_xref_stream(value: &Obj) -> bool {
     type_is(value, b"XRef")
         || value.as_dict().is_some_and(|d| {

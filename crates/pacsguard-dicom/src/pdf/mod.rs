@@ -29,7 +29,7 @@ use crate::format::{self, Format};
 use actions::Found;
 pub use budget::Work;
 use budget::{Budget, Limit};
-use document::{Document, Encryption};
+use document::{Document, Encryption, UndecodedObjectStream};
 
 pub use budget::{
     MAX_PDF_ATTACHMENT_DEPTH, MAX_PDF_ENCRYPTION_VERSIONS, MAX_PDF_FILTERS, MAX_PDF_INFLATED_BYTES,
@@ -40,6 +40,13 @@ pub use budget::{
 /// Findings kept per document (a crafted file can hold thousands of actions); the rest
 /// are counted in one last finding.
 pub const MAX_PDF_FINDINGS: usize = 16;
+
+/// Distinct targets named in the one warning that says a document's URI actions.
+pub const URI_TARGETS_NAMED: usize = 3;
+
+/// Offsets named in the one warning that says a document's object streams that did not
+/// decode.
+const UNDECODED_STREAMS_NAMED: usize = 3;
 
 /// One thing a PDF does or carries, or a part of it that could not be inspected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,17 +124,14 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
     // decode here: said, never passed over (qpdf warns of such a stream too). A document
     // that could not be decrypted is said to be so above, its streams with it.
     let decrypted = matches!(doc.encryption, Encryption::None | Encryption::Open);
-    for stream in doc.undecoded_object_streams.iter().filter(|_| decrypted) {
-        report.findings.push(not_inspected(
-            stream.offset,
-            format!(
-                "PDF object stream at offset {} could not be decoded: {} of the {} objects it declares were not inspected",
-                stream.offset,
-                stream.declared - stream.found,
-                stream.declared
-            ),
-        ));
+    if decrypted {
+        report
+            .findings
+            .extend(undecoded_object_streams(&doc.undecoded_object_streams));
     }
+    report
+        .findings
+        .extend(object_streams_cut(&doc.object_streams_cut));
     read_actions_and_attachments(&mut doc, depth, &mut report);
     let budget = read_other_readings(pdf, doc, depth, &mut report);
     for limit in budget.reached().to_vec() {
@@ -143,6 +147,65 @@ fn inspect_within(pdf: &[u8], budget: Budget, depth: usize) -> (Report, Budget) 
     dedupe_and_cap(&mut report.findings);
     report.work = budget.work;
     (report, budget)
+}
+
+/// The one warning for the object streams of a document that did not decode: how many,
+/// the objects they hide, and where the first UNDECODED_STREAMS_NAMED are. A warning per
+/// stream said the same again for each (a damaged document of 1,600 objects filled
+/// MAX_PDF_FINDINGS; task r33-screen).
+fn undecoded_object_streams(streams: &[UndecodedObjectStream]) -> Option<PdfFinding> {
+    let first = streams.first()?;
+    let hidden: usize = streams.iter().map(|s| s.declared - s.found).sum();
+    let declared: usize = streams.iter().map(|s| s.declared).sum();
+    let detail = if streams.len() == 1 {
+        format!(
+            "PDF object stream at offset {} could not be decoded: {hidden} of the {declared} objects it declares were not inspected",
+            first.offset
+        )
+    } else {
+        let offsets: Vec<String> = streams
+            .iter()
+            .take(UNDECODED_STREAMS_NAMED)
+            .map(|s| s.offset.to_string())
+            .collect();
+        let more = streams.len().saturating_sub(offsets.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} PDF object streams could not be decoded (at offsets {}{more}): {hidden} of the {declared} objects they declare were not inspected",
+            streams.len(),
+            offsets.join(", ")
+        )
+    };
+    Some(not_inspected(first.offset, detail))
+}
+
+/// The one warning naming the object streams a budget kept from being read whole: the
+/// budget's own warning says which limit, this what it left unread.
+fn object_streams_cut(offsets: &[usize]) -> Option<PdfFinding> {
+    let first = *offsets.first()?;
+    let named: Vec<String> = offsets
+        .iter()
+        .take(UNDECODED_STREAMS_NAMED)
+        .map(usize::to_string)
+        .collect();
+    let more = offsets.len().saturating_sub(named.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(not_inspected(
+        first,
+        format!(
+            "{} PDF object stream(s) not read whole, a budget reached first (at offsets {}{more}): the objects in them were not inspected",
+            offsets.len(),
+            named.join(", ")
+        ),
+    ))
 }
 
 /// What `doc` does and carries, into `report`: its actions, and its attachments screened.
