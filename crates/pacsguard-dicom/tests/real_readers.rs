@@ -1407,6 +1407,24 @@ fn command_substitutions_in_assignments_and_arguments_are_commands() {
 /// Runs `program args` with `input` as its standard input in a fresh directory holding
 /// `files` (name, content, executable), and says whether `RAN` was written there.
 fn runs_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8])]) -> bool {
+    // vim -es under a loaded clean-clone CI (load 11-27) was seen three times not to run a
+    // shell escape it runs every time otherwise (sessions 32 and 33; 0 failures in 300
+    // runs of the same file by hand): a precondition on the real program, not on
+    // PacsGuard. Its runs are tried again; a case that never runs still fails, and a case
+    // that must not run is unaffected (it never creates `RAN`).
+    let attempts = if matches!(program, "vim" | "ex") {
+        VIM_ATTEMPTS
+    } else {
+        1
+    };
+    (0..attempts).any(|_| runs_once_in_dir(program, args, input, files))
+}
+
+/// How many times a vim (or ex) case is run before it is taken as not running (see
+/// [`runs_in_dir`]).
+const VIM_ATTEMPTS: usize = 3;
+
+fn runs_once_in_dir(program: &str, args: &[&str], input: &[u8], files: &[(&str, &[u8])]) -> bool {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new();
