@@ -342,7 +342,9 @@ impl StoreError {
     pub fn is_permanent(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
-            StoreError::PostgresTarget { .. } => true,
+            // A move of the records that failed for a reason trying again will not
+            // change (a table in its way): the administrator's to fix, by name.
+            StoreError::PostgresTarget { .. } | StoreError::PostgresMigration { .. } => true,
             StoreError::Postgres { source, .. } => match source.code() {
                 Some(code) => [
                     SqlState::INVALID_PASSWORD,

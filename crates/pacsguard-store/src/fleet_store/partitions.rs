@@ -159,15 +159,25 @@ pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure
             Ok(None)
         }
         Some(_) => migrate(tx).map(Some).map_err(|failure| match failure {
-            // Said as the move's failure, with the server's reason.
-            Failure::Pg(e) => Failure::Migration(
-                e.as_db_error()
-                    .map(|db| db.message().to_string())
-                    .unwrap_or_else(|| e.to_string()),
-            ),
+            // Said as the move's failure, with the server's reason: one that trying
+            // again will not change (a table in the way); a wait, a cancel or a lost
+            // connection stays what it is, for a later try.
+            Failure::Pg(e) => match e.as_db_error() {
+                Some(db) if !transient(db.code()) => Failure::Migration(db.message().to_string()),
+                _ => Failure::Pg(e),
+            },
             other => other,
         }),
     }
+}
+
+/// Whether an error of the server may pass if the move is tried again: a lock wait or
+/// statement ended by a timeout, a conflict with another transaction, the server
+/// shutting down or its connection lost (SQLSTATE classes 40, 57 and 08).
+fn transient(code: &tokio_postgres::error::SqlState) -> bool {
+    use tokio_postgres::error::SqlState;
+    *code == SqlState::LOCK_NOT_AVAILABLE
+        || ["40", "57", "08"].iter().any(|class| code.code().starts_with(class))
 }
 
 /// Moves an unpartitioned `fleet_records` (a version before this one) into the
