@@ -89,26 +89,57 @@ sql "VACUUM ANALYZE" 2>/dev/null
 info "fleet_records: $(sql "SELECT count(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('fleet_records'))
                               FROM fleet_records")"
 
-cat >"$work/read.sql" <<EOF
-\set host random(1, $hosts)
-\set seq random(0, $((per - 100)))
-SELECT seq, line FROM fleet_records WHERE host = :host AND seq >= :seq AND seq < :seq + 100 ORDER BY seq;
-EOF
-cat >"$work/write.sql" <<EOF
+# Reads as the console makes them. The version before: one statement. This one: the
+# host's receipt floor first, then the read bounded by it (the least bigint, nothing pruned,
+# when the read begins before the floor). *newest*: 50 of a host's newest records (a
+# batch sent again, the backlog no checkpoint signed yet: the report path's reads);
+# *anywhere*: 50 records at a random place (a host sending again from far back).
+for phase in before after; do
+    for where in newest anywhere; do
+        if [[ $where == newest ]]; then
+            range="random($((per - 100)), $((per - 50)))"
+        else
+            range="random(0, $((per - 50)))"
+        fi
+        {
+            echo "\\set host random(1, $hosts)"
+            echo "\\set seq $range"
+            if [[ $phase == before ]]; then
+                echo "SELECT seq, line FROM fleet_records WHERE host = :host AND seq >= :seq AND seq < :seq + 50 ORDER BY seq;"
+            else
+                echo "SELECT COALESCE((SELECT floor_received FROM fleet_hosts WHERE id = :host AND floor_size <= :seq), -9223372036854775807) AS floor \\gset"
+                echo "SELECT seq, line FROM fleet_records WHERE host = :host AND seq >= :seq AND seq < :seq + 50 AND received >= :floor ORDER BY seq;"
+            fi
+        } >"$work/$where-$phase.sql"
+    done
+done
+# The version before wrote no receipt time; this one writes the console's clock.
+for phase in before after; do
+    received=""
+    value=""
+    if [[ $phase == after ]]; then
+        received=", received"
+        value=", extract(epoch FROM now())::bigint"
+    fi
+    cat >"$work/write-$phase.sql" <<EOF
 \set host random(1, $hosts)
 \set seq random($((per + 1000)), 2000000000)
-INSERT INTO fleet_records (host, seq, line) SELECT :host, s, convert_to(repeat('y', $line_bytes), 'UTF8')
+INSERT INTO fleet_records (host, seq, line$received)
+    SELECT :host, s, convert_to(repeat('y', $line_bytes), 'UTF8')$value
     FROM generate_series(:seq, :seq + 99) AS s ON CONFLICT DO NOTHING;
 EOF
+done
 echo "SELECT 1;" >"$work/anchor.sql"
 
 # measure PHASE: each statement's p50 / p99 in ms, as pgbench logged them.
 measure() {
     local phase=$1 what
-    for what in anchor read write; do
+    for what in anchor newest anywhere write; do
         rm -f "$work/log/$what-$phase".*
+        local script=$work/$what-$phase.sql
+        [[ $what == anchor ]] && script=$work/anchor.sql
         pgbench -n -h "$work/pg/socket" -p 5432 -U postgres -c 1 -T "$seconds" \
-            -f "$work/$what.sql" -l --log-prefix="$work/log/$what-$phase" postgres >/dev/null 2>&1 ||
+            -f "$script" -l --log-prefix="$work/log/$what-$phase" postgres >/dev/null 2>&1 ||
             die "pgbench $what ($phase) failed"
         cat "$work/log/$what-$phase".* | awk '{print $3}' | sort -n >"$work/log/$what-$phase.sorted"
         python3 - "$work/log/$what-$phase.sorted" "$phase" "$what" <<'PY' >>"$work/results.txt"
@@ -136,6 +167,11 @@ kind=$(sql "SELECT relkind FROM pg_class WHERE relname = 'fleet_records'")
 parts=$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'fleet_records'::regclass")
 info "moved in $moved_s s: $counted_before rows before, $counted_after after; relkind $kind, $parts partitions"
 [[ $counted_before == "$counted_after" && $kind == p ]] || die "the move lost rows or did not partition"
+# Each host's receipt floor as this version keeps it once it stored a batch: at the
+# sequence number 100 before the newest, dated by the checkpoint formula above (a
+# bound every record from there on was received at or after).
+sql "UPDATE fleet_hosts SET floor_size = $per - 100,
+         floor_received = $start + ($span::numeric * ($per - 100) / $per)::bigint - 1"
 sql "VACUUM ANALYZE" 2>/dev/null
 log "after: partitioned by month"
 measure after
@@ -147,7 +183,7 @@ rows = [l.split() for l in open(sys.argv[1])]
 r = {(ph, w): (int(n), float(a), float(b)) for ph, w, n, a, b in rows}
 print(f"| statement ({int(sys.argv[2]):,} records) | before p50 / p99 | before ÷ anchor | after ({sys.argv[4]} partitions) p50 / p99 | after ÷ anchor | after ÷ before (p50) |")
 print("|---|---|---:|---|---:|---:|")
-for w in ["anchor", "read", "write"]:
+for w in ["anchor", "newest", "anywhere", "write"]:
     b, a = r[("before", w)], r[("after", w)]
     print(f"| {w} | {b[1]:.3f} / {b[2]:.3f} ms ({b[0]:,}) | {b[1] / r[('before', 'anchor')][1]:.1f} | "
           f"{a[1]:.3f} / {a[2]:.3f} ms ({a[0]:,}) | {a[1] / r[('after', 'anchor')][1]:.1f} | {a[1] / b[1]:.2f} |")

@@ -342,3 +342,65 @@ fn the_consoles_queries_of_records_use_each_months_index_and_a_time_range_prunes
         assert!(!plan.contains(other), "{other} pruned: {plan}");
     }
 }
+
+/// The connection string of `server` with every statement's plan written to its log
+/// (`auto_explain`), to see what the store's own statements read.
+fn explained(server: &PgServer) -> String {
+    format!(
+        "{} options='-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0'",
+        server.connection_string()
+    )
+}
+
+#[test]
+fn the_report_paths_read_of_a_hosts_newest_records_reads_their_months_only() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(explained(&server));
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), "dx-5");
+    store(db.as_mut(), host, "dx-5", 0, 3, OCT_FIFTH);
+    store(db.as_mut(), host, "dx-5", 3, 6, NOV_LAST);
+    store(db.as_mut(), host, "dx-5", 6, 9, DEC_FIRST);
+    store(db.as_mut(), host, "dx-5", 9, 12, JAN_MID);
+    let seen = server.log().len();
+    let newest = db.host_records_between(host, 9, 12).expect("store");
+    assert_eq!(
+        newest,
+        (9..12).map(|s| (s, line("dx-5", s))).collect::<Vec<_>>()
+    );
+    let log = server.log();
+    let plans = &log[seen..];
+    assert!(plans.contains("fleet_records_2027m01"), "{plans}");
+    for older in [
+        "fleet_records_2026m10",
+        "fleet_records_2026m11",
+        "fleet_records_2026m12",
+    ] {
+        assert!(!plans.contains(older), "{older} read: {plans}");
+    }
+    // Read from further back, every month that may hold them is read.
+    assert_eq!(
+        db.host_records_between(host, 2, 12).expect("store").len(),
+        10
+    );
+}
+
+/// A console whose clock went back (a step of NTP, a restored VM) stores records
+/// received "before" those it holds: a read from the newer ones' start finds them all.
+#[test]
+fn records_received_after_the_clock_went_back_are_read_all_the_same() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), "cr-6");
+    store(db.as_mut(), host, "cr-6", 0, 3, JAN_MID);
+    store(db.as_mut(), host, "cr-6", 3, 6, DEC_FIRST);
+    store(db.as_mut(), host, "cr-6", 6, 8, OCT_FIFTH);
+    for from in 0..8 {
+        assert_eq!(
+            db.host_records_between(host, from, 8).expect("store"),
+            (from..8).map(|s| (s, line("cr-6", s))).collect::<Vec<_>>(),
+            "from {from}"
+        );
+    }
+}

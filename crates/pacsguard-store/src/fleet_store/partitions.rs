@@ -37,16 +37,30 @@ pub const PARTITION_MONTHS_AHEAD: i32 = 2;
 /// opens the store after an upgrade; longer than a report's deadlines by design.
 pub const PG_MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
 
+/// How far a host's receipt floor lags at most behind its newest batch: the floor
+/// (`fleet_hosts.floor_size`, `floor_received`: every record of the host from that
+/// sequence number on was received at or after that time) moves up to a batch once it
+/// is this much older. The console reads a host's records by sequence number, mostly
+/// its newest (a batch sent again, the backlog no checkpoint signed yet); from the floor
+/// on it names their months, which PostgreSQL then reads alone.
+pub const RECEIPT_FLOOR_STEP: Duration = Duration::from_secs(24 * 3600);
+
+/// [`RECEIPT_FLOOR_STEP`] in seconds, as the statements take it.
+pub(super) fn floor_step() -> i64 {
+    i64::try_from(RECEIPT_FLOOR_STEP.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// What takes the rows no month holds.
 pub const DEFAULT_PARTITION: &str = "fleet_records_default";
 
-/// The partitioned table and its safety net. `received` defaults to the server's clock
-/// for a console of a version before that writes no time (a rolling upgrade).
+/// The partitioned table and its safety net. `received` has no default: a console of
+/// a version before (a rolling upgrade) cannot store records without it, and fails
+/// loudly (the host sends them again) rather than write one no receipt floor counts.
 const RECORDS_TABLE: &str = "CREATE TABLE fleet_records (
     host BIGINT NOT NULL,
     seq BIGINT NOT NULL,
     line BYTEA NOT NULL,
-    received BIGINT NOT NULL DEFAULT (extract(epoch FROM statement_timestamp()))::bigint,
+    received BIGINT NOT NULL,
     PRIMARY KEY (host, seq, received)
 ) PARTITION BY RANGE (received);
 CREATE TABLE fleet_records_default PARTITION OF fleet_records DEFAULT;";
@@ -177,7 +191,9 @@ pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure
 fn transient(code: &tokio_postgres::error::SqlState) -> bool {
     use tokio_postgres::error::SqlState;
     *code == SqlState::LOCK_NOT_AVAILABLE
-        || ["40", "57", "08"].iter().any(|class| code.code().starts_with(class))
+        || ["40", "57", "08"]
+            .iter()
+            .any(|class| code.code().starts_with(class))
 }
 
 /// Moves an unpartitioned `fleet_records` (a version before this one) into the

@@ -72,6 +72,8 @@ ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_by TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_reason TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_at BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_digest TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_size BIGINT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_received BIGINT;
 CREATE TABLE IF NOT EXISTS fleet_checkpoints (
     host BIGINT NOT NULL,
     size BIGINT NOT NULL,
@@ -126,6 +128,19 @@ CREATE TABLE IF NOT EXISTS fleet_consoles (
 );
 "#;
 
+/// How a stored batch moves its host's receipt floor (`$2`: the batch's first sequence
+/// number, `$10`: its receipt, `$11`: [`partitions::RECEIPT_FLOOR_STEP`] in seconds),
+/// keeping true that every record of the host from `floor_size` on was received at or
+/// after `floor_received`: moved up to the batch when the floor is a step older (no
+/// record from the batch's first on exists before it: the size moves only here, from
+/// that number), else lowered to the batch's receipt if the clock went back. Every SET
+/// expression reads the row as it was.
+const FLOOR_MOVED: &str = "floor_size = CASE WHEN floor_received IS NULL \
+     OR $10::bigint::numeric - floor_received >= $11::bigint THEN $2 ELSE floor_size END, \
+     floor_received = CASE WHEN floor_received IS NULL \
+     OR $10::bigint::numeric - floor_received >= $11::bigint THEN $10 \
+     ELSE LEAST(floor_received, $10) END";
+
 /// Every column [`SCHEMA`] adds to a table made before it (`ADD COLUMN IF NOT EXISTS`;
 /// `fleet_records.received` by the move into the partitioned table, `partitions.rs`): a
 /// connection finding them all, and [`SCHEMA_OBJECTS`], runs nothing.
@@ -144,6 +159,8 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_hosts", "ack_reason"),
     ("fleet_hosts", "ack_at"),
     ("fleet_hosts", "ack_digest"),
+    ("fleet_hosts", "floor_size"),
+    ("fleet_hosts", "floor_received"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -893,12 +910,16 @@ impl FleetStore for PgFleet {
         }
         let pg = self.pg();
         let mut tx = self.conn()?.transaction().map_err(pg.e())?;
+        // The host's receipt floor moves with it (see [`partitions::RECEIPT_FLOOR_STEP`]).
         let moved = tx
             .execute(
-                "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = COALESCE($7, last_contact), \
-                 trail_grew = COALESCE($8, trail_grew), trail_promise = COALESCE($9, trail_promise) \
-                 WHERE id = $1 AND size = $2 AND revoked IS NULL",
+                &format!(
+                    "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
+                     last_contact = COALESCE($7, last_contact), \
+                     trail_grew = COALESCE($8, trail_grew), trail_promise = COALESCE($9, trail_promise), \
+                     {FLOOR_MOVED} \
+                     WHERE id = $1 AND size = $2 AND revoked IS NULL"
+                ),
                 &[
                     &host,
                     &to_i64(batch.from_size),
@@ -909,6 +930,8 @@ impl FleetStore for PgFleet {
                     &batch.contact.then_some(batch.now),
                     &batch.trail_grew.map(|(at, _)| at),
                     &batch.trail_grew.map(|(_, promise)| to_i64(promise)),
+                    &batch.now,
+                    &partitions::floor_step(),
                 ],
             )
             .map_err(pg.e())?;
@@ -992,7 +1015,7 @@ impl FleetStore for PgFleet {
         }
         tx.execute(
             "UPDATE fleet_hosts SET size = 0, peaks = '\\x'::bytea, checkpoint = NULL, \
-             trail_key = NULL, \
+             trail_key = NULL, floor_size = NULL, floor_received = NULL, \
              detail = 'its witness state moved to the host enrolled anew under its name' \
              WHERE id = $1",
             &[&from],
@@ -1009,11 +1032,31 @@ impl FleetStore for PgFleet {
         to: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let pg = self.pg();
-        let rows = self.query(
-            "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
-             ORDER BY seq",
-            &[&host, &to_i64(from), &to_i64(to)],
-        )?;
+        // Read from the months that may hold them only (the host's receipt floor, when
+        // `from` is past it): a bound the planner prunes by, as it cannot by sequence
+        // numbers. Two statements, not one: a bound known only while the statement runs
+        // leaves every month planned.
+        let floor: Option<i64> = self
+            .query_opt(
+                "SELECT floor_received FROM fleet_hosts WHERE id = $1 AND floor_size <= $2",
+                &[&host, &to_i64(from)],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(pg.e())?
+            .flatten();
+        let rows = match floor {
+            Some(floor) => self.query(
+                "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
+                 AND received >= $4 ORDER BY seq",
+                &[&host, &to_i64(from), &to_i64(to), &floor],
+            )?,
+            None => self.query(
+                "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
+                 ORDER BY seq",
+                &[&host, &to_i64(from), &to_i64(to)],
+            )?,
+        };
         records(&rows).map_err(pg.e())
     }
 
