@@ -404,3 +404,47 @@ fn records_received_after_the_clock_went_back_are_read_all_the_same() {
         );
     }
 }
+
+/// Consoles starting at once on a store of the version before (an upgrade of several):
+/// one moves the records, the others find them moved; and writers at a month nobody
+/// made yet make it once, every record in it.
+#[test]
+fn consoles_at_once_move_the_records_once_and_make_a_new_month_once() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let (hosts, before) = previous_store(&server, &at);
+    /// 2031-01-10T00:00:00Z: a month no connection makes ahead.
+    const LATER: i64 = 1_925_769_600;
+    let writers: Vec<_> = hosts
+        .iter()
+        .zip(&before)
+        .map(|(host, read)| {
+            let (at, host, size) = (at.clone(), *host, read.len() as u64);
+            std::thread::spawn(move || {
+                let mut db = open(&at);
+                let name = if size == 6 { "pacs-a" } else { "pacs-b" };
+                store(db.as_mut(), host, name, size, size + 2, LATER);
+                db.host_records(host).expect("store").len()
+            })
+        })
+        .collect();
+    let held: Vec<usize> = writers
+        .into_iter()
+        .map(|w| w.join().expect("a console"))
+        .collect();
+    assert_eq!(held, vec![8, 6]);
+    assert_eq!(
+        server
+            .psql(
+                "SELECT count(*) FROM fleet_records_2031m01; \
+                 SELECT count(*) FROM pg_inherits WHERE inhrelid = 'fleet_records_2031m01'::regclass"
+            )
+            .lines()
+            .collect::<Vec<_>>(),
+        vec!["4", "1"]
+    );
+    assert_eq!(
+        server.psql("SELECT count(*) FROM fleet_records").trim(),
+        "14"
+    );
+}
