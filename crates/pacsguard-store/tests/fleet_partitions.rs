@@ -448,3 +448,34 @@ fn consoles_at_once_move_the_records_once_and_make_a_new_month_once() {
         "14"
     );
 }
+
+/// A month is attached while another connection's batch is in flight (its transaction
+/// open, its records inserted): `ATTACH PARTITION` does not wait for reports' inserts,
+/// so the new month is made, not left to the default.
+#[test]
+fn a_month_is_made_while_another_report_is_being_stored() {
+    let server = PgServer::start();
+    let target = server.connection_string();
+    let at = FleetStoreAt::Postgres(target.clone());
+    let mut db = open(&at);
+    let a = enrol(db.as_mut(), "ct-a");
+    let b = enrol(db.as_mut(), "ct-b");
+    store(db.as_mut(), a, "ct-a", 0, 1, DEC_FIRST);
+    let mut racer = postgres::Client::connect(&target, postgres::NoTls).expect("connect");
+    let mut tx = racer.transaction().expect("begin");
+    tx.execute(
+        "INSERT INTO fleet_records (host, seq, line, received) VALUES ($1, 1, 'x', $2)",
+        &[&a, &DEC_FIRST],
+    )
+    .expect("a report's insert, not committed");
+    // 2031-01-10: a month nobody made.
+    store(db.as_mut(), b, "ct-b", 0, 1, 1_925_769_600);
+    tx.rollback().expect("rollback");
+    assert_eq!(
+        where_each(&server),
+        vec![
+            (0, "fleet_records_2026m12".to_string()),
+            (0, "fleet_records_2031m01".to_string()),
+        ]
+    );
+}
