@@ -169,6 +169,12 @@ pub enum StoreError {
     /// The client itself could not run (its runtime could not be started).
     #[error("[console] fleet_store (PostgreSQL {target}): {reason}")]
     PostgresClient { target: String, reason: String },
+    /// The hosts' records of a version before could not be moved into the table
+    /// partitioned by month: the move was rolled back, the old table left as it was.
+    #[error(
+        "[console] fleet_store (PostgreSQL {target}): the hosts' records could not be moved into the table partitioned by month ({reason}); the move was rolled back and fleet_records left as it was"
+    )]
+    PostgresMigration { target: String, reason: String },
     /// A connection string that cannot be taken as it is (never shown: it may hold a
     /// password).
     #[error("[console] fleet_store: {reason}")]
@@ -336,7 +342,9 @@ impl StoreError {
     pub fn is_permanent(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
-            StoreError::PostgresTarget { .. } => true,
+            // A move of the records that failed for a reason trying again will not
+            // change (a table in its way): the administrator's to fix, by name.
+            StoreError::PostgresTarget { .. } | StoreError::PostgresMigration { .. } => true,
             StoreError::Postgres { source, .. } => match source.code() {
                 Some(code) => [
                     SqlState::INVALID_PASSWORD,

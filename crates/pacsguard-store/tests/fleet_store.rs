@@ -1083,8 +1083,8 @@ fn a_batch_committing_during_a_carry_over_goes_over_with_its_frontier() {
     )
     .expect("update");
     tx.execute(
-        "INSERT INTO fleet_records (host, seq, line) \
-         SELECT $1, s, '\\x62'::bytea FROM generate_series(10, 19) AS s",
+        "INSERT INTO fleet_records (host, seq, line, received) \
+         SELECT $1, s, '\\x62'::bytea, 300 FROM generate_series(10, 19) AS s",
         &[&old],
     )
     .expect("insert");

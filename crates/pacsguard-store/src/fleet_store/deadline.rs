@@ -87,6 +87,9 @@ pub(super) enum Failure {
     },
     /// The client's runtime could not be made (out of threads or descriptors).
     Runtime(std::io::Error),
+    /// The move of the records into the partitioned table did not keep every row: it
+    /// was rolled back (see `partitions.rs`).
+    Migration(String),
 }
 
 impl From<tokio_postgres::Error> for Failure {
@@ -185,7 +188,7 @@ fn within<T>(
 }
 
 /// The limit a deadline comes from, for the message: its length and its name.
-type Limit = (Duration, &'static str);
+pub(super) type Limit = (Duration, &'static str);
 const CALL_LIMIT: Limit = (PG_CALL_DEADLINE, "PG_CALL_DEADLINE");
 const REQUEST_LIMIT: Limit = (FLEET_REQUEST_BUDGET, "FLEET_REQUEST_BUDGET");
 
@@ -265,6 +268,12 @@ impl Conn {
         self.deadline = earlier(PG_CALL_DEADLINE, CALL_LIMIT, until);
     }
 
+    /// As [`Conn::begin_call`] for a call allowed `limit` (its length and name) instead
+    /// of [`PG_CALL_DEADLINE`]: the schema's migration at a console's start.
+    pub(super) fn begin_long_call(&mut self, limit: Limit, until: Option<Instant>) {
+        self.deadline = earlier(limit.0, limit, until);
+    }
+
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Failure> {
         within(
             &self.driver,
@@ -338,6 +347,15 @@ impl Tx<'_> {
             self.deadline,
             self.broken,
             self.tx.execute(sql, params),
+        )
+    }
+
+    pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Failure> {
+        within(
+            self.driver,
+            self.deadline,
+            self.broken,
+            self.tx.query(sql, params),
         )
     }
 

@@ -22,12 +22,16 @@ use crate::console::{
 use crate::sqlite::StoreError;
 
 mod deadline;
+mod partitions;
 mod pool;
 mod postgres;
 pub use self::deadline::{
     FLEET_REQUEST_BUDGET, PG_CALL_DEADLINE, PG_CONNECT_TIMEOUT, PG_IDLE_IN_TRANSACTION_TIMEOUT,
     PG_KEEPALIVE_IDLE, PG_KEEPALIVE_INTERVAL, PG_KEEPALIVE_RETRIES, PG_LOCK_TIMEOUT,
     PG_MIN_STATEMENT_TIME, PG_STATEMENT_TIMEOUT, PG_TCP_USER_TIMEOUT,
+};
+pub use self::partitions::{
+    DEFAULT_PARTITION, PARTITION_MONTHS_AHEAD, PG_MIGRATION_DEADLINE, RECEIPT_FLOOR_STEP,
 };
 pub use self::pool::{FleetPool, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
 pub use self::postgres::PgFleet;

@@ -17,6 +17,7 @@
 //! every call has a deadline): call it from a plain thread or `spawn_blocking`, never
 //! from a thread that drives async tasks.
 
+use std::io::Write as _;
 use std::str::FromStr as _;
 
 use tokio_postgres::Row;
@@ -30,6 +31,7 @@ use crate::console::{
 use crate::sqlite::StoreError;
 
 use super::deadline::{Conn, Failure, Tx, with_limits};
+use super::partitions::{self, DEFAULT_PARTITION, PG_MIGRATION_DEADLINE};
 use super::{FleetSetting, FleetStore, HOST_FOUR_EYES};
 
 /// Serializes the creation of the tables by consoles starting at once (PostgreSQL's
@@ -70,12 +72,8 @@ ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_by TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_reason TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_at BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_digest TEXT;
-CREATE TABLE IF NOT EXISTS fleet_records (
-    host BIGINT NOT NULL,
-    seq BIGINT NOT NULL,
-    line BYTEA NOT NULL,
-    PRIMARY KEY (host, seq)
-);
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_size BIGINT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_received BIGINT;
 CREATE TABLE IF NOT EXISTS fleet_checkpoints (
     host BIGINT NOT NULL,
     size BIGINT NOT NULL,
@@ -130,9 +128,24 @@ CREATE TABLE IF NOT EXISTS fleet_consoles (
 );
 "#;
 
-/// Every column [`SCHEMA`] adds to a table made before it (`ADD COLUMN IF NOT EXISTS`):
-/// a connection finding them all, and [`SCHEMA_OBJECTS`], runs nothing.
+/// How a stored batch moves its host's receipt floor (`$2`: the batch's first sequence
+/// number, `$10`: its receipt, `$11`: [`partitions::RECEIPT_FLOOR_STEP`] in seconds),
+/// keeping true that every record of the host from `floor_size` on was received at or
+/// after `floor_received`: moved up to the batch when the floor is a step older (no
+/// record from the batch's first on exists before it: the size moves only here, from
+/// that number), else lowered to the batch's receipt if the clock went back. Every SET
+/// expression reads the row as it was.
+const FLOOR_MOVED: &str = "floor_size = CASE WHEN floor_received IS NULL \
+     OR $10::bigint::numeric - floor_received >= $11::bigint THEN $2 ELSE floor_size END, \
+     floor_received = CASE WHEN floor_received IS NULL \
+     OR $10::bigint::numeric - floor_received >= $11::bigint THEN $10 \
+     ELSE LEAST(floor_received, $10) END";
+
+/// Every column [`SCHEMA`] adds to a table made before it (`ADD COLUMN IF NOT EXISTS`;
+/// `fleet_records.received` by the move into the partitioned table, `partitions.rs`): a
+/// connection finding them all, and [`SCHEMA_OBJECTS`], runs nothing.
 const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("fleet_records", "received"),
     ("fleet_profiles", "pending_id"),
     ("fleet_profiles", "pending_at"),
     ("fleet_profiles", "seen_seq"),
@@ -146,6 +159,8 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_hosts", "ack_reason"),
     ("fleet_hosts", "ack_at"),
     ("fleet_hosts", "ack_digest"),
+    ("fleet_hosts", "floor_size"),
+    ("fleet_hosts", "floor_received"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -154,6 +169,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
     "fleet_hosts",
     "fleet_hosts_name",
     "fleet_records",
+    "fleet_records_default",
     "fleet_checkpoints",
     "fleet_profiles",
     "fleet_quota",
@@ -181,6 +197,14 @@ const HOST_TABLES: &[(&str, &str)] = &[
         "t.generation = o.generation AND t.digest = o.digest",
     ),
 ];
+
+/// The console's clock, in Unix seconds (0 before 1970: the default partition's).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -411,6 +435,10 @@ impl Pg {
                 target: self.0.clone(),
                 reason: format!("the client's runtime could not be started: {e}"),
             },
+            Failure::Migration(reason) => StoreError::PostgresMigration {
+                target: self.0.clone(),
+                reason,
+            },
         }
     }
 
@@ -432,6 +460,11 @@ pub struct PgFleet {
     /// What bounds a lock wait, for messages: [`super::PG_LOCK_TIMEOUT`], or the
     /// administrator's own `lock_timeout` in the string's `options` (which wins).
     lock_setting: &'static str,
+    /// The range of `received` `[start, end)` whose months this connection found made
+    /// (or tried to make): a write inside it asks nothing more.
+    months: (i64, i64),
+    /// Whether a month that could not be made was said already on this connection.
+    said_months: bool,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -476,6 +509,8 @@ impl PgFleet {
             target: describe(target),
             conn: None,
             until,
+            months: (0, 0),
+            said_months: false,
         };
         let pg = fleet.pg();
         let conn = fleet.conn()?;
@@ -506,15 +541,51 @@ impl PgFleet {
             .try_get::<_, Option<bool>>(0)
             .map_err(pg.e())?
             .unwrap_or(false);
-        if made {
-            return Ok(fleet);
+        if !made {
+            // A store of a version before has its records moved here, which may take
+            // longer than a call (see `partitions.rs`).
+            conn.begin_long_call((PG_MIGRATION_DEADLINE, "PG_MIGRATION_DEADLINE"), until);
+            let mut tx = conn.transaction().map_err(pg.e())?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .map_err(pg.e())?;
+            tx.batch_execute(SCHEMA).map_err(pg.e())?;
+            partitions::make_records_table(&mut tx).map_err(pg.e())?;
+            tx.commit().map_err(pg.e())?;
         }
-        let mut tx = conn.transaction().map_err(pg.e())?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-            .map_err(pg.e())?;
-        tx.batch_execute(SCHEMA).map_err(pg.e())?;
-        tx.commit().map_err(pg.e())?;
+        let (from, to) = partitions::ahead(unix_now());
+        fleet.cover_months(from, to);
         Ok(fleet)
+    }
+
+    /// Makes sure the months of `received` from `from` to `to` have their tables (see
+    /// `partitions.rs`), once per connection for a given range: a month that cannot be
+    /// made (a lock held past `lock_timeout`, a time PostgreSQL cannot date) is said,
+    /// once per connection, and its records go to the default partition meanwhile,
+    /// never failing the write; the next connection tries again and takes them out.
+    fn cover_months(&mut self, from: i64, to: i64) {
+        if self.months.0 <= from && to < self.months.1 {
+            return;
+        }
+        let pg = self.pg();
+        let covered = match self.conn() {
+            Ok(conn) => partitions::cover(conn, SCHEMA_LOCK, from, to).map_err(pg.e()),
+            Err(e) => Err(e),
+        };
+        match covered {
+            Ok(span) => self.months = span,
+            Err(e) => {
+                // Not tried again by this connection: every write would wait for it.
+                self.months = (from, to.saturating_add(1));
+                if !self.said_months {
+                    self.said_months = true;
+                    // Not eprintln!: a closed stderr must not panic the console.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "pacsguard: warning: the month's table of fleet_records for Unix time {from}..{to} could not be made ({e}); those records go to {DEFAULT_PARTITION} until a later connection makes it"
+                    );
+                }
+            }
+        }
     }
 
     fn pg(&self) -> Pg {
@@ -832,14 +903,23 @@ impl FleetStore for PgFleet {
     }
 
     fn accept_batch(&mut self, host: i64, batch: &AcceptedBatch<'_>) -> Result<bool, StoreError> {
+        // Its month made first, outside the batch's transaction (a month that cannot be
+        // made leaves the batch to the default partition, never fails it).
+        if !batch.records.is_empty() {
+            self.cover_months(batch.now, batch.now);
+        }
         let pg = self.pg();
         let mut tx = self.conn()?.transaction().map_err(pg.e())?;
+        // The host's receipt floor moves with it (see [`partitions::RECEIPT_FLOOR_STEP`]).
         let moved = tx
             .execute(
-                "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
-                 last_contact = COALESCE($7, last_contact), \
-                 trail_grew = COALESCE($8, trail_grew), trail_promise = COALESCE($9, trail_promise) \
-                 WHERE id = $1 AND size = $2 AND revoked IS NULL",
+                &format!(
+                    "UPDATE fleet_hosts SET size = $3, peaks = $4, checkpoint = $5, trail_key = $6, \
+                     last_contact = COALESCE($7, last_contact), \
+                     trail_grew = COALESCE($8, trail_grew), trail_promise = COALESCE($9, trail_promise), \
+                     {FLOOR_MOVED} \
+                     WHERE id = $1 AND size = $2 AND revoked IS NULL"
+                ),
                 &[
                     &host,
                     &to_i64(batch.from_size),
@@ -850,6 +930,8 @@ impl FleetStore for PgFleet {
                     &batch.contact.then_some(batch.now),
                     &batch.trail_grew.map(|(at, _)| at),
                     &batch.trail_grew.map(|(_, promise)| to_i64(promise)),
+                    &batch.now,
+                    &partitions::floor_step(),
                 ],
             )
             .map_err(pg.e())?;
@@ -861,9 +943,9 @@ impl FleetStore for PgFleet {
         let seqs: Vec<i64> = batch.records.iter().map(|(s, _)| to_i64(*s)).collect();
         let lines: Vec<&[u8]> = batch.records.iter().map(|(_, l)| l.as_slice()).collect();
         tx.execute(
-            "INSERT INTO fleet_records (host, seq, line) \
-             SELECT $1, s, l FROM unnest($2::bigint[], $3::bytea[]) AS r(s, l)",
-            &[&host, &seqs, &lines],
+            "INSERT INTO fleet_records (host, seq, line, received) \
+             SELECT $1, s, l, $4 FROM unnest($2::bigint[], $3::bytea[]) AS r(s, l)",
+            &[&host, &seqs, &lines, &batch.now],
         )
         .map_err(pg.e())?;
         tx.execute(
@@ -933,7 +1015,7 @@ impl FleetStore for PgFleet {
         }
         tx.execute(
             "UPDATE fleet_hosts SET size = 0, peaks = '\\x'::bytea, checkpoint = NULL, \
-             trail_key = NULL, \
+             trail_key = NULL, floor_size = NULL, floor_received = NULL, \
              detail = 'its witness state moved to the host enrolled anew under its name' \
              WHERE id = $1",
             &[&from],
@@ -950,11 +1032,31 @@ impl FleetStore for PgFleet {
         to: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let pg = self.pg();
-        let rows = self.query(
-            "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
-             ORDER BY seq",
-            &[&host, &to_i64(from), &to_i64(to)],
-        )?;
+        // Read from the months that may hold them only (the host's receipt floor, when
+        // `from` is past it): a bound the planner prunes by, as it cannot by sequence
+        // numbers. Two statements, not one: a bound known only while the statement runs
+        // leaves every month planned.
+        let floor: Option<i64> = self
+            .query_opt(
+                "SELECT floor_received FROM fleet_hosts WHERE id = $1 AND floor_size <= $2",
+                &[&host, &to_i64(from)],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(pg.e())?
+            .flatten();
+        let rows = match floor {
+            Some(floor) => self.query(
+                "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
+                 AND received >= $4 ORDER BY seq",
+                &[&host, &to_i64(from), &to_i64(to), &floor],
+            )?,
+            None => self.query(
+                "SELECT seq, line FROM fleet_records WHERE host = $1 AND seq >= $2 AND seq < $3 \
+                 ORDER BY seq",
+                &[&host, &to_i64(from), &to_i64(to)],
+            )?,
+        };
         records(&rows).map_err(pg.e())
     }
 
