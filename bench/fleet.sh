@@ -25,11 +25,7 @@ source "$here/lib.sh"
 # Measure pacsguard as it runs for users.
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
-if [[ -z ${PACSGUARD:-} ]]; then
-    PACSGUARD=$here/../target/release/pacsguard
-    [[ -x $PACSGUARD ]] || PACSGUARD=$here/../target/debug/pacsguard
-fi
-[[ -x $PACSGUARD ]] || die "no binary at $PACSGUARD (cargo build --release --locked -p pacsguard, or set PACSGUARD)"
+PACSGUARD=$(prebuilt_pacsguard "$here")
 small=${BENCH_SMALL:-0}
 hosts=${BENCH_HOSTS:-$([[ $small == 1 ]] && echo 5 || echo 50)}
 seconds=${BENCH_SECONDS:-$([[ $small == 1 ]] && echo 20 || echo 60)}

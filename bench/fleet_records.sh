@@ -27,11 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
-if [[ -z ${PACSGUARD:-} ]]; then
-    PACSGUARD=$here/../target/release/pacsguard
-    [[ -x $PACSGUARD ]] || PACSGUARD=$here/../target/debug/pacsguard
-fi
-[[ -x $PACSGUARD ]] || die "no binary at $PACSGUARD (cargo build --release --locked -p pacsguard, or set PACSGUARD)"
+PACSGUARD=$(prebuilt_pacsguard "$here")
 records=${BENCH_RECORDS:-1000000}
 hosts=${BENCH_HOSTS:-50}
 months=${BENCH_MONTHS:-12}
