@@ -1065,6 +1065,56 @@ fn inside_a_window_pixel_encryption_alerts_and_re_compression_does_not() {
     }
 }
 
+/// Inside a maintenance window, uncompressed Pixel Data rewritten in place under the same
+/// transfer syntax (review r33-watch: each byte XORed with a 16-byte key, so that its
+/// entropy stays the image's own and no block reads as random) is no migration: a
+/// migration copies, moves, deletes or re-compresses, it never changes the values of
+/// pixels stored uncompressed. Each image stays an alert and the burst is ransomware, as
+/// outside a window. Real files: pydicom's CT_small.dcm, uncompressed.
+#[test]
+fn inside_a_window_uncompressed_pixels_rewritten_keeping_their_entropy_alert() {
+    const FILES: usize = 8;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-6021 migration");
+    // CT_small's Pixel Data is its last 32,768 bytes.
+    let key = keystream(16, 33);
+    for path in &paths {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let at = bytes.len() - 32_768;
+        for (j, b) in bytes[at..].iter_mut().enumerate() {
+            *b ^= key[j % key.len()];
+        }
+        fs::write(path, &bytes).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && paths.iter().all(|p| {
+                f.iter().any(|x| {
+                    x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str()
+                })
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert_pixels_changed(&findings, path, "alert");
+    }
+}
+
 /// Offsets and lengths of the fragments of the encapsulated Pixel Data (explicit VR
 /// little endian, `(7FE0,0010)` of undefined length), the Basic Offset Table left out.
 fn fragment_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
