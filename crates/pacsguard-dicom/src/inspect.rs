@@ -56,7 +56,14 @@ const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 /// (never random-looking), and an instance written again in another of them keeps its
 /// Pixel Data bytes (big endian aside, for more than 8 bits).
 pub fn is_native(uid: &str) -> bool {
-    [IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE].contains(&uid)
+    is_native_little_endian(uid) || uid == EXPLICIT_VR_BE
+}
+
+/// Whether the transfer syntax `uid` holds native Pixel Data in little-endian byte order
+/// (implicit or explicit VR): an image written again from one to the other keeps its
+/// Pixel Data bytes exactly, so its pixel values changed exactly when those bytes did.
+pub fn is_native_little_endian(uid: &str) -> bool {
+    [IMPLICIT_VR_LE, EXPLICIT_VR_LE].contains(&uid)
 }
 
 /// What kind of file this is.

@@ -1065,6 +1065,89 @@ fn inside_a_window_pixel_encryption_alerts_and_re_compression_does_not() {
     }
 }
 
+/// Inside a maintenance window, uncompressed Pixel Data rewritten in place under the same
+/// transfer syntax (review r33-watch: each byte XORed with a 16-byte key, so that its
+/// entropy stays the image's own and no block reads as random) is no migration: a
+/// migration copies, moves, deletes or re-compresses, it never changes the values of
+/// pixels stored uncompressed. Each image stays an alert and the burst is ransomware, as
+/// outside a window. Real files: pydicom's CT_small.dcm, uncompressed.
+#[test]
+fn inside_a_window_uncompressed_pixels_rewritten_keeping_their_entropy_alert() {
+    uncompressed_pixels_rewritten_in_a_window(None);
+}
+
+/// The same, each image then written again by dcmtk in implicit VR little endian: another
+/// uncompressed syntax of the same byte order keeps the Pixel Data bytes of the same
+/// pixels, so bytes that changed are still pixels that changed (review r33-watch: the
+/// syntax's change let all 60 of 60 be softened to `info`).
+#[test]
+fn inside_a_window_uncompressed_pixels_rewritten_and_re_encoded_alert() {
+    uncompressed_pixels_rewritten_in_a_window(Some("+ti"));
+}
+
+/// Pixel Data of copies of CT_small.dcm XORed with a 16-byte key inside a window, each
+/// then converted by `dcmconv` with `convert` when given: each image must be an alert
+/// and the burst ransomware.
+fn uncompressed_pixels_rewritten_in_a_window(convert: Option<&str>) {
+    const FILES: usize = 8;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = archive.join(format!("{i}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-6021 migration");
+    // CT_small's Pixel Data: (7FE0,0010) OW, 32,768 bytes (elements follow it).
+    let key = keystream(16, 33);
+    for path in &paths {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let tag = bytes
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("CT_small's Pixel Data");
+        let at = tag + 12;
+        for (j, b) in bytes[at..at + 32_768].iter_mut().enumerate() {
+            *b ^= key[j % key.len()];
+        }
+        let Some(option) = convert else {
+            fs::write(path, &bytes).expect("test fixture");
+            continue;
+        };
+        let staged = env.dir.path().join("staged.dcm");
+        let converted = env.dir.path().join("converted.dcm");
+        fs::write(&staged, &bytes).expect("test fixture");
+        let status = std::process::Command::new("dcmconv")
+            .arg(option)
+            .arg(&staged)
+            .arg(&converted)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmconv {option}");
+        fs::copy(&converted, path).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && paths.iter().all(|p| {
+                f.iter()
+                    .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    for path in &paths {
+        assert_pixels_changed(&findings, path, "alert");
+    }
+}
+
 /// Offsets and lengths of the fragments of the encapsulated Pixel Data (explicit VR
 /// little endian, `(7FE0,0010)` of undefined length), the Basic Offset Table left out.
 fn fragment_spans(bytes: &[u8]) -> Vec<(usize, usize)> {

@@ -5763,9 +5763,10 @@ impl<'a> Guard<'a> {
     }
 
     /// The `pixel-data-changed` findings inside an open maintenance window that are
-    /// encryption, not a legitimate rewrite: the transfer syntax is the same as before
-    /// (a re-compression changes it, and leaves valid encapsulated fragments) and the
-    /// image, stored uncompressed, now holds a block of random bytes. At most
+    /// encryption, not a legitimate rewrite: an image stored uncompressed whose pixel
+    /// values changed under the same syntax (see [`entropy::uncompressed_pixels_rewritten`]), or
+    /// whose syntax changed and now holds a block of random bytes or no valid stream of
+    /// its codec (a re-compression leaves valid encapsulated fragments). At most
     /// [`MAX_WINDOW_SAMPLES_PER_BATCH`] are sampled per verification; the rest are
     /// softened as before, and that is said in their detail.
     fn encrypted_in_window(
@@ -5804,6 +5805,11 @@ impl<'a> Guard<'a> {
             let Some(after) = syntax(&tree.entries[at]) else {
                 continue; // no longer readable as DICOM: alerts anyway
             };
+            if entropy::uncompressed_pixels_rewritten(&before, &after) {
+                // Decided from the profile alone, so before the sampling limit: no read.
+                encrypted.insert(finding.path.clone());
+                continue;
+            }
             if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
                 break;
             }
