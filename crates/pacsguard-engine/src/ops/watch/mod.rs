@@ -72,7 +72,7 @@ use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
-use self::view::RootView;
+use self::view::{RootView, VIEW_FILE_PREFIX, ViewTrouble};
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
@@ -1870,6 +1870,7 @@ impl<'a> Guard<'a> {
         };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
+        let views = made_views(roots, config.view_on_disk.then_some(&session.home.dir))?;
         Ok(Guard {
             root_paths,
             root_devices,
@@ -1918,7 +1919,7 @@ impl<'a> Guard<'a> {
             mass: mass_writers::MassWriters::default(),
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
-            views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
+            views: Arc::new(Mutex::new(views)),
             config,
             watcher,
             writes: None,
@@ -2106,6 +2107,7 @@ impl<'a> Guard<'a> {
         self.report_reader_drops(Instant::now())?;
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
+        self.report_view_troubles(Instant::now())?;
         self.report_unread_at_stop(unread, Instant::now())?;
         self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
@@ -2968,11 +2970,11 @@ impl<'a> Guard<'a> {
                 (
                     views
                         .iter()
-                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, e)))
+                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, &e)))
                         .collect(),
                     views
                         .iter()
-                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, e)))
+                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, &e)))
                         .collect(),
                 )
             }
@@ -5654,7 +5656,7 @@ impl<'a> Guard<'a> {
         names.iter().any(|name| {
             views.iter().any(|v| {
                 name.strip_prefix(&v.spec.path)
-                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).is_some_and(is))
+                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).as_ref().is_some_and(is))
             })
         })
     }
@@ -6320,6 +6322,7 @@ impl<'a> Guard<'a> {
                 self.debounce.mark(path, now, true, true);
             }
         }
+        self.report_view_troubles(now)?;
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -6576,6 +6579,30 @@ impl Guard<'_> {
         self.publish(&findings, now)
     }
 
+    /// Reports what went wrong with the views kept on disk since the last call: a row
+    /// altered (an alert: someone wrote the view file while the watcher ran; the path was
+    /// taken as absent, so judged as new, never as unchanged), or the file failing.
+    fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
+        let troubles: Vec<(PathBuf, PathBuf, Vec<ViewTrouble>, u64)> = self
+            .views()?
+            .iter()
+            .filter_map(|view| {
+                let (troubles, untold) = view.take_troubles();
+                let file = view.file()?.to_path_buf();
+                (!troubles.is_empty() || untold > 0)
+                    .then(|| (view.spec.path.clone(), file, troubles, untold))
+            })
+            .collect();
+        let mut findings = Vec::new();
+        for (root, file, troubles, untold) in troubles {
+            findings.extend(view_trouble_findings(&root, &file, troubles, untold));
+        }
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
+    }
+
     /// Writes to the store what the views hold at the paths reported since the last save.
     /// A failure (a full disk) keeps them for the next checkpoint, up to
     /// [`seen::MAX_UNSAVED_SEEN`]; past that they are forgotten, on the record.
@@ -6625,6 +6652,75 @@ impl Guard<'_> {
         }
         Ok(())
     }
+}
+
+/// The views of the roots: in memory, or on disk in `home` (one file per root, made anew).
+fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> Result<Vec<RootView>, EngineError> {
+    let Some(home) = home else {
+        return Ok(roots.into_iter().map(RootView::new).collect());
+    };
+    roots
+        .into_iter()
+        .enumerate()
+        .map(|(index, root)| {
+            RootView::on_disk(
+                root,
+                &home.join(format!("{VIEW_FILE_PREFIX}{index}.sqlite")),
+            )
+            .map_err(EngineError::from)
+        })
+        .collect()
+}
+
+/// The findings about one root's view on disk: each altered row an alert about its path,
+/// failures a warning about the file.
+fn view_trouble_findings(
+    root: &Path,
+    file: &Path,
+    troubles: Vec<ViewTrouble>,
+    untold: u64,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut failures = Vec::new();
+    for trouble in troubles {
+        match trouble {
+            ViewTrouble::Altered(rel) => findings.push(Finding::new(
+                absolute(root, &rel),
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "what this watcher saw of this path was changed in its view file {} \
+                     while it ran (the row's MAC, under a key only the watcher holds, does \
+                     not verify): someone with write access to the home wrote it; the path \
+                     is taken as not seen before, so judged as new",
+                    escape_path(file)
+                ),
+            )),
+            ViewTrouble::Failed(reason) => failures.push(reason),
+        }
+    }
+    if !failures.is_empty() || untold > 0 {
+        let first = failures.first().cloned().unwrap_or_default();
+        findings.push(Finding::new(
+            file.to_path_buf(),
+            FindingKind::WatchStateAltered,
+            if untold > 0 {
+                Severity::Alert
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
+                 more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
+                 what it could not read is judged as new, what it could not write is \
+                 compared again when next seen",
+                escape_path(root),
+                failures.len(),
+                view::MAX_KEPT_TROUBLES
+            ),
+        ));
+    }
+    findings
 }
 
 /// The trail's origin (the name in `trail.pub`), for messages sent beside the trail; the
