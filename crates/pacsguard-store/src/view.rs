@@ -33,17 +33,21 @@ CREATE TABLE view (
     rel BLOB NOT NULL PRIMARY KEY,
     kind INTEGER NOT NULL,
     entry BLOB NOT NULL,
+    next BLOB,
     mac BLOB NOT NULL
 ) WITHOUT ROWID;
 ";
 
 /// One row as stored: the caller's encoding of the entry at `rel`, its kind (so that a
-/// range of files or directories is read without decoding the others) and its MAC.
+/// range of files or directories is read without decoding the others), the path of the
+/// row that follows it (`None` for the last: a row deleted is then missed by its
+/// neighbour, whose MAC covers the link) and its MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ViewRow {
     pub rel: Vec<u8>,
     pub kind: u8,
     pub entry: Vec<u8>,
+    pub next: Option<Vec<u8>>,
     pub mac: Vec<u8>,
 }
 
@@ -134,7 +138,7 @@ impl ViewDb {
     /// The row at `rel`.
     pub fn get(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
         self.conn
-            .prepare_cached("SELECT rel, kind, entry, mac FROM view WHERE rel = ?1")
+            .prepare_cached("SELECT rel, kind, entry, next, mac FROM view WHERE rel = ?1")
             .map_err(self.sql())?
             .query_row(params![rel], row_of)
             .optional()
@@ -145,10 +149,10 @@ impl ViewDb {
     pub fn put(&self, row: &ViewRow) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO view (rel, kind, entry, mac) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(self.sql())?
-            .execute(params![row.rel, row.kind, row.entry, row.mac])
+            .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
             .map(drop)
             .map_err(self.sql())
     }
@@ -164,16 +168,42 @@ impl ViewDb {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO view (rel, kind, entry, mac) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err)?;
             for row in rows {
                 insert
-                    .execute(params![row.rel, row.kind, row.entry, row.mac])
+                    .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
                     .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
+    }
+
+    /// The last row before `rel`.
+    pub fn before(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT rel, kind, entry, next, mac FROM view WHERE rel < ?1 ORDER BY rel DESC LIMIT 1",
+            )
+            .map_err(self.sql())?
+            .query_row(params![rel], row_of)
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// The first row from `low` on.
+    pub fn first_from(&self, low: Bound<&[u8]>) -> Result<Option<ViewRow>, StoreError> {
+        Ok(self.rows(low, Bound::Unbounded, None, 1)?.pop())
+    }
+
+    /// Opens a transaction: the writes up to [`ViewDb::commit`] are made at once.
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN").map_err(self.sql())
+    }
+
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(self.sql())
     }
 
     /// Deletes the row at `rel`.
@@ -216,7 +246,7 @@ impl ViewDb {
         let (above, a) = bound_sql(low, true, 1);
         let (below, b) = bound_sql(high, false, 2);
         let sql = format!(
-            "SELECT rel, kind, entry, mac FROM view WHERE {above} AND {below} \
+            "SELECT rel, kind, entry, next, mac FROM view WHERE {above} AND {below} \
              AND (?3 IS NULL OR kind = ?3) ORDER BY rel LIMIT ?4"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -241,6 +271,7 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRow> {
         rel: r.get(0)?,
         kind: r.get(1)?,
         entry: r.get(2)?,
-        mac: r.get(3)?,
+        next: r.get(3)?,
+        mac: r.get(4)?,
     })
 }
