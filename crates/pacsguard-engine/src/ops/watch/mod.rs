@@ -411,6 +411,14 @@ fn test_hooked_capacity(var: &str, bound: usize) -> usize {
     hooked.unwrap_or(bound)
 }
 
+/// Set to `1` in a debug build, the views are kept on disk whatever `[watch]
+/// view_on_disk` says: the whole watch test suite run over them.
+pub const TEST_VIEW_ON_DISK_VAR: &str = "PACSGUARD_TEST_VIEW_ON_DISK";
+
+fn test_hooked_view_on_disk() -> bool {
+    cfg!(debug_assertions) && std::env::var(TEST_VIEW_ON_DISK_VAR).is_ok_and(|v| v == "1")
+}
+
 /// Paths named, per root, in the warning that changed files were still put off when the
 /// watcher stopped (see [`Guard::report_unjudged_at_stop`]); the rest are counted.
 pub const MAX_UNJUDGED_PATHS_NAMED: usize = 10;
@@ -1870,7 +1878,8 @@ impl<'a> Guard<'a> {
         };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
-        let views = made_views(roots, config.view_on_disk.then_some(&session.home.dir))?;
+        let on_disk = config.view_on_disk || test_hooked_view_on_disk();
+        let views = made_views(roots, on_disk.then_some(&session.home.dir))?;
         Ok(Guard {
             root_paths,
             root_devices,

@@ -617,6 +617,7 @@ impl DiskView {
             batch: VecDeque::new(),
             done: false,
             link,
+            batch_rows: DISK_BATCH_ROWS,
         }
     }
 }
@@ -639,6 +640,8 @@ struct DiskWalk<'a> {
     done: bool,
     /// The link of the last genuine row yielded (a walk of every kind only).
     link: Option<Option<Vec<u8>>>,
+    /// Rows read at a time.
+    batch_rows: usize,
 }
 
 fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
@@ -699,7 +702,7 @@ impl Iterator for DiskWalk<'_> {
                 as_ref_bound(&self.next),
                 as_ref_bound(&self.high),
                 self.kind,
-                DISK_BATCH_ROWS,
+                self.batch_rows,
             ) {
                 Ok(rows) => rows,
                 Err(e) => {
@@ -709,7 +712,7 @@ impl Iterator for DiskWalk<'_> {
                     return None;
                 }
             };
-            self.done = rows.len() < DISK_BATCH_ROWS;
+            self.done = rows.len() < self.batch_rows;
             if let Some(last) = rows.last() {
                 self.next = Bound::Excluded(last.rel.clone());
             }
@@ -952,13 +955,16 @@ impl RootView {
                 .map(|e| &e.0)
                 .find(|e| e.kind == EntryType::File)
                 .cloned(),
-            Held::Disk(disk) => disk
-                .walk(
+            // One row read, not a batch: the scrub and the flag poll step file by file.
+            Held::Disk(disk) => {
+                let mut walk = disk.walk(
                     Bound::Excluded(cursor.to_vec()),
                     Bound::Unbounded,
                     Some(EntryType::File),
-                )
-                .next(),
+                );
+                walk.batch_rows = 1;
+                walk.next()
+            }
         }
     }
 
@@ -1411,5 +1417,61 @@ mod tests {
         }
         assert_eq!(state(&memory), state(&disk));
         assert_eq!(disk.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// Not a test: the cost of a lookup and of a change per event, in memory and on disk,
+    /// printed (`cargo test --workspace --locked -p pacsguard-engine --lib
+    /// view::tests::cost_per_event -- --ignored --nocapture`; `VIEW_COST_FILES` files,
+    /// 200,000 by default). Nothing is asserted about time.
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn cost_per_event() {
+        let files: usize = std::env::var("VIEW_COST_FILES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..files)
+            .map(|i| format!("study{:04}/series{:07}/{i:08}.dcm", i / 100_000, i / 1_000))
+            .collect();
+        let mut entries: Vec<Entry> = names.iter().map(|n| sized(n, 1)).collect();
+        entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let profile = |entries: &Vec<Entry>| RootProfile {
+            spec: view(&[]).spec,
+            entries: entries.clone(),
+        };
+        let started = std::time::Instant::now();
+        let on_disk =
+            RootView::on_disk(profile(&entries), &dir.path().join("v.sqlite")).expect("view");
+        println!("on disk: {files} entries put in {:?}", started.elapsed());
+        for mut v in [RootView::new(profile(&entries)), on_disk] {
+            let kind = if v.file().is_some() { "disk" } else { "memory" };
+            let probes = 20_000;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                let name = &names[(i * 7_919) % files];
+                assert!(v.entry(name.as_bytes()).is_some());
+            }
+            let hit = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                assert!(v.entry(format!("new/{i}.dcm").as_bytes()).is_none());
+            }
+            let miss = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                let name = &names[(i * 7_919) % files];
+                v.set(name.as_bytes(), Some(sized(name, 2)));
+            }
+            let change = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            let walked = v.files().count();
+            let walk = started.elapsed();
+            println!(
+                "{kind}: lookup {hit:?}, lookup of a path not held {miss:?}, change {change:?}, \
+                 every file walked ({walked}) {walk:?}"
+            );
+            assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        }
     }
 }
