@@ -6592,20 +6592,19 @@ impl Guard<'_> {
     /// altered (an alert: someone wrote the view file while the watcher ran; the path was
     /// taken as absent, so judged as new, never as unchanged), or the file failing.
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
-        let troubles: Vec<(PathBuf, PathBuf, Vec<ViewTrouble>, u64)> = self
+        let findings: Vec<Finding> = self
             .views()?
             .iter()
-            .filter_map(|view| {
+            .flat_map(|view| {
                 let (troubles, untold) = view.take_troubles();
-                let file = view.file()?.to_path_buf();
-                (!troubles.is_empty() || untold > 0)
-                    .then(|| (view.spec.path.clone(), file, troubles, untold))
+                match view.file() {
+                    Some(file) if !troubles.is_empty() || untold > 0 => {
+                        view_trouble_findings(&view.spec.path, file, troubles, untold)
+                    }
+                    _ => Vec::new(),
+                }
             })
             .collect();
-        let mut findings = Vec::new();
-        for (root, file, troubles, untold) in troubles {
-            findings.extend(view_trouble_findings(&root, &file, troubles, untold));
-        }
         if findings.is_empty() {
             return Ok(());
         }

@@ -722,7 +722,10 @@ impl Iterator for DiskWalk<'_> {
 }
 
 /// The two ranges of a subtree (see [`subtree_ranges`]) as owned bounds.
-fn owned_subtree_ranges(subtree: &[u8]) -> [(Bound<Vec<u8>>, Bound<Vec<u8>>); 2] {
+/// A range of relative paths, owned.
+type OwnedRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn owned_subtree_ranges(subtree: &[u8]) -> [OwnedRange; 2] {
     let mut below = subtree.to_vec();
     below.push(b'/');
     let mut after = subtree.to_vec();
