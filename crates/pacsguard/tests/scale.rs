@@ -366,8 +366,10 @@ fn watch_catching_up_holds_the_view_once_beside_the_capture() {
 /// Resident set of `watch` once watching after a restart with `[watch] view_on_disk`, per
 /// file above a 1-file run, debug build: the index of inodes, the hashed profile paths and
 /// what the allocator keeps of the catch-up; the view itself is a file behind a bounded
-/// page cache (`VIEW_CACHE_KIB`). Measured NNN to NNN (the view in memory: 880 to 897).
-const WATCH_ON_DISK_IDLE_BYTES_PER_FILE: u64 = 1_050;
+/// page cache (`VIEW_CACHE_KIB`). Measured 788 to 813 (session 33, three runs; the view in
+/// memory 880 to 986 in the same sessions' runs): the view's ~200-300 bytes a file are
+/// gone, the rest of the guard still grows with the tree (issue 15).
+const WATCH_ON_DISK_IDLE_BYTES_PER_FILE: u64 = 900;
 
 #[test]
 fn watch_with_the_view_on_disk_holds_less_once_watching() {
