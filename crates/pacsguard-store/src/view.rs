@@ -78,10 +78,6 @@ fn bound_sql(bound: Bound<&[u8]>, above: bool, n: u8) -> (String, Vec<u8>) {
 impl ViewDb {
     /// Makes a new, empty view file at `path`, deleting what stands there first.
     pub fn create(path: &Path) -> Result<ViewDb, StoreError> {
-        let err = |source| StoreError::View {
-            path: path.to_path_buf(),
-            source,
-        };
         for stale in [
             path.to_path_buf(),
             crate::sqlite::companion_path(path, "-journal"),
@@ -97,6 +93,27 @@ impl ViewDb {
                 }
             }
         }
+        match Self::open_new(path) {
+            Ok(conn) => Ok(ViewDb {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            Err(e) => {
+                // Nothing half-made is left behind: on a full disk, its pages are what
+                // the audit trail needs.
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(crate::sqlite::companion_path(path, "-journal"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a new view file at `path` (nothing there) and makes its table.
+    fn open_new(path: &Path) -> Result<Connection, StoreError> {
+        let err = |source| StoreError::View {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(err)?;
         // Readable by the home's owner alone: the rows name every guarded path.
         let owner_only =
@@ -118,10 +135,7 @@ impl ViewDb {
         conn.pragma_update(None, "temp_store", "FILE")
             .map_err(err)?;
         conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
-        Ok(ViewDb {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {

@@ -1806,6 +1806,9 @@ struct Guard<'a> {
     writes_dropped: Arc<AtomicBool>,
     /// The same for fanotify's reader of attribute changes.
     attribs_dropped: Arc<AtomicBool>,
+    /// Roots whose view `[watch] view_on_disk` asked on disk and that are kept in memory
+    /// (the file could not be made): said once on stderr, by the first turn.
+    views_in_memory: Vec<String>,
 }
 
 impl<'a> Guard<'a> {
@@ -1879,7 +1882,7 @@ impl<'a> Guard<'a> {
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
         let on_disk = config.view_on_disk || test_hooked_view_on_disk();
-        let views = made_views(roots, on_disk.then_some(&session.home.dir))?;
+        let (views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
         Ok(Guard {
             root_paths,
             root_devices,
@@ -1929,6 +1932,7 @@ impl<'a> Guard<'a> {
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(views)),
+            views_in_memory,
             config,
             watcher,
             writes: None,
@@ -6592,6 +6596,11 @@ impl Guard<'_> {
     /// altered (an alert: someone wrote the view file while the watcher ran; the path was
     /// taken as absent, so judged as new, never as unchanged), or the file failing.
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
+        // Said, not recorded: what keeps a view file from being made (a full home) keeps
+        // the trail from taking one more record, and one lost makes the stop an error.
+        for detail in std::mem::take(&mut self.views_in_memory) {
+            self.out.notice(&detail);
+        }
         let findings: Vec<Finding> = self
             .views()?
             .iter()
@@ -6662,22 +6671,31 @@ impl Guard<'_> {
     }
 }
 
-/// The views of the roots: in memory, or on disk in `home` (one file per root, made anew).
-fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> Result<Vec<RootView>, EngineError> {
+/// The views of the roots: in memory, or on disk in `home` (one file per root, made
+/// anew). A root whose view file cannot be made (a full or read-only home) is guarded
+/// with its view in memory all the same, and said: the second of each pair.
+fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, Vec<String>) {
     let Some(home) = home else {
-        return Ok(roots.into_iter().map(RootView::new).collect());
+        return (roots.into_iter().map(RootView::new).collect(), Vec::new());
     };
-    roots
+    let mut said = Vec::new();
+    let views = roots
         .into_iter()
         .enumerate()
         .map(|(index, root)| {
-            RootView::on_disk(
-                root,
-                &home.join(format!("{VIEW_FILE_PREFIX}{index}.sqlite")),
-            )
-            .map_err(EngineError::from)
+            let file = home.join(format!("{VIEW_FILE_PREFIX}{index}.sqlite"));
+            RootView::on_disk(root, &file).unwrap_or_else(|failed| {
+                let (root, e) = *failed;
+                said.push(format!(
+                    "the view of {} is kept in memory, not on disk as [watch] view_on_disk \
+                     asks: {e}",
+                    escape_path(&root.spec.path)
+                ));
+                RootView::new(root)
+            })
         })
-        .collect()
+        .collect();
+    (views, said)
 }
 
 /// The findings about one root's view on disk: each altered row an alert about its path,

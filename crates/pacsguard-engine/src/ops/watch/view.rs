@@ -565,7 +565,7 @@ impl DiskView {
 
     /// Puts `entries` (in path order, one per path): in bulk into an empty file, else
     /// one by one, linked, in one transaction.
-    fn put_all(&mut self, entries: Vec<Entry>) {
+    fn put_all(&mut self, entries: &[Entry]) {
         let empty = match self.db.first_from(Bound::Unbounded) {
             Ok(row) => row.is_none() && self.first.is_none(),
             Err(e) => {
@@ -577,7 +577,7 @@ impl DiskView {
             if let Err(e) = self.db.begin() {
                 self.failed(&e);
             }
-            for e in &entries {
+            for e in entries {
                 self.put(&e.rel, e);
             }
             if let Err(e) = self.db.commit() {
@@ -587,11 +587,11 @@ impl DiskView {
         }
         self.first = entries.first().map(|e| e.rel.clone());
         let key = self.key;
-        let mut entries = entries.into_iter().peekable();
+        let mut entries = entries.iter().peekable();
         let rows = std::iter::from_fn(|| {
             let e = entries.next()?;
             let next = entries.peek().map(|n| n.rel.clone());
-            Some(row_of(&key, e.rel.clone(), &e, next))
+            Some(row_of(&key, e.rel.clone(), e, next))
         });
         if let Err(e) = self.db.put_all(rows) {
             self.failed(&e);
@@ -749,15 +749,23 @@ impl RootView {
 
     /// A view of `profile` kept on disk at `path` (whatever stands there is deleted
     /// first: a view file is never trusted from an earlier run).
-    pub fn on_disk(profile: RootProfile, path: &Path) -> Result<RootView, StoreError> {
-        let mut disk = DiskView::create(path)?;
-        disk.put_all(profile.entries);
-        // A failure to fill it is an error at the start, not a trouble to report later.
+    pub fn on_disk(
+        profile: RootProfile,
+        path: &Path,
+    ) -> Result<RootView, Box<(RootProfile, StoreError)>> {
+        let mut disk = match DiskView::create(path) {
+            Ok(disk) => disk,
+            Err(e) => return Err(Box::new((profile, e))),
+        };
+        disk.put_all(&profile.entries);
+        // A failure to fill it is an error at the start, not a trouble to report later;
+        // the profile is given back, for a view in memory.
         if let Some(ViewTrouble::Failed(reason)) = disk.troubles.get_mut().kept.pop() {
-            return Err(StoreError::Corrupt {
+            let e = StoreError::Corrupt {
                 path: path.to_path_buf(),
                 reason,
-            });
+            };
+            return Err(Box::new((profile, e)));
         }
         Ok(RootView {
             spec: profile.spec,
@@ -854,7 +862,7 @@ impl RootView {
                         disk.remove_subtree(subtree);
                     }
                 }
-                disk.put_all(last_at_each_path(entries));
+                disk.put_all(&last_at_each_path(entries));
                 return;
             }
         };
@@ -997,7 +1005,9 @@ mod tests {
     /// Both kinds of view of `paths`: in memory, and on disk in `dir`.
     fn views(paths: &[&str], dir: &tempfile::TempDir) -> [RootView; 2] {
         let profile = view(paths).part(&[Vec::new()]);
-        let on_disk = RootView::on_disk(profile, &dir.path().join("v.sqlite")).expect("view file");
+        let on_disk = RootView::on_disk(profile, &dir.path().join("v.sqlite"))
+            .map_err(|failed| failed.1)
+            .expect("view file");
         [view(paths), on_disk]
     }
 
@@ -1308,10 +1318,12 @@ mod tests {
         let path = dir.path().join("v.sqlite");
         std::fs::write(&path, b"not a database").expect("write");
         let first = RootView::on_disk(view(&["", "a.dcm"]).part(&[Vec::new()]), &path)
+            .map_err(|failed| failed.1)
             .expect("made anew over junk");
         // A crash: the file stays, with rows the next start must not take.
         std::mem::forget(first);
         let second = RootView::on_disk(view(&["", "b.dcm"]).part(&[Vec::new()]), &path)
+            .map_err(|failed| failed.1)
             .expect("made anew over a stale view");
         assert_eq!(rels(&second.part(&[Vec::new()])), ["", "b.dcm"]);
         assert_eq!(second.take_troubles(), (Vec::new(), 0));
@@ -1444,8 +1456,9 @@ mod tests {
             entries: entries.clone(),
         };
         let started = std::time::Instant::now();
-        let on_disk =
-            RootView::on_disk(profile(&entries), &dir.path().join("v.sqlite")).expect("view");
+        let on_disk = RootView::on_disk(profile(&entries), &dir.path().join("v.sqlite"))
+            .map_err(|failed| failed.1)
+            .expect("view");
         println!("on disk: {files} entries put in {:?}", started.elapsed());
         for mut v in [RootView::new(profile(&entries)), on_disk] {
             let kind = if v.file().is_some() { "disk" } else { "memory" };
