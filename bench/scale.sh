@@ -35,6 +35,10 @@ FILES_PER_DIR=${BENCH_FILES_PER_DIR:-1000}  # 1000: a series directory of a PACS
 # them is not the same work). accept's runs alternate the file's mode, so each takes in
 # one difference.
 REPEAT=${BENCH_REPEAT:-1}
+# Lines put under [watch] in the config of PACSGUARD's homes only (not PACSGUARD_BASE's,
+# which may not know the setting): the same binary measured with and without one, say
+# BENCH_WATCH_CONFIG="view_on_disk = true".
+WATCH_CONFIG=${BENCH_WATCH_CONFIG:-}
 
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
@@ -135,6 +139,12 @@ measure() {
     echo "$(cat "$LOGS/$name.time" | tail -1) $rc"
 }
 
+# Puts WATCH_CONFIG under [watch] in the config of home $2 when binary $1 is "after".
+watch_config() {
+    [[ -n $WATCH_CONFIG && $1 == after ]] || return 0
+    printf '\n[watch]\n%s\n' "$WATCH_CONFIG" >>"$2/config.toml"
+}
+
 # The median of the numbers given (the lower middle one of an even count).
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
@@ -196,6 +206,7 @@ for want in $SIZES; do
         home=$WORK/home-$b-$n
         rm -rf "$home"
         "${BIN[$b]}" --home "$home" init >"$LOGS/init-$b-$n.out" 2>&1 || die "init failed: $(cat "$LOGS/init-$b-$n.out")"
+        watch_config "$b" "$home"
         for cmd in $COMMANDS; do
             case $cmd in
                 profile | reprofile) args=(profile "$TREE") ;;
@@ -216,6 +227,7 @@ for want in $SIZES; do
                     # A home of its own: its first run takes the profile.
                     rm -rf "$home-first"
                     "${BIN[$b]}" --home "$home-first" init >/dev/null 2>&1
+                    watch_config "$b" "$home-first"
                     read -r rss secs rc idle < <(measure_watch "$cmd-$b-$n" "${BIN[$b]}" "$home-first" "$TREE")
                     ;;
                 check | check-fast | diff | accept)

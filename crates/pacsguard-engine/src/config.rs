@@ -68,6 +68,8 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # degraded_syslog = "udp://siem.example:514"  # while the trail cannot be written, every
 #                                 #   record also goes here as it happens (RFC 5424 over UDP)
 # canary_dir = "/srv/pacs/archive/zz-pacsguard-canary"  # PacsGuard writes canary files here
+# view_on_disk = false            # keep what the watcher last saw of each file in the home
+#                                 #   (watch-view-N.sqlite, a bounded cache) instead of memory
 #
 # `pacsguard serve` delivers the trail to a syslog collector (RFC 5424, IHE ATNA) as it
 # runs, from the same cursor as `pacsguard audit forward` (the options are the same).
@@ -237,6 +239,10 @@ pub struct WatchConfig {
     /// cannot be written (`audit forward` sends it from the trail once it caught up).
     pub degraded_syslog: Option<String>,
     pub canary_dir: Option<PathBuf>,
+    /// What the watcher last saw of each root is kept on disk in the home, one file per
+    /// root read through a bounded page cache, instead of in memory: memory that does not
+    /// grow with the tree (issue 15), a lookup per event a few pages of a B-tree.
+    pub view_on_disk: bool,
 }
 
 impl Default for WatchConfig {
@@ -258,6 +264,7 @@ impl Default for WatchConfig {
             on_alert: Vec::new(),
             degraded_syslog: None,
             canary_dir: None,
+            view_on_disk: false,
         }
     }
 }

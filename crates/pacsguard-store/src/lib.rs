@@ -25,6 +25,7 @@ mod seen;
 mod signing;
 mod sqlite;
 mod streamed;
+mod view;
 
 pub use busy_notice::{BusyWaitWatch, MAX_NOTICE_WAIT, watch_busy_waits};
 pub use companions::{Beside, companion_beside, planted_companion};
@@ -56,3 +57,4 @@ pub use sqlite::{
     companion_path, header_says_wal,
 };
 pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};
+pub use view::{VIEW_CACHE_KIB, ViewDb, ViewRow};

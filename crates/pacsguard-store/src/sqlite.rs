@@ -96,6 +96,12 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// A watcher's view file (see [`crate::ViewDb`]) could not be read or written.
+    #[error("watch view {}: {source}", .path.display())]
+    View {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("profile store {}: damaged: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
     /// The caller declined to commit a write (it could not record it first): nothing

@@ -397,10 +397,33 @@ fn a_home_on_a_disk_that_fills_up_carries_on_once_there_is_room() {
 /// watcher saw, which it read before any was kept).
 #[test]
 fn watch_on_a_full_home_starts_and_guards() {
-    let Some(disk) = SmallDisk::profiled("2m") else {
+    watch_on_a_full_home(false);
+}
+
+/// The same with `[watch] view_on_disk`: the view file cannot be made on the full home,
+/// so the view is kept in memory and that is said (session 33: it refused to start,
+/// "watch did not start on a full home").
+#[test]
+fn watch_on_a_full_home_keeps_its_view_in_memory_and_says_so() {
+    let Some(said) = watch_on_a_full_home(true) else {
         return;
     };
+    assert!(
+        said.contains("is kept in memory, not on disk as [watch] view_on_disk asks"),
+        "{said}"
+    );
+}
+
+/// Watches a full home until an edit is reported; what the watcher said on stderr
+/// (`None`: skipped, no tmpfs here).
+fn watch_on_a_full_home(view_on_disk: bool) -> Option<String> {
+    let disk = SmallDisk::profiled("2m")?;
     let (env, home, run) = (&disk.env, &disk.home, |args: &[&str]| disk.run(args));
+    if view_on_disk {
+        let config = home.join("config.toml");
+        let text = fs::read_to_string(&config).expect("config");
+        fs::write(&config, format!("{text}\n[watch]\nview_on_disk = true\n")).expect("config");
+    }
     disk.fill();
     let err = tempfile::NamedTempFile::new().expect("stderr file");
     let out = tempfile::NamedTempFile::new().expect("stdout file");
@@ -446,6 +469,7 @@ fn watch_on_a_full_home_starts_and_guards() {
         "the finding is recorded: {}",
         stdout(&shown)
     );
+    Some(said())
 }
 
 // Item 6: a witness directory made immutable: the findings are on the home's trail, and

@@ -72,7 +72,7 @@ use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
-use self::view::RootView;
+use self::view::{RootView, VIEW_FILE_PREFIX, ViewTrouble};
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
@@ -409,6 +409,14 @@ fn test_hooked_capacity(var: &str, bound: usize) -> usize {
         .flatten()
         .and_then(|v| v.parse().ok());
     hooked.unwrap_or(bound)
+}
+
+/// Set to `1` in a debug build, the views are kept on disk whatever `[watch]
+/// view_on_disk` says: the whole watch test suite run over them.
+pub const TEST_VIEW_ON_DISK_VAR: &str = "PACSGUARD_TEST_VIEW_ON_DISK";
+
+fn test_hooked_view_on_disk() -> bool {
+    cfg!(debug_assertions) && std::env::var(TEST_VIEW_ON_DISK_VAR).is_ok_and(|v| v == "1")
 }
 
 /// Paths named, per root, in the warning that changed files were still put off when the
@@ -1798,6 +1806,9 @@ struct Guard<'a> {
     writes_dropped: Arc<AtomicBool>,
     /// The same for fanotify's reader of attribute changes.
     attribs_dropped: Arc<AtomicBool>,
+    /// Roots whose view `[watch] view_on_disk` asked on disk and that are kept in memory
+    /// (the file could not be made): said once on stderr, by the first turn.
+    views_in_memory: Vec<String>,
 }
 
 impl<'a> Guard<'a> {
@@ -1870,6 +1881,8 @@ impl<'a> Guard<'a> {
         };
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
+        let on_disk = config.view_on_disk || test_hooked_view_on_disk();
+        let (views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
         Ok(Guard {
             root_paths,
             root_devices,
@@ -1918,7 +1931,8 @@ impl<'a> Guard<'a> {
             mass: mass_writers::MassWriters::default(),
             catching_up: false,
             alert: AlertCommand::new(config.on_alert.clone()),
-            views: Arc::new(Mutex::new(roots.into_iter().map(RootView::new).collect())),
+            views: Arc::new(Mutex::new(views)),
+            views_in_memory,
             config,
             watcher,
             writes: None,
@@ -2106,6 +2120,7 @@ impl<'a> Guard<'a> {
         self.report_reader_drops(Instant::now())?;
         self.report_overflows(Instant::now(), true)?;
         self.report_unjudged_at_stop(Instant::now())?;
+        self.report_view_troubles(Instant::now())?;
         self.report_unread_at_stop(unread, Instant::now())?;
         self.report_repeats(Instant::now(), true)?;
         // A link-count change still waiting for its names is reported as it stands.
@@ -2968,11 +2983,11 @@ impl<'a> Guard<'a> {
                 (
                     views
                         .iter()
-                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, e)))
+                        .flat_map(|v| v.files().map(|e| of(&v.spec.path, &e)))
                         .collect(),
                     views
                         .iter()
-                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, e)))
+                        .flat_map(|v| v.directories().map(|e| of(&v.spec.path, &e)))
                         .collect(),
                 )
             }
@@ -5654,7 +5669,7 @@ impl<'a> Guard<'a> {
         names.iter().any(|name| {
             views.iter().any(|v| {
                 name.strip_prefix(&v.spec.path)
-                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).is_some_and(is))
+                    .is_ok_and(|rel| v.entry(rel.as_os_str().as_bytes()).as_ref().is_some_and(is))
             })
         })
     }
@@ -6326,6 +6341,7 @@ impl<'a> Guard<'a> {
                 self.debounce.mark(path, now, true, true);
             }
         }
+        self.report_view_troubles(now)?;
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -6582,6 +6598,34 @@ impl Guard<'_> {
         self.publish(&findings, now)
     }
 
+    /// Reports what went wrong with the views kept on disk since the last call: a row
+    /// altered (an alert: someone wrote the view file while the watcher ran; the path was
+    /// taken as absent, so judged as new, never as unchanged), or the file failing.
+    fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
+        // Said, not recorded: what keeps a view file from being made (a full home) keeps
+        // the trail from taking one more record, and one lost makes the stop an error.
+        for detail in std::mem::take(&mut self.views_in_memory) {
+            self.out.notice(&detail);
+        }
+        let findings: Vec<Finding> = self
+            .views()?
+            .iter()
+            .flat_map(|view| {
+                let (troubles, untold) = view.take_troubles();
+                match view.file() {
+                    Some(file) if !troubles.is_empty() || untold > 0 => {
+                        view_trouble_findings(&view.spec.path, file, troubles, untold)
+                    }
+                    _ => Vec::new(),
+                }
+            })
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
+    }
+
     /// Writes to the store what the views hold at the paths reported since the last save.
     /// A failure (a full disk) keeps them for the next checkpoint, up to
     /// [`seen::MAX_UNSAVED_SEEN`]; past that they are forgotten, on the record.
@@ -6631,6 +6675,84 @@ impl Guard<'_> {
         }
         Ok(())
     }
+}
+
+/// The views of the roots: in memory, or on disk in `home` (one file per root, made
+/// anew). A root whose view file cannot be made (a full or read-only home) is guarded
+/// with its view in memory all the same, and said: the second of each pair.
+fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, Vec<String>) {
+    let Some(home) = home else {
+        return (roots.into_iter().map(RootView::new).collect(), Vec::new());
+    };
+    let mut said = Vec::new();
+    let views = roots
+        .into_iter()
+        .enumerate()
+        .map(|(index, root)| {
+            let file = home.join(format!("{VIEW_FILE_PREFIX}{index}.sqlite"));
+            RootView::on_disk(root, &file).unwrap_or_else(|failed| {
+                let (root, e) = *failed;
+                said.push(format!(
+                    "the view of {} is kept in memory, not on disk as [watch] view_on_disk \
+                     asks: {e}",
+                    escape_path(&root.spec.path)
+                ));
+                RootView::new(root)
+            })
+        })
+        .collect();
+    (views, said)
+}
+
+/// The findings about one root's view on disk: each altered row an alert about its path,
+/// failures a warning about the file.
+fn view_trouble_findings(
+    root: &Path,
+    file: &Path,
+    troubles: Vec<ViewTrouble>,
+    untold: u64,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut failures = Vec::new();
+    for trouble in troubles {
+        match trouble {
+            ViewTrouble::Altered(rel) => findings.push(Finding::new(
+                absolute(root, &rel),
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "what this watcher saw of this path was changed in its view file {} \
+                     while it ran (the row's MAC, under a key only the watcher holds, does \
+                     not verify): someone with write access to the home wrote it; the path \
+                     is taken as not seen before, so judged as new",
+                    escape_path(file)
+                ),
+            )),
+            ViewTrouble::Failed(reason) => failures.push(reason),
+        }
+    }
+    if !failures.is_empty() || untold > 0 {
+        let first = failures.first().cloned().unwrap_or_default();
+        findings.push(Finding::new(
+            file.to_path_buf(),
+            FindingKind::WatchStateAltered,
+            if untold > 0 {
+                Severity::Alert
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
+                 more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
+                 what it could not read is judged as new, what it could not write is \
+                 compared again when next seen",
+                escape_path(root),
+                failures.len(),
+                view::MAX_KEPT_TROUBLES
+            ),
+        ));
+    }
+    findings
 }
 
 /// The trail's origin (the name in `trail.pub`), for messages sent beside the trail; the

@@ -452,7 +452,7 @@ mod tests {
         let mut views = vec![view("/a", &["1", "2"]), view("/b", &["3", "4"])];
         for v in &mut views {
             for rel in [b"1", b"2", b"3", b"4"] {
-                if let Some(mut e) = v.entry(rel).cloned() {
+                if let Some(mut e) = v.entry(rel) {
                     e.meta.size = 250;
                     v.set(rel, Some(e));
                 }

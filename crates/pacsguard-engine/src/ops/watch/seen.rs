@@ -121,7 +121,7 @@ impl Unsaved {
                     for entry in view.part(std::slice::from_ref(rel)).entries {
                         encode_entry(&mut entries, &entry);
                     }
-                } else if let Some(entry) = view.entry(rel) {
+                } else if let Some(entry) = view.entry(rel).as_ref() {
                     encode_entry(&mut entries, entry);
                 }
                 let mut row = SeenRow {

@@ -1,20 +1,39 @@
 //! What a watcher last saw of each root: the signed baseline at first, then every
 //! verified change on top of it. Each change is compared with the view, so a change is
 //! reported once however many events (or rescans) lead to it.
+//!
+//! A view is held in memory (a B-tree of entries), or on disk (`[watch] view_on_disk`,
+//! issue 15): one SQLite file per root in the home, read through a bounded page cache
+//! ([`pacsguard_store::VIEW_CACHE_KIB`]), so that what a watcher holds does not grow with
+//! the tree. Every row on disk carries a MAC under a key made at the start and held only
+//! in memory: a row edited, added or swapped by someone who can write the home fails it,
+//! is reported ([`ViewTrouble`]) and is taken as absent (the path is then judged as new,
+//! never as unchanged).
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
+use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::ops::Bound;
+use std::path::Path;
 
-use pacsguard_fs::{Entry, EntryType};
+use pacsguard_fs::{Content, Digest, Entry, EntryType};
+use pacsguard_profile::codec::{decode_entries, encode_entry};
 use pacsguard_profile::{RootProfile, RootSpec};
+use pacsguard_store::{StoreError, ViewDb, ViewRow};
 
 /// One root's entries by relative path.
 #[derive(Debug)]
 pub struct RootView {
     pub spec: RootSpec,
-    entries: BTreeSet<ByPath>,
+    held: Held,
+}
+
+/// Where a view's entries are.
+#[derive(Debug)]
+enum Held {
+    Memory(BTreeSet<ByPath>),
+    Disk(Box<DiskView>),
 }
 
 /// An entry ordered and looked up by its own path. The path is the key: a map from a
@@ -116,26 +135,703 @@ fn subtree_ranges<'a>(
     ]
 }
 
+/// What went wrong with a view on disk, for the watcher to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewTrouble {
+    /// The row at this path fails its MAC or does not decode to an entry at that path:
+    /// the file was written by someone else while the watcher ran.
+    Altered(Vec<u8>),
+    /// The file could not be read or written (a full disk, an I/O error).
+    Failed(String),
+}
+
+/// A root's view file in the home: this, its index among the roots, `.sqlite`.
+pub const VIEW_FILE_PREFIX: &str = "watch-view-";
+
+/// Rows read from disk at a time when a view is walked in path order.
+pub const DISK_BATCH_ROWS: usize = 1_024;
+
+/// Troubles kept until the watcher takes them: beyond, only their number grows (one row
+/// after another failing is one incident).
+pub const MAX_KEPT_TROUBLES: usize = 1_024;
+
+/// A view on disk with the key its rows' MACs are made with.
+///
+/// Each row's MAC covers the path of the row after it, so that a row deleted is missed:
+/// a path the file lacks is taken as absent only when the row before it (or, before the
+/// first row, `first`, held in memory) links past it.
+struct DiskView {
+    db: ViewDb,
+    /// Made at the start, never written anywhere: a row made without it fails.
+    key: [u8; 32],
+    /// The path of the first row: the one link no row holds.
+    first: Option<Vec<u8>>,
+    /// Found since the watcher last asked.
+    troubles: RefCell<Troubles>,
+}
+
+/// Never the key: a view printed for a diagnosis must not hand it out.
+impl std::fmt::Debug for DiskView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskView")
+            .field("db", &self.db)
+            .field("first", &self.first)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Troubles not yet taken, and the altered paths already said (each said once until the
+/// watcher writes it again).
+#[derive(Debug, Default)]
+struct Troubles {
+    kept: Vec<ViewTrouble>,
+    untold: u64,
+    said: HashSet<Vec<u8>>,
+}
+
+/// The content a stored entry cannot hold (the store's codec refuses them, and drops a
+/// growing log's prefix), kept in a byte of its own before the encoded entry.
+const ROW_PLAIN: u8 = 0;
+const ROW_PENDING: u8 = 1;
+const ROW_VANISHED: u8 = 2;
+const ROW_PREFIX: u8 = 3;
+
+fn kind_code(kind: EntryType) -> u8 {
+    match kind {
+        EntryType::File => 0,
+        EntryType::Directory => 1,
+        _ => 2,
+    }
+}
+
+/// The bytes of a row: a byte saying what the codec cannot (a pending or vanished
+/// content, a growing log's prefix), then the entry as the store encodes it.
+fn encode_row(e: &Entry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    match &e.content {
+        Content::Pending | Content::Vanished => {
+            out.push(if matches!(e.content, Content::Pending) {
+                ROW_PENDING
+            } else {
+                ROW_VANISHED
+            });
+            // Encoded as not applicable: the codec refuses these two.
+            let plain = Entry {
+                content: Content::NotApplicable,
+                ..e.clone()
+            };
+            encode_entry(&mut out, &plain);
+            return out;
+        }
+        Content::Hashed {
+            prefix: Some(prefix),
+            ..
+        } => {
+            out.push(ROW_PREFIX);
+            out.extend_from_slice(&prefix.0.to_le_bytes());
+            out.extend_from_slice(&prefix.1.0);
+        }
+        _ => out.push(ROW_PLAIN),
+    }
+    encode_entry(&mut out, e);
+    out
+}
+
+/// The entry a row holds; `None` when it does not decode to one entry.
+fn decode_row(bytes: &[u8]) -> Option<Entry> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (prefix, rest) = if tag == ROW_PREFIX {
+        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let digest = Digest(rest.get(8..40)?.try_into().ok()?);
+        (Some(Box::new((len, digest))), rest.get(40..)?)
+    } else {
+        (None, rest)
+    };
+    let mut out = Vec::with_capacity(1);
+    decode_entries(rest, &mut out)?;
+    let mut entry = out.pop().filter(|_| out.is_empty())?;
+    match (tag, &mut entry.content) {
+        (ROW_PLAIN, _) => {}
+        (ROW_PENDING, Content::NotApplicable) => entry.content = Content::Pending,
+        (ROW_VANISHED, Content::NotApplicable) => entry.content = Content::Vanished,
+        (ROW_PREFIX, Content::Hashed { prefix: p, .. }) => *p = prefix,
+        _ => return None,
+    }
+    Some(entry)
+}
+
+/// The MAC of a row: over its path (length first), kind, bytes and the path of the row
+/// after it.
+fn row_mac(
+    key: &[u8; 32],
+    rel: &[u8],
+    kind: u8,
+    entry: &[u8],
+    next: Option<&[u8]>,
+) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(&(rel.len() as u64).to_le_bytes());
+    h.update(rel);
+    h.update(&[kind]);
+    h.update(&(entry.len() as u64).to_le_bytes());
+    h.update(entry);
+    match next {
+        Some(next) => {
+            h.update(&[1]);
+            h.update(next);
+        }
+        None => {
+            h.update(&[0]);
+        }
+    }
+    h.finalize()
+}
+
+/// The row of `e` at `rel`, linked to `next`, with its MAC under `key`.
+fn row_of(key: &[u8; 32], rel: Vec<u8>, e: &Entry, next: Option<Vec<u8>>) -> ViewRow {
+    let kind = kind_code(e.kind);
+    let entry = encode_row(e);
+    ViewRow {
+        mac: row_mac(key, &rel, kind, &entry, next.as_deref())
+            .as_bytes()
+            .to_vec(),
+        rel,
+        kind,
+        entry,
+        next,
+    }
+}
+
+/// `row` linked to `next` instead, its MAC made again (only for a row that verified).
+fn relinked(key: &[u8; 32], mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow {
+    row.mac = row_mac(key, &row.rel, row.kind, &row.entry, next.as_deref())
+        .as_bytes()
+        .to_vec();
+    row.next = next;
+    row
+}
+
+/// Whether `link` (the path a verified row says follows it) passes over `rel`: `rel`
+/// is then known absent. A link to `rel` itself, or short of it, is a row deleted.
+fn passes_over(link: Option<&[u8]>, rel: &[u8]) -> bool {
+    link.is_none_or(|link| link > rel)
+}
+
+impl DiskView {
+    fn create(path: &Path) -> Result<DiskView, StoreError> {
+        let mut key = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut key) {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("no random key for its rows: {e}"),
+            });
+        }
+        Ok(DiskView {
+            db: ViewDb::create(path)?,
+            key,
+            first: None,
+            troubles: RefCell::new(Troubles::default()),
+        })
+    }
+
+    fn note(&self, trouble: ViewTrouble) {
+        let mut troubles = self.troubles.borrow_mut();
+        if let ViewTrouble::Altered(rel) = &trouble {
+            if troubles.said.contains(rel) {
+                return;
+            }
+            if troubles.said.len() < MAX_KEPT_TROUBLES {
+                troubles.said.insert(rel.clone());
+            }
+        }
+        if troubles.kept.len() < MAX_KEPT_TROUBLES {
+            troubles.kept.push(trouble);
+        } else {
+            troubles.untold += 1;
+        }
+    }
+
+    fn altered(&self, rel: &[u8]) {
+        self.note(ViewTrouble::Altered(rel.to_vec()));
+    }
+
+    fn failed(&self, e: &StoreError) {
+        self.note(ViewTrouble::Failed(e.to_string()));
+    }
+
+    /// Whether the row is one this watcher wrote (its MAC, link included, verifies).
+    fn genuine(&self, row: &ViewRow) -> bool {
+        // Compared as a BLAKE3 hash: in constant time.
+        row_mac(
+            &self.key,
+            &row.rel,
+            row.kind,
+            &row.entry,
+            row.next.as_deref(),
+        ) == *row.mac.as_slice()
+    }
+
+    /// The entry a row read back holds, if it is the row this watcher wrote.
+    fn verified(&self, row: &ViewRow) -> Option<Entry> {
+        let entry = self
+            .genuine(row)
+            .then(|| decode_row(&row.entry))
+            .flatten()
+            .filter(|e| e.rel == row.rel && kind_code(e.kind) == row.kind);
+        if entry.is_none() {
+            self.altered(&row.rel);
+        }
+        entry
+    }
+
+    /// The link that should pass over `rel` (the row before it, verified, or `first`):
+    /// `Err(())` when that row fails (said) or cannot be read.
+    fn link_before(&self, rel: &[u8]) -> Result<(Option<ViewRow>, Option<Vec<u8>>), ()> {
+        match self.db.before(rel) {
+            Ok(Some(pred)) if self.genuine(&pred) => {
+                let link = pred.next.clone();
+                Ok((Some(pred), link))
+            }
+            Ok(Some(pred)) => {
+                self.altered(&pred.rel);
+                Err(())
+            }
+            Ok(None) => Ok((None, self.first.clone())),
+            Err(e) => {
+                self.failed(&e);
+                Err(())
+            }
+        }
+    }
+
+    /// Says a row deleted where `rel` is missing from the file but not from the chain.
+    fn prove_absent(&self, rel: &[u8]) {
+        if let Ok((_, link)) = self.link_before(rel)
+            && !passes_over(link.as_deref(), rel)
+        {
+            self.altered(link.as_deref().unwrap_or(rel));
+        }
+    }
+
+    /// The path of the row after `rel` as the file has it (when the chain is broken).
+    fn next_in_file(&self, rel: &[u8]) -> Option<Vec<u8>> {
+        match self.db.first_from(Bound::Excluded(rel)) {
+            Ok(row) => row.map(|r| r.rel),
+            Err(e) => {
+                self.failed(&e);
+                None
+            }
+        }
+    }
+
+    fn get(&self, rel: &[u8]) -> Option<Entry> {
+        match self.db.get(rel) {
+            Ok(Some(row)) => self.verified(&row),
+            Ok(None) => {
+                self.prove_absent(rel);
+                None
+            }
+            Err(e) => {
+                self.failed(&e);
+                None
+            }
+        }
+    }
+
+    /// Makes the row before `rel` (or `first`) link to `to`.
+    fn link(&mut self, pred: Option<ViewRow>, to: Option<Vec<u8>>) -> Result<(), StoreError> {
+        match pred {
+            Some(pred) => self.db.put(&relinked(&self.key, pred, to)),
+            None => {
+                self.first = to;
+                Ok(())
+            }
+        }
+    }
+
+    fn put(&mut self, rel: &[u8], e: &Entry) {
+        if let Err(e) = self.try_put(rel, e) {
+            self.failed(&e);
+        }
+        // Written by the watcher: its own again, and said again if altered again.
+        self.troubles.get_mut().said.remove(rel);
+    }
+
+    fn try_put(&mut self, rel: &[u8], e: &Entry) -> Result<(), StoreError> {
+        let existing = self.db.get(rel)?;
+        if let Some(row) = &existing
+            && self.genuine(row)
+        {
+            // In its place: the chain is as it was.
+            return self
+                .db
+                .put(&row_of(&self.key, rel.to_vec(), e, row.next.clone()));
+        }
+        if existing.is_some() {
+            self.altered(rel);
+        }
+        let next = match self.link_before(rel) {
+            Ok((pred, link)) => {
+                let next = if passes_over(link.as_deref(), rel) {
+                    link
+                } else {
+                    // A link to `rel` with no genuine row there: deleted, or replaced.
+                    if existing.is_none() {
+                        self.altered(link.as_deref().unwrap_or(rel));
+                    }
+                    self.next_in_file(rel)
+                };
+                self.link(pred, Some(rel.to_vec()))?;
+                next
+            }
+            // The row before fails: it stays failing (said), this one links on as the
+            // file goes.
+            Err(()) => self.next_in_file(rel),
+        };
+        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))
+    }
+
+    fn remove(&mut self, rel: &[u8]) {
+        if let Err(e) = self.try_remove(rel) {
+            self.failed(&e);
+        }
+    }
+
+    fn try_remove(&mut self, rel: &[u8]) -> Result<(), StoreError> {
+        let Some(row) = self.db.get(rel)? else {
+            self.prove_absent(rel);
+            return Ok(());
+        };
+        let next = if self.genuine(&row) {
+            row.next.clone()
+        } else {
+            self.altered(rel);
+            self.next_in_file(rel)
+        };
+        if let Ok((pred, link)) = self.link_before(rel)
+            && link.as_deref() == Some(rel)
+        {
+            self.link(pred, next)?;
+        }
+        self.db.remove(rel)
+    }
+
+    /// Removes the rows from `low` (included) to `high` (excluded), linking the row
+    /// before them to the one after.
+    fn remove_between(&mut self, low: &[u8], high: &[u8]) -> Result<(), StoreError> {
+        let last = self.db.before(high)?.filter(|r| r.rel.as_slice() >= low);
+        let Ok((pred, link)) = self.link_before(low) else {
+            // The row before fails (said): the rows go, it is left as it is.
+            return self
+                .db
+                .remove_range(Bound::Included(low), Bound::Excluded(high));
+        };
+        match last {
+            Some(last) => {
+                let next = if self.genuine(&last) {
+                    last.next.clone()
+                } else {
+                    self.altered(&last.rel);
+                    self.next_in_file(&last.rel)
+                };
+                self.db
+                    .remove_range(Bound::Included(low), Bound::Excluded(high))?;
+                self.link(pred, next)
+            }
+            None => {
+                // Nothing there: the link must not point into the range.
+                if let Some(l) = link.as_deref()
+                    && l >= low
+                    && l < high
+                {
+                    self.altered(l);
+                    let next = self.next_in_file(l);
+                    self.link(pred, next)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes `subtree` and what lies below it.
+    fn remove_subtree(&mut self, subtree: &[u8]) {
+        self.remove(subtree);
+        let mut below = subtree.to_vec();
+        below.push(b'/');
+        let mut after = subtree.to_vec();
+        after.push(b'0');
+        if let Err(e) = self.remove_between(&below, &after) {
+            self.failed(&e);
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Err(e) = self.db.clear() {
+            self.failed(&e);
+        }
+        self.first = None;
+    }
+
+    /// Puts `entries` (in path order, one per path): in bulk into an empty file, else
+    /// one by one, linked, in one transaction.
+    fn put_all(&mut self, entries: &[Entry]) {
+        let empty = match self.db.first_from(Bound::Unbounded) {
+            Ok(row) => row.is_none() && self.first.is_none(),
+            Err(e) => {
+                self.failed(&e);
+                return;
+            }
+        };
+        if !empty {
+            if let Err(e) = self.db.begin() {
+                self.failed(&e);
+            }
+            for e in entries {
+                self.put(&e.rel, e);
+            }
+            if let Err(e) = self.db.commit() {
+                self.failed(&e);
+            }
+            return;
+        }
+        self.first = entries.first().map(|e| e.rel.clone());
+        let key = self.key;
+        let mut entries = entries.iter().peekable();
+        let rows = std::iter::from_fn(|| {
+            let e = entries.next()?;
+            let next = entries.peek().map(|n| n.rel.clone());
+            Some(row_of(&key, e.rel.clone(), e, next))
+        });
+        if let Err(e) = self.db.put_all(rows) {
+            self.failed(&e);
+        }
+    }
+
+    /// The entries from `low` to `high`, in path order, of `kind` only when given: read
+    /// [`DISK_BATCH_ROWS`] at a time, never the whole range at once. Walked whole (no
+    /// `kind`), each row's link is checked against the row that follows it.
+    fn walk<'a>(
+        &'a self,
+        low: Bound<Vec<u8>>,
+        high: Bound<Vec<u8>>,
+        kind: Option<EntryType>,
+    ) -> DiskWalk<'a> {
+        // From the start, the first row is checked against the link held in memory.
+        let link = (kind.is_none() && low == Bound::Unbounded).then(|| self.first.clone());
+        DiskWalk {
+            view: self,
+            next: low,
+            high,
+            kind: kind.map(kind_code),
+            batch: VecDeque::new(),
+            done: false,
+            link,
+            batch_rows: DISK_BATCH_ROWS,
+        }
+    }
+}
+
+impl Drop for DiskView {
+    /// A view file is of no use once its watcher is gone (its key with it): deleted at
+    /// the stop. A crash leaves it, and the next start deletes it before it makes its own.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.db.path());
+    }
+}
+
+/// A view on disk walked in path order (see [`DiskView::walk`]).
+struct DiskWalk<'a> {
+    view: &'a DiskView,
+    next: Bound<Vec<u8>>,
+    high: Bound<Vec<u8>>,
+    kind: Option<u8>,
+    batch: VecDeque<ViewRow>,
+    done: bool,
+    /// The link of the last genuine row yielded (a walk of every kind only).
+    link: Option<Option<Vec<u8>>>,
+    /// Rows read at a time.
+    batch_rows: usize,
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v),
+        Bound::Excluded(v) => Bound::Excluded(v),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl DiskWalk<'_> {
+    /// Checks the last link against `rel`, the next path walked (`None`: the walk's end,
+    /// where a link still inside the range is a row deleted).
+    fn check_link(&mut self, rel: Option<&[u8]>) {
+        let Some(Some(link)) = self.link.take() else {
+            return;
+        };
+        let missing = match rel {
+            Some(rel) => link.as_slice() < rel,
+            None => match &self.high {
+                Bound::Included(h) => link <= *h,
+                Bound::Excluded(h) => link < *h,
+                Bound::Unbounded => true,
+            },
+        };
+        if missing {
+            self.view.altered(&link);
+        }
+    }
+}
+
+impl Iterator for DiskWalk<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        loop {
+            if let Some(row) = self.batch.pop_front() {
+                if self.kind.is_none() {
+                    self.check_link(Some(&row.rel));
+                }
+                // A row that fails is reported and skipped.
+                let entry = self.view.verified(&row);
+                if self.kind.is_none() && entry.is_some() {
+                    self.link = Some(row.next);
+                }
+                match entry {
+                    Some(entry) => return Some(entry),
+                    None => continue,
+                }
+            }
+            if self.done {
+                if self.kind.is_none() {
+                    self.check_link(None);
+                }
+                return None;
+            }
+            let rows = match self.view.db.rows(
+                as_ref_bound(&self.next),
+                as_ref_bound(&self.high),
+                self.kind,
+                self.batch_rows,
+            ) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.view.failed(&e);
+                    self.done = true;
+                    self.link = None;
+                    return None;
+                }
+            };
+            self.done = rows.len() < self.batch_rows;
+            if let Some(last) = rows.last() {
+                self.next = Bound::Excluded(last.rel.clone());
+            }
+            self.batch.extend(rows);
+        }
+    }
+}
+
+/// The two ranges of a subtree (see [`subtree_ranges`]) as owned bounds.
+/// A range of relative paths, owned.
+type OwnedRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn owned_subtree_ranges(subtree: &[u8]) -> [OwnedRange; 2] {
+    let mut below = subtree.to_vec();
+    below.push(b'/');
+    let mut after = subtree.to_vec();
+    after.push(b'0');
+    [
+        (
+            Bound::Included(subtree.to_vec()),
+            Bound::Included(subtree.to_vec()),
+        ),
+        (Bound::Included(below), Bound::Excluded(after)),
+    ]
+}
+
 impl RootView {
     pub fn new(profile: RootProfile) -> RootView {
         RootView {
             spec: profile.spec,
-            entries: profile.entries.into_iter().map(ByPath).collect(),
+            held: Held::Memory(profile.entries.into_iter().map(ByPath).collect()),
         }
     }
 
-    fn keys_within<'a>(&'a self, subtree: &[u8]) -> Box<dyn Iterator<Item = &'a Entry> + 'a> {
+    /// A view of `profile` kept on disk at `path` (whatever stands there is deleted
+    /// first: a view file is never trusted from an earlier run).
+    pub fn on_disk(
+        profile: RootProfile,
+        path: &Path,
+    ) -> Result<RootView, Box<(RootProfile, StoreError)>> {
+        let mut disk = match DiskView::create(path) {
+            Ok(disk) => disk,
+            Err(e) => return Err(Box::new((profile, e))),
+        };
+        disk.put_all(&profile.entries);
+        // A failure to fill it is an error at the start, not a trouble to report later;
+        // the profile is given back, for a view in memory.
+        if let Some(ViewTrouble::Failed(reason)) = disk.troubles.get_mut().kept.pop() {
+            let e = StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            };
+            return Err(Box::new((profile, e)));
+        }
+        Ok(RootView {
+            spec: profile.spec,
+            held: Held::Disk(Box::new(disk)),
+        })
+    }
+
+    /// What went wrong with the view on disk since the last call, and how many more
+    /// troubles were not kept ([`MAX_KEPT_TROUBLES`]).
+    pub fn take_troubles(&self) -> (Vec<ViewTrouble>, u64) {
+        match &self.held {
+            Held::Memory(_) => (Vec::new(), 0),
+            Held::Disk(disk) => {
+                let mut troubles = disk.troubles.borrow_mut();
+                let untold = std::mem::take(&mut troubles.untold);
+                (std::mem::take(&mut troubles.kept), untold)
+            }
+        }
+    }
+
+    /// The view file, when the view is on disk.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.held {
+            Held::Memory(_) => None,
+            Held::Disk(disk) => Some(disk.db.path()),
+        }
+    }
+
+    fn keys_within<'a>(&'a self, subtree: &[u8]) -> Box<dyn Iterator<Item = Cow<'a, Entry>> + 'a> {
+        let entries = match &self.held {
+            Held::Memory(entries) => entries,
+            Held::Disk(disk) => {
+                if subtree.is_empty() {
+                    return Box::new(
+                        disk.walk(Bound::Unbounded, Bound::Unbounded, None)
+                            .map(Cow::Owned),
+                    );
+                }
+                let [(a, b), (c, d)] = owned_subtree_ranges(subtree);
+                return Box::new(
+                    disk.walk(a, b, None)
+                        .chain(disk.walk(c, d, None))
+                        .map(Cow::Owned),
+                );
+            }
+        };
         if subtree.is_empty() {
-            return Box::new(self.entries.iter().map(|e| &e.0));
+            return Box::new(entries.iter().map(|e| Cow::Borrowed(&e.0)));
         }
         let (mut below, mut after) = (Vec::new(), Vec::new());
         let [own, inside] = subtree_ranges(subtree, &mut below, &mut after);
         // The bounds are used only by the searches: the iterators borrow the view alone.
         Box::new(
-            self.entries
+            entries
                 .range::<[u8], _>(own)
-                .chain(self.entries.range::<[u8], _>(inside))
-                .map(|e| &e.0),
+                .chain(entries.range::<[u8], _>(inside))
+                .map(|e| Cow::Borrowed(&e.0)),
         )
     }
 
@@ -144,7 +840,7 @@ impl RootView {
         let mut entries: Vec<Entry> = subtrees
             .iter()
             .flat_map(|s| self.keys_within(s))
-            .cloned()
+            .map(Cow::into_owned)
             .collect();
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         entries.dedup_by(|a, b| a.rel == b.rel);
@@ -157,86 +853,144 @@ impl RootView {
     /// Replaces what lies inside the subtrees with what a capture of them found. Of
     /// several entries at one path, the last takes the place of the others.
     ///
-    /// The whole root (a catch-up, a rescan), or a part of at least [`BULK_MIN_ENTRIES`]
-    /// entries and a [`BULK_FRACTION`] of the view, is built anew in bulk: put one at a
-    /// time, in path order, every node of the B-tree split at its right edge keeps 6 of
-    /// its 11 places, so the view of a tree caught up at the start held ~1.7 times the
-    /// memory of the one built in bulk from the baseline, for as long as the watcher ran
-    /// (issue 15, `bench/README.md`).
+    /// In memory, the whole root (a catch-up, a rescan), or a part of at least
+    /// [`BULK_MIN_ENTRIES`] entries and a [`BULK_FRACTION`] of the view, is built anew in
+    /// bulk: put one at a time, in path order, every node of the B-tree split at its right
+    /// edge keeps 6 of its 11 places, so the view of a tree caught up at the start held
+    /// ~1.7 times the memory of the one built in bulk from the baseline, for as long as
+    /// the watcher ran (issue 15, `bench/README.md`). On disk, the subtrees' rows are
+    /// deleted and the entries put in one transaction.
     pub fn replace(&mut self, subtrees: &[Vec<u8>], entries: Vec<Entry>) {
+        let entries_held = match &mut self.held {
+            Held::Memory(entries_held) => entries_held,
+            Held::Disk(disk) => {
+                if subtrees.iter().any(Vec::is_empty) {
+                    disk.clear();
+                } else {
+                    for subtree in subtrees {
+                        disk.remove_subtree(subtree);
+                    }
+                }
+                disk.put_all(&last_at_each_path(entries));
+                return;
+            }
+        };
         if subtrees.iter().any(Vec::is_empty) {
             // The old nodes are freed before the new ones are made, and the entries are
             // wrapped where they lie (no second vector of them).
-            self.entries = BTreeSet::new();
-            self.entries = last_at_each_path(entries).into_iter().map(ByPath).collect();
+            *entries_held = BTreeSet::new();
+            *entries_held = last_at_each_path(entries).into_iter().map(ByPath).collect();
             return;
         }
         for subtree in subtrees {
-            let doomed: Vec<Vec<u8>> = self.keys_within(subtree).map(|e| e.rel.clone()).collect();
+            let (mut below, mut after) = (Vec::new(), Vec::new());
+            let [own, inside] = subtree_ranges(subtree, &mut below, &mut after);
+            let doomed: Vec<Vec<u8>> = entries_held
+                .range::<[u8], _>(own)
+                .chain(entries_held.range::<[u8], _>(inside))
+                .map(|e| e.0.rel.clone())
+                .collect();
             for key in doomed {
-                self.entries.remove(key.as_slice());
+                entries_held.remove(key.as_slice());
             }
         }
         if entries.len() >= BULK_MIN_ENTRIES
-            && entries.len().saturating_mul(BULK_FRACTION) >= self.entries.len()
+            && entries.len().saturating_mul(BULK_FRACTION) >= entries_held.len()
         {
-            let kept = std::mem::take(&mut self.entries);
-            self.entries = merged(kept, last_at_each_path(entries));
+            let kept = std::mem::take(entries_held);
+            *entries_held = merged(kept, last_at_each_path(entries));
             return;
         }
         for entry in entries {
             // `replace`, not `insert`: an entry at a path held already takes its place.
-            self.entries.replace(ByPath(entry));
+            entries_held.replace(ByPath(entry));
         }
     }
 
-    /// The entry at `rel`.
-    pub fn entry(&self, rel: &[u8]) -> Option<&Entry> {
-        self.entries.get(rel).map(|e| &e.0)
+    /// The entry at `rel` (a copy: a view on disk holds none in memory).
+    pub fn entry(&self, rel: &[u8]) -> Option<Entry> {
+        match &self.held {
+            Held::Memory(entries) => entries.get(rel).map(|e| e.0.clone()),
+            Held::Disk(disk) => disk.get(rel),
+        }
     }
 
     /// Puts `entry` at `rel`, or removes what is there (and nothing below it).
     pub fn set(&mut self, rel: &[u8], entry: Option<Entry>) {
-        match entry {
-            Some(mut entry) => {
+        match (&mut self.held, entry) {
+            (Held::Memory(entries), Some(mut entry)) => {
                 if entry.rel != rel {
                     entry.rel = rel.to_vec();
                 }
-                self.entries.replace(ByPath(entry));
+                entries.replace(ByPath(entry));
             }
-            None => {
-                self.entries.remove(rel);
+            (Held::Memory(entries), None) => {
+                entries.remove(rel);
             }
+            (Held::Disk(disk), Some(mut entry)) => {
+                if entry.rel != rel {
+                    entry.rel = rel.to_vec();
+                }
+                disk.put(rel, &entry);
+            }
+            (Held::Disk(disk), None) => disk.remove(rel),
         }
     }
 
     /// Whether the view holds `rel`.
     pub fn contains(&self, rel: &[u8]) -> bool {
-        self.entries.contains(rel)
+        match &self.held {
+            Held::Memory(entries) => entries.contains(rel),
+            Held::Disk(disk) => disk.get(rel).is_some(),
+        }
+    }
+
+    /// Every entry of `kind`, in path order.
+    fn of_kind(&self, kind: EntryType) -> Box<dyn Iterator<Item = Cow<'_, Entry>> + '_> {
+        match &self.held {
+            Held::Memory(entries) => Box::new(
+                entries
+                    .iter()
+                    .map(|e| &e.0)
+                    .filter(move |e| e.kind == kind)
+                    .map(Cow::Borrowed),
+            ),
+            Held::Disk(disk) => Box::new(
+                disk.walk(Bound::Unbounded, Bound::Unbounded, Some(kind))
+                    .map(Cow::Owned),
+            ),
+        }
     }
 
     /// Every regular file.
-    pub fn files(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .map(|e| &e.0)
-            .filter(|e| e.kind == EntryType::File)
+    pub fn files(&self) -> impl Iterator<Item = Cow<'_, Entry>> {
+        self.of_kind(EntryType::File)
     }
 
     /// The first regular file after `cursor` (in path order), for the scrub.
-    pub fn file_after(&self, cursor: &[u8]) -> Option<&Entry> {
-        self.entries
-            .range::<[u8], _>((Bound::Excluded(cursor), Bound::Unbounded))
-            .map(|e| &e.0)
-            .find(|e| e.kind == EntryType::File)
+    pub fn file_after(&self, cursor: &[u8]) -> Option<Entry> {
+        match &self.held {
+            Held::Memory(entries) => entries
+                .range::<[u8], _>((Bound::Excluded(cursor), Bound::Unbounded))
+                .map(|e| &e.0)
+                .find(|e| e.kind == EntryType::File)
+                .cloned(),
+            // One row read, not a batch: the scrub and the flag poll step file by file.
+            Held::Disk(disk) => {
+                let mut walk = disk.walk(
+                    Bound::Excluded(cursor.to_vec()),
+                    Bound::Unbounded,
+                    Some(EntryType::File),
+                );
+                walk.batch_rows = 1;
+                walk.next()
+            }
+        }
     }
 
     /// Every directory, for setting up watches.
-    pub fn directories(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .map(|e| &e.0)
-            .filter(|e| e.kind == EntryType::Directory)
+    pub fn directories(&self) -> impl Iterator<Item = Cow<'_, Entry>> {
+        self.of_kind(EntryType::Directory)
     }
 }
 
@@ -255,6 +1009,15 @@ mod tests {
             xattrs: Vec::new(),
             content: Content::Skipped,
         }
+    }
+
+    /// Both kinds of view of `paths`: in memory, and on disk in `dir`.
+    fn views(paths: &[&str], dir: &tempfile::TempDir) -> [RootView; 2] {
+        let profile = view(paths).part(&[Vec::new()]);
+        let on_disk = RootView::on_disk(profile, &dir.path().join("v.sqlite"))
+            .map_err(|failed| failed.1)
+            .expect("view file");
+        [view(paths), on_disk]
     }
 
     fn view(paths: &[&str]) -> RootView {
@@ -292,34 +1055,42 @@ mod tests {
 
     #[test]
     fn a_subtree_is_itself_and_what_lies_below_never_a_sibling_prefix() {
-        let v = view(&["", "a", "a/1.dcm", "a-b", "a-b/2.dcm", "a0.dcm", "b/3.dcm"]);
-        assert_eq!(rels(&v.part(&[b"a".to_vec()])), ["a", "a/1.dcm"]);
-        assert_eq!(
-            rels(&v.part(&[b"a".to_vec(), b"a0.dcm".to_vec()])),
-            ["a", "a/1.dcm", "a0.dcm"]
-        );
-        assert_eq!(v.part(&[Vec::new()]).entries.len(), 7);
+        let dir = tempfile::tempdir().expect("tempdir");
+        for v in views(
+            &["", "a", "a/1.dcm", "a-b", "a-b/2.dcm", "a0.dcm", "b/3.dcm"],
+            &dir,
+        ) {
+            assert_eq!(rels(&v.part(&[b"a".to_vec()])), ["a", "a/1.dcm"]);
+            assert_eq!(
+                rels(&v.part(&[b"a".to_vec(), b"a0.dcm".to_vec()])),
+                ["a", "a/1.dcm", "a0.dcm"]
+            );
+            assert_eq!(v.part(&[Vec::new()]).entries.len(), 7);
+        }
     }
 
     #[test]
     fn replacing_a_subtree_drops_what_is_gone_and_keeps_the_rest() {
-        let mut v = view(&["", "a", "a/1.dcm", "a/2.dcm", "a-b/2.dcm"]);
-        v.replace(
-            &[b"a".to_vec()],
-            vec![
-                entry("a", EntryType::Directory),
-                entry("a/3.dcm", EntryType::File),
-            ],
-        );
-        assert_eq!(
-            rels(&v.part(&[Vec::new()])),
-            ["", "a", "a-b/2.dcm", "a/3.dcm"]
-        );
-        assert_eq!(
-            v.file_after(b"a").map(|e| e.rel.clone()),
-            Some(b"a-b/2.dcm".to_vec())
-        );
-        assert_eq!(v.file_after(b"a/3.dcm"), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        for mut v in views(&["", "a", "a/1.dcm", "a/2.dcm", "a-b/2.dcm"], &dir) {
+            v.replace(
+                &[b"a".to_vec()],
+                vec![
+                    entry("a", EntryType::Directory),
+                    entry("a/3.dcm", EntryType::File),
+                ],
+            );
+            assert_eq!(
+                rels(&v.part(&[Vec::new()])),
+                ["", "a", "a-b/2.dcm", "a/3.dcm"]
+            );
+            assert_eq!(
+                v.file_after(b"a").map(|e| e.rel.clone()),
+                Some(b"a-b/2.dcm".to_vec())
+            );
+            assert_eq!(v.file_after(b"a/3.dcm"), None);
+            assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        }
     }
 
     fn sized(rel: &str, size: u64) -> Entry {
@@ -340,70 +1111,392 @@ mod tests {
     /// entries one at a time held: every path once, the last entry given at a path.
     #[test]
     fn a_view_built_anew_in_bulk_holds_what_one_put_entry_by_entry_holds() {
-        let mut whole = view(&["", "a", "a/1.dcm", "b/2.dcm"]);
-        whole.replace(
-            &[b"a".to_vec(), Vec::new()],
-            vec![
-                sized("c.dcm", 1),
-                sized("a/1.dcm", 2),
-                sized("c.dcm", 3),
-                sized("", 4),
-            ],
-        );
-        assert_eq!(
-            state(&whole),
-            [("".into(), 4), ("a/1.dcm".into(), 2), ("c.dcm".into(), 3)]
-        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let dir3 = tempfile::tempdir().expect("tempdir");
+        for ((mut whole, mut bulk), mut one_by_one) in views(&["", "a", "a/1.dcm", "b/2.dcm"], &dir)
+            .into_iter()
+            .zip(views(
+                &["", "a-b/2.dcm", "s", "s/gone.dcm", "t/3.dcm"],
+                &dir2,
+            ))
+            .zip(views(
+                &["", "a-b/2.dcm", "s", "s/gone.dcm", "t/3.dcm"],
+                &dir3,
+            ))
+        {
+            whole.replace(
+                &[b"a".to_vec(), Vec::new()],
+                vec![
+                    sized("c.dcm", 1),
+                    sized("a/1.dcm", 2),
+                    sized("c.dcm", 3),
+                    sized("", 4),
+                ],
+            );
+            assert_eq!(
+                state(&whole),
+                [("".into(), 4), ("a/1.dcm".into(), 2), ("c.dcm".into(), 3)]
+            );
 
-        // A part as large as the view: built anew, the rest of the view kept.
-        let many = BULK_MIN_ENTRIES + 10;
-        let names: Vec<String> = (0..many).map(|i| format!("s/{i:06}.dcm")).collect();
-        let mut bulk = view(&["", "a-b/2.dcm", "s", "s/gone.dcm", "t/3.dcm"]);
-        let mut one_by_one = view(&["", "a-b/2.dcm", "s", "s/gone.dcm", "t/3.dcm"]);
-        let mut put: Vec<Entry> = names.iter().rev().map(|n| sized(n, 5)).collect();
-        put.push(sized("s/000007.dcm", 6));
-        put.push(entry("s", EntryType::Directory));
-        bulk.replace(&[b"s".to_vec()], put.clone());
-        // The same part emptied, then put entry by entry.
-        one_by_one.replace(&[b"s".to_vec()], Vec::new());
-        for e in put.iter().cloned() {
-            let rel = e.rel.clone();
-            one_by_one.set(&rel, Some(e));
+            // A part as large as the view: built anew, the rest of the view kept.
+            let many = BULK_MIN_ENTRIES + 10;
+            let names: Vec<String> = (0..many).map(|i| format!("s/{i:06}.dcm")).collect();
+            let mut put: Vec<Entry> = names.iter().rev().map(|n| sized(n, 5)).collect();
+            put.push(sized("s/000007.dcm", 6));
+            put.push(entry("s", EntryType::Directory));
+            bulk.replace(&[b"s".to_vec()], put.clone());
+            // The same part emptied, then put entry by entry.
+            one_by_one.replace(&[b"s".to_vec()], Vec::new());
+            for e in put.iter().cloned() {
+                let rel = e.rel.clone();
+                one_by_one.set(&rel, Some(e));
+            }
+            assert_eq!(state(&bulk), state(&one_by_one));
+            let held = state(&bulk);
+            assert_eq!(
+                held.len(),
+                many + 4,
+                "'', a-b/2.dcm, s, t/3.dcm and the part"
+            );
+            assert!(
+                held.contains(&("s/000007.dcm".into(), 6)),
+                "the last one given"
+            );
+            assert!(!held.iter().any(|(p, _)| p == "s/gone.dcm"));
+            assert!(
+                held.contains(&("t/3.dcm".into(), 0)) && held.contains(&("a-b/2.dcm".into(), 0))
+            );
         }
-        assert_eq!(state(&bulk), state(&one_by_one));
-        let held = state(&bulk);
-        assert_eq!(
-            held.len(),
-            many + 4,
-            "'', a-b/2.dcm, s, t/3.dcm and the part"
-        );
-        assert!(
-            held.contains(&("s/000007.dcm".into(), 6)),
-            "the last one given"
-        );
-        assert!(!held.iter().any(|(p, _)| p == "s/gone.dcm"));
-        assert!(held.contains(&("t/3.dcm".into(), 0)) && held.contains(&("a-b/2.dcm".into(), 0)));
     }
 
     #[test]
     fn an_entry_at_a_path_held_takes_the_place_of_the_one_there() {
         // Entries are ordered by their own path: a set keeps the first of two equal ones
         // unless told to replace it, which would keep the old state of a changed file.
-        let mut v = view(&["", "a", "a/1.dcm"]);
-        let mut changed = entry("a/1.dcm", EntryType::File);
-        changed.meta.size = 7;
-        v.set(b"a/1.dcm", Some(changed.clone()));
-        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(7));
-        changed.meta.size = 9;
-        v.replace(&[b"a/1.dcm".to_vec()], vec![changed]);
-        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
-        // Put at another path than its own, an entry is held at the path it was put at.
-        v.set(b"b.dcm", Some(entry("elsewhere.dcm", EntryType::File)));
-        assert!(v.contains(b"b.dcm") && !v.contains(b"elsewhere.dcm"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        for mut v in views(&["", "a", "a/1.dcm"], &dir) {
+            let mut changed = entry("a/1.dcm", EntryType::File);
+            changed.meta.size = 7;
+            v.set(b"a/1.dcm", Some(changed.clone()));
+            assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(7));
+            changed.meta.size = 9;
+            v.replace(&[b"a/1.dcm".to_vec()], vec![changed]);
+            assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
+            // Put at another path than its own, an entry is held at the path it was put at.
+            v.set(b"b.dcm", Some(entry("elsewhere.dcm", EntryType::File)));
+            assert!(v.contains(b"b.dcm") && !v.contains(b"elsewhere.dcm"));
+            assert_eq!(
+                v.entry(b"b.dcm").map(|e| e.rel.clone()),
+                Some(b"b.dcm".to_vec())
+            );
+            assert_eq!(rels(&v.part(&[Vec::new()])), ["", "a", "a/1.dcm", "b.dcm"]);
+        }
+    }
+
+    fn disk(v: &RootView) -> &DiskView {
+        match &v.held {
+            Held::Disk(disk) => disk,
+            Held::Memory(_) => panic!("a view on disk"),
+        }
+    }
+
+    /// Root on the host can write the view file while the watcher runs: a row edited (to
+    /// say a changed file is as it was), moved to another path, or put there new never
+    /// passes for what the watcher saw; each is reported, and the path is taken as
+    /// absent (judged as new), never as unchanged.
+    #[test]
+    fn a_row_written_by_anyone_else_is_reported_and_never_taken_as_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm", "a/2.dcm", "b.dcm"], &dir);
+        let db = &disk(&v).db;
+        // Edited: the size of 1.dcm says 7, its MAC was made over 0.
+        let mut edited = db.get(b"a/1.dcm").expect("read").expect("row");
+        let mut seven = sized("a/1.dcm", 7);
+        seven.kind = EntryType::File;
+        edited.entry = encode_row(&seven);
+        db.put(&edited).expect("write");
+        // Moved: the row of 2.dcm, MAC and all, put at b.dcm.
+        let mut moved = db.get(b"a/2.dcm").expect("read").expect("row");
+        moved.rel = b"b.dcm".to_vec();
+        db.put(&moved).expect("write");
+        // Planted: a row no watcher wrote, with a MAC under another key.
+        let other = DiskView::create(&dir.path().join("other.sqlite")).expect("view");
+        db.put(&row_of(
+            &other.key,
+            b"c.dcm".to_vec(),
+            &sized("c.dcm", 1),
+            None,
+        ))
+        .expect("write");
+
+        assert_eq!(v.entry(b"a/1.dcm"), None);
+        assert!(!v.contains(b"b.dcm"));
+        assert_eq!(v.file_after(b"b"), None, "c.dcm is skipped");
+        let (troubles, untold) = v.take_troubles();
+        assert_eq!(untold, 0);
+        for rel in ["a/1.dcm", "b.dcm", "c.dcm"] {
+            assert!(
+                troubles.contains(&ViewTrouble::Altered(rel.as_bytes().to_vec())),
+                "{rel}: {troubles:?}"
+            );
+        }
+        // Walked in order, the altered rows are skipped, and not said twice.
         assert_eq!(
-            v.entry(b"b.dcm").map(|e| e.rel.clone()),
-            Some(b"b.dcm".to_vec())
+            v.files().map(|e| e.rel.clone()).collect::<Vec<_>>(),
+            [b"a/2.dcm".to_vec()]
         );
-        assert_eq!(rels(&v.part(&[Vec::new()])), ["", "a", "a/1.dcm", "b.dcm"]);
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        // Written again by the watcher, a path is its own again.
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 9)));
+        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// Troubles are kept up to MAX_KEPT_TROUBLES, then only counted.
+    #[test]
+    fn troubles_past_the_limit_are_counted_not_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..MAX_KEPT_TROUBLES + 5)
+            .map(|i| format!("{i:05}.dcm"))
+            .collect();
+        let mut paths = vec![""];
+        paths.extend(names.iter().map(String::as_str));
+        let [_, v] = views(&paths, &dir);
+        let db = &disk(&v).db;
+        for name in &names {
+            let mut row = db.get(name.as_bytes()).expect("read").expect("row");
+            row.mac[0] ^= 1;
+            db.put(&row).expect("write");
+        }
+        assert_eq!(v.files().count(), 0);
+        let (kept, untold) = v.take_troubles();
+        assert_eq!((kept.len(), untold), (MAX_KEPT_TROUBLES, 5));
+    }
+
+    /// A row deleted from the file (so that a file removed after it goes unsaid) is
+    /// missed: the row before it links to it, under the watcher's key.
+    #[test]
+    fn a_row_deleted_from_the_file_is_missed_by_its_neighbour() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm", "a/2.dcm", "a/3.dcm", "b.dcm"], &dir);
+        let altered = |v: &RootView| v.take_troubles().0;
+        // In the middle, looked up.
+        disk(&v).db.remove(b"a/2.dcm").expect("delete");
+        assert_eq!(v.entry(b"a/2.dcm"), None);
+        assert_eq!(altered(&v), [ViewTrouble::Altered(b"a/2.dcm".to_vec())]);
+        // A path never held is absent, and nothing is said.
+        assert_eq!(v.entry(b"a/20.dcm"), None);
+        assert_eq!(v.entry(b"zz"), None);
+        assert_eq!(altered(&v), []);
+        // The last row, its removal by the watcher.
+        disk(&v).db.remove(b"b.dcm").expect("delete");
+        v.set(b"b.dcm", None);
+        assert_eq!(altered(&v), [ViewTrouble::Altered(b"b.dcm".to_vec())]);
+        // The first row, met by a walk of the whole view.
+        disk(&v).db.remove(b"").expect("delete");
+        assert_eq!(rels(&v.part(&[Vec::new()])), ["a", "a/1.dcm", "a/3.dcm"]);
+        assert_eq!(
+            altered(&v),
+            [ViewTrouble::Altered(b"".to_vec())],
+            "a/2.dcm was said already"
+        );
+        // A row deleted inside a subtree the watcher replaces.
+        let [_, mut w] = views(&["", "a", "a/1.dcm", "a/2.dcm", "b.dcm"], &dir);
+        disk(&w).db.remove(b"a/2.dcm").expect("delete");
+        assert_eq!(rels(&w.part(&[b"a".to_vec()])), ["a", "a/1.dcm"]);
+        assert_eq!(altered(&w), [ViewTrouble::Altered(b"a/2.dcm".to_vec())]);
+        w.replace(&[b"a".to_vec()], vec![entry("a", EntryType::Directory)]);
+        assert_eq!(rels(&w.part(&[Vec::new()])), ["", "a", "b.dcm"]);
+        // The links are whole again: nothing more is said, and a new path links in.
+        w.set(b"a/9.dcm", Some(sized("a/9.dcm", 1)));
+        w.set(b"0.dcm", Some(sized("0.dcm", 1)));
+        assert_eq!(w.entry(b"a/5.dcm"), None);
+        assert_eq!(
+            rels(&w.part(&[Vec::new()])),
+            ["", "0.dcm", "a", "a/9.dcm", "b.dcm"]
+        );
+        assert_eq!(altered(&w), []);
+    }
+
+    /// A view file left by a crash (or planted) is deleted, never read: the new view
+    /// holds the profile it was made from and nothing else.
+    #[test]
+    fn a_view_file_found_at_the_start_is_made_anew() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.sqlite");
+        std::fs::write(&path, b"not a database").expect("write");
+        let first = RootView::on_disk(view(&["", "a.dcm"]).part(&[Vec::new()]), &path)
+            .map_err(|failed| failed.1)
+            .expect("made anew over junk");
+        // A crash: the file stays, with rows the next start must not take.
+        std::mem::forget(first);
+        let second = RootView::on_disk(view(&["", "b.dcm"]).part(&[Vec::new()]), &path)
+            .map_err(|failed| failed.1)
+            .expect("made anew over a stale view");
+        assert_eq!(rels(&second.part(&[Vec::new()])), ["", "b.dcm"]);
+        assert_eq!(second.take_troubles(), (Vec::new(), 0));
+        drop(second);
+        assert!(!path.exists(), "deleted at the stop");
+    }
+
+    /// What the store's codec cannot hold (a pending or vanished content, a growing
+    /// log's prefix) comes back from disk as it was put.
+    #[test]
+    fn every_content_comes_back_from_disk_as_put() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&[""], &dir);
+        let digest = Digest([7; 32]);
+        let contents = [
+            Content::Pending,
+            Content::Vanished,
+            Content::Unstable,
+            Content::Skipped,
+            Content::Unreadable("denied".into()),
+            Content::Hashed {
+                digest,
+                prefix: Some(Box::new((4096, Digest([9; 32])))),
+                dicom: None,
+            },
+            Content::Hashed {
+                digest,
+                prefix: None,
+                dicom: None,
+            },
+        ];
+        for (i, content) in contents.into_iter().enumerate() {
+            let rel = format!("{i}.log");
+            let mut e = sized(&rel, 12);
+            e.content = content;
+            e.xattrs = vec![pacsguard_fs::Xattr {
+                name: b"user.x".to_vec(),
+                value: pacsguard_fs::XattrValue::Inline(b"y".to_vec()),
+            }];
+            v.set(rel.as_bytes(), Some(e.clone()));
+            assert_eq!(v.entry(rel.as_bytes()), Some(e));
+        }
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// A walk of the view on disk reads it DISK_BATCH_ROWS at a time and misses no row
+    /// across the batches' edges.
+    #[test]
+    fn a_walk_on_disk_crosses_its_batches_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..DISK_BATCH_ROWS * 2 + 3)
+            .map(|i| format!("d/{i:05}.dcm"))
+            .collect();
+        let mut paths: Vec<&str> = vec!["", "d"];
+        paths.extend(names.iter().map(String::as_str));
+        let [memory, disk] = views(&paths, &dir);
+        assert_eq!(disk.files().count(), names.len());
+        assert_eq!(state(&memory), state(&disk));
+        assert_eq!(rels(&disk.part(&[b"d".to_vec()])).len(), names.len() + 1);
+        assert_eq!(disk.directories().count(), 2);
+    }
+
+    /// Any run of the watcher's own changes keeps the view on disk equal to the one in
+    /// memory, its links whole: nothing is ever said about rows only the watcher wrote.
+    #[test]
+    fn the_watchers_own_changes_never_look_altered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [mut memory, mut disk] = views(&["", "a", "a/1.dcm", "b", "b/2.dcm"], &dir);
+        let names = [
+            "",
+            "a",
+            "a-b",
+            "a/1.dcm",
+            "a/2.dcm",
+            "a0.dcm",
+            "b",
+            "b/2.dcm",
+            "b/c",
+            "b/c/3.dcm",
+            "z.dcm",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut roll = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            usize::try_from(seed >> 33).expect("small") % n
+        };
+        for step in 0..2_000 {
+            let name = names[roll(names.len())];
+            let op = roll(4);
+            for v in [&mut memory, &mut disk] {
+                match op {
+                    0 => v.set(name.as_bytes(), Some(sized(name, step))),
+                    1 => v.set(name.as_bytes(), None),
+                    2 => v.replace(
+                        &[name.as_bytes().to_vec()],
+                        vec![sized(name, step), sized(&format!("{name}/n.dcm"), step)],
+                    ),
+                    _ => {
+                        let _ = v.entry(name.as_bytes());
+                    }
+                }
+            }
+            if step % 50 == 0 {
+                assert_eq!(state(&memory), state(&disk), "step {step}");
+            }
+        }
+        assert_eq!(state(&memory), state(&disk));
+        assert_eq!(disk.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// Not a test: the cost of a lookup and of a change per event, in memory and on disk,
+    /// printed (`cargo test --workspace --locked -p pacsguard-engine --lib
+    /// view::tests::cost_per_event -- --ignored --nocapture`; `VIEW_COST_FILES` files,
+    /// 200,000 by default). Nothing is asserted about time.
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn cost_per_event() {
+        let files: usize = std::env::var("VIEW_COST_FILES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..files)
+            .map(|i| format!("study{:04}/series{:07}/{i:08}.dcm", i / 100_000, i / 1_000))
+            .collect();
+        let mut entries: Vec<Entry> = names.iter().map(|n| sized(n, 1)).collect();
+        entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let profile = |entries: &Vec<Entry>| RootProfile {
+            spec: view(&[]).spec,
+            entries: entries.clone(),
+        };
+        let started = std::time::Instant::now();
+        let on_disk = RootView::on_disk(profile(&entries), &dir.path().join("v.sqlite"))
+            .map_err(|failed| failed.1)
+            .expect("view");
+        println!("on disk: {files} entries put in {:?}", started.elapsed());
+        for mut v in [RootView::new(profile(&entries)), on_disk] {
+            let kind = if v.file().is_some() { "disk" } else { "memory" };
+            let probes = 20_000;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                let name = &names[(i * 7_919) % files];
+                assert!(v.entry(name.as_bytes()).is_some());
+            }
+            let hit = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                assert!(v.entry(format!("new/{i}.dcm").as_bytes()).is_none());
+            }
+            let miss = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            for i in 0..probes {
+                let name = &names[(i * 7_919) % files];
+                v.set(name.as_bytes(), Some(sized(name, 2)));
+            }
+            let change = started.elapsed() / probes as u32;
+            let started = std::time::Instant::now();
+            let walked = v.files().count();
+            let walk = started.elapsed();
+            println!(
+                "{kind}: lookup {hit:?}, lookup of a path not held {miss:?}, change {change:?}, \
+                 every file walked ({walked}) {walk:?}"
+            );
+            assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        }
     }
 }

@@ -1,0 +1,291 @@
+//! A watcher's view of one root kept on disk (issue 15): one SQLite file of rows keyed by
+//! relative path, read through a bounded page cache, so that what the watcher holds in
+//! memory does not grow with the tree.
+//!
+//! Invariants:
+//! * The file is a cache the watcher made at its start and nobody else may trust: it is
+//!   never reused. [`ViewDb::create`] deletes whatever stands at its path (a crashed
+//!   run's file, or one planted there) and makes it anew.
+//! * The store holds no key: each row carries a MAC its caller computed over the row
+//!   (with a key only the caller's memory holds), and the caller checks it on every row
+//!   read back. Root on the host can edit the file while the watcher runs; an edited row
+//!   fails its MAC, it is never taken as "unchanged".
+//! * Nothing here is durable: no journal, no `fsync` (a crash leaves a file the next start
+//!   deletes). That keeps a change per event to one B-tree update in the page cache.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::sqlite::StoreError;
+
+/// The page cache of one view file, in KiB: what the view holds in memory at most,
+/// however large the tree (SQLite's `cache_size`).
+pub const VIEW_CACHE_KIB: i64 = 4_096;
+
+/// A view file's page size: a lookup reads a few pages of a B-tree about four levels deep
+/// at 5,000,000 rows.
+const VIEW_PAGE_BYTES: i64 = 4_096;
+
+const VIEW_SCHEMA: &str = "
+CREATE TABLE view (
+    rel BLOB NOT NULL PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    next BLOB,
+    mac BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
+/// One row as stored: the caller's encoding of the entry at `rel`, its kind (so that a
+/// range of files or directories is read without decoding the others), the path of the
+/// row that follows it (`None` for the last: a row deleted is then missed by its
+/// neighbour, whose MAC covers the link) and its MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewRow {
+    pub rel: Vec<u8>,
+    pub kind: u8,
+    pub entry: Vec<u8>,
+    pub next: Option<Vec<u8>>,
+    pub mac: Vec<u8>,
+}
+
+/// One root's view on disk.
+#[derive(Debug)]
+pub struct ViewDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The condition a bound puts on `rel`, with its value as parameter `?n` (bound even when
+/// unbounded, so that every statement takes the same parameters).
+fn bound_sql(bound: Bound<&[u8]>, above: bool, n: u8) -> (String, Vec<u8>) {
+    let op = match (&bound, above) {
+        (Bound::Included(_), true) => ">=",
+        (Bound::Excluded(_), true) => ">",
+        (Bound::Included(_), false) => "<=",
+        (Bound::Excluded(_), false) => "<",
+        (Bound::Unbounded, _) => return (format!("?{n} IS NOT NULL"), Vec::new()),
+    };
+    let value = match bound {
+        Bound::Included(b) | Bound::Excluded(b) => b.to_vec(),
+        Bound::Unbounded => Vec::new(),
+    };
+    (format!("rel {op} ?{n}"), value)
+}
+
+impl ViewDb {
+    /// Makes a new, empty view file at `path`, deleting what stands there first.
+    pub fn create(path: &Path) -> Result<ViewDb, StoreError> {
+        for stale in [
+            path.to_path_buf(),
+            crate::sqlite::companion_path(path, "-journal"),
+        ] {
+            match std::fs::remove_file(&stale) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        path: stale,
+                        reason: format!("a stale watch view could not be deleted: {e}"),
+                    });
+                }
+            }
+        }
+        match Self::open_new(path) {
+            Ok(conn) => Ok(ViewDb {
+                conn,
+                path: path.to_path_buf(),
+            }),
+            Err(e) => {
+                // Nothing half-made is left behind: on a full disk, its pages are what
+                // the audit trail needs.
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(crate::sqlite::companion_path(path, "-journal"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a new view file at `path` (nothing there) and makes its table.
+    fn open_new(path: &Path) -> Result<Connection, StoreError> {
+        let err = |source| StoreError::View {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // Readable by the home's owner alone: the rows name every guarded path.
+        let owner_only =
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+        if let Err(e) = std::fs::set_permissions(path, owner_only) {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("its permissions could not be set: {e}"),
+            });
+        }
+        conn.pragma_update(None, "page_size", VIEW_PAGE_BYTES)
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "OFF")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "OFF")
+            .map_err(err)?;
+        conn.pragma_update(None, "cache_size", -VIEW_CACHE_KIB)
+            .map_err(err)?;
+        conn.pragma_update(None, "temp_store", "FILE")
+            .map_err(err)?;
+        conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::View {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The row at `rel`.
+    pub fn get(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT rel, kind, entry, next, mac FROM view WHERE rel = ?1")
+            .map_err(self.sql())?
+            .query_row(params![rel], row_of)
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Puts `row` in place of the one at its path.
+    pub fn put(&self, row: &ViewRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(self.sql())?
+            .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// Puts every row in one transaction (a bulk load: the baseline, a catch-up).
+    pub fn put_all(&mut self, rows: impl IntoIterator<Item = ViewRow>) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::View {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for row in rows {
+                insert
+                    .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The last row before `rel`.
+    pub fn before(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT rel, kind, entry, next, mac FROM view WHERE rel < ?1 ORDER BY rel DESC LIMIT 1",
+            )
+            .map_err(self.sql())?
+            .query_row(params![rel], row_of)
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// The first row from `low` on.
+    pub fn first_from(&self, low: Bound<&[u8]>) -> Result<Option<ViewRow>, StoreError> {
+        Ok(self.rows(low, Bound::Unbounded, None, 1)?.pop())
+    }
+
+    /// Opens a transaction: the writes up to [`ViewDb::commit`] are made at once.
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN").map_err(self.sql())
+    }
+
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(self.sql())
+    }
+
+    /// Deletes the row at `rel`.
+    pub fn remove(&self, rel: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM view WHERE rel = ?1")
+            .map_err(self.sql())?
+            .execute(params![rel])
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// Deletes the rows from `low` to `high`.
+    pub fn remove_range(&self, low: Bound<&[u8]>, high: Bound<&[u8]>) -> Result<(), StoreError> {
+        let (above, a) = bound_sql(low, true, 1);
+        let (below, b) = bound_sql(high, false, 2);
+        let sql = format!("DELETE FROM view WHERE {above} AND {below}");
+        self.conn
+            .execute(&sql, params![a, b])
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// Deletes every row.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM view", [])
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// At most `limit` rows from `low` to `high` in path order, of `kind` only when given.
+    pub fn rows(
+        &self,
+        low: Bound<&[u8]>,
+        high: Bound<&[u8]>,
+        kind: Option<u8>,
+        limit: usize,
+    ) -> Result<Vec<ViewRow>, StoreError> {
+        let (above, a) = bound_sql(low, true, 1);
+        let (below, b) = bound_sql(high, false, 2);
+        let sql = format!(
+            "SELECT rel, kind, entry, next, mac FROM view WHERE {above} AND {below} \
+             AND (?3 IS NULL OR kind = ?3) ORDER BY rel LIMIT ?4"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(self.sql())?;
+        let rows = statement
+            .query_map(params![a, b, kind, limit], row_of)
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// How many rows the file holds.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM view", [], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(self.sql())
+    }
+}
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRow> {
+    Ok(ViewRow {
+        rel: r.get(0)?,
+        kind: r.get(1)?,
+        entry: r.get(2)?,
+        next: r.get(3)?,
+        mac: r.get(4)?,
+    })
+}
