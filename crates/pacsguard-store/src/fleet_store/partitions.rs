@@ -37,6 +37,11 @@ pub const PARTITION_MONTHS_AHEAD: i32 = 2;
 /// opens the store after an upgrade; longer than a report's deadlines by design.
 pub const PG_MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
 
+/// How often the server looks, during the move, for the console that runs it
+/// (`client_connection_check_interval`, PostgreSQL 14 and later): a console gone
+/// has its move cancelled and its lock released this soon after.
+pub const MOVE_CLIENT_CHECK: Duration = Duration::from_secs(1);
+
 /// How far a host's receipt floor lags at most behind its newest batch: the floor
 /// (`fleet_hosts.floor_size`, `floor_received`: every record of the host from that
 /// sequence number on was received at or after that time) moves up to a batch once it
@@ -150,15 +155,28 @@ fn attach_missing(tx: &mut Tx<'_>, from: i64, to: i64) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What `fleet_records` is: `None` when missing, `Some("p")` when partitioned, any
+/// other kind a table of a version before.
+const RECORDS_KIND: &str =
+    "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('fleet_records')";
+
+/// Whether `fleet_records` is a table of a version before, still to be moved (one
+/// catalogue read: no lock of the table is taken).
+pub(super) fn move_pending(conn: &mut Conn) -> Result<bool, Failure> {
+    let kind: Option<String> = conn
+        .query_opt(RECORDS_KIND, &[])?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(kind.is_some_and(|k| k != "p"))
+}
+
 /// Makes `fleet_records` partitioned, in the schema's transaction `tx`: made anew, or
 /// its default made if missing, or a table of a version before moved into it (the rows
-/// moved, as counted before and after; `None` when nothing was moved).
-pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure> {
+/// moved, as counted before and after; `None` when nothing was moved). The move only
+/// when `may_move` (a connection serving no request: see [`Failure::MovePending`]).
+pub(super) fn make_records_table(tx: &mut Tx<'_>, may_move: bool) -> Result<Option<u64>, Failure> {
     let kind: Option<String> = tx
-        .query_opt(
-            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('fleet_records')",
-            &[],
-        )?
+        .query_opt(RECORDS_KIND, &[])?
         .map(|r| r.try_get(0))
         .transpose()?;
     match kind.as_deref() {
@@ -172,6 +190,7 @@ pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure
             ))?;
             Ok(None)
         }
+        Some(_) if !may_move => Err(Failure::MovePending),
         Some(_) => migrate(tx).map(Some).map_err(|failure| match failure {
             // Said as the move's failure, with the server's reason: one that trying
             // again will not change (a table in the way); a wait, a cancel or a lost
@@ -202,12 +221,21 @@ fn transient(code: &tokio_postgres::error::SqlState) -> bool {
 /// console's clock), else its host's last contact, else 0 (unknown: the default).
 fn migrate(tx: &mut Tx<'_>) -> Result<u64, Failure> {
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}; LOCK TABLE fleet_records IN ACCESS EXCLUSIVE MODE",
+        "SET LOCAL statement_timeout = {}",
         PG_MIGRATION_DEADLINE.as_millis()
     ))?;
-    let before: i64 = tx
-        .query_one("SELECT count(*) FROM fleet_records", &[])?
-        .try_get(0)?;
+    // A console that gives up on the move (its deadline, killed, cut off) closes its
+    // socket, but a server busy copying does not read it: without this the move goes
+    // on server-side for up to PG_MIGRATION_DEADLINE, its ACCESS EXCLUSIVE lock failing
+    // every host's report meanwhile. PostgreSQL 14 and later look for the client this
+    // often during a statement and cancel it when gone (before 14 there is no such
+    // setting: set only where it exists).
+    tx.execute(
+        "SELECT set_config('client_connection_check_interval', $1, true) \
+         WHERE current_setting('server_version_num')::int >= 140000",
+        &[&MOVE_CLIENT_CHECK.as_millis().to_string()],
+    )?;
+    tx.batch_execute("LOCK TABLE fleet_records IN ACCESS EXCLUSIVE MODE")?;
     tx.batch_execute(
         "ALTER TABLE fleet_records RENAME TO fleet_records_unpartitioned;
          ALTER INDEX IF EXISTS fleet_records_pkey RENAME TO fleet_records_unpartitioned_pkey;",
@@ -243,21 +271,52 @@ fn migrate(tx: &mut Tx<'_>) -> Result<u64, Failure> {
             }
         }
     }
-    tx.execute(
+    let moved = tx.execute(
         "INSERT INTO fleet_records (host, seq, line, received) \
          SELECT host, seq, line, received FROM fleet_records_moving",
         &[],
     )?;
-    let after: i64 = tx
-        .query_one("SELECT count(*) FROM fleet_records", &[])?
-        .try_get(0)?;
-    if after != before {
-        return Err(Failure::Migration(format!(
-            "{before} records before, {after} after the move"
-        )));
-    }
+    check_moved(tx)?;
     tx.batch_execute("DROP TABLE fleet_records_unpartitioned")?;
-    Ok(u64::try_from(after).unwrap_or(0))
+    Ok(moved)
+}
+
+/// Each host's records in the old table and in the partitioned one, read from each
+/// table itself (not from the copy in between): their number, the greatest sequence
+/// number and the bytes of their lines. A host whose figures differ, or that one table
+/// has and the other not, is named and the move rolled back.
+///
+/// What it proves: under the move's ACCESS EXCLUSIVE lock (nothing else writes either
+/// table), no record was lost, doubled, cut or taken to another host between the old
+/// table and the months; what it does not: a line replaced by another of the same
+/// length (nothing in the move rewrites lines, they are copied as they are).
+const MOVED_BY_HOST: &str = "WITH old AS (SELECT host, count(*) AS n, max(seq) AS top, \
+         sum(octet_length(line)) AS bytes FROM fleet_records_unpartitioned GROUP BY host), \
+     new AS (SELECT host, count(*) AS n, max(seq) AS top, \
+         sum(octet_length(line)) AS bytes FROM fleet_records GROUP BY host) \
+     SELECT COALESCE(old.host, new.host), \
+         format('%s records up to %s (%s bytes) before, %s up to %s (%s bytes) after', \
+                COALESCE(old.n, 0), old.top, COALESCE(old.bytes, 0), \
+                COALESCE(new.n, 0), new.top, COALESCE(new.bytes, 0)) \
+     FROM old FULL JOIN new ON old.host = new.host \
+     WHERE (old.n, old.top, old.bytes) IS DISTINCT FROM (new.n, new.top, new.bytes) \
+     ORDER BY 1 LIMIT 3";
+
+fn check_moved(tx: &mut Tx<'_>) -> Result<(), Failure> {
+    let differ = tx.query(MOVED_BY_HOST, &[])?;
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let mut said = Vec::with_capacity(differ.len());
+    for row in &differ {
+        let host: i64 = row.try_get(0)?;
+        let what: String = row.try_get(1)?;
+        said.push(format!("host {host}: {what}"));
+    }
+    Err(Failure::Migration(format!(
+        "the records moved differ from the table of the version before: {}",
+        said.join("; ")
+    )))
 }
 
 /// Whether every month from the one of `from` to the one of `to` has its table, else

@@ -439,6 +439,9 @@ impl Pg {
                 target: self.0.clone(),
                 reason,
             },
+            Failure::MovePending => StoreError::PostgresMovePending {
+                target: self.0.clone(),
+            },
         }
     }
 
@@ -543,13 +546,22 @@ impl PgFleet {
             .unwrap_or(false);
         if !made {
             // A store of a version before has its records moved here, which may take
-            // longer than a call (see `partitions.rs`).
+            // longer than a request may: never on a connection opened for a request
+            // (a report's pool connection, `until` set). A client that gives up on
+            // the move leaves the server's transaction running with its ACCESS
+            // EXCLUSIVE lock, failing every host's report meanwhile, and the next
+            // request would start it again (review of session 33). Refused before
+            // anything is locked; the console's start, or the pool's move task, moves it.
+            let may_move = until.is_none();
+            if !may_move && partitions::move_pending(conn).map_err(pg.e())? {
+                return Err(pg.err(Failure::MovePending));
+            }
             conn.begin_long_call((PG_MIGRATION_DEADLINE, "PG_MIGRATION_DEADLINE"), until);
             let mut tx = conn.transaction().map_err(pg.e())?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .map_err(pg.e())?;
             tx.batch_execute(SCHEMA).map_err(pg.e())?;
-            partitions::make_records_table(&mut tx).map_err(pg.e())?;
+            partitions::make_records_table(&mut tx, may_move).map_err(pg.e())?;
             tx.commit().map_err(pg.e())?;
         }
         let (from, to) = partitions::ahead(unix_now());
