@@ -24,7 +24,7 @@
 //!   in the transaction that makes the schema: rows counted before and after, any
 //!   difference or failure rolls it all back, the old table left as it was.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::deadline::{Conn, Failure, Tx};
 
@@ -40,7 +40,48 @@ pub const PG_MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
 /// How often the server looks, during the move, for the console that runs it
 /// (`client_connection_check_interval`, PostgreSQL 14 and later): a console gone
 /// has its move cancelled and its lock released this soon after.
-pub const MOVE_CLIENT_CHECK: Duration = Duration::from_secs(1);
+pub const PG_MOVE_CLIENT_CHECK: Duration = Duration::from_secs(1);
+
+/// How long a connection that could not make a month (a lock held past
+/// `lock_timeout`, a server restarting) leaves that month's records to the default
+/// before it tries again: a write does not wait for the same lock at every report, and
+/// the month is made by this connection later, not never (review of session 33).
+pub const PG_MONTH_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// What a connection knows of the months made: the range of `received` `[start, end)`
+/// it found made or made itself (only that: a range it failed to make is not
+/// counted), and until when it leaves making more alone after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Covered {
+    span: (i64, i64),
+    retry_at: Option<Instant>,
+}
+
+impl Covered {
+    pub(super) const NONE: Covered = Covered {
+        span: (0, 0),
+        retry_at: None,
+    };
+
+    /// Whether the months of `from..=to` are to be looked for (made) at `now`: not
+    /// when inside the range made, nor while a failure's pause lasts.
+    pub(super) fn wanted(&self, from: i64, to: i64, now: Instant) -> bool {
+        let inside = self.span.0 <= from && to < self.span.1;
+        !inside && self.retry_at.is_none_or(|at| now >= at)
+    }
+
+    /// The months of `span` are made: counted, and any pause ended.
+    pub(super) fn made(&mut self, span: (i64, i64)) {
+        self.span = span;
+        self.retry_at = None;
+    }
+
+    /// Making them failed at `now`: nothing counted as made, tried again after
+    /// [`PG_MONTH_RETRY_AFTER`].
+    pub(super) fn failed(&mut self, now: Instant) {
+        self.retry_at = Some(now + PG_MONTH_RETRY_AFTER);
+    }
+}
 
 /// How far a host's receipt floor lags at most behind its newest batch: the floor
 /// (`fleet_hosts.floor_size`, `floor_received`: every record of the host from that
@@ -233,7 +274,7 @@ fn migrate(tx: &mut Tx<'_>) -> Result<u64, Failure> {
     tx.execute(
         "SELECT set_config('client_connection_check_interval', $1, true) \
          WHERE current_setting('server_version_num')::int >= 140000",
-        &[&MOVE_CLIENT_CHECK.as_millis().to_string()],
+        &[&PG_MOVE_CLIENT_CHECK.as_millis().to_string()],
     )?;
     tx.batch_execute("LOCK TABLE fleet_records IN ACCESS EXCLUSIVE MODE")?;
     tx.batch_execute(
@@ -361,6 +402,31 @@ mod tests {
         assert!(!plain_name("fleet_records_-001m12"));
         assert!(!plain_name("x; DROP TABLE fleet_hosts"));
         assert!(!plain_name(""));
+    }
+
+    #[test]
+    fn a_month_that_could_not_be_made_is_not_counted_and_is_tried_again_later() {
+        let start = Instant::now();
+        let mut covered = Covered::NONE;
+        assert!(covered.wanted(100, 200, start));
+        covered.made((0, 1000));
+        assert!(!covered.wanted(100, 200, start), "inside what was made");
+        assert!(covered.wanted(1000, 1000, start), "past it");
+        covered.failed(start);
+        // Not made: counted as before, and left alone while the pause lasts.
+        assert_eq!(covered.span, (0, 1000));
+        assert!(!covered.wanted(1000, 1000, start));
+        let later = start + PG_MONTH_RETRY_AFTER;
+        assert!(
+            covered.wanted(1000, 1000, later),
+            "tried again after the pause"
+        );
+        covered.made((0, 5000));
+        assert!(!covered.wanted(1000, 1000, later));
+        assert!(
+            covered.wanted(6000, 6000, later),
+            "no pause left after a success"
+        );
     }
 
     #[test]
