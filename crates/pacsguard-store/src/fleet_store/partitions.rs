@@ -21,8 +21,13 @@
 //!   moves the host's size from the size it was verified against (`accept_batch`), so
 //!   the sequence numbers `from..size` are written once.
 //! * A table made by a version before (unpartitioned) is moved into the partitioned one
-//!   in the transaction that makes the schema: rows counted before and after, any
-//!   difference or failure rolls it all back, the old table left as it was.
+//!   in the transaction that makes the schema: each host's records compared in the old
+//!   table and the months ([`MOVED_BY_HOST`]), any difference or failure rolls it all
+//!   back, the old table left as it was. Never on a connection serving a request (one
+//!   with a request's deadline): it may take longer than a request may, and a move its
+//!   client gave up on goes on server-side holding an `ACCESS EXCLUSIVE` lock that fails
+//!   every report; such a connection is refused ([`Failure::MovePending`]), and the
+//!   move is left to the console's start and the pool's move task.
 
 use std::time::{Duration, Instant};
 
