@@ -181,6 +181,14 @@ pub enum StoreError {
         "[console] fleet_store (PostgreSQL {target}): the hosts' records could not be moved into the table partitioned by month ({reason}); the move was rolled back and fleet_records left as it was"
     )]
     PostgresMigration { target: String, reason: String },
+    /// The hosts' records of a version before wait to be moved into the table
+    /// partitioned by month, and the connection was opened for a request (a host's
+    /// report): the move is never run within a request's deadline. Not permanent: the
+    /// host sends its report again, served once the move is done.
+    #[error(
+        "[console] fleet_store (PostgreSQL {target}): the move of fleet_records (the hosts' records of a version before) into the table partitioned by month is pending; it is not run within a request's deadline (FLEET_REQUEST_BUDGET) but at the console's start and by its move task (PG_MIGRATION_DEADLINE); the report is refused meanwhile and the host sends it again"
+    )]
+    PostgresMovePending { target: String },
     /// A connection string that cannot be taken as it is (never shown: it may hold a
     /// password).
     #[error("[console] fleet_store: {reason}")]

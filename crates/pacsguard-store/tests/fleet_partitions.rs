@@ -294,6 +294,82 @@ fn a_move_that_fails_leaves_the_table_of_the_version_before_as_it_was() {
     }
 }
 
+/// A store of the version before opened on the report path (a request's deadline, as a
+/// pool connection opened for a host's report): the move is never started there (it
+/// may take longer than a request may, and a client given up on leaves the server's
+/// transaction holding its `ACCESS EXCLUSIVE` lock): refused as pending, nothing locked
+/// or changed; the console's start, with no request deadline, then moves it.
+#[test]
+fn the_report_path_never_moves_the_table_it_says_the_move_is_pending() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let (hosts, before) = previous_store(&server, &at);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = at
+        .open_by(Some(until))
+        .expect_err("refused on the report path");
+    let said = refused.to_string();
+    assert!(
+        said.contains("pending") && said.contains("fleet_records"),
+        "{said}"
+    );
+    // The host sends its report again: not a refusal for good.
+    assert!(!refused.is_permanent(), "{said}");
+    let kind = server.psql("SELECT relkind FROM pg_class WHERE relname = 'fleet_records'");
+    assert_eq!(kind.trim(), "r", "the old table is left as it was");
+    assert_eq!(
+        server
+            .psql(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                 WHERE c.relname LIKE 'fleet_records%' AND l.pid <> pg_backend_pid()"
+            )
+            .trim(),
+        "0",
+        "no lock left behind"
+    );
+    let mut db = open(&at);
+    let kind = server.psql("SELECT relkind FROM pg_class WHERE relname = 'fleet_records'");
+    assert_eq!(kind.trim(), "p", "moved at the console's start");
+    for (host, read) in hosts.iter().zip(&before) {
+        assert_eq!(&db.host_records(*host).expect("store"), read);
+    }
+    // Once moved, the report path opens it as any other connection.
+    drop(at.open_by(Some(until)).expect("opened on the report path"));
+}
+
+/// A console whose start could not move the records (the server not up yet): a host's
+/// report through the pool is refused as pending, and the pool moves them from a task
+/// of its own, with no request's deadline; the reports after are served.
+#[test]
+fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pending() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let (hosts, before) = previous_store(&server, &at);
+    let pool =
+        pacsguard_store::FleetPool::with_limits(at.clone(), 2, std::time::Duration::from_secs(10));
+    let budget = pacsguard_store::FLEET_REQUEST_BUDGET;
+    let refused = pool
+        .get_until(std::time::Instant::now() + budget)
+        .expect_err("the report is refused while the move is pending");
+    assert!(refused.to_string().contains("pending"), "{refused}");
+    // Waited for what the store says (the table partitioned), not for a time.
+    let given_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while server
+        .psql("SELECT relkind FROM pg_class WHERE relname = 'fleet_records'")
+        .trim()
+        != "p"
+    {
+        assert!(std::time::Instant::now() < given_up, "never moved");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut db = pool
+        .get_until(std::time::Instant::now() + budget)
+        .expect("served once moved");
+    for (host, read) in hosts.iter().zip(&before) {
+        assert_eq!(&db.host_records(*host).expect("store"), read);
+    }
+}
+
 #[test]
 fn the_consoles_queries_of_records_use_each_months_index_and_a_time_range_prunes() {
     let server = PgServer::start();

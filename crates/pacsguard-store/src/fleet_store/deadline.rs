@@ -90,6 +90,10 @@ pub(super) enum Failure {
     /// The move of the records into the partitioned table did not keep every row: it
     /// was rolled back (see `partitions.rs`).
     Migration(String),
+    /// The records of a version before wait to be moved into the partitioned table,
+    /// and this connection serves a request: the move is not run there (see
+    /// `partitions.rs`).
+    MovePending,
 }
 
 impl From<tokio_postgres::Error> for Failure {

@@ -21,10 +21,15 @@
 //!   moves the host's size from the size it was verified against (`accept_batch`), so
 //!   the sequence numbers `from..size` are written once.
 //! * A table made by a version before (unpartitioned) is moved into the partitioned one
-//!   in the transaction that makes the schema: rows counted before and after, any
-//!   difference or failure rolls it all back, the old table left as it was.
+//!   in the transaction that makes the schema: each host's records compared in the old
+//!   table and the months ([`MOVED_BY_HOST`]), any difference or failure rolls it all
+//!   back, the old table left as it was. Never on a connection serving a request (one
+//!   with a request's deadline): it may take longer than a request may, and a move its
+//!   client gave up on goes on server-side holding an `ACCESS EXCLUSIVE` lock that fails
+//!   every report; such a connection is refused ([`Failure::MovePending`]), and the
+//!   move is left to the console's start and the pool's move task.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::deadline::{Conn, Failure, Tx};
 
@@ -36,6 +41,52 @@ pub const PARTITION_MONTHS_AHEAD: i32 = 2;
 /// take (statement and call): a copy of every record, once, when a console first
 /// opens the store after an upgrade; longer than a report's deadlines by design.
 pub const PG_MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
+
+/// How often the server looks, during the move, for the console that runs it
+/// (`client_connection_check_interval`, PostgreSQL 14 and later): a console gone
+/// has its move cancelled and its lock released this soon after.
+pub const PG_MOVE_CLIENT_CHECK: Duration = Duration::from_secs(1);
+
+/// How long a connection that could not make a month (a lock held past
+/// `lock_timeout`, a server restarting) leaves that month's records to the default
+/// before it tries again: a write does not wait for the same lock at every report, and
+/// the month is made by this connection later, not never (review of session 33).
+pub const PG_MONTH_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// What a connection knows of the months made: the range of `received` `[start, end)`
+/// it found made or made itself (only that: a range it failed to make is not
+/// counted), and until when it leaves making more alone after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Covered {
+    span: (i64, i64),
+    retry_at: Option<Instant>,
+}
+
+impl Covered {
+    pub(super) const NONE: Covered = Covered {
+        span: (0, 0),
+        retry_at: None,
+    };
+
+    /// Whether the months of `from..=to` are to be looked for (made) at `now`: not
+    /// when inside the range made, nor while a failure's pause lasts.
+    pub(super) fn wanted(&self, from: i64, to: i64, now: Instant) -> bool {
+        let inside = self.span.0 <= from && to < self.span.1;
+        !inside && self.retry_at.is_none_or(|at| now >= at)
+    }
+
+    /// The months of `span` are made: counted, and any pause ended.
+    pub(super) fn made(&mut self, span: (i64, i64)) {
+        self.span = span;
+        self.retry_at = None;
+    }
+
+    /// Making them failed at `now`: nothing counted as made, tried again after
+    /// [`PG_MONTH_RETRY_AFTER`].
+    pub(super) fn failed(&mut self, now: Instant) {
+        self.retry_at = Some(now + PG_MONTH_RETRY_AFTER);
+    }
+}
 
 /// How far a host's receipt floor lags at most behind its newest batch: the floor
 /// (`fleet_hosts.floor_size`, `floor_received`: every record of the host from that
@@ -150,15 +201,28 @@ fn attach_missing(tx: &mut Tx<'_>, from: i64, to: i64) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What `fleet_records` is: `None` when missing, `Some("p")` when partitioned, any
+/// other kind a table of a version before.
+const RECORDS_KIND: &str =
+    "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('fleet_records')";
+
+/// Whether `fleet_records` is a table of a version before, still to be moved (one
+/// catalogue read: no lock of the table is taken).
+pub(super) fn move_pending(conn: &mut Conn) -> Result<bool, Failure> {
+    let kind: Option<String> = conn
+        .query_opt(RECORDS_KIND, &[])?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(kind.is_some_and(|k| k != "p"))
+}
+
 /// Makes `fleet_records` partitioned, in the schema's transaction `tx`: made anew, or
 /// its default made if missing, or a table of a version before moved into it (the rows
-/// moved, as counted before and after; `None` when nothing was moved).
-pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure> {
+/// moved, as counted before and after; `None` when nothing was moved). The move only
+/// when `may_move` (a connection serving no request: see [`Failure::MovePending`]).
+pub(super) fn make_records_table(tx: &mut Tx<'_>, may_move: bool) -> Result<Option<u64>, Failure> {
     let kind: Option<String> = tx
-        .query_opt(
-            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass('fleet_records')",
-            &[],
-        )?
+        .query_opt(RECORDS_KIND, &[])?
         .map(|r| r.try_get(0))
         .transpose()?;
     match kind.as_deref() {
@@ -172,6 +236,7 @@ pub(super) fn make_records_table(tx: &mut Tx<'_>) -> Result<Option<u64>, Failure
             ))?;
             Ok(None)
         }
+        Some(_) if !may_move => Err(Failure::MovePending),
         Some(_) => migrate(tx).map(Some).map_err(|failure| match failure {
             // Said as the move's failure, with the server's reason: one that trying
             // again will not change (a table in the way); a wait, a cancel or a lost
@@ -202,12 +267,21 @@ fn transient(code: &tokio_postgres::error::SqlState) -> bool {
 /// console's clock), else its host's last contact, else 0 (unknown: the default).
 fn migrate(tx: &mut Tx<'_>) -> Result<u64, Failure> {
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}; LOCK TABLE fleet_records IN ACCESS EXCLUSIVE MODE",
+        "SET LOCAL statement_timeout = {}",
         PG_MIGRATION_DEADLINE.as_millis()
     ))?;
-    let before: i64 = tx
-        .query_one("SELECT count(*) FROM fleet_records", &[])?
-        .try_get(0)?;
+    // A console that gives up on the move (its deadline, killed, cut off) closes its
+    // socket, but a server busy copying does not read it: without this the move goes
+    // on server-side for up to PG_MIGRATION_DEADLINE, its ACCESS EXCLUSIVE lock failing
+    // every host's report meanwhile. PostgreSQL 14 and later look for the client this
+    // often during a statement and cancel it when gone (before 14 there is no such
+    // setting: set only where it exists).
+    tx.execute(
+        "SELECT set_config('client_connection_check_interval', $1, true) \
+         WHERE current_setting('server_version_num')::int >= 140000",
+        &[&PG_MOVE_CLIENT_CHECK.as_millis().to_string()],
+    )?;
+    tx.batch_execute("LOCK TABLE fleet_records IN ACCESS EXCLUSIVE MODE")?;
     tx.batch_execute(
         "ALTER TABLE fleet_records RENAME TO fleet_records_unpartitioned;
          ALTER INDEX IF EXISTS fleet_records_pkey RENAME TO fleet_records_unpartitioned_pkey;",
@@ -243,21 +317,52 @@ fn migrate(tx: &mut Tx<'_>) -> Result<u64, Failure> {
             }
         }
     }
-    tx.execute(
+    let moved = tx.execute(
         "INSERT INTO fleet_records (host, seq, line, received) \
          SELECT host, seq, line, received FROM fleet_records_moving",
         &[],
     )?;
-    let after: i64 = tx
-        .query_one("SELECT count(*) FROM fleet_records", &[])?
-        .try_get(0)?;
-    if after != before {
-        return Err(Failure::Migration(format!(
-            "{before} records before, {after} after the move"
-        )));
-    }
+    check_moved(tx)?;
     tx.batch_execute("DROP TABLE fleet_records_unpartitioned")?;
-    Ok(u64::try_from(after).unwrap_or(0))
+    Ok(moved)
+}
+
+/// Each host's records in the old table and in the partitioned one, read from each
+/// table itself (not from the copy in between): their number, the greatest sequence
+/// number and the bytes of their lines. A host whose figures differ, or that one table
+/// has and the other not, is named and the move rolled back.
+///
+/// What it proves: under the move's ACCESS EXCLUSIVE lock (nothing else writes either
+/// table), no record was lost, doubled, cut or taken to another host between the old
+/// table and the months; what it does not: a line replaced by another of the same
+/// length (nothing in the move rewrites lines, they are copied as they are).
+const MOVED_BY_HOST: &str = "WITH old AS (SELECT host, count(*) AS n, max(seq) AS top, \
+         sum(octet_length(line)) AS bytes FROM fleet_records_unpartitioned GROUP BY host), \
+     new AS (SELECT host, count(*) AS n, max(seq) AS top, \
+         sum(octet_length(line)) AS bytes FROM fleet_records GROUP BY host) \
+     SELECT COALESCE(old.host, new.host), \
+         format('%s records up to %s (%s bytes) before, %s up to %s (%s bytes) after', \
+                COALESCE(old.n, 0), old.top, COALESCE(old.bytes, 0), \
+                COALESCE(new.n, 0), new.top, COALESCE(new.bytes, 0)) \
+     FROM old FULL JOIN new ON old.host = new.host \
+     WHERE (old.n, old.top, old.bytes) IS DISTINCT FROM (new.n, new.top, new.bytes) \
+     ORDER BY 1 LIMIT 3";
+
+fn check_moved(tx: &mut Tx<'_>) -> Result<(), Failure> {
+    let differ = tx.query(MOVED_BY_HOST, &[])?;
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let mut said = Vec::with_capacity(differ.len());
+    for row in &differ {
+        let host: i64 = row.try_get(0)?;
+        let what: String = row.try_get(1)?;
+        said.push(format!("host {host}: {what}"));
+    }
+    Err(Failure::Migration(format!(
+        "the records moved differ from the table of the version before: {}",
+        said.join("; ")
+    )))
 }
 
 /// Whether every month from the one of `from` to the one of `to` has its table, else
@@ -302,6 +407,31 @@ mod tests {
         assert!(!plain_name("fleet_records_-001m12"));
         assert!(!plain_name("x; DROP TABLE fleet_hosts"));
         assert!(!plain_name(""));
+    }
+
+    #[test]
+    fn a_month_that_could_not_be_made_is_not_counted_and_is_tried_again_later() {
+        let start = Instant::now();
+        let mut covered = Covered::NONE;
+        assert!(covered.wanted(100, 200, start));
+        covered.made((0, 1000));
+        assert!(!covered.wanted(100, 200, start), "inside what was made");
+        assert!(covered.wanted(1000, 1000, start), "past it");
+        covered.failed(start);
+        // Not made: counted as before, and left alone while the pause lasts.
+        assert_eq!(covered.span, (0, 1000));
+        assert!(!covered.wanted(1000, 1000, start));
+        let later = start + PG_MONTH_RETRY_AFTER;
+        assert!(
+            covered.wanted(1000, 1000, later),
+            "tried again after the pause"
+        );
+        covered.made((0, 5000));
+        assert!(!covered.wanted(1000, 1000, later));
+        assert!(
+            covered.wanted(6000, 6000, later),
+            "no pause left after a success"
+        );
     }
 
     #[test]

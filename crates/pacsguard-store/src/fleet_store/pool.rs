@@ -22,6 +22,11 @@ pub const PG_POOL_SIZE: usize = 16;
 /// before it is refused (a host sends its report again at its next turn).
 pub const PG_POOL_WAIT: Duration = Duration::from_secs(10);
 
+/// How long after a move of the records of a version before that failed (see
+/// `partitions.rs`) the pool starts another: a move that fails for good (a table in its
+/// way) is not run again at every host's report.
+pub const PG_MOVE_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 #[derive(Default)]
 struct State {
     idle: Vec<Box<dyn FleetStore>>,
@@ -29,6 +34,10 @@ struct State {
     out: usize,
     /// Requests that waited [`PG_POOL_WAIT`] and found none.
     exhausted: u64,
+    /// Whether the move task runs now.
+    moving: bool,
+    /// When a move that failed may be tried again.
+    move_not_before: Option<Instant>,
 }
 
 /// The pool. Shared (`Arc`) by everything of one console that uses the store.
@@ -120,6 +129,9 @@ impl FleetPool {
                     Err(e) => {
                         self.state().out -= 1;
                         self.given_back.notify_one();
+                        if matches!(e, StoreError::PostgresMovePending { .. }) {
+                            self.start_move();
+                        }
                         Err(e)
                     }
                 };
@@ -139,6 +151,44 @@ impl FleetPool {
                 .wait_timeout(state, left)
                 .map(|(s, _)| s)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Moves the records of a version before into the partitioned table from a task
+    /// of its own, on a connection that serves no request (so without a request's
+    /// deadline: `PG_MIGRATION_DEADLINE`), when a request found the move pending: one
+    /// task at a time, and not again within [`PG_MOVE_RETRY_AFTER`] of one that
+    /// failed. Its connection is one beyond the pool's size while it runs.
+    fn start_move(self: &Arc<FleetPool>) {
+        {
+            let mut state = self.state();
+            let now = Instant::now();
+            if state.moving || state.move_not_before.is_some_and(|t| now < t) {
+                return;
+            }
+            state.moving = true;
+        }
+        let pool = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("pacsguard-fleet-move".to_string())
+            .spawn(move || {
+                let failed = pool.at.open_by(None).err();
+                let mut state = pool.state();
+                state.moving = false;
+                state.move_not_before = failed
+                    .as_ref()
+                    .map(|_| Instant::now() + PG_MOVE_RETRY_AFTER);
+                drop(state);
+                if let Some(e) = failed {
+                    say_move_failed(&e);
+                }
+            });
+        if let Err(e) = spawned {
+            let mut state = self.state();
+            state.moving = false;
+            state.move_not_before = Some(Instant::now() + PG_MOVE_RETRY_AFTER);
+            drop(state);
+            say_move_failed(&e);
         }
     }
 
@@ -199,4 +249,15 @@ impl Drop for Pooled {
             self.pool.given_back.notify_one();
         }
     }
+}
+
+/// Says why the move task did not move the records (not eprintln!: a closed stderr must
+/// not panic the console).
+fn say_move_failed(e: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "pacsguard: warning: {e}; hosts' reports are refused until the move is done, tried again in {} s (PG_MOVE_RETRY_AFTER) or at the console's next start",
+        PG_MOVE_RETRY_AFTER.as_secs()
+    );
 }

@@ -439,6 +439,9 @@ impl Pg {
                 target: self.0.clone(),
                 reason,
             },
+            Failure::MovePending => StoreError::PostgresMovePending {
+                target: self.0.clone(),
+            },
         }
     }
 
@@ -460,11 +463,9 @@ pub struct PgFleet {
     /// What bounds a lock wait, for messages: [`super::PG_LOCK_TIMEOUT`], or the
     /// administrator's own `lock_timeout` in the string's `options` (which wins).
     lock_setting: &'static str,
-    /// The range of `received` `[start, end)` whose months this connection found made
-    /// (or tried to make): a write inside it asks nothing more.
-    months: (i64, i64),
-    /// Whether a month that could not be made was said already on this connection.
-    said_months: bool,
+    /// The months of `received` this connection found made or made (only those), and
+    /// its pause after failing to make one: a write inside them asks nothing more.
+    months: partitions::Covered,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -509,8 +510,7 @@ impl PgFleet {
             target: describe(target),
             conn: None,
             until,
-            months: (0, 0),
-            said_months: false,
+            months: partitions::Covered::NONE,
         };
         let pg = fleet.pg();
         let conn = fleet.conn()?;
@@ -543,13 +543,22 @@ impl PgFleet {
             .unwrap_or(false);
         if !made {
             // A store of a version before has its records moved here, which may take
-            // longer than a call (see `partitions.rs`).
+            // longer than a request may: never on a connection opened for a request
+            // (a report's pool connection, `until` set). A client that gives up on
+            // the move leaves the server's transaction running with its ACCESS
+            // EXCLUSIVE lock, failing every host's report meanwhile, and the next
+            // request would start it again (review of session 33). Refused before
+            // anything is locked; the console's start, or the pool's move task, moves it.
+            let may_move = until.is_none();
+            if !may_move && partitions::move_pending(conn).map_err(pg.e())? {
+                return Err(pg.err(Failure::MovePending));
+            }
             conn.begin_long_call((PG_MIGRATION_DEADLINE, "PG_MIGRATION_DEADLINE"), until);
             let mut tx = conn.transaction().map_err(pg.e())?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .map_err(pg.e())?;
             tx.batch_execute(SCHEMA).map_err(pg.e())?;
-            partitions::make_records_table(&mut tx).map_err(pg.e())?;
+            partitions::make_records_table(&mut tx, may_move).map_err(pg.e())?;
             tx.commit().map_err(pg.e())?;
         }
         let (from, to) = partitions::ahead(unix_now());
@@ -560,10 +569,11 @@ impl PgFleet {
     /// Makes sure the months of `received` from `from` to `to` have their tables (see
     /// `partitions.rs`), once per connection for a given range: a month that cannot be
     /// made (a lock held past `lock_timeout`, a time PostgreSQL cannot date) is said,
-    /// once per connection, and its records go to the default partition meanwhile,
-    /// never failing the write; the next connection tries again and takes them out.
+    /// its records go to the default partition meanwhile, never failing the write, and
+    /// this connection tries again after [`partitions::PG_MONTH_RETRY_AFTER`] (the
+    /// month made then takes them out of the default).
     fn cover_months(&mut self, from: i64, to: i64) {
-        if self.months.0 <= from && to < self.months.1 {
+        if !self.months.wanted(from, to, std::time::Instant::now()) {
             return;
         }
         let pg = self.pg();
@@ -572,18 +582,16 @@ impl PgFleet {
             Err(e) => Err(e),
         };
         match covered {
-            Ok(span) => self.months = span,
+            Ok(span) => self.months.made(span),
             Err(e) => {
-                // Not tried again by this connection: every write would wait for it.
-                self.months = (from, to.saturating_add(1));
-                if !self.said_months {
-                    self.said_months = true;
-                    // Not eprintln!: a closed stderr must not panic the console.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "pacsguard: warning: the month's table of fleet_records for Unix time {from}..{to} could not be made ({e}); those records go to {DEFAULT_PARTITION} until a later connection makes it"
-                    );
-                }
+                // Said at each failure: at most once a PG_MONTH_RETRY_AFTER a connection.
+                self.months.failed(std::time::Instant::now());
+                // Not eprintln!: a closed stderr must not panic the console.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "pacsguard: warning: the month's table of fleet_records for Unix time {from}..{to} could not be made ({e}); those records go to {DEFAULT_PARTITION} until it is made (this connection tries again in {} s, PG_MONTH_RETRY_AFTER)",
+                    partitions::PG_MONTH_RETRY_AFTER.as_secs()
+                );
             }
         }
     }
