@@ -648,8 +648,11 @@ impl SyslogTransport {
             origin,
             connection: None,
             send_deadline: Instant::now() + SEND_DEADLINE,
-            max_records: MAX_BATCH_RECORDS,
-            max_bytes: MAX_BATCH_BYTES,
+            // One run of `audit forward` is one connection, bounded by SEND_DEADLINE
+            // alone; the loop of a running guard, which retries every few seconds,
+            // bounds its batches ([`SyslogTransport::with_batch`]).
+            max_records: u64::MAX,
+            max_bytes: usize::MAX,
             sent_records: 0,
             sent_bytes: 0,
         }
@@ -789,6 +792,10 @@ mod tests {
     fn a_batch_stops_at_its_records_or_bytes_but_carries_one_at_least() {
         use crate::delivery::Transport as _;
         let target = Target::Udp("127.0.0.1:9".into());
+        let mut t = SyslogTransport::new(target.clone(), "o".into());
+        t.sent_records = MAX_BATCH_RECORDS;
+        t.sent_bytes = MAX_BATCH_BYTES;
+        assert!(!t.batch_full(), "audit forward's one run is not cut");
         let mut t = SyslogTransport::new(target.clone(), "o".into()).with_batch(3);
         assert!(!t.batch_full());
         t.sent_records = 3;
