@@ -52,6 +52,10 @@ pub enum DeliveryError {
         "destination name {0:?}: expected 1 to {MAX_DESTINATION_NAME} characters a-z, 0-9 or -"
     )]
     BadName(String),
+    #[error(
+        "destination name {0:?} is the console's delivery cursor: a syslog collector needs a name of its own"
+    )]
+    Reserved(String),
 }
 
 impl DeliveryError {
@@ -101,6 +105,22 @@ pub fn check_name(name: &str) -> Result<(), DeliveryError> {
     } else {
         Err(DeliveryError::BadName(name.to_string()))
     }
+}
+
+/// The console's delivery destination (its cursor's name).
+pub const CONSOLE_DESTINATION: &str = "console";
+
+/// Names that belong to another transport: a syslog destination of the console's name
+/// would make two reporters move one cursor (each skipping what the other took).
+pub const RESERVED_DESTINATIONS: &[&str] = &[CONSOLE_DESTINATION];
+
+/// A syslog destination's name: [`check_name`], and none of [`RESERVED_DESTINATIONS`].
+pub fn check_syslog_name(name: &str) -> Result<(), DeliveryError> {
+    check_name(name)?;
+    if RESERVED_DESTINATIONS.contains(&name) {
+        return Err(DeliveryError::Reserved(name.to_string()));
+    }
+    Ok(())
 }
 
 /// Where `name`'s cursor is kept in the home `home_dir`.

@@ -226,6 +226,36 @@ fn tls_config(ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> io::Result<rust
     }
 }
 
+/// Reads the PEM files of a TLS target as a connection would (the CA certificates, the
+/// client's chain and key), so a path that is wrong or unreadable is refused when the
+/// configuration is loaded instead of failing every delivery for as long as the guard
+/// runs. On error: which file (`ca`, `cert`, `key`) and why.
+pub fn check_tls_files(target: &Target) -> Result<(), (&'static str, String)> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let Target::Tls { ca, client, .. } = target else {
+        return Ok(());
+    };
+    let certificates = |field: &'static str, path: &Path| {
+        let why = |e: &dyn std::fmt::Display| (field, format!("{}: {e}", path.display()));
+        let found = CertificateDer::pem_file_iter(path)
+            .map_err(|e| why(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| why(&e))?;
+        if found.is_empty() {
+            return Err(why(&"no certificate in the file"));
+        }
+        Ok(())
+    };
+    certificates("ca", ca)?;
+    if let Some((cert, key)) = client {
+        certificates("cert", cert)?;
+        PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| ("key", format!("{}: {e}", key.display())))?;
+    }
+    Ok(())
+}
+
 /// A TCP stream whose every read and write ends by one deadline: each system call waits
 /// at most for what is left of it, so a peer that trickles a byte now and then (which
 /// resets any per-call timeout) still cannot hold the forwarder, and with it the home's
@@ -429,6 +459,83 @@ pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
 /// that reads a few bytes now and then cannot hold the forwarder (and the home's lock).
 pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
 
+/// The most records one batch (one connection) carries. A batch that fails is sent
+/// again whole, so a collector that cuts connections short (a size limit, a proxy) must
+/// not be handed the whole backlog each time: the records it did take would come again
+/// and again and the ones behind them never (review rv33-deliver).
+pub const MAX_BATCH_RECORDS: u64 = 256;
+
+/// The most bytes of messages one batch carries at [`MAX_BATCH_RECORDS`]; a smaller
+/// batch ([`Pace`]) may carry as much less in proportion. A batch always carries its
+/// first record, however large.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// The longest wait between two tries at a collector that keeps failing (down, or
+/// refusing even a batch of one record): retries double from the first delay up to this.
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(120);
+
+/// How big the next batch to a collector is, and how long to wait after a failed one:
+/// a failed batch makes the next one half of what was tried (down to one record, and
+/// never again as big as the one that failed until the collector has caught up), a
+/// delivered one doubles it; a collector that fails with nothing to shrink (down, or
+/// refusing one record) is retried less and less often, up to [`MAX_RETRY_BACKOFF`].
+/// Free of I/O, so its rules are tested alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pace {
+    budget: u64,
+    ceiling: u64,
+    backoffs: u32,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            budget: MAX_BATCH_RECORDS,
+            ceiling: MAX_BATCH_RECORDS,
+            backoffs: 0,
+        }
+    }
+}
+
+impl Pace {
+    /// The most records the next batch carries.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// A batch was confirmed; `caught_up`: nothing signed is left to send, so the size
+    /// that failed before no longer bounds the next batches.
+    pub fn delivered(&mut self, caught_up: bool) {
+        self.backoffs = 0;
+        if caught_up {
+            self.ceiling = MAX_BATCH_RECORDS;
+        }
+        self.budget = self.budget.saturating_mul(2).min(self.ceiling).max(1);
+    }
+
+    /// A batch failed after `attempted` records were handed to the connection (0: it
+    /// did not open); returns how long to wait before the next try, `first` at least.
+    pub fn failed(&mut self, attempted: u64, first: Duration) -> Duration {
+        if attempted > 1 {
+            // Smaller may pass: try it soon.
+            self.ceiling = attempted - 1;
+            self.budget = (attempted / 2).max(1);
+            self.backoffs = 0;
+            return first;
+        }
+        if attempted == 1 {
+            self.budget = 1;
+            self.ceiling = 1;
+        }
+        let delay = first
+            .saturating_mul(2u32.saturating_pow(self.backoffs.min(16)))
+            .min(MAX_RETRY_BACKOFF)
+            .max(first);
+        self.backoffs = self.backoffs.saturating_add(1);
+        delay
+    }
+}
+
 /// An error that says a deadline passed: nothing confirmed, nothing lost.
 fn deadline_passed(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what)
@@ -515,6 +622,12 @@ pub struct SyslogTransport {
     origin: String,
     connection: Option<Connection>,
     send_deadline: Instant,
+    /// The most records and bytes this batch carries ([`Pace`]).
+    max_records: u64,
+    max_bytes: usize,
+    /// Records and message bytes handed to the connection in this batch.
+    sent_records: u64,
+    sent_bytes: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -535,7 +648,29 @@ impl SyslogTransport {
             origin,
             connection: None,
             send_deadline: Instant::now() + SEND_DEADLINE,
+            // One run of `audit forward` is one connection, bounded by SEND_DEADLINE
+            // alone; the loop of a running guard, which retries every few seconds,
+            // bounds its batches ([`SyslogTransport::with_batch`]).
+            max_records: u64::MAX,
+            max_bytes: usize::MAX,
+            sent_records: 0,
+            sent_bytes: 0,
         }
+    }
+
+    /// This batch carries at most `records` records (at least one), and bytes in
+    /// proportion to [`MAX_BATCH_BYTES`].
+    pub fn with_batch(mut self, records: u64) -> SyslogTransport {
+        self.max_records = records.clamp(1, MAX_BATCH_RECORDS);
+        let share = usize::try_from(self.max_records).unwrap_or(usize::MAX);
+        let full = usize::try_from(MAX_BATCH_RECORDS).unwrap_or(usize::MAX);
+        self.max_bytes = (MAX_BATCH_BYTES / full).saturating_mul(share);
+        self
+    }
+
+    /// How many records this batch handed to the connection, confirmed or not.
+    pub fn attempted(&self) -> u64 {
+        self.sent_records
     }
 }
 
@@ -558,13 +693,18 @@ impl crate::delivery::Transport for SyslogTransport {
                 .connection
                 .insert(Connection::open(&self.target, self.send_deadline)?),
         };
+        self.sent_records += 1;
+        self.sent_bytes = self.sent_bytes.saturating_add(message.len());
         conn.send(&message)
     }
 
-    /// Past [`SEND_DEADLINE`] the batch stops: what was sent is confirmed (or not) as a
-    /// batch of its own, the rest waits for the next run.
+    /// At its records or bytes ([`SyslogTransport::with_batch`]), or past
+    /// [`SEND_DEADLINE`], the batch stops: what was sent is confirmed (or not) as a batch
+    /// of its own, the rest waits for the next run.
     fn batch_full(&self) -> bool {
-        Instant::now() >= self.send_deadline
+        self.sent_records >= self.max_records
+            || (self.sent_records > 0 && self.sent_bytes >= self.max_bytes)
+            || Instant::now() >= self.send_deadline
     }
 
     fn confirm(&mut self, _after: crate::delivery::Cursor) -> io::Result<()> {
@@ -614,6 +754,61 @@ mod tests {
             notice.contains("seq=\"7\"") && notice.contains("123456 bytes"),
             "{notice}"
         );
+    }
+
+    #[test]
+    fn a_failed_batch_shrinks_the_next_and_a_collector_that_takes_nothing_is_backed_off() {
+        let first = Duration::from_secs(2);
+        let mut pace = Pace::default();
+        assert_eq!(pace.budget(), MAX_BATCH_RECORDS);
+        // 37 records tried, cut short: half next, soon.
+        assert_eq!(pace.failed(37, first), first);
+        assert_eq!(pace.budget(), 18);
+        assert_eq!(pace.failed(18, first), first);
+        assert_eq!(pace.failed(9, first), first);
+        assert_eq!(pace.budget(), 4);
+        // Delivered: it grows, but not to the size that failed last.
+        pace.delivered(false);
+        assert_eq!(pace.budget(), 8);
+        pace.delivered(false);
+        assert_eq!(pace.budget(), 8, "below the 9 that failed");
+        // Caught up: the bound is lifted.
+        pace.delivered(true);
+        assert_eq!(pace.budget(), 16);
+        // One record refused, or the collector down: ever longer waits, bounded.
+        assert_eq!(pace.failed(1, first), first);
+        assert_eq!(pace.budget(), 1);
+        assert_eq!(pace.failed(0, first), first * 2);
+        assert_eq!(pace.failed(0, first), first * 4);
+        for _ in 0..40 {
+            assert!(pace.failed(0, first) <= MAX_RETRY_BACKOFF);
+        }
+        assert_eq!(pace.failed(0, first), MAX_RETRY_BACKOFF);
+        pace.delivered(false);
+        assert_eq!(pace.failed(0, first), first, "a delivery resets the wait");
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_records_or_bytes_but_carries_one_at_least() {
+        use crate::delivery::Transport as _;
+        let target = Target::Udp("127.0.0.1:9".into());
+        let mut t = SyslogTransport::new(target.clone(), "o".into());
+        t.sent_records = MAX_BATCH_RECORDS;
+        t.sent_bytes = MAX_BATCH_BYTES;
+        assert!(!t.batch_full(), "audit forward's one run is not cut");
+        let mut t = SyslogTransport::new(target.clone(), "o".into()).with_batch(3);
+        assert!(!t.batch_full());
+        t.sent_records = 3;
+        assert!(t.batch_full(), "MAX records");
+        let mut t = SyslogTransport::new(target, "o".into()).with_batch(1);
+        t.sent_bytes = MAX_BATCH_BYTES;
+        assert!(!t.batch_full(), "the first record goes, however large");
+        t.sent_records = 1;
+        assert!(t.batch_full());
+        let mut t = t.with_batch(MAX_BATCH_RECORDS);
+        t.sent_records = 1;
+        t.sent_bytes = MAX_BATCH_BYTES;
+        assert!(t.batch_full(), "MAX_BATCH_BYTES");
     }
 
     #[test]

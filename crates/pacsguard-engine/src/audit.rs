@@ -765,7 +765,7 @@ pub fn audit_forward(
     home.check_permissions()?;
     let _lock = home.lock()?;
     let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
-    delivery::check_name(destination).map_err(usage)?;
+    delivery::check_syslog_name(destination).map_err(usage)?;
     delivery::migrate_legacy_cursor(&home.dir).map_err(usage)?;
     let verifier = read_verifier(&home.trail_key_path(), None)?;
     let delivery =

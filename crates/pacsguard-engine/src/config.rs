@@ -130,15 +130,35 @@ impl ForwardConfig {
             (None, None) => None,
             _ => return Err("[forward] cert and key go together (mutual TLS)".into()),
         };
+        if to.starts_with("tls://") && self.ca.is_none() {
+            // Named as this file names it (Target::parse names audit forward's --ca).
+            return Err(format!(
+                "[forward] to = {to:?}: TLS needs the collector's CA certificate: ca = \"FILE\""
+            ));
+        }
         let target = pacsguard_audit::syslog::Target::parse(to, self.ca.clone(), client)
             .map_err(|e| format!("[forward] to {e}"))?;
         let destination = self
             .destination
             .clone()
             .unwrap_or_else(|| pacsguard_audit::delivery::SYSLOG_DESTINATION.to_string());
-        pacsguard_audit::delivery::check_name(&destination)
+        pacsguard_audit::delivery::check_syslog_name(&destination)
             .map_err(|e| format!("[forward] destination: {e}"))?;
         Ok(Some((target, destination)))
+    }
+
+    /// The collector of [`ForwardConfig::target`], its TLS files read: a CA, certificate
+    /// or key that cannot be read is refused at load, naming the field, instead of
+    /// failing every delivery of a guard that runs for months.
+    pub fn checked_target(
+        &self,
+    ) -> Result<Option<(pacsguard_audit::syslog::Target, String)>, String> {
+        let target = self.target()?;
+        if let Some((target, _)) = &target {
+            pacsguard_audit::syslog::check_tls_files(target)
+                .map_err(|(field, why)| format!("[forward] {field}: {why}"))?;
+        }
+        Ok(target)
     }
 }
 
@@ -388,6 +408,7 @@ impl Config {
             Err(e) => return Err(bad(crate::files::refusal(&e))),
         };
         let mut config = Config::parse(&text).map_err(bad)?;
+        config.forward.checked_target().map_err(bad)?;
         // Roots are recorded by their real path; a configured path through a symlink must
         // still name the same root.
         for root in &mut config.roots {
@@ -514,8 +535,6 @@ mod tests {
         assert_eq!(Config::parse(CONFIG_TEMPLATE), Ok(Config::default()));
     }
 
-    /// The boundary of MAX_WRITER_WAIT_SECONDS: the limit is taken, one more is refused
-    /// (in `mistakes_are_named`).
     #[test]
     fn forward_takes_the_options_of_audit_forward_and_refuses_half_of_them() {
         let config = Config::parse("[forward]\nto = \"tcp://127.0.0.1:514\"\n").expect("taken");
@@ -528,7 +547,7 @@ mod tests {
         );
         for (bad, says) in [
             ("ca = \"/ca.pem\"\n", "need a collector"),
-            ("to = \"tls://siem:6514\"\n", "CA certificate"),
+            ("to = \"tls://siem:6514\"\n", "ca = \"FILE\""),
             (
                 "to = \"tls://siem:6514\"\nca = \"/ca.pem\"\ncert = \"/c.pem\"\n",
                 "go together",
@@ -542,6 +561,10 @@ mod tests {
                 "destination name",
             ),
             ("to = \"siem:514\"\n", "expected udp://"),
+            (
+                "to = \"tcp://siem:514\"\ndestination = \"console\"\n",
+                "the console's",
+            ),
         ] {
             let err = Config::parse(&format!("[forward]\n{bad}")).expect_err(bad);
             assert!(
@@ -551,6 +574,30 @@ mod tests {
         }
     }
 
+    /// Before: `ca = "/nonexistent.pem"` loaded, and the guard ran without ever
+    /// delivering. Now the load refuses it, naming the field (review rv33-deliver).
+    #[test]
+    fn forward_files_that_cannot_be_read_are_refused_at_load_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "not a certificate\n").expect("write");
+        for (files, field) in [
+            ("ca = \"/nonexistent.pem\"".to_string(), "[forward] ca: "),
+            (format!("ca = {not_pem:?}"), "[forward] ca: "),
+        ] {
+            let path = dir.path().join("config.toml");
+            std::fs::write(
+                &path,
+                format!("[forward]\nto = \"tls://siem:6514\"\n{files}\n"),
+            )
+            .expect("write");
+            let err = Config::load(&path).expect_err(&files).to_string();
+            assert!(err.contains(field), "{files}: {err}");
+        }
+    }
+
+    /// The boundary of MAX_WRITER_WAIT_SECONDS: the limit is taken, one more is refused
+    /// (in `mistakes_are_named`).
     #[test]
     fn writer_wait_seconds_is_taken_up_to_its_limit() {
         let text = format!("[watch]\nwriter_wait_seconds = {MAX_WRITER_WAIT_SECONDS}\n");

@@ -27,7 +27,7 @@ use crate::wire::{self, MAX_BATCH_BYTES, Request, Response};
 /// The directory of the home that holds the host's fleet identity.
 pub const FLEET_DIR: &str = "fleet";
 /// The delivery destination (cursor name) of the console.
-pub const CONSOLE_DESTINATION: &str = "console";
+pub use pacsguard_audit::delivery::CONSOLE_DESTINATION;
 /// How long connecting to the console, and each read or write on the connection, may
 /// take: a console that stalls delays delivery (the cursor stays), never the guard.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);

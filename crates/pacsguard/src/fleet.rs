@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
 use pacsguard_audit::delivery::{Delivery, DeliveryError, Transport};
-use pacsguard_audit::syslog::{SyslogTransport, Target};
+use pacsguard_audit::syslog::{Pace, SyslogTransport, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
@@ -789,9 +789,11 @@ pub fn start(
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
     forward: Option<(Target, String)>,
+    actor: pacsguard_events::Actor,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
+    let note_inbox = inbox.clone();
     if let Some(listen) = fleet_listen {
         running.listener = Some(listen_for_hosts(
             home,
@@ -819,14 +821,20 @@ pub fn start(
                     identity: &identity,
                     transport: None,
                 };
-                report(&home, &mut to, stop, guard_stopped, say)
+                report(&home, &mut to, (stop, guard_stopped), None, say)
             },
         )?);
     }
     if let Some(forward) = forward {
-        running
-            .reporters
-            .push(syslog_reporter(home, forward, (&stop, say))?);
+        running.reporters.push(syslog_reporter(
+            home,
+            forward,
+            TrailNote {
+                inbox: note_inbox,
+                actor,
+            },
+            (&stop, say),
+        )?);
     }
     Ok(running)
 }
@@ -837,6 +845,7 @@ pub fn start(
 pub fn forward_while_watching(
     home: &Home,
     forward: Option<(Target, String)>,
+    note: TrailNote,
     stop: &Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
@@ -844,7 +853,7 @@ pub fn forward_while_watching(
         let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
         running
             .reporters
-            .push(syslog_reporter(home, forward, (stop, tell))?);
+            .push(syslog_reporter(home, forward, note, (stop, tell))?);
     }
     Ok(running)
 }
@@ -853,6 +862,7 @@ pub fn forward_while_watching(
 fn syslog_reporter(
     home: &Home,
     (target, destination): (Target, String),
+    note: TrailNote,
     (stop, tell): (&Arc<AtomicBool>, Tell),
 ) -> Result<Reporter> {
     // Under the home's lock (the guard's session holds it): the legacy cursor becomes
@@ -863,6 +873,7 @@ fn syslog_reporter(
         target,
         destination,
         transport: None,
+        pace: Pace::default(),
     };
     tell(&format!(
         "forwarding the trail to the {} (destination {})",
@@ -878,7 +889,7 @@ fn syslog_reporter(
         (stop, tell),
         move |stop, guard_stopped| {
             let mut to = to;
-            report(&home, &mut to, stop, guard_stopped, tell)
+            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
         },
     )
 }
@@ -995,6 +1006,8 @@ trait Destination {
     fn label(&self) -> &'static str;
     /// The name of its cursor in the home.
     fn cursor_name(&self) -> String;
+    /// How it is named on the trail ("the collector tcp://siem:514").
+    fn whom(&self) -> String;
     /// The transport of the next run, which delivers the records up to `checkpoint`
     /// (the newest one: its size, and the line).
     fn transport(
@@ -1002,6 +1015,13 @@ trait Destination {
         home: &Home,
         checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError>;
+    /// The last run's batch was confirmed; `caught_up`: nothing signed is left.
+    fn delivered(&mut self, _caught_up: bool) {}
+    /// The last run failed: how long to wait before the next (`first`, [`REPORT_INTERVAL`],
+    /// unless the destination paces itself).
+    fn failed(&mut self, first: Duration) -> Duration {
+        first
+    }
 }
 
 /// The console this host is enrolled in.
@@ -1018,6 +1038,10 @@ impl Destination for ToConsole<'_> {
 
     fn cursor_name(&self) -> String {
         CONSOLE_DESTINATION.to_string()
+    }
+
+    fn whom(&self) -> String {
+        "the console".to_string()
     }
 
     fn transport(
@@ -1060,6 +1084,8 @@ struct ToSyslog {
     origin: String,
     destination: String,
     transport: Option<SyslogTransport>,
+    /// How big the next batch is and how long a failure waits.
+    pace: Pace,
 }
 
 impl ToSyslog {
@@ -1077,6 +1103,10 @@ impl Destination for ToSyslog {
         self.destination.clone()
     }
 
+    fn whom(&self) -> String {
+        format!("the {} (destination {})", self.describe(), self.destination)
+    }
+
     /// A new one each run: a syslog transport's send deadline runs from its making
     /// (`SEND_DEADLINE` per run), and each batch is a connection of its own.
     fn transport(
@@ -1084,10 +1114,24 @@ impl Destination for ToSyslog {
         _home: &Home,
         _checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError> {
-        Ok(self.transport.insert(SyslogTransport::new(
-            self.target.clone(),
-            self.origin.clone(),
-        )))
+        Ok(self.transport.insert(
+            SyslogTransport::new(self.target.clone(), self.origin.clone())
+                .with_batch(self.pace.budget()),
+        ))
+    }
+
+    fn delivered(&mut self, caught_up: bool) {
+        self.pace.delivered(caught_up);
+    }
+
+    /// A smaller batch next (a collector that cuts connections short takes it), or a
+    /// longer wait when there is nothing to shrink ([`Pace`]).
+    fn failed(&mut self, first: Duration) -> Duration {
+        let attempted = self
+            .transport
+            .as_ref()
+            .map_or(0, SyslogTransport::attempted);
+        self.pace.failed(attempted, first)
     }
 }
 
@@ -1140,8 +1184,8 @@ pub fn forward_once(home: &Home) -> Result<u64> {
 fn report(
     home: &Home,
     to: &mut dyn Destination,
-    stop: &AtomicBool,
-    guard_stopped: &AtomicBool,
+    (stop, guard_stopped): (&AtomicBool, &AtomicBool),
+    note: Option<&TrailNote>,
     say: Tell,
 ) -> Result<(), String> {
     let label = to.label();
@@ -1162,6 +1206,8 @@ fn report(
         }
     };
     let mut last_problem: Option<String> = None;
+    let mut outage = Outage::default();
+    let whom = to.whom();
     // When the next run is due even if no checkpoint is written (heartbeat or retry),
     // and whether a checkpoint may bring it forward.
     let mut next = Instant::now();
@@ -1193,8 +1239,12 @@ fn report(
         }
         match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
+                to.delivered(left == 0);
                 if last_problem.take().is_some() {
                     say(&format!("{label} resumed"));
+                }
+                if let (Some(note), Some(text)) = (note, outage.delivered(Instant::now(), &whom)) {
+                    note.record(pacsguard_events::Outcome::Success, text, say);
                 }
                 if sent > 0 && left > 0 {
                     next = Instant::now(); // the next batch at once
@@ -1202,7 +1252,14 @@ fn report(
             }
             Err(e) => {
                 wakeable = false;
+                next = Instant::now() + to.failed(REPORT_INTERVAL);
                 let text = e.to_string();
+                if let (Some(note), Some(long)) =
+                    (note, outage.failed(Instant::now(), &whom, &text))
+                {
+                    say(&format!("{label}: {long}"));
+                    note.record(pacsguard_events::Outcome::Failure, long, say);
+                }
                 if last_problem.as_deref() != Some(&text) {
                     say(&format!("{label}: {text}"));
                     last_problem = Some(text);
@@ -1247,6 +1304,71 @@ fn deliver_remaining(
 /// How often a waiting reporter looks at `serve`'s stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
+/// How long a destination may fail without one delivery in between before the trail
+/// records it: a wrong certificate or a collector that refuses a record never clears by
+/// itself, and a line on stderr of a guard that runs for months is not seen (review
+/// rv33-deliver). Its recovery is recorded too.
+pub const FAILING_RECORDED_AFTER: Duration = Duration::from_secs(600);
+
+/// Since when a destination fails, and whether the trail has been told.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+    recorded: bool,
+}
+
+impl Outage {
+    /// A run failed at `now` with `why`: the text to record on the trail once the
+    /// failures have lasted [`FAILING_RECORDED_AFTER`] (once per outage).
+    fn failed(&mut self, now: Instant, whom: &str, why: &str) -> Option<String> {
+        let since = *self.since.get_or_insert(now);
+        if self.recorded || now.saturating_duration_since(since) < FAILING_RECORDED_AFTER {
+            return None;
+        }
+        self.recorded = true;
+        Some(format!(
+            "delivery to {whom} has failed for {} s (FAILING_RECORDED_AFTER {} s), nothing delivered since; nothing is lost, the records wait on the trail: {why}",
+            now.saturating_duration_since(since).as_secs(),
+            FAILING_RECORDED_AFTER.as_secs()
+        ))
+    }
+
+    /// A run delivered at `now`: the text to record when the outage had been recorded.
+    fn delivered(&mut self, now: Instant, whom: &str) -> Option<String> {
+        let since = self.since.take()?;
+        let recorded = std::mem::take(&mut self.recorded);
+        recorded.then(|| {
+            format!(
+                "delivery to {whom} resumed after {} s of failures",
+                now.saturating_duration_since(since).as_secs()
+            )
+        })
+    }
+}
+
+/// Where a reporter records on the trail what lasts too long to be a line on stderr.
+#[derive(Clone)]
+pub struct TrailNote {
+    pub inbox: pacsguard_events::Inbox,
+    pub actor: pacsguard_events::Actor,
+}
+
+impl TrailNote {
+    fn record(&self, outcome: pacsguard_events::Outcome, text: String, say: Tell) {
+        let event = pacsguard_events::Event::new(
+            self.actor.clone(),
+            pacsguard_events::Action::Audit,
+            outcome,
+            text,
+        );
+        if let Err(e) = self.inbox.push(event) {
+            say(&format!(
+                "a delivery record could not be queued for the trail: {e}"
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1262,6 +1384,38 @@ mod tests {
     /// A stop's note goes on the next start's trail once, then is removed; one longer
     /// than MAX_STOP_NOTE_BYTES (written by hand: a stop writes a line) is cut, and the
     /// record says so.
+    /// A destination failing for longer than FAILING_RECORDED_AFTER is recorded once,
+    /// and its recovery once (review rv33-deliver: it was one line on stderr).
+    #[test]
+    fn a_long_outage_is_recorded_once_and_its_end_too() {
+        let start = Instant::now();
+        let mut outage = Outage::default();
+        assert_eq!(
+            outage.delivered(start, "c"),
+            None,
+            "no outage, nothing to say"
+        );
+        assert_eq!(outage.failed(start, "c", "refused"), None);
+        let almost = start + FAILING_RECORDED_AFTER - Duration::from_secs(1);
+        assert_eq!(outage.failed(almost, "c", "refused"), None);
+        let long = start + FAILING_RECORDED_AFTER;
+        let text = outage.failed(long, "c", "refused").expect("recorded");
+        assert!(
+            text.contains("delivery to c has failed") && text.contains("refused"),
+            "{text}"
+        );
+        assert_eq!(
+            outage.failed(long + FAILING_RECORDED_AFTER, "c", "x"),
+            None,
+            "once"
+        );
+        let back = outage.delivered(long, "c").expect("its end recorded");
+        assert!(back.contains("resumed"), "{back}");
+        // A short outage after it is not recorded.
+        assert_eq!(outage.failed(long, "c", "x"), None);
+        assert_eq!(outage.delivered(long, "c"), None);
+    }
+
     #[test]
     fn a_stop_note_is_recorded_once_and_a_long_one_is_said_cut() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -809,6 +809,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .forward
                     .target()
                     .map_err(|e| anyhow::anyhow!(e))?,
+                fleet::TrailNote {
+                    inbox: session.inbox(),
+                    actor: session.actor().clone(),
+                },
                 &forward_stop,
             )?;
             let hurry_after_guard = std::sync::Arc::clone(&hurry);
@@ -832,27 +836,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 session.watch(&request, &mut out, &stop)
             }));
+            // The forwarder's stop, on every way out: what the guard wrote last goes to
+            // the collector (within STOP_DELIVERY_DEADLINE) or is said as left behind.
+            let stop_forwarding = |forwarding: fleet::Running| {
+                forward_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                forwarding.deliver_last(&home, &hurry_after_guard);
+            };
             let report = match watched {
                 Ok(Ok(report)) => report,
                 Ok(Err(e)) => {
                     // What stdout still held is said (stderr: the watcher's error ends it).
                     outlet::said_on_stderr(&outlet, "watch");
+                    stop_forwarding(forwarding);
                     return Err(e.into());
                 }
                 // Caught as `serve` catches it: said, recorded, held records written, exit 2.
                 Err(panic) => {
                     outlet::said_on_stderr(&outlet, "watch");
-                    return Err(guard_panic::after_panic(
+                    let error = guard_panic::after_panic(
                         &mut session,
                         &out.panic_text(panic.as_ref()),
                         &guard_panic::Stopping {
                             command: "watch",
                             what_stops: "the watcher stops (exit 2); what it held is still recorded",
                             tell: &|_| {},
-                            // Nothing runs beside it to wait for.
+                            // The forwarder beside it is stopped below, once the records
+                            // the panic leaves are written: nothing to wait for here.
                             stopped: &std::sync::atomic::AtomicBool::new(true),
                         },
-                    ));
+                    );
+                    stop_forwarding(forwarding);
+                    return Err(error);
                 }
             };
             outlet::said_at_stop(
@@ -863,8 +877,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             // The guard's last records (its 'stopped', the final checkpoint) to the
             // collector, within STOP_DELIVERY_DEADLINE.
-            forward_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            forwarding.deliver_last(&home, &hurry_after_guard);
+            stop_forwarding(forwarding);
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }

@@ -865,6 +865,7 @@ pub fn run(
         },
         // Checked when the configuration was loaded.
         config.forward.target().map_err(|e| anyhow!(e))?,
+        session_actor.clone(),
         server_stop.clone(),
     )?;
 

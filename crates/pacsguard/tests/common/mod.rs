@@ -325,6 +325,16 @@ pub struct Collector {
 impl Collector {
     /// Listening on `addr` (`127.0.0.1:0` for a free port).
     pub fn start(addr: &str) -> Collector {
+        Collector::run(addr, None)
+    }
+
+    /// One that closes each connection once it read `bytes` (a size limit, a proxy):
+    /// what it read whole is kept, the rest of the batch is cut.
+    pub fn cutting(addr: &str, bytes: u64) -> Collector {
+        Collector::run(addr, Some(bytes))
+    }
+
+    fn run(addr: &str, cut: Option<u64>) -> Collector {
         use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind(addr).expect("collector binds");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -338,7 +348,14 @@ impl Collector {
                     Ok((mut stream, _)) => {
                         stream.set_nonblocking(false).expect("blocking");
                         let mut bytes = Vec::new();
-                        if std::io::Read::read_to_end(&mut stream, &mut bytes).is_ok() {
+                        let read = match cut {
+                            Some(limit) => std::io::Read::read_to_end(
+                                &mut std::io::Read::take(&mut stream, limit),
+                                &mut bytes,
+                            ),
+                            None => std::io::Read::read_to_end(&mut stream, &mut bytes),
+                        };
+                        if read.is_ok() {
                             let frames = frames(&bytes);
                             sink.lock().expect("test fixture").extend(frames);
                         }
