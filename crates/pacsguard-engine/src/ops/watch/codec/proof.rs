@@ -580,6 +580,48 @@ mod tests {
         assert!(proven.len() >= 25, "{proven:#?}");
     }
 
+    /// Native images written again by DCMTK in the other byte order (`dcmconv +tb`, or
+    /// `+te` for one stored big endian): swapped back, their Pixel Data is the one stored,
+    /// 16-bit samples and 8-bit ones in OW words alike; one pixel changed is not
+    /// (review r33b-watch).
+    #[test]
+    fn pixels_written_in_the_other_byte_order_are_proven_kept_and_a_change_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in [
+            "CT_small.dcm",
+            "SC_rgb_small_odd.dcm",
+            "MR_small_bigendian.dcm",
+        ] {
+            let native = test_files().join(name);
+            let (stored_in, digest) = stored(&native);
+            let option = if stored_in == EXPLICIT_VR_BIG_ENDIAN {
+                "+te"
+            } else {
+                "+tb"
+            };
+            let out = dir.path().join(format!("{name}{option}.dcm"));
+            let written_in = convert("dcmconv", &[option], &native, &out).expect("dcmconv");
+            assert!(
+                super::super::super::entropy::byte_order_changed(&stored_in, &written_in),
+                "{name}: {stored_in} -> {written_in}"
+            );
+            assert_eq!(
+                byte_order_proof(&out, ALGORITHM, &digest),
+                Proof::Same,
+                "{name}"
+            );
+            let mut bytes = std::fs::read(&out).expect("dcmconv's output");
+            let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+            bytes[layout.pixels.start] ^= 1;
+            std::fs::write(&out, &bytes).expect("test fixture");
+            assert_eq!(
+                byte_order_proof(&out, ALGORITHM, &digest),
+                Proof::Differs { random: false },
+                "{name}"
+            );
+        }
+    }
+
     /// The tile data of a real JPEG 2000 re-compression (GDCM's, of CT_small) overwritten
     /// by a keystream, every marker kept and every `FF` followed by a byte a coder may
     /// write (what an encryptor that knows the codestream's shape does): the shape holds
