@@ -22,7 +22,7 @@ mod j2k;
 mod proof;
 mod rle;
 
-pub use proof::{Proof, ProofBudget, Unproven};
+pub use proof::{Proof, ProofBudget, Unproven, byte_order_proof};
 
 /// Bytes of a changed file read to find its fragments: the Pixel Data of a compressed
 /// image of this size is looked at; a larger file is judged on the fragments in it (at

@@ -107,10 +107,21 @@ pub fn structured(ts: &str) -> bool {
 /// window 200 images of 200 were softened to `info`, no alert; 60 of 60 when each was
 /// then written again in implicit VR. Big endian to or from little endian is left out:
 /// 16-bit pixels keep their values with their bytes swapped, which a profile's hash of
-/// the old bytes cannot tell from a change.
+/// the old bytes cannot tell from a change ([`byte_order_changed`]).
 pub fn uncompressed_pixels_rewritten(before: &str, after: &str) -> bool {
     let little = pacsguard_dicom::is_native_little_endian;
     pacsguard_dicom::is_native(before) && (before == after || (little(before) && little(after)))
+}
+
+/// Whether an image stored uncompressed in `before` was written again uncompressed in
+/// `after` in the other byte order (little to big endian or back): its pixels kept their
+/// values only if its Pixel Data, each value's bytes swapped back, is the one stored
+/// (`codec::byte_order_proof`; review r33b-watch: XORed, then `dcmconv +tb`, 60 of 60
+/// softened inside a window).
+pub fn byte_order_changed(before: &str, after: &str) -> bool {
+    let native = pacsguard_dicom::is_native;
+    let little = pacsguard_dicom::is_native_little_endian;
+    native(before) && native(after) && little(before) != little(after)
 }
 
 /// The highest entropy of the whole blocks (aligned to the file's start) among the last
@@ -208,6 +219,12 @@ mod tests {
         // Compressed on either side: judged by the codec's checks, not here.
         assert!(!uncompressed_pixels_rewritten(EXPLICIT, JPEG_LS));
         assert!(!uncompressed_pixels_rewritten(JPEG_LS, JPEG_LS));
+        assert!(byte_order_changed(EXPLICIT, BIG));
+        assert!(byte_order_changed(BIG, IMPLICIT));
+        assert!(!byte_order_changed(EXPLICIT, IMPLICIT));
+        assert!(!byte_order_changed(BIG, BIG));
+        assert!(!byte_order_changed(BIG, JPEG_LS));
+        assert!(!byte_order_changed(JPEG_LS, EXPLICIT));
     }
 
     #[test]

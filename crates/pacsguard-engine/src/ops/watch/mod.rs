@@ -5779,8 +5779,9 @@ impl<'a> Guard<'a> {
 
     /// The `pixel-data-changed` findings inside an open maintenance window that are
     /// encryption, not a legitimate rewrite: an image stored uncompressed whose pixel
-    /// values changed under the same syntax (see [`entropy::uncompressed_pixels_rewritten`]), or
-    /// whose syntax changed and now holds a block of random bytes or no valid stream of
+    /// values changed under the same syntax (see [`entropy::uncompressed_pixels_rewritten`]) or
+    /// whose values, written in the other byte order, are not the ones stored (see
+    /// [`codec::byte_order_proof`]), or whose syntax changed and now holds a block of random bytes or no valid stream of
     /// its codec (a re-compression leaves valid encapsulated fragments). At most
     /// [`MAX_WINDOW_SAMPLES_PER_BATCH`] are sampled per verification; the rest are
     /// softened as before, and that is said in their detail.
@@ -5829,6 +5830,19 @@ impl<'a> Guard<'a> {
                 break;
             }
             sampled += 1;
+            if entropy::byte_order_changed(&before, &after) {
+                // The same values, their bytes swapped, or other pixels (or not proven).
+                let kept = match &old.content {
+                    Content::Hashed {
+                        dicom: Some(facts), ..
+                    } => codec::byte_order_proof(&finding.path, base.spec.hash, &facts.pixels),
+                    _ => codec::Proof::Unproven(codec::Unproven::NotRead),
+                };
+                if kept != codec::Proof::Same {
+                    encrypted.insert(finding.path.clone());
+                }
+                continue;
+            }
             if after != before {
                 // Re-compressed, as its transfer syntax now says: then its Pixel Data
                 // is that codec's fragments (review r22: not a native value encrypted
@@ -7077,9 +7091,10 @@ fn in_transit(arrived: Instant) -> bool {
 /// that (review r24); nor decodes a monochrome image to other pixels (review r26-watch:
 /// [`codec::monochrome`]). Other pixels of a color image are not among them: a migration
 /// may change the representation (GDCM's RLE of a native YBR_FULL_422 image is
-/// YBR_FULL); nor is what
-/// cannot be decoded here (JPEG-LS, a header the decoder does not read, past the budget
-/// of bytes, or of time: [`codec::ProofBudget`]). Costs one read of the file's first
+/// YBR_FULL). What cannot be decoded here (JPEG-LS, a header the decoder does not read,
+/// past the budget of bytes, or of time: [`codec::ProofBudget`]) is among them too: no
+/// proof, no exemption (review r33b-watch: pixels XORed, then `dcmcjpls`, were softened
+/// as a migration). Costs one read of the file's first
 /// [`codec::MAX_FRAGMENT_READ_BYTES`], from the page cache the verification just filled,
 /// one decode and one to four hashes of its pixels.
 fn mark_recompressed(
@@ -7165,13 +7180,18 @@ fn mark_recompressed(
                          ransomware signal"
                 ),
             ),
-            codec::Proof::Unproven(why) => (
-                ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
-                format!(
-                    "written as {after}, not proven a re-compression ({why}): counted \
+            codec::Proof::Unproven(why) => {
+                // Not softened inside a window either (review r33b-watch: pixels XORed,
+                // then `dcmcjpls`, 40 of 40 `info`): nothing shows a migration wrote it.
+                disproven.insert(finding.path.clone());
+                (
+                    ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
+                    format!(
+                        "written as {after}, not proven a re-compression ({why}): counted \
                          towards the ransomware signal"
-                ),
-            ),
+                    ),
+                )
+            }
         };
         finding.detail = format!("{}; {how}", finding.detail);
         finding.fields.push(marked.to_string());

@@ -181,7 +181,11 @@ impl Windows {
     /// random under an unchanged transfer syntax), headers whose text values no longer
     /// read as text ([`super::garbled`]) and instances whose pixels' form changed
     /// ([`pacsguard_profile::PIXEL_FORM_CHANGED_FIELD`]): no migration or re-compression
-    /// does that, so they stay what they are, and count towards ransomware.
+    /// does that, so they stay what they are, and count towards ransomware. The
+    /// re-compressions in `encrypted` include those not proven to keep the pixels (see
+    /// `mark_recompressed`; review r33b-watch: pixels XORed, then `dcmcjpls`, 40 of 40
+    /// `info`), said so; every [`super::ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] is
+    /// counted apart in the window's summary.
     pub fn soften(&mut self, findings: &mut [Finding], encrypted: &HashSet<PathBuf>) {
         if self.open.is_empty() {
             return;
@@ -195,7 +199,17 @@ impl Windows {
             else {
                 continue;
             };
-            *counts.entry(finding.kind.as_str()).or_default() += 1;
+            let unproven = finding
+                .fields
+                .iter()
+                .any(|f| f == super::ransomware::RE_COMPRESSION_UNPROVEN_FIELD);
+            // Counted apart in the summary: a mass of them is what the window's end names.
+            let counted = if unproven {
+                super::ransomware::RE_COMPRESSION_UNPROVEN_FIELD
+            } else {
+                finding.kind.as_str()
+            };
+            *counts.entry(counted).or_default() += 1;
             if finding
                 .fields
                 .iter()
@@ -213,6 +227,14 @@ impl Windows {
                     "{} (inside maintenance window {}, but not softened: a migration never \
                      changes how the pixels it keeps are read, their photometric \
                      interpretation, samples, bits, rows or columns)",
+                    finding.detail, window.id
+                );
+                continue;
+            }
+            if encrypted.contains(&finding.path) && unproven {
+                finding.detail = format!(
+                    "{} (inside maintenance window {}, but not softened: a re-compression \
+                     nothing here proves kept the pixels is what ransomware can write too)",
                     finding.detail, window.id
                 );
                 continue;
@@ -299,8 +321,17 @@ mod tests {
                 Severity::Alert,
                 "no DICM magic (encrypted?)",
             ),
+            Finding::new(
+                store.join("d.dcm"),
+                FindingKind::PixelDataChanged,
+                Severity::Alert,
+                "written as JPEG-LS, not proven a re-compression (no JPEG-LS decoder here)",
+            ),
         ];
-        windows.soften(&mut findings, &HashSet::new());
+        findings[4]
+            .fields
+            .push(crate::ops::watch::ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+        windows.soften(&mut findings, &HashSet::from([store.join("d.dcm")]));
         assert_eq!(findings[0].severity, Severity::Info);
         assert!(
             findings[0]
@@ -318,10 +349,19 @@ mod tests {
             Severity::Alert,
             "an image that stops being DICOM is not a migration"
         );
+        assert_eq!(
+            findings[4].severity,
+            Severity::Alert,
+            "a re-compression nothing proves is no exemption (review r33b-watch)"
+        );
+        assert!(
+            findings[4].detail.contains("nothing here proves"),
+            "{findings:?}"
+        );
         maintenance::end(&home, 1).expect("end");
         let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
         assert!(
-            matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 removed"),
+            matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 re-compression-unproven, 1 removed"),
             "{closed:?}"
         );
         // A window edited on disk (its reason, to hide what it covers) is refused, once.

@@ -179,6 +179,51 @@ pub fn re_compression_proof(
     Proof::Differs { random }
 }
 
+/// Whether the uncompressed image at `path`, stored in one byte order and written again
+/// uncompressed in the other, holds the Pixel Data whose digest (by `algorithm`) the
+/// profile stored as `stored`: its Pixel Data with each value's bytes swapped back,
+/// hashed. Big endian swaps a 16-bit OW word or a sample of more bits; samples of 8 bits
+/// or fewer stand in OW words that it swaps too (DCMTK writes them so; in an OB value
+/// they are not swapped, and then the bytes, and their digest, did not change at all).
+/// Review r33b-watch: pixels XORed with a short key and written big endian were softened
+/// as a re-save. Cost: one read of the file, within [`MAX_DECODED_BYTES`] (past it:
+/// [`Unproven::TooLarge`]), and one hash of its pixels.
+pub fn byte_order_proof(path: &Path, algorithm: HashAlgorithm, stored: &Digest) -> Proof {
+    let limit = u64::try_from(MAX_DECODED_BYTES).unwrap_or(u64::MAX);
+    let bytes = match pacsguard_fs::read_file(path, limit) {
+        Ok(read) => read.bytes,
+        Err(pacsguard_fs::ReadError::TooLarge { size, .. }) => {
+            return Proof::Unproven(Unproven::TooLarge(
+                usize::try_from(size).unwrap_or(usize::MAX),
+            ));
+        }
+        Err(_) => return Proof::Unproven(Unproven::NotRead),
+    };
+    let Some(layout) = pacsguard_dicom::layout(&bytes) else {
+        return Proof::Unproven(Unproven::NotRead);
+    };
+    let Some(pixels) = bytes.get(layout.pixels) else {
+        return Proof::Unproven(Unproven::NotRead);
+    };
+    let width = usize::from(layout.form.bits_allocated).div_ceil(8).max(2);
+    let mut hasher = algorithm.hasher();
+    hasher.update(&swapped(pixels, width));
+    if hasher.finalize() == *stored {
+        Proof::Same
+    } else {
+        Proof::Differs { random: false }
+    }
+}
+
+/// `bytes` with each whole run of `width` reversed (a trailing part kept as it is).
+fn swapped(bytes: &[u8], width: usize) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for value in out.chunks_exact_mut(width) {
+        value.reverse();
+    }
+    out
+}
+
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
 /// (JPEG: SOI; JPEG 2000: SOC SIZ, or a JP2 file's signature box).
 fn frames_of(fragments: &[&[u8]], codec: Codec) -> Vec<Vec<u8>> {
@@ -533,6 +578,48 @@ mod tests {
             }
         }
         assert!(proven.len() >= 25, "{proven:#?}");
+    }
+
+    /// Native images written again by DCMTK in the other byte order (`dcmconv +tb`, or
+    /// `+te` for one stored big endian): swapped back, their Pixel Data is the one stored,
+    /// 16-bit samples and 8-bit ones in OW words alike; one pixel changed is not
+    /// (review r33b-watch).
+    #[test]
+    fn pixels_written_in_the_other_byte_order_are_proven_kept_and_a_change_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in [
+            "CT_small.dcm",
+            "SC_rgb_small_odd.dcm",
+            "MR_small_bigendian.dcm",
+        ] {
+            let native = test_files().join(name);
+            let (stored_in, digest) = stored(&native);
+            let option = if stored_in == EXPLICIT_VR_BIG_ENDIAN {
+                "+te"
+            } else {
+                "+tb"
+            };
+            let out = dir.path().join(format!("{name}{option}.dcm"));
+            let written_in = convert("dcmconv", &[option], &native, &out).expect("dcmconv");
+            assert!(
+                super::super::super::entropy::byte_order_changed(&stored_in, &written_in),
+                "{name}: {stored_in} -> {written_in}"
+            );
+            assert_eq!(
+                byte_order_proof(&out, ALGORITHM, &digest),
+                Proof::Same,
+                "{name}"
+            );
+            let mut bytes = std::fs::read(&out).expect("dcmconv's output");
+            let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+            bytes[layout.pixels.start] ^= 1;
+            std::fs::write(&out, &bytes).expect("test fixture");
+            assert_eq!(
+                byte_order_proof(&out, ALGORITHM, &digest),
+                Proof::Differs { random: false },
+                "{name}"
+            );
+        }
     }
 
     /// The tile data of a real JPEG 2000 re-compression (GDCM's, of CT_small) overwritten
