@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use pacsguard_events::{FindingKind, Severity, escape_bytes};
 
 use super::document::{Document, type_is};
-use super::lexer::{Dict, Obj, get};
+use super::lexer::{Dict, Obj, get, get_all};
 
 /// Characters of a script, URI or file name quoted in a finding.
 const QUOTED: usize = 80;
@@ -36,7 +36,8 @@ pub enum Found {
 /// What an action dictionary is, before a document's links are folded into one finding.
 enum Acts {
     Found(Found),
-    /// A URI action to an ordinary target: a link a reader opens when clicked.
+    /// A URI action to a web page or a mail address ([`is_folded`]): a link a reader
+    /// opens when clicked.
     Link {
         offset: usize,
         target: Vec<u8>,
@@ -182,8 +183,9 @@ fn walk(value: &Obj, depth: usize, visit: &mut impl FnMut(&Dict)) {
 /// any: how many, and the first URI_TARGETS_NAMED distinct targets. A link is evidence (a
 /// report may send its reader to a phishing page) but says nothing more the fortieth time:
 /// a warning per link made an ordinary report with 16 links 16 warnings on every `check`,
-/// `watch` arrival and gateway record (task r33-screen). A link to a file share is not a
-/// link here but an alert of its own ([`uri_finding`]).
+/// `watch` arrival and gateway record (task r33-screen). Only web and mail links are
+/// folded: one to another scheme is a warning of its own, one to a file share an alert
+/// of its own ([`uri_finding`]).
 fn links_finding(links: &[(usize, Vec<u8>)]) -> Option<Found> {
     let (offset, first) = links.first()?;
     let detail = if links.len() == 1 {
@@ -221,47 +223,146 @@ fn links_finding(links: &[(usize, Vec<u8>)]) -> Option<Found> {
     })
 }
 
-/// A URI action: a link, or, when clicking it reaches a file share, an alert.
+/// A URI action: a link, or, when clicking it reaches a file share, an alert. Every `/URI`
+/// written is looked at: readers click the last, and a share under an earlier one is an
+/// alert still (review rv33-screen); the link is the last.
 fn uri_finding(doc: &Document, dict: &Dict, offset: usize) -> Acts {
-    let target = match get(dict, b"URI").map(|v| doc.resolve(v)) {
-        Some(Obj::Str(s)) => text_string(s),
-        Some(Obj::Name(n)) => n.clone(),
-        _ => Vec::new(),
-    };
-    if !is_file_share(&target) {
+    let targets: Vec<Vec<u8>> = get_all(dict, b"URI")
+        .map(|value| match doc.resolve(value) {
+            Obj::Str(s) => text_string(s),
+            Obj::Name(n) => n.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if let Some(share) = targets.iter().rev().find(|t| is_file_share(t)) {
+        return Acts::Found(Found::Action {
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
+            offset,
+            detail: format!(
+                "PDF with a URI action to a file share (\"{}\"): clicking it sends the user's credentials to that host",
+                quote(share)
+            ),
+        });
+    }
+    let target = targets.last().cloned().unwrap_or_default();
+    if is_folded(&target) {
         return Acts::Link { offset, target };
     }
     Acts::Found(Found::Action {
         kind: FindingKind::ActiveContent,
-        severity: Severity::Alert,
+        severity: Severity::Warning,
         offset,
         detail: format!(
-            "PDF with a URI action to a file share (\"{}\"): clicking it sends the user's credentials to that host",
+            "PDF with a URI action to \"{}\": not a web or mail link, a reader hands it to whatever program handles it",
             quote(&target)
         ),
     })
 }
 
+/// The schemes of the links folded into one warning: a web page or a mail address. Any
+/// other (`javascript:`, `ms-msdt:`, `search-ms:`, `ms-word:`, a relative name) is handed
+/// to another program and is its own finding: folded, behind three web links it went
+/// unnamed (review rv33-screen).
+const FOLDED_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+
+/// Whether a URI is a web or mail link, folded into the links' warning.
+fn is_folded(uri: &[u8]) -> bool {
+    let uri = String::from_utf8_lossy(uri).to_ascii_lowercase();
+    scheme_and_rest(trimmed(&uri)).is_some_and(|(scheme, _)| FOLDED_SCHEMES.contains(&scheme))
+}
+
+/// A URI without the blanks, controls and byte-order marks around it.
+fn trimmed(uri: &str) -> &str {
+    uri.trim_matches(|c: char| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+}
+
+/// The scheme of a URI (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`, then `:`)
+/// and what follows it.
+fn scheme_and_rest(uri: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
+}
+
+/// `%XX` escapes undone (Windows undoes them before it opens a `file:` URL, so
+/// `file:///%5C%5Chost` is `\\host`); a `%` not followed by two hex digits kept.
+fn percent_decoded(uri: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(uri.len());
+    let mut i = 0;
+    while let Some(&byte) = uri.get(i) {
+        let hex = uri
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(decoded) if byte == b'%' => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// How many `/` or `\` a text starts with.
+fn separators(s: &str) -> usize {
+    s.chars().take_while(|c| matches!(c, '/' | '\\')).count()
+}
+
 /// Whether a URI reaches a file share, where Windows authenticates with the user's
 /// credentials (NTLM) before anything is shown: a UNC path (`\\host\share`, with `/` or
-/// `\` in any mix, and its WebDAV forms `\\host@SSL\DavWWWRoot`), `file:` naming another
-/// host (`file://host/share`, `file:////host/share`), and the `smb:` and `cifs:` schemes.
+/// `\` in any mix, its WebDAV forms `\\host@SSL\DavWWWRoot`, and the NT forms
+/// `\\?\UNC\host` and `\??\UNC\host`), `file:` naming another host
+/// (`file://host/share`, `file:////host/share`, `file://localhost//host/share`), the
+/// `smb:` and `cifs:` schemes, and a UNC path after any other scheme but the web's
+/// (`search-ms:…location:\\host`, `ms-word:ofe|u|\\host`), each with `%XX` escapes undone.
 /// `file:///C:/x` and `file://C:/x` are the reader's own disk.
 fn is_file_share(uri: &[u8]) -> bool {
-    let uri = String::from_utf8_lossy(uri).to_ascii_lowercase();
-    let uri = uri.trim_matches(|c: char| c.is_whitespace() || c.is_control());
-    let separators = |s: &str| s.chars().take_while(|c| matches!(c, '/' | '\\')).count();
-    if separators(uri) >= 2 || uri.starts_with("smb:") || uri.starts_with("cifs:") {
+    let uri = String::from_utf8_lossy(&percent_decoded(uri)).to_ascii_lowercase();
+    let uri = trimmed(&uri);
+    if separators(uri) >= 2 || uri.starts_with("\\??\\unc\\") {
         return true;
     }
-    let Some(rest) = uri.strip_prefix("file:") else {
-        return false;
-    };
+    match scheme_and_rest(uri) {
+        Some(("smb" | "cifs", _)) => true,
+        Some(("file", rest)) => file_url_is_share(rest),
+        Some((scheme, _)) if FOLDED_SCHEMES.contains(&scheme) => false,
+        Some((_, rest)) => {
+            holds_unc(rest)
+                || rest
+                    .match_indices("file:")
+                    .any(|(at, _)| file_url_is_share(&rest[at + "file:".len()..]))
+        }
+        None => false,
+    }
+}
+
+/// Whether a text holds a UNC path anywhere: two separators together, one of them `\`
+/// (`//` alone is any URL's authority).
+fn holds_unc(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|pair| matches!(pair, [b'\\', b'\\' | b'/'] | [b'/', b'\\']))
+}
+
+/// Whether what follows `file:` names another host.
+fn file_url_is_share(rest: &str) -> bool {
     match separators(rest) {
         2 => {
-            let host = rest[2..].split(['/', '\\']).next().unwrap_or_default();
+            let after = &rest[2..];
+            let host = after.split(['/', '\\']).next().unwrap_or_default();
             let drive = host.len() == 2 && host.ends_with([':', '|']);
-            !host.is_empty() && host != "localhost" && !drive
+            if host == "localhost" {
+                // The reader's own host, then a path that is itself a UNC path.
+                return separators(&after[host.len()..]) >= 2;
+            }
+            !host.is_empty() && !drive
         }
         n => n >= 4,
     }
@@ -722,6 +823,16 @@ mod tests {
             b"file:\\\\host\\share",
             b"smb://host/share",
             b"cifs://host/share",
+            // Review rv33-screen: through escapes, the NT forms, localhost and other
+            // schemes.
+            b"file:///%5C%5Chost%5Cshare",
+            b"%5c%5chost%5cshare",
+            b"file://localhost//host/share",
+            b"\\??\\UNC\\host\\share",
+            b"\xef\xbb\xbf\\\\host\\share",
+            b"search-ms:query=x&crumb=location:\\\\host\\share",
+            b"ms-word:ofe|u|\\\\host\\share\\x.docx",
+            b"ms-word:ofe|u|file://host/share/x.docx",
         ] {
             assert!(is_file_share(share), "{}", String::from_utf8_lossy(share));
         }
@@ -734,8 +845,30 @@ mod tests {
             b"file:report.pdf",
             b"/reports/x.pdf",
             b"",
+            b"ms-word:ofe|u|https://example.org/x.docx",
+            b"https://example.org/a\\\\b",
+            b"file://localhost/C:/x.pdf",
         ] {
             assert!(!is_file_share(local), "{}", String::from_utf8_lossy(local));
         }
+    }
+
+    /// Only web and mail links are folded into one warning (review rv33-screen).
+    #[test]
+    fn only_web_and_mail_links_are_folded() {
+        for folded in [&b"https://example.org/"[..], b"HTTP://x", b" mailto:a@b"] {
+            assert!(is_folded(folded), "{}", String::from_utf8_lossy(folded));
+        }
+        for own in [
+            &b"javascript:app.alert(1)"[..],
+            b"ms-msdt:/id PCWDiagnostic",
+            b"search-ms:query=x",
+            b"report.pdf",
+            b"1http://x",
+            b"",
+        ] {
+            assert!(!is_folded(own), "{}", String::from_utf8_lossy(own));
+        }
+        assert_eq!(percent_decoded(b"%5C%5c%zz%4"), b"\\\\%zz%4");
     }
 }

@@ -94,6 +94,9 @@ pub struct Work {
     /// Trailers looked at to find the trailer of each cross-reference section in the
     /// chain from the last `startxref`.
     pub trailers_compared: usize,
+    /// Versions of object streams looked at while expanding, first, those holding what
+    /// the catalog reaches.
+    pub holder_versions_visited: usize,
 }
 
 impl Work {
@@ -103,6 +106,7 @@ impl Work {
         self.other_readings += other.other_readings;
         self.attachment_bytes_matched += other.attachment_bytes_matched;
         self.trailers_compared += other.trailers_compared;
+        self.holder_versions_visited += other.holder_versions_visited;
     }
 }
 

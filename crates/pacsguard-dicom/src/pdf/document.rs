@@ -102,8 +102,10 @@ pub struct Document<'a> {
     /// number, whatever their `/Type` says.
     object_streams: HashSet<u32>,
     /// For each object a type-2 cross-reference entry names, the object streams said to
-    /// hold it: what a reader loads to read it.
-    held_in: HashMap<u32, Vec<u32>>,
+    /// hold it (each with where the cross-reference stream saying so is): what a reader
+    /// loads to read it. Once the sections' newness is known, ordered newest section
+    /// first, each stream once ([`Document::order_holders_newest_first`]).
+    held_in: HashMap<u32, Vec<(u32, usize)>>,
     /// Answers already found to "the first `endstream` at or after p": found at -> the
     /// lowest p searched from (`bytes.len()` for none). No byte is searched twice, so
     /// recovering thousands of streams without a good `/Length` stays linear.
@@ -174,6 +176,7 @@ impl<'a> Document<'a> {
             std::cmp::Reverse((newness.of_section(section), *at))
         });
         doc.trailers = trailers.into_iter().map(|(_, trailer)| trailer).collect();
+        doc.order_holders_newest_first(&newness);
         doc.read_versions_the_newest_sections_name(&sections);
         if reading != Reading::Unencrypted {
             doc.set_up_encryption();
@@ -182,6 +185,18 @@ impl<'a> Document<'a> {
         doc.expand_object_streams();
         doc.read_versions_the_newest_sections_name(&sections);
         doc
+    }
+
+    /// Orders the object streams said to hold each object as readers consult them: the
+    /// newest cross-reference section's first (an older section putting the catalog in a
+    /// decoy stream was followed first, review rv33-screen), each stream once.
+    fn order_holders_newest_first(&mut self, newness: &Newness) {
+        for holders in self.held_in.values_mut() {
+            // Stable: among streams one section names, the order it names them in.
+            holders.sort_by_key(|&(_, section)| std::cmp::Reverse(newness.of_section(section)));
+            let mut seen = HashSet::new();
+            holders.retain(|&(stream, _)| seen.insert(stream));
+        }
     }
 
     /// Makes [`Document::resolve`] read each object in the version qpdf and mutool read:
@@ -390,10 +405,10 @@ impl<'a> Document<'a> {
             .collect();
         for i in streams {
             if let Some(dict) = self.objects[i].value.as_dict().cloned() {
-                if let Some(data) = self.decode_stream(i) {
-                    self.xref_stream(&dict, &data, &mut offsets);
-                }
                 let at = self.objects[i].offset;
+                if let Some(data) = self.decode_stream(i) {
+                    self.xref_stream(&dict, &data, at, &mut offsets);
+                }
                 named.extend(offsets.drain(..).map(|offset| (offset, at)));
                 trailers.push((at, dict));
             }
@@ -435,7 +450,10 @@ impl<'a> Document<'a> {
         self.budget.spend_parsed(lexer.pos - from);
     }
 
-    fn xref_stream(&mut self, dict: &Dict, data: &[u8], offsets: &mut Vec<usize>) {
+    /// Reads the entries of the cross-reference stream at `section` (its dictionary and
+    /// decoded data): the offsets its type-1 entries name into `offsets`, its type-2
+    /// entries into `held_in`.
+    fn xref_stream(&mut self, dict: &Dict, data: &[u8], section: usize, offsets: &mut Vec<usize>) {
         let widths: Vec<usize> = match get(dict, b"W") {
             Some(Obj::Array(items)) => items
                 .iter()
@@ -475,10 +493,9 @@ impl<'a> Document<'a> {
                 && let Ok(stream) = u32::try_from(field(w0, w1))
             {
                 self.object_streams.insert(stream);
-                let holders = self.held_in.entry(num).or_default();
-                if !holders.contains(&stream) {
-                    holders.push(stream);
-                }
+                // Repeats are dropped once ordered: a search of the list per entry was
+                // (entries naming one object)^2.
+                self.held_in.entry(num).or_default().push((stream, section));
             }
         }
     }
@@ -644,6 +661,13 @@ impl<'a> Document<'a> {
         }
         let mut expanded: HashSet<usize> = HashSet::new();
         let mut seen: HashSet<(u32, u16)> = HashSet::new();
+        // Object numbers whose holders were looked up, and holders taken: each once,
+        // however many generations of a number are named (20,000 generations of one
+        // number, its holder defined 1,000 times, looped 20 million times: review
+        // rv33-screen).
+        let mut numbers_done: HashSet<u32> = HashSet::new();
+        let mut holders_done: HashSet<u32> = HashSet::new();
+        let mut older_versions: Vec<usize> = Vec::new();
         let mut wanted: VecDeque<(u32, u16)> = self
             .trailers
             .iter()
@@ -657,19 +681,43 @@ impl<'a> Document<'a> {
             if expanded.len() == streams.len() {
                 break;
             }
+            if self.budget.out_of_time() {
+                return (expanded, true);
+            }
             if !seen.insert(key) {
                 continue;
             }
-            let holders = self.held_in.get(&key.0).cloned().unwrap_or_default();
-            for holder in holders {
-                for &i in by_number.get(&holder).map_or(&[][..], Vec::as_slice) {
-                    if expanded.insert(i) && !self.expand_object_stream(i) {
+            if numbers_done.insert(key.0) {
+                let holders = self.held_in.get(&key.0).cloned().unwrap_or_default();
+                for (holder, _) in holders {
+                    if !holders_done.insert(holder) {
+                        continue;
+                    }
+                    let versions = by_number.get(&holder).map_or(&[][..], Vec::as_slice);
+                    self.budget.work.holder_versions_visited += versions.len();
+                    // The version a reader loads (the newest section's), first: an older
+                    // one no section names, inflating to MAX_PDF_INFLATED_BYTES, spent
+                    // the budget before it (review rv33-screen). The others after the
+                    // walk, before the streams nothing needs.
+                    let read = self
+                        .lookup(&Obj::Ref(holder, 0))
+                        .filter(|i| versions.contains(i));
+                    older_versions.extend(versions.iter().filter(|&&i| Some(i) != read));
+                    if let Some(i) = read
+                        && expanded.insert(i)
+                        && !self.expand_object_stream(i)
+                    {
                         return (expanded, true);
                     }
                 }
             }
             for &i in self.versions.get(&key).map_or(&[][..], Vec::as_slice) {
                 references(&self.objects[i].value, 0, &mut |to| wanted.push_back(to));
+            }
+        }
+        for i in older_versions {
+            if expanded.insert(i) && !self.expand_object_stream(i) {
+                return (expanded, true);
             }
         }
         (expanded, false)

@@ -51,9 +51,18 @@ impl Obj {
     }
 }
 
-/// The first value under `key` in `dict`.
+/// The value under `key` in `dict` as readers read it: the last, where a key is written
+/// twice (qpdf: "last occurrence overrides"; mutool alike). The first was read here, so
+/// `/URI (https://…) /URI (\\host\share)` named the web link where a click opens the
+/// share (review rv33-screen). What a security decision reads where an earlier duplicate
+/// could still matter to some reader reads [`get_all`].
 pub fn get<'d>(dict: &'d Dict, key: &[u8]) -> Option<&'d Obj> {
-    dict.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    dict.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Every value under `key` in `dict`, in the order written.
+pub fn get_all<'d>(dict: &'d Dict, key: &'d [u8]) -> impl Iterator<Item = &'d Obj> + 'd {
+    dict.iter().filter(move |(k, _)| k == key).map(|(_, v)| v)
 }
 
 pub fn is_whitespace(byte: u8) -> bool {
