@@ -2939,7 +2939,8 @@ fn a_duplicate_key_is_read_as_readers_read_it() {
 /// links went unnamed, and a share reached through another scheme (`search-ms:` with a
 /// `location:\\host`, `ms-word:ofe|u|\\host`, `file:///%5C%5Chost`,
 /// `file://localhost//host`) was a link. Only web and mail links are folded; each other
-/// scheme is its own finding, and a share behind any scheme is an alert.
+/// scheme is its own finding, and a share behind any scheme is an alert, as is a link to a
+/// scheme whose handler runs code (`javascript:`, `ms-msdt:`, …).
 #[test]
 fn only_web_and_mail_links_are_folded_and_shares_behind_any_scheme_are_alerts() {
     for (share, host) in [
@@ -2980,6 +2981,9 @@ fn only_web_and_mail_links_are_folded_and_shares_behind_any_scheme_are_alerts() 
         let mine: Vec<_> = findings.iter().filter(|f| f.detail.contains(own)).collect();
         assert_eq!(mine.len(), 1, "{own}: {findings:#?}");
         assert!(!mine[0].detail.contains("example.org"), "{mine:#?}");
+        // A scheme whose handler runs code (a script, Follina's troubleshooter) is an
+        // alert, as a Launch action is (the lead, after r33b-screen left them warnings).
+        assert_eq!(mine[0].severity, Severity::Alert, "{mine:#?}");
     }
     let folded: Vec<_> = findings
         .iter()

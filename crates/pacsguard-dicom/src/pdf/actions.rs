@@ -245,6 +245,17 @@ fn uri_finding(doc: &Document, dict: &Dict, offset: usize) -> Acts {
             ),
         });
     }
+    if let Some(runs) = targets.iter().rev().find(|t| runs_code(t)) {
+        return Acts::Found(Found::Action {
+            kind: FindingKind::ActiveContent,
+            severity: Severity::Alert,
+            offset,
+            detail: format!(
+                "PDF with a URI action to a scheme that runs code (\"{}\"): clicking it hands a command to a script engine or a Windows handler",
+                quote(runs)
+            ),
+        });
+    }
     let target = targets.last().cloned().unwrap_or_default();
     if is_folded(&target) {
         return Acts::Link { offset, target };
@@ -265,6 +276,32 @@ fn uri_finding(doc: &Document, dict: &Dict, offset: usize) -> Acts {
 /// to another program and is its own finding: folded, behind three web links it went
 /// unnamed (review rv33-screen).
 const FOLDED_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+
+/// The schemes whose handler runs what the link says: a script (`javascript:`,
+/// `vbscript:`), the troubleshooter of the Follina exploit (`ms-msdt:`, CVE-2022-30190),
+/// Office's and Windows' command handlers (`ms-officecmd:`, `ms-cxh:`, `ms-cxh-full:`,
+/// `shell:`), and the compiled-help and help-centre handlers (`its:`, `ms-its:`, `mk:`,
+/// `hcp:`). A link to one is an alert, as a Launch action is: a reader hands it on when
+/// clicked (after a prompt at most), and no clinical report links to one.
+const CODE_RUNNING_SCHEMES: [&str; 11] = [
+    "javascript",
+    "vbscript",
+    "ms-msdt",
+    "ms-officecmd",
+    "ms-cxh",
+    "ms-cxh-full",
+    "shell",
+    "its",
+    "ms-its",
+    "mk",
+    "hcp",
+];
+
+/// Whether a URI's scheme (escapes undone, case ignored) is one whose handler runs code.
+fn runs_code(uri: &[u8]) -> bool {
+    let uri = String::from_utf8_lossy(&percent_decoded(uri)).to_ascii_lowercase();
+    scheme_and_rest(trimmed(&uri)).is_some_and(|(scheme, _)| CODE_RUNNING_SCHEMES.contains(&scheme))
+}
 
 /// Whether a URI is a web or mail link, folded into the links' warning.
 fn is_folded(uri: &[u8]) -> bool {
@@ -870,5 +907,32 @@ mod tests {
             assert!(!is_folded(own), "{}", String::from_utf8_lossy(own));
         }
         assert_eq!(percent_decoded(b"%5C%5c%zz%4"), b"\\\\%zz%4");
+    }
+
+    #[test]
+    fn links_to_schemes_that_run_code_are_told_apart_from_other_links() {
+        for runs in [
+            &b"javascript:app.alert(1)"[..],
+            b" JavaScript:x",
+            b"ms-msdt:/id PCWDiagnostic /skip force /param \"IT_BrowseForFile=x\"",
+            b"ms-officecmd:{}",
+            b"vbscript:msgbox(1)",
+            b"ms-its:mhtml:file://x.chm::/a.htm",
+            b"hcp://services/search?query=x",
+            b"shell:startup",
+            b"%6Ds-msdt:/id x",
+        ] {
+            assert!(runs_code(runs), "{}", String::from_utf8_lossy(runs));
+        }
+        for other in [
+            &b"https://example.org/javascript:x"[..],
+            b"mailto:ms-msdt@example.org",
+            b"search-ms:query=x",
+            b"report.pdf",
+            b"tel:+3212345678",
+            b"",
+        ] {
+            assert!(!runs_code(other), "{}", String::from_utf8_lossy(other));
+        }
     }
 }
