@@ -2805,6 +2805,7 @@ fn connection(
 mod tests {
     use super::*;
     use pacsguard_store::ConsoleDb;
+    use std::path::Path;
 
     /// A console's store in a new directory with one host, `name`, enrolled by the peer
     /// certificate returned: the directory (kept alive), the store's path, the open
@@ -3207,6 +3208,150 @@ mod tests {
         let now = db.host(id).expect("db").expect("host");
         assert_eq!(now.state, "fork", "{now:?}");
         assert!(!refuse(&mut db, &fork(12)), "standing: counted");
+    }
+
+    /// A console over a store whose changes of a host's state can be refused at will
+    /// (a trigger: an answer, not a statement of unknown outcome), with its log and the
+    /// findings it raised itself, and every acknowledgement taken as on its trail.
+    type Raised = Arc<Mutex<Vec<Finding>>>;
+    fn console_refusing_at_will(
+        dir: &tempfile::TempDir,
+        store: &Path,
+    ) -> (Fleet, Arc<Mutex<Vec<String>>>, Raised) {
+        let logged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = logged.clone();
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.to_path_buf(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_log(Arc::new(move |line: &str| {
+            log.lock().expect("log").push(line.to_string());
+        }));
+        let fleet = Fleet {
+            acknowledged_on_trail: Arc::new(|_: &str, _: &str| Ok(true)),
+            ..fleet
+        };
+        (fleet, logged, raised)
+    }
+
+    fn refuse_state_writes(store: &Path, on: bool) {
+        let planted = rusqlite::Connection::open(store).expect("sqlite");
+        let sql = if on {
+            "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        } else {
+            "DROP TRIGGER refuse_state;"
+        };
+        planted.execute_batch(sql).expect("trigger");
+    }
+
+    /// The words of a fork of the host's trail at `size`, on the branch `branch`.
+    fn fork_at(size: u64, branch: &str) -> String {
+        format!(
+            "records from {size} again ({}{}), but 20 were accepted already: the trail was rewound or rewritten",
+            witness::LEAF_HASH,
+            branch.repeat(32)
+        )
+    }
+
+    /// Review of session 33, item 1: a fork raised while the store refused its write was
+    /// remembered until a batch ended the host's refusals; the real host's reports leave
+    /// it `ok` (unchanged), so the memory outlived the outage, and a different fork weeks
+    /// later was written without an alert. Now only the same point is taken as raised
+    /// already, and the silence check writes what waits as soon as the store answers.
+    #[test]
+    fn a_refusal_raised_while_the_store_refused_is_written_once_it_answers_and_hides_no_later_fork()
+     {
+        let (dir, store, mut db, _peer, id) = enrolled("refused-outlived");
+        let (fleet, _logged, raised) = console_refusing_at_will(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, "fork", words).expect("db")
+        };
+        refuse_state_writes(&store, true);
+        assert!(refuse(&mut db, &fork_at(3, "3b")), "raised, not written");
+        refuse_state_writes(&store, false);
+        // The store answers again; the host's own reports leave it `ok`. Another copy
+        // forks elsewhere: news.
+        assert!(
+            refuse(&mut db, &fork_at(5, "5c")),
+            "a different fork is raised"
+        );
+        assert_eq!(db.host(id).expect("db").expect("host").state, "fork");
+        // The check writes nothing over the standing fork, and forgets the one waiting.
+        fleet.check_silence(&mut db, now()).expect("db");
+        let h = db.host(id).expect("db").expect("host");
+        assert!(h.detail.starts_with(&fork_at(5, "5c")), "{h:?}");
+
+        // Cleared; another outage: a fork raised, then written by the check once the
+        // store answers, without a second alert, and then counted as standing.
+        let h = db.host(id).expect("db").expect("host");
+        assert!(db.swap_host_state(id, &h.seen(), "ok", "").expect("db"));
+        refuse_state_writes(&store, true);
+        assert!(refuse(&mut db, &fork_at(7, "7d")), "raised, not written");
+        assert!(!refuse(&mut db, &fork_at(7, "7d")), "once");
+        refuse_state_writes(&store, false);
+        fleet.check_silence(&mut db, now()).expect("db");
+        let h = db.host(id).expect("db").expect("host");
+        assert_eq!(h.state, "fork", "written once the store answers: {h:?}");
+        assert!(h.detail.starts_with(&fork_at(7, "7d")), "{h:?}");
+        assert!(!refuse(&mut db, &fork_at(7, "7d")), "standing: counted");
+        assert!(raised.lock().expect("raised").is_empty());
+    }
+
+    /// Review of session 33, item 2: the limit of refusals remembered per host was shared
+    /// by all states, so a copy forking at a new point at every report (each news beside
+    /// an acknowledged fork) filled it, and a `quota` or `new-key` refusal was then never
+    /// raised. Now the limit holds only for points, and reaching it still raises (said).
+    #[test]
+    fn a_copy_forking_at_every_report_hides_no_other_refusal_while_the_store_refuses() {
+        let (dir, store, mut db, _peer, id) = enrolled("refused-full");
+        let (fleet, logged, _raised) = console_refusing_at_will(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        assert!(refuse(&mut db, "fork", &fork_at(3, "3b")));
+        let h = db.host(id).expect("db").expect("host");
+        let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+        let ack = pacsguard_store::Acknowledgement {
+            by: "root".into(),
+            reason: "restored from Monday's backup".into(),
+            at: now(),
+            digest: standing.digest(),
+        };
+        assert!(
+            db.acknowledge_host(id, &h.state, &standing.kept, &ack)
+                .expect("db")
+        );
+        refuse_state_writes(&store, true);
+        let limit = u64::try_from(crate::unwritten::MAX_UNWRITTEN_PER_HOST).expect("fits");
+        for size in 4..4 + limit {
+            assert!(refuse(&mut db, "fork", &fork_at(size, "4e")), "{size}");
+        }
+        assert!(
+            refuse(&mut db, "fork", &fork_at(4 + limit, "4e")),
+            "past the limit: raised all the same"
+        );
+        assert!(
+            logged
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("MAX_UNWRITTEN_PER_HOST")),
+            "the limit reached is said"
+        );
+        for state in ["quota", "new-key", "duplicated", "revocation-undone"] {
+            assert!(
+                refuse(&mut db, state, &format!("{state} refused")),
+                "{state}"
+            );
+            assert!(!refuse(&mut db, state, &format!("{state} refused")), "once");
+        }
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the
