@@ -1827,8 +1827,11 @@ impl Fleet {
             // trail here too, should it never connect again (review r24).
             if let Some(at) = host.revoked {
                 self.record_revocation(&host, at);
+                self.lock_unwritten().forget(host.id);
                 continue;
             }
+            // The store answers: what was raised while it did not write is written.
+            self.write_waiting(db, &host)?;
             // An acknowledgement the trail does not record is raised here, also for a
             // host that reports nothing any more.
             let _ = self.acknowledged(&host);
@@ -1877,6 +1880,21 @@ impl Fleet {
         state: &str,
         detail: &str,
     ) -> Result<bool, StoreError> {
+        self.refuse_state(db, host, state, detail, false)
+    }
+
+    /// [`Fleet::set_refused_state`], or (`raised`) the write of a refusal raised while
+    /// the store did not write it: never raised again, nor counted again on a standing
+    /// one (an unconfirmed write may have landed), and an error returned, not taken as
+    /// a new refusal not written.
+    fn refuse_state(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+        raised: bool,
+    ) -> Result<bool, StoreError> {
         let now = now();
         // Whether the refusal is news although the state stays: another point than the
         // one an administrator acknowledged (judged again at each try).
@@ -1906,8 +1924,9 @@ impl Fleet {
                     return Some((next, detail));
                 }
                 // The same standing refusal again (a copy still running): counted on
-                // its detail, not news (review r29-fleet2).
-                if !silence::is_standing(state) {
+                // its detail, not news (review r29-fleet2); one raised and written now
+                // is held already.
+                if !silence::is_standing(state) || raised {
                     return None;
                 }
                 // Not acknowledged yet, and these words name the branch the first ones
@@ -1950,11 +1969,14 @@ impl Fleet {
         // is raised once whatever the store does (`crate::unwritten`): a write that
         // failed (an error known not done, or no answer) raised nothing, or raised again
         // at every report of a copy while the store stayed down (session 33).
+        if raised {
+            return self.write_raised(db, host, state, detail, judge);
+        }
         Ok(
             match self.move_state(db, host, hold::Point::Refusal, judge) {
                 Ok(StateMove::Unchanged) => false,
                 Ok(StateMove::Moved { before, .. }) => {
-                    let raised = self.lock_unwritten().written(host.id, state);
+                    let raised = self.lock_unwritten().written(host.id, state, detail);
                     is_news(&before) && !raised
                 }
                 Ok(StateMove::Unconfirmed { before, .. }) => {
@@ -1973,6 +1995,47 @@ impl Fleet {
                 }
             },
         )
+    }
+
+    /// Writes a refusal of `host` to `state` raised while the store did not write it
+    /// (judged by `judge`): once the store holds it (written now, or found held), it no
+    /// longer waits; else it waits for the next try. Never raised: it was.
+    fn write_raised(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+        judge: impl Fn(&HostRow) -> Option<(String, String)>,
+    ) -> Result<bool, StoreError> {
+        match self.move_state(db, host, hold::Point::Refusal, judge)? {
+            StateMove::Moved { .. } => {
+                (self.log)(&format!(
+                    "fleet: host {}: its refused state `{state}`, raised while the store did not write it, is written now",
+                    host.name
+                ));
+                self.lock_unwritten().written(host.id, state, detail);
+            }
+            StateMove::Unchanged => {
+                self.lock_unwritten().written(host.id, state, detail);
+            }
+            // The store may hold it, or not: tried again at the next chance (said by
+            // `move_state`).
+            StateMove::Unconfirmed { .. } | StateMove::GaveUp => {}
+        }
+        Ok(false)
+    }
+
+    /// Writes the refusals of `host` raised while the store did not write them, now
+    /// that it answers: the host's state shows what was raised without waiting for the
+    /// refusal to come again (a copy that forked once may never report again), and the
+    /// memory does not outlive the outage (review of session 33).
+    fn write_waiting(&self, db: &mut dyn FleetStore, host: &HostRow) -> Result<(), StoreError> {
+        let waiting = self.lock_unwritten().waiting(host.id);
+        for raised in waiting {
+            self.refuse_state(db, host, &raised.state, &raised.words, true)?;
+        }
+        Ok(())
     }
 
     fn lock_unwritten(&self) -> std::sync::MutexGuard<'_, Unwritten> {
@@ -1994,8 +2057,9 @@ impl Fleet {
         at_another_point: bool,
         error: Option<&StoreError>,
     ) -> bool {
-        let point = at_another_point.then(|| acknowledge::point(detail));
-        let (verdict, emptied) = self.lock_unwritten().not_written(host.id, state, point);
+        let (verdict, emptied) =
+            self.lock_unwritten()
+                .not_written(host.id, state, detail, at_another_point);
         if emptied {
             (self.log)(&format!(
                 "fleet: more than {} hosts' refusals raised and not written remembered (MAX_UNWRITTEN_HOSTS): the memory is emptied; each is raised again at most once more",
@@ -2007,18 +2071,18 @@ impl Fleet {
         match verdict {
             NotWritten::Raise => {
                 (self.log)(&format!(
-                    "fleet: host {name}: its refused state `{state}` is not written{}: its alert is raised now, once, and the state written when the store takes a later refusal",
+                    "fleet: host {name}: its refused state `{state}` is not written{}: its alert is raised now, once, and its state written once the store answers",
                     error.unwrap_or_default()
                 ));
                 true
             }
-            NotWritten::HostFull => {
+            NotWritten::RaiseHostFull => {
                 (self.log)(&format!(
-                    "fleet: host {name}: its refused state `{state}` is not written{}, and {} of its refusals raised wait for the store already (MAX_UNWRITTEN_PER_HOST): this one is not raised; the store's state says what stands once it takes one",
+                    "fleet: host {name}: its refused state `{state}` is not written{}, and {} of its refusals at points of their own wait for the store already (MAX_UNWRITTEN_PER_HOST): this one is raised now and not remembered, so raised again if it comes again before the store takes one",
                     error.unwrap_or_default(),
                     crate::unwritten::MAX_UNWRITTEN_PER_HOST
                 ));
-                false
+                true
             }
             NotWritten::RaisedAlready => false,
         }
@@ -2036,6 +2100,9 @@ impl Fleet {
         judged_from: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now();
+        // What was raised while the store did not write it is written first: a fork
+        // stands, and this batch must not end it unseen.
+        self.write_waiting(db, host)?;
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {
             // A standing refusal (a fork, a copy beside it) is not ended by the host's
             // records: a copy still running would flap it back at each batch (review
@@ -3265,7 +3332,7 @@ mod tests {
     /// already, and the silence check writes what waits as soon as the store answers.
     #[test]
     fn a_refusal_raised_while_the_store_refused_is_written_once_it_answers_and_hides_no_later_fork()
-     {
+    {
         let (dir, store, mut db, _peer, id) = enrolled("refused-outlived");
         let (fleet, _logged, raised) = console_refusing_at_will(&dir, &store);
         let refuse = |db: &mut ConsoleDb, words: &str| {
