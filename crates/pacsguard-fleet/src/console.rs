@@ -1822,6 +1822,7 @@ impl Fleet {
         if let Some(line) = due {
             (self.log)(&line);
         }
+        let mut unwritten = None;
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
@@ -1830,8 +1831,12 @@ impl Fleet {
                 self.lock_unwritten().forget(host.id);
                 continue;
             }
-            // The store answers: what was raised while it did not write is written.
-            self.write_waiting(db, &host)?;
+            // The store answers: what was raised while it did not write is written. A
+            // write it refuses stops neither the other hosts' check nor this one's: the
+            // error is returned once the check is done, as the loop says store errors.
+            if let Err(error) = self.write_waiting(db, &host) {
+                unwritten.get_or_insert(error);
+            }
             // An acknowledgement the trail does not record is raised here, also for a
             // host that reports nothing any more.
             let _ = self.acknowledged(&host);
@@ -1860,7 +1865,7 @@ impl Fleet {
                 StateMove::Unchanged | StateMove::GaveUp => {}
             }
         }
-        Ok(())
+        unwritten.map_or(Ok(()), Err)
     }
 
     /// Sets the state of `host` from a refused report: whether its alert is to be raised,
