@@ -1822,12 +1822,20 @@ impl Fleet {
         if let Some(line) = due {
             (self.log)(&line);
         }
+        let mut unwritten = None;
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
             if let Some(at) = host.revoked {
                 self.record_revocation(&host, at);
+                self.lock_unwritten().forget(host.id);
                 continue;
+            }
+            // The store answers: what was raised while it did not write is written. A
+            // write it refuses stops neither the other hosts' check nor this one's: the
+            // error is returned once the check is done, as the loop says store errors.
+            if let Err(error) = self.write_waiting(db, &host) {
+                unwritten.get_or_insert(error);
             }
             // An acknowledgement the trail does not record is raised here, also for a
             // host that reports nothing any more.
@@ -1857,7 +1865,7 @@ impl Fleet {
                 StateMove::Unchanged | StateMove::GaveUp => {}
             }
         }
-        Ok(())
+        unwritten.map_or(Ok(()), Err)
     }
 
     /// Sets the state of `host` from a refused report: whether its alert is to be raised,
@@ -1876,6 +1884,21 @@ impl Fleet {
         host: &HostRow,
         state: &str,
         detail: &str,
+    ) -> Result<bool, StoreError> {
+        self.refuse_state(db, host, state, detail, false)
+    }
+
+    /// [`Fleet::set_refused_state`], or (`raised`) the write of a refusal raised while
+    /// the store did not write it: never raised again, nor counted again on a standing
+    /// one (an unconfirmed write may have landed), and an error returned, not taken as
+    /// a new refusal not written.
+    fn refuse_state(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+        raised: bool,
     ) -> Result<bool, StoreError> {
         let now = now();
         // Whether the refusal is news although the state stays: another point than the
@@ -1906,8 +1929,9 @@ impl Fleet {
                     return Some((next, detail));
                 }
                 // The same standing refusal again (a copy still running): counted on
-                // its detail, not news (review r29-fleet2).
-                if !silence::is_standing(state) {
+                // its detail, not news (review r29-fleet2); one raised and written now
+                // is held already.
+                if !silence::is_standing(state) || raised {
                     return None;
                 }
                 // Not acknowledged yet, and these words name the branch the first ones
@@ -1950,11 +1974,14 @@ impl Fleet {
         // is raised once whatever the store does (`crate::unwritten`): a write that
         // failed (an error known not done, or no answer) raised nothing, or raised again
         // at every report of a copy while the store stayed down (session 33).
+        if raised {
+            return self.write_raised(db, host, state, detail, judge);
+        }
         Ok(
             match self.move_state(db, host, hold::Point::Refusal, judge) {
                 Ok(StateMove::Unchanged) => false,
                 Ok(StateMove::Moved { before, .. }) => {
-                    let raised = self.lock_unwritten().written(host.id, state);
+                    let raised = self.lock_unwritten().written(host.id, state, detail);
                     is_news(&before) && !raised
                 }
                 Ok(StateMove::Unconfirmed { before, .. }) => {
@@ -1973,6 +2000,47 @@ impl Fleet {
                 }
             },
         )
+    }
+
+    /// Writes a refusal of `host` to `state` raised while the store did not write it
+    /// (judged by `judge`): once the store holds it (written now, or found held), it no
+    /// longer waits; else it waits for the next try. Never raised: it was.
+    fn write_raised(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        state: &str,
+        detail: &str,
+        judge: impl Fn(&HostRow) -> Option<(String, String)>,
+    ) -> Result<bool, StoreError> {
+        match self.move_state(db, host, hold::Point::Refusal, judge)? {
+            StateMove::Moved { .. } => {
+                (self.log)(&format!(
+                    "fleet: host {}: its refused state `{state}`, raised while the store did not write it, is written now",
+                    host.name
+                ));
+                self.lock_unwritten().written(host.id, state, detail);
+            }
+            StateMove::Unchanged => {
+                self.lock_unwritten().written(host.id, state, detail);
+            }
+            // The store may hold it, or not: tried again at the next chance (said by
+            // `move_state`).
+            StateMove::Unconfirmed { .. } | StateMove::GaveUp => {}
+        }
+        Ok(false)
+    }
+
+    /// Writes the refusals of `host` raised while the store did not write them, now
+    /// that it answers: the host's state shows what was raised without waiting for the
+    /// refusal to come again (a copy that forked once may never report again), and the
+    /// memory does not outlive the outage (review of session 33).
+    fn write_waiting(&self, db: &mut dyn FleetStore, host: &HostRow) -> Result<(), StoreError> {
+        let waiting = self.lock_unwritten().waiting(host.id);
+        for raised in waiting {
+            self.refuse_state(db, host, &raised.state, &raised.words, true)?;
+        }
+        Ok(())
     }
 
     fn lock_unwritten(&self) -> std::sync::MutexGuard<'_, Unwritten> {
@@ -1994,8 +2062,9 @@ impl Fleet {
         at_another_point: bool,
         error: Option<&StoreError>,
     ) -> bool {
-        let point = at_another_point.then(|| acknowledge::point(detail));
-        let (verdict, emptied) = self.lock_unwritten().not_written(host.id, state, point);
+        let (verdict, emptied) =
+            self.lock_unwritten()
+                .not_written(host.id, state, detail, at_another_point);
         if emptied {
             (self.log)(&format!(
                 "fleet: more than {} hosts' refusals raised and not written remembered (MAX_UNWRITTEN_HOSTS): the memory is emptied; each is raised again at most once more",
@@ -2007,18 +2076,18 @@ impl Fleet {
         match verdict {
             NotWritten::Raise => {
                 (self.log)(&format!(
-                    "fleet: host {name}: its refused state `{state}` is not written{}: its alert is raised now, once, and the state written when the store takes a later refusal",
+                    "fleet: host {name}: its refused state `{state}` is not written{}: its alert is raised now, once, and its state written once the store answers",
                     error.unwrap_or_default()
                 ));
                 true
             }
-            NotWritten::HostFull => {
+            NotWritten::RaiseHostFull => {
                 (self.log)(&format!(
-                    "fleet: host {name}: its refused state `{state}` is not written{}, and {} of its refusals raised wait for the store already (MAX_UNWRITTEN_PER_HOST): this one is not raised; the store's state says what stands once it takes one",
+                    "fleet: host {name}: its refused state `{state}` is not written{}, and {} of its refusals at points of their own wait for the store already (MAX_UNWRITTEN_PER_HOST): this one is raised now and not remembered, so raised again if it comes again before the store takes one",
                     error.unwrap_or_default(),
                     crate::unwritten::MAX_UNWRITTEN_PER_HOST
                 ));
-                false
+                true
             }
             NotWritten::RaisedAlready => false,
         }
@@ -2036,6 +2105,9 @@ impl Fleet {
         judged_from: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now();
+        // What was raised while the store did not write it is written first: a fork
+        // stands, and this batch must not end it unseen.
+        self.write_waiting(db, host)?;
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {
             // A standing refusal (a fork, a copy beside it) is not ended by the host's
             // records: a copy still running would flap it back at each batch (review
@@ -2805,6 +2877,7 @@ fn connection(
 mod tests {
     use super::*;
     use pacsguard_store::ConsoleDb;
+    use std::path::Path;
 
     /// A console's store in a new directory with one host, `name`, enrolled by the peer
     /// certificate returned: the directory (kept alive), the store's path, the open
@@ -3207,6 +3280,150 @@ mod tests {
         let now = db.host(id).expect("db").expect("host");
         assert_eq!(now.state, "fork", "{now:?}");
         assert!(!refuse(&mut db, &fork(12)), "standing: counted");
+    }
+
+    /// A console over a store whose changes of a host's state can be refused at will
+    /// (a trigger: an answer, not a statement of unknown outcome), with its log and the
+    /// findings it raised itself, and every acknowledgement taken as on its trail.
+    type Raised = Arc<Mutex<Vec<Finding>>>;
+    fn console_refusing_at_will(
+        dir: &tempfile::TempDir,
+        store: &Path,
+    ) -> (Fleet, Arc<Mutex<Vec<String>>>, Raised) {
+        let logged = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = logged.clone();
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.to_path_buf(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        )
+        .with_log(Arc::new(move |line: &str| {
+            log.lock().expect("log").push(line.to_string());
+        }));
+        let fleet = Fleet {
+            acknowledged_on_trail: Arc::new(|_: &str, _: &str| Ok(true)),
+            ..fleet
+        };
+        (fleet, logged, raised)
+    }
+
+    fn refuse_state_writes(store: &Path, on: bool) {
+        let planted = rusqlite::Connection::open(store).expect("sqlite");
+        let sql = if on {
+            "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        } else {
+            "DROP TRIGGER refuse_state;"
+        };
+        planted.execute_batch(sql).expect("trigger");
+    }
+
+    /// The words of a fork of the host's trail at `size`, on the branch `branch`.
+    fn fork_at(size: u64, branch: &str) -> String {
+        format!(
+            "records from {size} again ({}{}), but 20 were accepted already: the trail was rewound or rewritten",
+            witness::LEAF_HASH,
+            branch.repeat(32)
+        )
+    }
+
+    /// Review of session 33, item 1: a fork raised while the store refused its write was
+    /// remembered until a batch ended the host's refusals; the real host's reports leave
+    /// it `ok` (unchanged), so the memory outlived the outage, and a different fork weeks
+    /// later was written without an alert. Now only the same point is taken as raised
+    /// already, and the silence check writes what waits as soon as the store answers.
+    #[test]
+    fn a_refusal_raised_while_the_store_refused_is_written_once_it_answers_and_hides_no_later_fork()
+    {
+        let (dir, store, mut db, _peer, id) = enrolled("refused-outlived");
+        let (fleet, _logged, raised) = console_refusing_at_will(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, "fork", words).expect("db")
+        };
+        refuse_state_writes(&store, true);
+        assert!(refuse(&mut db, &fork_at(3, "3b")), "raised, not written");
+        refuse_state_writes(&store, false);
+        // The store answers again; the host's own reports leave it `ok`. Another copy
+        // forks elsewhere: news.
+        assert!(
+            refuse(&mut db, &fork_at(5, "5c")),
+            "a different fork is raised"
+        );
+        assert_eq!(db.host(id).expect("db").expect("host").state, "fork");
+        // The check writes nothing over the standing fork, and forgets the one waiting.
+        fleet.check_silence(&mut db, now()).expect("db");
+        let h = db.host(id).expect("db").expect("host");
+        assert!(h.detail.starts_with(&fork_at(5, "5c")), "{h:?}");
+
+        // Cleared; another outage: a fork raised, then written by the check once the
+        // store answers, without a second alert, and then counted as standing.
+        let h = db.host(id).expect("db").expect("host");
+        assert!(db.swap_host_state(id, &h.seen(), "ok", "").expect("db"));
+        refuse_state_writes(&store, true);
+        assert!(refuse(&mut db, &fork_at(7, "7d")), "raised, not written");
+        assert!(!refuse(&mut db, &fork_at(7, "7d")), "once");
+        refuse_state_writes(&store, false);
+        fleet.check_silence(&mut db, now()).expect("db");
+        let h = db.host(id).expect("db").expect("host");
+        assert_eq!(h.state, "fork", "written once the store answers: {h:?}");
+        assert!(h.detail.starts_with(&fork_at(7, "7d")), "{h:?}");
+        assert!(!refuse(&mut db, &fork_at(7, "7d")), "standing: counted");
+        assert!(raised.lock().expect("raised").is_empty());
+    }
+
+    /// Review of session 33, item 2: the limit of refusals remembered per host was shared
+    /// by all states, so a copy forking at a new point at every report (each news beside
+    /// an acknowledged fork) filled it, and a `quota` or `new-key` refusal was then never
+    /// raised. Now the limit holds only for points, and reaching it still raises (said).
+    #[test]
+    fn a_copy_forking_at_every_report_hides_no_other_refusal_while_the_store_refuses() {
+        let (dir, store, mut db, _peer, id) = enrolled("refused-full");
+        let (fleet, logged, _raised) = console_refusing_at_will(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        assert!(refuse(&mut db, "fork", &fork_at(3, "3b")));
+        let h = db.host(id).expect("db").expect("host");
+        let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+        let ack = pacsguard_store::Acknowledgement {
+            by: "root".into(),
+            reason: "restored from Monday's backup".into(),
+            at: now(),
+            digest: standing.digest(),
+        };
+        assert!(
+            db.acknowledge_host(id, &h.state, &standing.kept, &ack)
+                .expect("db")
+        );
+        refuse_state_writes(&store, true);
+        let limit = u64::try_from(crate::unwritten::MAX_UNWRITTEN_PER_HOST).expect("fits");
+        for size in 4..4 + limit {
+            assert!(refuse(&mut db, "fork", &fork_at(size, "4e")), "{size}");
+        }
+        assert!(
+            refuse(&mut db, "fork", &fork_at(4 + limit, "4e")),
+            "past the limit: raised all the same"
+        );
+        assert!(
+            logged
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("MAX_UNWRITTEN_PER_HOST")),
+            "the limit reached is said"
+        );
+        for state in ["quota", "new-key", "duplicated", "revocation-undone"] {
+            assert!(
+                refuse(&mut db, state, &format!("{state} refused")),
+                "{state}"
+            );
+            assert!(!refuse(&mut db, state, &format!("{state} refused")), "once");
+        }
     }
 
     /// MAX_UNPROVEN_RAISED: each approval without a trail record is raised once; at the

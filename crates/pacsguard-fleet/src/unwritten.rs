@@ -12,7 +12,7 @@
 //! where only that made it news): it is raised exactly once whatever the store answers,
 //! and written, not raised again, when the store takes it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::acknowledge::Point;
 
@@ -22,11 +22,12 @@ use crate::acknowledge::Point;
 /// once more, never dropped.
 pub const MAX_UNWRITTEN_HOSTS: usize = 4096;
 
-/// The most refusals raised and not written the console remembers of one host: a copy
-/// of a host's home holds its trail key and can fork at a new point at every report;
-/// written, each after the first of its kind would be counted on the standing refusal,
-/// not raised. Past this, the host's further refusals are not raised until the store
-/// takes one (said on the log by the caller): bounded as the store bounds them.
+/// The most refusals raised and not written the console remembers of one host at
+/// points of their own (news only for being at another point than the one acknowledged):
+/// a copy of a host's home holds its trail key and can fork at a new point at every
+/// report. Past this, such a refusal is raised all the same, not remembered (said on the
+/// log by the caller): raised at each report rather than never. A refusal news by its
+/// state is remembered always: at most one per state, a vocabulary of the console's.
 pub const MAX_UNWRITTEN_PER_HOST: usize = 8;
 
 /// What became of a refusal the store did not write ([`Unwritten::not_written`]).
@@ -36,55 +37,107 @@ pub enum NotWritten {
     Raise,
     /// Raised already while not written: not again.
     RaisedAlready,
-    /// [`MAX_UNWRITTEN_PER_HOST`] of the host's refusals wait already: not raised.
-    HostFull,
+    /// [`MAX_UNWRITTEN_PER_HOST`] of the host's refusals at points of their own wait
+    /// already: raise it, not remembered.
+    RaiseHostFull,
 }
 
-/// One refusal raised and not written: its state, and its point only where that made it
-/// news (another point than the one an administrator acknowledged). Otherwise a refusal
-/// of a state standing is counted, not raised, wherever it is (a copy's heartbeat names
-/// a root, its records next a leaf hash: one refusal), so none is kept.
-type Waiting = (String, Option<Point>);
+/// One refusal raised and not written: what it is told apart by (its state, and its
+/// point only where that made it news: otherwise a refusal of a state standing is
+/// counted, not raised, wherever it is; a copy's heartbeat names a root, its records
+/// next a leaf hash: one refusal), and what the store is to be given once it answers.
+#[derive(Clone, Debug)]
+struct Waiting {
+    state: String,
+    news_at: Option<Point>,
+    /// The words of the refusal raised, and their point: only a write of that point
+    /// (or one it covers) is the refusal raised; another is news of its own.
+    words: String,
+    point: Point,
+}
+
+/// A refusal raised and not written, to be written once the store answers
+/// ([`Unwritten::waiting`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Raised {
+    pub state: String,
+    pub words: String,
+}
 
 /// The refusals raised and not written, per host (see the module).
 #[derive(Debug, Default)]
 pub struct Unwritten {
-    hosts: HashMap<i64, HashSet<Waiting>>,
+    hosts: HashMap<i64, Vec<Waiting>>,
 }
 
 impl Unwritten {
-    /// A refusal of `host` to `state` (at `point` where only that makes it news) whose
-    /// write the store did not confirm: whether to raise it now, and whether the memory
-    /// was emptied at its limit to hold it ([`MAX_UNWRITTEN_HOSTS`]).
+    /// A refusal of `host` to `state` in `words` (news only for being at another point
+    /// than the one acknowledged where `at_another_point`) whose write the store did not
+    /// confirm: whether to raise it now, and whether the memory was emptied at its limit
+    /// to hold it ([`MAX_UNWRITTEN_HOSTS`]).
     pub fn not_written(
         &mut self,
         host: i64,
         state: &str,
-        point: Option<Point>,
+        words: &str,
+        at_another_point: bool,
     ) -> (NotWritten, bool) {
         let emptied = self.hosts.len() >= MAX_UNWRITTEN_HOSTS && !self.hosts.contains_key(&host);
         if emptied {
             self.hosts.clear();
         }
+        let point = crate::acknowledge::point(words);
+        let news_at = at_another_point.then(|| point.clone());
         let waiting = self.hosts.entry(host).or_default();
-        let key = (state.to_string(), point);
-        if waiting.contains(&key) {
+        if waiting
+            .iter()
+            .any(|w| w.state == state && w.news_at == news_at)
+        {
             return (NotWritten::RaisedAlready, emptied);
         }
-        if waiting.len() >= MAX_UNWRITTEN_PER_HOST {
-            return (NotWritten::HostFull, emptied);
+        let at_points = waiting.iter().filter(|w| w.news_at.is_some()).count();
+        if news_at.is_some() && at_points >= MAX_UNWRITTEN_PER_HOST {
+            return (NotWritten::RaiseHostFull, emptied);
         }
-        waiting.insert(key);
+        waiting.push(Waiting {
+            state: state.to_string(),
+            news_at,
+            words: words.to_string(),
+            point,
+        });
         (NotWritten::Raise, emptied)
     }
 
-    /// The store took a refusal of `host` to `state`: whether one of that state was
-    /// raised already while not written (then not again). The host's memory is emptied:
-    /// from now on the store's state says what stands.
-    pub fn written(&mut self, host: i64, state: &str) -> bool {
-        self.hosts
-            .remove(&host)
-            .is_some_and(|waiting| waiting.iter().any(|(s, _)| s == state))
+    /// The store took a refusal of `host` to `state` in `words` (or found it held):
+    /// whether it is one raised already while not written (then not again), the same
+    /// state at the same point. It is no longer waiting; another of the host's, raised
+    /// and not written, still waits to be written.
+    pub fn written(&mut self, host: i64, state: &str, words: &str) -> bool {
+        let Some(waiting) = self.hosts.get_mut(&host) else {
+            return false;
+        };
+        let point = crate::acknowledge::point(words);
+        let before = waiting.len();
+        waiting.retain(|w| !(w.state == state && same_point(&w.point, &point)));
+        let raised = waiting.len() < before;
+        if waiting.is_empty() {
+            self.hosts.remove(&host);
+        }
+        raised
+    }
+
+    /// The refusals of `host` raised and not written, oldest first: to be written once
+    /// the store answers, so that its state shows what was raised.
+    pub fn waiting(&self, host: i64) -> Vec<Raised> {
+        self.hosts.get(&host).map_or_else(Vec::new, |waiting| {
+            waiting
+                .iter()
+                .map(|w| Raised {
+                    state: w.state.clone(),
+                    words: w.words.clone(),
+                })
+                .collect()
+        })
     }
 
     /// The store took a batch of `host`'s records that ended its refusals (`ok`): those
@@ -94,83 +147,157 @@ impl Unwritten {
     }
 }
 
+/// Whether a refusal at `b` is the one raised at `a`: the same size of the host's trail
+/// (or the same words naming it), on the same branch where both name it the same way. A
+/// root beside a leaf hash says nothing of the branch (a copy's heartbeat names its
+/// checkpoint, its records next the branch: one fork), so it is taken as the same: a
+/// request judged from a read made before a slow write committed must not raise a
+/// second alert (session 32).
+fn same_point(a: &Point, b: &Point) -> bool {
+    use crate::acknowledge::Mark;
+    a.at == b.at
+        && match (&a.mark, &b.mark) {
+            (Some(Mark::Record(x)), Some(Mark::Record(y)))
+            | (Some(Mark::Root(x)), Some(Mark::Root(y))) => x == y,
+            _ => true,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acknowledge::point;
+
+    fn fork(size: usize, branch: &str) -> String {
+        format!(
+            "records from {size} again ({}{}), but 20 were accepted already",
+            crate::witness::LEAF_HASH,
+            branch.repeat(32)
+        )
+    }
 
     #[test]
     fn a_refusal_not_written_is_raised_once_and_forgotten_once_written() {
         let mut unwritten = Unwritten::default();
-        let at = |n: usize| Some(point(&format!("records from {n} again")));
-        assert_eq!(unwritten.not_written(1, "fork", None).0, NotWritten::Raise);
+        let raise = |u: &mut Unwritten, host: i64, state: &str, words: &str, at: bool| {
+            u.not_written(host, state, words, at).0
+        };
         assert_eq!(
-            unwritten.not_written(1, "fork", None).0,
-            NotWritten::RaisedAlready
+            raise(&mut unwritten, 1, "fork", &fork(3, "3b"), false),
+            NotWritten::Raise
         );
         assert_eq!(
-            unwritten.not_written(2, "fork", None).0,
-            NotWritten::Raise,
-            "another host"
+            raise(&mut unwritten, 1, "fork", &fork(4, "4c"), false),
+            NotWritten::RaisedAlready,
+            "a standing state: one refusal wherever it is"
         );
         assert_eq!(
-            unwritten.not_written(1, "quota", None).0,
-            NotWritten::Raise,
-            "another state"
+            raise(&mut unwritten, 2, "fork", &fork(3, "3b"), false),
+            NotWritten::Raise
         );
         assert_eq!(
-            unwritten.not_written(1, "fork", at(3)).0,
+            raise(&mut unwritten, 1, "quota", "over", false),
+            NotWritten::Raise
+        );
+        assert_eq!(
+            raise(&mut unwritten, 1, "fork", &fork(5, "5d"), true),
             NotWritten::Raise,
             "news for its point (acknowledged at another)"
         );
         assert_eq!(
-            unwritten.not_written(1, "fork", at(3)).0,
+            raise(&mut unwritten, 1, "fork", &fork(5, "5d"), true),
             NotWritten::RaisedAlready
         );
-        assert!(unwritten.written(1, "fork"), "raised already");
-        assert!(!unwritten.written(1, "fork"), "forgotten once written");
-        assert!(!unwritten.written(3, "fork"));
-        unwritten.not_written(2, "fork", None);
+        assert_eq!(unwritten.waiting(1).len(), 3);
+        // Review of session 33, item 1: only the same point is the refusal raised.
+        assert!(
+            !unwritten.written(1, "fork", &fork(4, "4c")),
+            "another fork"
+        );
+        assert!(
+            unwritten.written(1, "fork", &fork(3, "3b")),
+            "raised already"
+        );
+        assert!(
+            !unwritten.written(1, "fork", &fork(3, "3b")),
+            "no longer waiting"
+        );
+        assert_eq!(
+            unwritten.waiting(1),
+            vec![
+                Raised {
+                    state: "quota".into(),
+                    words: "over".into()
+                },
+                Raised {
+                    state: "fork".into(),
+                    words: fork(5, "5d")
+                }
+            ],
+            "the others wait to be written"
+        );
+        assert!(!unwritten.written(3, "fork", &fork(3, "3b")));
         unwritten.forget(2);
-        assert_eq!(unwritten.not_written(2, "fork", None).0, NotWritten::Raise);
+        assert_eq!(
+            raise(&mut unwritten, 2, "fork", &fork(3, "3b"), false),
+            NotWritten::Raise
+        );
     }
 
     /// MAX_UNWRITTEN_PER_HOST and MAX_UNWRITTEN_HOSTS: a copy forking at a new point at
-    /// every report (each news beside an acknowledged one) raises at most so many while
-    /// the store writes none; past the hosts' limit the memory is emptied (told), each
-    /// raised again at most once more.
+    /// every report (each news beside an acknowledged one) is remembered up to the limit,
+    /// then raised all the same (review of session 33, item 2), and a refusal news by its
+    /// state is remembered whatever; past the hosts' limit the memory is emptied (told),
+    /// each raised again at most once more.
     #[test]
     fn the_memory_of_refusals_not_written_holds_its_limits() {
         let mut unwritten = Unwritten::default();
-        let at = |n: usize| Some(point(&format!("records from {n} again")));
         for n in 0..MAX_UNWRITTEN_PER_HOST {
-            assert_eq!(unwritten.not_written(1, "fork", at(n)).0, NotWritten::Raise);
+            assert_eq!(
+                unwritten.not_written(1, "fork", &fork(n, "4e"), true).0,
+                NotWritten::Raise
+            );
         }
+        let past = fork(MAX_UNWRITTEN_PER_HOST, "4e");
+        for _ in 0..2 {
+            assert_eq!(
+                unwritten.not_written(1, "fork", &past, true).0,
+                NotWritten::RaiseHostFull,
+                "raised, not remembered"
+            );
+        }
+        for state in [
+            "quota",
+            "new-key",
+            "duplicated",
+            "revocation-undone",
+            "fork",
+        ] {
+            assert_eq!(
+                unwritten.not_written(1, state, "refused", false).0,
+                NotWritten::Raise,
+                "{state}: not held by the points' limit"
+            );
+        }
+        assert!(unwritten.written(1, "fork", &fork(0, "4e")));
         assert_eq!(
-            unwritten
-                .not_written(1, "fork", at(MAX_UNWRITTEN_PER_HOST))
-                .0,
-            NotWritten::HostFull
-        );
-        assert!(unwritten.written(1, "fork"));
-        assert_eq!(
-            unwritten
-                .not_written(1, "fork", at(MAX_UNWRITTEN_PER_HOST))
-                .0,
+            unwritten.not_written(1, "fork", &past, true).0,
             NotWritten::Raise,
             "room again once the store took one"
         );
         for host in 2..=i64::try_from(MAX_UNWRITTEN_HOSTS).expect("fits") {
             assert_eq!(
-                unwritten.not_written(host, "fork", None),
+                unwritten.not_written(host, "fork", "refused", false),
                 (NotWritten::Raise, false)
             );
         }
         assert_eq!(
-            unwritten.not_written(-1, "fork", None),
+            unwritten.not_written(-1, "fork", "refused", false),
             (NotWritten::Raise, true),
             "emptied at the limit, said"
         );
-        assert_eq!(unwritten.not_written(1, "fork", at(1)).0, NotWritten::Raise);
+        assert_eq!(
+            unwritten.not_written(1, "fork", &past, true).0,
+            NotWritten::Raise
+        );
     }
 }
