@@ -233,6 +233,17 @@ pub const OWED_PLACE_HELD: Duration = Duration::from_secs(330);
 /// (`config::DEFAULT_ASSOCIATION_FAIR_SHARE`).
 pub const MAX_OWED_PLACE_HELD: Duration = Duration::from_secs(900);
 
+/// How long after its last refusal a sender owed a place counts as still asking for it,
+/// so that an association holding its place without ever using it may be cut for it
+/// ([`Places::wanted_at`]; at most `limits.association_fair_share_seconds`). Its own
+/// window, not the hold of a place owed ([`OWED_PLACE_HELD`], 330 s by default): a
+/// sender refused transiently asks again within a minute or two (DCMTK's and pynetdicom's
+/// users retry, PACS send queues retry every minute or so), and taken as the hold, one
+/// refusal let every idle association be cut for 330 s (review of session 33). One
+/// retrying less often keeps its place in line (the hold); it only does not have an idle
+/// association cut for it.
+pub const REFUSED_LATELY: Duration = Duration::from_secs(120);
+
 /// Peers of one network remembered as refused for want of a place: past it a peer owed
 /// nothing now (holding what it asked, up to its share) is forgotten, else the newcomer is not remembered, and the refusal says
 /// so. Counted per network, refusals elsewhere never forget a peer owed a place
@@ -756,17 +767,20 @@ impl Places {
     }
 
     /// Who else wants an association place now, if anyone (for the record of the abort it
-    /// allows): every place taken, or a network or peer other than `of`'s owed a place now
-    /// (what it asked, up to its fair share, more than it holds) and refused within
-    /// `limits.owed_place_held_seconds` ([`OWED_PLACE_HELD`]) that a place `of` frees
-    /// could go to (another network below its cap, a peer of `of`'s network). An
-    /// association holding its place without ever using it is cut only then (the relay's
-    /// `never_used`): a sender that opens its association early
-    /// and sends later (a modality sending images as they are reconstructed) takes
-    /// nothing from anyone while places are free, and an abort would fail its transfer
-    /// for nothing (do no harm). Any entry remembered counted, even one given all it
-    /// asked: one transient refusal (or an attacker's, every 14 minutes) kept every idle
-    /// association cuttable for `association_fair_share_seconds` (review of session 32).
+    /// allows): every place taken, or more owed now than the free places cover, to
+    /// networks and peers other than `of`'s that a place `of` frees could go to (another
+    /// network below its cap, a peer of `of`'s network), each owed what it asked, up to its
+    /// fair share, more than it holds, and refused within [`REFUSED_LATELY`] (at most
+    /// `limits.association_fair_share_seconds`). An association holding its place without
+    /// ever using it is cut only then (the relay's `never_used`): a sender that opens its
+    /// association early and sends later (a modality sending images as they are
+    /// reconstructed) takes nothing from anyone while the free places cover what is owed,
+    /// and an abort would fail its transfer for nothing (do no harm). Any entry remembered
+    /// counted, even one given all it asked: one transient refusal (or an attacker's,
+    /// every 14 minutes) kept every idle association cuttable for
+    /// `association_fair_share_seconds` (review of session 32); one owed a place while
+    /// another was free cut an idle association and left its place to a fresh network
+    /// (review of session 33).
     fn wanted_at(&self, of: &Association, now: Instant) -> Option<String> {
         let t = self.table();
         steps(t.associations.len());
@@ -776,46 +790,71 @@ impl Places {
                 "every place taken: {total} associations in flight (limits.max_associations)"
             ));
         }
-        let held = self.owed_place_held;
+        let free = self.max_associations - total;
+        let window = self.refused_lately();
         let lately = |w: &Waited| {
-            now.saturating_duration_since(w.last) < held
-                && w.owed_at(now, self.fair_share_for, held)
+            now.saturating_duration_since(w.last) < window
+                && w.owed_at(now, self.fair_share_for, self.owed_place_held)
         };
-        // Only one a place this association frees could go to counts: another network
-        // below its cap, a peer of this association's own network. One at its own
-        // network's cap (an attacker's /24 refused every few minutes, or a busy
-        // network) had every idle association elsewhere cut for nothing (second review
-        // of session 32).
-        let below_cap = |n: IpAddr| {
-            t.networks.get(&n).copied().unwrap_or(0) < self.max_associations_per_network
-        };
-        let first_owed = |waiting: &HashMap<IpAddr, Waited>,
-                          own: IpAddr,
-                          could_take: &dyn Fn(IpAddr) -> bool,
-                          owed: &dyn Fn(IpAddr, &Waited) -> usize| {
-            steps(waiting.len());
-            waiting
-                .iter()
-                .filter(|(k, w)| **k != own && could_take(**k) && lately(w))
-                .map(|(k, w)| (w.since, *k, owed(*k, w)))
-                .filter(|(_, _, owed)| *owed > 0)
-                .min_by_key(|(since, k, _)| (*since, *k))
-                .map(|(_, k, owed)| (k, owed))
-        };
-        let within = held.as_secs();
+        let held_by = |n: IpAddr| t.networks.get(&n).copied().unwrap_or(0);
         let shares = self.shares(&t);
-        if let Some((network, owed)) = first_owed(&t.waiting, of.network, &below_cap, &|n, w| {
-            self.network_owed(&t, &shares, n, w)
-        }) {
-            return Some(format!(
-                "network {network}, refused within {within} s, is owed {owed} place(s)"
-            ));
+        // Only one a place this association frees could go to counts: another network
+        // below its cap (for what it may still take), a peer of this association's own
+        // network. One at its own network's cap (an attacker's /24 refused every few
+        // minutes, or a busy network) had every idle association elsewhere cut for
+        // nothing (second review of session 32).
+        let networks = owed_lately(
+            &t.waiting,
+            &lately,
+            |n| held_by(n) > 0,
+            |n, w| {
+                if n == of.network {
+                    return 0;
+                }
+                let room = self.max_associations_per_network.saturating_sub(held_by(n));
+                self.network_owed(&t, &shares, n, w).min(room)
+            },
+        );
+        let peers = owed_lately(
+            &t.waiting_peers,
+            &lately,
+            |_| true,
+            |p, w| {
+                if p == of.peer || self.network(p) != of.network {
+                    return 0;
+                }
+                self.peer_owed(&t, &shares, p, w)
+            },
+        );
+        // A network holding places (this one among them) may not take the reserve for
+        // networks holding none, and the peers of this network no more than its cap.
+        let free_to_holders = free.saturating_sub(self.reserve_for_new_networks);
+        let free_to_network = free_to_holders.min(
+            self.max_associations_per_network
+                .saturating_sub(held_by(of.network)),
+        );
+        let short = networks.owed + peers.owed > free
+            || networks.owed_to_holders + peers.owed > free_to_holders
+            || peers.owed > free_to_network;
+        if !short {
+            return None;
         }
-        let of_own_network = |p: IpAddr| self.network(p) == of.network;
-        first_owed(&t.waiting_peers, of.peer, &of_own_network, &|p, w| {
-            self.peer_owed(&t, &shares, p, w)
-        })
-        .map(|(peer, owed)| format!("{peer}, refused within {within} s, is owed {owed} place(s)"))
+        let within = window.as_secs();
+        let (first, owed) = match (networks.first, peers.first) {
+            (Some((n, owed)), _) => (format!("network {n}"), owed),
+            (None, Some((p, owed))) => (p.to_string(), owed),
+            (None, None) => return None,
+        };
+        Some(format!(
+            "{first}, refused within {within} s, is owed {owed} place(s): {} owed in all, {free} free",
+            networks.owed + peers.owed
+        ))
+    }
+
+    /// How long a sender refused counts as still asking ([`REFUSED_LATELY`]): never
+    /// longer than its refusal is remembered.
+    fn refused_lately(&self) -> Duration {
+        REFUSED_LATELY.min(self.fair_share_for)
     }
 
     /// What network `n`, remembered as `w`, is owed now: what it asked, up to its fair
@@ -1115,6 +1154,46 @@ fn give_back(counts: &mut HashMap<IpAddr, usize>, key: IpAddr) {
             counts.remove(&key);
         }
     }
+}
+
+/// What those remembered in `waiting` and refused `lately` are owed (each by `owed`,
+/// zero for one that cannot take the place in question): all together, to those that
+/// `hold` places, and the first of them in line ([`Waited::since`], ties by address)
+/// with what it is owed.
+struct OwedLately {
+    owed: usize,
+    owed_to_holders: usize,
+    first: Option<(IpAddr, usize)>,
+}
+
+fn owed_lately(
+    waiting: &HashMap<IpAddr, Waited>,
+    lately: impl Fn(&Waited) -> bool,
+    hold: impl Fn(IpAddr) -> bool,
+    owed: impl Fn(IpAddr, &Waited) -> usize,
+) -> OwedLately {
+    steps(waiting.len());
+    let mut all = OwedLately {
+        owed: 0,
+        owed_to_holders: 0,
+        first: None,
+    };
+    let mut first_since = None;
+    for (k, w) in waiting.iter().filter(|(_, w)| lately(w)) {
+        let mine = owed(*k, w);
+        if mine == 0 {
+            continue;
+        }
+        all.owed = all.owed.saturating_add(mine);
+        if hold(*k) {
+            all.owed_to_holders = all.owed_to_holders.saturating_add(mine);
+        }
+        if first_since.is_none_or(|first| (w.since, *k) < first) {
+            first_since = Some((w.since, *k));
+            all.first = Some((*k, mine));
+        }
+    }
+    all
 }
 
 impl Association {
@@ -1768,11 +1847,84 @@ mod tests {
             places.wanted_at(&early, at(8)).is_none(),
             "a peer of another network refused at its own network's cap: no place early frees could go to it"
         );
+    }
+
+    /// Review of session 33: the "refused lately" window had become the hold of a place
+    /// owed (330 s), and the last assertion of the test above could not fail (its only
+    /// refused sender was at its own network's cap). Pinned here: two networks below
+    /// their cap refused, one place free, so an idle association's place is wanted until
+    /// the window ends, [`REFUSED_LATELY`] by default, the fair share's time when shorter.
+    #[test]
+    fn a_refused_network_below_its_cap_wants_a_place_only_within_the_refused_lately_window() {
+        let bits = NetworkBits { v4: 24, v6: 48 };
+        for (fair_share, window) in [(900, REFUSED_LATELY.as_secs()), (60, 60)] {
+            let places = Places::with_networks(8, 8, 4, 3, 3, bits)
+                .sharing_fairly_for(Duration::from_secs(fair_share));
+            let at = {
+                let t0 = Instant::now();
+                move |s: u64| t0 + Duration::from_secs(s)
+            };
+            let held: Vec<Association> = (0..3)
+                .map(|_| places.association_at(ip("10.0.1.7"), at(0)).expect("3"))
+                .collect();
+            let other = places
+                .association_at(ip("10.0.3.7"), at(0))
+                .expect("the last");
+            for refused in ["10.0.2.7", "10.0.4.7"] {
+                assert!(places.association_at(ip(refused), at(1)).is_err(), "full");
+            }
+            drop(other);
+            let wanted = places.wanted_at(&held[0], at(window));
+            assert!(
+                wanted.as_deref().is_some_and(|w| w.contains(&format!(
+                    "refused within {window} s, is owed 1 place(s): 2 owed in all, 1 free"
+                ))),
+                "fair share {fair_share} s: two owed, one free, at the window's last second: {wanted:?}"
+            );
+            assert_eq!(
+                places.wanted_at(&held[0], at(1 + window + 1)),
+                None,
+                "fair share {fair_share} s: refused longer than the window ago"
+            );
+        }
+    }
+
+    /// Review of session 33: one network owed one place while two were free, an idle
+    /// association admitted beside it was cut 2 s later ("network ..., refused within
+    /// 330 s, is owed 1 place(s)"), and a fresh network took its place at once: a place
+    /// was free for the one owed all along. An idle association is cut only while more is
+    /// owed than the free places cover.
+    #[test]
+    fn an_idle_association_is_not_cut_while_the_free_places_cover_what_is_owed() {
+        let (places, at) = fair_places(3, 3, 3);
+        let mut first: Vec<Association> = (0..3)
+            .map(|_| places.association_at(ip("127.0.1.1"), at(0)).expect("3"))
+            .collect();
         assert!(
-            places
-                .wanted_at(&early, at(7 + OWED_PLACE_HELD.as_secs()))
-                .is_none(),
-            "refused longer than OWED_PLACE_HELD ago: not asking any more"
+            places.association_at(ip("127.0.2.1"), at(1)).is_err(),
+            "full"
+        );
+        first.truncate(1);
+        let idle = places
+            .association_at(ip("127.0.3.1"), at(60))
+            .expect("one place beyond the one owed");
+        assert_eq!(
+            places.wanted_at(&idle, at(62)),
+            None,
+            "one owed, one free: the owed one has its place without the idle one's"
+        );
+        assert_eq!(places.wanted_at(&first[0], at(62)), None, "nor the first's");
+        assert!(
+            places.association_at(ip("127.0.4.1"), at(63)).is_err(),
+            "the free place is owed"
+        );
+        let wanted = places.wanted_at(&idle, at(64));
+        assert!(
+            wanted
+                .as_deref()
+                .is_some_and(|w| w.contains("network 127.0.2.0, refused within")
+                    && w.ends_with("2 owed in all, 1 free")),
+            "two owed, one free: {wanted:?}"
         );
     }
 
