@@ -315,22 +315,21 @@ impl Places {
         max_associations: usize,
         max_associations_per_peer: usize,
     ) -> Arc<Places> {
-        Arc::new(Places {
-            table: Mutex::default(),
+        Places::with_networks(
             max_pending,
             max_pending_per_peer,
             max_associations,
             max_associations_per_peer,
-            max_associations_per_network: max_associations,
-            association_network: NetworkBits::DEFAULT,
-            reserve_for_new_networks: 0,
-            fair_share_for: Duration::ZERO,
-            owed_place_held: OWED_PLACE_HELD,
-        })
+            max_associations,
+            NetworkBits::DEFAULT,
+        )
+        .shared()
     }
 
-    /// [`Places::new`] with at most `per_network` associations from one network of
-    /// `bits`.
+    /// Places (not yet shared: [`Places::shared`]) with at most `per_network`
+    /// associations from one network of `bits`. The settings below are given by value,
+    /// before the places are shared: given to an `Arc` already shared, they were dropped
+    /// in silence (review of session 33).
     pub fn with_networks(
         max_pending: usize,
         max_pending_per_peer: usize,
@@ -338,50 +337,54 @@ impl Places {
         max_associations_per_peer: usize,
         per_network: usize,
         bits: NetworkBits,
-    ) -> Arc<Places> {
-        let mut places = Places::new(
+    ) -> Places {
+        Places {
+            table: Mutex::default(),
             max_pending,
             max_pending_per_peer,
             max_associations,
             max_associations_per_peer,
-        );
-        if let Some(p) = Arc::get_mut(&mut places) {
-            p.max_associations_per_network = per_network;
-            p.association_network = bits;
+            max_associations_per_network: per_network,
+            association_network: bits,
+            reserve_for_new_networks: 0,
+            fair_share_for: Duration::ZERO,
+            owed_place_held: OWED_PLACE_HELD,
         }
-        places
+    }
+
+    /// These places, shared by every listener: their settings are fixed from here on.
+    pub fn shared(self) -> Arc<Places> {
+        Arc::new(self)
     }
 
     /// These places with their last `reserve` kept for networks holding no association
-    /// (`limits.association_reserve_for_new_networks`). Made once, before it is shared.
+    /// (`limits.association_reserve_for_new_networks`).
     #[must_use]
-    pub fn reserving_for_new_networks(mut self: Arc<Self>, reserve: usize) -> Arc<Places> {
-        if let Some(p) = Arc::get_mut(&mut self) {
-            p.reserve_for_new_networks = reserve;
+    pub fn reserving_for_new_networks(self, reserve: usize) -> Places {
+        Places {
+            reserve_for_new_networks: reserve,
+            ..self
         }
-        self
     }
 
     /// These places with a network refused for want of a place owed its fair share for
-    /// `remembered` after (`limits.association_fair_share_seconds`). Made once, before it
-    /// is shared.
+    /// `remembered` after (`limits.association_fair_share_seconds`).
     #[must_use]
-    pub fn sharing_fairly_for(mut self: Arc<Self>, remembered: Duration) -> Arc<Places> {
-        if let Some(p) = Arc::get_mut(&mut self) {
-            p.fair_share_for = remembered;
+    pub fn sharing_fairly_for(self, remembered: Duration) -> Places {
+        Places {
+            fair_share_for: remembered,
+            ..self
         }
-        self
     }
 
     /// These places holding a free place `held` for a network or peer owed it that does not
-    /// ask for it (`limits.owed_place_held_seconds`, [`OWED_PLACE_HELD`]). Made once,
-    /// before it is shared.
+    /// ask for it (`limits.owed_place_held_seconds`, [`OWED_PLACE_HELD`]).
     #[must_use]
-    pub fn holding_owed_places_for(mut self: Arc<Self>, held: Duration) -> Arc<Places> {
-        if let Some(p) = Arc::get_mut(&mut self) {
-            p.owed_place_held = held;
+    pub fn holding_owed_places_for(self, held: Duration) -> Places {
+        Places {
+            owed_place_held: held,
+            ..self
         }
-        self
     }
 
     /// How long a free place is held for one owed it that does not ask for it.
@@ -1229,7 +1232,8 @@ mod tests {
     ) -> (Arc<Places>, impl Fn(u64) -> Instant) {
         let bits = NetworkBits { v4: 24, v6: 48 };
         let places = Places::with_networks(8, 8, max_associations, per_peer, per_network, bits)
-            .sharing_fairly_for(Duration::from_secs(900));
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         (places, move |s| t0 + Duration::from_secs(s))
     }
@@ -1372,7 +1376,7 @@ mod tests {
     #[test]
     fn one_network_holds_at_most_its_share_of_association_places() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places = Places::with_networks(8, 8, 64, 16, 48, bits);
+        let places = Places::with_networks(8, 8, 64, 16, 48, bits).shared();
         let mut held = Vec::new();
         for i in 1..=3u8 {
             for _ in 0..16 {
@@ -1398,7 +1402,7 @@ mod tests {
             .association(ip("10.0.0.4"))
             .expect("a place of the network came back");
         // A wider network configured: 10.0.1.1 is of 10.0.0.0/16.
-        let wide = Places::with_networks(8, 8, 64, 16, 2, NetworkBits { v4: 16, v6: 48 });
+        let wide = Places::with_networks(8, 8, 64, 16, 2, NetworkBits { v4: 16, v6: 48 }).shared();
         let _a = wide.association(ip("10.0.0.1")).expect("1");
         let _b = wide.association(ip("10.0.1.1")).expect("2");
         assert!(wide.association(ip("10.0.200.1")).is_err(), "same /16");
@@ -1422,7 +1426,9 @@ mod tests {
     fn a_network_refused_for_want_of_a_place_is_owed_what_it_asked_up_to_its_share() {
         let bits = NetworkBits { v4: 24, v6: 48 };
         let remembered = Duration::from_secs(900);
-        let places = Places::with_networks(8, 8, 16, 16, 12, bits).sharing_fairly_for(remembered);
+        let places = Places::with_networks(8, 8, 16, 16, 12, bits)
+            .sharing_fairly_for(remembered)
+            .shared();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut a = Vec::new();
@@ -1511,7 +1517,7 @@ mod tests {
             .association_at(ip("10.0.3.1"), at(lapsed + 3))
             .expect("d, owed, takes c's");
         // Kept by no setting: nothing is owed.
-        let plain = Places::with_networks(8, 8, 2, 2, 2, bits);
+        let plain = Places::with_networks(8, 8, 2, 2, 2, bits).shared();
         let first = plain.association(ip("10.0.0.1")).expect("1");
         let _second = plain.association(ip("10.0.0.2")).expect("2");
         assert!(plain.association(ip("10.0.2.1")).is_err(), "full");
@@ -1531,7 +1537,9 @@ mod tests {
     fn a_peer_refused_beside_the_holder_of_every_place_in_its_network_is_owed_its_share() {
         let bits = NetworkBits { v4: 24, v6: 48 };
         let remembered = Duration::from_secs(900);
-        let places = Places::with_networks(8, 8, 8, 8, 8, bits).sharing_fairly_for(remembered);
+        let places = Places::with_networks(8, 8, 8, 8, 8, bits)
+            .sharing_fairly_for(remembered)
+            .shared();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let (host, modality) = (ip("10.0.0.66"), ip("10.0.0.7"));
@@ -1749,8 +1757,9 @@ mod tests {
     #[test]
     fn refusals_in_other_networks_do_not_forget_a_peer_owed_a_share() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let places = Places::with_networks(8, 8, 1, 1, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let _held = places
             .association_at(ip("10.0.0.66"), t0)
@@ -1776,8 +1785,9 @@ mod tests {
     #[test]
     fn the_peers_owed_a_share_are_bounded_per_network_and_reaching_it_is_said() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 8, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let places = Places::with_networks(8, 8, 8, 1, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let _held = places
             .association_at(ip("10.0.0.66"), t0)
@@ -1859,7 +1869,8 @@ mod tests {
         let bits = NetworkBits { v4: 24, v6: 48 };
         for (fair_share, window) in [(900, REFUSED_LATELY.as_secs()), (60, 60)] {
             let places = Places::with_networks(8, 8, 4, 3, 3, bits)
-                .sharing_fairly_for(Duration::from_secs(fair_share));
+                .sharing_fairly_for(Duration::from_secs(fair_share))
+                .shared();
             let at = {
                 let t0 = Instant::now();
                 move |s: u64| t0 + Duration::from_secs(s)
@@ -1939,7 +1950,8 @@ mod tests {
         let bits = NetworkBits { v4: 24, v6: 48 };
         let places = Places::with_networks(8, 8, 8, 8, 2, bits)
             .reserving_for_new_networks(4)
-            .sharing_fairly_for(Duration::from_secs(900));
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let early = places.association_at(ip("10.0.0.7"), at(0)).expect("a's 1");
@@ -2075,8 +2087,9 @@ mod tests {
     #[test]
     fn networks_refused_later_do_not_push_out_one_owed_a_place() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let places = Places::with_networks(8, 8, 1, 1, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let _held = places
             .association_at(ip("10.255.0.1"), t0)
@@ -2227,9 +2240,10 @@ mod tests {
             Some((modality, 301)),
             "held for the modality until it asked again"
         );
-        let two_minutes = fair_places(8, 4, 1)
-            .0
-            .holding_owed_places_for(Duration::from_secs(120));
+        let two_minutes = Places::with_networks(8, 8, 8, 4, 1, NetworkBits { v4: 24, v6: 48 })
+            .sharing_fairly_for(Duration::from_secs(900))
+            .holding_owed_places_for(Duration::from_secs(120))
+            .shared();
         assert_eq!(
             queue_of_five_minutes(&two_minutes),
             Some((alias, 131)),
@@ -2252,8 +2266,9 @@ mod tests {
     #[test]
     fn each_decision_visits_the_entries_remembered_a_bounded_number_of_times() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 2, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let places = Places::with_networks(8, 8, 2, 1, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let held = places
             .association_at(ip("10.255.0.1"), t0)
@@ -2305,8 +2320,9 @@ mod tests {
     #[test]
     fn the_networks_owed_a_share_are_bounded_and_reaching_it_is_said() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places =
-            Places::with_networks(8, 8, 1, 1, 1, bits).sharing_fairly_for(Duration::from_secs(900));
+        let places = Places::with_networks(8, 8, 1, 1, 1, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
         let t0 = Instant::now();
         let _held = places
             .association_at(ip("10.255.0.1"), t0)
@@ -2335,7 +2351,9 @@ mod tests {
     #[test]
     fn the_last_places_are_kept_for_a_network_holding_none() {
         let bits = NetworkBits { v4: 24, v6: 48 };
-        let places = Places::with_networks(8, 8, 16, 4, 12, bits).reserving_for_new_networks(1);
+        let places = Places::with_networks(8, 8, 16, 4, 12, bits)
+            .reserving_for_new_networks(1)
+            .shared();
         let mut held = Vec::new();
         for i in 1..=3u8 {
             for _ in 0..4 {
@@ -2370,7 +2388,7 @@ mod tests {
             .association(ip("10.0.1.2"))
             .expect("b takes a place again once more than the reserve is free");
         // No reserve: b takes the last place.
-        let none = Places::with_networks(8, 8, 2, 2, 2, bits);
+        let none = Places::with_networks(8, 8, 2, 2, 2, bits).shared();
         let _a = none.association(ip("10.0.0.1")).expect("1");
         let _b = none
             .association(ip("10.0.0.2"))
@@ -2489,7 +2507,7 @@ mod tests {
     #[tokio::test]
     async fn pending_places_count_networks_at_the_configured_prefix() {
         let bits = NetworkBits { v4: 16, v6: 48 };
-        let places = Places::with_networks(4, 2, 64, 16, 64, bits);
+        let places = Places::with_networks(4, 2, 64, 16, 64, bits).shared();
         assert_eq!(places.network_bits(), bits);
         let slow = places
             .pending(ip("192.0.2.10"), Unread::unknown())
