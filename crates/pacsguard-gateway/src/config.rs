@@ -24,7 +24,7 @@
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
 //! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
 //! association_fair_share_seconds = 900  # a network refused a place is owed its fair share this long (0: never)
-//! owed_place_held_seconds = 330  # a place owed is held this long for one that does not ask again (1..=900, at most the above)
+//! owed_place_held_seconds = 330  # a place owed is held this long for one that does not ask again (1..=900, at most the above; unset, cut to it with a warning)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient

@@ -808,7 +808,7 @@ impl Places {
         // nothing (second review of session 32).
         let networks = owed_lately(
             &t.waiting,
-            &lately,
+            lately,
             |n| held_by(n) > 0,
             |n, w| {
                 if n == of.network {
@@ -820,7 +820,7 @@ impl Places {
         );
         let peers = owed_lately(
             &t.waiting_peers,
-            &lately,
+            lately,
             |_| true,
             |p, w| {
                 if p == of.peer || self.network(p) != of.network {
