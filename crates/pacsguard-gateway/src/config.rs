@@ -24,7 +24,7 @@
 //! association_network_v6_bits = 48   # ... and for IPv6 (16..=64)
 //! association_reserve_for_new_networks = 4  # the last places, kept for networks holding none (default: max_associations / 16)
 //! association_fair_share_seconds = 900  # a network refused a place is owed its fair share this long (0: never)
-//! owed_place_held_seconds = 330  # a place owed is held this long for one that does not ask again (1..=900, at most the above)
+//! owed_place_held_seconds = 330  # a place owed is held this long for one that does not ask again (1..=900, at most the above; unset, cut to it with a warning)
 //! request_seconds = 10     # a connection's A-ASSOCIATE-RQ must arrive within this
 //! max_pending = 32         # connections not yet requesting an association, in total
 //! max_associations_per_minute = 1200  # from one peer; past it A-ASSOCIATE-RJ transient
@@ -693,6 +693,9 @@ impl Listener {
 pub struct GatewayConfig {
     pub limits: Limits,
     pub listeners: Vec<Listener>,
+    /// What the configuration's reader should know that is not an error (a default cut
+    /// to fit another setting): said at start and on reload.
+    pub warnings: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -872,8 +875,15 @@ impl GatewayConfig {
                 s => seconds("limits.association_fair_share_seconds", s)?,
             };
         }
-        if let Some(s) = raw.limits.owed_place_held_seconds {
-            limits.owed_place_held = owed_place_held(s, limits.association_fair_share)?;
+        let mut warnings = Vec::new();
+        match raw.limits.owed_place_held_seconds {
+            Some(s) => limits.owed_place_held = owed_place_held(s, limits.association_fair_share)?,
+            None => {
+                if let Some(cut) = default_hold_cut(limits.association_fair_share) {
+                    limits.owed_place_held = limits.association_fair_share;
+                    warnings.push(cut);
+                }
+            }
         }
         if let Some(bits) = raw.limits.association_network_v4_bits {
             let min = MIN_ASSOCIATION_NETWORK_BITS.v4;
@@ -1132,7 +1142,11 @@ impl GatewayConfig {
                 pass_through,
             });
         }
-        Ok(GatewayConfig { limits, listeners })
+        Ok(GatewayConfig {
+            limits,
+            listeners,
+            warnings,
+        })
     }
 }
 
@@ -1281,6 +1295,22 @@ fn owed_place_held(s: u64, fair_share: Duration) -> Result<Duration, ConfigError
         ));
     }
     Ok(Duration::from_secs(s))
+}
+
+/// The default hold of a place owed ([`crate::places::OWED_PLACE_HELD`]) is longer than
+/// the fair share is remembered (`fair_share`, not zero): what to say of it being cut to
+/// that. Refused, a site's `association_fair_share_seconds = 60` alone would stop the
+/// gateway at its next start; cut in silence, the records named a hold that was not kept
+/// (review of session 33).
+fn default_hold_cut(fair_share: Duration) -> Option<String> {
+    let default = crate::places::OWED_PLACE_HELD;
+    (!fair_share.is_zero() && fair_share < default).then(|| {
+        format!(
+            "limits.owed_place_held_seconds: the default {} s is cut to association_fair_share_seconds ({} s): a refusal is forgotten then, whatever place is held for it",
+            default.as_secs(),
+            fair_share.as_secs()
+        )
+    })
 }
 
 fn seconds(field: &str, s: u64) -> Result<Duration, ConfigError> {
@@ -1526,6 +1556,41 @@ upstream_ae = "ARCHIVE"
         ))
         .expect("no share kept: nothing to be cut short");
         assert_eq!(c.limits.owed_place_held, Duration::from_secs(900));
+    }
+
+    /// Review of session 33: `association_fair_share_seconds = 60` alone was accepted and
+    /// the default hold (330 s) cut to 60 s in silence, while the records still said 330.
+    /// The hold is the shorter of the two, and a default cut is said at start.
+    #[test]
+    fn a_default_hold_longer_than_the_fair_share_is_cut_to_it_and_said() {
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nassociation_fair_share_seconds = 60\n{GOOD}"
+        ))
+        .expect("the default hold is cut, not refused");
+        assert_eq!(c.limits.owed_place_held, Duration::from_secs(60));
+        assert_eq!(
+            c.warnings,
+            [
+                "limits.owed_place_held_seconds: the default 330 s is cut to association_fair_share_seconds (60 s): a refusal is forgotten then, whatever place is held for it"
+            ]
+        );
+        for (text, hold) in [
+            ("", 330),
+            ("association_fair_share_seconds = 330", 330),
+            ("association_fair_share_seconds = 0", 330),
+            (
+                "association_fair_share_seconds = 60\nowed_place_held_seconds = 30",
+                30,
+            ),
+        ] {
+            let c = GatewayConfig::parse(&format!("[limits]\n{text}\n{GOOD}")).expect(text);
+            assert_eq!(
+                c.limits.owed_place_held,
+                Duration::from_secs(hold),
+                "{text}"
+            );
+            assert!(c.warnings.is_empty(), "{text}: {:?}", c.warnings);
+        }
     }
 
     #[test]

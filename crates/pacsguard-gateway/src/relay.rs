@@ -584,6 +584,7 @@ fn places(limits: &Limits) -> Arc<Places> {
     .reserving_for_new_networks(limits.association_reserve_for_new_networks)
     .sharing_fairly_for(limits.association_fair_share)
     .holding_owed_places_for(limits.owed_place_held)
+    .shared()
 }
 
 /// A-ASSOCIATE-RJ rejected-transient by the service provider, local limit exceeded

@@ -112,6 +112,23 @@ fn read_config(path: &Path) -> Result<(GatewayConfig, String)> {
     Ok((config, digest))
 }
 
+/// What the configuration says that is not an error (a default cut to fit another
+/// setting), for the record of a start or a reload: "; warning: ..." each.
+fn warnings(config: &GatewayConfig) -> String {
+    config
+        .warnings
+        .iter()
+        .map(|w| format!("; warning: {w}"))
+        .collect()
+}
+
+/// The configuration's warnings on standard error, one line each, at start.
+fn say_warnings(warnings: &[String]) {
+    for w in warnings {
+        crate::outlet::direct("pacsguard gateway: warning: ", w);
+    }
+}
+
 /// The configuration's bytes, bounded (a FIFO or `/dev/zero` is not read forever).
 fn pacsguard_fs_read(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read as _;
@@ -326,6 +343,8 @@ pub fn run(
     let hangup = signals::reload_on_hangup()?;
     let stop = signals::stop_on_termination()?;
     let (gateway_config, digest) = read_config(&config)?;
+    let warned = warnings(&gateway_config);
+    let warned_lines = gateway_config.warnings.clone();
     let mut session = Session::open(home)?;
     let (tx, rx) = channel();
     let channel = Arc::new(Channel::new(tx));
@@ -365,7 +384,7 @@ pub fn run(
         Action::Gateway,
         Outcome::Success,
         format!(
-            "gateway started with {} (SHA-256 {digest}): listening on {}",
+            "gateway started with {} (SHA-256 {digest}): listening on {}{warned}",
             config.display(),
             listening.join(", ")
         ),
@@ -374,6 +393,7 @@ pub fn run(
     for addr in &running.addrs {
         crate::outlet::direct("pacsguard gateway: ", &format!("listening on {addr}"));
     }
+    say_warnings(&warned_lines);
     drop(evidence);
     let relay = running;
     let mut on_hangup = |session: &mut Session| {
@@ -517,10 +537,11 @@ fn reloaded(path: &Path, reloader: &Reloader) -> (Outcome, String) {
                 )
             })
             .collect();
+        let warned = warnings(&config);
         reloader
             .reload(config)
             .map_err(|e| anyhow!("{} (SHA-256 {digest}): {e}", path.display()))?;
-        Ok((digest, passed.concat()))
+        Ok((digest, passed.concat() + &warned))
     });
     match outcome {
         Ok((digest, passed)) => (
@@ -814,6 +835,8 @@ impl InServe {
         out: Printer,
     ) -> Result<InServe> {
         let (gateway_config, digest) = read_config(config)?;
+        let warned = warnings(&gateway_config);
+        let warned_lines = gateway_config.warnings.clone();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let evidence = Arc::new(Inboxed {
             inbox,
@@ -837,7 +860,7 @@ impl InServe {
             Action::Gateway,
             Outcome::Success,
             format!(
-                "gateway started within serve with {} (SHA-256 {digest}): listening on {}",
+                "gateway started within serve with {} (SHA-256 {digest}): listening on {}{warned}",
                 config.display(),
                 listening.join(", ")
             ),
@@ -847,6 +870,7 @@ impl InServe {
         for addr in &running.addrs {
             crate::outlet::direct("pacsguard gateway: ", &format!("listening on {addr}"));
         }
+        say_warnings(&warned_lines);
         let reloads = {
             let (stop, evidence, config) = (
                 Arc::clone(&stop),
