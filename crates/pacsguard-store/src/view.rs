@@ -277,6 +277,13 @@ impl ViewDb {
         rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
     }
 
+    /// Runs `sql` on the file: for tests that play someone else writing it, or a write
+    /// refused (a trigger), which root on the host can do as well.
+    #[doc(hidden)]
+    pub fn execute_for_tests(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(self.sql())
+    }
+
     /// How many rows the file holds.
     pub fn count(&self) -> Result<u64, StoreError> {
         self.conn

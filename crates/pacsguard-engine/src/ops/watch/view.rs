@@ -470,7 +470,7 @@ impl DiskView {
         if existing.is_some() {
             self.altered(rel);
         }
-        let next = match self.link_before(rel) {
+        let (pred, next) = match self.link_before(rel) {
             Ok((pred, link)) => {
                 let next = if passes_over(link.as_deref(), rel) {
                     link
@@ -481,14 +481,20 @@ impl DiskView {
                     }
                     self.next_in_file(rel)
                 };
-                self.link(pred, Some(rel.to_vec()))?;
-                next
+                (Some(pred), next)
             }
             // The row before fails: it stays failing (said), this one links on as the
             // file goes.
-            Err(()) => self.next_in_file(rel),
+            Err(()) => (None, self.next_in_file(rel)),
         };
-        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))
+        // The new row first, then the link to it: a write that fails leaves the chain
+        // as it was, never a link to a row the file lacks (read back as a row deleted
+        // by someone else, which nobody did).
+        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))?;
+        match pred {
+            Some(pred) => self.link(pred, Some(rel.to_vec())),
+            None => Ok(()),
+        }
     }
 
     fn remove(&mut self, rel: &[u8]) {
@@ -1250,6 +1256,41 @@ mod tests {
         // Written again by the watcher, a path is its own again.
         v.set(b"a/1.dcm", Some(sized("a/1.dcm", 9)));
         assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// A new path whose row cannot be written (a full home, here refused by a trigger)
+    /// leaves the chain as it was: the row before it is not linked to a row the file
+    /// lacks, so nothing later says "someone wrote the view file" (untrue).
+    #[test]
+    fn a_new_row_that_cannot_be_written_leaves_the_chain_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm", "a/3.dcm"], &dir);
+        disk(&v)
+            .db
+            .execute_for_tests(
+                "CREATE TRIGGER full BEFORE INSERT ON view WHEN NEW.rel = CAST('a/2.dcm' AS BLOB) \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .expect("trigger");
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 1)));
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            matches!(troubles.as_slice(), [ViewTrouble::Failed(_)]),
+            "{troubles:?}"
+        );
+        disk(&v)
+            .db
+            .execute_for_tests("DROP TRIGGER full;")
+            .expect("room again");
+        assert_eq!(v.entry(b"a/2.dcm"), None);
+        assert_eq!(
+            rels(&v.part(&[Vec::new()])),
+            ["", "a", "a/1.dcm", "a/3.dcm"]
+        );
+        assert_eq!(v.take_troubles(), (Vec::new(), 0), "nothing altered");
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 1)));
+        assert_eq!(v.entry(b"a/2.dcm").map(|e| e.meta.size), Some(1));
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
     }
 
