@@ -2449,10 +2449,52 @@ impl<'a> Guard<'a> {
             .flat_map(|view| [forms_unrecorded_in(view), descriptions_unrecorded_in(view)])
             .flatten()
             .collect();
+        let findings = [findings, self.fall_back_failed_views()?].concat();
         if findings.is_empty() {
             return Ok(());
         }
         self.publish(&findings, now)
+    }
+
+    /// Puts the signed baseline in memory in place of each view on disk whose file
+    /// failed (a full home, an I/O error): a failed lookup reads as "not seen", so judging
+    /// against the file would take every change for an arrival, and a removal for
+    /// nothing (issue 15 review). Said once per root, as an alert: what changed since
+    /// the start is reported again when next seen.
+    fn fall_back_failed_views(&mut self) -> Result<Vec<Finding>, EngineError> {
+        let failed: Vec<(usize, PathBuf, PathBuf)> = self
+            .views()?
+            .iter()
+            .enumerate()
+            .filter(|(_, view)| view.disk_failed())
+            .filter_map(|(i, view)| Some((i, view.spec.path.clone(), view.file()?.to_path_buf())))
+            .collect();
+        if failed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (baseline, _) = self.session.require_baseline()?;
+        let mut views = self.views()?;
+        let mut findings = Vec::new();
+        for (index, root, file) in failed {
+            let (Some(view), Some(profile)) = (views.get_mut(index), baseline.root(&root)) else {
+                continue;
+            };
+            view.fall_back(profile.clone());
+            findings.push(Finding::new(
+                file.clone(),
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "the watcher's view file of {} failed, so it is no longer judged \
+                     against: the view is the signed baseline, held in memory, for the \
+                     rest of the run; changes made since the start are reported again when \
+                     next seen, and some made while the file failed may have been reported \
+                     as arrivals",
+                    escape_path(&root)
+                ),
+            ));
+        }
+        Ok(findings)
     }
 
     /// fanotify beside inotify where allowed; says which is in use.

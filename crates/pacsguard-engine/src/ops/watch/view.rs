@@ -11,7 +11,7 @@
 //! never as unchanged).
 
 use std::borrow::{Borrow, Cow};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::ops::Bound;
@@ -168,6 +168,9 @@ struct DiskView {
     first: Option<Vec<u8>>,
     /// Found since the watcher last asked.
     troubles: RefCell<Troubles>,
+    /// Set at the first read or write of the file that failed: from then on it is not
+    /// judged against (see [`RootView::fall_back`]).
+    broken: Cell<bool>,
 }
 
 /// Never the key: a view printed for a diagnosis must not hand it out.
@@ -331,6 +334,7 @@ impl DiskView {
             key,
             first: None,
             troubles: RefCell::new(Troubles::default()),
+            broken: Cell::new(false),
         })
     }
 
@@ -356,6 +360,7 @@ impl DiskView {
     }
 
     fn failed(&self, e: &StoreError) {
+        self.broken.set(true);
         self.note(ViewTrouble::Failed(e.to_string()));
     }
 
@@ -799,6 +804,28 @@ impl RootView {
                 (std::mem::take(&mut troubles.kept), untold)
             }
         }
+    }
+
+    /// Whether the view is on a file that failed a read or a write: what it says since
+    /// may miss a change (a lookup that failed is no entry), so the watcher must not go
+    /// on judging against it ([`RootView::fall_back`]).
+    pub fn disk_failed(&self) -> bool {
+        match &self.held {
+            Held::Memory(_) => false,
+            Held::Disk(disk) => disk.broken.get(),
+        }
+    }
+
+    /// Holds `baseline` in memory instead of the view on disk (whose file is deleted):
+    /// the signed baseline, never what the failed file says. Changes made since the
+    /// start are then reported again when next seen (over-reporting, never missing).
+    pub fn fall_back(&mut self, baseline: RootProfile) {
+        self.held = Held::Memory(
+            last_at_each_path(baseline.entries)
+                .into_iter()
+                .map(ByPath)
+                .collect(),
+        );
     }
 
     /// The view file, when the view is on disk.
@@ -1291,6 +1318,31 @@ mod tests {
         assert_eq!(v.take_troubles(), (Vec::new(), 0), "nothing altered");
         v.set(b"a/2.dcm", Some(sized("a/2.dcm", 1)));
         assert_eq!(v.entry(b"a/2.dcm").map(|e| e.meta.size), Some(1));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// A file that fails a read or a write is said, and the view falls back to the
+    /// baseline in memory: nothing is judged against the failed file again.
+    #[test]
+    fn a_view_file_that_fails_is_left_for_the_baseline_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm"], &dir);
+        assert!(!v.disk_failed());
+        let file = v.file().expect("on disk").to_path_buf();
+        disk(&v)
+            .db
+            .execute_for_tests("DROP TABLE view;")
+            .expect("broken");
+        assert_eq!(v.entry(b"a/1.dcm"), None, "a lookup that failed");
+        assert!(v.disk_failed());
+        assert!(matches!(
+            v.take_troubles().0.as_slice(),
+            [ViewTrouble::Failed(_)]
+        ));
+        v.fall_back(view(&["", "a", "a/1.dcm"]).part(&[Vec::new()]));
+        assert!(!v.disk_failed() && v.file().is_none());
+        assert!(!file.exists(), "the failed file is deleted");
+        assert!(v.contains(b"a/1.dcm"));
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
     }
 
