@@ -314,6 +314,31 @@ fn relinked(key: &[u8; 32], mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow 
     row
 }
 
+/// The digest a file is held with when its row fails its MAC: all zeros, which no
+/// content is known to hash to, so any capture of the file differs from it.
+const UNKNOWN_DIGEST: Digest = Digest([0; 32]);
+
+/// A file at a row that fails its MAC, its state unknown: present (a removal of it is
+/// reported), with a content no capture matches (a capture there is reported as changed,
+/// and counted towards ransomware). Taken as absent, it made every change there an
+/// arrival, left out of the mass-writer count, and a removal nothing (issue 15 review).
+/// Only the path of the row is used: the rest was written by someone else. A row not of
+/// a file is taken as absent (judged as new).
+fn unknown_file(row: &ViewRow) -> Option<Entry> {
+    (row.kind == kind_code(EntryType::File)).then(|| Entry {
+        rel: row.rel.clone(),
+        kind: EntryType::File,
+        meta: pacsguard_fs::Meta::default(),
+        link_target: None,
+        xattrs: Vec::new(),
+        content: Content::Hashed {
+            digest: UNKNOWN_DIGEST,
+            prefix: None,
+            dicom: None,
+        },
+    })
+}
+
 /// Whether `link` (the path a verified row says follows it) passes over `rel`: `rel`
 /// is then known absent. A link to `rel` itself, or short of it, is a row deleted.
 fn passes_over(link: Option<&[u8]>, rel: &[u8]) -> bool {
@@ -389,6 +414,12 @@ impl DiskView {
         entry
     }
 
+    /// What a row read back stands for: its entry when it is the row this watcher
+    /// wrote, else (said) "a file is there, state unknown" ([`unknown_file`]).
+    fn judged(&self, row: &ViewRow) -> Option<Entry> {
+        self.verified(row).or_else(|| unknown_file(row))
+    }
+
     /// The link that should pass over `rel` (the row before it, verified, or `first`):
     /// `Err(())` when that row fails (said) or cannot be read.
     fn link_before(&self, rel: &[u8]) -> Result<(Option<ViewRow>, Option<Vec<u8>>), ()> {
@@ -431,7 +462,7 @@ impl DiskView {
 
     fn get(&self, rel: &[u8]) -> Option<Entry> {
         match self.db.get(rel) {
-            Ok(Some(row)) => self.verified(&row),
+            Ok(Some(row)) => self.judged(&row),
             Ok(None) => {
                 self.prove_absent(rel);
                 None
@@ -702,9 +733,11 @@ impl Iterator for DiskWalk<'_> {
                 if self.kind.is_none() {
                     self.check_link(Some(&row.rel));
                 }
-                // A row that fails is reported and skipped.
+                // A row that fails is reported, and stands for a file of unknown state.
                 let entry = self.view.verified(&row);
-                if self.kind.is_none() && entry.is_some() {
+                let genuine = entry.is_some();
+                let entry = entry.or_else(|| unknown_file(&row));
+                if self.kind.is_none() && genuine {
                     self.link = Some(row.next);
                 }
                 match entry {
@@ -1236,8 +1269,9 @@ mod tests {
 
     /// Root on the host can write the view file while the watcher runs: a row edited (to
     /// say a changed file is as it was), moved to another path, or put there new never
-    /// passes for what the watcher saw; each is reported, and the path is taken as
-    /// absent (judged as new), never as unchanged.
+    /// passes for what the watcher saw; each is reported, and the path is taken as a
+    /// file of unknown state (a capture there is a change, its absence a removal), never
+    /// as unchanged, nor as absent (which made encrypted files arrivals, issue 15 review).
     #[test]
     fn a_row_written_by_anyone_else_is_reported_and_never_taken_as_seen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1263,9 +1297,28 @@ mod tests {
         ))
         .expect("write");
 
-        assert_eq!(v.entry(b"a/1.dcm"), None);
-        assert!(!v.contains(b"b.dcm"));
-        assert_eq!(v.file_after(b"b"), None, "c.dcm is skipped");
+        let unknown = |rel: &str| {
+            let row = ViewRow {
+                rel: rel.as_bytes().to_vec(),
+                kind: 0,
+                entry: Vec::new(),
+                next: None,
+                mac: Vec::new(),
+            };
+            unknown_file(&row)
+        };
+        assert_eq!(v.entry(b"a/1.dcm"), unknown("a/1.dcm"));
+        assert!(matches!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST
+        ));
+        assert!(v.contains(b"b.dcm"));
+        assert_eq!(v.entry(b"b.dcm"), unknown("b.dcm"));
+        assert_eq!(
+            v.file_after(b"b.dcm"),
+            unknown("c.dcm"),
+            "c.dcm, state unknown"
+        );
         let (troubles, untold) = v.take_troubles();
         assert_eq!(untold, 0);
         for rel in ["a/1.dcm", "b.dcm", "c.dcm"] {
@@ -1274,10 +1327,15 @@ mod tests {
                 "{rel}: {troubles:?}"
             );
         }
-        // Walked in order, the altered rows are skipped, and not said twice.
+        // Walked in order, the altered rows are files of unknown state, not said twice.
         assert_eq!(
-            v.files().map(|e| e.rel.clone()).collect::<Vec<_>>(),
-            [b"a/2.dcm".to_vec()]
+            v.files().map(|e| e.into_owned()).collect::<Vec<_>>(),
+            [
+                unknown("a/1.dcm").expect("a file"),
+                sized("a/2.dcm", 0),
+                unknown("b.dcm").expect("a file"),
+                unknown("c.dcm").expect("a file"),
+            ]
         );
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
         // Written again by the watcher, a path is its own again.
@@ -1362,7 +1420,7 @@ mod tests {
             row.mac[0] ^= 1;
             db.put(&row).expect("write");
         }
-        assert_eq!(v.files().count(), 0);
+        assert_eq!(v.files().count(), names.len(), "files of unknown state");
         let (kept, untold) = v.take_troubles();
         assert_eq!((kept.len(), untold), (MAX_KEPT_TROUBLES, 5));
     }
