@@ -6642,7 +6642,8 @@ impl Guard<'_> {
 
     /// Reports what went wrong with the views kept on disk since the last call: a row
     /// altered (an alert: someone wrote the view file while the watcher ran; the path was
-    /// taken as absent, so judged as new, never as unchanged), or the file failing.
+    /// taken as a file of unknown state, never as unchanged), or the file failing (the
+    /// view is then the signed baseline in memory).
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
         // Said, not recorded: what keeps a view file from being made (a full home) keeps
         // the trail from taking one more record, and one lost makes the stop an error.
@@ -6765,8 +6766,9 @@ fn view_trouble_findings(
                 format!(
                     "what this watcher saw of this path was changed in its view file {} \
                      while it ran (the row's MAC, under a key only the watcher holds, does \
-                     not verify): someone with write access to the home wrote it; the path \
-                     is taken as not seen before, so judged as new",
+                     not verify): someone with write access to the home wrote it; a file \
+                     there is taken as present in an unknown state, so a capture of it is \
+                     a change and its absence a removal",
                     escape_path(file)
                 ),
             )),
@@ -6786,8 +6788,8 @@ fn view_trouble_findings(
             format!(
                 "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
                  more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
-                 what it could not read is judged as new, what it could not write is \
-                 compared again when next seen",
+                 the view of this root is the signed baseline, held in memory, from \
+                 the next report on",
                 escape_path(root),
                 failures.len(),
                 view::MAX_KEPT_TROUBLES

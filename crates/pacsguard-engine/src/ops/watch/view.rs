@@ -7,8 +7,9 @@
 //! ([`pacsguard_store::VIEW_CACHE_KIB`]), so that what a watcher holds does not grow with
 //! the tree. Every row on disk carries a MAC under a key made at the start and held only
 //! in memory: a row edited, added or swapped by someone who can write the home fails it,
-//! is reported ([`ViewTrouble`]) and is taken as absent (the path is then judged as new,
-//! never as unchanged).
+//! is reported ([`ViewTrouble`]) and is taken as a file of unknown state (a capture there
+//! is a change, its absence a removal), never as unchanged. A file that fails a read or a
+//! write is left for the signed baseline in memory ([`RootView::fall_back`]).
 
 use std::borrow::{Borrow, Cow};
 use std::cell::{Cell, RefCell};
