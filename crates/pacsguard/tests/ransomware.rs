@@ -470,6 +470,33 @@ fn renaming_whole_study_directories_counts_their_files() {
     assert_eq!(count(&findings, "moved"), 5, "{findings:#?}");
 }
 
+/// With the view on disk, root on the host zeroes every row's MAC with sqlite3, then
+/// encrypts the images behind them (issue 15 review): still content changes and
+/// `ransomware-suspected`, never arrivals (a row that fails is a file of unknown state).
+#[test]
+fn encryption_behind_view_rows_altered_with_sqlite3_is_still_ransomware() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    let paths = image_store(&env, 60);
+    let watcher = Watcher::start(&env, &[]);
+    let status = std::process::Command::new("sqlite3")
+        .arg(env.home.join("watch-view-0.sqlite"))
+        .arg("UPDATE view SET mac = zeroblob(32);")
+        .status()
+        .expect("sqlite3 runs");
+    assert!(status.success());
+    for (i, path) in paths.iter().enumerate() {
+        encrypt(path, i as u64);
+    }
+    let raised = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "ransomware-suspected") > 0
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert_eq!(count(&findings, "added"), 0, "{findings:#?}");
+    assert!(count(&findings, "watch-state-altered") > 0);
+}
+
 #[test]
 fn plain_copy_in_raises_no_alert() {
     let env = Env::new();

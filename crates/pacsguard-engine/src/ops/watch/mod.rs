@@ -2449,10 +2449,52 @@ impl<'a> Guard<'a> {
             .flat_map(|view| [forms_unrecorded_in(view), descriptions_unrecorded_in(view)])
             .flatten()
             .collect();
+        let findings = [findings, self.fall_back_failed_views()?].concat();
         if findings.is_empty() {
             return Ok(());
         }
         self.publish(&findings, now)
+    }
+
+    /// Puts the signed baseline in memory in place of each view on disk whose file
+    /// failed (a full home, an I/O error): a failed lookup reads as "not seen", so judging
+    /// against the file would take every change for an arrival, and a removal for
+    /// nothing (issue 15 review). Said once per root, as an alert: what changed since
+    /// the start is reported again when next seen.
+    fn fall_back_failed_views(&mut self) -> Result<Vec<Finding>, EngineError> {
+        let failed: Vec<(usize, PathBuf, PathBuf)> = self
+            .views()?
+            .iter()
+            .enumerate()
+            .filter(|(_, view)| view.disk_failed())
+            .filter_map(|(i, view)| Some((i, view.spec.path.clone(), view.file()?.to_path_buf())))
+            .collect();
+        if failed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (baseline, _) = self.session.require_baseline()?;
+        let mut views = self.views()?;
+        let mut findings = Vec::new();
+        for (index, root, file) in failed {
+            let (Some(view), Some(profile)) = (views.get_mut(index), baseline.root(&root)) else {
+                continue;
+            };
+            view.fall_back(profile.clone());
+            findings.push(Finding::new(
+                file.clone(),
+                FindingKind::WatchStateAltered,
+                Severity::Alert,
+                format!(
+                    "the watcher's view file of {} failed, so it is no longer judged \
+                     against: the view is the signed baseline, held in memory, for the \
+                     rest of the run; changes made since the start are reported again when \
+                     next seen, and some made while the file failed may have been reported \
+                     as arrivals",
+                    escape_path(&root)
+                ),
+            ));
+        }
+        Ok(findings)
     }
 
     /// fanotify beside inotify where allowed; says which is in use.
@@ -6614,7 +6656,8 @@ impl Guard<'_> {
 
     /// Reports what went wrong with the views kept on disk since the last call: a row
     /// altered (an alert: someone wrote the view file while the watcher ran; the path was
-    /// taken as absent, so judged as new, never as unchanged), or the file failing.
+    /// taken as a file of unknown state, never as unchanged), or the file failing (the
+    /// view is then the signed baseline in memory).
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
         // Said, not recorded: what keeps a view file from being made (a full home) keeps
         // the trail from taking one more record, and one lost makes the stop an error.
@@ -6737,8 +6780,9 @@ fn view_trouble_findings(
                 format!(
                     "what this watcher saw of this path was changed in its view file {} \
                      while it ran (the row's MAC, under a key only the watcher holds, does \
-                     not verify): someone with write access to the home wrote it; the path \
-                     is taken as not seen before, so judged as new",
+                     not verify): someone with write access to the home wrote it; a file \
+                     there is taken as present in an unknown state, so a capture of it is \
+                     a change and its absence a removal",
                     escape_path(file)
                 ),
             )),
@@ -6758,8 +6802,8 @@ fn view_trouble_findings(
             format!(
                 "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
                  more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
-                 what it could not read is judged as new, what it could not write is \
-                 compared again when next seen",
+                 the view of this root is the signed baseline, held in memory, from \
+                 the next report on",
                 escape_path(root),
                 failures.len(),
                 view::MAX_KEPT_TROUBLES

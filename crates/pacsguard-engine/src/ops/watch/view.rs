@@ -7,11 +7,12 @@
 //! ([`pacsguard_store::VIEW_CACHE_KIB`]), so that what a watcher holds does not grow with
 //! the tree. Every row on disk carries a MAC under a key made at the start and held only
 //! in memory: a row edited, added or swapped by someone who can write the home fails it,
-//! is reported ([`ViewTrouble`]) and is taken as absent (the path is then judged as new,
-//! never as unchanged).
+//! is reported ([`ViewTrouble`]) and is taken as a file of unknown state (a capture there
+//! is a change, its absence a removal), never as unchanged. A file that fails a read or a
+//! write is left for the signed baseline in memory ([`RootView::fall_back`]).
 
 use std::borrow::{Borrow, Cow};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::ops::Bound;
@@ -168,6 +169,9 @@ struct DiskView {
     first: Option<Vec<u8>>,
     /// Found since the watcher last asked.
     troubles: RefCell<Troubles>,
+    /// Set at the first read or write of the file that failed: from then on it is not
+    /// judged against (see [`RootView::fall_back`]).
+    broken: Cell<bool>,
 }
 
 /// Never the key: a view printed for a diagnosis must not hand it out.
@@ -311,6 +315,31 @@ fn relinked(key: &[u8; 32], mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow 
     row
 }
 
+/// The digest a file is held with when its row fails its MAC: all zeros, which no
+/// content is known to hash to, so any capture of the file differs from it.
+const UNKNOWN_DIGEST: Digest = Digest([0; 32]);
+
+/// A file at a row that fails its MAC, its state unknown: present (a removal of it is
+/// reported), with a content no capture matches (a capture there is reported as changed,
+/// and counted towards ransomware). Taken as absent, it made every change there an
+/// arrival, left out of the mass-writer count, and a removal nothing (issue 15 review).
+/// Only the path of the row is used: the rest was written by someone else. A row not of
+/// a file is taken as absent (judged as new).
+fn unknown_file(row: &ViewRow) -> Option<Entry> {
+    (row.kind == kind_code(EntryType::File)).then(|| Entry {
+        rel: row.rel.clone(),
+        kind: EntryType::File,
+        meta: pacsguard_fs::Meta::default(),
+        link_target: None,
+        xattrs: Vec::new(),
+        content: Content::Hashed {
+            digest: UNKNOWN_DIGEST,
+            prefix: None,
+            dicom: None,
+        },
+    })
+}
+
 /// Whether `link` (the path a verified row says follows it) passes over `rel`: `rel`
 /// is then known absent. A link to `rel` itself, or short of it, is a row deleted.
 fn passes_over(link: Option<&[u8]>, rel: &[u8]) -> bool {
@@ -331,6 +360,7 @@ impl DiskView {
             key,
             first: None,
             troubles: RefCell::new(Troubles::default()),
+            broken: Cell::new(false),
         })
     }
 
@@ -356,6 +386,7 @@ impl DiskView {
     }
 
     fn failed(&self, e: &StoreError) {
+        self.broken.set(true);
         self.note(ViewTrouble::Failed(e.to_string()));
     }
 
@@ -382,6 +413,12 @@ impl DiskView {
             self.altered(&row.rel);
         }
         entry
+    }
+
+    /// What a row read back stands for: its entry when it is the row this watcher
+    /// wrote, else (said) "a file is there, state unknown" ([`unknown_file`]).
+    fn judged(&self, row: &ViewRow) -> Option<Entry> {
+        self.verified(row).or_else(|| unknown_file(row))
     }
 
     /// The link that should pass over `rel` (the row before it, verified, or `first`):
@@ -426,7 +463,7 @@ impl DiskView {
 
     fn get(&self, rel: &[u8]) -> Option<Entry> {
         match self.db.get(rel) {
-            Ok(Some(row)) => self.verified(&row),
+            Ok(Some(row)) => self.judged(&row),
             Ok(None) => {
                 self.prove_absent(rel);
                 None
@@ -470,7 +507,7 @@ impl DiskView {
         if existing.is_some() {
             self.altered(rel);
         }
-        let next = match self.link_before(rel) {
+        let (pred, next) = match self.link_before(rel) {
             Ok((pred, link)) => {
                 let next = if passes_over(link.as_deref(), rel) {
                     link
@@ -481,14 +518,20 @@ impl DiskView {
                     }
                     self.next_in_file(rel)
                 };
-                self.link(pred, Some(rel.to_vec()))?;
-                next
+                (Some(pred), next)
             }
             // The row before fails: it stays failing (said), this one links on as the
             // file goes.
-            Err(()) => self.next_in_file(rel),
+            Err(()) => (None, self.next_in_file(rel)),
         };
-        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))
+        // The new row first, then the link to it: a write that fails leaves the chain
+        // as it was, never a link to a row the file lacks (read back as a row deleted
+        // by someone else, which nobody did).
+        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))?;
+        match pred {
+            Some(pred) => self.link(pred, Some(rel.to_vec())),
+            None => Ok(()),
+        }
     }
 
     fn remove(&mut self, rel: &[u8]) {
@@ -691,9 +734,11 @@ impl Iterator for DiskWalk<'_> {
                 if self.kind.is_none() {
                     self.check_link(Some(&row.rel));
                 }
-                // A row that fails is reported and skipped.
+                // A row that fails is reported, and stands for a file of unknown state.
                 let entry = self.view.verified(&row);
-                if self.kind.is_none() && entry.is_some() {
+                let genuine = entry.is_some();
+                let entry = entry.or_else(|| unknown_file(&row));
+                if self.kind.is_none() && genuine {
                     self.link = Some(row.next);
                 }
                 match entry {
@@ -793,6 +838,28 @@ impl RootView {
                 (std::mem::take(&mut troubles.kept), untold)
             }
         }
+    }
+
+    /// Whether the view is on a file that failed a read or a write: what it says since
+    /// may miss a change (a lookup that failed is no entry), so the watcher must not go
+    /// on judging against it ([`RootView::fall_back`]).
+    pub fn disk_failed(&self) -> bool {
+        match &self.held {
+            Held::Memory(_) => false,
+            Held::Disk(disk) => disk.broken.get(),
+        }
+    }
+
+    /// Holds `baseline` in memory instead of the view on disk (whose file is deleted):
+    /// the signed baseline, never what the failed file says. Changes made since the
+    /// start are then reported again when next seen (over-reporting, never missing).
+    pub fn fall_back(&mut self, baseline: RootProfile) {
+        self.held = Held::Memory(
+            last_at_each_path(baseline.entries)
+                .into_iter()
+                .map(ByPath)
+                .collect(),
+        );
     }
 
     /// The view file, when the view is on disk.
@@ -1203,8 +1270,9 @@ mod tests {
 
     /// Root on the host can write the view file while the watcher runs: a row edited (to
     /// say a changed file is as it was), moved to another path, or put there new never
-    /// passes for what the watcher saw; each is reported, and the path is taken as
-    /// absent (judged as new), never as unchanged.
+    /// passes for what the watcher saw; each is reported, and the path is taken as a
+    /// file of unknown state (a capture there is a change, its absence a removal), never
+    /// as unchanged, nor as absent (which made encrypted files arrivals, issue 15 review).
     #[test]
     fn a_row_written_by_anyone_else_is_reported_and_never_taken_as_seen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1230,9 +1298,28 @@ mod tests {
         ))
         .expect("write");
 
-        assert_eq!(v.entry(b"a/1.dcm"), None);
-        assert!(!v.contains(b"b.dcm"));
-        assert_eq!(v.file_after(b"b"), None, "c.dcm is skipped");
+        let unknown = |rel: &str| {
+            let row = ViewRow {
+                rel: rel.as_bytes().to_vec(),
+                kind: 0,
+                entry: Vec::new(),
+                next: None,
+                mac: Vec::new(),
+            };
+            unknown_file(&row)
+        };
+        assert_eq!(v.entry(b"a/1.dcm"), unknown("a/1.dcm"));
+        assert!(matches!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST
+        ));
+        assert!(v.contains(b"b.dcm"));
+        assert_eq!(v.entry(b"b.dcm"), unknown("b.dcm"));
+        assert_eq!(
+            v.file_after(b"b.dcm"),
+            unknown("c.dcm"),
+            "c.dcm, state unknown"
+        );
         let (troubles, untold) = v.take_troubles();
         assert_eq!(untold, 0);
         for rel in ["a/1.dcm", "b.dcm", "c.dcm"] {
@@ -1241,15 +1328,80 @@ mod tests {
                 "{rel}: {troubles:?}"
             );
         }
-        // Walked in order, the altered rows are skipped, and not said twice.
+        // Walked in order, the altered rows are files of unknown state, not said twice.
         assert_eq!(
-            v.files().map(|e| e.rel.clone()).collect::<Vec<_>>(),
-            [b"a/2.dcm".to_vec()]
+            v.files().map(|e| e.into_owned()).collect::<Vec<_>>(),
+            [
+                unknown("a/1.dcm").expect("a file"),
+                sized("a/2.dcm", 0),
+                unknown("b.dcm").expect("a file"),
+                unknown("c.dcm").expect("a file"),
+            ]
         );
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
         // Written again by the watcher, a path is its own again.
         v.set(b"a/1.dcm", Some(sized("a/1.dcm", 9)));
         assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(9));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// A new path whose row cannot be written (a full home, here refused by a trigger)
+    /// leaves the chain as it was: the row before it is not linked to a row the file
+    /// lacks, so nothing later says "someone wrote the view file" (untrue).
+    #[test]
+    fn a_new_row_that_cannot_be_written_leaves_the_chain_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm", "a/3.dcm"], &dir);
+        disk(&v)
+            .db
+            .execute_for_tests(
+                "CREATE TRIGGER full BEFORE INSERT ON view WHEN NEW.rel = CAST('a/2.dcm' AS BLOB) \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .expect("trigger");
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 1)));
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            matches!(troubles.as_slice(), [ViewTrouble::Failed(_)]),
+            "{troubles:?}"
+        );
+        disk(&v)
+            .db
+            .execute_for_tests("DROP TRIGGER full;")
+            .expect("room again");
+        assert_eq!(v.entry(b"a/2.dcm"), None);
+        assert_eq!(
+            rels(&v.part(&[Vec::new()])),
+            ["", "a", "a/1.dcm", "a/3.dcm"]
+        );
+        assert_eq!(v.take_troubles(), (Vec::new(), 0), "nothing altered");
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 1)));
+        assert_eq!(v.entry(b"a/2.dcm").map(|e| e.meta.size), Some(1));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+    }
+
+    /// A file that fails a read or a write is said, and the view falls back to the
+    /// baseline in memory: nothing is judged against the failed file again.
+    #[test]
+    fn a_view_file_that_fails_is_left_for_the_baseline_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm"], &dir);
+        assert!(!v.disk_failed());
+        let file = v.file().expect("on disk").to_path_buf();
+        disk(&v)
+            .db
+            .execute_for_tests("DROP TABLE view;")
+            .expect("broken");
+        assert_eq!(v.entry(b"a/1.dcm"), None, "a lookup that failed");
+        assert!(v.disk_failed());
+        assert!(matches!(
+            v.take_troubles().0.as_slice(),
+            [ViewTrouble::Failed(_)]
+        ));
+        v.fall_back(view(&["", "a", "a/1.dcm"]).part(&[Vec::new()]));
+        assert!(!v.disk_failed() && v.file().is_none());
+        assert!(!file.exists(), "the failed file is deleted");
+        assert!(v.contains(b"a/1.dcm"));
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
     }
 
@@ -1269,7 +1421,7 @@ mod tests {
             row.mac[0] ^= 1;
             db.put(&row).expect("write");
         }
-        assert_eq!(v.files().count(), 0);
+        assert_eq!(v.files().count(), names.len(), "files of unknown state");
         let (kept, untold) = v.take_troubles();
         assert_eq!((kept.len(), untold), (MAX_KEPT_TROUBLES, 5));
     }
