@@ -1822,7 +1822,6 @@ impl Fleet {
         if let Some(line) = due {
             (self.log)(&line);
         }
-        let mut unwritten = None;
         for host in db.hosts()? {
             // A revoked host is not silent; its revocation is recorded on the console's
             // trail here too, should it never connect again (review r24).
@@ -1832,10 +1831,16 @@ impl Fleet {
                 continue;
             }
             // The store answers: what was raised while it did not write is written. A
-            // write it refuses stops neither the other hosts' check nor this one's: the
-            // error is returned once the check is done, as the loop says store errors.
+            // write it refuses stops neither the other hosts' check nor this one's, and
+            // is said, not returned: returned, one host's refused write was taken for a
+            // store outage, backing every host's silence check off to a minute and
+            // restarting their intervals (review rv33b-fleet). Tried again next check.
             if let Err(error) = self.write_waiting(db, &host) {
-                unwritten.get_or_insert(error);
+                (self.log)(&format!(
+                    "fleet: host {}: a refusal raised while the store did not write it is still not written ({}): tried again at the next check",
+                    host.name,
+                    self.store_refusal(&error)
+                ));
             }
             // An acknowledgement the trail does not record is raised here, also for a
             // host that reports nothing any more.
@@ -1865,7 +1870,7 @@ impl Fleet {
                 StateMove::Unchanged | StateMove::GaveUp => {}
             }
         }
-        unwritten.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Sets the state of `host` from a refused report: whether its alert is to be raised,

@@ -842,6 +842,27 @@ pub fn start(
 /// `watch`'s part of delivery: the syslog collector of `[forward]` while it guards,
 /// through the loop of `serve` (the console's delivery stays `serve`'s). `stop` is set
 /// once the guard stopped, then [`Running::deliver_last`] delivers its last records.
+/// The syslog collector of `[forward]` for a guard (`watch`, `serve`): a TLS file that
+/// cannot be read is said on stderr (`tell`) and the collector kept: the guard goes on,
+/// its deliveries fail and say so, and a destination failing longer than
+/// `FAILING_RECORDED_AFTER` is recorded on the trail; the file may be readable later (a
+/// mount up after boot). A `[forward]` that names no valid collector is refused (exit 2).
+pub fn guard_forward_target(
+    forward: &pacsguard_engine::ForwardConfig,
+    tell: Tell,
+) -> Result<Option<(Target, String)>> {
+    match forward.checked_target() {
+        Ok(target) => Ok(target),
+        Err(unreadable) => {
+            let target = forward.target().map_err(|e| anyhow!(e))?;
+            tell(&format!(
+                "warning: {unreadable}: the trail is not forwarded until it can be read; guarding goes on"
+            ));
+            Ok(target)
+        }
+    }
+}
+
 pub fn forward_while_watching(
     home: &Home,
     forward: Option<(Target, String)>,

@@ -805,10 +805,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let forward_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let forwarding = fleet::forward_while_watching(
                 &home,
-                pacsguard_engine::Config::load(&home.config_path())?
-                    .forward
-                    .target()
-                    .map_err(|e| anyhow::anyhow!(e))?,
+                fleet::guard_forward_target(
+                    &pacsguard_engine::Config::load(&home.config_path())?.forward,
+                    |text| crate::outlet::direct("pacsguard watch: ", text),
+                )?,
                 fleet::TrailNote {
                     inbox: session.inbox(),
                     actor: session.actor().clone(),

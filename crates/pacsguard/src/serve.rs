@@ -863,8 +863,9 @@ pub fn run(
                 })
             },
         },
-        // Checked when the configuration was loaded.
-        config.forward.target().map_err(|e| anyhow!(e))?,
+        crate::fleet::guard_forward_target(&config.forward, |text| {
+            crate::outlet::direct("pacsguard serve: ", text)
+        })?,
         session_actor.clone(),
         server_stop.clone(),
     )?;

@@ -300,3 +300,28 @@ fn a_collector_that_cuts_each_connection_short_still_gets_every_record() {
     );
     assert_ne!(serve.stop(), Some(2), "a clean stop");
 }
+
+/// Review rv33b-fleet: a `[forward]` CA that cannot be read (a mount not up yet at boot,
+/// a certificate being rotated) made `check`, `scan`, `watch` and every other command
+/// exit 2: forwarding that cannot work stopped the guard. Now every command runs, and the
+/// guard says at its start which file it cannot read, and guards.
+#[test]
+fn a_forward_file_that_cannot_be_read_stops_no_command_and_the_guard_says_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    append_config(
+        &env,
+        "[forward]\nto = \"tls://127.0.0.1:6514\"\nca = \"/nonexistent/siem-ca.pem\"\n",
+    );
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let watch = Serve::run(&env, &["watch"]);
+    assert!(
+        watch.stderr().contains("[forward] ca: ") && watch.stderr().contains("guarding goes on"),
+        "{}",
+        watch.stderr()
+    );
+    std::fs::write(env.path("study/while-watching.dcm"), b"x").expect("write");
+    wait_trail(&env, "while-watching.dcm");
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
+}

@@ -205,10 +205,22 @@ pub fn byte_order_proof(path: &Path, algorithm: HashAlgorithm, stored: &Digest) 
     let Some(pixels) = bytes.get(layout.pixels) else {
         return Proof::Unproven(Unproven::NotRead);
     };
-    let width = usize::from(layout.form.bits_allocated).div_ceil(8).max(2);
-    let mut hasher = algorithm.hasher();
-    hasher.update(&swapped(pixels, width));
-    if hasher.finalize() == *stored {
+    // The value's width, and 16-bit words: DCMTK writes Pixel Data as OW and swaps it
+    // in words whatever Bits Allocated says (review rv33b-watch: honest 32-bit RT Dose
+    // re-saves with `dcmconv +tb` alerted). Either must give the stored digest exactly,
+    // so accepting both weakens nothing.
+    let value_width = usize::from(layout.form.bits_allocated).div_ceil(8).max(2);
+    let widths: &[usize] = if value_width == 2 {
+        &[2]
+    } else {
+        &[value_width, 2]
+    };
+    let same = widths.iter().any(|&width| {
+        let mut hasher = algorithm.hasher();
+        hasher.update(&swapped(pixels, width));
+        hasher.finalize() == *stored
+    });
+    if same {
         Proof::Same
     } else {
         Proof::Differs { random: false }
