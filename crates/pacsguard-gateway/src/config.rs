@@ -573,7 +573,26 @@ impl Network {
         };
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Network { addr, prefix })
+        (prefix <= max).then(|| Network { addr, prefix }.unmapped())
+    }
+
+    /// An IPv4-mapped network (`::ffff:10.0.0.0/104`) as the IPv4 network it maps
+    /// (`10.0.0.0/8`): a peer is compared as IPv4 whatever the socket's family
+    /// ([`Network::contains`]), so a mapped network, the form a dual-stack listener's
+    /// records give a peer in, matched nothing and refused the very peer it named
+    /// (session 34). One wider than the mapped range (under /96) stays IPv6.
+    fn unmapped(self) -> Network {
+        const MAPPED_PREFIX: u8 = 96;
+        match self.addr {
+            IpAddr::V6(v6) if self.prefix >= MAPPED_PREFIX => match v6.to_ipv4_mapped() {
+                Some(v4) => Network {
+                    addr: IpAddr::V4(v4),
+                    prefix: self.prefix - MAPPED_PREFIX,
+                },
+                None => self,
+            },
+            _ => self,
+        }
     }
 
     /// Whether some address lies in both.
@@ -1971,6 +1990,29 @@ upstream = "10.2.0.5:2762"
         assert_eq!(
             GatewayConfig::parse(&at).expect_err("too large").field,
             "(file)"
+        );
+    }
+
+    /// Issue 16, session 34: a dual-stack listener (`[::]:11112`) records an IPv4 peer
+    /// by its mapped address (`[::ffff:127.0.0.1]`), and an allow-list written so
+    /// (`::ffff:127.0.0.0/104`) was taken and matched nothing: the peer is compared as
+    /// IPv4, the network stayed IPv6, and `echoscu` from 127.0.0.1 was refused ("address
+    /// not in the listener's allow-list"). A mapped network is the IPv4 network it maps.
+    #[test]
+    fn an_ipv4_mapped_network_is_the_ipv4_network_it_maps() {
+        let mapped = Network::parse("::ffff:127.0.0.0/104").expect("net");
+        for peer in ["127.0.0.1", "::ffff:127.0.0.1", "127.255.0.9"] {
+            assert!(mapped.contains(peer.parse().expect("ip")), "{peer}");
+        }
+        assert!(!mapped.contains("128.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            Network::parse("::ffff:10.1.2.3"),
+            Network::parse("10.1.2.3/32"),
+            "one mapped address"
+        );
+        assert!(
+            mapped.overlaps(&Network::parse("127.0.0.0/8").expect("net")),
+            "the same network"
         );
     }
 
