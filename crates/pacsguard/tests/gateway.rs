@@ -184,6 +184,12 @@ struct Gateway {
     /// Stderr after the listening addresses, when nobody reads it
     /// ([`Gateway::start_with_stderr_unread`]).
     _stderr_unread: Option<std::io::Lines<BufReader<std::process::ChildStderr>>>,
+    /// Its stdout's lines (its records), read as they come once a test waits for one
+    /// ([`Gateway::record_line`]), and the thread reading them.
+    records: Option<(
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 /// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
@@ -278,6 +284,7 @@ impl Gateway {
                 ports,
                 said,
                 _stderr_unread: Some(lines),
+                records: None,
             };
         }
         // Keep draining stderr so the gateway never blocks on it; what it says is kept.
@@ -294,6 +301,7 @@ impl Gateway {
             ports,
             said,
             _stderr_unread: None,
+            records: None,
         }
     }
 
@@ -324,6 +332,45 @@ impl Gateway {
         }
     }
 
+    /// Waits (up to 60 s) for a record (a line of stdout) containing `text`, and returns
+    /// it: what the gateway says it did, where a fixed sleep stood (a loaded machine
+    /// outlasted it). Stdout is read as it comes from the first call on; the lines
+    /// before are still in the pipe. [`Gateway::stop`] returns them all the same.
+    fn record_line(&mut self, text: &str) -> String {
+        let lines = match &self.records {
+            Some((lines, _)) => std::sync::Arc::clone(lines),
+            None => {
+                let out = self.child.stdout.take().expect("stdout not taken");
+                let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                let keep = std::sync::Arc::clone(&lines);
+                let reader = std::thread::spawn(move || {
+                    for line in BufReader::new(out).lines().map_while(Result::ok) {
+                        keep.lock().expect("lock").push(line);
+                    }
+                });
+                self.records = Some((std::sync::Arc::clone(&lines), reader));
+                lines
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = lines
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|l| l.contains(text))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no record with {text:?}: {:#?}",
+                lines.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("signal");
@@ -350,12 +397,21 @@ impl Gateway {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
         let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut out)
-            .expect("read stdout");
+        match self.records.take() {
+            // Read as they came ([`Gateway::record_line`]): all of them once it ended.
+            Some((lines, reader)) => {
+                reader.join().expect("the stdout reader");
+                out = lines.lock().expect("lock").join("\n");
+            }
+            None => {
+                self.child
+                    .stdout
+                    .take()
+                    .expect("stdout")
+                    .read_to_string(&mut out)
+                    .expect("read stdout");
+            }
+        }
         let status = self.child.wait().expect("exit");
         let events = out
             .lines()
@@ -7806,7 +7862,7 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
             &route("PACS", "CT1", ANY, upstream.port)
         )
     );
-    let gateway = Gateway::start(&env, &text);
+    let mut gateway = Gateway::start(&env, &text);
     let port = gateway.ports[0];
     let mut held = Vec::new();
     let mut admitted = |address: [u8; 4]| {
@@ -7827,8 +7883,9 @@ fn a_network_refused_for_want_of_a_place_gets_the_next_one() {
     assert_eq!(kind, 3, "every place taken: the third network is refused");
     // One of the first network's associations ends, and it asks again at once.
     released_and_closed(held.remove(0));
-    // The place is given back just after the close.
-    std::thread::sleep(Duration::from_millis(300));
+    // The place is given back before the association's end is recorded: waited for,
+    // where a fixed 300 ms stood.
+    gateway.record_line("ended: released after");
     let (_, kind, body) = request_from([127, 0, 0, 2], port);
     assert_eq!(
         (kind, body.get(1..4)),
@@ -7913,7 +7970,7 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
             &route("PACS", "CT1", ANY, upstream.port)
         )
     );
-    let gateway = Gateway::start(&env, &text);
+    let mut gateway = Gateway::start(&env, &text);
     let port = gateway.ports[0];
     let (host, modality) = ([127, 0, 0, 66], [127, 0, 0, 7]);
     let mut held = Vec::new();
@@ -7925,8 +7982,9 @@ fn a_peer_sharing_the_network_of_the_holder_of_every_place_gets_the_next_one() {
     let (_, kind, _) = request_from(modality, port);
     assert_eq!(kind, 3, "every place taken: the modality is refused");
     released_and_closed(held.remove(0));
-    // The place is given back just after the close.
-    std::thread::sleep(Duration::from_millis(300));
+    // The place is given back before the association's end is recorded: waited for,
+    // where a fixed 300 ms stood.
+    gateway.record_line("ended: released after");
     let (_, kind, body) = request_from(host, port);
     assert_eq!(
         (kind, body.get(1..4)),
@@ -7968,7 +8026,7 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
             &route("PACS", "CT1", ANY, upstream.port)
         )
     );
-    let gateway = Gateway::start(&env, &text);
+    let mut gateway = Gateway::start(&env, &text);
     let port = gateway.ports[0];
     let (host, modality) = ([127, 0, 0, 66], [127, 0, 0, 7]);
     let mut held = Vec::new();
@@ -7985,8 +8043,9 @@ fn an_attacker_rotating_addresses_does_not_take_the_place_owed_to_a_modality() {
         assert_eq!(kind, 3, "every place taken");
     }
     released_and_closed(held.remove(0));
-    // The place is given back just after the close.
-    std::thread::sleep(Duration::from_millis(300));
+    // The place is given back before the association's end is recorded: waited for,
+    // where a fixed 300 ms stood.
+    gateway.record_line("ended: released after");
     // Fresh addresses, then those refused after the modality.
     for last in (110..120u8).chain(100..110) {
         let (stream, kind, body) = request_from([127, 0, 0, last], port);
