@@ -7677,11 +7677,47 @@ fn ask_then_reset(port: u16, rq: &[u8]) {
     use std::io::Write as _;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.write_all(rq).expect("write");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_read(port, &stream);
     socket2::SockRef::from(&stream)
         .set_linger(Some(Duration::ZERO))
         .expect("linger");
     drop(stream);
+}
+
+/// Waits (up to 60 s) until the gateway listening on `port` has read all `client`
+/// sent: its side of the connection has nothing left in its receive queue
+/// (`/proc/net/tcp`'s rx_queue). A fixed 500 ms stood here, which a loaded machine
+/// outlasted: the reset came before the request was read, another path of the gateway.
+fn wait_read(port: u16, client: &TcpStream) {
+    let client_port = client.local_addr().expect("local address").port();
+    let port_of = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let unread = table.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, local, remote, _, queues, ..] = fields.as_slice() else {
+                return None;
+            };
+            (port_of(local) == Some(port) && port_of(remote) == Some(client_port))
+                .then(|| queues.split(':').nth(1))
+                .flatten()
+                .and_then(|q| u32::from_str_radix(q, 16).ok())
+        });
+        if unread == Some(0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway on {port} never read what {client_port} sent ({unread:?} bytes unread)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// [`verification_rq`] calling `called` (16 bytes at most).
@@ -7705,7 +7741,7 @@ fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
     let (_upstream, _fillers, unreachable) = an_upstream_that_never_answers_a_connect();
     let verification_refused =
         "sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]\ntransfer_syntaxes = [\"*\"]";
-    let gateway = Gateway::start(
+    let mut gateway = Gateway::start(
         &env,
         &format!(
             "[limits]\nartim_seconds = 2\n{}",
@@ -7744,8 +7780,15 @@ fn the_gateways_own_answers_at_admission_are_recorded_as_written_or_not() {
         .expect("A-RELEASE-RQ");
     assert_eq!(answer(&mut released).0, 6, "an A-RELEASE-RP");
     drop(released);
-    // The unreachable upstream's ARTIM timer (2 s) has passed by the stop.
-    std::thread::sleep(Duration::from_secs(3));
+    // The unreachable upstream's ARTIM timer (2 s) has passed by the stop: its record,
+    // and the two answered alone, waited for (a fixed 3 s stood here).
+    gateway.record_line(&format!(
+        "refused: upstream 127.0.0.1:{unreachable} unreachable"
+    ));
+    gateway.record_line("; A-ASSOCIATE-AC written to the peer; aborted: reading the peer failed: ");
+    gateway.record_line(
+        "; A-ASSOCIATE-AC written to the peer; released; A-RELEASE-RP written to the peer",
+    );
     let (_, events) = gateway.stop();
     let details = gateway_events(&events);
     let unreachable_said: Vec<&String> = details
