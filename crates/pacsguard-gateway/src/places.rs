@@ -831,9 +831,21 @@ impl Places {
             self.max_associations_per_network
                 .saturating_sub(held_by(of.network)),
         );
+        // The admission serves the networks' line before the peers' of a network: a
+        // peer of this one passes only the free places the networks ahead of its own
+        // leave, those held for networks refused before however long ago (within
+        // `limits.owed_place_held_seconds`), not only lately: counting only these, a
+        // modality was kept out by a place held for a network refused 200 s before while
+        // an idle association of its own network kept the place it could take (session 34).
+        let ahead = if peers.owed > 0 {
+            self.owed_to_networks_ahead(&t, &shares, of.network, now)
+        } else {
+            0
+        };
+        let free_to_peers = free_to_network.min(free.saturating_sub(ahead));
         let short = networks.owed + peers.owed > free
             || networks.owed_to_holders + peers.owed > free_to_holders
-            || peers.owed > free_to_network;
+            || peers.owed > free_to_peers;
         if !short {
             return None;
         }
@@ -843,10 +855,46 @@ impl Places {
             (None, Some((p, owed))) => (p.to_string(), owed),
             (None, None) => return None,
         };
+        let held = if ahead > 0 {
+            format!(
+                ", {ahead} held for networks refused before network {}",
+                of.network
+            )
+        } else {
+            String::new()
+        };
         Some(format!(
-            "{first}, refused within {within} s, is owed {owed} place(s): {} owed in all, {free} free",
+            "{first}, refused within {within} s, is owed {owed} place(s): {} owed in all, {free} free{held}",
             networks.owed + peers.owed
         ))
+    }
+
+    /// The places the admission holds, at `now`, for the networks ahead of `network` in
+    /// the networks' line (every other one owed, when `network` is owed none itself):
+    /// what a peer of `network` cannot take ([`Places::association_at`]'s line, one
+    /// pass over the networks remembered).
+    fn owed_to_networks_ahead(
+        &self,
+        t: &Table,
+        shares: &Shares,
+        network: IpAddr,
+        now: Instant,
+    ) -> usize {
+        let (remembered, held) = (self.fair_share_for, self.owed_place_held);
+        in_line(
+            &t.waiting,
+            network,
+            |n, w| {
+                if w.owed_at(now, remembered, held) {
+                    self.network_owed(t, shares, *n, w)
+                } else {
+                    0
+                }
+            },
+            |_| true,
+            self.max_associations,
+        )
+        .ahead
     }
 
     /// How long a sender refused counts as still asking ([`REFUSED_LATELY`]): never
@@ -2026,14 +2074,53 @@ mod tests {
         drop(capped);
     }
 
+    /// Issue 16, session 34: the admission serves the networks' line before a peer's
+    /// (places held for a network refused earlier, owed for as long as
+    /// `limits.owed_place_held_seconds`), while `wanted_at` counted only networks refused
+    /// within `REFUSED_LATELY`: a network refused once 200 s ago had the one free place
+    /// held for it, a modality of the idle association's own network was refused for it
+    /// at each try, and the idle association was never cut (one owed, one free) though
+    /// its place was the one the modality could take. What is held for the networks
+    /// ahead of the association's own is counted against what its peers are owed.
+    #[test]
+    fn a_peer_kept_out_by_places_held_for_networks_ahead_wants_an_idle_associations_place() {
+        let (places, at) = fair_places(2, 2, 2);
+        let (holder, modality, other) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.1.1"));
+        let mut held: Vec<Association> = (0..2)
+            .map(|_| places.association_at(holder, at(0)).expect("2: full"))
+            .collect();
+        assert!(places.association_at(other, at(0)).is_err(), "full");
+        held.truncate(1);
+        let idle = &held[0];
+        let refused = places.association_at(modality, at(200));
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|Full(why)| why.contains("owed to networks refused")),
+            "the free place is held for the network refused first: {:?}",
+            refused.err()
+        );
+        let wanted = places.wanted_at(idle, at(201));
+        assert!(
+            wanted
+                .as_deref()
+                .is_some_and(|w| w.starts_with("10.0.0.2, refused within")),
+            "the modality can have only the idle association's place: {wanted:?}"
+        );
+        drop(held);
+        assert!(
+            places.association_at(modality, at(202)).is_ok(),
+            "its place freed, the modality has one"
+        );
+    }
+
     /// Issue 16, session 34: `wanted_at` sums what other networks are owed and what the
     /// peers of the idle association's own network are owed, where the admission serves
     /// them in an order (the networks' line, then the peers' line within the network).
-    /// Summing cannot starve a peer: when the sum fits in the free places (no idle
-    /// association cut), a peer owed passes the networks' line (what networks ahead of
-    /// its own are owed is at most the networks' part of the sum, below the free places
-    /// by at least its own place) and its peers' line; so do the networks owed, in
-    /// either order.
+    /// Summing, with what is held for the networks ahead of the association's own
+    /// counted against its peers (see the test above), cannot starve a peer: when it
+    /// fits in the free places (no idle association cut), a peer owed passes the
+    /// networks' line and its peers' line; so do the networks owed, in either order.
     #[test]
     fn when_the_free_places_cover_what_networks_and_peers_are_owed_each_has_its_place() {
         for peer_first in [true, false] {
