@@ -186,11 +186,11 @@ struct Gateway {
     _stderr_unread: Option<std::io::Lines<BufReader<std::process::ChildStderr>>>,
     /// Its stdout's lines (its records), read as they come once a test waits for one
     /// ([`Gateway::record_line`]), and the thread reading them.
-    records: Option<(
-        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-        std::thread::JoinHandle<()>,
-    )>,
+    records: Option<(Lines, std::thread::JoinHandle<()>)>,
 }
+
+/// Lines a process printed, shared with the thread that reads them.
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Whether the gateway runs inside `pacsguard serve --gateway` (the variable
 /// `PACSGUARD_TEST_GATEWAY_FORM=serve`; `.ci/run` runs these tests in both forms) rather
