@@ -2050,7 +2050,7 @@ mod tests {
     /// in `wanted_at`.
     #[test]
     fn no_place_is_held_for_a_network_its_cap_keeps_from_taking_it() {
-        let (places, at) = fair_places(8, 8, 2);
+        let (places, at) = fair_places(8, 2, 2);
         let held: Vec<Association> = ["10.0.0.1", "10.0.1.1", "10.0.2.1", "10.0.9.1"]
             .iter()
             .flat_map(|a| [ip(a), ip(a)])
