@@ -352,6 +352,8 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
         .get_until(std::time::Instant::now() + budget)
         .expect_err("the report is refused while the move is pending");
     assert!(refused.to_string().contains("pending"), "{refused}");
+    // Counted: the console's silence check counts no host's silence over it.
+    assert_eq!(pool.move_refusals(), 1);
     // Waited for what the store says (the table partitioned), not for a time.
     let given_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
     while server
@@ -365,6 +367,8 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
     let mut db = pool
         .get_until(std::time::Instant::now() + budget)
         .expect("served once moved");
+    assert_eq!(pool.move_failures(), 0, "a move that succeeded ends the count");
+    assert_eq!(pool.move_refusals(), 1);
     for (host, read) in hosts.iter().zip(&before) {
         assert_eq!(&db.host_records(*host).expect("store"), read);
     }
