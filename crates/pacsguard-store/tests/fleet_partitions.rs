@@ -367,7 +367,11 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
     let mut db = pool
         .get_until(std::time::Instant::now() + budget)
         .expect("served once moved");
-    assert_eq!(pool.move_failures(), 0, "a move that succeeded ends the count");
+    assert_eq!(
+        pool.move_failures(),
+        0,
+        "a move that succeeded ends the count"
+    );
     assert_eq!(pool.move_refusals(), 1);
     for (host, read) in hosts.iter().zip(&before) {
         assert_eq!(&db.host_records(*host).expect("store"), read);
