@@ -35,7 +35,7 @@ use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
 use crate::freshness::{Growth, TrailGrowth};
 use crate::hold;
 use crate::silence;
-use crate::unwritten::{NotWritten, Unwritten};
+use crate::unwritten::{NotWritten, REFUSED_WRITE_SAID_EVERY, RefusedSay, Unwritten};
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -1244,14 +1244,8 @@ impl Fleet {
             "the console could not record this report on its audit trail now: try again later"
                 .to_string()
         })?;
-        let noted = db
-            .note_profile(
-                host.id,
-                claim.generation,
-                &claim.digest,
-                claim.created,
-                now(),
-            )
+        let noted = self
+            .note_profile(db, host, claim)
             .map_err(|e| self.store_refusal(&e))?;
         match (noted.approved_at, noted.superseded) {
             (Some(_), None) => match self.proven_approval(db, host, claim) {
@@ -1264,45 +1258,111 @@ impl Fleet {
                 None => Ok(None),
             },
             _ => {
-                // A generation approved once that the host goes back to after reporting
-                // another of the same or a later generation (its store restored from a
-                // copy, or deleted and made again): root on the host rewinding its own
-                // history. Not signed again, raised when the host goes back (review s18).
-                let rollback = noted.superseded.filter(|_| noted.switched);
-                // Going back to a profile made on the host and never approved, from
-                // another (its store of then put back): raised when it goes back, not
-                // only when first named, long ago (review s18-r13).
-                let back_to_unapproved = noted.returned && noted.approved_at.is_none();
-                if noted.new || rollback.is_some() || back_to_unapproved {
-                    let detail = match rollback {
-                        None if back_to_unapproved => format!(
-                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console, and the host went back to it after reporting another profile: its store was restored or replaced on the host: investigate the host",
-                            claim.generation,
-                            claim.created,
-                            &claim.digest[..16]
-                        ),
-                        Some(newer) => format!(
-                            "profile generation {} (signed on the host at {}, {}) was approved on this console, but the host went back to it after reporting generation {newer}: its store was restored or replaced on the host; the approval is not in effect: investigate the host",
-                            claim.generation,
-                            claim.created,
-                            &claim.digest[..16]
-                        ),
-                        None => format!(
-                            "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
-                            claim.generation,
-                            claim.created,
-                            &claim.digest[..16]
-                        ),
-                    };
-                    // Past the quota the claim is still noted (the Hosts page shows the
-                    // host's highest generation unapproved) and `host-quota-exceeded`
-                    // was raised once; only this alert is not raised.
-                    self.raise_charged(db, host, FindingKind::HostProfileUnapproved, detail)
-                        .map_err(|e| self.store_refusal(&e))?;
-                }
+                self.raise_profile(db, host, claim, &noted)
+                    .map_err(|e| self.store_refusal(&e))?;
                 Ok(None)
             }
         }
+    }
+
+    /// Notes `claim` of `host` in the store. A noting whose outcome is unknown (a
+    /// COMMIT sent and never answered) is remembered: the store may hold the claim, and
+    /// the host's next report would find it known and its alert never raised (review of
+    /// session 33). The claim noted after one unconfirmed is taken as news (`new`).
+    fn note_profile(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Result<pacsguard_store::ProfileNoted, StoreError> {
+        match db.note_profile(
+            host.id,
+            claim.generation,
+            &claim.digest,
+            claim.created,
+            now(),
+        ) {
+            Ok(mut noted) => {
+                if self.lock_unwritten().profile_noted(host.id, claim) {
+                    noted.new = true;
+                }
+                Ok(noted)
+            }
+            Err(error) => {
+                if error.outcome_unknown() {
+                    (self.log)(&format!(
+                        "fleet: host {}: the store did not confirm that its profile generation {} was noted ({error}): it is judged again once the store answers",
+                        host.name, claim.generation
+                    ));
+                    self.lock_unwritten().profile_unconfirmed(host.id, claim);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Notes again, once the store answers, a claim whose noting it did not confirm, and
+    /// raises what the claim calls for (an approved one is signed at the host's next
+    /// report, as ever).
+    fn note_claim(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Result<(), StoreError> {
+        let noted = self.note_profile(db, host, claim)?;
+        if noted.approved_at.is_some() && noted.superseded.is_none() {
+            return Ok(());
+        }
+        self.raise_profile(db, host, claim, &noted)
+    }
+
+    /// Raises what a profile `claim` of `host` not approved in effect calls for, as
+    /// `noted`: made on the host and new, gone back to after another, or gone back to an
+    /// approved one superseded since.
+    fn raise_profile(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        claim: &ProfileClaim,
+        noted: &pacsguard_store::ProfileNoted,
+    ) -> Result<(), StoreError> {
+        // A generation approved once that the host goes back to after reporting
+        // another of the same or a later generation (its store restored from a
+        // copy, or deleted and made again): root on the host rewinding its own
+        // history. Not signed again, raised when the host goes back (review s18).
+        let rollback = noted.superseded.filter(|_| noted.switched || noted.new);
+        // Going back to a profile made on the host and never approved, from
+        // another (its store of then put back): raised when it goes back, not
+        // only when first named, long ago (review s18-r13).
+        let back_to_unapproved = noted.returned && noted.approved_at.is_none();
+        if !(noted.new || rollback.is_some() || back_to_unapproved) {
+            return Ok(());
+        }
+        let detail = match rollback {
+            None if back_to_unapproved => format!(
+                "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console, and the host went back to it after reporting another profile: its store was restored or replaced on the host: investigate the host",
+                claim.generation,
+                claim.created,
+                &claim.digest[..16]
+            ),
+            Some(newer) => format!(
+                "profile generation {} (signed on the host at {}, {}) was approved on this console, but the host went back to it after reporting generation {newer}: its store was restored or replaced on the host; the approval is not in effect: investigate the host",
+                claim.generation,
+                claim.created,
+                &claim.digest[..16]
+            ),
+            None => format!(
+                "profile generation {} (signed on the host at {}, {}) was made on the host and is not approved on this console: review it on the Hosts page and approve it there, or investigate the host",
+                claim.generation,
+                claim.created,
+                &claim.digest[..16]
+            ),
+        };
+        // Past the quota the claim is still noted (the Hosts page shows the
+        // host's highest generation unapproved) and `host-quota-exceeded`
+        // was raised once; only this alert is not raised.
+        self.raise_charged(db, host, FindingKind::HostProfileUnapproved, detail)
     }
 
     /// The time this console's trail records for the approval of `claim` the store holds
@@ -1827,25 +1887,19 @@ impl Fleet {
             // trail here too, should it never connect again (review r24).
             if let Some(at) = host.revoked {
                 self.record_revocation(&host, at);
-                self.lock_unwritten().forget(host.id);
+                self.lock_unwritten().forget_host(host.id);
                 continue;
             }
-            // The store answers: what was raised while it did not write is written. A
-            // write it refuses stops neither the other hosts' check nor this one's, and
-            // is said, not returned: returned, one host's refused write was taken for a
-            // store outage, backing every host's silence check off to a minute and
-            // restarting their intervals (review rv33b-fleet). Tried again next check.
-            if let Err(error) = self.write_waiting(db, &host) {
-                (self.log)(&format!(
-                    "fleet: host {}: a refusal raised while the store did not write it is still not written ({}): tried again at the next check",
-                    host.name,
-                    self.store_refusal(&error)
-                ));
-            }
+            // The store answers: what was raised while it did not write is written.
+            self.write_waiting_said(db, &host);
             // An acknowledgement the trail does not record is raised here, also for a
             // host that reports nothing any more.
             let _ = self.acknowledged(&host);
             if silence_found(&host, now, reachable_since, self.first_report_within).is_none() {
+                // Silent as the store holds it (a write of unknown outcome that landed),
+                // or heard since: a silence raised while its write was unconfirmed is
+                // settled either way.
+                self.lock_unwritten().silence_settled(host.id);
                 continue;
             }
             // Judged again from the host as read at the write: a report that verified
@@ -1858,13 +1912,20 @@ impl Fleet {
             // Given up (MAX_STATE_TRIES): other requests kept moving the state, so the
             // host was heard or refused meanwhile; said on the log by `move_state`.
             match moved {
+                // Not raised again if it was while its write's outcome was unknown (the
+                // write did not land then; it does now).
                 StateMove::Moved { detail, .. } => {
-                    self.raise(&host, FindingKind::HostSilent, detail);
+                    if !self.lock_unwritten().silence_settled(host.id) {
+                        self.raise(&host, FindingKind::HostSilent, detail);
+                    }
                 }
                 // The connection is given up: the check stops here, and the loop says
-                // the error and tries again.
+                // the error and tries again. Raised once however many checks find the
+                // store without an answer: one silence, one alert (review of session 33).
                 StateMove::Unconfirmed { detail, error, .. } => {
-                    self.raise(&host, FindingKind::HostSilent, detail);
+                    if self.lock_unwritten().silence_unconfirmed(host.id) {
+                        self.raise(&host, FindingKind::HostSilent, detail);
+                    }
                     return Err(error);
                 }
                 StateMove::Unchanged | StateMove::GaveUp => {}
@@ -2009,7 +2070,9 @@ impl Fleet {
 
     /// Writes a refusal of `host` to `state` raised while the store did not write it
     /// (judged by `judge`): once the store holds it (written now, or found held), it no
-    /// longer waits; else it waits for the next try. Never raised: it was.
+    /// longer waits; else it waits for the next try. Never raised: it was. Whether it
+    /// was written now (so the contact of a batch just accepted ends it, see
+    /// [`Fleet::note_heard`]).
     fn write_raised(
         &self,
         db: &mut dyn FleetStore,
@@ -2025,27 +2088,78 @@ impl Fleet {
                     host.name
                 ));
                 self.lock_unwritten().written(host.id, state, detail);
+                Ok(true)
             }
             StateMove::Unchanged => {
                 self.lock_unwritten().written(host.id, state, detail);
+                Ok(false)
             }
             // The store may hold it, or not: tried again at the next chance (said by
             // `move_state`).
-            StateMove::Unconfirmed { .. } | StateMove::GaveUp => {}
+            StateMove::Unconfirmed { .. } | StateMove::GaveUp => Ok(false),
         }
-        Ok(false)
     }
 
     /// Writes the refusals of `host` raised while the store did not write them, now
     /// that it answers: the host's state shows what was raised without waiting for the
     /// refusal to come again (a copy that forked once may never report again), and the
     /// memory does not outlive the outage (review of session 33).
-    fn write_waiting(&self, db: &mut dyn FleetStore, host: &HostRow) -> Result<(), StoreError> {
+    /// Returns the refused states written now, oldest first. The profiles claimed whose
+    /// noting the store did not confirm are noted again and judged (review of session
+    /// 33: their `host-profile-unapproved` was lost when the store held the claim).
+    fn write_waiting(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+    ) -> Result<Vec<String>, StoreError> {
         let waiting = self.lock_unwritten().waiting(host.id);
+        let mut written = Vec::new();
         for raised in waiting {
-            self.refuse_state(db, host, &raised.state, &raised.words, true)?;
+            if self.refuse_state(db, host, &raised.state, &raised.words, true)? {
+                written.push(raised.state);
+            }
         }
-        Ok(())
+        let claims = self.lock_unwritten().profiles(host.id);
+        for claim in claims {
+            self.note_claim(db, host, &claim)?;
+        }
+        Ok(written)
+    }
+
+    /// [`Fleet::write_waiting`] from the silence check: a write the store refuses stops
+    /// neither the other hosts' check nor this one's, and is said, not returned:
+    /// returned, one host's refused write was taken for a store outage, backing every
+    /// host's silence check off to a minute and restarting their intervals (review
+    /// rv33b-fleet). Tried again at each check, said once per change of the store's
+    /// answer, again every [`REFUSED_WRITE_SAID_EVERY`], and once more when it clears:
+    /// said at each check it wrote a line a second per host (review of session 33).
+    fn write_waiting_said(&self, db: &mut dyn FleetStore, host: &HostRow) {
+        let name = &host.name;
+        let error = match self.write_waiting(db, host) {
+            Ok(_) => {
+                if self.lock_unwritten().write_cleared(host.id) {
+                    (self.log)(&format!(
+                        "fleet: host {name}: what was raised while the store did not write it is written now: the store takes its writes again"
+                    ));
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        let answer = error.to_string();
+        let say = self
+            .lock_unwritten()
+            .write_refused(host.id, &answer, std::time::Instant::now());
+        let every = REFUSED_WRITE_SAID_EVERY.as_secs();
+        match say {
+            RefusedSay::New => (self.log)(&format!(
+                "fleet: host {name}: what was raised while the store did not write it is still not written ({answer}): tried again at every check, said again every {every} s while the store answers so (REFUSED_WRITE_SAID_EVERY)"
+            )),
+            RefusedSay::Again { unsaid } => (self.log)(&format!(
+                "fleet: host {name}: what was raised while the store did not write it is still not written ({answer}): {unsaid} tries refused so in the last {every} s"
+            )),
+            RefusedSay::Quiet => {}
+        }
     }
 
     fn lock_unwritten(&self) -> std::sync::MutexGuard<'_, Unwritten> {
@@ -2111,17 +2225,25 @@ impl Fleet {
     ) -> Result<(), StoreError> {
         let now = now();
         // What was raised while the store did not write it is written first: a fork
-        // stands, and this batch must not end it unseen.
-        self.write_waiting(db, host)?;
+        // stands, and this batch must not end it unseen. A refusal that does not stand
+        // (a quota, a new key, a revocation undone), raised before this batch and
+        // written only now, is ended by the batch like the state it was judged from:
+        // left, the host showed a refusal over by then until its next batch (review of
+        // session 33).
+        let written_now = self.write_waiting(db, host)?;
+        // A silence raised while its write's outcome was unknown ends here too.
+        let silence_raised = self.lock_unwritten().silence_settled(host.id);
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {
             // A standing refusal (a fork, a copy beside it) is not ended by the host's
             // records: a copy still running would flap it back at each batch (review
             // r29-fleet2).
-            let next = match judged_from {
-                Some(seen) if seen == current.state && !silence::is_standing(seen) => {
-                    "ok".to_string()
-                }
-                _ => silence::heard_again(&current.state),
+            let refused = silence::heard_again(&current.state);
+            let ended = judged_from
+                .is_some_and(|seen| seen == current.state || written_now.contains(&refused));
+            let next = if ended && !silence::is_standing(&current.state) {
+                "ok".to_string()
+            } else {
+                refused
             };
             if next == current.state {
                 return None;
@@ -2140,12 +2262,14 @@ impl Fleet {
         {
             self.lock_unwritten().forget(host.id);
         }
-        let (before, unconfirmed) = match moved {
-            StateMove::Moved { before, .. } => (before, None),
-            StateMove::Unconfirmed { before, error, .. } => (before, Some(error)),
-            StateMove::Unchanged | StateMove::GaveUp => return Ok(()),
+        let (was_silent, unconfirmed) = match moved {
+            StateMove::Moved { before, .. } => (silence::is_silent(&before.state), None),
+            StateMove::Unconfirmed { before, error, .. } => {
+                (silence::is_silent(&before.state), Some(error))
+            }
+            StateMove::Unchanged | StateMove::GaveUp => (false, None),
         };
-        if silence::is_silent(&before.state) {
+        if was_silent || silence_raised {
             let unheard = match last_heard(host, now, self.first_report_within) {
                 silence::LastHeard::Report { ago, interval } => {
                     format!("after {ago} s without one (it promised one every {interval} s)")
@@ -2610,11 +2734,22 @@ fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + 
     let mut reachable_since = now();
     let mut exhausted_said = 0u64;
     let mut pool_said_at: Option<std::time::Instant> = None;
+    let mut move_refusals = fleet.pool.move_refusals();
     while !stop.load(Ordering::Relaxed) {
-        let checked = fleet
-            .pool
-            .get()
-            .and_then(|mut db| fleet.check_silence(&mut *db, reachable_since));
+        let checked = fleet.pool.get().and_then(|mut db| {
+            // Reports refused while the move of a version before's records was pending
+            // (`StoreError::PostgresMovePending`; it may have run on this very
+            // connection as it was opened): the console did not hear those hosts, so
+            // their silence is counted from the last such refusal at the earliest, as
+            // after an outage (review of session 33: on a large table hosts were
+            // raised silent during the move).
+            let refused = fleet.pool.move_refusals();
+            if refused != move_refusals {
+                move_refusals = refused;
+                reachable_since = now();
+            }
+            fleet.check_silence(&mut *db, reachable_since)
+        });
         let wait = match checked {
             Ok(()) => {
                 if backoff.succeeded() {
@@ -2877,6 +3012,10 @@ fn connection(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "console_unconfirmed.rs"]
+mod unconfirmed;
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,8 @@ pub mod host;
 pub mod pin;
 pub mod resolve;
 pub mod silence;
+#[cfg(test)]
+mod unanswered;
 pub mod unwritten;
 pub mod wire;
 pub mod witness;

@@ -12,9 +12,11 @@
 //! where only that made it news): it is raised exactly once whatever the store answers,
 //! and written, not raised again, when the store takes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use crate::acknowledge::Point;
+use crate::approval::ProfileClaim;
 
 /// The most hosts with refusals raised and not written that the console remembers.
 /// Hosts are enrolled, but a store down for long may leave many: past this the memory
@@ -64,10 +66,49 @@ pub struct Raised {
     pub words: String,
 }
 
-/// The refusals raised and not written, per host (see the module).
+/// How often a waiting write the store keeps refusing is said again on the log after
+/// the first time (and after each change of the store's answer): the silence check
+/// tries it every second, and said at each try it wrote a line a second per host
+/// (review of session 33).
+pub const REFUSED_WRITE_SAID_EVERY: Duration = Duration::from_secs(300);
+
+/// The refusals raised and not written, per host (see the module); the silences raised
+/// and not confirmed written; the profiles claimed whose noting the store did not
+/// confirm.
 #[derive(Debug, Default)]
 pub struct Unwritten {
     hosts: HashMap<i64, Vec<Waiting>>,
+    /// Hosts whose `host-silent` was raised while the store gave no answer to the write
+    /// of their silence: a silence is one alert, however many checks try to write it
+    /// while the outcome is unknown (review of session 33).
+    silences: HashSet<i64>,
+    /// Profile claims whose noting the store did not confirm (a COMMIT with no answer):
+    /// the store may hold the claim as noted, so the host's next report finds it known
+    /// and its `host-profile-unapproved` would never be raised (review of session 33).
+    profiles: HashMap<i64, Vec<ProfileClaim>>,
+    /// Per host, the waiting write the store refused as last said on the log.
+    refused: HashMap<i64, RefusedSaid>,
+}
+
+/// A waiting write the store refuses, as said on the log: the store's answer and when
+/// it was said, and how many refusals since were not said.
+#[derive(Debug)]
+struct RefusedSaid {
+    answer: String,
+    said_at: Instant,
+    unsaid: u64,
+}
+
+/// What to say of a waiting write the store refused ([`Unwritten::write_refused`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefusedSay {
+    /// The first refusal, or the store's answer changed: say it.
+    New,
+    /// The same answer for [`REFUSED_WRITE_SAID_EVERY`]: say it again, with how many
+    /// refusals were not said since.
+    Again { unsaid: u64 },
+    /// Said already within the interval: counted only.
+    Quiet,
 }
 
 impl Unwritten {
@@ -144,6 +185,104 @@ impl Unwritten {
     /// raised and not written are over.
     pub fn forget(&mut self, host: i64) {
         self.hosts.remove(&host);
+    }
+
+    /// The host is gone from the console's watch (revoked): nothing of it waits.
+    pub fn forget_host(&mut self, host: i64) {
+        self.hosts.remove(&host);
+        self.silences.remove(&host);
+        self.profiles.remove(&host);
+    }
+
+    /// `host`'s silence was raised and the store gave no answer to its write: whether
+    /// it is news (raise it) or raised already while the outcome is unknown.
+    pub fn silence_unconfirmed(&mut self, host: i64) -> bool {
+        if self.silences.len() >= MAX_UNWRITTEN_HOSTS && !self.silences.contains(&host) {
+            // Emptied rather than grown: a silence is then raised at most once more.
+            self.silences.clear();
+        }
+        self.silences.insert(host)
+    }
+
+    /// `host`'s silence is written (or found written, or over: the host heard): whether
+    /// it was raised already while its write was unconfirmed (then not again).
+    pub fn silence_settled(&mut self, host: i64) -> bool {
+        self.silences.remove(&host)
+    }
+
+    /// A profile `claim` of `host` whose noting the store did not confirm: judged again
+    /// when the store answers ([`Unwritten::profile_noted`], [`Unwritten::profiles`]).
+    pub fn profile_unconfirmed(&mut self, host: i64, claim: &ProfileClaim) {
+        if self.profiles.len() >= MAX_UNWRITTEN_HOSTS && !self.profiles.contains_key(&host) {
+            self.profiles.clear();
+        }
+        let waiting = self.profiles.entry(host).or_default();
+        if !waiting.contains(claim) {
+            // One per generation and digest; a host names one profile at a time, so a
+            // few at most: bounded all the same.
+            if waiting.len() >= MAX_UNWRITTEN_PER_HOST {
+                waiting.remove(0);
+            }
+            waiting.push(claim.clone());
+        }
+    }
+
+    /// The store noted `claim` of `host` (answered): whether its noting was unconfirmed
+    /// before (so the store may have held it already, and "known" is no proof that
+    /// its alert was judged). It no longer waits.
+    pub fn profile_noted(&mut self, host: i64, claim: &ProfileClaim) -> bool {
+        let Some(waiting) = self.profiles.get_mut(&host) else {
+            return false;
+        };
+        let before = waiting.len();
+        waiting.retain(|c| c != claim);
+        let was = waiting.len() < before;
+        if waiting.is_empty() {
+            self.profiles.remove(&host);
+        }
+        was
+    }
+
+    /// The profile claims of `host` whose noting the store did not confirm.
+    pub fn profiles(&self, host: i64) -> Vec<ProfileClaim> {
+        self.profiles.get(&host).cloned().unwrap_or_default()
+    }
+
+    /// A waiting write of `host` the store refused with `answer` at `now`: whether to
+    /// say it (once per change of answer, then every [`REFUSED_WRITE_SAID_EVERY`]).
+    pub fn write_refused(&mut self, host: i64, answer: &str, now: Instant) -> RefusedSay {
+        if self.refused.len() >= MAX_UNWRITTEN_HOSTS && !self.refused.contains_key(&host) {
+            self.refused.clear();
+        }
+        match self.refused.get_mut(&host) {
+            Some(said) if said.answer == answer => {
+                if now.saturating_duration_since(said.said_at) >= REFUSED_WRITE_SAID_EVERY {
+                    let unsaid = std::mem::take(&mut said.unsaid);
+                    said.said_at = now;
+                    RefusedSay::Again { unsaid }
+                } else {
+                    said.unsaid = said.unsaid.saturating_add(1);
+                    RefusedSay::Quiet
+                }
+            }
+            _ => {
+                self.refused.insert(
+                    host,
+                    RefusedSaid {
+                        answer: answer.to_string(),
+                        said_at: now,
+                        unsaid: 0,
+                    },
+                );
+                RefusedSay::New
+            }
+        }
+    }
+
+    /// `host`'s waiting writes went through (or none waits): whether a refusal of them
+    /// was said, so that its end is said too.
+    pub fn write_cleared(&mut self, host: i64) -> bool {
+        self.refused.remove(&host).is_some()
     }
 }
 
@@ -299,5 +438,63 @@ mod tests {
             unwritten.not_written(1, "fork", &past, true).0,
             NotWritten::Raise
         );
+    }
+    /// REFUSED_WRITE_SAID_EVERY: a waiting write refused at every check is said once,
+    /// counted while the interval runs, said again with the count once it passed, said
+    /// anew when the store's answer changes, and its end said once.
+    #[test]
+    fn a_refused_waiting_write_is_said_once_per_change_and_interval() {
+        let mut unwritten = Unwritten::default();
+        let start = Instant::now();
+        assert_eq!(unwritten.write_refused(1, "locked", start), RefusedSay::New);
+        for _ in 0..3 {
+            assert_eq!(
+                unwritten.write_refused(1, "locked", start),
+                RefusedSay::Quiet
+            );
+        }
+        assert_eq!(unwritten.write_refused(2, "locked", start), RefusedSay::New);
+        let later = start + REFUSED_WRITE_SAID_EVERY;
+        assert_eq!(
+            unwritten.write_refused(1, "locked", later),
+            RefusedSay::Again { unsaid: 3 }
+        );
+        assert_eq!(
+            unwritten.write_refused(1, "locked", later),
+            RefusedSay::Quiet
+        );
+        assert_eq!(
+            unwritten.write_refused(1, "read-only", later),
+            RefusedSay::New
+        );
+        assert!(unwritten.write_cleared(1));
+        assert!(!unwritten.write_cleared(1), "its end said once");
+        assert_eq!(
+            unwritten.write_refused(1, "read-only", later),
+            RefusedSay::New
+        );
+    }
+
+    /// A silence raised while its write was unconfirmed is one alert until settled; a
+    /// profile claim whose noting was unconfirmed is news once noted.
+    #[test]
+    fn unconfirmed_silences_and_profile_claims_are_remembered_until_settled() {
+        let mut unwritten = Unwritten::default();
+        assert!(unwritten.silence_unconfirmed(1));
+        assert!(!unwritten.silence_unconfirmed(1));
+        assert!(unwritten.silence_settled(1));
+        assert!(!unwritten.silence_settled(1));
+        let claim = ProfileClaim {
+            generation: 3,
+            created: 0,
+            digest: "cd".repeat(32),
+        };
+        assert!(!unwritten.profile_noted(1, &claim));
+        unwritten.profile_unconfirmed(1, &claim);
+        unwritten.profile_unconfirmed(1, &claim);
+        assert_eq!(unwritten.profiles(1), vec![claim.clone()]);
+        assert!(unwritten.profile_noted(1, &claim));
+        assert!(!unwritten.profile_noted(1, &claim));
+        assert!(unwritten.profiles(1).is_empty());
     }
 }

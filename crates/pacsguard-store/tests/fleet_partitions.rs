@@ -352,6 +352,8 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
         .get_until(std::time::Instant::now() + budget)
         .expect_err("the report is refused while the move is pending");
     assert!(refused.to_string().contains("pending"), "{refused}");
+    // Counted: the console's silence check counts no host's silence over it.
+    assert_eq!(pool.move_refusals(), 1);
     // Waited for what the store says (the table partitioned), not for a time.
     let given_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
     while server
@@ -365,6 +367,12 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
     let mut db = pool
         .get_until(std::time::Instant::now() + budget)
         .expect("served once moved");
+    assert_eq!(
+        pool.move_failures(),
+        0,
+        "a move that succeeded ends the count"
+    );
+    assert_eq!(pool.move_refusals(), 1);
     for (host, read) in hosts.iter().zip(&before) {
         assert_eq!(&db.host_records(*host).expect("store"), read);
     }
@@ -458,6 +466,33 @@ fn the_report_paths_read_of_a_hosts_newest_records_reads_their_months_only() {
     assert_eq!(
         db.host_records_between(host, 2, 12).expect("store").len(),
         10
+    );
+}
+
+/// Review of session 33: a read from before a host's receipt floor (the floor moved up
+/// a day after the host's first batch) read every month of the table. Now it is bounded
+/// by the host's first receipt: months before it are not read.
+#[test]
+fn a_read_from_before_the_floor_reads_the_months_since_the_hosts_first_receipt_only() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(explained(&server));
+    let mut db = open(&at);
+    let older = enrol(db.as_mut(), "ol-7");
+    store(db.as_mut(), older, "ol-7", 0, 3, OCT_FIFTH);
+    let host = enrol(db.as_mut(), "fr-7");
+    store(db.as_mut(), host, "fr-7", 0, 3, DEC_FIRST);
+    store(db.as_mut(), host, "fr-7", 3, 6, JAN_MID);
+    let seen = server.log().len();
+    assert_eq!(
+        db.host_records_between(host, 1, 6).expect("store"),
+        (1..6).map(|s| (s, line("fr-7", s))).collect::<Vec<_>>()
+    );
+    let log = server.log();
+    let plans = &log[seen..];
+    assert!(plans.contains("fleet_records_2027m01"), "{plans}");
+    assert!(
+        !plans.contains("fleet_records_2026m10"),
+        "a month before the host's first receipt read: {plans}"
     );
 }
 

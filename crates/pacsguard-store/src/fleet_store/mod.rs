@@ -34,7 +34,10 @@ pub use self::partitions::{
     DEFAULT_PARTITION, PARTITION_MONTHS_AHEAD, PG_MIGRATION_DEADLINE, PG_MONTH_RETRY_AFTER,
     PG_MOVE_CLIENT_CHECK, RECEIPT_FLOOR_STEP,
 };
-pub use self::pool::{FleetPool, PG_MOVE_RETRY_AFTER, PG_POOL_SIZE, PG_POOL_WAIT, Pooled};
+pub use self::pool::{
+    FleetPool, PG_MOVE_FAILURES_LOUD, PG_MOVE_RETRY_AFTER, PG_MOVE_RETRY_AFTER_LONG, PG_POOL_SIZE,
+    PG_POOL_WAIT, Pooled,
+};
 pub use self::postgres::PgFleet;
 
 /// A setting of the whole fleet, held in its store: its value, who set it, why, when.

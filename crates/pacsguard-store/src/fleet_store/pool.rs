@@ -27,6 +27,17 @@ pub const PG_POOL_WAIT: Duration = Duration::from_secs(10);
 /// way) is not run again at every host's report.
 pub const PG_MOVE_RETRY_AFTER: Duration = Duration::from_secs(300);
 
+/// How many moves in a row may fail before the console says loudly that the move
+/// fails for good (a table in its way, a permission missing: an administrator must
+/// act) and tries it again only every [`PG_MOVE_RETRY_AFTER_LONG`]: retried every
+/// [`PG_MOVE_RETRY_AFTER`] for ever, the same warning came every five minutes and
+/// looked like a passing outage (review of session 33).
+pub const PG_MOVE_FAILURES_LOUD: u32 = 3;
+
+/// How long after a failed move the pool starts another once
+/// [`PG_MOVE_FAILURES_LOUD`] failed in a row.
+pub const PG_MOVE_RETRY_AFTER_LONG: Duration = Duration::from_secs(3600);
+
 #[derive(Default)]
 struct State {
     idle: Vec<Box<dyn FleetStore>>,
@@ -38,6 +49,11 @@ struct State {
     moving: bool,
     /// When a move that failed may be tried again.
     move_not_before: Option<Instant>,
+    /// Moves that failed in a row.
+    move_failures: u32,
+    /// Requests refused because the move was pending: the hosts the console itself
+    /// did not hear (see [`FleetPool::move_refusals`]).
+    move_refusals: u64,
 }
 
 /// The pool. Shared (`Arc`) by everything of one console that uses the store.
@@ -130,6 +146,7 @@ impl FleetPool {
                         self.state().out -= 1;
                         self.given_back.notify_one();
                         if matches!(e, StoreError::PostgresMovePending { .. }) {
+                            self.state().move_refusals += 1;
                             self.start_move();
                         }
                         Err(e)
@@ -173,23 +190,40 @@ impl FleetPool {
             .name("pacsguard-fleet-move".to_string())
             .spawn(move || {
                 let failed = pool.at.open_by(None).err();
-                let mut state = pool.state();
-                state.moving = false;
-                state.move_not_before = failed
-                    .as_ref()
-                    .map(|_| Instant::now() + PG_MOVE_RETRY_AFTER);
-                drop(state);
-                if let Some(e) = failed {
-                    say_move_failed(&e);
-                }
+                pool.move_ended(failed.as_ref().map(|e| e as &dyn std::fmt::Display));
             });
         if let Err(e) = spawned {
-            let mut state = self.state();
-            state.moving = false;
-            state.move_not_before = Some(Instant::now() + PG_MOVE_RETRY_AFTER);
-            drop(state);
-            say_move_failed(&e);
+            self.move_ended(Some(&e));
         }
+    }
+
+    /// The move task ended, `failed` or not: when to try again, said on stderr.
+    fn move_ended(&self, failed: Option<&dyn std::fmt::Display>) {
+        let mut state = self.state();
+        state.moving = false;
+        let Some(e) = failed else {
+            state.move_failures = 0;
+            state.move_not_before = None;
+            return;
+        };
+        state.move_failures = state.move_failures.saturating_add(1);
+        let failures = state.move_failures;
+        let after = move_retry_after(failures);
+        state.move_not_before = Some(Instant::now() + after);
+        drop(state);
+        say_move_failed(e, failures, after);
+    }
+
+    /// How many requests were refused because the move of a version before's records
+    /// was pending, since the pool was made: the console's silence check counts no
+    /// host's silence over a time it refused to hear them.
+    pub fn move_refusals(&self) -> u64 {
+        self.state().move_refusals
+    }
+
+    /// How many moves failed in a row (0 once one succeeded).
+    pub fn move_failures(&self) -> u32 {
+        self.state().move_failures
     }
 
     /// How many requests found every connection in use for [`PG_POOL_WAIT`].
@@ -253,11 +287,49 @@ impl Drop for Pooled {
 
 /// Says why the move task did not move the records (not eprintln!: a closed stderr must
 /// not panic the console).
-fn say_move_failed(e: &dyn std::fmt::Display) {
+/// Said loudly once [`PG_MOVE_FAILURES_LOUD`] failed in a row (and at each failure
+/// after, an hour apart).
+fn say_move_failed(e: &dyn std::fmt::Display, failures: u32, after: Duration) {
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "pacsguard: warning: {e}; hosts' reports are refused until the move is done, tried again in {} s (PG_MOVE_RETRY_AFTER) or at the console's next start",
-        PG_MOVE_RETRY_AFTER.as_secs()
-    );
+    let line = if failures >= PG_MOVE_FAILURES_LOUD {
+        format!(
+            "pacsguard: error: the move of the fleet's records into months failed {failures} times in a row (PG_MOVE_FAILURES_LOUD), the last: {e}; it fails for good until an administrator acts; hosts' reports are refused until the move is done, tried again in {} s (PG_MOVE_RETRY_AFTER_LONG) or at the console's next start",
+            after.as_secs()
+        )
+    } else {
+        format!(
+            "pacsguard: warning: {e}; hosts' reports are refused until the move is done, tried again in {} s (PG_MOVE_RETRY_AFTER) or at the console's next start",
+            after.as_secs()
+        )
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// How long after the `failures`-th failed move in a row the next is started.
+pub fn move_retry_after(failures: u32) -> Duration {
+    if failures >= PG_MOVE_FAILURES_LOUD {
+        PG_MOVE_RETRY_AFTER_LONG
+    } else {
+        PG_MOVE_RETRY_AFTER
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PG_MOVE_FAILURES_LOUD: a move failing for good is tried again every five minutes
+    /// until the limit, then every hour (review of session 33).
+    #[test]
+    fn a_move_failing_for_good_is_retried_at_a_longer_interval_past_its_limit() {
+        for failures in 1..PG_MOVE_FAILURES_LOUD {
+            assert_eq!(move_retry_after(failures), PG_MOVE_RETRY_AFTER);
+        }
+        assert_eq!(
+            move_retry_after(PG_MOVE_FAILURES_LOUD),
+            PG_MOVE_RETRY_AFTER_LONG
+        );
+        assert_eq!(move_retry_after(u32::MAX), PG_MOVE_RETRY_AFTER_LONG);
+        assert!(PG_MOVE_RETRY_AFTER_LONG > PG_MOVE_RETRY_AFTER);
+    }
 }

@@ -74,6 +74,7 @@ ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_at BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_digest TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_size BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_received BIGINT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS first_received BIGINT;
 CREATE TABLE IF NOT EXISTS fleet_checkpoints (
     host BIGINT NOT NULL,
     size BIGINT NOT NULL,
@@ -134,12 +135,17 @@ CREATE TABLE IF NOT EXISTS fleet_consoles (
 /// after `floor_received`: moved up to the batch when the floor is a step older (no
 /// record from the batch's first on exists before it: the size moves only here, from
 /// that number), else lowered to the batch's receipt if the clock went back. Every SET
-/// expression reads the row as it was.
+/// expression reads the row as it was. The host's first receipt (`first_received`:
+/// every record of the host was received at or after it) is set by its first batch
+/// and lowered if the clock went back; a host with records from before the column was
+/// added keeps none (its reads before the floor are not bounded).
 const FLOOR_MOVED: &str = "floor_size = CASE WHEN floor_received IS NULL \
      OR $10::bigint::numeric - floor_received >= $11::bigint THEN $2 ELSE floor_size END, \
      floor_received = CASE WHEN floor_received IS NULL \
      OR $10::bigint::numeric - floor_received >= $11::bigint THEN $10 \
-     ELSE LEAST(floor_received, $10) END";
+     ELSE LEAST(floor_received, $10) END, \
+     first_received = CASE WHEN first_received IS NOT NULL THEN LEAST(first_received, $10) \
+     WHEN $2::bigint = 0 THEN $10 ELSE NULL END";
 
 /// Every column [`SCHEMA`] adds to a table made before it (`ADD COLUMN IF NOT EXISTS`;
 /// `fleet_records.received` by the move into the partitioned table, `partitions.rs`): a
@@ -161,6 +167,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_hosts", "ack_digest"),
     ("fleet_hosts", "floor_size"),
     ("fleet_hosts", "floor_received"),
+    ("fleet_hosts", "first_received"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -990,9 +997,9 @@ impl FleetStore for PgFleet {
             .execute(
                 "UPDATE fleet_hosts SET size = o.size, peaks = o.peaks, checkpoint = o.checkpoint, \
                  trail_key = o.trail_key, trail_grew = o.trail_grew, trail_promise = o.trail_promise, \
-                 continues = NULL \
-                 FROM (SELECT size, peaks, checkpoint, trail_key, name, trail_grew, trail_promise \
-                 FROM fleet_hosts \
+                 first_received = o.first_received, continues = NULL \
+                 FROM (SELECT size, peaks, checkpoint, trail_key, name, trail_grew, trail_promise, \
+                 first_received FROM fleet_hosts \
                        WHERE id = $1 AND revoked IS NOT NULL) AS o \
                  WHERE fleet_hosts.id = $2 AND fleet_hosts.name = o.name \
                  AND fleet_hosts.continues = $1 \
@@ -1023,7 +1030,7 @@ impl FleetStore for PgFleet {
         }
         tx.execute(
             "UPDATE fleet_hosts SET size = 0, peaks = '\\x'::bytea, checkpoint = NULL, \
-             trail_key = NULL, floor_size = NULL, floor_received = NULL, \
+             trail_key = NULL, floor_size = NULL, floor_received = NULL, first_received = NULL, \
              detail = 'its witness state moved to the host enrolled anew under its name' \
              WHERE id = $1",
             &[&from],
@@ -1041,12 +1048,15 @@ impl FleetStore for PgFleet {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let pg = self.pg();
         // Read from the months that may hold them only (the host's receipt floor, when
-        // `from` is past it): a bound the planner prunes by, as it cannot by sequence
-        // numbers. Two statements, not one: a bound known only while the statement runs
-        // leaves every month planned.
+        // `from` is past it, else its first receipt): a bound the planner prunes by, as
+        // it cannot by sequence numbers. Two statements, not one: a bound known only
+        // while the statement runs leaves every month planned. Without the first
+        // receipt a read from before the floor read every month of every host (review
+        // of session 33).
         let floor: Option<i64> = self
             .query_opt(
-                "SELECT floor_received FROM fleet_hosts WHERE id = $1 AND floor_size <= $2",
+                "SELECT CASE WHEN floor_size <= $2 THEN floor_received ELSE first_received END \
+                 FROM fleet_hosts WHERE id = $1",
                 &[&host, &to_i64(from)],
             )?
             .map(|r| r.try_get(0))

@@ -1,0 +1,236 @@
+//! Tests of the console's writes whose outcome the store leaves unknown, or that it
+//! refuses for a while (review of session 33): each alert raised once, each waiting
+//! write written, the log said once per change.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use pacsguard_events::{Finding, FindingKind};
+use pacsguard_store::{ConsoleDb, FleetStore};
+
+use super::{Fleet, now};
+use crate::approval::ProfileClaim;
+use crate::ca::HostCa;
+use crate::cosign::Cosigner;
+use crate::unanswered::{Lost, Unanswered};
+
+type Shared<T> = Arc<Mutex<Vec<T>>>;
+
+/// A console over `store` with its log and the findings it raised.
+fn console(dir: &Path, store: &Path) -> (Fleet, Shared<String>, Shared<Finding>) {
+    let logged = Shared::<String>::default();
+    let log = logged.clone();
+    let raised = Shared::<Finding>::default();
+    let sink = raised.clone();
+    let fleet = Fleet::new(
+        store.to_path_buf(),
+        HostCa::load_or_generate(dir, "console").expect("ca"),
+        Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+        Box::new(move |f| sink.lock().expect("sink").push(f)),
+    )
+    .with_log(Arc::new(move |line: &str| {
+        log.lock().expect("log").push(line.to_string());
+    }));
+    (fleet, logged, raised)
+}
+
+/// A store with one host `name` enrolled `ago` seconds ago (never heard since).
+fn enrolled(name: &str, ago: i64) -> (tempfile::TempDir, std::path::PathBuf, Unanswered, i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store.sqlite");
+    drop(pacsguard_store::Store::open(&store).expect("store"));
+    let mut db = ConsoleDb::open(&store).expect("db");
+    db.add_enrol_token(b"t", 0, i64::MAX).expect("token");
+    let id = db
+        .enrol_host(b"t", now() - ago, name, "a certificate's fingerprint")
+        .expect("db")
+        .expect("enrolled");
+    let db = Unanswered {
+        db,
+        state: Lost::No,
+        profile: Lost::No,
+    };
+    (dir, store, db, id)
+}
+
+fn count(raised: &Shared<Finding>, kind: FindingKind) -> usize {
+    raised
+        .lock()
+        .expect("raised")
+        .iter()
+        .filter(|f| f.kind == kind)
+        .count()
+}
+
+fn lines(logged: &Shared<String>, words: &str) -> usize {
+    logged
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.contains(words))
+        .count()
+}
+
+/// Review of session 33, item 1: the write of a host's silence sent and never answered
+/// (a COMMIT whose answer was lost) raised `host-silent` at each check that tried it
+/// again while the store stayed so: one silence, one alert. Whether the write landed
+/// or not, the silence is raised once, written once the store answers, and its end
+/// raised when the host is heard.
+#[test]
+fn a_silence_whose_write_is_never_answered_is_raised_once() {
+    for lost in [Lost::BeforeCommit, Lost::AfterCommit] {
+        let (dir, store, mut db, id) = enrolled("ct-silent", 3600);
+        let (fleet, _logged, raised) = console(dir.path(), &store);
+        db.state = lost;
+        for _ in 0..3 {
+            let _ = fleet.check_silence(&mut db, 0);
+        }
+        assert_eq!(count(&raised, FindingKind::HostSilent), 1, "{lost:?}");
+        db.state = Lost::No;
+        fleet.check_silence(&mut db, 0).expect("the store answers");
+        let host = db.host(id).expect("db").expect("host");
+        assert_eq!(host.state, "silent", "{lost:?}: written once it answers");
+        assert_eq!(count(&raised, FindingKind::HostSilent), 1, "{lost:?}");
+    }
+}
+
+/// The same, the host heard before the store answered the silence's write: its end is
+/// raised, although the store never held the silence.
+#[test]
+fn a_silence_raised_unwritten_ends_when_the_host_is_heard() {
+    let (dir, store, mut db, id) = enrolled("ct-heard", 3600);
+    let (fleet, _logged, raised) = console(dir.path(), &store);
+    db.state = Lost::BeforeCommit;
+    let _ = fleet.check_silence(&mut db, 0);
+    assert_eq!(count(&raised, FindingKind::HostSilent), 1);
+    db.state = Lost::No;
+    let host = db.host(id).expect("db").expect("host");
+    fleet.note_heard(&mut db, &host, None).expect("db");
+    assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1);
+    fleet.note_heard(&mut db, &host, None).expect("db");
+    assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1, "once");
+}
+
+fn claim() -> ProfileClaim {
+    ProfileClaim {
+        generation: 2,
+        created: now(),
+        digest: "ab".repeat(32),
+    }
+}
+
+/// Review of session 33, item 2: a profile claim noted by a COMMIT whose answer was
+/// lost was held by the store, so the host's next report found it known and its
+/// `host-profile-unapproved` was never raised. Now it is raised once the store
+/// answers: at the host's next report, or by the silence check if none comes.
+#[test]
+fn a_profile_noted_without_an_answer_is_raised_once_the_store_answers() {
+    for (lost, by_check) in [
+        (Lost::AfterCommit, false),
+        (Lost::AfterCommit, true),
+        (Lost::BeforeCommit, false),
+        (Lost::BeforeCommit, true),
+    ] {
+        let (dir, store, mut db, id) = enrolled("ct-profile", 0);
+        let (fleet, logged, raised) = console(dir.path(), &store);
+        let host = db.host(id).expect("db").expect("host");
+        db.profile = lost;
+        assert!(fleet.judge_profile(&mut db, &host, &claim()).is_err());
+        db.profile = Lost::No;
+        if by_check {
+            fleet.check_silence(&mut db, now()).expect("db");
+        }
+        fleet
+            .judge_profile(&mut db, &host, &claim())
+            .expect("judged");
+        assert_eq!(
+            count(&raised, FindingKind::HostProfileUnapproved),
+            1,
+            "{lost:?}, by the check: {by_check}"
+        );
+        fleet
+            .judge_profile(&mut db, &host, &claim())
+            .expect("judged");
+        assert_eq!(count(&raised, FindingKind::HostProfileUnapproved), 1);
+        assert_eq!(
+            lines(&logged, "did not confirm that its profile generation 2"),
+            1,
+            "said"
+        );
+    }
+}
+
+fn refuse_state_writes(store: &Path, on: bool) {
+    let planted = rusqlite::Connection::open(store).expect("sqlite");
+    let sql = if on {
+        "CREATE TRIGGER refuse_state BEFORE UPDATE OF state ON fleet_hosts \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    } else {
+        "DROP TRIGGER refuse_state;"
+    };
+    planted.execute_batch(sql).expect("trigger");
+}
+
+/// Review of session 33, item 3: a `quota` refusal raised while the store refused its
+/// write was written by the next batch's contact before that batch ended it, so the
+/// host, its batch accepted, showed the quota refusal until its next batch. Now the
+/// batch ends a refusal that does not stand, written now or before.
+#[test]
+fn a_waiting_refusal_written_with_an_accepted_batch_is_ended_by_it() {
+    let (dir, store, mut db, id) = enrolled("ct-quota", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    refuse_state_writes(&store, true);
+    assert!(
+        fleet
+            .set_refused_state(&mut db, &host, "quota", "over its quota")
+            .expect("db"),
+        "raised, not written"
+    );
+    refuse_state_writes(&store, false);
+    // A batch judged from the host as it read it (`ok`), accepted.
+    fleet.note_heard(&mut db, &host, Some("ok")).expect("db");
+    let after = db.host(id).expect("db").expect("host");
+    assert_eq!(after.state, "ok", "{after:?}");
+    // A fork waiting stands all the same.
+    refuse_state_writes(&store, true);
+    assert!(
+        fleet
+            .set_refused_state(&mut db, &after, "fork", "records from 3 again")
+            .expect("db")
+    );
+    refuse_state_writes(&store, false);
+    fleet.note_heard(&mut db, &after, Some("ok")).expect("db");
+    let forked = db.host(id).expect("db").expect("host");
+    assert_eq!(forked.state, "fork", "{forked:?}");
+}
+
+/// Review of session 33, item 4: a waiting write the store refused was said on the log
+/// at every check (a line a second per host). Now once per change of the store's
+/// answer, again every REFUSED_WRITE_SAID_EVERY (see `crate::unwritten`), and its end.
+#[test]
+fn a_waiting_write_the_store_refuses_is_said_once_and_its_end_said() {
+    let (dir, store, mut db, id) = enrolled("ct-said", 0);
+    let (fleet, logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    refuse_state_writes(&store, true);
+    assert!(
+        fleet
+            .set_refused_state(&mut db, &host, "quota", "over its quota")
+            .expect("db")
+    );
+    for _ in 0..5 {
+        fleet.check_silence(&mut db, now()).expect("db");
+    }
+    assert_eq!(
+        lines(&logged, "is still not written"),
+        1,
+        "{:?}",
+        logged.lock().expect("log")
+    );
+    refuse_state_writes(&store, false);
+    fleet.check_silence(&mut db, now()).expect("db");
+    fleet.check_silence(&mut db, now()).expect("db");
+    assert_eq!(lines(&logged, "the store takes its writes again"), 1);
+    assert_eq!(db.host(id).expect("db").expect("host").state, "quota");
+}
