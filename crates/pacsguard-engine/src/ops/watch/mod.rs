@@ -1795,6 +1795,10 @@ struct Guard<'a> {
     departed_limit_reported: bool,
     /// Link-count changes waiting for the file's other names to be seen (see [`links`]).
     link_changes: links::LinkChanges,
+    /// Guarded files written through a name outside every root, with that name, until
+    /// their next verification ([`Guard::hold_names_outside`]); at most
+    /// [`links::MAX_WAITING_LINK_CHANGES`].
+    named_outside: HashMap<PathBuf, PathBuf>,
     /// Set by a second stop request (see [`WatchRequest::hurry`]).
     hurry: Arc<AtomicBool>,
     /// `hurry` was seen set: the stop's waits are over.
@@ -1990,6 +1994,7 @@ impl<'a> Guard<'a> {
             followed: followed::Departed::default(),
             departed_limit_reported: false,
             link_changes: links::LinkChanges::default(),
+            named_outside: HashMap::new(),
             hurry: Arc::default(),
             hurried: false,
             writes_dropped: Arc::default(),
@@ -2739,8 +2744,12 @@ impl<'a> Guard<'a> {
                                 |c| pacsguard_events::escape_bytes(c.as_bytes()),
                             );
                             let writer = format!("{name} (pid {pid})");
-                            for (path, writer) in self.written_names(path, inode, writer) {
-                                self.written(path, writer, pid, now);
+                            let outside = self.root_of(&path).is_none().then(|| path.clone());
+                            for (name, writer) in self.written_names(path, inode, writer) {
+                                if let Some(outside) = &outside {
+                                    self.note_named_outside(&name, outside);
+                                }
+                                self.written(name, writer, pid, now);
                             }
                         }
                         WriteNotice::Overflow => self.fanotify_overflowed(now)?,
@@ -4746,6 +4755,81 @@ impl<'a> Guard<'a> {
         *findings = kept;
     }
 
+    /// Remembers that the guarded file `name` was written through `outside`, a name
+    /// outside every root, for its next verification. Past
+    /// [`links::MAX_WAITING_LINK_CHANGES`] files it is not remembered: the write is
+    /// verified all the same and its finding names `outside` as the way it came.
+    fn note_named_outside(&mut self, name: &Path, outside: &Path) {
+        if self.named_outside.len() < links::MAX_WAITING_LINK_CHANGES
+            || self.named_outside.contains_key(name)
+        {
+            self.named_outside
+                .insert(name.to_path_buf(), outside.to_path_buf());
+        }
+    }
+
+    /// A guarded file of this verification (`entries` of `root`) written through a name
+    /// outside every root is a new name for it outside the roots whatever its link count
+    /// is now: the link-count change is held as one seen (see [`links`]; a hard-link
+    /// copy of many is one alert) unless this verification saw it already. Issue 11: a
+    /// name made, written through and removed before the watcher could `stat` the file
+    /// (a loaded machine, the watcher slower than the writer) left no rise to see, and
+    /// 200 files encrypted through names outside raised no "given a name outside".
+    fn hold_names_outside(
+        &mut self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+        now: Instant,
+    ) {
+        if self.named_outside.is_empty() {
+            return;
+        }
+        for entry in entries {
+            let path = absolute(root, &entry.rel);
+            let Some(outside) = self.named_outside.remove(&path) else {
+                continue;
+            };
+            if findings
+                .iter()
+                .any(|f| f.path == path && links::is_link_change(f))
+            {
+                continue; // its rise was seen: judged as such
+            }
+            let inode = (entry.meta.dev, entry.meta.ino);
+            let guarded = self
+                .inodes
+                .read()
+                .map(|known| known.holding(inode).len())
+                .unwrap_or_default()
+                .max(1);
+            // The names it had when written: its guarded ones and the one outside.
+            let nlink = u64::try_from(guarded).unwrap_or(u64::MAX).saturating_add(1);
+            let finding = Finding::new(
+                path.clone(),
+                FindingKind::MetadataChanged,
+                Severity::Alert,
+                format!(
+                    "written through {}, a name outside the guarded roots (a hard link), \
+                     whether or not it is still there",
+                    escape_path(&outside)
+                ),
+            )
+            .with_fields(vec!["nlink".into()])
+            .with_root(root.to_path_buf());
+            let writer = self.writers.get(&path).cloned();
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
+                finding.detail = format!(
+                    "{}; reported without waiting for its other names \
+                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
+                    finding.detail,
+                    links::MAX_WAITING_LINK_CHANGES
+                );
+                findings.push(finding);
+            }
+        }
+    }
+
     /// How many guarded names hold `inode` (those indexed, and `also`) when they account
     /// for every link the file at `path` has now, and for `reported` (the link count the
     /// change reports: a name outside removed since was there all the same, review
@@ -5015,6 +5099,7 @@ impl<'a> Guard<'a> {
             &mut findings,
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
+        self.hold_names_outside(&spec.path, &tree.entries, &mut findings, now);
         self.names_leaving(&spec.path, base, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
