@@ -4790,11 +4790,12 @@ impl<'a> Guard<'a> {
             let Some(outside) = self.named_outside.remove(&path) else {
                 continue;
             };
-            if findings
-                .iter()
-                .any(|f| f.path == path && links::is_link_change(f))
+            if self.link_changes.holds(&path)
+                || findings
+                    .iter()
+                    .any(|f| f.path == path && links::is_link_change(f))
             {
-                continue; // its rise was seen: judged as such
+                continue; // its rise was seen (now or a moment ago): judged as such
             }
             let inode = (entry.meta.dev, entry.meta.ino);
             let guarded = self
