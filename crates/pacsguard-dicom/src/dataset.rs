@@ -48,6 +48,10 @@ pub struct DataSetSummary {
     /// When the bytes end inside a value (a file still being written): where that value
     /// would end by its declared length.
     pub runs_to: Option<u64>,
+    /// Where a top-level Pixel Data value of defined length starts and the length it
+    /// declares, recorded before its value is read: known from a file's head even when
+    /// the bytes end inside that value (a proof that reads the pixels in pieces).
+    pub pixel_value_declared: Option<(u64, u64)>,
     /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
     /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
     pub identity: [Option<Range<usize>>; IDENTITY_VALUES],
@@ -335,6 +339,9 @@ fn walk_tokens<'a>(
                     offset: good,
                     reason: format!("{} has an undefined length", show_tag(header.tag)),
                 })?;
+                if depth == 0 && header.tag == PIXEL_DATA {
+                    summary.pixel_value_declared = Some((position, u64::from(length)));
+                }
                 let range = value_range(bytes, position, length).ok_or_else(|| {
                     summary.runs_to = Some(position.saturating_add(u64::from(length)));
                     DataSetError {

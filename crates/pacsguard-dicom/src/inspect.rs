@@ -1209,6 +1209,39 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
     })
 }
 
+/// A native Pixel Data value found in the first bytes of a file ([`native_pixels_in_head`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativePixels {
+    /// The offset of its value in the file.
+    pub start: u64,
+    /// The length its header declares (the file may be shorter).
+    pub len: u64,
+    /// How its samples are laid out, in the head's byte order.
+    pub form: crate::PixelForm,
+}
+
+/// Where the native Pixel Data value of the DICOM instance whose first bytes are `head`
+/// starts and how long it declares to be, when the data set up to it lies within `head`;
+/// `None` for anything else (encapsulated Pixel Data, no Pixel Data, not DICOM). For a
+/// reader that hashes a large value in pieces instead of holding the file whole.
+pub fn native_pixels_in_head(head: &[u8]) -> Option<NativePixels> {
+    let found = data_set(head)?;
+    let summary = dataset::read_so_far(head, found.file_meta.end, found.ts)?;
+    let (start, len) = summary.pixel_value_declared?;
+    Some(NativePixels {
+        start,
+        len,
+        form: crate::PixelForm::read(
+            head,
+            &summary.form,
+            matches!(
+                found.ts.endianness(),
+                dicom_encoding::transfer_syntax::Endianness::Big
+            ),
+        ),
+    })
+}
+
 /// Where the data set of a DICOM instance starts and how it is encoded, for the
 /// readers that walk it without inspecting it ([`layout`], [`garbled_text`]).
 struct DataSetAt {

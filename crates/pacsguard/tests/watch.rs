@@ -3657,11 +3657,15 @@ fn removals_beside_create_and_unlink_churn_are_not_put_off_as_rename_chains() {
     let watcher = Watcher::start(&env, &[]);
     // Scratch files made without pause, each removed 100 files later (a few tenths of a
     // second: some are taken in as arrivals, then removed); stored files removed too.
+    // For 5 s and at least until the 20 stored files are removed: bounded by time alone,
+    // a loaded machine ran fewer than 1,900 turns in it, removed fewer than 20 stored
+    // files, and the wait for 20 removals below could never end (the flake seen under
+    // load).
     let churn = "import os, sys, time\n\
         d = sys.argv[1]\n\
         end = time.time() + 5\n\
         i = 0\n\
-        while time.time() < end:\n\
+        while time.time() < end or i < 2000:\n\
         \x20   p = os.path.join(d, 'scratch%d' % (i % 50))\n\
         \x20   open(p, 'wb').close()\n\
         \x20   os.unlink(p)\n\

@@ -22,7 +22,9 @@ mod j2k;
 mod proof;
 mod rle;
 
-pub use proof::{Proof, ProofBudget, Unproven, byte_order_proof};
+pub use proof::{
+    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
+};
 
 /// Bytes of a changed file read to find its fragments: the Pixel Data of a compressed
 /// image of this size is looked at; a larger file is judged on the fragments in it (at

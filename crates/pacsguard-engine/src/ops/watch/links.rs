@@ -170,6 +170,11 @@ impl LinkChanges {
         self.waiting.is_empty()
     }
 
+    /// Whether a change of the file at `path` is waiting.
+    pub fn holds(&self, path: &std::path::Path) -> bool {
+        self.waiting.iter().any(|w| w.finding.path == path)
+    }
+
     /// The changes settled now: those whose names are all guarded (`names` gives how
     /// many guarded names hold the inode, when they account for every link, and for at
     /// least the link count the change reported), made info,

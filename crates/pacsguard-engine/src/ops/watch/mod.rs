@@ -1795,6 +1795,10 @@ struct Guard<'a> {
     departed_limit_reported: bool,
     /// Link-count changes waiting for the file's other names to be seen (see [`links`]).
     link_changes: links::LinkChanges,
+    /// Guarded files written through a name outside every root, with that name, until
+    /// their next verification ([`Guard::hold_names_outside`]); at most
+    /// [`links::MAX_WAITING_LINK_CHANGES`].
+    named_outside: HashMap<PathBuf, PathBuf>,
     /// Set by a second stop request (see [`WatchRequest::hurry`]).
     hurry: Arc<AtomicBool>,
     /// `hurry` was seen set: the stop's waits are over.
@@ -1990,6 +1994,7 @@ impl<'a> Guard<'a> {
             followed: followed::Departed::default(),
             departed_limit_reported: false,
             link_changes: links::LinkChanges::default(),
+            named_outside: HashMap::new(),
             hurry: Arc::default(),
             hurried: false,
             writes_dropped: Arc::default(),
@@ -2739,8 +2744,12 @@ impl<'a> Guard<'a> {
                                 |c| pacsguard_events::escape_bytes(c.as_bytes()),
                             );
                             let writer = format!("{name} (pid {pid})");
-                            for (path, writer) in self.written_names(path, inode, writer) {
-                                self.written(path, writer, pid, now);
+                            let outside = self.root_of(&path).is_none().then(|| path.clone());
+                            for (name, writer) in self.written_names(path, inode, writer) {
+                                if let Some(outside) = &outside {
+                                    self.note_named_outside(&name, outside);
+                                }
+                                self.written(name, writer, pid, now);
                             }
                         }
                         WriteNotice::Overflow => self.fanotify_overflowed(now)?,
@@ -4746,6 +4755,82 @@ impl<'a> Guard<'a> {
         *findings = kept;
     }
 
+    /// Remembers that the guarded file `name` was written through `outside`, a name
+    /// outside every root, for its next verification. Past
+    /// [`links::MAX_WAITING_LINK_CHANGES`] files it is not remembered: the write is
+    /// verified all the same and its finding names `outside` as the way it came.
+    fn note_named_outside(&mut self, name: &Path, outside: &Path) {
+        if self.named_outside.len() < links::MAX_WAITING_LINK_CHANGES
+            || self.named_outside.contains_key(name)
+        {
+            self.named_outside
+                .insert(name.to_path_buf(), outside.to_path_buf());
+        }
+    }
+
+    /// A guarded file of this verification (`entries` of `root`) written through a name
+    /// outside every root is a new name for it outside the roots whatever its link count
+    /// is now: the link-count change is held as one seen (see [`links`]; a hard-link
+    /// copy of many is one alert) unless this verification saw it already. Issue 11: a
+    /// name made, written through and removed before the watcher could `stat` the file
+    /// (a loaded machine, the watcher slower than the writer) left no rise to see, and
+    /// 200 files encrypted through names outside raised no "given a name outside".
+    fn hold_names_outside(
+        &mut self,
+        root: &Path,
+        entries: &[Entry],
+        findings: &mut Vec<Finding>,
+        now: Instant,
+    ) {
+        if self.named_outside.is_empty() {
+            return;
+        }
+        for entry in entries {
+            let path = absolute(root, &entry.rel);
+            let Some(outside) = self.named_outside.remove(&path) else {
+                continue;
+            };
+            if self.link_changes.holds(&path)
+                || findings
+                    .iter()
+                    .any(|f| f.path == path && links::is_link_change(f))
+            {
+                continue; // its rise was seen (now or a moment ago): judged as such
+            }
+            let inode = (entry.meta.dev, entry.meta.ino);
+            let guarded = self
+                .inodes
+                .read()
+                .map(|known| known.holding(inode).len())
+                .unwrap_or_default()
+                .max(1);
+            // The names it had when written: its guarded ones and the one outside.
+            let nlink = u64::try_from(guarded).unwrap_or(u64::MAX).saturating_add(1);
+            let finding = Finding::new(
+                path.clone(),
+                FindingKind::MetadataChanged,
+                Severity::Alert,
+                format!(
+                    "written through {}, a name outside the guarded roots (a hard link), \
+                     whether or not it is still there",
+                    escape_path(&outside)
+                ),
+            )
+            .with_fields(vec!["nlink".into()])
+            .with_root(root.to_path_buf());
+            let writer = self.writers.get(&path).cloned();
+            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
+                finding.detail = format!(
+                    "{}; reported without waiting for its other names \
+                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
+                    finding.detail,
+                    links::MAX_WAITING_LINK_CHANGES
+                );
+                findings.push(finding);
+            }
+        }
+    }
+
     /// How many guarded names hold `inode` (those indexed, and `also`) when they account
     /// for every link the file at `path` has now, and for `reported` (the link count the
     /// change reports: a name outside removed since was there all the same, review
@@ -5015,6 +5100,7 @@ impl<'a> Guard<'a> {
             &mut findings,
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
+        self.hold_names_outside(&spec.path, &tree.entries, &mut findings, now);
         self.names_leaving(&spec.path, base, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
@@ -5063,8 +5149,13 @@ impl<'a> Guard<'a> {
                 )?;
             }
         }
-        let disproven = mark_recompressed(&spec.path, base, &tree, &mut findings);
-        let mut encrypted = self.encrypted_in_window(&spec.path, base, &tree, &findings);
+        // One budget for every proof of this batch: decodes and byte-order reads alike
+        // (issue 11: the byte-order proofs had none and could hold the loop).
+        let budget = codec::ProofBudget::for_batch();
+        let disproven = mark_recompressed(&spec.path, base, &tree, &mut findings, &budget);
+        let mut encrypted =
+            self.encrypted_in_window(&spec.path, base, &tree, &mut findings, &budget);
+        findings.extend(proof_budget_spent(&spec.path, &findings));
         // Named a lossless syntax, decoded to random pixels or refused by its decoder: no
         // migration writes that, inside a window either (review r24: ciphertext between
         // valid markers).
@@ -5832,11 +5923,12 @@ impl<'a> Guard<'a> {
         root: &Path,
         base: &RootProfile,
         tree: &Tree,
-        findings: &[Finding],
+        findings: &mut [Finding],
+        budget: &codec::ProofBudget,
     ) -> HashSet<PathBuf> {
         let mut encrypted = HashSet::new();
         let mut sampled = 0;
-        for finding in findings {
+        for finding in findings.iter_mut() {
             if finding.kind != FindingKind::PixelDataChanged || !self.windows.covers(&finding.path)
             {
                 continue;
@@ -5874,6 +5966,15 @@ impl<'a> Guard<'a> {
                 // hid 37 of 40 XORed ones); big endian is retired, so an honest
                 // migration to it is rare. Other changes past the samples stay softened.
                 if entropy::byte_order_changed(&before, &after) {
+                    finding.detail = format!(
+                        "{}; written in the other byte order ({before} -> {after}) past the \
+                         {MAX_WINDOW_SAMPLES_PER_BATCH} files of this batch proven \
+                         (MAX_WINDOW_SAMPLES_PER_BATCH): not proven to hold the pixels stored",
+                        finding.detail
+                    );
+                    finding
+                        .fields
+                        .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
                     encrypted.insert(finding.path.clone());
                 }
                 continue;
@@ -5884,10 +5985,10 @@ impl<'a> Guard<'a> {
                 let kept = match &old.content {
                     Content::Hashed {
                         dicom: Some(facts), ..
-                    } => codec::byte_order_proof(&finding.path, base.spec.hash, &facts.pixels),
+                    } => budget.byte_order(&finding.path, base.spec.hash, &facts.pixels),
                     _ => codec::Proof::Unproven(codec::Unproven::NotRead),
                 };
-                if kept != codec::Proof::Same {
+                if !byte_order_kept(finding, &before, &after, kept) {
                     encrypted.insert(finding.path.clone());
                 }
                 continue;
@@ -7130,6 +7231,94 @@ fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
 }
 
+/// Whether `finding`, an uncompressed image written again in the other byte order
+/// (`before` -> `after`) inside a maintenance window, stays softened by the window, given
+/// what its proof (`kept`, [`codec::ProofBudget::byte_order`]) showed; its detail says
+/// what was found. The same pixels swapped: softened. Other pixels, or not proven (not
+/// read, a Pixel Data value past `MAX_BYTE_ORDER_PROOF_BYTES`): not softened,
+/// nothing shows a migration wrote it. Not proven because the batch's budget was spent
+/// (time or bytes): softened, as a spent decoding budget is (review rv33b-watch: a
+/// budget is no verdict), marked [`ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] so that
+/// the window counts it apart and [`proof_budget_spent`] warns (issue 11).
+fn byte_order_kept(finding: &mut Finding, before: &str, after: &str, kept: codec::Proof) -> bool {
+    let order = format!("written in the other byte order ({before} -> {after})");
+    let (softened, how) = match kept {
+        codec::Proof::Same => return true,
+        codec::Proof::Differs { .. } => (
+            false,
+            format!(
+                "{order}, but its Pixel Data swapped back is not the one stored: other \
+                 pixel values, counted towards the ransomware signal"
+            ),
+        ),
+        codec::Proof::Unproven(why) if why.is_budget() => {
+            mark_budget_spent(finding, &why);
+            (
+                true,
+                format!("{order}, not proven to hold the pixels stored ({why})"),
+            )
+        }
+        codec::Proof::Unproven(why) => (
+            false,
+            format!(
+                "{order}, not proven to hold the pixels stored ({why}): counted towards \
+                 the ransomware signal"
+            ),
+        ),
+    };
+    finding.detail = format!("{}; {how}", finding.detail);
+    finding
+        .fields
+        .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+    softened
+}
+
+/// The field of a `pixel-data-changed` finding left unproven because its batch's proving
+/// budget was spent ([`codec::Unproven::OutOfTime`], [`codec::Unproven::OutOfBytes`]).
+pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
+
+/// Marks `finding` [`PROOF_BUDGET_SPENT_FIELD`] when `why` is its batch's budget spent.
+fn mark_budget_spent(finding: &mut Finding, why: &codec::Unproven) {
+    if matches!(
+        why,
+        codec::Unproven::OutOfTime | codec::Unproven::OutOfBytes(_)
+    ) {
+        finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
+    }
+}
+
+/// The warning that proofs of this batch of `root` (re-compressions decoded, byte-order
+/// re-saves read) were left undone because its budget was spent
+/// ([`codec::MAX_PROOF_TIME_PER_BATCH`], [`codec::MAX_PROOF_BYTES_PER_BATCH`]), with
+/// their count; `None` when none was. Those findings stay what a window makes them: a
+/// budget is no verdict, but reaching it is said (issue 11).
+fn proof_budget_spent(root: &Path, findings: &[Finding]) -> Option<Finding> {
+    let spent = findings
+        .iter()
+        .filter(|f| f.fields.iter().any(|x| x == PROOF_BUDGET_SPENT_FIELD))
+        .count();
+    if spent == 0 {
+        return None;
+    }
+    Some(
+        Finding::new(
+            root.to_path_buf(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{spent} image(s) rewritten in another transfer syntax or byte order were not \
+                 proven to keep their pixels: this batch's proving budget was spent \
+                 (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, {} bytes); \
+                 each says so in its detail, inside a maintenance window as the window's \
+                 change",
+                codec::MAX_PROOF_TIME_PER_BATCH.as_secs(),
+                codec::MAX_PROOF_BYTES_PER_BATCH
+            ),
+        )
+        .with_root(root.to_path_buf()),
+    )
+}
+
 /// Marks the `pixel-data-changed` findings of `root` that are a native image written again
 /// in a lossless compressed transfer syntax, the same instance, proven to hold the same
 /// pixels (review r23: a PACS migration re-compressing its store outside a maintenance
@@ -7158,9 +7347,9 @@ fn mark_recompressed(
     base: &RootProfile,
     tree: &Tree,
     findings: &mut [Finding],
+    budget: &codec::ProofBudget,
 ) -> HashSet<PathBuf> {
     let mut disproven = HashSet::new();
-    let budget = codec::ProofBudget::for_batch();
     for finding in findings.iter_mut() {
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
@@ -7243,14 +7432,10 @@ fn mark_recompressed(
                 // read) is no verdict: a burst of a real JPEG-lossless migration ran past
                 // the batch's decoding time and paged 132 of 150 images as ransomware
                 // (review rv33b-watch); those stay softened inside a window, as before.
-                if !matches!(
-                    why,
-                    codec::Unproven::OutOfTime
-                        | codec::Unproven::TooLarge(_)
-                        | codec::Unproven::NotRead
-                ) {
+                if !why.is_budget() && why != codec::Unproven::NotRead {
                     disproven.insert(finding.path.clone());
                 }
+                mark_budget_spent(finding, &why);
                 (
                     ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
                     format!(

@@ -54,6 +54,24 @@ pub enum Unproven {
     /// Not decoded: the batch's decoding time ([`MAX_PROOF_TIME_PER_BATCH`]) was spent
     /// on the files before it.
     OutOfTime,
+    /// Not read: the bytes its pixels hold (here) were more than the batch had left to
+    /// read ([`MAX_PROOF_BYTES_PER_BATCH`]) after the files before it.
+    OutOfBytes(u64),
+    /// An image in the other byte order whose Pixel Data value holds (here) more bytes
+    /// than one proof reads ([`MAX_BYTE_ORDER_PROOF_BYTES`]).
+    PixelsTooLarge(u64),
+}
+
+impl Unproven {
+    /// A budget spent (time, bytes read, size): no verdict on the image, only on how
+    /// much the watcher's loop may spend proving (review rv33b-watch: a real migration's
+    /// burst ran past the batch's time and paged as ransomware).
+    pub fn is_budget(&self) -> bool {
+        matches!(
+            self,
+            Unproven::OutOfTime | Unproven::OutOfBytes(_) | Unproven::TooLarge(_)
+        )
+    }
 }
 
 impl std::fmt::Display for Unproven {
@@ -74,6 +92,17 @@ impl std::fmt::Display for Unproven {
                 "not decoded: this batch's decoding time, MAX_PROOF_TIME_PER_BATCH ({} s), was spent on the files before it",
                 MAX_PROOF_TIME_PER_BATCH.as_secs()
             ),
+            Unproven::OutOfBytes(bytes) => write!(
+                f,
+                "not read: its {bytes} bytes of pixels were more than this batch had left of \
+                 MAX_PROOF_BYTES_PER_BATCH ({MAX_PROOF_BYTES_PER_BATCH} bytes) after the files before it"
+            ),
+            Unproven::PixelsTooLarge(bytes) => write!(
+                f,
+                "its Pixel Data holds {bytes} bytes, past MAX_BYTE_ORDER_PROOF_BYTES \
+                 ({MAX_BYTE_ORDER_PROOF_BYTES}), the most one proof reads: not swapped back \
+                 and compared"
+            ),
         }
     }
 }
@@ -87,23 +116,74 @@ impl std::fmt::Display for Unproven {
 /// the safe direction; a single decode started within it is not interrupted.
 pub const MAX_PROOF_TIME_PER_BATCH: Duration = Duration::from_secs(2);
 
-/// The decoding time left to one batch of changes ([`MAX_PROOF_TIME_PER_BATCH`]).
+/// Bytes of pixels the watcher's loop may read to prove byte-order re-saves in one batch
+/// of changes ([`byte_order_proof`]). The files are the writer's to make large (a
+/// multi-frame image of up to [`MAX_BYTE_ORDER_PROOF_BYTES`]): without this, 64 of them
+/// in a window held the loop for their reads and hashes while other files were
+/// encrypted (issue 11). Past it, a file is [`Unproven::OutOfBytes`]: a budget, no
+/// verdict, softened inside a window like a spent decoding time, and said in its detail.
+pub const MAX_PROOF_BYTES_PER_BATCH: u64 = 256 << 20;
+
+/// The most bytes of Pixel Data one byte-order proof reads: a whole batch's
+/// [`MAX_PROOF_BYTES_PER_BATCH`]. A larger value could never be proven within a batch;
+/// it is [`Unproven::PixelsTooLarge`] and, as nothing proves it, stays an alert.
+pub const MAX_BYTE_ORDER_PROOF_BYTES: u64 = MAX_PROOF_BYTES_PER_BATCH;
+
+/// The first bytes of a file read to find its Pixel Data (the elements before it).
+const BYTE_ORDER_HEAD_BYTES: usize = 1 << 20;
+
+/// The bytes of Pixel Data read and hashed at a time, a multiple of every sample width
+/// swapped, between two looks at the batch's time left.
+const BYTE_ORDER_CHUNK_BYTES: usize = 1 << 20;
+
+/// The proving time and bytes left to one batch of changes ([`MAX_PROOF_TIME_PER_BATCH`],
+/// [`MAX_PROOF_BYTES_PER_BATCH`]), shared by the decode proofs and the byte-order proofs
+/// of the batch.
 pub struct ProofBudget {
     started: Instant,
     limit: Duration,
+    bytes_left: std::cell::Cell<u64>,
 }
 
 impl ProofBudget {
-    /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] from now.
+    /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] and [`MAX_PROOF_BYTES_PER_BATCH`] from now.
     pub fn for_batch() -> Self {
         Self::of(MAX_PROOF_TIME_PER_BATCH)
     }
 
     fn of(limit: Duration) -> Self {
+        Self::with_bytes(limit, MAX_PROOF_BYTES_PER_BATCH)
+    }
+
+    fn with_bytes(limit: Duration, bytes: u64) -> Self {
         Self {
             started: Instant::now(),
             limit,
+            bytes_left: std::cell::Cell::new(bytes),
         }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed() >= self.limit
+    }
+
+    /// Takes `bytes` from what is left to read, or says they are more than that.
+    fn take(&self, bytes: u64) -> Result<(), Unproven> {
+        let left = self.bytes_left.get();
+        if bytes > left {
+            return Err(Unproven::OutOfBytes(bytes));
+        }
+        self.bytes_left.set(left - bytes);
+        Ok(())
+    }
+
+    /// [`byte_order_proof`] while time and bytes are left; [`Unproven::OutOfTime`] or
+    /// [`Unproven::OutOfBytes`] after, or when they run out while it reads.
+    pub fn byte_order(&self, path: &Path, algorithm: HashAlgorithm, stored: &Digest) -> Proof {
+        if self.out_of_time() {
+            return Proof::Unproven(Unproven::OutOfTime);
+        }
+        byte_order_proof(path, algorithm, stored, self)
     }
 
     /// [`re_compression_proof`] while time is left, [`Unproven::OutOfTime`] after.
@@ -115,7 +195,7 @@ impl ProofBudget {
         stored_in: &str,
         written_in: &str,
     ) -> Proof {
-        if self.started.elapsed() >= self.limit {
+        if self.out_of_time() {
             return Proof::Unproven(Unproven::OutOfTime);
         }
         re_compression_proof(path, algorithm, stored, stored_in, written_in)
@@ -186,54 +266,113 @@ pub fn re_compression_proof(
 /// or fewer stand in OW words that it swaps too (DCMTK writes them so; in an OB value
 /// they are not swapped, and then the bytes, and their digest, did not change at all).
 /// Review r33b-watch: pixels XORed with a short key and written big endian were softened
-/// as a re-save. Cost: one read of the file, within [`MAX_DECODED_BYTES`] (past it:
-/// [`Unproven::TooLarge`]), and one hash of its pixels.
-pub fn byte_order_proof(path: &Path, algorithm: HashAlgorithm, stored: &Digest) -> Proof {
-    let limit = u64::try_from(MAX_DECODED_BYTES).unwrap_or(u64::MAX);
-    let bytes = match pacsguard_fs::read_file(path, limit) {
-        Ok(read) => read.bytes,
-        Err(pacsguard_fs::ReadError::TooLarge { size, .. }) => {
-            return Proof::Unproven(Unproven::TooLarge(
-                usize::try_from(size).unwrap_or(usize::MAX),
-            ));
-        }
-        Err(_) => return Proof::Unproven(Unproven::NotRead),
-    };
-    let Some(layout) = pacsguard_dicom::layout(&bytes) else {
-        return Proof::Unproven(Unproven::NotRead);
-    };
-    let Some(pixels) = bytes.get(layout.pixels) else {
-        return Proof::Unproven(Unproven::NotRead);
-    };
+/// as a re-save. Cost, within `budget`: the file's first [`BYTE_ORDER_HEAD_BYTES`], then
+/// its Pixel Data read once in pieces of [`BYTE_ORDER_CHUNK_BYTES`], each hashed for every
+/// width tried; the time left is looked at between pieces (issue 11: read whole, up to
+/// 64 MiB, and hashed once per width, 64 such files held the loop).
+fn byte_order_proof(
+    path: &Path,
+    algorithm: HashAlgorithm,
+    stored: &Digest,
+    budget: &ProofBudget,
+) -> Proof {
+    match swapped_digests(path, algorithm, stored, budget) {
+        Ok(true) => Proof::Same,
+        Ok(false) => Proof::Differs { random: false },
+        Err(why) => Proof::Unproven(why),
+    }
+}
+
+/// Whether the Pixel Data of the file at `path`, each value swapped back at one of the
+/// widths tried, hashes (by `algorithm`) to `stored`.
+fn swapped_digests(
+    path: &Path,
+    algorithm: HashAlgorithm,
+    stored: &Digest,
+    budget: &ProofBudget,
+) -> Result<bool, Unproven> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = pacsguard_fs::open_regular(path).map_err(|_| Unproven::NotRead)?;
+    let before = Stamp::of(&file)?;
+    let head_len = usize::try_from(before.size)
+        .unwrap_or(usize::MAX)
+        .min(BYTE_ORDER_HEAD_BYTES);
+    let mut head = vec![0u8; head_len];
+    file.read_exact(&mut head).map_err(|_| Unproven::NotRead)?;
+    let pixels = pacsguard_dicom::native_pixels_in_head(&head).ok_or(Unproven::NotRead)?;
+    if pixels.len > MAX_BYTE_ORDER_PROOF_BYTES {
+        return Err(Unproven::PixelsTooLarge(pixels.len));
+    }
+    if pixels.start.saturating_add(pixels.len) > before.size {
+        return Err(Unproven::NotRead);
+    }
+    budget.take(pixels.len)?;
     // The value's width, and 16-bit words: DCMTK writes Pixel Data as OW and swaps it
     // in words whatever Bits Allocated says (review rv33b-watch: honest 32-bit RT Dose
     // re-saves with `dcmconv +tb` alerted). Either must give the stored digest exactly,
-    // so accepting both weakens nothing.
-    let value_width = usize::from(layout.form.bits_allocated).div_ceil(8).max(2);
+    // so accepting both weakens nothing; both are hashed from one read.
+    let value_width = usize::from(pixels.form.bits_allocated).div_ceil(8).max(2);
     let widths: &[usize] = if value_width == 2 {
         &[2]
     } else {
         &[value_width, 2]
     };
-    let same = widths.iter().any(|&width| {
-        let mut hasher = algorithm.hasher();
-        hasher.update(&swapped(pixels, width));
-        hasher.finalize() == *stored
-    });
-    if same {
-        Proof::Same
-    } else {
-        Proof::Differs { random: false }
+    let mut hashers: Vec<_> = widths.iter().map(|_| algorithm.hasher()).collect();
+    file.seek(SeekFrom::Start(pixels.start))
+        .map_err(|_| Unproven::NotRead)?;
+    let mut chunk = vec![0u8; BYTE_ORDER_CHUNK_BYTES];
+    let mut swapped = vec![0u8; BYTE_ORDER_CHUNK_BYTES];
+    let mut left = pixels.len;
+    while left > 0 {
+        if budget.out_of_time() {
+            return Err(Unproven::OutOfTime);
+        }
+        let n = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(BYTE_ORDER_CHUNK_BYTES);
+        file.read_exact(&mut chunk[..n])
+            .map_err(|_| Unproven::NotRead)?;
+        for (&width, hasher) in widths.iter().zip(hashers.iter_mut()) {
+            swap_into(&chunk[..n], width, &mut swapped[..n]);
+            hasher.update(&swapped[..n]);
+        }
+        left -= n as u64;
+    }
+    // One version of the file: a write while it was read is verified again anyway.
+    if Stamp::of(&file)? != before {
+        return Err(Unproven::NotRead);
+    }
+    Ok(hashers.into_iter().any(|h| h.finalize() == *stored))
+}
+
+/// What says a file was not written while it was read: its size, modification and
+/// change times.
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(file: &std::fs::File) -> Result<Self, Unproven> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().map_err(|_| Unproven::NotRead)?;
+        Ok(Self {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
     }
 }
 
-/// `bytes` with each whole run of `width` reversed (a trailing part kept as it is).
-fn swapped(bytes: &[u8], width: usize) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    for value in out.chunks_exact_mut(width) {
+/// `from` into `to` (of the same length) with each whole run of `width` reversed (a
+/// trailing part kept as it is).
+fn swap_into(from: &[u8], width: usize, to: &mut [u8]) {
+    to.copy_from_slice(from);
+    for value in to.chunks_exact_mut(width) {
         value.reverse();
     }
-    out
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
@@ -618,7 +757,7 @@ mod tests {
                 "{name}: {stored_in} -> {written_in}"
             );
             assert_eq!(
-                byte_order_proof(&out, ALGORITHM, &digest),
+                ProofBudget::for_batch().byte_order(&out, ALGORITHM, &digest),
                 Proof::Same,
                 "{name}"
             );
@@ -627,11 +766,59 @@ mod tests {
             bytes[layout.pixels.start] ^= 1;
             std::fs::write(&out, &bytes).expect("test fixture");
             assert_eq!(
-                byte_order_proof(&out, ALGORITHM, &digest),
+                ProofBudget::for_batch().byte_order(&out, ALGORITHM, &digest),
                 Proof::Differs { random: false },
                 "{name}"
             );
         }
+    }
+
+    /// A byte-order proof is under the batch's budget like a decode (issue 11: 64 files
+    /// of up to 64 MiB read whole and hashed once per width on the loop, no time
+    /// limit): no time left, or fewer bytes left than the pixels hold, is no verdict;
+    /// the bytes a proof read are the batch's no more; a Pixel Data value past
+    /// MAX_BYTE_ORDER_PROOF_BYTES is said to be, by its size. A 32-bit image is proven
+    /// from one read at both widths.
+    #[test]
+    fn a_byte_order_proof_spends_the_batch_budget_and_says_what_stopped_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("rtdose_1frame.dcm");
+        let (_, digest) = stored(&native);
+        let out = dir.path().join("rtdose+tb.dcm");
+        convert("dcmconv", &["+tb"], &native, &out).expect("dcmconv");
+        let bytes = std::fs::read(&out).expect("dcmconv's output");
+        let pixels = pacsguard_dicom::layout(&bytes).expect("a layout").pixels;
+        let len = pixels.len() as u64;
+        assert_eq!(
+            ProofBudget::of(Duration::ZERO).byte_order(&out, ALGORITHM, &digest),
+            Proof::Unproven(Unproven::OutOfTime)
+        );
+        let budget = ProofBudget::with_bytes(MAX_PROOF_TIME_PER_BATCH, len + len / 2);
+        assert_eq!(budget.byte_order(&out, ALGORITHM, &digest), Proof::Same);
+        assert_eq!(
+            budget.byte_order(&out, ALGORITHM, &digest),
+            Proof::Unproven(Unproven::OutOfBytes(len))
+        );
+        assert!(Unproven::OutOfBytes(len).is_budget());
+        // The declared length, past the limit, is read from the header alone.
+        let mut large = bytes.clone();
+        let declared = u32::try_from(MAX_BYTE_ORDER_PROOF_BYTES + 2).expect("fits");
+        large[pixels.start - 4..pixels.start].copy_from_slice(&declared.to_be_bytes());
+        let out_large = dir.path().join("large.dcm");
+        std::fs::write(&out_large, &large).expect("test fixture");
+        let proof = ProofBudget::for_batch().byte_order(&out_large, ALGORITHM, &digest);
+        assert_eq!(
+            proof,
+            Proof::Unproven(Unproven::PixelsTooLarge(MAX_BYTE_ORDER_PROOF_BYTES + 2))
+        );
+        let Proof::Unproven(why) = proof else {
+            unreachable!()
+        };
+        assert!(!why.is_budget());
+        assert!(
+            why.to_string().contains("MAX_BYTE_ORDER_PROOF_BYTES"),
+            "{why}"
+        );
     }
 
     /// The tile data of a real JPEG 2000 re-compression (GDCM's, of CT_small) overwritten
