@@ -1,6 +1,8 @@
 //! The harness: a temporary home and tree, and the real `pacsguard` binary run against them.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
