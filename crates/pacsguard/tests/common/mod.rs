@@ -320,6 +320,8 @@ impl Drop for SmallDisk {
 pub struct Collector {
     pub addr: std::net::SocketAddr,
     messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// How many connections it read to their end.
+    ended: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -342,8 +344,9 @@ impl Collector {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, stopped) = (messages.clone(), stop.clone());
+        let (sink, counted, stopped) = (messages.clone(), ended.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -361,6 +364,7 @@ impl Collector {
                             let frames = frames(&bytes);
                             sink.lock().expect("test fixture").extend(frames);
                         }
+                        counted.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
                 }
@@ -369,6 +373,7 @@ impl Collector {
         Collector {
             addr,
             messages,
+            ended,
             stop,
             thread: Some(thread),
         }
@@ -376,6 +381,26 @@ impl Collector {
 
     pub fn messages(&self) -> Vec<String> {
         self.messages.lock().expect("test fixture").clone()
+    }
+
+    /// Everything received once `count` connections ended (one per batch a run of
+    /// `audit forward` sends): the sender's exit does not say the collector read it all.
+    #[track_caller]
+    pub fn after_connections(&self, count: usize) -> Vec<String> {
+        use std::sync::atomic::Ordering;
+        let within = std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + within;
+        while self.ended.load(Ordering::SeqCst) < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the collector at {} was sent {} of {count} connections within {within:?}: {:?}",
+                self.addr,
+                self.ended.load(Ordering::SeqCst),
+                self.messages()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.messages()
     }
 
     /// The sequence numbers received, in the order they came.

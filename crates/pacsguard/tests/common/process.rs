@@ -157,17 +157,24 @@ impl Running {
 
     /// SIGTERM, then waits (at most [`STOP_WITHIN`]) for the exit and for both pipes to
     /// close, so that what is returned is everything it said.
-    pub fn terminate(mut self) -> Stopped {
-        let started = Instant::now();
+    pub fn terminate(self) -> Stopped {
         self.signal(nix::sys::signal::Signal::SIGTERM);
-        let deadline = started + STOP_WITHIN;
+        self.exit_within(STOP_WITHIN)
+    }
+
+    /// Waits (at most `within`, a failure with all it said after that) for it to exit by
+    /// itself and for both pipes to close.
+    #[track_caller]
+    pub fn exit_within(mut self, within: Duration) -> Stopped {
+        let started = Instant::now();
+        let deadline = started + within;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 break status;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not stop within {STOP_WITHIN:?}: {}",
+                "{} did not exit within {within:?}: {}",
                 self.what,
                 self.stderr()
             );
@@ -178,7 +185,7 @@ impl Running {
         match self.closed.recv_timeout(left) {
             Err(RecvTimeoutError::Disconnected) => {}
             _ => panic!(
-                "{} exited but its output stayed open for {STOP_WITHIN:?}: {}",
+                "{} exited but its output stayed open for {within:?}: {}",
                 self.what,
                 self.stderr()
             ),
@@ -203,7 +210,7 @@ impl Drop for Running {
 pub struct Stopped {
     /// Its exit status (`None`: a signal ended it).
     pub code: Option<i32>,
-    /// From the SIGTERM to its exit.
+    /// From the SIGTERM (or the start of the wait) to its exit.
     pub took: Duration,
     pub stdout: String,
     pub stderr: String,
