@@ -410,16 +410,7 @@ impl Collector {
 
     /// Waits (at most `within`) until `test` holds for what was received.
     pub fn wait(&self, within: std::time::Duration, test: impl Fn(&[String]) -> bool) -> bool {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if test(&self.messages()) {
-                return true;
-            }
-            if std::time::Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        process::poll(within, || test(&self.messages()))
     }
 }
 

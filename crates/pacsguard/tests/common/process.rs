@@ -51,7 +51,17 @@ pub struct Running {
 
 impl Running {
     /// Spawns `command` (stdin closed, stdout and stderr read as they come).
-    pub fn spawn(mut command: Command, what: &str) -> Running {
+    pub fn spawn(command: Command, what: &str) -> Running {
+        Running::spawn_reading(command, what, |_| {})
+    }
+
+    /// [`Running::spawn`], `on_stdout` given each stdout line too as it comes (a watcher's
+    /// findings, taken when printed).
+    pub fn spawn_reading(
+        mut command: Command,
+        what: &str,
+        on_stdout: impl FnMut(&str) + Send + 'static,
+    ) -> Running {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -59,8 +69,8 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("{what} starts: {e}"));
         let (open, closed) = mpsc::channel();
-        let stderr = collect(child.stderr.take().expect("stderr"), open.clone());
-        let stdout = collect(child.stdout.take().expect("stdout"), open);
+        let stderr = collect(child.stderr.take().expect("stderr"), open.clone(), |_| {});
+        let stdout = collect(child.stdout.take().expect("stdout"), open, on_stdout);
         Running {
             child,
             what: what.to_string(),
@@ -89,21 +99,12 @@ impl Running {
 
     /// Whether stderr says `text` within `timeout`.
     pub fn wait_for(&self, text: &str, timeout: Duration) -> bool {
-        self.wait_until(timeout, |_, stderr| stderr.contains(text))
+        poll(timeout, || self.stderr().contains(text))
     }
 
     /// Whether `done(stdout, stderr)` holds within `timeout`.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&str, &str) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if done(&self.stdout(), &self.stderr()) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(POLL);
-        }
+        poll(timeout, || done(&self.stdout(), &self.stderr()))
     }
 
     /// Fails the test, with all it said, unless stderr says `text` within `timeout`.
@@ -121,10 +122,10 @@ impl Running {
     #[track_caller]
     pub fn after(&self, marker: &str) -> String {
         let text = self.stderr();
-        let start = text
-            .find(marker)
-            .unwrap_or_else(|| panic!("{marker}: {text}"))
-            + marker.len();
+        let Some(at) = text.find(marker) else {
+            panic!("{} did not say {marker:?}: {text}", self.what)
+        };
+        let start = at + marker.len();
         text[start..]
             .lines()
             .next()
@@ -206,6 +207,20 @@ impl Drop for Running {
     }
 }
 
+/// Whether `done` holds within `timeout`, looked at every [`POLL`].
+pub fn poll(timeout: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// What a stopped process left.
 pub struct Stopped {
     /// Its exit status (`None`: a signal ended it).
@@ -216,10 +231,12 @@ pub struct Stopped {
     pub stderr: String,
 }
 
-/// Reads `pipe` line by line into the text returned; `open` is dropped at the pipe's end.
+/// Reads `pipe` line by line into the text returned, giving each line to `each` too;
+/// `open` is dropped at the pipe's end.
 fn collect(
     pipe: impl std::io::Read + Send + 'static,
     open: mpsc::Sender<()>,
+    mut each: impl FnMut(&str) + Send + 'static,
 ) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
@@ -227,6 +244,7 @@ fn collect(
         let _open = open;
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
+            each(&line);
             let mut text = sink.lock().expect("test fixture");
             text.push_str(&line);
             text.push('\n');
