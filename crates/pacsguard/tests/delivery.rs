@@ -5,97 +5,22 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Collector, Env, append_config, closed_port, pacsguard, stderr, trail_records};
+use common::process::{Running, guard};
+use common::{Collector, Env, append_config, closed_port, stderr, trail_records};
 
-/// A running `pacsguard serve`, its stderr collected line by line.
-struct Serve {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    /// Reads stderr until the process closes it.
-    reader: Option<std::thread::JoinHandle<()>>,
-}
+/// The guards these tests start, once they guard.
+struct Serve;
 
 impl Serve {
-    fn start(env: &Env) -> Serve {
-        Serve::run(env, &["serve", "--listen", "127.0.0.1:0"])
+    fn start(env: &Env) -> Running {
+        guard(env, &["serve", "--listen", "127.0.0.1:0"])
     }
 
-    /// `pacsguard ARGS` (`serve` or `watch`), once it guards.
-    fn run(env: &Env, args: &[&str]) -> Serve {
-        let mut child = pacsguard()
-            .arg("--home")
-            .arg(&env.home)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pacsguard serve starts");
-        let text = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&text);
-        let pipe = child.stderr.take().expect("stderr");
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let serve = Serve {
-            child,
-            stderr: text,
-            reader: Some(reader),
-        };
-        assert!(
-            serve.wait_for("watching for changes", Duration::from_secs(60)),
-            "serve did not start: {}",
-            serve.stderr()
-        );
-        serve
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("test fixture").clone()
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.stderr().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    /// SIGTERM, and its exit status once it ended (1: it saw findings).
-    fn stop(self) -> Option<i32> {
-        self.stop_said().0
-    }
-
-    /// SIGTERM; its exit status and all it said, its last lines included.
-    fn stop_said(mut self) -> (Option<i32>, String) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let code = self.child.wait().expect("wait").code();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        (code, self.stderr())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// `pacsguard ARGS` (`serve` or `watch`).
+    fn run(env: &Env, args: &[&str]) -> Running {
+        guard(env, args)
     }
 }
 

@@ -7,16 +7,14 @@ mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process::{Running, guard_as};
 use common::{Env, assert_refused, pacsguard, stderr, stdout};
 
-/// A running `pacsguard serve`, its stderr collected line by line.
-struct Serve {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
+/// A running `pacsguard serve`.
+type Serve = Running;
 
 impl Serve {
     fn start(env: &Env, args: &[&str]) -> Serve {
@@ -39,94 +37,12 @@ impl Serve {
         Serve::start_as(faked, env, args)
     }
 
-    fn start_as(mut command: std::process::Command, env: &Env, args: &[&str]) -> Serve {
-        let mut child = command
-            .arg("--home")
-            .arg(&env.home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pacsguard serve starts");
-        let text = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&text);
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut text = sink.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let serve = Serve {
-            child,
-            stderr: text,
-        };
-        assert!(
-            serve.wait_for("watching for changes", Duration::from_secs(60)),
-            "serve did not start: {}",
-            serve.stderr()
-        );
-        serve
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("test fixture").clone()
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.stderr().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    /// The rest of the first line after `marker`.
-    fn after(&self, marker: &str) -> String {
-        let text = self.stderr();
-        let start = text
-            .find(marker)
-            .unwrap_or_else(|| panic!("{marker}: {text}"))
-            + marker.len();
-        text[start..]
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    }
-
-    fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let _ = self.child.wait();
-    }
-
-    /// Stops it (SIGTERM) and returns how long the stop took and all it said, its last
-    /// lines included (read until its stderr closes).
-    fn stop_timed(mut self) -> (Duration, String) {
-        let started = Instant::now();
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let _ = self.child.wait();
-        let took = started.elapsed();
-        // The reader thread ends at the pipe's end; its last lines may lag the exit.
-        std::thread::sleep(Duration::from_millis(300));
-        (took, self.stderr())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start_as(command: std::process::Command, env: &Env, args: &[&str]) -> Serve {
+        guard_as(
+            command,
+            env,
+            &[&["serve", "--listen", "127.0.0.1:0"], args].concat(),
+        )
     }
 }
 

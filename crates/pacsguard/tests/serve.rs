@@ -4,26 +4,32 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::process::{Running, guard_as};
 use common::{Env, SmallDisk, pacsguard, stderr, stdout};
 use pacsguard_console::totp;
 
 const PASSWORD: &str = "amber lantern over quiet harbour";
 
-/// A running `pacsguard serve`, its stderr collected line by line.
+/// A running `pacsguard serve` and how curl reaches its console. Its output (stderr;
+/// stdout: the guard's findings, one line each, as `watch` prints them) is the
+/// [`Running`] it derefs to.
 struct Server {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    /// The guard's findings, one line each, as `watch` prints them.
-    stdout: Arc<Mutex<String>>,
+    process: Running,
     base: String,
     jar: PathBuf,
     cacert: PathBuf,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.process
+    }
 }
 
 /// The file whose number of seconds moves the console's clock of a test server ahead.
@@ -33,33 +39,16 @@ fn clock_file(env: &Env) -> PathBuf {
 
 impl Server {
     fn start(env: &Env, args: &[&str]) -> Server {
-        let mut child = pacsguard()
-            .arg("--home")
-            .arg(&env.home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            // The console's test clock (debug builds only): absent, no offset.
-            .env("PACSGUARD_TEST_CLOCK_FILE", clock_file(env))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pacsguard serve starts");
-        let text = collect(child.stderr.take().expect("stderr"));
-        let out = collect(child.stdout.take().expect("stdout"));
+        let mut command = pacsguard();
+        // The console's test clock (debug builds only): absent, no offset.
+        command.env("PACSGUARD_TEST_CLOCK_FILE", clock_file(env));
+        let serve = [&["serve", "--listen", "127.0.0.1:0"], args].concat();
         let mut server = Server {
-            child,
-            stderr: text,
-            stdout: out,
+            process: guard_as(command, env, &serve),
             base: String::new(),
             jar: env.dir.path().join("cookies.txt"),
             cacert: env.home.join("console/cert.pem"),
         };
-        assert!(
-            server.wait_for("watching for changes", Duration::from_secs(60)),
-            "serve did not start: {}",
-            server.stderr()
-        );
         let text = server.stderr();
         let start = text
             .find("console at ")
@@ -68,25 +57,6 @@ impl Server {
         let end = start + text[start..].find('\n').expect("line");
         server.base = text[start..end].trim_end_matches('/').to_string();
         server
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("test fixture").clone()
-    }
-
-    fn stdout(&self) -> String {
-        self.stdout.lock().expect("test fixture").clone()
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.stderr().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
     }
 
     fn setup_link(&self) -> Option<String> {
@@ -145,44 +115,15 @@ impl Server {
     }
 
     /// SIGTERM; the exit status.
-    fn stop(mut self) -> i32 {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    fn stop(self) -> i32 {
+        self.stop_said().0
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGTERM; the exit status and all it said, its last lines included.
+    fn stop_said(self) -> (i32, String) {
+        let (code, said) = self.process.stop_said();
+        (code.unwrap_or(-1), said)
     }
-}
-
-/// Collects a child's output line by line, as it comes.
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            let mut text = sink.lock().expect("test fixture");
-            text.push_str(&line);
-            text.push('\n');
-        }
-    });
-    text
 }
 
 fn value_of(body: &str, marker: &str, end: char) -> String {
@@ -2658,12 +2599,10 @@ fn pages_that_only_read_are_served_while_the_disk_is_full() {
     std::fs::remove_file(&filler).expect("room again");
     let (status, _, body) = server.curl("GET", "/", &[]);
     assert_eq!(status, 200, "{body}");
-    let log = Arc::clone(&server.stderr);
-    let stopped = server.stop();
+    let (stopped, log) = server.stop_said();
     assert!(
         stopped == 0 || stopped == 1,
-        "serve stopped with {stopped}: {}",
-        log.lock().expect("log")
+        "serve stopped with {stopped}: {log}"
     );
 }
 
@@ -2842,12 +2781,10 @@ fn changes_refused_by_a_full_disk_are_not_on_the_trail_and_the_accounts_stay_bou
     std::fs::remove_file(&filler).expect("room again");
     // Stopped with room: the guard writes every record it held. Its status is 1 when it
     // raised the alert of a trail it could not write while the disk was full.
-    let log = Arc::clone(&server.stderr);
-    let stopped = server.stop();
+    let (stopped, log) = server.stop_said();
     assert!(
         stopped == 0 || stopped == 1,
-        "serve stopped with {stopped}: {}",
-        log.lock().expect("log")
+        "serve stopped with {stopped}: {log}"
     );
     let verify = env.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));

@@ -353,42 +353,6 @@ fn a_trail_whose_checkpoints_were_deleted_is_refused_and_reported() {
     assert_refused(&out, "no checkpoint");
 }
 
-/// A TCP syslog collector in the test: reads RFC 6587 octet-counted frames until the
-/// sender closes, returns the messages.
-fn tcp_collector() -> (String, std::thread::JoinHandle<Vec<String>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().expect("accept");
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut stream, &mut bytes).expect("read");
-        let mut messages = Vec::new();
-        let mut rest = bytes.as_slice();
-        while !rest.is_empty() {
-            let space = rest.iter().position(|&b| b == b' ').expect("frame length");
-            let len: usize = std::str::from_utf8(&rest[..space])
-                .expect("digits")
-                .parse()
-                .expect("length");
-            messages
-                .push(String::from_utf8(rest[space + 1..space + 1 + len].to_vec()).expect("utf-8"));
-            rest = &rest[space + 1 + len..];
-        }
-        messages
-    });
-    (addr, handle)
-}
-
-fn seq_of(message: &str) -> u64 {
-    let start = message.find("seq=\"").expect("seq") + 5;
-    message[start..]
-        .split('"')
-        .next()
-        .expect("value")
-        .parse()
-        .expect("number")
-}
-
 #[test]
 fn forwarding_waits_out_a_collector_that_is_down_and_loses_nothing() {
     let env = Env::new();
@@ -401,18 +365,19 @@ fn forwarding_waits_out_a_collector_that_is_down_and_loses_nothing() {
     assert!(records > 1000);
 
     // Nothing listens on this port: delivery fails loudly and the cursor stays put.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let closed_addr = closed.local_addr().expect("addr");
-    drop(closed);
+    let closed_addr = closed_port();
     let out = env.run(&["audit", "forward", "--to", &format!("tcp://{closed_addr}")]);
     assert_refused(&out, "resumes from record 0");
 
     // The collector is back: everything arrives, once, in order.
-    let (addr, collector) = tcp_collector();
+    let collector = Collector::start("127.0.0.1:0");
+    let addr = collector.addr;
     let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let messages = collector.join().expect("collector");
-    let seqs: Vec<u64> = messages.iter().map(|m| seq_of(m)).collect();
+    let messages = collector.after_connections(1);
+    // Closed again, as a collector that is gone: the forward below must not need it.
+    drop(collector);
+    let seqs: Vec<u64> = messages.iter().map(|m| syslog_seq(m)).collect();
     assert_eq!(seqs, (0..records).collect::<Vec<_>>());
     assert!(
         messages
@@ -450,35 +415,28 @@ fn two_destinations_one_down_the_other_is_not_held_back() {
             &format!("tcp://{addr}"),
         ])
     };
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let down = closed.local_addr().expect("addr").to_string();
-    drop(closed);
+    let down = closed_port().to_string();
     let mut to_a = Vec::new();
     for round in 0..3 {
         fs::write(env.path(&format!("study/new-{round}.dcm")), b"x").expect("write");
         let _ = env.check(&["--fast"]);
-        let (addr, collector) = tcp_collector();
+        let collector = Collector::start("127.0.0.1:0");
+        let addr = collector.addr;
         let out = forward("siem-a", &addr.to_string());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        to_a.extend(
-            collector
-                .join()
-                .expect("collector")
-                .iter()
-                .map(|m| seq_of(m)),
-        );
+        to_a.extend(collector.after_connections(1).iter().map(|m| syslog_seq(m)));
         assert_refused(&forward("siem-b", &down), "resumes from record 0");
     }
     let records = verify(&env, &[]).1["records"].as_u64().expect("records");
     assert_eq!(to_a, (0..records).collect::<Vec<_>>(), "a got each once");
-    let (addr, collector) = tcp_collector();
+    let collector = Collector::start("127.0.0.1:0");
+    let addr = collector.addr;
     let out = forward("siem-b", &addr.to_string());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let to_b: Vec<u64> = collector
-        .join()
-        .expect("collector")
+        .after_connections(1)
         .iter()
-        .map(|m| seq_of(m))
+        .map(|m| syslog_seq(m))
         .collect();
     assert_eq!(
         to_b,
@@ -495,28 +453,28 @@ fn two_destinations_one_down_the_other_is_not_held_back() {
 fn the_cursor_of_an_earlier_version_is_taken_over_without_resending() {
     let env = Env::new();
     env.profile(&[]);
-    let (addr, collector) = tcp_collector();
+    let collector = Collector::start("127.0.0.1:0");
+    let addr = collector.addr;
     let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let first: Vec<u64> = collector
-        .join()
-        .expect("collector")
+        .after_connections(1)
         .iter()
-        .map(|m| seq_of(m))
+        .map(|m| syslog_seq(m))
         .collect();
     // What an earlier version left: its one cursor at the home's top.
     let cursor = env.home.join("delivery/syslog.cursor");
     fs::rename(&cursor, env.home.join("forward.cursor")).expect("as before");
     fs::write(env.path("study/later.dcm"), b"x").expect("write");
     let _ = env.check(&["--fast"]);
-    let (addr, collector) = tcp_collector();
+    let collector = Collector::start("127.0.0.1:0");
+    let addr = collector.addr;
     let out = env.run(&["audit", "forward", "--to", &format!("tcp://{addr}")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let second: Vec<u64> = collector
-        .join()
-        .expect("collector")
+        .after_connections(1)
         .iter()
-        .map(|m| seq_of(m))
+        .map(|m| syslog_seq(m))
         .collect();
     let records = verify(&env, &[]).1["records"].as_u64().expect("records");
     let next = first.last().expect("sent") + 1;
@@ -543,7 +501,7 @@ fn forwarding_over_udp_sends_one_datagram_per_record() {
     let mut buf = vec![0u8; 65536];
     for expected in 0..records {
         let n = socket.recv(&mut buf).expect("datagram");
-        assert_eq!(seq_of(&String::from_utf8_lossy(&buf[..n])), expected);
+        assert_eq!(syslog_seq(&String::from_utf8_lossy(&buf[..n])), expected);
     }
 }
 
@@ -629,7 +587,7 @@ impl Rsyslog {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        lines.iter().map(|l| seq_of(l)).collect()
+        lines.iter().map(|l| syslog_seq(l)).collect()
     }
 }
 
@@ -787,7 +745,7 @@ fn forwarding_over_mutual_tls_verifies_the_collector_and_delivers_everything() {
     let out = forward(port, &good.ca);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let messages = collector.join().expect("thread").expect("collector");
-    let seqs: Vec<u64> = messages.iter().map(|m| seq_of(m)).collect();
+    let seqs: Vec<u64> = messages.iter().map(|m| syslog_seq(m)).collect();
     assert_eq!(seqs, (0..records).collect::<Vec<_>>());
 }
 
@@ -1061,7 +1019,6 @@ fn a_collector_that_stalls_the_handshake_is_given_up_at_the_deadline() {
     let dir = env.dir.path().canonicalize().expect("canonical");
     let pki = pki(&dir, "slow");
     let slow = PyCollector::start("slowloris", &pki, &dir.join("received-slow"));
-    let started = std::time::Instant::now();
     let mut cmd = pacsguard();
     cmd.arg("--home").arg(&env.home).args([
         "audit",
@@ -1071,25 +1028,13 @@ fn a_collector_that_stalls_the_handshake_is_given_up_at_the_deadline() {
         "--ca",
         pki.ca.to_str().expect("utf-8"),
     ]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(90) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("audit forward is still held by a stalling collector after 90 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = common::process::Running::spawn(cmd, "audit forward to a stalling collector")
+        .exit_within(std::time::Duration::from_secs(90));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
-        stderr(&out).contains("warning") && stderr(&out).contains("HANDSHAKE_DEADLINE"),
+        out.stderr.contains("warning") && out.stderr.contains("HANDSHAKE_DEADLINE"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
     assert!(
         !env.home.join("delivery/syslog.cursor").exists(),

@@ -1,6 +1,8 @@
 //! The harness: a temporary home and tree, and the real `pacsguard` binary run against them.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -318,6 +320,8 @@ impl Drop for SmallDisk {
 pub struct Collector {
     pub addr: std::net::SocketAddr,
     messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// How many connections it read to their end.
+    ended: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -340,8 +344,9 @@ impl Collector {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, stopped) = (messages.clone(), stop.clone());
+        let (sink, counted, stopped) = (messages.clone(), ended.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -359,6 +364,7 @@ impl Collector {
                             let frames = frames(&bytes);
                             sink.lock().expect("test fixture").extend(frames);
                         }
+                        counted.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
                 }
@@ -367,6 +373,7 @@ impl Collector {
         Collector {
             addr,
             messages,
+            ended,
             stop,
             thread: Some(thread),
         }
@@ -376,6 +383,26 @@ impl Collector {
         self.messages.lock().expect("test fixture").clone()
     }
 
+    /// Everything received once `count` connections ended (one per batch a run of
+    /// `audit forward` sends): the sender's exit does not say the collector read it all.
+    #[track_caller]
+    pub fn after_connections(&self, count: usize) -> Vec<String> {
+        use std::sync::atomic::Ordering;
+        let within = std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + within;
+        while self.ended.load(Ordering::SeqCst) < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the collector at {} was sent {} of {count} connections within {within:?}: {:?}",
+                self.addr,
+                self.ended.load(Ordering::SeqCst),
+                self.messages()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.messages()
+    }
+
     /// The sequence numbers received, in the order they came.
     pub fn seqs(&self) -> Vec<u64> {
         self.messages().iter().map(|m| syslog_seq(m)).collect()
@@ -383,16 +410,7 @@ impl Collector {
 
     /// Waits (at most `within`) until `test` holds for what was received.
     pub fn wait(&self, within: std::time::Duration, test: impl Fn(&[String]) -> bool) -> bool {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if test(&self.messages()) {
-                return true;
-            }
-            if std::time::Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        process::poll(within, || test(&self.messages()))
     }
 }
 

@@ -4,22 +4,35 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pacsguard_testkit::{DicomBuilder, Pixels};
 use serde_json::Value;
 
+use crate::common::process::{self, Running};
 use crate::common::{self, Env, pacsguard};
 
-/// A running `pacsguard watch --json`.
+/// A running `pacsguard watch --json`: its findings as they are printed, and the
+/// [`Running`] it derefs to (stderr, `child`, signals).
 pub struct Watcher {
-    pub child: Child,
+    process: Running,
     findings: Arc<Mutex<Vec<(Instant, Value)>>>,
-    stderr: Arc<Mutex<String>>,
+}
+
+impl std::ops::Deref for Watcher {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Watcher {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.process
+    }
 }
 
 impl Watcher {
@@ -48,45 +61,21 @@ impl Watcher {
     }
 
     pub fn start_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
-        let mut child = command
+        command
             .arg("--home")
             .arg(&env.home)
             .arg("watch")
             .arg("--json")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pacsguard watch starts");
+            .args(args);
         let findings = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().expect("stdout");
         let sink = Arc::clone(&findings);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let line = line.expect("utf-8 line");
-                let value: Value = serde_json::from_str(&line).expect("one JSON object per line");
-                sink.lock()
-                    .expect("test fixture")
-                    .push((Instant::now(), value));
-            }
+        let process = Running::spawn_reading(command, "pacsguard watch", move |line| {
+            let value: Value = serde_json::from_str(line).expect("one JSON object per line");
+            sink.lock()
+                .expect("test fixture")
+                .push((Instant::now(), value));
         });
-        let err = child.stderr.take().expect("stderr");
-        let text = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let line = line.expect("utf-8 line");
-                let mut text = text.lock().expect("test fixture");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let watcher = Watcher {
-            child,
-            findings,
-            stderr,
-        };
+        let watcher = Watcher { process, findings };
         let ready = watcher.wait(Duration::from_secs(120), |_, err| {
             err.contains("watching for changes") || err.contains("error")
         });
@@ -99,29 +88,13 @@ impl Watcher {
         watcher
     }
 
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().expect("test fixture").clone()
-    }
-
     pub fn findings(&self) -> Vec<Value> {
-        self.findings
-            .lock()
-            .expect("test fixture")
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect()
+        values(&self.findings)
     }
 
     /// Polls until `done` holds (true) or the timeout passes (false).
     pub fn wait(&self, timeout: Duration, done: impl Fn(&[Value], &str) -> bool) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if done(&self.findings(), &self.stderr()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        process::poll(timeout, || done(&self.findings(), &self.stderr()))
     }
 
     /// When the first finding of `kind` was printed.
@@ -144,30 +117,25 @@ impl Watcher {
             .map(|(t, _)| *t)
     }
 
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("test fixture"));
-        nix::sys::signal::kill(pid, signal).expect("signal");
-    }
-
-    /// SIGTERM, then the exit status and everything printed.
-    pub fn stop(mut self) -> (i32, Vec<Value>, String) {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let status = self.child.wait().expect("watch exits");
-        // Let the reader threads take the last lines.
-        std::thread::sleep(Duration::from_millis(200));
+    /// SIGTERM, then the exit status and everything printed (the readers are done).
+    pub fn stop(self) -> (i32, Vec<Value>, String) {
+        let Watcher { process, findings } = self;
+        let stopped = process.terminate();
         (
-            status.code().expect("exit status, not a signal"),
-            self.findings(),
-            self.stderr(),
+            stopped.code.expect("exit status, not a signal"),
+            values(&findings),
+            stopped.stderr,
         )
     }
 }
 
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn values(findings: &Mutex<Vec<(Instant, Value)>>) -> Vec<Value> {
+    findings
+        .lock()
+        .expect("test fixture")
+        .iter()
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// A `python3 -c SCRIPT ARGS…` attacker, writer or receiver, returned once it has printed
