@@ -43,6 +43,11 @@ pub const MAX_NESTED_DICOM_DEPTH: usize = 4;
 /// until the screening ends. A nested file past it is still inspected, but not given to
 /// the rules and hash lists, and that is a `not-inspected` warning naming this limit.
 pub const MAX_NESTED_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// Nested DICOM files named in the one warning per limit that cut some
+/// ([`MAX_NESTED_DICOM_DEPTH`], [`MAX_NESTED_FILE_BYTES`]); the rest are counted. A
+/// warning per file made a file holding 10,000 of them a page of warnings that hid the
+/// findings after them (task r34-screen).
+pub const NESTED_FILES_NAMED: usize = 3;
 
 const ENCAPSULATED_DOCUMENT: Tag = Tag(0x0042, 0x0011);
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
@@ -178,6 +183,9 @@ pub struct Inspection {
     /// lists (within [`MAX_NESTED_FILE_BYTES`]).
     pub nested_files: Vec<NestedFile>,
     pub observations: Vec<Observation>,
+    /// The nested DICOM files a limit cut, below the file screened, for the file holding
+    /// it to fold into its own one warning per limit.
+    nested_cut: NestedCut,
     /// Why the work budget of the search for hidden content ran out before the end of
     /// the file (`MAX_CANDIDATES_PER_FILE`, `MAX_PARSED_BYTES_PER_FILE`, the deadline):
     /// what lies past that point was not searched (also a `not-inspected` observation).
@@ -200,6 +208,7 @@ impl Inspection {
             inflated: Vec::new(),
             nested_files: Vec::new(),
             observations: Vec::new(),
+            nested_cut: NestedCut::default(),
             budget_spent: None,
         }
     }
@@ -223,6 +232,99 @@ struct Observations {
     whole_file_at: Option<(u64, Format)>,
     /// Where the file observed sits among DICOM files held in values of others.
     nesting: Nesting,
+    /// Nested DICOM files a limit cut, said in one warning per limit when the file
+    /// screened is finished.
+    nested_cut: NestedCut,
+}
+
+/// Nested DICOM files cut by a limit, by limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct NestedCut {
+    /// Held past [`MAX_NESTED_DICOM_DEPTH`]: searched as bytes, data set not read.
+    past_depth: CutFiles,
+    /// Read, but past [`MAX_NESTED_FILE_BYTES`]: not given to the rules and hash lists.
+    not_kept: CutFiles,
+}
+
+/// How many nested files one limit cut, and the places of the first
+/// [`NESTED_FILES_NAMED`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct CutFiles {
+    count: usize,
+    /// Where each is held, with its offset in the file screened.
+    named: Vec<(String, u64)>,
+}
+
+impl CutFiles {
+    fn add(&mut self, place: String, at: u64) {
+        self.count += 1;
+        if self.named.len() < NESTED_FILES_NAMED {
+            self.named.push((place, at));
+        }
+    }
+
+    /// Adds what a file held `place`, at `at`, counted: places and offsets made the
+    /// holder's.
+    fn merge(&mut self, held: CutFiles, place: &str, at: u64) {
+        self.count += held.count;
+        let room = NESTED_FILES_NAMED.saturating_sub(self.named.len());
+        self.named
+            .extend(held.named.into_iter().take(room).map(|(inner, offset)| {
+                (
+                    format!("{inner} of the DICOM file held {place}"),
+                    at + offset,
+                )
+            }));
+    }
+
+    /// The one warning, if any file was cut: `what` says what happened to them.
+    fn warning(&self, what: &str) -> Option<Observation> {
+        let (_, first) = self.named.first()?;
+        let named: Vec<String> = self
+            .named
+            .iter()
+            .map(|(place, at)| format!("{place} (offset {at})"))
+            .collect();
+        let more = self.count.saturating_sub(named.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let files = if self.count == 1 {
+            "1 DICOM file".to_owned()
+        } else {
+            format!("{} DICOM files", self.count)
+        };
+        Some(Observation {
+            kind: FindingKind::NotInspected,
+            severity: Severity::Warning,
+            format: None,
+            offset: Some(*first),
+            detail: format!(
+                "{files} held in this file {what}: {}{more}",
+                named.join(", ")
+            ),
+        })
+    }
+}
+
+impl NestedCut {
+    fn merge(&mut self, held: NestedCut, place: &str, at: u64) {
+        self.past_depth.merge(held.past_depth, place, at);
+        self.not_kept.merge(held.not_kept, place, at);
+    }
+
+    /// One warning per limit that cut a file.
+    fn warnings(&self) -> impl Iterator<Item = Observation> {
+        let depth = self.past_depth.warning(&format!(
+            "past the limit of {MAX_NESTED_DICOM_DEPTH} DICOM files deep (MAX_NESTED_DICOM_DEPTH): their bytes were searched as they are, their data sets were not read"
+        ));
+        let kept = self.not_kept.warning(&format!(
+            "were inspected, but not screened by the site's YARA rules and hash lists as files of their own: with the DICOM files held before them, they pass {MAX_NESTED_FILE_BYTES} bytes (MAX_NESTED_FILE_BYTES)"
+        ));
+        depth.into_iter().chain(kept)
+    }
 }
 
 /// Where a file sits among DICOM files held in values of others, and what the files
@@ -252,6 +354,7 @@ impl Observations {
             hidden_offsets: std::collections::HashSet::new(),
             whole_file_at: None,
             nesting,
+            nested_cut: NestedCut::default(),
         }
     }
 
@@ -302,6 +405,9 @@ impl Observations {
     }
 
     fn finish(mut self, budget: &Budget) -> Vec<Observation> {
+        // Beside the cap, as the counts below: a count folded is never dropped.
+        let cut: Vec<Observation> = self.nested_cut.warnings().collect();
+        self.kept.extend(cut);
         if let Some(reason) = budget.exhausted() {
             self.kept.push(Observation {
                 kind: FindingKind::NotInspected,
@@ -425,6 +531,10 @@ fn inspect_nested(bytes: &[u8], mut budget: Budget, nesting: Nesting) -> (Inspec
     }
     read_inflated_as_a_whole_file(&inspection, &mut found, &clock);
     inspection.budget_spent = budget.exhausted().map(str::to_owned);
+    if nesting.depth > 0 {
+        // Folded by the file holding it, into the warnings of the file screened.
+        inspection.nested_cut = std::mem::take(&mut found.nested_cut);
+    }
     inspection.observations = found.finish(&budget);
     (inspection, budget)
 }
@@ -1555,7 +1665,20 @@ fn read_deflated(
         MAX_INFLATED_DATA_SET_BYTES.saturating_sub(found.nesting.inflated),
     );
     found.nesting.inflated += inflated.len();
+    let after_break = bytes.get(start + consumed..).unwrap_or_default();
+    let damaged = problem
+        .as_ref()
+        .is_some_and(|(kind, _)| *kind == FindingKind::MalformedDicom)
+        && starts_as_a_data_set(&inflated)
+        && looks_compressed(after_break);
     let problem = problem.map(|(kind, detail)| match kind {
+        FindingKind::MalformedDicom if damaged => (
+            kind,
+            format!(
+                "the deflated data set at offset {start} {detail}: the stream is damaged there, and the {} byte(s) after the damage, the rest of the stream, were searched as binary bytes (where chance matches live), not as text",
+                after_break.len()
+            ),
+        ),
         FindingKind::MalformedDicom => (
             kind,
             format!("the deflated data set at offset {start} {detail}"),
@@ -1614,17 +1737,49 @@ fn read_deflated(
         }
     }
     // To the end of the deflate stream. Past the inflate limit, the rest of the file is
-    // the stream's too (it was inflating well). Where it did not inflate, the stream
+    // the stream's too (it was inflating well), and so it is past damage in a real
+    // deflated data set (a data set inflated, and compressed bytes follow the break):
+    // read as text, a chance match in them was an alert (task r34-screen). Where it did
+    // not inflate, the stream
     // ends at the bytes the inflater took: what follows is no compressed data, only a
     // claim of it, and a file that merely names a deflated transfer syntax would
     // otherwise have its plain lines read as chance bytes (review r32-screen).
-    let compressed_end = if over_limit {
+    let compressed_end = if over_limit || damaged {
         bytes.len()
     } else {
         bytes.len().min(start + consumed)
     };
     inspection.deflated = Some(start.min(compressed_end)..compressed_end);
     inspection.inflated = inflated;
+}
+
+/// Whether inflated bytes start as a data set does (Explicit VR Little Endian, as a
+/// deflated one is written): an even group from 0008 and a VR of two capital letters.
+/// Text that merely follows a deflated transfer syntax inflates to a few bytes of noise
+/// at most.
+fn starts_as_a_data_set(inflated: &[u8]) -> bool {
+    match inflated {
+        [g0, g1, _, _, v0, v1, ..] => {
+            let group = u16::from_le_bytes([*g0, *g1]);
+            group >= 0x0008 && group % 2 == 0 && v0.is_ascii_uppercase() && v1.is_ascii_uppercase()
+        }
+        _ => false,
+    }
+}
+
+/// Control bytes per [`COMPRESSED_CONTROL_SHARE`] bytes, at least, in compressed data:
+/// its bytes are near uniform (a control byte in every ~9), where text written by a person
+/// has none and text with a few strewn in still has far fewer.
+const COMPRESSED_CONTROL_SHARE: usize = 32;
+
+/// Whether `bytes` look like compressed data rather than text: control bytes (as
+/// [`is_plain_text`] counts them) at least one in [`COMPRESSED_CONTROL_SHARE`].
+fn looks_compressed(bytes: &[u8]) -> bool {
+    let controls = bytes
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f)
+        .count();
+    !bytes.is_empty() && controls * COMPRESSED_CONTROL_SHARE >= bytes.len()
 }
 
 /// Walks the data set, searching every value for hidden content and keeping the
@@ -1777,23 +1932,16 @@ fn screen_nested_dicom_file(
         ..found.nesting
     };
     if nesting.depth > MAX_NESTED_DICOM_DEPTH {
-        found.push(Observation {
-            kind: FindingKind::NotInspected,
-            severity: Severity::Warning,
-            format: None,
-            offset: Some(at as u64),
-            detail: format!(
-                "a DICOM file {place} is held {} DICOM files deep, past the limit of {MAX_NESTED_DICOM_DEPTH} (MAX_NESTED_DICOM_DEPTH): its bytes were searched as they are, its data set was not read",
-                nesting.depth
-            ),
-        });
+        found.nested_cut.past_depth.add(place.to_owned(), at as u64);
         // Its data set is not read, but its bytes still go to the rules and hash lists
         // (within MAX_NESTED_FILE_BYTES): one more level of nesting must not hide a
         // known-bad file from them.
         return keep_nested_file(value, at, place, Vec::new(), Vec::new(), Vec::new(), found);
     }
-    let (nested, left) = inspect_nested(value, std::mem::take(budget), nesting);
+    let (mut nested, left) = inspect_nested(value, std::mem::take(budget), nesting);
     *budget = left;
+    let cut = std::mem::take(&mut nested.nested_cut);
+    found.nested_cut.merge(cut, place, at as u64);
     for observation in nested.observations {
         let inner = observation.offset;
         // What the search of the value's own bytes already reported at that offset is
@@ -1858,15 +2006,7 @@ fn keep_nested_file(
         found.nesting.kept += file.kept_bytes();
         kept.push(file);
     } else {
-        found.push(Observation {
-            kind: FindingKind::NotInspected,
-            severity: Severity::Warning,
-            format: None,
-            offset: Some(at as u64),
-            detail: format!(
-                "the DICOM file held {place} was inspected, but not screened by the site's YARA rules and hash lists as a file of its own: with the DICOM files held before it, it passes {MAX_NESTED_FILE_BYTES} bytes (MAX_NESTED_FILE_BYTES)"
-            ),
-        });
+        found.nested_cut.not_kept.add(place.to_owned(), at as u64);
     }
     found.nesting.kept += held_bytes;
     kept.extend(held.into_iter().map(|inner| NestedFile {
@@ -2343,6 +2483,64 @@ mod tests {
         );
         assert_eq!(whole.nested_files.len(), 1);
         assert!(whole.nested_files[0].inflated.len() > pattern.len());
+    }
+
+    /// Task r34-screen: each nested DICOM file a limit cut was a warning of its own (a file
+    /// holding 10,000 was MAX_OBSERVATIONS warnings and "at least 9,968 more", the
+    /// findings after them unlisted). Each limit is one warning: how many, the first
+    /// NESTED_FILES_NAMED named, the count never dropped, at any depth.
+    #[test]
+    fn nested_files_cut_by_a_limit_are_one_warning_per_limit() {
+        const HELD: usize = 100;
+        let inner = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.34.1")
+            .without_pixels()
+            .build();
+        let many: Vec<&[u8]> = vec![&inner[..]; HELD];
+        let holder = holding("1.2.826.0.1.3680043.10.1137.34.2", &many);
+        let no_room = Nesting {
+            kept: MAX_NESTED_FILE_BYTES,
+            ..Nesting::default()
+        };
+        let (inspection, _) = inspect_nested(&holder, Budget::default(), no_room);
+        let warned = warnings_naming(&inspection, "MAX_NESTED_FILE_BYTES");
+        assert_eq!(warned.len(), 1, "{:#?}", inspection.observations);
+        assert!(
+            warned[0].starts_with(&format!("{HELD} DICOM files")),
+            "{}",
+            warned[0]
+        );
+        assert!(warned[0].contains("(0009,1010)"), "{}", warned[0]);
+        assert!(
+            warned[0].contains(&format!("and {} more", HELD - NESTED_FILES_NAMED)),
+            "{}",
+            warned[0]
+        );
+        assert!(warnings_naming(&inspection, "more finding(s)").is_empty());
+
+        // HELD files past the depth limit, MAX_NESTED_DICOM_DEPTH files down: one warning
+        // at the top, naming the way in.
+        let mut file = holding("1.2.826.0.1.3680043.10.1137.34.3", &many);
+        for level in 1..MAX_NESTED_DICOM_DEPTH {
+            file = holding(
+                &format!("1.2.826.0.1.3680043.10.1137.34.4.{level}"),
+                &[&file],
+            );
+        }
+        let deep = inspect(&holding("1.2.826.0.1.3680043.10.1137.34.5", &[&file]));
+        let warned = warnings_naming(&deep, "MAX_NESTED_DICOM_DEPTH");
+        assert_eq!(warned.len(), 1, "{:#?}", deep.observations);
+        assert!(
+            warned[0].starts_with(&format!("{HELD} DICOM files")),
+            "{}",
+            warned[0]
+        );
+        assert!(
+            warned[0].contains("of the DICOM file held in element"),
+            "{}",
+            warned[0]
+        );
+        assert!(warnings_naming(&deep, "more finding(s)").is_empty());
+        assert_eq!(deep.nested_files.len(), HELD + MAX_NESTED_DICOM_DEPTH);
     }
 
     /// Review r30-screen (issue 10): the nested files kept for the site's rules and hash

@@ -69,7 +69,7 @@ pub use format::{
 pub use inspect::{
     Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
     MAX_INFLATED_DATA_SET_BYTES, MAX_NESTED_DICOM_DEPTH, MAX_NESTED_FILE_BYTES, MAX_OBSERVATIONS,
-    MAX_UID_LEN, MIN_MISFORMED_VALUES, NativePixels, NestedFile, Observation,
+    MAX_UID_LEN, MIN_MISFORMED_VALUES, NESTED_FILES_NAMED, NativePixels, NestedFile, Observation,
     PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect,
     inspect_first_window, inspect_head, inspect_window, inspect_within, is_native,
     is_native_little_endian, layout, named_as_dicom, native_pixels_in_head, prefix_of,

@@ -399,3 +399,73 @@ fn a_dicom_file_held_past_the_depth_limit_is_kept_for_the_hash_lists() {
         pacsguard_dicom::MAX_NESTED_DICOM_DEPTH + 1
     );
 }
+
+/// Task r34-screen: a real deflated data set damaged mid-stream had the bytes after the
+/// damage (the rest of its compressed stream) read as text by the whole-file readers: a
+/// chance line there (`\r\nevil.exe\r\n`, a bare name alone, ~3.5e-6 per 64 KiB of
+/// compressed bytes) was an alert, as in a text value. They are the stream's bytes, read
+/// as binary bytes (a warning), and the damage is said.
+#[test]
+fn the_rest_of_a_deflated_data_set_damaged_mid_stream_is_read_as_binary() {
+    // Compressible, so that DCMTK writes Huffman blocks, which damage breaks.
+    let pixels: Vec<u8> = (0..200_000u64)
+        .map(|i| ((i * i / 7 + i / 13) % 23 + 65) as u8)
+        .collect();
+    let plain = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.34.10")
+        .without_pixels()
+        .element(0x0009, 0x0010, *b"LO", b"VENDOR")
+        .element(0x0009, 0x1000, *b"OB", &pixels)
+        .build();
+    let Some(mut damaged) = deflated_by_dcmconv(&plain) else {
+        return;
+    };
+    // The deflate stream follows the meta group, whose length (0002,0000) gives.
+    let meta_length = u32::from_le_bytes(damaged[140..144].try_into().expect("4 bytes"));
+    let stream = 144 + meta_length as usize;
+    let data_set = miniz_oxide::inflate::decompress_to_vec(&damaged[stream..]).expect("inflates");
+    // Damaged at a block boundary: the data set's first 1,000 bytes in a stored block (as
+    // a deflater writes bytes it cannot shrink), then a block header of the reserved type,
+    // which inflate refuses, then the rest of DCMTK's compressed bytes, with a chance line
+    // in them.
+    let mut rest = damaged[stream + 1000..].to_vec();
+    let line = rest.len() - 40;
+    rest[line..line + 12].copy_from_slice(b"\r\nevil.exe\r\n");
+    damaged.truncate(stream);
+    damaged.push(0x00); // a stored block, not the last
+    damaged.extend(1000u16.to_le_bytes());
+    damaged.extend((!1000u16).to_le_bytes());
+    damaged.extend(&data_set[..1000]);
+    damaged.push(0x07); // the last block, of the reserved type 3
+    let before_the_rest = damaged.clone();
+    damaged.extend(&rest);
+    // Plain text after the damage is no compressed stream: read as text, an alert still.
+    let mut text = before_the_rest;
+    text.extend_from_slice(b"\r\nREM report\r\nevil.exe\r\n");
+    let batch_alert = inspect(&text).observations.iter().any(|o| {
+        o.format == Some(Format::Batch) && o.severity == pacsguard_events::Severity::Alert
+    });
+    assert!(batch_alert, "{:#?}", inspect(&text).observations);
+    let found = inspect(&damaged);
+    let batch: Vec<_> = found
+        .observations
+        .iter()
+        .filter(|o| o.format == Some(Format::Batch))
+        .collect();
+    assert!(!batch.is_empty(), "{:#?}", found.observations);
+    assert!(
+        batch
+            .iter()
+            .all(|o| o.severity == pacsguard_events::Severity::Warning),
+        "{batch:#?}"
+    );
+    assert!(
+        found
+            .observations
+            .iter()
+            .any(|o| o.kind == FindingKind::MalformedDicom
+                && o.detail.contains("damaged")
+                && o.detail.contains("binary")),
+        "{:#?}",
+        found.observations
+    );
+}

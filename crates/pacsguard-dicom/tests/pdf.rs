@@ -2991,3 +2991,156 @@ fn only_web_and_mail_links_are_folded_and_shares_behind_any_scheme_are_alerts() 
         .collect();
     assert_eq!(folded.len(), 1, "{findings:#?}");
 }
+
+// ---- task r34-screen: links resolved as readers resolve them, one link counted once ---------
+
+/// The links MuPDF finds on the first page of `pdf`, each as it opens it (`page.getLinks()`
+/// resolves a link without a scheme against the catalog's `/URI /Base`).
+fn mutool_links(pdf: &[u8]) -> Vec<String> {
+    let input = Temp::new("in.pdf");
+    std::fs::write(&input.0, pdf).expect("write");
+    let script = input.0.with_file_name("links.js");
+    std::fs::write(
+        &script,
+        "var page = new PDFDocument(scriptArgs[0]).loadPage(0);\n\
+         var links = page.getLinks();\n\
+         for (var i = 0; i < links.length; i++) print(links[i].uri);\n",
+    )
+    .expect("write");
+    let out = Command::new("mutool")
+        .arg("run")
+        .arg(&script)
+        .arg(&input.0)
+        .output()
+        .expect("mutool (scripts/setup-test-deps.sh installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A one-page report with one link to `uri` (a literal string's content) and `catalog_extra`.
+fn report_with_link_and_catalog(uri: &str, catalog_extra: &str) -> Vec<u8> {
+    let link = obj(&format!(
+        "<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /A << /S /URI /URI ({uri}) >> >>"
+    ));
+    document(catalog_extra, "/Annots [4 0 R]", &[link])
+}
+
+/// Task r34-screen: a scheme-relative link (`//cdn.example.org/x`) was a file-share alert
+/// even with an `https:` `/URI /Base`, where MuPDF opens `https://…`: a web link written
+/// that way paged someone. Without a base MuPDF opens `file:////cdn.example.org/x` (and
+/// Windows' shell reads `//host/path` as UNC): that stays an alert.
+#[test]
+fn a_scheme_relative_link_is_resolved_against_the_base_as_readers_do() {
+    let base = "/URI << /Base (https://example.org/reports/) >>";
+    let pdf = report_with_link_and_catalog("//cdn.example.org/x", base);
+    let opened = mutool_links(&pdf);
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].starts_with("https://"), "{opened:?}");
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(of(&findings, Severity::Alert).is_empty(), "{findings:#?}");
+    let links = uri_findings(&findings);
+    assert_eq!(links.len(), 1, "{findings:#?}");
+    assert_eq!(links[0].severity, Severity::Warning);
+    assert!(
+        links[0].detail.contains("https://cdn.example.org/x"),
+        "{links:#?}"
+    );
+
+    let pdf = report_with_link_and_catalog("//198.51.100.7/share/x.pdf", "");
+    assert_eq!(
+        mutool_links(&pdf),
+        ["file:////198.51.100.7/share/x.pdf"],
+        "MuPDF opens a file share"
+    );
+    assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    // A base that is itself a share makes the link one.
+    let pdf = report_with_link_and_catalog(
+        "//198.51.100.7/share/x.pdf",
+        "/URI << /Base (file:///C:/reports/) >>",
+    );
+    assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    // A backslash is never a web link's: the UNC path stays an alert under any base.
+    let pdf = report_with_link_and_catalog("\\\\\\\\198.51.100.7\\\\share", base);
+    assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+}
+
+/// Task r34-screen: `file:/\/host/share` (a hex string: the bytes as written) was a
+/// "not a web link" warning where `file://host/share` is a file-share alert: the
+/// separators after `file:` are one run, `/` and `\` alike.
+#[test]
+fn file_urls_mixing_slashes_and_backslashes_are_one_class() {
+    for written in [
+        "file:/\\/198.51.100.7/share",
+        "file:\\/198.51.100.7/share",
+        "file:\\\\\\198.51.100.7\\share",
+        "file://198.51.100.7/share",
+    ] {
+        let hex: String = written.bytes().map(|b| format!("{b:02x}")).collect();
+        let pdf = report_with_actions(&[&format!("<< /S /URI /URI <{hex}> >>")]);
+        let findings = inspect_pdf(&pdf).findings;
+        assert!(
+            findings.iter().any(|f| f.severity == Severity::Alert
+                && f.detail.contains("file share")
+                && f.detail.contains("198.51.100.7")),
+            "{written}: {findings:#?}"
+        );
+    }
+}
+
+/// Task r34-screen: `/S /URI /S /URI` in one action dictionary was two links ("2 URI
+/// actions … to 1 distinct targets"): an action type written twice is one action.
+#[test]
+fn an_action_type_written_twice_is_one_action() {
+    let pdf = report_with_actions(&["<< /S /URI /URI (https://example.org/) /S /URI >>"]);
+    let findings = inspect_pdf(&pdf).findings;
+    let links = uri_findings(&findings);
+    assert_eq!(links.len(), 1, "{findings:#?}");
+    assert!(
+        links[0]
+            .detail
+            .contains("URI action (\"https://example.org/\")"),
+        "{links:#?}"
+    );
+    let pdf = report_with_actions(&["<< /S /Launch /F (cmd.exe) /S /Launch >>"]);
+    let findings = inspect_pdf(&pdf).findings;
+    let launches = of(&findings, Severity::Alert);
+    assert_eq!(launches.len(), 1, "{launches:#?}");
+}
+
+/// Task r34-screen: once any limit was reached (here the nesting depth, by another object),
+/// an object stream whose data does not inflate was said to be "not read whole, a budget
+/// reached first": the true reason is that it could not be decoded.
+#[test]
+fn a_broken_object_stream_is_said_broken_whatever_limit_was_reached_elsewhere() {
+    let deep = format!(
+        "<< /Deep {}0{} >>",
+        "[".repeat(MAX_PDF_NESTING_DEPTH + 4),
+        "]".repeat(MAX_PDF_NESTING_DEPTH + 4)
+    );
+    let mut held = object_stream(&[(6, "<< /S /JavaScript /JS (held) >>")], 0);
+    let data = memchr::memmem::find(&held, b"stream\n").expect("data") + b"stream\n".len();
+    held[data..data + 2].copy_from_slice(b"\0\0"); // no zlib header: inflate refuses it
+    let pdf = document("/OpenAction 6 0 R", "", &[obj(&deep), held]);
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == FindingKind::NotInspected && f.detail.contains("nesting depth")),
+        "the nesting limit is reached: {findings:#?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.detail.contains("object stream at offset")
+                && f.detail.contains("could not be decoded")),
+        "{findings:#?}"
+    );
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.detail.contains("a budget reached first")),
+        "{findings:#?}"
+    );
+}

@@ -58,6 +58,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
     // 18 s (review r30-screen).
     let mut named_streams: HashMap<Obj, Vec<u8>> = HashMap::new();
     let mut links: Vec<(usize, Vec<u8>)> = Vec::new();
+    let base = uri_base(doc);
     let shared: &Document = doc;
     for (i, object) in shared.objects.iter().enumerate() {
         let doc = shared;
@@ -66,17 +67,15 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             attachments.entry(i).or_default();
         }
         let mut visit = |dict: &Dict| {
+            for action in action_types(doc, dict) {
+                match action_finding(doc, dict, action, offset, base.as_deref()) {
+                    Some(Acts::Found(f)) => found.push(f),
+                    Some(Acts::Link { offset, target }) => links.push((offset, target)),
+                    None => {}
+                }
+            }
             for (key, value) in dict {
                 match key.as_slice() {
-                    b"S" => {
-                        if let Some(action) = doc.resolve(value).as_name() {
-                            match action_finding(doc, dict, action, offset) {
-                                Some(Acts::Found(f)) => found.push(f),
-                                Some(Acts::Link { offset, target }) => links.push((offset, target)),
-                                None => {}
-                            }
-                        }
-                    }
                     // `/OnInstantiate` of a 3D stream is JavaScript run when the 3D
                     // artwork is activated.
                     b"JS" | b"OnInstantiate" => scripts.push((offset, value.clone())),
@@ -149,6 +148,32 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
             .map(|(object, name)| Found::Attachment { object, name }),
     );
     found
+}
+
+/// The action types an action dictionary names, each once: readers act on the last `/S`,
+/// an attacker may write another earlier for a reader that takes the first, and a type
+/// written twice is one action (`/S /URI /S /URI` counted one link twice: task r34-screen).
+fn action_types<'d>(doc: &'d Document, dict: &'d Dict) -> Vec<&'d [u8]> {
+    let mut types: Vec<&[u8]> = Vec::new();
+    for value in get_all(dict, b"S") {
+        if let Some(action) = doc.resolve(value).as_name()
+            && !types.contains(&action)
+        {
+            types.push(action);
+        }
+    }
+    types
+}
+
+/// The catalog's `/URI /Base` (ISO 32000-1 §12.6.4.7, table 207), against which readers
+/// resolve a link written without a scheme; `None` when the catalog has none.
+fn uri_base(doc: &Document) -> Option<Vec<u8>> {
+    let (_, catalog) = doc.catalog()?;
+    let uri = doc.resolve(get(catalog, b"URI")?).as_dict()?;
+    match doc.resolve(get(uri, b"Base")?) {
+        Obj::Str(s) => Some(text_string(s)),
+        _ => None,
+    }
 }
 
 /// Whether object `index` is the version of its number that readers read.
@@ -226,11 +251,11 @@ fn links_finding(links: &[(usize, Vec<u8>)]) -> Option<Found> {
 /// A URI action: a link, or, when clicking it reaches a file share, an alert. Every `/URI`
 /// written is looked at: readers click the last, and a share under an earlier one is an
 /// alert still (review rv33-screen); the link is the last.
-fn uri_finding(doc: &Document, dict: &Dict, offset: usize) -> Acts {
+fn uri_finding(doc: &Document, dict: &Dict, offset: usize, base: Option<&[u8]>) -> Acts {
     let targets: Vec<Vec<u8>> = get_all(dict, b"URI")
         .map(|value| match doc.resolve(value) {
-            Obj::Str(s) => text_string(s),
-            Obj::Name(n) => n.clone(),
+            Obj::Str(s) => resolved(&text_string(s), base),
+            Obj::Name(n) => resolved(n, base),
             _ => Vec::new(),
         })
         .collect();
@@ -388,25 +413,75 @@ fn holds_unc(text: &str) -> bool {
         .any(|pair| matches!(pair, [b'\\', b'\\' | b'/'] | [b'/', b'\\']))
 }
 
-/// Whether what follows `file:` names another host.
+/// Whether what follows `file:` names another host. The separators after `file:` are read
+/// as one run, `/` and `\` alike (Windows takes either for the other, and WHATWG URL
+/// parsing does for `file:`): two name a host (`file://host/share`, `file:\/host`); three
+/// that mix in a `\` (`file:/\/host/share`, `file:\\\host`) are the same host, as no writer
+/// of a local `file:///C:/x` puts a backslash there; four or more are a UNC path.
+/// Only three forward slashes are the reader's own disk (`file:///C:/x`, `file:///tmp/x`).
 fn file_url_is_share(rest: &str) -> bool {
-    match separators(rest) {
-        2 => {
-            let after = &rest[2..];
-            let host = after.split(['/', '\\']).next().unwrap_or_default();
-            let drive = host.len() == 2 && host.ends_with([':', '|']);
-            if host == "localhost" {
-                // The reader's own host, then a path that is itself a UNC path.
-                return separators(&after[host.len()..]) >= 2;
-            }
-            !host.is_empty() && !drive
-        }
+    let run = separators(rest);
+    let mixed = rest[..run].contains('\\');
+    match run {
+        2 => names_another_host(&rest[run..]),
+        3 if mixed => names_another_host(&rest[run..]),
         n => n >= 4,
     }
 }
 
+/// Whether the authority of a `file:` URL (what follows its separators) is another host:
+/// not empty, not a drive letter (`C:`, `C|`), and not `localhost` unless a UNC path
+/// follows it (`file://localhost//host/share`).
+fn names_another_host(after: &str) -> bool {
+    let host = after.split(['/', '\\']).next().unwrap_or_default();
+    let drive = host.len() == 2 && host.ends_with([':', '|']);
+    if host == "localhost" {
+        return separators(&after[host.len()..]) >= 2;
+    }
+    !host.is_empty() && !drive
+}
+
+/// The URI a reader opens for `uri`, given the document's `/URI /Base`. A URI with a
+/// scheme is taken as written. One without is resolved against the base, as MuPDF does
+/// (`mutool run`, `page.getLinks()`: base then URI) and RFC 3986 §5.2 does for a
+/// scheme-relative `//host/path` (the base's scheme): with an `https:` base,
+/// `//cdn.example.org/x` is a web link, not a share. Without a base it is left as written,
+/// and `//host/path` stays a UNC path: MuPDF prepends `file://` (`file:////host/path`) and
+/// Windows' shell opens `//host/path` on the share, credentials sent. A leading `\` is
+/// never resolved: no web address starts with one, and Windows reads it as UNC.
+fn resolved(uri: &[u8], base: Option<&[u8]>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(uri);
+    let written = trimmed(&text);
+    let Some(base) = base else {
+        return uri.to_vec();
+    };
+    let base_text = String::from_utf8_lossy(base);
+    let base_text = trimmed(&base_text);
+    let Some((base_scheme, _)) = scheme_and_rest(base_text) else {
+        return uri.to_vec();
+    };
+    if scheme_and_rest(written).is_some() || written.starts_with('\\') {
+        return uri.to_vec();
+    }
+    let leading = &written[..separators(written)];
+    if leading == "//" {
+        return format!("{base_scheme}:{written}").into_bytes();
+    }
+    if leading.len() >= 2 {
+        // `///host`, `//\host`: left as the UNC path Windows reads.
+        return uri.to_vec();
+    }
+    format!("{base_text}{written}").into_bytes()
+}
+
 /// The finding for an action dictionary of type `action`, if it is one that matters.
-fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> Option<Acts> {
+fn action_finding(
+    doc: &Document,
+    dict: &Dict,
+    action: &[u8],
+    offset: usize,
+    base: Option<&[u8]>,
+) -> Option<Acts> {
     let target = |key: &[u8]| -> String {
         match get(dict, key).map(|v| doc.resolve(v)) {
             Some(Obj::Str(s)) => quote(s),
@@ -453,7 +528,7 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
             Severity::Alert,
             format!("a SubmitForm action (to \"{}\")", target(b"F")),
         ),
-        b"URI" => return Some(uri_finding(doc, dict, offset)),
+        b"URI" => return Some(uri_finding(doc, dict, offset, base)),
         // Reported from its /JS, with the script quoted; one without /JS is reported too,
         // as a script a reader may still find where this parser did not.
         b"JavaScript" if get(dict, b"JS").is_some() => return None,
@@ -477,15 +552,10 @@ fn action_finding(doc: &Document, dict: &Dict, action: &[u8], offset: usize) -> 
     }))
 }
 
-/// A UNC path (`\\host\share`, `//host/share`) or a URL: reaching it leaks credentials.
+/// A file share (read as [`is_file_share`] reads a link: one vocabulary) or a URL:
+/// reaching it leaks credentials.
 fn is_remote(target: &str) -> bool {
-    let lower = target.to_ascii_lowercase();
-    lower.starts_with("\\\\\\\\")
-        || lower.starts_with("\\\\")
-        || lower.starts_with("//")
-        || lower.contains("://")
-        || lower.starts_with("smb:")
-        || lower.starts_with("file:")
+    is_file_share(target.as_bytes()) || target.contains("://")
 }
 
 /// The file name of a file specification: `/UF`, else `/F`, else `/DOS` / `/Unix` /
@@ -858,6 +928,11 @@ mod tests {
             b"file://host/share/x.pdf",
             b"FILE:////host/share",
             b"file:\\\\host\\share",
+            // One class with `file://host/share` however the separators mix (task r34-screen).
+            b"file:/\\/host/share",
+            b"file:\\/host/share",
+            b"file:\\\\\\host\\share",
+            b"FILE:/\\/host/share",
             b"smb://host/share",
             b"cifs://host/share",
             // Review rv33-screen: through escapes, the NT forms, localhost and other
@@ -885,6 +960,8 @@ mod tests {
             b"ms-word:ofe|u|https://example.org/x.docx",
             b"https://example.org/a\\\\b",
             b"file://localhost/C:/x.pdf",
+            b"file:///host/share/local.pdf",
+            b"file:/\\/C:/reports/x.pdf",
         ] {
             assert!(!is_file_share(local), "{}", String::from_utf8_lossy(local));
         }
@@ -934,5 +1011,51 @@ mod tests {
         ] {
             assert!(!runs_code(other), "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    /// Task r34-screen: a scheme-relative link is resolved against the `/URI /Base` as
+    /// MuPDF and RFC 3986 do; without a base, or written with a `\`, it stays the UNC path
+    /// Windows reads.
+    #[test]
+    fn links_without_a_scheme_are_resolved_against_the_base() {
+        let https = Some(&b"https://example.org/reports/"[..]);
+        let shown = |uri: &[u8], base| String::from_utf8_lossy(&resolved(uri, base)).into_owned();
+        assert_eq!(
+            shown(b"//cdn.example.org/x", https),
+            "https://cdn.example.org/x"
+        );
+        assert_eq!(
+            shown(b"guide.html", https),
+            "https://example.org/reports/guide.html"
+        );
+        assert_eq!(shown(b"//cdn.example.org/x", None), "//cdn.example.org/x");
+        assert_eq!(
+            shown(b"//host/share", Some(b"file:///C:/docs/")),
+            "file://host/share"
+        );
+        for kept in [
+            &b"\\\\host\\share"[..],
+            b"/\\host/share",
+            b"///host/share",
+            b"//\\host",
+        ] {
+            assert_eq!(
+                resolved(kept, https),
+                kept,
+                "{}",
+                String::from_utf8_lossy(kept)
+            );
+        }
+        assert_eq!(shown(b"mailto:a@b", https), "mailto:a@b");
+        assert_eq!(
+            shown(b"//cdn.example.org/x", Some(b"no scheme")),
+            "//cdn.example.org/x"
+        );
+        assert!(!is_file_share(&resolved(b"//cdn.example.org/x", https)));
+        assert!(is_file_share(&resolved(b"//cdn.example.org/x", None)));
+        assert!(is_file_share(&resolved(
+            b"//host/share",
+            Some(b"file:///C:/docs/")
+        )));
     }
 }

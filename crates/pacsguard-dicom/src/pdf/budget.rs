@@ -123,6 +123,10 @@ pub struct Budget {
     /// cost more than the entry.
     ticks: usize,
     reached: Vec<Limit>,
+    /// How many times a limit refused work, counted every time (`reached` keeps each
+    /// limit once): whether one piece of work was stopped by a limit is whether this
+    /// grew during it, however many limits were reached before it began.
+    stops: usize,
     /// What was done so far, for the report.
     pub work: Work,
 }
@@ -149,6 +153,7 @@ impl Budget {
             deadline,
             ticks: 0,
             reached: Vec::new(),
+            stops: 0,
             work: Work::default(),
         }
     }
@@ -164,10 +169,11 @@ impl Budget {
     /// Whether the deadline has passed (recorded once it has); every unit of work asks.
     pub fn out_of_time(&mut self) -> bool {
         if self.reached.contains(&Limit::Deadline) {
+            self.stops += 1;
             return true;
         }
         if Instant::now() > self.deadline {
-            self.reached.push(Limit::Deadline);
+            self.reach(Limit::Deadline);
             return true;
         }
         false
@@ -180,10 +186,15 @@ impl Budget {
         if self.ticks.is_multiple_of(TICKS_PER_CLOCK_READ) {
             return self.out_of_time();
         }
-        self.reached.contains(&Limit::Deadline)
+        let late = self.reached.contains(&Limit::Deadline);
+        if late {
+            self.stops += 1;
+        }
+        late
     }
     /// Records that `limit` stopped some work (once per limit).
     pub fn reach(&mut self, limit: Limit) {
+        self.stops += 1;
         if !self.reached.contains(&limit) {
             self.reached.push(limit);
         }
@@ -193,11 +204,25 @@ impl Budget {
         &self.reached
     }
 
-    fn take(left: &mut usize, reached: &mut Vec<Limit>, limit: Limit) -> bool {
-        if *left == 0 {
-            if !reached.contains(&limit) {
-                reached.push(limit);
+    /// How many times a limit has refused work so far: compare before and after a piece
+    /// of work to know whether a limit, and not the input, cut it short.
+    pub fn stops(&self) -> usize {
+        self.stops
+    }
+
+    /// One unit from `left`, or the limit recorded as having refused it.
+    fn take(&mut self, limit: Limit) -> bool {
+        let left = match limit {
+            Limit::Objects => &mut self.objects,
+            Limit::Streams => &mut self.streams,
+            Limit::XrefEntries => &mut self.xref_entries,
+            _ => {
+                self.reach(limit);
+                return false;
             }
+        };
+        if *left == 0 {
+            self.reach(limit);
             return false;
         }
         *left -= 1;
@@ -206,14 +231,12 @@ impl Budget {
 
     /// One more object, if the budget allows it.
     pub fn object(&mut self) -> bool {
-        !self.out_of_time_ticked()
-            && Self::take(&mut self.objects, &mut self.reached, Limit::Objects)
+        !self.out_of_time_ticked() && self.take(Limit::Objects)
     }
 
     /// One more decoded stream, if the budget allows it.
     pub fn stream(&mut self) -> bool {
-        let allowed =
-            !self.out_of_time() && Self::take(&mut self.streams, &mut self.reached, Limit::Streams);
+        let allowed = !self.out_of_time() && self.take(Limit::Streams);
         if allowed {
             self.work.streams_decoded += 1;
         }
@@ -222,12 +245,7 @@ impl Budget {
 
     /// One more cross-reference entry, if the budget allows it.
     pub fn xref_entry(&mut self) -> bool {
-        !self.out_of_time_ticked()
-            && Self::take(
-                &mut self.xref_entries,
-                &mut self.reached,
-                Limit::XrefEntries,
-            )
+        !self.out_of_time_ticked() && self.take(Limit::XrefEntries)
     }
 
     /// Decoding work left, in bytes (none once time is up).

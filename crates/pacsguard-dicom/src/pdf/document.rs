@@ -735,7 +735,13 @@ impl<'a> Document<'a> {
                 return true;
             };
             let offset = self.objects[i].offset;
+            let stops = self.budget.stops();
             let data = self.decode_stream(i).unwrap_or_default();
+            // A limit cut this stream only if one refused work while it was decoded: a
+            // limit reached earlier by other work (nesting elsewhere) says nothing of why
+            // this one is short, and was blamed for a stream that truly failed (task
+            // r34-screen).
+            let cut = self.budget.stops() > stops;
             let mut header = Lexer::new(&data, 0);
             let mut entries = Vec::new();
             for _ in 0..count {
@@ -750,7 +756,7 @@ impl<'a> Document<'a> {
             }
             // A filter that fails (inflate keeps what it decoded, often nothing) leaves the
             // header short of the `/N` objects declared.
-            if entries.len() < count && self.budget.reached().is_empty() {
+            if entries.len() < count && !cut {
                 self.undecoded_object_streams.push(UndecodedObjectStream {
                     offset,
                     declared: count,
