@@ -788,7 +788,7 @@ pub fn start(
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
-    forward: Option<(Target, String)>,
+    forward: Option<Forward>,
     actor: pacsguard_events::Actor,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
@@ -850,22 +850,38 @@ pub fn start(
 pub fn guard_forward_target(
     forward: &pacsguard_engine::ForwardConfig,
     tell: Tell,
-) -> Result<Option<(Target, String)>> {
-    match forward.checked_target() {
-        Ok(target) => Ok(target),
+) -> Result<Option<Forward>> {
+    let max_message = forward.max_message_bytes().map_err(|e| anyhow!(e))?;
+    let target = match forward.checked_target() {
+        Ok(target) => target,
         Err(unreadable) => {
             let target = forward.target().map_err(|e| anyhow!(e))?;
             tell(&format!(
                 "warning: {unreadable}: the trail is not forwarded until it can be read; guarding goes on"
             ));
-            Ok(target)
+            target
         }
-    }
+    };
+    Ok(target.map(|(target, destination)| Forward {
+        target,
+        destination,
+        max_message,
+    }))
+}
+
+/// The syslog collector of `[forward]` a guard delivers to.
+#[derive(Debug)]
+pub struct Forward {
+    target: Target,
+    /// The name of its cursor.
+    destination: String,
+    /// `[forward] max_message_bytes`.
+    max_message: usize,
 }
 
 pub fn forward_while_watching(
     home: &Home,
-    forward: Option<(Target, String)>,
+    forward: Option<Forward>,
     note: TrailNote,
     stop: &Arc<AtomicBool>,
 ) -> Result<Running> {
@@ -882,7 +898,7 @@ pub fn forward_while_watching(
 /// The report thread of the syslog collector `target`, whose cursor is `destination`'s.
 fn syslog_reporter(
     home: &Home,
-    (target, destination): (Target, String),
+    forward: Forward,
     note: TrailNote,
     (stop, tell): (&Arc<AtomicBool>, Tell),
 ) -> Result<Reporter> {
@@ -891,8 +907,9 @@ fn syslog_reporter(
     pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
     let to = ToSyslog {
         origin: pacsguard_engine::trail_origin(home)?,
-        target,
-        destination,
+        target: forward.target,
+        destination: forward.destination,
+        max_message: forward.max_message,
         transport: None,
         pace: Pace::default(),
     };
@@ -1036,12 +1053,20 @@ trait Destination {
         home: &Home,
         checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError>;
-    /// The last run's batch was confirmed; `caught_up`: nothing signed is left.
-    fn delivered(&mut self, _caught_up: bool) {}
+    /// The last run's batch was confirmed; `caught_up`: nothing signed is left. Returns
+    /// what to say of it (a limit reached), if anything.
+    fn delivered(&mut self, _caught_up: bool) -> Option<String> {
+        None
+    }
     /// The last run failed: how long to wait before the next (`first`, [`REPORT_INTERVAL`],
     /// unless the destination paces itself).
     fn failed(&mut self, first: Duration) -> Duration {
         first
+    }
+    /// Whether the run that failed last may pass smaller (it was cut short with more
+    /// than one record): the stop's last delivery tries that before it gives up.
+    fn may_shrink(&self) -> bool {
+        false
     }
 }
 
@@ -1107,6 +1132,8 @@ struct ToSyslog {
     transport: Option<SyslogTransport>,
     /// How big the next batch is and how long a failure waits.
     pace: Pace,
+    /// `[forward] max_message_bytes`.
+    max_message: usize,
 }
 
 impl ToSyslog {
@@ -1137,12 +1164,23 @@ impl Destination for ToSyslog {
     ) -> Result<&mut dyn Transport, DeliveryError> {
         Ok(self.transport.insert(
             SyslogTransport::new(self.target.clone(), self.origin.clone())
-                .with_batch(self.pace.budget()),
+                .with_batch(self.pace.budget())
+                .with_max_message(self.max_message),
         ))
     }
 
-    fn delivered(&mut self, caught_up: bool) {
+    /// Said once per batch: which records went as stand-ins (the limit reached).
+    fn delivered(&mut self, caught_up: bool) -> Option<String> {
         self.pace.delivered(caught_up);
+        let transport = self.transport.as_ref()?;
+        let stood_in = transport.stood_in();
+        let (first, size) = stood_in.first()?;
+        Some(format!(
+            "{} record(s) over [forward] max_message_bytes {} went to {} as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
+            stood_in.len(),
+            transport.max_message(),
+            self.whom()
+        ))
     }
 
     /// A smaller batch next (a collector that cuts connections short takes it), or a
@@ -1153,6 +1191,10 @@ impl Destination for ToSyslog {
             .as_ref()
             .map_or(0, SyslogTransport::attempted);
         self.pace.failed(attempted, first)
+    }
+
+    fn may_shrink(&self) -> bool {
+        self.transport.as_ref().is_some_and(|t| t.attempted() > 1)
     }
 }
 
@@ -1260,7 +1302,9 @@ fn report(
         }
         match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
-                to.delivered(left == 0);
+                if let Some(limit) = to.delivered(left == 0) {
+                    say(&format!("{label}: warning: {limit}"));
+                }
                 if last_problem.take().is_some() {
                     say(&format!("{label} resumed"));
                 }
@@ -1292,7 +1336,7 @@ fn report(
     while !guard_stopped.load(Ordering::SeqCst) {
         std::thread::sleep(STOP_CHECK);
     }
-    deliver_remaining(home, &delivery, to)
+    deliver_remaining(home, &delivery, to, say)
 }
 
 /// Every signed record the destination does not hold yet, batch after batch (to the
@@ -1302,6 +1346,7 @@ fn deliver_remaining(
     home: &Home,
     delivery: &Delivery,
     to: &mut dyn Destination,
+    say: Tell,
 ) -> Result<(), String> {
     loop {
         let signed = host::newest_checkpoint(&home.checkpoints_path())
@@ -1311,7 +1356,21 @@ fn deliver_remaining(
         if cursor.seq >= signed {
             return Ok(());
         }
-        let (sent, _) = deliver_once(home, delivery, to).map_err(|e| e.to_string())?;
+        let sent = match deliver_once(home, delivery, to) {
+            Ok((sent, left)) => {
+                if let Some(limit) = to.delivered(left == 0) {
+                    say(&format!("{}: warning: {limit}", to.label()));
+                }
+                sent
+            }
+            // Cut short with more than one record: a smaller batch may pass (the same
+            // shrinking as while the guard runs; bounded by STOP_DELIVERY_DEADLINE).
+            Err(_) if to.may_shrink() => {
+                to.failed(Duration::ZERO);
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         if sent == 0 {
             return Err(format!(
                 "it took none of records {} to {}",
