@@ -474,3 +474,68 @@ fn records_over_max_message_bytes_arrive_as_stand_ins_and_none_is_skipped() {
     assert_ne!(watch.stop(), Some(2), "a clean stop");
     assert_none_skipped(&env, &collector, "after the stop");
 }
+
+/// `audit forward` takes the same limit (`--max-message-bytes`, as `[forward]
+/// max_message_bytes`): a record over it arrives as a stand-in, said; a limit outside
+/// RFC 5425's range is refused naming the option (exit 2).
+#[test]
+fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 6);
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let collector = Collector::discarding("127.0.0.1:0", 2048);
+    let to = format!("tcp://{}", collector.addr);
+    let refused = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "100",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--max-message-bytes"),
+        "{}",
+        stderr(&refused)
+    );
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "2048",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("went as stand-ins"),
+        "{}",
+        stderr(&out)
+    );
+    let records = trail_records(&env.home);
+    assert!(
+        collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records),
+        "{:?}",
+        collector.seqs()
+    );
+    assert!(
+        collector.discarded().is_empty(),
+        "{:?}",
+        collector.discarded()
+    );
+    let mut seqs = collector.seqs();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert!(seqs.len() as u64 >= records, "{seqs:?}");
+    assert!(
+        collector
+            .messages()
+            .iter()
+            .any(|m| m.contains("a stand-in")),
+        "{:?}",
+        collector.messages()
+    );
+}
