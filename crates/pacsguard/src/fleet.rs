@@ -793,7 +793,12 @@ pub fn start(
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
-    let note_inbox = inbox.clone();
+    // Where a long outage of a destination is recorded: the console's and the
+    // collector's alike (one loop, one rule).
+    let note = TrailNote {
+        inbox: inbox.clone(),
+        actor,
+    };
     if let Some(listen) = fleet_listen {
         running.listener = Some(listen_for_hosts(
             home,
@@ -811,6 +816,7 @@ pub fn start(
             identity.console.address, identity.console.name
         ));
         let home = home.clone();
+        let note = note.clone();
         running.reporters.push(spawn_reporter(
             CONSOLE_DESTINATION,
             "the console",
@@ -821,20 +827,14 @@ pub fn start(
                     identity: &identity,
                     transport: None,
                 };
-                report(&home, &mut to, (stop, guard_stopped), None, say)
+                report(&home, &mut to, (stop, guard_stopped), Some(&note), say)
             },
         )?);
     }
     if let Some(forward) = forward {
-        running.reporters.push(syslog_reporter(
-            home,
-            forward,
-            TrailNote {
-                inbox: note_inbox,
-                actor,
-            },
-            (&stop, say),
-        )?);
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, note, (&stop, say))?);
     }
     Ok(running)
 }
@@ -1269,7 +1269,7 @@ fn report(
         }
     };
     let mut last_problem: Option<String> = None;
-    let mut outage = Outage::default();
+    let mut outage = Outage::new(failing_recorded_after(say));
     let whom = to.whom();
     // When the next run is due even if no checkpoint is written (heartbeat or retry),
     // and whether a checkpoint may bring it forward.
@@ -1390,26 +1390,58 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// rv33-deliver). Its recovery is recorded too.
 pub const FAILING_RECORDED_AFTER: Duration = Duration::from_secs(600);
 
+/// A debug build's knob for tests: `FAILING_RECORDED_AFTER` in milliseconds, so a test
+/// sees the record of a long outage without waiting 10 minutes (never a sleep).
+pub const TEST_FAILING_RECORDED_AFTER_VAR: &str = "PACSGUARD_TEST_FAILING_RECORDED_AFTER_MS";
+
+/// [`FAILING_RECORDED_AFTER`], or in a debug build what [`TEST_FAILING_RECORDED_AFTER_VAR`]
+/// sets (said).
+fn failing_recorded_after(say: Tell) -> Duration {
+    if !cfg!(debug_assertions) {
+        return FAILING_RECORDED_AFTER;
+    }
+    let Some(ms) = std::env::var(TEST_FAILING_RECORDED_AFTER_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return FAILING_RECORDED_AFTER;
+    };
+    say(&format!(
+        "TEST HOOK: a failing destination is recorded after {ms} ms (a debug build, {TEST_FAILING_RECORDED_AFTER_VAR}); never in production"
+    ));
+    Duration::from_millis(ms)
+}
+
 /// Since when a destination fails, and whether the trail has been told.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Outage {
+    /// How long failures last before the trail records them ([`FAILING_RECORDED_AFTER`]).
+    after: Duration,
     since: Option<Instant>,
     recorded: bool,
 }
 
 impl Outage {
+    fn new(after: Duration) -> Outage {
+        Outage {
+            after,
+            since: None,
+            recorded: false,
+        }
+    }
+
     /// A run failed at `now` with `why`: the text to record on the trail once the
     /// failures have lasted [`FAILING_RECORDED_AFTER`] (once per outage).
     fn failed(&mut self, now: Instant, whom: &str, why: &str) -> Option<String> {
         let since = *self.since.get_or_insert(now);
-        if self.recorded || now.saturating_duration_since(since) < FAILING_RECORDED_AFTER {
+        if self.recorded || now.saturating_duration_since(since) < self.after {
             return None;
         }
         self.recorded = true;
         Some(format!(
             "delivery to {whom} has failed for {} s (FAILING_RECORDED_AFTER {} s), nothing delivered since; nothing is lost, the records wait on the trail: {why}",
             now.saturating_duration_since(since).as_secs(),
-            FAILING_RECORDED_AFTER.as_secs()
+            self.after.as_secs()
         ))
     }
 
@@ -1469,7 +1501,7 @@ mod tests {
     #[test]
     fn a_long_outage_is_recorded_once_and_its_end_too() {
         let start = Instant::now();
-        let mut outage = Outage::default();
+        let mut outage = Outage::new(FAILING_RECORDED_AFTER);
         assert_eq!(
             outage.delivered(start, "c"),
             None,

@@ -27,7 +27,13 @@ impl Serve {
 
     /// `pacsguard ARGS` (`serve` or `watch`), once it guards.
     fn run(env: &Env, args: &[&str]) -> Serve {
+        Serve::run_with(env, args, &[])
+    }
+
+    /// `pacsguard ARGS` with the environment variables `vars` set.
+    fn run_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Serve {
         let mut child = pacsguard()
+            .envs(vars.iter().copied())
             .arg("--home")
             .arg(&env.home)
             .args(args)
@@ -538,4 +544,35 @@ fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
         "{:?}",
         collector.messages()
     );
+}
+
+/// Review rv33-deliver: the record of a destination failing for `FAILING_RECORDED_AFTER`
+/// was unit-tested only. With the time set small (a debug build's knob, no sleep), a
+/// collector that refuses every connection is recorded on the trail as an `audit`
+/// failure naming it, once.
+#[test]
+fn a_destination_failing_for_long_is_recorded_on_the_trail() {
+    let env = Env::new();
+    env.profile(&[]);
+    let port = ReservedPort::new();
+    forward_to(&env, port.addr);
+    let watch = Serve::run_with(
+        &env,
+        &["watch"],
+        &[("PACSGUARD_TEST_FAILING_RECORDED_AFTER_MS", "1")],
+    );
+    wait_trail(&env, "has failed for");
+    let trail = std::fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    let recorded: Vec<&str> = trail
+        .lines()
+        .filter(|l| l.contains("has failed for"))
+        .collect();
+    assert_eq!(recorded.len(), 1, "once: {recorded:?}");
+    assert!(
+        recorded[0].contains(&format!("the collector tcp://{}", port.addr))
+            && recorded[0].contains("\"failure\""),
+        "{}",
+        recorded[0]
+    );
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
 }
