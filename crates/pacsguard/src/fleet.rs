@@ -811,24 +811,11 @@ pub fn start(
         )?);
     }
     if let Some(identity) = Identity::load(&home.dir)? {
-        say(&format!(
-            "reporting to the console at {} as {}",
-            identity.console.address, identity.console.name
-        ));
-        let home = home.clone();
-        let note = note.clone();
-        running.reporters.push(spawn_reporter(
-            CONSOLE_DESTINATION,
-            "the console",
-            true,
+        running.reporters.push(console_reporter(
+            home,
+            identity,
+            note.clone(),
             (&stop, say),
-            move |stop, guard_stopped| {
-                let mut to = ToConsole {
-                    identity: &identity,
-                    transport: None,
-                };
-                report(&home, &mut to, (stop, guard_stopped), Some(&note), say)
-            },
         )?);
     }
     if let Some(forward) = forward {
@@ -839,9 +826,6 @@ pub fn start(
     Ok(running)
 }
 
-/// `watch`'s part of delivery: the syslog collector of `[forward]` while it guards,
-/// through the loop of `serve` (the console's delivery stays `serve`'s). `stop` is set
-/// once the guard stopped, then [`Running::deliver_last`] delivers its last records.
 /// The syslog collector of `[forward]` for a guard (`watch`, `serve`): a TLS file that
 /// cannot be read is said on stderr (`tell`) and the collector kept: the guard goes on,
 /// its deliveries fail and say so, and a destination failing longer than
@@ -879,6 +863,9 @@ pub struct Forward {
     max_message: usize,
 }
 
+/// `watch`'s part of delivery: the console of an enrolled host and the syslog collector
+/// of `[forward]` while it guards, through the loop and reporters of `serve`. `stop` is
+/// set once the guard stopped, then [`Running::deliver_last`] delivers its last records.
 pub fn forward_while_watching(
     home: &Home,
     forward: Option<Forward>,
@@ -886,13 +873,51 @@ pub fn forward_while_watching(
     stop: &Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
+    let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
+    // An enrolled host guarded by `watch` reports to its console as under `serve`
+    // (`audit forward --to console` needs the home's lock, which the guard holds).
+    if let Some(identity) = Identity::load(&home.dir)? {
+        running.reporters.push(console_reporter(
+            home,
+            identity,
+            note.clone(),
+            (stop, tell),
+        )?);
+    }
     if let Some(forward) = forward {
-        let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
         running
             .reporters
             .push(syslog_reporter(home, forward, note, (stop, tell))?);
     }
     Ok(running)
+}
+
+/// The report thread of the console this host is enrolled in (`identity`), for `serve`
+/// and `watch` alike.
+fn console_reporter(
+    home: &Home,
+    identity: Identity,
+    note: TrailNote,
+    (stop, tell): (&Arc<AtomicBool>, Tell),
+) -> Result<Reporter> {
+    tell(&format!(
+        "reporting to the console at {} as {}",
+        identity.console.address, identity.console.name
+    ));
+    let home = home.clone();
+    spawn_reporter(
+        CONSOLE_DESTINATION,
+        "the console",
+        true,
+        (stop, tell),
+        move |stop, guard_stopped| {
+            let mut to = ToConsole {
+                identity: &identity,
+                transport: None,
+            };
+            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+        },
+    )
 }
 
 /// The report thread of the syslog collector `target`, whose cursor is `destination`'s.

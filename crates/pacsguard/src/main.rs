@@ -802,11 +802,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
             let mut session = Session::open(home.clone())?;
-            // An enrolled host guarded by `watch` (its trail sent by `audit forward --to
-            // console`) is judged by the console as one guarded by `serve`.
+            // An enrolled host guarded by `watch` reports its trail to the console as
+            // `serve` does (below) and is judged by it as one guarded by `serve`.
             fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
+            // A stop whose last records did not reach the console, on the trail now.
+            fleet::record_undelivered_stop(&home, &session.inbox(), session.actor());
             let _control = control::Server::start(&home, session.requests(), None)?;
-            // The syslog collector of `[forward]`, delivered to as the guard writes.
+            // The console of an enrolled host and the syslog collector of `[forward]`,
+            // delivered to as the guard writes.
             let forward_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let forwarding = fleet::forward_while_watching(
                 &home,
