@@ -94,9 +94,36 @@ pub fn message(record: &Value, origin: &str) -> Vec<u8> {
     out
 }
 
-/// What goes over UDP in place of a record too large for one datagram: the same header
-/// and dedup key, and a MSG saying where the record is.
-fn oversize_notice(record: &Value, origin: &str, len: usize) -> Vec<u8> {
+/// The largest message sent whole unless `[forward] max_message_bytes` says otherwise:
+/// 8,192 bytes, what RFC 5425 §4.3.1 says every receiver SHOULD take and rsyslog's
+/// default `maxMessageSize`; an ordinary record is 1 to 2 KB, a finding on a path of
+/// thousands of characters 4 to 9 KB and more. RFC 5425/6587 have no acknowledgement:
+/// a collector that reads a message over its limit and closes in order cannot be told
+/// from one that took it, so no message bigger than the collector is said to take is
+/// sent (review rv33-deliver: 26 such records never reached the SIEM while stderr said
+/// "resumed"). A record over the limit goes as its stand-in ([`stand_in`]).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8192;
+
+/// The smallest `max_message_bytes` taken: RFC 5425 §4.3.1, the size every receiver
+/// MUST take (and room for a stand-in).
+pub const MIN_MESSAGE_BYTES: usize = 2048;
+
+/// `max_message_bytes` as configured, or why it is refused.
+pub fn check_max_message_bytes(bytes: usize) -> Result<usize, String> {
+    if (MIN_MESSAGE_BYTES..=MAX_UDP_MESSAGE).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "max_message_bytes = {bytes}: expected {MIN_MESSAGE_BYTES} (RFC 5425's size every receiver takes, MIN_MESSAGE_BYTES) to {MAX_UDP_MESSAGE} (MAX_UDP_MESSAGE)"
+        ))
+    }
+}
+
+/// What goes in place of a record whose message is over the collector's limit (`limit`
+/// bytes; `len`, the message's size), over every transport: the same header and dedup
+/// key, and a MSG that says the record's size, the BLAKE3 digest of its line in the
+/// trail (`line`) and how to fetch it whole. The one code path of every stand-in.
+fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize) -> Vec<u8> {
     let full = message(record, origin);
     let header_end = full
         .windows(3)
@@ -108,9 +135,25 @@ fn oversize_notice(record: &Value, origin: &str, len: usize) -> Vec<u8> {
         .unwrap_or(u64::MAX);
     let mut out = full[..header_end].to_vec();
     out.extend_from_slice(
-        format!("\u{feff}record {seq} is {len} bytes, too large for one UDP datagram; it is in the audit trail (pacsguard audit show) and on tls:// forwarding").as_bytes(),
+        format!(
+            "\u{feff}record {seq} is {len} bytes, over the {limit} bytes a message to this collector may take ([forward] max_message_bytes): a stand-in; the record is whole in the audit trail (pacsguard audit show --json, or audit export), its line's BLAKE3 digest {}",
+            blake3::hash(line).to_hex()
+        )
+        .as_bytes(),
     );
     out
+}
+
+/// The small message that ends a batch whose last message is over [`MIN_MESSAGE_BYTES`]
+/// (record `seq`, `len` bytes): read, it shows the collector read on after that record;
+/// not a record, so no `seq` of its own (a receiver's dedup key stays the records').
+fn batch_mark(origin: &str, seq: u64, len: usize) -> Vec<u8> {
+    const AUTHPRIV_INFO: u8 = 10 * 8 + 6;
+    format!(
+        "<{AUTHPRIV_INFO}>1 - - pacsguard - pacsguard-batch [pacsguard@{SD_ENTERPRISE} through=\"{seq}\" origin=\"{}\"] \u{feff}end of a batch: record {seq} ({len} bytes) was sent before this",
+        param_value(origin)
+    )
+    .into_bytes()
 }
 
 /// RFC 5425 / RFC 6587 octet counting: `LEN SP MSG`.
@@ -628,6 +671,14 @@ pub struct SyslogTransport {
     /// Records and message bytes handed to the connection in this batch.
     sent_records: u64,
     sent_bytes: usize,
+    /// The largest message sent whole ([`DEFAULT_MAX_MESSAGE_BYTES`]).
+    max_message: usize,
+    /// The records of this batch that went as stand-ins: (sequence number, size).
+    stood_in: Vec<(u64, usize)>,
+    /// This batch's largest message over [`MIN_MESSAGE_BYTES`] (sequence number, size),
+    /// and the last message's when it is over it: a collector may throw such a one away.
+    largest: Option<(u64, usize)>,
+    last_large: Option<(u64, usize)>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -655,7 +706,28 @@ impl SyslogTransport {
             max_bytes: usize::MAX,
             sent_records: 0,
             sent_bytes: 0,
+            max_message: DEFAULT_MAX_MESSAGE_BYTES,
+            stood_in: Vec::new(),
+            largest: None,
+            last_large: None,
         }
+    }
+
+    /// Messages over `bytes` go as stand-ins (`[forward] max_message_bytes`, checked by
+    /// [`check_max_message_bytes`]; clamped to its range here).
+    pub fn with_max_message(mut self, bytes: usize) -> SyslogTransport {
+        self.max_message = bytes.clamp(MIN_MESSAGE_BYTES, MAX_UDP_MESSAGE);
+        self
+    }
+
+    /// The records this batch sent as stand-ins, (sequence number, message size).
+    pub fn stood_in(&self) -> &[(u64, usize)] {
+        &self.stood_in
+    }
+
+    /// The largest message this transport sends whole.
+    pub fn max_message(&self) -> usize {
+        self.max_message
     }
 
     /// This batch carries at most `records` records (at least one), and bytes in
@@ -666,6 +738,21 @@ impl SyslogTransport {
         let full = usize::try_from(MAX_BATCH_RECORDS).unwrap_or(usize::MAX);
         self.max_bytes = (MAX_BATCH_BYTES / full).saturating_mul(share);
         self
+    }
+
+    /// `e`, and when the batch carried a message over [`MIN_MESSAGE_BYTES`], what the
+    /// failure may mean and what to do: the collector may take no message that large.
+    fn size_hint(&self, e: io::Error) -> io::Error {
+        let Some((seq, len)) = self.largest else {
+            return e;
+        };
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{e}; record {seq} is {len} bytes: if the collector takes no message that large (it may have read it and thrown it away), lower [forward] max_message_bytes (now {}): larger records then go as stand-ins",
+                self.max_message
+            ),
+        )
     }
 
     /// How many records this batch handed to the connection, confirmed or not.
@@ -679,14 +766,24 @@ impl crate::delivery::Transport for SyslogTransport {
         format!("collector {}", self.target.describe())
     }
 
-    fn send(&mut self, _line: &[u8], record: &Value) -> io::Result<()> {
+    fn send(&mut self, line: &[u8], record: &Value) -> io::Result<()> {
         let mut message = message(record, &self.origin);
-        if matches!(self.target, Target::Udp(_)) && message.len() > MAX_UDP_MESSAGE {
-            // One oversized record (a finding on a path of thousands of characters)
-            // must not stop delivery for good: the collector gets a notice in its
-            // place, with the same dedup key, and the record stays in the trail.
-            message = oversize_notice(record, &self.origin, message.len());
+        let seq = record
+            .get("seq")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX);
+        if message.len() > self.max_message {
+            // A record over the collector's limit (a finding on a path of thousands of
+            // characters) would be thrown away unseen or stop delivery for good: the
+            // collector gets its stand-in, with the same dedup key.
+            self.stood_in.push((seq, message.len()));
+            message = stand_in(record, line, &self.origin, message.len(), self.max_message);
         }
+        let large = (message.len() > MIN_MESSAGE_BYTES).then_some((seq, message.len()));
+        if large.is_some_and(|(_, len)| self.largest.is_none_or(|(_, most)| len > most)) {
+            self.largest = large;
+        }
+        self.last_large = large;
         let conn = match &mut self.connection {
             Some(conn) => conn,
             None => self
@@ -695,7 +792,7 @@ impl crate::delivery::Transport for SyslogTransport {
         };
         self.sent_records += 1;
         self.sent_bytes = self.sent_bytes.saturating_add(message.len());
-        conn.send(&message)
+        conn.send(&message).map_err(|e| self.size_hint(e))
     }
 
     /// At its records or bytes ([`SyslogTransport::with_batch`]), or past
@@ -709,7 +806,17 @@ impl crate::delivery::Transport for SyslogTransport {
 
     fn confirm(&mut self, _after: crate::delivery::Cursor) -> io::Result<()> {
         match self.connection.take() {
-            Some(mut conn) => conn.finish(),
+            Some(mut conn) => {
+                // A collector that reads a message over its limit and throws it away
+                // closes in order after it, which RFC 5425 cannot tell from delivery:
+                // a batch that ends with a message over the size every receiver takes
+                // ends with a small mark after it, read only if the collector read on.
+                if let Some((seq, len)) = self.last_large {
+                    conn.send(&batch_mark(&self.origin, seq, len))
+                        .map_err(|e| self.size_hint(e))?;
+                }
+                conn.finish().map_err(|e| self.size_hint(e))
+            }
             None => Ok(()),
         }
     }
@@ -744,15 +851,59 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_record_becomes_a_notice_with_the_same_key() {
+    fn an_oversized_record_becomes_a_stand_in_with_the_same_key() {
         let mut big = record();
         big["detail"] = Value::String("&".repeat(MAX_UDP_MESSAGE));
         assert!(message(&big, "o").len() > MAX_UDP_MESSAGE);
-        let notice = String::from_utf8(oversize_notice(&big, "o", 123_456)).expect("utf-8");
-        assert!(notice.len() < 1024, "{notice}");
+        let stand_in =
+            String::from_utf8(stand_in(&big, b"line", "o", 123_456, 4096)).expect("utf-8");
+        assert!(stand_in.len() < 1024, "{stand_in}");
         assert!(
-            notice.contains("seq=\"7\"") && notice.contains("123456 bytes"),
-            "{notice}"
+            stand_in.contains("seq=\"7\"")
+                && stand_in.contains("123456 bytes")
+                && stand_in.contains("4096 bytes")
+                && stand_in.contains("audit show")
+                && stand_in.contains(blake3::hash(b"line").to_hex().as_str()),
+            "{stand_in}"
+        );
+    }
+
+    /// Over every transport, a message over the limit goes as its stand-in, and a
+    /// limit outside RFC 5425's range is refused with its name.
+    #[test]
+    fn the_message_limit_is_checked_and_clamped() {
+        assert_eq!(check_max_message_bytes(4096), Ok(4096));
+        assert!(
+            check_max_message_bytes(MIN_MESSAGE_BYTES - 1)
+                .expect_err("too small")
+                .contains("max_message_bytes")
+        );
+        assert!(check_max_message_bytes(MAX_UDP_MESSAGE + 1).is_err());
+        let t = SyslogTransport::new(Target::Tcp("127.0.0.1:9".into()), "o".into());
+        assert_eq!(t.max_message(), DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(t.with_max_message(10).max_message(), MIN_MESSAGE_BYTES);
+    }
+
+    /// A failure of a batch that carried a large message says what it may mean.
+    #[test]
+    fn a_failure_after_a_large_message_names_it_and_the_setting() {
+        let target = Target::Tcp("127.0.0.1:9".into());
+        let mut t = SyslogTransport::new(target, "o".into()).with_max_message(4096);
+        let plain = t.size_hint(io::Error::new(io::ErrorKind::TimedOut, "late"));
+        assert_eq!(plain.to_string(), "late");
+        t.largest = Some((6, 3000));
+        let hinted = t.size_hint(io::Error::new(io::ErrorKind::TimedOut, "late"));
+        assert_eq!(hinted.kind(), io::ErrorKind::TimedOut, "its kind kept");
+        let text = hinted.to_string();
+        assert!(
+            text.starts_with("late; record 6 is 3000 bytes")
+                && text.contains("lower [forward] max_message_bytes (now 4096)"),
+            "{text}"
+        );
+        let mark = String::from_utf8(batch_mark("o", 6, 3000)).expect("utf-8");
+        assert!(
+            mark.starts_with("<86>1 - - pacsguard - pacsguard-batch ") && !mark.contains("seq="),
+            "{mark}"
         );
     }
 

@@ -743,6 +743,8 @@ pub struct ForwardReport {
     /// A deadline passed (a stalling collector): nothing more was confirmed, nothing is
     /// lost; the next run sends from the cursor again.
     pub warning: Option<String>,
+    /// Which records went as stand-ins (over the message size limit), said.
+    pub stood_in: Option<String>,
 }
 
 /// The trail's origin (the name in its key), sent with every syslog message as part of
@@ -760,6 +762,7 @@ pub fn audit_forward(
     home: &Home,
     target: &pacsguard_audit::syslog::Target,
     destination: &str,
+    max_message: usize,
 ) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
     home.check_permissions()?;
@@ -771,18 +774,32 @@ pub fn audit_forward(
     let delivery =
         delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
     let mut transport =
-        pacsguard_audit::syslog::SyslogTransport::new(target.clone(), verifier.name().to_string());
+        pacsguard_audit::syslog::SyslogTransport::new(target.clone(), verifier.name().to_string())
+            .with_max_message(max_message);
     match delivery.deliver(&mut transport, None) {
         Ok(sent) => Ok(ForwardReport {
             sent,
             warning: None,
+            stood_in: stood_in_said(&transport),
         }),
         Err(e) if e.deadline_passed() => Ok(ForwardReport {
             sent: 0,
             warning: Some(e.to_string()),
+            stood_in: None,
         }),
         Err(e) => Err(usage(e)),
     }
+}
+
+/// Which records a delivered run sent as stand-ins, if any: a limit reached is said.
+fn stood_in_said(transport: &pacsguard_audit::syslog::SyslogTransport) -> Option<String> {
+    let stood_in = transport.stood_in();
+    let (first, size) = stood_in.first()?;
+    Some(format!(
+        "{} record(s) over the message size limit ({} bytes, --max-message-bytes) went as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
+        stood_in.len(),
+        transport.max_message()
+    ))
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ pub const CONFIG_TEMPLATE: &str = r#"# PacsGuard configuration. Roots listed her
 # cert = "/etc/pacsguard/host.pem"  # with key: mutual TLS
 # key = "/etc/pacsguard/host.key"
 # destination = "syslog"          # the cursor's name (HOME/delivery/NAME.cursor)
+# max_message_bytes = 8192        # larger records go as a stand-in (2048 to 65000)
 "#;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -112,9 +113,25 @@ pub struct ForwardConfig {
     pub key: Option<PathBuf>,
     /// The destination whose cursor it moves (default `syslog`, as `audit forward`'s).
     pub destination: Option<String>,
+    /// The largest message sent whole (RFC 5425 gives no acknowledgement: a collector
+    /// that throws away a message over its own limit cannot be told from one that took
+    /// it); a record over it goes as a stand-in. Default
+    /// `pacsguard_audit::syslog::DEFAULT_MAX_MESSAGE_BYTES`.
+    pub max_message_bytes: Option<usize>,
 }
 
 impl ForwardConfig {
+    /// `max_message_bytes`, or its default; out of range is refused with its name.
+    pub fn max_message_bytes(&self) -> Result<usize, String> {
+        self.max_message_bytes.map_or(
+            Ok(pacsguard_audit::syslog::DEFAULT_MAX_MESSAGE_BYTES),
+            |bytes| {
+                pacsguard_audit::syslog::check_max_message_bytes(bytes)
+                    .map_err(|e| format!("[forward] {e}"))
+            },
+        )
+    }
+
     /// The collector and the destination's name, if forwarding is configured.
     pub fn target(&self) -> Result<Option<(pacsguard_audit::syslog::Target, String)>, String> {
         let Some(to) = &self.to else {
@@ -454,6 +471,7 @@ impl Config {
         config.watch.validate()?;
         config.console.validate()?;
         config.forward.target()?;
+        config.forward.max_message_bytes()?;
         Ok(config)
     }
 
@@ -564,6 +582,10 @@ mod tests {
                 "destination name",
             ),
             ("to = \"siem:514\"\n", "expected udp://"),
+            (
+                "to = \"tcp://siem:514\"\nmax_message_bytes = 100\n",
+                "max_message_bytes = 100: expected 2048",
+            ),
             (
                 "to = \"tcp://siem:514\"\ndestination = \"console\"\n",
                 "the console's",

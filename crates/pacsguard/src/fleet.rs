@@ -788,12 +788,17 @@ pub fn start(
     console_cert: (PathBuf, PathBuf),
     inbox: pacsguard_events::Inbox,
     trail: pacsguard_fleet::console::ConsoleTrail,
-    forward: Option<(Target, String)>,
+    forward: Option<Forward>,
     actor: pacsguard_events::Actor,
     stop: Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
-    let note_inbox = inbox.clone();
+    // Where a long outage of a destination is recorded: the console's and the
+    // collector's alike (one loop, one rule).
+    let note = TrailNote {
+        inbox: inbox.clone(),
+        actor,
+    };
     if let Some(listen) = fleet_listen {
         running.listener = Some(listen_for_hosts(
             home,
@@ -806,42 +811,21 @@ pub fn start(
         )?);
     }
     if let Some(identity) = Identity::load(&home.dir)? {
-        say(&format!(
-            "reporting to the console at {} as {}",
-            identity.console.address, identity.console.name
-        ));
-        let home = home.clone();
-        running.reporters.push(spawn_reporter(
-            CONSOLE_DESTINATION,
-            "the console",
-            true,
+        running.reporters.push(console_reporter(
+            home,
+            identity,
+            note.clone(),
             (&stop, say),
-            move |stop, guard_stopped| {
-                let mut to = ToConsole {
-                    identity: &identity,
-                    transport: None,
-                };
-                report(&home, &mut to, (stop, guard_stopped), None, say)
-            },
         )?);
     }
     if let Some(forward) = forward {
-        running.reporters.push(syslog_reporter(
-            home,
-            forward,
-            TrailNote {
-                inbox: note_inbox,
-                actor,
-            },
-            (&stop, say),
-        )?);
+        running
+            .reporters
+            .push(syslog_reporter(home, forward, note, (&stop, say))?);
     }
     Ok(running)
 }
 
-/// `watch`'s part of delivery: the syslog collector of `[forward]` while it guards,
-/// through the loop of `serve` (the console's delivery stays `serve`'s). `stop` is set
-/// once the guard stopped, then [`Running::deliver_last`] delivers its last records.
 /// The syslog collector of `[forward]` for a guard (`watch`, `serve`): a TLS file that
 /// cannot be read is said on stderr (`tell`) and the collector kept: the guard goes on,
 /// its deliveries fail and say so, and a destination failing longer than
@@ -850,28 +834,57 @@ pub fn start(
 pub fn guard_forward_target(
     forward: &pacsguard_engine::ForwardConfig,
     tell: Tell,
-) -> Result<Option<(Target, String)>> {
-    match forward.checked_target() {
-        Ok(target) => Ok(target),
+) -> Result<Option<Forward>> {
+    let max_message = forward.max_message_bytes().map_err(|e| anyhow!(e))?;
+    let target = match forward.checked_target() {
+        Ok(target) => target,
         Err(unreadable) => {
             let target = forward.target().map_err(|e| anyhow!(e))?;
             tell(&format!(
                 "warning: {unreadable}: the trail is not forwarded until it can be read; guarding goes on"
             ));
-            Ok(target)
+            target
         }
-    }
+    };
+    Ok(target.map(|(target, destination)| Forward {
+        target,
+        destination,
+        max_message,
+    }))
 }
 
+/// The syslog collector of `[forward]` a guard delivers to.
+#[derive(Debug)]
+pub struct Forward {
+    target: Target,
+    /// The name of its cursor.
+    destination: String,
+    /// `[forward] max_message_bytes`.
+    max_message: usize,
+}
+
+/// `watch`'s part of delivery: the console of an enrolled host and the syslog collector
+/// of `[forward]` while it guards, through the loop and reporters of `serve`. `stop` is
+/// set once the guard stopped, then [`Running::deliver_last`] delivers its last records.
 pub fn forward_while_watching(
     home: &Home,
-    forward: Option<(Target, String)>,
+    forward: Option<Forward>,
     note: TrailNote,
     stop: &Arc<AtomicBool>,
 ) -> Result<Running> {
     let mut running = Running::default();
+    let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
+    // An enrolled host guarded by `watch` reports to its console as under `serve`
+    // (`audit forward --to console` needs the home's lock, which the guard holds).
+    if let Some(identity) = Identity::load(&home.dir)? {
+        running.reporters.push(console_reporter(
+            home,
+            identity,
+            note.clone(),
+            (stop, tell),
+        )?);
+    }
     if let Some(forward) = forward {
-        let tell: Tell = |text| crate::outlet::direct("pacsguard watch: ", text);
         running
             .reporters
             .push(syslog_reporter(home, forward, note, (stop, tell))?);
@@ -879,10 +892,38 @@ pub fn forward_while_watching(
     Ok(running)
 }
 
+/// The report thread of the console this host is enrolled in (`identity`), for `serve`
+/// and `watch` alike.
+fn console_reporter(
+    home: &Home,
+    identity: Identity,
+    note: TrailNote,
+    (stop, tell): (&Arc<AtomicBool>, Tell),
+) -> Result<Reporter> {
+    tell(&format!(
+        "reporting to the console at {} as {}",
+        identity.console.address, identity.console.name
+    ));
+    let home = home.clone();
+    spawn_reporter(
+        CONSOLE_DESTINATION,
+        "the console",
+        true,
+        (stop, tell),
+        move |stop, guard_stopped| {
+            let mut to = ToConsole {
+                identity: &identity,
+                transport: None,
+            };
+            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+        },
+    )
+}
+
 /// The report thread of the syslog collector `target`, whose cursor is `destination`'s.
 fn syslog_reporter(
     home: &Home,
-    (target, destination): (Target, String),
+    forward: Forward,
     note: TrailNote,
     (stop, tell): (&Arc<AtomicBool>, Tell),
 ) -> Result<Reporter> {
@@ -891,8 +932,9 @@ fn syslog_reporter(
     pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
     let to = ToSyslog {
         origin: pacsguard_engine::trail_origin(home)?,
-        target,
-        destination,
+        target: forward.target,
+        destination: forward.destination,
+        max_message: forward.max_message,
         transport: None,
         pace: Pace::default(),
     };
@@ -1036,12 +1078,20 @@ trait Destination {
         home: &Home,
         checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError>;
-    /// The last run's batch was confirmed; `caught_up`: nothing signed is left.
-    fn delivered(&mut self, _caught_up: bool) {}
+    /// The last run's batch was confirmed; `caught_up`: nothing signed is left. Returns
+    /// what to say of it (a limit reached), if anything.
+    fn delivered(&mut self, _caught_up: bool) -> Option<String> {
+        None
+    }
     /// The last run failed: how long to wait before the next (`first`, [`REPORT_INTERVAL`],
     /// unless the destination paces itself).
     fn failed(&mut self, first: Duration) -> Duration {
         first
+    }
+    /// Whether the run that failed last may pass smaller (it was cut short with more
+    /// than one record): the stop's last delivery tries that before it gives up.
+    fn may_shrink(&self) -> bool {
+        false
     }
 }
 
@@ -1107,6 +1157,8 @@ struct ToSyslog {
     transport: Option<SyslogTransport>,
     /// How big the next batch is and how long a failure waits.
     pace: Pace,
+    /// `[forward] max_message_bytes`.
+    max_message: usize,
 }
 
 impl ToSyslog {
@@ -1137,12 +1189,23 @@ impl Destination for ToSyslog {
     ) -> Result<&mut dyn Transport, DeliveryError> {
         Ok(self.transport.insert(
             SyslogTransport::new(self.target.clone(), self.origin.clone())
-                .with_batch(self.pace.budget()),
+                .with_batch(self.pace.budget())
+                .with_max_message(self.max_message),
         ))
     }
 
-    fn delivered(&mut self, caught_up: bool) {
+    /// Said once per batch: which records went as stand-ins (the limit reached).
+    fn delivered(&mut self, caught_up: bool) -> Option<String> {
         self.pace.delivered(caught_up);
+        let transport = self.transport.as_ref()?;
+        let stood_in = transport.stood_in();
+        let (first, size) = stood_in.first()?;
+        Some(format!(
+            "{} record(s) over [forward] max_message_bytes {} went to {} as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
+            stood_in.len(),
+            transport.max_message(),
+            self.whom()
+        ))
     }
 
     /// A smaller batch next (a collector that cuts connections short takes it), or a
@@ -1153,6 +1216,10 @@ impl Destination for ToSyslog {
             .as_ref()
             .map_or(0, SyslogTransport::attempted);
         self.pace.failed(attempted, first)
+    }
+
+    fn may_shrink(&self) -> bool {
+        self.transport.as_ref().is_some_and(|t| t.attempted() > 1)
     }
 }
 
@@ -1227,7 +1294,7 @@ fn report(
         }
     };
     let mut last_problem: Option<String> = None;
-    let mut outage = Outage::default();
+    let mut outage = Outage::new(failing_recorded_after(say));
     let whom = to.whom();
     // When the next run is due even if no checkpoint is written (heartbeat or retry),
     // and whether a checkpoint may bring it forward.
@@ -1260,7 +1327,9 @@ fn report(
         }
         match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
-                to.delivered(left == 0);
+                if let Some(limit) = to.delivered(left == 0) {
+                    say(&format!("{label}: warning: {limit}"));
+                }
                 if last_problem.take().is_some() {
                     say(&format!("{label} resumed"));
                 }
@@ -1292,7 +1361,7 @@ fn report(
     while !guard_stopped.load(Ordering::SeqCst) {
         std::thread::sleep(STOP_CHECK);
     }
-    deliver_remaining(home, &delivery, to)
+    deliver_remaining(home, &delivery, to, say)
 }
 
 /// Every signed record the destination does not hold yet, batch after batch (to the
@@ -1302,6 +1371,7 @@ fn deliver_remaining(
     home: &Home,
     delivery: &Delivery,
     to: &mut dyn Destination,
+    say: Tell,
 ) -> Result<(), String> {
     loop {
         let signed = host::newest_checkpoint(&home.checkpoints_path())
@@ -1311,7 +1381,21 @@ fn deliver_remaining(
         if cursor.seq >= signed {
             return Ok(());
         }
-        let (sent, _) = deliver_once(home, delivery, to).map_err(|e| e.to_string())?;
+        let sent = match deliver_once(home, delivery, to) {
+            Ok((sent, left)) => {
+                if let Some(limit) = to.delivered(left == 0) {
+                    say(&format!("{}: warning: {limit}", to.label()));
+                }
+                sent
+            }
+            // Cut short with more than one record: a smaller batch may pass (the same
+            // shrinking as while the guard runs; bounded by STOP_DELIVERY_DEADLINE).
+            Err(_) if to.may_shrink() => {
+                to.failed(Duration::ZERO);
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         if sent == 0 {
             return Err(format!(
                 "it took none of records {} to {}",
@@ -1331,26 +1415,58 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// rv33-deliver). Its recovery is recorded too.
 pub const FAILING_RECORDED_AFTER: Duration = Duration::from_secs(600);
 
+/// A debug build's knob for tests: `FAILING_RECORDED_AFTER` in milliseconds, so a test
+/// sees the record of a long outage without waiting 10 minutes (never a sleep).
+pub const TEST_FAILING_RECORDED_AFTER_VAR: &str = "PACSGUARD_TEST_FAILING_RECORDED_AFTER_MS";
+
+/// [`FAILING_RECORDED_AFTER`], or in a debug build what [`TEST_FAILING_RECORDED_AFTER_VAR`]
+/// sets (said).
+fn failing_recorded_after(say: Tell) -> Duration {
+    if !cfg!(debug_assertions) {
+        return FAILING_RECORDED_AFTER;
+    }
+    let Some(ms) = std::env::var(TEST_FAILING_RECORDED_AFTER_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return FAILING_RECORDED_AFTER;
+    };
+    say(&format!(
+        "TEST HOOK: a failing destination is recorded after {ms} ms (a debug build, {TEST_FAILING_RECORDED_AFTER_VAR}); never in production"
+    ));
+    Duration::from_millis(ms)
+}
+
 /// Since when a destination fails, and whether the trail has been told.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Outage {
+    /// How long failures last before the trail records them ([`FAILING_RECORDED_AFTER`]).
+    after: Duration,
     since: Option<Instant>,
     recorded: bool,
 }
 
 impl Outage {
+    fn new(after: Duration) -> Outage {
+        Outage {
+            after,
+            since: None,
+            recorded: false,
+        }
+    }
+
     /// A run failed at `now` with `why`: the text to record on the trail once the
     /// failures have lasted [`FAILING_RECORDED_AFTER`] (once per outage).
     fn failed(&mut self, now: Instant, whom: &str, why: &str) -> Option<String> {
         let since = *self.since.get_or_insert(now);
-        if self.recorded || now.saturating_duration_since(since) < FAILING_RECORDED_AFTER {
+        if self.recorded || now.saturating_duration_since(since) < self.after {
             return None;
         }
         self.recorded = true;
         Some(format!(
             "delivery to {whom} has failed for {} s (FAILING_RECORDED_AFTER {} s), nothing delivered since; nothing is lost, the records wait on the trail: {why}",
             now.saturating_duration_since(since).as_secs(),
-            FAILING_RECORDED_AFTER.as_secs()
+            self.after.as_secs()
         ))
     }
 
@@ -1410,7 +1526,7 @@ mod tests {
     #[test]
     fn a_long_outage_is_recorded_once_and_its_end_too() {
         let start = Instant::now();
-        let mut outage = Outage::default();
+        let mut outage = Outage::new(FAILING_RECORDED_AFTER);
         assert_eq!(
             outage.delivered(start, "c"),
             None,

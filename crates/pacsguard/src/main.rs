@@ -446,6 +446,11 @@ enum AuditCommand {
         /// (HOME/delivery/NAME.cursor), so one collector that is down holds back no other.
         #[arg(long, value_name = "NAME", default_value = "syslog")]
         destination: String,
+        /// The largest message sent whole, as `[forward] max_message_bytes` (2048 to
+        /// 65000, default 8192): a record over it goes as a stand-in (sequence, size,
+        /// digest; whole in the trail).
+        #[arg(long, value_name = "BYTES", value_parser = parse_max_message_bytes)]
+        max_message_bytes: Option<usize>,
     },
     /// Start a new trail in a home whose trail is gone (audit.log and checkpoints.jsonl
     /// deleted or emptied while the signing key remains: every other command refuses it
@@ -797,11 +802,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let signals::Stops { stop, hurry } = signals::stop_or_hurry_on_termination()?;
             let mut session = Session::open(home.clone())?;
-            // An enrolled host guarded by `watch` (its trail sent by `audit forward --to
-            // console`) is judged by the console as one guarded by `serve`.
+            // An enrolled host guarded by `watch` reports its trail to the console as
+            // `serve` does (below) and is judged by it as one guarded by `serve`.
             fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
+            // A stop whose last records did not reach the console, on the trail now.
+            fleet::record_undelivered_stop(&home, &session.inbox(), session.actor());
             let _control = control::Server::start(&home, session.requests(), None)?;
-            // The syslog collector of `[forward]`, delivered to as the guard writes.
+            // The console of an enrolled host and the syslog collector of `[forward]`,
+            // delivered to as the guard writes.
             let forward_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let forwarding = fleet::forward_while_watching(
                 &home,
@@ -1165,6 +1173,7 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             cert,
             key,
             destination,
+            max_message_bytes,
         } => {
             if to == "console" {
                 let sent = fleet::forward_once(home)?;
@@ -1173,8 +1182,13 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             }
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let report = pacsguard_engine::audit_forward(home, &target, &destination)?;
+            let max_message =
+                max_message_bytes.unwrap_or(pacsguard_audit::syslog::DEFAULT_MAX_MESSAGE_BYTES);
+            let report = pacsguard_engine::audit_forward(home, &target, &destination, max_message)?;
             output::audit_forward(report.sent, &to)?;
+            if let Some(stood_in) = &report.stood_in {
+                eprintln!("pacsguard: warning: {stood_in}");
+            }
             // A deadline passed (a stalling collector): a warning, nothing lost.
             if let Some(warning) = report.warning {
                 eprintln!(
@@ -1207,4 +1221,12 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--max-message-bytes`: refused out of RFC 5425's range, naming the option (exit 2).
+fn parse_max_message_bytes(text: &str) -> Result<usize, String> {
+    let bytes = text
+        .parse::<usize>()
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    pacsguard_audit::syslog::check_max_message_bytes(bytes)
 }

@@ -44,6 +44,11 @@ impl Serve {
             &[&["serve", "--listen", "127.0.0.1:0"], args].concat(),
         )
     }
+
+    /// `pacsguard watch` on `env`, once it guards.
+    fn watch(env: &Env) -> Serve {
+        guard_as(pacsguard(), env, &["watch"])
+    }
 }
 
 fn token(console: &Env, expires: &str) -> String {
@@ -5735,4 +5740,34 @@ fn the_console_and_a_syslog_collector_each_get_everything_once() {
         "collector: once each, in order"
     );
     server.stop();
+}
+
+/// Review rv33-deliver: `watch` on an enrolled home delivered nothing to the console (a
+/// comment said to run `audit forward --to console`, which the home's lock refuses while
+/// the guard runs). Now it reports as `serve` does: a finding reaches the console.
+#[test]
+fn watch_on_an_enrolled_host_reports_to_the_console() {
+    let console = Env::new();
+    console.profile(&[]);
+    let server = Serve::start(&console, &["--fleet-listen", "127.0.0.1:0"]);
+    let host = enrolled_host(&console, &server, "watching-1");
+    let guard = Serve::watch(&host);
+    assert!(
+        guard.wait_for("reporting to the console at", Duration::from_secs(30)),
+        "{}",
+        guard.stderr()
+    );
+    std::fs::write(host.path("study/while-watching.dcm"), b"x").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(host.home.join("audit.log"))
+        .unwrap_or_default()
+        .contains("while-watching.dcm")
+    {
+        assert!(Instant::now() < deadline, "no record: {}", guard.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let records = common::trail_records(&host.home);
+    wait_host(&console, "watching-1", |h| {
+        h["records"].as_u64() >= Some(records)
+    });
 }

@@ -322,6 +322,7 @@ pub struct Collector {
     messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// How many connections it read to their end.
     ended: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    discarded: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -332,6 +333,27 @@ impl Collector {
         Collector::run(addr, None)
     }
 
+    /// Listening on the port `reserved` held since the test began (no other test can
+    /// have taken it meanwhile).
+    pub fn on(reserved: ReservedPort) -> Collector {
+        let listener = reserved.listen();
+        Collector::serve(listener, Reading::Whole(None))
+    }
+
+    /// One that reads frame after frame and, at a frame over `limit` bytes, closes in
+    /// order having read it whole and kept nothing of it (a collector's message size
+    /// limit): what RFC 5425 cannot tell from delivery. The sequence numbers it threw
+    /// away are in [`Collector::discarded`].
+    pub fn discarding(addr: &str, limit: usize) -> Collector {
+        let listener = std::net::TcpListener::bind(addr).expect("collector binds");
+        Collector::serve(listener, Reading::Discarding(limit))
+    }
+
+    /// The sequence numbers of the messages it read and threw away.
+    pub fn discarded(&self) -> Vec<u64> {
+        self.discarded.lock().expect("test fixture").clone()
+    }
+
     /// One that closes each connection once it read `bytes` (a size limit, a proxy):
     /// what it read whole is kept, the rest of the batch is cut.
     pub fn cutting(addr: &str, bytes: u64) -> Collector {
@@ -339,19 +361,37 @@ impl Collector {
     }
 
     fn run(addr: &str, cut: Option<u64>) -> Collector {
-        use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind(addr).expect("collector binds");
+        Collector::serve(listener, Reading::Whole(cut))
+    }
+
+    fn serve(listener: std::net::TcpListener, reading: Reading) -> Collector {
+        use std::sync::atomic::Ordering;
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let ended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let discarded = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, counted, stopped) = (messages.clone(), ended.clone(), stop.clone());
+        let (sink, counted, thrown, stopped) = (
+            messages.clone(),
+            ended.clone(),
+            discarded.clone(),
+            stop.clone(),
+        );
         let thread = std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((mut stream, _)) => {
                         stream.set_nonblocking(false).expect("blocking");
+                        let cut = match reading {
+                            Reading::Whole(cut) => cut,
+                            Reading::Discarding(limit) => {
+                                read_discarding(stream, limit, &sink, &thrown);
+                                counted.fetch_add(1, Ordering::SeqCst);
+                                continue;
+                            }
+                        };
                         let mut bytes = Vec::new();
                         let read = match cut {
                             Some(limit) => std::io::Read::read_to_end(
@@ -374,6 +414,7 @@ impl Collector {
             addr,
             messages,
             ended,
+            discarded,
             stop,
             thread: Some(thread),
         }
@@ -403,9 +444,14 @@ impl Collector {
         self.messages()
     }
 
-    /// The sequence numbers received, in the order they came.
+    /// The sequence numbers of the records received, in the order they came (a batch's
+    /// end mark is no record).
     pub fn seqs(&self) -> Vec<u64> {
-        self.messages().iter().map(|m| syslog_seq(m)).collect()
+        self.messages()
+            .iter()
+            .filter(|m| !is_batch_mark(m))
+            .map(|m| syslog_seq(m))
+            .collect()
     }
 
     /// Waits (at most `within`) until `test` holds for what was received.
@@ -420,6 +466,58 @@ impl Drop for Collector {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// How a [`Collector`] reads a connection.
+#[derive(Clone, Copy)]
+enum Reading {
+    /// To its end (at most so many bytes: a size limit, a proxy), then its frames.
+    Whole(Option<u64>),
+    /// Frame by frame, closing at the first over so many bytes, thrown away.
+    Discarding(usize),
+}
+
+/// Reads octet-counted frames one by one, nothing ahead of the frame it is in (what is
+/// not read yet stays in the kernel, as with a collector that reads a frame at a time):
+/// those up to `limit` bytes kept in `sink`, the first over it read whole, its sequence
+/// number put in `thrown`, and the connection closed.
+fn read_discarding(
+    mut stream: std::net::TcpStream,
+    limit: usize,
+    sink: &std::sync::Mutex<Vec<String>>,
+    thrown: &std::sync::Mutex<Vec<u64>>,
+) {
+    use std::io::Read as _;
+    loop {
+        let mut len = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match stream.read(&mut byte) {
+                Ok(1) if byte[0] == b' ' => break,
+                Ok(1) if byte[0].is_ascii_digit() && len.len() < 10 => len.push(byte[0]),
+                _ => return,
+            }
+        }
+        let Some(len) = std::str::from_utf8(&len)
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let mut message = vec![0u8; len];
+        if stream.read_exact(&mut message).is_err() {
+            return;
+        }
+        let message = String::from_utf8_lossy(&message).into_owned();
+        if len > limit {
+            thrown
+                .lock()
+                .expect("test fixture")
+                .push(syslog_seq(&message));
+            return; // thrown away: the connection closes
+        }
+        sink.lock().expect("test fixture").push(message);
     }
 }
 
@@ -443,6 +541,11 @@ fn frames(bytes: &[u8]) -> Vec<String> {
     messages
 }
 
+/// Whether a syslog message is the mark that ends a batch whose last message is large.
+pub fn is_batch_mark(message: &str) -> bool {
+    message.contains(" pacsguard-batch [")
+}
+
 /// The record's sequence number a syslog message carries (its dedup key).
 pub fn syslog_seq(message: &str) -> u64 {
     let start = message.find("seq=\"").expect("seq") + 5;
@@ -455,6 +558,37 @@ pub fn syslog_seq(message: &str) -> u64 {
 }
 
 /// A loopback port nothing listens on (bound and let go): a collector that is down.
+/// A loopback port bound and kept, not listening: a connection to it is refused, and no
+/// other test can take it before [`ReservedPort::listen`] (or [`Collector::on`]).
+pub struct ReservedPort {
+    socket: socket2::Socket,
+    pub addr: std::net::SocketAddr,
+}
+
+impl ReservedPort {
+    pub fn new() -> ReservedPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&any.into()).expect("bind");
+        let addr = socket
+            .local_addr()
+            .expect("addr")
+            .as_socket()
+            .expect("an IP address");
+        ReservedPort { socket, addr }
+    }
+
+    /// Starts listening on it.
+    pub fn listen(self) -> std::net::TcpListener {
+        self.socket.listen(128).expect("listen");
+        self.socket.into()
+    }
+}
+
+/// A port free when it was asked for, and freed again: only for a port another process
+/// (a `serve --fleet-listen`) binds later, which a socket of this one cannot be handed
+/// to. A collector of the test itself takes a [`ReservedPort`] instead.
 pub fn closed_port() -> std::net::SocketAddr {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     probe.local_addr().expect("addr")
