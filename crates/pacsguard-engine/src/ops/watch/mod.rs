@@ -4139,7 +4139,7 @@ impl<'a> Guard<'a> {
         // one comparison), not a removal in one and an arrival in the other.
         let mut renamed_about: Vec<Vec<u8>> = Vec::new();
         for batch in children.chunks(CATCH_UP_CHILDREN_AT_ONCE) {
-            if self.names_differ(index, batch)? {
+            if self.names_differ(index, batch, Instant::now())? {
                 renamed_about.extend_from_slice(batch);
                 continue;
             }
@@ -4157,8 +4157,14 @@ impl<'a> Guard<'a> {
 
     /// Whether the subtrees `rels` of root `index` hold other names on disk than in the
     /// view (a walk failing counts as different). One part's copy and capture, let go
-    /// before it is compared.
-    fn names_differ(&mut self, index: usize, rels: &[Vec<u8>]) -> Result<bool, EngineError> {
+    /// before it is compared; the inbox is written to the trail meanwhile, as during any
+    /// walk of the catch-up (a part of one child may be most of the root).
+    fn names_differ(
+        &mut self,
+        index: usize,
+        rels: &[Vec<u8>],
+        now: Instant,
+    ) -> Result<bool, EngineError> {
         let base = {
             let views = self.views()?;
             let Some(view) = views.get(index) else {
@@ -4166,7 +4172,9 @@ impl<'a> Guard<'a> {
             };
             view.part(rels)
         };
-        let Ok(tree) = walk_subtrees(&base.spec, rels, &self.skip) else {
+        let spec = base.spec.clone();
+        let walked = self.draining(|skip| walk_subtrees(&spec, rels, skip), now);
+        let Ok(tree) = walked else {
             return Ok(true);
         };
         let stored = base.entries.iter().map(|e| e.rel.as_slice());
