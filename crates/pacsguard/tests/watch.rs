@@ -5,6 +5,7 @@
 mod common;
 mod watcher;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -105,6 +106,69 @@ fn a_restart_catches_up_on_what_changed_while_it_was_down() {
         Some(&1),
         "{findings:#?}"
     );
+}
+
+/// What a restart reports of changes made while no watcher ran, among 40 directories
+/// (and the tree's own three entries), with the view in memory or on disk: (kind, path)
+/// and how often, `events-lost` aside (other tests write on the same file system).
+fn changes_made_while_down(view_on_disk: bool) -> HashMap<(String, String), usize> {
+    let env = Env::new();
+    configure(
+        &env,
+        &format!("scrub_mb_per_s = 0\nview_on_disk = {view_on_disk}\n"),
+    );
+    for i in 0..40 {
+        let dir = env.path(&format!("d{i:02}"));
+        fs::create_dir_all(&dir).expect("test fixture");
+        fs::write(dir.join("1.dcm"), format!("DICM image {i}")).expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    // Moved to an earlier part and to a later one, removed, added, edited, and the
+    // root's own mode changed.
+    fs::rename(env.path("d39/1.dcm"), env.path("d00/from-39.dcm")).expect("test fixture");
+    fs::rename(env.path("d01/1.dcm"), env.path("d38/from-01.dcm")).expect("test fixture");
+    fs::remove_file(env.path("d20/1.dcm")).expect("test fixture");
+    fs::write(env.path("d21/2.dcm"), b"DICM new image").expect("test fixture");
+    fs::write(env.path("d22/1.dcm"), b"DICM image 22 edited").expect("test fixture");
+    fs::set_permissions(
+        &env.tree,
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    let (_, findings, _) = watcher.stop();
+    let mut counts = tally(&findings, &env.tree);
+    counts.retain(|(kind, _), _| kind != "events-lost");
+    let root = env.tree.display().to_string();
+    counts
+        .into_iter()
+        .map(|((kind, path), n)| ((kind, if path == root { "ROOT".into() } else { path }), n))
+        .collect()
+}
+
+/// Issue 15: with the view on disk a restart compares the root a part at a time (4 of
+/// its children at once), not the view's copy of every file beside the walk's capture of
+/// every file. It must say exactly what the comparison of the whole root says: a file
+/// moved between two parts (either way) is one `moved`, not a removal and an arrival,
+/// and the root's own entry is compared too.
+#[test]
+fn a_restart_comparing_the_root_in_parts_says_what_the_whole_comparison_says() {
+    let whole = changes_made_while_down(false);
+    let parts = changes_made_while_down(true);
+    for (kind, path) in [
+        ("moved", "d00/from-39.dcm"),
+        ("moved", "d38/from-01.dcm"),
+        ("removed", "d20/1.dcm"),
+        ("added", "d21/2.dcm"),
+    ] {
+        assert_eq!(
+            parts.get(&(kind.to_string(), path.to_string())),
+            Some(&1),
+            "{kind} {path}: {parts:?}"
+        );
+    }
+    assert!(parts.keys().any(|(_, path)| path == "ROOT"), "{parts:?}");
+    assert_eq!(parts, whole);
 }
 
 #[test]

@@ -902,6 +902,55 @@ impl RootView {
         )
     }
 
+    /// The first entry after `low` (in path order).
+    fn first_after(&self, low: Bound<Vec<u8>>) -> Option<Entry> {
+        match &self.held {
+            Held::Memory(entries) => entries
+                .range::<[u8], _>((as_ref_bound(&low), Bound::Unbounded))
+                .next()
+                .map(|e| e.0.clone()),
+            // One row read (a seek): a catch-up in parts steps from one child to the next
+            // without reading what lies below each.
+            Held::Disk(disk) => {
+                let mut walk = disk.walk(low, Bound::Unbounded, None);
+                walk.batch_rows = 1;
+                walk.next()
+            }
+        }
+    }
+
+    /// The paths of the root's direct children the view holds, in path order: one seek
+    /// per child, past everything below it (`child/…` sorts before `child0`), so that a
+    /// catch-up can compare the root a part at a time (issue 15).
+    pub fn children(&self) -> Vec<Vec<u8>> {
+        let mut children = Vec::new();
+        let mut low = Bound::Excluded(Vec::new());
+        while let Some(entry) = self.first_after(low) {
+            let name = entry
+                .rel
+                .split(|&b| b == b'/')
+                .next()
+                .unwrap_or_default()
+                .to_vec();
+            if name.is_empty() {
+                break;
+            }
+            let mut past = name.clone();
+            past.push(b'0');
+            // `child.x` sorts before `child/…`: a sibling seen first is kept, then its
+            // subtree is skipped the same way.
+            low = if entry.rel.len() == name.len() {
+                Bound::Excluded(name.clone())
+            } else {
+                Bound::Included(past)
+            };
+            children.push(name);
+        }
+        children.sort();
+        children.dedup();
+        children
+    }
+
     /// The entries inside the subtrees, sorted, as a profile to compare a capture with.
     pub fn part(&self, subtrees: &[Vec<u8>]) -> RootProfile {
         let mut entries: Vec<Entry> = subtrees
@@ -1118,6 +1167,38 @@ mod tests {
             .iter()
             .map(|e| String::from_utf8_lossy(&e.rel).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn the_children_of_the_root_are_each_direct_name_once_whatever_sorts_between() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `a.x` sorts between `a` and `a/…`; `b` is held only through what lies below it
+        // (a row of its own gone), `c.dcm` is a file at the top.
+        for v in views(
+            &[
+                "",
+                "a",
+                "a.x",
+                "a.x/4.dcm",
+                "a/1.dcm",
+                "a/z",
+                "a/z/2.dcm",
+                "b/3.dcm",
+                "c.dcm",
+            ],
+            &dir,
+        ) {
+            let children: Vec<String> = v
+                .children()
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            assert_eq!(children, ["a", "a.x", "b", "c.dcm"]);
+        }
+        let empty = tempfile::tempdir().expect("tempdir");
+        for v in views(&[""], &empty) {
+            assert!(v.children().is_empty());
+        }
     }
 
     #[test]
