@@ -77,8 +77,9 @@ pub(super) async fn relay(
                 Incident::Silent,
                 &object,
                 format!(
-                    "closed: no TLS handshake from {addr} within {} s (limits.request_seconds)",
-                    limits.request.as_secs()
+                    "closed: no TLS handshake from {addr} within {} s ({})",
+                    limits.request.as_secs(),
+                    limits.request_setting
                 ),
             );
             return;
@@ -183,8 +184,9 @@ pub(super) async fn relay(
             }
             () = tokio::time::sleep_until(deadline) => {
                 shared.incident(addr.ip(), Incident::Silent, &object, format!(
-                    "closed: the TLS handshake of {addr} was not over (no application data) within {} s (limits.request_seconds)",
-                    limits.request.as_secs()
+                    "closed: the TLS handshake of {addr} was not over (no application data) within {} s ({})",
+                    limits.request.as_secs(),
+                    limits.request_setting
                 ));
                 return;
             }
