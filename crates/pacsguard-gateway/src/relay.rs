@@ -4085,7 +4085,7 @@ async fn keep_up(
             pace_limits(limits),
         );
         let why = answer_overdue(counts, limits, now)
-            .or_else(|| never_used(counts, limits, now, || place.wanted_by_another()))
+            .or_else(|| never_used(counts, limits, now, || place.give_way_if_wanted()))
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
             .or_else(|| pace_broken(&pace, counts, limits, now));
@@ -4097,7 +4097,7 @@ async fn keep_up(
 }
 
 /// Why the association must end for holding its place without ever using it, if it
-/// must: while another sender wants a place (`wanted`, `Association::wanted_by_another`,
+/// must: while another sender wants a place (`wanted`, `Association::give_way_if_wanted`,
 /// which says who, for the record), one that sent
 /// nothing since it was established is held to `limits.request_seconds`, as one whose
 /// every context was refused (session 32). While places are free it is left alone: a
