@@ -219,7 +219,7 @@ pub(super) async fn relay(
                 }
                 // Held to the request's time too: a side that does not read cannot
                 // hold the handshake past it.
-                if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..n])).await) {
+                if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..n])).await, limits.request_setting) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to upstream {upstream} during the TLS handshake of {addr}: {e}"
                     ));
@@ -238,7 +238,7 @@ pub(super) async fn relay(
                     Ok(n) => n,
                 };
                 let Some(judging) = hello.as_mut() else {
-                    if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
+                    if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await, limits.request_setting) {
                         shared.event(Outcome::Failure, &object, format!(
                             "closed: could not write to {addr} during its TLS handshake: {e}"
                         ));
@@ -265,7 +265,7 @@ pub(super) async fn relay(
                     }
                 }
                 let held = hello.take().map(|h| h.held().to_vec()).unwrap_or_default();
-                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&held)).await) {
+                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&held)).await, limits.request_setting) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to {addr} during its TLS handshake: {e}"
                     ));
@@ -298,7 +298,10 @@ pub(super) async fn relay(
     );
     // Still the request's time: an upstream that completed the handshake and then reads
     // nothing must not hold the association's place with no timer running.
-    if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..carried])).await) {
+    if let Err(e) = written(
+        tokio::time::timeout_at(deadline, up.write_all(&a[..carried])).await,
+        limits.request_setting,
+    ) {
         shared.event(
             Outcome::Failure,
             &object,
@@ -406,14 +409,16 @@ pub(super) async fn relay(
     );
 }
 
-/// A write held to a deadline: its error, or that it timed out.
+/// A write held to the request's deadline, set by `setting` (`limits.request_seconds`,
+/// or `limits.artim_seconds` when shorter): its error, or that it timed out.
 fn written(
     r: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+    setting: &str,
 ) -> Result<(), std::io::Error> {
     r.map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "not read within limits.request_seconds",
+            format!("not read within {setting}"),
         )
     })?
 }
