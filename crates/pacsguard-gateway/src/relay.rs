@@ -1080,8 +1080,10 @@ impl Gateway {
             }
         })
         .await;
-        // Those still in flight are told to end, which takes at most their two A-ABORTs;
-        // only what does not end then (a connection still before its request) is dropped.
+        // Those still in flight are told to end, which takes at most their A-ABORTs and
+        // closes, both sides at once (`close_side`: SEND_TIMEOUT + CLOSE_TIMEOUT, within
+        // the wait below); only what does not end then (a connection still before its
+        // request) is dropped.
         shared.stopping.send_if_modified(|s| {
             let first = *s == Stopping::No;
             if first {
@@ -1295,6 +1297,11 @@ fn reject_at_once(stream: &TcpStream, plain: bool) -> String {
 /// a deaf TLS sender waited as long as the sender stayed). Past it the connection is
 /// dropped unclosed, and the end's record says so.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+// The stop waits `2 * SEND_TIMEOUT` and a second for the associations told to end: an
+// association's end (its A-ABORT, then its close, both sides at once) fits in it.
+const _: () =
+    assert!(SEND_TIMEOUT.as_secs() + CLOSE_TIMEOUT.as_secs() < 2 * SEND_TIMEOUT.as_secs() + 1);
 
 /// How one side was ended by [`close_side`]: its A-ABORT's write, when there was one, and
 /// whether its close was still waiting at [`CLOSE_TIMEOUT`] (a close that failed, the side
