@@ -480,6 +480,10 @@ pub struct Limits {
     pub owed_place_held: Duration,
     /// The time a connection has to send its request (at most `artim`).
     pub request: Duration,
+    /// The setting `request` comes from, for the records that name it:
+    /// `limits.request_seconds`, or `limits.artim_seconds` when that is shorter and so
+    /// applies (review rv34-gateway: a record named request_seconds with ARTIM's value).
+    pub request_setting: &'static str,
     pub max_pending: usize,
     pub max_pending_per_peer: usize,
     /// Connections per [`crate::rate::RATE_WINDOW`] from one peer.
@@ -522,6 +526,7 @@ impl Default for Limits {
             association_fair_share: DEFAULT_ASSOCIATION_FAIR_SHARE,
             owed_place_held: crate::places::OWED_PLACE_HELD,
             request: DEFAULT_REQUEST_TIMEOUT,
+            request_setting: REQUEST_SETTING,
             max_pending: DEFAULT_MAX_PENDING,
             max_pending_per_peer: DEFAULT_MAX_ASSOCIATIONS_PER_PEER,
             max_associations_per_minute: DEFAULT_MAX_ASSOCIATIONS_PER_MINUTE,
@@ -558,11 +563,31 @@ impl Limits {
     }
 }
 
-/// An address or a network (`10.0.0.0/8`, `fd00::/8`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`). Two are equal when they name the
+/// same addresses, however written.
+#[derive(Clone, Debug)]
 pub struct Network {
     pub addr: IpAddr,
     pub prefix: u8,
+    /// As the operator wrote it, for messages about it: an IPv4-mapped network is kept
+    /// as the IPv4 network it maps ([`Network::unmapped`]), and an error that named that
+    /// form ("10.0.0.0/8 overlaps 10.0.0.0/8") named neither entry of the file (review
+    /// rv34-gateway).
+    written: String,
+}
+
+impl PartialEq for Network {
+    fn eq(&self, other: &Network) -> bool {
+        (self.addr, self.prefix) == (other.addr, other.prefix)
+    }
+}
+
+impl Eq for Network {}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
 }
 
 impl Network {
@@ -573,7 +598,14 @@ impl Network {
         };
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then(|| Network { addr, prefix }.unmapped())
+        (prefix <= max).then(|| {
+            Network {
+                addr,
+                prefix,
+                written: text.to_owned(),
+            }
+            .unmapped()
+        })
     }
 
     /// An IPv4-mapped network (`::ffff:10.0.0.0/104`) as the IPv4 network it maps
@@ -588,6 +620,7 @@ impl Network {
                 Some(v4) => Network {
                     addr: IpAddr::V4(v4),
                     prefix: self.prefix - MAPPED_PREFIX,
+                    written: self.written,
                 },
                 None => self,
             },
@@ -928,9 +961,11 @@ impl GatewayConfig {
             limits.association_network.v6 = bits;
         }
         if let Some(s) = raw.limits.request_seconds {
-            limits.request = seconds("limits.request_seconds", s)?;
+            limits.request = seconds(REQUEST_SETTING, s)?;
         }
-        limits.request = limits.request.min(limits.artim);
+        if let Some(cut) = cut_request_to_artim(&mut limits, raw.limits.request_seconds.is_some()) {
+            warnings.push(cut);
+        }
         if let Some(n) = raw.limits.max_associations_per_minute {
             if !(1..=MAX_ASSOCIATIONS_PER_MINUTE_LIMIT).contains(&n) {
                 return Err(err(
@@ -1278,8 +1313,7 @@ fn pass_through_route(
             return Err(err(
                 format!("{at}.peers"),
                 format!(
-                    "{}/{} overlaps {}/{} of route[{k}]: a peer in both would take whichever comes first",
-                    a.addr, a.prefix, b.addr, b.prefix
+                    "{a} overlaps {b} of route[{k}]: a peer in both would take whichever comes first",
                 ),
             ));
         }
@@ -1287,6 +1321,28 @@ fn pass_through_route(
     Ok(PassThrough {
         peers,
         upstream: r.upstream.clone(),
+    })
+}
+
+/// The setting of the time a connection has to send its request.
+const REQUEST_SETTING: &str = "limits.request_seconds";
+
+/// A request is never awaited longer than ARTIM (PS3.8 9.1.5): a longer
+/// `request_seconds` is cut to `artim_seconds`, which the records then name. A value the
+/// operator wrote and the gateway does not apply is said at load (the warning returned);
+/// the default cut is named in the records only.
+fn cut_request_to_artim(limits: &mut Limits, written: bool) -> Option<String> {
+    if limits.request <= limits.artim {
+        return None;
+    }
+    let asked = limits.request.as_secs();
+    limits.request = limits.artim;
+    limits.request_setting = "limits.artim_seconds";
+    written.then(|| {
+        format!(
+            "{REQUEST_SETTING}: {asked} s is cut to artim_seconds ({} s): a request is never awaited longer than ARTIM, and the records name artim_seconds",
+            limits.artim.as_secs()
+        )
     })
 }
 
@@ -2014,6 +2070,56 @@ upstream = "10.2.0.5:2762"
             mapped.overlaps(&Network::parse("127.0.0.0/8").expect("net")),
             "the same network"
         );
+    }
+
+    /// Review rv34-gateway: with IPv4-mapped networks, an overlap error named the mapped
+    /// form's IPv4 network ("10.0.0.0/8 overlaps 10.0.0.0/8"), not what the operator wrote.
+    #[test]
+    fn an_overlap_error_names_the_networks_as_written() {
+        let two = format!(
+            "{PASS}peers = [\"::ffff:10.1.0.0/112\"]\n[[listener.route]]\nmode = \"tls-pass-through\"\npeers = [\"10.1.2.0/24\"]\nupstream = \"10.9.0.1:2762\"\n"
+        );
+        let e = GatewayConfig::parse(&two).expect_err("the peers overlap");
+        assert_eq!(e.field, "listener[0].route[1].peers");
+        assert!(
+            e.reason
+                .starts_with("10.1.2.0/24 overlaps ::ffff:10.1.0.0/112 of route[0]"),
+            "{}",
+            e.reason
+        );
+    }
+
+    /// Review rv34-gateway: `request_seconds` longer than `artim_seconds` was lowered to
+    /// ARTIM in silence, and the records then named `limits.request_seconds` with ARTIM's
+    /// value. The cut is said at load, and the records name the setting that applies.
+    #[test]
+    fn a_request_time_longer_than_artim_is_cut_said_and_named_as_artim() {
+        let c = GatewayConfig::parse(&format!(
+            "[limits]\nartim_seconds = 5\nrequest_seconds = 20\n{GOOD}"
+        ))
+        .expect("cut, not refused");
+        assert_eq!(c.limits.request, Duration::from_secs(5));
+        assert_eq!(c.limits.request_setting, "limits.artim_seconds");
+        assert_eq!(
+            c.warnings,
+            [
+                "limits.request_seconds: 20 s is cut to artim_seconds (5 s): a request is never awaited longer than ARTIM, and the records name artim_seconds"
+            ]
+        );
+        // The default cut is named in the records, not warned of: nothing was written.
+        let c =
+            GatewayConfig::parse(&format!("[limits]\nartim_seconds = 3\n{GOOD}")).expect("valid");
+        assert_eq!(c.limits.request_setting, "limits.artim_seconds");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        for text in [
+            "request_seconds = 5",
+            "artim_seconds = 5\nrequest_seconds = 5",
+            "",
+        ] {
+            let c = GatewayConfig::parse(&format!("[limits]\n{text}\n{GOOD}")).expect(text);
+            assert_eq!(c.limits.request_setting, "limits.request_seconds", "{text}");
+            assert!(c.warnings.is_empty(), "{text}: {:?}", c.warnings);
+        }
     }
 
     #[test]

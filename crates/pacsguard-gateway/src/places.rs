@@ -215,7 +215,7 @@ pub const MAX_WAITING_PEERS: usize = 256;
 /// How long free places are held for a network or peer owed them that does not ask for
 /// them, by default (`limits.owed_place_held_seconds`): past it, it is owed nothing
 /// (forgotten, so asking again puts it at the back of the line), and it no longer counts
-/// as a sender wanting a place ([`Places::wanted_at`]). Held for as long as it was
+/// as a sender wanting a place ([`Places::wanted_in`]). Held for as long as it was
 /// remembered (`limits.association_fair_share_seconds` after its last refusal), addresses
 /// refused once that never came back (an attacker's, asking again within that time) kept
 /// their network's free places empty and every sender of it out (session 32). Held 120 s,
@@ -235,7 +235,7 @@ pub const MAX_OWED_PLACE_HELD: Duration = Duration::from_secs(900);
 
 /// How long after its last refusal a sender owed a place counts as still asking for it,
 /// so that an association holding its place without ever using it may be cut for it
-/// ([`Places::wanted_at`]; at most `limits.association_fair_share_seconds`). Its own
+/// ([`Places::wanted_in`]; at most `limits.association_fair_share_seconds`). Its own
 /// window, not the hold of a place owed ([`OWED_PLACE_HELD`], 330 s by default): a
 /// sender refused transiently asks again within a minute or two (DCMTK's and pynetdicom's
 /// users retry, PACS send queues retry every minute or so), and taken as the hold, one
@@ -300,12 +300,15 @@ pub struct Pending {
     evicted: Arc<Notify>,
 }
 
-/// An association place: given back when dropped.
+/// An association place: given back when dropped, or when it gives way to another
+/// ([`Association::give_way_if_wanted`]).
 #[derive(Debug)]
 pub struct Association {
     places: Arc<Places>,
     peer: IpAddr,
     network: IpAddr,
+    /// Given back already (it gave way): its drop gives back nothing.
+    given_back: std::sync::atomic::AtomicBool,
 }
 
 impl Places {
@@ -613,6 +616,7 @@ impl Places {
             places: Arc::clone(self),
             peer,
             network,
+            given_back: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -765,6 +769,31 @@ impl Places {
         }
     }
 
+    /// [`Places::wanted_in`] under the table's lock, giving no place back (the tests'
+    /// look).
+    #[cfg(test)]
+    fn wanted_at(&self, of: &Association, now: Instant) -> Option<String> {
+        self.wanted_in(&self.table(), of, now)
+    }
+
+    /// [`Places::wanted_in`]; when the place is wanted, `of` gives it back at once, under
+    /// the same lock, so that the next idle association's look counts it free: each idle
+    /// association looked on its own and saw the same free places until the first cut
+    /// one's task ended, so several were cut for one peer owed one place (review
+    /// rv34-gateway). At most as many are cut as are owed.
+    fn give_way_at(&self, of: &Association, now: Instant) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        let mut t = self.table();
+        if of.given_back.load(Ordering::Acquire) {
+            return None;
+        }
+        let wanted = self.wanted_in(&t, of, now)?;
+        of.given_back.store(true, Ordering::Release);
+        give_back(&mut t.associations, of.peer);
+        give_back(&mut t.networks, of.network);
+        Some(wanted)
+    }
+
     /// Who else wants an association place now, if anyone (for the record of the abort it
     /// allows): every place taken, or more owed now than the free places cover, to
     /// networks and peers other than `of`'s that a place `of` frees could go to (another
@@ -779,9 +808,8 @@ impl Places {
     /// every 14 minutes) kept every idle association cuttable for
     /// `association_fair_share_seconds` (review of session 32); one owed a place while
     /// another was free cut an idle association and left its place to a fresh network
-    /// (review of session 33).
-    fn wanted_at(&self, of: &Association, now: Instant) -> Option<String> {
-        let t = self.table();
+    /// (review of session 33). On the table `t`, locked by the caller.
+    fn wanted_in(&self, t: &Table, of: &Association, now: Instant) -> Option<String> {
         steps(t.associations.len());
         let total: usize = t.associations.values().sum();
         if total >= self.max_associations {
@@ -796,7 +824,7 @@ impl Places {
                 && w.owed_at(now, self.fair_share_for, self.owed_place_held)
         };
         let held_by = |n: IpAddr| t.networks.get(&n).copied().unwrap_or(0);
-        let shares = self.shares(&t);
+        let shares = self.shares(t);
         // Only one a place this association frees could go to counts: another network
         // below its cap (for what it may still take), a peer of this association's own
         // network. One at its own network's cap (an attacker's /24 refused every few
@@ -810,7 +838,7 @@ impl Places {
                 if n == of.network {
                     return 0;
                 }
-                self.network_owed(&t, &shares, n, w)
+                self.network_owed(t, &shares, n, w)
             },
         );
         let peers = owed_lately(
@@ -821,7 +849,7 @@ impl Places {
                 if p == of.peer || self.network(p) != of.network {
                     return 0;
                 }
-                self.peer_owed(&t, &shares, p, w)
+                self.peer_owed(t, &shares, p, w)
             },
         );
         // A network holding places (this one among them) may not take the reserve for
@@ -838,19 +866,26 @@ impl Places {
         // modality was kept out by a place held for a network refused 200 s before while
         // an idle association of its own network kept the place it could take (session 34).
         let ahead = if peers.owed > 0 {
-            self.owed_to_networks_ahead(&t, &shares, of.network, now)
+            self.owed_to_networks_ahead(t, &shares, of.network, now)
         } else {
             0
         };
+        // A peer of this network passes only once the free places, this one's among
+        // them, outnumber those held for the networks ahead: while they do not
+        // (`ahead > free`), this place would go to a network ahead, not to the peer, and
+        // cutting this association lets no peer of it in (review rv34-gateway: every
+        // idle association of the network was cuttable for one peer kept out).
+        let peers_owed = if ahead <= free { peers.owed } else { 0 };
         let free_to_peers = free_to_network.min(free.saturating_sub(ahead));
-        let short = networks.owed + peers.owed > free
-            || networks.owed_to_holders + peers.owed > free_to_holders
-            || peers.owed > free_to_peers;
+        let short = networks.owed + peers_owed > free
+            || networks.owed_to_holders + peers_owed > free_to_holders
+            || peers_owed > free_to_peers;
         if !short {
             return None;
         }
         let within = window.as_secs();
-        let (first, owed) = match (networks.first, peers.first) {
+        let peers_first = peers.first.filter(|_| peers_owed > 0);
+        let (first, owed) = match (networks.first, peers_first) {
             (Some((n, owed)), _) => (format!("network {n}"), owed),
             (None, Some((p, owed))) => (p.to_string(), owed),
             (None, None) => return None,
@@ -865,7 +900,7 @@ impl Places {
         };
         Some(format!(
             "{first}, refused within {within} s, is owed {owed} place(s): {} owed in all, {free} free{held}",
-            networks.owed + peers.owed
+            networks.owed + peers_owed
         ))
     }
 
@@ -1254,14 +1289,19 @@ fn owed_lately(
 }
 
 impl Association {
-    /// Who else wants an association place now, if anyone ([`Places::wanted_at`]).
-    pub fn wanted_by_another(&self) -> Option<String> {
-        self.places.wanted_at(self, Instant::now())
+    /// Who else wants an association place now, if anyone ([`Places::wanted_in`]); when
+    /// someone does, the place is given back at once ([`Places::give_way_at`]): the caller
+    /// then ends the association.
+    pub fn give_way_if_wanted(&self) -> Option<String> {
+        self.places.give_way_at(self, Instant::now())
     }
 }
 
 impl Drop for Association {
     fn drop(&mut self) {
+        if *self.given_back.get_mut() {
+            return;
+        }
         let mut t = self.places.table();
         give_back(&mut t.associations, self.peer);
         give_back(&mut t.networks, self.network);
@@ -2112,6 +2152,64 @@ mod tests {
             places.association_at(modality, at(202)).is_ok(),
             "its place freed, the modality has one"
         );
+    }
+
+    /// Review rv34-gateway: with more places held for the networks ahead than free
+    /// (`ahead > free`), a peer of the idle association's network was counted as wanting
+    /// its place, though the place it frees goes to a network ahead: the cut let no one
+    /// of that network in. Its peers count only when the cut lets one in.
+    #[test]
+    fn an_idle_association_is_not_cut_for_a_peer_its_place_would_not_let_in() {
+        let (places, at) = fair_places(4, 4, 4);
+        let (holder, modality) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        let mut held: Vec<Association> = (0..4)
+            .map(|_| places.association_at(holder, at(0)).expect("4: full"))
+            .collect();
+        for other in ["10.0.1.1", "10.0.2.1"] {
+            assert!(places.association_at(ip(other), at(0)).is_err(), "full");
+        }
+        held.truncate(3);
+        assert!(
+            places.association_at(modality, at(200)).is_err(),
+            "the one free place is held for the networks refused first"
+        );
+        assert_eq!(
+            places.wanted_at(&held[0], at(201)),
+            None,
+            "2 held for networks ahead, 1 free: a cut would not let the modality in"
+        );
+    }
+
+    /// Review rv34-gateway: each idle association looked on its own, and every one saw
+    /// the same free places until the first cut one's task had ended: several were cut
+    /// for one peer owed one place. The one that gives way gives its place back under
+    /// the lock it decided under, so the next look counts it free.
+    #[test]
+    fn idle_associations_give_way_no_more_than_the_places_owed() {
+        let (places, at) = fair_places(4, 4, 4);
+        let (holder, modality, other) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.1.1"));
+        let mut held: Vec<Association> = (0..4)
+            .map(|_| places.association_at(holder, at(0)).expect("4: full"))
+            .collect();
+        assert!(places.association_at(other, at(0)).is_err(), "full");
+        held.truncate(3);
+        assert!(
+            places.association_at(modality, at(200)).is_err(),
+            "the free place is held for the network refused first"
+        );
+        let cut: Vec<Option<String>> = held
+            .iter()
+            .map(|idle| places.give_way_at(idle, at(201)))
+            .collect();
+        assert!(cut[0].is_some(), "{cut:?}");
+        assert_eq!(cut[1..], [None, None], "one owed, one cut");
+        // Given back once: its drop gives back nothing more (a second give-back would
+        // free another's place).
+        let in_flight = |places: &Places| places.table().associations.values().sum::<usize>();
+        assert_eq!(in_flight(&places), 2);
+        drop(held);
+        assert_eq!(in_flight(&places), 0);
+        assert!(places.table().networks.is_empty());
     }
 
     /// Issue 16, session 34: `wanted_at` sums what other networks are owed and what the

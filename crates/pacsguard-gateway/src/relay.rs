@@ -1080,8 +1080,10 @@ impl Gateway {
             }
         })
         .await;
-        // Those still in flight are told to end, which takes at most their two A-ABORTs;
-        // only what does not end then (a connection still before its request) is dropped.
+        // Those still in flight are told to end, which takes at most their A-ABORTs and
+        // closes, both sides at once (`close_side`: SEND_TIMEOUT + CLOSE_TIMEOUT, within
+        // the wait below); only what does not end then (a connection still before its
+        // request) is dropped.
         shared.stopping.send_if_modified(|s| {
             let first = *s == Stopping::No;
             if first {
@@ -1289,6 +1291,63 @@ fn reject_at_once(stream: &TcpStream, plain: bool) -> String {
     told_peer("A-ASSOCIATE-RJ", written)
 }
 
+/// How long the close of one side at an association's end may take (TLS sends its
+/// close_notify after flushing what it still holds, which waits on the peer reading): a
+/// side that reads nothing cannot hold the task (review rv34-gateway: the close towards
+/// a deaf TLS sender waited as long as the sender stayed). Past it the connection is
+/// dropped unclosed, and the end's record says so.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+// The stop waits `2 * SEND_TIMEOUT` and a second for the associations told to end: an
+// association's end (its A-ABORT, then its close, both sides at once) fits in it.
+const _: () =
+    assert!(SEND_TIMEOUT.as_secs() + CLOSE_TIMEOUT.as_secs() < 2 * SEND_TIMEOUT.as_secs() + 1);
+
+/// How one side was ended by [`close_side`]: its A-ABORT's write, when there was one, and
+/// whether its close was still waiting at [`CLOSE_TIMEOUT`] (a close that failed, the side
+/// having gone already, is no news).
+struct SideClosed {
+    abort: Option<Result<(), String>>,
+    close_timed_out: bool,
+}
+
+/// Ends one side of an association: the gateway's A-ABORT when it has one (within
+/// [`SEND_TIMEOUT`]), then its close (within [`CLOSE_TIMEOUT`]). A side that did not take
+/// the A-ABORT is not waited on again to close (its close would first flush the same
+/// bytes): it is dropped, which closes the socket without waiting.
+async fn close_side<W: AsyncWrite + Unpin>(w: &mut W, abort: Option<&[u8]>) -> SideClosed {
+    let abort = match abort {
+        Some(bytes) => Some(send_told(w, bytes).await),
+        None => None,
+    };
+    let close_timed_out = !matches!(abort, Some(Err(_)))
+        && tokio::time::timeout(CLOSE_TIMEOUT, w.shutdown())
+            .await
+            .is_err();
+    SideClosed {
+        abort,
+        close_timed_out,
+    }
+}
+
+/// What the end's record says of how both sides were ended: the gateway's A-ABORTs (when
+/// it aborted), and a close not taken in time.
+fn closed_said(upstream: SideClosed, peer: SideClosed) -> String {
+    let mut said = match (upstream.abort.clone(), peer.abort.clone()) {
+        (Some(u), Some(p)) => abort_written(u, p),
+        _ => String::new(),
+    };
+    for (side, closed) in [("upstream", &upstream), ("peer", &peer)] {
+        if closed.close_timed_out {
+            said.push_str(&format!(
+                "; the connection to the {side} was not closed cleanly within {} s (CLOSE_TIMEOUT): dropped",
+                CLOSE_TIMEOUT.as_secs()
+            ));
+        }
+    }
+    said
+}
+
 /// What the end's record says of the gateway's own A-ABORT to each side.
 fn abort_written(upstream: Result<(), String>, peer: Result<(), String>) -> String {
     let said = |side: &str, r: Result<(), String>| match r {
@@ -1381,7 +1440,10 @@ async fn association(
                     shared.refused(
                         addr.ip(),
                         &object,
-                        format!("refused: TLS handshake with {addr} failed: {e}"),
+                        format!(
+                            "refused: TLS handshake with {addr} failed: {}",
+                            crate::tls::handshake_failure(&e)
+                        ),
                     );
                     return;
                 }
@@ -1391,8 +1453,9 @@ async fn association(
                         Incident::Silent,
                         &object,
                         format!(
-                            "closed: no TLS handshake from {addr} within {} s (limits.request_seconds)",
-                            limits.request.as_secs()
+                            "closed: no TLS handshake from {addr} within {} s ({})",
+                            limits.request.as_secs(),
+                            limits.request_setting
                         ),
                     );
                     return;
@@ -1441,8 +1504,9 @@ async fn association(
                 Incident::Silent,
                 &object,
                 format!(
-                    "closed: no association request from {addr} within {} s (limits.request_seconds){told}",
-                    limits.request.as_secs()
+                    "closed: no association request from {addr} within {} s ({}){told}",
+                    limits.request.as_secs(),
+                    limits.request_setting
                 ),
             );
             return;
@@ -1638,7 +1702,7 @@ async fn association(
                 Ok(Ok(tls)) => Box::new(tls),
                 failed => {
                     let why = match failed {
-                        Ok(Err(e)) => e.to_string(),
+                        Ok(Err(e)) => crate::tls::handshake_failure(&e),
                         _ => "timed out".to_owned(),
                     };
                     let told = send_to_peer(
@@ -1864,6 +1928,12 @@ async fn association(
         e = direction(&mut up_r, &peer_w, Some(&up_w), &mut tap_back, &limits, &activity, started, "upstream") => e,
         e = keep_up(&counts, &limits, &shared, &place, &object) => e,
     };
+    // The association is over: its place goes back now, not once both sides have taken
+    // their A-ABORT and close (review rv34-gateway: a deaf TLS sender held the only place
+    // while the close towards it waited). What follows is bounded ([`close_side`]), and
+    // the end is recorded after it: one who reads the record (an operator, a test) may
+    // count on the place being free.
+    drop(place);
     let (mut peer_w, mut up_w) = (peer_w.into_inner(), up_w.into_inner());
     // A data set begun and never finished was relayed as far as it went: screened and
     // recorded all the same, as not forwarded whole.
@@ -1916,22 +1986,17 @@ async fn association(
         );
     }
     let (outcome, ended) = end.recorded();
-    let aborted = match &end {
-        // Both sides learn that the association is gone, if they still read; at once,
-        // so that two sides that stopped reading hold the place one SEND_TIMEOUT, not two.
-        End::Aborted(reason) => {
-            let abort = provider_abort(*reason);
-            let (upstream, peer) =
-                tokio::join!(send_told(&mut up_w, &abort), send_told(&mut peer_w, &abort));
-            abort_written(upstream, peer)
-        }
-        _ => String::new(),
+    // Both sides learn that the association is gone, if they still read, and are closed;
+    // at once, so that two sides that stopped reading hold the task one bound, not two.
+    let abort = match &end {
+        End::Aborted(reason) => Some(provider_abort(*reason)),
+        _ => None,
     };
-    let _ = up_w.shutdown().await;
-    let _ = peer_w.shutdown().await;
-    // Given back before the end is recorded: one who reads the record (an operator, a
-    // test) may count on the place being free (session 34: tests slept 300 ms instead).
-    drop(place);
+    let (upstream, peer) = tokio::join!(
+        close_side(&mut up_w, abort.as_deref()),
+        close_side(&mut peer_w, abort.as_deref())
+    );
+    let aborted = closed_said(upstream, peer);
     shared.event(
         outcome,
         &object,
@@ -2278,8 +2343,9 @@ async fn answer_alone(
         Ok(Ok(Ok(Some(_)))) => "a PDU other than A-RELEASE-RQ".to_owned(),
         Ok(Ok(Err(e))) => format!("reading the peer failed: {e}"),
         Ok(Err(_)) => format!(
-            "no A-RELEASE-RQ within {} s (limits.request_seconds)",
-            limits.request.as_secs()
+            "no A-RELEASE-RQ within {} s ({})",
+            limits.request.as_secs(),
+            limits.request_setting
         ),
     };
     let told = send_to_peer(peer, "A-ABORT", &provider_abort(2)).await;
@@ -4026,7 +4092,7 @@ async fn keep_up(
             pace_limits(limits),
         );
         let why = answer_overdue(counts, limits, now)
-            .or_else(|| never_used(counts, limits, now, || place.wanted_by_another()))
+            .or_else(|| never_used(counts, limits, now, || place.give_way_if_wanted()))
             .or_else(|| message_overdue(counts, limits, now))
             .or_else(|| no_progress(counts, limits, now))
             .or_else(|| pace_broken(&pace, counts, limits, now));
@@ -4038,7 +4104,7 @@ async fn keep_up(
 }
 
 /// Why the association must end for holding its place without ever using it, if it
-/// must: while another sender wants a place (`wanted`, `Association::wanted_by_another`,
+/// must: while another sender wants a place (`wanted`, `Association::give_way_if_wanted`,
 /// which says who, for the record), one that sent
 /// nothing since it was established is held to `limits.request_seconds`, as one whose
 /// every context was refused (session 32). While places are free it is left alone: a
@@ -4056,8 +4122,9 @@ fn never_used(
     }
     wanted().map(|who| {
         format!(
-            "nothing sent in either direction in {} s since the association was established (limits.request_seconds) while another sender wanted a place ({who}): an association that holds its place without using it; aborted both ways (A-ABORT)",
-            limits.request.as_secs()
+            "nothing sent in either direction in {} s since the association was established ({}) while another sender wanted a place ({who}): an association that holds its place without using it; aborted both ways (A-ABORT)",
+            limits.request.as_secs(),
+            limits.request_setting
         )
     })
 }

@@ -19,6 +19,33 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+/// What a record says of a failed TLS handshake: rustls's reason, or that the protocol
+/// version was refused when that is why. rustls refuses a ClientHello without the
+/// signature_algorithms extension before it looks at the version, and TLS 1.0 and 1.1
+/// clients never send that extension, so a TLS 1.1 peer was recorded as "peer is
+/// incompatible: SignatureAlgorithmsExtensionRequired" (review rv34-gateway); an
+/// operator reading that could not tell the peer needs TLS 1.2.
+pub fn handshake_failure(e: &std::io::Error) -> String {
+    use rustls::{AlertDescription, Error, PeerIncompatible};
+    let refused_version = matches!(
+        e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()),
+        Some(Error::PeerIncompatible(
+            PeerIncompatible::SignatureAlgorithmsExtensionRequired
+                | PeerIncompatible::SupportedVersionsExtensionRequired
+                | PeerIncompatible::Tls12NotOffered
+                | PeerIncompatible::Tls12NotOfferedOrEnabled
+                | PeerIncompatible::ServerDoesNotSupportTls12Or13,
+        )) | Some(Error::AlertReceived(AlertDescription::ProtocolVersion))
+    );
+    if refused_version {
+        format!(
+            "the protocol version was refused: the other side offered no TLS 1.2 or later (TLS 1.0 and 1.1 are refused, BCP 195; rustls: {e})"
+        )
+    } else {
+        e.to_string()
+    }
+}
+
 /// Largest certificate, key or CA file read.
 pub const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
@@ -143,4 +170,38 @@ pub fn upstream_name(upstream: &str, server_name: Option<&str>) -> Option<Server
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_owned()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(e: rustls::Error) -> std::io::Error {
+        // As tokio-rustls hands a rustls error on.
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    /// Review rv34-gateway: a TLS 1.1 client (`openssl s_client -tls1_1`) was recorded
+    /// as "peer is incompatible: SignatureAlgorithmsExtensionRequired".
+    #[test]
+    fn a_refused_protocol_version_is_said_as_such() {
+        for e in [
+            rustls::PeerIncompatible::SignatureAlgorithmsExtensionRequired.into(),
+            rustls::PeerIncompatible::Tls12NotOffered.into(),
+            rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13.into(),
+            rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
+        ] {
+            let said = handshake_failure(&io(e));
+            assert!(
+                said.starts_with(
+                    "the protocol version was refused: the other side offered no TLS 1.2 or later"
+                ),
+                "{said}"
+            );
+        }
+        let other = handshake_failure(&io(rustls::PeerIncompatible::NoCipherSuitesInCommon.into()));
+        assert_eq!(other, "peer is incompatible: NoCipherSuitesInCommon");
+        let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "tls handshake eof");
+        assert_eq!(handshake_failure(&plain), "tls handshake eof");
+    }
 }

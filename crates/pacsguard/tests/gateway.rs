@@ -337,6 +337,11 @@ impl Gateway {
     /// outlasted it). Stdout is read as it comes from the first call on; the lines
     /// before are still in the pipe. [`Gateway::stop`] returns them all the same.
     fn record_line(&mut self, text: &str) -> String {
+        self.record_line_within(text, Duration::from_secs(60))
+    }
+
+    /// [`Gateway::record_line`], waiting up to `bound`.
+    fn record_line_within(&mut self, text: &str, bound: Duration) -> String {
         let lines = match &self.records {
             Some((lines, _)) => std::sync::Arc::clone(lines),
             None => {
@@ -352,7 +357,7 @@ impl Gateway {
                 lines
             }
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + bound;
         loop {
             if let Some(line) = lines
                 .lock()
@@ -2035,6 +2040,67 @@ fn a_sender_that_never_reads_its_answers_is_aborted_and_frees_the_upstream() {
     assert!(
         details.iter().any(|d| d.starts_with("ended: aborted")
             && d.contains("the gateway's A-ABORT ")
+            && d.contains("not written to the peer: not taken within 10 s (SEND_TIMEOUT)")),
+        "{details:#?}"
+    );
+}
+
+/// Review rv34-gateway (issue 16): over TLS, a sender that never reads kept its place
+/// after it was aborted: the end awaited the TLS shutdown (which flushes, then sends
+/// close_notify) towards a peer that takes nothing, with no time limit, before giving
+/// the place back and recording the end. With `max_associations = 1` the deaf sender
+/// held the only place until it chose to go, and another sender on another listener
+/// was refused. Every write and shutdown at the end is now bounded, the place is given
+/// back as soon as the association is decided over, and the connection is closed.
+#[test]
+fn a_tls_sender_that_never_reads_is_aborted_closed_and_gives_its_place_back() {
+    require_dcmtk();
+    const IDLE_SECONDS: u64 = 3;
+    const DEAF_SENDER_HORIZON: Duration = Duration::from_secs(300);
+    // From the abort to the end's record: the A-ABORT's SEND_TIMEOUT (10 s) and the
+    // close's bound, with room for a loaded machine; the deaf sender stays (up to its
+    // horizon) meanwhile, so an end that waits on it is never recorded in this bound.
+    const END_AFTER_ABORT: Duration = Duration::from_secs(90);
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let routes = route("PACS", "CT1", ANY, upstream.port);
+    let text = format!(
+        "[limits]\nidle_seconds = {IDLE_SECONDS}\nmax_associations = 1\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n{routes}{}",
+        p("gateway.pem"),
+        p("gateway.key"),
+        config(&[("127.0.0.0/8", "")], &routes),
+    );
+    let mut gateway = Gateway::start(&env, &text);
+    let deaf = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/deaf_sender.py"))
+        .arg(gateway.ports[0].to_string())
+        .arg(DEAF_SENDER_HORIZON.as_secs().to_string())
+        .arg("tls")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Whichever side's write stalls first aborts it: the sender's answers fill its
+    // window, and storescp, waiting in its own write, stops reading the gateway.
+    gateway.record_line_within("could not write to the ", DEAF_SENDER_HORIZON);
+    let ended = gateway.record_line_within("ended: aborted", END_AFTER_ABORT);
+    // The place is free: a sender on the plain listener is let in.
+    let echo = echoscu(gateway.ports[1], "CT1", "PACS");
+    assert!(echo.status.success(), "{ended}: {}", stderr(&echo));
+    let out = deaf.wait_with_output().expect("python3 ends");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim_end().ends_with("closed"),
+        "the deaf TLS sender's connection was not closed: {}",
+        stdout(&out)
+    );
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details.iter().any(|d| d.starts_with("ended: aborted")
             && d.contains("not written to the peer: not taken within 10 s (SEND_TIMEOUT)")),
         "{details:#?}"
     );

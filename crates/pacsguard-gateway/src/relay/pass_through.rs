@@ -77,8 +77,9 @@ pub(super) async fn relay(
                 Incident::Silent,
                 &object,
                 format!(
-                    "closed: no TLS handshake from {addr} within {} s (limits.request_seconds)",
-                    limits.request.as_secs()
+                    "closed: no TLS handshake from {addr} within {} s ({})",
+                    limits.request.as_secs(),
+                    limits.request_setting
                 ),
             );
             return;
@@ -183,8 +184,9 @@ pub(super) async fn relay(
             }
             () = tokio::time::sleep_until(deadline) => {
                 shared.incident(addr.ip(), Incident::Silent, &object, format!(
-                    "closed: the TLS handshake of {addr} was not over (no application data) within {} s (limits.request_seconds)",
-                    limits.request.as_secs()
+                    "closed: the TLS handshake of {addr} was not over (no application data) within {} s ({})",
+                    limits.request.as_secs(),
+                    limits.request_setting
                 ));
                 return;
             }
@@ -217,7 +219,7 @@ pub(super) async fn relay(
                 }
                 // Held to the request's time too: a side that does not read cannot
                 // hold the handshake past it.
-                if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..n])).await) {
+                if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..n])).await, limits.request_setting) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to upstream {upstream} during the TLS handshake of {addr}: {e}"
                     ));
@@ -236,7 +238,7 @@ pub(super) async fn relay(
                     Ok(n) => n,
                 };
                 let Some(judging) = hello.as_mut() else {
-                    if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await) {
+                    if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&b[..n])).await, limits.request_setting) {
                         shared.event(Outcome::Failure, &object, format!(
                             "closed: could not write to {addr} during its TLS handshake: {e}"
                         ));
@@ -263,7 +265,7 @@ pub(super) async fn relay(
                     }
                 }
                 let held = hello.take().map(|h| h.held().to_vec()).unwrap_or_default();
-                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&held)).await) {
+                if let Err(e) = written(tokio::time::timeout_at(deadline, peer.write_all(&held)).await, limits.request_setting) {
                     shared.event(Outcome::Failure, &object, format!(
                         "closed: could not write to {addr} during its TLS handshake: {e}"
                     ));
@@ -296,7 +298,10 @@ pub(super) async fn relay(
     );
     // Still the request's time: an upstream that completed the handshake and then reads
     // nothing must not hold the association's place with no timer running.
-    if let Err(e) = written(tokio::time::timeout_at(deadline, up.write_all(&a[..carried])).await) {
+    if let Err(e) = written(
+        tokio::time::timeout_at(deadline, up.write_all(&a[..carried])).await,
+        limits.request_setting,
+    ) {
         shared.event(
             Outcome::Failure,
             &object,
@@ -404,14 +409,16 @@ pub(super) async fn relay(
     );
 }
 
-/// A write held to a deadline: its error, or that it timed out.
+/// A write held to the request's deadline, set by `setting` (`limits.request_seconds`,
+/// or `limits.artim_seconds` when shorter): its error, or that it timed out.
 fn written(
     r: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+    setting: &str,
 ) -> Result<(), std::io::Error> {
     r.map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            "not read within limits.request_seconds",
+            format!("not read within {setting}"),
         )
     })?
 }

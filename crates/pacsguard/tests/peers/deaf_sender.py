@@ -4,11 +4,14 @@ connection takes them (a batch at a time) and reads nothing, its receive buffer 
 its window, then the gateway's, then the upstream's. Usage: deaf_sender.py PORT SECONDS.
 Prints how many requests it got out, and how it ended: "closed" when the connection was
 closed or reset under it, "blocked" when SECONDS passed with the connection still open
-and no request taken (wedged)."""
-import socket, struct, sys, threading, time
+and no request taken (wedged). With a third argument "tls" it speaks TLS (the
+gateway's certificate not checked) and, as over plain TCP, reads nothing once
+associated: a TLS close (close_notify) towards it is never taken either."""
+import socket, ssl, struct, sys, threading, time
 
 ECHO, ILE = "1.2.840.10008.1.1", "1.2.840.10008.1.2"
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
+tls = sys.argv[3:4] == ["tls"]
 
 
 def item(kind, value):
@@ -41,6 +44,11 @@ def echo_rq(message_id):
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", port))
+if tls:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    s = context.wrap_socket(s)
 s.sendall(associate_rq())
 head = s.recv(6)
 if len(head) < 6 or head[0] != 2:
