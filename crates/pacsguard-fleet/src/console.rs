@@ -1970,9 +1970,13 @@ impl Fleet {
         // Whether the refusal is news although the state stays: another point than the
         // one an administrator acknowledged (judged again at each try).
         let news = std::cell::Cell::new(false);
+        // Whether a refusal that does not stand, counted beside one that does, is news
+        // for its state (see the judge).
+        let beside = std::cell::Cell::new(false);
         let judge = |current: &HostRow| {
             let next = silence::refused_state(&current.state, state);
             news.set(false);
+            beside.set(false);
             if next == current.state {
                 // Acknowledged, and this one is at another point (a second copy, a
                 // second restore): raised, and the acknowledgement no longer in effect.
@@ -1993,6 +1997,20 @@ impl Fleet {
                         detail.to_string()
                     };
                     return Some((next, detail));
+                }
+                // A refusal that does not stand, while one that does stands (a copy's
+                // malformed report after its fork): never written over it, which the
+                // next accepted batch ended with no acknowledgement (review of session
+                // 34); counted on its detail with its state, and news (raised) unless
+                // the last one counted is of the same state. One raised and written
+                // now is held already.
+                if !silence::is_standing(state) && silence::is_standing(&current.state) {
+                    if raised {
+                        return None;
+                    }
+                    beside.set(!silence::last_counted_is(&current.detail, state));
+                    let counted = silence::counted_beside(state, detail);
+                    return Some((next, silence::refused_again(&current.detail, &counted)));
                 }
                 // The same standing refusal again (a copy still running): counted on
                 // its detail, not news (review r29-fleet2); one raised and written now
@@ -2033,7 +2051,9 @@ impl Fleet {
         // Raised when the state changed (or a fork came at another point than the one
         // acknowledged), not when a standing one was counted.
         let is_news = |before: &HostRow| {
-            silence::refused_state(&before.state, state) != before.state || news.get()
+            silence::refused_state(&before.state, state) != before.state
+                || news.get()
+                || beside.get()
         };
         // The report is refused all the same whether the store wrote its state or not:
         // the refusal is its answer, and the store's error is said on the log. Its alert
@@ -3148,7 +3168,8 @@ mod tests {
                 .set_refused_state(&mut db, &h, "fork", &fork(8, 21))
                 .expect("db")
         );
-        // A refusal of another kind moves the state and is raised, acknowledged or not.
+        // A refusal of another kind is raised, acknowledged or not, and counted on the
+        // fork, which it does not end (review of session 34).
         let h = host(&mut db);
         assert!(
             fleet
@@ -3160,6 +3181,7 @@ mod tests {
                 )
                 .expect("db")
         );
+        assert_eq!(host(&mut db).state, "fork");
     }
 
     /// Session 32: the point of a fork was the trail's size alone, so a second restore

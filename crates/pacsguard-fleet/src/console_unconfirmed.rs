@@ -234,3 +234,73 @@ fn a_waiting_write_the_store_refuses_is_said_once_and_its_end_said() {
     assert_eq!(lines(&logged, "the store takes its writes again"), 1);
     assert_eq!(db.host(id).expect("db").expect("host").state, "quota");
 }
+
+/// Review of session 34, item 1: a refusal that does not stand (a quota), raised while
+/// the store refused writes after a fork, was written over the fork when the store came
+/// back (the waiting writes oldest first), and the batch accepted next ended it: the
+/// fork, cleared to `ok` with no acknowledgement. A standing state is ended only by an
+/// acknowledgement.
+#[test]
+fn a_waiting_refusal_written_after_a_fork_does_not_end_it() {
+    let (dir, store, mut db, id) = enrolled("ct-fork-quota", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    refuse_state_writes(&store, true);
+    for (state, words) in [
+        ("fork", "records from 3 again"),
+        ("quota", "over its quota"),
+    ] {
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &host, state, words)
+                .expect("db"),
+            "{state}: raised, not written"
+        );
+    }
+    refuse_state_writes(&store, false);
+    fleet.note_heard(&mut db, &host, Some("ok")).expect("db");
+    let after = db.host(id).expect("db").expect("host");
+    assert_eq!(after.state, "fork", "{after:?}");
+}
+
+/// Review of session 34, item 1: a hostile copy forks, then sends one malformed report
+/// (which raises nothing); the real host's next batch ended the `malformed` state, and
+/// the fork with it. Now the refusal that does not stand is raised once (its state
+/// named on the fork's detail), counted after, and the fork stays through any refusal
+/// that does not stand and any batch.
+#[test]
+fn a_refusal_that_does_not_stand_keeps_a_fork() {
+    for refused in ["malformed", "gap", "quota", "new-key", "inclusion"] {
+        let (dir, store, mut db, id) = enrolled("ct-fork-then", 0);
+        let (fleet, _logged, _raised) = console(dir.path(), &store);
+        let host = db.host(id).expect("db").expect("host");
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &host, "fork", "records from 3 again")
+                .expect("db")
+        );
+        for (time, news) in [(1, true), (2, false)] {
+            let forked = db.host(id).expect("db").expect("host");
+            assert_eq!(
+                fleet
+                    .set_refused_state(&mut db, &forked, refused, "a report of the copy")
+                    .expect("db"),
+                news,
+                "{refused} {time}: raised once, then counted"
+            );
+        }
+        let counted = db.host(id).expect("db").expect("host");
+        assert_eq!(counted.state, "fork", "{refused}: {counted:?}");
+        assert!(
+            counted
+                .detail
+                .starts_with("records from 3 again [refused again 2 times since; the last: "),
+            "{refused}: {counted:?}"
+        );
+        fleet
+            .note_heard(&mut db, &counted, Some(&counted.state))
+            .expect("db");
+        let after = db.host(id).expect("db").expect("host");
+        assert_eq!(after.state, "fork", "{refused}: {after:?}");
+    }
+}
