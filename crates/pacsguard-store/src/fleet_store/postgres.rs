@@ -496,6 +496,28 @@ impl PgFleet {
         target: &str,
         until: Option<std::time::Instant>,
     ) -> Result<PgFleet, StoreError> {
+        PgFleet::connect_with(target, until, until.is_none())
+    }
+
+    /// As [`PgFleet::connect_by`] for a connection of the console's pool: the move of a
+    /// version before's records is never run on it, deadline or not, but refused as
+    /// pending ([`StoreError::PostgresMovePending`]) and left to the pool's move task,
+    /// the one gate of every move (`move_not_before`, counted in `move_failures`):
+    /// run inline by the silence check's connection (no deadline), a move failing for
+    /// good was run at every check, each holding its exclusive lock up to
+    /// `PG_MIGRATION_DEADLINE`, uncounted (review of session 34).
+    pub fn connect_pooled(
+        target: &str,
+        until: Option<std::time::Instant>,
+    ) -> Result<PgFleet, StoreError> {
+        PgFleet::connect_with(target, until, false)
+    }
+
+    fn connect_with(
+        target: &str,
+        until: Option<std::time::Instant>,
+        may_move: bool,
+    ) -> Result<PgFleet, StoreError> {
         let config = parse(target).map_err(|reason| StoreError::PostgresTarget {
             reason: format!(
                 "not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…): {reason}"
@@ -556,7 +578,6 @@ impl PgFleet {
             // EXCLUSIVE lock, failing every host's report meanwhile, and the next
             // request would start it again (review of session 33). Refused before
             // anything is locked; the console's start, or the pool's move task, moves it.
-            let may_move = until.is_none();
             if !may_move && partitions::move_pending(conn).map_err(pg.e())? {
                 return Err(pg.err(Failure::MovePending));
             }
