@@ -534,6 +534,30 @@ fn a_read_from_before_the_floor_reads_the_months_since_the_hosts_first_receipt_o
     );
 }
 
+/// Review of session 34, item 4: a console of the version before sharing the store
+/// lowers the receipt floor of the records it stores but never the host's first
+/// receipt (`first_received`), so its records received before it (its clock behind)
+/// were missed by a read from before the floor, bounded by the first receipt alone.
+/// Now by the earlier of the two.
+#[test]
+fn a_read_from_before_the_floor_finds_records_an_older_console_stored_before_the_first_receipt() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), "ov-8");
+    store(db.as_mut(), host, "ov-8", 0, 3, DEC_FIRST);
+    store(db.as_mut(), host, "ov-8", 3, 6, JAN_MID);
+    store(db.as_mut(), host, "ov-8", 6, 8, OCT_FIFTH);
+    // As the version before leaves it: its batch lowered the floor only.
+    server.psql(&format!(
+        "UPDATE fleet_hosts SET first_received = {DEC_FIRST} WHERE id = {host}"
+    ));
+    assert_eq!(
+        db.host_records_between(host, 0, 8).expect("store"),
+        (0..8).map(|s| (s, line("ov-8", s))).collect::<Vec<_>>()
+    );
+}
+
 /// A console whose clock went back (a step of NTP, a restored VM) stores records
 /// received "before" those it holds: a read from the newer ones' start finds them all.
 #[test]

@@ -1073,10 +1073,15 @@ impl FleetStore for PgFleet {
         // it cannot by sequence numbers. Two statements, not one: a bound known only
         // while the statement runs leaves every month planned. Without the first
         // receipt a read from before the floor read every month of every host (review
-        // of session 33).
+        // of session 33). The earlier of the first receipt and the floor: a console of
+        // the version before sharing the store lowers the floor of the records it
+        // stores, never the first receipt (review of session 34); no first receipt, no
+        // bound (LEAST alone would take the floor for it).
         let floor: Option<i64> = self
             .query_opt(
-                "SELECT CASE WHEN floor_size <= $2 THEN floor_received ELSE first_received END \
+                "SELECT CASE WHEN floor_size <= $2 THEN floor_received \
+                 WHEN first_received IS NULL THEN NULL \
+                 ELSE LEAST(first_received, floor_received) END \
                  FROM fleet_hosts WHERE id = $1",
                 &[&host, &to_i64(from)],
             )?
