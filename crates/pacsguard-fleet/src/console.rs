@@ -2169,7 +2169,7 @@ impl Fleet {
         let answer = error.to_string();
         let say = self
             .lock_unwritten()
-            .write_refused(host.id, &answer, std::time::Instant::now());
+            .write_refused(host.id, &error, std::time::Instant::now());
         let every = REFUSED_WRITE_SAID_EVERY.as_secs();
         match say {
             RefusedSay::New => (self.log)(&format!(
