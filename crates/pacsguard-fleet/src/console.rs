@@ -1247,6 +1247,8 @@ impl Fleet {
         let noted = self
             .note_profile(db, host, claim)
             .map_err(|e| self.store_refusal(&e))?;
+        self.settle_older_claims(db, host, claim)
+            .map_err(|e| self.store_refusal(&e))?;
         match (noted.approved_at, noted.superseded) {
             (Some(_), None) => match self.proven_approval(db, host, claim) {
                 // Signed with the time the trail recorded, not the store's.
@@ -1299,6 +1301,36 @@ impl Fleet {
                 Err(error)
             }
         }
+    }
+
+    /// The claims of `host` whose noting the store did not confirm, once the host's
+    /// report names `newer` (noted just now): they are older (a host names one profile
+    /// at a time), so never noted again: noted after `newer`, the store took the older
+    /// one as the host's current profile and the host's next report raised a false
+    /// "went back to it" (review of session 34). Each is judged from a read instead:
+    /// its own `host-profile-unapproved` raised unless the store holds it approved.
+    fn settle_older_claims(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        newer: &ProfileClaim,
+    ) -> Result<(), StoreError> {
+        let older = self.lock_unwritten().take_profiles(host.id);
+        for claim in older.iter().filter(|c| *c != newer) {
+            let held = db.profile(host.id, claim.generation, &claim.digest)?;
+            if held.is_some_and(|row| row.approved.is_some()) {
+                continue;
+            }
+            let made_on_host = pacsguard_store::ProfileNoted {
+                new: true,
+                approved_at: None,
+                superseded: None,
+                switched: false,
+                returned: false,
+            };
+            self.raise_profile(db, host, claim, &made_on_host)?;
+        }
+        Ok(())
     }
 
     /// Notes again, once the store answers, a claim whose noting it did not confirm, and

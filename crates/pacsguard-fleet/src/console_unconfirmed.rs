@@ -304,3 +304,60 @@ fn a_refusal_that_does_not_stand_keeps_a_fork() {
         assert_eq!(after.state, "fork", "{refused}: {after:?}");
     }
 }
+
+/// Review of session 34, item 2: a claim whose noting went unanswered (C1), then the
+/// host's profile changed and its report with C2 was judged first: the waiting C1 was
+/// noted again after it (`note_heard` → `write_waiting`), the store took C1 as the
+/// host's current profile, and the host's next report with C2 raised a false "went
+/// back to it" alert. Now a newer claim noted drops the older waiting ones, judged
+/// from a read: C1's own alert raised once, C2 current, no "went back".
+#[test]
+fn an_older_waiting_claim_is_not_noted_again_after_a_newer_one() {
+    for lost in [Lost::AfterCommit, Lost::BeforeCommit] {
+        let (dir, store, mut db, id) = enrolled("ct-replay", 0);
+        let (fleet, _logged, raised) = console(dir.path(), &store);
+        let host = db.host(id).expect("db").expect("host");
+        let older = claim();
+        let newer = ProfileClaim {
+            generation: 3,
+            created: now(),
+            digest: "cd".repeat(32),
+        };
+        db.profile = lost;
+        assert!(fleet.judge_profile(&mut db, &host, &older).is_err());
+        db.profile = Lost::No;
+        fleet.judge_profile(&mut db, &host, &newer).expect("judged");
+        fleet.note_heard(&mut db, &host, None).expect("db");
+        fleet.check_silence(&mut db, now()).expect("db");
+        fleet.judge_profile(&mut db, &host, &newer).expect("judged");
+        let current = db.current_profile_of(id).expect("db").expect("current");
+        assert_eq!(current.generation, 3, "{lost:?}: {current:?}");
+        let unapproved: Vec<String> = raised
+            .lock()
+            .expect("raised")
+            .iter()
+            .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+            .map(|f| f.detail.clone())
+            .collect();
+        assert!(
+            !unapproved.iter().any(|d| d.contains("went back")),
+            "{lost:?}: {unapproved:?}"
+        );
+        assert_eq!(
+            unapproved
+                .iter()
+                .filter(|d| d.contains("generation 2 "))
+                .count(),
+            1,
+            "{lost:?}: the older claim's own alert, once: {unapproved:?}"
+        );
+        assert_eq!(
+            unapproved
+                .iter()
+                .filter(|d| d.contains("generation 3 "))
+                .count(),
+            1,
+            "{lost:?}: {unapproved:?}"
+        );
+    }
+}

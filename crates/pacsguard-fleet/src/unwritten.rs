@@ -250,6 +250,12 @@ impl Unwritten {
         was
     }
 
+    /// The profile claims of `host` whose noting the store did not confirm, no longer
+    /// waiting: a newer claim was noted (never noted again, judged from a read).
+    pub fn take_profiles(&mut self, host: i64) -> Vec<ProfileClaim> {
+        self.profiles.remove(&host).unwrap_or_default()
+    }
+
     /// The profile claims of `host` whose noting the store did not confirm.
     pub fn profiles(&self, host: i64) -> Vec<ProfileClaim> {
         self.profiles.get(&host).cloned().unwrap_or_default()
