@@ -1125,6 +1125,9 @@ impl Fleet {
                             .into(),
                     );
                 };
+                // Before the host is read: a refusal kept waiting from here on was raised
+                // after this report was judged, and its batch does not end it.
+                let judged = self.lock_unwritten().mark();
                 let host = match db.host_by_fingerprint(&crate::cert_fingerprint(peer)) {
                     Ok(Some(host)) => host,
                     Ok(None) => {
@@ -1169,6 +1172,7 @@ impl Fleet {
                     checkpoint.as_deref(),
                     from,
                     profile.as_ref(),
+                    judged,
                 )
                 .unwrap_or_else(|e| refused(self.store_refusal(&e)))
             }
@@ -1614,6 +1618,7 @@ impl Fleet {
         checkpoint: Option<&str>,
         from: Option<IpAddr>,
         claim: Option<&ProfileClaim>,
+        judged: u64,
     ) -> Result<Response, StoreError> {
         let refused = |reason: String| Ok(Response::Refused { reason });
         let now = now();
@@ -1645,7 +1650,7 @@ impl Fleet {
             };
             let interval = u64::try_from(interval).unwrap_or(1);
             return self.report(
-                db, &moved, trail_key, interval, first, records, checkpoint, from, claim,
+                db, &moved, trail_key, interval, first, records, checkpoint, from, claim, judged,
             );
         }
         if host.trail_key.as_deref() != Some(trail_key)
@@ -1866,7 +1871,7 @@ impl Fleet {
         // nothing that could mend a fork or a gap: it ends only the silence (review
         // r29-fleet: a fork raised beside a running host was `ok` again within 2 s).
         let judged_from = (!accepted.records.is_empty()).then_some(host.state.as_str());
-        self.note_heard(db, host, judged_from)?;
+        self.note_heard(db, host, judged_from, judged)?;
         Ok(witnessed)
     }
 
@@ -2163,12 +2168,12 @@ impl Fleet {
         &self,
         db: &mut dyn FleetStore,
         host: &HostRow,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<crate::unwritten::Raised>, StoreError> {
         let waiting = self.lock_unwritten().waiting(host.id);
         let mut written = Vec::new();
         for raised in waiting {
             if self.refuse_state(db, host, &raised.state, &raised.words, true)? {
-                written.push(raised.state);
+                written.push(raised);
             }
         }
         let claims = self.lock_unwritten().profiles(host.id);
@@ -2265,7 +2270,8 @@ impl Fleet {
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
-    /// the request judged the report from (`judged_from`: a batch stored), `ok`; from
+    /// the request judged the report from (`judged_from`: a batch stored; `judged`: the
+    /// mark of refusals kept waiting when it read the host, [`Unwritten::mark`]), `ok`; from
     /// any other (a refusal another report wrote meanwhile), that state kept, only its
     /// silence ended. A silence ended is recorded (`host-silence-ended`), with how long
     /// the host was not heard (from its last contact as the request read it, `host`).
@@ -2274,6 +2280,7 @@ impl Fleet {
         db: &mut dyn FleetStore,
         host: &HostRow,
         judged_from: Option<&str>,
+        judged: u64,
     ) -> Result<(), StoreError> {
         let now = now();
         // What was raised while the store did not write it is written first: a fork
@@ -2290,8 +2297,15 @@ impl Fleet {
             // records: a copy still running would flap it back at each batch (review
             // r29-fleet2).
             let refused = silence::heard_again(&current.state);
-            let ended = judged_from
-                .is_some_and(|seen| seen == current.state || written_now.contains(&refused));
+            // A waiting refusal ends with the batch only if raised before the batch's
+            // host was read (`judged`): one raised after by another request is news
+            // the batch's records do not mend (review of session 34).
+            let ended = judged_from.is_some_and(|seen| {
+                seen == current.state
+                    || written_now
+                        .iter()
+                        .any(|w| w.state == refused && w.seq < judged)
+            });
             let next = if ended && !silence::is_standing(&current.state) {
                 "ok".to_string()
             } else {

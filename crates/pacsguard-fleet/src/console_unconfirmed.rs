@@ -105,9 +105,13 @@ fn a_silence_raised_unwritten_ends_when_the_host_is_heard() {
     assert_eq!(count(&raised, FindingKind::HostSilent), 1);
     db.state = Lost::No;
     let host = db.host(id).expect("db").expect("host");
-    fleet.note_heard(&mut db, &host, None).expect("db");
+    fleet
+        .note_heard(&mut db, &host, None, u64::MAX)
+        .expect("db");
     assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1);
-    fleet.note_heard(&mut db, &host, None).expect("db");
+    fleet
+        .note_heard(&mut db, &host, None, u64::MAX)
+        .expect("db");
     assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1, "once");
 }
 
@@ -189,7 +193,9 @@ fn a_waiting_refusal_written_with_an_accepted_batch_is_ended_by_it() {
     );
     refuse_state_writes(&store, false);
     // A batch judged from the host as it read it (`ok`), accepted.
-    fleet.note_heard(&mut db, &host, Some("ok")).expect("db");
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), u64::MAX)
+        .expect("db");
     let after = db.host(id).expect("db").expect("host");
     assert_eq!(after.state, "ok", "{after:?}");
     // A fork waiting stands all the same.
@@ -200,7 +206,9 @@ fn a_waiting_refusal_written_with_an_accepted_batch_is_ended_by_it() {
             .expect("db")
     );
     refuse_state_writes(&store, false);
-    fleet.note_heard(&mut db, &after, Some("ok")).expect("db");
+    fleet
+        .note_heard(&mut db, &after, Some("ok"), u64::MAX)
+        .expect("db");
     let forked = db.host(id).expect("db").expect("host");
     assert_eq!(forked.state, "fork", "{forked:?}");
 }
@@ -258,7 +266,9 @@ fn a_waiting_refusal_written_after_a_fork_does_not_end_it() {
         );
     }
     refuse_state_writes(&store, false);
-    fleet.note_heard(&mut db, &host, Some("ok")).expect("db");
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), u64::MAX)
+        .expect("db");
     let after = db.host(id).expect("db").expect("host");
     assert_eq!(after.state, "fork", "{after:?}");
 }
@@ -298,7 +308,7 @@ fn a_refusal_that_does_not_stand_keeps_a_fork() {
             "{refused}: {counted:?}"
         );
         fleet
-            .note_heard(&mut db, &counted, Some(&counted.state))
+            .note_heard(&mut db, &counted, Some(&counted.state), u64::MAX)
             .expect("db");
         let after = db.host(id).expect("db").expect("host");
         assert_eq!(after.state, "fork", "{refused}: {after:?}");
@@ -327,7 +337,9 @@ fn an_older_waiting_claim_is_not_noted_again_after_a_newer_one() {
         assert!(fleet.judge_profile(&mut db, &host, &older).is_err());
         db.profile = Lost::No;
         fleet.judge_profile(&mut db, &host, &newer).expect("judged");
-        fleet.note_heard(&mut db, &host, None).expect("db");
+        fleet
+            .note_heard(&mut db, &host, None, u64::MAX)
+            .expect("db");
         fleet.check_silence(&mut db, now()).expect("db");
         fleet.judge_profile(&mut db, &host, &newer).expect("judged");
         let current = db.current_profile_of(id).expect("db").expect("current");
@@ -360,4 +372,28 @@ fn an_older_waiting_claim_is_not_noted_again_after_a_newer_one() {
             "{lost:?}: {unapproved:?}"
         );
     }
+}
+
+/// Review of session 34, item 5: a refusal that does not stand raised by another
+/// request after a batch was judged (its write refused, so waiting), written by that
+/// batch's contact, was ended by it as if raised before: the batch's records mend only
+/// what it was judged from. Now a waiting refusal raised past the batch's mark stays.
+#[test]
+fn a_waiting_refusal_raised_after_the_batch_was_judged_is_not_ended_by_it() {
+    let (dir, store, mut db, id) = enrolled("ct-after", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    let judged = fleet.lock_unwritten().mark();
+    refuse_state_writes(&store, true);
+    assert!(
+        fleet
+            .set_refused_state(&mut db, &host, "quota", "over its quota")
+            .expect("db")
+    );
+    refuse_state_writes(&store, false);
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), judged)
+        .expect("db");
+    let after = db.host(id).expect("db").expect("host");
+    assert_eq!(after.state, "quota", "{after:?}");
 }

@@ -57,6 +57,8 @@ struct Waiting {
     /// (or one it covers) is the refusal raised; another is news of its own.
     words: String,
     point: Point,
+    /// Where it was raised in the console's order of refusals ([`Unwritten::mark`]).
+    seq: u64,
 }
 
 /// A refusal raised and not written, to be written once the store answers
@@ -65,6 +67,8 @@ struct Waiting {
 pub struct Raised {
     pub state: String,
     pub words: String,
+    /// Where it was raised in the console's order of refusals ([`Unwritten::mark`]).
+    pub seq: u64,
 }
 
 /// How often a waiting write the store keeps refusing is said again on the log after
@@ -79,6 +83,9 @@ pub const REFUSED_WRITE_SAID_EVERY: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct Unwritten {
     hosts: HashMap<i64, Vec<Waiting>>,
+    /// How many refusals were kept waiting since the console started: the order a
+    /// batch is told apart by, raised before it was judged or after ([`Unwritten::mark`]).
+    raised: u64,
     /// Hosts whose `host-silent` was raised while the store gave no answer to the write
     /// of their silence: a silence is one alert, however many checks try to write it
     /// while the outcome is unknown (review of session 33).
@@ -134,6 +141,7 @@ impl Unwritten {
         }
         let point = crate::acknowledge::point(words);
         let news_at = at_another_point.then(|| point.clone());
+        let seq = self.raised;
         let waiting = self.hosts.entry(host).or_default();
         if waiting
             .iter()
@@ -150,7 +158,9 @@ impl Unwritten {
             news_at,
             words: words.to_string(),
             point,
+            seq,
         });
+        self.raised = self.raised.saturating_add(1);
         (NotWritten::Raise, emptied)
     }
 
@@ -181,9 +191,17 @@ impl Unwritten {
                 .map(|w| Raised {
                     state: w.state.clone(),
                     words: w.words.clone(),
+                    seq: w.seq,
                 })
                 .collect()
         })
+    }
+
+    /// Where the console is in its order of refusals kept waiting: taken when a batch's
+    /// host is read, a waiting refusal at or past it was raised after the batch was
+    /// judged, and the batch does not end it (review of session 34).
+    pub fn mark(&self) -> u64 {
+        self.raised
     }
 
     /// The store took a batch of `host`'s records that ended its refusals (`ok`): those
@@ -377,11 +395,13 @@ mod tests {
             vec![
                 Raised {
                     state: "quota".into(),
-                    words: "over".into()
+                    words: "over".into(),
+                    seq: 2,
                 },
                 Raised {
                     state: "fork".into(),
-                    words: fork(5, "5d")
+                    words: fork(5, "5d"),
+                    seq: 3,
                 }
             ],
             "the others wait to be written"
