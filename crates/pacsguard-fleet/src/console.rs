@@ -1125,6 +1125,9 @@ impl Fleet {
                             .into(),
                     );
                 };
+                // Before the host is read: a refusal kept waiting from here on was raised
+                // after this report was judged, and its batch does not end it.
+                let judged = self.lock_unwritten().mark();
                 let host = match db.host_by_fingerprint(&crate::cert_fingerprint(peer)) {
                     Ok(Some(host)) => host,
                     Ok(None) => {
@@ -1169,6 +1172,7 @@ impl Fleet {
                     checkpoint.as_deref(),
                     from,
                     profile.as_ref(),
+                    judged,
                 )
                 .unwrap_or_else(|e| refused(self.store_refusal(&e)))
             }
@@ -1247,6 +1251,8 @@ impl Fleet {
         let noted = self
             .note_profile(db, host, claim)
             .map_err(|e| self.store_refusal(&e))?;
+        self.settle_older_claims(db, host, claim)
+            .map_err(|e| self.store_refusal(&e))?;
         match (noted.approved_at, noted.superseded) {
             (Some(_), None) => match self.proven_approval(db, host, claim) {
                 // Signed with the time the trail recorded, not the store's.
@@ -1299,6 +1305,36 @@ impl Fleet {
                 Err(error)
             }
         }
+    }
+
+    /// The claims of `host` whose noting the store did not confirm, once the host's
+    /// report names `newer` (noted just now): they are older (a host names one profile
+    /// at a time), so never noted again: noted after `newer`, the store took the older
+    /// one as the host's current profile and the host's next report raised a false
+    /// "went back to it" (review of session 34). Each is judged from a read instead:
+    /// its own `host-profile-unapproved` raised unless the store holds it approved.
+    fn settle_older_claims(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        newer: &ProfileClaim,
+    ) -> Result<(), StoreError> {
+        let older = self.lock_unwritten().take_profiles(host.id);
+        for claim in older.iter().filter(|c| *c != newer) {
+            let held = db.profile(host.id, claim.generation, &claim.digest)?;
+            if held.is_some_and(|row| row.approved.is_some()) {
+                continue;
+            }
+            let made_on_host = pacsguard_store::ProfileNoted {
+                new: true,
+                approved_at: None,
+                superseded: None,
+                switched: false,
+                returned: false,
+            };
+            self.raise_profile(db, host, claim, &made_on_host)?;
+        }
+        Ok(())
     }
 
     /// Notes again, once the store answers, a claim whose noting it did not confirm, and
@@ -1582,6 +1618,7 @@ impl Fleet {
         checkpoint: Option<&str>,
         from: Option<IpAddr>,
         claim: Option<&ProfileClaim>,
+        judged: u64,
     ) -> Result<Response, StoreError> {
         let refused = |reason: String| Ok(Response::Refused { reason });
         let now = now();
@@ -1613,7 +1650,7 @@ impl Fleet {
             };
             let interval = u64::try_from(interval).unwrap_or(1);
             return self.report(
-                db, &moved, trail_key, interval, first, records, checkpoint, from, claim,
+                db, &moved, trail_key, interval, first, records, checkpoint, from, claim, judged,
             );
         }
         if host.trail_key.as_deref() != Some(trail_key)
@@ -1834,7 +1871,7 @@ impl Fleet {
         // nothing that could mend a fork or a gap: it ends only the silence (review
         // r29-fleet: a fork raised beside a running host was `ok` again within 2 s).
         let judged_from = (!accepted.records.is_empty()).then_some(host.state.as_str());
-        self.note_heard(db, host, judged_from)?;
+        self.note_heard(db, host, judged_from, judged)?;
         Ok(witnessed)
     }
 
@@ -1970,9 +2007,13 @@ impl Fleet {
         // Whether the refusal is news although the state stays: another point than the
         // one an administrator acknowledged (judged again at each try).
         let news = std::cell::Cell::new(false);
+        // Whether a refusal that does not stand, counted beside one that does, is news
+        // for its state (see the judge).
+        let beside = std::cell::Cell::new(false);
         let judge = |current: &HostRow| {
             let next = silence::refused_state(&current.state, state);
             news.set(false);
+            beside.set(false);
             if next == current.state {
                 // Acknowledged, and this one is at another point (a second copy, a
                 // second restore): raised, and the acknowledgement no longer in effect.
@@ -1993,6 +2034,20 @@ impl Fleet {
                         detail.to_string()
                     };
                     return Some((next, detail));
+                }
+                // A refusal that does not stand, while one that does stands (a copy's
+                // malformed report after its fork): never written over it, which the
+                // next accepted batch ended with no acknowledgement (review of session
+                // 34); counted on its detail with its state, and news (raised) unless
+                // the last one counted is of the same state. One raised and written
+                // now is held already.
+                if !silence::is_standing(state) && silence::is_standing(&current.state) {
+                    if raised {
+                        return None;
+                    }
+                    beside.set(!silence::last_counted_is(&current.detail, state));
+                    let counted = silence::counted_beside(state, detail);
+                    return Some((next, silence::refused_again(&current.detail, &counted)));
                 }
                 // The same standing refusal again (a copy still running): counted on
                 // its detail, not news (review r29-fleet2); one raised and written now
@@ -2033,7 +2088,9 @@ impl Fleet {
         // Raised when the state changed (or a fork came at another point than the one
         // acknowledged), not when a standing one was counted.
         let is_news = |before: &HostRow| {
-            silence::refused_state(&before.state, state) != before.state || news.get()
+            silence::refused_state(&before.state, state) != before.state
+                || news.get()
+                || beside.get()
         };
         // The report is refused all the same whether the store wrote its state or not:
         // the refusal is its answer, and the store's error is said on the log. Its alert
@@ -2111,12 +2168,12 @@ impl Fleet {
         &self,
         db: &mut dyn FleetStore,
         host: &HostRow,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<crate::unwritten::Raised>, StoreError> {
         let waiting = self.lock_unwritten().waiting(host.id);
         let mut written = Vec::new();
         for raised in waiting {
             if self.refuse_state(db, host, &raised.state, &raised.words, true)? {
-                written.push(raised.state);
+                written.push(raised);
             }
         }
         let claims = self.lock_unwritten().profiles(host.id);
@@ -2149,7 +2206,7 @@ impl Fleet {
         let answer = error.to_string();
         let say = self
             .lock_unwritten()
-            .write_refused(host.id, &answer, std::time::Instant::now());
+            .write_refused(host.id, &error, std::time::Instant::now());
         let every = REFUSED_WRITE_SAID_EVERY.as_secs();
         match say {
             RefusedSay::New => (self.log)(&format!(
@@ -2213,7 +2270,8 @@ impl Fleet {
     }
 
     /// Notes on the host's state that a report of its trail verified: from the state
-    /// the request judged the report from (`judged_from`: a batch stored), `ok`; from
+    /// the request judged the report from (`judged_from`: a batch stored; `judged`: the
+    /// mark of refusals kept waiting when it read the host, [`Unwritten::mark`]), `ok`; from
     /// any other (a refusal another report wrote meanwhile), that state kept, only its
     /// silence ended. A silence ended is recorded (`host-silence-ended`), with how long
     /// the host was not heard (from its last contact as the request read it, `host`).
@@ -2222,6 +2280,7 @@ impl Fleet {
         db: &mut dyn FleetStore,
         host: &HostRow,
         judged_from: Option<&str>,
+        judged: u64,
     ) -> Result<(), StoreError> {
         let now = now();
         // What was raised while the store did not write it is written first: a fork
@@ -2238,8 +2297,15 @@ impl Fleet {
             // records: a copy still running would flap it back at each batch (review
             // r29-fleet2).
             let refused = silence::heard_again(&current.state);
-            let ended = judged_from
-                .is_some_and(|seen| seen == current.state || written_now.contains(&refused));
+            // A waiting refusal ends with the batch only if raised before the batch's
+            // host was read (`judged`): one raised after by another request is news
+            // the batch's records do not mend (review of session 34).
+            let ended = judged_from.is_some_and(|seen| {
+                seen == current.state
+                    || written_now
+                        .iter()
+                        .any(|w| w.state == refused && w.seq < judged)
+            });
             let next = if ended && !silence::is_standing(&current.state) {
                 "ok".to_string()
             } else {
@@ -3148,7 +3214,8 @@ mod tests {
                 .set_refused_state(&mut db, &h, "fork", &fork(8, 21))
                 .expect("db")
         );
-        // A refusal of another kind moves the state and is raised, acknowledged or not.
+        // A refusal of another kind is raised, acknowledged or not, and counted on the
+        // fork, which it does not end (review of session 34).
         let h = host(&mut db);
         assert!(
             fleet
@@ -3160,6 +3227,7 @@ mod tests {
                 )
                 .expect("db")
         );
+        assert_eq!(host(&mut db).state, "fork");
     }
 
     /// Session 32: the point of a fork was the trail's size alone, so a second restore

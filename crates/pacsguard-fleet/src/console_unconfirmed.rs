@@ -105,9 +105,13 @@ fn a_silence_raised_unwritten_ends_when_the_host_is_heard() {
     assert_eq!(count(&raised, FindingKind::HostSilent), 1);
     db.state = Lost::No;
     let host = db.host(id).expect("db").expect("host");
-    fleet.note_heard(&mut db, &host, None).expect("db");
+    fleet
+        .note_heard(&mut db, &host, None, u64::MAX)
+        .expect("db");
     assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1);
-    fleet.note_heard(&mut db, &host, None).expect("db");
+    fleet
+        .note_heard(&mut db, &host, None, u64::MAX)
+        .expect("db");
     assert_eq!(count(&raised, FindingKind::HostSilenceEnded), 1, "once");
 }
 
@@ -189,7 +193,9 @@ fn a_waiting_refusal_written_with_an_accepted_batch_is_ended_by_it() {
     );
     refuse_state_writes(&store, false);
     // A batch judged from the host as it read it (`ok`), accepted.
-    fleet.note_heard(&mut db, &host, Some("ok")).expect("db");
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), u64::MAX)
+        .expect("db");
     let after = db.host(id).expect("db").expect("host");
     assert_eq!(after.state, "ok", "{after:?}");
     // A fork waiting stands all the same.
@@ -200,7 +206,9 @@ fn a_waiting_refusal_written_with_an_accepted_batch_is_ended_by_it() {
             .expect("db")
     );
     refuse_state_writes(&store, false);
-    fleet.note_heard(&mut db, &after, Some("ok")).expect("db");
+    fleet
+        .note_heard(&mut db, &after, Some("ok"), u64::MAX)
+        .expect("db");
     let forked = db.host(id).expect("db").expect("host");
     assert_eq!(forked.state, "fork", "{forked:?}");
 }
@@ -233,4 +241,159 @@ fn a_waiting_write_the_store_refuses_is_said_once_and_its_end_said() {
     fleet.check_silence(&mut db, now()).expect("db");
     assert_eq!(lines(&logged, "the store takes its writes again"), 1);
     assert_eq!(db.host(id).expect("db").expect("host").state, "quota");
+}
+
+/// Review of session 34, item 1: a refusal that does not stand (a quota), raised while
+/// the store refused writes after a fork, was written over the fork when the store came
+/// back (the waiting writes oldest first), and the batch accepted next ended it: the
+/// fork, cleared to `ok` with no acknowledgement. A standing state is ended only by an
+/// acknowledgement.
+#[test]
+fn a_waiting_refusal_written_after_a_fork_does_not_end_it() {
+    let (dir, store, mut db, id) = enrolled("ct-fork-quota", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    refuse_state_writes(&store, true);
+    for (state, words) in [
+        ("fork", "records from 3 again"),
+        ("quota", "over its quota"),
+    ] {
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &host, state, words)
+                .expect("db"),
+            "{state}: raised, not written"
+        );
+    }
+    refuse_state_writes(&store, false);
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), u64::MAX)
+        .expect("db");
+    let after = db.host(id).expect("db").expect("host");
+    assert_eq!(after.state, "fork", "{after:?}");
+}
+
+/// Review of session 34, item 1: a hostile copy forks, then sends one malformed report
+/// (which raises nothing); the real host's next batch ended the `malformed` state, and
+/// the fork with it. Now the refusal that does not stand is raised once (its state
+/// named on the fork's detail), counted after, and the fork stays through any refusal
+/// that does not stand and any batch.
+#[test]
+fn a_refusal_that_does_not_stand_keeps_a_fork() {
+    for refused in ["malformed", "gap", "quota", "new-key", "inclusion"] {
+        let (dir, store, mut db, id) = enrolled("ct-fork-then", 0);
+        let (fleet, _logged, _raised) = console(dir.path(), &store);
+        let host = db.host(id).expect("db").expect("host");
+        assert!(
+            fleet
+                .set_refused_state(&mut db, &host, "fork", "records from 3 again")
+                .expect("db")
+        );
+        for (time, news) in [(1, true), (2, false)] {
+            let forked = db.host(id).expect("db").expect("host");
+            assert_eq!(
+                fleet
+                    .set_refused_state(&mut db, &forked, refused, "a report of the copy")
+                    .expect("db"),
+                news,
+                "{refused} {time}: raised once, then counted"
+            );
+        }
+        let counted = db.host(id).expect("db").expect("host");
+        assert_eq!(counted.state, "fork", "{refused}: {counted:?}");
+        assert!(
+            counted
+                .detail
+                .starts_with("records from 3 again [refused again 2 times since; the last: "),
+            "{refused}: {counted:?}"
+        );
+        fleet
+            .note_heard(&mut db, &counted, Some(&counted.state), u64::MAX)
+            .expect("db");
+        let after = db.host(id).expect("db").expect("host");
+        assert_eq!(after.state, "fork", "{refused}: {after:?}");
+    }
+}
+
+/// Review of session 34, item 2: a claim whose noting went unanswered (C1), then the
+/// host's profile changed and its report with C2 was judged first: the waiting C1 was
+/// noted again after it (`note_heard` → `write_waiting`), the store took C1 as the
+/// host's current profile, and the host's next report with C2 raised a false "went
+/// back to it" alert. Now a newer claim noted drops the older waiting ones, judged
+/// from a read: C1's own alert raised once, C2 current, no "went back".
+#[test]
+fn an_older_waiting_claim_is_not_noted_again_after_a_newer_one() {
+    for lost in [Lost::AfterCommit, Lost::BeforeCommit] {
+        let (dir, store, mut db, id) = enrolled("ct-replay", 0);
+        let (fleet, _logged, raised) = console(dir.path(), &store);
+        let host = db.host(id).expect("db").expect("host");
+        let older = claim();
+        let newer = ProfileClaim {
+            generation: 3,
+            created: now(),
+            digest: "cd".repeat(32),
+        };
+        db.profile = lost;
+        assert!(fleet.judge_profile(&mut db, &host, &older).is_err());
+        db.profile = Lost::No;
+        fleet.judge_profile(&mut db, &host, &newer).expect("judged");
+        fleet
+            .note_heard(&mut db, &host, None, u64::MAX)
+            .expect("db");
+        fleet.check_silence(&mut db, now()).expect("db");
+        fleet.judge_profile(&mut db, &host, &newer).expect("judged");
+        let current = db.current_profile_of(id).expect("db").expect("current");
+        assert_eq!(current.generation, 3, "{lost:?}: {current:?}");
+        let unapproved: Vec<String> = raised
+            .lock()
+            .expect("raised")
+            .iter()
+            .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+            .map(|f| f.detail.clone())
+            .collect();
+        assert!(
+            !unapproved.iter().any(|d| d.contains("went back")),
+            "{lost:?}: {unapproved:?}"
+        );
+        assert_eq!(
+            unapproved
+                .iter()
+                .filter(|d| d.contains("generation 2 "))
+                .count(),
+            1,
+            "{lost:?}: the older claim's own alert, once: {unapproved:?}"
+        );
+        assert_eq!(
+            unapproved
+                .iter()
+                .filter(|d| d.contains("generation 3 "))
+                .count(),
+            1,
+            "{lost:?}: {unapproved:?}"
+        );
+    }
+}
+
+/// Review of session 34, item 5: a refusal that does not stand raised by another
+/// request after a batch was judged (its write refused, so waiting), written by that
+/// batch's contact, was ended by it as if raised before: the batch's records mend only
+/// what it was judged from. Now a waiting refusal raised past the batch's mark stays.
+#[test]
+fn a_waiting_refusal_raised_after_the_batch_was_judged_is_not_ended_by_it() {
+    let (dir, store, mut db, id) = enrolled("ct-after", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    let judged = fleet.lock_unwritten().mark();
+    refuse_state_writes(&store, true);
+    assert!(
+        fleet
+            .set_refused_state(&mut db, &host, "quota", "over its quota")
+            .expect("db")
+    );
+    refuse_state_writes(&store, false);
+    fleet
+        .note_heard(&mut db, &host, Some("ok"), judged)
+        .expect("db");
+    let after = db.host(id).expect("db").expect("host");
+    assert_eq!(after.state, "quota", "{after:?}");
 }

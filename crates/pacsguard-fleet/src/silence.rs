@@ -35,9 +35,15 @@ pub fn silenced(state: &str) -> String {
 
 /// The state to set for a report refused as `refused` while the host is in `current`:
 /// `refused` itself, or, if the host is silent, `refused` with the silence after it (a
-/// refused report does not end a silence).
+/// refused report does not end a silence). A standing refusal ([`STANDING`]) is kept
+/// through one that does not stand (a gap, a quota, a malformed report, a new key):
+/// written over it, the next accepted batch ended that one, and the fork with it, with
+/// no acknowledgement; a hostile copy had only to send one malformed report after its
+/// fork (review of session 34). The caller counts it on the standing state's detail.
 pub fn refused_state(current: &str, refused: &str) -> String {
-    if is_silent(current) {
+    if is_standing(current) && !is_standing(refused) {
+        current.to_string()
+    } else if is_silent(current) {
         silenced(refused)
     } else {
         refused.to_string()
@@ -110,9 +116,35 @@ pub fn refused_again(detail: &str, latest: &str) -> String {
     if latest == first {
         format!("{first}{AGAIN}{n} times since]")
     } else {
-        format!("{first}{AGAIN}{n} times since; the last: {latest}]")
+        format!("{first}{AGAIN}{n} times since{LAST}{latest}]")
     }
 }
+
+/// What joins the state of a refusal that does not stand and its words, counted on a
+/// standing one's detail ([`counted_beside`]): `gap: records from 30, ...`.
+const BESIDE: &str = ": ";
+
+/// The words a refusal to `state` (one that does not stand) is counted with on the
+/// detail of a standing refusal kept through it ([`refused_state`]): its state named,
+/// so the next one of the same state is known for the same ([`last_counted_is`]).
+pub fn counted_beside(state: &str, words: &str) -> String {
+    format!("{state}{BESIDE}{words}")
+}
+
+/// Whether the last refusal counted on a standing state's `detail` is one to `state`
+/// ([`counted_beside`]): then another of that state is counted, not raised again (a
+/// copy repeating a malformed report after its fork raises once, not at each).
+pub fn last_counted_is(detail: &str, state: &str) -> bool {
+    let Some((_, counted)) = detail.split_once(AGAIN) else {
+        return false;
+    };
+    counted
+        .rsplit_once(LAST)
+        .is_some_and(|(_, last)| last.starts_with(&counted_beside(state, "")))
+}
+
+/// What introduces the last refusal counted on a standing one ([`refused_again`]).
+const LAST: &str = "; the last: ";
 
 /// The words of the first refusal of a standing state's `detail`, without the refusals
 /// counted after it ([`refused_again`]).
@@ -191,6 +223,19 @@ mod tests {
         assert_eq!(refused_state("silent", "fork"), "fork, silent");
     }
 
+    /// Review of session 34: a refusal that does not stand never replaces one that does
+    /// (only an acknowledgement ends a fork), silent or not; one that stands does.
+    #[test]
+    fn a_refusal_that_does_not_stand_never_replaces_one_that_does() {
+        for refused in ["gap", "quota", "malformed", "new-key", "inclusion"] {
+            assert_eq!(refused_state("fork", refused), "fork");
+            assert_eq!(refused_state("duplicated", refused), "duplicated");
+            assert_eq!(refused_state("fork, silent", refused), "fork, silent");
+        }
+        assert_eq!(refused_state("fork", "duplicated"), "duplicated");
+        assert_eq!(refused_state("gap", "quota"), "quota");
+    }
+
     #[test]
     fn a_standing_refusal_counts_the_refusals_after_it() {
         assert!(is_standing("fork") && is_standing("duplicated, silent"));
@@ -209,6 +254,12 @@ mod tests {
         }
         assert!(detail.starts_with("records from 0 again [refused again 1002 times since;"));
         assert!(detail.len() < 120, "{detail}");
+        // A refusal that does not stand, counted with its state: known again.
+        let gap = refused_again(&detail, &counted_beside("gap", "records from 30"));
+        assert!(gap.ends_with("; the last: gap: records from 30]"), "{gap}");
+        assert!(last_counted_is(&gap, "gap"));
+        assert!(!last_counted_is(&gap, "quota") && !last_counted_is(&detail, "gap"));
+        assert!(!last_counted_is("records from 0 again", "gap"));
     }
 
     #[test]

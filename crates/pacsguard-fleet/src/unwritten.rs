@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::acknowledge::Point;
 use crate::approval::ProfileClaim;
+use pacsguard_store::StoreError;
 
 /// The most hosts with refusals raised and not written that the console remembers.
 /// Hosts are enrolled, but a store down for long may leave many: past this the memory
@@ -56,6 +57,8 @@ struct Waiting {
     /// (or one it covers) is the refusal raised; another is news of its own.
     words: String,
     point: Point,
+    /// Where it was raised in the console's order of refusals ([`Unwritten::mark`]).
+    seq: u64,
 }
 
 /// A refusal raised and not written, to be written once the store answers
@@ -64,6 +67,8 @@ struct Waiting {
 pub struct Raised {
     pub state: String,
     pub words: String,
+    /// Where it was raised in the console's order of refusals ([`Unwritten::mark`]).
+    pub seq: u64,
 }
 
 /// How often a waiting write the store keeps refusing is said again on the log after
@@ -78,6 +83,9 @@ pub const REFUSED_WRITE_SAID_EVERY: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct Unwritten {
     hosts: HashMap<i64, Vec<Waiting>>,
+    /// How many refusals were kept waiting since the console started: the order a
+    /// batch is told apart by, raised before it was judged or after ([`Unwritten::mark`]).
+    raised: u64,
     /// Hosts whose `host-silent` was raised while the store gave no answer to the write
     /// of their silence: a silence is one alert, however many checks try to write it
     /// while the outcome is unknown (review of session 33).
@@ -86,15 +94,19 @@ pub struct Unwritten {
     /// the store may hold the claim as noted, so the host's next report finds it known
     /// and its `host-profile-unapproved` would never be raised (review of session 33).
     profiles: HashMap<i64, Vec<ProfileClaim>>,
-    /// Per host, the waiting write the store refused as last said on the log.
-    refused: HashMap<i64, RefusedSaid>,
+    /// Per host, the kinds of error the store refused its waiting writes with, each as
+    /// last said on the log (at most one per kind of [`StoreError`]: a few).
+    refused: HashMap<i64, Vec<RefusedSaid>>,
 }
 
-/// A waiting write the store refuses, as said on the log: the store's answer and when
-/// it was said, and how many refusals since were not said.
+/// A waiting write the store refuses, as said on the log: the kind of the store's
+/// answer and when it was said, and how many refusals of that kind since were not said.
+/// Keyed on the kind, not the words: two answers alternating (an error naming a
+/// process, a time, a lock) were each a change, said at every check (review of session
+/// 34).
 #[derive(Debug)]
 struct RefusedSaid {
-    answer: String,
+    kind: std::mem::Discriminant<StoreError>,
     said_at: Instant,
     unsaid: u64,
 }
@@ -129,6 +141,7 @@ impl Unwritten {
         }
         let point = crate::acknowledge::point(words);
         let news_at = at_another_point.then(|| point.clone());
+        let seq = self.raised;
         let waiting = self.hosts.entry(host).or_default();
         if waiting
             .iter()
@@ -145,7 +158,9 @@ impl Unwritten {
             news_at,
             words: words.to_string(),
             point,
+            seq,
         });
+        self.raised = self.raised.saturating_add(1);
         (NotWritten::Raise, emptied)
     }
 
@@ -176,9 +191,17 @@ impl Unwritten {
                 .map(|w| Raised {
                     state: w.state.clone(),
                     words: w.words.clone(),
+                    seq: w.seq,
                 })
                 .collect()
         })
+    }
+
+    /// Where the console is in its order of refusals kept waiting: taken when a batch's
+    /// host is read, a waiting refusal at or past it was raised after the batch was
+    /// judged, and the batch does not end it (review of session 34).
+    pub fn mark(&self) -> u64 {
+        self.raised
     }
 
     /// The store took a batch of `host`'s records that ended its refusals (`ok`): those
@@ -192,6 +215,8 @@ impl Unwritten {
         self.hosts.remove(&host);
         self.silences.remove(&host);
         self.profiles.remove(&host);
+        // Its refused writes' memory too, or it outlived the host (review of session 34).
+        self.refused.remove(&host);
     }
 
     /// `host`'s silence was raised and the store gave no answer to its write: whether
@@ -243,19 +268,27 @@ impl Unwritten {
         was
     }
 
+    /// The profile claims of `host` whose noting the store did not confirm, no longer
+    /// waiting: a newer claim was noted (never noted again, judged from a read).
+    pub fn take_profiles(&mut self, host: i64) -> Vec<ProfileClaim> {
+        self.profiles.remove(&host).unwrap_or_default()
+    }
+
     /// The profile claims of `host` whose noting the store did not confirm.
     pub fn profiles(&self, host: i64) -> Vec<ProfileClaim> {
         self.profiles.get(&host).cloned().unwrap_or_default()
     }
 
     /// A waiting write of `host` the store refused with `answer` at `now`: whether to
-    /// say it (once per change of answer, then every [`REFUSED_WRITE_SAID_EVERY`]).
-    pub fn write_refused(&mut self, host: i64, answer: &str, now: Instant) -> RefusedSay {
+    /// say it (once per kind of answer, then every [`REFUSED_WRITE_SAID_EVERY`]).
+    pub fn write_refused(&mut self, host: i64, answer: &StoreError, now: Instant) -> RefusedSay {
         if self.refused.len() >= MAX_UNWRITTEN_HOSTS && !self.refused.contains_key(&host) {
             self.refused.clear();
         }
-        match self.refused.get_mut(&host) {
-            Some(said) if said.answer == answer => {
+        let kind = std::mem::discriminant(answer);
+        let kinds = self.refused.entry(host).or_default();
+        match kinds.iter_mut().find(|said| said.kind == kind) {
+            Some(said) => {
                 if now.saturating_duration_since(said.said_at) >= REFUSED_WRITE_SAID_EVERY {
                     let unsaid = std::mem::take(&mut said.unsaid);
                     said.said_at = now;
@@ -265,15 +298,12 @@ impl Unwritten {
                     RefusedSay::Quiet
                 }
             }
-            _ => {
-                self.refused.insert(
-                    host,
-                    RefusedSaid {
-                        answer: answer.to_string(),
-                        said_at: now,
-                        unsaid: 0,
-                    },
-                );
+            None => {
+                kinds.push(RefusedSaid {
+                    kind,
+                    said_at: now,
+                    unsaid: 0,
+                });
                 RefusedSay::New
             }
         }
@@ -365,11 +395,13 @@ mod tests {
             vec![
                 Raised {
                     state: "quota".into(),
-                    words: "over".into()
+                    words: "over".into(),
+                    seq: 2,
                 },
                 Raised {
                     state: "fork".into(),
-                    words: fork(5, "5d")
+                    words: fork(5, "5d"),
+                    seq: 3,
                 }
             ],
             "the others wait to be written"
@@ -446,31 +478,37 @@ mod tests {
     fn a_refused_waiting_write_is_said_once_per_change_and_interval() {
         let mut unwritten = Unwritten::default();
         let start = Instant::now();
-        assert_eq!(unwritten.write_refused(1, "locked", start), RefusedSay::New);
+        assert_eq!(
+            unwritten.write_refused(1, &locked(), start),
+            RefusedSay::New
+        );
         for _ in 0..3 {
             assert_eq!(
-                unwritten.write_refused(1, "locked", start),
+                unwritten.write_refused(1, &locked(), start),
                 RefusedSay::Quiet
             );
         }
-        assert_eq!(unwritten.write_refused(2, "locked", start), RefusedSay::New);
+        assert_eq!(
+            unwritten.write_refused(2, &locked(), start),
+            RefusedSay::New
+        );
         let later = start + REFUSED_WRITE_SAID_EVERY;
         assert_eq!(
-            unwritten.write_refused(1, "locked", later),
+            unwritten.write_refused(1, &locked(), later),
             RefusedSay::Again { unsaid: 3 }
         );
         assert_eq!(
-            unwritten.write_refused(1, "locked", later),
+            unwritten.write_refused(1, &locked(), later),
             RefusedSay::Quiet
         );
         assert_eq!(
-            unwritten.write_refused(1, "read-only", later),
+            unwritten.write_refused(1, &read_only(), later),
             RefusedSay::New
         );
         assert!(unwritten.write_cleared(1));
         assert!(!unwritten.write_cleared(1), "its end said once");
         assert_eq!(
-            unwritten.write_refused(1, "read-only", later),
+            unwritten.write_refused(1, &read_only(), later),
             RefusedSay::New
         );
     }
@@ -496,5 +534,55 @@ mod tests {
         assert!(unwritten.profile_noted(1, &claim));
         assert!(!unwritten.profile_noted(1, &claim));
         assert!(unwritten.profiles(1).is_empty());
+    }
+
+    /// Review of session 34, item 5: two errors alternating (the same kind, their words
+    /// differing, or two kinds) were each a change of the store's answer, said at every
+    /// check. Now each kind is said once per interval.
+    #[test]
+    fn two_alternating_answers_are_said_once_each_per_interval() {
+        let mut unwritten = Unwritten::default();
+        let start = Instant::now();
+        let corrupt = |why: &str| StoreError::Corrupt {
+            path: "store".into(),
+            reason: why.into(),
+        };
+        assert_eq!(
+            unwritten.write_refused(1, &corrupt("locked by 1"), start),
+            RefusedSay::New
+        );
+        assert_eq!(
+            unwritten.write_refused(1, &read_only(), start),
+            RefusedSay::New,
+            "another kind"
+        );
+        for _ in 0..3 {
+            for answer in [corrupt("locked by 2"), corrupt("locked by 1"), read_only()] {
+                assert_eq!(
+                    unwritten.write_refused(1, &answer, start),
+                    RefusedSay::Quiet
+                );
+            }
+        }
+        assert_eq!(
+            unwritten.write_refused(1, &corrupt("x"), start + REFUSED_WRITE_SAID_EVERY),
+            RefusedSay::Again { unsaid: 6 }
+        );
+        unwritten.forget_host(1);
+        assert!(!unwritten.write_cleared(1), "forgotten with the host");
+    }
+
+    fn locked() -> StoreError {
+        StoreError::Corrupt {
+            path: "store".into(),
+            reason: "locked".into(),
+        }
+    }
+
+    fn read_only() -> StoreError {
+        StoreError::Refused {
+            path: "store".into(),
+            reason: "read-only".into(),
+        }
     }
 }

@@ -378,6 +378,44 @@ fn the_pool_moves_the_records_from_a_task_of_its_own_when_a_report_finds_it_pend
     }
 }
 
+/// Review of session 34, item 3: the console's silence check takes its connection with
+/// no deadline (`FleetPool::get`), and a connection with none ran the move inline: a
+/// move failing for good was run at every check (at least once a minute), each holding
+/// its exclusive lock up to PG_MIGRATION_DEADLINE, never counted in `move_failures`,
+/// never waiting for PG_MOVE_RETRY_AFTER. Now every pool connection is refused as
+/// pending and the move is the pool's task alone: run once, counted, not again before
+/// its retry time.
+#[test]
+fn a_pool_connection_without_a_deadline_never_runs_a_failing_move_itself() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let _ = previous_store(&server, &at);
+    // A table in the move's way: the move fails for good.
+    server.psql("CREATE TABLE fleet_records_2026m11 (kept TEXT)");
+    let pool =
+        pacsguard_store::FleetPool::with_limits(at.clone(), 2, std::time::Duration::from_secs(10));
+    let refused = pool.get().expect_err("refused while the move is pending");
+    assert!(refused.to_string().contains("pending"), "{refused}");
+    // Waited for what the pool says (its move task ended), not for a time.
+    let given_up = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while pool.move_failures() == 0 {
+        assert!(std::time::Instant::now() < given_up, "the move never ended");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for _ in 0..3 {
+        let refused = pool.get().expect_err("still pending");
+        assert!(refused.to_string().contains("pending"), "{refused}");
+    }
+    assert_eq!(pool.move_refusals(), 4, "every refusal counted");
+    assert_eq!(
+        pool.move_failures(),
+        1,
+        "not tried again before its retry time"
+    );
+    let kind = server.psql("SELECT relkind FROM pg_class WHERE relname = 'fleet_records'");
+    assert_eq!(kind.trim(), "r", "the old table is left as it was");
+}
+
 #[test]
 fn the_consoles_queries_of_records_use_each_months_index_and_a_time_range_prunes() {
     let server = PgServer::start();
@@ -493,6 +531,30 @@ fn a_read_from_before_the_floor_reads_the_months_since_the_hosts_first_receipt_o
     assert!(
         !plans.contains("fleet_records_2026m10"),
         "a month before the host's first receipt read: {plans}"
+    );
+}
+
+/// Review of session 34, item 4: a console of the version before sharing the store
+/// lowers the receipt floor of the records it stores but never the host's first
+/// receipt (`first_received`), so its records received before it (its clock behind)
+/// were missed by a read from before the floor, bounded by the first receipt alone.
+/// Now by the earlier of the two.
+#[test]
+fn a_read_from_before_the_floor_finds_records_an_older_console_stored_before_the_first_receipt() {
+    let server = PgServer::start();
+    let at = FleetStoreAt::Postgres(server.connection_string());
+    let mut db = open(&at);
+    let host = enrol(db.as_mut(), "ov-8");
+    store(db.as_mut(), host, "ov-8", 0, 3, DEC_FIRST);
+    store(db.as_mut(), host, "ov-8", 3, 6, JAN_MID);
+    store(db.as_mut(), host, "ov-8", 6, 8, OCT_FIFTH);
+    // As the version before leaves it: its batch lowered the floor only.
+    server.psql(&format!(
+        "UPDATE fleet_hosts SET first_received = {DEC_FIRST} WHERE id = {host}"
+    ));
+    assert_eq!(
+        db.host_records_between(host, 0, 8).expect("store"),
+        (0..8).map(|s| (s, line("ov-8", s))).collect::<Vec<_>>()
     );
 }
 

@@ -375,8 +375,11 @@ pub fn fleet_pool(home: &Home) -> Result<Arc<pacsguard_store::FleetPool>> {
     let store = fleet_store(home)?;
     let pool = pacsguard_store::FleetPool::new(store);
     if matches!(pool.at(), pacsguard_store::FleetStoreAt::Postgres(_)) {
-        // Given back to the pool at once: the first request uses it.
-        match pool.get() {
+        // Opened outside the pool: a pool connection never moves a version before's
+        // records (the pool's move task does, when a request finds it pending), and
+        // the console's start is where the move is run and a move failing for good
+        // stops `serve`, by name.
+        match pool.at().open() {
             Ok(_) => {}
             Err(e) if e.is_permanent() => {
                 return Err(anyhow!(

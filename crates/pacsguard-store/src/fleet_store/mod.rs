@@ -396,6 +396,18 @@ impl FleetStoreAt {
         })
     }
 
+    /// As [`FleetStoreAt::open_by`] for a connection of the pool: it never runs the
+    /// move of a version before's records ([`PgFleet::connect_pooled`]).
+    pub fn open_pooled(
+        &self,
+        until: Option<std::time::Instant>,
+    ) -> Result<Box<dyn FleetStore>, StoreError> {
+        Ok(match self {
+            FleetStoreAt::Sqlite(path) => Box::new(ConsoleDb::open(path)?),
+            FleetStoreAt::Postgres(target) => Box::new(PgFleet::connect_pooled(target, until)?),
+        })
+    }
+
     /// What to call it in messages (a PostgreSQL target without its password).
     pub fn describe(&self) -> String {
         match self {

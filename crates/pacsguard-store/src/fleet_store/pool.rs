@@ -136,8 +136,10 @@ impl FleetPool {
                 state.out += 1;
                 drop(state);
                 // Opened outside the lock: a server slow to answer holds up only
-                // this request.
-                return match self.at.open_by(until) {
+                // this request. Never one that moves a version before's records,
+                // deadline or not: the move task below is the one gate of every
+                // move (review of session 34).
+                return match self.at.open_pooled(until) {
                     Ok(store) => Ok(Pooled {
                         pool: self.clone(),
                         store: Some(store),

@@ -496,6 +496,28 @@ impl PgFleet {
         target: &str,
         until: Option<std::time::Instant>,
     ) -> Result<PgFleet, StoreError> {
+        PgFleet::connect_with(target, until, until.is_none())
+    }
+
+    /// As [`PgFleet::connect_by`] for a connection of the console's pool: the move of a
+    /// version before's records is never run on it, deadline or not, but refused as
+    /// pending ([`StoreError::PostgresMovePending`]) and left to the pool's move task,
+    /// the one gate of every move (`move_not_before`, counted in `move_failures`):
+    /// run inline by the silence check's connection (no deadline), a move failing for
+    /// good was run at every check, each holding its exclusive lock up to
+    /// `PG_MIGRATION_DEADLINE`, uncounted (review of session 34).
+    pub fn connect_pooled(
+        target: &str,
+        until: Option<std::time::Instant>,
+    ) -> Result<PgFleet, StoreError> {
+        PgFleet::connect_with(target, until, false)
+    }
+
+    fn connect_with(
+        target: &str,
+        until: Option<std::time::Instant>,
+        may_move: bool,
+    ) -> Result<PgFleet, StoreError> {
         let config = parse(target).map_err(|reason| StoreError::PostgresTarget {
             reason: format!(
                 "not a PostgreSQL connection string (postgres://USER@HOST:PORT/DB, or host=… dbname=…): {reason}"
@@ -556,7 +578,6 @@ impl PgFleet {
             // EXCLUSIVE lock, failing every host's report meanwhile, and the next
             // request would start it again (review of session 33). Refused before
             // anything is locked; the console's start, or the pool's move task, moves it.
-            let may_move = until.is_none();
             if !may_move && partitions::move_pending(conn).map_err(pg.e())? {
                 return Err(pg.err(Failure::MovePending));
             }
@@ -1052,10 +1073,15 @@ impl FleetStore for PgFleet {
         // it cannot by sequence numbers. Two statements, not one: a bound known only
         // while the statement runs leaves every month planned. Without the first
         // receipt a read from before the floor read every month of every host (review
-        // of session 33).
+        // of session 33). The earlier of the first receipt and the floor: a console of
+        // the version before sharing the store lowers the floor of the records it
+        // stores, never the first receipt (review of session 34); no first receipt, no
+        // bound (LEAST alone would take the floor for it).
         let floor: Option<i64> = self
             .query_opt(
-                "SELECT CASE WHEN floor_size <= $2 THEN floor_received ELSE first_received END \
+                "SELECT CASE WHEN floor_size <= $2 THEN floor_received \
+                 WHEN first_received IS NULL THEN NULL \
+                 ELSE LEAST(first_received, floor_received) END \
                  FROM fleet_hosts WHERE id = $1",
                 &[&host, &to_i64(from)],
             )?
