@@ -445,14 +445,58 @@ impl Connection {
         }
     }
 
+    /// Waits [`LARGE_BATCH_HOLD`] for the collector to end the connection by itself
+    /// (an orderly close, a reset, a TLS `close_notify` or alert): it then did not read
+    /// on to our end, and delivery is not confirmed. What a TLS collector sends meanwhile
+    /// (a session ticket) is read and the wait goes on; UDP has nothing to wait for.
+    fn hold(&mut self) -> io::Result<()> {
+        let until = Instant::now() + LARGE_BATCH_HOLD;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            let tcp = match self {
+                Connection::Udp(_) => return Ok(()),
+                Connection::Tcp(stream) => &stream.tcp,
+                Connection::Tls(stream) => &stream.sock.tcp,
+            };
+            tcp.set_read_timeout(Some(left))?;
+            match tcp.peek(&mut [0u8; 1]) {
+                Ok(0) => return Err(closed_before_the_end()),
+                Ok(_) => match self {
+                    Connection::Tls(stream) => peer_closed_early(stream)?,
+                    // A syslog collector sends nothing: what it did is for `still_open`
+                    // and the drain to judge.
+                    _ => return Ok(()),
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Ends the connection and waits, within [`DRAIN_DEADLINE`], for the collector to
-    /// confirm it read everything.
-    fn finish(&mut self) -> io::Result<()> {
+    /// confirm it read everything; `large`: the batch carried a message over
+    /// [`MIN_MESSAGE_BYTES`], so first [`LARGE_BATCH_HOLD`] for a collector that closes
+    /// by itself ([`Connection::hold`]).
+    fn finish(&mut self, large: bool) -> io::Result<()> {
         let draining = (
             "the collector's confirmation",
             ("DRAIN_DEADLINE", DRAIN_DEADLINE),
         );
         let deadline = Instant::now() + DRAIN_DEADLINE;
+        if large {
+            self.hold()?;
+        }
         match self {
             Connection::Udp(_) => Ok(()),
             // A successful write only means the bytes left this process. Close our side and
@@ -487,6 +531,16 @@ impl Connection {
         }
     }
 }
+
+/// How long a batch that carried a message over [`MIN_MESSAGE_BYTES`] waits, once
+/// everything was sent and before it ends the connection, for a collector that closes by
+/// itself. A collector reads until the sender's end of the stream; one that reads ahead
+/// (`recv(65536)`), throws away a frame over its limit with what came after it (the end
+/// mark too) and closes, leaves nothing unread, so its close is in order and, after
+/// ours, cannot be told from delivery (session 34: the record and the ones after it
+/// counted as delivered). Before ours, its close is a failure. Long enough for a loaded
+/// collector to read what it was sent; paid only by batches with large messages.
+pub const LARGE_BATCH_HOLD: Duration = Duration::from_secs(2);
 
 /// How long, at most, the collector may take to confirm a batch once everything was
 /// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
@@ -618,6 +672,14 @@ fn peer_closed_early(
     Ok(())
 }
 
+/// The collector (or something on the path) ended the connection before we did.
+fn closed_before_the_end() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the connection ended before everything was sent: delivery is not confirmed",
+    )
+}
+
 /// Refuses a connection the collector (or something on the path) already ended or reset
 /// before we closed ours: it cannot have read everything we sent.
 fn still_open(tcp: &TcpStream) -> io::Result<()> {
@@ -625,10 +687,7 @@ fn still_open(tcp: &TcpStream) -> io::Result<()> {
     let peeked = tcp.peek(&mut [0u8; 1]);
     tcp.set_nonblocking(false)?;
     match peeked {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the connection ended before everything was sent: delivery is not confirmed",
-        )),
+        Ok(0) => Err(closed_before_the_end()),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
@@ -815,7 +874,8 @@ impl crate::delivery::Transport for SyslogTransport {
                     conn.send(&batch_mark(&self.origin, seq, len))
                         .map_err(|e| self.size_hint(e))?;
                 }
-                conn.finish().map_err(|e| self.size_hint(e))
+                conn.finish(self.largest.is_some())
+                    .map_err(|e| self.size_hint(e))
             }
             None => Ok(()),
         }
