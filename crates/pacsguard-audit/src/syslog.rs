@@ -581,7 +581,33 @@ pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(120);
 pub struct Pace {
     budget: u64,
     ceiling: u64,
-    backoffs: u32,
+    backoff: Backoff,
+}
+
+/// How long to wait before the next try at a destination that keeps failing with
+/// nothing to shrink: the first delay, doubled at each failure up to a most, and the
+/// first again after a delivery. The one rule of every destination's retries (a
+/// collector's, up to [`MAX_RETRY_BACKOFF`]; the console's, up to a bound of its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// One more failure: the wait before the next try, `first` at least, `most` at most.
+    pub fn failed(&mut self, first: Duration, most: Duration) -> Duration {
+        let delay = first
+            .saturating_mul(2u32.saturating_pow(self.failures.min(16)))
+            .min(most)
+            .max(first);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    /// A delivery: the next failure waits `first` again.
+    pub fn delivered(&mut self) {
+        self.failures = 0;
+    }
 }
 
 impl Default for Pace {
@@ -589,7 +615,7 @@ impl Default for Pace {
         Pace {
             budget: MAX_BATCH_RECORDS,
             ceiling: MAX_BATCH_RECORDS,
-            backoffs: 0,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -603,7 +629,7 @@ impl Pace {
     /// A batch was confirmed; `caught_up`: nothing signed is left to send, so the size
     /// that failed before no longer bounds the next batches.
     pub fn delivered(&mut self, caught_up: bool) {
-        self.backoffs = 0;
+        self.backoff.delivered();
         if caught_up {
             self.ceiling = MAX_BATCH_RECORDS;
         }
@@ -617,19 +643,14 @@ impl Pace {
             // Smaller may pass: try it soon.
             self.ceiling = attempted - 1;
             self.budget = (attempted / 2).max(1);
-            self.backoffs = 0;
+            self.backoff.delivered();
             return first;
         }
         if attempted == 1 {
             self.budget = 1;
             self.ceiling = 1;
         }
-        let delay = first
-            .saturating_mul(2u32.saturating_pow(self.backoffs.min(16)))
-            .min(MAX_RETRY_BACKOFF)
-            .max(first);
-        self.backoffs = self.backoffs.saturating_add(1);
-        delay
+        self.backoff.failed(first, MAX_RETRY_BACKOFF)
     }
 }
 
@@ -758,9 +779,8 @@ impl SyslogTransport {
             origin,
             connection: None,
             send_deadline: Instant::now() + SEND_DEADLINE,
-            // One run of `audit forward` is one connection, bounded by SEND_DEADLINE
-            // alone; the loop of a running guard, which retries every few seconds,
-            // bounds its batches ([`SyslogTransport::with_batch`]).
+            // Unbounded until a run bounds its batches ([`SyslogTransport::with_batch`]),
+            // as `audit forward` and the loop of a running guard do.
             max_records: u64::MAX,
             max_bytes: usize::MAX,
             sent_records: 0,
@@ -776,6 +796,12 @@ impl SyslogTransport {
     /// [`check_max_message_bytes`]; clamped to its range here).
     pub fn with_max_message(mut self, bytes: usize) -> SyslogTransport {
         self.max_message = bytes.clamp(MIN_MESSAGE_BYTES, MAX_UDP_MESSAGE);
+        self
+    }
+
+    /// Sends nothing past `deadline` (a run's whole [`SEND_DEADLINE`], over its batches).
+    pub fn until(mut self, deadline: Instant) -> SyslogTransport {
+        self.send_deadline = self.send_deadline.min(deadline);
         self
     }
 

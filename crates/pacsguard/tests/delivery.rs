@@ -631,3 +631,112 @@ fn a_collector_that_reads_ahead_and_throws_away_a_large_message_skips_nothing() 
         stderr(&out)
     );
 }
+
+/// Before (session 34): one run of `audit forward` was one connection with everything
+/// after the cursor, all or nothing, so a collector that cuts each connection after a
+/// few kilobytes (a size limit, a proxy) took none of it, run after run. Now a run
+/// paces its batches as a running guard does: a batch cut short makes the next smaller,
+/// each confirmed batch moves the cursor, and every record arrives.
+#[test]
+fn audit_forward_to_a_collector_that_cuts_connections_short_delivers_every_record() {
+    let env = Env::new();
+    env.profile(&[]);
+    for round in 0..8 {
+        std::fs::write(env.path(&format!("study/backlog-{round}.dcm")), b"x").expect("write");
+    }
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let collector = Collector::cutting("127.0.0.1:0", 4000);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tcp://{}", collector.addr),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = trail_records(&env.home);
+    assert_eq!(cursor_seq(&env), records, "{}", stderr(&out));
+    assert!(
+        collector.wait(Duration::from_secs(30), |m| {
+            let seqs: std::collections::BTreeSet<u64> = m
+                .iter()
+                .filter(|m| !common::is_batch_mark(m))
+                .map(|m| common::syslog_seq(m))
+                .collect();
+            seqs.len() as u64 >= records
+        }),
+        "{:?}",
+        collector.seqs()
+    );
+}
+
+/// A collector on `listener` that closes each connection once it read `bytes` (a size
+/// limit, a proxy): the frames it read whole are kept, in order.
+fn cutting_on(
+    listener: std::net::TcpListener,
+    bytes: u64,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u64>>> {
+    use std::io::Read as _;
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = kept.clone();
+    // Ends with the test process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut read = Vec::new();
+            if stream.take(bytes).read_to_end(&mut read).is_err() {
+                continue;
+            }
+            let mut rest = read.as_slice();
+            while let Some(space) = rest.iter().position(|&b| b == b' ') {
+                let Some(len) = std::str::from_utf8(&rest[..space])
+                    .ok()
+                    .and_then(|n| n.parse::<usize>().ok())
+                else {
+                    break;
+                };
+                let Some(message) = rest.get(space + 1..space + 1 + len) else {
+                    break;
+                };
+                let message = String::from_utf8_lossy(message);
+                if !common::is_batch_mark(&message) {
+                    sink.lock()
+                        .expect("test fixture")
+                        .push(common::syslog_seq(&message));
+                }
+                rest = &rest[space + 1 + len..];
+            }
+        }
+    });
+    kept
+}
+
+/// The stop's last delivery shrinks a batch cut short as the running loop does: a
+/// backlog written while the collector was down meets, at the stop, a collector that
+/// cuts each connection after 4,000 bytes, and every record still arrives within the
+/// stop's deadline, nothing said undelivered.
+#[test]
+fn the_stops_last_delivery_shrinks_a_batch_cut_short() {
+    let env = Env::new();
+    env.profile(&[]);
+    let port = ReservedPort::new();
+    forward_to(&env, port.addr);
+    let serve = Serve::start(&env);
+    assert!(
+        serve.wait_for("syslog delivery: ", Duration::from_secs(60)),
+        "{}",
+        serve.stderr()
+    );
+    for round in 0..8 {
+        std::fs::write(env.path(&format!("study/backlog-{round}.dcm")), b"x").expect("write");
+    }
+    wait_trail(&env, "backlog-7.dcm");
+    let kept = cutting_on(port.listen(), 4000);
+    let (code, said) = serve.stop_said();
+    assert_ne!(code, Some(2), "{said}");
+    assert!(!said.contains("were not delivered"), "{said}");
+    let records = trail_records(&env.home);
+    assert_eq!(cursor_seq(&env), records, "{said}");
+    let kept: std::collections::BTreeSet<u64> =
+        kept.lock().expect("test fixture").iter().copied().collect();
+    assert_eq!(kept, (0..records).collect(), "{said}");
+}
