@@ -445,14 +445,58 @@ impl Connection {
         }
     }
 
+    /// Waits [`LARGE_BATCH_HOLD`] for the collector to end the connection by itself
+    /// (an orderly close, a reset, a TLS `close_notify` or alert): it then did not read
+    /// on to our end, and delivery is not confirmed. What a TLS collector sends meanwhile
+    /// (a session ticket) is read and the wait goes on; UDP has nothing to wait for.
+    fn hold(&mut self) -> io::Result<()> {
+        let until = Instant::now() + LARGE_BATCH_HOLD;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            let tcp = match self {
+                Connection::Udp(_) => return Ok(()),
+                Connection::Tcp(stream) => &stream.tcp,
+                Connection::Tls(stream) => &stream.sock.tcp,
+            };
+            tcp.set_read_timeout(Some(left))?;
+            match tcp.peek(&mut [0u8; 1]) {
+                Ok(0) => return Err(closed_before_the_end()),
+                Ok(_) => match self {
+                    Connection::Tls(stream) => peer_closed_early(stream)?,
+                    // A syslog collector sends nothing: what it did is for `still_open`
+                    // and the drain to judge.
+                    _ => return Ok(()),
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Ends the connection and waits, within [`DRAIN_DEADLINE`], for the collector to
-    /// confirm it read everything.
-    fn finish(&mut self) -> io::Result<()> {
+    /// confirm it read everything; `large`: the batch carried a message over
+    /// [`MIN_MESSAGE_BYTES`], so first [`LARGE_BATCH_HOLD`] for a collector that closes
+    /// by itself ([`Connection::hold`]).
+    fn finish(&mut self, large: bool) -> io::Result<()> {
         let draining = (
             "the collector's confirmation",
             ("DRAIN_DEADLINE", DRAIN_DEADLINE),
         );
         let deadline = Instant::now() + DRAIN_DEADLINE;
+        if large {
+            self.hold()?;
+        }
         match self {
             Connection::Udp(_) => Ok(()),
             // A successful write only means the bytes left this process. Close our side and
@@ -487,6 +531,16 @@ impl Connection {
         }
     }
 }
+
+/// How long a batch that carried a message over [`MIN_MESSAGE_BYTES`] waits, once
+/// everything was sent and before it ends the connection, for a collector that closes by
+/// itself. A collector reads until the sender's end of the stream; one that reads ahead
+/// (`recv(65536)`), throws away a frame over its limit with what came after it (the end
+/// mark too) and closes, leaves nothing unread, so its close is in order and, after
+/// ours, cannot be told from delivery (session 34: the record and the ones after it
+/// counted as delivered). Before ours, its close is a failure. Long enough for a loaded
+/// collector to read what it was sent; paid only by batches with large messages.
+pub const LARGE_BATCH_HOLD: Duration = Duration::from_secs(2);
 
 /// How long, at most, the collector may take to confirm a batch once everything was
 /// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
@@ -527,7 +581,33 @@ pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(120);
 pub struct Pace {
     budget: u64,
     ceiling: u64,
-    backoffs: u32,
+    backoff: Backoff,
+}
+
+/// How long to wait before the next try at a destination that keeps failing with
+/// nothing to shrink: the first delay, doubled at each failure up to a most, and the
+/// first again after a delivery. The one rule of every destination's retries (a
+/// collector's, up to [`MAX_RETRY_BACKOFF`]; the console's, up to a bound of its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// One more failure: the wait before the next try, `first` at least, `most` at most.
+    pub fn failed(&mut self, first: Duration, most: Duration) -> Duration {
+        let delay = first
+            .saturating_mul(2u32.saturating_pow(self.failures.min(16)))
+            .min(most)
+            .max(first);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    /// A delivery: the next failure waits `first` again.
+    pub fn delivered(&mut self) {
+        self.failures = 0;
+    }
 }
 
 impl Default for Pace {
@@ -535,7 +615,7 @@ impl Default for Pace {
         Pace {
             budget: MAX_BATCH_RECORDS,
             ceiling: MAX_BATCH_RECORDS,
-            backoffs: 0,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -549,7 +629,7 @@ impl Pace {
     /// A batch was confirmed; `caught_up`: nothing signed is left to send, so the size
     /// that failed before no longer bounds the next batches.
     pub fn delivered(&mut self, caught_up: bool) {
-        self.backoffs = 0;
+        self.backoff.delivered();
         if caught_up {
             self.ceiling = MAX_BATCH_RECORDS;
         }
@@ -563,19 +643,14 @@ impl Pace {
             // Smaller may pass: try it soon.
             self.ceiling = attempted - 1;
             self.budget = (attempted / 2).max(1);
-            self.backoffs = 0;
+            self.backoff.delivered();
             return first;
         }
         if attempted == 1 {
             self.budget = 1;
             self.ceiling = 1;
         }
-        let delay = first
-            .saturating_mul(2u32.saturating_pow(self.backoffs.min(16)))
-            .min(MAX_RETRY_BACKOFF)
-            .max(first);
-        self.backoffs = self.backoffs.saturating_add(1);
-        delay
+        self.backoff.failed(first, MAX_RETRY_BACKOFF)
     }
 }
 
@@ -618,6 +693,14 @@ fn peer_closed_early(
     Ok(())
 }
 
+/// The collector (or something on the path) ended the connection before we did.
+fn closed_before_the_end() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the connection ended before everything was sent: delivery is not confirmed",
+    )
+}
+
 /// Refuses a connection the collector (or something on the path) already ended or reset
 /// before we closed ours: it cannot have read everything we sent.
 fn still_open(tcp: &TcpStream) -> io::Result<()> {
@@ -625,10 +708,7 @@ fn still_open(tcp: &TcpStream) -> io::Result<()> {
     let peeked = tcp.peek(&mut [0u8; 1]);
     tcp.set_nonblocking(false)?;
     match peeked {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the connection ended before everything was sent: delivery is not confirmed",
-        )),
+        Ok(0) => Err(closed_before_the_end()),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
@@ -699,9 +779,8 @@ impl SyslogTransport {
             origin,
             connection: None,
             send_deadline: Instant::now() + SEND_DEADLINE,
-            // One run of `audit forward` is one connection, bounded by SEND_DEADLINE
-            // alone; the loop of a running guard, which retries every few seconds,
-            // bounds its batches ([`SyslogTransport::with_batch`]).
+            // Unbounded until a run bounds its batches ([`SyslogTransport::with_batch`]),
+            // as `audit forward` and the loop of a running guard do.
             max_records: u64::MAX,
             max_bytes: usize::MAX,
             sent_records: 0,
@@ -717,6 +796,12 @@ impl SyslogTransport {
     /// [`check_max_message_bytes`]; clamped to its range here).
     pub fn with_max_message(mut self, bytes: usize) -> SyslogTransport {
         self.max_message = bytes.clamp(MIN_MESSAGE_BYTES, MAX_UDP_MESSAGE);
+        self
+    }
+
+    /// Sends nothing past `deadline` (a run's whole [`SEND_DEADLINE`], over its batches).
+    pub fn until(mut self, deadline: Instant) -> SyslogTransport {
+        self.send_deadline = self.send_deadline.min(deadline);
         self
     }
 
@@ -815,7 +900,8 @@ impl crate::delivery::Transport for SyslogTransport {
                     conn.send(&batch_mark(&self.origin, seq, len))
                         .map_err(|e| self.size_hint(e))?;
                 }
-                conn.finish().map_err(|e| self.size_hint(e))
+                conn.finish(self.largest.is_some())
+                    .map_err(|e| self.size_hint(e))
             }
             None => Ok(()),
         }

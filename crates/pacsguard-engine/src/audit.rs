@@ -757,7 +757,16 @@ pub fn trail_origin(home: &Home) -> Result<String, EngineError> {
 
 /// Sends the home's trail to a syslog collector from where the last run to the same
 /// destination stopped (its cursor `HOME/delivery/NAME.cursor`; the single
-/// `forward.cursor` of earlier versions becomes the `syslog` destination's).
+/// `forward.cursor` of earlier versions becomes the `syslog` destination's), batch after
+/// batch paced as a running guard's delivery is ([`Pace`]): a collector that cuts a
+/// connection short gets smaller batches, each confirmed on its own, so the records it
+/// took are not sent again and again (session 34: one run was one connection, all or
+/// nothing). The run ends at a failure with nothing left to shrink (the collector down,
+/// or refusing one record), saying how many records were delivered before it, or after
+/// [`SEND_DEADLINE`] with the rest left for the next run (a warning).
+///
+/// [`Pace`]: pacsguard_audit::syslog::Pace
+/// [`SEND_DEADLINE`]: pacsguard_audit::syslog::SEND_DEADLINE
 pub fn audit_forward(
     home: &Home,
     target: &pacsguard_audit::syslog::Target,
@@ -765,6 +774,7 @@ pub fn audit_forward(
     max_message: usize,
 ) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
+    use pacsguard_audit::syslog::{Pace, SEND_DEADLINE, SyslogTransport};
     home.check_permissions()?;
     let _lock = home.lock()?;
     let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
@@ -773,32 +783,65 @@ pub fn audit_forward(
     let verifier = read_verifier(&home.trail_key_path(), None)?;
     let delivery =
         delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
-    let mut transport =
-        pacsguard_audit::syslog::SyslogTransport::new(target.clone(), verifier.name().to_string())
-            .with_max_message(max_message);
-    match delivery.deliver(&mut transport, None) {
-        Ok(sent) => Ok(ForwardReport {
-            sent,
-            warning: None,
-            stood_in: stood_in_said(&transport),
-        }),
-        Err(e) if e.deadline_passed() => Ok(ForwardReport {
-            sent: 0,
-            warning: Some(e.to_string()),
-            stood_in: None,
-        }),
-        Err(e) => Err(usage(e)),
+    let deadline = std::time::Instant::now() + SEND_DEADLINE;
+    let mut pace = Pace::default();
+    let mut report = ForwardReport {
+        sent: 0,
+        warning: None,
+        stood_in: None,
+    };
+    let mut stood_in: Vec<(u64, usize)> = Vec::new();
+    let mut transport = SyslogTransport::new(target.clone(), String::new());
+    loop {
+        if std::time::Instant::now() >= deadline {
+            report.warning = Some(format!(
+                "stopped after {} s (SEND_DEADLINE) with {} record(s) delivered: the rest goes at the next run",
+                SEND_DEADLINE.as_secs(),
+                report.sent
+            ));
+            break;
+        }
+        transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
+            .with_batch(pace.budget())
+            .with_max_message(max_message)
+            .until(deadline);
+        match delivery.deliver(&mut transport, None) {
+            // Nothing left; at the deadline, the loop says what is left.
+            Ok(0) if std::time::Instant::now() < deadline => break,
+            Ok(sent) => {
+                report.sent += sent;
+                stood_in.extend_from_slice(transport.stood_in());
+                pace.delivered(false);
+            }
+            // A stalling collector: nothing more confirmed, nothing lost (a warning).
+            Err(e) if e.deadline_passed() => {
+                report.warning = Some(e.to_string());
+                break;
+            }
+            // Cut short with more than one record: a smaller batch may pass, at once.
+            Err(_) if transport.attempted() > 1 => {
+                pace.failed(transport.attempted(), std::time::Duration::ZERO);
+            }
+            Err(e) if report.sent > 0 => {
+                return Err(EngineError::Usage(format!(
+                    "{e}; {} record(s) were delivered before it",
+                    report.sent
+                )));
+            }
+            Err(e) => return Err(usage(e)),
+        }
     }
+    report.stood_in = stood_in_said(&stood_in, transport.max_message());
+    Ok(report)
 }
 
-/// Which records a delivered run sent as stand-ins, if any: a limit reached is said.
-fn stood_in_said(transport: &pacsguard_audit::syslog::SyslogTransport) -> Option<String> {
-    let stood_in = transport.stood_in();
+/// Which records a run sent as stand-ins (over `max_message` bytes), if any: a limit
+/// reached is said.
+fn stood_in_said(stood_in: &[(u64, usize)], max_message: usize) -> Option<String> {
     let (first, size) = stood_in.first()?;
     Some(format!(
-        "{} record(s) over the message size limit ({} bytes, --max-message-bytes) went as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
-        stood_in.len(),
-        transport.max_message()
+        "{} record(s) over the message size limit ({max_message} bytes, --max-message-bytes) went as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
+        stood_in.len()
     ))
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
 use pacsguard_audit::delivery::{Delivery, DeliveryError, Transport};
-use pacsguard_audit::syslog::{Pace, SyslogTransport, Target};
+use pacsguard_audit::syslog::{Backoff, Pace, SyslogTransport, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
@@ -31,6 +31,16 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(2);
 /// The interval a host promises the console: a few reports may fail (a console
 /// restarting) before the console calls it silent.
 pub const PROMISED_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The longest wait between two tries at a console that keeps failing (down, or
+/// refusing). A console counts a host silent once it has not heard from it for the
+/// host's promised interval (and a grace) since its own start, so retries further apart
+/// than [`PROMISED_INTERVAL`] made a console back from a long outage raise its hosts
+/// silent before they tried again (session 34, `MAX_RETRY_BACKOFF` reverted). Half the
+/// interval leaves the other half for the report that follows to get through (a TLS
+/// handshake on a loaded host); a console down for long is still tried less often than
+/// every [`REPORT_INTERVAL`].
+pub const CONSOLE_RETRY_BACKOFF: Duration = Duration::from_secs(PROMISED_INTERVAL.as_secs() / 2);
 
 #[derive(Subcommand, Debug)]
 pub enum ConsoleCommand {
@@ -917,6 +927,7 @@ fn console_reporter(
             let mut to = ToConsole {
                 identity: &identity,
                 transport: None,
+                backoff: Backoff::default(),
             };
             report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
         },
@@ -1103,6 +1114,8 @@ struct ToConsole<'a> {
     identity: &'a Identity,
     /// Made on first use: it names the trail's key, read then.
     transport: Option<ConsoleTransport<'a>>,
+    /// How long a failure waits ([`CONSOLE_RETRY_BACKOFF`] at most).
+    backoff: Backoff,
 }
 
 impl Destination for ToConsole<'_> {
@@ -1131,6 +1144,16 @@ impl Destination for ToConsole<'_> {
         transport.set_checkpoint(checkpoint);
         transport.set_profile(profile_claim(home));
         Ok(transport)
+    }
+
+    fn delivered(&mut self, _caught_up: bool) -> Option<String> {
+        self.backoff.delivered();
+        None
+    }
+
+    /// Ever longer waits while it fails, bounded below the host's promised interval.
+    fn failed(&mut self, first: Duration) -> Duration {
+        self.backoff.failed(first, CONSOLE_RETRY_BACKOFF)
     }
 }
 
@@ -1256,6 +1279,7 @@ pub fn forward_once(home: &Home) -> Result<u64> {
     let mut to = ToConsole {
         identity: &identity,
         transport: None,
+        backoff: Backoff::default(),
     };
     Ok(deliver_once(home, &delivery, &mut to)?.0)
 }
@@ -1618,6 +1642,40 @@ mod tests {
         assert!(
             cadence < REPORT_INTERVAL,
             "a heartbeat is not what delivers"
+        );
+    }
+
+    /// A console down for long is tried less and less often (it was every 2 s for as
+    /// long as it was down), but never further apart than half the host's promised
+    /// interval: a console back from an outage hears from the host before it could
+    /// count it silent (`a_console_stopped_longer_than_a_hosts_interval_...`).
+    #[test]
+    fn a_console_down_for_long_is_retried_less_often_but_within_the_promised_interval() {
+        assert!(CONSOLE_RETRY_BACKOFF < PROMISED_INTERVAL);
+        assert!(CONSOLE_RETRY_BACKOFF > REPORT_INTERVAL);
+        let mut backoff = Backoff::default();
+        let waits: Vec<Duration> = (0..60)
+            .map(|_| backoff.failed(REPORT_INTERVAL, CONSOLE_RETRY_BACKOFF))
+            .collect();
+        assert_eq!(
+            waits[..3],
+            [REPORT_INTERVAL, REPORT_INTERVAL * 2, CONSOLE_RETRY_BACKOFF]
+        );
+        assert!(waits.iter().all(|w| *w <= CONSOLE_RETRY_BACKOFF));
+        // Ten minutes down: tried about 90 times instead of 300.
+        let mut down = Duration::ZERO;
+        let mut tries = 0u32;
+        let mut backoff = Backoff::default();
+        while down < Duration::from_secs(600) {
+            down += backoff.failed(REPORT_INTERVAL, CONSOLE_RETRY_BACKOFF);
+            tries += 1;
+        }
+        assert!(tries <= 600 / 7 + 2, "{tries} tries in ten minutes");
+        backoff.delivered();
+        assert_eq!(
+            backoff.failed(REPORT_INTERVAL, CONSOLE_RETRY_BACKOFF),
+            REPORT_INTERVAL,
+            "a delivery resets the wait"
         );
     }
 }

@@ -502,3 +502,241 @@ fn a_destination_failing_for_long_is_recorded_on_the_trail() {
     );
     assert_ne!(watch.stop(), Some(2), "a clean stop");
 }
+
+/// A collector that reads ahead, as one `recv(65536)` into a buffer does: frames parsed
+/// from what it holds, and at a frame over `limit` bytes the frame thrown away, what else
+/// is already there read too (nothing left unread, so its close is in order, no reset)
+/// and the connection closed. The records it kept and the one it threw away (per
+/// connection) are kept for the test.
+struct ReadingAhead {
+    addr: std::net::SocketAddr,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    thrown: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+
+impl ReadingAhead {
+    fn start(limit: usize) -> ReadingAhead {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("collector binds");
+        let addr = listener.local_addr().expect("addr");
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thrown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sink, bin) = (kept.clone(), thrown.clone());
+        // Ends with the test process (the listener is never closed before).
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                read_ahead(stream, limit, &sink, &bin);
+            }
+        });
+        ReadingAhead { addr, kept, thrown }
+    }
+
+    fn kept(&self) -> Vec<u64> {
+        self.kept.lock().expect("test fixture").clone()
+    }
+
+    fn thrown(&self) -> Vec<u64> {
+        self.thrown.lock().expect("test fixture").clone()
+    }
+}
+
+fn read_ahead(
+    mut stream: std::net::TcpStream,
+    limit: usize,
+    kept: &std::sync::Mutex<Vec<u64>>,
+    thrown: &std::sync::Mutex<Vec<u64>>,
+) {
+    use std::io::Read as _;
+    let mut held = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let Ok(read) = stream.read(&mut buf) else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        held.extend_from_slice(&buf[..read]);
+        while let Some(space) = held.iter().position(|&b| b == b' ') {
+            let Some(len) = std::str::from_utf8(&held[..space])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                return;
+            };
+            if len > limit {
+                let frame = String::from_utf8_lossy(&held[space + 1..]).into_owned();
+                if frame.contains("seq=\"") {
+                    thrown
+                        .lock()
+                        .expect("test fixture")
+                        .push(common::syslog_seq(&frame));
+                }
+                // Reads on what already came (read ahead), keeps none of it, closes.
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                return;
+            }
+            let Some(message) = held.get(space + 1..space + 1 + len) else {
+                break;
+            };
+            let message = String::from_utf8_lossy(message).into_owned();
+            if !common::is_batch_mark(&message) {
+                kept.lock()
+                    .expect("test fixture")
+                    .push(common::syslog_seq(&message));
+            }
+            held.drain(..space + 1 + len);
+        }
+    }
+}
+
+/// Before (session 34): the end-of-batch mark only shows a collector read on after a
+/// large message when the collector reads a frame at a time; one that reads ahead
+/// (`recv(65536)`) holds the mark with the large frame, throws both away and closes in
+/// order, and the batch counted as delivered: the large record and the ones after it
+/// in the same read never reached the SIEM while `audit forward` said they were sent.
+/// Now a batch with a message over the size every receiver takes waits
+/// (`LARGE_BATCH_HOLD`) for a collector that closes by itself before it ends the
+/// connection: such a close is a failure, said with what to do, and nothing is skipped.
+#[test]
+fn a_collector_that_reads_ahead_and_throws_away_a_large_message_skips_nothing() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 6);
+    std::fs::write(env.path("study/after-the-deep-one.dcm"), b"x").expect("write");
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let collector = ReadingAhead::start(2048);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tcp://{}", collector.addr),
+        "--max-message-bytes",
+        "65000",
+    ]);
+    let cursor = cursor_seq(&env);
+    let kept: std::collections::BTreeSet<u64> = collector.kept().into_iter().collect();
+    let skipped: Vec<u64> = (0..cursor).filter(|seq| !kept.contains(seq)).collect();
+    assert!(
+        skipped.is_empty(),
+        "records {skipped:?} count as delivered (cursor {cursor}) but the collector threw {:?} away: {}",
+        collector.thrown(),
+        stderr(&out)
+    );
+    assert!(!collector.thrown().is_empty(), "the deep record is large");
+    assert!(
+        stderr(&out).contains("max_message_bytes"),
+        "the failure says what to do: {}",
+        stderr(&out)
+    );
+}
+
+/// Before (session 34): one run of `audit forward` was one connection with everything
+/// after the cursor, all or nothing, so a collector that cuts each connection after a
+/// few kilobytes (a size limit, a proxy) took none of it, run after run. Now a run
+/// paces its batches as a running guard does: a batch cut short makes the next smaller,
+/// each confirmed batch moves the cursor, and every record arrives.
+#[test]
+fn audit_forward_to_a_collector_that_cuts_connections_short_delivers_every_record() {
+    let env = Env::new();
+    env.profile(&[]);
+    for round in 0..8 {
+        std::fs::write(env.path(&format!("study/backlog-{round}.dcm")), b"x").expect("write");
+    }
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let collector = Collector::cutting("127.0.0.1:0", 4000);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &format!("tcp://{}", collector.addr),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = trail_records(&env.home);
+    assert_eq!(cursor_seq(&env), records, "{}", stderr(&out));
+    assert!(
+        collector.wait(Duration::from_secs(30), |m| {
+            let seqs: std::collections::BTreeSet<u64> = m
+                .iter()
+                .filter(|m| !common::is_batch_mark(m))
+                .map(|m| common::syslog_seq(m))
+                .collect();
+            seqs.len() as u64 >= records
+        }),
+        "{:?}",
+        collector.seqs()
+    );
+}
+
+/// A collector on `listener` that closes each connection once it read `bytes` (a size
+/// limit, a proxy): the frames it read whole are kept, in order.
+fn cutting_on(
+    listener: std::net::TcpListener,
+    bytes: u64,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u64>>> {
+    use std::io::Read as _;
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = kept.clone();
+    // Ends with the test process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut read = Vec::new();
+            if stream.take(bytes).read_to_end(&mut read).is_err() {
+                continue;
+            }
+            let mut rest = read.as_slice();
+            while let Some(space) = rest.iter().position(|&b| b == b' ') {
+                let Some(len) = std::str::from_utf8(&rest[..space])
+                    .ok()
+                    .and_then(|n| n.parse::<usize>().ok())
+                else {
+                    break;
+                };
+                let Some(message) = rest.get(space + 1..space + 1 + len) else {
+                    break;
+                };
+                let message = String::from_utf8_lossy(message);
+                if !common::is_batch_mark(&message) {
+                    sink.lock()
+                        .expect("test fixture")
+                        .push(common::syslog_seq(&message));
+                }
+                rest = &rest[space + 1 + len..];
+            }
+        }
+    });
+    kept
+}
+
+/// The stop's last delivery shrinks a batch cut short as the running loop does: a
+/// backlog written while the collector was down meets, at the stop, a collector that
+/// cuts each connection after 4,000 bytes, and every record still arrives within the
+/// stop's deadline, nothing said undelivered.
+#[test]
+fn the_stops_last_delivery_shrinks_a_batch_cut_short() {
+    let env = Env::new();
+    env.profile(&[]);
+    let port = ReservedPort::new();
+    forward_to(&env, port.addr);
+    let serve = Serve::start(&env);
+    assert!(
+        serve.wait_for("syslog delivery: ", Duration::from_secs(60)),
+        "{}",
+        serve.stderr()
+    );
+    for round in 0..8 {
+        std::fs::write(env.path(&format!("study/backlog-{round}.dcm")), b"x").expect("write");
+    }
+    wait_trail(&env, "backlog-7.dcm");
+    let kept = cutting_on(port.listen(), 4000);
+    let (code, said) = serve.stop_said();
+    assert_ne!(code, Some(2), "{said}");
+    assert!(!said.contains("were not delivered"), "{said}");
+    let records = trail_records(&env.home);
+    assert_eq!(cursor_seq(&env), records, "{said}");
+    let kept: std::collections::BTreeSet<u64> =
+        kept.lock().expect("test fixture").iter().copied().collect();
+    assert_eq!(kept, (0..records).collect(), "{said}");
+}

@@ -977,7 +977,9 @@ fn tls_forward(env: &Env, pki: &Pki, port: u16) -> std::process::Output {
 }
 
 // r12: a collector that ends the TLS session with its own close_notify after one message
-// had the whole batch counted as delivered; the rest was never sent again.
+// had the whole batch counted as delivered; the rest was never sent again. Since session
+// 34 a run paces its batches (a batch cut short makes the next smaller): no record the
+// collector did not receive counts as delivered, and the next run sends from there.
 #[test]
 fn a_collector_that_closes_the_tls_session_early_has_not_received_the_batch() {
     let env = busy_env();
@@ -991,12 +993,21 @@ fn a_collector_that_closes_the_tls_session_early_has_not_received_the_batch() {
     let received = dir.join("received-early");
     let early = PyCollector::start("early-close", &pki, &received);
     let out = tls_forward(&env, &pki, early.port);
-    assert_refused(&out, "resumes from record 0");
-    assert!(
-        !env.home.join("delivery/syslog.cursor").exists(),
-        "the cursor moved"
-    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(early);
+    let cursor: u64 = fs::read_to_string(env.home.join("delivery/syslog.cursor"))
+        .unwrap_or_else(|_| "0 0".into())
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a cursor");
+    let got: std::collections::BTreeSet<u64> = fs::read_to_string(&received)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().expect("seq"))
+        .collect();
+    let skipped: Vec<u64> = (0..cursor).filter(|seq| !got.contains(seq)).collect();
+    assert!(skipped.is_empty(), "counted, never received: {skipped:?}");
     let received = dir.join("received-good");
     let good = PyCollector::start("good", &pki, &received);
     let out = tls_forward(&env, &pki, good.port);
@@ -1007,7 +1018,7 @@ fn a_collector_that_closes_the_tls_session_early_has_not_received_the_batch() {
         .lines()
         .map(|l| l.parse().expect("seq"))
         .collect();
-    assert_eq!(seqs, (0..records).collect::<Vec<_>>());
+    assert_eq!(seqs, (cursor..records).collect::<Vec<_>>());
 }
 
 // r12: a collector that trickles its handshake a byte at a time held `audit forward`,
