@@ -62,8 +62,8 @@ impl OpenFindings {
 
     /// The paths of the findings shown for `root` (every root when empty), escaped, a
     /// move's former path too: what an acceptance may take in. `None` when findings were
-    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and the
-    /// digest of [`OpenFindings::seen`] is the only check left.
+    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and nothing
+    /// is accepted from it.
     pub fn shown_paths(&self, root: &str) -> Option<Vec<String>> {
         if self.dropped > 0 {
             return None;

@@ -84,7 +84,8 @@ pub use pacsguard_webauthn as webauthn;
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decide::{
-    Accepted, Decision, Guardian, NotAccepted, PendingAccept, STEP_UP_WINDOW, TrailBindings,
+    Accepted, Decision, Guardian, NotAccepted, PendingAccept, STEP_UP_WINDOW, ShownFindings,
+    TrailBindings,
 };
 pub use guard::{GuardState, ScrubPosition};
 pub use quarantine::VaultCopy;

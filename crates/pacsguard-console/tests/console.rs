@@ -1199,7 +1199,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         who: &str,
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.accepted
             .lock()
@@ -2012,7 +2012,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         _who: &str,
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {
@@ -2096,6 +2096,53 @@ async fn a_root_whose_name_holds_an_invisible_character_is_accepted_by_its_real_
     assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
 }
 
+/// More findings than the console keeps (`MAX_OPEN_FINDINGS`, the oldest dropped): no
+/// page showed them all, so an acceptance from it is refused, naming why and the way
+/// that lists them all, and the guard is not asked. Before (a read-only review), the
+/// paths shown were not handed on then and any difference slipped in.
+#[tokio::test]
+async fn a_list_longer_than_the_console_keeps_is_not_accepted_blind() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(PathsGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let root = std::path::PathBuf::from("/srv/pacs");
+    h.console.guard.add_root(&root);
+    for i in 0..=MAX_OPEN_FINDINGS {
+        h.console.guard.finding(&Finding::new(
+            root.join(format!("{i}.dcm")),
+            FindingKind::Added,
+            Severity::Info,
+            "new file",
+        ));
+    }
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    let seen = page.field("seen").expect("seen");
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("root", "/srv/pacs"),
+                ("reason", "CHG-9"),
+                ("seen", &seen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("dropped past") && r.body.contains("pacsguard check"),
+        "{}",
+        r.body
+    );
+    assert!(guard.paths.lock().expect("fixture").is_empty());
+}
 /// MAX_STEP_UPS at its limit: with the store holding that many step-ups a new one is
 /// kept and the oldest forgotten (its holder confirms again), never more than the limit;
 /// below it, nothing is forgotten.
@@ -2927,7 +2974,7 @@ impl pacsguard_console::Guardian for SlowVault {
         _who: &str,
         _paths: Vec<std::path::PathBuf>,
         _reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         Err("not in this test".into())
     }
@@ -7161,9 +7208,9 @@ impl pacsguard_console::Guardian for LongTrail {
         who: &str,
         paths: Vec<std::path::PathBuf>,
         reason: &str,
-        expected: Option<Vec<String>>,
+        shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
-        self.events.accept(who, paths, reason, expected)
+        self.events.accept(who, paths, reason, shown)
     }
 
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {

@@ -431,6 +431,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
                 reason,
                 expected: None,
                 passphrase,
+                shown: None,
             })
         }
         Command::Scan {

@@ -953,6 +953,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     reason,
                     expected: None,
                     passphrase: None,
+                    shown: None,
                 },
                 progress.as_ref(),
             )?;

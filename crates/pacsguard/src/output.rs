@@ -931,6 +931,11 @@ impl WatchLines {
 }
 
 impl WatchOutput for WatchLines {
+    /// `watch` has no console: nothing is shown there to accept.
+    fn open_digest(&self, _root: &str) -> Option<String> {
+        None
+    }
+
     fn finding(&mut self, finding: &Finding) {
         let line = if self.json {
             let timed = TimedFinding {
