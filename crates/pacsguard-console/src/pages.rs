@@ -523,8 +523,14 @@ pub fn accounts(auth: &Authenticated, lists: &AccountLists<'_>, message: Option<
             esc(name),
             esc(name),
             esc(&account.role),
-            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP").
-            account.factors(),
+            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP");
+            // the emergency account has none: its stored TOTP secret is one nobody
+            // knows, and it signs in with the sealed secret alone (review s34).
+            if name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+                "none: the emergency account (sealed secret, time-limited)"
+            } else {
+                account.factors()
+            },
             if disabled.contains(name) {
                 "disabled"
             } else {

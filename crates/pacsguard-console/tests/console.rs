@@ -525,6 +525,30 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
     assert_logged(&events, Action::Logout, Outcome::Success, "replaced it");
 }
 
+/// A failed sign-in from a browser that still has a session leaves that session as it
+/// was: only a successful sign-in replaces it. Before (a read-only review, session 34),
+/// the session was ended before any check, so a wrong password signed its holder out and
+/// the trail said "a new sign-in from the same browser replaced it".
+#[tokio::test]
+async fn a_failed_sign_in_does_not_end_the_browsers_session() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let code = h.next_code(&secret);
+    let failed = h
+        .login_from(Some(&cookie), "admin", "not the password at all", &code)
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.location());
+    let events = h.events();
+    assert!(
+        !details(&events, Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("replaced it")),
+        "{:?}",
+        details(&events, Action::Logout, Outcome::Success)
+    );
+}
 #[tokio::test]
 async fn a_recovery_code_signs_in_once() {
     let h = harness();
@@ -2202,6 +2226,41 @@ async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
     }
 }
 
+/// The emergency account is listed as what it is: its secret is sealed for an envelope
+/// and it signs in without a second factor, so the accounts page says so. Before (a
+/// read-only review, session 34), it was listed "TOTP" like any enrolled account (its
+/// stored TOTP secret is one nobody knows).
+#[tokio::test]
+async fn the_emergency_account_is_listed_without_a_second_factor() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = h.send("GET", "/accounts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let row = page
+        .body
+        .split("<tr id=\"account-break glass\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the emergency account is listed");
+    assert!(row.contains("emergency") && !row.contains("TOTP"), "{row}");
+    let admin_row = page
+        .body
+        .split("<tr id=\"account-admin\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("admin listed");
+    assert!(admin_row.contains("TOTP"), "{admin_row}");
+}
 /// Break-glass end to end in the router: an administrator seals the emergency account
 /// (step-up and reason; the secret shown once); the secret signs in once without a
 /// second factor, raising an `emergency-access` alert; every request is recorded; the
