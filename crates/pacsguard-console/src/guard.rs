@@ -18,6 +18,8 @@ pub const MAX_OPEN_FINDINGS: usize = 1_000;
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpenFinding {
+    /// Its number in this run of the guard (from 1): what an acknowledgement names.
+    pub id: u64,
     pub time: String,
     /// The root it counts against (escaped), empty outside every root.
     pub root: String,
@@ -28,6 +30,10 @@ pub struct OpenFinding {
     /// For a move: where it was before (escaped); an acceptance names it as shown too.
     #[serde(skip)]
     pub from: Option<String>,
+    /// Who acknowledged it, when, and their comment (an operator's: "seen, handling
+    /// it"); it stays open until an acceptance closes it. Not in [`OpenFindings::seen`]:
+    /// an acknowledgement changes no difference an approver reviews.
+    pub acknowledged: Option<String>,
 }
 
 /// What the pages show of the open findings.
@@ -143,6 +149,8 @@ struct Inner {
     scrub: Option<ScrubPosition>,
     open: std::collections::VecDeque<OpenFinding>,
     dropped: u64,
+    /// The number of the last finding kept open.
+    last_id: u64,
     /// Findings and arrivals per hour, for the charts.
     hourly: crate::charts::Hourly,
 }
@@ -164,6 +172,7 @@ impl Default for GuardState {
                 scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: 0,
+                last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
         }
@@ -248,7 +257,9 @@ impl GuardState {
                 inner.open.pop_front();
                 inner.dropped += 1;
             }
+            inner.last_id += 1;
             inner.open.push_back(OpenFinding {
+                id: inner.last_id,
                 time: rfc3339(SystemTime::now()),
                 root: root_of,
                 severity: finding.severity.to_string(),
@@ -256,6 +267,7 @@ impl GuardState {
                 path: escape_path(&finding.path),
                 detail: finding.detail.clone(),
                 from: finding.from.as_deref().map(escape_path),
+                acknowledged: None,
             });
             let root = inner
                 .roots
@@ -320,6 +332,26 @@ impl GuardState {
             dropped: inner.dropped,
         })
         .unwrap_or_default()
+    }
+
+    /// The open finding numbered `id`, if it is still open.
+    pub fn open_finding(&self, id: u64) -> Option<OpenFinding> {
+        self.with(|inner| inner.open.iter().find(|f| f.id == id).cloned())
+            .flatten()
+    }
+
+    /// Marks the open finding `id` acknowledged (`note`: who, when, why); false when it
+    /// is no longer open (closed by an acceptance meanwhile, or dropped).
+    pub fn acknowledge(&self, id: u64, note: String) -> bool {
+        self.with(|inner| {
+            inner
+                .open
+                .iter_mut()
+                .find(|f| f.id == id)
+                .map(|f| f.acknowledged = Some(note))
+                .is_some()
+        })
+        .unwrap_or(false)
     }
 
     /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.

@@ -35,6 +35,7 @@
 //! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
 //!   alert, and recorded request by request ([`breakglass`]).
 
+pub mod acknowledging;
 pub mod auth;
 pub mod bound;
 pub mod breakglass;

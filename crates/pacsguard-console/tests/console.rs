@@ -827,6 +827,113 @@ async fn every_response_carries_the_security_headers() {
     assert!(!login.body.contains("<script"), "no script in any page");
 }
 
+/// Issue 13 item 3 (review s34: no route needed the operator role): an operator
+/// acknowledges an open alert with a comment; it is on the trail and on the alerts page
+/// (who, when, comment), the finding stays open, a second acknowledgement and an empty
+/// comment are refused, and a viewer is refused the route.
+#[tokio::test]
+async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_page() {
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.console.guard.finding(&Finding::new(
+        std::path::PathBuf::from("/srv/pacs/evil.dcm"),
+        FindingKind::ContentChanged,
+        Severity::Alert,
+        "content hash differs",
+    ));
+    let id = h.console.guard.open_findings().findings[0].id.to_string();
+    let mut sessions = Vec::new();
+    for name in ["viewer", "operator"] {
+        let r = h
+            .send(
+                "POST",
+                "/accounts",
+                Some(&admin),
+                &[
+                    ("csrf", &admin_csrf),
+                    ("name", name),
+                    ("role", name),
+                    ("password", ADMIN_PASSWORD),
+                    ("reason", "shift"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = h.login(name, ADMIN_PASSWORD, "").await;
+        let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
+        sessions.push((cookie, csrf));
+    }
+    let [(viewer, viewer_csrf), (operator, operator_csrf)] =
+        <[(String, String); 2]>::try_from(sessions).expect("two");
+    let acknowledge = |cookie: String, csrf: String, comment: &'static str| {
+        let (h, id) = (&h, id.clone());
+        async move {
+            h.send(
+                "POST",
+                "/alerts/acknowledge",
+                Some(&cookie),
+                &[("csrf", &csrf), ("id", &id), ("comment", comment)],
+            )
+            .await
+        }
+    };
+    let r = acknowledge(viewer.clone(), viewer_csrf.clone(), "mine").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = acknowledge(operator.clone(), operator_csrf.clone(), "  ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "ticket 4711, isolating the modality",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/alerts"));
+    let r = acknowledge(operator.clone(), operator_csrf.clone(), "again").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("acknowledged already"), "{}", r.body);
+    let page = h.send("GET", "/alerts", Some(&viewer), &[]).await;
+    assert!(
+        page.body.contains("by operator at")
+            && page.body.contains("ticket 4711, isolating the modality")
+            && page.body.contains("evil.dcm"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"acknowledge-form\""),
+        "no form for a viewer"
+    );
+    let page = h.send("GET", "/alerts", Some(&operator), &[]).await;
+    assert!(
+        page.body.contains("id=\"acknowledge-form\""),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        h.console.guard.open_findings().findings.len(),
+        1,
+        "still open"
+    );
+    let events = h.events();
+    let said = details(&events, Action::Finding, Outcome::Success);
+    assert!(
+        said.iter().any(
+            |d| d.contains(&format!("operator acknowledged finding {id}"))
+                && d.contains("evil.dcm")
+        ),
+        "{said:?}"
+    );
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "ticket 4711, isolating the modality"),
+        "{reasons:?}"
+    );
+}
 /// Every route of the table, called by every role (and by nobody): allowed exactly when
 /// the table says so.
 #[tokio::test]
