@@ -545,7 +545,9 @@ impl Console {
             .accept(who, paths, reason, shown)
             .map_err(AuthError::from)?;
         if !accepted.accepted.is_empty() {
-            self.guard.accepted(root);
+            // Only what was shown: a finding the guard reported since stays open.
+            let upto = open.findings.iter().map(|f| f.id).max().unwrap_or(0);
+            self.guard.accepted(root, upto);
         }
         Ok(accepted)
     }

@@ -361,20 +361,37 @@ impl GuardState {
     }
 
     /// An acceptance took the differences of `root` (escaped as shown; every root when
-    /// empty) into the signed profile: its findings are closed, its state intact.
-    pub fn accepted(&self, root: &str) {
+    /// empty) into the signed profile: the findings it was shown (numbered up to `upto`)
+    /// are closed. One reported after it ran stays open and counts in its root's state:
+    /// the console closes them once the guard answered, by which time the guard may have
+    /// reported a new change (review s34).
+    pub fn accepted(&self, root: &str, upto: u64) {
         self.with(|inner| {
-            inner.open.retain(|f| !root.is_empty() && f.root != root);
-            for status in inner
-                .roots
+            let covered = |f: &OpenFinding| (root.is_empty() || f.root == root) && f.id <= upto;
+            inner.open.retain(|f| !covered(f));
+            let Inner { roots, open, .. } = inner;
+            for status in roots
                 .iter_mut()
                 .filter(|r| root.is_empty() || r.path == root)
             {
                 status.alerts = 0;
                 status.warnings = 0;
                 status.info = 0;
-                status.state = "intact";
                 status.last_finding = None;
+                for f in open.iter().filter(|f| f.root == status.path) {
+                    match f.severity.as_str() {
+                        "alert" => status.alerts += 1,
+                        "warning" => status.warnings += 1,
+                        _ => status.info += 1,
+                    }
+                }
+                status.state = if status.alerts > 0 {
+                    "alerts"
+                } else if status.warnings > 0 {
+                    "differences"
+                } else {
+                    "intact"
+                };
             }
         });
     }
@@ -457,9 +474,35 @@ mod tests {
         assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
         assert_eq!(open.dropped, 1);
         assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
-        state.accepted("/srv");
+        state.accepted("/srv", u64::MAX);
         assert!(state.open_findings().findings.is_empty());
         assert_eq!(state.snapshot().roots[0].state, "intact");
+    }
+
+    /// An acceptance closes only the findings it was shown (numbered up to `upto`): one
+    /// the guard reported after it ran (a shown file written again right after the
+    /// acceptance) stays open and keeps the root's state, though the console closes the
+    /// root's findings after the guard answered (before, every finding of the root was
+    /// closed then, and that later change vanished from the pages).
+    #[test]
+    fn an_acceptance_closes_only_the_findings_it_was_shown() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for path in ["/srv/a", "/srv/b"] {
+            state.finding(&Finding::new(
+                PathBuf::from(path),
+                FindingKind::ContentChanged,
+                Severity::Alert,
+                "x",
+            ));
+        }
+        let shown = state.open_findings().findings.iter().map(|f| f.id).min();
+        state.accepted("/srv", shown.expect("two findings"));
+        let open = state.open_findings();
+        assert_eq!(open.findings.len(), 1);
+        assert_eq!(open.findings[0].path, "/srv/b");
+        let root = &state.snapshot().roots[0];
+        assert_eq!((root.state, root.alerts), ("alerts", 1));
     }
 
     #[test]
