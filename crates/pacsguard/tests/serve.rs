@@ -1332,6 +1332,31 @@ fn content_rewritten_after_the_page_was_shown_is_not_signed_in() {
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     server.stop();
 }
+
+/// `pacsguard diff` beside a running `serve` is run by the guard, as `check` is: the
+/// CLI keeps working beside it (issue 13). Before (review s34), it was refused because
+/// the guard holds the home ("home in use").
+#[test]
+fn diff_beside_a_running_serve_goes_through_the_guard() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let diff = env.run(&["diff", "current", "current"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert!(
+        stdout(&diff).contains("0 added, 0 removed, 0 moved, 0 changed"),
+        "{}",
+        stdout(&diff)
+    );
+    let diff = env.run(&["diff", "current", "current", "--json"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert!(
+        stdout(&diff).contains("\"command\": \"diff\""),
+        "{}",
+        stdout(&diff)
+    );
+    server.stop();
+}
 /// The peak resident memory of a process so far (VmHWM), in KiB.
 fn peak_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");

@@ -40,6 +40,7 @@ impl Guard<'_> {
             let answer = match request {
                 Request::Check(request) => Reply::Check(self.session.check(&request, &NoProgress)),
                 Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
+                Request::Diff(a, b) => Reply::Diff(self.session.diff(&a, &b)),
                 Request::Accept(request) => {
                     // A protected key is unlocked for this one acceptance, then forgotten:
                     // the guard holds no profile-signing key between requests.
