@@ -640,6 +640,18 @@ fn absolute(command: Command) -> Result<Command> {
     })
 }
 
+/// What `diff` names a side with: `current`, a kept generation's number, else an export
+/// file (one reading for the command and for the guard that runs it).
+pub fn profile_ref(side: &str) -> ProfileRef {
+    if side == "current" {
+        ProfileRef::Current
+    } else if let Ok(generation) = side.parse::<u64>() {
+        ProfileRef::Generation(generation)
+    } else {
+        ProfileRef::Export(PathBuf::from(side))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,17 +683,5 @@ mod tests {
         assert!(read(request_of(limit)).is_ok());
         let refused = read(request_of(limit + 1)).expect_err("past the limit");
         assert!(refused.contains("MAX_CONTROL_REQUEST_BYTES"), "{refused}");
-    }
-}
-
-/// What `diff` names a side with: `current`, a kept generation's number, else an export
-/// file (one reading for the command and for the guard that runs it).
-pub fn profile_ref(side: &str) -> ProfileRef {
-    if side == "current" {
-        ProfileRef::Current
-    } else if let Ok(generation) = side.parse::<u64>() {
-        ProfileRef::Generation(generation)
-    } else {
-        ProfileRef::Export(PathBuf::from(side))
     }
 }
