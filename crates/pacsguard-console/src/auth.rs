@@ -894,9 +894,6 @@ impl Console {
         address: IpAddr,
         previous: Option<&str>,
     ) -> Result<NewSession, AuthError> {
-        if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
-            self.end_replaced_session(previous)?;
-        }
         self.purge_expired_sessions()?;
         let now = self.now();
         let addr = address.to_string();
@@ -979,14 +976,21 @@ impl Console {
             },
         );
         let verified = account.password_hash.clone();
-        self.new_session_if(
+        let session = self.new_session_if(
             account.id,
             enrolled,
             address,
             Some(opening),
             self.now(),
             &|db| still_as_verified(db, account.id, &verified),
-        )
+        )?;
+        // Only a sign-in that succeeded replaces the browser's session (review s34: a
+        // wrong password ended it, and the trail said a new sign-in had replaced it).
+        // Should its end fail, the new token is never handed out and lapses unused.
+        if let Some(previous) = previous.filter(|t| secret::is_token(t)) {
+            self.end_replaced_session(previous)?;
+        }
+        Ok(session)
     }
 
     /// Ends the session a browser still had when it signs in again (a token is never

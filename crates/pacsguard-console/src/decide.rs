@@ -73,16 +73,18 @@ impl From<NotAccepted> for AuthError {
 /// The guard's hands, given to the console by the process that runs both.
 pub trait Guardian: Send + Sync + std::fmt::Debug {
     /// Takes the differences under `paths` (every profiled root when empty) into the
-    /// signed profile, recorded as done by `who` for `reason`, and only if every
-    /// difference found then is at one of the `expected` paths (escaped) when they are
-    /// given: what the person was shown. A refusal is shown to the person; a guard that
-    /// cannot write its store or trail now says so apart ([`NotAccepted`]).
+    /// signed profile, recorded as done by `who` for `reason`, and only what the person
+    /// was shown (`shown`): the guard, under its own turn, refuses when the findings it
+    /// has open are not those shown, when a difference it finds is at another path, or
+    /// when what it would sign is not the content it saw and reported. A refusal is
+    /// shown to the person; a guard that cannot write its store or trail now says so
+    /// apart ([`NotAccepted`]).
     fn accept(
         &self,
         who: &str,
         paths: Vec<PathBuf>,
         reason: &str,
-        expected: Option<Vec<String>>,
+        shown: ShownFindings,
     ) -> Result<Accepted, NotAccepted>;
 
     /// The newest `limit` records of the audit trail, newest first, as JSON objects.
@@ -161,6 +163,17 @@ pub trait Guardian: Send + Sync + std::fmt::Debug {
     fn needs_second_approver(&self, _root: &str) -> bool {
         false
     }
+}
+
+/// What the person deciding was shown, handed to the guard with their acceptance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShownFindings {
+    /// The root their page was for, as shown (escaped); empty: every root.
+    pub root: String,
+    /// The digest of the findings their page showed ([`crate::guard::OpenFindings::seen`]).
+    pub seen: String,
+    /// The paths of those findings (escaped), a move's former path too.
+    pub paths: Vec<String>,
 }
 
 /// An acceptance asked by one approver, waiting for a second one (four eyes).
@@ -503,7 +516,20 @@ impl Console {
         if open.seen(root) != seen {
             return Err(AuthError::Invalid(CHANGED_SINCE_SHOWN.into()));
         }
-        let expected = open.shown_paths(root);
+        // More findings than the console keeps: the page could not show them all, so
+        // nothing may be accepted from it blind (review s34: any path slipped in).
+        let Some(paths_shown) = open.shown_paths(root) else {
+            return Err(AuthError::Invalid(format!(
+                "{} finding(s) were dropped past the {} the console keeps, so no page showed every difference: nothing was accepted; list them with `pacsguard check` on the guard's host and accept the paths reviewed with `pacsguard accept PATH... --reason`",
+                open.dropped,
+                crate::guard::MAX_OPEN_FINDINGS
+            )));
+        };
+        let shown = ShownFindings {
+            root: root.to_string(),
+            seen: seen.to_string(),
+            paths: paths_shown,
+        };
         // A root as its page showed it (escaped) is its real path again; any other
         // path (typed by hand) is taken as written.
         let paths: Vec<PathBuf> = if root.is_empty() {
@@ -516,10 +542,12 @@ impl Console {
             ]
         };
         let accepted = guardian
-            .accept(who, paths, reason, expected)
+            .accept(who, paths, reason, shown)
             .map_err(AuthError::from)?;
         if !accepted.accepted.is_empty() {
-            self.guard.accepted(root);
+            // Only what was shown: a finding the guard reported since stays open.
+            let upto = open.findings.iter().map(|f| f.id).max().unwrap_or(0);
+            self.guard.accepted(root, upto);
         }
         Ok(accepted)
     }

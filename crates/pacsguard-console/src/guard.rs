@@ -18,6 +18,8 @@ pub const MAX_OPEN_FINDINGS: usize = 1_000;
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpenFinding {
+    /// Its number in this run of the guard (from 1): what an acknowledgement names.
+    pub id: u64,
     pub time: String,
     /// The root it counts against (escaped), empty outside every root.
     pub root: String,
@@ -28,6 +30,10 @@ pub struct OpenFinding {
     /// For a move: where it was before (escaped); an acceptance names it as shown too.
     #[serde(skip)]
     pub from: Option<String>,
+    /// Who acknowledged it, when, and their comment (an operator's: "seen, handling
+    /// it"); it stays open until an acceptance closes it. Not in [`OpenFindings::seen`]:
+    /// an acknowledgement changes no difference an approver reviews.
+    pub acknowledged: Option<String>,
 }
 
 /// What the pages show of the open findings.
@@ -62,8 +68,8 @@ impl OpenFindings {
 
     /// The paths of the findings shown for `root` (every root when empty), escaped, a
     /// move's former path too: what an acceptance may take in. `None` when findings were
-    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and the
-    /// digest of [`OpenFindings::seen`] is the only check left.
+    /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and nothing
+    /// is accepted from it.
     pub fn shown_paths(&self, root: &str) -> Option<Vec<String>> {
         if self.dropped > 0 {
             return None;
@@ -143,6 +149,8 @@ struct Inner {
     scrub: Option<ScrubPosition>,
     open: std::collections::VecDeque<OpenFinding>,
     dropped: u64,
+    /// The number of the last finding kept open.
+    last_id: u64,
     /// Findings and arrivals per hour, for the charts.
     hourly: crate::charts::Hourly,
 }
@@ -164,6 +172,7 @@ impl Default for GuardState {
                 scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: 0,
+                last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
         }
@@ -248,7 +257,9 @@ impl GuardState {
                 inner.open.pop_front();
                 inner.dropped += 1;
             }
+            inner.last_id += 1;
             inner.open.push_back(OpenFinding {
+                id: inner.last_id,
                 time: rfc3339(SystemTime::now()),
                 root: root_of,
                 severity: finding.severity.to_string(),
@@ -256,6 +267,7 @@ impl GuardState {
                 path: escape_path(&finding.path),
                 detail: finding.detail.clone(),
                 from: finding.from.as_deref().map(escape_path),
+                acknowledged: None,
             });
             let root = inner
                 .roots
@@ -322,6 +334,26 @@ impl GuardState {
         .unwrap_or_default()
     }
 
+    /// The open finding numbered `id`, if it is still open.
+    pub fn open_finding(&self, id: u64) -> Option<OpenFinding> {
+        self.with(|inner| inner.open.iter().find(|f| f.id == id).cloned())
+            .flatten()
+    }
+
+    /// Marks the open finding `id` acknowledged (`note`: who, when, why); false when it
+    /// is no longer open (closed by an acceptance meanwhile, or dropped).
+    pub fn acknowledge(&self, id: u64, note: String) -> bool {
+        self.with(|inner| {
+            inner
+                .open
+                .iter_mut()
+                .find(|f| f.id == id)
+                .map(|f| f.acknowledged = Some(note))
+                .is_some()
+        })
+        .unwrap_or(false)
+    }
+
     /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
     pub fn hourly(&self, now: i64) -> Vec<crate::charts::Bucket> {
         self.with(|inner| inner.hourly.series(now))
@@ -329,20 +361,37 @@ impl GuardState {
     }
 
     /// An acceptance took the differences of `root` (escaped as shown; every root when
-    /// empty) into the signed profile: its findings are closed, its state intact.
-    pub fn accepted(&self, root: &str) {
+    /// empty) into the signed profile: the findings it was shown (numbered up to `upto`)
+    /// are closed. One reported after it ran stays open and counts in its root's state:
+    /// the console closes them once the guard answered, by which time the guard may have
+    /// reported a new change (review s34).
+    pub fn accepted(&self, root: &str, upto: u64) {
         self.with(|inner| {
-            inner.open.retain(|f| !root.is_empty() && f.root != root);
-            for status in inner
-                .roots
+            let covered = |f: &OpenFinding| (root.is_empty() || f.root == root) && f.id <= upto;
+            inner.open.retain(|f| !covered(f));
+            let Inner { roots, open, .. } = inner;
+            for status in roots
                 .iter_mut()
                 .filter(|r| root.is_empty() || r.path == root)
             {
                 status.alerts = 0;
                 status.warnings = 0;
                 status.info = 0;
-                status.state = "intact";
                 status.last_finding = None;
+                for f in open.iter().filter(|f| f.root == status.path) {
+                    match f.severity.as_str() {
+                        "alert" => status.alerts += 1,
+                        "warning" => status.warnings += 1,
+                        _ => status.info += 1,
+                    }
+                }
+                status.state = if status.alerts > 0 {
+                    "alerts"
+                } else if status.warnings > 0 {
+                    "differences"
+                } else {
+                    "intact"
+                };
             }
         });
     }
@@ -425,9 +474,35 @@ mod tests {
         assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
         assert_eq!(open.dropped, 1);
         assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
-        state.accepted("/srv");
+        state.accepted("/srv", u64::MAX);
         assert!(state.open_findings().findings.is_empty());
         assert_eq!(state.snapshot().roots[0].state, "intact");
+    }
+
+    /// An acceptance closes only the findings it was shown (numbered up to `upto`): one
+    /// the guard reported after it ran (a shown file written again right after the
+    /// acceptance) stays open and keeps the root's state, though the console closes the
+    /// root's findings after the guard answered (before, every finding of the root was
+    /// closed then, and that later change vanished from the pages).
+    #[test]
+    fn an_acceptance_closes_only_the_findings_it_was_shown() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for path in ["/srv/a", "/srv/b"] {
+            state.finding(&Finding::new(
+                PathBuf::from(path),
+                FindingKind::ContentChanged,
+                Severity::Alert,
+                "x",
+            ));
+        }
+        let shown = state.open_findings().findings.iter().map(|f| f.id).min();
+        state.accepted("/srv", shown.expect("two findings"));
+        let open = state.open_findings();
+        assert_eq!(open.findings.len(), 1);
+        assert_eq!(open.findings[0].path, "/srv/b");
+        let root = &state.snapshot().roots[0];
+        assert_eq!((root.state, root.alerts), ("alerts", 1));
     }
 
     #[test]

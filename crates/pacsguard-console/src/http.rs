@@ -130,6 +130,12 @@ pub static ROUTES: &[Route] = &[
         handler: || get(alerts_page),
     },
     Route {
+        method: Method::POST,
+        path: "/alerts/acknowledge",
+        access: Access::Role(Role::Operator),
+        handler: || post(alerts_acknowledge),
+    },
+    Route {
         method: Method::GET,
         path: "/differences",
         access: Access::Role(Role::Viewer),
@@ -1332,7 +1338,41 @@ async fn alerts_page(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
 ) -> Response {
-    html(pages::alerts(&auth, &state.console.guard.open_findings()))
+    html(pages::alerts(
+        &auth,
+        &state.console.guard.open_findings(),
+        None,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AcknowledgeForm {
+    id: u64,
+    comment: String,
+}
+
+async fn alerts_acknowledge(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcknowledgeForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || console.acknowledge_finding(&a, form.id, &form.comment)).await {
+        Ok(Ok(())) => redirect("/alerts"),
+        Ok(Err(e @ AuthError::Invalid(_))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::alerts(
+                &auth,
+                &state.console.guard.open_findings(),
+                Some(&e.to_string()),
+            )),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
 }
 
 async fn differences_with(

@@ -35,6 +35,7 @@
 //! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
 //!   alert, and recorded request by request ([`breakglass`]).
 
+pub mod acknowledging;
 pub mod auth;
 pub mod bound;
 pub mod breakglass;
@@ -84,7 +85,8 @@ pub use pacsguard_webauthn as webauthn;
 pub use auth::{AuthError, Authenticated, Console};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decide::{
-    Accepted, Decision, Guardian, NotAccepted, PendingAccept, STEP_UP_WINDOW, TrailBindings,
+    Accepted, Decision, Guardian, NotAccepted, PendingAccept, STEP_UP_WINDOW, ShownFindings,
+    TrailBindings,
 };
 pub use guard::{GuardState, ScrubPosition};
 pub use quarantine::VaultCopy;

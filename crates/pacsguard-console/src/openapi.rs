@@ -123,6 +123,19 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "POST",
+        path: "/alerts/acknowledge",
+        summary: "An operator acknowledges an open finding with a comment (on the audit trail); it stays open until an acceptance",
+        fields: &[
+            ("id", "The finding's number, as the alerts page shows it"),
+            (
+                "comment",
+                "Who handles it and what is done (1 to 4096 bytes)",
+            ),
+        ],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
         path: "/differences/accept",
         summary: "Accepts the differences of a root into the signed profile (step-up needed); with four eyes, asks a second approver",
         fields: &[

@@ -304,14 +304,54 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
     )
 }
 
-pub fn alerts(auth: &Authenticated, open: &OpenFindings) -> String {
+pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) -> String {
     page(
         "Alerts",
         Some(auth),
         &format!(
-            "<section><h2>Open findings</h2><p class=\"hint\">Every finding the guard reported since it started and that no acceptance has closed, newest first, with its evidence.</p>{}</section>",
-            findings_table("findings", open, None)
+            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that no acceptance has closed, newest first, with its evidence.</p>{}</section>{}",
+            error_line(message),
+            findings_table("findings", open, None),
+            acknowledgements(auth, open)
         ),
+    )
+}
+
+/// The alerts page's acknowledgements: each one made (who, when, comment), and for
+/// operators and above the form to acknowledge a finding by its number.
+fn acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
+    let mut rows = String::new();
+    for f in &open.findings {
+        let action = f.acknowledged.as_ref().map_or_else(
+            || "not yet".to_string(),
+            |note| format!("<span class=\"acknowledged\">by {}</span>", esc(note)),
+        );
+        let _ = write!(
+            rows,
+            "<tr id=\"finding-{id}\"><td>{id}</td><td>{kind}</td><td class=\"path\">{path}</td><td>{action}</td></tr>",
+            id = f.id,
+            kind = esc(&f.kind),
+            path = esc(&f.path),
+        );
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let form = if auth.role >= Role::Operator {
+        format!(
+            "<form id=\"acknowledge-form\" method=\"post\" action=\"/alerts/acknowledge\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"acknowledge-id\">Finding number</label><input id=\"acknowledge-id\" name=\"id\" type=\"number\" min=\"1\" required>\
+             <label for=\"acknowledge-comment\">Comment (who handles it, what is done)</label><input id=\"acknowledge-comment\" name=\"comment\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"acknowledge-button\" type=\"submit\">Acknowledge</button></form>",
+            csrf = esc(&auth.csrf)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it.</p>\
+         <table id=\"acknowledgements\"><thead><tr><th>#</th><th>Kind</th><th>Path</th><th>Acknowledged</th></tr></thead><tbody>{rows}</tbody></table>{form}</section>"
     )
 }
 
@@ -523,8 +563,14 @@ pub fn accounts(auth: &Authenticated, lists: &AccountLists<'_>, message: Option<
             esc(name),
             esc(name),
             esc(&account.role),
-            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP").
-            account.factors(),
+            // Which factor, as enrolled (review r26-console: a passkey was shown "TOTP");
+            // the emergency account has none: its stored TOTP secret is one nobody
+            // knows, and it signs in with the sealed secret alone (review s34).
+            if name == crate::breakglass::BREAK_GLASS_ACCOUNT {
+                "none: the emergency account (sealed secret, time-limited)"
+            } else {
+                account.factors()
+            },
             if disabled.contains(name) {
                 "disabled"
             } else {

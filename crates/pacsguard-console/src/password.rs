@@ -17,8 +17,11 @@
 //! A hash is stored as `argon2id$v=19$m=..,t=..,p=..$SALT$HASH` (hex), so parameters can
 //! be raised later and old hashes still verified.
 
+use std::borrow::Cow;
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use subtle::ConstantTimeEq as _;
+use unicode_normalization::{IsNormalized, UnicodeNormalization as _, is_nfkc_quick};
 
 use crate::secret::{hex, random_bytes};
 
@@ -30,6 +33,10 @@ pub const RECOMMENDED_PASSWORD_CHARS: usize = 15;
 /// Most bytes of a password accepted: Argon2 hashes every byte, and a login request is
 /// anyone's to send.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Most bytes of a password once [`normalized`]: Unicode bounds what NFKC makes of one
+/// character at 18 characters (U+FDFA), so 18 times [`MAX_PASSWORD_BYTES`] is an upper bound.
+const MAX_NORMALIZED_BYTES: usize = MAX_PASSWORD_BYTES * 18;
 
 /// Argon2id memory in KiB (19 MiB: OWASP's minimum).
 pub const M_COST_KIB: u32 = 19 * 1024;
@@ -66,11 +73,26 @@ pub enum PasswordError {
     Hash(String),
 }
 
+/// A password as it is checked and hashed: NFKC (NIST SP 800-63B §3.1.1.2), so the same
+/// characters typed on another keyboard or pasted from another program are one password
+/// (a ligature "ﬁ" and "fi", a full-width "Ａ" and "A"), and a common password so spelled
+/// is on the list. Asked only of a password within [`MAX_PASSWORD_BYTES`]: NFKC grows a
+/// text by at most 18 times, so what Argon2 reads stays bounded.
+pub fn normalized(password: &str) -> Cow<'_, str> {
+    if is_nfkc_quick(password.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(password)
+    } else {
+        Cow::Owned(password.nfkc().collect())
+    }
+}
+
 /// Whether a new password may be used, and if not, why (shown to the person choosing it).
 pub fn check_new(password: &str) -> Result<(), PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordError::TooLong);
     }
+    let password = normalized(password);
+    let password = password.as_ref();
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
@@ -110,7 +132,8 @@ pub fn check_change(new: &str, current: &str, name: &str) -> Result<(), Password
 
 /// A text's letters and digits, lower-cased: what two spellings of one word share.
 pub fn folded(text: &str) -> String {
-    text.chars()
+    normalized(text)
+        .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
@@ -127,7 +150,7 @@ fn same_when_folded(text_folded: &str, text: &str, other: &str) -> bool {
 
 /// Whether the password, lower-cased, is on the shipped list.
 pub fn is_common(password: &str) -> bool {
-    let lower = password.to_lowercase();
+    let lower = normalized(password).to_lowercase();
     COMMON_PASSWORDS.lines().any(|line| line == lower)
 }
 
@@ -139,6 +162,11 @@ fn argon2(m: u32, t: u32, p: u32) -> Result<Argon2<'static>, PasswordError> {
 
 /// The string stored for a new password.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
+    hash_exact(&normalized(password))
+}
+
+/// The string stored for these exact characters.
+fn hash_exact(password: &str) -> Result<String, PasswordError> {
     let salt = random_bytes(SALT_BYTES).map_err(|e| PasswordError::Hash(e.to_string()))?;
     let mut out = [0u8; HASH_BYTES];
     argon2(M_COST_KIB, T_COST, P_COST)?
@@ -202,10 +230,24 @@ fn parse(stored: &str) -> Option<Stored> {
     Some((m, t, p, salt, hash))
 }
 
-/// Whether `password` matches the stored hash. A stored value that does not parse never
-/// matches (and still costs one hash, like every other failure).
+/// Whether `password` matches the stored hash, [`normalized`]. A stored value that does
+/// not parse never matches (and still costs one hash, like every other failure). A
+/// password chosen before passwords were normalised was hashed as typed: one that NFKC
+/// changes is tried as typed too (a second hash, for such characters only).
 pub fn verify(password: &str, stored: &str) -> bool {
     if password.len() > MAX_PASSWORD_BYTES {
+        let _ = dummy_verify(password);
+        return false;
+    }
+    match normalized(password) {
+        Cow::Borrowed(same) => verify_exact(same, stored),
+        Cow::Owned(nfkc) => verify_exact(&nfkc, stored) || verify_exact(password, stored),
+    }
+}
+
+/// Whether these exact characters match the stored hash.
+fn verify_exact(password: &str, stored: &str) -> bool {
+    if password.len() > MAX_NORMALIZED_BYTES {
         let _ = dummy_verify(password);
         return false;
     }
@@ -357,5 +399,30 @@ mod tests {
         );
         // The rules before the context: a short name-password is too short first.
         assert_eq!(check_new_for("bob", "bob"), Err(PasswordError::TooShort));
+    }
+
+    /// NIST SP 800-63B: a password is normalised (NFKC) before it is checked and hashed,
+    /// so one typed with full-width letters or a ligature is the same password, and a
+    /// common one so spelled is refused (review s34: "ｐａｓｓｗｏｒｄ１" passed the list).
+    #[test]
+    fn a_password_is_normalised_before_it_is_checked_and_hashed() {
+        assert_eq!(check_new("ｐａｓｓｗｏｒｄ"), Err(PasswordError::Common));
+        let stored = hash("ﬁne amber lantern").expect("hash");
+        assert!(verify("fine amber lantern", &stored));
+        assert!(verify("ﬁne amber lantern", &stored));
+        assert!(!verify("fine amber lanterns", &stored));
+        assert_eq!(
+            check_new_for("ＡＤＭＩＮ-admin", "adminadmin"),
+            Err(PasswordError::ContextWord)
+        );
+    }
+
+    /// A password chosen before passwords were normalised, holding a character NFKC
+    /// changes, was hashed as typed: it still signs in as typed.
+    #[test]
+    fn a_password_hashed_before_normalisation_still_verifies() {
+        let typed = "ﬁne amber lantern";
+        let stored = hash_exact(typed).expect("hash");
+        assert!(verify(typed, &stored));
     }
 }

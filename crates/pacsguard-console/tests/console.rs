@@ -525,6 +525,30 @@ async fn sign_in_refuses_every_failure_alike_and_a_code_once() {
     assert_logged(&events, Action::Logout, Outcome::Success, "replaced it");
 }
 
+/// A failed sign-in from a browser that still has a session leaves that session as it
+/// was: only a successful sign-in replaces it. Before (a read-only review, session 34),
+/// the session was ended before any check, so a wrong password signed its holder out and
+/// the trail said "a new sign-in from the same browser replaced it".
+#[tokio::test]
+async fn a_failed_sign_in_does_not_end_the_browsers_session() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let code = h.next_code(&secret);
+    let failed = h
+        .login_from(Some(&cookie), "admin", "not the password at all", &code)
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    let r = h.overview(&cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.location());
+    let events = h.events();
+    assert!(
+        !details(&events, Action::Logout, Outcome::Success)
+            .iter()
+            .any(|d| d.contains("replaced it")),
+        "{:?}",
+        details(&events, Action::Logout, Outcome::Success)
+    );
+}
 #[tokio::test]
 async fn a_recovery_code_signs_in_once() {
     let h = harness();
@@ -803,6 +827,113 @@ async fn every_response_carries_the_security_headers() {
     assert!(!login.body.contains("<script"), "no script in any page");
 }
 
+/// Issue 13 item 3 (review s34: no route needed the operator role): an operator
+/// acknowledges an open alert with a comment; it is on the trail and on the alerts page
+/// (who, when, comment), the finding stays open, a second acknowledgement and an empty
+/// comment are refused, and a viewer is refused the route.
+#[tokio::test]
+async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_page() {
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    h.console.guard.finding(&Finding::new(
+        std::path::PathBuf::from("/srv/pacs/evil.dcm"),
+        FindingKind::ContentChanged,
+        Severity::Alert,
+        "content hash differs",
+    ));
+    let id = h.console.guard.open_findings().findings[0].id.to_string();
+    let mut sessions = Vec::new();
+    for name in ["viewer", "operator"] {
+        let r = h
+            .send(
+                "POST",
+                "/accounts",
+                Some(&admin),
+                &[
+                    ("csrf", &admin_csrf),
+                    ("name", name),
+                    ("role", name),
+                    ("password", ADMIN_PASSWORD),
+                    ("reason", "shift"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = h.login(name, ADMIN_PASSWORD, "").await;
+        let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
+        sessions.push((cookie, csrf));
+    }
+    let [(viewer, viewer_csrf), (operator, operator_csrf)] =
+        <[(String, String); 2]>::try_from(sessions).expect("two");
+    let acknowledge = |cookie: String, csrf: String, comment: &'static str| {
+        let (h, id) = (&h, id.clone());
+        async move {
+            h.send(
+                "POST",
+                "/alerts/acknowledge",
+                Some(&cookie),
+                &[("csrf", &csrf), ("id", &id), ("comment", comment)],
+            )
+            .await
+        }
+    };
+    let r = acknowledge(viewer.clone(), viewer_csrf.clone(), "mine").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = acknowledge(operator.clone(), operator_csrf.clone(), "  ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "ticket 4711, isolating the modality",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/alerts"));
+    let r = acknowledge(operator.clone(), operator_csrf.clone(), "again").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("acknowledged already"), "{}", r.body);
+    let page = h.send("GET", "/alerts", Some(&viewer), &[]).await;
+    assert!(
+        page.body.contains("by operator at")
+            && page.body.contains("ticket 4711, isolating the modality")
+            && page.body.contains("evil.dcm"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"acknowledge-form\""),
+        "no form for a viewer"
+    );
+    let page = h.send("GET", "/alerts", Some(&operator), &[]).await;
+    assert!(
+        page.body.contains("id=\"acknowledge-form\""),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        h.console.guard.open_findings().findings.len(),
+        1,
+        "still open"
+    );
+    let events = h.events();
+    let said = details(&events, Action::Finding, Outcome::Success);
+    assert!(
+        said.iter().any(
+            |d| d.contains(&format!("operator acknowledged finding {id}"))
+                && d.contains("evil.dcm")
+        ),
+        "{said:?}"
+    );
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "ticket 4711, isolating the modality"),
+        "{reasons:?}"
+    );
+}
 /// Every route of the table, called by every role (and by nobody): allowed exactly when
 /// the table says so.
 #[tokio::test]
@@ -1199,7 +1330,7 @@ impl pacsguard_console::Guardian for RecordingGuard {
         who: &str,
         _paths: Vec<std::path::PathBuf>,
         reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.accepted
             .lock()
@@ -2012,7 +2143,7 @@ impl pacsguard_console::Guardian for PathsGuard {
         _who: &str,
         paths: Vec<std::path::PathBuf>,
         _reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         self.paths.lock().expect("test fixture").extend(paths);
         Ok(pacsguard_console::Accepted {
@@ -2096,6 +2227,53 @@ async fn a_root_whose_name_holds_an_invisible_character_is_accepted_by_its_real_
     assert_eq!(*guard.paths.lock().expect("fixture"), vec![raw]);
 }
 
+/// More findings than the console keeps (`MAX_OPEN_FINDINGS`, the oldest dropped): no
+/// page showed them all, so an acceptance from it is refused, naming why and the way
+/// that lists them all, and the guard is not asked. Before (a read-only review), the
+/// paths shown were not handed on then and any difference slipped in.
+#[tokio::test]
+async fn a_list_longer_than_the_console_keeps_is_not_accepted_blind() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let home = tempfile::tempdir().expect("tempdir");
+    drop(pacsguard_store::Store::open(&home.path().join("store.sqlite")).expect("store"));
+    let guard = Arc::new(PathsGuard::default());
+    let h = harness_with(home, ManualClock::new(START), Some(guard.clone()));
+    let root = std::path::PathBuf::from("/srv/pacs");
+    h.console.guard.add_root(&root);
+    for i in 0..=MAX_OPEN_FINDINGS {
+        h.console.guard.finding(&Finding::new(
+            root.join(format!("{i}.dcm")),
+            FindingKind::Added,
+            Severity::Info,
+            "new file",
+        ));
+    }
+    let (cookie, _, secret) = h.first_admin().await;
+    let (cookie, csrf) = h.stepped_up(&cookie, &secret).await;
+    let page = h.send("GET", "/differences", Some(&cookie), &[]).await;
+    let seen = page.field("seen").expect("seen");
+    let r = h
+        .send(
+            "POST",
+            "/differences/accept",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("root", "/srv/pacs"),
+                ("reason", "CHG-9"),
+                ("seen", &seen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("dropped past") && r.body.contains("pacsguard check"),
+        "{}",
+        r.body
+    );
+    assert!(guard.paths.lock().expect("fixture").is_empty());
+}
 /// MAX_STEP_UPS at its limit: with the store holding that many step-ups a new one is
 /// kept and the oldest forgotten (its holder confirms again), never more than the limit;
 /// below it, nothing is forgotten.
@@ -2155,6 +2333,41 @@ async fn step_ups_are_bounded_at_their_limit_the_oldest_forgotten() {
     }
 }
 
+/// The emergency account is listed as what it is: its secret is sealed for an envelope
+/// and it signs in without a second factor, so the accounts page says so. Before (a
+/// read-only review, session 34), it was listed "TOTP" like any enrolled account (its
+/// stored TOTP secret is one nobody knows).
+#[tokio::test]
+async fn the_emergency_account_is_listed_without_a_second_factor() {
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, csrf) = h.stepped_up(&cookie, &secret).await;
+    let r = h
+        .send(
+            "POST",
+            "/accounts/break-glass",
+            Some(&admin),
+            &[("csrf", &csrf), ("reason", "on-call envelope")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = h.send("GET", "/accounts", Some(&admin), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let row = page
+        .body
+        .split("<tr id=\"account-break glass\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the emergency account is listed");
+    assert!(row.contains("emergency") && !row.contains("TOTP"), "{row}");
+    let admin_row = page
+        .body
+        .split("<tr id=\"account-admin\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("admin listed");
+    assert!(admin_row.contains("TOTP"), "{admin_row}");
+}
 /// Break-glass end to end in the router: an administrator seals the emergency account
 /// (step-up and reason; the secret shown once); the secret signs in once without a
 /// second factor, raising an `emergency-access` alert; every request is recorded; the
@@ -2927,7 +3140,7 @@ impl pacsguard_console::Guardian for SlowVault {
         _who: &str,
         _paths: Vec<std::path::PathBuf>,
         _reason: &str,
-        _expected: Option<Vec<String>>,
+        _shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
         Err("not in this test".into())
     }
@@ -7161,9 +7374,9 @@ impl pacsguard_console::Guardian for LongTrail {
         who: &str,
         paths: Vec<std::path::PathBuf>,
         reason: &str,
-        expected: Option<Vec<String>>,
+        shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, pacsguard_console::NotAccepted> {
-        self.events.accept(who, paths, reason, expected)
+        self.events.accept(who, paths, reason, shown)
     }
 
     fn trail(&self, limit: usize) -> Result<Vec<serde_json::Value>, String> {

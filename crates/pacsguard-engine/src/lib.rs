@@ -51,9 +51,9 @@ pub use ops::{
     MAX_WHOLE_FILE_BYTES, ProfileRef, ProfileReport, ProfileRequest, Readiness, RecoverCounts,
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
     RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SCRUB_PROGRESS_INTERVAL, SanitizeReport,
-    ScanReport, ScanRequest, ScrubProgress, Session, Side, Source, Status, StoreReinitReport,
-    Unrestorable, WatchOutput, WatchReport, WatchRequest, WitnessInitReport, quarantine_received,
-    screener,
+    ScanReport, ScanRequest, ScrubProgress, Session, Shown, Side, Source, Status,
+    StoreReinitReport, Unrestorable, WatchOutput, WatchReport, WatchRequest, WitnessInitReport,
+    quarantine_received, screener,
 };
 pub use ops::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,

@@ -22,7 +22,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use pacsguard_engine::{AcceptRequest, CheckRequest, Home, Reply, Request, Requests, ScanRequest};
+use pacsguard_engine::{
+    AcceptRequest, CheckRequest, Home, ProfileRef, Reply, Request, Requests, ScanRequest,
+};
 use pacsguard_events::Actor;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +72,12 @@ pub enum Command {
         hashlist: Option<PathBuf>,
         quarantine: bool,
         preamble_only: bool,
+    },
+    /// `diff A B` (each `current`, a kept generation's number, or an export file made
+    /// absolute by the client): read only, recorded on the trail by the guard.
+    Diff {
+        a: String,
+        b: String,
     },
     /// `console revoke-host NAME` beside a running `serve` (review r26): `serve` writes
     /// the revocation and records it on its console's trail at once, which the CLI
@@ -403,6 +411,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
             return WireReply::not_served();
         }
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
+        Command::Diff { a, b } => Request::Diff(profile_ref(&a), profile_ref(&b)),
         Command::Accept {
             paths,
             all,
@@ -431,6 +440,7 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
                 reason,
                 expected: None,
                 passphrase,
+                shown: None,
             })
         }
         Command::Scan {
@@ -466,6 +476,9 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
         Ok(Reply::Accept(result)) => result
             .map_err(anyhow::Error::from)
             .and_then(|r| Ok((output::accept_text(&r, json)?, !r.kept_unlisted.is_empty()))),
+        Ok(Reply::Diff(result)) => result
+            .map_err(anyhow::Error::from)
+            .and_then(|r| Ok((output::diff_text(&r, json)?, r.differs()))),
     };
     match rendered {
         Ok((stdout, attention)) => WireReply {
@@ -571,10 +584,24 @@ fn absolute(command: Command) -> Result<Command> {
         std::path::absolute(&p).with_context(|| format!("{}", p.display()))
     };
     let all = |v: Vec<PathBuf>| v.into_iter().map(abs).collect::<Result<Vec<_>>>();
+    // A side that is neither `current` nor a generation's number is an export file.
+    let side = |s: String| -> Result<String> {
+        match profile_ref(&s) {
+            ProfileRef::Export(path) => abs(path)?
+                .to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("{s}: the working directory's path is not UTF-8; name the export by an absolute path")),
+            ProfileRef::Current | ProfileRef::Generation(_) => Ok(s),
+        }
+    };
     Ok(match command {
         Command::Check { paths, fast } => Command::Check {
             paths: all(paths)?,
             fast,
+        },
+        Command::Diff { a, b } => Command::Diff {
+            a: side(a)?,
+            b: side(b)?,
         },
         Command::Accept {
             paths,
@@ -611,6 +638,18 @@ fn absolute(command: Command) -> Result<Command> {
             reason,
         },
     })
+}
+
+/// What `diff` names a side with: `current`, a kept generation's number, else an export
+/// file (one reading for the command and for the guard that runs it).
+pub fn profile_ref(side: &str) -> ProfileRef {
+    if side == "current" {
+        ProfileRef::Current
+    } else if let Ok(generation) = side.parse::<u64>() {
+        ProfileRef::Generation(generation)
+    } else {
+        ProfileRef::Export(PathBuf::from(side))
+    }
 }
 
 #[cfg(test)]

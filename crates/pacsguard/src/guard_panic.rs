@@ -102,6 +102,10 @@ impl<O: WatchOutput> WatchOutput for Hooked<O> {
     fn scrub_progress(&mut self, progress: &pacsguard_engine::ScrubProgress) {
         self.inner.scrub_progress(progress);
     }
+
+    fn open_digest(&self, root: &str) -> Option<String> {
+        self.inner.open_digest(root)
+    }
 }
 
 /// How often the inbox is written to the trail after the guard panicked, until the

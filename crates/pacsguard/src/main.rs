@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use pacsguard_engine::{
-    AcceptRequest, CheckRequest, EngineError, Home, MediaRequest, ProfileRef, ProfileRequest,
-    RecoverRequest, ScanRequest, Session, ShowFilter, Vault, WatchRequest, default_home,
+    AcceptRequest, CheckRequest, EngineError, Home, MediaRequest, ProfileRequest, RecoverRequest,
+    ScanRequest, Session, ShowFilter, Vault, WatchRequest, default_home,
 };
 use pacsguard_profile::{HashAlgorithm, Policy};
 
@@ -708,16 +708,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b, json } => {
-            let side = |s: String| {
-                if s == "current" {
-                    ProfileRef::Current
-                } else if let Ok(generation) = s.parse::<u64>() {
-                    ProfileRef::Generation(generation)
-                } else {
-                    ProfileRef::Export(PathBuf::from(s))
+            let mut session = match Session::open(home.clone()) {
+                // A guard holds the home: it runs the diff for us (the CLI keeps working
+                // beside it; review s34).
+                Err(e @ EngineError::Locked { .. }) => {
+                    let command = control::Command::Diff { a, b };
+                    return control::relay(&home, command, json).unwrap_or(Err(e.into()));
                 }
+                other => other?,
             };
-            let report = Session::open(home)?.diff(&side(a), &side(b))?;
+            let report = session.diff(&control::profile_ref(&a), &control::profile_ref(&b))?;
             output::diff(&report, json)?;
             Ok(ExitCode::from(u8::from(report.differs())))
         }
@@ -961,6 +961,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     reason,
                     expected: None,
                     passphrase: None,
+                    shown: None,
                 },
                 progress.as_ref(),
             )?;

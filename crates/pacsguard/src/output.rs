@@ -675,8 +675,13 @@ pub fn export(report: &ExportReport, as_json: bool) -> Result<()> {
 }
 
 pub fn diff(report: &DiffReport, as_json: bool) -> Result<()> {
+    write_stdout(&diff_text(report, as_json)?)
+}
+
+/// What `diff` prints, for this process or for one that asked a running guard.
+pub fn diff_text(report: &DiffReport, as_json: bool) -> Result<String> {
     if as_json {
-        return json("diff", report);
+        return json_text("diff", report);
     }
     let mut text = String::new();
     for (name, side) in [("a", &report.a), ("b", &report.b)] {
@@ -707,7 +712,7 @@ pub fn diff(report: &DiffReport, as_json: bool) -> Result<()> {
         "{} added, {} removed, {} moved, {} changed",
         c.added, c.removed, c.moved, c.changed
     );
-    write_stdout(&text)
+    Ok(text)
 }
 
 pub fn recover(report: &RecoverReport, as_json: bool) -> Result<()> {
@@ -931,6 +936,11 @@ impl WatchLines {
 }
 
 impl WatchOutput for WatchLines {
+    /// `watch` has no console: nothing is shown there to accept.
+    fn open_digest(&self, _root: &str) -> Option<String> {
+        None
+    }
+
     fn finding(&mut self, finding: &Finding) {
         let line = if self.json {
             let timed = TimedFinding {

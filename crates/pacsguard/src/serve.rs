@@ -77,6 +77,11 @@ impl WatchOutput for ServeOutput {
         self.lines.notice(text);
     }
 
+    /// The console's own digest of what its pages show, read in the watcher's turn.
+    fn open_digest(&self, root: &str) -> Option<String> {
+        Some(self.guard.open_findings().seen(root))
+    }
+
     fn scrub_progress(&mut self, p: &pacsguard_engine::ScrubProgress) {
         let time = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
         self.guard.set_scrub(pacsguard_console::ScrubPosition {
@@ -109,7 +114,7 @@ impl pacsguard_console::Guardian for Hands {
         who: &str,
         paths: Vec<PathBuf>,
         reason: &str,
-        expected: Option<Vec<String>>,
+        shown: pacsguard_console::ShownFindings,
     ) -> Result<pacsguard_console::Accepted, NotAccepted> {
         let actor = pacsguard_events::Actor {
             user: who.to_string(),
@@ -121,7 +126,11 @@ impl pacsguard_console::Guardian for Hands {
             all: paths.is_empty(),
             paths,
             reason: reason.to_string(),
-            expected,
+            expected: Some(shown.paths),
+            shown: Some(pacsguard_engine::Shown {
+                root: shown.root,
+                digest: shown.seen,
+            }),
         });
         // The guard busy (its queue full), stopped, or unable to write its trail: nothing
         // the person could correct, and nothing done.

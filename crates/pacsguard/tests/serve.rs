@@ -1191,6 +1191,113 @@ fn a_difference_not_yet_reported_is_not_accepted_with_what_was_shown() {
     server.stop();
 }
 
+/// An acceptance signs only the content its approver was shown, not only the paths: a
+/// file rewritten after the page was drawn (here while its writer holds it open, inside
+/// the quiet period, so the guard has not reported the second write yet) is refused as
+/// changed since it was shown, and the profile never holds the unseen content. Before,
+/// the path was among those shown and the rewritten content was signed in (a read-only
+/// review: generations held the BLAKE3 of `EVIL 2x!!!`). Reviewed again once the guard
+/// reported it, it is accepted knowingly.
+#[test]
+fn content_rewritten_after_the_page_was_shown_is_not_signed_in() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "quiet_ms = 30000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(page.contains("readme.txt"), "{page}");
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    // After the page was drawn, the shown file is rewritten (held open: not reported).
+    let mut evil = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut evil, b"EVIL 2x!!!\n").expect("write");
+    let root = env.tree_str();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("changed since"), "{body}");
+    drop(evil);
+    let check = env.run(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "the unseen content was not signed in: {}",
+        stdout(&check)
+    );
+    // Once the guard reported the second write, the page shows it, and an acceptance of
+    // what it shows now passes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let (_, _, page) = server.curl("GET", "/differences", &[]);
+        if value_of(&page, "name=\"seen\" value=\"", '"') != seen {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 200, "{body}");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+}
+
+/// `pacsguard diff` beside a running `serve` is run by the guard, as `check` is: the
+/// CLI keeps working beside it (issue 13). Before (review s34), it was refused because
+/// the guard holds the home ("home in use").
+#[test]
+fn diff_beside_a_running_serve_goes_through_the_guard() {
+    let env = Env::new();
+    env.profile(&[]);
+    let server = Server::start(&env, &[]);
+    let diff = env.run(&["diff", "current", "current"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert!(
+        stdout(&diff).contains("0 added, 0 removed, 0 moved, 0 changed"),
+        "{}",
+        stdout(&diff)
+    );
+    let diff = env.run(&["diff", "current", "current", "--json"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert!(
+        stdout(&diff).contains("\"command\": \"diff\""),
+        "{}",
+        stdout(&diff)
+    );
+    server.stop();
+}
 /// The peak resident memory of a process so far (VmHWM), in KiB.
 fn peak_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");

@@ -9,6 +9,7 @@ use pacsguard_store::Acceptance;
 use serde::Serialize;
 
 use super::check::restrict;
+use super::guard_sight::as_seen;
 use super::held_findings::HeldFindings;
 use super::root_presence::refuse_missing_root;
 use super::streamed_patch::patch_root;
@@ -37,6 +38,10 @@ pub struct AcceptRequest {
     /// a running guard (which keeps no unlocked key between requests). `None` elsewhere:
     /// a command that opens the home itself unlocks the key before it opens it.
     pub passphrase: Option<crate::keyfile::Passphrase>,
+    /// What the person deciding in the console was shown (the digest of the findings
+    /// their page showed): a running guard refuses the acceptance when the findings it
+    /// has open when it runs it are others ([`super::guard_sight`]). `None`: the CLI.
+    pub shown: Option<super::Shown>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +80,11 @@ impl Session {
     ) -> Result<AcceptReport, EngineError> {
         let signer = self.profile_signer()?;
         let reason = checked_reason(&request.reason)?;
+        // Under the guard's turn: a finding reported since the page was drawn refuses
+        // before anything is walked.
+        if let Some(sight) = &self.guard_sight {
+            sight.still_shown()?;
+        }
         if request.all != request.paths.is_empty() {
             return Err(EngineError::Usage(
                 "name the paths to accept, or --all (not both)".into(),
@@ -109,6 +119,10 @@ impl Session {
             accepted.extend(differences);
             let problems = std::mem::take(&mut tree.problems);
             let current = entries_for_store(&base.spec, tree);
+            // What would be signed must be what the guard saw and reported.
+            if let Some(sight) = &self.guard_sight {
+                as_seen(sight.as_ref(), &base.spec, &current.entries)?;
+            }
             let walked: std::collections::HashSet<&[u8]> =
                 current.entries.iter().map(|e| e.rel.as_slice()).collect();
             let mut unlisted = KeptUnlisted::default();
@@ -261,38 +275,41 @@ impl Session {
         let mut all = HeldFindings::new(usize::MAX, |_: &Finding| Ok(()));
         let mut kept_unlisted = Vec::new();
         let mut writer = self.store.begin_streamed_save()?;
+        let sight = self.guard_sight.as_deref();
         for (spec, within) in &by_root {
             // The chunks holding the paths are patched in place; when one would grow too
             // large (or empty), the root is rewritten whole, still a window at a time.
-            let findings = match patch_root(&mut writer, &stored, spec, within, &skip, progress)? {
-                Some((findings, unlisted)) => {
-                    writer.end_patch(!findings.is_empty())?;
-                    kept_unlisted.extend(unlisted.absolute(&spec.path));
-                    findings
-                }
-                None => {
-                    writer.end_patch(false)?;
-                    let rewrite = Rewrite {
-                        old: spec,
-                        new: spec,
-                        within,
-                        drop_excluded: None,
-                        skip: &skip,
-                        describe: std::convert::identity,
-                    };
-                    let cursor = stored.cursor(&spec.path);
-                    let Some(done) =
-                        rewrite_root(&mut writer, cursor, &rewrite, &mut all, progress)?
-                    else {
-                        return Ok(None); // growing: refused above, before any write
-                    };
-                    if done.findings.is_empty() {
-                        writer.keep_root(spec)?;
+            let findings =
+                match patch_root(&mut writer, &stored, spec, within, &skip, sight, progress)? {
+                    Some((findings, unlisted)) => {
+                        writer.end_patch(!findings.is_empty())?;
+                        kept_unlisted.extend(unlisted.absolute(&spec.path));
+                        findings
                     }
-                    kept_unlisted.extend(done.kept_unlisted.absolute(&spec.path));
-                    done.findings
-                }
-            };
+                    None => {
+                        writer.end_patch(false)?;
+                        let rewrite = Rewrite {
+                            old: spec,
+                            new: spec,
+                            within,
+                            drop_excluded: None,
+                            skip: &skip,
+                            describe: std::convert::identity,
+                            sight,
+                        };
+                        let cursor = stored.cursor(&spec.path);
+                        let Some(done) =
+                            rewrite_root(&mut writer, cursor, &rewrite, &mut all, progress)?
+                        else {
+                            return Ok(None); // growing: refused above, before any write
+                        };
+                        if done.findings.is_empty() {
+                            writer.keep_root(spec)?;
+                        }
+                        kept_unlisted.extend(done.kept_unlisted.absolute(&spec.path));
+                        done.findings
+                    }
+                };
             if findings.is_empty() {
                 continue;
             }

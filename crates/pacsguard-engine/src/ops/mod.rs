@@ -6,6 +6,7 @@ mod diff;
 mod export;
 mod gateway;
 mod generations;
+mod guard_sight;
 mod held_findings;
 mod keys;
 mod media;
@@ -52,6 +53,7 @@ pub use gateway::{quarantine_received, screener};
 pub use generations::{
     GenerationsReport, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES, MAX_KEPT_GENERATIONS,
 };
+pub use guard_sight::Shown;
 pub use held_findings::MAX_PROFILE_FINDINGS;
 pub use keys::ProtectReport;
 pub use media::{
@@ -116,6 +118,9 @@ pub struct Session {
     /// panicked (its hold went with it), with the count it had already dropped past its
     /// limit: see [`Session::take_stranded`].
     stranded: (Vec<Event>, u64),
+    /// Set by a running watcher for an acceptance it runs (and taken back after): what
+    /// it has seen, so the acceptance signs nothing else ([`guard_sight`]).
+    guard_sight: Option<Box<dyn guard_sight::GuardSight>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -264,6 +269,7 @@ impl Session {
             requests: Requests::default(),
             trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
             stranded: (Vec::new(), 0),
+            guard_sight: None,
         };
         if let Some(resolved) = resolved {
             session.record_resolved_companions(&resolved)?;

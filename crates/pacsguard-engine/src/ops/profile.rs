@@ -327,6 +327,7 @@ impl Session {
                             // without review (`accept` is the reviewed way): say what, so it
                             // is on the record.
                             describe: taken_in,
+                            sight: None,
                         };
                         let cursor = stored.cursor(&spec.path);
                         let Some(done) =

@@ -1,7 +1,7 @@
 //! Commands handed to a running watcher by another process.
 //!
 //! While `watch` or `serve` runs, it holds the home's lock: a second writer of the store
-//! or the trail would fork the evidence. A `check`, `accept` or `scan` started beside it
+//! or the trail would fork the evidence. A `check`, `accept`, `scan` or `diff` started beside it
 //! is therefore run by the watcher itself, between two turns of its loop, through this
 //! queue (the binary carries it over a Unix socket in the home). The watcher runs it on
 //! its own session, as the person who asked, so the trail stays one sequence written by
@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use pacsguard_events::Actor;
 
-use super::{AcceptReport, AcceptRequest, CheckReport, CheckRequest, ScanReport, ScanRequest};
+use super::{
+    AcceptReport, AcceptRequest, CheckReport, CheckRequest, DiffReport, ProfileRef, ScanReport,
+    ScanRequest,
+};
 use crate::error::EngineError;
 
 /// Most commands waiting for the watcher at once: each holds a connection of a local
@@ -27,6 +30,8 @@ pub enum Request {
     Check(CheckRequest),
     Accept(AcceptRequest),
     Scan(ScanRequest),
+    /// `diff A B`: read only, but recorded on the trail, which only the guard writes.
+    Diff(ProfileRef, ProfileRef),
 }
 
 /// What the watcher answers.
@@ -35,6 +40,7 @@ pub enum Reply {
     Check(Result<CheckReport, EngineError>),
     Accept(Result<AcceptReport, EngineError>),
     Scan(Result<ScanReport, EngineError>),
+    Diff(Result<DiffReport, EngineError>),
     /// The watcher could not run it (stopped, its trail unwritable); the reason.
     Refused(String),
 }

@@ -565,6 +565,7 @@ impl Session {
             requests: super::Requests::default(),
             trail_seen: opening.state.map(|s| s.seen).unwrap_or_default(),
             stranded: (Vec::new(), 0),
+            guard_sight: None,
         };
         let done = session.reinit_store(&refusal, &reason, generation, &signer, &new_path);
         if done.is_err() {

@@ -18,6 +18,7 @@ use pacsguard_profile::{RootProfile, RootSpec, StreamingCompare, hash_tree, is_w
 use pacsguard_store::{StoredBaseline, StreamedSave};
 
 use super::entries_for_store;
+use super::guard_sight::{GuardSight, as_seen};
 use super::streamed_check::merge;
 use super::streamed_rewrite::{first_walk, open_walks, subtrees, walk_options, walk_problems};
 use super::unlisted::KeptUnlisted;
@@ -33,13 +34,15 @@ pub const MAX_PATCHED_CHUNK_ENTRIES: usize = 8192;
 /// inside a savepoint of `writer` the caller ends ([`StreamedSave::end_patch`]). The
 /// differences found, or `None` when a chunk would be too large or empty (the caller
 /// ends the patch unkept and rewrites the root) or the root is growing, with the
-/// directories that could not be listed whose stored entries were kept.
+/// directories that could not be listed whose stored entries were kept. With `sight`
+/// (an acceptance run by the guard), walked entries not as the guard saw them refuse it.
 pub(super) fn patch_root(
     writer: &mut StreamedSave<'_>,
     stored: &StoredBaseline,
     spec: &RootSpec,
     within: &[Vec<u8>],
     skip: &[(u64, u64)],
+    sight: Option<&dyn GuardSight>,
     progress: &dyn Progress,
 ) -> Result<Option<(Vec<Finding>, KeptUnlisted)>, EngineError> {
     let Some(mut comparison) = StreamingCompare::new(spec) else {
@@ -121,6 +124,9 @@ pub(super) fn patch_root(
             problems: Vec::new(),
         };
         let current = entries_for_store(spec, copy).entries;
+        if let Some(sight) = sight {
+            as_seen(sight, spec, &current)?;
+        }
         merge(base.entries, tree.entries, |o, n| comparison.pair(o, n));
         // Both sides are in path order and never share a path (one is outside the
         // subtrees, the other inside).

@@ -15,6 +15,7 @@ use pacsguard_profile::{
 };
 use pacsguard_store::{StoredCursor, StreamedSave};
 
+use super::guard_sight::{GuardSight, as_seen};
 use super::held_findings::HeldFindings;
 use super::streamed_check::{READ_AHEAD, merge};
 use super::unlisted::KeptUnlisted;
@@ -39,6 +40,9 @@ pub(super) struct Rewrite<'a> {
     pub skip: &'a [(u64, u64)],
     /// How a difference is told (`profile` says it was taken in without review).
     pub describe: fn(Finding) -> Finding,
+    /// For an acceptance run by the guard: walked entries not as it saw them refuse it
+    /// ([`super::guard_sight`]); `None` elsewhere.
+    pub sight: Option<&'a dyn GuardSight>,
 }
 
 /// What a rewritten root found and how it looks now.
@@ -121,6 +125,9 @@ pub(super) fn rewrite_root(
             problems: Vec::new(),
         };
         let current = entries_for_store(spec, copy).entries;
+        if let Some(sight) = rewrite.sight {
+            as_seen(sight, spec, &current)?;
+        }
         merge(base.entries, tree.entries, |o, n| comparison.pair(o, n));
         let room = held.room();
         if comparison.findings_held() > room {

@@ -612,6 +612,12 @@ pub trait WatchOutput {
     /// Where the scrub's cycle stands (every `scrub::PROGRESS_INTERVAL` while it reads);
     /// a console draws it, a terminal has the notice at each cycle's end.
     fn scrub_progress(&mut self, _progress: &ScrubProgress) {}
+    /// The digest of the findings open for `root` (escaped; every root when empty) as a
+    /// console beside this watcher shows them (the `seen` of its pages): an acceptance
+    /// asked on a page that showed others is refused under the watcher's turn. `None`:
+    /// no console (nothing shown can be confirmed, so such an acceptance is refused).
+    /// No default: a wrapper that forgot to pass it on refused every acceptance.
+    fn open_digest(&self, root: &str) -> Option<String>;
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -1,9 +1,15 @@
 //! The watcher runs the commands other processes hand it (see [`crate::ops::Requests`]).
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use pacsguard_fs::Entry;
+use pacsguard_profile::RootSpec;
 
 use super::Guard;
+use super::view::RootView;
 use crate::error::EngineError;
+use crate::ops::guard_sight::{GuardSight, changed_since_shown};
 use crate::ops::requests::Pending;
 use crate::ops::targets::is_within;
 use crate::ops::{AcceptRequest, Reply, Request};
@@ -34,6 +40,7 @@ impl Guard<'_> {
             let answer = match request {
                 Request::Check(request) => Reply::Check(self.session.check(&request, &NoProgress)),
                 Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
+                Request::Diff(a, b) => Reply::Diff(self.session.diff(&a, &b)),
                 Request::Accept(request) => {
                     // A protected key is unlocked for this one acceptance, then forgotten:
                     // the guard holds no profile-signing key between requests.
@@ -45,7 +52,20 @@ impl Guard<'_> {
                             .and_then(|key| self.session.use_profile_key(key)),
                         None => Ok(()),
                     };
+                    // Asked in the console: under this turn, the acceptance signs only
+                    // what this watcher saw and the console showed
+                    // ([`crate::ops::guard_sight`]). A relayed `pacsguard accept` takes
+                    // what its person named after their `check`, as it did alone.
+                    self.session.guard_sight = request.shown.as_ref().map(|shown| {
+                        let still_shown = self.out.open_digest(&shown.root).as_deref()
+                            == Some(shown.digest.as_str());
+                        Box::new(WatcherSight {
+                            views: Arc::clone(&self.views),
+                            still_shown,
+                        }) as Box<dyn GuardSight>
+                    });
                     let result = unlocked.and_then(|()| self.session.accept(&request, &NoProgress));
+                    self.session.guard_sight = None;
                     self.session.forget_profile_key();
                     if result.as_ref().is_ok_and(|r| !r.accepted.is_empty()) {
                         self.session.actor = own.clone();
@@ -95,5 +115,29 @@ impl Guard<'_> {
             self.index_inodes(Some((&root, &entries)))?;
         }
         Ok(())
+    }
+}
+
+/// What a watcher has seen, for an acceptance it runs: its views of the roots, and
+/// whether the findings the console has open are those the person was shown.
+struct WatcherSight {
+    views: Arc<Mutex<Vec<RootView>>>,
+    /// The console's findings open when this turn took the acceptance are those shown.
+    still_shown: bool,
+}
+
+impl GuardSight for WatcherSight {
+    fn still_shown(&self) -> Result<(), EngineError> {
+        if self.still_shown {
+            Ok(())
+        } else {
+            Err(changed_since_shown())
+        }
+    }
+
+    /// A view that cannot be read (its lock poisoned by a panic) vouches for nothing.
+    fn seen(&self, spec: &RootSpec, rel: &[u8]) -> Option<Entry> {
+        let views = self.views.lock().ok()?;
+        views.iter().find(|v| v.spec.path == spec.path)?.entry(rel)
     }
 }

@@ -1,0 +1,58 @@
+//! Operators acknowledge alerts (issue 13 item 3): "seen, handling it", with a comment,
+//! on the trail and on the alerts page. An acknowledgement closes nothing and changes no
+//! signed state: the finding stays open until an approver's acceptance takes it in, so
+//! it needs no step-up, only the operator role (asked by the route and here again).
+
+use pacsguard_events::{Action, Outcome};
+
+use crate::auth::{AuthError, Authenticated, Console};
+use crate::roles::Role;
+
+impl Console {
+    /// Acknowledges the open finding `id` as `auth`, with `comment` (1 to
+    /// [`crate::decide::MAX_REASON_BYTES`] bytes, no hidden characters): recorded on the
+    /// trail first, then shown with the finding.
+    pub fn acknowledge_finding(
+        &self,
+        auth: &Authenticated,
+        id: u64,
+        comment: &str,
+    ) -> Result<(), AuthError> {
+        if auth.role < Role::Operator {
+            return Err(AuthError::Invalid(
+                "acknowledging an alert needs the operator role".into(),
+            ));
+        }
+        let comment = crate::decide::reason_of(comment)?;
+        let finding = self.guard.open_finding(id).ok_or_else(|| {
+            AuthError::Invalid(format!(
+                "no open finding {id} (closed by an acceptance, dropped from the page, or unknown)"
+            ))
+        })?;
+        if let Some(already) = &finding.acknowledged {
+            return Err(AuthError::Invalid(format!(
+                "finding {id} is acknowledged already ({already})"
+            )));
+        }
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Finding,
+                Outcome::Success,
+                format!(
+                    "{} acknowledged finding {id}: {} {} {} (reported {}); it stays open until an acceptance",
+                    auth.name, finding.severity, finding.kind, finding.path, finding.time
+                ),
+            )
+            .with_reason(comment),
+        )?;
+        let when = crate::guard::rfc3339(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(u64::try_from(self.now()).unwrap_or_default()),
+        );
+        // Closed meanwhile by an acceptance: the record stands, nothing left to mark.
+        self.guard
+            .acknowledge(id, format!("{} at {when}: {comment}", auth.name));
+        Ok(())
+    }
+}

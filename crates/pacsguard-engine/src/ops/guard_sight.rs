@@ -1,0 +1,130 @@
+//! What the guard running an acceptance has seen, so that the acceptance signs only
+//! that: the content a person was shown, never a change made after their page was drawn.
+//!
+//! An acceptance walks and hashes the trees again, and takes in what it finds. Checked
+//! by paths alone, a file rewritten between the page and the walk (or between the
+//! console's last look and the watcher's turn) was signed in under a shown path with
+//! content nobody reviewed. The watcher that runs the acceptance holds its view of each
+//! root (the signed baseline and every change it verified and reported) and the console's
+//! open findings (fed by its own output): under its turn, the acceptance is refused when
+//! the findings open now are not those shown ([`GuardSight::still_shown`]) or a walked
+//! entry is not as the view holds it ([`GuardSight::as_seen`]).
+
+use pacsguard_events::escape_path;
+use pacsguard_fs::{Content, Entry};
+use pacsguard_profile::{RootProfile, RootSpec};
+
+use crate::error::EngineError;
+
+/// What a person deciding in the console was shown, handed with the acceptance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    /// The root their page was for, as shown (escaped); empty: every root.
+    pub root: String,
+    /// The digest of the open findings their page showed (the console's `seen`).
+    pub digest: String,
+}
+
+/// The guard's checks of an acceptance it runs ([`super::Session::accept`]).
+pub(crate) trait GuardSight: Send {
+    /// Refuses when the findings the guard has open now are not those shown.
+    fn still_shown(&self) -> Result<(), EngineError>;
+    /// The entry the guard last saw at `rel` in the root `spec` (`None`: none, or none
+    /// it can vouch for, such as a row of a view on disk that fails its MAC).
+    fn seen(&self, spec: &RootSpec, rel: &[u8]) -> Option<Entry>;
+}
+
+/// Refuses entries of `walked` (in `spec`) whose content is not as the guard last saw
+/// it: a file written (or added) since, not yet verified and reported by the guard.
+pub(crate) fn as_seen(
+    sight: &dyn GuardSight,
+    spec: &RootSpec,
+    walked: &[Entry],
+) -> Result<(), EngineError> {
+    let Some(entry) = walked.iter().find(|e| {
+        sight
+            .seen(spec, &e.rel)
+            .is_none_or(|seen| !same_content(&seen, e))
+    }) else {
+        return Ok(());
+    };
+    Err(EngineError::Usage(format!(
+        "{}: its content now was not among those shown to the person accepting (it changed since the guard last reported it): nothing was accepted; review the differences again once the guard reports it, and decide again",
+        escape_path(&RootProfile::absolute_of(&spec.path, &entry.rel))
+    )))
+}
+
+/// Whether two entries at one path hold the same thing: type, link target and content
+/// (its digest when hashed). Times, owner and mode are left to the comparison of the
+/// acceptance itself: only what a person reviews as "the change" is pinned here.
+fn same_content(seen: &Entry, now: &Entry) -> bool {
+    if seen.kind != now.kind || seen.link_target != now.link_target {
+        return false;
+    }
+    match (&seen.content, &now.content) {
+        (Content::Hashed { digest: a, .. }, Content::Hashed { digest: b, .. }) => a == b,
+        (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+/// The refusal when the findings open now are not those shown.
+pub(crate) fn changed_since_shown() -> EngineError {
+    EngineError::Usage(
+        "the differences changed since this page was shown (the guard reported another before it ran the acceptance): nothing was accepted; review them and decide again".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacsguard_fs::{Digest, EntryType, Meta};
+
+    fn file(rel: &str, digest: u8) -> Entry {
+        Entry {
+            rel: rel.as_bytes().to_vec(),
+            kind: EntryType::File,
+            meta: Meta::default(),
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: Digest([digest; 32]),
+                prefix: None,
+                dicom: None,
+            },
+        }
+    }
+
+    struct Seen(Vec<Entry>, bool);
+
+    impl GuardSight for Seen {
+        fn still_shown(&self) -> Result<(), EngineError> {
+            if self.1 {
+                Ok(())
+            } else {
+                Err(changed_since_shown())
+            }
+        }
+        fn seen(&self, _spec: &RootSpec, rel: &[u8]) -> Option<Entry> {
+            self.0.iter().find(|e| e.rel == rel).cloned()
+        }
+    }
+
+    /// A walked file whose digest is not the one the guard saw, or which it never saw,
+    /// refuses the acceptance and names the file; the same content passes.
+    #[test]
+    fn only_what_the_guard_saw_is_accepted() {
+        let spec = RootSpec {
+            path: "/srv/root".into(),
+            policy: pacsguard_profile::Policy::Static,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let sight = Seen(vec![file("a", 1), file("b", 2)], true);
+        assert!(as_seen(&sight, &spec, &[file("a", 1), file("b", 2)]).is_ok());
+        let e = as_seen(&sight, &spec, &[file("a", 1), file("b", 9)]).expect_err("rewritten");
+        assert!(e.to_string().contains("/srv/root/b"), "{e}");
+        let e = as_seen(&sight, &spec, &[file("c", 3)]).expect_err("never seen");
+        assert!(e.to_string().contains("/srv/root/c"), "{e}");
+    }
+}
