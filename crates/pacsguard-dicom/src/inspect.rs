@@ -1665,23 +1665,17 @@ fn read_deflated(
         MAX_INFLATED_DATA_SET_BYTES.saturating_sub(found.nesting.inflated),
     );
     found.nesting.inflated += inflated.len();
-    let after_break = bytes.get(start + consumed..).unwrap_or_default();
-    let damaged = problem
-        .as_ref()
-        .is_some_and(|(kind, _)| *kind == FindingKind::MalformedDicom)
-        && starts_as_a_data_set(&inflated)
-        && looks_compressed(after_break);
+    let after_break = bytes.len().saturating_sub(start + consumed);
     let problem = problem.map(|(kind, detail)| match kind {
-        FindingKind::MalformedDicom if damaged => (
-            kind,
-            format!(
-                "the deflated data set at offset {start} {detail}: the stream is damaged there, and the {} byte(s) after the damage, the rest of the stream, were searched as binary bytes (where chance matches live), not as text",
-                after_break.len()
-            ),
-        ),
+        // The damage is said, and how the bytes after it were read: as text, by every
+        // whole-file reader. Whoever damaged the stream wrote every byte after the break,
+        // so the rules for chance bytes in binary values do not apply there (a break then
+        // `cmd /^c calc` was only this warning: review rv34-screen).
         FindingKind::MalformedDicom => (
             kind,
-            format!("the deflated data set at offset {start} {detail}"),
+            format!(
+                "the deflated data set at offset {start} {detail}: the stream is damaged there, and the {after_break} byte(s) after the damage were searched as text, as whoever damaged it wrote them"
+            ),
         ),
         _ => (kind, detail),
     });
@@ -1737,49 +1731,19 @@ fn read_deflated(
         }
     }
     // To the end of the deflate stream. Past the inflate limit, the rest of the file is
-    // the stream's too (it was inflating well), and so it is past damage in a real
-    // deflated data set (a data set inflated, and compressed bytes follow the break):
-    // read as text, a chance match in them was an alert (task r34-screen). Where it did
-    // not inflate, the stream
+    // the stream's too (it was inflating well). Where it did not inflate, the stream
     // ends at the bytes the inflater took: what follows is no compressed data, only a
     // claim of it, and a file that merely names a deflated transfer syntax would
-    // otherwise have its plain lines read as chance bytes (review r32-screen).
-    let compressed_end = if over_limit || damaged {
+    // otherwise have its plain lines read as chance bytes (review r32-screen). So it is
+    // after damage in a real deflated data set: the bytes after the break are whatever
+    // damaged it wrote, read as text (review rv34-screen).
+    let compressed_end = if over_limit {
         bytes.len()
     } else {
         bytes.len().min(start + consumed)
     };
     inspection.deflated = Some(start.min(compressed_end)..compressed_end);
     inspection.inflated = inflated;
-}
-
-/// Whether inflated bytes start as a data set does (Explicit VR Little Endian, as a
-/// deflated one is written): an even group from 0008 and a VR of two capital letters.
-/// Text that merely follows a deflated transfer syntax inflates to a few bytes of noise
-/// at most.
-fn starts_as_a_data_set(inflated: &[u8]) -> bool {
-    match inflated {
-        [g0, g1, _, _, v0, v1, ..] => {
-            let group = u16::from_le_bytes([*g0, *g1]);
-            group >= 0x0008 && group % 2 == 0 && v0.is_ascii_uppercase() && v1.is_ascii_uppercase()
-        }
-        _ => false,
-    }
-}
-
-/// Control bytes per [`COMPRESSED_CONTROL_SHARE`] bytes, at least, in compressed data:
-/// its bytes are near uniform (a control byte in every ~9), where text written by a person
-/// has none and text with a few strewn in still has far fewer.
-const COMPRESSED_CONTROL_SHARE: usize = 32;
-
-/// Whether `bytes` look like compressed data rather than text: control bytes (as
-/// [`is_plain_text`] counts them) at least one in [`COMPRESSED_CONTROL_SHARE`].
-fn looks_compressed(bytes: &[u8]) -> bool {
-    let controls = bytes
-        .iter()
-        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f)
-        .count();
-    !bytes.is_empty() && controls * COMPRESSED_CONTROL_SHARE >= bytes.len()
 }
 
 /// Walks the data set, searching every value for hidden content and keeping the

@@ -23,18 +23,12 @@ fn script_in_a_deflated_data_set_is_found() {
         dir.path().join("deflated.dcm"),
     );
     std::fs::write(&input, &plain).expect("write");
-    let converted = match Command::new("dcmconv")
+    let converted = Command::new("dcmconv")
         .arg("+td")
         .arg(&input)
         .arg(&output)
         .output()
-    {
-        Ok(out) => out,
-        Err(_) => {
-            eprintln!("dcmconv not installed (scripts/setup-test-deps.sh installs dcmtk): skipped");
-            return;
-        }
-    };
+        .unwrap_or_else(missing("dcmconv"));
     assert!(
         converted.status.success(),
         "dcmconv: {}",
@@ -56,29 +50,31 @@ fn script_in_a_deflated_data_set_is_found() {
     );
 }
 
-/// `plain` deflated by DCMTK's `dcmconv +td`, or `None` when dcmtk is not installed.
-fn deflated_by_dcmconv(plain: &[u8]) -> Option<Vec<u8>> {
+/// The panic of a DCMTK program that could not be run, naming it and how to install it.
+/// The fixtures are real programs' output: without DCMTK the tests fail
+/// (scripts/setup-test-deps.sh installs it) rather than pass having tested nothing
+/// (review rv34-screen: they returned early, passing).
+fn missing(program: &str) -> impl FnOnce(std::io::Error) -> std::process::Output + '_ {
+    move |e| panic!("{program}: {e}: run scripts/setup-test-deps.sh (Debian package dcmtk)")
+}
+
+/// `plain` deflated by DCMTK's `dcmconv +td`.
+fn deflated_by_dcmconv(plain: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.dcm"));
     std::fs::write(&input, plain).expect("write");
-    let converted = match Command::new("dcmconv")
+    let converted = Command::new("dcmconv")
         .arg("+td")
         .arg(&input)
         .arg(&output)
         .output()
-    {
-        Ok(out) => out,
-        Err(_) => {
-            eprintln!("dcmconv not installed (scripts/setup-test-deps.sh installs dcmtk): skipped");
-            return None;
-        }
-    };
+        .unwrap_or_else(missing("dcmconv"));
     assert!(
         converted.status.success(),
         "dcmconv: {}",
         String::from_utf8_lossy(&converted.stderr)
     );
-    Some(std::fs::read(&output).expect("read"))
+    std::fs::read(&output).expect("read")
 }
 
 fn has_alert(observations: &[pacsguard_dicom::Observation], kind: FindingKind) -> bool {
@@ -97,9 +93,7 @@ fn what_follows_or_breaks_a_deflate_stream_is_still_searched() {
     let clean = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.20.2")
         .without_pixels()
         .build();
-    let Some(mut appended) = deflated_by_dcmconv(&clean) else {
-        return;
-    };
+    let mut appended = deflated_by_dcmconv(&clean);
     appended.extend_from_slice(&pe);
     let found = inspect(&appended);
     assert!(
@@ -123,9 +117,7 @@ fn what_follows_or_breaks_a_deflate_stream_is_still_searched() {
         .element(0x0011, 0x0010, *b"LO", b"VENDOR")
         .element(0x0011, 0x1000, *b"OB", &noise)
         .build();
-    let Some(deflated) = deflated_by_dcmconv(&hidden) else {
-        return;
-    };
+    let deflated = deflated_by_dcmconv(&hidden);
     let cut = &deflated[..deflated.len() - 100_000];
     let found = inspect(cut);
     assert!(
@@ -154,7 +146,7 @@ fn reencoded_by_dcmconv(deflated: &[u8]) -> Vec<u8> {
         .arg(&input)
         .arg(&output)
         .output()
-        .expect("dcmconv");
+        .unwrap_or_else(missing("dcmconv"));
     assert!(converted.status.success(), "dcmconv +te");
     std::fs::read(&output).expect("read")
 }
@@ -178,9 +170,7 @@ fn a_pdf_only_a_repairing_reader_opens_is_found_in_a_deflated_data_set() {
         .element(0x0009, 0x0010, *b"LO", b"VENDOR")
         .element(0x0009, 0x1000, *b"OB", &pdf)
         .build();
-    let Some(deflated) = deflated_by_dcmconv(&plain) else {
-        return;
-    };
+    let deflated = deflated_by_dcmconv(&plain);
     assert!(memchr::memmem::find(&deflated, b"%PDF-").is_none());
     let stored = reencoded_by_dcmconv(&deflated);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -225,9 +215,7 @@ fn a_deflated_documents_place_hides_nothing_in_the_files_own_bytes() {
     report.extend(std::iter::repeat_n(b' ', 100_000));
     report.extend_from_slice(b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
     let plain = DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.20.5", &report).build();
-    let Some(mut file) = deflated_by_dcmconv(&plain) else {
-        return;
-    };
+    let mut file = deflated_by_dcmconv(&plain);
     let appended_at = file.len();
     file.extend_from_slice(
         b"\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript \
@@ -268,8 +256,8 @@ fn a_deflated_documents_place_hides_nothing_in_the_files_own_bytes() {
 }
 
 /// `file`'s Encapsulated Document taken out by DCMTK's `dcm2pdf`, as a PACS user saving
-/// the document does; `None` when dcmtk is not installed.
-fn extracted_by_dcm2pdf(file: &[u8]) -> Option<Vec<u8>> {
+/// the document does.
+fn extracted_by_dcm2pdf(file: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (input, output) = (dir.path().join("in.dcm"), dir.path().join("out.bin"));
     std::fs::write(&input, file).expect("write");
@@ -277,13 +265,13 @@ fn extracted_by_dcm2pdf(file: &[u8]) -> Option<Vec<u8>> {
         .arg(&input)
         .arg(&output)
         .output()
-        .ok()?;
+        .unwrap_or_else(missing("dcm2pdf"));
     assert!(
         extracted.status.success(),
         "dcm2pdf: {}",
         String::from_utf8_lossy(&extracted.stderr)
     );
-    Some(std::fs::read(&output).expect("read"))
+    std::fs::read(&output).expect("read")
 }
 
 /// An encapsulated document instance holding `file`, its length given (0042,0015) so
@@ -307,9 +295,7 @@ fn a_dicom_file_held_in_a_value_is_screened_as_a_dicom_file() {
           /JS (app.alert\\('nested'\\)) >> >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] \
           /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
     let inner = DicomBuilder::encapsulated_pdf("1.2.826.0.1.3680043.10.1137.20.6", pdf).build();
-    let Some(mut deflated) = deflated_by_dcmconv(&inner) else {
-        return;
-    };
+    let mut deflated = deflated_by_dcmconv(&inner);
     assert!(memchr::memmem::find(&deflated, b"%PDF-").is_none());
     // dcm2pdf takes the last byte of an even-length document for padding unless it ends
     // a line, as a PDF does: ended so, what it takes out is the file as held.
@@ -317,11 +303,9 @@ fn a_dicom_file_held_in_a_value_is_screened_as_a_dicom_file() {
     let outer = holding("1.2.826.0.1.3680043.10.1137.20.7", &deflated);
     // Live: what dcm2pdf takes out of the outer file is the deflated file, and dcm2pdf
     // takes the scripted PDF out of that (what follows a deflate stream is ignored).
-    let Some(taken_out) = extracted_by_dcm2pdf(&outer) else {
-        return;
-    };
+    let taken_out = extracted_by_dcm2pdf(&outer);
     assert_eq!(taken_out, deflated);
-    let shown = extracted_by_dcm2pdf(&taken_out).expect("dcm2pdf");
+    let shown = extracted_by_dcm2pdf(&taken_out);
     assert!(memchr::memmem::find(&shown, b"app.alert").is_some());
 
     let nested_alert = |file: &[u8]| {
@@ -400,13 +384,14 @@ fn a_dicom_file_held_past_the_depth_limit_is_kept_for_the_hash_lists() {
     );
 }
 
-/// Task r34-screen: a real deflated data set damaged mid-stream had the bytes after the
-/// damage (the rest of its compressed stream) read as text by the whole-file readers: a
-/// chance line there (`\r\nevil.exe\r\n`, a bare name alone, ~3.5e-6 per 64 KiB of
-/// compressed bytes) was an alert, as in a text value. They are the stream's bytes, read
-/// as binary bytes (a warning), and the damage is said.
+/// Review rv34-screen (issue 10): the bytes after the damage of a real deflated data set
+/// were read as binary bytes, so a deliberate break (a valid start, then a block of the
+/// reserved type) hid the batch commands after it: `cmd /^c calc`, `rd/s/q C:\PACS`,
+/// `cmd 1 2 3 /c calc` were only the `malformed-dicom` warning, a bare `evil.exe` a
+/// warning. Whoever damaged the stream wrote every byte after the break: they are read
+/// as text, every command an alert, and the damage is said.
 #[test]
-fn the_rest_of_a_deflated_data_set_damaged_mid_stream_is_read_as_binary() {
+fn the_rest_of_a_deflated_data_set_damaged_mid_stream_is_read_as_text() {
     // Compressible, so that DCMTK writes Huffman blocks, which damage breaks.
     let pixels: Vec<u8> = (0..200_000u64)
         .map(|i| ((i * i / 7 + i / 13) % 23 + 65) as u8)
@@ -416,56 +401,61 @@ fn the_rest_of_a_deflated_data_set_damaged_mid_stream_is_read_as_binary() {
         .element(0x0009, 0x0010, *b"LO", b"VENDOR")
         .element(0x0009, 0x1000, *b"OB", &pixels)
         .build();
-    let Some(mut damaged) = deflated_by_dcmconv(&plain) else {
-        return;
-    };
+    let deflated = deflated_by_dcmconv(&plain);
     // The deflate stream follows the meta group, whose length (0002,0000) gives.
-    let meta_length = u32::from_le_bytes(damaged[140..144].try_into().expect("4 bytes"));
+    let meta_length = u32::from_le_bytes(deflated[140..144].try_into().expect("4 bytes"));
     let stream = 144 + meta_length as usize;
-    let data_set = miniz_oxide::inflate::decompress_to_vec(&damaged[stream..]).expect("inflates");
-    // Damaged at a block boundary: the data set's first 1,000 bytes in a stored block (as
-    // a deflater writes bytes it cannot shrink), then a block header of the reserved type,
-    // which inflate refuses, then the rest of DCMTK's compressed bytes, with a chance line
-    // in them.
-    let mut rest = damaged[stream + 1000..].to_vec();
-    let line = rest.len() - 40;
-    rest[line..line + 12].copy_from_slice(b"\r\nevil.exe\r\n");
-    damaged.truncate(stream);
-    damaged.push(0x00); // a stored block, not the last
-    damaged.extend(1000u16.to_le_bytes());
-    damaged.extend((!1000u16).to_le_bytes());
-    damaged.extend(&data_set[..1000]);
-    damaged.push(0x07); // the last block, of the reserved type 3
-    let before_the_rest = damaged.clone();
-    damaged.extend(&rest);
-    // Plain text after the damage is no compressed stream: read as text, an alert still.
-    let mut text = before_the_rest;
-    text.extend_from_slice(b"\r\nREM report\r\nevil.exe\r\n");
-    let batch_alert = inspect(&text).observations.iter().any(|o| {
-        o.format == Some(Format::Batch) && o.severity == pacsguard_events::Severity::Alert
-    });
-    assert!(batch_alert, "{:#?}", inspect(&text).observations);
-    let found = inspect(&damaged);
-    let batch: Vec<_> = found
-        .observations
-        .iter()
-        .filter(|o| o.format == Some(Format::Batch))
-        .collect();
-    assert!(!batch.is_empty(), "{:#?}", found.observations);
-    assert!(
-        batch
-            .iter()
-            .all(|o| o.severity == pacsguard_events::Severity::Warning),
-        "{batch:#?}"
-    );
-    assert!(
-        found
-            .observations
-            .iter()
-            .any(|o| o.kind == FindingKind::MalformedDicom
-                && o.detail.contains("damaged")
-                && o.detail.contains("binary")),
-        "{:#?}",
-        found.observations
-    );
+    let data_set = miniz_oxide::inflate::decompress_to_vec(&deflated[stream..]).expect("inflates");
+    // A valid start: the data set's first 1,000 bytes in a stored block (as a deflater
+    // writes bytes it cannot shrink), then a block header of the reserved type, which
+    // inflate refuses.
+    let mut broken = deflated[..stream].to_vec();
+    broken.push(0x00); // a stored block, not the last
+    broken.extend(1000u16.to_le_bytes());
+    broken.extend((!1000u16).to_le_bytes());
+    broken.extend(&data_set[..1000]);
+    broken.push(0x07); // the last block, of the reserved type 3
+    // DCMTK's own compressed bytes after the break, with the line in them, and the
+    // reviewer's form: the line, then a line of control bytes (compressed-looking).
+    let rest = &deflated[stream + 1000..];
+    for command in [
+        &b"cmd /^c calc"[..],
+        b"rd/s/q C:\\PACS",
+        b"cmd 1 2 3 /c calc",
+        b"start/b \\\\evil\\x.exe",
+        b"cmd /c calc",
+        b"evil.exe",
+    ] {
+        let line = [&b"\r\n"[..], command, b"\r\n"].concat();
+        let mut compressed_after = broken.clone();
+        compressed_after.extend(&rest[..rest.len() - 40]);
+        compressed_after.extend(&line);
+        compressed_after.extend(&rest[rest.len() - 40..]);
+        let mut controls_after = broken.clone();
+        controls_after.extend(&line);
+        controls_after.extend([&b"\r\n"[..], &[0x01; 40], b"\r\n"].concat());
+        for file in [compressed_after, controls_after] {
+            let found = inspect(&file);
+            let shown = String::from_utf8_lossy(command);
+            assert!(
+                found
+                    .observations
+                    .iter()
+                    .any(|o| o.format == Some(Format::Batch)
+                        && o.severity == pacsguard_events::Severity::Alert),
+                "{shown}: {:#?}",
+                found.observations
+            );
+            assert!(
+                found
+                    .observations
+                    .iter()
+                    .any(|o| o.kind == FindingKind::MalformedDicom
+                        && o.detail.contains("damaged")
+                        && o.detail.contains("as text")),
+                "{:#?}",
+                found.observations
+            );
+        }
+    }
 }

@@ -3144,3 +3144,90 @@ fn a_broken_object_stream_is_said_broken_whatever_limit_was_reached_elsewhere() 
         "{findings:#?}"
     );
 }
+
+/// Review rv34-screen: a `/URI /Base` without a scheme was ignored, while MuPDF puts it in
+/// front of a relative link: under `\\evil\share\`, `x.pdf` is the share
+/// `\\evil\share\x.pdf` (and so under `//evil/share/` and `file://evil/share/`). The link
+/// is joined as MuPDF joins it, and the result tested: a share base makes a share.
+#[test]
+fn a_relative_link_under_a_share_base_is_a_share() {
+    for (base, opened) in [
+        (
+            "\\\\\\\\198.51.100.7\\\\share\\\\",
+            "\\\\198.51.100.7\\share\\x.pdf",
+        ),
+        ("//198.51.100.7/share/", "//198.51.100.7/share/x.pdf"),
+        (
+            "file://198.51.100.7/share/",
+            "file://198.51.100.7/share/x.pdf",
+        ),
+    ] {
+        let pdf = report_with_link_and_catalog("x.pdf", &format!("/URI << /Base ({base}) >>"));
+        assert_eq!(mutool_links(&pdf), [opened], "MuPDF joins base and link");
+        assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    }
+}
+
+/// Review rv34-screen: `//host/share` took the scheme of any base, so under `/Base (C:)`
+/// or `(x-foo:)` the share alert became a "not a web link" warning. Only a web base
+/// (`http:`, `https:`) lends its scheme; under any other the UNC path stays an alert.
+#[test]
+fn a_scheme_relative_link_takes_only_a_web_bases_scheme() {
+    for base in ["C:", "x-foo:", "file:///C:/reports/"] {
+        let pdf = report_with_link_and_catalog(
+            "//198.51.100.7/share/x.pdf",
+            &format!("/URI << /Base ({base}) >>"),
+        );
+        assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    }
+    let pdf = report_with_link_and_catalog("//cdn.example.org/x", "/URI << /Base (HTTPS:) >>");
+    let findings = inspect_pdf(&pdf).findings;
+    assert!(of(&findings, Severity::Alert).is_empty(), "{findings:#?}");
+}
+
+/// Review rv34-screen: `file:\t//host/share` was a "not a web link" warning: URL parsers
+/// drop tabs and line breaks inside a URL (WHATWG), so it is `file://host/share`. Every
+/// test of a link reads it without them.
+#[test]
+fn tabs_and_line_breaks_inside_a_link_are_dropped_before_it_is_read() {
+    for written in [
+        "file:\\t//198.51.100.7/share",
+        "file:/\\n/198.51.100.7/share",
+        "fi\\tle://198.51.100.7/share",
+        "\\t/\\r/198.51.100.7/share",
+    ] {
+        let pdf = report_with_link_and_catalog(written, "");
+        assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    }
+}
+
+/// Review rv34-screen: in a PDF without a trailer the catalog was the first object typed
+/// `/Catalog`; MuPDF's repair takes the last, in the version of its number read last. An
+/// early catalog's `https:` `/Base` made `//evil/share/x` a web link while MuPDF opens
+/// `file:////evil/share/x`.
+#[test]
+fn a_document_without_a_trailer_is_read_with_the_catalog_mupdf_reads() {
+    let with_base = "<< /Type /Catalog /Pages 2 0 R /URI << /Base (https://example.org/) >> >>";
+    let without = "<< /Type /Catalog /Pages 2 0 R >>";
+    let rest = [
+        (2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        (
+            3,
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [4 0 R] >>",
+        ),
+        (
+            4,
+            "<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A << /S /URI /URI (//198.51.100.7/share/x) >> >>",
+        ),
+    ];
+    // One object number written twice, the base in the first version; two numbers.
+    for last in [(1, without), (5, without)] {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        for (num, body) in [(1, with_base)].into_iter().chain(rest).chain([last]) {
+            pdf.extend_from_slice(format!("{num} 0 obj\n{body}\nendobj\n").as_bytes());
+        }
+        pdf.extend_from_slice(b"%%EOF\n");
+        assert_eq!(mutool_links(&pdf), ["file:////198.51.100.7/share/x"]);
+        assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    }
+}

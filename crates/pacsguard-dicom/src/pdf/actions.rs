@@ -141,7 +141,7 @@ pub fn find(doc: &mut Document) -> Vec<Found> {
     // warned without the alert (review r30-screen).
     let (read, other): (Vec<_>, Vec<_>) = attachments
         .into_iter()
-        .partition(|&(object, _)| is_the_version_read(doc, object));
+        .partition(|&(object, _)| doc.is_the_version_read(object));
     found.extend(
         read.into_iter()
             .chain(other)
@@ -174,13 +174,6 @@ fn uri_base(doc: &Document) -> Option<Vec<u8>> {
         Obj::Str(s) => Some(text_string(s)),
         _ => None,
     }
-}
-
-/// Whether object `index` is the version of its number that readers read.
-fn is_the_version_read(doc: &Document, index: usize) -> bool {
-    doc.objects
-        .get(index)
-        .is_some_and(|object| doc.lookup(&Obj::Ref(object.num, object.generation)) == Some(index))
 }
 
 /// Visits every dictionary in `value`, depth-first, within the nesting the lexer allowed.
@@ -325,18 +318,25 @@ const CODE_RUNNING_SCHEMES: [&str; 11] = [
 /// Whether a URI's scheme (escapes undone, case ignored) is one whose handler runs code.
 fn runs_code(uri: &[u8]) -> bool {
     let uri = String::from_utf8_lossy(&percent_decoded(uri)).to_ascii_lowercase();
-    scheme_and_rest(trimmed(&uri)).is_some_and(|(scheme, _)| CODE_RUNNING_SCHEMES.contains(&scheme))
+    scheme_and_rest(&normalised(&uri))
+        .is_some_and(|(scheme, _)| CODE_RUNNING_SCHEMES.contains(&scheme))
 }
 
 /// Whether a URI is a web or mail link, folded into the links' warning.
 fn is_folded(uri: &[u8]) -> bool {
     let uri = String::from_utf8_lossy(uri).to_ascii_lowercase();
-    scheme_and_rest(trimmed(&uri)).is_some_and(|(scheme, _)| FOLDED_SCHEMES.contains(&scheme))
+    scheme_and_rest(&normalised(&uri)).is_some_and(|(scheme, _)| FOLDED_SCHEMES.contains(&scheme))
 }
 
-/// A URI without the blanks, controls and byte-order marks around it.
-fn trimmed(uri: &str) -> &str {
+/// A URI as a reader parses it (WHATWG URL parsing): without the blanks, controls and
+/// byte-order marks around it, and without the tabs and line breaks inside it, which
+/// parsers drop (`file:\t//host/share` is `file://host/share`, a share: review
+/// rv34-screen). Every test of a link starts from this one reading.
+fn normalised(uri: &str) -> String {
     uri.trim_matches(|c: char| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect()
 }
 
 /// The scheme of a URI (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`, then `:`)
@@ -387,7 +387,8 @@ fn separators(s: &str) -> usize {
 /// `file:///C:/x` and `file://C:/x` are the reader's own disk.
 fn is_file_share(uri: &[u8]) -> bool {
     let uri = String::from_utf8_lossy(&percent_decoded(uri)).to_ascii_lowercase();
-    let uri = trimmed(&uri);
+    let normal = normalised(&uri);
+    let uri = normal.as_str();
     if separators(uri) >= 2 || uri.starts_with("\\??\\unc\\") {
         return true;
     }
@@ -441,37 +442,42 @@ fn names_another_host(after: &str) -> bool {
     !host.is_empty() && !drive
 }
 
+/// The schemes whose base a scheme-relative link (`//host/path`) takes (RFC 3986 §5.2),
+/// the web's: a browser resolves it so. Under any other base (`C:`, `x-foo:`, `file:`) it
+/// stays the UNC path Windows reads (review rv34-screen).
+const WEB_SCHEMES: [&str; 2] = ["http", "https"];
+
 /// The URI a reader opens for `uri`, given the document's `/URI /Base`. A URI with a
-/// scheme is taken as written. One without is resolved against the base, as MuPDF does
-/// (`mutool run`, `page.getLinks()`: base then URI) and RFC 3986 §5.2 does for a
-/// scheme-relative `//host/path` (the base's scheme): with an `https:` base,
-/// `//cdn.example.org/x` is a web link, not a share. Without a base it is left as written,
-/// and `//host/path` stays a UNC path: MuPDF prepends `file://` (`file:////host/path`) and
-/// Windows' shell opens `//host/path` on the share, credentials sent. A leading `\` is
-/// never resolved: no web address starts with one, and Windows reads it as UNC.
+/// scheme is taken as written. One without follows the base, as MuPDF joins them
+/// (`mutool run`, `page.getLinks()`: base then URI), whether the base has a scheme or not:
+/// under `\\evil\share\`, `x.pdf` is `\\evil\share\x.pdf`, a share (review
+/// rv34-screen). A scheme-relative `//host/path` takes a web base's scheme (RFC 3986
+/// §5.2): with an `https:` base, `//cdn.example.org/x` is a web link, not a share. Without a
+/// base, or under another, it is left as written, and `//host/path` stays a UNC path:
+/// MuPDF prepends `file://` (`file:////host/path`) and Windows' shell opens `//host/path`
+/// on the share, credentials sent. `\\host`, `///host` and `//\host` are never resolved: no
+/// web address starts so, and Windows reads them as UNC.
 fn resolved(uri: &[u8], base: Option<&[u8]>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(uri);
-    let written = trimmed(&text);
     let Some(base) = base else {
         return uri.to_vec();
     };
-    let base_text = String::from_utf8_lossy(base);
-    let base_text = trimmed(&base_text);
-    let Some((base_scheme, _)) = scheme_and_rest(base_text) else {
-        return uri.to_vec();
-    };
-    if scheme_and_rest(written).is_some() || written.starts_with('\\') {
+    let written = normalised(&String::from_utf8_lossy(uri));
+    let base = normalised(&String::from_utf8_lossy(base));
+    if scheme_and_rest(&written).is_some() {
         return uri.to_vec();
     }
-    let leading = &written[..separators(written)];
-    if leading == "//" {
-        return format!("{base_scheme}:{written}").into_bytes();
+    let leading = &written[..separators(&written)];
+    if leading.len() < 2 {
+        return format!("{base}{written}").into_bytes();
     }
-    if leading.len() >= 2 {
-        // `///host`, `//\host`: left as the UNC path Windows reads.
-        return uri.to_vec();
+    match scheme_and_rest(&base) {
+        Some((scheme, _))
+            if leading == "//" && WEB_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) =>
+        {
+            format!("{scheme}:{written}").into_bytes()
+        }
+        _ => uri.to_vec(),
     }
-    format!("{base_text}{written}").into_bytes()
 }
 
 /// The finding for an action dictionary of type `action`, if it is one that matters.
@@ -933,6 +939,11 @@ mod tests {
             b"file:\\/host/share",
             b"file:\\\\\\host\\share",
             b"FILE:/\\/host/share",
+            // Review rv34-screen: tabs and line breaks inside are dropped, as URL parsers do.
+            b"file:\t//evil/share",
+            b"file:/\n/evil/share",
+            b"fi\tle://evil/share",
+            b"\t/\r/evil/share",
             b"smb://host/share",
             b"cifs://host/share",
             // Review rv33-screen: through escapes, the NT forms, localhost and other
@@ -1029,10 +1040,28 @@ mod tests {
             "https://example.org/reports/guide.html"
         );
         assert_eq!(shown(b"//cdn.example.org/x", None), "//cdn.example.org/x");
+        // Review rv34-screen: `//host` takes only a web base's scheme; a base without a
+        // scheme is joined too, and a share base makes a share.
+        for base in [
+            &b"file:///C:/docs/"[..],
+            b"C:",
+            b"x-foo:",
+            b"FILE:///C:/docs/",
+        ] {
+            assert_eq!(shown(b"//host/share", Some(base)), "//host/share");
+        }
         assert_eq!(
-            shown(b"//host/share", Some(b"file:///C:/docs/")),
-            "file://host/share"
+            shown(b"//cdn.example.org/x", Some(b"HTTPS:")),
+            "HTTPS://cdn.example.org/x"
         );
+        for (base, joined) in [
+            (&b"\\\\evil\\share\\"[..], "\\\\evil\\share\\x.pdf"),
+            (b"//evil/share/", "//evil/share/x.pdf"),
+            (b"file://evil/share/", "file://evil/share/x.pdf"),
+        ] {
+            assert_eq!(shown(b"x.pdf", Some(base)), joined);
+            assert!(is_file_share(joined.as_bytes()), "{joined}");
+        }
         for kept in [
             &b"\\\\host\\share"[..],
             b"/\\host/share",

@@ -224,7 +224,7 @@ impl<'a> Document<'a> {
     /// Where the document catalog is, found as readers find it: the object the newest
     /// trailer's (or cross-reference stream's) `/Root` names (an older one's if that names
     /// nothing here), whatever its `/Type` says (qpdf and
-    /// mutool open it), else an object typed `/Catalog` (how they repair a file without a
+    /// mutool open it), else the last object typed `/Catalog` (how MuPDF repairs a file without a
     /// trailer). `None`: no reader would show this as a document.
     pub fn catalog_offset(&self) -> Option<usize> {
         self.catalog().map(|(offset, _)| offset)
@@ -238,11 +238,24 @@ impl<'a> Document<'a> {
             let object = self.objects.get(index)?;
             object.value.as_dict().map(|dict| (object.offset, dict))
         });
+        // Without a trailer, the last object typed `/Catalog`, in the version of its
+        // number readers read: MuPDF's repair takes the last it meets. The first let an
+        // early catalog's `/URI /Base` speak for a document MuPDF opens with another
+        // (review rv34-screen).
         rooted.or_else(|| {
             self.objects
                 .iter()
-                .find(|o| type_is(&o.value, b"Catalog"))
-                .and_then(|o| o.value.as_dict().map(|dict| (o.offset, dict)))
+                .enumerate()
+                .rev()
+                .find(|&(i, o)| type_is(&o.value, b"Catalog") && self.is_the_version_read(i))
+                .and_then(|(_, o)| o.value.as_dict().map(|dict| (o.offset, dict)))
+        })
+    }
+
+    /// Whether object `index` is the version of its number that readers read.
+    pub fn is_the_version_read(&self, index: usize) -> bool {
+        self.objects.get(index).is_some_and(|object| {
+            self.lookup(&Obj::Ref(object.num, object.generation)) == Some(index)
         })
     }
 
