@@ -3870,6 +3870,14 @@ fn search_batch(
     let separator = |b: u8| matches!(b, b'\n' | b'&' | b'|');
     // The first command by chance, kept while the search goes on for one that is not.
     let mut chance = None;
+    // A file extracted from a binary value starts with the value: its first line is
+    // one cmd.exe runs, as if a separator stood before it (issue 10, session 34:
+    // `rd C:\PACS /s /q` first in a private OB value was missed). One more candidate
+    // a value, against ~1,024 separators a window: no chance worth counting.
+    let value_starts = binary
+        .0
+        .iter()
+        .filter_map(|range| range.start.checked_sub(1));
     let found = pairs::positions(bytes, Beside::After, separator, may_start_command)
         .chain(pairs::positions(
             bytes,
@@ -3877,6 +3885,7 @@ fn search_batch(
             |b| b == CTRL_Z,
             may_start_command,
         ))
+        .chain(value_starts)
         // Most are followed by a byte no command starts with, turned away here in one
         // look-up, and half of the rest by a byte past ASCII that starts no runnable
         // name (a 20% longer search of random pixel data when they went on to
