@@ -2069,6 +2069,63 @@ mod tests {
         );
     }
 
+    /// Issue 10 (session 34): cmd.exe runs every line of a file extracted from a binary
+    /// value as it runs a text value's, but an ambiguous tool's switch was read there as
+    /// written among its first three arguments only: carets not dropped, a built-in's
+    /// name ended by `/` not read, a switch past the third argument not looked for. One
+    /// reader now, in a private OB value as in a text value: an alert in both.
+    #[test]
+    fn an_ambiguous_tools_switch_in_a_binary_value_is_read_as_cmd_reads_it() {
+        use pacsguard_testkit::DicomBuilder;
+        let uid = "1.2.826.0.1.3680043.10.1137.3.34";
+        let alert = vec![(Severity::Alert, FindingKind::ActiveContent)];
+        for line in [
+            &b"rd C:\\PACS ^/s ^/q"[..],
+            b"rd C:\\PACS /^s /^q",
+            b"rd/s/q C:\\PACS",
+            b"del/f/q C:\\PACS\\*.dcm",
+            b"rd a b c C:\\PACS /s /q",
+            b"del a b c d C:\\PACS\\*.dcm /f /q",
+            b"rd C:\\PACS/s/q",
+            b"tar x y z \"-xf\" evil.tar",
+        ] {
+            let mut value = vec![0x80u8; 512];
+            let framed = [&b"\r\n"[..], line, b"\r\n"].concat();
+            value[100..100 + framed.len()].copy_from_slice(&framed);
+            let private = DicomBuilder::ct(uid)
+                .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+                .element(0x0009, 0x1010, *b"OB", &value)
+                .build();
+            let shown = String::from_utf8_lossy(line);
+            assert_eq!(
+                batch_findings(&private),
+                alert,
+                "{shown:?} in a private OB value"
+            );
+            let text = DicomBuilder::ct(uid)
+                .element(0x0020, 0x4000, *b"LT", &[&b"see"[..], &framed].concat())
+                .build();
+            assert_eq!(batch_findings(&text), alert, "{shown:?} in a text value");
+        }
+    }
+
+    /// Issue 10 (session 34): a file extracted from a binary value starts with the value:
+    /// its first line is one cmd.exe runs.
+    #[test]
+    fn a_binary_values_first_line_is_a_line_cmd_runs() {
+        use pacsguard_testkit::DicomBuilder;
+        let mut value = b"rd C:\\PACS /s /q\r\n".to_vec();
+        value.resize(512, 0x80);
+        let private = DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.3.35")
+            .element(0x0009, 0x0010, *b"LO", b"ACME 1.0")
+            .element(0x0009, 0x1010, *b"OB", &value)
+            .build();
+        assert_eq!(
+            batch_findings(&private),
+            vec![(Severity::Alert, FindingKind::ActiveContent)]
+        );
+    }
+
     /// Review r32-screen: a file that only claims a deflated transfer syntax had the
     /// whole rest of it taken for compressed bytes when it did not inflate, so a bare
     /// name in plain text there was a warning. The compressed bytes end where the

@@ -565,14 +565,6 @@ const BATCH_SWITCHES: [ToolSwitches; 15] = [
     ),
 ];
 
-/// The arguments of an ambiguous tool of [`AMBIGUOUS_BATCH`] searched for a switch it
-/// takes ([`BATCH_SWITCHES`]), on its line before any operator or redirection: cmd.exe's
-/// commands and the tools read their switches wherever they stand (`rd x /s /q C:\`,
-/// `del foo /f /q`; issue 10, session 32: only the first argument was looked at). Each
-/// argument looked at is another chance for random bytes to hold a switch: three keep
-/// the rule within its chance budget (ARCHITECTURE invariant 11).
-pub const MAX_SWITCH_ARGUMENTS: usize = 3;
-
 /// Extensions of a program name that `cmd.exe` runs, itself or through the program the
 /// extension is associated with by default (Windows Script Host, mshta, msiexec, the
 /// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
@@ -613,28 +605,53 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         || names_program_or_url(token)
 }
 
-/// Whether the arguments of `tool` in `after` hold a switch it takes. In binary values
-/// (`chance_bytes`), among the first [`MAX_SWITCH_ARGUMENTS`] as written: the chance
-/// budget of invariant 11. Elsewhere, where chance bytes do not live, every argument
-/// to the line's end as cmd.exe reads it: its carets dropped outside quotes (`^/s`,
-/// `/^s`), and for cmd.exe's own commands a `/` after a path starting a switch
-/// (`C:\PACS/s/q`). Review r32-screen: all four walked around the rule, even in text.
+/// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
 fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
-    if chance_bytes {
-        return leading_arguments(after)
-            .take(MAX_SWITCH_ARGUMENTS)
-            .any(|argument| takes_switch(tool, argument));
-    }
+    switch_words(tool, after, chance_bytes)
+        .iter()
+        .any(|word| takes_switch(tool, word))
+}
+
+/// The words of `after` (what follows `tool`'s name) that `tool` reads a switch from,
+/// every argument to the line's end as cmd.exe hands it over, in text and binary values
+/// alike (issue 10, session 34: binary values read the first three as written, so
+/// `rd C:\PACS ^/s ^/q` or a switch past the third argument walked around the rule
+/// where cmd.exe runs a file extracted from the value): its carets dropped outside
+/// quotes (`^/s`, `/^s`); for a program that parses its own command line with the C
+/// runtime's rules, its quotes removed (`"-xf"` is `-xf`: Microsoft's "Parsing C
+/// command-line arguments"); for cmd.exe's own commands ([`CMD_BUILTINS`]) a quoted
+/// word is a name, not a switch (`rd "x" "/s"` removes a folder named `/s`: Wine's
+/// cmd, whose built-ins take a switch only from an argument whose raw text starts with
+/// `/`, and collect switches outside quotes only); and for a tool of slashes a `/`
+/// after a path starting a switch (`C:\PACS/s/q`, [`joined_switch_starts`]; in binary
+/// values, `chance_bytes`, a path of ASCII only, the evidence invariant 11 asks for
+/// there).
+fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool) -> Vec<Vec<u8>> {
     let slash = BATCH_SWITCHES
         .iter()
         .any(|&(name, style, _)| name == tool && matches!(style, SwitchStyle::Slash));
+    let unquoted = !CMD_BUILTINS.contains(&tool);
     let line = without_carets(after);
-    leading_arguments(&line).any(|argument| {
-        takes_switch(tool, argument)
-            || (slash
-                && joined_switch_starts(argument).any(|at| takes_switch(tool, &argument[at..])))
-    })
+    let mut words = Vec::new();
+    for argument in leading_arguments(&line) {
+        if unquoted && argument.contains(&b'"') {
+            words.push(argument.iter().copied().filter(|&b| b != b'"').collect());
+        } else {
+            words.push(argument.to_vec());
+        }
+        if slash {
+            words.extend(
+                joined_switch_starts(argument, chance_bytes).map(|at| argument[at..].to_vec()),
+            );
+        }
+    }
+    words
 }
+
+/// The tools of [`BATCH_SWITCHES`] that are cmd.exe's own commands: cmd.exe reads their
+/// switches itself (outside quotes only), where any other program reads its own command
+/// line with the C runtime's rules (quotes removed).
+const CMD_BUILTINS: [&[u8]; 5] = [b"del", b"erase", b"rd", b"rmdir", b"start"];
 
 /// Where a switch joined to the word before it starts in `argument` (`C:\PACS/s/q`,
 /// `*.dcm/q`): at a `/` outside quotes whose part before it names a path, a `\`, a
@@ -642,22 +659,29 @@ fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
 /// units and abbreviations (`ml/s`, `s/p`, `coronal/axial`, `mg/d`), dates, a URL's
 /// path, a quoted `"/Annots"` (review rv2-screen: each was a switch, an alert on
 /// report text).
-fn joined_switch_starts(argument: &[u8]) -> impl Iterator<Item = usize> + '_ {
+fn joined_switch_starts(argument: &[u8], chance_bytes: bool) -> impl Iterator<Item = usize> + '_ {
     let mut quoted = false;
     argument.iter().enumerate().filter_map(move |(at, &b)| {
         if b == b'"' {
             quoted = !quoted;
         }
-        (b == b'/' && !quoted && names_a_path(&argument[..at])).then_some(at)
+        (b == b'/' && !quoted && names_a_path(&argument[..at], chance_bytes)).then_some(at)
     })
 }
 
 /// Whether `word` (a part of an argument before a `/`) holds what only a path holds
-/// in prose: a `\`, a wildcard, a `%` of a variable, or a drive letter and its colon.
-fn names_a_path(word: &[u8]) -> bool {
+/// in prose: a `\`, a wildcard, a `%` of a variable, or a drive letter and its colon;
+/// and only bytes a path holds: no control byte (a name Windows refuses). In binary
+/// values (`chance_bytes`) only ASCII too: a byte past it is a letter of the console's
+/// code page in text, but half of all chance bytes, and a `/` inside a word of them was
+/// over the chance budget of invariant 11 (2.5e-8 a window with them, measured by
+/// `every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget`).
+fn names_a_path(word: &[u8], chance_bytes: bool) -> bool {
     let drive = matches!(word, [letter, b':', ..] if letter.is_ascii_alphabetic())
         || matches!(word, [b'"', letter, b':', ..] if letter.is_ascii_alphabetic());
-    drive || word.iter().any(|b| matches!(b, b'\\' | b'*' | b'%'))
+    let path_byte = |b: u8| b >= 0x20 && b != 0x7F && !(chance_bytes && b >= 0x80);
+    word.iter().all(|&b| path_byte(b))
+        && (drive || word.iter().any(|b| matches!(b, b'\\' | b'*' | b'%')))
 }
 
 /// `rest` to its line's end as cmd.exe reads it: a caret outside quotes escapes the
@@ -3846,6 +3870,14 @@ fn search_batch(
     let separator = |b: u8| matches!(b, b'\n' | b'&' | b'|');
     // The first command by chance, kept while the search goes on for one that is not.
     let mut chance = None;
+    // A file extracted from a binary value starts with the value: its first line is
+    // one cmd.exe runs, as if a separator stood before it (issue 10, session 34:
+    // `rd C:\PACS /s /q` first in a private OB value was missed). One more candidate
+    // a value, against ~1,024 separators a window: no chance worth counting.
+    let value_starts = binary
+        .0
+        .iter()
+        .filter_map(|range| range.start.checked_sub(1));
     let found = pairs::positions(bytes, Beside::After, separator, may_start_command)
         .chain(pairs::positions(
             bytes,
@@ -3853,6 +3885,7 @@ fn search_batch(
             |b| b == CTRL_Z,
             may_start_command,
         ))
+        .chain(value_starts)
         // Most are followed by a byte no command starts with, turned away here in one
         // look-up, and half of the rest by a byte past ASCII that starts no runnable
         // name (a 20% longer search of random pixel data when they went on to
@@ -4213,25 +4246,21 @@ fn may_name_a_program(start: &[u8]) -> bool {
         .any(|&b| b.is_ascii_alphanumeric() || b >= 0x80 || matches!(b, b'"' | b'%' | b'!'))
 }
 
-/// cmd.exe's own commands of [`AMBIGUOUS_BATCH`] whose name cmd.exe ends at a `/`
-/// (`rd/s/q C:\PACS`, `del/f/q x`): it parses a built-in's name itself.
-const SLASH_ENDED_BUILTINS: [&[u8]; 5] = [b"del", b"erase", b"rd", b"rmdir", b"start"];
-
 /// Whether `after` (what follows `launcher`'s name) starts with a `/` that ends the name
-/// of one of [`SLASH_ENDED_BUILTINS`]: a switch it takes, then a path on its line (what
-/// it deletes or starts). Outside binary values only, and the path asked for: a name and
-/// a `/` glued are fewer bytes of chance than a name and a delimiter, and `\nrd/s` alone
-/// turned up in the chance windows (invariant 11). Review rv2-screen: `rd/s/q C:\PACS`
-/// was missed.
+/// of one of cmd.exe's own commands ([`CMD_BUILTINS`]: cmd.exe parses a built-in's name
+/// itself): a switch it takes, then a path on its line (what it deletes or starts). The
+/// path is asked for: a name and a `/` glued are fewer bytes of chance than a name and a
+/// delimiter, and `\nrd/s` alone turned up in the chance windows (invariant 11). Review
+/// rv2-screen: `rd/s/q C:\PACS` was missed; issue 10, session 34: in binary values too.
 fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool {
-    if chance_bytes || after.first() != Some(&b'/') || !SLASH_ENDED_BUILTINS.contains(&launcher) {
+    if after.first() != Some(&b'/') || !CMD_BUILTINS.contains(&launcher) {
         return false;
     }
     let mut arguments = leading_arguments(after);
     arguments
         .next()
         .is_some_and(|switch| takes_switch(launcher, switch))
-        && arguments.any(names_a_path)
+        && arguments.any(|argument| names_a_path(argument, chance_bytes))
 }
 
 /// The program of [`BATCH`] the command at the start of `start` runs (its name followed by
@@ -5462,9 +5491,8 @@ mod tests {
     /// Issue 10 (session 32): an ambiguous tool counted only with a switch as its first
     /// argument, so `rd x /s /q C:\` and `del foo /f /q` (cmd.exe reads a switch
     /// wherever it stands among the arguments) were missed. A switch the tool takes
-    /// counts among its first [`MAX_SWITCH_ARGUMENTS`] arguments on the same line (in
-    /// text, since review r32-screen, anywhere on it); one on the next line or past an
-    /// operator does not.
+    /// counts among its arguments on the same line (its first three in binary values until
+    /// session 34); one on the next line or past an operator does not.
     #[test]
     fn ambiguous_tools_count_with_a_switch_among_their_first_arguments() {
         for line in [
@@ -5489,15 +5517,8 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
-        let far: Vec<u8> = [&b"rd"[..], &b" x".repeat(MAX_SWITCH_ARGUMENTS), b" /s\r\n"].concat();
-        let near: Vec<u8> = [
-            &b"rd"[..],
-            &b" x".repeat(MAX_SWITCH_ARGUMENTS - 1),
-            b" /s\r\n",
-        ]
-        .concat();
-        // Past the first arguments only in text (see
-        // `ambiguous_tools_switches_are_read_as_cmd_reads_them_outside_binary_values`).
+        let far: Vec<u8> = [&b"rd"[..], &b" x".repeat(3), b" /s\r\n"].concat();
+        let near: Vec<u8> = [&b"rd"[..], &b" x".repeat(2), b" /s\r\n"].concat();
         for (line, counts) in [
             (&far[..], true),
             (&near[..], true),
@@ -6535,31 +6556,53 @@ mod chance_match_tests {
         }
     }
 
-    /// Issue 10 (session 32): an ambiguous tool counts with a switch among its first
-    /// [`super::MAX_SWITCH_ARGUMENTS`] arguments, not its first only. Each later argument
-    /// is reached only when the one before it ends at a delimiter (8 bytes) rather than
-    /// a line end, operator or redirection (6), so the switch part of the rule's chance
-    /// (9.6e-9 of its 1.0e-8 at r31, ARCHITECTURE invariant 11: `rd /s|/q` 7e-9, `cmd`
-    /// 1.7e-9, `del` 6e-10, ...) grows by the measured ratio of arguments starting with
-    /// a `/` among the first three to those of the first alone (model: 1 + 8/14 +
-    /// (8/14)^2 = 1.90), and must stay within the budget of 2e-8.
+    /// Issue 10 (session 34): an ambiguous tool's arguments are read in binary values as
+    /// in text ([`super::switch_words`]): every argument to the line's end, carets
+    /// dropped, quotes removed for a program of the C runtime, a `/` after a path inside
+    /// a word (sessions 32-33: the first three as written there). Each word starting with
+    /// a `/` is a chance for uniform bytes to hold a switch, the rest of the switch asked
+    /// for alike, so the switch part of the rule's chance (9.6e-9 with the first argument
+    /// at r31, ARCHITECTURE invariant 11: `rd /s|/q` 7e-9, `cmd` 1.7e-9, `del` 6e-10, ...)
+    /// grows by the ratio of such words to first arguments starting with a `/`, measured
+    /// here for a built-in (`rd`: quotes kept) and a program (`cmd`: quotes removed), as
+    /// binary values read them. A built-in's name ended by `/` (`\nrd/s` then a path) is
+    /// an eighth of `rd /s` (a `/` is one byte where a delimiter is eight) times the
+    /// measured chance of a path among the arguments. The sum must stay within the
+    /// budget of 2e-8.
     #[test]
-    fn later_arguments_keep_the_ambiguous_tool_rule_within_its_budget() {
+    fn every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget() {
         let mut next = splitmix(0x5EED_0032);
-        let (mut first, mut any) = (0u32, 0u32);
+        let slashes = |words: &mut dyn Iterator<Item = &[u8]>| {
+            u32::try_from(words.filter(|word| word.first() == Some(&b'/')).count())
+                .expect("a line's words")
+        };
+        let (mut first, mut three, mut builtin, mut program) = (0u32, 0u32, 0u32, 0u32);
+        let mut paths = 0u32;
         for _ in 0..100_000 {
             let after: Vec<u8> = (0..32).flat_map(|_| next().to_le_bytes()).collect();
-            let slash = |argument: &[u8]| argument.first() == Some(&b'/');
-            first += u32::from(slash(super::first_argument(&after)));
-            any += u32::from(
-                super::leading_arguments(&after)
-                    .take(super::MAX_SWITCH_ARGUMENTS)
-                    .any(slash),
+            first += slashes(&mut std::iter::once(super::first_argument(&after)));
+            three += slashes(&mut super::leading_arguments(&after).take(3));
+            let rd = super::switch_words(b"rd", &after, true);
+            builtin += slashes(&mut rd.iter().map(Vec::as_slice));
+            let cmd = super::switch_words(b"cmd", &after, true);
+            program += slashes(&mut cmd.iter().map(Vec::as_slice));
+            paths += u32::from(
+                super::leading_arguments(&after).any(|word| super::names_a_path(word, true)),
             );
         }
-        let factor = f64::from(any) / f64::from(first);
-        let rate = 9.6e-9 * factor + 0.4e-9;
-        eprintln!("{first} first, {any} among the first three: x{factor:.2}, {rate:.2e}");
+        let ratio = |n: u32| f64::from(n) / f64::from(first);
+        let factor = ratio(builtin).max(ratio(program));
+        let glued = 7e-9 / 8.0 * f64::from(paths) / 100_000.0;
+        let rate = 9.6e-9 * factor + glued + 0.4e-9;
+        eprintln!(
+            "{first} first arguments starting with '/'; the first three as written x{:.2} \
+             ({:.2e} a window); every word as cmd.exe reads it: rd x{:.2}, cmd x{:.2}, \
+             `rd/s` {glued:.1e}: {rate:.2e}",
+            ratio(three),
+            9.6e-9 * ratio(three) + 0.4e-9,
+            ratio(builtin),
+            ratio(program),
+        );
         assert!(first > 200, "{first}: too few to measure");
         assert!(rate < 2e-8, "x{factor:.2}: {rate:.2e} a window");
     }
@@ -6680,33 +6723,39 @@ mod batch_syntax_tests {
     /// Review r32-screen: an ambiguous tool's switch was walked around, even in text:
     /// past the third argument, behind a caret cmd.exe drops, or joined to the word
     /// before it (`C:\PACS/s/q`: cmd.exe's own commands read a `/` inside a word as a
-    /// switch's start). Outside binary values the whole line is read; in them the first
-    /// [`MAX_SWITCH_ARGUMENTS`] arguments as before (the chance budget, invariant 11).
+    /// switch's start). Issue 10, session 34: binary values read only the first three
+    /// arguments as written; one reader now, the whole line as cmd.exe reads it, in text
+    /// and binary values alike, and a program's quoted switch (`tar "-xf"`) as the C
+    /// runtime hands it over.
     #[test]
-    fn ambiguous_tools_switches_are_read_as_cmd_reads_them_outside_binary_values() {
+    fn ambiguous_tools_switches_are_read_as_cmd_reads_them_in_text_and_binary_values() {
         for line in [
             &b"rd a b c C:\\PACS /s /q\r\n"[..],
             b"rd C:\\PACS ^/s ^/q\r\n",
             b"rd C:\\PACS /^s /^q\r\n",
             b"rd C:\\PACS/s/q\r\n",
+            b"rd/s/q C:\\PACS\r\n",
             b"del a b c d e C:\\PACS\\*.dcm /f /q\r\n",
+            b"tar \"-xf\" evil.tar\r\n",
+            b"cmd \"/c\" calc\r\n",
+            b"curl x \"-o\" y\r\n",
         ] {
-            assert_eq!(
-                batch_severity(line, false),
-                Some(Severity::Alert),
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
         }
-        let far: Vec<u8> = [&b"rd"[..], &b" x".repeat(MAX_SWITCH_ARGUMENTS), b" /s\r\n"].concat();
-        assert_eq!(
-            batch_severity(&far, true),
-            None,
-            "binary: first arguments only"
-        );
-        assert_eq!(batch_severity(&far, false), Some(Severity::Alert), "text");
-        // A quoted `/s` is a file's name, and a caret inside quotes is kept.
-        assert_eq!(batch_severity(b"rd \"x ^/s\"\r\n", false), None);
+        for binary in [false, true] {
+            // A quoted `/s` is a file's name, and a caret inside quotes is kept.
+            assert_eq!(batch_severity(b"rd \"x ^/s\"\r\n", binary), None);
+            // cmd.exe's own commands take no quoted switch: `rd "x" "/s"` removes a
+            // folder named `/s` (see `switch_words`).
+            assert_eq!(batch_severity(b"rd \"x\" \"/s\"\r\n", binary), None);
+        }
     }
 
     /// Review r32-screen: a bare name followed by common batch syntax was no command
