@@ -5177,10 +5177,17 @@ fn an_acknowledged_fork_stays_so_and_a_fork_at_another_point_is_raised() {
         "{}",
         stdout(&out)
     );
+    // The acknowledgement is queued for the console's trail when the command answers,
+    // written by `serve`'s next drain: waited for, not read at once (under load the
+    // read came first, "not on the trail").
+    let acknowledged = |l: &str| l.contains("\"host_acknowledged\":\"");
+    common::process::poll(Duration::from_secs(60), || {
+        console_log(&console).lines().any(acknowledged)
+    });
     let trail = console_log(&console);
     let recorded = trail
         .lines()
-        .find(|l| l.contains("\"host_acknowledged\":\""))
+        .find(|l| acknowledged(l))
         .unwrap_or_else(|| panic!("not on the trail: {trail}"));
     assert!(
         recorded.contains("host-acknowledged") && recorded.contains(reason),

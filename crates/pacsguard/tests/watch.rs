@@ -171,6 +171,125 @@ fn a_restart_comparing_the_root_in_parts_says_what_the_whole_comparison_says() {
     assert_eq!(parts, whole);
 }
 
+/// Issue 15, second round: the catch-up in parts takes minutes on a big root, and the
+/// tree changes meanwhile. A file moved from a part not yet compared into one compared
+/// already was the later part's `removed` and then, by its event, a `moved` (an alert
+/// twice, a `metadata-changed` besides); each change must be said once, as the whole
+/// comparison and the live events say it.
+#[test]
+fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    for i in 0..24 {
+        let dir = env.path(&format!("d{i:02}"));
+        fs::create_dir_all(&dir).expect("test fixture");
+        fs::write(dir.join("1.dcm"), format!("DICM image {i}")).expect("test fixture");
+        fs::write(dir.join("2.dcm"), format!("DICM image two {i}")).expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    let hold = env.home.join("test-hold");
+    fs::write(&hold, b"").expect("test fixture");
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_HOLD_AFTER_FIRST_PART", &hold);
+    let watcher = Watcher::spawn_with(&env, &[], command);
+    let held = watcher.wait(Duration::from_secs(120), |_, err| {
+        err.contains("TEST HOOK: the catch-up holds")
+    });
+    assert!(held, "{}", watcher.stderr());
+    // `d00` (the first part, with `d01`…`d03`) is compared; the rest is not.
+    fs::rename(env.path("d23/1.dcm"), env.path("d00/from-23.dcm")).expect("test fixture");
+    fs::rename(env.path("d01/1.dcm"), env.path("d22/from-01.dcm")).expect("test fixture");
+    fs::rename(env.path("d02"), env.path("d21/d02")).expect("test fixture");
+    fs::write(env.path("d03/1.dcm"), b"DICM image 3 encrypted").expect("test fixture");
+    fs::remove_file(env.path("d10/1.dcm")).expect("test fixture");
+    fs::create_dir(env.path("d30")).expect("test fixture");
+    fs::write(env.path("d30/1.dcm"), b"DICM new image").expect("test fixture");
+    fs::remove_file(&hold).expect("test fixture");
+    let expected = [
+        ("moved", "d00/from-23.dcm"),
+        ("moved", "d22/from-01.dcm"),
+        ("moved", "d21/d02"),
+        ("content-changed", "d03/1.dcm"),
+        ("removed", "d10/1.dcm"),
+        ("added", "d30/1.dcm"),
+    ];
+    let all_said = watcher.wait(Duration::from_secs(120), |findings, _| {
+        let counts = tally(findings, &env.tree);
+        expected
+            .iter()
+            .all(|(kind, path)| counts.contains_key(&(kind.to_string(), path.to_string())))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all_said, "{findings:#?}\n{stderr}");
+    let mut counts = tally(&findings, &env.tree);
+    counts.retain(|(kind, _), _| kind != "events-lost" && kind != "ransomware-suspected");
+    for (kind, path) in expected {
+        assert_eq!(
+            counts.remove(&(kind.to_string(), path.to_string())),
+            Some(1),
+            "{kind} {path}: {counts:?}"
+        );
+    }
+    // What the moved directory carried, and the new directory itself, besides.
+    counts.retain(|(kind, path), _| {
+        !(kind == "moved" && path.starts_with("d21/d02/")) && path != "d30"
+    });
+    assert!(counts.is_empty(), "said besides: {counts:?}");
+}
+
+/// A view file that fails is left for the signed baseline; a baseline that cannot be
+/// read then (its signature broken) made the report turn an error, and the guard exited
+/// (status 2) with nothing more watched. It is one `unreadable` warning naming the
+/// store, and the guard keeps guarding.
+#[test]
+fn an_unreadable_baseline_when_the_view_file_fails_is_said_once_and_the_guard_goes_on() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    for (db, sql) in [
+        (
+            "pacsguard.db",
+            "UPDATE baseline SET signature = zeroblob(64);",
+        ),
+        ("watch-view-0.sqlite", "DROP TABLE view;"),
+    ] {
+        let status = std::process::Command::new("sqlite3")
+            .arg(env.home.join(db))
+            .arg(sql)
+            .status()
+            .expect("sqlite3 runs");
+        assert!(status.success(), "{db}");
+    }
+    for i in 0..3 {
+        fs::write(env.path(&format!("new-{i}.dcm")), b"DICM new").expect("test fixture");
+        let path = format!("new-{i}.dcm");
+        let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+            tally(f, &env.tree).keys().any(|(_, p)| *p == path)
+        });
+        assert!(
+            seen,
+            "{path}: {:#?}\n{}",
+            watcher.findings(),
+            watcher.stderr()
+        );
+    }
+    let (code, findings, stderr) = watcher.stop();
+    let store = env.home.join("pacsguard.db").display().to_string();
+    let unreadable: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "unreadable" && f["path"].as_str() == Some(&store))
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{findings:#?}\n{stderr}");
+    assert!(
+        unreadable[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("signed baseline cannot be read")),
+        "{unreadable:?}"
+    );
+    assert_ne!(code, 2, "{stderr}");
+}
+
 #[test]
 fn a_second_watcher_on_the_same_home_is_refused_by_name() {
     let env = Env::new();

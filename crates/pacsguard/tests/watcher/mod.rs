@@ -60,7 +60,22 @@ impl Watcher {
         watcher
     }
 
-    pub fn start_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
+    pub fn start_with(env: &Env, args: &[&str], command: std::process::Command) -> Watcher {
+        let watcher = Watcher::spawn_with(env, args, command);
+        let ready = watcher.wait(Duration::from_secs(120), |_, err| {
+            err.contains("watching for changes") || err.contains("error")
+        });
+        assert!(ready, "watch did not start: {}", watcher.stderr());
+        assert!(
+            watcher.stderr().contains("watching for changes"),
+            "{}",
+            watcher.stderr()
+        );
+        watcher
+    }
+
+    /// The same, returned as soon as it runs (a test acts during its catch-up).
+    pub fn spawn_with(env: &Env, args: &[&str], mut command: std::process::Command) -> Watcher {
         command
             .arg("--home")
             .arg(&env.home)
@@ -75,17 +90,7 @@ impl Watcher {
                 .expect("test fixture")
                 .push((Instant::now(), value));
         });
-        let watcher = Watcher { process, findings };
-        let ready = watcher.wait(Duration::from_secs(120), |_, err| {
-            err.contains("watching for changes") || err.contains("error")
-        });
-        assert!(ready, "watch did not start: {}", watcher.stderr());
-        assert!(
-            watcher.stderr().contains("watching for changes"),
-            "{}",
-            watcher.stderr()
-        );
-        watcher
+        Watcher { process, findings }
     }
 
     pub fn findings(&self) -> Vec<Value> {

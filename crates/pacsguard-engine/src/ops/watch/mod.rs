@@ -307,6 +307,19 @@ pub const STOP_DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub const TEST_HOLD_BEFORE_STOP_READ_VAR: &str = "PACSGUARD_TEST_HOLD_BEFORE_STOP_READ";
 /// The longest that hook holds a stop.
 const TEST_HOLD_LIMIT: Duration = Duration::from_secs(120);
+/// The first wait before the signed baseline is read again when it could not be read
+/// to take the place of a failed view file: doubled at each failure, up to
+/// [`BASELINE_RETRY_MAX`]. A report turn must not re-read (and re-verify) a whole
+/// baseline that stays unreadable, nor the guard stop for it.
+const BASELINE_RETRY_FIRST: Duration = Duration::from_secs(5);
+/// The longest wait between two reads of an unreadable baseline.
+const BASELINE_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// A debug build's hook: a start's catch-up in parts holds after its first part, while
+/// the file this variable names exists (see [`Guard::hold_after_first_part`]), up to
+/// [`TEST_HOLD_LIMIT`]: a test changes the tree *during* the catch-up. Ignored by a
+/// release build.
+pub const TEST_HOLD_AFTER_FIRST_PART_VAR: &str = "PACSGUARD_TEST_HOLD_AFTER_FIRST_PART";
 
 /// How long a stop goes on reading the events the kernel still holds for the watched
 /// directories once the workers' jobs are back (or [`STOP_GRACE`] has passed): events of
@@ -1762,6 +1775,9 @@ struct Guard<'a> {
     /// Set while the start-up catch-up is concluded: what it finds new was stored while
     /// nobody watched, and is no arrival in transit (see [`ARRIVAL_GRACE`]).
     catching_up: bool,
+    /// While the signed baseline cannot be read for a failed view file: when it is read
+    /// again, and the wait before that (see [`BASELINE_RETRY_FIRST`]).
+    baseline_retry: Option<(Instant, Duration)>,
     alert: AlertCommand,
     unwatched: BTreeSet<PathBuf>,
     skip: Vec<(u64, u64)>,
@@ -1969,6 +1985,7 @@ impl<'a> Guard<'a> {
             writer_wait: Duration::from_secs(config.writer_wait_seconds),
             mass: mass_writers::MassWriters::default(),
             catching_up: false,
+            baseline_retry: None,
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(views)),
             views_in_memory,
@@ -2347,6 +2364,29 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// A debug build's hook: the catch-up holds after its first part while the file
+    /// named by [`TEST_HOLD_AFTER_FIRST_PART_VAR`] exists (a test changes the tree
+    /// meanwhile). Bounded by [`TEST_HOLD_LIMIT`]. A release build never reads the
+    /// variable.
+    fn hold_after_first_part(&mut self) {
+        let Some(hold) = cfg!(debug_assertions)
+            .then(|| std::env::var_os(TEST_HOLD_AFTER_FIRST_PART_VAR))
+            .flatten()
+            .map(PathBuf::from)
+        else {
+            return;
+        };
+        self.out.notice(&format!(
+            "TEST HOOK: the catch-up holds after its first part while {} exists \
+             (a debug build, {TEST_HOLD_AFTER_FIRST_PART_VAR}); never in production",
+            escape_path(&hold)
+        ));
+        let end = Instant::now() + TEST_HOLD_LIMIT;
+        while hold.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Events the stop left unread in the kernel's inotify queue (`bytes`, see
     /// [`Guard::read_rest_at_stop`]) are said: one `events-lost` warning per root, on the
     /// output, the trail and stderr. Which paths they name is unknown; the next start's
@@ -2512,7 +2552,17 @@ impl<'a> Guard<'a> {
         if failed.is_empty() {
             return Ok(Vec::new());
         }
-        let (baseline, _) = self.session.require_baseline()?;
+        let now = Instant::now();
+        if self.baseline_retry.is_some_and(|(at, _)| now < at) {
+            return Ok(Vec::new());
+        }
+        let baseline = match self.session.require_baseline() {
+            Ok((baseline, _)) => {
+                self.baseline_retry = None;
+                baseline
+            }
+            Err(e) => return Ok(self.baseline_unreadable(&failed, &e, now)),
+        };
         let mut views = self.views()?;
         let mut findings = Vec::new();
         for (index, root, file) in failed {
@@ -2535,6 +2585,45 @@ impl<'a> Guard<'a> {
             ));
         }
         Ok(findings)
+    }
+
+    /// The signed baseline could not be read to take the place of the failed view files
+    /// of `failed`: an `unreadable` warning, said once while the reason stays the same
+    /// (not the error of a report turn, which stopped the guard), and the baseline read
+    /// again only after a wait that doubles at each failure.
+    fn baseline_unreadable(
+        &mut self,
+        failed: &[(usize, PathBuf, PathBuf)],
+        error: &EngineError,
+        now: Instant,
+    ) -> Vec<Finding> {
+        let wait = self
+            .baseline_retry
+            .map_or(BASELINE_RETRY_FIRST, |(_, wait)| {
+                (wait * 2).min(BASELINE_RETRY_MAX)
+            });
+        self.baseline_retry = Some((now + wait, wait));
+        let roots: Vec<String> = failed
+            .iter()
+            .map(|(_, root, _)| escape_path(root))
+            .collect();
+        let finding = Finding::new(
+            self.session.home.store_path(),
+            FindingKind::Unreadable,
+            Severity::Warning,
+            format!(
+                "the signed baseline cannot be read ({error}), so the failed view file of \
+                 {} is still judged against (changes there may be taken for arrivals); \
+                 read again every {} s at most",
+                roots.join(", "),
+                BASELINE_RETRY_MAX.as_secs()
+            ),
+        );
+        if self.first_report(&finding) {
+            vec![finding]
+        } else {
+            Vec::new()
+        }
     }
 
     /// fanotify beside inotify where allowed; says which is in use.
@@ -4153,12 +4242,29 @@ impl<'a> Guard<'a> {
         // moved from one part to another must be one `moved` (its inode followed within
         // one comparison), not a removal in one and an arrival in the other.
         let mut renamed_about: Vec<Vec<u8>> = Vec::new();
+        let mut compared: Vec<&[Vec<u8>]> = Vec::new();
         for batch in children.chunks(CATCH_UP_CHILDREN_AT_ONCE) {
             if self.names_differ(index, batch, Instant::now())? {
                 renamed_about.extend_from_slice(batch);
                 continue;
             }
             self.verify(index, part_pending(batch, &canaries), Instant::now())?;
+            if compared.is_empty() {
+                self.hold_after_first_part();
+            }
+            compared.push(batch);
+        }
+        // A part compared earlier may have changed since (the catch-up of a big root
+        // takes minutes): a file moved from a later part into it was the later part's
+        // `removed`, then its own event's `moved`, reported twice. Its names are looked at
+        // again, and a part whose names changed is compared with the rest set aside: the
+        // window is the last walks', as in the comparison of the whole root.
+        if !renamed_about.is_empty() {
+            for batch in compared {
+                if self.names_differ(index, batch, Instant::now())? {
+                    renamed_about.extend_from_slice(batch);
+                }
+            }
         }
         if !renamed_about.is_empty() {
             self.verify(
