@@ -7885,7 +7885,7 @@ mod tests {
             root.join("a.dcm"),
             FindingKind::PixelDataChanged,
             Severity::Alert,
-            "changed".into(),
+            "changed",
         )
         .with_fields(vec![PROOF_BUDGET_SPENT_FIELD.into()]);
         assert!(proof_budget_spent(root, &[], 0).is_none());
