@@ -1464,6 +1464,25 @@ fn failing_recorded_after(say: Tell) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// `LARGE_BATCH_HOLD`, or in a debug build what `TEST_LARGE_BATCH_HOLD_VAR` sets (said):
+/// a test's collector on a loaded machine must close within the hold.
+pub fn large_batch_hold(say: Tell) -> Duration {
+    use pacsguard_audit::syslog::{LARGE_BATCH_HOLD, TEST_LARGE_BATCH_HOLD_VAR};
+    if !cfg!(debug_assertions) {
+        return LARGE_BATCH_HOLD;
+    }
+    let Some(ms) = std::env::var(TEST_LARGE_BATCH_HOLD_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return LARGE_BATCH_HOLD;
+    };
+    say(&format!(
+        "TEST HOOK: a batch with a large message holds {ms} ms for the collector's close (a debug build, {TEST_LARGE_BATCH_HOLD_VAR}); never in production"
+    ));
+    Duration::from_millis(ms)
+}
+
 /// Since when a destination fails, and whether the trail has been told.
 #[derive(Debug)]
 struct Outage {

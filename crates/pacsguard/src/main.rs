@@ -1183,9 +1183,18 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             }
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let max_message =
-                max_message_bytes.unwrap_or(pacsguard_audit::syslog::DEFAULT_MAX_MESSAGE_BYTES);
-            let report = pacsguard_engine::audit_forward(home, &target, &destination, max_message)?;
+            // The flag, else `[forward] max_message_bytes`, else its default: the
+            // collector the config describes is the one this sends to.
+            let max_message = match max_message_bytes {
+                Some(bytes) => bytes,
+                None => pacsguard_engine::Config::load(&home.config_path())?
+                    .forward
+                    .max_message_bytes()
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            };
+            let hold = fleet::large_batch_hold(|text| eprintln!("pacsguard: {text}"));
+            let report =
+                pacsguard_engine::audit_forward(home, &target, &destination, max_message, hold)?;
             output::audit_forward(report.sent, &to)?;
             if let Some(stood_in) = &report.stood_in {
                 eprintln!("pacsguard: warning: {stood_in}");
