@@ -729,14 +729,19 @@ fn read_stop_note(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(text))
 }
 
-/// At `serve`'s start on an enrolled host: a note left by a stop whose last records did
-/// not reach the console, recorded on the trail (an `audit` failure) and then removed;
-/// said on stderr too. A note that cannot be recorded stays for the next start.
+/// At a guard's start (`serve`, `watch`) on an enrolled host: a note left by a stop
+/// whose last records did not reach the console, recorded on the trail (an `audit`
+/// failure) and then removed; said on stderr too, as `command`. A note that cannot be
+/// recorded stays for the next start.
 pub fn record_undelivered_stop(
     home: &Home,
     inbox: &pacsguard_events::Inbox,
     actor: &pacsguard_events::Actor,
+    command: &str,
 ) {
+    // Said as the guard that records it (`watch` or `serve`), not always as `serve`.
+    let prefix = format!("pacsguard {command}: ");
+    let say = |text: &str| crate::outlet::direct(&prefix, text);
     let path = stop_note_path(home);
     let mut text = match read_stop_note(&path) {
         Ok(Some(text)) => text,
@@ -1606,7 +1611,7 @@ mod tests {
         std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
         let inbox = pacsguard_events::Inbox::new();
         leave_stop_note(&home, "records 8 to 9 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(
@@ -1618,13 +1623,13 @@ mod tests {
             events[0].detail
         );
         assert!(!stop_note_path(&home).exists());
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         assert!(inbox.take().is_empty(), "recorded once");
 
         // Two stops with no start between them that recorded the first: both are kept.
         leave_stop_note(&home, "records 11 to 12 were not delivered").expect("note");
         leave_stop_note(&home, "records 13 to 14 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         let detail = &events[0].detail;
@@ -1636,7 +1641,7 @@ mod tests {
 
         let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
         std::fs::write(stop_note_path(&home), &long).expect("a long note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(
