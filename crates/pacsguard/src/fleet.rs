@@ -954,6 +954,7 @@ fn syslog_reporter(
         target: forward.target,
         destination: forward.destination,
         max_message: forward.max_message,
+        hold: large_batch_hold(tell),
         transport: None,
         pace: Pace::default(),
     };
@@ -1190,6 +1191,8 @@ struct ToSyslog {
     pace: Pace,
     /// `[forward] max_message_bytes`.
     max_message: usize,
+    /// `LARGE_BATCH_HOLD` (a debug build's test knob: [`large_batch_hold`]).
+    hold: Duration,
 }
 
 impl ToSyslog {
@@ -1221,7 +1224,8 @@ impl Destination for ToSyslog {
         Ok(self.transport.insert(
             SyslogTransport::new(self.target.clone(), self.origin.clone())
                 .with_batch(self.pace.budget())
-                .with_max_message(self.max_message),
+                .with_max_message(self.max_message)
+                .with_hold(self.hold),
         ))
     }
 
