@@ -445,31 +445,39 @@ impl Connection {
         }
     }
 
-    /// Waits [`LARGE_BATCH_HOLD`] for the collector to end the connection by itself
-    /// (an orderly close, a reset, a TLS `close_notify` or alert): it then did not read
-    /// on to our end, and delivery is not confirmed. What a TLS collector sends meanwhile
-    /// (a session ticket) is read and the wait goes on; UDP has nothing to wait for.
-    fn hold(&mut self) -> io::Result<()> {
-        let until = Instant::now() + LARGE_BATCH_HOLD;
+    /// Waits until `until` (the earlier of [`LARGE_BATCH_HOLD`] and the run's
+    /// [`SEND_DEADLINE`]) for the collector to end the connection by itself (an orderly
+    /// close, a reset, a TLS `close_notify` or alert): it then did not read on to our end,
+    /// and delivery is not confirmed. What the collector sends meanwhile (a TLS session
+    /// ticket; over plain TCP, bytes a syslog collector never sends) is read and the wait
+    /// goes on: only its close or the hold's end ends it. UDP has nothing to wait for.
+    fn hold(&mut self, until: Instant) -> io::Result<()> {
+        let mut unexpected = [0u8; 4096];
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
             }
-            let tcp = match self {
+            let waited = match self {
                 Connection::Udp(_) => return Ok(()),
-                Connection::Tcp(stream) => &stream.tcp,
-                Connection::Tls(stream) => &stream.sock.tcp,
+                // Read away: the drain would discard them too, and a peek at bytes that
+                // stay would end the wait at once.
+                Connection::Tcp(stream) => {
+                    stream.tcp.set_read_timeout(Some(left))?;
+                    io::Read::read(&mut stream.tcp, &mut unexpected)
+                }
+                Connection::Tls(stream) => {
+                    stream.sock.tcp.set_read_timeout(Some(left))?;
+                    stream.sock.tcp.peek(&mut [0u8; 1])
+                }
             };
-            tcp.set_read_timeout(Some(left))?;
-            match tcp.peek(&mut [0u8; 1]) {
+            match waited {
                 Ok(0) => return Err(closed_before_the_end()),
-                Ok(_) => match self {
-                    Connection::Tls(stream) => peer_closed_early(stream)?,
-                    // A syslog collector sends nothing: what it did is for `still_open`
-                    // and the drain to judge.
-                    _ => return Ok(()),
-                },
+                Ok(_) => {
+                    if let Connection::Tls(stream) = self {
+                        peer_closed_early(stream)?;
+                    }
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -485,17 +493,17 @@ impl Connection {
     }
 
     /// Ends the connection and waits, within [`DRAIN_DEADLINE`], for the collector to
-    /// confirm it read everything; `large`: the batch carried a message over
-    /// [`MIN_MESSAGE_BYTES`], so first [`LARGE_BATCH_HOLD`] for a collector that closes
-    /// by itself ([`Connection::hold`]).
-    fn finish(&mut self, large: bool) -> io::Result<()> {
+    /// confirm it read everything; `hold_until`: the batch carried a message over
+    /// [`MIN_MESSAGE_BYTES`], so first a hold until `hold_until` for a collector that
+    /// closes by itself ([`Connection::hold`]).
+    fn finish(&mut self, hold_until: Option<Instant>) -> io::Result<()> {
         let draining = (
             "the collector's confirmation",
             ("DRAIN_DEADLINE", DRAIN_DEADLINE),
         );
         let deadline = Instant::now() + DRAIN_DEADLINE;
-        if large {
-            self.hold()?;
+        if let Some(until) = hold_until {
+            self.hold(until)?;
         }
         match self {
             Connection::Udp(_) => Ok(()),
@@ -541,6 +549,11 @@ impl Connection {
 /// counted as delivered). Before ours, its close is a failure. Long enough for a loaded
 /// collector to read what it was sent; paid only by batches with large messages.
 pub const LARGE_BATCH_HOLD: Duration = Duration::from_secs(2);
+
+/// A debug build's knob for tests: [`LARGE_BATCH_HOLD`] in milliseconds, so a test's
+/// collector on a loaded machine closes within the hold (never read in a release build;
+/// the binary says it on stderr when it uses it).
+pub const TEST_LARGE_BATCH_HOLD_VAR: &str = "PACSGUARD_TEST_LARGE_BATCH_HOLD_MS";
 
 /// How long, at most, the collector may take to confirm a batch once everything was
 /// sent: a peer that keeps the connection open (or trickles bytes) must not hold the
@@ -759,6 +772,9 @@ pub struct SyslogTransport {
     /// and the last message's when it is over it: a collector may throw such a one away.
     largest: Option<(u64, usize)>,
     last_large: Option<(u64, usize)>,
+    /// How long a batch with a large message waits for a collector that closes by
+    /// itself ([`LARGE_BATCH_HOLD`]).
+    hold: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -789,7 +805,15 @@ impl SyslogTransport {
             stood_in: Vec::new(),
             largest: None,
             last_large: None,
+            hold: LARGE_BATCH_HOLD,
         }
+    }
+
+    /// A batch with a large message holds `hold` instead of [`LARGE_BATCH_HOLD`] (a
+    /// debug build's test hook, [`TEST_LARGE_BATCH_HOLD_VAR`]).
+    pub fn with_hold(mut self, hold: Duration) -> SyslogTransport {
+        self.hold = hold;
+        self
     }
 
     /// Messages over `bytes` go as stand-ins (`[forward] max_message_bytes`, checked by
@@ -838,6 +862,14 @@ impl SyslogTransport {
                 self.max_message
             ),
         )
+    }
+
+    /// When a batch that carried a large message, confirmed at `now`, stops waiting for
+    /// a collector that closes by itself: after the hold, and by the run's deadline at
+    /// the latest (a run never outlasts [`SEND_DEADLINE`] for it).
+    fn hold_until(&self, now: Instant) -> Option<Instant> {
+        self.largest
+            .map(|_| (now + self.hold).min(self.send_deadline))
     }
 
     /// How many records this batch handed to the connection, confirmed or not.
@@ -900,8 +932,8 @@ impl crate::delivery::Transport for SyslogTransport {
                     conn.send(&batch_mark(&self.origin, seq, len))
                         .map_err(|e| self.size_hint(e))?;
                 }
-                conn.finish(self.largest.is_some())
-                    .map_err(|e| self.size_hint(e))
+                let hold_until = self.hold_until(Instant::now());
+                conn.finish(hold_until).map_err(|e| self.size_hint(e))
             }
             None => Ok(()),
         }
@@ -918,6 +950,46 @@ mod tests {
             "actor": {"user": "root", "uid": 0}, "action": "check", "outcome": "findings",
             "finding": {"path": "/srv/pacs/a.dcm", "kind": "content-changed", "severity": "alert", "detail": "x"}
         })
+    }
+
+    /// Review of session 34: over plain TCP, bytes from the collector ended the hold as
+    /// if it had passed; a collector that sends something and then closes did not read
+    /// on to our end, and the hold must see its close.
+    #[test]
+    fn bytes_from_a_tcp_collector_do_not_end_the_hold() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let collector = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            stream.write_all(b"unexpected").expect("write");
+            // Dropped: an orderly close after its bytes.
+        });
+        let far = Instant::now() + Duration::from_secs(600);
+        let mut conn = Connection::open(&Target::Tcp(addr.to_string()), far).expect("connect");
+        collector.join().expect("collector");
+        let held = conn.hold(far);
+        assert!(held.is_err(), "its close after its bytes is seen: {held:?}");
+    }
+
+    /// Review of session 34: the hold ended at [`LARGE_BATCH_HOLD`] whatever the run's
+    /// deadline; it ends at the earlier of the two, and only a batch with a large
+    /// message holds.
+    #[test]
+    fn the_hold_ends_by_the_run_s_deadline() {
+        let now = Instant::now();
+        let t = SyslogTransport::new(Target::Tcp("127.0.0.1:9".into()), "o".into())
+            .with_hold(Duration::from_secs(30))
+            .until(now + Duration::from_secs(1));
+        assert_eq!(t.hold_until(now), None, "no large message, no hold");
+        let mut t = t;
+        t.largest = Some((7, 5000));
+        assert_eq!(t.hold_until(now), Some(now + Duration::from_secs(1)));
+        let t = t.until(now + Duration::from_secs(60));
+        assert_eq!(t.hold_until(now), Some(now + Duration::from_secs(1)));
+        let mut wide = SyslogTransport::new(Target::Tcp("127.0.0.1:9".into()), "o".into())
+            .until(now + Duration::from_secs(60));
+        wide.largest = Some((7, 5000));
+        assert_eq!(wide.hold_until(now), Some(now + LARGE_BATCH_HOLD));
     }
 
     #[test]

@@ -772,6 +772,7 @@ pub fn audit_forward(
     target: &pacsguard_audit::syslog::Target,
     destination: &str,
     max_message: usize,
+    hold: std::time::Duration,
 ) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
     use pacsguard_audit::syslog::{Pace, SEND_DEADLINE, SyslogTransport};
@@ -804,6 +805,7 @@ pub fn audit_forward(
         transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
             .with_batch(pace.budget())
             .with_max_message(max_message)
+            .with_hold(hold)
             .until(deadline);
         match delivery.deliver(&mut transport, None) {
             // Nothing left; at the deadline, the loop says what is left.

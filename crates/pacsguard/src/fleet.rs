@@ -729,14 +729,19 @@ fn read_stop_note(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(text))
 }
 
-/// At `serve`'s start on an enrolled host: a note left by a stop whose last records did
-/// not reach the console, recorded on the trail (an `audit` failure) and then removed;
-/// said on stderr too. A note that cannot be recorded stays for the next start.
+/// At a guard's start (`serve`, `watch`) on an enrolled host: a note left by a stop
+/// whose last records did not reach the console, recorded on the trail (an `audit`
+/// failure) and then removed; said on stderr too, as `command`. A note that cannot be
+/// recorded stays for the next start.
 pub fn record_undelivered_stop(
     home: &Home,
     inbox: &pacsguard_events::Inbox,
     actor: &pacsguard_events::Actor,
+    command: &str,
 ) {
+    // Said as the guard that records it (`watch` or `serve`), not always as `serve`.
+    let prefix = format!("pacsguard {command}: ");
+    let say = |text: &str| crate::outlet::direct(&prefix, text);
     let path = stop_note_path(home);
     let mut text = match read_stop_note(&path) {
         Ok(Some(text)) => text,
@@ -949,6 +954,7 @@ fn syslog_reporter(
         target: forward.target,
         destination: forward.destination,
         max_message: forward.max_message,
+        hold: large_batch_hold(tell),
         transport: None,
         pace: Pace::default(),
     };
@@ -1185,6 +1191,8 @@ struct ToSyslog {
     pace: Pace,
     /// `[forward] max_message_bytes`.
     max_message: usize,
+    /// `LARGE_BATCH_HOLD` (a debug build's test knob: [`large_batch_hold`]).
+    hold: Duration,
 }
 
 impl ToSyslog {
@@ -1216,7 +1224,8 @@ impl Destination for ToSyslog {
         Ok(self.transport.insert(
             SyslogTransport::new(self.target.clone(), self.origin.clone())
                 .with_batch(self.pace.budget())
-                .with_max_message(self.max_message),
+                .with_max_message(self.max_message)
+                .with_hold(self.hold),
         ))
     }
 
@@ -1464,6 +1473,25 @@ fn failing_recorded_after(say: Tell) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// `LARGE_BATCH_HOLD`, or in a debug build what `TEST_LARGE_BATCH_HOLD_VAR` sets (said):
+/// a test's collector on a loaded machine must close within the hold.
+pub fn large_batch_hold(say: Tell) -> Duration {
+    use pacsguard_audit::syslog::{LARGE_BATCH_HOLD, TEST_LARGE_BATCH_HOLD_VAR};
+    if !cfg!(debug_assertions) {
+        return LARGE_BATCH_HOLD;
+    }
+    let Some(ms) = std::env::var(TEST_LARGE_BATCH_HOLD_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return LARGE_BATCH_HOLD;
+    };
+    say(&format!(
+        "TEST HOOK: a batch with a large message holds {ms} ms for the collector's close (a debug build, {TEST_LARGE_BATCH_HOLD_VAR}); never in production"
+    ));
+    Duration::from_millis(ms)
+}
+
 /// Since when a destination fails, and whether the trail has been told.
 #[derive(Debug)]
 struct Outage {
@@ -1587,7 +1615,7 @@ mod tests {
         std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
         let inbox = pacsguard_events::Inbox::new();
         leave_stop_note(&home, "records 8 to 9 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(
@@ -1599,13 +1627,13 @@ mod tests {
             events[0].detail
         );
         assert!(!stop_note_path(&home).exists());
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         assert!(inbox.take().is_empty(), "recorded once");
 
         // Two stops with no start between them that recorded the first: both are kept.
         leave_stop_note(&home, "records 11 to 12 were not delivered").expect("note");
         leave_stop_note(&home, "records 13 to 14 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         let detail = &events[0].detail;
@@ -1617,7 +1645,7 @@ mod tests {
 
         let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
         std::fs::write(stop_note_path(&home), &long).expect("a long note");
-        record_undelivered_stop(&home, &inbox, &actor());
+        record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(

@@ -806,7 +806,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // `serve` does (below) and is judged by it as one guarded by `serve`.
             fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
             // A stop whose last records did not reach the console, on the trail now.
-            fleet::record_undelivered_stop(&home, &session.inbox(), session.actor());
+            fleet::record_undelivered_stop(&home, &session.inbox(), session.actor(), "watch");
             let _control = control::Server::start(&home, session.requests(), None)?;
             // The console of an enrolled host and the syslog collector of `[forward]`,
             // delivered to as the guard writes.
@@ -877,15 +877,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Err(error);
                 }
             };
-            outlet::said_at_stop(
+            let said = outlet::said_at_stop(
                 &mut session,
                 &outlet,
                 "watch",
                 pacsguard_events::Action::Watch,
-            )?;
+            );
             // The guard's last records (its 'stopped', the final checkpoint) to the
-            // collector, within STOP_DELIVERY_DEADLINE.
+            // collector, within STOP_DELIVERY_DEADLINE, and the stop's note, before an
+            // error of the outlet ends `watch`: they are owed either way.
             stop_forwarding(forwarding);
+            said?;
             output::watch_stopped(&report);
             Ok(output::status(&report.counts))
         }
@@ -1183,9 +1185,18 @@ fn audit(home: &Home, command: AuditCommand) -> Result<ExitCode> {
             }
             let target = pacsguard_audit::syslog::Target::parse(&to, ca, cert.zip(key))
                 .map_err(|e| anyhow::anyhow!("--to {e}"))?;
-            let max_message =
-                max_message_bytes.unwrap_or(pacsguard_audit::syslog::DEFAULT_MAX_MESSAGE_BYTES);
-            let report = pacsguard_engine::audit_forward(home, &target, &destination, max_message)?;
+            // The flag, else `[forward] max_message_bytes`, else its default: the
+            // collector the config describes is the one this sends to.
+            let max_message = match max_message_bytes {
+                Some(bytes) => bytes,
+                None => pacsguard_engine::Config::load(&home.config_path())?
+                    .forward
+                    .max_message_bytes()
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            };
+            let hold = fleet::large_batch_hold(|text| eprintln!("pacsguard: {text}"));
+            let report =
+                pacsguard_engine::audit_forward(home, &target, &destination, max_message, hold)?;
             output::audit_forward(report.sent, &to)?;
             if let Some(stood_in) = &report.stood_in {
                 eprintln!("pacsguard: warning: {stood_in}");

@@ -830,7 +830,7 @@ pub fn run(
         )
     };
     // A stop whose last records did not reach the console, on the trail now.
-    crate::fleet::record_undelivered_stop(&home, &session_inbox, &session_actor);
+    crate::fleet::record_undelivered_stop(&home, &session_inbox, &session_actor, "serve");
     let mut fleet = crate::fleet::start(
         &home,
         fleet_listen.map(|address| crate::fleet::HostListener {

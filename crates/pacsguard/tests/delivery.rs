@@ -472,6 +472,43 @@ fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
     );
 }
 
+/// Review of session 34: without `--max-message-bytes`, `audit forward` used the
+/// default (8,192) and ignored `[forward] max_message_bytes = 2048`, sending records of
+/// 2.4 to 4.8 KB whole to a collector that truncates at 2,048. The flag wins, else the
+/// config, else the default.
+#[test]
+fn audit_forward_without_the_flag_takes_max_message_bytes_from_the_config() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 6);
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let collector = Collector::discarding("127.0.0.1:0", 2048);
+    let to = format!("tcp://{}", collector.addr);
+    append_config(
+        &env,
+        &format!("[forward]\nto = \"{to}\"\nmax_message_bytes = 2048\n"),
+    );
+    let out = env.run(&["audit", "forward", "--to", &to]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("went as stand-ins"),
+        "the config's limit is used and said: {}",
+        stderr(&out)
+    );
+    let records = trail_records(&env.home);
+    assert!(
+        collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records),
+        "{:?}",
+        collector.seqs()
+    );
+    assert!(
+        collector.discarded().is_empty(),
+        "nothing over the config's 2,048 bytes: {:?}",
+        collector.discarded()
+    );
+}
+
 /// Review rv33-deliver: the record of a destination failing for `FAILING_RECORDED_AFTER`
 /// was unit-tested only. With the time set small (a debug build's knob, no sleep), a
 /// collector that refuses every connection is recorded on the trail as an `audit`
@@ -607,14 +644,27 @@ fn a_collector_that_reads_ahead_and_throws_away_a_large_message_skips_nothing() 
     let check = env.run(&["check"]);
     assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
     let collector = ReadingAhead::start(2048);
-    let out = env.run(&[
-        "audit",
-        "forward",
-        "--to",
-        &format!("tcp://{}", collector.addr),
-        "--max-message-bytes",
-        "65000",
-    ]);
+    // The hold set long (a debug build's knob): the collector's thread must close
+    // within it, and a loaded CI machine may schedule it late (review of session 34).
+    let out = common::pacsguard()
+        .env("PACSGUARD_TEST_LARGE_BATCH_HOLD_MS", "30000")
+        .arg("--home")
+        .arg(&env.home)
+        .args([
+            "audit",
+            "forward",
+            "--to",
+            &format!("tcp://{}", collector.addr),
+            "--max-message-bytes",
+            "65000",
+        ])
+        .output()
+        .expect("pacsguard runs");
+    assert!(
+        stderr(&out).contains("TEST HOOK: a batch with a large message holds 30000 ms"),
+        "the hook is said: {}",
+        stderr(&out)
+    );
     let cursor = cursor_seq(&env);
     let kept: std::collections::BTreeSet<u64> = collector.kept().into_iter().collect();
     let skipped: Vec<u64> = (0..cursor).filter(|seq| !kept.contains(seq)).collect();
