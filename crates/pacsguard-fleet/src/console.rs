@@ -2132,7 +2132,7 @@ impl Fleet {
         if raised {
             return self.write_raised(db, host, state, detail, judge);
         }
-        let raise = match self.move_state(db, host, hold::Point::Refusal, &judge) {
+        let raise = match self.move_state(db, host, hold::Point::Refusal, judge) {
             Ok(StateMove::Unchanged) => false,
             Ok(StateMove::Moved { before, .. }) => {
                 let raised = self.lock_unwritten().written(host.id, state, detail);
