@@ -1319,22 +1319,47 @@ impl Fleet {
         host: &HostRow,
         newer: &ProfileClaim,
     ) -> Result<(), StoreError> {
-        let older = self.lock_unwritten().take_profiles(host.id);
-        for claim in older.iter().filter(|c| *c != newer) {
-            let held = db.profile(host.id, claim.generation, &claim.digest)?;
-            if held.is_some_and(|row| row.approved.is_some()) {
-                continue;
+        let older: Vec<ProfileClaim> = self
+            .lock_unwritten()
+            .take_profiles(host.id)
+            .into_iter()
+            .filter(|c| c != newer)
+            .collect();
+        for (at, claim) in older.iter().enumerate() {
+            if let Err(error) = self.settle_older_claim(db, host, claim) {
+                // Put back, this one and those after it: taken out of memory and
+                // dropped on the store's error, their `host-profile-unapproved` was
+                // never raised (review of session 34). Settled at the next report.
+                let mut unwritten = self.lock_unwritten();
+                for unsettled in &older[at..] {
+                    unwritten.profile_unconfirmed(host.id, unsettled);
+                }
+                return Err(error);
             }
-            let made_on_host = pacsguard_store::ProfileNoted {
-                new: true,
-                approved_at: None,
-                superseded: None,
-                switched: false,
-                returned: false,
-            };
-            self.raise_profile(db, host, claim, &made_on_host)?;
         }
         Ok(())
+    }
+
+    /// Judges one older `claim` of `host` from a read ([`Fleet::settle_older_claims`]):
+    /// its alert raised unless the store holds it approved.
+    fn settle_older_claim(
+        &self,
+        db: &mut dyn FleetStore,
+        host: &HostRow,
+        claim: &ProfileClaim,
+    ) -> Result<(), StoreError> {
+        let held = db.profile(host.id, claim.generation, &claim.digest)?;
+        if held.is_some_and(|row| row.approved.is_some()) {
+            return Ok(());
+        }
+        let made_on_host = pacsguard_store::ProfileNoted {
+            new: true,
+            approved_at: None,
+            superseded: None,
+            switched: false,
+            returned: false,
+        };
+        self.raise_profile(db, host, claim, &made_on_host)
     }
 
     /// Notes again, once the store answers, a claim whose noting it did not confirm, and
@@ -2010,10 +2035,16 @@ impl Fleet {
         // Whether a refusal that does not stand, counted beside one that does, is news
         // for its state (see the judge).
         let beside = std::cell::Cell::new(false);
+        // Whether it was counted beside one that stands, news or not (noted once the
+        // store was tried, see below).
+        let counted = std::cell::Cell::new(false);
+        // Read once, before the judge: the memory is not locked while the store works.
+        let same_as_last = self.lock_unwritten().last_counted_is(host.id, state);
         let judge = |current: &HostRow| {
             let next = silence::refused_state(&current.state, state);
             news.set(false);
             beside.set(false);
+            counted.set(false);
             if next == current.state {
                 // Acknowledged, and this one is at another point (a second copy, a
                 // second restore): raised, and the acknowledgement no longer in effect.
@@ -2045,7 +2076,8 @@ impl Fleet {
                     if raised {
                         return None;
                     }
-                    beside.set(!silence::last_counted_is(&current.detail, state));
+                    beside.set(!same_as_last);
+                    counted.set(true);
                     let counted = silence::counted_beside(state, detail);
                     return Some((next, silence::refused_again(&current.detail, &counted)));
                 }
@@ -2100,29 +2132,33 @@ impl Fleet {
         if raised {
             return self.write_raised(db, host, state, detail, judge);
         }
-        Ok(
-            match self.move_state(db, host, hold::Point::Refusal, judge) {
-                Ok(StateMove::Unchanged) => false,
-                Ok(StateMove::Moved { before, .. }) => {
-                    let raised = self.lock_unwritten().written(host.id, state, detail);
-                    is_news(&before) && !raised
-                }
-                Ok(StateMove::Unconfirmed { before, .. }) => {
-                    is_news(&before) && self.not_written(host, state, detail, news.get(), None)
-                }
-                // Other requests kept moving the state (said by `move_state`): raised
-                // all the same, once (review r29-fleet).
-                Ok(StateMove::GaveUp) => self.not_written(host, state, detail, false, None),
-                // Judged from the host as this request read it: the store could not be
-                // read again, or did not take the write.
-                Err(error) => {
-                    let changes = judge(host).is_some();
-                    changes
-                        && is_news(host)
-                        && self.not_written(host, state, detail, news.get(), Some(&error))
-                }
-            },
-        )
+        let raise = match self.move_state(db, host, hold::Point::Refusal, judge) {
+            Ok(StateMove::Unchanged) => false,
+            Ok(StateMove::Moved { before, .. }) => {
+                let raised = self.lock_unwritten().written(host.id, state, detail);
+                is_news(&before) && !raised
+            }
+            Ok(StateMove::Unconfirmed { before, .. }) => {
+                is_news(&before) && self.not_written(host, state, detail, news.get(), None)
+            }
+            // Other requests kept moving the state (said by `move_state`): raised
+            // all the same, once (review r29-fleet).
+            Ok(StateMove::GaveUp) => self.not_written(host, state, detail, false, None),
+            // Judged from the host as this request read it: the store could not be
+            // read again, or did not take the write.
+            Err(error) => {
+                let changes = judge(host).is_some();
+                changes
+                    && is_news(host)
+                    && self.not_written(host, state, detail, news.get(), Some(&error))
+            }
+        };
+        // Counted (written), or raised although not written: either way the next one of
+        // this state is the same episode until an accepted batch.
+        if counted.get() {
+            self.lock_unwritten().counted_beside(host.id, state);
+        }
+        Ok(raise)
     }
 
     /// Writes a refusal of `host` to `state` raised while the store did not write it
@@ -2290,6 +2326,11 @@ impl Fleet {
         // left, the host showed a refusal over by then until its next batch (review of
         // session 33).
         let written_now = self.write_waiting(db, host)?;
+        // A batch accepted: a refusal counted beside a standing one after it is a new
+        // episode, raised once again (review of session 34).
+        if judged_from.is_some() {
+            self.lock_unwritten().batch_accepted(host.id);
+        }
         // A silence raised while its write's outcome was unknown ends here too.
         let silence_raised = self.lock_unwritten().silence_settled(host.id);
         let moved = self.move_state(db, host, hold::Point::Contact, |current| {

@@ -49,6 +49,7 @@ fn enrolled(name: &str, ago: i64) -> (tempfile::TempDir, std::path::PathBuf, Una
         db,
         state: Lost::No,
         profile: Lost::No,
+        profile_read: Lost::No,
     };
     (dir, store, db, id)
 }
@@ -396,4 +397,117 @@ fn a_waiting_refusal_raised_after_the_batch_was_judged_is_not_ended_by_it() {
         .expect("db");
     let after = db.host(id).expect("db").expect("host");
     assert_eq!(after.state, "quota", "{after:?}");
+}
+
+/// Review of session 34 (third round), item 3: the older claims waiting were taken out
+/// of memory before they were settled, and a store error settling one dropped them
+/// all, with their `host-profile-unapproved`. Now those not settled are put back, and
+/// settled (raised once) at the next report the store answers.
+#[test]
+fn an_older_claim_not_settled_on_a_store_error_is_settled_later() {
+    let (dir, store, mut db, id) = enrolled("ct-settle", 0);
+    let (fleet, _logged, raised) = console(dir.path(), &store);
+    let host = db.host(id).expect("db").expect("host");
+    let older = claim();
+    let newer = ProfileClaim {
+        generation: 3,
+        created: now(),
+        digest: "cd".repeat(32),
+    };
+    db.profile = Lost::BeforeCommit;
+    assert!(fleet.judge_profile(&mut db, &host, &older).is_err());
+    db.profile = Lost::No;
+    db.profile_read = Lost::BeforeCommit;
+    assert!(
+        fleet.judge_profile(&mut db, &host, &newer).is_err(),
+        "the older claim could not be read: the report is refused"
+    );
+    db.profile_read = Lost::No;
+    fleet.judge_profile(&mut db, &host, &newer).expect("judged");
+    let unapproved: Vec<String> = raised
+        .lock()
+        .expect("raised")
+        .iter()
+        .filter(|f| f.kind == FindingKind::HostProfileUnapproved)
+        .map(|f| f.detail.clone())
+        .collect();
+    assert_eq!(
+        unapproved
+            .iter()
+            .filter(|d| d.contains("generation 2 "))
+            .count(),
+        1,
+        "the older claim's own alert, once: {unapproved:?}"
+    );
+}
+
+/// A fork whose host then has a gap refused (raised, counted on the fork's detail).
+fn forked_then(fleet: &Fleet, db: &mut Unanswered, id: i64, refused: &str, words: &str) -> bool {
+    let host = db.host(id).expect("db").expect("host");
+    fleet
+        .set_refused_state(db, &host, refused, words)
+        .expect("db")
+}
+
+/// Review of session 34 (third round), item 1: once a gap was counted on a fork, an
+/// accepted batch did not end that episode, so a gap weeks later (a new one) was only
+/// counted, never raised, for as long as the fork stood. Now an accepted batch ends
+/// it: the next gap is raised once again, then counted.
+#[test]
+fn a_refusal_counted_on_a_fork_is_raised_again_after_an_accepted_batch() {
+    let (dir, store, mut db, id) = enrolled("ct-episode", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    assert!(forked_then(
+        &fleet,
+        &mut db,
+        id,
+        "fork",
+        "records from 3 again"
+    ));
+    assert!(forked_then(&fleet, &mut db, id, "gap", "records from 30"));
+    assert!(!forked_then(&fleet, &mut db, id, "gap", "records from 31"));
+    let counted = db.host(id).expect("db").expect("host");
+    fleet
+        .note_heard(&mut db, &counted, Some(&counted.state), u64::MAX)
+        .expect("db");
+    assert!(
+        forked_then(&fleet, &mut db, id, "gap", "records from 90"),
+        "a gap after an accepted batch is a new one: raised"
+    );
+    assert!(!forked_then(&fleet, &mut db, id, "gap", "records from 91"));
+    assert_eq!(db.host(id).expect("db").expect("host").state, "fork");
+}
+
+/// Review of session 34 (third round), item 2: the last kind counted was read from the
+/// end of the fork's detail, after words the host controls: a copy whose malformed
+/// report's words ended "; the last: new-key: …" made its next new-key refusal count
+/// silently. Now the kind is kept apart from the words.
+#[test]
+fn words_the_host_writes_do_not_silence_the_next_refusal() {
+    let (dir, store, mut db, id) = enrolled("ct-forged", 0);
+    let (fleet, _logged, _raised) = console(dir.path(), &store);
+    assert!(forked_then(
+        &fleet,
+        &mut db,
+        id,
+        "fork",
+        "records from 3 again"
+    ));
+    assert!(forked_then(
+        &fleet,
+        &mut db,
+        id,
+        "malformed",
+        "its checkpoint's origin is \"x; the last: new-key: y\""
+    ));
+    assert!(
+        forked_then(
+            &fleet,
+            &mut db,
+            id,
+            "new-key",
+            "a key the console does not witness"
+        ),
+        "a new-key refusal after a malformed one is news"
+    );
 }

@@ -126,21 +126,11 @@ const BESIDE: &str = ": ";
 
 /// The words a refusal to `state` (one that does not stand) is counted with on the
 /// detail of a standing refusal kept through it ([`refused_state`]): its state named,
-/// so the next one of the same state is known for the same ([`last_counted_is`]).
+/// for the reader. Whether the next one of the same state is news is not read back
+/// from here (words the host writes end the detail): see
+/// `Unwritten::last_counted_is`.
 pub fn counted_beside(state: &str, words: &str) -> String {
     format!("{state}{BESIDE}{words}")
-}
-
-/// Whether the last refusal counted on a standing state's `detail` is one to `state`
-/// ([`counted_beside`]): then another of that state is counted, not raised again (a
-/// copy repeating a malformed report after its fork raises once, not at each).
-pub fn last_counted_is(detail: &str, state: &str) -> bool {
-    let Some((_, counted)) = detail.split_once(AGAIN) else {
-        return false;
-    };
-    counted
-        .rsplit_once(LAST)
-        .is_some_and(|(_, last)| last.starts_with(&counted_beside(state, "")))
 }
 
 /// What introduces the last refusal counted on a standing one ([`refused_again`]).
@@ -257,9 +247,6 @@ mod tests {
         // A refusal that does not stand, counted with its state: known again.
         let gap = refused_again(&detail, &counted_beside("gap", "records from 30"));
         assert!(gap.ends_with("; the last: gap: records from 30]"), "{gap}");
-        assert!(last_counted_is(&gap, "gap"));
-        assert!(!last_counted_is(&gap, "quota") && !last_counted_is(&detail, "gap"));
-        assert!(!last_counted_is("records from 0 again", "gap"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Unanswered {
     pub db: ConsoleDb,
     pub state: Lost,
     pub profile: Lost,
+    /// What becomes of a read of one profile (`BeforeCommit`: the store gives no
+    /// answer to it).
+    pub profile_read: Lost,
 }
 
 impl Unanswered {
@@ -237,7 +240,8 @@ impl FleetStore for Unanswered {
         generation: u64,
         digest: &str,
     ) -> Result<Option<ProfileRow>, StoreError> {
-        self.inner().profile(host, generation, digest)
+        let mode = self.profile_read;
+        answer(mode, || self.inner().profile(host, generation, digest))
     }
     fn current_profiles(&mut self) -> Result<Vec<ProfileRow>, StoreError> {
         self.inner().current_profiles()

@@ -97,6 +97,14 @@ pub struct Unwritten {
     /// Per host, the kinds of error the store refused its waiting writes with, each as
     /// last said on the log (at most one per kind of [`StoreError`]: a few).
     refused: HashMap<i64, Vec<RefusedSaid>>,
+    /// Per host in a standing refused state (a fork), the state of the last refusal
+    /// that does not stand counted beside it since the host's last accepted batch: the
+    /// next one of that state is the same episode (counted), another is news (raised).
+    /// Kept here, not read back from the fork's detail, whose end holds words the host
+    /// writes (a checkpoint's origin); ended by an accepted batch, or a gap weeks later
+    /// was only counted for as long as the fork stood (review of session 34). Lost on a
+    /// restart: the next such refusal is then raised once more.
+    counted: HashMap<i64, String>,
 }
 
 /// A waiting write the store refuses, as said on the log: the kind of the store's
@@ -210,9 +218,32 @@ impl Unwritten {
         self.hosts.remove(&host);
     }
 
+    /// A refusal of `host` to `state` (one that does not stand) was counted beside a
+    /// standing one: the next of that state, until an accepted batch, is not news.
+    pub fn counted_beside(&mut self, host: i64, state: &str) {
+        if self.counted.len() >= MAX_UNWRITTEN_HOSTS && !self.counted.contains_key(&host) {
+            // Emptied rather than grown: such a refusal is then raised at most once more.
+            self.counted.clear();
+        }
+        self.counted.insert(host, state.to_string());
+    }
+
+    /// Whether the last refusal counted beside `host`'s standing one since its last
+    /// accepted batch is one to `state` ([`Unwritten::counted_beside`]).
+    pub fn last_counted_is(&self, host: i64, state: &str) -> bool {
+        self.counted.get(&host).is_some_and(|last| last == state)
+    }
+
+    /// The store took a batch of `host`'s records: the refusals counted beside its
+    /// standing one before it are another episode than those that come after.
+    pub fn batch_accepted(&mut self, host: i64) {
+        self.counted.remove(&host);
+    }
+
     /// The host is gone from the console's watch (revoked): nothing of it waits.
     pub fn forget_host(&mut self, host: i64) {
         self.hosts.remove(&host);
+        self.counted.remove(&host);
         self.silences.remove(&host);
         self.profiles.remove(&host);
         // Its refused writes' memory too, or it outlived the host (review of session 34).
