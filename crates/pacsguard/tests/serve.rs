@@ -1274,6 +1274,85 @@ fn content_rewritten_after_the_page_was_shown_is_not_signed_in() {
     server.stop();
 }
 
+/// A shown file made setuid after the page was drawn, its content untouched, is not
+/// signed in with the shown change (review s34c): the guard's sight pins every signed
+/// field but times, not only the content. Before, "Accepted 2 difference(s)" for a page
+/// that showed one, and `check` said intact with the file setuid.
+#[test]
+fn mode_changed_after_the_page_was_shown_is_not_signed_in() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "quiet_ms = 30000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 7 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(&secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(page.contains("readme.txt"), "{page}");
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    // After the page was drawn, the shown file is made setuid (content unchanged; the
+    // guard's 30 s quiet time keeps it unreported when the acceptance runs).
+    std::fs::set_permissions(
+        env.path("readme.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o4755),
+    )
+    .expect("chmod");
+    let root = env.tree_str();
+    let accept = |csrf: &str, seen: &str| {
+        server.curl(
+            "POST",
+            "/differences/accept",
+            &[
+                ("csrf", csrf),
+                ("root", root),
+                ("reason", "vendor patch 7"),
+                ("seen", seen),
+            ],
+        )
+    };
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("changed since"), "{body}");
+    let check = env.run(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "the unseen mode was not signed in: {}",
+        stdout(&check)
+    );
+    // Once the guard reported the second write, the page shows it, and an acceptance of
+    // what it shows now passes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let (_, _, page) = server.curl("GET", "/differences", &[]);
+        if value_of(&page, "name=\"seen\" value=\"", '"') != seen {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = accept(&csrf, &seen);
+    assert_eq!(status, 200, "{body}");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+}
+
 /// `pacsguard diff` beside a running `serve` is run by the guard, as `check` is: the
 /// CLI keeps working beside it (issue 13). Before (review s34), it was refused because
 /// the guard holds the home ("home in use").

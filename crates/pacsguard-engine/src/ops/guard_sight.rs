@@ -11,7 +11,7 @@
 //! entry is not as the view holds it ([`GuardSight::as_seen`]).
 
 use pacsguard_events::escape_path;
-use pacsguard_fs::{Content, Entry};
+use pacsguard_fs::{Content, Entry, EntryType};
 use pacsguard_profile::{RootProfile, RootSpec};
 
 use crate::error::EngineError;
@@ -44,23 +44,51 @@ pub(crate) fn as_seen(
     let Some(entry) = walked.iter().find(|e| {
         sight
             .seen(spec, &e.rel)
-            .is_none_or(|seen| !same_content(&seen, e))
+            .is_none_or(|seen| !same_signed_fields(&seen, e))
     }) else {
         return Ok(());
     };
     Err(EngineError::Usage(format!(
-        "{}: its content now was not among those shown to the person accepting (it changed since the guard last reported it): nothing was accepted; review the differences again once the guard reports it, and decide again",
+        "{}: its content or metadata now was not among those shown to the person accepting (it changed since the guard last reported it): nothing was accepted; review the differences again once the guard reports it, and decide again",
         escape_path(&RootProfile::absolute_of(&spec.path, &entry.rel))
     )))
 }
 
-/// Whether two entries at one path hold the same thing: type, link target and content
-/// (its digest when hashed). Times, owner and mode are left to the comparison of the
-/// acceptance itself: only what a person reviews as "the change" is pinned here.
+/// Whether two entries at one path are the same in every field the profile signs
+/// except times: type, link target, content (its digest when hashed), mode, owner,
+/// inode flags, device number, extended attributes and, for non-directories, size and
+/// link count. Pinning the content alone let a `chmod 4755` (or a `security.capability`
+/// xattr) made after the page was drawn be signed in unseen with the shown change.
+/// Times are left out: reading or touching a shown file must not refuse the acceptance,
+/// and a time alone grants nothing. A directory's size and link count follow from its
+/// children, which are checked on their own.
+fn same_signed_fields(seen: &Entry, now: &Entry) -> bool {
+    seen.kind == now.kind
+        && seen.link_target == now.link_target
+        && seen.xattrs == now.xattrs
+        && same_meta(seen, now)
+        && same_content(seen, now)
+}
+
+/// The metadata part of [`same_signed_fields`].
+fn same_meta(seen: &Entry, now: &Entry) -> bool {
+    let (a, b) = (&seen.meta, &now.meta);
+    let sized = seen.kind != EntryType::Directory;
+    // Flags are compared only where both are known, as the profile's comparison does.
+    let flags_agree = match (a.flags, b.flags) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    a.mode == b.mode
+        && a.uid == b.uid
+        && a.gid == b.gid
+        && a.rdev == b.rdev
+        && flags_agree
+        && (!sized || (a.size == b.size && a.nlink == b.nlink))
+}
+
+/// The content part of [`same_signed_fields`]: the digest when both were hashed.
 fn same_content(seen: &Entry, now: &Entry) -> bool {
-    if seen.kind != now.kind || seen.link_target != now.link_target {
-        return false;
-    }
     match (&seen.content, &now.content) {
         (Content::Hashed { digest: a, .. }, Content::Hashed { digest: b, .. }) => a == b,
         (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
@@ -77,7 +105,7 @@ pub(crate) fn changed_since_shown() -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacsguard_fs::{Digest, EntryType, Meta};
+    use pacsguard_fs::{Digest, Meta};
 
     fn file(rel: &str, digest: u8) -> Entry {
         Entry {
@@ -126,5 +154,25 @@ mod tests {
         assert!(e.to_string().contains("/srv/root/b"), "{e}");
         let e = as_seen(&sight, &spec, &[file("c", 3)]).expect_err("never seen");
         assert!(e.to_string().contains("/srv/root/c"), "{e}");
+        // Same content, another signed field: refused (review s34c); a time alone is not.
+        let mut setuid = file("a", 1);
+        setuid.meta.mode = 0o4755;
+        let e = as_seen(&sight, &spec, &[setuid]).expect_err("mode changed");
+        assert!(e.to_string().contains("/srv/root/a"), "{e}");
+        let mut owned = file("a", 1);
+        owned.meta.uid = 1000;
+        assert!(as_seen(&sight, &spec, &[owned]).is_err(), "owner changed");
+        let mut capable = file("a", 1);
+        capable.xattrs.push(pacsguard_fs::Xattr {
+            name: b"security.capability".to_vec(),
+            value: pacsguard_fs::XattrValue::Digest(Digest([7; 32])),
+        });
+        assert!(as_seen(&sight, &spec, &[capable]).is_err(), "xattr added");
+        let mut touched = file("a", 1);
+        touched.meta.mtime = pacsguard_fs::Timestamp { sec: 9, nsec: 0 };
+        assert!(
+            as_seen(&sight, &spec, &[touched]).is_ok(),
+            "times are not pinned"
+        );
     }
 }
