@@ -1221,6 +1221,21 @@ fn inside_a_window_a_re_save_in_big_endian_is_info() {
 /// then converted by `convert` (a dcmtk tool and its options) when given: each image
 /// must be an alert and the burst ransomware.
 fn uncompressed_pixels_rewritten_in_a_window(convert: Option<(&str, &[&str])>) {
+    uncompressed_pixels_rewritten_in_a_window_as(convert, false);
+}
+
+/// Inside a window, each copy of CT_small.dcm first renamed to `NAME.locked` (the
+/// ransomware's mark), then its Pixel Data XORed and written big endian by dcmtk under
+/// the new name: each is proven against what was stored under its old name, an alert
+/// (review rv34c-watch: `moved` info + `pixel-data-changed` info, no proof ran).
+#[test]
+fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
+    uncompressed_pixels_rewritten_in_a_window_as(Some(("dcmconv", &["+tb"])), true);
+}
+
+/// [`uncompressed_pixels_rewritten_in_a_window`], each image renamed to `NAME.locked`
+/// before it is rewritten when `renamed`.
+fn uncompressed_pixels_rewritten_in_a_window_as(convert: Option<(&str, &[&str])>, renamed: bool) {
     const FILES: usize = 8;
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
@@ -1240,6 +1255,18 @@ fn uncompressed_pixels_rewritten_in_a_window(convert: Option<(&str, &[&str])>) {
     open_window(&env, &watcher, &archive, "CHG-6021 migration");
     // CT_small's Pixel Data: (7FE0,0010) OW, 32,768 bytes (elements follow it).
     let key = keystream(16, 33);
+    let paths: Vec<PathBuf> = if renamed {
+        paths
+            .iter()
+            .map(|path| {
+                let locked = path.with_extension("dcm.locked");
+                fs::rename(path, &locked).expect("test fixture");
+                locked
+            })
+            .collect()
+    } else {
+        paths
+    };
     for path in &paths {
         let mut bytes = fs::read(path).expect("test fixture");
         let tag = bytes

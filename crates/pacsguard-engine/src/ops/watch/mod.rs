@@ -6411,6 +6411,7 @@ impl<'a> Guard<'a> {
     ) -> HashSet<PathBuf> {
         let mut encrypted = HashSet::new();
         let mut sampled = 0;
+        let moved_from = moved_from(findings);
         for at in self.proving_order(root, tree, findings) {
             let finding = &mut findings[at];
             if finding.kind != FindingKind::PixelDataChanged || !self.windows.covers(&finding.path)
@@ -6422,7 +6423,7 @@ impl<'a> Guard<'a> {
             };
             let rel = rel.as_os_str().as_bytes();
             let (Some(old), Ok(at)) = (
-                base.entry(rel),
+                stored_entry(root, base, &finding.path, &moved_from),
                 tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
             ) else {
                 continue;
@@ -7895,6 +7896,7 @@ fn mark_recompressed(
     budget: &codec::ProofBudget,
 ) -> HashSet<PathBuf> {
     let mut disproven = HashSet::new();
+    let moved_from = moved_from(findings);
     for finding in findings.iter_mut() {
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
@@ -7908,7 +7910,7 @@ fn mark_recompressed(
             after,
             pixels: stored,
             form,
-        }) = syntaxes_and_pixels(root, base, tree, &finding.path)
+        }) = syntaxes_and_pixels(root, base, tree, &finding.path, &moved_from)
         else {
             continue;
         };
@@ -8085,6 +8087,32 @@ struct Stored {
     form: Option<pacsguard_fs::PixelForm>,
 }
 
+/// Where each `moved` finding of a batch came from, by its new path: an image renamed
+/// and rewritten in the same batch (`a.dcm` -> `a.dcm.locked`, then encrypted) is
+/// proven against what was stored under its old name (review rv34c-watch: with no
+/// entry under the new name no proof ran and the encryption was softened).
+fn moved_from(findings: &[Finding]) -> HashMap<PathBuf, PathBuf> {
+    findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Moved)
+        .filter_map(|f| Some((f.path.clone(), f.from.clone()?)))
+        .collect()
+}
+
+/// The profile's entry for `path`, or for the name it was moved from in this batch.
+fn stored_entry<'a>(
+    root: &Path,
+    base: &'a RootProfile,
+    path: &Path,
+    moved_from: &HashMap<PathBuf, PathBuf>,
+) -> Option<&'a Entry> {
+    let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
+    base.entry(rel).or_else(|| {
+        let from = moved_from.get(path)?.strip_prefix(root).ok()?;
+        base.entry(from.as_os_str().as_bytes())
+    })
+}
+
 /// What `path` was stored as and the transfer syntax it is in now; `None` unless both
 /// are DICOM images.
 fn syntaxes_and_pixels(
@@ -8092,9 +8120,10 @@ fn syntaxes_and_pixels(
     base: &RootProfile,
     tree: &Tree,
     path: &Path,
+    moved_from: &HashMap<PathBuf, PathBuf>,
 ) -> Option<Stored> {
     let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
-    let old = base.entry(rel)?;
+    let old = stored_entry(root, base, path, moved_from)?;
     let at = tree
         .entries
         .binary_search_by(|e| e.rel.as_slice().cmp(rel))
