@@ -1221,21 +1221,6 @@ fn inside_a_window_a_re_save_in_big_endian_is_info() {
 /// then converted by `convert` (a dcmtk tool and its options) when given: each image
 /// must be an alert and the burst ransomware.
 fn uncompressed_pixels_rewritten_in_a_window(convert: Option<(&str, &[&str])>) {
-    uncompressed_pixels_rewritten_in_a_window_as(convert, false);
-}
-
-/// Inside a window, each copy of CT_small.dcm first renamed to `NAME.locked` (the
-/// ransomware's mark), then its Pixel Data XORed and written big endian by dcmtk under
-/// the new name: each is proven against what was stored under its old name, an alert
-/// (review rv34c-watch: `moved` info + `pixel-data-changed` info, no proof ran).
-#[test]
-fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
-    uncompressed_pixels_rewritten_in_a_window_as(Some(("dcmconv", &["+tb"])), true);
-}
-
-/// [`uncompressed_pixels_rewritten_in_a_window`], each image renamed to `NAME.locked`
-/// before it is rewritten when `renamed`.
-fn uncompressed_pixels_rewritten_in_a_window_as(convert: Option<(&str, &[&str])>, renamed: bool) {
     const FILES: usize = 8;
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
@@ -1255,18 +1240,6 @@ fn uncompressed_pixels_rewritten_in_a_window_as(convert: Option<(&str, &[&str])>
     open_window(&env, &watcher, &archive, "CHG-6021 migration");
     // CT_small's Pixel Data: (7FE0,0010) OW, 32,768 bytes (elements follow it).
     let key = keystream(16, 33);
-    let paths: Vec<PathBuf> = if renamed {
-        paths
-            .iter()
-            .map(|path| {
-                let locked = path.with_extension("dcm.locked");
-                fs::rename(path, &locked).expect("test fixture");
-                locked
-            })
-            .collect()
-    } else {
-        paths
-    };
     for path in &paths {
         let mut bytes = fs::read(path).expect("test fixture");
         let tag = bytes
@@ -1305,6 +1278,130 @@ fn uncompressed_pixels_rewritten_in_a_window_as(convert: Option<(&str, &[&str])>
     for path in &paths {
         assert_pixels_changed(&findings, path, "alert");
     }
+}
+
+/// Inside a window, copies of CT_small.dcm taken away from their stored name by every
+/// path a ransomware has, then their Pixel Data XORed under the new name (review
+/// rv34c-watch: `moved` info + `pixel-data-changed` info, no proof ran, for the proof
+/// looked the stored entry up under the new name and found none). Each rename and its
+/// rewrite are made back to back, so that they are verified in one batch: renamed in
+/// place, into another directory, over a temp file, along a chain of names, with its
+/// study directory, and written big endian on the way; and, for contrast, renamed then
+/// rewritten in a later batch. Each must be proven against what its old name stored.
+#[test]
+fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    for dir in ["other", "study"] {
+        fs::create_dir_all(archive.join(dir)).expect("test fixture");
+    }
+    let stored = |rel: &str| {
+        let path = archive.join(rel);
+        fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+        path
+    };
+    let names = [
+        "in-place.dcm",
+        "elsewhere.dcm",
+        "temp.dcm",
+        "chain.dcm",
+        "study/in-study.dcm",
+        "big-endian.dcm",
+        "later.dcm",
+    ];
+    let paths: Vec<PathBuf> = names.iter().map(|n| stored(n)).collect();
+    env.profile(&["--policy", "append-only"]);
+    let xored = |path: &Path| {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let tag = bytes
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("CT_small's Pixel Data");
+        let key = keystream(16, 33);
+        for (j, b) in bytes[tag + 12..tag + 12 + 32_768].iter_mut().enumerate() {
+            *b ^= key[j % key.len()];
+        }
+        bytes
+    };
+    // Everything a rewrite writes is made before the guard runs: the renames and their
+    // rewrites then follow each other within microseconds.
+    let encrypted: Vec<Vec<u8>> = paths.iter().map(|p| xored(p)).collect();
+    let staged = env.dir.path().join("staged.dcm");
+    let converted = env.dir.path().join("converted.dcm");
+    fs::write(&staged, &encrypted[5]).expect("test fixture");
+    let status = std::process::Command::new("dcmconv")
+        .arg("+tb")
+        .arg(&staged)
+        .arg(&converted)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmconv +tb");
+    let big_endian = fs::read(&converted).expect("test fixture");
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-6023 migration");
+    let at = |rel: &str| archive.join(rel);
+    let mut now_at = Vec::new();
+    // Renamed in place, then written again (the same inode).
+    fs::rename(&paths[0], at("in-place.dcm.locked")).expect("test fixture");
+    fs::write(at("in-place.dcm.locked"), &encrypted[0]).expect("test fixture");
+    now_at.push(at("in-place.dcm.locked"));
+    // Renamed into another directory.
+    fs::rename(&paths[1], at("other/elsewhere.dcm.locked")).expect("test fixture");
+    fs::write(at("other/elsewhere.dcm.locked"), &encrypted[1]).expect("test fixture");
+    now_at.push(at("other/elsewhere.dcm.locked"));
+    // Written to a temp file, renamed over the new name, the stored name removed.
+    fs::write(at("temp.dcm.tmp"), &encrypted[2]).expect("test fixture");
+    fs::rename(at("temp.dcm.tmp"), at("temp.dcm.locked")).expect("test fixture");
+    fs::remove_file(&paths[2]).expect("test fixture");
+    now_at.push(at("temp.dcm.locked"));
+    // Along a chain of names.
+    fs::rename(&paths[3], at("chain.dcm.1")).expect("test fixture");
+    fs::rename(at("chain.dcm.1"), at("chain.dcm.locked")).expect("test fixture");
+    fs::write(at("chain.dcm.locked"), &encrypted[3]).expect("test fixture");
+    now_at.push(at("chain.dcm.locked"));
+    // With its study directory.
+    fs::rename(at("study"), at("study.locked")).expect("test fixture");
+    fs::write(at("study.locked/in-study.dcm"), &encrypted[4]).expect("test fixture");
+    now_at.push(at("study.locked/in-study.dcm"));
+    // Written big endian on the way.
+    fs::rename(&paths[5], at("big-endian.dcm.locked")).expect("test fixture");
+    fs::write(at("big-endian.dcm.locked"), &big_endian).expect("test fixture");
+    now_at.push(at("big-endian.dcm.locked"));
+    // Renamed, the move verified, then written again in a later batch.
+    fs::rename(&paths[6], at("later.dcm.locked")).expect("test fixture");
+    let moved = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "moved" && x["path"].as_str() == at("later.dcm.locked").to_str())
+    });
+    assert!(moved, "{:#?}", watcher.findings());
+    fs::write(at("later.dcm.locked"), &encrypted[6]).expect("test fixture");
+    now_at.push(at("later.dcm.locked"));
+    let raised = watcher.wait(Duration::from_secs(20), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && now_at.iter().all(|p| {
+                f.iter()
+                    .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    let softened: Vec<&PathBuf> = now_at
+        .iter()
+        .filter(|p| {
+            !findings.iter().any(|f| {
+                f["kind"] == "pixel-data-changed"
+                    && f["severity"] == "alert"
+                    && f["path"].as_str() == p.to_str()
+            })
+        })
+        .collect();
+    assert!(
+        softened.is_empty(),
+        "softened: {softened:#?}\n{findings:#?}"
+    );
 }
 
 /// Offsets and lengths of the fragments of the encapsulated Pixel Data (explicit VR

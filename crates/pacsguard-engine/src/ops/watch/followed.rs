@@ -16,11 +16,12 @@
 //! A stored file's entry is kept here when its name is reported gone, so that a new name
 //! seen in a later verification, in another directory or another root, is followed too.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use pacsguard_fs::{Entry, EntryType, Timestamp};
+use pacsguard_fs::{Content, Entry, EntryType, Timestamp};
 
 use super::bounded::BoundedMap;
 
@@ -34,6 +35,9 @@ pub const MAX_DEPARTED: usize = 16_384;
 #[derive(Debug)]
 pub struct Departed {
     entries: BoundedMap<(u64, u64), (PathBuf, Entry)>,
+    /// The departed DICOM instances' inodes by SOP Instance UID (see [`Departed::instance`]);
+    /// emptied with `entries`.
+    instances: HashMap<String, (u64, u64)>,
     len: usize,
 }
 
@@ -41,8 +45,19 @@ impl Default for Departed {
     fn default() -> Self {
         Departed {
             entries: BoundedMap::new(MAX_DEPARTED),
+            instances: HashMap::new(),
             len: 0,
         }
+    }
+}
+
+/// The SOP Instance UID a DICOM-aware profile recorded for `entry`, if any.
+pub(super) fn instance_uid(entry: &Entry) -> Option<&str> {
+    match &entry.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } if !facts.instance_uid.is_empty() => Some(facts.instance_uid.as_str()),
+        _ => None,
     }
 }
 
@@ -57,6 +72,14 @@ impl Departed {
         let full = self.len >= MAX_DEPARTED && !self.entries.contains(&inode);
         if full {
             self.len = 0;
+            self.instances.clear();
+        }
+        // Bounded as the entries are (an inode given again holds another instance).
+        if self.instances.len() >= MAX_DEPARTED {
+            self.instances.clear();
+        }
+        if let Some(uid) = instance_uid(&entry) {
+            self.instances.insert(uid.to_string(), inode);
         }
         if self.entries.insert(inode, (path, entry)).is_none() {
             self.len += 1;
@@ -67,6 +90,18 @@ impl Departed {
     /// The departed file with this inode, if any (its old name and entry).
     pub fn get(&self, inode: &(u64, u64)) -> Option<&(PathBuf, Entry)> {
         self.entries.get(inode)
+    }
+
+    /// The departed DICOM instance `found` is another file of (the same SOP Instance
+    /// UID under another inode), if any: its old name and entry. Written to a temp file,
+    /// renamed to a new name and its stored name removed apart, an image encrypted on
+    /// the way is no file followed by its inode (review rv34c-watch follow-up).
+    pub fn instance(&self, found: &Entry) -> Option<&(PathBuf, Entry)> {
+        let uid = instance_uid(found)?;
+        let inode = self.instances.get(uid)?;
+        self.entries
+            .get(inode)
+            .filter(|(_, e)| instance_uid(e) == Some(uid))
     }
 }
 

@@ -143,16 +143,23 @@ fn part_of_bulk(finding: &mut Finding) {
 
 impl LinkChanges {
     /// Holds `finding` (about the file with `inode`) until its names are seen or
-    /// [`LINK_WAIT`] has passed. Handed back when [`MAX_WAITING_LINK_CHANGES`] wait.
+    /// [`LINK_WAIT`] has passed. Handed back when [`MAX_WAITING_LINK_CHANGES`] wait,
+    /// its detail saying so: to be reported now, as it stands (reaching the bound is
+    /// said, never silent).
     pub fn hold(
         &mut self,
-        finding: Finding,
+        mut finding: Finding,
         inode: (u64, u64),
         nlink: u64,
         writer: Option<String>,
         now: Instant,
     ) -> Option<Finding> {
         if self.waiting.len() >= MAX_WAITING_LINK_CHANGES {
+            finding.detail = format!(
+                "{}; reported without waiting for its other names ({} link-count changes \
+                 waiting: MAX_WAITING_LINK_CHANGES)",
+                finding.detail, MAX_WAITING_LINK_CHANGES
+            );
             return Some(finding);
         }
         self.waiting.push_back(Waiting {
@@ -323,7 +330,16 @@ mod tests {
         for i in 0..MAX_WAITING_LINK_CHANGES as u64 {
             assert!(changes.hold(rise("/a"), (1, i), 2, None, now).is_none());
         }
-        assert!(changes.hold(rise("/b"), (2, 0), 2, None, now).is_some());
+        let handed_back = changes
+            .hold(rise("/b"), (2, 0), 2, None, now)
+            .expect("past the cap");
+        assert!(
+            handed_back.detail.contains(&format!(
+                "{MAX_WAITING_LINK_CHANGES} link-count changes waiting: MAX_WAITING_LINK_CHANGES"
+            )),
+            "{}",
+            handed_back.detail
+        );
         let (settled, bulk) = changes.settle(now, true, |_, _, _| None);
         assert_eq!(settled.len(), MAX_WAITING_LINK_CHANGES);
         assert_eq!(bulk.map(|b| b.files), Some(MAX_WAITING_LINK_CHANGES));

@@ -27,6 +27,7 @@ mod links;
 mod mappings;
 mod mass_alert;
 mod mass_writers;
+mod origins;
 mod planted;
 mod ransomware;
 mod renamed;
@@ -1858,6 +1859,11 @@ struct Guard<'a> {
     /// a copy, the stored image still in place, is one (see
     /// [`Guard::stored_images_arriving`]).
     profile_digests: HashMap<u64, (u64, u64)>,
+    /// The SOP Instance UID of every DICOM instance the views started from, hashed, with
+    /// the (device, inode) of the file that held it (24 bytes an instance): an image that
+    /// arrives inside a maintenance window holding a stored instance whose stored name
+    /// it left is compared with it (see [`Guard::follow_stored_inodes`]).
+    profile_instances: HashMap<u64, (u64, u64)>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1931,6 +1937,14 @@ impl<'a> Guard<'a> {
                 digests.entry(key).or_insert(inode);
                 digests
             });
+        let profile_instances = roots
+            .iter()
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .filter_map(|e| Some((stored_instance_key(e)?, (e.meta.dev, e.meta.ino))))
+            })
+            .collect();
         let root_devices = roots
             .iter()
             .map(|r| {
@@ -2080,6 +2094,7 @@ impl<'a> Guard<'a> {
             attribs_dropped: Arc::default(),
             profile_paths,
             profile_digests,
+            profile_instances,
         })
     }
 
@@ -4784,7 +4799,7 @@ impl<'a> Guard<'a> {
         tree: &Tree,
         findings: &mut Vec<Finding>,
         now: Instant,
-    ) -> Result<(), EngineError> {
+    ) -> Result<HashMap<PathBuf, Entry>, EngineError> {
         let spec = &base.spec;
         let root = &spec.path;
         let in_tree: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
@@ -4805,6 +4820,9 @@ impl<'a> Guard<'a> {
             .map(|f| f.path.as_path())
             .collect();
         let mut followed: Vec<Finding> = Vec::new();
+        // What each file followed was compared with, by its path now: its proofs start
+        // there too (see [`origins`]).
+        let mut compared_with: HashMap<PathBuf, Entry> = HashMap::new();
         // Added paths now moves, and the names they moved from. A departed file followed
         // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
@@ -4937,11 +4955,61 @@ impl<'a> Guard<'a> {
                     if !from.starts_with(root) {
                         crossed.push((path.clone(), from.clone()));
                     }
-                    moved_to.insert(path);
+                    moved_to.insert(path.clone());
                     moved_from.insert(from);
                 } else {
                     followed.extend(compare_followed(spec, None, &old, new));
                 }
+                compared_with.insert(path, old);
+            }
+            // Inside a maintenance window, a new file holding a stored instance removed
+            // in this run (its SOP Instance UID), not followed by its inode: written to
+            // a temp file, renamed to a new name and the stored name removed, verified
+            // apart. Its content is compared with what that instance stored, so that a
+            // proof runs (see [`origins`]; review rv34c-watch: `added` and `removed`,
+            // both info, and the encryption on the way never compared). It stays an
+            // arrival; outside a window its removal alerts already.
+            for new in tree.entries.iter().filter(|e| e.kind == EntryType::File) {
+                let path = absolute(root, &new.rel);
+                if !added.contains(path.as_path())
+                    || moved_to.contains(&path)
+                    || compared_with.contains_key(&path)
+                    || !self.windows.covers(&path)
+                {
+                    continue;
+                }
+                // Its stored name reported gone already, or gone from disk with the
+                // view still holding it (its removal put off, or not verified yet).
+                let left_its_name = || {
+                    let inode = *self.profile_instances.get(&stored_instance_key(new)?)?;
+                    if inode == (new.meta.dev, new.meta.ino) {
+                        return None; // the same file: followed by its inode above
+                    }
+                    let names = inodes.as_ref()?.names(&inode).to_vec();
+                    names.into_iter().find_map(|name| {
+                        let (_, was) = in_view(&name, inode)?;
+                        let gone = std::fs::symlink_metadata(&name).map_or(true, |m| {
+                            use std::os::unix::fs::MetadataExt as _;
+                            (m.dev(), m.ino()) != inode
+                        });
+                        (gone && followed::instance_uid(&was) == followed::instance_uid(new))
+                            .then_some((name, was))
+                    })
+                };
+                let Some((from, old)) = self.followed.instance(new).cloned().or_else(left_its_name)
+                else {
+                    continue;
+                };
+                if !stored(&old, &from) {
+                    continue;
+                }
+                let hashed = (spec.hash, spec.policy.is_dicom_aware());
+                let rehashed = in_stored_hash(root, hashed, stored_hash(&from), &old, new);
+                followed.extend(rehash_limit_note(root, rehashed.as_ref()));
+                let new = rehashed.as_ref().unwrap_or(new);
+                let judged = judged_as_stored(spec, &from);
+                followed.extend(compare_followed(&judged, None, &old, new));
+                compared_with.insert(path, old);
             }
             // Gone now, its new name seen before (not a name the views started from: a
             // second name of a stored image removed is no move of it).
@@ -4984,6 +5052,7 @@ impl<'a> Guard<'a> {
                     let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
+                    compared_with.insert(absolute(&new_spec.path, &new.rel), (*old).clone());
                     moved_from.insert(from);
                 }
             }
@@ -5018,7 +5087,7 @@ impl<'a> Guard<'a> {
             .with_root(root.clone());
             self.publish(&[finding], now)?;
         }
-        Ok(())
+        Ok(compared_with)
     }
 
     /// Link-count changes (see [`links`]): info when the guarded names holding the file
@@ -5065,17 +5134,11 @@ impl<'a> Guard<'a> {
                 kept.push(finding);
             } else if finding.severity == Severity::Info {
                 kept.push(finding);
-            } else if let Some(mut finding) = {
+            } else if let Some(finding) = {
                 // Its writer is forgotten once this verification is reported: held with it.
                 let writer = self.writers.get(&finding.path).cloned();
                 self.link_changes.hold(finding, inode, nlink, writer, now)
             } {
-                finding.detail = format!(
-                    "{}; reported without waiting for its other names \
-                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
-                    finding.detail,
-                    links::MAX_WAITING_LINK_CHANGES
-                );
                 kept.push(finding);
             }
         }
@@ -5132,9 +5195,11 @@ impl<'a> Guard<'a> {
     /// name made, written through and removed before the watcher could `stat` the file
     /// (a loaded machine, the watcher slower than the writer) left no rise to see, and
     /// 200 files encrypted through names outside raised no "given a name outside".
+    /// Weighed as the root's policy weighs a link count that changed (a metadata change),
+    /// like every finding of its kind: not reported where that policy expects it.
     fn hold_names_outside(
         &mut self,
-        root: &Path,
+        spec: &pacsguard_profile::RootSpec,
         entries: &[Entry],
         findings: &mut Vec<Finding>,
         now: Instant,
@@ -5142,6 +5207,8 @@ impl<'a> Guard<'a> {
         if self.named_outside.is_empty() {
             return;
         }
+        let root = spec.path.as_path();
+        let severity = spec.policy.severity(Change::Metadata);
         for entry in entries {
             let path = absolute(root, &entry.rel);
             let Some(outside) = self.named_outside.remove(&path) else {
@@ -5159,6 +5226,9 @@ impl<'a> Guard<'a> {
             {
                 continue; // its rise was seen (now or a moment ago): judged as such
             }
+            let Some(severity) = severity else {
+                continue; // this root's policy compares no metadata
+            };
             let inode = (entry.meta.dev, entry.meta.ino);
             let guarded = self
                 .inodes
@@ -5171,7 +5241,7 @@ impl<'a> Guard<'a> {
             let finding = Finding::new(
                 path.clone(),
                 FindingKind::MetadataChanged,
-                Severity::Alert,
+                severity,
                 format!(
                     "written through {}, a name outside the guarded roots (a hard link), \
                      whether or not it is still there",
@@ -5181,13 +5251,7 @@ impl<'a> Guard<'a> {
             .with_fields(vec!["nlink".into()])
             .with_root(root.to_path_buf());
             let writer = self.writers.get(&path).cloned();
-            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
-                finding.detail = format!(
-                    "{}; reported without waiting for its other names \
-                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
-                    finding.detail,
-                    links::MAX_WAITING_LINK_CHANGES
-                );
+            if let Some(finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
                 findings.push(finding);
             }
         }
@@ -5346,13 +5410,7 @@ impl<'a> Guard<'a> {
         }
         for (inode, nlink, finding) in extra {
             let writer = self.writers.get(&finding.path).cloned();
-            if let Some(mut finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
-                finding.detail = format!(
-                    "{}; reported without waiting for its other names \
-                     ({} link-count changes waiting: MAX_WAITING_LINK_CHANGES)",
-                    finding.detail,
-                    links::MAX_WAITING_LINK_CHANGES
-                );
+            if let Some(finding) = self.link_changes.hold(finding, inode, nlink, writer, now) {
                 findings.push(finding);
             }
         }
@@ -5424,7 +5482,7 @@ impl<'a> Guard<'a> {
         let mut tree = tree;
         let spec = base.spec.clone();
         let mut compared = compare(base, &tree);
-        self.follow_stored_inodes(base, &tree, &mut compared, now)?;
+        let followed_from = self.follow_stored_inodes(base, &tree, &mut compared, now)?;
         self.seen.note(index, &spec.path, &compared);
         let mut findings: Vec<Finding> = compared
             .into_iter()
@@ -5464,7 +5522,7 @@ impl<'a> Guard<'a> {
         );
         self.judge_link_changes(&spec.path, &tree.entries, &mut findings, now);
         self.forget_named_outside_gone(&findings);
-        self.hold_names_outside(&spec.path, &tree.entries, &mut findings, now);
+        self.hold_names_outside(&spec, &tree.entries, &mut findings, now);
         self.names_leaving(&spec.path, base, &tree.entries, &mut findings, now);
         note_chain_limit(
             &mut findings,
@@ -5483,9 +5541,11 @@ impl<'a> Guard<'a> {
             .turn_budget
             .take()
             .unwrap_or_else(codec::ProofBudget::for_batch);
-        let disproven = mark_recompressed(&spec.path, base, &tree, &mut findings, &budget);
+        // Each proof starts from the stored entry of the name the data came from.
+        let origins = origins::Origins::new(base, &findings, &followed_from);
+        let disproven = mark_recompressed(&spec.path, &origins, &tree, &mut findings, &budget);
         let mut encrypted =
-            self.encrypted_in_window(&spec.path, base, &tree, &mut findings, &budget);
+            self.encrypted_in_window(&spec.path, &origins, &tree, &mut findings, &budget);
         if in_turn {
             self.turn_budget = Some(budget);
         }
@@ -6404,14 +6464,13 @@ impl<'a> Guard<'a> {
     fn encrypted_in_window(
         &self,
         root: &Path,
-        base: &RootProfile,
+        origins: &origins::Origins<'_>,
         tree: &Tree,
         findings: &mut [Finding],
         budget: &codec::ProofBudget,
     ) -> HashSet<PathBuf> {
         let mut encrypted = HashSet::new();
         let mut sampled = 0;
-        let moved_from = moved_from(findings);
         for at in self.proving_order(root, tree, findings) {
             let finding = &mut findings[at];
             if finding.kind != FindingKind::PixelDataChanged || !self.windows.covers(&finding.path)
@@ -6423,7 +6482,7 @@ impl<'a> Guard<'a> {
             };
             let rel = rel.as_os_str().as_bytes();
             let (Some(old), Ok(at)) = (
-                stored_entry(root, base, &finding.path, &moved_from),
+                origins.entry(&finding.path),
                 tree.entries.binary_search_by(|e| e.rel.as_slice().cmp(rel)),
             ) else {
                 continue;
@@ -6470,7 +6529,7 @@ impl<'a> Guard<'a> {
                 let kept = match &old.content {
                     Content::Hashed {
                         dicom: Some(facts), ..
-                    } => budget.byte_order(&finding.path, base.spec.hash, &facts.pixels),
+                    } => budget.byte_order(&finding.path, origins.hash(), &facts.pixels),
                     _ => codec::Proof::Unproven(codec::Unproven::NotRead),
                 };
                 if !byte_order_kept(finding, &before, &after, kept) {
@@ -7456,6 +7515,16 @@ fn stored_digest_key(e: &Entry) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// A stored DICOM instance's SOP Instance UID, hashed, as [`Guard::profile_instances`]
+/// holds them.
+fn stored_instance_key(e: &Entry) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let uid = followed::instance_uid(e)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    uid.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// A path's key in [`Guard::profile_paths`].
 fn path_key(path: &Path) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -7890,13 +7959,12 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
 /// one decode and one to four hashes of its pixels.
 fn mark_recompressed(
     root: &Path,
-    base: &RootProfile,
+    origins: &origins::Origins<'_>,
     tree: &Tree,
     findings: &mut [Finding],
     budget: &codec::ProofBudget,
 ) -> HashSet<PathBuf> {
     let mut disproven = HashSet::new();
-    let moved_from = moved_from(findings);
     for finding in findings.iter_mut() {
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
@@ -7910,7 +7978,7 @@ fn mark_recompressed(
             after,
             pixels: stored,
             form,
-        }) = syntaxes_and_pixels(root, base, tree, &finding.path, &moved_from)
+        }) = syntaxes_and_pixels(root, origins, tree, &finding.path)
         else {
             continue;
         };
@@ -7934,7 +8002,7 @@ fn mark_recompressed(
                 .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
             continue;
         }
-        let proof = budget.prove(&finding.path, base.spec.hash, &stored, &before, &after);
+        let proof = budget.prove(&finding.path, origins.hash(), &stored, &before, &after);
         // Other pixels in a lossless syntax over a monochrome image: no color transform
         // explains them (review r26-watch: JPEG 2000 ciphertext between a real
         // encoder's markers decodes to pixels neither stored nor random). Monochrome as
@@ -8087,43 +8155,16 @@ struct Stored {
     form: Option<pacsguard_fs::PixelForm>,
 }
 
-/// Where each `moved` finding of a batch came from, by its new path: an image renamed
-/// and rewritten in the same batch (`a.dcm` -> `a.dcm.locked`, then encrypted) is
-/// proven against what was stored under its old name (review rv34c-watch: with no
-/// entry under the new name no proof ran and the encryption was softened).
-fn moved_from(findings: &[Finding]) -> HashMap<PathBuf, PathBuf> {
-    findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Moved)
-        .filter_map(|f| Some((f.path.clone(), f.from.clone()?)))
-        .collect()
-}
-
-/// The profile's entry for `path`, or for the name it was moved from in this batch.
-fn stored_entry<'a>(
-    root: &Path,
-    base: &'a RootProfile,
-    path: &Path,
-    moved_from: &HashMap<PathBuf, PathBuf>,
-) -> Option<&'a Entry> {
-    let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
-    base.entry(rel).or_else(|| {
-        let from = moved_from.get(path)?.strip_prefix(root).ok()?;
-        base.entry(from.as_os_str().as_bytes())
-    })
-}
-
-/// What `path` was stored as and the transfer syntax it is in now; `None` unless both
-/// are DICOM images.
+/// What the data now at `path` was stored as (under the name it came from, see
+/// [`origins`]) and the transfer syntax it is in now; `None` unless both are DICOM images.
 fn syntaxes_and_pixels(
     root: &Path,
-    base: &RootProfile,
+    origins: &origins::Origins<'_>,
     tree: &Tree,
     path: &Path,
-    moved_from: &HashMap<PathBuf, PathBuf>,
 ) -> Option<Stored> {
     let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
-    let old = stored_entry(root, base, path, moved_from)?;
+    let old = origins.entry(path)?;
     let at = tree
         .entries
         .binary_search_by(|e| e.rel.as_slice().cmp(rel))
