@@ -1404,6 +1404,76 @@ fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
     );
 }
 
+/// Inside a window, an image XORed and written big endian whose proof the batch's budget
+/// left undone (the budget lowered by the debug build's hook) is put off; the watcher
+/// stopped before it comes back, the next start's catch-up must not soften it (review:
+/// put off at the stop, then judged "as it stands" by the catch-up, `info`).
+#[test]
+fn a_proof_put_off_at_the_stop_is_not_softened_by_the_next_catch_up() {
+    let env = Env::new();
+    // Each put-off waits a quiet period: MAX_PROOF_PUT_OFFS of them outlast the stop.
+    configure(&env, "scrub_mb_per_s = 0\nquiet_ms = 4000\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let path = archive.join("put-off.dcm");
+    fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+    env.profile(&["--policy", "append-only"]);
+    let mut bytes = fs::read(&path).expect("test fixture");
+    let tag = bytes
+        .windows(6)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .expect("CT_small's Pixel Data");
+    let key = keystream(16, 35);
+    for (j, b) in bytes[tag + 12..tag + 12 + 32_768].iter_mut().enumerate() {
+        *b ^= key[j % key.len()];
+    }
+    let staged = env.dir.path().join("staged.dcm");
+    let converted = env.dir.path().join("converted.dcm");
+    fs::write(&staged, &bytes).expect("test fixture");
+    let status = std::process::Command::new("dcmconv")
+        .arg("+tb")
+        .arg(&staged)
+        .arg(&converted)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmconv +tb");
+    // Every byte-order proof is past a batch's bytes: put off, each batch.
+    let hooked = || {
+        let mut command = common::pacsguard();
+        command.env("PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH", "1");
+        command
+    };
+    let watcher = Watcher::start_with(&env, &[], hooked());
+    open_window(&env, &watcher, &archive, "CHG-6024 big-endian migration");
+    fs::copy(&converted, &path).expect("test fixture");
+    let put_off = watcher.wait(Duration::from_secs(30), |f, _| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("1 put off to a later batch"))
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(put_off, "{findings:#?}\n{stderr}");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["kind"] == "pixel-data-changed" && f["path"].as_str() == path.to_str()),
+        "judged before the stop: {findings:#?}"
+    );
+    let watcher = Watcher::start_with(&env, &[], hooked());
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert_pixels_changed(&findings, &path, "alert");
+}
+
 /// Offsets and lengths of the fragments of the encapsulated Pixel Data (explicit VR
 /// little endian, `(7FE0,0010)` of undefined length), the Basic Offset Table left out.
 fn fragment_spans(bytes: &[u8]) -> Vec<(usize, usize)> {

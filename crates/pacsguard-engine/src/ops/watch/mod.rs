@@ -5543,7 +5543,9 @@ impl<'a> Guard<'a> {
             .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from);
-        let disproven = mark_recompressed(&spec.path, &origins, &tree, &mut findings, &budget);
+        let order = self.proving_order(&spec.path, &tree, &findings);
+        let disproven =
+            mark_recompressed(&spec.path, &origins, &tree, &mut findings, &order, &budget);
         let mut encrypted =
             self.encrypted_in_window(&spec.path, &origins, &tree, &mut findings, &budget);
         if in_turn {
@@ -5688,9 +5690,11 @@ impl<'a> Guard<'a> {
     /// when [`MAX_PROOFS_PUT_OFF`] others wait already, the image is judged unproven: in
     /// `encrypted`, not softened, its detail saying why. Returns the paths put off.
     ///
-    /// The catch-up is judged as it stands (it ends with a checkpoint, see
-    /// [`Guard::put_off_if_written_since_hashed`]): its unproven images stay as the
-    /// window makes them, with the warning of [`proof_budget_spent`].
+    /// The catch-up puts nothing off (it ends with a checkpoint, see
+    /// [`Guard::put_off_if_written_since_hashed`]): an image its budget left unproven is
+    /// judged unproven at once ([`CAUGHT_UP_UNPROVEN`]), not softened. It may be one put
+    /// off when the last watcher stopped (review: softened by the next start's catch-up,
+    /// a stop between two put-offs sidestepped [`MAX_PROOF_PUT_OFFS`]).
     fn put_off_unproven(
         &mut self,
         root: &Path,
@@ -5707,27 +5711,20 @@ impl<'a> Guard<'a> {
                 continue;
             }
             let times = self.proofs_put_off.remove(&finding.path).unwrap_or(0);
-            if !is_budget_spent(finding) || self.catching_up {
+            if !is_budget_spent(finding) {
                 continue; // judged: its count ends
             }
-            let refused = if times >= MAX_PROOF_PUT_OFFS {
-                format!(
-                    "put off {times} times (MAX_PROOF_PUT_OFFS) and its batch's budget spent \
-                     each time: judged unproven, not softened by a maintenance window"
-                )
+            let put_off_once_more = if self.catching_up {
+                Err(CAUGHT_UP_UNPROVEN.to_string())
             } else {
-                match self.proofs_put_off.put_off(finding.path.clone(), times + 1) {
-                    Ok(()) => {
-                        put_off.insert(finding.path.clone());
-                        continue;
-                    }
-                    Err(full) => format!(
-                        "not put off to a later batch: {} other images wait for a proof \
-                         already (MAX_PROOFS_PUT_OFF): judged unproven, not softened by a \
-                         maintenance window",
-                        full.capacity
-                    ),
+                put_off_proof(&mut self.proofs_put_off, &finding.path, times)
+            };
+            let refused = match put_off_once_more {
+                Ok(()) => {
+                    put_off.insert(finding.path.clone());
+                    continue;
                 }
+                Err(refused) => refused,
             };
             finding.detail = format!("{}; {refused}", finding.detail);
             encrypted.insert(finding.path.clone());
@@ -6547,9 +6544,18 @@ impl<'a> Guard<'a> {
                 if codec::not_compressed_as_named(&finding.path, &after)
                     || (entropy::structured(&after)
                         && entropy::random_blocks(&finding.path).is_some())
-                    || (after == codec::RLE && codec::rle_decodes_random(&finding.path))
                 {
                     encrypted.insert(finding.path.clone());
+                } else if after == codec::RLE {
+                    // A decode of up to MAX_DECODED_BYTES: the batch's time, as every
+                    // decode (review: it ran outside the budget); not begun, put off.
+                    match budget.run(|| codec::rle_decodes_random(&finding.path)) {
+                        Some(true) => {
+                            encrypted.insert(finding.path.clone());
+                        }
+                        Some(false) => {}
+                        None => mark_budget_spent(finding, &codec::Unproven::OutOfTime),
+                    }
                 }
                 continue;
             }
@@ -7828,6 +7834,38 @@ fn byte_order_kept(finding: &mut Finding, before: &str, after: &str, kept: codec
     softened
 }
 
+/// Said of an image whose proof the catch-up's budget left undone: the catch-up puts
+/// nothing off (see [`Guard::put_off_unproven`]).
+const CAUGHT_UP_UNPROVEN: &str = "not put off: the catch-up at the start puts nothing off (it \
+     may have been put off when the last watcher stopped): judged unproven, not softened by \
+     a maintenance window";
+
+/// Puts the image at `path`, whose proof its batch's budget left undone after `times`
+/// put-offs in a row, off once more in `counts`; or, past [`MAX_PROOF_PUT_OFFS`] or when
+/// [`MAX_PROOFS_PUT_OFF`] others wait already (`counts`' capacity), refuses, with what
+/// its finding says: judged unproven now, not softened (reaching either bound is said).
+fn put_off_proof(
+    counts: &mut PutOffCounts<PathBuf>,
+    path: &Path,
+    times: u32,
+) -> Result<(), String> {
+    if times >= MAX_PROOF_PUT_OFFS {
+        return Err(format!(
+            "put off {times} times (MAX_PROOF_PUT_OFFS) and its batch's budget spent each \
+             time: judged unproven, not softened by a maintenance window"
+        ));
+    }
+    counts
+        .put_off(path.to_path_buf(), times + 1)
+        .map_err(|full| {
+            format!(
+                "not put off to a later batch: {} other images wait for a proof already \
+             (MAX_PROOFS_PUT_OFF): judged unproven, not softened by a maintenance window",
+                full.capacity
+            )
+        })
+}
+
 /// The field of a `pixel-data-changed` finding left unproven because its batch's proving
 /// budget was spent ([`codec::Unproven::OutOfTime`], [`codec::Unproven::OutOfBytes`]).
 pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
@@ -7962,10 +8000,16 @@ fn mark_recompressed(
     origins: &origins::Origins<'_>,
     tree: &Tree,
     findings: &mut [Finding],
+    order: &[usize],
     budget: &codec::ProofBudget,
 ) -> HashSet<PathBuf> {
     let mut disproven = HashSet::new();
-    for finding in findings.iter_mut() {
+    // In the proving order (`Guard::proving_order`): the images put off most, then the
+    // smallest, spend the budget first (review: these decodes ran in the batch's order).
+    for &at in order {
+        let Some(finding) = findings.get_mut(at) else {
+            continue;
+        };
         let has = |field: &str| finding.fields.iter().any(|f| f == field);
         if finding.kind != FindingKind::PixelDataChanged
             || !has("transfer-syntax")
@@ -8240,6 +8284,38 @@ mod tests {
     /// Review rv34-watch: a budget spent is said whether its images were put off or
     /// judged as they stand, with both counts and the bounds by name; a batch that spent
     /// none says nothing.
+    /// An image whose proof each batch's budget leaves undone is put off
+    /// MAX_PROOF_PUT_OFFS times, then judged unproven, saying so; one more while
+    /// MAX_PROOFS_PUT_OFF others wait is judged at once, saying so.
+    #[test]
+    fn a_proof_is_put_off_max_proof_put_offs_times_then_judged_saying_so() {
+        let path = Path::new("/store/a.dcm");
+        let mut counts = PutOffCounts::new(MAX_PROOFS_PUT_OFF);
+        let mut times = 0;
+        while put_off_proof(&mut counts, path, times).is_ok() {
+            times = counts.remove(&path.to_path_buf()).expect("counted");
+            assert!(times <= MAX_PROOF_PUT_OFFS, "put off {times} times");
+        }
+        assert_eq!(times, MAX_PROOF_PUT_OFFS);
+        let judged = put_off_proof(&mut counts, path, times).expect_err("at the bound");
+        assert!(
+            judged.contains(&format!(
+                "put off {MAX_PROOF_PUT_OFFS} times (MAX_PROOF_PUT_OFFS)"
+            )),
+            "{judged}"
+        );
+        let mut full = PutOffCounts::new(1);
+        assert_eq!(
+            put_off_proof(&mut full, Path::new("/store/b.dcm"), 0),
+            Ok(())
+        );
+        let refused = put_off_proof(&mut full, path, 0).expect_err("full");
+        assert!(
+            refused.contains("1 other images wait for a proof already (MAX_PROOFS_PUT_OFF)"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn a_spent_proving_budget_is_said_with_what_was_put_off() {
         let root = Path::new("/srv/archive");

@@ -60,6 +60,12 @@ pub enum Unproven {
     /// An image in the other byte order whose Pixel Data value holds (here) more bytes
     /// than one proof reads ([`MAX_BYTE_ORDER_PROOF_BYTES`]).
     PixelsTooLarge(u64),
+    /// An image in the other byte order in whose first bytes (here, at most
+    /// [`MAX_PIXEL_SEARCH_BYTES`]) no native Pixel Data value begins: the elements before
+    /// it are larger than that, or it has none (review: "encapsulated Pixel Data could
+    /// not be read whole" was said of an honest re-save whose Pixel Data began past the
+    /// first MiB).
+    PixelsNotFound(u64),
 }
 
 impl Unproven {
@@ -98,6 +104,12 @@ impl std::fmt::Display for Unproven {
                 "not read: its {bytes} bytes of pixels were more than this batch had left of \
                  MAX_PROOF_BYTES_PER_BATCH ({MAX_PROOF_BYTES_PER_BATCH} bytes) after the files before it"
             ),
+            Unproven::PixelsNotFound(searched) => write!(
+                f,
+                "no native Pixel Data value begins in its first {searched} bytes (at most \
+                 MAX_PIXEL_SEARCH_BYTES, {MAX_PIXEL_SEARCH_BYTES}, are searched): not swapped \
+                 back and compared"
+            ),
             Unproven::PixelsTooLarge(bytes) => write!(
                 f,
                 "its Pixel Data holds {bytes} bytes, past MAX_BYTE_ORDER_PROOF_BYTES \
@@ -125,6 +137,10 @@ pub const MAX_PROOF_TIME_PER_BATCH: Duration = Duration::from_secs(2);
 /// verdict, softened inside a window like a spent decoding time, and said in its detail.
 pub const MAX_PROOF_BYTES_PER_BATCH: u64 = 256 << 20;
 
+/// A debug build's hook: [`MAX_PROOF_BYTES_PER_BATCH`] lowered, so that a test spends a
+/// batch's budget with a few small images (ignored by a release build).
+pub const TEST_MAX_PROOF_BYTES_PER_BATCH_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH";
+
 /// The most bytes of Pixel Data one byte-order proof reads: a whole batch's
 /// [`MAX_PROOF_BYTES_PER_BATCH`]. A larger value could never be proven within a batch;
 /// it is [`Unproven::PixelsTooLarge`] and, as nothing proves it, stays an alert.
@@ -132,6 +148,13 @@ pub const MAX_BYTE_ORDER_PROOF_BYTES: u64 = MAX_PROOF_BYTES_PER_BATCH;
 
 /// The first bytes of a file read to find its Pixel Data (the elements before it).
 const BYTE_ORDER_HEAD_BYTES: usize = 1 << 20;
+
+/// The most bytes of a file searched for its Pixel Data by a byte-order proof, the
+/// elements before it being the writer's to make large (an overlay, a private blob). Past
+/// the first [`BYTE_ORDER_HEAD_BYTES`], what more is read is taken from the batch's
+/// bytes ([`MAX_PROOF_BYTES_PER_BATCH`]); not found within it, the proof says so
+/// ([`Unproven::PixelsNotFound`]).
+pub const MAX_PIXEL_SEARCH_BYTES: usize = 16 << 20;
 
 /// The bytes of Pixel Data read and hashed at a time, a multiple of every sample width
 /// swapped, between two looks at the batch's time left.
@@ -152,11 +175,20 @@ pub struct ProofBudget {
 }
 
 impl ProofBudget {
-    /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] and [`MAX_PROOF_BYTES_PER_BATCH`] from now.
+    /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] and [`MAX_PROOF_BYTES_PER_BATCH`] from now
+    /// (in a debug build, the bytes of [`TEST_MAX_PROOF_BYTES_PER_BATCH_VAR`] when set).
     pub fn for_batch() -> Self {
-        Self::of(MAX_PROOF_TIME_PER_BATCH)
+        let bytes = super::super::test_hooked_capacity(
+            TEST_MAX_PROOF_BYTES_PER_BATCH_VAR,
+            usize::try_from(MAX_PROOF_BYTES_PER_BATCH).unwrap_or(usize::MAX),
+        );
+        Self::with_bytes(
+            MAX_PROOF_TIME_PER_BATCH,
+            u64::try_from(bytes).unwrap_or(MAX_PROOF_BYTES_PER_BATCH),
+        )
     }
 
+    #[cfg(test)]
     fn of(limit: Duration) -> Self {
         Self::with_bytes(limit, MAX_PROOF_BYTES_PER_BATCH)
     }
@@ -180,16 +212,25 @@ impl ProofBudget {
 
     /// `proof` run with its time counted as spent.
     fn timed(&self, proof: impl FnOnce() -> Proof) -> Proof {
+        self.run(proof)
+            .unwrap_or(Proof::Unproven(Unproven::OutOfTime))
+    }
+
+    /// `check` (a read or a decode on the watcher's loop that is no [`Proof`]: an RLE
+    /// stream decoded to look for random pixels) run under the batch's time like a
+    /// proof, its time counted as spent; `None` when the time was spent before it began
+    /// (review: such decodes ran outside the budget). Begun, it runs to its end.
+    pub fn run<T>(&self, check: impl FnOnce() -> T) -> Option<T> {
         if self.out_of_time() {
-            return Proof::Unproven(Unproven::OutOfTime);
+            return None;
         }
         let since = Instant::now();
         self.proving_since.set(Some(since));
-        let proven = proof();
+        let done = check();
         self.proving_since.set(None);
         self.spent
             .set(self.spent.get().saturating_add(since.elapsed()));
-        proven
+        Some(done)
     }
 
     /// Takes `bytes` from what is left to read, or says they are more than that.
@@ -303,6 +344,38 @@ fn byte_order_proof(
     }
 }
 
+/// Where the native Pixel Data value of `file` (of `size` bytes) begins and how long it
+/// is: searched in its first [`BYTE_ORDER_HEAD_BYTES`], then, taken from `budget`, up
+/// to [`MAX_PIXEL_SEARCH_BYTES`]. Leaves `file` at an unknown position.
+fn pixels_in_head(
+    file: &mut std::fs::File,
+    size: u64,
+    budget: &ProofBudget,
+) -> Result<pacsguard_dicom::NativePixels, Unproven> {
+    use std::io::Read;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut head = vec![0u8; size.min(BYTE_ORDER_HEAD_BYTES)];
+    file.read_exact(&mut head).map_err(|_| Unproven::NotRead)?;
+    if let Some(pixels) = pacsguard_dicom::native_pixels_in_head(&head) {
+        return Ok(pixels);
+    }
+    let searched = size.min(MAX_PIXEL_SEARCH_BYTES);
+    if searched > head.len() {
+        let more = searched - head.len();
+        budget.take(u64::try_from(more).unwrap_or(u64::MAX))?;
+        let at = head.len();
+        head.resize(searched, 0);
+        file.read_exact(&mut head[at..])
+            .map_err(|_| Unproven::NotRead)?;
+        if let Some(pixels) = pacsguard_dicom::native_pixels_in_head(&head) {
+            return Ok(pixels);
+        }
+    }
+    Err(Unproven::PixelsNotFound(
+        u64::try_from(head.len()).unwrap_or(u64::MAX),
+    ))
+}
+
 /// Whether the Pixel Data of the file at `path`, each value swapped back at one of the
 /// widths tried, hashes (by `algorithm`) to `stored`.
 fn swapped_digests(
@@ -314,12 +387,7 @@ fn swapped_digests(
     use std::io::{Read, Seek, SeekFrom};
     let mut file = pacsguard_fs::open_regular(path).map_err(|_| Unproven::NotRead)?;
     let before = Stamp::of(&file)?;
-    let head_len = usize::try_from(before.size)
-        .unwrap_or(usize::MAX)
-        .min(BYTE_ORDER_HEAD_BYTES);
-    let mut head = vec![0u8; head_len];
-    file.read_exact(&mut head).map_err(|_| Unproven::NotRead)?;
-    let pixels = pacsguard_dicom::native_pixels_in_head(&head).ok_or(Unproven::NotRead)?;
+    let pixels = pixels_in_head(&mut file, before.size, budget)?;
     if pixels.len > MAX_BYTE_ORDER_PROOF_BYTES {
         return Err(Unproven::PixelsTooLarge(pixels.len));
     }
@@ -839,6 +907,48 @@ mod tests {
             why.to_string().contains("MAX_BYTE_ORDER_PROOF_BYTES"),
             "{why}"
         );
+    }
+
+    /// An honest big endian re-save whose Pixel Data begins past the first MiB (a large
+    /// private element before it) is proven, its search taken from the batch's bytes;
+    /// one whose Pixel Data is past MAX_PIXEL_SEARCH_BYTES is said to be not found there,
+    /// not "encapsulated Pixel Data could not be read whole" (review: untrue of it).
+    #[test]
+    fn pixel_data_past_the_first_mib_is_searched_for_and_said_when_not_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("CT_small.dcm");
+        let (_, digest) = stored(&native);
+        let out = dir.path().join("ct+tb.dcm");
+        convert("dcmconv", &["+tb"], &native, &out).expect("dcmconv");
+        let bytes = std::fs::read(&out).expect("dcmconv's output");
+        let pixels = pacsguard_dicom::layout(&bytes).expect("a layout").pixels;
+        // (7FDF,0010) OB, explicit VR big endian, just before (7FE0,0010).
+        let with_blob = |blob: usize| {
+            let header = pixels.start - 12;
+            let mut element = vec![0x7F, 0xDF, 0x00, 0x10, b'O', b'B', 0, 0];
+            element.extend(u32::try_from(blob).expect("fits").to_be_bytes());
+            element.resize(12 + blob, 0);
+            let mut grown = bytes[..header].to_vec();
+            grown.extend(element);
+            grown.extend(&bytes[header..]);
+            let path = dir.path().join(format!("blob-{blob}.dcm"));
+            std::fs::write(&path, grown).expect("test fixture");
+            path
+        };
+        let past_a_mib = with_blob(BYTE_ORDER_HEAD_BYTES + 4096);
+        assert_eq!(
+            ProofBudget::for_batch().byte_order(&past_a_mib, ALGORITHM, &digest),
+            Proof::Same
+        );
+        let past_the_search = with_blob(MAX_PIXEL_SEARCH_BYTES);
+        let proof = ProofBudget::for_batch().byte_order(&past_the_search, ALGORITHM, &digest);
+        let searched = MAX_PIXEL_SEARCH_BYTES as u64;
+        assert_eq!(proof, Proof::Unproven(Unproven::PixelsNotFound(searched)));
+        let Proof::Unproven(why) = proof else {
+            unreachable!()
+        };
+        assert!(why.to_string().contains("MAX_PIXEL_SEARCH_BYTES"), "{why}");
+        assert!(!why.to_string().contains("encapsulated"), "{why}");
     }
 
     /// The tile data of a real JPEG 2000 re-compression (GDCM's, of CT_small) overwritten
