@@ -1051,6 +1051,89 @@ fn a_difference_that_arrives_while_the_approver_reads_is_not_accepted_unseen() {
     server.stop();
 }
 
+/// Steps up the signed-in administrator and accepts what `/differences` shows for the
+/// tree: the answer's status and body.
+fn accept_what_the_page_shows(
+    server: &Server,
+    env: &Env,
+    secret: &str,
+    reason: &str,
+) -> (u16, String) {
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/differences/accept",
+        &[
+            ("csrf", &csrf),
+            ("root", env.tree_str()),
+            ("reason", reason),
+            ("seen", &seen),
+        ],
+    );
+    (status, body)
+}
+
+/// More findings than the console keeps (`MAX_OPEN_FINDINGS`: a vendor installer
+/// writing 1,001 files), settled by `pacsguard accept` beside the running serve (relayed
+/// to its guard): the console closes them and, for a later ordinary difference, its page
+/// is acceptable again. Before (review s35), the count of dropped findings was global
+/// and never reset, and a relayed acceptance did not tell the console: every acceptance
+/// from any page was refused ("dropped past the 1000") until `serve` restarted.
+#[test]
+fn a_flood_settled_beside_the_console_leaves_its_page_acceptable_again() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let flood = env.path("vendor");
+    std::fs::create_dir(&flood).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(flood.join(format!("{i}.dll")), b"vendor library").expect("write");
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (_, _, page) = server.curl("GET", "/differences", &[]);
+        if page.contains("-dropped\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let accept = env.run(&["accept", "--all", "--reason", "vendor installer 9.1"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        !page.contains("-dropped\"") && !page.contains("1000.dll"),
+        "the flood settled by the relayed acceptance is still open: {}",
+        &page[..page.len().min(3000)]
+    );
+
+    std::fs::write(env.path("readme.txt"), b"vendor patch 8 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = accept_what_the_page_shows(&server, &env, &secret, "vendor patch 8");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 difference(s)"), "{body}");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+}
+
 /// Commands beside the guard past MAX_CONTROL_CONNECTIONS are refused with words: found
 /// in review, while 40 clients held the socket with half-sent requests, `check` said
 /// only "connection reset by peer" (the refusal was written to a socket closed with the
