@@ -61,18 +61,19 @@ impl Guard<'_> {
                             .and_then(|key| self.session.use_profile_key(key)),
                         None => Ok(()),
                     };
-                    // Asked in the console: under this turn, the acceptance signs only
-                    // what this watcher saw and the console showed
-                    // ([`crate::ops::guard_sight`]). A relayed `pacsguard accept` takes
-                    // what its person named after their `check`, as it did alone.
-                    self.session.guard_sight = request.shown.as_ref().map(|shown| {
-                        let still_shown = self.out.open_digest(&shown.root).as_deref()
-                            == Some(shown.digest.as_str());
-                        Box::new(WatcherSight {
-                            views: Arc::clone(&self.views),
-                            still_shown,
-                        }) as Box<dyn GuardSight>
+                    // Under this turn, the acceptance signs only what this watcher
+                    // verified and reported ([`crate::ops::guard_sight`]), and, asked in
+                    // the console, only if the findings open are those its page showed.
+                    // A relayed `pacsguard accept` has no page, but is pinned the same:
+                    // before, a file rewritten (or deleted) after its person's `check`,
+                    // not yet seen by the guard, was signed in unseen (review s35).
+                    let still_shown = request.shown.as_ref().is_none_or(|shown| {
+                        self.out.open_digest(&shown.root).as_deref() == Some(shown.digest.as_str())
                     });
+                    self.session.guard_sight = Some(Box::new(WatcherSight {
+                        views: Arc::clone(&self.views),
+                        still_shown,
+                    }) as Box<dyn GuardSight>);
                     let result = unlocked.and_then(|()| self.session.accept(&request, &NoProgress));
                     self.session.guard_sight = None;
                     self.session.forget_profile_key();
