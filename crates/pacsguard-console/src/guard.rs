@@ -469,11 +469,14 @@ impl GuardState {
         });
     }
 
-    /// A full re-check found these whole roots as profiled: no difference is open in
-    /// them, so the findings they dropped are settled (those still shown stay open: an
-    /// alert undone is still for a person to see and close).
+    /// A full re-check found these whole roots as profiled: every finding reported in
+    /// them before is about a state that is no more (undone, or never there), nothing is
+    /// left to accept, and they are settled as by an acceptance: closed, and the count
+    /// dropped forgotten. Kept open, a flood undone filled the pages for good: each new
+    /// finding pushed out an older one and the root was never acceptable again. They
+    /// stay on the audit trail (and were delivered as they came).
     pub fn intact(&self, roots: &[PathBuf]) {
-        self.with(|inner| inner.forget_dropped(roots));
+        self.accepted_under(roots);
     }
 
     /// Whether the guard runs, and what it last said.
@@ -651,11 +654,15 @@ mod tests {
             state.open_findings().shown_paths("/srv/a"),
             Some(vec!["/srv/a/flood/0".to_string()])
         );
-        // A re-check that found b intact settles what b dropped; what is shown stays.
+        // A re-check that found b intact settles b: what it dropped and what it shows.
         state.intact(&[PathBuf::from("/srv/b")]);
         let open = state.open_findings();
         assert_eq!(open.dropped, 0);
-        assert!(open.shown_paths("").is_some());
+        assert_eq!(
+            open.shown_paths(""),
+            Some(vec!["/srv/a/flood/0".to_string()])
+        );
+        assert_eq!(state.snapshot().roots[1].state, "intact");
     }
 
     #[test]

@@ -1129,6 +1129,74 @@ fn a_flood_settled_beside_the_console_leaves_its_page_acceptable_again() {
     server.stop();
 }
 
+/// A flood undone (the 1,001 files removed again) and a full `pacsguard check` beside
+/// the running serve that finds the root intact settles what the console dropped: a
+/// later ordinary difference is acceptable from the page again (the findings still
+/// shown stay open until then). Before (review s35), only a restart did.
+#[test]
+fn a_root_found_intact_by_a_relayed_check_is_acceptable_from_the_page_again() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let flood = env.path("vendor");
+    std::fs::create_dir(&flood).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(flood.join(format!("{i}.dll")), b"vendor library").expect("write");
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !server
+        .curl("GET", "/differences", &[])
+        .2
+        .contains("-dropped\"")
+    {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::fs::remove_dir_all(&flood).expect("undone");
+    // The guard says each file and the directory gone (as info: never profiled).
+    let gone = |out: &str| {
+        out.lines()
+            .filter(|l| l.contains("/vendor") && l.contains(" removed "))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while gone(&server.stdout()) < MAX_OPEN_FINDINGS + 2 {
+        assert!(Instant::now() < deadline, "{}", gone(&server.stdout()));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // `--fast` trusts stat and settles nothing.
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(page.contains("-dropped\""), "not settled by --fast");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        !page.contains("-dropped\""),
+        "settled: {}",
+        &page[..page.len().min(3000)]
+    );
+
+    std::fs::write(env.path("readme.txt"), b"vendor patch 10 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = accept_what_the_page_shows(&server, &env, &secret, "vendor patch 10");
+    assert_eq!(status, 200, "{}", &body[..body.len().min(3000)]);
+    assert!(
+        body.contains("1 difference(s)"),
+        "{}",
+        &body[..body.len().min(3000)]
+    );
+    server.stop();
+}
+
 /// `pacsguard accept` beside a running serve signs only what the guard verified and
 /// reported, as the console's acceptance does (review s35): a reported file rewritten
 /// afterwards (its writer still at work, not verified yet) is refused by name, and

@@ -660,8 +660,8 @@ pub enum Settled<'a> {
     /// An acceptance took every difference under these paths (absolute: roots, or paths
     /// within roots) into the signed profile.
     Accepted(&'a [PathBuf]),
-    /// A full re-check (not `--fast`) found these whole roots as profiled: no difference
-    /// is open in them, so none a console dropped from its pages still waits there.
+    /// A full re-check (not `--fast`) found these whole roots as profiled: nothing in
+    /// them is left to accept, so what a console keeps open (or dropped) there is settled.
     Intact(&'a [PathBuf]),
 }
 
