@@ -2,6 +2,7 @@
 //! the guard started, whether the guard is alive, and the trail's last verification.
 //! The watcher's output feeds it; pages read a snapshot.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -12,7 +13,9 @@ use serde::Serialize;
 /// Bytes of a finding's detail kept as a root's "last finding".
 const MAX_LAST_DETAIL_BYTES: usize = 300;
 /// Open findings kept for the alerts and differences pages (the trail keeps them all);
-/// past this the oldest are dropped from the pages, and the pages say how many.
+/// past this the oldest are dropped from the pages, and the pages say how many. Counted
+/// per root, until the root's findings are settled ([`GuardState::accepted_under`],
+/// [`GuardState::intact`]): a root with a finding dropped cannot be accepted from a page.
 pub const MAX_OPEN_FINDINGS: usize = 1_000;
 
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
@@ -30,6 +33,9 @@ pub struct OpenFinding {
     /// For a move: where it was before (escaped); an acceptance names it as shown too.
     #[serde(skip)]
     pub from: Option<String>,
+    /// Its path and former path as reported: what a settlement's paths are matched with.
+    #[serde(skip)]
+    raw: (PathBuf, Option<PathBuf>),
     /// Who acknowledged it, when, and their comment (an operator's: "seen, handling
     /// it"); it stays open until an acceptance closes it. Not in [`OpenFindings::seen`]:
     /// an acknowledgement changes no difference an approver reviews.
@@ -40,8 +46,11 @@ pub struct OpenFinding {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct OpenFindings {
     pub findings: Vec<OpenFinding>,
-    /// Dropped past [`MAX_OPEN_FINDINGS`].
+    /// Dropped past [`MAX_OPEN_FINDINGS`] and not settled since, in every root.
     pub dropped: u64,
+    /// The same per root (as shown, escaped; empty: outside every root).
+    #[serde(skip)]
+    pub dropped_in: BTreeMap<String, u64>,
 }
 
 impl OpenFindings {
@@ -52,7 +61,7 @@ impl OpenFindings {
     pub fn seen(&self, root: &str) -> String {
         use sha2::{Digest as _, Sha256};
         let mut hash = Sha256::new();
-        hash.update(self.dropped.to_le_bytes());
+        hash.update(self.dropped_for(root).to_le_bytes());
         for f in self
             .findings
             .iter()
@@ -66,12 +75,27 @@ impl OpenFindings {
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Findings of `root` (every root when empty) dropped past [`MAX_OPEN_FINDINGS`] and
+    /// not settled since: a flood in one root leaves the others acceptable.
+    pub fn dropped_for(&self, root: &str) -> u64 {
+        if root.is_empty() {
+            // Findings outside every root are no difference an acceptance takes in.
+            self.dropped_in
+                .iter()
+                .filter(|(r, _)| !r.is_empty())
+                .map(|(_, n)| n)
+                .sum()
+        } else {
+            self.dropped_in.get(root).copied().unwrap_or(0)
+        }
+    }
+
     /// The paths of the findings shown for `root` (every root when empty), escaped, a
     /// move's former path too: what an acceptance may take in. `None` when findings were
     /// dropped past [`MAX_OPEN_FINDINGS`]: the page could not show them all, and nothing
     /// is accepted from it.
     pub fn shown_paths(&self, root: &str) -> Option<Vec<String>> {
-        if self.dropped > 0 {
+        if self.dropped_for(root) > 0 {
             return None;
         }
         Some(
@@ -148,7 +172,8 @@ struct Inner {
     trail: Option<TrailStatus>,
     scrub: Option<ScrubPosition>,
     open: std::collections::VecDeque<OpenFinding>,
-    dropped: u64,
+    /// Per root (as shown): dropped past [`MAX_OPEN_FINDINGS`], not settled since.
+    dropped: BTreeMap<String, u64>,
     /// The number of the last finding kept open.
     last_id: u64,
     /// Findings and arrivals per hour, for the charts.
@@ -171,7 +196,7 @@ impl Default for GuardState {
                 trail: None,
                 scrub: None,
                 open: std::collections::VecDeque::new(),
-                dropped: 0,
+                dropped: BTreeMap::new(),
                 last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
@@ -181,6 +206,51 @@ impl Default for GuardState {
 
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl Inner {
+    /// Counts each root `which` selects again from the findings open now (a root with
+    /// findings dropped and not settled is at least `differences`).
+    fn recount(&mut self, which: impl Fn(&RootStatus) -> bool) {
+        let Inner {
+            roots,
+            open,
+            dropped,
+            ..
+        } = self;
+        for status in roots.iter_mut().filter(|r| which(r)) {
+            status.alerts = 0;
+            status.warnings = 0;
+            status.info = 0;
+            status.last_finding = None;
+            for f in open.iter().filter(|f| f.root == status.path) {
+                match f.severity.as_str() {
+                    "alert" => status.alerts += 1,
+                    "warning" => status.warnings += 1,
+                    _ => status.info += 1,
+                }
+            }
+            let unsettled = dropped.get(&status.path).is_some_and(|n| *n > 0);
+            status.state = if status.alerts > 0 {
+                "alerts"
+            } else if status.warnings > 0 || unsettled {
+                "differences"
+            } else {
+                "intact"
+            };
+        }
+    }
+
+    /// Forgets the findings dropped in the roots that `paths` (absolute) cover whole.
+    fn forget_dropped(&mut self, paths: &[PathBuf]) {
+        let Inner { roots, dropped, .. } = self;
+        for root in roots
+            .iter()
+            .filter(|r| paths.iter().any(|p| r.raw.starts_with(p)))
+        {
+            dropped.remove(&root.path);
+        }
+    }
 }
 
 impl GuardState {
@@ -253,9 +323,12 @@ impl GuardState {
                 .map(|r| r.path.clone())
                 .or_else(|| finding.root.as_deref().map(escape_path))
                 .unwrap_or_default();
-            if inner.open.len() >= MAX_OPEN_FINDINGS {
-                inner.open.pop_front();
-                inner.dropped += 1;
+            // The oldest is dropped from its own root's page: that root's list is now
+            // incomplete, not the one the new finding is in.
+            if inner.open.len() >= MAX_OPEN_FINDINGS
+                && let Some(oldest) = inner.open.pop_front()
+            {
+                *inner.dropped.entry(oldest.root).or_insert(0) += 1;
             }
             inner.last_id += 1;
             inner.open.push_back(OpenFinding {
@@ -267,6 +340,7 @@ impl GuardState {
                 path: escape_path(&finding.path),
                 detail: finding.detail.clone(),
                 from: finding.from.as_deref().map(escape_path),
+                raw: (finding.path.clone(), finding.from.clone()),
                 acknowledged: None,
             });
             let root = inner
@@ -329,7 +403,8 @@ impl GuardState {
     pub fn open_findings(&self) -> OpenFindings {
         self.with(|inner| OpenFindings {
             findings: inner.open.iter().rev().cloned().collect(),
-            dropped: inner.dropped,
+            dropped: inner.dropped.values().sum(),
+            dropped_in: inner.dropped.clone(),
         })
         .unwrap_or_default()
     }
@@ -369,31 +444,39 @@ impl GuardState {
         self.with(|inner| {
             let covered = |f: &OpenFinding| (root.is_empty() || f.root == root) && f.id <= upto;
             inner.open.retain(|f| !covered(f));
-            let Inner { roots, open, .. } = inner;
-            for status in roots
-                .iter_mut()
-                .filter(|r| root.is_empty() || r.path == root)
-            {
-                status.alerts = 0;
-                status.warnings = 0;
-                status.info = 0;
-                status.last_finding = None;
-                for f in open.iter().filter(|f| f.root == status.path) {
-                    match f.severity.as_str() {
-                        "alert" => status.alerts += 1,
-                        "warning" => status.warnings += 1,
-                        _ => status.info += 1,
-                    }
-                }
-                status.state = if status.alerts > 0 {
-                    "alerts"
-                } else if status.warnings > 0 {
-                    "differences"
-                } else {
-                    "intact"
-                };
-            }
+            inner.recount(|r| root.is_empty() || r.path == root);
         });
+    }
+
+    /// The guard's acceptance (asked in a console or by a relayed `pacsguard accept`)
+    /// took every difference under `paths` (absolute: roots or paths in them) into the
+    /// signed profile, in its turn: every finding open under them is closed, and a root
+    /// taken in whole forgets the findings it dropped (they are settled too). Before, the
+    /// count was global and never reset: past [`MAX_OPEN_FINDINGS`] once, no acceptance
+    /// was possible from any page until `serve` restarted (review s35).
+    pub fn accepted_under(&self, paths: &[PathBuf]) {
+        self.with(|inner| {
+            let under = |p: &Path| paths.iter().any(|within| p.starts_with(within));
+            inner
+                .open
+                .retain(|f| !(under(&f.raw.0) || f.raw.1.as_deref().is_some_and(under)));
+            inner.forget_dropped(paths);
+            inner.recount(|r| {
+                paths
+                    .iter()
+                    .any(|p| r.raw.starts_with(p) || p.starts_with(&r.raw))
+            });
+        });
+    }
+
+    /// A full re-check found these whole roots as profiled: every finding reported in
+    /// them before is about a state that is no more (undone, or never there), nothing is
+    /// left to accept, and they are settled as by an acceptance: closed, and the count
+    /// dropped forgotten. Kept open, a flood undone filled the pages for good: each new
+    /// finding pushed out an older one and the root was never acceptable again. They
+    /// stay on the audit trail (and were delivered as they came).
+    pub fn intact(&self, roots: &[PathBuf]) {
+        self.accepted_under(roots);
     }
 
     /// Whether the guard runs, and what it last said.
@@ -476,6 +559,10 @@ mod tests {
         assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
         state.accepted("/srv", u64::MAX);
         assert!(state.open_findings().findings.is_empty());
+        // The one dropped is not settled by closing those shown: the root is not
+        // intact until the guard settles it whole.
+        assert_eq!(state.snapshot().roots[0].state, "differences");
+        state.accepted_under(&[PathBuf::from("/srv")]);
         assert_eq!(state.snapshot().roots[0].state, "intact");
     }
 
@@ -503,6 +590,79 @@ mod tests {
         assert_eq!(open.findings[0].path, "/srv/b");
         let root = &state.snapshot().roots[0];
         assert_eq!((root.state, root.alerts), ("alerts", 1));
+    }
+
+    fn flood(state: &GuardState, root: &str, n: usize) {
+        for i in 0..n {
+            state.finding(&Finding::new(
+                PathBuf::from(format!("{root}/flood/{i}")),
+                FindingKind::Added,
+                Severity::Alert,
+                "x",
+            ));
+        }
+    }
+
+    /// Findings dropped past MAX_OPEN_FINDINGS count against the root they were in, and
+    /// are forgotten once that root is settled: by an acceptance of the whole root (the
+    /// guard's hook, whoever asked) or a full re-check that found it intact. Before
+    /// (review s35) the count was one for every root and never reset: no acceptance
+    /// from any page until a restart.
+    #[test]
+    fn dropped_findings_count_per_root_until_the_root_is_settled() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv/a"));
+        state.add_root(Path::new("/srv/b"));
+        flood(&state, "/srv/b", 1);
+        flood(&state, "/srv/a", MAX_OPEN_FINDINGS);
+        let open = state.open_findings();
+        assert_eq!(
+            (open.dropped_for("/srv/a"), open.dropped_for("/srv/b")),
+            (0, 1)
+        );
+        assert!(open.shown_paths("/srv/a").is_some(), "a's list is whole");
+        assert!(open.shown_paths("/srv/b").is_none(), "b lost one");
+        assert!(open.shown_paths("").is_none());
+
+        flood(&state, "/srv/a", 5);
+        let open = state.open_findings();
+        assert_eq!(open.dropped_for("/srv/a"), 5);
+        assert_eq!(open.dropped, 6);
+        // A part of the root accepted: what is under it closes, the count stays (the
+        // dropped ones may be elsewhere in the root).
+        state.accepted_under(&[PathBuf::from("/srv/a/flood/3")]);
+        let open = state.open_findings();
+        assert_eq!(open.dropped_for("/srv/a"), 5);
+        assert!(!open.findings.iter().any(|f| f.path == "/srv/a/flood/3"));
+        assert_eq!(state.snapshot().roots[0].state, "alerts");
+        // The whole root accepted: its findings close and its count is forgotten; b's
+        // stays until b is settled.
+        let before = open.seen("/srv/a");
+        state.accepted_under(&[PathBuf::from("/srv/a")]);
+        let open = state.open_findings();
+        assert!(open.findings.is_empty(), "{:?}", open.findings);
+        assert_eq!(
+            (open.dropped_for("/srv/a"), open.dropped_for("/srv/b")),
+            (0, 1)
+        );
+        assert_ne!(open.seen("/srv/a"), before);
+        assert_eq!(state.snapshot().roots[0].state, "intact");
+        assert_eq!(state.snapshot().roots[1].state, "alerts", "b is unsettled");
+        // A later ordinary finding in a is shown whole, so acceptable.
+        flood(&state, "/srv/a", 1);
+        assert_eq!(
+            state.open_findings().shown_paths("/srv/a"),
+            Some(vec!["/srv/a/flood/0".to_string()])
+        );
+        // A re-check that found b intact settles b: what it dropped and what it shows.
+        state.intact(&[PathBuf::from("/srv/b")]);
+        let open = state.open_findings();
+        assert_eq!(open.dropped, 0);
+        assert_eq!(
+            open.shown_paths(""),
+            Some(vec!["/srv/a/flood/0".to_string()])
+        );
+        assert_eq!(state.snapshot().roots[1].state, "intact");
     }
 
     #[test]

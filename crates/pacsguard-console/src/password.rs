@@ -285,6 +285,30 @@ mod tests {
     use super::*;
     use argon2::{AssociatedData, ParamsBuilder};
 
+    /// The blocklist holds the maintained list of zxcvbn-ts (`@zxcvbn-ts/language-common`,
+    /// its entries of 8 characters or more) besides Django's 8,359: before (review s35)
+    /// "swordfis", "voxstrange" and "87654321vv" were accepted, so spelled or typed
+    /// full-width (NFKC makes them the listed password). Every entry is as a password is
+    /// compared: NFKC, lower case, 8 characters or more.
+    #[test]
+    fn passwords_of_the_maintained_list_are_refused_after_nfkc() {
+        for common in [
+            "swordfis",
+            "voxstrange",
+            "87654321vv",
+            "Liverpoo",
+            "ｓｗｏｒｄｆｉｓ",
+        ] {
+            assert_eq!(check_new(common), Err(PasswordError::Common), "{common}");
+        }
+        assert!(COMMON_PASSWORDS.lines().count() > 20_000);
+        for entry in COMMON_PASSWORDS.lines() {
+            assert_eq!(normalized(entry).to_lowercase(), entry, "{entry}");
+            assert!(entry.chars().count() >= MIN_PASSWORD_CHARS, "{entry}");
+        }
+        assert!(check_new("amber lantern over quiet harbour").is_ok());
+    }
+
     /// RFC 9106 §5.3: the Argon2id test vector (with secret and associated data).
     #[test]
     fn rfc9106_argon2id_known_answer() {

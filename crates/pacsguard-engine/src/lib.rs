@@ -51,7 +51,7 @@ pub use ops::{
     MAX_WHOLE_FILE_BYTES, ProfileRef, ProfileReport, ProfileRequest, Readiness, RecoverCounts,
     RecoverFile, RecoverReport, RecoverRequest, ReinitReport, Reply, Request, Requests,
     RootReadiness, RootSummary, SCAN_WINDOW_BYTES, SCRUB_PROGRESS_INTERVAL, SanitizeReport,
-    ScanReport, ScanRequest, ScrubProgress, Session, Shown, Side, Source, Status,
+    ScanReport, ScanRequest, ScrubProgress, Session, Settled, Shown, Side, Source, Status,
     StoreReinitReport, Unrestorable, WatchOutput, WatchReport, WatchRequest, WitnessInitReport,
     quarantine_received, screener,
 };

@@ -106,6 +106,10 @@ impl<O: WatchOutput> WatchOutput for Hooked<O> {
     fn open_digest(&self, root: &str) -> Option<String> {
         self.inner.open_digest(root)
     }
+
+    fn settled(&mut self, settled: pacsguard_engine::Settled<'_>) {
+        self.inner.settled(settled);
+    }
 }
 
 /// How often the inbox is written to the trail after the guard panicked, until the

@@ -941,6 +941,9 @@ impl WatchOutput for WatchLines {
         None
     }
 
+    /// Nothing kept open here: each finding was printed as it came.
+    fn settled(&mut self, _settled: pacsguard_engine::Settled<'_>) {}
+
     fn finding(&mut self, finding: &Finding) {
         let line = if self.json {
             let timed = TimedFinding {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 use pacsguard_console::{Console, GuardState, NotAccepted, SystemClock};
-use pacsguard_engine::{Config, Home, Session, WatchOutput, WatchRequest};
+use pacsguard_engine::{Config, Home, Session, Settled, WatchOutput, WatchRequest};
 use pacsguard_events::Finding;
 use pacsguard_profile::Policy;
 
@@ -80,6 +80,14 @@ impl WatchOutput for ServeOutput {
     /// The console's own digest of what its pages show, read in the watcher's turn.
     fn open_digest(&self, root: &str) -> Option<String> {
         Some(self.guard.open_findings().seen(root))
+    }
+
+    /// Settled in the guard's turn (whoever asked): the pages close what it settled.
+    fn settled(&mut self, settled: Settled<'_>) {
+        match settled {
+            Settled::Accepted(paths) => self.guard.accepted_under(paths),
+            Settled::Intact(roots) => self.guard.intact(roots),
+        }
     }
 
     fn scrub_progress(&mut self, p: &pacsguard_engine::ScrubProgress) {

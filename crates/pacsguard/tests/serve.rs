@@ -467,8 +467,9 @@ fn configure_watch(env: &Env, settings: &str) {
 
 /// The CLI beside a running guard: `check`, `accept` and `scan` started from another
 /// process are run by the guard (one writer of the trail and the store), as the person
-/// who asked. An acceptance becomes the guard's view at once: a vendor patch applied and
-/// accepted before the guard verified it is not reported afterwards.
+/// who asked. An acceptance signs only what the guard verified and reported (review
+/// s35): a vendor patch still being written (not yet verified) is refused, and accepted
+/// once the guard reported it.
 #[test]
 fn check_accept_and_scan_beside_a_running_serve_go_through_the_guard() {
     let env = Env::new();
@@ -505,6 +506,21 @@ fn check_accept_and_scan_beside_a_running_serve_go_through_the_guard() {
     );
 
     let accept = env.run(&["accept", "--all", "--reason", "vendor patch 4.2"]);
+    assert_eq!(accept.status.code(), Some(2), "{}", stdout(&accept));
+    assert!(
+        stderr(&accept).contains("readme.txt") && stderr(&accept).contains("changed since"),
+        "{}",
+        stderr(&accept)
+    );
+    // The installer closes the file: the guard verifies and reports it, and the same
+    // acceptance passes.
+    drop(patch);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let accept = env.run(&["accept", "--all", "--reason", "vendor patch 4.2"]);
     assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
     assert!(
         stdout(&accept).contains("accepted 1 differences"),
@@ -514,27 +530,6 @@ fn check_accept_and_scan_beside_a_running_serve_go_through_the_guard() {
     let check = env.run(&["check", "--fast"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     assert!(stdout(&check).contains("intact"), "{}", stdout(&check));
-
-    assert!(
-        !server.stdout().contains("readme.txt"),
-        "{}",
-        server.stdout()
-    );
-    // The installer closes the file: the guard verifies it now, against the accepted
-    // baseline. A later change is reported after it, so once that one is reported the
-    // patch has been looked at.
-    drop(patch);
-    std::fs::write(env.path("study/series/2.dcm"), b"DICM image two, altered").expect("write");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !server.stdout().contains("2.dcm") {
-        assert!(Instant::now() < deadline, "{}", server.stdout());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !server.stdout().contains("readme.txt"),
-        "the accepted patch was reported: {}",
-        server.stdout()
-    );
 
     // Read-only beside it: the trail's verification, and a scan run by the guard.
     let verify = env.run(&["audit", "verify"]);
@@ -1048,6 +1043,198 @@ fn a_difference_that_arrives_while_the_approver_reads_is_not_accepted_unseen() {
     let (status, _, body) = accept(&csrf, &seen);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("2 difference(s)"), "{body}");
+    server.stop();
+}
+
+/// Steps up the signed-in administrator and accepts what `/differences` shows for the
+/// tree: the answer's status and body.
+fn accept_what_the_page_shows(
+    server: &Server,
+    env: &Env,
+    secret: &str,
+    reason: &str,
+) -> (u16, String) {
+    let (_, _, body) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&body, "name=\"csrf\" value=\"", '"');
+    let (status, headers, _) = server.curl(
+        "POST",
+        "/step-up",
+        &[("csrf", &csrf), ("code", &next_step_code(secret))],
+    );
+    assert_eq!(status, 303, "{headers}");
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let seen = value_of(&page, "name=\"seen\" value=\"", '"');
+    let (status, _, body) = server.curl(
+        "POST",
+        "/differences/accept",
+        &[
+            ("csrf", &csrf),
+            ("root", env.tree_str()),
+            ("reason", reason),
+            ("seen", &seen),
+        ],
+    );
+    (status, body)
+}
+
+/// More findings than the console keeps (`MAX_OPEN_FINDINGS`: a vendor installer
+/// writing 1,001 files), settled by `pacsguard accept` beside the running serve (relayed
+/// to its guard): the console closes them and, for a later ordinary difference, its page
+/// is acceptable again. Before (review s35), the count of dropped findings was global
+/// and never reset, and a relayed acceptance did not tell the console: every acceptance
+/// from any page was refused ("dropped past the 1000") until `serve` restarted.
+#[test]
+fn a_flood_settled_beside_the_console_leaves_its_page_acceptable_again() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let flood = env.path("vendor");
+    std::fs::create_dir(&flood).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(flood.join(format!("{i}.dll")), b"vendor library").expect("write");
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (_, _, page) = server.curl("GET", "/differences", &[]);
+        if page.contains("-dropped\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let accept = env.run(&["accept", "--all", "--reason", "vendor installer 9.1"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        !page.contains("-dropped\"") && !page.contains("1000.dll"),
+        "the flood settled by the relayed acceptance is still open: {}",
+        &page[..page.len().min(3000)]
+    );
+
+    std::fs::write(env.path("readme.txt"), b"vendor patch 8 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = accept_what_the_page_shows(&server, &env, &secret, "vendor patch 8");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 difference(s)"), "{body}");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    server.stop();
+}
+
+/// A flood undone (the 1,001 files removed again) and a full `pacsguard check` beside
+/// the running serve that finds the root intact settles what the console dropped: a
+/// later ordinary difference is acceptable from the page again (the findings still
+/// shown stay open until then). Before (review s35), only a restart did.
+#[test]
+fn a_root_found_intact_by_a_relayed_check_is_acceptable_from_the_page_again() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let flood = env.path("vendor");
+    std::fs::create_dir(&flood).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(flood.join(format!("{i}.dll")), b"vendor library").expect("write");
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !server
+        .curl("GET", "/differences", &[])
+        .2
+        .contains("-dropped\"")
+    {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::fs::remove_dir_all(&flood).expect("undone");
+    // The guard says each file and the directory gone (as info: never profiled).
+    let gone = |out: &str| {
+        out.lines()
+            .filter(|l| l.contains("/vendor") && l.contains(" removed "))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while gone(&server.stdout()) < MAX_OPEN_FINDINGS + 2 {
+        assert!(Instant::now() < deadline, "{}", gone(&server.stdout()));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // `--fast` trusts stat and settles nothing.
+    let check = env.run(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(page.contains("-dropped\""), "not settled by --fast");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let (_, _, page) = server.curl("GET", "/differences", &[]);
+    assert!(
+        !page.contains("-dropped\""),
+        "settled: {}",
+        &page[..page.len().min(3000)]
+    );
+
+    std::fs::write(env.path("readme.txt"), b"vendor patch 10 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = accept_what_the_page_shows(&server, &env, &secret, "vendor patch 10");
+    assert_eq!(status, 200, "{}", &body[..body.len().min(3000)]);
+    assert!(
+        body.contains("1 difference(s)"),
+        "{}",
+        &body[..body.len().min(3000)]
+    );
+    server.stop();
+}
+
+/// `pacsguard accept` beside a running serve signs only what the guard verified and
+/// reported, as the console's acceptance does (review s35): a reported file rewritten
+/// afterwards (its writer still at work, not verified yet) is refused by name, and
+/// nothing is accepted. Before, the relayed acceptance walked the tree and signed the
+/// unseen content in ("accepted 1 differences", `check` intact).
+#[test]
+fn a_relayed_cli_accept_signs_only_what_the_guard_reported() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "quiet_ms = 30000\nscrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    std::fs::write(env.path("readme.txt"), b"vendor patch 9 text\n").expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.stdout().contains("readme.txt") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut evil = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(env.path("readme.txt"))
+        .expect("open");
+    std::io::Write::write_all(&mut evil, b"EVIL 9x!!!\n").expect("write");
+    let accept = env.run(&["accept", "--all", "--reason", "vendor patch 9"]);
+    assert_eq!(accept.status.code(), Some(2), "{}", stdout(&accept));
+    assert!(
+        stderr(&accept).contains("readme.txt") && stderr(&accept).contains("changed since"),
+        "{}",
+        stderr(&accept)
+    );
+    drop(evil);
+    let check = env.run(&["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "the unseen content was not signed in: {}",
+        stdout(&check)
+    );
     server.stop();
 }
 

@@ -9,7 +9,7 @@ use pacsguard_store::Acceptance;
 use serde::Serialize;
 
 use super::check::restrict;
-use super::guard_sight::as_seen;
+use super::guard_sight::{as_seen, removals_as_seen};
 use super::held_findings::HeldFindings;
 use super::root_presence::refuse_missing_root;
 use super::streamed_patch::patch_root;
@@ -116,12 +116,14 @@ impl Session {
             if differences.is_empty() {
                 continue;
             }
+            let this_root = accepted.len();
             accepted.extend(differences);
             let problems = std::mem::take(&mut tree.problems);
             let current = entries_for_store(&base.spec, tree);
             // What would be signed must be what the guard saw and reported.
             if let Some(sight) = &self.guard_sight {
                 as_seen(sight.as_ref(), &base.spec, &current.entries)?;
+                removals_as_seen(sight.as_ref(), &base.spec, &accepted[this_root..])?;
             }
             let walked: std::collections::HashSet<&[u8]> =
                 current.entries.iter().map(|e| e.rel.as_slice()).collect();
@@ -312,6 +314,9 @@ impl Session {
                 };
             if findings.is_empty() {
                 continue;
+            }
+            if let Some(sight) = sight {
+                removals_as_seen(sight, spec, &findings)?;
             }
             accepted.extend(findings);
             changed_roots.push(spec.path.clone());

@@ -10,7 +10,7 @@
 //! the findings open now are not those shown ([`GuardSight::still_shown`]) or a walked
 //! entry is not as the view holds it ([`GuardSight::as_seen`]).
 
-use pacsguard_events::escape_path;
+use pacsguard_events::{Finding, FindingKind, escape_path};
 use pacsguard_fs::{Content, Entry, EntryType};
 use pacsguard_profile::{RootProfile, RootSpec};
 
@@ -49,9 +49,42 @@ pub(crate) fn as_seen(
         return Ok(());
     };
     Err(EngineError::Usage(format!(
-        "{}: its content or metadata now was not among those shown to the person accepting (it changed since the guard last reported it): nothing was accepted; review the differences again once the guard reports it, and decide again",
+        "{}: its content or metadata now was not among those shown to the person accepting (it changed since the running guard last verified and reported it): nothing was accepted; review the differences again once the guard reports it, and decide again",
         escape_path(&RootProfile::absolute_of(&spec.path, &entry.rel))
     )))
+}
+
+/// Refuses the removals among `found` (differences in `spec` an acceptance would take
+/// in) that the guard has not seen: an entry deleted or moved away after the guard last
+/// reported it is still in its view, and would be signed out of the profile unseen
+/// ([`as_seen`] checks only what the walk found, so a deletion passed it).
+pub(crate) fn removals_as_seen(
+    sight: &dyn GuardSight,
+    spec: &RootSpec,
+    found: &[Finding],
+) -> Result<(), EngineError> {
+    use std::os::unix::ffi::OsStrExt as _;
+    for finding in found {
+        let gone = match finding.kind {
+            FindingKind::Removed => Some(&finding.path),
+            FindingKind::Moved => finding.from.as_ref(),
+            _ => None,
+        };
+        let Some(gone) = gone else {
+            continue;
+        };
+        // Outside the root (never so from a comparison): nothing vouches for it.
+        let still_there = gone.strip_prefix(&spec.path).map_or(true, |rel| {
+            sight.seen(spec, rel.as_os_str().as_bytes()).is_some()
+        });
+        if still_there {
+            return Err(EngineError::Usage(format!(
+                "{}: removed since the running guard last verified and reported it (the guard has not reported its removal): nothing was accepted; review the differences again once the guard reports it, and decide again",
+                escape_path(gone)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether two entries at one path are the same in every field the profile signs
@@ -168,6 +201,26 @@ mod tests {
             value: pacsguard_fs::XattrValue::Digest(Digest([7; 32])),
         });
         assert!(as_seen(&sight, &spec, &[capable]).is_err(), "xattr added");
+        // A removal the guard has not seen (still in its view) is refused; one it
+        // reported (gone from its view) passes; a move away from a seen path too.
+        let removed = |rel: &str| {
+            Finding::new(
+                spec.path.join(rel),
+                FindingKind::Removed,
+                pacsguard_events::Severity::Alert,
+                "gone",
+            )
+        };
+        let e = removals_as_seen(&sight, &spec, &[removed("a")]).expect_err("unseen removal");
+        assert!(e.to_string().contains("/srv/root/a"), "{e}");
+        assert!(removals_as_seen(&sight, &spec, &[removed("c")]).is_ok());
+        let mut moved = removed("c");
+        moved.kind = FindingKind::Moved;
+        moved.from = Some(spec.path.join("b"));
+        assert!(
+            removals_as_seen(&sight, &spec, &[moved]).is_err(),
+            "moved away unseen"
+        );
         let mut touched = file("a", 1);
         touched.meta.mtime = pacsguard_fs::Timestamp { sec: 9, nsec: 0 };
         assert!(

@@ -78,7 +78,9 @@ pub use scan::{
 pub use store_reset::{KeptEvidence, StoreReinitReport};
 pub use streamed_patch::MAX_PATCHED_CHUNK_ENTRIES;
 pub use watch::boot_id;
-pub use watch::{SCRUB_PROGRESS_INTERVAL, ScrubProgress, WatchOutput, WatchReport, WatchRequest};
+pub use watch::{
+    SCRUB_PROGRESS_INTERVAL, ScrubProgress, Settled, WatchOutput, WatchReport, WatchRequest,
+};
 pub use witness::WitnessInitReport;
 
 use crate::actor::current_actor;

@@ -645,6 +645,25 @@ pub trait WatchOutput {
     /// no console (nothing shown can be confirmed, so such an acceptance is refused).
     /// No default: a wrapper that forgot to pass it on refused every acceptance.
     fn open_digest(&self, root: &str) -> Option<String>;
+    /// What a command this watcher ran in its turn settled: the one hook by which a
+    /// console beside it learns that findings it keeps open (and counts as dropped) are
+    /// settled, whoever asked (its own page or a relayed `pacsguard accept` or `check`).
+    /// No default, as [`WatchOutput::open_digest`]: a wrapper that forgot to pass it on
+    /// left the console refusing acceptances until a restart (review s35).
+    fn settled(&mut self, settled: Settled<'_>);
+}
+
+/// What a command run by the watcher settled ([`WatchOutput::settled`]). Called in the
+/// watcher's turn, before it reports anything else: every finding reported before is
+/// about a state the command has judged.
+#[derive(Clone, Copy, Debug)]
+pub enum Settled<'a> {
+    /// An acceptance took every difference under these paths (absolute: roots, or paths
+    /// within roots) into the signed profile.
+    Accepted(&'a [PathBuf]),
+    /// A full re-check (not `--fast`) found these whole roots as profiled: nothing in
+    /// them is left to accept, so what a console keeps open (or dropped) there is settled.
+    Intact(&'a [PathBuf]),
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -4,15 +4,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pacsguard_fs::Entry;
-use pacsguard_profile::RootSpec;
+use pacsguard_profile::{RootProfile, RootSpec};
 
-use super::Guard;
 use super::view::RootView;
+use super::{Guard, Settled};
 use crate::error::EngineError;
 use crate::ops::guard_sight::{GuardSight, changed_since_shown};
 use crate::ops::requests::Pending;
 use crate::ops::targets::is_within;
-use crate::ops::{AcceptRequest, Reply, Request};
+use crate::ops::{AcceptRequest, CheckReport, CheckRequest, Reply, Request};
 use crate::progress::NoProgress;
 
 impl Guard<'_> {
@@ -38,7 +38,16 @@ impl Guard<'_> {
             }
             let own = std::mem::replace(&mut self.session.actor, actor);
             let answer = match request {
-                Request::Check(request) => Reply::Check(self.session.check(&request, &NoProgress)),
+                Request::Check(request) => {
+                    let result = self.session.check(&request, &NoProgress);
+                    if let Ok(report) = &result {
+                        let intact = intact_roots(&request, report);
+                        if !intact.is_empty() {
+                            self.out.settled(Settled::Intact(&intact));
+                        }
+                    }
+                    Reply::Check(result)
+                }
                 Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
                 Request::Diff(a, b) => Reply::Diff(self.session.diff(&a, &b)),
                 Request::Accept(request) => {
@@ -52,29 +61,33 @@ impl Guard<'_> {
                             .and_then(|key| self.session.use_profile_key(key)),
                         None => Ok(()),
                     };
-                    // Asked in the console: under this turn, the acceptance signs only
-                    // what this watcher saw and the console showed
-                    // ([`crate::ops::guard_sight`]). A relayed `pacsguard accept` takes
-                    // what its person named after their `check`, as it did alone.
-                    self.session.guard_sight = request.shown.as_ref().map(|shown| {
-                        let still_shown = self.out.open_digest(&shown.root).as_deref()
-                            == Some(shown.digest.as_str());
-                        Box::new(WatcherSight {
-                            views: Arc::clone(&self.views),
-                            still_shown,
-                        }) as Box<dyn GuardSight>
+                    // Under this turn, the acceptance signs only what this watcher
+                    // verified and reported ([`crate::ops::guard_sight`]), and, asked in
+                    // the console, only if the findings open are those its page showed.
+                    // A relayed `pacsguard accept` has no page, but is pinned the same:
+                    // before, a file rewritten (or deleted) after its person's `check`,
+                    // not yet seen by the guard, was signed in unseen (review s35).
+                    let still_shown = request.shown.as_ref().is_none_or(|shown| {
+                        self.out.open_digest(&shown.root).as_deref() == Some(shown.digest.as_str())
                     });
+                    self.session.guard_sight = Some(Box::new(WatcherSight {
+                        views: Arc::clone(&self.views),
+                        still_shown,
+                    }) as Box<dyn GuardSight>);
                     let result = unlocked.and_then(|()| self.session.accept(&request, &NoProgress));
                     self.session.guard_sight = None;
                     self.session.forget_profile_key();
                     if result.as_ref().is_ok_and(|r| !r.accepted.is_empty()) {
                         self.session.actor = own.clone();
-                        if let Err(e) = self.take_accepted(&request) {
+                        match self.take_accepted(&request) {
+                            // Whoever asked, a console beside this watcher closes the
+                            // findings it took in (and forgets those it dropped).
+                            Ok(scope) => self.out.settled(Settled::Accepted(&scope)),
                             // Signed already: the watcher's view lags, it must say so.
-                            self.out.notice(&format!(
+                            Err(e) => self.out.notice(&format!(
                                 "the accepted baseline could not be loaded into the watcher \
                                  ({e}); changes it took in may be reported again"
-                            ));
+                            )),
                         }
                     }
                     Reply::Accept(result)
@@ -87,10 +100,15 @@ impl Guard<'_> {
         Ok(())
     }
 
-    /// Puts what an acceptance signed into the views of the roots it covered.
-    fn take_accepted(&mut self, request: &AcceptRequest) -> Result<(), EngineError> {
+    /// Puts what an acceptance signed into the views of the roots it covered; gives the
+    /// paths it covered (absolute).
+    fn take_accepted(&mut self, request: &AcceptRequest) -> Result<Vec<PathBuf>, EngineError> {
         let (baseline, _) = self.session.require_baseline()?;
         let targets = self.session.check_targets(&baseline, &request.paths)?;
+        let scope = targets
+            .iter()
+            .map(|(root, within)| RootProfile::absolute_of(root, within))
+            .collect();
         let mut indexed: Vec<(PathBuf, Vec<pacsguard_fs::Entry>)> = Vec::new();
         {
             let mut views = self.views()?;
@@ -114,8 +132,28 @@ impl Guard<'_> {
         for (root, entries) in indexed {
             self.index_inodes(Some((&root, &entries)))?;
         }
-        Ok(())
+        Ok(scope)
     }
+}
+
+/// The roots a relayed check verified whole and found as profiled: checked in full (not
+/// `--fast`, which trusts what stat says), every directory listed, and no finding in them.
+fn intact_roots(request: &CheckRequest, report: &CheckReport) -> Vec<PathBuf> {
+    if report.fast {
+        return Vec::new();
+    }
+    report
+        .roots
+        .iter()
+        .filter(|root| request.paths.is_empty() || request.paths.contains(&root.path))
+        .filter(|root| root.kept_unlisted.is_empty())
+        .filter(|root| {
+            !report.findings.iter().any(|f| {
+                f.path.starts_with(&root.path) || f.root.as_deref() == Some(root.path.as_path())
+            })
+        })
+        .map(|root| root.path.clone())
+        .collect()
 }
 
 /// What a watcher has seen, for an acceptance it runs: its views of the roots, and
