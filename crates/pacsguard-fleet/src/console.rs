@@ -2043,6 +2043,12 @@ impl Fleet {
         // Whether it was counted beside one that stands, news or not (noted once the
         // store was tried, see below).
         let counted = std::cell::Cell::new(false);
+        // Whether the refusal replaces a standing kind by another standing kind.
+        let swaps_standing = |current: &HostRow| {
+            silence::is_standing(&current.state)
+                && silence::is_standing(state)
+                && silence::heard_again(&current.state) != state
+        };
         // Read once, before the judge: the memory is not locked while the store works.
         // The store's count says it too, and survives a restart of the console (session
         // 35); the memory covers a count the store did not take.
@@ -2083,12 +2089,12 @@ impl Fleet {
                     if raised {
                         return None;
                     }
-                    let known = same_as_last || current.again.beside.as_deref() == Some(state);
+                    let known = same_as_last || current.again.said(state);
                     beside.set(!known);
                     counted.set(true);
                     let words = silence::counted_beside(state, detail);
                     let again = Again {
-                        beside: Some(state.to_string()),
+                        beside: current.again.with_said(state),
                         ..current.again.counted(&current.detail, &words)
                     };
                     return Some((next, current.detail.clone(), again));
@@ -2128,14 +2134,26 @@ impl Fleet {
             } else {
                 detail.to_string()
             };
-            Some((next, detail, Again::default()))
+            // One standing kind replacing another (a copy's fork, then a copy of its
+            // enrolment): the count goes on and the kind left is said already, so copies
+            // alternating kinds are said once per kind, not at each change (session 35).
+            let again = if swaps_standing(current) {
+                let left = silence::heard_again(&current.state);
+                Again {
+                    beside: current.again.with_said(&left),
+                    ..current.again.counted(detail.as_str(), detail.as_str())
+                }
+            } else {
+                Again::default()
+            };
+            Some((next, detail, again))
         };
         // Raised when the state changed (or a fork came at another point than the one
         // acknowledged), not when a standing one was counted.
         let is_news = |before: &HostRow| {
-            silence::refused_state(&before.state, state) != before.state
-                || news.get()
-                || beside.get()
+            let moved = silence::refused_state(&before.state, state) != before.state;
+            let said = swaps_standing(before) && before.again.said(state);
+            (moved && !said) || news.get() || beside.get()
         };
         // The report is refused all the same whether the store wrote its state or not:
         // the refusal is its answer, and the store's error is said on the log. Its alert
@@ -2368,10 +2386,12 @@ impl Fleet {
             if next == current.state {
                 // A batch accepted: a refusal counted beside a standing one after it is
                 // news again, as the store tells a console restarted meanwhile.
-                let beside_over = judged_from.is_some() && current.again.beside.is_some();
+                // The standing kinds said stay: an accepted batch does not end them.
+                let kept = current.again.said_only(silence::is_standing);
+                let beside_over = judged_from.is_some() && current.again.beside != kept;
                 return beside_over.then(|| {
                     let again = Again {
-                        beside: None,
+                        beside: kept,
                         ..current.again.clone()
                     };
                     (next, current.detail.clone(), again)
@@ -3686,6 +3706,49 @@ mod tests {
         assert_eq!(h.again.beside.as_deref(), Some("gap"), "{h:?}");
         // Another kind is news.
         assert!(refuse(&second, &mut db, "quota", "over its quota"));
+    }
+
+    /// Session 35: copies of a host alternating kinds flooded the console: beside a
+    /// standing fork, `gap, quota, gap, quota...` was news at each change of the last kind
+    /// counted, and `fork, duplicated, fork...` replaced the standing state each time,
+    /// raised each time. Each kind is said once per episode; the state shown is the
+    /// latest standing kind, and every refusal is counted.
+    #[test]
+    fn copies_alternating_kinds_are_said_once_per_kind_not_at_each_change() {
+        let (dir, store, mut db, _peer, id) = enrolled("alternating");
+        let (fleet, raised) = console_raising_into(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        assert!(refuse(&mut db, "fork", &fork_at(3, "3b")));
+        let mut said = 1;
+        for round in 0..10 {
+            for (state, words) in [("gap", "records from 30"), ("quota", "over its quota")] {
+                if refuse(&mut db, state, words) {
+                    said += 1;
+                }
+                let h = db.host(id).expect("db").expect("host");
+                assert_eq!(h.state, "fork", "{round} {state}: {h:?}");
+            }
+        }
+        assert_eq!(said, 3, "the fork, the gap and the quota, once each");
+        for round in 0..10 {
+            for state in ["duplicated", "fork"] {
+                if refuse(&mut db, state, &format!("{state} at {round}")) {
+                    said += 1;
+                }
+                let h = db.host(id).expect("db").expect("host");
+                assert_eq!(h.state, state, "the latest standing kind is shown: {h:?}");
+            }
+        }
+        assert_eq!(said, 4, "the duplicated identity once more");
+        let h = db.host(id).expect("db").expect("host");
+        assert!(h.again.count >= 40, "every refusal counted: {h:?}");
+        assert!(
+            raised.lock().expect("raised").is_empty(),
+            "raised by the caller"
+        );
     }
 
     /// Review of session 33, item 1: a fork raised while the store refused its write was

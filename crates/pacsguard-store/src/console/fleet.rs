@@ -205,10 +205,18 @@ pub struct Again {
     pub count: u64,
     /// The last one's words, `None` when they were the first refusal's own.
     pub last: Option<String>,
-    /// The state (`gap`, `quota`, ...) of the last refusal that does not stand counted
-    /// beside the standing one since the host's last accepted batch.
+    /// The kinds said already in this episode, joined by [`KINDS_JOINED`] (the
+    /// console's own vocabulary, never a host's words): those of refusals that do not
+    /// stand counted beside the standing one since the host's last accepted batch
+    /// (`gap`, `quota`, ...), and the standing kinds it was in before (`fork` before a
+    /// `duplicated`). Each is said once: copies alternating kinds raised an alert at
+    /// each change (session 35). At most the console's refused states: bounded by its
+    /// vocabulary.
     pub beside: Option<String>,
 }
+
+/// What joins the kinds of [`Again::beside`].
+const KINDS_JOINED: char = ',';
 
 /// What introduces the refusals counted after the first on the detail shown.
 const AGAIN_SHOWN: &str = " [refused again ";
@@ -222,6 +230,36 @@ impl Again {
             last: (latest != first).then(|| latest.to_string()),
             beside: self.beside.clone(),
         }
+    }
+
+    /// Whether `kind` was said already in this episode ([`Again::beside`]).
+    pub fn said(&self, kind: &str) -> bool {
+        self.kinds().any(|k| k == kind)
+    }
+
+    /// The kinds said with `kind` added.
+    pub fn with_said(&self, kind: &str) -> Option<String> {
+        if self.said(kind) {
+            return self.beside.clone();
+        }
+        Some(match &self.beside {
+            Some(kinds) if !kinds.is_empty() => format!("{kinds}{KINDS_JOINED}{kind}"),
+            _ => kind.to_string(),
+        })
+    }
+
+    /// The kinds said that `keep` keeps (`None` if none is left).
+    pub fn said_only(&self, keep: impl Fn(&str) -> bool) -> Option<String> {
+        let kept: Vec<&str> = self.kinds().filter(|k| keep(k)).collect();
+        (!kept.is_empty()).then(|| kept.join(&KINDS_JOINED.to_string()))
+    }
+
+    fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.beside
+            .as_deref()
+            .unwrap_or_default()
+            .split(KINDS_JOINED)
+            .filter(|k| !k.is_empty())
     }
 }
 
