@@ -497,7 +497,7 @@ fn render(
             esc(&profile),
             h.size,
             witnessed(h),
-            esc(&h.detail)
+            esc(&h.shown_detail())
         );
     }
     if rows.is_empty() {

@@ -34,9 +34,12 @@ pub fn standing(state: &str, detail: &str) -> Option<Standing> {
         return None;
     }
     let refused = silence::heard_again(state);
-    let kept = silence::first_refusal(detail).to_string();
+    // The refusals counted after the first are kept in the store's own columns
+    // (`pacsguard_store::Again`), never in `detail`: its words are the first refusal's
+    // whole, never cut at a marker a host could write into them (session 35).
+    let kept = detail.to_string();
     let words = if silence::is_silent(state) {
-        silence::first_refusal(&silence::detail_before_silence(&kept, &refused)).to_string()
+        silence::detail_before_silence(&kept, &refused)
     } else {
         kept.clone()
     };
@@ -258,15 +261,7 @@ pub fn with_branch_named(state: &str, detail: &str, later: &str) -> Option<Strin
     };
     // `words` is the end of `detail` (the silence's sentence comes before it).
     let before = detail.get(..detail.len().checked_sub(words.len())?)?;
-    let first = silence::first_refusal(&words);
-    let named = silence::first_refusal(later);
-    names_the_branch(first, named).then(|| {
-        format!(
-            "{before}{}{}",
-            keeping_root(first, named),
-            &words[first.len()..]
-        )
-    })
+    names_the_branch(&words, later).then(|| format!("{before}{}", keeping_root(&words, later)))
 }
 
 #[cfg(test)]
@@ -282,10 +277,13 @@ mod tests {
             (plain.state.as_str(), plain.words.as_str()),
             ("fork", words)
         );
-        let counted = silence::refused_again(words, "records from 3 again, but 12 were accepted");
-        let later = standing("fork", &counted).expect("standing");
-        assert_eq!(later.digest(), plain.digest());
-        assert_eq!(later.kept, words);
+        // Session 35: the words are never cut at a marker the host could write in them
+        // (the refusals counted after them are the store's columns).
+        let planted = format!("{words} [refused again 7 times since]");
+        let whole = standing("fork", &planted).expect("standing");
+        assert_eq!(whole.words, planted);
+        assert_ne!(whole.digest(), plain.digest());
+        let counted = words.to_string();
         let silent = silence::silence_detail(
             silence::LastHeard::Report {
                 ago: 30,
@@ -396,7 +394,7 @@ mod tests {
         assert!(same(unnamed, unnamed));
         // The branch's words taken inside a silent detail too, the silence's sentence
         // and the refusals counted after kept.
-        let counted = silence::refused_again(&heartbeat(&r1), &heartbeat(&r1));
+        let counted = heartbeat(&r1);
         let quiet = silence::silence_detail(
             silence::LastHeard::Report {
                 ago: 600,

@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use pacsguard_events::{Finding, FindingKind, Severity};
 use pacsguard_store::{
-    AcceptedBatch, FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, HostRow, StoreError,
-    TokenRefusal,
+    AcceptedBatch, Again, FLEET_REQUEST_BUDGET, FleetPool, FleetStore, FleetStoreAt, HostRow,
+    StoreError, TokenRefusal,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -1969,7 +1969,12 @@ impl Fleet {
             let moved = self.move_state(db, &host, hold::Point::Silence, |current| {
                 let detail =
                     silence_found(current, now, reachable_since, self.first_report_within)?;
-                Some((silence::silenced(&current.state), detail))
+                // The refusals counted on a standing one stay through its silence.
+                Some((
+                    silence::silenced(&current.state),
+                    detail,
+                    current.again.clone(),
+                ))
             })?;
             // Given up (MAX_STATE_TRIES): other requests kept moving the state, so the
             // host was heard or refused meanwhile; said on the log by `move_state`.
@@ -2038,7 +2043,15 @@ impl Fleet {
         // Whether it was counted beside one that stands, news or not (noted once the
         // store was tried, see below).
         let counted = std::cell::Cell::new(false);
+        // Whether the refusal replaces a standing kind by another standing kind.
+        let swaps_standing = |current: &HostRow| {
+            silence::is_standing(&current.state)
+                && silence::is_standing(state)
+                && silence::heard_again(&current.state) != state
+        };
         // Read once, before the judge: the memory is not locked while the store works.
+        // The store's count says it too, and survives a restart of the console (session
+        // 35); the memory covers a count the store did not take.
         let same_as_last = self.lock_unwritten().last_counted_is(host.id, state);
         let judge = |current: &HostRow| {
             let next = silence::refused_state(&current.state, state);
@@ -2064,7 +2077,7 @@ impl Fleet {
                     } else {
                         detail.to_string()
                     };
-                    return Some((next, detail));
+                    return Some((next, detail, Again::default()));
                 }
                 // A refusal that does not stand, while one that does stands (a copy's
                 // malformed report after its fork): never written over it, which the
@@ -2076,10 +2089,15 @@ impl Fleet {
                     if raised {
                         return None;
                     }
-                    beside.set(!same_as_last);
+                    let known = same_as_last || current.again.said(state);
+                    beside.set(!known);
                     counted.set(true);
-                    let counted = silence::counted_beside(state, detail);
-                    return Some((next, silence::refused_again(&current.detail, &counted)));
+                    let words = silence::counted_beside(state, detail);
+                    let again = Again {
+                        beside: current.again.with_said(state),
+                        ..current.again.counted(&current.detail, &words)
+                    };
+                    return Some((next, current.detail.clone(), again));
                 }
                 // The same standing refusal again (a copy still running): counted on
                 // its detail, not news (review r29-fleet2); one raised and written now
@@ -2101,10 +2119,11 @@ impl Fleet {
                 // Silent, left as it is but for the branch's words: the silence's
                 // sentence stands.
                 if silence::is_silent(&current.state) {
-                    return named.map(|kept| (next, kept));
+                    return named.map(|kept| (next, kept, current.again.clone()));
                 }
                 let kept = named.unwrap_or_else(|| current.detail.clone());
-                return Some((next, silence::refused_again(&kept, detail)));
+                let again = current.again.counted(&kept, detail);
+                return Some((next, kept, again));
             }
             let detail = if silence::is_silent(&current.state) {
                 silence::silence_detail(
@@ -2115,14 +2134,26 @@ impl Fleet {
             } else {
                 detail.to_string()
             };
-            Some((next, detail))
+            // One standing kind replacing another (a copy's fork, then a copy of its
+            // enrolment): the count goes on and the kind left is said already, so copies
+            // alternating kinds are said once per kind, not at each change (session 35).
+            let again = if swaps_standing(current) {
+                let left = silence::heard_again(&current.state);
+                Again {
+                    beside: current.again.with_said(&left),
+                    ..current.again.counted(detail.as_str(), detail.as_str())
+                }
+            } else {
+                Again::default()
+            };
+            Some((next, detail, again))
         };
         // Raised when the state changed (or a fork came at another point than the one
         // acknowledged), not when a standing one was counted.
         let is_news = |before: &HostRow| {
-            silence::refused_state(&before.state, state) != before.state
-                || news.get()
-                || beside.get()
+            let moved = silence::refused_state(&before.state, state) != before.state;
+            let said = swaps_standing(before) && before.again.said(state);
+            (moved && !said) || news.get() || beside.get()
         };
         // The report is refused all the same whether the store wrote its state or not:
         // the refusal is its answer, and the store's error is said on the log. Its alert
@@ -2172,7 +2203,7 @@ impl Fleet {
         host: &HostRow,
         state: &str,
         detail: &str,
-        judge: impl Fn(&HostRow) -> Option<(String, String)>,
+        judge: impl Fn(&HostRow) -> Option<(String, String, Again)>,
     ) -> Result<bool, StoreError> {
         match self.move_state(db, host, hold::Point::Refusal, judge)? {
             StateMove::Moved { .. } => {
@@ -2353,14 +2384,24 @@ impl Fleet {
                 refused
             };
             if next == current.state {
-                return None;
+                // A batch accepted: a refusal counted beside a standing one after it is
+                // news again, as the store tells a console restarted meanwhile.
+                // The standing kinds said stay: an accepted batch does not end them.
+                let kept = current.again.said_only(silence::is_standing);
+                let beside_over = judged_from.is_some() && current.again.beside != kept;
+                return beside_over.then(|| {
+                    let again = Again {
+                        beside: kept,
+                        ..current.again.clone()
+                    };
+                    (next, current.detail.clone(), again)
+                });
             }
-            let detail = if next == "ok" {
-                String::new()
-            } else {
-                silence::detail_before_silence(&current.detail, &next)
-            };
-            Some((next, detail))
+            if next == "ok" {
+                return Some((next, String::new(), Again::default()));
+            }
+            let detail = silence::detail_before_silence(&current.detail, &next);
+            Some((next, detail, current.again.clone()))
         })?;
         // A batch that ended the host's refusals (`ok`, written): those raised and not
         // written are over (`crate::unwritten`).
@@ -2407,7 +2448,7 @@ impl Fleet {
         db: &mut dyn FleetStore,
         host: &HostRow,
         point: hold::Point,
-        judge: impl Fn(&HostRow) -> Option<(String, String)>,
+        judge: impl Fn(&HostRow) -> Option<(String, String, Again)>,
     ) -> Result<StateMove, StoreError> {
         for _ in 0..MAX_STATE_TRIES {
             // A host revoked meanwhile keeps the state it had: the store writes nothing
@@ -2415,11 +2456,11 @@ impl Fleet {
             let Some(current) = db.host(host.id)?.filter(|h| h.revoked.is_none()) else {
                 return Ok(StateMove::Unchanged);
             };
-            let Some((state, detail)) = judge(&current) else {
+            let Some((state, detail, again)) = judge(&current) else {
                 return Ok(StateMove::Unchanged);
             };
             hold::here(point, &host.name, &*self.log);
-            match db.swap_host_state(host.id, &current.seen(), &state, &detail) {
+            match db.swap_host_state(host.id, &current.seen(), &state, &detail, &again) {
                 Ok(true) => {
                     return Ok(StateMove::Moved {
                         before: Box::new(current),
@@ -3335,7 +3376,7 @@ mod tests {
         assert!(refuse(&mut db, &records("2b")), "the second branch raised");
         let h = host(&mut db);
         assert!(fleet.acknowledged(&h).is_none(), "no longer in effect");
-        assert_eq!(silence::first_refusal(&h.detail), records("2b"));
+        assert_eq!(h.detail, records("2b"));
         assert!(raised.lock().expect("raised").is_empty());
     }
 
@@ -3395,8 +3436,14 @@ mod tests {
         // The machine was down long enough to be found silent, then restored.
         let h = host(&mut db);
         assert!(
-            db.swap_host_state(id, &h.seen(), "silent", "no report of its trail verified")
-                .expect("db")
+            db.swap_host_state(
+                id,
+                &h.seen(),
+                "silent",
+                "no report of its trail verified",
+                &Default::default()
+            )
+            .expect("db")
         );
         assert!(refuse(&mut db, &heartbeat));
         assert_eq!(host(&mut db).state, "fork, silent");
@@ -3439,7 +3486,7 @@ mod tests {
             &heartbeat,
         );
         assert!(
-            db.swap_host_state(id, &h.seen(), "fork, silent", &detail)
+            db.swap_host_state(id, &h.seen(), "fork, silent", &detail, &Default::default())
                 .expect("db")
         );
         let standing = acknowledge(&mut db);
@@ -3583,6 +3630,127 @@ mod tests {
         )
     }
 
+    /// A console over `store` whose findings go to the list returned (a console
+    /// started anew: nothing in its memory).
+    fn console_raising_into(
+        dir: &tempfile::TempDir,
+        store: &Path,
+    ) -> (Fleet, Arc<Mutex<Vec<Finding>>>) {
+        let raised = Arc::new(Mutex::new(Vec::<Finding>::new()));
+        let sink = raised.clone();
+        let fleet = Fleet::new(
+            store.to_path_buf(),
+            HostCa::load_or_generate(dir.path(), "console").expect("ca"),
+            Cosigner::new("console/a", ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+            Box::new(move |f| sink.lock().expect("sink").push(f)),
+        );
+        (fleet, raised)
+    }
+
+    /// Session 35: the count of refusals on a standing fork was written into its detail
+    /// and parsed back from it, after words the host controls (a fork's words quote the
+    /// host's checkpoint): words that look like the console's count were taken for it.
+    /// The count is the store's own column; the words are kept whole.
+    #[test]
+    fn words_a_host_wrote_are_never_read_back_as_the_count_of_its_refusals() {
+        let (dir, store, mut db, _peer, id) = enrolled("planted-count");
+        let (fleet, _raised) = console_raising_into(&dir, &store);
+        let planted = "records from 3 again (origin evil [refused again 4000000 times since; the last: x]), but 9 were accepted already";
+        let refuse = |db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        assert!(refuse(&mut db, "fork", planted), "the fork is raised");
+        assert!(!refuse(&mut db, "fork", planted), "the same one is counted");
+        let h = db.host(id).expect("db").expect("host");
+        assert_eq!((h.state.as_str(), h.detail.as_str()), ("fork", planted));
+        assert_eq!(h.again.count, 1, "{h:?}");
+        assert_eq!(
+            h.shown_detail(),
+            format!("{planted} [refused again 1 times since]")
+        );
+        let standing = acknowledge::standing(&h.state, &h.detail).expect("standing");
+        assert_eq!(standing.words, planted, "never cut at the host's marker");
+    }
+
+    /// Session 35: the state of the last refusal counted beside a standing fork lived
+    /// in the console's memory only: a console restarted raised the same kind again
+    /// (said twice). It is the store's column now, ended by an accepted batch as before.
+    #[test]
+    fn a_refusal_counted_beside_a_fork_is_not_raised_again_after_a_console_restart() {
+        let (dir, store, mut db, _peer, id) = enrolled("beside-restart");
+        let gap = "records from 30, but only 21 were delivered";
+        let refuse = |fleet: &Fleet, db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        let (first, _) = console_raising_into(&dir, &store);
+        assert!(refuse(&first, &mut db, "fork", &fork_at(3, "3b")));
+        assert!(refuse(&first, &mut db, "gap", gap), "news beside the fork");
+        assert!(!refuse(&first, &mut db, "gap", gap), "counted");
+        drop(first);
+        // The console restarted: its memory is empty, the store holds the count.
+        let (second, _) = console_raising_into(&dir, &store);
+        assert!(
+            !refuse(&second, &mut db, "gap", gap),
+            "said once, not again"
+        );
+        assert!(
+            !refuse(&second, &mut db, "fork", &fork_at(3, "3b")),
+            "counted"
+        );
+        let h = db.host(id).expect("db").expect("host");
+        assert_eq!(h.state, "fork", "the fork stands: {h:?}");
+        assert!(h.detail.starts_with(&fork_at(3, "3b")), "{h:?}");
+        assert_eq!(h.again.count, 4, "{h:?}");
+        assert_eq!(h.again.beside.as_deref(), Some("gap"), "{h:?}");
+        // Another kind is news.
+        assert!(refuse(&second, &mut db, "quota", "over its quota"));
+    }
+
+    /// Session 35: copies of a host alternating kinds flooded the console: beside a
+    /// standing fork, `gap, quota, gap, quota...` was news at each change of the last kind
+    /// counted, and `fork, duplicated, fork...` replaced the standing state each time,
+    /// raised each time. Each kind is said once per episode; the state shown is the
+    /// latest standing kind, and every refusal is counted.
+    #[test]
+    fn copies_alternating_kinds_are_said_once_per_kind_not_at_each_change() {
+        let (dir, store, mut db, _peer, id) = enrolled("alternating");
+        let (fleet, raised) = console_raising_into(&dir, &store);
+        let refuse = |db: &mut ConsoleDb, state: &str, words: &str| {
+            let h = db.host(id).expect("db").expect("host");
+            fleet.set_refused_state(db, &h, state, words).expect("db")
+        };
+        assert!(refuse(&mut db, "fork", &fork_at(3, "3b")));
+        let mut said = 1;
+        for round in 0..10 {
+            for (state, words) in [("gap", "records from 30"), ("quota", "over its quota")] {
+                if refuse(&mut db, state, words) {
+                    said += 1;
+                }
+                let h = db.host(id).expect("db").expect("host");
+                assert_eq!(h.state, "fork", "{round} {state}: {h:?}");
+            }
+        }
+        assert_eq!(said, 3, "the fork, the gap and the quota, once each");
+        for round in 0..10 {
+            for state in ["duplicated", "fork"] {
+                if refuse(&mut db, state, &format!("{state} at {round}")) {
+                    said += 1;
+                }
+                let h = db.host(id).expect("db").expect("host");
+                assert_eq!(h.state, state, "the latest standing kind is shown: {h:?}");
+            }
+        }
+        assert_eq!(said, 4, "the duplicated identity once more");
+        let h = db.host(id).expect("db").expect("host");
+        assert!(h.again.count >= 40, "every refusal counted: {h:?}");
+        assert!(
+            raised.lock().expect("raised").is_empty(),
+            "raised by the caller"
+        );
+    }
+
     /// Review of session 33, item 1: a fork raised while the store refused its write was
     /// remembered until a batch ended the host's refusals; the real host's reports leave
     /// it `ok` (unchanged), so the memory outlived the outage, and a different fork weeks
@@ -3615,7 +3783,10 @@ mod tests {
         // Cleared; another outage: a fork raised, then written by the check once the
         // store answers, without a second alert, and then counted as standing.
         let h = db.host(id).expect("db").expect("host");
-        assert!(db.swap_host_state(id, &h.seen(), "ok", "").expect("db"));
+        assert!(
+            db.swap_host_state(id, &h.seen(), "ok", "", &Default::default())
+                .expect("db")
+        );
         refuse_state_writes(&store, true);
         assert!(refuse(&mut db, &fork_at(7, "7d")), "raised, not written");
         assert!(!refuse(&mut db, &fork_at(7, "7d")), "once");

@@ -302,9 +302,14 @@ fn a_refusal_that_does_not_stand_keeps_a_fork() {
         }
         let counted = db.host(id).expect("db").expect("host");
         assert_eq!(counted.state, "fork", "{refused}: {counted:?}");
+        assert_eq!(
+            counted.detail, "records from 3 again",
+            "{refused}: {counted:?}"
+        );
+        assert_eq!(counted.again.count, 2, "{refused}: {counted:?}");
         assert!(
             counted
-                .detail
+                .shown_detail()
                 .starts_with("records from 3 again [refused again 2 times since; the last: "),
             "{refused}: {counted:?}"
         );

@@ -94,32 +94,6 @@ pub fn is_standing(state: &str) -> bool {
     STANDING.contains(&refused)
 }
 
-/// What the detail of a standing refusal says once refused again: the first refusal's
-/// words kept, how many came since, and the last one's.
-const AGAIN: &str = " [refused again ";
-
-/// The detail of a host in a standing refused state whose detail is `detail`, refused
-/// again the same way with `latest`: counted on it, never raised again.
-pub fn refused_again(detail: &str, latest: &str) -> String {
-    let (first, count) = match detail.split_once(AGAIN) {
-        Some((first, rest)) => {
-            let n = rest
-                .split_once(' ')
-                .and_then(|(n, _)| n.parse::<u64>().ok())
-                .unwrap_or(0);
-            (first, n)
-        }
-        None => (detail, 0),
-    };
-    let n = count.saturating_add(1);
-    let latest = latest.split_once(AGAIN).map_or(latest, |(l, _)| l);
-    if latest == first {
-        format!("{first}{AGAIN}{n} times since]")
-    } else {
-        format!("{first}{AGAIN}{n} times since{LAST}{latest}]")
-    }
-}
-
 /// What joins the state of a refusal that does not stand and its words, counted on a
 /// standing one's detail ([`counted_beside`]): `gap: records from 30, ...`.
 const BESIDE: &str = ": ";
@@ -131,15 +105,6 @@ const BESIDE: &str = ": ";
 /// `Unwritten::last_counted_is`.
 pub fn counted_beside(state: &str, words: &str) -> String {
     format!("{state}{BESIDE}{words}")
-}
-
-/// What introduces the last refusal counted on a standing one ([`refused_again`]).
-const LAST: &str = "; the last: ";
-
-/// The words of the first refusal of a standing state's `detail`, without the refusals
-/// counted after it ([`refused_again`]).
-pub fn first_refusal(detail: &str) -> &str {
-    detail.split_once(AGAIN).map_or(detail, |(first, _)| first)
 }
 
 /// What joins a silence's sentence and the refused state it was found in.
@@ -227,26 +192,13 @@ mod tests {
     }
 
     #[test]
-    fn a_standing_refusal_counts_the_refusals_after_it() {
+    fn a_standing_refusal_is_one_that_stands() {
         assert!(is_standing("fork") && is_standing("duplicated, silent"));
         assert!(!is_standing("gap") && !is_standing("ok") && !is_standing("silent"));
-        let once = refused_again("records from 0 again", "records from 0 again");
-        assert_eq!(once, "records from 0 again [refused again 1 times since]");
-        let twice = refused_again(&once, "records from 2 again");
         assert_eq!(
-            twice,
-            "records from 0 again [refused again 2 times since; the last: records from 2 again]"
+            counted_beside("gap", "records from 30"),
+            "gap: records from 30"
         );
-        // The first refusal's words stay, however many follow: the detail does not grow.
-        let mut detail = twice;
-        for _ in 0..1000 {
-            detail = refused_again(&detail, "records from 2 again");
-        }
-        assert!(detail.starts_with("records from 0 again [refused again 1002 times since;"));
-        assert!(detail.len() < 120, "{detail}");
-        // A refusal that does not stand, counted with its state: known again.
-        let gap = refused_again(&detail, &counted_beside("gap", "records from 30"));
-        assert!(gap.ends_with("; the last: gap: records from 30]"), "{gap}");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! ([`StoreError::outcome_unknown`]).
 
 use pacsguard_store::{
-    AcceptedBatch, Acknowledgement, ConsoleDb, FleetSetting, FleetStore, HostRow, ProfileNoted,
-    ProfileRow, QuotaWindow, Revoker, SeenState, StoreError, TokenRefusal,
+    AcceptedBatch, Acknowledgement, Again, ConsoleDb, FleetSetting, FleetStore, HostRow,
+    ProfileNoted, ProfileRow, QuotaWindow, Revoker, SeenState, StoreError, TokenRefusal,
 };
 
 /// What becomes of a write whose answer is lost.
@@ -117,10 +117,11 @@ impl FleetStore for Unanswered {
         seen: &SeenState<'_>,
         state: &str,
         detail: &str,
+        again: &Again,
     ) -> Result<bool, StoreError> {
         let mode = self.state;
         answer(mode, || {
-            self.inner().swap_host_state(id, seen, state, detail)
+            self.inner().swap_host_state(id, seen, state, detail, again)
         })
     }
     fn acknowledge_host(

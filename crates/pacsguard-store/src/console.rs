@@ -22,7 +22,7 @@ pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyRemoved, PasskeyRow};
 mod breakglass;
 mod decisions;
 mod fleet;
-pub use fleet::{AcceptedBatch, Acknowledgement, HostRow, Revoker, SeenState, TokenRefusal};
+pub use fleet::{AcceptedBatch, Acknowledgement, Again, HostRow, Revoker, SeenState, TokenRefusal};
 mod fleet_profiles;
 pub(crate) use fleet_profiles::{
     CURRENT_ORDER, PRUNE_ORDER, SUPERSEDED_SQL, host_seq_sql, reopen_superseded_sql,

@@ -31,7 +31,7 @@ pub use busy_notice::{BusyWaitWatch, MAX_NOTICE_WAIT, watch_busy_waits};
 pub use companions::{Beside, companion_beside, planted_companion};
 pub use console::QuotaWindow;
 pub use console::{
-    AcceptedBatch, AccountBinding, AccountListed, AccountRow, Acknowledgement, ConsoleDb,
+    AcceptedBatch, AccountBinding, AccountListed, AccountRow, Acknowledgement, Again, ConsoleDb,
     ConsoleHolder, Credentials, DisabledRow, FROM_TRAIL, Held, HostRow, LiveSession,
     MAX_CONSOLE_ID_BYTES, MAX_PENDING_PROFILES_PER_HOST, NewPasskey, PasskeyAdded, PasskeyRemoved,
     PasskeyRow, PendingAcceptRow, PendingApproval, PendingReset, ProfileNoted, ProfileRow, Revoker,

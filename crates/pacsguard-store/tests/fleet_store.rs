@@ -4,7 +4,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use pacsguard_store::{
-    AcceptedBatch, Acknowledgement, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST,
+    AcceptedBatch, Acknowledgement, Again, FleetStore, FleetStoreAt, MAX_PENDING_PROFILES_PER_HOST,
     Revoker, TokenRefusal,
 };
 use pacsguard_testkit::postgres::{PgServer, Stopped};
@@ -310,6 +310,69 @@ fn an_acknowledgement_is_kept_only_for_the_refusal_it_was_judged_from() {
 /// Issue 14 (review r30-fleet): when a host's signed trail last grew, and what it
 /// promised, is kept with the host, so a console started anew judges its heartbeats
 /// from it; a batch that did not grow it (a heartbeat, unsigned records) leaves it.
+/// Session 35: the refusals counted on a standing one were written into its detail and
+/// parsed back from it (`[refused again N times since ...]`), after words a host
+/// controls; the state of the last one counted beside it lived in the console's memory
+/// only. Both are columns now, on either store: a detail is kept whole whatever it says,
+/// the count is compared and set with the state, and a state set anew starts it afresh.
+#[test]
+fn the_refusals_counted_on_a_standing_one_are_columns_never_words() {
+    on_both(|at| {
+        let what = at.describe();
+        let mut db = open(at);
+        let db = db.as_mut();
+        let host = enrol(db, b"t", "pacs", "f");
+        let read = |db: &mut dyn FleetStore| db.host(host).expect("store").expect("host");
+        assert_eq!(read(db).again, Again::default(), "{what}");
+        // Words a host wrote that look like the console's count.
+        let planted = "records from 3 again (origin x [refused again 4000000 times since])";
+        let h = read(db);
+        assert!(
+            db.swap_host_state(host, &h.seen(), "fork", planted, &Again::default())
+                .expect("store"),
+            "{what}"
+        );
+        let h = read(db);
+        let counted = Again {
+            count: 1,
+            last: Some("gap: records from 30".into()),
+            beside: Some("gap".into()),
+        };
+        assert!(
+            db.swap_host_state(host, &h.seen(), "fork", planted, &counted)
+                .expect("store"),
+            "{what}"
+        );
+        let held = read(db);
+        assert_eq!(
+            (held.detail.as_str(), &held.again),
+            (planted, &counted),
+            "{what}"
+        );
+        assert_eq!(
+            held.shown_detail(),
+            format!("{planted} [refused again 1 times since; the last: gap: records from 30]"),
+            "{what}"
+        );
+        // Judged from the read before the count: not written (both would count one).
+        assert!(
+            !db.swap_host_state(host, &h.seen(), "fork", planted, &counted)
+                .expect("store"),
+            "{what}"
+        );
+        // Reopened (a console restarted): the count and the state beside are there.
+        let mut again = open(at);
+        assert_eq!(read(again.as_mut()).again, counted, "{what}");
+        // A state set anew starts the count afresh.
+        assert!(
+            db.set_host_state(host, "gap", "missing").expect("store"),
+            "{what}"
+        );
+        assert_eq!(read(db).again, Again::default(), "{what}");
+        assert_eq!(read(db).shown_detail(), "missing", "{what}");
+    });
+}
+
 #[test]
 fn when_a_hosts_trail_grew_is_kept_with_the_host() {
     on_both(|at| {
@@ -1500,9 +1563,21 @@ fn a_call_whose_connection_could_not_be_opened_is_known_not_done() {
     server.stop().expect("stop");
     // The first call may find the old connection broken mid-exchange (unknown); the
     // next one opens a new connection, which the server down refuses.
-    let _ = db.swap_host_state(host, &current.seen(), "fork", "records from 3 again");
+    let _ = db.swap_host_state(
+        host,
+        &current.seen(),
+        "fork",
+        "records from 3 again",
+        &Default::default(),
+    );
     let err = db
-        .swap_host_state(host, &current.seen(), "fork", "records from 3 again")
+        .swap_host_state(
+            host,
+            &current.seen(),
+            "fork",
+            "records from 3 again",
+            &Default::default(),
+        )
         .expect_err("the server is down");
     assert!(!err.outcome_unknown(), "nothing was sent: {err}");
     assert!(!err.is_permanent(), "{err}");
@@ -1834,12 +1909,19 @@ fn a_statement_with_too_little_of_its_budget_left_is_not_sent() {
     let seen = pacsguard_store::SeenState {
         state: "",
         last_contact: 0,
+        again: 0,
     };
     let before = server.psql(&format!(
         "SELECT state, last_contact FROM fleet_hosts WHERE id = {host}"
     ));
     let err = db
-        .swap_host_state(host, &seen, "fork", "records from 3 again")
+        .swap_host_state(
+            host,
+            &seen,
+            "fork",
+            "records from 3 again",
+            &Default::default(),
+        )
         .expect_err("too little left to send it");
     let text = err.to_string();
     assert!(
@@ -1889,7 +1971,13 @@ fn a_statement_given_up_after_it_was_sent_is_of_unknown_outcome_and_may_stand() 
         .get_until(std::time::Instant::now() + pacsguard_store::PG_MIN_STATEMENT_TIME * 2)
         .expect("a connection");
     let err = db
-        .swap_host_state(host, &current.seen(), "fork", "records from 3 again")
+        .swap_host_state(
+            host,
+            &current.seen(),
+            "fork",
+            "records from 3 again",
+            &Default::default(),
+        )
         .expect_err("given up before the server answered");
     let text = err.to_string();
     assert!(
@@ -2556,20 +2644,38 @@ fn a_hosts_state_is_written_only_over_the_state_it_was_judged_from() {
         // A report verified after the silence check read the host: its contact moved.
         db.touch_host(host, 420, 15).expect("store");
         assert!(
-            !db.swap_host_state(host, &judged.seen(), "silent", "no report")
-                .expect("store"),
+            !db.swap_host_state(
+                host,
+                &judged.seen(),
+                "silent",
+                "no report",
+                &Default::default()
+            )
+            .expect("store"),
             "{what}: a silence judged from an older contact is not written"
         );
         let now_seen = db.host(host).expect("store").expect("host");
         assert!(
-            db.swap_host_state(host, &now_seen.seen(), "fork", "rewound")
-                .expect("store"),
+            db.swap_host_state(
+                host,
+                &now_seen.seen(),
+                "fork",
+                "rewound",
+                &Default::default()
+            )
+            .expect("store"),
             "{what}"
         );
         // A second refusal judged from `ok` (read before the fork was written).
         assert!(
-            !db.swap_host_state(host, &now_seen.seen(), "gap", "missing")
-                .expect("store"),
+            !db.swap_host_state(
+                host,
+                &now_seen.seen(),
+                "gap",
+                "missing",
+                &Default::default()
+            )
+            .expect("store"),
             "{what}: a refusal judged from a state since moved is not written"
         );
         let held = db.host(host).expect("store").expect("host");
@@ -2582,7 +2688,8 @@ fn a_hosts_state_is_written_only_over_the_state_it_was_judged_from() {
             held.seen(),
             SeenState {
                 state: "fork",
-                last_contact: 420
+                last_contact: 420,
+                again: 0,
             },
             "{what}"
         );

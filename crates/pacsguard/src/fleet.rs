@@ -132,7 +132,8 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                     println!(
                         "{}",
                         serde_json::json!({
-                            "name": h.name, "state": h.state, "detail": h.detail,
+                            "name": h.name, "state": h.state, "detail": h.shown_detail(),
+                            "refused_again": h.again.count,
                             "revoked": h.revoked.is_some(), "revoked_at": h.revoked,
                             "revoked_by": h.revoked.map(|_| revoked_by(h)),
                             "revoked_reason": h.revoked.map(|_| revoked_reason(h)),
@@ -184,7 +185,7 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                         if h.detail.is_empty() {
                             String::new()
                         } else {
-                            format!("\t{}", h.detail)
+                            format!("\t{}", h.shown_detail())
                         }
                     );
                 }

@@ -94,6 +94,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("fleet_hosts", "ack_reason", "TEXT"),
     ("fleet_hosts", "ack_at", "INTEGER"),
     ("fleet_hosts", "ack_digest", "TEXT"),
+    ("fleet_hosts", "again_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("fleet_hosts", "again_last", "TEXT"),
+    ("fleet_hosts", "again_beside", "TEXT"),
     ("fleet_profiles", "pending_id", "TEXT"),
     ("fleet_profiles", "pending_at", "INTEGER"),
     ("fleet_profiles", "seen_seq", "INTEGER NOT NULL DEFAULT 0"),
@@ -185,6 +188,97 @@ pub struct HostRow {
     /// while its digest is the host's standing refusal's and the console's trail records
     /// it (the console judges both).
     pub acknowledged: Option<Acknowledgement>,
+    /// The refusals counted on the host's standing refusal since its first (session 35:
+    /// columns of their own, never read back from `detail`, which ends with words a
+    /// host controls).
+    pub again: Again,
+}
+
+/// The refusals counted on a host's standing refusal (a `fork`, a `duplicated`
+/// identity) after the first, whose words `detail` keeps: how many, the last one's
+/// words, and the state of the last refusal that does not stand counted beside it since
+/// the host's last accepted batch (what tells whether the next one is news). Kept in
+/// the store, so a console restarted neither raises a counted refusal again nor loses
+/// the count (session 35).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Again {
+    pub count: u64,
+    /// The last one's words, `None` when they were the first refusal's own.
+    pub last: Option<String>,
+    /// The kinds said already in this episode, joined by [`KINDS_JOINED`] (the
+    /// console's own vocabulary, never a host's words): those of refusals that do not
+    /// stand counted beside the standing one since the host's last accepted batch
+    /// (`gap`, `quota`, ...), and the standing kinds it was in before (`fork` before a
+    /// `duplicated`). Each is said once: copies alternating kinds raised an alert at
+    /// each change (session 35). At most the console's refused states: bounded by its
+    /// vocabulary.
+    pub beside: Option<String>,
+}
+
+/// What joins the kinds of [`Again::beside`].
+const KINDS_JOINED: char = ',';
+
+/// What introduces the refusals counted after the first on the detail shown.
+const AGAIN_SHOWN: &str = " [refused again ";
+
+impl Again {
+    /// These counts with one more refusal, whose words are `latest` (`first`: the
+    /// standing refusal's own words, not repeated when the same).
+    pub fn counted(&self, first: &str, latest: &str) -> Again {
+        Again {
+            count: self.count.saturating_add(1),
+            last: (latest != first).then(|| latest.to_string()),
+            beside: self.beside.clone(),
+        }
+    }
+
+    /// Whether `kind` was said already in this episode ([`Again::beside`]).
+    pub fn said(&self, kind: &str) -> bool {
+        self.kinds().any(|k| k == kind)
+    }
+
+    /// The kinds said with `kind` added.
+    pub fn with_said(&self, kind: &str) -> Option<String> {
+        if self.said(kind) {
+            return self.beside.clone();
+        }
+        Some(match &self.beside {
+            Some(kinds) if !kinds.is_empty() => format!("{kinds}{KINDS_JOINED}{kind}"),
+            _ => kind.to_string(),
+        })
+    }
+
+    /// The kinds said that `keep` keeps (`None` if none is left).
+    pub fn said_only(&self, keep: impl Fn(&str) -> bool) -> Option<String> {
+        let kept: Vec<&str> = self.kinds().filter(|k| keep(k)).collect();
+        (!kept.is_empty()).then(|| kept.join(&KINDS_JOINED.to_string()))
+    }
+
+    fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.beside
+            .as_deref()
+            .unwrap_or_default()
+            .split(KINDS_JOINED)
+            .filter(|k| !k.is_empty())
+    }
+}
+
+impl HostRow {
+    /// The detail as the pages and `console hosts` show it: the stored words, and the
+    /// refusals counted after them (rendered here, never parsed back).
+    pub fn shown_detail(&self) -> String {
+        if self.again.count == 0 {
+            return self.detail.clone();
+        }
+        let n = self.again.count;
+        match &self.again.last {
+            None => format!("{}{AGAIN_SHOWN}{n} times since]", self.detail),
+            Some(last) => format!(
+                "{}{AGAIN_SHOWN}{n} times since; the last: {last}]",
+                self.detail
+            ),
+        }
+    }
 }
 
 /// An administrator's acknowledgement of a host's standing refusal (a `fork`, a
@@ -232,6 +326,7 @@ impl HostRow {
         SeenState {
             state: &self.state,
             last_contact: self.last_contact,
+            again: self.again.count,
         }
     }
 }
@@ -244,11 +339,14 @@ impl HostRow {
 pub struct SeenState<'a> {
     pub state: &'a str,
     pub last_contact: i64,
+    /// The refusals counted on its standing one ([`Again::count`]): two requests
+    /// counting one each from the same read would otherwise both write the same count.
+    pub again: u64,
 }
 
 const HOST_COLUMNS: &str = "id, name, fingerprint, enrolled, revoked, last_contact, interval, \
      trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew, \
-     trail_promise, ack_by, ack_reason, ack_at, ack_digest";
+     trail_promise, ack_by, ack_reason, ack_at, ack_digest, again_count, again_last, again_beside";
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     Ok(HostRow {
@@ -270,6 +368,11 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
         trail_grew: r.get(15)?,
         trail_promise: u64::try_from(r.get::<_, i64>(16)?).unwrap_or(0),
         acknowledged: Acknowledgement::from_columns(r.get(17)?, r.get(18)?, r.get(19)?, r.get(20)?),
+        again: Again {
+            count: u64::try_from(r.get::<_, i64>(21)?).unwrap_or(0),
+            last: r.get(22)?,
+            beside: r.get(23)?,
+        },
     })
 }
 
@@ -533,7 +636,8 @@ impl FleetStore for ConsoleDb {
     /// change, not at every retry).
     fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE fleet_hosts SET state = ?2, detail = ?3 WHERE id = ?1 AND state <> ?2",
+            "UPDATE fleet_hosts SET state = ?2, detail = ?3, again_count = 0, again_last = NULL, \
+             again_beside = NULL WHERE id = ?1 AND state <> ?2",
             params![id, state, detail],
         )? == 1)
     }
@@ -544,11 +648,24 @@ impl FleetStore for ConsoleDb {
         seen: &SeenState<'_>,
         state: &str,
         detail: &str,
+        again: &Again,
     ) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE fleet_hosts SET state = ?4, detail = ?5 \
-             WHERE id = ?1 AND state = ?2 AND last_contact = ?3 AND revoked IS NULL",
-            params![id, seen.state, seen.last_contact, state, detail],
+            "UPDATE fleet_hosts SET state = ?4, detail = ?5, again_count = ?7, again_last = ?8, \
+             again_beside = ?9 \
+             WHERE id = ?1 AND state = ?2 AND last_contact = ?3 AND again_count = ?6 \
+             AND revoked IS NULL",
+            params![
+                id,
+                seen.state,
+                seen.last_contact,
+                state,
+                detail,
+                to_i64(seen.again),
+                to_i64(again.count),
+                again.last,
+                again.beside
+            ],
         )? == 1)
     }
 

@@ -16,8 +16,8 @@
 use std::path::PathBuf;
 
 use crate::console::{
-    AcceptedBatch, Acknowledgement, ConsoleDb, HostRow, ProfileNoted, ProfileRow, QuotaWindow,
-    Revoker, SeenState, TokenRefusal,
+    AcceptedBatch, Acknowledgement, Again, ConsoleDb, HostRow, ProfileNoted, ProfileRow,
+    QuotaWindow, Revoker, SeenState, TokenRefusal,
 };
 use crate::sqlite::StoreError;
 
@@ -137,13 +137,15 @@ pub trait FleetStore: Send + std::fmt::Debug {
     /// request (a second report of the host, a copy of its home, the silence check)
     /// moved meanwhile is never written over it (issue 14, review r28-fleet); never on a
     /// revoked host (review r29-fleet). Whether it was set; `false`: read the host again
-    /// and judge anew.
+    /// and judge anew. `again`: the refusals counted on a standing one after `detail`'s
+    /// (session 35: kept in columns, never in words a host controls).
     fn swap_host_state(
         &mut self,
         id: i64,
         seen: &SeenState<'_>,
         state: &str,
         detail: &str,
+        again: &Again,
     ) -> Result<bool, StoreError>;
     /// Notes an administrator's acknowledgement `ack` of host `id`'s standing refusal
     /// (issue 14), only while the host is still in `state` with a detail that begins

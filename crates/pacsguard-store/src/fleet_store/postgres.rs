@@ -23,7 +23,7 @@ use std::str::FromStr as _;
 use tokio_postgres::Row;
 
 use crate::console::{
-    AcceptedBatch, Acknowledgement, CURRENT_ORDER, FROM_TRAIL, HostRow,
+    AcceptedBatch, Acknowledgement, Again, CURRENT_ORDER, FROM_TRAIL, HostRow,
     MAX_PENDING_PROFILES_PER_HOST, PRUNE_ORDER, PendingApproval, ProfileNoted, ProfileRow,
     QuotaWindow, Revoker, SUPERSEDED_SQL, SeenState, TokenRefusal, host_seq_sql,
     reopen_superseded_sql,
@@ -75,6 +75,9 @@ ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS ack_digest TEXT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_size BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS floor_received BIGINT;
 ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS first_received BIGINT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS again_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS again_last TEXT;
+ALTER TABLE fleet_hosts ADD COLUMN IF NOT EXISTS again_beside TEXT;
 CREATE TABLE IF NOT EXISTS fleet_checkpoints (
     host BIGINT NOT NULL,
     size BIGINT NOT NULL,
@@ -168,6 +171,9 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("fleet_hosts", "floor_size"),
     ("fleet_hosts", "floor_received"),
     ("fleet_hosts", "first_received"),
+    ("fleet_hosts", "again_count"),
+    ("fleet_hosts", "again_last"),
+    ("fleet_hosts", "again_beside"),
 ];
 
 /// Every table and index [`SCHEMA`] makes: a connection finding them all runs nothing.
@@ -189,7 +195,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
 /// `console hosts` list hosts in the same order on either store.
 const HOST_COLUMNS: &str = r#"id, name, fingerprint, enrolled, revoked, last_contact, "interval",
      trail_key, size, peaks, checkpoint, state, detail, revoked_by, revoked_reason, trail_grew,
-     trail_promise, ack_by, ack_reason, ack_at, ack_digest"#;
+     trail_promise, ack_by, ack_reason, ack_at, ack_digest, again_count, again_last, again_beside"#;
 
 const PROFILE_COLUMNS: &str = "p.host, h.name, p.generation, p.digest, p.created, p.first_seen, \
      p.last_seen, p.approved_by, p.reason, p.approved_at, p.pending_id, p.pending_at";
@@ -329,6 +335,11 @@ fn host_row(r: &Row) -> Result<HostRow, tokio_postgres::Error> {
             r.try_get(19)?,
             r.try_get(20)?,
         ),
+        again: Again {
+            count: to_u64(r.try_get(21)?),
+            last: r.try_get(22)?,
+            beside: r.try_get(23)?,
+        },
     })
 }
 
@@ -870,7 +881,8 @@ impl FleetStore for PgFleet {
 
     fn set_host_state(&mut self, id: i64, state: &str, detail: &str) -> Result<bool, StoreError> {
         Ok(self.execute(
-            "UPDATE fleet_hosts SET state = $2, detail = $3 WHERE id = $1 AND state <> $2",
+            "UPDATE fleet_hosts SET state = $2, detail = $3, again_count = 0, again_last = NULL, \
+             again_beside = NULL WHERE id = $1 AND state <> $2",
             &[&id, &state, &detail],
         )? == 1)
     }
@@ -881,12 +893,25 @@ impl FleetStore for PgFleet {
         seen: &SeenState<'_>,
         state: &str,
         detail: &str,
+        again: &Again,
     ) -> Result<bool, StoreError> {
         // One statement: PostgreSQL re-checks the condition on the row it waited for.
         Ok(self.execute(
-            "UPDATE fleet_hosts SET state = $4, detail = $5 \
-             WHERE id = $1 AND state = $2 AND last_contact = $3 AND revoked IS NULL",
-            &[&id, &seen.state, &seen.last_contact, &state, &detail],
+            "UPDATE fleet_hosts SET state = $4, detail = $5, again_count = $7, again_last = $8, \
+             again_beside = $9 \
+             WHERE id = $1 AND state = $2 AND last_contact = $3 AND again_count = $6 \
+             AND revoked IS NULL",
+            &[
+                &id,
+                &seen.state,
+                &seen.last_contact,
+                &state,
+                &detail,
+                &to_i64(seen.again),
+                &to_i64(again.count),
+                &again.last,
+                &again.beside,
+            ],
         )? == 1)
     }
 
