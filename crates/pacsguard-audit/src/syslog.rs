@@ -218,23 +218,32 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
         .and_then(Value::as_u64)
         .unwrap_or(u64::MAX);
     let about = format!(
-        "record {seq} is {len} bytes, over the {limit} bytes a message to this collector may take ([forward] max_message_bytes): a stand-in; the record is whole in the audit trail (pacsguard audit show --json, or audit export), its line's BLAKE3 digest {}",
+        "a stand-in for record {seq} ({len} bytes, over this collector's max_message_bytes {limit}): whole on the trail (pacsguard audit show --json), BLAKE3 digest of its line {}",
         blake3::hash(line).to_hex()
     );
-    let mut keep = STAND_IN_KEPT_BYTES;
-    loop {
-        let out = message_with(
+    // The most of each path that fits, found by halving the range: a rule on a path's
+    // beginning needs every byte that can be kept.
+    let made = |keep: usize| {
+        message_with(
             &stand_in_record(record, &about, keep),
             origin,
             " stand-in=\"true\"",
-        );
+        )
+    };
+    let (mut fits, mut over) = (None, STAND_IN_KEPT_BYTES + 1);
+    let mut low = 0;
+    while low < over {
+        let keep = low + (over - low) / 2;
+        let out = made(keep);
         if out.len() <= limit {
-            return out;
+            fits = Some(out);
+            low = keep + 1;
+        } else {
+            over = keep;
         }
-        if keep == 0 {
-            break;
-        }
-        keep /= 2;
+    }
+    if let Some(out) = fits {
+        return out;
     }
     // Even with every path cut to nothing it does not fit (a host name or an actor at
     // great length): what the rules need and the description, nothing else.
@@ -253,6 +262,35 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
         least["finding"] = Value::Object(kept);
     }
     message_with(&least, origin, " stand-in=\"true\"")
+}
+
+/// The most stand-ins one line (on stderr, on the trail) names by sequence number; the
+/// rest are counted ("and N more").
+pub const MAX_STAND_INS_LISTED: usize = 32;
+
+/// What is said, and recorded on the trail, of the records that went to `whom` as
+/// stand-ins (sequence number, message size; `max_message`, the limit): which ones, so
+/// a reader of the collector knows which alerts to fetch whole. `None` when none did.
+pub fn stand_ins_said(stood_in: &[(u64, usize)], max_message: usize, whom: &str) -> Option<String> {
+    if stood_in.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = stood_in
+        .iter()
+        .take(MAX_STAND_INS_LISTED)
+        .map(|(seq, size)| format!("{seq} ({size} bytes)"))
+        .collect();
+    let more = stood_in.len().saturating_sub(MAX_STAND_INS_LISTED);
+    let more = if more > 0 {
+        format!(" and {more} more (MAX_STAND_INS_LISTED {MAX_STAND_INS_LISTED})")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} record(s) over max_message_bytes {max_message} went as stand-ins to {whom} (action, severity and paths cut to fit; each record stays whole on the trail: pacsguard audit show): records {}{more}",
+        stood_in.len(),
+        listed.join(", ")
+    ))
 }
 
 /// The small message that ends a batch whose last message is over [`MIN_MESSAGE_BYTES`]
@@ -327,7 +365,8 @@ impl Target {
         }
     }
 
-    fn describe(&self) -> String {
+    /// `udp://host:port`, as the collector is named in messages.
+    pub fn describe(&self) -> String {
         match self {
             Target::Udp(a) => format!("udp://{a}"),
             Target::Tcp(a) => format!("tcp://{a}"),
@@ -1130,7 +1169,7 @@ mod tests {
         assert!(
             stand_in.contains("seq=\"7\"")
                 && stand_in.contains("123456 bytes")
-                && stand_in.contains("4096 bytes")
+                && stand_in.contains("max_message_bytes 4096")
                 && stand_in.contains("audit show")
                 && stand_in.contains(blake3::hash(b"line").to_hex().as_str()),
             "{stand_in}"
@@ -1174,6 +1213,25 @@ mod tests {
             );
             assert!(text.contains("stand-in=\"true\""), "{text}");
         }
+    }
+
+    /// Which records went as stand-ins is said by sequence number, at most
+    /// [`MAX_STAND_INS_LISTED`] of them, the rest counted.
+    #[test]
+    fn the_stand_ins_are_named_by_sequence_number_up_to_a_limit() {
+        assert_eq!(stand_ins_said(&[], 2048, "x"), None);
+        let one =
+            stand_ins_said(&[(12, 9000)], 2048, "the collector tcp://siem:514").expect("said");
+        assert!(
+            one.contains("went as stand-ins to the collector tcp://siem:514")
+                && one.ends_with("records 12 (9000 bytes)"),
+            "{one}"
+        );
+        let many: Vec<(u64, usize)> = (0..40).map(|seq| (seq, 3000)).collect();
+        let said = stand_ins_said(&many, 2048, "x").expect("said");
+        assert!(said.starts_with("40 record(s)"), "{said}");
+        assert!(said.contains("31 (3000 bytes) and 8 more"), "{said}");
+        assert!(!said.contains(" 32 (3000"), "{said}");
     }
 
     /// Over every transport, a message over the limit goes as its stand-in, and a

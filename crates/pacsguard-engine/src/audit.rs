@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport};
-use pacsguard_events::Action;
+use pacsguard_events::{Action, Event, Outcome};
 use pacsguard_fs::open_regular;
 use pacsguard_trail::note::Verifier;
 use serde::Serialize;
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::EngineError;
 use crate::files::{MAX_SMALL_FILE_BYTES, OutDir, read_text};
 use crate::home::Home;
+use crate::ops::Session;
 
 #[derive(Debug, Serialize)]
 pub struct AuditVerifyReport {
@@ -774,6 +775,45 @@ pub fn audit_forward(
     max_message: usize,
     hold: std::time::Duration,
 ) -> Result<ForwardReport, EngineError> {
+    let (mut report, stood_in) = forward_locked(home, target, destination, max_message, hold)?;
+    let whom = format!(
+        "the collector {} (destination {destination})",
+        target.describe()
+    );
+    report.stood_in = pacsguard_audit::syslog::stand_ins_said(&stood_in, max_message, &whom)
+        .map(|text| record_stand_ins(home, text));
+    Ok(report)
+}
+
+/// Puts on the trail which records went as stand-ins (a reader of the collector then
+/// knows which alerts to fetch whole), once the delivery let the home's lock go;
+/// returns what to say, with why it could not be recorded if it could not.
+fn record_stand_ins(home: &Home, text: String) -> String {
+    let recorded = Session::open(home.clone()).and_then(|mut session| {
+        let event = Event::new(
+            session.actor().clone(),
+            Action::Audit,
+            Outcome::Success,
+            format!("syslog delivery: {text}"),
+        );
+        session.record_events(vec![event])?;
+        session.sign()
+    });
+    match recorded {
+        Ok(()) => text,
+        Err(e) => format!("{text}; not recorded on the trail: {e}"),
+    }
+}
+
+/// [`audit_forward`] under the home's lock: what it did, and the records it sent as
+/// stand-ins (sequence number, size).
+fn forward_locked(
+    home: &Home,
+    target: &pacsguard_audit::syslog::Target,
+    destination: &str,
+    max_message: usize,
+    hold: std::time::Duration,
+) -> Result<(ForwardReport, Vec<(u64, usize)>), EngineError> {
     use pacsguard_audit::delivery;
     use pacsguard_audit::syslog::{Pace, SEND_DEADLINE, SyslogTransport};
     home.check_permissions()?;
@@ -786,13 +826,8 @@ pub fn audit_forward(
         delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
     let deadline = std::time::Instant::now() + SEND_DEADLINE;
     let mut pace = Pace::default();
-    let mut report = ForwardReport {
-        sent: 0,
-        warning: None,
-        stood_in: None,
-    };
+    let mut report = ForwardReport::default();
     let mut stood_in: Vec<(u64, usize)> = Vec::new();
-    let mut transport = SyslogTransport::new(target.clone(), String::new());
     loop {
         if std::time::Instant::now() >= deadline {
             report.warning = Some(format!(
@@ -802,7 +837,7 @@ pub fn audit_forward(
             ));
             break;
         }
-        transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
+        let mut transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
             .with_batch(pace.budget())
             .with_max_message(max_message)
             .with_hold(hold)
@@ -833,18 +868,7 @@ pub fn audit_forward(
             Err(e) => return Err(usage(e)),
         }
     }
-    report.stood_in = stood_in_said(&stood_in, transport.max_message());
-    Ok(report)
-}
-
-/// Which records a run sent as stand-ins (over `max_message` bytes), if any: a limit
-/// reached is said.
-fn stood_in_said(stood_in: &[(u64, usize)], max_message: usize) -> Option<String> {
-    let (first, size) = stood_in.first()?;
-    Some(format!(
-        "{} record(s) over the message size limit ({max_message} bytes, --max-message-bytes) went as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
-        stood_in.len()
-    ))
+    Ok((report, stood_in))
 }
 
 #[cfg(test)]

@@ -1099,7 +1099,8 @@ trait Destination {
         checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError>;
     /// The last run's batch was confirmed; `caught_up`: nothing signed is left. Returns
-    /// what to say of it (a limit reached), if anything.
+    /// what to say of it and record on the trail (a limit reached: which records went as
+    /// stand-ins), if anything.
     fn delivered(&mut self, _caught_up: bool) -> Option<String> {
         None
     }
@@ -1233,14 +1234,11 @@ impl Destination for ToSyslog {
     fn delivered(&mut self, caught_up: bool) -> Option<String> {
         self.pace.delivered(caught_up);
         let transport = self.transport.as_ref()?;
-        let stood_in = transport.stood_in();
-        let (first, size) = stood_in.first()?;
-        Some(format!(
-            "{} record(s) over [forward] max_message_bytes {} went to {} as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
-            stood_in.len(),
+        pacsguard_audit::syslog::stand_ins_said(
+            transport.stood_in(),
             transport.max_message(),
-            self.whom()
-        ))
+            &self.whom(),
+        )
     }
 
     /// A smaller batch next (a collector that cuts connections short takes it), or a
@@ -1363,9 +1361,7 @@ fn report(
         }
         match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
-                if let Some(limit) = to.delivered(left == 0) {
-                    say(&format!("{label}: warning: {limit}"));
-                }
+                said_delivered(to, left == 0, note, say);
                 if last_problem.take().is_some() {
                     say(&format!("{label} resumed"));
                 }
@@ -1397,7 +1393,24 @@ fn report(
     while !guard_stopped.load(Ordering::SeqCst) {
         std::thread::sleep(STOP_CHECK);
     }
-    deliver_remaining(home, &delivery, to, say)
+    deliver_remaining(home, &delivery, to, note, say)
+}
+
+/// A batch to `to` was confirmed: a limit it reached (records that went as stand-ins)
+/// said on stderr and recorded on the trail (`note`), so which alerts a collector holds
+/// only in part is on the evidence, not only on a terminal.
+fn said_delivered(to: &mut dyn Destination, caught_up: bool, note: Option<&TrailNote>, say: Tell) {
+    let Some(limit) = to.delivered(caught_up) else {
+        return;
+    };
+    say(&format!("{}: warning: {limit}", to.label()));
+    if let Some(note) = note {
+        note.record(
+            pacsguard_events::Outcome::Success,
+            format!("{}: {limit}", to.label()),
+            say,
+        );
+    }
 }
 
 /// Every signed record the destination does not hold yet, batch after batch (to the
@@ -1407,6 +1420,7 @@ fn deliver_remaining(
     home: &Home,
     delivery: &Delivery,
     to: &mut dyn Destination,
+    note: Option<&TrailNote>,
     say: Tell,
 ) -> Result<(), String> {
     loop {
@@ -1419,9 +1433,7 @@ fn deliver_remaining(
         }
         let sent = match deliver_once(home, delivery, to) {
             Ok((sent, left)) => {
-                if let Some(limit) = to.delivered(left == 0) {
-                    say(&format!("{}: warning: {limit}", to.label()));
-                }
+                said_delivered(to, left == 0, note, say);
                 sent
             }
             // Cut short with more than one record: a smaller batch may pass (the same
