@@ -1071,6 +1071,7 @@ pub fn hold_heartbeat_for_the_console(
 ) -> Result<()> {
     use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
     if Identity::load(&home.dir)?.is_none() {
+        record_missing_enrolment(home, session);
         return Ok(());
     }
     if let Some(configured) = session.hold_heartbeat_to(MAX_TRAIL_HEARTBEAT) {
@@ -1079,6 +1080,25 @@ pub fn hold_heartbeat_for_the_console(
         ));
     }
     Ok(())
+}
+
+/// At a guard's start: a `fleet/` that holds no enrolment is said on stderr and
+/// recorded on the trail (an `audit` warning), and the guard goes on without a console
+/// (session 35: it exited 2 saying `console.json` "vanished before it could be read").
+fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session) {
+    let Some(text) = host::enrolment_missing(&home.dir) else {
+        return;
+    };
+    say(&format!("warning: {text}"));
+    let event = pacsguard_events::Event::new(
+        session.actor().clone(),
+        pacsguard_events::Action::Audit,
+        pacsguard_events::Outcome::Failure,
+        format!("fleet: {text}"),
+    );
+    if let Err(e) = session.record_events(vec![event]) {
+        say(&format!("and it could not be recorded on the trail: {e}"));
+    }
 }
 
 /// A destination `serve` delivers the trail to as it runs: the console this host is

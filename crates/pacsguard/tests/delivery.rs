@@ -882,3 +882,31 @@ fn the_stops_last_delivery_shrinks_a_batch_cut_short() {
         kept.lock().expect("test fixture").iter().copied().collect();
     assert_eq!(kept, (0..records).collect(), "{said}");
 }
+
+/// Session 35: an empty `fleet/` (no `console.json`) made `watch` exit 2 with
+/// "fleet/console.json: vanished before it could be read". Now a `fleet/` holding none of
+/// the enrolment's files is no enrolment: the guard guards, says so and records it on
+/// the trail with how to enrol or remove it; a `fleet/` holding only part of one is
+/// refused (exit 2) naming the file that is missing and what to do.
+#[test]
+fn an_empty_fleet_directory_is_no_enrolment_said_and_recorded_and_a_partial_one_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    std::fs::create_dir(env.home.join("fleet")).expect("mkdir fleet");
+    let watch = Serve::run(&env, &["watch"]);
+    wait_trail(&env, "holds no enrolment");
+    let said = watch.stderr();
+    assert!(
+        said.contains("holds no enrolment") && said.contains("pacsguard enroll"),
+        "{said}"
+    );
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
+    std::fs::write(env.home.join("fleet/console.json"), "{}").expect("write");
+    let out = env.run(&["watch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cert.pem") && stderr(&out).contains("not whole"),
+        "{}",
+        stderr(&out)
+    );
+}
