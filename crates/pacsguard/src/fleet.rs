@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
-use pacsguard_audit::delivery::{Delivery, DeliveryError, Transport};
+use pacsguard_audit::delivery::{Abandon, Delivery, DeliveryError, Transport};
 use pacsguard_audit::syslog::{Backoff, Pace, SyslogTransport, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
@@ -588,6 +588,8 @@ struct Reporter {
     noted: bool,
     /// Says a line on stderr as the command that runs it (`serve`, `watch`).
     tell: Tell,
+    /// Ends its cursor's moves once the stop no longer waits for it.
+    abandon: Abandon,
 }
 
 /// How a reporter says a line on stderr: as `serve` ([`say`]) or `watch`.
@@ -631,6 +633,11 @@ impl Reporter {
     /// Says (and for the console notes) why its last records were not delivered, if
     /// they were not.
     fn not_delivered(self, home: &Home, hurry: &AtomicBool) {
+        if !self.thread.is_finished() {
+            // Whatever it confirms from now on leaves its cursor where it is, so the
+            // records said below to go at the next start are the ones that will.
+            self.abandon.abandon();
+        }
         let why = if self.thread.is_finished() {
             match self.thread.join() {
                 Ok(Ok(())) => return,
@@ -641,9 +648,10 @@ impl Reporter {
             // Left running, as below.
             format!("a second stop signal cut the wait for {} short", self.whom)
         } else {
-            // Left running: the process ends with it. What it sent unconfirmed is sent
-            // again from the cursor at the next start; the console takes a batch it
-            // already holds as the same records, a collector has each record's seq.
+            // Left running, its cursor abandoned: the process ends with it. What it
+            // sent unconfirmed is sent again from the cursor at the next start; the
+            // console takes a batch it already holds as the same records, a collector
+            // has each record's seq.
             format!(
                 "no answer within {} s (STOP_DELIVERY_DEADLINE)",
                 STOP_DELIVERY_DEADLINE.as_secs()
@@ -928,13 +936,14 @@ fn console_reporter(
         "the console",
         true,
         (stop, tell),
-        move |stop, guard_stopped| {
+        move |stop, guard_stopped, abandon| {
             let mut to = ToConsole {
                 identity: &identity,
                 transport: None,
                 backoff: Backoff::default(),
             };
-            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+            let flags = (stop, guard_stopped, abandon);
+            report(&home, &mut to, flags, Some(&note), tell)
         },
     )
 }
@@ -970,9 +979,10 @@ fn syslog_reporter(
         &whom,
         false,
         (stop, tell),
-        move |stop, guard_stopped| {
+        move |stop, guard_stopped, abandon| {
             let mut to = to;
-            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+            let flags = (stop, guard_stopped, abandon);
+            report(&home, &mut to, flags, Some(&note), tell)
         },
     )
 }
@@ -984,21 +994,24 @@ fn spawn_reporter(
     whom: &str,
     noted: bool,
     (stop, tell): (&Arc<AtomicBool>, Tell),
-    run: impl FnOnce(&AtomicBool, &AtomicBool) -> Result<(), String> + Send + 'static,
+    run: impl FnOnce(&AtomicBool, &AtomicBool, Abandon) -> Result<(), String> + Send + 'static,
 ) -> Result<Reporter> {
     let stop = stop.clone();
     let guard_stopped = Arc::new(AtomicBool::new(false));
     let last = guard_stopped.clone();
+    let abandon = Abandon::default();
+    let its_own = abandon.clone();
     Ok(Reporter {
         thread: std::thread::Builder::new()
             .name(format!("report-{cursor}"))
-            .spawn(move || run(&stop, &last))
+            .spawn(move || run(&stop, &last, its_own))
             .context("starting a report thread")?,
         guard_stopped,
         whom: whom.to_string(),
         cursor: cursor.to_string(),
         noted,
         tell,
+        abandon,
     })
 }
 
@@ -1326,17 +1339,18 @@ pub fn forward_once(home: &Home) -> Result<u64> {
 fn report(
     home: &Home,
     to: &mut dyn Destination,
-    (stop, guard_stopped): (&AtomicBool, &AtomicBool),
+    (stop, guard_stopped, abandon): (&AtomicBool, &AtomicBool, Abandon),
     note: Option<&TrailNote>,
     say: Tell,
 ) -> Result<(), String> {
     let label = to.label();
-    let delivery =
-        Delivery::of(&home.dir, home.audit_log_path(), &to.cursor_name()).map_err(|e| {
+    let delivery = Delivery::of(&home.dir, home.audit_log_path(), &to.cursor_name())
+        .map_err(|e| {
             let text = format!("{label}: {e}");
             say(&text);
             text
-        })?;
+        })?
+        .with_abandon(abandon);
     let mut wake = match TrailWake::new(&home.checkpoints_path()) {
         Ok(wake) => Some(wake),
         Err(e) => {
@@ -1638,6 +1652,78 @@ mod tests {
         // A short outage after it is not recorded.
         assert_eq!(outage.failed(long, "c", "x"), None);
         assert_eq!(outage.delivered(long, "c"), None);
+    }
+
+    /// A transport that confirms whatever it is sent.
+    struct Takes;
+
+    impl Transport for Takes {
+        fn describe(&self) -> String {
+            "takes".into()
+        }
+        fn send(&mut self, _line: &[u8], _record: &serde_json::Value) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn confirm(&mut self, _after: pacsguard_audit::delivery::Cursor) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Session 35: a report thread still delivering when the stop's wait ended was left
+    /// running; when the console's answer came after the stop had said (and noted for
+    /// the next start's trail) that the records were not delivered, it moved the cursor
+    /// anyway, and the trail then said something untrue. The stop abandons its cursor
+    /// first: what it says is left is what the next start sends.
+    #[test]
+    fn a_report_thread_the_stop_gave_up_on_never_moves_its_cursor_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
+        let records: String = (0..3).map(|seq| format!("{{\"seq\":{seq}}}\n")).collect();
+        std::fs::write(home.audit_log_path(), records).expect("trail");
+        let (release, late) = std::sync::mpsc::channel::<()>();
+        let (result, answered) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(true));
+        let its_home = home.clone();
+        let reporter = spawn_reporter(
+            CONSOLE_DESTINATION,
+            "the console",
+            true,
+            (&stop, |_| {}),
+            move |_, _, abandon| {
+                // The console answers only after the stop gave up on it.
+                late.recv().expect("released");
+                let delivery = Delivery::of(
+                    &its_home.dir,
+                    its_home.audit_log_path(),
+                    CONSOLE_DESTINATION,
+                )
+                .expect("delivery")
+                .with_abandon(abandon);
+                result
+                    .send(
+                        delivery
+                            .deliver(&mut Takes, None)
+                            .map_err(|e| e.to_string()),
+                    )
+                    .expect("result");
+                Ok(())
+            },
+        )
+        .expect("reporter");
+        reporter.not_delivered(&home, &AtomicBool::new(false));
+        let note = std::fs::read_to_string(stop_note_path(&home)).expect("the stop's note");
+        assert!(note.contains("were not delivered to the console"), "{note}");
+        release.send(()).expect("release");
+        let late = answered.recv().expect("answered");
+        assert!(
+            late.is_err(),
+            "the late confirmation moved nothing: {late:?}"
+        );
+        let cursor = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)
+            .and_then(|d| d.read_cursor())
+            .expect("cursor");
+        assert_eq!(cursor.seq, 0, "the records the note says are left are left");
     }
 
     #[test]
