@@ -1090,6 +1090,107 @@ impl crate::delivery::Transport for SyslogTransport {
     }
 }
 
+/// A syslog collector as one destination of [`crate::delivery`], batch after batch: each
+/// batch a transport (a connection) of its own, sized by the destination's [`Pace`], with
+/// its `max_message_bytes`, hold and deadline; the stand-ins of each confirmed batch
+/// handed back to be said and recorded. The one maker of syslog batches for `audit
+/// forward`, `watch` and `serve` (session 35: each had its own copy of this).
+#[derive(Debug)]
+pub struct SyslogDestination {
+    target: Target,
+    /// The trail's origin, part of each message's dedup key.
+    origin: String,
+    /// The name of its cursor.
+    destination: String,
+    max_message: usize,
+    hold: Duration,
+    /// The end of the run (`audit forward`'s one [`SEND_DEADLINE`]), if it has one.
+    deadline: Option<Instant>,
+    pace: Pace,
+    batch: Option<SyslogTransport>,
+}
+
+impl SyslogDestination {
+    /// `target` under the cursor `destination`; messages over `max_message` bytes go as
+    /// stand-ins; `hold`: [`LARGE_BATCH_HOLD`] (or a debug build's test value).
+    pub fn new(
+        target: Target,
+        origin: String,
+        destination: String,
+        max_message: usize,
+        hold: Duration,
+    ) -> SyslogDestination {
+        SyslogDestination {
+            target,
+            origin,
+            destination,
+            max_message: max_message.clamp(MIN_MESSAGE_BYTES, MAX_UDP_MESSAGE),
+            hold,
+            deadline: None,
+            pace: Pace::default(),
+            batch: None,
+        }
+    }
+
+    /// No batch sends past `deadline`.
+    pub fn until(mut self, deadline: Instant) -> SyslogDestination {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The name of its cursor.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// How it is named in messages and on the trail.
+    pub fn whom(&self) -> String {
+        format!(
+            "the collector {} (destination {})",
+            self.target.describe(),
+            self.destination
+        )
+    }
+
+    /// The largest message sent whole.
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// The transport of the next batch: a new one each time (each batch is a connection
+    /// of its own, and a transport's send deadline runs from its making).
+    pub fn next_batch(&mut self) -> &mut SyslogTransport {
+        let mut batch = SyslogTransport::new(self.target.clone(), self.origin.clone())
+            .with_batch(self.pace.budget())
+            .with_max_message(self.max_message)
+            .with_hold(self.hold);
+        if let Some(deadline) = self.deadline {
+            batch = batch.until(deadline);
+        }
+        self.batch.insert(batch)
+    }
+
+    /// The last batch was confirmed (`caught_up`: nothing is left to send): the next is
+    /// bigger; returns the records it sent as stand-ins (sequence number, size).
+    pub fn delivered(&mut self, caught_up: bool) -> &[(u64, usize)] {
+        self.pace.delivered(caught_up);
+        self.batch.as_ref().map_or(&[], SyslogTransport::stood_in)
+    }
+
+    /// The last batch failed: a smaller one next, or a longer wait when there is nothing
+    /// to shrink ([`Pace`]); returns the wait, `first` at least.
+    pub fn failed(&mut self, first: Duration) -> Duration {
+        let attempted = self.batch.as_ref().map_or(0, SyslogTransport::attempted);
+        self.pace.failed(attempted, first)
+    }
+
+    /// Whether the batch that failed last may pass smaller (it carried more than one
+    /// record).
+    pub fn may_shrink(&self) -> bool {
+        self.batch.as_ref().is_some_and(|t| t.attempted() > 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

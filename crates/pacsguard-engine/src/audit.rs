@@ -815,7 +815,7 @@ fn forward_locked(
     hold: std::time::Duration,
 ) -> Result<(ForwardReport, Vec<(u64, usize)>), EngineError> {
     use pacsguard_audit::delivery;
-    use pacsguard_audit::syslog::{Pace, SEND_DEADLINE, SyslogTransport};
+    use pacsguard_audit::syslog::{SEND_DEADLINE, SyslogDestination};
     home.check_permissions()?;
     let _lock = home.lock()?;
     let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
@@ -825,7 +825,14 @@ fn forward_locked(
     let delivery =
         delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
     let deadline = std::time::Instant::now() + SEND_DEADLINE;
-    let mut pace = Pace::default();
+    let mut to = SyslogDestination::new(
+        target.clone(),
+        verifier.name().to_string(),
+        destination.to_string(),
+        max_message,
+        hold,
+    )
+    .until(deadline);
     let mut report = ForwardReport::default();
     let mut stood_in: Vec<(u64, usize)> = Vec::new();
     loop {
@@ -837,18 +844,12 @@ fn forward_locked(
             ));
             break;
         }
-        let mut transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
-            .with_batch(pace.budget())
-            .with_max_message(max_message)
-            .with_hold(hold)
-            .until(deadline);
-        match delivery.deliver(&mut transport, None) {
+        match delivery.deliver(to.next_batch(), None) {
             // Nothing left; at the deadline, the loop says what is left.
             Ok(0) if std::time::Instant::now() < deadline => break,
             Ok(sent) => {
                 report.sent += sent;
-                stood_in.extend_from_slice(transport.stood_in());
-                pace.delivered(false);
+                stood_in.extend_from_slice(to.delivered(false));
             }
             // A stalling collector: nothing more confirmed, nothing lost (a warning).
             Err(e) if e.deadline_passed() => {
@@ -856,8 +857,8 @@ fn forward_locked(
                 break;
             }
             // Cut short with more than one record: a smaller batch may pass, at once.
-            Err(_) if transport.attempted() > 1 => {
-                pace.failed(transport.attempted(), std::time::Duration::ZERO);
+            Err(_) if to.may_shrink() => {
+                to.failed(std::time::Duration::ZERO);
             }
             Err(e) if report.sent > 0 => {
                 return Err(EngineError::Usage(format!(

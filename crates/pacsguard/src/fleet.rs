@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
 use pacsguard_audit::delivery::{Abandon, Delivery, DeliveryError, Transport};
-use pacsguard_audit::syslog::{Backoff, Pace, SyslogTransport, Target};
+use pacsguard_audit::syslog::{Backoff, SyslogDestination, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
@@ -958,21 +958,15 @@ fn syslog_reporter(
     // Under the home's lock (the guard's session holds it): the legacy cursor becomes
     // the `syslog` destination's before anything reads it, as `audit forward` does.
     pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
-    let to = ToSyslog {
-        origin: pacsguard_engine::trail_origin(home)?,
-        target: forward.target,
-        destination: forward.destination,
-        max_message: forward.max_message,
-        hold: large_batch_hold(tell),
-        transport: None,
-        pace: Pace::default(),
-    };
-    tell(&format!(
-        "forwarding the trail to the {} (destination {})",
-        to.describe(),
-        to.destination
+    let to = ToSyslog(SyslogDestination::new(
+        forward.target,
+        pacsguard_engine::trail_origin(home)?,
+        forward.destination,
+        forward.max_message,
+        large_batch_hold(tell),
     ));
-    let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
+    tell(&format!("forwarding the trail to {}", to.whom()));
+    let (whom, cursor) = (to.whom(), to.cursor_name());
     let home = home.clone();
     spawn_reporter(
         &cursor,
@@ -1214,26 +1208,9 @@ fn console_transport<'a>(
     ))
 }
 
-/// The syslog collector of `[forward]`.
-struct ToSyslog {
-    target: Target,
-    /// The trail's origin, part of each message's dedup key.
-    origin: String,
-    destination: String,
-    transport: Option<SyslogTransport>,
-    /// How big the next batch is and how long a failure waits.
-    pace: Pace,
-    /// `[forward] max_message_bytes`.
-    max_message: usize,
-    /// `LARGE_BATCH_HOLD` (a debug build's test knob: [`large_batch_hold`]).
-    hold: Duration,
-}
-
-impl ToSyslog {
-    fn describe(&self) -> String {
-        SyslogTransport::new(self.target.clone(), String::new()).describe()
-    }
-}
+/// The syslog collector of `[forward]`: the library's destination
+/// ([`SyslogDestination`], the same batches as `audit forward`'s) in the guard's loop.
+struct ToSyslog(SyslogDestination);
 
 impl Destination for ToSyslog {
     fn label(&self) -> &'static str {
@@ -1241,51 +1218,34 @@ impl Destination for ToSyslog {
     }
 
     fn cursor_name(&self) -> String {
-        self.destination.clone()
+        self.0.destination().to_string()
     }
 
     fn whom(&self) -> String {
-        format!("the {} (destination {})", self.describe(), self.destination)
+        self.0.whom()
     }
 
-    /// A new one each run: a syslog transport's send deadline runs from its making
-    /// (`SEND_DEADLINE` per run), and each batch is a connection of its own.
     fn transport(
         &mut self,
         _home: &Home,
         _checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError> {
-        Ok(self.transport.insert(
-            SyslogTransport::new(self.target.clone(), self.origin.clone())
-                .with_batch(self.pace.budget())
-                .with_max_message(self.max_message)
-                .with_hold(self.hold),
-        ))
+        Ok(self.0.next_batch())
     }
 
-    /// Said once per batch: which records went as stand-ins (the limit reached).
+    /// Said once per batch, and recorded: which records went as stand-ins.
     fn delivered(&mut self, caught_up: bool) -> Option<String> {
-        self.pace.delivered(caught_up);
-        let transport = self.transport.as_ref()?;
-        pacsguard_audit::syslog::stand_ins_said(
-            transport.stood_in(),
-            transport.max_message(),
-            &self.whom(),
-        )
+        let (max_message, whom) = (self.0.max_message(), self.0.whom());
+        let stood_in = self.0.delivered(caught_up);
+        pacsguard_audit::syslog::stand_ins_said(stood_in, max_message, &whom)
     }
 
-    /// A smaller batch next (a collector that cuts connections short takes it), or a
-    /// longer wait when there is nothing to shrink ([`Pace`]).
     fn failed(&mut self, first: Duration) -> Duration {
-        let attempted = self
-            .transport
-            .as_ref()
-            .map_or(0, SyslogTransport::attempted);
-        self.pace.failed(attempted, first)
+        self.0.failed(first)
     }
 
     fn may_shrink(&self) -> bool {
-        self.transport.as_ref().is_some_and(|t| t.attempted() > 1)
+        self.0.may_shrink()
     }
 }
 
