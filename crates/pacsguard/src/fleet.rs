@@ -1071,18 +1071,20 @@ fn listen_for_hosts(
 /// holds as contact only while the trail grew within `TRAIL_HEARTBEAT_SLACK` times that
 /// bound at most, so a quiet host whose heartbeat records came further apart (`[watch]
 /// heartbeat_seconds` 7200 and more) was raised silent between two of them (issue 14,
-/// review r30-fleet). Said on stderr, never silent.
+/// review r30-fleet). Said on stderr through `tell`, as the guard that runs (`watch`,
+/// `serve`), never silent; a `fleet/` that holds no enrolment is said and recorded.
 pub fn hold_heartbeat_for_the_console(
     home: &Home,
     session: &mut pacsguard_engine::Session,
+    tell: Tell,
 ) -> Result<()> {
     use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
     if Identity::load(&home.dir)?.is_none() {
-        record_missing_enrolment(home, session);
+        record_missing_enrolment(home, session, tell);
         return Ok(());
     }
     if let Some(configured) = session.hold_heartbeat_to(MAX_TRAIL_HEARTBEAT) {
-        say(&format!(
+        tell(&format!(
             "warning: [watch] heartbeat_seconds {configured} is longer than a console takes (MAX_TRAIL_HEARTBEAT {MAX_TRAIL_HEARTBEAT}): this host reports to a console, so its guard writes a heartbeat every {MAX_TRAIL_HEARTBEAT} s; with a longer interval the console would take it for silent between two"
         ));
     }
@@ -1092,11 +1094,11 @@ pub fn hold_heartbeat_for_the_console(
 /// At a guard's start: a `fleet/` that holds no enrolment is said on stderr and
 /// recorded on the trail (an `audit` warning), and the guard goes on without a console
 /// (session 35: it exited 2 saying `console.json` "vanished before it could be read").
-fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session) {
+fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session, tell: Tell) {
     let Some(text) = host::enrolment_missing(&home.dir) else {
         return;
     };
-    say(&format!("warning: {text}"));
+    tell(&format!("warning: {text}"));
     let event = pacsguard_events::Event::new(
         session.actor().clone(),
         pacsguard_events::Action::Audit,
@@ -1104,7 +1106,7 @@ fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session
         format!("fleet: {text}"),
     );
     if let Err(e) = session.record_events(vec![event]) {
-        say(&format!("and it could not be recorded on the trail: {e}"));
+        tell(&format!("and it could not be recorded on the trail: {e}"));
     }
 }
 

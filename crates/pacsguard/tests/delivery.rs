@@ -897,7 +897,9 @@ fn an_empty_fleet_directory_is_no_enrolment_said_and_recorded_and_a_partial_one_
     wait_trail(&env, "holds no enrolment");
     let said = watch.stderr();
     assert!(
-        said.contains("holds no enrolment") && said.contains("pacsguard enroll"),
+        said.contains("pacsguard watch: warning: ")
+            && said.contains("holds no enrolment")
+            && said.contains("pacsguard enroll"),
         "{said}"
     );
     assert_ne!(watch.stop(), Some(2), "a clean stop");
