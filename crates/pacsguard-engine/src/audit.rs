@@ -775,14 +775,29 @@ pub fn audit_forward(
     max_message: usize,
     hold: std::time::Duration,
 ) -> Result<ForwardReport, EngineError> {
-    let (mut report, stood_in) = forward_locked(home, target, destination, max_message, hold)?;
+    // The stand-ins of the batches confirmed before a failure are recorded too.
+    let mut stood_in: Vec<(u64, usize)> = Vec::new();
+    let forwarded = forward_locked(
+        home,
+        (target, destination),
+        max_message,
+        hold,
+        &mut stood_in,
+    );
     let whom = format!(
         "the collector {} (destination {destination})",
         target.describe()
     );
-    report.stood_in = pacsguard_audit::syslog::stand_ins_said(&stood_in, max_message, &whom)
+    let said = pacsguard_audit::syslog::stand_ins_said(&stood_in, max_message, &whom)
         .map(|text| record_stand_ins(home, text));
-    Ok(report)
+    match (forwarded, said) {
+        (Ok(mut report), said) => {
+            report.stood_in = said;
+            Ok(report)
+        }
+        (Err(EngineError::Usage(e)), Some(said)) => Err(EngineError::Usage(format!("{e}; {said}"))),
+        (Err(e), _) => Err(e),
+    }
 }
 
 /// Puts on the trail which records went as stand-ins (a reader of the collector then
@@ -805,15 +820,15 @@ fn record_stand_ins(home: &Home, text: String) -> String {
     }
 }
 
-/// [`audit_forward`] under the home's lock: what it did, and the records it sent as
-/// stand-ins (sequence number, size).
+/// [`audit_forward`] under the home's lock: what it did; the records it sent as
+/// stand-ins (sequence number, size) are added to `stood_in` batch by batch.
 fn forward_locked(
     home: &Home,
-    target: &pacsguard_audit::syslog::Target,
-    destination: &str,
+    (target, destination): (&pacsguard_audit::syslog::Target, &str),
     max_message: usize,
     hold: std::time::Duration,
-) -> Result<(ForwardReport, Vec<(u64, usize)>), EngineError> {
+    stood_in: &mut Vec<(u64, usize)>,
+) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
     use pacsguard_audit::syslog::{SEND_DEADLINE, SyslogDestination};
     home.check_permissions()?;
@@ -834,7 +849,6 @@ fn forward_locked(
     )
     .until(deadline);
     let mut report = ForwardReport::default();
-    let mut stood_in: Vec<(u64, usize)> = Vec::new();
     loop {
         if std::time::Instant::now() >= deadline {
             report.warning = Some(format!(
@@ -869,7 +883,7 @@ fn forward_locked(
             Err(e) => return Err(usage(e)),
         }
     }
-    Ok((report, stood_in))
+    Ok(report)
 }
 
 #[cfg(test)]
