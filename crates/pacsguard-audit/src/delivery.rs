@@ -49,6 +49,10 @@ pub enum DeliveryError {
         source: io::Error,
     },
     #[error(
+        "the stop no longer waited for this delivery: its cursor stays at record {resume} (what the destination took meanwhile it takes again as the same records)"
+    )]
+    Abandoned { resume: u64 },
+    #[error(
         "destination name {0:?}: expected 1 to {MAX_DESTINATION_NAME} characters a-z, 0-9 or -"
     )]
     BadName(String),
@@ -276,11 +280,33 @@ pub fn migrate_legacy_cursor(home_dir: &Path) -> Result<bool, DeliveryError> {
     Ok(true)
 }
 
+/// Lets whoever stops waiting for a delivery (a guard's stop past its deadline) end it
+/// as far as the cursor goes: once [`Abandon::abandon`] returns, no cursor of a
+/// [`Delivery`] that shares it moves, so what the stop then reads and says is left for
+/// the next start stays true (session 35: a report thread left running confirmed a
+/// batch and moved the console's cursor after the stop had said, and noted for the
+/// trail, that those records were not delivered). The destination may still hold what
+/// it took unconfirmed: it takes it again as the same records.
+#[derive(Clone, Debug, Default)]
+pub struct Abandon(std::sync::Arc<std::sync::Mutex<bool>>);
+
+impl Abandon {
+    /// No cursor moves from now on; waits for a cursor write under way to finish.
+    pub fn abandon(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    }
+}
+
 /// Reads the trail `log` from the cursor in `cursor` and delivers it.
 #[derive(Debug)]
 pub struct Delivery {
     pub log: PathBuf,
     pub cursor: PathBuf,
+    /// Set by a stop that no longer waits: the cursor stays ([`Abandon`]).
+    abandon: Abandon,
 }
 
 impl Delivery {
@@ -289,7 +315,14 @@ impl Delivery {
         Ok(Delivery {
             log,
             cursor: cursor_path(home_dir, name)?,
+            abandon: Abandon::default(),
         })
+    }
+
+    /// This delivery's cursor stays once `abandon` is abandoned.
+    pub fn with_abandon(mut self, abandon: Abandon) -> Delivery {
+        self.abandon = abandon;
+        self
     }
 
     pub fn read_cursor(&self) -> Result<Cursor, DeliveryError> {
@@ -366,6 +399,16 @@ impl Delivery {
         }
         transport.confirm(cursor).map_err(send_err)?;
         if sent > 0 {
+            // Under the lock, so a stop that abandons waits for a write under way and
+            // then reads the cursor as it will stay.
+            let abandoned = self
+                .abandon
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *abandoned {
+                return Err(DeliveryError::Abandoned { resume: start });
+            }
             write_cursor(&self.cursor, cursor)?;
         }
         Ok(sent)
@@ -439,6 +482,34 @@ mod tests {
         assert_eq!(up.received, (0..8).collect::<Vec<_>>());
         assert_eq!(down.received, (0..8).collect::<Vec<_>>());
         assert_eq!(b.deliver(&mut down, None).expect("nothing new"), 0);
+    }
+
+    /// Session 35: once abandoned (a stop that no longer waits), a batch the
+    /// destination confirms late does not move the cursor.
+    #[test]
+    fn an_abandoned_delivery_never_moves_its_cursor() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let log = home.path().join("audit.log");
+        append(&log, 0, 3);
+        let abandon = Abandon::default();
+        let d = Delivery::of(home.path(), log.clone(), "console")
+            .expect("d")
+            .with_abandon(abandon.clone());
+        let mut to = Memory::default();
+        assert_eq!(d.deliver(&mut to, Some(1)).expect("delivered"), 1);
+        abandon.abandon();
+        let err = d.deliver(&mut to, None).expect_err("abandoned");
+        assert!(
+            err.to_string().contains("cursor stays at record 1"),
+            "{err}"
+        );
+        assert_eq!(d.read_cursor().expect("cursor").seq, 1);
+        let other = Delivery::of(home.path(), log, "syslog").expect("other");
+        assert_eq!(
+            other.deliver(&mut to, None).expect("its own"),
+            3,
+            "not shared"
+        );
     }
 
     #[test]

@@ -75,6 +75,29 @@ fn param_value(text: &str) -> String {
 
 /// One trail record as an RFC 5424 message (without framing).
 pub fn message(record: &Value, origin: &str) -> Vec<u8> {
+    message_with(record, origin, "")
+}
+
+/// The structured data a collector's rule can match without parsing the MSG: the
+/// record's action and, for a finding, its severity (the same in a whole message and in
+/// its stand-in, so one rule fires on both).
+fn rule_params(record: &Value) -> String {
+    let mut out = String::new();
+    if let Some(action) = record.get("action").and_then(Value::as_str) {
+        out.push_str(&format!(" action=\"{}\"", param_value(action)));
+    }
+    if let Some(severity) = record
+        .get("finding")
+        .and_then(|f| f.get("severity"))
+        .and_then(Value::as_str)
+    {
+        out.push_str(&format!(" severity=\"{}\"", param_value(severity)));
+    }
+    out
+}
+
+/// [`message`] with `extra` SD parameters (` name="value"`, escaped) after the others.
+fn message_with(record: &Value, origin: &str, extra: &str) -> Vec<u8> {
     let time = record.get("time").and_then(Value::as_str).unwrap_or("-");
     let host = record.get("host").and_then(Value::as_str).unwrap_or("");
     let seq = record
@@ -82,11 +105,12 @@ pub fn message(record: &Value, origin: &str) -> Vec<u8> {
         .and_then(Value::as_u64)
         .unwrap_or(u64::MAX);
     let mut out = format!(
-        "<{}>1 {} {} pacsguard - IHE+RFC-3881 [pacsguard@{SD_ENTERPRISE} seq=\"{seq}\" origin=\"{}\"] ",
+        "<{}>1 {} {} pacsguard - IHE+RFC-3881 [pacsguard@{SD_ENTERPRISE} seq=\"{seq}\" origin=\"{}\"{}{extra}] ",
         priority(record),
         header_field(time, 64),
         header_field(host, 255),
-        param_value(origin)
+        param_value(origin),
+        rule_params(record)
     )
     .into_bytes();
     out.extend_from_slice("\u{feff}".as_bytes()); // BOM: the MSG is UTF-8
@@ -119,29 +143,154 @@ pub fn check_max_message_bytes(bytes: usize) -> Result<usize, String> {
     }
 }
 
+/// The most bytes of each path (and of the detail) a stand-in keeps before it is cut to
+/// fit: a rule on a path's beginning (`/srv/pacs/`) still fires, the rest is whole on
+/// the trail.
+pub const STAND_IN_KEPT_BYTES: usize = 512;
+
+/// `text` cut to at most `keep` bytes (at a character, never inside one of the record's
+/// `\` escapes), marked with how much it was; unchanged when it fits.
+fn cut_marked(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_string();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // The longest escape a record holds is `\u{10ffff}` (10 characters).
+    if let Some(i) = text[..end].rfind('\\')
+        && end - i < 10
+    {
+        end = i;
+    }
+    format!("{}[cut at {end} of {} bytes]", &text[..end], text.len())
+}
+
+/// The record a stand-in describes: its action, outcome, time, host, actor and finding
+/// kind and severity as they are; its paths and detail cut to `keep` bytes (marked);
+/// its `detail` led by what the stand-in is (`about`); what else may be long left out.
+fn stand_in_record(record: &Value, about: &str, keep: usize) -> Value {
+    let mut reduced = record.clone();
+    let Some(fields) = reduced.as_object_mut() else {
+        return reduced;
+    };
+    let detail = fields
+        .get("detail")
+        .and_then(Value::as_str)
+        .map(|d| format!("; its detail: {}", cut_marked(d, keep)))
+        .unwrap_or_default();
+    fields.insert("detail".into(), Value::String(format!("{about}{detail}")));
+    fields.remove("reason");
+    if let Some(objects) = fields.get_mut("objects").and_then(Value::as_array_mut) {
+        objects.truncate(1);
+        for object in objects.iter_mut() {
+            if let Some(path) = object.as_str() {
+                *object = Value::String(cut_marked(path, keep));
+            }
+        }
+    }
+    if let Some(finding) = fields.get_mut("finding").and_then(Value::as_object_mut) {
+        finding.retain(|key, _| {
+            matches!(key.as_str(), "kind" | "severity" | "root" | "path" | "from")
+        });
+        for key in ["path", "from", "root"] {
+            if let Some(path) = finding.get(key).and_then(Value::as_str) {
+                let cut = cut_marked(path, keep);
+                finding.insert(key.into(), Value::String(cut));
+            }
+        }
+    }
+    reduced
+}
+
 /// What goes in place of a record whose message is over the collector's limit (`limit`
-/// bytes; `len`, the message's size), over every transport: the same header and dedup
-/// key, and a MSG that says the record's size, the BLAKE3 digest of its line in the
-/// trail (`line`) and how to fetch it whole. The one code path of every stand-in.
+/// bytes; `len`, the message's size), over every transport: a DICOM audit message of
+/// its own with the same header, dedup key and rule parameters, the record's action,
+/// finding kind and severity, its paths cut to fit (marked), and a description that
+/// says the record's size, the BLAKE3 digest of its line in the trail (`line`) and how
+/// to fetch it whole; SD `stand-in="true"`. A collector's rule on the action or a path
+/// fires on it as on the whole message (session 35: a stand-in carried neither). The
+/// one code path of every stand-in.
 fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize) -> Vec<u8> {
-    let full = message(record, origin);
-    let header_end = full
-        .windows(3)
-        .position(|w| w == "\u{feff}".as_bytes())
-        .unwrap_or(full.len().min(512));
     let seq = record
         .get("seq")
         .and_then(Value::as_u64)
         .unwrap_or(u64::MAX);
-    let mut out = full[..header_end].to_vec();
-    out.extend_from_slice(
-        format!(
-            "\u{feff}record {seq} is {len} bytes, over the {limit} bytes a message to this collector may take ([forward] max_message_bytes): a stand-in; the record is whole in the audit trail (pacsguard audit show --json, or audit export), its line's BLAKE3 digest {}",
-            blake3::hash(line).to_hex()
-        )
-        .as_bytes(),
+    let about = format!(
+        "a stand-in for record {seq} ({len} bytes, over this collector's max_message_bytes {limit}): whole on the trail (pacsguard audit show --json), BLAKE3 digest of its line {}",
+        blake3::hash(line).to_hex()
     );
-    out
+    // The most of each path that fits, found by halving the range: a rule on a path's
+    // beginning needs every byte that can be kept.
+    let made = |keep: usize| {
+        message_with(
+            &stand_in_record(record, &about, keep),
+            origin,
+            " stand-in=\"true\"",
+        )
+    };
+    let (mut fits, mut over) = (None, STAND_IN_KEPT_BYTES + 1);
+    let mut low = 0;
+    while low < over {
+        let keep = low + (over - low) / 2;
+        let out = made(keep);
+        if out.len() <= limit {
+            fits = Some(out);
+            low = keep + 1;
+        } else {
+            over = keep;
+        }
+    }
+    if let Some(out) = fits {
+        return out;
+    }
+    // Even with every path cut to nothing it does not fit (a host name or an actor at
+    // great length): what the rules need and the description, nothing else.
+    let mut least = serde_json::json!({ "detail": about });
+    for key in ["seq", "time", "action", "outcome"] {
+        if let Some(value) = record.get(key) {
+            least[key] = value.clone();
+        }
+    }
+    if let Some(finding) = record.get("finding").and_then(Value::as_object) {
+        let kept: serde_json::Map<String, Value> = finding
+            .iter()
+            .filter(|(key, _)| matches!(key.as_str(), "kind" | "severity"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        least["finding"] = Value::Object(kept);
+    }
+    message_with(&least, origin, " stand-in=\"true\"")
+}
+
+/// The most stand-ins one line (on stderr, on the trail) names by sequence number; the
+/// rest are counted ("and N more").
+pub const MAX_STAND_INS_LISTED: usize = 32;
+
+/// What is said, and recorded on the trail, of the records that went to `whom` as
+/// stand-ins (sequence number, message size; `max_message`, the limit): which ones, so
+/// a reader of the collector knows which alerts to fetch whole. `None` when none did.
+pub fn stand_ins_said(stood_in: &[(u64, usize)], max_message: usize, whom: &str) -> Option<String> {
+    if stood_in.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = stood_in
+        .iter()
+        .take(MAX_STAND_INS_LISTED)
+        .map(|(seq, size)| format!("{seq} ({size} bytes)"))
+        .collect();
+    let more = stood_in.len().saturating_sub(MAX_STAND_INS_LISTED);
+    let more = if more > 0 {
+        format!(" and {more} more (MAX_STAND_INS_LISTED {MAX_STAND_INS_LISTED})")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} record(s) over max_message_bytes {max_message} went as stand-ins to {whom} (action, severity and paths cut to fit; each record stays whole on the trail: pacsguard audit show): records {}{more}",
+        stood_in.len(),
+        listed.join(", ")
+    ))
 }
 
 /// The small message that ends a batch whose last message is over [`MIN_MESSAGE_BYTES`]
@@ -216,7 +365,8 @@ impl Target {
         }
     }
 
-    fn describe(&self) -> String {
+    /// `udp://host:port`, as the collector is named in messages.
+    pub fn describe(&self) -> String {
         match self {
             Target::Udp(a) => format!("udp://{a}"),
             Target::Tcp(a) => format!("tcp://{a}"),
@@ -940,6 +1090,107 @@ impl crate::delivery::Transport for SyslogTransport {
     }
 }
 
+/// A syslog collector as one destination of [`crate::delivery`], batch after batch: each
+/// batch a transport (a connection) of its own, sized by the destination's [`Pace`], with
+/// its `max_message_bytes`, hold and deadline; the stand-ins of each confirmed batch
+/// handed back to be said and recorded. The one maker of syslog batches for `audit
+/// forward`, `watch` and `serve` (session 35: each had its own copy of this).
+#[derive(Debug)]
+pub struct SyslogDestination {
+    target: Target,
+    /// The trail's origin, part of each message's dedup key.
+    origin: String,
+    /// The name of its cursor.
+    destination: String,
+    max_message: usize,
+    hold: Duration,
+    /// The end of the run (`audit forward`'s one [`SEND_DEADLINE`]), if it has one.
+    deadline: Option<Instant>,
+    pace: Pace,
+    batch: Option<SyslogTransport>,
+}
+
+impl SyslogDestination {
+    /// `target` under the cursor `destination`; messages over `max_message` bytes go as
+    /// stand-ins; `hold`: [`LARGE_BATCH_HOLD`] (or a debug build's test value).
+    pub fn new(
+        target: Target,
+        origin: String,
+        destination: String,
+        max_message: usize,
+        hold: Duration,
+    ) -> SyslogDestination {
+        SyslogDestination {
+            target,
+            origin,
+            destination,
+            max_message: max_message.clamp(MIN_MESSAGE_BYTES, MAX_UDP_MESSAGE),
+            hold,
+            deadline: None,
+            pace: Pace::default(),
+            batch: None,
+        }
+    }
+
+    /// No batch sends past `deadline`.
+    pub fn until(mut self, deadline: Instant) -> SyslogDestination {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The name of its cursor.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// How it is named in messages and on the trail.
+    pub fn whom(&self) -> String {
+        format!(
+            "the collector {} (destination {})",
+            self.target.describe(),
+            self.destination
+        )
+    }
+
+    /// The largest message sent whole.
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// The transport of the next batch: a new one each time (each batch is a connection
+    /// of its own, and a transport's send deadline runs from its making).
+    pub fn next_batch(&mut self) -> &mut SyslogTransport {
+        let mut batch = SyslogTransport::new(self.target.clone(), self.origin.clone())
+            .with_batch(self.pace.budget())
+            .with_max_message(self.max_message)
+            .with_hold(self.hold);
+        if let Some(deadline) = self.deadline {
+            batch = batch.until(deadline);
+        }
+        self.batch.insert(batch)
+    }
+
+    /// The last batch was confirmed (`caught_up`: nothing is left to send): the next is
+    /// bigger; returns the records it sent as stand-ins (sequence number, size).
+    pub fn delivered(&mut self, caught_up: bool) -> &[(u64, usize)] {
+        self.pace.delivered(caught_up);
+        self.batch.as_ref().map_or(&[], SyslogTransport::stood_in)
+    }
+
+    /// The last batch failed: a smaller one next, or a longer wait when there is nothing
+    /// to shrink ([`Pace`]); returns the wait, `first` at least.
+    pub fn failed(&mut self, first: Duration) -> Duration {
+        let attempted = self.batch.as_ref().map_or(0, SyslogTransport::attempted);
+        self.pace.failed(attempted, first)
+    }
+
+    /// Whether the batch that failed last may pass smaller (it carried more than one
+    /// record).
+    pub fn may_shrink(&self) -> bool {
+        self.batch.as_ref().is_some_and(|t| t.attempted() > 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1002,7 +1253,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "[pacsguard@32473 seq=\"7\" origin=\"pacsguard-pacs\\\"01\\]\"] \u{feff}<?xml"
+                "[pacsguard@32473 seq=\"7\" origin=\"pacsguard-pacs\\\"01\\]\" action=\"check\" severity=\"alert\"] \u{feff}<?xml"
             ),
             "{text}"
         );
@@ -1015,15 +1266,73 @@ mod tests {
         assert!(message(&big, "o").len() > MAX_UDP_MESSAGE);
         let stand_in =
             String::from_utf8(stand_in(&big, b"line", "o", 123_456, 4096)).expect("utf-8");
-        assert!(stand_in.len() < 1024, "{stand_in}");
+        assert!(stand_in.len() <= 4096, "{stand_in}");
         assert!(
             stand_in.contains("seq=\"7\"")
                 && stand_in.contains("123456 bytes")
-                && stand_in.contains("4096 bytes")
+                && stand_in.contains("max_message_bytes 4096")
                 && stand_in.contains("audit show")
                 && stand_in.contains(blake3::hash(b"line").to_hex().as_str()),
             "{stand_in}"
         );
+    }
+
+    /// Session 35: a stand-in carried neither action nor path, so a collector's rule on
+    /// them (the EventTypeCode of the action or finding kind, the object's URI) never
+    /// fired for the very records that are largest: findings on long paths. It is a DICOM
+    /// audit message of its own, with the record's action, kind, severity and path (cut
+    /// to fit, marked), within the limit.
+    #[test]
+    fn a_stand_in_carries_the_action_severity_and_path_a_collector_rule_needs() {
+        let mut big = record();
+        let long = format!("/srv/pacs/{}/a.dcm", "d".repeat(9000));
+        big["finding"]["path"] = Value::String(long.clone());
+        let full = message(&big, "o");
+        assert!(full.len() > 9000);
+        for limit in [MIN_MESSAGE_BYTES, 4096] {
+            let text =
+                String::from_utf8(stand_in(&big, b"line", "o", full.len(), limit)).expect("utf-8");
+            assert!(text.len() <= limit, "{} > {limit}: {text}", text.len());
+            // The same rule that fires on the whole message fires on its stand-in.
+            for rule in [
+                "csd-code=\"content-changed\" codeSystemName=\"PacsGuard\"",
+                "ParticipantObjectID=\"file:///srv/pacs/ddd",
+                "seq=\"7\"",
+                "action=\"check\"",
+                "severity=\"alert\"",
+            ] {
+                assert!(
+                    full.windows(rule.len()).any(|w| w == rule.as_bytes()),
+                    "whole: {rule}"
+                );
+                assert!(text.contains(rule), "stand-in lacks {rule}: {text}");
+            }
+            assert!(text.starts_with("<81>1 "), "the alert's priority: {text}");
+            assert!(
+                text.contains("[cut at ") && text.contains(&format!("of {} bytes]", long.len())),
+                "the cut is marked: {text}"
+            );
+            assert!(text.contains("stand-in=\"true\""), "{text}");
+        }
+    }
+
+    /// Which records went as stand-ins is said by sequence number, at most
+    /// [`MAX_STAND_INS_LISTED`] of them, the rest counted.
+    #[test]
+    fn the_stand_ins_are_named_by_sequence_number_up_to_a_limit() {
+        assert_eq!(stand_ins_said(&[], 2048, "x"), None);
+        let one =
+            stand_ins_said(&[(12, 9000)], 2048, "the collector tcp://siem:514").expect("said");
+        assert!(
+            one.contains("went as stand-ins to the collector tcp://siem:514")
+                && one.ends_with("records 12 (9000 bytes)"),
+            "{one}"
+        );
+        let many: Vec<(u64, usize)> = (0..40).map(|seq| (seq, 3000)).collect();
+        let said = stand_ins_said(&many, 2048, "x").expect("said");
+        assert!(said.starts_with("40 record(s)"), "{said}");
+        assert!(said.contains("31 (3000 bytes) and 8 more"), "{said}");
+        assert!(!said.contains(" 32 (3000"), "{said}");
     }
 
     /// Over every transport, a message over the limit goes as its stand-in, and a

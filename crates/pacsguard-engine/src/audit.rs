@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport};
-use pacsguard_events::Action;
+use pacsguard_events::{Action, Event, Outcome};
 use pacsguard_fs::open_regular;
 use pacsguard_trail::note::Verifier;
 use serde::Serialize;
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::EngineError;
 use crate::files::{MAX_SMALL_FILE_BYTES, OutDir, read_text};
 use crate::home::Home;
+use crate::ops::Session;
 
 #[derive(Debug, Serialize)]
 pub struct AuditVerifyReport {
@@ -774,8 +775,62 @@ pub fn audit_forward(
     max_message: usize,
     hold: std::time::Duration,
 ) -> Result<ForwardReport, EngineError> {
+    // The stand-ins of the batches confirmed before a failure are recorded too.
+    let mut stood_in: Vec<(u64, usize)> = Vec::new();
+    let forwarded = forward_locked(
+        home,
+        (target, destination),
+        max_message,
+        hold,
+        &mut stood_in,
+    );
+    let whom = format!(
+        "the collector {} (destination {destination})",
+        target.describe()
+    );
+    let said = pacsguard_audit::syslog::stand_ins_said(&stood_in, max_message, &whom)
+        .map(|text| record_stand_ins(home, text));
+    match (forwarded, said) {
+        (Ok(mut report), said) => {
+            report.stood_in = said;
+            Ok(report)
+        }
+        (Err(EngineError::Usage(e)), Some(said)) => Err(EngineError::Usage(format!("{e}; {said}"))),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Puts on the trail which records went as stand-ins (a reader of the collector then
+/// knows which alerts to fetch whole), once the delivery let the home's lock go;
+/// returns what to say, with why it could not be recorded if it could not.
+fn record_stand_ins(home: &Home, text: String) -> String {
+    let recorded = Session::open(home.clone()).and_then(|mut session| {
+        let event = Event::new(
+            session.actor().clone(),
+            Action::Audit,
+            Outcome::Success,
+            format!("syslog delivery: {text}"),
+        );
+        session.record_events(vec![event])?;
+        session.sign()
+    });
+    match recorded {
+        Ok(()) => text,
+        Err(e) => format!("{text}; not recorded on the trail: {e}"),
+    }
+}
+
+/// [`audit_forward`] under the home's lock: what it did; the records it sent as
+/// stand-ins (sequence number, size) are added to `stood_in` batch by batch.
+fn forward_locked(
+    home: &Home,
+    (target, destination): (&pacsguard_audit::syslog::Target, &str),
+    max_message: usize,
+    hold: std::time::Duration,
+    stood_in: &mut Vec<(u64, usize)>,
+) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
-    use pacsguard_audit::syslog::{Pace, SEND_DEADLINE, SyslogTransport};
+    use pacsguard_audit::syslog::{SEND_DEADLINE, SyslogDestination};
     home.check_permissions()?;
     let _lock = home.lock()?;
     let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
@@ -785,14 +840,15 @@ pub fn audit_forward(
     let delivery =
         delivery::Delivery::of(&home.dir, home.audit_log_path(), destination).map_err(usage)?;
     let deadline = std::time::Instant::now() + SEND_DEADLINE;
-    let mut pace = Pace::default();
-    let mut report = ForwardReport {
-        sent: 0,
-        warning: None,
-        stood_in: None,
-    };
-    let mut stood_in: Vec<(u64, usize)> = Vec::new();
-    let mut transport = SyslogTransport::new(target.clone(), String::new());
+    let mut to = SyslogDestination::new(
+        target.clone(),
+        verifier.name().to_string(),
+        destination.to_string(),
+        max_message,
+        hold,
+    )
+    .until(deadline);
+    let mut report = ForwardReport::default();
     loop {
         if std::time::Instant::now() >= deadline {
             report.warning = Some(format!(
@@ -802,18 +858,12 @@ pub fn audit_forward(
             ));
             break;
         }
-        transport = SyslogTransport::new(target.clone(), verifier.name().to_string())
-            .with_batch(pace.budget())
-            .with_max_message(max_message)
-            .with_hold(hold)
-            .until(deadline);
-        match delivery.deliver(&mut transport, None) {
+        match delivery.deliver(to.next_batch(), None) {
             // Nothing left; at the deadline, the loop says what is left.
             Ok(0) if std::time::Instant::now() < deadline => break,
             Ok(sent) => {
                 report.sent += sent;
-                stood_in.extend_from_slice(transport.stood_in());
-                pace.delivered(false);
+                stood_in.extend_from_slice(to.delivered(false));
             }
             // A stalling collector: nothing more confirmed, nothing lost (a warning).
             Err(e) if e.deadline_passed() => {
@@ -821,8 +871,8 @@ pub fn audit_forward(
                 break;
             }
             // Cut short with more than one record: a smaller batch may pass, at once.
-            Err(_) if transport.attempted() > 1 => {
-                pace.failed(transport.attempted(), std::time::Duration::ZERO);
+            Err(_) if to.may_shrink() => {
+                to.failed(std::time::Duration::ZERO);
             }
             Err(e) if report.sent > 0 => {
                 return Err(EngineError::Usage(format!(
@@ -833,18 +883,7 @@ pub fn audit_forward(
             Err(e) => return Err(usage(e)),
         }
     }
-    report.stood_in = stood_in_said(&stood_in, transport.max_message());
     Ok(report)
-}
-
-/// Which records a run sent as stand-ins (over `max_message` bytes), if any: a limit
-/// reached is said.
-fn stood_in_said(stood_in: &[(u64, usize)], max_message: usize) -> Option<String> {
-    let (first, size) = stood_in.first()?;
-    Some(format!(
-        "{} record(s) over the message size limit ({max_message} bytes, --max-message-bytes) went as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
-        stood_in.len()
-    ))
 }
 
 #[cfg(test)]

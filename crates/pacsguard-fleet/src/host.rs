@@ -292,10 +292,14 @@ pub fn enrol(
     })?;
     let dir = home.join(FLEET_DIR);
     if std::fs::symlink_metadata(&dir).is_ok() {
-        return Err(FleetError::Usage(format!(
-            "{}: this host is enrolled already (remove the directory to enrol it anew; the console will report a new host key)",
-            dir.display()
-        )));
+        // An empty `fleet/` is not an enrolment: say what stands in the way, not
+        // "enrolled already" (session 35).
+        let what = if enrolment_missing(home).is_some() {
+            "it holds no enrolment, but it is in the way (move it aside, keeping what an earlier enrolment left as evidence, and enrol again)"
+        } else {
+            "this host is enrolled already (remove the directory to enrol it anew; the console will report a new host key)"
+        };
+        return Err(FleetError::Usage(format!("{}: {what}", dir.display())));
     }
     let key = rcgen::KeyPair::generate().map_err(|e| FleetError::Usage(e.to_string()))?;
     let csr = rcgen::CertificateParams::default()
@@ -348,6 +352,29 @@ pub fn enrol(
     Ok(Enrolled { dir, console })
 }
 
+/// The files of an enrolment in `HOME/fleet/`, written together by [`enrol`].
+pub const IDENTITY_FILES: [&str; 3] = ["console.json", "cert.pem", "key.pem"];
+
+/// What to say, and record on the trail, when `HOME/fleet` is there but holds none of
+/// [`IDENTITY_FILES`] (made by hand, or emptied): the host reports to no console. A
+/// guard goes on guarding (nothing is lost: the trail keeps every record, and the
+/// console's cursor where the console last confirmed), but says so, since a host that
+/// was enrolled and no longer reports is raised silent by its console.
+pub fn enrolment_missing(home: &Path) -> Option<String> {
+    let dir = home.join(FLEET_DIR);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    let none = IDENTITY_FILES
+        .iter()
+        .all(|file| std::fs::symlink_metadata(dir.join(file)).is_err());
+    (none || !meta.is_dir()).then(|| {
+        format!(
+            "{} holds no enrolment (none of {}): this host reports to no console. To join one: move the directory aside and run `pacsguard enroll tls://CONSOLE:PORT --token T --fingerprint F`; to guard without a console, move it aside",
+            dir.display(),
+            IDENTITY_FILES.join(", ")
+        )
+    })
+}
+
 /// The host's identity, read from `HOME/fleet/`.
 #[derive(Debug)]
 pub struct Identity {
@@ -358,11 +385,34 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// `None` when the host was never enrolled.
+    /// `None` when the host was never enrolled, or when `HOME/fleet` holds none of an
+    /// enrolment's files (see [`enrolment_missing`]: the guards say and record that).
+    /// Part of an enrolment is refused, naming the file that is missing: enrolment
+    /// writes the directory whole, so a file was removed, and which console to report
+    /// to is not for a guess.
     pub fn load(home: &Path) -> Result<Option<Identity>, FleetError> {
         let dir = home.join(FLEET_DIR);
         if std::fs::symlink_metadata(&dir).is_err() {
             return Ok(None);
+        }
+        let missing: Vec<&str> = IDENTITY_FILES
+            .iter()
+            .copied()
+            .filter(|file| std::fs::symlink_metadata(dir.join(file)).is_err())
+            .collect();
+        if missing.len() == IDENTITY_FILES.len() {
+            return Ok(None);
+        }
+        if let Some(file) = missing.first() {
+            return Err(FleetError::File {
+                path: dir.join(file),
+                reason: format!(
+                    "missing: the enrolment in {} is not whole ({} of {} are missing; enrolment writes them together, so they were removed). Keep the directory as evidence and move it aside; then `pacsguard enroll tls://CONSOLE:PORT --token T --fingerprint F` to join the console again (it reports a new host key), or nothing to guard without a console",
+                    dir.display(),
+                    missing.join(", "),
+                    IDENTITY_FILES.join(", ")
+                ),
+            });
         }
         let info_path = dir.join("console.json");
         let console: ConsoleInfo =

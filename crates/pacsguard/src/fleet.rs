@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
-use pacsguard_audit::delivery::{Delivery, DeliveryError, Transport};
-use pacsguard_audit::syslog::{Backoff, Pace, SyslogTransport, Target};
+use pacsguard_audit::delivery::{Abandon, Delivery, DeliveryError, Transport};
+use pacsguard_audit::syslog::{Backoff, SyslogDestination, Target};
 use pacsguard_engine::Home;
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
@@ -589,6 +589,8 @@ struct Reporter {
     noted: bool,
     /// Says a line on stderr as the command that runs it (`serve`, `watch`).
     tell: Tell,
+    /// Ends its cursor's moves once the stop no longer waits for it.
+    abandon: Abandon,
 }
 
 /// How a reporter says a line on stderr: as `serve` ([`say`]) or `watch`.
@@ -632,6 +634,11 @@ impl Reporter {
     /// Says (and for the console notes) why its last records were not delivered, if
     /// they were not.
     fn not_delivered(self, home: &Home, hurry: &AtomicBool) {
+        if !self.thread.is_finished() {
+            // Whatever it confirms from now on leaves its cursor where it is, so the
+            // records said below to go at the next start are the ones that will.
+            self.abandon.abandon();
+        }
         let why = if self.thread.is_finished() {
             match self.thread.join() {
                 Ok(Ok(())) => return,
@@ -642,9 +649,10 @@ impl Reporter {
             // Left running, as below.
             format!("a second stop signal cut the wait for {} short", self.whom)
         } else {
-            // Left running: the process ends with it. What it sent unconfirmed is sent
-            // again from the cursor at the next start; the console takes a batch it
-            // already holds as the same records, a collector has each record's seq.
+            // Left running, its cursor abandoned: the process ends with it. What it
+            // sent unconfirmed is sent again from the cursor at the next start; the
+            // console takes a batch it already holds as the same records, a collector
+            // has each record's seq.
             format!(
                 "no answer within {} s (STOP_DELIVERY_DEADLINE)",
                 STOP_DELIVERY_DEADLINE.as_secs()
@@ -929,13 +937,14 @@ fn console_reporter(
         "the console",
         true,
         (stop, tell),
-        move |stop, guard_stopped| {
+        move |stop, guard_stopped, abandon| {
             let mut to = ToConsole {
                 identity: &identity,
                 transport: None,
                 backoff: Backoff::default(),
             };
-            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+            let flags = (stop, guard_stopped, abandon);
+            report(&home, &mut to, flags, Some(&note), tell)
         },
     )
 }
@@ -950,30 +959,25 @@ fn syslog_reporter(
     // Under the home's lock (the guard's session holds it): the legacy cursor becomes
     // the `syslog` destination's before anything reads it, as `audit forward` does.
     pacsguard_audit::delivery::migrate_legacy_cursor(&home.dir)?;
-    let to = ToSyslog {
-        origin: pacsguard_engine::trail_origin(home)?,
-        target: forward.target,
-        destination: forward.destination,
-        max_message: forward.max_message,
-        hold: large_batch_hold(tell),
-        transport: None,
-        pace: Pace::default(),
-    };
-    tell(&format!(
-        "forwarding the trail to the {} (destination {})",
-        to.describe(),
-        to.destination
+    let to = ToSyslog(SyslogDestination::new(
+        forward.target,
+        pacsguard_engine::trail_origin(home)?,
+        forward.destination,
+        forward.max_message,
+        large_batch_hold(tell),
     ));
-    let (whom, cursor) = (format!("the {}", to.describe()), to.destination.clone());
+    tell(&format!("forwarding the trail to {}", to.whom()));
+    let (whom, cursor) = (to.whom(), to.cursor_name());
     let home = home.clone();
     spawn_reporter(
         &cursor,
         &whom,
         false,
         (stop, tell),
-        move |stop, guard_stopped| {
+        move |stop, guard_stopped, abandon| {
             let mut to = to;
-            report(&home, &mut to, (stop, guard_stopped), Some(&note), tell)
+            let flags = (stop, guard_stopped, abandon);
+            report(&home, &mut to, flags, Some(&note), tell)
         },
     )
 }
@@ -985,21 +989,24 @@ fn spawn_reporter(
     whom: &str,
     noted: bool,
     (stop, tell): (&Arc<AtomicBool>, Tell),
-    run: impl FnOnce(&AtomicBool, &AtomicBool) -> Result<(), String> + Send + 'static,
+    run: impl FnOnce(&AtomicBool, &AtomicBool, Abandon) -> Result<(), String> + Send + 'static,
 ) -> Result<Reporter> {
     let stop = stop.clone();
     let guard_stopped = Arc::new(AtomicBool::new(false));
     let last = guard_stopped.clone();
+    let abandon = Abandon::default();
+    let its_own = abandon.clone();
     Ok(Reporter {
         thread: std::thread::Builder::new()
             .name(format!("report-{cursor}"))
-            .spawn(move || run(&stop, &last))
+            .spawn(move || run(&stop, &last, its_own))
             .context("starting a report thread")?,
         guard_stopped,
         whom: whom.to_string(),
         cursor: cursor.to_string(),
         noted,
         tell,
+        abandon,
     })
 }
 
@@ -1065,21 +1072,43 @@ fn listen_for_hosts(
 /// holds as contact only while the trail grew within `TRAIL_HEARTBEAT_SLACK` times that
 /// bound at most, so a quiet host whose heartbeat records came further apart (`[watch]
 /// heartbeat_seconds` 7200 and more) was raised silent between two of them (issue 14,
-/// review r30-fleet). Said on stderr, never silent.
+/// review r30-fleet). Said on stderr through `tell`, as the guard that runs (`watch`,
+/// `serve`), never silent; a `fleet/` that holds no enrolment is said and recorded.
 pub fn hold_heartbeat_for_the_console(
     home: &Home,
     session: &mut pacsguard_engine::Session,
+    tell: Tell,
 ) -> Result<()> {
     use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
     if Identity::load(&home.dir)?.is_none() {
+        record_missing_enrolment(home, session, tell);
         return Ok(());
     }
     if let Some(configured) = session.hold_heartbeat_to(MAX_TRAIL_HEARTBEAT) {
-        say(&format!(
+        tell(&format!(
             "warning: [watch] heartbeat_seconds {configured} is longer than a console takes (MAX_TRAIL_HEARTBEAT {MAX_TRAIL_HEARTBEAT}): this host reports to a console, so its guard writes a heartbeat every {MAX_TRAIL_HEARTBEAT} s; with a longer interval the console would take it for silent between two"
         ));
     }
     Ok(())
+}
+
+/// At a guard's start: a `fleet/` that holds no enrolment is said on stderr and
+/// recorded on the trail (an `audit` warning), and the guard goes on without a console
+/// (session 35: it exited 2 saying `console.json` "vanished before it could be read").
+fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session, tell: Tell) {
+    let Some(text) = host::enrolment_missing(&home.dir) else {
+        return;
+    };
+    tell(&format!("warning: {text}"));
+    let event = pacsguard_events::Event::new(
+        session.actor().clone(),
+        pacsguard_events::Action::Audit,
+        pacsguard_events::Outcome::Failure,
+        format!("fleet: {text}"),
+    );
+    if let Err(e) = session.record_events(vec![event]) {
+        tell(&format!("and it could not be recorded on the trail: {e}"));
+    }
 }
 
 /// A destination `serve` delivers the trail to as it runs: the console this host is
@@ -1100,7 +1129,8 @@ trait Destination {
         checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError>;
     /// The last run's batch was confirmed; `caught_up`: nothing signed is left. Returns
-    /// what to say of it (a limit reached), if anything.
+    /// what to say of it and record on the trail (a limit reached: which records went as
+    /// stand-ins), if anything.
     fn delivered(&mut self, _caught_up: bool) -> Option<String> {
         None
     }
@@ -1181,26 +1211,9 @@ fn console_transport<'a>(
     ))
 }
 
-/// The syslog collector of `[forward]`.
-struct ToSyslog {
-    target: Target,
-    /// The trail's origin, part of each message's dedup key.
-    origin: String,
-    destination: String,
-    transport: Option<SyslogTransport>,
-    /// How big the next batch is and how long a failure waits.
-    pace: Pace,
-    /// `[forward] max_message_bytes`.
-    max_message: usize,
-    /// `LARGE_BATCH_HOLD` (a debug build's test knob: [`large_batch_hold`]).
-    hold: Duration,
-}
-
-impl ToSyslog {
-    fn describe(&self) -> String {
-        SyslogTransport::new(self.target.clone(), String::new()).describe()
-    }
-}
+/// The syslog collector of `[forward]`: the library's destination
+/// ([`SyslogDestination`], the same batches as `audit forward`'s) in the guard's loop.
+struct ToSyslog(SyslogDestination);
 
 impl Destination for ToSyslog {
     fn label(&self) -> &'static str {
@@ -1208,54 +1221,34 @@ impl Destination for ToSyslog {
     }
 
     fn cursor_name(&self) -> String {
-        self.destination.clone()
+        self.0.destination().to_string()
     }
 
     fn whom(&self) -> String {
-        format!("the {} (destination {})", self.describe(), self.destination)
+        self.0.whom()
     }
 
-    /// A new one each run: a syslog transport's send deadline runs from its making
-    /// (`SEND_DEADLINE` per run), and each batch is a connection of its own.
     fn transport(
         &mut self,
         _home: &Home,
         _checkpoint: Option<(u64, String)>,
     ) -> Result<&mut dyn Transport, DeliveryError> {
-        Ok(self.transport.insert(
-            SyslogTransport::new(self.target.clone(), self.origin.clone())
-                .with_batch(self.pace.budget())
-                .with_max_message(self.max_message)
-                .with_hold(self.hold),
-        ))
+        Ok(self.0.next_batch())
     }
 
-    /// Said once per batch: which records went as stand-ins (the limit reached).
+    /// Said once per batch, and recorded: which records went as stand-ins.
     fn delivered(&mut self, caught_up: bool) -> Option<String> {
-        self.pace.delivered(caught_up);
-        let transport = self.transport.as_ref()?;
-        let stood_in = transport.stood_in();
-        let (first, size) = stood_in.first()?;
-        Some(format!(
-            "{} record(s) over [forward] max_message_bytes {} went to {} as stand-ins (sequence, size, digest; the records stay whole on the trail: pacsguard audit show), the first record {first} of {size} bytes",
-            stood_in.len(),
-            transport.max_message(),
-            self.whom()
-        ))
+        let (max_message, whom) = (self.0.max_message(), self.0.whom());
+        let stood_in = self.0.delivered(caught_up);
+        pacsguard_audit::syslog::stand_ins_said(stood_in, max_message, &whom)
     }
 
-    /// A smaller batch next (a collector that cuts connections short takes it), or a
-    /// longer wait when there is nothing to shrink ([`Pace`]).
     fn failed(&mut self, first: Duration) -> Duration {
-        let attempted = self
-            .transport
-            .as_ref()
-            .map_or(0, SyslogTransport::attempted);
-        self.pace.failed(attempted, first)
+        self.0.failed(first)
     }
 
     fn may_shrink(&self) -> bool {
-        self.transport.as_ref().is_some_and(|t| t.attempted() > 1)
+        self.0.may_shrink()
     }
 }
 
@@ -1309,17 +1302,18 @@ pub fn forward_once(home: &Home) -> Result<u64> {
 fn report(
     home: &Home,
     to: &mut dyn Destination,
-    (stop, guard_stopped): (&AtomicBool, &AtomicBool),
+    (stop, guard_stopped, abandon): (&AtomicBool, &AtomicBool, Abandon),
     note: Option<&TrailNote>,
     say: Tell,
 ) -> Result<(), String> {
     let label = to.label();
-    let delivery =
-        Delivery::of(&home.dir, home.audit_log_path(), &to.cursor_name()).map_err(|e| {
+    let delivery = Delivery::of(&home.dir, home.audit_log_path(), &to.cursor_name())
+        .map_err(|e| {
             let text = format!("{label}: {e}");
             say(&text);
             text
-        })?;
+        })?
+        .with_abandon(abandon);
     let mut wake = match TrailWake::new(&home.checkpoints_path()) {
         Ok(wake) => Some(wake),
         Err(e) => {
@@ -1364,9 +1358,7 @@ fn report(
         }
         match deliver_once(home, &delivery, to) {
             Ok((sent, left)) => {
-                if let Some(limit) = to.delivered(left == 0) {
-                    say(&format!("{label}: warning: {limit}"));
-                }
+                said_delivered(to, left == 0, note, say);
                 if last_problem.take().is_some() {
                     say(&format!("{label} resumed"));
                 }
@@ -1398,7 +1390,24 @@ fn report(
     while !guard_stopped.load(Ordering::SeqCst) {
         std::thread::sleep(STOP_CHECK);
     }
-    deliver_remaining(home, &delivery, to, say)
+    deliver_remaining(home, &delivery, to, note, say)
+}
+
+/// A batch to `to` was confirmed: a limit it reached (records that went as stand-ins)
+/// said on stderr and recorded on the trail (`note`), so which alerts a collector holds
+/// only in part is on the evidence, not only on a terminal.
+fn said_delivered(to: &mut dyn Destination, caught_up: bool, note: Option<&TrailNote>, say: Tell) {
+    let Some(limit) = to.delivered(caught_up) else {
+        return;
+    };
+    say(&format!("{}: warning: {limit}", to.label()));
+    if let Some(note) = note {
+        note.record(
+            pacsguard_events::Outcome::Success,
+            format!("{}: {limit}", to.label()),
+            say,
+        );
+    }
 }
 
 /// Every signed record the destination does not hold yet, batch after batch (to the
@@ -1408,6 +1417,7 @@ fn deliver_remaining(
     home: &Home,
     delivery: &Delivery,
     to: &mut dyn Destination,
+    note: Option<&TrailNote>,
     say: Tell,
 ) -> Result<(), String> {
     loop {
@@ -1420,9 +1430,7 @@ fn deliver_remaining(
         }
         let sent = match deliver_once(home, delivery, to) {
             Ok((sent, left)) => {
-                if let Some(limit) = to.delivered(left == 0) {
-                    say(&format!("{}: warning: {limit}", to.label()));
-                }
+                said_delivered(to, left == 0, note, say);
                 sent
             }
             // Cut short with more than one record: a smaller batch may pass (the same
@@ -1607,6 +1615,78 @@ mod tests {
         // A short outage after it is not recorded.
         assert_eq!(outage.failed(long, "c", "x"), None);
         assert_eq!(outage.delivered(long, "c"), None);
+    }
+
+    /// A transport that confirms whatever it is sent.
+    struct Takes;
+
+    impl Transport for Takes {
+        fn describe(&self) -> String {
+            "takes".into()
+        }
+        fn send(&mut self, _line: &[u8], _record: &serde_json::Value) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn confirm(&mut self, _after: pacsguard_audit::delivery::Cursor) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Session 35: a report thread still delivering when the stop's wait ended was left
+    /// running; when the console's answer came after the stop had said (and noted for
+    /// the next start's trail) that the records were not delivered, it moved the cursor
+    /// anyway, and the trail then said something untrue. The stop abandons its cursor
+    /// first: what it says is left is what the next start sends.
+    #[test]
+    fn a_report_thread_the_stop_gave_up_on_never_moves_its_cursor_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
+        let records: String = (0..3).map(|seq| format!("{{\"seq\":{seq}}}\n")).collect();
+        std::fs::write(home.audit_log_path(), records).expect("trail");
+        let (release, late) = std::sync::mpsc::channel::<()>();
+        let (result, answered) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(true));
+        let its_home = home.clone();
+        let reporter = spawn_reporter(
+            CONSOLE_DESTINATION,
+            "the console",
+            true,
+            (&stop, |_| {}),
+            move |_, _, abandon| {
+                // The console answers only after the stop gave up on it.
+                late.recv().expect("released");
+                let delivery = Delivery::of(
+                    &its_home.dir,
+                    its_home.audit_log_path(),
+                    CONSOLE_DESTINATION,
+                )
+                .expect("delivery")
+                .with_abandon(abandon);
+                result
+                    .send(
+                        delivery
+                            .deliver(&mut Takes, None)
+                            .map_err(|e| e.to_string()),
+                    )
+                    .expect("result");
+                Ok(())
+            },
+        )
+        .expect("reporter");
+        reporter.not_delivered(&home, &AtomicBool::new(false));
+        let note = std::fs::read_to_string(stop_note_path(&home)).expect("the stop's note");
+        assert!(note.contains("were not delivered to the console"), "{note}");
+        release.send(()).expect("release");
+        let late = answered.recv().expect("answered");
+        assert!(
+            late.is_err(),
+            "the late confirmation moved nothing: {late:?}"
+        );
+        let cursor = Delivery::of(&home.dir, home.audit_log_path(), CONSOLE_DESTINATION)
+            .and_then(|d| d.read_cursor())
+            .expect("cursor");
+        assert_eq!(cursor.seq, 0, "the records the note says are left are left");
     }
 
     #[test]

@@ -804,7 +804,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut session = Session::open(home.clone())?;
             // An enrolled host guarded by `watch` reports its trail to the console as
             // `serve` does (below) and is judged by it as one guarded by `serve`.
-            fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
+            fleet::hold_heartbeat_for_the_console(&home, &mut session, |text| {
+                crate::outlet::direct("pacsguard watch: ", text)
+            })?;
             // A stop whose last records did not reach the console, on the trail now.
             fleet::record_undelivered_stop(&home, &session.inbox(), session.actor(), "watch");
             let _control = control::Server::start(&home, session.requests(), None)?;

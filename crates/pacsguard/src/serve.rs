@@ -560,7 +560,7 @@ pub fn run(
     // such database, a connection string it cannot take) ends `serve` here, exit 2.
     let fleet_pool = crate::fleet::fleet_pool(&home)?;
     let mut session = Session::open(home.clone())?;
-    crate::fleet::hold_heartbeat_for_the_console(&home, &mut session)?;
+    crate::fleet::hold_heartbeat_for_the_console(&home, &mut session, say)?;
     let (session_inbox, session_actor) = (session.inbox(), session.actor().clone());
     // Stdout (the guard's and the gateway's lines) behind a bounded queue: a stalled
     // reader never holds up the guard, which writes the trail, nor an association.

@@ -403,6 +403,8 @@ fn records_over_max_message_bytes_arrive_as_stand_ins_and_none_is_skipped() {
         "the limit reached is said: {}",
         watch.stderr()
     );
+    // And recorded on the trail, naming the records (session 35).
+    wait_trail(&env, "went as stand-ins to the collector");
     assert_ne!(watch.stop(), Some(2), "a clean stop");
     assert_none_skipped(&env, &collector, "after the stop");
 }
@@ -433,6 +435,8 @@ fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
         "{}",
         stderr(&refused)
     );
+    // What this run sends: the record that names its stand-ins goes at the next.
+    let records = trail_records(&env.home);
     let out = env.run(&[
         "audit",
         "forward",
@@ -447,7 +451,6 @@ fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
         "{}",
         stderr(&out)
     );
-    let records = trail_records(&env.home);
     assert!(
         collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records),
         "{:?}",
@@ -472,6 +475,95 @@ fn audit_forward_sends_records_over_max_message_bytes_as_stand_ins() {
     );
 }
 
+/// Session 35: a stand-in carried no action and no path, so a collector's alert rule
+/// on them (here: the finding's kind as the DICOM message's EventTypeCode, the action
+/// and severity, the path's beginning) never fired for the largest findings; and the
+/// trail did not say which records went as stand-ins. Now every finding that reaches
+/// the collector, whole or as a stand-in, fires the same rule, and the trail names the
+/// stand-ins by sequence number.
+#[test]
+fn a_collector_rule_on_the_action_and_path_fires_for_stand_ins_and_the_trail_names_them() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 7);
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let findings: Vec<serde_json::Value> = std::fs::read_to_string(env.home.join("audit.log"))
+        .expect("trail")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .filter(|r: &serde_json::Value| r["finding"]["path"].as_str().is_some())
+        .collect();
+    assert!(!findings.is_empty());
+    let collector = Collector::discarding("127.0.0.1:0", 2048);
+    let to = format!("tcp://{}", collector.addr);
+    let records = trail_records(&env.home);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "2048",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records),
+        "{:?}",
+        collector.seqs()
+    );
+    let messages = collector.messages();
+    let mut stood_in = Vec::new();
+    for record in &findings {
+        let seq = record["seq"].as_u64().expect("seq");
+        let message = messages
+            .iter()
+            .find(|m| !common::is_batch_mark(m) && common::syslog_seq(m) == seq)
+            .unwrap_or_else(|| panic!("record {seq} did not arrive"));
+        let path = record["finding"]["path"].as_str().expect("path");
+        // The collector's rule: the kind, the action, the severity, the path's beginning.
+        let rule = [
+            format!(
+                "csd-code=\"{}\" codeSystemName=\"PacsGuard\"",
+                record["finding"]["kind"].as_str().expect("kind")
+            ),
+            format!("action=\"{}\"", record["action"].as_str().expect("action")),
+            format!(
+                "severity=\"{}\"",
+                record["finding"]["severity"].as_str().expect("severity")
+            ),
+            format!(
+                "ParticipantObjectID=\"file://{}",
+                &path[..path.len().min(40)]
+            ),
+        ];
+        for part in &rule {
+            assert!(
+                message.contains(part),
+                "record {seq}: no {part} in {message}"
+            );
+        }
+        if message.contains("stand-in=\"true\"") {
+            stood_in.push(seq);
+        }
+    }
+    assert!(
+        !stood_in.is_empty(),
+        "a finding on a long path went as a stand-in"
+    );
+    let trail = std::fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    let said = trail
+        .lines()
+        .find(|l| l.contains("went as stand-ins"))
+        .unwrap_or_else(|| panic!("the trail does not say which records went as stand-ins"));
+    for seq in &stood_in {
+        assert!(
+            said.contains(&format!(" {seq} (")),
+            "record {seq} not named: {said}"
+        );
+    }
+}
+
 /// Review of session 34: without `--max-message-bytes`, `audit forward` used the
 /// default (8,192) and ignored `[forward] max_message_bytes = 2048`, sending records of
 /// 2.4 to 4.8 KB whole to a collector that truncates at 2,048. The flag wins, else the
@@ -489,6 +581,7 @@ fn audit_forward_without_the_flag_takes_max_message_bytes_from_the_config() {
         &env,
         &format!("[forward]\nto = \"{to}\"\nmax_message_bytes = 2048\n"),
     );
+    let records = trail_records(&env.home);
     let out = env.run(&["audit", "forward", "--to", &to]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -496,7 +589,6 @@ fn audit_forward_without_the_flag_takes_max_message_bytes_from_the_config() {
         "the config's limit is used and said: {}",
         stderr(&out)
     );
-    let records = trail_records(&env.home);
     assert!(
         collector.wait(Duration::from_secs(30), |m| m.len() as u64 >= records),
         "{:?}",
@@ -789,4 +881,34 @@ fn the_stops_last_delivery_shrinks_a_batch_cut_short() {
     let kept: std::collections::BTreeSet<u64> =
         kept.lock().expect("test fixture").iter().copied().collect();
     assert_eq!(kept, (0..records).collect(), "{said}");
+}
+
+/// Session 35: an empty `fleet/` (no `console.json`) made `watch` exit 2 with
+/// "fleet/console.json: vanished before it could be read". Now a `fleet/` holding none of
+/// the enrolment's files is no enrolment: the guard guards, says so and records it on
+/// the trail with how to enrol or remove it; a `fleet/` holding only part of one is
+/// refused (exit 2) naming the file that is missing and what to do.
+#[test]
+fn an_empty_fleet_directory_is_no_enrolment_said_and_recorded_and_a_partial_one_is_refused() {
+    let env = Env::new();
+    env.profile(&[]);
+    std::fs::create_dir(env.home.join("fleet")).expect("mkdir fleet");
+    let watch = Serve::run(&env, &["watch"]);
+    wait_trail(&env, "holds no enrolment");
+    let said = watch.stderr();
+    assert!(
+        said.contains("pacsguard watch: warning: ")
+            && said.contains("holds no enrolment")
+            && said.contains("pacsguard enroll"),
+        "{said}"
+    );
+    assert_ne!(watch.stop(), Some(2), "a clean stop");
+    std::fs::write(env.home.join("fleet/console.json"), "{}").expect("write");
+    let out = env.run(&["watch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cert.pem") && stderr(&out).contains("not whole"),
+        "{}",
+        stderr(&out)
+    );
 }
