@@ -4195,6 +4195,18 @@ fn command_at(
             });
         }
     };
+    // cmd.exe deletes every carriage return of the line once `%` is expanded, before it
+    // splits it (session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`): a line holding
+    // one inside is judged as a copy without them (this one line, read again from its
+    // program's start: `c<CR>all x`).
+    let carriage_free;
+    let start = match without_carriage_returns(start) {
+        Some(line) => {
+            carriage_free = line;
+            &carriage_free[program_start(&carriage_free)..]
+        }
+        None => start,
+    };
     // Most lines of binary data start with no program name's first byte: one compare
     // instead of a list.
     let first = *start.first()?;
@@ -4293,6 +4305,28 @@ fn command_at(
         kind: FindingKind::ActiveContent,
         detail,
     })
+}
+
+/// The command at the start of `start` without its carriage returns, as cmd.exe reads
+/// it (it deletes every one before it splits the line), when one stands inside it: the
+/// bytes to the command's end (a line feed, a Ctrl-Z or an operator, kept, where the
+/// next candidate starts) and no further, so that each byte is copied for one command
+/// at most (a file of `&a\r` repeated would otherwise be copied to its end once per
+/// command). Left open: an operator inside quotes ends the copy there, and a line ended
+/// by a caret is not joined to the next here. `None` when the command holds none but
+/// the one before its line feed (CRLF).
+fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
+    let end = start
+        .iter()
+        .position(|&b| matches!(b, b'\n' | CTRL_Z | b'&' | b'|'))
+        .map_or(start.len(), |end| end + 1);
+    let command = &start[..end];
+    let body = command.strip_suffix(b"\n").unwrap_or(command);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    if !body.contains(&b'\r') {
+        return None;
+    }
+    Some(command.iter().copied().filter(|&b| b != b'\r').collect())
 }
 
 /// Whether a bare name alone on its line, written `name`, is as chance bytes make it:
@@ -6903,6 +6937,35 @@ mod batch_syntax_tests {
             // Inside quotes `>` is a byte of the word.
             assert_eq!(batch_severity(b"rd \"x > /s\"\r\n", binary), None);
         }
+    }
+
+    /// Session 35 (issue 10): cmd.exe deletes every carriage return of a line before it
+    /// splits it into words (after `%` expansion, before carets, quotes and
+    /// redirections: phase 1.5 of its parser in the analyses of it), so a CR inside a
+    /// name or between arguments hides nothing from it: `r<CR>d /s /q C:\x` is
+    /// `rd /s /q C:\x`. Here a CR ended the name or the arguments.
+    #[test]
+    fn a_carriage_return_inside_a_line_hides_no_command() {
+        for line in [
+            &b"r\rd /s /q C:\\x\r\n"[..],
+            b"rd\r /s /q C:\\x\r\n",
+            b"rd C:\\x /\rs\r\n",
+            b"power\rshell -enc SQBFAFgA\r\n",
+            b"cmd /c \r\rcalc\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        assert_eq!(
+            batch_severity(b"c\ral\rl evil.exe\r\n", false),
+            Some(Severity::Alert)
+        );
     }
 
     /// Session 35 (issue 10): a control byte inside the path of the glued form
