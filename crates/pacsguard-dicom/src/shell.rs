@@ -4307,15 +4307,22 @@ fn command_at(
     })
 }
 
+/// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
+/// string limitation": 8,191): what lies past it is no part of the command.
+const CMD_LINE_LIMIT: usize = 8191;
+
 /// The command at the start of `start` without its carriage returns, as cmd.exe reads
 /// it (it deletes every one before it splits the line), when one stands inside it: the
 /// bytes to the command's end (a line feed, a Ctrl-Z or an operator, kept, where the
 /// next candidate starts) and no further, so that each byte is copied for one command
 /// at most (a file of `&a\r` repeated would otherwise be copied to its end once per
-/// command). Left open: an operator inside quotes ends the copy there, and a line ended
+/// command), and no more than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]: a line
+/// without a separator across many binary values, each value's start a candidate, is
+/// copied 8 KiB at most a candidate). Left open: an operator inside quotes ends the copy there, and a line ended
 /// by a caret is not joined to the next here. `None` when the command holds none but
 /// the one before its line feed (CRLF).
 fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
+    let start = &start[..start.len().min(CMD_LINE_LIMIT)];
     let end = start
         .iter()
         .position(|&b| matches!(b, b'\n' | CTRL_Z | b'&' | b'|'))
@@ -6966,6 +6973,12 @@ mod batch_syntax_tests {
             batch_severity(b"c\ral\rl evil.exe\r\n", false),
             Some(Severity::Alert)
         );
+        // Read to cmd.exe's line limit (CMD_LINE_LIMIT), not past it.
+        let blanks = |n: usize| vec![b' '; n];
+        let within = [&b"r\rd"[..], &blanks(8000), b"/s C:\\x\r\n"].concat();
+        assert_eq!(batch_severity(&within, false), Some(Severity::Alert));
+        let past = [&b"r\rd"[..], &blanks(CMD_LINE_LIMIT), b"/s C:\\x\r\n"].concat();
+        assert_eq!(batch_severity(&past, false), None);
     }
 
     /// Session 35 (issue 10): a control byte inside the path of the glued form
