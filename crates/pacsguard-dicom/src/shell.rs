@@ -597,10 +597,15 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
             .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|'))
             .any(|&b| !is_token_delimiter(b));
     }
-    let token = first_argument(after);
+    // The first argument cmd.exe hands over: a redirection before it is not one
+    // (`start >nul evil.exe`).
+    let line = without_carets(after);
+    let token = leading_arguments(&line, chance_bytes)
+        .next()
+        .unwrap_or_default();
     let quoted_title = tool == b"start" && token.first() == Some(&b'"');
     takes_a_switch(tool, after, chance_bytes)
-        || runs_subcommand(tool, after)
+        || runs_subcommand(tool, after, chance_bytes)
         || quoted_title
         || names_program_or_url(token)
 }
@@ -633,7 +638,7 @@ fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool) -> Vec<Vec<u8>> {
     let unquoted = !CMD_BUILTINS.contains(&tool);
     let line = without_carets(after);
     let mut words = Vec::new();
-    for argument in leading_arguments(&line) {
+    for argument in leading_arguments(&line, chance_bytes) {
         if unquoted && argument.contains(&b'"') {
             words.push(argument.iter().copied().filter(|&b| b != b'"').collect());
         } else {
@@ -670,22 +675,28 @@ fn joined_switch_starts(argument: &[u8], chance_bytes: bool) -> impl Iterator<It
 }
 
 /// Whether `word` (a part of an argument before a `/`) holds what only a path holds
-/// in prose: a `\`, a wildcard, a `%` of a variable, or a drive letter and its colon;
-/// and only bytes a path holds: no control byte (a name Windows refuses). In binary
-/// values (`chance_bytes`) only ASCII too: a byte past it is a letter of the console's
-/// code page in text, but half of all chance bytes, and a `/` inside a word of them was
-/// over the chance budget of invariant 11 (2.5e-8 a window with them, measured by
+/// in prose: a `\`, a wildcard, a `%` of a variable, or a drive letter and its colon.
+/// In text any byte may sit in it: cmd.exe reads the `/` after it as a switch's start
+/// whatever the path holds, and Windows normalises a path before it looks at its names
+/// (`C:\PACS\\x01\..` is `C:\PACS`; session 35: a control byte hid the switch). In
+/// binary values (`chance_bytes`) only printable ASCII: a byte past it is a letter of
+/// the console's code page in text, but half of all chance bytes, and a `/` inside a
+/// word of them was over the chance budget of invariant 11 (2.5e-8 a window with them,
+/// measured by
 /// `every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget`).
 fn names_a_path(word: &[u8], chance_bytes: bool) -> bool {
     let drive = matches!(word, [letter, b':', ..] if letter.is_ascii_alphabetic())
         || matches!(word, [b'"', letter, b':', ..] if letter.is_ascii_alphabetic());
-    let path_byte = |b: u8| b >= 0x20 && b != 0x7F && !(chance_bytes && b >= 0x80);
+    let path_byte = |b: u8| !chance_bytes || (0x20..0x7F).contains(&b);
     word.iter().all(|&b| path_byte(b))
         && (drive || word.iter().any(|b| matches!(b, b'\\' | b'*' | b'%')))
 }
 
 /// `rest` to its line's end as cmd.exe reads it: a caret outside quotes escapes the
-/// byte after it and is dropped (`^/s` is `/s`, `^^` a caret).
+/// byte after it and is dropped (`^/s` is `/s`, `^^` a caret). An escaped operator or
+/// redirection (`^>`, `^&`) is a byte of an argument to cmd.exe, not the end of the
+/// arguments nor a redirection: it is read as [`ESCAPED_OPERATOR`], which neither ends
+/// a word nor starts one (session 35: `rd C:\x ^> /s` ended at the `>`).
 fn without_carets(rest: &[u8]) -> Vec<u8> {
     let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
     let mut read = Vec::with_capacity(line.len());
@@ -694,7 +705,8 @@ fn without_carets(rest: &[u8]) -> Vec<u8> {
     for &b in line {
         match b {
             _ if escaped => {
-                read.push(b);
+                let operator = matches!(b, b'<' | b'>' | b'&' | b'|');
+                read.push(if operator { ESCAPED_OPERATOR } else { b });
                 escaped = false;
             }
             b'^' if !quoted => escaped = true,
@@ -709,7 +721,9 @@ fn without_carets(rest: &[u8]) -> Vec<u8> {
 }
 
 /// The first word of `rest`, past cmd.exe's delimiters: to the next delimiter, the
-/// line's end, an operator or a redirection.
+/// line's end, an operator or a redirection. The first argument as r31 read it: the
+/// baseline of the chance measure.
+#[cfg(test)]
 fn first_argument(rest: &[u8]) -> &[u8] {
     let rest = &rest[rest
         .iter()
@@ -724,15 +738,32 @@ fn first_argument(rest: &[u8]) -> &[u8] {
     &rest[..end]
 }
 
+/// What [`without_carets`] reads an escaped operator as: a control byte that is no
+/// operator, delimiter or quote to the readers of arguments, and no switch or path.
+const ESCAPED_OPERATOR: u8 = 0x00;
+
 /// The arguments in `rest` as cmd.exe splits them: at its
 /// delimiters outside quotes (`"C:\Program Files\x" /s` is two), ending at the line's end
-/// (a Ctrl-Z too, which cmd.exe reads as one) and, outside quotes, at an operator or a
-/// redirection (what follows is another command, or a file's name). A quote never
-/// carries an argument past a line's end: each is read within its line.
-fn leading_arguments(rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// (a Ctrl-Z too, which cmd.exe reads as one) and, outside quotes, at an operator (what
+/// follows is another command). A redirection ends the word it is glued to and is taken
+/// out with its file's name, wherever it stands ([`redirection_len`]): cmd.exe hands the
+/// program the rest (session 35: `rd >nul C:\x /s` and `del 2>nul /q C:\y` ended at the
+/// `>`). In binary values (`chance_bytes`) a redirection is taken out only when its file
+/// is named in printable ASCII, as [`names_a_path`] asks there: chance bytes past a `>`
+/// otherwise lengthened the lines read for a switch beyond the chance budget of
+/// invariant 11 (2.13e-8 a window, measured by
+/// `every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget`);
+/// any other ends the arguments there, as before. A quote never carries an argument past
+/// a line's end: each is read within its line.
+fn leading_arguments(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = &[u8]> {
     let mut rest = rest;
     std::iter::from_fn(move || {
-        let start = rest.iter().position(|&b| !is_token_delimiter(b))?;
+        let mut start = rest.iter().position(|&b| !is_token_delimiter(b))?;
+        // Each redirection taken out moves forward: linear over the line.
+        while let Some(len) = redirection_len(&rest[start..], chance_bytes) {
+            rest = &rest[start + len..];
+            start = rest.iter().position(|&b| !is_token_delimiter(b))?;
+        }
         let word = &rest[start..];
         let mut quoted = false;
         let end = word
@@ -750,6 +781,52 @@ fn leading_arguments(rest: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = &word[end..];
         (!argument.is_empty()).then_some(argument)
     })
+}
+
+/// The length of the redirection cmd.exe reads at the start of `bytes`, its file's name
+/// included, or `None` when none starts there: a stream's digit or not (`2>nul`: a
+/// digit a word starts with, as cmd.exe reads one only after a delimiter), then `>`,
+/// `>>` or `<`, then `&` and a stream's digit (`2>&1`, `>&2`, `<&0`: no file), or past
+/// delimiters the file's name (`> nul`), a word whose quotes keep blanks in it
+/// (`>>"a b.log"`), ending where an argument ends. Every form cmd.exe accepts, before the
+/// program or among its arguments (its parser takes each out of the line before it
+/// splits the arguments). In binary values (`chance_bytes`) a file's name must be
+/// printable ASCII, not empty (see [`leading_arguments`]).
+fn redirection_len(bytes: &[u8], chance_bytes: bool) -> Option<usize> {
+    let mut at = usize::from(bytes.first().is_some_and(u8::is_ascii_digit));
+    match bytes.get(at)? {
+        b'>' => {
+            at += if bytes.get(at + 1) == Some(&b'>') {
+                2
+            } else {
+                1
+            }
+        }
+        b'<' => at += 1,
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'&') {
+        return Some(at + 1 + usize::from(bytes.get(at + 1).is_some_and(u8::is_ascii_digit)));
+    }
+    at += bytes[at..]
+        .iter()
+        .take_while(|&&b| is_token_delimiter(b))
+        .count();
+    let mut quoted = false;
+    let name = bytes[at..]
+        .iter()
+        .position(|&b| {
+            if b == b'"' {
+                quoted = !quoted;
+            }
+            matches!(b, b'\r' | b'\n' | CTRL_Z)
+                || (!quoted && (is_token_delimiter(b) || matches!(b, b'&' | b'|' | b'<' | b'>')))
+        })
+        .unwrap_or(bytes.len() - at);
+    let file = &bytes[at..at + name];
+    let named =
+        !chance_bytes || (!file.is_empty() && file.iter().all(|b| (0x20..0x7F).contains(b)));
+    named.then_some(at + name)
 }
 
 /// Whether `token` names a program or a URL: `evil.exe`, `x.hta`, `http://…`.
@@ -3995,14 +4072,14 @@ fn is_token_delimiter(b: u8) -> bool {
 }
 
 /// The bytes a command [`batch_command_at`] can find starts with: what cmd.exe skips
-/// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, the `c`, `i` and
-/// `f` of `call`, `if` and `for`), the first letter or digit of a program's name (every
+/// before a program ([`program_start`]: blanks, `@`, `;`, `,`, `=`, `(`, a redirection's
+/// `<` or `>`, the `c`, `i` and `f` of `call`, `if` and `for`), the first letter or digit of a program's name (every
 /// letter and digit, in both cases), the caret and quote cmd.exe removes from a program's
 /// name, what a path starts with (a drive letter, `\\`, `%`), and the bytes past ASCII
 /// a name in the console's code page starts with (`\x82vil.exe`, review r25-screen).
 const BATCH_COMMAND_START: [bool; 256] = {
     let mut table = [false; 256];
-    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\.\x0b\x0c\xff";
+    let starts: &[u8] = b" \t\r@;,=(^\"cifCIF%!\\.<>\x0b\x0c\xff";
     let mut i = 0;
     while i < starts.len() {
         table[starts[i] as usize] = true;
@@ -4052,7 +4129,11 @@ fn batch_command_at(
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
     let line = bytes.get(at..)?;
-    let (skip, set_command) = program_start_and_set_command(line);
+    let ProgramStart {
+        at: skip,
+        set_command,
+        keyword,
+    } = program_start_and_set_command(line);
     let in_block = blocks.open_at(bytes, at, at + skip);
     // The command of a `for /f` set runs before the loop's body: judged first, as a
     // command of its own (not again for a `for /f` inside it: one level, linear).
@@ -4063,7 +4144,6 @@ fn batch_command_at(
     }
     // `call`, `if`, `for`: a command word before the program, which chance bytes do not
     // spell (see [`truly_bare`]).
-    let keyword = line[..skip].iter().any(u8::is_ascii_alphabetic);
     command_at(bytes, at + skip, variables, in_block, binary, keyword)
 }
 
@@ -4114,6 +4194,18 @@ fn command_at(
                 ),
             });
         }
+    };
+    // cmd.exe deletes every carriage return of the line once `%` is expanded, before it
+    // splits it (session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`): a line holding
+    // one inside is judged as a copy without them (this one line, read again from its
+    // program's start: `c<CR>all x`).
+    let carriage_free;
+    let start = match without_carriage_returns(start) {
+        Some(line) => {
+            carriage_free = line;
+            &carriage_free[program_start(&carriage_free)..]
+        }
+        None => start,
     };
     // Most lines of binary data start with no program name's first byte: one compare
     // instead of a list.
@@ -4215,6 +4307,35 @@ fn command_at(
     })
 }
 
+/// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
+/// string limitation": 8,191): what lies past it is no part of the command.
+const CMD_LINE_LIMIT: usize = 8191;
+
+/// The command at the start of `start` without its carriage returns, as cmd.exe reads
+/// it (it deletes every one before it splits the line), when one stands inside it: the
+/// bytes to the command's end (a line feed, a Ctrl-Z or an operator, kept, where the
+/// next candidate starts) and no further, so that each byte is copied for one command
+/// at most (a file of `&a\r` repeated would otherwise be copied to its end once per
+/// command), and no more than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]: a line
+/// without a separator across many binary values, each value's start a candidate, is
+/// copied 8 KiB at most a candidate). Left open: an operator inside quotes ends the copy there, and a line ended
+/// by a caret is not joined to the next here. `None` when the command holds none but
+/// the one before its line feed (CRLF).
+fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
+    let start = &start[..start.len().min(CMD_LINE_LIMIT)];
+    let end = start
+        .iter()
+        .position(|&b| matches!(b, b'\n' | CTRL_Z | b'&' | b'|'))
+        .map_or(start.len(), |end| end + 1);
+    let command = &start[..end];
+    let body = command.strip_suffix(b"\n").unwrap_or(command);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    if !body.contains(&b'\r') {
+        return None;
+    }
+    Some(command.iter().copied().filter(|&b| b != b'\r').collect())
+}
+
 /// Whether a bare name alone on its line, written `name`, is as chance bytes make it:
 /// what cmd.exe skips before it holds no command word (`keyword`:
 /// `call`, `if`, `for`: letters chance bytes do not spell), and the name is not quoted
@@ -4256,7 +4377,7 @@ fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool
     if after.first() != Some(&b'/') || !CMD_BUILTINS.contains(&launcher) {
         return false;
     }
-    let mut arguments = leading_arguments(after);
+    let mut arguments = leading_arguments(after, chance_bytes);
     arguments
         .next()
         .is_some_and(|switch| takes_switch(launcher, switch))
@@ -4275,8 +4396,10 @@ fn batch_program(
     in_block: bool,
     chance_bytes: bool,
 ) -> Option<(&[u8], bool)> {
-    let name_ends =
-        |b: Option<u8>| b.is_some_and(|b| matches!(b, b'\r' | b'\n') || is_token_delimiter(b));
+    // A redirection ends the name as a delimiter does (`rd>nul /s /q C:\x`).
+    let name_ends = |b: Option<u8>| {
+        b.is_some_and(|b| matches!(b, b'\r' | b'\n' | b'<' | b'>') || is_token_delimiter(b))
+    };
     // Every tool of BATCH starts with a letter: a line starting with anything else (the
     // `\` of a line of `\`+newline, a caret, a digit) is compared with none of them.
     // Review r26-screen: the list was walked (and copied, iterated by value) for every
@@ -4395,21 +4518,17 @@ fn first_word_is_runnable(line: &[u8]) -> bool {
 
 /// Whether `rest` (what follows `tool`'s name) starts with one of the subcommands of
 /// [`BATCH_SUBCOMMANDS`] the tool runs: `net user`, `reg add`.
-fn runs_subcommand(tool: &[u8], rest: &[u8]) -> bool {
+fn runs_subcommand(tool: &[u8], rest: &[u8], chance_bytes: bool) -> bool {
     let Some((_, subcommands)) = BATCH_SUBCOMMANDS.iter().find(|(name, _)| *name == tool) else {
         return false;
     };
-    let rest = &rest[rest
+    // The first argument cmd.exe hands over, past any redirection (`net >nul user`).
+    let Some(first) = leading_arguments(rest, chance_bytes).next() else {
+        return false;
+    };
+    subcommands
         .iter()
-        .position(|&b| !is_token_delimiter(b))
-        .unwrap_or(rest.len())..];
-    subcommands.iter().any(|sub| {
-        rest.get(..sub.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(sub))
-            && rest
-                .get(sub.len())
-                .is_none_or(|&b| is_token_delimiter(b) || matches!(b, b'\r' | b'\n'))
-    })
+        .any(|sub| first.eq_ignore_ascii_case(sub))
 }
 
 /// Where the program of the command at the start of `line` begins, past what cmd.exe reads
@@ -4418,15 +4537,29 @@ fn runs_subcommand(tool: &[u8], rest: &[u8]) -> bool {
 /// Each step moves forward, and the search stays within this command (to its `&`, `|`
 /// or line end, where the next candidate starts): linear over the bytes searched.
 fn program_start(line: &[u8]) -> usize {
-    program_start_and_set_command(line).0
+    program_start_and_set_command(line).at
+}
+
+/// What [`program_start_and_set_command`] read before a command's program.
+struct ProgramStart {
+    /// Where the program starts.
+    at: usize,
+    /// Where the command of a `for /f` set starts, when the line's `for` has one.
+    set_command: Option<usize>,
+    /// Whether a command word (`call`, `if`, `for`) stood before it: words chance bytes
+    /// do not spell (see [`truly_bare`]); a redirection is none.
+    keyword: bool,
 }
 
 /// [`program_start`], and where the command of a `for /f` set starts when the line's
 /// `for` has one: `for /f %%a in ('powershell -c x') do echo %%a` runs `powershell` first
 /// (cmd.exe runs a set in single quotes, or in backquotes with `usebackq`, as a command
-/// and reads its output; review r26-screen: it was no command here).
-fn program_start_and_set_command(line: &[u8]) -> (usize, Option<usize>) {
+/// and reads its output; review r26-screen: it was no command here). A redirection
+/// before the program is taken out as cmd.exe takes it out (`>nul rd /s /q C:\x`,
+/// `2>nul del /q x`: session 35).
+fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
     let mut set_command = None;
+    let mut keyword = false;
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
@@ -4437,12 +4570,23 @@ fn program_start_and_set_command(line: &[u8]) -> (usize, Option<usize>) {
             .iter()
             .position(|b| !delimiter(b))
             .unwrap_or(line.len() - at);
+        // Before the program, in any bytes: a line that starts so is one candidate in
+        // ~130 of chance bytes (a `<` or `>` first), each still asking for a program.
+        if let Some(len) = redirection_len(&line[at..], false) {
+            at += len;
+            continue;
+        }
+        let done = ProgramStart {
+            at,
+            set_command,
+            keyword,
+        };
         // Pixel data: most candidates start with none of `call`, `if`, `for`.
         if !matches!(
             line.get(at).map(u8::to_ascii_lowercase),
             Some(b'c' | b'i' | b'f')
         ) {
-            return (at, set_command);
+            return done;
         }
         let word_end = at
             + line[at..]
@@ -4460,18 +4604,19 @@ fn program_start_and_set_command(line: &[u8]) -> (usize, Option<usize>) {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
                 Some(body) => at = body,
-                None => return (at, set_command),
+                None => return done,
             }
         } else if word.eq_ignore_ascii_case(b"for") {
             // The first `for /f` of the line only: each step moves forward.
             set_command = set_command.or_else(|| for_f_set_command(command(), word_end));
             match past_for_do(command(), word_end) {
                 Some(body) => at = body,
-                None => return (at, set_command),
+                None => return done,
             }
         } else {
-            return (at, set_command);
+            return done;
         }
+        keyword = true;
     }
 }
 
@@ -6581,13 +6726,13 @@ mod chance_match_tests {
         for _ in 0..100_000 {
             let after: Vec<u8> = (0..32).flat_map(|_| next().to_le_bytes()).collect();
             first += slashes(&mut std::iter::once(super::first_argument(&after)));
-            three += slashes(&mut super::leading_arguments(&after).take(3));
+            three += slashes(&mut super::leading_arguments(&after, true).take(3));
             let rd = super::switch_words(b"rd", &after, true);
             builtin += slashes(&mut rd.iter().map(Vec::as_slice));
             let cmd = super::switch_words(b"cmd", &after, true);
             program += slashes(&mut cmd.iter().map(Vec::as_slice));
             paths += u32::from(
-                super::leading_arguments(&after).any(|word| super::names_a_path(word, true)),
+                super::leading_arguments(&after, true).any(|word| super::names_a_path(word, true)),
             );
         }
         let ratio = |n: u32| f64::from(n) / f64::from(first);
@@ -6755,6 +6900,104 @@ mod batch_syntax_tests {
             // cmd.exe's own commands take no quoted switch: `rd "x" "/s"` removes a
             // folder named `/s` (see `switch_words`).
             assert_eq!(batch_severity(b"rd \"x\" \"/s\"\r\n", binary), None);
+        }
+    }
+
+    /// Session 35 (issue 10): cmd.exe takes a redirection out of the line wherever it
+    /// stands (before the program, between its arguments, glued to a word) and hands the
+    /// program the rest, but the arguments were read only up to the first `<` or `>`:
+    /// `rd >nul C:\x /s` and `del 2>nul /q C:\y` were no command. Every form it accepts:
+    /// `>`, `>>`, `<`, a stream's digit before it, `>&N`, a blank before the file's name,
+    /// a quoted name; an escaped operator (`^>`, `^&`) is a byte of an argument.
+    #[test]
+    fn a_redirection_anywhere_in_the_line_hides_no_switch() {
+        for line in [
+            &b"rd >nul C:\\x /s\r\n"[..],
+            b"del 2>nul /q C:\\y\r\n",
+            b"rd>nul /s /q C:\\x\r\n",
+            b"rd C:\\x 2>&1 /s\r\n",
+            b"rd C:\\x > nul /s\r\n",
+            b"rd C:\\x >>\"a b.log\" /s\r\n",
+            b"rd C:\\x <nul /q\r\n",
+            b"rd C:\\x 1>>log 2>&1 /s /q\r\n",
+            b"rd C:\\x>nul /s\r\n",
+            b">nul rd /s /q C:\\x\r\n",
+            b"2>nul del /q C:\\y\r\n",
+            b"@>nul 2>&1 rd /s /q C:\\x\r\n",
+            b"rd C:\\x ^> /s\r\n",
+            b"rd C:\\x ^& /s\r\n",
+            b"net >nul user x y /add\r\n",
+            b"start >nul evil.exe\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        for binary in [false, true] {
+            // A redirection's file is no argument: `/s` here is a file's name.
+            assert_eq!(batch_severity(b"rd C:\\x > /s\r\n", binary), None);
+            // Inside quotes `>` is a byte of the word.
+            assert_eq!(batch_severity(b"rd \"x > /s\"\r\n", binary), None);
+        }
+    }
+
+    /// Session 35 (issue 10): cmd.exe deletes every carriage return of a line before it
+    /// splits it into words (after `%` expansion, before carets, quotes and
+    /// redirections: phase 1.5 of its parser in the analyses of it), so a CR inside a
+    /// name or between arguments hides nothing from it: `r<CR>d /s /q C:\x` is
+    /// `rd /s /q C:\x`. Here a CR ended the name or the arguments.
+    #[test]
+    fn a_carriage_return_inside_a_line_hides_no_command() {
+        for line in [
+            &b"r\rd /s /q C:\\x\r\n"[..],
+            b"rd\r /s /q C:\\x\r\n",
+            b"rd C:\\x /\rs\r\n",
+            b"power\rshell -enc SQBFAFgA\r\n",
+            b"cmd /c \r\rcalc\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        assert_eq!(
+            batch_severity(b"c\ral\rl evil.exe\r\n", false),
+            Some(Severity::Alert)
+        );
+        // Read to cmd.exe's line limit (CMD_LINE_LIMIT), not past it.
+        let blanks = |n: usize| vec![b' '; n];
+        let within = [&b"r\rd"[..], &blanks(8000), b"/s C:\\x\r\n"].concat();
+        assert_eq!(batch_severity(&within, false), Some(Severity::Alert));
+        let past = [&b"r\rd"[..], &blanks(CMD_LINE_LIMIT), b"/s C:\\x\r\n"].concat();
+        assert_eq!(batch_severity(&past, false), None);
+    }
+
+    /// Session 35 (issue 10): a control byte inside the path of the glued form
+    /// (`C:\PA\x01CS/s/q`) hid the switch: cmd.exe's own commands read a `/` inside a word
+    /// as a switch's start whatever the path holds, and Windows normalises a path before
+    /// it looks at its names (`C:\PACS\\x01\..` is `C:\PACS`). An alert in text.
+    #[test]
+    fn a_control_byte_in_the_glued_path_form_hides_no_switch() {
+        for line in [
+            &b"rd C:\\PA\x01CS/s/q\r\n"[..],
+            b"rd C:\\PACS\\\x01\\../s/q\r\n",
+            b"del C:\\PACS\\\x7f\\..\\*.dcm/q\r\n",
+        ] {
+            assert_eq!(
+                batch_severity(line, false),
+                Some(Severity::Alert),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 

@@ -3066,6 +3066,38 @@ fn a_scheme_relative_link_is_resolved_against_the_base_as_readers_do() {
     assert_alert(&pdf, FindingKind::ActiveContent, "file share");
 }
 
+/// Session 35 (issue 10): `//evil@SSL/DavWWWRoot/x` under an `https:` `/URI /Base` was a
+/// web-link warning: MuPDF joins it to `https://evil@SSL/…`, but a reader or shell that
+/// takes the link as written (Windows' shell, readers ignoring `/Base`) opens the WebDAV
+/// share `\\evil@SSL\DavWWWRoot`, credentials sent, and no web address is written so.
+/// A scheme-relative link in a WebDAV UNC form (`host@SSL`, `host@port`, `DavWWWRoot`,
+/// escapes undone) is a share under any base.
+#[test]
+fn a_webdav_unc_form_is_a_share_under_any_base() {
+    let base = "/URI << /Base (https://example.org/reports/) >>";
+    let pdf = report_with_link_and_catalog("//evil@SSL/DavWWWRoot/x", base);
+    let opened = mutool_links(&pdf);
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].starts_with("https://"), "{opened:?}");
+    assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    for link in [
+        "//evil.example@SSL@443/reports/x.pdf",
+        "//evil.example@8080/x.pdf",
+        "//evil.example/DavWWWRoot/x.pdf",
+        "//evil.example%40SSL/x.pdf",
+        "//EVIL@ssl/davwwwroot",
+    ] {
+        let pdf = report_with_link_and_catalog(link, base);
+        assert_alert(&pdf, FindingKind::ActiveContent, "file share");
+    }
+    // A web address with credentials and a port is still a web link.
+    let pdf = report_with_link_and_catalog("//cdn.example.org:8443/x", base);
+    assert!(
+        of(&inspect_pdf(&pdf).findings, Severity::Alert).is_empty(),
+        "a port after a colon is a web address's"
+    );
+}
+
 /// Task r34-screen: `file:/\/host/share` (a hex string: the bytes as written) was a
 /// "not a web link" warning where `file://host/share` is a file-share alert: the
 /// separators after `file:` are one run, `/` and `\` alike.

@@ -456,7 +456,9 @@ const WEB_SCHEMES: [&str; 2] = ["http", "https"];
 /// base, or under another, it is left as written, and `//host/path` stays a UNC path:
 /// MuPDF prepends `file://` (`file:////host/path`) and Windows' shell opens `//host/path`
 /// on the share, credentials sent. `\\host`, `///host` and `//\host` are never resolved: no
-/// web address starts so, and Windows reads them as UNC.
+/// web address starts so, and Windows reads them as UNC; nor is a `//host` in a WebDAV
+/// UNC form ([`is_webdav_unc`]: `//evil@SSL/DavWWWRoot`), which MuPDF joins to a web
+/// base but every reader taking the link as written opens on the share (session 35).
 fn resolved(uri: &[u8], base: Option<&[u8]>) -> Vec<u8> {
     let Some(base) = base else {
         return uri.to_vec();
@@ -472,12 +474,32 @@ fn resolved(uri: &[u8], base: Option<&[u8]>) -> Vec<u8> {
     }
     match scheme_and_rest(&base) {
         Some((scheme, _))
-            if leading == "//" && WEB_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) =>
+            if leading == "//"
+                && WEB_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+                && !is_webdav_unc(&written[leading.len()..]) =>
         {
             format!("{scheme}:{written}").into_bytes()
         }
         _ => uri.to_vec(),
     }
+}
+
+/// Whether what follows the `//` of a scheme-relative link names a share in Windows'
+/// WebDAV UNC form (the WebClient's syntax, `\\host[@SSL][@port]\DavWWWRoot\path`), `%XX`
+/// escapes undone and case ignored: an authority ending with `@SSL` or `@` and a port
+/// (`evil@SSL`, `evil@SSL@443`, `evil@8080`), or a first path segment `DavWWWRoot`. No web
+/// address is written so: as a URL `evil@SSL` is the user `evil` at a host named `SSL`.
+fn is_webdav_unc(after_slashes: &str) -> bool {
+    let decoded =
+        String::from_utf8_lossy(&percent_decoded(after_slashes.as_bytes())).to_ascii_lowercase();
+    let mut parts = decoded.split(['/', '\\']);
+    let authority = parts.next().unwrap_or_default();
+    let port = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let webdav_host = authority
+        .split('@')
+        .skip(1)
+        .any(|part| part == "ssl" || port(part));
+    webdav_host || parts.next() == Some("davwwwroot")
 }
 
 /// The finding for an action dictionary of type `action`, if it is one that matters.
