@@ -8550,3 +8550,72 @@ fn a_flood_of_echoes_pays_no_pace() {
         "{details:#?}"
     );
 }
+
+/// Session 35 (issue 16): the close at an association's end is bounded
+/// (`CLOSE_TIMEOUT`), and nothing showed it: the deaf TLS sender above never takes the
+/// gateway's A-ABORT, so its close is never tried. Here the sender
+/// (`peers/deaf_tls_aborter.py`) stops reading while its archive floods it, then sends an
+/// A-ABORT itself: passed on, the association ends with no A-ABORT of the gateway's to
+/// write, and the TLS close towards the sender (close_notify after the C-ECHO-RSPs the
+/// gateway still holds for it) is never taken. Unbounded, the task waited as long as the
+/// sender stayed and the end was never recorded; bounded, the end is recorded, says the
+/// close was not taken, and the connection is dropped under the sender.
+#[test]
+fn a_tls_close_a_deaf_sender_never_takes_is_bounded_and_recorded() {
+    use std::io::Write as _;
+    const IDLE_SECONDS: u64 = 120;
+    const DEAF_SENDER_HORIZON: Duration = Duration::from_secs(300);
+    // From the sender's A-ABORT to the end's record: CLOSE_TIMEOUT (2 s) with room for a
+    // loaded machine, far within the sender's horizon.
+    const END_AFTER_ABORT: Duration = Duration::from_secs(60);
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let mut peer = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/deaf_tls_aborter.py"))
+        .arg(DEAF_SENDER_HORIZON.as_secs().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut said = BufReader::new(peer.stdout.take().expect("stdout")).lines();
+    let mut next_said = || said.next().expect("the peer says").expect("a line");
+    let first = next_said();
+    let upstream: u16 = first
+        .strip_prefix("upstream ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    let routes = route("PACS", "CT1", ANY, upstream);
+    let text = format!(
+        "[limits]\nidle_seconds = {IDLE_SECONDS}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n{routes}",
+        p("gateway.pem"),
+        p("gateway.key"),
+    );
+    let mut gateway = Gateway::start(&env, &text);
+    writeln!(peer.stdin.as_mut().expect("stdin"), "{}", gateway.ports[0])
+        .expect("the peer reads the gateway's port");
+    assert_eq!(next_said(), "aborted");
+    let ended = gateway.record_line_within("ended: aborted by one side", END_AFTER_ABORT);
+    assert!(
+        ended.contains(
+            "the connection to the peer was not closed cleanly within 2 s (CLOSE_TIMEOUT): dropped"
+        ),
+        "{ended}"
+    );
+    assert_eq!(
+        next_said(),
+        "closed",
+        "the gateway kept the connection open"
+    );
+    let _ = peer.wait();
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("A-ABORT from the peer, passed on")),
+        "{details:#?}"
+    );
+}
