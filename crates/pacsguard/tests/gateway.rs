@@ -8551,6 +8551,81 @@ fn a_flood_of_echoes_pays_no_pace() {
     );
 }
 
+/// Session 35 (issue 16): a dual-stack listener (`[::]:PORT`) is given IPv4 peers as
+/// IPv4-mapped IPv6 addresses, and every record, refusal and count named the peer as
+/// `::ffff:127.0.0.1` while the operator's allow-lists say `127.0.0.0/8`: a SIEM rule or
+/// a search for the address written found nothing. The peer is named as the IPv4
+/// address it is, the same on a dual-stack listener as on an IPv4 one.
+#[test]
+fn a_dual_stack_listener_names_an_ipv4_peer_as_its_ipv4_address() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, upstream.port),
+        route("PACS", "FAR", ANY, upstream.port).replace(
+            "[[listener.route]]\n",
+            "[[listener.route]]\npeers = [\"10.9.9.9\"]\n"
+        ),
+    );
+    let dual = |allow: &str, routes: &str| {
+        config(&[(allow, "")], routes).replace("listen = \"127.0.0.1:0\"", "listen = \"[::]:0\"")
+    };
+    let text = format!(
+        "{}{}",
+        dual("127.0.0.0/8", &routes),
+        dual("10.0.0.0/8", &route("PACS", "CT1", ANY, upstream.port)),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let (open, closed) = (gateway.ports[0], gateway.ports[1]);
+    let out = echoscu(open, "CT1", "PACS");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = echoscu(open, "FAR", "PACS");
+    assert!(
+        stderr(&out).contains("Association Rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // Past the records of a window: counted, and the count names the address too.
+    for _ in 0..12 {
+        let mut denied = TcpStream::connect(("127.0.0.1", closed)).expect("connect");
+        let _ = denied.read_to_end(&mut Vec::new());
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    let objects: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["objects"].as_array())
+        .flatten()
+        .filter_map(|o| o.as_str())
+        .collect();
+    for said in details
+        .iter()
+        .map(String::as_str)
+        .chain(objects.iter().copied())
+    {
+        assert!(!said.contains("::ffff:"), "{said}: {details:#?}");
+    }
+    for want in [
+        "calling AE title \"FAR\" is not allowed from 127.0.0.1 (A-ASSOCIATE-RJ",
+        "refused: connection from 127.0.0.1:",
+        "further connection(s) or association request(s) from 127.0.0.1 within",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.starts_with("dicom://CT1@127.0.0.1:")),
+        "{objects:#?}"
+    );
+}
+
 /// Session 35 (issue 16): the close at an association's end is bounded
 /// (`CLOSE_TIMEOUT`), and nothing showed it: the deaf TLS sender above never takes the
 /// gateway's A-ABORT, so its close is never tried. Here the sender
