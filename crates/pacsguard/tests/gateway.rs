@@ -8694,3 +8694,71 @@ fn a_tls_close_a_deaf_sender_never_takes_is_bounded_and_recorded() {
         "{details:#?}"
     );
 }
+
+/// Session 35 (issue 16): a network new to the gateway was counted in the fair share
+/// only once refused. 127.0.1.1 held all 4 places, 127.0.2.1 was refused twice (owed 2,
+/// its share of 4 between two networks); with 2 places free again, the first request of
+/// 127.0.3.1 (a modality new to the gateway) was refused "owed none of its fair share
+/// (2, of 4 ...)", though among three networks each has 1 and a place was left over.
+/// Counted from its first request, it is admitted, and 127.0.2.1 still gets its place.
+#[test]
+fn a_network_new_to_the_gateway_is_counted_in_the_fair_share_at_once() {
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let mut gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (stream, kind, body) = request_from([127, 0, 1, 1], port);
+        assert_eq!(kind, 2, "admitted: {body:?}");
+        held.push(stream);
+    }
+    for _ in 0..2 {
+        let (_, kind, _) = request_from([127, 0, 2, 1], port);
+        assert_eq!(kind, 3, "every place taken");
+    }
+    for _ in 0..2 {
+        released_and_closed(held.remove(0));
+    }
+    while gateway_said(&mut gateway, "ended: released after") < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (stream, kind, body) = request_from([127, 0, 3, 1], port);
+    assert_eq!(
+        kind, 2,
+        "the new network takes the place left over the share owed: {body:?}"
+    );
+    held.push(stream);
+    let (stream, kind, body) = request_from([127, 0, 2, 1], port);
+    assert_eq!(
+        kind, 2,
+        "the network refused before gets its place: {body:?}"
+    );
+    held.push(stream);
+    for stream in held {
+        released(stream);
+    }
+}
+
+/// How many of the gateway's records so far contain `text` (read as they come).
+fn gateway_said(gateway: &mut Gateway, text: &str) -> usize {
+    gateway.record_line(text);
+    let Some((lines, _)) = &gateway.records else {
+        return 0;
+    };
+    lines
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l.contains(text))
+        .count()
+}
