@@ -1994,6 +1994,45 @@ mod tests {
         );
     }
 
+    /// Session 35: what the association's own network is owed, as a network (refused
+    /// while every place was taken), is no reason to cut it: its place would go back to
+    /// the same network. Only its peers count, others than itself, and only while the
+    /// free places do not cover them. (A regression pin: it held before session 35.)
+    #[test]
+    fn an_idle_association_is_not_cut_for_its_own_networks_debt() {
+        let (places, at) = fair_places(2, 2, 2);
+        let early = places
+            .association_at(ip("10.0.0.7"), at(0))
+            .expect("the network's 1");
+        let other = places
+            .association_at(ip("10.0.1.7"), at(0))
+            .expect("another network's 1");
+        assert!(
+            places.association_at(ip("10.0.0.7"), at(1)).is_err(),
+            "every place taken: its network and itself are owed"
+        );
+        drop(other);
+        assert!(
+            places.wanted_at(&early, at(2)).is_none(),
+            "only its own network and itself are owed"
+        );
+        let other = places
+            .association_at(ip("10.0.1.7"), at(3))
+            .expect("the free place");
+        assert!(
+            places.association_at(ip("10.0.0.8"), at(4)).is_err(),
+            "every place taken: a peer of its network is owed"
+        );
+        drop(other);
+        assert!(
+            places.wanted_at(&early, at(5)).is_none(),
+            "the peer of its network owed a place has a free one"
+        );
+        let _peer = places
+            .association_at(ip("10.0.0.8"), at(6))
+            .expect("the peer owed takes the free place");
+    }
+
     /// Review of session 33: the "refused lately" window had become the hold of a place
     /// owed (330 s), and the last assertion of the test above could not fail (its only
     /// refused sender was at its own network's cap). Pinned here: two networks below
