@@ -554,7 +554,7 @@ impl Places {
         // free too, and one owed waits for those refused before it (session 32). Only
         // the reserve left, a network holding places cannot take what it is owed, and
         // keeps no newcomer from the reserve.
-        let share = fair_share(&t, self.max_associations);
+        let share = fair_share_asked_by(&t, self.max_associations, network);
         let only_reserve = free <= self.reserve_for_new_networks;
         let line = in_line(
             &t.waiting,
@@ -1064,14 +1064,28 @@ fn divided(share: usize, among: usize) -> usize {
 /// Each network's fair share of `max_associations`: divided among the networks holding
 /// places or owed a share (at least one place).
 fn fair_share(t: &Table, max_associations: usize) -> usize {
+    divided(max_associations, contending_networks(t))
+}
+
+/// The networks holding places or owed a share, each once.
+fn contending_networks(t: &Table) -> usize {
     steps(t.waiting.len());
     let waiting_holding_none = t
         .waiting
         .keys()
         .filter(|n| !t.networks.contains_key(*n))
         .count();
-    let contenders = t.networks.len() + waiting_holding_none;
-    divided(max_associations, contenders)
+    t.networks.len() + waiting_holding_none
+}
+
+/// [`fair_share`] as `network`, asking for a place, sees it: counted among those sharing
+/// from its first request. Counted only once refused, a network new to the gateway was
+/// refused once with a place left over for it (the share of those owed was reckoned
+/// without it), and let in only on its retry (session 35). An address rotating fresh
+/// networks gains nothing by it: each is counted after its one refusal all the same.
+fn fair_share_asked_by(t: &Table, max_associations: usize, network: IpAddr) -> usize {
+    let new = !t.networks.contains_key(&network) && !t.waiting.contains_key(&network);
+    divided(max_associations, contending_networks(t) + usize::from(new))
 }
 
 /// Where a network or peer refused a place stands towards its fair `share`, holding
@@ -1830,6 +1844,47 @@ mod tests {
             .expect("the network refused first takes the place it is owed");
     }
 
+    /// Session 35: a network new to the gateway was not counted in the fair share until
+    /// it had been refused once. With 127.0.0.2 refused twice while 127.0.0.1 held all 4
+    /// places (owed 2, its share of 4 between two), 127.0.0.3 asking first with 2 places
+    /// free was refused ("owed none of its fair share (2, of 4 ...)"), though among the
+    /// three the share is 1 each and a place was left over; only its retry was let in.
+    /// Counted from its first request, it takes that place at once, and 127.0.0.2 still
+    /// has its share.
+    #[test]
+    fn a_new_network_counts_in_the_fair_share_from_its_first_request() {
+        let bits = NetworkBits { v4: 32, v6: 48 };
+        let places = Places::with_networks(8, 8, 4, 4, 4, bits)
+            .sharing_fairly_for(Duration::from_secs(900))
+            .shared();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut a: Vec<Association> = (0..4)
+            .map(|_| {
+                places
+                    .association_at(ip("127.0.0.1"), at(0))
+                    .expect("a's 4")
+            })
+            .collect();
+        for s in 1..=2 {
+            assert!(
+                places.association_at(ip("127.0.0.2"), at(s)).is_err(),
+                "every place taken"
+            );
+        }
+        a.truncate(2);
+        let _c = places
+            .association_at(ip("127.0.0.3"), at(3))
+            .expect("a new network takes the place left over the share owed");
+        let _b = places
+            .association_at(ip("127.0.0.2"), at(4))
+            .expect("the network refused before takes its share");
+        let full = places
+            .association_at(ip("127.0.0.4"), at(5))
+            .expect_err("every place taken");
+        assert_eq!(full.0, "4 associations in flight (limits.max_associations)");
+    }
+
     /// Session 32: the peers owed a share were bounded all networks together, so 256
     /// refusals in other networks made the gateway forget a modality was owed its place.
     /// They are bounded per network, and over all networks the one remembering the most
@@ -1937,6 +1992,45 @@ mod tests {
             places.wanted_at(&early, at(8)).is_none(),
             "a peer of another network refused at its own network's cap: no place early frees could go to it"
         );
+    }
+
+    /// Session 35: what the association's own network is owed, as a network (refused
+    /// while every place was taken), is no reason to cut it: its place would go back to
+    /// the same network. Only its peers count, others than itself, and only while the
+    /// free places do not cover them. (A regression pin: it held before session 35.)
+    #[test]
+    fn an_idle_association_is_not_cut_for_its_own_networks_debt() {
+        let (places, at) = fair_places(2, 2, 2);
+        let early = places
+            .association_at(ip("10.0.0.7"), at(0))
+            .expect("the network's 1");
+        let other = places
+            .association_at(ip("10.0.1.7"), at(0))
+            .expect("another network's 1");
+        assert!(
+            places.association_at(ip("10.0.0.7"), at(1)).is_err(),
+            "every place taken: its network and itself are owed"
+        );
+        drop(other);
+        assert!(
+            places.wanted_at(&early, at(2)).is_none(),
+            "only its own network and itself are owed"
+        );
+        let other = places
+            .association_at(ip("10.0.1.7"), at(3))
+            .expect("the free place");
+        assert!(
+            places.association_at(ip("10.0.0.8"), at(4)).is_err(),
+            "every place taken: a peer of its network is owed"
+        );
+        drop(other);
+        assert!(
+            places.wanted_at(&early, at(5)).is_none(),
+            "the peer of its network owed a place has a free one"
+        );
+        let _peer = places
+            .association_at(ip("10.0.0.8"), at(6))
+            .expect("the peer owed takes the free place");
     }
 
     /// Review of session 33: the "refused lately" window had become the hold of a place

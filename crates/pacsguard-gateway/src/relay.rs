@@ -970,6 +970,7 @@ impl Gateway {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     };
+                    let peer = as_written(peer);
                     no_delay(&stream);
                     // The rules as they are at this connection's arrival: it keeps them
                     // to its end, whatever a reload brings later.
@@ -1265,6 +1266,15 @@ fn told_peer(what: &str, written: Result<(), String>) -> String {
         Ok(()) => format!("; {what} written to the peer"),
         Err(e) => format!("; {what} not written to the peer: {e}"),
     }
+}
+
+/// A peer's address as an operator writes it, the one form every record, refusal and
+/// count names it by: a dual-stack listener (`[::]:PORT`) is given an IPv4 peer as its
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), and every record named the peer so while
+/// the allow-lists that admitted it say `a.b.c.d` (session 35): a search of the trail or
+/// a SIEM rule for the address written found nothing. Taken once, at the accept.
+fn as_written(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// Sends one of the gateway's own PDUs to the peer within [`SEND_TIMEOUT`] and says how

@@ -24,7 +24,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 /// signature_algorithms extension before it looks at the version, and TLS 1.0 and 1.1
 /// clients never send that extension, so a TLS 1.1 peer was recorded as "peer is
 /// incompatible: SignatureAlgorithmsExtensionRequired" (review rv34-gateway); an
-/// operator reading that could not tell the peer needs TLS 1.2.
+/// operator reading that could not tell the peer needs TLS 1.2. A refused cipher suite or
+/// key exchange is said as such too.
 pub fn handshake_failure(e: &std::io::Error) -> String {
     use rustls::{AlertDescription, Error, PeerIncompatible};
     let refused_version = matches!(
@@ -38,11 +39,22 @@ pub fn handshake_failure(e: &std::io::Error) -> String {
         )) | Some(Error::AlertReceived(AlertDescription::ProtocolVersion))
     );
     if refused_version {
-        format!(
+        return format!(
             "the protocol version was refused: the other side offered no TLS 1.2 or later (TLS 1.0 and 1.1 are refused, BCP 195; rustls: {e})"
-        )
-    } else {
-        e.to_string()
+        );
+    }
+    // A downgrade below what BCP 195 recommends (RSA key exchange, CBC with SHA-1) is
+    // refused by the provider's defaults: said as such, as the version is (session 35:
+    // `openssl s_client -tls1_2 -cipher AES128-SHA` was "peer is incompatible:
+    // NoKxGroupsInCommon").
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon)) => format!(
+            "the cipher suites were refused: the other side offered none the gateway accepts (TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305; CBC and RSA key exchange are refused, BCP 195) (rustls: {e})"
+        ),
+        Some(Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)) => format!(
+            "the key exchange was refused: the other side offered no ECDHE group the gateway accepts (X25519, P-256, P-384; RSA key exchange and finite-field groups are refused, BCP 195) (rustls: {e})"
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -199,9 +211,41 @@ mod tests {
                 "{said}"
             );
         }
-        let other = handshake_failure(&io(rustls::PeerIncompatible::NoCipherSuitesInCommon.into()));
-        assert_eq!(other, "peer is incompatible: NoCipherSuitesInCommon");
+        let other = handshake_failure(&io(
+            rustls::PeerIncompatible::NoCertificateRequestSignatureSchemesInCommon.into(),
+        ));
+        assert_eq!(
+            other,
+            "peer is incompatible: NoCertificateRequestSignatureSchemesInCommon"
+        );
         let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "tls handshake eof");
         assert_eq!(handshake_failure(&plain), "tls handshake eof");
+    }
+
+    /// Session 35: a TLS 1.2 client offering only suites without forward secrecy or
+    /// authenticated encryption (`openssl s_client -tls1_2 -cipher AES128-SHA`, or
+    /// `ECDHE-RSA-AES128-SHA`) was recorded as "peer is incompatible:
+    /// NoKxGroupsInCommon" or "NoCipherSuitesInCommon": a downgrade attempt, or a sender
+    /// needing a newer TLS stack, the record did not say which of its offers was refused.
+    #[test]
+    fn a_refused_cipher_suite_or_key_exchange_is_said_as_such() {
+        for (e, what) in [
+            (
+                rustls::PeerIncompatible::NoCipherSuitesInCommon,
+                "the cipher suites were refused",
+            ),
+            (
+                rustls::PeerIncompatible::NoKxGroupsInCommon,
+                "the key exchange was refused",
+            ),
+        ] {
+            let said = handshake_failure(&io(e.clone().into()));
+            assert!(said.starts_with(what), "{said}");
+            assert!(said.contains("BCP 195"), "{said}");
+            assert!(
+                said.ends_with(&format!("(rustls: peer is incompatible: {e:?})")),
+                "{said}"
+            );
+        }
     }
 }

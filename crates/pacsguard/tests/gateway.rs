@@ -8550,3 +8550,215 @@ fn a_flood_of_echoes_pays_no_pace() {
         "{details:#?}"
     );
 }
+
+/// Session 35 (issue 16): a dual-stack listener (`[::]:PORT`) is given IPv4 peers as
+/// IPv4-mapped IPv6 addresses, and every record, refusal and count named the peer as
+/// `::ffff:127.0.0.1` while the operator's allow-lists say `127.0.0.0/8`: a SIEM rule or
+/// a search for the address written found nothing. The peer is named as the IPv4
+/// address it is, the same on a dual-stack listener as on an IPv4 one.
+#[test]
+fn a_dual_stack_listener_names_an_ipv4_peer_as_its_ipv4_address() {
+    require_dcmtk();
+    let env = Env::new();
+    let upstream = Receiver::start(&env.dir.path().join("rx"));
+    let routes = format!(
+        "{}{}",
+        route("PACS", "CT1", ANY, upstream.port),
+        route("PACS", "FAR", ANY, upstream.port).replace(
+            "[[listener.route]]\n",
+            "[[listener.route]]\npeers = [\"10.9.9.9\"]\n"
+        ),
+    );
+    let dual = |allow: &str, routes: &str| {
+        config(&[(allow, "")], routes).replace("listen = \"127.0.0.1:0\"", "listen = \"[::]:0\"")
+    };
+    let text = format!(
+        "{}{}",
+        dual("127.0.0.0/8", &routes),
+        dual("10.0.0.0/8", &route("PACS", "CT1", ANY, upstream.port)),
+    );
+    let gateway = Gateway::start(&env, &text);
+    let (open, closed) = (gateway.ports[0], gateway.ports[1]);
+    let out = echoscu(open, "CT1", "PACS");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = echoscu(open, "FAR", "PACS");
+    assert!(
+        stderr(&out).contains("Association Rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // Past the records of a window: counted, and the count names the address too.
+    for _ in 0..12 {
+        let mut denied = TcpStream::connect(("127.0.0.1", closed)).expect("connect");
+        let _ = denied.read_to_end(&mut Vec::new());
+    }
+    let (code, events) = gateway.stop();
+    assert_eq!(code, 0);
+    let details = gateway_events(&events);
+    let objects: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["objects"].as_array())
+        .flatten()
+        .filter_map(|o| o.as_str())
+        .collect();
+    for said in details
+        .iter()
+        .map(String::as_str)
+        .chain(objects.iter().copied())
+    {
+        assert!(!said.contains("::ffff:"), "{said}: {details:#?}");
+    }
+    for want in [
+        "calling AE title \"FAR\" is not allowed from 127.0.0.1 (A-ASSOCIATE-RJ",
+        "refused: connection from 127.0.0.1:",
+        "further connection(s) or association request(s) from 127.0.0.1 within",
+    ] {
+        assert!(
+            details.iter().any(|d| d.contains(want)),
+            "{want}: {details:#?}"
+        );
+    }
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.starts_with("dicom://CT1@127.0.0.1:")),
+        "{objects:#?}"
+    );
+}
+
+/// Session 35 (issue 16): the close at an association's end is bounded
+/// (`CLOSE_TIMEOUT`), and nothing showed it: the deaf TLS sender above never takes the
+/// gateway's A-ABORT, so its close is never tried. Here the sender
+/// (`peers/deaf_tls_aborter.py`) stops reading while its archive floods it, then sends an
+/// A-ABORT itself: passed on, the association ends with no A-ABORT of the gateway's to
+/// write, and the TLS close towards the sender (close_notify after the C-ECHO-RSPs the
+/// gateway still holds for it) is never taken. Unbounded, the task waited as long as the
+/// sender stayed and the end was never recorded; bounded, the end is recorded, says the
+/// close was not taken, and the connection is dropped under the sender.
+#[test]
+fn a_tls_close_a_deaf_sender_never_takes_is_bounded_and_recorded() {
+    use std::io::Write as _;
+    const IDLE_SECONDS: u64 = 120;
+    const DEAF_SENDER_HORIZON: Duration = Duration::from_secs(300);
+    // From the sender's A-ABORT to the end's record: CLOSE_TIMEOUT (2 s) with room for a
+    // loaded machine, far within the sender's horizon.
+    const END_AFTER_ABORT: Duration = Duration::from_secs(60);
+    let env = Env::new();
+    let pki = env.dir.path().join("pki");
+    make_pki(&pki, &["gateway"]);
+    let p = |name: &str| pki.join(name).display().to_string();
+    let mut peer = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/deaf_tls_aborter.py"))
+        .arg(DEAF_SENDER_HORIZON.as_secs().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut said = BufReader::new(peer.stdout.take().expect("stdout")).lines();
+    let mut next_said = || said.next().expect("the peer says").expect("a line");
+    let first = next_said();
+    let upstream: u16 = first
+        .strip_prefix("upstream ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    let routes = route("PACS", "CT1", ANY, upstream);
+    let text = format!(
+        "[limits]\nidle_seconds = {IDLE_SECONDS}\n[[listener]]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n{routes}",
+        p("gateway.pem"),
+        p("gateway.key"),
+    );
+    let mut gateway = Gateway::start(&env, &text);
+    writeln!(peer.stdin.as_mut().expect("stdin"), "{}", gateway.ports[0])
+        .expect("the peer reads the gateway's port");
+    assert_eq!(next_said(), "aborted");
+    let ended = gateway.record_line_within("ended: aborted by one side", END_AFTER_ABORT);
+    assert!(
+        ended.contains(
+            "the connection to the peer was not closed cleanly within 2 s (CLOSE_TIMEOUT): dropped"
+        ),
+        "{ended}"
+    );
+    assert_eq!(
+        next_said(),
+        "closed",
+        "the gateway kept the connection open"
+    );
+    let _ = peer.wait();
+    let (_, events) = gateway.stop();
+    let details = gateway_events(&events);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("A-ABORT from the peer, passed on")),
+        "{details:#?}"
+    );
+}
+
+/// Session 35 (issue 16): a network new to the gateway was counted in the fair share
+/// only once refused. 127.0.1.1 held all 4 places, 127.0.2.1 was refused twice (owed 2,
+/// its share of 4 between two networks); with 2 places free again, the first request of
+/// 127.0.3.1 (a modality new to the gateway) was refused "owed none of its fair share
+/// (2, of 4 ...)", though among three networks each has 1 and a place was left over.
+/// Counted from its first request, it is admitted, and 127.0.2.1 still gets its place.
+#[test]
+fn a_network_new_to_the_gateway_is_counted_in_the_fair_share_at_once() {
+    require_dcmtk();
+    let env = Env::new();
+    // --fork: each association held open is served upstream.
+    let upstream = Receiver::start_with(&env.dir.path().join("rx"), &["--fork"]);
+    let text = format!(
+        "[limits]\nmax_associations = 4\nmax_associations_per_peer = 4\nmax_associations_per_network = 4\nassociation_reserve_for_new_networks = 0\n{}",
+        config(
+            &[("127.0.0.0/8", "")],
+            &route("PACS", "CT1", ANY, upstream.port)
+        )
+    );
+    let mut gateway = Gateway::start(&env, &text);
+    let port = gateway.ports[0];
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (stream, kind, body) = request_from([127, 0, 1, 1], port);
+        assert_eq!(kind, 2, "admitted: {body:?}");
+        held.push(stream);
+    }
+    for _ in 0..2 {
+        let (_, kind, _) = request_from([127, 0, 2, 1], port);
+        assert_eq!(kind, 3, "every place taken");
+    }
+    for _ in 0..2 {
+        released_and_closed(held.remove(0));
+    }
+    while gateway_said(&mut gateway, "ended: released after") < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (stream, kind, body) = request_from([127, 0, 3, 1], port);
+    assert_eq!(
+        kind, 2,
+        "the new network takes the place left over the share owed: {body:?}"
+    );
+    held.push(stream);
+    let (stream, kind, body) = request_from([127, 0, 2, 1], port);
+    assert_eq!(
+        kind, 2,
+        "the network refused before gets its place: {body:?}"
+    );
+    held.push(stream);
+    for stream in held {
+        released(stream);
+    }
+}
+
+/// How many of the gateway's records so far contain `text` (read as they come).
+fn gateway_said(gateway: &mut Gateway, text: &str) -> usize {
+    gateway.record_line(text);
+    let Some((lines, _)) = &gateway.records else {
+        return 0;
+    };
+    lines
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l.contains(text))
+        .count()
+}
