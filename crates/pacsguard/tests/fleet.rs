@@ -855,6 +855,19 @@ fn an_anonymous_peer_is_held_to_one_enrolment_sized_frame() {
     server.stop();
 }
 
+/// Waits until the console's listener has taken in enough of a flood of connections to
+/// say it reached a limit (a share of one address, the slots open to connections
+/// without a certificate, or every slot): the state an enrolled host's report must get
+/// through. Each limit is said at its first refusal or ending ("N connection(s)"); a
+/// fixed 2 s wait for the listener stood here before.
+fn flood_taken_in(server: &Serve) {
+    assert!(
+        server.wait_for("connection(s)", Duration::from_secs(60)),
+        "the listener said no limit reached: {}",
+        server.stderr()
+    );
+}
+
 /// Anyone on the network can open connections that never show a certificate (here:
 /// idle TCP, not a byte of TLS, from another loopback address, held by python). One
 /// address holds at most `MAX_UNPROVEN_PER_ADDRESS` slots, so an enrolled host still
@@ -903,8 +916,7 @@ fn idle_anonymous_connections_from_one_address_do_not_lock_hosts_out() {
         .read_line(&mut line)
         .expect("read");
     assert_eq!(line.trim(), "ready");
-    // Let the listener accept what the kernel queued (it polls every 50 ms).
-    std::thread::sleep(Duration::from_secs(2));
+    flood_taken_in(&server);
     let out = host.run(&["audit", "forward", "--to", "console"]);
     let _ = flood.kill();
     let _ = flood.wait();
@@ -960,8 +972,7 @@ fn idle_anonymous_connections_from_many_addresses_do_not_lock_hosts_out() {
         .read_line(&mut line)
         .expect("read");
     assert_eq!(line.trim(), "ready");
-    // Let the listener accept what the kernel queued (it polls every 50 ms).
-    std::thread::sleep(Duration::from_secs(2));
+    flood_taken_in(&server);
     let out = host.run(&["audit", "forward", "--to", "console"]);
     let _ = flood.kill();
     let _ = flood.wait();
@@ -1160,7 +1171,7 @@ fn a_revoked_hosts_connections_do_not_lock_hosts_out() {
         .read_line(&mut line)
         .expect("read");
     assert!(line.starts_with("ready"), "{line}");
-    std::thread::sleep(Duration::from_secs(2));
+    flood_taken_in(&server);
     let out = host.run(&["audit", "forward", "--to", "console"]);
     let _ = flood.kill();
     let _ = flood.wait();

@@ -3839,28 +3839,27 @@ fn removals_beside_create_and_unlink_churn_are_not_put_off_as_rename_chains() {
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
     // Scratch files made without pause, each removed 100 files later (a few tenths of a
-    // second: some are taken in as arrivals, then removed); stored files removed too.
-    // For 5 s and at least until the 20 stored files are removed: bounded by time alone,
-    // a loaded machine ran fewer than 1,900 turns in it, removed fewer than 20 stored
-    // files, and the wait for 20 removals below could never end (the flake seen under
-    // load).
-    let churn = "import os, sys, time\n\
+    // second: some are taken in as arrivals, then removed); stored files removed too,
+    // one every 100 turns. The churn goes on until the watcher has reported the 20
+    // stored files removed: bounded by time (5 s), a loaded machine ran fewer than 1,900
+    // turns, removed fewer than 20 stored files, and the wait for 20 removals below
+    // could never end; bounded by turns, the last removals could be judged with no
+    // churn beside them.
+    let churn = "import os, sys\n\
         d = sys.argv[1]\n\
-        end = time.time() + 5\n\
         i = 0\n\
-        while time.time() < end or i < 2000:\n\
+        while True:\n\
         \x20   p = os.path.join(d, 'scratch%d' % (i % 50))\n\
         \x20   open(p, 'wb').close()\n\
         \x20   os.unlink(p)\n\
         \x20   if i % 100 == 0 and i // 100 < 20:\n\
         \x20       os.unlink(os.path.join(d, '%d.dcm' % (i // 100)))\n\
         \x20   i += 1\n";
-    let status = std::process::Command::new("python3")
+    let mut churning = std::process::Command::new("python3")
         .args(["-c", churn])
         .arg(&study)
-        .status()
+        .spawn()
         .expect("python3 runs");
-    assert!(status.success());
     let stored_removed = |f: &[Value]| {
         f.iter()
             .filter(|x| {
@@ -3868,7 +3867,11 @@ fn removals_beside_create_and_unlink_churn_are_not_put_off_as_rename_chains() {
             })
             .count()
     };
-    let all = watcher.wait(Duration::from_secs(10), |f, _| stored_removed(f) >= 20);
+    let all = watcher.wait(Duration::from_secs(60), |f, _| stored_removed(f) >= 20);
+    let still_churning = churning.try_wait().expect("the churn").is_none();
+    let _ = churning.kill();
+    let _ = churning.wait();
+    assert!(still_churning, "the churn ended by itself");
     // The scratch files' removals put off, if any, come within a few quiet periods.
     std::thread::sleep(Duration::from_secs(1));
     let (_, findings, stderr) = watcher.stop();
