@@ -296,7 +296,8 @@ fn a_damaged_row_of_the_view_on_disk_is_rebuilt_from_the_signed_baseline_never_a
     let mut t = tally(&findings, &env.tree);
     t.retain(|(kind, _), _| kind != "events-lost");
     t.remove(&("added".into(), "study/series/3.dcm".into()));
-    t.retain(|(kind, path), _| !(kind == "watch-state-altered" && !path.starts_with("study")));
+    // The rebuild's warning names the view file, in the home, not a path of the tree.
+    t.retain(|(kind, path), _| kind != "watch-state-altered" || path.starts_with("study"));
     assert!(t.is_empty(), "said besides: {t:?}\n{findings:#?}");
 }
 
