@@ -692,20 +692,23 @@ impl Session {
     ) -> Result<WatchReport, EngineError> {
         let config = self.config.watch.clone();
         self.profile_first(request, out)?;
-        let (baseline, _) = self.require_baseline()?;
+        let (mut baseline, _) = self.require_baseline()?;
         // A baseline of no root (a new store after `store reinit`, no path asked for):
         // watching it would watch nothing while saying "watching" (review r27-store).
         self.refuse_no_root(&baseline)?;
         let generation = baseline.generation;
+        let targets = self.check_targets(&baseline, &request.paths)?;
+        // The watched roots are taken out of the baseline, not copied: a copy beside it
+        // held every entry twice at the start, its peak with the view on disk (issue 15).
+        let mut stored = std::mem::take(&mut baseline.roots);
+        drop(baseline);
         let mut roots: Vec<RootProfile> = Vec::new();
-        for (root, _) in self.check_targets(&baseline, &request.paths)? {
-            if !roots.iter().any(|r| r.spec.path == root)
-                && let Some(profile) = baseline.root(&root)
-            {
-                roots.push(profile.clone());
+        for (root, _) in targets {
+            if let Some(at) = stored.iter().position(|r| r.spec.path == root) {
+                roots.push(stored.swap_remove(at));
             }
         }
-        drop(baseline);
+        drop(stored);
         // Canaries are written only inside a watched root, where they are watched.
         let canaries = match &config.canary_dir {
             Some(dir) if roots.iter().any(|r| r.spec.contains(dir)) => {
