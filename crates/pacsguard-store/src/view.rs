@@ -226,6 +226,11 @@ impl ViewDb {
         self.conn.execute_batch("COMMIT").map_err(self.sql())
     }
 
+    /// Undoes the writes since [`ViewDb::begin`].
+    pub fn rollback(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("ROLLBACK").map_err(self.sql())
+    }
+
     /// Deletes the row at `rel`.
     pub fn remove(&self, rel: &[u8]) -> Result<(), StoreError> {
         self.conn

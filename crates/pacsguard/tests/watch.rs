@@ -237,6 +237,70 @@ fn changes_made_during_a_catch_up_in_parts_are_each_said_once() {
     assert!(counts.is_empty(), "said besides: {counts:?}");
 }
 
+/// Issue 15 (session 35): a row of the view on disk that fails its check (its MAC
+/// zeroed here with sqlite3: someone with write access to the home, or a bad block) was
+/// read as a file of unknown state, so a file opened for writing and closed unchanged
+/// came out `content-changed` (an alert about a file nobody changed) beside a
+/// `watch-state-altered` alert. A damaged view is said once as a warning, rebuilt from
+/// the signed baseline, and the file judged against that: nothing to report. A real
+/// change after it is still said.
+#[test]
+fn a_damaged_row_of_the_view_on_disk_is_rebuilt_from_the_signed_baseline_never_a_finding() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let damaged = std::process::Command::new("sqlite3")
+        .arg(env.home.join("watch-view-0.sqlite"))
+        .arg(
+            "UPDATE view SET mac = zeroblob(32) \
+             WHERE rel = CAST('study/series/1.dcm' AS BLOB); SELECT changes();",
+        )
+        .output()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    assert_eq!(
+        String::from_utf8_lossy(&damaged.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+    // Opened for writing and closed unchanged (a PACS re-reading with write access):
+    // the file is looked up in the view and hashed again.
+    drop(
+        fs::OpenOptions::new()
+            .write(true)
+            .open(env.path("study/series/1.dcm"))
+            .expect("test fixture"),
+    );
+    let rebuilt = |f: &[Value]| {
+        f.iter().any(|f| {
+            f["kind"] == "watch-state-altered"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("rebuilt from the signed baseline"))
+        })
+    };
+    let said = watcher.wait(Duration::from_secs(60), |f, _| rebuilt(f));
+    fs::write(env.path("study/series/3.dcm"), b"DICM image three").expect("test fixture");
+    let added = watcher.wait(Duration::from_secs(60), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/series/3.dcm".into()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said && added, "{findings:#?}\n{stderr}");
+    let warnings: Vec<&Value> = findings
+        .iter()
+        .filter(|f| rebuilt(&[(*f).clone()]))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{findings:#?}");
+    assert_eq!(warnings[0]["severity"], "warning", "{findings:#?}");
+    let mut t = tally(&findings, &env.tree);
+    t.retain(|(kind, _), _| kind != "events-lost");
+    t.remove(&("added".into(), "study/series/3.dcm".into()));
+    // The rebuild's warning names the view file, in the home, not a path of the tree.
+    t.retain(|(kind, path), _| kind != "watch-state-altered" || path.starts_with("study"));
+    assert!(t.is_empty(), "said besides: {t:?}\n{findings:#?}");
+}
+
 /// A view file that fails is left for the signed baseline; a baseline that cannot be
 /// read then (its signature broken) made the report turn an error, and the guard exited
 /// (status 2) with nothing more watched. It is one `unreadable` warning naming the

@@ -73,7 +73,7 @@ use self::entropy::{MAX_ENTROPY_SAMPLES_PER_BATCH, random_where_structured};
 use self::ransomware::{Detector, Evidence, Thresholds};
 use self::scrub::Scrub;
 pub use self::scrub::{PROGRESS_INTERVAL as SCRUB_PROGRESS_INTERVAL, ScrubProgress};
-use self::view::{RootView, VIEW_FILE_PREFIX, ViewTrouble};
+use self::view::{RootView, SignedSource, VIEW_FILE_PREFIX, ViewTrouble};
 use self::windows::{WindowChange, Windows};
 use self::workers::{Done, Job, Pool};
 use super::targets::resolve;
@@ -712,20 +712,23 @@ impl Session {
     ) -> Result<WatchReport, EngineError> {
         let config = self.config.watch.clone();
         self.profile_first(request, out)?;
-        let (baseline, _) = self.require_baseline()?;
+        let (mut baseline, _) = self.require_baseline()?;
         // A baseline of no root (a new store after `store reinit`, no path asked for):
         // watching it would watch nothing while saying "watching" (review r27-store).
         self.refuse_no_root(&baseline)?;
         let generation = baseline.generation;
+        let targets = self.check_targets(&baseline, &request.paths)?;
+        // The watched roots are taken out of the baseline, not copied: a copy beside it
+        // held every entry twice at the start, its peak with the view on disk (issue 15).
+        let mut stored = std::mem::take(&mut baseline.roots);
+        drop(baseline);
         let mut roots: Vec<RootProfile> = Vec::new();
-        for (root, _) in self.check_targets(&baseline, &request.paths)? {
-            if !roots.iter().any(|r| r.spec.path == root)
-                && let Some(profile) = baseline.root(&root)
-            {
-                roots.push(profile.clone());
+        for (root, _) in targets {
+            if let Some(at) = stored.iter().position(|r| r.spec.path == root) {
+                roots.push(stored.swap_remove(at));
             }
         }
-        drop(baseline);
+        drop(stored);
         // Canaries are written only inside a watched root, where they are watched.
         let canaries = match &config.canary_dir {
             Some(dir) if roots.iter().any(|r| r.spec.contains(dir)) => {
@@ -1994,7 +1997,14 @@ impl<'a> Guard<'a> {
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
         let on_disk = config.view_on_disk || test_hooked_view_on_disk();
-        let (views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
+        let (mut views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
+        for view in &mut views {
+            view.rebuild_from(signed_source(
+                session.home.store_path(),
+                session.profile_public,
+                view.spec.path.clone(),
+            ));
+        }
         Ok(Guard {
             root_paths,
             root_devices,
@@ -7442,8 +7452,30 @@ fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, V
     (views, said)
 }
 
-/// The findings about one root's view on disk: each altered row an alert about its path,
-/// failures a warning about the file.
+/// Where a damaged view file of the root at `root` is rebuilt from: the signed baseline in
+/// the store at `store`, verified under `key` and read a chunk at a time by a handle of
+/// its own (the views are shared with the watcher's threads, the session's handle is not).
+fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf) -> SignedSource {
+    Box::new(move |sink| {
+        let opened = pacsguard_store::Store::open_read_only(&store).map_err(|e| e.to_string())?;
+        let store = opened.ok_or_else(|| format!("{} is gone", escape_path(&store)))?;
+        let stored = store
+            .load_streamed(&key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the store holds no signed baseline".to_string())?;
+        if stored.baseline.root(&root).is_none() {
+            return Err("the signed baseline no longer holds this root".to_string());
+        }
+        for entry in store.stored_entries(&stored, &root) {
+            sink(entry.map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    })
+}
+
+/// The findings about one root's view on disk: each altered row an alert about its path
+/// (when the view could not be rebuilt), a rebuild from the signed baseline a warning
+/// about the file, failures a warning about the file.
 fn view_trouble_findings(
     root: &Path,
     file: &Path,
@@ -7468,6 +7500,24 @@ fn view_trouble_findings(
                 ),
             )),
             ViewTrouble::Failed(reason) => failures.push(reason),
+            ViewTrouble::Rebuilt { damaged, entries } => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} was damaged while it ran ({} row(s) \
+                     failed their check, the first at {}: written by someone else, or \
+                     a bad block), so it was rebuilt from the signed baseline ({entries} \
+                     entries): no damaged row is taken for a file, and changes made since \
+                     the start are reported again when next seen",
+                    escape_path(root),
+                    damaged.len(),
+                    damaged.first().map_or_else(
+                        || "an unknown path".to_string(),
+                        |rel| { escape_path(&absolute(root, rel)) }
+                    ),
+                ),
+            )),
         }
     }
     if !failures.is_empty() || untold > 0 {

@@ -144,7 +144,17 @@ pub enum ViewTrouble {
     Altered(Vec<u8>),
     /// The file could not be read or written (a full disk, an I/O error).
     Failed(String),
+    /// Rows failed their check (the first paths here, up to [`MAX_KEPT_TROUBLES`]), so
+    /// the file was rebuilt from the signed baseline (`entries` rows): what changed
+    /// since the start is judged against the baseline again (reported again when next
+    /// seen), never a damaged row taken for a file.
+    Rebuilt { damaged: Vec<Vec<u8>>, entries: u64 },
 }
+
+/// Where a damaged view file is rebuilt from: it hands `sink` the signed baseline's
+/// entries of the view's root in path order, each verified before it is handed (one
+/// chunk of the store held at a time, never the whole root), or says why it cannot.
+pub type SignedSource = Box<dyn Fn(&mut dyn FnMut(Entry)) -> Result<(), String> + Send>;
 
 /// A root's view file in the home: this, its index among the roots, `.sqlite`.
 pub const VIEW_FILE_PREFIX: &str = "watch-view-";
@@ -163,15 +173,22 @@ pub const MAX_KEPT_TROUBLES: usize = 1_024;
 /// first row, `first`, held in memory) links past it.
 struct DiskView {
     db: ViewDb,
-    /// Made at the start, never written anywhere: a row made without it fails.
-    key: [u8; 32],
+    /// Made at the start (and anew at each rebuild), never written anywhere: a row made
+    /// without it fails.
+    key: Cell<[u8; 32]>,
     /// The path of the first row: the one link no row holds.
-    first: Option<Vec<u8>>,
+    first: RefCell<Option<Vec<u8>>>,
     /// Found since the watcher last asked.
     troubles: RefCell<Troubles>,
     /// Set at the first read or write of the file that failed: from then on it is not
     /// judged against (see [`RootView::fall_back`]).
     broken: Cell<bool>,
+    /// Set when a row fails its check (MAC, link or decoding): the file is rebuilt from
+    /// `source` before it is judged against again ([`DiskView::mend`]).
+    damaged: Cell<bool>,
+    /// The signed baseline of the root, read again for a rebuild; none: a damaged row
+    /// stands for a file of unknown state ([`unknown_file`]).
+    source: Option<SignedSource>,
 }
 
 /// Never the key: a view printed for a diagnosis must not hand it out.
@@ -357,11 +374,115 @@ impl DiskView {
         }
         Ok(DiskView {
             db: ViewDb::create(path)?,
-            key,
-            first: None,
+            key: Cell::new(key),
+            first: RefCell::new(None),
             troubles: RefCell::new(Troubles::default()),
             broken: Cell::new(false),
+            damaged: Cell::new(false),
+            source: None,
         })
+    }
+
+    /// A fresh key for the rows, or why there is none.
+    fn new_key(path: &Path) -> Result<[u8; 32], StoreError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("no random key for its rows: {e}"),
+        })?;
+        Ok(key)
+    }
+
+    /// Rebuilds the file from the signed baseline when a row was found damaged since the
+    /// last call: true when it was (the caller asks again what it asked). Without a
+    /// source, or when the baseline cannot be read, the damaged rows stay files of
+    /// unknown state (said per path), and a file that fails to be rewritten is left for
+    /// the signed baseline in memory ([`RootView::fall_back`]).
+    fn mend(&self) -> bool {
+        // A file that failed (a rebuild too) is left for the watcher's fall-back, which
+        // backs off: not rebuilt again at every lookup.
+        if !self.damaged.replace(false) || self.broken.get() {
+            return false;
+        }
+        let Some(source) = &self.source else {
+            return false;
+        };
+        match self.refill(source) {
+            Ok(entries) => {
+                let mut troubles = self.troubles.borrow_mut();
+                let mut damaged = Vec::new();
+                troubles.kept.retain(|t| match t {
+                    ViewTrouble::Altered(rel) => {
+                        damaged.push(rel.clone());
+                        false
+                    }
+                    _ => true,
+                });
+                troubles.said.clear();
+                drop(troubles);
+                self.note(ViewTrouble::Rebuilt { damaged, entries });
+                // A row damaged again after the rebuild is said again.
+                self.damaged.set(false);
+                true
+            }
+            Err(e) => {
+                self.failed(&e);
+                false
+            }
+        }
+    }
+
+    /// Empties the file and puts the signed baseline's entries in it under a new key,
+    /// each row linked to the next as it comes (one entry held back), in one transaction.
+    fn refill(&self, source: &SignedSource) -> Result<u64, StoreError> {
+        let path = self.db.path().to_path_buf();
+        let key = Self::new_key(&path)?;
+        self.db.begin()?;
+        let written = self.db.clear().and_then(|()| {
+            let mut first = None;
+            let mut held: Option<Entry> = None;
+            let mut count = 0u64;
+            let mut failure = None;
+            let read = source(&mut |entry| {
+                if failure.is_some() {
+                    return;
+                }
+                count += 1;
+                let Some(before) = held.replace(entry) else {
+                    first = held.as_ref().map(|e| e.rel.clone());
+                    return;
+                };
+                let next = held.as_ref().map(|e| e.rel.clone());
+                if let Err(e) = self
+                    .db
+                    .put(&row_of(&key, before.rel.clone(), &before, next))
+                {
+                    failure = Some(e);
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            read.map_err(|reason| StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("the signed baseline to rebuild it from cannot be read: {reason}"),
+            })?;
+            if let Some(last) = held {
+                self.db.put(&row_of(&key, last.rel.clone(), &last, None))?;
+            }
+            Ok((first, count))
+        });
+        match written.and_then(|done| self.db.commit().map(|()| done)) {
+            Ok((first, count)) => {
+                self.key.set(key);
+                *self.first.borrow_mut() = first;
+                Ok(count)
+            }
+            Err(e) => {
+                let _ = self.db.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn note(&self, trouble: ViewTrouble) {
@@ -382,6 +503,7 @@ impl DiskView {
     }
 
     fn altered(&self, rel: &[u8]) {
+        self.damaged.set(true);
         self.note(ViewTrouble::Altered(rel.to_vec()));
     }
 
@@ -394,7 +516,7 @@ impl DiskView {
     fn genuine(&self, row: &ViewRow) -> bool {
         // Compared as a BLAKE3 hash: in constant time.
         row_mac(
-            &self.key,
+            &self.key.get(),
             &row.rel,
             row.kind,
             &row.entry,
@@ -433,7 +555,7 @@ impl DiskView {
                 self.altered(&pred.rel);
                 Err(())
             }
-            Ok(None) => Ok((None, self.first.clone())),
+            Ok(None) => Ok((None, self.first.borrow().clone())),
             Err(e) => {
                 self.failed(&e);
                 Err(())
@@ -478,9 +600,9 @@ impl DiskView {
     /// Makes the row before `rel` (or `first`) link to `to`.
     fn link(&mut self, pred: Option<ViewRow>, to: Option<Vec<u8>>) -> Result<(), StoreError> {
         match pred {
-            Some(pred) => self.db.put(&relinked(&self.key, pred, to)),
+            Some(pred) => self.db.put(&relinked(&self.key.get(), pred, to)),
             None => {
-                self.first = to;
+                *self.first.get_mut() = to;
                 Ok(())
             }
         }
@@ -502,7 +624,7 @@ impl DiskView {
             // In its place: the chain is as it was.
             return self
                 .db
-                .put(&row_of(&self.key, rel.to_vec(), e, row.next.clone()));
+                .put(&row_of(&self.key.get(), rel.to_vec(), e, row.next.clone()));
         }
         if existing.is_some() {
             self.altered(rel);
@@ -527,7 +649,8 @@ impl DiskView {
         // The new row first, then the link to it: a write that fails leaves the chain
         // as it was, never a link to a row the file lacks (read back as a row deleted
         // by someone else, which nobody did).
-        self.db.put(&row_of(&self.key, rel.to_vec(), e, next))?;
+        self.db
+            .put(&row_of(&self.key.get(), rel.to_vec(), e, next))?;
         match pred {
             Some(pred) => self.link(pred, Some(rel.to_vec())),
             None => Ok(()),
@@ -608,18 +731,30 @@ impl DiskView {
         }
     }
 
+    /// Replaces what lies inside the subtrees with `entries` (in path order, one per path).
+    fn replace(&mut self, subtrees: &[Vec<u8>], entries: &[Entry]) {
+        if subtrees.iter().any(Vec::is_empty) {
+            self.clear();
+        } else {
+            for subtree in subtrees {
+                self.remove_subtree(subtree);
+            }
+        }
+        self.put_all(entries);
+    }
+
     fn clear(&mut self) {
         if let Err(e) = self.db.clear() {
             self.failed(&e);
         }
-        self.first = None;
+        *self.first.get_mut() = None;
     }
 
     /// Puts `entries` (in path order, one per path): in bulk into an empty file, else
     /// one by one, linked, in one transaction.
     fn put_all(&mut self, entries: &[Entry]) {
         let empty = match self.db.first_from(Bound::Unbounded) {
-            Ok(row) => row.is_none() && self.first.is_none(),
+            Ok(row) => row.is_none() && self.first.get_mut().is_none(),
             Err(e) => {
                 self.failed(&e);
                 return;
@@ -637,8 +772,8 @@ impl DiskView {
             }
             return;
         }
-        self.first = entries.first().map(|e| e.rel.clone());
-        let key = self.key;
+        *self.first.get_mut() = entries.first().map(|e| e.rel.clone());
+        let key = self.key.get();
         let mut entries = entries.iter().peekable();
         let rows = std::iter::from_fn(|| {
             let e = entries.next()?;
@@ -660,7 +795,7 @@ impl DiskView {
         kind: Option<EntryType>,
     ) -> DiskWalk<'a> {
         // From the start, the first row is checked against the link held in memory.
-        let link = (kind.is_none() && low == Bound::Unbounded).then(|| self.first.clone());
+        let link = (kind.is_none() && low == Bound::Unbounded).then(|| self.first.borrow().clone());
         DiskWalk {
             view: self,
             next: low,
@@ -827,6 +962,23 @@ impl RootView {
         })
     }
 
+    /// Where a view on disk is rebuilt from when one of its rows fails its check (none
+    /// for a view in memory, which nobody else can write).
+    pub fn rebuild_from(&mut self, source: SignedSource) {
+        if let Held::Disk(disk) = &mut self.held {
+            disk.source = Some(source);
+        }
+    }
+
+    /// Rebuilds a view on disk found damaged from the signed baseline ([`DiskView::mend`]):
+    /// true when it was, and what was just read from it must be read again.
+    fn mended(&self) -> bool {
+        match &self.held {
+            Held::Memory(_) => false,
+            Held::Disk(disk) => disk.mend(),
+        }
+    }
+
     /// What went wrong with the view on disk since the last call, and how many more
     /// troubles were not kept ([`MAX_KEPT_TROUBLES`]).
     pub fn take_troubles(&self) -> (Vec<ViewTrouble>, u64) {
@@ -923,6 +1075,15 @@ impl RootView {
     /// per child, past everything below it (`child/…` sorts before `child0`), so that a
     /// catch-up can compare the root a part at a time (issue 15).
     pub fn children(&self) -> Vec<Vec<u8>> {
+        self.mended();
+        let children = self.children_as_read();
+        if self.mended() {
+            return self.children_as_read();
+        }
+        children
+    }
+
+    fn children_as_read(&self) -> Vec<Vec<u8>> {
         let mut children = Vec::new();
         let mut low = Bound::Excluded(Vec::new());
         while let Some(entry) = self.first_after(low) {
@@ -953,6 +1114,15 @@ impl RootView {
 
     /// The entries inside the subtrees, sorted, as a profile to compare a capture with.
     pub fn part(&self, subtrees: &[Vec<u8>]) -> RootProfile {
+        self.mended();
+        let part = self.part_as_read(subtrees);
+        if self.mended() {
+            return self.part_as_read(subtrees);
+        }
+        part
+    }
+
+    fn part_as_read(&self, subtrees: &[Vec<u8>]) -> RootProfile {
         let mut entries: Vec<Entry> = subtrees
             .iter()
             .flat_map(|s| self.keys_within(s))
@@ -980,14 +1150,13 @@ impl RootView {
         let entries_held = match &mut self.held {
             Held::Memory(entries_held) => entries_held,
             Held::Disk(disk) => {
-                if subtrees.iter().any(Vec::is_empty) {
-                    disk.clear();
-                } else {
-                    for subtree in subtrees {
-                        disk.remove_subtree(subtree);
-                    }
+                let entries = last_at_each_path(entries);
+                disk.mend();
+                disk.replace(subtrees, &entries);
+                // Rebuilt from the baseline: what was just seen goes on top of it again.
+                if disk.mend() {
+                    disk.replace(subtrees, &entries);
                 }
-                disk.put_all(&last_at_each_path(entries));
                 return;
             }
         };
@@ -1027,7 +1196,14 @@ impl RootView {
     pub fn entry(&self, rel: &[u8]) -> Option<Entry> {
         match &self.held {
             Held::Memory(entries) => entries.get(rel).map(|e| e.0.clone()),
-            Held::Disk(disk) => disk.get(rel),
+            Held::Disk(disk) => {
+                disk.mend();
+                let entry = disk.get(rel);
+                if disk.mend() {
+                    return disk.get(rel);
+                }
+                entry
+            }
         }
     }
 
@@ -1047,9 +1223,20 @@ impl RootView {
                 if entry.rel != rel {
                     entry.rel = rel.to_vec();
                 }
+                disk.mend();
                 disk.put(rel, &entry);
+                // Rebuilt from the baseline: what was just seen goes on top of it again.
+                if disk.mend() {
+                    disk.put(rel, &entry);
+                }
             }
-            (Held::Disk(disk), None) => disk.remove(rel),
+            (Held::Disk(disk), None) => {
+                disk.mend();
+                disk.remove(rel);
+                if disk.mend() {
+                    disk.remove(rel);
+                }
+            }
         }
     }
 
@@ -1057,7 +1244,7 @@ impl RootView {
     pub fn contains(&self, rel: &[u8]) -> bool {
         match &self.held {
             Held::Memory(entries) => entries.contains(rel),
-            Held::Disk(disk) => disk.get(rel).is_some(),
+            Held::Disk(_) => self.entry(rel).is_some(),
         }
     }
 
@@ -1071,10 +1258,14 @@ impl RootView {
                     .filter(move |e| e.kind == kind)
                     .map(Cow::Borrowed),
             ),
-            Held::Disk(disk) => Box::new(
-                disk.walk(Bound::Unbounded, Bound::Unbounded, Some(kind))
-                    .map(Cow::Owned),
-            ),
+            // Damage found before is mended first; found on the way, at the next call.
+            Held::Disk(disk) => {
+                disk.mend();
+                Box::new(
+                    disk.walk(Bound::Unbounded, Bound::Unbounded, Some(kind))
+                        .map(Cow::Owned),
+                )
+            }
         }
     }
 
@@ -1093,13 +1284,21 @@ impl RootView {
                 .cloned(),
             // One row read, not a batch: the scrub and the flag poll step file by file.
             Held::Disk(disk) => {
-                let mut walk = disk.walk(
-                    Bound::Excluded(cursor.to_vec()),
-                    Bound::Unbounded,
-                    Some(EntryType::File),
-                );
-                walk.batch_rows = 1;
-                walk.next()
+                let next = || {
+                    let mut walk = disk.walk(
+                        Bound::Excluded(cursor.to_vec()),
+                        Bound::Unbounded,
+                        Some(EntryType::File),
+                    );
+                    walk.batch_rows = 1;
+                    walk.next()
+                };
+                disk.mend();
+                let file = next();
+                if disk.mend() {
+                    return next();
+                }
+                file
             }
         }
     }
@@ -1349,6 +1548,83 @@ mod tests {
         }
     }
 
+    /// `entries` as the signed baseline a damaged view is rebuilt from.
+    fn source_of(entries: Vec<Entry>) -> SignedSource {
+        Box::new(move |sink| {
+            entries.iter().cloned().for_each(&mut *sink);
+            Ok(())
+        })
+    }
+
+    /// Issue 15 (session 35): a row that fails its check was taken for a file of unknown
+    /// state, so an unchanged file looked up there came out changed (a false alert). With
+    /// a signed baseline to rebuild from, the damage is said once (`Rebuilt`, a warning)
+    /// and every lookup, walk and write after it reads the rebuilt file: the baseline's
+    /// entry, never the damaged row, never a per-path `Altered`.
+    #[test]
+    fn a_damaged_row_rebuilds_the_view_from_the_signed_baseline_and_is_never_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "a/2.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed.clone()));
+        // Seen since the start: 2.dcm grew.
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 5)));
+        let zero_mac = |v: &RootView, rel: &str| {
+            let db = &disk(v).db;
+            let mut row = db.get(rel.as_bytes()).expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        };
+        zero_mac(&v, "a/1.dcm");
+        assert_eq!(
+            v.entry(b"a/1.dcm").map(|e| (e.meta, e.content)),
+            Some((Meta::default(), Content::Skipped)),
+            "the signed baseline's entry, not a file of unknown state"
+        );
+        let (troubles, untold) = v.take_troubles();
+        assert_eq!(
+            troubles,
+            [ViewTrouble::Rebuilt {
+                damaged: vec![b"a/1.dcm".to_vec()],
+                entries: 5
+            }]
+        );
+        assert_eq!(untold, 0);
+        // Rebuilt from the baseline: what was seen since is the baseline's again.
+        assert_eq!(state(&v)[3], ("a/2.dcm".into(), 0));
+        assert!(!v.disk_failed());
+        // Damaged again, found by a walk and by a write: rebuilt again, the write kept.
+        zero_mac(&v, "b.dcm");
+        v.set(b"b.dcm", Some(sized("b.dcm", 9)));
+        assert_eq!(v.entry(b"b.dcm").map(|e| e.meta.size), Some(9));
+        zero_mac(&v, "a/2.dcm");
+        assert_eq!(rels(&v.part(&[b"a".to_vec()])), ["a", "a/1.dcm", "a/2.dcm"]);
+        assert_eq!(v.entry(b"a/2.dcm").map(|e| e.meta.size), Some(0));
+        let rebuilt: Vec<ViewTrouble> = v.take_troubles().0;
+        assert_eq!(rebuilt.len(), 2, "{rebuilt:?}");
+        assert!(
+            rebuilt
+                .iter()
+                .all(|t| matches!(t, ViewTrouble::Rebuilt { damaged, .. } if damaged.len() == 1)),
+            "{rebuilt:?}"
+        );
+        // A baseline that cannot be read: the damaged row stays a file of unknown state,
+        // said per path, and nothing is rebuilt.
+        v.rebuild_from(Box::new(|_| Err("unreadable".into())));
+        zero_mac(&v, "a/1.dcm");
+        assert!(matches!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST
+        ));
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.contains(&ViewTrouble::Altered(b"a/1.dcm".to_vec())),
+            "{troubles:?}"
+        );
+        assert!(v.disk_failed(), "left for the signed baseline in memory");
+    }
+
     /// Root on the host can write the view file while the watcher runs: a row edited (to
     /// say a changed file is as it was), moved to another path, or put there new never
     /// passes for what the watcher saw; each is reported, and the path is taken as a
@@ -1372,7 +1648,7 @@ mod tests {
         // Planted: a row no watcher wrote, with a MAC under another key.
         let other = DiskView::create(&dir.path().join("other.sqlite")).expect("view");
         db.put(&row_of(
-            &other.key,
+            &other.key.get(),
             b"c.dcm".to_vec(),
             &sized("c.dcm", 1),
             None,
