@@ -3951,30 +3951,35 @@ fn search_batch(
     // one cmd.exe runs, as if a separator stood before it (issue 10, session 34:
     // `rd C:\PACS /s /q` first in a private OB value was missed). One more candidate
     // a value, against ~1,024 separators a window: no chance worth counting.
+    // Such a file ends where its value ends: the value's first line is read to the
+    // value's end at most (review r35-screen: read on into the values after it, each of
+    // ~80,000 tiny values a line of up to CMD_LINE_LIMIT bytes copied without its
+    // carriage returns, a 1 MB file took 28 times as long).
     let value_starts = binary
         .0
         .iter()
-        .filter_map(|range| range.start.checked_sub(1));
+        .filter_map(|range| Some((range.start.checked_sub(1)?, range.end)));
+    let whole_file = |separator| (separator, bytes.len());
     let found = pairs::positions(bytes, Beside::After, separator, may_start_command)
-        .chain(pairs::positions(
-            bytes,
-            Beside::After,
-            |b| b == CTRL_Z,
-            may_start_command,
-        ))
+        .map(whole_file)
+        .chain(
+            pairs::positions(bytes, Beside::After, |b| b == CTRL_Z, may_start_command)
+                .map(whole_file),
+        )
         .chain(value_starts)
         // Most are followed by a byte no command starts with, turned away here in one
         // look-up, and half of the rest by a byte past ASCII that starts no runnable
         // name (a 20% longer search of random pixel data when they went on to
         // `batch_command_at`).
-        .filter(|&separator| {
+        .filter(|&(separator, _)| {
             let line = bytes.get(separator + 1..).unwrap_or_default();
             line.first().is_some_and(|&b| {
                 BATCH_COMMAND_START[usize::from(b)]
                     && (b < 0x80 || b == 0xFF || first_word_is_runnable(line))
             })
         })
-        .find_map(|separator| {
+        .find_map(|(separator, end)| {
+            let bytes = bytes.get(..end).unwrap_or(bytes);
             if clock.expired() {
                 return Some(Command {
                     offset: separator,
@@ -4316,17 +4321,20 @@ const CMD_LINE_LIMIT: usize = 8191;
 /// bytes to the command's end (a line feed, a Ctrl-Z or an operator, kept, where the
 /// next candidate starts) and no further, so that each byte is copied for one command
 /// at most (a file of `&a\r` repeated would otherwise be copied to its end once per
-/// command), and no more than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]: a line
-/// without a separator across many binary values, each value's start a candidate, is
-/// copied 8 KiB at most a candidate). Left open: an operator inside quotes ends the copy there, and a line ended
-/// by a caret is not joined to the next here. `None` when the command holds none but
-/// the one before its line feed (CRLF).
+/// command), and no more than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]). A binary
+/// value's start, a candidate of its own, is read to the value's end at most
+/// ([`search_batch`]), so values without a separator are not each copied to the next
+/// one. Left open: an operator inside quotes ends the copy there, and a line ended by
+/// a caret is not joined to the next here. `None` when the command holds none but the
+/// one before its line feed (CRLF).
 fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
     let start = &start[..start.len().min(CMD_LINE_LIMIT)];
     let end = start
         .iter()
         .position(|&b| matches!(b, b'\n' | CTRL_Z | b'&' | b'|'))
         .map_or(start.len(), |end| end + 1);
+    #[cfg(test)]
+    tests::CARRIAGE_READ.with(|n| n.set(n.get() + end));
     let command = &start[..end];
     let body = command.strip_suffix(b"\n").unwrap_or(command);
     let body = body.strip_suffix(b"\r").unwrap_or(body);
@@ -5325,6 +5333,56 @@ mod tests {
         pub(super) static READ_AS_COMMANDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Words the shell model searched the lists of command names for.
         pub(super) static LISTS_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Bytes read to find where a carriage-return-bearing command ends.
+        pub(super) static CARRIAGE_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review r35-screen: a file of ~80,000 tiny binary values, each `a<CR>b<CR>` and
+    /// no separator anywhere, took 28 times as long as the same file without carriage
+    /// returns: each value's start, a candidate, was read on through the values after
+    /// it (to CMD_LINE_LIMIT) and copied without its carriage returns. A value's first
+    /// line ends with the value now: each byte is read for its own value, and a command
+    /// inside a value is still found.
+    #[test]
+    fn tiny_binary_values_full_of_carriage_returns_are_each_read_once() {
+        let value = b"a\rb\r";
+        let header = [0u8; 12];
+        let mut bytes = Vec::new();
+        let mut ranges = Vec::new();
+        for _ in 0..80_000 {
+            bytes.extend_from_slice(&header);
+            ranges.push(bytes.len()..bytes.len() + value.len());
+            bytes.extend_from_slice(value);
+        }
+        let clock = crate::budget::Clock::default();
+        CARRIAGE_READ.with(|n| n.set(0));
+        assert_eq!(
+            super::find_batch_command_within(&bytes, &ranges, &clock),
+            None
+        );
+        let read = CARRIAGE_READ.with(|n| n.get());
+        assert!(
+            read <= 2 * bytes.len(),
+            "{read} bytes read for carriage returns in a file of {}",
+            bytes.len()
+        );
+        // A command in one of them is found all the same.
+        let at = ranges[40_000].start;
+        let command = b"r\rd /s /q C:\\x";
+        let mut with = bytes[..at].to_vec();
+        with.extend_from_slice(command);
+        let end = with.len();
+        with.extend_from_slice(&bytes[ranges[40_000].end..]);
+        let shift = command.len() - value.len();
+        let mut ranges_with: Vec<_> = ranges[..40_000].to_vec();
+        ranges_with.push(at..end);
+        ranges_with.extend(
+            ranges[40_001..]
+                .iter()
+                .map(|r| r.start + shift..r.end + shift),
+        );
+        let found = super::find_batch_command_within(&with, &ranges_with, &clock);
+        assert_eq!(found.map(|found| found.offset), Some(at));
     }
 
     /// Review r26-screen: 64 MiB of `\`+newline took 55 s of CPU (debug) in the batch
