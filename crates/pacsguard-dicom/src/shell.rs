@@ -594,7 +594,7 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         // command line. A redirection (`cmd.exe < x`) or any argument is one.
         return after[4..]
             .iter()
-            .take_while(|&&b| !matches!(b, b'\r' | b'\n' | b'&' | b'|'))
+            .take_while(|&&b| b != b'\r' && !is_command_end(b))
             .any(|&b| !is_token_delimiter(b));
     }
     // The first argument cmd.exe hands over: a redirection before it is not one
@@ -698,12 +698,25 @@ fn names_a_path(word: &[u8], chance_bytes: bool) -> bool {
 /// arguments nor a redirection: it is read as [`ESCAPED_OPERATOR`], which neither ends
 /// a word nor starts one (session 35: `rd C:\x ^> /s` ended at the `>`).
 fn without_carets(rest: &[u8]) -> Vec<u8> {
-    let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-    let mut read = Vec::with_capacity(line.len());
+    // To the command's end as cmd.exe reads it: the line's end (a Ctrl-Z too) or an
+    // operator outside quotes and not escaped, and no more than it reads of a line (review
+    // rv36-screen: read to the next line feed, each of the commands of a line of
+    // `<Ctrl-Z>rd x` or `&rd x` repeated copied the rest of it, quadratic).
+    let line = &rest[..rest.len().min(CMD_LINE_LIMIT)];
+    let mut read = Vec::with_capacity(command_len(line) + 1);
     let mut quoted = false;
     let mut escaped = false;
+    let mut after_redirection = false;
     for &b in line {
+        // `>&1`, `<&0`: the `&` of a handle's redirection is no operator.
+        let duplicates_handle = std::mem::replace(
+            &mut after_redirection,
+            matches!(b, b'<' | b'>') && !quoted && !escaped,
+        );
         match b {
+            b'\n' | CTRL_Z => break,
+            b'|' if !quoted && !escaped => break,
+            b'&' if !quoted && !escaped && !duplicates_handle => break,
             _ if escaped => {
                 let operator = matches!(b, b'<' | b'>' | b'&' | b'|');
                 read.push(if operator { ESCAPED_OPERATOR } else { b });
@@ -731,9 +744,7 @@ fn first_argument(rest: &[u8]) -> &[u8] {
         .unwrap_or(rest.len())..];
     let end = rest
         .iter()
-        .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
-        })
+        .position(|&b| ends_word(b))
         .unwrap_or(rest.len());
     &rest[..end]
 }
@@ -4069,6 +4080,37 @@ impl Blocks {
 /// Ctrl-Z, which cmd.exe reads as a line feed when it reads a batch file's lines.
 const CTRL_Z: u8 = 0x1A;
 
+/// Whether `b` ends a command to cmd.exe: the line's end (a line feed, or a Ctrl-Z,
+/// which it reads as one) or an operator (`&`, `|`: what follows is another command).
+/// A candidate starts after each, so a read that stops at every one is linear however
+/// many a line holds (review rv36-screen: words read on past Ctrl-Z made `\x1aa`
+/// repeated quadratic, 32 KB 20 s of CPU).
+fn is_command_end(b: u8) -> bool {
+    matches!(b, b'\n' | CTRL_Z | b'&' | b'|')
+}
+
+/// Whether `b` ends a program's name or an argument's word to cmd.exe: a delimiter, a
+/// carriage return, a redirection, or the command's end ([`is_command_end`]).
+fn ends_word(b: u8) -> bool {
+    is_token_delimiter(b) || is_command_end(b) || matches!(b, b'\r' | b'<' | b'>')
+}
+
+/// How many bytes of `rest` its command holds before the byte that ends it
+/// ([`is_command_end`]), or all of them.
+fn command_len(rest: &[u8]) -> usize {
+    // One pass for the four bytes: a `memchr3` of three of them first ran past every
+    // candidate the fourth starts, to the file's end from each (quadratic).
+    rest.iter()
+        .position(|&b| is_command_end(b))
+        .unwrap_or(rest.len())
+}
+
+/// `rest` to its command's end, the byte that ends it kept (where the next candidate
+/// starts).
+fn to_command_end(rest: &[u8]) -> &[u8] {
+    &rest[..(command_len(rest) + 1).min(rest.len())]
+}
+
 /// cmd.exe's token delimiters (documented in the analyses of its parser): besides space
 /// and tab, `;`, `,`, `=`, vertical tab (0x0B), form feed (0x0C) and 0xFF. Any of them
 /// before a command's name is skipped as a blank is, and any of them ends the name.
@@ -4274,8 +4316,9 @@ fn command_at(
         "a Windows command line (\"{}\") that cmd.exe runs if the file is started as a batch file",
         line_excerpt(bytes, offset)
     );
-    // An encoded command is base64: what it runs is said in the finding.
-    let line = &start[..memchr::memchr(b'\n', start).unwrap_or(start.len())];
+    // An encoded command is base64: what it runs is said in the finding. To the
+    // command's end (not the next line feed: past every Ctrl-Z candidate, quadratic).
+    let line = &start[..command_len(start)];
     if interpreter == "powershell"
         && let Some(script) = crate::powershell::encoded_command(line)
     {
@@ -4331,7 +4374,7 @@ fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
     let start = &start[..start.len().min(CMD_LINE_LIMIT)];
     let end = start
         .iter()
-        .position(|&b| matches!(b, b'\n' | CTRL_Z | b'&' | b'|'))
+        .position(|&b| is_command_end(b))
         .map_or(start.len(), |end| end + 1);
     #[cfg(test)]
     tests::CARRIAGE_READ.with(|n| n.set(n.get() + end));
@@ -4571,7 +4614,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
-    let word_ends = |b: &u8| delimiter(b) || matches!(b, b'&' | b'|' | b'\n');
+    let word_ends = |b: &u8| delimiter(b) || is_command_end(*b);
     let mut at = 0;
     loop {
         at += line[at..]
@@ -4602,10 +4645,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
                 .position(word_ends)
                 .unwrap_or(line.len() - at);
         let word = &line[at..word_end];
-        let command = || {
-            let end = memchr::memchr3(b'\n', b'&', b'|', &line[at..]);
-            &line[..end.map_or(line.len(), |end| at + end)]
-        };
+        let command = || &line[..at + command_len(&line[at..])];
         if word.eq_ignore_ascii_case(b"call") {
             at = word_end;
         } else if word.eq_ignore_ascii_case(b"if") {
@@ -4763,16 +4803,13 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
         memchr::memchr2(b'"', b'\n', body).unwrap_or(body.len())
     } else {
         body.iter()
-            .position(|&b| {
-                is_token_delimiter(b)
-                    || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>' | b'"')
-            })
+            .position(|&b| ends_word(b) || b == b'"')
             .unwrap_or(body.len())
     };
     let name = &body[..end];
     let after = end + usize::from(quoted && body.get(end) == Some(&b'"'));
     let rest = &body[after..];
-    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
+    let rest = to_command_end(rest);
     if name.eq_ignore_ascii_case(b"%comspec%") {
         return Some([&b"cmd"[..], rest].concat());
     }
@@ -4825,8 +4862,6 @@ fn continued_at(start: &[u8], word_end: usize) -> Option<usize> {
 /// is `powershell`, review r26-screen). With where the name ends in `start`, or `Err`
 /// with the offset of the line past [`MAX_BATCH_NAME_CONTINUATIONS`].
 fn program_name_as_read(start: &[u8]) -> Result<(Vec<u8>, usize), usize> {
-    let ends_word =
-        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
     let mut name = Vec::new();
     let mut from = 0;
     let mut literal_first = false;
@@ -4881,9 +4916,7 @@ fn unescaped_program_name(start: &[u8]) -> Result<Option<Vec<u8>>, usize> {
     // word running over them would be read again from each (quadratic in `p&p&p&...`).
     let word_end = start
         .iter()
-        .position(|&b| {
-            is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>')
-        })
+        .position(|&b| ends_word(b))
         .unwrap_or(start.len());
     if !start[..word_end].iter().any(|b| matches!(b, b'^' | b'"')) {
         return Ok(None);
@@ -4892,7 +4925,7 @@ fn unescaped_program_name(start: &[u8]) -> Result<Option<Vec<u8>>, usize> {
     // To the command's end (its operator or the line's end), not past the next place a
     // candidate starts: linear however many `&^` a line holds.
     let rest = &start[name_end..];
-    let rest = &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)];
+    let rest = to_command_end(rest);
     out.extend_from_slice(rest);
     Ok(Some(out))
 }
@@ -5119,8 +5152,6 @@ fn expand_program_name(
     // command starts (an operator or a line end ends the word, the command and the copy;
     // a variable's body ends at the next `%`): linear over the bytes searched, however
     // many candidates a line of `&%&%...` makes.
-    let ends_word =
-        |b: u8| is_token_delimiter(b) || matches!(b, b'\r' | b'\n' | b'&' | b'|' | b'<' | b'>');
     let first_word = start
         .iter()
         .position(|&b| ends_word(b))
@@ -5131,7 +5162,7 @@ fn expand_program_name(
     // The command after the name, to its operator or line end (kept for its arguments).
     let rest_of = |from: usize| {
         let rest = &start[from..];
-        &rest[..memchr::memchr3(b'\n', b'&', b'|', rest).map_or(rest.len(), |n| n + 1)]
+        to_command_end(rest)
     };
     let mut out = Vec::new();
     let mut i = 0;
@@ -5314,12 +5345,11 @@ fn expansion_edit(edit: &[u8]) -> Option<&'static str> {
 
 fn line_excerpt(bytes: &[u8], at: usize) -> String {
     const SHOWN: usize = 60;
+    // The shown part only is searched for the line's end: a search to the line feed
+    // from each chance finding of a line without one was quadratic (review rv36-screen).
     let line = &bytes[at..];
-    let end = line
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(line.len())
-        .min(SHOWN);
+    let line = &line[..line.len().min(SHOWN)];
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
     escape_bytes(&line[..end])
 }
 
@@ -5335,6 +5365,40 @@ mod tests {
         pub(super) static LISTS_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Bytes read to find where a carriage-return-bearing command ends.
         pub(super) static CARRIAGE_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Review rv36-screen: reads that stopped at a line feed but not at the Ctrl-Z
+    /// cmd.exe reads as one (a name's first word, the command after a path), or not at
+    /// an operator (the arguments without their carets), or searched a whole line for
+    /// a 60-byte excerpt, went from each command of a line without a line feed to its
+    /// end: `<Ctrl-Z>a` repeated, 32 KB took 20 s of CPU; `&rd x` 128 KB more than 60 s;
+    /// `<Ctrl-Z>j.CPL<CR>` in binary values (a chance finding each, the search going on)
+    /// 256 KB 17 s. Each now ends with its command: 256 KiB of each shape is read well
+    /// within a deadline quadratic reads miss by minutes (a debug build: ~0.1 s).
+    #[test]
+    fn commands_on_a_line_without_a_line_feed_are_each_read_to_their_end_only() {
+        let deadline = || crate::budget::Budget::new(std::time::Duration::from_secs(30)).clock();
+        let shapes: [(&[u8], bool); 7] = [
+            (b"\x1aa", false),
+            (b"\x1ard x", false),
+            (b"&rd x", false),
+            (b"&cmd x", false),
+            (b"\x1a%a", false),
+            (b"\x1aj.CPL\r", true),
+            (b"&j.CPL\r", true),
+        ];
+        for (unit, binary) in shapes {
+            let bytes = unit.repeat((256 << 10) / unit.len());
+            let whole = [0..bytes.len()];
+            let ranges: &[std::ops::Range<usize>] = if binary { &whole } else { &[] };
+            let found = super::find_batch_command_within(&bytes, ranges, &deadline());
+            assert!(
+                found
+                    .as_ref()
+                    .is_none_or(|found| found.kind != super::FindingKind::NotInspected),
+                "{unit:?}: {found:?}"
+            );
+        }
     }
 
     /// Review r35-screen: a file of ~80,000 tiny binary values, each `a<CR>b<CR>` and
