@@ -762,7 +762,12 @@ mod tests {
 
     fn flood(state: &GuardState, root: &str, n: usize) {
         for i in 0..n {
-            one(state, &format!("{root}/flood/{i}"), FindingKind::Added, Severity::Alert);
+            one(
+                state,
+                &format!("{root}/flood/{i}"),
+                FindingKind::Added,
+                Severity::Alert,
+            );
         }
     }
 
@@ -798,7 +803,12 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/srv/{i}"), FindingKind::ContentChanged, Severity::Alert);
+            one(
+                &state,
+                &format!("/srv/{i}"),
+                FindingKind::ContentChanged,
+                Severity::Alert,
+            );
         }
         let open = state.open_findings();
         assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
@@ -827,7 +837,11 @@ mod tests {
             one(&state, path, FindingKind::ContentChanged, Severity::Alert);
         }
         let shown = state.open_findings().findings.iter().map(|f| f.id).min();
-        state.accepted("/srv", shown.expect("two findings"), &took(&["/srv/a", "/srv/b"]));
+        state.accepted(
+            "/srv",
+            shown.expect("two findings"),
+            &took(&["/srv/a", "/srv/b"]),
+        );
         let open = state.open_findings();
         assert_eq!(paths(&open), vec!["/srv/b"]);
         let root = &state.snapshot().roots[0];
@@ -844,15 +858,28 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/srv/locked/{i}"), FindingKind::Added, Severity::Info);
+            one(
+                &state,
+                &format!("/srv/locked/{i}"),
+                FindingKind::Added,
+                Severity::Info,
+            );
         }
         one(&state, "/srv/ok", FindingKind::Added, Severity::Info);
-        one(&state, "/srv/shell.jsp", FindingKind::Added, Severity::Alert);
+        one(
+            &state,
+            "/srv/shell.jsp",
+            FindingKind::Added,
+            Severity::Alert,
+        );
         // The page's acceptance: it signed /srv/ok only.
         state.accepted("/srv", u64::MAX, &took(&["/srv/ok"]));
         let open = state.open_findings();
         assert!(!paths(&open).contains(&"/srv/ok"));
-        assert!(paths(&open).contains(&"/srv/shell.jsp"), "not taken in: stays");
+        assert!(
+            paths(&open).contains(&"/srv/shell.jsp"),
+            "not taken in: stays"
+        );
         assert!(paths(&open).contains(&"/srv/locked/1000"));
         // The guard's: the root named whole, /srv/locked left unlisted.
         let started = Instant::now();
@@ -864,9 +891,21 @@ mod tests {
         );
         let open = state.open_findings();
         assert!(!paths(&open).contains(&"/srv/shell.jsp"));
-        assert!(paths(&open).contains(&"/srv/locked/1000"), "below an unlisted directory");
-        assert_eq!(open.dropped_for("/srv"), 2, "unlisted: not whole, the count stays");
-        state.accepted_under(&[PathBuf::from("/srv")], &all_open(&state), &[], Instant::now());
+        assert!(
+            paths(&open).contains(&"/srv/locked/1000"),
+            "below an unlisted directory"
+        );
+        assert_eq!(
+            open.dropped_for("/srv"),
+            3,
+            "unlisted: not whole, the count stays"
+        );
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &all_open(&state),
+            &[],
+            Instant::now(),
+        );
         let open = state.open_findings();
         assert!(open.findings.is_empty(), "{:?}", paths(&open));
         assert_eq!(open.dropped_for("/srv"), 0);
@@ -880,15 +919,29 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         state.finding(
-            &Finding::new(PathBuf::from("/srv/bin/tool"), FindingKind::Moved, Severity::Alert, "x")
-                .with_from(PathBuf::from("/srv/old/tool")),
+            &Finding::new(
+                PathBuf::from("/srv/bin/tool"),
+                FindingKind::Moved,
+                Severity::Alert,
+                "x",
+            )
+            .with_from(PathBuf::from("/srv/old/tool")),
         );
         let removal = took(&["/srv/old/tool"]);
         state.accepted_under(&[PathBuf::from("/srv/old")], &removal, &[], Instant::now());
-        assert_eq!(state.open_findings().findings.len(), 1, "half a move is no move taken in");
+        assert_eq!(
+            state.open_findings().findings.len(),
+            1,
+            "half a move is no move taken in"
+        );
         state.accepted("/srv", u64::MAX, &removal);
         assert_eq!(state.open_findings().findings.len(), 1, "nor from a page");
-        state.accepted_under(&[PathBuf::from("/srv/bin")], &took(&["/srv/bin/tool"]), &[], Instant::now());
+        state.accepted_under(
+            &[PathBuf::from("/srv/bin")],
+            &took(&["/srv/bin/tool"]),
+            &[],
+            Instant::now(),
+        );
         assert_eq!(state.open_findings().findings.len(), 1);
         let both = took(&["/srv/bin/tool", "/srv/old/tool"]);
         state.accepted_under(&[PathBuf::from("/srv")], &both, &[], Instant::now());
@@ -896,12 +949,22 @@ mod tests {
         // A directory moved is one difference taken in; what the guard said of each
         // file in it goes with it.
         state.finding(
-            &Finding::new(PathBuf::from("/srv/new/a.dcm"), FindingKind::Moved, Severity::Info, "x")
-                .with_from(PathBuf::from("/srv/study/a.dcm")),
+            &Finding::new(
+                PathBuf::from("/srv/new/a.dcm"),
+                FindingKind::Moved,
+                Severity::Info,
+                "x",
+            )
+            .with_from(PathBuf::from("/srv/study/a.dcm")),
         );
         let dir = vec![
-            Finding::new(PathBuf::from("/srv/new"), FindingKind::Moved, Severity::Info, "")
-                .with_from(PathBuf::from("/srv/study")),
+            Finding::new(
+                PathBuf::from("/srv/new"),
+                FindingKind::Moved,
+                Severity::Info,
+                "",
+            )
+            .with_from(PathBuf::from("/srv/study")),
         ];
         state.accepted_under(&[PathBuf::from("/srv")], &dir, &[], Instant::now());
         assert!(state.open_findings().findings.is_empty());
@@ -918,11 +981,19 @@ mod tests {
         state.add_root(Path::new("/srv/a"));
         state.add_root(Path::new("/srv/b"));
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/srv/b/{i}"), FindingKind::Added, Severity::Info);
+            one(
+                &state,
+                &format!("/srv/b/{i}"),
+                FindingKind::Added,
+                Severity::Info,
+            );
         }
         flood(&state, "/srv/a", MAX_OPEN_FINDINGS);
         let open = state.open_findings();
-        assert_eq!((open.dropped_for("/srv/a"), open.dropped_for("/srv/b")), (0, 1));
+        assert_eq!(
+            (open.dropped_for("/srv/a"), open.dropped_for("/srv/b")),
+            (0, 1)
+        );
         assert!(open.shown_paths("/srv/a").is_some(), "a's list is whole");
         assert!(open.shown_paths("/srv/b").is_none(), "b lost one");
         assert!(open.shown_paths("").is_none());
@@ -935,7 +1006,12 @@ mod tests {
         // A part of the root accepted: what it took closes, the count stays (the
         // dropped ones may be elsewhere in the root).
         let part = took(&["/srv/a/flood/3"]);
-        state.accepted_under(&[PathBuf::from("/srv/a/flood/3")], &part, &[], Instant::now());
+        state.accepted_under(
+            &[PathBuf::from("/srv/a/flood/3")],
+            &part,
+            &[],
+            Instant::now(),
+        );
         let open = state.open_findings();
         assert_eq!(open.dropped_for("/srv/a"), 5);
         assert!(!paths(&open).contains(&"/srv/a/flood/3"));
@@ -950,10 +1026,17 @@ mod tests {
         state.accepted_under(&[PathBuf::from("/srv/a")], &a, &[], Instant::now());
         let open = state.open_findings();
         assert!(!paths(&open).iter().any(|p| p.starts_with("/srv/a")));
-        assert_eq!((open.dropped_for("/srv/a"), open.dropped_for("/srv/b")), (0, 1));
+        assert_eq!(
+            (open.dropped_for("/srv/a"), open.dropped_for("/srv/b")),
+            (0, 1)
+        );
         assert_ne!(open.seen("/srv/a"), before);
         assert_eq!(state.snapshot().roots[0].state, "intact");
-        assert_eq!(state.snapshot().roots[1].state, "differences", "b is unsettled");
+        assert_eq!(
+            state.snapshot().roots[1].state,
+            "differences",
+            "b is unsettled"
+        );
         // A later ordinary finding in a is shown whole, so acceptable.
         flood(&state, "/srv/a", 1);
         assert_eq!(
@@ -964,7 +1047,10 @@ mod tests {
         state.intact(&[PathBuf::from("/srv/b")], Instant::now());
         let open = state.open_findings();
         assert_eq!(open.dropped, 0);
-        assert_eq!(open.shown_paths(""), Some(vec!["/srv/a/flood/0".to_string()]));
+        assert_eq!(
+            open.shown_paths(""),
+            Some(vec!["/srv/a/flood/0".to_string()])
+        );
         assert_eq!(state.snapshot().roots[1].state, "intact");
     }
 
@@ -977,10 +1063,25 @@ mod tests {
     fn a_root_found_intact_keeps_its_unacknowledged_alerts_shown_as_undone() {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
-        one(&state, "/srv/webapp/cmd.jsp", FindingKind::Added, Severity::Alert);
+        one(
+            &state,
+            "/srv/webapp/cmd.jsp",
+            FindingKind::Added,
+            Severity::Alert,
+        );
         one(&state, "/srv/seen.jsp", FindingKind::Added, Severity::Alert);
-        one(&state, "/srv/webapp/cmd.jsp", FindingKind::Removed, Severity::Info);
-        one(&state, "/srv/conf", FindingKind::MetadataChanged, Severity::Warning);
+        one(
+            &state,
+            "/srv/webapp/cmd.jsp",
+            FindingKind::Removed,
+            Severity::Info,
+        );
+        one(
+            &state,
+            "/srv/conf",
+            FindingKind::MetadataChanged,
+            Severity::Warning,
+        );
         let seen = state
             .open_findings()
             .findings
@@ -1000,9 +1101,15 @@ mod tests {
         );
         assert!(open.findings[0].undone, "marked undone");
         let root = &state.snapshot().roots[0];
-        assert_eq!((root.state, root.alerts, root.warnings, root.info), ("alerts", 1, 0, 0));
+        assert_eq!(
+            (root.state, root.alerts, root.warnings, root.info),
+            ("alerts", 1, 0, 0)
+        );
         // A person acknowledges it: closed, the root intact.
-        assert!(state.acknowledge(open.findings[0].id, "op: shell removed, host reimaged".into()));
+        assert!(state.acknowledge(
+            open.findings[0].id,
+            "op: shell removed, host reimaged".into()
+        ));
         assert!(state.open_findings().findings.is_empty());
         assert_eq!(state.snapshot().roots[0].state, "intact");
     }
@@ -1019,18 +1126,43 @@ mod tests {
         for root in ["/srv", "/srv/store", "/other"] {
             state.add_root(Path::new(root));
         }
-        one(&state, "/srv/conf", FindingKind::MetadataChanged, Severity::Warning);
-        one(&state, "/srv", FindingKind::RansomwareSuspected, Severity::Warning);
+        one(
+            &state,
+            "/srv/conf",
+            FindingKind::MetadataChanged,
+            Severity::Warning,
+        );
+        one(
+            &state,
+            "/srv",
+            FindingKind::RansomwareSuspected,
+            Severity::Warning,
+        );
         one(&state, "/srv", FindingKind::EventsLost, Severity::Info);
-        one(&state, "/srv/store/1.dcm", FindingKind::Added, Severity::Info);
+        one(
+            &state,
+            "/srv/store/1.dcm",
+            FindingKind::Added,
+            Severity::Info,
+        );
         one(&state, "/other/x", FindingKind::Added, Severity::Info);
         state.finding(
-            &Finding::new(PathBuf::from("/home/pg/link"), FindingKind::ContentChanged, Severity::Warning, "x")
-                .with_root(PathBuf::from("/srv")),
+            &Finding::new(
+                PathBuf::from("/home/pg/link"),
+                FindingKind::ContentChanged,
+                Severity::Warning,
+                "x",
+            )
+            .with_root(PathBuf::from("/srv")),
         );
         let started = Instant::now();
         // Reported while the check ran: a state it may never have seen.
-        one(&state, "/srv/late", FindingKind::ContentChanged, Severity::Warning);
+        one(
+            &state,
+            "/srv/late",
+            FindingKind::ContentChanged,
+            Severity::Warning,
+        );
         state.intact(&[PathBuf::from("/srv")], started);
         let open = state.open_findings();
         let mut left: Vec<(&str, &str, bool)> = open
@@ -1051,11 +1183,20 @@ mod tests {
             ]
         );
         // An undone one closes when a person acknowledges it; the late one stays open.
-        let ransom = open.findings.iter().find(|f| f.kind == "ransomware-suspected").map(|f| f.id);
+        let ransom = open
+            .findings
+            .iter()
+            .find(|f| f.kind == "ransomware-suspected")
+            .map(|f| f.id);
         assert!(state.acknowledge(ransom.expect("open"), "op: backup job, checked".into()));
         let open = state.open_findings();
         assert_eq!(open.findings.len(), 5);
-        assert!(!open.findings.iter().any(|f| f.kind == "ransomware-suspected"));
+        assert!(
+            !open
+                .findings
+                .iter()
+                .any(|f| f.kind == "ransomware-suspected")
+        );
     }
 
     /// A flood in one root never drops another root's findings: past the limit a root
@@ -1068,33 +1209,78 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/app"));
         state.add_root(Path::new("/store"));
-        one(&state, "/app/pacs.bin", FindingKind::ContentChanged, Severity::Alert);
+        one(
+            &state,
+            "/app/pacs.bin",
+            FindingKind::ContentChanged,
+            Severity::Alert,
+        );
         one(&state, "/app/notes.txt", FindingKind::Added, Severity::Info);
-        one(&state, "/store/config.xml", FindingKind::ContentChanged, Severity::Warning);
+        one(
+            &state,
+            "/store/config.xml",
+            FindingKind::ContentChanged,
+            Severity::Warning,
+        );
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/store/2026/ct{i}.dcm"), FindingKind::Added, Severity::Info);
+            one(
+                &state,
+                &format!("/store/2026/ct{i}.dcm"),
+                FindingKind::Added,
+                Severity::Info,
+            );
         }
         let open = state.open_findings();
         for kept in ["/app/pacs.bin", "/app/notes.txt", "/store/config.xml"] {
             assert!(paths(&open).contains(&kept), "{kept} dropped");
         }
-        assert_eq!((open.dropped_for("/app"), open.dropped_for("/store")), (0, 2));
-        assert!(!paths(&open).contains(&"/store/2026/ct0.dcm"), "oldest arrival first");
+        assert_eq!(
+            (open.dropped_for("/app"), open.dropped_for("/store")),
+            (0, 2)
+        );
+        assert!(
+            !paths(&open).contains(&"/store/2026/ct0.dcm"),
+            "oldest arrival first"
+        );
         assert!(!paths(&open).contains(&"/store/2026/ct1.dcm"));
-        assert!(open.shown_paths("/app").is_some(), "the static root stays acceptable");
+        assert!(
+            open.shown_paths("/app").is_some(),
+            "the static root stays acceptable"
+        );
         assert_eq!(state.snapshot().roots[0].state, "alerts");
         // A flood of alerts: the store's own info goes, then its oldest alert; the
         // app's info and alert stay.
         for i in 0..MAX_OPEN_FINDINGS {
-            one(&state, &format!("/store/{i}.exe"), FindingKind::Added, Severity::Alert);
+            one(
+                &state,
+                &format!("/store/{i}.exe"),
+                FindingKind::Added,
+                Severity::Alert,
+            );
         }
-        one(&state, "/store/late.dcm", FindingKind::Added, Severity::Info);
+        one(
+            &state,
+            "/store/late.dcm",
+            FindingKind::Added,
+            Severity::Info,
+        );
         let open = state.open_findings();
-        assert!(!paths(&open).contains(&"/store/late.dcm"), "the lowest is itself dropped");
+        assert!(
+            !paths(&open).contains(&"/store/late.dcm"),
+            "the lowest is itself dropped"
+        );
         assert!(paths(&open).contains(&"/store/0.exe"));
-        one(&state, "/store/more.exe", FindingKind::Added, Severity::Alert);
+        one(
+            &state,
+            "/store/more.exe",
+            FindingKind::Added,
+            Severity::Alert,
+        );
         let open = state.open_findings();
-        assert!(!paths(&open).contains(&"/store/0.exe"), "its own oldest alert");
+        assert!(
+            !paths(&open).contains(&"/store/0.exe"),
+            "its own oldest alert"
+        );
         for kept in ["/app/pacs.bin", "/app/notes.txt"] {
             assert!(paths(&open).contains(&kept), "{kept} dropped");
         }
@@ -1104,7 +1290,12 @@ mod tests {
         // Findings outside every root are a root of their own: a flood of them (refused
         // console requests) drops none of a root's.
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/home/pg/console/{i}"), FindingKind::AccessDenied, Severity::Warning);
+            one(
+                &state,
+                &format!("/home/pg/console/{i}"),
+                FindingKind::AccessDenied,
+                Severity::Warning,
+            );
         }
         let open = state.open_findings();
         assert!(paths(&open).contains(&"/app/notes.txt"));
@@ -1126,7 +1317,12 @@ mod tests {
         assert_eq!(open.dropped_for("/srv"), 0);
         assert_eq!(open.dropped_undone.get("/srv"), Some(&1));
         assert!(open.shown_paths("/srv").is_some());
-        state.accepted_under(&[PathBuf::from("/srv")], &took(&["/srv/flood/0"]), &[], Instant::now());
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &took(&["/srv/flood/0"]),
+            &[],
+            Instant::now(),
+        );
         assert!(state.open_findings().dropped_undone.is_empty());
     }
 
@@ -1140,16 +1336,33 @@ mod tests {
         state.add_root(Path::new("/b"));
         let early = Instant::now();
         for i in 0..=MAX_OPEN_FINDINGS {
-            one(&state, &format!("/home/pg/{i}"), FindingKind::AccountLocked, Severity::Alert);
+            one(
+                &state,
+                &format!("/home/pg/{i}"),
+                FindingKind::AccountLocked,
+                Severity::Alert,
+            );
         }
         assert_eq!(state.open_findings().dropped, 1);
         state.intact(&[PathBuf::from("/a"), PathBuf::from("/b")], early);
-        assert_eq!(state.open_findings().dropped, 1, "started before it was dropped");
+        assert_eq!(
+            state.open_findings().dropped,
+            1,
+            "started before it was dropped"
+        );
         state.intact(&[PathBuf::from("/a")], Instant::now());
-        assert_eq!(state.open_findings().dropped, 1, "one root is not every root");
+        assert_eq!(
+            state.open_findings().dropped,
+            1,
+            "one root is not every root"
+        );
         state.intact(&[PathBuf::from("/a"), PathBuf::from("/b")], Instant::now());
         assert_eq!(state.open_findings().dropped, 0);
-        assert_eq!(state.open_findings().findings.len(), MAX_OPEN_FINDINGS, "still shown");
+        assert_eq!(
+            state.open_findings().findings.len(),
+            MAX_OPEN_FINDINGS,
+            "still shown"
+        );
     }
 
     #[test]

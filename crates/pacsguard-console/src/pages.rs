@@ -307,7 +307,11 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
             .iter()
             .filter(|(_, n)| **n > 0)
             .map(|(root, n)| {
-                let root = if root.is_empty() { "outside every root" } else { root };
+                let root = if root.is_empty() {
+                    "outside every root"
+                } else {
+                    root
+                };
                 format!("{n} of {}", esc(root))
             })
             .collect();
@@ -758,9 +762,15 @@ mod tests {
         assert!(!app.contains("-dropped\""), "{app}");
         assert!(app.contains("-dropped-undone\">2 undone findings"), "{app}");
         let store = findings_table("root-1-findings", &open, Some("/store"));
-        assert!(store.contains("id=\"root-1-findings-dropped\">7 findings are not shown here ("), "{store}");
+        assert!(
+            store.contains("id=\"root-1-findings-dropped\">7 findings are not shown here ("),
+            "{store}"
+        );
         let all = findings_table("findings", &open, None);
-        assert!(all.contains(">7 findings are not shown here: 7 of /store ("), "{all}");
+        assert!(
+            all.contains(">7 findings are not shown here: 7 of /store ("),
+            "{all}"
+        );
     }
 
     #[test]

@@ -1210,8 +1210,11 @@ fn an_intrusion_undone_before_a_routine_check_stays_on_the_alerts_page() {
     let server = Server::start(&env, &[]);
     first_admin(&server);
     let shell = env.path("cmd.jsp");
-    std::fs::write(&shell, b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>")
-        .expect("plant");
+    std::fs::write(
+        &shell,
+        b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>",
+    )
+    .expect("plant");
     let reported = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !server
@@ -1252,7 +1255,10 @@ fn an_intrusion_undone_before_a_routine_check_stays_on_the_alerts_page() {
     );
     assert!(status == 200 || status == 303, "{status} {headers} {body}");
     let (_, _, page) = server.curl("GET", "/alerts", &[]);
-    assert!(!page.contains("<tr id=\"findings-0\""), "closed once acknowledged: {page}");
+    assert!(
+        !page.contains("<tr id=\"findings-0\""),
+        "closed once acknowledged: {page}"
+    );
     let (_, _, overview) = server.curl("GET", "/", &[]);
     assert!(overview.contains("data-state=\"intact\""), "{overview}");
     server.stop();

@@ -261,14 +261,28 @@ mod tests {
             findings,
         };
         let all = CheckRequest::default();
-        let b_changed = vec![Finding::new("/b/x".into(), FindingKind::Added, Severity::Info, "")];
+        let b_changed = vec![Finding::new(
+            "/b/x".into(),
+            FindingKind::Added,
+            Severity::Info,
+            "",
+        )];
         assert_eq!(
             intact_roots(&all, &report(3, false, b_changed.clone()), Some(3)),
             vec![PathBuf::from("/a")]
         );
-        assert!(intact_roots(&all, &report(3, false, Vec::new()), Some(2)).is_empty(), "another profile");
-        assert!(intact_roots(&all, &report(3, false, Vec::new()), None).is_empty(), "views lagging");
-        assert!(intact_roots(&all, &report(3, true, Vec::new()), Some(3)).is_empty(), "--fast");
+        assert!(
+            intact_roots(&all, &report(3, false, Vec::new()), Some(2)).is_empty(),
+            "another profile"
+        );
+        assert!(
+            intact_roots(&all, &report(3, false, Vec::new()), None).is_empty(),
+            "views lagging"
+        );
+        assert!(
+            intact_roots(&all, &report(3, true, Vec::new()), Some(3)).is_empty(),
+            "--fast"
+        );
         let within = CheckRequest {
             paths: vec!["/a/sub".into(), "/b".into()],
             fast: false,
