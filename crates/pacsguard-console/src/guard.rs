@@ -957,7 +957,7 @@ mod tests {
             )
             .with_from(PathBuf::from("/srv/study/a.dcm")),
         );
-        let dir = vec![
+        let dir = [
             Finding::new(
                 PathBuf::from("/srv/new"),
                 FindingKind::Moved,
