@@ -957,15 +957,13 @@ mod tests {
             )
             .with_from(PathBuf::from("/srv/study/a.dcm")),
         );
-        let dir = [
-            Finding::new(
-                PathBuf::from("/srv/new"),
-                FindingKind::Moved,
-                Severity::Info,
-                "",
-            )
-            .with_from(PathBuf::from("/srv/study")),
-        ];
+        let dir = [Finding::new(
+            PathBuf::from("/srv/new"),
+            FindingKind::Moved,
+            Severity::Info,
+            "",
+        )
+        .with_from(PathBuf::from("/srv/study"))];
         state.accepted_under(&[PathBuf::from("/srv")], &dir, &[], Instant::now());
         assert!(state.open_findings().findings.is_empty());
     }
