@@ -1,7 +1,9 @@
 //! Operators acknowledge alerts (issue 13 item 3): "seen, handling it", with a comment,
-//! on the trail and on the alerts page. An acknowledgement closes nothing and changes no
-//! signed state: the finding stays open until an approver's acceptance takes it in, so
-//! it needs no step-up, only the operator role (asked by the route and here again).
+//! on the trail and on the alerts page. An acknowledgement changes no signed state: the
+//! finding stays open until an approver's acceptance takes it in, so it needs no step-up,
+//! only the operator role (asked by the route and here again). An alert marked undone
+//! (its root found as profiled since, [`crate::guard::OpenFinding::undone`]) is closed by
+//! it: nothing is left to accept, and now a person has seen it.
 
 use pacsguard_events::{Action, Outcome};
 
@@ -40,8 +42,17 @@ impl Console {
                 Action::Finding,
                 Outcome::Success,
                 format!(
-                    "{} acknowledged finding {id}: {} {} {} (reported {}); it stays open until an acceptance",
-                    auth.name, finding.severity, finding.kind, finding.path, finding.time
+                    "{} acknowledged finding {id}: {} {} {} (reported {}); {}",
+                    auth.name,
+                    finding.severity,
+                    finding.kind,
+                    finding.path,
+                    finding.time,
+                    if finding.undone {
+                        "undone (its root was found as profiled since): closed"
+                    } else {
+                        "it stays open until an acceptance"
+                    }
                 ),
             )
             .with_reason(comment),

@@ -547,7 +547,9 @@ impl Console {
         if !accepted.accepted.is_empty() {
             // Only what was shown: a finding the guard reported since stays open.
             let upto = open.findings.iter().map(|f| f.id).max().unwrap_or(0);
-            self.guard.accepted(root, upto);
+            // And only what it took in: one shown below a directory it could not
+            // list, or a move whose destination it did not take, stays open.
+            self.guard.accepted(root, upto, &accepted.accepted);
         }
         Ok(accepted)
     }

@@ -2,20 +2,24 @@
 //! the guard started, whether the guard is alive, and the trail's last verification.
 //! The watcher's output feeds it; pages read a snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use pacsguard_events::{Finding, Severity, escape_path};
+use pacsguard_events::{Finding, FindingKind, Severity, escape_path};
 use serde::Serialize;
 
 /// Bytes of a finding's detail kept as a root's "last finding".
 const MAX_LAST_DETAIL_BYTES: usize = 300;
-/// Open findings kept for the alerts and differences pages (the trail keeps them all);
-/// past this the oldest are dropped from the pages, and the pages say how many. Counted
-/// per root, until the root's findings are settled ([`GuardState::accepted_under`],
-/// [`GuardState::intact`]): a root with a finding dropped cannot be accepted from a page.
+/// Open findings kept for the alerts and differences pages, per root (findings outside
+/// every root are one more such root; the trail keeps them all). Past this, one of that
+/// root's own is dropped from the pages ([`Inner::evict`]: its lowest severity open,
+/// oldest first; never an alert while a lower one is open), so a flood in one root never
+/// pushes another root's finding off (review s36: 1,001 arrivals in a store dropped a
+/// static root's alert). Each root's page says how many of its own were dropped, until
+/// the root is settled ([`GuardState::accepted_under`], [`GuardState::intact`]): a root
+/// with a finding dropped cannot be accepted from a page.
 pub const MAX_OPEN_FINDINGS: usize = 1_000;
 
 /// A finding the guard reported since it started, not yet taken in by an acceptance.
@@ -37,9 +41,94 @@ pub struct OpenFinding {
     #[serde(skip)]
     raw: (PathBuf, Option<PathBuf>),
     /// Who acknowledged it, when, and their comment (an operator's: "seen, handling
-    /// it"); it stays open until an acceptance closes it. Not in [`OpenFindings::seen`]:
-    /// an acknowledgement changes no difference an approver reviews.
+    /// it"); it stays open until an acceptance closes it (or, once undone, this). Not in
+    /// [`OpenFindings::seen`]: an acknowledgement changes no difference an approver reviews.
     pub acknowledged: Option<String>,
+    /// An alert whose root a full re-check found as profiled since ([`GuardState::intact`]):
+    /// the state it reported is no more, but nobody has taken it in yet, so it stays shown
+    /// (marked so) until a person accepts or acknowledges it. A planted web shell deleted
+    /// again before a routine check is still an intrusion (review s35).
+    pub undone: bool,
+    /// Its severity's rank (info 0, warning 1, alert 2): what is dropped first.
+    #[serde(skip)]
+    rank: u8,
+    /// Its kind says how the tree differs from its profile ([`is_difference`]): what a
+    /// full check verifies again. Any other (ransomware suspected, events lost, a
+    /// console account locked) is about something that happened, which no check proves
+    /// undone.
+    #[serde(skip)]
+    difference: bool,
+    /// When the console received it: a settlement closes only findings received before
+    /// the command that settled them started (one received after may be about a state
+    /// the command never saw).
+    #[serde(skip)]
+    received: Instant,
+}
+
+/// Whether a finding of `kind` says how a tree differs from its profile, so that a full
+/// check which finds the tree as profiled proves its state gone.
+fn is_difference(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::Added
+            | FindingKind::Removed
+            | FindingKind::Moved
+            | FindingKind::ContentChanged
+            | FindingKind::MetadataChanged
+            | FindingKind::PixelDataChanged
+            | FindingKind::HeaderChanged
+            | FindingKind::FileMetaChanged
+            | FindingKind::NoLongerDicom
+    )
+}
+
+/// The paths an acceptance signed ([`Taken::of`]).
+struct Taken<'a> {
+    /// Each difference's path, and a move's former path.
+    exact: HashSet<&'a Path>,
+    /// Both paths of each move: a directory moved is one finding, its children with it
+    /// (`pacsguard_profile::compare`), so what the guard reported below it is taken too.
+    moved: Vec<&'a Path>,
+}
+
+impl<'a> Taken<'a> {
+    fn of(taken: &'a [Finding]) -> Taken<'a> {
+        Taken {
+            exact: taken
+                .iter()
+                .flat_map(|f| std::iter::once(f.path.as_path()).chain(f.from.as_deref()))
+                .collect(),
+            moved: taken
+                .iter()
+                .filter(|f| f.kind == FindingKind::Moved)
+                .flat_map(|f| std::iter::once(f.path.as_path()).chain(f.from.as_deref()))
+                .collect(),
+        }
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        self.exact.contains(path) || self.moved.iter().any(|m| path.starts_with(m))
+    }
+}
+
+impl OpenFinding {
+    /// Whether an acceptance that signed `taken` took this finding in: its path, and for
+    /// a move its former path too (accepting the source alone took in the removal, not
+    /// the arrival), none below a directory it left unlisted (`except`, whose profile it
+    /// kept as it was).
+    fn taken_in(&self, taken: &Taken<'_>, except: &[PathBuf]) -> bool {
+        let took = |p: &Path| taken.contains(p) && !except.iter().any(|kept| p.starts_with(kept));
+        took(&self.raw.0) && self.raw.1.as_deref().is_none_or(took)
+    }
+}
+
+/// The rank of `severity` among the findings kept open: the lowest is dropped first.
+fn rank(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Alert => 2,
+    }
 }
 
 /// What the pages show of the open findings.
@@ -51,6 +140,11 @@ pub struct OpenFindings {
     /// The same per root (as shown, escaped; empty: outside every root).
     #[serde(skip)]
     pub dropped_in: BTreeMap<String, u64>,
+    /// Per root: undone alerts ([`OpenFinding::undone`]) dropped past
+    /// [`MAX_OPEN_FINDINGS`] (those go first among alerts), until a person accepts the
+    /// root. Said on the pages, never refusing an acceptance: they are no difference.
+    #[serde(skip)]
+    pub dropped_undone: BTreeMap<String, u64>,
 }
 
 impl OpenFindings {
@@ -174,6 +268,11 @@ struct Inner {
     open: std::collections::VecDeque<OpenFinding>,
     /// Per root (as shown): dropped past [`MAX_OPEN_FINDINGS`], not settled since.
     dropped: BTreeMap<String, u64>,
+    /// Per root: when the last was dropped; a settlement that started before forgets
+    /// nothing (the one dropped may be about a state it never saw).
+    last_dropped: BTreeMap<String, Instant>,
+    /// Per root: undone alerts dropped, until an acceptance ([`OpenFindings::dropped_undone`]).
+    dropped_undone: BTreeMap<String, u64>,
     /// The number of the last finding kept open.
     last_id: u64,
     /// Findings and arrivals per hour, for the charts.
@@ -197,6 +296,8 @@ impl Default for GuardState {
                 scrub: None,
                 open: std::collections::VecDeque::new(),
                 dropped: BTreeMap::new(),
+                last_dropped: BTreeMap::new(),
+                dropped_undone: BTreeMap::new(),
                 last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
@@ -241,14 +342,53 @@ impl Inner {
         }
     }
 
-    /// Forgets the findings dropped in the roots that `paths` (absolute) cover whole.
-    fn forget_dropped(&mut self, paths: &[PathBuf]) {
-        let Inner { roots, dropped, .. } = self;
-        for root in roots
-            .iter()
-            .filter(|r| paths.iter().any(|p| r.raw.starts_with(p)))
-        {
+    /// Forgets the findings dropped in the roots `whole` says were settled whole by a
+    /// command that started at `started` (none dropped since). A settlement of every
+    /// root forgets the count outside every root too (the home's findings, say): nothing
+    /// else could, so it stood for good (review s36), and it was never a difference an
+    /// acceptance takes in (those findings stay on the trail).
+    fn forget_dropped(&mut self, whole: impl Fn(&RootStatus) -> bool, started: Instant) {
+        let Inner {
+            roots,
+            dropped,
+            last_dropped,
+            ..
+        } = self;
+        let before = |root: &str| last_dropped.get(root).is_none_or(|at| *at < started);
+        for root in roots.iter().filter(|r| whole(r) && before(&r.path)) {
             dropped.remove(&root.path);
+        }
+        if !roots.is_empty() && roots.iter().all(&whole) && before("") {
+            dropped.remove("");
+        }
+    }
+
+    /// Past [`MAX_OPEN_FINDINGS`] open in `root` (where a finding just came), drops one
+    /// of that root's own from the pages and counts it against the root: its lowest
+    /// severity open, oldest first. Another root's findings are never touched. Before
+    /// (review s35, s36) the oldest of all went, so 1,001 arrivals in an append-only store
+    /// pushed a static root's alert off the pages.
+    fn evict(&mut self, root: &str) {
+        if self.open.iter().filter(|f| f.root == root).count() <= MAX_OPEN_FINDINGS {
+            return;
+        }
+        // Of one severity, an undone alert goes first: its state is no more, so dropping
+        // it leaves its root acceptable (a flood undone would otherwise block it again).
+        let victim = self
+            .open
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.root == root)
+            .min_by_key(|(_, f)| (f.rank, !f.undone, f.id))
+            .map(|(i, _)| i);
+        let Some(gone) = victim.and_then(|i| self.open.remove(i)) else {
+            return;
+        };
+        if gone.undone {
+            *self.dropped_undone.entry(gone.root).or_insert(0) += 1;
+        } else {
+            self.last_dropped.insert(gone.root.clone(), Instant::now());
+            *self.dropped.entry(gone.root).or_insert(0) += 1;
         }
     }
 }
@@ -323,18 +463,11 @@ impl GuardState {
                 .map(|r| r.path.clone())
                 .or_else(|| finding.root.as_deref().map(escape_path))
                 .unwrap_or_default();
-            // The oldest is dropped from its own root's page: that root's list is now
-            // incomplete, not the one the new finding is in.
-            if inner.open.len() >= MAX_OPEN_FINDINGS
-                && let Some(oldest) = inner.open.pop_front()
-            {
-                *inner.dropped.entry(oldest.root).or_insert(0) += 1;
-            }
             inner.last_id += 1;
             inner.open.push_back(OpenFinding {
                 id: inner.last_id,
                 time: rfc3339(SystemTime::now()),
-                root: root_of,
+                root: root_of.clone(),
                 severity: finding.severity.to_string(),
                 kind: finding.kind.to_string(),
                 path: escape_path(&finding.path),
@@ -342,7 +475,15 @@ impl GuardState {
                 from: finding.from.as_deref().map(escape_path),
                 raw: (finding.path.clone(), finding.from.clone()),
                 acknowledged: None,
+                undone: false,
+                rank: rank(finding.severity),
+                difference: is_difference(finding.kind),
+                received: Instant::now(),
             });
+            // Past the limit one of this root's own is dropped and counted against it:
+            // its list is now incomplete (the one dropped may be the new finding itself).
+            inner.evict(&root_of);
+            let unsettled = inner.dropped.get(&root_of).is_some_and(|n| *n > 0);
             let root = inner
                 .roots
                 .iter_mut()
@@ -377,7 +518,7 @@ impl GuardState {
             }
             root.state = if root.alerts > 0 {
                 "alerts"
-            } else if root.warnings > 0 {
+            } else if root.warnings > 0 || unsettled {
                 "differences"
             } else {
                 "intact"
@@ -405,6 +546,7 @@ impl GuardState {
             findings: inner.open.iter().rev().cloned().collect(),
             dropped: inner.dropped.values().sum(),
             dropped_in: inner.dropped.clone(),
+            dropped_undone: inner.dropped_undone.clone(),
         })
         .unwrap_or_default()
     }
@@ -416,15 +558,22 @@ impl GuardState {
     }
 
     /// Marks the open finding `id` acknowledged (`note`: who, when, why); false when it
-    /// is no longer open (closed by an acceptance meanwhile, or dropped).
+    /// is no longer open (closed by an acceptance meanwhile, or dropped). An undone one
+    /// ([`OpenFinding::undone`]) is closed: the state it reported is no more, and now a
+    /// person has seen it.
     pub fn acknowledge(&self, id: u64, note: String) -> bool {
         self.with(|inner| {
-            inner
-                .open
-                .iter_mut()
-                .find(|f| f.id == id)
-                .map(|f| f.acknowledged = Some(note))
-                .is_some()
+            let Some(at) = inner.open.iter().position(|f| f.id == id) else {
+                return false;
+            };
+            let closes = inner.open.get(at).is_some_and(|f| f.undone);
+            if closes {
+                let root = inner.open.remove(at).map(|f| f.root).unwrap_or_default();
+                inner.recount(|r| r.path == root);
+            } else if let Some(f) = inner.open.get_mut(at) {
+                f.acknowledged = Some(note);
+            }
+            true
         })
         .unwrap_or(false)
     }
@@ -435,48 +584,114 @@ impl GuardState {
             .unwrap_or_default()
     }
 
-    /// An acceptance took the differences of `root` (escaped as shown; every root when
-    /// empty) into the signed profile: the findings it was shown (numbered up to `upto`)
-    /// are closed. One reported after it ran stays open and counts in its root's state:
-    /// the console closes them once the guard answered, by which time the guard may have
-    /// reported a new change (review s34).
-    pub fn accepted(&self, root: &str, upto: u64) {
+    /// An acceptance asked on a page took the differences of `root` (escaped as shown;
+    /// every root when empty) into the signed profile: of the findings it was shown
+    /// (numbered up to `upto`), those it took in (`taken`, what it signed) are closed.
+    /// One reported after it ran stays open and counts in its root's state: the console
+    /// closes them once the guard answered, by which time the guard may have reported a
+    /// new change (review s34). One shown but not taken in (below a directory the
+    /// acceptance could not list, a move whose destination it did not take) stays open
+    /// too: before (review s36) every finding shown for the root was closed.
+    pub fn accepted(&self, root: &str, upto: u64, taken: &[Finding]) {
         self.with(|inner| {
-            let covered = |f: &OpenFinding| (root.is_empty() || f.root == root) && f.id <= upto;
+            let taken = Taken::of(taken);
+            let covered = |f: &OpenFinding| {
+                (root.is_empty() || f.root == root) && f.id <= upto && f.taken_in(&taken, &[])
+            };
             inner.open.retain(|f| !covered(f));
             inner.recount(|r| root.is_empty() || r.path == root);
         });
     }
 
-    /// The guard's acceptance (asked in a console or by a relayed `pacsguard accept`)
-    /// took every difference under `paths` (absolute: roots or paths in them) into the
-    /// signed profile, in its turn: every finding open under them is closed, and a root
-    /// taken in whole forgets the findings it dropped (they are settled too). Before, the
-    /// count was global and never reset: past [`MAX_OPEN_FINDINGS`] once, no acceptance
-    /// was possible from any page until `serve` restarted (review s35).
-    pub fn accepted_under(&self, paths: &[PathBuf]) {
+    /// The guard's acceptance (asked in a console or by a relayed `pacsguard accept`),
+    /// in its turn, signed `taken` (the engine's `Settled::Accepted`): of
+    /// the findings received before it `started`, those it took in close
+    /// ([`OpenFinding::taken_in`]: its path, a move's both paths, none below a directory
+    /// in `except`, which it could not list and whose profile it kept as it was). A root
+    /// `scope` covers whole, with none of `except` in it, forgets the findings it dropped
+    /// (settled too). Before, the count was global and never reset: past
+    /// [`MAX_OPEN_FINDINGS`] once, no acceptance was possible from any page until `serve`
+    /// restarted; and an acceptance closed every finding under the paths it named, taken
+    /// in or not (review s35, s36).
+    pub fn accepted_under(
+        &self,
+        scope: &[PathBuf],
+        taken: &[Finding],
+        except: &[PathBuf],
+        started: Instant,
+    ) {
         self.with(|inner| {
-            let under = |p: &Path| paths.iter().any(|within| p.starts_with(within));
+            let paths = Taken::of(taken);
             inner
                 .open
-                .retain(|f| !(under(&f.raw.0) || f.raw.1.as_deref().is_some_and(under)));
-            inner.forget_dropped(paths);
+                .retain(|f| !(f.received < started && f.taken_in(&paths, except)));
+            // Whole: a path covers the root, and no directory in it was left unlisted
+            // (what was dropped there may still differ).
+            let whole = |r: &RootStatus| {
+                scope.iter().any(|p| r.raw.starts_with(p))
+                    && !except.iter().any(|e| e.starts_with(&r.raw))
+            };
+            let Inner {
+                roots,
+                dropped_undone,
+                ..
+            } = &mut *inner;
+            for root in roots.iter().filter(|r| whole(r)) {
+                dropped_undone.remove(&root.path);
+            }
+            inner.forget_dropped(whole, started);
             inner.recount(|r| {
-                paths
+                scope
                     .iter()
                     .any(|p| r.raw.starts_with(p) || p.starts_with(&r.raw))
+                    || taken.iter().any(|f| f.path.starts_with(&r.raw))
             });
         });
     }
 
-    /// A full re-check found these whole roots as profiled: every finding reported in
-    /// them before is about a state that is no more (undone, or never there), nothing is
-    /// left to accept, and they are settled as by an acceptance: closed, and the count
-    /// dropped forgotten. Kept open, a flood undone filled the pages for good: each new
-    /// finding pushed out an older one and the root was never acceptable again. They
-    /// stay on the audit trail (and were delivered as they came).
-    pub fn intact(&self, roots: &[PathBuf]) {
-        self.accepted_under(roots);
+    /// A full re-check that started at `started`, of these whole roots against the
+    /// profile the guard judges by, found them as profiled. It proves only that their
+    /// trees are as profiled now, so of the findings received before it started and
+    /// counted against one of them (a nested root's are its own), on paths in the root:
+    /// a warning or info saying how the tree differed closes (nothing is left to
+    /// accept), and the count the root dropped is forgotten (kept, a flood undone filled
+    /// the pages for good). An alert, or a finding about something that happened
+    /// (ransomware suspected, events lost), stays shown, marked undone, until a person
+    /// acknowledges (which then closes it) or accepts it: an intrusion undone (a web
+    /// shell planted, used and deleted) is still one; one a person acknowledged already
+    /// closes. Anything else (received since it started, a path outside the root such
+    /// as a hard link's other name) is untouched. Before (review s35, s36) a routine
+    /// `check` closed every finding of the root unseen. Every finding stays on the audit
+    /// trail (and was delivered as it came).
+    pub fn intact(&self, roots: &[PathBuf], started: Instant) {
+        self.with(|inner| {
+            let settled: Vec<(String, PathBuf)> = inner
+                .roots
+                .iter()
+                .filter(|r| roots.contains(&r.raw))
+                .map(|r| (r.path.clone(), r.raw.clone()))
+                .collect();
+            // Proven gone: the state it reports lies in the tree the check verified.
+            let proven = |f: &OpenFinding| {
+                f.received < started
+                    && settled.iter().any(|(shown, raw)| {
+                        f.root == *shown
+                            && f.raw.0.starts_with(raw)
+                            && f.raw.1.as_deref().is_none_or(|p| p.starts_with(raw))
+                    })
+            };
+            let closes = |f: &OpenFinding| {
+                proven(f)
+                    && f.difference
+                    && (f.rank < rank(Severity::Alert) || f.acknowledged.is_some())
+            };
+            inner.open.retain(|f| !closes(f));
+            for f in inner.open.iter_mut().filter(|f| proven(f)) {
+                f.undone = true;
+            }
+            inner.forget_dropped(|r| roots.contains(&r.raw), started);
+            inner.recount(|r| settled.iter().any(|(shown, _)| *shown == r.path));
+        });
     }
 
     /// Whether the guard runs, and what it last said.
@@ -541,28 +756,71 @@ mod tests {
     use super::*;
     use pacsguard_events::FindingKind;
 
+    fn one(state: &GuardState, path: &str, kind: FindingKind, severity: Severity) {
+        state.finding(&Finding::new(PathBuf::from(path), kind, severity, "x"));
+    }
+
+    fn flood(state: &GuardState, root: &str, n: usize) {
+        for i in 0..n {
+            one(
+                state,
+                &format!("{root}/flood/{i}"),
+                FindingKind::Added,
+                Severity::Alert,
+            );
+        }
+    }
+
+    /// What an acceptance signed, as its report lists it.
+    fn took(paths: &[&str]) -> Vec<Finding> {
+        paths
+            .iter()
+            .map(|p| Finding::new(PathBuf::from(p), FindingKind::Added, Severity::Info, ""))
+            .collect()
+    }
+
+    /// Every finding open now, as the acceptance of the whole lot lists them.
+    fn all_open(state: &GuardState) -> Vec<Finding> {
+        state
+            .open_findings()
+            .findings
+            .iter()
+            .map(|f| {
+                let mut taken =
+                    Finding::new(f.raw.0.clone(), FindingKind::Added, Severity::Info, "");
+                taken.from.clone_from(&f.raw.1);
+                taken
+            })
+            .collect()
+    }
+
+    fn paths(open: &OpenFindings) -> Vec<&str> {
+        open.findings.iter().map(|f| f.path.as_str()).collect()
+    }
+
     #[test]
     fn open_findings_are_kept_up_to_their_limit_and_the_dropped_counted() {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         for i in 0..=MAX_OPEN_FINDINGS {
-            state.finding(&Finding::new(
-                PathBuf::from(format!("/srv/{i}")),
+            one(
+                &state,
+                &format!("/srv/{i}"),
                 FindingKind::ContentChanged,
                 Severity::Alert,
-                "x",
-            ));
+            );
         }
         let open = state.open_findings();
         assert_eq!(open.findings.len(), MAX_OPEN_FINDINGS);
         assert_eq!(open.dropped, 1);
         assert_eq!(open.findings[0].path, format!("/srv/{MAX_OPEN_FINDINGS}"));
-        state.accepted("/srv", u64::MAX);
+        let taken = all_open(&state);
+        state.accepted("/srv", u64::MAX, &taken);
         assert!(state.open_findings().findings.is_empty());
         // The one dropped is not settled by closing those shown: the root is not
         // intact until the guard settles it whole.
         assert_eq!(state.snapshot().roots[0].state, "differences");
-        state.accepted_under(&[PathBuf::from("/srv")]);
+        state.accepted_under(&[PathBuf::from("/srv")], &taken, &[], Instant::now());
         assert_eq!(state.snapshot().roots[0].state, "intact");
     }
 
@@ -576,31 +834,138 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         for path in ["/srv/a", "/srv/b"] {
-            state.finding(&Finding::new(
-                PathBuf::from(path),
-                FindingKind::ContentChanged,
-                Severity::Alert,
-                "x",
-            ));
+            one(&state, path, FindingKind::ContentChanged, Severity::Alert);
         }
         let shown = state.open_findings().findings.iter().map(|f| f.id).min();
-        state.accepted("/srv", shown.expect("two findings"));
+        state.accepted(
+            "/srv",
+            shown.expect("two findings"),
+            &took(&["/srv/a", "/srv/b"]),
+        );
         let open = state.open_findings();
-        assert_eq!(open.findings.len(), 1);
-        assert_eq!(open.findings[0].path, "/srv/b");
+        assert_eq!(paths(&open), vec!["/srv/b"]);
         let root = &state.snapshot().roots[0];
         assert_eq!((root.state, root.alerts), ("alerts", 1));
     }
 
-    fn flood(state: &GuardState, root: &str, n: usize) {
-        for i in 0..n {
-            state.finding(&Finding::new(
-                PathBuf::from(format!("{root}/flood/{i}")),
+    /// An acceptance (asked on a page, or run by the guard whoever asked) closes only the
+    /// findings it took in: one shown below a directory it could not list
+    /// (`kept_unlisted`, not in what it signed, and named in `except`) stays open, and a
+    /// root with such a directory is not taken whole, so the count it dropped stays.
+    /// Before (review s36) every finding of the root, or under the paths named, closed.
+    #[test]
+    fn an_acceptance_closes_only_what_it_took_in() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/srv/locked/{i}"),
                 FindingKind::Added,
+                Severity::Info,
+            );
+        }
+        one(&state, "/srv/ok", FindingKind::Added, Severity::Info);
+        one(
+            &state,
+            "/srv/shell.jsp",
+            FindingKind::Added,
+            Severity::Alert,
+        );
+        // The page's acceptance: it signed /srv/ok only.
+        state.accepted("/srv", u64::MAX, &took(&["/srv/ok"]));
+        let open = state.open_findings();
+        assert!(!paths(&open).contains(&"/srv/ok"));
+        assert!(
+            paths(&open).contains(&"/srv/shell.jsp"),
+            "not taken in: stays"
+        );
+        assert!(paths(&open).contains(&"/srv/locked/1000"));
+        // The guard's: the root named whole, /srv/locked left unlisted.
+        let started = Instant::now();
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &took(&["/srv/shell.jsp", "/srv/locked/1000"]),
+            &[PathBuf::from("/srv/locked")],
+            started,
+        );
+        let open = state.open_findings();
+        assert!(!paths(&open).contains(&"/srv/shell.jsp"));
+        assert!(
+            paths(&open).contains(&"/srv/locked/1000"),
+            "below an unlisted directory"
+        );
+        assert_eq!(
+            open.dropped_for("/srv"),
+            3,
+            "unlisted: not whole, the count stays"
+        );
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &all_open(&state),
+            &[],
+            Instant::now(),
+        );
+        let open = state.open_findings();
+        assert!(open.findings.is_empty(), "{:?}", paths(&open));
+        assert_eq!(open.dropped_for("/srv"), 0);
+    }
+
+    /// A move is taken in by an acceptance only when both its paths are: accepting its
+    /// source alone took in the removal, not the arrival. Before (review s35, s36) the
+    /// source alone closed it.
+    #[test]
+    fn a_move_closes_only_when_both_its_paths_are_accepted() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        state.finding(
+            &Finding::new(
+                PathBuf::from("/srv/bin/tool"),
+                FindingKind::Moved,
                 Severity::Alert,
                 "x",
-            ));
-        }
+            )
+            .with_from(PathBuf::from("/srv/old/tool")),
+        );
+        let removal = took(&["/srv/old/tool"]);
+        state.accepted_under(&[PathBuf::from("/srv/old")], &removal, &[], Instant::now());
+        assert_eq!(
+            state.open_findings().findings.len(),
+            1,
+            "half a move is no move taken in"
+        );
+        state.accepted("/srv", u64::MAX, &removal);
+        assert_eq!(state.open_findings().findings.len(), 1, "nor from a page");
+        state.accepted_under(
+            &[PathBuf::from("/srv/bin")],
+            &took(&["/srv/bin/tool"]),
+            &[],
+            Instant::now(),
+        );
+        assert_eq!(state.open_findings().findings.len(), 1);
+        let both = took(&["/srv/bin/tool", "/srv/old/tool"]);
+        state.accepted_under(&[PathBuf::from("/srv")], &both, &[], Instant::now());
+        assert!(state.open_findings().findings.is_empty());
+        // A directory moved is one difference taken in; what the guard said of each
+        // file in it goes with it.
+        state.finding(
+            &Finding::new(
+                PathBuf::from("/srv/new/a.dcm"),
+                FindingKind::Moved,
+                Severity::Info,
+                "x",
+            )
+            .with_from(PathBuf::from("/srv/study/a.dcm")),
+        );
+        let dir = [Finding::new(
+            PathBuf::from("/srv/new"),
+            FindingKind::Moved,
+            Severity::Info,
+            "",
+        )
+        .with_from(PathBuf::from("/srv/study"))];
+        state.accepted_under(&[PathBuf::from("/srv")], &dir, &[], Instant::now());
+        assert!(state.open_findings().findings.is_empty());
     }
 
     /// Findings dropped past MAX_OPEN_FINDINGS count against the root they were in, and
@@ -613,7 +978,14 @@ mod tests {
         let state = GuardState::new();
         state.add_root(Path::new("/srv/a"));
         state.add_root(Path::new("/srv/b"));
-        flood(&state, "/srv/b", 1);
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/srv/b/{i}"),
+                FindingKind::Added,
+                Severity::Info,
+            );
+        }
         flood(&state, "/srv/a", MAX_OPEN_FINDINGS);
         let open = state.open_findings();
         assert_eq!(
@@ -623,31 +995,46 @@ mod tests {
         assert!(open.shown_paths("/srv/a").is_some(), "a's list is whole");
         assert!(open.shown_paths("/srv/b").is_none(), "b lost one");
         assert!(open.shown_paths("").is_none());
+        assert_eq!(state.snapshot().roots[1].state, "differences", "b lost one");
 
         flood(&state, "/srv/a", 5);
         let open = state.open_findings();
         assert_eq!(open.dropped_for("/srv/a"), 5);
         assert_eq!(open.dropped, 6);
-        // A part of the root accepted: what is under it closes, the count stays (the
+        // A part of the root accepted: what it took closes, the count stays (the
         // dropped ones may be elsewhere in the root).
-        state.accepted_under(&[PathBuf::from("/srv/a/flood/3")]);
+        let part = took(&["/srv/a/flood/3"]);
+        state.accepted_under(
+            &[PathBuf::from("/srv/a/flood/3")],
+            &part,
+            &[],
+            Instant::now(),
+        );
         let open = state.open_findings();
         assert_eq!(open.dropped_for("/srv/a"), 5);
-        assert!(!open.findings.iter().any(|f| f.path == "/srv/a/flood/3"));
+        assert!(!paths(&open).contains(&"/srv/a/flood/3"));
         assert_eq!(state.snapshot().roots[0].state, "alerts");
         // The whole root accepted: its findings close and its count is forgotten; b's
         // stays until b is settled.
         let before = open.seen("/srv/a");
-        state.accepted_under(&[PathBuf::from("/srv/a")]);
+        let a: Vec<Finding> = all_open(&state)
+            .into_iter()
+            .filter(|f| f.path.starts_with("/srv/a"))
+            .collect();
+        state.accepted_under(&[PathBuf::from("/srv/a")], &a, &[], Instant::now());
         let open = state.open_findings();
-        assert!(open.findings.is_empty(), "{:?}", open.findings);
+        assert!(!paths(&open).iter().any(|p| p.starts_with("/srv/a")));
         assert_eq!(
             (open.dropped_for("/srv/a"), open.dropped_for("/srv/b")),
             (0, 1)
         );
         assert_ne!(open.seen("/srv/a"), before);
         assert_eq!(state.snapshot().roots[0].state, "intact");
-        assert_eq!(state.snapshot().roots[1].state, "alerts", "b is unsettled");
+        assert_eq!(
+            state.snapshot().roots[1].state,
+            "differences",
+            "b is unsettled"
+        );
         // A later ordinary finding in a is shown whole, so acceptable.
         flood(&state, "/srv/a", 1);
         assert_eq!(
@@ -655,7 +1042,7 @@ mod tests {
             Some(vec!["/srv/a/flood/0".to_string()])
         );
         // A re-check that found b intact settles b: what it dropped and what it shows.
-        state.intact(&[PathBuf::from("/srv/b")]);
+        state.intact(&[PathBuf::from("/srv/b")], Instant::now());
         let open = state.open_findings();
         assert_eq!(open.dropped, 0);
         assert_eq!(
@@ -663,6 +1050,317 @@ mod tests {
             Some(vec!["/srv/a/flood/0".to_string()])
         );
         assert_eq!(state.snapshot().roots[1].state, "intact");
+    }
+
+    /// A web shell planted and deleted again, then a routine full `check` that finds the
+    /// root as profiled: its warnings and info close, but the alert stays shown, marked
+    /// undone, until a person acknowledges (or accepts) it; one acknowledged already
+    /// closes. Before (review s35) the check closed the alert unseen: "None." on the
+    /// alerts page after an intrusion.
+    #[test]
+    fn a_root_found_intact_keeps_its_unacknowledged_alerts_shown_as_undone() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        one(
+            &state,
+            "/srv/webapp/cmd.jsp",
+            FindingKind::Added,
+            Severity::Alert,
+        );
+        one(&state, "/srv/seen.jsp", FindingKind::Added, Severity::Alert);
+        one(
+            &state,
+            "/srv/webapp/cmd.jsp",
+            FindingKind::Removed,
+            Severity::Info,
+        );
+        one(
+            &state,
+            "/srv/conf",
+            FindingKind::MetadataChanged,
+            Severity::Warning,
+        );
+        let seen = state
+            .open_findings()
+            .findings
+            .iter()
+            .find(|f| f.path == "/srv/seen.jsp")
+            .map(|f| f.id);
+        assert!(state.acknowledge(seen.expect("open"), "op: handled".into()));
+        state.intact(&[PathBuf::from("/srv")], Instant::now());
+        let open = state.open_findings();
+        assert_eq!(
+            open.findings
+                .iter()
+                .map(|f| (f.path.as_str(), f.severity.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("/srv/webapp/cmd.jsp", "alert")],
+            "only the alert nobody has seen stays"
+        );
+        assert!(open.findings[0].undone, "marked undone");
+        let root = &state.snapshot().roots[0];
+        assert_eq!(
+            (root.state, root.alerts, root.warnings, root.info),
+            ("alerts", 1, 0, 0)
+        );
+        // A person acknowledges it: closed, the root intact.
+        assert!(state.acknowledge(
+            open.findings[0].id,
+            "op: shell removed, host reimaged".into()
+        ));
+        assert!(state.open_findings().findings.is_empty());
+        assert_eq!(state.snapshot().roots[0].state, "intact");
+    }
+
+    /// A check found a root intact proves only that its tree is as profiled when it ran:
+    /// a finding received after the check started, one about something that happened
+    /// rather than how the tree differs (ransomware suspected, events lost), one on a
+    /// path outside the root (a hard link's other name), a nested root's, or a root the
+    /// check did not find intact are not closed. Before (review s36) every finding
+    /// counted against the root closed.
+    #[test]
+    fn a_check_closes_only_what_it_proves() {
+        let state = GuardState::new();
+        for root in ["/srv", "/srv/store", "/other"] {
+            state.add_root(Path::new(root));
+        }
+        one(
+            &state,
+            "/srv/conf",
+            FindingKind::MetadataChanged,
+            Severity::Warning,
+        );
+        one(
+            &state,
+            "/srv",
+            FindingKind::RansomwareSuspected,
+            Severity::Warning,
+        );
+        one(&state, "/srv", FindingKind::EventsLost, Severity::Info);
+        one(
+            &state,
+            "/srv/store/1.dcm",
+            FindingKind::Added,
+            Severity::Info,
+        );
+        one(&state, "/other/x", FindingKind::Added, Severity::Info);
+        state.finding(
+            &Finding::new(
+                PathBuf::from("/home/pg/link"),
+                FindingKind::ContentChanged,
+                Severity::Warning,
+                "x",
+            )
+            .with_root(PathBuf::from("/srv")),
+        );
+        let started = Instant::now();
+        // Reported while the check ran: a state it may never have seen.
+        one(
+            &state,
+            "/srv/late",
+            FindingKind::ContentChanged,
+            Severity::Warning,
+        );
+        state.intact(&[PathBuf::from("/srv")], started);
+        let open = state.open_findings();
+        let mut left: Vec<(&str, &str, bool)> = open
+            .findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.kind.as_str(), f.undone))
+            .collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            vec![
+                ("/home/pg/link", "content-changed", false),
+                ("/other/x", "added", false),
+                ("/srv", "events-lost", true),
+                ("/srv", "ransomware-suspected", true),
+                ("/srv/late", "content-changed", false),
+                ("/srv/store/1.dcm", "added", false),
+            ]
+        );
+        // An undone one closes when a person acknowledges it; the late one stays open.
+        let ransom = open
+            .findings
+            .iter()
+            .find(|f| f.kind == "ransomware-suspected")
+            .map(|f| f.id);
+        assert!(state.acknowledge(ransom.expect("open"), "op: backup job, checked".into()));
+        let open = state.open_findings();
+        assert_eq!(open.findings.len(), 5);
+        assert!(
+            !open
+                .findings
+                .iter()
+                .any(|f| f.kind == "ransomware-suspected")
+        );
+    }
+
+    /// A flood in one root never drops another root's findings: past the limit a root
+    /// drops its own, lowest severity first, oldest first (never an alert while a lower
+    /// one of its own is open), and counts them; the others stay whole and acceptable.
+    /// Before (review s35, s36) the oldest of all went: 1,001 files into an append-only
+    /// store dropped a static root's alert; and 1,001 alerts dropped its info.
+    #[test]
+    fn a_flood_in_one_root_never_drops_another_roots_findings() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/app"));
+        state.add_root(Path::new("/store"));
+        one(
+            &state,
+            "/app/pacs.bin",
+            FindingKind::ContentChanged,
+            Severity::Alert,
+        );
+        one(&state, "/app/notes.txt", FindingKind::Added, Severity::Info);
+        one(
+            &state,
+            "/store/config.xml",
+            FindingKind::ContentChanged,
+            Severity::Warning,
+        );
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/store/2026/ct{i}.dcm"),
+                FindingKind::Added,
+                Severity::Info,
+            );
+        }
+        let open = state.open_findings();
+        for kept in ["/app/pacs.bin", "/app/notes.txt", "/store/config.xml"] {
+            assert!(paths(&open).contains(&kept), "{kept} dropped");
+        }
+        assert_eq!(
+            (open.dropped_for("/app"), open.dropped_for("/store")),
+            (0, 2)
+        );
+        assert!(
+            !paths(&open).contains(&"/store/2026/ct0.dcm"),
+            "oldest arrival first"
+        );
+        assert!(!paths(&open).contains(&"/store/2026/ct1.dcm"));
+        assert!(
+            open.shown_paths("/app").is_some(),
+            "the static root stays acceptable"
+        );
+        assert_eq!(state.snapshot().roots[0].state, "alerts");
+        // A flood of alerts: the store's own info goes, then its oldest alert; the
+        // app's info and alert stay.
+        for i in 0..MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/store/{i}.exe"),
+                FindingKind::Added,
+                Severity::Alert,
+            );
+        }
+        one(
+            &state,
+            "/store/late.dcm",
+            FindingKind::Added,
+            Severity::Info,
+        );
+        let open = state.open_findings();
+        assert!(
+            !paths(&open).contains(&"/store/late.dcm"),
+            "the lowest is itself dropped"
+        );
+        assert!(paths(&open).contains(&"/store/0.exe"));
+        one(
+            &state,
+            "/store/more.exe",
+            FindingKind::Added,
+            Severity::Alert,
+        );
+        let open = state.open_findings();
+        assert!(
+            !paths(&open).contains(&"/store/0.exe"),
+            "its own oldest alert"
+        );
+        for kept in ["/app/pacs.bin", "/app/notes.txt"] {
+            assert!(paths(&open).contains(&kept), "{kept} dropped");
+        }
+        assert_eq!(open.dropped_for("/app"), 0);
+        // 2 arrivals, 999 infos and the warning for the alerts, late.dcm, 0.exe.
+        assert_eq!(open.dropped_for("/store"), (MAX_OPEN_FINDINGS + 4) as u64);
+        // Findings outside every root are a root of their own: a flood of them (refused
+        // console requests) drops none of a root's.
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/home/pg/console/{i}"),
+                FindingKind::AccessDenied,
+                Severity::Warning,
+            );
+        }
+        let open = state.open_findings();
+        assert!(paths(&open).contains(&"/app/notes.txt"));
+        assert_eq!(open.dropped_in.get(""), Some(&1));
+    }
+
+    /// Among a root's alerts, an undone one is dropped first and counted apart: its
+    /// state is no more, so its root stays acceptable from the page; an acceptance of
+    /// the root forgets that count.
+    #[test]
+    fn an_undone_alert_is_dropped_first_and_leaves_its_root_acceptable() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        one(&state, "/srv/cmd.jsp", FindingKind::Added, Severity::Alert);
+        state.intact(&[PathBuf::from("/srv")], Instant::now());
+        flood(&state, "/srv", MAX_OPEN_FINDINGS);
+        let open = state.open_findings();
+        assert!(!open.findings.iter().any(|f| f.undone));
+        assert_eq!(open.dropped_for("/srv"), 0);
+        assert_eq!(open.dropped_undone.get("/srv"), Some(&1));
+        assert!(open.shown_paths("/srv").is_some());
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &took(&["/srv/flood/0"]),
+            &[],
+            Instant::now(),
+        );
+        assert!(state.open_findings().dropped_undone.is_empty());
+    }
+
+    /// Findings dropped outside every root (the home's) are forgotten with a settlement
+    /// of every root; before (review s35, s36) nothing ever reset that count. A
+    /// settlement that started before the last was dropped forgets nothing.
+    #[test]
+    fn the_count_dropped_outside_every_root_is_forgotten_when_every_root_is_settled() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/a"));
+        state.add_root(Path::new("/b"));
+        let early = Instant::now();
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/home/pg/{i}"),
+                FindingKind::AccountLocked,
+                Severity::Alert,
+            );
+        }
+        assert_eq!(state.open_findings().dropped, 1);
+        state.intact(&[PathBuf::from("/a"), PathBuf::from("/b")], early);
+        assert_eq!(
+            state.open_findings().dropped,
+            1,
+            "started before it was dropped"
+        );
+        state.intact(&[PathBuf::from("/a")], Instant::now());
+        assert_eq!(
+            state.open_findings().dropped,
+            1,
+            "one root is not every root"
+        );
+        state.intact(&[PathBuf::from("/a"), PathBuf::from("/b")], Instant::now());
+        assert_eq!(state.open_findings().dropped, 0);
+        assert_eq!(
+            state.open_findings().findings.len(),
+            MAX_OPEN_FINDINGS,
+            "still shown"
+        );
     }
 
     #[test]

@@ -259,7 +259,7 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
             "<section><h2>Overview</h2>\
              <p>Guard: <span id=\"guard\" data-alive=\"{}\">{guard}</span></p>\
              <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>\
-             <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started; differences stay reported until accepted.</p>\
+             <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started, open until accepted. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started); its alerts, and what happened there (ransomware suspected, events lost), stay, marked undone, until a person acknowledges or accepts them.</p>\
              <table id=\"roots\"><thead><tr><th>Root</th><th>State</th><th>Alerts</th><th>Warnings</th><th>Info</th><th>Last finding</th></tr></thead>\
              <tbody>{rows}</tbody></table></section>",
             snap.guard_alive,
@@ -268,7 +268,8 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
     )
 }
 
-/// The open findings as a table (`id` given), newest first.
+/// The open findings as a table (`id` given), newest first; with `only_root`, that
+/// root's findings and the count it dropped (another root's flood is not this page's).
 fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> String {
     let mut rows = String::new();
     for (i, f) in open
@@ -277,10 +278,15 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
         .filter(|f| only_root.is_none_or(|r| f.root == r))
         .enumerate()
     {
+        let undone = if f.undone {
+            " <span class=\"undone\">undone: a full check found its root as profiled since; open until a person accepts or acknowledges it</span>"
+        } else {
+            ""
+        };
         let _ = write!(
             rows,
             "<tr id=\"{id}-{i}\" class=\"sev-{sev}\"><td>{time}</td><td class=\"sev\">{sev}</td><td>{kind}</td>\
-             <td class=\"path\">{path}</td><td>{detail}</td></tr>",
+             <td class=\"path\">{path}</td><td>{detail}{undone}</td></tr>",
             sev = esc(&f.severity),
             time = esc(&f.time),
             kind = esc(&f.kind),
@@ -291,13 +297,47 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
     if rows.is_empty() {
         rows.push_str("<tr><td colspan=\"5\">None.</td></tr>");
     }
-    let dropped = if open.dropped > 0 {
+    let dropped = only_root.map_or(open.dropped, |root| {
+        open.dropped_in.get(root).copied().unwrap_or(0)
+    });
+    // Every root's page: which roots lost how many (one root's flood is not another's).
+    let whose = if only_root.is_none() {
+        let roots: Vec<String> = open
+            .dropped_in
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(root, n)| {
+                let root = if root.is_empty() {
+                    "outside every root"
+                } else {
+                    root
+                };
+                format!("{n} of {}", esc(root))
+            })
+            .collect();
+        format!(": {}", roots.join(", "))
+    } else {
+        String::new()
+    };
+    let dropped = if dropped > 0 {
         format!(
-            "<p class=\"hint\" id=\"{id}-dropped\">{} older findings are not shown here (they are on the audit trail).</p>",
-            open.dropped
+            "<p class=\"hint\" id=\"{id}-dropped\">{dropped} findings are not shown here{whose} (dropped past the {} the console keeps per root, that root's lowest severity first; they are on the audit trail).</p>",
+            crate::guard::MAX_OPEN_FINDINGS
         )
     } else {
         String::new()
+    };
+    let undone = only_root.map_or_else(
+        || open.dropped_undone.values().sum(),
+        |root| open.dropped_undone.get(root).copied().unwrap_or(0),
+    );
+    let dropped = if undone > 0 {
+        format!(
+            "{dropped}<p class=\"hint\" id=\"{id}-dropped-undone\">{undone} undone findings are not shown here (dropped past the {} the console keeps per root, before any other of their severity; no longer a difference; on the audit trail).</p>",
+            crate::guard::MAX_OPEN_FINDINGS
+        )
+    } else {
+        dropped
     };
     format!(
         "{dropped}<table id=\"{id}\"><thead><tr><th>When</th><th>Severity</th><th>Kind</th><th>Path</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -309,7 +349,7 @@ pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) 
         "Alerts",
         Some(auth),
         &format!(
-            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that no acceptance has closed, newest first, with its evidence.</p>{}</section>{}",
+            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}",
             error_line(message),
             findings_table("findings", open, None),
             acknowledgements(auth, open)
@@ -350,7 +390,7 @@ fn acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
         String::new()
     };
     format!(
-        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it.</p>\
+        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it, unless it is undone: then acknowledging it closes it.</p>\
          <table id=\"acknowledgements\"><thead><tr><th>#</th><th>Kind</th><th>Path</th><th>Acknowledged</th></tr></thead><tbody>{rows}</tbody></table>{form}</section>"
     )
 }
@@ -703,6 +743,35 @@ pub fn message(title: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::esc;
+
+    /// Each root's table says the count that root dropped, not every root's: before
+    /// (review s35) a flood in the store showed "older findings are not shown" on the
+    /// page of a root that had lost none.
+    #[test]
+    fn each_roots_table_says_the_count_it_dropped() {
+        use super::findings_table;
+        use crate::guard::OpenFindings;
+        let open = OpenFindings {
+            findings: Vec::new(),
+            dropped: 7,
+            dropped_in: [("/store".to_string(), 7)].into_iter().collect(),
+            dropped_undone: [("/app".to_string(), 2)].into_iter().collect(),
+        };
+        assert!(findings_table("root-0-findings", &open, Some("/app")).contains("None."));
+        let app = findings_table("root-0-findings", &open, Some("/app"));
+        assert!(!app.contains("-dropped\""), "{app}");
+        assert!(app.contains("-dropped-undone\">2 undone findings"), "{app}");
+        let store = findings_table("root-1-findings", &open, Some("/store"));
+        assert!(
+            store.contains("id=\"root-1-findings-dropped\">7 findings are not shown here ("),
+            "{store}"
+        );
+        let all = findings_table("findings", &open, None);
+        assert!(
+            all.contains(">7 findings are not shown here: 7 of /store ("),
+            "{all}"
+        );
+    }
 
     #[test]
     fn text_shown_on_pages_is_escaped_and_never_reordered() {

@@ -85,8 +85,13 @@ impl WatchOutput for ServeOutput {
     /// Settled in the guard's turn (whoever asked): the pages close what it settled.
     fn settled(&mut self, settled: Settled<'_>) {
         match settled {
-            Settled::Accepted(paths) => self.guard.accepted_under(paths),
-            Settled::Intact(roots) => self.guard.intact(roots),
+            Settled::Accepted {
+                scope,
+                taken,
+                except,
+                started,
+            } => self.guard.accepted_under(scope, taken, except, started),
+            Settled::Intact { roots, started } => self.guard.intact(roots, started),
         }
     }
 

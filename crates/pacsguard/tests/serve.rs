@@ -1197,6 +1197,73 @@ fn a_root_found_intact_by_a_relayed_check_is_acceptable_from_the_page_again() {
     server.stop();
 }
 
+/// A web shell planted and deleted again, then a routine full `pacsguard check` beside
+/// the running serve that finds the tree as profiled: the alert stays on the alerts
+/// page, marked undone, until a person acknowledges it (then it closes); the info of its
+/// removal closes. Before (review s35) the check closed the alert: "None." on the alerts
+/// page after an intrusion nobody had seen.
+#[test]
+fn an_intrusion_undone_before_a_routine_check_stays_on_the_alerts_page() {
+    let env = Env::new();
+    env.profile(&[]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    first_admin(&server);
+    let shell = env.path("cmd.jsp");
+    std::fs::write(
+        &shell,
+        b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>",
+    )
+    .expect("plant");
+    let reported = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server
+            .stdout()
+            .lines()
+            .any(|l| l.contains("cmd.jsp") && l.contains(what))
+        {
+            assert!(Instant::now() < deadline, "{}", server.stdout());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    reported("alert");
+    std::fs::remove_file(&shell).expect("undone");
+    reported(" removed ");
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let (_, _, page) = server.curl("GET", "/alerts", &[]);
+    let table = &page[page.find("id=\"findings\"").expect("table")..];
+    let table = &table[..table.find("</table>").expect("end")];
+    assert!(
+        table.contains("cmd.jsp") && table.contains("class=\"undone\""),
+        "the alert was closed by a routine check: {table}"
+    );
+    assert_eq!(table.matches("<tr id=\"findings-").count(), 1, "{table}");
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"alerts\""), "{overview}");
+
+    let id = value_of(&page, "<tr id=\"finding-", '"');
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/alerts/acknowledge",
+        &[
+            ("csrf", &csrf),
+            ("id", &id),
+            ("comment", "shell found in the access log, host reimaged"),
+        ],
+    );
+    assert!(status == 200 || status == 303, "{status} {headers} {body}");
+    let (_, _, page) = server.curl("GET", "/alerts", &[]);
+    assert!(
+        !page.contains("<tr id=\"findings-0\""),
+        "closed once acknowledged: {page}"
+    );
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"intact\""), "{overview}");
+    server.stop();
+}
+
 /// `pacsguard accept` beside a running serve signs only what the guard verified and
 /// reported, as the console's acceptance does (review s35): a reported file rewritten
 /// afterwards (its writer still at work, not verified yet) is refused by name, and

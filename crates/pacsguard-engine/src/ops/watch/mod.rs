@@ -654,16 +654,31 @@ pub trait WatchOutput {
 }
 
 /// What a command run by the watcher settled ([`WatchOutput::settled`]). Called in the
-/// watcher's turn, before it reports anything else: every finding reported before is
-/// about a state the command has judged.
+/// watcher's turn, before it reports anything else. A console closes only what the
+/// command proves: findings it received before `started` (the command's start: one
+/// received after is about a state the command may not have seen), on the paths the
+/// command covered (review s36).
 #[derive(Clone, Copy, Debug)]
 pub enum Settled<'a> {
-    /// An acceptance took every difference under these paths (absolute: roots, or paths
-    /// within roots) into the signed profile.
-    Accepted(&'a [PathBuf]),
-    /// A full re-check (not `--fast`) found these whole roots as profiled: nothing in
-    /// them is left to accept, so what a console keeps open (or dropped) there is settled.
-    Intact(&'a [PathBuf]),
+    /// An acceptance took `taken` (the differences it signed, each with its path and a
+    /// move's former path) into the signed profile. `scope` are the paths it named
+    /// (absolute: roots, or paths within roots), only those where it took one in;
+    /// `except` the directories it could not list, whose profile it kept as it was
+    /// ([`crate::AcceptReport::kept_unlisted`]): a root is taken in whole only when a path
+    /// of `scope` covers it and none of `except` is in it.
+    Accepted {
+        scope: &'a [PathBuf],
+        taken: &'a [Finding],
+        except: &'a [PathBuf],
+        started: Instant,
+    },
+    /// A full re-check (not `--fast`) of the whole roots `roots`, against the profile
+    /// generation this watcher's views hold, found them as profiled: the differences
+    /// reported in them before `started` are settled (what a console dropped there too).
+    Intact {
+        roots: &'a [PathBuf],
+        started: Instant,
+    },
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -1871,6 +1886,11 @@ struct Guard<'a> {
     planted: planted::PlantedCompanions,
     /// The baseline generation the views started from.
     generation: u64,
+    /// The generation the views hold now (an acceptance run here moves them on); `None`
+    /// once an acceptance signed a generation they could not be brought to: what they
+    /// report is judged against another profile than a `check` verifies, so no check
+    /// settles anything for a console (review s36).
+    views_generation: Option<u64>,
     /// Every file path the views started from, hashed: a file re-created at one of them
     /// during the run is no arrival's to rewrite (see [`Guard::stored_under_another_name`]).
     profile_paths: HashSet<u64>,
@@ -2110,6 +2130,7 @@ impl<'a> Guard<'a> {
             seen_failing: false,
             planted: planted::PlantedCompanions::default(),
             generation,
+            views_generation: Some(generation),
             flag_poll: flags::FlagPoll::default(),
             last_flag_poll: now,
             followed: followed::Departed::default(),
