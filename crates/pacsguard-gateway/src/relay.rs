@@ -610,7 +610,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A listener with its TLS, loaded when bound.
 struct Bound {
     listener: Listener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// The listener's TLS, and the key of its certificate (named when a handshake is
+    /// refused for it).
+    acceptor: Option<(tokio_rustls::TlsAcceptor, crate::tls::CertificateKey)>,
     /// Per route (same order as `listener.routes`): TLS towards its upstream.
     connectors: Vec<
         Option<(
@@ -626,11 +628,10 @@ struct Bound {
 impl Bound {
     fn new(listener: Listener) -> Result<Bound, crate::tls::FileError> {
         let acceptor = match &listener.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
-                &t.cert,
-                &t.key,
-                t.client_ca.as_deref(),
-            )?)),
+            Some(t) => {
+                let server = crate::tls::server(&t.cert, &t.key, t.client_ca.as_deref())?;
+                Some((tokio_rustls::TlsAcceptor::from(server.config), server.key))
+            }
             None => None,
         };
         let mut connectors = Vec::new();
@@ -1417,7 +1418,7 @@ async fn association(
             Box::new(tcp)
         }
         // The handshake is held to the request's timeout and place, like the request.
-        Some(acceptor) => {
+        Some((acceptor, certificate_key)) => {
             let handshake = tokio::select! {
                 r = tokio::time::timeout(limits.request, acceptor.accept(tcp)) => r,
                 why = shared.stopped() => {
@@ -1452,7 +1453,7 @@ async fn association(
                         &object,
                         format!(
                             "refused: TLS handshake with {addr} failed: {}",
-                            crate::tls::handshake_failure(&e)
+                            crate::tls::handshake_failure(&e, Some(*certificate_key))
                         ),
                     );
                     return;
@@ -1712,7 +1713,7 @@ async fn association(
                 Ok(Ok(tls)) => Box::new(tls),
                 failed => {
                     let why = match failed {
-                        Ok(Err(e)) => crate::tls::handshake_failure(&e),
+                        Ok(Err(e)) => crate::tls::handshake_failure(&e, None),
                         _ => "timed out".to_owned(),
                     };
                     let told = send_to_peer(
