@@ -1273,9 +1273,18 @@ fn told_peer(what: &str, written: Result<(), String>) -> String {
 /// count names it by: a dual-stack listener (`[::]:PORT`) is given an IPv4 peer as its
 /// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), and every record named the peer so while
 /// the allow-lists that admitted it say `a.b.c.d` (session 35): a search of the trail or
-/// a SIEM rule for the address written found nothing. Taken once, at the accept.
+/// a SIEM rule for the address written found nothing. Taken once, at the accept. Only
+/// an IPv4-mapped address is rewritten: any other IPv6 peer keeps its scope ID (rebuilt
+/// from its IP and port, a link-local `fe80::1%3` was named `fe80::1`, which says no
+/// link; review rv35-gateway).
 fn as_written(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
 }
 
 /// Sends one of the gateway's own PDUs to the peer within [`SEND_TIMEOUT`] and says how
@@ -4441,6 +4450,29 @@ where
 mod tests {
     use super::*;
     use crate::pdu::Pdv;
+
+    /// Review rv35-gateway: an IPv4-mapped peer is named as its IPv4 address, and every
+    /// other IPv6 peer keeps its address as it came, scope ID and flow label included
+    /// (a link-local `fe80::1%3` was named `fe80::1`, which is no address on a host with
+    /// several links).
+    #[test]
+    fn as_written_rewrites_only_an_ipv4_mapped_peer() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:104".parse().expect("addr");
+        assert_eq!(as_written(mapped), "127.0.0.1:104".parse().expect("addr"));
+        let link_local = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().expect("ip"),
+            104,
+            7,
+            3,
+        ));
+        let written = as_written(link_local);
+        assert_eq!(written, link_local);
+        assert_eq!(written.to_string(), "[fe80::1%3]:104");
+        for plain in ["10.0.0.1:104", "[2001:db8::1]:104", "[::1]:104"] {
+            let addr: SocketAddr = plain.parse().expect("addr");
+            assert_eq!(as_written(addr), addr);
+        }
+    }
 
     #[derive(Default)]
     struct Kept(std::sync::Mutex<Vec<Event>>);
