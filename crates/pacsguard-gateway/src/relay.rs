@@ -4733,7 +4733,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         shared.screening.submit(ip(), || {}).expect("queued");
 
         let mut refusing = tap(
@@ -4955,7 +4958,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         let details = || -> Vec<String> {
             vault
                 .kept
@@ -5007,7 +5013,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         tap(&shared, None).screen(instance("1.2.3.4.4"), true);
         // What `Gateway::serve` does when the grace has passed with jobs waiting.
         shared
@@ -5058,7 +5067,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         tap(&shared, None).screen(instance("1.2.3.4.5"), true);
         // What `Aborter::hurry` and then `Gateway::serve` do.
         shared.stopping.send_replace(Stopping::Hurried);
@@ -5625,7 +5637,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         shared.screening.submit(ip(), || {}).expect("queued");
         let forwarding = tap(&shared, None);
         for uid in ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"] {
