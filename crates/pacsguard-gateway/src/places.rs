@@ -1946,7 +1946,11 @@ mod tests {
         let full = places
             .association_at(ip("127.0.1.4"), at(5))
             .expect_err("the network's places taken");
-        assert!(full.0.contains("(limits.max_associations_per_network)"), "{}", full.0);
+        assert!(
+            full.0.contains("(limits.max_associations_per_network)"),
+            "{}",
+            full.0
+        );
     }
 
     /// Review rv35-gateway: a peer refused for the places owed to the peers of its network

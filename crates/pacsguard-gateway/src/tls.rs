@@ -60,23 +60,27 @@ pub fn handshake_failure(e: &std::io::Error, certificate: Option<CertificateKey>
         // key (TLS 1.2's suites are each for one key type), so a client offering good
         // suites for another key type is refused alike: the record names the key and
         // the suites that fit it, so that neither cause is hidden behind the other.
-        Some(Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon)) => match certificate {
-            Some(key) => format!(
-                "no cipher suite in common for the gateway's {key} certificate: the other side offered no TLS 1.3 suite the gateway takes (AES-GCM or ChaCha20-Poly1305) and no TLS 1.2 suite usable with an {key} key ({family} with AES-GCM or ChaCha20-Poly1305; a TLS 1.2 suite for another key type cannot be used with this certificate, and CBC and RSA key exchange are refused, BCP 195) (rustls: {e})",
-                family = key.tls12_family()
-            ),
-            None => format!(
-                "no cipher suite in common: the other side offered none the gateway takes (TLS 1.3 with AES-GCM or ChaCha20-Poly1305, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305; CBC and RSA key exchange are refused, BCP 195) (rustls: {e})"
-            ),
-        },
+        Some(Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon)) => {
+            match certificate {
+                Some(key) => format!(
+                    "no cipher suite in common for the gateway's {key} certificate: the other side offered no TLS 1.3 suite the gateway takes (AES-GCM or ChaCha20-Poly1305) and no TLS 1.2 suite usable with an {key} key ({family} with AES-GCM or ChaCha20-Poly1305; a TLS 1.2 suite for another key type cannot be used with this certificate, and CBC and RSA key exchange are refused, BCP 195) (rustls: {e})",
+                    family = key.tls12_family()
+                ),
+                None => format!(
+                    "no cipher suite in common: the other side offered none the gateway takes (TLS 1.3 with AES-GCM or ChaCha20-Poly1305, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305; CBC and RSA key exchange are refused, BCP 195) (rustls: {e})"
+                ),
+            }
+        }
         // The same cause by another way: suites in common, but no signature algorithm
         // offered that the certificate's key can sign with.
-        Some(Error::PeerIncompatible(PeerIncompatible::NoSignatureSchemesInCommon)) => match certificate {
-            Some(key) => format!(
-                "no signature algorithm in common for the gateway's {key} certificate: the other side offered none an {key} key signs with (its signature_algorithms) (rustls: {e})"
-            ),
-            None => e.to_string(),
-        },
+        Some(Error::PeerIncompatible(PeerIncompatible::NoSignatureSchemesInCommon)) => {
+            match certificate {
+                Some(key) => format!(
+                    "no signature algorithm in common for the gateway's {key} certificate: the other side offered none an {key} key signs with (its signature_algorithms) (rustls: {e})"
+                ),
+                None => e.to_string(),
+            }
+        }
         Some(Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)) => format!(
             "the key exchange was refused: the other side offered no ECDHE group the gateway accepts (X25519, P-256, P-384; RSA key exchange and finite-field groups are refused, BCP 195) (rustls: {e})"
         ),
@@ -333,7 +337,15 @@ mod tests {
             _ => &["-newkey", "rsa:2048"],
         };
         let out = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=gateway"])
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=gateway",
+            ])
             .args(newkey)
             .arg("-keyout")
             .arg(&key)
