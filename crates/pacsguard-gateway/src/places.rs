@@ -583,7 +583,7 @@ impl Places {
         // only a peer at its share did, so a fresh address of the /24 took the place a
         // refused modality was owed (session 32).
         let share = share.min(self.max_associations_per_network);
-        let peer_share = peer_fair_share(&t, network, share, |p| self.network(p));
+        let peer_share = peer_fair_share_asked_by(&t, peer, network, share, |p| self.network(p));
         // What this network may still take: the free places, or fewer at its own cap.
         let free_to_network = free.min(self.max_associations_per_network - from_network);
         let line = owed_to_peers_ahead(&t, peer, network, share, |p| self.network(p));
@@ -592,8 +592,9 @@ impl Places {
             let forgot = self.owed_a_share(&mut t, peer, network, now);
             let standing = standing(from_peer, peer_share, line.mine);
             return Err(Full(format!(
-                "{total} associations in flight, {from_peer} from {peer}, {standing} ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {free} free place(s) are owed to peers of its network refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
+                "{total} associations in flight, {from_peer} from {peer}, {standing} ({peer_share}, of network {network}/{bits}'s {share} among its peers holding places or refused one within {} s): the {} are owed to peers of its network refused for want of one ({} owed; limits.association_fair_share_seconds){forgot}",
                 fair_share_for.as_secs(),
+                self.free_to_network_said(free, free_to_network),
                 line.ahead
             )));
         }
@@ -618,6 +619,20 @@ impl Places {
             network,
             given_back: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The places a network may still take, for a refusal's record: the free ones, or
+    /// fewer at its cap. "The 6 free place(s) are owed to peers of its network (2 owed)"
+    /// overstated what the peers' line stood for when the network could take 2 of them
+    /// (review rv35-gateway).
+    fn free_to_network_said(&self, free: usize, free_to_network: usize) -> String {
+        if free_to_network == free {
+            return format!("{free} free place(s)");
+        }
+        format!(
+            "{free_to_network} place(s) its network may still take ({free} free, limits.max_associations_per_network {})",
+            self.max_associations_per_network
+        )
     }
 
     /// `peer` of `network` was refused for want of a place at `now`: both are owed their
@@ -1047,7 +1062,7 @@ struct Shares {
 }
 
 impl Shares {
-    /// Each peer's fair share of `network`'s share ([`peer_fair_share`]).
+    /// Each peer's fair share of `network`'s share ([`peer_fair_share_asked_by`]).
     fn peer(&self, network: IpAddr) -> usize {
         divided(
             self.within_network,
@@ -1156,15 +1171,25 @@ fn peers_of<'a>(
     contending_peers(t).filter(move |p| network_of(*p) == network)
 }
 
-/// Each peer's fair share of its network's `share`: divided among the network's peers
-/// holding places or owed a share (at least one place).
-fn peer_fair_share(
+/// Each peer's fair share of its network's `share` as `peer`, asking for a place, sees
+/// it: divided among the network's peers holding places or owed a share (at least one
+/// place), `peer` counted among them from its first request, as a network is among networks
+/// ([`fair_share_asked_by`]). Counted only once refused, an address new to the gateway
+/// sharing a /24 with one refused was refused once with a place of its network left over
+/// for it, and let in only on its retry (review rv35-gateway). An attacker rotating fresh
+/// addresses gains nothing by it: each is counted after its one refusal all the same.
+fn peer_fair_share_asked_by(
     t: &Table,
+    peer: IpAddr,
     network: IpAddr,
     share: usize,
     network_of: impl Fn(IpAddr) -> IpAddr,
 ) -> usize {
-    divided(share, peers_of(t, network, network_of).count())
+    let new = !t.associations.contains_key(&peer) && !t.waiting_peers.contains_key(&peer);
+    divided(
+        share,
+        peers_of(t, network, network_of).count() + usize::from(new),
+    )
 }
 
 /// Where a network or peer stands in the line for the places owed.
@@ -1226,7 +1251,8 @@ fn in_line(
 }
 
 /// The places the peers of `network` refused for want of one asked and do not hold, each
-/// up to its fair share of the network's `share`, split at `peer`'s place in line
+/// up to its fair share of the network's `share` as `peer` sees it
+/// ([`peer_fair_share_asked_by`]), split at `peer`'s place in line
 /// ([`Waited::since`], ties by address).
 fn owed_to_peers_ahead(
     t: &Table,
@@ -1235,7 +1261,7 @@ fn owed_to_peers_ahead(
     share: usize,
     network_of: impl Fn(IpAddr) -> IpAddr + Copy,
 ) -> Line {
-    let peer_share = peer_fair_share(t, network, share, network_of);
+    let peer_share = peer_fair_share_asked_by(t, peer, network, share, network_of);
     in_line(
         &t.waiting_peers,
         peer,
@@ -1681,7 +1707,9 @@ mod tests {
             .expect_err("under its share, owed nothing");
         assert_eq!(
             third.0,
-            "7 associations in flight, 0 from 10.0.0.8, owed none of its fair share (4, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
+            // Its share counts itself from its first request (review rv35-gateway): 8
+            // among the host, the modality and itself.
+            "7 associations in flight, 0 from 10.0.0.8, owed none of its fair share (2, of network 10.0.0.0/24's 8 among its peers holding places or refused one within 900 s): the 1 free place(s) are owed to peers of its network refused for want of one (1 owed; limits.association_fair_share_seconds)"
         );
         // Owed no longer once a place was held for the modality (from the third's
         // refusal at 7) `OWED_PLACE_HELD` without its asking (session 32; the share's
@@ -1883,6 +1911,76 @@ mod tests {
             .association_at(ip("127.0.0.4"), at(5))
             .expect_err("every place taken");
         assert_eq!(full.0, "4 associations in flight (limits.max_associations)");
+    }
+
+    /// Review rv35-gateway: between the peers of one network, an address new to the
+    /// gateway was counted in the share only once refused, as networks were before
+    /// session 35. 127.0.1.1 held the network's 4 places, 127.0.1.2 was refused twice
+    /// (owed 2, its share of 4 between two); with 2 of the network's places free again,
+    /// the first request of 127.0.1.3 was refused, though among the three each has 1 and
+    /// a place was left over. Counted from its first request, it is admitted, and
+    /// 127.0.1.2 still has its place.
+    #[test]
+    fn a_new_address_counts_in_its_networks_share_from_its_first_request() {
+        let (places, at) = fair_places(8, 4, 4);
+        let mut a: Vec<Association> = (0..4)
+            .map(|_| {
+                places
+                    .association_at(ip("127.0.1.1"), at(0))
+                    .expect("a's 4")
+            })
+            .collect();
+        for s in 1..=2 {
+            assert!(
+                places.association_at(ip("127.0.1.2"), at(s)).is_err(),
+                "the network's places taken"
+            );
+        }
+        a.truncate(2);
+        let _c = places
+            .association_at(ip("127.0.1.3"), at(3))
+            .expect("a new address takes the place left over the share owed");
+        let _b = places
+            .association_at(ip("127.0.1.2"), at(4))
+            .expect("the address refused before takes its share");
+        let full = places
+            .association_at(ip("127.0.1.4"), at(5))
+            .expect_err("the network's places taken");
+        assert!(
+            full.0.contains("(limits.max_associations_per_network)"),
+            "{}",
+            full.0
+        );
+    }
+
+    /// Review rv35-gateway: a peer refused for the places owed to the peers of its network
+    /// was told "the 6 free place(s) are owed to peers of its network (2 owed)", though
+    /// its network could take only 2 of them (`max_associations_per_network`): the
+    /// refusal says the places its network may still take.
+    #[test]
+    fn a_refusal_for_peers_owed_says_what_the_network_may_take() {
+        let (places, at) = fair_places(8, 4, 4);
+        let mut a: Vec<Association> = (0..4)
+            .map(|_| {
+                places
+                    .association_at(ip("127.0.1.1"), at(0))
+                    .expect("a's 4")
+            })
+            .collect();
+        for s in 1..=2 {
+            assert!(places.association_at(ip("127.0.1.2"), at(s)).is_err());
+        }
+        a.truncate(2);
+        let refused = places
+            .association_at(ip("127.0.1.1"), at(3))
+            .expect_err("at its share, the network's 2 free places owed to 127.0.1.2");
+        assert!(
+            refused.0.contains(
+                "the 2 place(s) its network may still take (6 free, limits.max_associations_per_network 4) are owed to peers of its network refused for want of one (2 owed;"
+            ),
+            "{}",
+            refused.0
+        );
     }
 
     /// Session 32: the peers owed a share were bounded all networks together, so 256

@@ -610,7 +610,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A listener with its TLS, loaded when bound.
 struct Bound {
     listener: Listener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// The listener's TLS, and the key of its certificate (named when a handshake is
+    /// refused for it).
+    acceptor: Option<(tokio_rustls::TlsAcceptor, crate::tls::CertificateKey)>,
     /// Per route (same order as `listener.routes`): TLS towards its upstream.
     connectors: Vec<
         Option<(
@@ -626,11 +628,10 @@ struct Bound {
 impl Bound {
     fn new(listener: Listener) -> Result<Bound, crate::tls::FileError> {
         let acceptor = match &listener.tls {
-            Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server(
-                &t.cert,
-                &t.key,
-                t.client_ca.as_deref(),
-            )?)),
+            Some(t) => {
+                let server = crate::tls::server(&t.cert, &t.key, t.client_ca.as_deref())?;
+                Some((tokio_rustls::TlsAcceptor::from(server.config), server.key))
+            }
             None => None,
         };
         let mut connectors = Vec::new();
@@ -1272,9 +1273,18 @@ fn told_peer(what: &str, written: Result<(), String>) -> String {
 /// count names it by: a dual-stack listener (`[::]:PORT`) is given an IPv4 peer as its
 /// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), and every record named the peer so while
 /// the allow-lists that admitted it say `a.b.c.d` (session 35): a search of the trail or
-/// a SIEM rule for the address written found nothing. Taken once, at the accept.
+/// a SIEM rule for the address written found nothing. Taken once, at the accept. Only
+/// an IPv4-mapped address is rewritten: any other IPv6 peer keeps its scope ID (rebuilt
+/// from its IP and port, a link-local `fe80::1%3` was named `fe80::1`, which says no
+/// link; review rv35-gateway).
 fn as_written(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
 }
 
 /// Sends one of the gateway's own PDUs to the peer within [`SEND_TIMEOUT`] and says how
@@ -1417,7 +1427,7 @@ async fn association(
             Box::new(tcp)
         }
         // The handshake is held to the request's timeout and place, like the request.
-        Some(acceptor) => {
+        Some((acceptor, certificate_key)) => {
             let handshake = tokio::select! {
                 r = tokio::time::timeout(limits.request, acceptor.accept(tcp)) => r,
                 why = shared.stopped() => {
@@ -1452,7 +1462,7 @@ async fn association(
                         &object,
                         format!(
                             "refused: TLS handshake with {addr} failed: {}",
-                            crate::tls::handshake_failure(&e)
+                            crate::tls::handshake_failure(&e, Some(*certificate_key))
                         ),
                     );
                     return;
@@ -1712,7 +1722,7 @@ async fn association(
                 Ok(Ok(tls)) => Box::new(tls),
                 failed => {
                     let why = match failed {
-                        Ok(Err(e)) => crate::tls::handshake_failure(&e),
+                        Ok(Err(e)) => crate::tls::handshake_failure(&e, None),
                         _ => "timed out".to_owned(),
                     };
                     let told = send_to_peer(
@@ -4441,6 +4451,29 @@ mod tests {
     use super::*;
     use crate::pdu::Pdv;
 
+    /// Review rv35-gateway: an IPv4-mapped peer is named as its IPv4 address, and every
+    /// other IPv6 peer keeps its address as it came, scope ID and flow label included
+    /// (a link-local `fe80::1%3` was named `fe80::1`, which is no address on a host with
+    /// several links).
+    #[test]
+    fn as_written_rewrites_only_an_ipv4_mapped_peer() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:104".parse().expect("addr");
+        assert_eq!(as_written(mapped), "127.0.0.1:104".parse().expect("addr"));
+        let link_local = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().expect("ip"),
+            104,
+            7,
+            3,
+        ));
+        let written = as_written(link_local);
+        assert_eq!(written, link_local);
+        assert_eq!(written.to_string(), "[fe80::1%3]:104");
+        for plain in ["10.0.0.1:104", "[2001:db8::1]:104", "[::1]:104"] {
+            let addr: SocketAddr = plain.parse().expect("addr");
+            assert_eq!(as_written(addr), addr);
+        }
+    }
+
     #[derive(Default)]
     struct Kept(std::sync::Mutex<Vec<Event>>);
 
@@ -4700,7 +4733,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         shared.screening.submit(ip(), || {}).expect("queued");
 
         let mut refusing = tap(
@@ -4922,7 +4958,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         let details = || -> Vec<String> {
             vault
                 .kept
@@ -4974,7 +5013,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         tap(&shared, None).screen(instance("1.2.3.4.4"), true);
         // What `Gateway::serve` does when the grace has passed with jobs waiting.
         shared
@@ -5025,7 +5067,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         tap(&shared, None).screen(instance("1.2.3.4.5"), true);
         // What `Aborter::hurry` and then `Gateway::serve` do.
         shared.stopping.send_replace(Stopping::Hurried);
@@ -5592,7 +5637,10 @@ upstream_ae = "ARCHIVE"
                 let _ = held.recv();
             })
             .expect("first");
-        start.recv().expect("started");
+        // Bounded: a job never started fails the test instead of hanging it.
+        start
+            .recv_timeout(Duration::from_secs(60))
+            .expect("started within 60 s");
         shared.screening.submit(ip(), || {}).expect("queued");
         let forwarding = tap(&shared, None);
         for uid in ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"] {

@@ -498,6 +498,18 @@ mod tests {
         panic!("the pool never became idle: {pool:?}");
     }
 
+    /// Submits empty jobs of `of` until one is refused: how many were taken, and why the
+    /// last was not. Bounded: a pool that never refuses fails the test instead of
+    /// hanging it (review rv35-gateway).
+    fn until_refused(pool: &Pool, of: IpAddr) -> (usize, Full) {
+        for taken in 0..=SCREENING_QUEUE {
+            if let Err(full) = pool.submit(of, || {}) {
+                return (taken, full);
+            }
+        }
+        panic!("{of}: more than SCREENING_QUEUE ({SCREENING_QUEUE}) jobs taken: {pool:?}");
+    }
+
     /// A job that says it started and holds its thread until `hold` is dropped.
     fn held(pool: &Pool, of: IpAddr) -> mpsc::Sender<()> {
         let (hold, held) = mpsc::channel::<()>();
@@ -507,7 +519,9 @@ mod tests {
             let _ = held.recv();
         })
         .expect("first");
-        start.recv().expect("started");
+        start
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("started within 60 s");
         hold
     }
 
@@ -567,13 +581,7 @@ mod tests {
             pool.submit(peer(1), || {}).expect("its share");
         }
         assert_eq!(pool.submit(peer(1), || {}), Err(Full::Peer));
-        let mut second = 0;
-        let refused = loop {
-            match pool.submit(elsewhere(2), || {}) {
-                Ok(()) => second += 1,
-                Err(full) => break full,
-            }
-        };
+        let (second, refused) = until_refused(&pool, elsewhere(2));
         assert_eq!(
             (second, refused),
             (SCREENING_QUEUE_LIGHT_PEER, Full::Reserved),
@@ -653,13 +661,7 @@ mod tests {
         for _ in 0..90 {
             pool.submit(v6(1), || {}).expect("its share");
         }
-        let mut second = 0;
-        let refused = loop {
-            match pool.submit(v6(2), || {}) {
-                Ok(()) => second += 1,
-                Err(full) => break full,
-            }
-        };
+        let (second, refused) = until_refused(&pool, v6(2));
         let network = network_default(v6(2));
         assert_eq!(
             (second, refused),
@@ -697,13 +699,7 @@ mod tests {
             pool.submit(IpAddr::from([10, 9, 1, 1]), || {})
                 .expect("its share");
         }
-        let mut second = 0;
-        let refused = loop {
-            match pool.submit(IpAddr::from([10, 9, 2, 1]), || {}) {
-                Ok(()) => second += 1,
-                Err(full) => break full,
-            }
-        };
+        let (second, refused) = until_refused(&pool, IpAddr::from([10, 9, 2, 1]));
         assert_eq!(
             (second, refused),
             (96 - 90, Full::NetworkShare(IpAddr::from([10, 9, 0, 0])))

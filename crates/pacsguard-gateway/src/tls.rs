@@ -26,7 +26,15 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 /// incompatible: SignatureAlgorithmsExtensionRequired" (review rv34-gateway); an
 /// operator reading that could not tell the peer needs TLS 1.2. A refused cipher suite or
 /// key exchange is said as such too.
-pub fn handshake_failure(e: &std::io::Error) -> String {
+///
+/// `certificate`: the key of the gateway's own certificate, on a listener's side. rustls
+/// refuses with `NoCipherSuitesInCommon` also when the suites offered are good ones that
+/// do not fit that key (an ECDSA certificate and only ECDHE-RSA suites), and with
+/// `NoSignatureSchemesInCommon` when no signature algorithm offered fits it, so what is
+/// said names the key and what fits it (review rv35-gateway: "offered none the gateway
+/// accepts" sent an operator looking for an old client where the certificate's key type
+/// was the cause).
+pub fn handshake_failure(e: &std::io::Error, certificate: Option<CertificateKey>) -> String {
     use rustls::{AlertDescription, Error, PeerIncompatible};
     let refused_version = matches!(
         e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()),
@@ -48,14 +56,72 @@ pub fn handshake_failure(e: &std::io::Error) -> String {
     // `openssl s_client -tls1_2 -cipher AES128-SHA` was "peer is incompatible:
     // NoKxGroupsInCommon").
     match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
-        Some(Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon)) => format!(
-            "the cipher suites were refused: the other side offered none the gateway accepts (TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305; CBC and RSA key exchange are refused, BCP 195) (rustls: {e})"
-        ),
+        // rustls reckons the suites in common among those usable with the certificate's
+        // key (TLS 1.2's suites are each for one key type), so a client offering good
+        // suites for another key type is refused alike: the record names the key and
+        // the suites that fit it, so that neither cause is hidden behind the other.
+        Some(Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon)) => {
+            match certificate {
+                Some(key) => format!(
+                    "no cipher suite in common for the gateway's {key} certificate: the other side offered no TLS 1.3 suite the gateway takes (AES-GCM or ChaCha20-Poly1305) and no TLS 1.2 suite usable with an {key} key ({family} with AES-GCM or ChaCha20-Poly1305; a TLS 1.2 suite for another key type cannot be used with this certificate, and CBC and RSA key exchange are refused, BCP 195) (rustls: {e})",
+                    family = key.tls12_family()
+                ),
+                None => format!(
+                    "no cipher suite in common: the other side offered none the gateway takes (TLS 1.3 with AES-GCM or ChaCha20-Poly1305, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305; CBC and RSA key exchange are refused, BCP 195) (rustls: {e})"
+                ),
+            }
+        }
+        // The same cause by another way: suites in common, but no signature algorithm
+        // offered that the certificate's key can sign with.
+        Some(Error::PeerIncompatible(PeerIncompatible::NoSignatureSchemesInCommon)) => {
+            match certificate {
+                Some(key) => format!(
+                    "no signature algorithm in common for the gateway's {key} certificate: the other side offered none an {key} key signs with (its signature_algorithms) (rustls: {e})"
+                ),
+                None => e.to_string(),
+            }
+        }
         Some(Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)) => format!(
             "the key exchange was refused: the other side offered no ECDHE group the gateway accepts (X25519, P-256, P-384; RSA key exchange and finite-field groups are refused, BCP 195) (rustls: {e})"
         ),
         _ => e.to_string(),
     }
+}
+
+/// The kind of key of the gateway's own certificate (RSA, ECDSA, Ed25519), named in what
+/// a refused handshake says ([`handshake_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateKey(rustls::SignatureAlgorithm);
+
+impl CertificateKey {
+    /// The TLS 1.2 suites usable with the key, as OpenSSL names them (`-cipher`): each
+    /// TLS 1.2 suite is for one key type, and Ed25519 and Ed448 sign the ECDSA ones.
+    fn tls12_family(self) -> &'static str {
+        match self.0 {
+            rustls::SignatureAlgorithm::RSA => "ECDHE-RSA",
+            _ => "ECDHE-ECDSA",
+        }
+    }
+}
+
+impl std::fmt::Display for CertificateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use rustls::SignatureAlgorithm as A;
+        match self.0 {
+            A::RSA => f.write_str("RSA"),
+            A::ECDSA => f.write_str("ECDSA"),
+            A::ED25519 => f.write_str("Ed25519"),
+            A::ED448 => f.write_str("Ed448"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// A listener's TLS: its rustls configuration and the key of its certificate.
+#[derive(Debug)]
+pub struct Server {
+    pub config: Arc<rustls::ServerConfig>,
+    pub key: CertificateKey,
 }
 
 /// Largest certificate, key or CA file read.
@@ -121,13 +187,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// The server side of a listener: its certificate and key, and the CA its clients'
 /// certificates must chain to (mutual TLS) when given.
-pub fn server(
-    cert: &Path,
-    key_path: &Path,
-    client_ca: Option<&Path>,
-) -> Result<Arc<rustls::ServerConfig>, FileError> {
+pub fn server(cert: &Path, key_path: &Path, client_ca: Option<&Path>) -> Result<Server, FileError> {
     let chain = certificates(cert)?;
     let key = key(key_path)?;
+    // Its kind, named when a client's suites do not fit it (see [`handshake_failure`]).
+    let kind = provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map(|signing| CertificateKey(signing.algorithm()))
+        .map_err(|e| error(key_path, format!("not a usable private key: {e}")))?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| error(cert, e))?;
@@ -144,7 +212,10 @@ pub fn server(
     let config = builder
         .with_single_cert(chain, key)
         .map_err(|e| error(cert, format!("certificate and key do not go together: {e}")))?;
-    Ok(Arc::new(config))
+    Ok(Server {
+        config: Arc::new(config),
+        key: kind,
+    })
 }
 
 /// The client side towards an upstream: the CA its certificate must chain to, and the
@@ -203,7 +274,7 @@ mod tests {
             rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13.into(),
             rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
         ] {
-            let said = handshake_failure(&io(e));
+            let said = handshake_failure(&io(e), None);
             assert!(
                 said.starts_with(
                     "the protocol version was refused: the other side offered no TLS 1.2 or later"
@@ -211,15 +282,16 @@ mod tests {
                 "{said}"
             );
         }
-        let other = handshake_failure(&io(
-            rustls::PeerIncompatible::NoCertificateRequestSignatureSchemesInCommon.into(),
-        ));
+        let other = handshake_failure(
+            &io(rustls::PeerIncompatible::NoCertificateRequestSignatureSchemesInCommon.into()),
+            None,
+        );
         assert_eq!(
             other,
             "peer is incompatible: NoCertificateRequestSignatureSchemesInCommon"
         );
         let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "tls handshake eof");
-        assert_eq!(handshake_failure(&plain), "tls handshake eof");
+        assert_eq!(handshake_failure(&plain, None), "tls handshake eof");
     }
 
     /// Session 35: a TLS 1.2 client offering only suites without forward secrecy or
@@ -232,14 +304,14 @@ mod tests {
         for (e, what) in [
             (
                 rustls::PeerIncompatible::NoCipherSuitesInCommon,
-                "the cipher suites were refused",
+                "no cipher suite in common: the other side offered none the gateway takes",
             ),
             (
                 rustls::PeerIncompatible::NoKxGroupsInCommon,
                 "the key exchange was refused",
             ),
         ] {
-            let said = handshake_failure(&io(e.clone().into()));
+            let said = handshake_failure(&io(e.clone().into()), None);
             assert!(said.starts_with(what), "{said}");
             assert!(said.contains("BCP 195"), "{said}");
             assert!(
@@ -247,5 +319,162 @@ mod tests {
                 "{said}"
             );
         }
+    }
+
+    /// A self-signed certificate and its key made by the openssl CLI in a directory of
+    /// its own: `kind` is `ec` (P-256) or `rsa`.
+    fn made_with_openssl(kind: &str) -> (PathBuf, PathBuf) {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "pacsguard-gateway-tls-{}-{n}-{kind}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let (cert, key) = (dir.join("gateway.pem"), dir.join("gateway.key"));
+        let newkey: &[&str] = match kind {
+            "ec" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            _ => &["-newkey", "rsa:2048"],
+        };
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=gateway",
+            ])
+            .args(newkey)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (cert, key)
+    }
+
+    /// What the gateway's server side says of a client offering only `suites` and the
+    /// signature algorithms of `schemes` (all when none) of `version`, in memory.
+    fn refused_by(
+        server: Arc<rustls::ServerConfig>,
+        suites: Vec<rustls::SupportedCipherSuite>,
+        schemes: Option<&[rustls::SignatureScheme]>,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> std::io::Error {
+        let ring = rustls::crypto::ring::default_provider();
+        let mut verification = ring.signature_verification_algorithms;
+        if let Some(schemes) = schemes {
+            // The client offers the schemes it can verify: only these.
+            let mapping: Vec<_> = verification
+                .mapping
+                .iter()
+                .filter(|(scheme, _)| schemes.contains(scheme))
+                .copied()
+                .collect();
+            verification.mapping = Box::leak(mapping.into_boxed_slice());
+        }
+        let client = rustls::crypto::CryptoProvider {
+            cipher_suites: suites,
+            signature_verification_algorithms: verification,
+            ..ring
+        };
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(client))
+            .with_protocol_versions(&[version])
+            .expect("the versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = ServerName::try_from("gateway").expect("a name");
+        let mut client = rustls::ClientConnection::new(Arc::new(client), name).expect("client");
+        let mut server = rustls::ServerConnection::new(server).expect("server");
+        let mut hello = Vec::new();
+        client.write_tls(&mut hello).expect("the ClientHello");
+        server
+            .read_tls(&mut hello.as_slice())
+            .expect("the ClientHello read");
+        io(server
+            .process_new_packets()
+            .expect_err("the handshake is refused"))
+    }
+
+    /// Review rv35-gateway: rustls refuses with `NoCipherSuitesInCommon` also when the
+    /// client's suites are good ones that do not fit the gateway's certificate (an ECDSA
+    /// certificate and `-cipher ECDHE-RSA-AES128-GCM-SHA256`; an RSA one and ECDHE-ECDSA
+    /// suites), and the record said the client "offered none the gateway accepts": an
+    /// operator would look for an old client where the certificate's key type is the
+    /// cause. It names the certificate's key type and the suites that fit it. Seen
+    /// failing before the change: "the cipher suites were refused: the other side offered
+    /// none the gateway accepts (...)".
+    #[test]
+    fn suites_refused_for_the_certificates_key_type_name_it() {
+        use rustls::crypto::ring::cipher_suite as suite;
+        for (kind, offered, named, family) in [
+            (
+                "ec",
+                suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                "ECDSA",
+                "ECDHE-ECDSA",
+            ),
+            (
+                "rsa",
+                suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                "RSA",
+                "ECDHE-RSA",
+            ),
+        ] {
+            let (cert, key) = made_with_openssl(kind);
+            let config = server(&cert, &key, None).expect("a usable certificate");
+            assert_eq!(config.key.to_string(), named);
+            let e = refused_by(config.config, vec![offered], None, &rustls::version::TLS12);
+            let said = handshake_failure(&e, Some(config.key));
+            assert!(
+                said.starts_with(&format!(
+                    "no cipher suite in common for the gateway's {named} certificate: "
+                )) && said.contains(&format!(
+                    "no TLS 1.2 suite usable with an {named} key ({family} with AES-GCM"
+                )),
+                "{kind}: {said}"
+            );
+            assert!(!said.contains("offered none the gateway"), "{said}");
+            let _ = std::fs::remove_dir_all(cert.parent().expect("its directory"));
+        }
+    }
+
+    /// The same cause by another way: a TLS 1.3 client whose signature algorithms are
+    /// all RSA ones, against an ECDSA certificate, is refused with
+    /// `NoSignatureSchemesInCommon`, which was said as rustls's bare "peer is
+    /// incompatible" (review rv35-gateway): the record names the key type.
+    #[test]
+    fn signature_algorithms_refused_for_the_certificates_key_type_name_it() {
+        let (cert, key) = made_with_openssl("ec");
+        let config = server(&cert, &key, None).expect("a usable certificate");
+        let rsa_only = [
+            rustls::SignatureScheme::RSA_PSS_SHA256,
+            rustls::SignatureScheme::RSA_PSS_SHA384,
+            rustls::SignatureScheme::RSA_PSS_SHA512,
+            rustls::SignatureScheme::RSA_PKCS1_SHA256,
+        ];
+        let e = refused_by(
+            config.config,
+            rustls::crypto::ring::default_provider().cipher_suites,
+            Some(&rsa_only),
+            &rustls::version::TLS13,
+        );
+        let said = handshake_failure(&e, Some(config.key));
+        assert!(
+            said.starts_with(
+                "no signature algorithm in common for the gateway's ECDSA certificate: the other side offered none an ECDSA key signs with"
+            ),
+            "{said}"
+        );
+        assert!(said.contains("NoSignatureSchemesInCommon"), "{said}");
+        let _ = std::fs::remove_dir_all(cert.parent().expect("its directory"));
     }
 }

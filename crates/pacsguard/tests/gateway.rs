@@ -8729,9 +8729,7 @@ fn a_network_new_to_the_gateway_is_counted_in_the_fair_share_at_once() {
     for _ in 0..2 {
         released_and_closed(held.remove(0));
     }
-    while gateway_said(&mut gateway, "ended: released after") < 2 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gateway_said_times(&mut gateway, "ended: released after", 2);
     let (stream, kind, body) = request_from([127, 0, 3, 1], port);
     assert_eq!(
         kind, 2,
@@ -8746,6 +8744,24 @@ fn a_network_new_to_the_gateway_is_counted_in_the_fair_share_at_once() {
     held.push(stream);
     for stream in held {
         released(stream);
+    }
+}
+
+/// Waits (up to 60 s) until the gateway's records hold `text` `times` times: a gateway
+/// that never says it again fails the test instead of hanging it (review rv35-gateway:
+/// the wait for two releases had no deadline, only the first line's).
+fn gateway_said_times(gateway: &mut Gateway, text: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let said = gateway_said(gateway, text);
+        if said >= times {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} said {said} of {times} times within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
