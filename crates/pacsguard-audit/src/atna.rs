@@ -114,6 +114,11 @@ fn dcm_event_type(
         // refusal is told by its outcome (failure) under the Security Alert event ID.
         ("gateway", "") => Some(("110104", "DICOM Instances Transferred")),
         (_, "metadata-changed") => Some(("110135", "Object Security Attributes Changed")),
+        // The trail's delivery (stand-ins, outages, a stop's records not confirmed, an
+        // empty `fleet/`): recording went on, so no DICOM type fits but the Security
+        // Alert itself and PacsGuard's own code; never 110133 (review rv36-deliver: a
+        // SIEM rule on "recording stopped" fired after every stand-in).
+        ("delivery", _) => None,
         ("audit", _) => Some(("110133", "Audit Recording Stopped")),
         _ => None,
     }
@@ -278,6 +283,25 @@ mod tests {
         assert_eq!(file_uri("/x/\\q"), "file:///x/%5Cq");
         let record = serde_json::json!({"seq": 1, "action": "check", "objects": ["/a b/c#d"]});
         assert!(audit_message(&record).contains("ParticipantObjectID=\"file:///a%20b/c%23d\""));
+    }
+
+    /// A record of the trail's delivery (stand-ins named, an outage, an empty `fleet/`)
+    /// is no "Audit Recording Stopped": recording went on (review rv36-deliver: every
+    /// stand-in fired a SIEM's rule on 110133). A record cut short by a crash still is.
+    #[test]
+    fn delivery_records_are_not_audit_recording_stopped() {
+        let delivery = serde_json::json!({"seq": 9, "action": "delivery", "outcome": "success",
+            "detail": "syslog delivery: 1 record(s) over max_message_bytes 2048 went as stand-ins"});
+        let message = audit_message(&delivery);
+        assert!(!message.contains("110133"), "{message}");
+        assert!(
+            message.contains("csd-code=\"110113\"")
+                && message.contains("codeSystemName=\"PacsGuard\" originalText=\"delivery\""),
+            "{message}"
+        );
+        let torn = serde_json::json!({"seq": 2, "action": "audit", "outcome": "success",
+            "detail": "audit trail: a torn record was discarded"});
+        assert!(audit_message(&torn).contains("110133"));
     }
 
     /// The gateway's query records carry 110112 Query; its other records 110104.

@@ -158,32 +158,81 @@ fn cut_marked(text: &str, keep: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    // The longest escape a record holds is `\u{10ffff}` (10 characters).
-    if let Some(i) = text[..end].rfind('\\')
-        && end - i < 10
-    {
-        end = i;
+    // Walked from the start, escape by escape: the last `\` before `end` may be the
+    // second half of a `\\` (review rv36-deliver: a cut left half of one).
+    let mut from = 0;
+    while let Some(off) = text[from..end].find('\\') {
+        let at = from + off;
+        let len = escape_len(&text[at..]);
+        if at + len > end {
+            end = at;
+            break;
+        }
+        from = at + len;
     }
     format!("{}[cut at {end} of {} bytes]", &text[..end], text.len())
 }
 
+/// The length of the record's `\` escape `text` begins with: `\\`, `\xNN`,
+/// `\u{X...}`; 1 for a `\` that begins none (not written by `escape_bytes`).
+fn escape_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    match bytes.get(1) {
+        Some(b'\\') => 2,
+        Some(b'x')
+            if bytes
+                .get(2..4)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+        {
+            4
+        }
+        Some(b'u') if bytes.get(2) == Some(&b'{') => text
+            .get(3..)
+            .and_then(|rest| rest.find('}'))
+            .filter(|close| *close <= 8)
+            .map_or(1, |close| close + 4),
+        _ => 1,
+    }
+}
+
+/// The fewest bytes of each path a stand-in keeps before it leaves out further paths
+/// of a record naming several: a path cut shorter says too little for a rule on it.
+pub const STAND_IN_MIN_PATH_BYTES: usize = 96;
+
 /// The record a stand-in describes: its action, outcome, time, host, actor and finding
 /// kind and severity as they are; its paths and detail cut to `keep` bytes (marked);
 /// its `detail` led by what the stand-in is (`about`); what else may be long left out.
-fn stand_in_record(record: &Value, about: &str, keep: usize) -> Value {
+/// Of its paths (`objects`), the first `paths` are carried; how many were left out is
+/// said in the detail.
+fn stand_in_record(record: &Value, about: &str, keep: usize, paths: usize) -> Value {
     let mut reduced = record.clone();
     let Some(fields) = reduced.as_object_mut() else {
         return reduced;
+    };
+    let total = fields
+        .get("objects")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let left_out = if total > paths {
+        format!(
+            "; {} of its {total} paths left out (the first {paths} carried)",
+            total - paths
+        )
+    } else {
+        String::new()
     };
     let detail = fields
         .get("detail")
         .and_then(Value::as_str)
         .map(|d| format!("; its detail: {}", cut_marked(d, keep)))
         .unwrap_or_default();
-    fields.insert("detail".into(), Value::String(format!("{about}{detail}")));
+    fields.insert(
+        "detail".into(),
+        Value::String(format!("{about}{left_out}{detail}")),
+    );
     fields.remove("reason");
     if let Some(objects) = fields.get_mut("objects").and_then(Value::as_array_mut) {
-        objects.truncate(1);
+        objects.truncate(paths);
         for object in objects.iter_mut() {
             if let Some(path) = object.as_str() {
                 *object = Value::String(cut_marked(path, keep));
@@ -221,15 +270,31 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
         "a stand-in for record {seq} ({len} bytes, over this collector's max_message_bytes {limit}): whole on the trail (pacsguard audit show --json), BLAKE3 digest of its line {}",
         blake3::hash(line).to_hex()
     );
-    // The most of each path that fits, found by halving the range: a rule on a path's
-    // beginning needs every byte that can be kept.
-    let made = |keep: usize| {
+    let made = |keep: usize, paths: usize| {
         message_with(
-            &stand_in_record(record, &about, keep),
+            &stand_in_record(record, &about, keep, paths),
             origin,
             " stand-in=\"true\"",
         )
     };
+    // As many of its paths as fit with each cut to STAND_IN_MIN_PATH_BYTES (at least
+    // one; session 35 carried only the first, unmarked), found by halving the range.
+    let total = record
+        .get("objects")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let (mut paths, mut too_many) = (total.min(1), total + 1);
+    while paths + 1 < too_many {
+        let mid = paths + (too_many - paths) / 2;
+        if made(STAND_IN_MIN_PATH_BYTES, mid).len() <= limit {
+            paths = mid;
+        } else {
+            too_many = mid;
+        }
+    }
+    // Then the most of each path that fits, found by halving the range: a rule on a
+    // path's beginning needs every byte that can be kept.
+    let made = |keep: usize| made(keep, paths);
     let (mut fits, mut over) = (None, STAND_IN_KEPT_BYTES + 1);
     let mut low = 0;
     while low < over {
@@ -247,7 +312,12 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
     }
     // Even with every path cut to nothing it does not fit (a host name or an actor at
     // great length): what the rules need and the description, nothing else.
-    let mut least = serde_json::json!({ "detail": about });
+    let left_out = if total > 0 {
+        format!("; all {total} of its paths left out")
+    } else {
+        String::new()
+    };
+    let mut least = serde_json::json!({ "detail": format!("{about}{left_out}") });
     for key in ["seq", "time", "action", "outcome"] {
         if let Some(value) = record.get(key) {
             least[key] = value.clone();
@@ -1313,6 +1383,63 @@ mod tests {
                 "the cut is marked: {text}"
             );
             assert!(text.contains("stand-in=\"true\""), "{text}");
+        }
+    }
+
+    /// Review rv36-deliver: a record naming several paths (a profile of 13 roots) went
+    /// as a stand-in carrying only the first, unmarked. It carries as many as fit, and
+    /// says how many were left out.
+    #[test]
+    fn a_stand_in_carries_as_many_paths_as_fit_and_says_how_many_were_left_out() {
+        let mut big = record();
+        let paths: Vec<Value> = (0..13)
+            .map(|i| Value::String(format!("/srv/root-{i:02}-{}", "x".repeat(60))))
+            .collect();
+        big["objects"] = Value::Array(paths);
+        big["detail"] = Value::String("y".repeat(9000));
+        let full = message(&big, "o");
+        for limit in [MIN_MESSAGE_BYTES, 4096, 8192] {
+            let text =
+                String::from_utf8(stand_in(&big, b"line", "o", full.len(), limit)).expect("utf-8");
+            assert!(text.len() <= limit, "{} > {limit}", text.len());
+            let carried = (0..13)
+                .filter(|i| text.contains(&format!("file:///srv/root-{i:02}-")))
+                .count();
+            // At 2048 bytes an object's XML (its path twice) leaves room for one at most.
+            assert!(
+                limit == MIN_MESSAGE_BYTES || carried > 1,
+                "at {limit}: {carried} path(s): {text}"
+            );
+            if carried == 0 {
+                assert!(text.contains("all 13 of its paths left out"), "{text}");
+            } else if carried < 13 {
+                assert!(
+                    text.contains(&format!("{} of its 13 paths left out", 13 - carried)),
+                    "at {limit}: {text}"
+                );
+            } else {
+                assert!(!text.contains("left out"), "{text}");
+            }
+        }
+    }
+
+    /// Review rv36-deliver: a cut right after a `\\` escape took its second `\` for the
+    /// start of an escape and left its first behind. No cut leaves part of an escape.
+    #[test]
+    fn a_cut_never_leaves_part_of_an_escape() {
+        let text = format!("/a{}", r"\\b\xffc\u{1f600}d".repeat(40));
+        for keep in 0..text.len() {
+            let cut = cut_marked(&text, keep);
+            let kept = cut.rfind("[cut at ").map_or(cut.as_str(), |at| &cut[..at]);
+            assert!(text.starts_with(kept), "keep {keep}: {cut}");
+            // What is kept is whole escapes: each `\` begins one that ends within it.
+            let mut from = 0;
+            while let Some(off) = kept[from..].find('\\') {
+                let at = from + off;
+                let len = escape_len(&kept[at..]);
+                assert!(len > 1, "keep {keep}: part of an escape in {kept:?}");
+                from = at + len;
+            }
         }
     }
 

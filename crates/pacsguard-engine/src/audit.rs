@@ -807,7 +807,7 @@ fn record_stand_ins(home: &Home, text: String) -> String {
     let recorded = Session::open(home.clone()).and_then(|mut session| {
         let event = Event::new(
             session.actor().clone(),
-            Action::Audit,
+            Action::Delivery,
             Outcome::Success,
             format!("syslog delivery: {text}"),
         );

@@ -40,6 +40,12 @@ pub enum Action {
     Finding,
     /// Something happened to the audit trail itself (a torn record discarded).
     Audit,
+    /// The trail's delivery to a destination (the console, a syslog collector): records
+    /// that went as stand-ins, a long outage and its end, a stop's records not
+    /// confirmed, a `fleet/` holding no enrolment. Not `audit`: the trail's recording
+    /// went on, and a SIEM must not read DICOM 110133 Audit Recording Stopped in them
+    /// (review rv36-deliver).
+    Delivery,
     /// A watcher started, stopped, or finished a scrub cycle (re-verification).
     Watch,
     /// A long-running guard is alive (see [`Event::heartbeat`]); a gap between two
@@ -75,7 +81,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order above: the vocabulary of `audit show --action`.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::Init,
         Action::Profile,
         Action::Check,
@@ -85,6 +91,7 @@ impl Action {
         Action::Sanitize,
         Action::Finding,
         Action::Audit,
+        Action::Delivery,
         Action::Watch,
         Action::Heartbeat,
         Action::Login,
@@ -108,6 +115,7 @@ impl Action {
             Action::Sanitize => "sanitize",
             Action::Finding => "finding",
             Action::Audit => "audit",
+            Action::Delivery => "delivery",
             Action::Watch => "watch",
             Action::Heartbeat => "heartbeat",
             Action::Login => "login",

@@ -291,10 +291,12 @@ pub fn enrol(
         ))
     })?;
     let dir = home.join(FLEET_DIR);
-    if std::fs::symlink_metadata(&dir).is_ok() {
+    // One rule with the guards' (`Identity::load`): a `fleet` that cannot be searched
+    // is an error naming why, and a link is looked through.
+    if identity_files_present(&dir)?.is_some() {
         // An empty `fleet/` is not an enrolment: say what stands in the way, not
         // "enrolled already" (session 35).
-        let what = if enrolment_missing(home).is_some() {
+        let what = if enrolment_missing(home)?.is_some() {
             "it holds no enrolment, but it is in the way (move it aside, keeping what an earlier enrolment left as evidence, and enrol again)"
         } else {
             "this host is enrolled already (remove the directory to enrol it anew; the console will report a new host key)"
@@ -360,19 +362,61 @@ pub const IDENTITY_FILES: [&str; 3] = ["console.json", "cert.pem", "key.pem"];
 /// guard goes on guarding (nothing is lost: the trail keeps every record, and the
 /// console's cursor where the console last confirmed), but says so, since a host that
 /// was enrolled and no longer reports is raised silent by its console.
-pub fn enrolment_missing(home: &Path) -> Option<String> {
+pub fn enrolment_missing(home: &Path) -> Result<Option<String>, FleetError> {
     let dir = home.join(FLEET_DIR);
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    let none = IDENTITY_FILES
-        .iter()
-        .all(|file| std::fs::symlink_metadata(dir.join(file)).is_err());
-    (none || !meta.is_dir()).then(|| {
+    let Some(present) = identity_files_present(&dir)? else {
+        return Ok(None);
+    };
+    Ok(present.iter().all(|p| !p).then(|| {
         format!(
             "{} holds no enrolment (none of {}): this host reports to no console. To join one: move the directory aside and run `pacsguard enroll tls://CONSOLE:PORT --token T --fingerprint F`; to guard without a console, move it aside",
             dir.display(),
             IDENTITY_FILES.join(", ")
         )
-    })
+    }))
+}
+
+/// Which of [`IDENTITY_FILES`] `HOME/fleet` (`dir`) holds, looked up through a `fleet`
+/// that is a link (as every reader of the enrolment does: one rule for `enroll` and the
+/// guards, review rv36-deliver); `None` when there is no `fleet` at all. Only absence is
+/// absence: a `fleet` that cannot be searched (EACCES, ELOOP, EIO...) is an error naming
+/// the file and why, never "no enrolment" (a guard would run without its console). A
+/// `fleet` that is not a directory (or a link to nothing) holds none of them.
+fn identity_files_present(dir: &Path) -> Result<Option<[bool; 3]>, FleetError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(FleetError::File {
+                path: dir.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    let mut present = [false; 3];
+    for (slot, file) in present.iter_mut().zip(IDENTITY_FILES) {
+        let path = dir.join(file);
+        *slot = match std::fs::symlink_metadata(&path) {
+            Ok(_) => true,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                false
+            }
+            Err(e) => {
+                return Err(FleetError::File {
+                    path,
+                    reason: format!(
+                        "{e}: whether this host is enrolled cannot be told (only a missing file is no enrolment)"
+                    ),
+                });
+            }
+        };
+    }
+    Ok(Some(present))
 }
 
 /// The host's identity, read from `HOME/fleet/`.
@@ -392,13 +436,14 @@ impl Identity {
     /// to is not for a guess.
     pub fn load(home: &Path) -> Result<Option<Identity>, FleetError> {
         let dir = home.join(FLEET_DIR);
-        if std::fs::symlink_metadata(&dir).is_err() {
+        let Some(present) = identity_files_present(&dir)? else {
             return Ok(None);
-        }
+        };
         let missing: Vec<&str> = IDENTITY_FILES
             .iter()
-            .copied()
-            .filter(|file| std::fs::symlink_metadata(dir.join(file)).is_err())
+            .zip(present)
+            .filter(|(_, present)| !present)
+            .map(|(file, _)| *file)
             .collect();
         if missing.len() == IDENTITY_FILES.len() {
             return Ok(None);
@@ -893,6 +938,59 @@ pub fn check_cosignatures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review rv36-deliver: a `fleet/` that cannot be searched was called "holds no
+    /// enrolment" and the guard ran without its console; `enroll` over a `fleet` link to
+    /// an enrolment said it held none while the guards read it. One rule: only absence
+    /// is absence, any other error names the file and why, and a link is looked through.
+    #[test]
+    fn only_a_missing_file_is_no_enrolment_and_a_link_is_looked_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).expect("home");
+        let fleet = home.join(FLEET_DIR);
+        assert_eq!(
+            enrolment_missing(&home).expect("none"),
+            None,
+            "never enrolled"
+        );
+        assert!(Identity::load(&home).expect("none").is_none());
+
+        // A link that loops: the files cannot be looked up (ELOOP), whoever runs.
+        std::os::unix::fs::symlink(&fleet, &fleet).expect("loop");
+        let e = enrolment_missing(&home).expect_err("ELOOP is no absence");
+        assert!(e.to_string().contains("console.json"), "{e}");
+        assert!(Identity::load(&home).is_err(), "the guard refuses (exit 2)");
+        let e = enrol(&home, "tls://127.0.0.1:1", "t", &"ab".repeat(32), "h")
+            .expect_err("enroll refuses");
+        assert!(!e.to_string().contains("holds no enrolment"), "{e}");
+        assert!(e.to_string().contains("cannot be told"), "{e}");
+
+        // A link to a directory holding an enrolment: enrolled, for `enroll` too.
+        std::fs::remove_file(&fleet).expect("unlink");
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).expect("real");
+        for file in IDENTITY_FILES {
+            std::fs::write(real.join(file), "{}").expect("file");
+        }
+        std::os::unix::fs::symlink(&real, &fleet).expect("link");
+        assert_eq!(enrolment_missing(&home).expect("read"), None);
+        let e = enrol(&home, "tls://127.0.0.1:1", "t", &"ab".repeat(32), "h")
+            .expect_err("enroll refuses");
+        assert!(e.to_string().contains("enrolled already"), "{e}");
+
+        // An empty directory, a link to nothing, a plain file: no enrolment, said.
+        std::fs::remove_file(&fleet).expect("unlink");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &fleet).expect("dangling");
+        assert!(enrolment_missing(&home).expect("read").is_some());
+        std::fs::remove_file(&fleet).expect("unlink");
+        std::fs::write(&fleet, "x").expect("file");
+        assert!(enrolment_missing(&home).expect("read").is_some());
+        std::fs::remove_file(&fleet).expect("unlink");
+        std::fs::create_dir(&fleet).expect("empty");
+        assert!(enrolment_missing(&home).expect("read").is_some());
+        assert!(Identity::load(&home).expect("none").is_none());
+    }
 
     /// `approvals.jsonl` is read up to its limit; a larger file is an error naming it
     /// (it was not written by this host), never read without bound.

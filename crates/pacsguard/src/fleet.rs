@@ -697,9 +697,15 @@ fn stop_note_path(home: &Home) -> PathBuf {
 /// not be written) is kept after the new one, not replaced: the next start records
 /// both, the newest first, cut at `MAX_STOP_NOTE_BYTES` and said so.
 fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
+    leave_note(&stop_note_path(home), text)
+}
+
+/// A note for the next start's trail at `path`, written whole, earlier notes kept
+/// after it (see [`leave_stop_note`]).
+fn leave_note(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let path = stop_note_path(home);
+    let path = path.to_path_buf();
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
@@ -748,11 +754,34 @@ pub fn record_undelivered_stop(
     actor: &pacsguard_events::Actor,
     command: &str,
 ) {
+    record_note(
+        &stop_note_path(home),
+        "console delivery: ",
+        pacsguard_events::Outcome::Failure,
+        (inbox, actor, command),
+    );
+    // The delivery records the last stop could not put on its trail (the stand-ins of
+    // its last batch, to any destination).
+    record_note(
+        &delivery_note_path(home),
+        "after the last stop (not on its trail): ",
+        pacsguard_events::Outcome::Success,
+        (inbox, actor, command),
+    );
+}
+
+/// The note at `path`, recorded on the trail (a `delivery` record, `prefix` before it)
+/// and then removed; cut at `MAX_STOP_NOTE_BYTES`, said so. Kept when not recorded.
+fn record_note(
+    path: &Path,
+    prefix: &str,
+    outcome: pacsguard_events::Outcome,
+    (inbox, actor, command): (&pacsguard_events::Inbox, &pacsguard_events::Actor, &str),
+) {
     // Said as the guard that records it (`watch` or `serve`), not always as `serve`.
-    let prefix = format!("pacsguard {command}: ");
-    let say = |text: &str| crate::outlet::direct(&prefix, text);
-    let path = stop_note_path(home);
-    let mut text = match read_stop_note(&path) {
+    let said_as = format!("pacsguard {command}: ");
+    let say = |text: &str| crate::outlet::direct(&said_as, text);
+    let mut text = match read_stop_note(path) {
         Ok(Some(text)) => text,
         Ok(None) => return,
         Err(e) => return say(&format!("{}: {e}", path.display())),
@@ -760,7 +789,7 @@ pub fn record_undelivered_stop(
     let cut = text.len() as u64 > MAX_STOP_NOTE_BYTES;
     text.truncate(usize::try_from(MAX_STOP_NOTE_BYTES).unwrap_or(usize::MAX));
     let text = format!(
-        "console delivery: {}{} (noted in {})",
+        "{prefix}{}{} (noted in {})",
         String::from_utf8_lossy(&text).trim(),
         if cut {
             format!(" [cut at {MAX_STOP_NOTE_BYTES} bytes, MAX_STOP_NOTE_BYTES]")
@@ -772,13 +801,13 @@ pub fn record_undelivered_stop(
     say(&text);
     let event = pacsguard_events::Event::new(
         actor.clone(),
-        pacsguard_events::Action::Audit,
-        pacsguard_events::Outcome::Failure,
+        pacsguard_events::Action::Delivery,
+        outcome,
         text,
     );
     match inbox.push(event) {
         Ok(()) => {
-            if let Err(e) = std::fs::remove_file(&path) {
+            if let Err(e) = std::fs::remove_file(path) {
                 say(&format!("{}: recorded, not removed: {e}", path.display()));
             }
         }
@@ -825,6 +854,7 @@ pub fn start(
     let note = TrailNote {
         inbox: inbox.clone(),
         actor,
+        home: home.clone(),
     };
     if let Some(listen) = fleet_listen {
         running.listener = Some(listen_for_hosts(
@@ -1081,7 +1111,7 @@ pub fn hold_heartbeat_for_the_console(
 ) -> Result<()> {
     use pacsguard_fleet::freshness::MAX_TRAIL_HEARTBEAT;
     if Identity::load(&home.dir)?.is_none() {
-        record_missing_enrolment(home, session, tell);
+        record_missing_enrolment(home, session, tell)?;
         return Ok(());
     }
     if let Some(configured) = session.hold_heartbeat_to(MAX_TRAIL_HEARTBEAT) {
@@ -1095,20 +1125,25 @@ pub fn hold_heartbeat_for_the_console(
 /// At a guard's start: a `fleet/` that holds no enrolment is said on stderr and
 /// recorded on the trail (an `audit` warning), and the guard goes on without a console
 /// (session 35: it exited 2 saying `console.json` "vanished before it could be read").
-fn record_missing_enrolment(home: &Home, session: &mut pacsguard_engine::Session, tell: Tell) {
-    let Some(text) = host::enrolment_missing(&home.dir) else {
-        return;
+fn record_missing_enrolment(
+    home: &Home,
+    session: &mut pacsguard_engine::Session,
+    tell: Tell,
+) -> Result<()> {
+    let Some(text) = host::enrolment_missing(&home.dir)? else {
+        return Ok(());
     };
     tell(&format!("warning: {text}"));
     let event = pacsguard_events::Event::new(
         session.actor().clone(),
-        pacsguard_events::Action::Audit,
+        pacsguard_events::Action::Delivery,
         pacsguard_events::Outcome::Failure,
         format!("fleet: {text}"),
     );
     if let Err(e) = session.record_events(vec![event]) {
         tell(&format!("and it could not be recorded on the trail: {e}"));
     }
+    Ok(())
 }
 
 /// A destination `serve` delivers the trail to as it runs: the console this host is
@@ -1552,22 +1587,51 @@ impl Outage {
 pub struct TrailNote {
     pub inbox: pacsguard_events::Inbox,
     pub actor: pacsguard_events::Actor,
+    /// Where a record the closed inbox refused is kept for the next start.
+    pub home: Home,
 }
 
 impl TrailNote {
+    /// Records `text` on the trail; once the session's inbox is closed (the stop's last
+    /// batch is delivered after the guard wrote its last records), in the home's note
+    /// of delivery records for the next start's trail ([`record_undelivered_stop`]):
+    /// the stand-ins of the stop's last batch were named on no trail (review
+    /// rv36-deliver).
     fn record(&self, outcome: pacsguard_events::Outcome, text: String, say: Tell) {
+        let note = &delivery_note_path(&self.home);
         let event = pacsguard_events::Event::new(
             self.actor.clone(),
-            pacsguard_events::Action::Audit,
+            pacsguard_events::Action::Delivery,
             outcome,
-            text,
+            text.clone(),
         );
-        if let Err(e) = self.inbox.push(event) {
-            say(&format!(
-                "a delivery record could not be queued for the trail: {e}"
-            ));
+        let Err(e) = self.inbox.push(event) else {
+            return;
+        };
+        let outcome = match outcome {
+            pacsguard_events::Outcome::Failure => "failure",
+            _ => "success",
+        };
+        match leave_note(note, &format!("({outcome}) {text}")) {
+            Ok(()) => say(&format!(
+                "a delivery record could not be queued for the trail ({e}): kept in {} for the next start's trail",
+                note.display()
+            )),
+            Err(written) => say(&format!(
+                "a delivery record could not be queued for the trail ({e}) nor kept in {} ({written}): {text}",
+                note.display()
+            )),
         }
     }
+}
+
+/// The note of delivery records a stopped guard could not put on its trail, in the
+/// home (a collector's records are delivered without an enrolment, so not in
+/// `fleet/`).
+const DELIVERY_NOTE: &str = "delivery-unrecorded.txt";
+
+fn delivery_note_path(home: &Home) -> PathBuf {
+    home.dir.join(DELIVERY_NOTE)
 }
 
 #[cfg(test)]
@@ -1687,6 +1751,44 @@ mod tests {
             .and_then(|d| d.read_cursor())
             .expect("cursor");
         assert_eq!(cursor.seq, 0, "the records the note says are left are left");
+    }
+
+    /// Review rv36-deliver: the stand-ins of a stop's last batch (delivered once the
+    /// guard closed its inbox) were named on no trail: "could not be queued ... the guard
+    /// has stopped". They are kept in the home's note and the next start records them,
+    /// as a `delivery` record (never `audit`: no SIEM reads "recording stopped" in it).
+    #[test]
+    fn a_delivery_record_after_the_guard_stopped_goes_on_the_next_start_s_trail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(dir.path().to_path_buf());
+        let closed = pacsguard_events::Inbox::new();
+        let _ = closed.close();
+        let note = TrailNote {
+            inbox: closed,
+            actor: actor(),
+            home: home.clone(),
+        };
+        note.record(
+            pacsguard_events::Outcome::Success,
+            "syslog delivery: 5 record(s) went as stand-ins: records 6, 7".into(),
+            |_| {},
+        );
+        assert!(
+            delivery_note_path(&home).exists(),
+            "kept for the next start"
+        );
+        let next = pacsguard_events::Inbox::new();
+        record_undelivered_stop(&home, &next, &actor(), "watch");
+        let events = next.take();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, pacsguard_events::Action::Delivery);
+        assert!(
+            events[0].detail.contains("went as stand-ins: records 6, 7")
+                && events[0].detail.contains("after the last stop"),
+            "{}",
+            events[0].detail
+        );
+        assert!(!delivery_note_path(&home).exists(), "recorded once");
     }
 
     #[test]

@@ -822,6 +822,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 fleet::TrailNote {
                     inbox: session.inbox(),
                     actor: session.actor().clone(),
+                    home: home.clone(),
                 },
                 &forward_stop,
             )?;
