@@ -5389,8 +5389,12 @@ mod tests {
         ];
         for (unit, binary) in shapes {
             let bytes = unit.repeat((256 << 10) / unit.len());
-            let whole = [0..bytes.len()];
-            let ranges: &[std::ops::Range<usize>] = if binary { &whole } else { &[] };
+            let whole = 0..bytes.len();
+            let ranges: &[std::ops::Range<usize>] = if binary {
+                std::slice::from_ref(&whole)
+            } else {
+                &[]
+            };
             let found = super::find_batch_command_within(&bytes, ranges, &deadline());
             assert!(
                 found
