@@ -68,18 +68,7 @@ pub struct OpenFinding {
 /// Whether a finding of `kind` says how a tree differs from its profile, so that a full
 /// check which finds the tree as profiled proves its state gone.
 fn is_difference(kind: FindingKind) -> bool {
-    matches!(
-        kind,
-        FindingKind::Added
-            | FindingKind::Removed
-            | FindingKind::Moved
-            | FindingKind::ContentChanged
-            | FindingKind::MetadataChanged
-            | FindingKind::PixelDataChanged
-            | FindingKind::HeaderChanged
-            | FindingKind::FileMetaChanged
-            | FindingKind::NoLongerDicom
-    )
+    kind.is_tree_difference()
 }
 
 /// The paths an acceptance signed ([`Taken::of`]).

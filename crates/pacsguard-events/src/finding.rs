@@ -320,6 +320,34 @@ finding_kinds! {
     HostAcknowledgementUnproven => "host-acknowledgement-unproven",
 }
 
+impl FindingKind {
+    /// Whether the kind says a file that was profiled is not what it was (its content,
+    /// its metadata, its pixels, its header, or no longer DICOM), not that it came, went
+    /// or moved.
+    pub fn is_rewrite(self) -> bool {
+        matches!(
+            self,
+            FindingKind::ContentChanged
+                | FindingKind::MetadataChanged
+                | FindingKind::PixelDataChanged
+                | FindingKind::HeaderChanged
+                | FindingKind::FileMetaChanged
+                | FindingKind::NoLongerDicom
+        )
+    }
+
+    /// Whether the kind says how a tree differs from its profile (a file added, removed,
+    /// moved or rewritten: [`FindingKind::is_rewrite`]), so that a full check finding the
+    /// tree as profiled proves it gone. Other kinds say what was found in a file or what
+    /// happened, which no later check undoes.
+    pub fn is_tree_difference(self) -> bool {
+        matches!(
+            self,
+            FindingKind::Added | FindingKind::Removed | FindingKind::Moved
+        ) || self.is_rewrite()
+    }
+}
+
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -7632,15 +7632,7 @@ fn path_key(path: &Path) -> u64 {
 /// The kinds of finding that say a file is not what it was (its content or its
 /// metadata): of a file that arrived during this run, they are no change of the profile.
 fn rewritten(kind: FindingKind) -> bool {
-    matches!(
-        kind,
-        FindingKind::ContentChanged
-            | FindingKind::MetadataChanged
-            | FindingKind::PixelDataChanged
-            | FindingKind::HeaderChanged
-            | FindingKind::FileMetaChanged
-            | FindingKind::NoLongerDicom
-    )
+    kind.is_rewrite()
 }
 
 /// Several `added` findings about one path (an arrival rewritten: its content and its

@@ -59,17 +59,7 @@ pub struct Windows {
 /// images, it never leaves a stored image as bytes that are not DICOM any more; that is
 /// what encryption does, and a window must not hide ransomware that strikes during it.
 fn is_mass_change(kind: FindingKind) -> bool {
-    matches!(
-        kind,
-        FindingKind::Added
-            | FindingKind::Removed
-            | FindingKind::Moved
-            | FindingKind::ContentChanged
-            | FindingKind::MetadataChanged
-            | FindingKind::PixelDataChanged
-            | FindingKind::HeaderChanged
-            | FindingKind::FileMetaChanged
-    )
+    kind.is_tree_difference() && kind != FindingKind::NoLongerDicom
 }
 
 impl Windows {
