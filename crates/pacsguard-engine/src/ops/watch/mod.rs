@@ -7657,10 +7657,14 @@ fn one_arrival_per_path(findings: &mut Vec<Finding>) {
 }
 
 /// Repeats of one file's reported `metadata-changed` state, not reported one by one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Repeats {
     /// Repeats with only the times moved (see [`collapse_time_only_repeats`]).
     times: u64,
+    /// The fields the repeats' own findings named (their union, sorted): the finding
+    /// that counts them names them too, as each of them would have. A small, fixed
+    /// vocabulary (`mtime`, `ctime`, ...), so the union is bounded.
+    fields: Vec<String>,
     /// Flips between the content and a torn state reported (see [`torn`]).
     flips: u64,
     severity: Severity,
@@ -7758,12 +7762,14 @@ fn collapse_time_only_repeats(
         if let Some(counted) = repeats.get_mut(&finding.path) {
             counted.times += 1;
             counted.severity = counted.severity.max(finding.severity);
+            merge_fields(&mut counted.fields, &finding.fields);
             return false;
         }
         repeats.insert(
             finding.path.clone(),
             Repeats {
                 times: 1,
+                fields: finding.fields.clone(),
                 flips: 0,
                 severity: finding.severity,
                 since: now,
@@ -7773,6 +7779,15 @@ fn collapse_time_only_repeats(
     });
 }
 
+/// Adds to `counted` (sorted, without repeats) the fields of one more repeat.
+fn merge_fields(counted: &mut Vec<String>, more: &[String]) {
+    for field in more {
+        if let Err(at) = counted.binary_search(field) {
+            counted.insert(at, field.clone());
+        }
+    }
+}
+
 /// The findings that say how many repeats of a file's state were collapsed: a
 /// `metadata-changed` for the repeats with only the times moved, a `content-changed` for
 /// the flips between its content and a torn state (see [`torn`]).
@@ -7780,17 +7795,20 @@ fn repeats_findings(path: &Path, repeats: &Repeats, now: Instant) -> Vec<Finding
     let seconds = now.duration_since(repeats.since).as_secs().max(1);
     let mut findings = Vec::new();
     if repeats.times > 0 {
-        findings.push(Finding::new(
-            path.to_path_buf(),
-            FindingKind::MetadataChanged,
-            repeats.severity,
-            format!(
-                "its times moved {} more times in the last {seconds} s with its content, \
+        findings.push(
+            Finding::new(
+                path.to_path_buf(),
+                FindingKind::MetadataChanged,
+                repeats.severity,
+                format!(
+                    "its times moved {} more times in the last {seconds} s with its content, \
                  size, mode, owner and inode as last reported (rewritten whole with the \
                  same bytes): one finding for them all",
-                repeats.times
-            ),
-        ));
+                    repeats.times
+                ),
+            )
+            .with_fields(repeats.fields.clone()),
+        );
     }
     if repeats.flips > 0 {
         findings.push(Finding::new(
@@ -9792,8 +9810,12 @@ mod tests {
             ],
             "a's repeat counted; b's reported (capacity 1); c's mode change reported"
         );
-        // a's next repeat is counted on; the count is said with the bound's worth of time.
-        let mut findings = vec![finding("a.dcm", FindingKind::MetadataChanged)];
+        // a's next repeat is counted on; the count is said with the bound's worth of time,
+        // and names the fields its repeats named (CI of stop 43: the count named none).
+        let mut findings = vec![
+            finding("a.dcm", FindingKind::MetadataChanged)
+                .with_fields(vec!["mtime".to_string(), "ctime".to_string()]),
+        ];
         collapse_time_only_repeats(
             root,
             &entries,
@@ -9804,9 +9826,9 @@ mod tests {
             &mut findings,
         );
         assert!(findings.is_empty());
-        let counted = repeats[&root.join("a.dcm")];
+        let counted = &repeats[&root.join("a.dcm")];
         assert_eq!((counted.times, counted.severity), (2, Severity::Alert));
-        let said = repeats_findings(&root.join("a.dcm"), &counted, now);
+        let said = repeats_findings(&root.join("a.dcm"), counted, now);
         assert_eq!(said.len(), 1, "no flips: no content-changed");
         let said = &said[0];
         assert_eq!(said.kind, FindingKind::MetadataChanged);
@@ -9814,6 +9836,11 @@ mod tests {
             said.detail.contains("moved 2 more times"),
             "{}",
             said.detail
+        );
+        assert_eq!(
+            said.fields,
+            ["ctime", "mtime"],
+            "the repeats' fields, sorted"
         );
         // The very state reported is no repeat (drop_reported_states drops it).
         assert!(!only_times_moved(&entries[0].meta, &entries[0].meta));

@@ -135,6 +135,7 @@ pub(super) fn collapse_torn_flips(
         }
         let counted = repeats.entry(finding.path.clone()).or_insert(Repeats {
             times: 0,
+            fields: Vec::new(),
             flips: 0,
             severity: finding.severity,
             since: now,
