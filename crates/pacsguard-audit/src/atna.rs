@@ -144,8 +144,30 @@ fn outcome_indicator(record: &Value) -> &'static str {
     }
 }
 
+/// The DICOM event type (DCM csd-code, meaning) of a trail record, if one fits.
+pub fn dcm_event_type_of(record: &Value) -> Option<(&'static str, &'static str)> {
+    let kind = record
+        .get("finding")
+        .filter(|f| f.is_object())
+        .map_or("", |f| str_of(f, "kind"));
+    dcm_event_type(
+        str_of(record, "action"),
+        kind,
+        str_of(record, "outcome"),
+        str_of(record, "detail"),
+    )
+}
+
 /// One `AuditMessage` document for one trail record.
 pub fn audit_message(record: &Value) -> String {
+    audit_message_typed(record, dcm_event_type_of(record))
+}
+
+/// One `AuditMessage` document for `record` with the DICOM event type `dcm_type`: a
+/// stand-in describes a record it has cut, so its type is the one of the record it
+/// stands for (a gateway query's stand-in was typed a transfer, 110104: its detail no
+/// longer began as the query's).
+pub fn audit_message_typed(record: &Value, dcm_type: Option<(&str, &str)>) -> String {
     let action = str_of(record, "action");
     let finding = record.get("finding").filter(|f| f.is_object());
     let kind = finding.map_or("", |f| str_of(f, "kind"));
@@ -158,12 +180,7 @@ pub fn audit_message(record: &Value) -> String {
         outcome_indicator(record)
     );
     x.push_str("    <EventID csd-code=\"110113\" codeSystemName=\"DCM\" originalText=\"Security Alert\"/>\n");
-    if let Some((code, meaning)) = dcm_event_type(
-        action,
-        kind,
-        str_of(record, "outcome"),
-        str_of(record, "detail"),
-    ) {
+    if let Some((code, meaning)) = dcm_type {
         let _ = writeln!(
             x,
             "    <EventTypeCode csd-code=\"{code}\" codeSystemName=\"DCM\" originalText=\"{meaning}\"/>"

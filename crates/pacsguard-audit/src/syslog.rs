@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::atna::audit_message;
+use crate::atna;
 
 /// Private enterprise number used for PacsGuard's structured data. 32473 is the number
 /// IANA reserves for documentation (RFC 5612); a registered one replaces it before release.
@@ -75,7 +75,7 @@ fn param_value(text: &str) -> String {
 
 /// One trail record as an RFC 5424 message (without framing).
 pub fn message(record: &Value, origin: &str) -> Vec<u8> {
-    message_with(record, origin, "")
+    message_with(record, origin, "", atna::dcm_event_type_of(record))
 }
 
 /// The structured data a collector's rule can match without parsing the MSG: the
@@ -97,7 +97,12 @@ fn rule_params(record: &Value) -> String {
 }
 
 /// [`message`] with `extra` SD parameters (` name="value"`, escaped) after the others.
-fn message_with(record: &Value, origin: &str, extra: &str) -> Vec<u8> {
+fn message_with(
+    record: &Value,
+    origin: &str,
+    extra: &str,
+    dcm_type: Option<(&str, &str)>,
+) -> Vec<u8> {
     let time = record.get("time").and_then(Value::as_str).unwrap_or("-");
     let host = record.get("host").and_then(Value::as_str).unwrap_or("");
     let seq = record
@@ -114,7 +119,7 @@ fn message_with(record: &Value, origin: &str, extra: &str) -> Vec<u8> {
     )
     .into_bytes();
     out.extend_from_slice("\u{feff}".as_bytes()); // BOM: the MSG is UTF-8
-    out.extend_from_slice(audit_message(record).as_bytes());
+    out.extend_from_slice(atna::audit_message_typed(record, dcm_type).as_bytes());
     out
 }
 
@@ -270,11 +275,14 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
         "a stand-in for record {seq} ({len} bytes, over this collector's max_message_bytes {limit}): whole on the trail (pacsguard audit show --json), BLAKE3 digest of its line {}",
         blake3::hash(line).to_hex()
     );
+    // The type of the record it stands for, not of the reduced record's words.
+    let dcm_type = atna::dcm_event_type_of(record);
     let made = |keep: usize, paths: usize| {
         message_with(
             &stand_in_record(record, &about, keep, paths),
             origin,
             " stand-in=\"true\"",
+            dcm_type,
         )
     };
     // As many of its paths as fit with each cut to STAND_IN_MIN_PATH_BYTES (at least
@@ -331,7 +339,7 @@ fn stand_in(record: &Value, line: &[u8], origin: &str, len: usize, limit: usize)
             .collect();
         least["finding"] = Value::Object(kept);
     }
-    message_with(&least, origin, " stand-in=\"true\"")
+    message_with(&least, origin, " stand-in=\"true\"", dcm_type)
 }
 
 /// The most stand-ins one line (on stderr, on the trail) names by sequence number; the
@@ -1383,6 +1391,30 @@ mod tests {
                 "the cut is marked: {text}"
             );
             assert!(text.contains("stand-in=\"true\""), "{text}");
+        }
+    }
+
+    /// Session 36's note: a gateway query's stand-in was typed a transfer (DCM 110104):
+    /// the type was read from the stand-in's own detail, which no longer began as the
+    /// query's. A stand-in carries the type of the record it stands for.
+    #[test]
+    fn a_stand_in_carries_the_dicom_event_type_of_the_record_it_stands_for() {
+        let query = serde_json::json!({
+            "seq": 9, "host": "pacs 01", "time": "2026-11-28T22:56:10.739395Z",
+            "actor": {"user": "gateway", "uid": 0}, "action": "gateway", "outcome": "success",
+            "objects": [format!("dicom://MODALITY{}", "q".repeat(9000))],
+            "detail": "query: C-FIND (Message ID 1) on 1.2.840.10008.5.1.4.1.2.2.1, relayed"
+        });
+        let full = message(&query, "o");
+        let typed = "csd-code=\"110112\" codeSystemName=\"DCM\" originalText=\"Query\"";
+        assert!(full.windows(typed.len()).any(|w| w == typed.as_bytes()));
+        for limit in [MIN_MESSAGE_BYTES, 4096] {
+            let text = String::from_utf8(stand_in(&query, b"line", "o", full.len(), limit))
+                .expect("utf-8");
+            assert!(text.len() <= limit, "{} > {limit}", text.len());
+            assert!(text.contains("stand-in=\"true\""), "{text}");
+            assert!(text.contains(typed), "the query's type: {text}");
+            assert!(!text.contains("csd-code=\"110104\""), "{text}");
         }
     }
 

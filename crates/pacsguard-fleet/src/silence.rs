@@ -64,11 +64,11 @@ pub enum LastHeard {
 impl LastHeard {
     fn sentence(self) -> String {
         match self {
-            LastHeard::Report { ago, interval } => format!(
-                "no report of its trail verified for {ago} s; it promised one every {interval} s"
-            ),
+            LastHeard::Report { ago, interval } => {
+                format!("{SENTENCE_START}for {ago} s; it promised one every {interval} s")
+            }
             LastHeard::Enrolment { ago, within } => format!(
-                "no report of its trail verified since its enrolment {ago} s ago; its first was due within {within} s"
+                "{SENTENCE_START}since its enrolment {ago} s ago; its first was due within {within} s"
             ),
         }
     }
@@ -110,6 +110,10 @@ pub fn counted_beside(state: &str, words: &str) -> String {
 /// What joins a silence's sentence and the refused state it was found in.
 const MEANWHILE: &str = "; its reports are refused meanwhile (";
 
+/// How every silence's sentence begins (see [`LastHeard::sentence`]): console words,
+/// never a host's, and none of them [`MEANWHILE`].
+const SENTENCE_START: &str = "no report of its trail verified ";
+
 /// What the state of a host found silent says: how long since a report of its trail
 /// verified (or since its enrolment), and, if it was in a refused state, that state's
 /// own words kept after it.
@@ -140,11 +144,23 @@ pub fn heard_again(state: &str) -> String {
 
 /// The detail of the refused state `state_before` found in a silent host's `detail`
 /// (written by [`silence_detail`]), for its state once heard again; `""` for none.
+///
+/// Read from the front only: the console's sentence, then the first [`MEANWHILE`] and
+/// the state, then the refusal's words, which quote what the host sent. A search for
+/// the marker anywhere found it inside a host's words when the detail was not a
+/// silence's (session 36's note), so a host could choose what its refusal's words
+/// became once heard again.
 pub fn detail_before_silence(detail: &str, state_before: &str) -> String {
-    let marker = format!("{MEANWHILE}{state_before}): ");
-    detail
-        .find(&marker)
-        .map(|at| detail[at + marker.len()..].to_string())
+    let Some(sentence_and_rest) = detail.strip_prefix(SENTENCE_START) else {
+        return String::new();
+    };
+    let Some((_, after)) = sentence_and_rest.split_once(MEANWHILE) else {
+        return String::new();
+    };
+    after
+        .strip_prefix(state_before)
+        .and_then(|rest| rest.strip_prefix("): "))
+        .map(str::to_string)
         .unwrap_or_default()
 }
 
@@ -220,6 +236,21 @@ mod tests {
             "records from 3 again: rewound"
         );
         assert_eq!(detail_before_silence("no report", "fork"), "");
+        // A host's words holding the marker are no silence's detail (session 36's
+        // note: the marker was searched for anywhere).
+        let planted = format!("records from 3 again{MEANWHILE}fork): planted");
+        assert_eq!(detail_before_silence(&planted, "fork"), "");
+        // Nor, in a silence's detail, past the console's own marker.
+        let silent_dup = silence_detail(
+            LastHeard::Report {
+                ago: 30,
+                interval: 15,
+            },
+            "duplicated",
+            &planted,
+        );
+        assert_eq!(detail_before_silence(&silent_dup, "fork"), "");
+        assert_eq!(detail_before_silence(&silent_dup, "duplicated"), planted);
         assert!(
             silence_detail(
                 LastHeard::Enrolment {

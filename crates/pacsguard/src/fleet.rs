@@ -631,8 +631,9 @@ impl Running {
 }
 
 impl Reporter {
-    /// Says (and for the console notes) why its last records were not delivered, if
-    /// they were not.
+    /// Says (and for the console notes) why its last records were not confirmed
+    /// delivered, if they were not: they may have reached the other side unanswered, so
+    /// the words claim only what the guard knows.
     fn not_delivered(self, home: &Home, hurry: &AtomicBool) {
         if !self.thread.is_finished() {
             // Whatever it confirms from now on leaves its cursor where it is, so the
@@ -659,7 +660,7 @@ impl Reporter {
             )
         };
         let text = format!(
-            "the stop's last records ({}) were not delivered to {}: {why}; they go at the next start",
+            "the stop's last records ({}) were not confirmed delivered to {}: {why}; they go again at the next start",
             undelivered_range(home, &self.cursor),
             self.whom
         );
@@ -1740,7 +1741,10 @@ mod tests {
         .expect("reporter");
         reporter.not_delivered(&home, &AtomicBool::new(false));
         let note = std::fs::read_to_string(stop_note_path(&home)).expect("the stop's note");
-        assert!(note.contains("were not delivered to the console"), "{note}");
+        assert!(
+            note.contains("were not confirmed delivered to the console"),
+            "{note}"
+        );
         release.send(()).expect("release");
         let late = answered.recv().expect("answered");
         assert!(

@@ -875,7 +875,7 @@ fn the_stops_last_delivery_shrinks_a_batch_cut_short() {
     let kept = cutting_on(port.listen(), 4000);
     let (code, said) = serve.stop_said();
     assert_ne!(code, Some(2), "{said}");
-    assert!(!said.contains("were not delivered"), "{said}");
+    assert!(!said.contains("were not confirmed delivered"), "{said}");
     let records = trail_records(&env.home);
     assert_eq!(cursor_seq(&env), records, "{said}");
     let kept: std::collections::BTreeSet<u64> =

@@ -3663,7 +3663,7 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
         "the stop took {took:?}: {said}"
     );
     assert!(
-        said.contains("were not delivered to the console")
+        said.contains("were not confirmed delivered to the console")
             && said.contains("STOP_DELIVERY_DEADLINE"),
         "{said}"
     );
@@ -3681,12 +3681,14 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
     let trail = std::fs::read_to_string(host.home.join("audit.log")).expect("trail");
     let recorded = trail
         .lines()
-        .find(|l| l.contains("were not delivered to the console"))
+        .find(|l| l.contains("were not confirmed delivered to the console"))
         .unwrap_or_else(|| panic!("not on the host's trail: {trail}"));
     assert!(recorded.contains("\"failure\""), "{recorded}");
     assert!(!note.exists(), "the note is removed once recorded");
     assert_eq!(
-        trail.matches("were not delivered to the console").count(),
+        trail
+            .matches("were not confirmed delivered to the console")
+            .count(),
         1,
         "recorded once"
     );
@@ -3724,7 +3726,7 @@ fn a_second_stop_signal_cuts_the_wait_for_the_console_short() {
     let said = guard.stderr();
     assert!(said.contains("now without waiting"), "{said}");
     assert!(
-        said.contains("were not delivered to the console")
+        said.contains("were not confirmed delivered to the console")
             && said.contains("a second stop signal cut the wait for the console short"),
         "{said}"
     );
