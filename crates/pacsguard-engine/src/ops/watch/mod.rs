@@ -7551,7 +7551,11 @@ fn view_trouble_findings(
                 ),
             )),
             ViewTrouble::Failed(reason) => failures.push(reason),
-            ViewTrouble::Rebuilt { damaged, entries } => findings.push(Finding::new(
+            ViewTrouble::Rebuilt {
+                damaged,
+                entries,
+                took,
+            } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
                 Severity::Warning,
@@ -7559,14 +7563,16 @@ fn view_trouble_findings(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
                      failed their check, the first at {}: written by someone else, or \
                      a bad block), so it was rebuilt from the signed baseline ({entries} \
-                     entries): no damaged row is taken for a file, and changes made since \
-                     the start are reported again when next seen",
+                     entries, in {} ms, the guard's other work waiting): no damaged row \
+                     is taken for a file, and changes made since the start are reported \
+                     again when next seen",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
                         || "an unknown path".to_string(),
                         |rel| { escape_path(&absolute(root, rel)) }
                     ),
+                    took.as_millis(),
                 ),
             )),
             ViewTrouble::RebuildsSpent { damaged, rebuilds } => findings.push(Finding::new(
