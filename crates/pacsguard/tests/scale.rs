@@ -468,7 +468,12 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
             .args(args)
             .output()
             .expect("run");
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let config = home.join("config.toml");
     let text = fs::read_to_string(&config).expect("config");
@@ -490,11 +495,15 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
         .spawn()
         .expect("watch starts");
     let started = std::time::Instant::now();
-    let said = |file: &Path, text: &str| fs::read_to_string(file).unwrap_or_default().contains(text);
+    let said =
+        |file: &Path, text: &str| fs::read_to_string(file).unwrap_or_default().contains(text);
     while !said(err.path(), "watching for changes") {
         if started.elapsed() > WATCH_START_LIMIT || child.try_wait().expect("try_wait").is_some() {
             let _ = child.kill();
-            panic!("watch did not start: {}", fs::read_to_string(err.path()).unwrap_or_default());
+            panic!(
+                "watch did not start: {}",
+                fs::read_to_string(err.path()).unwrap_or_default()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -527,7 +536,10 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
     while !said(out.path(), "rebuilt from the signed baseline") {
         if asked.elapsed() > WATCH_START_LIMIT || child.try_wait().expect("try_wait").is_some() {
             let _ = child.kill();
-            panic!("no rebuild said: {}", fs::read_to_string(err.path()).unwrap_or_default());
+            panic!(
+                "no rebuild said: {}",
+                fs::read_to_string(err.path()).unwrap_or_default()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -548,7 +560,9 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
         .expect("the rebuild said");
     let detail = warning["detail"].as_str().unwrap_or_default().to_string();
     let number_before = |marker: &str| -> u64 {
-        let at = detail.find(marker).unwrap_or_else(|| panic!("no {marker:?} in {detail}"));
+        let at = detail
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker:?} in {detail}"));
         detail[..at]
             .rsplit(|c: char| !c.is_ascii_digit())
             .next()
@@ -568,9 +582,22 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
     (took, peak.saturating_sub(before))
 }
 
+/// Resident memory a rebuild of a view file from the signed baseline may add to the
+/// watcher's, per entry of the root, debug build: the new file's page cache
+/// (`VIEW_CACHE_KIB`, 4 MiB) and one chunk of the store at a time, nothing per entry.
+/// Emptied and filled again in place, the file's journal (in memory) kept every page the
+/// rebuild rewrote: measured 202 (session 37, 100,101 entries, 19,768 KiB), the whole
+/// view file, at a rebuild someone who can write the home brings about.
+const REBUILD_BYTES_PER_FILE: u64 = 130;
+
 #[test]
-fn a_rebuild_of_a_large_view_on_disk_is_measured() {
+fn a_rebuild_of_a_large_view_on_disk_holds_its_page_cache_not_its_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (took, above) = rebuild_cost(dir.path(), REBUILT_FILES);
-    eprintln!("{took} ms, {} bytes per file", above / REBUILT_FILES as u64);
+    let per_file = above / REBUILT_FILES as u64;
+    eprintln!("rebuild: held the views {took} ms, {per_file} bytes per file above idle");
+    assert!(
+        per_file <= REBUILD_BYTES_PER_FILE,
+        "a rebuild of the view file: {per_file} bytes per file (bound {REBUILD_BYTES_PER_FILE})"
+    );
 }
