@@ -587,7 +587,8 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
 /// (`VIEW_CACHE_KIB`, 4 MiB) and one chunk of the store at a time, nothing per entry.
 /// Emptied and filled again in place, the file's journal (in memory) kept every page the
 /// rebuild rewrote: measured 202 (session 37, 100,101 entries, 19,768 KiB), the whole
-/// view file, at a rebuild someone who can write the home brings about.
+/// view file, at a rebuild someone who can write the home brings about. Made beside it
+/// and renamed in its place: measured 13 (1,288 KiB).
 const REBUILD_BYTES_PER_FILE: u64 = 130;
 
 #[test]
