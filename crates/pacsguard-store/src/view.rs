@@ -14,7 +14,12 @@
 //!   the next start deletes). That keeps a change per event to one B-tree update in the
 //!   page cache. The journal is there so that a write that fails (a full home) is rolled
 //!   back and leaves the file whole: with none, one failed write corrupted it for good.
+//! * A file rebuilt whole is made anew beside the old one ([`ViewDb::create_beside`])
+//!   and then takes its place ([`ViewDb::replace_with`]): emptied and filled again in
+//!   place, every page it rewrote went to the journal, which is in memory, so the
+//!   rebuild held the whole file in memory (session 37).
 
+use std::cell::RefCell;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,11 @@ use crate::sqlite::StoreError;
 /// The page cache of one view file, in KiB: what the view holds in memory at most,
 /// however large the tree (SQLite's `cache_size`).
 pub const VIEW_CACHE_KIB: i64 = 4_096;
+
+/// Added to a view file's path for the file rebuilt beside it
+/// ([`ViewDb::create_beside`]); one left by a crash is deleted with the view file at the
+/// next start.
+pub const VIEW_REBUILT_SUFFIX: &str = "-rebuilt";
 
 /// A view file's page size: a lookup reads a few pages of a B-tree about four levels deep
 /// at 5,000,000 rows.
@@ -56,7 +66,9 @@ pub struct ViewRow {
 /// One root's view on disk.
 #[derive(Debug)]
 pub struct ViewDb {
-    conn: Connection,
+    /// In a cell: a file rebuilt beside this one takes its place behind a shared
+    /// reference ([`ViewDb::replace_with`]), as every other write does.
+    conn: RefCell<Connection>,
     path: PathBuf,
 }
 
@@ -83,6 +95,7 @@ impl ViewDb {
         for stale in [
             path.to_path_buf(),
             crate::sqlite::companion_path(path, "-journal"),
+            crate::sqlite::companion_path(path, VIEW_REBUILT_SUFFIX),
         ] {
             match std::fs::remove_file(&stale) {
                 Ok(()) => {}
@@ -97,7 +110,7 @@ impl ViewDb {
         }
         match Self::open_new(path) {
             Ok(conn) => Ok(ViewDb {
-                conn,
+                conn: RefCell::new(conn),
                 path: path.to_path_buf(),
             }),
             Err(e) => {
@@ -128,6 +141,17 @@ impl ViewDb {
         }
         conn.pragma_update(None, "page_size", VIEW_PAGE_BYTES)
             .map_err(err)?;
+        Self::configure(&conn, path)?;
+        conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
+        Ok(conn)
+    }
+
+    /// Sets how a view file is written (its journal, its page cache).
+    fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+        let err = |source| StoreError::View {
+            path: path.to_path_buf(),
+            source,
+        };
         // A journal in memory, not none: a write that fails part way (a full home) is
         // rolled back from it, and the file stays whole. With no journal, the first
         // failed write left it "malformed" for good, and every lookup of the run failed
@@ -140,8 +164,49 @@ impl ViewDb {
             .map_err(err)?;
         conn.pragma_update(None, "temp_store", "FILE")
             .map_err(err)?;
-        conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
-        Ok(conn)
+        Ok(())
+    }
+
+    /// A new, empty view file beside this one (its path and [`VIEW_REBUILT_SUFFIX`]), to
+    /// be filled and then put in its place ([`ViewDb::replace_with`]), or dropped
+    /// ([`ViewDb::discard`]). Filled in path order, its pages are new ones, which the
+    /// journal does not keep: the memory of a rebuild is its page cache.
+    pub fn create_beside(&self) -> Result<ViewDb, StoreError> {
+        ViewDb::create(&crate::sqlite::companion_path(
+            &self.path,
+            VIEW_REBUILT_SUFFIX,
+        ))
+    }
+
+    /// Closes this file and deletes it (a rebuild beside the view that failed).
+    pub fn discard(self) {
+        let ViewDb { conn, path } = self;
+        drop(conn);
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Puts `fresh` (made by [`ViewDb::create_beside`], filled, no transaction open) in
+    /// the place of this file: closed, renamed over it, and opened again at this path,
+    /// the old file closed then. When the rename fails, this file is left as it was and
+    /// `fresh` is deleted; when the opening again fails, this handle still reads the old
+    /// file: either way an error, for the caller to stop judging against it.
+    pub fn replace_with(&self, fresh: ViewDb) -> Result<(), StoreError> {
+        let ViewDb { conn, path: from } = fresh;
+        if let Err((_, source)) = conn.into_inner().close() {
+            let _ = std::fs::remove_file(&from);
+            return Err(StoreError::View { path: from, source });
+        }
+        if let Err(e) = std::fs::rename(&from, &self.path) {
+            let _ = std::fs::remove_file(&from);
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("the file rebuilt beside it could not take its place: {e}"),
+            });
+        }
+        let conn = Connection::open(&self.path).map_err(self.sql())?;
+        Self::configure(&conn, &self.path)?;
+        *self.conn.borrow_mut() = conn;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -158,6 +223,7 @@ impl ViewDb {
     /// The row at `rel`.
     pub fn get(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
         self.conn
+            .borrow()
             .prepare_cached("SELECT rel, kind, entry, next, mac FROM view WHERE rel = ?1")
             .map_err(self.sql())?
             .query_row(params![rel], row_of)
@@ -168,6 +234,7 @@ impl ViewDb {
     /// Puts `row` in place of the one at its path.
     pub fn put(&self, row: &ViewRow) -> Result<(), StoreError> {
         self.conn
+            .borrow()
             .prepare_cached(
                 "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
@@ -184,7 +251,7 @@ impl ViewDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.get_mut().transaction().map_err(err)?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -203,6 +270,7 @@ impl ViewDb {
     /// The last row before `rel`.
     pub fn before(&self, rel: &[u8]) -> Result<Option<ViewRow>, StoreError> {
         self.conn
+            .borrow()
             .prepare_cached(
                 "SELECT rel, kind, entry, next, mac FROM view WHERE rel < ?1 ORDER BY rel DESC LIMIT 1",
             )
@@ -219,21 +287,31 @@ impl ViewDb {
 
     /// Opens a transaction: the writes up to [`ViewDb::commit`] are made at once.
     pub fn begin(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("BEGIN").map_err(self.sql())
+        self.conn
+            .borrow()
+            .execute_batch("BEGIN")
+            .map_err(self.sql())
     }
 
     pub fn commit(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT").map_err(self.sql())
+        self.conn
+            .borrow()
+            .execute_batch("COMMIT")
+            .map_err(self.sql())
     }
 
     /// Undoes the writes since [`ViewDb::begin`].
     pub fn rollback(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("ROLLBACK").map_err(self.sql())
+        self.conn
+            .borrow()
+            .execute_batch("ROLLBACK")
+            .map_err(self.sql())
     }
 
     /// Deletes the row at `rel`.
     pub fn remove(&self, rel: &[u8]) -> Result<(), StoreError> {
         self.conn
+            .borrow()
             .prepare_cached("DELETE FROM view WHERE rel = ?1")
             .map_err(self.sql())?
             .execute(params![rel])
@@ -247,6 +325,7 @@ impl ViewDb {
         let (below, b) = bound_sql(high, false, 2);
         let sql = format!("DELETE FROM view WHERE {above} AND {below}");
         self.conn
+            .borrow()
             .execute(&sql, params![a, b])
             .map(drop)
             .map_err(self.sql())
@@ -255,6 +334,7 @@ impl ViewDb {
     /// Deletes every row.
     pub fn clear(&self) -> Result<(), StoreError> {
         self.conn
+            .borrow()
             .execute("DELETE FROM view", [])
             .map(drop)
             .map_err(self.sql())
@@ -275,7 +355,8 @@ impl ViewDb {
              AND (?3 IS NULL OR kind = ?3) ORDER BY rel LIMIT ?4"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut statement = self.conn.prepare_cached(&sql).map_err(self.sql())?;
+        let conn = self.conn.borrow();
+        let mut statement = conn.prepare_cached(&sql).map_err(self.sql())?;
         let rows = statement
             .query_map(params![a, b, kind, limit], row_of)
             .map_err(self.sql())?;
@@ -286,12 +367,13 @@ impl ViewDb {
     /// refused (a trigger), which root on the host can do as well.
     #[doc(hidden)]
     pub fn execute_for_tests(&self, sql: &str) -> Result<(), StoreError> {
-        self.conn.execute_batch(sql).map_err(self.sql())
+        self.conn.borrow().execute_batch(sql).map_err(self.sql())
     }
 
     /// How many rows the file holds.
     pub fn count(&self) -> Result<u64, StoreError> {
         self.conn
+            .borrow()
             .query_row("SELECT count(*) FROM view", [], |r| r.get::<_, i64>(0))
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(self.sql())
@@ -320,6 +402,38 @@ mod tests {
             next: None,
             mac: vec![0; 32],
         }
+    }
+
+    /// A file rebuilt beside a view file takes its place at its path, read and written
+    /// through the same handle after; one left beside it by a crash mid-rebuild is
+    /// deleted with the view file at the next start (it names every guarded path).
+    #[test]
+    fn a_file_rebuilt_beside_takes_the_place_of_the_view_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.sqlite");
+        let beside = crate::sqlite::companion_path(&path, VIEW_REBUILT_SUFFIX);
+        let db = ViewDb::create(&path).expect("view");
+        db.put(&row("old.dcm", 10)).expect("put");
+        let fresh = db.create_beside().expect("beside");
+        assert!(beside.exists());
+        fresh.put(&row("new.dcm", 10)).expect("put");
+        db.replace_with(fresh).expect("replaced");
+        assert!(!beside.exists());
+        assert_eq!(db.path(), path);
+        assert_eq!(db.get(b"old.dcm").expect("read"), None);
+        assert_eq!(db.get(b"new.dcm").expect("read"), Some(row("new.dcm", 10)));
+        db.put(&row("after.dcm", 10)).expect("written after");
+        assert_eq!(db.count().expect("count"), 2);
+        // Discarded: gone.
+        db.create_beside().expect("beside").discard();
+        assert!(!beside.exists());
+        // Left by a crash: deleted at the next start.
+        drop(db.create_beside().expect("beside"));
+        assert!(beside.exists());
+        drop(db);
+        let again = ViewDb::create(&path).expect("view");
+        assert!(!beside.exists());
+        assert_eq!(again.count().expect("count"), 0);
     }
 
     /// A file system of 512 KiB mounted in a temporary directory (root only: elsewhere
@@ -380,6 +494,7 @@ mod tests {
         assert!(walked.len() >= written);
         let check: String = db
             .conn
+            .borrow()
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .expect("check");
         assert_eq!(check, "ok");

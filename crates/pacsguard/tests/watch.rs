@@ -301,6 +301,85 @@ fn a_damaged_row_of_the_view_on_disk_is_rebuilt_from_the_signed_baseline_never_a
     assert!(t.is_empty(), "said besides: {t:?}\n{findings:#?}");
 }
 
+/// Issue 15 (session 35b): each rebuild of a damaged view file reads the whole root, so
+/// someone who can write the home could damage a row again and again and keep the guard
+/// rebuilding without end. Past `MAX_REBUILDS_PER_PERIOD` (3) rebuilds within the hour
+/// the file is rebuilt no more: a warning says why, the view is the signed baseline in
+/// memory for the rest of the run, and a real change is still said.
+#[test]
+fn a_view_on_disk_damaged_again_and_again_is_rebuilt_up_to_the_limit_then_held_in_memory() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let detail_has = |f: &Value, kind: &str, text: &str| {
+        f["kind"] == kind && f["detail"].as_str().is_some_and(|d| d.contains(text))
+    };
+    let count = |f: &[Value], text: &str| {
+        f.iter()
+            .filter(|f| detail_has(f, "watch-state-altered", text))
+            .count()
+    };
+    let damage = || {
+        let file = env.home.join("watch-view-0.sqlite");
+        // Waits for the watcher's own writes to the file (a rebuild just said is
+        // followed by the write of what was looked up).
+        let damaged = std::process::Command::new("sqlite3")
+            .args(["-cmd", ".timeout 60000"])
+            .arg(&file)
+            .arg(
+                "UPDATE view SET mac = zeroblob(32) \
+                 WHERE rel = CAST('study/series/1.dcm' AS BLOB); SELECT changes();",
+            )
+            .output()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        // Opened for writing and closed unchanged: the file is looked up in the view.
+        drop(
+            fs::OpenOptions::new()
+                .write(true)
+                .open(env.path("study/series/1.dcm"))
+                .expect("test fixture"),
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&damaged.stdout).trim(),
+            String::from_utf8_lossy(&damaged.stderr).trim()
+        )
+    };
+    for rebuilds in 1..=3 {
+        assert_eq!(damage(), "1", "rebuild {rebuilds}: {}", watcher.stderr());
+        let said = watcher.wait(Duration::from_secs(60), |f, _| {
+            count(f, "rebuilt from the signed baseline") == rebuilds
+        });
+        assert!(said, "rebuild {rebuilds}: {:#?}", watcher.findings());
+    }
+    assert_eq!(damage(), "1", "{}", watcher.stderr());
+    let spent = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "rebuilt no more") == 1 && count(f, "no longer judged against") == 1
+    });
+    fs::write(env.path("study/series/3.dcm"), b"DICM image three").expect("test fixture");
+    let added = watcher.wait(Duration::from_secs(60), |f, _| {
+        tally(f, &env.tree).contains_key(&("added".into(), "study/series/3.dcm".into()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(spent && added, "{findings:#?}\n{stderr}");
+    assert_eq!(
+        count(&findings, "rebuilt from the signed baseline"),
+        3,
+        "{findings:#?}"
+    );
+    let warning = findings
+        .iter()
+        .find(|f| detail_has(f, "watch-state-altered", "rebuilt no more"))
+        .expect("said");
+    assert_eq!(warning["severity"], "warning", "{findings:#?}");
+    let detail = warning["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("MAX_REBUILDS_PER_PERIOD") && detail.contains("study/series/1.dcm"),
+        "{detail}"
+    );
+}
+
 /// A view file that fails is left for the signed baseline; a baseline that cannot be
 /// read then (its signature broken) made the report turn an error, and the guard exited
 /// (status 2) with nothing more watched. It is one `unreadable` warning naming the

@@ -2653,33 +2653,43 @@ impl<'a> Guard<'a> {
         if self.baseline_retry.is_some_and(|(at, _)| now < at) {
             return Ok(Vec::new());
         }
+        // Each root streamed from its view's own signed source; only a view without one,
+        // or whose source failed, from the baseline loaded whole (whose failure is said
+        // and retried later).
+        let mut findings = Vec::new();
+        let mut failed_still = Vec::new();
+        {
+            let mut views = self.views()?;
+            for (index, root, file) in failed {
+                let streamed = views.get_mut(index).and_then(RootView::fall_back_streamed);
+                match streamed {
+                    Some(Ok(_)) => findings.push(fell_back_finding(&root, &file)),
+                    Some(Err(_)) | None => failed_still.push((index, root, file)),
+                }
+            }
+        }
+        if failed_still.is_empty() {
+            self.baseline_retry = None;
+            return Ok(findings);
+        }
+        let failed = failed_still;
         let baseline = match self.session.require_baseline() {
             Ok((baseline, _)) => {
                 self.baseline_retry = None;
                 baseline
             }
-            Err(e) => return Ok(self.baseline_unreadable(&failed, &e, now)),
+            Err(e) => {
+                findings.extend(self.baseline_unreadable(&failed, &e, now));
+                return Ok(findings);
+            }
         };
         let mut views = self.views()?;
-        let mut findings = Vec::new();
         for (index, root, file) in failed {
             let (Some(view), Some(profile)) = (views.get_mut(index), baseline.root(&root)) else {
                 continue;
             };
             view.fall_back(profile.clone());
-            findings.push(Finding::new(
-                file.clone(),
-                FindingKind::WatchStateAltered,
-                Severity::Alert,
-                format!(
-                    "the watcher's view file of {} failed, so it is no longer judged \
-                     against: the view is the signed baseline, held in memory, for the \
-                     rest of the run; changes made since the start are reported again when \
-                     next seen, and some made while the file failed may have been reported \
-                     as arrivals",
-                    escape_path(&root)
-                ),
-            ));
+            findings.push(fell_back_finding(&root, &file));
         }
         Ok(findings)
     }
@@ -7477,7 +7487,7 @@ fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, V
 /// the store at `store`, verified under `key` and read a chunk at a time by a handle of
 /// its own (the views are shared with the watcher's threads, the session's handle is not).
 fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf) -> SignedSource {
-    Box::new(move |sink| {
+    Box::new(move || {
         let opened = pacsguard_store::Store::open_read_only(&store).map_err(|e| e.to_string())?;
         let store = opened.ok_or_else(|| format!("{} is gone", escape_path(&store)))?;
         let stored = store
@@ -7487,11 +7497,31 @@ fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf
         if stored.baseline.root(&root).is_none() {
             return Err("the signed baseline no longer holds this root".to_string());
         }
-        for entry in store.stored_entries(&stored, &root) {
-            sink(entry.map_err(|e| e.to_string())?);
-        }
-        Ok(())
+        let root = root.clone();
+        Ok(Box::new(move |sink: &mut dyn FnMut(Entry)| {
+            for entry in store.stored_entries(&stored, &root) {
+                sink(entry.map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }) as view::SignedEntries)
     })
+}
+
+/// The alert that the failed view file `file` of `root` is no longer judged against.
+fn fell_back_finding(root: &Path, file: &Path) -> Finding {
+    Finding::new(
+        file.to_path_buf(),
+        FindingKind::WatchStateAltered,
+        Severity::Alert,
+        format!(
+            "the watcher's view file of {} failed, so it is no longer judged \
+             against: the view is the signed baseline, held in memory, for the \
+             rest of the run; changes made since the start are reported again when \
+             next seen, and some made while the file failed may have been reported \
+             as arrivals",
+            escape_path(root)
+        ),
+    )
 }
 
 /// The findings about one root's view on disk: each altered row an alert about its path
@@ -7521,7 +7551,11 @@ fn view_trouble_findings(
                 ),
             )),
             ViewTrouble::Failed(reason) => failures.push(reason),
-            ViewTrouble::Rebuilt { damaged, entries } => findings.push(Finding::new(
+            ViewTrouble::Rebuilt {
+                damaged,
+                entries,
+                took,
+            } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
                 Severity::Warning,
@@ -7529,14 +7563,37 @@ fn view_trouble_findings(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
                      failed their check, the first at {}: written by someone else, or \
                      a bad block), so it was rebuilt from the signed baseline ({entries} \
-                     entries): no damaged row is taken for a file, and changes made since \
-                     the start are reported again when next seen",
+                     entries, in {} ms, the guard's other work waiting): no damaged row \
+                     is taken for a file, and changes made since the start are reported \
+                     again when next seen",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
                         || "an unknown path".to_string(),
                         |rel| { escape_path(&absolute(root, rel)) }
                     ),
+                    took.as_millis(),
+                ),
+            )),
+            ViewTrouble::RebuildsSpent { damaged, rebuilds } => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} was damaged again ({} row(s) failed \
+                     their check, the first at {}) after {rebuilds} rebuild(s) from the \
+                     signed baseline within {} s \
+                     (MAX_REBUILDS_PER_PERIOD, REBUILD_PERIOD): each rebuild reads the \
+                     whole root, so it is rebuilt no more; someone with write access to \
+                     the home keeps writing it; the view of this root is the signed \
+                     baseline, held in memory, for the rest of the run",
+                    escape_path(root),
+                    damaged.len(),
+                    damaged.first().map_or_else(
+                        || "an unknown path".to_string(),
+                        |rel| { escape_path(&absolute(root, rel)) }
+                    ),
+                    view::REBUILD_PERIOD.as_secs(),
                 ),
             )),
         }

@@ -17,6 +17,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::ops::Bound;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use pacsguard_fs::{Content, Digest, Entry, EntryType};
 use pacsguard_profile::codec::{decode_entries, encode_entry};
@@ -147,14 +148,58 @@ pub enum ViewTrouble {
     /// Rows failed their check (the first paths here, up to [`MAX_KEPT_TROUBLES`]), so
     /// the file was rebuilt from the signed baseline (`entries` rows): what changed
     /// since the start is judged against the baseline again (reported again when next
-    /// seen), never a damaged row taken for a file.
-    Rebuilt { damaged: Vec<Vec<u8>>, entries: u64 },
+    /// seen), never a damaged row taken for a file. `took`: how long the rebuild held
+    /// the views (the guard's other work waited that long), said so that the cost an
+    /// attacker can bring about is seen, not guessed.
+    Rebuilt {
+        damaged: Vec<Vec<u8>>,
+        entries: u64,
+        took: Duration,
+    },
+    /// Rows failed their check again after `rebuilds` rebuilds within
+    /// [`REBUILD_PERIOD`] ([`MAX_REBUILDS_PER_PERIOD`]): the file is rebuilt no more but
+    /// failed, for the signed baseline in memory to take its place.
+    RebuildsSpent {
+        damaged: Vec<Vec<u8>>,
+        rebuilds: usize,
+    },
 }
 
-/// Where a damaged view file is rebuilt from: it hands `sink` the signed baseline's
-/// entries of the view's root in path order, each verified before it is handed (one
-/// chunk of the store held at a time, never the whole root), or says why it cannot.
-pub type SignedSource = Box<dyn Fn(&mut dyn FnMut(Entry)) -> Result<(), String> + Send>;
+/// Rebuilds of one view file from the signed baseline allowed within [`REBUILD_PERIOD`].
+/// Each reads the whole root from the store: someone who can write the home could
+/// otherwise damage a row again and again and keep the guard reading without end.
+pub const MAX_REBUILDS_PER_PERIOD: usize = 3;
+
+/// The period over which [`MAX_REBUILDS_PER_PERIOD`] is counted.
+pub const REBUILD_PERIOD: Duration = Duration::from_secs(3_600);
+
+/// Whether one more rebuild is allowed at `now`, given those `done` (recorded when so).
+fn rebuild_allowed(done: &mut VecDeque<Instant>, now: Instant) -> bool {
+    while done
+        .front()
+        .is_some_and(|at| now.saturating_duration_since(*at) >= REBUILD_PERIOD)
+    {
+        done.pop_front();
+    }
+    if done.len() >= MAX_REBUILDS_PER_PERIOD {
+        return false;
+    }
+    done.push_back(now);
+    true
+}
+
+/// Where a damaged view file is rebuilt from (or a failed one held in memory from):
+/// opened (the store opened by a handle of its own, the signed baseline's tree verified)
+/// before anything is written, it gives the root's entries ([`SignedEntries`]), or says
+/// why it cannot. Opened inside the view file's write transaction, the store's second
+/// handle and its verification ran with the file's rows deleted and locked, for as long
+/// as the store made it wait (review of session 35).
+pub type SignedSource = Box<dyn Fn() -> Result<SignedEntries, String> + Send>;
+
+/// The entries of an opened [`SignedSource`]: handed to `sink` in path order, each
+/// verified before it is handed (one chunk of the store held at a time, never the whole
+/// root), or why they cannot be.
+pub type SignedEntries = Box<dyn FnOnce(&mut dyn FnMut(Entry)) -> Result<(), String>>;
 
 /// A root's view file in the home: this, its index among the roots, `.sqlite`.
 pub const VIEW_FILE_PREFIX: &str = "watch-view-";
@@ -189,6 +234,8 @@ struct DiskView {
     /// The signed baseline of the root, read again for a rebuild; none: a damaged row
     /// stands for a file of unknown state ([`unknown_file`]).
     source: Option<SignedSource>,
+    /// When the file was last rebuilt, within [`REBUILD_PERIOD`] ([`rebuild_allowed`]).
+    rebuilds: RefCell<VecDeque<Instant>>,
 }
 
 /// Never the key: a view printed for a diagnosis must not hand it out.
@@ -380,6 +427,7 @@ impl DiskView {
             broken: Cell::new(false),
             damaged: Cell::new(false),
             source: None,
+            rebuilds: RefCell::new(VecDeque::new()),
         })
     }
 
@@ -407,20 +455,28 @@ impl DiskView {
         let Some(source) = &self.source else {
             return false;
         };
+        if !rebuild_allowed(&mut self.rebuilds.borrow_mut(), Instant::now()) {
+            // Failed, not rebuilt: the watcher puts the signed baseline in memory in its
+            // place at its next report; until then a damaged row stands for a file of
+            // unknown state (over-reporting, never missing).
+            let damaged = self.take_altered();
+            self.broken.set(true);
+            self.note(ViewTrouble::RebuildsSpent {
+                damaged,
+                rebuilds: MAX_REBUILDS_PER_PERIOD,
+            });
+            return false;
+        }
+        let started = Instant::now();
         match self.refill(source) {
             Ok(entries) => {
-                let mut troubles = self.troubles.borrow_mut();
-                let mut damaged = Vec::new();
-                troubles.kept.retain(|t| match t {
-                    ViewTrouble::Altered(rel) => {
-                        damaged.push(rel.clone());
-                        false
-                    }
-                    _ => true,
+                let damaged = self.take_altered();
+                self.troubles.borrow_mut().said.clear();
+                self.note(ViewTrouble::Rebuilt {
+                    damaged,
+                    entries,
+                    took: started.elapsed(),
                 });
-                troubles.said.clear();
-                drop(troubles);
-                self.note(ViewTrouble::Rebuilt { damaged, entries });
                 // A row damaged again after the rebuild is said again.
                 self.damaged.set(false);
                 true
@@ -432,18 +488,30 @@ impl DiskView {
         }
     }
 
-    /// Empties the file and puts the signed baseline's entries in it under a new key,
-    /// each row linked to the next as it comes (one entry held back), in one transaction.
+    /// Puts the signed baseline's entries, under a new key, each row linked to the next
+    /// as it comes (one entry held back), in a new file made beside this one in one
+    /// transaction, which then takes this one's place ([`ViewDb::replace_with`]).
+    /// Emptied and filled again in place, every page the rebuild rewrote went to the
+    /// file's journal, which is in memory: a rebuild, which someone who can write the
+    /// home brings about, held the whole file in memory (~200 bytes per entry, measured
+    /// at 100,000 entries, session 37; a GiB at 5,000,000).
     fn refill(&self, source: &SignedSource) -> Result<u64, StoreError> {
         let path = self.db.path().to_path_buf();
         let key = Self::new_key(&path)?;
-        self.db.begin()?;
-        let written = self.db.clear().and_then(|()| {
+        let unreadable = |reason: String| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("the signed baseline to rebuild it from cannot be read: {reason}"),
+        };
+        // The store opened and the baseline verified before anything is written: no
+        // file is locked while it may wait.
+        let signed = source().map_err(unreadable)?;
+        let fresh = self.db.create_beside()?;
+        let written = fresh.begin().and_then(|()| {
             let mut first = None;
             let mut held: Option<Entry> = None;
             let mut count = 0u64;
             let mut failure = None;
-            let read = source(&mut |entry| {
+            let read = signed(&mut |entry| {
                 if failure.is_some() {
                     return;
                 }
@@ -453,36 +521,46 @@ impl DiskView {
                     return;
                 };
                 let next = held.as_ref().map(|e| e.rel.clone());
-                if let Err(e) = self
-                    .db
-                    .put(&row_of(&key, before.rel.clone(), &before, next))
-                {
+                if let Err(e) = fresh.put(&row_of(&key, before.rel.clone(), &before, next)) {
                     failure = Some(e);
                 }
             });
             if let Some(e) = failure {
                 return Err(e);
             }
-            read.map_err(|reason| StoreError::Corrupt {
-                path: path.clone(),
-                reason: format!("the signed baseline to rebuild it from cannot be read: {reason}"),
-            })?;
+            read.map_err(unreadable)?;
             if let Some(last) = held {
-                self.db.put(&row_of(&key, last.rel.clone(), &last, None))?;
+                fresh.put(&row_of(&key, last.rel.clone(), &last, None))?;
             }
+            fresh.commit()?;
             Ok((first, count))
         });
-        match written.and_then(|done| self.db.commit().map(|()| done)) {
-            Ok((first, count)) => {
-                self.key.set(key);
-                *self.first.borrow_mut() = first;
-                Ok(count)
-            }
+        let (first, count) = match written {
+            Ok(done) => done,
             Err(e) => {
-                let _ = self.db.rollback();
-                Err(e)
+                // This file is left as it was (the caller fails it).
+                fresh.discard();
+                return Err(e);
             }
-        }
+        };
+        self.db.replace_with(fresh)?;
+        self.key.set(key);
+        *self.first.borrow_mut() = first;
+        Ok(count)
+    }
+
+    /// The paths of the altered rows found since the last report, taken out of the
+    /// troubles kept: said as one rebuild (or its refusal), not one alert per path.
+    fn take_altered(&self) -> Vec<Vec<u8>> {
+        let mut damaged = Vec::new();
+        self.troubles.borrow_mut().kept.retain(|t| match t {
+            ViewTrouble::Altered(rel) => {
+                damaged.push(rel.clone());
+                false
+            }
+            _ => true,
+        });
+        damaged
     }
 
     fn note(&self, trouble: ViewTrouble) {
@@ -1012,6 +1090,26 @@ impl RootView {
                 .map(ByPath)
                 .collect(),
         );
+    }
+
+    /// [`RootView::fall_back`] to the view's own signed source, streamed: this root's
+    /// entries read a chunk at a time, each verified, not the whole baseline of every
+    /// root loaded and this root's copied out of it (a peak of every root's entries and
+    /// this one's twice, at a fall-back an attacker can bring about: review of session
+    /// 35). `None` when the view has none (in memory already, or no source given); an
+    /// error when the baseline cannot be read, the view left as it was.
+    pub fn fall_back_streamed(&mut self) -> Option<Result<u64, String>> {
+        let Held::Disk(disk) = &self.held else {
+            return None;
+        };
+        let source = disk.source.as_ref()?;
+        let mut entries = Vec::new();
+        if let Err(e) = source().and_then(|signed| signed(&mut |entry| entries.push(entry))) {
+            return Some(Err(e));
+        }
+        let count = entries.len() as u64;
+        self.held = Held::Memory(last_at_each_path(entries).into_iter().map(ByPath).collect());
+        Some(Ok(count))
     }
 
     /// The view file, when the view is on disk.
@@ -1550,9 +1648,12 @@ mod tests {
 
     /// `entries` as the signed baseline a damaged view is rebuilt from.
     fn source_of(entries: Vec<Entry>) -> SignedSource {
-        Box::new(move |sink| {
-            entries.iter().cloned().for_each(&mut *sink);
-            Ok(())
+        Box::new(move || {
+            let entries = entries.clone();
+            Ok(Box::new(move |sink: &mut dyn FnMut(Entry)| {
+                entries.into_iter().for_each(sink);
+                Ok(())
+            }) as SignedEntries)
         })
     }
 
@@ -1583,12 +1684,12 @@ mod tests {
             "the signed baseline's entry, not a file of unknown state"
         );
         let (troubles, untold) = v.take_troubles();
-        assert_eq!(
-            troubles,
-            [ViewTrouble::Rebuilt {
-                damaged: vec![b"a/1.dcm".to_vec()],
-                entries: 5
-            }]
+        assert!(
+            matches!(
+                troubles.as_slice(),
+                [ViewTrouble::Rebuilt { damaged, entries: 5, .. }] if damaged == &[b"a/1.dcm".to_vec()]
+            ),
+            "{troubles:?}"
         );
         assert_eq!(untold, 0);
         // Rebuilt from the baseline: what was seen since is the baseline's again.
@@ -1610,8 +1711,10 @@ mod tests {
             "{rebuilt:?}"
         );
         // A baseline that cannot be read: the damaged row stays a file of unknown state,
-        // said per path, and nothing is rebuilt.
-        v.rebuild_from(Box::new(|_| Err("unreadable".into())));
+        // said per path, and nothing is rebuilt (the rebuilds so far forgotten, as after
+        // REBUILD_PERIOD: the limit is tested on its own).
+        disk(&v).rebuilds.borrow_mut().clear();
+        v.rebuild_from(Box::new(|| Err("unreadable".into())));
         zero_mac(&v, "a/1.dcm");
         assert!(matches!(
             v.entry(b"a/1.dcm").map(|e| e.content),
@@ -1623,6 +1726,222 @@ mod tests {
             "{troubles:?}"
         );
         assert!(v.disk_failed(), "left for the signed baseline in memory");
+    }
+
+    /// Issue 15 (session 35b): a rebuild reads the whole root, so someone who can write
+    /// the home could damage a row again and again and keep the guard rebuilding without
+    /// end. Past [`MAX_REBUILDS_PER_PERIOD`] rebuilds within [`REBUILD_PERIOD`] the file
+    /// is rebuilt no more: said why (`RebuildsSpent`), and failed, so that the watcher
+    /// puts the signed baseline in memory in its place.
+    #[test]
+    fn a_view_damaged_again_and_again_is_rebuilt_up_to_the_limit_then_left_for_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        let zero_mac = |v: &RootView| {
+            let db = &disk(v).db;
+            let mut row = db.get(b"a/1.dcm").expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        };
+        for _ in 0..MAX_REBUILDS_PER_PERIOD {
+            zero_mac(&v);
+            assert_eq!(
+                v.entry(b"a/1.dcm").map(|e| e.content),
+                Some(Content::Skipped)
+            );
+            let (troubles, _) = v.take_troubles();
+            assert!(
+                matches!(troubles.as_slice(), [ViewTrouble::Rebuilt { .. }]),
+                "{troubles:?}"
+            );
+            assert!(!v.disk_failed());
+        }
+        zero_mac(&v);
+        v.entry(b"a/1.dcm");
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.iter().any(|t| matches!(
+                t,
+                ViewTrouble::RebuildsSpent { damaged, rebuilds }
+                    if damaged == &[b"a/1.dcm".to_vec()] && *rebuilds == MAX_REBUILDS_PER_PERIOD
+            )),
+            "{troubles:?}"
+        );
+        assert!(
+            !troubles
+                .iter()
+                .any(|t| matches!(t, ViewTrouble::Rebuilt { .. })),
+            "{troubles:?}"
+        );
+        assert!(v.disk_failed(), "left for the signed baseline in memory");
+        v.fall_back(view(&paths).part(&[Vec::new()]));
+        assert_eq!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Skipped)
+        );
+    }
+
+    /// Review of session 35: the rebuild's source (a second handle on the store, the
+    /// signed baseline verified) was opened inside the view file's write transaction,
+    /// with the file's rows deleted and its write lock held for as long as the store
+    /// made it wait. It is opened first: at its opening, another connection can take the
+    /// file's write lock (`sqlite3`, `BEGIN IMMEDIATE` with no wait). Seen failing before
+    /// the change: "the view file is locked: … database is locked".
+    #[test]
+    fn the_rebuilds_source_is_opened_before_the_views_write_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        let file = disk(&v).db.path().to_path_buf();
+        v.rebuild_from(Box::new(move || {
+            let out = std::process::Command::new("sqlite3")
+                .args(["-cmd", ".timeout 0"])
+                .arg(&file)
+                .arg("BEGIN IMMEDIATE; ROLLBACK;")
+                .output()
+                .map_err(|e| format!("sqlite3 runs (scripts/setup-test-deps.sh): {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "the view file is locked: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let entries = signed.clone();
+            Ok(Box::new(move |sink: &mut dyn FnMut(Entry)| {
+                entries.into_iter().for_each(sink);
+                Ok(())
+            }) as SignedEntries)
+        }));
+        let db = &disk(&v).db;
+        let mut row = db.get(b"a/1.dcm").expect("read").expect("row");
+        row.mac = vec![0; 32];
+        db.put(&row).expect("write");
+        assert_eq!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Skipped)
+        );
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            matches!(troubles.as_slice(), [ViewTrouble::Rebuilt { .. }]),
+            "{troubles:?}"
+        );
+        assert!(!v.disk_failed());
+    }
+
+    /// Review of session 35: a failed view file was replaced by the signed baseline
+    /// loaded whole, every root's entries, and this root's copied out of it. It is
+    /// streamed from the view's own source, this root only; a source that cannot be read
+    /// leaves the view as it was (the caller then loads the baseline, and says so when
+    /// that fails too).
+    #[test]
+    fn a_failed_view_falls_back_to_its_root_streamed_from_its_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 5)));
+        v.rebuild_from(Box::new(|| Err("unreadable".into())));
+        assert!(matches!(v.fall_back_streamed(), Some(Err(e)) if e == "unreadable"));
+        assert!(v.file().is_some(), "still on disk");
+        v.rebuild_from(source_of(signed.clone()));
+        let streamed = v.fall_back_streamed();
+        assert!(
+            matches!(streamed, Some(Ok(n)) if n == signed.len() as u64),
+            "{streamed:?}"
+        );
+        assert_eq!(v.file(), None, "in memory");
+        assert_eq!(
+            v.part(&[Vec::new()]).entries,
+            signed,
+            "the signed baseline, not what was seen since"
+        );
+        assert!(v.fall_back_streamed().is_none(), "nothing more to stream");
+    }
+
+    /// Session 37: a rebuild emptied the view file and filled it again in place, in one
+    /// transaction whose journal is in memory: every page rewritten was kept there, the
+    /// whole file held in memory (`scale.rs`
+    /// `a_rebuild_of_a_large_view_on_disk_holds_its_page_cache_not_its_file`). It is
+    /// made in a new file beside the view's, which then takes its place at its path; a
+    /// rebuild that fails half-way leaves the view's file as it was and nothing beside.
+    #[test]
+    fn a_rebuild_is_made_beside_the_view_file_then_takes_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        let file = disk(&v).db.path().to_path_buf();
+        let beside = dir
+            .path()
+            .join(format!("v.sqlite{}", pacsguard_store::VIEW_REBUILT_SUFFIX));
+        let zero_mac = |v: &RootView, rel: &str| {
+            let db = &disk(v).db;
+            let mut row = db.get(rel.as_bytes()).expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        };
+        let inode = |path: &Path| {
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("stat"))
+        };
+        let before = inode(&file);
+        v.rebuild_from(source_of(signed.clone()));
+        zero_mac(&v, "a/1.dcm");
+        assert_eq!(
+            v.entry(b"a/1.dcm").map(|e| e.content),
+            Some(Content::Skipped)
+        );
+        assert!(!v.disk_failed());
+        assert_ne!(inode(&file), before, "a new file in its place");
+        assert!(!beside.exists(), "nothing left beside it");
+        assert_eq!(v.part(&[Vec::new()]).entries, signed);
+        // Written after the rebuild: in the file at the view's path.
+        v.set(b"c.dcm", Some(entry("c.dcm", EntryType::File)));
+        let rows = std::process::Command::new("sqlite3")
+            .arg(&file)
+            .arg("SELECT count(*) FROM view")
+            .output()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "5");
+        // A source that fails half-way: the view's file as it was, failed, nothing beside.
+        let first = signed.first().cloned().expect("an entry");
+        v.rebuild_from(Box::new(move || {
+            let first = first.clone();
+            Ok(Box::new(move |sink: &mut dyn FnMut(Entry)| {
+                sink(first);
+                Err("chunk 1 changed after it was verified".to_string())
+            }) as SignedEntries)
+        }));
+        let before = inode(&file);
+        zero_mac(&v, "b.dcm");
+        v.entry(b"b.dcm");
+        assert!(v.disk_failed(), "left for the signed baseline in memory");
+        assert_eq!(inode(&file), before, "the view's file as it was");
+        assert!(!beside.exists(), "nothing left beside it");
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles
+                .iter()
+                .any(|t| matches!(t, ViewTrouble::Failed(r) if r.contains("chunk 1 changed"))),
+            "{troubles:?}"
+        );
+    }
+
+    /// Rebuilds older than [`REBUILD_PERIOD`] no longer count towards the limit.
+    #[test]
+    fn rebuilds_count_towards_the_limit_only_within_the_period() {
+        let start = Instant::now();
+        let mut done = VecDeque::new();
+        for _ in 0..MAX_REBUILDS_PER_PERIOD {
+            assert!(rebuild_allowed(&mut done, start));
+        }
+        assert!(!rebuild_allowed(&mut done, start));
+        assert!(!rebuild_allowed(&mut done, start + REBUILD_PERIOD / 2));
+        assert!(rebuild_allowed(&mut done, start + REBUILD_PERIOD));
+        assert_eq!(done.len(), 1, "the old ones forgotten");
     }
 
     /// Root on the host can write the view file while the watcher runs: a row edited (to
