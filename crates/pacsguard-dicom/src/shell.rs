@@ -582,8 +582,9 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
 /// chance bytes: `.exe` and any argument, a switch the tool takes ([`BATCH_SWITCHES`]),
 /// its subcommand ([`BATCH_SUBCOMMANDS`]), a program or URL (`evil.exe`, `http://…`), or
 /// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
-/// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
-fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
+/// issue 10: `\nRD "` is three bytes of chance after a two-letter name. `joins`: where
+/// deleted carriage returns joined lines ([`CmdLine::joins`], see [`switch_words`]).
+fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> bool {
     if after
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
@@ -604,15 +605,15 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         .next()
         .unwrap_or_default();
     let quoted_title = tool == b"start" && token.first() == Some(&b'"');
-    takes_a_switch(tool, after, chance_bytes)
+    takes_a_switch(tool, after, chance_bytes, joins)
         || runs_subcommand(tool, after, chance_bytes)
         || quoted_title
         || names_program_or_url(token)
 }
 
 /// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
-fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
-    switch_words(tool, after, chance_bytes)
+fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> bool {
+    switch_words(tool, after, chance_bytes, joins)
         .iter()
         .any(|word| takes_switch(tool, word))
 }
@@ -631,14 +632,39 @@ fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
 /// after a path starting a switch (`C:\PACS/s/q`, [`joined_switch_starts`]; in binary
 /// values, `chance_bytes`, a path of ASCII only, the evidence invariant 11 asks for
 /// there).
-fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool) -> Vec<Vec<u8>> {
+///
+/// Where deleted carriage returns joined lines (`joins`, [`CmdLine::joins`]), the
+/// words of the tool's own line are read, and of each line joined to it its first word
+/// only, none when a word of the line before runs on into it (issue 10, session 37:
+/// report prose whose only line ends are CRs, `Gallbladder & CMD within normal
+/// limits.<CR>Sedation: midazolam 0.05 mg /kg IV.<CR>`, read as one line made `/kg` a
+/// switch of `CMD`, an alert on a report). A CR between the tool and its switch
+/// (`rd<CR> /s`, `rd C:\x<CR> /s`) or inside either (`r<CR>d`, `/<CR>s`) hides nothing;
+/// a switch behind a word of its own line after a CR (`rd C:\x<CR>y /s`) is left.
+fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> Vec<Vec<u8>> {
     let slash = BATCH_SWITCHES
         .iter()
         .any(|&(name, style, _)| name == tool && matches!(style, SwitchStyle::Slash));
     let unquoted = !CMD_BUILTINS.contains(&tool);
-    let line = without_carets(after);
+    // The joins inside `after` (one before it is inside the tool's name or before it),
+    // ascending, then where each falls once the carets are dropped.
+    let joined: Vec<usize> = joins
+        .iter()
+        .filter_map(|&from_end| after.len().checked_sub(from_end))
+        .collect();
+    let (line, joined) = without_carets_marking(after, &joined);
+    let line_of = |at: usize| joined.partition_point(|&join| join <= at);
+    // The last joined line a word was read from or ran into.
+    let mut reached = 0;
     let mut words = Vec::new();
-    for argument in leading_arguments(&line, chance_bytes) {
+    for span in leading_argument_spans(&line, chance_bytes) {
+        let (first, last) = (line_of(span.start), line_of(span.end - 1));
+        let taken = first > 0 && first <= reached;
+        reached = reached.max(last);
+        if taken {
+            continue;
+        }
+        let argument = &line[span];
         if unquoted && argument.contains(&b'"') {
             words.push(argument.iter().copied().filter(|&b| b != b'"').collect());
         } else {
@@ -698,6 +724,12 @@ fn names_a_path(word: &[u8], chance_bytes: bool) -> bool {
 /// arguments nor a redirection: it is read as [`ESCAPED_OPERATOR`], which neither ends
 /// a word nor starts one (session 35: `rd C:\x ^> /s` ended at the `>`).
 fn without_carets(rest: &[u8]) -> Vec<u8> {
+    without_carets_marking(rest, &[]).0
+}
+
+/// [`without_carets`], and where each of `marks` (places in `rest`, ascending) falls
+/// in what it reads.
+fn without_carets_marking(rest: &[u8], marks: &[usize]) -> (Vec<u8>, Vec<usize>) {
     // To the command's end as cmd.exe reads it: the line's end (a Ctrl-Z too) or an
     // operator outside quotes and not escaped, and no more than it reads of a line (review
     // rv36-screen: read to the next line feed, each of the commands of a line of
@@ -707,7 +739,12 @@ fn without_carets(rest: &[u8]) -> Vec<u8> {
     let mut quoted = false;
     let mut escaped = false;
     let mut after_redirection = false;
-    for &b in line {
+    let mut marks = marks.iter().copied().peekable();
+    let mut marked = Vec::with_capacity(marks.len());
+    for (at, &b) in line.iter().enumerate() {
+        while marks.next_if(|&mark| mark <= at).is_some() {
+            marked.push(read.len());
+        }
         // `>&1`, `<&0`: the `&` of a handle's redirection is no operator.
         let duplicates_handle = std::mem::replace(
             &mut after_redirection,
@@ -730,7 +767,7 @@ fn without_carets(rest: &[u8]) -> Vec<u8> {
             _ => read.push(b),
         }
     }
-    read
+    (read, marked)
 }
 
 /// The first word of `rest`, past cmd.exe's delimiters: to the next delimiter, the
@@ -767,13 +804,19 @@ const ESCAPED_OPERATOR: u8 = 0x00;
 /// any other ends the arguments there, as before. A quote never carries an argument past
 /// a line's end: each is read within its line.
 fn leading_arguments(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = &[u8]> {
-    let mut rest = rest;
+    leading_argument_spans(rest, chance_bytes).map(move |span| &rest[span])
+}
+
+/// Where each of [`leading_arguments`] stands in `rest`.
+fn leading_argument_spans(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = Range<usize>> {
+    let mut from = 0;
     std::iter::from_fn(move || {
-        let mut start = rest.iter().position(|&b| !is_token_delimiter(b))?;
+        let blanks = |from: usize| rest[from..].iter().position(|&b| !is_token_delimiter(b));
+        let mut start = from + blanks(from)?;
         // Each redirection taken out moves forward: linear over the line.
         while let Some(len) = redirection_len(&rest[start..], chance_bytes) {
-            rest = &rest[start + len..];
-            start = rest.iter().position(|&b| !is_token_delimiter(b))?;
+            from = start + len;
+            start = from + blanks(from)?;
         }
         let word = &rest[start..];
         let mut quoted = false;
@@ -788,9 +831,8 @@ fn leading_arguments(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = &[
                         && (is_token_delimiter(b) || matches!(b, b'&' | b'|' | b'<' | b'>')))
             })
             .unwrap_or(word.len());
-        let argument = &word[..end];
-        rest = &word[end..];
-        (!argument.is_empty()).then_some(argument)
+        from = start + end;
+        (end > 0).then_some(start..from)
     })
 }
 
@@ -3986,7 +4028,11 @@ fn search_batch(
             let line = bytes.get(separator + 1..).unwrap_or_default();
             line.first().is_some_and(|&b| {
                 BATCH_COMMAND_START[usize::from(b)]
-                    && (b < 0x80 || b == 0xFF || first_word_is_runnable(line))
+                    && (b < 0x80
+                        || b == 0xFF
+                        || first_word_is_runnable(line)
+                        // A CR cmd.exe deletes may split the name (`\x82vil.e<CR>xe`).
+                        || line.get(name_end(line, false)) == Some(&b'\r'))
             })
         })
         .find_map(|(separator, end)| {
@@ -4175,30 +4221,136 @@ fn batch_command_at(
 ) -> Option<Command> {
     #[cfg(test)]
     tests::LOOKED_AT.with(|n| n.set(n.get() + 1));
-    let line = bytes.get(at..)?;
+    // Every rule below reads the command as cmd.exe reads it, its carriage returns
+    // deleted first (the `for`, `call`, `if` and `set` before the program, the set of a
+    // `for /f`, the name and its arguments): one view of the line ([`CmdLine`]).
+    let line = CmdLine::read(bytes.get(at..)?);
     let ProgramStart {
         at: skip,
         set_command,
         keyword,
-    } = program_start_and_set_command(line);
-    let in_block = blocks.open_at(bytes, at, at + skip);
+    } = program_start_and_set_command(&line.text);
+    let in_block = blocks.open_at(bytes, at, at + line.offset(skip));
     // The command of a `for /f` set runs before the loop's body: judged first, as a
     // command of its own (not again for a `for /f` inside it: one level, linear).
     if let Some(set) = set_command
-        && let Some(found) = command_at(bytes, at + set, variables, in_block, binary, true)
+        && let Some(found) = command_at(bytes, at, &line, set, variables, in_block, binary, true)
     {
         return Some(found);
     }
     // `call`, `if`, `for`: a command word before the program, which chance bytes do not
     // spell (see [`truly_bare`]).
-    command_at(bytes, at + skip, variables, in_block, binary, keyword)
+    command_at(bytes, at, &line, skip, variables, in_block, binary, keyword)
 }
 
-/// The command whose program starts at `at` (past what [`program_start`] skips), if its
-/// program is one [`batch_program`] knows; `in_block` when a `(` block is open there.
+/// A command as cmd.exe reads it: every carriage return deleted, which it does once `%`
+/// is expanded and before it reads anything else of the line (carets, quotes,
+/// operators, redirections, `call`, `if`, `for /f`, `set`: phase 1.5 of its parser in
+/// the analyses of it; session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`; session
+/// 37: `fo<CR>r /f`, `s<CR>et p=…`, `"ev<CR>il.exe"`, `c<CR>all x`). Read once per
+/// candidate and by every rule. A command holding no carriage return but those before
+/// its line feed is the bytes as they are, to the file's end as before; one holding one
+/// inside is a copy without them, bounded: to the command's end (a line feed, a Ctrl-Z
+/// or an operator, kept, where the next candidate starts), on over the lines a caret
+/// ending a line joins to it (at most [`MAX_BATCH_NAME_CONTINUATIONS`]), and no more
+/// than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]), so each byte is copied for a
+/// bounded number of commands (a file of `&a<CR>` repeated would otherwise be copied to
+/// its end once per command). A binary value's start, a candidate of its own, is read to
+/// the value's end at most ([`search_batch`]). Left open: an operator inside quotes or
+/// escaped (`^&`) ends the copy there.
+///
+/// cmd.exe deletes them after `%` expansion, this view before it: a variable's name
+/// with a CR inside (`%p<CR>x%`) is read as `%px%` (a value set never holds one: its
+/// `set` line is read without them too).
+struct CmdLine<'b> {
+    /// The command's bytes as cmd.exe reads them.
+    text: std::borrow::Cow<'b, [u8]>,
+    /// Where carriage returns were deleted: the index in `text` of the byte after them,
+    /// and how many were deleted up to there, ascending.
+    deleted: Vec<(usize, usize)>,
+}
+
+impl<'b> CmdLine<'b> {
+    fn read(line: &'b [u8]) -> Self {
+        let limited = &line[..line.len().min(CMD_LINE_LIMIT)];
+        let mut end = 0;
+        let mut inside = false;
+        for _ in 0..=MAX_BATCH_NAME_CONTINUATIONS {
+            let rest = &limited[end..];
+            let len = command_len(rest);
+            #[cfg(test)]
+            tests::CARRIAGE_READ.with(|n| n.set(n.get() + len + 1));
+            // The CRs before a line's end are no join: CRLF, or a caret's continuation.
+            let body = &rest[..len];
+            let kept = body.len() - body.iter().rev().take_while(|&&b| b == b'\r').count();
+            inside |= memchr::memchr(b'\r', &body[..kept]).is_some();
+            end += (len + 1).min(rest.len());
+            if rest.get(len) != Some(&b'\n') {
+                break;
+            }
+            // An odd number of carets last on the line, its CRs deleted, joins the next.
+            let carets = body[..kept]
+                .iter()
+                .rev()
+                .filter(|&&b| b != b'\r')
+                .take_while(|&&b| b == b'^')
+                .count();
+            if carets % 2 == 0 {
+                break;
+            }
+        }
+        if !inside {
+            return CmdLine {
+                text: std::borrow::Cow::Borrowed(line),
+                deleted: Vec::new(),
+            };
+        }
+        let mut text = Vec::with_capacity(end);
+        let mut deleted: Vec<(usize, usize)> = Vec::new();
+        let mut gone = 0;
+        for &b in &limited[..end] {
+            if b == b'\r' {
+                gone += 1;
+                continue;
+            }
+            if deleted.last().map_or(0, |&(_, before)| before) < gone {
+                deleted.push((text.len(), gone));
+            }
+            text.push(b);
+        }
+        CmdLine {
+            text: std::borrow::Cow::Owned(text),
+            deleted,
+        }
+    }
+
+    /// Where the byte at `at` in the view stands in the bytes read.
+    fn offset(&self, at: usize) -> usize {
+        let before = self.deleted.partition_point(|&(after, _)| after <= at);
+        at + before.checked_sub(1).map_or(0, |i| self.deleted[i].1)
+    }
+
+    /// Where a deleted carriage return joined two lines of text, as distances from the
+    /// view's end: the copies of the view the rules make (expanded, unescaped, renamed)
+    /// replace the program's name and keep the rest of the command to its end, so a
+    /// place in the arguments is the same distance from the end in each.
+    fn joins(&self) -> Vec<usize> {
+        self.deleted
+            .iter()
+            .map(|&(after, _)| self.text.len() - after)
+            .collect()
+    }
+}
+
+/// The command whose program starts at `from` in `line` (the command starting at `at`
+/// in `bytes`, as cmd.exe reads it: [`CmdLine`]; past what [`program_start`] skips), if
+/// its program is one [`batch_program`] knows; `in_block` when a `(` block is open there.
+#[allow(clippy::too_many_arguments)]
 fn command_at(
     bytes: &[u8],
     at: usize,
+    line: &CmdLine<'_>,
+    from: usize,
     variables: &mut Variables,
     in_block: bool,
     binary: Binary<'_>,
@@ -4206,30 +4358,31 @@ fn command_at(
 ) -> Option<Command> {
     // Nothing to skip where `batch_command_at` skipped it already; a set's command
     // (`('@call powershell …')`) is read past its own `@` and `call`.
-    let skip = program_start(bytes.get(at..)?);
-    let line = bytes.get(at..)?;
-    let start = &line[skip..];
+    let text = line.text.get(from..)?;
+    let skip = program_start(text);
+    let start = &text[skip..];
     if !may_name_a_program(start) {
         return None;
     }
     #[cfg(test)]
     tests::READ_AS_COMMANDS.with(|n| n.set(n.get() + 1));
-    // The name as written, before cmd.exe expands and unescapes it: whether it is
-    // truly bare ([`truly_bare`]).
+    // Where the program starts in the bytes read: what a finding names.
+    let offset = at + line.offset(from + skip);
+    // The name as written (its CRs deleted), before cmd.exe expands and unescapes it:
+    // whether it is truly bare ([`truly_bare`]).
     let written = start;
     // cmd.exe expands `%...%` in a line before it reads the command's name from it:
     // the name is judged as expanded (a copy of this one line, when the name has a
     // `%`), and a name built from a substring or replacement, or from input, is
     // known only when it runs.
     let expanded;
-    let start = match expand_program_name(bytes, at + skip, start, variables) {
+    let start = match expand_program_name(bytes, offset, start, variables) {
         None => start,
         Some(Expanded::Line(line)) => {
             expanded = line;
             &expanded[program_start(&expanded)..]
         }
         Some(Expanded::Built(how)) => {
-            let offset = at + skip;
             return Some(Command {
                 offset,
                 interpreter: "batch",
@@ -4241,18 +4394,6 @@ fn command_at(
                 ),
             });
         }
-    };
-    // cmd.exe deletes every carriage return of the line once `%` is expanded, before it
-    // splits it (session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`): a line holding
-    // one inside is judged as a copy without them (this one line, read again from its
-    // program's start: `c<CR>all x`).
-    let carriage_free;
-    let start = match without_carriage_returns(start) {
-        Some(line) => {
-            carriage_free = line;
-            &carriage_free[program_start(&carriage_free)..]
-        }
-        None => start,
     };
     // Most lines of binary data start with no program name's first byte: one compare
     // instead of a list.
@@ -4292,21 +4433,21 @@ fn command_at(
         }
         Ok(None) => start,
         Err(past) => {
+            let past = at + line.offset((from + skip + past).min(line.text.len()));
             return Some(Command {
-                offset: at + skip,
+                offset,
                 interpreter: "batch",
                 severity: Severity::Warning,
                 kind: FindingKind::NotInspected,
                 detail: format!(
-                    "a Windows command line whose program name cmd.exe joins over more than {MAX_BATCH_NAME_CONTINUATIONS} lines ending with a caret (MAX_BATCH_NAME_CONTINUATIONS), up to offset {}: what it runs, and the batch commands after it, were not inspected",
-                    at + skip + past
+                    "a Windows command line whose program name cmd.exe joins over more than {MAX_BATCH_NAME_CONTINUATIONS} lines ending with a caret (MAX_BATCH_NAME_CONTINUATIONS), up to offset {past}: what it runs, and the batch commands after it, were not inspected",
                 ),
             });
         }
     };
-    let offset = at + skip;
     let chance_bytes = binary.holds(offset);
-    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes)?;
+    let joins = line.joins();
+    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes, &joins)?;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -4336,7 +4477,7 @@ fn command_at(
     let chance = alone
         && chance_bytes
         && truly_bare(
-            keyword || line[..skip].iter().any(u8::is_ascii_alphabetic),
+            keyword || text[..skip].iter().any(u8::is_ascii_alphabetic),
             written,
         );
     if chance {
@@ -4358,34 +4499,6 @@ fn command_at(
 /// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
 /// string limitation": 8,191): what lies past it is no part of the command.
 const CMD_LINE_LIMIT: usize = 8191;
-
-/// The command at the start of `start` without its carriage returns, as cmd.exe reads
-/// it (it deletes every one before it splits the line), when one stands inside it: the
-/// bytes to the command's end (a line feed, a Ctrl-Z or an operator, kept, where the
-/// next candidate starts) and no further, so that each byte is copied for one command
-/// at most (a file of `&a\r` repeated would otherwise be copied to its end once per
-/// command), and no more than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]). A binary
-/// value's start, a candidate of its own, is read to the value's end at most
-/// ([`search_batch`]), so values without a separator are not each copied to the next
-/// one. Left open: an operator inside quotes ends the copy there, and a line ended by
-/// a caret is not joined to the next here. `None` when the command holds none but the
-/// one before its line feed (CRLF).
-fn without_carriage_returns(start: &[u8]) -> Option<Vec<u8>> {
-    let start = &start[..start.len().min(CMD_LINE_LIMIT)];
-    let end = start
-        .iter()
-        .position(|&b| is_command_end(b))
-        .map_or(start.len(), |end| end + 1);
-    #[cfg(test)]
-    tests::CARRIAGE_READ.with(|n| n.set(n.get() + end));
-    let command = &start[..end];
-    let body = command.strip_suffix(b"\n").unwrap_or(command);
-    let body = body.strip_suffix(b"\r").unwrap_or(body);
-    if !body.contains(&b'\r') {
-        return None;
-    }
-    Some(command.iter().copied().filter(|&b| b != b'\r').collect())
-}
 
 /// Whether a bare name alone on its line, written `name`, is as chance bytes make it:
 /// what cmd.exe skips before it holds no command word (`keyword`:
@@ -4441,12 +4554,13 @@ fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool
 /// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
 /// path already cut from `start`) whatever follows it, bare only with a command's syntax
 /// after it (a `)` ends it only `in_block`, see [`Blocks`]).
-fn batch_program(
-    start: &[u8],
+fn batch_program<'s>(
+    start: &'s [u8],
     by_path: bool,
     in_block: bool,
     chance_bytes: bool,
-) -> Option<(&[u8], bool)> {
+    joins: &[usize],
+) -> Option<(&'s [u8], bool)> {
     // A redirection ends the name as a delimiter does (`rd>nul /s /q C:\x`).
     let name_ends = |b: Option<u8>| {
         b.is_some_and(|b| matches!(b, b'\r' | b'\n' | b'<' | b'>') || is_token_delimiter(b))
@@ -4484,7 +4598,7 @@ fn batch_program(
         // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
         // in JavaScript is no command line.
         return (!AMBIGUOUS_BATCH.contains(&launcher)
-            || tool_argument(launcher, after, chance_bytes))
+            || tool_argument(launcher, after, chance_bytes, joins))
         .then_some((launcher, false));
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
@@ -5034,15 +5148,17 @@ impl Variables {
             let Some(line) = bytes.get(start..) else {
                 continue;
             };
-            let at = program_start(line);
-            let Some((name, value)) = set_command(&line[at..]) else {
+            // Its CRs deleted, as cmd.exe reads it (`s<CR>et p=power<CR>shell`).
+            let line = CmdLine::read(line);
+            let at = program_start(&line.text);
+            let Some((name, value)) = set_command(&line.text[at..]) else {
                 continue;
             };
             if self.set.len() >= MAX_BATCH_VARIABLES {
                 self.full = true;
                 return;
             }
-            self.set.push((start + at, name, value));
+            self.set.push((start + line.offset(at), name, value));
         }
         self.set.sort_by_key(|(offset, _, _)| *offset);
     }
@@ -5451,6 +5567,46 @@ mod tests {
         );
         let found = super::find_batch_command_within(&with, &ranges_with, &clock);
         assert_eq!(found.map(|found| found.offset), Some(at));
+    }
+
+    /// Issue 10, session 37: a command is read once as cmd.exe reads it, its CRs deleted
+    /// ([`super::CmdLine`]), on over the lines a caret continues it to: each line is read
+    /// by at most the commands of the [`super::MAX_BATCH_NAME_CONTINUATIONS`] lines before
+    /// it, and a line of `&` repeated is read to its next `&` only, so blocks of 8 lines of
+    /// `x<CR>^` (each continued, a CR inside), `&a<CR>` and `<Ctrl-Z>a<CR>b` repeated are
+    /// read a bounded number of times per byte (a longer chain is a warning that ends the
+    /// search, with CRs inside as without: see also
+    /// `a_name_over_more_continued_lines_than_the_limit_is_a_warning`).
+    #[test]
+    fn carriage_return_views_are_read_a_bounded_number_of_times_per_byte() {
+        let past = [
+            &b"x\n"[..],
+            &b"a\r^\n".repeat(super::MAX_BATCH_NAME_CONTINUATIONS + 1),
+            b"b -c x\n",
+        ]
+        .concat();
+        let found = find_batch_command(&past).expect("a warning");
+        assert!(
+            found.detail.contains("MAX_BATCH_NAME_CONTINUATIONS"),
+            "{}",
+            found.detail
+        );
+        let continued = [b"x\r^\r\n".repeat(8), b"\r\n".to_vec()].concat();
+        for (unit, per_byte) in [
+            (&continued[..], 9 + 1),
+            (&b"&a\r"[..], 2),
+            (&b"\x1aa\rb"[..], 2),
+        ] {
+            let bytes = unit.repeat((1 << 18) / unit.len());
+            CARRIAGE_READ.with(|n| n.set(0));
+            assert_eq!(find_batch_command(&bytes), None, "{unit:?}");
+            let read = CARRIAGE_READ.with(|n| n.get());
+            assert!(
+                read <= per_byte * bytes.len(),
+                "{unit:?}: {read} bytes read for a file of {}",
+                bytes.len()
+            );
+        }
     }
 
     /// Review r26-screen: 64 MiB of `\`+newline took 55 s of CPU (debug) in the batch
@@ -6839,7 +6995,10 @@ mod chance_match_tests {
     /// binary values read them. A built-in's name ended by `/` (`\nrd/s` then a path) is
     /// an eighth of `rd /s` (a `/` is one byte where a delimiter is eight) times the
     /// measured chance of a path among the arguments. The sum must stay within the
-    /// budget of 2e-8.
+    /// budget of 2e-8. The words are read as cmd.exe reads them, carriage returns deleted
+    /// first ([`super::CmdLine`]: session 37; before, as written, a CR ended them), with
+    /// the words of a line a CR joins read as [`super::switch_words`] reads them; the
+    /// factor of every word of the joined line is printed beside it.
     #[test]
     fn every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget() {
         let mut next = splitmix(0x5EED_0032);
@@ -6848,17 +7007,32 @@ mod chance_match_tests {
                 .expect("a line's words")
         };
         let (mut first, mut three, mut builtin, mut program) = (0u32, 0u32, 0u32, 0u32);
+        // The same words as written (a CR ended them, before session 37), and every word
+        // of the joined line: rd, cmd.
+        let (mut as_written, mut every_joined) = ((0u32, 0u32), (0u32, 0u32));
         let mut paths = 0u32;
         for _ in 0..100_000 {
             let after: Vec<u8> = (0..32).flat_map(|_| next().to_le_bytes()).collect();
             first += slashes(&mut std::iter::once(super::first_argument(&after)));
             three += slashes(&mut super::leading_arguments(&after, true).take(3));
-            let rd = super::switch_words(b"rd", &after, true);
-            builtin += slashes(&mut rd.iter().map(Vec::as_slice));
-            let cmd = super::switch_words(b"cmd", &after, true);
-            program += slashes(&mut cmd.iter().map(Vec::as_slice));
+            let words = |tool: &[u8], line: &[u8], joins: &[usize]| {
+                slashes(
+                    &mut super::switch_words(tool, line, true, joins)
+                        .iter()
+                        .map(Vec::as_slice),
+                )
+            };
+            let line = super::CmdLine::read(&after);
+            let joins = line.joins();
+            builtin += words(b"rd", &line.text[..], &joins);
+            program += words(b"cmd", &line.text[..], &joins);
+            as_written.0 += words(b"rd", &after[..], &[]);
+            as_written.1 += words(b"cmd", &after[..], &[]);
+            every_joined.0 += words(b"rd", &line.text[..], &[]);
+            every_joined.1 += words(b"cmd", &line.text[..], &[]);
             paths += u32::from(
-                super::leading_arguments(&after, true).any(|word| super::names_a_path(word, true)),
+                super::leading_arguments(&line.text, true)
+                    .any(|word| super::names_a_path(word, true)),
             );
         }
         let ratio = |n: u32| f64::from(n) / f64::from(first);
@@ -6868,11 +7042,16 @@ mod chance_match_tests {
         eprintln!(
             "{first} first arguments starting with '/'; the first three as written x{:.2} \
              ({:.2e} a window); every word as cmd.exe reads it: rd x{:.2}, cmd x{:.2}, \
-             `rd/s` {glued:.1e}: {rate:.2e}",
+             `rd/s` {glued:.1e}: {rate:.2e} (as written, a CR ending them: rd x{:.2}, cmd \
+             x{:.2}; every word of the joined line: rd x{:.2}, cmd x{:.2})",
             ratio(three),
             9.6e-9 * ratio(three) + 0.4e-9,
             ratio(builtin),
             ratio(program),
+            ratio(as_written.0),
+            ratio(as_written.1),
+            ratio(every_joined.0),
+            ratio(every_joined.1),
         );
         assert!(first > 200, "{first}: too few to measure");
         assert!(rate < 2e-8, "x{factor:.2}: {rate:.2e} a window");
@@ -7105,6 +7284,99 @@ mod batch_syntax_tests {
         assert_eq!(batch_severity(&within, false), Some(Severity::Alert));
         let past = [&b"r\rd"[..], &blanks(CMD_LINE_LIMIT), b"/s C:\\x\r\n"].concat();
         assert_eq!(batch_severity(&past, false), None);
+    }
+
+    /// Issue 10, session 37 (review of session 36): cmd.exe deletes every carriage return
+    /// of a line before it reads anything else of it, but only the program's name was
+    /// read so: a CR hid the `for` of a `for /f` whose set runs a command, the `set` that
+    /// names the program or its value, a name continued by a caret on the next line, the
+    /// quote of a quoted name and the `call` before a name in a binary value (read there
+    /// as a bare name, a warning), and a name past ASCII whose extension it split. Each
+    /// is an alert, in text and in binary values.
+    #[test]
+    fn a_carriage_return_hides_nothing_cmd_reads_after_deleting_it() {
+        for line in [
+            &b"fo\rr /f %%a in ('powershell -enc SQBFAFgA') do echo %%a\r\n"[..],
+            b"for /\rf %%a in ('powershell -enc SQBFAFgA') do echo %%a\r\n",
+            b"for /f %%a i\rn ('powershell -enc SQBFAFgA') do echo %%a\r\n",
+            b"for /f %%a in ('power\rshell -enc SQBFAFgA') do echo %%a\r\n",
+            b"for /f \"tok\rens=1\" %%a in ('powershell -enc SQBFAFgA') do echo\r\n",
+            b"for %%a in (1) d\ro rd /s /q C:\\PACS\r\n",
+            b"set p=power\rshell\r\n%p% -enc SQBFAFgA\r\n",
+            b"s\ret p=powershell\r\n%p% -enc SQBFAFgA\r\n",
+            b"set \"p=power\rshell\"\r\n%p% -enc SQBFAFgA\r\n",
+            b"set /\rp p=name?\r\n%p% x\r\n",
+            b"s\ret /p p=name?\r\n%p% x\r\n",
+            b"p^\r\nower\rshell -enc SQBFAFgA\r\n",
+            b"p\r^\r\nowershell -enc SQBFAFgA\r\n",
+            b"\"ev\ril.exe\"\r\n",
+            b"\"C:\\Win\rdows\\System32\\cmd.exe\" /c calc\r\n",
+            b"c\rall evil.exe\r\n",
+            b"ca\rll\r evil.exe\r\n",
+            b"@c\rall evil.exe\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        // A name past ASCII (a letter of the console's code page) split by a CR.
+        assert_eq!(
+            batch_severity(b"\x82vil.e\rxe /c x\r\n", false),
+            Some(Severity::Alert)
+        );
+        // What cmd.exe reads after deleting CRs is what is judged: `set /a` is
+        // arithmetic, no name.
+        assert_eq!(
+            batch_severity(b"set /\ra p=1\r\n%p% -enc SQBFAFgA\r\n", false),
+            None
+        );
+    }
+
+    /// Issue 10, session 37: report prose whose only line ends are carriage returns
+    /// (a Long Text value) was joined into one line by deleting them, so a switch-like
+    /// word of a later line (`/kg`) became a switch of an ambiguous tool word (`CMD`,
+    /// common bile duct) after an `&`: an alert on a real report. The switches of an
+    /// ambiguous tool are read on its own line and from the first word of each line a
+    /// CR joins to it (see `switch_words`); a CR between the tool and its switch, or
+    /// inside either, hides nothing.
+    #[test]
+    fn prose_with_carriage_returns_for_line_ends_is_no_command_line() {
+        for prose in [
+            &b"Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.\r"[..],
+            b"Findings: GB & CMD normal.\rNo stones.\rContrast 1 ml /kg given.\r",
+            b"Liver | RD within normal limits.\rSpleen 11 cm.\rDose /s per protocol.\r",
+            b"x\nCMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.\r",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(prose, binary),
+                    None,
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(prose)
+                );
+            }
+        }
+        for line in [
+            &b"x & cmd\r /c calc.exe\r\n"[..],
+            b"x & cmd within\r /c calc.exe\r",
+            b"rd C:\\PACS\\DB C:\\PACS\\LOGS\r /s /q\r",
+            b"r\rd C:\\PACS\\DB C:\\PACS\\LOGS C:\\PACS\\X /s /q\r\n",
+            b"cmd /\rc calc.exe\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    batch_severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
     }
 
     /// Session 35 (issue 10): a control byte inside the path of the glued form

@@ -474,3 +474,34 @@ fn documents_beyond_the_count_limit_are_not_kept() {
         pacsguard_dicom::MAX_DOCUMENTS
     );
 }
+
+/// Issue 10, session 37: a report in a Long Text value whose only line ends are carriage
+/// returns, with an `&` before a word that is also a tool's name (`CMD`, common bile
+/// duct), was an alert: cmd.exe deletes CRs, so the report read as one line and `/kg`
+/// of a later line as a switch of `CMD`. No alert now; a batch command in the same kind
+/// of value whose `for` a CR splits (cmd.exe runs `for /f … ('powershell …')`) is one.
+#[test]
+fn a_report_with_carriage_returns_for_line_ends_is_prose_and_a_split_for_is_a_command() {
+    let prose = b"Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.\r";
+    let report = DicomBuilder::ct("1.2.3.37")
+        .element(0x0010, 0x4000, *b"LT", prose)
+        .build();
+    let inspection = inspect(&report);
+    assert!(
+        alerts(&inspection).is_empty(),
+        "{:#?}",
+        inspection.observations
+    );
+    let command = b"x\r\nfo\rr /f %%a in ('powershell -enc SQBFAFgA') do echo %%a\r\n";
+    let file = DicomBuilder::ct("1.2.3.38")
+        .element(0x0010, 0x4000, *b"LT", command)
+        .build();
+    let inspection = inspect(&file);
+    assert!(
+        alerts(&inspection)
+            .iter()
+            .any(|o| o.kind == FindingKind::ActiveContent),
+        "{:#?}",
+        inspection.observations
+    );
+}
