@@ -1250,6 +1250,84 @@ fn inside_a_window_one_of_two_stored_copies_replaced_is_compared_with_its_own_en
     );
 }
 
+/// Session 36: the UID index of a window kept 8 copies of one SOP Instance UID and said
+/// the rest in a `not-inspected` warning at every window opened, so an honest store
+/// holding ten copies of one instance (a QA phantom sent daily, re-sends) had a standing
+/// warning, and an honest re-compression in a window was no longer quiet. It keeps 64
+/// now (MAX_INODES_PER_INSTANCE: the bound of one lookup's work) and says the copies past
+/// it only when a new file of that UID is compared with none of those kept: the one time
+/// the bound may change a judgement (it may have replaced a copy left out). 70 copies
+/// here: no warning when the window opens or for a re-compression in place; one more
+/// copy sent in is an arrival, its limit said.
+#[test]
+fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
+    const COPIES: usize = 70;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let paths: Vec<PathBuf> = (0..COPIES)
+        .map(|i| {
+            let path = archive.join(format!("phantom-{i:02}.dcm"));
+            fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+            path
+        })
+        .collect();
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-7006 re-compression");
+    let staged = env.dir.path().join("rle.dcm");
+    let status = std::process::Command::new("dcmcrle")
+        .arg(&paths[0])
+        .arg(&staged)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmcrle");
+    fs::copy(&staged, &paths[0]).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter().any(|x| {
+            x["kind"] == "pixel-data-changed" && x["path"].as_str() == paths[0].to_str()
+        })
+    });
+    assert!(judged, "{:#?}", watcher.findings());
+    std::thread::sleep(Duration::from_secs(1));
+    let loud: Vec<Value> = watcher
+        .findings()
+        .into_iter()
+        .filter(|f| {
+            f["severity"] != "info"
+                && f["kind"] != "maintenance-window"
+                && f["kind"] != "events-lost"
+        })
+        .collect();
+    assert!(loud.is_empty(), "an honest store inside a window: {loud:#?}");
+    // One more copy sent in: compared with none of the 64 copies indexed, and 6 were
+    // not indexed. It is an arrival judged by its content (info), and that is said.
+    let resent = archive.join("phantom-resent.dcm");
+    fs::copy(&sample, &resent).expect("pydicom's CT_small.dcm");
+    let said = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.starts_with("1 new files") && d.contains("MAX_INODES_PER_INSTANCE")
+                })
+        }) && f
+            .iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == resent.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said, "{findings:#?}\n{stderr}");
+    assert!(
+        findings.iter().all(|f| f["path"].as_str() != resent.to_str()
+            || f["severity"] == "info"),
+        "an honest copy is no alert: {findings:#?}"
+    );
+    assert!(alerts(&findings).is_empty(), "{findings:#?}");
+}
+
 /// Review rv35-watch: the index of stored instances by SOP Instance UID was built at
 /// every start, window or not, and unbounded. It is built when a window opens, for what
 /// it covers, up to MAX_WINDOW_INSTANCES (lowered here by the debug build's hook); the

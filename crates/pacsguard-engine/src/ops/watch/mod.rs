@@ -5019,6 +5019,9 @@ impl<'a> Guard<'a> {
                     },
                 );
             }
+            // New files of a UID with copies not indexed, matched with none; the most
+            // copies of one such UID left out (see [`instances::crowded_note`]).
+            let mut crowded = (0usize, 0usize);
             let mut gone_by_uid: HashMap<&str, Vec<&Entry>> = HashMap::new();
             for &e in gone_here.values() {
                 if let Some(uid) = followed::instance_uid(e) {
@@ -5078,6 +5081,17 @@ impl<'a> Guard<'a> {
                     .or_else(|| self.followed.instance(new).cloned())
                     .or_else(left_its_name)
                 else {
+                    // Compared with none: if its UID has copies past the index's per-UID
+                    // bound, one of those may be what it replaced. Said here, where the
+                    // bound may change a judgement, not at every window opened (an honest
+                    // store holds several copies of an instance).
+                    let left_out = stored_instance_key(new)
+                        .zip(self.profile_instances.as_ref())
+                        .map_or(0, |(key, index)| index.crowded(key));
+                    if left_out > 0 {
+                        crowded.0 += 1;
+                        crowded.1 = crowded.1.max(left_out);
+                    }
                     continue;
                 };
                 if !stored(&old, &from) {
@@ -5098,6 +5112,21 @@ impl<'a> Guard<'a> {
                         hash,
                         by_uid: true,
                     },
+                );
+            }
+            if crowded.0 > 0 {
+                followed.push(
+                    Finding::new(
+                        root.clone(),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        instances::crowded_note(
+                            crowded.0,
+                            crowded.1,
+                            instances::MAX_INODES_PER_INSTANCE,
+                        ),
+                    )
+                    .with_root(root.clone()),
                 );
             }
             // Gone now, its new name seen before (not a name the views started from: a
@@ -7232,7 +7261,7 @@ impl<'a> Guard<'a> {
                 TEST_MAX_WINDOW_INSTANCES_VAR,
                 instances::MAX_WINDOW_INSTANCES,
             );
-            instances::Instances::of(keyed, cap)
+            instances::Instances::of(keyed, cap, instances::MAX_INODES_PER_INSTANCE)
         };
         let left_out = index.left_out;
         self.profile_instances = Some(index);
@@ -7245,11 +7274,10 @@ impl<'a> Guard<'a> {
             Severity::Warning,
             format!(
                 "{left_out} stored images under the open maintenance windows were not indexed \
-                 by SOP Instance UID (MAX_WINDOW_INSTANCES {}, MAX_INODES_PER_INSTANCE {}): \
-                 one of them written to a temp file and renamed in under a new name is judged \
-                 as a new file, by its content alone",
+                 by SOP Instance UID (MAX_WINDOW_INSTANCES {}): one of them written to a temp \
+                 file and renamed in under a new name is judged as a new file, by its content \
+                 alone",
                 instances::MAX_WINDOW_INSTANCES,
-                instances::MAX_INODES_PER_INSTANCE
             ),
         );
         self.publish(&[finding], now)
