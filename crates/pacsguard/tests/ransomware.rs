@@ -1328,6 +1328,92 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
     assert!(alerts(&findings).is_empty(), "{findings:#?}");
 }
 
+/// Session 36 left open: new files inside a window were sampled for encryption 64 a
+/// batch (MAX_WINDOW_SAMPLES_PER_BATCH), the smallest first, so 100 small decoy files
+/// dropped beside 8 images encrypted to new names (the originals removed) used every
+/// sample, and the encrypted images were only counted in a `not-inspected` warning: no
+/// alert, no `ransomware-suspected`. The sampling of arrivals is counted in the bytes it
+/// reads (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH), a small decoy at one block: the
+/// decoys leave room for every encrypted image. All land in one batch: staged outside
+/// the tree and renamed in as one directory.
+#[test]
+fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sampled() {
+    const DECOYS: usize = 100;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = image_store(&env, 8);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-7007 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..DECOYS {
+        fs::write(staged.join(format!("note-{i:03}.txt")), format!("decoy {i}\n"))
+            .expect("test fixture");
+    }
+    let drop = archive.join("drop");
+    let mut locked = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let len = fs::metadata(path).expect("test fixture").len() as usize;
+        let name = format!("image-{i}.dcm.enc");
+        fs::write(staged.join(&name), keystream(len, 7100 + i as u64)).expect("test fixture");
+        locked.push(drop.join(name));
+    }
+    fs::rename(&staged, &drop).expect("test fixture");
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added" && x["severity"] == "alert" && x["path"].as_str() == p.to_str()
+        })
+    };
+    let raised = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && locked.iter().all(|p| alerted(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    assert!(
+        !findings.iter().any(|f| f["kind"] == "not-inspected"
+            && f["detail"].as_str().is_some_and(|d| d.contains("not sampled"))),
+        "{findings:#?}"
+    );
+}
+
+/// The bytes the sampling of new files inside a window may read per batch
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH, lowered by the debug build's hook to one
+/// byte: the first new file is sampled, the others are not) are a limit said in a
+/// warning when reached.
+#[test]
+fn the_bytes_sampled_of_arrivals_in_a_window_are_bounded_and_the_limit_said() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 4);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-7008 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..3 {
+        fs::write(staged.join(format!("{i}.dcm")), instance(i)).expect("test fixture");
+    }
+    fs::rename(&staged, archive.join("drop")).expect("test fixture");
+    let said = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.starts_with("2 new files")
+                        && d.contains("MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH")
+                })
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said, "{findings:#?}\n{stderr}");
+}
+
 /// Review rv35-watch: the index of stored instances by SOP Instance UID was built at
 /// every start, window or not, and unbounded. It is built when a window opens, for what
 /// it covers, up to MAX_WINDOW_INSTANCES (lowered here by the debug build's hook); the

@@ -531,6 +531,23 @@ const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_B
 /// changes are softened like any other inside the window.
 pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 
+/// Bytes the sampling of new files inside a maintenance window may read per verification
+/// (see [`Guard::arrivals_encrypted`]), each new file counted at what its sample reads
+/// ([`arrival_sample_cost`]: up to 1 MiB and its tail, 16 MiB for a compressed image)
+/// and at least [`ARRIVAL_SAMPLE_MIN_BYTES`]. Session 36 sampled 64 new files a batch,
+/// the smallest first, so 64 small decoy files written beside encrypted images left them
+/// unsampled, counted in a warning. Counted in bytes, the smallest still first (the
+/// walk has just read each of them whole, so they are in the page cache), pushing an
+/// encrypted image out takes as many bytes of decoys smaller than it as this, or 32,768
+/// tiny ones, written in one batch: padding costs the attacker what it costs the guard.
+pub const MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: u64 = 128 << 20;
+/// The least a new file's sample is counted at: its open and its first block read.
+pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
+/// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`] lowered (ignored
+/// by a release build).
+pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR: &str =
+    "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES";
+
 /// Bytes of a file followed from another root that hashes otherwise (see
 /// [`in_stored_hash`]) that the event loop hashes again itself: a few hundredths of a
 /// second at most. A bigger one (a multi-frame study of gigabytes, moved across roots) is
@@ -6595,8 +6612,8 @@ impl<'a> Guard<'a> {
     /// UID a file claims (review rv35-watch): a file matched with a stored image by its
     /// SOP Instance UID alone is another file, judged by its content only (see
     /// [`encrypted_content`]), its detail naming the stored file; and in a DICOM-aware
-    /// root every new file is sampled too (see [`Guard::arrivals_encrypted`]), under the
-    /// same [`MAX_WINDOW_SAMPLES_PER_BATCH`].
+    /// root every new file is sampled too (see [`Guard::arrivals_encrypted`]), under a
+    /// budget of bytes of its own ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`]).
     fn encrypted_in_window(
         &self,
         root: &Path,
@@ -6739,7 +6756,7 @@ impl<'a> Guard<'a> {
             }
         }
         if dicom_aware {
-            self.arrivals_encrypted(root, tree, findings, &mut sampled, &mut encrypted);
+            self.arrivals_encrypted(root, tree, findings, &mut encrypted);
         }
         encrypted
     }
@@ -6749,17 +6766,23 @@ impl<'a> Guard<'a> {
     /// gains [`ransomware::ENCRYPTED_ARRIVAL_FIELD`], becomes an alert and goes into
     /// `encrypted`, so the window neither softens it nor keeps it from the ransomware
     /// signal. Review rv35-watch: `openssl enc -in imN.dcm -out imN.dcm.enc; rm imN.dcm`
-    /// for 30 images was 30 `added` and 30 `removed`, all info, no alert. Sampled under
-    /// the batch's [`MAX_WINDOW_SAMPLES_PER_BATCH`] (smallest first, as every proof);
-    /// the new files past it are counted in one warning.
+    /// for 30 images was 30 `added` and 30 `removed`, all info, no alert. Sampled the
+    /// smallest first, as every proof, under the batch's bytes
+    /// ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`], not a count of files: small decoys
+    /// must not use it up); the new files past it are counted in one warning.
     fn arrivals_encrypted(
         &self,
         root: &Path,
         tree: &Tree,
         findings: &mut Vec<Finding>,
-        sampled: &mut usize,
         encrypted: &mut HashSet<PathBuf>,
     ) {
+        let budget = u64::try_from(test_hooked_capacity(
+            TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR,
+            usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH).unwrap_or(usize::MAX),
+        ))
+        .unwrap_or(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH);
+        let mut spent = 0u64;
         let mut unsampled = 0usize;
         for at in self.proving_order(root, tree, findings) {
             let finding = &mut findings[at];
@@ -6781,11 +6804,15 @@ impl<'a> Guard<'a> {
             else {
                 continue;
             };
-            if *sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
+            // Counted before it is read, so that the bytes read stay within the budget
+            // but for the first sample of a batch (one file larger than a budget lowered
+            // in a test is still sampled).
+            let cost = arrival_sample_cost(now);
+            if spent > 0 && spent.saturating_add(cost) > budget {
                 unsampled += 1;
                 continue;
             }
-            *sampled += 1;
+            spent = spent.saturating_add(cost);
             let Some(why) = encrypted_content(&finding.path, now) else {
                 continue;
             };
@@ -6804,8 +6831,10 @@ impl<'a> Guard<'a> {
                     Severity::Warning,
                     format!(
                         "{unsampled} new files inside a maintenance window were not sampled for \
-                         encryption: past the {MAX_WINDOW_SAMPLES_PER_BATCH} files of this batch \
-                         sampled (MAX_WINDOW_SAMPLES_PER_BATCH)"
+                         encryption: past the {budget} bytes this batch's sampling may read \
+                         (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the smallest sampled \
+                         first, each counted at what it reads and at least \
+                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes)"
                     ),
                 )
                 .with_root(root.to_path_buf()),
@@ -8141,6 +8170,29 @@ fn tree_entry<'t>(root: &Path, tree: &'t Tree, path: &Path) -> Option<&'t Entry>
         .binary_search_by(|e| e.rel.as_slice().cmp(rel))
         .ok()?;
     Some(&tree.entries[at])
+}
+
+/// What sampling the new file `now` for encryption ([`encrypted_content`]) reads at most,
+/// and at least [`ARRIVAL_SAMPLE_MIN_BYTES`]: up to 16 MiB of a compressed image's head
+/// (its codec's stream, [`codec::MAX_FRAGMENT_READ_BYTES`]); of any other file its first
+/// MiB and, past it, its tail and blocks spread over the rest ([`entropy::random_blocks`],
+/// [`entropy::random_pixels`]).
+fn arrival_sample_cost(now: &Entry) -> u64 {
+    let size = now.meta.size;
+    let head = entropy::ENTROPY_SAMPLE_BYTES as u64;
+    let read = match &now.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } if !entropy::structured(&facts.transfer_syntax) => {
+            size.min(codec::MAX_FRAGMENT_READ_BYTES as u64)
+        }
+        _ if size > head => {
+            head + entropy::SAMPLE_TAIL_BYTES
+                + entropy::SAMPLE_SPREAD_BLOCKS as u64 * ARRIVAL_SAMPLE_MIN_BYTES
+        }
+        _ => size,
+    };
+    read.max(ARRIVAL_SAMPLE_MIN_BYTES)
 }
 
 /// Why the file at `path` (walked as `now`) reads as encrypted by its content alone, if
