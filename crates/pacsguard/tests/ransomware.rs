@@ -1287,9 +1287,8 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
     assert!(status.success(), "dcmcrle");
     fs::copy(&staged, &paths[0]).expect("test fixture");
     let judged = watcher.wait(Duration::from_secs(20), |f, _| {
-        f.iter().any(|x| {
-            x["kind"] == "pixel-data-changed" && x["path"].as_str() == paths[0].to_str()
-        })
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == paths[0].to_str())
     });
     assert!(judged, "{:#?}", watcher.findings());
     std::thread::sleep(Duration::from_secs(1));
@@ -1302,7 +1301,10 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
                 && f["kind"] != "events-lost"
         })
         .collect();
-    assert!(loud.is_empty(), "an honest store inside a window: {loud:#?}");
+    assert!(
+        loud.is_empty(),
+        "an honest store inside a window: {loud:#?}"
+    );
     // One more copy sent in: compared with none of the 64 copies indexed, and 6 were
     // not indexed. It is an arrival judged by its content (info), and that is said.
     let resent = archive.join("phantom-resent.dcm");
@@ -1321,8 +1323,9 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
     let (_, findings, stderr) = watcher.stop();
     assert!(said, "{findings:#?}\n{stderr}");
     assert!(
-        findings.iter().all(|f| f["path"].as_str() != resent.to_str()
-            || f["severity"] == "info"),
+        findings
+            .iter()
+            .all(|f| f["path"].as_str() != resent.to_str() || f["severity"] == "info"),
         "an honest copy is no alert: {findings:#?}"
     );
     assert!(alerts(&findings).is_empty(), "{findings:#?}");
@@ -1348,8 +1351,11 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     let staged = env.dir.path().join("drop");
     fs::create_dir_all(&staged).expect("test fixture");
     for i in 0..DECOYS {
-        fs::write(staged.join(format!("note-{i:03}.txt")), format!("decoy {i}\n"))
-            .expect("test fixture");
+        fs::write(
+            staged.join(format!("note-{i:03}.txt")),
+            format!("decoy {i}\n"),
+        )
+        .expect("test fixture");
     }
     let drop = archive.join("drop");
     let mut locked = Vec::new();
@@ -1375,7 +1381,9 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     assert!(raised, "{findings:#?}\n{stderr}");
     assert!(
         !findings.iter().any(|f| f["kind"] == "not-inspected"
-            && f["detail"].as_str().is_some_and(|d| d.contains("not sampled"))),
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("not sampled"))),
         "{findings:#?}"
     );
 }

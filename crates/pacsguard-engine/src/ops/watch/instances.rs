@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(index.inodes(1)[..2], [(1, 1), (1, 3)]);
         assert!(index.inodes(7).is_empty());
         assert_eq!(index.left_out, 0);
-        assert_eq!((index.crowded(0), index.crowded(1), index.crowded(7)), (2, 2, 0));
+        assert_eq!(
+            (index.crowded(0), index.crowded(1), index.crowded(7)),
+            (2, 2, 0)
+        );
         // Past the cap the rest is left out, and counted.
         let index = Instances::of((0..10u64).map(|i| (i, (1, i))), 4, 8);
         assert_eq!(index.left_out, 6);
