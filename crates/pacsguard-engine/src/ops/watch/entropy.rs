@@ -199,6 +199,34 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
     random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
 }
 
+/// The highest block entropy of the Pixel Data of the DICOM file at `path`, when a block
+/// of it reads as random: its whole blocks within the first MiB from where its Pixel Data
+/// begins and, past that MiB, its last blocks and blocks spread over the rest (see
+/// [`random_written`]; the Pixel Data is the data set's last large value). Only the
+/// Pixel Data: an instance that carries compressed bytes elsewhere (an encapsulated PDF,
+/// a private blob) is no image encrypted. `None` when no Pixel Data begins in the first
+/// MiB or no block of it reads as random.
+pub fn random_pixels(path: &Path) -> Option<f64> {
+    let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
+    let layout = pacsguard_dicom::layout(&head.bytes)?;
+    let pixels = head.bytes.get(layout.pixels.start..)?;
+    if pixels.is_empty() {
+        return None; // no Pixel Data found
+    }
+    if let Some(highest) = most_random(pixels.chunks_exact(BLOCK)) {
+        return Some(highest);
+    }
+    if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

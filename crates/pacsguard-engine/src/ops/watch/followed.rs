@@ -37,7 +37,9 @@ pub struct Departed {
     entries: BoundedMap<(u64, u64), (PathBuf, Entry)>,
     /// The departed DICOM instances' inodes by SOP Instance UID (see [`Departed::instance`]);
     /// emptied with `entries`.
-    instances: HashMap<String, (u64, u64)>,
+    /// Every inode of a UID, up to [`super::instances::MAX_INODES_PER_INSTANCE`] (two
+    /// stored copies of one instance: review rv35-watch).
+    instances: HashMap<String, Vec<(u64, u64)>>,
     len: usize,
 }
 
@@ -79,7 +81,13 @@ impl Departed {
             self.instances.clear();
         }
         if let Some(uid) = instance_uid(&entry) {
-            self.instances.insert(uid.to_string(), inode);
+            let inodes = self.instances.entry(uid.to_string()).or_default();
+            if !inodes.contains(&inode) {
+                if inodes.len() >= super::instances::MAX_INODES_PER_INSTANCE {
+                    inodes.remove(0); // the oldest departure gives way
+                }
+                inodes.push(inode);
+            }
         }
         if self.entries.insert(inode, (path, entry)).is_none() {
             self.len += 1;
@@ -98,10 +106,11 @@ impl Departed {
     /// the way is no file followed by its inode (review rv34c-watch follow-up).
     pub fn instance(&self, found: &Entry) -> Option<&(PathBuf, Entry)> {
         let uid = instance_uid(found)?;
-        let inode = self.instances.get(uid)?;
-        self.entries
-            .get(inode)
-            .filter(|(_, e)| instance_uid(e) == Some(uid))
+        self.instances.get(uid)?.iter().find_map(|inode| {
+            self.entries
+                .get(inode)
+                .filter(|(_, e)| instance_uid(e) == Some(uid))
+        })
     }
 }
 

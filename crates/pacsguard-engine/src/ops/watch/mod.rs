@@ -23,6 +23,7 @@ mod flags;
 mod followed;
 mod garbled;
 mod inodes;
+mod instances;
 mod links;
 mod mappings;
 mod mass_alert;
@@ -424,6 +425,9 @@ pub const TEST_MAX_DEFERRED_FILES_VAR: &str = "PACSGUARD_TEST_MAX_DEFERRED_FILES
 pub const MAX_UNSETTLED_DIRECTORIES: usize = 100_000;
 /// A debug build's hook: [`MAX_UNSETTLED_DIRECTORIES`] lowered (ignored by a release build).
 pub const TEST_MAX_UNSETTLED_DIRECTORIES_VAR: &str = "PACSGUARD_TEST_MAX_UNSETTLED_DIRECTORIES";
+/// A debug build's hook: [`instances::MAX_WINDOW_INSTANCES`] lowered (ignored by a
+/// release build).
+pub const TEST_MAX_WINDOW_INSTANCES_VAR: &str = "PACSGUARD_TEST_MAX_WINDOW_INSTANCES";
 /// A debug build's hook: [`MAX_CHAIN_DEFERRED`] lowered (ignored by a release build).
 pub const TEST_MAX_CHAIN_DEFERRED_VAR: &str = "PACSGUARD_TEST_MAX_CHAIN_DEFERRED";
 
@@ -526,6 +530,23 @@ const _: () = assert!(PATH_BYTES_PER_RECORD * 10 < pacsguard_audit::MAX_RECORD_B
 /// rewriting thousands of images costs at most this many reads per batch; beyond it, the
 /// changes are softened like any other inside the window.
 pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
+
+/// Bytes the sampling of new files inside a maintenance window may read per verification
+/// (see [`Guard::arrivals_encrypted`]), each new file counted at what its sample reads
+/// ([`arrival_sample_cost`]: up to 1 MiB and its tail, 16 MiB for a compressed image)
+/// and at least [`ARRIVAL_SAMPLE_MIN_BYTES`]. Session 36 sampled 64 new files a batch,
+/// the smallest first, so 64 small decoy files written beside encrypted images left them
+/// unsampled, counted in a warning. Counted in bytes, the smallest still first (the
+/// walk has just read each of them whole, so they are in the page cache), pushing an
+/// encrypted image out takes as many bytes of decoys smaller than it as this, or 32,768
+/// tiny ones, written in one batch: padding costs the attacker what it costs the guard.
+pub const MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: u64 = 128 << 20;
+/// The least a new file's sample is counted at: its open and its first block read.
+pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
+/// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`] lowered (ignored
+/// by a release build).
+pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR: &str =
+    "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES";
 
 /// Bytes of a file followed from another root that hashes otherwise (see
 /// [`in_stored_hash`]) that the event loop hashes again itself: a few hundredths of a
@@ -1905,7 +1926,9 @@ struct Guard<'a> {
     /// the (device, inode) of the file that held it (24 bytes an instance): an image that
     /// arrives inside a maintenance window holding a stored instance whose stored name
     /// it left is compared with it (see [`Guard::follow_stored_inodes`]).
-    profile_instances: HashMap<u64, (u64, u64)>,
+    /// Built when a window opens, for what the open windows cover, dropped when the last
+    /// closes (see [`instances`]).
+    profile_instances: Option<instances::Instances>,
     /// Polls inode flags, which change without an event (see [`flags`]).
     flag_poll: flags::FlagPoll,
     last_flag_poll: Instant,
@@ -1979,14 +2002,6 @@ impl<'a> Guard<'a> {
                 digests.entry(key).or_insert(inode);
                 digests
             });
-        let profile_instances = roots
-            .iter()
-            .flat_map(|r| {
-                r.entries
-                    .iter()
-                    .filter_map(|e| Some((stored_instance_key(e)?, (e.meta.dev, e.meta.ino))))
-            })
-            .collect();
         let root_devices = roots
             .iter()
             .map(|r| {
@@ -2144,7 +2159,7 @@ impl<'a> Guard<'a> {
             attribs_dropped: Arc::default(),
             profile_paths,
             profile_digests,
-            profile_instances,
+            profile_instances: None,
         })
     }
 
@@ -4859,7 +4874,7 @@ impl<'a> Guard<'a> {
         tree: &Tree,
         findings: &mut Vec<Finding>,
         now: Instant,
-    ) -> Result<HashMap<PathBuf, Entry>, EngineError> {
+    ) -> Result<HashMap<PathBuf, origins::Followed>, EngineError> {
         let spec = &base.spec;
         let root = &spec.path;
         let in_tree: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
@@ -4882,7 +4897,7 @@ impl<'a> Guard<'a> {
         let mut followed: Vec<Finding> = Vec::new();
         // What each file followed was compared with, by its path now: its proofs start
         // there too (see [`origins`]).
-        let mut compared_with: HashMap<PathBuf, Entry> = HashMap::new();
+        let mut compared_with: HashMap<PathBuf, origins::Followed> = HashMap::new();
         // Added paths now moves, and the names they moved from. A departed file followed
         // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
@@ -5016,11 +5031,29 @@ impl<'a> Guard<'a> {
                         crossed.push((path.clone(), from.clone()));
                     }
                     moved_to.insert(path.clone());
-                    moved_from.insert(from);
+                    moved_from.insert(from.clone());
                 } else {
                     followed.extend(compare_followed(spec, None, &old, new));
                 }
-                compared_with.insert(path, old);
+                let hash = stored_hash(&from).map_or(spec.hash, |(hash, _)| hash);
+                compared_with.insert(
+                    path,
+                    origins::Followed {
+                        entry: old,
+                        from,
+                        hash,
+                        by_uid: false,
+                    },
+                );
+            }
+            // New files of a UID with copies not indexed, matched with none; the most
+            // copies of one such UID left out (see [`instances::crowded_note`]).
+            let mut crowded = (0usize, 0usize);
+            let mut gone_by_uid: HashMap<&str, Vec<&Entry>> = HashMap::new();
+            for &e in gone_here.values() {
+                if let Some(uid) = followed::instance_uid(e) {
+                    gone_by_uid.entry(uid).or_default().push(e);
+                }
             }
             // Inside a maintenance window, a new file holding a stored instance removed
             // in this run (its SOP Instance UID), not followed by its inode: written to
@@ -5040,24 +5073,52 @@ impl<'a> Guard<'a> {
                 }
                 // Its stored name reported gone already, or gone from disk with the
                 // view still holding it (its removal put off, or not verified yet).
+                // Every stored file of its UID (two copies of one instance: review
+                // rv35-watch, the index kept one), but the same file, followed above.
                 let left_its_name = || {
-                    let inode = *self.profile_instances.get(&stored_instance_key(new)?)?;
-                    if inode == (new.meta.dev, new.meta.ino) {
-                        return None; // the same file: followed by its inode above
-                    }
-                    let names = inodes.as_ref()?.names(&inode).to_vec();
-                    names.into_iter().find_map(|name| {
-                        let (_, was) = in_view(&name, inode)?;
-                        let gone = std::fs::symlink_metadata(&name).map_or(true, |m| {
-                            use std::os::unix::fs::MetadataExt as _;
-                            (m.dev(), m.ino()) != inode
-                        });
-                        (gone && followed::instance_uid(&was) == followed::instance_uid(new))
-                            .then_some((name, was))
+                    let key = stored_instance_key(new)?;
+                    let known = inodes.as_ref()?;
+                    self.profile_instances
+                        .as_ref()?
+                        .inodes(key)
+                        .iter()
+                        .filter(|inode| **inode != (new.meta.dev, new.meta.ino))
+                        .find_map(|&inode| {
+                            known.names(&inode).iter().find_map(|name| {
+                                let (_, was) = in_view(name, inode)?;
+                                let gone = std::fs::symlink_metadata(name).map_or(true, |m| {
+                                    use std::os::unix::fs::MetadataExt as _;
+                                    (m.dev(), m.ino()) != inode
+                                });
+                                (gone
+                                    && followed::instance_uid(&was) == followed::instance_uid(new))
+                                .then(|| (name.clone(), was))
+                            })
+                        })
+                };
+                // This batch's removals first: the stored file gone beside it.
+                let removed_here = || {
+                    let uid = followed::instance_uid(new)?;
+                    gone_by_uid.get(uid)?.iter().find_map(|e| {
+                        let from = absolute(root, &e.rel);
+                        (!moved_from.contains(&from)).then(|| (from, (*e).clone()))
                     })
                 };
-                let Some((from, old)) = self.followed.instance(new).cloned().or_else(left_its_name)
+                let Some((from, old)) = removed_here()
+                    .or_else(|| self.followed.instance(new).cloned())
+                    .or_else(left_its_name)
                 else {
+                    // Compared with none: if its UID has copies past the index's per-UID
+                    // bound, one of those may be what it replaced. Said here, where the
+                    // bound may change a judgement, not at every window opened (an honest
+                    // store holds several copies of an instance).
+                    let left_out = stored_instance_key(new)
+                        .zip(self.profile_instances.as_ref())
+                        .map_or(0, |(key, index)| index.crowded(key));
+                    if left_out > 0 {
+                        crowded.0 += 1;
+                        crowded.1 = crowded.1.max(left_out);
+                    }
                     continue;
                 };
                 if !stored(&old, &from) {
@@ -5069,7 +5130,31 @@ impl<'a> Guard<'a> {
                 let new = rehashed.as_ref().unwrap_or(new);
                 let judged = judged_as_stored(spec, &from);
                 followed.extend(compare_followed(&judged, None, &old, new));
-                compared_with.insert(path, old);
+                let hash = stored_hash(&from).map_or(spec.hash, |(hash, _)| hash);
+                compared_with.insert(
+                    path,
+                    origins::Followed {
+                        entry: old,
+                        from,
+                        hash,
+                        by_uid: true,
+                    },
+                );
+            }
+            if crowded.0 > 0 {
+                followed.push(
+                    Finding::new(
+                        root.clone(),
+                        FindingKind::NotInspected,
+                        Severity::Warning,
+                        instances::crowded_note(
+                            crowded.0,
+                            crowded.1,
+                            instances::MAX_INODES_PER_INSTANCE,
+                        ),
+                    )
+                    .with_root(root.clone()),
+                );
             }
             // Gone now, its new name seen before (not a name the views started from: a
             // second name of a stored image removed is no move of it).
@@ -5112,7 +5197,15 @@ impl<'a> Guard<'a> {
                     let new = rehashed.unwrap_or(new);
                     let judged = judged_as_stored(&new_spec, &from);
                     followed.extend(compare_followed(&judged, Some(from.as_path()), old, &new));
-                    compared_with.insert(absolute(&new_spec.path, &new.rel), (*old).clone());
+                    compared_with.insert(
+                        absolute(&new_spec.path, &new.rel),
+                        origins::Followed {
+                            entry: (*old).clone(),
+                            from: from.clone(),
+                            hash: spec.hash,
+                            by_uid: false,
+                        },
+                    );
                     moved_from.insert(from);
                 }
             }
@@ -5606,8 +5699,14 @@ impl<'a> Guard<'a> {
         let order = self.proving_order(&spec.path, &tree, &findings);
         let disproven =
             mark_recompressed(&spec.path, &origins, &tree, &mut findings, &order, &budget);
-        let mut encrypted =
-            self.encrypted_in_window(&spec.path, &origins, &tree, &mut findings, &budget);
+        let mut encrypted = self.encrypted_in_window(
+            &spec.path,
+            spec.policy.is_dicom_aware(),
+            &origins,
+            &tree,
+            &mut findings,
+            &budget,
+        );
         if in_turn {
             self.turn_budget = Some(budget);
         }
@@ -6518,12 +6617,20 @@ impl<'a> Guard<'a> {
     /// its codec (a re-compression leaves valid encapsulated fragments). At most
     /// [`MAX_WINDOW_SAMPLES_PER_BATCH`] are sampled per verification; the rest are
     /// softened as before, and that is said in their detail.
+    ///
+    /// Inside a window, encryption is judged by the content, never by the name or the
+    /// UID a file claims (review rv35-watch): a file matched with a stored image by its
+    /// SOP Instance UID alone is another file, judged by its content only (see
+    /// [`encrypted_content`]), its detail naming the stored file; and in a DICOM-aware
+    /// root every new file is sampled too (see [`Guard::arrivals_encrypted`]), under a
+    /// budget of bytes of its own ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`]).
     fn encrypted_in_window(
         &self,
         root: &Path,
+        dicom_aware: bool,
         origins: &origins::Origins<'_>,
         tree: &Tree,
-        findings: &mut [Finding],
+        findings: &mut Vec<Finding>,
         budget: &codec::ProofBudget,
     ) -> HashSet<PathBuf> {
         let mut encrypted = HashSet::new();
@@ -6544,6 +6651,35 @@ impl<'a> Guard<'a> {
             ) else {
                 continue;
             };
+            if let Some(from) = origins.another_file(&finding.path, &tree.entries[at]) {
+                // Another file under a stored image's UID: other pixels may be an honest
+                // image sent again (review rv35-watch: pixels +1 alerted as "random
+                // bytes"); random ones, or no stream of its codec, are not.
+                let judged = (sampled < MAX_WINDOW_SAMPLES_PER_BATCH)
+                    .then(|| encrypted_content(&finding.path, &tree.entries[at]));
+                sampled += usize::from(judged.is_some());
+                finding.detail = format!(
+                    "{}; compared with the stored image {} (another file holding its SOP \
+                     Instance UID: judged by its content alone)",
+                    finding.detail,
+                    escape_path(&from)
+                );
+                match judged {
+                    Some(Some(why)) => {
+                        finding.detail = format!("{}: {why}", finding.detail);
+                        encrypted.insert(finding.path.clone());
+                    }
+                    Some(None) => {}
+                    None => {
+                        finding.detail = format!(
+                            "{}: not sampled, past the {MAX_WINDOW_SAMPLES_PER_BATCH} files of \
+                             this batch (MAX_WINDOW_SAMPLES_PER_BATCH)",
+                            finding.detail
+                        );
+                    }
+                }
+                continue;
+            }
             let syntax = |e: &Entry| match &e.content {
                 Content::Hashed {
                     dicom: Some(facts), ..
@@ -6586,7 +6722,9 @@ impl<'a> Guard<'a> {
                 let kept = match &old.content {
                     Content::Hashed {
                         dicom: Some(facts), ..
-                    } => budget.byte_order(&finding.path, origins.hash(), &facts.pixels),
+                    } => {
+                        budget.byte_order(&finding.path, origins.hash(&finding.path), &facts.pixels)
+                    }
                     _ => codec::Proof::Unproven(codec::Unproven::NotRead),
                 };
                 if !byte_order_kept(finding, &before, &after, kept) {
@@ -6627,7 +6765,91 @@ impl<'a> Guard<'a> {
                 encrypted.insert(finding.path.clone());
             }
         }
+        if dicom_aware {
+            self.arrivals_encrypted(root, tree, findings, &mut encrypted);
+        }
         encrypted
+    }
+
+    /// The new files of `root` (walked as `tree`) inside an open maintenance window whose
+    /// content reads as encryption ([`encrypted_content`]): an `added` finding of each
+    /// gains [`ransomware::ENCRYPTED_ARRIVAL_FIELD`], becomes an alert and goes into
+    /// `encrypted`, so the window neither softens it nor keeps it from the ransomware
+    /// signal. Review rv35-watch: `openssl enc -in imN.dcm -out imN.dcm.enc; rm imN.dcm`
+    /// for 30 images was 30 `added` and 30 `removed`, all info, no alert. Sampled the
+    /// smallest first, as every proof, under the batch's bytes
+    /// ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`], not a count of files: small decoys
+    /// must not use it up); the new files past it are counted in one warning.
+    fn arrivals_encrypted(
+        &self,
+        root: &Path,
+        tree: &Tree,
+        findings: &mut Vec<Finding>,
+        encrypted: &mut HashSet<PathBuf>,
+    ) {
+        let budget = u64::try_from(test_hooked_capacity(
+            TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR,
+            usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH).unwrap_or(usize::MAX),
+        ))
+        .unwrap_or(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH);
+        let mut spent = 0u64;
+        let mut unsampled = 0usize;
+        for at in self.proving_order(root, tree, findings) {
+            let finding = &mut findings[at];
+            if finding.kind != FindingKind::Added || !self.windows.covers(&finding.path) {
+                continue;
+            }
+            let Some(now) = finding
+                .path
+                .strip_prefix(root)
+                .ok()
+                .map(|rel| rel.as_os_str().as_bytes())
+                .and_then(|rel| {
+                    tree.entries
+                        .binary_search_by(|e| e.rel.as_slice().cmp(rel))
+                        .ok()
+                })
+                .map(|at| &tree.entries[at])
+                .filter(|e| e.kind == EntryType::File)
+            else {
+                continue;
+            };
+            // Counted before it is read, so that the bytes read stay within the budget
+            // but for the first sample of a batch (one file larger than a budget lowered
+            // in a test is still sampled).
+            let cost = arrival_sample_cost(now);
+            if spent > 0 && spent.saturating_add(cost) > budget {
+                unsampled += 1;
+                continue;
+            }
+            spent = spent.saturating_add(cost);
+            let Some(why) = encrypted_content(&finding.path, now) else {
+                continue;
+            };
+            finding.detail = format!("{}; {why}: encrypted?", finding.detail);
+            finding.severity = Severity::Alert;
+            finding
+                .fields
+                .push(ransomware::ENCRYPTED_ARRIVAL_FIELD.to_string());
+            encrypted.insert(finding.path.clone());
+        }
+        if unsampled > 0 {
+            findings.push(
+                Finding::new(
+                    root.to_path_buf(),
+                    FindingKind::NotInspected,
+                    Severity::Warning,
+                    format!(
+                        "{unsampled} new files inside a maintenance window were not sampled for \
+                         encryption: past the {budget} bytes this batch's sampling may read \
+                         (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the smallest sampled \
+                         first, each counted at what it reads and at least \
+                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes)"
+                    ),
+                )
+                .with_root(root.to_path_buf()),
+            );
+        }
     }
 
     /// Watches `dir`; when `rewalk`, a new watch is followed by another (fast) walk of the
@@ -6991,7 +7213,9 @@ impl<'a> Guard<'a> {
     /// findings: a window is a blind spot for ransomware detection, and who opened it,
     /// why and until when must be seen.
     fn maintenance(&mut self, now: Instant) -> Result<(), EngineError> {
-        for change in self.windows.poll(now) {
+        let changes = self.windows.poll(now);
+        let opened = changes.iter().any(|c| matches!(c, WindowChange::Opened(_)));
+        for change in changes {
             let finding = match change {
                 WindowChange::Opened(window) => Finding::new(
                     window.root.clone(),
@@ -7048,7 +7272,54 @@ impl<'a> Guard<'a> {
             };
             self.publish(&[finding], now)?;
         }
+        if opened {
+            self.index_window_instances(now)?;
+        } else if !self.windows.is_open() {
+            self.profile_instances = None;
+        }
         Ok(())
+    }
+
+    /// Indexes the stored DICOM instances the open windows cover by their SOP Instance
+    /// UID (see [`instances`]), up to [`instances::MAX_WINDOW_INSTANCES`]; past it, a
+    /// warning says how many were left out. Only while a window is open: nothing outside
+    /// one uses it (review rv35-watch: built at every start, for every root, unbounded).
+    fn index_window_instances(&mut self, now: Instant) -> Result<(), EngineError> {
+        let index = {
+            let views = self.views()?;
+            let windows = &self.windows;
+            let keyed = views.iter().flat_map(|view| {
+                view.files().filter_map(move |e| {
+                    let key = stored_instance_key(&e)?;
+                    windows
+                        .covers(&absolute(&view.spec.path, &e.rel))
+                        .then_some((key, (e.meta.dev, e.meta.ino)))
+                })
+            });
+            let cap = test_hooked_capacity(
+                TEST_MAX_WINDOW_INSTANCES_VAR,
+                instances::MAX_WINDOW_INSTANCES,
+            );
+            instances::Instances::of(keyed, cap, instances::MAX_INODES_PER_INSTANCE)
+        };
+        let left_out = index.left_out;
+        self.profile_instances = Some(index);
+        if left_out == 0 {
+            return Ok(());
+        }
+        let finding = Finding::new(
+            self.windows.first_root().unwrap_or_default(),
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "{left_out} stored images under the open maintenance windows were not indexed \
+                 by SOP Instance UID (MAX_WINDOW_INSTANCES {}): one of them written to a temp \
+                 file and renamed in under a new name is judged as a new file, by its content \
+                 alone",
+                instances::MAX_WINDOW_INSTANCES,
+            ),
+        );
+        self.publish(&[finding], now)
     }
 
     /// A heartbeat carries the clock since boot, so the time between two is measured
@@ -7948,6 +8219,69 @@ fn in_transit(arrived: Instant) -> bool {
     arrived.elapsed() <= ARRIVAL_GRACE
 }
 
+/// The entry of `tree` (walked under `root`) at `path`.
+fn tree_entry<'t>(root: &Path, tree: &'t Tree, path: &Path) -> Option<&'t Entry> {
+    let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
+    let at = tree
+        .entries
+        .binary_search_by(|e| e.rel.as_slice().cmp(rel))
+        .ok()?;
+    Some(&tree.entries[at])
+}
+
+/// What sampling the new file `now` for encryption ([`encrypted_content`]) reads at most,
+/// and at least [`ARRIVAL_SAMPLE_MIN_BYTES`]: up to 16 MiB of a compressed image's head
+/// (its codec's stream, [`codec::MAX_FRAGMENT_READ_BYTES`]); of any other file its first
+/// MiB and, past it, its tail and blocks spread over the rest ([`entropy::random_blocks`],
+/// [`entropy::random_pixels`]).
+fn arrival_sample_cost(now: &Entry) -> u64 {
+    let size = now.meta.size;
+    let head = entropy::ENTROPY_SAMPLE_BYTES as u64;
+    let read = match &now.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } if !entropy::structured(&facts.transfer_syntax) => {
+            size.min(codec::MAX_FRAGMENT_READ_BYTES as u64)
+        }
+        _ if size > head => {
+            head + entropy::SAMPLE_TAIL_BYTES
+                + entropy::SAMPLE_SPREAD_BLOCKS as u64 * ARRIVAL_SAMPLE_MIN_BYTES
+        }
+        _ => size,
+    };
+    read.max(ARRIVAL_SAMPLE_MIN_BYTES)
+}
+
+/// Why the file at `path` (walked as `now`) reads as encrypted by its content alone, if
+/// it does: a DICOM image whose Pixel Data is random bytes where its transfer syntax says
+/// uncompressed values ([`entropy::random_pixels`]), or no stream of the codec its
+/// transfer syntax names ([`codec::not_compressed_as_named`]); any other file, random
+/// bytes ([`entropy::random_blocks`]). Nothing here compares with a stored entry: what a
+/// file claims to be (its name, its SOP Instance UID) proves nothing (review rv35-watch).
+fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
+    match &now.content {
+        Content::Hashed {
+            dicom: Some(facts), ..
+        } => {
+            let syntax = facts.transfer_syntax.as_str();
+            if entropy::structured(syntax) {
+                entropy::random_pixels(path).map(|bits| {
+                    format!(
+                        "its Pixel Data, uncompressed ({syntax}), reads as random bytes \
+                         ({bits:.2} bits/byte)"
+                    )
+                })
+            } else {
+                codec::not_compressed_as_named(path, syntax)
+                    .then(|| format!("its Pixel Data is no stream of the codec {syntax} names"))
+            }
+        }
+        _ => entropy::random_blocks(path).map(|bits| {
+            format!("not DICOM, its content reads as random bytes ({bits:.2} bits/byte)")
+        }),
+    }
+}
+
 /// Whether `finding`, an uncompressed image written again in the other byte order
 /// (`before` -> `after`) inside a maintenance window, stays softened by the window, given
 /// what its proof (`kept`, [`codec::ProofBudget::byte_order`]) showed; its detail says
@@ -8203,7 +8537,13 @@ fn mark_recompressed(
                 .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
             continue;
         }
-        let proof = budget.prove(&finding.path, origins.hash(), &stored, &before, &after);
+        let proof = budget.prove(
+            &finding.path,
+            origins.hash(&finding.path),
+            &stored,
+            &before,
+            &after,
+        );
         // Other pixels in a lossless syntax over a monochrome image: no color transform
         // explains them (review r26-watch: JPEG 2000 ciphertext between a real
         // encoder's markers decodes to pixels neither stored nor random). Monochrome as
@@ -8213,8 +8553,13 @@ fn mark_recompressed(
             || codec::monochrome(&finding.path),
             |form| form.is_monochrome(),
         );
-        let monochrome_differs =
-            matches!(proof, codec::Proof::Differs { random: false }) && monochrome;
+        // Another file matched by its SOP Instance UID alone may hold other pixels
+        // honestly (an image processed again and sent under its UID): only random
+        // pixels or no stream of its codec disprove it (review rv35-watch).
+        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
+            && monochrome
+            && tree_entry(root, tree, &finding.path)
+                .is_none_or(|now| origins.another_file(&finding.path, now).is_none());
         if monochrome_differs
             || matches!(
                 proof,

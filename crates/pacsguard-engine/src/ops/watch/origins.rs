@@ -8,13 +8,29 @@
 //! the same name, the name it (or a directory holding it) was moved from in this batch,
 //! or, for a file followed by its inode, the entry it was followed from.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use pacsguard_events::{Finding, FindingKind};
-use pacsguard_fs::Entry;
-use pacsguard_profile::RootProfile;
+use pacsguard_fs::{Entry, EntryType};
+use pacsguard_profile::{HashAlgorithm, RootProfile};
+
+/// What a file of a verification found under a new name was compared with (see
+/// `Guard::follow_stored_inodes`).
+#[derive(Clone, Debug)]
+pub(super) struct Followed {
+    /// The stored entry.
+    pub entry: Entry,
+    /// The name it was stored under.
+    pub from: PathBuf,
+    /// How the root it was stored in hashed it: a proof compares with its digests in
+    /// that algorithm, which may not be this root's (review rv35-watch).
+    pub hash: HashAlgorithm,
+    /// Matched by its SOP Instance UID alone: another file, which may be an honest
+    /// image sent again under that UID, so judged by its content only.
+    pub by_uid: bool,
+}
 
 /// The stored entries the data of one verification of `base`'s root came from.
 pub(super) struct Origins<'a> {
@@ -25,7 +41,10 @@ pub(super) struct Origins<'a> {
     moves: HashMap<PathBuf, PathBuf>,
     /// The entries files followed by their inode were compared with, by their path now
     /// (see `Guard::follow_stored_inodes`).
-    followed: &'a HashMap<PathBuf, Entry>,
+    followed: &'a HashMap<PathBuf, Followed>,
+    /// (device, inode) of every stored file of the verification: a file that has one is
+    /// a stored file, renamed, whatever name the comparison paired it with.
+    stored_inodes: HashSet<(u64, u64)>,
 }
 
 impl<'a> Origins<'a> {
@@ -33,7 +52,7 @@ impl<'a> Origins<'a> {
     pub(super) fn new(
         base: &'a RootProfile,
         findings: &[Finding],
-        followed: &'a HashMap<PathBuf, Entry>,
+        followed: &'a HashMap<PathBuf, Followed>,
     ) -> Origins<'a> {
         let root = base.spec.path.as_path();
         let moves = findings
@@ -42,17 +61,63 @@ impl<'a> Origins<'a> {
             .filter_map(|f| Some((f.path.clone(), f.from.clone()?)))
             .filter(|(_, from)| from.starts_with(root))
             .collect();
+        let stored_inodes = base
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File)
+            .map(|e| (e.meta.dev, e.meta.ino))
+            .collect();
         Origins {
             root,
             base,
             moves,
             followed,
+            stored_inodes,
         }
     }
 
-    /// How the root's profile hashed what it stored (the digests a proof compares with).
-    pub(super) fn hash(&self) -> pacsguard_profile::HashAlgorithm {
-        self.base.spec.hash
+    /// How the stored entry the data now at `path` came from was hashed (the digests a
+    /// proof compares with): its own root's algorithm for a file followed from another
+    /// root, this root's otherwise.
+    pub(super) fn hash(&self, path: &Path) -> HashAlgorithm {
+        self.followed
+            .get(path)
+            .map_or(self.base.spec.hash, |followed| followed.hash)
+    }
+
+    /// The stored name the file now at `path` (walked as `now`) is compared with when it
+    /// is another file than the one stored there: matched by its SOP Instance UID alone
+    /// ([`Followed::by_uid`]), or `moved` in this batch from a name whose stored entry
+    /// has another inode, one no stored file had (a temp file renamed in under a new name
+    /// and the stored name removed: the comparison pairs them by their UID). A file
+    /// renamed, or its directory, keeps its inode (and copies of one instance renamed
+    /// together may be paired with each other's names: still stored files). Another file under a stored image's UID may be an
+    /// image processed again and sent honestly: its proof is its content's alone.
+    pub(super) fn another_file(&self, path: &Path, now: &Entry) -> Option<PathBuf> {
+        if let Some(followed) = self.followed.get(path) {
+            return followed.by_uid.then(|| followed.from.clone());
+        }
+        let from = self.moved_from(path)?;
+        let rel = from.strip_prefix(self.root).ok()?;
+        let stored = self.base.entry(rel.as_os_str().as_bytes())?;
+        let inode = (now.meta.dev, now.meta.ino);
+        ((stored.meta.dev, stored.meta.ino) != inode && !self.stored_inodes.contains(&inode))
+            .then_some(from)
+    }
+
+    /// The name the data now at `path` had when stored, when it (or the nearest
+    /// directory above it) was `moved` from there in this batch.
+    fn moved_from(&self, path: &Path) -> Option<PathBuf> {
+        let (moved, from) = path
+            .ancestors()
+            .take_while(|a| a.starts_with(self.root) && *a != self.root)
+            .find_map(|a| Some((a, self.moves.get(a)?)))?;
+        let below = path.strip_prefix(moved).ok()?;
+        Some(if below.as_os_str().is_empty() {
+            from.clone()
+        } else {
+            from.join(below)
+        })
     }
 
     /// The stored entry the data now at `path` was compared with: the one it was followed
@@ -62,8 +127,8 @@ impl<'a> Origins<'a> {
     /// knows only the first); one over several batches is one move per batch, each from
     /// the name the view took from the batch before.
     pub(super) fn entry(&self, path: &Path) -> Option<&'a Entry> {
-        if let Some(entry) = self.followed.get(path) {
-            return Some(entry);
+        if let Some(followed) = self.followed.get(path) {
+            return Some(&followed.entry);
         }
         let here = |path: &Path| {
             let rel = path.strip_prefix(self.root).ok()?;
@@ -72,16 +137,7 @@ impl<'a> Origins<'a> {
         if let Some(entry) = here(path) {
             return Some(entry);
         }
-        let (moved, from) = path
-            .ancestors()
-            .take_while(|a| a.starts_with(self.root) && *a != self.root)
-            .find_map(|a| Some((a, self.moves.get(a)?)))?;
-        let below = path.strip_prefix(moved).ok()?;
-        if below.as_os_str().is_empty() {
-            here(from)
-        } else {
-            here(&from.join(below))
-        }
+        here(&self.moved_from(path)?)
     }
 }
 
@@ -135,7 +191,24 @@ mod tests {
             moved("/store/out.dcm", "/elsewhere/out.dcm"),
         ];
         let mut followed = HashMap::new();
-        followed.insert(PathBuf::from("/store/f.dcm"), file("was/f.dcm", 9));
+        followed.insert(
+            PathBuf::from("/store/f.dcm"),
+            Followed {
+                entry: file("was/f.dcm", 9),
+                from: PathBuf::from("/other/was/f.dcm"),
+                hash: HashAlgorithm::Sha256,
+                by_uid: false,
+            },
+        );
+        followed.insert(
+            PathBuf::from("/store/u.dcm"),
+            Followed {
+                entry: file("gone.dcm", 4),
+                from: PathBuf::from("/store/gone.dcm"),
+                hash: HashAlgorithm::Blake3,
+                by_uid: true,
+            },
+        );
         let origins = Origins::new(&base, &findings, &followed);
         let ino = |path: &str| origins.entry(Path::new(path)).map(|e| e.meta.ino);
         assert_eq!(ino("/store/a.dcm"), Some(1), "stored under its name");
@@ -145,5 +218,46 @@ mod tests {
         assert_eq!(ino("/store/f.dcm"), Some(9), "followed by its inode");
         assert_eq!(ino("/store/out.dcm"), None, "from outside the root");
         assert_eq!(ino("/store/new.dcm"), None, "a new file");
+        // Followed from another root: proven in the algorithm that root hashed it with.
+        assert_eq!(
+            origins.hash(Path::new("/store/f.dcm")),
+            HashAlgorithm::Sha256
+        );
+        assert_eq!(
+            origins.hash(Path::new("/store/a.dcm")),
+            HashAlgorithm::Blake3
+        );
+        // Another file: matched by its UID alone, or moved from a name whose stored
+        // entry has another inode (a temp file renamed in); a rename keeps its inode.
+        let now = |ino| file("any", ino);
+        assert_eq!(
+            origins.another_file(Path::new("/store/u.dcm"), &now(5)),
+            Some(PathBuf::from("/store/gone.dcm"))
+        );
+        assert_eq!(
+            origins.another_file(Path::new("/store/f.dcm"), &now(5)),
+            None
+        );
+        assert_eq!(
+            origins.another_file(Path::new("/store/a.dcm.locked"), &now(7)),
+            Some(PathBuf::from("/store/a.dcm"))
+        );
+        assert_eq!(
+            origins.another_file(Path::new("/store/a.dcm.locked"), &now(1)),
+            None
+        );
+        // Paired with another stored file's name, but a stored file's inode: renamed.
+        assert_eq!(
+            origins.another_file(Path::new("/store/a.dcm.locked"), &now(2)),
+            None
+        );
+        assert_eq!(
+            origins.another_file(Path::new("/store/st.locked/c.dcm"), &now(3)),
+            None
+        );
+        assert_eq!(
+            origins.another_file(Path::new("/store/a.dcm"), &now(7)),
+            None
+        );
     }
 }

@@ -84,6 +84,14 @@ pub const RE_COMPRESSED_FIELD: &str = "re-compressed";
 /// Data does; the field and the detail tell the reader why.
 pub const RE_COMPRESSION_UNPROVEN_FIELD: &str = "re-compression-unproven";
 
+/// The field an `added` finding gains inside a maintenance window when the new file's
+/// content reads as encryption (see `Guard::arrivals_encrypted`): random bytes where a
+/// DICOM-aware root keeps images, or an image whose Pixel Data is random or no stream of
+/// the codec it names. Not softened by the window, and it counts towards the ransomware
+/// signal: `openssl enc` of each image to a new name, the stored name removed, was 30
+/// `added` and 30 `removed`, all info, and no alert (review rv35-watch).
+pub const ENCRYPTED_ARRIVAL_FIELD: &str = "encrypted-arrival";
+
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
@@ -213,6 +221,9 @@ pub enum Signal {
     Removed,
     /// Random-looking blocks where an uncompressed image was.
     EntropyJump,
+    /// A new file whose content reads as encryption inside a maintenance window
+    /// ([`ENCRYPTED_ARRIVAL_FIELD`]).
+    ArrivedEncrypted,
 }
 
 impl Signal {
@@ -258,6 +269,9 @@ impl Signal {
             FindingKind::HeaderChanged => Some(Signal::HeaderRewritten),
             FindingKind::ContentChanged => Some(Signal::Rewritten),
             FindingKind::Removed => Some(Signal::Removed),
+            FindingKind::Added if finding.fields.iter().any(|f| f == ENCRYPTED_ARRIVAL_FIELD) => {
+                Some(Signal::ArrivedEncrypted)
+            }
             FindingKind::Moved => {
                 let old = finding.from.as_deref().map(extension).unwrap_or_default();
                 let new = extension(&finding.path);
@@ -308,6 +322,10 @@ impl Signal {
             Signal::RenamedTo(ext) if ext.is_empty() => "renamed to no extension".into(),
             Signal::RenamedTo(ext) => format!("renamed to .{ext}"),
             Signal::Removed => "removed".into(),
+            Signal::ArrivedEncrypted => {
+                "new files whose content reads as encrypted (random bytes, or Pixel Data random or not its codec's)"
+                    .into()
+            }
             Signal::EntropyJump => format!(
                 "random-looking blocks where an uncompressed image was (bytes used evenly: >= {RANDOM_BITS_PER_BYTE} bits/byte, or random bytes written as text)"
             ),
@@ -1382,6 +1400,19 @@ mod tests {
             "{}",
             alerts[0].detail
         );
+    }
+
+    /// Review rv35-watch: a new file whose content reads as encrypted inside a window
+    /// (marked by the watcher, an alert) is a signal; any other arrival is none.
+    #[test]
+    fn an_encrypted_arrival_is_a_signal_and_an_arrival_is_none() {
+        let mut f = finding(FindingKind::Added, &format!("{ROOT}/1.dcm.enc"));
+        f.severity = Severity::Alert;
+        assert_eq!(Signal::of(&f), None);
+        f.fields.push(ENCRYPTED_ARRIVAL_FIELD.to_string());
+        assert_eq!(Signal::of(&f), Some(Signal::ArrivedEncrypted));
+        f.severity = Severity::Info;
+        assert_eq!(Signal::of(&f), None, "info counts towards nothing");
     }
 
     /// Review r23: a lossless re-compression (marked by the watcher once its fragments

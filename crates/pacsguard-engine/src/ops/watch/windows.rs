@@ -62,6 +62,20 @@ fn is_mass_change(kind: FindingKind) -> bool {
     kind.is_tree_difference() && kind != FindingKind::NoLongerDicom
 }
 
+/// Says in `finding`'s detail why the window at `id` left it as it is: "not softened"
+/// only of a finding above info (review rv35-watch: `added` findings, info by the policy,
+/// said "info ... but not softened").
+fn kept_by_content(finding: &mut Finding, id: u64, why: &str) {
+    finding.detail = if finding.severity > Severity::Info {
+        format!(
+            "{} (inside maintenance window {id}, but not softened: {why})",
+            finding.detail
+        )
+    } else {
+        format!("{} (inside maintenance window {id}: {why})", finding.detail)
+    };
+}
+
 impl Windows {
     pub fn new(path: PathBuf, roots: Vec<PathBuf>, key: SealKey) -> Windows {
         Windows {
@@ -161,6 +175,16 @@ impl Windows {
         changes
     }
 
+    /// Whether a window is open.
+    pub fn is_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// The root of the first window open, if any.
+    pub fn first_root(&self) -> Option<PathBuf> {
+        self.open.first().map(|(w, _)| w.root.clone())
+    }
+
     /// Whether an open window covers `path`.
     pub fn covers(&self, path: &Path) -> bool {
         self.open.iter().any(|(w, _)| w.covers(path))
@@ -205,36 +229,38 @@ impl Windows {
                 .iter()
                 .any(|f| f == super::garbled::GARBLED_TEXT_FIELD)
             {
-                finding.detail = format!(
-                    "{} (inside maintenance window {}, but not softened: a migration never \
-                     leaves a header's values as bytes that are not text)",
-                    finding.detail, window.id
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "a migration never leaves a header's values as bytes that are not text",
                 );
                 continue;
             }
             if pacsguard_profile::pixel_form_changed(finding) {
-                finding.detail = format!(
-                    "{} (inside maintenance window {}, but not softened: a migration never \
-                     changes how the pixels it keeps are read, their photometric \
-                     interpretation, samples, bits, rows or columns)",
-                    finding.detail, window.id
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "a migration never changes how the pixels it keeps are read, their \
+                     photometric interpretation, samples, bits, rows or columns",
                 );
                 continue;
             }
             if encrypted.contains(&finding.path) && unproven {
-                finding.detail = format!(
-                    "{} (inside maintenance window {}, but not softened: a re-compression \
-                     nothing here proves kept the pixels is what ransomware can write too)",
-                    finding.detail, window.id
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "a re-compression nothing here proves kept the pixels is what \
+                     ransomware can write too",
                 );
                 continue;
             }
             if encrypted.contains(&finding.path) {
-                finding.detail = format!(
-                    "{} (inside maintenance window {}, but not softened: its Pixel Data is \
-                     what no re-compression or migration leaves (random bytes, a stream that \
-                     is not its codec's, or frames that decode to other pixels): encrypted?)",
-                    finding.detail, window.id
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "its content is what no re-compression or migration leaves (random \
+                     bytes, a stream that is not its codec's, or frames that decode to other \
+                     pixels): encrypted?",
                 );
                 continue;
             }
@@ -321,7 +347,16 @@ mod tests {
         findings[4]
             .fields
             .push(crate::ops::watch::ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
-        windows.soften(&mut findings, &HashSet::from([store.join("d.dcm")]));
+        findings.push(Finding::new(
+            store.join("e.dcm"),
+            FindingKind::Added,
+            Severity::Info,
+            "new file",
+        ));
+        windows.soften(
+            &mut findings,
+            &HashSet::from([store.join("d.dcm"), store.join("e.dcm")]),
+        );
         assert_eq!(findings[0].severity, Severity::Info);
         assert!(
             findings[0]
@@ -345,13 +380,21 @@ mod tests {
             "a re-compression nothing proves is no exemption (review r33b-watch)"
         );
         assert!(
-            findings[4].detail.contains("nothing here proves"),
+            findings[4].detail.contains("nothing here proves")
+                && findings[4].detail.contains("but not softened"),
+            "{findings:?}"
+        );
+        // An info finding kept as it is says why, never "not softened" (review rv35-watch).
+        assert_eq!(findings[5].severity, Severity::Info);
+        assert!(
+            findings[5].detail.contains("encrypted?")
+                && !findings[5].detail.contains("not softened"),
             "{findings:?}"
         );
         maintenance::end(&home, 1).expect("end");
         let closed = windows.poll(t0 + MAINTENANCE_POLL * 2);
         assert!(
-            matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 re-compression-unproven, 1 removed"),
+            matches!(&closed[..], [WindowChange::Closed { summary, expired: false, .. }] if summary == "1 added, 1 re-compression-unproven, 1 removed"),
             "{closed:?}"
         );
         // A window edited on disk (its reason, to hide what it covers) is refused, once.
