@@ -582,9 +582,8 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
 /// chance bytes: `.exe` and any argument, a switch the tool takes ([`BATCH_SWITCHES`]),
 /// its subcommand ([`BATCH_SUBCOMMANDS`]), a program or URL (`evil.exe`, `http://…`), or
 /// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
-/// issue 10: `\nRD "` is three bytes of chance after a two-letter name. `joins`: where
-/// deleted carriage returns joined lines ([`CmdLine::joins`], see [`switch_words`]).
-fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> bool {
+/// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
+fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
     if after
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
@@ -605,15 +604,15 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize])
         .next()
         .unwrap_or_default();
     let quoted_title = tool == b"start" && token.first() == Some(&b'"');
-    takes_a_switch(tool, after, chance_bytes, joins)
+    takes_a_switch(tool, after, chance_bytes)
         || runs_subcommand(tool, after, chance_bytes)
         || quoted_title
         || names_program_or_url(token)
 }
 
 /// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
-fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> bool {
-    switch_words(tool, after, chance_bytes, joins)
+fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
+    switch_words(tool, after, chance_bytes)
         .iter()
         .any(|word| takes_switch(tool, word))
 }
@@ -633,38 +632,20 @@ fn takes_a_switch(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]
 /// values, `chance_bytes`, a path of ASCII only, the evidence invariant 11 asks for
 /// there).
 ///
-/// Where deleted carriage returns joined lines (`joins`, [`CmdLine::joins`]), the
-/// words of the tool's own line are read, and of each line joined to it its first word
-/// only, none when a word of the line before runs on into it (issue 10, session 37:
-/// report prose whose only line ends are CRs, `Gallbladder & CMD within normal
-/// limits.<CR>Sedation: midazolam 0.05 mg /kg IV.<CR>`, read as one line made `/kg` a
-/// switch of `CMD`, an alert on a report). A CR between the tool and its switch
-/// (`rd<CR> /s`, `rd C:\x<CR> /s`) or inside either (`r<CR>d`, `/<CR>s`) hides nothing;
-/// a switch behind a word of its own line after a CR (`rd C:\x<CR>y /s`) is left.
-fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool, joins: &[usize]) -> Vec<Vec<u8>> {
+/// Every word of the line as cmd.exe reads it, its carriage returns deleted
+/// ([`CmdLine`]), as cmd.exe passes them all. Session 37 tried reading only the first
+/// word of each line a deleted CR joined (against a false alarm on report prose whose
+/// only line ends are CRs, `Gallbladder & CMD within normal limits.<CR>Sedation:
+/// midazolam 0.05 mg /kg IV.<CR>`); review rv37-screen hid every switch behind it with
+/// one CR (`rd C:\PA<CR>CS /s /q`), so it was taken out and that false alarm is open.
+fn switch_words(tool: &[u8], after: &[u8], chance_bytes: bool) -> Vec<Vec<u8>> {
     let slash = BATCH_SWITCHES
         .iter()
         .any(|&(name, style, _)| name == tool && matches!(style, SwitchStyle::Slash));
     let unquoted = !CMD_BUILTINS.contains(&tool);
-    // The joins inside `after` (one before it is inside the tool's name or before it),
-    // ascending, then where each falls once the carets are dropped.
-    let joined: Vec<usize> = joins
-        .iter()
-        .filter_map(|&from_end| after.len().checked_sub(from_end))
-        .collect();
-    let (line, joined) = without_carets_marking(after, &joined);
-    let line_of = |at: usize| joined.partition_point(|&join| join <= at);
-    // The last joined line a word was read from or ran into.
-    let mut reached = 0;
+    let line = without_carets(after);
     let mut words = Vec::new();
-    for span in leading_argument_spans(&line, chance_bytes) {
-        let (first, last) = (line_of(span.start), line_of(span.end - 1));
-        let taken = first > 0 && first <= reached;
-        reached = reached.max(last);
-        if taken {
-            continue;
-        }
-        let argument = &line[span];
+    for argument in leading_arguments(&line, chance_bytes) {
         if unquoted && argument.contains(&b'"') {
             words.push(argument.iter().copied().filter(|&b| b != b'"').collect());
         } else {
@@ -724,12 +705,6 @@ fn names_a_path(word: &[u8], chance_bytes: bool) -> bool {
 /// arguments nor a redirection: it is read as [`ESCAPED_OPERATOR`], which neither ends
 /// a word nor starts one (session 35: `rd C:\x ^> /s` ended at the `>`).
 fn without_carets(rest: &[u8]) -> Vec<u8> {
-    without_carets_marking(rest, &[]).0
-}
-
-/// [`without_carets`], and where each of `marks` (places in `rest`, ascending) falls
-/// in what it reads.
-fn without_carets_marking(rest: &[u8], marks: &[usize]) -> (Vec<u8>, Vec<usize>) {
     // To the command's end as cmd.exe reads it: the line's end (a Ctrl-Z too) or an
     // operator outside quotes and not escaped, and no more than it reads of a line (review
     // rv36-screen: read to the next line feed, each of the commands of a line of
@@ -739,12 +714,7 @@ fn without_carets_marking(rest: &[u8], marks: &[usize]) -> (Vec<u8>, Vec<usize>)
     let mut quoted = false;
     let mut escaped = false;
     let mut after_redirection = false;
-    let mut marks = marks.iter().copied().peekable();
-    let mut marked = Vec::with_capacity(marks.len());
-    for (at, &b) in line.iter().enumerate() {
-        while marks.next_if(|&mark| mark <= at).is_some() {
-            marked.push(read.len());
-        }
+    for &b in line {
         // `>&1`, `<&0`: the `&` of a handle's redirection is no operator.
         let duplicates_handle = std::mem::replace(
             &mut after_redirection,
@@ -767,7 +737,7 @@ fn without_carets_marking(rest: &[u8], marks: &[usize]) -> (Vec<u8>, Vec<usize>)
             _ => read.push(b),
         }
     }
-    (read, marked)
+    read
 }
 
 /// The first word of `rest`, past cmd.exe's delimiters: to the next delimiter, the
@@ -4329,17 +4299,6 @@ impl<'b> CmdLine<'b> {
         let before = self.deleted.partition_point(|&(after, _)| after <= at);
         at + before.checked_sub(1).map_or(0, |i| self.deleted[i].1)
     }
-
-    /// Where a deleted carriage return joined two lines of text, as distances from the
-    /// view's end: the copies of the view the rules make (expanded, unescaped, renamed)
-    /// replace the program's name and keep the rest of the command to its end, so a
-    /// place in the arguments is the same distance from the end in each.
-    fn joins(&self) -> Vec<usize> {
-        self.deleted
-            .iter()
-            .map(|&(after, _)| self.text.len() - after)
-            .collect()
-    }
 }
 
 /// The command whose program starts at `from` in `line` (the command starting at `at`
@@ -4446,8 +4405,7 @@ fn command_at(
         }
     };
     let chance_bytes = binary.holds(offset);
-    let joins = line.joins();
-    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes, &joins)?;
+    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes)?;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -4554,13 +4512,12 @@ fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool
 /// extension Windows runs ([`RUNNABLE_EXTENSIONS`]): named by its path (`by_path`, the
 /// path already cut from `start`) whatever follows it, bare only with a command's syntax
 /// after it (a `)` ends it only `in_block`, see [`Blocks`]).
-fn batch_program<'s>(
-    start: &'s [u8],
+fn batch_program(
+    start: &[u8],
     by_path: bool,
     in_block: bool,
     chance_bytes: bool,
-    joins: &[usize],
-) -> Option<(&'s [u8], bool)> {
+) -> Option<(&[u8], bool)> {
     // A redirection ends the name as a delimiter does (`rd>nul /s /q C:\x`).
     let name_ends = |b: Option<u8>| {
         b.is_some_and(|b| matches!(b, b'\r' | b'\n' | b'<' | b'>') || is_token_delimiter(b))
@@ -4598,7 +4555,7 @@ fn batch_program<'s>(
         // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
         // in JavaScript is no command line.
         return (!AMBIGUOUS_BATCH.contains(&launcher)
-            || tool_argument(launcher, after, chance_bytes, joins))
+            || tool_argument(launcher, after, chance_bytes))
         .then_some((launcher, false));
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
@@ -6996,9 +6953,8 @@ mod chance_match_tests {
     /// an eighth of `rd /s` (a `/` is one byte where a delimiter is eight) times the
     /// measured chance of a path among the arguments. The sum must stay within the
     /// budget of 2e-8. The words are read as cmd.exe reads them, carriage returns deleted
-    /// first ([`super::CmdLine`]: session 37; before, as written, a CR ended them), with
-    /// the words of a line a CR joins read as [`super::switch_words`] reads them; the
-    /// factor of every word of the joined line is printed beside it.
+    /// first ([`super::CmdLine`]: session 37; before, as written, a CR ended them); the
+    /// factor of the words as written is printed beside it.
     #[test]
     fn every_argument_read_as_cmd_reads_it_keeps_the_ambiguous_tool_rule_within_its_budget() {
         let mut next = splitmix(0x5EED_0032);
@@ -7007,29 +6963,25 @@ mod chance_match_tests {
                 .expect("a line's words")
         };
         let (mut first, mut three, mut builtin, mut program) = (0u32, 0u32, 0u32, 0u32);
-        // The same words as written (a CR ended them, before session 37), and every word
-        // of the joined line: rd, cmd.
-        let (mut as_written, mut every_joined) = ((0u32, 0u32), (0u32, 0u32));
+        // The same words as written (a CR ended them, before session 37): rd, cmd.
+        let mut as_written = (0u32, 0u32);
         let mut paths = 0u32;
         for _ in 0..100_000 {
             let after: Vec<u8> = (0..32).flat_map(|_| next().to_le_bytes()).collect();
             first += slashes(&mut std::iter::once(super::first_argument(&after)));
             three += slashes(&mut super::leading_arguments(&after, true).take(3));
-            let words = |tool: &[u8], line: &[u8], joins: &[usize]| {
+            let words = |tool: &[u8], line: &[u8]| {
                 slashes(
-                    &mut super::switch_words(tool, line, true, joins)
+                    &mut super::switch_words(tool, line, true)
                         .iter()
                         .map(Vec::as_slice),
                 )
             };
             let line = super::CmdLine::read(&after);
-            let joins = line.joins();
-            builtin += words(b"rd", &line.text[..], &joins);
-            program += words(b"cmd", &line.text[..], &joins);
-            as_written.0 += words(b"rd", &after[..], &[]);
-            as_written.1 += words(b"cmd", &after[..], &[]);
-            every_joined.0 += words(b"rd", &line.text[..], &[]);
-            every_joined.1 += words(b"cmd", &line.text[..], &[]);
+            builtin += words(b"rd", &line.text[..]);
+            program += words(b"cmd", &line.text[..]);
+            as_written.0 += words(b"rd", &after[..]);
+            as_written.1 += words(b"cmd", &after[..]);
             paths += u32::from(
                 super::leading_arguments(&line.text, true)
                     .any(|word| super::names_a_path(word, true)),
@@ -7043,15 +6995,13 @@ mod chance_match_tests {
             "{first} first arguments starting with '/'; the first three as written x{:.2} \
              ({:.2e} a window); every word as cmd.exe reads it: rd x{:.2}, cmd x{:.2}, \
              `rd/s` {glued:.1e}: {rate:.2e} (as written, a CR ending them: rd x{:.2}, cmd \
-             x{:.2}; every word of the joined line: rd x{:.2}, cmd x{:.2})",
+             x{:.2})",
             ratio(three),
             9.6e-9 * ratio(three) + 0.4e-9,
             ratio(builtin),
             ratio(program),
             ratio(as_written.0),
             ratio(as_written.1),
-            ratio(every_joined.0),
-            ratio(every_joined.1),
         );
         assert!(first > 200, "{first}: too few to measure");
         assert!(rate < 2e-8, "x{factor:.2}: {rate:.2e} a window");
@@ -7338,13 +7288,14 @@ mod batch_syntax_tests {
     }
 
     /// Issue 10, session 37: report prose whose only line ends are carriage returns
-    /// (a Long Text value) was joined into one line by deleting them, so a switch-like
-    /// word of a later line (`/kg`) became a switch of an ambiguous tool word (`CMD`,
-    /// common bile duct) after an `&`: an alert on a real report. The switches of an
-    /// ambiguous tool are read on its own line and from the first word of each line a
-    /// CR joins to it (see `switch_words`); a CR between the tool and its switch, or
-    /// inside either, hides nothing.
+    /// (a Long Text value) is joined into one line by deleting them, as cmd.exe does, so
+    /// a switch-like word of a later line (`/kg`) reads as a switch of an ambiguous tool
+    /// word (`CMD`, common bile duct) after an `&`: an alert on a report. Reading only
+    /// the first word of each joined line removed it and hid every switch behind one CR
+    /// (review rv37-screen, `rd C:\PA<CR>CS /s /q`), so it was taken out: a known false
+    /// alarm, open (see `switch_words`). Run it with `--ignored`.
     #[test]
+    #[ignore = "known false alarm, issue 10: CR-only report prose after `& CMD`; see switch_words"]
     fn prose_with_carriage_returns_for_line_ends_is_no_command_line() {
         for prose in [
             &b"Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.\r"[..],
@@ -7361,12 +7312,26 @@ mod batch_syntax_tests {
                 );
             }
         }
+    }
+
+    /// Issue 10, session 37, review rv37-screen: a carriage return anywhere in an
+    /// ambiguous tool's arguments hides none of its switches: cmd.exe deletes it and
+    /// passes every word (a rule reading only the first word of each line a CR joined
+    /// missed all of these but the first three).
+    #[test]
+    fn a_carriage_return_among_a_tools_arguments_hides_no_switch() {
         for line in [
             &b"x & cmd\r /c calc.exe\r\n"[..],
             b"x & cmd within\r /c calc.exe\r",
+            b"cmd /\rc calc.exe\r\n",
             b"rd C:\\PACS\\DB C:\\PACS\\LOGS\r /s /q\r",
             b"r\rd C:\\PACS\\DB C:\\PACS\\LOGS C:\\PACS\\X /s /q\r\n",
-            b"cmd /\rc calc.exe\r\n",
+            b"rd C:\\PA\rCS /s /q\r\n",
+            b"rd \rC:\\PACS /s /q\r\n",
+            b"rd\r C:\\PACS /s /q\r\n",
+            b"rd C:\\PACS\\DB\r C:\\PACS\\LOGS /s /q\r\n",
+            b"del C:\\PACS\\D\rB\\*.dcm /s /q /f\r\n",
+            b"cmd x\ry /c calc.exe\r\n",
         ] {
             for binary in [false, true] {
                 assert_eq!(

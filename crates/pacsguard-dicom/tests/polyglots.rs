@@ -475,23 +475,14 @@ fn documents_beyond_the_count_limit_are_not_kept() {
     );
 }
 
-/// Issue 10, session 37: a report in a Long Text value whose only line ends are carriage
-/// returns, with an `&` before a word that is also a tool's name (`CMD`, common bile
-/// duct), was an alert: cmd.exe deletes CRs, so the report read as one line and `/kg`
-/// of a later line as a switch of `CMD`. No alert now; a batch command in the same kind
-/// of value whose `for` a CR splits (cmd.exe runs `for /f … ('powershell …')`) is one.
+/// Issue 10, session 37: a batch command in a Long Text value whose `for` a carriage
+/// return splits is one: cmd.exe deletes CRs first and runs `for /f … ('powershell …')`.
+/// (A report whose only line ends are CRs, `Gallbladder & CMD within normal
+/// limits.<CR>Sedation: midazolam 0.05 mg /kg IV.<CR>`, is still an alert: the fix tried
+/// hid switches behind one CR, review rv37-screen; a known false alarm, see the ignored
+/// `shell::tests::prose_with_carriage_returns_for_line_ends_is_no_command_line`.)
 #[test]
-fn a_report_with_carriage_returns_for_line_ends_is_prose_and_a_split_for_is_a_command() {
-    let prose = b"Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.\r";
-    let report = DicomBuilder::ct("1.2.3.37")
-        .element(0x0010, 0x4000, *b"LT", prose)
-        .build();
-    let inspection = inspect(&report);
-    assert!(
-        alerts(&inspection).is_empty(),
-        "{:#?}",
-        inspection.observations
-    );
+fn a_batch_command_whose_for_a_carriage_return_splits_is_a_command() {
     let command = b"x\r\nfo\rr /f %%a in ('powershell -enc SQBFAFgA') do echo %%a\r\n";
     let file = DicomBuilder::ct("1.2.3.38")
         .element(0x0010, 0x4000, *b"LT", command)
