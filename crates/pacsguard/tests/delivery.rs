@@ -186,8 +186,9 @@ fn a_stop_with_the_collector_down_says_so_and_the_next_start_delivers_everything
     let (code, said) = serve.stop_said();
     assert_ne!(code, Some(2), "{said}");
     assert!(
-        said.contains(&format!("were not delivered to the collector tcp://{addr}"))
-            && said.contains("they go at the next start"),
+        said.contains(&format!(
+            "were not confirmed delivered to the collector tcp://{addr}"
+        )) && said.contains("they go again at the next start"),
         "{said}"
     );
     let collector = Collector::on(port);
