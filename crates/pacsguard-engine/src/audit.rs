@@ -775,21 +775,29 @@ pub fn audit_forward(
     max_message: usize,
     hold: std::time::Duration,
 ) -> Result<ForwardReport, EngineError> {
-    // The stand-ins of the batches confirmed before a failure are recorded too.
-    let mut stood_in: Vec<(u64, usize)> = Vec::new();
-    let forwarded = forward_locked(
-        home,
-        (target, destination),
-        max_message,
-        hold,
-        &mut stood_in,
-    );
     let whom = format!(
         "the collector {} (destination {destination})",
         target.describe()
     );
-    let said = pacsguard_audit::syslog::stand_ins_said(&stood_in, max_message, &whom)
-        .map(|text| record_stand_ins(home, text));
+    // The stand-ins of the batches confirmed before a failure are recorded too; the
+    // names of those confirmed so far are kept in the home's delivery note as each batch
+    // is confirmed (a run killed after it loses no name: the next run or start records
+    // the note), then recorded below.
+    let mut stood_in = StoodIn::default();
+    let forwarded = forward_locked(
+        home,
+        (target, destination),
+        (max_message, &whom),
+        hold,
+        &mut stood_in,
+    );
+    let said = pacsguard_audit::syslog::stand_ins_said(&stood_in.all, max_message, &whom);
+    let recorded = record_delivery_notes(home, said.as_deref(), &stood_in);
+    let said = said.map(|text| match (&recorded, &stood_in.unnoted) {
+        (Err(e), _) => format!("{text}; not recorded on the trail: {e}"),
+        (Ok(()), Some(e)) => format!("{text} (recorded on the trail; not noted in the home as the batches were confirmed: {e})"),
+        (Ok(()), None) => text,
+    });
     match (forwarded, said) {
         (Ok(mut report), said) => {
             report.stood_in = said;
@@ -800,39 +808,129 @@ pub fn audit_forward(
     }
 }
 
-/// Puts on the trail which records went as stand-ins (a reader of the collector then
-/// knows which alerts to fetch whole), once the delivery let the home's lock go;
-/// returns what to say, with why it could not be recorded if it could not.
-fn record_stand_ins(home: &Home, text: String) -> String {
-    let recorded = Session::open(home.clone()).and_then(|mut session| {
-        let event = Event::new(
+/// The records an `audit forward` run sent as stand-ins (sequence number, size), and
+/// the home's delivery note around them: what it held when the run began (a stopped
+/// guard's or a killed run's, still to record), what the run last wrote there, and why
+/// it could not be written, if it could not.
+#[derive(Default)]
+struct StoodIn {
+    all: Vec<(u64, usize)>,
+    earlier: Option<Vec<u8>>,
+    written: Option<Vec<u8>>,
+    unnoted: Option<String>,
+}
+
+impl StoodIn {
+    /// The note read as the run begins (under the home's lock).
+    fn begin(&mut self, note: &std::path::Path) {
+        match crate::notes::read(note) {
+            Ok(earlier) => self.earlier = earlier,
+            // Not written over what could not be read; said with the run's summary.
+            Err(e) => self.unnoted = Some(format!("{}: {e}", note.display())),
+        }
+    }
+
+    /// A batch was confirmed: its stand-ins added, the run's names so far noted.
+    fn confirmed(
+        &mut self,
+        batch: &[(u64, usize)],
+        note: &std::path::Path,
+        (max_message, whom): (usize, &str),
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        self.all.extend_from_slice(batch);
+        if self.unnoted.is_some() {
+            return;
+        }
+        let Some(text) = pacsguard_audit::syslog::stand_ins_said(&self.all, max_message, whom)
+        else {
+            return;
+        };
+        match crate::notes::write(
+            note,
+            "audit forward",
+            &format!("syslog delivery: {text}"),
+            self.earlier.as_deref(),
+        ) {
+            Ok(written) => self.written = Some(written),
+            Err(e) => self.unnoted = Some(format!("{}: {e}", note.display())),
+        }
+    }
+}
+
+/// Once the delivery let the home's lock go: which records went as stand-ins (`said`;
+/// a reader of the collector then knows which alerts to fetch whole) put on the trail,
+/// with what the home's delivery note held beside this run's names (a stopped guard's
+/// records, a killed run's names), and the note removed.
+fn record_delivery_notes(
+    home: &Home,
+    said: Option<&str>,
+    stood_in: &StoodIn,
+) -> Result<(), EngineError> {
+    let note = crate::notes::delivery_note_path(home);
+    if said.is_none() && !note.exists() {
+        return Ok(());
+    }
+    let mut session = Session::open(home.clone())?;
+    let current = crate::notes::read(&note)
+        .map_err(|e| EngineError::Usage(format!("{}: {e}", note.display())))?;
+    let mut events = Vec::new();
+    if let Some(text) = said {
+        events.push(Event::new(
             session.actor().clone(),
             Action::Delivery,
             Outcome::Success,
             format!("syslog delivery: {text}"),
-        );
-        session.record_events(vec![event])?;
-        session.sign()
-    });
-    match recorded {
-        Ok(()) => text,
-        Err(e) => format!("{text}; not recorded on the trail: {e}"),
+        ));
     }
+    // Beside this run's names: what the note held before the run; all of it when it
+    // changed since this run wrote it (a name may then be recorded twice, none lost).
+    let beside = match &current {
+        Some(now) if Some(now) == stood_in.written.as_ref() => stood_in.earlier.clone(),
+        now => now.clone(),
+    };
+    if let Some(beside) = beside {
+        events.push(Event::new(
+            session.actor().clone(),
+            Action::Delivery,
+            Outcome::Success,
+            crate::notes::words("delivery records noted for the trail: ", beside, &note),
+        ));
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    session.record_events(events)?;
+    session.sign()?;
+    if current.is_some() {
+        std::fs::remove_file(&note).map_err(|e| {
+            EngineError::Usage(format!(
+                "{}: recorded on the trail, not removed (the next start records it again): {e}",
+                note.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// [`audit_forward`] under the home's lock: what it did; the records it sent as
-/// stand-ins (sequence number, size) are added to `stood_in` batch by batch.
+/// stand-ins (sequence number, size) are added to `stood_in` batch by batch, and noted in
+/// the home's delivery note as each batch is confirmed.
 fn forward_locked(
     home: &Home,
     (target, destination): (&pacsguard_audit::syslog::Target, &str),
-    max_message: usize,
+    (max_message, whom): (usize, &str),
     hold: std::time::Duration,
-    stood_in: &mut Vec<(u64, usize)>,
+    stood_in: &mut StoodIn,
 ) -> Result<ForwardReport, EngineError> {
     use pacsguard_audit::delivery;
     use pacsguard_audit::syslog::{SEND_DEADLINE, SyslogDestination};
     home.check_permissions()?;
     let _lock = home.lock()?;
+    let note = crate::notes::delivery_note_path(home);
+    stood_in.begin(&note);
     let usage = |e: delivery::DeliveryError| EngineError::Usage(e.to_string());
     delivery::check_syslog_name(destination).map_err(usage)?;
     delivery::migrate_legacy_cursor(&home.dir).map_err(usage)?;
@@ -863,7 +961,7 @@ fn forward_locked(
             Ok(0) if std::time::Instant::now() < deadline => break,
             Ok(sent) => {
                 report.sent += sent;
-                stood_in.extend_from_slice(to.delivered(false));
+                stood_in.confirmed(to.delivered(false), &note, (max_message, whom));
             }
             // A stalling collector: nothing more confirmed, nothing lost (a warning).
             Err(e) if e.deadline_passed() => {
@@ -914,6 +1012,45 @@ mod tests {
     #[test]
     fn a_home_changing_under_every_verification_is_verified_max_attempts_times_and_said() {
         assert_eq!(attempts(true, true), (MAX_VERIFY_ATTEMPTS, true));
+    }
+
+    /// Review of session 37: `audit forward` named its stand-ins on the trail once,
+    /// after the whole run, so a run killed after some batches were confirmed lost
+    /// their names. Each confirmed batch now leaves the run's names so far in the
+    /// home's delivery note, after what the note already held (a stopped guard's).
+    #[test]
+    fn each_confirmed_batch_leaves_the_names_so_far_in_the_home_before_the_run_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let note = dir.path().join(crate::notes::DELIVERY_NOTE);
+        let stopped = "the stop at 2026-12-06T10:00:00Z: (success) syslog delivery: records 1";
+        std::fs::write(&note, stopped).expect("a stopped guard's note");
+        let mut stood_in = StoodIn::default();
+        stood_in.begin(&note);
+        stood_in.confirmed(&[], &note, (2048, "the collector c"));
+        assert_eq!(
+            std::fs::read_to_string(&note).expect("note"),
+            stopped,
+            "a batch without stand-ins writes nothing"
+        );
+        stood_in.confirmed(&[(6, 9000)], &note, (2048, "the collector c"));
+        let one = std::fs::read_to_string(&note).expect("note");
+        assert!(
+            one.starts_with("audit forward at ")
+                && one.contains("went as stand-ins to the collector c")
+                && one.contains("records 6 (9000 bytes)")
+                && one.ends_with(&format!("; before it, {stopped}")),
+            "{one}"
+        );
+        stood_in.confirmed(&[(9, 9100)], &note, (2048, "the collector c"));
+        let two = std::fs::read_to_string(&note).expect("note");
+        assert!(
+            two.contains("records 6 (9000 bytes), 9 (9100 bytes)")
+                && two.matches("audit forward at").count() == 1
+                && two.matches(stopped).count() == 1,
+            "the run's names replace its earlier words, the guard's kept once: {two}"
+        );
+        assert_eq!(stood_in.written.as_deref(), Some(two.as_bytes()));
+        assert!(stood_in.unnoted.is_none());
     }
 
     #[test]

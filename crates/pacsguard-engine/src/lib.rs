@@ -21,6 +21,7 @@ mod files;
 mod home;
 mod keyfile;
 pub mod maintenance;
+pub mod notes;
 mod ops;
 mod progress;
 mod settings;

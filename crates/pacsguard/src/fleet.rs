@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result, anyhow};
 use clap::Subcommand;
 use pacsguard_audit::delivery::{Abandon, Delivery, DeliveryError, Transport};
 use pacsguard_audit::syslog::{Backoff, SyslogDestination, Target};
-use pacsguard_engine::Home;
+use pacsguard_engine::{Home, notes};
 use pacsguard_fleet::approval::ProfileClaim;
 use pacsguard_fleet::host::{self, CONSOLE_DESTINATION, ConsoleTransport, Identity};
 
@@ -561,10 +561,6 @@ pub const STOP_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 /// reach the console, for the next start to put on the trail.
 const STOP_UNDELIVERED_NOTE: &str = "stop-undelivered.txt";
 
-/// The most of that note the next start reads (a stop writes far less; more is cut,
-/// and said).
-const MAX_STOP_NOTE_BYTES: u64 = 4096;
-
 /// What `serve` started for the fleet: the listener for hosts, stopped with the
 /// console, and the reporters (to the console, to the syslog collector of `[forward]`),
 /// which deliver the guard's last records once the guard has stopped
@@ -698,51 +694,7 @@ fn stop_note_path(home: &Home) -> PathBuf {
 /// not be written) is kept after the new one, not replaced: the next start records
 /// both, the newest first, cut at `MAX_STOP_NOTE_BYTES` and said so.
 fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
-    leave_note(&stop_note_path(home), text)
-}
-
-/// A note for the next start's trail at `path`, written whole, earlier notes kept
-/// after it (see [`leave_stop_note`]).
-fn leave_note(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let path = path.to_path_buf();
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    let earlier = read_stop_note(&path)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    file.write_all(format!("the stop at {at}: {text}").as_bytes())?;
-    if let Some(earlier) = earlier {
-        file.write_all(b"; before it, ")?;
-        file.write_all(&earlier)?;
-    }
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path)
-}
-
-/// The bytes of the stop note at `path`, at most one past `MAX_STOP_NOTE_BYTES` (so a
-/// reader can tell it was longer), never through a link; `None` when there is none.
-fn read_stop_note(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut text = Vec::new();
-    file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text)?;
-    Ok(Some(text))
+    notes::leave(&stop_note_path(home), "the stop", text)
 }
 
 /// At a guard's start (`serve`, `watch`) on an enrolled host: a note left by a stop
@@ -764,58 +716,26 @@ pub fn record_undelivered_stop(
     // The delivery records the last stop could not put on its trail (the stand-ins of
     // its last batch, to any destination).
     record_note(
-        &delivery_note_path(home),
+        &notes::delivery_note_path(home),
         "after the last stop (not on its trail): ",
         pacsguard_events::Outcome::Success,
         (inbox, actor, command),
     );
 }
 
-/// The note at `path`, recorded on the trail (a `delivery` record, `prefix` before it)
-/// and then removed; cut at `MAX_STOP_NOTE_BYTES`, said so. Kept when not recorded.
+/// The note at `path` recorded on the trail ([`notes::record`]), said as the guard
+/// that records it (`watch` or `serve`), not always as `serve`.
 fn record_note(
     path: &Path,
     prefix: &str,
     outcome: pacsguard_events::Outcome,
     (inbox, actor, command): (&pacsguard_events::Inbox, &pacsguard_events::Actor, &str),
 ) {
-    // Said as the guard that records it (`watch` or `serve`), not always as `serve`.
     let said_as = format!("pacsguard {command}: ");
     let say = |text: &str| crate::outlet::direct(&said_as, text);
-    let mut text = match read_stop_note(path) {
-        Ok(Some(text)) => text,
-        Ok(None) => return,
-        Err(e) => return say(&format!("{}: {e}", path.display())),
-    };
-    let cut = text.len() as u64 > MAX_STOP_NOTE_BYTES;
-    text.truncate(usize::try_from(MAX_STOP_NOTE_BYTES).unwrap_or(usize::MAX));
-    let text = format!(
-        "{prefix}{}{} (noted in {})",
-        String::from_utf8_lossy(&text).trim(),
-        if cut {
-            format!(" [cut at {MAX_STOP_NOTE_BYTES} bytes, MAX_STOP_NOTE_BYTES]")
-        } else {
-            String::new()
-        },
-        path.display()
-    );
-    say(&text);
-    let event = pacsguard_events::Event::new(
-        actor.clone(),
-        pacsguard_events::Action::Delivery,
-        outcome,
-        text,
-    );
-    match inbox.push(event) {
-        Ok(()) => {
-            if let Err(e) = std::fs::remove_file(path) {
-                say(&format!("{}: recorded, not removed: {e}", path.display()));
-            }
-        }
-        Err(e) => say(&format!(
-            "{}: not recorded on the trail ({e}); kept for the next start",
-            path.display()
-        )),
+    match notes::record(path, prefix, (outcome, actor), |event| inbox.push(event)) {
+        Ok(Some(text)) | Err(text) => say(&text),
+        Ok(None) => {}
     }
 }
 
@@ -1599,7 +1519,7 @@ impl TrailNote {
     /// the stand-ins of the stop's last batch were named on no trail (review
     /// rv36-deliver).
     fn record(&self, outcome: pacsguard_events::Outcome, text: String, say: Tell) {
-        let note = &delivery_note_path(&self.home);
+        let note = &notes::delivery_note_path(&self.home);
         let event = pacsguard_events::Event::new(
             self.actor.clone(),
             pacsguard_events::Action::Delivery,
@@ -1613,7 +1533,7 @@ impl TrailNote {
             pacsguard_events::Outcome::Failure => "failure",
             _ => "success",
         };
-        match leave_note(note, &format!("({outcome}) {text}")) {
+        match notes::leave(note, "the stop", &format!("({outcome}) {text}")) {
             Ok(()) => say(&format!(
                 "a delivery record could not be queued for the trail ({e}): kept in {} for the next start's trail",
                 note.display()
@@ -1624,15 +1544,6 @@ impl TrailNote {
             )),
         }
     }
-}
-
-/// The note of delivery records a stopped guard could not put on its trail, in the
-/// home (a collector's records are delivered without an enrolment, so not in
-/// `fleet/`).
-const DELIVERY_NOTE: &str = "delivery-unrecorded.txt";
-
-fn delivery_note_path(home: &Home) -> PathBuf {
-    home.dir.join(DELIVERY_NOTE)
 }
 
 #[cfg(test)]
@@ -1778,7 +1689,7 @@ mod tests {
             |_| {},
         );
         assert!(
-            delivery_note_path(&home).exists(),
+            notes::delivery_note_path(&home).exists(),
             "kept for the next start"
         );
         let next = pacsguard_events::Inbox::new();
@@ -1792,7 +1703,7 @@ mod tests {
             "{}",
             events[0].detail
         );
-        assert!(!delivery_note_path(&home).exists(), "recorded once");
+        assert!(!notes::delivery_note_path(&home).exists(), "recorded once");
     }
 
     #[test]
@@ -1830,7 +1741,7 @@ mod tests {
             .expect("the earlier stop kept");
         assert!(newest < earlier, "newest first: {detail}");
 
-        let long = "x".repeat(usize::try_from(MAX_STOP_NOTE_BYTES).expect("size") + 10);
+        let long = "x".repeat(usize::try_from(notes::MAX_STOP_NOTE_BYTES).expect("size") + 10);
         std::fs::write(stop_note_path(&home), &long).expect("a long note");
         record_undelivered_stop(&home, &inbox, &actor(), "serve");
         let events = inbox.take();

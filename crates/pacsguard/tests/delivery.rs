@@ -565,6 +565,68 @@ fn a_collector_rule_on_the_action_and_path_fires_for_stand_ins_and_the_trail_nam
     }
 }
 
+/// Review of session 37: the names of stand-ins a stopped guard (or a killed `audit
+/// forward`) left in `HOME/delivery-unrecorded.txt` waited for the next `watch` or
+/// `serve`; `audit forward` never read that note. Now it records the note beside its own
+/// stand-ins and removes it, once.
+#[test]
+fn audit_forward_records_the_delivery_note_a_stop_left_and_removes_it() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 6);
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let note = env.home.join("delivery-unrecorded.txt");
+    let left = "the stop at 2026-12-06T10:00:00Z: (success) syslog delivery: 1 record(s) over max_message_bytes 2048 went as stand-ins to the collector tcp://siem:514 (destination syslog): records 3 (4100 bytes)";
+    std::fs::write(&note, left).expect("a stopped guard's note");
+    let collector = Collector::discarding("127.0.0.1:0", 2048);
+    let to = format!("tcp://{}", collector.addr);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "2048",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!note.exists(), "recorded, then removed");
+    let trail = std::fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    let noted: Vec<&str> = trail
+        .lines()
+        .filter(|l| {
+            l.contains("delivery records noted for the trail: the stop at 2026-12-06T10:00:00Z")
+        })
+        .collect();
+    assert_eq!(noted.len(), 1, "{trail}");
+    assert!(noted[0].contains("records 3 (4100 bytes)"), "{}", noted[0]);
+    // This run's own stand-ins are named once, not in the note's words too.
+    let own: Vec<&str> = trail
+        .lines()
+        .filter(|l| l.contains(&format!("went as stand-ins to the collector {to}")))
+        .collect();
+    assert_eq!(own.len(), 1, "{trail}");
+    assert!(!own[0].contains("noted for the trail"), "{}", own[0]);
+    // A second run finds no note and records nothing more about it.
+    let again = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "2048",
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let trail = std::fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    assert_eq!(
+        trail
+            .matches("delivery records noted for the trail")
+            .count(),
+        1,
+        "{trail}"
+    );
+}
+
 /// Review of session 34: without `--max-message-bytes`, `audit forward` used the
 /// default (8,192) and ignored `[forward] max_message_bytes = 2048`, sending records of
 /// 2.4 to 4.8 KB whole to a collector that truncates at 2,048. The flag wins, else the
