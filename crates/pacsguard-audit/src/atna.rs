@@ -92,6 +92,15 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The words a witness re-initialised by a person begins its record with: the one
+/// place they are written (the engine writes the record with them, the event type is
+/// told by them).
+pub const WITNESS_REINIT_WORDS: &str = "audit trail: witness re-initialised by a person";
+
+/// The words a new trail begun by a person after the old one was found gone begins its
+/// record with (see [`WITNESS_REINIT_WORDS`]).
+pub const TRAIL_REINIT_WORDS: &str = "audit trail re-initialised by a person";
+
 /// (csd-code, codeSystemName, originalText) of the DCM event type, if one fits.
 fn dcm_event_type(
     action: &str,
@@ -119,6 +128,18 @@ fn dcm_event_type(
         // Alert itself and PacsGuard's own code; never 110133 (review rv36-deliver: a
         // SIEM rule on "recording stopped" fired after every stand-in).
         ("delivery", _) => None,
+        // The trail's own records (session 37's open point: every one was 110133): an
+        // edit of the [audit]/[watch] settings and a witness re-initialised change what
+        // is trusted; a new trail after one found gone starts recording; what a crash or
+        // a full disk cut short (a torn record, records maybe unrecorded at a stop) and
+        // the trail found gone are recording stopped.
+        ("audit", "config-differs") => Some(("110129", "Security Configuration")),
+        ("audit", "") if detail.starts_with(WITNESS_REINIT_WORDS) => {
+            Some(("110129", "Security Configuration"))
+        }
+        ("audit", "") if detail.starts_with(TRAIL_REINIT_WORDS) => {
+            Some(("110134", "Audit Recording Started"))
+        }
         ("audit", _) => Some(("110133", "Audit Recording Stopped")),
         _ => None,
     }
@@ -319,6 +340,44 @@ mod tests {
         let torn = serde_json::json!({"seq": 2, "action": "audit", "outcome": "success",
             "detail": "audit trail: a torn record was discarded"});
         assert!(audit_message(&torn).contains("110133"));
+    }
+
+    /// Session 37's open point: every `audit` record was 110133 Audit Recording Stopped,
+    /// so a SIEM rule on it fired at a settings edit, a witness re-initialised and a new
+    /// trail begun. Each now carries the type of what happened.
+    #[test]
+    fn the_trails_own_records_carry_the_type_of_what_happened() {
+        let record = |detail: String, kind: Option<&str>| {
+            let mut record = serde_json::json!({"seq": 3, "action": "audit",
+                "outcome": "success", "detail": detail});
+            if let Some(kind) = kind {
+                record["finding"] = serde_json::json!({"kind": kind, "severity": "warning",
+                    "path": "/home/config.toml"});
+            }
+            dcm_event_type_of(&record).map(|(code, _)| code)
+        };
+        let settings = record(
+            "the [audit] or [watch] settings differ".into(),
+            Some("config-differs"),
+        );
+        assert_eq!(settings, Some("110129"));
+        let witness = record(
+            format!("{WITNESS_REINIT_WORDS} (it held no checkpoint)"),
+            None,
+        );
+        assert_eq!(witness, Some("110129"));
+        let new_trail = record(
+            format!("{TRAIL_REINIT_WORDS} after it was found gone"),
+            None,
+        );
+        assert_eq!(new_trail, Some("110134"));
+        let gone = record("the audit trail is gone".into(), Some("trail-reset"));
+        assert_eq!(gone, Some("110133"));
+        let unsigned = record(
+            "audit trail: 3 record(s) after the last checkpoint".into(),
+            None,
+        );
+        assert_eq!(unsigned, Some("110133"));
     }
 
     /// The gateway's query records carry 110112 Query; its other records 110104.

@@ -29,7 +29,7 @@ mod sink;
 pub mod syslog;
 mod verify;
 
-pub use atna::audit_message;
+pub use atna::{TRAIL_REINIT_WORDS, WITNESS_REINIT_WORDS, audit_message};
 pub use checkpoint::{Checkpoint, CheckpointError, SeenMarks, TrailState, decode_tag, encode_tag};
 pub use follow::{
     FULL_PASS_PERIOD, FollowReport, Follower, MAX_KEPT_PROBLEMS, MIN_SWEEP_RECORDS, sweep_budget,

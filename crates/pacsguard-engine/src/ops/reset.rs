@@ -135,7 +135,8 @@ impl Session {
                 Action::Audit,
                 Outcome::Success,
                 format!(
-                    "audit trail re-initialised by a person after it was found gone: a new trail begins here, under a new origin{moved}"
+                    "{} after it was found gone: a new trail begins here, under a new origin{moved}",
+                    pacsguard_audit::TRAIL_REINIT_WORDS
                 ),
             )
             .with_objects(vec![session.home.dir.clone()])

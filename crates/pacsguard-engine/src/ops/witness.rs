@@ -52,7 +52,8 @@ impl Session {
             None => "it held no checkpoint of this trail".into(),
         };
         let detail = format!(
-            "audit trail: witness re-initialised by a person ({held}); it receives this trail's next checkpoint"
+            "{} ({held}); it receives this trail's next checkpoint",
+            pacsguard_audit::WITNESS_REINIT_WORDS
         );
         session.finish(
             Event::new(
