@@ -43,7 +43,6 @@ pub use home::{Home, InitReport, default_home, hostname};
 pub use keyfile::{
     KDF_M_COST_KIB, KDF_P_COST, KDF_T_COST, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS, Passphrase,
 };
-pub use ops::ProtectReport;
 pub use ops::boot_id;
 pub use ops::{
     AcceptReport, AcceptRequest, BackupSummary, CheckReport, CheckRequest, DiffCounts, DiffReport,
@@ -65,6 +64,7 @@ pub use ops::{
     GenerationsReport, KeptEvidence, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES,
     MAX_KEPT_GENERATIONS, MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
 };
+pub use ops::{PassphraseReport, ProtectReport};
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

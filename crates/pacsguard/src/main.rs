@@ -63,6 +63,20 @@ enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change the passphrase that seals the profile-signing key: the key, and everything
+    /// it signed, stay as they are. The current passphrase is read as any signing
+    /// command reads it (the terminal, --passphrase-file, --passphrase-fd); the new one
+    /// from --new-passphrase-file or --new-passphrase-fd, else asked twice on the terminal.
+    Passphrase {
+        /// Read the new passphrase from the first line of FILE (mode 600 or stricter).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// Read the new passphrase from the first line of the open file descriptor N.
+        #[arg(long, value_name = "N")]
+        new_passphrase_fd: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -598,7 +612,7 @@ impl Command {
         match self {
             Command::Init { json, .. }
             | Command::Key {
-                command: KeyCommand::Protect { json },
+                command: KeyCommand::Protect { json } | KeyCommand::Passphrase { json, .. },
             }
             | Command::Profile {
                 action: None, json, ..
@@ -689,6 +703,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let new = secret.read_new()?;
             let report = Session::open(home)?.protect_profile_key(&new)?;
             output::protected(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key {
+            command:
+                KeyCommand::Passphrase {
+                    new_passphrase_file,
+                    new_passphrase_fd,
+                    json,
+                },
+        } => {
+            let new = passphrase::Source {
+                file: new_passphrase_file,
+                fd: new_passphrase_fd,
+            };
+            let report = passphrase::change(home, &secret, &new)?;
+            output::passphrase_changed(&report, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {

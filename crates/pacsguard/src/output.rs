@@ -107,6 +107,21 @@ pub fn protected(report: &ProtectReport, as_json: bool) -> Result<()> {
     ))
 }
 
+pub fn passphrase_changed(
+    report: &pacsguard_engine::PassphraseReport,
+    as_json: bool,
+) -> Result<()> {
+    if as_json {
+        return json("key-passphrase", report);
+    }
+    write_stdout(&format!(
+        "the profile-signing key {} is sealed under the new passphrase; the old one opens it no more
+         the key and everything it signed are unchanged: nothing was signed again
+",
+        report.key_fingerprint
+    ))
+}
+
 pub fn profile(report: &ProfileReport, as_json: bool) -> Result<()> {
     if as_json {
         return json("profile", report);

@@ -271,6 +271,35 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
 
 /// Opens the home for a command that signs: a protected key is unlocked first (a wrong
 /// passphrase stops here, before the home is opened or anything written).
+/// `key passphrase`: the profile-signing key unlocked with its current passphrase (from
+/// `current`), then sealed under a new one (from `new`, asked twice on a terminal). The
+/// current one is checked before the new one is asked; a new one equal to it is refused.
+pub fn change(
+    home: Home,
+    current: &Source,
+    new: &Source,
+) -> Result<pacsguard_engine::PassphraseReport> {
+    if !home.is_profile_key_protected() {
+        return Err(EngineError::Usage(format!(
+            "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
+            home.profile_key_path().display()
+        ))
+        .into());
+    }
+    let old = current.read(&home)?;
+    let key = home.unlock_profile_key(&old)?;
+    let new = new.read_new()?;
+    if new.expose() == old.expose() {
+        return Err(EngineError::Usage(
+            "the new passphrase is the current one; nothing was changed".into(),
+        )
+        .into());
+    }
+    let mut session = Session::open(home)?;
+    session.use_profile_key(key)?;
+    Ok(session.change_profile_key_passphrase(&new)?)
+}
+
 pub fn open_signing(home: Home, source: &Source) -> Result<Session> {
     let key = if home.is_profile_key_protected() {
         Some(home.unlock_profile_key(&source.read(&home)?)?)

@@ -904,3 +904,90 @@ fn an_interrupted_key_protect_is_finished_by_running_it_again() {
     let audit = env.run(&["audit", "verify"]);
     assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
 }
+
+/// Issue 14, item 4 (never started before session 38): a passphrase that may have been
+/// seen (a colleague left, it was typed on a shared screen) must be changeable without
+/// a new key, which would make every kept generation and every export signed by the old
+/// one a stranger's. `key passphrase` seals the same key under a new passphrase: the old
+/// one opens it no more, the new one signs, nothing signed before changes; a wrong
+/// current passphrase, a weak new one, the same one again and an unprotected home are
+/// refused by name, exit 2, with nothing written.
+#[test]
+fn key_passphrase_seals_the_same_key_under_a_new_passphrase() {
+    let (env, old) = protected_env();
+    let public = fs::read_to_string(env.home.join("profile.pub")).expect("profile.pub");
+    let new = secret_file(&env, "new", "another long passphrase for the PACS");
+    let wrong = secret_file(&env, "wrong", "not the passphrase of this key");
+    let weak = secret_file(&env, "weak", "short");
+    let arg = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let change = |current: &PathBuf, next: &PathBuf| {
+        run_detached(
+            &env,
+            &[
+                "--passphrase-file",
+                &arg(current),
+                "key",
+                "passphrase",
+                "--new-passphrase-file",
+                &arg(next),
+            ],
+        )
+    };
+    // Refused, nothing written: a wrong current passphrase, a weak new one, the same.
+    let before = home_state(&env.home);
+    for (current, next, needle) in [
+        (&wrong, &new, "profile.key"),
+        (&old, &weak, "passphrase"),
+        (&old, &old, "the new passphrase is the current one"),
+    ] {
+        let out = change(current, next);
+        assert_refused(&out, needle);
+        assert!(
+            home_state(&env.home) == before,
+            "a refused change wrote to the home: {}",
+            stderr(&out)
+        );
+    }
+    let out = change(&old, &new);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sealed under the new passphrase"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(env.home.join("profile.pub")).expect("profile.pub"),
+        public,
+        "the same key"
+    );
+    // What the key signed before still verifies: the same profile, the same key.
+    let check = env.run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let trail = fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    assert!(
+        trail.contains("the passphrase that seals the profile-signing key"),
+        "{trail}"
+    );
+    // The old passphrase opens it no more; the new one signs.
+    let sign = |pass: &PathBuf| {
+        run_detached(
+            &env,
+            &["--passphrase-file", &arg(pass), "profile", env.tree_str()],
+        )
+    };
+    let refused = sign(&old);
+    assert_refused(&refused, "profile.key");
+    let signed = sign(&new);
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+    // A home without a protected key has no passphrase to change.
+    let plain = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_pacsguard"))
+        .arg("--home")
+        .arg(&plain.home)
+        .args(["--passphrase-file", &arg(&old), "key", "passphrase"])
+        .args(["--new-passphrase-file", &arg(&new)])
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_refused(&out, "not protected by a passphrase");
+}

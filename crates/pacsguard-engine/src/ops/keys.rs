@@ -1,6 +1,7 @@
 //! `pacsguard key protect` (and `init --passphrase`): profiles signed from now on by a
 //! key of their own, sealed with a passphrase (`keyfile.rs` says why and how). The home
-//! key (`signing.key`) keeps signing the trail, unattended.
+//! key (`signing.key`) keeps signing the trail, unattended. `pacsguard key passphrase`:
+//! the same key sealed again under a new passphrase.
 
 use ed25519_dalek::SigningKey;
 use pacsguard_events::{Action, Event, Outcome};
@@ -24,7 +25,59 @@ pub struct ProtectReport {
     pub generations_resigned: usize,
 }
 
+/// What `key passphrase` did.
+#[derive(Debug, Serialize)]
+pub struct PassphraseReport {
+    /// The profile-signing key's fingerprint: the same key as before.
+    pub key_fingerprint: String,
+}
+
 impl Session {
+    /// Seals the profile-signing key, unlocked with its current passphrase
+    /// ([`Session::use_profile_key`]), under `passphrase` instead: the key, and so every
+    /// signature it made, stay as they are; the file is replaced whole (a crash leaves the
+    /// old sealing or the new, never neither). Refused, nothing changed, for a home whose
+    /// key is not protected or not unlocked, and for a new passphrase too weak.
+    pub fn change_profile_key_passphrase(
+        &mut self,
+        passphrase: &Passphrase,
+    ) -> Result<PassphraseReport, EngineError> {
+        if !self.home.is_profile_key_protected() {
+            return Err(EngineError::Usage(format!(
+                "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
+                self.home.profile_key_path().display()
+            )));
+        }
+        passphrase.check_new()?;
+        let key = self.profile_signer()?;
+        let objects = vec![self.home.profile_key_path()];
+        self.recorded(Action::Profile, objects.clone(), |s| {
+            let sealed = keyfile::seal(&key, passphrase).map_err(|reason| EngineError::Key {
+                path: s.home.profile_key_path(),
+                reason,
+            })?;
+            write_atomically(&s.home.profile_key_path(), sealed.as_bytes(), 0o600)?;
+            let fingerprint = s.profile_fingerprint();
+            s.finish(
+                Event::new(
+                    s.actor.clone(),
+                    Action::Profile,
+                    Outcome::Success,
+                    format!(
+                        "the passphrase that seals the profile-signing key {fingerprint} was changed (Argon2id m={} KiB t={} p={}, ChaCha20-Poly1305): the key, and everything it signed, are as they were; the old passphrase opens it no more",
+                        keyfile::KDF_M_COST_KIB,
+                        keyfile::KDF_T_COST,
+                        keyfile::KDF_P_COST
+                    ),
+                )
+                .with_objects(objects),
+            )?;
+            Ok(PassphraseReport {
+                key_fingerprint: fingerprint,
+            })
+        })
+    }
+
     /// Makes a profile-signing key sealed under `passphrase` and signs the stored
     /// profile and the kept generations with it. Refused for a home that has one.
     pub fn protect_profile_key(
