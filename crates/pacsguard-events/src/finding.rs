@@ -318,6 +318,12 @@ finding_kinds! {
     /// that this console's trail does not record (`host-acknowledged`): written in the
     /// database (sqlite3, psql) to hide a fork. Not shown as acknowledged.
     HostAcknowledgementUnproven => "host-acknowledgement-unproven",
+    /// Console on PostgreSQL: the move of a version before's fleet records into the
+    /// monthly tables failed, and every host's report is refused until it is done (the
+    /// console hears no host meanwhile). Raised once per run of failures (an alert),
+    /// again when they reach `PG_MOVE_FAILURES_LOUD` (it fails for good until an
+    /// administrator acts), and as info when a move succeeds after them.
+    FleetRecordsUnmoved => "fleet-records-unmoved",
 }
 
 impl FindingKind {

@@ -2883,7 +2883,12 @@ fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + 
     let mut exhausted_said = 0u64;
     let mut pool_said_at: Option<std::time::Instant> = None;
     let mut move_refusals = fleet.pool.move_refusals();
+    let mut unmoved = UnmovedRecords::default();
     while !stop.load(Ordering::Relaxed) {
+        let (failures, why) = fleet.pool.move_failed();
+        if let Some(finding) = unmoved.turn(failures, why.as_deref()) {
+            (fleet.alert)(finding);
+        }
         let checked = fleet.pool.get().and_then(|mut db| {
             // Reports refused while the move of a version before's records was pending
             // (`StoreError::PostgresMovePending`; it may have run on this very
@@ -2931,6 +2936,57 @@ fn watch_silence(fleet: &Fleet, stop: &AtomicBool, say: &(dyn Fn(&str) + Send + 
             pool_said_at = Some(std::time::Instant::now());
         }
         nap(stop, wait);
+    }
+}
+
+/// What the console's pages and trail were told of the move of a version before's
+/// records into months: a run of failed moves refuses every host's report, which a
+/// line on stderr left unseen on a console that runs for months (session 37's open
+/// point). Raised at a run's first failure, again when it reaches
+/// [`pacsguard_store::PG_MOVE_FAILURES_LOUD`], and its end once a move succeeds.
+#[derive(Debug, Default)]
+struct UnmovedRecords {
+    /// The failures in a row last raised (0: none raised, or the run ended).
+    raised: u32,
+}
+
+impl UnmovedRecords {
+    /// The finding to raise for `failures` in a row (why the last failed), if any.
+    fn turn(&mut self, failures: u32, why: Option<&str>) -> Option<Finding> {
+        let loud = pacsguard_store::PG_MOVE_FAILURES_LOUD;
+        let why = why.unwrap_or("no reason kept");
+        let (severity, detail) = if failures == 0 {
+            if self.raised == 0 {
+                return None;
+            }
+            (
+                Severity::Info,
+                "the fleet's records of a version before are moved into months after the failed moves raised before: hosts' reports are taken again".to_string(),
+            )
+        } else if self.raised == 0 || (failures >= loud && self.raised < loud) {
+            let end = if failures >= loud {
+                format!(
+                    "it failed {failures} times in a row (PG_MOVE_FAILURES_LOUD) and fails for good until an administrator acts"
+                )
+            } else {
+                "it is tried again, backing off".to_string()
+            };
+            (
+                Severity::Alert,
+                format!(
+                    "the move of the fleet's records of a version before into months failed ({why}): every host's report is refused until it is done, so this console hears no host; {end}"
+                ),
+            )
+        } else {
+            return None;
+        };
+        self.raised = failures;
+        Some(Finding::new(
+            PathBuf::from("fleet"),
+            FindingKind::FleetRecordsUnmoved,
+            severity,
+            detail,
+        ))
     }
 }
 
@@ -3168,6 +3224,46 @@ mod unconfirmed;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Session 37's open point: a run of failed moves refused every host's report and
+    /// was said on stderr only. Raised at its first failure and when it turns for good,
+    /// its end once; nothing between, nothing without a failure.
+    #[test]
+    fn a_run_of_failed_moves_is_raised_at_its_start_when_it_turns_for_good_and_at_its_end() {
+        let loud = pacsguard_store::PG_MOVE_FAILURES_LOUD;
+        let mut unmoved = UnmovedRecords::default();
+        assert!(unmoved.turn(0, None).is_none(), "nothing failed");
+        let first = unmoved.turn(1, Some("lock timeout")).expect("raised");
+        assert_eq!(first.kind, FindingKind::FleetRecordsUnmoved);
+        assert_eq!(first.severity, Severity::Alert);
+        assert!(
+            first.detail.contains("lock timeout") && first.detail.contains("refused"),
+            "{}",
+            first.detail
+        );
+        for failures in 1..loud {
+            assert!(unmoved.turn(failures, Some("lock timeout")).is_none());
+        }
+        let for_good = unmoved
+            .turn(loud, Some("a table in the way"))
+            .expect("raised");
+        assert_eq!(for_good.severity, Severity::Alert);
+        assert!(
+            for_good.detail.contains("PG_MOVE_FAILURES_LOUD")
+                && for_good.detail.contains("a table in the way"),
+            "{}",
+            for_good.detail
+        );
+        assert!(unmoved.turn(loud + 1, Some("again")).is_none(), "said once");
+        let ended = unmoved.turn(0, None).expect("its end raised");
+        assert_eq!(ended.severity, Severity::Info);
+        assert!(unmoved.turn(0, None).is_none(), "its end once");
+        assert!(
+            unmoved.turn(1, Some("x")).is_some(),
+            "a new run is raised again"
+        );
+    }
+
     use pacsguard_store::ConsoleDb;
     use std::path::Path;
 

@@ -51,6 +51,8 @@ struct State {
     move_not_before: Option<Instant>,
     /// Moves that failed in a row.
     move_failures: u32,
+    /// Why the last move failed (kept until one succeeds).
+    move_failed_why: Option<String>,
     /// Requests refused because the move was pending: the hosts the console itself
     /// did not hear (see [`FleetPool::move_refusals`]).
     move_refusals: u64,
@@ -206,9 +208,11 @@ impl FleetPool {
         let Some(e) = failed else {
             state.move_failures = 0;
             state.move_not_before = None;
+            state.move_failed_why = None;
             return;
         };
         state.move_failures = state.move_failures.saturating_add(1);
+        state.move_failed_why = Some(e.to_string());
         let failures = state.move_failures;
         let after = move_retry_after(failures);
         state.move_not_before = Some(Instant::now() + after);
@@ -226,6 +230,13 @@ impl FleetPool {
     /// How many moves failed in a row (0 once one succeeded).
     pub fn move_failures(&self) -> u32 {
         self.state().move_failures
+    }
+
+    /// How many moves failed in a row and why the last did (`(0, None)` once one
+    /// succeeded), read together.
+    pub fn move_failed(&self) -> (u32, Option<String>) {
+        let state = self.state();
+        (state.move_failures, state.move_failed_why.clone())
     }
 
     /// How many requests found every connection in use for [`PG_POOL_WAIT`].
