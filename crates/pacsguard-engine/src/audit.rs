@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use pacsguard_audit::delivery::Transport;
 use pacsguard_audit::{MAX_RECORD_BYTES, Problem, VerifyReport};
 use pacsguard_events::{Action, Event, Outcome};
 use pacsguard_fs::open_regular;
@@ -794,7 +795,7 @@ pub fn audit_forward(
     let said = pacsguard_audit::syslog::stand_ins_said(&stood_in.all, max_message, &whom);
     let recorded = record_delivery_notes(home, said.as_deref(), &stood_in);
     let said = said.map(|text| match (&recorded, &stood_in.unnoted) {
-        (Err(e), _) => format!("{text}; not recorded on the trail: {e}"),
+        (Err(e), _) => format!("{text}; {e}"),
         (Ok(()), Some(e)) => format!("{text} (recorded on the trail; not noted in the home as the batches were confirmed: {e})"),
         (Ok(()), None) => text,
     });
@@ -860,6 +861,34 @@ impl StoodIn {
     }
 }
 
+/// A syslog batch whose stand-ins are noted in the home once the collector confirmed
+/// it and before [`pacsguard_audit::delivery::Delivery::deliver`] moves the cursor past
+/// them: noted after, a kill in between lost their names for good (review rv38-lead).
+struct NotedOnConfirm<'a> {
+    batch: &'a mut pacsguard_audit::syslog::SyslogTransport,
+    stood_in: &'a mut StoodIn,
+    note: &'a std::path::Path,
+    said: (usize, &'a str),
+}
+
+impl Transport for NotedOnConfirm<'_> {
+    fn describe(&self) -> String {
+        Transport::describe(&*self.batch)
+    }
+    fn send(&mut self, line: &[u8], record: &serde_json::Value) -> std::io::Result<()> {
+        Transport::send(&mut *self.batch, line, record)
+    }
+    fn batch_full(&self) -> bool {
+        Transport::batch_full(&*self.batch)
+    }
+    fn confirm(&mut self, after: pacsguard_audit::delivery::Cursor) -> std::io::Result<()> {
+        Transport::confirm(&mut *self.batch, after)?;
+        self.stood_in
+            .confirmed(self.batch.stood_in(), self.note, self.said);
+        Ok(())
+    }
+}
+
 /// Once the delivery let the home's lock go: which records went as stand-ins (`said`;
 /// a reader of the collector then knows which alerts to fetch whole) put on the trail,
 /// with what the home's delivery note held beside this run's names (a stopped guard's
@@ -870,12 +899,19 @@ fn record_delivery_notes(
     stood_in: &StoodIn,
 ) -> Result<(), EngineError> {
     let note = crate::notes::delivery_note_path(home);
-    if said.is_none() && !note.exists() {
+    if said.is_none() && std::fs::symlink_metadata(&note).is_err() {
         return Ok(());
     }
     let mut session = Session::open(home.clone())?;
-    let current = crate::notes::read(&note)
-        .map_err(|e| EngineError::Usage(format!("{}: {e}", note.display())))?;
+    // Read at least as far as this run wrote, so that its own words are told apart
+    // whatever their length (a read capped below them recorded them twice, review
+    // rv38-lead). A note that cannot be read (a directory or a link planted there)
+    // keeps none of this run's names from the trail: said after them.
+    let current =
+        match crate::notes::read_at_least(&note, stood_in.written.as_ref().map_or(0, Vec::len)) {
+            Ok(current) => Ok(current),
+            Err(e) => Err(format!("{}: {e}", note.display())),
+        };
     let mut events = Vec::new();
     if let Some(text) = said {
         events.push(Event::new(
@@ -888,10 +924,11 @@ fn record_delivery_notes(
     // Beside this run's names: what the note held before the run; all of it when it
     // changed since this run wrote it (a name may then be recorded twice, none lost).
     let beside = match &current {
-        Some(now) if Some(now) == stood_in.written.as_ref() => stood_in.earlier.clone(),
-        now => now.clone(),
+        Ok(Some(now)) if Some(now) == stood_in.written.as_ref() => stood_in.earlier.clone(),
+        Ok(now) => now.clone(),
+        Err(_) => None,
     };
-    if let Some(beside) = beside {
+    if let Some(beside) = beside.filter(|b| !b.trim_ascii().is_empty()) {
         events.push(Event::new(
             session.actor().clone(),
             Action::Delivery,
@@ -899,20 +936,30 @@ fn record_delivery_notes(
             crate::notes::words("delivery records noted for the trail: ", beside, &note),
         ));
     }
-    if events.is_empty() {
-        return Ok(());
+    if !events.is_empty() {
+        session.record_events(events)?;
     }
-    session.record_events(events)?;
-    session.sign()?;
-    if current.is_some() {
-        std::fs::remove_file(&note).map_err(|e| {
-            EngineError::Usage(format!(
+    // On the trail now (`audit.log`): the note goes, whether or not the checkpoint that
+    // signs them is written below (the next command signs them; kept, the note's names
+    // were recorded a second time, review rv38-lead).
+    let removed = match &current {
+        Ok(Some(_)) => std::fs::remove_file(&note).map_err(|e| {
+            format!(
                 "{}: recorded on the trail, not removed (the next start records it again): {e}",
                 note.display()
-            ))
-        })?;
+            )
+        }),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e.clone()),
+    };
+    let signed = session.sign().map_err(|e| {
+        format!("recorded on the trail, not yet signed (the next command signs it): {e}")
+    });
+    match (removed, signed) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(a), Ok(())) | (Ok(()), Err(a)) => Err(EngineError::Usage(a)),
+        (Err(a), Err(b)) => Err(EngineError::Usage(format!("{a}; {b}"))),
     }
-    Ok(())
 }
 
 /// [`audit_forward`] under the home's lock: what it did; the records it sent as
@@ -956,12 +1003,18 @@ fn forward_locked(
             ));
             break;
         }
-        match delivery.deliver(to.next_batch(), None) {
+        let mut batch = NotedOnConfirm {
+            batch: to.next_batch(),
+            stood_in: &mut *stood_in,
+            note: &note,
+            said: (max_message, whom),
+        };
+        match delivery.deliver(&mut batch, None) {
             // Nothing left; at the deadline, the loop says what is left.
             Ok(0) if std::time::Instant::now() < deadline => break,
             Ok(sent) => {
                 report.sent += sent;
-                stood_in.confirmed(to.delivered(false), &note, (max_message, whom));
+                to.delivered(false);
             }
             // A stalling collector: nothing more confirmed, nothing lost (a warning).
             Err(e) if e.deadline_passed() => {

@@ -64,7 +64,7 @@ pub use ops::{
     GenerationsReport, KeptEvidence, KeptGeneration, MAX_KEPT_GENERATION_ENTRIES,
     MAX_KEPT_GENERATIONS, MAX_PATCHED_CHUNK_ENTRIES, MAX_PROFILE_FINDINGS,
 };
-pub use ops::{PassphraseReport, ProtectReport};
+pub use ops::{OLD_SEALING_WORDS, PassphraseReport, ProtectReport};
 pub use progress::{NoProgress, Progress};
 pub use trail_page::{MAX_TRAIL_PAGE_RECORDS, TrailPage, audit_page};
 pub use vault::{QuarantineRecord, RecordedFinding, Vault};

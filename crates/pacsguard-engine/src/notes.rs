@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use crate::Home;
 
 /// The most of a note a later command reads (a stop writes far less; more is cut, and
-/// said). Named after the stop's note, the first of them.
-pub const MAX_STOP_NOTE_BYTES: u64 = 4096;
+/// said). Named after the stop's note, the first of them. Room for a few killed `audit
+/// forward` runs' names one after the other (each at most `MAX_STAND_INS_LISTED` of
+/// them, under a kilobyte), review rv38-lead: at 4,096 bytes the fourth cut the first.
+pub const MAX_STOP_NOTE_BYTES: u64 = 16 * 1024;
 
 /// The note of delivery records a guard's stop or an `audit forward` run could not put
 /// on the trail, in the home (a collector's records are delivered without an enrolment,
@@ -51,15 +53,29 @@ pub fn write(
         note.extend_from_slice(b"; before it, ");
         note.extend_from_slice(earlier);
     }
+    // Each failure names the file it concerns (a directory planted at the `.tmp` was
+    // said as the note's, review rv38-lead).
+    let named = |at: &Path| {
+        let at = at.display().to_string();
+        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{at}: {e}"))
+    };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    file.write_all(&note)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+        .open(&tmp)
+        .map_err(named(&tmp))?;
+    file.write_all(&note).map_err(named(&tmp))?;
+    file.sync_all().map_err(named(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(named(path))?;
+    // The rename itself made durable: a power cut must not keep a cursor moved after
+    // this note and lose the note (review rv38-lead).
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(named(dir))?;
+    }
     Ok(note)
 }
 
@@ -67,6 +83,12 @@ pub fn write(
 /// reader can tell it was longer), never through a link nor blocking on a FIFO; `None`
 /// when there is none.
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    read_at_least(path, 0)
+}
+
+/// The bytes of the note at `path`, as [`read`] but at least `at_least` of them (what a
+/// writer knows it wrote, to tell its own words apart).
+pub fn read_at_least(path: &Path, at_least: usize) -> std::io::Result<Option<Vec<u8>>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -76,8 +98,9 @@ pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    let most = (MAX_STOP_NOTE_BYTES + 1).max(at_least as u64 + 1);
     let mut text = Vec::new();
-    file.take(MAX_STOP_NOTE_BYTES + 1).read_to_end(&mut text)?;
+    file.take(most).read_to_end(&mut text)?;
     Ok(Some(text))
 }
 
@@ -92,7 +115,12 @@ pub fn record<E: std::fmt::Display>(
     push: impl FnOnce(pacsguard_events::Event) -> Result<(), E>,
 ) -> Result<Option<String>, String> {
     let text = match read(path) {
-        Ok(Some(text)) => text,
+        Ok(Some(text)) if !text.trim_ascii().is_empty() => text,
+        // An empty note says nothing: removed, no empty record (review rv38-lead).
+        Ok(Some(_)) => {
+            std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(None);
+        }
         Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };

@@ -717,7 +717,7 @@ pub fn record_undelivered_stop(
     // its last batch, to any destination).
     record_note(
         &notes::delivery_note_path(home),
-        "after the last stop (not on its trail): ",
+        "delivery records noted for the trail: ",
         pacsguard_events::Outcome::Success,
         (inbox, actor, command),
     );
@@ -1699,7 +1699,9 @@ mod tests {
         assert_eq!(events[0].action, pacsguard_events::Action::Delivery);
         assert!(
             events[0].detail.contains("went as stand-ins: records 6, 7")
-                && events[0].detail.contains("after the last stop"),
+                && events[0]
+                    .detail
+                    .contains("delivery records noted for the trail"),
             "{}",
             events[0].detail
         );
@@ -1749,7 +1751,7 @@ mod tests {
         assert!(
             events[0]
                 .detail
-                .contains("[cut at 4096 bytes, MAX_STOP_NOTE_BYTES]"),
+                .contains("[cut at 16384 bytes, MAX_STOP_NOTE_BYTES]"),
             "{}",
             events[0].detail
         );

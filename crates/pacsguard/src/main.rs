@@ -41,7 +41,7 @@ struct Cli {
     home: Option<PathBuf>,
     /// Read the passphrase of a protected profile-signing key from the first line of FILE
     /// (commands that sign: profile, accept, recover --apply, profile export, media
-    /// import, key protect). Without it, and without --passphrase-fd, it is asked on the
+    /// import, key protect; key passphrase reads the current one so). Without it, and without --passphrase-fd, it is asked on the
     /// terminal. Never given as a value on the command line.
     #[arg(long, global = true, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,

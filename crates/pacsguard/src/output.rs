@@ -115,10 +115,11 @@ pub fn passphrase_changed(
         return json("key-passphrase", report);
     }
     write_stdout(&format!(
-        "the profile-signing key {} is sealed under the new passphrase; the old one opens it no more
-         the key and everything it signed are unchanged: nothing was signed again
+        "the profile-signing key {} is sealed under the new passphrase; nothing was signed again
+{}
 ",
-        report.key_fingerprint
+        report.key_fingerprint,
+        pacsguard_engine::OLD_SEALING_WORDS
     ))
 }
 

@@ -286,6 +286,17 @@ pub fn change(
         ))
         .into());
     }
+    // One source read twice gives the second read nothing (a pipe) or the same line (a
+    // file): refused before either is read (review rv38-lead: the error named the
+    // current passphrase's option).
+    if current.fd.is_some() && current.fd == new.fd
+        || current.file.is_some() && current.file == new.file
+    {
+        return Err(EngineError::Usage(
+            "the new passphrase must come from another file or descriptor than the current one; nothing was changed".into(),
+        )
+        .into());
+    }
     let old = current.read(&home)?;
     let key = home.unlock_profile_key(&old)?;
     let new = new.read_new()?;

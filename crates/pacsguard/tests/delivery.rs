@@ -577,8 +577,14 @@ fn audit_forward_records_the_delivery_note_a_stop_left_and_removes_it() {
     let check = env.run(&["check"]);
     assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
     let note = env.home.join("delivery-unrecorded.txt");
-    let left = "the stop at 2026-12-06T10:00:00Z: (success) syslog delivery: 1 record(s) over max_message_bytes 2048 went as stand-ins to the collector tcp://siem:514 (destination syslog): records 3 (4100 bytes)";
-    std::fs::write(&note, left).expect("a stopped guard's note");
+    // Long enough that the note this run writes (its names, then this) is longer than a
+    // reader's cap of old: its own words were then told from the stop's by a read cut
+    // short, and recorded twice, the stop's end cut (review rv38-lead).
+    let left = format!(
+        "the stop at 2026-12-06T10:00:00Z: (success) syslog delivery: 1 record(s) over max_message_bytes 2048 went as stand-ins to the collector tcp://siem:514 (destination syslog): records 3 (4100 bytes); {} END-OF-THE-STOP-NOTE",
+        "and more words of the stop ".repeat(120)
+    );
+    std::fs::write(&note, &left).expect("a stopped guard's note");
     let collector = Collector::discarding("127.0.0.1:0", 2048);
     let to = format!("tcp://{}", collector.addr);
     let out = env.run(&[
@@ -599,7 +605,11 @@ fn audit_forward_records_the_delivery_note_a_stop_left_and_removes_it() {
         })
         .collect();
     assert_eq!(noted.len(), 1, "{trail}");
-    assert!(noted[0].contains("records 3 (4100 bytes)"), "{}", noted[0]);
+    assert!(
+        noted[0].contains("records 3 (4100 bytes)") && noted[0].contains("END-OF-THE-STOP-NOTE"),
+        "the stop's note whole: {}",
+        noted[0]
+    );
     // This run's own stand-ins are named once, not in the note's words too.
     let own: Vec<&str> = trail
         .lines()
@@ -624,6 +634,43 @@ fn audit_forward_records_the_delivery_note_a_stop_left_and_removes_it() {
             .count(),
         1,
         "{trail}"
+    );
+}
+
+/// Review rv38-lead: a directory (or a link) planted at `HOME/delivery-unrecorded.txt`
+/// kept every run's own stand-in names from the trail: the run read the note first and
+/// gave up. The names are recorded all the same, and the note's trouble said.
+#[test]
+fn a_planted_delivery_note_keeps_no_stand_in_name_from_the_trail() {
+    let env = Env::new();
+    env.profile(&[]);
+    long_paths(&env, 6, 6);
+    let check = env.run(&["check"]);
+    assert_ne!(check.status.code(), Some(2), "{}", stderr(&check));
+    let note = env.home.join("delivery-unrecorded.txt");
+    std::fs::create_dir(&note).expect("a directory planted at the note");
+    let collector = Collector::discarding("127.0.0.1:0", 2048);
+    let to = format!("tcp://{}", collector.addr);
+    let out = env.run(&[
+        "audit",
+        "forward",
+        "--to",
+        &to,
+        "--max-message-bytes",
+        "2048",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("delivery-unrecorded.txt"),
+        "{}",
+        stderr(&out)
+    );
+    let trail = std::fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains(&format!("went as stand-ins to the collector {to}"))),
+        "the run's own names are on the trail"
     );
 }
 

@@ -938,7 +938,11 @@ fn key_passphrase_seals_the_same_key_under_a_new_passphrase() {
     for (current, next, needle) in [
         (&wrong, &new, "profile.key"),
         (&old, &weak, "passphrase"),
-        (&old, &old, "the new passphrase is the current one"),
+        (
+            &old,
+            &old,
+            "another file or descriptor than the current one",
+        ),
     ] {
         let out = change(current, next);
         assert_refused(&out, needle);

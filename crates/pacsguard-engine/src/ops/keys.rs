@@ -25,6 +25,9 @@ pub struct ProtectReport {
     pub generations_resigned: usize,
 }
 
+/// What the old passphrase still opens once it is changed: said wherever the change is.
+pub const OLD_SEALING_WORDS: &str = "the old passphrase opens this file no more, but any copy of the old file (a backup) still opens with it and gives the same key: remove those too";
+
 /// What `key passphrase` did.
 #[derive(Debug, Serialize)]
 pub struct PassphraseReport {
@@ -51,27 +54,51 @@ impl Session {
         passphrase.check_new()?;
         let key = self.profile_signer()?;
         let objects = vec![self.home.profile_key_path()];
+        let fingerprint = self.profile_fingerprint();
         self.recorded(Action::Profile, objects.clone(), |s| {
             let sealed = keyfile::seal(&key, passphrase).map_err(|reason| EngineError::Key {
                 path: s.home.profile_key_path(),
                 reason,
             })?;
+            // On the trail, flushed, before the file changes: a crash or a full disk
+            // after never leaves a changed sealing the trail does not show (review
+            // rv38-lead: the file was replaced first).
+            s.emit(
+                Event::new(
+                    s.actor.clone(),
+                    Action::Profile,
+                    Outcome::Started,
+                    format!(
+                        "changing the passphrase that seals the profile-signing key {fingerprint}"
+                    ),
+                )
+                .with_objects(objects.clone()),
+            )?;
+            s.bus.flush()?;
             write_atomically(&s.home.profile_key_path(), sealed.as_bytes(), 0o600)?;
-            let fingerprint = s.profile_fingerprint();
             s.finish(
                 Event::new(
                     s.actor.clone(),
                     Action::Profile,
                     Outcome::Success,
                     format!(
-                        "the passphrase that seals the profile-signing key {fingerprint} was changed (Argon2id m={} KiB t={} p={}, ChaCha20-Poly1305): the key, and everything it signed, are as they were; the old passphrase opens it no more",
+                        "the passphrase that seals the profile-signing key {fingerprint} was changed (Argon2id m={} KiB t={} p={}, ChaCha20-Poly1305): the key, and everything it signed, are as they were; {}",
                         keyfile::KDF_M_COST_KIB,
                         keyfile::KDF_T_COST,
-                        keyfile::KDF_P_COST
+                        keyfile::KDF_P_COST,
+                        OLD_SEALING_WORDS
                     ),
                 )
                 .with_objects(objects),
-            )?;
+            )
+            .map_err(|e| {
+                // The file is sealed under the new passphrase already: whoever reads
+                // this error must not throw the new one away.
+                EngineError::Usage(format!(
+                    "{} is sealed under the new passphrase already (keep it), but its record could not be finished: {e}",
+                    s.home.profile_key_path().display()
+                ))
+            })?;
             Ok(PassphraseReport {
                 key_fingerprint: fingerprint,
             })

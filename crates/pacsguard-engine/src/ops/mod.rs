@@ -55,7 +55,7 @@ pub use generations::{
 };
 pub use guard_sight::Shown;
 pub use held_findings::MAX_PROFILE_FINDINGS;
-pub use keys::{PassphraseReport, ProtectReport};
+pub use keys::{OLD_SEALING_WORDS, PassphraseReport, ProtectReport};
 pub use media::{
     Copied, DestinationReport, Expected, MAX_MANIFEST_BYTES, MAX_MEDIA_FILE_BYTES,
     MAX_REPORTED_EXTRA, MAX_UID_NAME_LEN, MediaReport, MediaRequest, Refused, VerifiedManifest,
