@@ -79,6 +79,13 @@ pub enum Command {
         a: String,
         b: String,
     },
+    /// `key passphrase` beside a running guard (review rv38-lead: it was refused, so
+    /// changing a passphrase meant leaving the archive unguarded): both passphrases, the
+    /// current one checked by the client already.
+    ChangePassphrase {
+        current: WirePassphrase,
+        new: WirePassphrase,
+    },
     /// `console revoke-host NAME` beside a running `serve` (review r26): `serve` writes
     /// the revocation and records it on its console's trail at once, which the CLI
     /// cannot (one process extends that trail). A `watch` has no console: it answers
@@ -410,6 +417,20 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
         Command::RevokeHost { .. } | Command::AcknowledgeHost { .. } => {
             return WireReply::not_served();
         }
+        Command::ChangePassphrase { current, new } => {
+            if let Err(e) = crate::passphrase::hold_secrets() {
+                return WireReply::error(e.to_string());
+            }
+            let taken = |p: WirePassphrase| {
+                pacsguard_engine::Passphrase::new(zeroize::Zeroizing::new(std::mem::take(
+                    &mut { p }.0,
+                )))
+            };
+            match (taken(current), taken(new)) {
+                (Ok(current), Ok(new)) => Request::ChangePassphrase { current, new },
+                (Err(e), _) | (_, Err(e)) => return WireReply::error(e.to_string()),
+            }
+        }
         Command::Check { paths, fast } => Request::Check(CheckRequest { paths, fast }),
         Command::Diff { a, b } => Request::Diff(profile_ref(&a), profile_ref(&b)),
         Command::Accept {
@@ -476,6 +497,9 @@ fn run(command: Command, json: bool, actor: Actor, home: &Home, requests: &Reque
         Ok(Reply::Accept(result)) => result
             .map_err(anyhow::Error::from)
             .and_then(|r| Ok((output::accept_text(&r, json)?, !r.kept_unlisted.is_empty()))),
+        Ok(Reply::ChangePassphrase(result)) => result
+            .map_err(anyhow::Error::from)
+            .and_then(|r| Ok((output::passphrase_changed_text(&r, json)?, false))),
         Ok(Reply::Diff(result)) => result
             .map_err(anyhow::Error::from)
             .and_then(|r| Ok((output::diff_text(&r, json)?, r.differs()))),
@@ -628,6 +652,7 @@ fn absolute(command: Command) -> Result<Command> {
             preamble_only,
         },
         Command::RevokeHost { name, reason } => Command::RevokeHost { name, reason },
+        Command::ChangePassphrase { current, new } => Command::ChangePassphrase { current, new },
         Command::AcknowledgeHost {
             name,
             digest,

@@ -717,9 +717,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 file: new_passphrase_file,
                 fd: new_passphrase_fd,
             };
-            let report = passphrase::change(home, &secret, &new)?;
-            output::passphrase_changed(&report, json)?;
-            Ok(ExitCode::SUCCESS)
+            match passphrase::change(home.clone(), &secret, &new)? {
+                passphrase::Changed::Done(report) => {
+                    output::passphrase_changed(&report, json)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                passphrase::Changed::HeldByGuard {
+                    locked,
+                    current,
+                    new,
+                } => {
+                    let command = control::Command::ChangePassphrase {
+                        current: current.into(),
+                        new: new.into(),
+                    };
+                    control::relay(&home, command, json).unwrap_or(Err(locked.into()))
+                }
+            }
         }
         Command::Profile {
             action: Some(ProfileCommand::Export { out, json }),

@@ -111,13 +111,19 @@ pub fn passphrase_changed(
     report: &pacsguard_engine::PassphraseReport,
     as_json: bool,
 ) -> Result<()> {
+    write_stdout(&passphrase_changed_text(report, as_json)?)
+}
+
+/// What `key passphrase` prints, for this process or for one that asked a running guard.
+pub fn passphrase_changed_text(
+    report: &pacsguard_engine::PassphraseReport,
+    as_json: bool,
+) -> Result<String> {
     if as_json {
-        return json("key-passphrase", report);
+        return json_text("key-passphrase", report);
     }
-    write_stdout(&format!(
-        "the profile-signing key {} is sealed under the new passphrase; nothing was signed again
-{}
-",
+    Ok(format!(
+        "the profile-signing key {} is sealed under the new passphrase; nothing was signed again\n{}\n",
         report.key_fingerprint,
         pacsguard_engine::OLD_SEALING_WORDS
     ))

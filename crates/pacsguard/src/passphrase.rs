@@ -271,14 +271,21 @@ fn prompt(question: &str) -> Result<Zeroizing<String>> {
 
 /// Opens the home for a command that signs: a protected key is unlocked first (a wrong
 /// passphrase stops here, before the home is opened or anything written).
+/// What [`change`] found: the passphrase changed, or the home held by a running guard,
+/// to which the two passphrases are to be relayed (the current one checked here).
+pub enum Changed {
+    Done(pacsguard_engine::PassphraseReport),
+    HeldByGuard {
+        locked: EngineError,
+        current: Passphrase,
+        new: Passphrase,
+    },
+}
+
 /// `key passphrase`: the profile-signing key unlocked with its current passphrase (from
 /// `current`), then sealed under a new one (from `new`, asked twice on a terminal). The
 /// current one is checked before the new one is asked; a new one equal to it is refused.
-pub fn change(
-    home: Home,
-    current: &Source,
-    new: &Source,
-) -> Result<pacsguard_engine::PassphraseReport> {
+pub fn change(home: Home, current: &Source, new: &Source) -> Result<Changed> {
     if !home.is_profile_key_protected() {
         return Err(EngineError::Usage(format!(
             "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
@@ -306,9 +313,19 @@ pub fn change(
         )
         .into());
     }
-    let mut session = Session::open(home)?;
+    let mut session = match Session::open(home) {
+        Ok(session) => session,
+        Err(locked @ EngineError::Locked { .. }) => {
+            return Ok(Changed::HeldByGuard {
+                locked,
+                current: old,
+                new,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     session.use_profile_key(key)?;
-    Ok(session.change_profile_key_passphrase(&new)?)
+    Ok(Changed::Done(session.change_profile_key_passphrase(&new)?))
 }
 
 pub fn open_signing(home: Home, source: &Source) -> Result<Session> {

@@ -995,3 +995,60 @@ fn key_passphrase_seals_the_same_key_under_a_new_passphrase() {
         .expect("runs");
     assert_refused(&out, "not protected by a passphrase");
 }
+
+/// Review rv38-lead: `key passphrase` beside a running guard was refused by the home's
+/// lock, so changing a passphrase meant stopping the guard and leaving the archive
+/// unguarded meanwhile. It is relayed as `accept` is: the client checks the current
+/// passphrase, the guard seals the key under the new one and records it on its trail.
+#[test]
+fn key_passphrase_beside_a_running_guard_is_relayed_to_it() {
+    let (env, old) = protected_env();
+    let new = secret_file(&env, "new", "another long passphrase for the PACS");
+    let wrong = secret_file(&env, "wrong", "not the passphrase of this key");
+    let arg = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let guard = Watcher::start(&env, &[]);
+    let change = |current: &PathBuf| {
+        run_detached(
+            &env,
+            &[
+                "--passphrase-file",
+                &arg(current),
+                "key",
+                "passphrase",
+                "--new-passphrase-file",
+                &arg(&new),
+            ],
+        )
+    };
+    assert_refused(&change(&wrong), "profile.key");
+    let out = change(&old);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("sealed under the new passphrase"),
+        "{}",
+        stdout(&out)
+    );
+    let (code, _, err) = guard.stop();
+    assert!(matches!(code, 0 | 1), "{err}");
+    let trail = fs::read_to_string(env.home.join("audit.log")).expect("trail");
+    assert!(
+        trail.contains("the passphrase that seals the profile-signing key"),
+        "recorded by the guard"
+    );
+    let refused = run_detached(
+        &env,
+        &["--passphrase-file", &arg(&old), "profile", env.tree_str()],
+    );
+    assert_refused(&refused, "profile.key");
+    let signed = run_detached(
+        &env,
+        &["--passphrase-file", &arg(&new), "profile", env.tree_str()],
+    );
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+}

@@ -32,6 +32,12 @@ pub enum Request {
     Scan(ScanRequest),
     /// `diff A B`: read only, but recorded on the trail, which only the guard writes.
     Diff(ProfileRef, ProfileRef),
+    /// `key passphrase` beside a running guard (which holds the home): the key unlocked
+    /// with `current`, sealed under `new`, then forgotten.
+    ChangePassphrase {
+        current: crate::keyfile::Passphrase,
+        new: crate::keyfile::Passphrase,
+    },
 }
 
 /// What the watcher answers.
@@ -41,6 +47,7 @@ pub enum Reply {
     Accept(Result<AcceptReport, EngineError>),
     Scan(Result<ScanReport, EngineError>),
     Diff(Result<DiffReport, EngineError>),
+    ChangePassphrase(Result<super::keys::PassphraseReport, EngineError>),
     /// The watcher could not run it (stopped, its trail unwritable); the reason.
     Refused(String),
 }

@@ -55,6 +55,17 @@ impl Guard<'_> {
                 }
                 Request::Scan(request) => Reply::Scan(self.session.scan(&request, &NoProgress)),
                 Request::Diff(a, b) => Reply::Diff(self.session.diff(&a, &b)),
+                Request::ChangePassphrase { current, new } => {
+                    // As for an acceptance: unlocked for this one request, then forgotten.
+                    let result = self
+                        .session
+                        .home
+                        .unlock_profile_key(&current)
+                        .and_then(|key| self.session.use_profile_key(key))
+                        .and_then(|()| self.session.change_profile_key_passphrase(&new));
+                    self.session.forget_profile_key();
+                    Reply::ChangePassphrase(result)
+                }
                 Request::Accept(request) => {
                     // A protected key is unlocked for this one acceptance, then forgotten:
                     // the guard holds no profile-signing key between requests.
