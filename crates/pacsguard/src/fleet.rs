@@ -703,15 +703,16 @@ fn leave_stop_note(home: &Home, text: &str) -> std::io::Result<()> {
 /// recorded stays for the next start.
 pub fn record_undelivered_stop(
     home: &Home,
-    inbox: &pacsguard_events::Inbox,
     actor: &pacsguard_events::Actor,
     command: &str,
+    push: &mut dyn FnMut(pacsguard_events::Event) -> Result<(), String>,
 ) {
     record_note(
         &stop_note_path(home),
         "console delivery: ",
         pacsguard_events::Outcome::Failure,
-        (inbox, actor, command),
+        (actor, command),
+        push,
     );
     // The delivery records the last stop could not put on its trail (the stand-ins of
     // its last batch, to any destination).
@@ -719,23 +720,42 @@ pub fn record_undelivered_stop(
         &notes::delivery_note_path(home),
         "delivery records noted for the trail: ",
         pacsguard_events::Outcome::Success,
-        (inbox, actor, command),
+        (actor, command),
+        push,
     );
 }
 
 /// The note at `path` recorded on the trail ([`notes::record`]), said as the guard
-/// that records it (`watch` or `serve`), not always as `serve`.
+/// that records it (`watch` or `serve`), not always as `serve`, its bytes escaped (a
+/// note is a file of the home: review rv38-console saw escapes reach the terminal).
 fn record_note(
     path: &Path,
     prefix: &str,
     outcome: pacsguard_events::Outcome,
-    (inbox, actor, command): (&pacsguard_events::Inbox, &pacsguard_events::Actor, &str),
+    (actor, command): (&pacsguard_events::Actor, &str),
+    push: &mut dyn FnMut(pacsguard_events::Event) -> Result<(), String>,
 ) {
     let said_as = format!("pacsguard {command}: ");
-    let say = |text: &str| crate::outlet::direct(&said_as, text);
-    match notes::record(path, prefix, (outcome, actor), |event| inbox.push(event)) {
+    let say = |text: &str| {
+        crate::outlet::direct(&said_as, &pacsguard_events::escape_bytes(text.as_bytes()));
+    };
+    match notes::record(path, prefix, (outcome, actor), |event| push(event)) {
         Ok(Some(text)) | Err(text) => say(&text),
         Ok(None) => {}
+    }
+}
+
+/// How a guard's start records a note: on the trail and signed before the note is
+/// removed (review rv38-console: pushed to the guard's inbox, the note was removed
+/// before the guard wrote it, and a kill in between lost it).
+pub fn written_by(
+    session: &mut pacsguard_engine::Session,
+) -> impl FnMut(pacsguard_events::Event) -> Result<(), String> + '_ {
+    move |event| {
+        session
+            .record_events(vec![event])
+            .and_then(|()| session.sign())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -1693,7 +1713,9 @@ mod tests {
             "kept for the next start"
         );
         let next = pacsguard_events::Inbox::new();
-        record_undelivered_stop(&home, &next, &actor(), "watch");
+        record_undelivered_stop(&home, &actor(), "watch", &mut |e| {
+            next.push(e).map_err(|e| e.to_string())
+        });
         let events = next.take();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].action, pacsguard_events::Action::Delivery);
@@ -1715,7 +1737,9 @@ mod tests {
         std::fs::create_dir_all(home.dir.join(host::FLEET_DIR)).expect("fleet dir");
         let inbox = pacsguard_events::Inbox::new();
         leave_stop_note(&home, "records 8 to 9 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor(), "serve");
+        record_undelivered_stop(&home, &actor(), "serve", &mut |e| {
+            inbox.push(e).map_err(|e| e.to_string())
+        });
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(
@@ -1727,13 +1751,17 @@ mod tests {
             events[0].detail
         );
         assert!(!stop_note_path(&home).exists());
-        record_undelivered_stop(&home, &inbox, &actor(), "serve");
+        record_undelivered_stop(&home, &actor(), "serve", &mut |e| {
+            inbox.push(e).map_err(|e| e.to_string())
+        });
         assert!(inbox.take().is_empty(), "recorded once");
 
         // Two stops with no start between them that recorded the first: both are kept.
         leave_stop_note(&home, "records 11 to 12 were not delivered").expect("note");
         leave_stop_note(&home, "records 13 to 14 were not delivered").expect("note");
-        record_undelivered_stop(&home, &inbox, &actor(), "serve");
+        record_undelivered_stop(&home, &actor(), "serve", &mut |e| {
+            inbox.push(e).map_err(|e| e.to_string())
+        });
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         let detail = &events[0].detail;
@@ -1745,7 +1773,9 @@ mod tests {
 
         let long = "x".repeat(usize::try_from(notes::MAX_STOP_NOTE_BYTES).expect("size") + 10);
         std::fs::write(stop_note_path(&home), &long).expect("a long note");
-        record_undelivered_stop(&home, &inbox, &actor(), "serve");
+        record_undelivered_stop(&home, &actor(), "serve", &mut |e| {
+            inbox.push(e).map_err(|e| e.to_string())
+        });
         let events = inbox.take();
         assert_eq!(events.len(), 1);
         assert!(

@@ -852,7 +852,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 crate::outlet::direct("pacsguard watch: ", text)
             })?;
             // A stop whose last records did not reach the console, on the trail now.
-            fleet::record_undelivered_stop(&home, &session.inbox(), session.actor(), "watch");
+            let actor = session.actor().clone();
+            fleet::record_undelivered_stop(
+                &home,
+                &actor,
+                "watch",
+                &mut fleet::written_by(&mut session),
+            );
             let _control = control::Server::start(&home, session.requests(), None)?;
             // The console of an enrolled host and the syslog collector of `[forward]`,
             // delivered to as the guard writes.

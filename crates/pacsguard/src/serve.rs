@@ -843,7 +843,12 @@ pub fn run(
         )
     };
     // A stop whose last records did not reach the console, on the trail now.
-    crate::fleet::record_undelivered_stop(&home, &session_inbox, &session_actor, "serve");
+    crate::fleet::record_undelivered_stop(
+        &home,
+        &session_actor,
+        "serve",
+        &mut crate::fleet::written_by(&mut session),
+    );
     let mut fleet = crate::fleet::start(
         &home,
         fleet_listen.map(|address| crate::fleet::HostListener {
