@@ -739,7 +739,7 @@ fn record_note(
     let say = |text: &str| {
         crate::outlet::direct(&said_as, &pacsguard_events::escape_bytes(text.as_bytes()));
     };
-    match notes::record(path, prefix, (outcome, actor), |event| push(event)) {
+    match notes::record(path, prefix, (outcome, actor), push) {
         Ok(Some(text)) | Err(text) => say(&text),
         Ok(None) => {}
     }
