@@ -262,6 +262,11 @@ struct Inner {
     last_dropped: BTreeMap<String, Instant>,
     /// Per root: undone alerts dropped, until an acceptance ([`OpenFindings::dropped_undone`]).
     dropped_undone: BTreeMap<String, u64>,
+    /// Per root: of `dropped`, the alerts and the findings about something that happened
+    /// (not a difference of the tree): what a settlement that proves the tree as
+    /// profiled cannot close, so it turns them undone instead of forgetting them (review
+    /// rv38-console: a web shell's alert dropped by a flood vanished at the next check).
+    dropped_unprovable: BTreeMap<String, u64>,
     /// The number of the last finding kept open.
     last_id: u64,
     /// Findings and arrivals per hour, for the charts.
@@ -287,6 +292,7 @@ impl Default for GuardState {
                 dropped: BTreeMap::new(),
                 last_dropped: BTreeMap::new(),
                 dropped_undone: BTreeMap::new(),
+                dropped_unprovable: BTreeMap::new(),
                 last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
@@ -336,19 +342,29 @@ impl Inner {
     /// root forgets the count outside every root too (the home's findings, say): nothing
     /// else could, so it stood for good (review s36), and it was never a difference an
     /// acceptance takes in (those findings stay on the trail).
+    /// The alerts and event findings among them are not forgotten: they are counted
+    /// undone ([`OpenFindings::dropped_undone`]), as the open ones are marked.
     fn forget_dropped(&mut self, whole: impl Fn(&RootStatus) -> bool, started: Instant) {
         let Inner {
             roots,
             dropped,
             last_dropped,
+            dropped_undone,
+            dropped_unprovable,
             ..
         } = self;
         let before = |root: &str| last_dropped.get(root).is_none_or(|at| *at < started);
+        let mut forget = |root: &str| {
+            dropped.remove(root);
+            if let Some(n) = dropped_unprovable.remove(root) {
+                *dropped_undone.entry(root.to_string()).or_insert(0) += n;
+            }
+        };
         for root in roots.iter().filter(|r| whole(r) && before(&r.path)) {
-            dropped.remove(&root.path);
+            forget(&root.path);
         }
         if !roots.is_empty() && roots.iter().all(&whole) && before("") {
-            dropped.remove("");
+            forget("");
         }
     }
 
@@ -377,6 +393,9 @@ impl Inner {
             *self.dropped_undone.entry(gone.root).or_insert(0) += 1;
         } else {
             self.last_dropped.insert(gone.root.clone(), Instant::now());
+            if gone.rank >= rank(Severity::Alert) || !gone.difference {
+                *self.dropped_unprovable.entry(gone.root.clone()).or_insert(0) += 1;
+            }
             *self.dropped.entry(gone.root).or_insert(0) += 1;
         }
     }
@@ -620,6 +639,7 @@ impl GuardState {
                 scope.iter().any(|p| r.raw.starts_with(p))
                     && !except.iter().any(|e| e.starts_with(&r.raw))
             };
+            inner.forget_dropped(&whole, started);
             let Inner {
                 roots,
                 dropped_undone,
@@ -628,7 +648,6 @@ impl GuardState {
             for root in roots.iter().filter(|r| whole(r)) {
                 dropped_undone.remove(&root.path);
             }
-            inner.forget_dropped(whole, started);
             inner.recount(|r| {
                 scope
                     .iter()
@@ -1304,6 +1323,50 @@ mod tests {
         assert_eq!(open.dropped_for("/srv"), 0);
         assert_eq!(open.dropped_undone.get("/srv"), Some(&1));
         assert!(open.shown_paths("/srv").is_some());
+        state.accepted_under(
+            &[PathBuf::from("/srv")],
+            &took(&["/srv/flood/0"]),
+            &[],
+            Instant::now(),
+        );
+        assert!(state.open_findings().dropped_undone.is_empty());
+    }
+
+    /// Review rv38-console: a web shell's alert (planted and deleted), dropped by a
+    /// flood of 1,001 findings in its root, vanished from the pages at the next routine
+    /// check: the check forgot the whole dropped count. The alerts and event findings
+    /// dropped stay counted, undone, until an acceptance of the root; the warnings and
+    /// info dropped are forgotten as before.
+    #[test]
+    fn a_check_after_a_flood_keeps_the_alert_it_dropped_counted_undone() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        one(&state, "/srv/www/cmd.jsp", FindingKind::Added, Severity::Alert);
+        for i in 0..MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/srv/flood/{i}"),
+                FindingKind::Added,
+                Severity::Alert,
+            );
+        }
+        one(
+            &state,
+            "/srv/flood/last",
+            FindingKind::ContentChanged,
+            Severity::Alert,
+        );
+        let open = state.open_findings();
+        assert!(!open.findings.iter().any(|f| f.path == "/srv/www/cmd.jsp"));
+        assert_eq!(open.dropped_for("/srv"), 2);
+        state.intact(&[PathBuf::from("/srv")], Instant::now());
+        let open = state.open_findings();
+        assert_eq!(open.dropped_for("/srv"), 0);
+        assert_eq!(
+            open.dropped_undone.get("/srv"),
+            Some(&2),
+            "the dropped alerts are still said, undone"
+        );
         state.accepted_under(
             &[PathBuf::from("/srv")],
             &took(&["/srv/flood/0"]),
