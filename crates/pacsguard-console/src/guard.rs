@@ -639,7 +639,7 @@ impl GuardState {
                 scope.iter().any(|p| r.raw.starts_with(p))
                     && !except.iter().any(|e| e.starts_with(&r.raw))
             };
-            inner.forget_dropped(&whole, started);
+            inner.forget_dropped(whole, started);
             let Inner {
                 roots,
                 dropped_undone,
