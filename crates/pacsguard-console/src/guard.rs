@@ -394,7 +394,10 @@ impl Inner {
         } else {
             self.last_dropped.insert(gone.root.clone(), Instant::now());
             if gone.rank >= rank(Severity::Alert) || !gone.difference {
-                *self.dropped_unprovable.entry(gone.root.clone()).or_insert(0) += 1;
+                *self
+                    .dropped_unprovable
+                    .entry(gone.root.clone())
+                    .or_insert(0) += 1;
             }
             *self.dropped.entry(gone.root).or_insert(0) += 1;
         }
@@ -1341,7 +1344,12 @@ mod tests {
     fn a_check_after_a_flood_keeps_the_alert_it_dropped_counted_undone() {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
-        one(&state, "/srv/www/cmd.jsp", FindingKind::Added, Severity::Alert);
+        one(
+            &state,
+            "/srv/www/cmd.jsp",
+            FindingKind::Added,
+            Severity::Alert,
+        );
         for i in 0..MAX_OPEN_FINDINGS {
             one(
                 &state,

@@ -82,6 +82,27 @@ pub fn key_part(verifier: &str) -> &str {
     verifier.splitn(3, '+').nth(2).unwrap_or(verifier)
 }
 
+/// A trail key's name (its origin) or a whole key as the host sent it, quoted for the
+/// console's own words: what a key name holds (`pacsguard.local/HOST/FINGERPRINT/N`,
+/// `+`, base64) shown as it is, every other character escaped (`\u{..}`). A copy of
+/// the host signs any origin it likes: spaces, brackets and terminal escapes in it
+/// wrote the console's own sentence (`[refused again 0 times since ...`) and cleared
+/// the terminal of `console hosts` (review rv38-console).
+pub(crate) fn quoted_origin(name: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || "./+-_:=@".contains(c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Checks one report against what the console holds of the host.
 pub fn verify_report(
     held: &Witnessed,
@@ -98,14 +119,15 @@ pub fn verify_report(
         return Err(if key_part(known) == key_part(trail_key) {
             Refusal::Fork(format!(
                 "the host's trail was started anew (origin {} after {}): its earlier records ({} accepted) are no longer the trail it writes",
-                verifier.name(),
-                known.split('+').next().unwrap_or(""),
+                quoted_origin(verifier.name()),
+                quoted_origin(known.split('+').next().unwrap_or("")),
                 held.frontier.size()
             ))
         } else {
             Refusal::NewKey(format!(
-                "the host reports with another trail key ({}) than the one it reported with before ({known}): its home was made anew, or someone else holds its identity",
-                verifier.encode()
+                "the host reports with another trail key ({}) than the one it reported with before ({}): its home was made anew, or someone else holds its identity",
+                quoted_origin(&verifier.encode()),
+                quoted_origin(known)
             ))
         });
     }
@@ -254,6 +276,22 @@ pub fn frontier_from(size: u64, peaks: &[u8]) -> Option<Frontier> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Review rv38-console: a host's origin is quoted with everything but a key name's
+    /// characters escaped, so it cannot write the console's words nor a terminal's.
+    #[test]
+    fn a_hosts_origin_is_quoted_with_all_but_a_key_names_characters_escaped() {
+        assert_eq!(
+            quoted_origin("pacsguard.local/host1/3f77+6e97/2"),
+            "\"pacsguard.local/host1/3f77+6e97/2\""
+        );
+        let forged = quoted_origin("x] \u{1b}[2J host1 ok [refused again 0 times since");
+        assert!(!forged.contains('\u{1b}') && !forged.contains(' ') && !forged.contains('['));
+        assert!(
+            forged.contains("\\u{001b}") && forged.contains("\\u{005b}"),
+            "{forged}"
+        );
+    }
     use ed25519_dalek::SigningKey;
     use pacsguard_trail::note::Signer;
 

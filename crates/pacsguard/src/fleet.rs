@@ -164,7 +164,9 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                     // The refusal's digest, for `console acknowledge-host --digest`.
                     let refusal = refusal_digest(h)
                         .map_or_else(String::new, |d| format!(", refusal digest {d}"));
-                    println!(
+                    // Every field escaped: a host's words and names reach this terminal
+                    // (review rv38-console: escapes cleared it and printed "ok").
+                    let line = format!(
                         "{}\t{}\tlast contact {}\t{profile}\t{} records, witnessed up to {}{}",
                         h.name,
                         if h.revoked.is_some() {
@@ -188,6 +190,11 @@ pub fn console(home: &Home, command: ConsoleCommand) -> Result<ExitCode> {
                             format!("\t{}", h.shown_detail())
                         }
                     );
+                    let shown: Vec<String> = line
+                        .split('\t')
+                        .map(|field| pacsguard_events::escape_bytes(field.as_bytes()))
+                        .collect();
+                    println!("{}", shown.join("\t"));
                 }
             }
             Ok(ExitCode::SUCCESS)
