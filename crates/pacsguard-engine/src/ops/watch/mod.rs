@@ -7758,7 +7758,7 @@ fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, V
 /// the store at `store`, verified under `key` and read a chunk at a time by a handle of
 /// its own (the views are shared with the watcher's threads, the session's handle is not).
 fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf) -> SignedSource {
-    Box::new(move || {
+    std::sync::Arc::new(move || {
         let opened = pacsguard_store::Store::open_read_only(&store).map_err(|e| e.to_string())?;
         let store = opened.ok_or_else(|| format!("{} is gone", escape_path(&store)))?;
         let stored = store
@@ -7825,7 +7825,9 @@ fn view_trouble_findings(
             ViewTrouble::Rebuilt {
                 damaged,
                 entries,
-                took,
+                built,
+                held,
+                waited,
             } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
@@ -7834,16 +7836,22 @@ fn view_trouble_findings(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
                      failed their check, the first at {}: written by someone else, or \
                      a bad block), so it was rebuilt from the signed baseline ({entries} \
-                     entries, in {} ms, the guard's other work waiting): no damaged row \
-                     is taken for a file, and changes made since the start are reported \
-                     again when next seen",
+                     entries, built in {} ms beside it while the guard went on, then put \
+                     in its place holding the views {} ms; lookups of damaged rows waited \
+                     for it {} ms, at most {} ms (MAX_REBUILD_WAIT), after which a damaged \
+                     row was taken as a file of unknown state until it was in place, never \
+                     as unchanged): no damaged row is taken for a file, and changes made \
+                     since the start are reported again when next seen",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
                         || "an unknown path".to_string(),
                         |rel| { escape_path(&absolute(root, rel)) }
                     ),
-                    took.as_millis(),
+                    built.as_millis(),
+                    held.as_millis(),
+                    waited.as_millis(),
+                    view::MAX_REBUILD_WAIT.as_millis(),
                 ),
             )),
             ViewTrouble::RebuildsSpent { damaged, rebuilds } => findings.push(Finding::new(
