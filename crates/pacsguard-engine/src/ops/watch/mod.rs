@@ -2699,13 +2699,7 @@ impl<'a> Guard<'a> {
             }
         };
         let mut views = self.views()?;
-        for (index, root, file) in failed {
-            let (Some(view), Some(profile)) = (views.get_mut(index), baseline.root(&root)) else {
-                continue;
-            };
-            view.fall_back(profile.clone());
-            findings.push(fell_back_finding(&root, &file));
-        }
+        findings.extend(fall_back_to(&mut views, failed, &baseline));
         Ok(findings)
     }
 
@@ -7778,6 +7772,52 @@ fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf
     })
 }
 
+/// Puts the signed baseline's root in memory in place of each failed view of `failed`
+/// (index, root, view file), and says so. A root the baseline no longer holds (signed
+/// again without it while the watcher ran) has nothing to take its file's place: its view
+/// is emptied, in memory, and said once. Skipped in silence, it stayed failed, judged
+/// against, and the whole baseline was loaded again at every report turn (session 37).
+fn fall_back_to(
+    views: &mut [RootView],
+    failed: Vec<(usize, PathBuf, PathBuf)>,
+    baseline: &pacsguard_profile::Baseline,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (index, root, file) in failed {
+        let Some(view) = views.get_mut(index) else {
+            continue;
+        };
+        match baseline.root(&root) {
+            Some(profile) => {
+                view.fall_back(profile.clone());
+                findings.push(fell_back_finding(&root, &file));
+            }
+            None => {
+                let spec = view.spec.clone();
+                view.fall_back(pacsguard_profile::RootProfile {
+                    spec,
+                    entries: Vec::new(),
+                });
+                findings.push(Finding::new(
+                    file,
+                    FindingKind::WatchStateAltered,
+                    Severity::Warning,
+                    format!(
+                        "the watcher's view file of {} failed, and the signed baseline no \
+                         longer holds this root (it was signed again without it while the \
+                         watcher ran), so nothing can take the file's place: the file is no \
+                         longer judged against, the view of this root is empty, held in \
+                         memory, for the rest of the run (what is found there is reported as \
+                         new); restart the watcher to guard the roots the baseline holds now",
+                        escape_path(&root)
+                    ),
+                ));
+            }
+        }
+    }
+    findings
+}
+
 /// The alert that the failed view file `file` of `root` is no longer judged against.
 fn fell_back_finding(root: &Path, file: &Path) -> Finding {
     Finding::new(
@@ -10394,6 +10434,44 @@ mod tests {
             rels(&["a", "a-b", "b"])
         );
         assert_eq!(topmost(rels(&["a", ""])), rels(&[""]));
+    }
+
+    #[test]
+    fn a_failed_view_whose_root_left_the_baseline_is_said_once_and_retried_no_more() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tree");
+        let file = dir.path().join(format!("{VIEW_FILE_PREFIX}0.sqlite"));
+        let profile = pacsguard_profile::RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.clone(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_fs::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: Vec::new(),
+        };
+        let mut views = vec![RootView::on_disk(profile, &file).expect("view file")];
+        views[0].fail_for_tests();
+        assert!(views[0].disk_failed());
+        // Signed again without this root while the watcher ran.
+        let baseline = pacsguard_profile::Baseline {
+            generation: 2,
+            created: 0,
+            roots: Vec::new(),
+        };
+        let findings = fall_back_to(&mut views, vec![(0, root.clone(), file.clone())], &baseline);
+        assert_eq!(findings.len(), 1, "said: {findings:?}");
+        assert!(
+            findings[0].detail.contains("no longer holds this root")
+                && findings[0].severity == Severity::Warning,
+            "{:?}",
+            findings[0]
+        );
+        assert!(
+            !views[0].disk_failed() && views[0].file().is_none(),
+            "not failed any more: not tried again at every turn"
+        );
     }
 
     #[test]

@@ -1330,6 +1330,17 @@ impl RootView {
         Some(Ok(count))
     }
 
+    /// Fails the view on disk (as a read that fails does).
+    #[cfg(test)]
+    pub(super) fn fail_for_tests(&self) {
+        if let Held::Disk(disk) = &self.held {
+            disk.failed(&StoreError::Corrupt {
+                path: disk.db.path().to_path_buf(),
+                reason: "failed for a test".to_string(),
+            });
+        }
+    }
+
     /// The view file, when the view is on disk.
     pub fn file(&self) -> Option<&Path> {
         match &self.held {
