@@ -7894,6 +7894,20 @@ fn view_trouble_findings(
                     view::MAX_REBUILD_WAIT.as_millis(),
                 ),
             )),
+            ViewTrouble::StampsFull { stamps } => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} had {stamps} paths written or removed \
+                     since it was filled (MAX_VIEW_STAMPS): the last write of each is held \
+                     in memory so that a row copied back from earlier is found, and that \
+                     memory is bounded, so the file is rebuilt from the signed baseline, \
+                     which forgets them: changes made since the start are reported again \
+                     when next seen",
+                    escape_path(root),
+                ),
+            )),
             ViewTrouble::RebuildsSpent { damaged, rebuilds } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,

@@ -14,7 +14,7 @@
 use std::borrow::{Borrow, Cow};
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,6 +164,9 @@ pub enum ViewTrouble {
         held: Duration,
         waited: Duration,
     },
+    /// [`MAX_VIEW_STAMPS`] paths and subtrees were written since the file was filled: it
+    /// is rebuilt from the signed baseline, which forgets them (`Rebuilt` follows).
+    StampsFull { stamps: usize },
     /// Rows failed their check again after `rebuilds` rebuilds within
     /// [`REBUILD_PERIOD`] ([`MAX_REBUILDS_PER_PERIOD`]): the file is rebuilt no more but
     /// failed, for the signed baseline in memory to take its place.
@@ -219,6 +222,28 @@ pub type SignedSource = Arc<dyn Fn() -> Result<SignedEntries, String> + Send + S
 /// root), or why they cannot be.
 pub type SignedEntries = Box<dyn FnOnce(&mut dyn FnMut(Entry)) -> Result<(), String>>;
 
+/// Paths and subtrees whose last write is held in memory ([`DiskView::stamp`]) past which
+/// a view file is rebuilt from the signed baseline (which forgets them): someone who can
+/// write the tree makes one a file written or removed. 458,752 is 7/8 of 2^19, the most
+/// a table of 2^19 slots of 25 bytes (a 16-byte key, the write, a control byte) holds:
+/// 12.5 MiB at most. Twice as many (writes made while the rebuild runs) fail the file.
+pub const MAX_VIEW_STAMPS: usize = 458_752;
+
+/// What [`DiskView::stamps`] keys a path's last write by: a hash of the path, so that
+/// each costs 16 bytes whatever its length. `ROW`: the row at the path; `SUBTREE`: the
+/// last removal of the subtree under it.
+const STAMP_ROW: u8 = 0;
+const STAMP_SUBTREE: u8 = 1;
+
+fn stamp_slot(domain: u8, rel: &[u8]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(&[domain]);
+    h.update(rel);
+    let mut slot = [0u8; 16];
+    slot.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    slot
+}
+
 /// A root's view file in the home: this, its index among the roots, `.sqlite`.
 pub const VIEW_FILE_PREFIX: &str = "watch-view-";
 
@@ -256,6 +281,19 @@ struct DiskView {
     rebuilds: RefCell<VecDeque<Instant>>,
     /// The rebuild under way on a thread of its own, if any ([`DiskView::mend`]).
     rebuilding: RefCell<Option<Rebuilding>>,
+    /// The run's write sequence: the last write made ([`DiskView::stamp`]).
+    written: Cell<u64>,
+    /// The write every row not in `stamps` was made by (the file's filling in bulk).
+    base: Cell<u64>,
+    /// The last write of each path rewritten or removed, and of each subtree removed,
+    /// since the file was filled ([`stamp_slot`]): a row's MAC must be the one of its
+    /// path's last write, so a row copied back from earlier fails it (session 37).
+    stamps: RefCell<HashMap<[u8; 16], u64>>,
+    /// How many of `stamps` are subtrees': none, and a row's directories are not looked
+    /// up (a walk checks every row).
+    subtrees_stamped: Cell<usize>,
+    /// Past it ([`MAX_VIEW_STAMPS`]) the file is rebuilt; a field for the tests.
+    max_stamps: usize,
 }
 
 /// A rebuild of a view file made on a thread of its own: the new file beside the view's,
@@ -375,16 +413,19 @@ fn decode_row(bytes: &[u8]) -> Option<Entry> {
     Some(entry)
 }
 
-/// The MAC of a row: over its path (length first), kind, bytes and the path of the row
-/// after it.
+/// The MAC of a row: over the write that made it (`written`, the run's write sequence:
+/// a row copied back from earlier fails it), its path (length first), kind, bytes and
+/// the path of the row after it.
 fn row_mac(
     key: &[u8; 32],
+    written: u64,
     rel: &[u8],
     kind: u8,
     entry: &[u8],
     next: Option<&[u8]>,
 ) -> blake3::Hash {
     let mut h = blake3::Hasher::new_keyed(key);
+    h.update(&written.to_le_bytes());
     h.update(&(rel.len() as u64).to_le_bytes());
     h.update(rel);
     h.update(&[kind]);
@@ -402,12 +443,19 @@ fn row_mac(
     h.finalize()
 }
 
-/// The row of `e` at `rel`, linked to `next`, with its MAC under `key`.
-fn row_of(key: &[u8; 32], rel: Vec<u8>, e: &Entry, next: Option<Vec<u8>>) -> ViewRow {
+/// The row of `e` at `rel`, linked to `next`, with its MAC under `key` for the write
+/// `written`.
+fn row_of(
+    key: &[u8; 32],
+    written: u64,
+    rel: Vec<u8>,
+    e: &Entry,
+    next: Option<Vec<u8>>,
+) -> ViewRow {
     let kind = kind_code(e.kind);
     let entry = encode_row(e);
     ViewRow {
-        mac: row_mac(key, &rel, kind, &entry, next.as_deref())
+        mac: row_mac(key, written, &rel, kind, &entry, next.as_deref())
             .as_bytes()
             .to_vec(),
         rel,
@@ -417,9 +465,10 @@ fn row_of(key: &[u8; 32], rel: Vec<u8>, e: &Entry, next: Option<Vec<u8>>) -> Vie
     }
 }
 
-/// `row` linked to `next` instead, its MAC made again (only for a row that verified).
-fn relinked(key: &[u8; 32], mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow {
-    row.mac = row_mac(key, &row.rel, row.kind, &row.entry, next.as_deref())
+/// `row` linked to `next` instead, its MAC made again for the write `written` (only for
+/// a row that verified).
+fn relinked(key: &[u8; 32], written: u64, mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow {
+    row.mac = row_mac(key, written, &row.rel, row.kind, &row.entry, next.as_deref())
         .as_bytes()
         .to_vec();
     row.next = next;
@@ -476,6 +525,11 @@ impl DiskView {
             source: None,
             rebuilds: RefCell::new(VecDeque::new()),
             rebuilding: RefCell::new(None),
+            written: Cell::new(0),
+            base: Cell::new(0),
+            stamps: RefCell::new(HashMap::new()),
+            subtrees_stamped: Cell::new(0),
+            max_stamps: MAX_VIEW_STAMPS,
         })
     }
 
@@ -655,6 +709,10 @@ impl DiskView {
         }
         self.key.set(key);
         *self.first.borrow_mut() = first;
+        // Every row of the new file was made by one write, and nothing since.
+        self.base.set(REBUILT_WRITE);
+        self.stamps.borrow_mut().clear();
+        self.subtrees_stamped.set(0);
         // The damaged rows found while it was made are gone with the old file.
         self.damaged.set(false);
         let mut damaged = rebuilding.damaged;
@@ -722,11 +780,91 @@ impl DiskView {
         self.note(ViewTrouble::Failed(e.to_string()));
     }
 
+    /// The write a genuine row at `rel` was made by: its path's last, else the filling's;
+    /// `None` when a subtree holding it was removed after that (no row can be there that
+    /// was not written since, and so stamped).
+    fn last_write(&self, rel: &[u8]) -> Option<u64> {
+        let stamps = self.stamps.borrow();
+        let written = stamps
+            .get(&stamp_slot(STAMP_ROW, rel))
+            .copied()
+            .unwrap_or(self.base.get());
+        if self.subtrees_stamped.get() == 0 {
+            return Some(written);
+        }
+        // `rel` and each directory above it, the root excepted (a clear refills).
+        let mut end = 0;
+        loop {
+            let slash = rel[end..].iter().position(|&b| b == b'/').map(|p| end + p);
+            let subtree = slash.map_or(rel, |p| &rel[..p]);
+            if stamps
+                .get(&stamp_slot(STAMP_SUBTREE, subtree))
+                .is_some_and(|&removed| removed > written)
+            {
+                return None;
+            }
+            match slash {
+                Some(p) => end = p + 1,
+                None => return Some(written),
+            }
+        }
+    }
+
+    /// A new write of the run, recorded as the last of `rel` in `domain`
+    /// ([`STAMP_ROW`], [`STAMP_SUBTREE`]). Past `max_stamps` the file is to be rebuilt
+    /// (which forgets them), said; past twice as many (writes while it is rebuilt) it
+    /// fails.
+    fn stamp(&self, domain: u8, rel: &[u8]) -> u64 {
+        let written = self.written.get() + 1;
+        self.written.set(written);
+        let (grew, held) = {
+            let mut stamps = self.stamps.borrow_mut();
+            let grew = stamps.insert(stamp_slot(domain, rel), written).is_none();
+            if grew && domain == STAMP_SUBTREE {
+                self.subtrees_stamped.set(self.subtrees_stamped.get() + 1);
+            }
+            (grew, stamps.len())
+        };
+        // Said when the table grows to each bound, once.
+        if !grew {
+            return written;
+        }
+        if held == self.max_stamps {
+            self.damaged.set(true);
+            self.note(ViewTrouble::StampsFull { stamps: held });
+        } else if held == self.max_stamps.saturating_mul(2) {
+            self.failed(&StoreError::Corrupt {
+                path: self.db.path().to_path_buf(),
+                reason: format!(
+                    "{held} paths were written since it was filled and it could not be \
+                     rebuilt (MAX_VIEW_STAMPS {})",
+                    self.max_stamps
+                ),
+            });
+        }
+        written
+    }
+
+    /// The file emptied, or filled from empty: every row made from now on by one new
+    /// write, nothing stamped.
+    fn restamp_all(&self) -> u64 {
+        let written = self.written.get() + 1;
+        self.written.set(written);
+        self.base.set(written);
+        self.stamps.borrow_mut().clear();
+        self.subtrees_stamped.set(0);
+        written
+    }
+
     /// Whether the row is one this watcher wrote (its MAC, link included, verifies).
     fn genuine(&self, row: &ViewRow) -> bool {
+        let Some(written) = self.last_write(&row.rel) else {
+            return false;
+        };
         // Compared as a BLAKE3 hash: in constant time.
         row_mac(
             &self.key.get(),
+            written,
             &row.rel,
             row.kind,
             &row.entry,
@@ -810,7 +948,10 @@ impl DiskView {
     /// Makes the row before `rel` (or `first`) link to `to`.
     fn link(&mut self, pred: Option<ViewRow>, to: Option<Vec<u8>>) -> Result<(), StoreError> {
         match pred {
-            Some(pred) => self.db.put(&relinked(&self.key.get(), pred, to)),
+            Some(pred) => {
+                let written = self.stamp(STAMP_ROW, &pred.rel);
+                self.db.put(&relinked(&self.key.get(), written, pred, to))
+            }
             None => {
                 *self.first.get_mut() = to;
                 Ok(())
@@ -832,9 +973,14 @@ impl DiskView {
             && self.genuine(row)
         {
             // In its place: the chain is as it was.
-            return self
-                .db
-                .put(&row_of(&self.key.get(), rel.to_vec(), e, row.next.clone()));
+            let written = self.stamp(STAMP_ROW, rel);
+            return self.db.put(&row_of(
+                &self.key.get(),
+                written,
+                rel.to_vec(),
+                e,
+                row.next.clone(),
+            ));
         }
         if existing.is_some() {
             self.altered(rel);
@@ -859,8 +1005,9 @@ impl DiskView {
         // The new row first, then the link to it: a write that fails leaves the chain
         // as it was, never a link to a row the file lacks (read back as a row deleted
         // by someone else, which nobody did).
+        let written = self.stamp(STAMP_ROW, rel);
         self.db
-            .put(&row_of(&self.key.get(), rel.to_vec(), e, next))?;
+            .put(&row_of(&self.key.get(), written, rel.to_vec(), e, next))?;
         match pred {
             Some(pred) => self.link(pred, Some(rel.to_vec())),
             None => Ok(()),
@@ -889,6 +1036,8 @@ impl DiskView {
         {
             self.link(pred, next)?;
         }
+        // Removed by a write of its own: its row copied back fails.
+        self.stamp(STAMP_ROW, rel);
         self.db.remove(rel)
     }
 
@@ -939,6 +1088,10 @@ impl DiskView {
         if let Err(e) = self.remove_between(&below, &after) {
             self.failed(&e);
         }
+        // Every row below it removed by this write (stamped after the rows there are
+        // read and relinked): one copied back fails, a row written below it after is
+        // stamped after.
+        self.stamp(STAMP_SUBTREE, subtree);
     }
 
     /// Replaces what lies inside the subtrees with `entries` (in path order, one per path).
@@ -958,6 +1111,7 @@ impl DiskView {
             self.failed(&e);
         }
         *self.first.get_mut() = None;
+        self.restamp_all();
     }
 
     /// Puts `entries` (in path order, one per path): in bulk into an empty file, else
@@ -984,11 +1138,13 @@ impl DiskView {
         }
         *self.first.get_mut() = entries.first().map(|e| e.rel.clone());
         let key = self.key.get();
+        // The file holds no row: none needs the write it was made by any more.
+        let written = self.restamp_all();
         let mut entries = entries.iter().peekable();
         let rows = std::iter::from_fn(|| {
             let e = entries.next()?;
             let next = entries.peek().map(|n| n.rel.clone());
-            Some(row_of(&key, e.rel.clone(), e, next))
+            Some(row_of(&key, written, e.rel.clone(), e, next))
         });
         if let Err(e) = self.db.put_all(rows) {
             self.failed(&e);
@@ -1018,6 +1174,9 @@ impl DiskView {
         }
     }
 }
+
+/// The write every row of a rebuilt file is made by (under the file's new key).
+const REBUILT_WRITE: u64 = 0;
 
 /// Makes a view file beside the one at `view` ([`ViewDb::create_beside_of`]) and puts
 /// the signed baseline's entries in it, under a new key, each row linked to the next as
@@ -1065,7 +1224,13 @@ fn build_beside(
                 return;
             };
             let next = held.as_ref().map(|e| e.rel.clone());
-            if let Err(e) = fresh.put(&row_of(&key, before.rel.clone(), &before, next)) {
+            if let Err(e) = fresh.put(&row_of(
+                &key,
+                REBUILT_WRITE,
+                before.rel.clone(),
+                &before,
+                next,
+            )) {
                 failure = Some(e);
             }
         });
@@ -1074,7 +1239,7 @@ fn build_beside(
         }
         read.map_err(unreadable)?;
         if let Some(last) = held {
-            fresh.put(&row_of(&key, last.rel.clone(), &last, None))?;
+            fresh.put(&row_of(&key, REBUILT_WRITE, last.rel.clone(), &last, None))?;
         }
         fresh.commit()?;
         Ok((first, count))
@@ -2276,6 +2441,93 @@ mod tests {
         assert_eq!(done.len(), 1, "the old ones forgotten");
     }
 
+    /// Session 37 (issue 15): a row's MAC covered its path, kind, bytes and link, but not
+    /// when it was written, so someone who can write the home could copy back a row the
+    /// watcher itself wrote earlier in the run (the MAC genuine): a file seen changed
+    /// then changed back went unreported, a file removed was present again, a subtree
+    /// replaced came back. Seen failing before the change: the earlier row read back as
+    /// the watcher's own. Each row's MAC now covers the write that made it (the run's
+    /// write sequence, the last one of each path and subtree held in memory), so a row
+    /// copied back from earlier is damage: said, and a file of unknown state.
+    #[test]
+    fn a_row_the_watcher_wrote_earlier_copied_back_is_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/1.dcm", "a/2.dcm", "b.dcm", "c/3.dcm"], &dir);
+        let unknown_state = |e: Option<Entry>| {
+            matches!(e.map(|e| e.content), Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST)
+        };
+        let row = |v: &RootView, rel: &[u8]| disk(v).db.get(rel).expect("read").expect("row");
+        // A file seen changed (5), then changed again (9): the row of 5 copied back.
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 5)));
+        let earlier = row(&v, b"a/1.dcm");
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 9)));
+        disk(&v).db.put(&earlier).expect("write");
+        assert!(unknown_state(v.entry(b"a/1.dcm")), "never the earlier row");
+        // A row written at the start, rewritten since, copied back.
+        let first = row(&v, b"a/2.dcm");
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 3)));
+        disk(&v).db.put(&first).expect("write");
+        assert!(unknown_state(v.entry(b"a/2.dcm")));
+        // A file the watcher removed: its row copied back.
+        let removed = row(&v, b"b.dcm");
+        v.set(b"b.dcm", None);
+        disk(&v).db.put(&removed).expect("write");
+        assert!(unknown_state(v.entry(b"b.dcm")), "not present as it was");
+        // A subtree replaced by what a capture found (nothing): its rows copied back.
+        let below = row(&v, b"c/3.dcm");
+        v.replace(&[b"c".to_vec()], Vec::new());
+        disk(&v).db.put(&below).expect("write");
+        assert!(unknown_state(v.entry(b"c/3.dcm")));
+        let (troubles, _) = v.take_troubles();
+        for rel in ["a/1.dcm", "a/2.dcm", "b.dcm", "c/3.dcm"] {
+            assert!(
+                troubles.contains(&ViewTrouble::Altered(rel.as_bytes().to_vec())),
+                "{rel}: {troubles:?}"
+            );
+        }
+        // What the watcher wrote last is its own.
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 11)));
+        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(11));
+        v.set(b"c/3.dcm", Some(sized("c/3.dcm", 2)));
+        assert_eq!(v.entry(b"c/3.dcm").map(|e| e.meta.size), Some(2));
+    }
+
+    /// The last write of each path is held in memory: someone who can write the tree
+    /// makes one a file. Past [`MAX_VIEW_STAMPS`] (5 here: each new path is written, and
+    /// the row before it relinked) the file is rebuilt from the signed baseline, which
+    /// forgets them, said (`StampsFull`, then `Rebuilt`).
+    #[test]
+    fn the_writes_held_per_path_are_bounded_and_a_rebuild_forgets_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_stamps = 5;
+        }
+        for i in 0..3 {
+            let rel = format!("new-{i}.dcm");
+            v.set(rel.as_bytes(), Some(sized(&rel, 1)));
+        }
+        assert!(v.take_troubles().0.is_empty());
+        v.set(b"new-3.dcm", Some(sized("new-3.dcm", 1)));
+        settled(&v);
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            matches!(
+                troubles.as_slice(),
+                [ViewTrouble::StampsFull { stamps: 5 }, ViewTrouble::Rebuilt { entries: 4, .. }]
+            ),
+            "{troubles:?}"
+        );
+        // Forgotten, but for the write that reached the limit, put again on top.
+        assert_eq!(disk(&v).stamps.borrow().len(), 2);
+        assert_eq!(v.entry(b"new-0.dcm"), None, "the signed baseline's");
+        assert_eq!(v.entry(b"new-3.dcm").map(|e| e.meta.size), Some(1));
+        assert!(!v.disk_failed());
+    }
+
     /// Root on the host can write the view file while the watcher runs: a row edited (to
     /// say a changed file is as it was), moved to another path, or put there new never
     /// passes for what the watcher saw; each is reported, and the path is taken as a
@@ -2300,6 +2552,7 @@ mod tests {
         let other = DiskView::create(&dir.path().join("other.sqlite")).expect("view");
         db.put(&row_of(
             &other.key.get(),
+            0,
             b"c.dcm".to_vec(),
             &sized("c.dcm", 1),
             None,
