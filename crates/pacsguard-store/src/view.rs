@@ -514,7 +514,9 @@ mod tests {
             std::os::unix::fs::symlink(&target, &path).expect("symlink");
             let refused = ViewDb::open_new(&path).expect_err("a symlink refused");
             assert!(
-                refused.to_string().contains("something was put at its path"),
+                refused
+                    .to_string()
+                    .contains("something was put at its path"),
                 "{refused}"
             );
             // A dangling one too: never made through it.
@@ -526,7 +528,10 @@ mod tests {
             std::fs::remove_file(&path).expect("unlink");
         }
         assert_eq!(std::fs::read(&target).expect("read"), b"kept as it is");
-        let mode = std::fs::metadata(&target).expect("stat").permissions().mode();
+        let mode = std::fs::metadata(&target)
+            .expect("stat")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644, "its permissions as they were");
         // What ViewDb::create deletes first is the symlink, never its target.
         let path = dir.path().join("v.sqlite");

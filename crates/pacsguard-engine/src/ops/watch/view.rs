@@ -121,6 +121,12 @@ fn merged(kept: BTreeSet<ByPath>, put: Vec<Entry>) -> BTreeSet<ByPath> {
 /// A range of relative paths.
 type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
+/// Whether `rel` is `subtree` or lies below it.
+fn within(rel: &[u8], subtree: &[u8]) -> bool {
+    rel.strip_prefix(subtree)
+        .is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'/'))
+}
+
 /// The keys inside `subtree`: itself, then `subtree/…` (a contiguous range, since `/`
 /// sorts just before `0`). `below` and `after` are room for the bounds.
 fn subtree_ranges<'a>(
@@ -445,13 +451,7 @@ fn row_mac(
 
 /// The row of `e` at `rel`, linked to `next`, with its MAC under `key` for the write
 /// `written`.
-fn row_of(
-    key: &[u8; 32],
-    written: u64,
-    rel: Vec<u8>,
-    e: &Entry,
-    next: Option<Vec<u8>>,
-) -> ViewRow {
+fn row_of(key: &[u8; 32], written: u64, rel: Vec<u8>, e: &Entry, next: Option<Vec<u8>>) -> ViewRow {
     let kind = kind_code(e.kind);
     let entry = encode_row(e);
     ViewRow {
@@ -468,9 +468,16 @@ fn row_of(
 /// `row` linked to `next` instead, its MAC made again for the write `written` (only for
 /// a row that verified).
 fn relinked(key: &[u8; 32], written: u64, mut row: ViewRow, next: Option<Vec<u8>>) -> ViewRow {
-    row.mac = row_mac(key, written, &row.rel, row.kind, &row.entry, next.as_deref())
-        .as_bytes()
-        .to_vec();
+    row.mac = row_mac(
+        key,
+        written,
+        &row.rel,
+        row.kind,
+        &row.entry,
+        next.as_deref(),
+    )
+    .as_bytes()
+    .to_vec();
     row.next = next;
     row
 }
@@ -670,10 +677,14 @@ impl DiskView {
     /// lock (a rename and an opening): true when it did. A rebuild that failed fails the
     /// view (left for the signed baseline in memory).
     fn swap_in_rebuilt(&self) -> bool {
-        let finished = match self.rebuilding.borrow_mut().as_mut().map(|r| match r.ready.take() {
-            Some(built) => Ok(built),
-            None => r.done.try_recv(),
-        }) {
+        let finished = match self
+            .rebuilding
+            .borrow_mut()
+            .as_mut()
+            .map(|r| match r.ready.take() {
+                Some(built) => Ok(built),
+                None => r.done.try_recv(),
+            }) {
             None | Some(Err(mpsc::TryRecvError::Empty)) => return false,
             Some(Ok(built)) => Some(built),
             Some(Err(mpsc::TryRecvError::Disconnected)) => None,
@@ -780,32 +791,31 @@ impl DiskView {
         self.note(ViewTrouble::Failed(e.to_string()));
     }
 
-    /// The write a genuine row at `rel` was made by: its path's last, else the filling's;
-    /// `None` when a subtree holding it was removed after that (no row can be there that
-    /// was not written since, and so stamped).
-    fn last_write(&self, rel: &[u8]) -> Option<u64> {
+    /// The write a genuine row at `rel` was made by: the latest of its path's last write,
+    /// the last removal or refilling of each subtree holding it (`rel` and each directory
+    /// above it, the root excepted: a clear refills the file) and the filling's. A row
+    /// written before a removal of a subtree holding it was removed by it: one copied
+    /// back fails.
+    fn last_write(&self, rel: &[u8]) -> u64 {
         let stamps = self.stamps.borrow();
-        let written = stamps
+        let mut written = stamps
             .get(&stamp_slot(STAMP_ROW, rel))
             .copied()
-            .unwrap_or(self.base.get());
+            .unwrap_or(0)
+            .max(self.base.get());
         if self.subtrees_stamped.get() == 0 {
-            return Some(written);
+            return written;
         }
-        // `rel` and each directory above it, the root excepted (a clear refills).
         let mut end = 0;
         loop {
             let slash = rel[end..].iter().position(|&b| b == b'/').map(|p| end + p);
             let subtree = slash.map_or(rel, |p| &rel[..p]);
-            if stamps
-                .get(&stamp_slot(STAMP_SUBTREE, subtree))
-                .is_some_and(|&removed| removed > written)
-            {
-                return None;
+            if let Some(&removed) = stamps.get(&stamp_slot(STAMP_SUBTREE, subtree)) {
+                written = written.max(removed);
             }
             match slash {
                 Some(p) => end = p + 1,
-                None => return Some(written),
+                None => return written,
             }
         }
     }
@@ -858,9 +868,7 @@ impl DiskView {
 
     /// Whether the row is one this watcher wrote (its MAC, link included, verifies).
     fn genuine(&self, row: &ViewRow) -> bool {
-        let Some(written) = self.last_write(&row.rel) else {
-            return false;
-        };
+        let written = self.last_write(&row.rel);
         // Compared as a BLAKE3 hash: in constant time.
         row_mac(
             &self.key.get(),
@@ -1079,7 +1087,7 @@ impl DiskView {
     }
 
     /// Removes `subtree` and what lies below it.
-    fn remove_subtree(&mut self, subtree: &[u8]) {
+    fn remove_subtree(&mut self, subtree: &[u8]) -> u64 {
         self.remove(subtree);
         let mut below = subtree.to_vec();
         below.push(b'/');
@@ -1090,20 +1098,90 @@ impl DiskView {
         }
         // Every row below it removed by this write (stamped after the rows there are
         // read and relinked): one copied back fails, a row written below it after is
-        // stamped after.
-        self.stamp(STAMP_SUBTREE, subtree);
+        // stamped after, or made by this write ([`DiskView::put_into_removed`]).
+        self.stamp(STAMP_SUBTREE, subtree)
     }
 
     /// Replaces what lies inside the subtrees with `entries` (in path order, one per path).
     fn replace(&mut self, subtrees: &[Vec<u8>], entries: &[Entry]) {
         if subtrees.iter().any(Vec::is_empty) {
             self.clear();
-        } else {
-            for subtree in subtrees {
-                self.remove_subtree(subtree);
+            self.put_all(entries);
+            return;
+        }
+        let removals: Vec<(&[u8], u64)> = subtrees
+            .iter()
+            .map(|subtree| (subtree.as_slice(), self.remove_subtree(subtree)))
+            .collect();
+        // Subtrees apart from each other (a catch-up's parts): the entries of each put as
+        // one chain made by its removal's write, never a write held per path (a catch-up
+        // in parts rewrote every row, one stamp each: memory growing with the tree, and a
+        // rebuild past MAX_VIEW_STAMPS at each restart of a large root).
+        let apart = removals.iter().enumerate().all(|(i, (a, _))| {
+            removals
+                .iter()
+                .skip(i + 1)
+                .all(|(b, _)| !within(a, b) && !within(b, a))
+        });
+        if !apart {
+            self.put_all(entries);
+            return;
+        }
+        let mut rest = Vec::new();
+        let mut groups: Vec<(&[u8], u64, Vec<Entry>)> =
+            removals.iter().map(|&(s, w)| (s, w, Vec::new())).collect();
+        for e in entries {
+            match groups.iter_mut().find(|(s, _, _)| within(&e.rel, s)) {
+                Some((_, _, group)) => group.push(e.clone()),
+                None => rest.push(e.clone()),
             }
         }
-        self.put_all(entries);
+        if let Err(e) = self.db.begin() {
+            self.failed(&e);
+        }
+        for (_, written, group) in &groups {
+            if let Err(e) = self.put_into_removed(*written, group) {
+                self.failed(&e);
+            }
+        }
+        if let Err(e) = self.db.commit() {
+            self.failed(&e);
+        }
+        self.put_all(&rest);
+    }
+
+    /// Puts `entries` (in path order, one per path, all inside one subtree whose rows the
+    /// write `written` just removed) as one chain between the row before them and the one
+    /// after: each row made by that write (none stamped), the row before relinked. When
+    /// the chain there cannot be trusted (the row before fails, or links into them), one
+    /// by one ([`DiskView::put`]).
+    fn put_into_removed(&mut self, written: u64, entries: &[Entry]) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(());
+        };
+        let after = match self.link_before(&first.rel) {
+            Ok((pred, link)) if passes_over(link.as_deref(), &last.rel) => {
+                // Nothing in the file between them (removed), the link passes over all.
+                Some((pred, link))
+            }
+            _ => None,
+        };
+        let Some((pred, link)) = after else {
+            for e in entries {
+                self.put(&e.rel, e);
+            }
+            return Ok(());
+        };
+        let key = self.key.get();
+        let mut rows = entries.iter().peekable();
+        while let Some(e) = rows.next() {
+            let next = rows.peek().map(|n| n.rel.clone()).or_else(|| link.clone());
+            self.db
+                .put(&row_of(&key, written, e.rel.clone(), e, next))?;
+            // Written by the watcher: said again if altered again.
+            self.troubles.get_mut().said.remove(&e.rel);
+        }
+        self.link(pred, Some(first.rel.clone()))
     }
 
     fn clear(&mut self) {
@@ -2453,9 +2531,7 @@ mod tests {
     fn a_row_the_watcher_wrote_earlier_copied_back_is_damage() {
         let dir = tempfile::tempdir().expect("tempdir");
         let [_, mut v] = views(&["", "a", "a/1.dcm", "a/2.dcm", "b.dcm", "c/3.dcm"], &dir);
-        let unknown_state = |e: Option<Entry>| {
-            matches!(e.map(|e| e.content), Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST)
-        };
+        let unknown_state = |e: Option<Entry>| matches!(e.map(|e| e.content), Some(Content::Hashed { digest, .. }) if digest == UNKNOWN_DIGEST);
         let row = |v: &RootView, rel: &[u8]| disk(v).db.get(rel).expect("read").expect("row");
         // A file seen changed (5), then changed again (9): the row of 5 copied back.
         v.set(b"a/1.dcm", Some(sized("a/1.dcm", 5)));
@@ -2485,6 +2561,22 @@ mod tests {
                 "{rel}: {troubles:?}"
             );
         }
+        // A subtree replaced by what a capture found there: the row from before it
+        // copied back over the one the capture put.
+        let [_, mut w] = views(&["", "d", "d/4.dcm", "d/5.dcm", "e.dcm"], &dir);
+        let before = row(&w, b"d/4.dcm");
+        w.replace(
+            &[b"d".to_vec()],
+            vec![
+                entry("d", EntryType::Directory),
+                sized("d/4.dcm", 4),
+                sized("d/5.dcm", 5),
+            ],
+        );
+        assert_eq!(w.entry(b"d/4.dcm").map(|e| e.meta.size), Some(4));
+        disk(&w).db.put(&before).expect("write");
+        assert!(unknown_state(w.entry(b"d/4.dcm")));
+        assert_eq!(w.entry(b"d/5.dcm").map(|e| e.meta.size), Some(5));
         // What the watcher wrote last is its own.
         v.set(b"a/1.dcm", Some(sized("a/1.dcm", 11)));
         assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(11));
@@ -2517,7 +2609,10 @@ mod tests {
         assert!(
             matches!(
                 troubles.as_slice(),
-                [ViewTrouble::StampsFull { stamps: 5 }, ViewTrouble::Rebuilt { entries: 4, .. }]
+                [
+                    ViewTrouble::StampsFull { stamps: 5 },
+                    ViewTrouble::Rebuilt { entries: 4, .. }
+                ]
             ),
             "{troubles:?}"
         );
@@ -2526,6 +2621,41 @@ mod tests {
         assert_eq!(v.entry(b"new-0.dcm"), None, "the signed baseline's");
         assert_eq!(v.entry(b"new-3.dcm").map(|e| e.meta.size), Some(1));
         assert!(!v.disk_failed());
+    }
+
+    /// A catch-up in parts replaces each part with what a capture found: every row of the
+    /// root rewritten, one write held per path made memory grow with the tree (~100 bytes
+    /// a file at a restart, `scale.rs`) and, past MAX_VIEW_STAMPS, a rebuild at each
+    /// restart of a large root. A part's rows are one chain made by its removal's write:
+    /// a few writes held per part, whatever it holds, and the chain whole.
+    #[test]
+    fn a_part_replaced_holds_a_few_writes_whatever_it_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "a", "a/0.dcm", "b", "b/0.dcm", "c.dcm"], &dir);
+        let captured = |dir: &str| {
+            let mut entries = vec![entry(dir, EntryType::Directory)];
+            entries.extend((0..100).map(|i| sized(&format!("{dir}/{i:03}.dcm"), i)));
+            entries
+        };
+        let [a, b] = [captured("a"), captured("b")];
+        v.replace(&[b"a".to_vec(), b"b".to_vec()], [a, b].concat());
+        let held = disk(&v).stamps.borrow().len();
+        assert!(held <= 12, "{held} writes held for 2 parts of 101 entries");
+        let mut expected = vec![String::new()];
+        for dir in ["a", "b"] {
+            expected.push(dir.to_string());
+            expected.extend((0..100).map(|i| format!("{dir}/{i:03}.dcm")));
+        }
+        expected.push("c.dcm".to_string());
+        // Walked whole, every link checked: nothing said.
+        assert_eq!(rels(&v.part(&[Vec::new()])), expected);
+        assert_eq!(v.entry(b"b/042.dcm").map(|e| e.meta.size), Some(42));
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        // A file put after, and one removed: the chain stays whole.
+        v.set(b"a/050x.dcm", Some(sized("a/050x.dcm", 1)));
+        v.set(b"b/000.dcm", None);
+        assert_eq!(v.part(&[Vec::new()]).entries.len(), expected.len());
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
     }
 
     /// Root on the host can write the view file while the watcher runs: a row edited (to
