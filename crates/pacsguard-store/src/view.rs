@@ -124,26 +124,83 @@ impl ViewDb {
     }
 
     /// Opens a new view file at `path` (nothing there) and makes its table.
+    ///
+    /// The file is made here, with `O_CREAT | O_EXCL | O_NOFOLLOW`, owner-only from its
+    /// making, and only then opened by SQLite, which may not follow a symlink
+    /// (`SQLITE_OPEN_NOFOLLOW`) nor create one: made by SQLite's own open after the
+    /// deletion in [`ViewDb::create`], a symlink someone who can write the home planted
+    /// at the path in between was followed, its target made the view file and its
+    /// permissions changed (session 37). Whatever stands at the path then is refused,
+    /// and said.
     fn open_new(path: &Path) -> Result<Connection, StoreError> {
-        let err = |source| StoreError::View {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(err)?;
-        // Readable by the home's owner alone: the rows name every guarded path.
-        let owner_only =
-            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
-        if let Err(e) = std::fs::set_permissions(path, owner_only) {
+        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(path)
+            .map_err(|e| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!(
+                        "it could not be made anew: something was put at its path (a symlink, \
+                         a file) between the deletion of what stood there and its making, by \
+                         someone who can write the home; it is not opened ({e})"
+                    )
+                } else {
+                    format!("it could not be made: {e}")
+                },
+            })?;
+        // Readable by the home's owner alone (the rows name every guarded path), set on
+        // the file made, never through the path: whatever the umask.
+        if let Err(e) = made.set_permissions(std::fs::Permissions::from_mode(0o600)) {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
                 reason: format!("its permissions could not be set: {e}"),
             });
         }
+        let conn = Self::open_existing(path)?;
+        // The file SQLite opened is the one made above, not one put in its place between
+        // the two openings (a symlink is refused by the opening itself).
+        let ours = made.metadata().map(|m| (m.dev(), m.ino()));
+        let opened = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino()));
+        match (ours, opened) {
+            (Ok(ours), Ok(opened)) if ours == opened => {}
+            _ => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "the file made was replaced before it was opened, by someone who \
+                             can write the home; it is not used"
+                        .to_string(),
+                });
+            }
+        }
+        let err = |source| StoreError::View {
+            path: path.to_path_buf(),
+            source,
+        };
         conn.pragma_update(None, "page_size", VIEW_PAGE_BYTES)
             .map_err(err)?;
         Self::configure(&conn, path)?;
         conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
         Ok(conn)
+    }
+
+    /// Opens the view file at `path` for reading and writing: never created by SQLite,
+    /// never through a symlink (refused, "unable to open database file").
+    fn open_existing(path: &Path) -> Result<Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::View {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Sets how a view file is written (its journal, its page cache).
@@ -172,10 +229,13 @@ impl ViewDb {
     /// ([`ViewDb::discard`]). Filled in path order, its pages are new ones, which the
     /// journal does not keep: the memory of a rebuild is its page cache.
     pub fn create_beside(&self) -> Result<ViewDb, StoreError> {
-        ViewDb::create(&crate::sqlite::companion_path(
-            &self.path,
-            VIEW_REBUILT_SUFFIX,
-        ))
+        ViewDb::create_beside_of(&self.path)
+    }
+
+    /// [`ViewDb::create_beside`] the view file at `view` (from a thread that does not
+    /// hold the view's handle).
+    pub fn create_beside_of(view: &Path) -> Result<ViewDb, StoreError> {
+        ViewDb::create(&crate::sqlite::companion_path(view, VIEW_REBUILT_SUFFIX))
     }
 
     /// Closes this file and deletes it (a rebuild beside the view that failed).
@@ -203,7 +263,7 @@ impl ViewDb {
                 reason: format!("the file rebuilt beside it could not take its place: {e}"),
             });
         }
-        let conn = Connection::open(&self.path).map_err(self.sql())?;
+        let conn = Self::open_existing(&self.path)?;
         Self::configure(&conn, &self.path)?;
         *self.conn.borrow_mut() = conn;
         Ok(())
@@ -434,6 +494,52 @@ mod tests {
         let again = ViewDb::create(&path).expect("view");
         assert!(!beside.exists());
         assert_eq!(again.count().expect("count"), 0);
+    }
+
+    /// Session 37: the view file was made by SQLite's own open after what stood at its
+    /// path was deleted, following symlinks: someone who can write the home planted one
+    /// in between (at `watch-view-N.sqlite` or its `-rebuilt` file) and its target was
+    /// made the view file, its permissions changed to the owner's alone. Seen failing
+    /// before the change: the target opened and written. It is refused and said.
+    #[test]
+    fn a_symlink_planted_at_a_view_files_path_is_refused_never_followed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"kept as it is").expect("write");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        for name in ["v.sqlite", "v.sqlite-rebuilt"] {
+            let path = dir.path().join(name);
+            // Planted between the deletion and the making (ViewDb::create's two steps).
+            std::os::unix::fs::symlink(&target, &path).expect("symlink");
+            let refused = ViewDb::open_new(&path).expect_err("a symlink refused");
+            assert!(
+                refused
+                    .to_string()
+                    .contains("something was put at its path"),
+                "{refused}"
+            );
+            // A dangling one too: never made through it.
+            let gone = dir.path().join(format!("{name}-nowhere"));
+            std::fs::remove_file(&path).expect("unlink");
+            std::os::unix::fs::symlink(&gone, &path).expect("symlink");
+            assert!(ViewDb::open_new(&path).is_err());
+            assert!(!gone.exists(), "nothing made at the symlink's target");
+            std::fs::remove_file(&path).expect("unlink");
+        }
+        assert_eq!(std::fs::read(&target).expect("read"), b"kept as it is");
+        let mode = std::fs::metadata(&target)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "its permissions as they were");
+        // What ViewDb::create deletes first is the symlink, never its target.
+        let path = dir.path().join("v.sqlite");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let made = ViewDb::create(&path).expect("made anew");
+        assert!(!std::fs::symlink_metadata(&path).expect("stat").is_symlink());
+        drop(made);
+        assert_eq!(std::fs::read(&target).expect("read"), b"kept as it is");
     }
 
     /// A file system of 512 KiB mounted in a temporary directory (root only: elsewhere

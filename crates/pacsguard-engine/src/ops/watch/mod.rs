@@ -2699,13 +2699,7 @@ impl<'a> Guard<'a> {
             }
         };
         let mut views = self.views()?;
-        for (index, root, file) in failed {
-            let (Some(view), Some(profile)) = (views.get_mut(index), baseline.root(&root)) else {
-                continue;
-            };
-            view.fall_back(profile.clone());
-            findings.push(fell_back_finding(&root, &file));
-        }
+        findings.extend(fall_back_to(&mut views, failed, &baseline));
         Ok(findings)
     }
 
@@ -7758,7 +7752,7 @@ fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, V
 /// the store at `store`, verified under `key` and read a chunk at a time by a handle of
 /// its own (the views are shared with the watcher's threads, the session's handle is not).
 fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf) -> SignedSource {
-    Box::new(move || {
+    std::sync::Arc::new(move || {
         let opened = pacsguard_store::Store::open_read_only(&store).map_err(|e| e.to_string())?;
         let store = opened.ok_or_else(|| format!("{} is gone", escape_path(&store)))?;
         let stored = store
@@ -7776,6 +7770,52 @@ fn signed_source(store: PathBuf, key: ed25519_dalek::VerifyingKey, root: PathBuf
             Ok(())
         }) as view::SignedEntries)
     })
+}
+
+/// Puts the signed baseline's root in memory in place of each failed view of `failed`
+/// (index, root, view file), and says so. A root the baseline no longer holds (signed
+/// again without it while the watcher ran) has nothing to take its file's place: its view
+/// is emptied, in memory, and said once. Skipped in silence, it stayed failed, judged
+/// against, and the whole baseline was loaded again at every report turn (session 37).
+fn fall_back_to(
+    views: &mut [RootView],
+    failed: Vec<(usize, PathBuf, PathBuf)>,
+    baseline: &pacsguard_profile::Baseline,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (index, root, file) in failed {
+        let Some(view) = views.get_mut(index) else {
+            continue;
+        };
+        match baseline.root(&root) {
+            Some(profile) => {
+                view.fall_back(profile.clone());
+                findings.push(fell_back_finding(&root, &file));
+            }
+            None => {
+                let spec = view.spec.clone();
+                view.fall_back(pacsguard_profile::RootProfile {
+                    spec,
+                    entries: Vec::new(),
+                });
+                findings.push(Finding::new(
+                    file,
+                    FindingKind::WatchStateAltered,
+                    Severity::Warning,
+                    format!(
+                        "the watcher's view file of {} failed, and the signed baseline no \
+                         longer holds this root (it was signed again without it while the \
+                         watcher ran), so nothing can take the file's place: the file is no \
+                         longer judged against, the view of this root is empty, held in \
+                         memory, for the rest of the run (what is found there is reported as \
+                         new); restart the watcher to guard the roots the baseline holds now",
+                        escape_path(&root)
+                    ),
+                ));
+            }
+        }
+    }
+    findings
 }
 
 /// The alert that the failed view file `file` of `root` is no longer judged against.
@@ -7825,7 +7865,9 @@ fn view_trouble_findings(
             ViewTrouble::Rebuilt {
                 damaged,
                 entries,
-                took,
+                built,
+                held,
+                waited,
             } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
@@ -7834,16 +7876,36 @@ fn view_trouble_findings(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
                      failed their check, the first at {}: written by someone else, or \
                      a bad block), so it was rebuilt from the signed baseline ({entries} \
-                     entries, in {} ms, the guard's other work waiting): no damaged row \
-                     is taken for a file, and changes made since the start are reported \
-                     again when next seen",
+                     entries, built in {} ms beside it while the guard went on, then put \
+                     in its place holding the views {} ms; lookups of damaged rows waited \
+                     for it {} ms, at most {} ms (MAX_REBUILD_WAIT), after which a damaged \
+                     row was taken as a file of unknown state until it was in place, never \
+                     as unchanged): no damaged row is taken for a file, and changes made \
+                     since the start are reported again when next seen",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
                         || "an unknown path".to_string(),
                         |rel| { escape_path(&absolute(root, rel)) }
                     ),
-                    took.as_millis(),
+                    built.as_millis(),
+                    held.as_millis(),
+                    waited.as_millis(),
+                    view::MAX_REBUILD_WAIT.as_millis(),
+                ),
+            )),
+            ViewTrouble::StampsFull { stamps } => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} had {stamps} paths written or removed \
+                     since it was filled (MAX_VIEW_STAMPS): the last write of each is held \
+                     in memory so that a row copied back from earlier is found, and that \
+                     memory is bounded, so the file is rebuilt from the signed baseline, \
+                     which forgets them: changes made since the start are reported again \
+                     when next seen",
+                    escape_path(root),
                 ),
             )),
             ViewTrouble::RebuildsSpent { damaged, rebuilds } => findings.push(Finding::new(
@@ -10386,6 +10448,44 @@ mod tests {
             rels(&["a", "a-b", "b"])
         );
         assert_eq!(topmost(rels(&["a", ""])), rels(&[""]));
+    }
+
+    #[test]
+    fn a_failed_view_whose_root_left_the_baseline_is_said_once_and_retried_no_more() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tree");
+        let file = dir.path().join(format!("{VIEW_FILE_PREFIX}0.sqlite"));
+        let profile = pacsguard_profile::RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.clone(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_fs::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: Vec::new(),
+        };
+        let mut views = vec![RootView::on_disk(profile, &file).expect("view file")];
+        views[0].fail_for_tests();
+        assert!(views[0].disk_failed());
+        // Signed again without this root while the watcher ran.
+        let baseline = pacsguard_profile::Baseline {
+            generation: 2,
+            created: 0,
+            roots: Vec::new(),
+        };
+        let findings = fall_back_to(&mut views, vec![(0, root.clone(), file.clone())], &baseline);
+        assert_eq!(findings.len(), 1, "said: {findings:?}");
+        assert!(
+            findings[0].detail.contains("no longer holds this root")
+                && findings[0].severity == Severity::Warning,
+            "{:?}",
+            findings[0]
+        );
+        assert!(
+            !views[0].disk_failed() && views[0].file().is_none(),
+            "not failed any more: not tried again at every turn"
+        );
     }
 
     #[test]
