@@ -178,6 +178,61 @@ fn cut_marked(text: &str, keep: usize) -> String {
     format!("{}[cut at {end} of {} bytes]", &text[..end], text.len())
 }
 
+/// The fewest bytes a stand-in keeps of a path before it keeps the path's tail (its
+/// file's name) beside the head: below, the head alone.
+pub const STAND_IN_TAIL_FROM: usize = 64;
+
+/// The most bytes of a path's tail a stand-in keeps (a file's name and extension).
+pub const STAND_IN_TAIL_MOST: usize = 64;
+
+/// A path cut to about `keep` bytes for a stand-in: its head (a rule on where it lies,
+/// `/srv/pacs/`, still fires) and its tail (the file's name and extension, `x.jsp`),
+/// the middle left out and marked. A head alone let an attacker choose what a rule
+/// could see: thirteen directories of `]"é…` pushed a web shell's name out of the
+/// message (review rv38-console). Neither part holds half a character or half of one
+/// of the record's `\` escapes.
+fn cut_path_marked(path: &str, keep: usize) -> String {
+    if path.len() <= keep {
+        return path.to_string();
+    }
+    // Below it the head alone (where the path lies) is what fits a rule.
+    if keep < STAND_IN_TAIL_FROM {
+        return cut_marked(path, keep);
+    }
+    let mut start = path.len() - (keep / 3).min(STAND_IN_TAIL_MOST);
+    // The escape the start falls inside (walked from the beginning: a `\` may be the
+    // second half of one) is left out whole.
+    let mut from = 0;
+    while let Some(off) = path[from..].find('\\') {
+        let at = from + off;
+        if at >= start {
+            break;
+        }
+        let len = escape_len(&path[at..]);
+        if at + len > start {
+            start = at + len;
+            break;
+        }
+        from = at + len;
+    }
+    while !path.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &path[start..];
+    let head = cut_marked(&path[..start], keep.saturating_sub(tail.len()));
+    // `cut_marked` said the head's length against the head's; said against the path's.
+    let head = match head.rfind("[cut at ") {
+        Some(at) => format!(
+            "{}[cut at {at} of {} bytes, its last {} follow]",
+            &head[..at],
+            path.len(),
+            tail.len()
+        ),
+        None => head,
+    };
+    format!("{head}{tail}")
+}
+
 /// The length of the record's `\` escape `text` begins with: `\\`, `\xNN`,
 /// `\u{X...}`; 1 for a `\` that begins none (not written by `escape_bytes`).
 fn escape_len(text: &str) -> usize {
@@ -240,7 +295,7 @@ fn stand_in_record(record: &Value, about: &str, keep: usize, paths: usize) -> Va
         objects.truncate(paths);
         for object in objects.iter_mut() {
             if let Some(path) = object.as_str() {
-                *object = Value::String(cut_marked(path, keep));
+                *object = Value::String(cut_path_marked(path, keep));
             }
         }
     }
@@ -250,7 +305,7 @@ fn stand_in_record(record: &Value, about: &str, keep: usize, paths: usize) -> Va
         });
         for key in ["path", "from", "root"] {
             if let Some(path) = finding.get(key).and_then(Value::as_str) {
-                let cut = cut_marked(path, keep);
+                let cut = cut_path_marked(path, keep);
                 finding.insert(key.into(), Value::String(cut));
             }
         }
@@ -1387,7 +1442,7 @@ mod tests {
             }
             assert!(text.starts_with("<81>1 "), "the alert's priority: {text}");
             assert!(
-                text.contains("[cut at ") && text.contains(&format!("of {} bytes]", long.len())),
+                text.contains("[cut at ") && text.contains(&format!("of {} bytes", long.len())),
                 "the cut is marked: {text}"
             );
             assert!(text.contains("stand-in=\"true\""), "{text}");
@@ -1471,6 +1526,52 @@ mod tests {
                 let len = escape_len(&kept[at..]);
                 assert!(len > 1, "keep {keep}: part of an escape in {kept:?}");
                 from = at + len;
+            }
+        }
+    }
+
+    /// Review rv38-console: a stand-in kept a path's head only, which an attacker
+    /// chooses: directories of `]"é…` pushed a web shell's name out of the message. The
+    /// tail (the file's name) is kept too, and no cut leaves part of an escape.
+    #[test]
+    fn a_stand_in_keeps_a_paths_tail_too_and_never_half_an_escape() {
+        let hostile = format!("/srv/www/{}x.jsp", r#"]\"\u{e9}\xff"#.repeat(300));
+        assert!(!cut_path_marked(&hostile, STAND_IN_TAIL_FROM - 1).ends_with("x.jsp"));
+        for keep in [
+            STAND_IN_TAIL_FROM,
+            STAND_IN_MIN_PATH_BYTES,
+            200,
+            STAND_IN_KEPT_BYTES,
+        ] {
+            let cut = cut_path_marked(&hostile, keep);
+            assert!(cut.starts_with("/srv/www/"), "{cut}");
+            assert!(cut.ends_with("x.jsp"), "the file's name is kept: {cut}");
+            assert!(
+                cut.contains(&format!("of {} bytes, its last ", hostile.len())),
+                "{cut}"
+            );
+        }
+        let text = format!("/a{}", r"\\b\xffc\u{1f600}d".repeat(40));
+        for keep in 0..text.len() {
+            let cut = cut_path_marked(&text, keep);
+            let Some(mark) = cut.find("[cut at ") else {
+                assert_eq!(cut, text);
+                continue;
+            };
+            let close = mark + cut[mark..].find(']').expect("marked");
+            let (head, tail) = (&cut[..mark], &cut[close + 1..]);
+            assert!(
+                text.starts_with(head) && text.ends_with(tail),
+                "keep {keep}: {cut}"
+            );
+            for part in [head, tail] {
+                let mut from = 0;
+                while let Some(off) = part[from..].find('\\') {
+                    let at = from + off;
+                    let len = escape_len(&part[at..]);
+                    assert!(len > 1, "keep {keep}: part of an escape in {part:?}");
+                    from = at + len;
+                }
             }
         }
     }
