@@ -7902,9 +7902,9 @@ fn view_trouble_findings(
                     "the watcher's view file of {} had {stamps} paths written or removed \
                      since it was filled (MAX_VIEW_STAMPS): the last write of each is held \
                      in memory so that a row copied back from earlier is found, and that \
-                     memory is bounded, so the file is rebuilt from the signed baseline, \
-                     which forgets them: changes made since the start are reported again \
-                     when next seen",
+                     memory is bounded: a row of a path written from now on, copied back \
+                     from earlier in this run by someone who can write the home, is no \
+                     longer told apart (the view keeps what it saw)",
                     escape_path(root),
                 ),
             )),

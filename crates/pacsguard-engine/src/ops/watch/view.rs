@@ -170,8 +170,9 @@ pub enum ViewTrouble {
         held: Duration,
         waited: Duration,
     },
-    /// [`MAX_VIEW_STAMPS`] paths and subtrees were written since the file was filled: it
-    /// is rebuilt from the signed baseline, which forgets them (`Rebuilt` follows).
+    /// [`MAX_VIEW_STAMPS`] paths and subtrees were written since the file was filled:
+    /// the paths written after are not told apart from a row of theirs copied back from
+    /// earlier in the run (said once; the view itself is kept).
     StampsFull { stamps: usize },
     /// Rows failed their check again after `rebuilds` rebuilds within
     /// [`REBUILD_PERIOD`] ([`MAX_REBUILDS_PER_PERIOD`]): the file is rebuilt no more but
@@ -298,7 +299,10 @@ struct DiskView {
     /// How many of `stamps` are subtrees': none, and a row's directories are not looked
     /// up (a walk checks every row).
     subtrees_stamped: Cell<usize>,
-    /// Past it ([`MAX_VIEW_STAMPS`]) the file is rebuilt; a field for the tests.
+    /// Whether `max_stamps` was reached (said once, until the file is filled anew).
+    stamps_full: Cell<bool>,
+    /// Past it ([`MAX_VIEW_STAMPS`]) new paths are written unheld ([`DiskView::stamp`]);
+    /// a field for the tests.
     max_stamps: usize,
 }
 
@@ -536,6 +540,7 @@ impl DiskView {
             base: Cell::new(0),
             stamps: RefCell::new(HashMap::new()),
             subtrees_stamped: Cell::new(0),
+            stamps_full: Cell::new(false),
             max_stamps: MAX_VIEW_STAMPS,
         })
     }
@@ -821,36 +826,31 @@ impl DiskView {
     }
 
     /// A new write of the run, recorded as the last of `rel` in `domain`
-    /// ([`STAMP_ROW`], [`STAMP_SUBTREE`]). Past `max_stamps` the file is to be rebuilt
-    /// (which forgets them), said; past twice as many (writes while it is rebuilt) it
-    /// fails.
+    /// ([`STAMP_ROW`], [`STAMP_SUBTREE`]). Past `max_stamps` paths held, a path not held
+    /// yet is written under the write a reader expects of it unheld (the fill's, or a
+    /// removal above it held from before), so a row of it copied back from earlier is
+    /// no longer told apart,
+    /// said once. Before (review rv38-scale) the file was rebuilt from the signed
+    /// baseline there, which forgot every image stored since the start: a busy archive
+    /// (458,752 new files in one run) or anyone writing the root then encrypted or
+    /// deleted them with no alert.
     fn stamp(&self, domain: u8, rel: &[u8]) -> u64 {
         let written = self.written.get() + 1;
-        self.written.set(written);
-        let (grew, held) = {
-            let mut stamps = self.stamps.borrow_mut();
-            let grew = stamps.insert(stamp_slot(domain, rel), written).is_none();
-            if grew && domain == STAMP_SUBTREE {
-                self.subtrees_stamped.set(self.subtrees_stamped.get() + 1);
+        let slot = stamp_slot(domain, rel);
+        let mut stamps = self.stamps.borrow_mut();
+        if stamps.len() >= self.max_stamps && !stamps.contains_key(&slot) {
+            let held = stamps.len();
+            drop(stamps);
+            if !self.stamps_full.replace(true) {
+                self.note(ViewTrouble::StampsFull { stamps: held });
             }
-            (grew, stamps.len())
-        };
-        // Said when the table grows to each bound, once.
-        if !grew {
-            return written;
+            // The write a reader expects of a path not held: the fill's, or a removal of
+            // a directory above it held from before.
+            return self.last_write(rel);
         }
-        if held == self.max_stamps {
-            self.damaged.set(true);
-            self.note(ViewTrouble::StampsFull { stamps: held });
-        } else if held == self.max_stamps.saturating_mul(2) {
-            self.failed(&StoreError::Corrupt {
-                path: self.db.path().to_path_buf(),
-                reason: format!(
-                    "{held} paths were written since it was filled and it could not be \
-                     rebuilt (MAX_VIEW_STAMPS {})",
-                    self.max_stamps
-                ),
-            });
+        self.written.set(written);
+        if stamps.insert(slot, written).is_none() && domain == STAMP_SUBTREE {
+            self.subtrees_stamped.set(self.subtrees_stamped.get() + 1);
         }
         written
     }
@@ -863,6 +863,7 @@ impl DiskView {
         self.base.set(written);
         self.stamps.borrow_mut().clear();
         self.subtrees_stamped.set(0);
+        self.stamps_full.set(false);
         written
     }
 
@@ -2586,10 +2587,11 @@ mod tests {
 
     /// The last write of each path is held in memory: someone who can write the tree
     /// makes one a file. Past [`MAX_VIEW_STAMPS`] (5 here: each new path is written, and
-    /// the row before it relinked) the file is rebuilt from the signed baseline, which
-    /// forgets them, said (`StampsFull`, then `Rebuilt`).
+    /// the row before it relinked) new paths are written unheld, said once
+    /// (`StampsFull`), and the view keeps what it saw: before (review rv38-scale) it was
+    /// rebuilt from the signed baseline, which forgot every file stored since the start.
     #[test]
-    fn the_writes_held_per_path_are_bounded_and_a_rebuild_forgets_them() {
+    fn past_the_writes_held_per_path_the_view_keeps_what_it_saw() {
         let dir = tempfile::tempdir().expect("tempdir");
         let paths = ["", "a", "a/1.dcm", "b.dcm"];
         let signed = view(&paths).part(&[Vec::new()]).entries;
@@ -2603,23 +2605,26 @@ mod tests {
             v.set(rel.as_bytes(), Some(sized(&rel, 1)));
         }
         assert!(v.take_troubles().0.is_empty());
-        v.set(b"new-3.dcm", Some(sized("new-3.dcm", 1)));
+        for i in 3..8 {
+            let rel = format!("new-{i}.dcm");
+            v.set(rel.as_bytes(), Some(sized(&rel, 1)));
+        }
         settled(&v);
         let (troubles, _) = v.take_troubles();
         assert!(
-            matches!(
-                troubles.as_slice(),
-                [
-                    ViewTrouble::StampsFull { stamps: 5 },
-                    ViewTrouble::Rebuilt { entries: 4, .. }
-                ]
-            ),
-            "{troubles:?}"
+            matches!(troubles.as_slice(), [ViewTrouble::StampsFull { stamps: 5 }]),
+            "said once, nothing rebuilt: {troubles:?}"
         );
-        // Forgotten, but for the write that reached the limit, put again on top.
-        assert_eq!(disk(&v).stamps.borrow().len(), 2);
-        assert_eq!(v.entry(b"new-0.dcm"), None, "the signed baseline's");
-        assert_eq!(v.entry(b"new-3.dcm").map(|e| e.meta.size), Some(1));
+        assert_eq!(disk(&v).stamps.borrow().len(), 5, "bounded");
+        for i in 0..8 {
+            let rel = format!("new-{i}.dcm");
+            assert_eq!(
+                v.entry(rel.as_bytes()).map(|e| e.meta.size),
+                Some(1),
+                "{rel}: what was seen, not the signed baseline's"
+            );
+        }
+        assert!(v.take_troubles().0.is_empty(), "every row verifies");
         assert!(!v.disk_failed());
     }
 
