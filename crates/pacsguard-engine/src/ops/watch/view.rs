@@ -494,10 +494,11 @@ const UNKNOWN_DIGEST: Digest = Digest([0; 32]);
 /// reported), with a content no capture matches (a capture there is reported as changed,
 /// and counted towards ransomware). Taken as absent, it made every change there an
 /// arrival, left out of the mass-writer count, and a removal nothing (issue 15 review).
-/// Only the path of the row is used: the rest was written by someone else. A row not of
-/// a file is taken as absent (judged as new).
+/// Only the path of the row is used: the rest, its kind column too, was written by
+/// someone else (review rv38-scale: a row's kind set to a directory's made the file
+/// absent, and an image renamed to `.locked` an arrival with no removal).
 fn unknown_file(row: &ViewRow) -> Option<Entry> {
-    (row.kind == kind_code(EntryType::File)).then(|| Entry {
+    Some(Entry {
         rel: row.rel.clone(),
         kind: EntryType::File,
         meta: pacsguard_fs::Meta::default(),
@@ -2668,6 +2669,23 @@ mod tests {
     /// passes for what the watcher saw; each is reported, and the path is taken as a
     /// file of unknown state (a capture there is a change, its absence a removal), never
     /// as unchanged, nor as absent (which made encrypted files arrivals, issue 15 review).
+    /// Review rv38-scale: a damaged row whose kind column was set to a directory's was
+    /// taken as absent, so an image renamed away from it was an arrival with no removal.
+    /// A damaged row is a file of unknown state whatever its kind column says.
+    #[test]
+    fn a_damaged_row_is_a_file_of_unknown_state_whatever_its_kind_says() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, v] = views(&["", "a", "a/1.dcm"], &dir);
+        let db = &disk(&v).db;
+        let mut edited = db.get(b"a/1.dcm").expect("read").expect("row");
+        edited.kind = kind_code(EntryType::Directory);
+        db.put(&edited).expect("write");
+        assert!(matches!(
+            v.entry(b"a/1.dcm").map(|e| (e.kind, e.content)),
+            Some((EntryType::File, Content::Hashed { digest, .. })) if digest == UNKNOWN_DIGEST
+        ));
+    }
+
     #[test]
     fn a_row_written_by_anyone_else_is_reported_and_never_taken_as_seen() {
         let dir = tempfile::tempdir().expect("tempdir");
