@@ -4172,9 +4172,15 @@ enum ViewLimit {
 impl ViewLimit {
     fn said(self) -> &'static str {
         match self {
-            ViewLimit::Continuations => "runs on over more lines joined by a caret than the 16 read (MAX_BATCH_NAME_CONTINUATIONS)",
-            ViewLimit::Separators => "holds more quoted or escaped separators (`\"a&b\"`, `^&`, `2>&1`) than the 32 read past (MAX_CMD_PASSED_SEPARATORS)",
-            ViewLimit::RawBytes => "runs past the 1 MiB read of one command, carriage returns included (MAX_CMD_LINE_RAW_BYTES)",
+            ViewLimit::Continuations => {
+                "runs on over more lines joined by a caret than the 16 read (MAX_BATCH_NAME_CONTINUATIONS)"
+            }
+            ViewLimit::Separators => {
+                "holds more quoted or escaped separators (`\"a&b\"`, `^&`, `2>&1`) than the 32 read past (MAX_CMD_PASSED_SEPARATORS)"
+            }
+            ViewLimit::RawBytes => {
+                "runs past the 1 MiB read of one command, carriage returns included (MAX_CMD_LINE_RAW_BYTES)"
+            }
         }
     }
 }
@@ -4242,7 +4248,7 @@ fn command_extent(rest: &[u8]) -> Extent {
             b'"' => quoted = !quoted,
             b'^' if !quoted => escaped = true,
             b'<' | b'>' if !quoted => after_redirection = true,
-            b'&' | b'|' if !quoted && !(b == b'&' && duplicates_handle) => {
+            b'&' | b'|' if !quoted && (b == b'|' || !duplicates_handle) => {
                 return stop(at, at + 1, crs_inside, None);
             }
             b'&' | b'|' => {
@@ -4361,7 +4367,11 @@ fn batch_command_at(
                     "a Windows command line (\"{}\") that {}, up to offset {past}: what cmd.exe reads of it past there{}, and the batch commands after it, were not inspected",
                     line_excerpt(bytes, at),
                     limit.said(),
-                    if found.is_some() { " (its start is a bare name alone on its line, as chance bytes make one)" } else { "" },
+                    if found.is_some() {
+                        " (its start is a bare name alone on its line, as chance bytes make one)"
+                    } else {
+                        ""
+                    },
                 ),
             })
         }
@@ -4946,8 +4956,9 @@ fn else_branch(command: &[u8], body: usize) -> Option<usize> {
     let word = after.iter().position(|&b| !is_token_delimiter(b))?;
     let keyword = after.get(word..word + 4)?;
     let next = after.get(word + 4).copied();
-    (keyword.eq_ignore_ascii_case(b"else") && next.is_some_and(|b| is_token_delimiter(b) || b == b'('))
-        .then(|| body + (rest.len() - after.len()) + word + 4)
+    (keyword.eq_ignore_ascii_case(b"else")
+        && next.is_some_and(|b| is_token_delimiter(b) || b == b'('))
+    .then(|| body + (rest.len() - after.len()) + word + 4)
 }
 
 /// Past the condition of an `if` whose keyword ends at `from`: `[/i] [not]` then
@@ -7794,7 +7805,11 @@ mod command_end_tests {
             let found = found(&line, binary).expect("a warning");
             assert_eq!(found.severity, Severity::Warning);
             assert_eq!(found.kind, FindingKind::NotInspected);
-            assert!(found.detail.contains("MAX_CMD_LINE_RAW_BYTES"), "{}", found.detail);
+            assert!(
+                found.detail.contains("MAX_CMD_LINE_RAW_BYTES"),
+                "{}",
+                found.detail
+            );
         }
     }
 
@@ -7907,7 +7922,12 @@ mod branch_and_host_tests {
             b"explorer \\\\.\\pipe\r\n",
             b"sc \\\\host is down\r\n",
         ] {
-            assert_eq!(severity(line, false), None, "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(
+                severity(line, false),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 }
