@@ -404,6 +404,21 @@ pub const MAX_PROOF_PUT_OFFS: u32 = 8;
 /// Images put off so, remembered with how many times. Full, one more is judged unproven
 /// at once (an alert), saying so, rather than a count forgotten (see [`PutOffCounts`]).
 pub const MAX_PROOFS_PUT_OFF: usize = 100_000;
+/// Bytes of images put off for their proof ([`Guard::put_off_unproven`]) verified again
+/// in one turn of the loop, counted at their size now: at least one image a turn, the
+/// most put off first (see [`retry_share`]); the rest wait for the next turn, their
+/// counts unchanged, said by a warning when the share is first reached. Each is hashed
+/// again on the loop before its proof, and they are verified after the turn's new
+/// changes, so that what a turn of put-off proofs may hold back the alert on another
+/// file is bounded: this many bytes hashed, plus the proofs of
+/// [`codec::MAX_PROOF_TIME_PER_BATCH`] (one begun runs to its end, at most
+/// [`codec::MAX_BYTE_ORDER_PROOF_BYTES`] read). Without it, [`MAX_PROOFS_PUT_OFF`]
+/// large re-saves an attacker (or a migration) writes came back in one turn, each
+/// hashed again (issue 11).
+pub const MAX_PUT_OFF_BYTES_PER_TURN: u64 = codec::MAX_PROOF_BYTES_PER_BATCH;
+/// A debug build's hook: [`MAX_PUT_OFF_BYTES_PER_TURN`] lowered (ignored by a release
+/// build).
+pub const TEST_MAX_PUT_OFF_BYTES_PER_TURN_VAR: &str = "PACSGUARD_TEST_MAX_PUT_OFF_BYTES_PER_TURN";
 /// A debug build's hook: the capacity [`MAX_WRITTEN_WHILE_HASHED`] lowered, so a test
 /// reaches it with a few real files (ignored by a release build).
 pub const TEST_MAX_WRITTEN_WHILE_HASHED_VAR: &str = "PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED";
@@ -1538,6 +1553,79 @@ fn put_off_unsettled_listings(
     listings
 }
 
+/// An image put off for its proof ([`Guard::put_off_unproven`]) due again, of root
+/// `index`, put off `times` times so far.
+#[derive(Debug)]
+struct Retry {
+    index: usize,
+    pending: Pending,
+    times: u32,
+    path: PathBuf,
+}
+
+/// The put-off images verified again this turn and those carried to the next: the most
+/// put off first (each must be proven within its [`MAX_PROOF_PUT_OFFS`]), then the
+/// smallest, while their sizes (by `size_of`, now) fit in `share` bytes; the first is
+/// always taken, so that each turn moves on.
+fn retry_share(
+    mut retries: Vec<Retry>,
+    share: u64,
+    size_of: impl Fn(&Path) -> u64,
+) -> (Vec<Retry>, Vec<Retry>) {
+    let mut sized: Vec<(u64, Retry)> = retries
+        .drain(..)
+        .map(|retry| (size_of(&retry.path), retry))
+        .collect();
+    sized.sort_by(|(a_size, a), (b_size, b)| {
+        (std::cmp::Reverse(a.times), a_size, &a.path).cmp(&(
+            std::cmp::Reverse(b.times),
+            b_size,
+            &b.path,
+        ))
+    });
+    let mut spent = 0u64;
+    let mut taken = Vec::new();
+    let mut carried = Vec::new();
+    for (size, retry) in sized {
+        if taken.is_empty() || spent.saturating_add(size) <= share {
+            spent = spent.saturating_add(size);
+            taken.push(retry);
+        } else {
+            carried.push(retry);
+        }
+    }
+    (taken, carried)
+}
+
+/// The warning that the images `carried` (put off for their proof, due again) wait for
+/// the next turn: this one's share of `share` bytes ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was
+/// spent. Named up to ten, counted past them.
+fn put_off_share_reached(carried: &[Retry], share: u64) -> Finding {
+    let mut named: Vec<&PathBuf> = carried.iter().map(|r| &r.path).collect();
+    named.sort();
+    let shown: Vec<String> = named.iter().take(10).map(|p| escape_path(p)).collect();
+    let more = named.len().saturating_sub(shown.len());
+    let at = named.first().map_or_else(PathBuf::new, |p| p.to_path_buf());
+    Finding::new(
+        at,
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "{} image(s) put off for their proof wait for a later turn of the watcher: this \
+             turn's share of {share} bytes for them (MAX_PUT_OFF_BYTES_PER_TURN) was spent, \
+             and the changes that come meanwhile are verified first; each is still proven, \
+             or judged unproven after MAX_PROOF_PUT_OFFS ({MAX_PROOF_PUT_OFFS}) put-offs: {}{}",
+            carried.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
 /// What [`put_off_unsettled_listings`] decided: the directories to verify again a quiet
 /// period later, and those taken as listed at once because `capacity`
 /// ([`MAX_UNSETTLED_DIRECTORIES`]) others were waiting already.
@@ -1819,6 +1907,9 @@ struct Guard<'a> {
     /// Changed images whose proof the batch's budget left undone, put off to a later
     /// batch, and how many times (see [`Guard::put_off_unproven`]).
     proofs_put_off: PutOffCounts<PathBuf>,
+    /// Whether the warning that put-off images wait for a later turn
+    /// ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was given since the share was last enough.
+    put_off_share_said: bool,
     /// The proving budget of the loop's turn ([`codec::ProofBudget`]), shared by every
     /// verification concluded in it (a batch of events and the big files the workers
     /// hashed): `None` outside the loop (the catch-up, the stop), where each verification
@@ -2078,6 +2169,7 @@ impl<'a> Guard<'a> {
                 MAX_WRITTEN_WHILE_HASHED,
             )),
             proofs_put_off: PutOffCounts::new(MAX_PROOFS_PUT_OFF),
+            put_off_share_said: false,
             turn_budget: None,
             chain_limit_reached: HashMap::new(),
             across: HashMap::new(),
@@ -3658,6 +3750,7 @@ impl<'a> Guard<'a> {
         self.pair_rename_chains(&mut due)?;
         self.pair_moves_across_roots(&due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
+        let mut retries: Vec<Retry> = Vec::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
             // watch is dropped when its old path is verified.
@@ -3665,13 +3758,78 @@ impl<'a> Guard<'a> {
                 continue;
             }
             if let Some((index, rel)) = self.root_of(&item.path) {
-                by_root.entry(index).or_default().push(Pending {
+                let pending = Pending {
                     rel,
                     rehash: item.rehash,
                     settled: item.settled,
                     renamed_in: item.renamed_in,
-                });
+                };
+                match self.proofs_put_off.get(&item.path) {
+                    Some(&times) => retries.push(Retry {
+                        index,
+                        pending,
+                        times,
+                        path: item.path,
+                    }),
+                    None => by_root.entry(index).or_default().push(pending),
+                }
             }
+        }
+        // A put-off image below a path verified anyway is verified with it: one walk.
+        retries.retain(|retry| {
+            let Some(fresh) = by_root.get_mut(&retry.index) else {
+                return true;
+            };
+            let covering: HashSet<Vec<u8>> = fresh.iter().map(|p| p.rel.clone()).collect();
+            if within_any(&retry.pending.rel, &covering) {
+                fresh.push(retry.pending.clone());
+                return false;
+            }
+            true
+        });
+        // What is new first: its findings are raised before any put-off proof is
+        // verified again (issue 11: three 60 MiB byte-order re-saves put off, hashed
+        // and proven again on the loop, held back the encryption found in the same
+        // batch past 30 s under load).
+        for (index, subtrees) in by_root {
+            self.verify(index, subtrees, now)?;
+        }
+        if retries.is_empty() {
+            return Ok(());
+        }
+        let share = u64::try_from(test_hooked_capacity(
+            TEST_MAX_PUT_OFF_BYTES_PER_TURN_VAR,
+            usize::try_from(MAX_PUT_OFF_BYTES_PER_TURN).unwrap_or(usize::MAX),
+        ))
+        .unwrap_or(MAX_PUT_OFF_BYTES_PER_TURN);
+        let (taken, carried) = retry_share(retries, share, |path| {
+            std::fs::symlink_metadata(path).map_or(0, |m| m.len())
+        });
+        if carried.is_empty() {
+            self.put_off_share_said = false;
+        } else {
+            // Carried whole to the next turn, their counts unchanged: not a put-off
+            // (the batch's budget was not spent on them), and the events that come
+            // meanwhile are verified before them again. Said when the share is first
+            // reached, not at every turn of a long run of large re-saves.
+            let finding =
+                (!self.put_off_share_said).then(|| put_off_share_reached(&carried, share));
+            self.put_off_share_said = true;
+            for retry in carried {
+                self.debounce.mark_again_after(
+                    retry.path,
+                    now,
+                    Duration::ZERO,
+                    retry.pending.settled,
+                );
+            }
+            if let Some(finding) = finding {
+                self.publish(&[finding], now)?;
+            }
+        }
+        let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
+        for retry in taken {
+            by_root.entry(retry.index).or_default().push(retry.pending);
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
@@ -5696,6 +5854,20 @@ impl<'a> Guard<'a> {
             .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from);
+        // What no proof or sample below can change is raised now, before any of them:
+        // an image encrypted beside large re-saves must not wait for their proofs
+        // (issue 11: victims in the batch of three 60 MiB re-saves waited for their
+        // hashing and proofs on the loop, past 30 s under load). Only `pixel-data-changed`
+        // findings are proven, and only new files inside a window sampled.
+        let (mut findings, early): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| {
+                f.kind == FindingKind::PixelDataChanged
+                    || (f.kind == FindingKind::Added && self.windows.covers(&f.path))
+            });
+        let mut arrivals = self.to_screen(&spec, &early);
+        if !early.is_empty() {
+            self.raise(base, early, &HashSet::new(), None, now)?;
+        }
         let order = self.proving_order(&spec.path, &tree, &findings);
         let disproven =
             mark_recompressed(&spec.path, &origins, &tree, &mut findings, &order, &budget);
@@ -5720,35 +5892,8 @@ impl<'a> Guard<'a> {
         );
         findings.extend(proof_budget_spent(&spec.path, &findings, put_off.len()));
         // Proven (or put off) before screening: a file put off is screened when judged.
-        if spec.policy == Policy::AppendOnly {
-            // Screening reads the file; the workers do it, and report what they find.
-            // A stored file of another root followed here is an arrival all the same:
-            // judged by the policy it was stored under (a log root's, where any content
-            // may grow in), an executable moved in from there was a `moved` warning,
-            // never screened (review s18-r11). An instance written again with another
-            // File Meta Information is screened too: `file-meta-changed` is info, and a
-            // payload planted in group 0002 (Private Information, an OB of any length)
-            // must not ride on it unseen. So is a rewritten header (a PE's DOS header
-            // planted in the preamble, CVE-2019-11687, is a header change), and every
-            // rewrite an open maintenance window makes info (review s21).
-            let arrivals: Vec<PathBuf> = findings
-                .iter()
-                .filter(|f| {
-                    f.kind == FindingKind::Added
-                        || f.kind == FindingKind::FileMetaChanged
-                        || f.kind == FindingKind::HeaderChanged
-                        || (matches!(
-                            f.kind,
-                            FindingKind::PixelDataChanged | FindingKind::ContentChanged
-                        ) && self.windows.covers(&f.path))
-                        || (f.kind == FindingKind::Moved
-                            && f.from
-                                .as_ref()
-                                .is_some_and(|from| !from.starts_with(&spec.path)))
-                })
-                .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
-                .map(|f| f.path.clone())
-                .collect();
+        arrivals.extend(self.to_screen(&spec, &findings));
+        if !arrivals.is_empty() {
             for batch in arrivals.chunks(workers::SCREEN_BATCH) {
                 self.dispatch(
                     Job::Screen {
@@ -5814,6 +5959,41 @@ impl<'a> Guard<'a> {
             self.save_seen()?;
         }
         Ok(())
+    }
+
+    /// The files of `findings` (of the root of `spec`) to screen, none but of an
+    /// append-only root. Screening reads the file; the workers do it, and report what
+    /// they find. A stored file of another root followed here is an arrival all the
+    /// same: judged by the policy it was stored under (a log root's, where any content
+    /// may grow in), an executable moved in from there was a `moved` warning, never
+    /// screened (review s18-r11). An instance written again with another File Meta
+    /// Information is screened too: `file-meta-changed` is info, and a payload planted
+    /// in group 0002 (Private Information, an OB of any length) must not ride on it
+    /// unseen. So is a rewritten header (a PE's DOS header planted in the preamble,
+    /// CVE-2019-11687, is a header change), and every rewrite an open maintenance window
+    /// makes info (review s21).
+    fn to_screen(&self, spec: &pacsguard_profile::RootSpec, findings: &[Finding]) -> Vec<PathBuf> {
+        if spec.policy != Policy::AppendOnly {
+            return Vec::new();
+        }
+        findings
+            .iter()
+            .filter(|f| {
+                f.kind == FindingKind::Added
+                    || f.kind == FindingKind::FileMetaChanged
+                    || f.kind == FindingKind::HeaderChanged
+                    || (matches!(
+                        f.kind,
+                        FindingKind::PixelDataChanged | FindingKind::ContentChanged
+                    ) && self.windows.covers(&f.path))
+                    || (f.kind == FindingKind::Moved
+                        && f.from
+                            .as_ref()
+                            .is_some_and(|from| !from.starts_with(&spec.path)))
+            })
+            .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
+            .map(|f| f.path.clone())
+            .collect()
     }
 
     /// The order in which the proofs of `findings` (of `root`, walked as `tree`) spend the
@@ -8816,6 +8996,78 @@ mod tests {
             refused.contains("1 other images wait for a proof already (MAX_PROOFS_PUT_OFF)"),
             "{refused}"
         );
+    }
+
+    fn retry(path: &str, times: u32) -> Retry {
+        Retry {
+            index: 0,
+            pending: Pending {
+                rel: path.as_bytes().to_vec(),
+                rehash: true,
+                settled: false,
+                renamed_in: false,
+            },
+            times,
+            path: PathBuf::from(path),
+        }
+    }
+
+    #[test]
+    fn put_off_images_are_verified_again_within_a_share_of_bytes_a_turn() {
+        // 60 MiB re-saves put off (sizes by name), a share of 128 MiB.
+        let size = |path: &Path| -> u64 {
+            match path.to_str() {
+                Some("/a/small") => 1 << 20,
+                Some("/a/tiny") => 4096,
+                _ => 60 << 20,
+            }
+        };
+        let retries = vec![
+            retry("/a/big-1", 1),
+            retry("/a/big-2", 3),
+            retry("/a/small", 1),
+            retry("/a/big-3", 1),
+            retry("/a/tiny", 1),
+        ];
+        let (taken, carried) = retry_share(retries, 128 << 20, size);
+        let names = |r: &[Retry]| {
+            r.iter()
+                .map(|r| r.path.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        // The most put off first, then the smallest: the share is never passed.
+        assert_eq!(
+            names(&taken),
+            ["/a/big-2", "/a/tiny", "/a/small", "/a/big-1"]
+        );
+        assert_eq!(names(&carried), ["/a/big-3"]);
+        let spent: u64 = taken.iter().map(|r| size(&r.path)).sum();
+        assert!(spent <= 128 << 20);
+        // One larger than the whole share is still taken alone: every turn moves on.
+        let (taken, carried) = retry_share(
+            vec![retry("/a/big-1", 0), retry("/a/big-2", 0)],
+            1 << 20,
+            size,
+        );
+        assert_eq!(names(&taken), ["/a/big-1"]);
+        assert_eq!(names(&carried), ["/a/big-2"]);
+        // What waits is said, named up to ten, the rest counted.
+        let many: Vec<Retry> = (0..12).map(|i| retry(&format!("/a/f{i:02}"), 0)).collect();
+        let said = put_off_share_reached(&many, 1 << 20);
+        assert_eq!(said.kind, FindingKind::NotInspected);
+        assert_eq!(said.severity, Severity::Warning);
+        assert!(
+            said.detail.contains("MAX_PUT_OFF_BYTES_PER_TURN"),
+            "{}",
+            said.detail
+        );
+        assert!(said.detail.starts_with("12 image(s)"), "{}", said.detail);
+        assert!(
+            said.detail.contains("/a/f09") && !said.detail.contains("/a/f10"),
+            "{}",
+            said.detail
+        );
+        assert!(said.detail.ends_with("and 2 more"), "{}", said.detail);
     }
 
     #[test]
