@@ -5206,7 +5206,7 @@ impl<'a> Guard<'a> {
             }
             // New files of a UID with copies not indexed, matched with none; the most
             // copies of one such UID left out (see [`instances::crowded_note`]).
-            let mut crowded = (0usize, 0usize);
+            let mut crowded: Vec<(u64, usize)> = Vec::new();
             let mut gone_by_uid: HashMap<&str, Vec<&Entry>> = HashMap::new();
             for &e in gone_here.values() {
                 if let Some(uid) = followed::instance_uid(e) {
@@ -5270,12 +5270,14 @@ impl<'a> Guard<'a> {
                     // bound, one of those may be what it replaced. Said here, where the
                     // bound may change a judgement, not at every window opened (an honest
                     // store holds several copies of an instance).
-                    let left_out = stored_instance_key(new)
-                        .zip(self.profile_instances.as_ref())
-                        .map_or(0, |(key, index)| index.crowded(key));
-                    if left_out > 0 {
-                        crowded.0 += 1;
-                        crowded.1 = crowded.1.max(left_out);
+                    if let Some(key) = stored_instance_key(new) {
+                        let left_out = self
+                            .profile_instances
+                            .as_ref()
+                            .map_or(0, |index| index.crowded(key));
+                        if left_out > 0 {
+                            crowded.push((key, left_out));
+                        }
                     }
                     continue;
                 };
@@ -5299,15 +5301,28 @@ impl<'a> Guard<'a> {
                     },
                 );
             }
-            if crowded.0 > 0 {
+            // Once a UID while the window is open (session 37: a warning at each batch
+            // re-sending a copy of a crowded UID): the files of a UID said already are
+            // judged as before, by their content, and not said again.
+            let mut said: HashSet<u64> = HashSet::new();
+            if let Some(index) = self.profile_instances.as_ref() {
+                for &(key, _) in &crowded {
+                    if said.contains(&key) || index.first_said(key) {
+                        said.insert(key);
+                    }
+                }
+            }
+            crowded.retain(|(key, _)| said.contains(key));
+            if !crowded.is_empty() {
+                let most = crowded.iter().map(|&(_, n)| n).max().unwrap_or(0);
                 followed.push(
                     Finding::new(
                         root.clone(),
                         FindingKind::NotInspected,
                         Severity::Warning,
                         instances::crowded_note(
-                            crowded.0,
-                            crowded.1,
+                            crowded.len(),
+                            most,
                             instances::MAX_INODES_PER_INSTANCE,
                         ),
                     )
