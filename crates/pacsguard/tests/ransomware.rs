@@ -6932,3 +6932,96 @@ fn put_off_proofs_past_a_turns_share_wait_for_the_next_and_it_is_said() {
         assert_pixels_changed(&findings, path, "alert");
     }
 }
+
+/// Inside a window, `decoys` small new files and four images encrypted to new names (the
+/// originals removed) land in one batch while the watcher runs with `hook` (a debug
+/// build's limit of the sampling of arrivals, set so that one file a batch is sampled):
+/// every encrypted arrival must still be sampled and alert, the ones past a batch's
+/// limit put off to a later batch, and the limit named `limit` said.
+fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &str) {
+    const DECOYS: usize = 2;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = image_store(&env, 4);
+    let mut command = common::pacsguard();
+    command.env(hook.0, hook.1);
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-7009 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..DECOYS {
+        fs::write(staged.join(format!("note-{i}.txt")), format!("decoy {i}\n"))
+            .expect("test fixture");
+    }
+    let drop = archive.join("drop");
+    let mut locked = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let len = fs::metadata(path).expect("test fixture").len() as usize;
+        let name = format!("image-{i}.dcm.enc");
+        fs::write(staged.join(&name), keystream(len, 7200 + i as u64)).expect("test fixture");
+        locked.push(drop.join(name));
+    }
+    fs::rename(&staged, &drop).expect("test fixture");
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && x["fields"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|v| v == "encrypted-arrival"))
+        })
+    };
+    let said = |f: &[Value]| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"].as_str().is_some_and(|d| {
+                    d.contains("put off to a later batch") && d.contains(limit)
+                })
+        })
+    };
+    let raised = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && locked.iter().all(|p| alerted(f, p)) && said(f)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    // Each new file is judged once, sampled in the end: none is left as not sampled.
+    for i in 0..DECOYS {
+        let decoy = drop.join(format!("note-{i}.txt"));
+        assert!(
+            findings.iter().any(|f| f["kind"] == "added"
+                && f["severity"] == "info"
+                && f["path"].as_str() == decoy.to_str()),
+            "{findings:#?}"
+        );
+    }
+}
+
+/// Session 37 left open: new files inside a window past a batch's sampling bytes
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: 128 MiB of decoys, or 32,768 tiny ones)
+/// were only counted in a warning, never sampled: the encrypted images behind the decoys
+/// stayed `info`. They are put off to a later batch, sampled first there.
+#[test]
+fn new_files_past_a_batchs_sample_bytes_are_sampled_in_a_later_batch() {
+    arrivals_past_a_batchs_sample_are_sampled_later(
+        ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1"),
+        "MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH",
+    );
+}
+
+/// The opens and reads of a batch's sampling of new files were not bounded in time on
+/// the watcher's loop (up to 32,768 opens within the bytes): they are
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH, lowered here to none: one sample a batch),
+/// and the files left are put off to a later batch, not left unsampled.
+#[test]
+fn new_files_past_a_batchs_sample_time_are_sampled_in_a_later_batch() {
+    arrivals_past_a_batchs_sample_are_sampled_later(
+        ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "0"),
+        "MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH",
+    );
+}

@@ -558,6 +558,16 @@ pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 pub const MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: u64 = 128 << 20;
 /// The least a new file's sample is counted at: its open and its first block read.
 pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
+/// Time the sampling of new files inside a maintenance window may take per
+/// verification (see [`Guard::arrivals_encrypted`]): each sample is an open and reads of
+/// up to 16 MiB on the watcher's loop, and 32,768 tiny decoys within the bytes above are
+/// as many opens. Past it (a sample begun runs to its end), the new files left are put
+/// off to a later batch like those past the bytes. A debug build takes milliseconds
+/// from [`TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR`].
+pub const MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH: Duration = Duration::from_secs(1);
+/// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`] in milliseconds
+/// (ignored by a release build).
+pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR: &str = "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS";
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`] lowered (ignored
 /// by a release build).
 pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR: &str =
@@ -5897,6 +5907,11 @@ impl<'a> Guard<'a> {
         if in_turn {
             self.turn_budget = Some(budget);
         }
+        let unsampled: HashSet<PathBuf> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Added && is_budget_spent(f))
+            .map(|f| f.path.clone())
+            .collect();
         let put_off = self.put_off_unproven(
             &spec.path,
             base,
@@ -5905,7 +5920,10 @@ impl<'a> Guard<'a> {
             &mut encrypted,
             now,
         );
-        findings.extend(proof_budget_spent(&spec.path, &findings, put_off.len()));
+        // The new files put off for their sample are said by their own warning.
+        let arrivals_put_off = put_off.iter().filter(|p| unsampled.contains(*p)).count();
+        let proofs_put_off = put_off.len() - arrivals_put_off;
+        findings.extend(proof_budget_spent(&spec.path, &findings, proofs_put_off));
         // Proven (or put off) before screening: a file put off is screened when judged.
         arrivals.extend(self.to_screen(&spec, &findings));
         if !arrivals.is_empty() {
@@ -6061,7 +6079,12 @@ impl<'a> Guard<'a> {
         let mut put_off = HashSet::new();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         for finding in findings.iter_mut() {
-            if finding.kind != FindingKind::PixelDataChanged {
+            // A new file inside a window not sampled for encryption is put off the same
+            // way ([`Guard::arrivals_encrypted`]).
+            if !matches!(
+                finding.kind,
+                FindingKind::PixelDataChanged | FindingKind::Added
+            ) {
                 continue;
             }
             let times = self.proofs_put_off.remove(&finding.path).unwrap_or(0);
@@ -6081,6 +6104,10 @@ impl<'a> Guard<'a> {
                 Err(refused) => refused,
             };
             finding.detail = format!("{}; {refused}", finding.detail);
+            if finding.kind == FindingKind::Added {
+                // Never sampled: not inspected, said by name; encryption is not known.
+                finding.severity = finding.severity.max(Severity::Warning);
+            }
             encrypted.insert(finding.path.clone());
         }
         if put_off.is_empty() {
@@ -6987,6 +7014,13 @@ impl<'a> Guard<'a> {
             usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH).unwrap_or(usize::MAX),
         ))
         .unwrap_or(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH);
+        let time = test_hooked_capacity(
+            TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR,
+            usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH.as_millis())
+                .unwrap_or(usize::MAX),
+        );
+        let time = Duration::from_millis(u64::try_from(time).unwrap_or(u64::MAX));
+        let began = Instant::now();
         let mut spent = 0u64;
         let mut unsampled = 0usize;
         for at in self.proving_order(root, tree, findings) {
@@ -7013,8 +7047,21 @@ impl<'a> Guard<'a> {
             // but for the first sample of a batch (one file larger than a budget lowered
             // in a test is still sampled).
             let cost = arrival_sample_cost(now);
-            if spent > 0 && spent.saturating_add(cost) > budget {
+            if spent > 0 && (spent.saturating_add(cost) > budget || began.elapsed() >= time) {
+                // Not sampled in this batch: put off to a later one, like a proof its
+                // budget left undone ([`Guard::put_off_unproven`]), the files put off
+                // most sampled first there (session 37 counted them in this warning
+                // only, and an encrypted image behind 128 MiB of decoys was never
+                // sampled).
                 unsampled += 1;
+                finding.detail = format!(
+                    "{}; not sampled for encryption in its batch: past the {budget} bytes \
+                     or the {} ms its sampling may take (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH, \
+                     MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH)",
+                    finding.detail,
+                    time.as_millis()
+                );
+                finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
                 continue;
             }
             spent = spent.saturating_add(cost);
@@ -7036,10 +7083,14 @@ impl<'a> Guard<'a> {
                     Severity::Warning,
                     format!(
                         "{unsampled} new files inside a maintenance window were not sampled for \
-                         encryption: past the {budget} bytes this batch's sampling may read \
-                         (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the smallest sampled \
-                         first, each counted at what it reads and at least \
-                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes)"
+                         encryption in this batch: past the {budget} bytes this batch's \
+                         sampling may read (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the \
+                         smallest sampled first, each counted at what it reads and at least \
+                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes) or the {} ms it may take \
+                         (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH); each is put off to a \
+                         later batch, sampled first there, at most MAX_PROOF_PUT_OFFS \
+                         ({MAX_PROOF_PUT_OFFS}) times, then reported not sampled, by name",
+                        time.as_millis()
                     ),
                 )
                 .with_root(root.to_path_buf()),
@@ -8633,7 +8684,10 @@ fn keep_view_of(root: &Path, base: &RootProfile, tree: &mut Tree, paths: &HashSe
 /// judged unproven as they stand; `None` when none was. Reaching a budget is said, never
 /// silent (issue 11).
 fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Option<Finding> {
-    let judged = findings.iter().filter(|f| is_budget_spent(f)).count();
+    let judged = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::PixelDataChanged && is_budget_spent(f))
+        .count();
     if judged + put_off == 0 {
         return None;
     }
