@@ -1343,9 +1343,11 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
         .count();
     assert_eq!(crowded, 1, "said once: {findings:#?}");
     assert!(
-        findings.iter().all(|f| (f["path"].as_str() != resent.to_str()
-            && f["path"].as_str() != again.to_str())
-            || f["severity"] == "info"),
+        findings
+            .iter()
+            .all(|f| (f["path"].as_str() != resent.to_str()
+                && f["path"].as_str() != again.to_str())
+                || f["severity"] == "info"),
         "an honest copy is no alert: {findings:#?}"
     );
     assert!(alerts(&findings).is_empty(), "{findings:#?}");
@@ -6980,9 +6982,9 @@ fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &s
         f.iter().any(|x| {
             x["kind"] == "not-inspected"
                 && x["severity"] == "warning"
-                && x["detail"].as_str().is_some_and(|d| {
-                    d.contains("put off to a later batch") && d.contains(limit)
-                })
+                && x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("put off to a later batch") && d.contains(limit))
         })
     };
     let raised = watcher.wait(Duration::from_secs(60), |f, _| {
@@ -7024,4 +7026,92 @@ fn new_files_past_a_batchs_sample_time_are_sampled_in_a_later_batch() {
         ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "0"),
         "MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH",
     );
+}
+
+/// Session 37 left open: inside a window, rewritten images were sampled 64 a batch
+/// (MAX_WINDOW_SAMPLES_PER_BATCH), the smallest first, and past them every change but a
+/// byte order's was softened unread: 64 images honestly decompressed (RLE to native,
+/// dcmdrle) sorting first hid four RLE images rewritten native with random pixels in the
+/// same batch (`info`, no alert). Past the samples an image is now put off to a later
+/// batch, sampled first there: each encrypted one alerts, and the honest
+/// decompressions stay `info`.
+#[test]
+fn rewritten_images_past_a_batchs_samples_are_sampled_in_a_later_batch() {
+    const DECOYS: usize = 64;
+    const ENCRYPTED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let dcmtk = |tool: &str, from: &Path, to: &Path| {
+        let status = std::process::Command::new(tool)
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "{tool}");
+    };
+    let rle = env.dir.path().join("rle.dcm");
+    dcmtk("dcmcrle", &sample, &rle);
+    let native = env.dir.path().join("native.dcm");
+    dcmtk("dcmdrle", &rle, &native);
+    // The victims: native as the honest ones, their Pixel Data random.
+    let mut random = fs::read(&native).expect("test fixture");
+    let at = random
+        .windows(4)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+        .expect("Pixel Data")
+        + 12;
+    let staged = env.dir.path().join("staged");
+    fs::create_dir_all(&staged).expect("test fixture");
+    let mut landing = Vec::new();
+    let mut decoys = Vec::new();
+    for i in 0..DECOYS {
+        let path = archive.join(format!("a-decompressed-{i:02}.dcm"));
+        fs::copy(&rle, &path).expect("test fixture");
+        let next = staged.join(format!("a-{i:02}.dcm"));
+        fs::copy(&native, &next).expect("test fixture");
+        landing.push((next, path.clone()));
+        decoys.push(path);
+    }
+    let mut victims = Vec::new();
+    for i in 0..ENCRYPTED {
+        let path = archive.join(format!("b-victim-{i}.dcm"));
+        fs::copy(&rle, &path).expect("test fixture");
+        let len = random.len() - at;
+        random[at..].copy_from_slice(&keystream(len, 3900 + i as u64));
+        let next = staged.join(format!("b-{i}.dcm"));
+        fs::write(&next, &random).expect("test fixture");
+        landing.push((next, path.clone()));
+        victims.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-3900 decompression");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch, the honest ones first.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for (next, path) in &landing {
+        fs::rename(next, path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let judged = |f: &[Value], path: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+    };
+    // (Copies of one instance: an edit under one UID, so no `ransomware-suspected` is
+    // looked for; each image's own finding is.)
+    let all_seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        decoys.iter().chain(&victims).all(|p| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all_seen, "{findings:#?}\n{stderr}");
+    for path in &victims {
+        assert_pixels_changed(&findings, path, "alert");
+    }
+    for path in &decoys {
+        assert_pixels_changed(&findings, path, "info");
+    }
 }

@@ -567,7 +567,8 @@ pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
 pub const MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH: Duration = Duration::from_secs(1);
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`] in milliseconds
 /// (ignored by a release build).
-pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR: &str = "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS";
+pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR: &str =
+    "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS";
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`] lowered (ignored
 /// by a release build).
 pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR: &str =
@@ -6877,8 +6878,13 @@ impl<'a> Guard<'a> {
                 // Another file under a stored image's UID: other pixels may be an honest
                 // image sent again (review rv35-watch: pixels +1 alerted as "random
                 // bytes"); random ones, or no stream of its codec, are not.
-                let judged = (sampled < MAX_WINDOW_SAMPLES_PER_BATCH)
-                    .then(|| encrypted_content(&finding.path, &tree.entries[at]));
+                // Within the batch's samples and proving time; past them, put off to a
+                // later batch (see [`Guard::put_off_unproven`]), not left unsampled.
+                let judged = if sampled < MAX_WINDOW_SAMPLES_PER_BATCH {
+                    budget.run(|| encrypted_content(&finding.path, &tree.entries[at]))
+                } else {
+                    None
+                };
                 sampled += usize::from(judged.is_some());
                 finding.detail = format!(
                     "{}; compared with the stored image {} (another file holding its SOP \
@@ -6892,13 +6898,7 @@ impl<'a> Guard<'a> {
                         encrypted.insert(finding.path.clone());
                     }
                     Some(None) => {}
-                    None => {
-                        finding.detail = format!(
-                            "{}: not sampled, past the {MAX_WINDOW_SAMPLES_PER_BATCH} files of \
-                             this batch (MAX_WINDOW_SAMPLES_PER_BATCH)",
-                            finding.detail
-                        );
-                    }
+                    None => past_the_samples(finding),
                 }
                 continue;
             }
@@ -6920,22 +6920,13 @@ impl<'a> Guard<'a> {
                 continue;
             }
             if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
-                // Past the batch's samples a change of byte order is not proven, so not
-                // softened (review rv33b-watch: 64 honest `+tb` re-saves sorting first
-                // hid 37 of 40 XORed ones); big endian is retired, so an honest
-                // migration to it is rare. Other changes past the samples stay softened.
-                if entropy::byte_order_changed(&before, &after) {
-                    finding.detail = format!(
-                        "{}; written in the other byte order ({before} -> {after}) past the \
-                         {MAX_WINDOW_SAMPLES_PER_BATCH} files of this batch proven \
-                         (MAX_WINDOW_SAMPLES_PER_BATCH): not proven to hold the pixels stored",
-                        finding.detail
-                    );
-                    finding
-                        .fields
-                        .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
-                    encrypted.insert(finding.path.clone());
-                }
+                // Past the batch's samples nothing is judged: put off to a later batch,
+                // the images put off most sampled first there, then judged unproven and
+                // not softened after MAX_PROOF_PUT_OFFS (session 37: a change of byte
+                // order past them was an alert unproven at once, and every other change
+                // softened unread, so 64 small honest re-saves sorting first hid the
+                // encryption behind them).
+                past_the_samples(finding);
                 continue;
             }
             sampled += 1;
@@ -8607,6 +8598,21 @@ fn put_off_proof(
 /// budget was spent ([`codec::Unproven::OutOfTime`], [`codec::Unproven::OutOfBytes`]).
 pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
 
+/// Marks `finding` (a rewritten image inside a window) left unsampled by its batch: past
+/// [`MAX_WINDOW_SAMPLES_PER_BATCH`] files or the batch's proving time
+/// ([`codec::MAX_PROOF_TIME_PER_BATCH`]). A budget, no verdict: it is put off to a later
+/// batch like an unfinished proof ([`Guard::put_off_unproven`]).
+fn past_the_samples(finding: &mut Finding) {
+    finding.detail = format!(
+        "{}; not sampled in its batch: past the {MAX_WINDOW_SAMPLES_PER_BATCH} files \
+         (MAX_WINDOW_SAMPLES_PER_BATCH) or the {} s (MAX_PROOF_TIME_PER_BATCH) a batch \
+         samples",
+        finding.detail,
+        codec::MAX_PROOF_TIME_PER_BATCH.as_secs()
+    );
+    finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
+}
+
 /// Marks `finding` [`PROOF_BUDGET_SPENT_FIELD`] when `why` is its batch's budget spent.
 fn mark_budget_spent(finding: &mut Finding, why: &codec::Unproven) {
     if matches!(
@@ -8697,11 +8703,12 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
             FindingKind::NotInspected,
             Severity::Warning,
             format!(
-                "{} image(s) rewritten in another transfer syntax or byte order were not \
-                 proven to keep their pixels in this batch: its proving budget was spent \
-                 (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, {} bytes); \
-                 {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, times \
-                 each), {judged} judged as they stand, each saying so in its detail",
+                "{} image(s) rewritten were not proven to keep their pixels (or, inside a \
+                 maintenance window, sampled for encryption) in this batch: its proving \
+                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, \
+                 {} bytes; MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} \
+                 files); {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
+                 times each), {judged} judged as they stand, each saying so in its detail",
                 judged + put_off,
                 codec::MAX_PROOF_TIME_PER_BATCH.as_secs(),
                 codec::MAX_PROOF_BYTES_PER_BATCH,
