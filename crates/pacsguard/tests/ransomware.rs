@@ -7115,3 +7115,53 @@ fn rewritten_images_past_a_batchs_samples_are_sampled_in_a_later_batch() {
         assert_pixels_changed(&findings, path, "info");
     }
 }
+
+/// Session 37's open point, decided (README): a gzip archive of real images brought into
+/// an image store inside a window reads as random bytes and is an `encrypted-arrival`
+/// alert; a password-protected archive of the store (Qlocker's 7-Zip) cannot be told
+/// from it without reading every entry.
+#[test]
+fn an_archive_brought_into_an_image_store_inside_a_window_is_an_encrypted_arrival() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 4);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3950 export");
+    // Real images (pydicom's CT and MR): compressed, they read as random bytes. The
+    // synthetic gradients of `image_store` compress to runs that do not (a 32 KB gzip
+    // of 40 of them is an `info` arrival).
+    let files = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let mut tar = Vec::new();
+    for _ in 0..3 {
+        for name in ["CT_small.dcm", "MR_small.dcm"] {
+            tar.extend(fs::read(files.join(name)).expect("pydicom's test files"));
+        }
+    }
+    let staged = env.dir.path().join("export.tar");
+    fs::write(&staged, &tar).expect("test fixture");
+    let status = std::process::Command::new("gzip")
+        .arg("-9")
+        .arg(&staged)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success(), "gzip");
+    let landed = archive.join("export.tar.gz");
+    fs::rename(env.dir.path().join("export.tar.gz"), &landed).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == landed.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(
+        findings.iter().any(|f| f["kind"] == "added"
+            && f["severity"] == "alert"
+            && f["path"].as_str() == landed.to_str()
+            && f["fields"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "encrypted-arrival"))),
+        "{findings:#?}"
+    );
+}
