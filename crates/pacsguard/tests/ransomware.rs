@@ -6825,9 +6825,9 @@ fn re_saves_and_victims(env: &Env, resaved: usize, victims: usize) -> Vec<(PathB
 /// and only `pixel-data-changed` findings and a window's new files wait for them. Before,
 /// a batch's findings were raised together after its proofs: three 60 MiB re-saves held
 /// back the alert on the encryption beside them past 30 s under load. Shown by order,
-/// not by time: the victims land first (renamed into place), so a victim judged in an
-/// earlier batch than a re-save is first anyway; in one batch, the re-saves' names sort
-/// first and were raised first.
+/// not by time: all land in one batch (renamed into place while the watcher is
+/// stopped), the victims first, and the re-saves' names sort first: they were raised
+/// first.
 #[test]
 fn encryption_in_the_batch_of_re_saves_is_raised_before_their_proofs() {
     const RESAVED: usize = 6;
@@ -6839,9 +6839,13 @@ fn encryption_in_the_batch_of_re_saves_is_raised_before_their_proofs() {
     let watcher = Watcher::start(&env, &[]);
     let archive = env.path("archive");
     open_window(&env, &watcher, &archive, "CHG-3800 big-endian migration");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
     for (next, path) in &landing {
         fs::rename(next, path).expect("test fixture");
     }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
     let (victims, resaved): (Vec<&PathBuf>, Vec<&PathBuf>) = landing
         .iter()
         .map(|(_, path)| path)
@@ -6903,9 +6907,14 @@ fn put_off_proofs_past_a_turns_share_wait_for_the_next_and_it_is_said() {
     let watcher = Watcher::start_with(&env, &[], command);
     let archive = env.path("archive");
     open_window(&env, &watcher, &archive, "CHG-3801 big-endian migration");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch, put off together, due again in one turn (in separate turns
+    // each came back alone, within the share: the full suite under load).
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
     for (next, path) in &landing {
         fs::rename(next, path).expect("test fixture");
     }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
     let share_said = |f: &[Value]| {
         f.iter().any(|x| {
             x["kind"] == "not-inspected"
