@@ -6746,10 +6746,15 @@ fn byte_order_encryption_behind_re_saves_that_spend_the_budget_alerts() {
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
     open_window(&env, &watcher, &archive, "CHG-3400 big-endian migration");
-    // Renamed into place one after the other: one batch, the large ones first.
+    // Renamed into place one after the other while the watcher is stopped, so that its
+    // events are read together: one batch, the large ones first (session 38: renamed
+    // while it ran, the first re-save was once judged alone, the rest then within the
+    // budget, and the budget reached was never said).
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
     for (next, path) in &landing {
         fs::rename(next, path).expect("test fixture");
     }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
     let judged = |f: &[Value], path: &Path| {
         f.iter()
             .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
