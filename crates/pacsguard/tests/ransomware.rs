@@ -1320,12 +1320,34 @@ fn many_stored_copies_of_one_instance_raise_no_standing_warning_in_a_window() {
             .iter()
             .any(|x| x["kind"] == "added" && x["path"].as_str() == resent.to_str())
     });
+    assert!(said, "{:#?}", watcher.findings());
+    // Sent again in a later batch: said once a UID while the window is open, not at
+    // each batch (session 37 said it again every time).
+    let again = archive.join("phantom-resent-again.dcm");
+    fs::copy(&sample, &again).expect("pydicom's CT_small.dcm");
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == again.to_str())
+    });
+    std::thread::sleep(Duration::from_secs(1));
     let (_, findings, stderr) = watcher.stop();
-    assert!(said, "{findings:#?}\n{stderr}");
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let crowded = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "not-inspected"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_INODES_PER_INSTANCE"))
+        })
+        .count();
+    assert_eq!(crowded, 1, "said once: {findings:#?}");
     assert!(
         findings
             .iter()
-            .all(|f| f["path"].as_str() != resent.to_str() || f["severity"] == "info"),
+            .all(|f| (f["path"].as_str() != resent.to_str()
+                && f["path"].as_str() != again.to_str())
+                || f["severity"] == "info"),
         "an honest copy is no alert: {findings:#?}"
     );
     assert!(alerts(&findings).is_empty(), "{findings:#?}");
@@ -6561,7 +6583,12 @@ fn large_32_bit_image(uid: &str, frames: usize) -> Vec<u8> {
 /// while other images were encrypted. Now the byte-order proofs share the batch's
 /// proving budget (time and bytes): the encryption that follows is ransomware as soon as
 /// it is verified, and the re-saves the budget left unproven stay the window's (no alert),
-/// said in their detail and by a `not-inspected` warning.
+/// said in their detail and by a `not-inspected` warning. Session 38: it failed under
+/// load (6-9 on two cores), victims 5-7 waiting in the batch of three re-saves put off
+/// for the re-saves' hashing and proofs; now a batch's findings no proof can change are
+/// raised before its proofs, and the re-saves put off come back after a turn's new
+/// changes, so the 30 s below wait for no proof of a re-save but one begun before the
+/// victims' events came (see `encryption_in_the_batch_of_re_saves_is_raised_before_their_proofs`).
 #[test]
 fn large_byte_order_re_saves_in_a_window_do_not_hold_back_the_encryption_that_follows() {
     // 60 MiB each (15 frames of 1024 x 1024 x 32 bits): hashed on the loop
@@ -6719,10 +6746,15 @@ fn byte_order_encryption_behind_re_saves_that_spend_the_budget_alerts() {
     env.profile(&["--policy", "append-only"]);
     let watcher = Watcher::start(&env, &[]);
     open_window(&env, &watcher, &archive, "CHG-3400 big-endian migration");
-    // Renamed into place one after the other: one batch, the large ones first.
+    // Renamed into place one after the other while the watcher is stopped, so that its
+    // events are read together: one batch, the large ones first (session 38: renamed
+    // while it ran, the first re-save was once judged alone, the rest then within the
+    // budget, and the budget reached was never said).
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
     for (next, path) in &landing {
         fs::rename(next, path).expect("test fixture");
     }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
     let judged = |f: &[Value], path: &Path| {
         f.iter()
             .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
@@ -6752,5 +6784,403 @@ fn byte_order_encryption_behind_re_saves_that_spend_the_budget_alerts() {
                 .as_str()
                 .is_some_and(|d| d.contains("MAX_PROOF_BYTES_PER_BATCH"))),
         "the budget reached is said: {findings:#?}"
+    );
+}
+
+/// CT_small.dcm's copies `a-re-saved-N.dcm` (to be re-saved honestly in the other byte
+/// order) and `b-victim-N.dcm` (to be encrypted) in `archive`, with what each becomes
+/// staged beside the tree: (staged, path) pairs, the victims first.
+fn re_saves_and_victims(env: &Env, resaved: usize, victims: usize) -> Vec<(PathBuf, PathBuf)> {
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let staged = env.dir.path().join("staged");
+    fs::create_dir_all(&staged).expect("test fixture");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let converted = env.dir.path().join("big-endian.dcm");
+    let status = std::process::Command::new("dcmconv")
+        .arg("+tb")
+        .arg(&sample)
+        .arg(&converted)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmconv +tb");
+    let mut landing = Vec::new();
+    for i in 0..victims {
+        let path = archive.join(format!("b-victim-{i}.dcm"));
+        fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+        let next = staged.join(format!("b-victim-{i}.dcm"));
+        fs::copy(&sample, &next).expect("test fixture");
+        encrypt(&next, 3800 + i as u64);
+        landing.push((next, path));
+    }
+    for i in 0..resaved {
+        let path = archive.join(format!("a-re-saved-{i}.dcm"));
+        fs::copy(&sample, &path).expect("pydicom's CT_small.dcm");
+        let next = staged.join(format!("a-re-saved-{i}.dcm"));
+        fs::copy(&converted, &next).expect("test fixture");
+        landing.push((next, path));
+    }
+    landing
+}
+
+/// Issue 11 (session 38): inside a maintenance window, the images encrypted in one batch
+/// with honest byte-order re-saves are raised before any re-save is proven: the proofs
+/// (and the sampling of arrivals) are the batch's costly part, on the watcher's loop,
+/// and only `pixel-data-changed` findings and a window's new files wait for them. Before,
+/// a batch's findings were raised together after its proofs: three 60 MiB re-saves held
+/// back the alert on the encryption beside them past 30 s under load. Shown by order,
+/// not by time: all land in one batch (renamed into place while the watcher is
+/// stopped), the victims first, and the re-saves' names sort first: they were raised
+/// first. Ignored: the watcher may still take the files in more than one turn (a path
+/// handed back to wait for the next pass over `/proc`), and a victim judged in a later
+/// turn than a re-save is rightly raised after it; seen so once in two runs of the whole
+/// suite at load 18 (b-victim-0 in the turn after a-re-saved-1). Run it alone
+/// (`--ignored`): it failed on main's engine 2 of 2, passes with the change 3 of 3.
+#[test]
+#[ignore = "timing: the files may be judged in more than one turn under heavy load"]
+fn encryption_in_the_batch_of_re_saves_is_raised_before_their_proofs() {
+    const RESAVED: usize = 6;
+    const ENCRYPTED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let landing = re_saves_and_victims(&env, RESAVED, ENCRYPTED);
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3800 big-endian migration");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for (next, path) in &landing {
+        fs::rename(next, path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let (victims, resaved): (Vec<&PathBuf>, Vec<&PathBuf>) = landing
+        .iter()
+        .map(|(_, path)| path)
+        .partition(|p| p.to_string_lossy().contains("b-victim-"));
+    let at = |f: &[Value], kind: &str, path: &Path| {
+        f.iter()
+            .position(|x| x["kind"] == kind && x["path"].as_str() == path.to_str())
+    };
+    let all_seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && victims
+                .iter()
+                .all(|p| at(f, "no-longer-dicom", p).is_some())
+            && resaved
+                .iter()
+                .all(|p| at(f, "pixel-data-changed", p).is_some())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all_seen, "{findings:#?}\n{stderr}");
+    let first_re_save = resaved
+        .iter()
+        .filter_map(|p| at(&findings, "pixel-data-changed", p))
+        .min()
+        .expect("waited for");
+    for path in &victims {
+        let victim = at(&findings, "no-longer-dicom", path).expect("waited for");
+        assert_eq!(findings[victim]["severity"], "alert", "{findings:#?}");
+        assert!(
+            victim < first_re_save,
+            "{} raised after a re-save's proof: {findings:#?}",
+            path.display()
+        );
+    }
+    let suspected = findings
+        .iter()
+        .position(|f| f["kind"] == "ransomware-suspected")
+        .expect("waited for");
+    assert!(suspected < first_re_save, "{findings:#?}");
+    for path in &resaved {
+        assert_pixels_changed(&findings, path, "info");
+    }
+}
+
+/// Issue 11 (session 38): the images put off for their proof come back in a share of
+/// each turn (MAX_PUT_OFF_BYTES_PER_TURN, lowered here to one image a turn), after the
+/// turn's new changes; those past it wait for the next turn, and the share reached is
+/// said. Every proof is past a batch's bytes here (the hook), so each image is put off
+/// MAX_PROOF_PUT_OFFS times and then judged unproven: still judged, none lost.
+#[test]
+fn put_off_proofs_past_a_turns_share_wait_for_the_next_and_it_is_said() {
+    const RESAVED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let landing = re_saves_and_victims(&env, RESAVED, 0);
+    env.profile(&["--policy", "append-only"]);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH", "1");
+    command.env("PACSGUARD_TEST_MAX_PUT_OFF_BYTES_PER_TURN", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3801 big-endian migration");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch, put off together, due again in one turn (in separate turns
+    // each came back alone, within the share: the full suite under load).
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for (next, path) in &landing {
+        fs::rename(next, path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let share_said = |f: &[Value]| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("(MAX_PUT_OFF_BYTES_PER_TURN) was spent"))
+        })
+    };
+    let judged = |f: &[Value], path: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "pixel-data-changed"
+                && x["path"].as_str() == path.to_str()
+                && x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS"))
+        })
+    };
+    let all_seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        share_said(f) && landing.iter().all(|(_, p)| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all_seen, "{findings:#?}\n{stderr}");
+    for (_, path) in &landing {
+        // Unproven after its put-offs: not softened by the window.
+        assert_pixels_changed(&findings, path, "alert");
+    }
+}
+
+/// Inside a window, `decoys` small new files and four images encrypted to new names (the
+/// originals removed) land in one batch while the watcher runs with `hook` (a debug
+/// build's limit of the sampling of arrivals, set so that one file a batch is sampled):
+/// every encrypted arrival must still be sampled and alert, the ones past a batch's
+/// limit put off to a later batch, and the limit named `limit` said.
+fn arrivals_past_a_batchs_sample_are_sampled_later(hook: (&str, &str), limit: &str) {
+    const DECOYS: usize = 2;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = image_store(&env, 4);
+    let mut command = common::pacsguard();
+    command.env(hook.0, hook.1);
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-7009 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..DECOYS {
+        fs::write(staged.join(format!("note-{i}.txt")), format!("decoy {i}\n"))
+            .expect("test fixture");
+    }
+    let drop = archive.join("drop");
+    let mut locked = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let len = fs::metadata(path).expect("test fixture").len() as usize;
+        let name = format!("image-{i}.dcm.enc");
+        fs::write(staged.join(&name), keystream(len, 7200 + i as u64)).expect("test fixture");
+        locked.push(drop.join(name));
+    }
+    fs::rename(&staged, &drop).expect("test fixture");
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && x["fields"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|v| v == "encrypted-arrival"))
+        })
+    };
+    let said = |f: &[Value]| {
+        f.iter().any(|x| {
+            x["kind"] == "not-inspected"
+                && x["severity"] == "warning"
+                && x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("put off to a later batch") && d.contains(limit))
+        })
+    };
+    let raised = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && locked.iter().all(|p| alerted(f, p)) && said(f)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+    // Each new file is judged once, sampled in the end: none is left as not sampled.
+    for i in 0..DECOYS {
+        let decoy = drop.join(format!("note-{i}.txt"));
+        assert!(
+            findings.iter().any(|f| f["kind"] == "added"
+                && f["severity"] == "info"
+                && f["path"].as_str() == decoy.to_str()),
+            "{findings:#?}"
+        );
+    }
+}
+
+/// Session 37 left open: new files inside a window past a batch's sampling bytes
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: 128 MiB of decoys, or 32,768 tiny ones)
+/// were only counted in a warning, never sampled: the encrypted images behind the decoys
+/// stayed `info`. They are put off to a later batch, sampled first there.
+#[test]
+fn new_files_past_a_batchs_sample_bytes_are_sampled_in_a_later_batch() {
+    arrivals_past_a_batchs_sample_are_sampled_later(
+        ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1"),
+        "MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH",
+    );
+}
+
+/// The opens and reads of a batch's sampling of new files were not bounded in time on
+/// the watcher's loop (up to 32,768 opens within the bytes): they are
+/// (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH, lowered here to none: one sample a batch),
+/// and the files left are put off to a later batch, not left unsampled.
+#[test]
+fn new_files_past_a_batchs_sample_time_are_sampled_in_a_later_batch() {
+    arrivals_past_a_batchs_sample_are_sampled_later(
+        ("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS", "0"),
+        "MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH",
+    );
+}
+
+/// Session 37 left open: inside a window, rewritten images were sampled 64 a batch
+/// (MAX_WINDOW_SAMPLES_PER_BATCH), the smallest first, and past them every change but a
+/// byte order's was softened unread: 64 images honestly decompressed (RLE to native,
+/// dcmdrle) sorting first hid four RLE images rewritten native with random pixels in the
+/// same batch (`info`, no alert). Past the samples an image is now put off to a later
+/// batch, sampled first there: each encrypted one alerts, and the honest
+/// decompressions stay `info`.
+#[test]
+fn rewritten_images_past_a_batchs_samples_are_sampled_in_a_later_batch() {
+    const DECOYS: usize = 64;
+    const ENCRYPTED: usize = 4;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let dcmtk = |tool: &str, from: &Path, to: &Path| {
+        let status = std::process::Command::new(tool)
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "{tool}");
+    };
+    let rle = env.dir.path().join("rle.dcm");
+    dcmtk("dcmcrle", &sample, &rle);
+    let native = env.dir.path().join("native.dcm");
+    dcmtk("dcmdrle", &rle, &native);
+    // The victims: native as the honest ones, their Pixel Data random.
+    let mut random = fs::read(&native).expect("test fixture");
+    let at = random
+        .windows(4)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+        .expect("Pixel Data")
+        + 12;
+    let staged = env.dir.path().join("staged");
+    fs::create_dir_all(&staged).expect("test fixture");
+    let mut landing = Vec::new();
+    let mut decoys = Vec::new();
+    for i in 0..DECOYS {
+        let path = archive.join(format!("a-decompressed-{i:02}.dcm"));
+        fs::copy(&rle, &path).expect("test fixture");
+        let next = staged.join(format!("a-{i:02}.dcm"));
+        fs::copy(&native, &next).expect("test fixture");
+        landing.push((next, path.clone()));
+        decoys.push(path);
+    }
+    let mut victims = Vec::new();
+    for i in 0..ENCRYPTED {
+        let path = archive.join(format!("b-victim-{i}.dcm"));
+        fs::copy(&rle, &path).expect("test fixture");
+        let len = random.len() - at;
+        random[at..].copy_from_slice(&keystream(len, 3900 + i as u64));
+        let next = staged.join(format!("b-{i}.dcm"));
+        fs::write(&next, &random).expect("test fixture");
+        landing.push((next, path.clone()));
+        victims.push(path);
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-3900 decompression");
+    // Renamed into place while the watcher is stopped, so that its events are read
+    // together: one batch, the honest ones first.
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for (next, path) in &landing {
+        fs::rename(next, path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let judged = |f: &[Value], path: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+    };
+    // (Copies of one instance: an edit under one UID, so no `ransomware-suspected` is
+    // looked for; each image's own finding is.)
+    let all_seen = watcher.wait(Duration::from_secs(120), |f, _| {
+        decoys.iter().chain(&victims).all(|p| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(all_seen, "{findings:#?}\n{stderr}");
+    for path in &victims {
+        assert_pixels_changed(&findings, path, "alert");
+    }
+    for path in &decoys {
+        assert_pixels_changed(&findings, path, "info");
+    }
+}
+
+/// Session 37's open point, decided (README): a gzip archive of real images brought into
+/// an image store inside a window reads as random bytes and is an `encrypted-arrival`
+/// alert; a password-protected archive of the store (Qlocker's 7-Zip) cannot be told
+/// from it without reading every entry.
+#[test]
+fn an_archive_brought_into_an_image_store_inside_a_window_is_an_encrypted_arrival() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 4);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3950 export");
+    // Real images (pydicom's CT and MR): compressed, they read as random bytes. The
+    // synthetic gradients of `image_store` compress to runs that do not (a 32 KB gzip
+    // of 40 of them is an `info` arrival).
+    let files = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let mut tar = Vec::new();
+    for _ in 0..3 {
+        for name in ["CT_small.dcm", "MR_small.dcm"] {
+            tar.extend(fs::read(files.join(name)).expect("pydicom's test files"));
+        }
+    }
+    let staged = env.dir.path().join("export.tar");
+    fs::write(&staged, &tar).expect("test fixture");
+    let status = std::process::Command::new("gzip")
+        .arg("-9")
+        .arg(&staged)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success(), "gzip");
+    let landed = archive.join("export.tar.gz");
+    fs::rename(env.dir.path().join("export.tar.gz"), &landed).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == landed.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(
+        findings.iter().any(|f| f["kind"] == "added"
+            && f["severity"] == "alert"
+            && f["path"].as_str() == landed.to_str()
+            && f["fields"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "encrypted-arrival"))),
+        "{findings:#?}"
     );
 }

@@ -10,7 +10,7 @@
 //! entry (review rv35-watch: one inode per UID, the other copy's replacement was compared
 //! with nothing).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Stored instances indexed when a window opens (about 40 bytes each): what bounds the
 /// index's memory. Past it, the rest of the store is not indexed: an image of it moved in
@@ -42,6 +42,11 @@ pub struct Instances {
     /// Each UID with more stored copies than [`MAX_INODES_PER_INSTANCE`]: how many were
     /// left out (at most one entry per `MAX_INODES_PER_INSTANCE` files indexed).
     crowded: HashMap<u64, usize>,
+    /// The crowded UIDs said already while this index stands (while a window is open):
+    /// each is said once, not at every batch re-sending a copy (session 37). Within
+    /// `crowded`'s keys, so bounded with them.
+    /// Behind a lock: asked while the views are borrowed (see `Guard::follow_stored_inodes`).
+    said: std::sync::Mutex<HashSet<u64>>,
 }
 
 impl Instances {
@@ -85,6 +90,14 @@ impl Instances {
     pub fn crowded(&self, key: u64) -> usize {
         self.crowded.get(&key).copied().unwrap_or(0)
     }
+
+    /// Whether the crowding of the UID `key` is yet to be said while this index stands:
+    /// true the first time it is asked for a crowded UID, false after, and for a UID
+    /// not crowded.
+    pub fn first_said(&self, key: u64) -> bool {
+        // A lock poisoned says it again: the safe side.
+        self.crowded(key) > 0 && self.said.lock().map_or(true, |mut said| said.insert(key))
+    }
 }
 
 /// The warning of a verification in which `files` new files (inside a maintenance
@@ -97,7 +110,7 @@ pub fn crowded_note(files: usize, left_out: usize, per_instance: usize) -> Strin
          stored copies than are indexed ({per_instance} a UID, MAX_INODES_PER_INSTANCE; up \
          to {left_out} more not indexed) and none of the indexed copies left its name: one \
          that replaced a copy not indexed is judged as a new file, by its content alone, \
-         not compared with the copy it replaced"
+         not compared with the copy it replaced (said once a UID while the window is open)"
     )
 }
 
@@ -140,6 +153,10 @@ mod tests {
         let index = Instances::of(copies(n), MAX_WINDOW_INSTANCES, MAX_INODES_PER_INSTANCE);
         assert_eq!(index.inodes(42).len(), MAX_INODES_PER_INSTANCE);
         assert_eq!((index.left_out, index.crowded(42)), (0, 1));
+        // Said once a UID while the index stands, never for a UID not crowded.
+        assert!(index.first_said(42));
+        assert!(!index.first_said(42), "said once");
+        assert!(!index.first_said(7), "not crowded");
         let said = crowded_note(3, 1, MAX_INODES_PER_INSTANCE);
         assert!(
             said.starts_with("3 new files") && said.contains("MAX_INODES_PER_INSTANCE"),

@@ -404,6 +404,21 @@ pub const MAX_PROOF_PUT_OFFS: u32 = 8;
 /// Images put off so, remembered with how many times. Full, one more is judged unproven
 /// at once (an alert), saying so, rather than a count forgotten (see [`PutOffCounts`]).
 pub const MAX_PROOFS_PUT_OFF: usize = 100_000;
+/// Bytes of images put off for their proof ([`Guard::put_off_unproven`]) verified again
+/// in one turn of the loop, counted at their size now: at least one image a turn, the
+/// most put off first (see [`retry_share`]); the rest wait for the next turn, their
+/// counts unchanged, said by a warning when the share is first reached. Each is hashed
+/// again on the loop before its proof, and they are verified after the turn's new
+/// changes, so that what a turn of put-off proofs may hold back the alert on another
+/// file is bounded: this many bytes hashed, plus the proofs of
+/// [`codec::MAX_PROOF_TIME_PER_BATCH`] (one begun runs to its end, at most
+/// [`codec::MAX_BYTE_ORDER_PROOF_BYTES`] read). Without it, [`MAX_PROOFS_PUT_OFF`]
+/// large re-saves an attacker (or a migration) writes came back in one turn, each
+/// hashed again (issue 11).
+pub const MAX_PUT_OFF_BYTES_PER_TURN: u64 = codec::MAX_PROOF_BYTES_PER_BATCH;
+/// A debug build's hook: [`MAX_PUT_OFF_BYTES_PER_TURN`] lowered (ignored by a release
+/// build).
+pub const TEST_MAX_PUT_OFF_BYTES_PER_TURN_VAR: &str = "PACSGUARD_TEST_MAX_PUT_OFF_BYTES_PER_TURN";
 /// A debug build's hook: the capacity [`MAX_WRITTEN_WHILE_HASHED`] lowered, so a test
 /// reaches it with a few real files (ignored by a release build).
 pub const TEST_MAX_WRITTEN_WHILE_HASHED_VAR: &str = "PACSGUARD_TEST_MAX_WRITTEN_WHILE_HASHED";
@@ -543,6 +558,17 @@ pub const MAX_WINDOW_SAMPLES_PER_BATCH: usize = 64;
 pub const MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH: u64 = 128 << 20;
 /// The least a new file's sample is counted at: its open and its first block read.
 pub const ARRIVAL_SAMPLE_MIN_BYTES: u64 = 4096;
+/// Time the sampling of new files inside a maintenance window may take per
+/// verification (see [`Guard::arrivals_encrypted`]): each sample is an open and reads of
+/// up to 16 MiB on the watcher's loop, and 32,768 tiny decoys within the bytes above are
+/// as many opens. Past it (a sample begun runs to its end), the new files left are put
+/// off to a later batch like those past the bytes. A debug build takes milliseconds
+/// from [`TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR`].
+pub const MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH: Duration = Duration::from_secs(1);
+/// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH`] in milliseconds
+/// (ignored by a release build).
+pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR: &str =
+    "PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS";
 /// A debug build's hook: [`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`] lowered (ignored
 /// by a release build).
 pub const TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_VAR: &str =
@@ -1538,6 +1564,79 @@ fn put_off_unsettled_listings(
     listings
 }
 
+/// An image put off for its proof ([`Guard::put_off_unproven`]) due again, of root
+/// `index`, put off `times` times so far.
+#[derive(Debug)]
+struct Retry {
+    index: usize,
+    pending: Pending,
+    times: u32,
+    path: PathBuf,
+}
+
+/// The put-off images verified again this turn and those carried to the next: the most
+/// put off first (each must be proven within its [`MAX_PROOF_PUT_OFFS`]), then the
+/// smallest, while their sizes (by `size_of`, now) fit in `share` bytes; the first is
+/// always taken, so that each turn moves on.
+fn retry_share(
+    mut retries: Vec<Retry>,
+    share: u64,
+    size_of: impl Fn(&Path) -> u64,
+) -> (Vec<Retry>, Vec<Retry>) {
+    let mut sized: Vec<(u64, Retry)> = retries
+        .drain(..)
+        .map(|retry| (size_of(&retry.path), retry))
+        .collect();
+    sized.sort_by(|(a_size, a), (b_size, b)| {
+        (std::cmp::Reverse(a.times), a_size, &a.path).cmp(&(
+            std::cmp::Reverse(b.times),
+            b_size,
+            &b.path,
+        ))
+    });
+    let mut spent = 0u64;
+    let mut taken = Vec::new();
+    let mut carried = Vec::new();
+    for (size, retry) in sized {
+        if taken.is_empty() || spent.saturating_add(size) <= share {
+            spent = spent.saturating_add(size);
+            taken.push(retry);
+        } else {
+            carried.push(retry);
+        }
+    }
+    (taken, carried)
+}
+
+/// The warning that the images `carried` (put off for their proof, due again) wait for
+/// the next turn: this one's share of `share` bytes ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was
+/// spent. Named up to ten, counted past them.
+fn put_off_share_reached(carried: &[Retry], share: u64) -> Finding {
+    let mut named: Vec<&PathBuf> = carried.iter().map(|r| &r.path).collect();
+    named.sort();
+    let shown: Vec<String> = named.iter().take(10).map(|p| escape_path(p)).collect();
+    let more = named.len().saturating_sub(shown.len());
+    let at = named.first().map_or_else(PathBuf::new, |p| p.to_path_buf());
+    Finding::new(
+        at,
+        FindingKind::NotInspected,
+        Severity::Warning,
+        format!(
+            "{} image(s) put off for their proof wait for a later turn of the watcher: this \
+             turn's share of {share} bytes for them (MAX_PUT_OFF_BYTES_PER_TURN) was spent, \
+             and the changes that come meanwhile are verified first; each is still proven, \
+             or judged unproven after MAX_PROOF_PUT_OFFS ({MAX_PROOF_PUT_OFFS}) put-offs: {}{}",
+            carried.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
 /// What [`put_off_unsettled_listings`] decided: the directories to verify again a quiet
 /// period later, and those taken as listed at once because `capacity`
 /// ([`MAX_UNSETTLED_DIRECTORIES`]) others were waiting already.
@@ -1819,6 +1918,9 @@ struct Guard<'a> {
     /// Changed images whose proof the batch's budget left undone, put off to a later
     /// batch, and how many times (see [`Guard::put_off_unproven`]).
     proofs_put_off: PutOffCounts<PathBuf>,
+    /// Whether the warning that put-off images wait for a later turn
+    /// ([`MAX_PUT_OFF_BYTES_PER_TURN`]) was given since the share was last enough.
+    put_off_share_said: bool,
     /// The proving budget of the loop's turn ([`codec::ProofBudget`]), shared by every
     /// verification concluded in it (a batch of events and the big files the workers
     /// hashed): `None` outside the loop (the catch-up, the stop), where each verification
@@ -2078,6 +2180,7 @@ impl<'a> Guard<'a> {
                 MAX_WRITTEN_WHILE_HASHED,
             )),
             proofs_put_off: PutOffCounts::new(MAX_PROOFS_PUT_OFF),
+            put_off_share_said: false,
             turn_budget: None,
             chain_limit_reached: HashMap::new(),
             across: HashMap::new(),
@@ -3652,6 +3755,7 @@ impl<'a> Guard<'a> {
         self.pair_rename_chains(&mut due)?;
         self.pair_moves_across_roots(&due)?;
         let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
+        let mut retries: Vec<Retry> = Vec::new();
         for item in due {
             // Paths outside every root come from a directory moved out of a root, whose
             // watch is dropped when its old path is verified.
@@ -3659,13 +3763,78 @@ impl<'a> Guard<'a> {
                 continue;
             }
             if let Some((index, rel)) = self.root_of(&item.path) {
-                by_root.entry(index).or_default().push(Pending {
+                let pending = Pending {
                     rel,
                     rehash: item.rehash,
                     settled: item.settled,
                     renamed_in: item.renamed_in,
-                });
+                };
+                match self.proofs_put_off.get(&item.path) {
+                    Some(&times) => retries.push(Retry {
+                        index,
+                        pending,
+                        times,
+                        path: item.path,
+                    }),
+                    None => by_root.entry(index).or_default().push(pending),
+                }
             }
+        }
+        // A put-off image below a path verified anyway is verified with it: one walk.
+        retries.retain(|retry| {
+            let Some(fresh) = by_root.get_mut(&retry.index) else {
+                return true;
+            };
+            let covering: HashSet<Vec<u8>> = fresh.iter().map(|p| p.rel.clone()).collect();
+            if within_any(&retry.pending.rel, &covering) {
+                fresh.push(retry.pending.clone());
+                return false;
+            }
+            true
+        });
+        // What is new first: its findings are raised before any put-off proof is
+        // verified again (issue 11: three 60 MiB byte-order re-saves put off, hashed
+        // and proven again on the loop, held back the encryption found in the same
+        // batch past 30 s under load).
+        for (index, subtrees) in by_root {
+            self.verify(index, subtrees, now)?;
+        }
+        if retries.is_empty() {
+            return Ok(());
+        }
+        let share = u64::try_from(test_hooked_capacity(
+            TEST_MAX_PUT_OFF_BYTES_PER_TURN_VAR,
+            usize::try_from(MAX_PUT_OFF_BYTES_PER_TURN).unwrap_or(usize::MAX),
+        ))
+        .unwrap_or(MAX_PUT_OFF_BYTES_PER_TURN);
+        let (taken, carried) = retry_share(retries, share, |path| {
+            std::fs::symlink_metadata(path).map_or(0, |m| m.len())
+        });
+        if carried.is_empty() {
+            self.put_off_share_said = false;
+        } else {
+            // Carried whole to the next turn, their counts unchanged: not a put-off
+            // (the batch's budget was not spent on them), and the events that come
+            // meanwhile are verified before them again. Said when the share is first
+            // reached, not at every turn of a long run of large re-saves.
+            let finding =
+                (!self.put_off_share_said).then(|| put_off_share_reached(&carried, share));
+            self.put_off_share_said = true;
+            for retry in carried {
+                self.debounce.mark_again_after(
+                    retry.path,
+                    now,
+                    Duration::ZERO,
+                    retry.pending.settled,
+                );
+            }
+            if let Some(finding) = finding {
+                self.publish(&[finding], now)?;
+            }
+        }
+        let mut by_root: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
+        for retry in taken {
+            by_root.entry(retry.index).or_default().push(retry.pending);
         }
         for (index, subtrees) in by_root {
             self.verify(index, subtrees, now)?;
@@ -5042,7 +5211,7 @@ impl<'a> Guard<'a> {
             }
             // New files of a UID with copies not indexed, matched with none; the most
             // copies of one such UID left out (see [`instances::crowded_note`]).
-            let mut crowded = (0usize, 0usize);
+            let mut crowded: Vec<(u64, usize)> = Vec::new();
             let mut gone_by_uid: HashMap<&str, Vec<&Entry>> = HashMap::new();
             for &e in gone_here.values() {
                 if let Some(uid) = followed::instance_uid(e) {
@@ -5106,12 +5275,14 @@ impl<'a> Guard<'a> {
                     // bound, one of those may be what it replaced. Said here, where the
                     // bound may change a judgement, not at every window opened (an honest
                     // store holds several copies of an instance).
-                    let left_out = stored_instance_key(new)
-                        .zip(self.profile_instances.as_ref())
-                        .map_or(0, |(key, index)| index.crowded(key));
-                    if left_out > 0 {
-                        crowded.0 += 1;
-                        crowded.1 = crowded.1.max(left_out);
+                    if let Some(key) = stored_instance_key(new) {
+                        let left_out = self
+                            .profile_instances
+                            .as_ref()
+                            .map_or(0, |index| index.crowded(key));
+                        if left_out > 0 {
+                            crowded.push((key, left_out));
+                        }
                     }
                     continue;
                 };
@@ -5135,15 +5306,28 @@ impl<'a> Guard<'a> {
                     },
                 );
             }
-            if crowded.0 > 0 {
+            // Once a UID while the window is open (session 37: a warning at each batch
+            // re-sending a copy of a crowded UID): the files of a UID said already are
+            // judged as before, by their content, and not said again.
+            let mut said: HashSet<u64> = HashSet::new();
+            if let Some(index) = self.profile_instances.as_ref() {
+                for &(key, _) in &crowded {
+                    if said.contains(&key) || index.first_said(key) {
+                        said.insert(key);
+                    }
+                }
+            }
+            crowded.retain(|(key, _)| said.contains(key));
+            if !crowded.is_empty() {
+                let most = crowded.iter().map(|&(_, n)| n).max().unwrap_or(0);
                 followed.push(
                     Finding::new(
                         root.clone(),
                         FindingKind::NotInspected,
                         Severity::Warning,
                         instances::crowded_note(
-                            crowded.0,
-                            crowded.1,
+                            crowded.len(),
+                            most,
                             instances::MAX_INODES_PER_INSTANCE,
                         ),
                     )
@@ -5690,6 +5874,20 @@ impl<'a> Guard<'a> {
             .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from);
+        // What no proof or sample below can change is raised now, before any of them:
+        // an image encrypted beside large re-saves must not wait for their proofs
+        // (issue 11: victims in the batch of three 60 MiB re-saves waited for their
+        // hashing and proofs on the loop, past 30 s under load). Only `pixel-data-changed`
+        // findings are proven, and only new files inside a window sampled.
+        let (mut findings, early): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| {
+                f.kind == FindingKind::PixelDataChanged
+                    || (f.kind == FindingKind::Added && self.windows.covers(&f.path))
+            });
+        let mut arrivals = self.to_screen(&spec, &early);
+        if !early.is_empty() {
+            self.raise(base, early, &HashSet::new(), None, now)?;
+        }
         let order = self.proving_order(&spec.path, &tree, &findings);
         let disproven =
             mark_recompressed(&spec.path, &origins, &tree, &mut findings, &order, &budget);
@@ -5704,6 +5902,11 @@ impl<'a> Guard<'a> {
         if in_turn {
             self.turn_budget = Some(budget);
         }
+        let unsampled: HashSet<PathBuf> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Added && is_budget_spent(f))
+            .map(|f| f.path.clone())
+            .collect();
         let put_off = self.put_off_unproven(
             &spec.path,
             base,
@@ -5712,37 +5915,13 @@ impl<'a> Guard<'a> {
             &mut encrypted,
             now,
         );
-        findings.extend(proof_budget_spent(&spec.path, &findings, put_off.len()));
+        // The new files put off for their sample are said by their own warning.
+        let arrivals_put_off = put_off.iter().filter(|p| unsampled.contains(*p)).count();
+        let proofs_put_off = put_off.len() - arrivals_put_off;
+        findings.extend(proof_budget_spent(&spec.path, &findings, proofs_put_off));
         // Proven (or put off) before screening: a file put off is screened when judged.
-        if spec.policy == Policy::AppendOnly {
-            // Screening reads the file; the workers do it, and report what they find.
-            // A stored file of another root followed here is an arrival all the same:
-            // judged by the policy it was stored under (a log root's, where any content
-            // may grow in), an executable moved in from there was a `moved` warning,
-            // never screened (review s18-r11). An instance written again with another
-            // File Meta Information is screened too: `file-meta-changed` is info, and a
-            // payload planted in group 0002 (Private Information, an OB of any length)
-            // must not ride on it unseen. So is a rewritten header (a PE's DOS header
-            // planted in the preamble, CVE-2019-11687, is a header change), and every
-            // rewrite an open maintenance window makes info (review s21).
-            let arrivals: Vec<PathBuf> = findings
-                .iter()
-                .filter(|f| {
-                    f.kind == FindingKind::Added
-                        || f.kind == FindingKind::FileMetaChanged
-                        || f.kind == FindingKind::HeaderChanged
-                        || (matches!(
-                            f.kind,
-                            FindingKind::PixelDataChanged | FindingKind::ContentChanged
-                        ) && self.windows.covers(&f.path))
-                        || (f.kind == FindingKind::Moved
-                            && f.from
-                                .as_ref()
-                                .is_some_and(|from| !from.starts_with(&spec.path)))
-                })
-                .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
-                .map(|f| f.path.clone())
-                .collect();
+        arrivals.extend(self.to_screen(&spec, &findings));
+        if !arrivals.is_empty() {
             for batch in arrivals.chunks(workers::SCREEN_BATCH) {
                 self.dispatch(
                     Job::Screen {
@@ -5810,6 +5989,41 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
+    /// The files of `findings` (of the root of `spec`) to screen, none but of an
+    /// append-only root. Screening reads the file; the workers do it, and report what
+    /// they find. A stored file of another root followed here is an arrival all the
+    /// same: judged by the policy it was stored under (a log root's, where any content
+    /// may grow in), an executable moved in from there was a `moved` warning, never
+    /// screened (review s18-r11). An instance written again with another File Meta
+    /// Information is screened too: `file-meta-changed` is info, and a payload planted
+    /// in group 0002 (Private Information, an OB of any length) must not ride on it
+    /// unseen. So is a rewritten header (a PE's DOS header planted in the preamble,
+    /// CVE-2019-11687, is a header change), and every rewrite an open maintenance window
+    /// makes info (review s21).
+    fn to_screen(&self, spec: &pacsguard_profile::RootSpec, findings: &[Finding]) -> Vec<PathBuf> {
+        if spec.policy != Policy::AppendOnly {
+            return Vec::new();
+        }
+        findings
+            .iter()
+            .filter(|f| {
+                f.kind == FindingKind::Added
+                    || f.kind == FindingKind::FileMetaChanged
+                    || f.kind == FindingKind::HeaderChanged
+                    || (matches!(
+                        f.kind,
+                        FindingKind::PixelDataChanged | FindingKind::ContentChanged
+                    ) && self.windows.covers(&f.path))
+                    || (f.kind == FindingKind::Moved
+                        && f.from
+                            .as_ref()
+                            .is_some_and(|from| !from.starts_with(&spec.path)))
+            })
+            .filter(|f| std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file()))
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
     /// The order in which the proofs of `findings` (of `root`, walked as `tree`) spend the
     /// budget: the images put off most often first, so that each is proven within its
     /// [`MAX_PROOF_PUT_OFFS`], then the smallest first, so that one large file cannot
@@ -5860,7 +6074,12 @@ impl<'a> Guard<'a> {
         let mut put_off = HashSet::new();
         let quiet = Duration::from_millis(self.config.quiet_ms);
         for finding in findings.iter_mut() {
-            if finding.kind != FindingKind::PixelDataChanged {
+            // A new file inside a window not sampled for encryption is put off the same
+            // way ([`Guard::arrivals_encrypted`]).
+            if !matches!(
+                finding.kind,
+                FindingKind::PixelDataChanged | FindingKind::Added
+            ) {
                 continue;
             }
             let times = self.proofs_put_off.remove(&finding.path).unwrap_or(0);
@@ -5880,6 +6099,10 @@ impl<'a> Guard<'a> {
                 Err(refused) => refused,
             };
             finding.detail = format!("{}; {refused}", finding.detail);
+            if finding.kind == FindingKind::Added {
+                // Never sampled: not inspected, said by name; encryption is not known.
+                finding.severity = finding.severity.max(Severity::Warning);
+            }
             encrypted.insert(finding.path.clone());
         }
         if put_off.is_empty() {
@@ -6649,8 +6872,13 @@ impl<'a> Guard<'a> {
                 // Another file under a stored image's UID: other pixels may be an honest
                 // image sent again (review rv35-watch: pixels +1 alerted as "random
                 // bytes"); random ones, or no stream of its codec, are not.
-                let judged = (sampled < MAX_WINDOW_SAMPLES_PER_BATCH)
-                    .then(|| encrypted_content(&finding.path, &tree.entries[at]));
+                // Within the batch's samples and proving time; past them, put off to a
+                // later batch (see [`Guard::put_off_unproven`]), not left unsampled.
+                let judged = if sampled < MAX_WINDOW_SAMPLES_PER_BATCH {
+                    budget.run(|| encrypted_content(&finding.path, &tree.entries[at]))
+                } else {
+                    None
+                };
                 sampled += usize::from(judged.is_some());
                 finding.detail = format!(
                     "{}; compared with the stored image {} (another file holding its SOP \
@@ -6664,13 +6892,7 @@ impl<'a> Guard<'a> {
                         encrypted.insert(finding.path.clone());
                     }
                     Some(None) => {}
-                    None => {
-                        finding.detail = format!(
-                            "{}: not sampled, past the {MAX_WINDOW_SAMPLES_PER_BATCH} files of \
-                             this batch (MAX_WINDOW_SAMPLES_PER_BATCH)",
-                            finding.detail
-                        );
-                    }
+                    None => past_the_samples(finding),
                 }
                 continue;
             }
@@ -6692,22 +6914,13 @@ impl<'a> Guard<'a> {
                 continue;
             }
             if sampled >= MAX_WINDOW_SAMPLES_PER_BATCH {
-                // Past the batch's samples a change of byte order is not proven, so not
-                // softened (review rv33b-watch: 64 honest `+tb` re-saves sorting first
-                // hid 37 of 40 XORed ones); big endian is retired, so an honest
-                // migration to it is rare. Other changes past the samples stay softened.
-                if entropy::byte_order_changed(&before, &after) {
-                    finding.detail = format!(
-                        "{}; written in the other byte order ({before} -> {after}) past the \
-                         {MAX_WINDOW_SAMPLES_PER_BATCH} files of this batch proven \
-                         (MAX_WINDOW_SAMPLES_PER_BATCH): not proven to hold the pixels stored",
-                        finding.detail
-                    );
-                    finding
-                        .fields
-                        .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
-                    encrypted.insert(finding.path.clone());
-                }
+                // Past the batch's samples nothing is judged: put off to a later batch,
+                // the images put off most sampled first there, then judged unproven and
+                // not softened after MAX_PROOF_PUT_OFFS (session 37: a change of byte
+                // order past them was an alert unproven at once, and every other change
+                // softened unread, so 64 small honest re-saves sorting first hid the
+                // encryption behind them).
+                past_the_samples(finding);
                 continue;
             }
             sampled += 1;
@@ -6786,6 +6999,13 @@ impl<'a> Guard<'a> {
             usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH).unwrap_or(usize::MAX),
         ))
         .unwrap_or(MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH);
+        let time = test_hooked_capacity(
+            TEST_MAX_WINDOW_ARRIVAL_SAMPLE_MS_VAR,
+            usize::try_from(MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH.as_millis())
+                .unwrap_or(usize::MAX),
+        );
+        let time = Duration::from_millis(u64::try_from(time).unwrap_or(u64::MAX));
+        let began = Instant::now();
         let mut spent = 0u64;
         let mut unsampled = 0usize;
         for at in self.proving_order(root, tree, findings) {
@@ -6812,8 +7032,21 @@ impl<'a> Guard<'a> {
             // but for the first sample of a batch (one file larger than a budget lowered
             // in a test is still sampled).
             let cost = arrival_sample_cost(now);
-            if spent > 0 && spent.saturating_add(cost) > budget {
+            if spent > 0 && (spent.saturating_add(cost) > budget || began.elapsed() >= time) {
+                // Not sampled in this batch: put off to a later one, like a proof its
+                // budget left undone ([`Guard::put_off_unproven`]), the files put off
+                // most sampled first there (session 37 counted them in this warning
+                // only, and an encrypted image behind 128 MiB of decoys was never
+                // sampled).
                 unsampled += 1;
+                finding.detail = format!(
+                    "{}; not sampled for encryption in its batch: past the {budget} bytes \
+                     or the {} ms its sampling may take (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH, \
+                     MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH)",
+                    finding.detail,
+                    time.as_millis()
+                );
+                finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
                 continue;
             }
             spent = spent.saturating_add(cost);
@@ -6835,10 +7068,14 @@ impl<'a> Guard<'a> {
                     Severity::Warning,
                     format!(
                         "{unsampled} new files inside a maintenance window were not sampled for \
-                         encryption: past the {budget} bytes this batch's sampling may read \
-                         (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the smallest sampled \
-                         first, each counted at what it reads and at least \
-                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes)"
+                         encryption in this batch: past the {budget} bytes this batch's \
+                         sampling may read (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the \
+                         smallest sampled first, each counted at what it reads and at least \
+                         {ARRIVAL_SAMPLE_MIN_BYTES} bytes) or the {} ms it may take \
+                         (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH); each is put off to a \
+                         later batch, sampled first there, at most MAX_PROOF_PUT_OFFS \
+                         ({MAX_PROOF_PUT_OFFS}) times, then reported not sampled, by name",
+                        time.as_millis()
                     ),
                 )
                 .with_root(root.to_path_buf()),
@@ -8423,6 +8660,21 @@ fn put_off_proof(
 /// budget was spent ([`codec::Unproven::OutOfTime`], [`codec::Unproven::OutOfBytes`]).
 pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
 
+/// Marks `finding` (a rewritten image inside a window) left unsampled by its batch: past
+/// [`MAX_WINDOW_SAMPLES_PER_BATCH`] files or the batch's proving time
+/// ([`codec::MAX_PROOF_TIME_PER_BATCH`]). A budget, no verdict: it is put off to a later
+/// batch like an unfinished proof ([`Guard::put_off_unproven`]).
+fn past_the_samples(finding: &mut Finding) {
+    finding.detail = format!(
+        "{}; not sampled in its batch: past the {MAX_WINDOW_SAMPLES_PER_BATCH} files \
+         (MAX_WINDOW_SAMPLES_PER_BATCH) or the {} s (MAX_PROOF_TIME_PER_BATCH) a batch \
+         samples",
+        finding.detail,
+        codec::MAX_PROOF_TIME_PER_BATCH.as_secs()
+    );
+    finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
+}
+
 /// Marks `finding` [`PROOF_BUDGET_SPENT_FIELD`] when `why` is its batch's budget spent.
 fn mark_budget_spent(finding: &mut Finding, why: &codec::Unproven) {
     if matches!(
@@ -8500,7 +8752,10 @@ fn keep_view_of(root: &Path, base: &RootProfile, tree: &mut Tree, paths: &HashSe
 /// judged unproven as they stand; `None` when none was. Reaching a budget is said, never
 /// silent (issue 11).
 fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Option<Finding> {
-    let judged = findings.iter().filter(|f| is_budget_spent(f)).count();
+    let judged = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::PixelDataChanged && is_budget_spent(f))
+        .count();
     if judged + put_off == 0 {
         return None;
     }
@@ -8510,11 +8765,12 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
             FindingKind::NotInspected,
             Severity::Warning,
             format!(
-                "{} image(s) rewritten in another transfer syntax or byte order were not \
-                 proven to keep their pixels in this batch: its proving budget was spent \
-                 (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, {} bytes); \
-                 {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, times \
-                 each), {judged} judged as they stand, each saying so in its detail",
+                "{} image(s) rewritten were not proven to keep their pixels (or, inside a \
+                 maintenance window, sampled for encryption) in this batch: its proving \
+                 budget was spent (MAX_PROOF_TIME_PER_BATCH, {} s; MAX_PROOF_BYTES_PER_BATCH, \
+                 {} bytes; MAX_WINDOW_SAMPLES_PER_BATCH, {MAX_WINDOW_SAMPLES_PER_BATCH} \
+                 files); {put_off} put off to a later batch (at most MAX_PROOF_PUT_OFFS, {}, \
+                 times each), {judged} judged as they stand, each saying so in its detail",
                 judged + put_off,
                 codec::MAX_PROOF_TIME_PER_BATCH.as_secs(),
                 codec::MAX_PROOF_BYTES_PER_BATCH,
@@ -8878,6 +9134,78 @@ mod tests {
             refused.contains("1 other images wait for a proof already (MAX_PROOFS_PUT_OFF)"),
             "{refused}"
         );
+    }
+
+    fn retry(path: &str, times: u32) -> Retry {
+        Retry {
+            index: 0,
+            pending: Pending {
+                rel: path.as_bytes().to_vec(),
+                rehash: true,
+                settled: false,
+                renamed_in: false,
+            },
+            times,
+            path: PathBuf::from(path),
+        }
+    }
+
+    #[test]
+    fn put_off_images_are_verified_again_within_a_share_of_bytes_a_turn() {
+        // 60 MiB re-saves put off (sizes by name), a share of 128 MiB.
+        let size = |path: &Path| -> u64 {
+            match path.to_str() {
+                Some("/a/small") => 1 << 20,
+                Some("/a/tiny") => 4096,
+                _ => 60 << 20,
+            }
+        };
+        let retries = vec![
+            retry("/a/big-1", 1),
+            retry("/a/big-2", 3),
+            retry("/a/small", 1),
+            retry("/a/big-3", 1),
+            retry("/a/tiny", 1),
+        ];
+        let (taken, carried) = retry_share(retries, 128 << 20, size);
+        let names = |r: &[Retry]| {
+            r.iter()
+                .map(|r| r.path.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        // The most put off first, then the smallest: the share is never passed.
+        assert_eq!(
+            names(&taken),
+            ["/a/big-2", "/a/tiny", "/a/small", "/a/big-1"]
+        );
+        assert_eq!(names(&carried), ["/a/big-3"]);
+        let spent: u64 = taken.iter().map(|r| size(&r.path)).sum();
+        assert!(spent <= 128 << 20);
+        // One larger than the whole share is still taken alone: every turn moves on.
+        let (taken, carried) = retry_share(
+            vec![retry("/a/big-1", 0), retry("/a/big-2", 0)],
+            1 << 20,
+            size,
+        );
+        assert_eq!(names(&taken), ["/a/big-1"]);
+        assert_eq!(names(&carried), ["/a/big-2"]);
+        // What waits is said, named up to ten, the rest counted.
+        let many: Vec<Retry> = (0..12).map(|i| retry(&format!("/a/f{i:02}"), 0)).collect();
+        let said = put_off_share_reached(&many, 1 << 20);
+        assert_eq!(said.kind, FindingKind::NotInspected);
+        assert_eq!(said.severity, Severity::Warning);
+        assert!(
+            said.detail.contains("MAX_PUT_OFF_BYTES_PER_TURN"),
+            "{}",
+            said.detail
+        );
+        assert!(said.detail.starts_with("12 image(s)"), "{}", said.detail);
+        assert!(
+            said.detail.contains("/a/f09") && !said.detail.contains("/a/f10"),
+            "{}",
+            said.detail
+        );
+        assert!(said.detail.ends_with("and 2 more"), "{}", said.detail);
     }
 
     #[test]
