@@ -4355,8 +4355,11 @@ fn batch_command_at(
     let found = command_at(bytes, at, &line, skip, variables, in_block, binary, keyword);
     match (found, line.limit) {
         (Some(found), _) if !by_chance(&found) => Some(found),
-        // What cmd.exe reads past the bound is not known: never silence.
-        (found, Some(limit)) => {
+        // What cmd.exe reads past the bound is not known: never silence, where what
+        // lies past it can matter (a switch of a program known here, an expanded name).
+        (found, Some(limit))
+            if found.is_some() || may_be_known_program(line.text.get(skip..).unwrap_or(&[])) =>
+        {
             let past = at + line.offset(line.text.len());
             Some(Command {
                 offset: at,
@@ -4375,9 +4378,47 @@ fn batch_command_at(
                 ),
             })
         }
-        (found, None) => found,
+        (found, _) => found,
     }
 }
+
+/// Whether the first word of `text` may be a program [`BATCH`] knows, a name built by
+/// `%` expansion, or a runnable file's name: only then can what a view cut short by a
+/// bound leaves unread change a judgement (a switch past it). Another program's
+/// arguments change nothing, and each operator after it starts a candidate of its own.
+/// Review of session 38's merge: the pixel data of real images re-compressed inside a
+/// window held more escaped separators than `MAX_CMD_PASSED_SEPARATORS` after a chance
+/// `&`, a `not-inspected` warning on an honest store.
+fn may_be_known_program(text: &[u8]) -> bool {
+    let end = text
+        .iter()
+        .position(|&b| is_token_delimiter(b) || matches!(b, b'\n' | b'<' | b'>' | b'&' | b'|'))
+        .unwrap_or(text.len());
+    // The view ends inside its first word: the name itself is not known.
+    if end == text.len() {
+        return true;
+    }
+    let word: Vec<u8> = text[..end.min(CMD_NAME_READ)]
+        .iter()
+        .filter(|&&b| !matches!(b, b'^' | b'"' | b'\r'))
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    // A name built by expansion (`%p%`, `!p!`) is known only when it runs; in printable
+    // text only (pixel data holds `%` and `!` as often as any byte).
+    if word.iter().all(u8::is_ascii_graphic) && word.iter().any(|&b| b == b'%' || b == b'!') {
+        return true;
+    }
+    let name = word
+        .rsplit(|&b| b == b'\\' || b == b'/')
+        .next()
+        .unwrap_or(&word);
+    let name = name.strip_suffix(b".exe").unwrap_or(name);
+    BATCH.iter().any(|tool| tool.eq_ignore_ascii_case(name)) || first_word_is_runnable(text)
+}
+
+/// The most of a first word [`may_be_known_program`] reads: longer than any name of
+/// [`BATCH`] with a path before it is unlikely, and more only costs.
+const CMD_NAME_READ: usize = 260;
 
 /// A command as cmd.exe reads it: every carriage return deleted, which it does once `%`
 /// is expanded and before it reads anything else of the line (carets, quotes,
@@ -7791,6 +7832,36 @@ mod command_end_tests {
     fn carriage_returns_count_nothing_towards_cmds_line_limit() {
         let line = [&b"r"[..], &vec![b'\r'; 9_000], b"d /s /q C:\\PACS\r\n"].concat();
         assert_alerts(&[&line]);
+    }
+
+    /// Review of session 38's merge: pixel data of real re-compressed images held more
+    /// escaped separators after a chance `&` than MAX_CMD_PASSED_SEPARATORS, a
+    /// `not-inspected` warning on an honest store. The bound is said only where what lies
+    /// past it can matter: a program known here (its switches), a name not yet read.
+    #[test]
+    fn the_separator_bound_is_said_only_for_a_program_known_here() {
+        let passed = b"^&".repeat(MAX_CMD_PASSED_SEPARATORS + 4);
+        let junk = [&b"x\n&\xfd\xfb\x05J$. "[..], &passed, b" /s /q C:\\PACS\n"].concat();
+        for binary in [false, true] {
+            assert_eq!(
+                found(&junk, binary),
+                None,
+                "junk's arguments change nothing"
+            );
+        }
+        // A program known here is never silence (here an alert: each `&` after a caret
+        // starts a candidate of its own too).
+        let tool = [&b"x\nrd "[..], &passed, b" /s /q C:\\PACS\n"].concat();
+        assert!(found(&tool, false).is_some(), "never silence");
+        // A name the view ends inside is not known: said.
+        let cut = [
+            &b"x\nr"[..],
+            &vec![b'\r'; MAX_CMD_LINE_RAW_BYTES],
+            b"d /s /q\n",
+        ]
+        .concat();
+        let said = found(&cut, false).expect("a warning");
+        assert_eq!(said.kind, FindingKind::NotInspected);
     }
 
     /// A4: the raw bytes read for one command are bounded (MAX_CMD_LINE_RAW_BYTES): past
