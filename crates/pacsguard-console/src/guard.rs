@@ -1350,14 +1350,7 @@ mod tests {
             FindingKind::Added,
             Severity::Alert,
         );
-        for i in 0..MAX_OPEN_FINDINGS {
-            one(
-                &state,
-                &format!("/srv/flood/{i}"),
-                FindingKind::Added,
-                Severity::Alert,
-            );
-        }
+        flood(&state, "/srv", MAX_OPEN_FINDINGS);
         one(
             &state,
             "/srv/flood/last",

@@ -4394,11 +4394,12 @@ fn may_be_known_program(text: &[u8]) -> bool {
         .iter()
         .position(|&b| is_token_delimiter(b) || matches!(b, b'\n' | b'<' | b'>' | b'&' | b'|'))
         .unwrap_or(text.len());
-    // The view ends inside its first word: the name itself is not known.
-    if end == text.len() {
+    // The view ends inside its first word, or the word is longer than is read of it:
+    // the name itself is not known.
+    if end == text.len() || end > CMD_NAME_READ {
         return true;
     }
-    let word: Vec<u8> = text[..end.min(CMD_NAME_READ)]
+    let word: Vec<u8> = text[..end]
         .iter()
         .filter(|&&b| !matches!(b, b'^' | b'"' | b'\r'))
         .map(u8::to_ascii_lowercase)
@@ -4416,8 +4417,8 @@ fn may_be_known_program(text: &[u8]) -> bool {
     BATCH.iter().any(|tool| tool.eq_ignore_ascii_case(name)) || first_word_is_runnable(text)
 }
 
-/// The most of a first word [`may_be_known_program`] reads: longer than any name of
-/// [`BATCH`] with a path before it is unlikely, and more only costs.
+/// The most of a first word [`may_be_known_program`] reads (`MAX_PATH`, 260): a longer
+/// one is taken as a name not known, so the bound is said, never silence.
 const CMD_NAME_READ: usize = 260;
 
 /// A command as cmd.exe reads it: every carriage return deleted, which it does once `%`
@@ -7853,6 +7854,17 @@ mod command_end_tests {
         // starts a candidate of its own too).
         let tool = [&b"x\nrd "[..], &passed, b" /s /q C:\\PACS\n"].concat();
         assert!(found(&tool, false).is_some(), "never silence");
+        // A first word longer than is read of it (a known tool at the end of a long
+        // path) is not known either: said.
+        let long = [
+            &b"x\nC:\\"[..],
+            &b"d".repeat(CMD_NAME_READ),
+            b"\\rd.exe ",
+            &passed,
+            b" /s /q C:\\PACS\n",
+        ]
+        .concat();
+        assert!(found(&long, false).is_some(), "never silence");
         // A name the view ends inside is not known: said.
         let cut = [
             &b"x\nr"[..],

@@ -302,6 +302,19 @@ impl Home {
         std::fs::symlink_metadata(self.profile_key_path()).is_ok()
     }
 
+    /// Refused (exit 2, nothing changed) unless the profile-signing key is protected: a
+    /// change of its passphrase has nothing to change. The one wording of it, for the
+    /// CLI (before it asks a passphrase) and the session alike.
+    pub fn require_protected_profile_key(&self) -> Result<(), EngineError> {
+        if self.is_profile_key_protected() {
+            return Ok(());
+        }
+        Err(EngineError::Usage(format!(
+            "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
+            self.profile_key_path().display()
+        )))
+    }
+
     /// The text of `profile.key`, refused if others can read it.
     fn read_profile_key_file(&self) -> Result<Zeroizing<String>, EngineError> {
         let path = self.profile_key_path();

@@ -286,13 +286,7 @@ pub enum Changed {
 /// `current`), then sealed under a new one (from `new`, asked twice on a terminal). The
 /// current one is checked before the new one is asked; a new one equal to it is refused.
 pub fn change(home: Home, current: &Source, new: &Source) -> Result<Changed> {
-    if !home.is_profile_key_protected() {
-        return Err(EngineError::Usage(format!(
-            "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
-            home.profile_key_path().display()
-        ))
-        .into());
-    }
+    home.require_protected_profile_key()?;
     // One source read twice gives the second read nothing (a pipe) or the same line (a
     // file): refused before either is read (review rv38-lead: the error named the
     // current passphrase's option).

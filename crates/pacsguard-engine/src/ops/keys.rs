@@ -36,6 +36,26 @@ pub struct PassphraseReport {
 }
 
 impl Session {
+    /// Puts on the trail, flushed, that a change of the profile-signing key's file
+    /// begins (`detail`, about `objects`), before any file changes: a crash or a full
+    /// disk after it never leaves a change the trail does not show (review rv38-lead).
+    fn key_change_started(
+        &mut self,
+        detail: String,
+        objects: Vec<std::path::PathBuf>,
+    ) -> Result<(), EngineError> {
+        self.emit(
+            Event::new(
+                self.actor.clone(),
+                Action::Profile,
+                Outcome::Started,
+                detail,
+            )
+            .with_objects(objects),
+        )?;
+        Ok(self.bus.flush()?)
+    }
+
     /// Seals the profile-signing key, unlocked with its current passphrase
     /// ([`Session::use_profile_key`]), under `passphrase` instead: the key, and so every
     /// signature it made, stay as they are; the file is replaced whole (a crash leaves the
@@ -45,12 +65,7 @@ impl Session {
         &mut self,
         passphrase: &Passphrase,
     ) -> Result<PassphraseReport, EngineError> {
-        if !self.home.is_profile_key_protected() {
-            return Err(EngineError::Usage(format!(
-                "{} does not exist: this home's profile-signing key is not protected by a passphrase (pacsguard key protect); nothing was changed",
-                self.home.profile_key_path().display()
-            )));
-        }
+        self.home.require_protected_profile_key()?;
         passphrase.check_new()?;
         let key = self.profile_signer()?;
         let objects = vec![self.home.profile_key_path()];
@@ -60,21 +75,10 @@ impl Session {
                 path: s.home.profile_key_path(),
                 reason,
             })?;
-            // On the trail, flushed, before the file changes: a crash or a full disk
-            // after never leaves a changed sealing the trail does not show (review
-            // rv38-lead: the file was replaced first).
-            s.emit(
-                Event::new(
-                    s.actor.clone(),
-                    Action::Profile,
-                    Outcome::Started,
-                    format!(
-                        "changing the passphrase that seals the profile-signing key {fingerprint}"
-                    ),
-                )
-                .with_objects(objects.clone()),
+            s.key_change_started(
+                format!("changing the passphrase that seals the profile-signing key {fingerprint}"),
+                objects.clone(),
             )?;
-            s.bus.flush()?;
             write_atomically(&s.home.profile_key_path(), sealed.as_bytes(), 0o600)?;
             s.finish(
                 Event::new(
@@ -154,18 +158,12 @@ impl Session {
         ];
         self.recorded(Action::Profile, objects.clone(), |s| {
             let fingerprint = s.profile_fingerprint();
-            s.emit(
-                Event::new(
-                    s.actor.clone(),
-                    Action::Profile,
-                    Outcome::Started,
-                    format!(
-                        "finishing an interrupted protection of the profile-signing key: signing again by {fingerprint} what the home key still signs"
-                    ),
-                )
-                .with_objects(objects.clone()),
+            s.key_change_started(
+                format!(
+                    "finishing an interrupted protection of the profile-signing key: signing again by {fingerprint} what the home key still signs"
+                ),
+                objects.clone(),
             )?;
-            s.bus.flush()?;
             let generation = match &baseline {
                 Some((baseline, _)) if store_left => {
                     s.store.save(baseline, &[], &key, None)?;
@@ -211,19 +209,13 @@ impl Session {
             reason,
         })?;
         let fingerprint = pacsguard_store::fingerprint(&key.verifying_key());
-        self.emit(
-            Event::new(
-                self.actor.clone(),
-                Action::Profile,
-                Outcome::Started,
-                format!(
-                    "protecting the profile-signing key with a passphrase: new key {fingerprint}; the trail stays signed by the home key {}",
-                    pacsguard_store::fingerprint(&self.key.verifying_key())
-                ),
-            )
-            .with_objects(vec![self.home.profile_key_path()]),
+        self.key_change_started(
+            format!(
+                "protecting the profile-signing key with a passphrase: new key {fingerprint}; the trail stays signed by the home key {}",
+                pacsguard_store::fingerprint(&self.key.verifying_key())
+            ),
+            vec![self.home.profile_key_path()],
         )?;
-        self.bus.flush()?;
         // The public half first: `profile.key` standing is what marks the home protected.
         let public = format!("{}\n", hex::encode(key.verifying_key().as_bytes()));
         write_atomically(
