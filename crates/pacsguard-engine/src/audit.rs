@@ -849,15 +849,20 @@ impl StoodIn {
         else {
             return;
         };
-        match crate::notes::write(
-            note,
-            "audit forward",
-            &format!("syslog delivery: {text}"),
-            self.earlier.as_deref(),
-        ) {
+        match self.note(note, &format!("syslog delivery: {text}")) {
             Ok(written) => self.written = Some(written),
             Err(e) => self.unnoted = Some(format!("{}: {e}", note.display())),
         }
+    }
+
+    /// The run's names so far written over its own earlier words, under the note's
+    /// lock, keeping what another writer (a guard's stop) put there since.
+    fn note(&mut self, note: &std::path::Path, text: &str) -> std::io::Result<Vec<u8>> {
+        let held = crate::notes::lock(note)?;
+        let current = crate::notes::read_at_least(note, self.written.as_ref().map_or(0, Vec::len))?;
+        self.earlier =
+            crate::notes::kept_after(current, self.written.as_deref(), self.earlier.take());
+        crate::notes::write(&held, note, "audit forward", text, self.earlier.as_deref())
     }
 }
 
@@ -903,15 +908,17 @@ fn record_delivery_notes(
         return Ok(());
     }
     let mut session = Session::open(home.clone())?;
+    // Held to the note's removal: a guard's stop noting meanwhile waits, never lost.
     // Read at least as far as this run wrote, so that its own words are told apart
     // whatever their length (a read capped below them recorded them twice, review
-    // rv38-lead). A note that cannot be read (a directory or a link planted there)
-    // keeps none of this run's names from the trail: said after them.
-    let current =
-        match crate::notes::read_at_least(&note, stood_in.written.as_ref().map_or(0, Vec::len)) {
-            Ok(current) => Ok(current),
-            Err(e) => Err(format!("{}: {e}", note.display())),
-        };
+    // rv38-lead). A note that cannot be read or locked (a directory or a link planted
+    // there) keeps none of this run's names from the trail: said after them.
+    let held = crate::notes::lock(&note);
+    let current = match &held {
+        Ok(_) => crate::notes::read_at_least(&note, stood_in.written.as_ref().map_or(0, Vec::len))
+            .map_err(|e| format!("{}: {e}", note.display())),
+        Err(e) => Err(e.to_string()),
+    };
     let mut events = Vec::new();
     if let Some(text) = said {
         events.push(Event::new(
@@ -921,11 +928,14 @@ fn record_delivery_notes(
             format!("syslog delivery: {text}"),
         ));
     }
-    // Beside this run's names: what the note held before the run; all of it when it
-    // changed since this run wrote it (a name may then be recorded twice, none lost).
+    // Beside this run's names: what the note held before the run and what another
+    // writer put before this run's words since ([`crate::notes::kept_after`]).
     let beside = match &current {
-        Ok(Some(now)) if Some(now) == stood_in.written.as_ref() => stood_in.earlier.clone(),
-        Ok(now) => now.clone(),
+        Ok(now) => crate::notes::kept_after(
+            now.clone(),
+            stood_in.written.as_deref(),
+            stood_in.earlier.clone(),
+        ),
         Err(_) => None,
     };
     if let Some(beside) = beside.filter(|b| !b.trim_ascii().is_empty()) {
@@ -1103,6 +1113,28 @@ mod tests {
             "the run's names replace its earlier words, the guard's kept once: {two}"
         );
         assert_eq!(stood_in.written.as_deref(), Some(two.as_bytes()));
+        assert!(stood_in.unnoted.is_none());
+    }
+
+    /// Review rv38-console: a guard's stop noting between two confirmed batches was
+    /// written over by the run's next note (it kept the note as it was at its start).
+    #[test]
+    fn a_stop_noted_between_two_batches_is_kept_by_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let note = dir.path().join(crate::notes::DELIVERY_NOTE);
+        let mut stood_in = StoodIn::default();
+        stood_in.begin(&note);
+        stood_in.confirmed(&[(6, 9000)], &note, (2048, "the collector c"));
+        crate::notes::leave(&note, "the stop", "(failure) records 40 to 44 undelivered")
+            .expect("a stop's note");
+        stood_in.confirmed(&[(9, 9100)], &note, (2048, "the collector c"));
+        let now = std::fs::read_to_string(&note).expect("note");
+        assert!(
+            now.contains("records 40 to 44 undelivered")
+                && now.contains("records 6 (9000 bytes), 9 (9100 bytes)")
+                && now.matches("audit forward at").count() == 1,
+            "{now}"
+        );
         assert!(stood_in.unnoted.is_none());
     }
 
