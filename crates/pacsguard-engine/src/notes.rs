@@ -169,6 +169,12 @@ pub fn record<E: std::fmt::Display>(
     (outcome, actor): (pacsguard_events::Outcome, &pacsguard_events::Actor),
     push: impl FnOnce(pacsguard_events::Event) -> Result<(), E>,
 ) -> Result<Option<String>, String> {
+    // No note, no lock (nor a lock file made where none is needed: `fleet/` of a home
+    // never enrolled does not exist); one left after this look waits for the next start.
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
     // Held to the removal: a note left meanwhile would go unrecorded with it.
     let _held = lock(path).map_err(|e| format!("{e}; the note is kept for the next start"))?;
     let text = match read(path) {
@@ -299,6 +305,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// No note, nothing made: a home never enrolled has no `fleet/` to hold a lock.
+    #[test]
+    fn recording_where_no_note_is_makes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let note = dir.path().join("fleet").join("stop-undelivered.txt");
+        let actor = pacsguard_events::Actor {
+            user: "root".into(),
+            uid: 0,
+            sudo_user: None,
+        };
+        let recorded = record(
+            &note,
+            "",
+            (pacsguard_events::Outcome::Failure, &actor),
+            |_| Ok::<(), String>(()),
+        );
+        assert_eq!(recorded, Ok(None));
+        assert!(!dir.path().join("fleet").exists());
     }
 
     /// A lock another process holds makes a writer fail after NOTE_LOCK_WAIT, naming
