@@ -103,6 +103,17 @@ impl<'a> Taken<'a> {
 }
 
 impl OpenFinding {
+    /// Whether only a person can settle it: outside every root (the home's findings: an
+    /// account locked, a console request refused, the trail's or the fleet's troubles),
+    /// no acceptance takes it in (it is no difference of a profiled tree) and no check
+    /// proves it gone (a check verifies the roots' trees; what happened outside them is
+    /// in none, and an event is not undone by a later state), so its acknowledgement
+    /// closes it. Before (session 39) it only marked it, and it stood on the alerts page
+    /// until a restart or a flood of others pushed it off.
+    pub fn settled_only_by_a_person(&self) -> bool {
+        self.root.is_empty()
+    }
+
     /// Whether an acceptance that signed `taken` took this finding in: its path, and for
     /// a move its former path too (accepting the source alone took in the removal, not
     /// the arrival), none below a directory it left unlisted (`except`, whose profile it
@@ -636,13 +647,16 @@ impl GuardState {
     /// Marks the open finding `id` acknowledged (`note`: who, when, why); false when it
     /// is no longer open (closed by an acceptance meanwhile, or dropped). An undone one
     /// ([`OpenFinding::undone`]) is closed: the state it reported is no more, and now a
-    /// person has seen it.
+    /// person has seen it. So is one outside every root ([`OpenFinding::settled_only_by_a_person`]).
     pub fn acknowledge(&self, id: u64, note: String) -> bool {
         self.with(|inner| {
             let Some(at) = inner.open.iter().position(|f| f.id == id) else {
                 return false;
             };
-            let closes = inner.open.get(at).is_some_and(|f| f.undone);
+            let closes = inner
+                .open
+                .get(at)
+                .is_some_and(|f| f.undone || f.settled_only_by_a_person());
             if closes {
                 let root = inner.open.remove(at).map(|f| f.root).unwrap_or_default();
                 inner.recount(|r| r.path == root);
@@ -1616,6 +1630,44 @@ mod tests {
             MAX_OPEN_FINDINGS,
             "still shown"
         );
+    }
+
+    /// Session 39 (item 3): a finding outside every root (the home's: an account locked,
+    /// a console request refused) is about something that happened: no check proves it
+    /// gone (a check verifies the roots' trees, and the event is in none), so a check of
+    /// every root leaves it as it was, neither closed nor undone; and no acceptance takes
+    /// it in. A person's acknowledgement closes it. Before, the acknowledgement only
+    /// marked it, so nothing ever closed it: it stood on the alerts page until a restart.
+    #[test]
+    fn a_finding_outside_every_root_closes_by_an_acknowledgement_never_by_a_check() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        one(
+            &state,
+            "/home/pg/console/admin",
+            FindingKind::AccountLocked,
+            Severity::Alert,
+        );
+        one(&state, "/home/pg/x", FindingKind::Added, Severity::Info);
+        state.intact(&[PathBuf::from("/srv")], Instant::now());
+        state.accepted_under(&[PathBuf::from("/")], &[], &[], Instant::now());
+        let open = state.open_findings();
+        assert_eq!(
+            open.findings
+                .iter()
+                .map(|f| (f.root.as_str(), f.undone))
+                .collect::<Vec<_>>(),
+            vec![("", false), ("", false)],
+            "a check of every root proves nothing outside them"
+        );
+        for f in &open.findings {
+            assert!(state.acknowledge(f.id, "op: me, mistyped".into()));
+        }
+        assert!(
+            state.open_findings().findings.is_empty(),
+            "closed once seen"
+        );
+        assert_eq!(state.snapshot().roots[0].state, "intact");
     }
 
     #[test]

@@ -837,6 +837,9 @@ async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_p
     let h = harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    // In a root: an acceptance could take it in, so an acknowledgement leaves it open
+    // (one outside every root closes, nothing else settling it).
+    h.console.guard.add_root(std::path::Path::new("/srv/pacs"));
     h.console.guard.finding(&Finding::new(
         std::path::PathBuf::from("/srv/pacs/evil.dcm"),
         FindingKind::ContentChanged,
@@ -932,6 +935,45 @@ async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_p
             .iter()
             .any(|r| r == "ticket 4711, isolating the modality"),
         "{reasons:?}"
+    );
+    // Outside every root (the home's: an account locked) nothing but a person settles
+    // it: the acknowledgement closes it (before, it stood for good).
+    h.console.guard.finding(&Finding::new(
+        std::path::PathBuf::from("/home/pg/console/accounts/admin"),
+        FindingKind::AccountLocked,
+        Severity::Alert,
+        "locked after failures",
+    ));
+    let outside = h
+        .console
+        .guard
+        .open_findings()
+        .findings
+        .iter()
+        .find(|f| f.root.is_empty())
+        .map(|f| f.id.to_string())
+        .expect("open");
+    let r = h
+        .send(
+            "POST",
+            "/alerts/acknowledge",
+            Some(&operator),
+            &[
+                ("csrf", &operator_csrf),
+                ("id", &outside),
+                ("comment", "admin mistyped, called"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(h.console.guard.open_findings().findings.len(), 1, "closed");
+    let said = details(&h.events(), Action::Finding, Outcome::Success);
+    assert!(
+        said.iter().any(
+            |d| d.contains(&format!("operator acknowledged finding {outside}"))
+                && d.contains("outside every root (no acceptance or check settles it): closed")
+        ),
+        "{said:?}"
     );
 }
 /// Review rv39: the undone findings a flood dropped from a root's page (a deleted web
