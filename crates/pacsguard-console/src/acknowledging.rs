@@ -4,7 +4,7 @@
 //! only the operator role (asked by the route and here again). An alert marked undone
 //! (its root found as profiled since, [`crate::guard::OpenFinding::undone`]) is closed by
 //! it: nothing is left to accept, and now a person has seen it; so is a finding outside
-//! every root, which nothing else can settle. So are the undone
+//! its root's tree or every root, which nothing else can settle. So are the undone
 //! findings dropped from a root's page past [`crate::guard::MAX_OPEN_FINDINGS`], counted:
 //! no acceptance or check forgets them (none signed them), only this acknowledgement of
 //! how many a person was shown.
@@ -55,7 +55,7 @@ impl Console {
                     if finding.undone {
                         "undone (its root was found as profiled since): closed"
                     } else if finding.settled_only_by_a_person() {
-                        "outside every root (no acceptance or check settles it): closed"
+                        "outside its root's tree or every root (no acceptance or check settles it): closed"
                     } else {
                         "it stays open until an acceptance"
                     }

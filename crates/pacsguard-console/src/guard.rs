@@ -54,6 +54,10 @@ pub struct OpenFinding {
     /// Its severity's rank (info 0, warning 1, alert 2): what is dropped first.
     #[serde(skip)]
     rank: u8,
+    /// Its path lies outside the tree of the root it counts against, or outside every
+    /// root ([`OpenFinding::settled_only_by_a_person`]).
+    #[serde(skip)]
+    outside: bool,
     /// Its kind says how the tree differs from its profile ([`is_difference`]): what a
     /// full check verifies again. Any other (ransomware suspected, events lost, a
     /// console account locked) is about something that happened, which no check proves
@@ -103,15 +107,17 @@ impl<'a> Taken<'a> {
 }
 
 impl OpenFinding {
-    /// Whether only a person can settle it: outside every root (the home's findings: an
-    /// account locked, a console request refused, the trail's or the fleet's troubles),
-    /// no acceptance takes it in (it is no difference of a profiled tree) and no check
-    /// proves it gone (a check verifies the roots' trees; what happened outside them is
-    /// in none, and an event is not undone by a later state), so its acknowledgement
-    /// closes it. Before (session 39) it only marked it, and it stood on the alerts page
-    /// until a restart or a flood of others pushed it off.
+    /// Whether only a person can settle it: on a path outside its root's tree (a hard
+    /// link's other name) or outside every root (the home's findings: an account locked,
+    /// a console request refused, the trail's or the fleet's troubles), no acceptance
+    /// takes it in (an acceptance signs paths in a root: [`OpenFinding::taken_in`] needs
+    /// its path among them) and no check proves it gone (a check verifies the roots'
+    /// trees, and an event is not undone by a later state: [`GuardState::intact`] leaves
+    /// it), so its acknowledgement closes it. Before (session 39) it only marked it, and
+    /// it stood on the alerts page (a root's holding the root at `differences`) until a
+    /// restart or a flood of others pushed it off.
     pub fn settled_only_by_a_person(&self) -> bool {
-        self.root.is_empty()
+        self.outside
     }
 
     /// Whether an acceptance that signed `taken` took this finding in: its path, and for
@@ -548,7 +554,7 @@ impl GuardState {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             inner.hourly.record(now, finding);
-            let root_of = inner
+            let (root_of, root_raw) = inner
                 .roots
                 .iter()
                 .filter(|r| {
@@ -556,8 +562,13 @@ impl GuardState {
                         || finding.path.starts_with(&r.raw)
                 })
                 .max_by_key(|r| r.raw.as_os_str().len())
-                .map(|r| r.path.clone())
-                .or_else(|| finding.root.as_deref().map(escape_path))
+                .map(|r| (r.path.clone(), Some(r.raw.clone())))
+                .or_else(|| {
+                    finding
+                        .root
+                        .as_deref()
+                        .map(|p| (escape_path(p), Some(p.to_path_buf())))
+                })
                 .unwrap_or_default();
             inner.last_id += 1;
             inner.open.push_back(OpenFinding {
@@ -573,6 +584,7 @@ impl GuardState {
                 acknowledged: None,
                 undone: false,
                 rank: rank(finding.severity),
+                outside: root_raw.is_none_or(|r| !finding.path.starts_with(r)),
                 difference: is_difference(finding.kind),
                 received: Instant::now(),
             });
@@ -647,7 +659,8 @@ impl GuardState {
     /// Marks the open finding `id` acknowledged (`note`: who, when, why); false when it
     /// is no longer open (closed by an acceptance meanwhile, or dropped). An undone one
     /// ([`OpenFinding::undone`]) is closed: the state it reported is no more, and now a
-    /// person has seen it. So is one outside every root ([`OpenFinding::settled_only_by_a_person`]).
+    /// person has seen it. So is one outside its root's tree or every root, which nothing
+    /// else settles ([`OpenFinding::settled_only_by_a_person`]).
     pub fn acknowledge(&self, id: u64, note: String) -> bool {
         self.with(|inner| {
             let Some(at) = inner.open.iter().position(|f| f.id == id) else {
@@ -1632,14 +1645,14 @@ mod tests {
         );
     }
 
-    /// Session 39 (item 3): a finding outside every root (the home's: an account locked,
+    /// Session 39 (item 3): a finding outside every root's tree (the home's: an account locked,
     /// a console request refused) is about something that happened: no check proves it
     /// gone (a check verifies the roots' trees, and the event is in none), so a check of
     /// every root leaves it as it was, neither closed nor undone; and no acceptance takes
     /// it in. A person's acknowledgement closes it. Before, the acknowledgement only
     /// marked it, so nothing ever closed it: it stood on the alerts page until a restart.
     #[test]
-    fn a_finding_outside_every_root_closes_by_an_acknowledgement_never_by_a_check() {
+    fn a_finding_outside_every_roots_tree_closes_by_an_acknowledgement_never_by_a_check() {
         let state = GuardState::new();
         state.add_root(Path::new("/srv"));
         one(
@@ -1663,6 +1676,35 @@ mod tests {
         for f in &open.findings {
             assert!(state.acknowledge(f.id, "op: me, mistyped".into()));
         }
+        assert!(
+            state.open_findings().findings.is_empty(),
+            "closed once seen"
+        );
+        assert_eq!(state.snapshot().roots[0].state, "intact");
+        // So with a root's finding on a path outside its tree (a hard link's other name):
+        // the check proves nothing there, no acceptance names it (it signs paths in the
+        // root), so only a person settles it; before, it held the root at `differences`
+        // until a restart.
+        state.finding(
+            &Finding::new(
+                PathBuf::from("/home/pg/link"),
+                FindingKind::ContentChanged,
+                Severity::Warning,
+                "x",
+            )
+            .with_root(PathBuf::from("/srv")),
+        );
+        state.intact(&[PathBuf::from("/srv")], Instant::now());
+        let open = state.open_findings();
+        assert_eq!(
+            open.findings
+                .iter()
+                .map(|f| (f.root.as_str(), f.undone))
+                .collect::<Vec<_>>(),
+            vec![("/srv", false)]
+        );
+        assert_eq!(state.snapshot().roots[0].state, "differences");
+        assert!(state.acknowledge(open.findings[0].id, "op: backup copy".into()));
         assert!(
             state.open_findings().findings.is_empty(),
             "closed once seen"

@@ -124,7 +124,7 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/alerts/acknowledge",
-        summary: "An operator acknowledges an open finding with a comment (on the audit trail); it stays open until an acceptance (an undone one, or one outside every root, is closed)",
+        summary: "An operator acknowledges an open finding with a comment (on the audit trail); it stays open until an acceptance (an undone one, or one outside its root's tree or every root, is closed)",
         fields: &[
             ("id", "The finding's number, as the alerts page shows it"),
             (

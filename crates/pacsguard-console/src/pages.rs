@@ -436,7 +436,7 @@ fn acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
         String::new()
     };
     format!(
-        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it, unless it is undone or outside every root (nothing else settles those): then acknowledging it closes it.</p>\
+        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it, unless it is undone, or outside its root's tree or every root (nothing else settles those): then acknowledging it closes it.</p>\
          <table id=\"acknowledgements\"><thead><tr><th>#</th><th>Kind</th><th>Path</th><th>Acknowledged</th></tr></thead><tbody>{rows}</tbody></table>{form}</section>"
     )
 }

@@ -971,7 +971,7 @@ async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_p
     assert!(
         said.iter().any(
             |d| d.contains(&format!("operator acknowledged finding {outside}"))
-                && d.contains("outside every root (no acceptance or check settles it): closed")
+                && d.contains("outside its root's tree or every root (no acceptance or check settles it): closed")
         ),
         "{said:?}"
     );
