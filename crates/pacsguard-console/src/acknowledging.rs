@@ -3,7 +3,11 @@
 //! finding stays open until an approver's acceptance takes it in, so it needs no step-up,
 //! only the operator role (asked by the route and here again). An alert marked undone
 //! (its root found as profiled since, [`crate::guard::OpenFinding::undone`]) is closed by
-//! it: nothing is left to accept, and now a person has seen it.
+//! it: nothing is left to accept, and now a person has seen it; so is a finding outside
+//! its root's tree or every root, which nothing else can settle. So are the undone
+//! findings dropped from a root's page past [`crate::guard::MAX_OPEN_FINDINGS`], counted:
+//! no acceptance or check forgets them (none signed them), only this acknowledgement of
+//! how many a person was shown.
 
 use pacsguard_events::{Action, Outcome};
 
@@ -50,6 +54,8 @@ impl Console {
                     finding.time,
                     if finding.undone {
                         "undone (its root was found as profiled since): closed"
+                    } else if finding.settled_only_by_a_person() {
+                        "outside its root's tree or every root (no acceptance or check settles it): closed"
                     } else {
                         "it stays open until an acceptance"
                     }
@@ -64,6 +70,69 @@ impl Console {
         // Closed meanwhile by an acceptance: the record stands, nothing left to mark.
         self.guard
             .acknowledge(id, format!("{} at {when}: {comment}", auth.name));
+        Ok(())
+    }
+
+    /// Acknowledges, as `auth` with `comment`, the `count` undone findings dropped from
+    /// the page of `root` as a form posts it back (empty: outside every root),
+    /// [`crate::guard::OpenFindings::dropped_undone`]: the count the page showed, which
+    /// must be the count now (one dropped since was not shown to this person).
+    /// Recorded on the trail first (who, when, how many, which root, the comment), then
+    /// forgotten. The only way such a count leaves the pages (review rv39: `accept ROOT`
+    /// forgot a deleted web shell's dropped alert).
+    pub fn acknowledge_dropped_findings(
+        &self,
+        auth: &Authenticated,
+        root: &str,
+        count: u64,
+        comment: &str,
+    ) -> Result<(), AuthError> {
+        if auth.role < Role::Operator {
+            return Err(AuthError::Invalid(
+                "acknowledging dropped findings needs the operator role".into(),
+            ));
+        }
+        let comment = crate::decide::reason_of(comment)?;
+        let root = self.guard.root_named(root);
+        let whose = if root.is_empty() {
+            "outside every root".to_string()
+        } else {
+            format!("of {root}")
+        };
+        let now = self
+            .guard
+            .open_findings()
+            .dropped_undone
+            .get(&root)
+            .copied()
+            .unwrap_or(0);
+        if now == 0 {
+            return Err(AuthError::Invalid(format!(
+                "no undone findings {whose} are dropped from the pages (acknowledged already, or unknown)"
+            )));
+        }
+        if count != now {
+            return Err(AuthError::Invalid(format!(
+                "{now} undone findings {whose} are dropped from the pages now, not {count}: read the page again and acknowledge what it shows"
+            )));
+        }
+        self.record(
+            self.event(
+                &auth.name,
+                Action::Finding,
+                Outcome::Success,
+                format!(
+                    "{} acknowledged {count} undone findings {whose} dropped from the pages \
+                     (alerts and findings about something that happened, past the {} kept per \
+                     root, not shown; each on the audit trail as it came): forgotten",
+                    auth.name,
+                    crate::guard::MAX_OPEN_FINDINGS
+                ),
+            )
+            .with_reason(comment),
+        )?;
+        // Acknowledged by another person meanwhile: at most what is counted goes.
+        self.guard.acknowledge_dropped(&root, count);
         Ok(())
     }
 }

@@ -136,6 +136,12 @@ pub static ROUTES: &[Route] = &[
         handler: || post(alerts_acknowledge),
     },
     Route {
+        method: Method::POST,
+        path: "/alerts/acknowledge-dropped",
+        access: Access::Role(Role::Operator),
+        handler: || post(alerts_acknowledge_dropped),
+    },
+    Route {
         method: Method::GET,
         path: "/differences",
         access: Access::Role(Role::Viewer),
@@ -1360,6 +1366,43 @@ async fn alerts_acknowledge(
     let console = state.console.clone();
     let a = auth.clone();
     match blocking(move || console.acknowledge_finding(&a, form.id, &form.comment)).await {
+        Ok(Ok(())) => redirect("/alerts"),
+        Ok(Err(e @ AuthError::Invalid(_))) => (
+            StatusCode::BAD_REQUEST,
+            html(pages::alerts(
+                &auth,
+                &state.console.guard.open_findings(),
+                Some(&e.to_string()),
+            )),
+        )
+            .into_response(),
+        Ok(Err(e)) => failure(&e),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AcknowledgeDroppedForm {
+    /// The root as the alerts page showed it (empty: outside every root).
+    root: String,
+    /// How many the page said were dropped.
+    count: u64,
+    comment: String,
+}
+
+async fn alerts_acknowledge_dropped(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcknowledgeDroppedForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    match blocking(move || {
+        console.acknowledge_dropped_findings(&a, &form.root, form.count, &form.comment)
+    })
+    .await
+    {
         Ok(Ok(())) => redirect("/alerts"),
         Ok(Err(e @ AuthError::Invalid(_))) => (
             StatusCode::BAD_REQUEST,

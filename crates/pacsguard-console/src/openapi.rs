@@ -124,12 +124,29 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/alerts/acknowledge",
-        summary: "An operator acknowledges an open finding with a comment (on the audit trail); it stays open until an acceptance (an undone one is closed)",
+        summary: "An operator acknowledges an open finding with a comment (on the audit trail); it stays open until an acceptance (an undone one, or one outside its root's tree or every root, is closed)",
         fields: &[
             ("id", "The finding's number, as the alerts page shows it"),
             (
                 "comment",
                 "Who handles it and what is done (1 to 4096 bytes)",
+            ),
+        ],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
+        path: "/alerts/acknowledge-dropped",
+        summary: "An operator acknowledges the undone findings (alerts, findings about something that happened) dropped from a root's page past the number the console keeps, with a comment (on the audit trail: who, when, how many): the count is forgotten. No acceptance or check forgets it. Refused (400) when the count is not the one standing now",
+        fields: &[
+            (
+                "root",
+                "The root as the alerts page shows it (empty: outside every root)",
+            ),
+            ("count", "How many the page said were dropped"),
+            (
+                "comment",
+                "Who handled them and what is done (1 to 4096 bytes)",
             ),
         ],
         answer: "redirect",

@@ -333,7 +333,7 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
     );
     let dropped = if undone > 0 {
         format!(
-            "{dropped}<p class=\"hint\" id=\"{id}-dropped-undone\">{undone} undone findings are not shown here (dropped past the {} the console keeps per root, before any other of their severity; no longer a difference; on the audit trail).</p>",
+            "{dropped}<p class=\"hint\" id=\"{id}-dropped-undone\">{undone} undone findings are not shown here (dropped past the {} the console keeps per root; no longer a difference; on the audit trail): no acceptance or check forgets them, an operator acknowledges them on the alerts page.</p>",
             crate::guard::MAX_OPEN_FINDINGS
         )
     } else {
@@ -349,11 +349,57 @@ pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) 
         "Alerts",
         Some(auth),
         &format!(
-            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}",
+            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
             error_line(message),
             findings_table("findings", open, None),
-            acknowledgements(auth, open)
+            acknowledgements(auth, open),
+            dropped_acknowledgements(auth, open)
         ),
+    )
+}
+
+/// The alerts page's undone findings dropped unseen, per root, each with the form (for
+/// operators and above) that acknowledges them: nothing else forgets them.
+fn dropped_acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
+    let mut rows = String::new();
+    for (i, (root, n)) in open
+        .dropped_undone
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .enumerate()
+    {
+        let shown = if root.is_empty() {
+            "outside every root"
+        } else {
+            root
+        };
+        let form = if auth.role >= Role::Operator {
+            format!(
+                "<form id=\"acknowledge-dropped-form-{i}\" method=\"post\" action=\"/alerts/acknowledge-dropped\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"root\" value=\"{root}\">\
+                 <input type=\"hidden\" name=\"count\" value=\"{n}\">\
+                 <label for=\"acknowledge-dropped-comment-{i}\">Comment (what was checked on the trail, what is done)</label><input id=\"acknowledge-dropped-comment-{i}\" name=\"comment\" type=\"text\" required maxlength=\"4096\">\
+                 <button id=\"acknowledge-dropped-button-{i}\" type=\"submit\">Acknowledge these {n}</button></form>",
+                csrf = esc(&auth.csrf),
+                root = esc(root),
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            rows,
+            "<tr id=\"dropped-undone-{i}\"><td class=\"path\">{root}</td><td>{n}</td><td>{form}</td></tr>",
+            root = esc(shown),
+        );
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section><h2>Dropped, not yet acknowledged</h2><p class=\"hint\">Alerts and findings about something that happened, dropped from the pages past the {} the console keeps per root; each is on the audit trail. No acceptance or check forgets them: they may be an intrusion undone (a web shell planted and deleted). An operator reads them on the trail and acknowledges them here, with a comment (on the audit trail).</p>\
+         <table id=\"dropped-undone\"><thead><tr><th>Root</th><th>Findings</th><th>Acknowledge</th></tr></thead><tbody>{rows}</tbody></table></section>",
+        crate::guard::MAX_OPEN_FINDINGS
     )
 }
 
@@ -390,7 +436,7 @@ fn acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String {
         String::new()
     };
     format!(
-        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it, unless it is undone: then acknowledging it closes it.</p>\
+        "<section><h2>Acknowledgements</h2><p class=\"hint\">An operator acknowledges a finding with a comment (on the audit trail); it stays open until an approver accepts it, unless it is undone, or outside its root's tree or every root (nothing else settles those): then acknowledging it closes it.</p>\
          <table id=\"acknowledgements\"><thead><tr><th>#</th><th>Kind</th><th>Path</th><th>Acknowledged</th></tr></thead><tbody>{rows}</tbody></table>{form}</section>"
     )
 }

@@ -837,6 +837,9 @@ async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_p
     let h = harness();
     let (cookie, _, secret) = h.first_admin().await;
     let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    // In a root: an acceptance could take it in, so an acknowledgement leaves it open
+    // (one outside every root closes, nothing else settling it).
+    h.console.guard.add_root(std::path::Path::new("/srv/pacs"));
     h.console.guard.finding(&Finding::new(
         std::path::PathBuf::from("/srv/pacs/evil.dcm"),
         FindingKind::ContentChanged,
@@ -933,7 +936,245 @@ async fn an_operator_acknowledges_an_alert_with_a_comment_on_the_trail_and_the_p
             .any(|r| r == "ticket 4711, isolating the modality"),
         "{reasons:?}"
     );
+    // Outside every root (the home's: an account locked) nothing but a person settles
+    // it: the acknowledgement closes it (before, it stood for good).
+    h.console.guard.finding(&Finding::new(
+        std::path::PathBuf::from("/home/pg/console/accounts/admin"),
+        FindingKind::AccountLocked,
+        Severity::Alert,
+        "locked after failures",
+    ));
+    let outside = h
+        .console
+        .guard
+        .open_findings()
+        .findings
+        .iter()
+        .find(|f| f.root.is_empty())
+        .map(|f| f.id.to_string())
+        .expect("open");
+    let r = h
+        .send(
+            "POST",
+            "/alerts/acknowledge",
+            Some(&operator),
+            &[
+                ("csrf", &operator_csrf),
+                ("id", &outside),
+                ("comment", "admin mistyped, called"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(h.console.guard.open_findings().findings.len(), 1, "closed");
+    let said = details(&h.events(), Action::Finding, Outcome::Success);
+    assert!(
+        said.iter().any(
+            |d| d.contains(&format!("operator acknowledged finding {outside}"))
+                && d.contains("outside its root's tree or every root (no acceptance or check settles it): closed")
+        ),
+        "{said:?}"
+    );
 }
+/// Review rv39: the undone findings a flood dropped from a root's page (a deleted web
+/// shell's alert, then a vendor update's flood of alerts, accepted whole) leave the
+/// pages only by an operator's acknowledgement of how many the page showed, on the trail
+/// with who, when, how many and the comment; a viewer is refused it, a count other than
+/// the one standing is refused, and so is a second one. The same holds outside every
+/// root (the home's account lockouts, dropped, then every root checked intact).
+#[tokio::test]
+async fn an_operator_acknowledges_the_undone_findings_dropped_from_a_roots_page() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    use std::path::PathBuf;
+    let h = harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let guard = &h.console.guard;
+    guard.add_root(std::path::Path::new("/srv"));
+    let alert = |path: String, kind| {
+        guard.finding(&Finding::new(
+            PathBuf::from(path),
+            kind,
+            Severity::Alert,
+            "x",
+        ));
+    };
+    alert("/srv/www/cmd.jsp".into(), FindingKind::Added);
+    for i in 0..MAX_OPEN_FINDINGS {
+        alert(format!("/srv/bin/{i}.so"), FindingKind::ContentChanged);
+    }
+    for i in 0..=MAX_OPEN_FINDINGS {
+        alert(format!("/home/pg/console/{i}"), FindingKind::AccountLocked);
+    }
+    // The update accepted whole (what `accept /srv` signs), then a routine check.
+    let taken: Vec<Finding> = guard
+        .open_findings()
+        .findings
+        .iter()
+        .filter(|f| f.root == "/srv")
+        .map(|f| {
+            Finding::new(
+                PathBuf::from(&f.path),
+                FindingKind::ContentChanged,
+                Severity::Info,
+                "",
+            )
+        })
+        .collect();
+    guard.accepted_under(
+        &[PathBuf::from("/srv")],
+        &taken,
+        &[],
+        std::time::Instant::now(),
+    );
+    guard.intact(&[PathBuf::from("/srv")], std::time::Instant::now());
+    let dropped = guard.open_findings().dropped_undone;
+    assert_eq!(
+        (dropped.get("/srv"), dropped.get("")),
+        (Some(&1), Some(&1)),
+        "the shell's alert and a lockout, undone"
+    );
+    let mut sessions = Vec::new();
+    for name in ["viewer", "operator"] {
+        let r = h
+            .send(
+                "POST",
+                "/accounts",
+                Some(&admin),
+                &[
+                    ("csrf", &admin_csrf),
+                    ("name", name),
+                    ("role", name),
+                    ("password", ADMIN_PASSWORD),
+                    ("reason", "shift"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = h.login(name, ADMIN_PASSWORD, "").await;
+        let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
+        sessions.push((cookie, csrf));
+    }
+    let [(viewer, viewer_csrf), (operator, operator_csrf)] =
+        <[(String, String); 2]>::try_from(sessions).expect("two");
+    let acknowledge = |cookie: String,
+                       csrf: String,
+                       root: &'static str,
+                       count: &'static str,
+                       comment: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                "POST",
+                "/alerts/acknowledge-dropped",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("root", root),
+                    ("count", count),
+                    ("comment", comment),
+                ],
+            )
+            .await
+        }
+    };
+    let page = h.send("GET", "/alerts", Some(&viewer), &[]).await;
+    assert!(
+        page.body.contains("id=\"dropped-undone\"")
+            && !page.body.contains("acknowledge-dropped-form"),
+        "said to a viewer, no form: {}",
+        page.body
+    );
+    let r = acknowledge(viewer.clone(), viewer_csrf.clone(), "/srv", "1", "mine").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let page = h.send("GET", "/alerts", Some(&operator), &[]).await;
+    assert!(
+        page.body.contains("id=\"acknowledge-dropped-form-1\"")
+            && page.body.contains("name=\"root\" value=\"/srv\"")
+            && page.body.contains("name=\"count\" value=\"1\""),
+        "{}",
+        page.body
+    );
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "/srv",
+        "2",
+        "all of them",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("now, not 2"), "{}", r.body);
+    let r = acknowledge(operator.clone(), operator_csrf.clone(), "/srv", "1", " ").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        guard.open_findings().dropped_undone.get("/srv"),
+        Some(&1),
+        "refused: kept"
+    );
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "/srv",
+        "1",
+        "ticket 4712: cmd.jsp read on the trail, host reimaged",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), Some("/alerts"));
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "/srv",
+        "1",
+        "again",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("acknowledged already"), "{}", r.body);
+    let r = acknowledge(
+        operator.clone(),
+        operator_csrf.clone(),
+        "",
+        "1",
+        "lockouts read",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(guard.open_findings().dropped_undone.is_empty());
+    let page = h.send("GET", "/alerts", Some(&operator), &[]).await;
+    assert!(
+        !page.body.contains("id=\"dropped-undone\""),
+        "{}",
+        page.body
+    );
+    let events = h.events();
+    let said = details(&events, Action::Finding, Outcome::Success);
+    assert!(
+        said.iter()
+            .any(|d| d.contains("operator acknowledged 1 undone findings of /srv dropped")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|d| d.contains("operator acknowledged 1 undone findings outside every root")),
+        "{said:?}"
+    );
+    let ours: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("ticket 4712: cmd.jsp read on the trail, host reimaged")
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "recorded once, with its comment");
+    assert!(
+        ours[0].actor.user.ends_with("operator"),
+        "{:?}",
+        ours[0].actor
+    );
+}
+
 /// Every route of the table, called by every role (and by nobody): allowed exactly when
 /// the table says so.
 #[tokio::test]

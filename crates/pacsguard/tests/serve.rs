@@ -1197,6 +1197,97 @@ fn a_root_found_intact_by_a_relayed_check_is_acceptable_from_the_page_again() {
     server.stop();
 }
 
+/// Review rv39 end to end: a web shell planted and deleted in a `static` root, then a
+/// vendor update's flood of 1,001 new files (each an alert there) drops the shell's
+/// alert from the pages; `pacsguard accept ROOT` beside the running serve (the README's
+/// workflow after a vendor update) takes the update in, but the dropped alerts stay said
+/// (the overview shows the root with alerts, the alerts page how many) until an operator
+/// acknowledges the count the page showed, which is on the trail. Before, the relayed
+/// acceptance forgot them: nothing said the shell ever was.
+#[test]
+fn a_relayed_accept_of_the_root_after_a_flood_keeps_the_dropped_alerts_until_acknowledged() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&["--policy", "static"]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    first_admin(&server);
+    let reported = |what: &str, how_many: usize| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let seen = server.stdout().lines().filter(|l| l.contains(what)).count();
+            if seen >= how_many {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: {seen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let shell = env.path("cmd.jsp");
+    std::fs::write(
+        &shell,
+        b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>",
+    )
+    .expect("plant");
+    reported("cmd.jsp", 1);
+    std::fs::remove_file(&shell).expect("deleted");
+    reported(" removed ", 1);
+    let vendor = env.path("vendor");
+    std::fs::create_dir(&vendor).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(vendor.join(format!("{i}.so")), b"vendor library 9.2").expect("write");
+    }
+    reported(".so", MAX_OPEN_FINDINGS + 1);
+    let accept = env.run(&["accept", env.tree_str(), "--reason", "vendor update 9.2"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+
+    let (_, _, page) = server.curl("GET", "/alerts", &[]);
+    let section = &page[page.find("id=\"dropped-undone\"").unwrap_or_else(|| {
+        panic!(
+            "the dropped alerts were forgotten: {}",
+            &page[..page.len().min(4000)]
+        )
+    })..];
+    let root = value_of(section, "name=\"root\" value=\"", '"');
+    let count = value_of(section, "name=\"count\" value=\"", '"');
+    assert_eq!(root, env.tree_str(), "{section}");
+    assert!(count.parse::<u64>().is_ok_and(|n| n >= 1), "{count}");
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"alerts\""), "{overview}");
+    assert!(overview.contains("undone findings not shown"), "{overview}");
+
+    let csrf = value_of(&page, "name=\"csrf\" value=\"", '"');
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/alerts/acknowledge-dropped",
+        &[
+            ("csrf", &csrf),
+            ("root", &root),
+            ("count", &count),
+            (
+                "comment",
+                "cmd.jsp found on the trail, host reimaged, ticket 77",
+            ),
+        ],
+    );
+    assert!(status == 200 || status == 303, "{status} {headers} {body}");
+    let (_, _, page) = server.curl("GET", "/alerts", &[]);
+    assert!(
+        !page.contains("id=\"dropped-undone\""),
+        "{}",
+        &page[..page.len().min(4000)]
+    );
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"intact\""), "{overview}");
+    server.stop();
+    let all = stdout(&env.run(&["audit", "show", "--json"]));
+    assert!(
+        all.contains(&format!("admin acknowledged {count} undone findings of "))
+            && all.contains("cmd.jsp found on the trail, host reimaged, ticket 77"),
+        "{all}"
+    );
+}
+
 /// A web shell planted and deleted again, then a routine full `pacsguard check` beside
 /// the running serve that finds the tree as profiled: the alert stays on the alerts
 /// page, marked undone, until a person acknowledges it (then it closes); the info of its
