@@ -8,8 +8,11 @@
 //! the tree. Every row on disk carries a MAC under a key made at the start and held only
 //! in memory: a row edited, added or swapped by someone who can write the home fails it,
 //! is reported ([`ViewTrouble`]) and is taken as a file of unknown state (a capture there
-//! is a change, its absence a removal), never as unchanged. A file that fails a read or a
-//! write is left for the signed baseline in memory ([`RootView::fall_back`]).
+//! is a change, its absence a removal), never as unchanged. A damaged file is rebuilt,
+//! and a file that fails a read or a write is left for memory ([`RootView::fall_back`]),
+//! both from the signed baseline with what the run knows to be genuine laid over it: the
+//! old file's rows that still verify ([`Overlay`], which says why the file, not the
+//! store's seen rows, is the source of truth).
 
 use std::borrow::{Borrow, Cow};
 use std::cell::{Cell, RefCell};
@@ -155,9 +158,10 @@ pub enum ViewTrouble {
     /// The file could not be read or written (a full disk, an I/O error).
     Failed(String),
     /// Rows failed their check (the first paths here, up to [`MAX_KEPT_TROUBLES`]), so
-    /// the file was rebuilt from the signed baseline (`entries` rows): what changed
-    /// since the start is judged against the baseline again (reported again when next
-    /// seen), never a damaged row taken for a file. `built`: how long the new file took
+    /// the file was rebuilt from the signed baseline with what the run saw laid over it
+    /// ([`Overlay`]; `entries` rows): a path whose row was damaged is judged against the
+    /// baseline again (reported again when next seen), never a damaged row taken for a
+    /// file. `built`: how long the new file took
     /// to make, on a thread of its own while the guard went on; `held`: how long putting
     /// it in place held the views (the guard's other work waited that long), both said
     /// so that the cost an attacker can bring about is seen, not guessed.
@@ -233,9 +237,10 @@ pub type SignedSource = Arc<dyn Fn() -> Result<SignedEntries, String> + Send + S
 /// root), or why they cannot be.
 pub type SignedEntries = Box<dyn FnOnce(&mut dyn FnMut(Entry)) -> Result<(), String>>;
 
-/// Paths and subtrees whose last write is held in memory ([`DiskView::stamp`]) past which
-/// a view file is rebuilt from the signed baseline (which forgets them): someone who can
-/// write the tree makes one a file written or removed. 458,752 is 7/8 of 2^19, the most
+/// Paths and subtrees whose last write is held in memory ([`DiskView::stamp`]): past it,
+/// a path not held is written under the write a reader expects of it unheld (a row of it
+/// copied back from earlier is no longer told apart, said once); someone who can write
+/// the tree makes one a file written or removed. 458,752 is 7/8 of 2^19, the most
 /// a table of 2^19 slots of 25 bytes (a 16-byte key, the write, a control byte) holds:
 /// 12.5 MiB at most. Twice as many (writes made while the rebuild runs) fail the file.
 pub const MAX_VIEW_STAMPS: usize = 458_752;
@@ -888,8 +893,8 @@ impl DiskView {
     /// Until then, lookups of this root read the damaged file as without a source: each
     /// row checked, a genuine row what the watcher saw, a damaged row a file of unknown
     /// state (a capture there a change, its absence a removal, said per path), never
-    /// "unchanged"; what is written meanwhile goes to the old file, and is judged
-    /// against the baseline again after the swap (reported again when next seen).
+    /// "unchanged"; what is written meanwhile goes to the old file, and is carried into
+    /// the new one when it is put in place ([`Rebuilding::writes`]).
     ///
     /// Without a source, or when the baseline cannot be read, the damaged rows stay
     /// files of unknown state (said per path), and a file that fails to be rebuilt is
@@ -1681,7 +1686,8 @@ impl DiskView {
 const REBUILT_WRITE: u64 = 0;
 
 /// Makes a view file beside the one at `view` ([`ViewDb::create_beside_of`]) and puts
-/// the signed baseline's entries in it, under a new key, each row linked to the next as
+/// the signed baseline's entries in it with what the run saw laid over them (`run`: the
+/// old file's rows that verify, [`Overlay`]), under a new key, each row linked to the next as
 /// it comes (one entry held back), in one transaction: on a thread of its own, with no
 /// handle on the view's file and no lock ([`DiskView::mend`]). Filled in path order its
 /// pages are new ones, which the journal (in memory) does not keep: emptied and filled
