@@ -111,7 +111,7 @@ impl ViewDb {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    return Err(StoreError::Corrupt {
+                    return Err(StoreError::ViewFile {
                         path: stale,
                         reason: format!("a stale watch view could not be deleted: {e}"),
                     });
@@ -151,7 +151,7 @@ impl ViewDb {
             .mode(0o600)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
-            .map_err(|e| StoreError::Corrupt {
+            .map_err(|e| StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason: if e.kind() == std::io::ErrorKind::AlreadyExists {
                     format!(
@@ -166,7 +166,7 @@ impl ViewDb {
         // Readable by the home's owner alone (the rows name every guarded path), set on
         // the file made, never through the path: whatever the umask.
         if let Err(e) = made.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason: format!("its permissions could not be set: {e}"),
             });
@@ -179,7 +179,7 @@ impl ViewDb {
         let id = match (ours, opened) {
             (Ok(ours), Ok(opened)) if ours == opened => ours,
             _ => {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::ViewFile {
                     path: path.to_path_buf(),
                     reason: "the file made was replaced before it was opened, by someone who \
                              can write the home; it is not used"
@@ -273,7 +273,7 @@ impl ViewDb {
         }
         if let Err(e) = std::fs::rename(&from, &self.path) {
             let _ = std::fs::remove_file(&from);
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: self.path.clone(),
                 reason: format!("the file rebuilt beside it could not take its place: {e}"),
             });
@@ -313,7 +313,7 @@ impl ViewDb {
             .map(|m| (m.dev(), m.ino()))
             .ok();
         if opened.is_none() || opened != self.file_id.get() {
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: self.path.clone(),
                 reason: "the file at its path is not the one the watcher writes (replaced by \
                          someone who can write the home): what the watcher saw cannot be read \

@@ -845,7 +845,7 @@ impl DiskView {
     fn create(path: &Path) -> Result<DiskView, StoreError> {
         let mut key = [0u8; 32];
         if let Err(e) = getrandom::fill(&mut key) {
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason: format!("no random key for its rows: {e}"),
             });
@@ -872,7 +872,7 @@ impl DiskView {
     /// A fresh key for the rows, or why there is none.
     fn new_key(path: &Path) -> Result<[u8; 32], StoreError> {
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| StoreError::Corrupt {
+        getrandom::fill(&mut key).map_err(|e| StoreError::ViewFile {
             path: path.to_path_buf(),
             reason: format!("no random key for its rows: {e}"),
         })?;
@@ -933,7 +933,7 @@ impl DiskView {
             Ok(built) => rebuilding.ready = Some(built),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                rebuilding.ready = Some(Err(StoreError::Corrupt {
+                rebuilding.ready = Some(Err(StoreError::ViewFile {
                     path: self.db.path().to_path_buf(),
                     reason: "its rebuild stopped without an answer".to_string(),
                 }));
@@ -993,7 +993,7 @@ impl DiskView {
                 }
             });
         if let Err(e) = spawned {
-            self.failed(&StoreError::Corrupt {
+            self.failed(&StoreError::ViewFile {
                 path: self.db.path().to_path_buf(),
                 reason: format!("no thread to rebuild it on: {e}"),
             });
@@ -1048,7 +1048,7 @@ impl DiskView {
                 return false;
             }
             None => {
-                self.failed(&StoreError::Corrupt {
+                self.failed(&StoreError::ViewFile {
                     path: self.db.path().to_path_buf(),
                     reason: "its rebuild stopped without an answer".to_string(),
                 });
@@ -1060,7 +1060,7 @@ impl DiskView {
             // What was written meanwhile cannot all be carried over: the old file, which
             // holds it, is read into memory instead (RootView::fall_back).
             fresh.db.discard();
-            self.failed(&StoreError::Corrupt {
+            self.failed(&StoreError::ViewFile {
                 path: self.db.path().to_path_buf(),
                 reason: format!(
                     "more than {MAX_WRITES_DURING_REBUILD} paths were written while it was \
@@ -1702,11 +1702,11 @@ fn build_beside(
     let started = Instant::now();
     let path: PathBuf = view.to_path_buf();
     let key = DiskView::new_key(&path)?;
-    let unreadable = |reason: String| StoreError::Corrupt {
+    let unreadable = |reason: String| StoreError::ViewFile {
         path: path.clone(),
         reason: format!("the signed baseline to rebuild it from cannot be read: {reason}"),
     };
-    let cancelled = || StoreError::Corrupt {
+    let cancelled = || StoreError::ViewFile {
         path: path.clone(),
         reason: "its rebuild was given up (the view is no longer used)".to_string(),
     };
@@ -1762,7 +1762,7 @@ fn build_beside(
         if let Some(e) = old_failed {
             // What the run saw could not be read back: a rebuild from the baseline alone
             // would forget it (the view is failed, and read again into memory).
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: path.clone(),
                 reason: format!("what the watcher saw could not be read back from it: {e}"),
             });
@@ -1954,7 +1954,7 @@ impl RootView {
         // A failure to fill it is an error at the start, not a trouble to report later;
         // the profile is given back, for a view in memory.
         if let Some(ViewTrouble::Failed(reason)) = disk.troubles.get_mut().kept.pop() {
-            let e = StoreError::Corrupt {
+            let e = StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason,
             };
@@ -2080,7 +2080,7 @@ impl RootView {
     #[cfg(test)]
     pub(super) fn fail_for_tests(&self) {
         if let Held::Disk(disk) = &self.held {
-            disk.failed(&StoreError::Corrupt {
+            disk.failed(&StoreError::ViewFile {
                 path: disk.db.path().to_path_buf(),
                 reason: "failed for a test".to_string(),
             });
@@ -2833,6 +2833,42 @@ mod tests {
             "{troubles:?}"
         );
         assert!(!v.disk_failed());
+    }
+
+    /// Review rv38-scale: a file of unknown state compared with a capture was said as
+    /// fields changed from made-up values (`0 -> 2132 bytes`, `mode 0000 -> 0644`,
+    /// `nlink 0 -> 1`, the last adding "a new name may lie outside the roots"). It is one
+    /// content change that says the before is not known.
+    #[test]
+    fn a_file_of_unknown_state_compared_is_a_change_with_no_before_named() {
+        let old = unknown_at(b"a/1.dcm".to_vec());
+        assert!(pacsguard_profile::of_unknown_state(&old));
+        let mut now = sized("a/1.dcm", 2_132);
+        now.meta.mode = 0o644;
+        now.meta.nlink = 1;
+        now.meta.ino = 12;
+        now.content = Content::Hashed {
+            digest: Digest([7; 32]),
+            prefix: None,
+            dicom: None,
+        };
+        assert!(!pacsguard_profile::of_unknown_state(&now));
+        let base = RootProfile {
+            spec: view(&[]).spec,
+            entries: vec![old],
+        };
+        let tree = pacsguard_fs::Tree {
+            root: "/r".into(),
+            entries: vec![now],
+            problems: Vec::new(),
+        };
+        let findings = pacsguard_profile::compare(&base, &tree);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let detail = &findings[0].detail;
+        assert!(detail.contains("is not known"), "{detail}");
+        for made_up in ["0 -> ", "0000", "nlink", "outside"] {
+            assert!(!detail.contains(made_up), "{detail}");
+        }
     }
 
     /// Issue 15 (session 35): a row that fails its check was taken for a file of unknown
