@@ -350,7 +350,7 @@ pub const MAX_WRITES_DURING_REBUILD: usize = 65_536;
 /// What was written at a path (or in a subtree) while a rebuild was made, read from the
 /// old file to be put into the new one.
 enum Carried {
-    Row(Option<Entry>),
+    Row(Option<Box<Entry>>),
     Subtree(Vec<Entry>),
 }
 
@@ -1080,7 +1080,7 @@ impl DiskView {
                     let [(a, b), (c, d)] = owned_subtree_ranges(rel);
                     Carried::Subtree(self.walk(a, b, None).chain(self.walk(c, d, None)).collect())
                 } else {
-                    Carried::Row(self.get(rel))
+                    Carried::Row(self.get(rel).map(Box::new))
                 };
                 (rel.clone(), what)
             })
