@@ -313,6 +313,9 @@ struct DiskView {
     /// Past it ([`MAX_VIEW_STAMPS`]) new paths are written unheld ([`DiskView::stamp`]);
     /// a field for the tests.
     max_stamps: usize,
+    /// Past it ([`MAX_WRITES_DURING_REBUILD`]) a rebuild is not put in place; a field for
+    /// the tests.
+    max_carried: usize,
 }
 
 /// A rebuild of a view file made on a thread of its own: the new file beside the view's,
@@ -866,6 +869,7 @@ impl DiskView {
             subtrees_stamped: Cell::new(0),
             stamps_full: Cell::new(false),
             max_stamps: MAX_VIEW_STAMPS,
+            max_carried: MAX_WRITES_DURING_REBUILD,
         })
     }
 
@@ -1063,9 +1067,10 @@ impl DiskView {
             self.failed(&StoreError::ViewFile {
                 path: self.db.path().to_path_buf(),
                 reason: format!(
-                    "more than {MAX_WRITES_DURING_REBUILD} paths were written while it was \
-                     rebuilt (MAX_WRITES_DURING_REBUILD), too many to carry into the rebuilt \
-                     file"
+                    "more than {} paths were written while it was rebuilt \
+                     (MAX_WRITES_DURING_REBUILD), too many to carry into the rebuilt file: \
+                     the view is read into memory from it instead",
+                    self.max_carried
                 ),
             });
             return false;
@@ -1208,7 +1213,7 @@ impl DiskView {
             && !rebuilding.too_many_writes
         {
             rebuilding.writes.insert((rel.to_vec(), domain));
-            if rebuilding.writes.len() > MAX_WRITES_DURING_REBUILD {
+            if rebuilding.writes.len() > self.max_carried {
                 rebuilding.writes.clear();
                 rebuilding.too_many_writes = true;
             }
@@ -2869,6 +2874,68 @@ mod tests {
         for made_up in ["0 -> ", "0000", "nlink", "outside"] {
             assert!(!detail.contains(made_up), "{detail}");
         }
+    }
+
+    /// Past [`MAX_WRITES_DURING_REBUILD`] paths written while a rebuild is made (3 here),
+    /// the rebuilt file is not put in place (carrying them all would hold the views for
+    /// as long as they take to read): the view fails, said, and falls back to memory from
+    /// the old file, which holds every one of them.
+    #[test]
+    fn past_the_writes_a_rebuild_carries_the_view_falls_back_with_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_carried = 3;
+        }
+        let slow = Duration::from_millis(600);
+        let again = signed.clone();
+        v.rebuild_from(Arc::new(move || {
+            let entries = again.clone();
+            Ok(Box::new(move |sink: &mut dyn FnMut(Entry)| {
+                std::thread::sleep(slow);
+                entries.into_iter().for_each(sink);
+                Ok(())
+            }) as SignedEntries)
+        }));
+        {
+            let db = &disk(&v).db;
+            let mut row = db.get(b"b.dcm").expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        }
+        assert!(unknown(v.entry(b"b.dcm")), "not rebuilt yet");
+        for i in 0..4 {
+            let rel = format!("a/s{i}.dcm");
+            v.set(rel.as_bytes(), Some(sized(&rel, 10 + i)));
+        }
+        settled(&v);
+        assert!(v.disk_failed(), "not put in place");
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.iter().any(|t| matches!(t, ViewTrouble::Failed(r)
+                if r.contains("MAX_WRITES_DURING_REBUILD"))),
+            "{troubles:?}"
+        );
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.unread.is_none()),
+            "{fell:?}"
+        );
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("a".into(), 0),
+                ("a/1.dcm".into(), 0),
+                ("a/s0.dcm".into(), 10),
+                ("a/s1.dcm".into(), 11),
+                ("a/s2.dcm".into(), 12),
+                ("a/s3.dcm".into(), 13),
+                ("b.dcm".into(), 0),
+            ]
+        );
     }
 
     /// Issue 15 (session 35): a row that fails its check was taken for a file of unknown
