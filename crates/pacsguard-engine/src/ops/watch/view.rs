@@ -2938,6 +2938,57 @@ mod tests {
         );
     }
 
+    /// A rebuild reads what the run saw back from the view file by its path: a file put
+    /// at the path by someone who can write the home (rows of theirs, or none) is not
+    /// read as the watcher's. The reader is refused (the view failed, said) and the
+    /// fall-back reads the watcher's own handle, which still holds the file it wrote.
+    #[test]
+    fn a_view_file_replaced_at_its_path_is_never_read_back_as_the_watchers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        v.set(b"a/2.dcm", Some(sized("a/2.dcm", 2)));
+        let path = v.file().expect("on disk").to_path_buf();
+        // A view file of its own making, the table there, no row in it.
+        let planted = dir.path().join("planted");
+        drop(ViewDb::create(&planted).expect("a view file"));
+        std::fs::rename(&planted, &path).expect("rename over the view file");
+        {
+            let db = &disk(&v).db;
+            let mut row = db.get(b"b.dcm").expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        }
+        assert!(
+            unknown(v.entry(b"b.dcm")),
+            "no rebuild from someone else's file"
+        );
+        assert!(v.disk_failed());
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.iter().any(|t| matches!(t, ViewTrouble::Failed(r)
+                if r.contains("not the one the watcher writes"))),
+            "{troubles:?}"
+        );
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.unread.is_none()),
+            "{fell:?}"
+        );
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("a".into(), 0),
+                ("a/1.dcm".into(), 0),
+                ("a/2.dcm".into(), 2),
+                ("b.dcm".into(), 0),
+            ]
+        );
+    }
+
     /// Issue 15 (session 35): a row that fails its check was taken for a file of unknown
     /// state, so an unchanged file looked up there came out changed (a false alert). With
     /// a signed baseline to rebuild from, the damage is said once (`Rebuilt`, a warning)
