@@ -799,9 +799,25 @@ pub fn audit_forward(
         (Ok(()), Some(e)) => format!("{text} (recorded on the trail; not noted in the home as the batches were confirmed: {e})"),
         (Ok(()), None) => text,
     });
+    // A note this run sent no stand-ins beside, but could not record (its lock held
+    // or planted): said as a warning, never dropped (review rv39b: `audit forward`
+    // exited 0 without a word, the note left in place).
+    let unrecorded = match (&said, recorded) {
+        (None, Err(e)) => Some(format!(
+            "the home's delivery note was not recorded on the trail, kept for the next run \
+             or start: {e}"
+        )),
+        _ => None,
+    };
     match (forwarded, said) {
         (Ok(mut report), said) => {
             report.stood_in = said;
+            if let Some(unrecorded) = unrecorded {
+                report.warning = Some(match report.warning.take() {
+                    Some(warning) => format!("{warning}; {unrecorded}"),
+                    None => unrecorded,
+                });
+            }
             Ok(report)
         }
         (Err(EngineError::Usage(e)), Some(said)) => Err(EngineError::Usage(format!("{e}; {said}"))),

@@ -674,6 +674,33 @@ fn a_planted_delivery_note_keeps_no_stand_in_name_from_the_trail() {
     );
 }
 
+/// Review rv39b: a delivery note whose lock is planted (a directory) or held, on a run
+/// that sent no stand-ins, was neither recorded nor said: exit 0, not a word. It is a
+/// warning naming the lock, the note kept for the next run or start.
+#[test]
+fn a_delivery_note_that_cannot_be_locked_is_said_and_kept() {
+    let env = Env::new();
+    env.profile(&[]);
+    let note = env.home.join("delivery-unrecorded.txt");
+    std::fs::write(
+        &note,
+        "the stop at 2026-12-06T10:00:00Z: (failure) records 7 to 9 undelivered",
+    )
+    .expect("a stopped guard's note");
+    std::fs::create_dir(env.home.join("delivery-unrecorded.lock")).expect("planted");
+    let collector = Collector::discarding("127.0.0.1:0", 8192);
+    let to = format!("tcp://{}", collector.addr);
+    let out = env.run(&["audit", "forward", "--to", &to]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("delivery-unrecorded.lock")
+            && stderr(&out).contains("not recorded on the trail"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(note.exists(), "kept for the next run");
+}
+
 /// Review of session 34: without `--max-message-bytes`, `audit forward` used the
 /// default (8,192) and ignored `[forward] max_message_bytes = 2048`, sending records of
 /// 2.4 to 4.8 KB whole to a collector that truncates at 2,048. The flag wins, else the
