@@ -75,8 +75,9 @@ impl Console {
 
     /// Acknowledges, as `auth` with `comment`, the `count` undone findings dropped from
     /// the page of `root` as a form posts it back (empty: outside every root),
-    /// [`crate::guard::OpenFindings::dropped_undone`]: the count the page showed, which
-    /// must be the count now (one dropped since was not shown to this person).
+    /// [`crate::guard::OpenFindings::dropped_undone`]: the count the page showed and the
+    /// number of the last finding it counted (`last`), which must be those now (one
+    /// dropped since was not shown to this person).
     /// Recorded on the trail first (who, when, how many, which root, the comment), then
     /// forgotten. The only way such a count leaves the pages (review rv39: `accept ROOT`
     /// forgot a deleted web shell's dropped alert).
@@ -84,7 +85,7 @@ impl Console {
         &self,
         auth: &Authenticated,
         root: &str,
-        count: u64,
+        (count, last): (u64, u64),
         comment: &str,
     ) -> Result<(), AuthError> {
         if auth.role < Role::Operator {
@@ -99,19 +100,18 @@ impl Console {
         } else {
             format!("of {root}")
         };
-        let now = self
-            .guard
-            .open_findings()
-            .dropped_undone
-            .get(&root)
-            .copied()
-            .unwrap_or(0);
+        let open = self.guard.open_findings();
+        let now = open.dropped_undone.get(&root).copied().unwrap_or(0);
+        let last_now = open.dropped_undone_last.get(&root).copied().unwrap_or(0);
         if now == 0 {
             return Err(AuthError::Invalid(format!(
                 "no undone findings {whose} are dropped from the pages (acknowledged already, or unknown)"
             )));
         }
-        if count != now {
+        // The count and the last finding counted, as the page showed them: a form shown
+        // before another was dropped (a second tab, the back button, a replay) names
+        // another set, whatever its count (review rv39b).
+        if count != now || last != last_now {
             return Err(AuthError::Invalid(format!(
                 "{now} undone findings {whose} are dropped from the pages now, not {count}: read the page again and acknowledge what it shows"
             )));
@@ -132,7 +132,7 @@ impl Console {
             .with_reason(comment),
         )?;
         // Acknowledged by another person meanwhile: at most what is counted goes.
-        self.guard.acknowledge_dropped(&root, count);
+        self.guard.acknowledge_dropped(&root, count, last);
         Ok(())
     }
 }

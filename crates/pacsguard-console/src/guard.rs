@@ -146,12 +146,18 @@ fn rank(severity: Severity) -> u8 {
 struct Unseen {
     findings: u64,
     alerts: u64,
+    /// The number ([`OpenFinding::id`]) of the last one counted: what an acknowledgement
+    /// names with the count it was shown, so a form shown before another was dropped
+    /// acknowledges nothing (review rv39b: a stale form posted again cleared a later
+    /// incident's alerts when the counts happened to agree).
+    last: u64,
 }
 
 impl Unseen {
     fn add(&mut self, other: Unseen) {
         self.findings += other.findings;
         self.alerts += other.alerts;
+        self.last = self.last.max(other.last);
     }
 }
 
@@ -198,6 +204,10 @@ pub struct OpenFindings {
     /// alert). Said on the pages, never refusing an acceptance: they are no difference.
     #[serde(skip)]
     pub dropped_undone: BTreeMap<String, u64>,
+    /// Per root of `dropped_undone`: the number of the last finding counted there, which
+    /// the page's acknowledgement form carries back ([`GuardState::acknowledge_dropped`]).
+    #[serde(skip)]
+    pub dropped_undone_last: BTreeMap<String, u64>,
 }
 
 impl OpenFindings {
@@ -479,6 +489,7 @@ impl Inner {
         let one = Unseen {
             findings: 1,
             alerts: u64::from(gone.rank >= rank(Severity::Alert)),
+            last: gone.id,
         };
         if gone.undone {
             self.dropped_undone.entry(gone.root).or_default().add(one);
@@ -646,6 +657,12 @@ impl GuardState {
                 .filter(|(_, u)| u.findings > 0)
                 .map(|(root, u)| (root.clone(), u.findings))
                 .collect(),
+            dropped_undone_last: inner
+                .dropped_undone
+                .iter()
+                .filter(|(_, u)| u.findings > 0)
+                .map(|(root, u)| (root.clone(), u.last))
+                .collect(),
         })
         .unwrap_or_default()
     }
@@ -686,11 +703,15 @@ impl GuardState {
     /// as many are forgotten (at most those counted; the caller recorded it on the trail
     /// first). Returns how many were forgotten. The only way such a count leaves: no
     /// acceptance signed them (review rv39).
-    pub fn acknowledge_dropped(&self, root: &str, count: u64) -> u64 {
+    pub fn acknowledge_dropped(&self, root: &str, count: u64, last: u64) -> u64 {
         self.with(|inner| {
             let Some(unseen) = inner.dropped_undone.get_mut(root) else {
                 return 0;
             };
+            // One dropped since the page was shown: not what this person acknowledged.
+            if unseen.last != last {
+                return 0;
+            }
             let forgotten = count.min(unseen.findings);
             unseen.findings -= forgotten;
             // Which of them were alerts cannot be told once dropped: the alerts stay
@@ -880,6 +901,17 @@ impl GuardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A person's acknowledgement of what the page shows of `root` now.
+    fn acknowledge(state: &GuardState, root: &str, count: u64) -> u64 {
+        let last = state
+            .open_findings()
+            .dropped_undone_last
+            .get(root)
+            .copied()
+            .unwrap_or(0);
+        state.acknowledge_dropped(root, count, last)
+    }
     use pacsguard_events::FindingKind;
 
     fn one(state: &GuardState, path: &str, kind: FindingKind, severity: Severity) {
@@ -950,7 +982,7 @@ mod tests {
         state.accepted_under(&[PathBuf::from("/srv")], &taken, &[], Instant::now());
         assert_eq!(state.open_findings().dropped_for("/srv"), 0);
         assert_eq!(state.snapshot().roots[0].state, "alerts");
-        assert_eq!(state.acknowledge_dropped("/srv", 1), 1);
+        assert_eq!(acknowledge(&state, "/srv", 1), 1);
         assert_eq!(state.snapshot().roots[0].state, "intact");
     }
 
@@ -1162,7 +1194,7 @@ mod tests {
         assert_ne!(open.seen("/srv/a"), before);
         assert_eq!(open.dropped_undone.get("/srv/a"), Some(&5));
         assert_eq!(state.snapshot().roots[0].state, "alerts");
-        assert_eq!(state.acknowledge_dropped("/srv/a", 5), 5);
+        assert_eq!(acknowledge(&state, "/srv/a", 5), 5);
         assert_eq!(state.snapshot().roots[0].state, "intact");
         assert_eq!(
             state.snapshot().roots[1].state,
@@ -1457,7 +1489,13 @@ mod tests {
             Instant::now(),
         );
         assert_eq!(state.open_findings().dropped_undone.get("/srv"), Some(&1));
-        assert_eq!(state.acknowledge_dropped("/srv", 1), 1);
+        // Review rv39b: an acknowledgement naming another last finding (a form shown
+        // before another was dropped) forgets nothing.
+        let last = state.open_findings().dropped_undone_last["/srv"];
+        assert_eq!(state.acknowledge_dropped("/srv", 1, last + 1), 0);
+        assert_eq!(state.acknowledge_dropped("/srv", 1, last - 1), 0);
+        assert_eq!(state.open_findings().dropped_undone.get("/srv"), Some(&1));
+        assert_eq!(acknowledge(&state, "/srv", 1), 1);
         assert!(state.open_findings().dropped_undone.is_empty());
     }
 
@@ -1494,7 +1532,7 @@ mod tests {
             Some(&2),
             "the dropped alerts are still said, undone"
         );
-        assert_eq!(state.acknowledge_dropped("/srv", 2), 2);
+        assert_eq!(acknowledge(&state, "/srv", 2), 2);
         assert!(state.open_findings().dropped_undone.is_empty());
     }
 
@@ -1555,8 +1593,8 @@ mod tests {
             state.accepted_under(&[PathBuf::from("/")], &[], &[], Instant::now());
             assert_eq!(state.open_findings().dropped_undone.get("/srv"), Some(&1));
             // A person acknowledges it: at most what is counted goes.
-            assert_eq!(state.acknowledge_dropped("/other", 1), 0);
-            assert_eq!(state.acknowledge_dropped("/srv", 5), 1);
+            assert_eq!(acknowledge(&state, "/other", 1), 0);
+            assert_eq!(acknowledge(&state, "/srv", 5), 1);
             assert!(state.open_findings().dropped_undone.is_empty());
             assert_eq!(state.snapshot().roots[0].state, "intact");
             assert_eq!(state.snapshot().roots[0].last_finding, None);

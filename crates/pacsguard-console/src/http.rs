@@ -1388,6 +1388,8 @@ struct AcknowledgeDroppedForm {
     root: String,
     /// How many the page said were dropped.
     count: u64,
+    /// The number of the last finding the page counted among them.
+    last: u64,
     comment: String,
 }
 
@@ -1399,7 +1401,7 @@ async fn alerts_acknowledge_dropped(
     let console = state.console.clone();
     let a = auth.clone();
     match blocking(move || {
-        console.acknowledge_dropped_findings(&a, &form.root, form.count, &form.comment)
+        console.acknowledge_dropped_findings(&a, &form.root, (form.count, form.last), &form.comment)
     })
     .await
     {

@@ -137,13 +137,17 @@ pub static OPERATIONS: &[Operation] = &[
     Operation {
         method: "POST",
         path: "/alerts/acknowledge-dropped",
-        summary: "An operator acknowledges the undone findings (alerts, findings about something that happened) dropped from a root's page past the number the console keeps, with a comment (on the audit trail: who, when, how many): the count is forgotten. No acceptance or check forgets it. Refused (400) when the count is not the one standing now",
+        summary: "An operator acknowledges the undone findings (alerts, findings about something that happened) dropped from a root's page past the number the console keeps, with a comment (on the audit trail: who, when, how many): the count is forgotten. No acceptance or check forgets it. Refused (400) when the count or the last finding counted is not the one standing now (a form shown before another was dropped)",
         fields: &[
             (
                 "root",
                 "The root as the alerts page shows it (empty: outside every root)",
             ),
             ("count", "How many the page said were dropped"),
+            (
+                "last",
+                "The number of the last finding the page counted among them",
+            ),
             (
                 "comment",
                 "Who handled them and what is done (1 to 4096 bytes)",

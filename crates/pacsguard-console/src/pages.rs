@@ -379,10 +379,12 @@ fn dropped_acknowledgements(auth: &Authenticated, open: &OpenFindings) -> String
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"root\" value=\"{root}\">\
                  <input type=\"hidden\" name=\"count\" value=\"{n}\">\
+                 <input type=\"hidden\" name=\"last\" value=\"{last}\">\
                  <label for=\"acknowledge-dropped-comment-{i}\">Comment (what was checked on the trail, what is done)</label><input id=\"acknowledge-dropped-comment-{i}\" name=\"comment\" type=\"text\" required maxlength=\"4096\">\
                  <button id=\"acknowledge-dropped-button-{i}\" type=\"submit\">Acknowledge these {n}</button></form>",
                 csrf = esc(&auth.csrf),
                 root = esc(root),
+                last = open.dropped_undone_last.get(root).copied().unwrap_or(0),
             )
         } else {
             String::new()
@@ -802,6 +804,7 @@ mod tests {
             dropped: 7,
             dropped_in: [("/store".to_string(), 7)].into_iter().collect(),
             dropped_undone: [("/app".to_string(), 2)].into_iter().collect(),
+            dropped_undone_last: [("/app".to_string(), 9)].into_iter().collect(),
         };
         assert!(findings_table("root-0-findings", &open, Some("/app")).contains("None."));
         let app = findings_table("root-0-findings", &open, Some("/app"));

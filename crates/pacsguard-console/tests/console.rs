@@ -1064,6 +1064,14 @@ async fn an_operator_acknowledges_the_undone_findings_dropped_from_a_roots_page(
                        count: &'static str,
                        comment: &'static str| {
         let h = &h;
+        // The last finding counted, as the page shows it now.
+        let last = guard
+            .open_findings()
+            .dropped_undone_last
+            .get(root)
+            .copied()
+            .unwrap_or(0)
+            .to_string();
         async move {
             h.send(
                 "POST",
@@ -1073,6 +1081,7 @@ async fn an_operator_acknowledges_the_undone_findings_dropped_from_a_roots_page(
                     ("csrf", &csrf),
                     ("root", root),
                     ("count", count),
+                    ("last", &last),
                     ("comment", comment),
                 ],
             )
@@ -1092,10 +1101,33 @@ async fn an_operator_acknowledges_the_undone_findings_dropped_from_a_roots_page(
     assert!(
         page.body.contains("id=\"acknowledge-dropped-form-1\"")
             && page.body.contains("name=\"root\" value=\"/srv\"")
-            && page.body.contains("name=\"count\" value=\"1\""),
+            && page.body.contains("name=\"count\" value=\"1\"")
+            && page.body.contains(&format!(
+                "name=\"last\" value=\"{}\"",
+                guard.open_findings().dropped_undone_last["/srv"]
+            )),
         "{}",
         page.body
     );
+    // Review rv39b: a form shown before another was dropped (a second tab, a replay)
+    // names another set, whatever its count: refused.
+    let stale_last = (guard.open_findings().dropped_undone_last["/srv"] + 1000).to_string();
+    let stale = h
+        .send(
+            "POST",
+            "/alerts/acknowledge-dropped",
+            Some(&operator),
+            &[
+                ("csrf", &operator_csrf),
+                ("root", "/srv"),
+                ("count", "1"),
+                ("last", &stale_last),
+                ("comment", "an old form"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST, "{}", stale.body);
+    assert!(stale.body.contains("read the page again"), "{}", stale.body);
     let r = acknowledge(
         operator.clone(),
         operator_csrf.clone(),

@@ -1250,6 +1250,7 @@ fn a_relayed_accept_of_the_root_after_a_flood_keeps_the_dropped_alerts_until_ack
     })..];
     let root = value_of(section, "name=\"root\" value=\"", '"');
     let count = value_of(section, "name=\"count\" value=\"", '"');
+    let last = value_of(section, "name=\"last\" value=\"", '"');
     assert_eq!(root, env.tree_str(), "{section}");
     assert!(count.parse::<u64>().is_ok_and(|n| n >= 1), "{count}");
     let (_, _, overview) = server.curl("GET", "/", &[]);
@@ -1264,6 +1265,7 @@ fn a_relayed_accept_of_the_root_after_a_flood_keeps_the_dropped_alerts_until_ack
             ("csrf", &csrf),
             ("root", &root),
             ("count", &count),
+            ("last", &last),
             (
                 "comment",
                 "cmd.jsp found on the trail, host reimaged, ticket 77",
