@@ -8862,23 +8862,26 @@ fn mark_recompressed(
             &before,
             &after,
         );
-        // Other pixels in a lossless syntax over a monochrome image: no color transform
-        // explains them (review r26-watch: JPEG 2000 ciphertext between a real
-        // encoder's markers decodes to pixels neither stored nor random). Monochrome as
-        // the profile stored it (review r27-watch: not as the new header claims); by the
-        // header only for a profile made before the form was recorded.
-        let monochrome = form.map_or_else(
-            || codec::monochrome(&finding.path),
-            |form| form.is_monochrome(),
-        );
+        // Other pixels in a lossless syntax over an image whose samples no color
+        // transform touched: nothing but another image explains them (review r26-watch:
+        // JPEG 2000 ciphertext between a real encoder's markers decodes to pixels
+        // neither stored nor random; review rv39-watch: a color image's pixels XORed
+        // with a 4-byte key, then `gdcmconv --j2k`, were softened as a migration's).
+        let now_form = tree_entry(root, tree, &finding.path).and_then(|now| match &now.content {
+            Content::Hashed {
+                dicom: Some(facts), ..
+            } => facts.form.clone(),
+            _ => None,
+        });
+        let kept = samples_kept(form.as_ref(), now_form.as_ref(), &finding.path);
         // Another file matched by its SOP Instance UID alone may hold other pixels
         // honestly (an image processed again and sent under its UID): only random
         // pixels or no stream of its codec disprove it (review rv35-watch).
-        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
-            && monochrome
+        let other_pixels = matches!(proof, codec::Proof::Differs { random: false })
+            && kept.is_ok()
             && tree_entry(root, tree, &finding.path)
                 .is_none_or(|now| origins.another_file(&finding.path, now).is_none());
-        if monochrome_differs
+        if other_pixels
             || matches!(
                 proof,
                 codec::Proof::Differs { random: true }
@@ -8894,6 +8897,20 @@ fn mark_recompressed(
                     "re-compressed losslessly (the same instance, written as {after}; \
                          decoded, its pixels are the ones stored): counted towards no \
                          ransomware signal"
+                ),
+            ),
+            // Other pixels that a color conversion the codec made explains (or, matched
+            // by its UID alone, another image honestly sent under it): not disproven, so
+            // a window softens it; its words say so rather than that it counts there
+            // (review rv39-watch: "no re-compression, counted" was said of `info`).
+            codec::Proof::Differs { random: false } if !other_pixels => (
+                ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
+                format!(
+                    "written as {after}, and its frames decode to other pixels than the \
+                     ones stored ({}): not proven a re-compression, counted towards the \
+                     ransomware signal outside a maintenance window",
+                    kept.err()
+                        .unwrap_or("another file matched by its SOP Instance UID")
                 ),
             ),
             codec::Proof::Differs { .. } => (
@@ -8928,6 +8945,40 @@ fn mark_recompressed(
         finding.fields.push(marked.to_string());
     }
     disproven
+}
+
+/// Whether a lossless re-compression of the image at `path`, stored as `was` and now
+/// claiming `now`, kept each sample as the profile stored it, so that frames decoding to
+/// other pixels are no encoder's: `Ok` for a monochrome image (no color transform
+/// applies), and for a color one whose Photometric Interpretation and samples a pixel
+/// are the ones stored (the codec's own transform, JPEG 2000's RCT, is undone by its
+/// decoder). `Err` says why not: the encoder wrote it in another color representation
+/// (GDCM's of a YBR_FULL_422 image is YBR_FULL: its samples are converted, and differ
+/// honestly), or the profile did not record its form. Monochrome as the profile stored
+/// it (review r27-watch: not as the new header claims); by the header only for a
+/// profile made before the form was recorded.
+fn samples_kept(
+    was: Option<&pacsguard_fs::PixelForm>,
+    now: Option<&pacsguard_fs::PixelForm>,
+    path: &Path,
+) -> Result<(), &'static str> {
+    let Some(was) = was else {
+        return if codec::monochrome(path) {
+            Ok(())
+        } else {
+            Err(
+                "a color image whose form the profile did not record: a color conversion may explain them",
+            )
+        };
+    };
+    if was.is_monochrome() {
+        return Ok(());
+    }
+    match now {
+        Some(now) if now.photometric == was.photometric && now.samples == was.samples => Ok(()),
+        Some(_) => Err("written in another color representation, which converts its samples"),
+        None => Err("its new header's pixel form unread: a color conversion may explain them"),
+    }
 }
 
 /// The field of the warning that a root's profile holds instances without their pixels'

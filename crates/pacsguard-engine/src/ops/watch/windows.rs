@@ -265,8 +265,14 @@ impl Windows {
                 continue;
             }
             if finding.severity > Severity::Info {
+                // "an alert", "a warning" (review rv39-watch: "a alert" was said).
+                let article = if finding.severity == Severity::Alert {
+                    "an"
+                } else {
+                    "a"
+                };
                 finding.detail = format!(
-                    "{} (a {} inside maintenance window {}: {})",
+                    "{} ({article} {} inside maintenance window {}: {})",
                     finding.detail, finding.severity, window.id, window.reason
                 );
                 finding.severity = Severity::Info;
