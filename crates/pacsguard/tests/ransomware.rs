@@ -1410,6 +1410,117 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     );
 }
 
+/// Review rv39-watch (B1): new files inside a window were sampled most put off first,
+/// then smallest first, so 400 small decoys (61 KB each, the debug build's hook lowering
+/// a batch's sampling to 1 MiB: 23 batches' worth) put off as often as three larger
+/// images encrypted beside them won every batch, and the encrypted ones reached
+/// MAX_PROOF_PUT_OFFS never read: warnings whose detail said their content was "what no
+/// re-compression or migration leaves (random bytes...)". Each run of equal put-offs is
+/// now taken from both ends: the encrypted images are read within two batches, alerts.
+#[test]
+fn inside_a_window_many_small_decoys_do_not_starve_larger_encrypted_arrivals() {
+    const DECOYS: usize = 400;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 2\n");
+    let paths = image_store(&env, 3);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1048576");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-2 migration");
+    let staged = env.dir.path().join("incoming");
+    fs::create_dir_all(&staged).expect("test fixture");
+    let decoy = "received study, forwarded by the router\n".repeat(1_500); // 61 KB
+    for i in 0..DECOYS {
+        fs::write(staged.join(format!("recv-{i:05}.txt")), &decoy).expect("test fixture");
+    }
+    let drop = archive.join("incoming");
+    let mut locked = Vec::new();
+    for i in 0..paths.len() {
+        let name = format!("image-{i}.dcm.locked");
+        fs::write(staged.join(&name), keystream(300_000, 3900 + i as u64)).expect("test fixture");
+        locked.push(drop.join(name));
+    }
+    fs::rename(&staged, &drop).expect("test fixture");
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let judged = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == p.to_str())
+    };
+    let seen = watcher.wait(Duration::from_secs(90), |f, _| {
+        locked.iter().all(|p| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    for path in &locked {
+        let added: Vec<&Value> = findings
+            .iter()
+            .filter(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .collect();
+        assert!(
+            added.iter().all(|x| x["severity"] == "alert"
+                && has_field(x, "encrypted-arrival")
+                && !x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS"))),
+            "{}: {added:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Review rv39-watch (B1, the words): a new file inside a window put off
+/// MAX_PROOF_PUT_OFFS times unread (the debug build's hook lowering a batch's sampling
+/// to one byte: one file a batch, twelve files) is a warning that says it was not read,
+/// not that its content "is what no re-compression or migration leaves (random
+/// bytes...): encrypted?".
+#[test]
+fn inside_a_window_an_arrival_never_sampled_says_it_was_not_read() {
+    const FILES: usize = 12;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 2);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..FILES {
+        fs::write(
+            staged.join(format!("{i:02}.txt")),
+            format!("received {i}\n"),
+        )
+        .expect("test fixture");
+    }
+    fs::rename(&staged, archive.join("drop")).expect("test fixture");
+    let never_read = |x: &Value| {
+        x["kind"] == "added"
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS"))
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter().filter(|x| x["kind"] == "added").count() >= FILES && f.iter().any(never_read)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let untrue: Vec<&Value> = findings
+        .iter()
+        .filter(|x| never_read(x))
+        .filter(|x| {
+            x["severity"] != "warning"
+                || x["detail"].as_str().is_some_and(|d| {
+                    d.contains("encrypted?") || !d.contains("its content was not read or proven")
+                })
+        })
+        .collect();
+    assert!(untrue.is_empty(), "{untrue:#?}");
+}
+
 /// The bytes the sampling of new files inside a window may read per batch
 /// (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH, lowered by the debug build's hook to one
 /// byte: the first new file is sampled, the others are not) are a limit said in a
