@@ -1410,6 +1410,117 @@ fn inside_a_window_small_decoys_do_not_keep_encrypted_arrivals_from_being_sample
     );
 }
 
+/// Review rv39-watch (B1): new files inside a window were sampled most put off first,
+/// then smallest first, so 400 small decoys (61 KB each, the debug build's hook lowering
+/// a batch's sampling to 1 MiB: 23 batches' worth) put off as often as three larger
+/// images encrypted beside them won every batch, and the encrypted ones reached
+/// MAX_PROOF_PUT_OFFS never read: warnings whose detail said their content was "what no
+/// re-compression or migration leaves (random bytes...)". Each run of equal put-offs is
+/// now taken from both ends: the encrypted images are read within two batches, alerts.
+#[test]
+fn inside_a_window_many_small_decoys_do_not_starve_larger_encrypted_arrivals() {
+    const DECOYS: usize = 400;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 2\n");
+    let paths = image_store(&env, 3);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1048576");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-2 migration");
+    let staged = env.dir.path().join("incoming");
+    fs::create_dir_all(&staged).expect("test fixture");
+    let decoy = "received study, forwarded by the router\n".repeat(1_500); // 61 KB
+    for i in 0..DECOYS {
+        fs::write(staged.join(format!("recv-{i:05}.txt")), &decoy).expect("test fixture");
+    }
+    let drop = archive.join("incoming");
+    let mut locked = Vec::new();
+    for i in 0..paths.len() {
+        let name = format!("image-{i}.dcm.locked");
+        fs::write(staged.join(&name), keystream(300_000, 3900 + i as u64)).expect("test fixture");
+        locked.push(drop.join(name));
+    }
+    fs::rename(&staged, &drop).expect("test fixture");
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let judged = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == p.to_str())
+    };
+    let seen = watcher.wait(Duration::from_secs(90), |f, _| {
+        locked.iter().all(|p| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    for path in &locked {
+        let added: Vec<&Value> = findings
+            .iter()
+            .filter(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .collect();
+        assert!(
+            added.iter().all(|x| x["severity"] == "alert"
+                && has_field(x, "encrypted-arrival")
+                && !x["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS"))),
+            "{}: {added:#?}",
+            path.display()
+        );
+    }
+}
+
+/// Review rv39-watch (B1, the words): a new file inside a window put off
+/// MAX_PROOF_PUT_OFFS times unread (the debug build's hook lowering a batch's sampling
+/// to one byte: one file a batch, twelve files) is a warning that says it was not read,
+/// not that its content "is what no re-compression or migration leaves (random
+/// bytes...): encrypted?".
+#[test]
+fn inside_a_window_an_arrival_never_sampled_says_it_was_not_read() {
+    const FILES: usize = 12;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    image_store(&env, 2);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_WINDOW_ARRIVAL_SAMPLE_BYTES", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-3 migration");
+    let staged = env.dir.path().join("drop");
+    fs::create_dir_all(&staged).expect("test fixture");
+    for i in 0..FILES {
+        fs::write(
+            staged.join(format!("{i:02}.txt")),
+            format!("received {i}\n"),
+        )
+        .expect("test fixture");
+    }
+    fs::rename(&staged, archive.join("drop")).expect("test fixture");
+    let never_read = |x: &Value| {
+        x["kind"] == "added"
+            && x["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS"))
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter().filter(|x| x["kind"] == "added").count() >= FILES && f.iter().any(never_read)
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let untrue: Vec<&Value> = findings
+        .iter()
+        .filter(|x| never_read(x))
+        .filter(|x| {
+            x["severity"] != "warning"
+                || x["detail"].as_str().is_some_and(|d| {
+                    d.contains("encrypted?") || !d.contains("its content was not read or proven")
+                })
+        })
+        .collect();
+    assert!(untrue.is_empty(), "{untrue:#?}");
+}
+
 /// The bytes the sampling of new files inside a window may read per batch
 /// (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH, lowered by the debug build's hook to one
 /// byte: the first new file is sampled, the others are not) are a limit said in a
@@ -6325,6 +6436,254 @@ fn lossless_re_compression_over_the_real_corpora_inside_a_window_is_info() {
         loud.len()
     );
     assert!(loud.is_empty(), "{loud:#?}");
+}
+
+/// The native color images of pydicom's test data a lossless encoder re-compresses, and
+/// YBR_FULL ones made from its JPEG images by `dcmdjpeg +cn` (no color conversion: one
+/// frame interleaved, and 30 frames planar), copied into `dir`: RGB, YBR_FULL and
+/// YBR_FULL_422. Each name says what it is.
+fn color_sources(dir: &Path) -> Vec<PathBuf> {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    fs::create_dir_all(dir).expect("test fixture");
+    let mut out = Vec::new();
+    for (name, source) in [
+        ("rgb.dcm", "examples_rgb_color.dcm"),
+        ("rgb-odd.dcm", "SC_rgb_small_odd.dcm"),
+        ("ybr422.dcm", "SC_ybr_full_422_uncompressed.dcm"),
+    ] {
+        let path = dir.join(name);
+        fs::copy(samples.join(source), &path).expect("pydicom's test data");
+        out.push(path);
+    }
+    for (name, source) in [
+        ("ybr-full.dcm", "SC_rgb_dcmtk_+eb+cy+n2.dcm"),
+        ("ybr-full-frames.dcm", "examples_ybr_color.dcm"),
+    ] {
+        let path = dir.join(name);
+        let status = std::process::Command::new("dcmdjpeg")
+            .args(["+cn"])
+            .arg(samples.join(source))
+            .arg(&path)
+            .status()
+            .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+        assert!(status.success(), "dcmdjpeg +cn {source}");
+        out.push(path);
+    }
+    out
+}
+
+/// The lossless encoders of DCMTK and GDCM whose streams are decoded here (JPEG-LS has
+/// no decoder here, and alerts inside a window by design: see
+/// [`a_jpeg_ls_re_compression_inside_a_window_still_counts`]).
+const DECODED_LOSSLESS_TOOLS: [(&str, &[&str]); 5] = [
+    ("dcmcrle", &["-q"]),
+    ("dcmcjpeg", &["-q", "+e1"]),
+    ("gdcmconv", &["--rle"]),
+    ("gdcmconv", &["--jpeg"]),
+    ("gdcmconv", &["--j2k"]),
+];
+
+/// `tool` run on `input`, writing `output`; whether it succeeded (an encoder refuses
+/// some images: GDCM's JPEG 2000 a 3 x 3 one, DCMTK's RLE a YBR_FULL_422 one).
+fn encode(tool: &str, args: &[&str], input: &Path, output: &Path) -> bool {
+    std::process::Command::new(tool)
+        .args(args)
+        .arg(input)
+        .arg(output)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("dcmtk and gdcmconv run (scripts/setup-test-deps.sh)")
+        .success()
+}
+
+/// The native Pixel Data value of the explicit VR little endian image `bytes`: its
+/// last `(7FE0,0010)` OB or OW element's value.
+fn native_pixel_value(bytes: &[u8]) -> std::ops::Range<usize> {
+    let tag = bytes
+        .windows(6)
+        .rposition(|w| w[..4] == [0xE0, 0x7F, 0x10, 0x00] && (&w[4..] == b"OB" || &w[4..] == b"OW"))
+        .expect("a native Pixel Data element");
+    let len = u32::from_le_bytes([
+        bytes[tag + 8],
+        bytes[tag + 9],
+        bytes[tag + 10],
+        bytes[tag + 11],
+    ]);
+    let at = tag + 12;
+    at..(at + len as usize).min(bytes.len())
+}
+
+/// Review rv39-watch (B5): inside a maintenance window, a color image (RGB, YBR_FULL,
+/// interleaved or planar) whose Pixel Data is XORed with a 4-byte key and then
+/// re-compressed losslessly by each of DCMTK's and GDCM's encoders decoded here, written
+/// over itself under its own name and UID. Its frames decode to other pixels than the
+/// ones stored, in the color representation it was stored in: no encoder does that.
+/// Before, only a monochrome image was judged so; a color one was softened to `info`
+/// while its detail said "no re-compression, counted towards the ransomware signal".
+/// Each is an alert now, as the monochrome reference (CT_small) is, and pages.
+#[test]
+fn inside_a_window_color_pixels_xored_then_re_compressed_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sources = color_sources(&env.dir.path().join("sources"));
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let ct = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    // Not the YBR_FULL_422 image: each encoder here rewrites it as YBR_FULL, a color
+    // conversion whose decoded pixels differ honestly (said, and softened, below).
+    let sources: Vec<PathBuf> = sources
+        .into_iter()
+        .filter(|s| !s.ends_with("ybr422.dcm"))
+        .chain([ct])
+        .collect();
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    // Every (source, tool) pair an encoder takes, copied into the store first.
+    let mut pairs = Vec::new();
+    for (s, source) in sources.iter().enumerate() {
+        for (t, (tool, args)) in DECODED_LOSSLESS_TOOLS.iter().enumerate() {
+            let probe = staging.join(format!("probe-{s}-{t}.dcm"));
+            if !encode(tool, args, source, &probe) {
+                continue;
+            }
+            let path = archive.join(format!("{s}-{t}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            pairs.push((path, *tool, *args));
+        }
+    }
+    assert!(pairs.len() >= 20, "{} pairs", pairs.len());
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-7 J2K migration");
+    let key = [0x5A, 0xC3, 0x17, 0x9E];
+    for (i, (path, tool, args)) in pairs.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let pixels = native_pixel_value(&bytes);
+        for (j, b) in bytes[pixels].iter_mut().enumerate() {
+            *b ^= key[j % key.len()];
+        }
+        let xored = staging.join(format!("xored-{i}.dcm"));
+        let out = staging.join(format!("out-{i}.dcm"));
+        fs::write(&xored, &bytes).expect("test fixture");
+        assert!(
+            encode(tool, args, &xored, &out),
+            "{tool} {args:?} {}",
+            path.display()
+        );
+        // Written beside it, then renamed over it, as an encryptor does.
+        let temp = path.with_extension("tmp");
+        fs::copy(&out, &temp).expect("test fixture");
+        fs::rename(&temp, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && pairs.iter().all(|(p, _, _)| {
+                f.iter()
+                    .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let soft: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "pixel-data-changed"
+                && (f["severity"] != "alert" || !has_field(f, "re-compression-unproven"))
+        })
+        .collect();
+    assert!(soft.is_empty(), "{soft:#?}");
+}
+
+/// Review rv39-watch (B5), the other side: inside a maintenance window, honest
+/// re-compressions of the same color images (each by every lossless encoder decoded
+/// here, and lossy ones: DCMTK's baseline JPEG, GDCM's lossy JPEG and JPEG 2000) are
+/// `info`, none counts. The YBR_FULL_422 image, rewritten as YBR_FULL by GDCM (its
+/// decoded pixels are not the ones stored), is `info` too, and its detail says it is
+/// not counted inside the window rather than that it is.
+#[test]
+fn inside_a_window_color_re_compressions_are_info() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let sources = color_sources(&env.dir.path().join("sources"));
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut tools: Vec<(&str, &[&str])> = DECODED_LOSSLESS_TOOLS.to_vec();
+    tools.extend([
+        ("dcmcjpeg", &["-q", "+eb"][..]),
+        ("gdcmconv", &["--jpeg", "--lossy", "-q", "90"][..]),
+        ("gdcmconv", &["--j2k", "--lossy", "-r", "10"][..]),
+    ]);
+    let mut outs = Vec::new();
+    for (s, source) in sources.iter().enumerate() {
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            // The 30-frame image by DCMTK's lossless JPEG only (see `Layout` in the
+            // codec's proof; every encoder's is proven by a unit test there): decoding
+            // it eight times over spends a debug build's proving time batch after
+            // batch, and the images put off behind it are judged unproven at last.
+            if source.ends_with("ybr-full-frames.dcm")
+                && (*tool, *args) != ("dcmcjpeg", &["-q", "+e1"][..])
+            {
+                continue;
+            }
+            let out = staging.join(format!("{s}-{t}.dcm"));
+            if !encode(tool, args, source, &out) {
+                continue;
+            }
+            let path = archive.join(format!("{s}-{t}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            outs.push((path, out));
+        }
+    }
+    assert!(outs.len() >= 20, "{} re-compressions", outs.len());
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-8 color migration");
+    for (path, out) in &outs {
+        let temp = path.with_extension("tmp");
+        fs::copy(out, &temp).expect("test fixture");
+        fs::rename(&temp, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        outs.iter()
+            .all(|(p, _)| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    // A batch's proving budget spent (a debug build decodes slowly) is said, and its
+    // images are put off to a later batch: a warning, not a verdict.
+    let budget_spent = |f: &Value| {
+        f["kind"] == "not-inspected"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("put off to a later batch"))
+    };
+    let loud: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["severity"] != "info"
+                && f["kind"] != "maintenance-window"
+                && f["kind"] != "events-lost"
+                && !budget_spent(f)
+        })
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    // The words agree with the severity: nothing softened says it counts.
+    let untrue: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["severity"] == "info"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("no re-compression, counted towards"))
+        })
+        .collect();
+    assert!(untrue.is_empty(), "{untrue:#?}");
 }
 
 /// Whether the DICOM file at `path` is stored in a native (uncompressed) transfer syntax:

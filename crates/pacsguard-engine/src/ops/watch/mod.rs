@@ -6984,7 +6984,9 @@ impl<'a> Guard<'a> {
     /// `encrypted`, so the window neither softens it nor keeps it from the ransomware
     /// signal. Review rv35-watch: `openssl enc -in imN.dcm -out imN.dcm.enc; rm imN.dcm`
     /// for 30 images was 30 `added` and 30 `removed`, all info, no alert. Sampled the
-    /// smallest first, as every proof, under the batch's bytes
+    /// files put off most first, then from both ends of their sizes in turn
+    /// ([`from_both_ends`]: smallest first alone let small decoys starve the encrypted
+    /// images, review rv39-watch), under the batch's bytes
     /// ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`], not a count of files: small decoys
     /// must not use it up); the new files past it are counted in one warning.
     fn arrivals_encrypted(
@@ -7008,7 +7010,14 @@ impl<'a> Guard<'a> {
         let began = Instant::now();
         let mut spent = 0u64;
         let mut unsampled = 0usize;
-        for at in self.proving_order(root, tree, findings) {
+        let order = self.proving_order(root, tree, findings);
+        let times = |at: usize| {
+            findings
+                .get(at)
+                .and_then(|f| self.proofs_put_off.get(&f.path).copied())
+                .unwrap_or(0)
+        };
+        for at in from_both_ends(order, times) {
             let finding = &mut findings[at];
             if finding.kind != FindingKind::Added || !self.windows.covers(&finding.path) {
                 continue;
@@ -7070,7 +7079,7 @@ impl<'a> Guard<'a> {
                         "{unsampled} new files inside a maintenance window were not sampled for \
                          encryption in this batch: past the {budget} bytes this batch's \
                          sampling may read (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the \
-                         smallest sampled first, each counted at what it reads and at least \
+                         smallest and the largest sampled in turn, each counted at what it reads and at least \
                          {ARRIVAL_SAMPLE_MIN_BYTES} bytes) or the {} ms it may take \
                          (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH); each is put off to a \
                          later batch, sampled first there, at most MAX_PROOF_PUT_OFFS \
@@ -8648,6 +8657,37 @@ fn byte_order_kept(finding: &mut Finding, before: &str, after: &str, kept: codec
     softened
 }
 
+/// `order` (sorted by times put off, most first, then smallest first:
+/// [`Guard::proving_order`]) with each run of equal `times` taken from both of its ends in
+/// turn: the smallest, the largest, the next smallest, the next largest. Review
+/// rv39-watch: new files inside a window sampled smallest first let 2,400 small decoys,
+/// put off as often as the three images encrypted beside them, win every batch, and the
+/// encrypted ones reached `MAX_PROOF_PUT_OFFS` never read. An attacker must now flood
+/// both ends, twice the decoys, and the largest files, which cost no more than
+/// [`arrival_sample_cost`] each, are read from the first batch on.
+fn from_both_ends(order: Vec<usize>, times: impl Fn(usize) -> u32) -> Vec<usize> {
+    let mut out = Vec::with_capacity(order.len());
+    let mut start = 0;
+    while start < order.len() {
+        let run = times(order[start]);
+        let end = order[start..]
+            .iter()
+            .position(|&at| times(at) != run)
+            .map_or(order.len(), |n| start + n);
+        let (mut low, mut high) = (start, end);
+        while low < high {
+            out.push(order[low]);
+            low += 1;
+            if low < high {
+                high -= 1;
+                out.push(order[high]);
+            }
+        }
+        start = end;
+    }
+    out
+}
+
 /// Said of an image whose proof the catch-up's budget left undone: the catch-up puts
 /// nothing off (see [`Guard::put_off_unproven`]).
 const CAUGHT_UP_UNPROVEN: &str = "not put off: the catch-up at the start puts nothing off (it \
@@ -8886,23 +8926,26 @@ fn mark_recompressed(
             &before,
             &after,
         );
-        // Other pixels in a lossless syntax over a monochrome image: no color transform
-        // explains them (review r26-watch: JPEG 2000 ciphertext between a real
-        // encoder's markers decodes to pixels neither stored nor random). Monochrome as
-        // the profile stored it (review r27-watch: not as the new header claims); by the
-        // header only for a profile made before the form was recorded.
-        let monochrome = form.map_or_else(
-            || codec::monochrome(&finding.path),
-            |form| form.is_monochrome(),
-        );
+        // Other pixels in a lossless syntax over an image whose samples no color
+        // transform touched: nothing but another image explains them (review r26-watch:
+        // JPEG 2000 ciphertext between a real encoder's markers decodes to pixels
+        // neither stored nor random; review rv39-watch: a color image's pixels XORed
+        // with a 4-byte key, then `gdcmconv --j2k`, were softened as a migration's).
+        let now_form = tree_entry(root, tree, &finding.path).and_then(|now| match &now.content {
+            Content::Hashed {
+                dicom: Some(facts), ..
+            } => facts.form.clone(),
+            _ => None,
+        });
+        let kept = samples_kept(form.as_ref(), now_form.as_ref(), &finding.path);
         // Another file matched by its SOP Instance UID alone may hold other pixels
         // honestly (an image processed again and sent under its UID): only random
         // pixels or no stream of its codec disprove it (review rv35-watch).
-        let monochrome_differs = matches!(proof, codec::Proof::Differs { random: false })
-            && monochrome
+        let other_pixels = matches!(proof, codec::Proof::Differs { random: false })
+            && kept.is_ok()
             && tree_entry(root, tree, &finding.path)
                 .is_none_or(|now| origins.another_file(&finding.path, now).is_none());
-        if monochrome_differs
+        if other_pixels
             || matches!(
                 proof,
                 codec::Proof::Differs { random: true }
@@ -8918,6 +8961,20 @@ fn mark_recompressed(
                     "re-compressed losslessly (the same instance, written as {after}; \
                          decoded, its pixels are the ones stored): counted towards no \
                          ransomware signal"
+                ),
+            ),
+            // Other pixels that a color conversion the codec made explains (or, matched
+            // by its UID alone, another image honestly sent under it): not disproven, so
+            // a window softens it; its words say so rather than that it counts there
+            // (review rv39-watch: "no re-compression, counted" was said of `info`).
+            codec::Proof::Differs { random: false } if !other_pixels => (
+                ransomware::RE_COMPRESSION_UNPROVEN_FIELD,
+                format!(
+                    "written as {after}, and its frames decode to other pixels than the \
+                     ones stored ({}): not proven a re-compression, counted towards the \
+                     ransomware signal outside a maintenance window",
+                    kept.err()
+                        .unwrap_or("another file matched by its SOP Instance UID")
                 ),
             ),
             codec::Proof::Differs { .. } => (
@@ -8952,6 +9009,40 @@ fn mark_recompressed(
         finding.fields.push(marked.to_string());
     }
     disproven
+}
+
+/// Whether a lossless re-compression of the image at `path`, stored as `was` and now
+/// claiming `now`, kept each sample as the profile stored it, so that frames decoding to
+/// other pixels are no encoder's: `Ok` for a monochrome image (no color transform
+/// applies), and for a color one whose Photometric Interpretation and samples a pixel
+/// are the ones stored (the codec's own transform, JPEG 2000's RCT, is undone by its
+/// decoder). `Err` says why not: the encoder wrote it in another color representation
+/// (GDCM's of a YBR_FULL_422 image is YBR_FULL: its samples are converted, and differ
+/// honestly), or the profile did not record its form. Monochrome as the profile stored
+/// it (review r27-watch: not as the new header claims); by the header only for a
+/// profile made before the form was recorded.
+fn samples_kept(
+    was: Option<&pacsguard_fs::PixelForm>,
+    now: Option<&pacsguard_fs::PixelForm>,
+    path: &Path,
+) -> Result<(), &'static str> {
+    let Some(was) = was else {
+        return if codec::monochrome(path) {
+            Ok(())
+        } else {
+            Err(
+                "a color image whose form the profile did not record: a color conversion may explain them",
+            )
+        };
+    };
+    if was.is_monochrome() {
+        return Ok(());
+    }
+    match now {
+        Some(now) if now.photometric == was.photometric && now.samples == was.samples => Ok(()),
+        Some(_) => Err("written in another color representation, which converts its samples"),
+        None => Err("its new header's pixel form unread: a color conversion may explain them"),
+    }
 }
 
 /// The field of the warning that a root's profile holds instances without their pixels'
@@ -9079,6 +9170,25 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each run of equal put-off counts is taken from both ends in turn; runs keep their
+    /// order (review rv39-watch: decoys starved the largest arrivals).
+    #[test]
+    fn arrivals_are_taken_from_both_ends_of_each_run() {
+        // Indices sorted as proving_order sorts them: times 2, 2, 1, 1, 1, 1, 1, 0.
+        let times = [2, 2, 1, 1, 1, 1, 1, 0];
+        let order: Vec<usize> = (0..times.len()).collect();
+        assert_eq!(
+            from_both_ends(order, |at| times[at]),
+            vec![0, 1, 2, 6, 3, 5, 4, 7]
+        );
+        assert!(from_both_ends(Vec::new(), |_| 0).is_empty());
+        let many: Vec<usize> = (0..101).collect();
+        let mut taken = from_both_ends(many.clone(), |_| 0);
+        assert_eq!(taken[..4], [0, 100, 1, 99]);
+        taken.sort_unstable();
+        assert_eq!(taken, many);
+    }
 
     /// A queue of named messages, each an event reader's batch or not, that records
     /// what was taken.

@@ -245,6 +245,24 @@ impl Windows {
                 );
                 continue;
             }
+            // Never read or proven: its batches' budget was spent each time it was put
+            // off (review rv39-watch: such an arrival was said to be "what no
+            // re-compression or migration leaves (random bytes...)", never having been
+            // read).
+            if encrypted.contains(&finding.path)
+                && finding
+                    .fields
+                    .iter()
+                    .any(|f| f == super::PROOF_BUDGET_SPENT_FIELD)
+            {
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "its content was not read or proven, its batch's budget spent (said \
+                     above): nothing shows a migration wrote it",
+                );
+                continue;
+            }
             if encrypted.contains(&finding.path) && unproven {
                 kept_by_content(
                     finding,
@@ -265,8 +283,14 @@ impl Windows {
                 continue;
             }
             if finding.severity > Severity::Info {
+                // "an alert", "a warning" (review rv39-watch: "a alert" was said).
+                let article = if finding.severity == Severity::Alert {
+                    "an"
+                } else {
+                    "a"
+                };
                 finding.detail = format!(
-                    "{} (a {} inside maintenance window {}: {})",
+                    "{} ({article} {} inside maintenance window {}: {})",
                     finding.detail, finding.severity, window.id, window.reason
                 );
                 finding.severity = Severity::Info;

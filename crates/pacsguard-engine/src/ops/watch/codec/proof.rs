@@ -568,7 +568,8 @@ fn claimed_bytes(frame: &[u8], codec: Codec) -> Result<usize, Unproven> {
                 .saturating_mul(std::mem::size_of::<f32>()))
         }
         _ => {
-            let mut decoder = jpeg_decoder::Decoder::new(frame);
+            let zeroed = lossless_tables_zeroed(frame);
+            let mut decoder = jpeg_decoder::Decoder::new(zeroed.as_ref());
             decoder.read_info().map_err(|e| unsupported(&e))?;
             let info = decoder
                 .info()
@@ -643,8 +644,67 @@ fn j2k_signed(frame: &[u8]) -> bool {
     frame.get(soc + 42).is_some_and(|ssiz| ssiz & 0x80 != 0)
 }
 
+/// The most marker segments looked at before a lossless frame header (SOF3) in
+/// [`lossless_tables_zeroed`]: the frame is the writer's, and a real encoder writes a
+/// few (APPn, DHT) before it.
+const MAX_SEGMENTS_BEFORE_FRAME: usize = 64;
+
+/// `frame` with each component's quantization table selector (Tq) of its lossless frame
+/// header (SOF3) set to 0, when one is not. Tq means nothing to the lossless process
+/// (ITU-T T.81 B.2.2: it shall be 0 there) and no decoder reads it, but DCMTK's
+/// `dcmcjpeg +e1` and GDCM's `--jpeg` write 1 for a YBR_FULL image's chroma, which
+/// `jpeg_decoder` refuses: every honest lossless JPEG migration of such images was
+/// "not proven" and alerted inside a window (review rv39-watch, found by
+/// `inside_a_window_color_re_compressions_are_info`). The samples decoded do not depend
+/// on it. Walks the marker segments from SOI up to SOS, at most
+/// [`MAX_SEGMENTS_BEFORE_FRAME`]; anything else is returned as it is, for the decoder to
+/// judge.
+fn lossless_tables_zeroed(frame: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    if frame.get(..2) != Some(&[0xFF, 0xD8][..]) {
+        return Cow::Borrowed(frame);
+    }
+    let mut at = 2;
+    for _ in 0..MAX_SEGMENTS_BEFORE_FRAME {
+        let (Some(&0xFF), Some(&marker)) = (frame.get(at), frame.get(at + 1)) else {
+            break;
+        };
+        let Some(length) = frame
+            .get(at + 2..at + 4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            break;
+        };
+        if marker == 0xDA {
+            break;
+        }
+        if marker == 0xC3 {
+            // FF C3, Lf (2), P (1), Y (2), X (2), Nf (1), then Nf x (C, H/V, Tq).
+            let Some(&count) = frame.get(at + 9) else {
+                break;
+            };
+            let selectors: Vec<usize> = (0..usize::from(count))
+                .map(|i| at + 10 + 3 * i + 2)
+                .filter(|&tq| tq < at + 2 + length && frame.get(tq).is_some_and(|&t| t != 0))
+                .collect();
+            if selectors.is_empty() {
+                break;
+            }
+            let mut zeroed = frame.to_vec();
+            for tq in selectors {
+                zeroed[tq] = 0;
+            }
+            return Cow::Owned(zeroed);
+        }
+        at += 2 + length;
+    }
+    Cow::Borrowed(frame)
+}
+
 fn decode_jpeg(frame: &[u8]) -> Result<Frame, Unproven> {
     let undecodable = |e: jpeg_decoder::Error| Unproven::Undecodable(e.to_string());
+    let frame = lossless_tables_zeroed(frame);
+    let frame = frame.as_ref();
     let mut decoder = jpeg_decoder::Decoder::new(frame);
     decoder.set_max_decoding_buffer_size(MAX_DECODED_BYTES);
     let pixels = decoder.decode().map_err(undecodable)?;
@@ -688,6 +748,22 @@ fn frame_precision(frame: &[u8]) -> Option<u8> {
     frame.get(at + 4).copied()
 }
 
+/// How a color image's decoded samples may have stood in the native Pixel Data.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// Each pixel's samples together (Planar Configuration 0).
+    Interleaved,
+    /// Each frame's samples one plane after the other (Planar Configuration 1).
+    Planar,
+    /// Each plane of every frame, then the next plane: how DCMTK's `dcmcjpeg` reads a
+    /// multi-frame image of Planar Configuration 1, so that its lossless JPEG of one
+    /// decodes, frame by frame, to those bytes and not to the frames stored (review
+    /// rv39-watch: a 30-frame YBR_FULL image so re-compressed was taken for other
+    /// pixels). The same bytes as stored, only cut into frames otherwise: nothing
+    /// ciphertext can match without knowing them.
+    PlanarAcrossFrames,
+}
+
 /// How the stored native Pixel Data held its samples.
 #[derive(Clone, Copy, Debug)]
 struct Native {
@@ -709,47 +785,73 @@ impl Native {
         } else {
             &[false][..]
         };
-        let planar = if color {
-            &[false, true][..]
-        } else {
-            &[false][..]
+        let layouts = match (color, frames.len() > 1) {
+            (false, _) => &[Layout::Interleaved][..],
+            (true, false) => &[Layout::Interleaved, Layout::Planar][..],
+            (true, true) => &[
+                Layout::Interleaved,
+                Layout::Planar,
+                Layout::PlanarAcrossFrames,
+            ][..],
         };
         extend.iter().flat_map(move |&extend| {
-            planar
+            layouts
                 .iter()
-                .map(move |&planar| self.native(frames, extend, planar))
+                .map(move |&layout| self.native(frames, extend, layout))
         })
     }
 
-    fn native(&self, frames: &[Frame], extend: bool, planar: bool) -> Vec<u8> {
+    fn native(&self, frames: &[Frame], extend: bool, layout: Layout) -> Vec<u8> {
         let mut out = Vec::new();
-        for frame in frames {
+        let write = |out: &mut Vec<u8>, frame: &Frame, sample: i64| {
             // A precision the decoders accept (2 to 16 bits, 1 to 32 for JPEG 2000).
             let bits = u32::from(frame.precision).clamp(1, 32);
             let mask = (1i64 << bits) - 1;
-            let write = |out: &mut Vec<u8>, sample: i64| {
-                let mut value = sample & mask;
-                if extend && value & (1 << (bits - 1)) != 0 {
-                    value -= 1 << bits;
-                }
-                let le = value.to_le_bytes();
-                let bytes = &le[..self.bytes_per_sample.min(8)];
-                if self.big_endian {
-                    out.extend(bytes.iter().rev());
-                } else {
-                    out.extend_from_slice(bytes);
-                }
-            };
+            let mut value = sample & mask;
+            if extend && value & (1 << (bits - 1)) != 0 {
+                value -= 1 << bits;
+            }
+            let le = value.to_le_bytes();
+            let bytes = &le[..self.bytes_per_sample.min(8)];
+            if self.big_endian {
+                out.extend(bytes.iter().rev());
+            } else {
+                out.extend_from_slice(bytes);
+            }
+        };
+        let plane = |out: &mut Vec<u8>, frame: &Frame, c: usize| {
             let components = frame.components.max(1);
-            if planar {
-                for c in 0..components {
-                    for &sample in frame.samples.iter().skip(c).step_by(components) {
-                        write(&mut out, sample);
+            if c < components {
+                for &sample in frame.samples.iter().skip(c).step_by(components) {
+                    write(out, frame, sample);
+                }
+            }
+        };
+        match layout {
+            Layout::Interleaved => {
+                for frame in frames {
+                    for &sample in &frame.samples {
+                        write(&mut out, frame, sample);
                     }
                 }
-            } else {
-                for &sample in &frame.samples {
-                    write(&mut out, sample);
+            }
+            Layout::Planar => {
+                for frame in frames {
+                    for c in 0..frame.components.max(1) {
+                        plane(&mut out, frame, c);
+                    }
+                }
+            }
+            Layout::PlanarAcrossFrames => {
+                let components = frames
+                    .iter()
+                    .map(|f| f.components.max(1))
+                    .max()
+                    .unwrap_or(1);
+                for c in 0..components {
+                    for frame in frames {
+                        plane(&mut out, frame, c);
+                    }
                 }
             }
         }
@@ -859,6 +961,40 @@ mod tests {
             }
         }
         assert!(proven.len() >= 25, "{proven:#?}");
+    }
+
+    /// YBR_FULL native images (pydicom's JPEG ones decompressed by `dcmdjpeg +cn`, no
+    /// color conversion: one frame interleaved, 30 frames planar) re-compressed
+    /// losslessly by GDCM and DCMTK decode to exactly the pixels stored. Review
+    /// rv39-watch: their lossless JPEG frames name quantization table 1 for the chroma,
+    /// which the decoder refused ("invalid quantization table index 1"): not proven, and
+    /// an alert inside a window (see [`lossless_tables_zeroed`]).
+    #[test]
+    fn ybr_full_lossless_re_compressions_decode_to_the_stored_pixels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut proven = Vec::new();
+        for name in ["SC_rgb_dcmtk_+eb+cy+n2.dcm", "examples_ybr_color.dcm"] {
+            let native = dir.path().join(format!("{name}.raw.dcm"));
+            convert("dcmdjpeg", &["+cn"], &test_files().join(name), &native).expect("dcmdjpeg +cn");
+            let (stored_in, digest) = stored(&native);
+            for (tool, args) in [
+                ("gdcmconv", &["--j2k"][..]),
+                ("gdcmconv", &["--jpeg"][..]),
+                ("dcmcjpeg", &["+e1"][..]),
+                ("dcmcjpeg", &["+el", "+sv", "4"][..]),
+                ("dcmcrle", &[][..]),
+                ("gdcmconv", &["--rle"][..]),
+            ] {
+                let out = dir
+                    .path()
+                    .join(format!("{name}.{tool}{}.dcm", args.join("")));
+                let written_in = convert(tool, args, &native, &out).expect("re-compressed");
+                let proof = re_compression_proof(&out, ALGORITHM, &digest, &stored_in, &written_in);
+                assert_eq!(proof, Proof::Same, "{name} {tool} {args:?} ({written_in})");
+                proven.push(format!("{name} {tool} {args:?}"));
+            }
+        }
+        assert_eq!(proven.len(), 12, "{proven:#?}");
     }
 
     /// Native images written again by DCMTK in the other byte order (`dcmconv +tb`, or
