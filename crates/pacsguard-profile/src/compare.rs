@@ -451,6 +451,27 @@ impl Output<'_> {
     /// Compares the same entry then and now (reporting under the new path).
     fn compare_pair(&mut self, old: &Entry, new: &Entry) {
         let policy = self.spec.policy;
+        if of_unknown_state(old) {
+            // No before to compare with: said as such, never as fields changed from
+            // made-up values ("0 -> 2132 bytes", "mode 0000 -> 0644", "nlink 0 -> 1: a
+            // new name may lie outside the roots": review rv38-scale).
+            if policy == Policy::Volatile {
+                return;
+            }
+            let detail = format!(
+                "what was last seen of this path is not known (its row in the watcher's \
+                 view file failed its check or was missing: written by someone else, or a \
+                 bad block), so it is taken as changed; it is now a {}",
+                describe(new)
+            );
+            return self.report(
+                &new.rel,
+                FindingKind::ContentChanged,
+                Change::Content,
+                detail,
+                vec![],
+            );
+        }
         if old.kind != new.kind {
             let detail = format!(
                 "type changed from {} to {}",
@@ -1206,6 +1227,16 @@ fn merge_join<'a>(
             (None, None) => break,
         }
     }
+}
+
+/// Whether `entry` stands for a file whose state is not known (a watcher's view row that
+/// failed its check or was missing): a regular file with no `stat` field known and a
+/// digest of all zeros, which no content is known to hash to. Compared with it, a capture
+/// is a change with no before to name.
+pub fn of_unknown_state(entry: &Entry) -> bool {
+    entry.kind == EntryType::File
+        && entry.meta == pacsguard_fs::Meta::default()
+        && matches!(entry.content, Content::Hashed { digest, .. } if digest == Digest([0; 32]))
 }
 
 #[cfg(test)]

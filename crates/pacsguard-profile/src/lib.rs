@@ -29,7 +29,7 @@ pub use compare::{
     MODALITY_CHANGED_FIELD, PIXEL_FORM_CHANGED_FIELD, PLACE_CHANGED_FIELD,
     PRESENTATION_CHANGE_PREFIX, PRESENTATION_CHANGED_FIELD, RE_ENCODED_FIELD, StreamingCompare,
     compare, compare_followed, geometry_changed, identity_change_of, modality_changed,
-    pixel_form_changed, place_changed, presentation_change_of,
+    of_unknown_state, pixel_form_changed, place_changed, presentation_change_of,
 };
 pub use pacsguard_fs::HashAlgorithm;
 pub use policy::{Change, Policy};

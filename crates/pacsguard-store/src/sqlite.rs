@@ -104,6 +104,11 @@ pub enum StoreError {
     },
     #[error("profile store {}: damaged: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
+    /// A watcher's view file (see [`crate::ViewDb`]) could not be made, rebuilt or put in
+    /// place: named as the view file it is, never as the profile store (review rv38-scale),
+    /// and never taken for a store refused ([`StoreError::refused_store`]).
+    #[error("watch view {}: {reason}", .path.display())]
+    ViewFile { path: PathBuf, reason: String },
     /// The caller declined to commit a write (it could not record it first): nothing
     /// was changed.
     #[error("profile store {}: not written: {reason}", .path.display())]

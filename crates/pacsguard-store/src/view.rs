@@ -31,6 +31,12 @@ use crate::sqlite::StoreError;
 /// however large the tree (SQLite's `cache_size`).
 pub const VIEW_CACHE_KIB: i64 = 4_096;
 
+/// The page cache of a reader of a view file ([`ViewDb::open_reader`]), in KiB: it
+/// reads the file once in path order, a batch at a time, and needs no more (with the
+/// whole [`VIEW_CACHE_KIB`], a rebuild held a third page cache: +42 bytes per entry at
+/// 100,101 entries, `scale.rs`).
+pub const VIEW_READER_CACHE_KIB: i64 = 256;
+
 /// Added to a view file's path for the file rebuilt beside it
 /// ([`ViewDb::create_beside`]); one left by a crash is deleted with the view file at the
 /// next start.
@@ -70,6 +76,10 @@ pub struct ViewDb {
     /// reference ([`ViewDb::replace_with`]), as every other write does.
     conn: RefCell<Connection>,
     path: PathBuf,
+    /// The device and inode of the file this handle opened (none for a reader, which
+    /// checks it against its writer's): a reader opened by path reads this file, not one
+    /// put at the path by someone who can write the home ([`ViewDb::open_reader`]).
+    file_id: std::cell::Cell<Option<(u64, u64)>>,
 }
 
 /// The condition a bound puts on `rel`, with its value as parameter `?n` (bound even when
@@ -101,7 +111,7 @@ impl ViewDb {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    return Err(StoreError::Corrupt {
+                    return Err(StoreError::ViewFile {
                         path: stale,
                         reason: format!("a stale watch view could not be deleted: {e}"),
                     });
@@ -109,9 +119,10 @@ impl ViewDb {
             }
         }
         match Self::open_new(path) {
-            Ok(conn) => Ok(ViewDb {
+            Ok((conn, id)) => Ok(ViewDb {
                 conn: RefCell::new(conn),
                 path: path.to_path_buf(),
+                file_id: std::cell::Cell::new(Some(id)),
             }),
             Err(e) => {
                 // Nothing half-made is left behind: on a full disk, its pages are what
@@ -132,7 +143,7 @@ impl ViewDb {
     /// at the path in between was followed, its target made the view file and its
     /// permissions changed (session 37). Whatever stands at the path then is refused,
     /// and said.
-    fn open_new(path: &Path) -> Result<Connection, StoreError> {
+    fn open_new(path: &Path) -> Result<(Connection, (u64, u64)), StoreError> {
         use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
         let made = std::fs::OpenOptions::new()
             .write(true)
@@ -140,7 +151,7 @@ impl ViewDb {
             .mode(0o600)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
-            .map_err(|e| StoreError::Corrupt {
+            .map_err(|e| StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason: if e.kind() == std::io::ErrorKind::AlreadyExists {
                     format!(
@@ -155,7 +166,7 @@ impl ViewDb {
         // Readable by the home's owner alone (the rows name every guarded path), set on
         // the file made, never through the path: whatever the umask.
         if let Err(e) = made.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: path.to_path_buf(),
                 reason: format!("its permissions could not be set: {e}"),
             });
@@ -165,17 +176,17 @@ impl ViewDb {
         // the two openings (a symlink is refused by the opening itself).
         let ours = made.metadata().map(|m| (m.dev(), m.ino()));
         let opened = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino()));
-        match (ours, opened) {
-            (Ok(ours), Ok(opened)) if ours == opened => {}
+        let id = match (ours, opened) {
+            (Ok(ours), Ok(opened)) if ours == opened => ours,
             _ => {
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::ViewFile {
                     path: path.to_path_buf(),
                     reason: "the file made was replaced before it was opened, by someone who \
                              can write the home; it is not used"
                         .to_string(),
                 });
             }
-        }
+        };
         let err = |source| StoreError::View {
             path: path.to_path_buf(),
             source,
@@ -184,7 +195,7 @@ impl ViewDb {
             .map_err(err)?;
         Self::configure(&conn, path)?;
         conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
-        Ok(conn)
+        Ok((conn, id))
     }
 
     /// Opens the view file at `path` for reading and writing: never created by SQLite,
@@ -240,7 +251,7 @@ impl ViewDb {
 
     /// Closes this file and deletes it (a rebuild beside the view that failed).
     pub fn discard(self) {
-        let ViewDb { conn, path } = self;
+        let ViewDb { conn, path, .. } = self;
         drop(conn);
         let _ = std::fs::remove_file(path);
     }
@@ -251,14 +262,18 @@ impl ViewDb {
     /// `fresh` is deleted; when the opening again fails, this handle still reads the old
     /// file: either way an error, for the caller to stop judging against it.
     pub fn replace_with(&self, fresh: ViewDb) -> Result<(), StoreError> {
-        let ViewDb { conn, path: from } = fresh;
+        let ViewDb {
+            conn,
+            path: from,
+            file_id,
+        } = fresh;
         if let Err((_, source)) = conn.into_inner().close() {
             let _ = std::fs::remove_file(&from);
             return Err(StoreError::View { path: from, source });
         }
         if let Err(e) = std::fs::rename(&from, &self.path) {
             let _ = std::fs::remove_file(&from);
-            return Err(StoreError::Corrupt {
+            return Err(StoreError::ViewFile {
                 path: self.path.clone(),
                 reason: format!("the file rebuilt beside it could not take its place: {e}"),
             });
@@ -266,7 +281,51 @@ impl ViewDb {
         let conn = Self::open_existing(&self.path)?;
         Self::configure(&conn, &self.path)?;
         *self.conn.borrow_mut() = conn;
+        self.file_id.set(file_id.get());
         Ok(())
+    }
+
+    /// A second handle on this file, read only, for a rebuild made on a thread of its own
+    /// to read what this watcher wrote (its rows read a batch at a time, each read a
+    /// short transaction: a write of this handle waits for one batch at most, within
+    /// SQLite's busy timeout). Refused when the file at the path is not the one this
+    /// handle opened (replaced by someone who can write the home): its rows would be
+    /// someone else's.
+    pub fn open_reader(&self) -> Result<ViewDb, StoreError> {
+        use rusqlite::OpenFlags;
+        use std::os::unix::fs::MetadataExt as _;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::View {
+            path: self.path.clone(),
+            source,
+        })?;
+        conn.pragma_update(None, "cache_size", -VIEW_READER_CACHE_KIB)
+            .map_err(|source| StoreError::View {
+                path: self.path.clone(),
+                source,
+            })?;
+        let opened = std::fs::symlink_metadata(&self.path)
+            .map(|m| (m.dev(), m.ino()))
+            .ok();
+        if opened.is_none() || opened != self.file_id.get() {
+            return Err(StoreError::ViewFile {
+                path: self.path.clone(),
+                reason: "the file at its path is not the one the watcher writes (replaced by \
+                         someone who can write the home): what the watcher saw cannot be read \
+                         back from it"
+                    .to_string(),
+            });
+        }
+        Ok(ViewDb {
+            conn: RefCell::new(conn),
+            path: self.path.clone(),
+            file_id: std::cell::Cell::new(None),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -305,13 +364,14 @@ impl ViewDb {
     }
 
     /// Puts every row in one transaction (a bulk load: the baseline, a catch-up).
-    pub fn put_all(&mut self, rows: impl IntoIterator<Item = ViewRow>) -> Result<(), StoreError> {
+    pub fn put_all(&self, rows: impl IntoIterator<Item = ViewRow>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::View {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.get_mut().transaction().map_err(err)?;
+        let mut conn = self.conn.borrow_mut();
+        let tx = conn.transaction().map_err(err)?;
         {
             let mut insert = tx
                 .prepare_cached(

@@ -573,7 +573,7 @@ fn rebuild_cost(dir: &Path, files: usize) -> (u64, u64) {
     let entries = number_before(" entries, built in ");
     let built = number_before(" ms beside it");
     let swapped = number_before(" ms; lookups");
-    let waited = number_before(" ms, at most");
+    let waited = number_before(" ms in all");
     let took = swapped + waited;
     assert!(entries > files as u64, "the whole root rebuilt: {detail}");
     eprintln!(

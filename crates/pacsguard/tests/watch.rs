@@ -4640,3 +4640,137 @@ fn a_batch_fanotify_dropped_with_none_after_it_is_said_at_the_stop() {
     assert!(said, "{findings:#?}\n{stderr}");
     assert_eq!(status.code(), Some(1), "{stderr}");
 }
+
+/// Issue 15 (review rv38-scale, t5): a rebuild of the view on disk read only the signed
+/// baseline, never what the watcher learnt since the start, so one unrelated row damaged
+/// with sqlite3 by someone who can write the home made every image stored since the start
+/// a file nobody knew of: encrypted, each was an `added` info; deleted, nothing. A
+/// rebuild lays over the baseline the old file's rows that still verify under the run's
+/// key: the stored images stay stored images, judged as without the damage.
+#[test]
+fn images_stored_since_the_start_stay_guarded_after_a_rebuild_of_the_view() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    fs::create_dir(env.path("study/stored")).expect("test fixture");
+    let stored: Vec<String> = (0..6).map(|i| format!("study/stored/{i}.dcm")).collect();
+    for (i, rel) in stored.iter().enumerate() {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend((0..3_000u32).map(|b| (b.wrapping_mul(31).wrapping_add(i as u32)) as u8));
+        fs::write(env.path(rel), bytes).expect("test fixture");
+    }
+    let arrived = watcher.wait(Duration::from_secs(60), |f, _| {
+        let t = tally(f, &env.tree);
+        stored
+            .iter()
+            .all(|rel| t.contains_key(&("added".into(), rel.clone())))
+    });
+    assert!(arrived, "{:#?}", watcher.findings());
+    // Past the arrival grace (30 s): stored images like any other.
+    std::thread::sleep(Duration::from_secs(32));
+    let damaged = std::process::Command::new("sqlite3")
+        .arg(env.home.join("watch-view-0.sqlite"))
+        .arg(
+            "UPDATE view SET mac = zeroblob(32) \
+             WHERE rel = CAST('study/series/1.dcm' AS BLOB); SELECT changes();",
+        )
+        .output()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    assert_eq!(
+        String::from_utf8_lossy(&damaged.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+    // The lookup that finds the damage: that file opened for writing, closed unchanged.
+    drop(
+        fs::OpenOptions::new()
+            .write(true)
+            .open(env.path("study/series/1.dcm"))
+            .expect("test fixture"),
+    );
+    let rebuilt = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "watch-state-altered"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("rebuilt from the signed baseline"))
+        })
+    });
+    assert!(rebuilt, "{:#?}", watcher.findings());
+    // Half encrypted in place (same length, other bytes), half deleted.
+    for rel in &stored[..3] {
+        let len = fs::metadata(env.path(rel)).expect("test fixture").len();
+        fs::write(env.path(rel), keystream(len as usize, 7)).expect("test fixture");
+    }
+    for rel in &stored[3..] {
+        fs::remove_file(env.path(rel)).expect("test fixture");
+    }
+    let judged = |f: &[Value]| {
+        let alerts: Vec<(String, String)> = f
+            .iter()
+            .filter(|f| f["severity"] == "alert")
+            .map(|f| {
+                let path = f["path"].as_str().unwrap_or_default();
+                let prefix = format!("{}/", env.tree.display());
+                (
+                    f["kind"].as_str().unwrap_or_default().to_string(),
+                    path.strip_prefix(&prefix).unwrap_or(path).to_string(),
+                )
+            })
+            .collect();
+        stored[..3].iter().all(|rel| {
+            alerts
+                .iter()
+                .any(|(k, p)| p == rel && k != "removed" && k != "added")
+        }) && stored[3..]
+            .iter()
+            .all(|rel| alerts.iter().any(|(k, p)| p == rel && k == "removed"))
+    };
+    let said = watcher.wait(Duration::from_secs(60), |f, _| judged(f));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said, "{findings:#?}\n{stderr}");
+    // None of them taken for a new file.
+    let t = tally(&findings, &env.tree);
+    for rel in &stored {
+        assert_eq!(
+            t.get(&("added".into(), rel.clone())),
+            Some(&1),
+            "{findings:#?}"
+        );
+    }
+}
+
+/// Issue 15 (review rv38-scale, t2): a row deleted from the view file with sqlite3, then
+/// its file deleted: the removal's lookup read the missing row as "absent" (no chain
+/// link checked) and no `removed` came. A path the chain names reads as damage, a file of
+/// unknown state: its removal is said.
+#[test]
+fn a_row_deleted_from_the_view_file_never_hides_the_removal_of_its_file() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let deleted = std::process::Command::new("sqlite3")
+        .arg(env.home.join("watch-view-0.sqlite"))
+        .arg(
+            "DELETE FROM view WHERE rel = CAST('study/series/1.dcm' AS BLOB); \
+             SELECT changes();",
+        )
+        .output()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    assert_eq!(
+        String::from_utf8_lossy(&deleted.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    fs::remove_file(env.path("study/series/1.dcm")).expect("test fixture");
+    let removed = watcher.wait(Duration::from_secs(60), |f, _| {
+        tally(f, &env.tree).contains_key(&("removed".into(), "study/series/1.dcm".into()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(removed, "{findings:#?}\n{stderr}");
+}

@@ -2781,7 +2781,7 @@ impl<'a> Guard<'a> {
             for (index, root, file) in failed {
                 let streamed = views.get_mut(index).and_then(RootView::fall_back_streamed);
                 match streamed {
-                    Some(Ok(_)) => findings.push(fell_back_finding(&root, &file)),
+                    Some(Ok(fell)) => findings.push(fell_back_finding(&root, &file, &fell)),
                     Some(Err(_)) | None => failed_still.push((index, root, file)),
                 }
             }
@@ -8035,12 +8035,12 @@ fn fall_back_to(
         };
         match baseline.root(&root) {
             Some(profile) => {
-                view.fall_back(profile.clone());
-                findings.push(fell_back_finding(&root, &file));
+                let fell = view.fall_back(profile.clone());
+                findings.push(fell_back_finding(&root, &file, &fell));
             }
             None => {
                 let spec = view.spec.clone();
-                view.fall_back(pacsguard_profile::RootProfile {
+                let _ = view.fall_back(pacsguard_profile::RootProfile {
                     spec,
                     entries: Vec::new(),
                 });
@@ -8065,18 +8065,30 @@ fn fall_back_to(
 }
 
 /// The alert that the failed view file `file` of `root` is no longer judged against.
-fn fell_back_finding(root: &Path, file: &Path) -> Finding {
+fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding {
+    let unread = match &fell.unread {
+        Some(reason) => format!(
+            "; the file could not be read back to its end ({reason}): past that point \
+             the view is the baseline's, and images stored there since the start are \
+             taken as new when next seen"
+        ),
+        None => String::new(),
+    };
     Finding::new(
         file.to_path_buf(),
         FindingKind::WatchStateAltered,
         Severity::Alert,
         format!(
             "the watcher's view file of {} failed, so it is no longer judged \
-             against: the view is the signed baseline, held in memory, for the \
-             rest of the run; changes made since the start are reported again when \
-             next seen, and some made while the file failed may have been reported \
-             as arrivals",
-            escape_path(root)
+             against: the view is held in memory for the rest of the run, the signed \
+             baseline with the {} row(s) of the file that still verify under the \
+             watcher's key laid over it (what it saw since the start); {} path(s) whose \
+             row failed or was missing, not in the baseline, are files of unknown state; \
+             changes whose rows failed are reported again when next seen, and some made \
+             while the file failed may have been reported as arrivals{unread}",
+            escape_path(root),
+            fell.overlaid.kept,
+            fell.overlaid.unknown,
         ),
     )
 }
@@ -8114,6 +8126,8 @@ fn view_trouble_findings(
                 built,
                 held,
                 waited,
+                overlaid,
+                carried,
             } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
@@ -8121,13 +8135,20 @@ fn view_trouble_findings(
                 format!(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
                      failed their check, the first at {}: written by someone else, or \
-                     a bad block), so it was rebuilt from the signed baseline ({entries} \
-                     entries, built in {} ms beside it while the guard went on, then put \
-                     in its place holding the views {} ms; lookups of damaged rows waited \
-                     for it {} ms, at most {} ms (MAX_REBUILD_WAIT), after which a damaged \
-                     row was taken as a file of unknown state until it was in place, never \
-                     as unchanged): no damaged row is taken for a file, and changes made \
-                     since the start are reported again when next seen",
+                     a bad block), so it was rebuilt from the signed baseline with what the \
+                     watcher saw since the start laid over it ({entries} entries, built in \
+                     {} ms beside it while the guard went on, then put in its place holding \
+                     the views {} ms; lookups of damaged rows waited for it {} ms in all, \
+                     each wait ending where the {} ms of MAX_REBUILD_WAIT are spent, give \
+                     or take the timer's lateness; after that a damaged row was taken as a \
+                     file of unknown state until it was in place, never as unchanged). Laid \
+                     over the baseline: {} row(s) of the old file that still verify under \
+                     the watcher's key, taken as they were (images stored since the start \
+                     among them); {} path(s) the baseline lacks whose row failed or was \
+                     missing, taken as files of unknown state; {carried} path(s) written \
+                     while it was made, carried over. No damaged row is taken for a file: a \
+                     file whose row was damaged is judged against the baseline again \
+                     (reported again when next seen if it changed since the start)",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
@@ -8138,6 +8159,8 @@ fn view_trouble_findings(
                     held.as_millis(),
                     waited.as_millis(),
                     view::MAX_REBUILD_WAIT.as_millis(),
+                    overlaid.kept,
+                    overlaid.unknown,
                 ),
             )),
             ViewTrouble::StampsFull { stamps } => findings.push(Finding::new(
@@ -8164,8 +8187,9 @@ fn view_trouble_findings(
                      signed baseline within {} s \
                      (MAX_REBUILDS_PER_PERIOD, REBUILD_PERIOD): each rebuild reads the \
                      whole root, so it is rebuilt no more; someone with write access to \
-                     the home keeps writing it; the view of this root is the signed \
-                     baseline, held in memory, for the rest of the run",
+                     the home keeps writing it; the view of this root is held in memory \
+                     for the rest of the run: the signed baseline with the rows of the \
+                     file that still verify under the watcher's key laid over it",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
