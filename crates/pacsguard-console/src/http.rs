@@ -1365,12 +1365,23 @@ async fn alerts_acknowledge(
 ) -> Response {
     let console = state.console.clone();
     let a = auth.clone();
-    match blocking(move || console.acknowledge_finding(&a, form.id, &form.comment)).await {
+    let done = blocking(move || console.acknowledge_finding(&a, form.id, &form.comment)).await;
+    alerts_answer(&state, &auth, done)
+}
+
+/// What an action of the alerts page answers: back to the page once done, the page
+/// again with the reason when refused (400), the failure otherwise.
+fn alerts_answer(
+    state: &AppState,
+    auth: &Authenticated,
+    done: Result<Result<(), AuthError>, Response>,
+) -> Response {
+    match done {
         Ok(Ok(())) => redirect("/alerts"),
         Ok(Err(e @ AuthError::Invalid(_))) => (
             StatusCode::BAD_REQUEST,
             html(pages::alerts(
-                &auth,
+                auth,
                 &state.console.guard.open_findings(),
                 Some(&e.to_string()),
             )),
@@ -1400,24 +1411,11 @@ async fn alerts_acknowledge_dropped(
 ) -> Response {
     let console = state.console.clone();
     let a = auth.clone();
-    match blocking(move || {
+    let done = blocking(move || {
         console.acknowledge_dropped_findings(&a, &form.root, (form.count, form.last), &form.comment)
     })
-    .await
-    {
-        Ok(Ok(())) => redirect("/alerts"),
-        Ok(Err(e @ AuthError::Invalid(_))) => (
-            StatusCode::BAD_REQUEST,
-            html(pages::alerts(
-                &auth,
-                &state.console.guard.open_findings(),
-                Some(&e.to_string()),
-            )),
-        )
-            .into_response(),
-        Ok(Err(e)) => failure(&e),
-        Err(r) => r,
-    }
+    .await;
+    alerts_answer(&state, &auth, done)
 }
 
 async fn differences_with(
