@@ -142,15 +142,17 @@ fn rank(severity: Severity) -> u8 {
 /// Findings dropped from a root's page that no settlement closes (alerts and findings
 /// about something that happened), and how many of them are alerts: a root with one is
 /// shown with alerts though none is open.
+/// Kept across a restart of `serve` on the trail ([`GuardState::undone_dropped_at_stop`],
+/// [`GuardState::restore_dropped`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Unseen {
-    findings: u64,
-    alerts: u64,
+pub struct Unseen {
+    pub findings: u64,
+    pub alerts: u64,
     /// The number ([`OpenFinding::id`]) of the last one counted: what an acknowledgement
     /// names with the count it was shown, so a form shown before another was dropped
     /// acknowledges nothing (review rv39b: a stale form posted again cleared a later
     /// incident's alerts when the counts happened to agree).
-    last: u64,
+    pub last: u64,
 }
 
 impl Unseen {
@@ -208,6 +210,11 @@ pub struct OpenFindings {
     /// the page's acknowledgement form carries back ([`GuardState::acknowledge_dropped`]).
     #[serde(skip)]
     pub dropped_undone_last: BTreeMap<String, u64>,
+    /// Why the count of undone findings dropped that the last stop recorded on the trail
+    /// could not be read back whole at this start ([`GuardState::set_dropped_unread`]):
+    /// the counts shown may be short, said on the pages, never a silent 0.
+    #[serde(skip)]
+    pub dropped_unread: Option<String>,
 }
 
 impl OpenFindings {
@@ -318,6 +325,8 @@ pub struct Snapshot {
     pub trail: Option<TrailStatus>,
     /// `None` until the scrub published (it is off, or has not started yet).
     pub scrub: Option<ScrubPosition>,
+    /// [`OpenFindings::dropped_unread`].
+    pub dropped_unread: Option<String>,
 }
 
 #[derive(Debug)]
@@ -342,7 +351,11 @@ struct Inner {
     /// profiled cannot close, so it turns them undone instead of forgetting them (review
     /// rv38-console: a web shell's alert dropped by a flood vanished at the next check).
     dropped_unprovable: BTreeMap<String, Unseen>,
-    /// The number of the last finding kept open.
+    /// [`OpenFindings::dropped_unread`].
+    dropped_unread: Option<String>,
+    /// The number of the last finding kept open (at start, at least the last one a
+    /// count read back from the trail names: numbers go on from there, so an old form
+    /// never names a finding of this run).
     last_id: u64,
     /// Findings and arrivals per hour, for the charts.
     hourly: crate::charts::Hourly,
@@ -368,6 +381,7 @@ impl Default for GuardState {
                 last_dropped: BTreeMap::new(),
                 dropped_undone: BTreeMap::new(),
                 dropped_unprovable: BTreeMap::new(),
+                dropped_unread: None,
                 last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
@@ -663,6 +677,7 @@ impl GuardState {
                 .filter(|(_, u)| u.findings > 0)
                 .map(|(root, u)| (root.clone(), u.last))
                 .collect(),
+            dropped_unread: inner.dropped_unread.clone(),
         })
         .unwrap_or_default()
     }
@@ -724,6 +739,50 @@ impl GuardState {
             forgotten
         })
         .unwrap_or(0)
+    }
+
+    /// At a stop of `serve`: per root (escaped as shown; empty: outside every root), the
+    /// findings dropped from its page that only a person's acknowledgement forgets: the
+    /// undone ones, and the alerts and event findings dropped from a page not settled
+    /// yet (nothing can settle them once this run is gone). Recorded on the trail and read
+    /// back at the next start ([`GuardState::restore_dropped`]).
+    pub fn undone_dropped_at_stop(&self) -> BTreeMap<String, Unseen> {
+        self.with(|inner| {
+            inner
+                .dropped_undone
+                .keys()
+                .chain(inner.dropped_unprovable.keys())
+                .map(|root| (root.clone(), inner.unseen(root)))
+                .filter(|(_, unseen)| unseen.findings > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// At start, before the guard runs: the undone findings dropped from the page of
+    /// `root` that the last stop recorded on the trail, counted undone again until a
+    /// person acknowledges them; the numbers of this run's findings go on past its
+    /// `last`, so an acknowledgement names the count read back, and a form shown before
+    /// the stop acknowledges nothing dropped since.
+    pub fn restore_dropped(&self, root: &str, unseen: Unseen) {
+        if unseen.findings == 0 {
+            return;
+        }
+        self.with(|inner| {
+            inner
+                .dropped_undone
+                .entry(root.to_string())
+                .or_default()
+                .add(unseen);
+            inner.last_id = inner.last_id.max(unseen.last);
+            inner.recount(|r| r.path == root);
+        });
+    }
+
+    /// Why the dropped counts of the last stop could not be read back whole (shown on
+    /// the overview and the alerts page): [`OpenFindings::dropped_unread`].
+    pub fn set_dropped_unread(&self, why: String) {
+        self.with(|inner| inner.dropped_unread = Some(why));
     }
 
     /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
@@ -886,6 +945,7 @@ impl GuardState {
             roots: inner.roots.clone(),
             trail: inner.trail.clone(),
             scrub: inner.scrub.clone(),
+            dropped_unread: inner.dropped_unread.clone(),
         })
         .unwrap_or(Snapshot {
             guard_alive: false,
@@ -894,6 +954,7 @@ impl GuardState {
             roots: Vec::new(),
             trail: None,
             scrub: None,
+            dropped_unread: None,
         })
     }
 }

@@ -260,10 +260,12 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
              <p>Guard: <span id=\"guard\" data-alive=\"{}\">{guard}</span></p>\
              <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>\
              <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started, open until accepted. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started); its alerts, and what happened there (ransomware suspected, events lost), stay, marked undone, until a person acknowledges or accepts them.</p>\
+{unread}\
              <table id=\"roots\"><thead><tr><th>Root</th><th>State</th><th>Alerts</th><th>Warnings</th><th>Info</th><th>Last finding</th></tr></thead>\
              <tbody>{rows}</tbody></table></section>",
             snap.guard_alive,
             scrub = crate::charts::scrub_chart(snap.scrub.as_ref()),
+            unread = dropped_unread(snap.dropped_unread.as_deref()),
         ),
     )
 }
@@ -344,13 +346,22 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
     )
 }
 
+/// Why the dropped counts of the last stop were not read back whole, as a page says it
+/// ([`crate::guard::OpenFindings::dropped_unread`]); empty when they were.
+fn dropped_unread(why: Option<&str>) -> String {
+    why.map_or_else(String::new, |why| {
+        format!("<p class=\"bad\" id=\"dropped-unread\">{}</p>", esc(why))
+    })
+}
+
 pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) -> String {
     page(
         "Alerts",
         Some(auth),
         &format!(
-            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
+            "<section><h2>Open findings</h2>{}{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
             error_line(message),
+            dropped_unread(open.dropped_unread.as_deref()),
             findings_table("findings", open, None),
             acknowledgements(auth, open),
             dropped_acknowledgements(auth, open)
@@ -805,6 +816,7 @@ mod tests {
             dropped_in: [("/store".to_string(), 7)].into_iter().collect(),
             dropped_undone: [("/app".to_string(), 2)].into_iter().collect(),
             dropped_undone_last: [("/app".to_string(), 9)].into_iter().collect(),
+            dropped_unread: None,
         };
         assert!(findings_table("root-0-findings", &open, Some("/app")).contains("None."));
         let app = findings_table("root-0-findings", &open, Some("/app"));
