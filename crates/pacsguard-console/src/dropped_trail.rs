@@ -262,7 +262,9 @@ mod tests {
         ] {
             assert_eq!(parse_dropped(&bad), None, "{bad}");
         }
-        assert!(parse_dropped(&format!("r{}:1/0/1", "41".repeat(MAX_DROPPED_ROOT_BYTES))).is_some());
+        assert!(
+            parse_dropped(&format!("r{}:1/0/1", "41".repeat(MAX_DROPPED_ROOT_BYTES))).is_some()
+        );
     }
 
     /// The newest record of a root is its count (an acknowledgement's 0 included);
@@ -270,9 +272,7 @@ mod tests {
     /// read is still updated.
     #[test]
     fn the_newest_count_of_each_root_is_read_up_to_the_limit_of_roots() {
-        let record = |root: &str, u: Unseen| {
-            serde_json::json!({ "dropped_undone": dropped_binding(root, u) })
-        };
+        let record = |root: &str, u: Unseen| serde_json::json!({ "dropped_undone": dropped_binding(root, u) });
         let read = read_dropped(&[
             record("/srv", unseen(5, 2, 40)),
             record("", unseen(1, 0, 7)),

@@ -1658,7 +1658,10 @@ mod tests {
         let open = state.open_findings();
         assert!(open.findings.is_empty());
         assert!(open.dropped_undone.is_empty(), "no form on the alerts page");
-        let said = state.snapshot().roots[0].last_finding.clone().unwrap_or_default();
+        let said = state.snapshot().roots[0]
+            .last_finding
+            .clone()
+            .unwrap_or_default();
         assert!(
             !said.contains("undone") && !said.contains("not acknowledged"),
             "{said}"
@@ -1672,7 +1675,10 @@ mod tests {
         // Settled whole: now undone, the form is there, and the words send a person to it.
         state.accepted_under(&[PathBuf::from("/srv")], &[], &[], Instant::now());
         assert_eq!(state.open_findings().dropped_undone.get("/srv"), Some(&1));
-        let said = state.snapshot().roots[0].last_finding.clone().unwrap_or_default();
+        let said = state.snapshot().roots[0]
+            .last_finding
+            .clone()
+            .unwrap_or_default();
         assert!(
             said.contains("1 undone findings not shown")
                 && said.contains("acknowledges them on the alerts page"),

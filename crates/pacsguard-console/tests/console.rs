@@ -4063,10 +4063,10 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
         alerts,
         last,
     };
-    let record = |root: &str, u: Unseen| serde_json::json!({ "dropped_undone": dropped_binding(root, u) });
-    let unread = |h: &Harness| {
-        alerts_or_warnings(&h.events(), FindingKind::ConsoleDroppedCountUnread)
-    };
+    let record =
+        |root: &str, u: Unseen| serde_json::json!({ "dropped_undone": dropped_binding(root, u) });
+    let unread =
+        |h: &Harness| alerts_or_warnings(&h.events(), FindingKind::ConsoleDroppedCountUnread);
     // Read back whole: the newest of each root, nothing said.
     let (h, report) = h.restart_bound_to(
         &guard,
@@ -4082,10 +4082,17 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
             ..Default::default()
         },
     );
-    assert_eq!(report.dropped_restored.get("/srv"), Some(&count(3, 1, 1_500)));
+    assert_eq!(
+        report.dropped_restored.get("/srv"),
+        Some(&count(3, 1, 1_500))
+    );
     let open = h.console.guard.open_findings();
     assert_eq!(
-        (open.dropped_undone.get("/srv"), open.dropped_undone.get(""), open.dropped_undone.get("/old")),
+        (
+            open.dropped_undone.get("/srv"),
+            open.dropped_undone.get(""),
+            open.dropped_undone.get("/old")
+        ),
         (Some(&3), Some(&1), None)
     );
     assert_eq!(open.dropped_undone_last.get("/srv"), Some(&1_500));
@@ -4117,7 +4124,11 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
         },
     );
     let open = h.console.guard.open_findings();
-    assert_eq!(open.dropped_undone.get("/srv"), Some(&3), "the proven count");
+    assert_eq!(
+        open.dropped_undone.get("/srv"),
+        Some(&3),
+        "the proven count"
+    );
     let said = open.dropped_unread.expect("said on the pages");
     assert!(
         said.contains("record 40 (byte 9000)")
@@ -4125,10 +4136,16 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
             && said.contains("may be short"),
         "{said}"
     );
-    assert_eq!(h.console.guard.snapshot().dropped_unread.as_deref(), Some(said.as_str()));
+    assert_eq!(
+        h.console.guard.snapshot().dropped_unread.as_deref(),
+        Some(said.as_str())
+    );
     let warnings = unread(&h);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("record 40 (byte 9000)"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("record 40 (byte 9000)"),
+        "{warnings:?}"
+    );
 
     // Nothing of it on a trail not proven whole: a newer record may be hidden, said.
     let (h, _) = h.restart_bound_to(
@@ -4139,7 +4156,12 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
             ..Default::default()
         },
     );
-    let said = h.console.guard.open_findings().dropped_unread.expect("said");
+    let said = h
+        .console
+        .guard
+        .open_findings()
+        .dropped_unread
+        .expect("said");
     assert!(said.contains("proven: the first 6 of 18 records"), "{said}");
     assert_eq!(unread(&h).len(), 1);
 }

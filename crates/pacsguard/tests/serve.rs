@@ -1399,7 +1399,10 @@ fn the_dropped_alerts_not_acknowledged_survive_a_restart_of_serve() {
             ("root", &root_after),
             ("count", &count_after),
             ("last", &last_after),
-            ("comment", "cmd.jsp read on the trail after the restart, ticket 78"),
+            (
+                "comment",
+                "cmd.jsp read on the trail after the restart, ticket 78",
+            ),
         ],
     );
     assert!(status == 200 || status == 303, "{status} {headers} {body}");
