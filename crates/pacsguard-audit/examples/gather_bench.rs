@@ -21,7 +21,7 @@ use pacsguard_trail::note::Signer;
 
 /// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
 /// crate cannot depend on the console's).
-const BOUND_FIELDS: [&str; 10] = [
+const BOUND_FIELDS: [&str; 11] = [
     "\"account_digest\"",
     "\"request_digest\"",
     "\"session_digest\"",
@@ -32,6 +32,7 @@ const BOUND_FIELDS: [&str; 10] = [
     "\"approval_unproven\"",
     "\"host_revoked\"",
     "\"host_acknowledged\"",
+    "\"dropped_undone\"",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -116,8 +116,8 @@ impl Console {
                 "{now} undone findings {whose} are dropped from the pages now, not {count}: read the page again and acknowledge what it shows"
             )));
         }
-        self.record(
-            self.event(
+        let mut event = self
+            .event(
                 &auth.name,
                 Action::Finding,
                 Outcome::Success,
@@ -129,8 +129,18 @@ impl Console {
                     crate::guard::MAX_OPEN_FINDINGS
                 ),
             )
-            .with_reason(comment),
-        )?;
+            .with_reason(comment);
+        // None left of this root: the newest record of its count, so a restart after
+        // a stop that recorded it does not count them again (crate::dropped_trail).
+        event.dropped_undone = Some(crate::dropped_trail::dropped_binding(
+            &root,
+            crate::guard::Unseen {
+                findings: 0,
+                alerts: 0,
+                last,
+            },
+        ));
+        self.record(event)?;
         // Acknowledged by another person meanwhile: at most what is counted goes.
         self.guard.acknowledge_dropped(&root, count, last);
         Ok(())

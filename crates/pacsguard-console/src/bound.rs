@@ -286,6 +286,9 @@ impl Bindings {
 /// What [`Console::bind_to_trail`] found, for the start-up line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BindReport {
+    /// Per root (as shown): the undone findings dropped and not acknowledged that the
+    /// last stop recorded, counted again ([`crate::dropped_trail`]).
+    pub dropped_restored: std::collections::BTreeMap<String, crate::guard::Unseen>,
     /// Accounts whose row matches the trail.
     pub accounts: usize,
     /// Accounts bound now because the trail held no account record (first start).
@@ -334,7 +337,7 @@ pub struct BindReport {
 }
 
 /// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 10] = [
+pub const BINDING_FIELDS: [&str; 11] = [
     "account_digest",
     "request_digest",
     "session_digest",
@@ -345,6 +348,7 @@ pub const BINDING_FIELDS: [&str; 10] = [
     "approval_unproven",
     "host_revoked",
     "host_acknowledged",
+    "dropped_undone",
 ];
 
 /// The sessions the trail says were opened, and those it says were closed.
@@ -538,6 +542,9 @@ impl Console {
         self.bind_revocations(records, &bindings.unproven)?;
         // Only proven records bind an acknowledgement: it changes what the pages show.
         self.bind_acknowledgements(records)?;
+        // The undone findings dropped and not acknowledged at the last stop: counted
+        // again from the proven records; what is not read back whole is said.
+        report.dropped_restored = self.bind_dropped(&bindings)?;
         Ok(report)
     }
 

@@ -142,15 +142,17 @@ fn rank(severity: Severity) -> u8 {
 /// Findings dropped from a root's page that no settlement closes (alerts and findings
 /// about something that happened), and how many of them are alerts: a root with one is
 /// shown with alerts though none is open.
+/// Kept across a restart of `serve` on the trail ([`GuardState::undone_dropped_at_stop`],
+/// [`GuardState::restore_dropped`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Unseen {
-    findings: u64,
-    alerts: u64,
+pub struct Unseen {
+    pub findings: u64,
+    pub alerts: u64,
     /// The number ([`OpenFinding::id`]) of the last one counted: what an acknowledgement
     /// names with the count it was shown, so a form shown before another was dropped
     /// acknowledges nothing (review rv39b: a stale form posted again cleared a later
     /// incident's alerts when the counts happened to agree).
-    last: u64,
+    pub last: u64,
 }
 
 impl Unseen {
@@ -208,6 +210,11 @@ pub struct OpenFindings {
     /// the page's acknowledgement form carries back ([`GuardState::acknowledge_dropped`]).
     #[serde(skip)]
     pub dropped_undone_last: BTreeMap<String, u64>,
+    /// Why the count of undone findings dropped that the last stop recorded on the trail
+    /// could not be read back whole at this start ([`GuardState::set_dropped_unread`]):
+    /// the counts shown may be short, said on the pages, never a silent 0.
+    #[serde(skip)]
+    pub dropped_unread: Option<String>,
 }
 
 impl OpenFindings {
@@ -318,6 +325,8 @@ pub struct Snapshot {
     pub trail: Option<TrailStatus>,
     /// `None` until the scrub published (it is off, or has not started yet).
     pub scrub: Option<ScrubPosition>,
+    /// [`OpenFindings::dropped_unread`].
+    pub dropped_unread: Option<String>,
 }
 
 #[derive(Debug)]
@@ -342,7 +351,11 @@ struct Inner {
     /// profiled cannot close, so it turns them undone instead of forgetting them (review
     /// rv38-console: a web shell's alert dropped by a flood vanished at the next check).
     dropped_unprovable: BTreeMap<String, Unseen>,
-    /// The number of the last finding kept open.
+    /// [`OpenFindings::dropped_unread`].
+    dropped_unread: Option<String>,
+    /// The number of the last finding kept open (at start, at least the last one a
+    /// count read back from the trail names: numbers go on from there, so an old form
+    /// never names a finding of this run).
     last_id: u64,
     /// Findings and arrivals per hour, for the charts.
     hourly: crate::charts::Hourly,
@@ -368,6 +381,7 @@ impl Default for GuardState {
                 last_dropped: BTreeMap::new(),
                 dropped_undone: BTreeMap::new(),
                 dropped_unprovable: BTreeMap::new(),
+                dropped_unread: None,
                 last_id: 0,
                 hourly: crate::charts::Hourly::default(),
             }),
@@ -393,21 +407,59 @@ impl Inner {
         unseen
     }
 
+    /// What a root's dropped findings are as its overview says them when none of its
+    /// own is open, true to the state: undone ones wait for an acknowledgement on the
+    /// alerts page (whose form is there); alerts and findings about something that
+    /// happened dropped from a page not settled yet have no form until the root is
+    /// settled (before, session 39, both were said "undone ... not acknowledged" while
+    /// the alerts page offered nothing); warnings and info dropped, until a settlement.
+    /// Empty when it dropped nothing.
+    fn dropped_words(&self, root: &str) -> String {
+        let undone = self.dropped_undone.get(root).copied().unwrap_or_default();
+        let pending = self
+            .dropped_unprovable
+            .get(root)
+            .copied()
+            .unwrap_or_default();
+        let dropped = self.dropped.get(root).copied().unwrap_or(0);
+        let mut said = Vec::new();
+        if undone.findings > 0 {
+            said.push(format!(
+                "{} undone findings not shown (dropped past the {MAX_OPEN_FINDINGS} kept), not acknowledged: an operator acknowledges them on the alerts page",
+                undone.findings
+            ));
+        }
+        if pending.findings > 0 {
+            said.push(format!(
+                "{} alerts or findings about what happened not shown (dropped past the {MAX_OPEN_FINDINGS} kept): the root is not settled yet; once a full check or an acceptance of the whole root settles it, they wait for an operator's acknowledgement on the alerts page",
+                pending.findings
+            ));
+        }
+        let others = dropped.saturating_sub(pending.findings);
+        if others > 0 {
+            said.push(format!(
+                "{others} differences not shown (dropped past the {MAX_OPEN_FINDINGS} kept): not acceptable from a page until a full check or an acceptance of the whole root settles it"
+            ));
+        }
+        said.join("; ")
+    }
+
     /// Counts each root `which` selects again from the findings open now (a root with
     /// findings dropped and not settled is at least `differences`, one with alerts
     /// dropped unseen `alerts`), and says its newest open finding as its last: before
     /// (review rv39) a root left with alerts open after a check said none.
     fn recount(&mut self, which: impl Fn(&RootStatus) -> bool) {
-        let unseen: Vec<(Unseen, bool)> = self
+        let unseen: Vec<(Unseen, bool, String)> = self
             .roots
             .iter()
             .map(|r| {
                 let unsettled = self.dropped.get(&r.path).is_some_and(|n| *n > 0);
-                (self.unseen(&r.path), unsettled)
+                (self.unseen(&r.path), unsettled, self.dropped_words(&r.path))
             })
             .collect();
         let Inner { roots, open, .. } = self;
-        for (status, (unseen, unsettled)) in roots.iter_mut().zip(unseen).filter(|(r, _)| which(r))
+        for (status, (unseen, unsettled, words)) in
+            roots.iter_mut().zip(unseen).filter(|(r, _)| which(r))
         {
             status.alerts = 0;
             status.warnings = 0;
@@ -424,10 +476,7 @@ impl Inner {
             status.last_finding = match newest {
                 Some(f) => Some(last_detail(&f.severity, &f.kind, &f.path)),
                 // Nothing open, yet something a person has not seen: said, not a dash.
-                None if unseen.findings > 0 => Some(format!(
-                    "{} undone findings not shown (dropped past the {MAX_OPEN_FINDINGS} kept), not acknowledged",
-                    unseen.findings
-                )),
+                None if !words.is_empty() => Some(words),
                 None => None,
             };
             status.state = state_of(status.alerts, status.warnings, unsettled, unseen);
@@ -663,6 +712,7 @@ impl GuardState {
                 .filter(|(_, u)| u.findings > 0)
                 .map(|(root, u)| (root.clone(), u.last))
                 .collect(),
+            dropped_unread: inner.dropped_unread.clone(),
         })
         .unwrap_or_default()
     }
@@ -724,6 +774,50 @@ impl GuardState {
             forgotten
         })
         .unwrap_or(0)
+    }
+
+    /// At a stop of `serve`: per root (escaped as shown; empty: outside every root), the
+    /// findings dropped from its page that only a person's acknowledgement forgets: the
+    /// undone ones, and the alerts and event findings dropped from a page not settled
+    /// yet (nothing can settle them once this run is gone). Recorded on the trail and read
+    /// back at the next start ([`GuardState::restore_dropped`]).
+    pub fn undone_dropped_at_stop(&self) -> BTreeMap<String, Unseen> {
+        self.with(|inner| {
+            inner
+                .dropped_undone
+                .keys()
+                .chain(inner.dropped_unprovable.keys())
+                .map(|root| (root.clone(), inner.unseen(root)))
+                .filter(|(_, unseen)| unseen.findings > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// At start, before the guard runs: the undone findings dropped from the page of
+    /// `root` that the last stop recorded on the trail, counted undone again until a
+    /// person acknowledges them; the numbers of this run's findings go on past its
+    /// `last`, so an acknowledgement names the count read back, and a form shown before
+    /// the stop acknowledges nothing dropped since.
+    pub fn restore_dropped(&self, root: &str, unseen: Unseen) {
+        if unseen.findings == 0 {
+            return;
+        }
+        self.with(|inner| {
+            inner
+                .dropped_undone
+                .entry(root.to_string())
+                .or_default()
+                .add(unseen);
+            inner.last_id = inner.last_id.max(unseen.last);
+            inner.recount(|r| r.path == root);
+        });
+    }
+
+    /// Why the dropped counts of the last stop could not be read back whole (shown on
+    /// the overview and the alerts page): [`OpenFindings::dropped_unread`].
+    pub fn set_dropped_unread(&self, why: String) {
+        self.with(|inner| inner.dropped_unread = Some(why));
     }
 
     /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
@@ -886,6 +980,7 @@ impl GuardState {
             roots: inner.roots.clone(),
             trail: inner.trail.clone(),
             scrub: inner.scrub.clone(),
+            dropped_unread: inner.dropped_unread.clone(),
         })
         .unwrap_or(Snapshot {
             guard_alive: false,
@@ -894,6 +989,7 @@ impl GuardState {
             roots: Vec::new(),
             trail: None,
             scrub: None,
+            dropped_unread: None,
         })
     }
 }
@@ -1544,6 +1640,70 @@ mod tests {
     /// stay counted undone, the root shown with alerts and saying so, through any number
     /// of acceptances and checks, until a person acknowledges them; what is acknowledged
     /// is at most what is counted.
+    /// Review of session 39: with none of its own open, a root whose flood dropped an
+    /// alert not yet settled was said to have "1 undone findings ... not acknowledged"
+    /// on the overview while the alerts page had no form for it (nothing is undone until
+    /// the root is settled): the overview's words now follow the state, and once they
+    /// send a person to the alerts page, its form is there.
+    #[test]
+    fn the_overviews_words_on_dropped_findings_are_true_to_their_state() {
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        flood(&state, "/srv", MAX_OPEN_FINDINGS + 1);
+        // Each file shown accepted by its path (`accept PATH...`): the root is not
+        // settled whole, so the alert dropped is not undone yet.
+        let taken = all_open(&state);
+        let scope: Vec<PathBuf> = taken.iter().map(|f| f.path.clone()).collect();
+        state.accepted_under(&scope, &taken, &[], Instant::now());
+        let open = state.open_findings();
+        assert!(open.findings.is_empty());
+        assert!(open.dropped_undone.is_empty(), "no form on the alerts page");
+        let said = state.snapshot().roots[0]
+            .last_finding
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            !said.contains("undone") && !said.contains("not acknowledged"),
+            "{said}"
+        );
+        assert!(
+            said.contains("1 alerts or findings about what happened not shown")
+                && said.contains("not settled yet"),
+            "{said}"
+        );
+        assert_eq!(state.snapshot().roots[0].state, "alerts");
+        // Settled whole: now undone, the form is there, and the words send a person to it.
+        state.accepted_under(&[PathBuf::from("/srv")], &[], &[], Instant::now());
+        assert_eq!(state.open_findings().dropped_undone.get("/srv"), Some(&1));
+        let said = state.snapshot().roots[0]
+            .last_finding
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            said.contains("1 undone findings not shown")
+                && said.contains("acknowledges them on the alerts page"),
+            "{said}"
+        );
+        // A warning dropped, not settled: a difference not shown, said as one.
+        let state = GuardState::new();
+        state.add_root(Path::new("/srv"));
+        for i in 0..=MAX_OPEN_FINDINGS {
+            one(
+                &state,
+                &format!("/srv/w/{i}"),
+                FindingKind::Added,
+                Severity::Warning,
+            );
+        }
+        let taken = all_open(&state);
+        let scope: Vec<PathBuf> = taken.iter().map(|f| f.path.clone()).collect();
+        state.accepted_under(&scope, &taken, &[], Instant::now());
+        let root = state.snapshot().roots[0].clone();
+        assert_eq!(root.state, "differences");
+        let said = root.last_finding.unwrap_or_default();
+        assert!(said.starts_with("1 differences not shown"), "{said}");
+    }
+
     #[test]
     fn an_acceptance_of_a_whole_root_never_forgets_the_alerts_a_flood_dropped() {
         for checked_first in [false, true] {

@@ -29,7 +29,8 @@
 //!   [`four_eyes::MAX_INVITATION_CHAIN`], [`breakglass::BREAK_GLASS_SECONDS`],
 //!   [`refusals::REFUSAL_LOG_INTERVAL`], [`charts::CHART_HOURS`],
 //!   [`reset::RESET_LINK_LIFETIME`],
-//!   [`quarantine::QUARANTINE_PAGE_RECORDS`], [`quarantine::MAX_VAULT_READS`].
+//!   [`quarantine::QUARANTINE_PAGE_RECORDS`], [`quarantine::MAX_VAULT_READS`],
+//!   [`dropped_trail::MAX_DROPPED_ROOTS_READ`], [`dropped_trail::MAX_DROPPED_ROOT_BYTES`].
 //! * An administrator's password reset needs the account's own second factor at its
 //!   link ([`reset`]): the link alone opens nothing, so a reset gives the resetter nothing.
 //! * Four eyes means two people ([`four_eyes`]); break-glass is sealed, single-use, an
@@ -45,6 +46,7 @@ pub mod clock;
 pub mod closing;
 mod counted;
 pub mod decide;
+pub mod dropped_trail;
 pub mod fleet_settings;
 pub mod four_eyes;
 pub mod guard;

@@ -260,10 +260,13 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
              <p>Guard: <span id=\"guard\" data-alive=\"{}\">{guard}</span></p>\
              <p>Audit trail: <span id=\"trail\">{trail}</span></p>{scrub}{admin}</section>\
              <section><h2>Roots</h2><p class=\"hint\">Findings since the guard started, open until accepted. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started); its alerts, and what happened there (ransomware suspected, events lost), stay, marked undone, until a person acknowledges or accepts them.</p>\
+             <p class=\"hint\" id=\"roots-dropped-hint\">A root keeps at most {max} open findings on the pages; past them its lowest severity go first, counted (each is on the audit trail). Its differences page then cannot be accepted until a full check or an acceptance of the whole root settles it. The alerts and what happened among those dropped are never forgotten by a check or an acceptance: the root stays shown with alerts, and they wait, counted, for an operator's acknowledgement on the alerts page (across restarts too). Before you accept a root, read what its last finding and the alerts page say was dropped.</p>{unread}\
              <table id=\"roots\"><thead><tr><th>Root</th><th>State</th><th>Alerts</th><th>Warnings</th><th>Info</th><th>Last finding</th></tr></thead>\
              <tbody>{rows}</tbody></table></section>",
             snap.guard_alive,
             scrub = crate::charts::scrub_chart(snap.scrub.as_ref()),
+            max = crate::guard::MAX_OPEN_FINDINGS,
+            unread = dropped_unread(snap.dropped_unread.as_deref()),
         ),
     )
 }
@@ -344,13 +347,22 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
     )
 }
 
+/// Why the dropped counts of the last stop were not read back whole, as a page says it
+/// ([`crate::guard::OpenFindings::dropped_unread`]); empty when they were.
+fn dropped_unread(why: Option<&str>) -> String {
+    why.map_or_else(String::new, |why| {
+        format!("<p class=\"bad\" id=\"dropped-unread\">{}</p>", esc(why))
+    })
+}
+
 pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) -> String {
     page(
         "Alerts",
         Some(auth),
         &format!(
-            "<section><h2>Open findings</h2>{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
+            "<section><h2>Open findings</h2>{}{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
             error_line(message),
+            dropped_unread(open.dropped_unread.as_deref()),
             findings_table("findings", open, None),
             acknowledgements(auth, open),
             dropped_acknowledgements(auth, open)
@@ -795,6 +807,43 @@ mod tests {
     /// Each root's table says the count that root dropped, not every root's: before
     /// (review s35) a flood in the store showed "older findings are not shown" on the
     /// page of a root that had lost none.
+    /// Review of session 39: the overview's Roots section, where a person picks the
+    /// root to accept, said nothing of findings dropped from the pages: it now says the
+    /// limit, that a root with some dropped is not acceptable from its page until it
+    /// is settled whole, and that the alerts among them wait for an acknowledgement on
+    /// the alerts page; and a count not read back at start is said there too.
+    #[test]
+    fn the_roots_section_says_what_is_dropped_and_what_was_not_read_back() {
+        let auth = crate::auth::Authenticated {
+            account: 1,
+            name: "ana".into(),
+            role: crate::roles::Role::Viewer,
+            enrolled: true,
+            csrf: "c".into(),
+            token_hash: Vec::new(),
+            stepped_up_at: None,
+        };
+        let mut snap = crate::guard::GuardState::new().snapshot();
+        let page = super::overview(&auth, &snap);
+        let roots = &page[page.find("<h2>Roots</h2>").expect("the roots section")..];
+        let hint = &roots[..roots.find("<table").expect("the table")];
+        assert!(
+            hint.contains(&format!(
+                "at most {} open findings",
+                crate::guard::MAX_OPEN_FINDINGS
+            )) && hint.contains("dropped")
+                && hint.contains("acknowledgement on the alerts page"),
+            "{hint}"
+        );
+        assert!(!page.contains("id=\"dropped-unread\""), "{page}");
+        snap.dropped_unread = Some("could not be read back <whole>".into());
+        let page = super::overview(&auth, &snap);
+        assert!(
+            page.contains("id=\"dropped-unread\">could not be read back &lt;whole&gt;"),
+            "{page}"
+        );
+    }
+
     #[test]
     fn each_roots_table_says_the_count_it_dropped() {
         use super::findings_table;
@@ -805,6 +854,7 @@ mod tests {
             dropped_in: [("/store".to_string(), 7)].into_iter().collect(),
             dropped_undone: [("/app".to_string(), 2)].into_iter().collect(),
             dropped_undone_last: [("/app".to_string(), 9)].into_iter().collect(),
+            dropped_unread: None,
         };
         assert!(findings_table("root-0-findings", &open, Some("/app")).contains("None."));
         let app = findings_table("root-0-findings", &open, Some("/app"));

@@ -4045,6 +4045,127 @@ async fn accounts_bound_on_trust_raise_a_warning_naming_each() {
     assert!(r.cookie().is_some(), "{}", r.body);
 }
 
+/// Issue 13, session 40: the undone findings dropped and not acknowledged that a stop
+/// recorded are read back at start from the proven records (the newest of each root;
+/// this run's findings are numbered past its `last`, so an old form names none of
+/// them); what cannot be read back whole (a record not proven, one not as the console
+/// writes it, a trail not proven whole) is said on the pages and in one
+/// `console-dropped-count-unread` warning, never a silent 0 or a silent short count.
+#[tokio::test]
+async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
+    use pacsguard_console::dropped_trail::dropped_binding;
+    use pacsguard_console::guard::Unseen;
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    h.first_admin().await;
+    let count = |findings, alerts, last| Unseen {
+        findings,
+        alerts,
+        last,
+    };
+    let record =
+        |root: &str, u: Unseen| serde_json::json!({ "dropped_undone": dropped_binding(root, u) });
+    let unread =
+        |h: &Harness| alerts_or_warnings(&h.events(), FindingKind::ConsoleDroppedCountUnread);
+    // Read back whole: the newest of each root, nothing said.
+    let (h, report) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            records: vec![
+                record("/srv", count(5, 2, 1_400)),
+                record("", count(1, 0, 90)),
+                record("/srv", count(3, 1, 1_500)),
+                record("/old", count(2, 2, 700)),
+                record("/old", count(0, 0, 700)),
+            ],
+            whole: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        report.dropped_restored.get("/srv"),
+        Some(&count(3, 1, 1_500))
+    );
+    let open = h.console.guard.open_findings();
+    assert_eq!(
+        (
+            open.dropped_undone.get("/srv"),
+            open.dropped_undone.get(""),
+            open.dropped_undone.get("/old")
+        ),
+        (Some(&3), Some(&1), None)
+    );
+    assert_eq!(open.dropped_undone_last.get("/srv"), Some(&1_500));
+    assert_eq!(open.dropped_unread, None);
+    assert!(unread(&h).is_empty());
+    h.console.guard.finding(&Finding::new(
+        "/srv/new".into(),
+        FindingKind::Added,
+        Severity::Alert,
+        "x",
+    ));
+    assert_eq!(h.console.guard.open_findings().findings[0].id, 1_501);
+
+    // Not whole: an unproven record (an acknowledgement's, say) is not read, and said;
+    // so is a record not as the console writes it.
+    let (h, _) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            records: vec![
+                record("/srv", count(3, 1, 1_500)),
+                serde_json::json!({ "dropped_undone": "r2f737276:3/9/1500" }),
+            ],
+            unproven: vec![(
+                "record 40 (byte 9000)".into(),
+                record("/srv", count(0, 0, 1_500)),
+            )],
+            whole: false,
+            ..Default::default()
+        },
+    );
+    let open = h.console.guard.open_findings();
+    assert_eq!(
+        open.dropped_undone.get("/srv"),
+        Some(&3),
+        "the proven count"
+    );
+    let said = open.dropped_unread.expect("said on the pages");
+    assert!(
+        said.contains("record 40 (byte 9000)")
+            && said.contains("1 record(s) of it are not as the console writes them")
+            && said.contains("may be short"),
+        "{said}"
+    );
+    assert_eq!(
+        h.console.guard.snapshot().dropped_unread.as_deref(),
+        Some(said.as_str())
+    );
+    let warnings = unread(&h);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("record 40 (byte 9000)"),
+        "{warnings:?}"
+    );
+
+    // Nothing of it on a trail not proven whole: a newer record may be hidden, said.
+    let (h, _) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            whole: false,
+            problem: Some("proven: the first 6 of 18 records".into()),
+            ..Default::default()
+        },
+    );
+    let said = h
+        .console
+        .guard
+        .open_findings()
+        .dropped_unread
+        .expect("said");
+    assert!(said.contains("proven: the first 6 of 18 records"), "{said}");
+    assert_eq!(unread(&h).len(), 1);
+}
+
 /// Session 10: a trail not proven whole whose unproven part names no binding (an account
 /// record's field name edited away): the alert says where the proof ends, and the
 /// accounts with no proven record are refused, never bound on trust.

@@ -252,6 +252,14 @@ pub struct Event {
     /// only while its own trail holds this record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_acknowledged: Option<String>,
+    /// The count of undone findings of one root dropped from the console's pages past
+    /// its limit and not acknowledged (issue 13, session 40), recorded by `serve` at its
+    /// stop and by an acknowledgement of them: `r<hex of the root as shown, empty
+    /// outside every root>:<findings>/<alerts>/<number of the last one counted>`. The
+    /// newest record of a root is read back at the next start, so a restart keeps them
+    /// until a person acknowledges them (before, it forgot them without a word).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_undone: Option<String>,
 }
 
 impl Event {
@@ -280,6 +288,7 @@ impl Event {
             approval_unproven: None,
             host_revoked: None,
             host_acknowledged: None,
+            dropped_undone: None,
         }
     }
 

@@ -198,6 +198,12 @@ finding_kinds! {
     /// the older ones of the same let go (a warning with their count): a trail that
     /// long is being flooded, or has run for years without `audit reinit`.
     ConsoleBindingsSuperseded => "console-bindings-superseded",
+    /// At the console's start, the count of undone findings dropped from the pages and
+    /// not acknowledged, which a stop of `serve` records on the trail, could not be read
+    /// back whole (a record not proven by the trail's verification, one not as the
+    /// console writes it, more roots than it reads, or a trail not proven whole): the
+    /// count read may be short, and the overview and alerts page say so, never a silent 0.
+    ConsoleDroppedCountUnread => "console-dropped-count-unread",
     /// The console took a fresh console id: another live console presented its id on
     /// the shared fleet store (PostgreSQL), so one of them was made from a copy of the
     /// other's home (a cloned machine, a restored backup), or the id in the home's store

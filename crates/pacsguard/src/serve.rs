@@ -701,6 +701,22 @@ pub fn run(
         bound.requests,
         started.elapsed().as_secs_f64()
     ));
+    for (root, unseen) in &bound.dropped_restored {
+        if unseen.findings > 0 {
+            say(&format!(
+                "{} undone findings {} dropped from the pages and not acknowledged at the last stop are counted again (the alerts page)",
+                unseen.findings,
+                if root.is_empty() {
+                    "outside every root".to_string()
+                } else {
+                    format!("of {root}")
+                }
+            ));
+        }
+    }
+    if let Some(why) = guard.open_findings().dropped_unread {
+        say(&why);
+    }
     if !bound.unproven.is_empty() {
         say(&format!(
             "trail records NOT PROVEN by its verification, nothing bound from them (an alert is raised): {}",
@@ -1012,10 +1028,24 @@ pub fn run(
             .context("starting the stop relay")?
     };
 
+    let stopping = Arc::clone(&console);
     let router = pacsguard_console::http::app(console);
     let served =
         pacsguard_console::server::serve(listener, tls.config, router, server_stop.clone());
     server_stop.store(true, Ordering::Relaxed);
+    // The undone findings dropped from the pages and not acknowledged, on the trail
+    // while the guard still takes records: the next start counts them again (before,
+    // session 40, a restart started them at 0 without a word).
+    match stopping.record_dropped_at_stop() {
+        Ok(0) => {}
+        Ok(n) => say(&format!(
+            "the undone findings dropped from the pages and not acknowledged ({n} root(s)) are recorded on the trail for the next start"
+        )),
+        Err(e) => say(&format!(
+            "the undone findings dropped from the pages and not acknowledged could NOT be recorded on the trail ({e}): the next start does not count them; they are on the trail as they came"
+        )),
+    }
+    drop(stopping);
     // The gateway stops while the guard still takes its records.
     let gateway_attention = gateway.is_some_and(|g| g.stop(&hurry_after_guard));
     // What stdout dropped and has not said yet: said, and recorded while the guard

@@ -1290,6 +1290,140 @@ fn a_relayed_accept_of_the_root_after_a_flood_keeps_the_dropped_alerts_until_ack
     );
 }
 
+/// Issue 13, session 40: the dropped alerts a relayed `accept ROOT` kept undone (the
+/// test above) survive a restart of `serve`: the stop records their count (and the
+/// number of the last one, which the form names) on the trail, the next start reads it
+/// back, and the alerts page offers the same acknowledgement; once acknowledged, a
+/// further restart does not bring them back. Before, the restart started the count at
+/// 0 without a word (seen failing first with the stop's record left out: no section
+/// after the restart).
+#[test]
+fn the_dropped_alerts_not_acknowledged_survive_a_restart_of_serve() {
+    use pacsguard_console::guard::MAX_OPEN_FINDINGS;
+    let env = Env::new();
+    env.profile(&["--policy", "static"]);
+    configure_watch(&env, "scrub_mb_per_s = 0\n");
+    let server = Server::start(&env, &[]);
+    let secret = first_admin(&server);
+    let reported = |server: &Server, what: &str, how_many: usize| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let seen = server.stdout().lines().filter(|l| l.contains(what)).count();
+            if seen >= how_many {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: {seen}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let shell = env.path("cmd.jsp");
+    std::fs::write(
+        &shell,
+        b"<% Runtime.getRuntime().exec(request.getParameter(\"c\")); %>",
+    )
+    .expect("plant");
+    reported(&server, "cmd.jsp", 1);
+    std::fs::remove_file(&shell).expect("deleted");
+    reported(&server, " removed ", 1);
+    let vendor = env.path("vendor");
+    std::fs::create_dir(&vendor).expect("dir");
+    for i in 0..=MAX_OPEN_FINDINGS {
+        std::fs::write(vendor.join(format!("{i}.so")), b"vendor library 9.3").expect("write");
+    }
+    reported(&server, ".so", MAX_OPEN_FINDINGS + 1);
+    let accept = env.run(&["accept", env.tree_str(), "--reason", "vendor update 9.3"]);
+    assert_eq!(accept.status.code(), Some(0), "{}", stderr(&accept));
+    // The section of the alerts page: its root, count and last, as the form posts them.
+    let form = |server: &Server| {
+        let (_, _, page) = server.curl("GET", "/alerts", &[]);
+        page.find("id=\"dropped-undone\"").map(|at| {
+            let section = &page[at..];
+            (
+                value_of(section, "name=\"root\" value=\"", '"'),
+                value_of(section, "name=\"count\" value=\"", '"'),
+                value_of(section, "name=\"last\" value=\"", '"'),
+                value_of(&page, "name=\"csrf\" value=\"", '"'),
+            )
+        })
+    };
+    let (root, count, last, _) = form(&server).expect("the dropped alerts are said");
+    assert!(count.parse::<u64>().is_ok_and(|n| n >= 1), "{count}");
+    let (_, said) = server.stop_said();
+
+    // A session survives the restart; if not, a sign-in with the next TOTP step.
+    let signed_in = |server: &Server| {
+        if server.curl("GET", "/", &[]).0 != 200 {
+            let (status, _, body) = server.curl(
+                "POST",
+                "/login",
+                &[
+                    ("name", "admin"),
+                    ("password", PASSWORD),
+                    ("code", &next_step_code(&secret)),
+                ],
+            );
+            assert_eq!(status, 303, "{body}");
+        }
+    };
+    let server = Server::start(&env, &[]);
+    signed_in(&server);
+    let (root_after, count_after, last_after, csrf) = form(&server).unwrap_or_else(|| {
+        panic!(
+            "a restart forgot the dropped alerts: {}\n{}",
+            server.curl("GET", "/alerts", &[]).2,
+            server.stderr()
+        )
+    });
+    assert_eq!(
+        (&root_after, &count_after, &last_after),
+        (&root, &count, &last),
+        "read back as recorded"
+    );
+    assert!(
+        said.contains("recorded on the trail for the next start"),
+        "{said}"
+    );
+    assert!(
+        server.stderr().contains("counted again"),
+        "{}",
+        server.stderr()
+    );
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"alerts\""), "{overview}");
+    assert!(!overview.contains("id=\"dropped-unread\""), "{overview}");
+    let (status, headers, body) = server.curl(
+        "POST",
+        "/alerts/acknowledge-dropped",
+        &[
+            ("csrf", &csrf),
+            ("root", &root_after),
+            ("count", &count_after),
+            ("last", &last_after),
+            (
+                "comment",
+                "cmd.jsp read on the trail after the restart, ticket 78",
+            ),
+        ],
+    );
+    assert!(status == 200 || status == 303, "{status} {headers} {body}");
+    assert!(form(&server).is_none(), "acknowledged");
+    server.stop();
+
+    // The acknowledgement is the newest record of the root's count: not counted again.
+    let server = Server::start(&env, &[]);
+    signed_in(&server);
+    assert!(form(&server).is_none(), "{}", server.stderr());
+    let (_, _, overview) = server.curl("GET", "/", &[]);
+    assert!(overview.contains("data-state=\"intact\""), "{overview}");
+    server.stop();
+    let all = stdout(&env.run(&["audit", "show", "--json"]));
+    assert!(
+        all.contains(&format!("at this stop {count} undone findings of "))
+            && all.contains(&format!("admin acknowledged {count} undone findings of ")),
+        "{all}"
+    );
+}
+
 /// A web shell planted and deleted again, then a routine full `pacsguard check` beside
 /// the running serve that finds the tree as profiled: the alert stays on the alerts
 /// page, marked undone, until a person acknowledges it (then it closes); the info of its
