@@ -80,6 +80,10 @@ pub struct ViewDb {
     /// checks it against its writer's): a reader opened by path reads this file, not one
     /// put at the path by someone who can write the home ([`ViewDb::open_reader`]).
     file_id: std::cell::Cell<Option<(u64, u64)>>,
+    /// How many [`ViewDb::begin`] are open: the outermost opens the transaction, the
+    /// outermost [`ViewDb::commit`] ends it, so that a write made of smaller ones (a
+    /// subtree replaced, made of removals and puts) is one transaction.
+    depth: std::cell::Cell<u32>,
 }
 
 /// The condition a bound puts on `rel`, with its value as parameter `?n` (bound even when
@@ -123,6 +127,7 @@ impl ViewDb {
                 conn: RefCell::new(conn),
                 path: path.to_path_buf(),
                 file_id: std::cell::Cell::new(Some(id)),
+                depth: std::cell::Cell::new(0),
             }),
             Err(e) => {
                 // Nothing half-made is left behind: on a full disk, its pages are what
@@ -266,6 +271,7 @@ impl ViewDb {
             conn,
             path: from,
             file_id,
+            ..
         } = fresh;
         if let Err((_, source)) = conn.into_inner().close() {
             let _ = std::fs::remove_file(&from);
@@ -325,6 +331,7 @@ impl ViewDb {
             conn: RefCell::new(conn),
             path: self.path.clone(),
             file_id: std::cell::Cell::new(None),
+            depth: std::cell::Cell::new(0),
         })
     }
 
@@ -370,6 +377,21 @@ impl ViewDb {
             path: path.clone(),
             source,
         };
+        if self.in_transaction() {
+            // Part of the transaction open: no second one (SQLite refuses to nest).
+            let conn = self.conn.borrow();
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO view (rel, kind, entry, next, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for row in rows {
+                insert
+                    .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
+                    .map_err(err)?;
+            }
+            return Ok(());
+        }
         let mut conn = self.conn.borrow_mut();
         let tx = conn.transaction().map_err(err)?;
         {
@@ -405,23 +427,57 @@ impl ViewDb {
         Ok(self.rows(low, Bound::Unbounded, None, 1)?.pop())
     }
 
-    /// Opens a transaction: the writes up to [`ViewDb::commit`] are made at once.
+    /// Opens a transaction: the reads and writes up to [`ViewDb::commit`] are one. Nested
+    /// in one already open, it is part of it.
+    ///
+    /// `BEGIN IMMEDIATE`: the file's write lock is taken at the start, before the rows
+    /// the caller checks are read, and held to the commit, so that no one else (root on
+    /// the host with `sqlite3`) writes a row between its check and the caller's write in
+    /// its place. With `BEGIN` (the lock taken at the first write), or none, a row
+    /// damaged in between was read as genuine, then deleted or rewritten by the
+    /// watcher: the damage went unseen, never reported (session 40, the flake of
+    /// `a_view_on_disk_damaged_again_and_again_…`). Someone else's write now waits for
+    /// the commit (SQLite's busy timeout) and is found by the next read.
     pub fn begin(&self) -> Result<(), StoreError> {
-        self.conn
-            .borrow()
-            .execute_batch("BEGIN")
-            .map_err(self.sql())
+        if self.depth.get() == 0 {
+            self.conn
+                .borrow()
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(self.sql())?;
+        }
+        self.depth.set(self.depth.get() + 1);
+        Ok(())
     }
 
+    /// Ends the outermost transaction [`ViewDb::begin`] opened (an inner one is part of
+    /// it); one that cannot be committed is rolled back, and the file left as it was.
     pub fn commit(&self) -> Result<(), StoreError> {
-        self.conn
-            .borrow()
-            .execute_batch("COMMIT")
-            .map_err(self.sql())
+        match self.depth.get() {
+            // None open (its begin failed): the writes were made one by one; said as
+            // SQLite says it.
+            0 => {}
+            1 => self.depth.set(0),
+            n => {
+                self.depth.set(n - 1);
+                return Ok(());
+            }
+        }
+        let conn = self.conn.borrow();
+        let committed = conn.execute_batch("COMMIT").map_err(self.sql());
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        committed
     }
 
-    /// Undoes the writes since [`ViewDb::begin`].
+    /// Whether a transaction of [`ViewDb::begin`] is open.
+    pub fn in_transaction(&self) -> bool {
+        self.depth.get() > 0
+    }
+
+    /// Undoes the writes since [`ViewDb::begin`] (the outermost).
     pub fn rollback(&self) -> Result<(), StoreError> {
+        self.depth.set(0);
         self.conn
             .borrow()
             .execute_batch("ROLLBACK")
