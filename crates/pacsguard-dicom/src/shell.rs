@@ -690,12 +690,14 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
         .find(|(name, _, _)| *name == b"cmd")
         .map_or(&[][..], |&(_, _, names)| names);
     for span in leading_argument_spans(line, chance_bytes) {
-        let word = &line[span.clone()];
+        // A quoted switch is one (`"/c" calc`), as a program's quotes are removed.
+        let quote = usize::from(line[span.start] == b'"');
+        let word = &line[span.start + quote..span.end];
         if word.first() != Some(&b'/') {
             continue;
         }
         // `/q/c calc`: each part a switch; the first that takes the rest ends them.
-        let mut from = span.start + 1;
+        let mut from = span.start + quote + 1;
         for part in word[1..].split(|&b| b == b'/') {
             if slash_switch(names, part) == Some(true) {
                 return runs_command(&line[from + 1..], chance_bytes);
@@ -805,6 +807,12 @@ const CMD_INTERNAL: [&[u8]; 18] = [
 /// a command of [`CMD_INTERNAL`], or a name only a command holds ([`finds_program`]).
 /// Not recursive: a launcher in it counts as one.
 fn runs_command(command: &[u8], chance_bytes: bool) -> bool {
+    // Quotes around the command or its switch (`/c "x y"`, `"/c" calc`) are not
+    // part of the program's name.
+    let command = &command[command
+        .iter()
+        .position(|&b| b != b'"' && !is_token_delimiter(b))
+        .unwrap_or(command.len())..];
     let start = &command[program_start(command)..];
     let start = start.strip_prefix(b"\"").unwrap_or(start);
     let end = start
@@ -6631,12 +6639,14 @@ mod tests {
             b"del /a:h x\r\n",
             b"cmd /c calc\r\n",
             b"cmd /ccalc\r\n",
-            b"CMD /Q /C x\r\n",
-            b"cmd /k x\r\n",
-            b"cmd /v:on /c x\r\n",
+            // Session 40: what `/c`, `/k` and a `start` title run is judged as a command
+            // (`x`, a program no Windows has, runs nothing: see `lolbin_tests`).
+            b"CMD /Q /C x.exe\r\n",
+            b"cmd /k C:\\x\\y\r\n",
+            b"cmd /v:on /c whoami\r\n",
             b"start /b x\r\n",
             b"start /MIN x\r\n",
-            b"start \"\" x\r\n",
+            b"start \"\" x.bat\r\n",
             b"cipher /w:c:\\\r\n",
             b"tar -xf x.zip\r\n",
             b"tar -xzf x.tgz\r\n",
@@ -6675,6 +6685,9 @@ mod tests {
             b"del /z x\r\n",
             b"cmd /x\r\n",
             b"cmd -c x\r\n",
+            b"cmd /c x\r\n",
+            b"cmd /q\r\n",
+            b"start \"\" x\r\n",
             b"start /qq\r\n",
             b"sc /s\r\n",
             b"net /s\r\n",
