@@ -238,8 +238,21 @@ const AMBIGUOUS_BATCH: [&[u8]; 34] = [
 /// chance bytes spell them (`ren`, `hh`, `tftp`, `bash`), that count only with the
 /// arguments that make them dangerous, never with any switch of theirs.
 const ARGUED_BATCH: [&[u8]; 15] = [
-    b"shutdown", b"format", b"copy", b"xcopy", b"move", b"ren", b"rename", b"expand", b"tftp",
-    b"ftype", b"assoc", b"at", b"hh", b"attrib", b"bash",
+    b"shutdown",
+    b"format",
+    b"copy",
+    b"xcopy",
+    b"move",
+    b"ren",
+    b"rename",
+    b"expand",
+    b"tftp",
+    b"ftype",
+    b"assoc",
+    b"at",
+    b"hh",
+    b"attrib",
+    b"bash",
 ];
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
@@ -666,10 +679,11 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
             || (piped && reads_its_input(after, chance_bytes))
             || names_program_or_url(token);
     }
-    if tool == b"start" && token.first() == Some(&b'"') {
-        // A quoted title, then what `start` runs: judged as a command (session 40:
-        // `start "contrast" at 10:32` runs `at 10:32`, which schedules nothing).
-        return start_runs(&line, chance_bytes);
+    if tool == b"start" {
+        // A quoted title or a switch of its own, then what `start` runs: judged as a
+        // command (session 40: `start "contrast" at 10:32` runs `at 10:32`, which
+        // schedules nothing, and `start /min 5` a program `5`).
+        return start_runs(&line, chance_bytes).unwrap_or_else(|| names_program_or_url(token));
     }
     if ARGUED_BATCH.contains(&tool) {
         return argues_danger(tool, &line, chance_bytes);
@@ -738,7 +752,11 @@ fn stdin_from_file(line: &[u8], chance_bytes: bool) -> bool {
         match b {
             b'"' => quoted = !quoted,
             b'<' if !quoted => {
-                let from = if at > 0 && line[at - 1] == b'0' { at - 1 } else { at };
+                let from = if at > 0 && line[at - 1] == b'0' {
+                    at - 1
+                } else {
+                    at
+                };
                 if named(from).is_some() {
                     return true;
                 }
@@ -764,21 +782,29 @@ fn reads_its_input(after: &[u8], chance_bytes: bool) -> bool {
         && !cmd_runs(&line, false)
 }
 
-/// Whether `start`, given `line` (its arguments as cmd.exe reads them) starting with a
-/// quoted title, runs a command: past the title and its switches (`/d` takes a
-/// folder), what follows is one [`runs_command`] accepts.
-fn start_runs(line: &[u8], chance_bytes: bool) -> bool {
-    let mut spans = leading_argument_spans(line, chance_bytes).skip(1);
+/// Whether `start`, given `line` (its arguments as cmd.exe reads them), runs a command:
+/// past a quoted title and its switches (`/d` takes a folder), what follows is one
+/// [`runs_command`] accepts. `None` when neither a title nor a switch comes first
+/// (`start evil.exe`: judged by its first argument alone, as `start` is a word too).
+fn start_runs(line: &[u8], chance_bytes: bool) -> Option<bool> {
+    let mut spans = leading_argument_spans(line, chance_bytes).peekable();
+    let titled = spans.next_if(|span| line[span.start] == b'"').is_some();
+    let mut switched = false;
     while let Some(span) = spans.next() {
         let word = &line[span.clone()];
         if word.first() != Some(&b'/') {
-            return runs_command(&line[span.start..], chance_bytes);
+            return (titled || switched).then(|| runs_command(&line[span.start..], chance_bytes));
         }
+        // A switch `start` does not take is an error of its: nothing runs.
+        if !takes_switch(b"start", word) {
+            return (titled || switched).then_some(false);
+        }
+        switched = true;
         if word.eq_ignore_ascii_case(b"/d") {
             spans.next();
         }
     }
-    false
+    (titled || switched).then_some(false)
 }
 
 /// Windows programs a launcher (`cmd /c`, `start "" x`, `at 10:00 x`) finds on the PATH
@@ -786,10 +812,30 @@ fn start_runs(line: &[u8], chance_bytes: bool) -> bool {
 /// around or to prove a command ran (`calc`). Only after such a launcher: alone on a
 /// line, a bare name runs only if its file is there, and these are words too.
 const SYSTEM_PROGRAMS: [&[u8]; 24] = [
-    b"calc", b"notepad", b"mspaint", b"whoami", b"hostname", b"ipconfig", b"systeminfo",
-    b"tasklist", b"ping", b"nslookup", b"netstat", b"arp", b"quser", b"qwinsta", b"klist",
-    b"dsquery", b"nbtstat", b"gpresult", b"diskpart", b"mountvol", b"findstr", b"setx",
-    b"driverquery", b"getmac",
+    b"calc",
+    b"notepad",
+    b"mspaint",
+    b"whoami",
+    b"hostname",
+    b"ipconfig",
+    b"systeminfo",
+    b"tasklist",
+    b"ping",
+    b"nslookup",
+    b"netstat",
+    b"arp",
+    b"quser",
+    b"qwinsta",
+    b"klist",
+    b"dsquery",
+    b"nbtstat",
+    b"gpresult",
+    b"diskpart",
+    b"mountvol",
+    b"findstr",
+    b"setx",
+    b"driverquery",
+    b"getmac",
 ];
 
 /// cmd.exe's own commands a launcher's command may start with (besides those of
@@ -797,8 +843,24 @@ const SYSTEM_PROGRAMS: [&[u8]; 24] = [
 /// !x!"`. Words of English that prose may hand cmd.exe (`type`, `date`, `path`,
 /// `title`) are left out.
 const CMD_INTERNAL: [&[u8]; 18] = [
-    b"echo", b"dir", b"set", b"md", b"mkdir", b"cd", b"chdir", b"pushd", b"popd", b"ver",
-    b"vol", b"cls", b"setlocal", b"endlocal", b"goto", b"call", b"if", b"for",
+    b"echo",
+    b"dir",
+    b"set",
+    b"md",
+    b"mkdir",
+    b"cd",
+    b"chdir",
+    b"pushd",
+    b"popd",
+    b"ver",
+    b"vol",
+    b"cls",
+    b"setlocal",
+    b"endlocal",
+    b"goto",
+    b"call",
+    b"if",
+    b"for",
 ];
 
 /// Whether `command` (what a launcher runs: `cmd /c`'s, `start`'s) starts with a program
@@ -896,17 +958,15 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
         b"copy" | b"xcopy" | b"move" => remote(),
         b"expand" => remote() || any_switch(&[b"f:"]),
         b"format" => {
-            let drive = |word: &[u8]| {
-                matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic())
-            };
+            let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
             words.iter().any(|word| drive(word))
                 && any_switch(&[
                     b"q", b"y", b"fs:", b"x", b"p:", b"v:", b"a:", b"c", b"l", b"r:", b"s:",
                 ])
         }
         b"shutdown" => any_switch(&[
-            b"s", b"r", b"l", b"h", b"p", b"g", b"sg", b"a", b"f", b"t", b"m", b"hybrid",
-            b"fw", b"e", b"o", b"soft", b"d", b"c",
+            b"s", b"r", b"l", b"h", b"p", b"g", b"sg", b"a", b"f", b"t", b"m", b"hybrid", b"fw",
+            b"e", b"o", b"soft", b"d", b"c",
         ]),
         // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
         // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
@@ -946,11 +1006,9 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
                 || word.eq_ignore_ascii_case(b"put")
         }),
         b"bash" => words.first().is_some_and(|word| {
-            let options = word
-                .strip_prefix(b"-")
-                .filter(|letters| {
-                    !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic)
-                });
+            let options = word.strip_prefix(b"-").filter(|letters| {
+                !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic)
+            });
             options.is_some_and(|letters| letters.contains(&b'c')) && words.len() >= 2
                 || word.to_ascii_lowercase().ends_with(b".sh")
         }),
@@ -973,7 +1031,10 @@ fn at_runs(words: &[&[u8]]) -> bool {
         }
         _ => false,
     };
-    if !words.next().is_some_and(|word| time(word) && word[0].is_ascii_digit()) {
+    if !words
+        .next()
+        .is_some_and(|word| time(word) && word[0].is_ascii_digit())
+    {
         return false;
     }
     words
@@ -5025,7 +5086,10 @@ fn command_at(
     // (`call C:\x\run`, `if exist x C:\x\run`; in binary values the path's name in
     // printable ASCII) or, in text and the preamble, as a UNC path (`\\host\s\run`:
     // in binary values a chance `\\` and a word are over the budget of invariant 11).
-    let first_word = &start[..start.iter().position(|&b| ends_word(b)).unwrap_or(start.len())];
+    let first_word = &start[..start
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(start.len())];
     let after_keyword = keyword || text[..skip].iter().any(u8::is_ascii_alphabetic);
     let pathext = if chance_bytes {
         after_keyword && first_word.iter().all(|b| (0x21..0x7F).contains(b))
@@ -5079,14 +5143,8 @@ fn command_at(
             });
         }
     };
-    let (program, alone) = batch_program(
-        start,
-        named_by_path,
-        pathext,
-        in_block,
-        chance_bytes,
-        piped,
-    )?;
+    let (program, alone) =
+        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)?;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -5278,9 +5336,7 @@ fn batch_program(
     // through PATHEXT (`.COM`, `.EXE`, `.BAT`, `.CMD`, ...) where `pathext` says a path
     // is a command's beyond doubt (see [`command_at`]).
     let runnable = has_runnable_extension(name)
-        || (by_path
-            && name.len() > 4
-            && name[name.len() - 4..].eq_ignore_ascii_case(b".com"))
+        || (by_path && name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".com"))
         || (pathext && !name.contains(&b'.'));
     // A file name Windows accepts: no control character, none of its reserved characters
     // (bytes past ASCII are letters of the console's code page: `\x82.exe` is `é.exe`).
@@ -6644,8 +6700,8 @@ mod tests {
             b"CMD /Q /C x.exe\r\n",
             b"cmd /k C:\\x\\y\r\n",
             b"cmd /v:on /c whoami\r\n",
-            b"start /b x\r\n",
-            b"start /MIN x\r\n",
+            b"start /b x.exe\r\n",
+            b"start /MIN calc\r\n",
             b"start \"\" x.bat\r\n",
             b"cipher /w:c:\\\r\n",
             b"tar -xf x.zip\r\n",
@@ -6688,6 +6744,7 @@ mod tests {
             b"cmd /c x\r\n",
             b"cmd /q\r\n",
             b"start \"\" x\r\n",
+            b"start /b x\r\n",
             b"start /qq\r\n",
             b"sc /s\r\n",
             b"net /s\r\n",
@@ -8882,6 +8939,8 @@ mod lolbin_tests {
             "CMD /CBD 9 mm, IHD /normal",
             "start \"contrast\" at 10:32, 80 ml",
             "start \"contrast\" at 10:32",
+            "start /min 5",
+            "Start /stop times: 10:32/10:47",
             "At 10:32 contrast was given",
             "at 23:00 the patient was scanned",
             "Format: DICOM /RLE",
@@ -8904,6 +8963,9 @@ mod lolbin_tests {
             "Type of study: CT | cmd reviewed",
             "Call Dr. Smith /pager 4411 re: findings",
             "call Dr. Smith re: results",
+            // Session 37's open false alarm: report prose whose only line ends are CRs,
+            // read as one line (`/kg` hands cmd.exe `g IV.`).
+            "Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.",
         ]);
     }
 
