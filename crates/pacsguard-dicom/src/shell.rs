@@ -900,7 +900,7 @@ fn runs_command(command: &[u8], chance_bytes: bool) -> bool {
 fn finds_program(word: &[u8]) -> bool {
     let lower = word.to_ascii_lowercase();
     let name = lower.strip_suffix(b".exe").unwrap_or(&lower);
-    let known = |list: &[&[u8]]| list.iter().any(|tool| *tool == name);
+    let known = |list: &[&[u8]]| list.contains(&name);
     !word.is_empty()
         && (known(&BATCH)
             || known(&SYSTEM_PROGRAMS)
@@ -5103,9 +5103,7 @@ fn command_at(
         && at
             .checked_sub(1)
             .is_some_and(|before| bytes[before] == b'|')
-        && !at
-            .checked_sub(2)
-            .is_some_and(|before| bytes[before] == b'|');
+        && at.checked_sub(2).is_none_or(|before| bytes[before] != b'|');
     // A program named by its path is matched by its file name (one copy of this
     // line, for a first word that is a rooted path).
     let renamed;
