@@ -714,12 +714,39 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
         let mut from = span.start + quote + 1;
         for part in word[1..].split(|&b| b == b'/') {
             if slash_switch(names, part) == Some(true) {
-                return runs_command(&line[from + 1..], chance_bytes);
+                let command = &line[from + 1..];
+                return runs_command(command, chance_bytes)
+                    || (!chance_bytes && part.len() == 1 && hands_a_plain_name(command));
             }
             from += part.len() + 1;
         }
     }
     stdin_from_file(line, chance_bytes)
+}
+
+/// Whether `command`, what a blank-separated `/c` (`/k`, `/r`) hands cmd.exe in text,
+/// starts with a plain name (`cmd /c mimikatz`): cmd.exe looks it up along the PATH
+/// with each extension of PATHEXT, so a program dropped beside it runs. Prose glues its
+/// words to the slash (`CMD /CBD dilated`, judged by [`runs_command`] alone); a blank
+/// after a lone `/c` is a command line's, and the dropper's form. Not in chance bytes:
+/// a blank and a word after `/c` there is no one's command (ARCHITECTURE invariant 11).
+fn hands_a_plain_name(command: &[u8]) -> bool {
+    let Some(blank) = command.first() else {
+        return false;
+    };
+    if !matches!(blank, b' ' | b'\t') {
+        return false;
+    }
+    let word = command
+        .iter()
+        .skip_while(|&&b| matches!(b, b' ' | b'\t' | b'"'))
+        .take_while(|&&b| !ends_word(b) && !matches!(b, b'"' | b'/'))
+        .copied()
+        .collect::<Vec<u8>>();
+    word.first().is_some_and(u8::is_ascii_alphabetic)
+        && word
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Whether `line` redirects a program's input from a file (`< x.txt`, `0<x.txt`; not
@@ -6694,10 +6721,13 @@ mod tests {
             b"cmd /c calc\r\n",
             b"cmd /ccalc\r\n",
             // Session 40: what `/c`, `/k` and a `start` title run is judged as a command
-            // (`x`, a program no Windows has, runs nothing: see `lolbin_tests`).
+            // (glued to the switch, `x` a program no Windows has runs nothing: see
+            // `lolbin_tests`).
             b"CMD /Q /C x.exe\r\n",
             b"cmd /k C:\\x\\y\r\n",
             b"cmd /v:on /c whoami\r\n",
+            // A plain name after a lone `/c` or `/k`: found by PATHEXT (`hands_a_plain_name`).
+            b"cmd /k x\r\n",
             b"start /b x.exe\r\n",
             b"start /MIN calc\r\n",
             b"start \"\" x.bat\r\n",
@@ -6739,7 +6769,6 @@ mod tests {
             b"del /z x\r\n",
             b"cmd /x\r\n",
             b"cmd -c x\r\n",
-            b"cmd /c x\r\n",
             b"cmd /q\r\n",
             b"start \"\" x\r\n",
             b"start /b x\r\n",
@@ -8848,6 +8877,12 @@ mod lolbin_tests {
         // A pipe into a cmd.exe with switches: in text (binary values ask for the line
         // to end after the name, the chance budget of invariant 11).
         assert_alerts(&["type C:\\x\\a.txt | cmd /q"], &[false]);
+        // A plain name after a lone `/c`, in text: cmd.exe finds it by PATHEXT (a
+        // dropper's `cmd /c payload`); glued to the switch it is prose's (`CMD /CBD`).
+        assert_alerts(
+            &["cmd /c mimikatz", "CMD /K dropper_2", "cmd /c \"payload\""],
+            &[false],
+        );
     }
 
     /// A program named by a path without an extension: cmd.exe tries PATHEXT (`.COM`,
