@@ -7603,7 +7603,8 @@ fn wrap_with_pydicom(src: &Path, ct: &[u8], out: &Path, mode: &str) {
 /// encrypted (real `openssl enc`) and written under new names and new SOP Instance UIDs,
 /// the originals removed: the ciphertext wrapped in a valid DICOM (in a private OB
 /// element, beside a real 8 x 8 Pixel Data or none), or each of its bytes followed by a
-/// zero byte (not DICOM). All were `info added`, no alert: the Pixel Data alone was
+/// zero byte (not DICOM, or as the 16-bit Pixel Data of a new image). All were `info
+/// added`, no alert: the Pixel Data alone was
 /// sampled, and a block of bytes half zeros never read as random. Each now alerts as an
 /// `encrypted-arrival` saying what was seen, and counts towards `ransomware-suspected`;
 /// an honest arrival carrying high-entropy bytes in a private OB smaller than its own
@@ -7612,7 +7613,7 @@ fn wrap_with_pydicom(src: &Path, ct: &[u8], out: &Path, mode: &str) {
 fn inside_a_window_ciphertext_wrapped_in_a_valid_dicom_or_interleaved_with_zeros_alerts() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
-    let paths = image_store(&env, 9);
+    let paths = image_store(&env, 8);
     let watcher = Watcher::start(&env, &[]);
     let archive = env.path("archive");
     open_window(&env, &watcher, &archive, "CHG-4040 migration");
@@ -7621,12 +7622,18 @@ fn inside_a_window_ciphertext_wrapped_in_a_valid_dicom_or_interleaved_with_zeros
     let mut locked = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let ct = openssl_ciphertext(path);
-        let mode = ["priv", "nopix", "zero"][i % 3];
+        let mode = ["priv", "nopix", "zero", "lanes"][i % 4];
         let name = format!("{i}.{mode}.dcm");
         let temp = staging.join(&name);
+        let interleaved: Vec<u8> = ct.iter().flat_map(|&b| [b, 0]).collect();
         if mode == "zero" {
-            let interleaved: Vec<u8> = ct.iter().flat_map(|&b| [b, 0]).collect();
             fs::write(&temp, interleaved).expect("test fixture");
+        } else if mode == "lanes" {
+            // A new image whose 16-bit Pixel Data is the ciphertext, a byte a value.
+            let bytes = DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.404.{i}"))
+                .pixels(pacsguard_testkit::Pixels::Native(interleaved))
+                .build();
+            fs::write(&temp, bytes).expect("test fixture");
         } else {
             wrap_with_pydicom(path, &ct, &temp, mode);
         }
@@ -7653,7 +7660,7 @@ fn inside_a_window_ciphertext_wrapped_in_a_valid_dicom_or_interleaved_with_zeros
         })
     };
     let words = |mode: &str| match mode {
-        "zero" => "every other byte",
+        "zero" | "lanes" => "every other byte",
         _ => "private",
     };
     let seen = watcher.wait(Duration::from_secs(30), |f, _| {

@@ -205,8 +205,10 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
 /// [`random_written`]; the Pixel Data is the data set's last large value). Only the
 /// Pixel Data: an instance that carries compressed bytes elsewhere (an encapsulated PDF,
 /// a private blob) is no image encrypted. `None` when no Pixel Data begins in the first
-/// MiB or no block of it reads as random.
-pub fn random_pixels(path: &Path) -> Option<f64> {
+/// MiB or no block of it reads as random. Within the first MiB, random bytes interleaved
+/// with a constant ([`interleaved_bits`]) are found too (review rv39 B3: ciphertext
+/// written as the 16-bit values of a new image, a zero high byte each).
+pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     let layout = pacsguard_dicom::layout(&head.bytes)?;
     let pixels = head.bytes.get(layout.pixels.start..)?;
@@ -214,7 +216,13 @@ pub fn random_pixels(path: &Path) -> Option<f64> {
         return None; // no Pixel Data found
     }
     if let Some(highest) = most_random(pixels.chunks_exact(BLOCK)) {
-        return Some(highest);
+        return Some(Randomness::Bytes(highest));
+    }
+    if let Some((filler, bits)) = pixels
+        .chunks_exact(INTERLEAVED_BLOCK)
+        .find_map(interleaved_bits)
+    {
+        return Some(Randomness::Interleaved { filler, bits });
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
         return None;
@@ -224,7 +232,7 @@ pub fn random_pixels(path: &Path) -> Option<f64> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
         .ok()?;
-    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
+    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS).map(Randomness::Bytes)
 }
 
 /// The block over which bytes interleaved with a constant are measured
@@ -743,5 +751,32 @@ mod tests {
         let in_head = (ENTROPY_SAMPLE_BYTES - start) / INTERLEAVED_BLOCK;
         assert_eq!(wrapped.sampled, in_head + WRAPPED_SPREAD_BLOCKS);
         assert_eq!(wrapped.random, wrapped.sampled);
+    }
+
+    /// Review rv39 B3: a new image whose 16-bit Pixel Data is ciphertext, a byte a value
+    /// (a zero high byte each), reads as interleaved; 8-bit values in 16 bits do not.
+    #[test]
+    fn pixels_of_ciphertext_a_byte_a_value_read_as_interleaved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = |name: &str, pixels: Vec<u8>| {
+            let path = dir.path().join(name);
+            let bytes = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.40.2")
+                .pixels(pacsguard_testkit::Pixels::Native(pixels))
+                .build();
+            std::fs::write(&path, bytes).expect("write");
+            path
+        };
+        let lanes: Vec<u8> = xorshift(65_536, 60).iter().flat_map(|&b| [b, 0]).collect();
+        assert!(
+            matches!(
+                random_pixels(&image("lanes", lanes)),
+                Some(Randomness::Interleaved { filler: 0, .. })
+            ),
+            "interleaved ciphertext as pixels"
+        );
+        let eight_bit: Vec<u8> = (0..65_536usize)
+            .flat_map(|i| [((i * 37 + i / 256) % 251) as u8, 0])
+            .collect();
+        assert_eq!(random_pixels(&image("eight", eight_bit)), None);
     }
 }

@@ -8606,11 +8606,8 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
         } => {
             let syntax = facts.transfer_syntax.as_str();
             let pixels = if entropy::structured(syntax) {
-                entropy::random_pixels(path).map(|bits| {
-                    format!(
-                        "its Pixel Data, uncompressed ({syntax}), reads as random bytes \
-                         ({bits:.2} bits/byte)"
-                    )
+                entropy::random_pixels(path).map(|found| {
+                    format!("its Pixel Data, uncompressed ({syntax}), reads as {found}")
                 })
             } else {
                 codec::not_compressed_as_named(path, syntax)
