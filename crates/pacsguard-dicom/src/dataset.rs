@@ -52,6 +52,11 @@ pub struct DataSetSummary {
     /// declares, recorded before its value is read: known from a file's head even when
     /// the bytes end inside that value (a proof that reads the pixels in pieces).
     pub pixel_value_declared: Option<(u64, u64)>,
+    /// The longest top-level value other than the Pixel Data, by the length it
+    /// declares, recorded before its value is read (so known from a file's head even
+    /// when the bytes end inside it): what a wrapper of ciphertext in a valid DICOM fills
+    /// (review rv39 B3, see [`LargestValue`]).
+    pub largest_value: Option<LargestValue>,
     /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
     /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
     pub identity: [Option<Range<usize>>; IDENTITY_VALUES],
@@ -62,6 +67,35 @@ pub struct DataSetSummary {
     /// Where the top-level values of [`DESCRIPTION_TAGS`] lie, in that order, their
     /// padding left out; `None` for one the data set does not hold.
     pub description: [Option<Range<usize>>; DESCRIPTION_VALUES],
+}
+
+/// A top-level value of a data set: its tag, its VR as read (`UN` for an element an
+/// implicit VR reader does not know), where its value starts in the file and the length
+/// its header declares (the file may be shorter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LargestValue {
+    pub tag: Tag,
+    pub vr: VR,
+    pub start: u64,
+    pub declared: u64,
+}
+
+impl LargestValue {
+    /// Whether it is a private element (an odd group).
+    pub fn is_private(&self) -> bool {
+        self.tag.0 % 2 == 1
+    }
+
+    /// Whether it is a private or unknown (`UN`) element of bytes (OB, OW, UN): what
+    /// no standard encoding of an image or document fills.
+    pub fn private_or_unknown_binary(&self) -> bool {
+        (self.is_private() || self.vr == VR::UN) && matches!(self.vr, VR::OB | VR::OW | VR::UN)
+    }
+
+    /// Its tag and VR as a finding says them: `(0099,1000) OB`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", show_tag(self.tag), self.vr)
+    }
 }
 
 /// How many values [`DESCRIPTION_TAGS`] names.
@@ -246,6 +280,18 @@ pub fn locate_pixel_data(
     }
 }
 
+/// Reads the data set at `start` of `bytes` to its end or its first error, keeping in
+/// `summary` what was learnt before it (the values' headers: [`DataSetSummary`]'s
+/// `largest_value` and `pixel_value_declared`), without the lenient second reading.
+pub(crate) fn walk_declared(
+    bytes: &[u8],
+    start: usize,
+    ts: &TransferSyntax,
+    summary: &mut DataSetSummary,
+) -> Result<(), DataSetError> {
+    walk_tokens(bytes, start, ts, Stop::AtEnd, summary, &mut |_| {})
+}
+
 /// The bytes of an element header at most (explicit VR with a 32-bit length).
 const MAX_ELEMENT_HEADER: usize = 12;
 
@@ -341,6 +387,17 @@ fn walk_tokens<'a>(
                 })?;
                 if depth == 0 && header.tag == PIXEL_DATA {
                     summary.pixel_value_declared = Some((position, u64::from(length)));
+                } else if depth == 0
+                    && summary
+                        .largest_value
+                        .is_none_or(|v| v.declared < u64::from(length))
+                {
+                    summary.largest_value = Some(LargestValue {
+                        tag: header.tag,
+                        vr: header.vr,
+                        start: position,
+                        declared: u64::from(length),
+                    });
                 }
                 let range = value_range(bytes, position, length).ok_or_else(|| {
                     summary.runs_to = Some(position.saturating_add(u64::from(length)));

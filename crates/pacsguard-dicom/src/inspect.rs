@@ -1319,6 +1319,21 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
     })
 }
 
+/// What the first bytes `head` of a DICOM file say of its data set's longest top-level
+/// value other than the Pixel Data ([`crate::LargestValue`]), read as far as they go
+/// (a value running past them is known by its header), and of its Pixel Data: where it
+/// starts and the length it declares, if it has one. `None` for anything else (not
+/// DICOM, a deflated data set). Review rv39 (B3): ciphertext wrapped in a valid DICOM,
+/// in a private element beside a tiny Pixel Data or none, went unsampled.
+pub fn largest_value(head: &[u8]) -> Option<(crate::LargestValue, Option<(u64, u64)>)> {
+    let found = data_set(head)?;
+    let mut summary = DataSetSummary::default();
+    // An error ends the reading (the head ends inside a value, or the data set is
+    // damaged there); what was read before it stands.
+    let _ = dataset::walk_declared(head, found.file_meta.end, found.ts, &mut summary);
+    Some((summary.largest_value?, summary.pixel_value_declared))
+}
+
 /// A native Pixel Data value found in the first bytes of a file ([`native_pixels_in_head`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NativePixels {

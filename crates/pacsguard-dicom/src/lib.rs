@@ -52,8 +52,8 @@ pub use budget::{
 pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
 pub use dataset::{
     DESCRIPTION_TAGS, DESCRIPTION_VALUES, DETAIL_VALUES, DataSetSummary, IDENTITY_TAGS,
-    IDENTITY_VALUES, MAX_SEQUENCE_DEPTH, MODALITY_VALUES, PIXEL_FORM_TAGS, PIXEL_FORM_VALUES,
-    PLACE_VALUES,
+    IDENTITY_VALUES, LargestValue, MAX_SEQUENCE_DEPTH, MODALITY_VALUES, PIXEL_FORM_TAGS,
+    PIXEL_FORM_VALUES, PLACE_VALUES,
 };
 pub use embedded::{
     Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,
@@ -72,8 +72,8 @@ pub use inspect::{
     MAX_UID_LEN, MIN_MISFORMED_VALUES, NESTED_FILES_NAMED, NativePixels, NestedFile, Observation,
     PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect,
     inspect_first_window, inspect_head, inspect_window, inspect_within, is_native,
-    is_native_little_endian, layout, named_as_dicom, native_pixels_in_head, prefix_of,
-    reads_transfer_syntax,
+    is_native_little_endian, largest_value, layout, named_as_dicom, native_pixels_in_head,
+    prefix_of, reads_transfer_syntax,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,

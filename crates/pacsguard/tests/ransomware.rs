@@ -7543,3 +7543,193 @@ fn an_archive_brought_into_an_image_store_inside_a_window_is_an_encrypted_arriva
         "{findings:#?}"
     );
 }
+
+/// Wraps the ciphertext in `ct` of the image `src` as review rv39 (B3) did, with pydicom:
+/// `priv`, the image's header under a new SOP Instance UID, a real 8 x 8 Pixel Data and
+/// the ciphertext in a private OB element; `nopix`, the same without Pixel Data;
+/// `thumb`, the image's own pixels kept and the ciphertext, smaller than them, in a
+/// private OB (what a vendor's compressed thumbnail looks like: an honest file).
+const WRAP_SCRIPT: &str = r#"
+import sys
+import pydicom
+from pydicom.uid import generate_uid
+src, ct, out, mode = sys.argv[1:5]
+ct = open(ct, 'rb').read()
+ds = pydicom.dcmread(src)
+u = generate_uid(); ds.SOPInstanceUID = u; ds.file_meta.MediaStorageSOPInstanceUID = u
+if mode != 'thumb' and 'PixelData' in ds:
+    del ds.PixelData
+if mode == 'priv':
+    ds.Rows = 8; ds.Columns = 8; ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = 'MONOCHROME2'
+    ds.BitsAllocated = 8; ds.BitsStored = 8; ds.HighBit = 7; ds.PixelRepresentation = 0
+    ds.add_new(0x7FE00010, 'OB', bytes(range(64)))
+ds.add_new(0x00990010, 'LO', 'ACME BACKUP')
+ds.add_new(0x00991000, 'OB', ct)
+ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1'
+ds.save_as(out, enforce_file_format=True)
+"#;
+
+/// The ciphertext of `path` by `openssl enc` (AES-256-CTR), as the review's probe made it.
+fn openssl_ciphertext(path: &Path) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(["enc", "-aes-256-ctr", "-pbkdf2", "-pass", "pass:x", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "openssl enc");
+    out.stdout
+}
+
+/// Runs [`WRAP_SCRIPT`] with pydicom from `.testdata`.
+fn wrap_with_pydicom(src: &Path, ct: &[u8], out: &Path, mode: &str) {
+    let ct_file = out.with_extension("ct");
+    fs::write(&ct_file, ct).expect("test fixture");
+    let pydicom = pacsguard_testkit::testdata().join("wheels/pydicom");
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", &pydicom)
+        .arg("-c")
+        .arg(WRAP_SCRIPT)
+        .arg(src)
+        .arg(&ct_file)
+        .arg(out)
+        .arg(mode)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "pydicom wraps {mode}");
+    fs::remove_file(&ct_file).expect("test fixture");
+}
+
+/// Review rv39 (B3), open since session 39: inside a maintenance window, images
+/// encrypted (real `openssl enc`) and written under new names and new SOP Instance UIDs,
+/// the originals removed: the ciphertext wrapped in a valid DICOM (in a private OB
+/// element, beside a real 8 x 8 Pixel Data or none), or each of its bytes followed by a
+/// zero byte (not DICOM, or as the 16-bit Pixel Data of a new image). All were `info
+/// added`, no alert: the Pixel Data alone was
+/// sampled, and a block of bytes half zeros never read as random. Each now alerts as an
+/// `encrypted-arrival` saying what was seen, and counts towards `ransomware-suspected`;
+/// an honest arrival carrying high-entropy bytes in a private OB smaller than its own
+/// pixels (a vendor's compressed thumbnail) stays `info`.
+#[test]
+fn inside_a_window_ciphertext_wrapped_in_a_valid_dicom_or_interleaved_with_zeros_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = image_store(&env, 8);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-4040 migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut locked = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let ct = openssl_ciphertext(path);
+        let mode = ["priv", "nopix", "zero", "lanes"][i % 4];
+        let name = format!("{i}.{mode}.dcm");
+        let temp = staging.join(&name);
+        let interleaved: Vec<u8> = ct.iter().flat_map(|&b| [b, 0]).collect();
+        if mode == "zero" {
+            fs::write(&temp, interleaved).expect("test fixture");
+        } else if mode == "lanes" {
+            // A new image whose 16-bit Pixel Data is the ciphertext, a byte a value.
+            let bytes = DicomBuilder::ct(&format!("1.2.826.0.1.3680043.10.1137.404.{i}"))
+                .pixels(pacsguard_testkit::Pixels::Native(interleaved))
+                .build();
+            fs::write(&temp, bytes).expect("test fixture");
+        } else {
+            wrap_with_pydicom(path, &ct, &temp, mode);
+        }
+        let to = path.with_file_name(name);
+        fs::rename(&temp, &to).expect("test fixture");
+        fs::remove_file(path).expect("test fixture");
+        locked.push((to, mode));
+    }
+    // The honest one: a new image keeping its pixels, with a compressed "thumbnail"
+    // (high-entropy bytes, a quarter of its pixels) in a private OB.
+    let source = env.dir.path().join("source.dcm");
+    fs::write(&source, instance(4040)).expect("test fixture");
+    let honest = archive.join("study0/thumbnailed.dcm");
+    let thumb = staging.join("thumbnailed.dcm");
+    wrap_with_pydicom(&source, &keystream(16_384, 4040), &thumb, "thumb");
+    fs::rename(&thumb, &honest).expect("test fixture");
+    let alerted = |f: &[Value], p: &Path, words: &str| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && has_field(x, "encrypted-arrival")
+                && x["detail"].as_str().is_some_and(|d| d.contains(words))
+        })
+    };
+    let words = |mode: &str| match mode {
+        "zero" | "lanes" => "every other byte",
+        _ => "private",
+    };
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && locked.iter().all(|(p, mode)| alerted(f, p, words(mode)))
+            && f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == honest.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    let missed: Vec<&(PathBuf, &str)> = locked
+        .iter()
+        .filter(|(p, mode)| !alerted(&findings, p, words(mode)))
+        .collect();
+    assert!(seen, "missed: {missed:#?}\n{findings:#?}\n{stderr}");
+    let arrival = findings
+        .iter()
+        .find(|f| f["kind"] == "added" && f["path"].as_str() == honest.to_str())
+        .expect("waited for above");
+    assert_eq!(arrival["severity"], "info", "{arrival:#}");
+}
+
+/// The new checks of arrivals inside a window (a large private value of random bytes,
+/// bytes interleaved with a constant) against every real DICOM file of `.testdata`
+/// (pydicom's and pynetdicom's test files, vendor files with private OB elements among
+/// them) arriving under a new name: none is taken for ciphertext by them.
+#[test]
+fn the_real_corpora_arriving_inside_a_window_are_no_wrapped_ciphertext() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let (_, paths) = corpora_store(&env);
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-4041 import");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut arrivals = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let temp = staging.join(format!("new-{i:03}.dcm"));
+        fs::copy(path, &temp).expect("test fixture");
+        arrivals.push(temp);
+    }
+    let landed = archive.join("import");
+    fs::rename(&staging, &landed).expect("test fixture");
+    let arrivals: Vec<PathBuf> = arrivals
+        .iter()
+        .map(|p| landed.join(p.file_name().expect("named")))
+        .collect();
+    let seen = watcher.wait(Duration::from_secs(90), |f, _| {
+        arrivals.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == p.to_str())
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let encrypted: Vec<String> = findings
+        .iter()
+        .filter(|f| f["kind"] == "added" && has_field(f, "encrypted-arrival"))
+        .map(|f| format!("{} {}", f["path"], f["detail"]))
+        .collect();
+    eprintln!(
+        "{} arrivals, {} encrypted-arrival: {encrypted:#?}",
+        arrivals.len(),
+        encrypted.len()
+    );
+    let taken: Vec<&String> = encrypted
+        .iter()
+        .filter(|d| d.contains("private") || d.contains("every other byte"))
+        .collect();
+    assert!(taken.is_empty(), "{taken:#?}");
+}

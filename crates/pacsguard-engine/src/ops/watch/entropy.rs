@@ -205,8 +205,10 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
 /// [`random_written`]; the Pixel Data is the data set's last large value). Only the
 /// Pixel Data: an instance that carries compressed bytes elsewhere (an encapsulated PDF,
 /// a private blob) is no image encrypted. `None` when no Pixel Data begins in the first
-/// MiB or no block of it reads as random.
-pub fn random_pixels(path: &Path) -> Option<f64> {
+/// MiB or no block of it reads as random. Within the first MiB, random bytes interleaved
+/// with a constant ([`interleaved_bits`]) are found too (review rv39 B3: ciphertext
+/// written as the 16-bit values of a new image, a zero high byte each).
+pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     let layout = pacsguard_dicom::layout(&head.bytes)?;
     let pixels = head.bytes.get(layout.pixels.start..)?;
@@ -214,7 +216,13 @@ pub fn random_pixels(path: &Path) -> Option<f64> {
         return None; // no Pixel Data found
     }
     if let Some(highest) = most_random(pixels.chunks_exact(BLOCK)) {
-        return Some(highest);
+        return Some(Randomness::Bytes(highest));
+    }
+    if let Some((filler, bits)) = pixels
+        .chunks_exact(INTERLEAVED_BLOCK)
+        .find_map(interleaved_bits)
+    {
+        return Some(Randomness::Interleaved { filler, bits });
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
         return None;
@@ -224,7 +232,221 @@ pub fn random_pixels(path: &Path) -> Option<f64> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
         .ok()?;
-    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
+    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS).map(Randomness::Bytes)
+}
+
+/// The block over which bytes interleaved with a constant are measured
+/// ([`interleaved_bits`]): twice [`BLOCK`], so that the lane that varies holds as many
+/// bytes as a block measured whole, and measures as it would.
+pub const INTERLEAVED_BLOCK: usize = 2 * BLOCK;
+
+/// Random bytes, as found: written as they are, or each followed (or preceded) by the
+/// same byte (review rv39 B3: ciphertext with a zero after each byte measures about
+/// 4.96 bits/byte over 256 values, far short of random, and arrived `info` inside a
+/// window).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Randomness {
+    /// Random bytes ([`random_bits`]), at this many bits per byte.
+    Bytes(f64),
+    /// Every other byte is `filler`, and the bytes between read as random
+    /// ([`interleaved_bits`]) at `bits` per byte.
+    Interleaved { filler: u8, bits: f64 },
+}
+
+impl std::fmt::Display for Randomness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Randomness::Bytes(bits) => write!(f, "random bytes ({bits:.2} bits/byte)"),
+            Randomness::Interleaved { filler, bits } => write!(
+                f,
+                "random bytes interleaved with a constant: every other byte is \
+                 0x{filler:02x}, the bytes between read as random ({bits:.2} bits/byte)"
+            ),
+        }
+    }
+}
+
+/// When every other byte of `block` is one value (the even ones or the odd ones) and
+/// the others read as random ([`random_bits`]): that value and their entropy. No
+/// encoding of an image or a document writes this; ciphertext spread over 16-bit
+/// lanes does (review rv39 B3). A block of 8-bit values stored in 16 bits has a
+/// constant high byte too, but its low bytes are pixels, structured: [`random_bits`]
+/// refuses them as it refuses them unspread.
+pub fn interleaved_bits(block: &[u8]) -> Option<(u8, f64)> {
+    (0..2).find_map(|phase| {
+        let filler = *block.get(phase)?;
+        if !block.iter().skip(phase).step_by(2).all(|&b| b == filler) {
+            return None;
+        }
+        let lane: Vec<u8> = block.iter().skip(1 - phase).step_by(2).copied().collect();
+        random_bits(&lane).map(|bits| (filler, bits))
+    })
+}
+
+/// The first block of [`INTERLEAVED_BLOCK`] bytes among the first MiB of `path` whose
+/// bytes are random bytes interleaved with a constant ([`interleaved_bits`]). Used on
+/// new files that are no DICOM, beside [`random_blocks`].
+pub fn interleaved_blocks(path: &Path) -> Option<Randomness> {
+    let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
+    head.bytes
+        .chunks_exact(INTERLEAVED_BLOCK)
+        .find_map(interleaved_bits)
+        .map(|(filler, bits)| Randomness::Interleaved { filler, bits })
+}
+
+/// The share of a file's bytes, in percent, a private (or unknown) binary value must
+/// hold for [`wrapped_random`] to look at it: most of them. No migration or
+/// re-compression writes an image whose bulk is a vendor's private value; real vendor
+/// files carry private OB elements (a CSA header, a thumbnail) beside their pixels, a
+/// fraction of the file.
+pub const WRAPPED_MIN_SHARE_PERCENT: u64 = 50;
+
+/// The bytes a private value must declare at least for [`wrapped_random`] to look at
+/// it: a few blocks, below which nothing of an image's worth was wrapped.
+pub const WRAPPED_MIN_BYTES: u64 = 4 * INTERLEAVED_BLOCK as u64;
+
+/// The share of the blocks sampled in a wrapped value, in percent, that must read as
+/// random ([`random_bits`] or [`interleaved_bits`]) for it to be called ciphertext:
+/// most, as in ciphertext, not the one compressed piece a structured private block
+/// may hold.
+pub const WRAPPED_MIN_RANDOM_PERCENT: usize = 50;
+
+/// Blocks of [`INTERLEAVED_BLOCK`] bytes sampled, spread, in the part of a wrapped value
+/// past the first MiB.
+pub const WRAPPED_SPREAD_BLOCKS: usize = 16;
+
+/// Ciphertext wrapped in a valid DICOM (review rv39 B3): its longest value, private
+/// (odd group) or unknown (VR `UN`), binary (OB, OW or UN), holding most of its bytes
+/// ([`WRAPPED_MIN_SHARE_PERCENT`]), and most of its blocks sampled reading as random
+/// ([`WRAPPED_MIN_RANDOM_PERCENT`]): the ransomware kept a valid header (a new SOP
+/// Instance UID, a tiny real image or none) and put the encrypted image there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wrapped {
+    pub value: pacsguard_dicom::LargestValue,
+    pub size: u64,
+    /// The length the Pixel Data declares, if it has one.
+    pub pixels: Option<u64>,
+    pub random: usize,
+    pub sampled: usize,
+    /// The highest randomness among the blocks read.
+    pub highest: Randomness,
+}
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Wrapped {
+            value,
+            size,
+            pixels,
+            random,
+            sampled,
+            highest,
+        } = self;
+        let kind = if value.is_private() {
+            "private"
+        } else {
+            "unknown"
+        };
+        let pixels = match pixels {
+            Some(len) => format!("its Pixel Data {len} bytes"),
+            None => "no Pixel Data".to_owned(),
+        };
+        write!(
+            f,
+            "its {kind} element {} holds {} of its {size} bytes ({pixels}), {random} of \
+             {sampled} blocks sampled there read as {highest}: ciphertext wrapped in a DICOM",
+            value.describe(),
+            value.declared.min(*size)
+        )
+    }
+}
+
+/// The randomness of one sampled block of a wrapped value: its halves as random bytes,
+/// or the whole as interleaved with a constant.
+fn block_randomness(block: &[u8]) -> Option<Randomness> {
+    let (first, second) = block.split_at(block.len() / 2);
+    random_bits(first)
+        .into_iter()
+        .chain(random_bits(second))
+        .reduce(f64::max)
+        .map(Randomness::Bytes)
+        .or_else(|| {
+            interleaved_bits(block).map(|(filler, bits)| Randomness::Interleaved { filler, bits })
+        })
+}
+
+/// Whether the DICOM file at `path` wraps ciphertext ([`Wrapped`]): its first MiB read
+/// for its values' headers, the blocks of its longest value in that MiB and
+/// [`WRAPPED_SPREAD_BLOCKS`] spread over the rest of it sampled.
+pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
+    use std::os::unix::fs::FileExt as _;
+    let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
+    let (value, pixels) = pacsguard_dicom::largest_value(&head.bytes)?;
+    if !value.private_or_unknown_binary() {
+        return None;
+    }
+    let size = head.meta.size;
+    // A declared length past the file's end counts for what the file holds.
+    let end = value.start.saturating_add(value.declared).min(size);
+    let held = end.saturating_sub(value.start);
+    if held < WRAPPED_MIN_BYTES
+        || held.saturating_mul(100) < size.saturating_mul(WRAPPED_MIN_SHARE_PERCENT)
+    {
+        return None;
+    }
+    let mut found: Vec<Randomness> = Vec::new();
+    let mut sampled = 0usize;
+    let start = usize::try_from(value.start).ok()?;
+    let in_head = usize::try_from(end).ok()?.min(head.bytes.len());
+    for block in head
+        .bytes
+        .get(start..in_head)
+        .unwrap_or_default()
+        .chunks_exact(INTERLEAVED_BLOCK)
+    {
+        sampled += 1;
+        found.extend(block_randomness(block));
+    }
+    let past = (start.max(head.bytes.len()) as u64).min(end);
+    let block = INTERLEAVED_BLOCK as u64;
+    if end.saturating_sub(past) >= block {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        let stride = (end - past - block) / WRAPPED_SPREAD_BLOCKS as u64;
+        let mut one = vec![0u8; INTERLEAVED_BLOCK];
+        for k in 0..WRAPPED_SPREAD_BLOCKS as u64 {
+            let at = past + k * stride;
+            if file.read_exact_at(&mut one, at).is_err() {
+                break;
+            }
+            sampled += 1;
+            found.extend(block_randomness(&one));
+            if stride == 0 {
+                break;
+            }
+        }
+    }
+    if sampled == 0 || found.len() * 100 < sampled * WRAPPED_MIN_RANDOM_PERCENT {
+        return None;
+    }
+    let bits = |r: &Randomness| match r {
+        Randomness::Bytes(bits) | Randomness::Interleaved { bits, .. } => *bits,
+    };
+    let highest = found
+        .iter()
+        .copied()
+        .reduce(|a, b| if bits(&b) > bits(&a) { b } else { a })?;
+    Some(Wrapped {
+        value,
+        size,
+        pixels: pixels.map(|(_, len)| len),
+        random: found.len(),
+        sampled,
+        highest,
+    })
 }
 
 #[cfg(test)]
@@ -374,5 +596,187 @@ mod tests {
         std::fs::write(&path, &around).expect("write");
         let file = std::fs::File::open(&path).expect("open");
         assert!(random_written(&file, 0, 32).is_some());
+    }
+
+    fn xorshift(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    /// Review rv39 B3: random bytes each followed (or preceded) by one constant read as
+    /// random over their lane; 8-bit pixels stored in 16 bits (a constant high byte)
+    /// and a block whose other lane varies do not.
+    #[test]
+    fn random_bytes_interleaved_with_a_constant_read_as_interleaved() {
+        let random = xorshift(INTERLEAVED_BLOCK / 2, 11);
+        let zeros: Vec<u8> = random.iter().flat_map(|&b| [b, 0]).collect();
+        assert_eq!(zeros.len(), INTERLEAVED_BLOCK);
+        // Whole, it is far from random: the plain check misses it.
+        assert_eq!(random_bits(&zeros[..BLOCK]), None);
+        let (filler, bits) = interleaved_bits(&zeros).expect("zero lanes");
+        assert_eq!(filler, 0);
+        assert!(bits >= RANDOM_BITS_PER_BYTE, "{bits}");
+        let ff_first: Vec<u8> = random.iter().flat_map(|&b| [0xFF, b]).collect();
+        assert_eq!(interleaved_bits(&ff_first).map(|(f, _)| f), Some(0xFF));
+        // 8-bit CT-like values in 16 bits: a constant high byte, structured low bytes.
+        let pixels: Vec<u8> = (0..INTERLEAVED_BLOCK / 2)
+            .flat_map(|i| [((i * 37) % 251) as u8, 0])
+            .collect();
+        assert_eq!(interleaved_bits(&pixels), None);
+        // The other lane varies: no constant, not this check's.
+        let mut varied = zeros.clone();
+        varied[1] = 1;
+        assert_eq!(interleaved_bits(&varied), None);
+        let shown = Randomness::Interleaved { filler, bits }.to_string();
+        assert!(shown.contains("every other byte is 0x00"), "{shown}");
+    }
+
+    /// A CT image with `pixels` bytes of structured Pixel Data and `private` bytes in a
+    /// private OB element (0099,1000), written to `dir`.
+    fn wrapped_file(dir: &Path, name: &str, pixels: usize, private: &[u8]) -> std::path::PathBuf {
+        let structured: Vec<u8> = (0..pixels / 2)
+            .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        let mut builder = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.40.1")
+            .element(0x0099, 0x0010, *b"LO", b"ACME BACKUP")
+            .element(0x0099, 0x1000, *b"OB", private);
+        builder = if pixels == 0 {
+            builder.without_pixels()
+        } else {
+            builder.pixels(pacsguard_testkit::Pixels::Native(structured))
+        };
+        let path = dir.join(name);
+        std::fs::write(&path, builder.build()).expect("write");
+        path
+    }
+
+    /// WRAPPED_MIN_SHARE_PERCENT: random bytes in a private OB holding most of a file
+    /// (beside a tiny image, or none) are ciphertext wrapped; the same bytes beside
+    /// pixels larger than them (a vendor's compressed thumbnail) are not.
+    #[test]
+    fn a_private_value_of_random_bytes_holding_most_of_a_file_is_wrapped_ciphertext() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ct = xorshift(200_000, 21);
+        let tiny = wrapped_file(dir.path(), "tiny", 64, &ct);
+        let wrapped = wrapped_random(&tiny).expect("wrapped beside a tiny image");
+        assert_eq!(wrapped.pixels, Some(64));
+        assert_eq!(wrapped.random, wrapped.sampled);
+        let said = wrapped.to_string();
+        assert!(said.contains("private element (0099,1000) OB"), "{said}");
+        assert!(wrapped_random(&wrapped_file(dir.path(), "none", 0, &ct)).is_some());
+        // Just under and just over the share, pixels making up the rest.
+        let share = |percent: u64| {
+            let pixels = (ct.len() as u64 * (100 - percent) / percent) as usize / 2 * 2;
+            wrapped_file(dir.path(), &format!("share{percent}"), pixels, &ct)
+        };
+        assert!(wrapped_random(&share(WRAPPED_MIN_SHARE_PERCENT - 5)).is_none());
+        assert!(wrapped_random(&share(WRAPPED_MIN_SHARE_PERCENT + 5)).is_some());
+        // A thumbnail: a quarter of the pixels.
+        let thumb = xorshift(50_000, 22);
+        assert!(wrapped_random(&wrapped_file(dir.path(), "thumb", 200_000, &thumb)).is_none());
+        // An encapsulated PDF (a standard element, (0042,0011)) of compressed-looking
+        // bytes is no private value.
+        let pdf = pacsguard_testkit::DicomBuilder::encapsulated_pdf("1.2.3.4", &ct).build();
+        let pdf_path = dir.path().join("pdf");
+        std::fs::write(&pdf_path, pdf).expect("write");
+        assert!(wrapped_random(&pdf_path).is_none());
+        // A private header of structured values (a CSA header: names padded with
+        // zeros to 64 bytes, a VR, a value), however large.
+        let mut csa = Vec::new();
+        for i in 0..3_000usize {
+            let mut name = format!("SliceMeasurementDuration{i}").into_bytes();
+            name.resize(64, 0);
+            csa.extend(name);
+            csa.extend(b"DS\0\0\x01\0\0\0");
+            csa.extend(format!("{}.5\0\0", i * 7).into_bytes());
+        }
+        assert!(wrapped_random(&wrapped_file(dir.path(), "csa", 64, &csa)).is_none());
+    }
+
+    /// WRAPPED_MIN_BYTES: a private value of random bytes below it is no image's worth.
+    #[test]
+    fn a_wrapped_value_below_its_minimum_is_not_looked_at() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at =
+            |len: u64, name: &str| wrapped_file(dir.path(), name, 0, &xorshift(len as usize, 23));
+        assert!(wrapped_random(&at(WRAPPED_MIN_BYTES - 2, "under")).is_none());
+        assert!(wrapped_random(&at(WRAPPED_MIN_BYTES, "at")).is_some());
+    }
+
+    /// WRAPPED_MIN_RANDOM_PERCENT: most sampled blocks of the value must read as random.
+    #[test]
+    fn a_wrapped_value_must_be_mostly_random() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocks = 20usize;
+        let mixed = |random_blocks: usize, name: &str| {
+            let mut value = Vec::new();
+            for k in 0..blocks {
+                if k < random_blocks {
+                    value.extend(xorshift(INTERLEAVED_BLOCK, 30 + k as u64));
+                } else {
+                    value.extend(std::iter::repeat_n(b'A', INTERLEAVED_BLOCK));
+                }
+            }
+            wrapped_file(dir.path(), name, 0, &value)
+        };
+        let under = blocks * WRAPPED_MIN_RANDOM_PERCENT / 100 - 1;
+        let over = blocks * WRAPPED_MIN_RANDOM_PERCENT / 100 + 1;
+        assert!(wrapped_random(&mixed(under, "under")).is_none());
+        assert!(wrapped_random(&mixed(over, "over")).is_some());
+        // Interleaved with zeros, the value reads as interleaved.
+        let zeros: Vec<u8> = xorshift(100_000, 40).iter().flat_map(|&b| [b, 0]).collect();
+        let wrapped = wrapped_random(&wrapped_file(dir.path(), "zeros", 0, &zeros))
+            .expect("interleaved ciphertext wrapped");
+        assert!(
+            matches!(wrapped.highest, Randomness::Interleaved { filler: 0, .. }),
+            "{wrapped:?}"
+        );
+    }
+
+    /// WRAPPED_SPREAD_BLOCKS: past the first MiB, that many blocks spread over the rest
+    /// of the value are read.
+    #[test]
+    fn a_wrapped_value_past_the_first_mib_is_sampled_spread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = wrapped_file(dir.path(), "big", 0, &xorshift(3 << 20, 50));
+        let wrapped = wrapped_random(&path).expect("wrapped");
+        let start = usize::try_from(wrapped.value.start).expect("small");
+        let in_head = (ENTROPY_SAMPLE_BYTES - start) / INTERLEAVED_BLOCK;
+        assert_eq!(wrapped.sampled, in_head + WRAPPED_SPREAD_BLOCKS);
+        assert_eq!(wrapped.random, wrapped.sampled);
+    }
+
+    /// Review rv39 B3: a new image whose 16-bit Pixel Data is ciphertext, a byte a value
+    /// (a zero high byte each), reads as interleaved; 8-bit values in 16 bits do not.
+    #[test]
+    fn pixels_of_ciphertext_a_byte_a_value_read_as_interleaved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = |name: &str, pixels: Vec<u8>| {
+            let path = dir.path().join(name);
+            let bytes = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.40.2")
+                .pixels(pacsguard_testkit::Pixels::Native(pixels))
+                .build();
+            std::fs::write(&path, bytes).expect("write");
+            path
+        };
+        let lanes: Vec<u8> = xorshift(65_536, 60).iter().flat_map(|&b| [b, 0]).collect();
+        assert!(
+            matches!(
+                random_pixels(&image("lanes", lanes)),
+                Some(Randomness::Interleaved { filler: 0, .. })
+            ),
+            "interleaved ciphertext as pixels"
+        );
+        let eight_bit: Vec<u8> = (0..65_536usize)
+            .flat_map(|i| [((i * 37 + i / 256) % 251) as u8, 0])
+            .collect();
+        assert_eq!(random_pixels(&image("eight", eight_bit)), None);
     }
 }

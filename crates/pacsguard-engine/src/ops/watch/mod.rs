@@ -8565,7 +8565,9 @@ fn tree_entry<'t>(root: &Path, tree: &'t Tree, path: &Path) -> Option<&'t Entry>
 /// and at least [`ARRIVAL_SAMPLE_MIN_BYTES`]: up to 16 MiB of a compressed image's head
 /// (its codec's stream, [`codec::MAX_FRAGMENT_READ_BYTES`]); of any other file its first
 /// MiB and, past it, its tail and blocks spread over the rest ([`entropy::random_blocks`],
-/// [`entropy::random_pixels`]).
+/// [`entropy::random_pixels`]); a DICOM file's head once more and the blocks spread over
+/// its longest value ([`entropy::wrapped_random`]); any other file's head once more
+/// ([`entropy::interleaved_blocks`]).
 fn arrival_sample_cost(now: &Entry) -> u64 {
     let size = now.meta.size;
     let head = entropy::ENTROPY_SAMPLE_BYTES as u64;
@@ -8581,7 +8583,14 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
         }
         _ => size,
     };
-    read.max(ARRIVAL_SAMPLE_MIN_BYTES)
+    let again = match &now.content {
+        Content::Hashed { dicom: Some(_), .. } => {
+            size.min(head)
+                + entropy::WRAPPED_SPREAD_BLOCKS as u64 * entropy::INTERLEAVED_BLOCK as u64
+        }
+        _ => size.min(head),
+    };
+    read.saturating_add(again).max(ARRIVAL_SAMPLE_MIN_BYTES)
 }
 
 /// Why the file at `path` (walked as `now`) reads as encrypted by its content alone, if
@@ -8596,21 +8605,23 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
             dicom: Some(facts), ..
         } => {
             let syntax = facts.transfer_syntax.as_str();
-            if entropy::structured(syntax) {
-                entropy::random_pixels(path).map(|bits| {
-                    format!(
-                        "its Pixel Data, uncompressed ({syntax}), reads as random bytes \
-                         ({bits:.2} bits/byte)"
-                    )
+            let pixels = if entropy::structured(syntax) {
+                entropy::random_pixels(path).map(|found| {
+                    format!("its Pixel Data, uncompressed ({syntax}), reads as {found}")
                 })
             } else {
                 codec::not_compressed_as_named(path, syntax)
                     .then(|| format!("its Pixel Data is no stream of the codec {syntax} names"))
-            }
+            };
+            // Review rv39 (B3): the ciphertext beside the pixels, not in them: a valid
+            // header, a tiny real image or none, and the encrypted image in a private
+            // element holding most of the file.
+            pixels.or_else(|| entropy::wrapped_random(path).map(|wrapped| wrapped.to_string()))
         }
-        _ => entropy::random_blocks(path).map(|bits| {
-            format!("not DICOM, its content reads as random bytes ({bits:.2} bits/byte)")
-        }),
+        _ => entropy::random_blocks(path)
+            .map(entropy::Randomness::Bytes)
+            .or_else(|| entropy::interleaved_blocks(path))
+            .map(|found| format!("not DICOM, its content reads as {found}")),
     }
 }
 
