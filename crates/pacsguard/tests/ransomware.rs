@@ -6201,6 +6201,53 @@ fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
     }
 }
 
+/// Issue 11 (review rv40-watch B3: 31 alerts over a real lossless migration): an RLE
+/// re-compression inside a window, proven (decoded, its pixels the ones stored), was
+/// decoded again by the window's check for random pixels under the same proving time;
+/// that time spent, the image was put off, proven again, put off, and after
+/// MAX_PROOF_PUT_OFFS judged unproven: an alert saying both "its pixels are the ones
+/// stored" and "its content was not read or proven". The batch's proving time is
+/// lowered so that only its first proof runs: the proof, and nothing after it may
+/// overturn it. Failed before the fix (`alert`, `proof-budget-spent`).
+#[test]
+fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_runs_out() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 1);
+    let path = &paths[0];
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-5140 re-compression",
+    );
+    let out = env.dir.path().join("rle.dcm");
+    let status = std::process::Command::new("dcmcrle")
+        .arg(path)
+        .arg(&out)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmcrle {}", path.display());
+    fs::copy(&out, path).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let finding = findings
+        .iter()
+        .find(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+        .expect("judged");
+    assert_eq!(finding["severity"], "info", "{finding:#?}");
+    assert!(has_field(finding, "re-compressed"), "{finding:#?}");
+    assert!(!has_field(finding, "proof-budget-spent"), "{finding:#?}");
+    assert_eq!(count(&findings, "not-inspected"), 0, "{findings:#?}");
+}
+
 /// Review r23, a lossless re-compression over every real file at hand: each DICOM file
 /// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
 /// the native images written again in place by `dcmcrle`, `dcmcjpeg` (JPEG lossless) or

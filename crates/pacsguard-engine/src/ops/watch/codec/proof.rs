@@ -141,6 +141,11 @@ pub const MAX_PROOF_BYTES_PER_BATCH: u64 = 256 << 20;
 /// batch's budget with a few small images (ignored by a release build).
 pub const TEST_MAX_PROOF_BYTES_PER_BATCH_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH";
 
+/// A debug build's hook: [`MAX_PROOF_TIME_PER_BATCH`] in microseconds (ignored by a
+/// release build). `1` lets the first proof of a batch run to its end and leaves every
+/// later one out of time: a test spends the batch's time with one small image.
+pub const TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US";
+
 /// The most bytes of Pixel Data one byte-order proof reads: a whole batch's
 /// [`MAX_PROOF_BYTES_PER_BATCH`]. A larger value could never be proven within a batch;
 /// it is [`Unproven::PixelsTooLarge`] and, as nothing proves it, stays an alert.
@@ -176,14 +181,19 @@ pub struct ProofBudget {
 
 impl ProofBudget {
     /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] and [`MAX_PROOF_BYTES_PER_BATCH`] from now
-    /// (in a debug build, the bytes of [`TEST_MAX_PROOF_BYTES_PER_BATCH_VAR`] when set).
+    /// (in a debug build, the bytes of [`TEST_MAX_PROOF_BYTES_PER_BATCH_VAR`] and the time
+    /// of [`TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR`] when set).
     pub fn for_batch() -> Self {
         let bytes = super::super::test_hooked_capacity(
             TEST_MAX_PROOF_BYTES_PER_BATCH_VAR,
             usize::try_from(MAX_PROOF_BYTES_PER_BATCH).unwrap_or(usize::MAX),
         );
+        let micros = super::super::test_hooked_capacity(
+            TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR,
+            usize::try_from(MAX_PROOF_TIME_PER_BATCH.as_micros()).unwrap_or(usize::MAX),
+        );
         Self::with_bytes(
-            MAX_PROOF_TIME_PER_BATCH,
+            Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)),
             u64::try_from(bytes).unwrap_or(MAX_PROOF_BYTES_PER_BATCH),
         )
     }
