@@ -6956,6 +6956,7 @@ impl<'a> Guard<'a> {
                 // an RLE stream decoded to no random pixels (review r23: any bytes
                 // written as literal runs decode, so its shape proves nothing).
                 if codec::not_compressed_as_named(&finding.path, &after)
+                    || codec::encapsulated_random(&finding.path, &after)
                     || (entropy::structured(&after)
                         && entropy::random_blocks(&finding.path).is_some())
                 {
@@ -8612,6 +8613,12 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
                          ({bits:.2} bits/byte)"
                     )
                 })
+            } else if codec::encapsulated_random(path, syntax) {
+                // Native frames in fragments: read as an uncompressed image's pixels.
+                Some(format!(
+                    "its Pixel Data, uncompressed frames encapsulated ({syntax}), reads as \
+                     random bytes"
+                ))
             } else {
                 codec::not_compressed_as_named(path, syntax)
                     .then(|| format!("its Pixel Data is no stream of the codec {syntax} names"))

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use pacsguard_fs::{Digest, HashAlgorithm};
 
 use super::{
-    Codec, EXPLICIT_VR_BIG_ENDIAN, MAX_DECODED_BYTES, codec_of, fragments, pixel_data_at,
-    rle_decodes_to, us_value,
+    Codec, EXPLICIT_VR_BIG_ENDIAN, MAX_DECODED_BYTES, MAX_FRAGMENT_READ_BYTES, codec_of,
+    encapsulated_is, fragments, pixel_data_at, rle_decodes_to, us_value,
 };
 
 /// What decoding a re-compressed image showed.
@@ -66,6 +66,9 @@ pub enum Unproven {
     /// not be read whole" was said of an honest re-save whose Pixel Data began past the
     /// first MiB).
     PixelsNotFound(u64),
+    /// Encapsulated uncompressed frames ([`super::ENCAPSULATED_UNCOMPRESSED`]) not all
+    /// within the bytes read of the file (here, its first [`MAX_FRAGMENT_READ_BYTES`]).
+    NotReadWhole(usize),
 }
 
 impl Unproven {
@@ -109,6 +112,11 @@ impl std::fmt::Display for Unproven {
                 "no native Pixel Data value begins in its first {searched} bytes (at most \
                  MAX_PIXEL_SEARCH_BYTES, {MAX_PIXEL_SEARCH_BYTES}, are searched): not swapped \
                  back and compared"
+            ),
+            Unproven::NotReadWhole(read) => write!(
+                f,
+                "its encapsulated frames are not all within the {read} bytes read of it \
+                 (at most MAX_FRAGMENT_READ_BYTES, {MAX_FRAGMENT_READ_BYTES}): not compared"
             ),
             Unproven::PixelsTooLarge(bytes) => write!(
                 f,
@@ -291,6 +299,7 @@ pub fn re_compression_proof(
             return Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"));
         }
         Some(Codec::Rle) => return rle_decodes_to(path, algorithm, stored, stored_in),
+        Some(Codec::Encapsulated) => return encapsulated_is(path, algorithm, stored, stored_in),
         None => return Proof::Unproven(Unproven::NoDecoder("this transfer syntax's")),
     };
     let Some((bytes, from, header)) = pixel_data_at(path) else {
