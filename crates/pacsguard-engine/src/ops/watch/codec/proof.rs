@@ -937,6 +937,89 @@ mod tests {
         }
     }
 
+    /// CT_small (explicit VR little endian, 32,768 bytes of Pixel Data in an `OW` value)
+    /// written in Encapsulated Uncompressed with `pixels` as its one frame; in 4-byte
+    /// fragments, more than MAX_FRAGMENTS_CHECKED, when `cut` (its frames not all read).
+    fn encapsulated_uncompressed(pixels: &[u8], cut: bool) -> Vec<u8> {
+        let bytes = std::fs::read(test_files().join("CT_small.dcm")).expect("CT_small");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len() + 8)
+            .position(|w| w[..4] == [0x02, 0x00, 0x10, 0x00] && &w[8..] == ts)
+            .expect("the transfer syntax");
+        let element = bytes
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("the Pixel Data");
+        let mut out = bytes[..at].to_vec();
+        out.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', 22, 0]);
+        out.extend_from_slice(super::super::ENCAPSULATED_UNCOMPRESSED.as_bytes());
+        out.extend_from_slice(&bytes[at + 8 + ts.len()..element]);
+        let group = out
+            .windows(8)
+            .position(|w| w == [0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0])
+            .expect("the group length");
+        let length = u32::from_le_bytes(out[group + 8..group + 12].try_into().expect("4"));
+        out[group + 8..group + 12].copy_from_slice(&(length + 2).to_le_bytes());
+        out.extend_from_slice(&[
+            0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        for fragment in pixels.chunks(if cut { 4 } else { pixels.len() }) {
+            out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+            out.extend_from_slice(&u32::try_from(fragment.len()).expect("small").to_le_bytes());
+            out.extend_from_slice(fragment);
+        }
+        out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        out
+    }
+
+    /// Review rv40-watch B9b: Encapsulated Uncompressed frames are the native pixels:
+    /// the same ones are proven, random ones differ as random, frames not all read are
+    /// not compared (and, no budget, not softened).
+    #[test]
+    fn encapsulated_uncompressed_frames_are_compared_as_native_pixels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("CT_small.dcm");
+        let (stored_in, digest) = stored(&native);
+        let bytes = std::fs::read(&native).expect("CT_small");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+        let pixels = &bytes[layout.pixels.clone()];
+        let written = super::super::ENCAPSULATED_UNCOMPRESSED;
+        let prove = |name: &str, file: Vec<u8>| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, file).expect("tempdir");
+            re_compression_proof(&path, ALGORITHM, &digest, &stored_in, written)
+        };
+        assert_eq!(
+            prove("same.dcm", encapsulated_uncompressed(pixels, false)),
+            Proof::Same
+        );
+        let mut cipher = pixels.to_vec();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for b in &mut cipher {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        assert_eq!(
+            prove("random.dcm", encapsulated_uncompressed(&cipher, false)),
+            Proof::Differs { random: true }
+        );
+        let mut plus_one = pixels.to_vec();
+        plus_one[100] ^= 1;
+        assert_eq!(
+            prove("other.dcm", encapsulated_uncompressed(&plus_one, false)),
+            Proof::Differs { random: false }
+        );
+        let cut = prove("cut.dcm", encapsulated_uncompressed(pixels, true));
+        assert!(
+            matches!(cut, Proof::Unproven(ref why @ Unproven::NotReadWhole(_)) if !why.is_budget()),
+            "{cut:?}"
+        );
+    }
+
     #[test]
     fn real_lossless_re_compressions_decode_to_the_stored_pixels() {
         let dir = tempfile::tempdir().expect("tempdir");
