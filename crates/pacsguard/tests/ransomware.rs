@@ -6201,6 +6201,152 @@ fn inside_a_window_ciphertext_as_a_well_formed_rle_stream_alerts() {
     }
 }
 
+/// Issue 11 (review rv40-watch B3: 31 alerts over a real lossless migration): an RLE
+/// re-compression inside a window, proven (decoded, its pixels the ones stored), was
+/// decoded again by the window's check for random pixels under the same proving time;
+/// that time spent, the image was put off, proven again, put off, and after
+/// MAX_PROOF_PUT_OFFS judged unproven: an alert saying both "its pixels are the ones
+/// stored" and "its content was not read or proven". The batch's proving time is
+/// lowered so that only its first proof runs: the proof, and nothing after it may
+/// overturn it. Failed before the fix (`alert`, `proof-budget-spent`).
+#[test]
+fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_runs_out() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 1);
+    let path = &paths[0];
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-5140 re-compression",
+    );
+    let out = env.dir.path().join("rle.dcm");
+    let status = std::process::Command::new("dcmcrle")
+        .arg(path)
+        .arg(&out)
+        .status()
+        .expect("dcmtk runs (scripts/setup-test-deps.sh)");
+    assert!(status.success(), "dcmcrle {}", path.display());
+    fs::copy(&out, path).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(60), |f, _| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    let finding = findings
+        .iter()
+        .find(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == path.to_str())
+        .expect("judged");
+    assert_eq!(finding["severity"], "info", "{finding:#?}");
+    assert!(has_field(finding, "re-compressed"), "{finding:#?}");
+    assert!(!has_field(finding, "proof-budget-spent"), "{finding:#?}");
+    assert_eq!(count(&findings, "not-inspected"), 0, "{findings:#?}");
+}
+
+/// CT_small (`bytes`, explicit VR little endian) written again in Encapsulated
+/// Uncompressed Explicit VR Little Endian (1.2.840.10008.1.2.1.98) holding `pixels` as
+/// its one frame: the transfer syntax (and the File Meta Information's group length)
+/// rewritten, the native Pixel Data turned into an empty Basic Offset Table and one
+/// fragment, as pydicom's `encapsulate` writes it.
+fn as_encapsulated_uncompressed(bytes: &[u8], pixels: &[u8]) -> Vec<u8> {
+    let ts = b"1.2.840.10008.1.2.1\0";
+    let at = bytes
+        .windows(ts.len() + 8)
+        .position(|w| w[..4] == [0x02, 0x00, 0x10, 0x00] && &w[8..] == ts)
+        .expect("the transfer syntax");
+    let mut out = bytes[..at].to_vec();
+    out.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', 22, 0]);
+    out.extend_from_slice(b"1.2.840.10008.1.2.1.98");
+    let range = ct_small_pixels(bytes);
+    out.extend_from_slice(&bytes[at + 8 + ts.len()..range.start - 12]);
+    // The File Meta Information's group length, (0002,0000) UL, two bytes longer.
+    let group = out
+        .windows(8)
+        .position(|w| w == [0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0])
+        .expect("the group length");
+    let length = u32::from_le_bytes(out[group + 8..group + 12].try_into().expect("4 bytes"));
+    out[group + 8..group + 12].copy_from_slice(&(length + 2).to_le_bytes());
+    out.extend_from_slice(&[
+        0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    out.extend_from_slice(&u32::try_from(pixels.len()).expect("small").to_le_bytes());
+    out.extend_from_slice(pixels);
+    out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out.extend_from_slice(&bytes[range.end..]);
+    out
+}
+
+/// Review rv40-watch B9b: pixels encrypted and written in Encapsulated Uncompressed
+/// Explicit VR Little Endian (1.2.840.10008.1.2.1.98, its fragments the frames' native
+/// bytes) inside a window, in place or under a new name with the stored image removed,
+/// were 0 alerts: the in-place ones `info` while their words said "encrypted?", the new
+/// files `info` arrivals. Its frames are now read as the native pixels they are: the
+/// same pixels in place stay `info`, random ones are an alert in place and as an
+/// arrival. Failed before the fix (both encrypted ones `info`).
+#[test]
+fn inside_a_window_encapsulated_uncompressed_pixels_are_compared_as_native_ones() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-5141 storage migration",
+    );
+    let honest = &paths[0];
+    let bytes = fs::read(honest).expect("test fixture");
+    let pixels = bytes[ct_small_pixels(&bytes)].to_vec();
+    fs::write(honest, as_encapsulated_uncompressed(&bytes, &pixels)).expect("test fixture");
+    let in_place = &paths[1];
+    let bytes = fs::read(in_place).expect("test fixture");
+    fs::write(
+        in_place,
+        as_encapsulated_uncompressed(&bytes, &keystream(32_768, 98)),
+    )
+    .expect("test fixture");
+    let moved = &paths[2];
+    let renamed = moved.with_extension("v2.dcm");
+    let bytes = fs::read(moved).expect("test fixture");
+    fs::write(
+        &renamed,
+        as_encapsulated_uncompressed(&bytes, &keystream(32_768, 99)),
+    )
+    .expect("test fixture");
+    fs::remove_file(moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(30), |f, _| {
+        [honest, in_place, &renamed]
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    // The same pixels: the profile reads the one fragment's bytes as the Pixel Data
+    // stored (`header-changed`), or a proof shows them (`re-compressed`): never an alert.
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == honest.to_str())
+            .all(|f| f["severity"] == "info"),
+        "{findings:#?}"
+    );
+    assert_pixels_changed(&findings, in_place, "alert");
+    assert!(
+        findings.iter().any(|f| f["kind"] == "added"
+            && f["severity"] == "alert"
+            && f["path"].as_str() == renamed.to_str()),
+        "{findings:#?}"
+    );
+}
+
 /// Review r23, a lossless re-compression over every real file at hand: each DICOM file
 /// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
 /// the native images written again in place by `dcmcrle`, `dcmcjpeg` (JPEG lossless) or

@@ -57,6 +57,11 @@ enum Codec {
     /// held to Part 1's bit stuffing here (no HTJ2K sample to prove the rule on).
     Htj2k,
     Rle,
+    /// Encapsulated Uncompressed Explicit VR Little Endian ([`ENCAPSULATED_UNCOMPRESSED`]):
+    /// each frame's native bytes in a fragment of its own (PS3.5 A.4.11), no codec
+    /// stream. Any bytes are such frames: its pixels, not its shape, are judged
+    /// ([`encapsulated_native`]).
+    Encapsulated,
 }
 
 fn codec_of(transfer_syntax: &str) -> Option<Codec> {
@@ -71,6 +76,7 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
             Some(Codec::Htj2k)
         }
         "1.2.840.10008.1.2.5" => Some(Codec::Rle),
+        ENCAPSULATED_UNCOMPRESSED => Some(Codec::Encapsulated),
         _ => None,
     }
 }
@@ -120,6 +126,11 @@ const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 /// RLE Lossless.
 pub const RLE: &str = "1.2.840.10008.1.2.5";
 
+/// Encapsulated Uncompressed Explicit VR Little Endian: the native frames, each in a
+/// fragment (review rv40-watch B9b: ciphertext so written inside a window was softened,
+/// its words saying "encrypted?", as nothing here read its fragments as pixels).
+pub const ENCAPSULATED_UNCOMPRESSED: &str = "1.2.840.10008.1.2.1.98";
+
 /// Transfer syntaxes lossless by their definition (PS3.5 A.4, A.6, A.8): JPEG lossless
 /// (process 14, and its selection value 1), JPEG-LS lossless, JPEG 2000 and
 /// High-Throughput JPEG 2000 lossless only, RLE. A native image written again in one of
@@ -133,6 +144,7 @@ pub const LOSSLESS_SYNTAXES: &[&str] = &[
     "1.2.840.10008.1.2.4.90",
     "1.2.840.10008.1.2.4.201",
     "1.2.840.10008.1.2.5",
+    ENCAPSULATED_UNCOMPRESSED,
 ];
 
 /// Whether the file at `path` is an image of the lossless `transfer_syntax` whose Pixel
@@ -203,6 +215,102 @@ fn rle_decodes_to(
         // Ciphertext as literal runs is caught by `rle_decodes_random` inside a window.
         Proof::Differs { random: false }
     }
+}
+
+/// Whether the image at `path`, in [`ENCAPSULATED_UNCOMPRESSED`], holds in its frames
+/// the native Pixel Data whose digest (by `algorithm`) the profile stored as `stored`, in
+/// `stored_in`: the frames joined are that value (its bytes swapped to most significant
+/// first for a value stored in explicit VR big endian). Other bytes: `Differs`, random
+/// when a block of them reads as random bytes, as for a native image rewritten.
+fn encapsulated_is(
+    path: &Path,
+    algorithm: pacsguard_fs::HashAlgorithm,
+    stored: &pacsguard_fs::Digest,
+    stored_in: &str,
+) -> Proof {
+    let (native, bytes_per_sample) = match encapsulated_native(path) {
+        Ok(native) => native,
+        Err(why) => return Proof::Unproven(why),
+    };
+    let digest = |pixels: &[u8]| {
+        let mut hasher = algorithm.hasher();
+        hasher.update(pixels);
+        hasher.finalize()
+    };
+    let same = if stored_in == EXPLICIT_VR_BIG_ENDIAN && bytes_per_sample > 1 {
+        let mut swapped = native.clone();
+        for sample in swapped.chunks_exact_mut(bytes_per_sample) {
+            sample.reverse();
+        }
+        digest(&swapped) == *stored
+    } else {
+        digest(&native) == *stored
+    };
+    if same {
+        Proof::Same
+    } else {
+        Proof::Differs {
+            random: bytes_random(&native),
+        }
+    }
+}
+
+/// Whether a block of `pixels` (native bytes) reads as random bytes
+/// ([`super::entropy::random_bits`]).
+fn bytes_random(pixels: &[u8]) -> bool {
+    pixels
+        .chunks_exact(4096)
+        .any(|b| super::entropy::random_bits(b).is_some())
+}
+
+/// Whether the image at `path`, in the transfer syntax `transfer_syntax` whose fragments
+/// are native frames ([`ENCAPSULATED_UNCOMPRESSED`]), holds random bytes in them: what
+/// an uncompressed image's pixels never are (review rv40-watch B9b: AES ciphertext so
+/// written under a new name inside a window was an `info` arrival). `false` for another
+/// syntax, or when its frames cannot be read whole (see [`encapsulated_native`]).
+pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
+    codec_of(transfer_syntax) == Some(Codec::Encapsulated)
+        && encapsulated_native(path).is_ok_and(|(native, _)| bytes_random(&native))
+}
+
+/// The native Pixel Data value an [`ENCAPSULATED_UNCOMPRESSED`] image at `path` holds:
+/// its fragments (one a frame) joined, each frame cut to Rows x Columns x Samples per
+/// Pixel x its bytes a sample when its fragment holds one pad byte more (a fragment
+/// is of even length), the value padded to an even length as a native one is; with
+/// its bytes a sample. [`Unproven::NotRead`] without encapsulated Pixel Data or Bits
+/// Allocated; [`Unproven::NotReadWhole`] when its fragments are not all within the
+/// file's first [`MAX_FRAGMENT_READ_BYTES`] (or [`MAX_FRAGMENTS_CHECKED`]): a bound the
+/// writer chose, not a budget, so not softened.
+fn encapsulated_native(path: &Path) -> Result<(Vec<u8>, usize), Unproven> {
+    let (bytes, from, header) = pixel_data_at(path).ok_or(Unproven::NotRead)?;
+    let data_set = &bytes[..from + header];
+    let allocated = us_value(data_set, 0x0100).ok_or(Unproven::NotRead)?;
+    let bytes_per_sample = usize::from(allocated).div_ceil(8).max(1);
+    let (frames, all) = bytes
+        .get(from + header + 12..)
+        .and_then(fragments)
+        .ok_or(Unproven::NotRead)?;
+    if !all {
+        return Err(Unproven::NotReadWhole(bytes.len()));
+    }
+    let frame_bytes = plane_bytes(data_set).map(|plane| {
+        let samples = us_value(data_set, 0x0002).map_or(1, usize::from).max(1);
+        plane
+            .saturating_mul(samples)
+            .saturating_mul(usize::from(allocated))
+            .div_ceil(8)
+    });
+    let mut native = Vec::with_capacity(frames.iter().map(|f| f.len()).sum());
+    for frame in &frames {
+        match frame_bytes {
+            Some(len) if frame.len() == len + 1 => native.extend_from_slice(&frame[..len]),
+            _ => native.extend_from_slice(frame),
+        }
+    }
+    if native.len() % 2 == 1 {
+        native.push(0);
+    }
+    Ok((native, bytes_per_sample))
 }
 
 /// Bytes an image may decode to for [`re_compression_proof`] and
@@ -428,6 +536,8 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
             !ends_with_eoi(last, complete)
                 || codestreams_broken(&fragments, complete, codec == Codec::J2k)
         }
+        // Any bytes are native frames: nothing to break but the items, read above.
+        Codec::Encapsulated => false,
         Codec::Rle => {
             let plane = plane_bytes(&bytes[..from + header]);
             fragments

@@ -6858,6 +6858,15 @@ impl<'a> Guard<'a> {
             {
                 continue;
             }
+            // Proven a re-compression ([`mark_recompressed`]: decoded, its pixels are the
+            // ones stored): nothing here can show more, and a second judgement under the
+            // batch's time left could only overturn the proof when that time ran out
+            // (review rv40-watch B3: RLE images proven, then decoded again for random
+            // pixels past the time, were put off and judged unproven, 31 alerts over a
+            // real lossless migration).
+            if is_proven(finding) {
+                continue;
+            }
             let Ok(rel) = finding.path.strip_prefix(root) else {
                 continue;
             };
@@ -6947,6 +6956,7 @@ impl<'a> Guard<'a> {
                 // an RLE stream decoded to no random pixels (review r23: any bytes
                 // written as literal runs decode, so its shape proves nothing).
                 if codec::not_compressed_as_named(&finding.path, &after)
+                    || codec::encapsulated_random(&finding.path, &after)
                     || (entropy::structured(&after)
                         && entropy::random_blocks(&finding.path).is_some())
                 {
@@ -8609,6 +8619,12 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
                 entropy::random_pixels(path).map(|found| {
                     format!("its Pixel Data, uncompressed ({syntax}), reads as {found}")
                 })
+            } else if codec::encapsulated_random(path, syntax) {
+                // Native frames in fragments: read as an uncompressed image's pixels.
+                Some(format!(
+                    "its Pixel Data, uncompressed frames encapsulated ({syntax}), reads as \
+                     random bytes"
+                ))
             } else {
                 codec::not_compressed_as_named(path, syntax)
                     .then(|| format!("its Pixel Data is no stream of the codec {syntax} names"))
@@ -8740,6 +8756,9 @@ pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
 /// ([`codec::MAX_PROOF_TIME_PER_BATCH`]). A budget, no verdict: it is put off to a later
 /// batch like an unfinished proof ([`Guard::put_off_unproven`]).
 fn past_the_samples(finding: &mut Finding) {
+    if is_proven(finding) {
+        return; // a proof is final: no budget spent after it puts it off
+    }
     finding.detail = format!(
         "{}; not sampled in its batch: past the {MAX_WINDOW_SAMPLES_PER_BATCH} files \
          (MAX_WINDOW_SAMPLES_PER_BATCH) or the {} s (MAX_PROOF_TIME_PER_BATCH) a batch \
@@ -8750,8 +8769,13 @@ fn past_the_samples(finding: &mut Finding) {
     finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
 }
 
-/// Marks `finding` [`PROOF_BUDGET_SPENT_FIELD`] when `why` is its batch's budget spent.
+/// Marks `finding` [`PROOF_BUDGET_SPENT_FIELD`] when `why` is its batch's budget spent,
+/// unless it is proven ([`is_proven`]): a proof is final, and a budget spent by a check
+/// after it is no reason to put it off and judge it unproven (review rv40-watch B3).
 fn mark_budget_spent(finding: &mut Finding, why: &codec::Unproven) {
+    if is_proven(finding) {
+        return;
+    }
     if matches!(
         why,
         codec::Unproven::OutOfTime | codec::Unproven::OutOfBytes(_)
@@ -8794,6 +8818,16 @@ fn same_directory(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => false,
     }
+}
+
+/// Whether `finding` was proven a lossless re-compression ([`mark_recompressed`]: its
+/// frames decode to the pixels stored). Its verdict is final: no later check of its batch
+/// judges it again ([`mark_budget_spent`], [`past_the_samples`]).
+fn is_proven(finding: &Finding) -> bool {
+    finding
+        .fields
+        .iter()
+        .any(|f| f == ransomware::RE_COMPRESSED_FIELD)
 }
 
 /// Whether `finding` was left unproven because its batch's proving budget was spent

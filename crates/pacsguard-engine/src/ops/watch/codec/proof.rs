@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use pacsguard_fs::{Digest, HashAlgorithm};
 
 use super::{
-    Codec, EXPLICIT_VR_BIG_ENDIAN, MAX_DECODED_BYTES, codec_of, fragments, pixel_data_at,
-    rle_decodes_to, us_value,
+    Codec, EXPLICIT_VR_BIG_ENDIAN, MAX_DECODED_BYTES, MAX_FRAGMENT_READ_BYTES, codec_of,
+    encapsulated_is, fragments, pixel_data_at, rle_decodes_to, us_value,
 };
 
 /// What decoding a re-compressed image showed.
@@ -66,6 +66,9 @@ pub enum Unproven {
     /// not be read whole" was said of an honest re-save whose Pixel Data began past the
     /// first MiB).
     PixelsNotFound(u64),
+    /// Encapsulated uncompressed frames ([`super::ENCAPSULATED_UNCOMPRESSED`]) not all
+    /// within the bytes read of the file (here, its first [`MAX_FRAGMENT_READ_BYTES`]).
+    NotReadWhole(usize),
 }
 
 impl Unproven {
@@ -110,6 +113,11 @@ impl std::fmt::Display for Unproven {
                  MAX_PIXEL_SEARCH_BYTES, {MAX_PIXEL_SEARCH_BYTES}, are searched): not swapped \
                  back and compared"
             ),
+            Unproven::NotReadWhole(read) => write!(
+                f,
+                "its encapsulated frames are not all within the {read} bytes read of it \
+                 (at most MAX_FRAGMENT_READ_BYTES, {MAX_FRAGMENT_READ_BYTES}): not compared"
+            ),
             Unproven::PixelsTooLarge(bytes) => write!(
                 f,
                 "its Pixel Data holds {bytes} bytes, past MAX_BYTE_ORDER_PROOF_BYTES \
@@ -140,6 +148,11 @@ pub const MAX_PROOF_BYTES_PER_BATCH: u64 = 256 << 20;
 /// A debug build's hook: [`MAX_PROOF_BYTES_PER_BATCH`] lowered, so that a test spends a
 /// batch's budget with a few small images (ignored by a release build).
 pub const TEST_MAX_PROOF_BYTES_PER_BATCH_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_BYTES_PER_BATCH";
+
+/// A debug build's hook: [`MAX_PROOF_TIME_PER_BATCH`] in microseconds (ignored by a
+/// release build). `1` lets the first proof of a batch run to its end and leaves every
+/// later one out of time: a test spends the batch's time with one small image.
+pub const TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR: &str = "PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US";
 
 /// The most bytes of Pixel Data one byte-order proof reads: a whole batch's
 /// [`MAX_PROOF_BYTES_PER_BATCH`]. A larger value could never be proven within a batch;
@@ -176,14 +189,19 @@ pub struct ProofBudget {
 
 impl ProofBudget {
     /// A budget of [`MAX_PROOF_TIME_PER_BATCH`] and [`MAX_PROOF_BYTES_PER_BATCH`] from now
-    /// (in a debug build, the bytes of [`TEST_MAX_PROOF_BYTES_PER_BATCH_VAR`] when set).
+    /// (in a debug build, the bytes of [`TEST_MAX_PROOF_BYTES_PER_BATCH_VAR`] and the time
+    /// of [`TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR`] when set).
     pub fn for_batch() -> Self {
         let bytes = super::super::test_hooked_capacity(
             TEST_MAX_PROOF_BYTES_PER_BATCH_VAR,
             usize::try_from(MAX_PROOF_BYTES_PER_BATCH).unwrap_or(usize::MAX),
         );
+        let micros = super::super::test_hooked_capacity(
+            TEST_MAX_PROOF_TIME_PER_BATCH_US_VAR,
+            usize::try_from(MAX_PROOF_TIME_PER_BATCH.as_micros()).unwrap_or(usize::MAX),
+        );
         Self::with_bytes(
-            MAX_PROOF_TIME_PER_BATCH,
+            Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)),
             u64::try_from(bytes).unwrap_or(MAX_PROOF_BYTES_PER_BATCH),
         )
     }
@@ -281,6 +299,7 @@ pub fn re_compression_proof(
             return Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"));
         }
         Some(Codec::Rle) => return rle_decodes_to(path, algorithm, stored, stored_in),
+        Some(Codec::Encapsulated) => return encapsulated_is(path, algorithm, stored, stored_in),
         None => return Proof::Unproven(Unproven::NoDecoder("this transfer syntax's")),
     };
     let Some((bytes, from, header)) = pixel_data_at(path) else {
@@ -916,6 +935,89 @@ mod tests {
                 assert_eq!(to, expected, "width {width}, {len} bytes");
             }
         }
+    }
+
+    /// CT_small (explicit VR little endian, 32,768 bytes of Pixel Data in an `OW` value)
+    /// written in Encapsulated Uncompressed with `pixels` as its one frame; in 4-byte
+    /// fragments, more than MAX_FRAGMENTS_CHECKED, when `cut` (its frames not all read).
+    fn encapsulated_uncompressed(pixels: &[u8], cut: bool) -> Vec<u8> {
+        let bytes = std::fs::read(test_files().join("CT_small.dcm")).expect("CT_small");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        let at = bytes
+            .windows(ts.len() + 8)
+            .position(|w| w[..4] == [0x02, 0x00, 0x10, 0x00] && &w[8..] == ts)
+            .expect("the transfer syntax");
+        let element = bytes
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("the Pixel Data");
+        let mut out = bytes[..at].to_vec();
+        out.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', 22, 0]);
+        out.extend_from_slice(super::super::ENCAPSULATED_UNCOMPRESSED.as_bytes());
+        out.extend_from_slice(&bytes[at + 8 + ts.len()..element]);
+        let group = out
+            .windows(8)
+            .position(|w| w == [0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0])
+            .expect("the group length");
+        let length = u32::from_le_bytes(out[group + 8..group + 12].try_into().expect("4"));
+        out[group + 8..group + 12].copy_from_slice(&(length + 2).to_le_bytes());
+        out.extend_from_slice(&[
+            0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        for fragment in pixels.chunks(if cut { 4 } else { pixels.len() }) {
+            out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+            out.extend_from_slice(&u32::try_from(fragment.len()).expect("small").to_le_bytes());
+            out.extend_from_slice(fragment);
+        }
+        out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        out
+    }
+
+    /// Review rv40-watch B9b: Encapsulated Uncompressed frames are the native pixels:
+    /// the same ones are proven, random ones differ as random, frames not all read are
+    /// not compared (and, no budget, not softened).
+    #[test]
+    fn encapsulated_uncompressed_frames_are_compared_as_native_pixels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = test_files().join("CT_small.dcm");
+        let (stored_in, digest) = stored(&native);
+        let bytes = std::fs::read(&native).expect("CT_small");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+        let pixels = &bytes[layout.pixels.clone()];
+        let written = super::super::ENCAPSULATED_UNCOMPRESSED;
+        let prove = |name: &str, file: Vec<u8>| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, file).expect("tempdir");
+            re_compression_proof(&path, ALGORITHM, &digest, &stored_in, written)
+        };
+        assert_eq!(
+            prove("same.dcm", encapsulated_uncompressed(pixels, false)),
+            Proof::Same
+        );
+        let mut cipher = pixels.to_vec();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for b in &mut cipher {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        assert_eq!(
+            prove("random.dcm", encapsulated_uncompressed(&cipher, false)),
+            Proof::Differs { random: true }
+        );
+        let mut plus_one = pixels.to_vec();
+        plus_one[100] ^= 1;
+        assert_eq!(
+            prove("other.dcm", encapsulated_uncompressed(&plus_one, false)),
+            Proof::Differs { random: false }
+        );
+        let cut = prove("cut.dcm", encapsulated_uncompressed(pixels, true));
+        assert!(
+            matches!(cut, Proof::Unproven(ref why @ Unproven::NotReadWhole(_)) if !why.is_budget()),
+            "{cut:?}"
+        );
     }
 
     #[test]
