@@ -2902,6 +2902,26 @@ mod tests {
         }
     }
 
+    /// Review rv40-watch (A1): the removal of a file of unknown state was said as "file of
+    /// 0 bytes is gone" (`describe` ignored it): a size nobody saw. It says what it is.
+    #[test]
+    fn the_removal_of_a_file_of_unknown_state_names_no_size() {
+        let base = RootProfile {
+            spec: view(&[]).spec,
+            entries: vec![unknown_at(b"a/1.dcm".to_vec())],
+        };
+        let tree = pacsguard_fs::Tree {
+            root: "/r".into(),
+            entries: Vec::new(),
+            problems: Vec::new(),
+        };
+        let findings = pacsguard_profile::compare(&base, &tree);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let detail = &findings[0].detail;
+        assert!(detail.contains("file of unknown state"), "{detail}");
+        assert!(!detail.contains("0 bytes"), "{detail}");
+    }
+
     /// Past [`MAX_WRITES_DURING_REBUILD`] paths written while a rebuild is made (3 here),
     /// the rebuilt file is not put in place (carrying them all would hold the views for
     /// as long as they take to read): the view fails, said, and falls back to memory from
