@@ -858,6 +858,10 @@ impl Overlay<'_, '_> {
     }
 }
 
+/// What [`overlay`] read: its counts, the first paths of [`Overlaid::passed_over`], and
+/// the error of the old file's reading, if it could not be read to its end.
+type OverlayRead = (Overlaid, Vec<Vec<u8>>, Option<StoreError>);
+
 /// Hands `sink` the entries of `signed` with what `old` holds that `check` verifies laid
 /// over them ([`Overlay`]), in path order; `first`: the path of the old file's first row
 /// as held in memory. The error of the old file's reading, if it could not be read to
@@ -868,7 +872,7 @@ fn overlay(
     check: &dyn Fn(&ViewRow) -> Option<Entry>,
     first: Option<Vec<u8>>,
     sink: &mut dyn FnMut(Entry),
-) -> Result<(Overlaid, Vec<Vec<u8>>, Option<StoreError>), String> {
+) -> Result<OverlayRead, String> {
     let mut merge = Overlay {
         old,
         check,
