@@ -1134,6 +1134,13 @@ enum ContentVerdict {
 }
 
 fn describe(entry: &Entry) -> String {
+    if of_unknown_state(entry) {
+        // Its size (0) and the rest were never seen: made up, not said (review rv40-watch:
+        // "file of 0 bytes is gone" about a file whose view row failed its check).
+        return "file of unknown state (its row in the watcher's view file failed its check \
+                or was missing)"
+            .to_string();
+    }
     match entry.kind {
         EntryType::File => format!("file of {} bytes", entry.meta.size),
         other => other.as_str().to_string(),

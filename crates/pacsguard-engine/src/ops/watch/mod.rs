@@ -8103,6 +8103,27 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
     )
 }
 
+/// `: PATH, PATH (and N more)`: the first paths of `count` said by name (at most
+/// [`view::MAX_PASSED_OVER_NAMED`]), the rest counted; nothing when there are none.
+fn named_paths(root: &Path, named: &[Vec<u8>], count: u64) -> String {
+    if named.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = named
+        .iter()
+        .map(|rel| escape_path(&absolute(root, rel)))
+        .collect();
+    let more = count.saturating_sub(named.len() as u64);
+    if more == 0 {
+        format!(": {}", names.join(", "))
+    } else {
+        format!(
+            ": {} (and {more} more, MAX_PASSED_OVER_NAMED named)",
+            names.join(", ")
+        )
+    }
+}
+
 /// The findings about one root's view on disk: each altered row an alert about its path
 /// (when the view could not be rebuilt), a rebuild from the signed baseline a warning
 /// about the file, failures a warning about the file.
@@ -8138,14 +8159,15 @@ fn view_trouble_findings(
                 waited,
                 overlaid,
                 carried,
+                passed_over,
             } => findings.push(Finding::new(
                 file.to_path_buf(),
                 FindingKind::WatchStateAltered,
                 Severity::Warning,
                 format!(
                     "the watcher's view file of {} was damaged while it ran ({} row(s) \
-                     failed their check, the first at {}: written by someone else, or \
-                     a bad block), so it was rebuilt from the signed baseline with what the \
+                     failed their check when it was rebuilt, {} found by lookups first, the \
+                     first at {}: written by someone else, or a bad block), so it was rebuilt from the signed baseline with what the \
                      watcher saw since the start laid over it ({entries} entries, built in \
                      {} ms beside it while the guard went on, then put in its place holding \
                      the views {} ms; lookups of damaged rows waited for it {} ms in all, \
@@ -8154,12 +8176,17 @@ fn view_trouble_findings(
                      file of unknown state until it was in place, never as unchanged). Laid \
                      over the baseline: {} row(s) of the old file that still verify under \
                      the watcher's key, taken as they were (images stored since the start \
-                     among them); {} path(s) the baseline lacks whose row failed or was \
-                     missing, taken as files of unknown state; {carried} path(s) written \
-                     while it was made, carried over. No damaged row is taken for a file: a \
-                     file whose row was damaged is judged against the baseline again \
-                     (reported again when next seen if it changed since the start)",
+                     among them); {} path(s) of the baseline whose row failed, their \
+                     baseline entry taken and judged against again (a change made since the \
+                     start reported again when next seen); {} path(s) the baseline lacks \
+                     whose row failed or was missing where the watcher's own chain of rows \
+                     names them, taken as files of unknown state (a capture there a change, \
+                     its absence a removal); {} row(s) at paths the watcher's chain passes \
+                     over, never written by it (planted by someone who can write the home), \
+                     not taken for files{}; {carried} path(s) written while it was made, \
+                     carried over. What a damaged row says is never taken",
                     escape_path(root),
+                    overlaid.failed,
                     damaged.len(),
                     damaged.first().map_or_else(
                         || "an unknown path".to_string(),
@@ -8170,7 +8197,10 @@ fn view_trouble_findings(
                     waited.as_millis(),
                     view::MAX_REBUILD_WAIT.as_millis(),
                     overlaid.kept,
+                    overlaid.rejudged,
                     overlaid.unknown,
+                    overlaid.passed_over,
+                    named_paths(root, &passed_over, overlaid.passed_over),
                 ),
             )),
             ViewTrouble::StampsFull { stamps } => findings.push(Finding::new(

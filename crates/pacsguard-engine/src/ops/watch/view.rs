@@ -177,6 +177,9 @@ pub enum ViewTrouble {
         waited: Duration,
         overlaid: Overlaid,
         carried: usize,
+        /// The first paths ([`MAX_PASSED_OVER_NAMED`]) of [`Overlaid::passed_over`]:
+        /// rows at paths the watcher never wrote, not laid in.
+        passed_over: Vec<Vec<u8>>,
     },
     /// [`MAX_VIEW_STAMPS`] paths and subtrees were written since the file was filled:
     /// the paths written after are not told apart from a row of theirs copied back from
@@ -375,6 +378,8 @@ struct Fresh {
     entries: u64,
     built: Duration,
     overlaid: Overlaid,
+    /// The first paths of [`Overlaid::passed_over`] ([`MAX_PASSED_OVER_NAMED`]).
+    passed_over: Vec<Vec<u8>>,
 }
 
 /// Never the key: a view printed for a diagnosis must not hand it out.
@@ -702,7 +707,22 @@ pub struct Overlaid {
     /// Paths the run knew (a row there, or a link naming it) whose row failed or was
     /// missing, and that the baseline does not hold: files of unknown state.
     pub unknown: u64,
+    /// Rows of the old file that failed their check, all told (those whose path the
+    /// baseline holds, judged against their baseline entry again, among them).
+    pub failed: u64,
+    /// Of `failed`, rows at paths the baseline holds: their baseline entry taken, judged
+    /// against again (a change made since the start reported again when next seen).
+    pub rejudged: u64,
+    /// Of `failed`, rows at paths the verified row before them passes over (its MAC'd
+    /// link names a later path): never in the watcher's chain, so no file it knew
+    /// (rows planted by someone who can write the home); not laid in.
+    pub passed_over: u64,
 }
+
+/// Paths of rows a rebuild found passed over by the verified chain
+/// ([`Overlaid::passed_over`]) said by name in its warning; the rest are counted. Someone
+/// who can write the home plants as many as they like.
+pub const MAX_PASSED_OVER_NAMED: usize = 10;
 
 /// The signed baseline with what the run knows to be genuine laid over it, merged in
 /// path order (one batch of the old file and one entry of the baseline held at a time):
@@ -732,6 +752,8 @@ struct Overlay<'a, 'b> {
     link: Option<Option<Vec<u8>>>,
     sink: &'b mut dyn FnMut(Entry),
     counts: Overlaid,
+    /// The first [`MAX_PASSED_OVER_NAMED`] paths of [`Overlaid::passed_over`].
+    passed_over: Vec<Vec<u8>>,
 }
 
 impl Overlay<'_, '_> {
@@ -805,9 +827,27 @@ impl Overlay<'_, '_> {
                 (self.sink)(entry);
             }
             None => {
+                self.counts.failed += 1;
+                if matches!(&self.link, Some(link) if passes_over(link.as_deref(), &row.rel)) {
+                    // The verified row before it links past it: the watcher never wrote
+                    // a row here since (every write relinks the row before), so this is
+                    // no file it knew, whatever the row says (review rv40-watch, A1:
+                    // planted rows were laid in as files of unknown state, and their
+                    // absence reported as 300 removals). Taken as no row at all: a path
+                    // of the baseline there was removed during the run (as in `at`), and
+                    // the verified link still holds for what follows.
+                    self.counts.passed_over += 1;
+                    if self.passed_over.len() < MAX_PASSED_OVER_NAMED {
+                        self.passed_over.push(row.rel);
+                    }
+                    return;
+                }
                 self.link = None;
                 match baseline {
-                    Some(e) => (self.sink)(e),
+                    Some(e) => {
+                        self.counts.rejudged += 1;
+                        (self.sink)(e)
+                    }
                     None => {
                         self.counts.unknown += 1;
                         (self.sink)(unknown_at(row.rel));
@@ -817,6 +857,10 @@ impl Overlay<'_, '_> {
         }
     }
 }
+
+/// What [`overlay`] read: its counts, the first paths of [`Overlaid::passed_over`], and
+/// the error of the old file's reading, if it could not be read to its end.
+type OverlayRead = (Overlaid, Vec<Vec<u8>>, Option<StoreError>);
 
 /// Hands `sink` the entries of `signed` with what `old` holds that `check` verifies laid
 /// over them ([`Overlay`]), in path order; `first`: the path of the old file's first row
@@ -828,20 +872,21 @@ fn overlay(
     check: &dyn Fn(&ViewRow) -> Option<Entry>,
     first: Option<Vec<u8>>,
     sink: &mut dyn FnMut(Entry),
-) -> Result<(Overlaid, Option<StoreError>), String> {
+) -> Result<OverlayRead, String> {
     let mut merge = Overlay {
         old,
         check,
         link: Some(first),
         sink,
         counts: Overlaid::default(),
+        passed_over: Vec::new(),
     };
     signed(&mut |e: Entry| {
         merge.before(Some(&e.rel));
         merge.at(e);
     })?;
     merge.before(None);
-    Ok((merge.counts, merge.old.failed.take()))
+    Ok((merge.counts, merge.passed_over, merge.old.failed.take()))
 }
 
 impl DiskView {
@@ -1097,6 +1142,7 @@ impl DiskView {
             entries,
             built,
             overlaid,
+            passed_over,
         } = fresh;
         if let Err(e) = self.db.replace_with(db) {
             self.failed(&e);
@@ -1134,6 +1180,7 @@ impl DiskView {
             waited: rebuilding.waited,
             overlaid,
             carried: count,
+            passed_over,
         });
         true
     }
@@ -1789,7 +1836,7 @@ fn build_beside(
         if let Some(e) = failure {
             return Err(e);
         }
-        let (overlaid, old_failed) = read.map_err(unreadable)?;
+        let (overlaid, passed_over, old_failed) = read.map_err(unreadable)?;
         if let Some(e) = old_failed {
             // What the run saw could not be read back: a rebuild from the baseline alone
             // would forget it (the view is failed, and read again into memory).
@@ -1802,16 +1849,17 @@ fn build_beside(
             fresh.put(&row_of(&key, REBUILT_WRITE, last.rel.clone(), &last, None))?;
         }
         fresh.commit()?;
-        Ok((first, count, overlaid))
+        Ok((first, count, overlaid, passed_over))
     });
     match written {
-        Ok((first, entries, overlaid)) => Ok(Fresh {
+        Ok((first, entries, overlaid, passed_over)) => Ok(Fresh {
             db: fresh,
             key,
             first,
             entries,
             built: started.elapsed(),
             overlaid,
+            passed_over,
         }),
         Err(e) => {
             // The view's file is left as it was (the caller fails it).
@@ -2073,7 +2121,9 @@ impl RootView {
             Held::Disk(disk) => {
                 let check = |row: &ViewRow| disk.checked(row);
                 let first = disk.first.borrow().clone();
-                let (overlaid, unread) =
+                // Rows the chain passes over are counted (`overlaid.passed_over`) and
+                // not laid in; their names are not kept here.
+                let (overlaid, _, unread) =
                     overlay(signed, OldRows::new(&disk.db), &check, first, &mut |e| {
                         entries.push(e)
                     })?;
@@ -2738,10 +2788,10 @@ mod tests {
         assert!(
             matches!(
                 troubles.as_slice(),
-                [ViewTrouble::Rebuilt { damaged, entries: 5, built, held, waited, overlaid, carried: 0 }]
+                [ViewTrouble::Rebuilt { damaged, entries: 5, built, held, waited, overlaid, carried: 0, .. }]
                     if damaged == &[b"a/1.dcm".to_vec()] && *built >= slow && *held < slow / 4
                         && *waited >= MAX_REBUILD_WAIT && *waited < MAX_REBUILD_WAIT + slow / 4
-                        && *overlaid == Overlaid { kept: 4, unknown: 0 }
+                        && overlaid.kept == 4 && overlaid.unknown == 0
             ),
             "{troubles:?}"
         );
@@ -2814,7 +2864,7 @@ mod tests {
         assert!(
             troubles.iter().any(|t| matches!(t,
                 ViewTrouble::Rebuilt { overlaid, carried: 0, .. }
-                    if *overlaid == Overlaid { kept: 5, unknown: 1 })),
+                    if overlaid.kept == 5 && overlaid.unknown == 1 && overlaid.failed == 1)),
             "{troubles:?}"
         );
         // Written while a (slow) rebuild is made: carried into it.
@@ -2866,6 +2916,71 @@ mod tests {
         assert!(!v.disk_failed());
     }
 
+    /// Review rv40-watch (A1): rows planted in the view file (bogus MACs) at paths that
+    /// never existed were laid into the rebuilt view as files of unknown state, and the
+    /// next scrub reported each one's absence as a removal (300 alerts, and
+    /// `ransomware-suspected`). A damaged row at a path the baseline lacks that the
+    /// verified row before it passes over (its MAC'd link names a later path) is no file
+    /// the watcher knew: not laid in, said by name in the rebuild's warning. A damaged
+    /// row the verified chain names (an image stored during the run) stays a file of
+    /// unknown state, its removal reported.
+    #[test]
+    fn rows_planted_where_the_chain_passes_over_are_never_taken_for_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        // Stored during the run.
+        for (rel, size) in [("a/3.dcm", 3), ("a/9.dcm", 9)] {
+            v.set(rel.as_bytes(), Some(sized(rel, size)));
+        }
+        let planted: Vec<String> = (0..5).map(|i| format!("a/5_{i:02}.dcm")).collect();
+        {
+            let db = &disk(&v).db;
+            let model = db.get(b"a/3.dcm").expect("read").expect("row");
+            for (i, rel) in planted.iter().enumerate() {
+                db.put(&ViewRow {
+                    rel: rel.as_bytes().to_vec(),
+                    kind: model.kind,
+                    entry: model.entry.clone(),
+                    next: planted.get(i + 1).map(|n| n.as_bytes().to_vec()),
+                    mac: vec![0; 32],
+                })
+                .expect("plant");
+            }
+            // The stored image after them damaged too: named by a/3's link.
+            let mut row = db.get(b"a/9.dcm").expect("read").expect("row");
+            row.mac = vec![0; 32];
+            db.put(&row).expect("write");
+        }
+        // A lookup of a planted row sets off the rebuild.
+        let _ = v.entry(planted[0].as_bytes());
+        settled(&v);
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("a".into(), 0),
+                ("a/1.dcm".into(), 0),
+                ("a/3.dcm".into(), 3),
+                ("a/9.dcm".into(), 0),
+                ("b.dcm".into(), 0),
+            ]
+        );
+        assert!(unknown(v.entry(b"a/9.dcm")), "named by a verified link");
+        assert_eq!(v.entry(planted[4].as_bytes()), None, "never a file");
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.iter().any(|t| matches!(t,
+                ViewTrouble::Rebuilt { overlaid, passed_over, .. }
+                    if overlaid.failed == 6 && overlaid.passed_over == 5
+                        && overlaid.unknown == 1 && overlaid.rejudged == 0
+                        && passed_over.len() == 5)),
+            "{troubles:?}"
+        );
+    }
+
     /// Review rv38-scale: a file of unknown state compared with a capture was said as
     /// fields changed from made-up values (`0 -> 2132 bytes`, `mode 0000 -> 0644`,
     /// `nlink 0 -> 1`, the last adding "a new name may lie outside the roots"). It is one
@@ -2900,6 +3015,26 @@ mod tests {
         for made_up in ["0 -> ", "0000", "nlink", "outside"] {
             assert!(!detail.contains(made_up), "{detail}");
         }
+    }
+
+    /// Review rv40-watch (A1): the removal of a file of unknown state was said as "file of
+    /// 0 bytes is gone" (`describe` ignored it): a size nobody saw. It says what it is.
+    #[test]
+    fn the_removal_of_a_file_of_unknown_state_names_no_size() {
+        let base = RootProfile {
+            spec: view(&[]).spec,
+            entries: vec![unknown_at(b"a/1.dcm".to_vec())],
+        };
+        let tree = pacsguard_fs::Tree {
+            root: "/r".into(),
+            entries: Vec::new(),
+            problems: Vec::new(),
+        };
+        let findings = pacsguard_profile::compare(&base, &tree);
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let detail = &findings[0].detail;
+        assert!(detail.contains("file of unknown state"), "{detail}");
+        assert!(!detail.contains("0 bytes"), "{detail}");
     }
 
     /// Past [`MAX_WRITES_DURING_REBUILD`] paths written while a rebuild is made (3 here),
@@ -3223,7 +3358,7 @@ mod tests {
         let streamed = v.fall_back_streamed();
         assert!(
             matches!(&streamed, Some(Ok(f)) if f.entries == 6
-                && f.overlaid == Overlaid { kept: 4, unknown: 1 } && f.unread.is_none()),
+                && f.overlaid.kept == 4 && f.overlaid.unknown == 1 && f.unread.is_none()),
             "{streamed:?}"
         );
         assert_eq!(v.file(), None, "in memory");
