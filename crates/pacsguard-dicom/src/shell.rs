@@ -715,8 +715,11 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
         for part in word[1..].split(|&b| b == b'/') {
             if slash_switch(names, part) == Some(true) {
                 let command = &line[from + 1..];
+                // Not glued to a letter (`/c mimikatz`, `/c"x"`, `/c,x`): a command
+                // line's form, never prose's (`CMD /CBD`).
+                let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
                 return runs_command(command, chance_bytes)
-                    || (!chance_bytes && part.len() == 1 && hands_a_plain_name(command));
+                    || (apart && hands_a_plain_name(command, chance_bytes));
             }
             from += part.len() + 1;
         }
@@ -724,22 +727,31 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
     stdin_from_file(line, chance_bytes)
 }
 
-/// Whether `command`, what a blank-separated `/c` (`/k`, `/r`) hands cmd.exe in text,
-/// starts with a plain name (`cmd /c mimikatz`): cmd.exe looks it up along the PATH
-/// with each extension of PATHEXT, so a program dropped beside it runs. Prose glues its
-/// words to the slash (`CMD /CBD dilated`, judged by [`runs_command`] alone); a blank
-/// after a lone `/c` is a command line's, and the dropper's form. Not in chance bytes:
-/// a blank and a word after `/c` there is no one's command (ARCHITECTURE invariant 11).
-fn hands_a_plain_name(command: &[u8]) -> bool {
-    let Some(blank) = command.first() else {
-        return false;
-    };
-    if !matches!(blank, b' ' | b'\t') {
+/// Whether `b` parts a switch of cmd.exe's from what follows it as a blank does: cmd.exe
+/// takes `,`, `;` and `=` for blanks, and a quote opens the command (`/c"x"`).
+fn is_switch_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'"' | b',' | b';' | b'=')
+}
+
+/// The letters a plain name [`hands_a_plain_name`] takes in binary values must have at
+/// least: a launcher, a separator and a word of one or two letters are chance bytes'
+/// more often than a dropper's (ARCHITECTURE invariant 11).
+const PLAIN_NAME_MIN_IN_BINARY: usize = 3;
+
+/// Whether `command`, what a launcher hands cmd.exe apart from its switch (`cmd /c
+/// mimikatz`, `/c"mimikatz"`, `start "" mimikatz`, `start /b mimikatz`), starts with a
+/// plain name: cmd.exe looks it up along the PATH with each extension of PATHEXT, so a
+/// program dropped beside it runs (review rv40b: these alerted before session 40 and
+/// passed after it). Prose glues its words to the slash (`CMD /CBD dilated`) or names a
+/// title (`start "contrast" at 10:32`), judged by [`runs_command`] alone. In binary values
+/// the name has at least [`PLAIN_NAME_MIN_IN_BINARY`] letters.
+fn hands_a_plain_name(command: &[u8], chance_bytes: bool) -> bool {
+    if !command.first().is_some_and(|&b| is_switch_separator(b)) {
         return false;
     }
     let word = command
         .iter()
-        .skip_while(|&&b| matches!(b, b' ' | b'\t' | b'"'))
+        .skip_while(|&&b| is_switch_separator(b))
         .take_while(|&&b| !ends_word(b) && !matches!(b, b'"' | b'/'))
         .copied()
         .collect::<Vec<u8>>();
@@ -747,6 +759,7 @@ fn hands_a_plain_name(command: &[u8]) -> bool {
         && word
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY)
 }
 
 /// Whether `line` redirects a program's input from a file (`< x.txt`, `0<x.txt`; not
@@ -815,12 +828,20 @@ fn reads_its_input(after: &[u8], chance_bytes: bool) -> bool {
 /// (`start evil.exe`: judged by its first argument alone, as `start` is a word too).
 fn start_runs(line: &[u8], chance_bytes: bool) -> Option<bool> {
     let mut spans = leading_argument_spans(line, chance_bytes).peekable();
-    let titled = spans.next_if(|span| line[span.start] == b'"').is_some();
+    let title = spans.next_if(|span| line[span.start] == b'"');
+    let titled = title.is_some();
+    // An empty title (`start "" x`) is a command line's, never prose's.
+    let untitled = title.is_some_and(|span| &line[span] == b"\"\"");
     let mut switched = false;
     while let Some(span) = spans.next() {
         let word = &line[span.clone()];
         if word.first() != Some(&b'/') {
-            return (titled || switched).then(|| runs_command(&line[span.start..], chance_bytes));
+            // What follows the title or switch, from the blank before it.
+            let from = span.start.saturating_sub(1);
+            return (titled || switched).then(|| {
+                runs_command(&line[span.start..], chance_bytes)
+                    || ((untitled || switched) && hands_a_plain_name(&line[from..], chance_bytes))
+            });
         }
         // A switch `start` does not take is an error of its: nothing runs.
         if !takes_switch(b"start", word) {
@@ -1064,9 +1085,46 @@ fn at_runs(words: &[&[u8]]) -> bool {
     {
         return false;
     }
+    // `/every:M,T,W` and `/next:1,15`: cmd.exe parts the days at the commas, so each
+    // is a word of its own, no program.
+    let mut days = false;
     words
-        .find(|word| word.first() != Some(&b'/'))
-        .is_some_and(|word| finds_program(word.strip_prefix(b"\"").unwrap_or(word)))
+        .find(|word| {
+            if word.first() == Some(&b'/') {
+                let lower = word.to_ascii_lowercase();
+                days = lower.starts_with(b"/every:") || lower.starts_with(b"/next:");
+                return false;
+            }
+            !(days && word.len() <= 2 && word.iter().all(u8::is_ascii_alphanumeric))
+        })
+        .is_some_and(|word| {
+            let word = word.strip_prefix(b"\"").unwrap_or(word);
+            // A command of cmd.exe's own is no file `at` can run (it needs `cmd /c`), and
+            // its names are words of report prose: "At 14:32 call placed to Dr. Smith",
+            // "at 10:15 MD notified", "At 11:20 set up for biopsy" (review rv40b).
+            finds_program(word) && !CMD_INTERNAL.contains(&word.to_ascii_lowercase().as_slice())
+        })
+}
+
+/// Whether `word`, a line's first word, is the whole UNC path of a program
+/// (`\\host\share\run`): printable ASCII, a host, a share and a name at least. A file not DICOM
+/// read as batch is text to the search, and the deflated bytes of a ZIP put a chance
+/// `\\` and a letter at the start of a line in about one file of a thousand (`\\if` and
+/// binary after it alerted, `real_readers.rs`, session 40).
+fn unc_program_path(word: &[u8]) -> bool {
+    let word = word.strip_prefix(b"\"").unwrap_or(word);
+    let word = word.strip_suffix(b"\"").unwrap_or(word);
+    word.iter().all(|&b| (0x21..0x7F).contains(&b) && b != b'"')
+        && word.strip_prefix(b"\\\\").is_some_and(|rest| {
+            let mut parts = rest.split(|&b| b == b'\\');
+            parts
+                .by_ref()
+                .take(3)
+                .filter(|part| !part.is_empty())
+                .count()
+                == 3
+                && parts.all(|part| !part.is_empty())
+        })
 }
 
 /// Whether `token` is a UNC path naming a remote host (`\\evil\share`, quoted or not):
@@ -5121,7 +5179,7 @@ fn command_at(
     let pathext = if chance_bytes {
         after_keyword && first_word.iter().all(|b| (0x21..0x7F).contains(b))
     } else {
-        after_keyword || names_remote_host(first_word)
+        after_keyword || (names_remote_host(first_word) && unc_program_path(first_word))
     };
     // The command cmd.exe at the right of a pipe reads its input from (`type x | cmd`).
     let piped = line.text[..from + skip]
@@ -6731,6 +6789,9 @@ mod tests {
             b"start /b x.exe\r\n",
             b"start /MIN calc\r\n",
             b"start \"\" x.bat\r\n",
+            // A plain name after an empty title or a switch (`hands_a_plain_name`).
+            b"start \"\" x\r\n",
+            b"start /b x\r\n",
             b"cipher /w:c:\\\r\n",
             b"tar -xf x.zip\r\n",
             b"tar -xzf x.tgz\r\n",
@@ -6770,8 +6831,6 @@ mod tests {
             b"cmd /x\r\n",
             b"cmd -c x\r\n",
             b"cmd /q\r\n",
-            b"start \"\" x\r\n",
-            b"start /b x\r\n",
             b"start /qq\r\n",
             b"sc /s\r\n",
             b"net /s\r\n",
@@ -8883,6 +8942,24 @@ mod lolbin_tests {
             &["cmd /c mimikatz", "CMD /K dropper_2", "cmd /c \"payload\""],
             &[false],
         );
+        // Review rv40b: the same apart from the switch by cmd.exe's other separators,
+        // or after `start`'s empty title or its switch; in binary values too (a
+        // private OB), a name of three letters or more.
+        assert_alerts(
+            &[
+                "cmd /c mimikatz",
+                "cmd /c\"mimikatz\"",
+                "cmd /c,mimikatz",
+                "cmd /c;mimikatz",
+                "cmd /c=mimikatz",
+                "cmd /s /c\" mimikatz\"",
+                "start \"\" mimikatz",
+                "start \"x\" /b mimikatz",
+                "start /b mimikatz",
+                "at 23:00 /every:M,T,W powershell -enc SQBFAFgA",
+            ],
+            &[false, true],
+        );
     }
 
     /// A program named by a path without an extension: cmd.exe tries PATHEXT (`.COM`,
@@ -8960,6 +9037,17 @@ mod lolbin_tests {
         );
     }
 
+    /// A file not DICOM is read as batch text whole: a chance `\\` and a letter at a
+    /// line's start in a ZIP's deflated bytes is no UNC path of a program (it alerted in
+    /// a run of `real_readers.rs`, session 40); a whole one still alerts.
+    #[test]
+    fn a_chance_double_backslash_is_no_unc_program() {
+        let chance = b"\\\\if\xe9\x1a\x8c\xceb\x06'f\xce.\xc5x";
+        assert!(found(chance, false).is_none());
+        assert!(found(b"\\\\if\\x", false).is_none());
+        assert_alerts(&["\\\\198.51.100.7\\s\\evil"], &[false]);
+    }
+
     /// Prose that starts with the names of these programs, or reads as cmd.exe's syntax
     /// but makes it run nothing: `CMD /CBD` hands cmd.exe `BD dilated 9 mm`, a program
     /// no Windows has; `start "contrast" at 10:32` runs `at 10:32`, which schedules
@@ -8967,6 +9055,15 @@ mod lolbin_tests {
     #[test]
     fn prose_that_reads_as_cmd_but_runs_nothing_is_clean() {
         assert_clean(&[
+            // Review rv40b: a report's critical-result line and its like (`at` cannot run
+            // cmd.exe's own commands, and their names are words).
+            "At 14:32 call placed to Dr. Smith, findings read back and confirmed.",
+            "At 10:45 echo showed a small pericardial effusion.",
+            "at 09:12 for comparison, prior MRI reviewed.",
+            "At 10:00 if needed, contrast will be given.",
+            "at 10:15 MD notified of findings.",
+            "At 11:20 set up for biopsy.",
+            "CMD /Cmimikatz",
             "CMD /CBD dilated 9 mm",
             "cmd /c.b.d. 9 mm",
             "CMD /CBD 9 mm, IHD /normal",
