@@ -7835,6 +7835,74 @@ fn inside_a_window_ciphertext_wrapped_in_a_valid_dicom_or_interleaved_with_zeros
     assert_eq!(arrival["severity"], "info", "{arrival:#}");
 }
 
+/// Review rv40b: inside a maintenance window, native images past the first MiB whose
+/// Pixel Data was encrypted, written under new names and UIDs, the originals removed,
+/// were `info added`: the data set's reading refused a head ending inside the Pixel
+/// Data, so no pixel of theirs was sampled (images of a MiB or less alerted). Each is
+/// now an `encrypted-arrival`; an honest large arrival stays `info`.
+#[test]
+fn inside_a_window_encrypted_images_past_the_first_mib_arriving_alert() {
+    const PIXELS: usize = 3 << 20;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = image_store(&env, 3);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-4042 migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let build = |uid: String, pixels: Vec<u8>| {
+        DicomBuilder::ct(&uid)
+            .pixels(pacsguard_testkit::Pixels::Native(pixels))
+            .build()
+    };
+    let mut locked = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let bytes = build(
+            format!("1.2.826.0.1.3680043.10.1137.4042.{i}"),
+            keystream(PIXELS, 4042 + i as u64),
+        );
+        let to = path.with_file_name(format!("{i}.big.dcm"));
+        let temp = staging.join(format!("{i}.big.dcm"));
+        fs::write(&temp, bytes).expect("test fixture");
+        fs::rename(&temp, &to).expect("test fixture");
+        fs::remove_file(path).expect("test fixture");
+        locked.push(to);
+    }
+    // The honest one: a large image of smooth 16-bit values.
+    let ramp: Vec<u8> = (0..PIXELS / 2)
+        .flat_map(|i| (((i / 512) % 4096) as u16).to_le_bytes())
+        .collect();
+    let honest = archive.join("study0/large.dcm");
+    let temp = staging.join("large.dcm");
+    fs::write(
+        &temp,
+        build("1.2.826.0.1.3680043.10.1137.4042.9".into(), ramp),
+    )
+    .expect("test fixture");
+    fs::rename(&temp, &honest).expect("test fixture");
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && has_field(x, "encrypted-arrival")
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        locked.iter().all(|p| alerted(f, p))
+            && f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == honest.to_str())
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let arrival = findings
+        .iter()
+        .find(|f| f["kind"] == "added" && f["path"].as_str() == honest.to_str())
+        .expect("waited for above");
+    assert_eq!(arrival["severity"], "info", "{arrival:#}");
+}
+
 /// The new checks of arrivals inside a window (a large private value of random bytes,
 /// bytes interleaved with a constant) against every real DICOM file of `.testdata`
 /// (pydicom's and pynetdicom's test files, vendor files with private OB elements among

@@ -210,8 +210,15 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
 /// written as the 16-bit values of a new image, a zero high byte each).
 pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
-    let layout = pacsguard_dicom::layout(&head.bytes)?;
-    let pixels = head.bytes.get(layout.pixels.start..)?;
+    let start = match pacsguard_dicom::layout(&head.bytes) {
+        Some(layout) if layout.pixels.start < head.bytes.len() => layout.pixels.start,
+        // The head ends inside the Pixel Data (an image past the first MiB), which the
+        // data set's reading refuses: where its value starts, from its header (review
+        // rv40b: every encrypted native image over 1 MiB arriving under a new name was
+        // `info`, its pixels never sampled).
+        _ => usize::try_from(pacsguard_dicom::native_pixels_in_head(&head.bytes)?.start).ok()?,
+    };
+    let pixels = head.bytes.get(start..)?;
     if pixels.is_empty() {
         return None; // no Pixel Data found
     }
