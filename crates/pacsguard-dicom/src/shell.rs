@@ -9037,6 +9037,20 @@ mod lolbin_tests {
         );
     }
 
+    /// In binary values a plain name after `cmd /c` or `start /b` counts from
+    /// `PLAIN_NAME_MIN_IN_BINARY` letters; in text from one.
+    #[test]
+    fn a_plain_name_in_binary_values_has_its_least_letters() {
+        let short = "a".repeat(PLAIN_NAME_MIN_IN_BINARY - 1);
+        let long = "a".repeat(PLAIN_NAME_MIN_IN_BINARY);
+        for launcher in ["cmd /c ", "start /b "] {
+            let short = format!("{launcher}{short}");
+            assert!(found(short.as_bytes(), true).is_none(), "{short}");
+            assert_alerts(&[short.as_str(), &format!("{launcher}{long}")], &[false]);
+            assert_alerts(&[&format!("{launcher}{long}")], &[true]);
+        }
+    }
+
     /// A file not DICOM is read as batch text whole: a chance `\\` and a letter at a
     /// line's start in a ZIP's deflated bytes is no UNC path of a program (it alerted in
     /// a run of `real_readers.rs`, session 40); a whole one still alerts.
