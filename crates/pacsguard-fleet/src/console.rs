@@ -35,7 +35,9 @@ use crate::duplicates::{Duplicates, ForkVerdict, Reporter, Verdict};
 use crate::freshness::{Growth, TrailGrowth};
 use crate::hold;
 use crate::silence;
-use crate::unwritten::{NotWritten, REFUSED_WRITE_SAID_EVERY, RefusedSay, Unwritten};
+use crate::unwritten::{
+    NotWritten, REFUSED_WRITE_SAID_EVERY, RefusedAnswer, RefusedSay, Unwritten,
+};
 use crate::wire::{self, Request, Response};
 use crate::witness::{self, Refusal, Witnessed};
 
@@ -1995,7 +1997,8 @@ impl Fleet {
                     }
                     return Err(error);
                 }
-                StateMove::Unchanged | StateMove::GaveUp => {}
+                StateMove::GaveUp => self.say_gave_up(&host),
+                StateMove::Unchanged => {}
             }
         }
         Ok(())
@@ -2174,7 +2177,10 @@ impl Fleet {
             }
             // Other requests kept moving the state (said by `move_state`): raised
             // all the same, once (review r29-fleet).
-            Ok(StateMove::GaveUp) => self.not_written(host, state, detail, false, None),
+            Ok(StateMove::GaveUp) => {
+                self.say_gave_up(host);
+                self.not_written(host, state, detail, false, None)
+            }
             // Judged from the host as this request read it: the store could not be
             // read again, or did not take the write.
             Err(error) => {
@@ -2220,7 +2226,19 @@ impl Fleet {
             }
             // The store may hold it, or not: tried again at the next chance (said by
             // `move_state`).
-            StateMove::Unconfirmed { .. } | StateMove::GaveUp => Ok(false),
+            StateMove::Unconfirmed { .. } => Ok(false),
+            // Found moved at each try: tried again at the next chance, said once and
+            // then every REFUSED_WRITE_SAID_EVERY while it stays so.
+            StateMove::GaveUp => {
+                self.say_write_refused(
+                    host,
+                    RefusedAnswer::MovedAtEachTry,
+                    &format!(
+                        "its state was found moved at each of {MAX_STATE_TRIES} tries (MAX_STATE_TRIES): other requests write it as fast, or the store does not keep this write"
+                    ),
+                );
+                Ok(false)
+            }
         }
     }
 
@@ -2261,7 +2279,11 @@ impl Fleet {
         let name = &host.name;
         let error = match self.write_waiting(db, host) {
             Ok(_) => {
-                if self.lock_unwritten().write_cleared(host.id) {
+                // Still waiting (a retry found the state moved at each try, or the
+                // store did not confirm): not cleared, so not said again as new.
+                let mut unwritten = self.lock_unwritten();
+                if unwritten.waiting(host.id).is_empty() && unwritten.write_cleared(host.id) {
+                    drop(unwritten);
                     (self.log)(&format!(
                         "fleet: host {name}: what was raised while the store did not write it is written now: the store takes its writes again"
                     ));
@@ -2270,10 +2292,17 @@ impl Fleet {
             }
             Err(error) => error,
         };
-        let answer = error.to_string();
+        self.say_write_refused(host, RefusedAnswer::from(&error), &error.to_string());
+    }
+
+    /// Says that what was raised of `host` while the store did not write it is still
+    /// not written, the store's `answer` so: once per kind of answer, then every
+    /// [`REFUSED_WRITE_SAID_EVERY`] with the count of tries not said.
+    fn say_write_refused(&self, host: &HostRow, kind: RefusedAnswer, answer: &str) {
+        let name = &host.name;
         let say = self
             .lock_unwritten()
-            .write_refused(host.id, &error, std::time::Instant::now());
+            .write_refused(host.id, kind, std::time::Instant::now());
         let every = REFUSED_WRITE_SAID_EVERY.as_secs();
         match say {
             RefusedSay::New => (self.log)(&format!(
@@ -2485,6 +2514,15 @@ impl Fleet {
                 Err(error) => return Err(error),
             }
         }
+        Ok(StateMove::GaveUp)
+    }
+
+    /// Says a change of `host`'s state given up after [`MAX_STATE_TRIES`] (the first of
+    /// each [`STATE_GIVE_UP_SAID_EVERY`] at once, the rest counted). Said by the request
+    /// that judged the change, not by a retry of a refusal already raised and waiting
+    /// ([`Fleet::write_raised`]), which says its own, rate-limited: counted here, the
+    /// silence check's retry each second was one more "request" a second.
+    fn say_gave_up(&self, host: &HostRow) {
         let line = self
             .give_ups
             .lock()
@@ -2493,7 +2531,6 @@ impl Fleet {
         if let Some(line) = line {
             (self.log)(&line);
         }
-        Ok(StateMove::GaveUp)
     }
 }
 
