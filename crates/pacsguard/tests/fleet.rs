@@ -3029,10 +3029,13 @@ fn a_copy_of_a_hosts_enrolment_beside_it_is_raised_once_and_its_approval_stays()
         "{}",
         twin.stderr()
     );
-    std::thread::sleep(Duration::from_secs(20));
+    // Waited for, not slept on: past the 15 s the copy's refusals back off (flake audit
+    // of session 41: a fixed 20 s left no margin on a loaded machine).
     assert!(
-        twin.stderr()
-            .contains("two processes report under its certificate"),
+        twin.wait_for(
+            "two processes report under its certificate",
+            Duration::from_secs(90)
+        ),
         "{}",
         twin.stderr()
     );
@@ -3326,7 +3329,7 @@ fn a_copy_found_beside_a_host_stays_refused_across_a_restart_of_the_console() {
     assert!(
         twin.wait_for(
             "two processes report under its certificate",
-            Duration::from_secs(40)
+            Duration::from_secs(120)
         ),
         "{}",
         twin.stderr()
@@ -3658,8 +3661,10 @@ fn a_stop_with_a_console_that_never_answers_is_bounded_and_recorded_at_the_next_
     std::thread::sleep(Duration::from_secs(3));
     let (took, said) = guard.stop_timed();
     eprintln!("the stop with a console that never answers took {took:?}");
+    // The point: not 30 s (IO_TIMEOUT) at each step; STOP_DELIVERY_DEADLINE (10 s) and
+    // the guard's own stop, with room for a loaded machine (flake audit of session 41).
     assert!(
-        took < Duration::from_secs(18),
+        took < Duration::from_secs(28),
         "the stop took {took:?}: {said}"
     );
     assert!(
@@ -3783,7 +3788,7 @@ fn a_copy_waiting_when_the_console_restarts_is_still_told_apart() {
     assert!(
         twin.wait_for(
             "two processes report under its certificate",
-            Duration::from_secs(40)
+            Duration::from_secs(120)
         ),
         "{}",
         twin.stderr()
@@ -3855,7 +3860,9 @@ fn a_whole_home_copy_forking_after_the_host_stopped_does_not_keep_it_alive() {
     // The promised interval (15 s), the grace (10 s), and room for a loaded machine.
     let silent = wait_host(&console, "pacs-14", |h| h["state"] == "fork, silent");
     assert!(
-        stopped.elapsed() < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 2,
+        // Room for a loaded machine (flake audit of session 41): a copy keeping the
+        // host alive would never let it be silent at all.
+        stopped.elapsed() < Duration::from_secs(35) + pacsguard_fleet::console::SILENCE_GRACE * 2,
         "raised silent only after {:?}: {silent}",
         stopped.elapsed()
     );
@@ -3912,7 +3919,9 @@ fn an_enrolment_copy_after_the_host_stopped_does_not_keep_it_alive() {
     // the console's wait on the copy's key (15 s) ends before or after the silence.
     let silent = wait_host(&console, "pacs-15", |h| h["state"] == "new-key, silent");
     assert!(
-        stopped.elapsed() < Duration::from_secs(15) + pacsguard_fleet::console::SILENCE_GRACE * 3,
+        // Room for a loaded machine (flake audit of session 41): a copy keeping the
+        // host alive would never let it be silent at all.
+        stopped.elapsed() < Duration::from_secs(35) + pacsguard_fleet::console::SILENCE_GRACE * 3,
         "raised silent only after {:?}: {silent}",
         stopped.elapsed()
     );
@@ -4638,22 +4647,24 @@ fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
         "{}",
         server.stderr()
     );
-    // The two after the first are counted, said in one line once the window passed.
-    // Whole number: "12 more changes" once passed for "2 more changes" (session 40's
-    // grader saw 11: the silence check's retries of the waiting fork were counted).
-    let counted = "fleet: 2 more changes of hosts' states given up after MAX_STATE_TRIES";
-    assert!(
-        server.wait_for(
-            counted,
-            pacsguard_fleet::console::STATE_GIVE_UP_SAID_EVERY + Duration::from_secs(10)
-        ),
-        "{}",
-        server.stderr()
-    );
+    // The two after the first are counted, said in one line once the window passed;
+    // a third report slower than the window starts another (flake audit of session
+    // 41): the lines' total is what holds, whatever the machine's pace. Whole numbers:
+    // "12 more changes" once passed for "2 more changes", and session 40's grader saw
+    // 11 (the silence check's retries of the waiting fork were counted).
+    let every = pacsguard_fleet::console::STATE_GIVE_UP_SAID_EVERY;
+    let deadline = std::time::Instant::now() + every * 3 + Duration::from_secs(10);
+    while given_ups_said(&server.stderr(), given_up) < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Another window, to see that nothing else is counted once the reports stopped.
+    std::thread::sleep(every + Duration::from_secs(3));
     let said = server.stderr();
-    assert_eq!(said.matches(given_up).count(), 1, "{said}");
-    assert_eq!(said.matches(counted).count(), 1, "{said}");
-    assert!(said.contains("of hosts ct-tries"), "{said}");
+    assert_eq!(given_ups_said(&said, given_up), 3, "{said}");
+    assert!(
+        !said.contains(" more changes of hosts'") || said.contains("of hosts ct-tries"),
+        "{said}"
+    );
     // The silence check tries the waiting fork again each second: said once, as a write
     // still waiting, not as one more request given up at each try.
     let retried = "is still not written (its state was found moved at each of 16 tries";
@@ -4668,6 +4679,22 @@ fn a_refusal_whose_state_cannot_be_written_is_raised_and_the_give_up_said() {
         1,
         "{log}"
     );
+}
+
+/// The changes of hosts' states given up that the console's log says: one per line
+/// said (`given_up`), plus each "N more changes ... given up" count, read as a whole
+/// number.
+fn given_ups_said(said: &str, given_up: &str) -> u64 {
+    let counted = " more changes of hosts' states given up after MAX_STATE_TRIES";
+    let counts: u64 = said
+        .match_indices(counted)
+        .map(|(at, _)| {
+            let before = &said[..at];
+            let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            before[before.len() - digits..].parse::<u64>().unwrap_or(0)
+        })
+        .sum();
+    said.matches(given_up).count() as u64 + counts
 }
 
 /// Issue 14 (review r29-fleet): a host revoked while its report is judged. The report

@@ -923,7 +923,12 @@ fn one_peer_holding_every_connection_slot_does_not_lock_others_out() {
             "over its share, the peer's connection is closed at once"
         );
     }
-    // And the refusals are on the service's log: one line, counting the rest.
+    // And the refusals are on the service's log: one line, counting the rest (waited
+    // for: the log is read by a thread of the test, flake audit of session 41).
+    server.wait_for(
+        "refused a connection from 127.0.0.1",
+        Duration::from_secs(10),
+    );
     let log = server.stderr();
     assert_eq!(
         log.matches("refused a connection from 127.0.0.1").count(),

@@ -1117,7 +1117,10 @@ fn a_wall_clock_step_is_recorded_and_is_no_heartbeat_gap() {
     let watcher = Watcher::start_with(&env, &[], command);
     std::thread::sleep(Duration::from_millis(2500));
     fs::write(&offset, "+1d\n").expect("test fixture");
-    std::thread::sleep(Duration::from_millis(3500));
+    // Waited for, not slept on (flake audit of session 41: a fixed 3.5 s).
+    watcher.wait(Duration::from_secs(30), |_, err| {
+        err.contains("the wall clock was stepped forward")
+    });
     let (_, _, stderr) = watcher.stop();
     assert!(
         stderr.contains("the wall clock was stepped forward by 86400 s"),
@@ -1404,7 +1407,8 @@ fn a_big_file_being_hashed_does_not_hold_up_other_changes() {
             .expect("test fixture");
         std::io::Write::write_all(&mut file, b"?").expect("test fixture");
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Time for the event to be read before the stop (flake audit of session 41: 300 ms).
+    std::thread::sleep(Duration::from_millis(2000));
     let (_, findings, stderr) = watcher.stop();
     fs::remove_file(env.path("a-big-series.moved")).ok();
     assert!(moved, "{findings:#?} {stderr}");
@@ -3898,8 +3902,10 @@ fn a_change_still_put_off_at_the_stop_is_said_at_the_stop() {
     // Written and waited for (the writer wait is 30 s): nothing to see yet. Never quiet
     // for 100 ms, the file is due 20 quiet periods (2 s) after its first write, then
     // waits for its writer; counted from that write, not from python3's spawn (over a
-    // second under load: the stop came before the file was due, nothing said).
-    std::thread::sleep(Duration::from_secs(3));
+    // second under load: the stop came before the file was due, nothing said). 8 s:
+    // well past the 2 s on a loaded machine, well short of the 30 s writer wait (flake
+    // audit of session 41: 3 s left one second).
+    std::thread::sleep(Duration::from_secs(8));
     let (_, findings, stderr) = watcher.stop();
     let _ = child.kill();
     let _ = child.wait();
