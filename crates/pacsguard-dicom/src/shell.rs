@@ -104,88 +104,147 @@ const WRAPPERS: [&[u8]; 20] = [
 /// run a project or an installer; the living-off-the-land binaries of Windows). Review
 /// s23: `vssadmin` alone of these was known, and a line of `bcdedit`, `wevtutil cl`,
 /// `forfiles /c`, `curl -o` or `net user /add` was clean.
-const BATCH: [&[u8]; 78] = [
-    b"wsl",
-    b"powershell",
-    b"pwsh",
-    b"cmd",
-    b"certutil",
-    b"bitsadmin",
-    b"rundll32",
-    b"regsvr32",
-    b"mshta",
-    b"wscript",
-    b"cscript",
-    b"schtasks",
-    b"wmic",
-    b"msiexec",
-    b"vssadmin",
-    b"start",
-    b"echo off",
-    b"forfiles",
-    b"bcdedit",
-    b"wevtutil",
-    b"wbadmin",
-    b"msbuild",
-    b"cmstp",
-    b"taskkill",
-    b"installutil",
-    b"regasm",
-    b"regsvcs",
-    b"odbcconf",
-    b"pcalua",
-    b"esentutl",
-    b"diskshadow",
-    b"fsutil",
-    b"icacls",
-    b"takeown",
-    b"psexec",
-    b"curl",
-    b"certreq",
-    b"msdt",
-    b"netsh",
-    b"robocopy",
-    b"cipher",
-    b"net",
-    b"net1",
-    b"reg",
-    b"sc",
-    b"tar",
-    b"ftp",
-    b"del",
-    b"erase",
-    b"rd",
-    b"rmdir",
-    b"explorer",
+const BATCH_TOOLS: [(&[u8], Counts); 78] = [
+    (b"wsl", Counts::Ambiguous),
+    (b"powershell", Counts::Alone),
+    (b"pwsh", Counts::Ambiguous),
+    (b"cmd", Counts::Ambiguous),
+    (b"certutil", Counts::Alone),
+    (b"bitsadmin", Counts::Alone),
+    (b"rundll32", Counts::Alone),
+    (b"regsvr32", Counts::Alone),
+    (b"mshta", Counts::Alone),
+    (b"wscript", Counts::Alone),
+    (b"cscript", Counts::Alone),
+    (b"schtasks", Counts::Alone),
+    (b"wmic", Counts::Ambiguous),
+    (b"msiexec", Counts::Alone),
+    (b"vssadmin", Counts::Alone),
+    (b"start", Counts::Ambiguous),
+    (b"echo off", Counts::Alone),
+    (b"forfiles", Counts::Alone),
+    (b"bcdedit", Counts::Alone),
+    (b"wevtutil", Counts::Alone),
+    (b"wbadmin", Counts::Alone),
+    (b"msbuild", Counts::Alone),
+    (b"cmstp", Counts::Alone),
+    (b"taskkill", Counts::Alone),
+    (b"installutil", Counts::Alone),
+    (b"regasm", Counts::Alone),
+    (b"regsvcs", Counts::Alone),
+    (b"odbcconf", Counts::Alone),
+    (b"pcalua", Counts::Alone),
+    (b"esentutl", Counts::Alone),
+    (b"diskshadow", Counts::Alone),
+    (b"fsutil", Counts::Alone),
+    (b"icacls", Counts::Alone),
+    (b"takeown", Counts::Alone),
+    (b"psexec", Counts::Alone),
+    (b"curl", Counts::Ambiguous),
+    (b"certreq", Counts::Alone),
+    (b"msdt", Counts::Ambiguous),
+    (b"netsh", Counts::Alone),
+    (b"robocopy", Counts::Alone),
+    (b"cipher", Counts::Ambiguous),
+    (b"net", Counts::Ambiguous),
+    (b"net1", Counts::Ambiguous),
+    (b"reg", Counts::Ambiguous),
+    (b"sc", Counts::Ambiguous),
+    (b"tar", Counts::Ambiguous),
+    (b"ftp", Counts::Ambiguous),
+    (b"del", Counts::Ambiguous),
+    (b"erase", Counts::Ambiguous),
+    (b"rd", Counts::Ambiguous),
+    (b"rmdir", Counts::Ambiguous),
+    (b"explorer", Counts::Ambiguous),
     // Session 40 (review of session 39): living-off-the-land programs a line of one of
     // them ran unseen. Those also English or short are ambiguous (below).
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"extrac32",
-    b"tftp",
-    b"mofcomp",
-    b"regedit",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"runas",
-    b"conhost",
-    b"hh",
-    b"mklink",
-    b"attrib",
-    b"sdelete",
-    b"ntdsutil",
-    b"cmdkey",
-    b"winrm",
-    b"nltest",
-    b"bash",
+    (b"shutdown", Counts::Argued),
+    (b"format", Counts::Argued),
+    (b"copy", Counts::Argued),
+    (b"xcopy", Counts::Argued),
+    (b"move", Counts::Argued),
+    (b"ren", Counts::Argued),
+    (b"rename", Counts::Argued),
+    (b"expand", Counts::Argued),
+    (b"extrac32", Counts::Alone),
+    (b"tftp", Counts::Argued),
+    (b"mofcomp", Counts::Alone),
+    (b"regedit", Counts::Alone),
+    (b"ftype", Counts::Argued),
+    (b"assoc", Counts::Argued),
+    (b"at", Counts::Argued),
+    (b"runas", Counts::Alone),
+    (b"conhost", Counts::Alone),
+    (b"hh", Counts::Argued),
+    (b"mklink", Counts::Alone),
+    (b"attrib", Counts::Argued),
+    (b"sdelete", Counts::Alone),
+    (b"ntdsutil", Counts::Alone),
+    (b"cmdkey", Counts::Alone),
+    (b"winrm", Counts::Alone),
+    (b"nltest", Counts::Alone),
+    (b"bash", Counts::Argued),
 ];
+
+/// How a tool of [`BATCH_TOOLS`] counts at a command's start: the one source of
+/// [`BATCH`], [`AMBIGUOUS_BATCH`] and [`ARGUED_BATCH`] (session 41: the three lists
+/// repeated the names by hand, held together by a test only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// By its name alone: no word of English, and too long for chance bytes to spell.
+    Alone,
+    /// Only with what reads as its argument ([`tool_argument`]): one of
+    /// [`AMBIGUOUS_BATCH`].
+    Ambiguous,
+    /// Only with the arguments that make it dangerous ([`argues_danger`]): one of
+    /// [`ARGUED_BATCH`], ambiguous too.
+    Argued,
+}
+
+/// Whether a tool that counts as `counts` is one of those `of` names: all of them
+/// (`None`), those of its name alone, the ambiguous ones (an argued tool is one whose
+/// arguments are judged whole), or the argued ones.
+const fn is_of(of: Option<Counts>, counts: Counts) -> bool {
+    match of {
+        None => true,
+        Some(Counts::Alone) => matches!(counts, Counts::Alone),
+        Some(Counts::Ambiguous) => !matches!(counts, Counts::Alone),
+        Some(Counts::Argued) => matches!(counts, Counts::Argued),
+    }
+}
+
+/// How many tools of [`BATCH_TOOLS`] are of `of` ([`is_of`]).
+const fn batch_count(of: Option<Counts>) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < BATCH_TOOLS.len() {
+        if is_of(of, BATCH_TOOLS[i].1) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The names of the tools of [`BATCH_TOOLS`] that are of `of` ([`is_of`]), in its order;
+/// `N` is [`batch_count`] of `of` (checked when compiled).
+const fn batch_names<const N: usize>(of: Option<Counts>) -> [&'static [u8]; N] {
+    let mut names: [&[u8]; N] = [b""; N];
+    let (mut i, mut n) = (0, 0);
+    while i < BATCH_TOOLS.len() {
+        let (name, counts) = BATCH_TOOLS[i];
+        if is_of(of, counts) {
+            names[n] = name;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "N is the count of the names taken");
+    names
+}
+
+/// Every tool of [`BATCH_TOOLS`], whatever it asks for.
+const BATCH: [&[u8]; BATCH_TOOLS.len()] = batch_names(None);
 
 /// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
 /// (common bile duct)", "Start of contrast injection", "net change", "SC injection", "TAR
@@ -196,64 +255,15 @@ const BATCH: [&[u8]; 78] = [
 /// [`tool_argument`]): a switch it takes ([`BATCH_SWITCHES`]), a subcommand
 /// ([`BATCH_SUBCOMMANDS`]), a URL or a runnable name. Alone, `pwsh` and `wmic` start an
 /// interactive prompt reading the console, as `cmd.exe` does: nothing of the file.
-const AMBIGUOUS_BATCH: [&[u8]; 34] = [
-    b"pwsh",
-    b"wmic",
-    b"msdt",
-    b"explorer",
-    b"curl",
-    b"cipher",
-    b"wsl",
-    b"cmd",
-    b"start",
-    b"net",
-    b"net1",
-    b"reg",
-    b"sc",
-    b"tar",
-    b"ftp",
-    b"del",
-    b"erase",
-    b"rd",
-    b"rmdir",
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"tftp",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"hh",
-    b"attrib",
-    b"bash",
-];
+const AMBIGUOUS_BATCH: [&[u8]; batch_count(Some(Counts::Ambiguous))] =
+    batch_names(Some(Counts::Ambiguous));
 
 /// The tools of [`AMBIGUOUS_BATCH`] whose arguments [`argues_danger`] judges: words of
 /// English (`format`, `copy`, `move`, `expand`, `at`, `shutdown`), or short enough that
 /// chance bytes spell them (`ren`, `hh`, `tftp`, `bash`), that count only with the
 /// arguments that make them dangerous, never with any switch of theirs.
-const ARGUED_BATCH: [&[u8]; 15] = [
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"tftp",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"hh",
-    b"attrib",
-    b"bash",
-];
+const ARGUED_BATCH: [&[u8]; batch_count(Some(Counts::Argued))] =
+    batch_names(Some(Counts::Argued));
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
 /// `net user x /add`, `reg add HKCU\...`, `sc stop MSSQLSERVER`.
