@@ -6323,6 +6323,11 @@ struct Variables {
     /// Where each was set, its lower-case name and its value (`None`: read from input,
     /// `set /p`), in file order.
     set: Vec<(usize, Vec<u8>, Option<Vec<u8>>)>,
+    /// The indices in `set` of each name's commands, ascending: a look-up is a search
+    /// of one name's, not a walk of them all (session 41: with every `%NAME%` of a
+    /// known tool's arguments looked up, [`expand_arguments`], 5 MB of such lines after
+    /// 1,000 `set` commands took 18.5 s, debug build, where 1.7 s without them).
+    by_name: std::collections::HashMap<Vec<u8>, Vec<usize>>,
     /// More `set` commands than [`MAX_BATCH_VARIABLES`] were found.
     full: bool,
     /// The `set` commands of earlier windows of a file read in windows (file order),
@@ -6343,12 +6348,11 @@ impl Variables {
         if self.full {
             return Lookup::NotKept;
         }
-        match self
-            .set
-            .iter()
-            .rev()
-            .find(|(offset, set, _)| *offset < at && set == name)
-        {
+        let last_before = self.by_name.get(name).and_then(|indices| {
+            let before = indices.partition_point(|&i| self.set[i].0 < at);
+            before.checked_sub(1).map(|k| &self.set[indices[k]])
+        });
+        match last_before {
             Some((_, _, Some(value))) => Lookup::Value(value),
             Some((_, _, None)) => Lookup::FromInput,
             None if self.full => Lookup::NotKept,
@@ -6393,6 +6397,9 @@ impl Variables {
             self.set.push((start + line.offset(at), name, value));
         }
         self.set.sort_by_key(|(offset, _, _)| *offset);
+        for (i, (_, name, _)) in self.set.iter().enumerate() {
+            self.by_name.entry(name.clone()).or_default().push(i);
+        }
     }
 }
 
