@@ -253,11 +253,15 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_acknowledged: Option<String>,
     /// The count of undone findings of one root dropped from the console's pages past
-    /// its limit and not acknowledged (issue 13, session 40), recorded by `serve` at its
-    /// stop and by an acknowledgement of them: `r<hex of the root as shown, empty
-    /// outside every root>:<findings>/<alerts>/<number of the last one counted>`. The
-    /// newest record of a root is read back at the next start, so a restart keeps them
-    /// until a person acknowledges them (before, it forgot them without a word).
+    /// its limit and not acknowledged (issue 13, session 40), recorded by `serve` as it
+    /// changes (at most once per interval), at its stop and by an acknowledgement of
+    /// them: `r<hex of the root as shown, empty outside every root>:<findings>/<alerts>/
+    /// <number of the last one counted>`. The newest record of a root is read back at
+    /// the next start, so a restart keeps them until a person acknowledges them (before,
+    /// it forgot them without a word). `run:open` at a start of `serve` and `run:closed`
+    /// at its stop once every count is recorded: a newest `run:open` at the next start
+    /// says the last run ended without its stop (killed, the power lost), so the counts
+    /// it recorded last may be short (session 41).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped_undone: Option<String>,
 }
