@@ -19,21 +19,15 @@ use pacsguard_audit::{
 use pacsguard_events::{Action, Actor, Event, EventSink, Outcome};
 use pacsguard_trail::note::Signer;
 
-/// The fields `serve` gathers (`pacsguard_console::bound::BINDING_FIELDS`, quoted; this
-/// crate cannot depend on the console's).
-const BOUND_FIELDS: [&str; 11] = [
-    "\"account_digest\"",
-    "\"request_digest\"",
-    "\"session_digest\"",
-    "\"invitation_digest\"",
-    "\"setting_digest\"",
-    "\"approval_digest\"",
-    "\"approval_superseded\"",
-    "\"approval_unproven\"",
-    "\"host_revoked\"",
-    "\"host_acknowledged\"",
-    "\"dropped_undone\"",
-];
+/// The fields `serve` gathers, quoted as they stand in a record's line: the console's
+/// one list ([`pacsguard_events::CONSOLE_BINDING_FIELDS`]; a copy kept here by hand
+/// before, session 41).
+fn bound_fields() -> Vec<String> {
+    pacsguard_events::CONSOLE_BINDING_FIELDS
+        .iter()
+        .map(|f| format!("\"{f}\""))
+        .collect()
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -86,12 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let signer = signer()?;
             // `gather-none`: the same verification gathering nothing (what the
             // verification itself holds).
-            let needles: &[&str] = if mode == "gather-none" {
-                &["\"no_such_field\""]
+            let fields = bound_fields();
+            let needles: Vec<&str> = if mode == "gather-none" {
+                vec!["\"no_such_field\""]
             } else {
-                &BOUND_FIELDS
+                fields.iter().map(String::as_str).collect()
             };
-            let mut gather = Gather::new(needles).newest_per_id();
+            let mut gather = Gather::new(&needles).newest_per_id();
             gather.set_record_key(RecordKey::of(&signer));
             let started = Instant::now();
             let report = verify_gathering(

@@ -336,20 +336,9 @@ pub struct BindReport {
     pub missing_accounts: Vec<i64>,
 }
 
-/// The fields of a trail record that bind the console's store.
-pub const BINDING_FIELDS: [&str; 11] = [
-    "account_digest",
-    "request_digest",
-    "session_digest",
-    "invitation_digest",
-    "setting_digest",
-    "approval_digest",
-    "approval_superseded",
-    "approval_unproven",
-    "host_revoked",
-    "host_acknowledged",
-    "dropped_undone",
-];
+/// The fields of a trail record that bind the console's store: the one list, kept
+/// beside the record's fields ([`pacsguard_events::CONSOLE_BINDING_FIELDS`]).
+pub use pacsguard_events::CONSOLE_BINDING_FIELDS as BINDING_FIELDS;
 
 /// The sessions the trail says were opened, and those it says were closed.
 #[derive(Debug, Default)]

@@ -16,11 +16,19 @@
 //! alerts page and in a `console-dropped-count-unread` warning: the count shown may be
 //! short, never a silent 0.
 //!
-//! A `serve` killed (no stop) records nothing: what its run dropped is not read back
-//! (its findings are on the trail); the counts read at its start still are, since
-//! their newest records stand.
+//! A stop is not enough (session 41): a `serve` killed (`kill -9`, the power lost)
+//! recorded nothing, and the next start said nothing was dropped. So `serve` also
+//! records each root's count as it changes, at most once per
+//! [`DROPPED_RECORD_INTERVAL`] (a flood of alerts is a few records, not one per alert),
+//! and marks its run on the trail: `run:open` at its start, `run:closed` at its stop
+//! once every count is recorded. A start whose newest mark is `run:open` knows the last
+//! run ended without its stop: its counts (as last recorded) are counted again and said
+//! to be at least what they were, what it dropped in its last interval not counted
+//! (on the pages and in the `console-dropped-count-unread` warning). A trail with no
+//! mark (written before) tells nothing either way.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use pacsguard_events::{Action, Event, Finding, FindingKind, Outcome, Severity};
 
@@ -35,6 +43,19 @@ pub const MAX_DROPPED_ROOTS_READ: usize = 4_096;
 /// Bytes of a root's shown path in a record at most (hex: twice this): longer is not
 /// one the console writes.
 pub const MAX_DROPPED_ROOT_BYTES: usize = 16_384;
+
+/// How often at most `serve` records the dropped counts that changed, one record per
+/// root that changed: a flood dropping thousands of alerts (which an attacker can make)
+/// writes a few records, and a `serve` killed loses at most what it dropped in its last
+/// interval (said at the next start as such).
+pub const DROPPED_RECORD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The `dropped_undone` of the record a start of `serve` writes: its run is open.
+pub const RUN_OPEN: &str = "run:open";
+
+/// The `dropped_undone` of the record a stop of `serve` writes once every count is
+/// recorded: its run closed with them.
+pub const RUN_CLOSED: &str = "run:closed";
 
 /// The `dropped_undone` of a record: `r<hex of root>:<findings>/<alerts>/<last>`. The
 /// root (escaped as shown, empty outside every root) is hex so that no `:` of a path
@@ -100,12 +121,26 @@ pub(crate) struct DroppedRead {
     pub(crate) unreadable: usize,
     /// Roots past [`MAX_DROPPED_ROOTS_READ`], not read.
     pub(crate) past_limit: usize,
+    /// The newest mark of a run ([`RUN_OPEN`], [`RUN_CLOSED`]): `Some(true)` when the
+    /// last run did not close (killed); none on a trail with no mark.
+    pub(crate) last_run_open: Option<bool>,
 }
 
 /// The newest count of each root among `records` (oldest first).
 pub(crate) fn read_dropped(records: &[serde_json::Value]) -> DroppedRead {
     let mut read = DroppedRead::default();
     for text in records.iter().filter_map(|r| r.get("dropped_undone")) {
+        match text.as_str() {
+            Some(RUN_OPEN) => {
+                read.last_run_open = Some(true);
+                continue;
+            }
+            Some(RUN_CLOSED) => {
+                read.last_run_open = Some(false);
+                continue;
+            }
+            _ => {}
+        }
         let Some((root, unseen)) = text.as_str().and_then(parse_dropped) else {
             read.unreadable += 1;
             continue;
@@ -119,25 +154,31 @@ pub(crate) fn read_dropped(records: &[serde_json::Value]) -> DroppedRead {
     read
 }
 
+/// How a root is named in a record's words.
+fn whose(root: &str) -> String {
+    if root.is_empty() {
+        "outside every root".to_string()
+    } else {
+        format!("of {root}")
+    }
+}
+
 impl Console {
     /// At a stop of `serve`, before the guard writes its last records: each root's
-    /// undone findings dropped and not acknowledged, on the trail, for the next start.
+    /// undone findings dropped and not acknowledged, on the trail, for the next start,
+    /// then the run's close ([`RUN_CLOSED`]: the next start knows its counts are whole).
     /// Returns how many roots were recorded.
     pub fn record_dropped_at_stop(&self) -> Result<usize, AuthError> {
         let counts = self.guard.undone_dropped_at_stop();
         for (root, unseen) in &counts {
-            let whose = if root.is_empty() {
-                "outside every root".to_string()
-            } else {
-                format!("of {root}")
-            };
             let mut event = self.event(
                 "console",
                 Action::Finding,
                 Outcome::Success,
                 format!(
-                    "at this stop {} undone findings {whose} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: kept for the next start, where they wait for an operator's acknowledgement on the alerts page; each is on the audit trail as it came",
+                    "at this stop {} undone findings {} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: kept for the next start, where they wait for an operator's acknowledgement on the alerts page; each is on the audit trail as it came",
                     unseen.findings,
+                    whose(root),
                     unseen.alerts,
                     crate::guard::MAX_OPEN_FINDINGS
                 ),
@@ -145,7 +186,85 @@ impl Console {
             event.dropped_undone = Some(dropped_binding(root, *unseen));
             self.record(event)?;
         }
+        self.record_run_mark(RUN_CLOSED, "the console stopped with every count of undone findings dropped from the pages recorded")?;
         Ok(counts.len())
+    }
+
+    /// At a start of `serve`, once the counts are read back: its run is open
+    /// ([`RUN_OPEN`]) until its stop closes it. A start that finds it open knows the
+    /// run was killed.
+    pub fn record_run_open(&self) -> Result<(), AuthError> {
+        self.record_run_mark(
+            RUN_OPEN,
+            &format!(
+                "the console started: it records the counts of undone findings dropped from the pages as they change (every {} s at most, DROPPED_RECORD_INTERVAL) and at its stop",
+                DROPPED_RECORD_INTERVAL.as_secs()
+            ),
+        )
+    }
+
+    fn record_run_mark(&self, mark: &str, detail: &str) -> Result<(), AuthError> {
+        let mut event = self.event(
+            "console",
+            Action::Finding,
+            Outcome::Success,
+            detail.to_string(),
+        );
+        event.dropped_undone = Some(mark.to_string());
+        self.record(event)
+    }
+
+    /// While `serve` runs, every [`DROPPED_RECORD_INTERVAL`]: each root whose count of
+    /// undone findings dropped and not acknowledged differs from `recorded` (what the
+    /// trail holds as newest: the counts read back at start, then what this recorded)
+    /// is recorded, so that a `serve` killed loses at most one interval of it. A root
+    /// gone from the counts (acknowledged) is recorded as none. Returns how many roots
+    /// were recorded; `recorded` follows what reached the trail's inbox.
+    pub fn record_dropped_changes(
+        &self,
+        recorded: &mut BTreeMap<String, Unseen>,
+    ) -> Result<usize, AuthError> {
+        let counts = self.guard.undone_dropped_at_stop();
+        let gone: Vec<(String, Unseen)> = recorded
+            .iter()
+            .filter(|(root, _)| !counts.contains_key(*root))
+            .map(|(root, unseen)| {
+                (
+                    root.clone(),
+                    Unseen {
+                        last: unseen.last,
+                        ..Unseen::default()
+                    },
+                )
+            })
+            .collect();
+        let changed: Vec<(String, Unseen)> = counts
+            .into_iter()
+            .filter(|(root, unseen)| recorded.get(root) != Some(unseen))
+            .chain(gone)
+            .collect();
+        for (root, unseen) in &changed {
+            let mut event = self.event(
+                "console",
+                Action::Finding,
+                Outcome::Success,
+                format!(
+                    "{} undone findings {} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: recorded as the count changed, so that a console killed does not forget them; each is on the audit trail as it came",
+                    unseen.findings,
+                    whose(root),
+                    unseen.alerts,
+                    crate::guard::MAX_OPEN_FINDINGS
+                ),
+            );
+            event.dropped_undone = Some(dropped_binding(root, *unseen));
+            self.record(event)?;
+            if unseen.findings == 0 {
+                recorded.remove(root);
+            } else {
+                recorded.insert(root.clone(), *unseen);
+            }
+        }
+        Ok(changed.len())
     }
 
     /// At start, from the records the trail's verification gathered: the dropped counts
@@ -192,6 +311,13 @@ impl Console {
                 read.past_limit
             ));
         }
+        if read.last_run_open == Some(true) {
+            let total: u64 = read.counts.values().map(|u| u.findings).sum();
+            why.push(format!(
+                "the last run of the console ended without its stop (killed, or the host lost power): the counts it recorded as they changed ({total} undone finding(s) in all) are counted again, at least that many; what it dropped in its last {} s (DROPPED_RECORD_INTERVAL) may not be counted",
+                DROPPED_RECORD_INTERVAL.as_secs()
+            ));
+        }
         if !bindings.whole && why.is_empty() {
             why.push(format!(
                 "the trail is not proven whole at this start ({}): a newer record of it may be among what is not proven",
@@ -205,7 +331,7 @@ impl Console {
             return Ok(read.counts);
         }
         let said = format!(
-            "the count of undone findings dropped from the pages and not acknowledged, recorded at the last stop, could not be read back whole: {}. The counts shown may be short: read the trail's findings since the last acknowledgement (pacsguard audit show)",
+            "the count of undone findings dropped from the pages and not acknowledged, as the last run recorded it, could not be read back whole: {}. The counts shown may be short: read the trail's findings since the last acknowledgement (pacsguard audit show)",
             why.join("; ")
         );
         self.guard.set_dropped_unread(said.clone());
@@ -293,5 +419,26 @@ mod tests {
         assert_eq!(read.counts.len(), MAX_DROPPED_ROOTS_READ);
         assert_eq!(read.past_limit, 1);
         assert_eq!(read.counts.get("/r0"), Some(&unseen(2, 1, 5)));
+    }
+
+    /// The newest mark of a run says whether the last run closed; marks are no count
+    /// and not unreadable; a trail with none says nothing either way.
+    #[test]
+    fn the_newest_mark_says_whether_the_last_run_closed() {
+        let mark = |m: &str| serde_json::json!({ "dropped_undone": m });
+        let count =
+            serde_json::json!({ "dropped_undone": dropped_binding("/srv", unseen(2, 1, 9)) });
+        assert_eq!(
+            read_dropped(std::slice::from_ref(&count)).last_run_open,
+            None
+        );
+        let closed = read_dropped(&[mark(RUN_OPEN), count.clone(), mark(RUN_CLOSED)]);
+        assert_eq!(closed.last_run_open, Some(false));
+        assert_eq!(closed.unreadable, 0);
+        assert_eq!(closed.counts.len(), 1);
+        let killed = read_dropped(&[mark(RUN_CLOSED), mark(RUN_OPEN), count]);
+        assert_eq!(killed.last_run_open, Some(true));
+        assert_eq!(killed.counts.get("/srv"), Some(&unseen(2, 1, 9)));
+        assert_eq!(read_dropped(&[mark("run:other")]).unreadable, 1);
     }
 }

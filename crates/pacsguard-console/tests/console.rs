@@ -4166,6 +4166,136 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
     assert_eq!(unread(&h).len(), 1);
 }
 
+/// Issue 13, session 41: a run's mark tells a killed run from a stopped one. The newest
+/// mark `run:closed`: the counts are whole, nothing said. The newest `run:open` (the last
+/// run killed, no stop): its counts are read back and said to be at least that, on the
+/// pages and in one `console-dropped-count-unread` warning. While the console runs, a
+/// count is recorded when it changed, once however many alerts a flood drops, and an
+/// acknowledged count as none; the count read back is not recorded again.
+#[tokio::test]
+async fn a_killed_runs_counts_are_said_at_least_and_each_change_is_recorded_once() {
+    use pacsguard_console::dropped_trail::{RUN_CLOSED, RUN_OPEN, dropped_binding, parse_dropped};
+    use pacsguard_console::guard::{MAX_OPEN_FINDINGS, Unseen};
+    use pacsguard_events::{Finding, FindingKind, Severity};
+    let (h, guard) = four_eyes_harness();
+    h.first_admin().await;
+    let count = |findings, alerts, last| Unseen {
+        findings,
+        alerts,
+        last,
+    };
+    let record =
+        |root: &str, u: Unseen| serde_json::json!({ "dropped_undone": dropped_binding(root, u) });
+    let mark = |m: &str| serde_json::json!({ "dropped_undone": m });
+    let unread =
+        |h: &Harness| alerts_or_warnings(&h.events(), FindingKind::ConsoleDroppedCountUnread);
+    let (h, _) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            records: vec![
+                mark(RUN_OPEN),
+                record("/srv", count(3, 1, 1_500)),
+                mark(RUN_CLOSED),
+            ],
+            whole: true,
+            ..Default::default()
+        },
+    );
+    let open = h.console.guard.open_findings();
+    assert_eq!(open.dropped_undone.get("/srv"), Some(&3));
+    assert_eq!(open.dropped_unread, None, "closed: whole");
+    assert!(unread(&h).is_empty());
+
+    let (h, report) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            records: vec![
+                mark(RUN_CLOSED),
+                mark(RUN_OPEN),
+                record("/srv", count(4, 1, 1_600)),
+            ],
+            whole: true,
+            ..Default::default()
+        },
+    );
+    let open = h.console.guard.open_findings();
+    assert_eq!(open.dropped_undone.get("/srv"), Some(&4), "read back");
+    let said = open.dropped_unread.expect("the kill said on the pages");
+    assert!(
+        said.contains("ended without its stop (killed")
+            && said.contains("4 undone finding(s) in all")
+            && said.contains("at least"),
+        "{said}"
+    );
+    let warnings = unread(&h);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+    // As the console runs: nothing changed, nothing recorded.
+    let recorded_counts = |h: &Harness| -> Vec<(String, Unseen)> {
+        h.events()
+            .iter()
+            .filter_map(|e| e.dropped_undone.as_deref().and_then(parse_dropped))
+            .collect()
+    };
+    let mut recorded = report.dropped_restored.clone();
+    assert_eq!(
+        h.console
+            .record_dropped_changes(&mut recorded)
+            .expect("recorded"),
+        0
+    );
+    assert!(recorded_counts(&h).is_empty());
+    // Acknowledged: recorded as none, once.
+    let g = &h.console.guard;
+    let last = g.open_findings().dropped_undone_last["/srv"];
+    assert_eq!(g.acknowledge_dropped("/srv", 4, last), 4);
+    assert_eq!(
+        h.console
+            .record_dropped_changes(&mut recorded)
+            .expect("recorded"),
+        1
+    );
+    let counts = recorded_counts(&h);
+    assert!(
+        matches!(counts.as_slice(), [(root, u)] if root == "/srv" && u.findings == 0),
+        "{counts:?}"
+    );
+    assert!(recorded.is_empty());
+    assert_eq!(
+        h.console
+            .record_dropped_changes(&mut recorded)
+            .expect("recorded"),
+        0
+    );
+    // A flood drops 500 alerts past the kept: one record of the root's new count.
+    g.add_root(std::path::Path::new("/srv"));
+    for i in 0..MAX_OPEN_FINDINGS + 500 {
+        g.finding(&Finding::new(
+            format!("/srv/bin/{i}.so").into(),
+            FindingKind::Added,
+            Severity::Alert,
+            "x",
+        ));
+    }
+    assert_eq!(
+        h.console
+            .record_dropped_changes(&mut recorded)
+            .expect("recorded"),
+        1
+    );
+    let counts = recorded_counts(&h);
+    assert!(
+        matches!(counts.as_slice(), [(root, u)] if root == "/srv" && u.findings == 500 && u.alerts == 500),
+        "{counts:?}"
+    );
+    assert_eq!(
+        h.console
+            .record_dropped_changes(&mut recorded)
+            .expect("recorded"),
+        0
+    );
+}
+
 /// Session 10: a trail not proven whole whose unproven part names no binding (an account
 /// record's field name edited away): the alert says where the proof ends, and the
 /// accounts with no proven record are refused, never bound on trust.

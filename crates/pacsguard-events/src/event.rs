@@ -253,14 +253,38 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_acknowledged: Option<String>,
     /// The count of undone findings of one root dropped from the console's pages past
-    /// its limit and not acknowledged (issue 13, session 40), recorded by `serve` at its
-    /// stop and by an acknowledgement of them: `r<hex of the root as shown, empty
-    /// outside every root>:<findings>/<alerts>/<number of the last one counted>`. The
-    /// newest record of a root is read back at the next start, so a restart keeps them
-    /// until a person acknowledges them (before, it forgot them without a word).
+    /// its limit and not acknowledged (issue 13, session 40), recorded by `serve` as it
+    /// changes (at most once per interval), at its stop and by an acknowledgement of
+    /// them: `r<hex of the root as shown, empty outside every root>:<findings>/<alerts>/
+    /// <number of the last one counted>`. The newest record of a root is read back at
+    /// the next start, so a restart keeps them until a person acknowledges them (before,
+    /// it forgot them without a word). `run:open` at a start of `serve` and `run:closed`
+    /// at its stop once every count is recorded: a newest `run:open` at the next start
+    /// says the last run ended without its stop (killed, the power lost), so the counts
+    /// it recorded last may be short (session 41).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped_undone: Option<String>,
 }
+
+/// The fields of a record that bind the console's store (accounts, waiting requests,
+/// sessions, enrolment links, the fleet's settings, hosts' approvals, revocations and
+/// acknowledgements, the dropped counts), read back from the trail at `serve`'s start.
+/// The one list: the console (`pacsguard_console::bound::BINDING_FIELDS`), `serve`'s
+/// gathering and `pacsguard-audit`'s `gather_bench` take it from here (the bench kept a
+/// copy by hand before, session 41).
+pub const CONSOLE_BINDING_FIELDS: [&str; 11] = [
+    "account_digest",
+    "request_digest",
+    "session_digest",
+    "invitation_digest",
+    "setting_digest",
+    "approval_digest",
+    "approval_superseded",
+    "approval_unproven",
+    "host_revoked",
+    "host_acknowledged",
+    "dropped_undone",
+];
 
 impl Event {
     pub fn new(actor: Actor, action: Action, outcome: Outcome, detail: impl Into<String>) -> Self {
@@ -480,5 +504,36 @@ mod tests {
         assert_eq!(json["action"], "accept");
         assert_eq!(json["reason"], "patch KB1");
         assert!(json["time"].as_str().expect("time").ends_with('Z'));
+    }
+
+    /// Each of CONSOLE_BINDING_FIELDS is a field of a record as written, and every
+    /// binding field of a record is in it: a name spelled otherwise gathers nothing.
+    #[test]
+    fn the_console_binding_fields_are_the_records_binding_fields() {
+        let mut event = Event::new(actor(), Action::Login, Outcome::Success, "x");
+        let bound = Some("b:1".to_string());
+        event.account_digest = bound.clone();
+        event.request_digest = bound.clone();
+        event.session_digest = bound.clone();
+        event.invitation_digest = bound.clone();
+        event.setting_digest = bound.clone();
+        event.approval_digest = bound.clone();
+        event.approval_superseded = bound.clone();
+        event.approval_unproven = bound.clone();
+        event.host_revoked = bound.clone();
+        event.host_acknowledged = bound.clone();
+        event.dropped_undone = bound;
+        let json = serde_json::to_value(&event).expect("json");
+        let object = json.as_object().expect("an object");
+        let written: Vec<&str> = object
+            .iter()
+            .filter(|(_, v)| v.as_str() == Some("b:1"))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut listed = CONSOLE_BINDING_FIELDS.to_vec();
+        listed.sort_unstable();
+        let mut written = written;
+        written.sort_unstable();
+        assert_eq!(listed, written);
     }
 }

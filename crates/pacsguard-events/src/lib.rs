@@ -16,7 +16,9 @@ mod finding;
 mod inbox;
 
 pub use escape::{escape_bytes, escape_path, hides_text, needs_escape};
-pub use event::{Action, Actor, Event, EventBus, EventSink, Outcome, SinkError};
+pub use event::{
+    Action, Actor, CONSOLE_BINDING_FIELDS, Event, EventBus, EventSink, Outcome, SinkError,
+};
 pub use finding::{Finding, FindingKind, Severity, SeverityCounts};
 pub use inbox::{
     CLOSE_WAITS_FOR_RESERVED, INBOX_HEADROOM, Inbox, MAX_INBOX_EVENTS, Reserved, process_uid,

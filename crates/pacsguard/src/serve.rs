@@ -717,6 +717,16 @@ pub fn run(
     if let Some(why) = guard.open_findings().dropped_unread {
         say(&why);
     }
+    // This run open on the trail until its stop closes it: a start that finds it open
+    // knows it was killed, and says its counts may be short (session 41).
+    if let Err(e) = console.record_run_open() {
+        say(&format!(
+            "the start of this run is NOT on the trail ({e}): if it is killed, the next start cannot say so"
+        ));
+    }
+    // What the trail holds as the newest count of each root: what was read back, then
+    // what the trail-verify thread records as the counts change.
+    let dropped_recorded = bound.dropped_restored.clone();
     if !bound.unproven.is_empty() {
         say(&format!(
             "trail records NOT PROVEN by its verification, nothing bound from them (an alert is raised): {}",
@@ -973,11 +983,14 @@ pub fn run(
         let guard = guard.clone();
         let console = console.clone();
         let server_stop = server_stop.clone();
+        let mut dropped_recorded = dropped_recorded;
         std::thread::Builder::new()
             .name("trail-verify".into())
             .spawn(move || {
                 // The start verified the whole trail: the first turn comes an interval later.
                 let mut next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
+                let mut next_dropped = std::time::Instant::now();
+                let mut dropped_failing = false;
                 let heartbeat = pacsguard_console::identity::CONSOLE_HEARTBEAT_INTERVAL;
                 let mut next_heartbeat = std::time::Instant::now() + heartbeat;
                 let mut follow = follow;
@@ -988,6 +1001,24 @@ pub fn run(
                             say(&format!("expired sessions not purged: {e}"));
                         }
                         next = std::time::Instant::now() + TRAIL_VERIFY_INTERVAL;
+                    }
+                    // The dropped counts that changed, on the trail at most once per
+                    // interval: a serve killed loses one interval of them at most.
+                    if std::time::Instant::now() >= next_dropped {
+                        match console.record_dropped_changes(&mut dropped_recorded) {
+                            Ok(_) => dropped_failing = false,
+                            Err(e) if !dropped_failing => {
+                                dropped_failing = true;
+                                say(&format!(
+                                    "the count of undone findings dropped from the pages could NOT be recorded on the trail ({e}): tried again every {} s",
+                                    pacsguard_console::dropped_trail::DROPPED_RECORD_INTERVAL
+                                        .as_secs()
+                                ));
+                            }
+                            Err(_) => {}
+                        }
+                        next_dropped = std::time::Instant::now()
+                            + pacsguard_console::dropped_trail::DROPPED_RECORD_INTERVAL;
                     }
                     // The claim on this console's id renewed (its heartbeat).
                     if std::time::Instant::now() >= next_heartbeat {

@@ -8049,11 +8049,7 @@ fn fall_back_to(
                 findings.push(fell_back_finding(&root, &file, &fell));
             }
             None => {
-                let spec = view.spec.clone();
-                let _ = view.fall_back(pacsguard_profile::RootProfile {
-                    spec,
-                    entries: Vec::new(),
-                });
+                view.empty_in_memory();
                 findings.push(Finding::new(
                     file,
                     FindingKind::WatchStateAltered,
@@ -8076,6 +8072,34 @@ fn fall_back_to(
 
 /// The alert that the failed view file `file` of `root` is no longer judged against.
 fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding {
+    // The guard's wait on the failed file, said (review rv40-watch, A7b: ~20 s of a
+    // lock held by another process, in silence).
+    let stalled = if fell.stalled >= Duration::from_millis(100) {
+        format!(
+            "; the guard waited {:.1} s on the file before leaving it (each lookup and \
+             write of a failed file waits SQLite's busy timeout: a lock held on it by \
+             another process, say), judging nothing meanwhile",
+            fell.stalled.as_secs_f64()
+        )
+    } else {
+        String::new()
+    };
+    if let Some(replayed) = fell.replayed {
+        return Finding::new(
+            file.to_path_buf(),
+            FindingKind::WatchStateAltered,
+            Severity::Alert,
+            format!(
+                "the watcher's view file of {} failed, so it is no longer judged \
+                 against: the view is held in memory for the rest of the run, the signed \
+                 baseline with this run's {replayed} write(s) laid over it as the watcher \
+                 made them (held in memory, MAX_RUN_WRITES_KEPT; the file not read back): \
+                 what it saw since the start is kept; a change whose write failed is \
+                 reported again when next seen{stalled}",
+                escape_path(root),
+            ),
+        );
+    }
     let unread = match &fell.unread {
         Some(reason) => format!(
             "; the file could not be read back to its end ({reason}): past that point \
@@ -8095,7 +8119,9 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
              watcher's key laid over it (what it saw since the start); {} path(s) whose \
              row failed or was missing, not in the baseline, are files of unknown state; \
              changes whose rows failed are reported again when next seen, and some made \
-             while the file failed may have been reported as arrivals{unread}",
+             while the file failed may have been reported as arrivals; this run wrote \
+             more than are held in memory (MAX_RUN_WRITES_KEPT), so the file was read \
+             back{unread}{stalled}",
             escape_path(root),
             fell.overlaid.kept,
             fell.overlaid.unknown,
@@ -8214,6 +8240,20 @@ fn view_trouble_findings(
                      memory is bounded: a row of a path written from now on, copied back \
                      from earlier in this run by someone who can write the home, is no \
                      longer told apart (the view keeps what it saw)",
+                    escape_path(root),
+                ),
+            )),
+            ViewTrouble::RunWritesFull { kept } => findings.push(Finding::new(
+                file.to_path_buf(),
+                FindingKind::WatchStateAltered,
+                Severity::Warning,
+                format!(
+                    "the watcher's view file of {} had {kept} paths and entries written \
+                     this run (MAX_RUN_WRITES_KEPT): the writes held in memory so that a \
+                     fall-back to memory keeps what the run saw without reading the file \
+                     are let go; if the file fails from now on, what the run saw is read \
+                     back from it, and what cannot be read there (a file locked by another \
+                     process) is the signed baseline's",
                     escape_path(root),
                 ),
             )),

@@ -185,6 +185,10 @@ pub enum ViewTrouble {
     /// the paths written after are not told apart from a row of theirs copied back from
     /// earlier in the run (said once; the view itself is kept).
     StampsFull { stamps: usize },
+    /// [`MAX_RUN_WRITES_KEPT`] paths and entries were written this run: the writes held
+    /// in memory for a fall-back are let go (said once), and a fall-back reads what the
+    /// run saw back from the file (what cannot be read there is the baseline's, said).
+    RunWritesFull { kept: usize },
     /// Rows failed their check again after `rebuilds` rebuilds within
     /// [`REBUILD_PERIOD`] ([`MAX_REBUILDS_PER_PERIOD`]): the file is rebuilt no more but
     /// failed, for the signed baseline in memory to take its place.
@@ -319,6 +323,44 @@ struct DiskView {
     /// Past it ([`MAX_WRITES_DURING_REBUILD`]) a rebuild is not put in place; a field for
     /// the tests.
     max_carried: usize,
+    /// This run's writes, held in memory for a fall-back ([`RunWrites`]).
+    run: RefCell<RunWrites>,
+    /// Past it ([`MAX_RUN_WRITES_KEPT`]) the run's writes are let go; a field for the
+    /// tests.
+    max_run_writes: usize,
+    /// How long the guard waited on the file in lookups and writes that failed (once it
+    /// failed, every one waits SQLite's busy timeout before failing): said at the
+    /// fall-back (review rv40-watch, A7b: a lock held on the file by another process
+    /// stalled the guard ~20 s without a word).
+    stalled: Cell<Duration>,
+}
+
+/// Writes of this run (paths set or removed, subtrees replaced: what the watcher saw)
+/// held in memory beside a view on disk, at most this many paths and entries in all, so
+/// that a fall-back to memory ([`RootView::fall_back`]) starts from the signed baseline
+/// with them laid over it, without reading the file back. Read back from the file, a
+/// file locked by another process (`sqlite3 view.db 'BEGIN EXCLUSIVE'`, review
+/// rv40-watch A7b) gave 0 rows: every image stored since the start was forgotten, its
+/// removal unreported, its encryption an `added` info. Past it (someone writing the tree
+/// as fast as they can), the writes are let go, said once ([`ViewTrouble::RunWritesFull`]),
+/// and a fall-back reads the file back as before. ~250 bytes an entry: ~16 MiB at most.
+pub const MAX_RUN_WRITES_KEPT: usize = 65_536;
+
+/// One write of the run, as [`RootView::set`] and [`RootView::replace`] took it.
+#[derive(Debug)]
+enum RunWrite {
+    Set(Vec<u8>, Option<Entry>),
+    Replace(Vec<Vec<u8>>, Vec<Entry>),
+}
+
+/// The run's writes in order ([`MAX_RUN_WRITES_KEPT`]).
+#[derive(Debug, Default)]
+struct RunWrites {
+    writes: Vec<RunWrite>,
+    /// Paths and entries they hold.
+    held: usize,
+    /// More were made than are kept: none is kept any more.
+    let_go: bool,
 }
 
 /// A rebuild of a view file made on a thread of its own: the new file beside the view's,
@@ -696,6 +738,13 @@ pub struct FellBack {
     /// Why the file could not be read back to its end, if it could not: what lies past
     /// is the baseline's (images stored since the start there forgotten), said.
     pub unread: Option<String>,
+    /// The run's writes held in memory ([`MAX_RUN_WRITES_KEPT`]) laid over the baseline,
+    /// as the watcher made them, in place of the file's rows (the file not read back):
+    /// how many. None: more were made than are kept, the file was read back.
+    pub replayed: Option<u64>,
+    /// How long the guard waited on the failed file before it was left
+    /// ([`DiskView::stalled`]; lookups and writes, not walks: at least this).
+    pub stalled: Duration,
 }
 
 /// What a rebuild (or the fall-back to memory) laid over the signed baseline.
@@ -915,6 +964,9 @@ impl DiskView {
             stamps_full: Cell::new(false),
             max_stamps: MAX_VIEW_STAMPS,
             max_carried: MAX_WRITES_DURING_REBUILD,
+            run: RefCell::new(RunWrites::default()),
+            max_run_writes: MAX_RUN_WRITES_KEPT,
+            stalled: Cell::new(Duration::ZERO),
         })
     }
 
@@ -1230,6 +1282,41 @@ impl DiskView {
     fn failed(&self, e: &StoreError) {
         self.broken.set(true);
         self.note(ViewTrouble::Failed(e.to_string()));
+    }
+
+    /// Holds a write of the run in memory ([`RunWrites`]): `size` paths and entries;
+    /// `whole`: it replaces the whole root (what came before is no more). `write` is
+    /// made only when kept (no copy of a large replacement to be let go).
+    fn keep(&self, size: usize, whole: bool, write: impl FnOnce() -> RunWrite) {
+        let mut run = self.run.borrow_mut();
+        if run.let_go {
+            return;
+        }
+        if whole {
+            run.writes = Vec::new();
+            run.held = 0;
+        }
+        if run.held.saturating_add(size) > self.max_run_writes {
+            *run = RunWrites {
+                let_go: true,
+                ..RunWrites::default()
+            };
+            drop(run);
+            self.note(ViewTrouble::RunWritesFull {
+                kept: self.max_run_writes,
+            });
+            return;
+        }
+        run.held += size;
+        run.writes.push(write());
+    }
+
+    /// A lookup or write of the file that began at `began` is over: while the file is
+    /// failed, the time it took is the guard's wait on it ([`DiskView::stalled`]).
+    fn waited_since(&self, began: Instant) {
+        if self.broken.get() {
+            self.stalled.set(self.stalled.get() + began.elapsed());
+        }
     }
 
     /// The write a genuine row at `rel` was made by: the latest of its path's last write,
@@ -2117,6 +2204,43 @@ impl RootView {
     /// verifies laid over it (see [`RootView::fall_back`]).
     fn fall_back_from(&mut self, signed: SignedEntries) -> Result<FellBack, String> {
         let mut entries = Vec::new();
+        let stalled = match &self.held {
+            Held::Disk(disk) => disk.stalled.get(),
+            Held::Memory(_) => Duration::ZERO,
+        };
+        let kept = match &self.held {
+            Held::Disk(disk) => !disk.run.borrow().let_go,
+            Held::Memory(_) => false,
+        };
+        if kept {
+            // What the run wrote is held in memory: laid over the baseline as the
+            // watcher made it, the file not read back (a lock held on it by another
+            // process made every read wait SQLite's busy timeout, then fail: review
+            // rv40-watch, A7b).
+            signed(&mut |e| entries.push(e))?;
+            let writes = match &self.held {
+                Held::Disk(disk) => std::mem::take(&mut disk.run.borrow_mut().writes),
+                Held::Memory(_) => Vec::new(),
+            };
+            let replayed = writes.len() as u64;
+            self.held = Held::Memory(last_at_each_path(entries).into_iter().map(ByPath).collect());
+            for write in writes {
+                match write {
+                    RunWrite::Set(rel, entry) => self.set(&rel, entry),
+                    RunWrite::Replace(subtrees, entries) => self.replace(&subtrees, entries),
+                }
+            }
+            let count = match &self.held {
+                Held::Memory(entries) => entries.len() as u64,
+                Held::Disk(_) => 0,
+            };
+            return Ok(FellBack {
+                entries: count,
+                replayed: Some(replayed),
+                stalled,
+                ..FellBack::default()
+            });
+        }
         let (overlaid, unread) = match &self.held {
             Held::Disk(disk) => {
                 let check = |row: &ViewRow| disk.checked(row);
@@ -2140,6 +2264,8 @@ impl RootView {
             entries: count,
             overlaid,
             unread,
+            replayed: None,
+            stalled,
         })
     }
 
@@ -2166,6 +2292,13 @@ impl RootView {
                 reason: "failed for a test".to_string(),
             });
         }
+    }
+
+    /// Holds an empty view in memory instead of the view on disk (whose file is
+    /// deleted): the root the signed baseline no longer holds. The run's writes are not
+    /// laid over nothing (they were made over a baseline that is no more).
+    pub fn empty_in_memory(&mut self) {
+        self.held = Held::Memory(BTreeSet::new());
     }
 
     /// The view file, when the view is on disk.
@@ -2305,12 +2438,18 @@ impl RootView {
             Held::Memory(entries_held) => entries_held,
             Held::Disk(disk) => {
                 let entries = last_at_each_path(entries);
+                let whole = subtrees.iter().any(Vec::is_empty);
+                disk.keep(subtrees.len() + entries.len(), whole, || {
+                    RunWrite::Replace(subtrees.to_vec(), entries.clone())
+                });
+                let began = Instant::now();
                 disk.mend();
                 disk.replace(subtrees, &entries);
                 // Rebuilt from the baseline: what was just seen goes on top of it again.
                 if disk.mend() {
                     disk.replace(subtrees, &entries);
                 }
+                disk.waited_since(began);
                 return;
             }
         };
@@ -2351,11 +2490,13 @@ impl RootView {
         match &self.held {
             Held::Memory(entries) => entries.get(rel).map(|e| e.0.clone()),
             Held::Disk(disk) => {
+                let began = Instant::now();
                 disk.mend();
-                let entry = disk.get(rel);
+                let mut entry = disk.get(rel);
                 if disk.mend() {
-                    return disk.get(rel);
+                    entry = disk.get(rel);
                 }
+                disk.waited_since(began);
                 entry
             }
         }
@@ -2377,19 +2518,27 @@ impl RootView {
                 if entry.rel != rel {
                     entry.rel = rel.to_vec();
                 }
+                disk.keep(1, false, || {
+                    RunWrite::Set(rel.to_vec(), Some(entry.clone()))
+                });
+                let began = Instant::now();
                 disk.mend();
                 disk.put(rel, &entry);
                 // Rebuilt from the baseline: what was just seen goes on top of it again.
                 if disk.mend() {
                     disk.put(rel, &entry);
                 }
+                disk.waited_since(began);
             }
             (Held::Disk(disk), None) => {
+                disk.keep(1, false, || RunWrite::Set(rel.to_vec(), None));
+                let began = Instant::now();
                 disk.mend();
                 disk.remove(rel);
                 if disk.mend() {
                     disk.remove(rel);
                 }
+                disk.waited_since(began);
             }
         }
     }
@@ -3345,6 +3494,11 @@ mod tests {
         let paths = ["", "a", "a/1.dcm", "b.dcm"];
         let signed = view(&paths).part(&[Vec::new()]).entries;
         let [_, mut v] = views(&paths, &dir);
+        // The run's writes not held in memory (past MAX_RUN_WRITES_KEPT): what the run
+        // saw is read back from the file.
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_run_writes = 0;
+        }
         v.set(b"a/1.dcm", Some(sized("a/1.dcm", 5)));
         // Stored since the start, then its row damaged; b.dcm's row damaged.
         v.set(b"c.dcm", Some(sized("c.dcm", 7)));
@@ -3362,7 +3516,8 @@ mod tests {
         let streamed = v.fall_back_streamed();
         assert!(
             matches!(&streamed, Some(Ok(f)) if f.entries == 6
-                && f.overlaid.kept == 4 && f.overlaid.unknown == 1 && f.unread.is_none()),
+                && f.overlaid.kept == 4 && f.overlaid.unknown == 1 && f.unread.is_none()
+                && f.replayed.is_none()),
             "{streamed:?}"
         );
         assert_eq!(v.file(), None, "in memory");
@@ -3391,6 +3546,113 @@ mod tests {
                 .map(|e| e.content.clone())
         );
         assert!(v.fall_back_streamed().is_none(), "nothing more to stream");
+    }
+
+    /// Review rv40-watch, A7b (issue 15): another process held a lock on the view file
+    /// (`sqlite3 view.db 'BEGIN EXCLUSIVE'`): each lookup and write waited SQLite's busy
+    /// timeout, then failed, and the fall-back to memory read none of the file's rows (the
+    /// lock again): every image stored since the start was forgotten (its removal
+    /// unreported, its encryption an arrival), a file the run saw removed was the
+    /// baseline's again, and the wait was never said. The run's writes are held in
+    /// memory and laid over the baseline, the file not read back; the wait is said. Seen
+    /// failing before the change (the fall-back reading the file, as it still does past
+    /// MAX_RUN_WRITES_KEPT): the state held `img/old.dcm` and none of `img/N*.dcm`.
+    #[test]
+    fn a_view_file_locked_by_another_process_falls_back_with_what_the_run_wrote() {
+        use std::io::{BufRead as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/old.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        v.set(b"img/N1.dcm", Some(sized("img/N1.dcm", 7)));
+        v.set(b"img/N2.dcm", Some(sized("img/N2.dcm", 8)));
+        v.set(b"img/old.dcm", None);
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(stdin, "BEGIN EXCLUSIVE;\nSELECT 'held';").expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut held = String::new();
+        std::io::BufReader::new(lock.stdout.take().expect("stdout"))
+            .read_line(&mut held)
+            .expect("from sqlite3");
+        assert_eq!(held.trim(), "held");
+        // Seen while the file is locked: a write that waits, then fails.
+        v.set(b"img/N3.dcm", Some(sized("img/N3.dcm", 9)));
+        assert!(v.disk_failed());
+        let fell = v.fall_back_streamed();
+        let _ = lock.kill();
+        let _ = lock.wait();
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("img".into(), 0),
+                ("img/N1.dcm".into(), 7),
+                ("img/N2.dcm".into(), 8),
+                ("img/N3.dcm".into(), 9),
+            ],
+            "{fell:?}"
+        );
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(4) && f.entries == 5
+                && f.unread.is_none() && f.stalled >= Duration::from_secs(1)),
+            "{fell:?}"
+        );
+        assert_eq!(v.file(), None, "in memory");
+    }
+
+    /// MAX_RUN_WRITES_KEPT: past it the run's writes are let go, said once
+    /// (`RunWritesFull`), and a fall-back reads the file back (still whole here: nothing
+    /// forgotten); a replacement of the whole root starts them anew.
+    #[test]
+    fn past_the_writes_kept_in_memory_a_fall_back_reads_the_file_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed.clone()));
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_run_writes = 4;
+        }
+        // A write, then the whole root replaced (its path and its one entry: what came
+        // before is no more), then two writes: 4 kept, at the limit.
+        v.set(b"x.dcm", Some(sized("x.dcm", 1)));
+        v.replace(&[Vec::new()], vec![entry("", EntryType::Directory)]);
+        v.set(b"b.dcm", Some(sized("b.dcm", 2)));
+        v.set(b"c.dcm", Some(sized("c.dcm", 3)));
+        assert_eq!(disk(&v).run.borrow().held, 4);
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        v.set(b"d.dcm", Some(sized("d.dcm", 4)));
+        v.set(b"e.dcm", Some(sized("e.dcm", 5)));
+        assert_eq!(
+            v.take_troubles(),
+            (vec![ViewTrouble::RunWritesFull { kept: 4 }], 0),
+            "said once"
+        );
+        assert!(disk(&v).run.borrow().writes.is_empty(), "let go");
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed.is_none() && f.unread.is_none()),
+            "{fell:?}"
+        );
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("b.dcm".into(), 2),
+                ("c.dcm".into(), 3),
+                ("d.dcm".into(), 4),
+                ("e.dcm".into(), 5),
+            ]
+        );
     }
 
     /// Session 37: a rebuild emptied the view file and filled it again in place, in one
