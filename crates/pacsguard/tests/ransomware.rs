@@ -8166,3 +8166,77 @@ fn inside_a_window_color_pixels_xored_re_compressed_and_relabelled_alert() {
         .collect();
     assert!(soft.is_empty(), "{soft:#?}");
 }
+
+/// Review rv40-watch (B6), the budget: the proofs of new files holding a guarded
+/// image's UID share the batch's proving time (lowered here so that only a batch's first
+/// proof runs). Three encrypted re-compressions arriving together: the ones past the
+/// time are put off, said in a warning, and proven in a later batch; none is softened
+/// for the time it waited (a budget is no verdict).
+#[test]
+fn inside_a_window_arrivals_past_the_proving_time_are_put_off_and_proven_later() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 3);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-7 J2K migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut outs = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let pixels = native_pixel_value(&bytes);
+        let key = keystream(pixels.len(), 0xB6 + i as u64);
+        for (b, k) in bytes[pixels].iter_mut().zip(key) {
+            *b = k;
+        }
+        let ciphered = staging.join(format!("ciphered-{i}.dcm"));
+        fs::write(&ciphered, &bytes).expect("test fixture");
+        let out = staging.join(format!("j2k-{i}.dcm"));
+        assert!(
+            encode("gdcmconv", &["--j2k"], &ciphered, &out),
+            "gdcmconv --j2k"
+        );
+        outs.push((out, path.with_extension("v2.dcm")));
+    }
+    // One batch: all three renamed in at once.
+    for (out, new) in &outs {
+        fs::copy(out, new.with_extension("tmp")).expect("test fixture");
+    }
+    for (_, new) in &outs {
+        fs::rename(new.with_extension("tmp"), new).expect("test fixture");
+    }
+    let alerted = |f: &[Value], new: &PathBuf| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["path"].as_str() == new.to_str()
+                && x["severity"] == "alert"
+                && has_field(x, "encrypted-arrival")
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        outs.iter().all(|(_, new)| alerted(f, new))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let put_off = findings.iter().any(|f| {
+        f["kind"] == "not-inspected"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("holding a stored image's SOP Instance UID"))
+    });
+    assert!(put_off, "{findings:#?}");
+    // Each judged once, at its proof: none reported softened before it.
+    let softened: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "added"
+                && f["severity"] == "info"
+                && outs
+                    .iter()
+                    .any(|(_, new)| f["path"].as_str() == new.to_str())
+        })
+        .collect();
+    assert!(softened.is_empty(), "{softened:#?}");
+}
