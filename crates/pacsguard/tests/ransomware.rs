@@ -7948,9 +7948,295 @@ fn the_real_corpora_arriving_inside_a_window_are_no_wrapped_ciphertext() {
         arrivals.len(),
         encrypted.len()
     );
-    let taken: Vec<&String> = encrypted
+    // Review s41 (issue 11): none at all. pydicom's `SC_rgb_jpeg.dcm` (its encapsulated
+    // Pixel Data written in implicit VR) and `UN_sequence.dcm` (no Pixel Data) were
+    // taken for "no stream of the codec its transfer syntax names".
+    assert!(encrypted.is_empty(), "{encrypted:#?}");
+}
+
+/// The pydicom test file `name`.
+fn pydicom_sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files")
+        .join(name)
+}
+
+/// Review rv40-watch (B6): inside a maintenance window, ransomware encrypts each image's
+/// Pixel Data (a keystream standing in for AES-256-CTR), re-encodes it as a VALID
+/// lossless stream (GDCM's JPEG 2000 and RLE, DCMTK's RLE and lossless JPEG), writes it
+/// under a new name (a temp file renamed in) with the image's own SOP Instance UID, and
+/// removes the originals after. Before, such an arrival was only asked whether its
+/// stream is its codec's: every one `info`. A new name holding a guarded image's UID is a
+/// re-compression of it, decoded and compared with what was stored: random pixels
+/// alert. The same images re-compressed honestly under new names stay `info`. (Other,
+/// structured pixels under a guarded UID stay an arrival judged by its content: an
+/// image processed again and sent under its UID, review rv35-watch; so does an image
+/// too small for a block of its pixels to be measured.)
+#[test]
+fn inside_a_window_encrypted_pixels_in_valid_lossless_streams_arriving_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 4] = [
+        ("gdcmconv", &["--j2k"]),
+        ("dcmcrle", &["-q"]),
+        ("gdcmconv", &["--rle"]),
+        ("dcmcjpeg", &["-q", "+e1"]),
+    ];
+    // (stored, new name, re-compressed file) for each side.
+    let (mut encrypted, mut honest) = (Vec::new(), Vec::new());
+    // Images of a 4 KiB block of pixels at least: randomness is measured over blocks
+    // (pydicom's 3 x 3 RGB image, 27 bytes, is other pixels, and no more: see below).
+    for (s, source) in ["CT_small.dcm", "MR_small.dcm", "examples_rgb_color.dcm"]
         .iter()
-        .filter(|d| d.contains("private") || d.contains("every other byte"))
+        .enumerate()
+    {
+        let source = pydicom_sample(source);
+        let mut bytes = fs::read(&source).expect("pydicom's test data");
+        let pixels = native_pixel_value(&bytes);
+        let key = keystream(pixels.len(), 0x5EED + s as u64);
+        for (b, k) in bytes[pixels].iter_mut().zip(key) {
+            *b = k;
+        }
+        let ciphered = staging.join(format!("ciphered-{s}.dcm"));
+        fs::write(&ciphered, &bytes).expect("test fixture");
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            for (side, input, list) in [
+                ("enc", &ciphered, &mut encrypted),
+                ("honest", &source, &mut honest),
+            ] {
+                let out = staging.join(format!("{side}-{s}-{t}.dcm"));
+                if !encode(tool, args, input, &out) {
+                    continue;
+                }
+                let dir = archive.join(side);
+                fs::create_dir_all(&dir).expect("test fixture");
+                let stored = dir.join(format!("{s}-{t}.dcm"));
+                fs::copy(&source, &stored).expect("test fixture");
+                list.push((stored, dir.join(format!("{s}-{t}.v2.dcm")), out));
+            }
+        }
+    }
+    assert!(encrypted.len() >= 10, "{} encrypted", encrypted.len());
+    assert!(honest.len() >= 10, "{} honest", honest.len());
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-7 J2K migration");
+    for (_, new, out) in encrypted.iter().chain(&honest) {
+        let temp = new.with_extension("tmp");
+        fs::copy(out, &temp).expect("test fixture");
+        fs::rename(&temp, new).expect("test fixture");
+    }
+    let arrived = |f: &[Value]| {
+        encrypted.iter().chain(&honest).all(|(_, new, _)| {
+            f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == new.to_str())
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| arrived(f));
+    // The originals go after, as the reviewer's ransomware removed them.
+    for (stored, _, _) in encrypted.iter().chain(&honest) {
+        fs::remove_file(stored).expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let arrival = |new: &PathBuf| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == "added" && f["path"].as_str() == new.to_str())
+    };
+    let missed: Vec<_> = encrypted
+        .iter()
+        .filter(|(_, new, _)| {
+            !arrival(new)
+                .is_some_and(|f| f["severity"] == "alert" && has_field(f, "encrypted-arrival"))
+        })
+        .map(|(_, new, _)| arrival(new))
+        .collect();
+    assert!(missed.is_empty(), "{missed:#?}");
+    let taken: Vec<_> = honest
+        .iter()
+        .filter_map(|(_, new, _)| arrival(new))
+        .filter(|f| f["severity"] != "info" || has_field(f, "encrypted-arrival"))
         .collect();
     assert!(taken.is_empty(), "{taken:#?}");
+}
+
+/// `bytes` (an explicit VR little endian data set) with its Photometric Interpretation
+/// `(0028,0004)` rewritten as `value`, nothing else changed (but its length).
+fn with_photometric(bytes: &[u8], value: &str) -> Vec<u8> {
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0x28, 0x00, 0x04, 0x00, b'C', b'S'])
+        .expect("a Photometric Interpretation");
+    let len = usize::from(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]));
+    let mut padded = value.as_bytes().to_vec();
+    if padded.len() % 2 == 1 {
+        padded.push(b' ');
+    }
+    let mut out = bytes[..at + 6].to_vec();
+    out.extend_from_slice(&u16::try_from(padded.len()).expect("short").to_le_bytes());
+    out.extend_from_slice(&padded);
+    out.extend_from_slice(&bytes[at + 8 + len..]);
+    out
+}
+
+/// Review rv40-watch (B2): inside a maintenance window, an RGB image's pixels XORed with
+/// a 4-byte key, re-compressed losslessly (GDCM's JPEG 2000 and RLE, DCMTK's RLE) and
+/// relabelled YBR_RCT, YBR_ICT or YBR_FULL, written over itself: the relabelling was taken
+/// as the color conversion that explains other pixels, and each was softened to `info`.
+/// JPEG 2000's decoder undoes its own component transform (its samples are the stored
+/// RGB ones whatever the label), and no lossless encoder writes an RGB image's samples
+/// in another representation: each is an alert now, as it is unrelabelled.
+#[test]
+fn inside_a_window_color_pixels_xored_re_compressed_and_relabelled_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let relabels: [(&str, &[&str], &str); 6] = [
+        ("gdcmconv", &["--j2k"], "YBR_RCT"),
+        ("gdcmconv", &["--j2k"], "YBR_ICT"),
+        ("gdcmconv", &["--j2k"], "YBR_FULL"),
+        ("dcmcrle", &["-q"], "YBR_FULL"),
+        ("gdcmconv", &["--rle"], "YBR_FULL"),
+        ("gdcmconv", &["--rle"], "YBR_FULL_422"),
+    ];
+    // Native RGB images: pydicom's, and its RLE ones (one frame, two) made native by
+    // `gdcmconv --raw`.
+    let mut sources = vec![pydicom_sample("examples_rgb_color.dcm")];
+    for name in ["SC_rgb_rle.dcm", "SC_rgb_rle_2frame.dcm"] {
+        let native = staging.join(format!("native-{name}"));
+        assert!(
+            encode("gdcmconv", &["--raw"], &pydicom_sample(name), &native),
+            "gdcmconv --raw {name}"
+        );
+        sources.push(native);
+    }
+    let mut outs = Vec::new();
+    for (s, source) in sources.iter().enumerate() {
+        let mut bytes = fs::read(source).expect("pydicom's test data");
+        let pixels = native_pixel_value(&bytes);
+        let key = [0x5A, 0xC3, 0x17, 0x9E];
+        for (j, b) in bytes[pixels].iter_mut().enumerate() {
+            *b ^= key[j % key.len()];
+        }
+        let xored = staging.join(format!("xored-{s}.dcm"));
+        fs::write(&xored, &bytes).expect("test fixture");
+        for (r, (tool, args, label)) in relabels.iter().enumerate() {
+            let out = staging.join(format!("out-{s}-{r}.dcm"));
+            if !encode(tool, args, &xored, &out) {
+                continue;
+            }
+            let relabelled = with_photometric(&fs::read(&out).expect("encoded"), label);
+            fs::write(&out, relabelled).expect("test fixture");
+            let path = archive.join(format!("{s}-{r}.dcm"));
+            fs::copy(source, &path).expect("test fixture");
+            outs.push((path, out));
+        }
+    }
+    assert!(outs.len() >= 12, "{} relabelled", outs.len());
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-7 J2K migration");
+    for (path, out) in &outs {
+        let temp = path.with_extension("tmp");
+        fs::copy(out, &temp).expect("test fixture");
+        fs::rename(&temp, path).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        outs.iter().all(|(p, _)| {
+            f.iter()
+                .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let soft: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "pixel-data-changed"
+                && (f["severity"] != "alert" || !has_field(f, "re-compression-unproven"))
+        })
+        .collect();
+    assert!(soft.is_empty(), "{soft:#?}");
+}
+
+/// Review rv40-watch (B6), the budget: the proofs of new files holding a guarded
+/// image's UID share the batch's proving time (lowered here so that only a batch's first
+/// proof runs). Three encrypted re-compressions arriving together: the ones past the
+/// time are put off, said in a warning, and proven in a later batch; none is softened
+/// for the time it waited (a budget is no verdict).
+#[test]
+fn inside_a_window_arrivals_past_the_proving_time_are_put_off_and_proven_later() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 3);
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-7 J2K migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut outs = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let pixels = native_pixel_value(&bytes);
+        let key = keystream(pixels.len(), 0xB6 + i as u64);
+        for (b, k) in bytes[pixels].iter_mut().zip(key) {
+            *b = k;
+        }
+        let ciphered = staging.join(format!("ciphered-{i}.dcm"));
+        fs::write(&ciphered, &bytes).expect("test fixture");
+        let out = staging.join(format!("j2k-{i}.dcm"));
+        assert!(
+            encode("gdcmconv", &["--j2k"], &ciphered, &out),
+            "gdcmconv --j2k"
+        );
+        outs.push((out, path.with_extension("v2.dcm")));
+    }
+    // One batch: all three renamed in at once.
+    for (out, new) in &outs {
+        fs::copy(out, new.with_extension("tmp")).expect("test fixture");
+    }
+    for (_, new) in &outs {
+        fs::rename(new.with_extension("tmp"), new).expect("test fixture");
+    }
+    let alerted = |f: &[Value], new: &PathBuf| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["path"].as_str() == new.to_str()
+                && x["severity"] == "alert"
+                && has_field(x, "encrypted-arrival")
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        outs.iter().all(|(_, new)| alerted(f, new))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let put_off = findings.iter().any(|f| {
+        f["kind"] == "not-inspected"
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("holding a stored image's SOP Instance UID"))
+    });
+    assert!(put_off, "{findings:#?}");
+    // Each judged once, at its proof: none reported softened before it.
+    let softened: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "added"
+                && f["severity"] == "info"
+                && outs
+                    .iter()
+                    .any(|(_, new)| f["path"].as_str() == new.to_str())
+        })
+        .collect();
+    assert!(softened.is_empty(), "{softened:#?}");
 }

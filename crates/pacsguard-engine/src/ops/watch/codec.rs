@@ -40,6 +40,37 @@ fn is_encapsulated_pixel_header(b: &[u8]) -> bool {
     b.len() == 12 && b[..4] == [0xE0, 0x7F, 0x10, 0x00] && b[6..8] == [0, 0] && b[8..] == [0xFF; 4]
 }
 
+/// `(7FE0,0010)` of undefined length in implicit VR: 8 bytes, no VR. Written so under an
+/// explicit syntax's name by real writers (pydicom's `SC_rgb_jpeg.dcm`, whose data set
+/// is implicit VR throughout): its items are the same fragments (review s41: arriving in
+/// a window, it was "no stream of the codec" and an `encrypted-arrival` alert).
+fn is_implicit_encapsulated_pixel_header(b: &[u8]) -> bool {
+    b.len() == 8 && b[..4] == [0xE0, 0x7F, 0x10, 0x00] && b[4..] == [0xFF; 4]
+}
+
+/// Where the encapsulated Pixel Data element's header starts in `bytes` and where its
+/// value (the items) starts: its last header, explicit VR or implicit VR, in the
+/// [`PIXEL_HEADER_SEARCH`] bytes before `pixels` (the layout's Pixel Data span, which
+/// may start past the first item's header). `None` when there is none.
+fn encapsulated_value_at(bytes: &[u8], pixels: usize) -> Option<(usize, usize)> {
+    let from = pixels.saturating_sub(PIXEL_HEADER_SEARCH);
+    let before = bytes.get(from..pixels.min(bytes.len()))?;
+    let explicit = before
+        .windows(12)
+        .rposition(is_encapsulated_pixel_header)
+        .map(|at| (from + at, from + at + 12));
+    let implicit = before
+        .windows(8)
+        .rposition(is_implicit_encapsulated_pixel_header)
+        .map(|at| (from + at, from + at + 8));
+    // The two cannot overlap (an explicit header holds its VR where the implicit one's
+    // length is): the later is the Pixel Data's.
+    explicit
+        .into_iter()
+        .chain(implicit)
+        .max_by_key(|&(at, _)| at)
+}
+
 /// Fragments looked at per file (a multi-frame image has one or more per frame; an
 /// attacker can write millions of empty items): past it, the file is judged on the
 /// fragments looked at, and the end marker of the last frame is not asked for.
@@ -111,11 +142,15 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     let Some(layout) = pacsguard_dicom::layout(&head.bytes) else {
         return false;
     };
-    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
-    let encapsulated = head
-        .bytes
-        .get(from..layout.pixels.start.min(head.bytes.len()))
-        .is_some_and(|b| b.windows(12).any(is_encapsulated_pixel_header));
+    // No Pixel Data value in what was read (none at all: pydicom's `UN_sequence.dcm`
+    // under a JPEG lossless syntax; or one past the bytes read): no pixels to have been
+    // encrypted under the codec's name, nothing concluded here (review s41: such a file
+    // arriving in a window was an `encrypted-arrival` alert). Ciphertext held elsewhere
+    // in a DICOM file is [`super::entropy::wrapped_random`]'s to find.
+    if layout.pixels.start >= head.bytes.len() {
+        return false;
+    }
+    let encapsulated = encapsulated_value_at(&head.bytes, layout.pixels.start).is_some();
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
@@ -167,15 +202,10 @@ pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
     let Some(layout) = pacsguard_dicom::layout(&head.bytes) else {
         return false;
     };
-    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
-    let Some(header) = head
-        .bytes
-        .get(from..layout.pixels.start.min(head.bytes.len()))
-        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))
-    else {
+    let Some((_, value)) = encapsulated_value_at(&head.bytes, layout.pixels.start) else {
         return false;
     };
-    let Some(value) = head.bytes.get(from + header + 12..) else {
+    let Some(value) = head.bytes.get(value..) else {
         return false;
     };
     fragments(value).is_some_and(|(f, _)| f.iter().any(|f| !f.is_empty()))
@@ -209,12 +239,36 @@ fn rle_decodes_to(
         hasher.update(pixels);
         hasher.finalize()
     };
-    if digest(&interleaved) == *stored || planar.is_some_and(|p| digest(&p) == *stored) {
+    // A color image is tried packed as YBR_FULL_422 too (see `proof::Layout::Packed422`:
+    // GDCM's RLE of one is YBR_FULL, each pixel pair's chroma repeated).
+    let packed = planar.as_ref().map(|_| packed_422(&interleaved));
+    if digest(&interleaved) == *stored
+        || planar.is_some_and(|p| digest(&p) == *stored)
+        || packed.is_some_and(|p| digest(&p) == *stored)
+    {
         Proof::Same
     } else {
-        // Ciphertext as literal runs is caught by `rle_decodes_random` inside a window.
-        Proof::Differs { random: false }
+        // Ciphertext as literal runs decodes to random pixels: said here, as the other
+        // codecs' proofs say it (review rv40-watch B6: a new file under a guarded UID is
+        // proven by this alone, with no second decode for randomness).
+        Proof::Differs {
+            random: bytes_random(&interleaved),
+        }
     }
+}
+
+/// `interleaved` (8-bit samples, three a pixel) with each pair of pixels packed as
+/// YBR_FULL_422 holds it: both lumas, then the first pixel's chroma; padded to an even
+/// length as a native value is.
+fn packed_422(interleaved: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = interleaved
+        .chunks_exact(6)
+        .flat_map(|pair| [pair[0], pair[3], pair[1], pair[2]])
+        .collect();
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    out
 }
 
 /// Whether the image at `path`, in [`ENCAPSULATED_UNCOMPRESSED`], holds in its frames
@@ -282,12 +336,12 @@ pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
 /// file's first [`MAX_FRAGMENT_READ_BYTES`] (or [`MAX_FRAGMENTS_CHECKED`]): a bound the
 /// writer chose, not a budget, so not softened.
 fn encapsulated_native(path: &Path) -> Result<(Vec<u8>, usize), Unproven> {
-    let (bytes, from, header) = pixel_data_at(path).ok_or(Unproven::NotRead)?;
-    let data_set = &bytes[..from + header];
+    let (bytes, header, value) = pixel_data_at(path).ok_or(Unproven::NotRead)?;
+    let data_set = &bytes[..header];
     let allocated = us_value(data_set, 0x0100).ok_or(Unproven::NotRead)?;
     let bytes_per_sample = usize::from(allocated).div_ceil(8).max(1);
     let (frames, all) = bytes
-        .get(from + header + 12..)
+        .get(value..)
         .and_then(fragments)
         .ok_or(Unproven::NotRead)?;
     if !all {
@@ -376,32 +430,30 @@ fn rle_native(
     path: &Path,
     big_endian: bool,
 ) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, TooLarge> {
-    let Some((bytes, from, header)) = pixel_data_at(path) else {
+    let Some((bytes, header, value)) = pixel_data_at(path) else {
         return Ok(None);
     };
-    let data_set = &bytes[..from + header];
+    let data_set = &bytes[..header];
     let (Some(plane), Some(samples)) = (plane_bytes(data_set), us_value(data_set, 0x0002)) else {
         return Ok(None);
     };
     let samples = usize::from(samples).max(1);
-    let Some((frames, true)) = bytes.get(from + header + 12..).and_then(fragments) else {
+    let Some((frames, true)) = bytes.get(value..).and_then(fragments) else {
         return Ok(None);
     };
     rle_decoded_bytes(&frames, plane, samples)?;
     Ok(native_planes(&frames, plane, samples, big_endian))
 }
 
-/// The bytes read of the file at `path`, where the layout's Pixel Data search starts and
-/// where the encapsulated Pixel Data element's header is from there.
+/// The bytes read of the file at `path`, where its encapsulated Pixel Data element's
+/// header starts (the data set before it ends there) and where its value (the items)
+/// starts ([`encapsulated_value_at`]).
 fn pixel_data_at(path: &Path) -> Option<(Vec<u8>, usize, usize)> {
     let head = read_head(path, MAX_FRAGMENT_READ_BYTES).ok()?;
     let bytes = head.bytes;
     let layout = pacsguard_dicom::layout(&bytes)?;
-    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
-    let header = bytes
-        .get(from..layout.pixels.start.min(bytes.len()))
-        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))?;
-    Some((bytes, from, header))
+    let (header, value) = encapsulated_value_at(&bytes, layout.pixels.start)?;
+    Some((bytes, header, value))
 }
 
 /// `frames` decoded (see [`rle_native`]), or `None` when one does not decode.
@@ -455,10 +507,10 @@ fn native_planes(
 /// other pixels decoded are no migration's (review r26-watch). `false` when the header
 /// cannot be read.
 pub fn monochrome(path: &Path) -> bool {
-    let Some((bytes, from, header)) = pixel_data_at(path) else {
+    let Some((bytes, header, _)) = pixel_data_at(path) else {
         return false;
     };
-    let data_set = &bytes[..from + header];
+    let data_set = &bytes[..header];
     let photometric = cs_value(data_set, 0x0004).unwrap_or_default();
     let samples = us_value(data_set, 0x0002);
     matches!(photometric, b"MONOCHROME1" | b"MONOCHROME2") && samples.is_none_or(|n| n == 1)
@@ -501,14 +553,10 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
     // The Pixel Data element of undefined length that holds the items, found just before
     // where the layout places its value (the layout's span may start past the first
     // item's header).
-    let from = layout.pixels.start.saturating_sub(PIXEL_HEADER_SEARCH);
-    let Some(header) = bytes
-        .get(from..layout.pixels.start.min(bytes.len()))
-        .and_then(|b| b.windows(12).rposition(is_encapsulated_pixel_header))
-    else {
+    let Some((header, value)) = encapsulated_value_at(bytes, layout.pixels.start) else {
         return false;
     };
-    let Some(value) = bytes.get(from + header + 12..) else {
+    let Some(value) = bytes.get(value..) else {
         return false;
     };
     let (fragments, all) = match fragments(value) {
@@ -539,7 +587,7 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
         // Any bytes are native frames: nothing to break but the items, read above.
         Codec::Encapsulated => false,
         Codec::Rle => {
-            let plane = plane_bytes(&bytes[..from + header]);
+            let plane = plane_bytes(&bytes[..header]);
             fragments
                 .iter()
                 .any(|f| !rle_header_holds(f) || rle::broken(f, plane))
@@ -864,6 +912,47 @@ mod tests {
         assert!(look(&renamed));
         // Named native, nothing is concluded here.
         assert!(!look(&sample("CT_small.dcm")));
+    }
+
+    /// Review s41 (issue 11): every real compressed file of pydicom's test data holds
+    /// what its transfer syntax names, as an arrival inside a window is asked. Before,
+    /// `SC_rgb_jpeg.dcm` (its encapsulated Pixel Data element written in implicit VR
+    /// under an explicit syntax's name: an 8-byte header) and `UN_sequence.dcm` (a JPEG
+    /// lossless syntax, and no Pixel Data at all) were "no stream of the codec", and
+    /// each arriving in a window was an `encrypted-arrival` alert. The files cut short
+    /// or damaged on purpose by pydicom are named and still judged broken.
+    #[test]
+    fn real_compressed_files_are_compressed_as_named() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut judged = Vec::new();
+        let mut taken = Vec::new();
+        for entry in std::fs::read_dir(&dir)
+            .expect("pydicom's test data")
+            .flatten()
+        {
+            let path = entry.path();
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let Some(layout) = pacsguard_dicom::layout(&bytes) else {
+                continue;
+            };
+            if codec_of(&layout.transfer_syntax).is_none() {
+                continue;
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            judged.push(name.clone());
+            if not_compressed_as_named(&path, &layout.transfer_syntax) {
+                taken.push(name);
+            }
+        }
+        taken.sort();
+        assert!(judged.len() >= 40, "{judged:#?}");
+        assert!(judged.iter().any(|n| n == "SC_rgb_jpeg.dcm"), "{judged:#?}");
+        assert!(judged.iter().any(|n| n == "UN_sequence.dcm"), "{judged:#?}");
+        assert!(taken.is_empty(), "{taken:#?}");
     }
 
     /// Review s7-r11 (`attacks/jpeg_keep_markers.py`): an encryptor that keeps each JPEG

@@ -5031,13 +5031,25 @@ impl<'a> Guard<'a> {
     /// name encrypted, then the old removed), is compared there the same way. Then the
     /// stored files still gone are remembered for a name seen later. A file that arrived
     /// during this run and is still in transit is no stored file: not followed.
+    ///
+    /// Returns, besides, the new files inside a window that hold the SOP Instance UID of
+    /// a stored image still in place, with that image: a new name of a guarded image's
+    /// instance is a re-compression (or a copy) of it, proven against it by
+    /// [`Guard::arrivals_encrypted`] (review rv40-watch B6). They stay `added`.
+    #[allow(clippy::type_complexity)]
     fn follow_stored_inodes(
         &mut self,
         base: &RootProfile,
         tree: &Tree,
         findings: &mut Vec<Finding>,
         now: Instant,
-    ) -> Result<HashMap<PathBuf, origins::Followed>, EngineError> {
+    ) -> Result<
+        (
+            HashMap<PathBuf, origins::Followed>,
+            HashMap<PathBuf, origins::Followed>,
+        ),
+        EngineError,
+    > {
         let spec = &base.spec;
         let root = &spec.path;
         let in_tree: HashSet<&[u8]> = tree.entries.iter().map(|e| e.rel.as_slice()).collect();
@@ -5061,6 +5073,8 @@ impl<'a> Guard<'a> {
         // What each file followed was compared with, by its path now: its proofs start
         // there too (see [`origins`]).
         let mut compared_with: HashMap<PathBuf, origins::Followed> = HashMap::new();
+        // New files inside a window holding the UID of a stored image still in place.
+        let mut copies: HashMap<PathBuf, origins::Followed> = HashMap::new();
         // Added paths now moves, and the names they moved from. A departed file followed
         // is still remembered: another new name of it may come later.
         let mut moved_to: HashSet<PathBuf> = HashSet::new();
@@ -5267,10 +5281,66 @@ impl<'a> Guard<'a> {
                         (!moved_from.contains(&from)).then(|| (from, (*e).clone()))
                     })
                 };
+                // A stored file of its UID still at its name: the arrival is a new name of
+                // that instance (a re-compression written beside it, its original removed
+                // later: review rv40-watch B6), proven against it as an arrival.
+                // Of its stored copies (one instance may be stored twice, or natively
+                // and compressed: pydicom's MR_small and its JPEG-LS), none when one
+                // holds its very pixels (a plain copy: nothing to prove), else a native
+                // one first (the one a decode is compared with).
+                let still_stored = || {
+                    let key = stored_instance_key(new)?;
+                    let known = inodes.as_ref()?;
+                    let copies: Vec<(PathBuf, Entry)> = self
+                        .profile_instances
+                        .as_ref()?
+                        .inodes(key)
+                        .iter()
+                        .filter(|inode| **inode != (new.meta.dev, new.meta.ino))
+                        .filter_map(|&inode| {
+                            known.names(&inode).iter().find_map(|name| {
+                                let (_, was) = in_view(name, inode)?;
+                                (followed::instance_uid(&was) == followed::instance_uid(new))
+                                    .then(|| (name.clone(), was))
+                            })
+                        })
+                        .collect();
+                    let facts = |e: &Entry| match &e.content {
+                        Content::Hashed {
+                            dicom: Some(facts), ..
+                        } => Some((facts.pixels, facts.transfer_syntax.clone())),
+                        _ => None,
+                    };
+                    let pixels = facts(new).map(|(pixels, _)| pixels);
+                    if copies.iter().any(|(from, was)| {
+                        stored_hash(from).is_none_or(|(hash, _)| hash == spec.hash)
+                            && facts(was).map(|(p, _)| p) == pixels
+                    }) {
+                        return None;
+                    }
+                    let native = copies.iter().position(|(_, was)| {
+                        facts(was).is_some_and(|(_, syntax)| pacsguard_dicom::is_native(&syntax))
+                    });
+                    copies.into_iter().nth(native.unwrap_or(0))
+                };
                 let Some((from, old)) = removed_here()
                     .or_else(|| self.followed.instance(new).cloned())
                     .or_else(left_its_name)
                 else {
+                    if let Some((from, old)) =
+                        still_stored().filter(|(from, old)| stored(old, from))
+                    {
+                        let hash = stored_hash(&from).map_or(spec.hash, |(hash, _)| hash);
+                        copies.insert(
+                            path.clone(),
+                            origins::Followed {
+                                entry: old,
+                                from,
+                                hash,
+                                by_uid: true,
+                            },
+                        );
+                    }
                     // Compared with none: if its UID has copies past the index's per-UID
                     // bound, one of those may be what it replaced. Said here, where the
                     // bound may change a judgement, not at every window opened (an honest
@@ -5418,7 +5488,7 @@ impl<'a> Guard<'a> {
             .with_root(root.clone());
             self.publish(&[finding], now)?;
         }
-        Ok(compared_with)
+        Ok((compared_with, copies))
     }
 
     /// Link-count changes (see [`links`]): info when the guarded names holding the file
@@ -5813,7 +5883,7 @@ impl<'a> Guard<'a> {
         let mut tree = tree;
         let spec = base.spec.clone();
         let mut compared = compare(base, &tree);
-        let followed_from = self.follow_stored_inodes(base, &tree, &mut compared, now)?;
+        let (followed_from, copies) = self.follow_stored_inodes(base, &tree, &mut compared, now)?;
         self.seen.note(index, &spec.path, &compared);
         let mut findings: Vec<Finding> = compared
             .into_iter()
@@ -5873,7 +5943,7 @@ impl<'a> Guard<'a> {
             .take()
             .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
-        let origins = origins::Origins::new(base, &findings, &followed_from);
+        let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
         // What no proof or sample below can change is raised now, before any of them:
         // an image encrypted beside large re-saves must not wait for their proofs
         // (issue 11: victims in the batch of three 60 MiB re-saves waited for their
@@ -6983,7 +7053,7 @@ impl<'a> Guard<'a> {
             }
         }
         if dicom_aware {
-            self.arrivals_encrypted(root, tree, findings, &mut encrypted);
+            self.arrivals_encrypted(root, tree, origins, budget, findings, &mut encrypted);
         }
         encrypted
     }
@@ -6999,10 +7069,19 @@ impl<'a> Guard<'a> {
     /// images, review rv39-watch), under the batch's bytes
     /// ([`MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH`], not a count of files: small decoys
     /// must not use it up); the new files past it are counted in one warning.
+    ///
+    /// A new file holding the SOP Instance UID of a stored image still in place
+    /// ([`origins::Origins::copy_of`]) written in a lossless compressed syntax is a
+    /// re-compression of it: decoded within the batch's proving time (`proving`) and
+    /// compared with what was stored ([`copy_proof`]). Review rv40-watch B6: encrypted
+    /// pixels in a valid JPEG 2000 or RLE stream, written under a new name beside the
+    /// original, were asked only whether the stream is the codec's, and passed.
     fn arrivals_encrypted(
         &self,
         root: &Path,
         tree: &Tree,
+        origins: &origins::Origins<'_>,
+        proving: &codec::ProofBudget,
         findings: &mut Vec<Finding>,
         encrypted: &mut HashSet<PathBuf>,
     ) {
@@ -7069,7 +7148,26 @@ impl<'a> Guard<'a> {
                 continue;
             }
             spent = spent.saturating_add(cost);
-            let Some(why) = encrypted_content(&finding.path, now) else {
+            let proven = match origins.copy_of(&finding.path) {
+                Some(copy) => copy_proof(copy, now, &finding.path, proving),
+                None => CopyProof::Content,
+            };
+            let why = match proven {
+                CopyProof::Content => encrypted_content(&finding.path, now),
+                CopyProof::Encrypted(why) => Some(why),
+                CopyProof::PutOff(why) => {
+                    // A budget, no verdict: put off like a file not sampled, and
+                    // proven first in a later batch ([`Guard::put_off_unproven`]).
+                    unsampled += 1;
+                    finding.detail = format!(
+                        "{}; not proven against the stored image of its SOP Instance UID in                          its batch ({why})",
+                        finding.detail
+                    );
+                    finding.fields.push(PROOF_BUDGET_SPENT_FIELD.to_string());
+                    continue;
+                }
+            };
+            let Some(why) = why else {
                 continue;
             };
             finding.detail = format!("{}; {why}: encrypted?", finding.detail);
@@ -7091,7 +7189,9 @@ impl<'a> Guard<'a> {
                          sampling may read (MAX_WINDOW_ARRIVAL_SAMPLE_BYTES_PER_BATCH; the \
                          smallest and the largest sampled in turn, each counted at what it reads and at least \
                          {ARRIVAL_SAMPLE_MIN_BYTES} bytes) or the {} ms it may take \
-                         (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH); each is put off to a \
+                         (MAX_WINDOW_ARRIVAL_SAMPLE_TIME_PER_BATCH), or, holding a stored \
+                         image's SOP Instance UID, past the batch's proving time \
+                         (MAX_PROOF_TIME_PER_BATCH); each is put off to a \
                          later batch, sampled first there, at most MAX_PROOF_PUT_OFFS \
                          ({MAX_PROOF_PUT_OFFS}) times, then reported not sampled, by name",
                         time.as_millis()
@@ -8711,6 +8811,91 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
     }
 }
 
+/// What proving a new file against the stored image whose SOP Instance UID it holds
+/// showed ([`copy_proof`]).
+#[derive(Debug, PartialEq, Eq)]
+enum CopyProof {
+    /// Nothing more than its content shows: judged by it as every arrival
+    /// ([`encrypted_content`]).
+    Content,
+    /// What no re-compression of the stored image writes: why.
+    Encrypted(String),
+    /// Not decoded: the batch's proving budget was spent before it (why).
+    PutOff(codec::Unproven),
+}
+
+/// The syntaxes a new file holding a stored image's UID is decoded in and proven
+/// against it by [`copy_proof`]: the lossless ones ([`codec::LOSSLESS_SYNTAXES`]) and
+/// JPEG 2000 (lossless or lossy: `.91`), whose decoded pixels are read for randomness.
+fn proven_as_copy(syntax: &str) -> bool {
+    codec::LOSSLESS_SYNTAXES.contains(&syntax) || syntax == "1.2.840.10008.1.2.4.91"
+}
+
+/// The new file at `path` (walked as `now`), holding the SOP Instance UID of the stored
+/// image `copy` still in place, proven against it within the batch's proving time
+/// (`budget`): a new name of a guarded image's instance written in a lossless
+/// compressed syntax is a re-compression of it (review rv40-watch B6: AES ciphertext
+/// as the pixels of a valid JPEG 2000 or RLE stream, under a new name beside the
+/// original, was `info`). Its frames decoded to the pixels stored, or to other,
+/// structured ones (an image processed again and sent under its UID, review
+/// rv35-watch): judged by its content as every arrival. Decoded to random pixels:
+/// encrypted. A native image's re-compression that nothing here decodes or whose
+/// decoder refuses it (no JPEG-LS decoder, a header or data refused): not proven, so
+/// not softened, as the same rewrite in place is not ([`mark_recompressed`]). A budget
+/// spent before it: put off. The same file's pixels (a plain copy), another syntax
+/// (native, lossy JPEG), or a size past [`codec::MAX_DECODED_BYTES`] (softened in
+/// place too): judged by its content.
+fn copy_proof(
+    copy: &origins::Followed,
+    now: &Entry,
+    path: &Path,
+    budget: &codec::ProofBudget,
+) -> CopyProof {
+    let (
+        Content::Hashed {
+            dicom: Some(was), ..
+        },
+        Content::Hashed {
+            dicom: Some(is), ..
+        },
+    ) = (&copy.entry.content, &now.content)
+    else {
+        return CopyProof::Content;
+    };
+    let (before, after) = (was.transfer_syntax.as_str(), is.transfer_syntax.as_str());
+    if !proven_as_copy(after) || (before == after && was.pixels == is.pixels) {
+        return CopyProof::Content;
+    }
+    let from = escape_path(&copy.from);
+    match budget.prove(path, copy.hash, &was.pixels, before, after) {
+        codec::Proof::Same | codec::Proof::Differs { random: false } => CopyProof::Content,
+        codec::Proof::Differs { random: true } => CopyProof::Encrypted(format!(
+            "it holds the SOP Instance UID of the stored image {from}, and its frames \
+             ({after}) decode to random pixels: no re-compression of it"
+        )),
+        codec::Proof::Unproven(
+            why @ (codec::Unproven::OutOfTime | codec::Unproven::OutOfBytes(_)),
+        ) => CopyProof::PutOff(why),
+        codec::Proof::Unproven(codec::Unproven::TooLarge(_) | codec::Unproven::NotRead) => {
+            CopyProof::Content
+        }
+        codec::Proof::Unproven(why @ codec::Unproven::Undecodable(_)) => {
+            CopyProof::Encrypted(format!(
+                "it holds the SOP Instance UID of the stored image {from}, and {why}: no \
+                 encoder's stream"
+            ))
+        }
+        codec::Proof::Unproven(why) if pacsguard_dicom::is_native(before) => {
+            CopyProof::Encrypted(format!(
+                "it holds the SOP Instance UID of the stored image {from}, written as \
+                 {after}, not proven a re-compression of it ({why}): nothing shows a \
+                 migration wrote it"
+            ))
+        }
+        codec::Proof::Unproven(_) => CopyProof::Content,
+    }
+}
+
 /// Whether `finding`, an uncompressed image written again in the other byte order
 /// (`before` -> `after`) inside a maintenance window, stays softened by the window, given
 /// what its proof (`kept`, [`codec::ProofBudget::byte_order`]) showed; its detail says
@@ -9046,13 +9231,7 @@ fn mark_recompressed(
         // JPEG 2000 ciphertext between a real encoder's markers decodes to pixels
         // neither stored nor random; review rv39-watch: a color image's pixels XORed
         // with a 4-byte key, then `gdcmconv --j2k`, were softened as a migration's).
-        let now_form = tree_entry(root, tree, &finding.path).and_then(|now| match &now.content {
-            Content::Hashed {
-                dicom: Some(facts), ..
-            } => facts.form.clone(),
-            _ => None,
-        });
-        let kept = samples_kept(form.as_ref(), now_form.as_ref(), &finding.path);
+        let kept = samples_kept(form.as_ref(), &finding.path);
         // Another file matched by its SOP Instance UID alone may hold other pixels
         // honestly (an image processed again and sent under its UID): only random
         // pixels or no stream of its codec disprove it (review rv35-watch).
@@ -9126,38 +9305,24 @@ fn mark_recompressed(
     disproven
 }
 
-/// Whether a lossless re-compression of the image at `path`, stored as `was` and now
-/// claiming `now`, kept each sample as the profile stored it, so that frames decoding to
-/// other pixels are no encoder's: `Ok` for a monochrome image (no color transform
-/// applies), and for a color one whose Photometric Interpretation and samples a pixel
-/// are the ones stored (the codec's own transform, JPEG 2000's RCT, is undone by its
-/// decoder). `Err` says why not: the encoder wrote it in another color representation
-/// (GDCM's of a YBR_FULL_422 image is YBR_FULL: its samples are converted, and differ
-/// honestly), or the profile did not record its form. Monochrome as the profile stored
-/// it (review r27-watch: not as the new header claims); by the header only for a
-/// profile made before the form was recorded.
-fn samples_kept(
-    was: Option<&pacsguard_fs::PixelForm>,
-    now: Option<&pacsguard_fs::PixelForm>,
-    path: &Path,
-) -> Result<(), &'static str> {
-    let Some(was) = was else {
-        return if codec::monochrome(path) {
-            Ok(())
-        } else {
-            Err(
-                "a color image whose form the profile did not record: a color conversion may explain them",
-            )
-        };
-    };
-    if was.is_monochrome() {
+/// Whether a lossless re-compression of the image at `path`, stored as `was`, kept each
+/// sample as the profile stored it, so that frames decoding to other pixels are no
+/// encoder's: `Ok` whenever the profile recorded its form, whatever Photometric
+/// Interpretation the new header claims. The label is the writer's to claim and
+/// explains nothing (review rv40-watch B2: an RGB image's pixels XORed, re-compressed
+/// and relabelled YBR_RCT, YBR_ICT or YBR_FULL were softened as "written in another
+/// color representation"): JPEG 2000's decoder undoes its own component transform
+/// (RCT, ICT), so its samples are the stored ones under any label; the one conversion
+/// lossless encoders make, GDCM's YBR_FULL_422 to YBR_FULL (each pixel pair's chroma
+/// repeated), is proven by packing the decoded samples back
+/// ([`codec::ProofBudget::prove`]); and no lossless encoder converts an RGB image's
+/// samples to YCbCr. `Err` says why not: a color image profiled before its form was
+/// recorded (then monochrome by the new header only, review r27-watch).
+fn samples_kept(was: Option<&pacsguard_fs::PixelForm>, path: &Path) -> Result<(), &'static str> {
+    if was.is_some() || codec::monochrome(path) {
         return Ok(());
     }
-    match now {
-        Some(now) if now.photometric == was.photometric && now.samples == was.samples => Ok(()),
-        Some(_) => Err("written in another color representation, which converts its samples"),
-        None => Err("its new header's pixel form unread: a color conversion may explain them"),
-    }
+    Err("a color image whose form the profile did not record: a color conversion may explain them")
 }
 
 /// The field of the warning that a root's profile holds instances without their pixels'

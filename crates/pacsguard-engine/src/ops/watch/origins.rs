@@ -45,6 +45,9 @@ pub(super) struct Origins<'a> {
     /// (device, inode) of every stored file of the verification: a file that has one is
     /// a stored file, renamed, whatever name the comparison paired it with.
     stored_inodes: HashSet<(u64, u64)>,
+    /// New files (inside a window) holding the SOP Instance UID of a stored image still
+    /// in place, with that image (see `Guard::follow_stored_inodes`).
+    copies: Option<&'a HashMap<PathBuf, Followed>>,
 }
 
 impl<'a> Origins<'a> {
@@ -73,7 +76,22 @@ impl<'a> Origins<'a> {
             moves,
             followed,
             stored_inodes,
+            copies: None,
         }
+    }
+
+    /// These origins knowing `copies`: the new files holding the UID of a stored image
+    /// still in place, with that image ([`Origins::copy_of`]).
+    pub(super) fn with_copies(mut self, copies: &'a HashMap<PathBuf, Followed>) -> Origins<'a> {
+        self.copies = Some(copies);
+        self
+    }
+
+    /// The stored image still in place whose SOP Instance UID the new file at `path`
+    /// holds: what a re-compression written under a new name is proven against (review
+    /// rv40-watch B6).
+    pub(super) fn copy_of(&self, path: &Path) -> Option<&'a Followed> {
+        self.copies?.get(path)
     }
 
     /// How the stored entry the data now at `path` came from was hashed (the digests a

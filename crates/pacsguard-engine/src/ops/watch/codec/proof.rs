@@ -302,16 +302,18 @@ pub fn re_compression_proof(
         Some(Codec::Encapsulated) => return encapsulated_is(path, algorithm, stored, stored_in),
         None => return Proof::Unproven(Unproven::NoDecoder("this transfer syntax's")),
     };
-    let Some((bytes, from, header)) = pixel_data_at(path) else {
+    let Some((bytes, header, value)) = pixel_data_at(path) else {
         return Proof::Unproven(Unproven::NotRead);
     };
-    let data_set = &bytes[..from + header];
-    let (Some(allocated), pixel_representation) =
-        (us_value(data_set, 0x0100), us_value(data_set, 0x0103))
-    else {
+    let data_set = &bytes[..header];
+    let (Some(allocated), pixel_representation, bits_stored) = (
+        us_value(data_set, 0x0100),
+        us_value(data_set, 0x0103),
+        us_value(data_set, 0x0101),
+    ) else {
         return Proof::Unproven(Unproven::NotRead);
     };
-    let Some((fragments, true)) = bytes.get(from + header + 12..).and_then(fragments) else {
+    let Some((fragments, true)) = bytes.get(value..).and_then(fragments) else {
         return Proof::Unproven(Unproven::NotRead);
     };
     let frames = frames_of(&fragments, codec);
@@ -323,6 +325,7 @@ pub fn re_compression_proof(
         bytes_per_sample: usize::from(allocated).div_ceil(8).max(1),
         signed: pixel_representation == Some(1),
         big_endian: stored_in == EXPLICIT_VR_BIG_ENDIAN,
+        bits_stored,
     };
     let mut random = false;
     for native in layout.candidates(&decoded) {
@@ -781,6 +784,14 @@ enum Layout {
     /// pixels). The same bytes as stored, only cut into frames otherwise: nothing
     /// ciphertext can match without knowing them.
     PlanarAcrossFrames,
+    /// Each pair of pixels as YBR_FULL_422 holds it (PS3.3 C.7.6.3.1.2): both lumas,
+    /// then the first pixel's two chroma samples. GDCM's lossless encoders write a
+    /// native YBR_FULL_422 image as YBR_FULL, each pair's chroma repeated (review s41:
+    /// its decoded pixels were excused as "another color representation", and so was
+    /// any relabelled ciphertext, rv40-watch B2): packed back, they are the samples
+    /// stored. Only the second pixel's chroma, which the stored image never held, goes
+    /// unread.
+    Packed422,
 }
 
 /// How the stored native Pixel Data held its samples.
@@ -790,41 +801,66 @@ struct Native {
     /// Pixel Representation 1.
     signed: bool,
     big_endian: bool,
+    /// Bits Stored `(0028,0101)`, when the header says it: a codestream may code more
+    /// bits a sample than the image stores (GDCM's JPEG 2000 of 13-bit signed samples
+    /// codes 16, sign-extended, where the native value held them with zero bits above
+    /// their 13: pydicom's `J2K_pixelrep_mismatch.dcm`), so each sample is tried masked
+    /// to it too.
+    bits_stored: Option<u16>,
 }
 
 impl Native {
     /// The native values `frames` may have been: each sample masked to its precision or
-    /// sign-extended (only for signed data), the components interleaved or planar (only
-    /// for color). Built one at a time.
+    /// sign-extended (only for signed data), at the codestream's precision and, when
+    /// fewer, at Bits Stored; the components interleaved or planar (only for color), or
+    /// packed as YBR_FULL_422 (three components). Built one at a time.
     fn candidates<'a>(&'a self, frames: &'a [Frame]) -> impl Iterator<Item = Vec<u8>> + 'a {
         let signed = self.signed || frames.iter().any(|f| f.signed);
         let color = frames.iter().any(|f| f.components > 1);
+        let three = frames.iter().all(|f| f.components == 3);
         let extend = if signed {
             &[false, true][..]
         } else {
             &[false][..]
         };
-        let layouts = match (color, frames.len() > 1) {
-            (false, _) => &[Layout::Interleaved][..],
-            (true, false) => &[Layout::Interleaved, Layout::Planar][..],
-            (true, true) => &[
+        let layouts: &[Layout] = match (color, frames.len() > 1, three) {
+            (false, _, _) => &[Layout::Interleaved],
+            (true, false, false) => &[Layout::Interleaved, Layout::Planar],
+            (true, false, true) => &[Layout::Interleaved, Layout::Planar, Layout::Packed422],
+            (true, true, false) => &[
                 Layout::Interleaved,
                 Layout::Planar,
                 Layout::PlanarAcrossFrames,
-            ][..],
+            ],
+            (true, true, true) => &[
+                Layout::Interleaved,
+                Layout::Planar,
+                Layout::PlanarAcrossFrames,
+                Layout::Packed422,
+            ],
         };
-        extend.iter().flat_map(move |&extend| {
-            layouts
-                .iter()
-                .map(move |&layout| self.native(frames, extend, layout))
+        let fewer = self
+            .bits_stored
+            .map(u32::from)
+            .filter(|&stored| frames.iter().any(|f| stored < u32::from(f.precision)));
+        let precisions = std::iter::once(None).chain(fewer.map(Some));
+        precisions.flat_map(move |bits| {
+            extend.iter().flat_map(move |&extend| {
+                layouts
+                    .iter()
+                    .map(move |&layout| self.native(frames, extend, layout, bits))
+            })
         })
     }
 
-    fn native(&self, frames: &[Frame], extend: bool, layout: Layout) -> Vec<u8> {
+    /// `frames` as a native value: each sample at its frame's precision, or at `bits`
+    /// when fewer.
+    fn native(&self, frames: &[Frame], extend: bool, layout: Layout, bits: Option<u32>) -> Vec<u8> {
         let mut out = Vec::new();
         let write = |out: &mut Vec<u8>, frame: &Frame, sample: i64| {
             // A precision the decoders accept (2 to 16 bits, 1 to 32 for JPEG 2000).
-            let bits = u32::from(frame.precision).clamp(1, 32);
+            let precision = u32::from(frame.precision);
+            let bits = bits.map_or(precision, |b| b.min(precision)).clamp(1, 32);
             let mask = (1i64 << bits) - 1;
             let mut value = sample & mask;
             if extend && value & (1 << (bits - 1)) != 0 {
@@ -870,6 +906,15 @@ impl Native {
                 for c in 0..components {
                     for frame in frames {
                         plane(&mut out, frame, c);
+                    }
+                }
+            }
+            Layout::Packed422 => {
+                for frame in frames {
+                    for pair in frame.samples.chunks_exact(6) {
+                        for &at in &[0, 3, 1, 2] {
+                            write(&mut out, frame, pair[at]);
+                        }
                     }
                 }
             }
@@ -1063,6 +1108,55 @@ mod tests {
             }
         }
         assert!(proven.len() >= 25, "{proven:#?}");
+    }
+
+    /// Review s41 (rv40-watch B3 run): pydicom's `J2K_pixelrep_mismatch.dcm`, made native
+    /// by `gdcmconv --raw`, holds 13-bit signed samples (Bits Stored 13, Pixel
+    /// Representation 1) with zero bits above their 13; GDCM's JPEG 2000 of it codes
+    /// 16-bit samples sign-extended. Decoded, masked to Bits Stored, they are the
+    /// samples stored; before, only the codestream's precision was tried, and the honest
+    /// re-compression was "other pixels", an alert inside a window. And pydicom's
+    /// YBR_FULL_422 image, which GDCM's lossless encoders write as YBR_FULL (each pixel
+    /// pair's chroma repeated), decodes, packed back two pixels at a time, to the
+    /// samples stored: proven, not excused as "another color representation".
+    #[test]
+    fn samples_above_bits_stored_and_chroma_upsampled_are_compared_as_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = dir.path().join("pixelrep.raw.dcm");
+        convert(
+            "gdcmconv",
+            &["--raw"],
+            &test_files().join("J2K_pixelrep_mismatch.dcm"),
+            &native,
+        )
+        .expect("gdcmconv --raw");
+        let mut proven = Vec::new();
+        for native in [
+            native,
+            test_files().join("SC_ybr_full_422_uncompressed.dcm"),
+        ] {
+            let (stored_in, digest) = stored(&native);
+            for (tool, args) in [
+                ("gdcmconv", &["--j2k"][..]),
+                ("gdcmconv", &["--jpeg"][..]),
+                ("gdcmconv", &["--rle"][..]),
+                ("dcmcrle", &[][..]),
+            ] {
+                let name = native.file_name().map(|n| n.to_string_lossy().into_owned());
+                let out = dir.path().join(format!(
+                    "{}.{tool}{}.dcm",
+                    name.unwrap_or_default(),
+                    args.join("")
+                ));
+                let Some(written_in) = convert(tool, args, &native, &out) else {
+                    continue;
+                };
+                let proof = re_compression_proof(&out, ALGORITHM, &digest, &stored_in, &written_in);
+                assert_eq!(proof, Proof::Same, "{} {tool} {args:?}", native.display());
+                proven.push(format!("{} {tool}", native.display()));
+            }
+        }
+        assert!(proven.len() >= 6, "{proven:#?}");
     }
 
     /// YBR_FULL native images (pydicom's JPEG ones decompressed by `dcmdjpeg +cn`, no
