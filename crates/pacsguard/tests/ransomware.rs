@@ -6354,6 +6354,122 @@ fn inside_a_window_encapsulated_uncompressed_pixels_are_compared_as_native_ones(
     );
 }
 
+/// Review rv40b's `mf98.py` and `mf98enc.py`: `make OUT N` writes a native multi-frame
+/// image of N frames of CT_small's pixels (each shifted); `98 IN OUT KEEP` writes IN
+/// again in Encapsulated Uncompressed (1.2.840.10008.1.2.1.98, a frame a fragment, the
+/// same UIDs), its frames from KEEP on replaced by their AES-CTR ciphertext (`openssl`;
+/// KEEP at N or more: none).
+const MULTIFRAME_98_SCRIPT: &str = r#"
+import sys, subprocess
+import pydicom
+from pydicom.encaps import encapsulate
+if sys.argv[1] == 'make':
+    src, out, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    ds = pydicom.dcmread(src)
+    f = ds.PixelData
+    ds.NumberOfFrames = n
+    ds.PixelData = b''.join(f[(2*i) % len(f):] + f[:(2*i) % len(f)] for i in range(n))
+    ds['PixelData'].VR = 'OW'
+    ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1'
+    ds.save_as(out, enforce_file_format=True)
+else:
+    inp, out, keep = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    ds = pydicom.dcmread(inp)
+    n = int(ds.NumberOfFrames); fb = len(ds.PixelData) // n
+    frames = [ds.PixelData[i*fb:(i+1)*fb] for i in range(n)]
+    if keep < n:
+        tail = b''.join(frames[keep:])
+        ct = subprocess.run(['openssl', 'enc', '-aes-256-ctr', '-K', '00'*32, '-iv', '00'*16], input=tail, capture_output=True, check=True).stdout
+        frames = frames[:keep] + [ct[i*fb:(i+1)*fb] for i in range(n - keep)]
+    ds.PixelData = encapsulate(frames, has_bot=False); ds['PixelData'].VR = 'OB'; ds['PixelData'].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1.98'
+    ds.save_as(out, enforce_file_format=True)
+"#;
+
+/// Runs [`MULTIFRAME_98_SCRIPT`] with pydicom from `.testdata`.
+fn multiframe_98(args: &[&std::ffi::OsStr]) {
+    let pydicom = pacsguard_testkit::testdata().join("wheels/pydicom");
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", &pydicom)
+        .arg("-c")
+        .arg(MULTIFRAME_98_SCRIPT)
+        .args(args)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "pydicom writes {args:?}");
+}
+
+/// Review rv40b: Encapsulated Uncompressed images past `MAX_FRAGMENT_READ_BYTES` (16 MiB;
+/// 600 frames of CT_small, 19 MiB) encrypted inside a maintenance window, in place (its
+/// frames from the 40th on: past the first MiB) or under a new name (all frames, the
+/// stored image removed), were `info`, the in-place one's words saying "encrypted?": its
+/// frames not all within 16 MiB, nothing was sampled (failed before: both `info`). Both
+/// now alert (the frames read,
+/// and blocks past them, sampled as a native image's); the honest migration of such an
+/// image to .98 stays `info`.
+#[test]
+fn inside_a_window_encapsulated_uncompressed_images_past_16_mib_encrypted_alert() {
+    const FRAMES: &str = "600";
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let archive = env.path("archive/study0");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let ct_small = pacsguard_testkit::testdata()
+        .join("wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let paths: Vec<PathBuf> = (0..3).map(|i| archive.join(format!("mf{i}.dcm"))).collect();
+    multiframe_98(&[
+        "make".as_ref(),
+        ct_small.as_os_str(),
+        paths[0].as_os_str(),
+        FRAMES.as_ref(),
+    ]);
+    for path in &paths[1..] {
+        fs::copy(&paths[0], path).expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-4198 move to .98");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let write_98 = |from: &Path, to: &Path, keep: &str| {
+        let temp = staging.join("temp.dcm");
+        multiframe_98(&["98".as_ref(), from.as_os_str(), temp.as_os_str(), keep.as_ref()]);
+        assert!(fs::metadata(&temp).expect("written").len() > 16 << 20);
+        fs::rename(&temp, to).expect("test fixture");
+    };
+    let (honest, in_place, moved) = (&paths[0], &paths[1], &paths[2]);
+    write_98(honest, honest, FRAMES);
+    write_98(in_place, in_place, "40");
+    let renamed = moved.with_file_name("mf2_98.dcm");
+    write_98(moved, &renamed, "0");
+    fs::remove_file(moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(60), |f, _| {
+        [honest, in_place, &renamed]
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == honest.to_str())
+            .all(|f| f["severity"] == "info"),
+        "{findings:#?}"
+    );
+    assert_pixels_changed(&findings, in_place, "alert");
+    // Under a new name with the stored image's UID: an arrival, or the stored image's
+    // change judged by its content alone; either way an alert saying random frames.
+    assert!(
+        findings.iter().any(|f| f["severity"] == "alert"
+            && f["path"].as_str() == renamed.to_str()
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("frames encapsulated") && d.contains("random"))),
+        "{findings:#?}"
+    );
+}
+
 /// Review r23, a lossless re-compression over every real file at hand: each DICOM file
 /// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
 /// the native images written again in place by `dcmcrle`, `dcmcjpeg` (JPEG lossless) or

@@ -8616,7 +8616,15 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
         Content::Hashed {
             dicom: Some(facts), ..
         } if !entropy::structured(&facts.transfer_syntax) => {
-            size.min(codec::MAX_FRAGMENT_READ_BYTES as u64)
+            let fragments = codec::MAX_FRAGMENT_READ_BYTES as u64;
+            // Encapsulated Uncompressed past them: sampled past them too.
+            let past = if size > fragments {
+                entropy::SAMPLE_TAIL_BYTES
+                    + entropy::SAMPLE_SPREAD_BLOCKS as u64 * ARRIVAL_SAMPLE_MIN_BYTES
+            } else {
+                0
+            };
+            size.min(fragments) + past
         }
         _ if size > head => {
             head + entropy::SAMPLE_TAIL_BYTES
