@@ -6414,8 +6414,8 @@ fn inside_a_window_encapsulated_uncompressed_images_past_16_mib_encrypted_alert(
     configure(&env, "scrub_mb_per_s = 0\n");
     let archive = env.path("archive/study0");
     fs::create_dir_all(&archive).expect("test fixture");
-    let ct_small = pacsguard_testkit::testdata()
-        .join("wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let ct_small =
+        pacsguard_testkit::testdata().join("wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
     let paths: Vec<PathBuf> = (0..3).map(|i| archive.join(format!("mf{i}.dcm"))).collect();
     multiframe_98(&[
         "make".as_ref(),
@@ -6433,7 +6433,12 @@ fn inside_a_window_encapsulated_uncompressed_images_past_16_mib_encrypted_alert(
     fs::create_dir_all(&staging).expect("test fixture");
     let write_98 = |from: &Path, to: &Path, keep: &str| {
         let temp = staging.join("temp.dcm");
-        multiframe_98(&["98".as_ref(), from.as_os_str(), temp.as_os_str(), keep.as_ref()]);
+        multiframe_98(&[
+            "98".as_ref(),
+            from.as_os_str(),
+            temp.as_os_str(),
+            keep.as_ref(),
+        ]);
         assert!(fs::metadata(&temp).expect("written").len() > 16 << 20);
         fs::rename(&temp, to).expect("test fixture");
     };

@@ -292,7 +292,10 @@ pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
             if head.meta.size <= MAX_FRAGMENT_READ_BYTES as u64 {
                 return false; // read whole, and not readable as frames
             }
-            let Some(header) = head.bytes.windows(12).position(is_encapsulated_pixel_header)
+            let Some(header) = head
+                .bytes
+                .windows(12)
+                .position(is_encapsulated_pixel_header)
             else {
                 return false;
             };

@@ -456,8 +456,10 @@ pub const WRAPPED_MIN_SHARE_PERCENT: u64 = 50;
 pub const WRAPPED_MIN_BYTES: u64 = 2 * INTERLEAVED_BLOCK as u64;
 
 /// The share of the blocks sampled in wrapped values, in percent, that must read as
-/// ciphertext ([`cipher_bits`] or [`lanes`]) for them to be called ciphertext: most, as
-/// in ciphertext, not the one compressed piece a structured private block may hold.
+/// ciphertext ([`cipher_bits`] or [`lanes`]) for them to be called ciphertext, each
+/// weighed by the bytes it stands for (a block of the first MiB, itself; one spread past
+/// it, its stride): most, as in ciphertext, not the one compressed piece a structured
+/// private block may hold.
 pub const WRAPPED_MIN_RANDOM_PERCENT: usize = 50;
 
 /// Blocks of [`INTERLEAVED_BLOCK`] bytes sampled, spread, in the parts of wrapped values
@@ -493,6 +495,9 @@ pub struct Wrapped {
     pub complete: bool,
     pub random: usize,
     pub sampled: usize,
+    /// The share of the bytes the sampled blocks stand for that read as ciphertext, in
+    /// percent (see [`WRAPPED_MIN_RANDOM_PERCENT`]).
+    pub random_percent: u64,
     /// The highest randomness among the blocks read.
     pub highest: Randomness,
 }
@@ -508,6 +513,7 @@ impl std::fmt::Display for Wrapped {
             complete,
             random,
             sampled,
+            random_percent,
             highest,
         } = self;
         let kind = if value.is_private() {
@@ -532,7 +538,8 @@ impl std::fmt::Display for Wrapped {
         write!(
             f,
             "{elements} {verb} {held} of its {size} bytes ({pixels}), {random} of \
-             {sampled} blocks sampled there read as {highest}: ciphertext wrapped in a DICOM"
+             {sampled} blocks sampled there ({random_percent}% of the bytes they stand \
+             for) read as {highest}: ciphertext wrapped in a DICOM"
         )
     }
 }
@@ -608,9 +615,18 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
     }
     let mut random: Vec<Randomness> = Vec::new();
     let mut sampled = 0usize;
+    // The bytes each sampled block stands for, all and those read as ciphertext: a
+    // block spread past the first MiB stands for its stride (review rv40b: a 7 MB
+    // value whose first MiB was left plain, the rest encrypted, sampled 64 plain blocks
+    // in the head and 16 random ones past it, 20% random, and was `info`).
+    let (mut weighed, mut weighed_random) = (0u64, 0u64);
     for block in joined.chunks_exact(INTERLEAVED_BLOCK) {
         sampled += 1;
-        random.extend(block_randomness(block));
+        weighed += INTERLEAVED_BLOCK as u64;
+        if let Some(found) = block_randomness(block) {
+            random.push(found);
+            weighed_random += INTERLEAVED_BLOCK as u64;
+        }
     }
     let block = INTERLEAVED_BLOCK as u64;
     let past: Vec<(u64, u64)> = kept
@@ -625,18 +641,28 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
     let mut one = vec![0u8; INTERLEAVED_BLOCK];
     for (from, end) in past {
         let stride = (end - from - block) / per;
+        let stands_for = if stride == 0 { end - from } else { stride };
         for k in 0..per {
             if file.read_exact_at(&mut one, from + k * stride).is_err() {
                 break;
             }
             sampled += 1;
-            random.extend(block_randomness(&one));
+            weighed += stands_for;
+            if let Some(found) = block_randomness(&one) {
+                random.push(found);
+                weighed_random += stands_for;
+            }
             if stride == 0 {
                 break;
             }
         }
     }
-    if sampled == 0 || random.len() * 100 < sampled * WRAPPED_MIN_RANDOM_PERCENT {
+    // Most of the blocks sampled (the first MiB encrypted, the rest left: intermittent
+    // encryption) or most of the bytes they stand for (the first MiB left plain).
+    let by_count = random.len() * 100 >= sampled * WRAPPED_MIN_RANDOM_PERCENT;
+    let by_bytes = weighed_random.saturating_mul(100)
+        >= weighed.saturating_mul(WRAPPED_MIN_RANDOM_PERCENT as u64);
+    if sampled == 0 || !(by_count || by_bytes) {
         return None;
     }
     let highest = random
@@ -652,6 +678,7 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
         complete,
         random: random.len(),
         sampled,
+        random_percent: weighed_random.saturating_mul(100) / weighed.max(1),
         highest,
     })
 }
@@ -1179,6 +1206,49 @@ mod tests {
         let in_head = (ENTROPY_SAMPLE_BYTES - start) / INTERLEAVED_BLOCK;
         assert_eq!(wrapped.sampled, in_head + WRAPPED_SPREAD_BLOCKS);
         assert_eq!(wrapped.random, wrapped.sampled);
+    }
+
+    /// Review rv40b (`repro_B_tail.sh`): a wrapped value whose first MiB was left plain
+    /// (an image's own bytes) and the rest encrypted is weighed by the bytes each sampled
+    /// block stands for: 6 MiB of ciphertext past 1 MiB plain is ciphertext wrapped (by
+    /// counting blocks, 64 plain against 16 random, it was not); the other way round,
+    /// 1 MiB of ciphertext before 6 MiB plain (intermittent encryption) still is, by
+    /// count; 1 MiB plain with ciphertext in a quarter of the rest is not.
+    #[test]
+    fn a_wrapped_value_encrypted_past_its_first_mib_is_weighed_by_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain: Vec<u8> = (0..(1usize << 20) / 2)
+            .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        let mut value = plain.clone();
+        value.extend(xorshift(6 << 20, 55));
+        let wrapped = wrapped_random(&wrapped_file(dir.path(), "tail", 0, &value))
+            .expect("encrypted past its first MiB");
+        assert_eq!(wrapped.random, WRAPPED_SPREAD_BLOCKS);
+        assert!(wrapped.sampled > 4 * wrapped.random, "{wrapped:?}");
+        assert!((80..90).contains(&wrapped.random_percent), "{wrapped:?}");
+        assert!(
+            wrapped
+                .to_string()
+                .contains("% of the bytes they stand for")
+        );
+        let mut value = xorshift(1 << 20, 56);
+        for _ in 0..6 {
+            value.extend(&plain);
+        }
+        assert!(wrapped_random(&wrapped_file(dir.path(), "head", 0, &value)).is_some());
+        let mut value = plain.clone();
+        for k in 0..6 {
+            if k % 4 == 0 {
+                value.extend(xorshift(1 << 20, 57 + k));
+            } else {
+                value.extend(&plain);
+            }
+        }
+        assert_eq!(
+            wrapped_random(&wrapped_file(dir.path(), "some", 0, &value)),
+            None
+        );
     }
 
     /// Review rv39 B3: a new image whose 16-bit Pixel Data is ciphertext, a byte a value

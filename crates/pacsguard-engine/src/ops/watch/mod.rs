@@ -8606,8 +8606,8 @@ fn tree_entry<'t>(root: &Path, tree: &'t Tree, path: &Path) -> Option<&'t Entry>
 /// (its codec's stream, [`codec::MAX_FRAGMENT_READ_BYTES`]); of any other file its first
 /// MiB and, past it, its tail and blocks spread over the rest ([`entropy::random_blocks`],
 /// [`entropy::random_pixels`]); a DICOM file's head once more and the blocks spread over
-/// its private values ([`entropy::wrapped_random`]: at most 16 reads of 64 KiB of element
-/// headers and 16 blocks of 16 KiB past its first MiB); any other file's head once more
+/// its private values ([`entropy::wrapped_random`]: past its first MiB, at most 16 reads
+/// of 64 KiB of element headers and 16 blocks of 16 KiB); any other file's head once more
 /// ([`entropy::lane_blocks`]).
 fn arrival_sample_cost(now: &Entry) -> u64 {
     let size = now.meta.size;
@@ -8633,9 +8633,10 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
         _ => size,
     };
     let again = match &now.content {
-        Content::Hashed { dicom: Some(_), .. } => {
-            size.min(head)
-                + entropy::WRAPPED_SPREAD_BLOCKS as u64 * entropy::INTERLEAVED_BLOCK as u64
+        // Past the first MiB (nothing is read there of a smaller file): the element
+        // headers after a value running beyond it, and the blocks spread over values.
+        Content::Hashed { dicom: Some(_), .. } if size > head => {
+            head + entropy::WRAPPED_SPREAD_BLOCKS as u64 * entropy::INTERLEAVED_BLOCK as u64
                 + entropy::MAX_WRAPPED_HOPS as u64 * entropy::WRAPPED_HOP_BYTES as u64
         }
         _ => size.min(head),
