@@ -48,22 +48,73 @@ pub const RANDOM_DEFICIT_BITS: f64 = 8.0 - RANDOM_BITS_PER_BYTE;
 /// but step by the same amount again and again (random bytes take any step about once
 /// in as many bytes as they have values).
 pub fn random_bits(block: &[u8]) -> Option<f64> {
+    random_lane(block, 0, 1, MIN_RANDOM_ALPHABET)
+}
+
+/// The bytes of `block` at `phase`, `phase + width`, ... (one lane of its values).
+fn lane(block: &[u8], phase: usize, width: usize) -> impl Iterator<Item = u8> + '_ {
+    block.iter().skip(phase).step_by(width).copied()
+}
+
+/// How often each byte value occurs among `bytes`, and how many bytes there are.
+fn histogram(bytes: impl Iterator<Item = u8>) -> ([u32; 256], usize) {
     let mut counts = [0u32; 256];
-    let mut steps = [0u32; 256];
-    for &b in block {
+    let mut n = 0usize;
+    for b in bytes {
         counts[usize::from(b)] += 1;
+        n += 1;
     }
-    for pair in block.windows(2) {
-        steps[usize::from(pair[1].wrapping_sub(pair[0]))] += 1;
+    (counts, n)
+}
+
+/// Shannon entropy, in bits per byte, of bytes counted in `counts` (`n` of them).
+fn entropy_of(counts: &[u32; 256], n: usize) -> f64 {
+    if n == 0 {
+        return 0.0;
     }
+    let n = n as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The byte values counted in `counts`, when they are at least `min_alphabet` and used
+/// evenly (within [`RANDOM_DEFICIT_BITS`] of log2 of their number), with their entropy.
+fn even_over(counts: &[u32; 256], n: usize, min_alphabet: usize) -> Option<(f64, usize)> {
     let values = counts.iter().filter(|&&c| c > 0).count();
-    if values < MIN_RANDOM_ALPHABET {
+    if values < min_alphabet {
         return None;
     }
-    let bits = bits_per_byte(block);
+    let bits = entropy_of(counts, n);
+    (bits >= (values as f64).log2() - RANDOM_DEFICIT_BITS).then_some((bits, values))
+}
+
+/// Whether no step from one byte of `bytes` (`n` of them, over `values` values) to the
+/// next is far more frequent than the others (see [`random_bits`]).
+fn even_steps(mut bytes: impl Iterator<Item = u8>, n: usize, values: usize) -> bool {
+    let mut steps = [0u32; 256];
+    if let Some(mut last) = bytes.next() {
+        for b in bytes {
+            steps[usize::from(b.wrapping_sub(last))] += 1;
+            last = b;
+        }
+    }
     let most_frequent_step = steps.iter().copied().max().unwrap_or(0) as usize;
-    let even_steps = most_frequent_step <= 2 * block.len() / values + 16;
-    (bits >= (values as f64).log2() - RANDOM_DEFICIT_BITS && even_steps).then_some(bits)
+    most_frequent_step <= 2 * n / values.max(1) + 16
+}
+
+/// [`random_bits`] of one lane of `block` ([`lane`]) over at least `min_alphabet` values:
+/// its histogram first, its steps only when its values are used evenly (the usual
+/// verdict, structure, is reached in one pass).
+fn random_lane(block: &[u8], phase: usize, width: usize, min_alphabet: usize) -> Option<f64> {
+    let (counts, n) = histogram(lane(block, phase, width));
+    let (bits, values) = even_over(&counts, n, min_alphabet)?;
+    even_steps(lane(block, phase, width), n, values).then_some(bits)
 }
 
 /// The highest [`random_bits`] among `blocks`.
@@ -72,23 +123,10 @@ fn most_random<'a>(blocks: impl Iterator<Item = &'a [u8]>) -> Option<f64> {
 }
 
 /// Shannon entropy in bits per byte.
+#[cfg(test)]
 pub fn bits_per_byte(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u64; 256];
-    for &b in bytes {
-        counts[usize::from(b)] += 1;
-    }
-    let n = bytes.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
+    let (counts, n) = histogram(bytes.iter().copied());
+    entropy_of(&counts, n)
 }
 
 /// Whether an image stored in transfer syntax `ts` holds structured (uncompressed)
@@ -287,14 +325,7 @@ pub const TEXT_ALPHABET_MAX: usize = 128;
 /// as base64 or hex is no image either); what a file or a value holds by itself, text
 /// of any alphabet included, is ciphertext only by this measure.
 pub fn cipher_bits(block: &[u8]) -> Option<f64> {
-    let mut seen = [false; 256];
-    for &b in block {
-        seen[usize::from(b)] = true;
-    }
-    if seen.iter().filter(|&&s| s).count() <= TEXT_ALPHABET_MAX {
-        return None;
-    }
-    random_bits(block)
+    random_lane(block, 0, 1, TEXT_ALPHABET_MAX + 1)
 }
 
 /// The lane widths ([`lanes`]) looked at, in bytes: 16- and 32-bit values.
@@ -406,21 +437,25 @@ pub fn lanes(block: &[u8]) -> Option<Lanes> {
             bits: 0.0,
         };
         let mut filler = [0u32; 256];
-        let mut lane = Vec::with_capacity(block.len() / width + 1);
         for phase in 0..width {
-            lane.clear();
-            lane.extend(block.iter().skip(phase).step_by(width));
-            if let Some(bits) = cipher_bits(&lane) {
+            // One pass for the histogram; a lane neither filler nor even (text, pixels)
+            // ends the look at this width there.
+            let (counts, n) = histogram(lane(block, phase, width));
+            if entropy_of(&counts, n) <= FILLER_MAX_BITS {
+                for (total, c) in filler.iter_mut().zip(counts) {
+                    *total += c;
+                }
+                continue;
+            }
+            let (bits, values) = even_over(&counts, n, MIN_RANDOM_ALPHABET)?;
+            if !even_steps(lane(block, phase, width), n, values) {
+                return None;
+            }
+            if values > TEXT_ALPHABET_MAX {
                 found.cipher += 1;
                 found.bits = found.bits.max(bits);
-            } else if bits_per_byte(&lane) <= FILLER_MAX_BITS {
-                for &b in &lane {
-                    filler[usize::from(b)] += 1;
-                }
-            } else if random_bits(&lane).is_some() {
-                found.packed += 1;
             } else {
-                return None;
+                found.packed += 1;
             }
         }
         if found.cipher == 0 {
