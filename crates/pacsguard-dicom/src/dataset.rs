@@ -57,6 +57,16 @@ pub struct DataSetSummary {
     /// when the bytes end inside it): what a wrapper of ciphertext in a valid DICOM fills
     /// (review rv39 B3, see [`LargestValue`]).
     pub largest_value: Option<LargestValue>,
+    /// The private or unknown binary values ([`LargestValue::private_or_unknown_binary`])
+    /// at any depth, recorded before each is read: the [`MAX_BINARY_VALUES_NOTED`]
+    /// longest, longest first. Review rv40b: ciphertext split over three private OB
+    /// elements (each under half of the file) or put in one inside an item of a private
+    /// sequence went unsampled, as only the longest top-level value was.
+    pub binary_values: Vec<LargestValue>,
+    /// How many such values were met, and the bytes they declare together (saturating),
+    /// those not kept in [`Self::binary_values`] included.
+    pub binary_count: usize,
+    pub binary_declared: u64,
     /// Where the top-level values of [`IDENTITY_TAGS`] lie, in that order, their padding
     /// (trailing spaces and NULs) left out; `None` for one the data set does not hold.
     pub identity: [Option<Range<usize>>; IDENTITY_VALUES],
@@ -68,6 +78,12 @@ pub struct DataSetSummary {
     /// padding left out; `None` for one the data set does not hold.
     pub description: [Option<Range<usize>>; DESCRIPTION_VALUES],
 }
+
+/// The private or unknown binary values a walk keeps ([`DataSetSummary::binary_values`]):
+/// an attacker controls how many a file holds (a forged one, one every 12 bytes), so
+/// only the longest are kept; the others still count in `binary_count` and
+/// `binary_declared`, and a caller says when `binary_count` passed this.
+pub const MAX_BINARY_VALUES_NOTED: usize = 16;
 
 /// A top-level value of a data set: its tag, its VR as read (`UN` for an element an
 /// implicit VR reader does not know), where its value starts in the file and the length
@@ -180,6 +196,20 @@ pub const IDENTITY_TAGS: [Tag; IDENTITY_VALUES] = [
 ];
 
 impl DataSetSummary {
+    /// Counts a private or unknown binary value and keeps it if it is among the
+    /// [`MAX_BINARY_VALUES_NOTED`] longest met so far.
+    fn note_binary(&mut self, value: LargestValue) {
+        self.binary_count = self.binary_count.saturating_add(1);
+        self.binary_declared = self.binary_declared.saturating_add(value.declared);
+        let at = self
+            .binary_values
+            .partition_point(|kept| kept.declared >= value.declared);
+        if at < MAX_BINARY_VALUES_NOTED {
+            self.binary_values.insert(at, value);
+            self.binary_values.truncate(MAX_BINARY_VALUES_NOTED);
+        }
+    }
+
     /// Takes what the summary keeps of a top-level value at `range` of `bytes`: the one
     /// place both readers (dicom-parser's and the lenient one) learn the instance's facts.
     pub(crate) fn note_top_level(&mut self, tag: Tag, bytes: &[u8], range: Range<usize>) {
@@ -385,6 +415,15 @@ fn walk_tokens<'a>(
                     offset: good,
                     reason: format!("{} has an undefined length", show_tag(header.tag)),
                 })?;
+                let value = LargestValue {
+                    tag: header.tag,
+                    vr: header.vr,
+                    start: position,
+                    declared: u64::from(length),
+                };
+                if value.private_or_unknown_binary() {
+                    summary.note_binary(value);
+                }
                 if depth == 0 && header.tag == PIXEL_DATA {
                     summary.pixel_value_declared = Some((position, u64::from(length)));
                 } else if depth == 0
@@ -392,12 +431,7 @@ fn walk_tokens<'a>(
                         .largest_value
                         .is_none_or(|v| v.declared < u64::from(length))
                 {
-                    summary.largest_value = Some(LargestValue {
-                        tag: header.tag,
-                        vr: header.vr,
-                        start: position,
-                        declared: u64::from(length),
-                    });
+                    summary.largest_value = Some(value);
                 }
                 let range = value_range(bytes, position, length).ok_or_else(|| {
                     summary.runs_to = Some(position.saturating_add(u64::from(length)));

@@ -52,8 +52,8 @@ pub use budget::{
 pub use carriers::{MAX_CAB_FILES_READ, MAX_CAB_NAME_BYTES};
 pub use dataset::{
     DESCRIPTION_TAGS, DESCRIPTION_VALUES, DETAIL_VALUES, DataSetSummary, IDENTITY_TAGS,
-    IDENTITY_VALUES, LargestValue, MAX_SEQUENCE_DEPTH, MODALITY_VALUES, PIXEL_FORM_TAGS,
-    PIXEL_FORM_VALUES, PLACE_VALUES,
+    IDENTITY_VALUES, LargestValue, MAX_BINARY_VALUES_NOTED, MAX_SEQUENCE_DEPTH, MODALITY_VALUES,
+    PIXEL_FORM_TAGS, PIXEL_FORM_VALUES, PLACE_VALUES,
 };
 pub use embedded::{
     Hidden, MAX_ARCHIVE_WARNINGS_PER_SEARCH, MAX_NESTED_ZIP_BYTES, MAX_ZIP_DEPTH,
@@ -67,13 +67,13 @@ pub use format::{
     pe_headers, sniff,
 };
 pub use inspect::{
-    Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS,
-    MAX_INFLATED_DATA_SET_BYTES, MAX_NESTED_DICOM_DEPTH, MAX_NESTED_FILE_BYTES, MAX_OBSERVATIONS,
-    MAX_UID_LEN, MIN_MISFORMED_VALUES, NESTED_FILES_NAMED, NativePixels, NestedFile, Observation,
-    PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues, garbled_text, inspect,
-    inspect_first_window, inspect_head, inspect_window, inspect_within, is_native,
-    is_native_little_endian, largest_value, layout, named_as_dicom, native_pixels_in_head,
-    prefix_of, reads_transfer_syntax,
+    BinaryValues, Container, Document, HEAD_LEN, Inspection, Layout, MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENTS, MAX_INFLATED_DATA_SET_BYTES, MAX_NESTED_DICOM_DEPTH, MAX_NESTED_FILE_BYTES,
+    MAX_OBSERVATIONS, MAX_UID_LEN, MIN_MISFORMED_VALUES, NESTED_FILES_NAMED, NativePixels,
+    NestedFile, Observation, PREFIX_IDENTITY_BYTES, PREFIX_SIZE_SLACK, Prefix, TextValues,
+    binary_values, binary_values_after, garbled_text, inspect, inspect_first_window, inspect_head,
+    inspect_window, inspect_within, is_native, is_native_little_endian, largest_value, layout,
+    named_as_dicom, native_pixels_in_head, prefix_of, reads_transfer_syntax,
 };
 pub use markup::{
     MAX_MARKUP_CANDIDATES, MAX_PLUGIN_PARAMS, MAX_STYLE_BYTES, MAX_STYLE_SHEET_BYTES_PER_FILE,

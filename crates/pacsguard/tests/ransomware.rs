@@ -6354,6 +6354,127 @@ fn inside_a_window_encapsulated_uncompressed_pixels_are_compared_as_native_ones(
     );
 }
 
+/// Review rv40b's `mf98.py` and `mf98enc.py`: `make OUT N` writes a native multi-frame
+/// image of N frames of CT_small's pixels (each shifted); `98 IN OUT KEEP` writes IN
+/// again in Encapsulated Uncompressed (1.2.840.10008.1.2.1.98, a frame a fragment, the
+/// same UIDs), its frames from KEEP on replaced by their AES-CTR ciphertext (`openssl`;
+/// KEEP at N or more: none).
+const MULTIFRAME_98_SCRIPT: &str = r#"
+import sys, subprocess
+import pydicom
+from pydicom.encaps import encapsulate
+if sys.argv[1] == 'make':
+    src, out, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    ds = pydicom.dcmread(src)
+    f = ds.PixelData
+    ds.NumberOfFrames = n
+    ds.PixelData = b''.join(f[(2*i) % len(f):] + f[:(2*i) % len(f)] for i in range(n))
+    ds['PixelData'].VR = 'OW'
+    ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1'
+    ds.save_as(out, enforce_file_format=True)
+else:
+    inp, out, keep = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    ds = pydicom.dcmread(inp)
+    n = int(ds.NumberOfFrames); fb = len(ds.PixelData) // n
+    frames = [ds.PixelData[i*fb:(i+1)*fb] for i in range(n)]
+    if keep < n:
+        tail = b''.join(frames[keep:])
+        ct = subprocess.run(['openssl', 'enc', '-aes-256-ctr', '-K', '00'*32, '-iv', '00'*16], input=tail, capture_output=True, check=True).stdout
+        frames = frames[:keep] + [ct[i*fb:(i+1)*fb] for i in range(n - keep)]
+    ds.PixelData = encapsulate(frames, has_bot=False); ds['PixelData'].VR = 'OB'; ds['PixelData'].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1.98'
+    ds.save_as(out, enforce_file_format=True)
+"#;
+
+/// Runs [`MULTIFRAME_98_SCRIPT`] with pydicom from `.testdata`.
+fn multiframe_98(args: &[&std::ffi::OsStr]) {
+    let pydicom = pacsguard_testkit::testdata().join("wheels/pydicom");
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", &pydicom)
+        .arg("-c")
+        .arg(MULTIFRAME_98_SCRIPT)
+        .args(args)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "pydicom writes {args:?}");
+}
+
+/// Review rv40b: Encapsulated Uncompressed images past `MAX_FRAGMENT_READ_BYTES` (16 MiB;
+/// 600 frames of CT_small, 19 MiB) encrypted inside a maintenance window, in place (its
+/// frames from the 40th on: past the first MiB) or under a new name (all frames, the
+/// stored image removed), were `info`, the in-place one's words saying "encrypted?": its
+/// frames not all within 16 MiB, nothing was sampled (failed before: both `info`). Both
+/// now alert (the frames read,
+/// and blocks past them, sampled as a native image's); the honest migration of such an
+/// image to .98 stays `info`.
+#[test]
+fn inside_a_window_encapsulated_uncompressed_images_past_16_mib_encrypted_alert() {
+    const FRAMES: &str = "600";
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let archive = env.path("archive/study0");
+    fs::create_dir_all(&archive).expect("test fixture");
+    let ct_small =
+        pacsguard_testkit::testdata().join("wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+    let paths: Vec<PathBuf> = (0..3).map(|i| archive.join(format!("mf{i}.dcm"))).collect();
+    multiframe_98(&[
+        "make".as_ref(),
+        ct_small.as_os_str(),
+        paths[0].as_os_str(),
+        FRAMES.as_ref(),
+    ]);
+    for path in &paths[1..] {
+        fs::copy(&paths[0], path).expect("test fixture");
+    }
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-4198 move to .98");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let write_98 = |from: &Path, to: &Path, keep: &str| {
+        let temp = staging.join("temp.dcm");
+        multiframe_98(&[
+            "98".as_ref(),
+            from.as_os_str(),
+            temp.as_os_str(),
+            keep.as_ref(),
+        ]);
+        assert!(fs::metadata(&temp).expect("written").len() > 16 << 20);
+        fs::rename(&temp, to).expect("test fixture");
+    };
+    let (honest, in_place, moved) = (&paths[0], &paths[1], &paths[2]);
+    write_98(honest, honest, FRAMES);
+    write_98(in_place, in_place, "40");
+    let renamed = moved.with_file_name("mf2_98.dcm");
+    write_98(moved, &renamed, "0");
+    fs::remove_file(moved).expect("test fixture");
+    let judged = watcher.wait(Duration::from_secs(60), |f, _| {
+        [honest, in_place, &renamed]
+            .iter()
+            .all(|p| f.iter().any(|x| x["path"].as_str() == p.to_str()))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(judged, "{findings:#?}\n{stderr}");
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["path"].as_str() == honest.to_str())
+            .all(|f| f["severity"] == "info"),
+        "{findings:#?}"
+    );
+    assert_pixels_changed(&findings, in_place, "alert");
+    // Under a new name with the stored image's UID: an arrival, or the stored image's
+    // change judged by its content alone; either way an alert saying random frames.
+    assert!(
+        findings.iter().any(|f| f["severity"] == "alert"
+            && f["path"].as_str() == renamed.to_str()
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("frames encapsulated") && d.contains("random"))),
+        "{findings:#?}"
+    );
+}
+
 /// Review r23, a lossless re-compression over every real file at hand: each DICOM file
 /// of pydicom's and pynetdicom's test data stored append-only, then, outside any window,
 /// the native images written again in place by `dcmcrle`, `dcmcjpeg` (JPEG lossless) or
@@ -7901,6 +8022,215 @@ fn inside_a_window_encrypted_images_past_the_first_mib_arriving_alert() {
         .find(|f| f["kind"] == "added" && f["path"].as_str() == honest.to_str())
         .expect("waited for above");
     assert_eq!(arrival["severity"], "info", "{arrival:#}");
+}
+
+/// Review rv40b's wrapped and interleaved variants (its `wrap2.py`): the ciphertext of a
+/// stored image (real `openssl enc`) written back as a valid DICOM under a new SOP
+/// Instance UID, `split3` over three private OB elements each a third of the file,
+/// `seq` in a private OB inside an item of a private sequence, or as a new image's
+/// Pixel Data: `pnc` a byte a 16-bit value beside a zero filler that is 0x01 every
+/// 256th value, `pw4` two bytes a 32-bit value, `p12` 12 bits a value.
+const WRAP_VARIANTS_SCRIPT: &str = r#"
+import sys
+import pydicom
+from pydicom.uid import generate_uid
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+src, ct, out, mode = sys.argv[1:5]
+ct = open(ct, 'rb').read()
+ds = pydicom.dcmread(src)
+u = generate_uid(); ds.SOPInstanceUID = u; ds.file_meta.MediaStorageSOPInstanceUID = u
+if 'PixelData' in ds:
+    del ds.PixelData
+ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = 'MONOCHROME2'; ds.PixelRepresentation = 0
+def tiny():
+    ds.Rows = 8; ds.Columns = 8; ds.BitsAllocated = 8; ds.BitsStored = 8; ds.HighBit = 7
+    ds.add_new(0x7FE00010, 'OB', bytes(range(64)))
+def pixels(data, bits_alloc, bits_stored):
+    per = bits_alloc // 8
+    cols = 512; rows = len(data) // (per * cols)
+    data = data[:rows * cols * per]
+    ds.Rows = rows; ds.Columns = cols; ds.BitsAllocated = bits_alloc; ds.BitsStored = bits_stored; ds.HighBit = bits_stored - 1
+    ds.add_new(0x7FE00010, 'OW', data)
+if mode == 'split3':
+    tiny(); ds.add_new(0x00990010, 'LO', 'ACME BACKUP')
+    n = (len(ct) + 2) // 3
+    for i in range(3):
+        ds.add_new(0x00991000 + i, 'OB', ct[i*n:(i+1)*n])
+elif mode == 'seq':
+    tiny(); ds.add_new(0x00990010, 'LO', 'ACME BACKUP')
+    item = Dataset(); item.add_new(0x00990010, 'LO', 'ACME BACKUP'); item.add_new(0x00991001, 'OB', ct)
+    ds.add_new(0x00991000, 'SQ', Sequence([item]))
+elif mode == 'pnc':
+    pixels(bytes(b for i, c in enumerate(ct) for b in (c, 1 if i % 256 == 255 else 0)), 16, 16)
+elif mode == 'pw4':
+    pixels(b''.join(ct[i:i+2] + b'\0\0' for i in range(0, len(ct) - 1, 2)), 32, 32)
+elif mode == 'p12':
+    pixels(b''.join(bytes((ct[i], ct[i+1] & 15, ct[i+2], ct[i+1] >> 4)) for i in range(0, len(ct) - 2, 3)), 16, 12)
+ds.file_meta.TransferSyntaxUID = '1.2.840.10008.1.2.1'
+ds.save_as(out, enforce_file_format=True)
+"#;
+
+/// Runs `script` with pydicom from `.testdata` on `src`, the ciphertext `ct`, `out`, `mode`.
+fn pydicom_wraps(script: &str, src: &Path, ct: &[u8], out: &Path, mode: &str) {
+    let ct_file = out.with_extension("ct");
+    fs::write(&ct_file, ct).expect("test fixture");
+    let pydicom = pacsguard_testkit::testdata().join("wheels/pydicom");
+    let status = std::process::Command::new("python3")
+        .env("PYTHONPATH", &pydicom)
+        .arg("-c")
+        .arg(script)
+        .arg(src)
+        .arg(&ct_file)
+        .arg(out)
+        .arg(mode)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "pydicom wraps {mode}");
+    fs::remove_file(&ct_file).expect("test fixture");
+}
+
+/// Base64 (RFC 4648) of `bytes`, lines of 76 characters ended by CRLF, by `openssl
+/// base64` (which ends lines with LF) with CRLF put in, as PowerShell writes them.
+fn base64_crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new("openssl")
+        .arg("base64")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let out = child.wait_with_output().expect("openssl base64");
+    writer.join().expect("writer").expect("written");
+    assert!(out.status.success(), "openssl base64");
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| [l, &b"\r\n"[..]].concat())
+        .collect()
+}
+
+/// Review rv40b, inside a maintenance window: (1) images encrypted (real `openssl enc`)
+/// and written under new names and UIDs in the forms of [`WRAP_VARIANTS_SCRIPT`] (split
+/// over three private values each under half of the file, the second and third past its
+/// first MiB; inside a private sequence; in the lanes of 16- or 32-bit values beside a
+/// filler not quite constant, or packed 12 bits a value), the originals removed: each
+/// was `info added`, no alert. Each is now an `encrypted-arrival` and they raise
+/// `ransomware-suspected`. (2) Base64 text of real files (a gzip of real images, a real
+/// image, a key of random bytes), in ASCII and in UTF-16LE with a BOM as PowerShell 5's
+/// `Out-File` writes it: each alerted as ciphertext (6 bits/byte over 64 values, or in
+/// 16-bit lanes); each is now `info`.
+#[test]
+fn inside_a_window_wrapped_split_nested_or_laned_ciphertext_alerts_and_base64_text_does_not() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    // 1.5 MiB of pixels: split in three, the ciphertext's second and third parts lie
+    // past the first MiB.
+    let paths = watcher::image_store_sized(&env, 5, 3 << 19);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-4140 migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut locked = Vec::new();
+    for (path, mode) in paths.iter().zip(["split3", "seq", "pnc", "pw4", "p12"]) {
+        let ct = openssl_ciphertext(path);
+        let name = format!("{mode}.dcm");
+        let temp = staging.join(&name);
+        pydicom_wraps(WRAP_VARIANTS_SCRIPT, path, &ct, &temp, mode);
+        let to = path.with_file_name(name);
+        fs::rename(&temp, &to).expect("test fixture");
+        fs::remove_file(path).expect("test fixture");
+        locked.push((to, mode));
+    }
+    let files = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+    let mut tar = Vec::new();
+    for name in ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"] {
+        tar.extend(fs::read(files.join(name)).expect("pydicom's test files"));
+    }
+    let gz = staging.join("images.tar");
+    fs::write(&gz, &tar).expect("test fixture");
+    let status = std::process::Command::new("gzip")
+        .arg("-9")
+        .arg(&gz)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success(), "gzip");
+    let gzipped = fs::read(staging.join("images.tar.gz")).expect("gzip's output");
+    let mut honest = Vec::new();
+    for (name, source) in [
+        ("export", gzipped),
+        (
+            "ct",
+            fs::read(files.join("CT_small.dcm")).expect("pydicom's test files"),
+        ),
+        ("key", keystream(300_000, 4140)),
+    ] {
+        let ascii = base64_crlf(&source);
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(ascii.iter().flat_map(|&c| [c, 0]))
+            .collect();
+        for (form, text) in [("ascii", ascii), ("utf16", utf16)] {
+            let file = format!("{name}.{form}.txt");
+            fs::write(staging.join(&file), text).expect("test fixture");
+            let to = archive.join("study0").join(&file);
+            fs::rename(staging.join(&file), &to).expect("test fixture");
+            honest.push(to);
+        }
+    }
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && has_field(x, "encrypted-arrival")
+        })
+    };
+    let added = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == p.to_str())
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && locked.iter().all(|(p, _)| alerted(f, p))
+            && honest.iter().all(|p| added(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    let missed: Vec<&(PathBuf, &str)> = locked
+        .iter()
+        .filter(|(p, _)| !alerted(&findings, p))
+        .collect();
+    assert!(seen, "missed: {missed:#?}\n{findings:#?}\n{stderr}");
+    for (path, mode) in &locked {
+        let detail = findings
+            .iter()
+            .find(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .and_then(|x| x["detail"].as_str())
+            .expect("waited for above");
+        let words = match *mode {
+            "split3" => "3 private or unknown binary elements",
+            "seq" => "private element (0099,1001) OB",
+            "pnc" => "every other byte is 0x00 or mostly so",
+            "pw4" => "32-bit lanes",
+            _ => "packed",
+        };
+        assert!(detail.contains(words), "{mode}: {detail}");
+        if *mode == "split3" {
+            // Its Pixel Data follows the private values, past the first MiB.
+            assert!(detail.contains("its Pixel Data 64 bytes"), "{detail}");
+        }
+    }
+    for path in &honest {
+        let arrival = findings
+            .iter()
+            .find(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .expect("waited for above");
+        assert_eq!(arrival["severity"], "info", "{arrival:#}");
+    }
 }
 
 /// The new checks of arrivals inside a window (a large private value of random bytes,

@@ -14,6 +14,7 @@
 //! Fragments are read from the encapsulated Pixel Data (PS3.5 A.4): items `(FFFE,E000)`
 //! with a 32-bit length, the first the Basic Offset Table, up to the sequence delimiter.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use pacsguard_fs::read_head;
@@ -322,9 +323,56 @@ fn bytes_random(pixels: &[u8]) -> bool {
 /// an uncompressed image's pixels never are (review rv40-watch B9b: AES ciphertext so
 /// written under a new name inside a window was an `info` arrival). `false` for another
 /// syntax, or when its frames cannot be read whole (see [`encapsulated_native`]).
+///
+/// An image whose frames run past [`MAX_FRAGMENT_READ_BYTES`] is sampled rather than
+/// given up (review rv40b: 19 MiB images encrypted so, in place or under a new name,
+/// were `info` while the words said "encrypted?"): the frames read, then past them the
+/// file's last blocks and blocks spread over the rest, as a native image's pixels are
+/// ([`super::entropy::random_written`]; a fragment's 8-byte item header in a 4 KiB
+/// block of pixels leaves it structured). Cost: the 16 MiB already read, and 64 KiB + 32
+/// blocks of 4 KiB more.
 pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
-    codec_of(transfer_syntax) == Some(Codec::Encapsulated)
-        && encapsulated_native(path).is_ok_and(|(native, _)| bytes_random(&native))
+    if codec_of(transfer_syntax) != Some(Codec::Encapsulated) {
+        return false;
+    }
+    match encapsulated_native(path) {
+        Ok((native, _)) => bytes_random(&native),
+        // Not read whole, or not read at all: the data set's reading refuses a head
+        // ending inside the encapsulated Pixel Data, so its header is looked for here.
+        Err(_) => {
+            let Ok(head) = read_head(path, MAX_FRAGMENT_READ_BYTES) else {
+                return false;
+            };
+            if head.meta.size <= MAX_FRAGMENT_READ_BYTES as u64 {
+                return false; // read whole, and not readable as frames
+            }
+            let Some(header) = head
+                .bytes
+                .windows(12)
+                .position(is_encapsulated_pixel_header)
+            else {
+                return false;
+            };
+            let read = head
+                .bytes
+                .get(header + 12..)
+                .and_then(fragments)
+                .is_some_and(|(frames, _)| frames.iter().any(|f| bytes_random(f)));
+            read || std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .open(path)
+                .ok()
+                .and_then(|file| {
+                    super::entropy::random_written(
+                        &file,
+                        super::entropy::SAMPLE_TAIL_BYTES,
+                        super::entropy::SAMPLE_SPREAD_BLOCKS,
+                    )
+                })
+                .is_some()
+        }
+    }
 }
 
 /// The native Pixel Data value an [`ENCAPSULATED_UNCOMPRESSED`] image at `path` holds:

@@ -48,22 +48,73 @@ pub const RANDOM_DEFICIT_BITS: f64 = 8.0 - RANDOM_BITS_PER_BYTE;
 /// but step by the same amount again and again (random bytes take any step about once
 /// in as many bytes as they have values).
 pub fn random_bits(block: &[u8]) -> Option<f64> {
+    random_lane(block, 0, 1, MIN_RANDOM_ALPHABET)
+}
+
+/// The bytes of `block` at `phase`, `phase + width`, ... (one lane of its values).
+fn lane(block: &[u8], phase: usize, width: usize) -> impl Iterator<Item = u8> + '_ {
+    block.iter().skip(phase).step_by(width).copied()
+}
+
+/// How often each byte value occurs among `bytes`, and how many bytes there are.
+fn histogram(bytes: impl Iterator<Item = u8>) -> ([u32; 256], usize) {
     let mut counts = [0u32; 256];
-    let mut steps = [0u32; 256];
-    for &b in block {
+    let mut n = 0usize;
+    for b in bytes {
         counts[usize::from(b)] += 1;
+        n += 1;
     }
-    for pair in block.windows(2) {
-        steps[usize::from(pair[1].wrapping_sub(pair[0]))] += 1;
+    (counts, n)
+}
+
+/// Shannon entropy, in bits per byte, of bytes counted in `counts` (`n` of them).
+fn entropy_of(counts: &[u32; 256], n: usize) -> f64 {
+    if n == 0 {
+        return 0.0;
     }
+    let n = n as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The byte values counted in `counts`, when they are at least `min_alphabet` and used
+/// evenly (within [`RANDOM_DEFICIT_BITS`] of log2 of their number), with their entropy.
+fn even_over(counts: &[u32; 256], n: usize, min_alphabet: usize) -> Option<(f64, usize)> {
     let values = counts.iter().filter(|&&c| c > 0).count();
-    if values < MIN_RANDOM_ALPHABET {
+    if values < min_alphabet {
         return None;
     }
-    let bits = bits_per_byte(block);
+    let bits = entropy_of(counts, n);
+    (bits >= (values as f64).log2() - RANDOM_DEFICIT_BITS).then_some((bits, values))
+}
+
+/// Whether no step from one byte of `bytes` (`n` of them, over `values` values) to the
+/// next is far more frequent than the others (see [`random_bits`]).
+fn even_steps(mut bytes: impl Iterator<Item = u8>, n: usize, values: usize) -> bool {
+    let mut steps = [0u32; 256];
+    if let Some(mut last) = bytes.next() {
+        for b in bytes {
+            steps[usize::from(b.wrapping_sub(last))] += 1;
+            last = b;
+        }
+    }
     let most_frequent_step = steps.iter().copied().max().unwrap_or(0) as usize;
-    let even_steps = most_frequent_step <= 2 * block.len() / values + 16;
-    (bits >= (values as f64).log2() - RANDOM_DEFICIT_BITS && even_steps).then_some(bits)
+    most_frequent_step <= 2 * n / values.max(1) + 16
+}
+
+/// [`random_bits`] of one lane of `block` ([`lane`]) over at least `min_alphabet` values:
+/// its histogram first, its steps only when its values are used evenly (the usual
+/// verdict, structure, is reached in one pass).
+fn random_lane(block: &[u8], phase: usize, width: usize, min_alphabet: usize) -> Option<f64> {
+    let (counts, n) = histogram(lane(block, phase, width));
+    let (bits, values) = even_over(&counts, n, min_alphabet)?;
+    even_steps(lane(block, phase, width), n, values).then_some(bits)
 }
 
 /// The highest [`random_bits`] among `blocks`.
@@ -72,23 +123,10 @@ fn most_random<'a>(blocks: impl Iterator<Item = &'a [u8]>) -> Option<f64> {
 }
 
 /// Shannon entropy in bits per byte.
+#[cfg(test)]
 pub fn bits_per_byte(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u64; 256];
-    for &b in bytes {
-        counts[usize::from(b)] += 1;
-    }
-    let n = bytes.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
+    let (counts, n) = histogram(bytes.iter().copied());
+    entropy_of(&counts, n)
 }
 
 /// Whether an image stored in transfer syntax `ts` holds structured (uncompressed)
@@ -133,6 +171,17 @@ pub fn byte_order_changed(before: &str, after: &str) -> bool {
 /// of each stride is read is drawn afresh by each call (review r22: at fixed positions,
 /// an encryptor that left those 32 blocks alone was never seen).
 pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<f64> {
+    random_written_by(file, tail, spread, random_bits)
+}
+
+/// [`random_written`], each block measured by `measure` ([`random_bits`] or
+/// [`cipher_bits`]).
+pub fn random_written_by(
+    file: &std::fs::File,
+    tail: u64,
+    spread: usize,
+    measure: fn(&[u8]) -> Option<f64>,
+) -> Option<f64> {
     use std::os::unix::fs::FileExt as _;
     let size = file.metadata().ok()?.len();
     let block = BLOCK as u64;
@@ -140,7 +189,10 @@ pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<
     let whole = (size - from) / block * block;
     let mut read = vec![0u8; usize::try_from(whole).ok()?];
     file.read_exact_at(&mut read, from).ok()?;
-    let mut highest = most_random(read.chunks_exact(BLOCK));
+    let mut highest = read
+        .chunks_exact(BLOCK)
+        .filter_map(measure)
+        .reduce(f64::max);
     // The blocks before the tail, the first (the header) left out.
     let blocks = from / block;
     if blocks > 1 && spread > 0 {
@@ -156,10 +208,7 @@ pub fn random_written(file: &std::fs::File, tail: u64, spread: usize) -> Option<
                 break;
             }
             file.read_exact_at(&mut one, at * block).ok()?;
-            highest = highest
-                .into_iter()
-                .chain(random_bits(&one))
-                .reduce(f64::max);
+            highest = highest.into_iter().chain(measure(&one)).reduce(f64::max);
         }
     }
     highest
@@ -183,8 +232,24 @@ pub fn random_where_structured(old: &Entry, path: &Path) -> Option<f64> {
 /// The highest block entropy among the first MiB of `path` and, past it, its last
 /// blocks and blocks spread over the rest, when one reads as random.
 pub fn random_blocks(path: &Path) -> Option<f64> {
+    blocks_by(path, random_bits)
+}
+
+/// [`random_blocks`] by [`cipher_bits`]: ciphertext as written, not text of a limited
+/// alphabet (what a new file that is no DICOM is judged by: a base64 report or key is
+/// no encryption, review rv40b).
+pub fn cipher_blocks(path: &Path) -> Option<f64> {
+    blocks_by(path, cipher_bits)
+}
+
+fn blocks_by(path: &Path, measure: fn(&[u8]) -> Option<f64>) -> Option<f64> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
-    if let Some(highest) = most_random(head.bytes.chunks_exact(BLOCK)) {
+    if let Some(highest) = head
+        .bytes
+        .chunks_exact(BLOCK)
+        .filter_map(measure)
+        .reduce(f64::max)
+    {
         return Some(highest);
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
@@ -196,7 +261,7 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
         .ok()?;
-    random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS)
+    random_written_by(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS, measure)
 }
 
 /// The highest block entropy of the Pixel Data of the DICOM file at `path`, when a block
@@ -205,9 +270,10 @@ pub fn random_blocks(path: &Path) -> Option<f64> {
 /// [`random_written`]; the Pixel Data is the data set's last large value). Only the
 /// Pixel Data: an instance that carries compressed bytes elsewhere (an encapsulated PDF,
 /// a private blob) is no image encrypted. `None` when no Pixel Data begins in the first
-/// MiB or no block of it reads as random. Within the first MiB, random bytes interleaved
-/// with a constant ([`interleaved_bits`]) are found too (review rv39 B3: ciphertext
-/// written as the 16-bit values of a new image, a zero high byte each).
+/// MiB or no block of it reads as random. Within the first MiB, ciphertext in the lanes
+/// of 16- or 32-bit values ([`lanes`]) is found too (review rv39 B3: ciphertext written
+/// as the 16-bit values of a new image, a zero high byte each; rv40b: two bytes a 32-bit
+/// value, 12 bits a value, a filler not quite constant).
 pub fn random_pixels(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     let start = match pacsguard_dicom::layout(&head.bytes) {
@@ -225,11 +291,8 @@ pub fn random_pixels(path: &Path) -> Option<Randomness> {
     if let Some(highest) = most_random(pixels.chunks_exact(BLOCK)) {
         return Some(Randomness::Bytes(highest));
     }
-    if let Some((filler, bits)) = pixels
-        .chunks_exact(INTERLEAVED_BLOCK)
-        .find_map(interleaved_bits)
-    {
-        return Some(Randomness::Interleaved { filler, bits });
+    if let Some(found) = pixels.chunks_exact(INTERLEAVED_BLOCK).find_map(lanes) {
+        return Some(Randomness::Lanes(found));
     }
     if head.meta.size <= ENTROPY_SAMPLE_BYTES as u64 {
         return None;
@@ -242,99 +305,234 @@ pub fn random_pixels(path: &Path) -> Option<Randomness> {
     random_written(&file, SAMPLE_TAIL_BYTES, SAMPLE_SPREAD_BLOCKS).map(Randomness::Bytes)
 }
 
-/// The block over which bytes interleaved with a constant are measured
-/// ([`interleaved_bits`]): twice [`BLOCK`], so that the lane that varies holds as many
-/// bytes as a block measured whole, and measures as it would.
-pub const INTERLEAVED_BLOCK: usize = 2 * BLOCK;
+/// The block over which bytes in lanes are measured ([`lanes`]): four times [`BLOCK`], so
+/// that each lane of 32-bit values holds as many bytes as a block measured whole, and
+/// measures as it would (a lane of 2 KiB of random bytes measures 7.91 bits/byte, too
+/// near the 7.9 asked).
+pub const INTERLEAVED_BLOCK: usize = 4 * BLOCK;
 
-/// Random bytes, as found: written as they are, or each followed (or preceded) by the
-/// same byte (review rv39 B3: ciphertext with a zero after each byte measures about
-/// 4.96 bits/byte over 256 values, far short of random, and arrived `info` inside a
-/// window).
+/// Byte values a text's alphabet holds at most: ASCII, and any 7-bit code. Ciphertext
+/// uses all 256 (a 4 KiB block of it holds 255 or 256); base64, hex or any other
+/// alphabet-limited text (in 8-bit units, or 16-bit ones: UTF-16LE, as PowerShell 5's
+/// `Out-File` writes) holds at most this many however evenly it uses them, and is no
+/// ciphertext written as it is (review rv40b: a base64 report or key arriving in a
+/// window alerted as encryption).
+pub const TEXT_ALPHABET_MAX: usize = 128;
+
+/// The entropy of `block` when it reads as ciphertext as written: random bytes
+/// ([`random_bits`]) over more than [`TEXT_ALPHABET_MAX`] values. Where an image's
+/// structured pixels were, [`random_bits`] stands (review r23: ciphertext written there
+/// as base64 or hex is no image either); what a file or a value holds by itself, text
+/// of any alphabet included, is ciphertext only by this measure.
+pub fn cipher_bits(block: &[u8]) -> Option<f64> {
+    random_lane(block, 0, 1, TEXT_ALPHABET_MAX + 1)
+}
+
+/// The lane widths ([`lanes`]) looked at, in bytes: 16- and 32-bit values.
+pub const LANE_WIDTHS: [usize; 2] = [2, 4];
+
+/// Bits per byte at or below which a lane is filler beside ciphertext ([`lanes`]): a
+/// constant, or one broken now and then (review rv40b: a zero filler with 0x01 every
+/// 256th byte measures 0.04 bits/byte).
+pub const FILLER_MAX_BITS: f64 = 1.0;
+
+/// Ciphertext spread over lanes of 16- or 32-bit values ([`lanes`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lanes {
+    /// The bytes of a value: 2 or 4.
+    pub width: usize,
+    /// The lanes (byte positions in a value) whose bytes read as ciphertext
+    /// ([`cipher_bits`]).
+    pub cipher: usize,
+    /// The lanes whose bytes read as random over fewer values ([`random_bits`]): random
+    /// bits packed beside the ciphertext lanes (12-bit values hold a byte and a nibble).
+    pub packed: usize,
+    /// The most frequent byte of the filler lanes, when there are any.
+    pub filler: Option<u8>,
+    /// The highest entropy of a ciphertext lane.
+    pub bits: f64,
+}
+
+impl std::fmt::Display for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Lanes {
+            width,
+            cipher,
+            packed,
+            filler,
+            bits,
+        } = *self;
+        let filler = filler.map_or(String::new(), |b| format!("0x{b:02x}"));
+        if width == 2 && packed == 0 {
+            return write!(
+                f,
+                "random bytes interleaved with filler: every other byte is {filler} or \
+                 mostly so, the bytes between read as random ({bits:.2} bits/byte)"
+            );
+        }
+        write!(
+            f,
+            "random bytes in {}-bit lanes: {cipher} of each {width} bytes read as random \
+             ({bits:.2} bits/byte)",
+            width * 8
+        )?;
+        if packed > 0 {
+            write!(f, ", {packed} as random bits packed beside them")?;
+        }
+        let fillers = width - cipher - packed;
+        if fillers > 0 {
+            write!(f, ", {fillers} are filler (mostly {filler})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Random bytes, as found: written as they are, or spread over the lanes of 16- or
+/// 32-bit values beside filler or packed bits ([`lanes`]; review rv39 B3: ciphertext with
+/// a zero after each byte measures about 4.96 bits/byte over 256 values, far short of
+/// random, and arrived `info` inside a window).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Randomness {
-    /// Random bytes ([`random_bits`]), at this many bits per byte.
+    /// Random bytes ([`random_bits`] or [`cipher_bits`]), at this many bits per byte.
     Bytes(f64),
-    /// Every other byte is `filler`, and the bytes between read as random
-    /// ([`interleaved_bits`]) at `bits` per byte.
-    Interleaved { filler: u8, bits: f64 },
+    /// Ciphertext in lanes ([`lanes`]).
+    Lanes(Lanes),
+}
+
+impl Randomness {
+    /// Its bits per byte (of the ciphertext lanes, for lanes).
+    pub fn bits(&self) -> f64 {
+        match self {
+            Randomness::Bytes(bits) => *bits,
+            Randomness::Lanes(lanes) => lanes.bits,
+        }
+    }
 }
 
 impl std::fmt::Display for Randomness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Randomness::Bytes(bits) => write!(f, "random bytes ({bits:.2} bits/byte)"),
-            Randomness::Interleaved { filler, bits } => write!(
-                f,
-                "random bytes interleaved with a constant: every other byte is \
-                 0x{filler:02x}, the bytes between read as random ({bits:.2} bits/byte)"
-            ),
+            Randomness::Lanes(lanes) => lanes.fmt(f),
         }
     }
 }
 
-/// When every other byte of `block` is one value (the even ones or the odd ones) and
-/// the others read as random ([`random_bits`]): that value and their entropy. No
-/// encoding of an image or a document writes this; ciphertext spread over 16-bit
-/// lanes does (review rv39 B3). A block of 8-bit values stored in 16 bits has a
-/// constant high byte too, but its low bytes are pixels, structured: [`random_bits`]
-/// refuses them as it refuses them unspread.
-pub fn interleaved_bits(block: &[u8]) -> Option<(u8, f64)> {
-    (0..2).find_map(|phase| {
-        let filler = *block.get(phase)?;
-        if !block.iter().skip(phase).step_by(2).all(|&b| b == filler) {
+/// When `block`, taken as 16- or 32-bit values ([`LANE_WIDTHS`]), has a lane (a byte
+/// position of each value) of ciphertext ([`cipher_bits`]) and every other lane is
+/// ciphertext, filler ([`FILLER_MAX_BITS`]) or random bits over fewer values
+/// ([`random_bits`]: the nibbles of 12-bit packing): how. Review rv39 B3 and rv40b:
+/// ciphertext written a byte a 16-bit value (a zero high byte each), two bytes a 32-bit
+/// value, 12 bits a value, or beside a filler that is not quite constant. No encoding of
+/// an image writes this: its values' low bytes may be noisy, but the lanes above them
+/// are structured (smooth: [`random_bits`] refuses them), not filler; 8-bit values
+/// stored in 16 bits have filler above structured low bytes, which are no ciphertext.
+pub fn lanes(block: &[u8]) -> Option<Lanes> {
+    LANE_WIDTHS.iter().find_map(|&width| {
+        let mut found = Lanes {
+            width,
+            cipher: 0,
+            packed: 0,
+            filler: None,
+            bits: 0.0,
+        };
+        let mut filler = [0u32; 256];
+        for phase in 0..width {
+            // One pass for the histogram; a lane neither filler nor even (text, pixels)
+            // ends the look at this width there.
+            let (counts, n) = histogram(lane(block, phase, width));
+            if entropy_of(&counts, n) <= FILLER_MAX_BITS {
+                for (total, c) in filler.iter_mut().zip(counts) {
+                    *total += c;
+                }
+                continue;
+            }
+            let (bits, values) = even_over(&counts, n, MIN_RANDOM_ALPHABET)?;
+            if !even_steps(lane(block, phase, width), n, values) {
+                return None;
+            }
+            if values > TEXT_ALPHABET_MAX {
+                found.cipher += 1;
+                found.bits = found.bits.max(bits);
+            } else {
+                found.packed += 1;
+            }
+        }
+        if found.cipher == 0 {
             return None;
         }
-        let lane: Vec<u8> = block.iter().skip(1 - phase).step_by(2).copied().collect();
-        random_bits(&lane).map(|bits| (filler, bits))
+        if found.cipher + found.packed < width {
+            found.filler = (0..=255u8).max_by_key(|&b| filler[usize::from(b)]);
+        }
+        Some(found)
     })
 }
 
-/// The first block of [`INTERLEAVED_BLOCK`] bytes among the first MiB of `path` whose
-/// bytes are random bytes interleaved with a constant ([`interleaved_bits`]). Used on
-/// new files that are no DICOM, beside [`random_blocks`].
-pub fn interleaved_blocks(path: &Path) -> Option<Randomness> {
+/// The first block of [`INTERLEAVED_BLOCK`] bytes among the first MiB of `path` holding
+/// ciphertext in lanes ([`lanes`]). Used on new files that are no DICOM, beside
+/// [`cipher_blocks`].
+pub fn lane_blocks(path: &Path) -> Option<Randomness> {
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
     head.bytes
         .chunks_exact(INTERLEAVED_BLOCK)
-        .find_map(interleaved_bits)
-        .map(|(filler, bits)| Randomness::Interleaved { filler, bits })
+        .find_map(lanes)
+        .map(Randomness::Lanes)
 }
 
-/// The share of a file's bytes, in percent, a private (or unknown) binary value must
-/// hold for [`wrapped_random`] to look at it: most of them. No migration or
-/// re-compression writes an image whose bulk is a vendor's private value; real vendor
+/// The share of a file's bytes, in percent, its private (or unknown) binary values must
+/// hold together for [`wrapped_random`] to look at them: most of them. No migration or
+/// re-compression writes an image whose bulk is a vendor's private values; real vendor
 /// files carry private OB elements (a CSA header, a thumbnail) beside their pixels, a
 /// fraction of the file.
 pub const WRAPPED_MIN_SHARE_PERCENT: u64 = 50;
 
-/// The bytes a private value must declare at least for [`wrapped_random`] to look at
-/// it: a few blocks, below which nothing of an image's worth was wrapped.
-pub const WRAPPED_MIN_BYTES: u64 = 4 * INTERLEAVED_BLOCK as u64;
+/// The bytes private values must hold at least for [`wrapped_random`] to look at them: a
+/// few blocks, below which nothing of an image's worth was wrapped.
+pub const WRAPPED_MIN_BYTES: u64 = 2 * INTERLEAVED_BLOCK as u64;
 
-/// The share of the blocks sampled in a wrapped value, in percent, that must read as
-/// random ([`random_bits`] or [`interleaved_bits`]) for it to be called ciphertext:
-/// most, as in ciphertext, not the one compressed piece a structured private block
-/// may hold.
+/// The share of the blocks sampled in wrapped values, in percent, that must read as
+/// ciphertext ([`cipher_bits`] or [`lanes`]) for them to be called ciphertext, each
+/// weighed by the bytes it stands for (a block of the first MiB, itself; one spread past
+/// it, its stride): most, as in ciphertext, not the one compressed piece a structured
+/// private block may hold.
 pub const WRAPPED_MIN_RANDOM_PERCENT: usize = 50;
 
-/// Blocks of [`INTERLEAVED_BLOCK`] bytes sampled, spread, in the part of a wrapped value
-/// past the first MiB.
+/// Blocks of [`INTERLEAVED_BLOCK`] bytes sampled, spread, in the parts of wrapped values
+/// past the first MiB, all values together (at least one a value).
 pub const WRAPPED_SPREAD_BLOCKS: usize = 16;
 
-/// Ciphertext wrapped in a valid DICOM (review rv39 B3): its longest value, private
-/// (odd group) or unknown (VR `UN`), binary (OB, OW or UN), holding most of its bytes
-/// ([`WRAPPED_MIN_SHARE_PERCENT`]), and most of its blocks sampled reading as random
-/// ([`WRAPPED_MIN_RANDOM_PERCENT`]): the ransomware kept a valid header (a new SOP
-/// Instance UID, a tiny real image or none) and put the encrypted image there.
+/// Bytes read at a time past the first MiB to go on reading a data set's element headers
+/// after a value that runs past it ([`wrapped_random`]), and how many such reads at most:
+/// an attacker chooses how many values follow (review rv40b: ciphertext split over three
+/// private values, the second and third past the first MiB, was never weighed). Past
+/// them the values not read are not counted, and a finding says the reading stopped.
+pub const WRAPPED_HOP_BYTES: usize = 64 * 1024;
+pub const MAX_WRAPPED_HOPS: usize = 16;
+
+/// Ciphertext wrapped in a valid DICOM (review rv39 B3, rv40b): its private (odd group)
+/// or unknown (VR `UN`) binary values (OB, OW or UN), at any depth, holding most of its
+/// bytes together ([`WRAPPED_MIN_SHARE_PERCENT`]), and most of the blocks sampled in
+/// them reading as ciphertext ([`WRAPPED_MIN_RANDOM_PERCENT`]): the ransomware kept a
+/// valid header (a new SOP Instance UID, a tiny real image or none) and put the
+/// encrypted image there, in one value or several, or inside a sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Wrapped {
+    /// The longest of them, and how many there are (all met).
     pub value: pacsguard_dicom::LargestValue,
+    pub values: usize,
+    /// The bytes they hold together.
+    pub held: u64,
     pub size: u64,
     /// The length the Pixel Data declares, if it has one.
     pub pixels: Option<u64>,
+    /// Whether the data set was read to its end ([`MAX_WRAPPED_HOPS`]): else values and
+    /// a Pixel Data past what was read are not known.
+    pub complete: bool,
     pub random: usize,
     pub sampled: usize,
+    /// The share of the bytes the sampled blocks stand for that read as ciphertext, in
+    /// percent (see [`WRAPPED_MIN_RANDOM_PERCENT`]).
+    pub random_percent: u64,
     /// The highest randomness among the blocks read.
     pub highest: Randomness,
 }
@@ -343,10 +541,14 @@ impl std::fmt::Display for Wrapped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Wrapped {
             value,
+            values,
+            held,
             size,
             pixels,
+            complete,
             random,
             sampled,
+            random_percent,
             highest,
         } = self;
         let kind = if value.is_private() {
@@ -354,104 +556,164 @@ impl std::fmt::Display for Wrapped {
         } else {
             "unknown"
         };
-        let pixels = match pixels {
-            Some(len) => format!("its Pixel Data {len} bytes"),
-            None => "no Pixel Data".to_owned(),
+        let pixels = match (pixels, complete) {
+            (Some(len), _) => format!("its Pixel Data {len} bytes"),
+            (None, true) => "no Pixel Data".to_owned(),
+            (None, false) => "no Pixel Data in what was read of its data set".to_owned(),
         };
+        let elements = if *values == 1 {
+            format!("its {kind} element {}", value.describe())
+        } else {
+            format!(
+                "its {values} private or unknown binary elements (the longest {kind}, {})",
+                value.describe()
+            )
+        };
+        let verb = if *values == 1 { "holds" } else { "hold" };
         write!(
             f,
-            "its {kind} element {} holds {} of its {size} bytes ({pixels}), {random} of \
-             {sampled} blocks sampled there read as {highest}: ciphertext wrapped in a DICOM",
-            value.describe(),
-            value.declared.min(*size)
+            "{elements} {verb} {held} of its {size} bytes ({pixels}), {random} of \
+             {sampled} blocks sampled there ({random_percent}% of the bytes they stand \
+             for) read as {highest}: ciphertext wrapped in a DICOM"
         )
     }
 }
 
-/// The randomness of one sampled block of a wrapped value: its halves as random bytes,
-/// or the whole as interleaved with a constant.
+/// The randomness of one sampled block of a wrapped value: its halves as ciphertext, or
+/// the whole as ciphertext in lanes.
 fn block_randomness(block: &[u8]) -> Option<Randomness> {
     let (first, second) = block.split_at(block.len() / 2);
-    random_bits(first)
+    cipher_bits(first)
         .into_iter()
-        .chain(random_bits(second))
+        .chain(cipher_bits(second))
         .reduce(f64::max)
         .map(Randomness::Bytes)
-        .or_else(|| {
-            interleaved_bits(block).map(|(filler, bits)| Randomness::Interleaved { filler, bits })
-        })
+        .or_else(|| lanes(block).map(Randomness::Lanes))
 }
 
 /// Whether the DICOM file at `path` wraps ciphertext ([`Wrapped`]): its first MiB read
-/// for its values' headers, the blocks of its longest value in that MiB and
-/// [`WRAPPED_SPREAD_BLOCKS`] spread over the rest of it sampled.
+/// for its values' headers, and past a value running beyond it [`WRAPPED_HOP_BYTES`] at
+/// a time ([`MAX_WRAPPED_HOPS`]); the blocks of its private binary values in that MiB
+/// and [`WRAPPED_SPREAD_BLOCKS`] spread over their parts past it sampled. Cost: at most
+/// 1 MiB + 16 x 64 KiB + 16 x 16 KiB read.
 pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
     use std::os::unix::fs::FileExt as _;
     let head = read_head(path, ENTROPY_SAMPLE_BYTES).ok()?;
-    let (value, pixels) = pacsguard_dicom::largest_value(&head.bytes)?;
-    if !value.private_or_unknown_binary() {
-        return None;
-    }
     let size = head.meta.size;
-    // A declared length past the file's end counts for what the file holds.
-    let end = value.start.saturating_add(value.declared).min(size);
-    let held = end.saturating_sub(value.start);
+    let mut found = pacsguard_dicom::binary_values(&head.bytes)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut chunk = vec![0u8; WRAPPED_HOP_BYTES];
+    let mut hops = 0;
+    while let Some(next) = found.runs_to {
+        if next >= size || hops == MAX_WRAPPED_HOPS {
+            break;
+        }
+        hops += 1;
+        let len = usize::try_from((size - next).min(WRAPPED_HOP_BYTES as u64)).ok()?;
+        if file.read_exact_at(&mut chunk[..len], next).is_err()
+            || !pacsguard_dicom::binary_values_after(&head.bytes, &chunk[..len], next, &mut found)
+        {
+            break;
+        }
+    }
+    let complete = found.complete || found.runs_to.is_some_and(|end| end >= size);
+    let held_of = |v: &pacsguard_dicom::LargestValue| {
+        v.start
+            .saturating_add(v.declared)
+            .min(size)
+            .saturating_sub(v.start)
+    };
+    // A declared length past the file's end counts for what the file holds (the values
+    // not kept are shorter than those kept, and within the file).
+    let overclaimed: u64 = found.values.iter().map(|v| v.declared - held_of(v)).sum();
+    let held = found.declared.saturating_sub(overclaimed);
     if held < WRAPPED_MIN_BYTES
         || held.saturating_mul(100) < size.saturating_mul(WRAPPED_MIN_SHARE_PERCENT)
     {
         return None;
     }
-    let mut found: Vec<Randomness> = Vec::new();
-    let mut sampled = 0usize;
-    let start = usize::try_from(value.start).ok()?;
-    let in_head = usize::try_from(end).ok()?.min(head.bytes.len());
-    for block in head
-        .bytes
-        .get(start..in_head)
-        .unwrap_or_default()
-        .chunks_exact(INTERLEAVED_BLOCK)
-    {
-        sampled += 1;
-        found.extend(block_randomness(block));
+    let longest = *found.values.first()?;
+    let mut kept = found.values.clone();
+    kept.sort_by_key(|v| v.start);
+    // Their bytes in the first MiB, joined in the file's order: pieces shorter than a
+    // block are sampled too.
+    let head_len = head.bytes.len() as u64;
+    let mut joined = Vec::new();
+    for v in &kept {
+        let from = usize::try_from(v.start).ok()?;
+        let to = usize::try_from(v.start.saturating_add(held_of(v)).min(head_len)).ok()?;
+        joined.extend_from_slice(head.bytes.get(from..to).unwrap_or_default());
     }
-    let past = (start.max(head.bytes.len()) as u64).min(end);
+    let mut random: Vec<Randomness> = Vec::new();
+    let mut sampled = 0usize;
+    // The bytes each sampled block stands for, all and those read as ciphertext: a
+    // block spread past the first MiB stands for its stride (review rv40b: a 7 MB
+    // value whose first MiB was left plain, the rest encrypted, sampled 64 plain blocks
+    // in the head and 16 random ones past it, 20% random, and was `info`).
+    let (mut weighed, mut weighed_random) = (0u64, 0u64);
+    for block in joined.chunks_exact(INTERLEAVED_BLOCK) {
+        sampled += 1;
+        weighed += INTERLEAVED_BLOCK as u64;
+        if let Some(found) = block_randomness(block) {
+            random.push(found);
+            weighed_random += INTERLEAVED_BLOCK as u64;
+        }
+    }
     let block = INTERLEAVED_BLOCK as u64;
-    if end.saturating_sub(past) >= block {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-            .open(path)
-            .ok()?;
-        let stride = (end - past - block) / WRAPPED_SPREAD_BLOCKS as u64;
-        let mut one = vec![0u8; INTERLEAVED_BLOCK];
-        for k in 0..WRAPPED_SPREAD_BLOCKS as u64 {
-            let at = past + k * stride;
-            if file.read_exact_at(&mut one, at).is_err() {
+    let past: Vec<(u64, u64)> = kept
+        .iter()
+        .filter_map(|v| {
+            let from = v.start.max(head_len);
+            let end = v.start.saturating_add(held_of(v));
+            (end.saturating_sub(from) >= block).then_some((from, end))
+        })
+        .collect();
+    let per = (WRAPPED_SPREAD_BLOCKS / past.len().max(1)).max(1) as u64;
+    let mut one = vec![0u8; INTERLEAVED_BLOCK];
+    for (from, end) in past {
+        let stride = (end - from - block) / per;
+        let stands_for = if stride == 0 { end - from } else { stride };
+        for k in 0..per {
+            if file.read_exact_at(&mut one, from + k * stride).is_err() {
                 break;
             }
             sampled += 1;
-            found.extend(block_randomness(&one));
+            weighed += stands_for;
+            if let Some(found) = block_randomness(&one) {
+                random.push(found);
+                weighed_random += stands_for;
+            }
             if stride == 0 {
                 break;
             }
         }
     }
-    if sampled == 0 || found.len() * 100 < sampled * WRAPPED_MIN_RANDOM_PERCENT {
+    // Most of the blocks sampled (the first MiB encrypted, the rest left: intermittent
+    // encryption) or most of the bytes they stand for (the first MiB left plain).
+    let by_count = random.len() * 100 >= sampled * WRAPPED_MIN_RANDOM_PERCENT;
+    let by_bytes = weighed_random.saturating_mul(100)
+        >= weighed.saturating_mul(WRAPPED_MIN_RANDOM_PERCENT as u64);
+    if sampled == 0 || !(by_count || by_bytes) {
         return None;
     }
-    let bits = |r: &Randomness| match r {
-        Randomness::Bytes(bits) | Randomness::Interleaved { bits, .. } => *bits,
-    };
-    let highest = found
+    let highest = random
         .iter()
         .copied()
-        .reduce(|a, b| if bits(&b) > bits(&a) { b } else { a })?;
+        .reduce(|a, b| if b.bits() > a.bits() { b } else { a })?;
     Some(Wrapped {
-        value,
+        value: longest,
+        values: found.count,
+        held,
         size,
-        pixels: pixels.map(|(_, len)| len),
-        random: found.len(),
+        pixels: found.pixels.map(|(_, len)| len),
+        complete,
+        random: random.len(),
         sampled,
+        random_percent: weighed_random.saturating_mul(100) / weighed.max(1),
         highest,
     })
 }
@@ -619,7 +881,7 @@ mod tests {
 
     /// Review rv39 B3: random bytes each followed (or preceded) by one constant read as
     /// random over their lane; 8-bit pixels stored in 16 bits (a constant high byte)
-    /// and a block whose other lane varies do not.
+    /// and a block whose other lane is structured do not.
     #[test]
     fn random_bytes_interleaved_with_a_constant_read_as_interleaved() {
         let random = xorshift(INTERLEAVED_BLOCK / 2, 11);
@@ -627,22 +889,162 @@ mod tests {
         assert_eq!(zeros.len(), INTERLEAVED_BLOCK);
         // Whole, it is far from random: the plain check misses it.
         assert_eq!(random_bits(&zeros[..BLOCK]), None);
-        let (filler, bits) = interleaved_bits(&zeros).expect("zero lanes");
-        assert_eq!(filler, 0);
-        assert!(bits >= RANDOM_BITS_PER_BYTE, "{bits}");
+        let found = lanes(&zeros).expect("zero lanes");
+        assert_eq!((found.width, found.cipher, found.filler), (2, 1, Some(0)));
+        assert!(found.bits >= RANDOM_BITS_PER_BYTE, "{found:?}");
         let ff_first: Vec<u8> = random.iter().flat_map(|&b| [0xFF, b]).collect();
-        assert_eq!(interleaved_bits(&ff_first).map(|(f, _)| f), Some(0xFF));
+        assert_eq!(lanes(&ff_first).and_then(|l| l.filler), Some(0xFF));
         // 8-bit CT-like values in 16 bits: a constant high byte, structured low bytes.
         let pixels: Vec<u8> = (0..INTERLEAVED_BLOCK / 2)
             .flat_map(|i| [((i * 37) % 251) as u8, 0])
             .collect();
-        assert_eq!(interleaved_bits(&pixels), None);
-        // The other lane varies: no constant, not this check's.
-        let mut varied = zeros.clone();
-        varied[1] = 1;
-        assert_eq!(interleaved_bits(&varied), None);
-        let shown = Randomness::Interleaved { filler, bits }.to_string();
+        assert_eq!(lanes(&pixels), None);
+        // The other lane structured (12-bit values' smooth high bytes beside noise):
+        // neither filler nor random.
+        let noisy: Vec<u8> = random
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| [b, ((i / 64) % 16) as u8])
+            .collect();
+        assert_eq!(lanes(&noisy), None);
+        let shown = Randomness::Lanes(found).to_string();
         assert!(shown.contains("every other byte is 0x00"), "{shown}");
+    }
+
+    /// Review rv40b: ciphertext beside a filler that is not constant (0x01 every 256th
+    /// filler byte), two bytes a 32-bit value, 12 bits a value (a byte and a nibble in
+    /// each 16-bit value): each read as ciphertext in lanes; the plain and the 16-bit
+    /// checks of session 40 missed all three (a filler had to be constant, lanes were
+    /// 16-bit only, a nibble lane was no constant).
+    #[test]
+    fn ciphertext_in_lanes_beside_a_varying_filler_32_bit_or_12_bit_packed_is_found() {
+        let ct = xorshift(INTERLEAVED_BLOCK, 12);
+        let not_constant: Vec<u8> = ct[..INTERLEAVED_BLOCK / 2]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &c)| [c, u8::from(i % 256 == 255)])
+            .collect();
+        let found = lanes(&not_constant).expect("a filler not quite constant");
+        assert_eq!((found.width, found.filler), (2, Some(0)));
+        let four: Vec<u8> = ct[..INTERLEAVED_BLOCK / 2]
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[1], 0, 0])
+            .collect();
+        let found = lanes(&four).expect("32-bit lanes");
+        assert_eq!((found.width, found.cipher, found.packed), (4, 2, 0));
+        assert!(
+            Randomness::Lanes(found)
+                .to_string()
+                .contains("32-bit lanes")
+        );
+        let twelve: Vec<u8> = ct
+            .chunks_exact(3)
+            .flat_map(|t| [t[0], t[1] & 0x0F, t[2], t[1] >> 4])
+            .take(INTERLEAVED_BLOCK)
+            .collect();
+        let found = lanes(&twelve).expect("12-bit packing");
+        assert_eq!((found.width, found.cipher, found.packed), (2, 1, 1));
+        assert!(Randomness::Lanes(found).to_string().contains("packed"));
+        for block in [&not_constant, &four, &twelve] {
+            assert_eq!(
+                random_bits(&block[..BLOCK]),
+                None,
+                "the plain check misses it"
+            );
+        }
+        // FILLER_MAX_BITS: a filler lane of two values used evenly (1 bit/byte) is
+        // filler; of four (2 bits/byte), neither filler nor random.
+        let filler = |values: u8| -> Vec<u8> {
+            ct[..INTERLEAVED_BLOCK / 2]
+                .iter()
+                .zip(xorshift(INTERLEAVED_BLOCK / 2, 13))
+                .flat_map(|(&c, r)| [c, r % values])
+                .collect()
+        };
+        assert!(lanes(&filler(2)).is_some());
+        assert_eq!(lanes(&filler(4)), None);
+    }
+
+    /// A minimal base64 encoder (RFC 4648, with `=` padding), lines of 76 characters
+    /// ended by CRLF as PowerShell and `openssl base64` write them.
+    fn base64(bytes: &[u8]) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() {
+                    ALPHABET[(n >> (18 - 6 * i) & 63) as usize]
+                } else {
+                    b'='
+                });
+            }
+        }
+        out.chunks(76)
+            .flat_map(|l| [l, &b"\r\n"[..]].concat())
+            .collect()
+    }
+
+    /// Review rv40b: base64 text is no ciphertext, in 8-bit units or 16-bit ones
+    /// (UTF-16LE, as PowerShell 5's `Out-File` writes): the base64 of real files (real
+    /// images, a compressed archive of them, whose base64 uses its 64 characters evenly)
+    /// and of random bytes (a key) reads neither as ciphertext ([`cipher_bits`]) nor as
+    /// ciphertext in lanes; the bytes themselves, compressed or random, do.
+    #[test]
+    fn base64_text_of_real_files_is_no_ciphertext_in_bytes_or_lanes() {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut files = Vec::new();
+        for name in [
+            "CT_small.dcm",
+            "MR_small.dcm",
+            "JPEG2000.dcm",
+            "liver_1frame.dcm",
+        ] {
+            files.push(std::fs::read(samples.join(name)).expect("pydicom's test files"));
+        }
+        // A gzip of real images: compressed, it reads as random bytes itself.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tar = dir.path().join("images.tar");
+        std::fs::write(&tar, files.concat()).expect("write");
+        let gzip = std::process::Command::new("gzip")
+            .arg("-9")
+            .arg(&tar)
+            .status()
+            .expect("gzip runs");
+        assert!(gzip.success());
+        let archive = std::fs::read(dir.path().join("images.tar.gz")).expect("gzip's output");
+        assert!(
+            archive[BLOCK..]
+                .chunks_exact(BLOCK)
+                .any(|b| cipher_bits(b).is_some()),
+            "a compressed archive reads as random bytes"
+        );
+        files.push(archive);
+        files.push(xorshift(300_000, 14)); // a key
+        let mut blocks = 0;
+        for file in &files {
+            let ascii = base64(file);
+            let utf16: Vec<u8> = [0xFF, 0xFE]
+                .into_iter()
+                .chain(ascii.iter().flat_map(|&c| [c, 0]))
+                .collect();
+            for block in ascii.chunks_exact(BLOCK) {
+                blocks += 1;
+                assert_eq!(cipher_bits(block), None);
+            }
+            for block in utf16.chunks_exact(INTERLEAVED_BLOCK) {
+                blocks += 1;
+                assert_eq!(lanes(block), None);
+                assert_eq!(block_randomness(block), None);
+            }
+        }
+        assert!(blocks > 100, "{blocks} blocks of base64 text");
+        // The base64 of the key still reads as random where pixels were (review r23).
+        assert!(random_bits(&base64(&files[files.len() - 1])[..BLOCK]).is_some());
     }
 
     /// A CT image with `pixels` bytes of structured Pixel Data and `private` bytes in a
@@ -707,6 +1109,81 @@ mod tests {
         assert!(wrapped_random(&wrapped_file(dir.path(), "csa", 64, &csa)).is_none());
     }
 
+    /// A CT image of 64 bytes of pixels with the private OB values `values`, (0099,1000)
+    /// on, written to `dir`.
+    fn private_values_file(dir: &Path, name: &str, values: &[Vec<u8>]) -> std::path::PathBuf {
+        let mut builder = pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.41.1")
+            .element(0x0099, 0x0010, *b"LO", b"ACME BACKUP");
+        for (k, value) in values.iter().enumerate() {
+            let element = 0x1000 + u16::try_from(k).expect("few");
+            builder = builder.element(0x0099, element, *b"OB", value);
+        }
+        let path = dir.join(name);
+        let bytes = builder
+            .pixels(pacsguard_testkit::Pixels::Native(vec![7; 64]))
+            .build();
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    /// MAX_BINARY_VALUES_NOTED: ciphertext split over more private values than are kept
+    /// is weighed whole (all counted) and sampled in the values kept, pieces shorter than
+    /// a block joined; review rv40b's three values, each a third of the file, are found.
+    #[test]
+    fn ciphertext_split_over_private_values_is_weighed_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let three: Vec<Vec<u8>> = (0..3).map(|k| xorshift(300_000, 70 + k)).collect();
+        let wrapped = wrapped_random(&private_values_file(dir.path(), "three", &three))
+            .expect("three values, each under half of the file");
+        assert_eq!(wrapped.values, 3);
+        assert!(
+            wrapped
+                .to_string()
+                .contains("3 private or unknown binary elements")
+        );
+        assert!(
+            wrapped.to_string().contains("its Pixel Data 64 bytes"),
+            "{wrapped}"
+        );
+        let many = pacsguard_dicom::MAX_BINARY_VALUES_NOTED + 4;
+        let pieces: Vec<Vec<u8>> = (0..many).map(|k| xorshift(8192, 80 + k as u64)).collect();
+        let wrapped = wrapped_random(&private_values_file(dir.path(), "many", &pieces))
+            .expect("pieces of half a block");
+        assert_eq!(wrapped.values, many);
+        // The kept ones joined: 16 x 8 KiB, 8 blocks.
+        assert_eq!(
+            wrapped.sampled,
+            pacsguard_dicom::MAX_BINARY_VALUES_NOTED * 8192 / INTERLEAVED_BLOCK
+        );
+        assert_eq!(wrapped.random, wrapped.sampled);
+    }
+
+    /// MAX_WRAPPED_HOPS: past the first MiB the element headers are read one hop a value
+    /// at most that many times; the values past them are not counted, and the finding
+    /// says its data set was not read to its end (not "no Pixel Data").
+    #[test]
+    fn values_past_the_first_mib_are_read_up_to_the_hop_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut values = vec![xorshift(1 << 20, 90)];
+        for k in 0..MAX_WRAPPED_HOPS + 4 {
+            values.push(xorshift(WRAPPED_HOP_BYTES + 16_384, 91 + k as u64));
+        }
+        let wrapped =
+            wrapped_random(&private_values_file(dir.path(), "hops", &values)).expect("wrapped");
+        assert_eq!(wrapped.values, 1 + MAX_WRAPPED_HOPS);
+        assert!(!wrapped.complete);
+        assert_eq!(wrapped.pixels, None);
+        let said = wrapped.to_string();
+        assert!(said.contains("no Pixel Data in what was read"), "{said}");
+        // Four values fewer: all read, and the Pixel Data after them.
+        values.truncate(1 + MAX_WRAPPED_HOPS - 4);
+        let wrapped =
+            wrapped_random(&private_values_file(dir.path(), "fewer", &values)).expect("wrapped");
+        assert_eq!(wrapped.values, values.len());
+        assert!(wrapped.complete);
+        assert_eq!(wrapped.pixels, Some(64));
+    }
+
     /// WRAPPED_MIN_BYTES: a private value of random bytes below it is no image's worth.
     #[test]
     fn a_wrapped_value_below_its_minimum_is_not_looked_at() {
@@ -742,7 +1219,13 @@ mod tests {
         let wrapped = wrapped_random(&wrapped_file(dir.path(), "zeros", 0, &zeros))
             .expect("interleaved ciphertext wrapped");
         assert!(
-            matches!(wrapped.highest, Randomness::Interleaved { filler: 0, .. }),
+            matches!(
+                wrapped.highest,
+                Randomness::Lanes(Lanes {
+                    filler: Some(0),
+                    ..
+                })
+            ),
             "{wrapped:?}"
         );
     }
@@ -758,6 +1241,49 @@ mod tests {
         let in_head = (ENTROPY_SAMPLE_BYTES - start) / INTERLEAVED_BLOCK;
         assert_eq!(wrapped.sampled, in_head + WRAPPED_SPREAD_BLOCKS);
         assert_eq!(wrapped.random, wrapped.sampled);
+    }
+
+    /// Review rv40b (`repro_B_tail.sh`): a wrapped value whose first MiB was left plain
+    /// (an image's own bytes) and the rest encrypted is weighed by the bytes each sampled
+    /// block stands for: 6 MiB of ciphertext past 1 MiB plain is ciphertext wrapped (by
+    /// counting blocks, 64 plain against 16 random, it was not); the other way round,
+    /// 1 MiB of ciphertext before 6 MiB plain (intermittent encryption) still is, by
+    /// count; 1 MiB plain with ciphertext in a quarter of the rest is not.
+    #[test]
+    fn a_wrapped_value_encrypted_past_its_first_mib_is_weighed_by_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain: Vec<u8> = (0..(1usize << 20) / 2)
+            .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+            .collect();
+        let mut value = plain.clone();
+        value.extend(xorshift(6 << 20, 55));
+        let wrapped = wrapped_random(&wrapped_file(dir.path(), "tail", 0, &value))
+            .expect("encrypted past its first MiB");
+        assert_eq!(wrapped.random, WRAPPED_SPREAD_BLOCKS);
+        assert!(wrapped.sampled > 4 * wrapped.random, "{wrapped:?}");
+        assert!((80..90).contains(&wrapped.random_percent), "{wrapped:?}");
+        assert!(
+            wrapped
+                .to_string()
+                .contains("% of the bytes they stand for")
+        );
+        let mut value = xorshift(1 << 20, 56);
+        for _ in 0..6 {
+            value.extend(&plain);
+        }
+        assert!(wrapped_random(&wrapped_file(dir.path(), "head", 0, &value)).is_some());
+        let mut value = plain.clone();
+        for k in 0..6 {
+            if k % 4 == 0 {
+                value.extend(xorshift(1 << 20, 57 + k));
+            } else {
+                value.extend(&plain);
+            }
+        }
+        assert_eq!(
+            wrapped_random(&wrapped_file(dir.path(), "some", 0, &value)),
+            None
+        );
     }
 
     /// Review rv39 B3: a new image whose 16-bit Pixel Data is ciphertext, a byte a value
@@ -777,7 +1303,10 @@ mod tests {
         assert!(
             matches!(
                 random_pixels(&image("lanes", lanes)),
-                Some(Randomness::Interleaved { filler: 0, .. })
+                Some(Randomness::Lanes(Lanes {
+                    filler: Some(0),
+                    ..
+                }))
             ),
             "interleaved ciphertext as pixels"
         );

@@ -8746,8 +8746,9 @@ fn tree_entry<'t>(root: &Path, tree: &'t Tree, path: &Path) -> Option<&'t Entry>
 /// (its codec's stream, [`codec::MAX_FRAGMENT_READ_BYTES`]); of any other file its first
 /// MiB and, past it, its tail and blocks spread over the rest ([`entropy::random_blocks`],
 /// [`entropy::random_pixels`]); a DICOM file's head once more and the blocks spread over
-/// its longest value ([`entropy::wrapped_random`]); any other file's head once more
-/// ([`entropy::interleaved_blocks`]).
+/// its private values ([`entropy::wrapped_random`]: past its first MiB, at most 16 reads
+/// of 64 KiB of element headers and 16 blocks of 16 KiB); any other file's head once more
+/// ([`entropy::lane_blocks`]).
 fn arrival_sample_cost(now: &Entry) -> u64 {
     let size = now.meta.size;
     let head = entropy::ENTROPY_SAMPLE_BYTES as u64;
@@ -8755,7 +8756,15 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
         Content::Hashed {
             dicom: Some(facts), ..
         } if !entropy::structured(&facts.transfer_syntax) => {
-            size.min(codec::MAX_FRAGMENT_READ_BYTES as u64)
+            let fragments = codec::MAX_FRAGMENT_READ_BYTES as u64;
+            // Encapsulated Uncompressed past them: sampled past them too.
+            let past = if size > fragments {
+                entropy::SAMPLE_TAIL_BYTES
+                    + entropy::SAMPLE_SPREAD_BLOCKS as u64 * ARRIVAL_SAMPLE_MIN_BYTES
+            } else {
+                0
+            };
+            size.min(fragments) + past
         }
         _ if size > head => {
             head + entropy::SAMPLE_TAIL_BYTES
@@ -8764,9 +8773,11 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
         _ => size,
     };
     let again = match &now.content {
-        Content::Hashed { dicom: Some(_), .. } => {
-            size.min(head)
-                + entropy::WRAPPED_SPREAD_BLOCKS as u64 * entropy::INTERLEAVED_BLOCK as u64
+        // Past the first MiB (nothing is read there of a smaller file): the element
+        // headers after a value running beyond it, and the blocks spread over values.
+        Content::Hashed { dicom: Some(_), .. } if size > head => {
+            head + entropy::WRAPPED_SPREAD_BLOCKS as u64 * entropy::INTERLEAVED_BLOCK as u64
+                + entropy::MAX_WRAPPED_HOPS as u64 * entropy::WRAPPED_HOP_BYTES as u64
         }
         _ => size.min(head),
     };
@@ -8804,9 +8815,9 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
             // element holding most of the file.
             pixels.or_else(|| entropy::wrapped_random(path).map(|wrapped| wrapped.to_string()))
         }
-        _ => entropy::random_blocks(path)
+        _ => entropy::cipher_blocks(path)
             .map(entropy::Randomness::Bytes)
-            .or_else(|| entropy::interleaved_blocks(path))
+            .or_else(|| entropy::lane_blocks(path))
             .map(|found| format!("not DICOM, its content reads as {found}")),
     }
 }
