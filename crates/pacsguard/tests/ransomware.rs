@@ -8570,3 +8570,69 @@ fn inside_a_window_arrivals_past_the_proving_time_are_put_off_and_proven_later()
         .collect();
     assert!(softened.is_empty(), "{softened:#?}");
 }
+
+/// Review rv40-watch (B6) in the other order: the originals removed first, then the
+/// encrypted re-compressions renamed in under new names with their UIDs. Each new file
+/// is compared with the removed image of its UID (`pixel-data-changed`). Its JPEG 2000
+/// frames decoding to random pixels alerted already; its RLE frames did not, the RLE
+/// proof never saying its decoded pixels were random (measured with the reviewer's
+/// script: both RLE images `info` before). Each alerts now.
+#[test]
+fn inside_a_window_encrypted_rle_under_a_removed_images_uid_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 2);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-7 RLE migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 2] = [("dcmcrle", &["-q"]), ("gdcmconv", &["--rle"])];
+    let mut outs = Vec::new();
+    for (i, (path, (tool, args))) in paths.iter().zip(tools).enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let pixels = native_pixel_value(&bytes);
+        let key = keystream(pixels.len(), 0xB6B + i as u64);
+        for (b, k) in bytes[pixels].iter_mut().zip(key) {
+            *b = k;
+        }
+        let ciphered = staging.join(format!("ciphered-{i}.dcm"));
+        fs::write(&ciphered, &bytes).expect("test fixture");
+        let out = staging.join(format!("rle-{i}.dcm"));
+        assert!(encode(tool, args, &ciphered, &out), "{tool} {args:?}");
+        outs.push((out, path.with_extension("locked")));
+    }
+    for path in &paths {
+        fs::remove_file(path).expect("test fixture");
+    }
+    let removed = watcher.wait(Duration::from_secs(30), |f, _| {
+        paths.iter().all(|p| {
+            f.iter()
+                .any(|x| x["kind"] == "removed" && x["path"].as_str() == p.to_str())
+        })
+    });
+    assert!(removed, "{:#?}", watcher.findings());
+    for (out, new) in &outs {
+        fs::copy(out, new.with_extension("tmp")).expect("test fixture");
+        fs::rename(new.with_extension("tmp"), new).expect("test fixture");
+    }
+    let judged = |f: &[Value]| {
+        outs.iter().all(|(_, new)| {
+            f.iter()
+                .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == new.to_str())
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| judged(f));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let soft: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["kind"] == "pixel-data-changed"
+                && outs
+                    .iter()
+                    .any(|(_, new)| f["path"].as_str() == new.to_str())
+                && f["severity"] != "alert"
+        })
+        .collect();
+    assert!(soft.is_empty(), "{soft:#?}");
+}
