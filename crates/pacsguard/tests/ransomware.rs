@@ -8134,13 +8134,19 @@ fn inside_a_window_wrapped_split_nested_or_laned_ciphertext_alerts_and_base64_te
     open_window(&env, &watcher, &archive, "CHG-4140 migration");
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
-    let mut locked = Vec::new();
+    // All written in staging first, then renamed into place together: python3 takes
+    // seconds a file on a loaded machine, and the five must land within
+    // `ransomware_window_seconds` to raise the signal.
+    let mut staged = Vec::new();
     for (path, mode) in paths.iter().zip(["split3", "seq", "pnc", "pw4", "p12"]) {
         let ct = openssl_ciphertext(path);
-        let name = format!("{mode}.dcm");
-        let temp = staging.join(&name);
+        let temp = staging.join(format!("{mode}.dcm"));
         pydicom_wraps(WRAP_VARIANTS_SCRIPT, path, &ct, &temp, mode);
-        let to = path.with_file_name(name);
+        staged.push((path, temp, mode));
+    }
+    let mut locked = Vec::new();
+    for (path, temp, mode) in staged {
+        let to = path.with_file_name(format!("{mode}.dcm"));
         fs::rename(&temp, &to).expect("test fixture");
         fs::remove_file(path).expect("test fixture");
         locked.push((to, mode));
