@@ -343,13 +343,15 @@ struct DiskView {
 /// rv40-watch A7b) gave 0 rows: every image stored since the start was forgotten, its
 /// removal unreported, its encryption an `added` info. Past it (someone writing the tree
 /// as fast as they can), the writes are let go, said once ([`ViewTrouble::RunWritesFull`]),
-/// and a fall-back reads the file back as before. ~250 bytes an entry: ~16 MiB at most.
+/// and a fall-back reads the file back as before. The same bound as the writes a
+/// rebuild carries ([`MAX_WRITES_DURING_REBUILD`]); each an entry as the watcher captured
+/// it (its path, metadata, digest).
 pub const MAX_RUN_WRITES_KEPT: usize = 65_536;
 
 /// One write of the run, as [`RootView::set`] and [`RootView::replace`] took it.
 #[derive(Debug)]
 enum RunWrite {
-    Set(Vec<u8>, Option<Entry>),
+    Set(Vec<u8>, Option<Box<Entry>>),
     Replace(Vec<Vec<u8>>, Vec<Entry>),
 }
 
@@ -1311,6 +1313,23 @@ impl DiskView {
         run.writes.push(write());
     }
 
+    /// Whether the file failed: a lookup then reads as nothing without asking it, and a
+    /// write held in memory ([`RunWrites`]) is not tried on it, until the fall-back at the
+    /// watcher's next turn. Asked, each waited SQLite's busy timeout (5 s) under a lock
+    /// held by another process, and the flag poll looks up to `FLAG_RECENT_PER_POLL`
+    /// recently touched files a tick: minutes of the guard judging nothing (session 41,
+    /// a lock on the view file with 7 files touched: no fall-back within 120 s).
+    fn spared(&self) -> bool {
+        self.broken.get()
+    }
+
+    /// A write is not tried on a failed file when the run's writes are held in memory:
+    /// the fall-back lays them over the baseline (past [`MAX_RUN_WRITES_KEPT`] it reads
+    /// the file back, so the write is still tried).
+    fn write_spared(&self) -> bool {
+        self.broken.get() && !self.run.borrow().let_go
+    }
+
     /// A lookup or write of the file that began at `began` is over: while the file is
     /// failed, the time it took is the guard's wait on it ([`DiskView::stalled`]).
     fn waited_since(&self, began: Instant) {
@@ -2226,7 +2245,7 @@ impl RootView {
             self.held = Held::Memory(last_at_each_path(entries).into_iter().map(ByPath).collect());
             for write in writes {
                 match write {
-                    RunWrite::Set(rel, entry) => self.set(&rel, entry),
+                    RunWrite::Set(rel, entry) => self.set(&rel, entry.map(|e| *e)),
                     RunWrite::Replace(subtrees, entries) => self.replace(&subtrees, entries),
                 }
             }
@@ -2442,6 +2461,9 @@ impl RootView {
                 disk.keep(subtrees.len() + entries.len(), whole, || {
                     RunWrite::Replace(subtrees.to_vec(), entries.clone())
                 });
+                if disk.write_spared() {
+                    return;
+                }
                 let began = Instant::now();
                 disk.mend();
                 disk.replace(subtrees, &entries);
@@ -2490,6 +2512,9 @@ impl RootView {
         match &self.held {
             Held::Memory(entries) => entries.get(rel).map(|e| e.0.clone()),
             Held::Disk(disk) => {
+                if disk.spared() {
+                    return None;
+                }
                 let began = Instant::now();
                 disk.mend();
                 let mut entry = disk.get(rel);
@@ -2519,8 +2544,11 @@ impl RootView {
                     entry.rel = rel.to_vec();
                 }
                 disk.keep(1, false, || {
-                    RunWrite::Set(rel.to_vec(), Some(entry.clone()))
+                    RunWrite::Set(rel.to_vec(), Some(Box::new(entry.clone())))
                 });
+                if disk.write_spared() {
+                    return;
+                }
                 let began = Instant::now();
                 disk.mend();
                 disk.put(rel, &entry);
@@ -2532,6 +2560,9 @@ impl RootView {
             }
             (Held::Disk(disk), None) => {
                 disk.keep(1, false, || RunWrite::Set(rel.to_vec(), None));
+                if disk.write_spared() {
+                    return;
+                }
                 let began = Instant::now();
                 disk.mend();
                 disk.remove(rel);
@@ -2586,6 +2617,7 @@ impl RootView {
                 .find(|e| e.kind == EntryType::File)
                 .cloned(),
             // One row read, not a batch: the scrub and the flag poll step file by file.
+            Held::Disk(disk) if disk.spared() => None,
             Held::Disk(disk) => {
                 let next = || {
                     let mut walk = disk.walk(
@@ -3576,7 +3608,13 @@ mod tests {
             .spawn()
             .expect("sqlite3 runs");
         let mut stdin = lock.stdin.take().expect("stdin");
-        writeln!(stdin, "BEGIN EXCLUSIVE;\nSELECT 'held';").expect("to sqlite3");
+        // The lock waited for (another reader may hold the file a moment), and 'held'
+        // said only once it is taken (`.bail`: an error ends sqlite3, no 'held').
+        writeln!(
+            stdin,
+            ".timeout 30000\n.bail on\nBEGIN EXCLUSIVE;\nSELECT 'held';"
+        )
+        .expect("to sqlite3");
         stdin.flush().expect("to sqlite3");
         let mut held = String::new();
         std::io::BufReader::new(lock.stdout.take().expect("stdout"))
@@ -4075,6 +4113,9 @@ mod tests {
             .db
             .execute_for_tests("DROP TRIGGER full;")
             .expect("room again");
+        // What the failed write left in the file, read again (the watcher falls back
+        // to memory instead and asks the failed file no more: this is about the chain).
+        disk(&v).broken.set(false);
         assert_eq!(v.entry(b"a/2.dcm"), None);
         assert_eq!(
             rels(&v.part(&[Vec::new()])),
