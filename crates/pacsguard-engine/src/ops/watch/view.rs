@@ -336,7 +336,8 @@ struct DiskView {
 }
 
 /// Writes of this run (paths set or removed, subtrees replaced: what the watcher saw)
-/// held in memory beside a view on disk, at most this many paths and entries in all, so
+/// held in memory beside a view on disk, at most this many paths and entries in all (a
+/// replacement held as what it changes, path by path: [`DiskView::differences`]), so
 /// that a fall-back to memory ([`RootView::fall_back`]) starts from the signed baseline
 /// with them laid over it, without reading the file back. Read back from the file, a
 /// file locked by another process (`sqlite3 view.db 'BEGIN EXCLUSIVE'`, review
@@ -1328,6 +1329,91 @@ impl DiskView {
     /// the file back, so the write is still tried).
     fn write_spared(&self) -> bool {
         self.broken.get() && !self.run.borrow().let_go
+    }
+
+    /// What a replacement of `subtrees` by `entries` (in path order, one per path)
+    /// changes in the file, as writes of single paths: a path the file holds there that
+    /// `entries` lacks removed, an entry the file holds otherwise put. Read from the file
+    /// in path order beside `entries` (nothing more held than the differences): a
+    /// catch-up of a root replaces it in parts with what mostly is there already, and
+    /// holding every entry of it would hold the tree in memory, the view on disk's very
+    /// cost. None when it cannot be told (subtrees nested in each other, a read that
+    /// failed): the replacement is then held whole.
+    fn differences(&self, subtrees: &[Vec<u8>], entries: &[Entry]) -> Option<Vec<RunWrite>> {
+        let mut sorted: Vec<&Vec<u8>> = subtrees.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let nested = sorted.iter().enumerate().any(|(i, a)| {
+            sorted
+                .iter()
+                .skip(i + 1)
+                .any(|b| within(a, b) || within(b, a))
+        });
+        if nested || self.broken.get() {
+            return None;
+        }
+        let mut diffs = Vec::new();
+        let mut new = entries.iter().peekable();
+        for subtree in sorted {
+            let ranges = if subtree.is_empty() {
+                vec![(Bound::Unbounded, Bound::Unbounded)]
+            } else {
+                owned_subtree_ranges(subtree).to_vec()
+            };
+            for (low, high) in ranges {
+                let mut old = self.walk(low.clone(), high.clone(), None).peekable();
+                let inside = |rel: &[u8]| {
+                    (match &low {
+                        Bound::Included(l) => rel >= l.as_slice(),
+                        Bound::Excluded(l) => rel > l.as_slice(),
+                        Bound::Unbounded => true,
+                    }) && (match &high {
+                        Bound::Included(h) => rel <= h.as_slice(),
+                        Bound::Excluded(h) => rel < h.as_slice(),
+                        Bound::Unbounded => true,
+                    })
+                };
+                // Entries before this range that lie in no subtree: put as given.
+                while let Some(e) = new.next_if(|e| match &low {
+                    Bound::Included(l) => e.rel.as_slice() < l.as_slice(),
+                    Bound::Excluded(l) => e.rel.as_slice() <= l.as_slice(),
+                    Bound::Unbounded => false,
+                }) {
+                    diffs.push(RunWrite::Set(e.rel.clone(), Some(Box::new(e.clone()))));
+                }
+                loop {
+                    let next_new = new.peek().filter(|e| inside(&e.rel));
+                    match (old.peek(), next_new) {
+                        (None, None) => break,
+                        (Some(o), Some(n)) if o.rel == n.rel => {
+                            if o != *n {
+                                diffs.push(RunWrite::Set(
+                                    n.rel.clone(),
+                                    Some(Box::new((*n).clone())),
+                                ));
+                            }
+                            old.next();
+                            new.next();
+                        }
+                        (Some(o), n) if n.is_none_or(|n| o.rel < n.rel) => {
+                            diffs.push(RunWrite::Set(o.rel.clone(), None));
+                            old.next();
+                        }
+                        (_, Some(n)) => {
+                            diffs.push(RunWrite::Set(n.rel.clone(), Some(Box::new((*n).clone()))));
+                            new.next();
+                        }
+                        (_, None) => break,
+                    }
+                    if diffs.len() > self.max_run_writes {
+                        // Held whole below, or let go there.
+                        return None;
+                    }
+                }
+            }
+        }
+        diffs.extend(new.map(|e| RunWrite::Set(e.rel.clone(), Some(Box::new(e.clone())))));
+        (!self.broken.get()).then_some(diffs)
     }
 
     /// A lookup or write of the file that began at `began` is over: while the file is
@@ -2458,9 +2544,23 @@ impl RootView {
             Held::Disk(disk) => {
                 let entries = last_at_each_path(entries);
                 let whole = subtrees.iter().any(Vec::is_empty);
-                disk.keep(subtrees.len() + entries.len(), whole, || {
-                    RunWrite::Replace(subtrees.to_vec(), entries.clone())
-                });
+                let differences = if disk.run.borrow().let_go {
+                    None
+                } else {
+                    disk.differences(subtrees, &entries)
+                };
+                match differences {
+                    // What the replacement changes, path by path (a catch-up's parts hold
+                    // what is mostly there already).
+                    Some(differences) => {
+                        for write in differences {
+                            disk.keep(1, false, || write);
+                        }
+                    }
+                    None => disk.keep(subtrees.len() + entries.len(), whole, || {
+                        RunWrite::Replace(subtrees.to_vec(), entries.clone())
+                    }),
+                }
                 if disk.write_spared() {
                     return;
                 }
@@ -3646,9 +3746,61 @@ mod tests {
         assert_eq!(v.file(), None, "in memory");
     }
 
+    /// A catch-up replaces a root in parts with what mostly is there already: what is
+    /// held in memory for a fall-back is what a replacement changes, path by path, not
+    /// every entry it puts (which would hold the tree in memory, the view on disk's very
+    /// cost); the fall-back still lays the view as the file held it.
+    #[test]
+    fn a_replacement_holds_in_memory_only_what_it_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm", "a/2.dcm", "a/3.dcm", "a-b.dcm", "b.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        let same = v.part(&[b"a".to_vec()]).entries;
+        v.replace(&[b"a".to_vec()], same.clone());
+        assert_eq!(disk(&v).run.borrow().held, 0, "nothing changed");
+        // a/1.dcm grown, a/2.dcm gone, a/4.dcm new; a-b.dcm (beside `a`, not in it) kept.
+        let mut changed: Vec<Entry> = same
+            .into_iter()
+            .filter(|e| e.rel != b"a/2.dcm")
+            .map(|e| {
+                if e.rel == b"a/1.dcm" {
+                    sized("a/1.dcm", 11)
+                } else {
+                    e
+                }
+            })
+            .collect();
+        changed.push(sized("a/4.dcm", 4));
+        v.replace(&[b"a".to_vec()], changed);
+        assert_eq!(disk(&v).run.borrow().held, 3);
+        let whole = v.part(&[Vec::new()]).entries;
+        v.replace(&[Vec::new()], whole);
+        assert_eq!(disk(&v).run.borrow().held, 3, "the whole root as it is");
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(3)),
+            "{fell:?}"
+        );
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("a".into(), 0),
+                ("a-b.dcm".into(), 0),
+                ("a/1.dcm".into(), 11),
+                ("a/3.dcm".into(), 0),
+                ("a/4.dcm".into(), 4),
+                ("b.dcm".into(), 0),
+            ]
+        );
+    }
+
     /// MAX_RUN_WRITES_KEPT: past it the run's writes are let go, said once
     /// (`RunWritesFull`), and a fall-back reads the file back (still whole here: nothing
-    /// forgotten); a replacement of the whole root starts them anew.
+    /// forgotten).
     #[test]
     fn past_the_writes_kept_in_memory_a_fall_back_reads_the_file_back() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -3659,16 +3811,15 @@ mod tests {
         if let Held::Disk(disk) = &mut v.held {
             disk.max_run_writes = 4;
         }
-        // A write, then the whole root replaced (its path and its one entry: what came
-        // before is no more), then two writes: 4 kept, at the limit.
+        // A write, then the whole root replaced by its path alone (`a`, `a/1.dcm` and
+        // `x.dcm` removed): 4 kept, at the limit.
         v.set(b"x.dcm", Some(sized("x.dcm", 1)));
         v.replace(&[Vec::new()], vec![entry("", EntryType::Directory)]);
-        v.set(b"b.dcm", Some(sized("b.dcm", 2)));
-        v.set(b"c.dcm", Some(sized("c.dcm", 3)));
         assert_eq!(disk(&v).run.borrow().held, 4);
         assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        v.set(b"b.dcm", Some(sized("b.dcm", 2)));
+        v.set(b"c.dcm", Some(sized("c.dcm", 3)));
         v.set(b"d.dcm", Some(sized("d.dcm", 4)));
-        v.set(b"e.dcm", Some(sized("e.dcm", 5)));
         assert_eq!(
             v.take_troubles(),
             (vec![ViewTrouble::RunWritesFull { kept: 4 }], 0),
@@ -3688,7 +3839,6 @@ mod tests {
                 ("b.dcm".into(), 2),
                 ("c.dcm".into(), 3),
                 ("d.dcm".into(), 4),
-                ("e.dcm".into(), 5),
             ]
         );
     }
