@@ -4744,6 +4744,121 @@ fn images_stored_since_the_start_stay_guarded_after_a_rebuild_of_the_view() {
     }
 }
 
+/// Issue 15 (review rv40-watch, A7b): someone who can write the home holds a lock on the
+/// view file (`sqlite3`, `BEGIN EXCLUSIVE`): every lookup and write of it waited SQLite's
+/// busy timeout and failed, the guard fell back to memory reading none of the file's rows
+/// (the same lock), and held the bare signed baseline: images stored since the start,
+/// encrypted after, were `added` infos, deleted, nothing; the wait was never said. The
+/// run's writes are held in memory and laid over the baseline, and the alert says the
+/// wait. Seen failing before the change (the engine as on main): no alert about the
+/// stored images.
+#[test]
+fn images_stored_since_the_start_stay_guarded_when_the_view_file_is_locked() {
+    use std::io::{BufRead as _, Write as _};
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    fs::create_dir(env.path("study/stored")).expect("test fixture");
+    let stored: Vec<String> = (0..6).map(|i| format!("study/stored/{i}.dcm")).collect();
+    for (i, rel) in stored.iter().enumerate() {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend((0..3_000u32).map(|b| (b.wrapping_mul(31).wrapping_add(i as u32)) as u8));
+        fs::write(env.path(rel), bytes).expect("test fixture");
+    }
+    let arrived = watcher.wait(Duration::from_secs(60), |f, _| {
+        let t = tally(f, &env.tree);
+        stored
+            .iter()
+            .all(|rel| t.contains_key(&("added".into(), rel.clone())))
+    });
+    assert!(arrived, "{:#?}", watcher.findings());
+    // Past the arrival grace (30 s): stored images like any other.
+    std::thread::sleep(Duration::from_secs(32));
+    let mut lock = std::process::Command::new("sqlite3")
+        .arg(env.home.join("watch-view-0.sqlite"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+    let mut stdin = lock.stdin.take().expect("stdin");
+    // The lock waited for (another reader may hold the file a moment), and 'held'
+    // said only once it is taken (`.bail`: an error ends sqlite3, no 'held').
+    writeln!(
+        stdin,
+        ".timeout 30000\n.bail on\nBEGIN EXCLUSIVE;\nSELECT 'held';"
+    )
+    .expect("to sqlite3");
+    stdin.flush().expect("to sqlite3");
+    let mut held = String::new();
+    std::io::BufReader::new(lock.stdout.take().expect("stdout"))
+        .read_line(&mut held)
+        .expect("from sqlite3");
+    assert_eq!(held.trim(), "held");
+    // A write of the view while it is locked: a file added elsewhere.
+    fs::write(env.path("study/other.txt"), b"x").expect("test fixture");
+    let fell = watcher.wait(Duration::from_secs(120), |f, _| {
+        f.iter().any(|f| {
+            f["kind"] == "watch-state-altered"
+                && f["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("no longer judged against"))
+        })
+    });
+    let _ = lock.kill();
+    let _ = lock.wait();
+    assert!(fell, "{:#?}", watcher.findings());
+    // Half encrypted in place (same length, other bytes), half deleted.
+    for rel in &stored[..3] {
+        let len = fs::metadata(env.path(rel)).expect("test fixture").len();
+        fs::write(env.path(rel), keystream(len as usize, 7)).expect("test fixture");
+    }
+    for rel in &stored[3..] {
+        fs::remove_file(env.path(rel)).expect("test fixture");
+    }
+    let judged = |f: &[Value]| {
+        let alerts: Vec<(String, String)> = f
+            .iter()
+            .filter(|f| f["severity"] == "alert")
+            .map(|f| {
+                let path = f["path"].as_str().unwrap_or_default();
+                let prefix = format!("{}/", env.tree.display());
+                (
+                    f["kind"].as_str().unwrap_or_default().to_string(),
+                    path.strip_prefix(&prefix).unwrap_or(path).to_string(),
+                )
+            })
+            .collect();
+        stored[..3].iter().all(|rel| {
+            alerts
+                .iter()
+                .any(|(k, p)| p == rel && k != "removed" && k != "added")
+        }) && stored[3..]
+            .iter()
+            .all(|rel| alerts.iter().any(|(k, p)| p == rel && k == "removed"))
+    };
+    let said = watcher.wait(Duration::from_secs(60), |f, _| judged(f));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(said, "{findings:#?}\n{stderr}");
+    let t = tally(&findings, &env.tree);
+    for rel in &stored {
+        assert_eq!(
+            t.get(&("added".into(), rel.clone())),
+            Some(&1),
+            "{findings:#?}"
+        );
+    }
+    let waited = findings.iter().any(|f| {
+        f["kind"] == "watch-state-altered"
+            && f["detail"].as_str().is_some_and(|d| {
+                d.contains("laid over it as the watcher made them")
+                    && d.contains("the guard waited")
+            })
+    });
+    assert!(waited, "{findings:#?}");
+}
+
 /// Issue 15 (review rv38-scale, t2): a row deleted from the view file with sqlite3, then
 /// its file deleted: the removal's lookup read the missing row as "absent" (no chain
 /// link checked) and no `removed` came. A path the chain names reads as damage, a file of

@@ -8176,7 +8176,7 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
     // lock held by another process, in silence).
     let stalled = if fell.stalled >= Duration::from_millis(100) {
         format!(
-            "; the guard waited {:.1} s on the file before leaving it (each lookup and \
+            "; the guard waited at least {:.1} s on the file before leaving it (each lookup and \
              write of a failed file waits SQLite's busy timeout: a lock held on it by \
              another process, say), judging nothing meanwhile",
             fell.stalled.as_secs_f64()
@@ -8194,8 +8194,9 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
                  against: the view is held in memory for the rest of the run, the signed \
                  baseline with this run's {replayed} write(s) laid over it as the watcher \
                  made them (held in memory, MAX_RUN_WRITES_KEPT; the file not read back): \
-                 what it saw since the start is kept; a change whose write failed is \
-                 reported again when next seen{stalled}",
+                 what it saw since the start is kept; lookups made while the file \
+                 failed read as nothing (not asked again once it failed), so a change \
+                 made then may have been reported as an arrival{stalled}",
                 escape_path(root),
             ),
         );
