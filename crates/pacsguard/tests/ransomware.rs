@@ -8401,6 +8401,69 @@ fn inside_a_window_encrypted_pixels_in_valid_lossless_streams_arriving_alert() {
     assert!(taken.is_empty(), "{taken:#?}");
 }
 
+/// Review rv41-watch (C2): an honest JPEG-LS migration writing each image under a new
+/// name beside the original (same SOP Instance UID), the originals removed after, was
+/// `encrypted-arrival` on every image and raised `ransomware-suspected` (86 of 86 with
+/// `gdcmconv --jpegls`): a copy nothing here decodes was taken for ciphertext, while the
+/// same ciphertext relabelled `.4.81`, or under a new UID, was not asked at all. Such a
+/// copy is judged by its content, as before session 41 (in place, a re-compression
+/// nothing proves stays unsoftened: `a_jpeg_ls_re_compression_inside_a_window_still_counts`).
+#[test]
+fn inside_a_window_an_honest_jpeg_ls_migration_beside_the_originals_is_no_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 2] = [("dcmcjpls", &["-q"]), ("gdcmconv", &["--jpegls"])];
+    let mut copies = Vec::new();
+    for (s, source) in ["CT_small.dcm", "MR_small.dcm", "examples_rgb_color.dcm"]
+        .iter()
+        .enumerate()
+    {
+        let source = pydicom_sample(source);
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            let out = staging.join(format!("{s}-{t}.dcm"));
+            if !encode(tool, args, &source, &out) {
+                continue;
+            }
+            fs::create_dir_all(&archive).expect("test fixture");
+            let stored = archive.join(format!("{s}-{t}.dcm"));
+            fs::copy(&source, &stored).expect("test fixture");
+            copies.push((stored, archive.join(format!("{s}-{t}.v2.dcm")), out));
+        }
+    }
+    assert!(copies.len() >= 5, "{} re-compressed", copies.len());
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &archive, "CHG-41 JPEG-LS migration");
+    for (_, new, out) in &copies {
+        let temp = new.with_extension("tmp");
+        fs::copy(out, &temp).expect("test fixture");
+        fs::rename(&temp, new).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        copies.iter().all(|(_, new, _)| {
+            f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == new.to_str())
+        })
+    });
+    for (stored, _, _) in &copies {
+        fs::remove_file(stored).expect("test fixture");
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let taken: Vec<_> = findings
+        .iter()
+        .filter(|f| {
+            f["severity"] == "alert"
+                && (f["kind"] == "ransomware-suspected" || has_field(f, "encrypted-arrival"))
+        })
+        .collect();
+    assert!(taken.is_empty(), "{taken:#?}");
+}
+
 /// `bytes` (an explicit VR little endian data set) with its Photometric Interpretation
 /// `(0028,0004)` rewritten as `value`, nothing else changed (but its length).
 fn with_photometric(bytes: &[u8], value: &str) -> Vec<u8> {

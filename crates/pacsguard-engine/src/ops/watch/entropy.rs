@@ -325,7 +325,18 @@ pub const TEXT_ALPHABET_MAX: usize = 128;
 /// as base64 or hex is no image either); what a file or a value holds by itself, text
 /// of any alphabet included, is ciphertext only by this measure.
 pub fn cipher_bits(block: &[u8]) -> Option<f64> {
-    random_lane(block, 0, 1, TEXT_ALPHABET_MAX + 1)
+    let (counts, n) = histogram(block.iter().copied());
+    // The text's excuse holds for a 7-bit code only (ASCII, base64, hex, and UTF-16LE's
+    // zero bytes beside them): 128 values of the high half are no text, and ciphertext
+    // coded into them was `info` (review rv41-watch C3).
+    let seven_bit = counts[0x80..].iter().all(|&c| c == 0);
+    let alphabet = if seven_bit {
+        TEXT_ALPHABET_MAX + 1
+    } else {
+        MIN_RANDOM_ALPHABET
+    };
+    let (bits, values) = even_over(&counts, n, alphabet)?;
+    even_steps(block.iter().copied(), n, values).then_some(bits)
 }
 
 /// The lane widths ([`lanes`]) looked at, in bytes: 16- and 32-bit values.
@@ -1045,6 +1056,19 @@ mod tests {
         assert!(blocks > 100, "{blocks} blocks of base64 text");
         // The base64 of the key still reads as random where pixels were (review r23).
         assert!(random_bits(&base64(&files[files.len() - 1])[..BLOCK]).is_some());
+    }
+
+    /// Review rv41-watch (C3): random bytes coded into the 128 values of the high half
+    /// (0x80-0xFF: no text's alphabet) are ciphertext; base64 of the same bytes is not.
+    #[test]
+    fn random_bytes_coded_into_the_high_half_are_ciphertext() {
+        let key = xorshift(BLOCK * 8 / 7 + 64, 41);
+        let high: Vec<u8> = key.iter().map(|b| 0x80 | (b & 0x7F)).collect();
+        assert!(cipher_bits(&high[..BLOCK]).is_some());
+        assert_eq!(cipher_bits(&base64(&key)[..BLOCK]), None);
+        // The same coded into the low half (a 7-bit code) is excused as text is.
+        let low: Vec<u8> = key.iter().map(|b| b & 0x7F).collect();
+        assert_eq!(cipher_bits(&low[..BLOCK]), None);
     }
 
     /// A CT image with `pixels` bytes of structured Pixel Data and `private` bytes in a

@@ -8851,10 +8851,9 @@ fn proven_as_copy(syntax: &str) -> bool {
 /// original, was `info`). Its frames decoded to the pixels stored, or to other,
 /// structured ones (an image processed again and sent under its UID, review
 /// rv35-watch): judged by its content as every arrival. Decoded to random pixels:
-/// encrypted. A native image's re-compression that nothing here decodes or whose
-/// decoder refuses it (no JPEG-LS decoder, a header or data refused): not proven, so
-/// not softened, as the same rewrite in place is not ([`mark_recompressed`]). A budget
-/// spent before it: put off. The same file's pixels (a plain copy), another syntax
+/// encrypted. Frames its decoder refuses (a header or data refused): no encoder's
+/// stream, encrypted. A re-compression nothing here decodes (JPEG-LS, HTJ2K): judged by
+/// its content (review rv41-watch C2). A budget spent before it: put off. The same file's pixels (a plain copy), another syntax
 /// (native, lossy JPEG), or a size past [`codec::MAX_DECODED_BYTES`] (softened in
 /// place too): judged by its content.
 fn copy_proof(
@@ -8897,13 +8896,12 @@ fn copy_proof(
                  encoder's stream"
             ))
         }
-        codec::Proof::Unproven(why) if pacsguard_dicom::is_native(before) => {
-            CopyProof::Encrypted(format!(
-                "it holds the SOP Instance UID of the stored image {from}, written as \
-                 {after}, not proven a re-compression of it ({why}): nothing shows a \
-                 migration wrote it"
-            ))
-        }
+        // Nothing here decodes it (JPEG-LS, HTJ2K): judged by its content, as every
+        // arrival. Taken for ciphertext, an honest JPEG-LS migration beside the originals
+        // alerted on every image and raised ransomware-suspected, while the same
+        // ciphertext relabelled (`.4.81`) or under a new UID was never asked (review
+        // rv41-watch C2): a false alarm for the honest, no bar for the attacker. In place
+        // such a re-compression stays unproven and unsoftened ([`mark_recompressed`]).
         codec::Proof::Unproven(_) => CopyProof::Content,
     }
 }
