@@ -760,8 +760,12 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         // schedules nothing, and `start /min 5` a program `5`).
         // Neither: what it runs is its first word, a program or a plain name cmd.exe
         // looks for along the PATH (`start mimikatz`; session 41: it was clean).
+        // A name with an extension of PATHEXT (`start evil.msc`) is a program's: it was
+        // counted as a plain name before the known-tool rule.
         return start_runs(&line, chance_bytes).unwrap_or_else(|| {
-            names_program_or_url(token) || hands_a_plain_name(&line, chance_bytes, NameRule::Known)
+            names_program_or_url(token)
+                || has_runnable_extension(token)
+                || hands_a_plain_name(&line, chance_bytes, NameRule::Known)
         });
     }
     if ARGUED_BATCH.contains(&tool) {
@@ -9800,7 +9804,10 @@ mod lolbin_tests {
             ],
             &[false, true],
         );
-        assert_alerts(&["mimikatz.com", "rclone.com 2>nul"], &[false]);
+        assert_alerts(
+            &["mimikatz.com", "rclone.com 2>nul", "start evil.msc"],
+            &[false],
+        );
     }
 
     /// Review rv41-screen (M1): a command inside a `( … )` block ends at the block's `)`,
