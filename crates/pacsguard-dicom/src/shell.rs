@@ -1174,7 +1174,6 @@ fn finds_program(word: &[u8]) -> bool {
 /// from afar, a file fetched by TFTP, hidden attributes, a script for bash.
 fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> bool {
     let words = before_block_end(leading_arguments(line, chance_bytes).collect());
-    let remote = || words.iter().any(|word| names_remote_host(word));
     // A share written with slashes (`//host/share`) is a file's operand only beside a
     // path's (`C:\PACS\a.dcm`, `*.dcm`, `%f`): report prose writes `Copy at
     // //PACSRV01/reports/`, `move to //pacs02/archive` (review rv41-screen F1).
