@@ -27,7 +27,11 @@ scripts/setup-test-deps.sh
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
+began=$SECONDS
+# How long each phase took, printed at the end: the suite must stay well inside CI's time.
+phase() { printf '%s: %d s\n' "$1" "$2" >>"$logs/phases"; }
 cargo test --workspace --locked --no-run
+phase "test build" $((SECONDS - began))
 
 # The integration test targets (tests/*.rs) of the workspace, read from cargo itself so
 # that a new test file is never left out: "PACKAGE TARGET" per line.
@@ -70,6 +74,7 @@ run() { cargo test --workspace --locked --no-fail-fast "$@"; }
 # Lane 2, in the background, into its own log (printed after lane 1's).
 (
   status=0
+  lane2_began=$SECONDS
   run --lib --bins "${other[@]}" || status=1
   run --doc || status=1
   # The gateway's tests once more with the gateway inside `pacsguard serve --gateway`:
@@ -77,18 +82,26 @@ run() { cargo test --workspace --locked --no-fail-fast "$@"; }
   # themselves and already ran in the first form; tests named `standalone` are about
   # `pacsguard gateway` alone.
   PACSGUARD_TEST_GATEWAY_FORM=serve run --test gateway -- --skip inside_serve --skip standalone || status=1
+  phase "lane 2" $((SECONDS - lane2_began))
   exit "$status"
 ) >"$logs/lane2" 2>&1 &
 lane2=$!
 
 status=0
+lanes_began=$SECONDS
 for target in "${waiting[@]}"; do
   run --test "$target" -- --test-threads "$waiting_threads" 2>&1 | tee -a "$logs/lane1" || status=1
 done
+phase "lane 1, waiting targets" $((SECONDS - lanes_began))
 run "${cli[@]}" 2>&1 | tee -a "$logs/lane1" || status=1
+phase "lane 1" $((SECONDS - lanes_began))
 wait "$lane2" || status=1
 cat "$logs/lane2"
+realtime_began=$SECONDS
 run "${realtime[@]/#/--test=}" 2>&1 | tee "$logs/realtime" || status=1
+phase "real-time targets" $((SECONDS - realtime_began))
+phase "whole suite" $((SECONDS - began))
+cat "$logs/phases"
 
 # cargo prints one "test result" line per test binary, the last often a crate without
 # doc tests ("0 passed"): close with the sum over all of them.
