@@ -145,4 +145,45 @@ impl Console {
         self.guard.acknowledge_dropped(&root, count, last);
         Ok(())
     }
+
+    /// Acknowledges, as `auth` with `comment`, what this start said of the count of
+    /// undone findings dropped from the pages
+    /// ([`crate::guard::OpenFindings::dropped_unread`]: the last run killed, records not
+    /// proven): recorded on the trail (who, when, what was said, the comment), then
+    /// taken off the overview and the alerts page. Before (issue 13, session 42) nothing
+    /// took it off: a start after a `serve` killed said it on every page for the whole
+    /// run. The counts it names stay, each acknowledged on its own.
+    pub fn acknowledge_dropped_unread(
+        &self,
+        auth: &Authenticated,
+        comment: &str,
+    ) -> Result<(), AuthError> {
+        if auth.role < Role::Operator {
+            return Err(AuthError::Invalid(
+                "acknowledging what the start said of the dropped counts needs the operator role"
+                    .into(),
+            ));
+        }
+        let comment = crate::decide::reason_of(comment)?;
+        let Some(said) = self.guard.open_findings().dropped_unread else {
+            return Err(AuthError::Invalid(
+                "nothing is said of the dropped counts now (acknowledged already)".into(),
+            ));
+        };
+        let event = self
+            .event(
+                &auth.name,
+                Action::Finding,
+                Outcome::Success,
+                format!(
+                    "{} acknowledged what this start of the console said of the count of \
+                     undone findings dropped from the pages (taken off the pages): {said}",
+                    auth.name
+                ),
+            )
+            .with_reason(comment);
+        self.record(event)?;
+        self.guard.take_dropped_unread();
+        Ok(())
+    }
 }

@@ -154,6 +154,16 @@ pub(crate) fn read_dropped(records: &[serde_json::Value]) -> DroppedRead {
     read
 }
 
+/// When a count is recorded ([`Console::record_dropped_count`]): the head and the why
+/// of its sentence.
+#[derive(Clone, Copy, Debug)]
+enum Recorded {
+    /// At a stop of `serve`.
+    AtStop,
+    /// While it runs, as the count changed.
+    AsChanged,
+}
+
 /// How a root is named in a record's words.
 fn whose(root: &str) -> String {
     if root.is_empty() {
@@ -171,23 +181,45 @@ impl Console {
     pub fn record_dropped_at_stop(&self) -> Result<usize, AuthError> {
         let counts = self.guard.undone_dropped_at_stop();
         for (root, unseen) in &counts {
-            let mut event = self.event(
-                "console",
-                Action::Finding,
-                Outcome::Success,
-                format!(
-                    "at this stop {} undone findings {} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: kept for the next start, where they wait for an operator's acknowledgement on the alerts page; each is on the audit trail as it came",
-                    unseen.findings,
-                    whose(root),
-                    unseen.alerts,
-                    crate::guard::MAX_OPEN_FINDINGS
-                ),
-            );
-            event.dropped_undone = Some(dropped_binding(root, *unseen));
-            self.record(event)?;
+            self.record_dropped_count(root, *unseen, Recorded::AtStop)?;
         }
         self.record_run_mark(RUN_CLOSED, "the console stopped with every count of undone findings dropped from the pages recorded")?;
         Ok(counts.len())
+    }
+
+    /// One root's count of undone findings dropped and not acknowledged, on the trail
+    /// (its [`dropped_binding`], which the next start reads back), said as `when` it is
+    /// recorded.
+    fn record_dropped_count(
+        &self,
+        root: &str,
+        unseen: Unseen,
+        when: Recorded,
+    ) -> Result<(), AuthError> {
+        let (head, why) = match when {
+            Recorded::AtStop => (
+                "at this stop ",
+                "kept for the next start, where they wait for an operator's acknowledgement on the alerts page",
+            ),
+            Recorded::AsChanged => (
+                "",
+                "recorded as the count changed, so that a console killed does not forget them",
+            ),
+        };
+        let mut event = self.event(
+            "console",
+            Action::Finding,
+            Outcome::Success,
+            format!(
+                "{head}{} undone findings {} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: {why}; each is on the audit trail as it came",
+                unseen.findings,
+                whose(root),
+                unseen.alerts,
+                crate::guard::MAX_OPEN_FINDINGS
+            ),
+        );
+        event.dropped_undone = Some(dropped_binding(root, unseen));
+        self.record(event)
     }
 
     /// At a start of `serve`, once the counts are read back: its run is open
@@ -244,20 +276,7 @@ impl Console {
             .chain(gone)
             .collect();
         for (root, unseen) in &changed {
-            let mut event = self.event(
-                "console",
-                Action::Finding,
-                Outcome::Success,
-                format!(
-                    "{} undone findings {} ({} of them alerts) dropped from the pages (past the {} kept per root) are not acknowledged: recorded as the count changed, so that a console killed does not forget them; each is on the audit trail as it came",
-                    unseen.findings,
-                    whose(root),
-                    unseen.alerts,
-                    crate::guard::MAX_OPEN_FINDINGS
-                ),
-            );
-            event.dropped_undone = Some(dropped_binding(root, *unseen));
-            self.record(event)?;
+            self.record_dropped_count(root, *unseen, Recorded::AsChanged)?;
             if unseen.findings == 0 {
                 recorded.remove(root);
             } else {
@@ -311,10 +330,20 @@ impl Console {
                 read.past_limit
             ));
         }
+        let total: u64 = read.counts.values().map(|u| u.findings).sum();
         if read.last_run_open == Some(true) {
-            let total: u64 = read.counts.values().map(|u| u.findings).sum();
+            // The kill is said (it is evidence: someone or something stopped the guard
+            // without its stop), a count only when there is one: "at least 0" told an
+            // operator nothing (issue 13, session 42).
+            let counted = if total > 0 {
+                format!(
+                    "the counts it recorded as they changed ({total} undone finding(s) in all) are counted again, at least that many"
+                )
+            } else {
+                "it had recorded no undone finding dropped from the pages".to_string()
+            };
             why.push(format!(
-                "the last run of the console ended without its stop (killed, or the host lost power): the counts it recorded as they changed ({total} undone finding(s) in all) are counted again, at least that many; what it dropped in its last {} s (DROPPED_RECORD_INTERVAL) may not be counted",
+                "the last run of the console ended without its stop (killed, or the host lost power): {counted}; what it dropped in its last {} s (DROPPED_RECORD_INTERVAL) may not be counted",
                 DROPPED_RECORD_INTERVAL.as_secs()
             ));
         }
@@ -330,8 +359,13 @@ impl Console {
         if why.is_empty() {
             return Ok(read.counts);
         }
+        let shown = if total > 0 {
+            "The counts shown may be short"
+        } else {
+            "None is shown now, and some may be missing"
+        };
         let said = format!(
-            "the count of undone findings dropped from the pages and not acknowledged, as the last run recorded it, could not be read back whole: {}. The counts shown may be short: read the trail's findings since the last acknowledgement (pacsguard audit show)",
+            "the count of undone findings dropped from the pages and not acknowledged, as the last run recorded it, could not be read back whole: {}. {shown}: read the trail's findings since the last acknowledgement (pacsguard audit show)",
             why.join("; ")
         );
         self.guard.set_dropped_unread(said.clone());

@@ -820,6 +820,13 @@ impl GuardState {
         self.with(|inner| inner.dropped_unread = Some(why));
     }
 
+    /// Takes what [`GuardState::set_dropped_unread`] said off the pages, once an operator
+    /// acknowledged it ([`crate::auth::Console::acknowledge_dropped_unread`]): what it
+    /// said, if anything still was.
+    pub fn take_dropped_unread(&self) -> Option<String> {
+        self.with(|inner| inner.dropped_unread.take()).flatten()
+    }
+
     /// The per-hour counts of the last [`crate::charts::CHART_HOURS`] hours up to `now`.
     pub fn hourly(&self, now: i64) -> Vec<crate::charts::Bucket> {
         self.with(|inner| inner.hourly.series(now))

@@ -142,6 +142,12 @@ pub static ROUTES: &[Route] = &[
         handler: || post(alerts_acknowledge_dropped),
     },
     Route {
+        method: Method::POST,
+        path: "/alerts/acknowledge-unread",
+        access: Access::Role(Role::Operator),
+        handler: || post(alerts_acknowledge_unread),
+    },
+    Route {
         method: Method::GET,
         path: "/differences",
         access: Access::Role(Role::Viewer),
@@ -1415,6 +1421,23 @@ async fn alerts_acknowledge_dropped(
         console.acknowledge_dropped_findings(&a, &form.root, (form.count, form.last), &form.comment)
     })
     .await;
+    alerts_answer(&state, &auth, done)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AcknowledgeUnreadForm {
+    comment: String,
+}
+
+async fn alerts_acknowledge_unread(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Form(form): Form<AcknowledgeUnreadForm>,
+) -> Response {
+    let console = state.console.clone();
+    let a = auth.clone();
+    let done = blocking(move || console.acknowledge_dropped_unread(&a, &form.comment)).await;
     alerts_answer(&state, &auth, done)
 }
 

@@ -157,6 +157,16 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "POST",
+        path: "/alerts/acknowledge-unread",
+        summary: "An operator acknowledges what this start said of the count of undone findings dropped from the pages (the last run killed, records not proven), with a comment (on the audit trail with what was said): it is taken off the overview and the alerts page. The counts themselves stay until acknowledged one by one",
+        fields: &[(
+            "comment",
+            "What was read on the trail and what is done (1 to 4096 bytes)",
+        )],
+        answer: "redirect",
+    },
+    Operation {
+        method: "POST",
         path: "/differences/accept",
         summary: "Accepts the differences of a root into the signed profile (step-up needed); with four eyes, asks a second approver",
         fields: &[

@@ -266,7 +266,7 @@ pub fn overview(auth: &Authenticated, snap: &Snapshot) -> String {
             snap.guard_alive,
             scrub = crate::charts::scrub_chart(snap.scrub.as_ref()),
             max = crate::guard::MAX_OPEN_FINDINGS,
-            unread = dropped_unread(snap.dropped_unread.as_deref()),
+            unread = dropped_unread(snap.dropped_unread.as_deref(), None),
         ),
     )
 }
@@ -349,10 +349,27 @@ fn findings_table(id: &str, open: &OpenFindings, only_root: Option<&str>) -> Str
 
 /// Why the dropped counts of the last stop were not read back whole, as a page says it
 /// ([`crate::guard::OpenFindings::dropped_unread`]); empty when they were.
-fn dropped_unread(why: Option<&str>) -> String {
-    why.map_or_else(String::new, |why| {
-        format!("<p class=\"bad\" id=\"dropped-unread\">{}</p>", esc(why))
-    })
+/// On the alerts page (`acknowledge`: the signed-in person's, when they may), with the
+/// form that takes it off the pages; on the overview, where it is acknowledged.
+fn dropped_unread(why: Option<&str>, acknowledge: Option<&Authenticated>) -> String {
+    let Some(why) = why else {
+        return String::new();
+    };
+    let form = match acknowledge {
+        Some(auth) if auth.role >= Role::Operator => format!(
+            "<form id=\"acknowledge-unread-form\" method=\"post\" action=\"/alerts/acknowledge-unread\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"acknowledge-unread-comment\">Comment (what was read on the trail, what is done)</label><input id=\"acknowledge-unread-comment\" name=\"comment\" type=\"text\" required maxlength=\"4096\">\
+             <button id=\"acknowledge-unread-button\" type=\"submit\">Acknowledge (read on the trail)</button></form>",
+            csrf = esc(&auth.csrf),
+        ),
+        Some(_) => String::new(),
+        None => "<p class=\"hint\" id=\"dropped-unread-hint\">Said until an operator acknowledges it on the alerts page.</p>".to_string(),
+    };
+    format!(
+        "<p class=\"bad\" id=\"dropped-unread\">{}</p>{form}",
+        esc(why)
+    )
 }
 
 pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) -> String {
@@ -362,7 +379,7 @@ pub fn alerts(auth: &Authenticated, open: &OpenFindings, message: Option<&str>) 
         &format!(
             "<section><h2>Open findings</h2>{}{}<p class=\"hint\">Every finding the guard reported since it started and that nothing has closed, newest first, with its evidence. An acceptance closes what it took in. A full check that finds a root as profiled closes the warnings and info it proves gone (how the tree differed, reported before it started), and marks the rest of the root's undone: alerts, and what happened there (ransomware suspected, events lost), stay until a person acknowledges or accepts them.</p>{}</section>{}{}",
             error_line(message),
-            dropped_unread(open.dropped_unread.as_deref()),
+            dropped_unread(open.dropped_unread.as_deref(), Some(auth)),
             findings_table("findings", open, None),
             acknowledgements(auth, open),
             dropped_acknowledgements(auth, open)

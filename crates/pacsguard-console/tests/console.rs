@@ -4166,6 +4166,142 @@ async fn dropped_counts_are_read_back_at_start_and_what_is_not_read_is_said() {
     assert_eq!(unread(&h).len(), 1);
 }
 
+/// Issue 13, session 42: after a `serve` killed with nothing dropped, the next start said
+/// "at least 0" on the overview, the alerts page and in a warning, for the whole run,
+/// with no way to take it off. The kill is said (evidence), with no count when there is
+/// none; an operator acknowledges it on the alerts page with a comment (on the trail with
+/// what was said), and it leaves both pages; a viewer is refused, and a second
+/// acknowledgement finds nothing.
+#[tokio::test]
+async fn a_kill_with_nothing_counted_is_said_without_a_count_and_leaves_the_pages_once_acknowledged()
+ {
+    use pacsguard_console::dropped_trail::{RUN_CLOSED, RUN_OPEN};
+    use pacsguard_events::FindingKind;
+    let (h, guard) = four_eyes_harness();
+    let (cookie, _, secret) = h.first_admin().await;
+    let (admin, admin_csrf) = h.stepped_up(&cookie, &secret).await;
+    let mut sessions = Vec::new();
+    for name in ["viewer", "operator"] {
+        h.create_account(&admin, &admin_csrf, name, name, ADMIN_PASSWORD, "shift")
+            .await;
+        let r = h.login(name, ADMIN_PASSWORD, "").await;
+        let (cookie, csrf, _) = h.enrol(&r.cookie().expect("cookie")).await;
+        sessions.push((cookie, csrf));
+    }
+    let [(viewer, viewer_csrf), (operator, operator_csrf)] =
+        <[(String, String); 2]>::try_from(sessions).expect("two");
+    // Restarted on a trail whose newest mark is an open run: the last one was killed,
+    // having recorded no count.
+    let mut records: Vec<serde_json::Value> =
+        pacsguard_console::Guardian::trail(guard.as_ref(), usize::MAX)
+            .expect("the guard's trail")
+            .into_iter()
+            .rev()
+            .collect();
+    for row in h.store().account_bindings().expect("accounts") {
+        records.push(serde_json::json!({
+            "account_digest": format!("{}:{}", row.id, pacsguard_console::bound::account_digest(&row)),
+        }));
+    }
+    records.push(serde_json::json!({ "dropped_undone": RUN_CLOSED }));
+    records.push(serde_json::json!({ "dropped_undone": RUN_OPEN }));
+    let (h, _) = h.restart_bound_to(
+        &guard,
+        pacsguard_console::TrailBindings {
+            records,
+            whole: true,
+            ..Default::default()
+        },
+    );
+    let said = h
+        .console
+        .guard
+        .open_findings()
+        .dropped_unread
+        .expect("the kill said");
+    assert!(
+        said.contains("ended without its stop (killed")
+            && said.contains("recorded no undone finding")
+            && !said.contains("at least")
+            && !said.contains("0 undone finding(s) in all"),
+        "{said}"
+    );
+    let warnings = alerts_or_warnings(&h.events(), FindingKind::ConsoleDroppedCountUnread);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(!warnings[0].contains("at least"), "{warnings:?}");
+    let overview = h.send("GET", "/", Some(&viewer), &[]).await;
+    assert!(
+        overview.body.contains("id=\"dropped-unread\"")
+            && overview.body.contains("acknowledges it on the alerts page"),
+        "{}",
+        overview.body
+    );
+    let page = h.send("GET", "/alerts", Some(&viewer), &[]).await;
+    assert!(
+        page.body.contains("id=\"dropped-unread\"")
+            && !page.body.contains("acknowledge-unread-form"),
+        "said to a viewer, no form: {}",
+        page.body
+    );
+    let acknowledge = |cookie: &str, csrf: &str, comment: &str| {
+        let (h, cookie, csrf, comment) = (
+            &h,
+            cookie.to_string(),
+            csrf.to_string(),
+            comment.to_string(),
+        );
+        async move {
+            h.send(
+                "POST",
+                "/alerts/acknowledge-unread",
+                Some(&cookie),
+                &[("csrf", &csrf), ("comment", &comment)],
+            )
+            .await
+        }
+    };
+    let r = acknowledge(&viewer, &viewer_csrf, "mine").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let page = h.send("GET", "/alerts", Some(&operator), &[]).await;
+    assert!(
+        page.body.contains("id=\"acknowledge-unread-form\""),
+        "{}",
+        page.body
+    );
+    let r = acknowledge(&operator, &operator_csrf, "").await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a comment is needed: {}",
+        r.body
+    );
+    let r = acknowledge(
+        &operator,
+        &operator_csrf,
+        "read the trail: a reboot at 03:12",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(h.console.guard.open_findings().dropped_unread, None);
+    for (path, cookie) in [("/", &operator), ("/alerts", &operator), ("/", &viewer)] {
+        let page = h.send("GET", path, Some(cookie), &[]).await;
+        assert!(
+            !page.body.contains("id=\"dropped-unread\""),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let recorded = h.events().into_iter().any(|e| {
+        e.reason.as_deref() == Some("read the trail: a reboot at 03:12")
+            && e.detail.contains("operator acknowledged")
+            && e.detail.contains("ended without its stop")
+    });
+    assert!(recorded, "{:?}", h.events());
+    let r = acknowledge(&operator, &operator_csrf, "again").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("acknowledged already"), "{}", r.body);
+}
+
 /// Issue 13, session 41: a run's mark tells a killed run from a stopped one. The newest
 /// mark `run:closed`: the counts are whole, nothing said. The newest `run:open` (the last
 /// run killed, no stop): its counts are read back and said to be at least that, on the

@@ -42,6 +42,18 @@ pub const VIEW_READER_CACHE_KIB: i64 = 256;
 /// next start.
 pub const VIEW_REBUILT_SUFFIX: &str = "-rebuilt";
 
+/// How long a statement on a view file waits for a lock another process holds before it
+/// fails (SQLite's busy timeout; rusqlite's default is 5 s). A real-time guard that
+/// waits on its view is judging nothing: with 5 s, a `sqlite3` left open on the file
+/// (`BEGIN; SELECT …`) blinded it 5 to 10 s before it left the file for memory (issue
+/// 15, session 42). The watcher's own handles hold the file for one event's write, or a
+/// rebuild reader's batch of rows ([`ViewDb::open_reader`]): milliseconds, well within
+/// it; so does a one-off `sqlite3` statement, whose process starts and forks on a loaded
+/// machine within it (shorter, a write someone made with `sqlite3` failed the file where
+/// its damage should have been found and said). Past it the statement fails, the file
+/// is left for memory, and the wait is said.
+pub const VIEW_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A view file's page size: a lookup reads a few pages of a B-tree about four levels deep
 /// at 5,000,000 rows.
 const VIEW_PAGE_BYTES: i64 = 4_096;
@@ -237,6 +249,7 @@ impl ViewDb {
             .map_err(err)?;
         conn.pragma_update(None, "temp_store", "FILE")
             .map_err(err)?;
+        conn.busy_timeout(VIEW_BUSY_WAIT).map_err(err)?;
         Ok(())
     }
 
@@ -311,6 +324,7 @@ impl ViewDb {
             source,
         })?;
         conn.pragma_update(None, "cache_size", -VIEW_READER_CACHE_KIB)
+            .and_then(|()| conn.busy_timeout(VIEW_BUSY_WAIT))
             .map_err(|source| StoreError::View {
                 path: self.path.clone(),
                 source,
@@ -357,8 +371,25 @@ impl ViewDb {
             .map_err(self.sql())
     }
 
+    /// Refuses a write meant for the transaction [`ViewDb::begin`] opened once SQLite
+    /// ended it on its own (rolled back on a full disk, an I/O error): made, it was a
+    /// write of its own, committed at once, the rest of the transaction's lost, a part
+    /// of a write in the file (a row without the link to it).
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.depth.get() > 0 && self.conn.borrow().is_autocommit() {
+            return Err(StoreError::ViewFile {
+                path: self.path.clone(),
+                reason: "its write transaction was rolled back by SQLite (after a write that \
+                         failed): the rest of the write is not made"
+                    .to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Puts `row` in place of the one at its path.
     pub fn put(&self, row: &ViewRow) -> Result<(), StoreError> {
+        self.writable()?;
         self.conn
             .borrow()
             .prepare_cached(
@@ -378,6 +409,7 @@ impl ViewDb {
             source,
         };
         if self.in_transaction() {
+            self.writable()?;
             // Part of the transaction open: no second one (SQLite refuses to nest).
             let conn = self.conn.borrow();
             let mut insert = conn
@@ -475,17 +507,20 @@ impl ViewDb {
         self.depth.get() > 0
     }
 
-    /// Undoes the writes since [`ViewDb::begin`] (the outermost).
+    /// Undoes the writes since [`ViewDb::begin`] (the outermost); nothing to undo when
+    /// SQLite rolled the transaction back on its own.
     pub fn rollback(&self) -> Result<(), StoreError> {
         self.depth.set(0);
-        self.conn
-            .borrow()
-            .execute_batch("ROLLBACK")
-            .map_err(self.sql())
+        let conn = self.conn.borrow();
+        if conn.is_autocommit() {
+            return Ok(());
+        }
+        conn.execute_batch("ROLLBACK").map_err(self.sql())
     }
 
     /// Deletes the row at `rel`.
     pub fn remove(&self, rel: &[u8]) -> Result<(), StoreError> {
+        self.writable()?;
         self.conn
             .borrow()
             .prepare_cached("DELETE FROM view WHERE rel = ?1")
@@ -500,6 +535,7 @@ impl ViewDb {
         let (above, a) = bound_sql(low, true, 1);
         let (below, b) = bound_sql(high, false, 2);
         let sql = format!("DELETE FROM view WHERE {above} AND {below}");
+        self.writable()?;
         self.conn
             .borrow()
             .execute(&sql, params![a, b])
@@ -509,6 +545,7 @@ impl ViewDb {
 
     /// Deletes every row.
     pub fn clear(&self) -> Result<(), StoreError> {
+        self.writable()?;
         self.conn
             .borrow()
             .execute("DELETE FROM view", [])

@@ -7996,7 +7996,8 @@ impl Guard<'_> {
     /// Reports what went wrong with the views kept on disk since the last call: a row
     /// altered (an alert: someone wrote the view file while the watcher ran; the path was
     /// taken as a file of unknown state, never as unchanged), or the file failing (the
-    /// view is then the signed baseline in memory).
+    /// view is then held in memory: the signed baseline with what the run saw laid over
+    /// it, [`RootView::fall_back`]).
     fn report_view_troubles(&mut self, now: Instant) -> Result<(), EngineError> {
         // Said, not recorded: what keeps a view file from being made (a full home) keeps
         // the trail from taking one more record, and one lost makes the stop an error.
@@ -8176,10 +8177,12 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
     // lock held by another process, in silence).
     let stalled = if fell.stalled >= Duration::from_millis(100) {
         format!(
-            "; the guard waited at least {:.1} s on the file before leaving it (each lookup and \
-             write of a failed file waits SQLite's busy timeout: a lock held on it by \
-             another process, say), judging nothing meanwhile",
-            fell.stalled.as_secs_f64()
+            "; the guard waited at least {:.1} s on the file before leaving it (a lookup or \
+             write waits up to {} ms, VIEW_BUSY_WAIT, for a lock held on the file by \
+             another process, then fails; the file is not asked again), judging \
+             nothing meanwhile",
+            fell.stalled.as_secs_f64(),
+            pacsguard_store::VIEW_BUSY_WAIT.as_millis()
         )
     } else {
         String::new()
@@ -8368,9 +8371,11 @@ fn view_trouble_findings(
                      signed baseline within {} s \
                      (MAX_REBUILDS_PER_PERIOD, REBUILD_PERIOD): each rebuild reads the \
                      whole root, so it is rebuilt no more; someone with write access to \
-                     the home keeps writing it; the view of this root is held in memory \
-                     for the rest of the run: the signed baseline with the rows of the \
-                     file that still verify under the watcher's key laid over it",
+                     the home keeps writing it; the file is left for a view of this root \
+                     held in memory for the rest of the run, the signed baseline with what \
+                     this run saw laid over it (the fall-back's own alert says which: \
+                     this run's writes as the watcher made them, or the rows of the file \
+                     that still verify)",
                     escape_path(root),
                     damaged.len(),
                     damaged.first().map_or_else(
@@ -8395,8 +8400,10 @@ fn view_trouble_findings(
             format!(
                 "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
                  more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
-                 the view of this root is the signed baseline, held in memory, from \
-                 the next report on",
+                 the file is left for a view of this root held in memory, made as soon \
+                 as the signed baseline is read (the fall-back's own alert says what is \
+                 laid over the baseline: this run's writes as the watcher made them, or \
+                 the rows of the file that still verify)",
                 escape_path(root),
                 failures.len(),
                 view::MAX_KEPT_TROUBLES

@@ -329,10 +329,44 @@ struct DiskView {
     /// tests.
     max_run_writes: usize,
     /// How long the guard waited on the file in lookups and writes that failed (once it
-    /// failed, every one waits SQLite's busy timeout before failing): said at the
-    /// fall-back (review rv40-watch, A7b: a lock held on the file by another process
-    /// stalled the guard ~20 s without a word).
+    /// failed, every one waits [`pacsguard_store::VIEW_BUSY_WAIT`] before failing): said
+    /// at the fall-back (review rv40-watch, A7b: a lock held on the file by another
+    /// process stalled the guard ~20 s without a word).
     stalled: Cell<Duration>,
+    /// What the write transaction open ([`DiskView::writing`]) changed in memory, put
+    /// back when it does not commit ([`Undo`]).
+    undo: RefCell<Option<Undo>>,
+    /// Set when a read or write failed inside the write transaction open: it is then
+    /// rolled back whole, never committed in part.
+    tx_failed: Cell<bool>,
+}
+
+/// What a write transaction changed of the writes held in memory, as they were before
+/// it: put back when it is rolled back (its commit refused under another process's read
+/// lock, a write in it that failed). The file is then as before it, and so must be what
+/// a row read back is checked against: kept, the last write of each path the
+/// transaction wrote named a write the file never got, and the rows there (the path's,
+/// its neighbour's relinked) failed their MAC, read back as "someone wrote the view
+/// file" while nobody had (issue 15, session 42). The run's write sequence
+/// ([`DiskView::written`]) is not put back: it only grows, and a write number the file
+/// never got is never the one of a row in it.
+#[derive(Debug)]
+struct Undo {
+    base: u64,
+    first: Option<Vec<u8>>,
+    subtrees_stamped: usize,
+    stamps_full: bool,
+    /// The changes to [`DiskView::stamps`], in order, undone in reverse.
+    stamps: Vec<StampUndo>,
+}
+
+/// One change to the writes held per path, as it can be undone.
+#[derive(Debug)]
+enum StampUndo {
+    /// The slot held this (none: it was not held).
+    Slot([u8; 16], Option<u64>),
+    /// Every slot was let go (the file emptied or filled anew): these were held.
+    Cleared(HashMap<[u8; 16], u64>),
 }
 
 /// Writes of this run (paths set or removed, subtrees replaced: what the watcher saw)
@@ -970,6 +1004,8 @@ impl DiskView {
             run: RefCell::new(RunWrites::default()),
             max_run_writes: MAX_RUN_WRITES_KEPT,
             stalled: Cell::new(Duration::ZERO),
+            undo: RefCell::new(None),
+            tx_failed: Cell::new(false),
         })
     }
 
@@ -1284,6 +1320,9 @@ impl DiskView {
 
     fn failed(&self, e: &StoreError) {
         self.broken.set(true);
+        if self.db.in_transaction() {
+            self.tx_failed.set(true);
+        }
         self.note(ViewTrouble::Failed(e.to_string()));
     }
 
@@ -1471,8 +1510,12 @@ impl DiskView {
             return self.last_write(rel);
         }
         self.written.set(written);
-        if stamps.insert(slot, written).is_none() && domain == STAMP_SUBTREE {
+        let before = stamps.insert(slot, written);
+        if before.is_none() && domain == STAMP_SUBTREE {
             self.subtrees_stamped.set(self.subtrees_stamped.get() + 1);
+        }
+        if let Some(undo) = self.undo.borrow_mut().as_mut() {
+            undo.stamps.push(StampUndo::Slot(slot, before));
         }
         written
     }
@@ -1483,10 +1526,34 @@ impl DiskView {
         let written = self.written.get() + 1;
         self.written.set(written);
         self.base.set(written);
-        self.stamps.borrow_mut().clear();
+        let held = std::mem::take(&mut *self.stamps.borrow_mut());
+        if let Some(undo) = self.undo.borrow_mut().as_mut() {
+            undo.stamps.push(StampUndo::Cleared(held));
+        }
         self.subtrees_stamped.set(0);
         self.stamps_full.set(false);
         written
+    }
+
+    /// Puts the writes held in memory back as they were when the write transaction
+    /// `undo` was taken at began (see [`Undo`]).
+    fn restore(&self, undo: Undo) {
+        let mut stamps = self.stamps.borrow_mut();
+        for change in undo.stamps.into_iter().rev() {
+            match change {
+                StampUndo::Slot(slot, Some(write)) => {
+                    stamps.insert(slot, write);
+                }
+                StampUndo::Slot(slot, None) => {
+                    stamps.remove(&slot);
+                }
+                StampUndo::Cleared(held) => *stamps = held,
+            }
+        }
+        self.base.set(undo.base);
+        *self.first.borrow_mut() = undo.first;
+        self.subtrees_stamped.set(undo.subtrees_stamped);
+        self.stamps_full.set(undo.stamps_full);
     }
 
     /// Whether the row is one this watcher wrote (its MAC, link included, verifies).
@@ -1604,20 +1671,44 @@ impl DiskView {
     /// a row someone else damages is damaged before the check, and found by it, or after
     /// the write, and found by the next read; never between, where the watcher's write
     /// erased it unseen (session 40). Nested writes are part of the outermost.
-    fn writing<T>(&self, write: impl FnOnce() -> T) -> T {
-        let began = self.db.begin();
-        if let Err(e) = &began {
-            // The lock not had within SQLite's busy timeout: the writes are tried one by
-            // one as before (each failing the same way, said); the file is failed.
-            self.failed(e);
+    ///
+    /// All of it or nothing, in the file and in memory: a transaction whose lock is not
+    /// had runs nothing (one by one, each write waited the busy timeout and could land
+    /// in part: a row without the link to it); one in which a read or write failed is
+    /// rolled back, and one whose commit fails (another process reading the file) is
+    /// rolled back by SQLite; either way the writes held in memory are put back
+    /// ([`Undo`]), so that no row of the file is checked against a write it never got.
+    fn writing(&self, write: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
+        if self.db.in_transaction() {
+            let done = write();
+            if done.is_err() {
+                self.tx_failed.set(true);
+            }
+            return done;
         }
-        let written = write();
-        if began.is_ok()
-            && let Err(e) = self.db.commit()
+        self.db.begin()?;
+        *self.undo.borrow_mut() = Some(Undo {
+            base: self.base.get(),
+            first: self.first.borrow().clone(),
+            subtrees_stamped: self.subtrees_stamped.get(),
+            stamps_full: self.stamps_full.get(),
+            stamps: Vec::new(),
+        });
+        self.tx_failed.set(false);
+        let done = write();
+        let undo = self.undo.borrow_mut().take();
+        let failed_inside = done.is_err() || self.tx_failed.replace(false);
+        let ended = if failed_inside {
+            self.db.rollback()
+        } else {
+            self.db.commit()
+        };
+        if (failed_inside || ended.is_err())
+            && let Some(undo) = undo
         {
-            self.failed(&e);
+            self.restore(undo);
         }
-        written
+        done.and(ended)
     }
 
     fn put(&self, rel: &[u8], e: &Entry) {
@@ -1775,7 +1866,13 @@ impl DiskView {
 
     /// Replaces what lies inside the subtrees with `entries` (in path order, one per path).
     fn replace(&self, subtrees: &[Vec<u8>], entries: &[Entry]) {
-        self.writing(|| self.replace_within(subtrees, entries));
+        let replaced = self.writing(|| {
+            self.replace_within(subtrees, entries);
+            Ok(())
+        });
+        if let Err(e) = replaced {
+            self.failed(&e);
+        }
     }
 
     /// [`DiskView::replace`], inside its transaction.
@@ -3721,9 +3818,16 @@ mod tests {
             .read_line(&mut held)
             .expect("from sqlite3");
         assert_eq!(held.trim(), "held");
-        // Seen while the file is locked: a write that waits, then fails.
+        // Seen while the file is locked: a write that waits, then fails, within
+        // VIEW_BUSY_WAIT (rusqlite's default of 5 s blinded the guard that long).
+        let began = Instant::now();
         v.set(b"img/N3.dcm", Some(sized("img/N3.dcm", 9)));
+        let waited = began.elapsed();
         assert!(v.disk_failed());
+        assert!(
+            waited >= pacsguard_store::VIEW_BUSY_WAIT / 2 && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
         let fell = v.fall_back_streamed();
         let _ = lock.kill();
         let _ = lock.wait();
@@ -3740,10 +3844,113 @@ mod tests {
         );
         assert!(
             matches!(&fell, Some(Ok(f)) if f.replayed == Some(4) && f.entries == 5
-                && f.unread.is_none() && f.stalled >= Duration::from_secs(1)),
+                && f.unread.is_none() && f.stalled >= pacsguard_store::VIEW_BUSY_WAIT / 2),
             "{fell:?}"
         );
         assert_eq!(v.file(), None, "in memory");
+    }
+
+    /// Issue 15 (session 42): another process holding a *read* transaction on the view
+    /// file (`sqlite3 VIEW 'BEGIN; SELECT count(*) FROM view;'` kept open) lets the
+    /// watcher's write transaction begin and fill, then its commit wait and fail: the
+    /// rows were rolled back, but the writes held in memory (each path's last write, the
+    /// first row) were not, so the rows still in the file (the rewritten path's and its
+    /// neighbour's) failed their MAC when read back: "someone with write access wrote
+    /// it", two alerts for rows nobody wrote. A write that did not complete leaves
+    /// nothing of itself, in the file or in memory; a row really edited with `sqlite3`
+    /// (its MAC left stale) is still said.
+    #[test]
+    fn a_write_whose_commit_fails_under_a_read_lock_is_never_read_back_as_tampering() {
+        use std::io::{BufRead as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm", "img/b.dcm", "img/old.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        v.set(b"img/N1.dcm", Some(sized("img/N1.dcm", 7)));
+        // Really tampered with: the size of a.dcm edited, its MAC left as it was.
+        let db = &disk(&v).db;
+        let mut edited = db.get(b"img/a.dcm").expect("read").expect("row");
+        let mut seven = sized("img/a.dcm", 7);
+        seven.kind = EntryType::File;
+        edited.entry = encode_row(&seven);
+        db.put(&edited).expect("write");
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            ".timeout 30000\n.bail on\nBEGIN;\nSELECT count(*) FROM view;\nSELECT 'held';"
+        )
+        .expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut out = std::io::BufReader::new(lock.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("from sqlite3");
+        line.clear();
+        out.read_line(&mut line).expect("from sqlite3");
+        assert_eq!(line.trim(), "held");
+        // Seen while the file is read by another: a path rewritten, a new one, a removal,
+        // each a write whose commit waits, then fails.
+        let began = Instant::now();
+        v.set(b"img/b.dcm", Some(sized("img/b.dcm", 5)));
+        let waited = began.elapsed();
+        v.set(b"img/N2.dcm", Some(sized("img/N2.dcm", 8)));
+        v.set(b"img/old.dcm", None);
+        assert!(v.disk_failed());
+        // Read back while the other process still reads it (reads are not refused).
+        let walked: Vec<String> = v
+            .files()
+            .map(|e| String::from_utf8_lossy(&e.rel).into_owned())
+            .collect();
+        let (troubles, untold) = v.take_troubles();
+        let _ = lock.kill();
+        let _ = lock.wait();
+        let altered: Vec<String> = troubles
+            .iter()
+            .filter_map(|t| match t {
+                ViewTrouble::Altered(rel) => Some(String::from_utf8_lossy(rel).into_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(altered, ["img/a.dcm"], "{troubles:?} {walked:?}");
+        // Left within VIEW_BUSY_WAIT, not rusqlite's default of 5 s.
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        assert_eq!(untold, 0);
+        assert!(
+            troubles.iter().any(|t| matches!(t, ViewTrouble::Failed(_))),
+            "{troubles:?}"
+        );
+        // The file holds what it held before the failed writes, each row as the watcher
+        // made it.
+        assert_eq!(
+            walked,
+            ["img/N1.dcm", "img/a.dcm", "img/b.dcm", "img/old.dcm"],
+            "{troubles:?}"
+        );
+        // The fall-back lays every write of the run over the baseline, the failed ones
+        // too (they were seen).
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(4)),
+            "{fell:?}"
+        );
+        assert_eq!(
+            state(&v),
+            [
+                ("".into(), 0),
+                ("img".into(), 0),
+                ("img/N1.dcm".into(), 7),
+                ("img/N2.dcm".into(), 8),
+                ("img/a.dcm".into(), 0),
+                ("img/b.dcm".into(), 5),
+            ]
+        );
     }
 
     /// A catch-up replaces a root in parts with what mostly is there already: what is
@@ -4108,8 +4315,8 @@ mod tests {
         for (rel, other_rel) in [("a/1.dcm", "a/2.dcm"), ("b.dcm", "a/1.dcm")] {
             let locked = dir.path().join(format!("locked-{}", rel.replace('/', "-")));
             // The other writer takes the file's write lock, damages the row, says so and
-            // holds the lock a moment before its commit: the watcher's write comes in
-            // between.
+            // holds the lock a moment (well within VIEW_BUSY_WAIT) before its commit: the
+            // watcher's write comes in between.
             let mut other = Command::new("sqlite3")
                 .args(["-cmd", ".timeout 60000"])
                 .arg(dir.path().join("v.sqlite"))
@@ -4122,7 +4329,7 @@ mod tests {
                 "BEGIN IMMEDIATE;\n\
                  UPDATE view SET mac = zeroblob(32) WHERE rel = CAST('{rel}' AS BLOB);\n\
                  .shell touch {}\n\
-                 .shell sleep 0.5\n\
+                 .shell sleep 0.2\n\
                  COMMIT;\n\
                  SELECT total_changes();\n",
                 locked.display()
