@@ -951,6 +951,31 @@ struct Candidate {
     /// a shell given a bare word looks for a script of that name, which random bytes do
     /// not name.
     option_or_path: bool,
+    /// A command that powers the machine off or restarts it ([`POWER_COMMANDS`]): a time
+    /// it takes (`now`, `+5`, `23:00`) counts as an option does.
+    power: bool,
+}
+
+/// Commands that power a Linux machine off or restart it and are also words of prose
+/// (`halt`, `reboot`, `shutdown`): they count with an option (`reboot -f`, `shutdown
+/// -h now`) or, for `shutdown`, a time (`shutdown now`, `shutdown +5`). Review of
+/// session 41 (issue 10, item 3): the model had no rule for them. `poweroff`, no word
+/// of prose, is a strong name (`crate::shell`).
+pub const POWER_COMMANDS: [&[u8]; 3] = [b"shutdown", b"reboot", b"halt"];
+
+/// Whether `word` is a time `shutdown` takes: `now`, `+N` (minutes), `hh:mm`.
+fn is_shutdown_time(word: &[u8]) -> bool {
+    match word {
+        b"now" => true,
+        [b'+', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+        [h @ .., b':', m1, m2] => {
+            (1..=2).contains(&h.len())
+                && h.iter().all(u8::is_ascii_digit)
+                && m1.is_ascii_digit()
+                && m2.is_ascii_digit()
+        }
+        _ => false,
+    }
 }
 
 /// What an expansion used as a command name holds.
@@ -1664,6 +1689,7 @@ impl Parser<'_> {
             self.program_candidate = Some(Candidate {
                 at: word.start,
                 option_or_path: true,
+                power: false,
             });
         }
         if word.param
@@ -1721,6 +1747,15 @@ impl Parser<'_> {
             });
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
+        } else if !word.quoted
+            && POWER_COMMANDS.contains(&&*word.text)
+            && self.program_candidate.is_none()
+        {
+            self.program_candidate = Some(Candidate {
+                at: word.start,
+                option_or_path: true,
+                power: true,
+            });
         } else if by_parameter
             || by_substitution
             || self.in_drop_directory(word) == Some(DropFile::Program)
@@ -1732,6 +1767,7 @@ impl Parser<'_> {
                 self.program_candidate = Some(Candidate {
                     at: word.start,
                     option_or_path: false,
+                    power: false,
                 });
             }
         } else if (self.wrapper)(&word.text) {
@@ -1880,7 +1916,9 @@ impl Parser<'_> {
         let option_or_path = matches!(word.text.first(), Some(b'-' | b'/' | b'.' | b'~'))
             || word.text.contains(&b'/');
         if let Some(candidate) = self.program_candidate
-            && (option_or_path || !candidate.option_or_path)
+            && (option_or_path
+                || !candidate.option_or_path
+                || (candidate.power && is_shutdown_time(&word.text)))
         {
             self.program_candidate = None;
             if self.pending.is_none() {

