@@ -8712,3 +8712,214 @@ fn inside_a_window_encrypted_rle_under_a_removed_images_uid_alerts() {
         .collect();
     assert!(soft.is_empty(), "{soft:#?}");
 }
+
+/// `bytes` with each `from` replaced by `to`, of the same length.
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(found) = out[at..].windows(from.len()).position(|w| w == from) {
+        out[at + found..at + found + to.len()].copy_from_slice(to);
+        at += found + to.len();
+    }
+    out
+}
+
+/// Review s42 (1), inside a maintenance window: CT_small images whose pixels were
+/// replaced by ciphertext (real `openssl enc`) in lanes session 41 did not look at,
+/// written under new names, the originals removed: R and G of 24-bit values beside
+/// B = 0 (`rgb`), each low byte beside the image's own high byte (`beside`), packed 10
+/// and 11 bits a value (`ten`, `eleven`), and a byte a 16-bit value in `.98` fragments
+/// (`enc98`). Each was `info added`; each is now an `encrypted-arrival`, and together
+/// they raise `ransomware-suspected`.
+#[test]
+fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, 5);
+    let watcher = Watcher::start(&env, &[]);
+    open_window(&env, &watcher, &env.path("archive"), "CHG-4242 migration");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut staged = Vec::new();
+    for (path, mode) in paths
+        .iter()
+        .zip(["rgb", "beside", "ten", "eleven", "enc98"])
+    {
+        let bytes = fs::read(path).expect("test fixture");
+        let range = ct_small_pixels(&bytes);
+        let image = bytes[range.clone()].to_vec();
+        let ct = openssl_ciphertext(path);
+        let bits = keystream(image.len(), 4242);
+        let pixels: Vec<u8> = match mode {
+            "rgb" => ct
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], p[1], 0])
+                .take(image.len())
+                .collect(),
+            "beside" => image
+                .chunks_exact(2)
+                .zip(&ct)
+                .flat_map(|(v, &c)| [c, v[1]])
+                .collect(),
+            _ => ct
+                .iter()
+                .zip(&bits)
+                .flat_map(|(&c, &r)| [c, r & if mode == "ten" { 3 } else { 7 }])
+                .take(image.len())
+                .collect(),
+        };
+        // A new SOP Instance UID (and study's, series'): a new image, not the stored one.
+        let bytes = replace_all(&bytes, b"1.3.6.1.4.1.5962.1.1", b"1.3.6.1.4.1.5962.9.1");
+        let out = if mode == "enc98" {
+            let zeros: Vec<u8> = ct
+                .iter()
+                .take(image.len() / 2)
+                .flat_map(|&c| [c, 0])
+                .collect();
+            as_encapsulated_uncompressed(&bytes, &zeros)
+        } else {
+            let mut out = bytes.clone();
+            out[range].copy_from_slice(&pixels);
+            out
+        };
+        let temp = staging.join(format!("{mode}.dcm"));
+        fs::write(&temp, out).expect("test fixture");
+        staged.push((path, temp, mode));
+    }
+    let mut locked = Vec::new();
+    for (path, temp, mode) in staged {
+        let to = path.with_file_name(format!("{mode}.dcm"));
+        fs::rename(&temp, &to).expect("test fixture");
+        fs::remove_file(path).expect("test fixture");
+        locked.push((to, mode));
+    }
+    let alerted = |f: &[Value], p: &Path| {
+        f.iter().any(|x| {
+            x["kind"] == "added"
+                && x["severity"] == "alert"
+                && x["path"].as_str() == p.to_str()
+                && has_field(x, "encrypted-arrival")
+        })
+    };
+    let seen = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1 && locked.iter().all(|(p, _)| alerted(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    let missed: Vec<&(PathBuf, &str)> = locked
+        .iter()
+        .filter(|(p, _)| !alerted(&findings, p))
+        .collect();
+    assert!(seen, "missed: {missed:#?}\n{findings:#?}\n{stderr}");
+    for (path, mode) in &locked {
+        let detail = findings
+            .iter()
+            .find(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .and_then(|x| x["detail"].as_str())
+            .expect("waited for above");
+        let words = match *mode {
+            "rgb" => "24-bit lanes",
+            "beside" => "carry nothing",
+            "ten" => "up to 2 bits a byte",
+            "eleven" => "up to 3 bits a byte",
+            _ => "uncompressed frames encapsulated",
+        };
+        assert!(detail.contains(words), "{mode}: {detail}");
+    }
+}
+
+/// Review s42 (2, 3), inside a maintenance window, new DICOM files written by pydicom:
+/// `hologic`, zlib'd projections (Python's `zlib`) in OB values of the items of a
+/// private sequence, and `ge`, one gzip'd private OB (Python's `gzip`), were each an
+/// `encrypted-arrival`: each is now `info`. `forged`, a zlib header before ciphertext
+/// (real `openssl enc`), still alerts. `decoys`, 16 plain values of 70 KiB after a
+/// plain first MiB and the ciphertext after them, past MAX_WRAPPED_HOPS, was `info`:
+/// it is now a warning naming the constant.
+#[test]
+fn inside_a_window_compressed_private_values_are_info_and_decoys_past_the_hops_warn() {
+    const SCRIPT: &str = r#"
+import sys, zlib, gzip
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
+src, ct, out, mode = sys.argv[1:5]
+ct = open(ct, 'rb').read()
+ds = pydicom.dcmread(src)
+u = generate_uid(); ds.SOPInstanceUID = u; ds.file_meta.MediaStorageSOPInstanceUID = u
+ds.add_new(0x00190010, 'LO', 'HOLOGIC, Inc.')
+import functools, random
+@functools.lru_cache(maxsize=None)
+def projection(k):
+    # Smooth 12-bit values with 6 bits of noise: compressed, they read as random bytes.
+    noise = random.Random(k).randbytes(400000)
+    return b''.join(((i * (31 + k) // 16) % 4096 + (noise[i] & 63)).to_bytes(2, 'little') for i in range(400000))
+if mode == 'hologic':
+    items = []
+    for k in range(4):
+        item = Dataset(); item.add_new(0x00190010, 'LO', 'HOLOGIC, Inc.')
+        item.add_new(0x00191001, 'OB', zlib.compress(projection(k)))
+        items.append(item)
+    ds.add_new(0x00191000, 'SQ', Sequence(items))
+elif mode == 'ge':
+    ds.add_new(0x00191001, 'OB', gzip.compress(projection(9)))
+elif mode == 'forged':
+    ds.add_new(0x00191001, 'OB', b'\x78\x9c' + ct * 8)
+elif mode == 'decoys':
+    ds.add_new(0x00191000, 'OB', (projection(1) * 2)[:1 << 20])
+    for k in range(16):
+        ds.add_new(0x00191001 + k, 'OB', projection(2)[:70 * 1024])
+    ds.add_new(0x00191011, 'OB', (ct * 200)[:3 << 20])
+ds.save_as(out, enforce_file_format=True)
+"#;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\n");
+    let paths = ct_small_store(&env, 1);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-4243 import");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let ct = openssl_ciphertext(&paths[0]);
+    let mut landed = Vec::new();
+    for mode in ["hologic", "ge", "forged", "decoys"] {
+        let temp = staging.join(format!("{mode}.dcm"));
+        pydicom_wraps(SCRIPT, &paths[0], &ct, &temp, mode);
+        landed.push((
+            archive.join("study0").join(format!("{mode}.dcm")),
+            temp,
+            mode,
+        ));
+    }
+    for (to, temp, _) in &landed {
+        fs::rename(temp, to).expect("test fixture");
+    }
+    let added = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "added" && x["path"].as_str() == p.to_str())
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        landed.iter().all(|(p, _, _)| added(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    for (path, _, mode) in &landed {
+        let arrival = findings
+            .iter()
+            .find(|x| x["kind"] == "added" && x["path"].as_str() == path.to_str())
+            .expect("waited for above");
+        let detail = arrival["detail"].as_str().unwrap_or_default();
+        match *mode {
+            "forged" => {
+                assert_eq!(arrival["severity"], "alert", "{arrival:#}");
+                assert!(has_field(arrival, "encrypted-arrival"), "{arrival:#}");
+            }
+            "decoys" => {
+                assert_eq!(arrival["severity"], "warning", "{arrival:#}");
+                assert!(!has_field(arrival, "encrypted-arrival"), "{arrival:#}");
+                assert!(detail.contains("MAX_WRAPPED_HOPS"), "{detail}");
+            }
+            _ => assert_eq!(arrival["severity"], "info", "{mode}: {arrival:#}"),
+        }
+    }
+}

@@ -311,11 +311,16 @@ fn encapsulated_is(
 }
 
 /// Whether a block of `pixels` (native bytes) reads as random bytes
-/// ([`super::entropy::random_bits`]).
+/// ([`super::entropy::random_bits`]) or as ciphertext in the lanes of its values
+/// ([`super::entropy::lanes`]; review s42: `.98` frames of 16-bit values, a ciphertext
+/// byte and a zero each, were `info`).
 fn bytes_random(pixels: &[u8]) -> bool {
     pixels
         .chunks_exact(4096)
         .any(|b| super::entropy::random_bits(b).is_some())
+        || pixels
+            .chunks_exact(super::entropy::INTERLEAVED_BLOCK)
+            .any(|b| super::entropy::lanes(b).is_some())
 }
 
 /// Whether the image at `path`, in the transfer syntax `transfer_syntax` whose fragments

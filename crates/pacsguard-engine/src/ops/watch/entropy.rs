@@ -339,25 +339,164 @@ pub fn cipher_bits(block: &[u8]) -> Option<f64> {
     even_steps(block.iter().copied(), n, values).then_some(bits)
 }
 
-/// The lane widths ([`lanes`]) looked at, in bytes: 16- and 32-bit values.
-pub const LANE_WIDTHS: [usize; 2] = [2, 4];
+/// The lane widths ([`lanes`]) looked at, in bytes: 16-bit values, 24-bit RGB pixels (a
+/// byte a sample) and 32-bit values (review s42: ciphertext in R and G beside B = 0 was
+/// looked at in 16- and 32-bit lanes only, and missed).
+pub const LANE_WIDTHS: [usize; 3] = [2, 3, 4];
 
 /// Bits per byte at or below which a lane is filler beside ciphertext ([`lanes`]): a
 /// constant, or one broken now and then (review rv40b: a zero filler with 0x01 every
 /// 256th byte measures 0.04 bits/byte).
 pub const FILLER_MAX_BITS: f64 = 1.0;
 
-/// Ciphertext spread over lanes of 16- or 32-bit values ([`lanes`]).
+/// Pairs of neighbouring values whose byte beside a ciphertext lane steps by one, at
+/// least, for [`lanes`] to judge whether that byte carries from the ciphertext lane
+/// below it ([`CARRY_MAX_PERCENT`]); fewer, and the lane is not taken for one beside
+/// ciphertext.
+pub const MIN_CARRY_PAIRS: usize = 64;
+
+/// The share of those pairs, in percent, in which the low byte stepped against the high
+/// one (a carry: the high byte up by one, the low byte down), at or under which the high
+/// byte carries nothing from the low one ([`lanes`]). A sample's low and high bytes are
+/// one number: where the high byte steps up by one, the low byte wrapped round and
+/// stepped down (an image's values step by less than 256 from one to the next in most
+/// places: 70% and more of such pairs here, `.testdata`'s images); a ciphertext byte
+/// put beside an image's own high byte, or beside bits packed above it, steps down half
+/// the time whatever the byte above it does.
+pub const CARRY_MAX_PERCENT: usize = 60;
+
+/// What one lane of a block ([`lanes`]) reads as.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lane {
+    /// Ciphertext ([`cipher_bits`]), at this many bits per byte.
+    Cipher(f64),
+    /// Random bits, this many, used evenly (a 9-, 10-, 11- or 12-bit packing's high
+    /// bits), over fewer values than ciphertext.
+    Packed(u32),
+    /// Near constant ([`FILLER_MAX_BITS`]), mostly this byte.
+    Filler(u8),
+    /// Anything else: an image's high bytes, text, structure.
+    Other,
+}
+
+/// The histogram of the lane at `phase` of `block` in values of `width` bytes: its
+/// counts, bytes, values used and entropy.
+struct LaneCounts {
+    counts: [u32; 256],
+    n: usize,
+    values: usize,
+    bits: f64,
+}
+
+impl LaneCounts {
+    /// The lanes of `block` in values of `width` bytes, counted in one pass.
+    fn all(block: &[u8], width: usize) -> Vec<LaneCounts> {
+        let mut counts = vec![[0u32; 256]; width];
+        let mut n = vec![block.len() / width; width];
+        let values = block.chunks_exact(width);
+        for (phase, &b) in values.remainder().iter().enumerate() {
+            counts[phase][usize::from(b)] += 1;
+            n[phase] += 1;
+        }
+        for value in values {
+            for phase in 0..width {
+                counts[phase][usize::from(value[phase])] += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .zip(n)
+            .map(|(counts, n)| {
+                let values = counts.iter().filter(|&&c| c > 0).count();
+                let bits = entropy_of(&counts, n);
+                LaneCounts {
+                    counts,
+                    n,
+                    values,
+                    bits,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether its values, two at least, are used evenly.
+    fn even(&self) -> bool {
+        self.values >= 2 && self.bits >= (self.values as f64).log2() - RANDOM_DEFICIT_BITS
+    }
+
+    /// What the lane reads as, its steps read when its values are used evenly.
+    fn kind(&self, block: &[u8], phase: usize, width: usize) -> Lane {
+        if self.even() && even_steps(lane(block, phase, width), self.n, self.values) {
+            return if self.values > TEXT_ALPHABET_MAX {
+                Lane::Cipher(self.bits)
+            } else {
+                Lane::Packed(self.bits.round() as u32)
+            };
+        }
+        if self.bits <= FILLER_MAX_BITS {
+            let most = (0..=255u8)
+                .max_by_key(|&b| self.counts[usize::from(b)])
+                .unwrap_or(0);
+            return Lane::Filler(most);
+        }
+        Lane::Other
+    }
+}
+
+/// Among the neighbouring values of `block` (of `width` bytes) whose byte at `high`
+/// steps by one, how many there are whose byte at `low` steps too, and how many of those
+/// step against it (a carry: the high byte up by one, the low byte down).
+fn carries(block: &[u8], width: usize, low: usize, high: usize) -> (usize, usize) {
+    let (mut pairs, mut carries) = (0usize, 0usize);
+    let mut values = block.chunks_exact(width).map(|v| (v[low], v[high]));
+    let Some(mut last) = values.next() else {
+        return (0, 0);
+    };
+    for now in values {
+        let dh = i16::from(now.1) - i16::from(last.1);
+        let dl = i16::from(now.0) - i16::from(last.0);
+        if dh.abs() == 1 && dl != 0 {
+            pairs += 1;
+            carries += usize::from((dh > 0) != (dl > 0));
+        }
+        last = now;
+    }
+    (pairs, carries)
+}
+
+/// Whether the byte at `high` of each value of `block` carries nothing from the
+/// ciphertext byte at `low` beside it ([`CARRY_MAX_PERCENT`], [`MIN_CARRY_PAIRS`]).
+fn carries_nothing(block: &[u8], width: usize, low: usize, high: usize) -> bool {
+    let (pairs, carries) = carries(block, width, low, high);
+    pairs >= MIN_CARRY_PAIRS && carries * 100 <= pairs * CARRY_MAX_PERCENT
+}
+
+/// Whether `block` holds 16-bit samples, one byte carrying into the other (more than
+/// [`CARRY_MAX_PERCENT`] of at least [`MIN_CARRY_PAIRS`] steps, in either byte order):
+/// an image's values, whatever its lanes read as at other widths (a steep 16-bit ramp
+/// with noise reads as random bytes in lanes of three, each mixing low and high bytes).
+fn sixteen_bit_samples(block: &[u8]) -> bool {
+    [(0, 1), (1, 0)].into_iter().any(|(low, high)| {
+        let (pairs, carries) = carries(block, 2, low, high);
+        pairs >= MIN_CARRY_PAIRS && carries * 100 > pairs * CARRY_MAX_PERCENT
+    })
+}
+
+/// Ciphertext spread over the lanes of small values ([`lanes`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lanes {
-    /// The bytes of a value: 2 or 4.
+    /// The bytes of a value: 2, 3 or 4 ([`LANE_WIDTHS`]).
     pub width: usize,
     /// The lanes (byte positions in a value) whose bytes read as ciphertext
     /// ([`cipher_bits`]).
     pub cipher: usize,
-    /// The lanes whose bytes read as random over fewer values ([`random_bits`]): random
-    /// bits packed beside the ciphertext lanes (12-bit values hold a byte and a nibble).
+    /// The lanes whose bytes are random bits over fewer values, beside a ciphertext
+    /// lane (a 9- to 12-bit packing's high bits), and the most bits one holds.
     pub packed: usize,
+    pub packed_bits: u32,
+    /// The lanes of other bytes (an image's own high bytes) beside a ciphertext lane
+    /// that carry nothing from it ([`CARRY_MAX_PERCENT`]).
+    pub beside: usize,
     /// The most frequent byte of the filler lanes, when there are any.
     pub filler: Option<u8>,
     /// The highest entropy of a ciphertext lane.
@@ -370,11 +509,13 @@ impl std::fmt::Display for Lanes {
             width,
             cipher,
             packed,
+            packed_bits,
+            beside,
             filler,
             bits,
         } = *self;
         let filler = filler.map_or(String::new(), |b| format!("0x{b:02x}"));
-        if width == 2 && packed == 0 {
+        if width == 2 && packed == 0 && beside == 0 {
             return write!(
                 f,
                 "random bytes interleaved with filler: every other byte is {filler} or \
@@ -388,9 +529,21 @@ impl std::fmt::Display for Lanes {
             width * 8
         )?;
         if packed > 0 {
-            write!(f, ", {packed} as random bits packed beside them")?;
+            let s = if packed_bits == 1 { "" } else { "s" };
+            write!(
+                f,
+                ", {packed} as random bits packed beside them (up to {packed_bits} bit{s} \
+                 a byte, used evenly)"
+            )?;
         }
-        let fillers = width - cipher - packed;
+        if beside > 0 {
+            write!(
+                f,
+                ", {beside} as other bytes beside them that carry nothing from them (no \
+                 sample's low and high bytes)"
+            )?;
+        }
+        let fillers = width - cipher - packed - beside;
         if fillers > 0 {
             write!(f, ", {fillers} are filler (mostly {filler})")?;
         }
@@ -429,54 +582,82 @@ impl std::fmt::Display for Randomness {
     }
 }
 
-/// When `block`, taken as 16- or 32-bit values ([`LANE_WIDTHS`]), has a lane (a byte
+/// When `block`, taken as values of 2, 3 or 4 bytes ([`LANE_WIDTHS`]), has a lane (a byte
 /// position of each value) of ciphertext ([`cipher_bits`]) and every other lane is
-/// ciphertext, filler ([`FILLER_MAX_BITS`]) or random bits over fewer values
-/// ([`random_bits`]: the nibbles of 12-bit packing): how. Review rv39 B3 and rv40b:
-/// ciphertext written a byte a 16-bit value (a zero high byte each), two bytes a 32-bit
-/// value, 12 bits a value, or beside a filler that is not quite constant. No encoding of
-/// an image writes this: its values' low bytes may be noisy, but the lanes above them
-/// are structured (smooth: [`random_bits`] refuses them), not filler; 8-bit values
-/// stored in 16 bits have filler above structured low bytes, which are no ciphertext.
+/// ciphertext, filler ([`FILLER_MAX_BITS`]), or, next to a ciphertext lane in the same
+/// value, random bits packed above it (the high bits of a 9- to 12-bit packing) or other
+/// bytes (an image's own high bytes) that carry nothing from it ([`CARRY_MAX_PERCENT`]):
+/// how. Review rv39 B3, rv40b and s42: ciphertext written a byte a 16-bit value (a zero
+/// high byte each), two bytes a 32-bit value, two samples of three in RGB, 9 to 12 bits
+/// a value, beside a filler that is not quite constant, or beside a stored image's own
+/// high bytes. No encoding of an image writes this: its values' low bytes may be noisy,
+/// but the byte above a low byte is the same number's, and steps up by one where the
+/// low byte wrapped round (a carry); 8-bit values stored in 16 bits have filler above
+/// structured low bytes, which are no ciphertext.
 pub fn lanes(block: &[u8]) -> Option<Lanes> {
-    LANE_WIDTHS.iter().find_map(|&width| {
+    let found = LANE_WIDTHS.iter().find_map(|&width| {
+        // The histograms first: no lane that may be ciphertext, or every lane so (random
+        // bytes, which the plain checks see), nothing more to look at (the usual
+        // verdicts, reached without reading the steps).
+        let counts = LaneCounts::all(block, width);
+        let may_be_cipher = counts
+            .iter()
+            .filter(|c| c.even() && c.values > TEXT_ALPHABET_MAX)
+            .count();
+        if may_be_cipher == 0 || may_be_cipher == width {
+            return None;
+        }
+        let kinds: Vec<Lane> = counts
+            .iter()
+            .enumerate()
+            .map(|(p, c)| c.kind(block, p, width))
+            .collect();
+        let is_cipher = |p: usize| matches!(kinds.get(p), Some(Lane::Cipher(_)));
         let mut found = Lanes {
             width,
             cipher: 0,
             packed: 0,
+            packed_bits: 0,
+            beside: 0,
             filler: None,
             bits: 0.0,
         };
-        let mut filler = [0u32; 256];
-        for phase in 0..width {
-            // One pass for the histogram; a lane neither filler nor even (text, pixels)
-            // ends the look at this width there.
-            let (counts, n) = histogram(lane(block, phase, width));
-            if entropy_of(&counts, n) <= FILLER_MAX_BITS {
-                for (total, c) in filler.iter_mut().zip(counts) {
-                    *total += c;
+        for (phase, kind) in kinds.iter().enumerate() {
+            // A lane beside ciphertext: the ciphertext lanes next to it in the value (in
+            // either byte order) must carry into it no more than chance.
+            let beside_cipher = || {
+                let neighbours: Vec<usize> = [phase.checked_sub(1), Some(phase + 1)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&p| is_cipher(p))
+                    .collect();
+                !neighbours.is_empty()
+                    && neighbours
+                        .iter()
+                        .all(|&low| carries_nothing(block, width, low, phase))
+            };
+            match *kind {
+                Lane::Cipher(bits) => {
+                    found.cipher += 1;
+                    found.bits = found.bits.max(bits);
                 }
-                continue;
-            }
-            let (bits, values) = even_over(&counts, n, MIN_RANDOM_ALPHABET)?;
-            if !even_steps(lane(block, phase, width), n, values) {
-                return None;
-            }
-            if values > TEXT_ALPHABET_MAX {
-                found.cipher += 1;
-                found.bits = found.bits.max(bits);
-            } else {
-                found.packed += 1;
+                Lane::Filler(most) => {
+                    found.filler = found.filler.or(Some(most));
+                }
+                Lane::Packed(bits) if beside_cipher() => {
+                    found.packed += 1;
+                    found.packed_bits = found.packed_bits.max(bits);
+                }
+                Lane::Other if beside_cipher() => found.beside += 1,
+                Lane::Packed(_) | Lane::Other => return None,
             }
         }
-        if found.cipher == 0 {
-            return None;
-        }
-        if found.cipher + found.packed < width {
-            found.filler = (0..=255u8).max_by_key(|&b| filler[usize::from(b)]);
-        }
-        Some(found)
-    })
+        // Every lane ciphertext is random bytes, which the plain checks see: lanes are
+        // ciphertext beside something else.
+        (found.cipher > 0 && found.cipher < width).then_some(found)
+    })?;
+    // Read last, when something was found: most blocks end at their histograms.
+    (!sixteen_bit_samples(block)).then_some(found)
 }
 
 /// The first block of [`INTERLEAVED_BLOCK`] bytes among the first MiB of `path` holding
@@ -520,6 +701,18 @@ pub const WRAPPED_SPREAD_BLOCKS: usize = 16;
 pub const WRAPPED_HOP_BYTES: usize = 64 * 1024;
 pub const MAX_WRAPPED_HOPS: usize = 16;
 
+/// The rest of a file past [`MAX_WRAPPED_HOPS`] hops, not read as elements, sampled
+/// spread by offset ([`wrapped_random`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unread {
+    /// Where it begins, and its bytes.
+    pub from: u64,
+    pub bytes: u64,
+    /// Its blocks sampled that read as ciphertext, of those sampled.
+    pub random: usize,
+    pub sampled: usize,
+}
+
 /// Ciphertext wrapped in a valid DICOM (review rv39 B3, rv40b): its private (odd group)
 /// or unknown (VR `UN`) binary values (OB, OW or UN), at any depth, holding most of its
 /// bytes together ([`WRAPPED_MIN_SHARE_PERCENT`]), and most of the blocks sampled in
@@ -539,6 +732,14 @@ pub struct Wrapped {
     /// Whether the data set was read to its end ([`MAX_WRAPPED_HOPS`]): else values and
     /// a Pixel Data past what was read are not known.
     pub complete: bool,
+    /// The rest of the file past the hops ([`MAX_WRAPPED_HOPS`]), sampled by offset,
+    /// when the verdict needed it: then it is a warning, not an alert ([`Self::is_warning`]).
+    pub unread: Option<Unread>,
+    /// Binary values excused as compressed data (`compressed::verified`), not counted.
+    pub excused: usize,
+    /// A compressed format nothing here decodes whose magic a value counted begins
+    /// with (`compressed::magic`).
+    pub magic: Option<&'static str>,
     pub random: usize,
     pub sampled: usize,
     /// The share of the bytes the sampled blocks stand for that read as ciphertext, in
@@ -557,6 +758,9 @@ impl std::fmt::Display for Wrapped {
             size,
             pixels,
             complete,
+            unread,
+            excused,
+            magic,
             random,
             sampled,
             random_percent,
@@ -581,12 +785,47 @@ impl std::fmt::Display for Wrapped {
             )
         };
         let verb = if *values == 1 { "holds" } else { "hold" };
+        if let Some(Unread {
+            from,
+            bytes,
+            random: r,
+            sampled: n,
+        }) = unread
+        {
+            return write!(
+                f,
+                "its data set was read as elements for {MAX_WRAPPED_HOPS} values past its \
+                 first MiB only (MAX_WRAPPED_HOPS); the {bytes} bytes after offset {from} \
+                 were sampled by offset instead, and {r} of {n} blocks there read as \
+                 ciphertext; with {elements} they make {held} of its {size} bytes, \
+                 {random} of {sampled} blocks sampled ({random_percent}% of the bytes they \
+                 stand for) reading as {highest}: ciphertext pushed past the values read?"
+            );
+        }
         write!(
             f,
             "{elements} {verb} {held} of its {size} bytes ({pixels}), {random} of \
              {sampled} blocks sampled there ({random_percent}% of the bytes they stand \
              for) read as {highest}: ciphertext wrapped in a DICOM"
-        )
+        )?;
+        if *excused > 0 {
+            write!(f, " ({excused} more, compressed data, not counted)")?;
+        }
+        if let Some(magic) = magic {
+            write!(
+                f,
+                " ({magic}'s magic is among them, but nothing here decodes {magic})"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Wrapped {
+    /// Whether it stands on the bytes past [`MAX_WRAPPED_HOPS`] ([`Unread`]), not known
+    /// to be private values: a warning, not an alert.
+    pub fn is_warning(&self) -> bool {
+        self.unread.is_some()
     }
 }
 
@@ -632,6 +871,11 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
         }
     }
     let complete = found.complete || found.runs_to.is_some_and(|end| end >= size);
+    // Where the hops ran out, the rest of the file is not read as elements (review s42:
+    // 16 plain decoys of 70 KiB after the first MiB pushed the ciphertext past them).
+    let unread_from = found
+        .runs_to
+        .filter(|&end| !complete && hops == MAX_WRAPPED_HOPS && end < size);
     let held_of = |v: &pacsguard_dicom::LargestValue| {
         v.start
             .saturating_add(v.declared)
@@ -641,18 +885,40 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
     // A declared length past the file's end counts for what the file holds (the values
     // not kept are shorter than those kept, and within the file).
     let overclaimed: u64 = found.values.iter().map(|v| v.declared - held_of(v)).sum();
-    let held = found.declared.saturating_sub(overclaimed);
-    if held < WRAPPED_MIN_BYTES
-        || held.saturating_mul(100) < size.saturating_mul(WRAPPED_MIN_SHARE_PERCENT)
-    {
+    let mut held = found.declared.saturating_sub(overclaimed);
+    let head_len = head.bytes.len() as u64;
+    // Compressed values (zlib, gzip, JPEG, JPEG 2000: `compressed::verified`) are no
+    // ciphertext however random they read (review s42: zlib'd projections in a private
+    // sequence, a gzip'd private OB), and do not count.
+    let mut kept = Vec::new();
+    let mut excused = 0usize;
+    let mut magic = None;
+    let mut prefix = vec![0u8; super::compressed::COMPRESSED_PROBE_BYTES];
+    for v in &found.values {
+        let len = usize::try_from(held_of(v))
+            .unwrap_or(usize::MAX)
+            .min(prefix.len());
+        let start = usize::try_from(v.start).ok()?;
+        let bytes = match head.bytes.get(start..start.saturating_add(len)) {
+            Some(bytes) => bytes,
+            None if file.read_exact_at(&mut prefix[..len], v.start).is_ok() => &prefix[..len],
+            None => &[][..],
+        };
+        if super::compressed::verified(bytes, held_of(v) == len as u64).is_some() {
+            excused += 1;
+            held = held.saturating_sub(held_of(v));
+        } else {
+            magic = magic.or(super::compressed::magic(bytes));
+            kept.push(*v);
+        }
+    }
+    if held < WRAPPED_MIN_BYTES && unread_from.is_none() {
         return None;
     }
-    let longest = *found.values.first()?;
-    let mut kept = found.values.clone();
+    let longest = *kept.first()?;
     kept.sort_by_key(|v| v.start);
     // Their bytes in the first MiB, joined in the file's order: pieces shorter than a
     // block are sampled too.
-    let head_len = head.bytes.len() as u64;
     let mut joined = Vec::new();
     for v in &kept {
         let from = usize::try_from(v.start).ok()?;
@@ -685,30 +951,77 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
         .collect();
     let per = (WRAPPED_SPREAD_BLOCKS / past.len().max(1)).max(1) as u64;
     let mut one = vec![0u8; INTERLEAVED_BLOCK];
-    for (from, end) in past {
+    // One span's blocks spread (`per` of them), each weighed by its stride.
+    let mut spread = |from: u64, end: u64, per: u64, random: &mut Vec<Randomness>| {
         let stride = (end - from - block) / per;
         let stands_for = if stride == 0 { end - from } else { stride };
+        let (mut all, mut hit, mut n, mut r) = (0u64, 0u64, 0usize, 0usize);
         for k in 0..per {
             if file.read_exact_at(&mut one, from + k * stride).is_err() {
                 break;
             }
-            sampled += 1;
-            weighed += stands_for;
+            n += 1;
+            all += stands_for;
             if let Some(found) = block_randomness(&one) {
                 random.push(found);
-                weighed_random += stands_for;
+                r += 1;
+                hit += stands_for;
             }
             if stride == 0 {
                 break;
             }
         }
+        (all, hit, n, r)
+    };
+    for (from, end) in past {
+        let (all, hit, n, _) = spread(from, end, per, &mut random);
+        (weighed, weighed_random, sampled) = (weighed + all, weighed_random + hit, sampled + n);
     }
-    // Most of the blocks sampled (the first MiB encrypted, the rest left: intermittent
-    // encryption) or most of the bytes they stand for (the first MiB left plain).
-    let by_count = random.len() * 100 >= sampled * WRAPPED_MIN_RANDOM_PERCENT;
-    let by_bytes = weighed_random.saturating_mul(100)
-        >= weighed.saturating_mul(WRAPPED_MIN_RANDOM_PERCENT as u64);
-    if sampled == 0 || !(by_count || by_bytes) {
+    let verdict = |held: u64, random: usize, sampled: usize, weighed: u64, hit: u64| {
+        // Most of the blocks sampled (the first MiB encrypted, the rest left:
+        // intermittent encryption) or most of the bytes they stand for (the first MiB
+        // left plain), in values holding most of the file.
+        let by_count = random * 100 >= sampled * WRAPPED_MIN_RANDOM_PERCENT;
+        let by_bytes =
+            hit.saturating_mul(100) >= weighed.saturating_mul(WRAPPED_MIN_RANDOM_PERCENT as u64);
+        held >= WRAPPED_MIN_BYTES
+            && held.saturating_mul(100) >= size.saturating_mul(WRAPPED_MIN_SHARE_PERCENT)
+            && sampled > 0
+            && (by_count || by_bytes)
+    };
+    let mut unread = None;
+    let mut alert = verdict(held, random.len(), sampled, weighed, weighed_random);
+    if !alert && let Some(from) = unread_from {
+        // Past the hops, the rest sampled spread by offset, as one value not read: what
+        // it holds is not known to be a private value, so what it tips is a warning.
+        let before = random.len();
+        let (all, hit, n, r) = spread(from, size, WRAPPED_SPREAD_BLOCKS as u64, &mut random);
+        let rest = size - from;
+        if r > 0
+            && verdict(
+                held + rest,
+                random.len(),
+                sampled + n,
+                weighed + all,
+                weighed_random + hit,
+            )
+        {
+            unread = Some(Unread {
+                from,
+                bytes: rest,
+                random: r,
+                sampled: n,
+            });
+            held += rest;
+            sampled += n;
+            weighed += all;
+            weighed_random += hit;
+            alert = true;
+        } else {
+            random.truncate(before);
+        }
+    }
+    if !alert {
         return None;
     }
     let highest = random
@@ -717,11 +1030,14 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
         .reduce(|a, b| if b.bits() > a.bits() { b } else { a })?;
     Some(Wrapped {
         value: longest,
-        values: found.count,
+        values: found.count.saturating_sub(excused),
+        excused,
+        magic,
         held,
         size,
         pixels: found.pixels.map(|(_, len)| len),
         complete,
+        unread,
         random: random.len(),
         sampled,
         random_percent: weighed_random.saturating_mul(100) / weighed.max(1),
@@ -910,14 +1226,16 @@ mod tests {
             .flat_map(|i| [((i * 37) % 251) as u8, 0])
             .collect();
         assert_eq!(lanes(&pixels), None);
-        // The other lane structured (12-bit values' smooth high bytes beside noise):
-        // neither filler nor random.
+        // The other lane structured (12-bit values' smooth high bytes) beside random
+        // bytes that do not carry into it: no sample's low and high bytes, but
+        // ciphertext beside an image's high bytes (review s42; session 40 took it for
+        // pixels).
         let noisy: Vec<u8> = random
             .iter()
             .enumerate()
             .flat_map(|(i, &b)| [b, ((i / 64) % 16) as u8])
             .collect();
-        assert_eq!(lanes(&noisy), None);
+        assert_eq!(lanes(&noisy).map(|l| (l.cipher, l.beside)), Some((1, 1)));
         let shown = Randomness::Lanes(found).to_string();
         assert!(shown.contains("every other byte is 0x00"), "{shown}");
     }
@@ -963,8 +1281,9 @@ mod tests {
                 "the plain check misses it"
             );
         }
-        // FILLER_MAX_BITS: a filler lane of two values used evenly (1 bit/byte) is
-        // filler; of four (2 bits/byte), neither filler nor random.
+        // FILLER_MAX_BITS: a lane near constant (1 bit/byte at most, not used evenly)
+        // is filler; one of two or four values used evenly at random is bits packed
+        // (9- or 10-bit packing, review s42); one of four values in a pattern, neither.
         let filler = |values: u8| -> Vec<u8> {
             ct[..INTERLEAVED_BLOCK / 2]
                 .iter()
@@ -972,8 +1291,14 @@ mod tests {
                 .flat_map(|(&c, r)| [c, r % values])
                 .collect()
         };
-        assert!(lanes(&filler(2)).is_some());
-        assert_eq!(lanes(&filler(4)), None);
+        assert_eq!(lanes(&filler(2)).map(|l| l.packed_bits), Some(1));
+        assert_eq!(lanes(&filler(4)).map(|l| l.packed_bits), Some(2));
+        let pattern: Vec<u8> = ct[..INTERLEAVED_BLOCK / 2]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &c)| [c, ((i / 512) % 4) as u8])
+            .collect();
+        assert_eq!(lanes(&pattern), None);
     }
 
     /// A minimal base64 encoder (RFC 4648, with `=` padding), lines of 76 characters
@@ -1338,5 +1663,231 @@ mod tests {
             .flat_map(|i| [((i * 37 + i / 256) % 251) as u8, 0])
             .collect();
         assert_eq!(random_pixels(&image("eight", eight_bit)), None);
+    }
+
+    /// The native Pixel Data of the pydicom test file `name`.
+    fn pydicom_pixels(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files")
+            .join(name);
+        let bytes = std::fs::read(path).expect("pydicom's test files");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a data set");
+        bytes[layout.pixels].to_vec()
+    }
+
+    /// Review s42 (1): ciphertext in the lanes [`lanes`] did not look at: R and G of
+    /// 24-bit RGB beside B = 0; the low byte of each 16-bit value beside the high byte of
+    /// a real image (CT_small's, MR_small's); 10- and 11-bit packing (2 or 3 random bits
+    /// above each ciphertext byte). Each is found; the real images themselves, whose low
+    /// bytes carry into their high ones, are not; nor are noisy synthetic ones.
+    #[test]
+    fn ciphertext_in_rgb_lanes_beside_an_images_high_bytes_or_packed_10_or_11_bits_is_found() {
+        let ct = xorshift(INTERLEAVED_BLOCK, 42);
+        let rgb: Vec<u8> = ct
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[1], 0])
+            .take(INTERLEAVED_BLOCK)
+            .collect();
+        let found = lanes(&rgb).expect("R and G of ciphertext beside B = 0");
+        assert_eq!((found.width, found.cipher, found.filler), (3, 2, Some(0)));
+        assert!(found.to_string().contains("24-bit lanes"), "{found}");
+        for name in ["CT_small.dcm", "MR_small.dcm"] {
+            // Repeated to two blocks at least (MR_small holds 8 KiB).
+            let image: Vec<u8> = pydicom_pixels(name)
+                .iter()
+                .copied()
+                .cycle()
+                .take(2 * INTERLEAVED_BLOCK)
+                .collect();
+            for block in image.chunks_exact(INTERLEAVED_BLOCK) {
+                assert_eq!(lanes(block), None, "{name} itself");
+            }
+            let beside: Vec<u8> = image
+                .chunks_exact(2)
+                .zip(&ct)
+                .flat_map(|(v, &c)| [c, v[1]])
+                .collect();
+            let found = lanes(&beside[..INTERLEAVED_BLOCK])
+                .unwrap_or_else(|| panic!("ciphertext beside {name}'s high bytes"));
+            assert_eq!((found.width, found.cipher, found.beside), (2, 1, 1));
+            assert!(found.to_string().contains("carry nothing"), "{found}");
+        }
+        for bits in [2u8, 3] {
+            let packed: Vec<u8> = ct
+                .iter()
+                .zip(xorshift(INTERLEAVED_BLOCK, 43))
+                .flat_map(|(&c, r)| [c, r % (1 << bits)])
+                .take(INTERLEAVED_BLOCK)
+                .collect();
+            let found = lanes(&packed).unwrap_or_else(|| panic!("{} bits", 8 + bits));
+            assert_eq!((found.packed, found.packed_bits), (1, u32::from(bits)));
+        }
+        // Noisy images: a slow ramp over the 16-bit range, noise of up to +-64 and +-192
+        // on each value (the low byte reads as random), stays unfound: the high byte
+        // carries from the low one.
+        for noise in [128u32, 384] {
+            let r = xorshift(INTERLEAVED_BLOCK, 44);
+            let noisy: Vec<u8> = (0..INTERLEAVED_BLOCK / 2)
+                .flat_map(|i| {
+                    let jitter = u32::from(u16::from_le_bytes([r[2 * i], r[2 * i + 1]])) % noise;
+                    (((i as u32 * 7) + jitter) as u16).to_le_bytes()
+                })
+                .collect();
+            assert_eq!(lanes(&noisy), None, "noise {noise}");
+        }
+    }
+
+    /// Review s42 (5): ciphertext packed 9 bits a value (a random bit above each
+    /// ciphertext byte, 0x00 and 0x01 as often) is said as a bit packed, not a filler of
+    /// 0x01.
+    #[test]
+    fn nine_bit_packing_is_said_as_a_random_bit_not_as_filler() {
+        let ct = xorshift(INTERLEAVED_BLOCK, 45);
+        let nine: Vec<u8> = ct
+            .iter()
+            .zip(xorshift(INTERLEAVED_BLOCK, 46))
+            .flat_map(|(&c, r)| [c, r & 1])
+            .take(INTERLEAVED_BLOCK)
+            .collect();
+        let found = lanes(&nine).expect("9-bit packing");
+        assert_eq!(
+            (found.packed, found.packed_bits, found.filler),
+            (1, 1, None)
+        );
+        let said = Randomness::Lanes(found).to_string();
+        assert!(said.contains("up to 1 bit a byte"), "{said}");
+        assert!(!said.contains("0x01") && !said.contains("filler"), "{said}");
+    }
+
+    /// Review s42 (2): ciphertext pushed past MAX_WRAPPED_HOPS by 16 plain decoy values
+    /// of 70 KiB after a plain first MiB was `info`: the rest of the file is now sampled
+    /// by offset and, reading as ciphertext, makes a warning naming the constant and
+    /// the bytes past; plain bytes there make nothing.
+    #[test]
+    fn ciphertext_past_the_hop_limit_behind_decoys_is_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = |len: usize| -> Vec<u8> {
+            (0..len / 2)
+                .flat_map(|i| (((i * 31) % 4096) as u16).to_le_bytes())
+                .collect()
+        };
+        let mut values = vec![plain(1 << 20)];
+        for _ in 0..MAX_WRAPPED_HOPS {
+            values.push(plain(70 * 1024));
+        }
+        values.push(xorshift(3 << 20, 92));
+        let path = private_values_file(dir.path(), "decoys", &values);
+        let wrapped = wrapped_random(&path).expect("ciphertext past the decoys");
+        assert!(wrapped.is_warning(), "{wrapped:?}");
+        let unread = wrapped.unread.expect("sampled past the hops");
+        assert!(unread.bytes >= 3 << 20, "{unread:?}");
+        let said = wrapped.to_string();
+        assert!(said.contains("MAX_WRAPPED_HOPS"), "{said}");
+        assert!(
+            said.contains(&format!("the {} bytes after offset", unread.bytes)),
+            "{said}"
+        );
+        // Plain bytes past the decoys: nothing.
+        *values.last_mut().expect("values") = plain(3 << 20);
+        let path = private_values_file(dir.path(), "plain", &values);
+        assert_eq!(wrapped_random(&path), None);
+    }
+
+    /// Review s42 (3): compressed data in private values (zlib'd projections, a single
+    /// gzip'd value), holding most of the file, is no ciphertext wrapped; a zlib or gzip
+    /// header put before ciphertext is.
+    #[test]
+    fn compressed_private_values_are_not_wrapped_ciphertext_and_a_forged_header_is() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let noise = xorshift(1 << 20, 93);
+        let projection = |k: usize| -> Vec<u8> {
+            (0..(1usize << 20) / 2)
+                .flat_map(|i| {
+                    ((((i * (31 + k)) % 4096) as u16) + u16::from(noise[i] % 64)).to_le_bytes()
+                })
+                .collect()
+        };
+        let zlib = |bytes: &[u8]| {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let projections: Vec<Vec<u8>> = (0..4).map(|k| zlib(&projection(k))).collect();
+        assert!(
+            projections[0][4096..]
+                .chunks_exact(INTERLEAVED_BLOCK)
+                .any(|b| block_randomness(b).is_some()),
+            "compressed, it reads as random"
+        );
+        let path = private_values_file(dir.path(), "zlib", &projections);
+        assert_eq!(wrapped_random(&path), None);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&projection(5)).expect("in memory");
+        let gz = gz.finish().expect("in memory");
+        assert_eq!(
+            wrapped_random(&private_values_file(dir.path(), "gz", &[gz])),
+            None
+        );
+        let ct = xorshift(1 << 20, 94);
+        for header in [
+            &[0x78u8, 0x9C][..],
+            &[0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 3],
+        ] {
+            let forged = [header, &ct].concat();
+            let path = private_values_file(dir.path(), "forged", &[forged]);
+            assert!(wrapped_random(&path).is_some(), "{header:02x?}");
+        }
+        // bzip2's magic before ciphertext: counted, and said.
+        let bz = [&b"BZh91AY&SY"[..], &ct].concat();
+        let wrapped = wrapped_random(&private_values_file(dir.path(), "bz", &[bz])).expect("bz");
+        assert!(
+            wrapped.to_string().contains("nothing here decodes bzip2"),
+            "{wrapped}"
+        );
+    }
+
+    /// Review s42 (4), the decision documented: random bytes written as text of a 7-bit
+    /// code, base64 of any alphabet (a permuted one included), hex, or base85 (Ascii85,
+    /// 85 characters from `!`), are no ciphertext as a file by themselves
+    /// ([`cipher_bits`]: a new file of them is `info`), but read as random where an
+    /// image's pixels were ([`random_bits`]); an alphabet of 64 values of the high half
+    /// is no text.
+    #[test]
+    fn hex_base85_and_custom_base64_are_text_as_files_and_random_where_pixels_were() {
+        let key = xorshift(4 * BLOCK, 47);
+        let coded = |alphabet: &[u8], bits: u32| -> Vec<u8> {
+            // Each byte's low `bits` bits through the alphabet (hex: 4, base64: 6).
+            key.iter()
+                .map(|&b| alphabet[usize::from(b) % (1 << bits)])
+                .collect()
+        };
+        let hex = coded(b"0123456789abcdef", 4);
+        let mut permuted: Vec<u8> =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec();
+        permuted.reverse();
+        let custom64 = coded(&permuted, 6);
+        // Ascii85: four bytes as five digits of base 85, from '!'.
+        let base85: Vec<u8> = key
+            .chunks_exact(4)
+            .flat_map(|q| {
+                let mut n = u32::from_be_bytes([q[0], q[1], q[2], q[3]]);
+                let mut digits = [0u8; 5];
+                for d in digits.iter_mut().rev() {
+                    *d = b'!' + (n % 85) as u8;
+                    n /= 85;
+                }
+                digits
+            })
+            .collect();
+        for (name, text) in [("hex", &hex), ("custom64", &custom64), ("base85", &base85)] {
+            assert_eq!(cipher_bits(&text[..BLOCK]), None, "{name} as a file");
+            assert!(
+                random_bits(&text[..BLOCK]).is_some(),
+                "{name} where pixels were"
+            );
+        }
+        let high: Vec<u8> = (0x80..0xC0).collect();
+        assert!(cipher_bits(&coded(&high, 6)[..BLOCK]).is_some());
     }
 }

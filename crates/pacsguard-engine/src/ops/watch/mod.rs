@@ -17,6 +17,7 @@ mod bounded;
 mod canary;
 mod clock;
 mod codec;
+mod compressed;
 mod degraded_syslog;
 mod entropy;
 mod flags;
@@ -6966,7 +6967,10 @@ impl<'a> Guard<'a> {
                     escape_path(&from)
                 );
                 match judged {
-                    Some(Some(why)) => {
+                    Some(Some(Judged { why, warning: true })) => {
+                        mark_unread_past_hops(finding, &why);
+                    }
+                    Some(Some(Judged { why, .. })) => {
                         finding.detail = format!("{}: {why}", finding.detail);
                         encrypted.insert(finding.path.clone());
                     }
@@ -7028,7 +7032,8 @@ impl<'a> Guard<'a> {
                 if codec::not_compressed_as_named(&finding.path, &after)
                     || codec::encapsulated_random(&finding.path, &after)
                     || (entropy::structured(&after)
-                        && entropy::random_blocks(&finding.path).is_some())
+                        && (entropy::random_blocks(&finding.path).is_some()
+                            || entropy::random_pixels(&finding.path).is_some()))
                 {
                     encrypted.insert(finding.path.clone());
                 } else if after == codec::RLE {
@@ -7153,7 +7158,13 @@ impl<'a> Guard<'a> {
                 None => CopyProof::Content,
             };
             let why = match proven {
-                CopyProof::Content => encrypted_content(&finding.path, now),
+                CopyProof::Content => match encrypted_content(&finding.path, now) {
+                    Some(Judged { why, warning: true }) => {
+                        mark_unread_past_hops(finding, &why);
+                        continue;
+                    }
+                    judged => judged.map(|j| j.why),
+                },
                 CopyProof::Encrypted(why) => Some(why),
                 CopyProof::PutOff(why) => {
                     // A budget, no verdict: put off like a file not sampled, and
@@ -8798,7 +8809,11 @@ fn arrival_sample_cost(now: &Entry) -> u64 {
 /// transfer syntax names ([`codec::not_compressed_as_named`]); any other file, random
 /// bytes ([`entropy::random_blocks`]). Nothing here compares with a stored entry: what a
 /// file claims to be (its name, its SOP Instance UID) proves nothing (review rv35-watch).
-fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
+fn encrypted_content(path: &Path, now: &Entry) -> Option<Judged> {
+    let why = |why: String| Judged {
+        why,
+        warning: false,
+    };
     match &now.content {
         Content::Hashed {
             dicom: Some(facts), ..
@@ -8821,13 +8836,37 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<String> {
             // Review rv39 (B3): the ciphertext beside the pixels, not in them: a valid
             // header, a tiny real image or none, and the encrypted image in a private
             // element holding most of the file.
-            pixels.or_else(|| entropy::wrapped_random(path).map(|wrapped| wrapped.to_string()))
+            pixels.map(why).or_else(|| {
+                entropy::wrapped_random(path).map(|wrapped| Judged {
+                    why: wrapped.to_string(),
+                    warning: wrapped.is_warning(),
+                })
+            })
         }
         _ => entropy::cipher_blocks(path)
             .map(entropy::Randomness::Bytes)
             .or_else(|| entropy::lane_blocks(path))
-            .map(|found| format!("not DICOM, its content reads as {found}")),
+            .map(|found| why(format!("not DICOM, its content reads as {found}"))),
     }
+}
+
+/// What [`encrypted_content`] found: why, and whether it is a warning only (the bytes
+/// past [`entropy::MAX_WRAPPED_HOPS`] tipped it, not known to be private values) rather
+/// than an encrypted arrival.
+#[derive(Debug, PartialEq, Eq)]
+struct Judged {
+    why: String,
+    warning: bool,
+}
+
+/// Marks `finding` a warning the window keeps ([`ransomware::UNREAD_PAST_HOPS_FIELD`]):
+/// its file's data set was not read to its end, and the bytes past read as ciphertext.
+fn mark_unread_past_hops(finding: &mut Finding, why: &str) {
+    finding.detail = format!("{}; {why}", finding.detail);
+    finding.severity = finding.severity.max(Severity::Warning);
+    finding
+        .fields
+        .push(ransomware::UNREAD_PAST_HOPS_FIELD.to_string());
 }
 
 /// What proving a new file against the stored image whose SOP Instance UID it holds

@@ -92,6 +92,13 @@ pub const RE_COMPRESSION_UNPROVEN_FIELD: &str = "re-compression-unproven";
 /// `added` and 30 `removed`, all info, and no alert (review rv35-watch).
 pub const ENCRYPTED_ARRIVAL_FIELD: &str = "encrypted-arrival";
 
+/// The field a finding gains inside a maintenance window when its file's data set was
+/// not read as elements to its end (`entropy::MAX_WRAPPED_HOPS`) and the bytes past, sampled
+/// by offset, tip it towards ciphertext wrapped in a DICOM (review s42: plain decoys
+/// pushed the ciphertext past the hops, `info`). A warning, kept by the window: what the
+/// bytes past are is not known.
+pub const UNREAD_PAST_HOPS_FIELD: &str = "unread-past-hops";
+
 /// What the watcher knows about a changed path besides the finding.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {

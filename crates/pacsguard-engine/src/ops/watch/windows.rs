@@ -282,6 +282,19 @@ impl Windows {
                 );
                 continue;
             }
+            if finding
+                .fields
+                .iter()
+                .any(|f| f == super::ransomware::UNREAD_PAST_HOPS_FIELD)
+            {
+                kept_by_content(
+                    finding,
+                    window.id,
+                    "random bytes lie past the elements its data set was read for, and a \
+                     migration's file holds what it names",
+                );
+                continue;
+            }
             if finding.severity > Severity::Info {
                 // "an alert", "a warning" (review rv39-watch: "a alert" was said).
                 let article = if finding.severity == Severity::Alert {
