@@ -8923,3 +8923,372 @@ ds.save_as(out, enforce_file_format=True)
         }
     }
 }
+
+/// `bytes` (a DICOM file) with its transfer syntax UID `(0002,0010)` written as `uid`
+/// and its File Meta Information group length `(0002,0000)` kept true: a relabelling,
+/// nothing else changed.
+fn with_transfer_syntax(bytes: &[u8], uid: &str) -> Vec<u8> {
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0x02, 0x00, 0x10, 0x00, b'U', b'I'])
+        .expect("a transfer syntax UID");
+    let len = usize::from(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]));
+    let mut value = uid.as_bytes().to_vec();
+    if value.len() % 2 == 1 {
+        value.push(0);
+    }
+    let mut out = bytes[..at + 6].to_vec();
+    out.extend_from_slice(&u16::try_from(value.len()).expect("short").to_le_bytes());
+    out.extend_from_slice(&value);
+    out.extend_from_slice(&bytes[at + 8 + len..]);
+    let group = out
+        .windows(6)
+        .position(|w| w == [0x02, 0x00, 0x00, 0x00, b'U', b'L'])
+        .expect("a group length");
+    let was = u32::from_le_bytes([
+        out[group + 8],
+        out[group + 9],
+        out[group + 10],
+        out[group + 11],
+    ]);
+    let now = i64::from(was) + value.len() as i64 - len as i64;
+    out[group + 8..group + 12]
+        .copy_from_slice(&u32::try_from(now).expect("a length").to_le_bytes());
+    out
+}
+
+/// `bytes` with its SOP Instance UID made another (its last digit changed wherever it
+/// stands: the File Meta Information and the data set): a new instance.
+fn with_new_uid(bytes: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0x08, 0x00, 0x18, 0x00, b'U', b'I'])
+        .expect("a SOP Instance UID");
+    let len = usize::from(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]));
+    let uid: Vec<u8> = bytes[at + 8..at + 8 + len]
+        .iter()
+        .copied()
+        .take_while(|&b| b != 0 && b != b' ')
+        .collect();
+    let mut other = uid.clone();
+    let last = other.len() - 1;
+    other[last] = if other[last] == b'9' {
+        b'1'
+    } else {
+        other[last] + 1
+    };
+    let mut out = bytes.to_vec();
+    let mut from = 0;
+    while let Some(found) = out[from..].windows(uid.len()).position(|w| w == uid) {
+        let start = from + found;
+        out[start..start + uid.len()].copy_from_slice(&other);
+        from = start + uid.len();
+    }
+    out
+}
+
+/// `source`'s native Pixel Data replaced by a keystream (AES-CTR's stand-in), written
+/// to `out`.
+fn ciphered(source: &Path, out: &Path, seed: u64) {
+    let mut bytes = fs::read(source).expect("pydicom's test data");
+    let pixels = native_pixel_value(&bytes);
+    let key = keystream(pixels.len(), seed);
+    for (b, k) in bytes[pixels].iter_mut().zip(key) {
+        *b = k;
+    }
+    fs::write(out, bytes).expect("test fixture");
+}
+
+/// What the watcher said when each of `arrivals` (stored image, its new name, the file
+/// written there) was renamed in from a temp file inside a maintenance window over
+/// `archive`, the stored images profiled before (and removed after, when
+/// `remove_originals`).
+fn arrive_beside(
+    env: &Env,
+    archive: &Path,
+    arrivals: &[(PathBuf, PathBuf, PathBuf)],
+    remove_originals: bool,
+) -> Vec<Value> {
+    env.profile(&["--policy", "append-only"]);
+    let watcher = Watcher::start(env, &[]);
+    open_window(env, &watcher, archive, "CHG-42 migration");
+    for (_, new, out) in arrivals {
+        let temp = new.with_extension("tmp");
+        fs::copy(out, &temp).expect("test fixture");
+        fs::rename(&temp, new).expect("test fixture");
+    }
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        arrivals.iter().all(|(_, new, _)| {
+            f.iter()
+                .any(|x| x["kind"] == "added" && x["path"].as_str() == new.to_str())
+        })
+    });
+    if remove_originals {
+        for (stored, _, _) in arrivals {
+            fs::remove_file(stored).expect("test fixture");
+        }
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    findings
+}
+
+/// The `added` findings of `arrivals` that are not an `encrypted-arrival` alert.
+fn not_alerted(findings: &[Value], arrivals: &[(PathBuf, PathBuf, PathBuf)]) -> Vec<String> {
+    arrivals
+        .iter()
+        .filter_map(|(_, new, _)| {
+            let f = findings
+                .iter()
+                .find(|f| f["kind"] == "added" && f["path"].as_str() == new.to_str());
+            let alerted =
+                f.is_some_and(|f| f["severity"] == "alert" && has_field(f, "encrypted-arrival"));
+            (!alerted).then(|| format!("{}: {f:#?}", new.display()))
+        })
+        .collect()
+}
+
+/// The `added` findings of `arrivals` that are not `info`.
+fn not_info(findings: &[Value], arrivals: &[(PathBuf, PathBuf, PathBuf)]) -> Vec<String> {
+    arrivals
+        .iter()
+        .filter_map(|(_, new, _)| {
+            let f = findings
+                .iter()
+                .find(|f| f["kind"] == "added" && f["path"].as_str() == new.to_str())?;
+            (f["severity"] != "info" || has_field(f, "encrypted-arrival"))
+                .then(|| format!("{}: {f:#}", new.display()))
+        })
+        .collect()
+}
+
+/// Issue 11, review of session 41 (1): ciphertext encoded by real encoders and
+/// relabelled with a transfer syntax the proof never asked (`.4.81` JPEG-LS
+/// near-lossless for a `dcmcjpls` stream; `.4.202`, `.4.203` HTJ2K and `.4.92` JPEG 2000
+/// multi-component for a `gdcmconv --j2k` stream; the J2K stream labelled JPEG baseline
+/// `.4.50`), under its image's UID beside the original: each was `info`. The stream is
+/// judged by what it is (its markers), not its label: an alert each. The honest J2K
+/// streams under the same labels decode to the stored pixels: `info`.
+#[test]
+fn inside_a_window_ciphertext_under_a_label_never_asked_beside_the_originals_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&archive).expect("test fixture");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let relabels: [(&str, &[&str], &str); 5] = [
+        ("dcmcjpls", &["-q"], "1.2.840.10008.1.2.4.81"),
+        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.202"),
+        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.203"),
+        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.92"),
+        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.50"),
+    ];
+    let (mut encrypted, mut honest) = (Vec::new(), Vec::new());
+    for (s, name) in ["CT_small.dcm", "MR_small.dcm"].iter().enumerate() {
+        let source = pydicom_sample(name);
+        let cipher = staging.join(format!("cipher-{s}.dcm"));
+        ciphered(&source, &cipher, 0x4281 + s as u64);
+        for (t, (tool, args, label)) in relabels.iter().enumerate() {
+            for (side, input, list) in [
+                ("enc", &cipher, &mut encrypted),
+                ("ok", &source, &mut honest),
+            ] {
+                // A relabelled JPEG-LS stream or a J2K stream called JPEG is no honest
+                // migration's: only the J2K family's labels have an honest side.
+                if side == "ok" && !label.contains(".4.2") && !label.ends_with(".4.92") {
+                    continue;
+                }
+                let out = staging.join(format!("{side}-{s}-{t}.dcm"));
+                assert!(encode(tool, args, input, &out), "{tool} {name}");
+                let bytes = with_transfer_syntax(&fs::read(&out).expect("encoded"), label);
+                fs::write(&out, bytes).expect("test fixture");
+                let stored = archive.join(format!("{side}-{s}-{t}.dcm"));
+                fs::copy(&source, &stored).expect("test fixture");
+                list.push((stored, archive.join(format!("{side}-{s}-{t}.v2.dcm")), out));
+            }
+        }
+    }
+    let all: Vec<_> = encrypted.iter().chain(&honest).cloned().collect();
+    let findings = arrive_beside(&env, &archive, &all, false);
+    let missed = not_alerted(&findings, &encrypted);
+    assert!(missed.is_empty(), "{missed:#?}");
+    let taken = not_info(&findings, &honest);
+    assert!(taken.is_empty(), "{taken:#?}");
+}
+
+/// Issue 11, review of session 41 (2): the same ciphertext as a valid JPEG 2000 (or
+/// lossless JPEG) stream written under a new SOP Instance UID, beside the stored
+/// images of its study: judged by its stream's shape only, `info`. A lossless stream as
+/// large as random samples encode is decoded (within the batch's proving budget), and
+/// its random pixels alert; honest images under new UIDs stay `info`.
+#[test]
+fn inside_a_window_ciphertext_in_a_valid_stream_under_a_new_uid_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&archive).expect("test fixture");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 2] = [("gdcmconv", &["--j2k"]), ("dcmcjpeg", &["-q", "+e1"])];
+    let (mut encrypted, mut honest) = (Vec::new(), Vec::new());
+    for (s, name) in ["CT_small.dcm", "MR_small.dcm"].iter().enumerate() {
+        let source = pydicom_sample(name);
+        let cipher = staging.join(format!("cipher-{s}.dcm"));
+        ciphered(&source, &cipher, 0x4282 + s as u64);
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            for (side, input, list) in [
+                ("enc", &cipher, &mut encrypted),
+                ("ok", &source, &mut honest),
+            ] {
+                let out = staging.join(format!("{side}-{s}-{t}.dcm"));
+                assert!(encode(tool, args, input, &out), "{tool} {name}");
+                let bytes = with_new_uid(&fs::read(&out).expect("encoded"));
+                fs::write(&out, bytes).expect("test fixture");
+                let stored = archive.join(format!("{side}-{s}-{t}.dcm"));
+                fs::copy(&source, &stored).expect("test fixture");
+                list.push((stored, archive.join(format!("{side}-{s}-{t}.new.dcm")), out));
+            }
+        }
+    }
+    let all: Vec<_> = encrypted.iter().chain(&honest).cloned().collect();
+    let findings = arrive_beside(&env, &archive, &all, false);
+    let missed = not_alerted(&findings, &encrypted);
+    assert!(missed.is_empty(), "{missed:#?}");
+    let taken = not_info(&findings, &honest);
+    assert!(taken.is_empty(), "{taken:#?}");
+}
+
+/// Issue 11, review of session 41 (3): the stored images are JPEG 2000 (GDCM); the
+/// ciphertext is written as JPEG-LS (`dcmcjpls`, `gdcmconv --jpegls`) under their UIDs
+/// beside them: nothing here decodes JPEG-LS, and each was `info`. A JPEG-LS stream as
+/// large as random samples encode, beside a stored encoding of the same image that is
+/// far smaller, is no re-compression of it: an alert each (said unproven by a decode).
+/// The honest JPEG-LS re-compressions of the same stored images stay `info`.
+#[test]
+fn inside_a_window_ciphertext_as_jpeg_ls_beside_j2k_originals_alerts() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&archive).expect("test fixture");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 2] = [("dcmcjpls", &["-q"]), ("gdcmconv", &["--jpegls"])];
+    let (mut encrypted, mut honest) = (Vec::new(), Vec::new());
+    for (s, name) in ["CT_small.dcm", "MR_small.dcm"].iter().enumerate() {
+        let source = pydicom_sample(name);
+        let j2k = staging.join(format!("j2k-{s}.dcm"));
+        assert!(
+            encode("gdcmconv", &["--j2k"], &source, &j2k),
+            "gdcmconv {name}"
+        );
+        let cipher = staging.join(format!("cipher-{s}.dcm"));
+        ciphered(&source, &cipher, 0x4283 + s as u64);
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            for (side, input, list) in [
+                ("enc", &cipher, &mut encrypted),
+                ("ok", &source, &mut honest),
+            ] {
+                let out = staging.join(format!("{side}-{s}-{t}.dcm"));
+                assert!(encode(tool, args, input, &out), "{tool} {name}");
+                let stored = archive.join(format!("{side}-{s}-{t}.dcm"));
+                fs::copy(&j2k, &stored).expect("test fixture");
+                list.push((stored, archive.join(format!("{side}-{s}-{t}.v2.dcm")), out));
+            }
+        }
+    }
+    let all: Vec<_> = encrypted.iter().chain(&honest).cloned().collect();
+    let findings = arrive_beside(&env, &archive, &all, true);
+    let missed = not_alerted(&findings, &encrypted);
+    assert!(missed.is_empty(), "{missed:#?}");
+    let taken = not_info(&findings, &honest);
+    assert!(taken.is_empty(), "{taken:#?}");
+}
+
+/// Issue 11, review of session 41 (4, C8): pixels XORed with a 4-byte key, then
+/// re-compressed losslessly (GDCM's JPEG 2000 and RLE, DCMTK's RLE and lossless JPEG)
+/// and written under the image's UID beside the original: `info`, while the same
+/// written in place alerts. Its frames decode to other pixels than the stored image's,
+/// which no lossless encoder writes: an alert each, as in place.
+#[test]
+fn inside_a_window_pixels_xored_then_re_compressed_beside_the_originals_alert() {
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let archive = env.path("archive");
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&archive).expect("test fixture");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let tools: [(&str, &[&str]); 4] = [
+        ("gdcmconv", &["--j2k"]),
+        ("dcmcrle", &["-q"]),
+        ("gdcmconv", &["--rle"]),
+        ("dcmcjpeg", &["-q", "+e1"]),
+    ];
+    let mut xored = Vec::new();
+    for (s, name) in ["CT_small.dcm", "MR_small.dcm", "examples_rgb_color.dcm"]
+        .iter()
+        .enumerate()
+    {
+        let source = pydicom_sample(name);
+        let mut bytes = fs::read(&source).expect("pydicom's test data");
+        let pixels = native_pixel_value(&bytes);
+        for (i, b) in bytes[pixels].iter_mut().enumerate() {
+            *b ^= [0x5A, 0xC3, 0x17, 0x8E][i % 4];
+        }
+        let input = staging.join(format!("xored-{s}.dcm"));
+        fs::write(&input, &bytes).expect("test fixture");
+        for (t, (tool, args)) in tools.iter().enumerate() {
+            let out = staging.join(format!("{s}-{t}.dcm"));
+            if !encode(tool, args, &input, &out) {
+                continue;
+            }
+            let stored = archive.join(format!("{s}-{t}.dcm"));
+            fs::copy(&source, &stored).expect("test fixture");
+            xored.push((stored, archive.join(format!("{s}-{t}.v2.dcm")), out));
+        }
+    }
+    assert!(xored.len() >= 10, "{} encoded", xored.len());
+    let findings = arrive_beside(&env, &archive, &xored, true);
+    let missed = not_alerted(&findings, &xored);
+    assert!(missed.is_empty(), "{missed:#?}");
+}
+
+/// Issue 11, review of session 41 (5, C5): native ciphertext written over stored images
+/// under a made-up transfer syntax UID: `info`, with a `not-inspected` saying the syntax
+/// is unknown. Pixel bytes that are random where the stored image's were structured
+/// are an alert, whatever the label; ransomware-suspected follows.
+#[test]
+fn inside_a_window_native_ciphertext_under_a_made_up_syntax_alerts() {
+    const FILES: usize = 6;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
+    let paths = ct_small_store(&env, FILES);
+    let watcher = Watcher::start(&env, &[]);
+    let archive = env.path("archive");
+    open_window(&env, &watcher, &archive, "CHG-42 made-up syntax");
+    for (i, path) in paths.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        let pixels = native_pixel_value(&bytes);
+        let key = keystream(pixels.len(), 0x4285 + i as u64);
+        for (b, k) in bytes[pixels].iter_mut().zip(key) {
+            *b = k;
+        }
+        let bytes = with_transfer_syntax(&bytes, "1.2.826.0.1.3680043.9.9999.42");
+        let temp = path.with_extension("tmp");
+        fs::write(&temp, bytes).expect("test fixture");
+        fs::rename(&temp, path).expect("test fixture");
+    }
+    let raised = watcher.wait(Duration::from_secs(30), |f, _| {
+        count(f, "ransomware-suspected") >= 1
+            && paths.iter().all(|p| {
+                f.iter().any(|x| {
+                    x["kind"] == "pixel-data-changed"
+                        && x["severity"] == "alert"
+                        && x["path"].as_str() == p.to_str()
+                })
+            })
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(raised, "{findings:#?}\n{stderr}");
+}

@@ -22,10 +22,15 @@ use pacsguard_fs::read_head;
 mod j2k;
 mod proof;
 mod rle;
+mod stream;
 
 pub use proof::{
     MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
 };
+pub use stream::{Encoded, INCOMPRESSIBLE_SHARE};
+
+/// A JP2 file's signature box, which a JPEG 2000 fragment may open with.
+const JP2_SIGNATURE: &[u8] = &[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '];
 
 /// Bytes of a changed file read to find its fragments: the Pixel Data of a compressed
 /// image of this size is looked at; a larger file is judged on the fragments in it (at
@@ -103,7 +108,12 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
         | "1.2.840.10008.1.2.4.57"
         | "1.2.840.10008.1.2.4.70" => Some(Codec::Jpeg),
         "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => Some(Codec::JpegLs),
-        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => Some(Codec::J2k),
+        // Part 2 multi-component (`.4.92`, `.4.93`): the same codestream, its component
+        // transform aside (issue 11: never asked, ciphertext so labelled passed).
+        "1.2.840.10008.1.2.4.90"
+        | "1.2.840.10008.1.2.4.91"
+        | "1.2.840.10008.1.2.4.92"
+        | "1.2.840.10008.1.2.4.93" => Some(Codec::J2k),
         "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => {
             Some(Codec::Htj2k)
         }
@@ -111,6 +121,11 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
         ENCAPSULATED_UNCOMPRESSED => Some(Codec::Encapsulated),
         _ => None,
     }
+}
+
+/// Whether `transfer_syntax` names a codec whose stream is read here.
+pub fn codec_named(transfer_syntax: &str) -> bool {
+    codec_of(transfer_syntax).is_some()
 }
 
 /// Whether the file at `path`, an image of a JPEG, JPEG 2000 or RLE `transfer_syntax`,
@@ -155,9 +170,56 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
     !encapsulated || broken_in(&head.bytes, codec)
 }
 
+/// The encapsulated Pixel Data value (its items) of the file at `path`, as read (its
+/// first [`MAX_FRAGMENT_READ_BYTES`]). `None` when it has none.
+fn encapsulated_value(path: &Path) -> Option<Vec<u8>> {
+    let (mut bytes, _, value) = pixel_data_at(path)?;
+    Some(bytes.split_off(value))
+}
+
+/// Why the image at `path` is not the stream its transfer syntax names (see
+/// [`stream::mislabelled_in`]: its markers open another codec's), if it is not. No
+/// encoder writes a stream under another codec's name; ciphertext relabelled to a
+/// syntax no proof asked is (issue 11). `None` when they agree or nothing is known.
+pub fn mislabelled(path: &Path, transfer_syntax: &str) -> Option<String> {
+    let codec = codec_of(transfer_syntax)?;
+    stream::mislabelled_in(&encapsulated_value(path)?, codec, transfer_syntax)
+}
+
+/// What the encapsulated image at `path` takes ([`stream::encoded_size`]): its
+/// streams' bytes against the samples they claim. `None` when not read.
+pub fn encoded(path: &Path) -> Option<Encoded> {
+    stream::encoded_size(&encapsulated_value(path)?)
+}
+
+/// Whether the image at `path` is a stream that keeps every sample by its markers
+/// ([`stream::lossless`]), or RLE or native frames by its `transfer_syntax` (any bytes
+/// are those: their proof is by decode). The label alone is the writer's claim (issue
+/// 11): a lossless stream relabelled lossy is lossless still.
+pub fn keeps_every_sample(path: &Path, transfer_syntax: &str) -> bool {
+    match codec_of(transfer_syntax) {
+        Some(Codec::Rle | Codec::Encapsulated) => true,
+        Some(_) => encapsulated_value(path)
+            .and_then(|value| {
+                let (items, _) = fragments(&value)?;
+                let first = items.iter().find(|f| !f.is_empty())?;
+                stream::stream_of(first)
+            })
+            .is_some_and(stream::lossless),
+        None => false,
+    }
+}
+
 /// Explicit VR big endian (retired), the one native syntax whose samples are stored most
 /// significant byte first.
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// JPEG 2000 (lossless or lossy).
+const J2K_ANY: &str = "1.2.840.10008.1.2.4.91";
+
+/// Explicit VR little endian: the native form decoded pixels are compared in when no
+/// stored image says another.
+const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 
 /// RLE Lossless.
 pub const RLE: &str = "1.2.840.10008.1.2.5";
@@ -191,7 +253,13 @@ pub const LOSSLESS_SYNTAXES: &[&str] = &[
 /// fragment, or fragments that are not the codec's. The pixels are not decoded: the
 /// same pixels are not proven, only a stream an encoder wrote (see the module's note).
 pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
-    if !LOSSLESS_SYNTAXES.contains(&transfer_syntax) {
+    // Or a stream lossless by its markers under a label that admits no lossy stream of
+    // its kind (issue 11: a lossless JPEG-LS stream of ciphertext relabelled
+    // near-lossless `.4.81`, a J2K one relabelled HTJ2K or `.4.92`, were never proven).
+    // JPEG 2000 `.91` stays out: its honest streams are lossy as often, and a reversible
+    // wavelet truncated by rate decodes to other pixels.
+    let by_stream = || transfer_syntax != J2K_ANY && keeps_every_sample(path, transfer_syntax);
+    if !LOSSLESS_SYNTAXES.contains(&transfer_syntax) && !by_stream() {
         return false;
     }
     let Some(codec) = codec_of(transfer_syntax) else {

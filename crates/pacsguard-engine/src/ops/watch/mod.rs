@@ -5253,26 +5253,39 @@ impl<'a> Guard<'a> {
                 // view still holding it (its removal put off, or not verified yet).
                 // Every stored file of its UID (two copies of one instance: review
                 // rv35-watch, the index kept one), but the same file, followed above.
-                let left_its_name = || {
-                    let key = stored_instance_key(new)?;
-                    let known = inodes.as_ref()?;
-                    self.profile_instances
-                        .as_ref()?
-                        .inodes(key)
-                        .iter()
-                        .filter(|inode| **inode != (new.meta.dev, new.meta.ino))
-                        .find_map(|&inode| {
-                            known.names(&inode).iter().find_map(|name| {
-                                let (_, was) = in_view(name, inode)?;
-                                let gone = std::fs::symlink_metadata(name).map_or(true, |m| {
-                                    use std::os::unix::fs::MetadataExt as _;
-                                    (m.dev(), m.ino()) != inode
-                                });
-                                (gone
-                                    && followed::instance_uid(&was) == followed::instance_uid(new))
-                                .then(|| (name.clone(), was))
+                // The stored files of its UID but itself, each at the first of its known
+                // names that the view holds under that UID and `keep` accepts (mended
+                // duplicate D2: the two walks below were written twice). At most the
+                // index's MAX_INODES_PER_INSTANCE inodes.
+                let stored_of_its_uid =
+                    |keep: &dyn Fn(&Path, (u64, u64)) -> bool| -> Option<Vec<(PathBuf, Entry)>> {
+                        let key = stored_instance_key(new)?;
+                        let known = inodes.as_ref()?;
+                        let copies = self
+                            .profile_instances
+                            .as_ref()?
+                            .inodes(key)
+                            .iter()
+                            .filter(|inode| **inode != (new.meta.dev, new.meta.ino))
+                            .filter_map(|&inode| {
+                                known.names(&inode).iter().find_map(|name| {
+                                    let (_, was) = in_view(name, inode)?;
+                                    (followed::instance_uid(&was) == followed::instance_uid(new)
+                                        && keep(name, inode))
+                                    .then(|| (name.clone(), was))
+                                })
                             })
+                            .collect();
+                        Some(copies)
+                    };
+                let left_its_name = || {
+                    let gone = |name: &Path, inode: (u64, u64)| {
+                        std::fs::symlink_metadata(name).map_or(true, |m| {
+                            use std::os::unix::fs::MetadataExt as _;
+                            (m.dev(), m.ino()) != inode
                         })
+                    };
+                    stored_of_its_uid(&gone)?.into_iter().next()
                 };
                 // This batch's removals first: the stored file gone beside it.
                 let removed_here = || {
@@ -5290,22 +5303,7 @@ impl<'a> Guard<'a> {
                 // holds its very pixels (a plain copy: nothing to prove), else a native
                 // one first (the one a decode is compared with).
                 let still_stored = || {
-                    let key = stored_instance_key(new)?;
-                    let known = inodes.as_ref()?;
-                    let copies: Vec<(PathBuf, Entry)> = self
-                        .profile_instances
-                        .as_ref()?
-                        .inodes(key)
-                        .iter()
-                        .filter(|inode| **inode != (new.meta.dev, new.meta.ino))
-                        .filter_map(|&inode| {
-                            known.names(&inode).iter().find_map(|name| {
-                                let (_, was) = in_view(name, inode)?;
-                                (followed::instance_uid(&was) == followed::instance_uid(new))
-                                    .then(|| (name.clone(), was))
-                            })
-                        })
-                        .collect();
+                    let copies = stored_of_its_uid(&|_, _| true)?;
                     let facts = |e: &Entry| match &e.content {
                         Content::Hashed {
                             dicom: Some(facts), ..
@@ -7029,7 +7027,13 @@ impl<'a> Guard<'a> {
                 // bytes (review r22: a compressed image rewritten native and random);
                 // an RLE stream decoded to no random pixels (review r23: any bytes
                 // written as literal runs decode, so its shape proves nothing).
+                // A syntax no DICOM reader knows over an image stored structured: its
+                // bytes random are no image's (issue 11, C5); one codec's stream under
+                // another's name is no encoder's (issue 11).
+                let unknown = !pacsguard_dicom::reads_transfer_syntax(&after);
                 if codec::not_compressed_as_named(&finding.path, &after)
+                    || codec::mislabelled(&finding.path, &after).is_some()
+                    || (unknown && random_where_structured(old, &finding.path).is_some())
                     || codec::encapsulated_random(&finding.path, &after)
                     || (entropy::structured(&after)
                         && (entropy::random_blocks(&finding.path).is_some()
@@ -7155,7 +7159,7 @@ impl<'a> Guard<'a> {
             spent = spent.saturating_add(cost);
             let proven = match origins.copy_of(&finding.path) {
                 Some(copy) => copy_proof(copy, now, &finding.path, proving),
-                None => CopyProof::Content,
+                None => arrival_proof(now, &finding.path, proving),
             };
             let why = match proven {
                 CopyProof::Content => match encrypted_content(&finding.path, now) {
@@ -8819,7 +8823,16 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<Judged> {
             dicom: Some(facts), ..
         } => {
             let syntax = facts.transfer_syntax.as_str();
-            let pixels = if entropy::structured(syntax) {
+            let pixels = if let Some(why) = codec::mislabelled(path, syntax) {
+                // No encoder writes one codec's stream under another's name (issue 11).
+                Some(why)
+            } else if !pacsguard_dicom::reads_transfer_syntax(syntax) {
+                // A syntax no DICOM reader knows (issue 11, C5: native ciphertext under a
+                // made-up UID was `info`): its Pixel Data read as native values.
+                entropy::random_pixels(path).map(|found| {
+                    format!("its Pixel Data, under a transfer syntax no reader knows ({syntax}), reads as {found}")
+                })
+            } else if entropy::structured(syntax) {
                 entropy::random_pixels(path).map(|found| {
                     format!("its Pixel Data, uncompressed ({syntax}), reads as {found}")
                 })
@@ -8883,10 +8896,12 @@ enum CopyProof {
 }
 
 /// The syntaxes a new file holding a stored image's UID is decoded in and proven
-/// against it by [`copy_proof`]: the lossless ones ([`codec::LOSSLESS_SYNTAXES`]) and
-/// JPEG 2000 (lossless or lossy: `.91`), whose decoded pixels are read for randomness.
+/// against it by [`copy_proof`]: every one whose stream is read here (JPEG, JPEG-LS,
+/// JPEG 2000 and HTJ2K, RLE, native frames encapsulated), the decoder chosen by what the
+/// stream is, not by its label (issue 11: ciphertext relabelled `.4.81`, `.4.202`,
+/// `.4.203` or `.4.92` was never asked).
 fn proven_as_copy(syntax: &str) -> bool {
-    codec::LOSSLESS_SYNTAXES.contains(&syntax) || syntax == "1.2.840.10008.1.2.4.91"
+    codec::codec_named(syntax)
 }
 
 /// The new file at `path` (walked as `now`), holding the SOP Instance UID of the stored
@@ -8924,8 +8939,31 @@ fn copy_proof(
         return CopyProof::Content;
     }
     let from = escape_path(&copy.from);
+    if let Some(why) = codec::mislabelled(path, after) {
+        return CopyProof::Encrypted(format!(
+            "it holds the SOP Instance UID of the stored image {from}, and {why}: no \
+             encoder's stream"
+        ));
+    }
     match budget.prove(path, copy.hash, &was.pixels, before, after) {
-        codec::Proof::Same | codec::Proof::Differs { random: false } => CopyProof::Content,
+        codec::Proof::Same => CopyProof::Content,
+        // Other pixels in a stream that keeps every sample, of an image whose samples no
+        // color conversion touched: no re-compression of it (issue 11, C8: pixels XORed
+        // with a short key, then re-compressed losslessly, were `info` beside the
+        // original while in place they alert: [`mark_recompressed`]'s rule, here too).
+        codec::Proof::Differs { random: false } => {
+            if codec::keeps_every_sample(path, after)
+                && samples_kept(was.form.as_ref(), path).is_ok()
+            {
+                CopyProof::Encrypted(format!(
+                    "it holds the SOP Instance UID of the stored image {from}, and its \
+                     frames ({after}, a stream that keeps every sample) decode to other \
+                     pixels than the stored ones: no re-compression of it"
+                ))
+            } else {
+                CopyProof::Content
+            }
+        }
         codec::Proof::Differs { random: true } => CopyProof::Encrypted(format!(
             "it holds the SOP Instance UID of the stored image {from}, and its frames \
              ({after}) decode to random pixels: no re-compression of it"
@@ -8942,6 +8980,20 @@ fn copy_proof(
                  encoder's stream"
             ))
         }
+        // Nothing here decodes it (JPEG-LS, HTJ2K): what can be compared is its size.
+        // A stream as large as random samples encode, beside a stored encoding of the
+        // same image far smaller (or native samples that its own coder would have
+        // compressed), is no re-compression of it (issue 11: ciphertext written as
+        // JPEG-LS beside a J2K original was `info`). Not proven by a decode: said so.
+        codec::Proof::Unproven(why @ codec::Unproven::NoDecoder(_)) => {
+            match incompressible_beside(&copy.from, path) {
+                Some(sizes) => CopyProof::Encrypted(format!(
+                    "it holds the SOP Instance UID of the stored image {from}, and {sizes}: \
+                     random samples' encoding, no re-compression of it (not decoded: {why})"
+                )),
+                None => CopyProof::Content,
+            }
+        }
         // Nothing here decodes it (JPEG-LS, HTJ2K): judged by its content, as every
         // arrival. Taken for ciphertext, an honest JPEG-LS migration beside the originals
         // alerted on every image and raised ransomware-suspected, while the same
@@ -8949,6 +9001,77 @@ fn copy_proof(
         // rv41-watch C2): a false alarm for the honest, no bar for the attacker. In place
         // such a re-compression stays unproven and unsoftened ([`mark_recompressed`]).
         codec::Proof::Unproven(_) => CopyProof::Content,
+    }
+}
+
+/// What says the encoded image at `path` is random samples' encoding and no
+/// re-compression of the stored image at `stored`, if it is: its stream takes at least
+/// [`codec::INCOMPRESSIBLE_SHARE`] of its samples' bits ([`codec::Encoded::incompressible`]),
+/// and the stored image, when encoded, takes at most [`MAX_HONEST_GROWTH`]'s share of
+/// that (an honest lossless encoding of one image in two codecs differs by tens of
+/// percent, not by half). A stored native image gives no encoding to compare: the share
+/// alone. `None` when not read or not so.
+fn incompressible_beside(stored: &Path, path: &Path) -> Option<String> {
+    let now = codec::encoded(path)?;
+    if !now.incompressible() {
+        return None;
+    }
+    let said = format!(
+        "its stream takes {:.1} bits a sample of {} (at least \
+         INCOMPRESSIBLE_SHARE, {:.0}%)",
+        now.bits_per_sample(),
+        now.precision,
+        codec::INCOMPRESSIBLE_SHARE * 100.0
+    );
+    match codec::encoded(stored) {
+        Some(was) if was.bits_per_sample() * MAX_HONEST_GROWTH >= now.bits_per_sample() => None,
+        Some(was) => Some(format!(
+            "{said}, where the stored image's encoding takes {:.1} (MAX_HONEST_GROWTH, {}x, \
+             passed)",
+            was.bits_per_sample(),
+            MAX_HONEST_GROWTH
+        )),
+        None => Some(said),
+    }
+}
+
+/// How many times the bits a sample of a stored image's encoding an honest lossless
+/// re-encoding of it in another codec may take ([`incompressible_beside`]).
+const MAX_HONEST_GROWTH: f64 = 1.5;
+
+/// The new file at `path` (walked as `now`), of no stored image still in place, decoded
+/// within the batch's proving time (`budget`) when its stream takes what random
+/// samples' encoding takes ([`codec::Encoded::incompressible`]): its frames decoded to
+/// random pixels are ciphertext (issue 11: AES ciphertext as a valid JPEG 2000 stream
+/// under a new SOP Instance UID was `info`, judged by its stream's shape). An image's
+/// stream takes a fraction of that, and is not decoded: honest imports do not spend
+/// the proving budget. A budget spent before it: put off, as a copy's proof. Anything
+/// else: judged by its content.
+fn arrival_proof(now: &Entry, path: &Path, budget: &codec::ProofBudget) -> CopyProof {
+    let Content::Hashed {
+        dicom: Some(is), ..
+    } = &now.content
+    else {
+        return CopyProof::Content;
+    };
+    let syntax = is.transfer_syntax.as_str();
+    if !codec::codec_named(syntax) {
+        return CopyProof::Content;
+    }
+    let Some(encoded) = codec::encoded(path).filter(codec::Encoded::incompressible) else {
+        return CopyProof::Content;
+    };
+    match budget.decodes_random(path, syntax) {
+        codec::Proof::Differs { random: true } => CopyProof::Encrypted(format!(
+            "its stream takes {:.1} bits a sample of {}, as random samples' encoding does, \
+             and its frames ({syntax}) decode to random pixels",
+            encoded.bits_per_sample(),
+            encoded.precision
+        )),
+        codec::Proof::Unproven(
+            why @ (codec::Unproven::OutOfTime | codec::Unproven::OutOfBytes(_)),
+        ) => CopyProof::PutOff(why),
+        _ => CopyProof::Content,
     }
 }
 
@@ -9255,9 +9378,23 @@ fn mark_recompressed(
         else {
             continue;
         };
-        if !pacsguard_dicom::is_native(&before)
-            || !codec::compressed_losslessly(&finding.path, &after)
-        {
+        if !pacsguard_dicom::is_native(&before) {
+            continue;
+        }
+        // One codec's stream under another's name: no encoder wrote it (issue 11: the
+        // label chose which proof ran, and ciphertext relabelled was never asked).
+        if let Some(why) = codec::mislabelled(&finding.path, &after) {
+            disproven.insert(finding.path.clone());
+            finding.detail = format!(
+                "{}; {why}: no re-compression, counted towards the ransomware signal",
+                finding.detail
+            );
+            finding
+                .fields
+                .push(ransomware::RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+            continue;
+        }
+        if !codec::compressed_losslessly(&finding.path, &after) {
             continue;
         }
         // The pixels' form changed under the new syntax's name: whatever its frames

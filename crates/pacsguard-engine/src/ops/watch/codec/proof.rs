@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use pacsguard_fs::{Digest, HashAlgorithm};
 
+use super::stream::{Stream, stream_of};
 use super::{
-    Codec, EXPLICIT_VR_BIG_ENDIAN, MAX_DECODED_BYTES, MAX_FRAGMENT_READ_BYTES, codec_of,
-    encapsulated_is, fragments, pixel_data_at, rle_decodes_to, us_value,
+    Codec, EXPLICIT_VR_BIG_ENDIAN, JP2_SIGNATURE, MAX_DECODED_BYTES, MAX_FRAGMENT_READ_BYTES,
+    codec_of, encapsulated_is, fragments, pixel_data_at, rle_decodes_to, us_value,
 };
 
 /// What decoding a re-compressed image showed.
@@ -268,6 +269,22 @@ impl ProofBudget {
         self.timed(|| byte_order_proof(path, algorithm, stored, self))
     }
 
+    /// The image at `path`, of no stored image, its frames (in `written_in`) decoded
+    /// while time is left for random pixels alone ([`Proof::Differs`]); the same
+    /// [`Unproven`] as a proof's otherwise. Issue 11: ciphertext as a valid stream under
+    /// a new SOP Instance UID was judged by the stream's shape.
+    pub fn decodes_random(&self, path: &Path, written_in: &str) -> Proof {
+        self.timed(|| {
+            decoded_proof(
+                path,
+                HashAlgorithm::Blake3,
+                None,
+                super::EXPLICIT_VR_LITTLE_ENDIAN,
+                written_in,
+            )
+        })
+    }
+
     /// [`re_compression_proof`] while time is left, [`Unproven::OutOfTime`] after.
     pub fn prove(
         &self,
@@ -292,18 +309,64 @@ pub fn re_compression_proof(
     stored_in: &str,
     written_in: &str,
 ) -> Proof {
-    let codec = match codec_of(written_in) {
-        Some(codec @ (Codec::Jpeg | Codec::J2k)) => codec,
-        Some(Codec::JpegLs) => return Proof::Unproven(Unproven::NoDecoder("JPEG-LS")),
-        Some(Codec::Htj2k) => {
-            return Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"));
+    decoded_proof(path, algorithm, Some(stored), stored_in, written_in)
+}
+
+/// [`re_compression_proof`] against `stored`, or, `None`, against no stored image: its
+/// frames decoded for random pixels alone (`Differs`, random or not).
+fn decoded_proof(
+    path: &Path,
+    algorithm: HashAlgorithm,
+    stored: Option<&Digest>,
+    stored_in: &str,
+    written_in: &str,
+) -> Proof {
+    let named = match (codec_of(written_in), stored) {
+        (Some(Codec::Rle), Some(stored)) => {
+            return rle_decodes_to(path, algorithm, stored, stored_in);
         }
-        Some(Codec::Rle) => return rle_decodes_to(path, algorithm, stored, stored_in),
-        Some(Codec::Encapsulated) => return encapsulated_is(path, algorithm, stored, stored_in),
-        None => return Proof::Unproven(Unproven::NoDecoder("this transfer syntax's")),
+        (Some(Codec::Encapsulated), Some(stored)) => {
+            return encapsulated_is(path, algorithm, stored, stored_in);
+        }
+        (Some(Codec::Rle), None) => {
+            return Proof::Differs {
+                random: super::rle_decodes_random(path),
+            };
+        }
+        (Some(Codec::Encapsulated), None) => {
+            return Proof::Differs {
+                random: super::encapsulated_random(path, written_in),
+            };
+        }
+        (Some(codec), _) => codec,
+        (None, _) => return Proof::Unproven(Unproven::NoDecoder("this transfer syntax's")),
     };
     let Some((bytes, header, value)) = pixel_data_at(path) else {
-        return Proof::Unproven(Unproven::NotRead);
+        return Proof::Unproven(match no_decoder(named) {
+            Some(codec) => Unproven::NoDecoder(codec),
+            None => Unproven::NotRead,
+        });
+    };
+    // The decoder is chosen by what the stream is, not by its label (issue 11: a J2K
+    // stream relabelled HTJ2K or `.4.92` was never decoded): a label that disagrees is
+    // the caller's to judge ([`super::mislabelled`]).
+    let first = bytes
+        .get(value..)
+        .and_then(fragments)
+        .and_then(|(items, _)| items.into_iter().find(|f| !f.is_empty()));
+    let codec = match first.and_then(stream_of) {
+        Some(Stream::J2k { .. }) => Codec::J2k,
+        Some(Stream::JpegLossless) => Codec::Jpeg,
+        Some(Stream::JpegLossy) => return Proof::Unproven(Unproven::NoDecoder("DCT JPEG")),
+        Some(Stream::JpegLs { .. }) => return Proof::Unproven(Unproven::NoDecoder("JPEG-LS")),
+        Some(Stream::Htj2k) => {
+            return Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"));
+        }
+        // No stream of a codec: the label's decoder refuses it, as before.
+        None => match no_decoder(named) {
+            Some(codec) => return Proof::Unproven(Unproven::NoDecoder(codec)),
+            None => named,
+        },
     };
     let data_set = &bytes[..header];
     let (Some(allocated), pixel_representation, bits_stored) = (
@@ -329,10 +392,12 @@ pub fn re_compression_proof(
     };
     let mut random = false;
     for native in layout.candidates(&decoded) {
-        let mut hasher = algorithm.hasher();
-        hasher.update(&native);
-        if hasher.finalize() == *stored {
-            return Proof::Same;
+        if let Some(stored) = stored {
+            let mut hasher = algorithm.hasher();
+            hasher.update(&native);
+            if hasher.finalize() == *stored {
+                return Proof::Same;
+            }
         }
         random = random
             || native
@@ -340,6 +405,15 @@ pub fn re_compression_proof(
                 .any(|b| super::super::entropy::random_bits(b).is_some());
     }
     Proof::Differs { random }
+}
+
+/// The name of the codec `named` when nothing here decodes it.
+fn no_decoder(named: Codec) -> Option<&'static str> {
+    match named {
+        Codec::JpegLs => Some("JPEG-LS"),
+        Codec::Htj2k => Some("High-Throughput JPEG 2000"),
+        _ => None,
+    }
 }
 
 /// Whether the uncompressed image at `path`, stored in one byte order and written again
@@ -527,8 +601,6 @@ fn frames_of(fragments: &[&[u8]], codec: Codec) -> Vec<Vec<u8>> {
     }
     frames
 }
-
-const JP2_SIGNATURE: &[u8] = &[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '];
 
 /// One frame decoded: its samples, components interleaved, each the codec's bit pattern
 /// of `precision` bits (JPEG 2000's signed components are shifted back below zero).
@@ -1423,7 +1495,9 @@ mod tests {
         }
     }
 
-    /// JPEG-LS and High-Throughput JPEG 2000 have no decoder here: not proven.
+    /// JPEG-LS and High-Throughput JPEG 2000 have no decoder here: not proven. The
+    /// decoder is chosen by the stream (issue 11): a JPEG-LS stream named HTJ2K is said
+    /// to be JPEG-LS, what it is (its label is `mislabelled`'s to judge).
     #[test]
     fn codecs_without_a_decoder_are_not_proven() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1443,7 +1517,7 @@ mod tests {
                 &stored_in,
                 "1.2.840.10008.1.2.4.201"
             ),
-            Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"))
+            Proof::Unproven(Unproven::NoDecoder("JPEG-LS"))
         );
     }
 
