@@ -379,13 +379,20 @@ fn encapsulated_is(
 }
 
 /// Whether a block of `pixels` (native bytes) reads as random bytes
-/// ([`super::entropy::random_bits`]) or as ciphertext in the lanes of its values
-/// ([`super::entropy::lanes`]; review s42: `.98` frames of 16-bit values, a ciphertext
-/// byte and a zero each, were `info`).
+/// ([`super::entropy::random_bits`]).
 fn bytes_random(pixels: &[u8]) -> bool {
     pixels
         .chunks_exact(4096)
         .any(|b| super::entropy::random_bits(b).is_some())
+}
+
+/// [`bytes_random`], or ciphertext in the lanes of the values of `pixels`
+/// ([`super::entropy::lanes`]; review s42: `.98` frames of 16-bit values, a ciphertext
+/// byte and a zero each, were `info`). For frames read as they are; a proof's decoded
+/// pixels keep [`bytes_random`], within the batch's proving time (the lanes of every
+/// decoded block spent it under load).
+fn frames_random(pixels: &[u8]) -> bool {
+    bytes_random(pixels)
         || pixels
             .chunks_exact(super::entropy::INTERLEAVED_BLOCK)
             .any(|b| super::entropy::lanes(b).is_some())
@@ -409,7 +416,7 @@ pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
         return false;
     }
     match encapsulated_native(path) {
-        Ok((native, _)) => bytes_random(&native),
+        Ok((native, _)) => frames_random(&native),
         // Not read whole, or not read at all: the data set's reading refuses a head
         // ending inside the encapsulated Pixel Data, so its header is looked for here.
         Err(_) => {
@@ -430,7 +437,7 @@ pub fn encapsulated_random(path: &Path, transfer_syntax: &str) -> bool {
                 .bytes
                 .get(header + 12..)
                 .and_then(fragments)
-                .is_some_and(|(frames, _)| frames.iter().any(|f| bytes_random(f)));
+                .is_some_and(|(frames, _)| frames.iter().any(|f| frames_random(f)));
             read || std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
