@@ -644,18 +644,26 @@ const BATCH_SWITCHES: [ToolSwitches; 15] = [
 /// extension is associated with by default (Windows Script Host, mshta, msiexec, the
 /// shell): a line of a batch file that starts with `calc.exe`, `\\host\share\x.exe` or
 /// `evil.vbs` runs it, whatever its name; `.msc` is in PATHEXT (an MMC console runs
-/// what its snap-ins name; session 41: `evil.msc` was clean). `.chm` opens in HTML Help,
-/// which runs the scripts its pages hold; `.url` is followed by the shell (to a share
-/// too: a credential leak); `.jar` is run by `javaw -jar` where Java is installed, as on
-/// many viewing stations (review of session 41, item 4). `.ps1` opens in Notepad by
-/// default and is left to the PowerShell launchers, `.reg` is imported by regedit only
-/// after it asks; `.com` is read apart
+/// what its snap-ins name; session 41: `evil.msc` was clean). `.chm`, `.url` and `.jar`
+/// are not here: named alone on a line they are what a report's list of attachments
+/// says (`protocol.jar`, `guide.chm`, `portal.url` under "Attachments:" alerted in review
+/// rv42-screen), and cmd.exe runs them only if such a file lies in its current
+/// directory; `start` opens them ([`OPENED_BY_START`]).
+/// `.ps1` opens in Notepad by default and is left to the PowerShell launchers, `.reg` is
+/// imported by regedit only after it asks; `.com` is read apart
 /// ([`bare_com_name`]): a line starting with a domain name (`EGENIX.COM SOFTWARE ...` in
 /// Python's library) is prose.
-const RUNNABLE_EXTENSIONS: [&[u8]; 19] = [
+const RUNNABLE_EXTENSIONS: [&[u8]; 16] = [
     b".exe", b".bat", b".cmd", b".scr", b".pif", b".cpl", b".vbs", b".vbe", b".js", b".jse",
-    b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc", b".chm", b".url", b".jar",
+    b".wsf", b".wsh", b".hta", b".msi", b".lnk", b".msc",
 ];
+
+/// Extensions `start` opens by association into something that runs code (ShellExecute:
+/// HTML Help runs a `.chm`'s scripts, the shell follows a `.url`, to a share too, `javaw`
+/// runs a `.jar` where Java is installed, as on many viewing stations). Not in
+/// [`RUNNABLE_EXTENSIONS`]: alone on a line such a name is what a report's list of
+/// attachments says (review rv42-screen).
+const OPENED_BY_START: [&[u8]; 3] = [b".chm", b".url", b".jar"];
 
 /// Tools of intruders no Windows holds and no launcher rule here names otherwise: a plain
 /// word after `start` or `at`, or a bare `NAME.com`, counts only as one of these or of
@@ -770,6 +778,7 @@ fn tool_argument(tool: &[u8], after: &[u8], chance_bytes: bool, piped: bool) -> 
         return start_runs(&line, chance_bytes).unwrap_or_else(|| {
             names_program_or_url(token)
                 || has_runnable_extension(token)
+                || has_extension_of(token, &OPENED_BY_START)
                 || hands_a_plain_name(&line, chance_bytes, NameRule::Known)
         });
     }
@@ -6157,7 +6166,12 @@ fn name_end(line: &[u8], in_block: bool) -> usize {
 
 /// Whether `name` ends with an extension Windows runs ([`RUNNABLE_EXTENSIONS`]).
 fn has_runnable_extension(name: &[u8]) -> bool {
-    RUNNABLE_EXTENSIONS.iter().any(|ext| {
+    has_extension_of(name, &RUNNABLE_EXTENSIONS)
+}
+
+/// Whether `name` ends with one of `extensions` (any case).
+fn has_extension_of(name: &[u8], extensions: &[&[u8]]) -> bool {
+    extensions.iter().any(|ext| {
         name.len() > ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
     })
 }
@@ -10398,11 +10412,23 @@ mod lolbin_tests {
     /// asks) and `.ps1` (Notepad) stay clean.
     #[test]
     fn files_windows_opens_into_code_alone_on_a_line_run() {
-        assert_alerts(
-            &["evil.chm", "evil.url", "evil.jar", "evil.hta", "evil.lnk"],
-            &[false],
-        );
+        assert_alerts(&["evil.hta", "evil.lnk"], &[false]);
         assert_clean(&["evil.reg", "evil.ps1"]);
+    }
+
+    /// Review rv42-screen (1): a report's list of attachments names files alone on their
+    /// lines, in any case; `.chm`, `.url` and `.jar` so named alerted for one version
+    /// (false alarms on "Attachments:" lists). They are prose; the same names handed to a
+    /// launcher still run.
+    #[test]
+    fn attachment_names_alone_on_a_line_are_prose() {
+        assert_clean(&[
+            "Attachments:\r\ndose_report.pdf\r\nprotocol.jar\r\nguide.chm\r\nportal.url\r\n",
+            "viewer.jar",
+            "Protocol.JAR",
+            "guide.chm\nportal.url",
+        ]);
+        assert_alerts(&["start evil.chm", "start portal.url", "START viewer.JAR"], &[false]);
     }
 
     /// Review of session 41 (issue 10, item 1): a `for /f` over a share whose variable

@@ -901,18 +901,30 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
     let mut kept = Vec::new();
     let mut excused = 0usize;
     let mut magic = None;
-    let mut prefix = vec![0u8; super::compressed::COMPRESSED_PROBE_BYTES];
+    // A value is excused whole or not at all (review rv42-watch: judged by its first
+    // 64 KiB, zeros compressed before ciphertext hid it): read whole when within
+    // COMPRESSED_MAX_VALUE_BYTES, else only its head, for the magic's name.
+    let mut whole_value = Vec::new();
     for v in &found.values {
-        let len = usize::try_from(held_of(v))
-            .unwrap_or(usize::MAX)
-            .min(prefix.len());
+        let value_len = usize::try_from(held_of(v)).unwrap_or(usize::MAX);
+        let len = if value_len <= super::compressed::COMPRESSED_MAX_VALUE_BYTES {
+            value_len
+        } else {
+            16
+        };
         let start = usize::try_from(v.start).ok()?;
         let bytes = match head.bytes.get(start..start.saturating_add(len)) {
             Some(bytes) => bytes,
-            None if file.read_exact_at(&mut prefix[..len], v.start).is_ok() => &prefix[..len],
-            None => &[][..],
+            None => {
+                whole_value.resize(len, 0);
+                if file.read_exact_at(&mut whole_value, v.start).is_ok() {
+                    &whole_value[..]
+                } else {
+                    &[][..]
+                }
+            }
         };
-        if super::compressed::verified(bytes, held_of(v) == len as u64).is_some() {
+        if len == value_len && super::compressed::verified(bytes).is_some() {
             excused += 1;
             held = held.saturating_sub(held_of(v));
         } else {
