@@ -331,7 +331,10 @@ impl Console {
             ));
         }
         let total: u64 = read.counts.values().map(|u| u.findings).sum();
-        if read.last_run_open == Some(true) {
+        // A kill is said as what it is, apart from a count not read back whole:
+        // everything the killed run recorded may have been read, and "could not be read
+        // back whole" was then untrue (review rv42-state, session 42).
+        let killed = (read.last_run_open == Some(true)).then(|| {
             // The kill is said (it is evidence: someone or something stopped the guard
             // without its stop), a count only when there is one: "at least 0" told an
             // operator nothing (issue 13, session 42).
@@ -342,12 +345,12 @@ impl Console {
             } else {
                 "it had recorded no undone finding dropped from the pages".to_string()
             };
-            why.push(format!(
-                "the last run of the console ended without its stop (killed, or the host lost power): {counted}; what it dropped in its last {} s (DROPPED_RECORD_INTERVAL) may not be counted",
+            format!(
+                "the last run of the console ended without its stop (killed, or the host lost power): {counted}; it recorded its counts every {} s at most (DROPPED_RECORD_INTERVAL), so undone findings dropped after its last record may be missing",
                 DROPPED_RECORD_INTERVAL.as_secs()
-            ));
-        }
-        if !bindings.whole && why.is_empty() {
+            )
+        });
+        if !bindings.whole && why.is_empty() && killed.is_none() {
             why.push(format!(
                 "the trail is not proven whole at this start ({}): a newer record of it may be among what is not proven",
                 bindings
@@ -356,7 +359,7 @@ impl Console {
                     .unwrap_or("its verification did not prove every record")
             ));
         }
-        if why.is_empty() {
+        if why.is_empty() && killed.is_none() {
             return Ok(read.counts);
         }
         let shown = if total > 0 {
@@ -364,9 +367,16 @@ impl Console {
         } else {
             "None is shown now, and some may be missing"
         };
+        let mut parts: Vec<String> = killed.into_iter().collect();
+        if !why.is_empty() {
+            parts.push(format!(
+                "the count of undone findings dropped from the pages and not acknowledged, as the last run recorded it, could not be read back whole: {}",
+                why.join("; ")
+            ));
+        }
         let said = format!(
-            "the count of undone findings dropped from the pages and not acknowledged, as the last run recorded it, could not be read back whole: {}. {shown}: read the trail's findings since the last acknowledgement (pacsguard audit show)",
-            why.join("; ")
+            "{}. {shown}: read the trail's findings since the last acknowledgement (pacsguard audit show)",
+            parts.join(". ")
         );
         self.guard.set_dropped_unread(said.clone());
         let finding = Finding::new(

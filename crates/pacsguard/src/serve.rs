@@ -704,7 +704,7 @@ pub fn run(
     for (root, unseen) in &bound.dropped_restored {
         if unseen.findings > 0 {
             say(&format!(
-                "{} undone findings {} dropped from the pages and not acknowledged at the last stop are counted again (the alerts page)",
+                "{} undone findings {} dropped from the pages and not acknowledged when the last run ended are counted again (the alerts page)",
                 unseen.findings,
                 if root.is_empty() {
                     "outside every root".to_string()

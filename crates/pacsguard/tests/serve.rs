@@ -1504,8 +1504,12 @@ fn the_dropped_alerts_of_a_serve_killed_are_counted_again_and_the_kill_said() {
     });
     let count = value_of(&page[at..], "name=\"count\" value=\"", '"');
     assert!(count.parse::<u64>().is_ok_and(|n| n >= 1), "{count}");
+    // There was no stop: the count is said as the last run left it (review rv42-state).
     assert!(
         server.stderr().contains("counted again")
+            && server.stderr().contains("when the last run ended")
+            && !server.stderr().contains("at the last stop")
+            && !server.stderr().contains("could not be read back whole")
             && server
                 .stderr()
                 .contains("ended without its stop (killed, or the host lost power)"),

@@ -8413,15 +8413,25 @@ fn view_trouble_findings(
                 Severity::Warning
             },
             format!(
-                "the watcher's view file of {} failed {} time(s) ({first}), and {untold} \
-                 more trouble(s) past the {} kept (MAX_KEPT_TROUBLES) were not itemized: \
-                 the file is left for a view of this root held in memory, made as soon \
-                 as the signed baseline is read (the fall-back's own alert says what is \
+                "the watcher's view file of {} failed {} time(s) ({first}){}: \
+                 the file is left for a view of this root held in memory for the rest \
+                 of the run (a lock another process held is not waited out), made as \
+                 soon as the signed baseline is read (the fall-back's own alert says what is \
                  laid over the baseline: this run's writes as the watcher made them, or \
                  the rows of the file that still verify)",
                 escape_path(root),
                 failures.len(),
-                view::MAX_KEPT_TROUBLES
+                // A count past the limit only when there is one: "and 0 more" said
+                // nothing (review rv42-state).
+                if untold > 0 {
+                    format!(
+                        ", and {untold} more trouble(s) past the {} kept \
+                         (MAX_KEPT_TROUBLES) were not itemized",
+                        view::MAX_KEPT_TROUBLES
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
@@ -9643,6 +9653,39 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A view file's failures are said with the count past MAX_KEPT_TROUBLES only when
+    /// there is one: "and 0 more trouble(s) ... were not itemized" said nothing (review
+    /// rv42-state, session 42).
+    #[test]
+    fn a_view_files_failures_name_the_troubles_not_itemized_only_when_there_are_some() {
+        let root = Path::new("/srv/pacs");
+        let file = Path::new("/home/pg/view.db");
+        let said = |untold: u64| -> String {
+            let findings = view_trouble_findings(
+                root,
+                file,
+                vec![view::ViewTrouble::Failed("database is locked".to_string())],
+                untold,
+            );
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            findings[0].detail.clone()
+        };
+        let none = said(0);
+        assert!(
+            none.contains("failed 1 time(s) (database is locked)")
+                && !none.contains("more trouble")
+                && !none.contains("not itemized"),
+            "{none}"
+        );
+        let some = said(3);
+        assert!(
+            some.contains(
+                "and 3 more trouble(s) past the 1024 kept (MAX_KEPT_TROUBLES) were not itemized"
+            ),
+            "{some}"
+        );
+    }
 
     /// Each run of equal put-off counts is taken from both ends in turn; runs keep their
     /// order (review rv39-watch: decoys starved the largest arrivals).
