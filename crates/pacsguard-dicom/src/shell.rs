@@ -10428,7 +10428,10 @@ mod lolbin_tests {
             "Protocol.JAR",
             "guide.chm\nportal.url",
         ]);
-        assert_alerts(&["start evil.chm", "start portal.url", "START viewer.JAR"], &[false]);
+        assert_alerts(
+            &["start evil.chm", "start portal.url", "START viewer.JAR"],
+            &[false],
+        );
     }
 
     /// Review of session 41 (issue 10, item 1): a `for /f` over a share whose variable

@@ -144,7 +144,7 @@ fn inflates(body: &[u8], trailer: usize) -> bool {
             return false;
         }
         for block in out[..written.min(out.len())].chunks_exact(4096) {
-            let weighed = blocks < 256 || blocks % WEIGHED_EVERY == 0;
+            let weighed = blocks < 256 || blocks.is_multiple_of(WEIGHED_EVERY);
             blocks += 1;
             if weighed
                 && (super::entropy::cipher_bits(block).is_some()
