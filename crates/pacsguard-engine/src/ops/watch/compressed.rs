@@ -170,20 +170,9 @@ fn inflates(body: &[u8], trailer: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::entropy::tests::xorshift;
     use super::*;
     use std::io::Write as _;
-
-    fn xorshift(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    }
 
     /// Structured 16-bit pixels with some noise: they compress, not to nothing.
     fn pixels(len: usize) -> Vec<u8> {

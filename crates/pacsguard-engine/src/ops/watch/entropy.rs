@@ -1066,7 +1066,7 @@ pub fn wrapped_random(path: &Path) -> Option<Wrapped> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -1214,7 +1214,8 @@ mod tests {
         assert!(random_written(&file, 0, 32).is_some());
     }
 
-    fn xorshift(len: usize, seed: u64) -> Vec<u8> {
+    /// Random-looking bytes, the same for a seed (the watch modules' tests share it).
+    pub(in crate::ops::watch) fn xorshift(len: usize, seed: u64) -> Vec<u8> {
         let mut state = seed | 1;
         (0..len)
             .map(|_| {
