@@ -111,6 +111,96 @@ fn commands_dash_runs_are_found_however_they_are_written() {
     }
 }
 
+/// Power commands dash runs as the programs they name, proven with stand-ins: each of
+/// `POWER_PROGRAMS` is a script printing RAN, first in PATH (the real ones never run).
+const POWER_PROGRAMS: [&str; 8] = [
+    "shutdown",
+    "reboot",
+    "halt",
+    "poweroff",
+    "init",
+    "telinit",
+    "systemctl",
+    "sudo",
+];
+
+/// Runs `script` with dash with stand-ins of [`POWER_PROGRAMS`] first in PATH.
+fn dash_with_power_stand_ins(script: &[u8]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    let bin = dir.path("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    for name in POWER_PROGRAMS {
+        let program = bin.join(name);
+        std::fs::write(&program, "#!/bin/sh\necho RAN\n").expect("stand-in");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let file = dir.path("script.dcm");
+    std::fs::write(&file, script).expect("write");
+    let out = Command::new("dash")
+        .arg(&file)
+        .current_dir(&dir.0)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .expect("dash (Debian's /bin/sh)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Review of session 42 (issue 10, class 1): dash runs a power command quoted or
+/// escaped (`'shutdown'`, `"poweroff"`, `\reboot`, `s''hutdown`), bare (`reboot`), and
+/// `init`/`telinit` with a runlevel: each is an alert. Report prose with the same words
+/// runs none of them and stays clean.
+#[test]
+fn power_commands_dash_runs_are_found_however_they_are_written() {
+    let lead = "\u{1}\u{2}binary\u{7f}\n";
+    for case in [
+        "init 0\n",
+        "telinit 0\n",
+        "init 6\n",
+        "reboot\n",
+        "halt\n",
+        "reboot; echo done\n",
+        "'shutdown' -h now\n",
+        "\"poweroff\"\n",
+        "\\reboot\n",
+        "s''hutdown -h now\n",
+        "\"reboot\" -f\n",
+        "env reboot\n",
+        "command 'init' 6\n",
+        "sudo shutdown now\n",
+        "systemctl poweroff\n",
+    ] {
+        let script = format!("{lead}{case}");
+        let printed = dash_with_power_stand_ins(script.as_bytes());
+        assert!(
+            printed.contains("RAN"),
+            "dash does not run {case:?}: {printed:?}"
+        );
+        let found = find_shell_command(script.as_bytes());
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|c| c.severity == Severity::Alert),
+            "{case:?}: {found:?}"
+        );
+    }
+    for prose in [
+        "the scanner will reboot at 10:40\n",
+        "Init 0 dose\n",
+        "shutdown of the CT for service\n",
+        "Reboot\n",
+    ] {
+        let script = format!("{lead}{prose}");
+        let printed = dash_with_power_stand_ins(script.as_bytes());
+        // `shutdown of …` reaches the stand-in, which takes any words; the real
+        // shutdown refuses `of` ("Failed to parse time specification").
+        if !prose.starts_with("shutdown") {
+            assert!(!printed.contains("RAN"), "{prose:?}: {printed:?}");
+        }
+        assert_eq!(find_shell_command(script.as_bytes()), None, "{prose:?}");
+    }
+}
+
 /// What dash stops at is still a stop: nothing after a syntax error runs, and report text
 /// is not a command.
 #[test]
