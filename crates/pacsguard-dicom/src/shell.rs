@@ -5824,8 +5824,13 @@ fn command_at_each_value(
     }
     let mut found = None;
     for choice in 1..=values.min(MAX_VARIABLE_VALUES_TRIED) {
-        if variables.spent {
-            break;
+        // Each try reads the line again: its bytes are charged to the expansion's
+        // budget, so the tries of a whole file cost at most MAX_EXPANDED_BYTES of
+        // reading (80,000 lines of two values each were read twice over without it).
+        if variables.spent || !variables.charge(line.text.len()) {
+            variables.choice = 0;
+            variables.alternatives = 0;
+            return first.or_else(|| Some(expansion_spent(bytes, at)));
         }
         variables.choice = choice;
         let tried = command_at(bytes, at, line, from, variables, in_block, binary, keyword);
@@ -10855,6 +10860,25 @@ mod lolbin_tests {
         );
         // Local values only, fewer than the bound: nothing to say.
         assert_clean(&["copy C:\\PACS\\*.dcm %s%\r\nset s=C:\\backup\r\nset s=D:\\old"]);
+        // The tries of a whole file are charged to the expansion's budget: twice the
+        // lines, no more work, and the budget reached is said.
+        let mut work = Vec::new();
+        for lines in [25_000, 50_000] {
+            let text = format!(
+                "x\r\nset s=C:\\a\r\n{}set s=D:\\b\r\n",
+                "copy C:\\PACS\\archive\\series\\000001\\image.dcm %s%\r\n".repeat(lines)
+            );
+            tests::EXPANDED.with(|n| n.set(0));
+            let spent = find_batch_command(text.as_bytes()).expect("a warning");
+            assert!(
+                spent.detail.contains("MAX_EXPANDED_BYTES"),
+                "{}",
+                spent.detail
+            );
+            work.push(tests::EXPANDED.with(std::cell::Cell::get));
+        }
+        assert!(work.iter().all(|&n| n <= MAX_EXPANDED_BYTES), "{work:?}");
+        assert_eq!(work[0], work[1]);
     }
 
     /// Review of session 42 (issue 10, class 6): the budget's warning named "a variable
