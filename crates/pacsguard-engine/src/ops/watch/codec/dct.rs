@@ -1,0 +1,478 @@
+//! The entropy-coded data of a sequential DCT JPEG frame (baseline SOF0, extended SOF1:
+//! Huffman coding, 8 or 12 bits, or GDCM's 16), walked as a decoder reads it, without the inverse DCT
+//! (issue 11, review of session 42: ciphertext written after a DCT frame's headers, a
+//! `00` stuffed after each `FF` it holds, kept every marker [`super::bad_markers`]
+//! looks at and was `info`, in place and under a new UID). An encoder writes, for each
+//! 8 x 8 block, a DC category and AC run/size symbols from the frame's own Huffman
+//! tables (ITU-T T.81 F.1.2): every code is one of the tables', no DC category passes
+//! the precision's (11 at 8 bits, 15 at 12), no AC size passes its (10, 14), no run of
+//! zeros passes coefficient 63, and the scan holds exactly the blocks the frame header
+//! claims, a restart marker after each restart interval. Random bits read as such codes
+//! break one of these within a few blocks (measured in the tests: a DC code the table
+//! lacks or a run past 63 in the first blocks), and no encoder's scan breaks any.
+//!
+//! Progressive, lossless and arithmetic-coded frames, a frame whose height is given by
+//! a DNL marker, and headers this walk does not read (a table missing, a scan header
+//! out of range) are not judged here.
+
+/// Entropy-coded bytes of one file walked at most (all its frames): the frames are the
+/// writer's to make many and large, and random bits break the walk within its first
+/// bytes. Past it, the frames not walked are judged by their markers alone
+/// ([`super::bad_markers`]); an honest multi-frame image of 2 MiB of scans or more is
+/// walked that far.
+pub const MAX_DCT_WALK_BYTES: usize = 2 << 20;
+
+/// What in a DCT frame's scan no encoder writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Violation {
+    /// A code none of the Huffman table's (`dc`: the DC table).
+    NoSuchCode { block: u64, dc: bool },
+    /// A DC difference category past the precision's.
+    DcCategory { block: u64, category: u8 },
+    /// An AC symbol undefined in a sequential scan (a zero size with a run other than
+    /// 0 or 15), or a size past the precision's.
+    AcSymbol { block: u64, symbol: u8 },
+    /// A run of zero coefficients past the 63rd.
+    RunPast63 { block: u64 },
+    /// The scan ended (a marker) before the blocks the frame claims, at this MCU of
+    /// that many.
+    EndedEarly { mcu: u64, of: u64 },
+    /// No restart marker (or the wrong one) after a restart interval of MCUs.
+    NoRestart { mcu: u64 },
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::NoSuchCode { block, dc } => write!(
+                f,
+                "block {block} holds a code its {} Huffman table lacks",
+                if *dc { "DC" } else { "AC" }
+            ),
+            Violation::DcCategory { block, category } => write!(
+                f,
+                "block {block} holds a DC difference of category {category}, past its precision's"
+            ),
+            Violation::AcSymbol { block, symbol } => write!(
+                f,
+                "block {block} holds the AC symbol 0x{symbol:02x}, undefined in a sequential scan"
+            ),
+            Violation::RunPast63 { block } => {
+                write!(f, "block {block} runs zero coefficients past the 63rd")
+            }
+            Violation::EndedEarly { mcu, of } => {
+                write!(f, "its scan ends at MCU {mcu} of the {of} its frame claims")
+            }
+            Violation::NoRestart { mcu } => {
+                write!(
+                    f,
+                    "no restart marker follows MCU {mcu}, its restart interval's end"
+                )
+            }
+        }
+    }
+}
+
+/// A Huffman table as a decoder holds it (T.81 F.2.2.3): for each code length, the
+/// highest code and where its symbols begin.
+#[derive(Clone)]
+struct Table {
+    /// By length 1..=16 (index 0 unused): the first code, the count, the symbols' index.
+    first: [u32; 17],
+    count: [u32; 17],
+    index: [usize; 17],
+    symbols: Vec<u8>,
+}
+
+impl Table {
+    /// From a DHT's 16 counts and its symbols; `None` when they overfill the code space.
+    fn new(counts: &[u8], symbols: &[u8]) -> Option<Table> {
+        let mut table = Table {
+            first: [0; 17],
+            count: [0; 17],
+            index: [0; 17],
+            symbols: symbols.to_vec(),
+        };
+        let (mut code, mut index) = (0u32, 0usize);
+        for length in 1..=16 {
+            let n = u32::from(counts[length - 1]);
+            table.first[length] = code;
+            table.count[length] = n;
+            table.index[length] = index;
+            code += n;
+            index += n as usize;
+            if code > 1 << length {
+                return None;
+            }
+            code <<= 1;
+        }
+        (index == symbols.len()).then_some(table)
+    }
+}
+
+/// A frame component: its id, sampling factors, and the tables its scan names.
+#[derive(Clone, Copy)]
+struct Component {
+    id: u8,
+    h: u8,
+    v: u8,
+}
+
+/// The bits of a scan: bytes up to the next marker, `FF 00` read as `FF`.
+struct Bits<'a> {
+    data: &'a [u8],
+    at: usize,
+    byte: u8,
+    left: u8,
+    /// The marker the data ended at (its code), once met.
+    marker: Option<u8>,
+    /// Bytes of the file's walk left ([`MAX_DCT_WALK_BYTES`]).
+    budget: &'a mut usize,
+}
+
+/// Why reading bits stopped.
+enum Stop {
+    /// A marker came where data was asked.
+    Marker,
+    /// The walk's bytes were spent: no verdict.
+    Spent,
+}
+
+impl Bits<'_> {
+    fn bit(&mut self) -> Result<u32, Stop> {
+        if self.left == 0 {
+            if self.marker.is_some() {
+                return Err(Stop::Marker);
+            }
+            let (Some(&b), next) = (self.data.get(self.at), self.data.get(self.at + 1)) else {
+                self.marker = Some(0);
+                return Err(Stop::Marker);
+            };
+            if b == 0xFF {
+                match next {
+                    Some(0) => self.at += 2,
+                    // A marker (fill bytes before it included): the scan's data ends.
+                    _ => {
+                        self.marker = Some(self.marker_at());
+                        return Err(Stop::Marker);
+                    }
+                }
+            } else {
+                self.at += 1;
+            }
+            if *self.budget == 0 {
+                return Err(Stop::Spent);
+            }
+            *self.budget -= 1;
+            self.byte = b;
+            self.left = 8;
+        }
+        self.left -= 1;
+        Ok(u32::from(self.byte >> self.left) & 1)
+    }
+
+    fn bits(&mut self, n: u8) -> Result<(), Stop> {
+        for _ in 0..n {
+            self.bit()?;
+        }
+        Ok(())
+    }
+
+    /// The code of the marker at `at` (past fill bytes), leaving `at` on its `FF`.
+    fn marker_at(&mut self) -> u8 {
+        while self.data.get(self.at + 1) == Some(&0xFF) {
+            self.at += 1;
+        }
+        self.data.get(self.at + 1).copied().unwrap_or(0)
+    }
+
+    /// Drops the bits left of the byte under way and reads the marker that must come
+    /// next; `None` when data comes instead.
+    fn align_to_marker(&mut self) -> Option<u8> {
+        self.left = 0;
+        if let Some(m) = self.marker {
+            return Some(m);
+        }
+        match (self.data.get(self.at), self.data.get(self.at + 1)) {
+            (Some(0xFF), Some(&next)) if next != 0 => {
+                let m = self.marker_at();
+                self.marker = Some(m);
+                Some(m)
+            }
+            (None, _) => {
+                self.marker = Some(0);
+                Some(0)
+            }
+            _ => None,
+        }
+    }
+
+    /// Past the marker met (at `at`): the next restart interval's data follows.
+    fn past_restart(&mut self) {
+        self.at += 2;
+        self.marker = None;
+        self.left = 0;
+    }
+
+    fn decode(&mut self, table: &Table) -> Result<Option<u8>, Stop> {
+        let mut code = 0u32;
+        for length in 1..=16 {
+            code = (code << 1) | self.bit()?;
+            let offset = code.wrapping_sub(table.first[length]);
+            if code >= table.first[length] && offset < table.count[length] {
+                return Ok(table
+                    .symbols
+                    .get(table.index[length] + offset as usize)
+                    .copied());
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The first thing in the sequential DCT frame `frame` (from its SOI) that no encoder
+/// writes ([`Violation`]), walking its scans while `budget` (bytes of scan data) lasts;
+/// `None` when it holds none, or it is not judged here (see the module's note).
+pub(super) fn violation(frame: &[u8], budget: &mut usize) -> Option<Violation> {
+    let mut dc: [Option<Table>; 4] = [None, None, None, None];
+    let mut ac: [Option<Table>; 4] = [None, None, None, None];
+    let mut components: Vec<Component> = Vec::new();
+    let (mut width, mut height, mut precision) = (0u32, 0u32, 0u8);
+    let mut restart = 0u32;
+    let mut block = 0u64;
+    let mut at = 2usize; // past SOI
+    loop {
+        let (Some(&0xFF), Some(&marker)) = (frame.get(at), frame.get(at + 1)) else {
+            return None;
+        };
+        if marker == 0xFF {
+            at += 1; // fill
+            continue;
+        }
+        if marker == 0xD9 {
+            return None; // EOI
+        }
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            return None; // a marker with no length, out of a scan: not read here
+        }
+        let length = usize::from(u16::from_be_bytes([
+            *frame.get(at + 2)?,
+            *frame.get(at + 3)?,
+        ]));
+        let segment = frame.get(at + 4..at + 2 + length)?;
+        match marker {
+            0xC0 | 0xC1 => {
+                precision = *segment.first()?;
+                height = u32::from(u16::from_be_bytes([*segment.get(1)?, *segment.get(2)?]));
+                width = u32::from(u16::from_be_bytes([*segment.get(3)?, *segment.get(4)?]));
+                let n = usize::from(*segment.get(5)?);
+                components = (0..n)
+                    .map(|i| {
+                        let c = segment.get(6 + 3 * i..9 + 3 * i)?;
+                        Some(Component {
+                            id: c[0],
+                            h: c[1] >> 4,
+                            v: c[1] & 0x0F,
+                        })
+                    })
+                    .collect::<Option<_>>()?;
+                let sampling_ok = components
+                    .iter()
+                    .all(|c| (1..=4).contains(&c.h) && (1..=4).contains(&c.v));
+                // A DNL's height, or a header out of range: not judged. Precisions past
+                // T.81's 8 and 12 are read too: GDCM's lossy JPEG of a 16-bit image
+                // codes 16 (IJG's 16-bit build), its categories growing with it.
+                if !(8..=16).contains(&precision) || height == 0 || width == 0 || !sampling_ok {
+                    return None;
+                }
+            }
+            // Any other frame: progressive, lossless, arithmetic, hierarchical.
+            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xF7 => return None,
+            0xC4 => {
+                let mut s = segment;
+                while let Some((&class_id, rest)) = s.split_first() {
+                    let counts = rest.get(..16)?;
+                    let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let symbols = rest.get(16..16 + n)?;
+                    let table = Table::new(counts, symbols)?;
+                    let slot = usize::from(class_id & 0x0F);
+                    match class_id >> 4 {
+                        0 => *dc.get_mut(slot)? = Some(table),
+                        1 => *ac.get_mut(slot)? = Some(table),
+                        _ => return None,
+                    }
+                    s = &rest[16 + n..];
+                }
+            }
+            0xDD => {
+                restart = u32::from(u16::from_be_bytes([*segment.first()?, *segment.get(1)?]));
+            }
+            0xDA => {
+                if components.is_empty() {
+                    return None;
+                }
+                let n = usize::from(*segment.first()?);
+                let mut scan = Vec::with_capacity(n);
+                for i in 0..n {
+                    let s = segment.get(1 + 2 * i..3 + 2 * i)?;
+                    let c = *components.iter().find(|c| c.id == s[0])?;
+                    let d = dc.get(usize::from(s[1] >> 4))?.clone()?;
+                    let a = ac.get(usize::from(s[1] & 0x0F))?.clone()?;
+                    scan.push((c, d, a));
+                }
+                // Ss, Se, Ah and Al mean nothing to a sequential frame (T.81 B.2.3: 0, 63
+                // and 0 there), and decoders read every coefficient whatever they say
+                // (libjpeg warns and goes on): GE's extended frame in pydicom's
+                // `JPEG-lossy.dcm` says Se 0 and codes all 63.
+                segment.get(1 + 2 * n..4 + 2 * n)?;
+                let geometry = Geometry::of(&components, width, height);
+                let data = frame.get(at + 2 + length..)?;
+                let mut bits = Bits {
+                    data,
+                    at: 0,
+                    byte: 0,
+                    left: 0,
+                    marker: None,
+                    budget: &mut *budget,
+                };
+                match walk_scan(&mut bits, &scan, &geometry, precision, restart, &mut block) {
+                    Ok(None) => {}
+                    Ok(Some(v)) => return Some(v),
+                    Err(Stop::Spent) => return None,
+                    // A marker inside a block was turned into a violation by the walk.
+                    Err(Stop::Marker) => return None,
+                }
+                let end = bits.at;
+                at += 2 + length + end;
+                continue;
+            }
+            _ => {}
+        }
+        at += 2 + length;
+    }
+}
+
+/// The MCU grid of a frame.
+struct Geometry {
+    /// The largest sampling factors.
+    h_max: u32,
+    v_max: u32,
+    width: u32,
+    height: u32,
+}
+
+impl Geometry {
+    fn of(components: &[Component], width: u32, height: u32) -> Geometry {
+        Geometry {
+            h_max: components.iter().map(|c| u32::from(c.h)).max().unwrap_or(1),
+            v_max: components.iter().map(|c| u32::from(c.v)).max().unwrap_or(1),
+            width,
+            height,
+        }
+    }
+
+    /// MCUs of a scan, and the blocks of each component in one: interleaved, the
+    /// frame's MCU grid and H x V blocks; one component alone, its own blocks one an
+    /// MCU (T.81 A.2).
+    fn mcus(&self, scan: &[(Component, Table, Table)]) -> (u64, Vec<u32>) {
+        let up = |a: u32, b: u32| a.div_ceil(b);
+        if let [(c, _, _)] = scan {
+            let w = up(self.width * u32::from(c.h), self.h_max);
+            let h = up(self.height * u32::from(c.v), self.v_max);
+            return (u64::from(up(w, 8)) * u64::from(up(h, 8)), vec![1]);
+        }
+        let mcus =
+            u64::from(up(self.width, 8 * self.h_max)) * u64::from(up(self.height, 8 * self.v_max));
+        (
+            mcus,
+            scan.iter()
+                .map(|(c, _, _)| u32::from(c.h) * u32::from(c.v))
+                .collect(),
+        )
+    }
+}
+
+/// One scan's MCUs walked from `bits`; its first [`Violation`], if any. `block` counts
+/// the frame's blocks so far (for the words).
+fn walk_scan(
+    bits: &mut Bits<'_>,
+    scan: &[(Component, Table, Table)],
+    geometry: &Geometry,
+    precision: u8,
+    restart: u32,
+    block: &mut u64,
+) -> Result<Option<Violation>, Stop> {
+    let (mcus, blocks) = geometry.mcus(scan);
+    let max_dc = precision + 3;
+    let max_ac = precision + 2;
+    for mcu in 0..mcus {
+        if restart > 0 && mcu > 0 && mcu % u64::from(restart) == 0 {
+            let expected = 0xD0 + ((mcu / u64::from(restart) - 1) % 8) as u8;
+            if bits.align_to_marker() != Some(expected) {
+                return Ok(Some(Violation::NoRestart { mcu }));
+            }
+            bits.past_restart();
+        }
+        for ((_, dc, ac), &count) in scan.iter().zip(&blocks) {
+            for _ in 0..count {
+                let ended = |_| Violation::EndedEarly { mcu, of: mcus };
+                let done = one_block(bits, dc, ac, max_dc, max_ac, *block);
+                match done {
+                    Ok(None) => {}
+                    Ok(Some(v)) => return Ok(Some(v)),
+                    Err(Stop::Marker) => return Ok(Some(ended(()))),
+                    Err(Stop::Spent) => return Err(Stop::Spent),
+                }
+                *block += 1;
+            }
+        }
+    }
+    // The scan ends: what follows is a marker (the next scan's, or EOI).
+    bits.align_to_marker();
+    Ok(None)
+}
+
+/// One 8 x 8 block's codes (T.81 F.2.2): a DC category and its bits, then AC symbols to
+/// EOB or the 63rd coefficient.
+fn one_block(
+    bits: &mut Bits<'_>,
+    dc: &Table,
+    ac: &Table,
+    max_dc: u8,
+    max_ac: u8,
+    block: u64,
+) -> Result<Option<Violation>, Stop> {
+    let Some(category) = bits.decode(dc)? else {
+        return Ok(Some(Violation::NoSuchCode { block, dc: true }));
+    };
+    if category > max_dc {
+        return Ok(Some(Violation::DcCategory { block, category }));
+    }
+    bits.bits(category)?;
+    let mut k = 1u32;
+    while k <= 63 {
+        let Some(symbol) = bits.decode(ac)? else {
+            return Ok(Some(Violation::NoSuchCode { block, dc: false }));
+        };
+        let (run, size) = (u32::from(symbol >> 4), symbol & 0x0F);
+        match (run, size) {
+            (0, 0) => break, // EOB
+            (15, 0) => k += 16,
+            (_, 0) => return Ok(Some(Violation::AcSymbol { block, symbol })),
+            _ if size > max_ac => return Ok(Some(Violation::AcSymbol { block, symbol })),
+            _ => {
+                k += run;
+                if k > 63 {
+                    return Ok(Some(Violation::RunPast63 { block }));
+                }
+                bits.bits(size)?;
+                k += 1;
+            }
+        }
+        // A ZRL must be followed by a coefficient within the block.
+        if k > 63 && size == 0 {
+            return Ok(Some(Violation::RunPast63 { block }));
+        }
+    }
+    Ok(None)
+}
