@@ -476,3 +476,98 @@ fn one_block(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first frame (SOI to EOI) of a pydicom test file.
+    fn frame_of(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files")
+            .join(name);
+        let bytes = std::fs::read(&path).expect("pydicom's test files");
+        let soi = bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xD8])
+            .expect("an SOI");
+        let eoi = bytes
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xD9])
+            .expect("an EOI");
+        bytes[soi..eoi + 2].to_vec()
+    }
+
+    /// The scan data after the frame's SOS replaced by stuffed keystream bytes.
+    fn stuffed(frame: &[u8]) -> Vec<u8> {
+        let sos = frame
+            .windows(2)
+            .position(|w| w == [0xFF, 0xDA])
+            .expect("an SOS");
+        let from = sos + 2 + usize::from(u16::from_be_bytes([frame[sos + 2], frame[sos + 3]]));
+        let mut out = frame[..from].to_vec();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        while out.len() < frame.len() - 2 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let b = state as u8;
+            out.push(b);
+            if b == 0xFF {
+                out.push(0);
+            }
+        }
+        out.extend([0xFF, 0xD9]);
+        out
+    }
+
+    /// MAX_DCT_WALK_BYTES is a budget of the walk, not a verdict: spent before the first
+    /// block that breaks, the frame is not judged; with bytes enough it is. An honest
+    /// frame spends about its scan's bytes.
+    #[test]
+    fn the_walk_stops_without_a_verdict_when_its_bytes_are_spent() {
+        let honest = frame_of("SC_rgb_jpeg_dcmtk.dcm");
+        let mut budget = MAX_DCT_WALK_BYTES;
+        assert_eq!(violation(&honest, &mut budget), None);
+        let spent = MAX_DCT_WALK_BYTES - budget;
+        assert!(spent > honest.len() / 2 && spent < honest.len(), "{spent}");
+        let broken = stuffed(&honest);
+        let mut budget = MAX_DCT_WALK_BYTES;
+        let found = violation(&broken, &mut budget).expect("stuffed ciphertext");
+        let needed = MAX_DCT_WALK_BYTES - budget;
+        let mut short = needed - 1;
+        assert_eq!(violation(&broken, &mut short), None, "{found}");
+        let mut enough = needed;
+        assert_eq!(violation(&broken, &mut enough), Some(found));
+        let mut none = 0;
+        assert_eq!(violation(&broken, &mut none), None);
+    }
+
+    /// A crafted frame never panics the walk: every prefix of a real frame and of its
+    /// stuffed ciphertext, and its headers with each byte set to 0 and to FF.
+    #[test]
+    fn cut_or_damaged_frames_are_walked_without_a_panic() {
+        for name in ["JPEG-lossy.dcm", "SC_rgb_jpeg_dcmtk.dcm"] {
+            let honest = frame_of(name);
+            let broken = stuffed(&honest);
+            for frame in [&honest, &broken] {
+                for end in (0..frame.len()).step_by(7) {
+                    let mut budget = MAX_DCT_WALK_BYTES;
+                    let _ = violation(&frame[..end], &mut budget);
+                }
+            }
+            let sos = honest
+                .windows(2)
+                .position(|w| w == [0xFF, 0xDA])
+                .expect("an SOS");
+            for at in 2..sos + 12 {
+                for value in [0u8, 0xFF, 0x11] {
+                    let mut damaged = honest.clone();
+                    damaged[at] = value;
+                    let mut budget = MAX_DCT_WALK_BYTES;
+                    let _ = violation(&damaged, &mut budget);
+                }
+            }
+        }
+    }
+}
