@@ -8811,13 +8811,14 @@ fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// written under new names, the originals removed: R and G of 24-bit values beside
 /// B = 0 (`rgb`), each low byte beside the image's own high byte (`beside`), packed 10
 /// and 11 bits a value (`ten`, `eleven`), and a byte a 16-bit value in `.98` fragments
-/// (`enc98`). Each was `info added`; each is now an `encrypted-arrival`, and together
-/// they raise `ransomware-suspected`.
+/// (`enc98`); and (session 43) R alone beside a grey image's G and B (`rgb1`). Each was
+/// `info added`; each is now an `encrypted-arrival`, and together they raise
+/// `ransomware-suspected`.
 #[test]
 fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
-    let paths = ct_small_store(&env, 5);
+    let paths = ct_small_store(&env, 6);
     let watcher = Watcher::start(&env, &[]);
     open_window(&env, &watcher, &env.path("archive"), "CHG-4242 migration");
     let staging = env.dir.path().join("staging");
@@ -8825,7 +8826,7 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
     let mut staged = Vec::new();
     for (path, mode) in paths
         .iter()
-        .zip(["rgb", "beside", "ten", "eleven", "enc98"])
+        .zip(["rgb", "beside", "ten", "eleven", "enc98", "rgb1"])
     {
         let bytes = fs::read(path).expect("test fixture");
         let range = ct_small_pixels(&bytes);
@@ -8836,6 +8837,16 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
             "rgb" => ct
                 .chunks_exact(2)
                 .flat_map(|p| [p[0], p[1], 0])
+                .take(image.len())
+                .collect(),
+            // R alone ciphertext, G and B a grey image's (the CT's values scaled to 8
+            // bits), as a secondary capture holds one (issue 11, review of session 42:
+            // `info`, B being beside no ciphertext byte).
+            "rgb1" => image
+                .chunks_exact(2)
+                .map(|v| (u16::from_le_bytes([v[0], v[1]]) >> 4) as u8)
+                .zip(&ct)
+                .flat_map(|(grey, &c)| [c, grey, grey])
                 .take(image.len())
                 .collect(),
             "beside" => image
@@ -8899,7 +8910,7 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
             .and_then(|x| x["detail"].as_str())
             .expect("waited for above");
         let words = match *mode {
-            "rgb" => "24-bit lanes",
+            "rgb" | "rgb1" => "24-bit lanes",
             "beside" => "carry nothing",
             "ten" => "up to 2 bits a byte",
             "eleven" => "up to 3 bits a byte",
