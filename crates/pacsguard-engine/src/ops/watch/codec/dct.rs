@@ -543,6 +543,73 @@ mod tests {
         assert_eq!(violation(&broken, &mut none), None);
     }
 
+    /// A frame of `mcus` 8 x 8 grey blocks side by side, each coded "00" (DC category
+    /// 0, EOB) from one-code tables and padded with ones, a restart interval of one MCU,
+    /// and the scan data `scan(mcu)` writes after each MCU.
+    fn restart_frame(mcus: u8, after: impl Fn(u8) -> Vec<u8>) -> Vec<u8> {
+        let mut f = vec![0xFF, 0xD8];
+        f.extend([0xFF, 0xC0, 0, 11, 8, 0, 8, 0, 8 * mcus, 1, 1, 0x11, 0]);
+        for class in [0x00, 0x10] {
+            f.extend([0xFF, 0xC4, 0, 20, class, 1]);
+            f.extend([0; 15]);
+            f.push(0);
+        }
+        f.extend([0xFF, 0xDD, 0, 4, 0, 1]);
+        f.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]);
+        for mcu in 0..mcus {
+            f.push(0x3F);
+            f.extend(after(mcu));
+        }
+        f.extend([0xFF, 0xD9]);
+        f
+    }
+
+    /// Restart intervals as T.81 puts them: RST0, RST1, ... after each interval but the
+    /// last, after the interval's padding. One missing, or out of order, is no encoder's;
+    /// so is a scan of fewer MCUs than the frame claims (the EOI where the next restart
+    /// marker must be).
+    #[test]
+    fn restart_markers_are_asked_after_each_interval() {
+        let walk = |f: &[u8]| violation(f, &mut MAX_DCT_WALK_BYTES.clone());
+        let last = 9u8;
+        let honest = restart_frame(10, |m| {
+            if m < last {
+                vec![0xFF, 0xD0 + m % 8]
+            } else {
+                vec![]
+            }
+        });
+        assert_eq!(walk(&honest), None);
+        let missing = restart_frame(10, |m| {
+            if m < last && m != 4 {
+                vec![0xFF, 0xD0 + m % 8]
+            } else {
+                vec![]
+            }
+        });
+        assert_eq!(walk(&missing), Some(Violation::NoRestart { mcu: 5 }));
+        let swapped = restart_frame(10, |m| {
+            if m < last {
+                vec![0xFF, 0xD0 + (m + 1) % 8]
+            } else {
+                vec![]
+            }
+        });
+        assert_eq!(walk(&swapped), Some(Violation::NoRestart { mcu: 1 }));
+        // Fill bytes before a marker are allowed.
+        let filled = restart_frame(3, |m| {
+            if m < 2 {
+                vec![0xFF, 0xFF, 0xD0 + m]
+            } else {
+                vec![]
+            }
+        });
+        assert_eq!(walk(&filled), None);
+        let mut short = restart_frame(3, |m| if m < 2 { vec![0xFF, 0xD0 + m] } else { vec![] });
+        short[10] = 32; // the frame's width (X): it claims 4 MCUs
+        assert_eq!(walk(&short), Some(Violation::NoRestart { mcu: 3 }));
+    }
+
     /// A crafted frame never panics the walk: every prefix of a real frame and of its
     /// stuffed ciphertext, and its headers with each byte set to 0 and to FF.
     #[test]
