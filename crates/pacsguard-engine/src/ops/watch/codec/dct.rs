@@ -39,6 +39,9 @@ pub(super) enum Violation {
     EndedEarly { mcu: u64, of: u64 },
     /// No restart marker (or the wrong one) after a restart interval of MCUs.
     NoRestart { mcu: u64 },
+    /// A header decoders refuse (what is wrong in it): an attacker's way round the walk
+    /// otherwise, since a header not read leaves the scan unjudged.
+    Header(&'static str),
 }
 
 impl std::fmt::Display for Violation {
@@ -63,6 +66,7 @@ impl std::fmt::Display for Violation {
             Violation::EndedEarly { mcu, of } => {
                 write!(f, "its scan ends at MCU {mcu} of the {of} its frame claims")
             }
+            Violation::Header(what) => write!(f, "its header holds {what}, which no decoder reads"),
             Violation::NoRestart { mcu } => {
                 write!(
                     f,
@@ -351,10 +355,19 @@ pub(super) fn violation(frame: &[u8], budget: &mut usize) -> Option<Violation> {
                 let sampling_ok = components
                     .iter()
                     .all(|c| (1..=4).contains(&c.h) && (1..=4).contains(&c.v));
-                // A DNL's height, or a header out of range: not judged. Precisions past
-                // T.81's 8 and 12 are read too: GDCM's lossy JPEG of a 16-bit image
-                // codes 16 (IJG's 16-bit build), its categories growing with it.
-                if !(8..=16).contains(&precision) || height == 0 || width == 0 || !sampling_ok {
+                // Precisions past T.81's 8 and 12 are read too: GDCM's lossy JPEG of a
+                // 16-bit image codes 16 (IJG's 16-bit build), its categories growing
+                // with it.
+                if !(8..=16).contains(&precision) {
+                    return Some(Violation::Header("a sample precision no DCT coder writes"));
+                }
+                if width == 0 || !sampling_ok {
+                    return Some(Violation::Header(
+                        "no width, or a sampling factor past 1 to 4",
+                    ));
+                }
+                // A DNL's height (given after the first scan): not judged.
+                if height == 0 {
                     return None;
                 }
             }
@@ -366,13 +379,20 @@ pub(super) fn violation(frame: &[u8], budget: &mut usize) -> Option<Violation> {
                     let counts = rest.get(..16)?;
                     let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
                     let symbols = rest.get(16..16 + n)?;
-                    let table = Table::new(counts, symbols)?;
+                    let bad = Violation::Header("a Huffman table no encoder writes");
+                    let Some(table) = Table::new(counts, symbols) else {
+                        return Some(bad); // its codes overfill their lengths
+                    };
                     let slot = usize::from(class_id & 0x0F);
-                    match class_id >> 4 {
-                        0 => *dc.get_mut(slot)? = Some(table),
-                        1 => *ac.get_mut(slot)? = Some(table),
-                        _ => return None,
-                    }
+                    let place = match class_id >> 4 {
+                        0 => dc.get_mut(slot),
+                        1 => ac.get_mut(slot),
+                        _ => None,
+                    };
+                    let Some(place) = place else {
+                        return Some(bad);
+                    };
+                    *place = Some(table);
                     s = &rest[16 + n..];
                 }
             }
@@ -387,16 +407,22 @@ pub(super) fn violation(frame: &[u8], budget: &mut usize) -> Option<Violation> {
                 let mut scan = Vec::with_capacity(n);
                 for i in 0..n {
                     let s = segment.get(1 + 2 * i..3 + 2 * i)?;
-                    let c = *components.iter().find(|c| c.id == s[0])?;
+                    let Some(&c) = components.iter().find(|c| c.id == s[0]) else {
+                        return Some(Violation::Header("a scan of a component the frame lacks"));
+                    };
                     let (td, ta) = (s[1] >> 4, s[1] & 0x0F);
-                    let d = dc
-                        .get(usize::from(td))?
-                        .clone()
-                        .or_else(|| default_table(true, td))?;
-                    let a = ac
-                        .get(usize::from(ta))?
-                        .clone()
-                        .or_else(|| default_table(false, ta))?;
+                    let table = |tables: &[Option<Table>; 4], dc: bool, slot: u8| {
+                        tables
+                            .get(usize::from(slot))
+                            .cloned()
+                            .flatten()
+                            .or_else(|| default_table(dc, slot))
+                    };
+                    let (Some(d), Some(a)) = (table(&dc, true, td), table(&ac, false, ta)) else {
+                        return Some(Violation::Header(
+                            "a scan naming a Huffman table never defined",
+                        ));
+                    };
                     scan.push((c, d, a));
                 }
                 // Ss, Se, Ah and Al mean nothing to a sequential frame (T.81 B.2.3: 0, 63
@@ -738,6 +764,32 @@ mod tests {
         assert_eq!(violation(&cut, &mut budget), None, "its tables cut");
         let mut budget = MAX_DCT_WALK_BYTES;
         assert!(violation(&stuffed(&cut), &mut budget).is_some(), "stuffed");
+    }
+
+    /// Headers decoders refuse are violations, not frames left unread (an attacker's
+    /// way round the walk): a sampling factor of 0, a scan of a component the frame
+    /// lacks, a scan naming a table neither defined nor T.81's, a DHT of class 2, a
+    /// precision of 4. A DNL's height (0) stays unjudged.
+    #[test]
+    fn headers_decoders_refuse_are_violations() {
+        let walk = |f: &[u8]| violation(f, &mut MAX_DCT_WALK_BYTES.clone());
+        let frame = restart_frame(2, |m| if m < 1 { vec![0xFF, 0xD0] } else { vec![] });
+        assert_eq!(walk(&frame), None);
+        // SOF at 2: FF C0, Lf (2), P at 6, Y at 7, X at 9, Nf at 11, C at 12, H/V at 13.
+        let header = |at: usize, value: u8| {
+            let mut f = frame.clone();
+            f[at] = value;
+            walk(&f)
+        };
+        assert!(matches!(header(13, 0x00), Some(Violation::Header(_))));
+        assert!(matches!(header(6, 4), Some(Violation::Header(_))));
+        assert_eq!(header(8, 0), None, "a DNL's height");
+        // The DHTs at 15 and 37 (class at +4), DRI at 59, SOS at 65 (C at 70, T at 71).
+        assert!(matches!(header(19, 0x20), Some(Violation::Header(_))));
+        assert!(matches!(header(70, 9), Some(Violation::Header(_))));
+        assert!(matches!(header(71, 0x22), Some(Violation::Header(_))));
+        // Slot 1 undefined: T.81's chrominance tables stand in, and the scan is walked.
+        assert!(!matches!(header(71, 0x11), Some(Violation::Header(_))));
     }
 
     /// A crafted frame never panics the walk: every prefix of a real frame and of its
