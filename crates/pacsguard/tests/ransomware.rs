@@ -2301,6 +2301,41 @@ fn encrypt_j2k_tile_data(bytes: &mut [u8], seed: u64) -> usize {
     encrypted
 }
 
+/// Each DCT JPEG frame's entropy-coded data (after its SOS header, up to its EOI)
+/// overwritten in place with keystream bytes, a `00` stuffed after each `FF` as an
+/// encoder stuffs: every marker and every fragment's length kept.
+fn stuff_ciphertext_into_dct_scans(bytes: &mut [u8], seed: u64) {
+    for (k, (start, len)) in fragment_spans(bytes).into_iter().enumerate() {
+        let f = &bytes[start..start + len];
+        if !f.starts_with(&[0xFF, 0xD8]) {
+            continue;
+        }
+        let sos = f
+            .windows(2)
+            .position(|w| w == [0xFF, 0xDA])
+            .expect("an SOS");
+        let from = start + sos + 2 + usize::from(u16::from_be_bytes([f[sos + 2], f[sos + 3]]));
+        let end = start
+            + f.windows(2)
+                .rposition(|w| w == [0xFF, 0xD9])
+                .expect("an EOI");
+        let key = keystream(end - from, seed + k as u64);
+        let mut at = from;
+        for b in key {
+            if at >= end {
+                break;
+            }
+            if b == 0xFF && at + 1 < end {
+                bytes[at..at + 2].copy_from_slice(&[0xFF, 0]);
+                at += 2;
+            } else {
+                bytes[at] = if b == 0xFF { 0x5A } else { b };
+                at += 1;
+            }
+        }
+    }
+}
+
 /// Issue 11, the rest of the codecs: inside a maintenance window, an encryptor that
 /// keeps every JPEG 2000 marker (SOC, SIZ, COD, QCD, each SOT and SOD, EOC: the tile-part
 /// chain still lands) and overwrites the tile data, or keeps each RLE frame's 64-byte
@@ -2351,6 +2386,13 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
         copy("SC_rgb_rle_2frame.dcm", "rle-3.dcm"),
         copy("rtdose_rle.dcm", "rle-4.dcm"),
     ];
+    // Issue 11 (review s42, 1): DCT frames whose scans are stuffed ciphertext, in place
+    // (baseline RGB, GE's 12-bit extended) and as a new image under a new UID.
+    let dct = [
+        copy("SC_rgb_jpeg_dcmtk.dcm", "dct-1.dcm"),
+        copy("JPEG-lossy.dcm", "dct-2.dcm"),
+    ];
+    let benign_dct = copy("JPEG-lossy.dcm", "benign-dct.dcm");
     let benign_j2k = copy("MR_small_jp2klossless.dcm", "benign-j2k.dcm");
     let benign_rle = copy("MR_small_RLE.dcm", "benign-rle.dcm");
     env.profile(&["--policy", "append-only"]);
@@ -2380,6 +2422,21 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
         &["--rle".as_ref(), raw.as_os_str(), out.as_os_str()],
     );
     fs::copy(&out, &benign_rle).expect("test fixture");
+    // A lossy image decoded and coded again at another quality by DCMTK, its UID kept.
+    let (raw, out) = (staging.join("dct.raw.dcm"), staging.join("dct.dcm"));
+    tool("dcmdjpeg", &[benign_dct.as_os_str(), raw.as_os_str()]);
+    tool(
+        "dcmcjpeg",
+        &[
+            "+ee".as_ref(),
+            "+q".as_ref(),
+            "60".as_ref(),
+            "+un".as_ref(),
+            raw.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    fs::copy(&out, &benign_dct).expect("test fixture");
     std::thread::sleep(Duration::from_secs(2));
     let loud: Vec<Value> = watcher
         .findings()
@@ -2395,6 +2452,19 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
         "a GDCM re-compression inside the window: {loud:#?}"
     );
 
+    for (i, path) in dct.iter().enumerate() {
+        let mut bytes = fs::read(path).expect("test fixture");
+        stuff_ciphertext_into_dct_scans(&mut bytes, 700 + 16 * i as u64);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("test fixture");
+        std::io::Write::write_all(&mut file, &bytes).expect("test fixture");
+    }
+    let arrival = archive.join("dct-new.dcm");
+    let mut bytes = fs::read(samples.join("SC_rgb_small_odd_jpeg.dcm")).expect("pydicom's sample");
+    stuff_ciphertext_into_dct_scans(&mut bytes, 733);
+    fs::write(&arrival, &bytes).expect("test fixture");
     for (i, path) in j2k.iter().chain(&rle).enumerate() {
         let mut bytes = fs::read(path).expect("test fixture");
         if i < j2k.len() {
@@ -2419,7 +2489,18 @@ fn inside_a_window_j2k_and_rle_encrypted_between_kept_markers_alert_and_gdcm_doe
     std::thread::sleep(Duration::from_secs(1));
     let (_, findings, stderr) = watcher.stop();
     assert!(raised, "{findings:#?}\n{stderr}");
-    for path in j2k.iter().chain(&rle) {
+    assert!(
+        findings.iter().any(|f| f["kind"] == "added"
+            && f["severity"] == "alert"
+            && f["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("dct-new.dcm"))
+            && f["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no Huffman coder's"))),
+        "stuffed ciphertext behind DCT headers under a new UID is an alert: {findings:#?}"
+    );
+    for path in j2k.iter().chain(&rle).chain(&dct) {
         let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8");
         assert!(
             findings.iter().any(|f| f["kind"] == "pixel-data-changed"
@@ -8730,13 +8811,14 @@ fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// written under new names, the originals removed: R and G of 24-bit values beside
 /// B = 0 (`rgb`), each low byte beside the image's own high byte (`beside`), packed 10
 /// and 11 bits a value (`ten`, `eleven`), and a byte a 16-bit value in `.98` fragments
-/// (`enc98`). Each was `info added`; each is now an `encrypted-arrival`, and together
-/// they raise `ransomware-suspected`.
+/// (`enc98`); and (session 43) R alone beside a grey image's G and B (`rgb1`). Each was
+/// `info added`; each is now an `encrypted-arrival`, and together they raise
+/// `ransomware-suspected`.
 #[test]
 fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
-    let paths = ct_small_store(&env, 5);
+    let paths = ct_small_store(&env, 6);
     let watcher = Watcher::start(&env, &[]);
     open_window(&env, &watcher, &env.path("archive"), "CHG-4242 migration");
     let staging = env.dir.path().join("staging");
@@ -8744,7 +8826,7 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
     let mut staged = Vec::new();
     for (path, mode) in paths
         .iter()
-        .zip(["rgb", "beside", "ten", "eleven", "enc98"])
+        .zip(["rgb", "beside", "ten", "eleven", "enc98", "rgb1"])
     {
         let bytes = fs::read(path).expect("test fixture");
         let range = ct_small_pixels(&bytes);
@@ -8755,6 +8837,16 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
             "rgb" => ct
                 .chunks_exact(2)
                 .flat_map(|p| [p[0], p[1], 0])
+                .take(image.len())
+                .collect(),
+            // R alone ciphertext, G and B a grey image's (the CT's values scaled to 8
+            // bits), as a secondary capture holds one (issue 11, review of session 42:
+            // `info`, B being beside no ciphertext byte).
+            "rgb1" => image
+                .chunks_exact(2)
+                .map(|v| (u16::from_le_bytes([v[0], v[1]]) >> 4) as u8)
+                .zip(&ct)
+                .flat_map(|(grey, &c)| [c, grey, grey])
                 .take(image.len())
                 .collect(),
             "beside" => image
@@ -8818,7 +8910,7 @@ fn inside_a_window_ciphertext_in_rgb_high_byte_packed_or_98_lanes_alerts() {
             .and_then(|x| x["detail"].as_str())
             .expect("waited for above");
         let words = match *mode {
-            "rgb" => "24-bit lanes",
+            "rgb" | "rgb1" => "24-bit lanes",
             "beside" => "carry nothing",
             "ten" => "up to 2 bits a byte",
             "eleven" => "up to 3 bits a byte",

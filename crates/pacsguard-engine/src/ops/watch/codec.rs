@@ -19,6 +19,7 @@ use std::path::Path;
 
 use pacsguard_fs::read_head;
 
+mod dct;
 mod j2k;
 mod proof;
 mod rle;
@@ -184,6 +185,15 @@ fn encapsulated_value(path: &Path) -> Option<Vec<u8>> {
 pub fn mislabelled(path: &Path, transfer_syntax: &str) -> Option<String> {
     let codec = codec_of(transfer_syntax)?;
     stream::mislabelled_in(&encapsulated_value(path)?, codec, transfer_syntax)
+}
+
+/// What no encoder writes in the entropy-coded data of the sequential DCT frames of the
+/// image at `path` ([`dct::violation`]), for a finding's words; `None` when nothing so
+/// was found or it was not read.
+pub fn dct_scan_violation(path: &Path) -> Option<String> {
+    let value = encapsulated_value(path)?;
+    let (items, _) = fragments(&value)?;
+    dct_violation(&items).map(|v| v.to_string())
 }
 
 /// What the encapsulated image at `path` takes ([`stream::encoded_size`]): its
@@ -701,6 +711,7 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
             !first.starts_with(&[0xFF, 0xD8])
                 || !ends_with_eoi(last, complete)
                 || scan_data_unstuffed(&fragments, codec == Codec::JpegLs)
+                || (codec == Codec::Jpeg && dct_violation(&fragments).is_some())
         }
         Codec::J2k | Codec::Htj2k => {
             let codestream = first.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]);
@@ -779,6 +790,30 @@ fn ends_with_eoi(last: &[u8], complete: bool) -> bool {
 /// `FF` every ~256 bytes, nearly always followed by something else; this many such
 /// `FF`s in an image mean its scan data is not the codec's stream.
 const MIN_BAD_MARKERS: usize = 2;
+
+/// The first thing no encoder writes in the entropy-coded data of the sequential DCT
+/// frames of `fragments` ([`dct::violation`]; each frame's fragments joined), walked up
+/// to [`dct::MAX_DCT_WALK_BYTES`] in all. Issue 11: ciphertext with a `00` stuffed after
+/// each `FF`, behind a DCT frame's kept headers, passed every marker check.
+fn dct_violation(fragments: &[&[u8]]) -> Option<dct::Violation> {
+    let mut budget = dct::MAX_DCT_WALK_BYTES;
+    let mut frame: Vec<u8> = Vec::new();
+    let mut found = None;
+    let mut judge = |frame: &[u8], budget: &mut usize| {
+        if found.is_none() && !frame.is_empty() {
+            found = dct::violation(frame, budget);
+        }
+    };
+    for fragment in fragments {
+        if fragment.starts_with(&[0xFF, 0xD8]) {
+            judge(&frame, &mut budget);
+            frame.clear();
+        }
+        frame.extend_from_slice(fragment);
+    }
+    judge(&frame, &mut budget);
+    found
+}
 
 /// Whether the frames of `fragments` hold [`MIN_BAD_MARKERS`] `FF`s a JPEG (`ls`:
 /// JPEG-LS) encoder does not write.
@@ -1268,6 +1303,129 @@ mod tests {
         // JPEG-LS: any byte below 80 after FF is data; 80 and up is a marker.
         let ls = frame(&[1, 0xFF, 0x17, 0xFF, 0x7F, 2, 0xFF, 0x90, 0xFF, 0xB0]);
         assert_eq!(bad_markers(&ls, true), 2);
+    }
+
+    /// Each frame's entropy-coded data (after its SOS header, up to the EOI and pad
+    /// byte it ends with) overwritten with keystream bytes, a `00` stuffed after each
+    /// `FF` as an encoder would: every marker kept, every fragment's length kept.
+    fn stuff_ciphertext_into_scans(bytes: &mut [u8], seed: u64) {
+        let mut state = seed;
+        for (start, len) in fragment_spans(bytes) {
+            let f = &bytes[start..start + len];
+            if !f.starts_with(&[0xFF, 0xD8]) {
+                continue;
+            }
+            let sos = f
+                .windows(2)
+                .position(|w| w == [0xFF, 0xDA])
+                .expect("an SOS");
+            let from = start + sos + 2 + usize::from(u16::from_be_bytes([f[sos + 2], f[sos + 3]]));
+            let eoi = f
+                .windows(2)
+                .rposition(|w| w == [0xFF, 0xD9])
+                .expect("an EOI");
+            let mut at = from;
+            while at < start + eoi {
+                let mut b = [0u8];
+                keystream(&mut state, &mut b);
+                if b[0] == 0xFF && at + 1 < start + eoi {
+                    bytes[at] = 0xFF;
+                    bytes[at + 1] = 0;
+                    at += 2;
+                } else {
+                    bytes[at] = if b[0] == 0xFF { 0x5A } else { b[0] };
+                    at += 1;
+                }
+            }
+        }
+    }
+
+    /// Issue 11 (review s42, 1): ciphertext after a DCT frame's kept headers, a `00`
+    /// stuffed after each `FF`, passed every marker check, in place and under a new
+    /// UID. The scan is walked against the frame's Huffman tables: no honest lossy JPEG
+    /// breaks it (pydicom's baseline and extended samples from DCMTK, GDCM and others,
+    /// and DCMTK and GDCM at qualities from 95 to 5 on real CT, MR and RGB), and every
+    /// stuffed ciphertext does, within its first blocks.
+    #[test]
+    fn stuffed_ciphertext_behind_dct_headers_is_broken_and_honest_lossy_jpeg_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut files: Vec<std::path::PathBuf> = [
+            "JPEG-lossy.dcm",
+            "JPGExtended.dcm",
+            "SC_rgb_jpeg_dcmtk.dcm",
+            "SC_rgb_jpeg_lossy_gdcm.dcm",
+            "SC_rgb_dcmtk_+eb+cy+s2.dcm",
+            "SC_rgb_dcmtk_+eb+cr.dcm",
+            "SC_rgb_small_odd_jpeg.dcm",
+            "SC_jpeg_no_color_transform.dcm",
+            "examples_ybr_color.dcm",
+        ]
+        .iter()
+        .map(|name| samples.join(name))
+        .collect();
+        for name in [
+            "CT_small.dcm",
+            "MR_small.dcm",
+            "SC_rgb_small_odd.dcm",
+            "examples_rgb_color.dcm",
+        ] {
+            for (tool, opts) in [
+                ("dcmcjpeg", &["+eb", "+q", "95"][..]),
+                ("dcmcjpeg", &["+eb", "+q", "30", "-ho"][..]),
+                ("dcmcjpeg", &["+ee", "+q", "75"][..]),
+                ("dcmcjpeg", &["+ee", "+q", "5"][..]),
+                ("gdcmconv", &["--jpeg", "--lossy", "-q", "50"][..]),
+            ] {
+                let out = dir
+                    .path()
+                    .join(format!("{name}.{tool}.{}.dcm", opts.join("")));
+                let ok = std::process::Command::new(tool)
+                    .args(opts)
+                    .arg(samples.join(name))
+                    .arg(&out)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .expect("dcmtk and gdcmconv run (scripts/setup-test-deps.sh)")
+                    .success();
+                if ok {
+                    files.push(out);
+                }
+            }
+        }
+        assert!(files.len() >= 25, "{} lossy images", files.len());
+        for (i, path) in files.iter().enumerate() {
+            let mut bytes = std::fs::read(path).expect("a lossy image");
+            let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+            let ts = layout.transfer_syntax.clone();
+            assert!(
+                ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"].contains(&ts.as_str()),
+                "{}: {ts}",
+                path.display()
+            );
+            let walked = |bytes: &[u8]| {
+                let value = encapsulated_value_at(bytes, layout.pixels.start)
+                    .expect("items")
+                    .1;
+                let (f, _) = fragments(&bytes[value..]).expect("fragments");
+                dct_violation(&f)
+            };
+            assert_eq!(walked(&bytes), None, "{} as written", path.display());
+            assert!(!broken_in(&bytes, Codec::Jpeg), "{}", path.display());
+            stuff_ciphertext_into_scans(&mut bytes, 0x2545_f491_4f6c_dd1d + i as u64);
+            let value = encapsulated_value_at(&bytes, layout.pixels.start)
+                .expect("items")
+                .1;
+            let (f, _) = fragments(&bytes[value..]).expect("fragments");
+            assert!(
+                !scan_data_unstuffed(&f, false),
+                "stuffed as an encoder stuffs"
+            );
+            let found = walked(&bytes);
+            assert!(found.is_some(), "{}: stuffed ciphertext", path.display());
+            assert!(broken_in(&bytes, Codec::Jpeg), "{}", path.display());
+        }
     }
 
     /// Where each fragment of the encapsulated Pixel Data lies in `bytes` (start,

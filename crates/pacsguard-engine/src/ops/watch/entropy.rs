@@ -339,10 +339,14 @@ pub fn cipher_bits(block: &[u8]) -> Option<f64> {
     even_steps(block.iter().copied(), n, values).then_some(bits)
 }
 
-/// The lane widths ([`lanes`]) looked at, in bytes: 16-bit values, 24-bit RGB pixels (a
-/// byte a sample) and 32-bit values (review s42: ciphertext in R and G beside B = 0 was
-/// looked at in 16- and 32-bit lanes only, and missed).
-pub const LANE_WIDTHS: [usize; 3] = [2, 3, 4];
+/// The lane widths ([`lanes`]) looked at, in bytes: 24-bit RGB pixels (a byte a
+/// sample), 16-bit values and 32-bit values (review s42: ciphertext in R and G beside
+/// B = 0 was looked at in 16- and 32-bit lanes only, and missed). Pixels of three bytes
+/// first: the words name the width found first, and a colour image's planes read in
+/// lanes of two were said "16-bit lanes: 1 of each 2 bytes" (issue 11, review of
+/// session 42). Values of 2 or 4 bytes mix their low and high bytes in lanes of three,
+/// which then read as neither ciphertext nor filler, and are found at their width.
+pub const LANE_WIDTHS: [usize; 3] = [3, 2, 4];
 
 /// Bits per byte at or below which a lane is filler beside ciphertext ([`lanes`]): a
 /// constant, or one broken now and then (review rv40b: a zero filler with 0x01 every
@@ -633,12 +637,21 @@ pub fn lanes(block: &[u8]) -> Option<Lanes> {
         for (phase, kind) in kinds.iter().enumerate() {
             // A lane beside ciphertext: the ciphertext lanes next to it in the value (in
             // either byte order) must carry into it no more than chance.
+            // In lanes of three (a pixel's R, G and B, a byte each) every sample is beside
+            // the other two: no sample is another's high byte, and the pixel's bytes
+            // follow one another round (B, then the next pixel's R). Issue 11 (review of
+            // session 42): R alone turned ciphertext left B beside no ciphertext lane,
+            // and the image passed.
             let beside_cipher = || {
-                let neighbours: Vec<usize> = [phase.checked_sub(1), Some(phase + 1)]
-                    .into_iter()
-                    .flatten()
-                    .filter(|&p| is_cipher(p))
-                    .collect();
+                let near: Vec<usize> = if width == 3 {
+                    (0..width).filter(|&p| p != phase).collect()
+                } else {
+                    [phase.checked_sub(1), Some(phase + 1)]
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                };
+                let neighbours: Vec<usize> = near.into_iter().filter(|&p| is_cipher(p)).collect();
                 !neighbours.is_empty()
                     && neighbours
                         .iter()
@@ -1755,6 +1768,77 @@ pub(super) mod tests {
                 })
                 .collect();
             assert_eq!(lanes(&noisy), None, "noise {noise}");
+        }
+    }
+
+    /// Issue 11 (review of session 42, 2): one colour plane of a real 24-bit RGB image
+    /// turned ciphertext, the other two its own, was not found (the plane not beside it
+    /// in the pixel's bytes was no lane "beside ciphertext"); two planes were said as
+    /// "16-bit lanes: 1 of each 2 bytes", untrue of 3-byte pixels. Each plane alone and
+    /// each pair is found, in 24-bit lanes; the image itself is not.
+    #[test]
+    fn one_or_two_planes_of_a_real_rgb_image_turned_ciphertext_are_found_in_24_bit_lanes() {
+        // A real colour photograph, and a grey image (MR_small's 16-bit values scaled
+        // to 8 bits) made RGB as a secondary capture does, R = G = B, repeated to 8
+        // blocks.
+        let grey: Vec<u8> = pydicom_pixels("MR_small.dcm")
+            .chunks_exact(2)
+            .map(|v| (u16::from_le_bytes([v[0], v[1]]) >> 4) as u8)
+            .flat_map(|v| [v, v, v])
+            .cycle()
+            .take(8 * INTERLEAVED_BLOCK)
+            .collect();
+        // No block of any uncompressed image among pydicom's test files reads so
+        // (its lanes of three looked at first now, beside ciphertext anywhere).
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files");
+        let mut looked = 0;
+        for entry in std::fs::read_dir(&dir)
+            .expect("pydicom's test files")
+            .flatten()
+        {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            let Some(layout) = pacsguard_dicom::layout(&bytes) else {
+                continue;
+            };
+            if !structured(&layout.transfer_syntax) {
+                continue;
+            }
+            for block in bytes[layout.pixels].chunks_exact(INTERLEAVED_BLOCK) {
+                looked += 1;
+                assert_eq!(lanes(block), None, "{:?}", entry.file_name());
+            }
+        }
+        assert!(looked >= 60, "{looked} blocks of real images");
+        for image in [pydicom_pixels("examples_rgb_color.dcm"), grey] {
+            let ct = xorshift(image.len(), 47);
+            let blocks = image.len() / INTERLEAVED_BLOCK;
+            assert!(blocks >= 8, "{blocks} blocks");
+            for block in image.chunks_exact(INTERLEAVED_BLOCK) {
+                assert_eq!(lanes(block), None, "the image itself");
+            }
+            for planes in [&[0usize, 1][..], &[1, 2], &[0, 2], &[0], &[1], &[2]] {
+                let turned: Vec<u8> = image
+                    .iter()
+                    .zip(&ct)
+                    .enumerate()
+                    .map(|(i, (&p, &c))| if planes.contains(&(i % 3)) { c } else { p })
+                    .collect();
+                // The block's start is no pixel's in general: each block is read as it lies.
+                let found: Vec<Lanes> = turned
+                    .chunks_exact(INTERLEAVED_BLOCK)
+                    .filter_map(lanes)
+                    .collect();
+                assert!(
+                    found.len() * 2 >= blocks,
+                    "planes {planes:?}: {} of {blocks} blocks",
+                    found.len()
+                );
+                for lanes in &found {
+                    assert_eq!((lanes.width, lanes.cipher), (3, planes.len()), "{planes:?}");
+                    assert!(lanes.to_string().contains("24-bit lanes"), "{lanes}");
+                }
+            }
         }
     }
 

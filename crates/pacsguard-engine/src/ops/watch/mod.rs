@@ -8853,8 +8853,13 @@ fn encrypted_content(path: &Path, now: &Entry) -> Option<Judged> {
                      random bytes"
                 ))
             } else {
-                codec::not_compressed_as_named(path, syntax)
-                    .then(|| format!("its Pixel Data is no stream of the codec {syntax} names"))
+                codec::not_compressed_as_named(path, syntax).then(|| {
+                    // Why, when its DCT scan is what no encoder writes (issue 11).
+                    let scan = codec::dct_scan_violation(path).map_or(String::new(), |v| {
+                        format!(": its scan data is no Huffman coder's ({v})")
+                    });
+                    format!("its Pixel Data is no stream of the codec {syntax} names{scan}")
+                })
             };
             // Review rv39 (B3): the ciphertext beside the pixels, not in them: a valid
             // header, a tiny real image or none, and the encrypted image in a private

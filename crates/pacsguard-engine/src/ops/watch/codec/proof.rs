@@ -357,7 +357,9 @@ fn decoded_proof(
     let codec = match first.and_then(stream_of) {
         Some(Stream::J2k { .. }) => Codec::J2k,
         Some(Stream::JpegLossless) => Codec::Jpeg,
-        Some(Stream::JpegLossy) => return Proof::Unproven(Unproven::NoDecoder("DCT JPEG")),
+        Some(Stream::JpegLossy | Stream::JpegOtherDct) => {
+            return Proof::Unproven(Unproven::NoDecoder("DCT JPEG"));
+        }
         Some(Stream::JpegLs { .. }) => return Proof::Unproven(Unproven::NoDecoder("JPEG-LS")),
         Some(Stream::Htj2k) => {
             return Proof::Unproven(Unproven::NoDecoder("High-Throughput JPEG 2000"));

@@ -18,8 +18,14 @@ use super::{Codec, JP2_SIGNATURE, fragments};
 pub(super) enum Stream {
     /// JPEG, a lossless process (SOF3, SOF7, SOF11, SOF15).
     JpegLossless,
-    /// JPEG, a DCT process (any other SOF).
+    /// JPEG, a sequential DCT process with Huffman coding (SOF0, SOF1): what the JPEG
+    /// transfer syntaxes in use hold (PS3.5 A.4.1: processes 1, 2 and 4).
     JpegLossy,
+    /// JPEG, another DCT process (progressive SOF2, hierarchical SOF5 and SOF6,
+    /// arithmetic-coded SOF9, SOF10, SOF13, SOF14): only retired syntaxes admit them,
+    /// and [`super::dct`] does not walk their scans (issue 11: ciphertext stuffed
+    /// behind such a header under `.4.50` would be judged by its markers alone).
+    JpegOtherDct,
     /// JPEG-LS (SOF55), `near`: its scan's NEAR parameter (0: lossless).
     JpegLs { near: u8 },
     /// A JPEG 2000 Part 1 codestream (or a JP2 file), `reversible`: its COD names the
@@ -57,8 +63,9 @@ pub(super) fn stream_of(frame: &[u8]) -> Option<Stream> {
         ]));
         match marker {
             0xC3 | 0xC7 | 0xCB | 0xCF => return Some(Stream::JpegLossless),
+            0xC0 | 0xC1 => return Some(Stream::JpegLossy),
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                return Some(Stream::JpegLossy);
+                return Some(Stream::JpegOtherDct);
             }
             // SOF55: its NEAR is in the scan header that follows.
             0xF7 => found = Some(Stream::JpegLs { near: 0 }),
@@ -124,6 +131,10 @@ fn named(stream: Stream) -> &'static str {
     match stream {
         Stream::JpegLossless => "a lossless JPEG stream",
         Stream::JpegLossy => "a DCT (lossy) JPEG stream",
+        Stream::JpegOtherDct => {
+            "a progressive, hierarchical or arithmetic-coded DCT JPEG stream (only retired \
+             transfer syntaxes admit one)"
+        }
         Stream::JpegLs { near: 0 } => "a lossless JPEG-LS stream",
         Stream::JpegLs { .. } => "a near-lossless JPEG-LS stream",
         Stream::J2k { .. } => "a JPEG 2000 codestream",
@@ -309,6 +320,24 @@ mod tests {
             "1.2.840.10008.1.2.4.80",
             Stream::JpegLs { near: 2 }
         ));
+    }
+
+    /// A progressive (SOF2) or arithmetic-coded (SOF9) DCT frame under `.4.50` or
+    /// `.4.51`: only retired syntaxes admit one, and its scan is not walked (issue 11):
+    /// the label disagrees. SOF0 and SOF1 agree with both.
+    #[test]
+    fn a_progressive_or_arithmetic_dct_frame_disagrees_with_the_jpeg_syntaxes_in_use() {
+        let frame = |sof: u8| [0xFF, 0xD8, 0xFF, sof, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0];
+        for syntax in ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"] {
+            for sof in [0xC0, 0xC1] {
+                assert_eq!(stream_of(&frame(sof)), Some(Stream::JpegLossy));
+                assert!(agrees(Codec::Jpeg, syntax, Stream::JpegLossy));
+            }
+            for sof in [0xC2, 0xC9] {
+                let stream = stream_of(&frame(sof)).expect("a DCT stream");
+                assert!(!agrees(Codec::Jpeg, syntax, stream), "{sof:x} {syntax}");
+            }
+        }
     }
 
     #[test]
