@@ -3074,12 +3074,13 @@ impl RootView {
     pub fn replace(&mut self, subtrees: &[Vec<u8>], entries: Vec<Entry>) {
         if let Some(away) = &mut self.away {
             let whole = subtrees.iter().any(Vec::is_empty);
-            let put = last_at_each_path(entries.clone());
+            // Copied only where it is held (within the bounds): a catch-up's whole root
+            // past them is not copied to be let go.
             away.saw(
                 self.max_refill_writes,
-                subtrees.len() + put.len(),
+                subtrees.len().saturating_add(entries.len()),
                 whole,
-                || RunWrite::Replace(subtrees.to_vec(), put.clone()),
+                || RunWrite::Replace(subtrees.to_vec(), last_at_each_path(entries.clone())),
             );
         }
         let entries_held = match &mut self.held {
