@@ -4762,14 +4762,18 @@ fn images_stored_since_the_start_stay_guarded_after_a_rebuild_of_the_view() {
 /// encrypted after, were `added` infos, deleted, nothing; the wait was never said. The
 /// run's writes are held in memory and laid over the baseline, and the alert says the
 /// wait. Seen failing before the change (the engine as on main): no alert about the
-/// stored images.
+/// stored images. Session 43: once the lock is gone the view goes back to a new file (the
+/// debug build's `PACSGUARD_TEST_VIEW_RETURN_WAIT_MS`, 1 s for 30), said in one line, and
+/// the images are judged against it: nothing seen is forgotten across the switch.
 #[test]
 fn images_stored_since_the_start_stay_guarded_when_the_view_file_is_locked() {
     use std::io::{BufRead as _, Write as _};
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nview_on_disk = true\n");
     env.profile(&["--policy", "append-only"]);
-    let watcher = Watcher::start(&env, &[]);
+    let mut command = pacsguard();
+    command.env("PACSGUARD_TEST_VIEW_RETURN_WAIT_MS", "1000");
+    let watcher = Watcher::start_with(&env, &[], command);
     fs::create_dir(env.path("study/stored")).expect("test fixture");
     let stored: Vec<String> = (0..6).map(|i| format!("study/stored/{i}.dcm")).collect();
     for (i, rel) in stored.iter().enumerate() {
@@ -4820,6 +4824,11 @@ fn images_stored_since_the_start_stay_guarded_when_the_view_file_is_locked() {
     let _ = lock.kill();
     let _ = lock.wait();
     assert!(fell, "{:#?}", watcher.findings());
+    let back = watcher.wait(Duration::from_secs(60), |_, stderr| {
+        stderr.contains("back on disk after")
+    });
+    assert!(back, "{}", watcher.stderr());
+    assert!(env.home.join("watch-view-0.sqlite").is_file());
     // Half encrypted in place (same length, other bytes), half deleted.
     for rel in &stored[..3] {
         let len = fs::metadata(env.path(rel)).expect("test fixture").len();

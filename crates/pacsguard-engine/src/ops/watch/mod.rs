@@ -462,6 +462,10 @@ fn test_hooked_capacity(var: &str, bound: usize) -> usize {
 /// view_on_disk` says: the whole watch test suite run over them.
 pub const TEST_VIEW_ON_DISK_VAR: &str = "PACSGUARD_TEST_VIEW_ON_DISK";
 
+/// A debug build's hook: [`view::VIEW_RETURN_WAIT`] in milliseconds (ignored by a
+/// release build).
+pub const TEST_VIEW_RETURN_WAIT_MS_VAR: &str = "PACSGUARD_TEST_VIEW_RETURN_WAIT_MS";
+
 fn test_hooked_view_on_disk() -> bool {
     cfg!(debug_assertions) && std::env::var(TEST_VIEW_ON_DISK_VAR).is_ok_and(|v| v == "1")
 }
@@ -2136,7 +2140,11 @@ impl<'a> Guard<'a> {
         let seen_mac = seen::Mac::new(&session.key);
         let on_disk = config.view_on_disk || test_hooked_view_on_disk();
         let (mut views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
+        let return_wait = test_hooked_capacity(TEST_VIEW_RETURN_WAIT_MS_VAR, usize::MAX);
         for view in &mut views {
+            if return_wait != usize::MAX {
+                view.set_return_wait(Duration::from_millis(return_wait as u64));
+            }
             view.rebuild_from(signed_source(
                 session.home.store_path(),
                 session.profile_public,
@@ -7752,6 +7760,7 @@ impl<'a> Guard<'a> {
             }
         }
         self.report_view_troubles(now)?;
+        self.return_views_to_disk(now)?;
         for failure in self.alert.reap() {
             self.record(Outcome::Failure, failure, Vec::new())?;
         }
@@ -8042,6 +8051,96 @@ impl Guard<'_> {
         self.publish(&findings, now)
     }
 
+    /// Puts each view held in memory since its file failed back on disk when due
+    /// ([`RootView::return_to_disk`]), and says what came of it: back, one info line
+    /// (stderr and the trail); a return that failed, once per fall-back (stderr and the
+    /// trail, a failure); the returns of the period spent, or something found standing
+    /// at the view file's path, a warning.
+    fn return_views_to_disk(&mut self, now: Instant) -> Result<(), EngineError> {
+        let returned: Vec<(PathBuf, view::Returned)> = {
+            let mut views = self.views()?;
+            views
+                .iter_mut()
+                .filter_map(|view| {
+                    let root = view.spec.path.clone();
+                    view.return_to_disk(now).map(|r| (root, r))
+                })
+                .collect()
+        };
+        let mut findings = Vec::new();
+        for (root, returned) in returned {
+            match returned {
+                view::Returned::Back {
+                    file,
+                    after,
+                    entries,
+                    stood,
+                } => {
+                    let detail = format!(
+                        "view of {} back on disk after {:.0} s: {} made anew ({entries} \
+                         row(s), a fresh key), the view in memory let go",
+                        escape_path(&root),
+                        after.as_secs_f64(),
+                        escape_path(&file)
+                    );
+                    self.out.notice(&detail);
+                    self.record(Outcome::Success, detail, vec![file.clone()])?;
+                    if stood {
+                        findings.push(Finding::new(
+                            file,
+                            FindingKind::WatchStateAltered,
+                            Severity::Warning,
+                            format!(
+                                "something stood at the path of the view file of {} when the \
+                                 view went back to disk (the failed file, which could not be \
+                                 deleted at the fall-back, or a file someone who can write the \
+                                 home put there): deleted, never read; the new file was made \
+                                 with O_EXCL | O_NOFOLLOW",
+                                escape_path(&root)
+                            ),
+                        ));
+                    }
+                }
+                view::Returned::Failed { file, reason, left } => {
+                    let left = if left {
+                        format!(
+                            "; the new file could not be deleted and is left at {}",
+                            escape_path(&file)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let detail = format!(
+                        "the view of {} could not go back to disk ({reason}): it stays in \
+                         memory as it is, tried again every {} s (said once){left}",
+                        escape_path(&root),
+                        view::VIEW_RETURN_WAIT.as_secs()
+                    );
+                    self.out.notice(&detail);
+                    self.record(Outcome::Failure, detail, vec![file])?;
+                }
+                view::Returned::Spent { file, returns } => findings.push(Finding::new(
+                    file,
+                    FindingKind::WatchStateAltered,
+                    Severity::Warning,
+                    format!(
+                        "the view of {} went back to disk {returns} times within {} s \
+                         (MAX_VIEW_RETURNS_PER_PERIOD) and its file failed again since: it \
+                         stays in memory until the period allows one more return (memory \
+                         grows with the root meanwhile); keep other programs off the view \
+                         files in the home",
+                        escape_path(&root),
+                        view::VIEW_RETURNS_PERIOD.as_secs()
+                    ),
+                )),
+            }
+        }
+        if findings.is_empty() {
+            return Ok(());
+        }
+        self.publish(&findings, now)
+    }
+
     /// Writes to the store what the views hold at the paths reported since the last save.
     /// A failure (a full disk) keeps them for the next checkpoint, up to
     /// [`seen::MAX_UNSAVED_SEEN`]; past that they are forgotten, on the record.
@@ -8209,7 +8308,8 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
             Severity::Alert,
             format!(
                 "the watcher's view file of {} failed, so it is no longer judged \
-                 against: the view is held in memory for the rest of the run, the signed \
+                 against: the view is held in memory until it goes back to a new file \
+                 (tried VIEW_RETURN_WAIT later), the signed \
                  baseline with this run's {replayed} write(s) laid over it as the watcher \
                  made them (held in memory, MAX_RUN_WRITES_KEPT; the file not read back): \
                  what it saw since the start is kept; lookups made while the file \
@@ -8233,7 +8333,8 @@ fn fell_back_finding(root: &Path, file: &Path, fell: &view::FellBack) -> Finding
         Severity::Alert,
         format!(
             "the watcher's view file of {} failed, so it is no longer judged \
-             against: the view is held in memory for the rest of the run, the signed \
+             against: the view is held in memory until it goes back to a new file \
+                 (tried VIEW_RETURN_WAIT later), the signed \
              baseline with the {} row(s) of the file that still verify under the \
              watcher's key laid over it (what it saw since the start); {} path(s) whose \
              row failed or was missing, not in the baseline, are files of unknown state; \
@@ -8387,7 +8488,8 @@ fn view_trouble_findings(
                      (MAX_REBUILDS_PER_PERIOD, REBUILD_PERIOD): each rebuild reads the \
                      whole root, so it is rebuilt no more; someone with write access to \
                      the home keeps writing it; the file is left for a view of this root \
-                     held in memory for the rest of the run, the signed baseline with what \
+                     held in memory until it goes back to a new file (VIEW_RETURN_WAIT), \
+                     the signed baseline with what \
                      this run saw laid over it (the fall-back's own alert says which: \
                      this run's writes as the watcher made them, or the rows of the file \
                      that still verify)",

@@ -35,6 +35,198 @@ use pacsguard_store::{StoreError, ViewDb, ViewRow};
 pub struct RootView {
     pub spec: RootSpec,
     held: Held,
+    /// Set while the view is held in memory after its file failed
+    /// ([`RootView::fall_back`]): what it needs to go back to a file of its own
+    /// ([`RootView::return_to_disk`]).
+    away: Option<Box<Away>>,
+    /// When the view went back to disk, within [`VIEW_RETURNS_PERIOD`].
+    returns: VecDeque<Instant>,
+    /// [`VIEW_RETURN_WAIT`]; a field for the tests (and a debug build's hook).
+    return_wait: Duration,
+    /// [`REFILL_ROWS_PER_TURN`]; a field for the tests.
+    refill_rows: usize,
+    /// [`MAX_WRITES_DURING_REFILL`]; a field for the tests.
+    max_refill_writes: usize,
+}
+
+/// How long a view held in memory after its file failed waits before it is put back on
+/// a file of its own ([`RootView::return_to_disk`]), and between two tries that failed.
+/// Before (session 42), a lock held on the file past [`pacsguard_store::VIEW_BUSY_WAIT`]
+/// (1 s, by anyone who can read the home) put the whole root in memory for the rest of
+/// the run: the bounded memory of issue 15 given up for good. Long enough that a lock
+/// held on the file again is not met at once, short enough that a root of millions of
+/// entries is not held in memory for long.
+pub const VIEW_RETURN_WAIT: Duration = Duration::from_secs(30);
+
+/// Rows copied from memory into the new file at each of the watcher's turns while a view
+/// goes back to disk: the copy is made under the views' lock, so a root of millions of
+/// entries is copied over many turns, the guard judging between them, never stalled for
+/// the whole copy. A turn of 16,384 rows held the lock 44-325 ms in a debug build on this
+/// shared 2-core machine (200,000 entries; 65,536 rows: 330-510 ms, too long a stall).
+pub const REFILL_ROWS_PER_TURN: usize = 16_384;
+
+/// Returns to disk allowed within [`VIEW_RETURNS_PERIOD`]: each may end in another
+/// fall-back (another process locks the new file too, and each fall-back is an alert),
+/// so past it the view stays in memory (said once, a warning) until the period lets one
+/// more.
+pub const MAX_VIEW_RETURNS_PER_PERIOD: usize = 3;
+
+/// The period over which [`MAX_VIEW_RETURNS_PER_PERIOD`] is counted.
+pub const VIEW_RETURNS_PERIOD: Duration = Duration::from_secs(3_600);
+
+/// Writes made to a view in memory while its new file is filled, held to be laid over
+/// the file once it is whole: past it (someone writing the tree as fast as they can
+/// during the copy), the new file is given up (said) and the view stays in memory, tried
+/// again [`VIEW_RETURN_WAIT`] later. The same bound as a rebuild's
+/// ([`MAX_WRITES_DURING_REBUILD`]); each an entry as the watcher captured it.
+pub const MAX_WRITES_DURING_REFILL: usize = 65_536;
+
+/// What a view held in memory after a fall-back needs to go back to disk.
+struct Away {
+    /// The view file that failed: the new one is made at its path.
+    file: PathBuf,
+    /// The failed file's source, for the new one to be rebuilt from.
+    source: Option<SignedSource>,
+    /// The failed file's rebuilds ([`REBUILD_PERIOD`]): a new file does not start the
+    /// count anew (someone damaging rows would be let rebuild it without end).
+    rebuilds: VecDeque<Instant>,
+    /// When the view fell back to memory.
+    since: Instant,
+    /// When the next return may begin.
+    next_try: Instant,
+    /// The run's writes since the start (those the failed file held, and those made in
+    /// memory since), for the new file's own fall-back ([`RunWrites`]).
+    run: RunWrites,
+    /// The new file being filled, if one is.
+    refill: Option<Refill>,
+    /// A return that failed was said (once per fall-back: not every
+    /// [`VIEW_RETURN_WAIT`]).
+    failure_said: bool,
+    /// [`MAX_VIEW_RETURNS_PER_PERIOD`] reached was said.
+    spent_said: bool,
+}
+
+impl std::fmt::Debug for Away {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Away")
+            .field("file", &self.file)
+            .field("since", &self.since)
+            .field("refill", &self.refill)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new view file filled from the view in memory, in path order, over several turns
+/// ([`REFILL_ROWS_PER_TURN`]), not yet used.
+#[derive(Debug)]
+struct Refill {
+    disk: DiskView,
+    /// The write every row copied is made by (the file's filling).
+    written: u64,
+    /// The last path copied (the entry held back included): the next turn goes on after.
+    cursor: Option<Vec<u8>>,
+    /// The last entry copied, written once the path after it (its link) is known.
+    held: Option<Entry>,
+    /// Rows written.
+    rows: u64,
+    /// The writes made to the view in memory since the copy began, laid over the file
+    /// once it is whole ([`MAX_WRITES_DURING_REFILL`]): a path already copied is written
+    /// again, one not yet copied is copied as it is then and written again (the same).
+    log: Vec<RunWrite>,
+    /// Paths and entries `log` holds.
+    logged: usize,
+    /// More than [`MAX_WRITES_DURING_REFILL`] were made: the file is given up.
+    too_many: bool,
+    /// Something stood at the file's path when the return began (deleted, never read).
+    stood: bool,
+}
+
+/// What [`RootView::return_to_disk`] did, for the watcher to say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Returned {
+    /// The view is back on a new file at `file` (a fresh key, the bounded page cache),
+    /// after `after` in memory, with `entries` rows. `stood`: something stood at the
+    /// path (the failed file that could not be deleted, or one put there), deleted
+    /// before the new one was made with `O_EXCL | O_NOFOLLOW`, never read.
+    Back {
+        file: PathBuf,
+        after: Duration,
+        entries: u64,
+        stood: bool,
+    },
+    /// The new file could not be made or filled: the view stays in memory, tried again
+    /// [`VIEW_RETURN_WAIT`] later (said once per fall-back). `left`: the new file could
+    /// not be deleted and stands at its path.
+    Failed {
+        file: PathBuf,
+        reason: String,
+        left: bool,
+    },
+    /// [`MAX_VIEW_RETURNS_PER_PERIOD`] returns within [`VIEW_RETURNS_PERIOD`]: the view
+    /// stays in memory until the period allows one more (said once per fall-back).
+    Spent { file: PathBuf, returns: usize },
+}
+
+impl Away {
+    /// A write made to the view in memory: held for the new file's own fall-back, and
+    /// for the file being filled, if any.
+    fn saw(&mut self, max_refill: usize, size: usize, whole: bool, write: impl Fn() -> RunWrite) {
+        self.run.keep(MAX_RUN_WRITES_KEPT, size, whole, &write);
+        if let Some(refill) = &mut self.refill
+            && !refill.too_many
+        {
+            if refill.logged.saturating_add(size) > max_refill {
+                refill.too_many = true;
+                refill.log = Vec::new();
+            } else {
+                refill.logged += size;
+                refill.log.push(write());
+            }
+        }
+    }
+
+    /// The return under way failed (`reason`): its file deleted (or said left), the view
+    /// left in memory; said the first time after a fall-back only.
+    fn failed(&mut self, reason: String) -> Option<Returned> {
+        let left = self
+            .refill
+            .take()
+            .is_some_and(|refill| left_behind(refill.disk));
+        self.say_failed(reason, left)
+    }
+
+    /// Says a return that failed, the first time after a fall-back (and whenever its
+    /// file is `left`).
+    fn say_failed(&mut self, reason: String, left: bool) -> Option<Returned> {
+        if self.failure_said && !left {
+            return None;
+        }
+        self.failure_said = true;
+        Some(Returned::Failed {
+            file: self.file.clone(),
+            reason,
+            left,
+        })
+    }
+}
+
+/// Drops a new view file given up (which deletes it): whether it still stands at its path
+/// (it could not be deleted).
+fn left_behind(disk: DiskView) -> bool {
+    let path = disk.db.path().to_path_buf();
+    drop(disk);
+    std::fs::symlink_metadata(&path).is_ok()
+}
+
+/// Whether one more return to disk is allowed at `now`, given those `done`.
+fn return_allowed(done: &mut VecDeque<Instant>, now: Instant) -> bool {
+    while done
+        .front()
+        .is_some_and(|at| now.saturating_duration_since(*at) >= VIEW_RETURNS_PERIOD)
+    {
+        done.pop_front();
+    }
+    done.len() < MAX_VIEW_RETURNS_PER_PERIOD
 }
 
 /// Where a view's entries are.
@@ -384,7 +576,7 @@ enum StampUndo {
 pub const MAX_RUN_WRITES_KEPT: usize = 65_536;
 
 /// One write of the run, as [`RootView::set`] and [`RootView::replace`] took it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum RunWrite {
     Set(Vec<u8>, Option<Box<Entry>>),
     Replace(Vec<Vec<u8>>, Vec<Entry>),
@@ -398,6 +590,38 @@ struct RunWrites {
     held: usize,
     /// More were made than are kept: none is kept any more.
     let_go: bool,
+}
+
+impl RunWrites {
+    /// Holds `write` (`size` paths and entries; `whole`: it replaces the whole root, what
+    /// came before is no more), up to `max` in all: true when this one let them go (to be
+    /// said once). `write` is made only when kept (no copy of a large replacement to be
+    /// let go).
+    fn keep(
+        &mut self,
+        max: usize,
+        size: usize,
+        whole: bool,
+        write: impl FnOnce() -> RunWrite,
+    ) -> bool {
+        if self.let_go {
+            return false;
+        }
+        if whole {
+            self.writes = Vec::new();
+            self.held = 0;
+        }
+        if self.held.saturating_add(size) > max {
+            *self = RunWrites {
+                let_go: true,
+                ..RunWrites::default()
+            };
+            return true;
+        }
+        self.held += size;
+        self.writes.push(write());
+        false
+    }
 }
 
 /// A rebuild of a view file made on a thread of its own: the new file beside the view's,
@@ -1330,27 +1554,15 @@ impl DiskView {
     /// `whole`: it replaces the whole root (what came before is no more). `write` is
     /// made only when kept (no copy of a large replacement to be let go).
     fn keep(&self, size: usize, whole: bool, write: impl FnOnce() -> RunWrite) {
-        let mut run = self.run.borrow_mut();
-        if run.let_go {
-            return;
-        }
-        if whole {
-            run.writes = Vec::new();
-            run.held = 0;
-        }
-        if run.held.saturating_add(size) > self.max_run_writes {
-            *run = RunWrites {
-                let_go: true,
-                ..RunWrites::default()
-            };
-            drop(run);
+        let let_go = self
+            .run
+            .borrow_mut()
+            .keep(self.max_run_writes, size, whole, write);
+        if let_go {
             self.note(ViewTrouble::RunWritesFull {
                 kept: self.max_run_writes,
             });
-            return;
         }
-        run.held += size;
-        run.writes.push(write());
     }
 
     /// Whether the file failed: a lookup then reads as nothing without asking it, and a
@@ -2305,6 +2517,11 @@ impl RootView {
         RootView {
             spec: profile.spec,
             held: Held::Memory(profile.entries.into_iter().map(ByPath).collect()),
+            away: None,
+            returns: VecDeque::new(),
+            return_wait: VIEW_RETURN_WAIT,
+            refill_rows: REFILL_ROWS_PER_TURN,
+            max_refill_writes: MAX_WRITES_DURING_REFILL,
         }
     }
 
@@ -2331,6 +2548,11 @@ impl RootView {
         Ok(RootView {
             spec: profile.spec,
             held: Held::Disk(Box::new(disk)),
+            away: None,
+            returns: VecDeque::new(),
+            return_wait: VIEW_RETURN_WAIT,
+            refill_rows: REFILL_ROWS_PER_TURN,
+            max_refill_writes: MAX_WRITES_DURING_REFILL,
         })
     }
 
@@ -2414,24 +2636,32 @@ impl RootView {
             Held::Disk(disk) => !disk.run.borrow().let_go,
             Held::Memory(_) => false,
         };
+        let mut away = self.leaving();
         if kept {
             // What the run wrote is held in memory: laid over the baseline as the
             // watcher made it, the file not read back (a lock held on it by another
             // process made every read wait SQLite's busy timeout, then fail: review
             // rv40-watch, A7b).
             signed(&mut |e| entries.push(e))?;
-            let writes = match &self.held {
-                Held::Disk(disk) => std::mem::take(&mut disk.run.borrow_mut().writes),
-                Held::Memory(_) => Vec::new(),
+            let run = match &self.held {
+                Held::Disk(disk) => std::mem::take(&mut *disk.run.borrow_mut()),
+                Held::Memory(_) => RunWrites::default(),
             };
-            let replayed = writes.len() as u64;
+            let replayed = run.writes.len() as u64;
             self.held = Held::Memory(last_at_each_path(entries).into_iter().map(ByPath).collect());
-            for write in writes {
+            // Laid over by reference and kept: a new file's own fall-back, once the view
+            // is back on disk, starts from the baseline with them too (taken, the
+            // second fall-back forgot what the run saw before the first).
+            for write in &run.writes {
                 match write {
-                    RunWrite::Set(rel, entry) => self.set(&rel, entry.map(|e| *e)),
-                    RunWrite::Replace(subtrees, entries) => self.replace(&subtrees, entries),
+                    RunWrite::Set(rel, entry) => self.set(rel, entry.as_deref().cloned()),
+                    RunWrite::Replace(subtrees, entries) => self.replace(subtrees, entries.clone()),
                 }
             }
+            if let Some(away) = &mut away {
+                away.run = run;
+            }
+            self.away = away;
             let count = match &self.held {
                 Held::Memory(entries) => entries.len() as u64,
                 Held::Disk(_) => 0,
@@ -2462,6 +2692,11 @@ impl RootView {
         };
         let count = entries.len() as u64;
         self.held = Held::Memory(last_at_each_path(entries).into_iter().map(ByPath).collect());
+        if let Some(mut away) = away {
+            // The run's writes were let go: a new file's fall-back reads it back.
+            away.run.let_go = true;
+            self.away = Some(away);
+        }
         Ok(FellBack {
             entries: count,
             overlaid,
@@ -2469,6 +2704,205 @@ impl RootView {
             replayed: None,
             stalled,
         })
+    }
+
+    /// What a view on disk leaving for memory needs to come back ([`Away`]); none for a
+    /// view in memory.
+    fn leaving(&self) -> Option<Box<Away>> {
+        let Held::Disk(disk) = &self.held else {
+            return None;
+        };
+        let now = Instant::now();
+        Some(Box::new(Away {
+            file: disk.db.path().to_path_buf(),
+            source: disk.source.clone(),
+            rebuilds: disk.rebuilds.borrow().clone(),
+            since: now,
+            next_try: now + self.return_wait,
+            run: RunWrites::default(),
+            refill: None,
+            failure_said: false,
+            spent_said: false,
+        }))
+    }
+
+    /// How long a view in memory after a fall-back waits before it goes back to disk
+    /// ([`VIEW_RETURN_WAIT`]; shorter in tests).
+    pub fn set_return_wait(&mut self, wait: Duration) {
+        self.return_wait = wait;
+        if let Some(away) = &mut self.away {
+            away.next_try = away.since + wait;
+        }
+    }
+
+    /// Whether the view is held in memory after its file failed, to go back to disk.
+    #[cfg(test)]
+    pub fn away_from_disk(&self) -> bool {
+        self.away.is_some()
+    }
+
+    /// Puts a view held in memory after its file failed back on a file of its own, at
+    /// the failed file's path, [`VIEW_RETURN_WAIT`] after the fall-back (then after each
+    /// try that failed): issue 15's bounded memory is not given up for the rest of the
+    /// run because another process held a lock on the file for a second.
+    ///
+    /// The new file is made as at the start ([`ViewDb::create`]: what stands at the path
+    /// deleted, the file made with `O_EXCL | O_NOFOLLOW`, a symlink or file put there in
+    /// between refused) under a fresh key: the same key with its write numbers going on
+    /// would hold too, but a row of the failed file (or an earlier one) copied in would be
+    /// checked against a key it was made with, safe only while no write number is ever
+    /// used twice; a fresh key makes every earlier row fail whatever its number.
+    ///
+    /// It is filled from the view in memory (the signed baseline with the run's verified
+    /// writes over it) in path order, [`REFILL_ROWS_PER_TURN`] rows at each call (the
+    /// watcher's turn), and used only once whole, the writes made in memory meanwhile
+    /// laid over it ([`MAX_WRITES_DURING_REFILL`]): all or nothing, a failure leaves the
+    /// view in memory as it is, the new file deleted, tried again later, said once. The
+    /// run's writes go with it, for its own fall-back ([`RunWrites`]). Past
+    /// [`MAX_VIEW_RETURNS_PER_PERIOD`] returns within [`VIEW_RETURNS_PERIOD`] it stays in
+    /// memory (each return may end in one more fall-back alert), said once.
+    pub fn return_to_disk(&mut self, now: Instant) -> Option<Returned> {
+        let RootView {
+            held,
+            away: away_slot,
+            returns,
+            refill_rows,
+            return_wait,
+            ..
+        } = self;
+        let Held::Memory(entries) = held else {
+            return None;
+        };
+        let away = away_slot.as_mut()?;
+        if away.refill.is_none() {
+            if now < away.next_try {
+                return None;
+            }
+            away.next_try = now + *return_wait;
+            if !return_allowed(returns, now) {
+                if away.spent_said {
+                    return None;
+                }
+                away.spent_said = true;
+                return Some(Returned::Spent {
+                    file: away.file.clone(),
+                    returns: MAX_VIEW_RETURNS_PER_PERIOD,
+                });
+            }
+            let stood = std::fs::symlink_metadata(&away.file).is_ok();
+            let disk = match DiskView::create(&away.file) {
+                Ok(disk) => disk,
+                Err(e) => return away.failed(e.to_string()),
+            };
+            let written = disk.restamp_all();
+            away.refill = Some(Refill {
+                disk,
+                written,
+                cursor: None,
+                held: None,
+                rows: 0,
+                log: Vec::new(),
+                logged: 0,
+                too_many: false,
+                stood,
+            });
+        }
+        let refill = away.refill.as_mut()?;
+        if refill.too_many {
+            return away.failed(format!(
+                "more than {} paths were written while it was filled \
+                 (MAX_WRITES_DURING_REFILL), too many to lay over it",
+                MAX_WRITES_DURING_REFILL
+            ));
+        }
+        // One turn's rows, each linked to the next copied (the last held back until the
+        // path after it is known).
+        let key = refill.disk.key.get();
+        let after = match &refill.cursor {
+            Some(cursor) => Bound::Excluded(cursor.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut rows = Vec::new();
+        let mut taken = 0;
+        for e in entries
+            .range::<[u8], _>((after, Bound::Unbounded))
+            .take(*refill_rows)
+        {
+            taken += 1;
+            let next = e.0.rel.clone();
+            match refill.held.replace(e.0.clone()) {
+                Some(before) => rows.push(row_of(
+                    &key,
+                    refill.written,
+                    before.rel.clone(),
+                    &before,
+                    Some(next),
+                )),
+                None => *refill.disk.first.borrow_mut() = Some(next),
+            }
+        }
+        refill.cursor = refill.held.as_ref().map(|h| h.rel.clone());
+        let done = taken < *refill_rows;
+        if done && let Some(last) = refill.held.take() {
+            rows.push(row_of(&key, refill.written, last.rel.clone(), &last, None));
+        }
+        refill.rows += rows.len() as u64;
+        if let Err(e) = refill.disk.db.put_all(rows) {
+            return away.failed(e.to_string());
+        }
+        if !done {
+            return None;
+        }
+        let Refill {
+            mut disk,
+            rows,
+            log,
+            stood,
+            ..
+        } = away.refill.take()?;
+        // What was written in memory while the file was filled, laid over it as the
+        // watcher's own writes (linked, stamped).
+        for write in log {
+            match write {
+                RunWrite::Set(rel, Some(entry)) => disk.put(&rel, &entry),
+                RunWrite::Set(rel, None) => disk.remove(&rel),
+                RunWrite::Replace(subtrees, entries) => disk.replace(&subtrees, &entries),
+            }
+        }
+        if disk.broken.get() {
+            let reason = disk
+                .troubles
+                .get_mut()
+                .kept
+                .iter()
+                .find_map(|t| match t {
+                    ViewTrouble::Failed(reason) => Some(reason.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "a write to it failed".to_string());
+            let left = left_behind(disk);
+            return away.say_failed(reason, left);
+        }
+        disk.source = away.source.take();
+        *disk.rebuilds.get_mut() = std::mem::take(&mut away.rebuilds);
+        let run = std::mem::take(&mut away.run);
+        if run.let_go {
+            disk.note(ViewTrouble::RunWritesFull {
+                kept: disk.max_run_writes,
+            });
+        }
+        *disk.run.get_mut() = run;
+        returns.push_back(now);
+        let back = Returned::Back {
+            file: away.file.clone(),
+            after: now.saturating_duration_since(away.since),
+            entries: rows,
+            stood,
+        };
+        // The entries in memory are let go: the bounded page cache again.
+        *held = Held::Disk(Box::new(disk));
+        *away_slot = None;
+        Some(back)
     }
 
     /// [`RootView::fall_back`] to the view's own signed source, streamed: this root's
@@ -2501,6 +2935,8 @@ impl RootView {
     /// laid over nothing (they were made over a baseline that is no more).
     pub fn empty_in_memory(&mut self) {
         self.held = Held::Memory(BTreeSet::new());
+        // Nothing of the failed file's run to carry into a new one: it stays in memory.
+        self.away = None;
     }
 
     /// The view file, when the view is on disk.
@@ -2636,6 +3072,17 @@ impl RootView {
     /// the watcher ran (issue 15, `bench/README.md`). On disk, the subtrees' rows are
     /// deleted and the entries put in one transaction.
     pub fn replace(&mut self, subtrees: &[Vec<u8>], entries: Vec<Entry>) {
+        if let Some(away) = &mut self.away {
+            let whole = subtrees.iter().any(Vec::is_empty);
+            // Copied only where it is held (within the bounds): a catch-up's whole root
+            // past them is not copied to be let go.
+            away.saw(
+                self.max_refill_writes,
+                subtrees.len().saturating_add(entries.len()),
+                whole,
+                || RunWrite::Replace(subtrees.to_vec(), last_at_each_path(entries.clone())),
+            );
+        }
         let entries_held = match &mut self.held {
             Held::Memory(entries_held) => entries_held,
             Held::Disk(disk) => {
@@ -2726,6 +3173,19 @@ impl RootView {
 
     /// Puts `entry` at `rel`, or removes what is there (and nothing below it).
     pub fn set(&mut self, rel: &[u8], entry: Option<Entry>) {
+        if let Some(away) = &mut self.away {
+            let write = || {
+                RunWrite::Set(
+                    rel.to_vec(),
+                    entry.as_ref().map(|e| {
+                        let mut e = e.clone();
+                        e.rel = rel.to_vec();
+                        Box::new(e)
+                    }),
+                )
+            };
+            away.saw(self.max_refill_writes, 1, false, write);
+        }
         match (&mut self.held, entry) {
             (Held::Memory(entries), Some(mut entry)) => {
                 if entry.rel != rel {
@@ -3951,6 +4411,287 @@ mod tests {
                 ("img/b.dcm".into(), 5),
             ]
         );
+    }
+
+    /// Starts `sqlite3` on `file` holding a read transaction (`BEGIN; SELECT count(*)
+    /// FROM view;`, left open): the process, once its lock is taken.
+    fn read_locked(file: &Path) -> std::process::Child {
+        use std::io::{BufRead as _, Write as _};
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            ".timeout 30000\n.bail on\nBEGIN;\nSELECT count(*) FROM view;\nSELECT 'held';"
+        )
+        .expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut out = std::io::BufReader::new(lock.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("from sqlite3");
+        line.clear();
+        out.read_line(&mut line).expect("from sqlite3");
+        assert_eq!(line.trim(), "held");
+        // Kept open (its stdin too): the transaction stays until the process is killed.
+        std::mem::forget(stdin);
+        lock
+    }
+
+    /// Calls [`RootView::return_to_disk`] until it says something (at most `turns`).
+    fn returned(v: &mut RootView, turns: usize) -> Option<Returned> {
+        (0..turns).find_map(|_| v.return_to_disk(Instant::now()))
+    }
+
+    /// Issue 15 (session 43): a `sqlite3` reader holding a read transaction on the view
+    /// file for a second failed it, and the view stayed in memory for the rest of the
+    /// run, the lock long gone: the bounded memory given up for good. Seen failing before
+    /// the change (`return_to_disk` answering nothing: the view stayed in memory). Now,
+    /// once the lock is gone and [`VIEW_RETURN_WAIT`] has passed, the view goes back to a
+    /// new file at its path, filled from memory: what the run saw before the fall-back,
+    /// the write that failed under the lock and a change made while in memory are all
+    /// in it (each reported once: the view holds it as seen); a row tampered in the new
+    /// file is found; and a second fall-back still lays every write of the run over the
+    /// baseline.
+    #[test]
+    fn a_view_fallen_back_under_a_read_lock_goes_back_to_disk_once_it_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm", "img/old.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        v.set(b"img/N1.dcm", Some(sized("img/N1.dcm", 7)));
+        v.set(b"img/old.dcm", None);
+        let file = v.file().expect("on disk").to_path_buf();
+        let mut lock = read_locked(&file);
+        v.set(b"img/N2.dcm", Some(sized("img/N2.dcm", 8)));
+        assert!(v.disk_failed());
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(3)),
+            "{fell:?}"
+        );
+        assert_eq!(v.file(), None, "in memory");
+        // Not before its time: the lock may still be held.
+        assert_eq!(v.return_to_disk(Instant::now()), None);
+        assert_eq!(v.file(), None);
+        // Seen in memory.
+        v.set(b"img/N3.dcm", Some(sized("img/N3.dcm", 9)));
+        v.set(b"img/a.dcm", Some(sized("img/a.dcm", 4)));
+        let _ = lock.kill();
+        let _ = lock.wait();
+        let seen = state(&v);
+        v.set_return_wait(Duration::ZERO);
+        let back = returned(&mut v, 3);
+        assert!(
+            matches!(&back, Some(Returned::Back { file: f, entries: 6, stood: false, .. }) if *f == file),
+            "{back:?}"
+        );
+        assert_eq!(v.file(), Some(file.as_path()), "on disk again");
+        assert!(!v.away_from_disk());
+        assert_eq!(state(&v), seen);
+        assert_eq!(
+            seen,
+            [
+                ("".into(), 0),
+                ("img".into(), 0),
+                ("img/N1.dcm".into(), 7),
+                ("img/N2.dcm".into(), 8),
+                ("img/N3.dcm".into(), 9),
+                ("img/a.dcm".into(), 4),
+            ]
+        );
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        // Nothing more to do: back on disk, it is not made again.
+        assert_eq!(v.return_to_disk(Instant::now()), None);
+        // A row of the new file tampered with (its size edited, its MAC left) is found.
+        let db = &disk(&v).db;
+        let mut edited = db.get(b"img/N3.dcm").expect("read").expect("row");
+        edited.entry = encode_row(&sized("img/N3.dcm", 1));
+        db.put(&edited).expect("write");
+        let looked = v.entry(b"img/N3.dcm");
+        settled(&v);
+        let (troubles, _) = v.take_troubles();
+        assert!(
+            troubles.iter().any(|t| match t {
+                ViewTrouble::Altered(rel) => rel == b"img/N3.dcm",
+                ViewTrouble::Rebuilt { damaged, .. } => damaged.contains(&b"img/N3.dcm".to_vec()),
+                _ => false,
+            }),
+            "{troubles:?} {looked:?}"
+        );
+        assert_ne!(
+            looked.map(|e| e.meta.size),
+            Some(1),
+            "never the tampered row"
+        );
+        // Failed again: every write of the run, before the first fall-back and since,
+        // laid over the baseline (the tampered row is none of them).
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed == Some(5)),
+            "{fell:?}"
+        );
+        assert_eq!(state(&v), seen);
+    }
+
+    /// A return fills the new file over several turns ([`REFILL_ROWS_PER_TURN`]), the
+    /// guard judging between them: a path changed after it was copied, one added, one
+    /// removed before it was copied, a subtree replaced, all while the file is filled,
+    /// are in it once it is used, each row the watcher's (none reads as tampered); and
+    /// past [`MAX_WRITES_DURING_REFILL`] such writes the file is given up, said, the view
+    /// left in memory as it is, and made again at the next try.
+    #[test]
+    fn writes_made_while_the_new_file_is_filled_are_in_it_when_it_is_used() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = [
+            "", "a", "a/1.dcm", "a/2.dcm", "b", "b/1.dcm", "b/2.dcm", "c", "c/1.dcm", "d.dcm",
+        ];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        v.refill_rows = 3;
+        v.fail_for_tests();
+        assert!(matches!(v.fall_back_streamed(), Some(Ok(_))));
+        v.set_return_wait(Duration::ZERO);
+        assert_eq!(v.return_to_disk(Instant::now()), None, "the first rows");
+        assert!(v.file().is_none() && v.away_from_disk());
+        v.set(b"a/1.dcm", Some(sized("a/1.dcm", 5)));
+        v.set(b"b/3.dcm", Some(sized("b/3.dcm", 6)));
+        v.set(b"d.dcm", None);
+        v.replace(
+            &[b"c".to_vec()],
+            vec![entry("c", EntryType::Directory), sized("c/9.dcm", 2)],
+        );
+        let seen = state(&v);
+        let back = returned(&mut v, 10);
+        assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        assert_eq!(state(&v), seen);
+        assert_eq!(v.take_troubles(), (Vec::new(), 0));
+        assert_eq!(v.entry(b"a/1.dcm").map(|e| e.meta.size), Some(5));
+        assert_eq!(v.entry(b"c/1.dcm"), None);
+
+        // Too many writes while it is filled: given up, the view kept as it is.
+        v.fail_for_tests();
+        assert!(matches!(v.fall_back_streamed(), Some(Ok(_))));
+        v.set_return_wait(Duration::ZERO);
+        v.max_refill_writes = 2;
+        assert_eq!(v.return_to_disk(Instant::now()), None, "the first rows");
+        for i in 0..3 {
+            let rel = format!("b/n{i}.dcm");
+            v.set(rel.as_bytes(), Some(sized(&rel, i)));
+        }
+        let seen = state(&v);
+        let failed = v.return_to_disk(Instant::now());
+        assert!(
+            matches!(&failed, Some(Returned::Failed { reason, left: false, .. })
+                if reason.contains("MAX_WRITES_DURING_REFILL")),
+            "{failed:?}"
+        );
+        assert!(v.file().is_none() && v.away_from_disk());
+        assert_eq!(state(&v), seen);
+        let file = dir.path().join("v.sqlite");
+        assert!(!file.exists(), "the new file given up is deleted");
+        v.max_refill_writes = MAX_WRITES_DURING_REFILL;
+        let back = returned(&mut v, 10);
+        assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        assert_eq!(state(&v), seen);
+    }
+
+    /// A new file that cannot be made (something that cannot be deleted at its path)
+    /// leaves the view in memory, said once, not at every try; what was planted at the
+    /// path is never opened (a symlink: its target untouched), and said.
+    #[test]
+    fn a_return_that_fails_is_said_once_and_a_file_planted_at_the_path_is_never_used() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm"];
+        let [_, mut v] = views(&paths, &dir);
+        v.set(b"img/N1.dcm", Some(sized("img/N1.dcm", 7)));
+        let file = v.file().expect("on disk").to_path_buf();
+        v.fail_for_tests();
+        assert!(matches!(
+            v.fall_back(view(&paths).part(&[Vec::new()])),
+            FellBack {
+                replayed: Some(1),
+                ..
+            }
+        ));
+        let seen = state(&v);
+        // A directory at the path: nothing a view file is made over.
+        std::fs::create_dir(&file).expect("mkdir");
+        v.set_return_wait(Duration::ZERO);
+        let failed = v.return_to_disk(Instant::now());
+        assert!(
+            matches!(&failed, Some(Returned::Failed { left: false, .. })),
+            "{failed:?}"
+        );
+        for _ in 0..3 {
+            assert_eq!(v.return_to_disk(Instant::now()), None, "said once");
+        }
+        assert_eq!(state(&v), seen);
+        std::fs::remove_dir(&file).expect("rmdir");
+        // A symlink planted at the path, to a file of someone's choosing.
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"not a view").expect("write");
+        std::os::unix::fs::symlink(&target, &file).expect("symlink");
+        let back = returned(&mut v, 3);
+        assert!(
+            matches!(&back, Some(Returned::Back { stood: true, .. })),
+            "{back:?}"
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"not a view");
+        assert!(
+            std::fs::symlink_metadata(&file)
+                .expect("made")
+                .file_type()
+                .is_file()
+        );
+        assert_eq!(state(&v), seen);
+    }
+
+    /// A view file failed again after each return goes back to disk
+    /// [`MAX_VIEW_RETURNS_PER_PERIOD`] times within the period, then stays in memory,
+    /// said once (each return may end in one more fall-back alert: no loop of them).
+    #[test]
+    fn past_the_returns_of_the_period_a_view_stays_in_memory_said_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "img", "img/a.dcm"];
+        let [_, mut v] = views(&paths, &dir);
+        v.set_return_wait(Duration::ZERO);
+        for _ in 0..MAX_VIEW_RETURNS_PER_PERIOD {
+            v.fail_for_tests();
+            let _ = v.fall_back(view(&paths).part(&[Vec::new()]));
+            v.set_return_wait(Duration::ZERO);
+            let back = returned(&mut v, 3);
+            assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        }
+        v.fail_for_tests();
+        let _ = v.fall_back(view(&paths).part(&[Vec::new()]));
+        v.set_return_wait(Duration::ZERO);
+        let now = Instant::now();
+        let spent = v.return_to_disk(now);
+        assert!(
+            matches!(
+                &spent,
+                Some(Returned::Spent {
+                    returns: MAX_VIEW_RETURNS_PER_PERIOD,
+                    ..
+                })
+            ),
+            "{spent:?}"
+        );
+        assert_eq!(v.return_to_disk(now), None, "said once");
+        assert!(v.file().is_none());
+        // The period over, one more.
+        let later = now + VIEW_RETURNS_PERIOD + Duration::from_secs(1);
+        assert!(matches!(
+            v.return_to_disk(later),
+            Some(Returned::Back { .. })
+        ));
     }
 
     /// A catch-up replaces a root in parts with what mostly is there already: what is
