@@ -6,20 +6,18 @@
 # 2-core machine without loading the tests that time what `watch` reports:
 #   1. one build of every test target (a compile error stops here);
 #   2. two lanes at once: the CLI's tests (crates/pacsguard/tests) beside the unit tests
-#      of every crate, the other crates' tests, the documentation tests, the CLI targets
-#      named in `beside` and the gateway's tests a second time inside `pacsguard serve`
-#      (most of these wait on real peers, servers and browsers rather than use the
-#      processors). The targets named in `waiting` wait on the product's timers, not on
-#      the processors, and run first in lane 1 with `waiting_threads` tests at once. The
-#      suite ends when the longer lane ends: `beside` moves CLI targets to lane 2 so the
-#      two take about as long (session 34's clean run: lane 1 took 1,057 s and lane 2
-#      497 s of test time, fleet.rs 536 s of lane 1; with fleet.rs at 4 threads and
-#      trail.rs, 121 s, in lane 2, about 650 s and 620 s; session 36's clean run: lane 1
-#      939 s, lane 2 717 s, so serve.rs, 112 s, moved to lane 2 as well; session 39's
-#      clean run: lane 1 832 s, lane 2 1,072 s with the gateway's second form, so
-#      trail.rs, 122 s, came back to lane 1);
-#   3. the real-time guard's tests (`watch.rs`, `ransomware.rs`), last and alone: they
-#      assert what `watch` reports within seconds of a change.
+#      of every crate, the other crates' tests and the documentation tests. The suite
+#      waits for the longer lane: `beside` moves CLI targets to lane 2 so that the two
+#      take about as long;
+#   3. the real-time guard's tests (`watch.rs`, `ransomware.rs`), last, with only tests
+#      that wait on the product's timers, peers and servers rather than use the processors
+#      beside them: the targets named in `waiting`, then the gateway's tests a second time
+#      inside `pacsguard serve`. Measured on a 2-core machine under a load of 2-13:
+#      fleet.rs (4 tests at once) 349 s of wall time for 111 s of processor time,
+#      serve.rs 118 s for 39 s, the gateway's second form 218 s for 66 s: a third of a
+#      core, so the real-time tests keep most of the machine while they assert what
+#      `watch` reports within seconds of a change. Until session 42 these ran in the
+#      lanes, which took ~1,050 s each in a clean CI run (fleet.rs 323 s of lane 1's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-test-deps.sh
@@ -44,26 +42,27 @@ for package in json.load(sys.stdin)["packages"]:
 ' >"$logs/targets"
 realtime=(watch ransomware)
 # CLI targets run in lane 2 (see the top): long ones, so that the lanes end together.
-beside=(serve)
+beside=()
 # CLI targets whose tests wait on the product's timers (fleet.rs: a host's 15 s promised
-# interval, the 10 s grace, reports every 2 s) rather than use the processors. Measured
-# on a 2-core machine under a load of 16: fleet.rs took 727 s with 2 tests at once and
-# 335 s with 4, its tests' times summed alike (1,443 s and 1,286 s).
-waiting=(fleet)
-waiting_threads=4
+# interval, the 10 s grace, reports every 2 s; serve.rs: sessions, idle timers) rather
+# than use the processors: run beside the real-time targets (see the top). Measured on a
+# 2-core machine under a load of 16: fleet.rs took 727 s with 2 tests at once and 335 s
+# with 4, its tests' times summed alike (1,443 s and 1,286 s).
+# TARGET:TESTS_AT_ONCE.
+waiting=(fleet:4 serve:2)
 cli=() other=()
 while read -r package target; do
   if [[ $package == pacsguard ]]; then
     if [[ " ${beside[*]} " == *" $target "* ]]; then
       other+=(--test "$target")
-    elif [[ " ${realtime[*]} ${waiting[*]} " != *" $target "* ]]; then
+    elif [[ " ${realtime[*]} ${waiting[*]%%:*} " != *" $target "* ]]; then
       cli+=(--test "$target")
     fi
   else
     other+=(--test "$target")
   fi
 done <"$logs/targets"
-for target in "${realtime[@]}" "${beside[@]}" "${waiting[@]}"; do
+for target in "${realtime[@]}" "${beside[@]}" "${waiting[@]%%:*}"; do
   grep -qx "pacsguard $target" "$logs/targets" || { echo "no test target $target" >&2; exit 2; }
 done
 
@@ -77,11 +76,6 @@ run() { cargo test --workspace --locked --no-fail-fast "$@"; }
   lane2_began=$SECONDS
   run --lib --bins "${other[@]}" || status=1
   run --doc || status=1
-  # The gateway's tests once more with the gateway inside `pacsguard serve --gateway`:
-  # the same tests pass in both forms. Tests named `inside_serve` start `serve`
-  # themselves and already ran in the first form; tests named `standalone` are about
-  # `pacsguard gateway` alone.
-  PACSGUARD_TEST_GATEWAY_FORM=serve run --test gateway -- --skip inside_serve --skip standalone || status=1
   phase "lane 2" $((SECONDS - lane2_began))
   exit "$status"
 ) >"$logs/lane2" 2>&1 &
@@ -89,22 +83,39 @@ lane2=$!
 
 status=0
 lanes_began=$SECONDS
-for target in "${waiting[@]}"; do
-  run --test "$target" -- --test-threads "$waiting_threads" 2>&1 | tee -a "$logs/lane1" || status=1
-done
-phase "lane 1, waiting targets" $((SECONDS - lanes_began))
 run "${cli[@]}" 2>&1 | tee -a "$logs/lane1" || status=1
 phase "lane 1" $((SECONDS - lanes_began))
 wait "$lane2" || status=1
 cat "$logs/lane2"
+
+# The waiting targets in the background, into their own log (printed after the
+# real-time targets'), each with its own number of tests at once.
+(
+  status=0
+  waiting_began=$SECONDS
+  for entry in "${waiting[@]}"; do
+    run --test "${entry%%:*}" -- --test-threads "${entry##*:}" || status=1
+  done
+  # The gateway's tests once more with the gateway inside `pacsguard serve --gateway`:
+  # the same tests pass in both forms. Tests named `inside_serve` start `serve`
+  # themselves and already ran in the first form; tests named `standalone` are about
+  # `pacsguard gateway` alone.
+  PACSGUARD_TEST_GATEWAY_FORM=serve run --test gateway -- --skip inside_serve --skip standalone || status=1
+  phase "waiting targets, beside the real-time ones" $((SECONDS - waiting_began))
+  exit "$status"
+) >"$logs/waiting" 2>&1 &
+waiting_lane=$!
 realtime_began=$SECONDS
 run "${realtime[@]/#/--test=}" 2>&1 | tee "$logs/realtime" || status=1
 phase "real-time targets" $((SECONDS - realtime_began))
+wait "$waiting_lane" || status=1
+cat "$logs/waiting"
+phase "real-time and waiting targets" $((SECONDS - realtime_began))
 phase "whole suite" $((SECONDS - began))
 cat "$logs/phases"
 
 # cargo prints one "test result" line per test binary, the last often a crate without
 # doc tests ("0 passed"): close with the sum over all of them.
-cat "$logs/lane1" "$logs/lane2" "$logs/realtime" |
+cat "$logs/lane1" "$logs/lane2" "$logs/realtime" "$logs/waiting" |
   awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }'
 exit "$status"
