@@ -1795,9 +1795,9 @@ fn inside_a_window_uncompressed_pixels_rewritten_and_written_big_endian_alert() 
     uncompressed_pixels_rewritten_in_a_window(Some(("dcmconv", &["+tb"])));
 }
 
-/// The same, each image then re-compressed by dcmtk in JPEG-LS lossless, which has no
-/// decoder here: a re-compression that cannot be proven to keep the pixels is
-/// `re-compression-unproven` inside a window too, an alert that counts (review
+/// The same, each image then re-compressed by dcmtk in JPEG-LS lossless: decoded (since
+/// session 43; before, for want of a decoder), its frames are not the pixels stored, so
+/// it is `re-compression-unproven` inside a window too, an alert that counts (review
 /// r33-watch: 40 of 40 softened to `info`).
 #[test]
 fn inside_a_window_uncompressed_pixels_rewritten_and_compressed_in_jpeg_ls_alert() {
@@ -9183,10 +9183,11 @@ fn inside_a_window_ciphertext_in_a_valid_stream_under_a_new_uid_alerts() {
 
 /// Issue 11, review of session 41 (3): the stored images are JPEG 2000 (GDCM); the
 /// ciphertext is written as JPEG-LS (`dcmcjpls`, `gdcmconv --jpegls`) under their UIDs
-/// beside them: nothing here decodes JPEG-LS, and each was `info`. A JPEG-LS stream as
-/// large as random samples encode, beside a stored encoding of the same image that is
-/// far smaller, is no re-compression of it: an alert each (said unproven by a decode).
-/// The honest JPEG-LS re-compressions of the same stored images stay `info`.
+/// beside them: nothing here decoded JPEG-LS, and each was `info`. Decoded since session
+/// 43, their random pixels alert each. The honest JPEG-LS re-compressions of the same
+/// stored images stay `info`: compared decoded with the decoded originals (their
+/// digest is that of a JPEG 2000 stream, which no JPEG-LS decode gives; compared with
+/// it, each was `encrypted-arrival` once the decoder came).
 #[test]
 fn inside_a_window_ciphertext_as_jpeg_ls_beside_j2k_originals_alerts() {
     let env = Env::new();
