@@ -32,7 +32,8 @@ const CANDIDATE_MAGICS: [&[u8]; 19] = [
     // bytes into a member header.
     b"\x1f\x8b\x08",
     b"ustar",
-    // Compressed streams that cannot be opened here: alerts once their header checks hold.
+    // Compressed streams that cannot be opened here: `not-inspected` warnings once their
+    // header checks hold (what they carry is not known; nothing runs them).
     b"\xfd7zXZ\0",
     b"7z\xbc\xaf\x27\x1c",
     b"BZh",
@@ -165,14 +166,21 @@ pub fn search(
             b"\xd0\xcf\x11\xe0" => ole_at(from(at), at, budget),
             b"{\\rt" => rtf_at(from(at), at, budget),
             b"MSCF" => cab_at(from(at), at, budget),
+            // Not opened here, so nothing is known of what it carries: said as what was
+            // not inspected, not called an executable (issue 11: a vendor's honest bzip2
+            // or xz private value was an `embedded-executable` alert, and a guarded store's
+            // import in a window alerted on each). No DICOM reader decompresses an element
+            // and runs it; a payload so wrapped needs a program of its own, as ciphertext
+            // does, and the watcher still weighs such values (`wrapped_random`).
             b"\xfd7zXZ\0" | b"7z\xbc\xaf\x27\x1c" | b"BZh" => {
                 crate::archive::confirm_compressed(from(at)).map(|(format, detail)| Hidden {
                     format,
                     offset: at,
-                    kind: FindingKind::EmbeddedExecutable,
-                    severity: Severity::Alert,
+                    kind: FindingKind::NotInspected,
+                    severity: Severity::Warning,
                     detail: format!(
-                        "{detail}: an archive inside the data set, which cannot be opened here"
+                        "{detail} inside the data set, which cannot be opened here: what it \
+                         carries was not inspected"
                     ),
                 })
             }

@@ -21,6 +21,7 @@ use pacsguard_fs::read_head;
 
 mod dct;
 mod j2k;
+mod jls;
 mod proof;
 mod rle;
 mod stream;
@@ -321,8 +322,21 @@ fn rle_decodes_to(
     // A color image is tried packed as YBR_FULL_422 too (see `proof::Layout::Packed422`:
     // GDCM's RLE of one is YBR_FULL, each pixel pair's chroma repeated).
     let packed = planar.as_ref().map(|_| packed_422(&interleaved));
+    // 8-bit samples in an OW value stored big endian stand in swapped 16-bit words (see
+    // `proof::Native::candidates`): tried so too. The samples' width is not known here;
+    // a pair swap is tried for any big endian image, no weaker (the same bytes).
+    let words = |p: &[u8]| {
+        let mut swapped = p.to_vec();
+        for pair in swapped.chunks_exact_mut(2) {
+            pair.swap(0, 1);
+        }
+        digest(&swapped) == *stored
+    };
     if digest(&interleaved) == *stored
-        || planar.is_some_and(|p| digest(&p) == *stored)
+        || (big_endian && words(&interleaved))
+        || planar
+            .as_ref()
+            .is_some_and(|p| digest(p) == *stored || (big_endian && words(p)))
         || packed.is_some_and(|p| digest(&p) == *stored)
     {
         Proof::Same

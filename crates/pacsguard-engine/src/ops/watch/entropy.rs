@@ -823,20 +823,25 @@ impl std::fmt::Display for Wrapped {
                  stand for) reading as {highest}: ciphertext pushed past the values read?"
             );
         }
+        // A value opening with a compressed format's magic that nothing here decodes is
+        // counted (ciphertext behind such a magic is not told apart), but said to be
+        // either (session 43: an honest bzip2, xz or zstd private value was called
+        // ciphertext, and bzip2 and xz an executable besides).
+        let what = match magic {
+            Some(magic) => format!(
+                "{magic}-compressed data (its magic opens one of them; nothing here decodes \
+                 {magic}) or ciphertext wrapped in a DICOM, not told apart: counted"
+            ),
+            None => "ciphertext wrapped in a DICOM".to_owned(),
+        };
         write!(
             f,
             "{elements} {verb} {held} of its {size} bytes ({pixels}), {random} of \
              {sampled} blocks sampled there ({random_percent}% of the bytes they stand \
-             for) read as {highest}: ciphertext wrapped in a DICOM"
+             for) read as {highest}: {what}"
         )?;
         if *excused > 0 {
             write!(f, " ({excused} more, compressed data, not counted)")?;
-        }
-        if let Some(magic) = magic {
-            write!(
-                f,
-                " ({magic}'s magic is among them, but nothing here decodes {magic})"
-            )?;
         }
         Ok(())
     }

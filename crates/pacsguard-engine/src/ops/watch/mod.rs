@@ -9030,7 +9030,7 @@ fn proven_as_copy(syntax: &str) -> bool {
 /// structured ones (an image processed again and sent under its UID, review
 /// rv35-watch): judged by its content as every arrival. Decoded to random pixels:
 /// encrypted. Frames its decoder refuses (a header or data refused): no encoder's
-/// stream, encrypted. A re-compression nothing here decodes (JPEG-LS, HTJ2K): judged by
+/// stream, encrypted. A re-compression nothing here decodes (HTJ2K): judged by
 /// its content (review rv41-watch C2). A budget spent before it: put off. The same file's pixels (a plain copy), another syntax
 /// (native, lossy JPEG), or a size past [`codec::MAX_DECODED_BYTES`] (softened in
 /// place too): judged by its content.
@@ -9062,7 +9062,26 @@ fn copy_proof(
              encoder's stream"
         ));
     }
-    match budget.prove(path, copy.hash, &was.pixels, before, after) {
+    let mut proof = budget.prove(path, copy.hash, &was.pixels, before, after);
+    // A stored image in a compressed syntax: its digest is its encoded stream's, which no
+    // other encoding's decoded pixels give. Its frames are decoded and compared instead
+    // (session 43: an honest JPEG-LS copy beside a JPEG 2000 original, decoded since,
+    // was "other pixels" and `encrypted-arrival`). Not decoded here (RLE, a lossy
+    // original, HTJ2K): the proof against the digest stands, as before.
+    if proof == (codec::Proof::Differs { random: false }) && !pacsguard_dicom::is_native(before) {
+        match budget.decodes_alike(path, &copy.from) {
+            // The copy's frames decoded already (above): what is not decoded now is the
+            // original's, which says nothing of the copy.
+            codec::Proof::Unproven(
+                codec::Unproven::NoDecoder(_)
+                | codec::Unproven::Unsupported(_)
+                | codec::Unproven::Undecodable(_)
+                | codec::Unproven::NotRead,
+            ) => {}
+            alike => proof = alike,
+        }
+    }
+    match proof {
         codec::Proof::Same => CopyProof::Content,
         // Other pixels in a stream that keeps every sample, of an image whose samples no
         // color conversion touched: no re-compression of it (issue 11, C8: pixels XORed
@@ -9097,7 +9116,7 @@ fn copy_proof(
                  encoder's stream"
             ))
         }
-        // Nothing here decodes it (JPEG-LS, HTJ2K): what can be compared is its size.
+        // Nothing here decodes it (HTJ2K): what can be compared is its size.
         // A stream as large as random samples encode, beside a stored encoding of the
         // same image far smaller (or native samples that its own coder would have
         // compressed), is no re-compression of it (issue 11: ciphertext written as
@@ -9111,7 +9130,7 @@ fn copy_proof(
                 None => CopyProof::Content,
             }
         }
-        // Nothing here decodes it (JPEG-LS, HTJ2K): judged by its content, as every
+        // Nothing here decodes it (HTJ2K): judged by its content, as every
         // arrival. Taken for ciphertext, an honest JPEG-LS migration beside the originals
         // alerted on every image and raised ransomware-suspected, while the same
         // ciphertext relabelled (`.4.81`) or under a new UID was never asked (review
@@ -9450,14 +9469,14 @@ fn proof_budget_spent(root: &Path, findings: &[Finding], put_off: usize) -> Opti
 /// valid JPEG 2000 markers passed on their shape alone). Such a finding stays the alert
 /// it is (no window was declared) but gains [`ransomware::RE_COMPRESSED_FIELD`] and
 /// counts towards no ransomware signal. One whose pixels differ, or that could not be
-/// decoded here (JPEG-LS, too large, refused by the decoder), gains
+/// decoded here (HTJ2K, too large, refused by the decoder), gains
 /// [`ransomware::RE_COMPRESSION_UNPROVEN_FIELD`] and its detail says why: it counts.
 /// Returns the paths whose frames decoded to random pixels, or whose data the codec's
 /// decoder refused: inside a maintenance window too, no lossless re-compression does
 /// that (review r24); nor decodes a monochrome image to other pixels (review r26-watch:
 /// [`codec::monochrome`]). Other pixels of a color image are not among them: a migration
 /// may change the representation (GDCM's RLE of a native YBR_FULL_422 image is
-/// YBR_FULL). What no decoder here reads (JPEG-LS, a header the decoder does not read)
+/// YBR_FULL). What no decoder here reads (HTJ2K, a header the decoder does not read)
 /// is among them too: no proof, no exemption (review r33b-watch: pixels XORed, then
 /// `dcmcjpls`, were softened as a migration); what a budget left undecoded (bytes, size,
 /// time: [`codec::ProofBudget`]) is not, a budget being no verdict (review rv33b-watch: a

@@ -18,7 +18,7 @@
 //! A native image written again in a lossless compressed syntax, the same instance, its
 //! fragments that codec's stream, decoded to the pixels stored, is a re-compression
 //! (`re-compressed`): an alert of its own outside a window, no signal. One that could not
-//! be decoded here (JPEG-LS, High-Throughput JPEG 2000, past the decoding budget) or
+//! be decoded here (High-Throughput JPEG 2000, past the decoding budget) or
 //! decodes to other pixels is not proven (`re-compression-unproven`) and counts.
 //!
 //! New files alone (PACS ingest, however fast) are never a signal, nor is anything the

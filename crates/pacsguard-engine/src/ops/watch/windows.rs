@@ -378,7 +378,7 @@ mod tests {
                 store.join("d.dcm"),
                 FindingKind::PixelDataChanged,
                 Severity::Alert,
-                "written as JPEG-LS, not proven a re-compression (no JPEG-LS decoder here)",
+                "written as HTJ2K, not proven a re-compression (no High-Throughput JPEG 2000 decoder here)",
             ),
         ];
         findings[4]

@@ -8,7 +8,7 @@
 //! And what its size says: a lossless stream of random samples is as large as the
 //! samples themselves, where an image's is a fraction of them ([`bits_per_sample`]).
 //! That is no proof (a noisy image compresses badly too): it chooses which arrivals are
-//! decoded, and, for a stream nothing here decodes (JPEG-LS), is compared with what the
+//! decoded, and, for a stream nothing here decodes (HTJ2K), is compared with what the
 //! stored encoding of the same image takes.
 
 use super::{Codec, JP2_SIGNATURE, fragments};
