@@ -435,7 +435,7 @@ fn decoded_frames(path: &Path) -> Result<(Vec<Frame>, bool, u16), Unproven> {
         Stream::J2k { .. } => (Codec::J2k, 0),
         Stream::JpegLossless => (Codec::Jpeg, 0),
         Stream::JpegLs { near } => (Codec::JpegLs, u16::from(near)),
-        Stream::JpegLossy => return Err(Unproven::NoDecoder("DCT JPEG")),
+        Stream::JpegLossy | Stream::JpegOtherDct => return Err(Unproven::NoDecoder("DCT JPEG")),
         Stream::Htj2k => return Err(Unproven::NoDecoder("High-Throughput JPEG 2000")),
     };
     // Lossless by its markers and by its label both: a reversible JPEG 2000 wavelet
