@@ -120,6 +120,27 @@ pub fn compare_followed(
         }
     }
     out.compare_pair(&old, new);
+    // Not a plain move when its content changed on the way (issue 11: renamed, then
+    // caught emptied by its rewrite's `O_TRUNC`, was said only as "file of 0 bytes ...
+    // under a new name"): the `moved` says that the change found with it is one of the
+    // stored file.
+    let content_changed = out
+        .findings
+        .iter()
+        .any(|f| !matches!(f.kind, FindingKind::Moved | FindingKind::MetadataChanged));
+    if from.is_some()
+        && content_changed
+        && let Some(moved) = out
+            .findings
+            .iter_mut()
+            .find(|f| f.kind == FindingKind::Moved)
+    {
+        moved.detail = format!(
+            "{}; its content changed on the way (stored as {} bytes): a change of the \
+             stored file, reported with it",
+            moved.detail, old.meta.size
+        );
+    }
     out.findings
 }
 
@@ -1249,6 +1270,63 @@ pub fn of_unknown_state(entry: &Entry) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11: a stored image renamed and caught emptied by its rewrite's `O_TRUNC`
+    /// was said as a plain `moved` ("file of 0 bytes: the same file ... under a new
+    /// name"); the `moved` now says its content changed on the way, beside the change
+    /// judged against the stored file. Renamed untouched, it is a plain move.
+    #[test]
+    fn a_file_followed_with_another_content_is_no_plain_move() {
+        let spec = RootSpec {
+            path: "/store".into(),
+            policy: crate::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let entry = |rel: &str, size: u64, dicom: bool| Entry {
+            rel: rel.as_bytes().to_vec(),
+            kind: EntryType::File,
+            meta: pacsguard_fs::Meta {
+                size,
+                ..pacsguard_fs::Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: Digest([size as u8; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(DicomFacts {
+                        header: Digest([1; 32]),
+                        pixels: Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                        description: None,
+                    })
+                }),
+            },
+        };
+        let stored = entry("a.dcm", 39206, true);
+        let from = std::path::Path::new("/store/a.dcm");
+        let torn = compare_followed(&spec, Some(from), &stored, &entry("a.dcm.locked", 0, false));
+        let kinds: Vec<FindingKind> = torn.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FindingKind::Moved, FindingKind::NoLongerDicom]);
+        assert!(
+            torn[0]
+                .detail
+                .contains("its content changed on the way (stored as 39206 bytes)"),
+            "{}",
+            torn[0].detail
+        );
+        let untouched = entry("a.dcm.locked", 39206, true);
+        let plain = compare_followed(&spec, Some(from), &stored, &untouched);
+        assert_eq!(plain.len(), 1);
+        assert!(!plain[0].detail.contains("changed on the way"), "{plain:?}");
+    }
 
     #[test]
     fn translation_finds_the_nearest_renamed_ancestor() {

@@ -1949,6 +1949,8 @@ fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
         "study/in-study.dcm",
         "big-endian.dcm",
         "later.dcm",
+        "torn.dcm",
+        "truncated.dcm",
     ];
     let paths: Vec<PathBuf> = names.iter().map(|n| stored(n)).collect();
     env.profile(&["--policy", "append-only"]);
@@ -2031,6 +2033,29 @@ fn inside_a_window_pixels_encrypted_under_a_new_name_alert() {
     assert!(moved, "{:#?}", watcher.findings());
     fs::write(at("later.dcm.locked"), &encrypted[6]).expect("test fixture");
     now_at.push(at("later.dcm.locked"));
+    // Issue 11 (seen by chance under load): renamed, then truncated by the `O_TRUNC` of
+    // its rewrite, and the watcher captured the new name at 0 bytes before the write:
+    // `moved` info of "a file of 0 bytes", then `content-changed` info "0 -> 39206
+    // bytes", the encryption compared with the empty capture, not the stored image.
+    // Made deterministic: the write waits until the empty capture is judged. (After the
+    // moves above are verified: these copies share one SOP Instance UID, and a stored
+    // name gone in their batch could be paired with another's new name by it.)
+    fs::rename(&paths[7], at("torn.dcm.locked")).expect("test fixture");
+    fs::File::create(at("torn.dcm.locked")).expect("test fixture");
+    // The same without a rename: an in-place `O_TRUNC` rewrite caught at 0 bytes.
+    fs::File::create(&paths[8]).expect("test fixture");
+    let emptied = |f: &[Value], path: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "no-longer-dicom" && x["path"].as_str() == path.to_str())
+    };
+    let judged = watcher.wait(Duration::from_secs(20), |f, _| {
+        emptied(f, &at("torn.dcm.locked")) && emptied(f, &paths[8])
+    });
+    assert!(judged, "{:#?}", watcher.findings());
+    fs::write(at("torn.dcm.locked"), &encrypted[7]).expect("test fixture");
+    now_at.push(at("torn.dcm.locked"));
+    fs::write(&paths[8], &encrypted[8]).expect("test fixture");
+    now_at.push(paths[8].clone());
     let raised = watcher.wait(Duration::from_secs(20), |f, _| {
         count(f, "ransomware-suspected") >= 1
             && now_at.iter().all(|p| {

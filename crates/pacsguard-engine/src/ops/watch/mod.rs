@@ -1887,6 +1887,12 @@ struct Guard<'a> {
     /// The content and the torn state of each file whose torn state was reported (see
     /// [`torn`]), at most [`MAX_COLLAPSED_REPEATS`] files.
     torn_pairs: HashMap<PathBuf, torn::TornPair>,
+    /// The torn states the views hold, with the images they were torn from (see
+    /// [`torn::TornCaptures`]).
+    torn_captures: torn::TornCaptures,
+    /// The torn entries [`torn::TornCaptures::swap_in`] took out of the verification
+    /// being concluded, by relative path: what the flips are counted against.
+    torn_swapped: HashMap<Vec<u8>, Entry>,
     debounce: Debounce,
     detector: Detector,
     /// The canary files this watcher keeps (known to the view from the start).
@@ -2228,6 +2234,8 @@ impl<'a> Guard<'a> {
             reported_states: BoundedMap::new(MAX_REMEMBERED_REPORTED_STATES),
             repeats: HashMap::new(),
             torn_pairs: HashMap::new(),
+            torn_captures: torn::TornCaptures::new(torn::MAX_TORN_CAPTURES),
+            torn_swapped: HashMap::new(),
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
@@ -4505,8 +4513,11 @@ impl<'a> Guard<'a> {
             within_any(rel, &trusted) && !rehash.contains(rel)
         });
         let mut base = base;
+        // A torn state the view holds is compared with the image it was torn from.
+        let mut swapped = self.torn_captures.swap_in(&spec.path, &mut base, &tree);
         let kept = self.offload_big_files(index, &mut base, &mut tree, now);
         self.draining(|_| hash_tree(&spec, Some(&base), &mut tree, &|_| {}), now);
+        torn::TornCaptures::put_back(&spec, &mut base, &mut tree, &mut swapped);
         refused.extend(self.look_again_if_replaced(&spec.path, &base, &mut tree, now));
         self.publish(&refused, now)?;
         self.put_off_if_written_since_hashed(&spec.path, &mut rels, &mut base, &mut tree, now)?;
@@ -4515,6 +4526,7 @@ impl<'a> Guard<'a> {
             renamed_in: &renamed_in,
         };
         self.put_off_chain_departures(&spec.path, &mut rels, &mut base, announced, &mut tree, now);
+        self.torn_swapped = swapped;
         self.conclude(index, &base, tree, &rels, &unlistable, kept, now)
     }
 
@@ -5889,6 +5901,7 @@ impl<'a> Guard<'a> {
     ) -> Result<(), EngineError> {
         let mut tree = tree;
         let spec = base.spec.clone();
+        let swapped = std::mem::take(&mut self.torn_swapped);
         let mut compared = compare(base, &tree);
         let (followed_from, copies) = self.follow_stored_inodes(base, &tree, &mut compared, now)?;
         self.seen.note(index, &spec.path, &compared);
@@ -5905,6 +5918,7 @@ impl<'a> Guard<'a> {
             torn::collapse_torn_flips(
                 &spec.path,
                 base,
+                &swapped,
                 &tree.entries,
                 &mut self.torn_pairs,
                 &mut self.repeats,
@@ -6022,6 +6036,16 @@ impl<'a> Guard<'a> {
                 self.writers.remove(&path);
             }
         }
+        // What each torn state found was compared with: the image it was torn from.
+        let refused = self
+            .torn_captures
+            .note(&spec.path, rels, &tree.entries, |e| {
+                followed_from
+                    .get(&absolute(&spec.path, &e.rel))
+                    .map(|followed| &followed.entry)
+                    .or_else(|| base.entry(&e.rel))
+            });
+        self.publish(&refused, now)?;
         let mut stored = entries_for_store(&spec, tree);
         keep_last_known(base, unlistable, &mut stored.entries);
         stored.entries.extend(kept);

@@ -11,15 +11,219 @@
 //! [`super::Guard::report_repeats`]). Any other state is reported as ever: a flip never
 //! hides a content that was not reported before.
 
+//!
+//! A torn state judged is also what the view holds at that path until the next write,
+//! and that write was compared with it: ciphertext written over a stored image caught
+//! at 0 bytes (`O_TRUNC`, then the write; or renamed to `X.locked` first) was "content
+//! hash differs (0 -> 39206 bytes)", never proven against the stored pixels (issue 11,
+//! seen under load). So the image a torn state was torn from is remembered with it
+//! ([`TornCaptures`]), and the next content at that path is compared with that image,
+//! not with the torn state ([`TornCaptures::swap_in`]); only a return to the very
+//! content stored is compared with the torn state as before (a flip, above).
+
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pacsguard_events::{Finding, FindingKind};
-use pacsguard_fs::{Digest, Entry, Meta, Timestamp};
+use pacsguard_events::{Finding, FindingKind, Severity};
+use pacsguard_fs::{Content, Digest, Entry, EntryType, Meta, Timestamp, Tree};
 use pacsguard_profile::RootProfile;
 
-use super::{Repeats, absolute, entries_found_with, looks_torn, room_to_count};
+use super::{Repeats, absolute, entries_found_with, looks_torn, room_to_count, within_any};
+
+/// Files whose torn state was judged, remembered with the stored image it was torn from
+/// (see [`TornCaptures`]). Each holds that image's entry (a few hundred bytes): an
+/// attacker emptying a million stored images must not make the watcher hold them all.
+/// Full, the torn state of another file is not remembered: its next content is compared
+/// with the torn state, as before issue 11, and a warning says so.
+pub const MAX_TORN_CAPTURES: usize = 100_000;
+
+/// A torn state the view holds at a path, and the image it was torn from.
+#[derive(Debug, Clone)]
+struct TornCapture {
+    /// The torn state's digest and size, as the view holds it.
+    torn: (Digest, u64),
+    /// What the comparison that judged the torn state compared it with (the stored
+    /// image, under the name the data had then), given the path's name.
+    whole: Entry,
+}
+
+/// The torn states the views hold, each with the image it was torn from (see the
+/// module's documentation), at most `capacity`.
+#[derive(Debug)]
+pub(super) struct TornCaptures {
+    held: HashMap<PathBuf, TornCapture>,
+    capacity: usize,
+}
+
+impl TornCaptures {
+    pub(super) fn new(capacity: usize) -> TornCaptures {
+        TornCaptures {
+            held: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Before a verification of `root` hashes `tree`: each file whose view entry in
+    /// `base` is a torn state remembered and that is to be hashed again is compared
+    /// with the image it was torn from, put in `base` in its place (and so hashed as
+    /// that image was: by its parts, not as plain bytes like the torn state). Returns
+    /// the torn entries taken out, by relative path (see [`TornCaptures::put_back`]).
+    pub(super) fn swap_in(
+        &self,
+        root: &Path,
+        base: &mut RootProfile,
+        tree: &Tree,
+    ) -> HashMap<Vec<u8>, Entry> {
+        let mut swapped = HashMap::new();
+        if self.held.is_empty() {
+            return swapped;
+        }
+        for e in &tree.entries {
+            if e.kind != EntryType::File || e.content != Content::Pending {
+                continue;
+            }
+            let Some(capture) = self.held.get(&absolute(root, &e.rel)) else {
+                continue;
+            };
+            let Ok(at) = base
+                .entries
+                .binary_search_by(|b| b.rel.as_slice().cmp(e.rel.as_slice()))
+            else {
+                continue;
+            };
+            let was = &base.entries[at];
+            if state_of(was) != Some(capture.torn) {
+                continue;
+            }
+            let torn = std::mem::replace(&mut base.entries[at], capture.whole.clone());
+            swapped.insert(e.rel.clone(), torn);
+        }
+        swapped
+    }
+
+    /// After hashing: a file of `swapped` back at the very content it was torn from is
+    /// a flip (the module's documentation), compared with the torn state as ever; its
+    /// torn entry goes back into `base` and the file is hashed again as the torn state
+    /// was (a torn state's digest is of plain bytes: the return is otherwise no change
+    /// of content, and the flip's count would not know it). Rare: one read more of a
+    /// file rewritten whole with the bytes it held.
+    pub(super) fn put_back(
+        spec: &pacsguard_profile::RootSpec,
+        base: &mut RootProfile,
+        tree: &mut Tree,
+        swapped: &mut HashMap<Vec<u8>, Entry>,
+    ) {
+        let mut again = Tree {
+            root: tree.root.clone(),
+            entries: Vec::new(),
+            problems: Vec::new(),
+        };
+        for e in &mut tree.entries {
+            let Some(torn) = swapped.get(&e.rel) else {
+                continue;
+            };
+            let Some(whole) = base.entry(&e.rel) else {
+                continue;
+            };
+            if e.content.digest().is_none() || e.content.digest() != whole.content.digest() {
+                continue;
+            }
+            if let Ok(at) = base
+                .entries
+                .binary_search_by(|b| b.rel.as_slice().cmp(e.rel.as_slice()))
+            {
+                base.entries[at] = torn.clone();
+            }
+            swapped.remove(&e.rel);
+            let mut pending = e.clone();
+            pending.content = Content::Pending;
+            again.entries.push(pending);
+        }
+        if again.entries.is_empty() {
+            return;
+        }
+        pacsguard_profile::hash_tree(spec, Some(base), &mut again, &|_| {});
+        let rehashed: HashMap<Vec<u8>, Entry> = again
+            .entries
+            .into_iter()
+            .map(|e| (e.rel.clone(), e))
+            .collect();
+        for e in &mut tree.entries {
+            if let Some(hashed) = rehashed.get(&e.rel) {
+                *e = hashed.clone();
+            }
+        }
+        tree.problems.extend(again.problems);
+    }
+
+    /// After a verification of `root` (the subtrees `rels`, found as `entries`): each
+    /// file found torn against what it was compared with (`compared_with`: its entry in
+    /// the view, or the stored image it was followed from under a new name) is
+    /// remembered with it; a file found in the torn state remembered stays so; any other
+    /// state at a remembered path, or none, forgets it. Returns a warning for each torn
+    /// state not remembered, [`MAX_TORN_CAPTURES`] held.
+    pub(super) fn note<'e>(
+        &mut self,
+        root: &Path,
+        rels: &[Vec<u8>],
+        entries: &[Entry],
+        compared_with: impl Fn(&Entry) -> Option<&'e Entry>,
+    ) -> Vec<Finding> {
+        let due: HashSet<Vec<u8>> = rels.iter().cloned().collect();
+        let found: HashSet<PathBuf> = entries.iter().map(|e| absolute(root, &e.rel)).collect();
+        self.held.retain(|path, _| {
+            found.contains(path)
+                || !path
+                    .strip_prefix(root)
+                    .is_ok_and(|rel| within_any(rel.as_os_str().as_bytes(), &due))
+        });
+        let mut refused = Vec::new();
+        for e in entries.iter().filter(|e| e.kind == EntryType::File) {
+            let path = absolute(root, &e.rel);
+            let Some(now) = state_of(e) else {
+                continue;
+            };
+            if let Some(was) = compared_with(e).filter(|was| looks_torn(was, e)) {
+                let capture = TornCapture {
+                    torn: now,
+                    whole: Entry {
+                        rel: e.rel.clone(),
+                        ..was.clone()
+                    },
+                };
+                if self.held.len() >= self.capacity && !self.held.contains_key(&path) {
+                    refused.push(captures_full(path, self.capacity));
+                    continue;
+                }
+                self.held.insert(path, capture);
+            } else if self.held.get(&path).is_some_and(|c| c.torn != now) {
+                self.held.remove(&path);
+            }
+        }
+        refused
+    }
+}
+
+/// A file's digest and size, once hashed.
+fn state_of(entry: &Entry) -> Option<(Digest, u64)> {
+    Some((*entry.content.digest()?, entry.meta.size))
+}
+
+/// The warning for a torn state not remembered, [`MAX_TORN_CAPTURES`] held.
+fn captures_full(path: PathBuf, capacity: usize) -> Finding {
+    Finding::new(
+        path,
+        FindingKind::Unreadable,
+        Severity::Warning,
+        format!(
+            "a stored image judged torn here is not remembered with the image it was torn \
+             from ({capacity} held, MAX_TORN_CAPTURES): the next content here is compared \
+             with the torn state, not with the stored image"
+        ),
+    )
+}
 
 /// The kinds of finding a flip between a file's content and a torn state gives.
 const FLIP_KINDS: [FindingKind; 3] = [
@@ -78,13 +282,15 @@ impl TornPair {
 
 /// Drops from `findings` (one verification of `root`, `base` what it was compared
 /// with, `entries` what was found) those of a file flipping between the two states of
-/// its reported torn pair, counted in `repeats`; records the pair of a file whose torn
+/// its reported torn pair (`swapped`: the torn entries of `base` put aside for the images
+/// they were torn from), counted in `repeats`; records the pair of a file whose torn
 /// state is reported now. At most `capacity` files counted and `capacity` pairs held:
 /// past that, flips are reported as before, never hidden.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn collapse_torn_flips(
     root: &Path,
     base: &RootProfile,
+    swapped: &HashMap<Vec<u8>, Entry>,
     entries: &[Entry],
     pairs: &mut HashMap<PathBuf, TornPair>,
     repeats: &mut HashMap<PathBuf, Repeats>,
@@ -94,7 +300,9 @@ pub(super) fn collapse_torn_flips(
 ) {
     let mut flipped: HashSet<PathBuf> = HashSet::new();
     for entry in entries_found_with(root, entries, findings, &FLIP_KINDS) {
-        let Some(was) = base.entry(&entry.rel) else {
+        // A torn state compared with the image it was torn from: a flip is counted
+        // against the torn state (see [`TornCaptures::swap_in`]).
+        let Some(was) = swapped.get(&entry.rel).or_else(|| base.entry(&entry.rel)) else {
             continue;
         };
         let (Some(was_state), Some(now_state)) = (FlipState::of(was), FlipState::of(entry)) else {
@@ -153,6 +361,175 @@ pub(super) fn collapse_torn_flips(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pacsguard_profile::{Policy, RootSpec, compare, hash_tree, walk_root};
+
+    /// pydicom's CT_small.dcm (native Pixel Data).
+    fn ct_small() -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The root walked now, hashed against `base` (after `swap_in` when given).
+    fn walked(
+        spec: &RootSpec,
+        base: &mut RootProfile,
+        captures: Option<&TornCaptures>,
+    ) -> (Tree, HashMap<Vec<u8>, Entry>) {
+        let mut tree = walk_root(spec, b"", &[]).expect("test fixture");
+        let mut swapped =
+            captures.map_or_else(HashMap::new, |c| c.swap_in(&spec.path, base, &tree));
+        hash_tree(spec, Some(base), &mut tree, &|_| {});
+        TornCaptures::put_back(spec, base, &mut tree, &mut swapped);
+        (tree, swapped)
+    }
+
+    fn kinds(findings: &[Finding], path: &Path) -> Vec<(FindingKind, String)> {
+        findings
+            .iter()
+            .filter(|f| f.path == path)
+            .map(|f| (f.kind, f.detail.clone()))
+            .collect()
+    }
+
+    /// Issue 11: a stored CT image truncated (`O_TRUNC`) and judged at 0 bytes, then its
+    /// Pixel Data written back XORed. Compared with the torn state the view held, the
+    /// write was "content hash differs (0 -> 39206 bytes)" (the torn state is hashed as
+    /// plain bytes, and so was the write); compared with the image it was torn from, it
+    /// is `pixel-data-changed`. A return to the very bytes stored is compared with the
+    /// torn state as before (a flip: see `collapse_torn_flips`).
+    #[test]
+    fn a_write_after_a_torn_capture_is_compared_with_the_image_torn_from() {
+        let dir = tempfile::tempdir().expect("test fixture");
+        let root = dir.path().to_path_buf();
+        let spec = RootSpec {
+            path: root.clone(),
+            policy: Policy::AppendOnly,
+            hash: pacsguard_profile::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let path = root.join("a.dcm");
+        let whole = ct_small();
+        std::fs::write(&path, &whole).expect("test fixture");
+        let (stored, _) = walked(
+            &spec,
+            &mut RootProfile {
+                spec: spec.clone(),
+                entries: Vec::new(),
+            },
+            None,
+        );
+        let stored = RootProfile {
+            spec: spec.clone(),
+            entries: stored.entries,
+        };
+        // Truncated: judged torn, remembered with the stored image.
+        std::fs::File::create(&path).expect("test fixture");
+        let mut captures = TornCaptures::new(MAX_TORN_CAPTURES);
+        let (torn, _) = walked(&spec, &mut stored.clone(), Some(&captures));
+        let found = compare(&stored, &torn);
+        assert_eq!(
+            kinds(&found, &path)[0].0,
+            FindingKind::NoLongerDicom,
+            "{found:#?}"
+        );
+        let all = [Vec::new()];
+        let refused = captures.note(&root, &all, &torn.entries, |e| stored.entry(&e.rel));
+        assert!(refused.is_empty() && captures.held.contains_key(&path));
+        // The view now holds the torn state; the pixels come back XORed.
+        let view = RootProfile {
+            spec: spec.clone(),
+            entries: torn.entries.clone(),
+        };
+        let mut xored = whole.clone();
+        let at = xored
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("CT_small's Pixel Data");
+        for (i, b) in xored[at + 12..].iter_mut().enumerate() {
+            *b ^= (i as u8).wrapping_mul(151).wrapping_add(7);
+        }
+        std::fs::write(&path, &xored).expect("test fixture");
+        // As before issue 11 (no capture remembered): compared with 0 bytes.
+        let (before, _) = walked(&spec, &mut view.clone(), None);
+        let said = kinds(&compare(&view, &before), &path);
+        assert_eq!(said[0].0, FindingKind::ContentChanged, "{said:?}");
+        assert!(said[0].1.contains("0 -> "), "{said:?}");
+        // Now: compared with the stored image.
+        let mut base = view.clone();
+        let (now, swapped) = walked(&spec, &mut base, Some(&captures));
+        assert!(
+            swapped.contains_key(&b"a.dcm"[..]),
+            "the torn entry put aside"
+        );
+        let said = kinds(&compare(&base, &now), &path);
+        assert_eq!(said[0].0, FindingKind::PixelDataChanged, "{said:?}");
+        let refused = captures.note(&root, &all, &now.entries, |e| base.entry(&e.rel));
+        assert!(refused.is_empty());
+        assert!(captures.held.is_empty(), "another state: forgotten");
+        // A return to the bytes stored is compared with the torn state, as before.
+        let mut captures = TornCaptures::new(MAX_TORN_CAPTURES);
+        let _ = captures.note(&root, &all, &torn.entries, |e| stored.entry(&e.rel));
+        std::fs::write(&path, &whole).expect("test fixture");
+        let mut base = view.clone();
+        let (back, swapped) = walked(&spec, &mut base, Some(&captures));
+        assert!(swapped.is_empty(), "put back");
+        assert_eq!(base.entries, view.entries, "the torn entry put back");
+        let (as_before, _) = walked(&spec, &mut view.clone(), None);
+        assert_eq!(back.entries, as_before.entries, "hashed as before");
+    }
+
+    /// MAX_TORN_CAPTURES at work: past the bound another torn state is not remembered,
+    /// and a warning naming the bound says so; one remembered already is kept.
+    #[test]
+    fn torn_captures_past_the_bound_are_said() {
+        let root = Path::new("/store");
+        let entry = |rel: &str, size: u64, dicom: bool| Entry {
+            rel: rel.as_bytes().to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size,
+                ..Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: Digest([size as u8; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(pacsguard_fs::DicomFacts {
+                        header: Digest([1; 32]),
+                        pixels: Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                        description: None,
+                    })
+                }),
+            },
+        };
+        let stored = [entry("a.dcm", 300, true), entry("b.dcm", 300, true)];
+        let torn = [entry("a.dcm", 0, false), entry("b.dcm", 0, false)];
+        let mut captures = TornCaptures::new(1);
+        let was = |e: &Entry| stored.iter().find(|s| s.rel == e.rel);
+        let refused = captures.note(root, &[Vec::new()], &torn, was);
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(refused[0].path, root.join("b.dcm"));
+        assert_eq!(refused[0].severity, Severity::Warning);
+        assert!(refused[0].detail.contains("MAX_TORN_CAPTURES"));
+        assert!(captures.held.contains_key(&root.join("a.dcm")));
+        // Found torn again (compared with itself now): kept, nothing refused.
+        let refused = captures.note(root, &[Vec::new()], &torn[..1], |e| {
+            torn.iter().find(|s| s.rel == e.rel)
+        });
+        assert!(refused.is_empty() && captures.held.contains_key(&root.join("a.dcm")));
+        // Gone from a verification of its directory: forgotten.
+        let _ = captures.note(root, &[Vec::new()], &[], was);
+        assert!(captures.held.is_empty());
+    }
 
     fn state(byte: u8, size: u64) -> FlipState {
         FlipState {
