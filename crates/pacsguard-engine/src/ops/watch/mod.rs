@@ -8540,8 +8540,9 @@ fn view_trouble_findings(
             },
             format!(
                 "the watcher's view file of {} failed {} time(s) ({first}){}: \
-                 the file is left for a view of this root held in memory for the rest \
-                 of the run (a lock another process held is not waited out), made as \
+                 the file is left for a view of this root held in memory (a lock another \
+                 process held is not waited out past VIEW_BUSY_WAIT; a new file is made and \
+                 used again VIEW_RETURN_WAIT later, when it can be filled whole), made as \
                  soon as the signed baseline is read (the fall-back's own alert says what is \
                  laid over the baseline: this run's writes as the watcher made them, or \
                  the rows of the file that still verify)",

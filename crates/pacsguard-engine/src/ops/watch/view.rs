@@ -2794,6 +2794,11 @@ impl RootView {
                 Ok(disk) => disk,
                 Err(e) => return away.failed(e.to_string()),
             };
+            // Its turns wait on another process's lock once each at most, at the commit
+            // (see `ViewDb::set_cache_spill`); spilling again once it is used.
+            if let Err(e) = disk.db.set_cache_spill(false) {
+                return away.failed(e.to_string());
+            }
             let written = disk.restamp_all();
             away.refill = Some(Refill {
                 disk,
@@ -2860,6 +2865,10 @@ impl RootView {
             stood,
             ..
         } = away.refill.take()?;
+        if let Err(e) = disk.db.set_cache_spill(true) {
+            let left = left_behind(disk);
+            return away.say_failed(e.to_string(), left);
+        }
         // What was written in memory while the file was filled, laid over it as the
         // watcher's own writes (linked, stamped).
         for write in log {
@@ -4439,6 +4448,47 @@ mod tests {
         // Kept open (its stdin too): the transaction stays until the process is killed.
         std::mem::forget(stdin);
         lock
+    }
+
+    /// Review rv43-view (session 43): a reader holding a read lock on the new file while
+    /// it was filled stalled the guard as long as the lock lasted (36 s, nothing said):
+    /// each page SQLite spilled before the commit waited `VIEW_BUSY_WAIT` for the lock.
+    /// Now a turn of the fill waits once at most, at its commit, and fails, said; the
+    /// next try, the lock gone, goes back.
+    #[test]
+    fn a_lock_taken_on_the_new_file_while_it_is_filled_stalls_a_turn_once_at_most() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // More rows than the page cache holds (VIEW_CACHE_KIB): a turn spills.
+        let owned: Vec<String> = [String::new(), "img".to_string()]
+            .into_iter()
+            .chain((0..40_000).map(|i| format!("img/{i:06}.dcm")))
+            .collect();
+        let paths: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        let file = v.file().expect("on disk").to_path_buf();
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(matches!(fell, Some(Ok(_))), "{fell:?}");
+        v.set_return_wait(Duration::ZERO);
+        // The new file made and its first turn run, then a reader locks it and the rest
+        // is filled in one turn.
+        v.refill_rows = 1;
+        assert_eq!(v.return_to_disk(Instant::now()), None);
+        let mut lock = read_locked(&file);
+        v.refill_rows = owned.len();
+        let began = Instant::now();
+        let said = v.return_to_disk(Instant::now());
+        let waited = began.elapsed();
+        let _ = lock.kill();
+        let _ = lock.wait();
+        assert!(matches!(&said, Some(Returned::Failed { .. })), "{said:?}");
+        assert!(waited < pacsguard_store::VIEW_BUSY_WAIT * 4, "{waited:?}");
+        assert_eq!(v.file(), None, "still in memory");
+        let back = returned(&mut v, 3);
+        assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        assert_eq!(v.file(), Some(file.as_path()), "on disk again");
     }
 
     /// Calls [`RootView::return_to_disk`] until it says something (at most `turns`).
