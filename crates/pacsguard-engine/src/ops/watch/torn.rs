@@ -171,21 +171,30 @@ impl TornCaptures {
         entries: &[Entry],
         compared_with: impl Fn(&Entry) -> Option<&'e Entry>,
     ) -> Vec<Finding> {
-        let due: HashSet<Vec<u8>> = rels.iter().cloned().collect();
-        let found: HashSet<PathBuf> = entries.iter().map(|e| absolute(root, &e.rel)).collect();
-        self.held.retain(|path, _| {
-            found.contains(path)
-                || !path
-                    .strip_prefix(root)
-                    .is_ok_and(|rel| within_any(rel.as_os_str().as_bytes(), &due))
-        });
+        // Nothing held (the common case, and every catch-up at the start): no set of the
+        // batch's paths is built. A catch-up's batch is the whole root, and that set freed
+        // again was kept by the allocator for the rest of the run (`scale.rs`).
+        if !self.held.is_empty() {
+            let due: HashSet<Vec<u8>> = rels.iter().cloned().collect();
+            let found: HashSet<PathBuf> = entries.iter().map(|e| absolute(root, &e.rel)).collect();
+            self.held.retain(|path, _| {
+                found.contains(path)
+                    || !path
+                        .strip_prefix(root)
+                        .is_ok_and(|rel| within_any(rel.as_os_str().as_bytes(), &due))
+            });
+        }
         let mut refused = Vec::new();
         for e in entries.iter().filter(|e| e.kind == EntryType::File) {
-            let path = absolute(root, &e.rel);
             let Some(now) = state_of(e) else {
                 continue;
             };
-            if let Some(was) = compared_with(e).filter(|was| looks_torn(was, e)) {
+            let torn_from = compared_with(e).filter(|was| looks_torn(was, e));
+            if torn_from.is_none() && self.held.is_empty() {
+                continue;
+            }
+            let path = absolute(root, &e.rel);
+            if let Some(was) = torn_from {
                 let capture = TornCapture {
                     torn: now,
                     whole: Entry {
