@@ -280,6 +280,54 @@ fn settle<'e>(
         }
     }
 
+    // A file keeps its inode when renamed: one gone whose inode a new path holds, with
+    // the same content or the same SOP Instance UID (what the passes below pair by), is
+    // that file renamed, whatever the path order says. First, so that it wins over a
+    // pairing by content or UID with another copy of the same instance (issue 11,
+    // session 44: two stored copies of one UID renamed and encrypted in one batch were
+    // each compared with the other's stored entry). The inode alone pairs nothing: a
+    // freed inode number is given to the next file created (review s14-r05).
+    let removed_files: HashMap<(u64, u64), &Entry> = removed
+        .iter()
+        .filter(|e| e.kind == EntryType::File && e.meta.ino != 0)
+        .map(|e| ((e.meta.dev, e.meta.ino), *e))
+        .collect();
+    let mut not_by_inode: Vec<&Entry> = Vec::new();
+    for new in still_added {
+        let old = (new.kind == EntryType::File && new.meta.ino != 0)
+            .then(|| removed_files.get(&(new.meta.dev, new.meta.ino)))
+            .flatten()
+            .filter(|old| !consumed.contains(old.rel.as_slice()));
+        let same_content = |old: &Entry| {
+            old.meta.size > 0
+                && old.content.digest().is_some()
+                && old.content.digest() == new.content.digest()
+        };
+        let same_instance =
+            |old: &Entry| instance_uid(old).is_some() && instance_uid(old) == instance_uid(new);
+        match old {
+            Some(old) if same_content(old) => {
+                consumed.insert(old.rel.as_slice());
+                out.moved(
+                    &old.rel,
+                    new,
+                    "with the same content at a new path, old path gone",
+                );
+            }
+            Some(old) if same_instance(old) => {
+                consumed.insert(old.rel.as_slice());
+                out.moved(
+                    &old.rel,
+                    new,
+                    "the same DICOM instance (SOP Instance UID) at a new path",
+                );
+                out.compare_pair(old, new);
+            }
+            _ => not_by_inode.push(new),
+        }
+    }
+    let still_added = not_by_inode;
+
     // Same content at a new path, old path gone. Empty files all share one digest, so
     // they are never matched this way: that would invent moves.
     let mut removed_by_digest: HashMap<Digest, Vec<&Entry>> = HashMap::new();
@@ -1326,6 +1374,76 @@ mod tests {
         let plain = compare_followed(&spec, Some(from), &stored, &untouched);
         assert_eq!(plain.len(), 1);
         assert!(!plain[0].detail.contains("changed on the way"), "{plain:?}");
+    }
+
+    /// Issue 11 (session 44): two stored copies of one instance (one SOP Instance UID),
+    /// both renamed and encrypted in place (the header kept) in one batch, were paired by
+    /// their UID in path order: `other/elsewhere.dcm.locked` was compared with `a/x.dcm`,
+    /// the other copy, and `z/x.dcm.locked` with `other/elsewhere.dcm`. Each keeps the
+    /// inode of the file it was: that pairing wins over the UID's.
+    #[test]
+    fn copies_of_one_instance_renamed_together_pair_by_inode_before_uid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+        let whole = std::fs::read(&sample).expect("pydicom's CT_small.dcm");
+        for dir in ["a", "other", "z"] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        std::fs::write(root.join("a/x.dcm"), &whole).expect("write");
+        std::fs::write(root.join("other/elsewhere.dcm"), &whole).expect("write");
+        let spec = RootSpec {
+            path: root.clone(),
+            policy: crate::Policy::AppendOnly,
+            hash: pacsguard_fs::HashAlgorithm::Blake3,
+            exclude: Vec::new(),
+            cross_mounts: false,
+        };
+        let hashed = || {
+            let mut tree = crate::walk_root(&spec, b"", &[]).expect("walk");
+            crate::hash_tree(&spec, None, &mut tree, &|_| {});
+            tree
+        };
+        let base = RootProfile {
+            spec: spec.clone(),
+            entries: hashed().entries,
+        };
+        // Renamed (the inode kept), then the Pixel Data XORed in place, a key each.
+        let at = whole
+            .windows(6)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+            .expect("CT_small's Pixel Data")
+            + 12;
+        for (key, from, to) in [
+            (7u8, "a/x.dcm", "z/x.dcm.locked"),
+            (91, "other/elsewhere.dcm", "other/elsewhere.dcm.locked"),
+        ] {
+            std::fs::rename(root.join(from), root.join(to)).expect("rename");
+            let mut bytes = whole.clone();
+            for (i, b) in bytes[at..].iter_mut().enumerate() {
+                *b ^= (i as u8).wrapping_mul(key).wrapping_add(key);
+            }
+            std::fs::write(root.join(to), &bytes).expect("write in place");
+        }
+        let found = compare(&base, &hashed());
+        for (from, to) in [
+            ("a/x.dcm", "z/x.dcm.locked"),
+            ("other/elsewhere.dcm", "other/elsewhere.dcm.locked"),
+        ] {
+            let moved: Vec<_> = found
+                .iter()
+                .filter(|f| f.kind == FindingKind::Moved && f.path == root.join(to))
+                .map(|f| f.from.clone())
+                .collect();
+            assert_eq!(moved, [Some(root.join(from))], "{to}: {found:#?}");
+            assert!(
+                found
+                    .iter()
+                    .any(|f| f.kind == FindingKind::PixelDataChanged && f.path == root.join(to)),
+                "{to}: {found:#?}"
+            );
+        }
     }
 
     #[test]

@@ -21,8 +21,7 @@
 //! not with the torn state ([`TornCaptures::swap_in`]); only a return to the very
 //! content stored is compared with the torn state as before (a flip, above).
 
-use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt as _;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,13 +29,14 @@ use pacsguard_events::{Finding, FindingKind, Severity};
 use pacsguard_fs::{Content, Digest, Entry, EntryType, Meta, Timestamp, Tree};
 use pacsguard_profile::RootProfile;
 
-use super::{Repeats, absolute, entries_found_with, looks_torn, room_to_count, within_any};
+use super::{Repeats, absolute, entries_found_with, looks_torn, room_to_count};
 
 /// Files whose torn state was judged, remembered with the stored image it was torn from
 /// (see [`TornCaptures`]). Each holds that image's entry (a few hundred bytes): an
 /// attacker emptying a million stored images must not make the watcher hold them all.
 /// Full, the torn state of another file is not remembered: its next content is compared
-/// with the torn state, as before issue 11, and a warning says so.
+/// with the torn state, as before issue 11, and a warning says so (one a batch, with the
+/// count refused: session 44).
 pub const MAX_TORN_CAPTURES: usize = 100_000;
 
 /// A torn state the view holds at a path, and the image it was torn from.
@@ -51,16 +51,21 @@ struct TornCapture {
 
 /// The torn states the views hold, each with the image it was torn from (see the
 /// module's documentation), at most `capacity`.
+///
+/// Ordered by path: the captures below a directory are one range of the map, so that a
+/// batch looks at those below what it verified, not at every capture held (session 44:
+/// a `retain` over all of them at each batch, 100,000 during a wiping attack, when the
+/// guard is busiest, cost a third of a second a one-file batch in a debug build).
 #[derive(Debug)]
 pub(super) struct TornCaptures {
-    held: HashMap<PathBuf, TornCapture>,
+    held: BTreeMap<PathBuf, TornCapture>,
     capacity: usize,
 }
 
 impl TornCaptures {
     pub(super) fn new(capacity: usize) -> TornCaptures {
         TornCaptures {
-            held: HashMap::new(),
+            held: BTreeMap::new(),
             capacity,
         }
     }
@@ -162,8 +167,10 @@ impl TornCaptures {
     /// file found torn against what it was compared with (`compared_with`: its entry in
     /// the view, or the stored image it was followed from under a new name) is
     /// remembered with it; a file found in the torn state remembered stays so; any other
-    /// state at a remembered path, or none, forgets it. Returns a warning for each torn
-    /// state not remembered, [`MAX_TORN_CAPTURES`] held.
+    /// state at a remembered path, or none, forgets it. Returns one warning, with their
+    /// count, for the torn states not remembered, [`MAX_TORN_CAPTURES`] held (a flood is
+    /// one warning a batch, not one a path). Looks only at the captures below `rels`:
+    /// in the order of their components, the paths below a path follow it, together.
     pub(super) fn note<'e>(
         &mut self,
         root: &Path,
@@ -175,16 +182,23 @@ impl TornCaptures {
         // batch's paths is built. A catch-up's batch is the whole root, and that set freed
         // again was kept by the allocator for the rest of the run (`scale.rs`).
         if !self.held.is_empty() {
-            let due: HashSet<Vec<u8>> = rels.iter().cloned().collect();
             let found: HashSet<PathBuf> = entries.iter().map(|e| absolute(root, &e.rel)).collect();
-            self.held.retain(|path, _| {
-                found.contains(path)
-                    || !path
-                        .strip_prefix(root)
-                        .is_ok_and(|rel| within_any(rel.as_os_str().as_bytes(), &due))
-            });
+            let mut gone: Vec<PathBuf> = Vec::new();
+            for rel in rels {
+                let top = absolute(root, rel);
+                gone.extend(
+                    self.held
+                        .range(top.clone()..)
+                        .take_while(|(path, _)| path.starts_with(&top))
+                        .filter(|(path, _)| !found.contains(*path))
+                        .map(|(path, _)| path.clone()),
+                );
+            }
+            for path in &gone {
+                self.held.remove(path);
+            }
         }
-        let mut refused = Vec::new();
+        let mut refused: Option<(PathBuf, usize)> = None;
         for e in entries.iter().filter(|e| e.kind == EntryType::File) {
             let Some(now) = state_of(e) else {
                 continue;
@@ -203,7 +217,7 @@ impl TornCaptures {
                     },
                 };
                 if self.held.len() >= self.capacity && !self.held.contains_key(&path) {
-                    refused.push(captures_full(path, self.capacity));
+                    refused.get_or_insert((path, 0)).1 += 1;
                     continue;
                 }
                 self.held.insert(path, capture);
@@ -212,6 +226,9 @@ impl TornCaptures {
             }
         }
         refused
+            .map(|(first, count)| captures_full(root, &first, count, self.capacity))
+            .into_iter()
+            .collect()
     }
 }
 
@@ -220,18 +237,22 @@ fn state_of(entry: &Entry) -> Option<(Digest, u64)> {
     Some((*entry.content.digest()?, entry.meta.size))
 }
 
-/// The warning for a torn state not remembered, [`MAX_TORN_CAPTURES`] held.
-fn captures_full(path: PathBuf, capacity: usize) -> Finding {
+/// The warning for the `count` torn states of a batch of `root` not remembered (the
+/// first at `first`), [`MAX_TORN_CAPTURES`] held.
+fn captures_full(root: &Path, first: &Path, count: usize, capacity: usize) -> Finding {
     Finding::new(
-        path,
+        root.to_path_buf(),
         FindingKind::Unreadable,
         Severity::Warning,
         format!(
-            "a stored image judged torn here is not remembered with the image it was torn \
-             from ({capacity} held, MAX_TORN_CAPTURES): the next content here is compared \
-             with the torn state, not with the stored image"
+            "{count} stored images judged torn in this batch (the first: {}) are not \
+             remembered with the image each was torn from ({capacity} held, \
+             MAX_TORN_CAPTURES): the next content of each is compared with its torn state, \
+             not with the stored image",
+            pacsguard_events::escape_path(first)
         ),
     )
+    .with_root(root.to_path_buf())
 }
 
 /// The kinds of finding a flip between a file's content and a torn state gives.
@@ -526,7 +547,8 @@ mod tests {
         let was = |e: &Entry| stored.iter().find(|s| s.rel == e.rel);
         let refused = captures.note(root, &[Vec::new()], &torn, was);
         assert_eq!(refused.len(), 1, "{refused:#?}");
-        assert_eq!(refused[0].path, root.join("b.dcm"));
+        assert_eq!(refused[0].path, root);
+        assert!(refused[0].detail.contains("/store/b.dcm"), "{refused:#?}");
         assert_eq!(refused[0].severity, Severity::Warning);
         assert!(refused[0].detail.contains("MAX_TORN_CAPTURES"));
         assert!(captures.held.contains_key(&root.join("a.dcm")));
@@ -538,6 +560,134 @@ mod tests {
         // Gone from a verification of its directory: forgotten.
         let _ = captures.note(root, &[Vec::new()], &[], was);
         assert!(captures.held.is_empty());
+    }
+
+    /// A stored DICOM entry at `rel` (`size` bytes; DICOM facts when `dicom`).
+    fn entry(rel: &str, size: u64, dicom: bool) -> Entry {
+        Entry {
+            rel: rel.as_bytes().to_vec(),
+            kind: EntryType::File,
+            meta: Meta {
+                size,
+                ..Meta::default()
+            },
+            link_target: None,
+            xattrs: Vec::new(),
+            content: Content::Hashed {
+                digest: Digest([size as u8; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(pacsguard_fs::DicomFacts {
+                        header: Digest([1; 32]),
+                        pixels: Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                        description: None,
+                    })
+                }),
+            },
+        }
+    }
+
+    /// A flood of torn states past MAX_TORN_CAPTURES is one warning with its count, not
+    /// one warning per path (a wiping attack emptying a million images would bury the
+    /// rest of the findings under them).
+    #[test]
+    fn torn_captures_refused_in_one_batch_are_one_warning_with_their_count() {
+        let root = Path::new("/store");
+        let names: Vec<String> = (0..5).map(|i| format!("s/{i}.dcm")).collect();
+        let stored: Vec<Entry> = names.iter().map(|n| entry(n, 300, true)).collect();
+        let torn: Vec<Entry> = names.iter().map(|n| entry(n, 0, false)).collect();
+        let mut captures = TornCaptures::new(1);
+        let refused = captures.note(root, &[b"s".to_vec()], &torn, |e| {
+            stored.iter().find(|s| s.rel == e.rel)
+        });
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(refused[0].severity, Severity::Warning);
+        assert!(
+            refused[0].detail.starts_with("4 stored images judged torn")
+                && refused[0].detail.contains("MAX_TORN_CAPTURES"),
+            "{}",
+            refused[0].detail
+        );
+        assert_eq!(captures.held.len(), 1);
+    }
+
+    /// Only what a batch verified is looked at: a capture in a directory the batch did
+    /// not verify stays, one under a directory verified and not found there goes (the
+    /// neighbour `s.x` of a verified `s` is not below it).
+    #[test]
+    fn a_batch_forgets_only_the_captures_below_what_it_verified() {
+        let root = Path::new("/store");
+        let rels = ["s/a.dcm", "s/b/c.dcm", "s.x/a.dcm", "t/a.dcm"];
+        let stored: Vec<Entry> = rels.iter().map(|n| entry(n, 300, true)).collect();
+        let torn: Vec<Entry> = rels.iter().map(|n| entry(n, 0, false)).collect();
+        let mut captures = TornCaptures::new(MAX_TORN_CAPTURES);
+        let was = |e: &Entry| stored.iter().find(|s| s.rel == e.rel);
+        assert!(captures.note(root, &[Vec::new()], &torn, was).is_empty());
+        assert_eq!(captures.held.len(), 4);
+        // `s` verified, `s/a.dcm` found torn still, `s/b/c.dcm` gone.
+        let _ = captures.note(root, &[b"s".to_vec()], &torn[..1], |e| {
+            torn.iter().find(|t| t.rel == e.rel)
+        });
+        let held: std::collections::BTreeSet<PathBuf> = captures.held.keys().cloned().collect();
+        let kept = ["s/a.dcm", "s.x/a.dcm", "t/a.dcm"].map(|rel| root.join(rel));
+        assert_eq!(held, kept.into_iter().collect());
+        // Another root's verification leaves them all.
+        let _ = captures.note(Path::new("/other"), &[Vec::new()], &[], was);
+        assert_eq!(captures.held.len(), 3);
+    }
+
+    /// The cost of one small batch (one file verified in one directory) while
+    /// MAX_TORN_CAPTURES captures are held: a measurement, printed, not a timed assert
+    /// (`cargo test --workspace --locked --lib torn_note_batch_cost -- --ignored
+    /// --nocapture`). Ignored: its setup of 100,000 captures is no test of behaviour
+    /// and CI time counts.
+    #[test]
+    #[ignore = "a measurement: run with --ignored --nocapture"]
+    fn torn_note_batch_cost() {
+        let root = Path::new("/store");
+        let stored: Vec<Entry> = (0..MAX_TORN_CAPTURES)
+            .map(|i| entry(&format!("p{}/s{}/{i}.dcm", i % 100, i % 7), 300, true))
+            .collect();
+        let torn: Vec<Entry> = stored
+            .iter()
+            .map(|e| Entry {
+                meta: Meta { size: 0, ..e.meta },
+                content: Content::Hashed {
+                    digest: Digest([0; 32]),
+                    prefix: None,
+                    dicom: None,
+                },
+                ..e.clone()
+            })
+            .collect();
+        let mut captures = TornCaptures::new(MAX_TORN_CAPTURES);
+        let by_rel: HashMap<&[u8], &Entry> = stored.iter().map(|e| (e.rel.as_slice(), e)).collect();
+        let _ = captures.note(root, &[Vec::new()], &torn, |e| {
+            by_rel.get(e.rel.as_slice()).copied()
+        });
+        assert_eq!(captures.held.len(), MAX_TORN_CAPTURES);
+        let batches = 20u32;
+        let started = Instant::now();
+        for i in 0..batches {
+            // The file verified, found torn still: every capture stays held.
+            let one = &torn[i as usize];
+            let _ = captures.note(
+                root,
+                std::slice::from_ref(&one.rel),
+                std::slice::from_ref(one),
+                |e| by_rel.get(e.rel.as_slice()).copied(),
+            );
+        }
+        let each = started.elapsed() / batches;
+        println!(
+            "torn_note_batch_cost: {each:?} a one-file batch, {} captures held",
+            captures.held.len()
+        );
     }
 
     fn state(byte: u8, size: u64) -> FlipState {
