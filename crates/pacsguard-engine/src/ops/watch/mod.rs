@@ -512,6 +512,27 @@ pub const REPEATS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// replacing it alerts and counts towards ransomware.
 pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 
+/// A debug build's hook: [`ARRIVAL_GRACE`] in milliseconds (ignored by a release
+/// build), so that a test of what happens past the grace waits seconds, not 35.
+pub const TEST_ARRIVAL_GRACE_MS_VAR: &str = "PACSGUARD_TEST_ARRIVAL_GRACE_MS";
+
+/// [`ARRIVAL_GRACE`], or its test hook; read once, the first time it is asked.
+fn arrival_grace() -> Duration {
+    static GRACE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GRACE.get_or_init(|| {
+        let bound = usize::try_from(ARRIVAL_GRACE.as_millis()).unwrap_or(usize::MAX);
+        let ms = test_hooked_capacity(TEST_ARRIVAL_GRACE_MS_VAR, bound);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    })
+}
+
+/// Rewrites of arrivals in transit whose Pixel Data changed, sampled per verification
+/// for encryption ([`encrypted_content`]: one read of each) before such a rewrite is
+/// judged as an arrival again (an export copy anonymised in place is no attack). An
+/// attacker chooses how many files change, so past this many the rest are not read and
+/// stay the alert a stored image's rewrite is, saying so: never softened unread.
+pub const MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH: usize = 64;
+
 /// A new file found by walking a directory (not named by an event of its own) and written
 /// within the quiet period is left for later, this many times at most: a file still being
 /// written is reported once, complete, not as an empty arrival and then a change.
@@ -3541,12 +3562,24 @@ impl<'a> Guard<'a> {
     /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
     /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
     /// arrival is remembered for the next look.
+    ///
+    /// Not an arrival that the view took as a readable DICOM image (its first judged
+    /// capture: a half-written file is no readable instance, see [`held_as_image`]) and
+    /// that is then destroyed: made no DICOM any more, or given Pixel Data that reads as
+    /// encryption ([`destroyed_arrival`]), or removed. That is judged against what it was
+    /// when it arrived, as a stored image is against the profile: the alert stands and
+    /// counts towards ransomware, and the path is no arrival any more (review rv43-view,
+    /// case 8: five images stored during the run, three encrypted and one removed seconds
+    /// later, were `info` only, and no `ransomware-suspected`).
     fn arrivals_stay_arrivals(
         &mut self,
-        policy: Policy,
+        base: &RootProfile,
+        tree: &Tree,
         not_arrivals: &HashSet<PathBuf>,
         findings: &mut Vec<Finding>,
     ) {
+        let policy = base.spec.policy;
+        let mut sampled = 0usize;
         // A path that arrived but now holds a stored image (a hard link to one, or one
         // renamed over it) holds no arrival any more: what is written there is a change.
         for path in not_arrivals {
@@ -3580,6 +3613,15 @@ impl<'a> Guard<'a> {
                         .copied()
                         .is_some_and(in_transit) =>
                 {
+                    if let Some(why) = destroyed_arrival(base, tree, finding, &mut sampled) {
+                        self.arrivals.remove(&finding.path);
+                        finding.detail = format!(
+                            "{}; it arrived during this run as a readable image and {why}: \
+                             judged against what it was when it arrived, as a stored image is",
+                            finding.detail
+                        );
+                        return true;
+                    }
                     // Not a file of the profile: the append-only rule is not about it.
                     // Judged as the arrival it still is (screened again as it is now);
                     // its arrival time is kept, so a file rewritten on and on is a
@@ -3599,6 +3641,16 @@ impl<'a> Guard<'a> {
                 FindingKind::Removed
                     if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
                 {
+                    // An image judged complete is stored: its removal is what a stored
+                    // image's is. A temporary file, or a name in transit, is not.
+                    if held_as_image(base, &finding.path) && !in_transit_name(&finding.path) {
+                        finding.detail = format!(
+                            "{}; it arrived during this run and was judged a readable \
+                             image: removed, it is a stored image lost",
+                            finding.detail
+                        );
+                        return true;
+                    }
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "{}; it arrived during this run and was never part of the profile",
@@ -5912,7 +5964,7 @@ impl<'a> Guard<'a> {
         let mut not_arrivals =
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
-        self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
+        self.arrivals_stay_arrivals(base, &tree, &not_arrivals, &mut findings);
         // A canary's every touch is evidence for the ransomware detector: never collapsed.
         if !self.canary_roots.contains(&spec.path) {
             torn::collapse_torn_flips(
@@ -8886,9 +8938,61 @@ fn drop_reported_states(
     });
 }
 
+/// Whether the view (`base`) holds `path` as a readable DICOM instance: hashed with its
+/// DICOM facts. A half-written image is none (its last value runs past the end of the
+/// file, so it is hashed whole), so an arrival held so was judged complete.
+fn held_as_image(base: &RootProfile, path: &Path) -> bool {
+    path.strip_prefix(&base.spec.path)
+        .ok()
+        .and_then(|rel| base.entry(rel.as_os_str().as_bytes()))
+        .is_some_and(|e| matches!(&e.content, Content::Hashed { dicom: Some(_), .. }))
+}
+
+/// Why the rewrite `finding` of an arrival in transit destroyed the image it arrived as
+/// (see [`held_as_image`]; `base` is the view before it, `tree` the capture after), if it
+/// did: no readable DICOM instance any more (`no-longer-dicom`: no anonymiser or
+/// re-save writes that), or Pixel Data that reads as encryption by its content alone
+/// ([`encrypted_content`]; an honest edit of a copy, other pixels that are an image, is
+/// an arrival again). At most [`MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH`] are read per
+/// verification (`sampled` counts them); past it, one is kept as the alert, saying so.
+/// A name in transit (`X.part`) is an upload being written, never judged so.
+fn destroyed_arrival(
+    base: &RootProfile,
+    tree: &Tree,
+    finding: &Finding,
+    sampled: &mut usize,
+) -> Option<String> {
+    if in_transit_name(&finding.path) || !held_as_image(base, &finding.path) {
+        return None;
+    }
+    match finding.kind {
+        FindingKind::NoLongerDicom => Some("is no readable DICOM instance any more".into()),
+        FindingKind::PixelDataChanged => {
+            if *sampled >= MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH {
+                return Some(format!(
+                    "its Pixel Data changed, not sampled for encryption: past the \
+                     {MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH} rewritten arrivals read in one \
+                     verification (MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH)"
+                ));
+            }
+            let now = tree_entry(&base.spec.path, tree, &finding.path)?;
+            *sampled += 1;
+            match encrypted_content(&finding.path, now)? {
+                Judged {
+                    why,
+                    warning: false,
+                } => Some(format!("its Pixel Data changed: {why}")),
+                // Only tipped by bytes past the hops read: not known to be ciphertext.
+                Judged { warning: true, .. } => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
-    arrived.elapsed() <= ARRIVAL_GRACE
+    arrived.elapsed() <= arrival_grace()
 }
 
 /// The entry of `tree` (walked under `root`) at `path`.
@@ -10579,6 +10683,111 @@ mod tests {
             exclude: Vec::new(),
             cross_mounts: false,
         }
+    }
+
+    /// Review rv43-view (case 8): an arrival the view took as a readable image and then
+    /// made no DICOM, or given Pixel Data that reads as encryption, is destroyed (judged
+    /// as a stored image); other pixels that are an image (an export copy edited), a
+    /// header edit, a file that never was an image, or a name in transit are not. Past
+    /// MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH reads, a rewrite of the pixels stays the
+    /// alert, unread, and says the limit. Real pydicom file.
+    #[test]
+    fn an_arrival_destroyed_is_told_from_one_edited() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let real = pacsguard_testkit::pydicom_sample("MR_small_implicit.dcm");
+        let tag = real
+            .windows(4)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+            .expect("Pixel Data");
+        let start = tag + 8;
+        let mut encrypted = real.clone();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for byte in &mut encrypted[start..] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        let mut edited = real.clone();
+        for pair in edited[start..].chunks_exact_mut(2) {
+            let v = u16::from_le_bytes([pair[0], pair[1]]).saturating_add(1);
+            pair.copy_from_slice(&v.to_le_bytes());
+        }
+        let image = |rel: &str, dicom: bool| {
+            let mut entry = entry_at(rel, EntryType::File, 1);
+            entry.content = Content::Hashed {
+                digest: pacsguard_fs::Digest([1; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(pacsguard_fs::DicomFacts {
+                        header: pacsguard_fs::Digest([1; 32]),
+                        pixels: pacsguard_fs::Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                        description: None,
+                    })
+                }),
+            };
+            entry
+        };
+        let names = ["edited.dcm", "encrypted.dcm", "note.txt", "upload.dcm.part"];
+        for (name, bytes) in names
+            .iter()
+            .zip([&edited, &encrypted, &encrypted, &encrypted])
+        {
+            std::fs::write(root.join(name), bytes).expect("test fixture");
+        }
+        let base = RootProfile {
+            entries: vec![
+                image("edited.dcm", true),
+                image("encrypted.dcm", true),
+                image("note.txt", false),
+                image("upload.dcm.part", true),
+            ],
+            spec: append_only_spec(root),
+        };
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: base.entries.clone(),
+            problems: Vec::new(),
+        };
+        let judge = |name: &str, kind: FindingKind, sampled: &mut usize| {
+            let finding = Finding::new(root.join(name), kind, Severity::Alert, "changed");
+            destroyed_arrival(&base, &tree, &finding, sampled)
+        };
+        let mut sampled = 0;
+        let why = judge("encrypted.dcm", FindingKind::PixelDataChanged, &mut sampled);
+        assert!(why.is_some_and(|w| w.contains("Pixel Data")), "{sampled}");
+        assert_eq!(
+            judge("edited.dcm", FindingKind::PixelDataChanged, &mut sampled),
+            None
+        );
+        assert_eq!(sampled, 2);
+        assert!(judge("encrypted.dcm", FindingKind::NoLongerDicom, &mut sampled).is_some());
+        assert_eq!(
+            judge("encrypted.dcm", FindingKind::HeaderChanged, &mut sampled),
+            None
+        );
+        assert_eq!(
+            judge("note.txt", FindingKind::ContentChanged, &mut sampled),
+            None
+        );
+        assert_eq!(
+            judge("upload.dcm.part", FindingKind::NoLongerDicom, &mut sampled),
+            None
+        );
+        // Past the reads allowed in one verification: kept as the alert, unread.
+        let mut sampled = MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH;
+        let why = judge("edited.dcm", FindingKind::PixelDataChanged, &mut sampled);
+        assert!(
+            why.is_some_and(|w| w.contains("MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH")),
+            "past the limit"
+        );
+        assert_eq!(sampled, MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH);
     }
 
     fn entry_at(rel: &str, kind: EntryType, ino: u64) -> Entry {
