@@ -2000,6 +2000,9 @@ struct Guard<'a> {
     /// Findings already reported about new files screened while still being written
     /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
     peek_alerts: BoundedMap<PathBuf, (FileBirth, HashSet<(FindingKind, String)>)>,
+    /// Files already warned about a DCT walk cut at `MAX_DCT_WALK_BYTES` (see
+    /// [`dct_walk_warnings`]): said once per file.
+    dct_walks_warned: BoundedMap<PathBuf, ()>,
     /// New files this turn's writer wait judged as they stand (held past the writer
     /// wait): never deferred as "written a moment ago" (see [`Guard::defer_unsettled`]),
     /// or a writer writing more often than the quiet period keeps them unjudged.
@@ -2260,6 +2263,7 @@ impl<'a> Guard<'a> {
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
+            dct_walks_warned: BoundedMap::new(codec::MAX_DCT_WALKS_CUT_NOTED),
             judged_held: HashSet::new(),
             tx,
             rx,
@@ -6080,6 +6084,14 @@ impl<'a> Guard<'a> {
         // valid markers).
         encrypted.extend(disproven);
         self.raise(base, findings, &encrypted, None, now)?;
+        // What the DCT walks of this turn (and the workers' since the last) could not
+        // judge past their bytes: said once per file.
+        let (cut, unnamed) = codec::take_dct_walks_cut();
+        if !cut.is_empty() {
+            let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+            let warnings = dct_walk_warnings(cut, unnamed, &mut self.dct_walks_warned, &roots);
+            self.publish(&warnings, now)?;
+        }
 
         for rel in rels {
             let path = absolute(&spec.path, rel);
@@ -8938,6 +8950,52 @@ fn drop_reported_states(
     });
 }
 
+/// One `not-inspected` warning for each file of `cut` not warned about before (noted in
+/// `warned`): its JPEG (DCT) frames past [`codec::MAX_DCT_WALK_BYTES`] of scan data
+/// were not walked, only their markers checked. `unnamed` files past
+/// [`codec::MAX_DCT_WALKS_CUT_NOTED`] are counted in the last one. Each is given the
+/// root of `roots` holding it.
+fn dct_walk_warnings(
+    cut: Vec<PathBuf>,
+    unnamed: usize,
+    warned: &mut BoundedMap<PathBuf, ()>,
+    roots: &[PathBuf],
+) -> Vec<Finding> {
+    let mut warnings: Vec<Finding> = Vec::new();
+    for path in cut {
+        if warned.insert(path.clone(), ()).is_some() {
+            continue;
+        }
+        let root = roots.iter().find(|r| path.starts_with(r)).cloned();
+        let mut warning = Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "its JPEG (DCT) frames were walked for {} MiB of scan data \
+                 (MAX_DCT_WALK_BYTES) and not past it: the frames after were judged by \
+                 their markers alone",
+                codec::MAX_DCT_WALK_BYTES >> 20
+            ),
+        );
+        if let Some(root) = root {
+            warning = warning.with_root(root);
+        }
+        warnings.push(warning);
+    }
+    if unnamed > 0
+        && let Some(last) = warnings.last_mut()
+    {
+        last.detail = format!(
+            "{}; and so were {unnamed} more files, not named \
+             (MAX_DCT_WALKS_CUT_NOTED {})",
+            last.detail,
+            codec::MAX_DCT_WALKS_CUT_NOTED
+        );
+    }
+    warnings
+}
+
 /// Whether the view (`base`) holds `path` as a readable DICOM instance: hashed with its
 /// DICOM facts. A half-written image is none (its last value runs past the end of the
 /// file, so it is hashed whole), so an arrival held so was judged complete.
@@ -10788,6 +10846,34 @@ mod tests {
             "past the limit"
         );
         assert_eq!(sampled, MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH);
+    }
+
+    /// Session 44: a DCT walk cut at MAX_DCT_WALK_BYTES is one warning per file naming
+    /// the limit, not one per look; the files past MAX_DCT_WALKS_CUT_NOTED are counted.
+    #[test]
+    fn a_dct_walk_cut_is_said_once_per_file() {
+        let root = PathBuf::from("/store");
+        let mut warned = BoundedMap::new(codec::MAX_DCT_WALKS_CUT_NOTED);
+        let a = root.join("a.dcm");
+        let first = dct_walk_warnings(vec![a.clone()], 0, &mut warned, std::slice::from_ref(&root));
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].kind, FindingKind::NotInspected);
+        assert_eq!(first[0].severity, Severity::Warning);
+        assert!(
+            first[0].detail.contains("MAX_DCT_WALK_BYTES"),
+            "{}",
+            first[0].detail
+        );
+        assert_eq!(first[0].root.as_deref(), Some(root.as_path()));
+        let again = dct_walk_warnings(vec![a, root.join("b.dcm")], 7, &mut warned, &[root]);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert!(again[0].path.ends_with("b.dcm"));
+        assert!(
+            again[0].detail.contains("7 more files")
+                && again[0].detail.contains("MAX_DCT_WALKS_CUT_NOTED"),
+            "{}",
+            again[0].detail
+        );
     }
 
     fn entry_at(rel: &str, kind: EntryType, ino: u64) -> Entry {
