@@ -3580,6 +3580,7 @@ impl<'a> Guard<'a> {
         base: &RootProfile,
         tree: &Tree,
         not_arrivals: &HashSet<PathBuf>,
+        budget: &codec::ProofBudget,
         findings: &mut Vec<Finding>,
     ) {
         let policy = base.spec.policy;
@@ -3617,7 +3618,8 @@ impl<'a> Guard<'a> {
                         .copied()
                         .is_some_and(in_transit) =>
                 {
-                    if let Some(why) = destroyed_arrival(base, tree, finding, &mut sampled) {
+                    if let Some(why) = destroyed_arrival(base, tree, finding, budget, &mut sampled)
+                    {
                         self.arrivals.remove(&finding.path);
                         finding.detail = format!(
                             "{}; it arrived during this run as a readable image and {why}: \
@@ -5968,7 +5970,16 @@ impl<'a> Guard<'a> {
         let mut not_arrivals =
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
-        self.arrivals_stay_arrivals(base, &tree, &not_arrivals, &mut findings);
+        // One budget for every proof of this turn of the loop: decodes and byte-order
+        // reads alike, of every verification concluded in it (issue 11: the byte-order
+        // proofs had none and could hold the loop; review rv34-watch: nor one per file
+        // back from the workers); the reads of rewritten arrivals' Pixel Data too.
+        let in_turn = self.turn_budget.is_some();
+        let budget = self
+            .turn_budget
+            .take()
+            .unwrap_or_else(codec::ProofBudget::for_batch);
+        self.arrivals_stay_arrivals(base, &tree, &not_arrivals, &budget, &mut findings);
         // A canary's every touch is evidence for the ransomware detector: never collapsed.
         if !self.canary_roots.contains(&spec.path) {
             torn::collapse_torn_flips(
@@ -6010,15 +6021,6 @@ impl<'a> Guard<'a> {
             &mut findings,
             &std::mem::take(&mut self.rename_lookup_unsearched),
         );
-        // One budget for every proof of this turn of the loop: decodes and byte-order
-        // reads alike, of every verification concluded in it (issue 11: the byte-order
-        // proofs had none and could hold the loop; review rv34-watch: nor one per file
-        // back from the workers).
-        let in_turn = self.turn_budget.is_some();
-        let budget = self
-            .turn_budget
-            .take()
-            .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
         // What no proof or sample below can change is raised now, before any of them:
@@ -9012,12 +9014,14 @@ fn held_as_image(base: &RootProfile, path: &Path) -> bool {
 /// re-save writes that), or Pixel Data that reads as encryption by its content alone
 /// ([`encrypted_content`]; an honest edit of a copy, other pixels that are an image, is
 /// an arrival again). At most [`MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH`] are read per
-/// verification (`sampled` counts them); past it, one is kept as the alert, saying so.
-/// A name in transit (`X.part`) is an upload being written, never judged so.
+/// verification (`sampled` counts them), under the turn's proving time (`budget`, as
+/// every read on the loop); past either, one is kept as the alert, saying so. A name in
+/// transit (`X.part`) is an upload being written, never judged so.
 fn destroyed_arrival(
     base: &RootProfile,
     tree: &Tree,
     finding: &Finding,
+    budget: &codec::ProofBudget,
     sampled: &mut usize,
 ) -> Option<String> {
     if in_transit_name(&finding.path) || !held_as_image(base, &finding.path) {
@@ -9035,7 +9039,14 @@ fn destroyed_arrival(
             }
             let now = tree_entry(&base.spec.path, tree, &finding.path)?;
             *sampled += 1;
-            match encrypted_content(&finding.path, now)? {
+            let Some(judged) = budget.run(|| encrypted_content(&finding.path, now)) else {
+                return Some(format!(
+                    "its Pixel Data changed, not sampled for encryption: the {} s of \
+                     proving time of its turn were spent (MAX_PROOF_TIME_PER_BATCH)",
+                    codec::MAX_PROOF_TIME_PER_BATCH.as_secs()
+                ));
+            };
+            match judged? {
                 Judged {
                     why,
                     warning: false,
@@ -10815,7 +10826,13 @@ mod tests {
         };
         let judge = |name: &str, kind: FindingKind, sampled: &mut usize| {
             let finding = Finding::new(root.join(name), kind, Severity::Alert, "changed");
-            destroyed_arrival(&base, &tree, &finding, sampled)
+            destroyed_arrival(
+                &base,
+                &tree,
+                &finding,
+                &codec::ProofBudget::for_batch(),
+                sampled,
+            )
         };
         let mut sampled = 0;
         let why = judge("encrypted.dcm", FindingKind::PixelDataChanged, &mut sampled);
@@ -10846,6 +10863,19 @@ mod tests {
             "past the limit"
         );
         assert_eq!(sampled, MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH);
+        // The turn's proving time spent: kept as the alert, unread, saying so.
+        let finding = Finding::new(
+            root.join("edited.dcm"),
+            FindingKind::PixelDataChanged,
+            Severity::Alert,
+            "changed",
+        );
+        let spent = codec::ProofBudget::of(Duration::ZERO);
+        let why = destroyed_arrival(&base, &tree, &finding, &spent, &mut 0);
+        assert!(
+            why.is_some_and(|w| w.contains("MAX_PROOF_TIME_PER_BATCH")),
+            "out of time"
+        );
     }
 
     /// Session 44: a DCT walk cut at MAX_DCT_WALK_BYTES is one warning per file naming
