@@ -909,47 +909,122 @@ fn a_maintenance_window_beyond_the_roots_or_edited_on_disk_is_refused() {
 
 /// Review finding: files that arrived while the watcher ran stayed "arrivals" forever, so
 /// a study received an hour ago could be deleted or encrypted with `info` findings only.
-/// Past `ARRIVAL_GRACE` (30 s) a new image is a stored image: its removal alerts.
+/// Past `ARRIVAL_GRACE` (30 s; 6 s here through its test hook) a new file is a stored
+/// one: its removal alerts.
+///
+/// Review rv43-view (case 8, issue 11): within the grace, real images stored during the
+/// run and then encrypted in place (preamble and `DICM` kept, the rest random; or their
+/// Pixel Data alone) or removed were `added`/`removed` info, "judged as an arrival
+/// again", and no `ransomware-suspected`. An arrival judged a readable image is judged
+/// against what it was when it arrived, as a stored image is against the profile.
 #[test]
 fn an_image_stored_during_the_run_is_guarded_once_it_has_settled() {
+    const GRACE: Duration = Duration::from_secs(6);
     let env = Env::new();
-    configure(&env, "scrub_mb_per_s = 0\n");
+    configure(&env, "scrub_mb_per_s = 0\nransomware_files = 4\n");
     image_store(&env, 5);
-    let watcher = Watcher::start(&env, &[]);
+    let mut command = common::pacsguard();
+    command.env(
+        "PACSGUARD_TEST_ARRIVAL_GRACE_MS",
+        GRACE.as_millis().to_string(),
+    );
+    let watcher = Watcher::start_with(&env, &[], command);
     let new_study = env.path("archive/new-study");
     fs::create_dir_all(&new_study).expect("test fixture");
-    for i in 0..3 {
-        fs::write(new_study.join(format!("{i}.dcm")), instance(900 + i)).expect("test fixture");
+    // Real images (pydicom's), and a note that is no image.
+    let images = [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "rtplan.dcm",
+        "MR_small_implicit.dcm",
+    ];
+    for (i, name) in images.iter().enumerate() {
+        fs::copy(pydicom_sample(name), new_study.join(format!("{i}.dcm"))).expect("test fixture");
     }
+    let note = new_study.join("notes.txt");
+    fs::write(
+        &note,
+        b"received from the modality, forwarded to the PACS\n",
+    )
+    .expect("test fixture");
     let arrived = watcher.wait(Duration::from_secs(30), |f, _| {
         tally(f, &env.tree)
             .keys()
             .filter(|(k, p)| k == "added" && p.starts_with("archive/new-study/"))
             .count()
-            >= 3
+            > images.len()
     });
+    let seen_at = Instant::now();
     assert!(arrived, "{:#?}", watcher.findings());
-    // Longer than the grace: the images are settled in the archive now.
-    std::thread::sleep(Duration::from_secs(35));
-    fs::remove_file(new_study.join("0.dcm")).expect("the intruder deletes an image");
+    let before = watcher.findings().len();
+    // Within the grace: encrypted whole after byte 132, Pixel Data alone, removed.
+    for i in [0, 2] {
+        let path = new_study.join(format!("{i}.dcm"));
+        let mut bytes = fs::read(&path).expect("test fixture");
+        let len = bytes.len() - 132;
+        bytes[132..].copy_from_slice(&keystream(len, 40 + i as u64));
+        fs::write(&path, bytes).expect("test fixture");
+    }
+    let pixels_only = new_study.join("3.dcm");
+    let mut bytes = fs::read(&pixels_only).expect("test fixture");
+    let tag = bytes
+        .windows(4)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+        .expect("MR_small_implicit.dcm has Pixel Data");
+    let len = u32::from_le_bytes(bytes[tag + 4..tag + 8].try_into().expect("4 bytes")) as usize;
+    bytes[tag + 8..tag + 8 + len].copy_from_slice(&keystream(len, 43));
+    fs::write(&pixels_only, bytes).expect("test fixture");
+    fs::remove_file(new_study.join("1.dcm")).expect("the intruder deletes an image");
+    let about = |f: &Value, i: usize| {
+        f["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&format!("new-study/{i}.dcm")))
+    };
+    let destroyed = watcher.wait(Duration::from_secs(30), |f, _| {
+        (0..images.len()).all(|i| {
+            f[before..]
+                .iter()
+                .any(|f| about(f, i) && f["severity"] == "alert")
+        }) && count(f, "ransomware-suspected") >= 1
+    });
+    let judged_within = seen_at.elapsed();
+    assert!(destroyed, "{:#?}", watcher.findings());
+    let findings = watcher.findings();
+    for (i, kind) in [
+        (0, "no-longer-dicom"),
+        (1, "removed"),
+        (2, "no-longer-dicom"),
+        (3, "pixel-data-changed"),
+    ] {
+        let found = findings[before..]
+            .iter()
+            .find(|f| about(f, i) && f["severity"] == "alert")
+            .expect("found above");
+        assert_eq!(found["kind"], kind, "{found:#}");
+        // Judged as the image it arrived as, within the grace: not as a settled file.
+        assert!(
+            found["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("it arrived during this run")),
+            "{found:#}"
+        );
+    }
+    assert!(
+        judged_within < GRACE,
+        "judged past the grace: {judged_within:?}"
+    );
+    // Past the grace, the note is a stored file too: its removal alerts.
+    std::thread::sleep(GRACE.saturating_sub(seen_at.elapsed()) + Duration::from_secs(1));
+    fs::remove_file(&note).expect("the intruder deletes the note");
     let seen = watcher.wait(Duration::from_secs(30), |f, _| {
-        f.iter().any(|f| {
-            f["kind"] == "removed"
-                && f["path"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with("new-study/0.dcm"))
-        })
+        f.iter()
+            .any(|f| f["kind"] == "removed" && f["path"].as_str() == note.to_str())
     });
     let (_, findings, stderr) = watcher.stop();
     assert!(seen, "{findings:#?}\n{stderr}");
     let removed = findings
         .iter()
-        .find(|f| {
-            f["kind"] == "removed"
-                && f["path"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with("new-study/0.dcm"))
-        })
+        .find(|f| f["kind"] == "removed" && f["path"].as_str() == note.to_str())
         .expect("found above");
     assert_eq!(removed["severity"], "alert", "{removed:#}");
 }

@@ -20,6 +20,7 @@ use std::path::Path;
 use pacsguard_fs::read_head;
 
 mod dct;
+pub use dct::MAX_DCT_WALK_BYTES;
 mod j2k;
 mod jls;
 mod proof;
@@ -125,6 +126,55 @@ fn codec_of(transfer_syntax: &str) -> Option<Codec> {
     }
 }
 
+/// Files whose DCT walk stopped at [`dct::MAX_DCT_WALK_BYTES`] without a verdict, noted
+/// at most this many between two takes ([`take_dct_walks_cut`]); past it the rest are
+/// counted, not named. The walk is judged deep inside checks that answer yes or no, on
+/// the loop and on the workers alike, so what it could not judge is noted here, for the
+/// watcher to say once per file (issue 11: the frames past it were judged by their
+/// markers alone, and that was silent).
+pub const MAX_DCT_WALKS_CUT_NOTED: usize = 1_000;
+
+/// The files noted since the last take, and how many more were not named.
+static DCT_WALKS_CUT: std::sync::Mutex<(Vec<std::path::PathBuf>, usize)> =
+    std::sync::Mutex::new((Vec::new(), 0));
+
+/// Notes that the DCT walk of the file at `path` was cut (see [`MAX_DCT_WALKS_CUT_NOTED`]).
+fn note_dct_walk_cut(path: &Path) {
+    // A poisoned lock only means another thread panicked while noting: the list is
+    // still a list.
+    let mut noted = DCT_WALKS_CUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if noted.0.iter().any(|p| p == path) {
+        return;
+    }
+    if noted.0.len() < MAX_DCT_WALKS_CUT_NOTED {
+        noted.0.push(path.to_path_buf());
+    } else {
+        noted.1 = noted.1.saturating_add(1);
+    }
+}
+
+/// The files whose DCT walk was cut since the last take, and how many more there were
+/// past [`MAX_DCT_WALKS_CUT_NOTED`]; the record is emptied.
+pub fn take_dct_walks_cut() -> (Vec<std::path::PathBuf>, usize) {
+    std::mem::take(
+        &mut *DCT_WALKS_CUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+/// [`broken_in`] for the file at `path`, noting a DCT walk cut short.
+fn broken_in_file(path: &Path, bytes: &[u8], codec: Codec) -> bool {
+    let mut cut = false;
+    let broken = broken_in_noting(bytes, codec, &mut cut);
+    if cut {
+        note_dct_walk_cut(path);
+    }
+    broken
+}
+
 /// Whether `transfer_syntax` names a codec whose stream is read here.
 pub fn codec_named(transfer_syntax: &str) -> bool {
     codec_of(transfer_syntax).is_some()
@@ -140,7 +190,7 @@ pub fn fragments_broken(path: &Path, transfer_syntax: &str) -> bool {
     let Ok(head) = read_head(path, MAX_FRAGMENT_READ_BYTES) else {
         return false;
     };
-    broken_in(&head.bytes, codec)
+    broken_in_file(path, &head.bytes, codec)
 }
 
 /// Whether the file at `path`, an image now named of the JPEG, JPEG 2000 or RLE
@@ -169,7 +219,7 @@ pub fn not_compressed_as_named(path: &Path, transfer_syntax: &str) -> bool {
         return false;
     }
     let encapsulated = encapsulated_value_at(&head.bytes, layout.pixels.start).is_some();
-    !encapsulated || broken_in(&head.bytes, codec)
+    !encapsulated || broken_in_file(path, &head.bytes, codec)
 }
 
 /// The encapsulated Pixel Data value (its items) of the file at `path`, as read (its
@@ -194,7 +244,12 @@ pub fn mislabelled(path: &Path, transfer_syntax: &str) -> Option<String> {
 pub fn dct_scan_violation(path: &Path) -> Option<String> {
     let value = encapsulated_value(path)?;
     let (items, _) = fragments(&value)?;
-    dct_violation(&items).map(|v| v.to_string())
+    let mut cut = false;
+    let found = dct_violation(&items, &mut cut);
+    if cut {
+        note_dct_walk_cut(path);
+    }
+    found.map(|v| v.to_string())
 }
 
 /// What the encapsulated image at `path` takes ([`stream::encoded_size`]): its
@@ -289,7 +344,7 @@ pub fn compressed_losslessly(path: &Path, transfer_syntax: &str) -> bool {
         return false;
     };
     fragments(value).is_some_and(|(f, _)| f.iter().any(|f| !f.is_empty()))
-        && !broken_in(&head.bytes, codec)
+        && !broken_in_file(path, &head.bytes, codec)
 }
 
 /// Whether the RLE image at `path` decodes to the Pixel Data a native image held whose
@@ -696,7 +751,15 @@ fn us_value(header: &[u8], element: u16) -> Option<u16> {
     Some(u16::from_le_bytes([v[0], v[1]]))
 }
 
+/// [`broken_in_noting`] of bytes read from no file: nothing to note (the tests' form).
+#[cfg(test)]
 fn broken_in(bytes: &[u8], codec: Codec) -> bool {
+    broken_in_noting(bytes, codec, &mut false)
+}
+
+/// Whether the encapsulated Pixel Data in `bytes` (a file's head) is not `codec`'s
+/// stream; `cut` is set when a DCT walk stopped at its bytes without a verdict.
+fn broken_in_noting(bytes: &[u8], codec: Codec, cut: &mut bool) -> bool {
     // A layout that cannot be read (the header damaged too) is no-longer-dicom, an
     // alert already: nothing to add here.
     let Some(layout) = pacsguard_dicom::layout(bytes) else {
@@ -725,7 +788,7 @@ fn broken_in(bytes: &[u8], codec: Codec) -> bool {
             !first.starts_with(&[0xFF, 0xD8])
                 || !ends_with_eoi(last, complete)
                 || scan_data_unstuffed(&fragments, codec == Codec::JpegLs)
-                || (codec == Codec::Jpeg && dct_violation(&fragments).is_some())
+                || (codec == Codec::Jpeg && dct_violation(&fragments, cut).is_some())
         }
         Codec::J2k | Codec::Htj2k => {
             let codestream = first.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]);
@@ -808,8 +871,10 @@ const MIN_BAD_MARKERS: usize = 2;
 /// The first thing no encoder writes in the entropy-coded data of the sequential DCT
 /// frames of `fragments` ([`dct::violation`]; each frame's fragments joined), walked up
 /// to [`dct::MAX_DCT_WALK_BYTES`] in all. Issue 11: ciphertext with a `00` stuffed after
-/// each `FF`, behind a DCT frame's kept headers, passed every marker check.
-fn dct_violation(fragments: &[&[u8]]) -> Option<dct::Violation> {
+/// each `FF`, behind a DCT frame's kept headers, passed every marker check. `cut` is set
+/// when the walk's bytes ran out before a verdict: the frames past them were judged by
+/// their markers alone.
+fn dct_violation(fragments: &[&[u8]], cut: &mut bool) -> Option<dct::Violation> {
     let mut budget = dct::MAX_DCT_WALK_BYTES;
     let mut frame: Vec<u8> = Vec::new();
     let mut found = None;
@@ -826,6 +891,8 @@ fn dct_violation(fragments: &[&[u8]]) -> Option<dct::Violation> {
         frame.extend_from_slice(fragment);
     }
     judge(&frame, &mut budget);
+    // Spent to the last byte with no verdict: the rest was never walked.
+    *cut |= found.is_none() && budget == 0;
     found
 }
 
@@ -1354,6 +1421,52 @@ mod tests {
         }
     }
 
+    /// Session 44 (issue 11): past MAX_DCT_WALK_BYTES of scan data a file's DCT frames
+    /// were judged by their markers alone, and nothing said so. An image whose frames
+    /// hold more (a real frame, dcmtk's, repeated) is noted for the watcher's warning,
+    /// once; one within it is not.
+    #[test]
+    fn a_dct_walk_cut_at_its_bytes_is_noted_once_per_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.testdata/wheels/pydicom/pydicom/data/test_files")
+                .join("SC_rgb_jpeg_dcmtk.dcm"),
+        )
+        .expect("pydicom's sample");
+        let layout = pacsguard_dicom::layout(&real).expect("a layout");
+        let value = encapsulated_value_at(&real, layout.pixels.start)
+            .expect("items")
+            .1;
+        let (items, _) = fragments(&real[value..]).expect("fragments");
+        let frame: Vec<u8> = items.concat();
+        let image = |frames: usize| {
+            pacsguard_testkit::DicomBuilder::ct("1.2.826.0.1.3680043.10.1137.44.1")
+                .transfer_syntax(pacsguard_testkit::JPEG_BASELINE)
+                .pixels(pacsguard_testkit::Pixels::Encapsulated(vec![
+                    frame.clone();
+                    frames
+                ]))
+                .build()
+        };
+        // An honest frame spends a little less than its length: twice over, for sure.
+        let many = 2 * MAX_DCT_WALK_BYTES / frame.len() + 2;
+        let (small, large) = (dir.path().join("small.dcm"), dir.path().join("large.dcm"));
+        std::fs::write(&small, image(1)).expect("test fixture");
+        std::fs::write(&large, image(many)).expect("test fixture");
+        assert!(!fragments_broken(&small, pacsguard_testkit::JPEG_BASELINE));
+        assert!(!fragments_broken(&large, pacsguard_testkit::JPEG_BASELINE));
+        assert!(!fragments_broken(&large, pacsguard_testkit::JPEG_BASELINE));
+        // Other tests walk too, in parallel: only these two files are looked for.
+        let (noted, _) = take_dct_walks_cut();
+        assert_eq!(
+            noted.iter().filter(|p| **p == large).count(),
+            1,
+            "{noted:?}"
+        );
+        assert!(!noted.contains(&small), "{noted:?}");
+    }
+
     /// Issue 11 (review s42, 1): ciphertext after a DCT frame's kept headers, a `00`
     /// stuffed after each `FF`, passed every marker check, in place and under a new
     /// UID. The scan is walked against the frame's Huffman tables: no honest lossy JPEG
@@ -1423,7 +1536,7 @@ mod tests {
                     .expect("items")
                     .1;
                 let (f, _) = fragments(&bytes[value..]).expect("fragments");
-                dct_violation(&f)
+                dct_violation(&f, &mut false)
             };
             assert_eq!(walked(&bytes), None, "{} as written", path.display());
             assert!(!broken_in(&bytes, Codec::Jpeg), "{}", path.display());

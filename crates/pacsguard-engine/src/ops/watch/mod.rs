@@ -512,6 +512,27 @@ pub const REPEATS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// replacing it alerts and counts towards ransomware.
 pub const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 
+/// A debug build's hook: [`ARRIVAL_GRACE`] in milliseconds (ignored by a release
+/// build), so that a test of what happens past the grace waits seconds, not 35.
+pub const TEST_ARRIVAL_GRACE_MS_VAR: &str = "PACSGUARD_TEST_ARRIVAL_GRACE_MS";
+
+/// [`ARRIVAL_GRACE`], or its test hook; read once, the first time it is asked.
+fn arrival_grace() -> Duration {
+    static GRACE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GRACE.get_or_init(|| {
+        let bound = usize::try_from(ARRIVAL_GRACE.as_millis()).unwrap_or(usize::MAX);
+        let ms = test_hooked_capacity(TEST_ARRIVAL_GRACE_MS_VAR, bound);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    })
+}
+
+/// Rewrites of arrivals in transit whose Pixel Data changed, sampled per verification
+/// for encryption ([`encrypted_content`]: one read of each) before such a rewrite is
+/// judged as an arrival again (an export copy anonymised in place is no attack). An
+/// attacker chooses how many files change, so past this many the rest are not read and
+/// stay the alert a stored image's rewrite is, saying so: never softened unread.
+pub const MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH: usize = 64;
+
 /// A new file found by walking a directory (not named by an event of its own) and written
 /// within the quiet period is left for later, this many times at most: a file still being
 /// written is reported once, complete, not as an empty arrival and then a change.
@@ -1979,6 +2000,9 @@ struct Guard<'a> {
     /// Findings already reported about new files screened while still being written
     /// (see [`MAX_REMEMBERED_PEEK_ALERTS`]).
     peek_alerts: BoundedMap<PathBuf, (FileBirth, HashSet<(FindingKind, String)>)>,
+    /// Files already warned about a DCT walk cut at `MAX_DCT_WALK_BYTES` (see
+    /// [`dct_walk_warnings`]): said once per file.
+    dct_walks_warned: BoundedMap<PathBuf, ()>,
     /// New files this turn's writer wait judged as they stand (held past the writer
     /// wait): never deferred as "written a moment ago" (see [`Guard::defer_unsettled`]),
     /// or a writer writing more often than the quiet period keeps them unjudged.
@@ -2239,6 +2263,7 @@ impl<'a> Guard<'a> {
             unwatched: BTreeSet::new(),
             problems: BoundedMap::new(MAX_REMEMBERED_PROBLEMS),
             peek_alerts: BoundedMap::new(MAX_REMEMBERED_PEEK_ALERTS),
+            dct_walks_warned: BoundedMap::new(codec::MAX_DCT_WALKS_CUT_NOTED),
             judged_held: HashSet::new(),
             tx,
             rx,
@@ -3541,12 +3566,25 @@ impl<'a> Guard<'a> {
     /// place (`X.part` to `X`), the rename is the arrival of `X`; removed again (a
     /// temporary file), the removal is noted, as info, and is no sign of encryption. Every
     /// arrival is remembered for the next look.
+    ///
+    /// Not an arrival that the view took as a readable DICOM image (its first judged
+    /// capture: a half-written file is no readable instance, see [`held_as_image`]) and
+    /// that is then destroyed: made no DICOM any more, or given Pixel Data that reads as
+    /// encryption ([`destroyed_arrival`]), or removed. That is judged against what it was
+    /// when it arrived, as a stored image is against the profile: the alert stands and
+    /// counts towards ransomware, and the path is no arrival any more (review rv43-view,
+    /// case 8: five images stored during the run, three encrypted and one removed seconds
+    /// later, were `info` only, and no `ransomware-suspected`).
     fn arrivals_stay_arrivals(
         &mut self,
-        policy: Policy,
+        base: &RootProfile,
+        tree: &Tree,
         not_arrivals: &HashSet<PathBuf>,
+        budget: &codec::ProofBudget,
         findings: &mut Vec<Finding>,
     ) {
+        let policy = base.spec.policy;
+        let mut sampled = 0usize;
         // A path that arrived but now holds a stored image (a hard link to one, or one
         // renamed over it) holds no arrival any more: what is written there is a change.
         for path in not_arrivals {
@@ -3580,6 +3618,16 @@ impl<'a> Guard<'a> {
                         .copied()
                         .is_some_and(in_transit) =>
                 {
+                    if let Some(why) = destroyed_arrival(base, tree, finding, budget, &mut sampled)
+                    {
+                        self.arrivals.remove(&finding.path);
+                        finding.detail = format!(
+                            "{}; it arrived during this run as a readable image and {why}: \
+                             judged against what it was when it arrived, as a stored image is",
+                            finding.detail
+                        );
+                        return true;
+                    }
                     // Not a file of the profile: the append-only rule is not about it.
                     // Judged as the arrival it still is (screened again as it is now);
                     // its arrival time is kept, so a file rewritten on and on is a
@@ -3599,6 +3647,16 @@ impl<'a> Guard<'a> {
                 FindingKind::Removed
                     if self.arrivals.remove(&finding.path).is_some_and(in_transit) =>
                 {
+                    // An image judged complete is stored: its removal is what a stored
+                    // image's is. A temporary file, or a name in transit, is not.
+                    if held_as_image(base, &finding.path) && !in_transit_name(&finding.path) {
+                        finding.detail = format!(
+                            "{}; it arrived during this run and was judged a readable \
+                             image: removed, it is a stored image lost",
+                            finding.detail
+                        );
+                        return true;
+                    }
                     finding.severity = Severity::Info;
                     finding.detail = format!(
                         "{}; it arrived during this run and was never part of the profile",
@@ -5912,7 +5970,16 @@ impl<'a> Guard<'a> {
         let mut not_arrivals =
             self.stored_under_another_name(&spec.path, base, &tree.entries, &findings);
         not_arrivals.extend(self.stored_images_arriving(&spec.path, &tree.entries, &findings));
-        self.arrivals_stay_arrivals(spec.policy, &not_arrivals, &mut findings);
+        // One budget for every proof of this turn of the loop: decodes and byte-order
+        // reads alike, of every verification concluded in it (issue 11: the byte-order
+        // proofs had none and could hold the loop; review rv34-watch: nor one per file
+        // back from the workers); the reads of rewritten arrivals' Pixel Data too.
+        let in_turn = self.turn_budget.is_some();
+        let budget = self
+            .turn_budget
+            .take()
+            .unwrap_or_else(codec::ProofBudget::for_batch);
+        self.arrivals_stay_arrivals(base, &tree, &not_arrivals, &budget, &mut findings);
         // A canary's every touch is evidence for the ransomware detector: never collapsed.
         if !self.canary_roots.contains(&spec.path) {
             torn::collapse_torn_flips(
@@ -5954,15 +6021,6 @@ impl<'a> Guard<'a> {
             &mut findings,
             &std::mem::take(&mut self.rename_lookup_unsearched),
         );
-        // One budget for every proof of this turn of the loop: decodes and byte-order
-        // reads alike, of every verification concluded in it (issue 11: the byte-order
-        // proofs had none and could hold the loop; review rv34-watch: nor one per file
-        // back from the workers).
-        let in_turn = self.turn_budget.is_some();
-        let budget = self
-            .turn_budget
-            .take()
-            .unwrap_or_else(codec::ProofBudget::for_batch);
         // Each proof starts from the stored entry of the name the data came from.
         let origins = origins::Origins::new(base, &findings, &followed_from).with_copies(&copies);
         // What no proof or sample below can change is raised now, before any of them:
@@ -6028,6 +6086,14 @@ impl<'a> Guard<'a> {
         // valid markers).
         encrypted.extend(disproven);
         self.raise(base, findings, &encrypted, None, now)?;
+        // What the DCT walks of this turn (and the workers' since the last) could not
+        // judge past their bytes: said once per file.
+        let (cut, unnamed) = codec::take_dct_walks_cut();
+        if !cut.is_empty() {
+            let roots: Vec<PathBuf> = self.views()?.iter().map(|v| v.spec.path.clone()).collect();
+            let warnings = dct_walk_warnings(cut, unnamed, &mut self.dct_walks_warned, &roots);
+            self.publish(&warnings, now)?;
+        }
 
         for rel in rels {
             let path = absolute(&spec.path, rel);
@@ -8886,9 +8952,116 @@ fn drop_reported_states(
     });
 }
 
+/// One `not-inspected` warning for each file of `cut` not warned about before (noted in
+/// `warned`): its JPEG (DCT) frames past [`codec::MAX_DCT_WALK_BYTES`] of scan data
+/// were not walked, only their markers checked. `unnamed` files past
+/// [`codec::MAX_DCT_WALKS_CUT_NOTED`] are counted in the last one. Each is given the
+/// root of `roots` holding it.
+fn dct_walk_warnings(
+    cut: Vec<PathBuf>,
+    unnamed: usize,
+    warned: &mut BoundedMap<PathBuf, ()>,
+    roots: &[PathBuf],
+) -> Vec<Finding> {
+    let mut warnings: Vec<Finding> = Vec::new();
+    for path in cut {
+        if warned.insert(path.clone(), ()).is_some() {
+            continue;
+        }
+        let root = roots.iter().find(|r| path.starts_with(r)).cloned();
+        let mut warning = Finding::new(
+            path,
+            FindingKind::NotInspected,
+            Severity::Warning,
+            format!(
+                "its JPEG (DCT) frames were walked for {} MiB of scan data \
+                 (MAX_DCT_WALK_BYTES) and not past it: the frames after were judged by \
+                 their markers alone",
+                codec::MAX_DCT_WALK_BYTES >> 20
+            ),
+        );
+        if let Some(root) = root {
+            warning = warning.with_root(root);
+        }
+        warnings.push(warning);
+    }
+    if unnamed > 0
+        && let Some(last) = warnings.last_mut()
+    {
+        last.detail = format!(
+            "{}; and so were {unnamed} more files, not named \
+             (MAX_DCT_WALKS_CUT_NOTED {})",
+            last.detail,
+            codec::MAX_DCT_WALKS_CUT_NOTED
+        );
+    }
+    warnings
+}
+
+/// Whether the view (`base`) holds `path` as a readable DICOM instance: hashed with its
+/// DICOM facts. A half-written image is none (its last value runs past the end of the
+/// file, so it is hashed whole), so an arrival held so was judged complete.
+fn held_as_image(base: &RootProfile, path: &Path) -> bool {
+    path.strip_prefix(&base.spec.path)
+        .ok()
+        .and_then(|rel| base.entry(rel.as_os_str().as_bytes()))
+        .is_some_and(|e| matches!(&e.content, Content::Hashed { dicom: Some(_), .. }))
+}
+
+/// Why the rewrite `finding` of an arrival in transit destroyed the image it arrived as
+/// (see [`held_as_image`]; `base` is the view before it, `tree` the capture after), if it
+/// did: no readable DICOM instance any more (`no-longer-dicom`: no anonymiser or
+/// re-save writes that), or Pixel Data that reads as encryption by its content alone
+/// ([`encrypted_content`]; an honest edit of a copy, other pixels that are an image, is
+/// an arrival again). At most [`MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH`] are read per
+/// verification (`sampled` counts them), under the turn's proving time (`budget`, as
+/// every read on the loop); past either, one is kept as the alert, saying so. A name in
+/// transit (`X.part`) is an upload being written, never judged so.
+fn destroyed_arrival(
+    base: &RootProfile,
+    tree: &Tree,
+    finding: &Finding,
+    budget: &codec::ProofBudget,
+    sampled: &mut usize,
+) -> Option<String> {
+    if in_transit_name(&finding.path) || !held_as_image(base, &finding.path) {
+        return None;
+    }
+    match finding.kind {
+        FindingKind::NoLongerDicom => Some("is no readable DICOM instance any more".into()),
+        FindingKind::PixelDataChanged => {
+            if *sampled >= MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH {
+                return Some(format!(
+                    "its Pixel Data changed, not sampled for encryption: past the \
+                     {MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH} rewritten arrivals read in one \
+                     verification (MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH)"
+                ));
+            }
+            let now = tree_entry(&base.spec.path, tree, &finding.path)?;
+            *sampled += 1;
+            let Some(judged) = budget.run(|| encrypted_content(&finding.path, now)) else {
+                return Some(format!(
+                    "its Pixel Data changed, not sampled for encryption: the {} s of \
+                     proving time of its turn were spent (MAX_PROOF_TIME_PER_BATCH)",
+                    codec::MAX_PROOF_TIME_PER_BATCH.as_secs()
+                ));
+            };
+            match judged? {
+                Judged {
+                    why,
+                    warning: false,
+                } => Some(format!("its Pixel Data changed: {why}")),
+                // Only tipped by bytes past the hops read: not known to be ciphertext.
+                Judged { warning: true, .. } => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Whether a file whose arrival was reported at `arrived` is still in transit.
 fn in_transit(arrived: Instant) -> bool {
-    arrived.elapsed() <= ARRIVAL_GRACE
+    arrived.elapsed() <= arrival_grace()
 }
 
 /// The entry of `tree` (walked under `root`) at `path`.
@@ -10579,6 +10752,158 @@ mod tests {
             exclude: Vec::new(),
             cross_mounts: false,
         }
+    }
+
+    /// Review rv43-view (case 8): an arrival the view took as a readable image and then
+    /// made no DICOM, or given Pixel Data that reads as encryption, is destroyed (judged
+    /// as a stored image); other pixels that are an image (an export copy edited), a
+    /// header edit, a file that never was an image, or a name in transit are not. Past
+    /// MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH reads, a rewrite of the pixels stays the
+    /// alert, unread, and says the limit. Real pydicom file.
+    #[test]
+    fn an_arrival_destroyed_is_told_from_one_edited() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let real = pacsguard_testkit::pydicom_sample("MR_small_implicit.dcm");
+        let tag = real
+            .windows(4)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+            .expect("Pixel Data");
+        let start = tag + 8;
+        let mut encrypted = real.clone();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for byte in &mut encrypted[start..] {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        let mut edited = real.clone();
+        for pair in edited[start..].chunks_exact_mut(2) {
+            let v = u16::from_le_bytes([pair[0], pair[1]]).saturating_add(1);
+            pair.copy_from_slice(&v.to_le_bytes());
+        }
+        let image = |rel: &str, dicom: bool| {
+            let mut entry = entry_at(rel, EntryType::File, 1);
+            entry.content = Content::Hashed {
+                digest: pacsguard_fs::Digest([1; 32]),
+                prefix: None,
+                dicom: dicom.then(|| {
+                    Box::new(pacsguard_fs::DicomFacts {
+                        header: pacsguard_fs::Digest([1; 32]),
+                        pixels: pacsguard_fs::Digest([2; 32]),
+                        instance_uid: "1.2.3".into(),
+                        transfer_syntax: "1.2.840.10008.1.2".into(),
+                        data_set: None,
+                        identity: None,
+                        form: None,
+                        description: None,
+                    })
+                }),
+            };
+            entry
+        };
+        let names = ["edited.dcm", "encrypted.dcm", "note.txt", "upload.dcm.part"];
+        for (name, bytes) in names
+            .iter()
+            .zip([&edited, &encrypted, &encrypted, &encrypted])
+        {
+            std::fs::write(root.join(name), bytes).expect("test fixture");
+        }
+        let base = RootProfile {
+            entries: vec![
+                image("edited.dcm", true),
+                image("encrypted.dcm", true),
+                image("note.txt", false),
+                image("upload.dcm.part", true),
+            ],
+            spec: append_only_spec(root),
+        };
+        let tree = Tree {
+            root: root.to_path_buf(),
+            entries: base.entries.clone(),
+            problems: Vec::new(),
+        };
+        let judge = |name: &str, kind: FindingKind, sampled: &mut usize| {
+            let finding = Finding::new(root.join(name), kind, Severity::Alert, "changed");
+            destroyed_arrival(
+                &base,
+                &tree,
+                &finding,
+                &codec::ProofBudget::for_batch(),
+                sampled,
+            )
+        };
+        let mut sampled = 0;
+        let why = judge("encrypted.dcm", FindingKind::PixelDataChanged, &mut sampled);
+        assert!(why.is_some_and(|w| w.contains("Pixel Data")), "{sampled}");
+        assert_eq!(
+            judge("edited.dcm", FindingKind::PixelDataChanged, &mut sampled),
+            None
+        );
+        assert_eq!(sampled, 2);
+        assert!(judge("encrypted.dcm", FindingKind::NoLongerDicom, &mut sampled).is_some());
+        assert_eq!(
+            judge("encrypted.dcm", FindingKind::HeaderChanged, &mut sampled),
+            None
+        );
+        assert_eq!(
+            judge("note.txt", FindingKind::ContentChanged, &mut sampled),
+            None
+        );
+        assert_eq!(
+            judge("upload.dcm.part", FindingKind::NoLongerDicom, &mut sampled),
+            None
+        );
+        // Past the reads allowed in one verification: kept as the alert, unread.
+        let mut sampled = MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH;
+        let why = judge("edited.dcm", FindingKind::PixelDataChanged, &mut sampled);
+        assert!(
+            why.is_some_and(|w| w.contains("MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH")),
+            "past the limit"
+        );
+        assert_eq!(sampled, MAX_ARRIVAL_REWRITES_SAMPLED_PER_BATCH);
+        // The turn's proving time spent: kept as the alert, unread, saying so.
+        let finding = Finding::new(
+            root.join("edited.dcm"),
+            FindingKind::PixelDataChanged,
+            Severity::Alert,
+            "changed",
+        );
+        let spent = codec::ProofBudget::of(Duration::ZERO);
+        let why = destroyed_arrival(&base, &tree, &finding, &spent, &mut 0);
+        assert!(
+            why.is_some_and(|w| w.contains("MAX_PROOF_TIME_PER_BATCH")),
+            "out of time"
+        );
+    }
+
+    /// Session 44: a DCT walk cut at MAX_DCT_WALK_BYTES is one warning per file naming
+    /// the limit, not one per look; the files past MAX_DCT_WALKS_CUT_NOTED are counted.
+    #[test]
+    fn a_dct_walk_cut_is_said_once_per_file() {
+        let root = PathBuf::from("/store");
+        let mut warned = BoundedMap::new(codec::MAX_DCT_WALKS_CUT_NOTED);
+        let a = root.join("a.dcm");
+        let first = dct_walk_warnings(vec![a.clone()], 0, &mut warned, std::slice::from_ref(&root));
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].kind, FindingKind::NotInspected);
+        assert_eq!(first[0].severity, Severity::Warning);
+        assert!(
+            first[0].detail.contains("MAX_DCT_WALK_BYTES"),
+            "{}",
+            first[0].detail
+        );
+        assert_eq!(first[0].root.as_deref(), Some(root.as_path()));
+        let again = dct_walk_warnings(vec![a, root.join("b.dcm")], 7, &mut warned, &[root]);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert!(again[0].path.ends_with("b.dcm"));
+        assert!(
+            again[0].detail.contains("7 more files")
+                && again[0].detail.contains("MAX_DCT_WALKS_CUT_NOTED"),
+            "{}",
+            again[0].detail
+        );
     }
 
     fn entry_at(rel: &str, kind: EntryType, ino: u64) -> Entry {

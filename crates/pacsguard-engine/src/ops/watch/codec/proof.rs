@@ -208,7 +208,7 @@ impl ProofBudget {
     }
 
     #[cfg(test)]
-    fn of(limit: Duration) -> Self {
+    pub(crate) fn of(limit: Duration) -> Self {
         Self::with_bytes(limit, MAX_PROOF_BYTES_PER_BATCH)
     }
 
