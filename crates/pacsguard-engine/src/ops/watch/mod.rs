@@ -6228,8 +6228,8 @@ impl<'a> Guard<'a> {
                 };
                 finding.detail = format!(
                     "{}; proof unfinished ({why}): judged by its stream instead, {sound}: \
-                     a warning, counted towards no ransomware signal (a stream with a \
-                     violation, or incompressible, stays an alert)",
+                     a warning, and after all counted towards no ransomware signal (a \
+                     stream with a violation, or incompressible, stays an alert)",
                     finding.detail
                 );
                 finding
