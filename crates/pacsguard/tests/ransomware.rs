@@ -6376,14 +6376,15 @@ fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_run
 /// honest DCMTK re-encodings among them are judged by their stream (valid, of a
 /// plausible size) as a `proof-unfinished` warning, never an alert; in the same flood,
 /// random pixels coded by DCMTK (a valid but incompressible stream) and an honest
-/// stream whose scan was overwritten with ciphertext (unstuffed: a violation) alert.
+/// stream whose scan was overwritten with ciphertext (unstuffed: a violation; stuffed:
+/// valid and of an honest size, but its first lines decode to no image) alert.
 /// Failed before the fix (the honest images past the put-offs `alert`).
 #[test]
 fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_alerts() {
     const HONEST: usize = 10;
     let env = Env::new();
     configure(&env, "scrub_mb_per_s = 0\nquiet_ms = 100\n");
-    let paths = ct_small_store(&env, HONEST + 2);
+    let paths = ct_small_store(&env, HONEST + 3);
     let staging = env.dir.path().join("staging");
     fs::create_dir_all(&staging).expect("test fixture");
     let mut outs = Vec::new();
@@ -6400,8 +6401,11 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
         }
         let out = staging.join(format!("{i}.jls.dcm"));
         assert!(encode("dcmcjpls", &[], &source, &out), "dcmcjpls {i}");
-        if i == HONEST + 1 {
-            // An honest stream's scan overwritten with ciphertext, its size kept.
+        if i > HONEST {
+            // An honest stream's scan overwritten with ciphertext, its size kept: raw
+            // (unstuffed `FF`s, a violation), or stuffed as JPEG-LS's scan data is (a
+            // 0 bit after each `FF`: valid, of a plausible size; its first lines do not
+            // decode as an image's).
             let mut bytes = fs::read(&out).expect("test fixture");
             let sos = bytes
                 .windows(2)
@@ -6412,8 +6416,15 @@ fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_a
                 .windows(2)
                 .rposition(|w| w == [0xFF, 0xD9])
                 .expect("an EOI");
-            let key = keystream(eoi - scan, 0xF2);
+            let key = keystream(eoi - scan, 0xF0 + i as u64);
             bytes[scan..eoi].copy_from_slice(&key);
+            if i == HONEST + 2 {
+                for at in scan + 1..eoi {
+                    if bytes[at - 1] == 0xFF {
+                        bytes[at] &= 0x7F;
+                    }
+                }
+            }
             fs::write(&out, &bytes).expect("test fixture");
         }
         outs.push(out);

@@ -27,7 +27,7 @@ mod rle;
 mod stream;
 
 pub use proof::{
-    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
+    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven, head_unsound,
 };
 pub use stream::{Encoded, INCOMPRESSIBLE_SHARE};
 

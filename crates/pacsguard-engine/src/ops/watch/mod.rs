@@ -9389,14 +9389,17 @@ fn put_off_proof(
 /// segments), another codec's under its name ([`codec::mislabelled`]), random native
 /// frames ([`codec::encapsulated_random`]), or a stream that takes what random samples'
 /// encoding takes ([`codec::Encoded::incompressible`], against Bits Stored) or whose
-/// size is not read (RLE). Cost: the file's head read again from the page cache, no
-/// decode. Ciphertext written as a valid stream is as large as the samples it hides;
-/// only the decode tells pixels apart below that, which is why it is a warning.
+/// size is not read (RLE), or a JPEG-LS stream whose first lines do not decode or decode
+/// to random samples ([`codec::head_unsound`], within its `MAX_HEAD_DECODE_SAMPLES`:
+/// ciphertext stuffed as a scan of an honest encoding's size passes every other check).
+/// Cost: the file's head read again from the page cache, and for JPEG-LS the look. A
+/// JPEG 2000 stream is not decoded in part: it stays a warning on its structure.
 fn stream_sound(path: &Path, syntax: &str) -> Option<String> {
     if !codec::compressed_losslessly(path, syntax)
         || codec::not_compressed_as_named(path, syntax)
         || codec::mislabelled(path, syntax).is_some()
         || codec::encapsulated_random(path, syntax)
+        || codec::head_unsound(path).is_some()
     {
         return None;
     }
@@ -9931,6 +9934,23 @@ mod tests {
         let overwritten = dir.path().join("overwritten.dcm");
         std::fs::write(&overwritten, &bytes).expect("test fixture");
         assert_eq!(stream_sound(&overwritten, JLS), None, "a violation");
+
+        // Ciphertext stuffed as JPEG-LS's scan data is (a 0 bit after each FF), of the
+        // honest stream's size: no violation, a plausible size; its first lines do not
+        // decode as an image's.
+        let mut after_ff = false;
+        for b in &mut bytes[scan..eoi] {
+            *b = if after_ff { next() & 0x7F } else { next() };
+            after_ff = *b == 0xFF;
+        }
+        let stuffed = dir.path().join("stuffed.dcm");
+        std::fs::write(&stuffed, &bytes).expect("test fixture");
+        assert!(
+            codec::head_unsound(&stuffed).is_some(),
+            "a look at its head"
+        );
+        assert_eq!(stream_sound(&stuffed, JLS), None, "ciphertext stuffed");
+        assert_eq!(codec::head_unsound(&honest), None, "an honest head");
     }
 
     /// A view file's failures are said with the count past MAX_KEPT_TROUBLES only when
