@@ -6443,6 +6443,133 @@ fn inside_a_window_a_proven_re_compression_is_not_judged_again_when_the_time_run
     assert_eq!(count(&findings, "not-inspected"), 0, "{findings:#?}");
 }
 
+/// Review rv43-watch F1: 180 images of 2 MiB re-encoded in place to lossless JPEG-LS at
+/// once inside a window outran the prover (about 3.5 images a second under load): 79
+/// alerts "put off 8 times (MAX_PROOF_PUT_OFFS) ... judged unproven" and
+/// `ransomware-suspected`. The batch's proving time is lowered (one proof a batch) so
+/// that a burst of twelve images leaves some unproven after MAX_PROOF_PUT_OFFS: the
+/// honest DCMTK re-encodings among them are judged by their stream (valid, of a
+/// plausible size) as a `proof-unfinished` warning, never an alert; in the same flood,
+/// random pixels coded by DCMTK (a valid but incompressible stream) and an honest
+/// stream whose scan was overwritten with ciphertext (unstuffed: a violation; stuffed:
+/// valid and of an honest size, but its first lines decode to no image) alert.
+/// Failed before the fix (the honest images past the put-offs `alert`).
+#[test]
+fn inside_a_window_a_re_compression_flood_past_the_prover_warns_and_ciphertext_alerts() {
+    const HONEST: usize = 10;
+    let env = Env::new();
+    configure(&env, "scrub_mb_per_s = 0\nquiet_ms = 100\n");
+    let paths = ct_small_store(&env, HONEST + 3);
+    let staging = env.dir.path().join("staging");
+    fs::create_dir_all(&staging).expect("test fixture");
+    let mut outs = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut source = path.clone();
+        if i == HONEST {
+            // Random pixels, coded by a real encoder: a valid, incompressible stream.
+            let mut bytes = fs::read(path).expect("test fixture");
+            let pixels = native_pixel_value(&bytes);
+            let key = keystream(pixels.len(), 0xF1);
+            bytes[pixels].copy_from_slice(&key);
+            source = staging.join("random.dcm");
+            fs::write(&source, &bytes).expect("test fixture");
+        }
+        let out = staging.join(format!("{i}.jls.dcm"));
+        assert!(encode("dcmcjpls", &[], &source, &out), "dcmcjpls {i}");
+        if i > HONEST {
+            // An honest stream's scan overwritten with ciphertext, its size kept: raw
+            // (unstuffed `FF`s, a violation), or stuffed as JPEG-LS's scan data is (a
+            // 0 bit after each `FF`: valid, of a plausible size; its first lines do not
+            // decode as an image's).
+            let mut bytes = fs::read(&out).expect("test fixture");
+            let sos = bytes
+                .windows(2)
+                .position(|w| w == [0xFF, 0xDA])
+                .expect("an SOS");
+            let scan = sos + 2 + usize::from(u16::from_be_bytes([bytes[sos + 2], bytes[sos + 3]]));
+            let eoi = bytes
+                .windows(2)
+                .rposition(|w| w == [0xFF, 0xD9])
+                .expect("an EOI");
+            let key = keystream(eoi - scan, 0xF0 + i as u64);
+            bytes[scan..eoi].copy_from_slice(&key);
+            if i == HONEST + 2 {
+                for at in scan + 1..eoi {
+                    if bytes[at - 1] == 0xFF {
+                        bytes[at] &= 0x7F;
+                    }
+                }
+            }
+            fs::write(&out, &bytes).expect("test fixture");
+        }
+        outs.push(out);
+    }
+    let mut command = common::pacsguard();
+    command.env("PACSGUARD_TEST_MAX_PROOF_TIME_PER_BATCH_US", "1");
+    let watcher = Watcher::start_with(&env, &[], command);
+    open_window(
+        &env,
+        &watcher,
+        &env.path("archive"),
+        "CHG-4401 JPEG-LS migration",
+    );
+    // One batch: every image renamed into place while the watcher is stopped.
+    for (out, path) in outs.iter().zip(&paths) {
+        fs::copy(out, path.with_extension("tmp")).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGSTOP);
+    for path in &paths {
+        fs::rename(path.with_extension("tmp"), path).expect("test fixture");
+    }
+    watcher.signal(nix::sys::signal::Signal::SIGCONT);
+    let judged = |f: &[Value], p: &Path| {
+        f.iter()
+            .any(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+    };
+    let seen = watcher.wait(Duration::from_secs(60), |f, _| {
+        paths.iter().all(|p| judged(f, p))
+    });
+    let (_, findings, stderr) = watcher.stop();
+    assert!(seen, "{findings:#?}\n{stderr}");
+    let of = |p: &Path| -> Vec<&Value> {
+        findings
+            .iter()
+            .filter(|x| x["kind"] == "pixel-data-changed" && x["path"].as_str() == p.to_str())
+            .collect()
+    };
+    let mut unfinished = 0;
+    for path in &paths[..HONEST] {
+        for x in of(path) {
+            assert_ne!(x["severity"], "alert", "{x:#?}");
+            if has_field(x, "proof-unfinished") {
+                unfinished += 1;
+                assert_eq!(x["severity"], "warning", "{x:#?}");
+                assert!(
+                    x["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("MAX_PROOF_PUT_OFFS")),
+                    "{x:#?}"
+                );
+            }
+        }
+    }
+    assert!(unfinished > 0, "none past the put-offs: {findings:#?}");
+    for path in &paths[HONEST..] {
+        assert_pixels_changed(&findings, path, "alert");
+        assert!(of(path).iter().all(|x| !has_field(x, "proof-unfinished")));
+    }
+    // The warnings feed no ransomware signal: none named as its evidence.
+    for x in findings
+        .iter()
+        .filter(|x| x["kind"] == "ransomware-suspected")
+    {
+        let detail = x["detail"].as_str().unwrap_or_default();
+        for path in &paths[..HONEST] {
+            assert!(!detail.contains(&format!("{}", path.display())), "{x:#?}");
+        }
+    }
+}
+
 /// CT_small (`bytes`, explicit VR little endian) written again in Encapsulated
 /// Uncompressed Explicit VR Little Endian (1.2.840.10008.1.2.1.98) holding `pixels` as
 /// its one frame: the transfer syntax (and the File Meta Information's group length)

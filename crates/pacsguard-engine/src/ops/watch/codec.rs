@@ -28,7 +28,7 @@ mod rle;
 mod stream;
 
 pub use proof::{
-    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
+    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven, head_unsound,
 };
 pub use stream::{Encoded, INCOMPRESSIBLE_SHARE};
 
@@ -253,9 +253,24 @@ pub fn dct_scan_violation(path: &Path) -> Option<String> {
 }
 
 /// What the encapsulated image at `path` takes ([`stream::encoded_size`]): its
-/// streams' bytes against the samples they claim. `None` when not read.
+/// streams' bytes against the samples they claim, at the precision of the samples the
+/// image holds: its Bits Stored when fewer than its streams' headers claim. DCMTK's
+/// JPEG-LS of a 12-bit image (Bits Stored 12 in 16) codes P = 16: random 12-bit samples
+/// so coded take 12.8 bits a sample, 80% of 16 but all of 12 (review rv43-watch F2: 30
+/// images so encrypted under new UIDs inside a window were `info`, never decoded).
+/// `None` when not read.
 pub fn encoded(path: &Path) -> Option<Encoded> {
-    stream::encoded_size(&encapsulated_value(path)?)
+    let (bytes, header, value) = pixel_data_at(path)?;
+    let mut encoded = stream::encoded_size(bytes.get(value..)?)?;
+    if let Some(stored) = bytes
+        .get(..header)
+        .and_then(|data_set| us_value(data_set, 0x0101))
+        .map(u32::from)
+        .filter(|&stored| stored > 0 && stored < encoded.precision)
+    {
+        encoded.precision = stored;
+    }
+    Some(encoded)
 }
 
 /// Whether the image at `path` is a stream that keeps every sample by its markers
@@ -1033,6 +1048,54 @@ fn rle_header_holds(fragment: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review rv43-watch F2: random 12-bit samples (Bits Stored 12 in 16) coded by
+    /// DCMTK's JPEG-LS, whose frame header says P = 16, take 12.8 bits a sample: 80% of
+    /// 16 passed as an image's stream and was never decoded. Counted against Bits Stored,
+    /// they are incompressible; the honest image's stream is not.
+    #[test]
+    fn random_samples_below_bits_allocated_are_incompressible_at_bits_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // pydicom's examples_overlay.dcm: 300 x 484, 16 bits allocated, 12 stored.
+        let native = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/examples_overlay.dcm");
+        let jls = |from: &Path, to: &Path| {
+            let ok = std::process::Command::new("dcmcjpls")
+                .arg(from)
+                .arg(to)
+                .status()
+                .expect("dcmtk runs (scripts/setup-test-deps.sh)")
+                .success();
+            assert!(ok, "dcmcjpls {}", from.display());
+        };
+        let honest = dir.path().join("honest.dcm");
+        jls(&native, &honest);
+        let encoded_honest = encoded(&honest).expect("read");
+        assert_eq!(encoded_honest.precision, 12, "{encoded_honest:?}");
+        assert!(!encoded_honest.incompressible(), "{encoded_honest:?}");
+
+        let mut bytes = std::fs::read(&native).expect("examples_overlay");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for sample in bytes[layout.pixels.clone()].chunks_exact_mut(2) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            sample.copy_from_slice(&((state as u16) & 0x0FFF).to_le_bytes());
+        }
+        let random = dir.path().join("random-native.dcm");
+        std::fs::write(&random, &bytes).expect("test fixture");
+        let coded = dir.path().join("random.dcm");
+        jls(&random, &coded);
+        let encoded_random = encoded(&coded).expect("read");
+        assert_eq!(encoded_random.precision, 12, "{encoded_random:?}");
+        assert!(encoded_random.incompressible(), "{encoded_random:?}");
+        // Then decoded, as an arrival's proof does: its samples are random.
+        assert_eq!(
+            ProofBudget::for_batch().decodes_random(&coded, "1.2.840.10008.1.2.4.80"),
+            Proof::Differs { random: true }
+        );
+    }
 
     /// The boundary of MAX_DECODED_BYTES: what frames claim to decode to is counted
     /// before anything is decoded, color images twice (interleaved and planar).

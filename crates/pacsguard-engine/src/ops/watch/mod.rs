@@ -6265,6 +6265,45 @@ impl<'a> Guard<'a> {
                 }
                 Err(refused) => refused,
             };
+            // Its proof unfinished, a re-compression inside a window is judged by the
+            // structure already read: a sound stream is a warning, not an alert (review
+            // rv43-watch F1: an honest migration of 180 large images outran the prover
+            // and paged as ransomware). Not at the catch-up (judged at once, never put
+            // off), nor what a check of this batch took for encryption already.
+            if finding.kind == FindingKind::PixelDataChanged
+                && !self.catching_up
+                && !encrypted.contains(&finding.path)
+                && self.windows.covers(&finding.path)
+                && let Some(sound) =
+                    tree_entry(root, tree, &finding.path).and_then(|now| match &now.content {
+                        Content::Hashed {
+                            dicom: Some(facts), ..
+                        } => stream_sound(&finding.path, &facts.transfer_syntax),
+                        _ => None,
+                    })
+            {
+                let why = if times >= MAX_PROOF_PUT_OFFS {
+                    format!(
+                        "put off {times} times (MAX_PROOF_PUT_OFFS) and its batch's budget \
+                         spent each time"
+                    )
+                } else {
+                    "not put off to a later batch, MAX_PROOFS_PUT_OFF other images \
+                     waiting for a proof already"
+                        .to_string()
+                };
+                finding.detail = format!(
+                    "{}; proof unfinished ({why}): judged by its stream instead, {sound}: \
+                     a warning, and after all counted towards no ransomware signal (a \
+                     stream with a violation, or incompressible, stays an alert)",
+                    finding.detail
+                );
+                finding
+                    .fields
+                    .push(ransomware::PROOF_UNFINISHED_FIELD.to_string());
+                finding.severity = finding.severity.min(Severity::Warning);
+                continue;
+            }
             finding.detail = format!("{}; {refused}", finding.detail);
             if finding.kind == FindingKind::Added {
                 // Never sampled: not inspected, said by name; encryption is not known.
@@ -9515,6 +9554,38 @@ fn put_off_proof(
         })
 }
 
+/// What the image at `path`, written in the lossless compressed `syntax`
+/// and left unproven by its batch's budget, shows of an encoder's stream by its
+/// structure alone, for its finding's words; `None` when it does not: not a lossless
+/// stream of the codec its syntax names ([`codec::compressed_losslessly`]: markers, the
+/// end of each stream, JPEG-LS's and JPEG's stuffing, J2K's codestream, RLE's
+/// segments), another codec's under its name ([`codec::mislabelled`]), random native
+/// frames ([`codec::encapsulated_random`]), or a stream that takes what random samples'
+/// encoding takes ([`codec::Encoded::incompressible`], against Bits Stored) or whose
+/// size is not read (RLE), or a JPEG-LS stream whose first lines do not decode or decode
+/// to random samples ([`codec::head_unsound`], within its `MAX_HEAD_DECODE_SAMPLES`:
+/// ciphertext stuffed as a scan of an honest encoding's size passes every other check).
+/// Cost: the file's head read again from the page cache, and for JPEG-LS the look. A
+/// JPEG 2000 stream is not decoded in part: it stays a warning on its structure.
+fn stream_sound(path: &Path, syntax: &str) -> Option<String> {
+    if !codec::compressed_losslessly(path, syntax)
+        || codec::not_compressed_as_named(path, syntax)
+        || codec::mislabelled(path, syntax).is_some()
+        || codec::encapsulated_random(path, syntax)
+        || codec::head_unsound(path).is_some()
+    {
+        return None;
+    }
+    let encoded = codec::encoded(path).filter(|e| !e.incompressible())?;
+    Some(format!(
+        "a valid stream of {syntax} with no violation found, of a plausible size ({:.1} \
+         bits a sample of {}, under INCOMPRESSIBLE_SHARE, {:.0}%)",
+        encoded.bits_per_sample(),
+        encoded.precision,
+        codec::INCOMPRESSIBLE_SHARE * 100.0
+    ))
+}
+
 /// The field of a `pixel-data-changed` finding left unproven because its batch's proving
 /// budget was spent ([`codec::Unproven::OutOfTime`], [`codec::Unproven::OutOfBytes`]).
 pub const PROOF_BUDGET_SPENT_FIELD: &str = "proof-budget-spent";
@@ -9977,6 +10048,83 @@ fn syntaxes_and_pixels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review rv43-watch F1: a re-compression whose proof is unfinished is judged by its
+    /// stream. Real DCMTK output: CT_small's honest JPEG-LS is sound (valid, a plausible
+    /// size); random pixels so coded are not (incompressible), nor the honest stream
+    /// with its scan overwritten by ciphertext (unstuffed `FF`s: a violation).
+    #[test]
+    fn an_unfinished_proof_is_judged_by_the_streams_structure() {
+        const JLS: &str = "1.2.840.10008.1.2.4.80";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.testdata/wheels/pydicom/pydicom/data/test_files/CT_small.dcm");
+        let jls = |from: &Path, to: &Path| {
+            let ok = std::process::Command::new("dcmcjpls")
+                .arg(from)
+                .arg(to)
+                .status()
+                .expect("dcmtk runs (scripts/setup-test-deps.sh)")
+                .success();
+            assert!(ok, "dcmcjpls {}", from.display());
+        };
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        };
+        let honest = dir.path().join("honest.dcm");
+        jls(&native, &honest);
+        let sound = stream_sound(&honest, JLS).expect("an honest stream is sound");
+        assert!(sound.contains("plausible size"), "{sound}");
+
+        let mut bytes = std::fs::read(&native).expect("CT_small");
+        let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
+        for b in &mut bytes[layout.pixels.clone()] {
+            *b = next();
+        }
+        let random = dir.path().join("random-native.dcm");
+        std::fs::write(&random, &bytes).expect("test fixture");
+        let coded = dir.path().join("random.dcm");
+        jls(&random, &coded);
+        assert_eq!(stream_sound(&coded, JLS), None, "incompressible");
+
+        let mut bytes = std::fs::read(&honest).expect("test fixture");
+        let sos = bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xDA])
+            .expect("an SOS");
+        let scan = sos + 2 + usize::from(u16::from_be_bytes([bytes[sos + 2], bytes[sos + 3]]));
+        let eoi = bytes
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xD9])
+            .expect("an EOI");
+        for b in &mut bytes[scan..eoi] {
+            *b = next();
+        }
+        let overwritten = dir.path().join("overwritten.dcm");
+        std::fs::write(&overwritten, &bytes).expect("test fixture");
+        assert_eq!(stream_sound(&overwritten, JLS), None, "a violation");
+
+        // Ciphertext stuffed as JPEG-LS's scan data is (a 0 bit after each FF), of the
+        // honest stream's size: no violation, a plausible size; its first lines do not
+        // decode as an image's.
+        let mut after_ff = false;
+        for b in &mut bytes[scan..eoi] {
+            *b = if after_ff { next() & 0x7F } else { next() };
+            after_ff = *b == 0xFF;
+        }
+        let stuffed = dir.path().join("stuffed.dcm");
+        std::fs::write(&stuffed, &bytes).expect("test fixture");
+        assert!(
+            codec::head_unsound(&stuffed).is_some(),
+            "a look at its head"
+        );
+        assert_eq!(stream_sound(&stuffed, JLS), None, "ciphertext stuffed");
+        assert_eq!(codec::head_unsound(&honest), None, "an honest head");
+    }
 
     /// A view file's failures are said with the count past MAX_KEPT_TROUBLES only when
     /// there is one: "and 0 more trouble(s) ... were not itemized" said nothing (review

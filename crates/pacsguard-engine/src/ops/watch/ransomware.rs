@@ -84,6 +84,16 @@ pub const RE_COMPRESSED_FIELD: &str = "re-compressed";
 /// Data does; the field and the detail tell the reader why.
 pub const RE_COMPRESSION_UNPROVEN_FIELD: &str = "re-compression-unproven";
 
+/// The field a `pixel-data-changed` finding inside a maintenance window gains when its
+/// proof (a re-compression decoded) was put off `MAX_PROOF_PUT_OFFS` times, its batch's
+/// budget spent each time, and the cheap structural verdict already read found nothing
+/// against it: a valid stream of its lossless codec with no violation, of a plausible
+/// size (not incompressible). A warning that says so, counted towards no ransomware
+/// signal (review rv43-watch F1: 180 images of 2 MiB re-encoded to JPEG-LS at once
+/// inside a window were 79 alerts and `ransomware-suspected`, the prover too slow).
+/// Anything with a violation or an incompressible stream stays an alert and counts.
+pub const PROOF_UNFINISHED_FIELD: &str = "proof-unfinished";
+
 /// The field an `added` finding gains inside a maintenance window when the new file's
 /// content reads as encryption (see `Guard::arrivals_encrypted`): random bytes where a
 /// DICOM-aware root keeps images, or an image whose Pixel Data is random or no stream of
@@ -246,6 +256,13 @@ impl Signal {
             // fragments the codec's stream (see `mark_recompressed`): a migration.
             FindingKind::PixelDataChanged
                 if finding.fields.iter().any(|f| f == RE_COMPRESSED_FIELD) =>
+            {
+                None
+            }
+            // Its proof unfinished, its stream sound (see `PROOF_UNFINISHED_FIELD`): a
+            // warning, not evidence of encryption; what is unsound stays an alert.
+            FindingKind::PixelDataChanged
+                if finding.fields.iter().any(|f| f == PROOF_UNFINISHED_FIELD) =>
             {
                 None
             }
@@ -1420,6 +1437,21 @@ mod tests {
         assert_eq!(Signal::of(&f), Some(Signal::ArrivedEncrypted));
         f.severity = Severity::Info;
         assert_eq!(Signal::of(&f), None, "info counts towards nothing");
+    }
+
+    /// Review rv43-watch F1: a re-compression whose proof was left unfinished past
+    /// MAX_PROOF_PUT_OFFS, its stream sound (a warning, marked by the watcher), is no
+    /// signal; the same change unmarked (an alert: a violation, an incompressible stream)
+    /// is one.
+    #[test]
+    fn a_re_compression_whose_proof_is_unfinished_is_no_signal() {
+        let mut f = finding(FindingKind::PixelDataChanged, &format!("{ROOT}/1.dcm"));
+        f.severity = Severity::Alert;
+        f.fields.push(RE_COMPRESSION_UNPROVEN_FIELD.to_string());
+        assert_eq!(Signal::of(&f), Some(Signal::PixelsRewritten));
+        f.severity = Severity::Warning;
+        f.fields.push(PROOF_UNFINISHED_FIELD.to_string());
+        assert_eq!(Signal::of(&f), None);
     }
 
     /// Review r23: a lossless re-compression (marked by the watcher once its fragments

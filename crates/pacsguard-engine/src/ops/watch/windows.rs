@@ -295,6 +295,21 @@ impl Windows {
                 );
                 continue;
             }
+            // Its proof unfinished, judged by its stream (see
+            // `PROOF_UNFINISHED_FIELD`): a warning the window does not soften to `info`,
+            // so that a flood the prover could not finish is said by name.
+            if finding
+                .fields
+                .iter()
+                .any(|f| f == super::ransomware::PROOF_UNFINISHED_FIELD)
+            {
+                finding.severity = Severity::Warning;
+                finding.detail = format!(
+                    "{} (inside maintenance window {}: {}; a warning, its proof unfinished)",
+                    finding.detail, window.id, window.reason
+                );
+                continue;
+            }
             if finding.severity > Severity::Info {
                 // "an alert", "a warning" (review rv39-watch: "a alert" was said).
                 let article = if finding.severity == Severity::Alert {

@@ -176,7 +176,18 @@ struct Preset {
 /// Decodes the whole stream `stream` (SOI ... EOI). The caller bounds the bytes its
 /// header claims ([`header`]) before calling.
 pub fn decode(stream: &[u8]) -> Result<Decoded, JlsError> {
-    let frame = header(stream)?;
+    decode_lines(stream, usize::MAX)
+}
+
+/// Decodes the first `lines` lines of each scan of `stream` (all of them when it has
+/// fewer): [`Decoded::height`] says how many. A cut decode reads no scan to its end, so
+/// the bytes left after its last code are not asked for; an EOI before every
+/// component's scan still refuses it. Its cost is the lines' samples, whatever the
+/// frame claims: a look at an image whose whole decode a budget left undone.
+pub fn decode_lines(stream: &[u8], lines: usize) -> Result<Decoded, JlsError> {
+    let mut frame = header(stream)?;
+    let cut = lines < frame.height;
+    frame.height = frame.height.min(lines);
     let pixels = frame.width * frame.height;
     let mut samples = vec![0u16; pixels * frame.components];
     let mut done = vec![false; frame.components];
@@ -231,7 +242,7 @@ pub fn decode(stream: &[u8]) -> Result<Decoded, JlsError> {
                 let data = stream.get(next..).unwrap_or(&[]);
                 let read = scan.decode(data, &frame, &mut samples)?;
                 let end = scan_end(data);
-                if end > read + MAX_SCAN_SLACK_BYTES {
+                if !cut && end > read + MAX_SCAN_SLACK_BYTES {
                     return undecodable(&format!(
                         "{} bytes of scan data after its last code (MAX_SCAN_SLACK_BYTES, \
                          {MAX_SCAN_SLACK_BYTES})",
@@ -1028,6 +1039,28 @@ mod tests {
 
     /// Total on hostile input: every cut of a real stream, and real headers before random
     /// data or with bytes flipped, return (an error or samples), never panic.
+    /// A look at an image's head (`decode_lines`, bounded by the caller's
+    /// MAX_HEAD_DECODE_SAMPLES) decodes the lines asked for and no more, the same
+    /// samples as the whole decode's first lines; asked for more than it has, the whole.
+    #[test]
+    fn a_decode_cut_after_some_lines_gives_the_whole_decodes_first_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("ct.jls.dcm");
+        assert!(run(
+            "dcmcjpls",
+            &[],
+            &test_files().join("CT_small.dcm"),
+            &out
+        ));
+        let frame = &frames(&out)[0];
+        let whole = decode(frame).expect("decodes");
+        let cut = decode_lines(frame, 3).expect("decodes");
+        assert_eq!(cut.height, 3);
+        assert_eq!(cut.samples.len(), 3 * whole.width * whole.components);
+        assert_eq!(cut.samples[..], whole.samples[..cut.samples.len()]);
+        assert_eq!(decode_lines(frame, usize::MAX).expect("decodes"), whole);
+    }
+
     #[test]
     fn cut_or_random_streams_never_panic() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -409,10 +409,21 @@ fn decoded_proof(
                 return Proof::Same;
             }
         }
+        // Of no stored image (an arrival, decoded only when its stream takes what random
+        // samples' encoding takes: [`ProofBudget::decodes_random`]), the lanes of its
+        // values too: random 12-bit samples in 16-bit values, a random low byte and four
+        // random bits above it, are no random bytes (review rv43-watch F2: 30 such
+        // images as DCMTK's JPEG-LS under new UIDs inside a window were `info`). Not
+        // for a proof against a stored image: its other pixels disprove it already, and
+        // the lanes of every block would spend the batch's time.
         random = random
             || native
                 .chunks_exact(4096)
-                .any(|b| super::super::entropy::random_bits(b).is_some());
+                .any(|b| super::super::entropy::random_bits(b).is_some())
+            || (stored.is_none()
+                && native
+                    .chunks_exact(super::super::entropy::INTERLEAVED_BLOCK)
+                    .any(|b| super::super::entropy::lanes(b).is_some()));
     }
     Proof::Differs { random }
 }
@@ -673,6 +684,53 @@ fn swap_into(from: &[u8], width: usize, to: &mut [u8]) {
     for value in to.chunks_exact_mut(width) {
         value.reverse();
     }
+}
+
+/// Samples of a JPEG-LS image decoded by [`head_unsound`]: whole lines of its first
+/// frame up to this many (at least one line, of at most 65,535 x 4 samples, its
+/// header's bound). The writer chooses the frame's size; the look costs these samples,
+/// not the frame's (about 1/16 of a 1024 x 1024 image).
+pub const MAX_HEAD_DECODE_SAMPLES: usize = 1 << 16;
+
+/// What the first lines of the JPEG-LS image at `path` show that no encoder writes, if
+/// anything: they do not decode, or decode to random samples (random bytes, or
+/// ciphertext lanes of their values). A look within [`MAX_HEAD_DECODE_SAMPLES`] for a
+/// re-compression whose whole decode its budgets left undone (review rv43-watch F1):
+/// ciphertext written as a valid, stuffed stream of an honest encoding's size passes
+/// every check of its markers and size, and only a decode tells. `None` for another
+/// stream, one not read, or a feature the decoder does not read.
+pub fn head_unsound(path: &Path) -> Option<String> {
+    let (bytes, _, value) = pixel_data_at(path)?;
+    let (items, _) = bytes.get(value..).and_then(fragments)?;
+    let first = items.iter().find(|f| !f.is_empty())?;
+    if !matches!(stream_of(first), Some(Stream::JpegLs { .. })) {
+        return None;
+    }
+    let frames = frames_of(&items, Codec::JpegLs);
+    let frame = frames.first()?;
+    let header = super::jls::header(frame).ok()?;
+    let line = header.width.saturating_mul(header.components).max(1);
+    let lines = (MAX_HEAD_DECODE_SAMPLES / line).max(1);
+    // A decoder's panic on a crafted stream must not end the watcher.
+    let decoded = match catch_unwind(AssertUnwindSafe(|| super::jls::decode_lines(frame, lines))) {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(super::jls::JlsError::Undecodable(why))) => {
+            return Some(format!("its first {lines} line(s) do not decode ({why})"));
+        }
+        Ok(Err(super::jls::JlsError::Unsupported(_))) | Err(_) => return None,
+    };
+    let values: Vec<u8> = decoded
+        .samples
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let random = values
+        .chunks_exact(4096)
+        .any(|b| super::super::entropy::random_bits(b).is_some())
+        || values
+            .chunks_exact(super::super::entropy::INTERLEAVED_BLOCK)
+            .any(|b| super::super::entropy::lanes(b).is_some());
+    random.then(|| format!("its first {lines} line(s) decode to random samples"))
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
