@@ -28,7 +28,8 @@ mod rle;
 mod stream;
 
 pub use proof::{
-    MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven, head_unsound,
+    HeadLook, MAX_PROOF_BYTES_PER_BATCH, MAX_PROOF_TIME_PER_BATCH, Proof, ProofBudget, Unproven,
+    head_look,
 };
 pub use stream::{Encoded, INCOMPRESSIBLE_SHARE};
 

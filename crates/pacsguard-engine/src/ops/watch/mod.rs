@@ -9563,23 +9563,31 @@ fn put_off_proof(
 /// frames ([`codec::encapsulated_random`]), or a stream that takes what random samples'
 /// encoding takes ([`codec::Encoded::incompressible`], against Bits Stored) or whose
 /// size is not read (RLE), or a JPEG-LS stream whose first lines do not decode or decode
-/// to random samples ([`codec::head_unsound`], within its `MAX_HEAD_DECODE_SAMPLES`:
+/// to random samples ([`codec::head_look`], within its `MAX_HEAD_DECODE_SAMPLES`:
 /// ciphertext stuffed as a scan of an honest encoding's size passes every other check).
-/// Cost: the file's head read again from the page cache, and for JPEG-LS the look. A
-/// JPEG 2000 stream is not decoded in part: it stays a warning on its structure.
+/// Cost: the file's head read again from the page cache, and for JPEG-LS the look. Only
+/// a JPEG-LS stream whose every frame was looked at can be sound: a JPEG 2000 or lossless
+/// JPEG stream is not decoded in part, and stays the alert it was.
 fn stream_sound(path: &Path, syntax: &str) -> Option<String> {
     if !codec::compressed_losslessly(path, syntax)
         || codec::not_compressed_as_named(path, syntax)
         || codec::mislabelled(path, syntax).is_some()
         || codec::encapsulated_random(path, syntax)
-        || codec::head_unsound(path).is_some()
     {
         return None;
     }
+    // Only a stream whose first lines were decoded: of another codec (JPEG 2000, lossless
+    // JPEG), ciphertext coded as a valid stream of an honest size would pass every check
+    // above, and it stays the alert it was.
+    let codec::HeadLook::Sound { frames, lines } = codec::head_look(path) else {
+        return None;
+    };
     let encoded = codec::encoded(path).filter(|e| !e.incompressible())?;
     Some(format!(
         "a valid stream of {syntax} with no violation found, of a plausible size ({:.1} \
-         bits a sample of {}, under INCOMPRESSIBLE_SHARE, {:.0}%)",
+         bits a sample of {}, under INCOMPRESSIBLE_SHARE, {:.0}%), the first {lines} \
+         line(s) of each of its {frames} frame(s) decoded to no random samples \
+         (MAX_HEAD_DECODE_SAMPLES; the rest not decoded)",
         encoded.bits_per_sample(),
         encoded.precision,
         codec::INCOMPRESSIBLE_SHARE * 100.0
@@ -10079,6 +10087,23 @@ mod tests {
         jls(&native, &honest);
         let sound = stream_sound(&honest, JLS).expect("an honest stream is sound");
         assert!(sound.contains("plausible size"), "{sound}");
+        // An honest JPEG 2000 stream: nothing of it is decoded, so nothing tells it from
+        // ciphertext coded as a valid stream of its size; it is not judged sound.
+        let j2k = dir.path().join("honest-j2k.dcm");
+        let ok = std::process::Command::new("gdcmconv")
+            .arg("--j2k")
+            .arg(&native)
+            .arg(&j2k)
+            .status()
+            .expect("gdcm runs (scripts/setup-test-deps.sh)")
+            .success();
+        assert!(ok, "gdcmconv --j2k");
+        assert_eq!(codec::head_look(&j2k), codec::HeadLook::NotLooked);
+        assert_eq!(
+            stream_sound(&j2k, "1.2.840.10008.1.2.4.90"),
+            None,
+            "not looked at"
+        );
 
         let mut bytes = std::fs::read(&native).expect("CT_small");
         let layout = pacsguard_dicom::layout(&bytes).expect("a layout");
@@ -10119,11 +10144,17 @@ mod tests {
         let stuffed = dir.path().join("stuffed.dcm");
         std::fs::write(&stuffed, &bytes).expect("test fixture");
         assert!(
-            codec::head_unsound(&stuffed).is_some(),
+            matches!(codec::head_look(&stuffed), codec::HeadLook::Unsound(_)),
             "a look at its head"
         );
         assert_eq!(stream_sound(&stuffed, JLS), None, "ciphertext stuffed");
-        assert_eq!(codec::head_unsound(&honest), None, "an honest head");
+        assert!(
+            matches!(
+                codec::head_look(&honest),
+                codec::HeadLook::Sound { frames: 1, .. }
+            ),
+            "an honest head"
+        );
     }
 
     /// A view file's failures are said with the count past MAX_KEPT_TROUBLES only when

@@ -686,51 +686,97 @@ fn swap_into(from: &[u8], width: usize, to: &mut [u8]) {
     }
 }
 
-/// Samples of a JPEG-LS image decoded by [`head_unsound`]: whole lines of its first
-/// frame up to this many (at least one line, of at most 65,535 x 4 samples, its
-/// header's bound). The writer chooses the frame's size; the look costs these samples,
-/// not the frame's (about 1/16 of a 1024 x 1024 image).
+/// Samples of a JPEG-LS image decoded by [`head_look`]: whole lines of each frame, up to
+/// this many in all (at least one line a frame, of at most 65,535 x 4 samples, its
+/// header's bound). The writer chooses the frames' size and number; the look costs these
+/// samples, not the frames' (about 1/16 of a 1024 x 1024 image). Frames past it are not
+/// looked at, and the look is then not [`HeadLook::Sound`].
 pub const MAX_HEAD_DECODE_SAMPLES: usize = 1 << 16;
 
-/// What the first lines of the JPEG-LS image at `path` show that no encoder writes, if
-/// anything: they do not decode, or decode to random samples (random bytes, or
-/// ciphertext lanes of their values). A look within [`MAX_HEAD_DECODE_SAMPLES`] for a
-/// re-compression whose whole decode its budgets left undone (review rv43-watch F1):
-/// ciphertext written as a valid, stuffed stream of an honest encoding's size passes
-/// every check of its markers and size, and only a decode tells. `None` for another
-/// stream, one not read, or a feature the decoder does not read.
-pub fn head_unsound(path: &Path) -> Option<String> {
-    let (bytes, _, value) = pixel_data_at(path)?;
-    let (items, _) = bytes.get(value..).and_then(fragments)?;
-    let first = items.iter().find(|f| !f.is_empty())?;
-    if !matches!(stream_of(first), Some(Stream::JpegLs { .. })) {
-        return None;
+/// What a look at the first lines of each frame of a JPEG-LS image found ([`head_look`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadLook {
+    /// Not looked at: another stream, one not read, a feature the decoder does not
+    /// read, or more frames than [`MAX_HEAD_DECODE_SAMPLES`] gives a line each.
+    NotLooked,
+    /// The first `lines` lines of each of the `frames` frames decode to no random samples.
+    Sound { frames: usize, lines: usize },
+    /// What they show that no encoder writes.
+    Unsound(String),
+}
+
+/// A look within [`MAX_HEAD_DECODE_SAMPLES`] at the first lines of every frame of the
+/// JPEG-LS image at `path`, for a re-compression whose whole decode its budgets left
+/// undone (review rv43-watch F1): ciphertext written as a valid, stuffed stream of an
+/// honest encoding's size passes every check of its markers and size, and only a decode
+/// tells. Unsound when a frame's lines do not decode, or decode to random samples (random
+/// bytes, or ciphertext lanes of their values). A look, not a proof: the lines after the
+/// first are not decoded (a stream whose head is an honest encoding's and whose rest is
+/// stuffed ciphertext looks sound).
+pub fn head_look(path: &Path) -> HeadLook {
+    let Some((bytes, _, value)) = pixel_data_at(path) else {
+        return HeadLook::NotLooked;
+    };
+    let Some((items, _)) = bytes.get(value..).and_then(fragments) else {
+        return HeadLook::NotLooked;
+    };
+    if !items
+        .iter()
+        .find(|f| !f.is_empty())
+        .is_some_and(|first| matches!(stream_of(first), Some(Stream::JpegLs { .. })))
+    {
+        return HeadLook::NotLooked;
     }
     let frames = frames_of(&items, Codec::JpegLs);
-    let frame = frames.first()?;
-    let header = super::jls::header(frame).ok()?;
-    let line = header.width.saturating_mul(header.components).max(1);
-    let lines = (MAX_HEAD_DECODE_SAMPLES / line).max(1);
-    // A decoder's panic on a crafted stream must not end the watcher.
-    let decoded = match catch_unwind(AssertUnwindSafe(|| super::jls::decode_lines(frame, lines))) {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(super::jls::JlsError::Undecodable(why))) => {
-            return Some(format!("its first {lines} line(s) do not decode ({why})"));
-        }
-        Ok(Err(super::jls::JlsError::Unsupported(_))) | Err(_) => return None,
+    let Some(Ok(first)) = frames.first().map(|f| super::jls::header(f)) else {
+        return HeadLook::NotLooked;
     };
-    let values: Vec<u8> = decoded
-        .samples
-        .iter()
-        .flat_map(|s| s.to_le_bytes())
-        .collect();
-    let random = values
-        .chunks_exact(4096)
-        .any(|b| super::super::entropy::random_bits(b).is_some())
-        || values
-            .chunks_exact(super::super::entropy::INTERLEAVED_BLOCK)
-            .any(|b| super::super::entropy::lanes(b).is_some());
-    random.then(|| format!("its first {lines} line(s) decode to random samples"))
+    let line = first.width.saturating_mul(first.components).max(1);
+    let per_frame = MAX_HEAD_DECODE_SAMPLES / frames.len().max(1);
+    if per_frame < line {
+        return HeadLook::NotLooked;
+    }
+    let lines = per_frame / line;
+    for (index, frame) in frames.iter().enumerate() {
+        // A decoder's panic on a crafted stream must not end the watcher.
+        let decoded = match catch_unwind(AssertUnwindSafe(|| {
+            super::jls::decode_lines(frame, lines)
+        })) {
+            Ok(Ok(decoded)) => decoded,
+            Ok(Err(super::jls::JlsError::Undecodable(why))) => {
+                return HeadLook::Unsound(format!(
+                    "the first {lines} line(s) of its frame {} do not decode ({why})",
+                    index + 1
+                ));
+            }
+            Ok(Err(super::jls::JlsError::Unsupported(_))) | Err(_) => return HeadLook::NotLooked,
+        };
+        // Frames of other dimensions than the first: their lines may cost more.
+        if decoded.samples.len() > per_frame {
+            return HeadLook::NotLooked;
+        }
+        let values: Vec<u8> = decoded
+            .samples
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        let random = values
+            .chunks_exact(4096)
+            .any(|b| super::super::entropy::random_bits(b).is_some())
+            || values
+                .chunks_exact(super::super::entropy::INTERLEAVED_BLOCK)
+                .any(|b| super::super::entropy::lanes(b).is_some());
+        if random {
+            return HeadLook::Unsound(format!(
+                "the first {lines} line(s) of its frame {} decode to random samples",
+                index + 1
+            ));
+        }
+    }
+    HeadLook::Sound {
+        frames: frames.len(),
+        lines,
+    }
 }
 
 /// Each frame's stream: its fragments joined, a frame opening with the codec's start
