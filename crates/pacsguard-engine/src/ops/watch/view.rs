@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use pacsguard_fs::{Content, Digest, Entry, EntryType};
 use pacsguard_profile::codec::{decode_entries, encode_entry};
 use pacsguard_profile::{RootProfile, RootSpec};
-use pacsguard_store::{StoreError, ViewDb, ViewRow};
+use pacsguard_store::{StoreError, VIEW_TURN_WAIT, ViewDb, ViewRow, ViewWaitTurn};
 
 /// One root's entries by relative path.
 #[derive(Debug)]
@@ -1898,6 +1898,11 @@ impl DiskView {
             }
             return done;
         }
+        // Its lock waits end by one deadline (what is left of the watcher's turn, at
+        // most VIEW_TURN_WAIT): a write of many rows (a catch-up's subtree) under a
+        // reader another process held waited VIEW_BUSY_WAIT per page SQLite spilled,
+        // the guard stalled as long as the lock was held (session 44).
+        let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
         self.db.begin()?;
         *self.undo.borrow_mut() = Some(Undo {
             base: self.base.get(),
@@ -2292,6 +2297,10 @@ fn build_beside(
     // The store opened and the baseline verified before anything is written: no file is
     // locked while it may wait.
     let signed = source().map_err(unreadable)?;
+    // The fill's lock waits end by one deadline (VIEW_TURN_WAIT): under a reader another
+    // process held on the new file, each page SQLite spilled waited VIEW_BUSY_WAIT, the
+    // rebuild (and the turn that waits MAX_REBUILD_WAIT for it) as long as the lock.
+    let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
     let fresh = ViewDb::create_beside_of(view)?;
     let written = fresh.begin().and_then(|()| {
         let mut first = None;
@@ -4489,6 +4498,42 @@ mod tests {
         let back = returned(&mut v, 3);
         assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
         assert_eq!(v.file(), Some(file.as_path()), "on disk again");
+    }
+
+    /// Session 44: a catch-up's subtree put in the view file under a read lock another
+    /// process held on it waited VIEW_BUSY_WAIT per page SQLite spilled, the guard
+    /// stalled as long as the lock was held (seen failing before the change: 6 s for a
+    /// lock of 6 s, and the write then made as if nothing had been). Now the write's
+    /// waits end VIEW_TURN_WAIT after the first, it fails, and the view is left for
+    /// memory (said by the fall-back's alert).
+    #[test]
+    fn a_read_lock_held_while_a_catch_up_fills_the_view_stalls_it_one_turn_wait_at_most() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "img", "img/a.dcm"], &dir);
+        // More rows than the page cache holds (VIEW_CACHE_KIB): the write spills.
+        let owned: Vec<String> = [String::new(), "img".to_string()]
+            .into_iter()
+            .chain((0..40_000).map(|i| format!("img/{i:06}.dcm")))
+            .collect();
+        let paths: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let caught_up = view(&paths).part(&[b"img".to_vec()]).entries;
+        let file = v.file().expect("on disk").to_path_buf();
+        let hold = Duration::from_secs(6);
+        let mut lock = read_locked(&file);
+        let let_go = std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            let _ = lock.kill();
+            let _ = lock.wait();
+        });
+        let began = Instant::now();
+        v.replace(&[b"img".to_vec()], caught_up);
+        let waited = began.elapsed();
+        let_go.join().expect("lock let go");
+        assert!(
+            waited < hold / 2,
+            "stalled {waited:?} by a lock of {hold:?}"
+        );
+        assert!(v.disk_failed(), "left for memory");
     }
 
     /// Calls [`RootView::return_to_disk`] until it says something (at most `turns`).
