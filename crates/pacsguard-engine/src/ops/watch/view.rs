@@ -2903,12 +2903,11 @@ impl RootView {
         }
         disk.source = away.source.take();
         *disk.rebuilds.get_mut() = std::mem::take(&mut away.rebuilds);
+        // Writes let go stay let go (a fall-back of the new file reads it back), said
+        // once for the run when they were (`DiskView::keep`): said again at each
+        // return, an honest lock on a large root was two identical warnings (review
+        // rv43-view, case3).
         let run = std::mem::take(&mut away.run);
-        if run.let_go {
-            disk.note(ViewTrouble::RunWritesFull {
-                kept: disk.max_run_writes,
-            });
-        }
         *disk.run.get_mut() = run;
         returns.push_back(now);
         let back = Returned::Back {
@@ -4534,6 +4533,41 @@ mod tests {
             "stalled {waited:?} by a lock of {hold:?}"
         );
         assert!(v.disk_failed(), "left for memory");
+    }
+
+    /// Review rv43-view (case3): the run's writes let go (MAX_RUN_WRITES_KEPT) were said
+    /// when let go and again at each return to disk, two identical warnings per honest
+    /// lock (seen failing before the change: `RunWritesFull` after the return). Said
+    /// once; still let go after the return (a fall-back reads the new file back).
+    #[test]
+    fn writes_let_go_are_said_once_not_again_at_each_return() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_run_writes = 2;
+        }
+        for name in ["b.dcm", "c.dcm", "d.dcm"] {
+            v.set(name.as_bytes(), Some(sized(name, 1)));
+        }
+        assert_eq!(
+            v.take_troubles(),
+            (vec![ViewTrouble::RunWritesFull { kept: 2 }], 0)
+        );
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed.is_none()),
+            "{fell:?}"
+        );
+        v.set_return_wait(Duration::ZERO);
+        let back = returned(&mut v, 3);
+        assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        assert_eq!(v.take_troubles(), (Vec::new(), 0), "not said again");
+        assert!(disk(&v).run.borrow().let_go, "still let go");
+        assert!(v.entry(b"d.dcm").is_some(), "what the run saw is kept");
     }
 
     /// Calls [`RootView::return_to_disk`] until it says something (at most `turns`).
