@@ -2385,7 +2385,7 @@ impl<'a> Guard<'a> {
             // One proving budget for this turn's verifications, from now (the wait for a
             // message spends none of it).
             self.turn_budget = Some(codec::ProofBudget::for_batch());
-            // One deadline for every wait of this turn on a lock another process holds
+            // One budget for all the waits of this turn on a lock another process holds
             // on a view file: past it each fails at once and the view is left for
             // memory, said (session 44: a wait each, a turn stalled as long as a lock).
             let _view_waits = pacsguard_store::ViewWaitTurn::begin(pacsguard_store::VIEW_TURN_WAIT);

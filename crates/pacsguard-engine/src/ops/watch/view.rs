@@ -1898,7 +1898,7 @@ impl DiskView {
             }
             return done;
         }
-        // Its lock waits end by one deadline (what is left of the watcher's turn, at
+        // Its lock waits spend one budget (what is left of the watcher's turn's, at
         // most VIEW_TURN_WAIT): a write of many rows (a catch-up's subtree) under a
         // reader another process held waited VIEW_BUSY_WAIT per page SQLite spilled,
         // the guard stalled as long as the lock was held (session 44).
@@ -2297,7 +2297,7 @@ fn build_beside(
     // The store opened and the baseline verified before anything is written: no file is
     // locked while it may wait.
     let signed = source().map_err(unreadable)?;
-    // The fill's lock waits end by one deadline (VIEW_TURN_WAIT): under a reader another
+    // The fill's lock waits spend one budget (VIEW_TURN_WAIT): under a reader another
     // process held on the new file, each page SQLite spilled waited VIEW_BUSY_WAIT, the
     // rebuild (and the turn that waits MAX_REBUILD_WAIT for it) as long as the lock.
     let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
