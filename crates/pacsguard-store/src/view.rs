@@ -900,7 +900,7 @@ mod tests {
     /// put in it (the start's fill, a catch-up, a rebuild beside it) made SQLite ask for
     /// the file's lock once per page it spilled, each ask waiting VIEW_BUSY_WAIT: the
     /// fill, and the guard with it, stalled as long as the lock was held (seen failing
-    /// before the change: 6 s for a lock of 6 s). Now its waits end VIEW_TURN_WAIT after
+    /// before the change: 6.2 s for a lock of 6 s). Now its waits end VIEW_TURN_WAIT after
     /// the first, and the fill fails, said; the file is whole (rolled back) and takes
     /// rows again once the lock is gone.
     #[test]
@@ -908,7 +908,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("v.sqlite");
         let db = ViewDb::create(&path).expect("view");
-        let hold = std::time::Duration::from_secs(6);
+        let hold = std::time::Duration::from_secs(4);
         let lock = read_locked_for(&path, hold);
         // Ten times the page cache (VIEW_CACHE_KIB): the fill spills again and again.
         let rows = (0..40_000).map(|i| row(&format!("img/{i:06}.dcm"), 900));

@@ -4501,7 +4501,7 @@ mod tests {
 
     /// Session 44: a catch-up's subtree put in the view file under a read lock another
     /// process held on it waited VIEW_BUSY_WAIT per page SQLite spilled, the guard
-    /// stalled as long as the lock was held (seen failing before the change: 6 s for a
+    /// stalled as long as the lock was held (seen failing before the change: 6.2 s for a
     /// lock of 6 s, and the write then made as if nothing had been). Now the write's
     /// waits end VIEW_TURN_WAIT after the first, it fails, and the view is left for
     /// memory (said by the fall-back's alert).
@@ -4517,7 +4517,7 @@ mod tests {
         let paths: Vec<&str> = owned.iter().map(String::as_str).collect();
         let caught_up = view(&paths).part(&[b"img".to_vec()]).entries;
         let file = v.file().expect("on disk").to_path_buf();
-        let hold = Duration::from_secs(6);
+        let hold = Duration::from_secs(4);
         let mut lock = read_locked(&file);
         let let_go = std::thread::spawn(move || {
             std::thread::sleep(hold);
