@@ -59,4 +59,7 @@ pub use sqlite::{
     companion_path, header_says_wal,
 };
 pub use streamed::{StoredBaseline, StoredCursor, StoredEntries, StreamedSave};
-pub use view::{VIEW_BUSY_WAIT, VIEW_CACHE_KIB, VIEW_REBUILT_SUFFIX, ViewDb, ViewRow};
+pub use view::{
+    VIEW_BUSY_WAIT, VIEW_CACHE_KIB, VIEW_REBUILT_SUFFIX, VIEW_TURN_WAIT, ViewDb, ViewRow,
+    ViewWaitTurn,
+};

@@ -54,6 +54,132 @@ pub const VIEW_REBUILT_SUFFIX: &str = "-rebuilt";
 /// is left for memory, and the wait is said.
 pub const VIEW_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The longest the lock waits of one turn of the watcher on its view files add up to (a
+/// turn: [`ViewWaitTurn`]; a bulk fill, a rebuild, one transaction of many rows is one
+/// turn of its own when none is open). Each lock is waited for [`VIEW_BUSY_WAIT`] at
+/// most, and all the waits of a turn together no longer than this: a reader another
+/// process held on a view file while many rows were put in it made SQLite ask for the
+/// file's lock once per page it spilled, each ask waiting [`VIEW_BUSY_WAIT`], and the
+/// guard stalled as long as the lock was held (issue 15, review rv43-view: 36 s; session
+/// 44: the start's fill, a catch-up's, a rebuild's). Past it every wait of the turn fails
+/// at once, the write fails, and the view is left for memory, said.
+pub const VIEW_TURN_WAIT: std::time::Duration = VIEW_BUSY_WAIT;
+
+/// A busy wait's sleeps between two of SQLite's tries, from the first (the last repeated).
+const VIEW_BUSY_STEPS_MS: [u64; 8] = [1, 2, 5, 10, 15, 20, 25, 50];
+
+/// The wait state of this thread's view connections (SQLite's busy handler is a plain
+/// `fn`: it takes no state of its own).
+#[derive(Clone, Copy, Debug, Default)]
+struct WaitState {
+    /// What the turn open on this thread may still wait, in all ([`ViewWaitTurn`]).
+    left: Option<std::time::Duration>,
+    /// When the wait for the lock now asked for began, and when it was last counted.
+    lock_since: Option<(std::time::Instant, std::time::Instant)>,
+    /// Whether the waits of the turn open reached its budget.
+    spent: bool,
+}
+
+thread_local! {
+    static WAITS: std::cell::Cell<WaitState> = const {
+        std::cell::Cell::new(WaitState { left: None, lock_since: None, spent: false })
+    };
+}
+
+/// One turn of lock waits on view files, on this thread, until dropped: the time every
+/// busy wait of a view connection spends waiting is counted, and once the turn's budget
+/// ([`VIEW_TURN_WAIT`]) is spent each wait fails at once. Only waiting counts, not the
+/// turn's work: a lock met after a big file was hashed is waited for as at the start. A
+/// turn begun inside another spends the outer one's budget (at most what is left of it).
+#[derive(Debug)]
+pub struct ViewWaitTurn {
+    outer: Option<WaitState>,
+    /// The budget this turn began with (what it spent is counted against the outer's).
+    began_with: std::time::Duration,
+}
+
+impl ViewWaitTurn {
+    /// Begins a turn of at most `budget` of lock waits (within an open turn, its rest).
+    pub fn begin(budget: std::time::Duration) -> ViewWaitTurn {
+        let outer = WAITS.get();
+        let left = outer.left.map_or(budget, |rest| rest.min(budget));
+        WAITS.set(WaitState {
+            left: Some(left),
+            lock_since: None,
+            spent: outer.left.is_some() && outer.spent,
+        });
+        ViewWaitTurn {
+            outer: outer.left.is_some().then_some(outer),
+            began_with: left,
+        }
+    }
+
+    /// Whether the lock waits of this turn spent its budget (every wait after fails at
+    /// once).
+    pub fn spent(&self) -> bool {
+        WAITS.get().spent
+    }
+}
+
+impl Drop for ViewWaitTurn {
+    fn drop(&mut self) {
+        let inner = WAITS.get();
+        WAITS.set(match self.outer {
+            Some(outer) => {
+                let waited = self
+                    .began_with
+                    .saturating_sub(inner.left.unwrap_or_default());
+                WaitState {
+                    left: outer.left.map(|rest| rest.saturating_sub(waited)),
+                    lock_since: None,
+                    spent: outer.spent || inner.spent,
+                }
+            }
+            None => WaitState::default(),
+        });
+    }
+}
+
+/// Whether the turn open on this thread spent its budget of lock waits.
+fn turn_spent() -> bool {
+    WAITS.get().spent
+}
+
+/// The busy handler of every view connection: waits for another process's lock
+/// [`VIEW_BUSY_WAIT`] at most, and no longer than what is left of the budget of the turn
+/// open on this thread ([`ViewWaitTurn`]), from which the time waited is taken; `false`
+/// ends the wait (the statement fails as busy).
+fn view_busy_wait(attempts: i32) -> bool {
+    let now = std::time::Instant::now();
+    let mut state = WAITS.get();
+    let (since, counted) = match state.lock_since {
+        Some(times) if attempts > 0 => times,
+        _ => (now, now),
+    };
+    state.lock_since = Some((since, now));
+    let mut room = (since + VIEW_BUSY_WAIT).saturating_duration_since(now);
+    let mut by_turn = false;
+    if let Some(left) = state.left {
+        let left = left.saturating_sub(now.saturating_duration_since(counted));
+        state.left = Some(left);
+        if left <= room {
+            room = left;
+            by_turn = true;
+        }
+    }
+    let go_on = !room.is_zero();
+    if !go_on && by_turn {
+        state.spent = true;
+    }
+    WAITS.set(state);
+    if go_on {
+        let step = usize::try_from(attempts).unwrap_or(0);
+        let ms = VIEW_BUSY_STEPS_MS[step.min(VIEW_BUSY_STEPS_MS.len() - 1)];
+        std::thread::sleep(std::time::Duration::from_millis(ms).min(room));
+    }
+    go_on
+}
+
 /// A view file's page size: a lookup reads a few pages of a B-tree about four levels deep
 /// at 5,000,000 rows.
 const VIEW_PAGE_BYTES: i64 = 4_096;
@@ -188,7 +314,7 @@ impl ViewDb {
                 reason: format!("its permissions could not be set: {e}"),
             });
         }
-        let conn = Self::open_existing(path)?;
+        let mut conn = Self::open_existing(path)?;
         // The file SQLite opened is the one made above, not one put in its place between
         // the two openings (a symlink is refused by the opening itself).
         let ours = made.metadata().map(|m| (m.dev(), m.ino()));
@@ -210,7 +336,7 @@ impl ViewDb {
         };
         conn.pragma_update(None, "page_size", VIEW_PAGE_BYTES)
             .map_err(err)?;
-        Self::configure(&conn, path)?;
+        Self::configure(&mut conn, path)?;
         conn.execute_batch(VIEW_SCHEMA).map_err(err)?;
         Ok((conn, id))
     }
@@ -232,7 +358,7 @@ impl ViewDb {
     }
 
     /// Sets how a view file is written (its journal, its page cache).
-    fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    fn configure(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         let err = |source| StoreError::View {
             path: path.to_path_buf(),
             source,
@@ -249,7 +375,7 @@ impl ViewDb {
             .map_err(err)?;
         conn.pragma_update(None, "temp_store", "FILE")
             .map_err(err)?;
-        conn.busy_timeout(VIEW_BUSY_WAIT).map_err(err)?;
+        conn.busy_handler(Some(view_busy_wait)).map_err(err)?;
         Ok(())
     }
 
@@ -297,8 +423,8 @@ impl ViewDb {
                 reason: format!("the file rebuilt beside it could not take its place: {e}"),
             });
         }
-        let conn = Self::open_existing(&self.path)?;
-        Self::configure(&conn, &self.path)?;
+        let mut conn = Self::open_existing(&self.path)?;
+        Self::configure(&mut conn, &self.path)?;
         *self.conn.borrow_mut() = conn;
         self.file_id.set(file_id.get());
         Ok(())
@@ -313,7 +439,7 @@ impl ViewDb {
     pub fn open_reader(&self) -> Result<ViewDb, StoreError> {
         use rusqlite::OpenFlags;
         use std::os::unix::fs::MetadataExt as _;
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW
@@ -324,7 +450,7 @@ impl ViewDb {
             source,
         })?;
         conn.pragma_update(None, "cache_size", -VIEW_READER_CACHE_KIB)
-            .and_then(|()| conn.busy_timeout(VIEW_BUSY_WAIT))
+            .and_then(|()| conn.busy_handler(Some(view_busy_wait)))
             .map_err(|source| StoreError::View {
                 path: self.path.clone(),
                 source,
@@ -387,9 +513,14 @@ impl ViewDb {
         Ok(())
     }
 
-    /// Puts `row` in place of the one at its path.
+    /// Puts `row` in place of the one at its path; refused once the lock waits of the
+    /// turn open are spent (see [`ViewDb::waits_spent`]: a row put one by one in a long
+    /// transaction spills as a bulk fill does).
     pub fn put(&self, row: &ViewRow) -> Result<(), StoreError> {
         self.writable()?;
+        if turn_spent() {
+            return Err(self.waits_spent());
+        }
         self.conn
             .borrow()
             .prepare_cached(
@@ -398,7 +529,11 @@ impl ViewDb {
             .map_err(self.sql())?
             .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
             .map(drop)
-            .map_err(self.sql())
+            .map_err(self.sql())?;
+        if turn_spent() {
+            return Err(self.waits_spent());
+        }
+        Ok(())
     }
 
     /// Whether SQLite may write dirty pages to the file before a transaction commits
@@ -415,8 +550,26 @@ impl ViewDb {
             .map_err(self.sql())
     }
 
-    /// Puts every row in one transaction (a bulk load: the baseline, a catch-up).
+    /// The error of a write given up once the turn's lock waits spent its budget
+    /// ([`ViewWaitTurn`]): SQLite takes a spill that found the file locked for no error
+    /// and goes on holding the pages in memory, so the rows still to come would each
+    /// have added to memory and asked for the lock again, for nothing.
+    fn waits_spent(&self) -> StoreError {
+        StoreError::ViewFile {
+            path: self.path.clone(),
+            reason: format!(
+                "another process held a lock on it past the turn's wait \
+                 ({} ms, VIEW_TURN_WAIT): the write is given up",
+                VIEW_TURN_WAIT.as_millis()
+            ),
+        }
+    }
+
+    /// Puts every row in one transaction (a bulk load: the baseline, a catch-up), a turn
+    /// of lock waits of its own ([`VIEW_TURN_WAIT`] in all, or what is left of the turn
+    /// open), given up once they are spent.
     pub fn put_all(&self, rows: impl IntoIterator<Item = ViewRow>) -> Result<(), StoreError> {
+        let turn = ViewWaitTurn::begin(VIEW_TURN_WAIT);
         let path = self.path.clone();
         let err = |source| StoreError::View {
             path: path.clone(),
@@ -435,6 +588,9 @@ impl ViewDb {
                 insert
                     .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
                     .map_err(err)?;
+                if turn.spent() {
+                    return Err(self.waits_spent());
+                }
             }
             return Ok(());
         }
@@ -450,6 +606,10 @@ impl ViewDb {
                 insert
                     .execute(params![row.rel, row.kind, row.entry, row.next, row.mac])
                     .map_err(err)?;
+                if turn.spent() {
+                    // Dropped: rolled back.
+                    return Err(self.waits_spent());
+                }
             }
         }
         tx.commit().map_err(err)
@@ -707,6 +867,125 @@ mod tests {
         assert!(!std::fs::symlink_metadata(&path).expect("stat").is_symlink());
         drop(made);
         assert_eq!(std::fs::read(&target).expect("read"), b"kept as it is");
+    }
+
+    /// A `sqlite3` holding a read lock on `file` (`BEGIN; SELECT …`) until killed, in
+    /// `hold`: the lock of another process a view file meets.
+    fn read_locked_for(file: &Path, hold: std::time::Duration) -> std::thread::JoinHandle<()> {
+        use std::io::{BufRead as _, Write as _};
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(stdin, "BEGIN;\nSELECT count(*) FROM view;\nSELECT 'held';").expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut out = std::io::BufReader::new(lock.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("from sqlite3");
+        line.clear();
+        out.read_line(&mut line).expect("from sqlite3");
+        assert_eq!(line.trim(), "held");
+        std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            let _ = lock.kill();
+            let _ = lock.wait();
+            drop(stdin);
+        })
+    }
+
+    /// Session 44: a read lock another process held on a view file while many rows were
+    /// put in it (the start's fill, a catch-up, a rebuild beside it) made SQLite ask for
+    /// the file's lock once per page it spilled, each ask waiting VIEW_BUSY_WAIT: the
+    /// fill, and the guard with it, stalled as long as the lock was held (seen failing
+    /// before the change: 6.2 s for a lock of 6 s). Now its waits end VIEW_TURN_WAIT after
+    /// the first, and the fill fails, said; the file is whole (rolled back) and takes
+    /// rows again once the lock is gone.
+    #[test]
+    fn a_read_lock_held_while_a_view_file_is_filled_stalls_the_fill_one_turn_wait_at_most() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.sqlite");
+        let db = ViewDb::create(&path).expect("view");
+        let hold = std::time::Duration::from_secs(4);
+        let lock = read_locked_for(&path, hold);
+        // Ten times the page cache (VIEW_CACHE_KIB): the fill spills again and again.
+        let rows = (0..40_000).map(|i| row(&format!("img/{i:06}.dcm"), 900));
+        let began = std::time::Instant::now();
+        let filled = db.put_all(rows);
+        let waited = began.elapsed();
+        lock.join().expect("lock let go");
+        assert!(
+            waited < hold / 2,
+            "stalled {waited:?} by a lock of {hold:?}"
+        );
+        assert!(filled.is_err(), "the fill fails under the lock");
+        assert_eq!(db.count().expect("count"), 0, "rolled back");
+        db.put_all((0..100).map(|i| row(&format!("a/{i:03}.dcm"), 10)))
+            .expect("filled once the lock is gone");
+        assert_eq!(db.count().expect("count"), 100);
+    }
+
+    /// Session 44: the lock waits of a turn add up to its one budget: three reads of a
+    /// file another process holds locked (`BEGIN EXCLUSIVE`) wait VIEW_TURN_WAIT in all,
+    /// not VIEW_BUSY_WAIT each (seen failing with the turn's budget left out); only
+    /// waiting counts, not the turn's work (seen failing with a deadline instead: 58 µs);
+    /// the next turn waits anew.
+    #[test]
+    fn the_lock_waits_of_one_turn_add_up_to_its_one_budget() {
+        use std::io::{BufRead as _, Write as _};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v.sqlite");
+        let db = ViewDb::create(&path).expect("view");
+        db.put(&row("a.dcm", 10)).expect("put");
+        let mut lock = std::process::Command::new("sqlite3")
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3 runs (scripts/setup-test-deps.sh)");
+        let mut stdin = lock.stdin.take().expect("stdin");
+        writeln!(stdin, ".bail on\nBEGIN EXCLUSIVE;\nSELECT 'held';").expect("to sqlite3");
+        stdin.flush().expect("to sqlite3");
+        let mut held = String::new();
+        std::io::BufReader::new(lock.stdout.take().expect("stdout"))
+            .read_line(&mut held)
+            .expect("from sqlite3");
+        assert_eq!(held.trim(), "held");
+        let timed = |reads: usize| {
+            let turn = ViewWaitTurn::begin(VIEW_TURN_WAIT);
+            let began = std::time::Instant::now();
+            for _ in 0..reads {
+                assert!(db.get(b"a.dcm").is_err(), "locked");
+            }
+            (began.elapsed(), turn.spent())
+        };
+        let (waited, spent) = timed(3);
+        assert!(spent);
+        assert!(waited < VIEW_TURN_WAIT * 2, "{waited:?} for three reads");
+        assert!(waited >= VIEW_TURN_WAIT / 2, "{waited:?}");
+        let (again, _) = timed(1);
+        assert!(
+            again >= VIEW_TURN_WAIT / 2,
+            "the next turn waits anew: {again:?}"
+        );
+        // Only waiting counts, not the turn's work: a lock met after a long turn's work
+        // (a big file hashed) is waited for as at its start.
+        let turn = ViewWaitTurn::begin(VIEW_TURN_WAIT);
+        std::thread::sleep(VIEW_TURN_WAIT + std::time::Duration::from_millis(200));
+        let began = std::time::Instant::now();
+        assert!(db.get(b"a.dcm").is_err(), "locked");
+        let late = began.elapsed();
+        assert!(turn.spent());
+        drop(turn);
+        assert!(
+            late >= VIEW_TURN_WAIT / 2,
+            "waited {late:?} after the turn's work"
+        );
+        let _ = lock.kill();
+        let _ = lock.wait();
+        assert_eq!(db.get(b"a.dcm").expect("read"), Some(row("a.dcm", 10)));
     }
 
     /// A file system of 512 KiB mounted in a temporary directory (root only: elsewhere

@@ -2096,6 +2096,9 @@ struct Guard<'a> {
     /// Roots whose view `[watch] view_on_disk` asked on disk and that are kept in memory
     /// (the file could not be made): said once on stderr, by the first turn.
     views_in_memory: Vec<String>,
+    /// What stood at a view file's path at the start and kept it from being made there
+    /// ([`directory_at_view_path`]): published at the first report.
+    views_planted: Vec<Finding>,
 }
 
 impl<'a> Guard<'a> {
@@ -2169,7 +2172,8 @@ impl<'a> Guard<'a> {
         let seal_key = crate::maintenance::SealKey::of(&session.key);
         let seen_mac = seen::Mac::new(&session.key);
         let on_disk = config.view_on_disk || test_hooked_view_on_disk();
-        let (mut views, views_in_memory) = made_views(roots, on_disk.then_some(&session.home.dir));
+        let (mut views, views_in_memory, views_planted) =
+            made_views(roots, on_disk.then_some(&session.home.dir));
         let return_wait = test_hooked_capacity(TEST_VIEW_RETURN_WAIT_MS_VAR, usize::MAX);
         for view in &mut views {
             if return_wait != usize::MAX {
@@ -2235,6 +2239,7 @@ impl<'a> Guard<'a> {
             alert: AlertCommand::new(config.on_alert.clone()),
             views: Arc::new(Mutex::new(views)),
             views_in_memory,
+            views_planted,
             config,
             watcher,
             writes: None,
@@ -2384,6 +2389,8 @@ impl<'a> Guard<'a> {
                     renamed_in: false,
                 })
             }));
+            // A root's catch-up is a turn of lock waits on its view file (see the loop's).
+            let _view_waits = pacsguard_store::ViewWaitTurn::begin(pacsguard_store::VIEW_TURN_WAIT);
             self.catch_up_root(index, pending, Instant::now())?;
         }
         self.catching_up = false;
@@ -2403,6 +2410,10 @@ impl<'a> Guard<'a> {
             // One proving budget for this turn's verifications, from now (the wait for a
             // message spends none of it).
             self.turn_budget = Some(codec::ProofBudget::for_batch());
+            // One budget for all the waits of this turn on a lock another process holds
+            // on a view file: past it each fails at once and the view is left for
+            // memory, said (session 44: a wait each, a turn stalled as long as a lock).
+            let _view_waits = pacsguard_store::ViewWaitTurn::begin(pacsguard_store::VIEW_TURN_WAIT);
             match received {
                 Ok(message) => {
                     self.handle(message)?;
@@ -8173,7 +8184,12 @@ impl Guard<'_> {
         // A file that failed since the start is left for the signed baseline at this
         // turn, not only at the start: called only there, a view file dropped or filled
         // mid-run was judged against for the rest of the run (review rv33b-watch).
-        let findings = [findings, self.fall_back_failed_views()?].concat();
+        let findings = [
+            std::mem::take(&mut self.views_planted),
+            findings,
+            self.fall_back_failed_views()?,
+        ]
+        .concat();
         if findings.is_empty() {
             return Ok(());
         }
@@ -8246,6 +8262,12 @@ impl Guard<'_> {
                         view::VIEW_RETURN_WAIT.as_secs()
                     );
                     self.out.notice(&detail);
+                    // Said once per fall-back, as the failure is.
+                    findings.extend(directory_at_view_path(
+                        &root,
+                        &file,
+                        "when the view was to go back to disk",
+                    ));
                     self.record(Outcome::Failure, detail, vec![file])?;
                 }
                 view::Returned::Spent { file, returns } => findings.push(Finding::new(
@@ -8324,11 +8346,22 @@ impl Guard<'_> {
 /// The views of the roots: in memory, or on disk in `home` (one file per root, made
 /// anew). A root whose view file cannot be made (a full or read-only home) is guarded
 /// with its view in memory all the same, and said: the second of each pair.
-fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, Vec<String>) {
+///
+/// A directory standing at a view file's path is also a warning (the third: see
+/// [`directory_at_view_path`]).
+fn made_views(
+    roots: Vec<RootProfile>,
+    home: Option<&Path>,
+) -> (Vec<RootView>, Vec<String>, Vec<Finding>) {
     let Some(home) = home else {
-        return (roots.into_iter().map(RootView::new).collect(), Vec::new());
+        return (
+            roots.into_iter().map(RootView::new).collect(),
+            Vec::new(),
+            Vec::new(),
+        );
     };
     let mut said = Vec::new();
+    let mut planted = Vec::new();
     let views = roots
         .into_iter()
         .enumerate()
@@ -8341,11 +8374,43 @@ fn made_views(roots: Vec<RootProfile>, home: Option<&Path>) -> (Vec<RootView>, V
                      asks: {e}",
                     escape_path(&root.spec.path)
                 ));
+                planted.extend(directory_at_view_path(
+                    &root.spec.path,
+                    &file,
+                    "at the start",
+                ));
                 RootView::new(root)
             })
         })
         .collect();
-    (views, said)
+    (views, said, planted)
+}
+
+/// A warning when a directory stands at `file`, the path of the view file of the root
+/// at `root`, which kept the view from being made there (`when`: at the start, at a
+/// return): only someone who can write the home puts one there, and it keeps the view
+/// in memory (growing with the root) as long as it stands. Said as a trail failure and
+/// on stderr only, it was no finding (review rv43-view, case5). Nothing in it is ever
+/// deleted or entered: a view file is made with `O_EXCL | O_NOFOLLOW`, and what stands
+/// at its path is deleted with `unlink`, which a directory refuses.
+fn directory_at_view_path(root: &Path, file: &Path, when: &str) -> Option<Finding> {
+    let meta = std::fs::symlink_metadata(file).ok()?;
+    if !meta.is_dir() {
+        return None;
+    }
+    Some(Finding::new(
+        file.to_path_buf(),
+        FindingKind::WatchStateAltered,
+        Severity::Warning,
+        format!(
+            "a directory stands at the path of the view file of {} ({when}), put there by \
+             someone who can write the home: it is left as it is (nothing in it deleted or \
+             read), and the view of this root is held in memory instead (memory grows with \
+             the root) until it is gone; remove it, and the view goes back to disk at the \
+             next try",
+            escape_path(root)
+        ),
+    ))
 }
 
 /// Where a damaged view file of the root at `root` is rebuilt from: the signed baseline in
@@ -12081,6 +12146,51 @@ mod tests {
             rels(&["a", "a-b", "b"])
         );
         assert_eq!(topmost(rels(&["a", ""])), rels(&[""]));
+    }
+
+    /// Review rv43-view (case5): a directory put at a view file's path by someone who
+    /// can write the home kept the view in memory for the run, said on stderr and as a
+    /// trail failure only (no finding in the review's run). It is a warning,
+    /// at the start and at a return, and nothing in the directory is deleted.
+    #[test]
+    fn a_directory_planted_at_a_view_files_path_is_a_warning_and_is_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tree");
+        let file = dir.path().join(format!("{VIEW_FILE_PREFIX}0.sqlite"));
+        std::fs::create_dir(&file).expect("planted");
+        std::fs::write(file.join("kept"), b"someone's").expect("write");
+        let profile = pacsguard_profile::RootProfile {
+            spec: pacsguard_profile::RootSpec {
+                path: root.clone(),
+                policy: pacsguard_profile::Policy::AppendOnly,
+                hash: pacsguard_fs::HashAlgorithm::Blake3,
+                exclude: Vec::new(),
+                cross_mounts: false,
+            },
+            entries: Vec::new(),
+        };
+        let (views, said, planted) = made_views(vec![profile], Some(dir.path()));
+        assert_eq!(views[0].file(), None, "in memory");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(planted.len(), 1, "{planted:?}");
+        assert_eq!(planted[0].kind, FindingKind::WatchStateAltered);
+        assert_eq!(planted[0].severity, Severity::Warning);
+        assert_eq!(planted[0].path, file);
+        // The same at a return.
+        let again = directory_at_view_path(&root, &file, "when the view was to go back to disk")
+            .expect("a warning");
+        assert!(
+            again.detail.contains("a directory stands"),
+            "{}",
+            again.detail
+        );
+        assert_eq!(
+            std::fs::read(file.join("kept")).expect("kept"),
+            b"someone's"
+        );
+        // Nothing stands there: nothing said.
+        std::fs::remove_dir_all(&file).expect("rm");
+        assert!(directory_at_view_path(&root, &file, "at the start").is_none());
     }
 
     #[test]

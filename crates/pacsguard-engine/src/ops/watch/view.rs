@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use pacsguard_fs::{Content, Digest, Entry, EntryType};
 use pacsguard_profile::codec::{decode_entries, encode_entry};
 use pacsguard_profile::{RootProfile, RootSpec};
-use pacsguard_store::{StoreError, ViewDb, ViewRow};
+use pacsguard_store::{StoreError, VIEW_TURN_WAIT, ViewDb, ViewRow, ViewWaitTurn};
 
 /// One root's entries by relative path.
 #[derive(Debug)]
@@ -1898,6 +1898,11 @@ impl DiskView {
             }
             return done;
         }
+        // Its lock waits spend one budget (what is left of the watcher's turn's, at
+        // most VIEW_TURN_WAIT): a write of many rows (a catch-up's subtree) under a
+        // reader another process held waited VIEW_BUSY_WAIT per page SQLite spilled,
+        // the guard stalled as long as the lock was held (session 44).
+        let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
         self.db.begin()?;
         *self.undo.borrow_mut() = Some(Undo {
             base: self.base.get(),
@@ -2292,6 +2297,10 @@ fn build_beside(
     // The store opened and the baseline verified before anything is written: no file is
     // locked while it may wait.
     let signed = source().map_err(unreadable)?;
+    // The fill's lock waits spend one budget (VIEW_TURN_WAIT): under a reader another
+    // process held on the new file, each page SQLite spilled waited VIEW_BUSY_WAIT, the
+    // rebuild (and the turn that waits MAX_REBUILD_WAIT for it) as long as the lock.
+    let _waits = ViewWaitTurn::begin(VIEW_TURN_WAIT);
     let fresh = ViewDb::create_beside_of(view)?;
     let written = fresh.begin().and_then(|()| {
         let mut first = None;
@@ -2894,12 +2903,11 @@ impl RootView {
         }
         disk.source = away.source.take();
         *disk.rebuilds.get_mut() = std::mem::take(&mut away.rebuilds);
+        // Writes let go stay let go (a fall-back of the new file reads it back), said
+        // once for the run when they were (`DiskView::keep`): said again at each
+        // return, an honest lock on a large root was two identical warnings (review
+        // rv43-view, case3).
         let run = std::mem::take(&mut away.run);
-        if run.let_go {
-            disk.note(ViewTrouble::RunWritesFull {
-                kept: disk.max_run_writes,
-            });
-        }
         *disk.run.get_mut() = run;
         returns.push_back(now);
         let back = Returned::Back {
@@ -4489,6 +4497,77 @@ mod tests {
         let back = returned(&mut v, 3);
         assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
         assert_eq!(v.file(), Some(file.as_path()), "on disk again");
+    }
+
+    /// Session 44: a catch-up's subtree put in the view file under a read lock another
+    /// process held on it waited VIEW_BUSY_WAIT per page SQLite spilled, the guard
+    /// stalled as long as the lock was held (seen failing before the change: 6.2 s for a
+    /// lock of 6 s, and the write then made as if nothing had been). Now the write's
+    /// waits end VIEW_TURN_WAIT after the first, it fails, and the view is left for
+    /// memory (said by the fall-back's alert).
+    #[test]
+    fn a_read_lock_held_while_a_catch_up_fills_the_view_stalls_it_one_turn_wait_at_most() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [_, mut v] = views(&["", "img", "img/a.dcm"], &dir);
+        // More rows than the page cache holds (VIEW_CACHE_KIB): the write spills.
+        let owned: Vec<String> = [String::new(), "img".to_string()]
+            .into_iter()
+            .chain((0..40_000).map(|i| format!("img/{i:06}.dcm")))
+            .collect();
+        let paths: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let caught_up = view(&paths).part(&[b"img".to_vec()]).entries;
+        let file = v.file().expect("on disk").to_path_buf();
+        let hold = Duration::from_secs(4);
+        let mut lock = read_locked(&file);
+        let let_go = std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            let _ = lock.kill();
+            let _ = lock.wait();
+        });
+        let began = Instant::now();
+        v.replace(&[b"img".to_vec()], caught_up);
+        let waited = began.elapsed();
+        let_go.join().expect("lock let go");
+        assert!(
+            waited < hold / 2,
+            "stalled {waited:?} by a lock of {hold:?}"
+        );
+        assert!(v.disk_failed(), "left for memory");
+    }
+
+    /// Review rv43-view (case3): the run's writes let go (MAX_RUN_WRITES_KEPT) were said
+    /// when let go and again at each return to disk, two identical warnings per honest
+    /// lock (seen failing before the change: `RunWritesFull` after the return). Said
+    /// once; still let go after the return (a fall-back reads the new file back).
+    #[test]
+    fn writes_let_go_are_said_once_not_again_at_each_return() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = ["", "a", "a/1.dcm"];
+        let signed = view(&paths).part(&[Vec::new()]).entries;
+        let [_, mut v] = views(&paths, &dir);
+        v.rebuild_from(source_of(signed));
+        if let Held::Disk(disk) = &mut v.held {
+            disk.max_run_writes = 2;
+        }
+        for name in ["b.dcm", "c.dcm", "d.dcm"] {
+            v.set(name.as_bytes(), Some(sized(name, 1)));
+        }
+        assert_eq!(
+            v.take_troubles(),
+            (vec![ViewTrouble::RunWritesFull { kept: 2 }], 0)
+        );
+        v.fail_for_tests();
+        let fell = v.fall_back_streamed();
+        assert!(
+            matches!(&fell, Some(Ok(f)) if f.replayed.is_none()),
+            "{fell:?}"
+        );
+        v.set_return_wait(Duration::ZERO);
+        let back = returned(&mut v, 3);
+        assert!(matches!(&back, Some(Returned::Back { .. })), "{back:?}");
+        assert_eq!(v.take_troubles(), (Vec::new(), 0), "not said again");
+        assert!(disk(&v).run.borrow().let_go, "still let go");
+        assert!(v.entry(b"d.dcm").is_some(), "what the run saw is kept");
     }
 
     /// Calls [`RootView::return_to_disk`] until it says something (at most `turns`).
