@@ -194,6 +194,9 @@ struct Word {
     dynamic: bool,
     /// Holds a parameter expansion (`$NAME`, `${...}`).
     param: bool,
+    /// Holds an expansion of any kind, arithmetic (`$((…))`) too: with no [`Word::text`]
+    /// it may expand to anything, nothing included ([`Word::only_expansions`]).
+    expands: bool,
     /// Where its parameter expansions take their values from: the first few.
     params: Vec<Param>,
     /// More than [`PARAMS_KEPT`] of them: counts as having a value.
@@ -253,6 +256,7 @@ impl Word {
         self.text.len = 0;
         self.dynamic = false;
         self.param = false;
+        self.expands = false;
         self.params.clear();
         self.params_unread = false;
         self.assigns.clear();
@@ -263,8 +267,16 @@ impl Word {
         self.real = false;
     }
 
+    /// Whether the word is made of expansions only (`$NOPE`, `"$@"`, `${X:-}`,
+    /// `$(true)`, `$((3-3))`): what it gives a command is known only when it runs, and
+    /// may be nothing at all (review rv43-screen, case5 and case6).
+    fn only_expansions(&self) -> bool {
+        self.expands && self.text.is_empty()
+    }
+
     fn subst(&mut self, from: usize, to: usize) {
         self.dynamic = true;
+        self.expands = true;
         if from <= to {
             self.substs.push((from, to));
         }
@@ -1973,17 +1985,23 @@ impl Parser<'_> {
         if let Some(candidate) = self.program_candidate.as_mut() {
             candidate.operands += 1;
         }
+        // Made of expansions only, the operand may be a stopping runlevel, a time or
+        // nothing (`L=0; init $L`, `T=now; shutdown $T`, `reboot $NOPE`: dash runs
+        // them, review rv43-screen): the command counts, as the first operand of a power
+        // command (after a written one, `halt the ${X} infusion`, it takes none).
+        let may_act = word.only_expansions();
         if let Some(candidate) = self.program_candidate
             && candidate.runlevel
         {
             // Judged at the command's end: one operand, a stopping runlevel.
-            if candidate.operands > 1 || !is_stopping_runlevel(&word.text) {
+            if candidate.operands > 1 || !(may_act || is_stopping_runlevel(&word.text)) {
                 self.program_candidate = None;
             }
         } else if let Some(candidate) = self.program_candidate
             && (option_or_path
                 || !candidate.option_or_path
-                || (candidate.power && is_shutdown_time(&word.text)))
+                || (candidate.power
+                    && ((may_act && candidate.operands == 1) || is_shutdown_time(&word.text))))
         {
             self.program_candidate = None;
             if self.pending.is_none() {
@@ -2113,6 +2131,7 @@ fn nested(depth: usize) -> Step<()> {
 /// `word`; returns where it ends.
 fn dollar_in_word(bytes: &[u8], i: usize, depth: usize, word: &mut Word) -> Step<usize> {
     let (end, expansion) = skip_dollar(bytes, i + 1, depth + 1)?;
+    word.expands |= expansion;
     if !expansion {
         word.push(&bytes[i..end]);
     } else if bytes.get(i + 1..i + 3) == Some(b"((") {

@@ -10725,6 +10725,54 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv43-screen (issue 10, case6, checked with dash): an operand that expands
+    /// to nothing is no operand once expanded, so the power command runs bare
+    /// (`reboot $NOPE` reboots). A word that is only expansions may be empty: the
+    /// command counts.
+    #[test]
+    fn power_commands_with_an_operand_that_may_expand_to_nothing_are_commands() {
+        for text in [
+            "reboot $NOPE\n",
+            "reboot \"$@\"\n",
+            "reboot $(true)\n",
+            "halt ${X:-}\n",
+            "x=; halt $x; echo\n",
+            "reboot `true`\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "reboot x$NOPE\n",
+            "halt the ${X} infusion\n",
+            "the cost of a reboot $5\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    /// Review rv43-screen (issue 10, case5, checked with dash): a runlevel or time made
+    /// of expansions (`L=0; init $L`, `init $((3-3))`, `T=now; shutdown $T`) may be one
+    /// that acts: the command counts.
+    #[test]
+    fn a_runlevel_or_time_made_of_expansions_counts() {
+        for text in [
+            "L=0; init $L\n",
+            "L=0; init ${L}\n",
+            "R=6\ntelinit \"$R\"\n",
+            "init $((3-3))\n",
+            "init $(echo 0)\n",
+            "T=now; shutdown $T\n",
+            "z() { init $1; }\nz 0\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in ["init $L mg\n", "Init $L\n", "init x$L\n"] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
     /// Review of session 41 (issue 10, item 1): variable tricks cmd.exe expands from the
     /// file's own `set` commands were clean: delayed expansion (`!s!`), a substring
     /// (`%s:~0%`, `%s:~0,20%`), a replacement (`%s:x=l%`), a value set from another
