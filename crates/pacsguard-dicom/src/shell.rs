@@ -10820,6 +10820,50 @@ mod lolbin_tests {
         }
     }
 
+    /// Review rv43-screen (issue 10, case7 and case8, checked with dash and stand-ins):
+    /// a power command `find -exec` or `xargs` runs, and the other programs that power
+    /// the machine off or restart it (`loginctl`, `kexec -e`, `openrc-shutdown`, logind's
+    /// D-Bus method), were clean. Every power command is in one table,
+    /// `sh::POWER_COMMANDS`.
+    #[test]
+    fn every_power_command_and_what_runs_one_are_commands() {
+        for text in [
+            "find /etc/hostname -exec reboot \\;\n",
+            "find /etc/hostname -exec init 0 \\;\n",
+            "find /etc/hostname -exec shutdown now \\;\n",
+            "find . -execdir halt ';'\n",
+            "echo | xargs reboot\n",
+            "loginctl poweroff\n",
+            "loginctl reboot\n",
+            "kexec -e\n",
+            "openrc-shutdown -p now\n",
+            "openrc-shutdown --reboot now\n",
+            "dbus-send --system --print-reply --dest=org.freedesktop.login1 /org/freedesktop/login1 org.freedesktop.login1.Manager.PowerOff boolean:true\n",
+            "systemctl poweroff\n",
+            "systemctl start poweroff.target\n",
+        ] {
+            let found = find_shell_command(text.as_bytes()).map(|found| found.severity);
+            assert_eq!(found, Some(Severity::Alert), "{text:?}");
+        }
+        for text in [
+            "find the reboot log\n",
+            "loginctl list-sessions\n",
+            "kexec -l /boot/vmlinuz\n",
+            "dbus-send --session org.example.Ping\n",
+            "find . -exec grep reboot {} \\;\n",
+        ] {
+            assert_eq!(find_shell_command(text.as_bytes()), None, "{text:?}");
+        }
+        // The table's strong names are judged by the strong rule: they must be there.
+        for (name, acts) in sh::POWER_COMMANDS {
+            assert!(
+                acts != sh::Acts::Strong || is_strong(name),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+
     /// Review rv43-screen (issue 10, case6, checked with dash): an operand that expands
     /// to nothing is no operand once expanded, so the power command runs bare
     /// (`reboot $NOPE` reboots). A word that is only expansions may be empty: the
