@@ -1387,7 +1387,7 @@ mod tests {
     fn one_entry_zip_with(name: &[u8], data: &[u8], method: u16, mode: u32) -> Vec<u8> {
         let mut zip = one_entry_zip(name, data, false);
         let eocd = zip.len() - 22;
-        let directory = u32_le(&zip, eocd + 16).unwrap() as usize;
+        let directory = u32_le(&zip, eocd + 16).expect("the end record") as usize;
         zip[8..10].copy_from_slice(&method.to_le_bytes());
         zip[directory + 10..directory + 12].copy_from_slice(&method.to_le_bytes());
         zip[directory + 5] = 3; // made by: Unix

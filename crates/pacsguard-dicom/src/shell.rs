@@ -7069,8 +7069,9 @@ impl Variables {
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         // The values as written, of those built from others ([`Variables::add_built_variants`]).
-        let mut raw: Vec<Option<Vec<u8>>> = vec![None; self.set.len()];
+        let mut raw: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.set.len());
         for k in 0..self.set.len() {
+            raw.push(None);
             let built = match &self.set[k].2 {
                 Some(value) if memchr::memchr(b'%', value).is_some() && !self.spent => {
                     Some(expand_set_value(value, &latest))
@@ -7080,7 +7081,7 @@ impl Variables {
             if let Some(built) = built
                 && self.charge(built.len())
             {
-                raw[k] = std::mem::replace(&mut self.set[k].2, Some(built));
+                raw[k] = self.set[k].2.replace(built);
             }
             latest.insert(self.set[k].1.clone(), self.set[k].2.clone());
         }
